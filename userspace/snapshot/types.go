@@ -1,0 +1,150 @@
+// Package snapshot turns Kubernetes objects (Ingress, IngressClass, Service,
+// EndpointSlice, Secret, ConfigMap) into an immutable, versioned, hashed
+// Snapshot: the whole routing configuration of Weir as plain data.
+//
+// Build is the only function that reads Ingress annotations (through the
+// annotations package); nothing downstream of a Snapshot sees a string map.
+// The folder source and the cluster source both feed Build, so both route
+// identically.
+package snapshot
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// Objects is the input of Build: every object a source knows of. Slices may be
+// in any order; Build sorts what it needs. Nil slices mean "none".
+type Objects struct {
+	Ingresses      []*networkingv1.Ingress
+	IngressClasses []*networkingv1.IngressClass
+	Services       []*corev1.Service
+	EndpointSlices []*discoveryv1.EndpointSlice
+	Secrets        []*corev1.Secret
+	ConfigMaps     []*corev1.ConfigMap
+}
+
+// Options selects which Ingresses Build serves and where global settings come
+// from. The zero value is not useful; start from DefaultOptions.
+type Options struct {
+	// ControllerClass is the spec.controller value of the IngressClasses Weir
+	// serves. Default "weir-lb.dev/ingress-controller".
+	ControllerClass string
+	// IngressClass is the value of the legacy kubernetes.io/ingress.class
+	// annotation that Weir serves. Default "weir".
+	IngressClass string
+	// WatchIngressWithoutClass serves Ingresses that name no class at all,
+	// even when no default IngressClass of Weir's exists. Default false.
+	WatchIngressWithoutClass bool
+	// ConfigMap is the namespace/name of the ConfigMap holding global
+	// settings (ingress-nginx's keys). Empty means none. Default "".
+	ConfigMap string
+}
+
+// DefaultOptions returns the defaults documented on Options.
+func DefaultOptions() Options {
+	return Options{
+		ControllerClass: "weir-lb.dev/ingress-controller",
+		IngressClass:    "weir",
+	}
+}
+
+// Snapshot is one complete routing configuration. It is immutable once
+// built: publishers and workers share it without copying.
+type Snapshot struct {
+	// Version is assigned by the publisher when the Hash changes; Build
+	// leaves it 0. Versions increase by one per distinct configuration.
+	Version uint64 `json:"version,omitempty"`
+	// Hash is the hex SHA-256 of the routing content (Servers and
+	// DefaultBackend, not Version or Warnings).
+	Hash string `json:"hash"`
+	// Servers holds one entry per distinct host, sorted: exact hosts, then
+	// wildcard hosts, then the any-host server (Host "") last.
+	Servers []Server `json:"servers"`
+	// DefaultBackend is the catch-all for requests no rule matches: the
+	// spec.defaultBackend of the oldest Ingress that has one. Nil means Weir
+	// answers 404 itself.
+	DefaultBackend *Backend `json:"defaultBackend,omitempty"`
+	// Warnings lists what Build rejected or ignored, per object, sorted.
+	Warnings []Warning `json:"warnings,omitempty"`
+}
+
+// Server holds the routes of one host.
+type Server struct {
+	// Host is lower-case: an exact name ("foo.com"), a wildcard matching
+	// exactly one label ("*.foo.com"), or "" for rules without a host, which
+	// match any host not matched by another Server.
+	Host string `json:"host"`
+	// UseRegex is true when any Ingress of this host sets
+	// nginx.ingress.kubernetes.io/use-regex: "true"; then every
+	// non-Exact path of the host is matched as a regular expression.
+	UseRegex bool `json:"useRegex,omitempty"`
+	// Paths are in match order (see MatchType for what order means).
+	Paths []Path `json:"paths"`
+}
+
+// MatchType says how a Path is compared with a request path.
+type MatchType string
+
+const (
+	// MatchExact compares the whole path, case-sensitively.
+	MatchExact MatchType = "Exact"
+	// MatchPrefix compares element-wise: "/a/b" matches "/a/b", "/a/b/" and
+	// "/a/b/c", not "/a/bc". Prefix paths are stored without a trailing
+	// slash, except "/" itself.
+	MatchPrefix MatchType = "Prefix"
+	// MatchRegex is a case-insensitive regular expression anchored at the
+	// start of the path (ingress-nginx's use-regex).
+	MatchRegex MatchType = "Regex"
+)
+
+// Path is one route of a Server. In a Server without UseRegex, Paths are
+// sorted by length of Path, longest first, Exact before Prefix on a tie, so the
+// first match is the right one. In a Server with UseRegex, Exact paths come
+// first (longest first), then Regex paths by length of pattern, longest first,
+// ties by age of their Ingress.
+type Path struct {
+	Path    string    `json:"path"`
+	Match   MatchType `json:"match"`
+	Backend Backend   `json:"backend"`
+}
+
+// ObjectRef names a Kubernetes object.
+type ObjectRef struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// Backend is where a route sends its requests, with the proxy settings of the
+// Ingress that defined it.
+type Backend struct {
+	// Ingress is the Ingress that defined this route.
+	Ingress ObjectRef `json:"ingress"`
+	// Service is the name of the Service, in the Ingress's namespace.
+	Service string `json:"service"`
+	// Port is the Service port as written in the Ingress: a number or a name.
+	Port string `json:"port"`
+	// Endpoints are the ready addresses ("ip:port", IPv6 in brackets),
+	// sorted and de-duplicated. Empty means the route answers 503.
+	Endpoints []string `json:"endpoints"`
+	// Unavailable says why Endpoints is empty ("service not found", "no
+	// ready endpoints", ...); empty when there are endpoints.
+	Unavailable string `json:"unavailable,omitempty"`
+	// Proxy holds the typed proxy annotations of the Ingress.
+	Proxy annotations.Proxy `json:"proxy"`
+}
+
+// Warning reports an object, or a part of one, that Build rejected or ignored.
+// The rest of the configuration is built regardless.
+type Warning struct {
+	Object ObjectRef `json:"object"`
+	// Reason is a short CamelCase word, usable as an Event reason:
+	// InvalidAnnotation, ServiceNotFound, PortNotFound, NoReadyEndpoints,
+	// ConflictLost, InvalidPath, IngressClassNotFound.
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
