@@ -4,6 +4,14 @@
 // metadata table from which the README's annotation table is generated.
 package annotations
 
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
 // Prefix is the prefix of every annotation Weir reads, as in ingress-nginx.
 const Prefix = "nginx.ingress.kubernetes.io/"
 
@@ -38,4 +46,106 @@ func DefaultProxy() Proxy {
 		BodySizeBytes:         1 << 20,
 		LoadBalance:           "round_robin",
 	}
+}
+
+// maxSeconds caps timeouts so that a duration in nanoseconds never
+// overflows downstream.
+const maxSeconds = 1<<31 - 1
+
+// proxyMeta is the metadata table of the proxy family.
+var proxyMeta = []Meta{
+	{
+		Key: "proxy-connect-timeout", Default: "5", ConfigMap: true,
+		Doc:      "Seconds allowed to establish the connection to an endpoint.",
+		Validate: func(v string) error { _, err := parseSeconds(v); return err },
+	},
+	{
+		Key: "proxy-read-timeout", Default: "60", ConfigMap: true,
+		Doc:      "Seconds allowed between two successive reads from the endpoint, the response header included.",
+		Validate: func(v string) error { _, err := parseSeconds(v); return err },
+	},
+	{
+		Key: "proxy-send-timeout", Default: "60", ConfigMap: true,
+		Doc:      "Seconds allowed between two successive writes to the endpoint.",
+		Validate: func(v string) error { _, err := parseSeconds(v); return err },
+	},
+	{
+		Key: "proxy-body-size", Default: "1m", ConfigMap: true,
+		Doc:      "Largest request body accepted, in nginx size syntax (bytes, or a k, m or g suffix); larger gets 413. \"0\" means unlimited.",
+		Validate: func(v string) error { _, err := parseSize(v); return err },
+	},
+}
+
+// parseProxy applies the proxy family to p. Values that fail leave p's
+// field unchanged and are reported through wrap.
+func parseProxy(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
+	var errs []error
+	seconds := func(key string, dst *int) {
+		v, ok := get(key)
+		if !ok {
+			return
+		}
+		n, err := parseSeconds(v)
+		if err != nil {
+			errs = append(errs, wrap(key, v, err))
+			return
+		}
+		*dst = n
+	}
+	seconds("proxy-connect-timeout", &p.ConnectTimeoutSeconds)
+	seconds("proxy-read-timeout", &p.ReadTimeoutSeconds)
+	seconds("proxy-send-timeout", &p.SendTimeoutSeconds)
+	if v, ok := get("proxy-body-size"); ok {
+		n, err := parseSize(v)
+		if err != nil {
+			errs = append(errs, wrap("proxy-body-size", v, err))
+		} else {
+			p.BodySizeBytes = n
+		}
+	}
+	return errs
+}
+
+// parseSeconds accepts a positive integer number of seconds, digits only
+// ("5", not "5s", "+5" or "-1"). Surrounding spaces are ignored.
+func parseSeconds(v string) (int, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || strings.Trim(v, "0123456789") != "" {
+		return 0, errors.New("must be an integer number of seconds")
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n > maxSeconds {
+		return 0, fmt.Errorf("must be at most %d seconds", maxSeconds)
+	}
+	if n == 0 {
+		return 0, errors.New("must be at least 1 second")
+	}
+	return int(n), nil
+}
+
+// parseSize accepts nginx's size syntax: a number of bytes, optionally
+// followed by k or K (KiB), m or M (MiB), g or G (GiB). "0" means unlimited.
+func parseSize(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	shift := 0
+	switch {
+	case strings.HasSuffix(v, "k"), strings.HasSuffix(v, "K"):
+		shift = 10
+	case strings.HasSuffix(v, "m"), strings.HasSuffix(v, "M"):
+		shift = 20
+	case strings.HasSuffix(v, "g"), strings.HasSuffix(v, "G"):
+		shift = 30
+	}
+	digits := v
+	if shift > 0 {
+		digits = v[:len(v)-1]
+	}
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, errors.New("must be a size in bytes with an optional k, m or g suffix")
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n > math.MaxInt64>>shift {
+		return 0, errors.New("is too large")
+	}
+	return n << shift, nil
 }

@@ -1,0 +1,325 @@
+package annotations
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// errStrings renders errs for comparison.
+func errStrings(tb testing.TB, errs []error) []string {
+	tb.Helper()
+	var out []string
+	for _, err := range errs {
+		var e *Error
+		if !errors.As(err, &e) {
+			tb.Errorf("error %v is not an *Error", err)
+		}
+		out = append(out, err.Error())
+	}
+	return out
+}
+
+func withProxy(f func(*Proxy)) Proxy {
+	p := DefaultProxy()
+	f(&p)
+	return p
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		ann      map[string]string
+		want     Config
+		wantErrs []string
+	}{
+		{
+			name: "nil",
+			want: Config{Proxy: DefaultProxy()},
+		},
+		{
+			name: "valid proxy",
+			ann: map[string]string{
+				Prefix + "proxy-connect-timeout": "3",
+				Prefix + "proxy-read-timeout":    "120",
+				Prefix + "proxy-send-timeout":    " 30 ",
+				Prefix + "proxy-body-size":       "8m",
+				Prefix + "load-balance":          "round_robin",
+			},
+			want: Config{Proxy: Proxy{
+				ConnectTimeoutSeconds: 3, ReadTimeoutSeconds: 120, SendTimeoutSeconds: 30,
+				BodySizeBytes: 8 << 20, LoadBalance: "round_robin",
+			}},
+		},
+		{
+			name: "invalid timeouts keep defaults",
+			ann: map[string]string{
+				Prefix + "proxy-connect-timeout": "5s",
+				Prefix + "proxy-read-timeout":    "-1",
+				Prefix + "proxy-send-timeout":    "abc",
+			},
+			want: Config{Proxy: DefaultProxy()},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/proxy-connect-timeout: value "5s": must be an integer number of seconds`,
+				`annotation nginx.ingress.kubernetes.io/proxy-read-timeout: value "-1": must be an integer number of seconds`,
+				`annotation nginx.ingress.kubernetes.io/proxy-send-timeout: value "abc": must be an integer number of seconds`,
+			},
+		},
+		{
+			name: "zero and huge timeouts",
+			ann: map[string]string{
+				Prefix + "proxy-connect-timeout": "0",
+				Prefix + "proxy-read-timeout":    "99999999999999999999",
+			},
+			want: Config{Proxy: DefaultProxy()},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/proxy-connect-timeout: value "0": must be at least 1 second`,
+				`annotation nginx.ingress.kubernetes.io/proxy-read-timeout: value "99999999999999999999": must be at most 2147483647 seconds`,
+			},
+		},
+		{
+			name: "ewma falls back to round robin",
+			ann:  map[string]string{Prefix + "load-balance": "ewma"},
+			want: Config{Proxy: DefaultProxy()},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/load-balance: value "ewma": only "round_robin" is supported; "round_robin" used`,
+			},
+		},
+		{
+			name: "use-regex true",
+			ann:  map[string]string{Prefix + "use-regex": "true"},
+			want: Config{Proxy: DefaultProxy(), UseRegex: true},
+		},
+		{
+			name: "use-regex false",
+			ann:  map[string]string{Prefix + "use-regex": "false"},
+			want: Config{Proxy: DefaultProxy()},
+		},
+		{
+			name:     "use-regex invalid",
+			ann:      map[string]string{Prefix + "use-regex": "yes"},
+			want:     Config{Proxy: DefaultProxy()},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/use-regex: value "yes": must be "true" or "false"`},
+		},
+		{
+			name: "unknown, snippet, later and foreign annotations",
+			ann: map[string]string{
+				Prefix + "rewrite-target":         "/",
+				Prefix + "configuration-snippet":  "more_set_headers x;",
+				Prefix + "server-snippet":         "",
+				Prefix + "canary":                 "true",
+				Prefix + "canary-weight":          "10",
+				Prefix + "ssl-redirect":           "false",
+				Prefix + "force-ssl-redirect":     "true",
+				Prefix + "whitelist-source-range": "10.0.0.0/8",
+				Prefix + "affinity":               "cookie",
+				Prefix + "session-cookie-name":    "route",
+				"kubernetes.io/ingress.class":     "weir",
+				"example.com/anything":            "x",
+			},
+			want: Config{Proxy: DefaultProxy()},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/configuration-snippet: snippet annotations are never applied`,
+				`annotation nginx.ingress.kubernetes.io/rewrite-target is not supported by Weir; ignored`,
+				`annotation nginx.ingress.kubernetes.io/server-snippet: snippet annotations are never applied`,
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, errs := Parse(tc.ann, DefaultProxy())
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Parse config (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantErrs, errStrings(t, errs)); diff != "" {
+				t.Errorf("Parse errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseOverridesDefaults(t *testing.T) {
+	t.Parallel()
+	defaults := withProxy(func(p *Proxy) { p.ReadTimeoutSeconds = 300; p.BodySizeBytes = 0 })
+	got, errs := Parse(map[string]string{
+		Prefix + "proxy-read-timeout": "10",
+		Prefix + "proxy-send-timeout": "bad",
+	}, defaults)
+	want := Config{Proxy: withProxy(func(p *Proxy) { p.ReadTimeoutSeconds = 10; p.BodySizeBytes = 0 })}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Parse (-want +got):\n%s", diff)
+	}
+	if len(errs) != 1 {
+		t.Errorf("Parse errors = %v, want one", errs)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr string
+	}{
+		{in: "0", want: 0},
+		{in: "1024", want: 1024},
+		{in: "8k", want: 8 << 10},
+		{in: "8K", want: 8 << 10},
+		{in: "1m", want: 1 << 20},
+		{in: "100M", want: 100 << 20},
+		{in: "2g", want: 2 << 30},
+		{in: "2G", want: 2 << 30},
+		{in: "", wantErr: "must be a size in bytes with an optional k, m or g suffix"},
+		{in: "m", wantErr: "must be a size in bytes with an optional k, m or g suffix"},
+		{in: "1.5m", wantErr: "must be a size in bytes with an optional k, m or g suffix"},
+		{in: "1mb", wantErr: "must be a size in bytes with an optional k, m or g suffix"},
+		{in: "-1", wantErr: "must be a size in bytes with an optional k, m or g suffix"},
+		{in: "10t", wantErr: "must be a size in bytes with an optional k, m or g suffix"},
+		{in: "99999999999g", wantErr: "is too large"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseSize(tc.in)
+			gotErr := ""
+			if err != nil {
+				gotErr = err.Error()
+			}
+			if got != tc.want || gotErr != tc.wantErr {
+				t.Errorf("parseSize(%q) = %d, %q; want %d, %q", tc.in, got, gotErr, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestParseBodySizeAnnotation(t *testing.T) {
+	t.Parallel()
+	got, errs := Parse(map[string]string{Prefix + "proxy-body-size": "1.5m"}, DefaultProxy())
+	if diff := cmp.Diff(Config{Proxy: DefaultProxy()}, got); diff != "" {
+		t.Errorf("Parse (-want +got):\n%s", diff)
+	}
+	want := []string{`annotation nginx.ingress.kubernetes.io/proxy-body-size: value "1.5m": must be a size in bytes with an optional k, m or g suffix`}
+	if diff := cmp.Diff(want, errStrings(t, errs)); diff != "" {
+		t.Errorf("Parse errors (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		data     map[string]string
+		want     Proxy
+		wantErrs []string
+	}{
+		{name: "nil", want: DefaultProxy()},
+		{
+			name: "valid",
+			data: map[string]string{
+				"proxy-connect-timeout": "2",
+				"proxy-read-timeout":    "600",
+				"proxy-send-timeout":    "600",
+				"proxy-body-size":       "0",
+				"load-balance":          "round_robin",
+				"use-forwarded-headers": "true",
+				// Annotation names are not ConfigMap keys.
+				Prefix + "proxy-read-timeout": "1",
+			},
+			want: Proxy{ConnectTimeoutSeconds: 2, ReadTimeoutSeconds: 600, SendTimeoutSeconds: 600, BodySizeBytes: 0, LoadBalance: "round_robin"},
+		},
+		{
+			name: "invalid keeps built-in defaults",
+			data: map[string]string{
+				"proxy-read-timeout": "1m",
+				"proxy-body-size":    "big",
+				"load-balance":       "ewma",
+			},
+			want: DefaultProxy(),
+			wantErrs: []string{
+				`configmap key proxy-read-timeout: value "1m": must be an integer number of seconds`,
+				`configmap key proxy-body-size: value "big": must be a size in bytes with an optional k, m or g suffix`,
+				`configmap key load-balance: value "ewma": only "round_robin" is supported; "round_robin" used`,
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, errs := ParseDefaults(tc.data)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("ParseDefaults (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantErrs, errStrings(t, errs)); diff != "" {
+				t.Errorf("ParseDefaults errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestErrorWraps(t *testing.T) {
+	t.Parallel()
+	_, errs := Parse(map[string]string{Prefix + "x-snippet": "y", Prefix + "nope": "z"}, DefaultProxy())
+	if len(errs) != 2 {
+		t.Fatalf("Parse errors = %v, want 2", errs)
+	}
+	if !errors.Is(errs[0], ErrUnsupported) || !errors.Is(errs[1], ErrSnippet) {
+		t.Errorf("errors %v do not wrap ErrUnsupported, ErrSnippet", errs)
+	}
+}
+
+func TestMetaDefaultsValidate(t *testing.T) {
+	t.Parallel()
+	for _, table := range tables() {
+		for _, m := range table {
+			if err := m.Validate(m.Default); err != nil {
+				t.Errorf("default %q of %s does not validate: %v", m.Default, m.Key, err)
+			}
+			if m.Doc == "" {
+				t.Errorf("%s has no doc", m.Key)
+			}
+		}
+	}
+	// The documented defaults are the ones DefaultProxy returns.
+	p, errs := ParseDefaults(map[string]string{
+		"proxy-connect-timeout": proxyMeta[0].Default,
+		"proxy-read-timeout":    proxyMeta[1].Default,
+		"proxy-send-timeout":    proxyMeta[2].Default,
+		"proxy-body-size":       proxyMeta[3].Default,
+		"load-balance":          loadBalanceMeta[0].Default,
+	})
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	if diff := cmp.Diff(DefaultProxy(), p); diff != "" {
+		t.Errorf("documented defaults differ from DefaultProxy (-want +got):\n%s", diff)
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	t.Parallel()
+	md := Markdown()
+	keys := []string{"proxy-connect-timeout", "proxy-read-timeout", "proxy-send-timeout", "proxy-body-size", "load-balance", "use-regex"}
+	for _, k := range keys {
+		if !strings.Contains(md, "`"+Prefix+k+"`") {
+			t.Errorf("Markdown() lacks %s:\n%s", k, md)
+		}
+	}
+	for _, table := range tables() {
+		for _, m := range table {
+			if !strings.Contains(md, Prefix+m.Key) {
+				t.Errorf("Markdown() lacks %s", m.Key)
+			}
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(md), "\n")
+	if got, want := len(lines), 2+len(keys); got != want {
+		t.Errorf("Markdown() has %d lines, want %d:\n%s", got, want, md)
+	}
+	if !strings.Contains(lines[2], "load-balance") {
+		t.Errorf("Markdown() is not sorted by key:\n%s", md)
+	}
+}

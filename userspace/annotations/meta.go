@@ -1,0 +1,212 @@
+package annotations
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Meta describes one annotation Weir reads. Every family keeps a table of
+// them; Parse uses it to tell known keys from unknown ones and Markdown
+// renders the README's annotation table from it.
+type Meta struct {
+	// Key is the annotation name without Prefix, e.g. "proxy-read-timeout".
+	Key string
+	// Default is the value used when neither the Ingress nor the controller
+	// ConfigMap sets the key, as it would be written in the annotation.
+	Default string
+	// Doc is a one-sentence description for the README.
+	Doc string
+	// ConfigMap is true when the controller ConfigMap's key of the same name
+	// sets the global default that the annotation overrides.
+	ConfigMap bool
+	// Validate returns nil when the value is accepted, or the reason it is
+	// not. It never returns an *Error; the caller wraps it.
+	Validate func(string) error
+}
+
+// Error is a rejected or ignored annotation (or controller ConfigMap key):
+// it names the key, the value and the reason. Err is one of the sentinel
+// errors of this package or a validation reason.
+type Error struct {
+	// Annotation is the full annotation name (with Prefix), or the
+	// ConfigMap key when ConfigMap is true.
+	Annotation string
+	// Value is the value as written.
+	Value string
+	// ConfigMap is true when the value came from the controller ConfigMap
+	// rather than an Ingress annotation.
+	ConfigMap bool
+	// Err is the reason.
+	Err error
+}
+
+// ErrUnsupported marks an nginx.ingress.kubernetes.io/* annotation that
+// Weir does not implement; it is ignored.
+var ErrUnsupported = errors.New("is not supported by Weir; ignored")
+
+// ErrSnippet marks a *-snippet annotation: raw nginx configuration that Weir
+// never applies.
+var ErrSnippet = errors.New("snippet annotations are never applied")
+
+// Error implements error.
+func (e *Error) Error() string {
+	what := "annotation " + e.Annotation
+	if e.ConfigMap {
+		what = "configmap key " + e.Annotation
+	}
+	switch {
+	case errors.Is(e.Err, ErrUnsupported):
+		return what + " " + e.Err.Error()
+	case errors.Is(e.Err, ErrSnippet):
+		return what + ": " + e.Err.Error()
+	}
+	return fmt.Sprintf("%s: value %q: %v", what, e.Value, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Config is the typed configuration of one Ingress's annotations.
+type Config struct {
+	// Proxy holds the proxy and load-balance families, over the ConfigMap
+	// defaults given to Parse.
+	Proxy Proxy
+	// UseRegex is use-regex: match the non-Exact paths of the Ingress's
+	// hosts as regular expressions. Default false.
+	UseRegex bool
+}
+
+// tables lists the metadata tables of every family Weir implements.
+func tables() [][]Meta {
+	return [][]Meta{proxyMeta, loadBalanceMeta, regexMeta}
+}
+
+// knownLater lists annotations (without Prefix) that a coming version of
+// Weir implements; they are not warned about. A key matches an entry equal
+// to it, or an entry ending in "*" that it starts with.
+var knownLater = []string{
+	"canary*",
+	"ssl-redirect",
+	"force-ssl-redirect",
+	"whitelist-source-range",
+	"allowlist-source-range",
+	"denylist-source-range",
+	"affinity",
+	"affinity-mode",
+	"affinity-canary-behavior",
+	"session-cookie-*",
+}
+
+func isKnownLater(key string) bool {
+	for _, k := range knownLater {
+		if p, ok := strings.CutSuffix(k, "*"); ok {
+			if strings.HasPrefix(key, p) {
+				return true
+			}
+		} else if key == k {
+			return true
+		}
+	}
+	return false
+}
+
+func isKnown(key string) bool {
+	for _, t := range tables() {
+		for _, m := range t {
+			if m.Key == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lookup reads one key from a map of annotations or ConfigMap data.
+type lookup func(key string) (string, bool)
+
+// Parse reads the nginx.ingress.kubernetes.io/* annotations of one Ingress
+// over defaults (usually the result of ParseDefaults). A nil map yields
+// defaults. Every rejected value, unsupported annotation and snippet is
+// returned as an *Error, sorted by annotation; a rejected value leaves the
+// default in place.
+func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
+	get := func(key string) (string, bool) {
+		v, ok := ann[Prefix+key]
+		return v, ok
+	}
+	wrap := func(key, value string, err error) error {
+		return &Error{Annotation: Prefix + key, Value: value, Err: err}
+	}
+	cfg := Config{Proxy: defaults}
+	var errs []error
+	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
+	errs = append(errs, unknown(ann)...)
+	sort.SliceStable(errs, func(i, j int) bool {
+		return errs[i].(*Error).Annotation < errs[j].(*Error).Annotation
+	})
+	return cfg, errs
+}
+
+// unknown reports every annotation under Prefix that no family reads.
+func unknown(ann map[string]string) []error {
+	var errs []error
+	for k, v := range ann {
+		key, ok := strings.CutPrefix(k, Prefix)
+		if !ok || isKnown(key) {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(key, "-snippet"):
+			errs = append(errs, &Error{Annotation: k, Value: v, Err: ErrSnippet})
+		case isKnownLater(key):
+		default:
+			errs = append(errs, &Error{Annotation: k, Value: v, Err: ErrUnsupported})
+		}
+	}
+	return errs
+}
+
+// ParseDefaults reads the global proxy settings from the data of the
+// controller ConfigMap (ingress-nginx's keys: proxy-connect-timeout,
+// proxy-read-timeout, proxy-send-timeout, proxy-body-size, load-balance).
+// Other keys are ignored. A nil map yields DefaultProxy. A rejected value is
+// returned as an *Error with ConfigMap set and the built-in default is kept.
+func ParseDefaults(data map[string]string) (Proxy, []error) {
+	get := func(key string) (string, bool) {
+		v, ok := data[key]
+		return v, ok
+	}
+	wrap := func(key, value string, err error) error {
+		return &Error{Annotation: key, Value: value, ConfigMap: true, Err: err}
+	}
+	p := DefaultProxy()
+	var errs []error
+	errs = append(errs, parseProxy(get, &p, wrap)...)
+	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
+	return p, errs
+}
+
+// Markdown renders the annotation table of the README: every annotation
+// Weir reads, with its default and description, sorted by key.
+func Markdown() string {
+	var all []Meta
+	for _, t := range tables() {
+		all = append(all, t...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Key < all[j].Key })
+	var b strings.Builder
+	b.WriteString("| Annotation | Default | ConfigMap key | Description |\n")
+	b.WriteString("|---|---|---|---|\n")
+	for _, m := range all {
+		cm := ""
+		if m.ConfigMap {
+			cm = "`" + m.Key + "`"
+		}
+		fmt.Fprintf(&b, "| `%s%s` | `%s` | %s | %s |\n", Prefix, m.Key, m.Default, cm, m.Doc)
+	}
+	return b.String()
+}

@@ -1,0 +1,38 @@
+package annotations
+
+import "errors"
+
+// regexMeta is the metadata table of the regex family.
+var regexMeta = []Meta{
+	{
+		Key: "use-regex", Default: "false",
+		Doc:      "`\"true\"` matches every non-Exact path of the Ingress's hosts, from all Ingresses of those hosts, as a case-insensitive regular expression anchored at the start of the path.",
+		Validate: func(v string) error { _, err := parseBool(v); return err },
+	},
+}
+
+// parseRegex applies the regex family to useRegex. A rejected value leaves
+// it unchanged.
+func parseRegex(get lookup, useRegex *bool, wrap func(key, value string, err error) error) []error {
+	v, ok := get("use-regex")
+	if !ok {
+		return nil
+	}
+	b, err := parseBool(v)
+	if err != nil {
+		return []error{wrap("use-regex", v, err)}
+	}
+	*useRegex = b
+	return nil
+}
+
+// parseBool accepts exactly "true" and "false".
+func parseBool(v string) (bool, error) {
+	switch v {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, errors.New(`must be "true" or "false"`)
+}
