@@ -1,0 +1,206 @@
+// Package controller turns the objects of a source into live configuration:
+// it builds a Snapshot, drops it when its hash is unchanged, gives it the next
+// version and hands it to every publisher (the in-process proxy today, the
+// per-core workers later). It logs, once per change, which version is live and
+// which objects were rejected.
+package controller
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// Publisher receives each new Snapshot. Apply must not keep s mutable
+// references: Snapshots are shared and immutable.
+type Publisher interface {
+	Apply(s *snapshot.Snapshot) error
+}
+
+// Controller builds and publishes Snapshots. It is safe for concurrent use;
+// Sync calls are serialised.
+type Controller struct {
+	opts       snapshot.Options
+	namespace  string
+	publishers []Publisher
+	log        *slog.Logger
+
+	mu           sync.Mutex
+	version      uint64
+	hash         string
+	lastWarnings map[string]bool
+	lastProblems map[string]bool
+
+	live atomic.Pointer[snapshot.Snapshot]
+
+	mVersion  prometheus.Gauge
+	mBuilds   *prometheus.CounterVec
+	mWarnings prometheus.Gauge
+	mProblems prometheus.Gauge
+	mPublish  prometheus.Counter
+}
+
+// Options configures a Controller.
+type Options struct {
+	// Build selects the Ingresses served; see snapshot.Options.
+	Build snapshot.Options
+	// WatchNamespace limits the objects used to one namespace (IngressClasses
+	// are cluster-scoped and always used). Empty means all namespaces.
+	WatchNamespace string
+	// Logger receives the config log lines. Nil means slog.Default().
+	Logger *slog.Logger
+	// Registry receives the weir_config_* metrics. Nil means no metrics.
+	Registry prometheus.Registerer
+}
+
+// New returns a Controller that publishes to pubs.
+func New(opts Options, pubs ...Publisher) *Controller {
+	c := &Controller{
+		opts:       opts.Build,
+		namespace:  opts.WatchNamespace,
+		publishers: pubs,
+		log:        opts.Logger,
+		mVersion: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weir_config_version",
+			Help: "Version of the configuration most recently built and published (0: none yet).",
+		}),
+		mBuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_config_builds_total",
+			Help: "Snapshot builds by result: changed (a new version was published) or unchanged (same hash, dropped).",
+		}, []string{"result"}),
+		mWarnings: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weir_config_warnings",
+			Help: "Warnings (rejected or ignored objects and annotations) in the live configuration.",
+		}),
+		mProblems: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weir_source_problems",
+			Help: "Inputs the configuration source could not read (malformed files or objects) at the last change.",
+		}),
+		mPublish: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weir_config_publish_errors_total",
+			Help: "Snapshots a publisher refused.",
+		}),
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if opts.Registry != nil {
+		opts.Registry.MustRegister(c.mVersion, c.mBuilds, c.mWarnings, c.mProblems, c.mPublish)
+	}
+	return c
+}
+
+// Live returns the Snapshot most recently published, or nil before the first.
+func (c *Controller) Live() *snapshot.Snapshot { return c.live.Load() }
+
+// Sync builds a Snapshot from objs and publishes it if its hash differs from
+// the live one. It returns the live Snapshot and whether it changed. Problems
+// are the source's read errors that came with objs; they are logged once each.
+// A publisher's error is logged and counted; the others still receive the
+// Snapshot.
+func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Snapshot, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	c.reportProblems(problems)
+	s := snapshot.Build(c.filter(objs), c.opts)
+	c.reportWarnings(s.Warnings)
+	if c.version > 0 && s.Hash == c.hash {
+		c.mBuilds.WithLabelValues("unchanged").Inc()
+		return c.live.Load(), false
+	}
+	c.version++
+	c.hash = s.Hash
+	s.Version = c.version
+	for _, p := range c.publishers {
+		if err := p.Apply(s); err != nil {
+			c.mPublish.Inc()
+			c.log.Error("publish configuration", "version", s.Version, "error", err)
+		}
+	}
+	c.live.Store(s)
+	c.mBuilds.WithLabelValues("changed").Inc()
+	c.mVersion.Set(float64(s.Version))
+	c.log.Info("configuration live", "version", s.Version, "hash", short(s.Hash),
+		"servers", len(s.Servers), "routes", routes(s), "warnings", len(s.Warnings))
+	return s, true
+}
+
+func (c *Controller) filter(objs snapshot.Objects) snapshot.Objects {
+	if c.namespace == "" {
+		return objs
+	}
+	out := snapshot.Objects{IngressClasses: objs.IngressClasses}
+	for _, o := range objs.Ingresses {
+		if o.Namespace == c.namespace {
+			out.Ingresses = append(out.Ingresses, o)
+		}
+	}
+	for _, o := range objs.Services {
+		if o.Namespace == c.namespace {
+			out.Services = append(out.Services, o)
+		}
+	}
+	for _, o := range objs.EndpointSlices {
+		if o.Namespace == c.namespace {
+			out.EndpointSlices = append(out.EndpointSlices, o)
+		}
+	}
+	for _, o := range objs.Secrets {
+		if o.Namespace == c.namespace {
+			out.Secrets = append(out.Secrets, o)
+		}
+	}
+	// The controller ConfigMap may live in Weir's own namespace: keep all.
+	out.ConfigMaps = objs.ConfigMaps
+	return out
+}
+
+// reportWarnings logs each warning the first time it appears.
+func (c *Controller) reportWarnings(ws []snapshot.Warning) {
+	seen := make(map[string]bool, len(ws))
+	for _, w := range ws {
+		key := fmt.Sprintf("%s %s/%s: %s: %s", w.Object.Kind, w.Object.Namespace, w.Object.Name, w.Reason, w.Message)
+		seen[key] = true
+		if !c.lastWarnings[key] {
+			c.log.Warn("configuration warning", "object", w.Object.Kind+" "+w.Object.Namespace+"/"+w.Object.Name,
+				"reason", w.Reason, "message", w.Message)
+		}
+	}
+	c.lastWarnings = seen
+	c.mWarnings.Set(float64(len(ws)))
+}
+
+// reportProblems logs each source problem the first time it appears.
+func (c *Controller) reportProblems(ps []error) {
+	seen := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		key := p.Error()
+		seen[key] = true
+		if !c.lastProblems[key] {
+			c.log.Warn("configuration source problem; last good version kept", "error", key)
+		}
+	}
+	c.lastProblems = seen
+	c.mProblems.Set(float64(len(ps)))
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+func routes(s *snapshot.Snapshot) int {
+	n := 0
+	for _, srv := range s.Servers {
+		n += len(srv.Paths)
+	}
+	return n
+}

@@ -1,0 +1,107 @@
+package controller
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+type recorder struct {
+	got []*snapshot.Snapshot
+	err error
+}
+
+func (r *recorder) Apply(s *snapshot.Snapshot) error {
+	r.got = append(r.got, s)
+	return r.err
+}
+
+func objects(hosts ...string) snapshot.Objects {
+	class := "weir"
+	prefix := networkingv1.PathTypePrefix
+	objs := snapshot.Objects{IngressClasses: []*networkingv1.IngressClass{{
+		ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+		Spec:       networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"},
+	}}}
+	for _, h := range hosts {
+		objs.Ingresses = append(objs.Ingresses, &networkingv1.Ingress{
+			ObjectMeta: metav1.ObjectMeta{Name: h, Namespace: "ns-" + h},
+			Spec: networkingv1.IngressSpec{
+				IngressClassName: &class,
+				Rules: []networkingv1.IngressRule{{Host: h, IngressRuleValue: networkingv1.IngressRuleValue{
+					HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+						Path: "/", PathType: &prefix,
+						Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+							Name: "svc", Port: networkingv1.ServiceBackendPort{Number: 80},
+						}},
+					}}},
+				}}},
+			},
+		})
+	}
+	return objs
+}
+
+func TestSyncVersionsAndDropsUnchanged(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	rec := &recorder{}
+	c := New(Options{Build: snapshot.DefaultOptions(), Registry: reg,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, rec)
+
+	s1, changed := c.Sync(objects("a.test"), nil)
+	if !changed || s1.Version != 1 {
+		t.Fatalf("first sync: changed=%v version=%d, want true 1", changed, s1.Version)
+	}
+	if _, changed := c.Sync(objects("a.test"), nil); changed {
+		t.Fatalf("identical objects: changed=true, want the build dropped")
+	}
+	s2, changed := c.Sync(objects("a.test", "b.test"), []error{errors.New("x.yaml: broken")})
+	if !changed || s2.Version != 2 {
+		t.Fatalf("new host: changed=%v version=%d, want true 2", changed, s2.Version)
+	}
+	if len(rec.got) != 2 || rec.got[1] != s2 || c.Live() != s2 {
+		t.Fatalf("publisher got %d snapshots, want 2 with the live one last", len(rec.got))
+	}
+	if v := testutil.ToFloat64(c.mVersion); v != 2 {
+		t.Errorf("weir_config_version = %v, want 2", v)
+	}
+	if v := testutil.ToFloat64(c.mProblems); v != 1 {
+		t.Errorf("weir_source_problems = %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(c.mBuilds.WithLabelValues("unchanged")); v != 1 {
+		t.Errorf("unchanged builds = %v, want 1", v)
+	}
+}
+
+func TestPublisherErrorDoesNotStopOthers(t *testing.T) {
+	t.Parallel()
+	bad, good := &recorder{err: errors.New("refused")}, &recorder{}
+	c := New(Options{Build: snapshot.DefaultOptions(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, bad, good)
+	c.Sync(objects("a.test"), nil)
+	if len(good.got) != 1 || c.Live() == nil {
+		t.Fatalf("good publisher got %d snapshots, live=%v; want 1 and a live snapshot", len(good.got), c.Live())
+	}
+}
+
+func TestWatchNamespace(t *testing.T) {
+	t.Parallel()
+	c := New(Options{Build: snapshot.DefaultOptions(), WatchNamespace: "ns-b.test",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, _ := c.Sync(objects("a.test", "b.test"), nil)
+	var hosts []string
+	for _, srv := range s.Servers {
+		hosts = append(hosts, srv.Host)
+	}
+	if len(hosts) != 1 || hosts[0] != "b.test" {
+		t.Fatalf("servers %v, want only b.test from the watched namespace", hosts)
+	}
+}
