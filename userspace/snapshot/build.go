@@ -1,0 +1,586 @@
+package snapshot
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// Well-known keys Build reads.
+const (
+	// LegacyClassAnnotation is the pre-IngressClass way of naming a class.
+	LegacyClassAnnotation = "kubernetes.io/ingress.class"
+	// DefaultClassAnnotation marks an IngressClass as the cluster default.
+	DefaultClassAnnotation = "ingressclass.kubernetes.io/is-default-class"
+	// ServiceNameLabel links an EndpointSlice to its Service.
+	ServiceNameLabel = "kubernetes.io/service-name"
+)
+
+// Warning reasons, in addition to those listed on Warning.Reason.
+const (
+	ReasonInvalidAnnotation     = "InvalidAnnotation"
+	ReasonUnsupportedAnnotation = "UnsupportedAnnotation"
+	ReasonSnippetIgnored        = "SnippetIgnored"
+	ReasonInvalidHost           = "InvalidHost"
+	ReasonInvalidPath           = "InvalidPath"
+	ReasonInvalidBackend        = "InvalidBackend"
+	ReasonConflictLost          = "ConflictLost"
+	ReasonServiceNotFound       = "ServiceNotFound"
+	ReasonUnsupportedService    = "UnsupportedService"
+	ReasonPortNotFound          = "PortNotFound"
+	ReasonNoReadyEndpoints      = "NoReadyEndpoints"
+	ReasonConfigMapNotFound     = "ConfigMapNotFound"
+	ReasonInvalidConfigMapValue = "InvalidConfigMapValue"
+)
+
+// Build turns objs into a Snapshot for opts. It is pure and deterministic:
+// the same objects in any order give an identical Snapshot and Hash. It
+// never fails; whatever it rejects or ignores is reported in
+// Snapshot.Warnings and the rest is built regardless.
+func Build(objs Objects, opts Options) *Snapshot {
+	b := &builder{
+		opts:     opts,
+		services: map[string]*corev1.Service{},
+		slices:   map[string][]*discoveryv1.EndpointSlice{},
+		warnings: map[Warning]bool{},
+	}
+	b.index(objs)
+	defaults := b.configMapDefaults(objs.ConfigMaps)
+	ings := b.served(objs)
+	b.routes(ings, defaults)
+	b.defaultBackend(ings, defaults)
+
+	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def}
+	s.Hash = hash(s)
+	s.Warnings = b.sortedWarnings()
+	return s
+}
+
+// ingress is a served Ingress with its parsed annotations and its rank by
+// age (0 is the oldest).
+type ingress struct {
+	obj  *networkingv1.Ingress
+	ref  ObjectRef
+	rank int
+	cfg  annotations.Config
+}
+
+// route is a candidate Path before conflicts are settled and backends are
+// resolved.
+type route struct {
+	host    string
+	path    string
+	match   MatchType
+	ing     *ingress
+	backend *networkingv1.IngressBackend
+}
+
+type builder struct {
+	opts     Options
+	services map[string]*corev1.Service // by namespace/name
+	slices   map[string][]*discoveryv1.EndpointSlice
+	warnings map[Warning]bool
+	hosts    map[string]*hostBuild
+	def      *Backend
+}
+
+func (b *builder) warn(obj ObjectRef, reason, format string, args ...any) {
+	b.warnings[Warning{Object: obj, Reason: reason, Message: fmt.Sprintf(format, args...)}] = true
+}
+
+func (b *builder) sortedWarnings() []Warning {
+	if len(b.warnings) == 0 {
+		return nil
+	}
+	ws := make([]Warning, 0, len(b.warnings))
+	for w := range b.warnings {
+		ws = append(ws, w)
+	}
+	slices.SortFunc(ws, func(x, y Warning) int {
+		return cmp.Or(
+			cmp.Compare(x.Object.Kind, y.Object.Kind),
+			cmp.Compare(x.Object.Namespace, y.Object.Namespace),
+			cmp.Compare(x.Object.Name, y.Object.Name),
+			cmp.Compare(x.Message, y.Message),
+			cmp.Compare(x.Reason, y.Reason),
+		)
+	})
+	return ws
+}
+
+func (b *builder) index(objs Objects) {
+	for _, s := range objs.Services {
+		if s != nil {
+			b.services[s.Namespace+"/"+s.Name] = s
+		}
+	}
+	for _, es := range objs.EndpointSlices {
+		if es == nil || es.Labels[ServiceNameLabel] == "" {
+			continue
+		}
+		k := es.Namespace + "/" + es.Labels[ServiceNameLabel]
+		b.slices[k] = append(b.slices[k], es)
+	}
+}
+
+// configMapDefaults returns the global proxy settings of opts.ConfigMap.
+func (b *builder) configMapDefaults(cms []*corev1.ConfigMap) annotations.Proxy {
+	if b.opts.ConfigMap == "" {
+		return annotations.DefaultProxy()
+	}
+	ns, name, ok := strings.Cut(b.opts.ConfigMap, "/")
+	if !ok {
+		ns, name = "", b.opts.ConfigMap
+	}
+	ref := ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: name}
+	for _, cm := range cms {
+		if cm == nil || cm.Namespace != ns || cm.Name != name {
+			continue
+		}
+		p, errs := annotations.ParseDefaults(cm.Data)
+		for _, err := range errs {
+			b.warn(ref, ReasonInvalidConfigMapValue, "%v; built-in default used", err)
+		}
+		return p
+	}
+	b.warn(ref, ReasonConfigMapNotFound, "configmap %s not found; built-in defaults used", b.opts.ConfigMap)
+	return annotations.DefaultProxy()
+}
+
+// served returns the Ingresses of Weir's class, oldest first (creation
+// time, then namespace/name), with their annotations parsed.
+func (b *builder) served(objs Objects) []*ingress {
+	ours := map[string]bool{}
+	defaultOurs := false
+	for _, ic := range objs.IngressClasses {
+		if ic == nil || ic.Spec.Controller != b.opts.ControllerClass {
+			continue
+		}
+		ours[ic.Name] = true
+		if ic.Annotations[DefaultClassAnnotation] == "true" {
+			defaultOurs = true
+		}
+	}
+	var objsServed []*networkingv1.Ingress
+	for _, ing := range objs.Ingresses {
+		if ing == nil {
+			continue
+		}
+		if cn := ing.Spec.IngressClassName; cn != nil && *cn != "" {
+			if ours[*cn] {
+				objsServed = append(objsServed, ing)
+			}
+			continue
+		}
+		if legacy := ing.Annotations[LegacyClassAnnotation]; legacy != "" {
+			if legacy == b.opts.IngressClass {
+				objsServed = append(objsServed, ing)
+			}
+			continue
+		}
+		if b.opts.WatchIngressWithoutClass || defaultOurs {
+			objsServed = append(objsServed, ing)
+		}
+	}
+	slices.SortStableFunc(objsServed, func(x, y *networkingv1.Ingress) int {
+		return cmp.Or(
+			x.CreationTimestamp.Compare(y.CreationTimestamp.Time),
+			cmp.Compare(x.Namespace, y.Namespace),
+			cmp.Compare(x.Name, y.Name),
+		)
+	})
+	ings := make([]*ingress, 0, len(objsServed))
+	for i, obj := range objsServed {
+		ing := &ingress{obj: obj, rank: i, ref: ObjectRef{Kind: "Ingress", Namespace: obj.Namespace, Name: obj.Name}}
+		ings = append(ings, ing)
+	}
+	return ings
+}
+
+// parseAnnotations fills ing.cfg over defaults and reports what was
+// rejected.
+func (b *builder) parseAnnotations(ing *ingress, defaults annotations.Proxy) {
+	cfg, errs := annotations.Parse(ing.obj.Annotations, defaults)
+	ing.cfg = cfg
+	for _, err := range errs {
+		reason := ReasonInvalidAnnotation
+		switch {
+		case errors.Is(err, annotations.ErrUnsupported):
+			reason = ReasonUnsupportedAnnotation
+		case errors.Is(err, annotations.ErrSnippet):
+			reason = ReasonSnippetIgnored
+		}
+		b.warn(ing.ref, reason, "%v", err)
+	}
+}
+
+// hostOf returns the lower-cased host of rule, and whether it is valid.
+func (b *builder) hostOf(ing *ingress, rule networkingv1.IngressRule) (string, bool) {
+	host := strings.ToLower(rule.Host)
+	if host == "" || validHost(host) {
+		return host, true
+	}
+	b.warn(ing.ref, ReasonInvalidHost, "host %q is not a valid DNS name or wildcard (*.example.com); rule skipped", rule.Host)
+	return "", false
+}
+
+// validHost accepts a lower-case DNS-1123 subdomain, optionally behind a
+// "*." wildcard label.
+func validHost(h string) bool {
+	h = strings.TrimPrefix(h, "*.")
+	if len(h) == 0 || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// routes builds the Servers of every served Ingress: settles use-regex per
+// host, normalizes paths, resolves conflicts and backends.
+func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
+	for _, ing := range ings {
+		b.parseAnnotations(ing, defaults)
+	}
+	// A host uses regex when any Ingress with rules on it says so.
+	regexHosts := map[string]bool{}
+	for _, ing := range ings {
+		if !ing.cfg.UseRegex {
+			continue
+		}
+		for _, rule := range ing.obj.Spec.Rules {
+			if rule.HTTP != nil && (rule.Host == "" || validHost(strings.ToLower(rule.Host))) {
+				regexHosts[strings.ToLower(rule.Host)] = true
+			}
+		}
+	}
+
+	type key struct {
+		host, path string
+		match      MatchType
+	}
+	winners := map[key]*route{}
+	var order []*route
+	for _, ing := range ings {
+		for _, rule := range ing.obj.Spec.Rules {
+			host, ok := b.hostOf(ing, rule)
+			if !ok || rule.HTTP == nil {
+				continue
+			}
+			for _, p := range rule.HTTP.Paths {
+				r, ok := b.route(ing, host, regexHosts[host], p)
+				if !ok {
+					continue
+				}
+				k := key{r.host, r.path, r.match}
+				if w, dup := winners[k]; dup {
+					b.warn(ing.ref, ReasonConflictLost, "path %q (%s) of host %q is already defined by ingress %s/%s; ignored",
+						r.path, r.match, r.host, w.ing.ref.Namespace, w.ing.ref.Name)
+					continue
+				}
+				winners[k] = r
+				order = append(order, r)
+			}
+		}
+	}
+
+	b.hosts = map[string]*hostBuild{}
+	for _, r := range order {
+		h := b.hosts[r.host]
+		if h == nil {
+			h = &hostBuild{srv: Server{Host: r.host, UseRegex: regexHosts[r.host], Paths: []Path{}}}
+			b.hosts[r.host] = h
+		}
+		be, ok := b.backend(r.ing, r.backend)
+		if !ok {
+			continue
+		}
+		h.srv.Paths = append(h.srv.Paths, Path{Path: r.path, Match: r.match, Backend: be})
+		h.rank = append(h.rank, r.ing.rank)
+	}
+	for _, h := range b.hosts {
+		sortPaths(h.srv.Paths, h.rank)
+	}
+}
+
+// hostBuild is a Server being built, with the age rank of the Ingress of
+// each of its paths.
+type hostBuild struct {
+	srv  Server
+	rank []int
+}
+
+// sortPaths orders paths for first-match routing; rank[i] is the age rank
+// of the Ingress of paths[i].
+func sortPaths(paths []Path, rank []int) {
+	type ranked struct {
+		p    Path
+		rank int
+	}
+	rs := make([]ranked, len(paths))
+	for i := range paths {
+		rs[i] = ranked{paths[i], rank[i]}
+	}
+	matchOrder := func(m MatchType) int {
+		switch m {
+		case MatchExact:
+			return 0
+		case MatchRegex:
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(rs, func(x, y ranked) int {
+		// Exact paths first in a regex server; elsewhere there is no regex
+		// path and the comparison falls through to length.
+		if (x.p.Match == MatchRegex) != (y.p.Match == MatchRegex) {
+			return cmp.Compare(matchOrder(x.p.Match), matchOrder(y.p.Match))
+		}
+		c := cmp.Compare(len(y.p.Path), len(x.p.Path))
+		if c != 0 {
+			return c
+		}
+		if x.p.Match == MatchRegex {
+			return cmp.Or(cmp.Compare(x.rank, y.rank), cmp.Compare(x.p.Path, y.p.Path))
+		}
+		return cmp.Or(
+			cmp.Compare(matchOrder(x.p.Match), matchOrder(y.p.Match)),
+			cmp.Compare(x.p.Path, y.p.Path),
+		)
+	})
+	for i := range rs {
+		paths[i] = rs[i].p
+	}
+}
+
+// route normalizes one path of a rule; false means it was skipped (and
+// reported).
+func (b *builder) route(ing *ingress, host string, regex bool, p networkingv1.HTTPIngressPath) (*route, bool) {
+	path := p.Path
+	if path == "" {
+		path = "/"
+	}
+	pathType := networkingv1.PathTypeImplementationSpecific
+	if p.PathType != nil {
+		pathType = *p.PathType
+	}
+	r := &route{host: host, path: path, ing: ing, backend: p.Backend.DeepCopy()}
+	switch {
+	case pathType == networkingv1.PathTypeExact:
+		r.match = MatchExact
+	case pathType != networkingv1.PathTypePrefix && pathType != networkingv1.PathTypeImplementationSpecific:
+		b.warn(ing.ref, ReasonInvalidPath, "path %q of host %q has unknown pathType %q; skipped", p.Path, host, pathType)
+		return nil, false
+	case regex:
+		r.match = MatchRegex
+	default:
+		r.match = MatchPrefix
+	}
+	if r.match == MatchRegex {
+		if _, err := regexp.Compile("(?i)^" + path); err != nil {
+			b.warn(ing.ref, ReasonInvalidPath, "path %q of host %q is not a valid regular expression: %v; skipped", p.Path, host, err)
+			return nil, false
+		}
+	} else if !strings.HasPrefix(path, "/") {
+		b.warn(ing.ref, ReasonInvalidPath, "path %q of host %q does not start with \"/\"; skipped", p.Path, host)
+		return nil, false
+	}
+	if r.match == MatchPrefix {
+		if r.path = strings.TrimRight(path, "/"); r.path == "" {
+			r.path = "/"
+		}
+	}
+	if !b.checkBackend(ing, fmt.Sprintf("path %q of host %q", p.Path, host), &p.Backend) {
+		return nil, false
+	}
+	return r, true
+}
+
+// checkBackend reports a backend Weir cannot route to at all; what names
+// its place in the Ingress.
+func (b *builder) checkBackend(ing *ingress, what string, be *networkingv1.IngressBackend) bool {
+	switch {
+	case be == nil:
+		b.warn(ing.ref, ReasonInvalidBackend, "%s has no backend; skipped", what)
+	case be.Resource != nil:
+		b.warn(ing.ref, ReasonInvalidBackend, "%s has a resource backend, which Weir does not support; skipped", what)
+	case be.Service == nil || be.Service.Name == "":
+		b.warn(ing.ref, ReasonInvalidBackend, "%s has no service backend; skipped", what)
+	default:
+		return true
+	}
+	return false
+}
+
+// defaultBackend picks the spec.defaultBackend of the oldest Ingress that
+// has a usable one.
+func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
+	var winner *ingress
+	for _, ing := range ings {
+		be := ing.obj.Spec.DefaultBackend
+		if be == nil || !b.checkBackend(ing, "default backend", be) {
+			continue
+		}
+		if winner != nil {
+			b.warn(ing.ref, ReasonConflictLost, "default backend is already defined by ingress %s/%s; ignored",
+				winner.ref.Namespace, winner.ref.Name)
+			continue
+		}
+		winner = ing
+	}
+	if winner == nil {
+		return
+	}
+	if be, ok := b.backend(winner, winner.obj.Spec.DefaultBackend); ok {
+		b.def = &be
+	}
+}
+
+// backend resolves a checked IngressBackend to its ready endpoints. A
+// backend without endpoints is still returned, with Unavailable set.
+func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backend, bool) {
+	if ib == nil || ib.Service == nil {
+		return Backend{}, false
+	}
+	ns := ing.obj.Namespace
+	sb := ib.Service
+	be := Backend{Ingress: ing.ref, Service: sb.Name, Endpoints: []string{}, Proxy: ing.cfg.Proxy}
+	switch {
+	case sb.Port.Number != 0:
+		be.Port = strconv.Itoa(int(sb.Port.Number))
+	case sb.Port.Name != "":
+		be.Port = sb.Port.Name
+	}
+	svcKey := ns + "/" + sb.Name
+	svc := b.services[svcKey]
+	if svc == nil {
+		be.Unavailable = fmt.Sprintf("service %s not found", svcKey)
+		b.warn(ing.ref, ReasonServiceNotFound, "service %s not found; its routes answer 503", svcKey)
+		return be, true
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		be.Unavailable = fmt.Sprintf("service %s is of type ExternalName, which Weir does not support", svcKey)
+		b.warn(ing.ref, ReasonUnsupportedService, "service %s is of type ExternalName, which Weir does not support; its routes answer 503", svcKey)
+		return be, true
+	}
+	var sp *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		p := &svc.Spec.Ports[i]
+		if be.Port != "" && (sb.Port.Number != 0 && p.Port == sb.Port.Number || sb.Port.Number == 0 && p.Name == sb.Port.Name) {
+			sp = p
+			break
+		}
+	}
+	if be.Port == "" {
+		be.Unavailable = fmt.Sprintf("no port of service %s is named", svcKey)
+		b.warn(ing.ref, ReasonPortNotFound, "backend of service %s names no port; its routes answer 503", svcKey)
+		return be, true
+	}
+	if sp == nil {
+		be.Unavailable = fmt.Sprintf("port %q not found on service %s", be.Port, svcKey)
+		b.warn(ing.ref, ReasonPortNotFound, "port %q not found on service %s; its routes answer 503", be.Port, svcKey)
+		return be, true
+	}
+	be.Endpoints = b.endpoints(svcKey, sp.Name)
+	if len(be.Endpoints) == 0 {
+		be.Unavailable = "no ready endpoints"
+		b.warn(ing.ref, ReasonNoReadyEndpoints, "service %s port %q has no ready endpoints; its routes answer 503", svcKey, be.Port)
+	}
+	return be, true
+}
+
+// endpoints returns the ready "ip:port" addresses of the Service svcKey for
+// the EndpointSlice port named portName, sorted and de-duplicated.
+func (b *builder) endpoints(svcKey, portName string) []string {
+	out := []string{}
+	for _, es := range b.slices[svcKey] {
+		var port int32
+		for _, p := range es.Ports {
+			name := ""
+			if p.Name != nil {
+				name = *p.Name
+			}
+			if name == portName && p.Port != nil {
+				port = *p.Port
+				break
+			}
+		}
+		if port <= 0 || port > 65535 {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				ip, err := netip.ParseAddr(a)
+				if err != nil {
+					continue
+				}
+				out = append(out, net.JoinHostPort(ip.String(), strconv.Itoa(int(port))))
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// servers returns the Servers with at least one path: exact hosts sorted,
+// then wildcard hosts sorted, then the any-host server.
+func (b *builder) servers() []Server {
+	out := []Server{}
+	for _, h := range b.hosts {
+		if len(h.srv.Paths) > 0 {
+			out = append(out, h.srv)
+		}
+	}
+	class := func(h string) int {
+		switch {
+		case h == "":
+			return 2
+		case strings.HasPrefix(h, "*."):
+			return 1
+		}
+		return 0
+	}
+	slices.SortFunc(out, func(x, y Server) int {
+		return cmp.Or(cmp.Compare(class(x.Host), class(y.Host)), cmp.Compare(x.Host, y.Host))
+	})
+	return out
+}
+
+// hash is the hex SHA-256 of the JSON of the routing content of s.
+func hash(s *Snapshot) string {
+	// Marshal cannot fail: the content is only strings, numbers, bools and
+	// slices of them.
+	data, _ := json.Marshal(struct {
+		Servers        []Server `json:"servers"`
+		DefaultBackend *Backend `json:"defaultBackend"`
+	}{s.Servers, s.DefaultBackend})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
