@@ -1,0 +1,255 @@
+// Package router compiles a snapshot.Snapshot into an immutable Router that
+// maps a request's host and path to a Route: the Backend settings of the
+// matching rule and the Pool of upstream addresses that serves it.
+//
+// Host selection follows nginx's server_name: an exact host first, then a
+// wildcard host ("*.foo.com", exactly one label), then the any-host server.
+// Once a server is chosen by host only its paths are tried; when none
+// matches, the Snapshot's DefaultBackend is used, if any.
+package router
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// Router is the compiled, immutable form of one Snapshot. It is safe for
+// concurrent use; a new configuration is a new Router, never a mutation.
+type Router struct {
+	snap     *snapshot.Snapshot
+	exact    map[string]*server
+	wildcard map[string]*server // keyed by the suffix after "*.", e.g. "foo.com"
+	anyHost  *server            // the Host "" server; nil when there is none
+	fallback *Route             // the DefaultBackend route; nil when there is none
+	// upstreams holds the per-address state of this Router's pools, handed
+	// on to the next Router by Compile so it outlives a swap.
+	upstreams map[string]*Upstream
+	pools     []*Pool
+}
+
+// Route is the result of a match: what the proxy needs to serve a request.
+// Routes belong to their Router and must not be modified.
+type Route struct {
+	// Host is the host of the matched Server as configured: an exact name,
+	// a wildcard ("*.foo.com"), or "" for the any-host server and for the
+	// default backend. Its cardinality is bounded, unlike the request host.
+	Host string
+	// Path is the path of the matched rule, "" for the default backend.
+	Path string
+	// Match is how Path matched, "" for the default backend.
+	Match snapshot.MatchType
+	// Default is true when the route is the Snapshot's DefaultBackend.
+	Default bool
+	// Backend holds the backend and its proxy settings.
+	Backend *snapshot.Backend
+	// Pool selects an upstream address; it has no upstreams when the
+	// Backend has no endpoints.
+	Pool *Pool
+}
+
+type server struct {
+	host  string
+	paths []compiledPath
+}
+
+type compiledPath struct {
+	match  snapshot.MatchType
+	path   string
+	re     *regexp.Regexp // set for regex paths only
+	route  *Route
+	prefix string // path + "/" for prefix paths other than "/"
+}
+
+// Compile turns s into a Router. prev is the Router currently serving, or
+// nil for the first one: per-address state (in-flight counts) of the
+// addresses both configurations share is carried over from it, so it outlives
+// the swap. Compile does not modify s or prev; the Router keeps a reference
+// to s. It fails on an invalid regular expression or a duplicate host.
+func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
+	if s == nil {
+		return nil, fmt.Errorf("compile router: nil snapshot")
+	}
+	b := builder{
+		r: &Router{
+			snap:      s,
+			exact:     make(map[string]*server),
+			wildcard:  make(map[string]*server),
+			upstreams: make(map[string]*Upstream),
+		},
+		pools: make(map[string]*Pool),
+	}
+	if prev != nil {
+		b.prev = prev.upstreams
+	}
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		cs, err := b.server(srv)
+		if err != nil {
+			return nil, fmt.Errorf("compile router for snapshot %d: %w", s.Version, err)
+		}
+		host := strings.ToLower(srv.Host)
+		switch {
+		case host == "":
+			if b.r.anyHost != nil {
+				return nil, fmt.Errorf("compile router for snapshot %d: duplicate any-host server", s.Version)
+			}
+			b.r.anyHost = cs
+		case strings.HasPrefix(host, "*."):
+			suffix := host[2:]
+			if _, dup := b.r.wildcard[suffix]; dup {
+				return nil, fmt.Errorf("compile router for snapshot %d: duplicate server %q", s.Version, srv.Host)
+			}
+			b.r.wildcard[suffix] = cs
+		default:
+			if _, dup := b.r.exact[host]; dup {
+				return nil, fmt.Errorf("compile router for snapshot %d: duplicate server %q", s.Version, srv.Host)
+			}
+			b.r.exact[host] = cs
+		}
+	}
+	if s.DefaultBackend != nil {
+		b.r.fallback = &Route{Default: true, Backend: s.DefaultBackend, Pool: b.pool(s.DefaultBackend)}
+	}
+	return b.r, nil
+}
+
+type builder struct {
+	r     *Router
+	prev  map[string]*Upstream
+	pools map[string]*Pool
+}
+
+func (b *builder) server(srv *snapshot.Server) (*server, error) {
+	cs := &server{host: srv.Host, paths: make([]compiledPath, 0, len(srv.Paths))}
+	for i := range srv.Paths {
+		p := &srv.Paths[i]
+		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend)}
+		cp := compiledPath{match: p.Match, path: p.Path, route: route}
+		match := p.Match
+		if srv.UseRegex && match != snapshot.MatchExact {
+			match = snapshot.MatchRegex
+		}
+		switch match {
+		case snapshot.MatchExact:
+		case snapshot.MatchPrefix:
+			if p.Path != "/" {
+				cp.path = strings.TrimSuffix(p.Path, "/")
+				cp.prefix = cp.path + "/"
+			}
+		case snapshot.MatchRegex:
+			re, err := regexp.Compile("(?i)^" + p.Path)
+			if err != nil {
+				return nil, fmt.Errorf("host %q path %q: %w", srv.Host, p.Path, err)
+			}
+			cp.re = re
+		default:
+			return nil, fmt.Errorf("host %q path %q: unknown match type %q", srv.Host, p.Path, p.Match)
+		}
+		cp.match = match
+		cs.paths = append(cs.paths, cp)
+	}
+	return cs, nil
+}
+
+// pool returns the Pool of be, shared by every route with the same
+// namespace, service, port and endpoint list.
+func (b *builder) pool(be *snapshot.Backend) *Pool {
+	key := be.Ingress.Namespace + "/" + be.Service + ":" + be.Port + "=" + strings.Join(be.Endpoints, ",")
+	if p, ok := b.pools[key]; ok {
+		return p
+	}
+	ups := make([]*Upstream, 0, len(be.Endpoints))
+	for _, addr := range be.Endpoints {
+		ups = append(ups, b.upstream(addr))
+	}
+	p := &Pool{key: key, sel: NewRoundRobin(ups), upstreams: ups}
+	b.pools[key] = p
+	b.r.pools = append(b.r.pools, p)
+	return p
+}
+
+func (b *builder) upstream(addr string) *Upstream {
+	if u, ok := b.r.upstreams[addr]; ok {
+		return u
+	}
+	u, ok := b.prev[addr]
+	if !ok {
+		u = &Upstream{Addr: addr}
+	}
+	b.r.upstreams[addr] = u
+	return u
+}
+
+// Snapshot returns the Snapshot the Router was compiled from.
+func (r *Router) Snapshot() *snapshot.Snapshot { return r.snap }
+
+// Version returns the Version of the Snapshot the Router was compiled from.
+func (r *Router) Version() uint64 { return r.snap.Version }
+
+// Upstream returns the state of addr, or nil when no pool of r has addr.
+func (r *Router) Upstream(addr string) *Upstream { return r.upstreams[addr] }
+
+// Match returns the Route for a request to host (a Host header: any case,
+// with or without a port, IPv6 in brackets) and path (the URL path, without
+// the query). It reports false when nothing matches and there is no default
+// backend; the caller answers 404.
+func (r *Router) Match(host, path string) (*Route, bool) {
+	srv := r.server(NormalizeHost(host))
+	if srv != nil {
+		for i := range srv.paths {
+			if srv.paths[i].matches(path) {
+				return srv.paths[i].route, true
+			}
+		}
+	}
+	if r.fallback != nil {
+		return r.fallback, true
+	}
+	return nil, false
+}
+
+func (r *Router) server(host string) *server {
+	if srv, ok := r.exact[host]; ok {
+		return srv
+	}
+	if dot := strings.IndexByte(host, '.'); dot > 0 {
+		if srv, ok := r.wildcard[host[dot+1:]]; ok {
+			return srv
+		}
+	}
+	return r.anyHost
+}
+
+func (p *compiledPath) matches(path string) bool {
+	switch p.match {
+	case snapshot.MatchExact:
+		return path == p.path
+	case snapshot.MatchPrefix:
+		return p.prefix == "" || path == p.path || strings.HasPrefix(path, p.prefix)
+	default:
+		return p.re.MatchString(path)
+	}
+}
+
+// NormalizeHost returns host lower-cased, without a port, without the
+// brackets of an IPv6 literal and without a trailing dot: "Foo.COM:8080" is
+// "foo.com", "[::1]:80" is "::1".
+func NormalizeHost(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if end := strings.IndexByte(host, ']'); end > 0 {
+			host = host[1:end]
+		}
+	} else if strings.Count(host, ":") == 1 {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		} else {
+			host = host[:strings.IndexByte(host, ':')]
+		}
+	}
+	host = strings.TrimSuffix(host, ".")
+	return strings.ToLower(host)
+}
