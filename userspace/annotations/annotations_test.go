@@ -85,7 +85,7 @@ func TestParse(t *testing.T) {
 			ann:  map[string]string{Prefix + "load-balance": "ewma"},
 			want: Config{Proxy: DefaultProxy()},
 			wantErrs: []string{
-				`annotation nginx.ingress.kubernetes.io/load-balance: value "ewma": only "round_robin" is supported; "round_robin" used`,
+				`annotation nginx.ingress.kubernetes.io/load-balance: value "ewma": only "round_robin" is supported`,
 			},
 		},
 		{
@@ -242,7 +242,7 @@ func TestParseDefaults(t *testing.T) {
 			wantErrs: []string{
 				`configmap key proxy-read-timeout: value "1m": must be an integer number of seconds`,
 				`configmap key proxy-body-size: value "big": must be a size in bytes with an optional k, m or g suffix`,
-				`configmap key load-balance: value "ewma": only "round_robin" is supported; "round_robin" used`,
+				`configmap key load-balance: value "ewma": only "round_robin" is supported`,
 			},
 		},
 	}

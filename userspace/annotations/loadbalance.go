@@ -16,7 +16,7 @@ var loadBalanceMeta = []Meta{
 
 func validateLoadBalance(v string) error {
 	if v != RoundRobin {
-		return fmt.Errorf("only %q is supported; %q used", RoundRobin, RoundRobin)
+		return fmt.Errorf("only %q is supported", RoundRobin)
 	}
 	return nil
 }

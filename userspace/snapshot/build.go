@@ -154,7 +154,7 @@ func (b *builder) configMapDefaults(cms []*corev1.ConfigMap) annotations.Proxy {
 		}
 		p, errs := annotations.ParseDefaults(cm.Data)
 		for _, err := range errs {
-			b.warn(ref, ReasonInvalidConfigMapValue, "%v; built-in default used", err)
+			b.warn(ref, ReasonInvalidConfigMapValue, "%v; built-in default kept", err)
 		}
 		return p
 	}
