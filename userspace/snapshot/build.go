@@ -52,6 +52,20 @@ const (
 // the same objects in any order give an identical Snapshot and Hash. It
 // never fails; whatever it rejects or ignores is reported in
 // Snapshot.Warnings and the rest is built regardless.
+//
+// An Ingress is served when spec.ingressClassName names an IngressClass
+// whose spec.controller is opts.ControllerClass; or, without
+// ingressClassName, when its kubernetes.io/ingress.class annotation equals
+// opts.IngressClass; or, naming no class at all (an empty name or annotation
+// counts as none), when opts.WatchIngressWithoutClass is set or one of
+// Weir's IngressClasses is the cluster default. Other Ingresses are ignored
+// without warnings: they may belong to another controller.
+//
+// When several Ingresses define the same host, path and match type, or the
+// same spec.defaultBackend slot, the oldest (creationTimestamp, then
+// namespace/name) wins and the others get a ConflictLost warning. A route
+// whose Service, port or endpoints are missing is kept with Unavailable
+// set, so the proxy answers 503 rather than 404.
 func Build(objs Objects, opts Options) *Snapshot {
 	b := &builder{
 		opts:     opts,

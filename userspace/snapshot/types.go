@@ -144,7 +144,10 @@ type Warning struct {
 	Object ObjectRef `json:"object"`
 	// Reason is a short CamelCase word, usable as an Event reason:
 	// InvalidAnnotation, ServiceNotFound, PortNotFound, NoReadyEndpoints,
-	// ConflictLost, InvalidPath, IngressClassNotFound.
+	// ConflictLost, InvalidPath, IngressClassNotFound, and those of the
+	// Reason* constants (UnsupportedAnnotation, SnippetIgnored,
+	// InvalidHost, InvalidBackend, UnsupportedService, ConfigMapNotFound,
+	// InvalidConfigMapValue).
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
 }
