@@ -82,6 +82,13 @@ func decodeOne(i int, raw []byte) Document {
 		d.Err = fmt.Errorf("parse yaml document %d: %w", i, err)
 		return d
 	}
+	// Namespaced objects without a namespace go to "default", as kubectl
+	// would do; the Key says so even when the decode below fails, so a
+	// broken document matches the last good version of its object.
+	namespaced := meta.Kind != "IngressClass"
+	if namespaced && meta.Metadata.Namespace == "" {
+		meta.Metadata.Namespace = "default"
+	}
 	if meta.Kind != "" && meta.Metadata.Name != "" {
 		d.Key = meta.Kind + " " + meta.Metadata.Namespace + "/" + meta.Metadata.Name
 	}
@@ -98,9 +105,11 @@ func decodeOne(i int, raw []byte) Document {
 		d.Err = fmt.Errorf("decode %s document %d: metadata.name is empty", meta.Kind, i)
 		return d
 	}
-	if u, ok := obj.(interface{ SetNamespace(string) }); ok && meta.Metadata.Namespace == "" && meta.Kind != "IngressClass" {
+	if u, ok := obj.(interface {
+		GetNamespace() string
+		SetNamespace(string)
+	}); ok && namespaced && u.GetNamespace() == "" {
 		u.SetNamespace("default")
-		d.Key = meta.Kind + " default/" + meta.Metadata.Name
 	}
 	d.Object = obj
 	return d
