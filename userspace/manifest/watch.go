@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -151,14 +152,8 @@ func (s *Source) Load() Update {
 	defer s.mu.Unlock()
 
 	var problems []Problem
-	names, err := s.list()
-	if err != nil {
+	if names, err := s.list(); err != nil {
 		problems = append(problems, Problem{File: s.dir, Err: err})
-		names = nil
-		for name := range s.files {
-			names = append(names, name)
-		}
-		slices.Sort(names)
 	} else {
 		next := make(map[string]*fileState, len(names))
 		for _, name := range names {
@@ -169,12 +164,8 @@ func (s *Source) Load() Update {
 			}
 		}
 		s.files = next
-		names = names[:0]
-		for name := range next {
-			names = append(names, name)
-		}
-		slices.Sort(names)
 	}
+	names := slices.Sorted(maps.Keys(s.files))
 
 	var u Update
 	owner := map[string]string{} // key -> file that defines it
