@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Reasons of weir_upstream_errors_total.
+const (
+	reasonConnectTimeout = "connect_timeout"
+	reasonConnectRefused = "connect_refused"
+	reasonConnectError   = "connect_error"
+	reasonSendTimeout    = "send_timeout"
+	reasonReadTimeout    = "read_timeout"
+	reasonUpstreamError  = "upstream_error"
+)
+
+var upstreamErrorReasons = []string{
+	reasonConnectTimeout, reasonConnectRefused, reasonConnectError,
+	reasonSendTimeout, reasonReadTimeout, reasonUpstreamError,
+}
+
+// statusClientClosed is nginx's status for a client that went away before
+// the response; it is recorded, never sent.
+const statusClientClosed = 499
+
+// handleError is the reverse proxy's ErrorHandler: no response header came
+// from the upstream. It answers with the status err means and records err
+// as the request's upstream error.
+func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
+	ex := exchangeFrom(r.Context())
+	if ex == nil {
+		writeError(w, http.StatusBadGateway)
+		return
+	}
+	var tooLarge *http.MaxBytesError
+	switch bodyErr := ex.clientBodyErr(); {
+	case errors.As(bodyErr, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge)
+		return
+	case bodyErr != nil:
+		// The client failed while sending its body: closed or reset.
+		ex.status = statusClientClosed
+		return
+	case r.Context().Err() != nil:
+		ex.status = statusClientClosed
+		return
+	}
+	status, reason := classify(err)
+	ex.fail(err, reason)
+	writeError(w, status)
+}
+
+// classify maps an upstream error to the status nginx answers (504 for any
+// timeout, else 502) and a weir_upstream_errors_total reason.
+func classify(err error) (status int, reason string) {
+	var de *dialError
+	switch {
+	case errors.Is(err, errConnectTimeout):
+		return http.StatusGatewayTimeout, reasonConnectTimeout
+	case errors.Is(err, errSendTimeout):
+		return http.StatusGatewayTimeout, reasonSendTimeout
+	case errors.Is(err, errReadTimeout):
+		return http.StatusGatewayTimeout, reasonReadTimeout
+	case errors.As(err, &de) && errors.Is(err, syscall.ECONNREFUSED):
+		return http.StatusBadGateway, reasonConnectRefused
+	case errors.As(err, &de):
+		return http.StatusBadGateway, reasonConnectError
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return http.StatusGatewayTimeout, reasonReadTimeout
+	}
+	return http.StatusBadGateway, reasonUpstreamError
+}
+
+// writeError answers code with Weir's own plain-text body, such as
+// "404 page not found\n".
+func writeError(w http.ResponseWriter, code int) {
+	text := strconv.Itoa(code) + " " + strings.ToLower(http.StatusText(code)) + "\n"
+	if code == http.StatusNotFound {
+		text = "404 page not found\n"
+	}
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(text)))
+	w.WriteHeader(code)
+	_, _ = fmt.Fprint(w, text)
+}
+
+// logUpstreamError logs the upstream error of one request, once, with its
+// route.
+func (p *Proxy) logUpstreamError(r *http.Request, ex *exchange, status int, reason string, err error) {
+	attrs := []slog.Attr{
+		slog.String("reason", reason),
+		slog.Int("status", status),
+		slog.String("method", r.Method),
+		slog.String("host", r.Host),
+		slog.String("path", r.URL.Path),
+		slog.String("request_id", ex.requestID),
+		slog.Any("error", err),
+	}
+	if ex.route != nil {
+		be := ex.route.Backend
+		attrs = append(attrs,
+			slog.String("namespace", be.Ingress.Namespace),
+			slog.String("ingress", be.Ingress.Name),
+			slog.String("service", be.Service))
+	}
+	if ex.upstream != nil {
+		attrs = append(attrs, slog.String("upstream", ex.upstream.Addr))
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error", attrs...)
+}

@@ -1,0 +1,137 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// backend starts an httptest server on 127.0.0.1 that the test closes.
+func backend(tb testing.TB, h http.HandlerFunc) *httptest.Server {
+	tb.Helper()
+	s := httptest.NewServer(h)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// addr returns the "ip:port" of s.
+func addr(s *httptest.Server) string { return s.Listener.Addr().String() }
+
+// backendOf returns a Backend of service svc with endpoints eps and the
+// default proxy settings, tweaked by opts.
+func backendOf(svc string, eps []string, opts ...func(*annotations.Proxy)) snapshot.Backend {
+	p := annotations.DefaultProxy()
+	for _, o := range opts {
+		o(&p)
+	}
+	return snapshot.Backend{
+		Ingress:   snapshot.ObjectRef{Kind: "Ingress", Namespace: "ns", Name: "ing-" + svc},
+		Service:   svc,
+		Port:      "http",
+		Endpoints: eps,
+		Proxy:     p,
+	}
+}
+
+// snap returns a Snapshot with one server host routing prefix "/" to be.
+func snap(version uint64, host string, be snapshot.Backend) *snapshot.Snapshot {
+	return &snapshot.Snapshot{Version: version, Servers: []snapshot.Server{
+		{Host: host, Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}},
+	}}
+}
+
+// front starts the proxy behind an httptest server and applies s if not nil.
+func front(tb testing.TB, opts Options, s *snapshot.Snapshot) (*Proxy, *httptest.Server) {
+	tb.Helper()
+	p := New(opts)
+	if s != nil {
+		if err := p.Apply(s); err != nil {
+			tb.Fatalf("Apply: %v", err)
+		}
+	}
+	srv := httptest.NewServer(p)
+	tb.Cleanup(func() {
+		srv.Close()
+		p.Close()
+	})
+	return p, srv
+}
+
+// client returns an http.Client whose idle connections the test closes.
+func client(tb testing.TB) *http.Client {
+	tb.Helper()
+	tr := &http.Transport{Proxy: nil, DisableCompression: true}
+	tb.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
+}
+
+type result struct {
+	status int
+	body   string
+	header http.Header
+	err    error
+}
+
+// do sends method to the proxy for host and path with body (may be nil)
+// and reads the whole response.
+func do(tb testing.TB, c *http.Client, srv *httptest.Server, method, host, path string, body io.Reader) result {
+	tb.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, srv.URL+path, body)
+	if err != nil {
+		tb.Fatalf("new request: %v", err)
+	}
+	req.Host = host
+	resp, err := c.Do(req)
+	if err != nil {
+		return result{err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return result{status: resp.StatusCode, body: string(b), header: resp.Header, err: err}
+}
+
+func get(tb testing.TB, c *http.Client, srv *httptest.Server, host, path string) result {
+	tb.Helper()
+	return do(tb, c, srv, http.MethodGet, host, path, nil)
+}
+
+// refusedAddr returns a 127.0.0.1 address nothing listens on.
+func refusedAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	a := l.Addr().String()
+	l.Close()
+	return a
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func hasLine(log, substr string) bool {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, substr) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,88 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-lb/weir/l7/router"
+)
+
+// metrics are named and labelled like ingress-nginx's, so its dashboards
+// work, plus Weir's own.
+//
+// The path label is the matched rule's path and the host label the matched
+// server's host ("*.foo.com" for a wildcard, "" for the any-host server and
+// the default backend), never the raw request: cardinality stays bounded.
+// Methods outside the standard set are counted as "OTHER".
+type metrics struct {
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	size           *prometheus.HistogramVec
+	version        prometheus.Gauge
+	upstreamErrors *prometheus.CounterVec
+}
+
+var (
+	requestLabels  = []string{"ingress", "namespace", "service", "status", "method", "path", "host", "canary"}
+	durationLabels = []string{"ingress", "namespace", "service", "status", "method", "path", "host"}
+)
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nginx_ingress_controller_requests",
+			Help: "The total number of client requests.",
+		}, requestLabels),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "nginx_ingress_controller_request_duration_seconds",
+			Help:    "The request processing time in seconds: from the first byte read from the client to the last byte sent.",
+			Buckets: prometheus.DefBuckets,
+		}, durationLabels),
+		size: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "nginx_ingress_controller_response_size",
+			Help:    "The response body length in bytes.",
+			Buckets: prometheus.ExponentialBuckets(10, 10, 7),
+		}, durationLabels),
+		version: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weir_config_version_live",
+			Help: "The Version of the Snapshot this proxy serves; 0 before the first.",
+		}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_upstream_errors_total",
+			Help: "Requests that failed at the upstream, by reason.",
+		}, []string{"reason"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.size, m.version, m.upstreamErrors)
+	for _, reason := range upstreamErrorReasons {
+		m.upstreamErrors.WithLabelValues(reason)
+	}
+	return m
+}
+
+func (m *metrics) observe(r *http.Request, route *router.Route, status int, bytes int64, d time.Duration) {
+	var ingress, namespace, service, path, host string
+	if route != nil {
+		ingress = route.Backend.Ingress.Name
+		namespace = route.Backend.Ingress.Namespace
+		service = route.Backend.Service
+		path = route.Path
+		host = route.Host
+	}
+	code := strconv.Itoa(status)
+	method := methodLabel(r.Method)
+	m.requests.WithLabelValues(ingress, namespace, service, code, method, path, host, "").Inc()
+	m.duration.WithLabelValues(ingress, namespace, service, code, method, path, host).Observe(d.Seconds())
+	m.size.WithLabelValues(ingress, namespace, service, code, method, path, host).Observe(float64(bytes))
+}
+
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}

@@ -1,0 +1,338 @@
+// Package proxy is Weir's HTTP/1.1 reverse proxy: it routes each request
+// with the live router.Router, forwards it to an upstream over a shared
+// keepalive pool, applies the nginx meaning of the proxy timeouts per route,
+// and reports every request as one access-log line and ingress-nginx named
+// Prometheus metrics.
+//
+// A configuration is applied by compiling a Snapshot into a Router and
+// publishing it with one atomic store: a request in flight keeps the Router
+// (and so the route and upstream) it started with.
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// Options configures a Proxy. The zero value is usable: no logs, no access
+// log, no metrics, default transport tuning.
+type Options struct {
+	// Logger receives upstream errors (one record per failed request, with
+	// its route) and operational messages. Nil discards them.
+	Logger *slog.Logger
+	// AccessLog receives one JSON line per request (see accesslog.go for
+	// the fields). Writes are serialised. Nil means no access log.
+	AccessLog io.Writer
+	// Registry is where the Proxy registers its metrics; New panics if the
+	// registry already holds metrics of the same names. Nil means no
+	// metrics.
+	Registry *prometheus.Registry
+	// Transport tunes the connection pool to the upstreams.
+	Transport TransportOptions
+}
+
+// TransportOptions tunes the keepalive pool shared by every upstream. Zero
+// fields take their defaults.
+type TransportOptions struct {
+	// MaxIdleConnsPerHost is how many idle keepalive connections are kept
+	// per upstream address. Default 256.
+	MaxIdleConnsPerHost int
+	// IdleConnTimeout closes a keepalive connection idle for this long.
+	// Default 60s.
+	IdleConnTimeout time.Duration
+	// TCPKeepAlive is the TCP keepalive period of upstream connections.
+	// Default 30s; negative disables it.
+	TCPKeepAlive time.Duration
+}
+
+const (
+	defaultMaxIdleConnsPerHost = 256
+	defaultIdleConnTimeout     = 60 * time.Second
+	defaultTCPKeepAlive        = 30 * time.Second
+)
+
+// Proxy is an http.Handler that serves the live configuration. Create it
+// with New; it answers 503 until the first Apply.
+type Proxy struct {
+	router    atomic.Pointer[router.Router]
+	applyMu   sync.Mutex // serialises Apply so each Router is compiled from its predecessor
+	log       *slog.Logger
+	access    *accessLog // nil: no access log
+	metrics   *metrics   // nil: no metrics
+	transport *http.Transport
+	rp        *httputil.ReverseProxy
+}
+
+// New returns a Proxy with no configuration.
+func New(opts Options) *Proxy {
+	p := &Proxy{log: opts.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.AccessLog != nil {
+		p.access = &accessLog{w: opts.AccessLog}
+	}
+	if opts.Registry != nil {
+		p.metrics = newMetrics(opts.Registry)
+	}
+	p.transport = newTransport(opts.Transport)
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:      rewrite,
+		Transport:    &timeoutTransport{base: p.transport},
+		ErrorHandler: p.handleError,
+		// Errors are logged once per request by finish, with their route.
+		ErrorLog:   log.New(io.Discard, "", 0),
+		BufferPool: bufferPool{},
+	}
+	return p
+}
+
+func newTransport(o TransportOptions) *http.Transport {
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = defaultMaxIdleConnsPerHost
+	}
+	if o.IdleConnTimeout <= 0 {
+		o.IdleConnTimeout = defaultIdleConnTimeout
+	}
+	if o.TCPKeepAlive == 0 {
+		o.TCPKeepAlive = defaultTCPKeepAlive
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true) // no HTTP/2 to upstreams
+	return &http.Transport{
+		Proxy:                 nil, // never an environment proxy
+		DialContext:           dialer{keepAlive: o.TCPKeepAlive}.DialContext,
+		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
+		IdleConnTimeout:       o.IdleConnTimeout,
+		DisableCompression:    true,
+		ExpectContinueTimeout: time.Second,
+		Protocols:             &protocols,
+	}
+}
+
+// Apply compiles s into a Router and makes it live with one atomic store.
+// Requests already in flight finish with the Router they started with. On
+// error the live configuration is unchanged.
+func (p *Proxy) Apply(s *snapshot.Snapshot) error {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	r, err := router.Compile(s, p.router.Load())
+	if err != nil {
+		return fmt.Errorf("apply snapshot: %w", err)
+	}
+	p.router.Store(r)
+	if p.metrics != nil {
+		p.metrics.version.Set(float64(s.Version))
+	}
+	return nil
+}
+
+// Version returns the Version of the live Snapshot, 0 before the first
+// Apply.
+func (p *Proxy) Version() uint64 {
+	if r := p.router.Load(); r != nil {
+		return r.Version()
+	}
+	return 0
+}
+
+// Live reports whether a first Snapshot has been applied.
+func (p *Proxy) Live() bool { return p.router.Load() != nil }
+
+// Close closes the idle upstream connections. The Proxy stays usable.
+func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
+
+// ServeHTTP routes r and proxies it to an upstream of its route: 404 without
+// a route, 503 without endpoints, 413 for a body over the route's limit.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ex := &exchange{start: time.Now(), requestID: requestID(r)}
+	rec := &responseRecorder{ResponseWriter: w}
+	defer p.finish(rec, r, ex)
+
+	rt := p.router.Load()
+	if rt == nil {
+		writeError(rec, http.StatusServiceUnavailable)
+		return
+	}
+	route, ok := rt.Match(r.Host, r.URL.Path)
+	if !ok {
+		writeError(rec, http.StatusNotFound)
+		return
+	}
+	ex.route = route
+	ex.timeouts = timeoutsOf(route.Backend)
+	limit := route.Backend.Proxy.BodySizeBytes
+	if limit > 0 && r.ContentLength > limit {
+		writeError(rec, http.StatusRequestEntityTooLarge)
+		return
+	}
+	up, ok := route.Pool.Next()
+	if !ok {
+		writeError(rec, http.StatusServiceUnavailable)
+		return
+	}
+	ex.upstream = up
+	up.InFlight.Add(1)
+	defer up.InFlight.Add(-1)
+	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(rec, r.Body, limit)
+	}
+	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+}
+
+// finish logs and counts the request. It runs deferred, also when the
+// reverse proxy aborts the response (panic http.ErrAbortHandler), which it
+// re-raises after recording.
+func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
+	v := recover()
+	status := rec.status
+	if ex.status != 0 && status == 0 {
+		status = ex.status
+	}
+	if status == 0 {
+		if v != nil {
+			status = http.StatusBadGateway
+		} else {
+			status = http.StatusOK
+		}
+	}
+	duration := time.Since(ex.start)
+	if err, reason := ex.failure(); err != nil {
+		p.logUpstreamError(r, ex, status, reason, err)
+		if p.metrics != nil {
+			p.metrics.upstreamErrors.WithLabelValues(reason).Inc()
+		}
+	}
+	if p.access != nil {
+		p.access.write(r, ex, status, rec.bytes, duration)
+	}
+	if p.metrics != nil {
+		p.metrics.observe(r, ex.route, status, rec.bytes, duration)
+	}
+	if v != nil {
+		panic(v)
+	}
+}
+
+// exchange is the state of one proxied request, shared through the request
+// context by the handler, the transport wrapper and the error handler.
+type exchange struct {
+	start     time.Time
+	requestID string
+	route     *router.Route    // nil when no route matched
+	upstream  *router.Upstream // nil when none was selected
+	timeouts  timeouts
+	status    int // status to record when nothing was written (499)
+
+	mu      sync.Mutex
+	err     error  // the first upstream error
+	why     string // its reason, a weir_upstream_errors_total label
+	bodyErr error  // the error reading the client's request body
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return ex
+}
+
+// fail records the first upstream error of the request and its reason.
+func (ex *exchange) fail(err error, reason string) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.err == nil {
+		ex.err, ex.why = err, reason
+	}
+}
+
+func (ex *exchange) setBodyErr(err error) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.bodyErr == nil {
+		ex.bodyErr = err
+	}
+}
+
+func (ex *exchange) clientBodyErr() error {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return ex.bodyErr
+}
+
+func (ex *exchange) failure() (error, string) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return ex.err, ex.why
+}
+
+// responseRecorder records the status and body size of a response.
+type responseRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *responseRecorder) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush sends buffered data to the client.
+func (w *responseRecorder) Flush() {
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack takes over the connection for a protocol upgrade (WebSocket); the
+// request is recorded as 101.
+func (w *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return c, brw, err
+}
+
+// Unwrap gives http.ResponseController access to the client connection.
+func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// bufferPool recycles the 32 KiB copy buffers of the reverse proxy.
+type bufferPool struct{}
+
+const copyBufferSize = 32 << 10
+
+var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
+
+func (bufferPool) Get() []byte { return copyBuffers.Get().(*[copyBufferSize]byte)[:] }
+
+func (bufferPool) Put(b []byte) {
+	if len(b) == copyBufferSize {
+		copyBuffers.Put((*[copyBufferSize]byte)(b))
+	}
+}
