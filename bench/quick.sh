@@ -1,0 +1,337 @@
+#!/usr/bin/env bash
+# bench/quick.sh: a quick, same-run comparison of Weir and nginx proxying the
+# same HTTP/1.1 keep-alive load to the same backend on this machine.
+#
+#   make bench-quick            # builds bin/weir, then runs this script
+#   bench/quick.sh              # the same, with bin/weir already built
+#
+# One demo backend (`weir demo-backends`) answers GET /bench with a fixed
+# 13-byte body. wrk loads, one after the other: the backend directly, Weir
+# (--workers 0, folder mode, host bench.local), and nginx configured as
+# ingress-nginx would be (2 workers, upstream keepalive 64, HTTP/1.1 to the
+# upstream, the X-Forwarded-* headers, no access log). For each target it
+# reports requests/s, p99 latency and the CPU the proxy process used per
+# request (utime+stime from /proc/PID/stat, the process and its children).
+# Everything shares the same cores: wrk, the proxy and the backend.
+#
+# Environment (defaults in brackets):
+#   BENCH_DURATION  wrk duration per target, Ns or Nm   [10s]
+#   BENCH_CONNS     wrk connections                     [64]
+#   BENCH_THREADS   wrk threads                         [2]
+#   BENCH_WARMUP    wrk warm-up per proxy, Ns           [2s]
+#   BENCH_TARGETS   what to run, in order               [direct weir nginx]
+#   WEIR            the weir binary                     [<repo>/bin/weir]
+#   NGINX           the nginx binary                    [nginx in PATH or /usr/sbin/nginx]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DURATION=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNS:-64}
+THREADS=${BENCH_THREADS:-2}
+WARMUP=${BENCH_WARMUP:-2s}
+TARGETS=${BENCH_TARGETS:-direct weir nginx}
+WEIR=${WEIR:-$ROOT/bin/weir}
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+HOST=bench.local
+BODY='hello, weir!'
+
+die() { echo "quick.sh: $*" >&2; exit 1; }
+
+# seconds converts a wrk duration (10, 10s, 2m) to whole seconds.
+seconds() {
+	case $1 in
+	*m) echo $((${1%m} * 60)) ;;
+	*s) echo "${1%s}" ;;
+	*) echo "$1" ;;
+	esac
+}
+[[ $(seconds "$DURATION") =~ ^[0-9]+$ ]] || die "BENCH_DURATION=$DURATION: want Ns or Nm"
+[[ $(seconds "$WARMUP") =~ ^[0-9]+$ ]] || die "BENCH_WARMUP=$WARMUP: want Ns or Nm"
+[[ $CONNS =~ ^[0-9]+$ && $THREADS =~ ^[0-9]+$ ]] || die "BENCH_CONNS and BENCH_THREADS must be numbers"
+
+# --- tools -------------------------------------------------------------------
+missing=()
+[[ -x $NGINX ]] || missing+=(nginx-light)
+command -v wrk >/dev/null || missing+=(wrk)
+if ((${#missing[@]})); then
+	echo "quick.sh: missing ${missing[*]}; install with:" >&2
+	echo "  sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+[[ -x $WEIR ]] || die "no weir binary at $WEIR: run 'go build -o bin/weir ./cmd/weir' (make bench-quick does)"
+CLK_TCK=$(getconf CLK_TCK)
+
+# --- cleanup: only what this script started ----------------------------------
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/weir-bench.XXXXXX")
+chmod 755 "$TMP" # nginx workers may run as another user
+PIDS=()
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do
+		# Bounded wait: TERM, then KILL after 5s.
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- helpers -----------------------------------------------------------------
+USED_PORTS=" "
+# free_port prints a 127.0.0.1 TCP port nothing listens on.
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 40000))
+		[[ $USED_PORTS == *" $p "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			USED_PORTS+="$p "
+			echo "$p"
+			return
+		fi
+	done
+	die "no free port found"
+}
+
+# bench_ok PORT: GET /bench with Host bench.local answers the bench body.
+bench_ok() {
+	local out
+	out=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf "GET /bench HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" "$2" >&3
+		cat <&3' _ "$1" "$HOST" 2>/dev/null) || return 1
+	[[ $out == "HTTP/1.1 200"* && $out == *"$BODY"* ]]
+}
+
+# wait_ready NAME PID PORT LOG: wait up to 15s for PORT to serve the bench
+# body, failing early if PID dies.
+wait_ready() {
+	local name=$1 pid=$2 port=$3 log=$4
+	for _ in $(seq 150); do
+		bench_ok "$port" && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "quick.sh: $name exited; its log:" >&2
+			tail -n 30 "$log" >&2 || true
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "quick.sh: $name not serving /bench on 127.0.0.1:$port after 15s; its log:" >&2
+	tail -n 30 "$log" >&2 || true
+	exit 1
+}
+
+# tree PID prints PID and its direct children (nginx: master and workers).
+tree() {
+	local f stat fields
+	echo "$1"
+	for f in /proc/[0-9]*/stat; do
+		stat=$(cat "$f" 2>/dev/null) || continue
+		read -r -a fields <<<"${stat##*) }" # state ppid ...
+		if [[ ${fields[1]:-} == "$1" ]]; then
+			f=${f#/proc/}
+			echo "${f%/stat}"
+		fi
+	done
+}
+
+# cpu_ticks PID...: sum of utime+stime (clock ticks) of the PIDs.
+cpu_ticks() {
+	local pid stat f sum=0
+	for pid in "$@"; do
+		stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+		stat=${stat##*) }
+		# Fields after comm, from 3 (state): utime is 14, stime 15.
+		read -r -a f <<<"$stat"
+		sum=$((sum + f[11] + f[12]))
+	done
+	echo "$sum"
+}
+
+# run_wrk PORT DURATION: run wrk against PORT, output to stdout.
+run_wrk() {
+	local secs
+	secs=$(seconds "$2")
+	timeout $((secs + 30)) wrk -t"$THREADS" -c"$CONNS" -d"$2" --timeout 5s --latency \
+		-H "Host: $HOST" "http://127.0.0.1:$1/bench"
+}
+
+# measure NAME PORT PID: run wrk on PORT, measuring the CPU of PID and its
+# children (none for PID "-"), and record a result line.
+RESULTS=()
+measure() {
+	local name=$1 port=$2 pid=$3 pids=() before=0 after=0 out rps reqs p99 errs cpu_us
+	if [[ $pid != - ]]; then
+		mapfile -t pids < <(tree "$pid")
+		before=$(cpu_ticks "${pids[@]}")
+	fi
+	out=$(run_wrk "$port" "$DURATION") || die "wrk against $name failed: $out"
+	if [[ $pid != - ]]; then
+		after=$(cpu_ticks "${pids[@]}")
+	fi
+	printf '%s\n' "$out" >"$TMP/wrk-$name.txt"
+	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+	errs=$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {for (i = 4; i <= NF; i += 2) n += $i} END {print n + 0}' <<<"$out")
+	[[ -n $rps && -n $reqs ]] || die "cannot parse wrk output for $name: $out"
+	if [[ $pid == - ]]; then
+		cpu_us=-
+	else
+		cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN {printf "%.2f", n ? t / hz * 1e6 / n : 0}')
+	fi
+	RESULTS+=("$name $rps $p99 $cpu_us $errs")
+	printf '  %-7s %12s req/s  p99 %-9s cpu %s µs/req  errors %s\n' "$name" "$rps" "$p99" "$cpu_us" "$errs" >&2
+}
+
+# --- backend -----------------------------------------------------------------
+BACKEND_PORT=$(free_port)
+"$WEIR" demo-backends --backend "bench=127.0.0.1:$BACKEND_PORT" >"$TMP/backend.log" 2>&1 &
+BACKEND_PID=$!
+PIDS+=("$BACKEND_PID")
+wait_ready backend "$BACKEND_PID" "$BACKEND_PORT" "$TMP/backend.log"
+
+want() { [[ " $TARGETS " == *" $1 "* ]]; }
+
+# --- weir --------------------------------------------------------------------
+if want weir; then
+	mkdir -p "$TMP/manifests"
+	cat >"$TMP/manifests/bench.yaml" <<EOF
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: weir
+  annotations:
+    ingressclass.kubernetes.io/is-default-class: "true"
+spec:
+  controller: weir-lb.dev/ingress-controller
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bench}
+spec:
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: bench-1
+  labels: {kubernetes.io/service-name: bench}
+addressType: IPv4
+ports: [{name: http, port: $BACKEND_PORT, protocol: TCP}]
+endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bench}
+spec:
+  ingressClassName: weir
+  rules:
+  - host: $HOST
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}
+EOF
+	WEIR_PORT=$(free_port)
+	weir_flags=(--manifests "$TMP/manifests" --http-port "$WEIR_PORT" --https-port "$(free_port)"
+		--metrics-port "$(free_port)" --bind-address 127.0.0.1 --workers 0)
+	# nginx runs with access_log off: so does Weir, where it has the flag.
+	if "$WEIR" --help 2>&1 | grep -q -- '-access-log'; then
+		weir_flags+=(--access-log=false)
+	fi
+	"$WEIR" "${weir_flags[@]}" >"$TMP/weir.log" 2>&1 &
+	WEIR_PID=$!
+	PIDS+=("$WEIR_PID")
+	wait_ready weir "$WEIR_PID" "$WEIR_PORT" "$TMP/weir.log"
+fi
+
+# --- nginx, as ingress-nginx configures it -----------------------------------
+if want nginx; then
+	NGINX_PORT=$(free_port)
+	N=$TMP/nginx
+	mkdir -p "$N/logs" "$N/tmp"
+	cat >"$N/nginx.conf" <<EOF
+worker_processes 2;
+pid $N/nginx.pid;
+error_log $N/logs/error.log warn;
+events {
+    worker_connections 16384;
+    multi_accept on;
+}
+http {
+    access_log off;
+    client_body_temp_path $N/tmp/body;
+    proxy_temp_path $N/tmp/proxy;
+    fastcgi_temp_path $N/tmp/fastcgi;
+    uwsgi_temp_path $N/tmp/uwsgi;
+    scgi_temp_path $N/tmp/scgi;
+    keepalive_timeout 75s;
+    keepalive_requests 1000;    # ingress-nginx keep-alive-requests
+    upstream bench {
+        server 127.0.0.1:$BACKEND_PORT;
+        keepalive 64;           # upstream-keepalive-connections
+        keepalive_requests 10000;
+        keepalive_timeout 60s;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        server_name $HOST;
+        location / {
+            proxy_pass http://bench;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Request-ID \$request_id;
+            proxy_set_header X-Real-IP \$remote_addr;
+            proxy_set_header X-Forwarded-For \$remote_addr;
+            proxy_set_header X-Forwarded-Host \$host;
+            proxy_set_header X-Forwarded-Port \$server_port;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_buffering off;
+            proxy_connect_timeout 5s;
+            proxy_read_timeout 60s;
+        }
+    }
+}
+EOF
+	"$NGINX" -p "$N" -c "$N/nginx.conf" -e "$N/logs/error.log" -g 'daemon off;' >"$N/logs/stdout.log" 2>&1 &
+	NGINX_PID=$!
+	PIDS+=("$NGINX_PID")
+	wait_ready nginx "$NGINX_PID" "$NGINX_PORT" "$N/logs/error.log"
+fi
+
+# --- run ---------------------------------------------------------------------
+echo "weir quick bench: wrk -t$THREADS -c$CONNS -d$DURATION GET /bench (Host $HOST), $(nproc) CPUs, $("$NGINX" -v 2>&1 | sed 's/.*: //')" >&2
+for t in $TARGETS; do
+	case $t in
+	direct) measure direct "$BACKEND_PORT" - ;;
+	weir)
+		run_wrk "$WEIR_PORT" "$WARMUP" >/dev/null
+		measure weir "$WEIR_PORT" "$WEIR_PID"
+		;;
+	nginx)
+		run_wrk "$NGINX_PORT" "$WARMUP" >/dev/null
+		measure nginx "$NGINX_PORT" "$NGINX_PID"
+		;;
+	*) die "BENCH_TARGETS: unknown target $t (want direct, weir, nginx)" ;;
+	esac
+done
+
+# --- report ------------------------------------------------------------------
+echo
+printf '%-8s %12s %10s %16s %8s\n' target 'req/s' p99 'proxy CPU µs/req' errors
+for r in "${RESULTS[@]}"; do
+	read -r name rps p99 cpu errs <<<"$r"
+	printf '%-8s %12s %10s %16s %8s\n' "$name" "$rps" "$p99" "$cpu" "$errs"
+done
+weir=$(printf '%s\n' "${RESULTS[@]}" | awk '$1 == "weir"')
+nginx=$(printf '%s\n' "${RESULTS[@]}" | awk '$1 == "nginx"')
+if [[ -n $weir && -n $nginx ]]; then
+	awk -v w="$weir" -v n="$nginx" 'BEGIN {
+		split(w, a, " "); split(n, b, " ")
+		printf "\nweir/nginx  req/s %.2fx (higher is better)  CPU per request %.2fx (lower is better)\n",
+			a[2] / b[2], (b[4] > 0 ? a[4] / b[4] : 0)
+	}'
+fi
