@@ -1,0 +1,175 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// echoHeaders returns a backend that sends every request's Host and header
+// on seen.
+func echoHeaders(tb testing.TB) (string, <-chan http.Header) {
+	tb.Helper()
+	seen := make(chan http.Header, 16)
+	up := backend(tb, func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("Host", r.Host)
+		seen <- h
+		w.Header().Set("Connection", "X-Up-Hop")
+		w.Header().Set("X-Up-Hop", "1")
+		fmt.Fprint(w, "ok")
+	})
+	return addr(up), seen
+}
+
+func TestForwardedHeaders(t *testing.T) {
+	t.Parallel()
+	up, seen := echoHeaders(t)
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{up})))
+	_, port, _ := net.SplitHostPort(addr(srv))
+	c := client(t)
+
+	for _, tc := range []struct {
+		name string
+		in   map[string]string
+		want map[string]string
+	}{
+		{
+			name: "fresh",
+			in:   map[string]string{},
+			want: map[string]string{
+				"Host":              "Foo.com:8080",
+				"X-Forwarded-For":   "127.0.0.1",
+				"X-Forwarded-Proto": "http",
+				"X-Forwarded-Host":  "Foo.com:8080",
+				"X-Forwarded-Port":  port,
+				"X-Real-Ip":         "127.0.0.1",
+			},
+		},
+		{
+			name: "client forwarded values",
+			in: map[string]string{
+				"X-Forwarded-For":   "203.0.113.7, 198.51.100.1",
+				"X-Forwarded-Proto": "https",
+				"X-Forwarded-Host":  "evil.com",
+				"X-Forwarded-Port":  "1",
+				"X-Real-Ip":         "203.0.113.7",
+				"X-Request-Id":      "client-id-1",
+				"Forwarded":         "for=1.2.3.4",
+			},
+			want: map[string]string{
+				"Host":              "Foo.com:8080",
+				"X-Forwarded-For":   "203.0.113.7, 198.51.100.1, 127.0.0.1",
+				"X-Forwarded-Proto": "http",
+				"X-Forwarded-Host":  "Foo.com:8080",
+				"X-Forwarded-Port":  port,
+				"X-Real-Ip":         "127.0.0.1",
+				"X-Request-Id":      "client-id-1",
+				"Forwarded":         "",
+			},
+		},
+		{
+			name: "hop-by-hop removed",
+			in: map[string]string{
+				"Connection":    "X-Hop",
+				"X-Hop":         "secret",
+				"Keep-Alive":    "timeout=5",
+				"Te":            "gzip",
+				"X-End-To-End":  "kept",
+				"Authorization": "Bearer x",
+			},
+			want: map[string]string{
+				"Connection":    "",
+				"X-Hop":         "",
+				"Keep-Alive":    "",
+				"Te":            "",
+				"X-End-To-End":  "kept",
+				"Authorization": "Bearer x",
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/p", nil)
+			req.Host = "Foo.com:8080"
+			for k, v := range tc.in {
+				req.Header.Set(k, v)
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			var h http.Header
+			select {
+			case h = <-seen:
+			case <-time.After(5 * time.Second):
+				t.Fatal("backend saw no request")
+			}
+			got := map[string]string{}
+			for k := range tc.want {
+				got[k] = h.Get(k)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("headers at the backend (-want +got):\n%s", diff)
+			}
+			if _, ok := tc.in["X-Request-Id"]; !ok {
+				if id := h.Get("X-Request-Id"); !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
+					t.Errorf("generated X-Request-ID = %q, want 32 hex digits", id)
+				}
+			}
+			if id := resp.Header.Get("X-Request-Id"); id != "" {
+				t.Errorf("response carries X-Request-ID %q; ingress-nginx does not set it", id)
+			}
+			if hop := resp.Header.Get("X-Up-Hop"); hop != "" {
+				t.Errorf("upstream hop-by-hop header reached the client: %q", hop)
+			}
+		})
+	}
+}
+
+func TestRequestIDsDiffer(t *testing.T) {
+	t.Parallel()
+	up, seen := echoHeaders(t)
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{up})))
+	c := client(t)
+	ids := map[string]bool{}
+	for range 5 {
+		get(t, c, srv, "foo.com", "/")
+		ids[(<-seen).Get("X-Request-Id")] = true
+	}
+	if len(ids) != 5 {
+		t.Errorf("5 requests got %d distinct request IDs", len(ids))
+	}
+}
+
+// TestForwardedFromRawRequest sends a request without a Host port and an
+// HTTP/1.0 request line, the way old clients do.
+func TestForwardedFromRawRequest(t *testing.T) {
+	t.Parallel()
+	up, seen := echoHeaders(t)
+	_, srv := front(t, Options{}, snap(1, "", backendOf("a", []string{up})))
+	conn, err := net.Dial("tcp", addr(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /x HTTP/1.0\r\nX-Forwarded-For: 10.1.1.1\r\nX-Forwarded-For: 10.2.2.2\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := <-seen
+	if got, want := h.Get("X-Forwarded-For"), "10.1.1.1, 10.2.2.2, 127.0.0.1"; got != want {
+		t.Errorf("X-Forwarded-For = %q, want %q", got, want)
+	}
+}
