@@ -190,7 +190,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	up.InFlight.Add(1)
 	defer up.InFlight.Add(-1)
 	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(rec, r.Body, limit)
+		// w, not rec: MaxBytesReader tells the server to close the connection.
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
 }

@@ -1,0 +1,162 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+func TestBadGatewayRefused(t *testing.T) {
+	t.Parallel()
+	dead := refusedAddr(t)
+	var logs syncBuffer
+	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", backendOf("dead", []string{dead})))
+	got := get(t, client(t), srv, "foo.com", "/")
+	if got.status != http.StatusBadGateway || got.body != "502 bad gateway\n" {
+		t.Errorf("got %d %q %v, want 502", got.status, got.body, got.err)
+	}
+	waitFor(t, "the error logged", func() bool { return strings.Contains(logs.String(), "reason=connect_refused") })
+	if !strings.Contains(logs.String(), "dial upstream "+dead) {
+		t.Errorf("log lacks the dial error:\n%s", logs.String())
+	}
+}
+
+func TestBadGatewayReset(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // RST, not FIN
+		}
+		c.Close()
+	})
+	var logs syncBuffer
+	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", backendOf("rst", []string{addr(up)})))
+	got := get(t, client(t), srv, "foo.com", "/")
+	if got.status != http.StatusBadGateway {
+		t.Errorf("got %d %q %v, want 502", got.status, got.body, got.err)
+	}
+	waitFor(t, "the error logged", func() bool { return strings.Contains(logs.String(), "reason=upstream_error") })
+}
+
+func limit(n int64) func(*annotations.Proxy) {
+	return func(p *annotations.Proxy) { p.BodySizeBytes = n }
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(w, "%d", len(b))
+	})
+	var logs syncBuffer
+	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", backendOf("a", []string{addr(up)}, limit(10))))
+	c := client(t)
+
+	// A declared length over the limit is refused before the upstream.
+	got := do(t, c, srv, http.MethodPost, "foo.com", "/", strings.NewReader(strings.Repeat("x", 11)))
+	if got.status != http.StatusRequestEntityTooLarge || got.body != "413 request entity too large\n" {
+		t.Errorf("Content-Length 11: got %d %q %v, want 413", got.status, got.body, got.err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("upstream contacted %d times for a body over the limit", n)
+	}
+
+	// At the limit passes.
+	got = do(t, c, srv, http.MethodPost, "foo.com", "/", strings.NewReader(strings.Repeat("x", 10)))
+	if got.status != 200 || got.body != "10" {
+		t.Errorf("Content-Length 10: got %d %q %v, want 200 \"10\"", got.status, got.body, got.err)
+	}
+
+	// A chunked body is cut where it passes the limit.
+	got = do(t, c, srv, http.MethodPost, "foo.com", "/", io.MultiReader(strings.NewReader(strings.Repeat("x", 100))))
+	if got.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked 100: got %d %q %v, want 413", got.status, got.body, got.err)
+	}
+	if strings.Contains(logs.String(), "upstream error") {
+		t.Errorf("a client's oversized body was logged as an upstream error:\n%s", logs.String())
+	}
+}
+
+func TestUnlimitedBody(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%d", n)
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)}, limit(0))))
+	const size = 3 << 20
+	got := do(t, client(t), srv, http.MethodPut, "foo.com", "/", io.MultiReader(io.LimitReader(zeros{}, size)))
+	if got.status != 200 || got.body != fmt.Sprint(size) {
+		t.Errorf("got %d %q %v, want 200 %d", got.status, got.body, got.err, size)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	for _, tc := range []struct {
+		name       string
+		err        error
+		status     int
+		reason     string
+		wantSubstr string
+	}{
+		{"refused", &dialError{addr: "10.0.0.1:80", err: refused}, 502, reasonConnectRefused, "dial upstream 10.0.0.1:80: dial tcp: connect: connection refused"},
+		{"dial other", &dialError{addr: "10.0.0.1:80", err: errors.New("no route")}, 502, reasonConnectError, "dial upstream 10.0.0.1:80: no route"},
+		{"dial timeout", &dialError{addr: "a:1", err: fmt.Errorf("%w: %w", errConnectTimeout, context.DeadlineExceeded)}, 504, reasonConnectTimeout, "upstream connect timeout"},
+		{"read timeout", fmt.Errorf("%w: %w", errReadTimeout, context.Canceled), 504, reasonReadTimeout, "upstream read timeout: context canceled"},
+		{"send timeout", fmt.Errorf("%w: %w", errSendTimeout, io.ErrClosedPipe), 504, reasonSendTimeout, "upstream send timeout"},
+		{"net timeout", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, 504, reasonReadTimeout, "i/o timeout"},
+		{"eof", io.EOF, 502, reasonUpstreamError, "EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			status, reason := classify(tc.err)
+			if diff := cmp.Diff([2]any{tc.status, tc.reason}, [2]any{status, reason}); diff != "" {
+				t.Errorf("classify(%v) (-want +got):\n%s", tc.err, diff)
+			}
+			if !strings.Contains(tc.err.Error(), tc.wantSubstr) {
+				t.Errorf("error text %q lacks %q", tc.err, tc.wantSubstr)
+			}
+		})
+	}
+}
+
+func TestWriteError(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[int]string{
+		404: "404 page not found\n",
+		413: "413 request entity too large\n",
+		502: "502 bad gateway\n",
+		503: "503 service unavailable\n",
+		504: "504 gateway timeout\n",
+	} {
+		w := httptest.NewRecorder()
+		writeError(w, code)
+		if w.Code != code || w.Body.String() != want || w.Header().Get("Content-Length") != fmt.Sprint(len(want)) {
+			t.Errorf("writeError(%d) = %d %q (Content-Length %s), want %q", code, w.Code, w.Body.String(), w.Header().Get("Content-Length"), want)
+		}
+	}
+}
