@@ -91,10 +91,7 @@ func TestAccessLogClientClosed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/", nil)
 	req.Host = "foo.com"
-	go func() {
-		<-entered
-		cancel()
-	}()
+	go cancelWhenClosed(entered, cancel)
 	if _, err := client(t).Do(req); err == nil {
 		t.Fatal("canceled request succeeded")
 	}
@@ -109,4 +106,10 @@ func TestAccessLogClientClosed(t *testing.T) {
 	if strings.Contains(logs.String(), "upstream error") {
 		t.Errorf("a client that went away was logged as an upstream error:\n%s", logs.String())
 	}
+}
+
+// cancelWhenClosed calls cancel once ch is closed.
+func cancelWhenClosed(ch <-chan struct{}, cancel context.CancelFunc) {
+	<-ch
+	cancel()
 }

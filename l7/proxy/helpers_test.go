@@ -86,7 +86,7 @@ func do(tb testing.TB, c *http.Client, srv *httptest.Server, method, host, path 
 	tb.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, srv.URL+path, body)
 	if err != nil {
-		tb.Fatalf("new request: %v", err)
+		return result{err: err} // no Fatal: do runs on other goroutines too
 	}
 	req.Host = host
 	resp, err := c.Do(req)
@@ -98,6 +98,7 @@ func do(tb testing.TB, c *http.Client, srv *httptest.Server, method, host, path 
 	return result{status: resp.StatusCode, body: string(b), header: resp.Header, err: err}
 }
 
+// get is do for a GET without body. It may run on any goroutine.
 func get(tb testing.TB, c *http.Client, srv *httptest.Server, host, path string) result {
 	tb.Helper()
 	return do(tb, c, srv, http.MethodGet, host, path, nil)
@@ -134,4 +135,10 @@ func hasLine(log, substr string) bool {
 		}
 	}
 	return false
+}
+
+// getInto runs get and sends its result on done; tests start it as a
+// goroutine.
+func getInto(done chan<- result, tb testing.TB, c *http.Client, srv *httptest.Server, host, path string) {
+	done <- get(tb, c, srv, host, path)
 }

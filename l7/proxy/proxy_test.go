@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"net/http"
@@ -167,7 +168,7 @@ func TestApplyDuringInFlight(t *testing.T) {
 	c := client(t)
 
 	done := make(chan result, 1)
-	go func() { done <- get(t, c, srv, "foo.com", "/") }()
+	go getInto(done, t, c, srv, "foo.com", "/")
 	select {
 	case <-entered:
 	case <-time.After(5 * time.Second):
@@ -206,7 +207,7 @@ func TestInFlightCounter(t *testing.T) {
 	p, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
 	c := client(t)
 	done := make(chan result, 1)
-	go func() { done <- get(t, c, srv, "foo.com", "/") }()
+	go getInto(done, t, c, srv, "foo.com", "/")
 	<-entered
 	// The counter lives on across an Apply that keeps the address.
 	if err := p.Apply(snap(2, "bar.com", backendOf("a", []string{addr(up)}))); err != nil {
@@ -219,4 +220,66 @@ func TestInFlightCounter(t *testing.T) {
 	once.Do(func() { close(release) })
 	<-done
 	waitFor(t, "in-flight counter back to 0", func() bool { return u.InFlight.Load() == 0 })
+}
+
+// echoUpgrade is a backend that accepts "Upgrade: echo" and then echoes
+// lines until the connection closes.
+func echoUpgrade(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") != "echo" {
+		http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+		return
+	}
+	c, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	brw.Flush()
+	for {
+		line, err := brw.ReadString('\n')
+		if err != nil {
+			return
+		}
+		fmt.Fprint(brw, "echo "+line)
+		brw.Flush()
+	}
+}
+
+func TestUpgradeSurvivesApply(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoUpgrade)
+	var access syncBuffer
+	p, srv := front(t, Options{AccessLog: &access}, snap(1, "foo.com", backendOf("ws", []string{addr(up)}, readTimeout(1))))
+	conn, err := net.Dial("tcp", addr(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: foo.com\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	roundTrip := func(msg string) {
+		t.Helper()
+		fmt.Fprint(conn, msg+"\n")
+		line, err := br.ReadString('\n')
+		if err != nil || line != "echo "+msg+"\n" {
+			t.Fatalf("echo of %q = %q, %v", msg, line, err)
+		}
+	}
+	roundTrip("one")
+	// A new configuration without the route does not cut the connection.
+	if err := p.Apply(&snapshot.Snapshot{Version: 2}); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip("two")
+	conn.Close()
+	waitFor(t, "the access-log line", func() bool { return strings.Contains(access.String(), `"status":101`) })
 }

@@ -118,7 +118,9 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	resp, err := t.base.RoundTrip(out)
 	header.gotResponse()
-	send.stop()
+	// The body may still be written after an early response; it is no
+	// longer the upstream's wait.
+	send.disable()
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, errSendTimeout) || errors.Is(cause, errReadTimeout) {
 			err = fmt.Errorf("%w: %w", cause, err)
@@ -126,24 +128,55 @@ func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		cancel(nil)
 		return nil, err
 	}
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded connection (WebSocket) is the reverse proxy's to
+		// copy; it needs the body writable. Timeouts end here.
+		read.disable()
+		resp.Body = &upgradedBody{ReadWriteCloser: rwc, cancel: cancel}
+		return resp, nil
+	}
 	resp.Body = &readBody{rc: resp.Body, read: read, ctx: ctx, cancel: cancel, ex: ex}
 	return resp, nil
 }
 
-// watchdog cancels a request when it is armed and not stopped in time.
+// watchdog cancels a request with its cause when it is armed and not
+// stopped within d. Once disabled it no longer arms.
 type watchdog struct {
-	d     time.Duration
-	timer *time.Timer
+	d      time.Duration
+	cancel context.CancelCauseFunc
+	cause  error
+	timer  *time.Timer
+
+	mu  sync.Mutex
+	off bool
 }
 
 func newWatchdog(d time.Duration, cancel context.CancelCauseFunc, cause error) *watchdog {
-	t := time.AfterFunc(d, func() { cancel(cause) })
-	t.Stop()
-	return &watchdog{d: d, timer: t}
+	w := &watchdog{d: d, cancel: cancel, cause: cause}
+	w.timer = time.AfterFunc(d, w.expire)
+	w.timer.Stop()
+	return w
 }
 
-func (w *watchdog) arm()  { w.timer.Reset(w.d) }
+// expire runs on the timer's goroutine.
+func (w *watchdog) expire() { w.cancel(w.cause) }
+
+func (w *watchdog) arm() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.off {
+		w.timer.Reset(w.d)
+	}
+}
+
 func (w *watchdog) stop() { w.timer.Stop() }
+
+func (w *watchdog) disable() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.off = true
+	w.timer.Stop()
+}
 
 // headerWait arms the read timeout once the request is written, unless the
 // response header has already arrived (an early response).
@@ -224,6 +257,19 @@ func (b *readBody) Read(p []byte) (int, error) {
 func (b *readBody) Close() error {
 	b.read.stop()
 	err := b.rc.Close()
+	b.cancel(nil)
+	return err
+}
+
+// upgradedBody is the connection of a 101 response; Close releases the
+// request's context.
+type upgradedBody struct {
+	io.ReadWriteCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *upgradedBody) Close() error {
+	err := b.ReadWriteCloser.Close()
 	b.cancel(nil)
 	return err
 }

@@ -173,10 +173,7 @@ func TestSendTimeout(t *testing.T) {
 	t.Cleanup(func() { conn.Close() })
 	const size = 256 << 20
 	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: foo.com\r\nContent-Length: %d\r\n\r\n", size)
-	go func() {
-		// Write until the proxy stops reading; errors end the copy.
-		_, _ = io.Copy(conn, io.LimitReader(zeros{}, size))
-	}()
+	go feedZeros(conn, size)
 	start := time.Now()
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -191,6 +188,12 @@ func TestSendTimeout(t *testing.T) {
 		t.Errorf("504 after %v", took)
 	}
 	waitFor(t, "the error logged", func() bool { return strings.Contains(logs.String(), "reason=send_timeout") })
+}
+
+// feedZeros writes n zero bytes to w until the peer stops reading; write
+// errors end it.
+func feedZeros(w io.Writer, n int64) {
+	_, _ = io.Copy(w, io.LimitReader(zeros{}, n))
 }
 
 type zeros struct{}
