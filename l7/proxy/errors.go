@@ -42,6 +42,8 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	switch bodyErr := ex.clientBodyErr(); {
 	case errors.As(bodyErr, &tooLarge):
+		// The rest of the body is not worth reading.
+		w.Header().Set("Connection", "close")
 		writeError(w, http.StatusRequestEntityTooLarge)
 		return
 	case bodyErr != nil:

@@ -160,3 +160,29 @@ func TestWriteError(t *testing.T) {
 		}
 	}
 }
+
+func TestLimitedBody(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		size, limit int64
+		wantN       int64
+		wantErr     bool
+	}{
+		{0, 10, 0, false},
+		{9, 10, 9, false},
+		{10, 10, 10, false},
+		{11, 10, 10, true},
+		{1 << 20, 10, 10, true},
+		{1 << 20, 1 << 20, 1 << 20, false},
+	} {
+		b := &limitedBody{rc: io.NopCloser(io.LimitReader(zeros{}, tc.size)), left: tc.limit, limit: tc.limit}
+		n, err := io.Copy(io.Discard, b)
+		var mbe *http.MaxBytesError
+		if n != tc.wantN || errors.As(err, &mbe) != tc.wantErr || (err != nil && !tc.wantErr) {
+			t.Errorf("size %d limit %d: read %d, %v; want %d, error %v", tc.size, tc.limit, n, err, tc.wantN, tc.wantErr)
+		}
+		if tc.wantErr && mbe.Limit != tc.limit {
+			t.Errorf("MaxBytesError.Limit = %d, want %d", mbe.Limit, tc.limit)
+		}
+	}
+}

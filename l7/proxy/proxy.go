@@ -190,8 +190,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	up.InFlight.Add(1)
 	defer up.InFlight.Add(-1)
 	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
-		// w, not rec: MaxBytesReader tells the server to close the connection.
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
 	}
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
 }
@@ -229,6 +228,43 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 		panic(v)
 	}
 }
+
+// limitedBody is http.MaxBytesReader without its hint to the
+// ResponseWriter, which the transport's goroutine reading the body must not
+// touch; handleError closes the connection itself. Reading past limit bytes
+// fails with *http.MaxBytesError.
+type limitedBody struct {
+	rc    io.ReadCloser
+	left  int64
+	limit int64
+	err   error
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	// Read one byte more than allowed, to tell "exactly at the limit" from
+	// "over it".
+	if int64(len(p))-1 > b.left {
+		p = p[:b.left+1]
+	}
+	n, err := b.rc.Read(p)
+	if int64(n) <= b.left {
+		b.left -= int64(n)
+		b.err = err
+		return n, err
+	}
+	n = int(b.left)
+	b.left = 0
+	b.err = &http.MaxBytesError{Limit: b.limit}
+	return n, b.err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
 
 // exchange is the state of one proxied request, shared through the request
 // context by the handler, the transport wrapper and the error handler.
