@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"testing"
 	"time"
@@ -171,5 +172,32 @@ func TestForwardedFromRawRequest(t *testing.T) {
 	h := <-seen
 	if got, want := h.Get("X-Forwarded-For"), "10.1.1.1, 10.2.2.2, 127.0.0.1"; got != want {
 		t.Errorf("X-Forwarded-For = %q, want %q", got, want)
+	}
+}
+
+func TestForwardedProtoTLS(t *testing.T) {
+	t.Parallel()
+	up, seen := echoHeaders(t)
+	p := New(Options{})
+	if err := p.Apply(snap(1, "foo.com", backendOf("a", []string{up}))); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(p)
+	t.Cleanup(srv.Close)
+	c := srv.Client()
+	t.Cleanup(c.CloseIdleConnections)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+	req.Host = "foo.com"
+	req.Header.Set("X-Forwarded-Proto", "http")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := <-seen
+	_, port, _ := net.SplitHostPort(addr(srv))
+	got := map[string]string{"proto": h.Get("X-Forwarded-Proto"), "port": h.Get("X-Forwarded-Port")}
+	if diff := cmp.Diff(map[string]string{"proto": "https", "port": port}, got); diff != "" {
+		t.Errorf("headers at the backend (-want +got):\n%s", diff)
 	}
 }
