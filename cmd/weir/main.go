@@ -1,0 +1,239 @@
+// Command weir is a Kubernetes Ingress controller for edge nodes. This file
+// holds flags and wiring only; see the README for every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/weir-lb/weir/examples/demobackend"
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/controller"
+	"github.com/weir-lb/weir/userspace/daemon"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "weir:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "demo-backends":
+			return runDemoBackends(ctx, args[1:], stderr)
+		case "annotations":
+			_, err := io.WriteString(stdout, annotations.Markdown())
+			return err
+		case "flags":
+			fs, _ := newFlags(stderr)
+			return printFlags(stdout, fs)
+		default:
+			return fmt.Errorf("unknown command %q (commands: demo-backends, annotations, flags)", args[0])
+		}
+	}
+	fs, o := newFlags(stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	return runWeir(ctx, o, stdout, stderr)
+}
+
+// options are the values of the command-line flags.
+type options struct {
+	httpPort, httpsPort, metricsPort int
+	bindAddress                      string
+	workers                          string
+	manifests                        string
+	ingressClass, controllerClass    string
+	watchWithoutClass                bool
+	watchNamespace, configMap        string
+	defaultSSLCertificate            string
+	publishStatusAddress, electionID string
+	updateStatusOnShutdown           bool
+	kubeconfig                       string
+	accessLog                        bool
+	logFormat, logLevel              string
+}
+
+func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
+	o := &options{}
+	fs := flag.NewFlagSet("weir", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	httpPort, httpsPort := 8080, 8443
+	if os.Geteuid() == 0 {
+		httpPort, httpsPort = 80, 443
+	}
+	def := snapshot.DefaultOptions()
+	fs.IntVar(&o.httpPort, "http-port", httpPort, "port for plain HTTP (default 80 as root, else 8080)")
+	fs.IntVar(&o.httpsPort, "https-port", httpsPort, "port for HTTPS (default 443 as root, else 8443); reserved until TLS termination lands")
+	fs.StringVar(&o.bindAddress, "bind-address", "", "address the HTTP and HTTPS listeners bind (default: all addresses)")
+	fs.IntVar(&o.metricsPort, "metrics-port", 10254, "port for /metrics, /healthz and /readyz")
+	fs.StringVar(&o.workers, "workers", "0", "proxy workers: 0 runs one in-process proxy (the only mode in this build)")
+	fs.StringVar(&o.manifests, "manifests", "", "folder of YAML manifests (Ingress, IngressClass, Service, EndpointSlice, Secret, ConfigMap) to serve and watch")
+	fs.StringVar(&o.ingressClass, "ingress-class", def.IngressClass, "value of the legacy kubernetes.io/ingress.class annotation this controller serves")
+	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
+	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
+	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
+	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
+	fs.StringVar(&o.defaultSSLCertificate, "default-ssl-certificate", "", "namespace/name of the Secret served when no certificate matches; reserved until TLS termination lands")
+	fs.StringVar(&o.publishStatusAddress, "publish-status-address", "", "address written to Ingress status (cluster mode; reserved)")
+	fs.StringVar(&o.electionID, "election-id", "weir-leader", "name of the Lease used for leader election (cluster mode; reserved)")
+	fs.BoolVar(&o.updateStatusOnShutdown, "update-status-on-shutdown", true, "clear Ingress status when the last instance stops (cluster mode; reserved)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for cluster mode (reserved: this build serves --manifests only)")
+	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
+	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return fs, o
+}
+
+// envName maps a flag name to its environment variable: http-port →
+// WEIR_HTTP_PORT.
+func envName(flagName string) string {
+	return "WEIR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parse applies WEIR_* environment variables, then the command line, which
+// wins.
+func parse(fs *flag.FlagSet, args []string) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("environment %s=%q: %w", envName(f.Name), v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("parse flags: unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// printFlags writes the README's flag table.
+func printFlags(w io.Writer, fs *flag.FlagSet) error {
+	fmt.Fprintln(w, "| flag | environment | default | meaning |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		switch f.Name {
+		case "http-port":
+			def = "80 as root, else 8080"
+		case "https-port":
+			def = "443 as root, else 8443"
+		}
+		if def == "" {
+			def = "—"
+		}
+		fmt.Fprintf(w, "| `--%s` | `%s` | %s | %s |\n", f.Name, envName(f.Name), def, f.Usage)
+	})
+	return nil
+}
+
+func newLogger(o *options, stderr io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("parse --log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(stderr, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stderr, hopts)), nil
+	default:
+		return nil, fmt.Errorf("parse --log-format: %q is not text or json", o.logFormat)
+	}
+}
+
+func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		return err
+	}
+	if o.workers != "0" {
+		return fmt.Errorf("parse --workers: %q: only 0 (in-process) is available in this build", o.workers)
+	}
+	if o.kubeconfig != "" {
+		return errors.New("parse --kubeconfig: cluster mode is not available in this build; serve a folder with --manifests")
+	}
+	cfg := daemon.Config{
+		BindAddress: o.bindAddress,
+		HTTPPort:    o.httpPort,
+		MetricsPort: o.metricsPort,
+		Manifests:   o.manifests,
+		Controller: controller.Options{
+			Build: snapshot.Options{
+				ControllerClass:          o.controllerClass,
+				IngressClass:             o.ingressClass,
+				WatchIngressWithoutClass: o.watchWithoutClass,
+				ConfigMap:                o.configMap,
+			},
+			WatchNamespace: o.watchNamespace,
+		},
+		Logger: log,
+	}
+	if o.accessLog {
+		cfg.AccessLog = stdout
+	}
+	d, err := daemon.New(cfg)
+	if err != nil {
+		return err
+	}
+	return d.Run(ctx)
+}
+
+// backendFlags collects repeated --backend name=address values.
+type backendFlags []string
+
+func (b *backendFlags) String() string     { return strings.Join(*b, ",") }
+func (b *backendFlags) Set(v string) error { *b = append(*b, v); return nil }
+
+func runDemoBackends(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("weir demo-backends", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var backends backendFlags
+	fs.Var(&backends, "backend", "name=host:port of a demo backend to serve (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parse demo-backends flags: %w", err)
+	}
+	if len(backends) == 0 {
+		return errors.New("parse demo-backends flags: give at least one --backend name=host:port")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(backends))
+	for _, b := range backends {
+		name, addr, ok := strings.Cut(b, "=")
+		if !ok || name == "" || addr == "" {
+			return fmt.Errorf("parse --backend %q: want name=host:port", b)
+		}
+		fmt.Fprintf(stderr, "demo backend %s on %s\n", name, addr)
+		go func() { errc <- demobackend.Serve(ctx, name, addr) }()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		return err
+	}
+}
