@@ -1,0 +1,47 @@
+# Weir — see README.md. Two commands matter: `make run` and `make test`.
+GO      ?= go
+BIN     ?= bin/weir
+# Flags for `make run`, e.g. RUN_FLAGS="--http-port 80 --https-port 443".
+RUN_FLAGS ?= --http-port 8080 --https-port 8443
+
+.PHONY: all build run test test-unit test-race vet docs bench-quick clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/weir
+
+# run builds Weir, starts the quickstart's three demo backends on
+# 127.0.0.1:9101-9103 and serves examples/quickstart on port 8080.
+run: build
+	@set -e; \
+	$(BIN) demo-backends --backend web=127.0.0.1:9101 --backend api=127.0.0.1:9102 \
+	  --backend docs=127.0.0.1:9103 & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null' EXIT INT TERM; \
+	$(BIN) --manifests examples/quickstart $(RUN_FLAGS)
+
+# test runs every test: vet, unit, golden, end to end (real clients, real
+# processes), and the race detector over the concurrent packages.
+test: vet test-unit test-race
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+
+test-unit:
+	$(GO) test -count=1 ./...
+
+test-race:
+	$(GO) test -count=1 -race ./l7/... ./userspace/controller/... ./userspace/manifest/...
+
+# docs rewrites the README's generated tables (flags, annotations).
+docs:
+	$(GO) test ./cmd/weir -run TestREADME -update
+
+# bench-quick prints requests/s and proxy CPU per request for Weir and nginx
+# proxying the same backend in the same run (needs nginx and wrk).
+bench-quick: build
+	bash bench/quick.sh
+
+clean:
+	rm -rf bin
