@@ -122,9 +122,12 @@ func TestParse(t *testing.T) {
 			},
 			want: Config{Proxy: DefaultProxy()},
 			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/affinity is not supported by Weir; ignored`,
 				`annotation nginx.ingress.kubernetes.io/configuration-snippet: snippet annotations are never applied`,
 				`annotation nginx.ingress.kubernetes.io/rewrite-target is not supported by Weir; ignored`,
 				`annotation nginx.ingress.kubernetes.io/server-snippet: snippet annotations are never applied`,
+				`annotation nginx.ingress.kubernetes.io/session-cookie-name is not supported by Weir; ignored`,
+				`annotation nginx.ingress.kubernetes.io/whitelist-source-range is not supported by Weir; ignored`,
 			},
 		},
 	}

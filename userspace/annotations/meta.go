@@ -84,19 +84,14 @@ func tables() [][]Meta {
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
-// Weir implements; they are not warned about. A key matches an entry equal
+// Weir implements and that are safe to pass over meanwhile; they are not
+// warned about. Source ranges and affinity are deliberately not here: an
+// Ingress that relies on them must hear that Weir does not apply them. A key matches an entry equal
 // to it, or an entry ending in "*" that it starts with.
 var knownLater = []string{
 	"canary*",
 	"ssl-redirect",
 	"force-ssl-redirect",
-	"whitelist-source-range",
-	"allowlist-source-range",
-	"denylist-source-range",
-	"affinity",
-	"affinity-mode",
-	"affinity-canary-behavior",
-	"session-cookie-*",
 }
 
 func isKnownLater(key string) bool {
