@@ -4,7 +4,7 @@ BIN     ?= bin/weir
 # Flags for `make run`, e.g. RUN_FLAGS="--http-port 80 --https-port 443".
 RUN_FLAGS ?= --http-port 8080 --https-port 8443
 
-.PHONY: all build run test test-unit test-race vet docs bench-quick clean
+.PHONY: all build run test test-unit test-race vet docs generate bench-quick clean
 
 all: build
 
@@ -33,6 +33,12 @@ test-unit:
 
 test-race:
 	$(GO) test -count=1 -race ./l7/... ./userspace/controller/... ./userspace/manifest/...
+
+# generate rebuilds the BPF objects and their Go bindings (committed, so
+# `go build` needs no clang) with a pinned compiler.
+CLANG ?= clang-19
+generate:
+	BPF_CLANG=$(CLANG) $(GO) generate ./userspace/datapath/...
 
 # docs rewrites the README's generated tables (flags, annotations).
 docs:
