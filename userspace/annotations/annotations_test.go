@@ -2,6 +2,7 @@ package annotations
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -110,8 +111,6 @@ func TestParse(t *testing.T) {
 				Prefix + "rewrite-target":         "/",
 				Prefix + "configuration-snippet":  "more_set_headers x;",
 				Prefix + "server-snippet":         "",
-				Prefix + "canary":                 "true",
-				Prefix + "canary-weight":          "10",
 				Prefix + "ssl-redirect":           "false",
 				Prefix + "force-ssl-redirect":     "true",
 				Prefix + "whitelist-source-range": "10.0.0.0/8",
@@ -305,24 +304,39 @@ func TestMetaDefaultsValidate(t *testing.T) {
 func TestMarkdown(t *testing.T) {
 	t.Parallel()
 	md := Markdown()
-	keys := []string{"proxy-connect-timeout", "proxy-read-timeout", "proxy-send-timeout", "proxy-body-size", "load-balance", "use-regex"}
+	keys := []string{"proxy-connect-timeout", "proxy-read-timeout", "proxy-send-timeout", "proxy-body-size", "load-balance", "use-regex", "ssl-redirect", "force-ssl-redirect"}
 	for _, k := range keys {
 		if !strings.Contains(md, "`"+Prefix+k+"`") {
 			t.Errorf("Markdown() lacks %s:\n%s", k, md)
 		}
 	}
+	rows := 0
 	for _, table := range tables() {
 		for _, m := range table {
-			if !strings.Contains(md, Prefix+m.Key) {
+			rows++
+			if want := Prefix + m.Key; m.ConfigMapOnly {
+				if want = "| `" + m.Key + "` |"; !strings.Contains(md, "| — (ConfigMap only) | `"+m.Default+"` "+want) {
+					t.Errorf("Markdown() lacks the ConfigMap-only row of %s", m.Key)
+				}
+			} else if !strings.Contains(md, want) {
 				t.Errorf("Markdown() lacks %s", m.Key)
 			}
 		}
 	}
 	lines := strings.Split(strings.TrimSpace(md), "\n")
-	if got, want := len(lines), 2+len(keys); got != want {
+	if got, want := len(lines), 2+rows; got != want {
 		t.Errorf("Markdown() has %d lines, want %d:\n%s", got, want, md)
 	}
-	if !strings.Contains(lines[2], "load-balance") {
-		t.Errorf("Markdown() is not sorted by key:\n%s", md)
+	var sorted []string
+	for _, table := range tables() {
+		for _, m := range table {
+			sorted = append(sorted, m.Key)
+		}
+	}
+	slices.Sort(sorted)
+	for i, k := range sorted {
+		if 2+i < len(lines) && !strings.Contains(lines[2+i], "`"+k+"`") && !strings.Contains(lines[2+i], "/"+k+"`") {
+			t.Errorf("Markdown() is not sorted by key: line %d is not %s:\n%s", 2+i, k, md)
+		}
 	}
 }

@@ -21,6 +21,10 @@ type Meta struct {
 	// ConfigMap is true when the controller ConfigMap's key of the same name
 	// sets the global default that the annotation overrides.
 	ConfigMap bool
+	// ConfigMapOnly is true for a controller ConfigMap key with no
+	// annotation of the same name (e.g. hsts); Parse warns about such an
+	// annotation as unsupported.
+	ConfigMapOnly bool
 	// Validate returns nil when the value is accepted, or the reason it is
 	// not. It never returns an *Error; the caller wraps it.
 	Validate func(string) error
@@ -80,7 +84,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, loadBalanceMeta, regexMeta}
+	return [][]Meta{proxyMeta, loadBalanceMeta, regexMeta, sslMeta, hstsMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -90,8 +94,6 @@ func tables() [][]Meta {
 // to it, or an entry ending in "*" that it starts with.
 var knownLater = []string{
 	"canary*",
-	"ssl-redirect",
-	"force-ssl-redirect",
 }
 
 func isKnownLater(key string) bool {
@@ -110,7 +112,7 @@ func isKnownLater(key string) bool {
 func isKnown(key string) bool {
 	for _, t := range tables() {
 		for _, m := range t {
-			if m.Key == key {
+			if m.Key == key && !m.ConfigMapOnly {
 				return true
 			}
 		}
@@ -201,7 +203,11 @@ func Markdown() string {
 		if m.ConfigMap {
 			cm = "`" + m.Key + "`"
 		}
-		fmt.Fprintf(&b, "| `%s%s` | `%s` | %s | %s |\n", Prefix, m.Key, m.Default, cm, m.Doc)
+		ann := "`" + Prefix + m.Key + "`"
+		if m.ConfigMapOnly {
+			ann = "— (ConfigMap only)"
+		}
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", ann, m.Default, cm, m.Doc)
 	}
 	return b.String()
 }

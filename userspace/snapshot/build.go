@@ -80,6 +80,7 @@ func Build(objs Objects, opts Options) *Snapshot {
 	b.defaultBackend(ings, defaults)
 
 	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def}
+	b.tls(objs, ings, s)
 	s.Hash = hash(s)
 	s.Warnings = b.sortedWarnings()
 	return s
@@ -592,9 +593,11 @@ func hash(s *Snapshot) string {
 	// Marshal cannot fail: the content is only strings, numbers, bools and
 	// slices of them.
 	data, _ := json.Marshal(struct {
-		Servers        []Server `json:"servers"`
-		DefaultBackend *Backend `json:"defaultBackend"`
-	}{s.Servers, s.DefaultBackend})
+		Servers            []Server      `json:"servers"`
+		DefaultBackend     *Backend      `json:"defaultBackend"`
+		Certificates       []Certificate `json:"certificates,omitempty"`
+		DefaultCertificate *Certificate  `json:"defaultCertificate,omitempty"`
+	}{s.Servers, s.DefaultBackend, s.Certificates, s.DefaultCertificate})
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }

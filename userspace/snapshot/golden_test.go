@@ -3,8 +3,10 @@ package snapshot_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +22,8 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the
 
 // readCase decodes testdata/<name>.yaml and its options. Options are read
 // from lines "# options: a, b=c" at the top of the file:
-// watch-ingress-without-class, configmap=<ns/name>.
+// watch-ingress-without-class, configmap=<ns/name>,
+// default-ssl-certificate=<ns/name>.
 func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 	tb.Helper()
 	data, err := os.ReadFile(path)
@@ -41,6 +44,8 @@ func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 				opts.WatchIngressWithoutClass = true
 			case "configmap":
 				opts.ConfigMap = v
+			case "default-ssl-certificate":
+				opts.DefaultSSLCertificate = v
 			default:
 				tb.Fatalf("%s: unknown option %q", path, k)
 			}
@@ -53,13 +58,53 @@ func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 	return objs, opts
 }
 
+// marshal renders s for a golden file. Certificate material is replaced by
+// "sha256:<hex of the PEM>" to keep goldens readable; the hash still covers
+// the real bytes.
 func marshal(tb testing.TB, s *snapshot.Snapshot) []byte {
 	tb.Helper()
-	out, err := json.MarshalIndent(s, "", "  ")
+	out, err := json.MarshalIndent(redactPEM(s), "", "  ")
 	if err != nil {
 		tb.Fatalf("marshal snapshot: %v", err)
 	}
 	return append(out, '\n')
+}
+
+// goldenCert is a snapshot.Certificate with its PEM replaced by a digest.
+type goldenCert struct {
+	Secret  snapshot.ObjectRef `json:"secret"`
+	Hosts   []string           `json:"hosts,omitempty"`
+	CertPEM string             `json:"certPEM"`
+	KeyPEM  string             `json:"keyPEM"`
+}
+
+// goldenSnapshot shadows the certificate fields of the Snapshot; they are
+// rendered after its other fields.
+type goldenSnapshot struct {
+	*snapshot.Snapshot
+	Certificates       []goldenCert `json:"certificates,omitempty"`
+	DefaultCertificate *goldenCert  `json:"defaultCertificate,omitempty"`
+}
+
+func redactPEM(s *snapshot.Snapshot) any {
+	if len(s.Certificates) == 0 && s.DefaultCertificate == nil {
+		return s
+	}
+	redact := func(c snapshot.Certificate) *goldenCert {
+		return &goldenCert{
+			Secret: c.Secret, Hosts: c.Hosts,
+			CertPEM: fmt.Sprintf("sha256:%x", sha256.Sum256(c.CertPEM)),
+			KeyPEM:  fmt.Sprintf("sha256:%x", sha256.Sum256(c.KeyPEM)),
+		}
+	}
+	g := goldenSnapshot{Snapshot: s}
+	for _, c := range s.Certificates {
+		g.Certificates = append(g.Certificates, *redact(c))
+	}
+	if s.DefaultCertificate != nil {
+		g.DefaultCertificate = redact(*s.DefaultCertificate)
+	}
+	return g
 }
 
 func TestGolden(t *testing.T) {

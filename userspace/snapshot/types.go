@@ -42,6 +42,11 @@ type Options struct {
 	// ConfigMap is the namespace/name of the ConfigMap holding global
 	// settings (ingress-nginx's keys). Empty means none. Default "".
 	ConfigMap string
+	// DefaultSSLCertificate is the namespace/name of the kubernetes.io/tls
+	// Secret served when no certificate matches a TLS handshake
+	// (--default-ssl-certificate). Empty means Weir's self-signed
+	// certificate. Default "".
+	DefaultSSLCertificate string
 }
 
 // DefaultOptions returns the defaults documented on Options.
@@ -58,8 +63,9 @@ type Snapshot struct {
 	// Version is assigned by the publisher when the Hash changes; Build
 	// leaves it 0. Versions increase by one per distinct configuration.
 	Version uint64 `json:"version,omitempty"`
-	// Hash is the hex SHA-256 of the routing content (Servers and
-	// DefaultBackend, not Version or Warnings).
+	// Hash is the hex SHA-256 of the routing content (Servers,
+	// DefaultBackend, Certificates and DefaultCertificate, not Version or
+	// Warnings): new certificate material changes it.
 	Hash string `json:"hash"`
 	// Servers holds one entry per distinct host, sorted: exact hosts, then
 	// wildcard hosts, then the any-host server (Host "") last.
@@ -68,6 +74,13 @@ type Snapshot struct {
 	// spec.defaultBackend of the oldest Ingress that has one. Nil means Weir
 	// answers 404 itself.
 	DefaultBackend *Backend `json:"defaultBackend,omitempty"`
+	// Certificates are the valid certificates of the spec.tls sections of
+	// the served Ingresses, one per Secret, sorted by namespace/name. Nil
+	// means none.
+	Certificates []Certificate `json:"certificates,omitempty"`
+	// DefaultCertificate is the certificate of Options.DefaultSSLCertificate,
+	// served when no certificate matches. Nil means Weir's self-signed one.
+	DefaultCertificate *Certificate `json:"defaultCertificate,omitempty"`
 	// Warnings lists what Build rejected or ignored, per object, sorted.
 	Warnings []Warning `json:"warnings,omitempty"`
 }
@@ -136,6 +149,28 @@ type Backend struct {
 	Unavailable string `json:"unavailable,omitempty"`
 	// Proxy holds the typed proxy annotations of the Ingress.
 	Proxy annotations.Proxy `json:"proxy"`
+	// SSLRedirect answers plain HTTP requests of this route with a 308
+	// redirect to HTTPS: the host has TLS and the Ingress keeps
+	// ssl-redirect, or the Ingress sets force-ssl-redirect. Default false.
+	SSLRedirect bool `json:"sslRedirect,omitempty"`
+	// HSTS is the Strict-Transport-Security header value for HTTPS
+	// responses of this route (the host has TLS and the ConfigMap keeps
+	// hsts). Empty means no header.
+	HSTS string `json:"hsts,omitempty"`
+}
+
+// Certificate is the validated material of one kubernetes.io/tls Secret.
+type Certificate struct {
+	// Secret is the Secret the material comes from.
+	Secret ObjectRef `json:"secret"`
+	// Hosts are the spec.tls hosts naming this Secret, over all served
+	// Ingresses: lower-case, sorted, de-duplicated. A handshake whose SNI is
+	// one of them gets this certificate first. Nil means none.
+	Hosts []string `json:"hosts,omitempty"`
+	// CertPEM is tls.crt: the leaf certificate, then its intermediates.
+	CertPEM []byte `json:"certPEM"`
+	// KeyPEM is tls.key: the private key of the leaf.
+	KeyPEM []byte `json:"keyPEM"`
 }
 
 // Warning reports an object, or a part of one, that Build rejected or ignored.
@@ -144,7 +179,8 @@ type Warning struct {
 	Object ObjectRef `json:"object"`
 	// Reason is a short CamelCase word, usable as an Event reason:
 	// InvalidAnnotation, ServiceNotFound, PortNotFound, NoReadyEndpoints,
-	// ConflictLost, InvalidPath, IngressClassNotFound, and those of the
+	// ConflictLost, InvalidPath, IngressClassNotFound, SecretNotFound,
+	// InvalidCertificate, and those of the
 	// Reason* constants (UnsupportedAnnotation, SnippetIgnored,
 	// InvalidHost, InvalidBackend, UnsupportedService, ConfigMapNotFound,
 	// InvalidConfigMapValue).

@@ -1,0 +1,119 @@
+package annotations
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseCanary(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		ann      map[string]string
+		want     Canary
+		wantErrs []string
+	}{
+		{name: "none"},
+		{
+			name: "canary false",
+			ann:  map[string]string{"canary": "false"},
+		},
+		{
+			name: "enabled with defaults",
+			ann:  map[string]string{"canary": "true"},
+			want: Canary{Enabled: true, WeightTotal: 100},
+		},
+		{
+			name: "every rule",
+			ann: map[string]string{
+				"canary": "true", "canary-by-header": "X-Canary", "canary-by-header-value": "yes",
+				"canary-by-header-pattern": "^b.*", "canary-by-cookie": "beta",
+				"canary-weight": "250", "canary-weight-total": "1000",
+			},
+			want: Canary{
+				Enabled: true, Header: "X-Canary", HeaderValue: "yes", HeaderPattern: "^b.*",
+				Cookie: "beta", Weight: 250, WeightTotal: 1000,
+			},
+		},
+		{
+			name: "canary annotations without canary true are rejected",
+			ann:  map[string]string{"canary-by-header": "X-Canary", "canary-weight": "50"},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/canary-by-header: value "X-Canary": requires nginx.ingress.kubernetes.io/canary: "true"; ignored`,
+				`annotation nginx.ingress.kubernetes.io/canary-weight: value "50": requires nginx.ingress.kubernetes.io/canary: "true"; ignored`,
+			},
+		},
+		{
+			name: "canary invalid value counts as false",
+			ann:  map[string]string{"canary": "yes", "canary-weight": "50"},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/canary: value "yes": must be "true" or "false"`,
+				`annotation nginx.ingress.kubernetes.io/canary-weight: value "50": requires nginx.ingress.kubernetes.io/canary: "true"; ignored`,
+			},
+		},
+		{
+			name:     "weight over total is clamped",
+			ann:      map[string]string{"canary": "true", "canary-weight": "150"},
+			want:     Canary{Enabled: true, Weight: 100, WeightTotal: 100},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/canary-weight: value "150": exceeds canary-weight-total 100; clamped to it`},
+		},
+		{
+			name:     "negative weight is clamped to 0",
+			ann:      map[string]string{"canary": "true", "canary-weight": "-5"},
+			want:     Canary{Enabled: true, WeightTotal: 100},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/canary-weight: value "-5": is negative; 0 used`},
+		},
+		{
+			name:     "non-integer weight",
+			ann:      map[string]string{"canary": "true", "canary-weight": "12.5"},
+			want:     Canary{Enabled: true, WeightTotal: 100},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/canary-weight: value "12.5": must be an integer; 0 used`},
+		},
+		{
+			name: "invalid total falls back to 100 and clamps against it",
+			ann:  map[string]string{"canary": "true", "canary-weight": "500", "canary-weight-total": "0"},
+			want: Canary{Enabled: true, Weight: 100, WeightTotal: 100},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/canary-weight: value "500": exceeds canary-weight-total 100; clamped to it`,
+				`annotation nginx.ingress.kubernetes.io/canary-weight-total: value "0": must be positive; 100 used`,
+			},
+		},
+		{
+			name:     "invalid pattern is reported and kept",
+			ann:      map[string]string{"canary": "true", "canary-by-header": "X-Canary", "canary-by-header-pattern": "a(b"},
+			want:     Canary{Enabled: true, Header: "X-Canary", HeaderPattern: "a(b", WeightTotal: 100},
+			wantErrs: []string{"annotation nginx.ingress.kubernetes.io/canary-by-header-pattern: value \"a(b\": invalid regular expression (error parsing regexp: missing closing ): `a(b`); requests with the header go to the main backend"},
+		},
+		{
+			name: "invalid header and cookie names are ignored",
+			ann:  map[string]string{"canary": "true", "canary-by-header": "X Canary", "canary-by-cookie": "a;b"},
+			want: Canary{Enabled: true, WeightTotal: 100},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/canary-by-cookie: value "a;b": is not a valid header or cookie name; ignored`,
+				`annotation nginx.ingress.kubernetes.io/canary-by-header: value "X Canary": is not a valid header or cookie name; ignored`,
+			},
+		},
+		{
+			name: "own load-balance is kept",
+			ann:  map[string]string{"canary": "true", "load-balance": "round_robin"},
+			want: Canary{Enabled: true, WeightTotal: 100, LoadBalance: "round_robin"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ann := map[string]string{}
+			for k, v := range tc.ann {
+				ann[Prefix+k] = v
+			}
+			got, errs := Parse(ann, DefaultProxy())
+			if diff := cmp.Diff(tc.want, got.Canary); diff != "" {
+				t.Errorf("Parse canary (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantErrs, errStrings(t, errs)); diff != "" {
+				t.Errorf("Parse errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

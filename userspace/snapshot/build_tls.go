@@ -1,0 +1,205 @@
+package snapshot
+
+import (
+	"cmp"
+	"crypto/tls"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// Warning reasons of TLS.
+const (
+	// ReasonSecretNotFound: a spec.tls secretName (or the default
+	// certificate) names no Secret.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonInvalidCertificate: the Secret is not of type kubernetes.io/tls,
+	// lacks tls.crt or tls.key, or they do not parse as a matching pair.
+	ReasonInvalidCertificate = "InvalidCertificate"
+)
+
+// tls fills the TLS part of s: the certificates of the served Ingresses'
+// spec.tls sections, the default certificate, and per route the ssl-redirect
+// and HSTS settings. Hosts whose Secret is missing or invalid keep their
+// redirect and HSTS (as in ingress-nginx) and are served the default
+// certificate.
+func (b *builder) tls(objs Objects, ings []*ingress, s *Snapshot) {
+	secrets := map[string]*corev1.Secret{}
+	for _, sec := range objs.Secrets {
+		if sec != nil {
+			secrets[sec.Namespace+"/"+sec.Name] = sec
+		}
+	}
+	sslDefaults, hsts := b.tlsDefaults(objs.ConfigMaps)
+
+	// Hosts with TLS, and the valid certificates by Secret.
+	tlsHosts := map[string]bool{}
+	certs := map[string]*Certificate{}
+	for _, ing := range ings {
+		for _, t := range ing.obj.Spec.TLS {
+			var hosts []string
+			for _, h := range t.Hosts {
+				h = strings.TrimSuffix(strings.ToLower(h), ".")
+				if h == "" {
+					continue
+				}
+				tlsHosts[h] = true
+				hosts = append(hosts, h)
+			}
+			if t.SecretName == "" {
+				// ingress-nginx serves the default certificate for these
+				// hosts: so does Weir, quietly.
+				continue
+			}
+			key := ing.obj.Namespace + "/" + t.SecretName
+			c, ok := certs[key]
+			if !ok {
+				c, ok = b.certificate(ing.ref, secrets[key], ing.obj.Namespace, t.SecretName, hosts)
+				if !ok {
+					continue
+				}
+				certs[key] = c
+			}
+			c.Hosts = append(c.Hosts, hosts...)
+		}
+	}
+	for _, key := range sortedKeys(certs) {
+		c := certs[key]
+		slices.Sort(c.Hosts)
+		c.Hosts = slices.Compact(c.Hosts)
+		if len(c.Hosts) == 0 {
+			c.Hosts = nil
+		}
+		s.Certificates = append(s.Certificates, *c)
+	}
+
+	if name := b.opts.DefaultSSLCertificate; name != "" {
+		ns, n, ok := strings.Cut(name, "/")
+		if !ok {
+			ns, n = "", name
+		}
+		ref := ObjectRef{Kind: "Secret", Namespace: ns, Name: n}
+		if c, ok := b.certificate(ref, secrets[ns+"/"+n], ns, n, nil); ok {
+			s.DefaultCertificate = c
+		}
+	}
+
+	// Per route: redirect and HSTS.
+	ssl := map[ObjectRef]annotations.SSL{}
+	for _, ing := range ings {
+		cfg, errs := annotations.ParseSSL(ing.obj.Annotations, sslDefaults)
+		for _, err := range errs {
+			b.warn(ing.ref, ReasonInvalidAnnotation, "%v", err)
+		}
+		ssl[ing.ref] = cfg
+	}
+	header := hsts.Header()
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		hasTLS := hostHasTLS(srv.Host, tlsHosts)
+		for j := range srv.Paths {
+			be := &srv.Paths[j].Backend
+			cfg := ssl[be.Ingress]
+			be.SSLRedirect = cfg.ForceRedirect || hasTLS && cfg.Redirect
+			if hasTLS {
+				be.HSTS = header
+			}
+		}
+	}
+}
+
+// tlsDefaults reads the global TLS settings of opts.ConfigMap. A missing
+// ConfigMap was reported by configMapDefaults; its invalid values are
+// reported here.
+func (b *builder) tlsDefaults(cms []*corev1.ConfigMap) (annotations.SSL, annotations.HSTS) {
+	if b.opts.ConfigMap == "" {
+		return annotations.DefaultSSL(), annotations.DefaultHSTS()
+	}
+	ns, name, ok := strings.Cut(b.opts.ConfigMap, "/")
+	if !ok {
+		ns, name = "", b.opts.ConfigMap
+	}
+	for _, cm := range cms {
+		if cm == nil || cm.Namespace != ns || cm.Name != name {
+			continue
+		}
+		s, h, errs := annotations.ParseTLSDefaults(cm.Data)
+		for _, err := range errs {
+			b.warn(ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: name}, ReasonInvalidConfigMapValue, "%v; built-in default kept", err)
+		}
+		return s, h
+	}
+	return annotations.DefaultSSL(), annotations.DefaultHSTS()
+}
+
+// certificate validates the Secret ns/name, named by obj, and returns its
+// material; false means it was reported on obj and hosts get the default
+// certificate.
+func (b *builder) certificate(obj ObjectRef, sec *corev1.Secret, ns, name string, hosts []string) (*Certificate, bool) {
+	fallback := "the default certificate is served instead"
+	if len(hosts) > 0 {
+		fallback = "hosts " + strings.Join(hosts, ", ") + " get the default certificate"
+	}
+	switch {
+	case sec == nil:
+		b.warn(obj, ReasonSecretNotFound, "tls secret %s/%s not found; %s", ns, name, fallback)
+		return nil, false
+	case sec.Type != corev1.SecretTypeTLS:
+		b.warn(obj, ReasonInvalidCertificate, "tls secret %s/%s is of type %q, not %q; %s", ns, name, sec.Type, corev1.SecretTypeTLS, fallback)
+		return nil, false
+	}
+	crt, key := secretValue(sec, corev1.TLSCertKey), secretValue(sec, corev1.TLSPrivateKeyKey)
+	if len(crt) == 0 || len(key) == 0 {
+		b.warn(obj, ReasonInvalidCertificate, "tls secret %s/%s lacks %s or %s; %s", ns, name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey, fallback)
+		return nil, false
+	}
+	if _, err := tls.X509KeyPair(crt, key); err != nil {
+		b.warn(obj, ReasonInvalidCertificate, "tls secret %s/%s: %v; %s", ns, name, err, fallback)
+		return nil, false
+	}
+	return &Certificate{
+		Secret:  ObjectRef{Kind: "Secret", Namespace: ns, Name: name},
+		CertPEM: slices.Clone(crt),
+		KeyPEM:  slices.Clone(key),
+	}, true
+}
+
+// secretValue returns data[key], or stringData[key] as the API server would
+// have merged it: a folder of manifests is never applied by one.
+func secretValue(sec *corev1.Secret, key string) []byte {
+	if v, ok := sec.Data[key]; ok {
+		return v
+	}
+	if v, ok := sec.StringData[key]; ok {
+		return []byte(v)
+	}
+	return nil
+}
+
+// hostHasTLS reports whether the Server host is listed in tlsHosts, exactly
+// or through a wildcard entry ("*.foo.com" covers "bar.foo.com"). The
+// any-host server never has TLS.
+func hostHasTLS(host string, tlsHosts map[string]bool) bool {
+	if host == "" {
+		return false
+	}
+	if tlsHosts[host] {
+		return true
+	}
+	if dot := strings.IndexByte(host, '.'); dot > 0 && !strings.HasPrefix(host, "*.") {
+		return tlsHosts["*"+host[dot:]]
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, cmp.Compare)
+	return keys
+}
