@@ -80,11 +80,13 @@ type Config struct {
 	// UseRegex is use-regex: match the non-Exact paths of the Ingress's
 	// hosts as regular expressions. Default false.
 	UseRegex bool
+	// Canary is the canary family; zero when the Ingress is not a canary.
+	Canary Canary
 }
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, loadBalanceMeta, regexMeta, sslMeta, hstsMeta}
+	return [][]Meta{proxyMeta, loadBalanceMeta, regexMeta, sslMeta, hstsMeta, canaryMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -92,9 +94,7 @@ func tables() [][]Meta {
 // warned about. Source ranges and affinity are deliberately not here: an
 // Ingress that relies on them must hear that Weir does not apply them. A key matches an entry equal
 // to it, or an entry ending in "*" that it starts with.
-var knownLater = []string{
-	"canary*",
-}
+var knownLater = []string{}
 
 func isKnownLater(key string) bool {
 	for _, k := range knownLater {
@@ -141,6 +141,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
+	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
 	errs = append(errs, unknown(ann)...)
 	sort.SliceStable(errs, func(i, j int) bool {
 		return errs[i].(*Error).Annotation < errs[j].(*Error).Annotation
