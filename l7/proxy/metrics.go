@@ -23,6 +23,9 @@ type metrics struct {
 	size           *prometheus.HistogramVec
 	version        prometheus.Gauge
 	upstreamErrors *prometheus.CounterVec
+	// tunnelsOpen and tunnelCloses count WebSocket tunnels (websocket.go).
+	tunnelsOpen  prometheus.Gauge
+	tunnelCloses *prometheus.CounterVec
 }
 
 var (
@@ -54,10 +57,21 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "weir_upstream_errors_total",
 			Help: "Requests that failed at the upstream, by reason.",
 		}, []string{"reason"}),
+		tunnelsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "weir_websocket_tunnels_open",
+			Help: "WebSocket tunnels currently established.",
+		}),
+		tunnelCloses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_websocket_tunnel_closes_total",
+			Help: "WebSocket tunnels closed, by reason: client, backend, read_timeout (no traffic either way for proxy-read-timeout) or send_timeout (a write blocked for proxy-send-timeout).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.size, m.version, m.upstreamErrors)
+	reg.MustRegister(m.requests, m.duration, m.size, m.version, m.upstreamErrors, m.tunnelsOpen, m.tunnelCloses)
 	for _, reason := range upstreamErrorReasons {
 		m.upstreamErrors.WithLabelValues(reason)
+	}
+	for _, reason := range tunnelCloseReasons {
+		m.tunnelCloses.WithLabelValues(reason)
 	}
 	return m
 }

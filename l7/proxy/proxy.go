@@ -192,7 +192,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
 		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
 	}
-	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex)))
+	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	if isWebSocketUpgrade(r) {
+		p.serveWebSocket(rec, r, ex) // websocket.go
+		return
+	}
+	p.rp.ServeHTTP(rec, r)
 }
 
 // finish logs and counts the request. It runs deferred, also when the

@@ -1,0 +1,416 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// WebSocket upgrades (Connection: upgrade and Upgrade: websocket, in any
+// case, on HTTP/1.x, without a request body) are proxied here rather than by
+// httputil.ReverseProxy, so that the established tunnel keeps nginx's
+// timeouts (ngx_http_upstream_process_upgraded):
+//
+//   - the handshake is routed, balanced and given the forwarded headers as
+//     any request; the upstream is dialled within proxy-connect-timeout, the
+//     request written within proxy-send-timeout and the response header
+//     read within proxy-read-timeout; an answer other than 101 is relayed as
+//     a normal response;
+//   - on 101 both connections are joined and bytes copied both ways, bytes
+//     already buffered on either side first;
+//   - the tunnel closes when no byte has passed in either direction for
+//     proxy-read-timeout (traffic either way, pings included, keeps it
+//     open), or when a write to either side stays blocked for
+//     proxy-send-timeout.
+//
+// The tunnel keeps the timeouts, route and *router.Upstream it started
+// with: a later Apply neither cuts it nor changes its timeouts, and the
+// upstream's in-flight count is released when the tunnel ends.
+//
+// The timeouts are deadlines on the two net.Conns, re-armed lazily: each
+// pump stores the time of its last activity in one atomic; when a read
+// deadline expires, the pump compares it with the last activity of the
+// whole tunnel and either re-arms the deadline or closes the tunnel. A busy
+// tunnel sets no deadline per message.
+
+// Reasons of weir_websocket_tunnel_closes_total.
+const (
+	closeClient      = "client"       // the client closed or failed
+	closeBackend     = "backend"      // the backend closed or failed
+	closeReadTimeout = "read_timeout" // no traffic either way for proxy-read-timeout
+	closeSendTimeout = "send_timeout" // a write blocked for proxy-send-timeout
+)
+
+var tunnelCloseReasons = []string{closeClient, closeBackend, closeReadTimeout, closeSendTimeout}
+
+// isWebSocketUpgrade reports whether r asks for a WebSocket upgrade that
+// this file proxies: HTTP/1.x, a "upgrade" token in Connection, Upgrade
+// "websocket" (any case) and no request body.
+func isWebSocketUpgrade(r *http.Request) bool {
+	if r.ProtoMajor != 1 || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		return false
+	}
+	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") {
+		return false
+	}
+	return hasToken(r.Header.Values("Connection"), "upgrade")
+}
+
+// hasToken reports whether the comma-separated header values hold token,
+// compared case-insensitively.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hopHeaders are removed when forwarding, with the headers Connection names.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+func removeHopHeaders(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				h.Del(f)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
+// serveWebSocket proxies the WebSocket upgrade r to ex.upstream, then runs
+// the tunnel until it closes. ServeHTTP has routed r and counted the request
+// in flight on its upstream; it logs and counts the request when this
+// returns: status 101 and the tunnel's duration once a tunnel was set up.
+func (p *Proxy) serveWebSocket(rec *responseRecorder, r *http.Request, ex *exchange) {
+	out := r.Clone(r.Context())
+	out.Body, out.ContentLength, out.RequestURI = nil, 0, ""
+	upgrade := r.Header.Get("Upgrade")
+	removeHopHeaders(out.Header)
+	// As httputil.ReverseProxy: the client's Forwarded and X-Forwarded-*
+	// are not trusted; rewrite sets them from the connection.
+	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		out.Header.Del(k)
+	}
+	rewrite(&httputil.ProxyRequest{In: r, Out: out})
+	out.Header.Set("Connection", "Upgrade")
+	out.Header.Set("Upgrade", upgrade)
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "") // not Go's default
+	}
+
+	backend, err := dialer{keepAlive: defaultTCPKeepAlive}.DialContext(r.Context(), "tcp", ex.upstream.Addr)
+	if err != nil {
+		p.handleError(rec, r, err)
+		return
+	}
+	resp, br, err := handshake(backend, out, ex.timeouts)
+	if err != nil {
+		backend.Close()
+		p.handleError(rec, r, err)
+		return
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer backend.Close()
+		p.relayResponse(rec, resp, backend, ex)
+		return
+	}
+	if got := resp.Header.Get("Upgrade"); got != "" && !strings.EqualFold(got, upgrade) {
+		backend.Close()
+		err := fmt.Errorf("backend switched to protocol %q, asked for %q", got, upgrade)
+		ex.fail(err, reasonUpstreamError)
+		writeError(rec, http.StatusBadGateway)
+		return
+	}
+	client, brw, err := rec.Hijack()
+	if err != nil {
+		backend.Close()
+		ex.fail(fmt.Errorf("hijack client connection: %w", err), reasonUpstreamError)
+		writeError(rec, http.StatusInternalServerError)
+		return
+	}
+	t := &tunnel{
+		start:     time.Now(),
+		read:      ex.timeouts.read,
+		send:      ex.timeouts.send,
+		client:    client,
+		backend:   backend,
+		fromClnt:  brw.Reader,
+		fromBknd:  br,
+		lazyWrite: isTCP(client) && isTCP(backend),
+	}
+	// The 101 goes to the client through the tunnel's first write, so a
+	// client that does not read it is a send timeout like any other.
+	switched := switchedTo(resp, upgrade)
+	removeHopHeaders(resp.Header)
+	var head strings.Builder
+	head.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	_ = resp.Header.Write(&head)
+	head.WriteString("Connection: Upgrade\r\nUpgrade: " + switched + "\r\n\r\n")
+	t.head = head.String()
+
+	if m := p.metrics; m != nil {
+		m.tunnelsOpen.Inc()
+		defer m.tunnelsOpen.Dec()
+	}
+	reason := t.run()
+	rec.bytes += t.toClient.Load()
+	if m := p.metrics; m != nil {
+		m.tunnelCloses.WithLabelValues(reason).Inc()
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelDebug, "websocket tunnel closed",
+		slog.String("reason", reason),
+		slog.String("host", r.Host),
+		slog.String("path", r.URL.Path),
+		slog.String("upstream", ex.upstream.Addr),
+		slog.String("request_id", ex.requestID),
+		slog.Duration("duration", time.Since(t.start)),
+		slog.Int64("bytes_to_client", t.toClient.Load()),
+		slog.Int64("bytes_to_backend", t.toBackend.Load()))
+}
+
+// switchedTo returns the protocol the backend switched to, as it spelt it,
+// or the client's when it named none.
+func switchedTo(resp *http.Response, upgrade string) string {
+	if v := resp.Header.Get("Upgrade"); v != "" {
+		return v
+	}
+	return upgrade
+}
+
+func isTCP(c net.Conn) bool {
+	_, ok := c.(*net.TCPConn)
+	return ok
+}
+
+// handshake writes req on backend within the send timeout and reads the
+// response header within the read timeout. Interim 1xx responses other
+// than 101 are skipped. The returned reader holds any bytes the backend
+// sent after the header.
+func handshake(backend net.Conn, req *http.Request, to timeouts) (*http.Response, *bufio.Reader, error) {
+	_ = backend.SetWriteDeadline(time.Now().Add(to.send))
+	bw := bufio.NewWriterSize(backend, 4<<10)
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", errSendTimeout, err)
+		}
+		return nil, nil, fmt.Errorf("send websocket handshake: %w", err)
+	}
+	_ = backend.SetWriteDeadline(time.Time{})
+	br := bufio.NewReaderSize(backend, 4<<10)
+	for range 8 {
+		_ = backend.SetReadDeadline(time.Now().Add(to.read))
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("%w: %w", errReadTimeout, err)
+			}
+			return nil, nil, fmt.Errorf("read websocket handshake response: %w", err)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, br, nil
+		}
+	}
+	return nil, nil, errors.New("read websocket handshake response: too many interim responses")
+}
+
+// relayResponse sends the backend's non-101 answer to the client as a
+// normal response; each wait for the body is bounded by the read timeout.
+func (p *Proxy) relayResponse(rec *responseRecorder, resp *http.Response, backend net.Conn, ex *exchange) {
+	defer resp.Body.Close()
+	removeHopHeaders(resp.Header)
+	h := rec.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	rec.WriteHeader(resp.StatusCode)
+	body := &deadlineReader{r: resp.Body, c: backend, d: ex.timeouts.read}
+	buf := copyBuffers.Get().(*[copyBufferSize]byte)
+	defer copyBuffers.Put(buf)
+	if _, err := io.CopyBuffer(rec, body, buf[:]); err != nil && body.err != nil {
+		reason := reasonUpstreamError
+		if errors.Is(body.err, os.ErrDeadlineExceeded) {
+			reason = reasonReadTimeout
+		}
+		ex.fail(fmt.Errorf("read response body: %w", body.err), reason)
+	}
+}
+
+// deadlineReader arms c's read deadline before each Read of r and keeps the
+// first read error.
+type deadlineReader struct {
+	r   io.Reader
+	c   net.Conn
+	d   time.Duration
+	err error
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	_ = d.c.SetReadDeadline(time.Now().Add(d.d))
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF && d.err == nil {
+		d.err = err
+	}
+	return n, err
+}
+
+// tunnel is an established WebSocket: two pumps copy bytes between the
+// client and backend connections until one side closes or a timeout
+// expires. It holds no reference to the Router.
+type tunnel struct {
+	start           time.Time
+	read, send      time.Duration
+	client, backend net.Conn
+	// fromClnt and fromBknd read the connections through the buffers of
+	// the handshake, so bytes that arrived with it are relayed first.
+	fromClnt, fromBknd io.Reader
+	// head is the 101 response header, the first bytes for the client.
+	head string
+	// lazyWrite re-arms write deadlines only when they expire; a TLS
+	// connection cannot resume after a write timeout, so it gets a
+	// deadline per write.
+	lazyWrite bool
+
+	// last is the time of the last byte read or written in either
+	// direction, in nanoseconds since start.
+	last      atomic.Int64
+	reason    atomic.Pointer[string]
+	closeOnce sync.Once
+	toClient  atomic.Int64
+	toBackend atomic.Int64
+}
+
+// run copies both ways until the tunnel closes and returns why.
+func (t *tunnel) run() string {
+	now := time.Now()
+	_ = t.client.SetReadDeadline(now.Add(t.read))
+	_ = t.backend.SetReadDeadline(now.Add(t.read))
+	_ = t.client.SetWriteDeadline(now.Add(t.send))
+	_ = t.backend.SetWriteDeadline(now.Add(t.send))
+	done := make(chan struct{})
+	go t.pumpClientToBackend(done)
+	if t.write(t.client, []byte(t.head), closeClient, &t.toClient) {
+		t.pump(t.client, t.fromBknd, closeBackend, closeClient, &t.toClient)
+	}
+	t.toClient.Add(-int64(len(t.head))) // the header is not body bytes
+	<-done
+	return *t.reason.Load()
+}
+
+// pumpClientToBackend is the client-to-backend direction, on its own
+// goroutine; it closes done when it returns.
+func (t *tunnel) pumpClientToBackend(done chan<- struct{}) {
+	defer close(done)
+	t.pump(t.backend, t.fromClnt, closeClient, closeBackend, &t.toBackend)
+}
+
+// touch returns the time since the tunnel started, in nanoseconds, and
+// records it as the last activity.
+func (t *tunnel) touch() int64 {
+	n := int64(time.Since(t.start))
+	t.last.Store(n)
+	return n
+}
+
+// end closes the tunnel for reason; the first reason wins.
+func (t *tunnel) end(reason string) {
+	t.closeOnce.Do(func() {
+		t.reason.Store(&reason)
+		t.client.Close()
+		t.backend.Close()
+	})
+}
+
+// pump copies src to dst until one side fails. srcSide and dstSide name
+// the sides for the close reason.
+func (t *tunnel) pump(dst net.Conn, src io.Reader, srcSide, dstSide string, count *atomic.Int64) {
+	srcConn := t.client
+	if srcSide == closeBackend {
+		srcConn = t.backend
+	}
+	buf := copyBuffers.Get().(*[copyBufferSize]byte)
+	defer copyBuffers.Put(buf)
+	for {
+		n, err := src.Read(buf[:])
+		if n > 0 {
+			t.touch()
+			if !t.write(dst, buf[:n], dstSide, count) {
+				return
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Idle this way; was the other way busy?
+			last := t.last.Load()
+			if idle := time.Since(t.start) - time.Duration(last); idle < t.read {
+				_ = srcConn.SetReadDeadline(t.start.Add(time.Duration(last) + t.read))
+				continue
+			}
+			t.end(closeReadTimeout)
+			return
+		}
+		t.end(srcSide)
+		return
+	}
+}
+
+// write writes b to dst; a write that makes no progress for the send
+// timeout closes the tunnel. It reports whether all of b was written.
+func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int64) bool {
+	since := time.Duration(t.touch())
+	if !t.lazyWrite {
+		_ = dst.SetWriteDeadline(t.start.Add(since + t.send))
+	}
+	for {
+		n, err := dst.Write(b)
+		count.Add(int64(n))
+		b = b[n:]
+		if err == nil {
+			t.touch()
+			return true
+		}
+		if t.lazyWrite && errors.Is(err, os.ErrDeadlineExceeded) {
+			now := time.Since(t.start)
+			if n > 0 {
+				since = now
+				t.last.Store(int64(now))
+			}
+			if now-since < t.send {
+				_ = dst.SetWriteDeadline(t.start.Add(since + t.send))
+				continue
+			}
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.end(closeSendTimeout)
+		} else {
+			t.end(dstSide)
+		}
+		return false
+	}
+}

@@ -1,0 +1,445 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// wsEcho is a WebSocket backend that echoes every message. It records the
+// handshake request it accepted last.
+type wsEcho struct {
+	srv  *httptest.Server
+	reqs chan *http.Request
+}
+
+func newWSEcho(tb testing.TB, greeting string) *wsEcho {
+	tb.Helper()
+	e := &wsEcho{reqs: make(chan *http.Request, 16)}
+	e.srv = backend(tb, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/refuse" {
+			http.Error(w, "no websocket here", http.StatusForbidden)
+			return
+		}
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		c.SetReadLimit(1 << 20)
+		select {
+		case e.reqs <- r.Clone(context.Background()):
+		default:
+		}
+		ctx := context.Background()
+		if greeting != "" {
+			// Sent with the 101: the proxy must relay bytes that arrive
+			// together with the handshake response.
+			if err := c.Write(ctx, websocket.MessageText, []byte(greeting)); err != nil {
+				return
+			}
+		}
+		for {
+			typ, msg, err := c.Read(ctx)
+			if err != nil {
+				return
+			}
+			if err := c.Write(ctx, typ, msg); err != nil {
+				return
+			}
+		}
+	})
+	return e
+}
+
+// dialWS opens a WebSocket through srv for host and path; the test closes
+// it.
+func dialWS(tb testing.TB, srv *httptest.Server, host, path string) *websocket.Conn {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+path, &websocket.DialOptions{Host: host})
+	if err != nil {
+		tb.Fatalf("dial websocket %s%s: %v", host, path, err)
+	}
+	tb.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+// echo sends msg and expects it back within 5 s.
+func echo(tb testing.TB, c *websocket.Conn, msg string) {
+	tb.Helper()
+	short := msg
+	if len(short) > 40 {
+		short = fmt.Sprintf("%.20s... (%d bytes)", msg, len(msg))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		tb.Fatalf("write %q: %v", short, err)
+	}
+	_, got, err := c.Read(ctx)
+	if err != nil || string(got) != msg {
+		tb.Fatalf("echo of %q: got %d bytes, %v", short, len(got), err)
+	}
+}
+
+// upstreamOf returns the first upstream of foo.com/ in p's live Router.
+func upstreamOf(tb testing.TB, p *Proxy) *router.Upstream {
+	tb.Helper()
+	rt, ok := p.router.Load().Match("foo.com", "/")
+	if !ok || rt.Pool.Len() == 0 {
+		tb.Fatalf("no upstream for foo.com/")
+	}
+	return rt.Pool.Upstreams()[0]
+}
+
+func sendTimeout(s int) func(*annotations.Proxy) {
+	return func(p *annotations.Proxy) { p.SendTimeoutSeconds = s }
+}
+
+func closes(p *Proxy, reason string) float64 {
+	return testutil.ToFloat64(p.metrics.tunnelCloses.WithLabelValues(reason))
+}
+
+func TestIsWebSocketUpgrade(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		conn, upg   string
+		body        string
+		http2, want bool
+	}{
+		{name: "canonical", conn: "Upgrade", upg: "websocket", want: true},
+		{name: "any case", conn: "UPGRADE", upg: "WebSocket", want: true},
+		{name: "token list", conn: "keep-alive, Upgrade", upg: "websocket", want: true},
+		{name: "no connection token", conn: "keep-alive", upg: "websocket"},
+		{name: "other protocol", conn: "Upgrade", upg: "h2c"},
+		{name: "no upgrade", conn: "Upgrade"},
+		{name: "with a body", conn: "Upgrade", upg: "websocket", body: "x"},
+		{name: "http2", conn: "Upgrade", upg: "websocket", http2: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, "/", strings.NewReader(tc.body))
+			if tc.conn != "" {
+				r.Header.Set("Connection", tc.conn)
+			}
+			if tc.upg != "" {
+				r.Header.Set("Upgrade", tc.upg)
+			}
+			if tc.http2 {
+				r.ProtoMajor = 2
+			}
+			if got := isWebSocketUpgrade(r); got != tc.want {
+				t.Errorf("isWebSocketUpgrade = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestWebSocketEcho proxies a real WebSocket: forwarded headers reach the
+// backend, a greeting sent with the 101 is relayed, messages echo, and the
+// close is counted and logged as a 101 with the tunnel's duration.
+func TestWebSocketEcho(t *testing.T) {
+	t.Parallel()
+	be := newWSEcho(t, "hello")
+	reg := prometheus.NewRegistry()
+	var access syncBuffer
+	p, srv := front(t, Options{Registry: reg, AccessLog: &access}, snap(1, "foo.com", backendOf("ws", []string{addr(be.srv)})))
+	c := dialWS(t, srv, "foo.com", "/chat?room=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, got, err := c.Read(ctx); err != nil || string(got) != "hello" {
+		t.Fatalf("greeting: got %q, %v", got, err)
+	}
+	for i := range 5 {
+		echo(t, c, fmt.Sprintf("message %d", i))
+	}
+	big := strings.Repeat("x", 200<<10) // several copy buffers
+	c.SetReadLimit(1 << 20)
+	echo(t, c, big)
+
+	r := <-be.reqs
+	for k, want := range map[string]string{
+		"X-Forwarded-For":   "127.0.0.1",
+		"X-Forwarded-Proto": "http",
+		"X-Forwarded-Host":  "foo.com",
+		"X-Real-Ip":         "127.0.0.1",
+	} {
+		if got := r.Header.Get(k); got != want {
+			t.Errorf("backend got %s = %q, want %q", k, got, want)
+		}
+	}
+	if r.Host != "foo.com" || r.URL.RequestURI() != "/chat?room=1" {
+		t.Errorf("backend got Host %q URI %q, want foo.com /chat?room=1", r.Host, r.URL.RequestURI())
+	}
+	if id := r.Header.Get("X-Request-ID"); len(id) != 32 {
+		t.Errorf("backend got X-Request-ID %q, want 32 hex digits", id)
+	}
+	if got := testutil.ToFloat64(p.metrics.tunnelsOpen); got != 1 {
+		t.Errorf("weir_websocket_tunnels_open = %v during the tunnel, want 1", got)
+	}
+	if got := upstreamOf(t, p).InFlight.Load(); got != 1 {
+		t.Errorf("in flight during the tunnel = %d, want 1", got)
+	}
+
+	held := 300 * time.Millisecond
+	time.Sleep(held) // tunnel age for the duration check, not synchronisation
+	c.Close(websocket.StatusNormalClosure, "bye")
+	waitFor(t, "the tunnel close counted", func() bool {
+		return closes(p, closeClient)+closes(p, closeBackend) == 1
+	})
+	waitFor(t, "the access-log line", func() bool { return strings.Contains(access.String(), `"status":101`) })
+	if got := testutil.ToFloat64(p.metrics.tunnelsOpen); got != 0 {
+		t.Errorf("weir_websocket_tunnels_open = %v after close, want 0", got)
+	}
+	if got := testutil.ToFloat64(p.metrics.requests.WithLabelValues("ing-ws", "ns", "ws", "101", "GET", "/", "foo.com", "")); got != 1 {
+		t.Errorf("requests{status=101} = %v, want 1", got)
+	}
+	var line string
+	for l := range strings.SplitSeq(access.String(), "\n") {
+		if strings.Contains(l, `"status":101`) {
+			line = l
+		}
+	}
+	var ms float64
+	if i := strings.Index(line, `"duration_ms":`); i < 0 {
+		t.Fatalf("no duration in %s", line)
+	} else if _, err := fmt.Sscanf(line[i+len(`"duration_ms":`):], "%g", &ms); err != nil || ms < float64(held.Milliseconds()) {
+		t.Errorf("access log duration_ms = %v (%v), want the tunnel's duration >= %v", ms, err, held)
+	}
+	waitFor(t, "in flight released", func() bool {
+		return upstreamOf(t, p).InFlight.Load() == 0
+	})
+}
+
+// TestWebSocketRefusedIsRelayed relays a backend's non-101 answer as a
+// normal response.
+func TestWebSocketRefusedIsRelayed(t *testing.T) {
+	t.Parallel()
+	be := newWSEcho(t, "")
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{addr(be.srv)})))
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/refuse", nil)
+	req.Host = "foo.com"
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || string(body) != "no websocket here\n" {
+		t.Errorf("got %d %q, want 403 %q", resp.StatusCode, body, "no websocket here\n")
+	}
+}
+
+// TestWebSocketUpstreamDown answers 502 when the upstream refuses.
+func TestWebSocketUpstreamDown(t *testing.T) {
+	t.Parallel()
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{refusedAddr(t)})))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/", &websocket.DialOptions{Host: "foo.com"})
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("dial: %v, %+v; want a 502", err, resp)
+	}
+}
+
+// TestWebSocketBufferedClientBytes sends the handshake and a first frame in
+// one write: the frame, buffered by the server with the handshake, reaches
+// the backend.
+func TestWebSocketBufferedClientBytes(t *testing.T) {
+	t.Parallel()
+	be := newWSEcho(t, "")
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{addr(be.srv)})))
+	conn, err := net.Dial("tcp", addr(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var out bytes.Buffer
+	out.WriteString("GET /ws HTTP/1.1\r\nHost: foo.com\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	out.Write(clientFrame("early"))
+	if _, err := conn.Write(out.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") ||
+		resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
+	}
+	want := []byte{0x81, 5, 'e', 'a', 'r', 'l', 'y'}
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("echo frame: got %q, %v; want %q", got, err, want)
+	}
+}
+
+// clientFrame is a masked, final text frame of payload (under 126 bytes).
+func clientFrame(payload string) []byte {
+	mask := [4]byte{1, 2, 3, 4}
+	f := []byte{0x81, 0x80 | byte(len(payload)), mask[0], mask[1], mask[2], mask[3]}
+	for i := range len(payload) {
+		f = append(f, payload[i]^mask[i%4])
+	}
+	return f
+}
+
+// TestWebSocketIdleTimeout closes a tunnel with no traffic either way for
+// proxy-read-timeout, and not before.
+func TestWebSocketIdleTimeout(t *testing.T) {
+	t.Parallel()
+	be := newWSEcho(t, "")
+	p, srv := front(t, Options{Registry: prometheus.NewRegistry()},
+		snap(1, "foo.com", backendOf("ws", []string{addr(be.srv)}, readTimeout(1))))
+	c := dialWS(t, srv, "foo.com", "/")
+	echo(t, c, "hi")
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _, err := c.Read(ctx)
+	idle := time.Since(start)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("read: %v (context %v), want the tunnel closed", err, ctx.Err())
+	}
+	if idle < 900*time.Millisecond || idle > 2500*time.Millisecond {
+		t.Errorf("tunnel closed after %v idle, want 1s (+1s slack)", idle)
+	}
+	waitFor(t, "read_timeout counted", func() bool { return closes(p, closeReadTimeout) == 1 })
+}
+
+// TestWebSocketTrafficKeepsAlive: backend pushes alone keep a tunnel open
+// past proxy-read-timeout, since any traffic re-arms it.
+func TestWebSocketTrafficKeepsAlive(t *testing.T) {
+	t.Parallel()
+	pushes := make(chan struct{})
+	be := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		ctx := context.Background()
+		for range 10 { // 2.5 s of pushes
+			<-tick.C
+			if err := c.Write(ctx, websocket.MessageText, []byte("tick")); err != nil {
+				return
+			}
+		}
+		close(pushes)
+		_, _, _ = c.Read(ctx) // until the tunnel closes
+	})
+	p, srv := front(t, Options{Registry: prometheus.NewRegistry()},
+		snap(1, "foo.com", backendOf("ws", []string{addr(be)}, readTimeout(1))))
+	c := dialWS(t, srv, "foo.com", "/")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 10 {
+		if _, msg, err := c.Read(ctx); err != nil || string(msg) != "tick" {
+			t.Fatalf("push %d: %q, %v", i, msg, err)
+		}
+	}
+	<-pushes
+	if got := closes(p, closeReadTimeout); got != 0 {
+		t.Errorf("read_timeout closes = %v after 2.5s of pushes, want 0", got)
+	}
+	// Then idle: closed.
+	if _, _, err := c.Read(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("read after the pushes: %v (context %v), want the tunnel closed", err, ctx.Err())
+	}
+	waitFor(t, "read_timeout counted", func() bool { return closes(p, closeReadTimeout) == 1 })
+}
+
+// TestWebSocketSendTimeout closes a tunnel whose client stops reading while
+// the backend keeps sending: the write to the client blocks for
+// proxy-send-timeout.
+func TestWebSocketSendTimeout(t *testing.T) {
+	t.Parallel()
+	chunk := bytes.Repeat([]byte("y"), 64<<10)
+	be := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for range 2000 { // at most 128 MiB
+			if err := c.Write(ctx, websocket.MessageBinary, chunk); err != nil {
+				return
+			}
+		}
+	})
+	p, srv := front(t, Options{Registry: prometheus.NewRegistry()},
+		snap(1, "foo.com", backendOf("ws", []string{addr(be)}, readTimeout(30), sendTimeout(1))))
+	conn, err := net.Dial("tcp", addr(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	// Never read: the proxy's writes to this client block.
+	waitFor(t, "send_timeout counted", func() bool { return closes(p, closeSendTimeout) == 1 })
+	if got := testutil.ToFloat64(p.metrics.tunnelsOpen); got != 0 {
+		t.Errorf("weir_websocket_tunnels_open = %v after the close, want 0", got)
+	}
+}
+
+// TestWebSocketSurvivesApply keeps a tunnel through configurations that
+// change and then remove its route; its upstream stays counted in flight.
+func TestWebSocketSurvivesApply(t *testing.T) {
+	t.Parallel()
+	be := newWSEcho(t, "")
+	other := newWSEcho(t, "")
+	p, srv := front(t, Options{Registry: prometheus.NewRegistry()}, snap(1, "foo.com", backendOf("ws", []string{addr(be.srv)})))
+	up := upstreamOf(t, p)
+	c := dialWS(t, srv, "foo.com", "/")
+	echo(t, c, "before")
+	if err := p.Apply(snap(2, "foo.com", backendOf("ws", []string{addr(other.srv)}, readTimeout(1)))); err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, "route changed")
+	if err := p.Apply(&snapshot.Snapshot{Version: 3}); err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, "route removed")
+	if got := up.InFlight.Load(); got != 1 {
+		t.Errorf("in flight on the removed upstream = %d, want 1", got)
+	}
+	if err := c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	waitFor(t, "in flight released", func() bool { return up.InFlight.Load() == 0 })
+	if got := closes(p, closeReadTimeout); got != 0 {
+		t.Errorf("read_timeout closes = %v, want 0", got)
+	}
+}
