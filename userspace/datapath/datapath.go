@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultPinPath is where Weir pins its maps and link.
@@ -34,6 +36,7 @@ type Options struct {
 type Datapath struct {
 	opts Options
 	objs xdpObjects
+	link link.Link // nil until Attach; unpinned links detach on Close
 }
 
 // Load loads the XDP program and creates, or reopens the pinned, maps.
@@ -47,6 +50,9 @@ func Load(opts Options) (*Datapath, error) {
 	}
 	var co ebpf.CollectionOptions
 	if opts.PinPath != "" {
+		if err := ensureBPFFS(filepath.Dir(opts.PinPath)); err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(opts.PinPath, 0o700); err != nil {
 			return nil, fmt.Errorf("create pin folder %s: %w", opts.PinPath, err)
 		}
@@ -71,9 +77,14 @@ func verifierDetail(err error) error {
 	return err
 }
 
-// Close releases the program and maps held by this process; pinned ones
-// stay.
-func (d *Datapath) Close() error { return d.objs.Close() }
+// Close releases the program, maps and link held by this process; pinned
+// ones stay (and stay attached).
+func (d *Datapath) Close() error {
+	if d.link != nil {
+		d.link.Close()
+	}
+	return d.objs.Close()
+}
 
 // Program is the XDP program.
 func (d *Datapath) Program() *ebpf.Program { return d.objs.WeirXdp }
@@ -261,3 +272,16 @@ func sum(v []uint64) uint64 {
 
 // pinned is the path of a pinned object.
 func (d *Datapath) pinned(name string) string { return filepath.Join(d.opts.PinPath, name) }
+
+// ensureBPFFS mounts a bpffs on dir unless one is there already, as the
+// agents of Cilium and Katran do on a node whose /sys/fs/bpf is not mounted.
+func ensureBPFFS(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mount bpffs on %s: %w", dir, err)
+	}
+	return nil
+}

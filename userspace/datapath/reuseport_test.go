@@ -1,0 +1,123 @@
+package datapath
+
+import (
+	"net"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// listenReuseport opens a SO_REUSEPORT listener on addr.
+func listenReuseport(tb testing.TB, addr string) (net.Listener, uintptr) {
+	tb.Helper()
+	f, err := ListenReuseport(netip.MustParseAddrPort(addr), 128)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	ln, err := net.FileListener(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	return ln, f.Fd()
+}
+
+// dialFrom connects from a thread pinned to cpu: on loopback the SYN is
+// processed on the sending core.
+func dialFrom(cpu int, addr string) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // the thread is discarded after: its mask is not restored
+		var set unix.CPUSet
+		set.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			errc <- err
+			return
+		}
+		c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		errc <- err
+	}()
+	return <-errc
+}
+
+func TestReuseportSelectsCoreSocket(t *testing.T) {
+	requirePrivileged(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 CPUs")
+	}
+	r, err := LoadReuseport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ln0, fd0 := listenReuseport(t, "127.0.0.1:0")
+	ln1, fd1 := listenReuseport(t, ln0.Addr().String())
+	if err := r.Register(0, fd0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(1, fd1); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AttachTo(fd0); err != nil {
+		t.Fatal(err)
+	}
+	accepted := func(ln net.Listener) chan string {
+		ch := make(chan string, 64)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					close(ch)
+					return
+				}
+				ch <- c.RemoteAddr().String()
+				c.Close()
+			}
+		}()
+		return ch
+	}
+	got := []chan string{accepted(ln0), accepted(ln1)}
+	addr := ln0.Addr().String()
+	for i := range 20 {
+		cpu := i % 2
+		if err := dialFrom(cpu, addr); err != nil {
+			t.Fatalf("dial from cpu %d: %v", cpu, err)
+		}
+		select {
+		case <-got[cpu]:
+		case <-got[1-cpu]:
+			t.Fatalf("connection %d from cpu %d accepted by the socket of cpu %d", i, cpu, 1-cpu)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("connection %d not accepted within 5s", i)
+		}
+	}
+	sel, fb, err := r.Selected()
+	if err != nil || sel != 20 || fb != 0 {
+		t.Fatalf("selected %d fell back %d (err %v), want 20 and 0", sel, fb, err)
+	}
+	// An empty slot falls back to the kernel's choice: never refused.
+	if err := r.Unregister(1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := dialFrom(1, addr); err != nil {
+			t.Fatalf("dial %d with an empty slot: %v", i, err)
+		}
+		select {
+		case <-got[0]:
+		case <-got[1]:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("connection %d with an empty slot not accepted within 5s", i)
+		}
+	}
+	if _, fb, _ := r.Selected(); fb != 10 {
+		t.Fatalf("fell back %d, want 10", fb)
+	}
+}
