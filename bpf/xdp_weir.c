@@ -24,7 +24,7 @@ static __always_inline int weir_source_verdict(struct weir_flow *f, struct weir_
 		.port = f->dport,
 	};
 	__builtin_memcpy(k.addr, f->src, 16);
-	if (bpf_map_lookup_elem(&deny_src, &k))
+	if ((l->flags & WEIR_LISTENER_DENY_LIST) && bpf_map_lookup_elem(&deny_src, &k))
 		return WEIR_REASON_DROP_DENIED;
 	if ((l->flags & WEIR_LISTENER_ALLOW_LIST) && !bpf_map_lookup_elem(&allow_src, &k))
 		return WEIR_REASON_DROP_NOT_ALLOWED;
@@ -50,9 +50,11 @@ int weir_xdp(struct xdp_md *ctx)
 			return weir_verdict(WEIR_REASON_PASS_NO_LISTENER, XDP_PASS);
 	}
 
-	r = weir_source_verdict(&f, l);
-	if (r >= 0)
-		return weir_verdict(r, XDP_DROP);
+	if (l->flags) { /* the LPM lookups only for ports with lists */
+		r = weir_source_verdict(&f, l);
+		if (r >= 0)
+			return weir_verdict(r, XDP_DROP);
+	}
 
 	__u32 zero = 0;
 	struct weir_cores *c = bpf_map_lookup_elem(&cores, &zero);

@@ -11,6 +11,7 @@
 
 /* Listener flags. */
 #define WEIR_LISTENER_ALLOW_LIST 1 /* sources not in allow_src are dropped */
+#define WEIR_LISTENER_DENY_LIST 2  /* deny_src holds ranges of this port */
 
 /* An (address, port) Weir serves. IPv4 as ::ffff:a.b.c.d; the all-zero
  * address (family kept) stands for a wildcard bind. */

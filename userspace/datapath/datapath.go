@@ -126,7 +126,10 @@ type Listener struct {
 	Deny []netip.Prefix
 }
 
-const listenerAllowList = 1 // WEIR_LISTENER_ALLOW_LIST
+const (
+	listenerAllowList = 1 // WEIR_LISTENER_ALLOW_LIST
+	listenerDenyList  = 2 // WEIR_LISTENER_DENY_LIST
+)
 
 func listenerKey(ap netip.AddrPort) xdpWeirListenerKey {
 	k := xdpWeirListenerKey{Addr: ap.Addr().As16(), Port: htons(ap.Port()), Family: 10}
@@ -160,6 +163,9 @@ func (d *Datapath) SetListeners(ls []Listener) error {
 		v := wantL[listenerKey(l.Addr)]
 		if len(l.Allow) > 0 {
 			v.Flags |= listenerAllowList
+		}
+		if len(l.Deny) > 0 {
+			v.Flags |= listenerDenyList
 		}
 		wantL[listenerKey(l.Addr)] = v
 		for _, p := range l.Allow {
