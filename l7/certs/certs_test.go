@@ -1,0 +1,119 @@
+package certs
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"testing"
+
+	"github.com/weir-lb/weir/l7/certs/certstest"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// TestManagerApplyRotates checks that Apply swaps the certificates served
+// per handshake, and reuses the parse of unchanged material.
+func TestManagerApplyRotates(t *testing.T) {
+	t.Parallel()
+	m, err := NewManager(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := &tls.ClientHelloInfo{ServerName: "a.example.com"}
+	got, _ := m.GetCertificate(hello)
+	if cn(got) != FallbackCommonName {
+		t.Fatalf("before Apply: %s, want the self-signed %s", cn(got), FallbackCommonName)
+	}
+	ca := certstest.NewCA(t)
+	a1 := cert(t, ca, "a", []string{"a.example.com"}, "a.example.com")
+	b := cert(t, ca, "b", []string{"b.example.com"}, "b.example.com")
+	if err := m.Apply(&snapshot.Snapshot{Version: 1, Certificates: []snapshot.Certificate{a1, b}}); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := m.GetCertificate(hello)
+	bFirst, _ := m.GetCertificate(&tls.ClientHelloInfo{ServerName: "b.example.com"})
+
+	a2 := cert(t, ca, "a", []string{"a.example.com"}, "a.example.com")
+	if err := m.Apply(&snapshot.Snapshot{Version: 2, Certificates: []snapshot.Certificate{a2, b}}); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := m.GetCertificate(hello)
+	bSecond, _ := m.GetCertificate(&tls.ClientHelloInfo{ServerName: "b.example.com"})
+	if first.Leaf.SerialNumber.Cmp(second.Leaf.SerialNumber) == 0 {
+		t.Errorf("a.example.com serves the same certificate after a rotation")
+	}
+	if bFirst != bSecond {
+		t.Errorf("unchanged certificate b was parsed again")
+	}
+	if m.Store().Len() != 2 {
+		t.Errorf("Store().Len() = %d, want 2", m.Store().Len())
+	}
+}
+
+// TestTLSConfigHandshake runs real handshakes: TLS 1.2 and 1.3 succeed with
+// ALPN h2, TLS 1.1 is refused, and the self-signed certificate is served
+// with its CN when nothing matches.
+func TestTLSConfigHandshake(t *testing.T) {
+	t.Parallel()
+	m, err := NewManager(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.(*tls.Conn).Handshake()
+				_, _ = c.Write([]byte("x"))
+			}()
+		}
+	}()
+	for _, tc := range []struct {
+		name    string
+		version uint16
+		wantErr bool
+	}{
+		{"tls1.3", tls.VersionTLS13, false},
+		{"tls1.2", tls.VersionTLS12, false},
+		{"tls1.1", tls.VersionTLS11, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := tls.DialWithDialer(&net.Dialer{}, "tcp", ln.Addr().String(), &tls.Config{
+				InsecureSkipVerify: true, // the self-signed certificate; checked below
+				MinVersion:         tc.version, MaxVersion: tc.version,
+				NextProtos: []string{"h2", "http/1.1"},
+				ServerName: "unknown.example.com",
+			})
+			if tc.wantErr {
+				if err == nil {
+					conn.Close()
+					t.Fatalf("handshake with %s succeeded, want refused", tc.name)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			st := conn.ConnectionState()
+			if st.NegotiatedProtocol != "h2" {
+				t.Errorf("ALPN = %q, want h2", st.NegotiatedProtocol)
+			}
+			leaf := st.PeerCertificates[0]
+			if leaf.Subject.CommonName != FallbackCommonName {
+				t.Errorf("CN = %q, want %q", leaf.Subject.CommonName, FallbackCommonName)
+			}
+			if leaf.PublicKeyAlgorithm != x509.ECDSA {
+				t.Errorf("public key algorithm %v, want ECDSA", leaf.PublicKeyAlgorithm)
+			}
+		})
+	}
+}

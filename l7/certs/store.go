@@ -1,0 +1,112 @@
+// Package certs terminates TLS for Weir: a Store of the certificates of one
+// Snapshot with ingress-nginx's selection by SNI, a Manager that swaps the
+// Store atomically on each Snapshot and serves it through a tls.Config
+// (TLS 1.2 and 1.3, ALPN h2 and http/1.1), and TicketKeys for session
+// resumption with keys that rotate and can be shared by every worker.
+package certs
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"strings"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// Store is the immutable set of certificates of one Snapshot. A new
+// configuration is a new Store, never a mutation; it is safe for concurrent
+// use.
+type Store struct {
+	exact    map[string]*tls.Certificate // by lower-case spec.tls host
+	certs    []*tls.Certificate          // every Ingress certificate, Snapshot order
+	def      *tls.Certificate            // --default-ssl-certificate; nil: none
+	fallback *tls.Certificate            // the self-signed certificate
+	parsed   map[[32]byte]*tls.Certificate
+}
+
+// NewStore parses the certificates of s. fallback is served when nothing
+// else matches; it must not be nil. prev is the Store serving until now, or
+// nil: certificates whose PEM is unchanged are reused from it rather than
+// parsed again. A certificate that does not parse (Build validated it, so
+// this is a Snapshot from elsewhere) is left out and reported; the rest is
+// usable.
+func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*Store, []error) {
+	st := &Store{
+		exact:    map[string]*tls.Certificate{},
+		fallback: fallback,
+		parsed:   map[[32]byte]*tls.Certificate{},
+	}
+	var errs []error
+	load := func(c *snapshot.Certificate) *tls.Certificate {
+		h := sha256.New()
+		h.Write(c.CertPEM)
+		h.Write([]byte{0})
+		h.Write(c.KeyPEM)
+		var key [32]byte
+		h.Sum(key[:0])
+		if cert, ok := st.parsed[key]; ok {
+			return cert
+		}
+		if prev != nil {
+			if cert, ok := prev.parsed[key]; ok {
+				st.parsed[key] = cert
+				return cert
+			}
+		}
+		cert, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("load certificate %s/%s: %w", c.Secret.Namespace, c.Secret.Name, err))
+			return nil
+		}
+		st.parsed[key] = &cert
+		return &cert
+	}
+	if s != nil {
+		for i := range s.Certificates {
+			c := &s.Certificates[i]
+			cert := load(c)
+			if cert == nil {
+				continue
+			}
+			st.certs = append(st.certs, cert)
+			for _, h := range c.Hosts {
+				h = strings.ToLower(h)
+				if _, dup := st.exact[h]; !dup {
+					st.exact[h] = cert
+				}
+			}
+		}
+		if s.DefaultCertificate != nil {
+			st.def = load(s.DefaultCertificate)
+		}
+	}
+	return st, errs
+}
+
+// Select returns the certificate for a handshake with SNI serverName (any
+// case, "" when the client sent none): the certificate whose spec.tls hosts
+// list serverName exactly; else the first Ingress certificate that is valid
+// for serverName by x509 hostname verification (wildcards, SANs); else the
+// default certificate; else the self-signed one.
+func (st *Store) Select(serverName string) *tls.Certificate {
+	name := strings.TrimSuffix(strings.ToLower(serverName), ".")
+	if name != "" {
+		if cert, ok := st.exact[name]; ok {
+			return cert
+		}
+		for _, cert := range st.certs {
+			if cert.Leaf != nil && cert.Leaf.VerifyHostname(name) == nil {
+				return cert
+			}
+		}
+	}
+	if st.def != nil {
+		return st.def
+	}
+	return st.fallback
+}
+
+// Len returns the number of Ingress certificates in st, the default one not
+// counted.
+func (st *Store) Len() int { return len(st.certs) }
