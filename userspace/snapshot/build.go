@@ -284,7 +284,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 	// A host uses regex when any Ingress with rules on it says so.
 	regexHosts := map[string]bool{}
 	for _, ing := range ings {
-		if !ing.cfg.UseRegex {
+		if !ing.cfg.UseRegex || ing.cfg.Canary.Enabled {
 			continue
 		}
 		for _, rule := range ing.obj.Spec.Rules {
@@ -301,6 +301,9 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 	winners := map[key]*route{}
 	var order []*route
 	for _, ing := range ings {
+		if ing.cfg.Canary.Enabled {
+			continue // attached below by attachCanaries
+		}
 		for _, rule := range ing.obj.Spec.Rules {
 			host, ok := b.hostOf(ing, rule)
 			if !ok || rule.HTTP == nil {
@@ -340,6 +343,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 	for _, h := range b.hosts {
 		sortPaths(h.srv.Paths, h.rank)
 	}
+	b.attachCanaries(ings, regexHosts)
 }
 
 // hostBuild is a Server being built, with the age rank of the Ingress of
@@ -457,7 +461,7 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 	var winner *ingress
 	for _, ing := range ings {
 		be := ing.obj.Spec.DefaultBackend
-		if be == nil || !b.checkBackend(ing, "default backend", be) {
+		if ing.cfg.Canary.Enabled || be == nil || !b.checkBackend(ing, "default backend", be) {
 			continue
 		}
 		if winner != nil {

@@ -123,6 +123,36 @@ type Path struct {
 	Path    string    `json:"path"`
 	Match   MatchType `json:"match"`
 	Backend Backend   `json:"backend"`
+	// Canaries are the canary Ingresses attached to this rule, oldest
+	// first (creationTimestamp, then namespace/name). Nil means none.
+	Canaries []Canary `json:"canaries,omitempty"`
+}
+
+// Canary is one canary backend of a Path (nginx.ingress.kubernetes.io/canary
+// "true"). Per request the router tries, canary by canary in order, Header
+// then Cookie; the first that selects its canary wins, one that says "never"
+// is excluded for the request. Otherwise one draw r in [0, total), total
+// being the largest WeightTotal of the Path's canaries, picks the first
+// canary whose cumulative Weight exceeds r, else the main Backend.
+type Canary struct {
+	// Backend is the canary's Service, in the canary Ingress's namespace
+	// (Backend.Ingress names the canary Ingress). Its Proxy settings are
+	// those of the main rule, except LoadBalance when the canary sets it.
+	Backend Backend `json:"backend"`
+	// Header is canary-by-header; "" means none.
+	Header string `json:"header,omitempty"`
+	// HeaderValue is canary-by-header-value; "" means none.
+	HeaderValue string `json:"headerValue,omitempty"`
+	// HeaderPattern is canary-by-header-pattern, possibly invalid (then a
+	// request carrying Header goes to the main Backend); "" means none.
+	HeaderPattern string `json:"headerPattern,omitempty"`
+	// Cookie is canary-by-cookie; "" means none.
+	Cookie string `json:"cookie,omitempty"`
+	// Weight is canary-weight, clipped so that the weights of a Path never
+	// sum past the shared total. 0 means never by weight.
+	Weight int `json:"weight"`
+	// WeightTotal is canary-weight-total (default 100).
+	WeightTotal int `json:"weightTotal"`
 }
 
 // ObjectRef names a Kubernetes object.

@@ -1,0 +1,117 @@
+package snapshot
+
+// Warning reasons of canary Ingresses.
+const (
+	// ReasonCanaryWithoutMain: a rule of a canary Ingress has no
+	// non-canary rule with the same host, path and path type; it is
+	// ignored (a canary never routes by itself).
+	ReasonCanaryWithoutMain = "CanaryWithoutMain"
+	// ReasonCanaryDefaultBackendIgnored: a canary Ingress's
+	// spec.defaultBackend is never used.
+	ReasonCanaryDefaultBackendIgnored = "CanaryDefaultBackendIgnored"
+	// ReasonCanaryWeightClipped: the weights of the canaries of one rule
+	// sum past their shared total; the later canaries' weights are cut.
+	ReasonCanaryWeightClipped = "CanaryWeightClipped"
+)
+
+// attachCanaries attaches the rules of every canary Ingress (oldest first)
+// to the built non-canary Path with the same host, path and match type, and
+// clips the weights of each Path's canaries to their shared total. It runs
+// once the Servers' Paths are final: it keeps pointers into them.
+func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
+	type key struct {
+		host, path string
+		match      MatchType
+	}
+	index := map[key]*Path{}
+	for _, h := range b.hosts {
+		for i := range h.srv.Paths {
+			p := &h.srv.Paths[i]
+			index[key{h.srv.Host, p.Path, p.Match}] = p
+		}
+	}
+	var withCanaries []*Path
+	for _, ing := range ings {
+		if !ing.cfg.Canary.Enabled {
+			continue
+		}
+		if ing.obj.Spec.DefaultBackend != nil {
+			b.warn(ing.ref, ReasonCanaryDefaultBackendIgnored, "spec.defaultBackend of a canary ingress is never used; ignored")
+		}
+		attached := map[key]bool{}
+		for _, rule := range ing.obj.Spec.Rules {
+			host, ok := b.hostOf(ing, rule)
+			if !ok || rule.HTTP == nil {
+				continue
+			}
+			for _, hp := range rule.HTTP.Paths {
+				r, ok := b.route(ing, host, regexHosts[host], hp)
+				if !ok {
+					continue
+				}
+				k := key{r.host, r.path, r.match}
+				main := index[k]
+				if main == nil {
+					b.warn(ing.ref, ReasonCanaryWithoutMain, "canary path %q (%s) of host %q has no non-canary rule with the same host, path and path type; ignored",
+						r.path, r.match, r.host)
+					continue
+				}
+				if attached[k] {
+					b.warn(ing.ref, ReasonConflictLost, "canary path %q (%s) of host %q is defined twice in this ingress; the first is used",
+						r.path, r.match, r.host)
+					continue
+				}
+				attached[k] = true
+				be, ok := b.backend(ing, r.backend)
+				if !ok {
+					continue
+				}
+				c := ing.cfg.Canary
+				be.Proxy = main.Backend.Proxy
+				if c.LoadBalance != "" {
+					be.Proxy.LoadBalance = c.LoadBalance
+				}
+				if len(main.Canaries) == 0 {
+					withCanaries = append(withCanaries, main)
+				}
+				main.Canaries = append(main.Canaries, Canary{
+					Backend: be, Header: c.Header, HeaderValue: c.HeaderValue, HeaderPattern: c.HeaderPattern,
+					Cookie: c.Cookie, Weight: c.Weight, WeightTotal: c.WeightTotal,
+				})
+			}
+		}
+	}
+	for _, p := range withCanaries {
+		b.clipWeights(p)
+	}
+}
+
+// clipWeights cuts the weights of p's canaries, in order, so that they sum
+// to at most the largest WeightTotal among them.
+func (b *builder) clipWeights(p *Path) {
+	total := CanaryTotal(p.Canaries)
+	sum := 0
+	for i := range p.Canaries {
+		c := &p.Canaries[i]
+		if left := total - sum; c.Weight > left {
+			b.warn(c.Backend.Ingress, ReasonCanaryWeightClipped,
+				"canary weight %d on path %q (%s) exceeds the %d left of the shared total %d after older canaries; clipped to %d",
+				c.Weight, p.Path, p.Match, left, total, left)
+			c.Weight = left
+		}
+		sum += c.Weight
+	}
+}
+
+// CanaryTotal returns the shared weight total of canaries: the largest
+// WeightTotal among them, or 100 when there is none.
+func CanaryTotal(canaries []Canary) int {
+	total := 0
+	for _, c := range canaries {
+		total = max(total, c.WeightTotal)
+	}
+	if total <= 0 {
+		return 100
+	}
+	return total
+}
