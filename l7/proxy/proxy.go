@@ -44,6 +44,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Transport tunes the connection pool to the upstreams.
 	Transport TransportOptions
+	// HTTPSPort is the port written in the Location of ssl-redirect
+	// redirects; 0 and 443 write none. Default 0.
+	HTTPSPort int
 }
 
 // TransportOptions tunes the keepalive pool shared by every upstream. Zero
@@ -69,6 +72,7 @@ const (
 // Proxy is an http.Handler that serves the live configuration. Create it
 // with New; it answers 503 until the first Apply.
 type Proxy struct {
+	httpsPort int // for ssl-redirect Locations; 0: none
 	router    atomic.Pointer[router.Router]
 	applyMu   sync.Mutex // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
@@ -80,7 +84,7 @@ type Proxy struct {
 
 // New returns a Proxy with no configuration.
 func New(opts Options) *Proxy {
-	p := &Proxy{log: opts.Logger}
+	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -175,6 +179,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
+	if p.tlsPolicy(rec, r, route) {
+		return
+	}
 	ex.timeouts = timeoutsOf(route.Backend)
 	limit := route.Backend.Proxy.BodySizeBytes
 	if limit > 0 && r.ContentLength > limit {

@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/weir-lb/weir/l7/router"
+)
+
+// acmeChallengePath is never redirected to HTTPS, as ingress-nginx's
+// no-tls-redirect-locations default: an ACME HTTP-01 challenge must be
+// answered over plain HTTP.
+const acmeChallengePath = "/.well-known/acme-challenge"
+
+// tlsPolicy applies the route's TLS settings before proxying. A plain HTTP
+// request of a route with SSLRedirect gets a 308 to the same host and
+// path+query over HTTPS, and tlsPolicy returns true: the request is done.
+// An HTTPS request of a route with HSTS gets the Strict-Transport-Security
+// header (written before the upstream's headers, so browsers, which heed
+// the first, use Weir's).
+func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, route *router.Route) bool {
+	be := route.Backend
+	if r.TLS != nil {
+		if be.HSTS != "" {
+			w.Header().Set("Strict-Transport-Security", be.HSTS)
+		}
+		return false
+	}
+	if !be.SSLRedirect || strings.HasPrefix(r.URL.Path, acmeChallengePath) {
+		return false
+	}
+	w.Header().Set("Location", httpsURL(r, p.httpsPort))
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(http.StatusPermanentRedirect)
+	_, _ = w.Write([]byte("<html>\r\n<head><title>308 Permanent Redirect</title></head>\r\n<body>\r\n<center><h1>308 Permanent Redirect</h1></center>\r\n</body>\r\n</html>\r\n"))
+	return true
+}
+
+// httpsURL is the HTTPS URL of r: its host without the port it came in on,
+// with httpsPort unless it is 0 or 443, then the path and query as sent.
+func httpsURL(r *http.Request, httpsPort int) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if httpsPort != 0 && httpsPort != 443 {
+		host += ":" + strconv.Itoa(httpsPort)
+	}
+	return "https://" + host + r.URL.RequestURI()
+}
