@@ -49,6 +49,11 @@ type Route struct {
 	// Pool selects an upstream address; it has no upstreams when the
 	// Backend has no endpoints.
 	Pool *Pool
+	// Canaries are the canary backends of the rule, oldest first; nil
+	// means none. Pick chooses between them and Pool per request.
+	Canaries []*Canary
+
+	canaryTotal int // the shared weight total of Canaries
 }
 
 type server struct {
@@ -128,6 +133,7 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 	for i := range srv.Paths {
 		p := &srv.Paths[i]
 		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend)}
+		route.Canaries, route.canaryTotal = b.compileCanaries(p)
 		cp := compiledPath{match: p.Match, path: p.Path, route: route}
 		match := p.Match
 		if srv.UseRegex && match != snapshot.MatchExact {

@@ -1,0 +1,182 @@
+package router
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// Canary is a compiled canary backend of a Route (see snapshot.Canary for
+// the rules). Canaries belong to their Router and must not be modified.
+type Canary struct {
+	// Name is the canary's upstream name as ingress-nginx writes it,
+	// "namespace-service-port": the canary label of the request metrics.
+	Name string
+	// Backend is the canary's backend; its Proxy settings are the main
+	// rule's (LoadBalance excepted).
+	Backend *snapshot.Backend
+	// Pool selects the canary's upstream; it has no upstreams when the
+	// canary's Service has no endpoints (the request then answers 503).
+	Pool *Pool
+
+	header     string         // canonical header key; "" means none
+	value      string         // exact header value; "" means none
+	pattern    *regexp.Regexp // used when value is ""; nil means none
+	badPattern bool           // a pattern was set but does not compile
+	cookie     string         // "" means none
+	weight     int            // clipped so the Route's weights fit its total
+}
+
+// Draw returns a uniformly distributed integer in [0, n), n > 0. It must be
+// safe for concurrent use.
+type Draw func(n int) int
+
+// vote is what one rule of one canary says about a request.
+type vote int
+
+const (
+	next   vote = iota // no opinion: try the next rule
+	canary             // this canary serves the request
+	never              // this canary is excluded for the request
+)
+
+// compileCanaries compiles the canaries of p and returns them with their
+// shared weight total.
+func (b *builder) compileCanaries(p *snapshot.Path) ([]*Canary, int) {
+	if len(p.Canaries) == 0 {
+		return nil, 0
+	}
+	total := snapshot.CanaryTotal(p.Canaries)
+	out := make([]*Canary, 0, len(p.Canaries))
+	sum := 0
+	for i := range p.Canaries {
+		sc := &p.Canaries[i]
+		c := &Canary{
+			Name:    sc.Backend.Ingress.Namespace + "-" + sc.Backend.Service + "-" + sc.Backend.Port,
+			Backend: &sc.Backend,
+			Pool:    b.pool(&sc.Backend),
+			value:   sc.HeaderValue,
+			cookie:  sc.Cookie,
+			weight:  min(max(sc.Weight, 0), total-sum),
+		}
+		sum += c.weight
+		if sc.Header != "" {
+			c.header = http.CanonicalHeaderKey(sc.Header)
+		}
+		if sc.HeaderValue == "" && sc.HeaderPattern != "" {
+			re, err := regexp.Compile(sc.HeaderPattern)
+			if err != nil {
+				c.badPattern = true // reported by Build; the main backend serves
+			} else {
+				c.pattern = re
+			}
+		}
+		out = append(out, c)
+	}
+	return out, total
+}
+
+// byHeader is rule 1: canary-by-header with its value or pattern.
+func (c *Canary) byHeader(h http.Header) vote {
+	if c.header == "" {
+		return next
+	}
+	vs := h[c.header]
+	if len(vs) == 0 {
+		return next
+	}
+	v := vs[0]
+	switch {
+	case c.value != "":
+		if v == c.value {
+			return canary
+		}
+	case c.badPattern:
+		return never
+	case c.pattern != nil:
+		if c.pattern.MatchString(v) {
+			return canary
+		}
+	case v == "always":
+		return canary
+	case v == "never":
+		return never
+	}
+	return next
+}
+
+// byCookie is rule 2: canary-by-cookie.
+func (c *Canary) byCookie(req *http.Request) vote {
+	if c.cookie == "" {
+		return next
+	}
+	ck, err := req.Cookie(c.cookie)
+	if err != nil {
+		return next
+	}
+	switch ck.Value {
+	case "always":
+		return canary
+	case "never":
+		return never
+	}
+	return next
+}
+
+// Pick decides which backend serves req: one of the Route's Canaries, or
+// the main backend (nil). For each canary in order, its header rule then
+// its cookie rule: the first canary they select wins; one they exclude
+// ("never", or an invalid header pattern) is out for this request. Then one
+// draw r in [0, total) picks the first canary whose cumulative weight
+// exceeds r, else the main backend; an excluded canary's share goes to the
+// main backend. draw nil means math/rand/v2's IntN. Pick only reads req and
+// is safe for concurrent use.
+func (r *Route) Pick(req *http.Request, draw Draw) *Canary {
+	n := len(r.Canaries)
+	if n == 0 {
+		return nil
+	}
+	var buf [8]bool
+	excluded := buf[:0]
+	if n <= len(buf) {
+		excluded = buf[:n]
+	} else {
+		excluded = make([]bool, n)
+	}
+	weights := 0
+	for i, c := range r.Canaries {
+		weights += c.weight
+		switch c.byHeader(req.Header) {
+		case canary:
+			return c
+		case never:
+			excluded[i] = true
+			continue
+		}
+		switch c.byCookie(req) {
+		case canary:
+			return c
+		case never:
+			excluded[i] = true
+		}
+	}
+	if weights == 0 {
+		return nil
+	}
+	if draw == nil {
+		draw = rand.IntN
+	}
+	x := draw(r.canaryTotal)
+	sum := 0
+	for i, c := range r.Canaries {
+		if sum += c.weight; x < sum {
+			if excluded[i] {
+				return nil
+			}
+			return c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package router
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+func cn(svc string, f func(*snapshot.Canary)) snapshot.Canary {
+	c := snapshot.Canary{Backend: be(svc, "10.0.9.1:80"), WeightTotal: 100}
+	if f != nil {
+		f(&c)
+	}
+	return c
+}
+
+// canaryRoute compiles one Prefix "/" route of host c.test with canaries.
+func canaryRoute(tb testing.TB, canaries ...snapshot.Canary) *Route {
+	tb.Helper()
+	p := prefix("/", "main")
+	p.Canaries = canaries
+	r := mustCompile(tb, &snapshot.Snapshot{Servers: []snapshot.Server{{Host: "c.test", Paths: []snapshot.Path{p}}}}, nil)
+	route, ok := r.Match("c.test", "/")
+	if !ok {
+		tb.Fatal("no route for c.test/")
+	}
+	return route
+}
+
+func TestPick(t *testing.T) {
+	t.Parallel()
+	header := func(name, value string) func(*snapshot.Canary) {
+		return func(c *snapshot.Canary) { c.Header, c.HeaderValue = name, value }
+	}
+	pattern := func(p string) func(*snapshot.Canary) {
+		return func(c *snapshot.Canary) { c.Header, c.HeaderPattern = "X-Canary", p }
+	}
+	cookie := func(c *snapshot.Canary) { c.Cookie = "beta" }
+	weight := func(w, total int) func(*snapshot.Canary) {
+		return func(c *snapshot.Canary) { c.Weight, c.WeightTotal = w, total }
+	}
+	all := func(fs ...func(*snapshot.Canary)) func(*snapshot.Canary) {
+		return func(c *snapshot.Canary) {
+			for _, f := range fs {
+				f(c)
+			}
+		}
+	}
+	const noDraw = -1 // the decision must not draw
+	tests := []struct {
+		name     string
+		canaries []snapshot.Canary
+		header   []string // name, value pairs; "Cookie" for cookies
+		draw     int
+		want     string // service of the chosen canary, "" for main
+	}{
+		{name: "no header, no cookie, no weight", canaries: []snapshot.Canary{cn("v2", header("X-Canary", ""))}, draw: noDraw},
+		{name: "header always", canaries: []snapshot.Canary{cn("v2", header("X-Canary", ""))}, header: []string{"X-Canary", "always"}, draw: noDraw, want: "v2"},
+		{name: "header name any case", canaries: []snapshot.Canary{cn("v2", header("x-CANARY", ""))}, header: []string{"X-Canary", "always"}, draw: noDraw, want: "v2"},
+		{name: "header always is case-sensitive", canaries: []snapshot.Canary{cn("v2", header("X-Canary", ""))}, header: []string{"X-Canary", "Always"}, draw: noDraw},
+		{name: "header never beats weight 100", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), weight(100, 100)))}, header: []string{"X-Canary", "never"}, draw: 0},
+		{name: "header never beats cookie always", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), cookie))}, header: []string{"X-Canary", "never", "Cookie", "beta=always"}, draw: noDraw},
+		{name: "header other value falls to weight", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), weight(100, 100)))}, header: []string{"X-Canary", "maybe"}, draw: 99, want: "v2"},
+		{name: "header value exact match", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "blue"))}, header: []string{"X-Canary", "blue"}, draw: noDraw, want: "v2"},
+		{name: "header value mismatch", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "blue"))}, header: []string{"X-Canary", "Blue"}, draw: noDraw},
+		{name: "header value: always is just a value", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "blue"))}, header: []string{"X-Canary", "always"}, draw: noDraw},
+		{name: "header value: never does not end the decision", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", "blue"), cookie))}, header: []string{"X-Canary", "never", "Cookie", "beta=always"}, draw: noDraw, want: "v2"},
+		{name: "header value mismatch falls to cookie", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", "blue"), cookie))}, header: []string{"X-Canary", "red", "Cookie", "beta=always"}, draw: noDraw, want: "v2"},
+		{name: "header value wins over pattern", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", "blue"), func(c *snapshot.Canary) { c.HeaderPattern = "re" }))}, header: []string{"X-Canary", "red"}, draw: noDraw},
+		{name: "pattern matches unanchored", canaries: []snapshot.Canary{cn("v2", pattern("et"))}, header: []string{"X-Canary", "beta-1"}, draw: noDraw, want: "v2"},
+		{name: "pattern anchored by the user", canaries: []snapshot.Canary{cn("v2", pattern("^et"))}, header: []string{"X-Canary", "beta-1"}, draw: noDraw},
+		{name: "pattern no match falls to weight", canaries: []snapshot.Canary{cn("v2", all(pattern("^x"), weight(50, 100)))}, header: []string{"X-Canary", "beta"}, draw: 49, want: "v2"},
+		{name: "pattern: always is just a value", canaries: []snapshot.Canary{cn("v2", pattern("^x"))}, header: []string{"X-Canary", "always"}, draw: noDraw},
+		{name: "invalid pattern with header: main, decision ends", canaries: []snapshot.Canary{cn("v2", all(pattern("a(b"), cookie, weight(100, 100)))}, header: []string{"X-Canary", "a(b", "Cookie", "beta=always"}, draw: 0},
+		{name: "invalid pattern without header: cookie decides", canaries: []snapshot.Canary{cn("v2", all(pattern("a(b"), cookie))}, header: []string{"Cookie", "beta=always"}, draw: noDraw, want: "v2"},
+		{name: "cookie always", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1; beta=always"}, draw: noDraw, want: "v2"},
+		{name: "cookie never beats weight 100", canaries: []snapshot.Canary{cn("v2", all(cookie, weight(100, 100)))}, header: []string{"Cookie", "beta=never"}, draw: 0},
+		{name: "cookie other value falls to weight", canaries: []snapshot.Canary{cn("v2", all(cookie, weight(1, 100)))}, header: []string{"Cookie", "beta=yes"}, draw: 0, want: "v2"},
+		{name: "cookie of another name", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "gamma=always"}, draw: noDraw},
+		{name: "weight 0 never", canaries: []snapshot.Canary{cn("v2", weight(0, 100))}, draw: noDraw},
+		{name: "weight below draw", canaries: []snapshot.Canary{cn("v2", weight(30, 100))}, draw: 30},
+		{name: "weight above draw", canaries: []snapshot.Canary{cn("v2", weight(30, 100))}, draw: 29, want: "v2"},
+		{name: "weight = total always", canaries: []snapshot.Canary{cn("v2", weight(1000, 1000))}, draw: 999, want: "v2"},
+		{name: "weight total 1000", canaries: []snapshot.Canary{cn("v2", weight(1, 1000))}, draw: 1},
+		// Several canaries, oldest first.
+		{name: "first canary whose header says canary wins", canaries: []snapshot.Canary{cn("v2", header("X-A", "")), cn("v3", header("X-B", ""))}, header: []string{"X-A", "always", "X-B", "always"}, draw: noDraw, want: "v2"},
+		{name: "second canary by header", canaries: []snapshot.Canary{cn("v2", header("X-A", "")), cn("v3", header("X-B", ""))}, header: []string{"X-B", "always"}, draw: noDraw, want: "v3"},
+		{name: "first canary's cookie before second's header", canaries: []snapshot.Canary{cn("v2", cookie), cn("v3", header("X-B", ""))}, header: []string{"X-B", "always", "Cookie", "beta=always"}, draw: noDraw, want: "v2"},
+		{name: "never excludes only its canary", canaries: []snapshot.Canary{cn("v2", all(header("X-A", ""), weight(50, 100))), cn("v3", weight(50, 100))}, header: []string{"X-A", "never"}, draw: 60, want: "v3"},
+		{name: "excluded canary's share goes to main", canaries: []snapshot.Canary{cn("v2", all(header("X-A", ""), weight(50, 100))), cn("v3", weight(50, 100))}, header: []string{"X-A", "never"}, draw: 10},
+		{name: "shared total: first slot", canaries: []snapshot.Canary{cn("v2", weight(100, 1000)), cn("v3", weight(200, 1000))}, draw: 99, want: "v2"},
+		{name: "shared total: second slot", canaries: []snapshot.Canary{cn("v2", weight(100, 1000)), cn("v3", weight(200, 1000))}, draw: 100, want: "v3"},
+		{name: "shared total: second slot end", canaries: []snapshot.Canary{cn("v2", weight(100, 1000)), cn("v3", weight(200, 1000))}, draw: 299, want: "v3"},
+		{name: "shared total: main after the slots", canaries: []snapshot.Canary{cn("v2", weight(100, 1000)), cn("v3", weight(200, 1000))}, draw: 300},
+		{name: "shared total is the largest", canaries: []snapshot.Canary{cn("v2", weight(100, 100)), cn("v3", weight(100, 1000))}, draw: 150, want: "v3"},
+		{name: "weights past the total are clipped", canaries: []snapshot.Canary{cn("v2", weight(80, 100)), cn("v3", weight(80, 100))}, draw: 99, want: "v3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			route := canaryRoute(t, tc.canaries...)
+			req := &http.Request{Header: http.Header{}}
+			for i := 0; i+1 < len(tc.header); i += 2 {
+				req.Header.Add(tc.header[i], tc.header[i+1])
+			}
+			draws := 0
+			draw := func(n int) int {
+				draws++
+				if tc.draw == noDraw {
+					t.Errorf("draw(%d) called; the decision must not draw", n)
+					return 0
+				}
+				if tc.draw >= n {
+					t.Fatalf("fixed draw %d is not in [0, %d)", tc.draw, n)
+				}
+				return tc.draw
+			}
+			got := ""
+			if c := route.Pick(req, draw); c != nil {
+				got = c.Backend.Service
+			}
+			if got != tc.want {
+				t.Errorf("Pick = %q, want %q", got, tc.want)
+			}
+			if draws > 1 {
+				t.Errorf("draw called %d times, want at most once", draws)
+			}
+		})
+	}
+}
+
+func TestPickNoCanaries(t *testing.T) {
+	t.Parallel()
+	route := canaryRoute(t)
+	if c := route.Pick(&http.Request{Header: http.Header{"X-Canary": {"always"}}}, nil); c != nil {
+		t.Errorf("Pick = %v, want nil", c)
+	}
+}
+
+func TestCanaryCompile(t *testing.T) {
+	t.Parallel()
+	route := canaryRoute(t, cn("v2", nil))
+	if len(route.Canaries) != 1 {
+		t.Fatalf("route has %d canaries, want 1", len(route.Canaries))
+	}
+	c := route.Canaries[0]
+	if c.Name != "ns-v2-80" {
+		t.Errorf("Name = %q, want ns-v2-80", c.Name)
+	}
+	if c.Pool == route.Pool || c.Pool.Len() != 1 || c.Pool.Upstreams()[0].Addr != "10.0.9.1:80" {
+		t.Errorf("canary pool %v is not its own pool of 10.0.9.1:80", c.Pool.Key())
+	}
+}
+
+// TestPickConcurrentDefaultDraw runs Pick with the default random source
+// from many goroutines (for the race detector) and checks the share of a
+// 50% weight, bounded in count.
+func TestPickConcurrentDefaultDraw(t *testing.T) {
+	t.Parallel()
+	route := canaryRoute(t, cn("v2", func(c *snapshot.Canary) { c.Weight = 50 }))
+	const goroutines, each = 8, 5000
+	var mu sync.Mutex
+	hits := 0
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := &http.Request{Header: http.Header{}}
+			n := 0
+			for range each {
+				if route.Pick(req, nil) != nil {
+					n++
+				}
+			}
+			mu.Lock()
+			hits += n
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	share := float64(hits) / goroutines / each
+	if share < 0.47 || share > 0.53 {
+		t.Errorf("canary share %.3f over %d picks, want 0.50 ± 0.03", share, goroutines*each)
+	}
+}
+
+func BenchmarkPick(b *testing.B) {
+	route := canaryRoute(b, cn("v2", func(c *snapshot.Canary) { c.Header, c.Cookie, c.Weight = "X-Canary", "beta", 20 }))
+	req := &http.Request{Header: http.Header{"Cookie": {"a=1; beta=maybe"}}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			route.Pick(req, nil)
+		}
+	})
+}
