@@ -16,7 +16,9 @@ import (
 // The path label is the matched rule's path and the host label the matched
 // server's host ("*.foo.com" for a wildcard, "" for the any-host server and
 // the default backend), never the raw request: cardinality stays bounded.
-// Methods outside the standard set are counted as "OTHER".
+// Methods outside the standard set are counted as "OTHER". The canary label
+// of the requests counter is the upstream name ("namespace-service-port") of
+// the canary that served the request, "" for the main backend.
 type metrics struct {
 	requests       *prometheus.CounterVec
 	duration       *prometheus.HistogramVec
@@ -76,7 +78,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	return m
 }
 
-func (m *metrics) observe(r *http.Request, route *router.Route, status int, bytes int64, d time.Duration) {
+func (m *metrics) observe(r *http.Request, route *router.Route, canary string, status int, bytes int64, d time.Duration) {
 	var ingress, namespace, service, path, host string
 	if route != nil {
 		ingress = route.Backend.Ingress.Name
@@ -87,7 +89,7 @@ func (m *metrics) observe(r *http.Request, route *router.Route, status int, byte
 	}
 	code := strconv.Itoa(status)
 	method := methodLabel(r.Method)
-	m.requests.WithLabelValues(ingress, namespace, service, code, method, path, host, "").Inc()
+	m.requests.WithLabelValues(ingress, namespace, service, code, method, path, host, canary).Inc()
 	m.duration.WithLabelValues(ingress, namespace, service, code, method, path, host).Observe(d.Seconds())
 	m.size.WithLabelValues(ingress, namespace, service, code, method, path, host).Observe(float64(bytes))
 }

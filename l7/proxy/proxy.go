@@ -188,7 +188,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusRequestEntityTooLarge)
 		return
 	}
-	up, ok := route.Pool.Next()
+	pool := route.Pool
+	if c := route.Pick(r, nil); c != nil {
+		pool, ex.canary = c.Pool, c.Name
+	}
+	up, ok := pool.Next()
 	if !ok {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
@@ -234,7 +238,7 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 		p.access.write(r, ex, status, rec.bytes, duration)
 	}
 	if p.metrics != nil {
-		p.metrics.observe(r, ex.route, status, rec.bytes, duration)
+		p.metrics.observe(r, ex.route, ex.canary, status, rec.bytes, duration)
 	}
 	if v != nil {
 		panic(v)
@@ -285,6 +289,7 @@ type exchange struct {
 	requestID string
 	route     *router.Route    // nil when no route matched
 	upstream  *router.Upstream // nil when none was selected
+	canary    string           // upstream name of the chosen canary; "" for the main backend
 	timeouts  timeouts
 	status    int // status to record when nothing was written (499)
 
