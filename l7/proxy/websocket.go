@@ -357,7 +357,7 @@ func (t *tunnel) pump(dst net.Conn, src io.Reader, srcSide, dstSide string, coun
 	for {
 		n, err := src.Read(buf[:])
 		if n > 0 {
-			t.touch()
+			// write records the activity.
 			if !t.write(dst, buf[:n], dstSide, count) {
 				return
 			}
