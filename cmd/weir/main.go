@@ -79,7 +79,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	}
 	def := snapshot.DefaultOptions()
 	fs.IntVar(&o.httpPort, "http-port", httpPort, "port for plain HTTP (default 80 as root, else 8080)")
-	fs.IntVar(&o.httpsPort, "https-port", httpsPort, "port for HTTPS (default 443 as root, else 8443); reserved until TLS termination lands")
+	fs.IntVar(&o.httpsPort, "https-port", httpsPort, "port for HTTPS: TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1 (default 443 as root, else 8443)")
 	fs.StringVar(&o.bindAddress, "bind-address", "", "address the HTTP and HTTPS listeners bind (default: all addresses)")
 	fs.IntVar(&o.metricsPort, "metrics-port", 10254, "port for /metrics, /healthz and /readyz")
 	fs.StringVar(&o.workers, "workers", "0", "proxy workers: 0 runs one in-process proxy (the only mode in this build)")
@@ -89,7 +89,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
 	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
-	fs.StringVar(&o.defaultSSLCertificate, "default-ssl-certificate", "", "namespace/name of the Secret served when no certificate matches; reserved until TLS termination lands")
+	fs.StringVar(&o.defaultSSLCertificate, "default-ssl-certificate", "", "namespace/name of the kubernetes.io/tls Secret served when no certificate matches (default: a self-signed certificate)")
 	fs.StringVar(&o.publishStatusAddress, "publish-status-address", "", "address written to Ingress status (cluster mode; reserved)")
 	fs.StringVar(&o.electionID, "election-id", "weir-leader", "name of the Lease used for leader election (cluster mode; reserved)")
 	fs.BoolVar(&o.updateStatusOnShutdown, "update-status-on-shutdown", true, "clear Ingress status when the last instance stops (cluster mode; reserved)")
@@ -179,6 +179,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	cfg := daemon.Config{
 		BindAddress: o.bindAddress,
 		HTTPPort:    o.httpPort,
+		HTTPSPort:   o.httpsPort,
 		MetricsPort: o.metricsPort,
 		Manifests:   o.manifests,
 		Controller: controller.Options{
@@ -187,6 +188,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				IngressClass:             o.ingressClass,
 				WatchIngressWithoutClass: o.watchWithoutClass,
 				ConfigMap:                o.configMap,
+				DefaultSSLCertificate:    o.defaultSSLCertificate,
 			},
 			WatchNamespace: o.watchNamespace,
 		},

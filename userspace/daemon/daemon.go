@@ -1,11 +1,12 @@
 // Package daemon assembles Weir in one process: the configuration source, the
-// controller that builds Snapshots, the L7 proxy on the HTTP port and the
-// metrics server with /metrics, /healthz and /readyz. It is the
+// controller that builds Snapshots, the L7 proxy on the HTTP port and, with TLS
+// termination, on the HTTPS port, and the metrics server with /metrics, /healthz and /readyz. It is the
 // --workers=0 mode, used for development and by most tests.
 package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/manifest"
@@ -33,6 +35,12 @@ type Config struct {
 	BindAddress string
 	// HTTPPort is the plain HTTP listener port. Default 80 as root, else 8080.
 	HTTPPort int
+	// HTTPSPort is the HTTPS listener port (TLS 1.2 and 1.3, HTTP/2 and
+	// HTTP/1.1). Default 443 as root, else 8443.
+	HTTPSPort int
+	// TicketRotation is how often the TLS session ticket key rotates. Zero
+	// means certs.DefaultTicketRotation (1h).
+	TicketRotation time.Duration
 	// MetricsPort serves /metrics, /healthz and /readyz. Default 10254.
 	MetricsPort int
 	// MetricsAddress is the address the metrics listener binds. Empty means
@@ -54,10 +62,12 @@ type Daemon struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	proxy    *proxy.Proxy
+	certs    *certs.Manager
 	ctrl     *controller.Controller
 	source   *manifest.Source
 
 	httpLn    net.Listener
+	httpsLn   net.Listener
 	metricsLn net.Listener
 }
 
@@ -74,19 +84,30 @@ func New(cfg Config) (*Daemon, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	d.proxy = proxy.New(proxy.Options{Logger: cfg.Logger, AccessLog: cfg.AccessLog, Registry: d.registry})
+	var err error
+	if d.certs, err = certs.NewManager(certs.Options{}); err != nil {
+		return nil, fmt.Errorf("start tls: %w", err)
+	}
+	if d.httpsLn, err = listen(cfg.BindAddress, cfg.HTTPSPort); err != nil {
+		return nil, fmt.Errorf("listen for https: %w", err)
+	}
+	httpsPort := d.httpsLn.Addr().(*net.TCPAddr).Port
+	d.proxy = proxy.New(proxy.Options{Logger: cfg.Logger, AccessLog: cfg.AccessLog, Registry: d.registry, HTTPSPort: httpsPort})
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
 	ctrlOpts.Registry = d.registry
-	d.ctrl = controller.New(ctrlOpts, d.proxy)
+	// Certificates first, so a route's redirect never points at a host
+	// whose certificate is not yet served.
+	d.ctrl = controller.New(ctrlOpts, d.certs, d.proxy)
 	d.source = manifest.NewSource(cfg.Manifests, cfg.Logger)
 
-	var err error
 	if d.httpLn, err = listen(cfg.BindAddress, cfg.HTTPPort); err != nil {
+		d.httpsLn.Close()
 		return nil, fmt.Errorf("listen for http: %w", err)
 	}
 	if d.metricsLn, err = listen(cfg.MetricsAddress, cfg.MetricsPort); err != nil {
 		d.httpLn.Close()
+		d.httpsLn.Close()
 		return nil, fmt.Errorf("listen for metrics: %w", err)
 	}
 	return d, nil
@@ -98,6 +119,12 @@ func listen(host string, port int) (net.Listener, error) {
 
 // HTTPAddr is the address of the HTTP listener.
 func (d *Daemon) HTTPAddr() string { return d.httpLn.Addr().String() }
+
+// HTTPSAddr is the address of the HTTPS listener.
+func (d *Daemon) HTTPSAddr() string { return d.httpsLn.Addr().String() }
+
+// Certificates serves the certificates of the live configuration.
+func (d *Daemon) Certificates() *certs.Manager { return d.certs }
 
 // MetricsAddr is the address of the metrics listener.
 func (d *Daemon) MetricsAddr() string { return d.metricsLn.Addr().String() }
@@ -115,7 +142,7 @@ func (d *Daemon) Registry() *prometheus.Registry { return d.registry }
 // in flight get up to 10 seconds to finish.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("weir starting", "mode", "in-process", "workers", 0,
-		"http", d.HTTPAddr(), "metrics", d.MetricsAddr(), "manifests", d.cfg.Manifests)
+		"http", d.HTTPAddr(), "https", d.HTTPSAddr(), "metrics", d.MetricsAddr(), "manifests", d.cfg.Manifests)
 
 	proxySrv := &http.Server{
 		Handler:           d.proxy,
@@ -123,11 +150,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 		IdleTimeout:       75 * time.Second, // nginx keepalive_timeout
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
+	// The listener, not ServeTLS, holds the tls.Config: ServeTLS would serve
+	// a clone, which the session ticket key rotation would not reach.
+	tlsCfg := d.certs.TLSConfig()
+	httpsSrv := &http.Server{
+		Handler:           d.proxy,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 60 * time.Second,
+		IdleTimeout:       75 * time.Second,
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
+	}
 	metricsSrv := &http.Server{Handler: d.metricsHandler(), ReadHeaderTimeout: 10 * time.Second}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	var wg sync.WaitGroup
 	serve := func(name string, srv *http.Server, ln net.Listener) {
 		defer wg.Done()
@@ -135,8 +172,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("serve %s: %w", name, err)
 		}
 	}
-	wg.Add(3)
+	wg.Add(5)
 	go serve("http", proxySrv, d.httpLn)
+	go serve("https", httpsSrv, tls.NewListener(d.httpsLn, tlsCfg))
+	go func() {
+		defer wg.Done()
+		d.certs.Tickets().RotateEvery(ctx, d.cfg.TicketRotation)
+	}()
 	go serve("metrics", metricsSrv, d.metricsLn)
 	go func() {
 		defer wg.Done()
@@ -154,6 +196,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	_ = proxySrv.Shutdown(shutdownCtx)
+	_ = httpsSrv.Shutdown(shutdownCtx)
 	_ = metricsSrv.Shutdown(shutdownCtx)
 	wg.Wait()
 	d.log.Info("weir stopped")
