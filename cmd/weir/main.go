@@ -18,6 +18,7 @@ import (
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
+	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -41,8 +42,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "flags":
 			fs, _ := newFlags(stderr)
 			return printFlags(stdout, fs)
+		case "inspect":
+			return runInspect(stdout)
+		case "detach":
+			return runDetach(stdout)
 		default:
-			return fmt.Errorf("unknown command %q (commands: demo-backends, annotations, flags)", args[0])
+			return fmt.Errorf("unknown command %q (commands: demo-backends, annotations, flags, inspect, detach)", args[0])
 		}
 	}
 	fs, o := newFlags(stderr)
@@ -67,6 +72,7 @@ type options struct {
 	kubeconfig                       string
 	accessLog                        bool
 	logFormat, logLevel              string
+	iface, xdpMode                   string
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
@@ -97,6 +103,8 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.iface, "interface", "", "interface the XDP program attaches to (default: the one holding --bind-address, else the default route's)")
+	fs.StringVar(&o.xdpMode, "xdp-mode", "off", "XDP data path: native (generic with a warning where the driver has none), generic or off")
 	return fs, o
 }
 
@@ -173,6 +181,9 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if o.workers != "0" {
 		return fmt.Errorf("parse --workers: %q: only 0 (in-process) is available in this build", o.workers)
 	}
+	if _, err := datapath.ParseMode(o.xdpMode); err != nil {
+		return fmt.Errorf("parse --xdp-mode: %w", err)
+	}
 	if o.kubeconfig != "" {
 		return errors.New("parse --kubeconfig: cluster mode is not available in this build; serve a folder with --manifests")
 	}
@@ -200,6 +211,9 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	d, err := daemon.New(cfg)
 	if err != nil {
 		return err
+	}
+	if dp := startDatapath(o, d.HTTPAddr(), d.Registry(), log); dp != nil {
+		defer dp.Close() // the pinned link stays attached; `weir detach` removes it
 	}
 	return d.Run(ctx)
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strconv"
+
+	"github.com/cilium/ebpf/rlimit"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/weir-lb/weir/userspace/datapath"
+)
+
+// startDatapath loads and attaches the XDP program for the HTTP listener at
+// httpAddr, spreading its connections over the online cores. Without BPF or
+// XDP it warns once and returns a nil Datapath: Weir serves without it. The
+// live mode is the gauge weir_datapath_mode{mode} on reg.
+func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, log *slog.Logger) *datapath.Datapath {
+	mode := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "weir_datapath_mode",
+		Help: "1 for the XDP attach mode live on this node: native, generic or off.",
+	}, []string{"mode"})
+	reg.MustRegister(mode)
+	setMode := func(m datapath.Mode) {
+		for _, x := range []datapath.Mode{datapath.ModeNative, datapath.ModeGeneric, datapath.ModeOff} {
+			v := 0.0
+			if x == m {
+				v = 1
+			}
+			mode.WithLabelValues(string(x)).Set(v)
+		}
+	}
+	want, _ := datapath.ParseMode(o.xdpMode) // validated by runWeir
+	setMode(datapath.ModeOff)
+	if want == datapath.ModeOff {
+		return nil
+	}
+	d, got, err := attachDatapath(o, want, httpAddr, log)
+	if err != nil {
+		log.Warn("XDP data path not available: serving without it, on the kernel's own spreading of connections",
+			"error", err)
+		return nil
+	}
+	setMode(got)
+	return d
+}
+
+func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.Logger) (*datapath.Datapath, datapath.Mode, error) {
+	ap, err := netip.ParseAddrPort(httpAddr)
+	if err != nil {
+		return nil, "", fmt.Errorf("parse http address %s: %w", httpAddr, err)
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, "", fmt.Errorf("remove memlock limit: %w", err)
+	}
+	var cpus unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
+		return nil, "", fmt.Errorf("read online cores: %w", err)
+	}
+	var cores []int
+	for c := 0; c < datapath.MaxCPUs; c++ {
+		if cpus.IsSet(c) {
+			cores = append(cores, c)
+		}
+	}
+	var nodeAddr netip.Addr
+	if a, err := netip.ParseAddr(o.bindAddress); err == nil && !a.IsUnspecified() {
+		nodeAddr = a
+	}
+	iface, err := datapath.FindInterface(o.iface, nodeAddr)
+	if err != nil {
+		return nil, "", err
+	}
+	d, err := datapath.Load(datapath.Options{PinPath: datapath.DefaultPinPath})
+	if err != nil {
+		return nil, "", err
+	}
+	listeners := []datapath.Listener{{Addr: ap}}
+	if ap.Addr().IsUnspecified() { // a dual-stack wildcard bind
+		listeners = []datapath.Listener{
+			{Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())},
+			{Addr: netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port())},
+		}
+	}
+	if err := d.SetCores(cores); err != nil {
+		d.Close()
+		return nil, "", err
+	}
+	if err := d.SetListeners(listeners); err != nil {
+		d.Close()
+		return nil, "", err
+	}
+	got, err := d.Attach(iface, mode, log)
+	if err != nil {
+		d.Close()
+		return nil, "", err
+	}
+	log.Info("XDP data path attached", "interface", iface, "mode", got, "cores", cores,
+		"port", strconv.Itoa(int(ap.Port())), "pins", datapath.DefaultPinPath)
+	return d, got, nil
+}
+
+func runInspect(stdout io.Writer) error { return datapath.Inspect(stdout, datapath.DefaultPinPath) }
+
+func runDetach(stdout io.Writer) error {
+	if err := datapath.Detach(datapath.DefaultPinPath); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(stdout, "detached; removed %s\n", datapath.DefaultPinPath)
+	return err
+}
