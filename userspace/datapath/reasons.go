@@ -48,3 +48,6 @@ func VerdictName(v int) string {
 	}
 	return "unknown"
 }
+
+// ReasonDropDenied is the reason of a packet dropped by a port's deny list.
+const ReasonDropDenied = xdpWeirReasonWEIR_REASON_DROP_DENIED
