@@ -118,14 +118,14 @@ func TestVethLocality(t *testing.T) {
 		}
 	}()
 
-	const n = 400
+	const n = 2000
 	script := fmt.Sprintf(`for i in $(seq %d); do exec 3<>/dev/tcp/%s/%d || exit 1; exec 3>&-; done`, n, addr.Addr(), addr.Port())
 	cmd := exec.Command("timeout", "60", "ip", "netns", "exec", ns, "bash", "-c", script)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("client: %v\n%s", err, out)
 	}
 	perCore := map[int]int{}
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for i := 0; i < n; i++ {
 		select {
 		case r := <-results:
@@ -138,7 +138,7 @@ func TestVethLocality(t *testing.T) {
 			}
 			perCore[r.incoming]++
 		case <-deadline:
-			t.Fatalf("accepted %d of %d connections within 10s", i, n)
+			t.Fatalf("accepted %d of %d connections within 30s", i, n)
 		}
 	}
 	for _, c := range cores {
