@@ -208,7 +208,11 @@ func Markdown() string {
 		if m.ConfigMapOnly {
 			ann = "— (ConfigMap only)"
 		}
-		fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", ann, m.Default, cm, m.Doc)
+		def := "`" + m.Default + "`"
+		if m.Default == "" {
+			def = "—" // none
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", ann, def, cm, m.Doc)
 	}
 	return b.String()
 }
