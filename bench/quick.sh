@@ -14,12 +14,19 @@
 # request (utime+stime from /proc/PID/stat, the process and its children).
 # Everything shares the same cores: wrk, the proxy and the backend.
 #
+# weir-tls and nginx-tls load the same two processes over HTTPS (keep-alive,
+# so mostly record encryption, few handshakes): one ECDSA P-256 certificate
+# for bench.local made with openssl, served by Weir from a kubernetes.io/tls
+# Secret and by nginx with ssl_protocols TLSv1.2 TLSv1.3, both sending HSTS.
+# The Ingress sets ssl-redirect "false" so the plain targets stay plain.
+#
 # Environment (defaults in brackets):
 #   BENCH_DURATION  wrk duration per target, Ns or Nm   [10s]
 #   BENCH_CONNS     wrk connections                     [64]
 #   BENCH_THREADS   wrk threads                         [2]
 #   BENCH_WARMUP    wrk warm-up per proxy, Ns           [2s]
 #   BENCH_TARGETS   what to run, in order               [direct weir nginx]
+#                   (also: weir-tls nginx-tls)
 #   WEIR            the weir binary                     [<repo>/bin/weir]
 #   NGINX           the nginx binary                    [nginx in PATH or /usr/sbin/nginx]
 set -euo pipefail
@@ -53,6 +60,7 @@ seconds() {
 missing=()
 [[ -x $NGINX ]] || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
+if [[ " $TARGETS " == *-tls* ]]; then command -v openssl >/dev/null || missing+=(openssl); fi
 if ((${#missing[@]})); then
 	echo "quick.sh: missing ${missing[*]}; install with:" >&2
 	echo "  sudo apt-get install -y ${missing[*]}" >&2
@@ -150,24 +158,25 @@ cpu_ticks() {
 	echo "$sum"
 }
 
-# run_wrk PORT DURATION: run wrk against PORT, output to stdout.
+# run_wrk PORT DURATION [SCHEME]: run wrk against PORT (SCHEME http or
+# https, default http), output to stdout.
 run_wrk() {
 	local secs
 	secs=$(seconds "$2")
 	timeout $((secs + 30)) wrk -t"$THREADS" -c"$CONNS" -d"$2" --timeout 5s --latency \
-		-H "Host: $HOST" "http://127.0.0.1:$1/bench"
+		-H "Host: $HOST" "${3:-http}://127.0.0.1:$1/bench"
 }
 
-# measure NAME PORT PID: run wrk on PORT, measuring the CPU of PID and its
-# children (none for PID "-"), and record a result line.
+# measure NAME PORT PID [SCHEME]: run wrk on PORT, measuring the CPU of PID
+# and its children (none for PID "-"), and record a result line.
 RESULTS=()
 measure() {
-	local name=$1 port=$2 pid=$3 pids=() before=0 after=0 out rps reqs p99 errs cpu_us
+	local name=$1 port=$2 pid=$3 scheme=${4:-http} pids=() before=0 after=0 out rps reqs p99 errs cpu_us
 	if [[ $pid != - ]]; then
 		mapfile -t pids < <(tree "$pid")
 		before=$(cpu_ticks "${pids[@]}")
 	fi
-	out=$(run_wrk "$port" "$DURATION") || die "wrk against $name failed: $out"
+	out=$(run_wrk "$port" "$DURATION" "$scheme") || die "wrk against $name failed: $out"
 	if [[ $pid != - ]]; then
 		after=$(cpu_ticks "${pids[@]}")
 	fi
@@ -183,7 +192,7 @@ measure() {
 		cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN {printf "%.2f", n ? t / hz * 1e6 / n : 0}')
 	fi
 	RESULTS+=("$name $rps $p99 $cpu_us $errs")
-	printf '  %-7s %12s req/s  p99 %-9s cpu %s µs/req  errors %s\n' "$name" "$rps" "$p99" "$cpu_us" "$errs" >&2
+	printf '  %-9s %12s req/s  p99 %-9s cpu %s µs/req  errors %s\n' "$name" "$rps" "$p99" "$cpu_us" "$errs" >&2
 }
 
 # --- backend -----------------------------------------------------------------
@@ -195,8 +204,19 @@ wait_ready backend "$BACKEND_PID" "$BACKEND_PORT" "$TMP/backend.log"
 
 want() { [[ " $TARGETS " == *" $1 "* ]]; }
 
+# --- certificate (TLS targets) -----------------------------------------------
+# One self-signed ECDSA P-256 certificate for bench.local (and 127.0.0.1,
+# which wrk sends as SNI), shared by Weir and nginx.
+if want weir-tls || want nginx-tls; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=$HOST" -addext "subjectAltName=DNS:$HOST,IP:127.0.0.1" \
+		-keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>"$TMP/openssl.log" ||
+		die "openssl could not make the bench certificate: $(cat "$TMP/openssl.log")"
+	chmod 644 "$TMP/tls.key"
+fi
+
 # --- weir --------------------------------------------------------------------
-if want weir; then
+if want weir || want weir-tls; then
 	mkdir -p "$TMP/manifests"
 	cat >"$TMP/manifests/bench.yaml" <<EOF
 apiVersion: networking.k8s.io/v1
@@ -225,17 +245,32 @@ endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
-metadata: {name: bench}
+metadata:
+  name: bench
+  annotations: {nginx.ingress.kubernetes.io/ssl-redirect: "false"}
 spec:
   ingressClassName: weir
+  tls: [{hosts: [$HOST], secretName: bench-tls}]
   rules:
   - host: $HOST
     http:
       paths:
       - {path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}
 EOF
+	if [[ -f $TMP/tls.crt ]]; then
+		cat >"$TMP/manifests/secret.yaml" <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: bench-tls}
+type: kubernetes.io/tls
+data:
+  tls.crt: $(base64 -w0 "$TMP/tls.crt")
+  tls.key: $(base64 -w0 "$TMP/tls.key")
+EOF
+	fi
 	WEIR_PORT=$(free_port)
-	weir_flags=(--manifests "$TMP/manifests" --http-port "$WEIR_PORT" --https-port "$(free_port)"
+	WEIR_TLS_PORT=$(free_port)
+	weir_flags=(--manifests "$TMP/manifests" --http-port "$WEIR_PORT" --https-port "$WEIR_TLS_PORT"
 		--metrics-port "$(free_port)" --bind-address 127.0.0.1 --workers 0)
 	# nginx runs with access_log off: so does Weir, where it has the flag.
 	if "$WEIR" --help 2>&1 | grep -q -- '-access-log'; then
@@ -248,8 +283,16 @@ EOF
 fi
 
 # --- nginx, as ingress-nginx configures it -----------------------------------
-if want nginx; then
+if want nginx || want nginx-tls; then
 	NGINX_PORT=$(free_port)
+	NGINX_TLS_PORT=$(free_port)
+	nginx_tls_conf=
+	if [[ -f $TMP/tls.crt ]]; then
+		nginx_tls_conf="listen 127.0.0.1:$NGINX_TLS_PORT ssl;
+        ssl_certificate $TMP/tls.crt;
+        ssl_certificate_key $TMP/tls.key;
+        add_header Strict-Transport-Security \"max-age=31536000; includeSubDomains\" always;"
+	fi
 	N=$TMP/nginx
 	mkdir -p "$N/logs" "$N/tmp"
 	cat >"$N/nginx.conf" <<EOF
@@ -275,8 +318,12 @@ http {
         keepalive_requests 10000;
         keepalive_timeout 60s;
     }
+    ssl_protocols TLSv1.2 TLSv1.3;     # ingress-nginx ssl-protocols
+    ssl_session_cache shared:SSL:10m;  # ingress-nginx ssl-session-cache
+    ssl_session_tickets off;           # ingress-nginx ssl-session-tickets
     server {
         listen 127.0.0.1:$NGINX_PORT;
+        $nginx_tls_conf
         server_name $HOST;
         location / {
             proxy_pass http://bench;
@@ -315,16 +362,24 @@ for t in $TARGETS; do
 		run_wrk "$NGINX_PORT" "$WARMUP" >/dev/null
 		measure nginx "$NGINX_PORT" "$NGINX_PID"
 		;;
-	*) die "BENCH_TARGETS: unknown target $t (want direct, weir, nginx)" ;;
+	weir-tls)
+		run_wrk "$WEIR_TLS_PORT" "$WARMUP" https >/dev/null
+		measure weir-tls "$WEIR_TLS_PORT" "$WEIR_PID" https
+		;;
+	nginx-tls)
+		run_wrk "$NGINX_TLS_PORT" "$WARMUP" https >/dev/null
+		measure nginx-tls "$NGINX_TLS_PORT" "$NGINX_PID" https
+		;;
+	*) die "BENCH_TARGETS: unknown target $t (want direct, weir, nginx, weir-tls, nginx-tls)" ;;
 	esac
 done
 
 # --- report ------------------------------------------------------------------
 echo
-printf '%-8s %12s %10s %16s %8s\n' target 'req/s' p99 'proxy CPU µs/req' errors
+printf '%-10s %12s %10s %16s %8s\n' target 'req/s' p99 'proxy CPU µs/req' errors
 for r in "${RESULTS[@]}"; do
 	read -r name rps p99 cpu errs <<<"$r"
-	printf '%-8s %12s %10s %16s %8s\n' "$name" "$rps" "$p99" "$cpu" "$errs"
+	printf '%-10s %12s %10s %16s %8s\n' "$name" "$rps" "$p99" "$cpu" "$errs"
 done
 weir=$(printf '%s\n' "${RESULTS[@]}" | awk '$1 == "weir"')
 nginx=$(printf '%s\n' "${RESULTS[@]}" | awk '$1 == "nginx"')
@@ -332,6 +387,15 @@ if [[ -n $weir && -n $nginx ]]; then
 	awk -v w="$weir" -v n="$nginx" 'BEGIN {
 		split(w, a, " "); split(n, b, " ")
 		printf "\nweir/nginx  req/s %.2fx (higher is better)  CPU per request %.2fx (lower is better)\n",
+			a[2] / b[2], (b[4] > 0 ? a[4] / b[4] : 0)
+	}'
+fi
+weir_tls=$(printf '%s\n' "${RESULTS[@]}" | awk '$1 == "weir-tls"')
+nginx_tls=$(printf '%s\n' "${RESULTS[@]}" | awk '$1 == "nginx-tls"')
+if [[ -n $weir_tls && -n $nginx_tls ]]; then
+	awk -v w="$weir_tls" -v n="$nginx_tls" 'BEGIN {
+		split(w, a, " "); split(n, b, " ")
+		printf "weir-tls/nginx-tls  req/s %.2fx (higher is better)  CPU per request %.2fx (lower is better)\n",
 			a[2] / b[2], (b[4] > 0 ? a[4] / b[4] : 0)
 	}'
 fi
