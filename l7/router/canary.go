@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -18,7 +19,7 @@ type Canary struct {
 	// rule's (LoadBalance excepted).
 	Backend *snapshot.Backend
 	// Pool selects the canary's upstream; it has no upstreams when the
-	// canary's Service has no endpoints (the request then answers 503).
+	// canary's Service has no endpoints, and Pick then skips the canary.
 	Pool *Pool
 
 	header     string         // canonical header key; "" means none
@@ -112,11 +113,11 @@ func (c *Canary) byCookie(req *http.Request) vote {
 	if c.cookie == "" {
 		return next
 	}
-	ck, err := req.Cookie(c.cookie)
-	if err != nil {
+	v, ok := cookieValue(req.Header, c.cookie)
+	if !ok {
 		return next
 	}
-	switch ck.Value {
+	switch v {
 	case "always":
 		return canary
 	case "never":
@@ -125,14 +126,39 @@ func (c *Canary) byCookie(req *http.Request) vote {
 	return next
 }
 
+// cookieValue returns the value of the first cookie called name in the
+// Cookie headers of h, without its double quotes, like nginx's
+// $cookie_name. It does not allocate.
+func cookieValue(h http.Header, name string) (string, bool) {
+	for _, line := range h["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimLeft(part, " \t")
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			v = strings.TrimRight(v, " \t")
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, true
+		}
+	}
+	return "", false
+}
+
 // Pick decides which backend serves req: one of the Route's Canaries, or
 // the main backend (nil). For each canary in order, its header rule then
 // its cookie rule: the first canary they select wins; one they exclude
 // ("never", or an invalid header pattern) is out for this request. Then one
 // draw r in [0, total) picks the first canary whose cumulative weight
 // exceeds r, else the main backend; an excluded canary's share goes to the
-// main backend. draw nil means math/rand/v2's IntN. Pick only reads req and
-// is safe for concurrent use.
+// main backend. A canary without endpoints is skipped like an excluded one,
+// as ingress-nginx skips an alternative backend without endpoints. draw nil
+// means math/rand/v2's IntN. Pick only reads req and is safe for concurrent
+// use.
 func (r *Route) Pick(req *http.Request, draw Draw) *Canary {
 	n := len(r.Canaries)
 	if n == 0 {
@@ -148,6 +174,10 @@ func (r *Route) Pick(req *http.Request, draw Draw) *Canary {
 	weights := 0
 	for i, c := range r.Canaries {
 		weights += c.weight
+		if c.Pool.Len() == 0 {
+			excluded[i] = true
+			continue
+		}
 		switch c.byHeader(req.Header) {
 		case canary:
 			return c

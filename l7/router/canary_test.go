@@ -38,6 +38,7 @@ func TestPick(t *testing.T) {
 		return func(c *snapshot.Canary) { c.Header, c.HeaderPattern = "X-Canary", p }
 	}
 	cookie := func(c *snapshot.Canary) { c.Cookie = "beta" }
+	empty := func(c *snapshot.Canary) { c.Backend.Endpoints = nil }
 	weight := func(w, total int) func(*snapshot.Canary) {
 		return func(c *snapshot.Canary) { c.Weight, c.WeightTotal = w, total }
 	}
@@ -78,12 +79,18 @@ func TestPick(t *testing.T) {
 		{name: "cookie always", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1; beta=always"}, draw: noDraw, want: "v2"},
 		{name: "cookie never beats weight 100", canaries: []snapshot.Canary{cn("v2", all(cookie, weight(100, 100)))}, header: []string{"Cookie", "beta=never"}, draw: 0},
 		{name: "cookie other value falls to weight", canaries: []snapshot.Canary{cn("v2", all(cookie, weight(1, 100)))}, header: []string{"Cookie", "beta=yes"}, draw: 0, want: "v2"},
+		{name: "quoted cookie value", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", `beta="always"`}, draw: noDraw, want: "v2"},
+		{name: "cookie in a second Cookie header", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1", "Cookie", "beta=always"}, draw: noDraw, want: "v2"},
+		{name: "cookie name is a whole name", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "xbeta=always; beta2=always"}, draw: noDraw},
 		{name: "cookie of another name", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "gamma=always"}, draw: noDraw},
 		{name: "weight 0 never", canaries: []snapshot.Canary{cn("v2", weight(0, 100))}, draw: noDraw},
 		{name: "weight below draw", canaries: []snapshot.Canary{cn("v2", weight(30, 100))}, draw: 30},
 		{name: "weight above draw", canaries: []snapshot.Canary{cn("v2", weight(30, 100))}, draw: 29, want: "v2"},
 		{name: "weight = total always", canaries: []snapshot.Canary{cn("v2", weight(1000, 1000))}, draw: 999, want: "v2"},
 		{name: "weight total 1000", canaries: []snapshot.Canary{cn("v2", weight(1, 1000))}, draw: 1},
+		{name: "canary without endpoints is skipped by header", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), empty))}, header: []string{"X-Canary", "always"}, draw: noDraw},
+		{name: "canary without endpoints is skipped by weight", canaries: []snapshot.Canary{cn("v2", all(weight(100, 100), empty))}, draw: 0},
+		{name: "canary without endpoints leaves the next one", canaries: []snapshot.Canary{cn("v2", all(weight(50, 100), empty)), cn("v3", weight(50, 100))}, draw: 50, want: "v3"},
 		// Several canaries, oldest first.
 		{name: "first canary whose header says canary wins", canaries: []snapshot.Canary{cn("v2", header("X-A", "")), cn("v3", header("X-B", ""))}, header: []string{"X-A", "always", "X-B", "always"}, draw: noDraw, want: "v2"},
 		{name: "second canary by header", canaries: []snapshot.Canary{cn("v2", header("X-A", "")), cn("v3", header("X-B", ""))}, header: []string{"X-B", "always"}, draw: noDraw, want: "v3"},
