@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -194,4 +195,21 @@ func parseCanary(get lookup, c *Canary, wrap func(key, value string, err error) 
 		c.LoadBalance = v
 	}
 	return errs
+}
+
+// CanaryIgnored returns, sorted, the annotations of ann (full names) that
+// Weir reads but ignores on a canary Ingress: every known annotation except
+// the canary family and load-balance, whose settings come from the main
+// rule instead. It returns nil for a nil map.
+func CanaryIgnored(ann map[string]string) []string {
+	var out []string
+	for k := range ann {
+		key, ok := strings.CutPrefix(k, Prefix)
+		if !ok || !isKnown(key) || key == "canary" || strings.HasPrefix(key, "canary-") || key == "load-balance" {
+			continue
+		}
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

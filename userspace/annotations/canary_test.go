@@ -117,3 +117,16 @@ func TestParseCanary(t *testing.T) {
 		})
 	}
 }
+
+func TestCanaryIgnored(t *testing.T) {
+	t.Parallel()
+	got := CanaryIgnored(map[string]string{
+		Prefix + "canary": "true", Prefix + "canary-weight": "5", Prefix + "load-balance": "round_robin",
+		Prefix + "proxy-read-timeout": "5", Prefix + "use-regex": "true", Prefix + "rewrite-target": "/",
+		"example.com/x": "y",
+	})
+	want := []string{Prefix + "proxy-read-timeout", Prefix + "use-regex"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CanaryIgnored (-want +got):\n%s", diff)
+	}
+}

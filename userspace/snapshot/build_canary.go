@@ -1,5 +1,7 @@
 package snapshot
 
+import "github.com/weir-lb/weir/userspace/annotations"
+
 // Warning reasons of canary Ingresses.
 const (
 	// ReasonCanaryWithoutMain: a rule of a canary Ingress has no
@@ -12,6 +14,9 @@ const (
 	// ReasonCanaryWeightClipped: the weights of the canaries of one rule
 	// sum past their shared total; the later canaries' weights are cut.
 	ReasonCanaryWeightClipped = "CanaryWeightClipped"
+	// ReasonCanaryAnnotationIgnored: an annotation of a canary Ingress that
+	// only the main rule's Ingress sets (timeouts, body size, use-regex...).
+	ReasonCanaryAnnotationIgnored = "CanaryAnnotationIgnored"
 )
 
 // attachCanaries attaches the rules of every canary Ingress (oldest first)
@@ -37,6 +42,9 @@ func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
 		}
 		if ing.obj.Spec.DefaultBackend != nil {
 			b.warn(ing.ref, ReasonCanaryDefaultBackendIgnored, "spec.defaultBackend of a canary ingress is never used; ignored")
+		}
+		for _, k := range annotations.CanaryIgnored(ing.obj.Annotations) {
+			b.warn(ing.ref, ReasonCanaryAnnotationIgnored, "annotation %s is ignored on a canary ingress; the main rule's setting applies", k)
 		}
 		attached := map[key]bool{}
 		for _, rule := range ing.obj.Spec.Rules {
