@@ -94,3 +94,42 @@ func TestStoreBadCertificate(t *testing.T) {
 		t.Errorf("Select(good) = %s, want good.example.com", got)
 	}
 }
+
+// TestStoreSANIndexMatchesVerifyHostname checks that the SAN index picks
+// what a linear scan with x509 VerifyHostname picks: the first valid
+// certificate in Snapshot order.
+func TestStoreSANIndexMatchesVerifyHostname(t *testing.T) {
+	t.Parallel()
+	ca := certstest.NewCA(t)
+	fallback, err := SelfSigned(FallbackCommonName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &snapshot.Snapshot{Certificates: []snapshot.Certificate{
+		cert(t, ca, "c0", nil, "*.example.com", "x.other.com"),
+		cert(t, ca, "c1", nil, "a.example.com", "*.other.com", "Upper.Example.org"),
+		cert(t, ca, "c2", nil, "b.b.example.com", "*.b.example.com", "127.0.0.1", "::1"),
+		cert(t, ca, "c3", nil, "*.example.com", "example.com"),
+	}}
+	st, errs := NewStore(s, fallback, nil)
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	names := []string{
+		"a.example.com", "z.example.com", "example.com", "b.b.example.com", "c.b.example.com",
+		"x.other.com", "y.other.com", "other.com", "upper.example.org", "a.b.c.example.com",
+		"127.0.0.1", "::1", "[::1]", "127.0.0.2", "nothing.test", "*.example.com", "com",
+	}
+	for _, name := range names {
+		want := fallback
+		for _, c := range st.certs {
+			if c.Leaf.VerifyHostname(name) == nil {
+				want = c
+				break
+			}
+		}
+		if got := st.Select(name); got != want {
+			t.Errorf("Select(%q) = %s, want %s (linear VerifyHostname)", name, cn(got), cn(want))
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
 	"testing"
 	"time"
 )
@@ -64,8 +65,8 @@ func serial(tb testing.TB) *big.Int {
 // Pool returns a pool holding only the CA, for tls.Config.RootCAs.
 func (ca *CA) Pool() *x509.CertPool { return ca.pool }
 
-// Issue signs a server certificate for hosts (DNS names, wildcards allowed;
-// the first is also the subject CN) and returns the PEM of the leaf
+// Issue signs a server certificate for hosts (DNS names, wildcards allowed,
+// or IP addresses; the first is also the subject CN) and returns the PEM of the leaf
 // followed by the CA (a chain, as in a kubernetes.io/tls Secret's tls.crt)
 // and the PEM of its key.
 func (ca *CA) Issue(tb testing.TB, hosts ...string) (certPEM, keyPEM []byte) {
@@ -77,11 +78,17 @@ func (ca *CA) Issue(tb testing.TB, hosts ...string) (certPEM, keyPEM []byte) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(tb),
 		Subject:      pkix.Name{CommonName: hosts[0]},
-		DNSNames:     hosts,
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
