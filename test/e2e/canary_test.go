@@ -247,3 +247,19 @@ func TestCanaryMainLifecycle(t *testing.T) {
 		t.Errorf("main deleted, no header: got %s, want 404", got)
 	}
 }
+
+// TestCanaryWithoutEndpoints: a canary whose Service has no ready endpoint
+// is skipped, as in ingress-nginx: the main backend serves, never 503.
+func TestCanaryWithoutEndpoints(t *testing.T) {
+	w := canaryWeir(t, map[string]string{
+		"empty.yaml":  service("empty"),
+		"main.yaml":   ingress("main", "empty.test", "v1"),
+		"canary.yaml": canaryIngress("c", "empty.test", "empty", "canary-weight", "100", "canary-by-header", "X-Canary"),
+	})
+	if got := w.countBackends(20, "empty.test"); got["v1"] != 20 {
+		t.Errorf("weight 100 to a canary without endpoints: %v, want all 20 on v1", got)
+	}
+	if got := w.backendOf("empty.test", "X-Canary", "always"); got != "v1" {
+		t.Errorf("header always to a canary without endpoints: served by %s, want v1", got)
+	}
+}
