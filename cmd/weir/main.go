@@ -14,11 +14,17 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/weir-lb/weir/examples/demobackend"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/datapath"
+	"github.com/weir-lb/weir/userspace/kube"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -96,10 +102,10 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
 	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
 	fs.StringVar(&o.defaultSSLCertificate, "default-ssl-certificate", "", "namespace/name of the kubernetes.io/tls Secret served when no certificate matches (default: a self-signed certificate)")
-	fs.StringVar(&o.publishStatusAddress, "publish-status-address", "", "address written to Ingress status (cluster mode; reserved)")
-	fs.StringVar(&o.electionID, "election-id", "weir-leader", "name of the Lease used for leader election (cluster mode; reserved)")
-	fs.BoolVar(&o.updateStatusOnShutdown, "update-status-on-shutdown", true, "clear Ingress status when the last instance stops (cluster mode; reserved)")
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for cluster mode (reserved: this build serves --manifests only)")
+	fs.StringVar(&o.publishStatusAddress, "publish-status-address", "", "comma-separated addresses the leader writes to Ingress status (default: ExternalIP, else InternalIP, of the nodes that run Weir)")
+	fs.StringVar(&o.electionID, "election-id", "weir-leader", "name of the coordination.k8s.io Lease for leader election, in $POD_NAMESPACE (default \"default\")")
+	fs.BoolVar(&o.updateStatusOnShutdown, "update-status-on-shutdown", true, "clear Ingress status when the last instance stops")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for cluster mode (default: in-cluster config when KUBERNETES_SERVICE_HOST is set)")
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -184,9 +190,6 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if _, err := datapath.ParseMode(o.xdpMode); err != nil {
 		return fmt.Errorf("parse --xdp-mode: %w", err)
 	}
-	if o.kubeconfig != "" {
-		return errors.New("parse --kubeconfig: cluster mode is not available in this build; serve a folder with --manifests")
-	}
 	cfg := daemon.Config{
 		BindAddress: o.bindAddress,
 		HTTPPort:    o.httpPort,
@@ -207,6 +210,13 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	if o.accessLog {
 		cfg.AccessLog = stdout
+	}
+	if o.manifests == "" && (o.kubeconfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "") {
+		stopSource, err := clusterSource(o, &cfg, log)
+		if err != nil {
+			return err
+		}
+		defer stopSource()
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {
@@ -252,4 +262,43 @@ func runDemoBackends(ctx context.Context, args []string, stderr io.Writer) error
 	case err := <-errc:
 		return err
 	}
+}
+
+// clusterSource sets cfg.Source to the kube source: --kubeconfig, else the
+// in-cluster config.
+func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), error) {
+	var rc *rest.Config
+	var err error
+	if o.kubeconfig != "" {
+		rc, err = clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	} else {
+		rc, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load kubernetes client config: %w", err)
+	}
+	rc.QPS, rc.Burst = 50, 100
+	rc.UserAgent = "weir"
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("create kubernetes client: %w", err)
+	}
+	cfg.Registry = prometheus.NewRegistry()
+	events := kube.NewEvents(client, os.Getenv("NODE_NAME"), cfg.Registry, log)
+	var publish []string
+	if o.publishStatusAddress != "" {
+		publish = strings.Split(o.publishStatusAddress, ",")
+	}
+	cfg.Source = kube.NewSource(client, kube.Options{
+		Build:          cfg.Controller.Build,
+		WatchNamespace: o.watchNamespace,
+		Status: &kube.StatusOptions{
+			ElectionID:       o.electionID,
+			PublishAddresses: publish,
+			UpdateOnShutdown: o.updateStatusOnShutdown,
+		},
+		Events: events,
+		Logger: log,
+	})
+	return events.Close, nil
 }

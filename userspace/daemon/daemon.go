@@ -46,14 +46,27 @@ type Config struct {
 	// MetricsAddress is the address the metrics listener binds. Empty means
 	// all addresses. Default "".
 	MetricsAddress string
-	// Manifests is the folder of YAML manifests to serve. Required.
+	// Manifests is the folder of YAML manifests to serve. Required unless
+	// Source is set.
 	Manifests string
+	// Source, when set, replaces the folder source (the cluster source).
+	// Nil means the folder source on Manifests.
+	Source Source
+	// Registry serves /metrics. Nil means a new registry.
+	Registry *prometheus.Registry
 	// Controller selects the Ingresses served.
 	Controller controller.Options
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
 	// Logger receives Weir's own log. Nil means slog.Default().
 	Logger *slog.Logger
+}
+
+// Source feeds objects to the daemon. Run calls sync after each change
+// (sync builds and publishes a Snapshot, and returns the live one and
+// whether it changed) until ctx is done.
+type Source interface {
+	Run(ctx context.Context, sync func(objs snapshot.Objects, problems []error) (*snapshot.Snapshot, bool)) error
 }
 
 // Daemon is one in-process Weir.
@@ -64,7 +77,7 @@ type Daemon struct {
 	proxy    *proxy.Proxy
 	certs    *certs.Manager
 	ctrl     *controller.Controller
-	source   *manifest.Source
+	source   *manifest.Source // nil when cfg.Source is set
 
 	httpLn    net.Listener
 	httpsLn   net.Listener
@@ -73,13 +86,16 @@ type Daemon struct {
 
 // New binds the listeners and prepares the parts; Run starts serving.
 func New(cfg Config) (*Daemon, error) {
-	if cfg.Manifests == "" {
+	if cfg.Manifests == "" && cfg.Source == nil {
 		return nil, errors.New("start weir: no configuration source: pass --manifests DIR")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, registry: prometheus.NewRegistry()}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, registry: cfg.Registry}
+	if d.registry == nil {
+		d.registry = prometheus.NewRegistry()
+	}
 	d.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -99,7 +115,9 @@ func New(cfg Config) (*Daemon, error) {
 	// Certificates first, so a route's redirect never points at a host
 	// whose certificate is not yet served.
 	d.ctrl = controller.New(ctrlOpts, d.certs, d.proxy)
-	d.source = manifest.NewSource(cfg.Manifests, cfg.Logger)
+	if cfg.Source == nil {
+		d.source = manifest.NewSource(cfg.Manifests, cfg.Logger)
+	}
 
 	if d.httpLn, err = listen(cfg.BindAddress, cfg.HTTPPort); err != nil {
 		d.httpsLn.Close()
@@ -182,6 +200,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go serve("metrics", metricsSrv, d.metricsLn)
 	go func() {
 		defer wg.Done()
+		if d.cfg.Source != nil {
+			if err := d.cfg.Source.Run(ctx, d.ctrl.Sync); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("watch configuration source: %w", err)
+			}
+			return
+		}
 		if err := d.source.Run(ctx, d.onUpdate); err != nil && ctx.Err() == nil {
 			errc <- fmt.Errorf("watch manifests %s: %w", d.cfg.Manifests, err)
 		}

@@ -1,0 +1,112 @@
+package kube
+
+import (
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// Events turns snapshot Warnings into Kubernetes Events of type Warning on the
+// object at fault, with the Warning's Reason, once per distinct warning while
+// it persists: a warning that goes away and comes back is recorded again.
+// It counts the Events in weir_events_total{reason}.
+type Events struct {
+	emit   func(ref *corev1.ObjectReference, reason, message string)
+	stop   func()
+	uid    func(snapshot.ObjectRef) types.UID
+	count  *prometheus.CounterVec
+	log    *slog.Logger
+	mu     sync.Mutex
+	active map[snapshot.Warning]bool
+}
+
+// NewEvents returns Events recorded through client as component "weir" from
+// host (the node name; may be empty). reg receives weir_events_total; nil
+// means no metric. Close stops the recorder.
+func NewEvents(client kubernetes.Interface, host string, reg prometheus.Registerer, log *slog.Logger) *Events {
+	b := record.NewBroadcaster()
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	rec := b.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "weir", Host: host})
+	e := newEvents(func(ref *corev1.ObjectReference, reason, msg string) {
+		rec.Event(ref, corev1.EventTypeWarning, reason, msg)
+	}, reg, log)
+	e.stop = b.Shutdown
+	return e
+}
+
+func newEvents(emit func(*corev1.ObjectReference, string, string), reg prometheus.Registerer, log *slog.Logger) *Events {
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Events{
+		emit: emit,
+		stop: func() {},
+		log:  log,
+		count: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_events_total",
+			Help: "Kubernetes Events recorded for configuration warnings, by reason.",
+		}, []string{"reason"}),
+		active: map[snapshot.Warning]bool{},
+	}
+	if reg != nil {
+		reg.MustRegister(e.count)
+	}
+	return e
+}
+
+// Close stops the recorder; Events already queued may be dropped.
+func (e *Events) Close() { e.stop() }
+
+// Observe takes the warnings of the latest build. New warnings are recorded
+// when emit is true (the leader), and remembered either way, so that a
+// follower that becomes leader does not repeat what the old leader said.
+// Warnings no longer present are forgotten.
+func (e *Events) Observe(ws []snapshot.Warning, emit bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := make(map[snapshot.Warning]bool, len(ws))
+	for _, w := range ws {
+		now[w] = true
+		if e.active[w] || !emit {
+			continue
+		}
+		ref := e.ref(w.Object)
+		if ref == nil {
+			continue
+		}
+		e.emit(ref, w.Reason, w.Message)
+		e.count.WithLabelValues(w.Reason).Inc()
+	}
+	e.active = now
+}
+
+func (e *Events) ref(o snapshot.ObjectRef) *corev1.ObjectReference {
+	ref := &corev1.ObjectReference{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name}
+	switch o.Kind {
+	case "Ingress", "IngressClass":
+		ref.APIVersion = "networking.k8s.io/v1"
+	case "EndpointSlice":
+		ref.APIVersion = "discovery.k8s.io/v1"
+	case "Service", "Secret", "ConfigMap":
+		ref.APIVersion = "v1"
+	default:
+		e.log.Debug("no event for warning on unknown kind", "kind", o.Kind)
+		return nil
+	}
+	if ref.Namespace == "" && o.Kind != "IngressClass" {
+		ref.Namespace = "default"
+	}
+	if e.uid != nil {
+		ref.UID = e.uid(o)
+	}
+	return ref
+}

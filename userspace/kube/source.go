@@ -1,0 +1,372 @@
+// Package kube is Weir's cluster source: client-go informers on Ingress,
+// IngressClass, Service, EndpointSlice, TLS Secrets and the controller
+// ConfigMap feed the same snapshot.Build as the folder source, through the
+// controller's Sync. It also writes the status of the Ingresses Weir serves
+// (leader only, on a coordination.k8s.io Lease) and turns every
+// snapshot.Warning into a Kubernetes Event on the object at fault.
+package kube
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// SyncFunc builds and publishes a Snapshot from objs (controller.Sync): it
+// returns the live Snapshot and whether it changed.
+type SyncFunc = func(objs snapshot.Objects, problems []error) (*snapshot.Snapshot, bool)
+
+// Options configures a Source.
+type Options struct {
+	// Build is what the controller builds with; the Source needs the
+	// classes (to know which Ingresses it serves) and the ConfigMap name.
+	Build snapshot.Options
+	// WatchNamespace limits the namespaced objects watched to one namespace.
+	// Empty means all namespaces. IngressClasses are cluster-scoped and
+	// always watched; the ConfigMap is watched in its own namespace.
+	WatchNamespace string
+	// Quiet is how long the objects must stay unchanged before a rebuild.
+	// Default 100 ms.
+	Quiet time.Duration
+	// MaxDelay bounds how long a burst of changes may delay a rebuild.
+	// Default 1 s.
+	MaxDelay time.Duration
+	// Status writes Ingress status with leader election. Nil means Weir
+	// never writes status (and never emits Events: only the leader does).
+	Status *StatusOptions
+	// Events records an Event for each warning. Nil means none.
+	Events *Events
+	// Logger receives the source's log. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Source watches the API server and calls a SyncFunc after every debounced
+// change. Create it with NewSource; Run it once.
+type Source struct {
+	client kubernetes.Interface
+	opts   Options
+	log    *slog.Logger
+
+	ingresses      cache.SharedIndexInformer
+	classes        cache.SharedIndexInformer
+	services       cache.SharedIndexInformer
+	slices         cache.SharedIndexInformer
+	secrets        cache.SharedIndexInformer
+	configMaps     cache.SharedIndexInformer
+	factories      []informers.SharedInformerFactory
+	changed        chan struct{}
+	conn           *connState
+	status         *statusWriter
+	mu             sync.Mutex
+	lastLive       *snapshot.Snapshot
+	firstSyncTimes []time.Time
+}
+
+// NewSource returns a Source reading through client.
+func NewSource(client kubernetes.Interface, opts Options) *Source {
+	if opts.Quiet <= 0 {
+		opts.Quiet = 100 * time.Millisecond
+	}
+	if opts.MaxDelay <= 0 {
+		opts.MaxDelay = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Source{client: client, opts: opts, log: opts.Logger, changed: make(chan struct{}, 1)}
+	s.conn = &connState{log: opts.Logger, client: client}
+
+	ns := opts.WatchNamespace
+	if ns == "" {
+		ns = metav1.NamespaceAll
+	}
+	strip := informers.WithTransform(stripTransform)
+	main := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns), strip)
+	cluster := informers.NewSharedInformerFactoryWithOptions(client, 0, strip)
+	tls := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns), strip,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("type", string(corev1.SecretTypeTLS)).String()
+		}))
+	s.factories = []informers.SharedInformerFactory{main, cluster, tls}
+
+	s.ingresses = main.Networking().V1().Ingresses().Informer()
+	s.services = main.Core().V1().Services().Informer()
+	s.slices = main.Discovery().V1().EndpointSlices().Informer()
+	s.secrets = tls.Core().V1().Secrets().Informer()
+	s.classes = cluster.Networking().V1().IngressClasses().Informer()
+	if cmNS, cmName, ok := strings.Cut(opts.Build.ConfigMap, "/"); ok && cmName != "" {
+		cm := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(cmNS), strip,
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cmName).String()
+			}))
+		s.factories = append(s.factories, cm)
+		s.configMaps = cm.Core().V1().ConfigMaps().Informer()
+	}
+	for _, inf := range s.informers() {
+		_ = inf.SetWatchErrorHandlerWithContext(s.conn.watchError)
+		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { s.poke() },
+			UpdateFunc: func(old, cur any) { s.update(old, cur) },
+			DeleteFunc: func(any) { s.poke() },
+		})
+	}
+	if opts.Status != nil {
+		s.status = newStatusWriter(client, *opts.Status, opts.Build, s.ingresses.GetStore(), s.classes.GetStore(), nil, opts.Logger)
+	}
+	if opts.Events != nil {
+		store := s.ingresses.GetStore()
+		opts.Events.uid = func(o snapshot.ObjectRef) types.UID {
+			if o.Kind != "Ingress" {
+				return ""
+			}
+			if obj, ok, _ := store.GetByKey(o.Namespace + "/" + o.Name); ok {
+				return obj.(*networkingv1.Ingress).UID
+			}
+			return ""
+		}
+	}
+	return s
+}
+
+func (s *Source) informers() []cache.SharedIndexInformer {
+	infs := []cache.SharedIndexInformer{s.ingresses, s.classes, s.services, s.slices, s.secrets}
+	if s.configMaps != nil {
+		infs = append(infs, s.configMaps)
+	}
+	return infs
+}
+
+// update pokes the rebuild loop unless only the status or the resource
+// version of an Ingress changed (Weir's own status writes).
+func (s *Source) update(old, cur any) {
+	o, ok1 := old.(*networkingv1.Ingress)
+	c, ok2 := cur.(*networkingv1.Ingress)
+	if ok1 && ok2 && o.Generation == c.Generation && o.Generation != 0 &&
+		maps.Equal(o.Annotations, c.Annotations) && maps.Equal(o.Labels, c.Labels) &&
+		o.DeletionTimestamp.Equal(c.DeletionTimestamp) {
+		if s.status != nil {
+			s.status.poke() // someone else may have overwritten our status
+		}
+		return
+	}
+	s.poke()
+}
+
+func (s *Source) poke() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Run starts the informers, waits for their first list, then syncs once and
+// again after every debounced change until ctx is done. A lost API server
+// does not stop Run: the last Snapshot stays live while client-go retries.
+func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, f := range s.factories {
+		f.Start(ctx.Done())
+	}
+	defer func() {
+		cancel()
+		for _, f := range s.factories {
+			f.Shutdown()
+		}
+	}()
+	s.log.Info("watching the API server", "namespace", nsOrAll(s.opts.WatchNamespace), "configmap", s.opts.Build.ConfigMap)
+	synced := make([]cache.InformerSynced, 0, 6)
+	for _, inf := range s.informers() {
+		synced = append(synced, inf.HasSynced)
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return ctx.Err()
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if s.status != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.status.run(ctx)
+		}()
+	}
+	for {
+		objs := s.objects()
+		live, changed := syncFn(objs, nil)
+		warnings := live.Warnings
+		if !changed && s.opts.Events != nil {
+			// Warnings are not part of the hash: an unchanged Snapshot
+			// may still come with new warnings.
+			warnings = snapshot.Build(objs, s.opts.Build).Warnings
+		}
+		if s.opts.Events != nil {
+			s.opts.Events.Observe(warnings, s.status == nil || s.status.Leading())
+		}
+		if s.status != nil {
+			s.status.observe()
+		}
+		if err := s.wait(ctx); err != nil {
+			return nil
+		}
+	}
+}
+
+// wait returns once a change has been followed by Quiet without another, or
+// MaxDelay after the first change, or with ctx's error.
+func (s *Source) wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.changed:
+	}
+	max := time.NewTimer(s.opts.MaxDelay)
+	defer max.Stop()
+	quiet := time.NewTimer(s.opts.Quiet)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.changed:
+			quiet.Reset(s.opts.Quiet)
+		case <-quiet.C:
+			return nil
+		case <-max.C:
+			return nil
+		}
+	}
+}
+
+// objects reads every cached object.
+func (s *Source) objects() snapshot.Objects {
+	var o snapshot.Objects
+	o.Ingresses = list[*networkingv1.Ingress](s.ingresses)
+	o.IngressClasses = list[*networkingv1.IngressClass](s.classes)
+	o.Services = list[*corev1.Service](s.services)
+	o.EndpointSlices = list[*discoveryv1.EndpointSlice](s.slices)
+	o.Secrets = list[*corev1.Secret](s.secrets)
+	if s.configMaps != nil {
+		o.ConfigMaps = list[*corev1.ConfigMap](s.configMaps)
+	}
+	return o
+}
+
+func list[T any](inf cache.SharedIndexInformer) []T {
+	items := inf.GetStore().List()
+	out := make([]T, 0, len(items))
+	for _, it := range items {
+		if v, ok := it.(T); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// stripTransform drops what Weir never reads before an object is cached:
+// managed fields, the last-applied annotation and, for Services, the status.
+func stripTransform(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+		if a := m.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
+			a = maps.Clone(a)
+			delete(a, corev1.LastAppliedConfigAnnotation)
+			m.SetAnnotations(a)
+		}
+	}
+	if svc, ok := obj.(*corev1.Service); ok {
+		svc.Status = corev1.ServiceStatus{}
+	}
+	return obj, nil
+}
+
+func nsOrAll(ns string) string {
+	if ns == "" {
+		return "(all)"
+	}
+	return ns
+}
+
+// connState logs once per change of state whether the API server is
+// reachable.
+type connState struct {
+	log    *slog.Logger
+	client kubernetes.Interface
+
+	mu   sync.Mutex
+	down bool
+}
+
+func (c *connState) watchError(ctx context.Context, r *cache.Reflector, err error) {
+	c.mu.Lock()
+	wasDown := c.down
+	c.down = true
+	c.mu.Unlock()
+	if wasDown {
+		return
+	}
+	c.log.Warn("api server unreachable; serving the last configuration while client-go retries", "error", err)
+	go c.probe(ctx)
+}
+
+// probe polls /readyz with backoff (0.5 s to 5 s) until it answers, then
+// logs that the API server is back.
+func (c *connState) probe(ctx context.Context) {
+	delay := 500 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(pctx).Error()
+		cancel()
+		if err == nil {
+			c.mu.Lock()
+			c.down = false
+			c.mu.Unlock()
+			c.log.Info("api server reachable again")
+			return
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// Serves reports whether an Ingress is of Weir's class under opts, the same
+// selection as snapshot.Build: spec.ingressClassName naming one of classes
+// with opts.ControllerClass, else the legacy annotation equal to
+// opts.IngressClass, else (no class at all) opts.WatchIngressWithoutClass or
+// one of Weir's classes is the cluster default.
+func Serves(ing *networkingv1.Ingress, classes []*networkingv1.IngressClass, opts snapshot.Options) bool {
+	ours := map[string]bool{}
+	defaultOurs := false
+	for _, ic := range classes {
+		if ic != nil && ic.Spec.Controller == opts.ControllerClass {
+			ours[ic.Name] = true
+			defaultOurs = defaultOurs || ic.Annotations[snapshot.DefaultClassAnnotation] == "true"
+		}
+	}
+	if cn := ing.Spec.IngressClassName; cn != nil && *cn != "" {
+		return ours[*cn]
+	}
+	if legacy := ing.Annotations[snapshot.LegacyClassAnnotation]; legacy != "" {
+		return legacy == opts.IngressClass
+	}
+	return opts.WatchIngressWithoutClass || defaultOurs
+}
