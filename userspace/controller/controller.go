@@ -152,7 +152,8 @@ func (c *Controller) filter(objs snapshot.Objects) snapshot.Objects {
 		}
 	}
 	for _, o := range objs.Secrets {
-		if o.Namespace == c.namespace {
+		// The default certificate may live outside the watched namespace.
+		if o.Namespace == c.namespace || o.Namespace+"/"+o.Name == c.opts.DefaultSSLCertificate {
 			out.Secrets = append(out.Secrets, o)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -103,5 +104,21 @@ func TestWatchNamespace(t *testing.T) {
 	}
 	if len(hosts) != 1 || hosts[0] != "b.test" {
 		t.Fatalf("servers %v, want only b.test from the watched namespace", hosts)
+	}
+}
+
+func TestWatchNamespaceKeepsDefaultCertificate(t *testing.T) {
+	t.Parallel()
+	opts := snapshot.DefaultOptions()
+	opts.DefaultSSLCertificate = "weir/default-cert"
+	c := New(Options{Build: opts, WatchNamespace: "ns-b.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	objs := objects("b.test")
+	objs.Secrets = []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "default-cert"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "x"}},
+	}
+	got := c.filter(objs).Secrets
+	if len(got) != 1 || got[0].Name != "default-cert" {
+		t.Fatalf("filtered secrets %v, want only weir/default-cert", got)
 	}
 }
