@@ -1,0 +1,68 @@
+package worker
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+)
+
+// Main is the hidden `weir worker` command: the supervisor runs it with the
+// control socket and listeners as inherited files (FDControl, FDHTTP,
+// FDHTTPS), pinned to its core, with GOMAXPROCS=1. args are the flags after
+// "worker"; stdout receives the access log, stderr the log.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("weir worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cpu := fs.Int("cpu", -1, "core this worker is pinned to (-1: not pinned)")
+	httpsPort := fs.Int("https-port", 0, "HTTPS port for ssl-redirect Locations")
+	https := fs.Bool("https", true, "an HTTPS listener is inherited")
+	accessLog := fs.Bool("access-log", true, "write one JSON line per request to standard output")
+	logFormat := fs.String("log-format", "text", "text or json")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parse worker flags: %w", err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("parse --log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(stderr, hopts)
+	if *logFormat == "json" {
+		h = slog.NewJSONHandler(stderr, hopts)
+	}
+	log := slog.New(h).With("worker", *cpu)
+
+	if err := Pin(*cpu); err != nil {
+		log.Warn("worker not pinned to its core", "error", err)
+	}
+	cf := os.NewFile(FDControl, "control")
+	if cf == nil {
+		return fmt.Errorf("inherit control socket: no file descriptor %d", FDControl)
+	}
+	ctl, err := net.FileConn(cf)
+	cf.Close()
+	if err != nil {
+		return fmt.Errorf("inherit control socket: %w", err)
+	}
+	cfg := Config{CPU: *cpu, Control: ctl, HTTPSPort: *httpsPort, Logger: log}
+	if cfg.HTTP, err = Listener(FDHTTP, "http"); err != nil {
+		return err
+	}
+	if *https {
+		if cfg.HTTPS, err = Listener(FDHTTPS, "https"); err != nil {
+			return err
+		}
+	}
+	if *accessLog {
+		cfg.AccessLog = stdout
+	}
+	if err := DropPrivileges(); err != nil {
+		log.Debug("worker keeps the supervisor's privileges", "error", err)
+	}
+	return Run(ctx, cfg)
+}

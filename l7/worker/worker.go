@@ -1,0 +1,261 @@
+// Package worker is the worker process of Weir's multi-process mode: one per
+// core, started by the supervisor (userspace/supervisor) as the hidden
+// `weir worker` command. A worker inherits its listening sockets (one
+// SO_REUSEPORT socket per port, owned by the supervisor) and a unix socket to
+// the supervisor; it runs the same l7/proxy and l7/certs as the in-process
+// mode, applies every Snapshot the supervisor sends and acknowledges its
+// version, and answers metric requests with its own registry.
+//
+// The worker accepts connections only after its first Snapshot is live: until
+// then they wait in the socket's accept queue, which survives the worker
+// because the supervisor keeps its copy of the socket.
+package worker
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/l7/proxy"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// The inherited file descriptors of a worker process (exec.Cmd.ExtraFiles
+// start at 3).
+const (
+	// FDControl is the unix stream socket to the supervisor.
+	FDControl = 3
+	// FDHTTP is the plain HTTP listening socket.
+	FDHTTP = 4
+	// FDHTTPS is the HTTPS listening socket.
+	FDHTTPS = 5
+)
+
+// Config configures a worker.
+type Config struct {
+	// CPU is the core the worker is pinned to, the cpu label of
+	// weir_worker_connections_total. Negative means not pinned (-1).
+	CPU int
+	// Control is the connection to the supervisor. Required.
+	Control net.Conn
+	// HTTP is the plain HTTP listener. Required.
+	HTTP net.Listener
+	// HTTPS is the HTTPS listener. Nil means no HTTPS.
+	HTTPS net.Listener
+	// HTTPSPort is written in ssl-redirect Locations; 0 and 443 write none.
+	HTTPSPort int
+	// AccessLog receives one JSON line per request. Nil means none.
+	AccessLog io.Writer
+	// Logger receives the worker's log. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Run serves until ctx is done or the supervisor closes the control socket,
+// then drains: listeners stop accepting (the sockets stay open in the
+// supervisor) and requests in flight get up to 10 seconds.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	log := cfg.Logger
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	conns := newConnMetrics(reg)
+	mgr, err := certs.NewManager(certs.Options{})
+	if err != nil {
+		return fmt.Errorf("start tls: %w", err)
+	}
+	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort})
+
+	httpSrv := &http.Server{
+		Handler:           px,
+		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
+		IdleTimeout:       75 * time.Second, // nginx keepalive_timeout
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	tlsCfg := mgr.TLSConfig()
+	httpsSrv := &http.Server{
+		Handler:           px,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 60 * time.Second,
+		IdleTimeout:       75 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	var wg sync.WaitGroup
+	var serveOnce sync.Once
+	serve := func() {
+		serveOnce.Do(func() {
+			start := func(name string, srv *http.Server, ln net.Listener) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						errc <- fmt.Errorf("serve %s: %w", name, err)
+					}
+				}()
+			}
+			start("http", httpSrv, conns.wrap(cfg.HTTP, cfg.CPU))
+			if cfg.HTTPS != nil {
+				start("https", httpsSrv, tls.NewListener(conns.wrap(cfg.HTTPS, cfg.CPU), tlsCfg))
+			}
+		})
+	}
+
+	c := &control{conn: cfg.Control, r: bufio.NewReader(cfg.Control), reg: reg, px: px, certs: mgr, log: log, onLive: serve}
+	go func() {
+		err := c.loop()
+		if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
+			errc <- fmt.Errorf("control socket: %w", err)
+			return
+		}
+		log.Info("supervisor closed the control socket: stopping")
+		cancel()
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cfg.Control.Close()
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	_ = httpSrv.Shutdown(shutdownCtx)
+	_ = httpsSrv.Shutdown(shutdownCtx)
+	wg.Wait()
+	px.Close()
+	return runErr
+}
+
+// control serves the supervisor's requests, one at a time, in order.
+type control struct {
+	conn   net.Conn
+	r      *bufio.Reader
+	reg    *prometheus.Registry
+	px     *proxy.Proxy
+	certs  *certs.Manager
+	log    *slog.Logger
+	onLive func()
+}
+
+func (c *control) loop() error {
+	for {
+		t, payload, err := ReadFrame(c.r)
+		if err != nil {
+			return err
+		}
+		switch t {
+		case MsgSnapshot:
+			if err := WriteJSON(c.conn, MsgAck, c.apply(payload)); err != nil {
+				return err
+			}
+		case MsgGather:
+			b, err := c.gather()
+			if err != nil {
+				c.log.Error("gather metrics", "error", err)
+			}
+			if err := WriteFrame(c.conn, MsgMetrics, b); err != nil {
+				return err
+			}
+		case MsgTickets:
+			var tk Tickets
+			if err := json.Unmarshal(payload, &tk); err != nil {
+				c.log.Error("decode session ticket keys", "error", err)
+				continue
+			}
+			c.certs.Tickets().Set(tk.Current, tk.Previous)
+		default:
+			return fmt.Errorf("unexpected frame type %d", t)
+		}
+	}
+}
+
+// apply makes a Snapshot live: certificates first, so a route's redirect
+// never points at a host whose certificate is not yet served. A Snapshot that
+// cannot be decoded keeps the live one and is acked with the live version
+// and the error.
+func (c *control) apply(payload []byte) Ack {
+	var s snapshot.Snapshot
+	if err := json.Unmarshal(payload, &s); err != nil {
+		return Ack{Version: c.px.Version(), Error: fmt.Sprintf("decode snapshot: %v", err)}
+	}
+	var errs []error
+	if err := c.certs.Apply(&s); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.px.Apply(&s); err != nil {
+		errs = append(errs, err)
+	}
+	ack := Ack{Version: c.px.Version()}
+	if err := errors.Join(errs...); err != nil {
+		ack.Error = err.Error()
+	}
+	if c.px.Live() {
+		c.onLive()
+	}
+	return ack
+}
+
+func (c *control) gather() ([]byte, error) {
+	mfs, err := c.reg.Gather()
+	var buf bytesBuffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	for _, mf := range mfs {
+		if e := enc.Encode(mf); e != nil {
+			return buf.b, errors.Join(err, e)
+		}
+	}
+	return buf.b, err
+}
+
+type bytesBuffer struct{ b []byte }
+
+func (b *bytesBuffer) Write(p []byte) (int, error) { b.b = append(b.b, p...); return len(p), nil }
+
+// Pin makes the process run with GOMAXPROCS=1. The supervisor pins the
+// process to its core before exec (the child inherits the mask); Pin reports
+// whether the mask holds exactly cpu.
+func Pin(cpu int) error {
+	runtime.GOMAXPROCS(1)
+	if cpu < 0 {
+		return nil
+	}
+	return checkAffinity(cpu)
+}
+
+// Listener turns an inherited listening socket into a net.Listener.
+func Listener(fd uintptr, name string) (net.Listener, error) {
+	f := os.NewFile(fd, name)
+	if f == nil {
+		return nil, fmt.Errorf("inherit %s: no file descriptor %d", name, fd)
+	}
+	defer f.Close() // FileListener holds a dup
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("inherit %s (fd %d): %w", name, fd, err)
+	}
+	return ln, nil
+}

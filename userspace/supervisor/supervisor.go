@@ -1,0 +1,418 @@
+// Package supervisor runs Weir as one supervisor process and one worker
+// process per core (--workers=auto|N). The supervisor owns what outlives a
+// worker: the configuration source and controller, the listening sockets
+// (one SO_REUSEPORT socket per worker per port, kept open here so a
+// restarting worker's accept queue survives), the session ticket keys and
+// the metrics server. It starts one `weir worker` per core pinned to it,
+// sends every new Snapshot to every worker over a unix socket and waits for
+// their acknowledgements, restarts a worker that dies, and serves the
+// workers' metrics, each with a worker label, next to its own.
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sys/unix"
+
+	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/userspace/controller"
+	"github.com/weir-lb/weir/userspace/daemon"
+	"github.com/weir-lb/weir/userspace/manifest"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// Config configures a Supervisor. Ports of 0 pick a free port (tests).
+type Config struct {
+	// BindAddress is the address the HTTP and HTTPS listeners bind. Empty
+	// means all addresses (dual-stack). Default "".
+	BindAddress string
+	// HTTPPort is the plain HTTP port. Default 0 (a free port).
+	HTTPPort int
+	// HTTPSPort is the HTTPS port. Default 0 (a free port).
+	HTTPSPort int
+	// MetricsAddress and MetricsPort are where /metrics, /healthz and
+	// /readyz are served. Defaults "" (all addresses) and 0 (a free port).
+	MetricsAddress string
+	MetricsPort    int
+	// Backlog is the accept queue length of each listening socket. Default
+	// 4096.
+	Backlog int
+	// Cores are the cores to run one worker each on. Nil means every core
+	// the supervisor may run on (the "auto" of --workers).
+	Cores []int
+	// Manifests is the folder of YAML manifests to serve. Required unless
+	// Source is set.
+	Manifests string
+	// Source, when set, replaces the folder source. Nil means the folder
+	// source on Manifests.
+	Source daemon.Source
+	// Registry serves /metrics next to the workers' metrics. Nil means a
+	// new registry.
+	Registry *prometheus.Registry
+	// Controller selects the Ingresses served.
+	Controller controller.Options
+	// Command is the argv that starts a worker; the supervisor appends the
+	// worker flags (--cpu, --https-port, --access-log, --log-format,
+	// --log-level). Nil means this executable with "worker".
+	Command []string
+	// Env is added to the workers' environment (GOMAXPROCS=1 always is).
+	Env []string
+	// AccessLog is where workers write their access log lines. Nil means
+	// none.
+	AccessLog io.Writer
+	// WorkerLog receives the workers' standard error (their log). Nil means
+	// the supervisor's standard error.
+	WorkerLog io.Writer
+	// LogFormat and LogLevel are passed to the workers. Defaults "text" and
+	// "info".
+	LogFormat, LogLevel string
+	// AckTimeout bounds how long a worker may take to acknowledge a
+	// Snapshot before it is restarted. Default 10s.
+	AckTimeout time.Duration
+	// TicketRotation is how often the shared TLS session ticket key
+	// rotates. Zero means certs.DefaultTicketRotation (1h).
+	TicketRotation time.Duration
+	// Logger receives the supervisor's log. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Supervisor is Weir's multi-process mode. Create it with New, optionally
+// steer connections by core with SteerByCore, then Run.
+type Supervisor struct {
+	cfg      Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	ctrl     *controller.Controller
+	source   *manifest.Source // nil when cfg.Source is set
+	tickets  *certs.TicketKeys
+
+	http, https *portSockets
+	metricsLn   net.Listener
+	workers     []*worker
+
+	mu      sync.Mutex
+	current *published // nil before the first Snapshot
+
+	mRestarts *prometheus.CounterVec
+	mLive     prometheus.Gauge
+}
+
+// published is a Snapshot encoded once for every worker.
+type published struct {
+	version uint64
+	data    []byte
+}
+
+// New binds the listening sockets (one per core per port) and the metrics
+// listener; Run starts the workers and serves.
+func New(cfg Config) (*Supervisor, error) {
+	if cfg.Manifests == "" && cfg.Source == nil {
+		return nil, errors.New("start weir: no configuration source: pass --manifests DIR")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Backlog <= 0 {
+		cfg.Backlog = 4096
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 10 * time.Second
+	}
+	if cfg.LogFormat == "" {
+		cfg.LogFormat = "text"
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "info"
+	}
+	if cfg.Cores == nil {
+		var err error
+		if cfg.Cores, err = OnlineCores(); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Cores) == 0 {
+		return nil, errors.New("start weir: no cores to run workers on")
+	}
+	seen := map[int]bool{}
+	for _, c := range cfg.Cores {
+		if c < 0 || seen[c] {
+			return nil, fmt.Errorf("start weir: cores %v: each core at most once, none negative", cfg.Cores)
+		}
+		seen[c] = true
+	}
+	s := &Supervisor{cfg: cfg, log: cfg.Logger, registry: cfg.Registry, tickets: certs.NewTicketKeys()}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	s.mRestarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "weir_worker_restarts_total",
+		Help: "Worker processes restarted after they exited or failed to acknowledge a configuration, by worker (its core).",
+	}, []string{"worker"})
+	s.mLive = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "weir_workers_live",
+		Help: "Worker processes running.",
+	})
+	s.registry.MustRegister(s.mRestarts, s.mLive,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctrlOpts := cfg.Controller
+	ctrlOpts.Logger = cfg.Logger
+	ctrlOpts.Registry = s.registry
+	s.ctrl = controller.New(ctrlOpts, s)
+	if cfg.Source == nil {
+		s.source = manifest.NewSource(cfg.Manifests, cfg.Logger)
+	}
+
+	var err error
+	if s.http, err = listenPort(cfg.BindAddress, cfg.HTTPPort, len(cfg.Cores), cfg.Backlog); err != nil {
+		return nil, fmt.Errorf("listen for http: %w", err)
+	}
+	if s.https, err = listenPort(cfg.BindAddress, cfg.HTTPSPort, len(cfg.Cores), cfg.Backlog); err != nil {
+		s.http.Close()
+		return nil, fmt.Errorf("listen for https: %w", err)
+	}
+	if s.metricsLn, err = net.Listen("tcp", net.JoinHostPort(cfg.MetricsAddress, strconv.Itoa(cfg.MetricsPort))); err != nil {
+		s.http.Close()
+		s.https.Close()
+		return nil, fmt.Errorf("listen for metrics: %w", err)
+	}
+	for i, cpu := range cfg.Cores {
+		s.workers = append(s.workers, &worker{sup: s, index: i, cpu: cpu, label: strconv.Itoa(cpu)})
+	}
+	return s, nil
+}
+
+// OnlineCores returns the cores the calling process may run on, in order.
+func OnlineCores() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("read online cores: %w", err)
+	}
+	var cores []int
+	for c := 0; c < len(set)*64; c++ {
+		if set.IsSet(c) {
+			cores = append(cores, c)
+		}
+	}
+	return cores, nil
+}
+
+// HTTPAddr is the address of the HTTP listening sockets.
+func (s *Supervisor) HTTPAddr() string { return s.http.addr.String() }
+
+// HTTPSAddr is the address of the HTTPS listening sockets.
+func (s *Supervisor) HTTPSAddr() string { return s.https.addr.String() }
+
+// MetricsAddr is the address of the metrics listener.
+func (s *Supervisor) MetricsAddr() string { return s.metricsLn.Addr().String() }
+
+// Registry is the supervisor's own registry; /metrics serves it and the
+// workers' registries.
+func (s *Supervisor) Registry() *prometheus.Registry { return s.registry }
+
+// Gatherer gathers what /metrics serves: the supervisor's metrics and every
+// live worker's, each worker's with a label worker="<core>".
+func (s *Supervisor) Gatherer() prometheus.Gatherer {
+	gs := prometheus.Gatherers{s.registry}
+	for _, w := range s.workers {
+		gs = append(gs, w)
+	}
+	return gs
+}
+
+// Live returns the Snapshot most recently published, or nil before the first.
+func (s *Supervisor) Live() *snapshot.Snapshot { return s.ctrl.Live() }
+
+// Apply sends s to every live worker and returns once each acknowledged it,
+// or failed to within AckTimeout: such a worker is logged and restarted, and
+// gets the latest Snapshot when it is back. It implements
+// controller.Publisher.
+func (s *Supervisor) Apply(snap *snapshot.Snapshot) error {
+	data, err := json.Marshal(snap)
+	if err != nil {
+		return fmt.Errorf("encode snapshot %d: %w", snap.Version, err)
+	}
+	s.mu.Lock()
+	s.current = &published{version: snap.Version, data: data}
+	s.mu.Unlock()
+
+	errs := make([]error, len(s.workers))
+	var wg sync.WaitGroup
+	for i, w := range s.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = w.push()
+		}()
+	}
+	wg.Wait()
+	live := 0
+	for _, w := range s.workers {
+		if w.status().Version >= snap.Version {
+			live++
+		}
+	}
+	s.log.Info(fmt.Sprintf("configuration version %d live on %d workers", snap.Version, live),
+		"version", snap.Version, "workers", live, "of", len(s.workers))
+	return errors.Join(errs...)
+}
+
+func (s *Supervisor) latest() *published {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.current
+}
+
+// WorkerStatus describes one worker.
+type WorkerStatus struct {
+	// CPU is the worker's core.
+	CPU int
+	// PID is the worker process's id, 0 while it is not running.
+	PID int
+	// Version is the configuration version the worker acknowledged; 0
+	// while it is not running or before its first.
+	Version uint64
+	// Restarts counts the times the worker was restarted.
+	Restarts int
+	// Since is when the worker's current process acknowledged its first
+	// configuration (zero while it has none).
+	Since time.Time
+}
+
+// Workers returns the status of every worker, in core order.
+func (s *Supervisor) Workers() []WorkerStatus {
+	out := make([]WorkerStatus, len(s.workers))
+	for i, w := range s.workers {
+		out[i] = w.status()
+	}
+	return out
+}
+
+// Run starts the workers, the configuration source and the metrics server,
+// and serves until ctx is done; then the workers drain (SIGTERM, up to 10
+// seconds each, then SIGKILL) and the sockets close.
+func (s *Supervisor) Run(ctx context.Context) error {
+	defer s.http.Close()
+	defer s.https.Close()
+	s.log.Info("weir starting", "mode", "workers", "workers", len(s.workers), "cores", s.cfg.Cores,
+		"http", s.HTTPAddr(), "https", s.HTTPSAddr(), "metrics", s.MetricsAddr(), "manifests", s.cfg.Manifests)
+
+	metricsSrv := &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	for _, w := range s.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.supervise(ctx)
+		}()
+	}
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := metricsSrv.Serve(s.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve metrics: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		s.rotateTickets(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		var err error
+		if s.cfg.Source != nil {
+			err = s.cfg.Source.Run(ctx, s.ctrl.Sync)
+		} else {
+			err = s.source.Run(ctx, func(u manifest.Update) {
+				problems := make([]error, len(u.Problems))
+				for i := range u.Problems {
+					problems[i] = u.Problems[i]
+				}
+				s.ctrl.Sync(u.Objects, problems)
+			})
+		}
+		if err != nil && ctx.Err() == nil {
+			errc <- fmt.Errorf("watch configuration source: %w", err)
+		}
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		cancel()
+	}
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	_ = metricsSrv.Shutdown(shutdownCtx)
+	wg.Wait()
+	s.log.Info("weir stopped")
+	return runErr
+}
+
+// rotateTickets rotates the shared session ticket keys and hands them to
+// every worker, so a TLS session resumes on whichever core its next
+// connection lands.
+func (s *Supervisor) rotateTickets(ctx context.Context) {
+	period := s.cfg.TicketRotation
+	if period <= 0 {
+		period = certs.DefaultTicketRotation
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.tickets.Rotate()
+			for _, w := range s.workers {
+				w.sendTickets()
+			}
+		}
+	}
+}
+
+func (s *Supervisor) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	g := s.Gatherer()
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		cur := s.latest()
+		if cur == nil {
+			http.Error(w, "no configuration live yet", http.StatusServiceUnavailable)
+			return
+		}
+		n := 0
+		for _, st := range s.Workers() {
+			if st.Version == cur.version {
+				n++
+			}
+		}
+		if n == 0 {
+			http.Error(w, fmt.Sprintf("configuration version %d live on no worker", cur.version), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ok: configuration version %d live on %d of %d workers\n", cur.version, n, len(s.workers))
+	})
+	return mux
+}

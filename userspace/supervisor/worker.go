@@ -1,0 +1,307 @@
+package supervisor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	workerpkg "github.com/weir-lb/weir/l7/worker"
+)
+
+// Restart backoff: the first restart after minBackoff, doubling to
+// maxBackoff; a worker that ran healthy for resetAfter starts over.
+const (
+	minBackoff = 50 * time.Millisecond
+	maxBackoff = 5 * time.Second
+	resetAfter = 10 * time.Second
+	// gatherTimeout bounds one metrics request to a worker.
+	gatherTimeout = 5 * time.Second
+)
+
+// worker is the supervisor's side of one worker process.
+type worker struct {
+	sup   *Supervisor
+	index int
+	cpu   int
+	label string // the worker label of its metrics: the core
+
+	// mu serialises exchanges on the control socket and guards the rest.
+	mu       sync.Mutex
+	conn     net.Conn // nil while the process is not running
+	r        *bufio.Reader
+	proc     *os.Process
+	version  uint64
+	restarts int
+	since    time.Time
+}
+
+func (w *worker) status() WorkerStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := WorkerStatus{CPU: w.cpu, Version: w.version, Restarts: w.restarts, Since: w.since}
+	if w.proc != nil {
+		st.PID = w.proc.Pid
+	}
+	return st
+}
+
+// supervise runs the worker process until ctx is done, restarting it with
+// backoff each time it exits.
+func (w *worker) supervise(ctx context.Context) {
+	log := w.sup.log.With("worker", w.cpu)
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := w.run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) >= resetAfter {
+			backoff = minBackoff
+		}
+		log.Warn("worker exited: restarting with the same sockets", "error", err, "after", backoff)
+		w.sup.mRestarts.WithLabelValues(w.label).Inc()
+		w.mu.Lock()
+		w.restarts++
+		w.mu.Unlock()
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// run starts one worker process, gives it the latest Snapshot, and waits
+// for it to exit; when ctx is done it stops the process (SIGTERM, then
+// SIGKILL after 10 seconds).
+func (w *worker) run(ctx context.Context) error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	parent, child := os.NewFile(uintptr(fds[0]), "control"), os.NewFile(uintptr(fds[1]), "control-worker")
+	conn, err := net.FileConn(parent)
+	parent.Close()
+	if err != nil {
+		child.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
+	cmd := w.command()
+	cmd.ExtraFiles = []*os.File{child, w.sup.http.files[w.index], w.sup.https.files[w.index]}
+	err = startPinned(cmd, w.cpu)
+	child.Close()
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("start worker: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	w.mu.Lock()
+	w.conn, w.r, w.proc, w.version, w.since = conn, bufio.NewReader(conn), cmd.Process, 0, time.Time{}
+	w.mu.Unlock()
+	w.sup.mLive.Inc()
+	defer func() {
+		w.mu.Lock()
+		w.conn.Close()
+		w.conn, w.r, w.proc, w.version, w.since = nil, nil, nil, 0, time.Time{}
+		w.mu.Unlock()
+		w.sup.mLive.Dec()
+	}()
+
+	w.sendTickets()
+	if err := w.push(); err != nil {
+		w.sup.log.Error("worker did not take the configuration: restarting it", "worker", w.cpu, "error", err)
+	} else if st := w.status(); st.Version > 0 {
+		w.sup.log.Info("worker serving", "worker", w.cpu, "pid", st.PID, "version", st.Version)
+	}
+
+	select {
+	case err := <-exited:
+		return err
+	case <-ctx.Done():
+		cmd.Process.Signal(syscall.SIGTERM)
+		t := time.NewTimer(10 * time.Second)
+		defer t.Stop()
+		select {
+		case err := <-exited:
+			return err
+		case <-t.C:
+			cmd.Process.Kill()
+			return <-exited
+		}
+	}
+}
+
+func (w *worker) command() *exec.Cmd {
+	argv := w.sup.cfg.Command
+	if len(argv) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			exe = os.Args[0]
+		}
+		argv = []string{exe, "worker"}
+	}
+	cfg := w.sup.cfg
+	args := append(append([]string(nil), argv[1:]...),
+		"--cpu", strconv.Itoa(w.cpu),
+		"--https-port", strconv.Itoa(int(w.sup.https.addr.Port())),
+		"--access-log="+strconv.FormatBool(cfg.AccessLog != nil),
+		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel)
+	cmd := exec.Command(argv[0], args...)
+	cmd.Env = append(append(os.Environ(), cfg.Env...), "GOMAXPROCS=1")
+	cmd.Stdout = cfg.AccessLog
+	cmd.Stderr = cfg.WorkerLog
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	// The worker also exits when its control socket closes; this covers a
+	// supervisor killed with SIGKILL.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
+// startPinned starts cmd on core cpu only: the calling thread takes that
+// affinity for the fork, so the child inherits it from its first
+// instruction (taskset-like), then gets its own back.
+func startPinned(cmd *exec.Cmd, cpu int) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return fmt.Errorf("read affinity: %w", err)
+	}
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("pin to core %d: %w", cpu, err)
+	}
+	err := cmd.Start()
+	if rerr := unix.SchedSetaffinity(0, &old); rerr != nil {
+		return errors.Join(err, fmt.Errorf("restore affinity: %w", rerr))
+	}
+	return err
+}
+
+// push sends the latest Snapshot to the worker unless it has it, and waits
+// for the ack. A worker that is not running gets it when it starts; one
+// that does not answer within AckTimeout is killed (and so restarted).
+func (w *worker) push() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	cur := w.sup.latest()
+	if w.conn == nil || cur == nil || w.version >= cur.version {
+		return nil
+	}
+	ack, err := w.exchangeSnapshot(cur)
+	if err != nil {
+		if w.proc != nil {
+			w.proc.Kill()
+		}
+		return fmt.Errorf("worker %d: configuration version %d: %w", w.cpu, cur.version, err)
+	}
+	if w.since.IsZero() && ack.Version > 0 {
+		w.since = time.Now()
+	}
+	w.version = ack.Version
+	if ack.Error != "" {
+		w.sup.log.Warn("worker applied the configuration with errors", "worker", w.cpu, "version", ack.Version, "error", ack.Error)
+	}
+	return nil
+}
+
+func (w *worker) exchangeSnapshot(cur *published) (workerpkg.Ack, error) {
+	var ack workerpkg.Ack
+	w.conn.SetDeadline(time.Now().Add(w.sup.cfg.AckTimeout))
+	defer w.conn.SetDeadline(time.Time{})
+	if err := workerpkg.WriteFrame(w.conn, workerpkg.MsgSnapshot, cur.data); err != nil {
+		return ack, err
+	}
+	t, payload, err := workerpkg.ReadFrame(w.r)
+	if err != nil {
+		return ack, fmt.Errorf("wait for ack: %w", err)
+	}
+	if t != workerpkg.MsgAck {
+		return ack, fmt.Errorf("wait for ack: got frame type %d", t)
+	}
+	if err := json.Unmarshal(payload, &ack); err != nil {
+		return ack, fmt.Errorf("decode ack: %w", err)
+	}
+	return ack, nil
+}
+
+// sendTickets hands the shared session ticket keys to the worker.
+func (w *worker) sendTickets() {
+	cur, prev := w.sup.tickets.Keys()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conn == nil {
+		return
+	}
+	w.conn.SetWriteDeadline(time.Now().Add(w.sup.cfg.AckTimeout))
+	defer w.conn.SetWriteDeadline(time.Time{})
+	if err := workerpkg.WriteJSON(w.conn, workerpkg.MsgTickets, workerpkg.Tickets{Current: cur, Previous: prev}); err != nil {
+		w.sup.log.Warn("send session ticket keys", "worker", w.cpu, "error", err)
+	}
+}
+
+// Gather implements prometheus.Gatherer: the worker's metric families, each
+// metric with the label worker="<core>". A worker that is not running
+// contributes nothing.
+func (w *worker) Gather() ([]*dto.MetricFamily, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.conn == nil {
+		return nil, nil
+	}
+	w.conn.SetDeadline(time.Now().Add(gatherTimeout))
+	defer w.conn.SetDeadline(time.Time{})
+	if err := workerpkg.WriteFrame(w.conn, workerpkg.MsgGather, nil); err != nil {
+		return nil, fmt.Errorf("gather worker %d: %w", w.cpu, err)
+	}
+	t, payload, err := workerpkg.ReadFrame(w.r)
+	if err != nil {
+		return nil, fmt.Errorf("gather worker %d: %w", w.cpu, err)
+	}
+	if t != workerpkg.MsgMetrics {
+		return nil, fmt.Errorf("gather worker %d: got frame type %d", w.cpu, t)
+	}
+	dec := expfmt.NewDecoder(bytes.NewReader(payload), expfmt.NewFormat(expfmt.TypeProtoDelim))
+	var mfs []*dto.MetricFamily
+	for {
+		mf := &dto.MetricFamily{}
+		if err := dec.Decode(mf); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return mfs, fmt.Errorf("gather worker %d: decode: %w", w.cpu, err)
+		}
+		for _, m := range mf.Metric {
+			m.Label = append(m.Label, &dto.LabelPair{Name: proto.String("worker"), Value: proto.String(w.label)})
+			sort.Slice(m.Label, func(i, j int) bool { return m.Label[i].GetName() < m.Label[j].GetName() })
+		}
+		mfs = append(mfs, mf)
+	}
+	return mfs, nil
+}
