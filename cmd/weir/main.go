@@ -14,10 +14,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"github.com/weir-lb/weir/examples/demobackend"
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -279,6 +281,13 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 	}
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "weir"
+	// client-go logs every failed watch through klog: Weir logs the state
+	// changes itself, and passes klog on at debug level only.
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		klog.SetSlogLogger(log)
+	} else {
+		klog.SetLogger(logr.Discard())
+	}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("create kubernetes client: %w", err)

@@ -97,16 +97,17 @@ type statusWriter struct {
 	classes   cache.Store
 	log       *slog.Logger
 
-	leading atomic.Bool
-	pokec   chan struct{}
-	once    sync.Once
+	leading      atomic.Bool
+	pokec        chan struct{}
+	shutdownOnce sync.Once
+	shutdownDone chan struct{} // closed once the leader's shutdown work is done
 }
 
 func newStatusWriter(client kubernetes.Interface, opts StatusOptions, build snapshot.Options,
 	ingresses, classes cache.Store, _ *Events, log *slog.Logger) *statusWriter {
 	opts.defaults()
 	return &statusWriter{client: client, opts: opts, build: build, ingresses: ingresses, classes: classes,
-		log: log, pokec: make(chan struct{}, 1)}
+		log: log, pokec: make(chan struct{}, 1), shutdownDone: make(chan struct{})}
 }
 
 // Leading reports whether this instance holds the Lease.
@@ -134,13 +135,17 @@ func (w *statusWriter) run(ctx context.Context) {
 	leCtx, leCancel := context.WithCancel(context.Background())
 	defer leCancel()
 	stopped := make(chan struct{})
-	var leaderDone sync.WaitGroup
 	go func() {
 		select {
 		case <-ctx.Done():
 		case <-stopped:
 		}
-		leaderDone.Wait() // the leader's shutdown work runs before release
+		if w.leading.Load() { // the leader's shutdown work runs before release
+			select {
+			case <-w.shutdownDone:
+			case <-time.After(15 * time.Second):
+			}
+		}
 		leCancel()
 	}()
 	defer close(stopped)
@@ -153,11 +158,7 @@ func (w *statusWriter) run(ctx context.Context) {
 			ReleaseOnCancel: true,
 			Name:            w.opts.ElectionID,
 			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: func(lctx context.Context) {
-					leaderDone.Add(1)
-					defer leaderDone.Done()
-					w.lead(ctx, lctx)
-				},
+				OnStartedLeading: func(lctx context.Context) { w.lead(ctx, lctx) },
 				OnStoppedLeading: func() {
 					if w.leading.Swap(false) {
 						w.log.Info("lost leadership; no longer writing Ingress status", "lease", w.opts.Namespace+"/"+w.opts.ElectionID)
@@ -192,6 +193,7 @@ func (w *statusWriter) lead(ctx, lctx context.Context) {
 		select {
 		case <-ctx.Done():
 			w.shutdown()
+			w.shutdownOnce.Do(func() { close(w.shutdownDone) })
 			return
 		case <-lctx.Done():
 			return
