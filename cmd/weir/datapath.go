@@ -38,6 +38,12 @@ func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, log *
 	if want == datapath.ModeOff {
 		return nil
 	}
+	// Loopback carries no traffic from the network, and CPUMAP-rebuilt
+	// packets lose loopback's partial checksums: never attach there.
+	if ap, err := netip.ParseAddrPort(httpAddr); err == nil && ap.Addr().IsLoopback() && o.iface == "" {
+		log.Info("XDP data path off: the listeners are on a loopback address", "http", httpAddr)
+		return nil
+	}
 	d, got, err := attachDatapath(o, want, httpAddr, log)
 	if err != nil {
 		log.Warn("XDP data path not available: serving without it, on the kernel's own spreading of connections",

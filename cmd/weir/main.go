@@ -22,6 +22,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/weir-lb/weir/examples/demobackend"
+	"github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runInspect(stdout)
 		case "detach":
 			return runDetach(stdout)
+		case "worker": // hidden: started by the supervisor, one per core
+			return worker.Main(ctx, args[1:], stdout, stderr)
 		default:
 			return fmt.Errorf("unknown command %q (commands: demo-backends, annotations, flags, inspect, detach)", args[0])
 		}
@@ -96,7 +99,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.IntVar(&o.httpsPort, "https-port", httpsPort, "port for HTTPS: TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1 (default 443 as root, else 8443)")
 	fs.StringVar(&o.bindAddress, "bind-address", "", "address the HTTP and HTTPS listeners bind (default: all addresses)")
 	fs.IntVar(&o.metricsPort, "metrics-port", 10254, "port for /metrics, /healthz and /readyz")
-	fs.StringVar(&o.workers, "workers", "0", "proxy workers: 0 runs one in-process proxy (the only mode in this build)")
+	fs.StringVar(&o.workers, "workers", "auto", "proxy worker processes: auto (one per online core, each pinned to its core), N (the first N cores) or 0 (one in-process proxy, no child processes)")
 	fs.StringVar(&o.manifests, "manifests", "", "folder of YAML manifests (Ingress, IngressClass, Service, EndpointSlice, Secret, ConfigMap) to serve and watch")
 	fs.StringVar(&o.ingressClass, "ingress-class", def.IngressClass, "value of the legacy kubernetes.io/ingress.class annotation this controller serves")
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
@@ -112,7 +115,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.iface, "interface", "", "interface the XDP program attaches to (default: the one holding --bind-address, else the default route's)")
-	fs.StringVar(&o.xdpMode, "xdp-mode", "off", "XDP data path: native (generic with a warning where the driver has none), generic or off")
+	fs.StringVar(&o.xdpMode, "xdp-mode", "native", "XDP data path: native (generic with a warning where the driver has none), generic or off")
 	return fs, o
 }
 
@@ -186,8 +189,9 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.workers != "0" {
-		return fmt.Errorf("parse --workers: %q: only 0 (in-process) is available in this build", o.workers)
+	cores, err := parseWorkers(o.workers)
+	if err != nil {
+		return err
 	}
 	if _, err := datapath.ParseMode(o.xdpMode); err != nil {
 		return fmt.Errorf("parse --xdp-mode: %w", err)
@@ -219,6 +223,9 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer stopSource()
+	}
+	if len(cores) > 0 {
+		return runSupervisor(ctx, o, cfg, cores, stderr)
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/weir-lb/weir/userspace/daemon"
+	"github.com/weir-lb/weir/userspace/supervisor"
+)
+
+// parseWorkers turns --workers into the cores to run one worker each on:
+// none for "0" (the in-process mode), every online core for "auto", the
+// first N for N.
+func parseWorkers(v string) ([]int, error) {
+	if v == "0" {
+		return nil, nil
+	}
+	online, err := supervisor.OnlineCores()
+	if err != nil {
+		return nil, fmt.Errorf("parse --workers: %w", err)
+	}
+	if v == "auto" {
+		return online, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("parse --workers: %q is not auto, 0 or a number of workers", v)
+	}
+	if n > len(online) {
+		return nil, fmt.Errorf("parse --workers: %d workers but %d online cores (one worker per core)", n, len(online))
+	}
+	return online[:n], nil
+}
+
+// runSupervisor runs Weir as a supervisor with one worker process per core,
+// on the XDP data path where it attaches (the SK_REUSEPORT program then hands
+// each connection to the worker of the core XDP chose), else on plain
+// SO_REUSEPORT sockets.
+func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []int, stderr io.Writer) error {
+	log := cfg.Logger
+	sup, err := supervisor.New(supervisor.Config{
+		BindAddress:    cfg.BindAddress,
+		HTTPPort:       cfg.HTTPPort,
+		HTTPSPort:      cfg.HTTPSPort,
+		MetricsAddress: cfg.MetricsAddress,
+		MetricsPort:    cfg.MetricsPort,
+		Cores:          cores,
+		Manifests:      cfg.Manifests,
+		Source:         cfg.Source,
+		Registry:       cfg.Registry,
+		Controller:     cfg.Controller,
+		AccessLog:      cfg.AccessLog,
+		WorkerLog:      stderr,
+		LogFormat:      o.logFormat,
+		LogLevel:       o.logLevel,
+		TicketRotation: cfg.TicketRotation,
+		Logger:         log,
+	})
+	if err != nil {
+		return err
+	}
+	if dp := startDatapath(o, sup.HTTPAddr(), sup.Registry(), log); dp != nil {
+		defer dp.Close() // the pinned link stays attached; `weir detach` removes it
+		if err := sup.SteerByCore(); err != nil {
+			log.Warn("SK_REUSEPORT program not attached: each worker still serves, but a connection may be accepted off the core XDP chose",
+				"error", err)
+		}
+	}
+	return sup.Run(ctx)
+}
