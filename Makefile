@@ -4,7 +4,7 @@ BIN     ?= bin/weir
 # Flags for `make run`, e.g. RUN_FLAGS="--http-port 80 --https-port 443".
 RUN_FLAGS ?= --http-port 8080 --https-port 8443
 
-.PHONY: all build run test test-unit test-race vet docs generate bench-quick bench-ws clean
+.PHONY: all build run test test-unit test-race vet docs generate bench-quick bench-workers bench-ws clean
 
 all: build
 
@@ -48,6 +48,11 @@ docs:
 # proxying the same backend in the same run (needs nginx and wrk).
 bench-quick: build
 	bash bench/quick.sh
+
+# bench-workers compares Weir's multi-process mode (--workers auto) with its
+# in-process mode (--workers 0) and nginx with 2 workers, in the same run.
+bench-workers: build
+	BENCH_TARGETS="direct weir weir-workers nginx" bash bench/quick.sh
 
 # bench-ws prints WebSocket echo messages/s and proxy CPU per message for Weir
 # and nginx proxying the same Go echo backend in the same run (needs nginx).

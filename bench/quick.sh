@@ -14,6 +14,11 @@
 # request (utime+stime from /proc/PID/stat, the process and its children).
 # Everything shares the same cores: wrk, the proxy and the backend.
 #
+# weir-workers is Weir in its multi-process mode (--workers auto: a supervisor
+# and one worker process per core, pinned, on SO_REUSEPORT sockets; no XDP on
+# loopback), next to weir (--workers 0, one in-process proxy); its CPU is the
+# supervisor's plus its workers'.
+#
 # weir-tls and nginx-tls load the same two processes over HTTPS (keep-alive,
 # so mostly record encryption, few handshakes): one ECDSA P-256 certificate
 # for bench.local made with openssl, served by Weir from a kubernetes.io/tls
@@ -25,7 +30,7 @@
 #   BENCH_CONNS     wrk connections                     [64]
 #   BENCH_THREADS   wrk threads                         [2]
 #   BENCH_WARMUP    wrk warm-up per proxy, Ns           [2s]
-#   BENCH_TARGETS   what to run, in order               [direct weir nginx]
+#   BENCH_TARGETS   what to run, in order               [direct weir weir-workers nginx]
 #                   (also: weir-tls nginx-tls)
 #   WEIR            the weir binary                     [<repo>/bin/weir]
 #   NGINX           the nginx binary                    [nginx in PATH or /usr/sbin/nginx]
@@ -36,7 +41,7 @@ DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-2}
 WARMUP=${BENCH_WARMUP:-2s}
-TARGETS=${BENCH_TARGETS:-direct weir nginx}
+TARGETS=${BENCH_TARGETS:-direct weir weir-workers nginx}
 WEIR=${WEIR:-$ROOT/bin/weir}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 HOST=bench.local
@@ -192,7 +197,7 @@ measure() {
 		cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN {printf "%.2f", n ? t / hz * 1e6 / n : 0}')
 	fi
 	RESULTS+=("$name $rps $p99 $cpu_us $errs")
-	printf '  %-9s %12s req/s  p99 %-9s cpu %s µs/req  errors %s\n' "$name" "$rps" "$p99" "$cpu_us" "$errs" >&2
+	printf '  %-12s %12s req/s  p99 %-9s cpu %s µs/req  errors %s\n' "$name" "$rps" "$p99" "$cpu_us" "$errs" >&2
 }
 
 # --- backend -----------------------------------------------------------------
@@ -216,7 +221,7 @@ if want weir-tls || want nginx-tls; then
 fi
 
 # --- weir --------------------------------------------------------------------
-if want weir || want weir-tls; then
+if want weir || want weir-tls || want weir-workers; then
 	mkdir -p "$TMP/manifests"
 	cat >"$TMP/manifests/bench.yaml" <<EOF
 apiVersion: networking.k8s.io/v1
@@ -280,6 +285,18 @@ EOF
 	WEIR_PID=$!
 	PIDS+=("$WEIR_PID")
 	wait_ready weir "$WEIR_PID" "$WEIR_PORT" "$TMP/weir.log"
+fi
+if want weir-workers; then
+	WEIRW_PORT=$(free_port)
+	weirw_flags=(--manifests "$TMP/manifests" --http-port "$WEIRW_PORT" --https-port "$(free_port)"
+		--metrics-port "$(free_port)" --bind-address 127.0.0.1 --workers auto --xdp-mode off)
+	if "$WEIR" --help 2>&1 | grep -q -- '-access-log'; then
+		weirw_flags+=(--access-log=false)
+	fi
+	"$WEIR" "${weirw_flags[@]}" >"$TMP/weir-workers.log" 2>&1 &
+	WEIRW_PID=$!
+	PIDS+=("$WEIRW_PID")
+	wait_ready weir-workers "$WEIRW_PID" "$WEIRW_PORT" "$TMP/weir-workers.log"
 fi
 
 # --- nginx, as ingress-nginx configures it -----------------------------------
@@ -358,6 +375,10 @@ for t in $TARGETS; do
 		run_wrk "$WEIR_PORT" "$WARMUP" >/dev/null
 		measure weir "$WEIR_PORT" "$WEIR_PID"
 		;;
+	weir-workers)
+		run_wrk "$WEIRW_PORT" "$WARMUP" >/dev/null
+		measure weir-workers "$WEIRW_PORT" "$WEIRW_PID"
+		;;
 	nginx)
 		run_wrk "$NGINX_PORT" "$WARMUP" >/dev/null
 		measure nginx "$NGINX_PORT" "$NGINX_PID"
@@ -370,16 +391,16 @@ for t in $TARGETS; do
 		run_wrk "$NGINX_TLS_PORT" "$WARMUP" https >/dev/null
 		measure nginx-tls "$NGINX_TLS_PORT" "$NGINX_PID" https
 		;;
-	*) die "BENCH_TARGETS: unknown target $t (want direct, weir, nginx, weir-tls, nginx-tls)" ;;
+	*) die "BENCH_TARGETS: unknown target $t (want direct, weir, weir-workers, nginx, weir-tls, nginx-tls)" ;;
 	esac
 done
 
 # --- report ------------------------------------------------------------------
 echo
-printf '%-10s %12s %10s %16s %8s\n' target 'req/s' p99 'proxy CPU µs/req' errors
+printf '%-13s %12s %10s %16s %8s\n' target 'req/s' p99 'proxy CPU µs/req' errors
 for r in "${RESULTS[@]}"; do
 	read -r name rps p99 cpu errs <<<"$r"
-	printf '%-10s %12s %10s %16s %8s\n' "$name" "$rps" "$p99" "$cpu" "$errs"
+	printf '%-13s %12s %10s %16s %8s\n' "$name" "$rps" "$p99" "$cpu" "$errs"
 done
 weir=$(printf '%s\n' "${RESULTS[@]}" | awk '$1 == "weir"')
 nginx=$(printf '%s\n' "${RESULTS[@]}" | awk '$1 == "nginx"')
@@ -387,6 +408,14 @@ if [[ -n $weir && -n $nginx ]]; then
 	awk -v w="$weir" -v n="$nginx" 'BEGIN {
 		split(w, a, " "); split(n, b, " ")
 		printf "\nweir/nginx  req/s %.2fx (higher is better)  CPU per request %.2fx (lower is better)\n",
+			a[2] / b[2], (b[4] > 0 ? a[4] / b[4] : 0)
+	}'
+fi
+weirw=$(printf '%s\n' "${RESULTS[@]}" | awk '$1 == "weir-workers"')
+if [[ -n $weirw && -n $nginx ]]; then
+	awk -v w="$weirw" -v n="$nginx" 'BEGIN {
+		split(w, a, " "); split(n, b, " ")
+		printf "weir-workers/nginx  req/s %.2fx (higher is better)  CPU per request %.2fx (lower is better)\n",
 			a[2] / b[2], (b[4] > 0 ? a[4] / b[4] : 0)
 	}'
 fi
