@@ -16,7 +16,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -295,9 +294,9 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 	} else {
 		klog.SetLogger(logr.Discard())
 	}
-	client, err := kubernetes.NewForConfig(rc)
+	client, err := kube.NewClient(rc, log)
 	if err != nil {
-		return nil, fmt.Errorf("create kubernetes client: %w", err)
+		return nil, err
 	}
 	cfg.Registry = prometheus.NewRegistry()
 	events := kube.NewEvents(client, os.Getenv("NODE_NAME"), cfg.Registry, log)

@@ -298,6 +298,7 @@ func (s *Server) StartAPIServer() error {
 		"--service-account-signing-key-file="+filepath.Join(d, "sa.key"),
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--disable-admission-plugins=ServiceAccount",
+		"--allow-privileged=true", // as kubeadm clusters: the DaemonSet is privileged
 		"--cert-dir="+filepath.Join(d, "certs"),
 		"--v=0",
 	)

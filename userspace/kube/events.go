@@ -66,17 +66,22 @@ func newEvents(emit func(*corev1.ObjectReference, string, string), reg prometheu
 // Close stops the recorder; Events already queued may be dropped.
 func (e *Events) Close() { e.stop() }
 
-// Observe takes the warnings of the latest build. New warnings are recorded
-// when emit is true (the leader), and remembered either way, so that a
-// follower that becomes leader does not repeat what the old leader said.
-// Warnings no longer present are forgotten.
+// Observe takes the warnings of the latest build and records those not
+// recorded yet when emit is true (the leader). Warnings no longer present are
+// forgotten, and so is everything when emit is false: a follower that becomes
+// leader records the warnings present then (the API server folds an Event
+// identical to the old leader's into it, raising its count).
 func (e *Events) Observe(ws []snapshot.Warning, emit bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !emit {
+		clear(e.active)
+		return
+	}
 	now := make(map[snapshot.Warning]bool, len(ws))
 	for _, w := range ws {
 		now[w] = true
-		if e.active[w] || !emit {
+		if e.active[w] {
 			continue
 		}
 		ref := e.ref(w.Object)

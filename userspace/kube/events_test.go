@@ -24,14 +24,16 @@ func TestEventsOncePerWarning(t *testing.T) {
 
 	e.Observe([]snapshot.Warning{bad}, true)
 	e.Observe([]snapshot.Warning{bad, svc}, true) // bad persists: not again
-	e.Observe([]snapshot.Warning{svc}, false)     // follower: remembered, not emitted
-	e.Observe([]snapshot.Warning{svc, cm}, false) // cm seen as follower
-	e.Observe([]snapshot.Warning{svc, cm}, true)  // leader now: nothing new
-	e.Observe([]snapshot.Warning{bad}, true)      // bad came back: again
+	e.Observe([]snapshot.Warning{svc}, true)      // bad went away
+	e.Observe([]snapshot.Warning{svc, bad}, true) // bad came back: again
+	e.Observe([]snapshot.Warning{svc, cm}, false) // follower: nothing, forgets
+	e.Observe([]snapshot.Warning{svc, cm}, true)  // leader again: all present
 	want := []string{
 		"networking.k8s.io/v1 Ingress a/x InvalidAnnotation: m1",
 		"networking.k8s.io/v1 Ingress a/y ServiceNotFound: m2",
 		"networking.k8s.io/v1 Ingress a/x InvalidAnnotation: m1",
+		"networking.k8s.io/v1 Ingress a/y ServiceNotFound: m2",
+		"v1 ConfigMap weir/c ConfigMapNotFound: m3",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
@@ -39,7 +41,7 @@ func TestEventsOncePerWarning(t *testing.T) {
 	if n := testutil.ToFloat64(e.count.WithLabelValues("InvalidAnnotation")); n != 2 {
 		t.Errorf("weir_events_total{reason=InvalidAnnotation} = %v, want 2", n)
 	}
-	if n := testutil.CollectAndCount(reg, "weir_events_total"); n != 2 {
-		t.Errorf("weir_events_total has %d series, want 2", n)
+	if n := testutil.CollectAndCount(reg, "weir_events_total"); n != 3 {
+		t.Errorf("weir_events_total has %d series, want 3", n)
 	}
 }

@@ -8,8 +8,10 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -62,22 +65,22 @@ type Source struct {
 	opts   Options
 	log    *slog.Logger
 
-	ingresses      cache.SharedIndexInformer
-	classes        cache.SharedIndexInformer
-	services       cache.SharedIndexInformer
-	slices         cache.SharedIndexInformer
-	secrets        cache.SharedIndexInformer
-	configMaps     cache.SharedIndexInformer
-	factories      []informers.SharedInformerFactory
-	changed        chan struct{}
-	conn           *connState
-	status         *statusWriter
-	mu             sync.Mutex
-	lastLive       *snapshot.Snapshot
-	firstSyncTimes []time.Time
+	ingresses    cache.SharedIndexInformer
+	classes      cache.SharedIndexInformer
+	services     cache.SharedIndexInformer
+	slices       cache.SharedIndexInformer
+	secrets      cache.SharedIndexInformer
+	configMaps   cache.SharedIndexInformer
+	factories    []informers.SharedInformerFactory
+	changed      chan struct{}
+	conn         *connState
+	status       *statusWriter
+	mu           sync.Mutex
+	lastWarnings []snapshot.Warning
 }
 
-// NewSource returns a Source reading through client.
+// NewSource returns a Source reading through client. A client made by
+// NewClient also lets the Source log when the API server is lost and back.
 func NewSource(client kubernetes.Interface, opts Options) *Source {
 	if opts.Quiet <= 0 {
 		opts.Quiet = 100 * time.Millisecond
@@ -89,7 +92,10 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 		opts.Logger = slog.Default()
 	}
 	s := &Source{client: client, opts: opts, log: opts.Logger, changed: make(chan struct{}, 1)}
-	s.conn = &connState{log: opts.Logger, client: client}
+	s.conn = &connState{log: opts.Logger}
+	if c, ok := client.(*connClient); ok {
+		s.conn = c.conn
+	}
 
 	ns := opts.WatchNamespace
 	if ns == "" {
@@ -127,6 +133,13 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	}
 	if opts.Status != nil {
 		s.status = newStatusWriter(client, *opts.Status, opts.Build, s.ingresses.GetStore(), s.classes.GetStore(), nil, opts.Logger)
+	}
+	if opts.Events != nil && s.status != nil {
+		s.status.onLead = func() { // record the warnings present now
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			opts.Events.Observe(s.lastWarnings, true)
+		}
 	}
 	if opts.Events != nil {
 		store := s.ingresses.GetStore()
@@ -216,7 +229,10 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 			warnings = snapshot.Build(objs, s.opts.Build).Warnings
 		}
 		if s.opts.Events != nil {
+			s.mu.Lock()
+			s.lastWarnings = warnings
 			s.opts.Events.Observe(warnings, s.status == nil || s.status.Leading())
+			s.mu.Unlock()
 		}
 		if s.status != nil {
 			s.status.observe()
@@ -303,49 +319,78 @@ func nsOrAll(ns string) string {
 }
 
 // connState logs once per change of state whether the API server is
-// reachable.
+// reachable. It learns it from every request of the client (the leader
+// election renews every RetryPeriod, so there is always traffic): the
+// reflectors retry refused connections internally without telling their
+// error handler.
 type connState struct {
-	log    *slog.Logger
-	client kubernetes.Interface
+	log  *slog.Logger
+	next http.RoundTripper
 
 	mu   sync.Mutex
 	down bool
 }
 
-func (c *connState) watchError(ctx context.Context, r *cache.Reflector, err error) {
-	c.mu.Lock()
-	wasDown := c.down
-	c.down = true
-	c.mu.Unlock()
-	if wasDown {
-		return
+// RoundTrip passes the request on and records whether the API server
+// answered.
+func (c *connState) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.next.RoundTrip(req)
+	switch {
+	case err != nil && req.Context().Err() == nil:
+		c.set(true, err)
+	case err == nil && resp.StatusCode < 500:
+		c.set(false, nil)
 	}
-	c.log.Warn("api server unreachable; serving the last configuration while client-go retries", "error", err)
-	go c.probe(ctx)
+	return resp, err
 }
 
-// probe polls /readyz with backoff (0.5 s to 5 s) until it answers, then
-// logs that the API server is back.
-func (c *connState) probe(ctx context.Context) {
-	delay := 500 * time.Millisecond
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := c.client.Discovery().RESTClient().Get().AbsPath("/readyz").Do(pctx).Error()
-		cancel()
-		if err == nil {
-			c.mu.Lock()
-			c.down = false
-			c.mu.Unlock()
-			c.log.Info("api server reachable again")
-			return
-		}
-		delay = min(2*delay, 5*time.Second)
+func (c *connState) set(down bool, err error) {
+	c.mu.Lock()
+	changed := c.down != down
+	c.down = down
+	c.mu.Unlock()
+	switch {
+	case changed && down:
+		c.log.Warn("api server unreachable; serving the last configuration while client-go retries", "error", err)
+	case changed:
+		c.log.Info("api server reachable again")
 	}
+}
+
+// watchError logs a failed list or watch that reached the API server
+// (forbidden, gone, ...); client-go retries it with backoff.
+func (c *connState) watchError(_ context.Context, r *cache.Reflector, err error) {
+	c.log.Debug("list or watch failed; client-go retries", "reflector", r.TypeDescription(), "error", err)
+}
+
+// NewClient returns a client for rc whose requests tell Sources created with
+// it whether the API server is reachable, and logs through log (nil means
+// slog.Default()).
+func NewClient(rc *rest.Config, log *slog.Logger) (kubernetes.Interface, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	rc = rest.CopyConfig(rc)
+	conn := &connState{log: log}
+	prev := rc.WrapTransport
+	rc.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		if prev != nil {
+			rt = prev(rt)
+		}
+		conn.next = rt
+		return conn
+	}
+	c, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("create kubernetes client: %w", err)
+	}
+	return &connClient{Interface: c, conn: conn}, nil
+}
+
+// connClient is a clientset that carries its connState.
+type connClient struct {
+	kubernetes.Interface
+	conn *connState
 }
 
 // Serves reports whether an Ingress is of Weir's class under opts, the same

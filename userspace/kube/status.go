@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
@@ -98,6 +99,7 @@ type statusWriter struct {
 	log       *slog.Logger
 
 	leading      atomic.Bool
+	onLead       func() // called each time this instance becomes leader
 	pokec        chan struct{}
 	shutdownOnce sync.Once
 	shutdownDone chan struct{} // closed once the leader's shutdown work is done
@@ -184,6 +186,9 @@ func (w *statusWriter) run(ctx context.Context) {
 // source stops (ctx done) it clears status if asked to.
 func (w *statusWriter) lead(ctx, lctx context.Context) {
 	w.leading.Store(true)
+	if w.onLead != nil {
+		w.onLead()
+	}
 	w.log.Info("became leader; writing Ingress status", "lease", w.opts.Namespace+"/"+w.opts.ElectionID, "identity", w.opts.Identity)
 	resync := time.NewTicker(w.opts.Resync)
 	defer resync.Stop()
@@ -243,7 +248,14 @@ func (w *statusWriter) write(ctx context.Context, addrs []string) error {
 		}
 		cp := ing.DeepCopy()
 		cp.Status.LoadBalancer.Ingress = want
-		_, err := w.client.NetworkingV1().Ingresses(cp.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{FieldManager: "weir"})
+		ingresses := w.client.NetworkingV1().Ingresses(cp.Namespace)
+		_, err := ingresses.UpdateStatus(ctx, cp, metav1.UpdateOptions{FieldManager: "weir"})
+		if apierrors.IsConflict(err) { // the cache lags: once more on the latest version
+			if cp, err = ingresses.Get(ctx, ing.Name, metav1.GetOptions{}); err == nil {
+				cp.Status.LoadBalancer.Ingress = want
+				_, err = ingresses.UpdateStatus(ctx, cp, metav1.UpdateOptions{FieldManager: "weir"})
+			}
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("update status of ingress %s/%s: %w", cp.Namespace, cp.Name, err))
 			if ctx.Err() != nil {
