@@ -76,10 +76,11 @@ type Proxy struct {
 	router    atomic.Pointer[router.Router]
 	applyMu   sync.Mutex // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
-	access    *accessLog // nil: no access log
-	metrics   *metrics   // nil: no metrics
-	transport *http.Transport
+	access    *accessLog      // nil: no access log
+	metrics   *metrics        // nil: no metrics
+	transport *http.Transport // for the requests rp forwards
 	rp        *httputil.ReverseProxy
+	pool      *connPool // of the common path (forward.go)
 }
 
 // New returns a Proxy with no configuration.
@@ -95,6 +96,7 @@ func New(opts Options) *Proxy {
 		p.metrics = newMetrics(opts.Registry)
 	}
 	p.transport = newTransport(opts.Transport)
+	p.pool = newConnPool(opts.Transport)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      rewrite,
 		Transport:    &timeoutTransport{base: p.transport},
@@ -159,7 +161,10 @@ func (p *Proxy) Version() uint64 {
 func (p *Proxy) Live() bool { return p.router.Load() != nil }
 
 // Close closes the idle upstream connections. The Proxy stays usable.
-func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
+func (p *Proxy) Close() {
+	p.pool.closeIdle()
+	p.transport.CloseIdleConnections()
+}
 
 // ServeHTTP routes r and proxies it to an upstream of its route: 404 without
 // a route, 503 without endpoints, 413 for a body over the route's limit.
@@ -208,7 +213,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveWebSocket(rec, r, ex) // websocket.go
 		return
 	}
-	p.rp.ServeHTTP(rec, r)
+	if usesReverseProxy(r) {
+		p.rp.ServeHTTP(rec, r)
+		return
+	}
+	p.forward(rec, r, ex) // forward.go
 }
 
 // finish logs and counts the request. It runs deferred, also when the

@@ -1,0 +1,461 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Ordinary requests (everything but protocol upgrades and the few cases
+// usesReverseProxy lists) are forwarded by a purpose-built HTTP/1.1 client
+// that runs entirely in the handler's goroutine: take an idle keep-alive
+// connection of the upstream (pool.go) or dial one, write the request with
+// a pooled bufio.Writer, read the response with http.ReadResponse on a
+// pooled bufio.Reader and stream it to the client. net/http's Transport
+// would hand each request to two more goroutines (its write and read loops
+// of the connection), three cross-thread wake-ups per request that cost
+// more than the proxying itself.
+//
+// The request and response are what httputil.ReverseProxy with rewrite
+// (headers.go) sends and relays: hop-by-hop headers removed both ways,
+// "Te: trailers" kept, no default User-Agent, interim 1xx responses relayed,
+// trailers passed through, a streamed response (text/event-stream or no
+// Content-Length) flushed after each write. The timeouts are deadlines on
+// the upstream connection with the meaning timeouts.go documents: connect
+// on the dial, send before each write, read once for the response header
+// and again before each read of the body. A client that goes away expires
+// both deadlines at once.
+//
+// A connection goes back to the pool only when its response was read to
+// the end, neither side asked to close it, the request body was sent
+// whole and the client stayed. An idle connection the upstream closed is
+// noticed before reuse; if a reused connection still fails before any byte
+// of the response, and no byte of the request body was consumed, the
+// request is retried once on a new connection.
+
+// usesReverseProxy reports whether r is left to httputil.ReverseProxy:
+// non-WebSocket protocol upgrades (h2c and the like, which need the 101
+// tunnel), requests with an Expect header (100-continue holds the body
+// until the upstream agrees), and queries ReverseProxy re-encodes
+// (semicolons, bad escapes, over 10000 parameters).
+func usesReverseProxy(r *http.Request) bool {
+	if _, ok := r.Header["Upgrade"]; ok && hasToken(r.Header["Connection"], "upgrade") {
+		return true
+	}
+	if _, ok := r.Header["Expect"]; ok {
+		return true
+	}
+	return queryNeedsCleaning(r.URL.RawQuery)
+}
+
+// maxQueryParams is httputil.ReverseProxy's limit before it re-encodes a
+// query.
+const maxQueryParams = 10000
+
+// queryNeedsCleaning reports whether httputil.ReverseProxy would rewrite
+// the raw query q (its cleanQueryParams).
+func queryNeedsCleaning(q string) bool {
+	if q == "" {
+		return false
+	}
+	if strings.Count(q, "&")+1 > maxQueryParams {
+		return true
+	}
+	for i := 0; i < len(q); {
+		switch q[i] {
+		case ';':
+			return true
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return true
+			}
+			i += 3
+		default:
+			i++
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// maxInterim bounds the 1xx responses relayed before the final one.
+const maxInterim = 16
+
+// forward proxies r to ex.upstream with the pooled client.
+func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
+	out := outgoing(r)
+	var body *clientBody
+	if out.Body != nil {
+		body = &clientBody{rc: out.Body, ex: ex}
+		out.Body = body
+	}
+	addr := ex.upstream.Addr
+	for attempt := 0; ; attempt++ {
+		c, reused, err := p.pool.get(r.Context(), addr)
+		if err != nil {
+			p.handleError(rec, r, err)
+			return
+		}
+		uc := newUpstreamConn(c, ex.timeouts)
+		retry := p.exchange(rec, r, out, ex, uc, body, reused && attempt == 0)
+		if !retry {
+			return
+		}
+	}
+}
+
+// outgoing returns the request to send upstream, as httputil.ReverseProxy
+// with rewrite builds it.
+func outgoing(r *http.Request) *http.Request {
+	out := r.Clone(r.Context())
+	if r.ContentLength == 0 {
+		out.Body = nil
+	}
+	out.Close = false
+	removeHopHeaders(out.Header)
+	if hasToken(r.Header["Te"], "trailers") {
+		out.Header.Set("Te", "trailers")
+	}
+	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		out.Header.Del(k)
+	}
+	rewrite(&httputil.ProxyRequest{In: r, Out: out})
+	if _, ok := out.Header["User-Agent"]; !ok {
+		out.Header.Set("User-Agent", "") // not Go's default
+	}
+	return out
+}
+
+// exchange sends out (whose body, if any, is body) on uc and relays the
+// response to rec. It reports whether the request should be retried on a
+// new connection: only when reused, no byte of the body was consumed, uc
+// failed before any byte of the response and the failure is neither a
+// timeout nor the client's.
+func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, uc *upstreamConn, body *clientBody, reused bool) (retry bool) {
+	canRetry := func(err error) bool {
+		return reused && (body == nil || !body.read) && uc.retriable(err)
+	}
+	stop := context.AfterFunc(r.Context(), uc.clientGone)
+	reusable := false
+	defer func() {
+		if stop() && reusable {
+			uc.release()
+			p.pool.put(ex.upstream.Addr, uc.Conn)
+			return
+		}
+		uc.release()
+		uc.Conn.Close()
+	}()
+
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(uc)
+	werr := out.Write(bw)
+	if werr == nil {
+		werr = bw.Flush()
+	}
+	bw.Reset(nil)
+	writers.Put(bw)
+
+	uc.br = readers.Get().(*bufio.Reader)
+	uc.br.Reset(uc)
+	early := false // a response that came before the whole request was sent
+	if werr != nil {
+		if uc.gone.Load() || ex.clientBodyErr() != nil || !uc.readable() {
+			if canRetry(werr) {
+				return true
+			}
+			p.handleError(rec, r, uc.sendError(werr))
+			return false
+		}
+		early = true
+	}
+
+	uc.startHeader()
+	var resp *http.Response
+	for interim := 0; ; interim++ {
+		var err error
+		resp, err = http.ReadResponse(uc.br, out)
+		if err != nil {
+			if !early && canRetry(err) {
+				return true
+			}
+			p.handleError(rec, r, uc.readError(fmt.Errorf("read response header: %w", err)))
+			return false
+		}
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			p.handleError(rec, r, fmt.Errorf("backend tried to switch protocol %q when none was requested", resp.Header.Get("Upgrade")))
+			return false
+		}
+		if resp.StatusCode >= 200 {
+			break
+		}
+		if interim == maxInterim {
+			p.handleError(rec, r, errors.New("read response header: too many 1xx responses"))
+			return false
+		}
+		// As ReverseProxy: relay the interim response (100, 103).
+		h := rec.Header()
+		copyHeader(h, resp.Header)
+		rec.WriteHeader(resp.StatusCode)
+		clear(h)
+	}
+	uc.startBody()
+
+	removeHopHeaders(resp.Header)
+	h := rec.Header()
+	copyHeader(h, resp.Header)
+	announced := len(resp.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h.Add("Trailer", strings.Join(keys, ", "))
+	}
+	rec.WriteHeader(resp.StatusCode)
+	if err := p.copyBody(rec, resp, ex, uc); err != nil {
+		if r.Context().Value(http.ServerContextKey) == nil {
+			return false // not under an http.Server: nothing to abort
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if len(resp.Trailer) > 0 {
+		// Force chunking, so that the trailers can follow.
+		rec.Flush()
+		if len(resp.Trailer) == announced {
+			copyHeader(h, resp.Trailer)
+		} else {
+			for k, vv := range resp.Trailer {
+				for _, v := range vv {
+					h.Add(http.TrailerPrefix+k, v)
+				}
+			}
+		}
+	}
+	reusable = !early && !resp.Close && uc.br.Buffered() == 0 && !uc.gone.Load()
+	return false
+}
+
+// copyBody streams the response body to rec and closes it. A read error is
+// recorded as the request's upstream error (unless the client went away);
+// any error means the response is cut and the connection unusable.
+func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchange, uc *upstreamConn) error {
+	flush := flushesEachWrite(resp)
+	if flush {
+		rec.Flush() // the header now, even if the body is slow to come
+	}
+	buf := copyBuffers.Get().(*[copyBufferSize]byte)
+	defer copyBuffers.Put(buf)
+	for {
+		n, rerr := resp.Body.Read(buf[:])
+		if n > 0 {
+			if _, werr := rec.Write(buf[:n]); werr != nil {
+				resp.Body.Close()
+				return werr
+			}
+			if flush {
+				rec.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			// Close reads the trailers into resp.Trailer.
+			return resp.Body.Close()
+		}
+		if rerr != nil {
+			switch {
+			case uc.gone.Load():
+				// The client went away; not an upstream error.
+			case errors.Is(rerr, os.ErrDeadlineExceeded):
+				ex.fail(fmt.Errorf("%w: read response body: %w", errReadTimeout, rerr), reasonReadTimeout)
+			default:
+				ex.fail(fmt.Errorf("read response body: %w", rerr), reasonUpstreamError)
+			}
+			resp.Body.Close()
+			return rerr
+		}
+	}
+}
+
+// flushesEachWrite reports whether the response is streamed to the client
+// write by write, as ReverseProxy does: Server-Sent Events, or a body of
+// unknown length.
+func flushesEachWrite(resp *http.Response) bool {
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		if base, _, _ := mime.ParseMediaType(ct); base == "text/event-stream" {
+			return true
+		}
+	}
+	return resp.ContentLength == -1
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vv := range src {
+		for _, v := range vv {
+			dst.Add(k, v)
+		}
+	}
+}
+
+// Buffers of the upstream connections, taken for one request at a time: an
+// idle connection holds none.
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+// clientBody is the client's request body as it is sent upstream: it
+// records whether any of it was consumed (a request that lost its body
+// cannot be retried) and the client's read error. Close is the server's
+// business, not the client's.
+type clientBody struct {
+	rc   io.ReadCloser
+	ex   *exchange
+	read bool
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	b.read = true
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.ex.setBodyErr(err)
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error { return nil }
+
+// upstreamConn is an upstream connection during one request: it arms the
+// send timeout before each write, the read timeout once for the response
+// header and then before each read of the body, counts the bytes read, and
+// expires everything when the client goes away.
+type upstreamConn struct {
+	net.Conn
+	br      *bufio.Reader
+	to      timeouts
+	perRead bool  // arm the read timeout before each read
+	n       int64 // bytes read
+	werr    error // the first write error, which Request.Write may hide
+	gone    atomic.Bool
+}
+
+func newUpstreamConn(c net.Conn, to timeouts) *upstreamConn {
+	return &upstreamConn{Conn: c, to: to}
+}
+
+// errClientGone ends the upstream exchange of a client that went away.
+var errClientGone = errors.New("client went away")
+
+// aLongTimeAgo is a deadline that has already expired.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// clientGone runs when the request's context ends.
+func (c *upstreamConn) clientGone() {
+	c.gone.Store(true)
+	_ = c.Conn.SetDeadline(aLongTimeAgo)
+}
+
+func (c *upstreamConn) Write(b []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.to.send))
+	if c.gone.Load() {
+		return 0, errClientGone
+	}
+	n, err := c.Conn.Write(b)
+	if err != nil && c.werr == nil {
+		c.werr = err
+	}
+	return n, err
+}
+
+func (c *upstreamConn) Read(b []byte) (int, error) {
+	if c.perRead {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.to.read))
+	}
+	if c.gone.Load() {
+		return 0, errClientGone
+	}
+	n, err := c.Conn.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// startHeader arms the read timeout for the whole response header.
+func (c *upstreamConn) startHeader() {
+	c.perRead = false
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.to.read))
+}
+
+// startBody re-arms the read timeout before each read of the body.
+func (c *upstreamConn) startBody() { c.perRead = true }
+
+// release returns the connection's reader to its pool.
+func (c *upstreamConn) release() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		readers.Put(c.br)
+		c.br = nil
+	}
+}
+
+// readable reports whether the upstream has sent something (an early
+// response) that can be read without waiting.
+func (c *upstreamConn) readable() bool {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ready := false
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ready = err == nil && n > 0
+		return true
+	})
+	return ready && err == nil
+}
+
+// retriable reports whether err on a reused connection is the upstream
+// having closed it while idle: no byte of the response came, and it is
+// neither a timeout nor the client's doing.
+func (c *upstreamConn) retriable(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(c.werr, os.ErrDeadlineExceeded) {
+		return false
+	}
+	return c.n == 0 && !c.gone.Load() && !errors.Is(err, errClientGone)
+}
+
+// sendError wraps a failure to write the request: a send timeout wraps
+// errSendTimeout.
+func (c *upstreamConn) sendError(err error) error {
+	if !c.gone.Load() && errors.Is(c.werr, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: write request: %w", errSendTimeout, err)
+	}
+	return fmt.Errorf("write request: %w", err)
+}
+
+// readError wraps a failure to read the response header: a read timeout
+// wraps errReadTimeout.
+func (c *upstreamConn) readError(err error) error {
+	if !c.gone.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: %w", errReadTimeout, err)
+	}
+	return err
+}

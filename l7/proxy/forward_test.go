@@ -1,0 +1,503 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// countingBackend is a backend that counts the connections it accepted
+// and closed.
+func countingBackend(tb testing.TB, h http.HandlerFunc) (s *httptest.Server, opened, closed *atomic.Int64) {
+	tb.Helper()
+	opened, closed = new(atomic.Int64), new(atomic.Int64)
+	s = httptest.NewUnstartedServer(h)
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			opened.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			closed.Add(1)
+		}
+	}
+	s.Start()
+	tb.Cleanup(s.Close)
+	return s, opened, closed
+}
+
+// rawBackend serves each accepted connection with serve, on 127.0.0.1.
+func rawBackend(tb testing.TB, serve func(net.Conn)) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	var wg sync.WaitGroup
+	tb.Cleanup(func() {
+		l.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				serve(c)
+			})
+		}
+	})
+	return l.Addr().String()
+}
+
+// staleConn is an idle connection the upstream has closed in a way the
+// peek before reuse cannot see: writes fail or succeed, reads see EOF.
+type staleConn struct {
+	net.Conn // nil: any other method panics
+	writeErr error
+	closed   atomic.Bool
+}
+
+func (c *staleConn) Write(b []byte) (int, error) {
+	if c.writeErr != nil {
+		return 0, c.writeErr
+	}
+	return len(b), nil
+}
+func (c *staleConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (c *staleConn) Close() error                     { c.closed.Store(true); return nil }
+func (c *staleConn) SetDeadline(time.Time) error      { return nil }
+func (c *staleConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *staleConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *staleConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+func (c *staleConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+func TestStaleKeepaliveRetried(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		writeErr error
+	}{
+		{"read EOF", nil},
+		{"write reset", syscall.ECONNRESET},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up, opened, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprint(w, "fresh")
+			})
+			p, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+			stale := &staleConn{writeErr: tc.writeErr}
+			p.pool.put(addr(up), stale)
+			got := get(t, client(t), srv, "foo.com", "/")
+			if got.status != 200 || got.body != "fresh" {
+				t.Fatalf("got %d %q %v, want 200 \"fresh\"", got.status, got.body, got.err)
+			}
+			if !stale.closed.Load() {
+				t.Error("the stale connection was not closed")
+			}
+			if n := opened.Load(); n != 1 {
+				t.Errorf("backend saw %d connections, want 1 (the retry)", n)
+			}
+		})
+	}
+}
+
+func TestStaleBodyConsumedNotRetried(t *testing.T) {
+	t.Parallel()
+	// The body went into the stale connection: it cannot be sent again.
+	up, opened, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {})
+	p, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	p.pool.put(addr(up), &staleConn{})
+	got := do(t, client(t), srv, http.MethodPost, "foo.com", "/", strings.NewReader("payload"))
+	if got.status != http.StatusBadGateway {
+		t.Errorf("got %d %v, want 502", got.status, got.err)
+	}
+	if n := opened.Load(); n != 0 {
+		t.Errorf("backend saw %d connections, want 0", n)
+	}
+}
+
+func TestUpstreamClosedWhileIdle(t *testing.T) {
+	t.Parallel()
+	// Each connection answers one request and closes without saying so:
+	// the next request finds the pooled connection closed and uses a new one.
+	addr := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	p, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr})))
+	c := client(t)
+	for i := range 5 {
+		if got := get(t, c, srv, "foo.com", "/"); got.status != 200 || got.body != "ok" {
+			t.Fatalf("request %d: got %d %q %v", i, got.status, got.body, got.err)
+		}
+		// Wait until the upstream's close has reached us, so that the next
+		// request meets a closed idle connection.
+		waitFor(t, "the idle connection closed by the upstream", func() bool {
+			p.pool.mu.Lock()
+			defer p.pool.mu.Unlock()
+			h := p.pool.hosts[addr]
+			return h == nil || len(h.conns) == 0 || !peerOpen(h.conns[0].c)
+		})
+	}
+}
+
+func TestConnectionCloseHonoured(t *testing.T) {
+	t.Parallel()
+	up, opened, closed := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/close" {
+			w.Header().Set("Connection", "close")
+		}
+		fmt.Fprint(w, "ok")
+	})
+	p, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	c := client(t)
+	for i := range 3 {
+		if got := get(t, c, srv, "foo.com", "/close"); got.status != 200 || got.body != "ok" {
+			t.Fatalf("request %d: got %d %q %v", i, got.status, got.body, got.err)
+		}
+		if got := get(t, c, srv, "foo.com", "/close"); got.header.Get("Connection") != "" {
+			t.Errorf("upstream's Connection header relayed: %q", got.header.Get("Connection"))
+		}
+	}
+	if n := opened.Load(); n != 6 {
+		t.Errorf("backend saw %d connections for 6 requests answered with Connection: close, want 6", n)
+	}
+	waitFor(t, "all closed", func() bool { return closed.Load() == 6 })
+	if n := p.pool.idle(addr(up)); n != 0 {
+		t.Errorf("%d idle connections kept, want 0", n)
+	}
+
+	// A client's Connection: close is about its own connection, not the
+	// upstream's.
+	up2, opened2, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("Connection"); got != "" {
+			t.Errorf("upstream got Connection %q", got)
+		}
+		fmt.Fprint(w, "ok")
+	})
+	_, srv2 := front(t, Options{}, snap(1, "foo.com", backendOf("b", []string{addr(up2)})))
+	for i := range 3 {
+		req, _ := http.NewRequest(http.MethodGet, srv2.URL+"/", nil)
+		req.Host, req.Close = "foo.com", true
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if n := opened2.Load(); n != 1 {
+		t.Errorf("backend saw %d connections, want 1", n)
+	}
+}
+
+func TestChunkedBodies(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("read body: %v", err)
+		}
+		fmt.Fprintf(w, "te=%v len=%d body=", r.TransferEncoding, r.ContentLength)
+		w.(http.Flusher).Flush() // no Content-Length: chunked
+		for i := range 3 {
+			fmt.Fprintf(w, "%s#%d;", b, i)
+			w.(http.Flusher).Flush()
+		}
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", io.MultiReader(strings.NewReader("ab"), strings.NewReader("cd")))
+	req.Host = "foo.com"
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "te=[chunked] len=-1 body=abcd#0;abcd#1;abcd#2;"; string(b) != want {
+		t.Errorf("body %q, want %q", b, want)
+	}
+	if diff := cmp.Diff([]string{"chunked"}, resp.TransferEncoding); diff != "" {
+		t.Errorf("response Transfer-Encoding (-want +got):\n%s", diff)
+	}
+}
+
+func TestStreamedResponseFlushed(t *testing.T) {
+	t.Parallel()
+	// Each event reaches the client before the upstream sends the next.
+	next := make(chan struct{})
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			select {
+			case <-next:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+	req.Host = "foo.com"
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for i := range 3 {
+		line, err := br.ReadString('\n')
+		if err != nil || line != fmt.Sprintf("data: %d\n", i) {
+			t.Fatalf("event %d: %q %v", i, line, err)
+		}
+		br.ReadString('\n')
+		next <- struct{}{}
+	}
+}
+
+func TestExpectContinue(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "got %s", b)
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	conn, err := net.Dial("tcp", addr(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: foo.com\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	br := bufio.NewReader(conn)
+	tp := textproto.NewReader(br)
+	line, err := tp.ReadLine()
+	if err != nil || line != "HTTP/1.1 100 Continue" {
+		t.Fatalf("first line %q %v, want 100 Continue before the body", line, err)
+	}
+	for {
+		if l, err := tp.ReadLine(); err != nil || l == "" {
+			break
+		}
+	}
+	io.WriteString(conn, "hello")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for resp.StatusCode == http.StatusContinue { // the upstream's own 100
+		if resp, err = http.ReadResponse(br, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "got hello" {
+		t.Errorf("got %d %q, want 200 \"got hello\"", resp.StatusCode, b)
+	}
+}
+
+func TestEarlyHintsRelayed(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		fmt.Fprint(w, "final")
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	var hints []string
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			hints = append(hints, fmt.Sprintf("%d %s", code, h.Get("Link")))
+			return nil
+		},
+	})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/", nil)
+	req.Host = "foo.com"
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "final" || resp.Header.Get("Link") != "" {
+		t.Errorf("got %d %q Link %q, want 200 \"final\" without Link", resp.StatusCode, b, resp.Header.Get("Link"))
+	}
+	if diff := cmp.Diff([]string{"103 </style.css>; rel=preload"}, hints); diff != "" {
+		t.Errorf("interim responses (-want +got):\n%s", diff)
+	}
+}
+
+func TestHeadAndNoBodyStatuses(t *testing.T) {
+	t.Parallel()
+	up, opened, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+		case "/304":
+			w.WriteHeader(http.StatusNotModified)
+		default:
+			w.Header().Set("Content-Length", "1234")
+			if r.Method != http.MethodHead {
+				io.WriteString(w, strings.Repeat("x", 1234))
+			}
+		}
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	c := client(t)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		length       string
+		bodyLen      int
+	}{
+		{http.MethodHead, "/", 200, "1234", 0},
+		{http.MethodGet, "/204", 204, "", 0},
+		{http.MethodGet, "/304", 304, "", 0},
+		{http.MethodGet, "/", 200, "1234", 1234},
+		{http.MethodHead, "/", 200, "1234", 0},
+	} {
+		got := do(t, c, srv, tc.method, "foo.com", tc.path, nil)
+		if got.err != nil || got.status != tc.status || got.header.Get("Content-Length") != tc.length || len(got.body) != tc.bodyLen {
+			t.Errorf("%s %s: got %d Content-Length %q %d bytes %v, want %d %q %d", tc.method, tc.path,
+				got.status, got.header.Get("Content-Length"), len(got.body), got.err, tc.status, tc.length, tc.bodyLen)
+		}
+	}
+	if n := opened.Load(); n != 1 {
+		t.Errorf("backend saw %d connections, want 1: bodiless responses keep the connection", n)
+	}
+}
+
+func TestTrailers(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		w.Header().Set("X-Saw-Te", r.Header.Get("Te"))
+		io.WriteString(w, "body")
+		w.Header().Set("X-Checksum", "abc")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+	req.Host = "foo.com"
+	req.Header.Set("Te", "trailers")
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(b) != "body" {
+		t.Fatalf("body %q %v", b, err)
+	}
+	if got := resp.Header.Get("X-Saw-Te"); got != "trailers" {
+		t.Errorf("upstream saw Te %q, want \"trailers\"", got)
+	}
+	want := http.Header{"X-Checksum": {"abc"}, "X-Late": {"late"}}
+	if diff := cmp.Diff(want, resp.Trailer); diff != "" {
+		t.Errorf("trailers (-want +got):\n%s", diff)
+	}
+}
+
+func TestResponseCutAbortsClient(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	addr := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			if n.Add(1) == 1 {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+				return // cut after 10 of 100 bytes
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	var logs syncBuffer
+	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", backendOf("a", []string{addr})))
+	c := client(t)
+	got := get(t, c, srv, "foo.com", "/")
+	if got.err == nil {
+		t.Errorf("client read a cut response without error: %d %q", got.status, got.body)
+	}
+	waitFor(t, "the error logged", func() bool { return strings.Contains(logs.String(), "reason=upstream_error") })
+	if got := get(t, c, srv, "foo.com", "/"); got.status != 200 || got.body != "ok" {
+		t.Errorf("next request: got %d %q %v", got.status, got.body, got.err)
+	}
+}
+
+func TestPoolBounded(t *testing.T) {
+	t.Parallel()
+	const parallel, maxIdle = 6, 2
+	var entered sync.WaitGroup
+	entered.Add(parallel)
+	release := make(chan struct{})
+	up, opened, closed := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			entered.Done()
+			<-release
+		}
+		fmt.Fprint(w, "ok")
+	})
+	p, srv := front(t, Options{Transport: TransportOptions{MaxIdleConnsPerHost: maxIdle, IdleConnTimeout: 2 * time.Second}},
+		snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	c := client(t)
+	done := make(chan result, parallel)
+	for range parallel {
+		go func() { done <- get(t, c, srv, "foo.com", "/wait") }()
+	}
+	entered.Wait()
+	close(release)
+	for range parallel {
+		if got := <-done; got.status != 200 {
+			t.Errorf("got %d %v", got.status, got.err)
+		}
+	}
+	if n := opened.Load(); n != parallel {
+		t.Errorf("backend saw %d connections, want %d", n, parallel)
+	}
+	if n := p.pool.idle(addr(up)); n != maxIdle {
+		t.Errorf("%d idle connections, want %d", n, maxIdle)
+	}
+	waitFor(t, "the connections over the bound closed", func() bool { return closed.Load() == parallel-maxIdle })
+	// The idle ones are closed after the idle timeout.
+	deadline := time.Now().Add(10 * time.Second)
+	for closed.Load() != parallel {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections closed 10s after an idle timeout of 2s", closed.Load(), parallel)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := p.pool.idle(addr(up)); n != 0 {
+		t.Errorf("%d idle connections after the idle timeout, want 0", n)
+	}
+}
