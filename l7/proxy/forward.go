@@ -40,10 +40,12 @@ import (
 //
 // A connection goes back to the pool only when its response was read to
 // the end, neither side asked to close it, the request body was sent
-// whole and the client stayed. An idle connection the upstream closed is
-// noticed before reuse; if a reused connection still fails before any byte
-// of the response, and no byte of the request body was consumed, the
-// request is retried once on a new connection.
+// whole and the client stayed. If a reused connection fails before any
+// byte of the response, and no byte of the request body was consumed (the
+// upstream closed it while it was idle), the request is retried once on a
+// new connection. Requests that could not be retried (with a body, or not
+// idempotent) first check with a non-blocking peek that the idle
+// connection is still open.
 
 // usesReverseProxy reports whether r is left to httputil.ReverseProxy:
 // non-WebSocket protocol upgrades (h2c and the like, which need the 101
@@ -105,8 +107,11 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 		out.Body = body
 	}
 	addr := ex.upstream.Addr
+	// An idempotent request without body is retried if it meets an idle
+	// connection the upstream closed; others check it first.
+	peek := out.Body != nil || !idempotent(out.Method)
 	for attempt := 0; ; attempt++ {
-		c, reused, err := p.pool.get(r.Context(), addr)
+		c, reused, err := p.pool.get(r.Context(), addr, peek)
 		if err != nil {
 			p.handleError(rec, r, err)
 			return
@@ -117,6 +122,15 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 			return
 		}
 	}
+}
+
+// idempotent reports whether a request of method may be sent twice.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
 }
 
 // outgoing returns the request to send upstream, as httputil.ReverseProxy

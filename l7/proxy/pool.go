@@ -16,8 +16,8 @@ import (
 //
 // The most recently returned connection is reused first, so the oldest
 // idle ones expire when the load drops. A connection the upstream closed
-// while idle is detected before reuse by a non-blocking peek; one that
-// fails anyway is retried by the caller on a fresh connection.
+// while idle is detected before reuse by a non-blocking peek when the
+// caller asks (get's peek), else by the caller's retry on a new one.
 type connPool struct {
 	dial        dialer
 	maxIdle     int           // per address
@@ -56,16 +56,18 @@ func newConnPool(o TransportOptions) *connPool {
 	}
 }
 
-// get returns an idle connection to addr that is still open, and true; or
-// a new connection dialled within the connect timeout of the exchange in
-// ctx, and false. A dial error is a *dialError.
-func (p *connPool) get(ctx context.Context, addr string) (net.Conn, bool, error) {
+// get returns an idle connection to addr, and true; or a new connection
+// dialled within the connect timeout of the exchange in ctx, and false. A
+// dial error is a *dialError. With peek, an idle connection is first
+// checked to be still open (one system call); without, the caller retries
+// a request that meets a closed one.
+func (p *connPool) get(ctx context.Context, addr string, peek bool) (net.Conn, bool, error) {
 	for {
 		c := p.takeIdle(addr)
 		if c == nil {
 			break
 		}
-		if peerOpen(c) {
+		if !peek || peerOpen(c) {
 			return c, true, nil
 		}
 		c.Close()
