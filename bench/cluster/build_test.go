@@ -1,0 +1,78 @@
+package cluster
+
+import (
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/weir-lb/weir/l7/proxy"
+	"github.com/weir-lb/weir/userspace/controller"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// objects10k returns n Ingresses with their Services and EndpointSlices, as
+// BenchmarkCluster creates them.
+func objectsN(n int) snapshot.Objects {
+	class := "weir"
+	prefix := networkingv1.PathTypePrefix
+	port := int32(8080)
+	ready := true
+	o := snapshot.Objects{IngressClasses: []*networkingv1.IngressClass{{
+		ObjectMeta: metav1.ObjectMeta{Name: "weir"}, Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}}}
+	for i := range n {
+		name := fmt.Sprintf("svc-%d", i)
+		o.Services = append(o.Services, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "bench"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}})
+		o.EndpointSlices = append(o.EndpointSlices, &discoveryv1.EndpointSlice{
+			ObjectMeta:  metav1.ObjectMeta{Name: name + "-1", Namespace: "bench", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: &[]string{"http"}[0], Port: &port}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{fmt.Sprintf("198.18.%d.%d", 1+i/250, 1+i%250)},
+				Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		})
+		o.Ingresses = append(o.Ingresses, &networkingv1.Ingress{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ing-%d", i), Namespace: "bench",
+				Annotations: map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "120"}},
+			Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{
+				Host: fmt.Sprintf("h%d.bench.example", i),
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+					Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{
+						Service: &networkingv1.IngressServiceBackend{Name: name, Port: networkingv1.ServiceBackendPort{Number: 80}},
+					}}},
+				}},
+			}}},
+		})
+	}
+	return o
+}
+
+// BenchmarkBuild10k times snapshot.Build alone on 10 000 Ingresses.
+func BenchmarkBuild10k(b *testing.B) {
+	objs := objectsN(10000)
+	opts := snapshot.DefaultOptions()
+	for b.Loop() {
+		snapshot.Build(objs, opts)
+	}
+}
+
+// BenchmarkSync10k times controller.Sync (Build, hash, publish to the
+// in-process proxy, which compiles its Router) for one changed host among
+// 10 000 Ingresses.
+func BenchmarkSync10k(b *testing.B) {
+	objs := objectsN(10000)
+	p := proxy.New(proxy.Options{})
+	c := controller.New(controller.Options{Build: snapshot.DefaultOptions()}, p)
+	c.Sync(objs, nil)
+	i := 0
+	for b.Loop() {
+		i++
+		objs.Ingresses[0].Spec.Rules[0].Host = fmt.Sprintf("changed-%d.bench.example", i)
+		if _, changed := c.Sync(objs, nil); !changed {
+			b.Fatal("not changed")
+		}
+	}
+}
