@@ -432,6 +432,8 @@ func (c *upstreamConn) readable() bool {
 	if !ok {
 		return false
 	}
+	// A deadline left from an earlier request must not hide the answer.
+	_ = c.Conn.SetReadDeadline(time.Time{})
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return false

@@ -138,19 +138,26 @@ func TestStaleBodyConsumedNotRetried(t *testing.T) {
 func TestUpstreamClosedWhileIdle(t *testing.T) {
 	t.Parallel()
 	// Each connection answers one request and closes without saying so:
-	// the next request finds the pooled connection closed and uses a new one.
+	// the next request finds the pooled connection closed and uses a new
+	// one: a GET by its retry, a POST with a body by the peek before reuse.
 	addr := rawBackend(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
-		if _, err := http.ReadRequest(br); err != nil {
+		req, err := http.ReadRequest(br)
+		if err != nil {
 			return
 		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		b, _ := io.ReadAll(req.Body)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\nok%s", 2+len(b), b)
 	})
 	p, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr})))
 	c := client(t)
-	for i := range 5 {
-		if got := get(t, c, srv, "foo.com", "/"); got.status != 200 || got.body != "ok" {
-			t.Fatalf("request %d: got %d %q %v", i, got.status, got.body, got.err)
+	for i := range 6 {
+		method, body, want := http.MethodGet, io.Reader(nil), "ok"
+		if i%2 == 1 {
+			method, body, want = http.MethodPost, strings.NewReader("+body"), "ok+body"
+		}
+		if got := do(t, c, srv, method, "foo.com", "/", body); got.status != 200 || got.body != want {
+			t.Fatalf("request %d (%s): got %d %q %v", i, method, got.status, got.body, got.err)
 		}
 		// Wait until the upstream's close has reached us, so that the next
 		// request meets a closed idle connection.
@@ -500,4 +507,34 @@ func TestPoolBounded(t *testing.T) {
 	if n := p.pool.idle(addr(up)); n != 0 {
 		t.Errorf("%d idle connections after the idle timeout, want 0", n)
 	}
+}
+
+func TestPeerOpen(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An expired read deadline of an earlier request does not make an open
+	// connection look closed.
+	c.SetReadDeadline(aLongTimeAgo)
+	if !peerOpen(c) {
+		t.Error("open connection with an expired read deadline: peerOpen false")
+	}
+	io.WriteString(s, "x")
+	waitFor(t, "unasked data seen", func() bool { return !peerOpen(c) })
+	var b [1]byte
+	c.Read(b[:])
+	s.Close()
+	waitFor(t, "the peer's close seen", func() bool { return !peerOpen(c) })
 }

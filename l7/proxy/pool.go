@@ -188,6 +188,8 @@ func peerOpen(c net.Conn) bool {
 	if !ok {
 		return true
 	}
+	// The last request's read deadline may have passed while idle.
+	_ = c.SetReadDeadline(time.Time{})
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return false
