@@ -13,7 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -209,4 +211,71 @@ done`, n, addr.Addr(), addr.Port())
 		t.Errorf("SK_REUSEPORT handed %d connections to a worker socket and %d to the kernel's choice, want %d and 0", selected, fellBack, n)
 	}
 	t.Logf("%d connections: per core %v, SK_REUSEPORT selected %d, fell back %d", total, perCore, selected, fellBack)
+
+	// kill -9 of one worker under load through XDP: its socket stays in the
+	// sockarray (the supervisor holds it), so the connections steered to it
+	// wait in its accept queue for the new process; none is refused.
+	const loops, perLoop = 4, 1000
+	load := fmt.Sprintf(`for l in $(seq %d); do (for i in $(seq %d); do
+	exec 3<>/dev/tcp/%s/%d || { echo "fail connect"; continue; }
+	printf 'GET / HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n' >&3
+	read -r -t 10 status <&3 || { echo "fail no response"; exec 3>&-; continue; }
+	[[ $status == "HTTP/1.1 200"* ]] || echo "fail status $status"
+	exec 3>&-
+done) & done; wait`, loops, perLoop, addr.Addr(), addr.Port())
+	var out lockedBuffer
+	loadCmd := exec.Command("timeout", "120", "ip", "netns", "exec", ns, "bash", "-c", load)
+	loadCmd.Stdout, loadCmd.Stderr = &out, &out
+	if err := loadCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	loadDone := make(chan struct{})
+	var loadErr error
+	go func() { loadErr = loadCmd.Wait(); close(loadDone) }()
+	t.Cleanup(func() { loadCmd.Process.Kill(); <-loadDone })
+	served := func() int {
+		n, _, _ := sup.Steering()
+		return int(n)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for served() < int(selected)+200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("load did not reach 200 connections within 30s:\n%s", out.String())
+		}
+		time.Sleep(2 * time.Millisecond) // polling interval of a condition with a deadline
+	}
+	victim := sup.Workers()[0]
+	killedAt := time.Now()
+	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var back supervisor.WorkerStatus
+	deadline = time.Now().Add(10 * time.Second)
+	for back = sup.Workers()[0]; back.PID == 0 || back.PID == victim.PID || back.Version == 0; back = sup.Workers()[0] {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d not back within 10s", victim.CPU)
+		}
+		time.Sleep(time.Millisecond) // polling interval of a condition with a deadline
+	}
+	downtime := back.Since.Sub(killedAt)
+	if downtime > 500*time.Millisecond {
+		t.Errorf("worker back after %v, want within 500ms", downtime)
+	}
+	select {
+	case <-loadDone:
+		if loadErr != nil {
+			t.Fatalf("load: %v\n%s", loadErr, out.String())
+		}
+	case <-time.After(120 * time.Second):
+		t.Fatal("load did not finish within 120s")
+	}
+	failures := strings.Count(out.String(), "fail ")
+	if strings.Contains(out.String(), "refused") {
+		t.Errorf("a connection was refused while the worker restarted:\n%s", out.String())
+	}
+	if failures > loops {
+		t.Errorf("%d requests failed, more than the %d that can be in flight:\n%s", failures, loops, out.String())
+	}
+	t.Logf("kill -9 of worker %d under %d requests: back after %v, %d failed (in flight), none refused",
+		victim.CPU, loops*perLoop, downtime, failures)
 }
