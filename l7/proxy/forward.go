@@ -111,13 +111,22 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	// connection the upstream closed; others check it first.
 	peek := out.Body != nil || !idempotent(out.Method)
 	for attempt := 0; ; attempt++ {
-		c, reused, err := p.pool.get(r.Context(), addr, peek)
+		var c net.Conn
+		var reused bool
+		var err error
+		if attempt == 0 {
+			c, reused, err = p.pool.get(r.Context(), addr, peek)
+		} else {
+			// The retry is on a new connection: the other idle ones may
+			// be as dead (an upstream restart).
+			c, err = p.pool.dial.DialContext(r.Context(), "tcp", addr)
+		}
 		if err != nil {
 			p.handleError(rec, r, err)
 			return
 		}
 		uc := newUpstreamConn(c, ex.timeouts)
-		retry := p.exchange(rec, r, out, ex, uc, body, reused && attempt == 0)
+		retry := p.exchange(rec, r, out, ex, uc, body, reused)
 		if !retry {
 			return
 		}

@@ -104,6 +104,8 @@ func TestStaleKeepaliveRetried(t *testing.T) {
 				fmt.Fprint(w, "fresh")
 			})
 			p, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+			// Two: the retry must not take the other dead one.
+			p.pool.put(addr(up), &staleConn{writeErr: tc.writeErr})
 			stale := &staleConn{writeErr: tc.writeErr}
 			p.pool.put(addr(up), stale)
 			got := get(t, client(t), srv, "foo.com", "/")
