@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"strconv"
 
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +14,8 @@ import (
 )
 
 // startDatapath loads and attaches the XDP program for the HTTP listener at
-// httpAddr, spreading its connections over the online cores. Without BPF or
+// httpAddr and the HTTPS listener on the same address (--https-port),
+// spreading their connections over the online cores. Without BPF or
 // XDP it warns once and returns a nil Datapath: Weir serves without it. The
 // live mode is the gauge weir_datapath_mode{mode} on reg.
 func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, log *slog.Logger) *datapath.Datapath {
@@ -84,12 +84,19 @@ func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.L
 	if err != nil {
 		return nil, "", err
 	}
-	listeners := []datapath.Listener{{Addr: ap}}
-	if ap.Addr().IsUnspecified() { // a dual-stack wildcard bind
-		listeners = []datapath.Listener{
-			{Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())},
-			{Addr: netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port())},
+	ports := []uint16{ap.Port()}
+	if o.httpsPort > 0 { // the HTTPS listener binds the same address
+		ports = append(ports, uint16(o.httpsPort))
+	}
+	var listeners []datapath.Listener
+	for _, port := range ports {
+		if ap.Addr().IsUnspecified() { // a dual-stack wildcard bind
+			listeners = append(listeners,
+				datapath.Listener{Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), port)},
+				datapath.Listener{Addr: netip.AddrPortFrom(netip.IPv6Unspecified(), port)})
+			continue
 		}
+		listeners = append(listeners, datapath.Listener{Addr: netip.AddrPortFrom(ap.Addr(), port)})
 	}
 	if err := d.SetCores(cores); err != nil {
 		d.Close()
@@ -105,7 +112,7 @@ func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.L
 		return nil, "", err
 	}
 	log.Info("XDP data path attached", "interface", iface, "mode", got, "cores", cores,
-		"port", strconv.Itoa(int(ap.Port())), "pins", datapath.DefaultPinPath)
+		"ports", fmt.Sprint(ports), "pins", datapath.DefaultPinPath)
 	return d, got, nil
 }
 
