@@ -380,6 +380,12 @@ func newUpstreamConn(c net.Conn, to timeouts) *upstreamConn {
 	return &upstreamConn{Conn: c, to: to}
 }
 
+// maxResponseHeaderBytes bounds the response header (interim responses
+// included), as http.Transport's default does.
+const maxResponseHeaderBytes = 10 << 20
+
+var errHeaderTooLarge = errors.New("response header over 10 MiB")
+
 // errClientGone ends the upstream exchange of a client that went away.
 var errClientGone = errors.New("client went away")
 
@@ -407,6 +413,8 @@ func (c *upstreamConn) Write(b []byte) (int, error) {
 func (c *upstreamConn) Read(b []byte) (int, error) {
 	if c.perRead {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.to.read))
+	} else if c.n > maxResponseHeaderBytes {
+		return 0, errHeaderTooLarge
 	}
 	if c.gone.Load() {
 		return 0, errClientGone

@@ -540,3 +540,24 @@ func TestPeerOpen(t *testing.T) {
 	s.Close()
 	waitFor(t, "the peer's close seen", func() bool { return !peerOpen(c) })
 }
+
+func TestResponseHeaderTooLarge(t *testing.T) {
+	t.Parallel()
+	addr := rawBackend(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
+		for range 12 << 10 { // 12 MiB, until the proxy stops reading
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+		io.WriteString(c, "Content-Length: 0\r\n\r\n")
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr})))
+	if got := get(t, client(t), srv, "foo.com", "/"); got.status != http.StatusBadGateway {
+		t.Errorf("got %d %v, want 502", got.status, got.err)
+	}
+}
