@@ -8,7 +8,6 @@ package kubeapi
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -79,10 +78,8 @@ type Server struct {
 	etcdURL  string
 	apiPort  int
 	mu       sync.Mutex
-	etcd     *exec.Cmd
-	api      *exec.Cmd
-	apiLog   *os.File
-	etcdLog  *os.File
+	etcd     *proc
+	api      *proc
 	stopOnce sync.Once
 }
 
@@ -250,7 +247,7 @@ func (s *Server) startEtcd() error {
 	client, peer := freePort(s.t), freePort(s.t)
 	s.etcdURL = "http://127.0.0.1:" + strconv.Itoa(client)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(peer)
-	cmd, logf, err := s.command("etcd", "etcd.log",
+	p, err := s.command("etcd", "etcd.log",
 		"--name=weir-test",
 		"--data-dir="+filepath.Join(s.dir, "etcd"),
 		"--listen-client-urls="+s.etcdURL,
@@ -265,9 +262,9 @@ func (s *Server) startEtcd() error {
 		return err
 	}
 	s.mu.Lock()
-	s.etcd, s.etcdLog = cmd, logf
+	s.etcd = p
 	s.mu.Unlock()
-	return waitHTTP(cmd, 30*time.Second, func() bool {
+	return waitHTTP(p, 30*time.Second, func() bool {
 		resp, err := http.Get(s.etcdURL + "/health")
 		if err != nil {
 			return false
@@ -282,7 +279,7 @@ func (s *Server) startEtcd() error {
 // StopAPIServer to bring the same API server back on the same port and data.
 func (s *Server) StartAPIServer() error {
 	d := s.dir
-	cmd, logf, err := s.command("kube-apiserver", "apiserver.log",
+	p, err := s.command("kube-apiserver", "apiserver.log",
 		"--etcd-servers="+s.etcdURL,
 		"--bind-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(s.apiPort),
@@ -306,11 +303,11 @@ func (s *Server) StartAPIServer() error {
 		return err
 	}
 	s.mu.Lock()
-	s.api, s.apiLog = cmd, logf
+	s.api = p
 	s.mu.Unlock()
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool(s.caPEM)}}}
 	defer hc.CloseIdleConnections()
-	return waitHTTP(cmd, 60*time.Second, func() bool {
+	return waitHTTP(p, 60*time.Second, func() bool {
 		req, _ := http.NewRequest(http.MethodGet, s.URL+"/readyz", nil)
 		req.Header.Set("Authorization", "Bearer "+s.tokens["admin"])
 		resp, err := hc.Do(req)
@@ -326,13 +323,10 @@ func (s *Server) StartAPIServer() error {
 // to exit.
 func (s *Server) StopAPIServer() {
 	s.mu.Lock()
-	cmd, logf := s.api, s.apiLog
-	s.api, s.apiLog = nil, nil
+	p := s.api
+	s.api = nil
 	s.mu.Unlock()
-	kill(cmd)
-	if logf != nil {
-		logf.Close()
-	}
+	p.kill()
 }
 
 func (s *Server) stop() {
@@ -342,23 +336,27 @@ func (s *Server) stop() {
 		}
 		s.StopAPIServer()
 		s.mu.Lock()
-		etcd, logf := s.etcd, s.etcdLog
+		etcd := s.etcd
 		s.etcd = nil
 		s.mu.Unlock()
-		kill(etcd)
-		if logf != nil {
-			logf.Close()
-		}
+		etcd.kill()
 		os.RemoveAll(s.dir)
 	})
 }
 
+// proc is a started child process.
+type proc struct {
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{} // closed once the process has exited
+}
+
 // command starts a binary with its output appended to a log file in the
 // Server's folder. The child is killed if the test process dies.
-func (s *Server) command(name, logName string, args ...string) (*exec.Cmd, *os.File, error) {
+func (s *Server) command(name, logName string, args ...string) (*proc, error) {
 	logf, err := os.OpenFile(filepath.Join(s.dir, logName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(s.bin, name), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -369,46 +367,50 @@ func (s *Server) command(name, logName string, args ...string) (*exec.Cmd, *os.F
 	runtime.UnlockOSThread()
 	if err != nil {
 		logf.Close()
-		return nil, nil, fmt.Errorf("start %s: %w", name, err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	go func() { _ = cmd.Wait() }()
-	return cmd, logf, nil
+	p := &proc{cmd: cmd, log: logf, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
 }
 
 // waitHTTP polls ready every 100 ms until it is true, the process exits or
 // the timeout passes.
-func waitHTTP(cmd *exec.Cmd, timeout time.Duration, ready func() bool) error {
+func waitHTTP(p *proc, timeout time.Duration, ready func() bool) error {
+	name := filepath.Base(p.cmd.Path)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		if ready() {
 			return nil
 		}
-		if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
-			return fmt.Errorf("%s exited", filepath.Base(cmd.Path))
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited", name)
+		case <-time.After(100 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("%s not ready after %v", filepath.Base(cmd.Path), timeout)
+	return fmt.Errorf("%s not ready after %v", name, timeout)
 }
 
-func kill(cmd *exec.Cmd) {
-	if cmd == nil || cmd.Process == nil {
+// kill stops the process group with SIGTERM, then SIGKILL after 10 s, and
+// waits for the process to exit. A nil proc is a no-op.
+func (p *proc) kill() {
+	if p == nil {
 		return
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for ctx.Err() == nil {
-		if err := cmd.Process.Signal(syscall.Signal(0)); err != nil || exited(cmd) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	defer p.log.Close()
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return
+	case <-time.After(10 * time.Second):
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
-
-// exited reports whether cmd's process has been reaped (Wait returned).
-func exited(cmd *exec.Cmd) bool { return cmd.ProcessState != nil }
 
 func freePort(t testing.TB) int {
 	t.Helper()
