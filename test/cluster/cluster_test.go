@@ -267,3 +267,24 @@ func TestAPIServerDownKeepsServing(t *testing.T) {
 }
 
 var _ = networkingv1.PathTypePrefix
+
+func TestWatchNamespace(t *testing.T) {
+	c := newCluster(t)
+	c.namespace("app")
+	c.namespace("other")
+	c.createIngress(ingress("app", "web", "web.example", "svc-missing", nil))
+	c.createIngress(ingress("other", "web", "other.example", "svc-missing", nil))
+	w := c.startWeir(weirOptions{identity: "weir-ns", namespace: "app"})
+	waitFor(t, 15*time.Second, "first live configuration", func() bool { return w.d.LiveVersion() > 0 })
+	waitFor(t, 15*time.Second, "web.example routed (503: no service)", func() bool {
+		code, _, err := w.get("web.example", "/")
+		return err == nil && code == http.StatusServiceUnavailable
+	})
+	if code, _, err := w.get("other.example", "/"); err != nil || code != http.StatusNotFound {
+		t.Errorf("GET other.example (namespace not watched): %d %v, want 404", code, err)
+	}
+	waitFor(t, 15*time.Second, "status in the watched namespace", func() bool { return c.statusIPs("app", "web") == "198.18.0.10" })
+	if got := c.statusIPs("other", "web"); got != "" {
+		t.Errorf("status in a namespace not watched = %q, want untouched", got)
+	}
+}

@@ -316,6 +316,7 @@ type weirOptions struct {
 	identity  string
 	configMap string // --configmap
 	leaseNS   string // default "default"
+	namespace string // --watch-namespace
 }
 
 // startWeir starts Weir with the kube source, short lease timings and
@@ -354,7 +355,9 @@ func (c *cluster) startWeir(o weirOptions) *weir {
 	cfg.Registry = newRegistry()
 	w := &weir{t: c.t, log: buf, done: make(chan error, 1)}
 	w.events = kube.NewEvents(client, "test-node", cfg.Registry, log)
-	w.src = kube.NewSource(client, kube.Options{Build: cfg.Controller.Build, Status: st, Events: w.events, Logger: log})
+	cfg.Controller.WatchNamespace = o.namespace
+	w.src = kube.NewSource(client, kube.Options{Build: cfg.Controller.Build, WatchNamespace: o.namespace,
+		Status: st, Events: w.events, Logger: log})
 	cfg.Source = w.src
 	w.d, err = daemon.New(cfg)
 	if err != nil {

@@ -71,6 +71,7 @@ func TestDeployRBACIsEnough(t *testing.T) {
 		rest: c.api.ConfigFor("weir"), identity: "weir-rbac", configMap: "weir/weir", leaseNS: "weir",
 		status: &kube.StatusOptions{NodeName: "node-1"},
 	})
+	waitFor(t, 15*time.Second, "first live configuration", func() bool { return w.d.LiveVersion() > 0 })
 	waitFor(t, 15*time.Second, "route for web.example (503: no service)", func() bool {
 		code, _, err := w.get("web.example", "/")
 		return err == nil && code == http.StatusServiceUnavailable
