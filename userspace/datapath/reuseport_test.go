@@ -98,9 +98,11 @@ func TestReuseportSelectsCoreSocket(t *testing.T) {
 			t.Fatalf("connection %d not accepted within 5s", i)
 		}
 	}
+	// The program runs once per SYN it sees: a SYN retransmitted on a busy
+	// machine counts twice, so at least 20, and never a fallback.
 	sel, fb, err := r.Selected()
-	if err != nil || sel != 20 || fb != 0 {
-		t.Fatalf("selected %d fell back %d (err %v), want 20 and 0", sel, fb, err)
+	if err != nil || sel < 20 || fb != 0 {
+		t.Fatalf("selected %d fell back %d (err %v), want at least 20 and 0", sel, fb, err)
 	}
 	// An empty slot falls back to the kernel's choice: never refused.
 	if err := r.Unregister(1); err != nil {
