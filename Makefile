@@ -1,8 +1,10 @@
 # Weir — see README.md. Two commands matter: `make run` and `make test`.
 GO      ?= go
 BIN     ?= bin/weir
-# Flags for `make run`, e.g. RUN_FLAGS="--http-port 80 --https-port 443".
-RUN_FLAGS ?= --http-port 8080 --https-port 8443
+# Flags for `make run`. The demo listens on loopback only, so it never
+# attaches XDP to the machine's NIC; for an edge node, e.g.
+# RUN_FLAGS="--http-port 80 --https-port 443 --interface eth0".
+RUN_FLAGS ?= --http-port 8080 --https-port 8443 --bind-address 127.0.0.1
 
 .PHONY: all build run test test-unit test-race vet docs generate bench-quick bench-workers bench-ws clean
 
@@ -26,6 +28,7 @@ test: vet test-unit test-race
 
 vet:
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 test-unit:
