@@ -2,9 +2,6 @@ package snapshot
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -81,7 +78,7 @@ func Build(objs Objects, opts Options) *Snapshot {
 
 	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def}
 	b.tls(objs, ings, s)
-	s.Hash = hash(s)
+	s.Hash = hashOf(s)
 	s.Warnings = b.sortedWarnings()
 	return s
 }
@@ -590,18 +587,4 @@ func (b *builder) servers() []Server {
 		return cmp.Or(cmp.Compare(class(x.Host), class(y.Host)), cmp.Compare(x.Host, y.Host))
 	})
 	return out
-}
-
-// hash is the hex SHA-256 of the JSON of the routing content of s.
-func hash(s *Snapshot) string {
-	// Marshal cannot fail: the content is only strings, numbers, bools and
-	// slices of them.
-	data, _ := json.Marshal(struct {
-		Servers            []Server      `json:"servers"`
-		DefaultBackend     *Backend      `json:"defaultBackend"`
-		Certificates       []Certificate `json:"certificates,omitempty"`
-		DefaultCertificate *Certificate  `json:"defaultCertificate,omitempty"`
-	}{s.Servers, s.DefaultBackend, s.Certificates, s.DefaultCertificate})
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }

@@ -120,7 +120,11 @@ func TestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			objs, opts := readCase(t, path)
-			got := marshal(t, snapshot.Build(objs, opts))
+			s := snapshot.Build(objs, opts)
+			if want := snapshot.HashJSON(s); s.Hash != want {
+				t.Errorf("Hash = %s, want the hash of json.Marshal %s", s.Hash, want)
+			}
+			got := marshal(t, s)
 			golden := strings.TrimSuffix(path, ".yaml") + ".golden.json"
 			if *update {
 				if err := os.WriteFile(golden, got, 0o644); err != nil {

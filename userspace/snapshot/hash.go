@@ -1,0 +1,278 @@
+package snapshot
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"hash"
+	"strconv"
+)
+
+// hashContent is the routing content of a Snapshot that its Hash covers.
+type hashContent struct {
+	Servers            []Server      `json:"servers"`
+	DefaultBackend     *Backend      `json:"defaultBackend"`
+	Certificates       []Certificate `json:"certificates,omitempty"`
+	DefaultCertificate *Certificate  `json:"defaultCertificate,omitempty"`
+}
+
+// hashOf is the hex SHA-256 of the JSON of the routing content of s.
+//
+// The JSON is written by hand, byte for byte what encoding/json.Marshal of
+// hashContent gives (TestHashEncoderMatchesJSON checks it on every field),
+// straight into the digest: reflection and one large buffer cost more than
+// the rest of Build at 10 000 Ingresses.
+func hashOf(s *Snapshot) string {
+	e := &hashEncoder{h: sha256.New(), buf: make([]byte, 0, 64<<10)}
+	e.proxies = json.NewEncoder(&e.proxyBuf)
+	e.content(hashContent{s.Servers, s.DefaultBackend, s.Certificates, s.DefaultCertificate})
+	e.flush()
+	return hex.EncodeToString(e.h.Sum(nil))
+}
+
+// hashJSON is the reference hashOf must equal: SHA-256 over json.Marshal.
+func hashJSON(s *Snapshot) string {
+	// Marshal cannot fail: the content is only strings, numbers, bools and
+	// slices of them.
+	data, _ := json.Marshal(hashContent{s.Servers, s.DefaultBackend, s.Certificates, s.DefaultCertificate})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// hashEncoder appends JSON to buf and feeds it to h in large chunks.
+type hashEncoder struct {
+	h   hash.Hash
+	buf []byte
+	// proxies encodes each annotations.Proxy with encoding/json, so that a
+	// field added there is always covered.
+	proxies  *json.Encoder
+	proxyBuf bytes.Buffer
+}
+
+func (e *hashEncoder) flush() {
+	e.h.Write(e.buf)
+	e.buf = e.buf[:0]
+}
+
+func (e *hashEncoder) raw(s string) {
+	e.buf = append(e.buf, s...)
+	if len(e.buf) >= 60<<10 {
+		e.flush()
+	}
+}
+
+// str writes s as encoding/json does (HTML-safe escaping).
+func (e *hashEncoder) str(s string) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			data, _ := json.Marshal(s)
+			e.buf = append(e.buf, data...)
+			return
+		}
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = append(e.buf, s...)
+	e.buf = append(e.buf, '"')
+}
+
+// field writes `"name":` after a comma unless first.
+func (e *hashEncoder) field(first bool, name string) {
+	if !first {
+		e.buf = append(e.buf, ',')
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = append(e.buf, name...)
+	e.buf = append(e.buf, '"', ':')
+}
+
+func (e *hashEncoder) strs(ss []string) {
+	if ss == nil {
+		e.raw("null")
+		return
+	}
+	e.buf = append(e.buf, '[')
+	for i, s := range ss {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		e.str(s)
+	}
+	e.buf = append(e.buf, ']')
+}
+
+func (e *hashEncoder) bytes(b []byte) {
+	if b == nil {
+		e.raw("null")
+		return
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = base64.StdEncoding.AppendEncode(e.buf, b)
+	e.buf = append(e.buf, '"')
+	if len(e.buf) >= 60<<10 {
+		e.flush()
+	}
+}
+
+func (e *hashEncoder) content(c hashContent) {
+	e.buf = append(e.buf, '{')
+	e.field(true, "servers")
+	if c.Servers == nil {
+		e.raw("null")
+	} else {
+		e.buf = append(e.buf, '[')
+		for i := range c.Servers {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.server(&c.Servers[i])
+		}
+		e.buf = append(e.buf, ']')
+	}
+	e.field(false, "defaultBackend")
+	if c.DefaultBackend == nil {
+		e.raw("null")
+	} else {
+		e.backend(c.DefaultBackend)
+	}
+	if len(c.Certificates) > 0 {
+		e.field(false, "certificates")
+		e.buf = append(e.buf, '[')
+		for i := range c.Certificates {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.certificate(&c.Certificates[i])
+		}
+		e.buf = append(e.buf, ']')
+	}
+	if c.DefaultCertificate != nil {
+		e.field(false, "defaultCertificate")
+		e.certificate(c.DefaultCertificate)
+	}
+	e.buf = append(e.buf, '}')
+}
+
+func (e *hashEncoder) server(s *Server) {
+	e.buf = append(e.buf, '{')
+	e.field(true, "host")
+	e.str(s.Host)
+	if s.UseRegex {
+		e.field(false, "useRegex")
+		e.raw("true")
+	}
+	e.field(false, "paths")
+	if s.Paths == nil {
+		e.raw("null")
+	} else {
+		e.buf = append(e.buf, '[')
+		for i := range s.Paths {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.path(&s.Paths[i])
+		}
+		e.buf = append(e.buf, ']')
+	}
+	e.raw("}")
+}
+
+func (e *hashEncoder) path(p *Path) {
+	e.buf = append(e.buf, '{')
+	e.field(true, "path")
+	e.str(p.Path)
+	e.field(false, "match")
+	e.str(string(p.Match))
+	e.field(false, "backend")
+	e.backend(&p.Backend)
+	if len(p.Canaries) > 0 {
+		e.field(false, "canaries")
+		e.buf = append(e.buf, '[')
+		for i := range p.Canaries {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.canary(&p.Canaries[i])
+		}
+		e.buf = append(e.buf, ']')
+	}
+	e.buf = append(e.buf, '}')
+}
+
+func (e *hashEncoder) canary(c *Canary) {
+	e.buf = append(e.buf, '{')
+	e.field(true, "backend")
+	e.backend(&c.Backend)
+	for _, f := range [...]struct{ name, v string }{
+		{"header", c.Header}, {"headerValue", c.HeaderValue}, {"headerPattern", c.HeaderPattern}, {"cookie", c.Cookie},
+	} {
+		if f.v != "" {
+			e.field(false, f.name)
+			e.str(f.v)
+		}
+	}
+	e.field(false, "weight")
+	e.buf = strconv.AppendInt(e.buf, int64(c.Weight), 10)
+	e.field(false, "weightTotal")
+	e.buf = strconv.AppendInt(e.buf, int64(c.WeightTotal), 10)
+	e.buf = append(e.buf, '}')
+}
+
+func (e *hashEncoder) ref(r *ObjectRef) {
+	e.buf = append(e.buf, '{')
+	e.field(true, "kind")
+	e.str(r.Kind)
+	if r.Namespace != "" {
+		e.field(false, "namespace")
+		e.str(r.Namespace)
+	}
+	e.field(false, "name")
+	e.str(r.Name)
+	e.buf = append(e.buf, '}')
+}
+
+func (e *hashEncoder) backend(b *Backend) {
+	e.buf = append(e.buf, '{')
+	e.field(true, "ingress")
+	e.ref(&b.Ingress)
+	e.field(false, "service")
+	e.str(b.Service)
+	e.field(false, "port")
+	e.str(b.Port)
+	e.field(false, "endpoints")
+	e.strs(b.Endpoints)
+	if b.Unavailable != "" {
+		e.field(false, "unavailable")
+		e.str(b.Unavailable)
+	}
+	e.field(false, "proxy")
+	e.proxyBuf.Reset()
+	_ = e.proxies.Encode(b.Proxy) // cannot fail: plain data
+	e.buf = append(e.buf, bytes.TrimSuffix(e.proxyBuf.Bytes(), []byte("\n"))...)
+	if b.SSLRedirect {
+		e.field(false, "sslRedirect")
+		e.raw("true")
+	}
+	if b.HSTS != "" {
+		e.field(false, "hsts")
+		e.str(b.HSTS)
+	}
+	e.raw("}")
+}
+
+func (e *hashEncoder) certificate(c *Certificate) {
+	e.buf = append(e.buf, '{')
+	e.field(true, "secret")
+	e.ref(&c.Secret)
+	if len(c.Hosts) > 0 {
+		e.field(false, "hosts")
+		e.strs(c.Hosts)
+	}
+	e.field(false, "certPEM")
+	e.bytes(c.CertPEM)
+	e.field(false, "keyPEM")
+	e.bytes(c.KeyPEM)
+	e.buf = append(e.buf, '}')
+}

@@ -1,0 +1,79 @@
+package snapshot
+
+import (
+	"reflect"
+	"testing"
+)
+
+// fill sets every field reachable from v to a non-zero value (slices get two
+// elements, strings one that needs escaping when tricky is set), so that a
+// field added to a Snapshot type shows up in the encoding comparison.
+func fill(v reflect.Value, tricky bool, n *int) {
+	*n++
+	switch v.Kind() {
+	case reflect.String:
+		s := "v" + string(rune('a'+*n%26))
+		if tricky {
+			s += "<&>\"\\\u00e9\x01\u2028"
+		}
+		v.SetString(s)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(*n))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(*n))
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), tricky, n)
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range 2 {
+			fill(v.Index(i), tricky, n)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i), tricky, n)
+			}
+		}
+	}
+}
+
+func TestHashEncoderMatchesJSON(t *testing.T) {
+	t.Parallel()
+	full := func(tricky bool) *Snapshot {
+		s := &Snapshot{}
+		n := 0
+		fill(reflect.ValueOf(s).Elem(), tricky, &n)
+		return s
+	}
+	zeroish := full(false)
+	for i := range zeroish.Servers {
+		zeroish.Servers[i].UseRegex = false
+		for j := range zeroish.Servers[i].Paths {
+			p := &zeroish.Servers[i].Paths[j]
+			p.Canaries = nil
+			p.Backend = Backend{}
+		}
+	}
+	zeroish.Certificates[0].Hosts = nil
+	zeroish.Certificates[1].CertPEM = []byte{}
+	zeroish.DefaultCertificate = nil
+	zeroish.DefaultBackend.Endpoints = []string{}
+	tests := map[string]*Snapshot{
+		"empty":       {},
+		"no servers":  {Servers: []Server{}},
+		"full":        full(false),
+		"full tricky": full(true),
+		"zero fields": zeroish,
+	}
+	for name, s := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if got, want := hashOf(s), hashJSON(s); got != want {
+				t.Errorf("hashOf = %s, want the hash of json.Marshal %s", got, want)
+			}
+		})
+	}
+}
