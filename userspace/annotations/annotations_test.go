@@ -108,16 +108,15 @@ func TestParse(t *testing.T) {
 		{
 			name: "unknown, snippet, later and foreign annotations",
 			ann: map[string]string{
-				Prefix + "rewrite-target":         "/",
-				Prefix + "configuration-snippet":  "more_set_headers x;",
-				Prefix + "server-snippet":         "",
-				Prefix + "ssl-redirect":           "false",
-				Prefix + "force-ssl-redirect":     "true",
-				Prefix + "whitelist-source-range": "10.0.0.0/8",
-				Prefix + "affinity":               "cookie",
-				Prefix + "session-cookie-name":    "route",
-				"kubernetes.io/ingress.class":     "weir",
-				"example.com/anything":            "x",
+				Prefix + "rewrite-target":        "/",
+				Prefix + "configuration-snippet": "more_set_headers x;",
+				Prefix + "server-snippet":        "",
+				Prefix + "ssl-redirect":          "false",
+				Prefix + "force-ssl-redirect":    "true",
+				Prefix + "affinity":              "cookie",
+				Prefix + "session-cookie-name":   "route",
+				"kubernetes.io/ingress.class":    "weir",
+				"example.com/anything":           "x",
 			},
 			want: Config{Proxy: DefaultProxy()},
 			wantErrs: []string{
@@ -126,7 +125,6 @@ func TestParse(t *testing.T) {
 				`annotation nginx.ingress.kubernetes.io/rewrite-target is not supported by Weir; ignored`,
 				`annotation nginx.ingress.kubernetes.io/server-snippet: snippet annotations are never applied`,
 				`annotation nginx.ingress.kubernetes.io/session-cookie-name is not supported by Weir; ignored`,
-				`annotation nginx.ingress.kubernetes.io/whitelist-source-range is not supported by Weir; ignored`,
 			},
 		},
 	}

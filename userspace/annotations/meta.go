@@ -86,13 +86,13 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, loadBalanceMeta, regexMeta, sslMeta, hstsMeta, canaryMeta}
+	return [][]Meta{proxyMeta, loadBalanceMeta, sourceRangeMeta, regexMeta, sslMeta, hstsMeta, canaryMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
 // Weir implements and that are safe to pass over meanwhile; they are not
-// warned about. Source ranges and affinity are deliberately not here: an
-// Ingress that relies on them must hear that Weir does not apply them. A key matches an entry equal
+// warned about. Affinity is deliberately not here: an Ingress that relies
+// on it must hear that Weir does not apply it. A key matches an entry equal
 // to it, or an entry ending in "*" that it starts with.
 var knownLater = []string{}
 
@@ -140,6 +140,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	var errs []error
 	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, "allowlist-source-range", "whitelist-source-range")...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
 	errs = append(errs, unknown(ann)...)
@@ -170,7 +171,8 @@ func unknown(ann map[string]string) []error {
 
 // ParseDefaults reads the global proxy settings from the data of the
 // controller ConfigMap (ingress-nginx's keys: proxy-connect-timeout,
-// proxy-read-timeout, proxy-send-timeout, proxy-body-size, load-balance).
+// proxy-read-timeout, proxy-send-timeout, proxy-body-size, load-balance,
+// whitelist-source-range, denylist-source-range).
 // Other keys are ignored. A nil map yields DefaultProxy. A rejected value is
 // returned as an *Error with ConfigMap set and the built-in default is kept.
 func ParseDefaults(data map[string]string) (Proxy, []error) {
@@ -185,6 +187,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	var errs []error
 	errs = append(errs, parseProxy(get, &p, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
+	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, "whitelist-source-range")...)
 	return p, errs
 }
 

@@ -35,6 +35,11 @@ type Proxy struct {
 	// LoadBalance is the balancing algorithm (load-balance). Only
 	// "round_robin" is supported. Default "round_robin".
 	LoadBalance string `json:"loadBalance"`
+	// SourceRange is the source-range family (whitelist-source-range,
+	// allowlist-source-range, denylist-source-range). Nil means any client
+	// (the default). It is a pointer, shared and never modified once
+	// parsed, so that Proxy stays comparable.
+	SourceRange *SourceRange `json:"sourceRange,omitempty"`
 }
 
 // DefaultProxy returns the defaults documented on Proxy.
