@@ -80,7 +80,8 @@ type Proxy struct {
 	metrics   *metrics        // nil: no metrics
 	transport *http.Transport // for the requests rp forwards
 	rp        *httputil.ReverseProxy
-	pool      *connPool // of the common path (forward.go)
+	pool      *connPool     // of the common path (forward.go)
+	sources   *sourceRanges // source-range enforcement (sourcerange.go)
 }
 
 // New returns a Proxy with no configuration.
@@ -97,6 +98,7 @@ func New(opts Options) *Proxy {
 	}
 	p.transport = newTransport(opts.Transport)
 	p.pool = newConnPool(opts.Transport)
+	p.sources = newSourceRanges(opts.Registry)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:      rewrite,
 		Transport:    &timeoutTransport{base: p.transport},
@@ -167,7 +169,8 @@ func (p *Proxy) Close() {
 }
 
 // ServeHTTP routes r and proxies it to an upstream of its route: 404 without
-// a route, 503 without endpoints, 413 for a body over the route's limit.
+// a route, 403 for a client refused by the route's source ranges, 503
+// without endpoints, 413 for a body over the route's limit.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{start: time.Now(), requestID: requestID(r)}
 	rec := &responseRecorder{ResponseWriter: w}
@@ -184,7 +187,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
-	if p.tlsPolicy(rec, r, route) {
+	if p.tlsPolicy(rec, r, route) || p.sources.reject(rec, r, route) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)

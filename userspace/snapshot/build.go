@@ -66,9 +66,10 @@ const (
 func Build(objs Objects, opts Options) *Snapshot {
 	b := &builder{
 		opts:     opts,
-		services: map[string]*corev1.Service{},
-		slices:   map[string][]*discoveryv1.EndpointSlice{},
+		services: make(map[string]*corev1.Service, len(objs.Services)),
+		slices:   make(map[string][]*discoveryv1.EndpointSlice, len(objs.EndpointSlices)),
 		warnings: map[Warning]bool{},
+		parsed:   map[string]*parsedAnnotations{},
 	}
 	b.index(objs)
 	defaults := b.configMapDefaults(objs.ConfigMaps)
@@ -90,6 +91,8 @@ type ingress struct {
 	ref  ObjectRef
 	rank int
 	cfg  annotations.Config
+	// parsed is shared by the Ingresses with the same annotations.
+	parsed *parsedAnnotations
 }
 
 // route is a candidate Path before conflicts are settled and backends are
@@ -109,6 +112,44 @@ type builder struct {
 	warnings map[Warning]bool
 	hosts    map[string]*hostBuild
 	def      *Backend
+	// parsed memoizes annotations.Parse by the Ingress's annotations under
+	// annotations.Prefix (annotationKey): Ingresses often share them.
+	parsed map[string]*parsedAnnotations
+	keyBuf []byte
+}
+
+// parsedAnnotations is a memoized result of annotations.Parse, and of
+// annotations.ParseSSL once sslDone.
+type parsedAnnotations struct {
+	cfg     annotations.Config
+	errs    []error
+	sslDone bool
+	ssl     annotations.SSL
+	sslErrs []error
+}
+
+// annotationKey appends to buf the annotations under annotations.Prefix of
+// ann, sorted, encoded unambiguously: only they decide what
+// annotations.Parse and annotations.ParseSSL return.
+func annotationKey(buf []byte, ann map[string]string) []byte {
+	var arr [8]string
+	keys := arr[:0]
+	for k := range ann {
+		if strings.HasPrefix(k, annotations.Prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := ann[k]
+		buf = strconv.AppendInt(buf, int64(len(k)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, k...)
+		buf = strconv.AppendInt(buf, int64(len(v)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, v...)
+	}
+	return buf
 }
 
 func (b *builder) warn(obj ObjectRef, reason, format string, args ...any) {
@@ -217,8 +258,10 @@ func (b *builder) served(objs Objects) []*ingress {
 		)
 	})
 	ings := make([]*ingress, 0, len(objsServed))
+	store := make([]ingress, len(objsServed))
 	for i, obj := range objsServed {
-		ing := &ingress{obj: obj, rank: i, ref: ObjectRef{Kind: "Ingress", Namespace: obj.Namespace, Name: obj.Name}}
+		ing := &store[i]
+		*ing = ingress{obj: obj, rank: i, ref: ObjectRef{Kind: "Ingress", Namespace: obj.Namespace, Name: obj.Name}}
 		ings = append(ings, ing)
 	}
 	return ings
@@ -227,9 +270,16 @@ func (b *builder) served(objs Objects) []*ingress {
 // parseAnnotations fills ing.cfg over defaults and reports what was
 // rejected.
 func (b *builder) parseAnnotations(ing *ingress, defaults annotations.Proxy) {
-	cfg, errs := annotations.Parse(ing.obj.Annotations, defaults)
-	ing.cfg = cfg
-	for _, err := range errs {
+	b.keyBuf = annotationKey(b.keyBuf[:0], ing.obj.Annotations)
+	p := b.parsed[string(b.keyBuf)]
+	if p == nil {
+		p = &parsedAnnotations{}
+		p.cfg, p.errs = annotations.Parse(ing.obj.Annotations, defaults)
+		b.parsed[string(b.keyBuf)] = p
+	}
+	ing.parsed = p
+	ing.cfg = p.cfg
+	for _, err := range p.errs {
 		reason := ReasonInvalidAnnotation
 		switch {
 		case errors.Is(err, annotations.ErrUnsupported):
@@ -295,8 +345,8 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		host, path string
 		match      MatchType
 	}
-	winners := map[key]*route{}
-	var order []*route
+	winners := make(map[key]*route, len(ings))
+	order := make([]*route, 0, len(ings))
 	for _, ing := range ings {
 		if ing.cfg.Canary.Enabled {
 			continue // attached below by attachCanaries
@@ -323,7 +373,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		}
 	}
 
-	b.hosts = map[string]*hostBuild{}
+	b.hosts = make(map[string]*hostBuild, len(order))
 	for _, r := range order {
 		h := b.hosts[r.host]
 		if h == nil {
@@ -353,6 +403,9 @@ type hostBuild struct {
 // sortPaths orders paths for first-match routing; rank[i] is the age rank
 // of the Ingress of paths[i].
 func sortPaths(paths []Path, rank []int) {
+	if len(paths) < 2 {
+		return
+	}
 	type ranked struct {
 		p    Path
 		rank int
@@ -404,7 +457,7 @@ func (b *builder) route(ing *ingress, host string, regex bool, p networkingv1.HT
 	if p.PathType != nil {
 		pathType = *p.PathType
 	}
-	r := &route{host: host, path: path, ing: ing, backend: p.Backend.DeepCopy()}
+	r := &route{host: host, path: path, ing: ing, backend: &p.Backend}
 	switch {
 	case pathType == networkingv1.PathTypeExact:
 		r.match = MatchExact
@@ -430,26 +483,25 @@ func (b *builder) route(ing *ingress, host string, regex bool, p networkingv1.HT
 			r.path = "/"
 		}
 	}
-	if !b.checkBackend(ing, fmt.Sprintf("path %q of host %q", p.Path, host), &p.Backend) {
+	if problem := backendProblem(&p.Backend); problem != "" {
+		b.warn(ing.ref, ReasonInvalidBackend, "path %q of host %q %s", p.Path, host, problem)
 		return nil, false
 	}
 	return r, true
 }
 
-// checkBackend reports a backend Weir cannot route to at all; what names
-// its place in the Ingress.
-func (b *builder) checkBackend(ing *ingress, what string, be *networkingv1.IngressBackend) bool {
+// backendProblem says why Weir cannot route to be at all, as the end of a
+// warning ("has no backend; skipped"); empty means it can.
+func backendProblem(be *networkingv1.IngressBackend) string {
 	switch {
 	case be == nil:
-		b.warn(ing.ref, ReasonInvalidBackend, "%s has no backend; skipped", what)
+		return "has no backend; skipped"
 	case be.Resource != nil:
-		b.warn(ing.ref, ReasonInvalidBackend, "%s has a resource backend, which Weir does not support; skipped", what)
+		return "has a resource backend, which Weir does not support; skipped"
 	case be.Service == nil || be.Service.Name == "":
-		b.warn(ing.ref, ReasonInvalidBackend, "%s has no service backend; skipped", what)
-	default:
-		return true
+		return "has no service backend; skipped"
 	}
-	return false
+	return ""
 }
 
 // defaultBackend picks the spec.defaultBackend of the oldest Ingress that
@@ -458,7 +510,11 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 	var winner *ingress
 	for _, ing := range ings {
 		be := ing.obj.Spec.DefaultBackend
-		if ing.cfg.Canary.Enabled || be == nil || !b.checkBackend(ing, "default backend", be) {
+		if ing.cfg.Canary.Enabled || be == nil {
+			continue
+		}
+		if problem := backendProblem(be); problem != "" {
+			b.warn(ing.ref, ReasonInvalidBackend, "default backend %s", problem)
 			continue
 		}
 		if winner != nil {
@@ -568,7 +624,7 @@ func (b *builder) endpoints(svcKey, portName string) []string {
 // servers returns the Servers with at least one path: exact hosts sorted,
 // then wildcard hosts sorted, then the any-host server.
 func (b *builder) servers() []Server {
-	out := []Server{}
+	out := make([]Server, 0, len(b.hosts))
 	for _, h := range b.hosts {
 		if len(h.srv.Paths) > 0 {
 			out = append(out, h.srv)

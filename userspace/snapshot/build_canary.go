@@ -1,6 +1,10 @@
 package snapshot
 
-import "github.com/weir-lb/weir/userspace/annotations"
+import (
+	"slices"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
 
 // Warning reasons of canary Ingresses.
 const (
@@ -24,6 +28,9 @@ const (
 // clips the weights of each Path's canaries to their shared total. It runs
 // once the Servers' Paths are final: it keeps pointers into them.
 func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
+	if !slices.ContainsFunc(ings, func(ing *ingress) bool { return ing.cfg.Canary.Enabled }) {
+		return
+	}
 	type key struct {
 		host, path string
 		match      MatchType

@@ -88,13 +88,19 @@ func (b *builder) tls(objs Objects, ings []*ingress, s *Snapshot) {
 	}
 
 	// Per route: redirect and HSTS.
-	ssl := map[ObjectRef]annotations.SSL{}
+	ssl := make(map[ObjectRef]annotations.SSL, len(ings))
 	for _, ing := range ings {
-		cfg, errs := annotations.ParseSSL(ing.obj.Annotations, sslDefaults)
-		for _, err := range errs {
+		// Every served Ingress went through parseAnnotations; sslDefaults
+		// are the same for all of them.
+		p := ing.parsed
+		if !p.sslDone {
+			p.ssl, p.sslErrs = annotations.ParseSSL(ing.obj.Annotations, sslDefaults)
+			p.sslDone = true
+		}
+		for _, err := range p.sslErrs {
 			b.warn(ing.ref, ReasonInvalidAnnotation, "%v", err)
 		}
-		ssl[ing.ref] = cfg
+		ssl[ing.ref] = p.ssl
 	}
 	header := hsts.Header()
 	for i := range s.Servers {
