@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// sourceRanges enforces the source-range annotations of a route
+// (whitelist-source-range, allowlist-source-range, denylist-source-range)
+// on the client address of the connection (RemoteAddr), as ingress-nginx
+// does: a client in the deny list, or outside a non-empty allow list, gets
+// 403 from Weir. Deny is checked first.
+//
+// The prefixes of each SourceRange are parsed once and cached by pointer
+// (a Snapshot is immutable); the cache is dropped whole when it grows past
+// maxCachedSourceRanges, so Snapshots that are no longer live are freed.
+type sourceRanges struct {
+	mu     sync.RWMutex
+	cache  map[*annotations.SourceRange]*compiledSourceRange
+	denied *prometheus.CounterVec // nil: no metrics
+}
+
+const maxCachedSourceRanges = 4096
+
+type compiledSourceRange struct {
+	allow, deny []netip.Prefix
+}
+
+// newSourceRanges returns the enforcer; reg nil means no metrics.
+func newSourceRanges(reg *prometheus.Registry) *sourceRanges {
+	s := &sourceRanges{cache: map[*annotations.SourceRange]*compiledSourceRange{}}
+	if reg != nil {
+		s.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_source_range_denied_total",
+			Help: "Requests answered 403 because of a source-range annotation, by Ingress and by list: deny (in denylist-source-range) or allow (outside the allow list).",
+		}, []string{"namespace", "ingress", "list"})
+		reg.MustRegister(s.denied)
+	}
+	return s
+}
+
+// reject answers 403 and returns true when the client of r may not use
+// route.
+func (s *sourceRanges) reject(w http.ResponseWriter, r *http.Request, route *router.Route) bool {
+	sr := route.Backend.Proxy.SourceRange
+	if sr == nil {
+		return false
+	}
+	list := s.compiled(sr).verdict(clientAddr(r))
+	if list == "" {
+		return false
+	}
+	if s.denied != nil {
+		ing := route.Backend.Ingress
+		s.denied.WithLabelValues(ing.Namespace, ing.Name, list).Inc()
+	}
+	writeError(w, http.StatusForbidden)
+	return true
+}
+
+func (s *sourceRanges) compiled(sr *annotations.SourceRange) *compiledSourceRange {
+	s.mu.RLock()
+	c := s.cache[sr]
+	s.mu.RUnlock()
+	if c != nil {
+		return c
+	}
+	c = compileSourceRange(sr)
+	s.mu.Lock()
+	if len(s.cache) >= maxCachedSourceRanges {
+		clear(s.cache)
+	}
+	s.cache[sr] = c
+	s.mu.Unlock()
+	return c
+}
+
+// compileSourceRange parses the prefixes of sr. They were normalised by the
+// annotations package; one that does not parse (never expected) is skipped.
+func compileSourceRange(sr *annotations.SourceRange) *compiledSourceRange {
+	parse := func(in []string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, s := range in {
+			if p, err := netip.ParsePrefix(s); err == nil {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	return &compiledSourceRange{allow: parse(sr.Allow), deny: parse(sr.Deny)}
+}
+
+// verdict returns "deny" when a is in the deny list, "allow" when the allow
+// list is non-empty and a is outside it, "" when a may pass. An invalid a
+// (no client address) is refused by a non-empty list.
+func (c *compiledSourceRange) verdict(a netip.Addr) string {
+	if len(c.deny) > 0 && (!a.IsValid() || containsAddr(c.deny, a)) {
+		return "deny"
+	}
+	if len(c.allow) > 0 && (!a.IsValid() || !containsAddr(c.allow, a)) {
+		return "allow"
+	}
+	return ""
+}
+
+func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientAddr is the address of the TCP peer of r, IPv4-mapped IPv6
+// unmapped; invalid when RemoteAddr holds none.
+func clientAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.WithZone("").Unmap()
+}
