@@ -8,6 +8,7 @@ package controller
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -99,7 +100,12 @@ func New(opts Options, pubs ...Publisher) *Controller {
 func (c *Controller) Live() *snapshot.Snapshot { return c.live.Load() }
 
 // Sync builds a Snapshot from objs and publishes it if its hash differs from
-// the live one. It returns the live Snapshot and whether it changed. Problems
+// the live one. It returns the live Snapshot and whether it changed. The
+// returned Snapshot always carries the warnings of this build: warnings are
+// not part of the hash, so when only they changed, the live Snapshot is
+// replaced by a copy with the new warnings (same Version and Hash, publishers
+// not called). Callers that report warnings (the kube source's Events) need
+// no second build. Problems
 // are the source's read errors that came with objs; they are logged once each.
 // A publisher's error is logged and counted; the others still receive the
 // Snapshot.
@@ -112,7 +118,14 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 	c.reportWarnings(s.Warnings)
 	if c.version > 0 && s.Hash == c.hash {
 		c.mBuilds.WithLabelValues("unchanged").Inc()
-		return c.live.Load(), false
+		live := c.live.Load()
+		if !slices.Equal(live.Warnings, s.Warnings) {
+			cp := *live
+			cp.Warnings = s.Warnings
+			live = &cp
+			c.live.Store(live)
+		}
+		return live, false
 	}
 	c.version++
 	c.hash = s.Hash

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
@@ -80,6 +81,50 @@ func TestSyncVersionsAndDropsUnchanged(t *testing.T) {
 	}
 	if v := testutil.ToFloat64(c.mBuilds.WithLabelValues("unchanged")); v != 1 {
 		t.Errorf("unchanged builds = %v, want 1", v)
+	}
+}
+
+func TestUnchangedSyncCarriesNewWarnings(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	c := New(Options{Build: snapshot.DefaultOptions(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, rec)
+	s1, _ := c.Sync(objects("a.test"), nil)
+	reasons := func(s *snapshot.Snapshot) []string {
+		var out []string
+		for _, w := range s.Warnings {
+			out = append(out, w.Reason)
+		}
+		return out
+	}
+	if diff := cmp.Diff([]string{snapshot.ReasonServiceNotFound}, reasons(s1)); diff != "" {
+		t.Fatalf("first sync warnings (-want +got):\n%s", diff)
+	}
+
+	// An unsupported annotation adds a warning but changes no route.
+	objs := objects("a.test")
+	objs.Ingresses[0].Annotations = map[string]string{"nginx.ingress.kubernetes.io/no-such-annotation": "x"}
+	s2, changed := c.Sync(objs, nil)
+	if changed {
+		t.Fatalf("changed=true, want the same routes dropped")
+	}
+	want := []string{snapshot.ReasonUnsupportedAnnotation, snapshot.ReasonServiceNotFound} // sorted by message
+	if diff := cmp.Diff(want, reasons(s2)); diff != "" {
+		t.Errorf("unchanged sync warnings (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, reasons(c.Live())); diff != "" {
+		t.Errorf("Live() warnings (-want +got):\n%s", diff)
+	}
+	if s2.Version != 1 || s2.Hash != s1.Hash || len(rec.got) != 1 {
+		t.Errorf("version %d hash %s, %d publishes; want version 1, hash %s, 1 publish", s2.Version, s2.Hash, len(rec.got), s1.Hash)
+	}
+	if len(s1.Warnings) != 1 {
+		t.Errorf("the first Snapshot was modified: %d warnings, want 1", len(s1.Warnings))
+	}
+
+	// Back to the first objects: the warning goes away again.
+	s3, _ := c.Sync(objects("a.test"), nil)
+	if diff := cmp.Diff([]string{snapshot.ReasonServiceNotFound}, reasons(s3)); diff != "" {
+		t.Errorf("third sync warnings (-want +got):\n%s", diff)
 	}
 }
 

@@ -31,7 +31,8 @@ import (
 )
 
 // SyncFunc builds and publishes a Snapshot from objs (controller.Sync): it
-// returns the live Snapshot and whether it changed.
+// returns the live Snapshot and whether it changed. The Snapshot must carry
+// the warnings of this build even when unchanged: they become Events.
 type SyncFunc = func(objs snapshot.Objects, problems []error) (*snapshot.Snapshot, bool)
 
 // Options configures a Source.
@@ -220,14 +221,10 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 		}()
 	}
 	for {
-		objs := s.objects()
-		live, changed := syncFn(objs, nil)
+		// The returned Snapshot carries the warnings of this build even
+		// when its routes are unchanged (controller.Sync).
+		live, _ := syncFn(s.objects(), nil)
 		warnings := live.Warnings
-		if !changed && s.opts.Events != nil {
-			// Warnings are not part of the hash: an unchanged Snapshot
-			// may still come with new warnings.
-			warnings = snapshot.Build(objs, s.opts.Build).Warnings
-		}
 		if s.opts.Events != nil {
 			s.mu.Lock()
 			s.lastWarnings = warnings
