@@ -176,8 +176,10 @@ func (d *Datapath) SetListeners(ls []Listener) error {
 		}
 	}
 	var errs []error
-	// Sources first, so a listener never runs with half its lists.
-	errs = append(errs, syncSet(d.objs.AllowSrc, wantAllow), syncSet(d.objs.DenySrc, wantDeny))
+	// New sources first and stale ones last, so that while the maps change
+	// a listener's list holds both (never an empty allow list that would
+	// drop everyone).
+	errs = append(errs, addSet(d.objs.AllowSrc, wantAllow), addSet(d.objs.DenySrc, wantDeny))
 	for k, v := range wantL {
 		if err := d.objs.Listeners.Put(&k, &v); err != nil {
 			errs = append(errs, fmt.Errorf("put listener: %w", err))
@@ -197,19 +199,24 @@ func (d *Datapath) SetListeners(ls []Listener) error {
 			errs = append(errs, fmt.Errorf("delete listener: %w", err))
 		}
 	}
+	errs = append(errs, pruneSet(d.objs.AllowSrc, wantAllow), pruneSet(d.objs.DenySrc, wantDeny))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("set listeners: %w", err)
 	}
 	return nil
 }
 
-func syncSet(m *ebpf.Map, want map[xdpWeirSrcKey]bool) error {
+func addSet(m *ebpf.Map, want map[xdpWeirSrcKey]bool) error {
 	one := uint32(1)
 	for k := range want {
 		if err := m.Put(&k, &one); err != nil {
 			return fmt.Errorf("put source range: %w", err)
 		}
 	}
+	return nil
+}
+
+func pruneSet(m *ebpf.Map, want map[xdpWeirSrcKey]bool) error {
 	var k xdpWeirSrcKey
 	var v uint32
 	var stale []xdpWeirSrcKey

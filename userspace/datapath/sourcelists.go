@@ -1,0 +1,108 @@
+package datapath
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// SourceLists are the source prefixes the XDP program enforces on one
+// listener port. Nil lists mean none.
+type SourceLists struct {
+	// Allow, when not empty, is the only sources let through.
+	Allow []netip.Prefix
+	// Deny sources are dropped, before Allow is looked at.
+	Deny []netip.Prefix
+}
+
+// PortSourceLists decides which source lists of s the XDP program can
+// enforce on each of ports, so that those sources are dropped before the
+// kernel stack. Weir serves every host on every listener port, so a list
+// covers a whole port only when every route of s (every Path, canaries
+// included, and the DefaultBackend) carries the same non-empty allow list,
+// or the same non-empty deny list (compared as sets). Otherwise the list is
+// left to L7, which enforces every list anyway. A Snapshot with no route
+// yields no lists. Ports with nothing to enforce are absent from the map;
+// a nil s yields nil.
+func PortSourceLists(s *snapshot.Snapshot, ports []uint16) map[uint16]SourceLists {
+	if s == nil {
+		return nil
+	}
+	var ranges []*annotations.SourceRange
+	for _, srv := range s.Servers {
+		for _, p := range srv.Paths {
+			ranges = append(ranges, p.Backend.Proxy.SourceRange)
+			for _, c := range p.Canaries {
+				ranges = append(ranges, c.Backend.Proxy.SourceRange)
+			}
+		}
+	}
+	if s.DefaultBackend != nil {
+		ranges = append(ranges, s.DefaultBackend.Proxy.SourceRange)
+	}
+	if len(ranges) == 0 {
+		return nil
+	}
+	list := func(of func(*annotations.SourceRange) []string) []netip.Prefix {
+		var first []netip.Prefix
+		for i, sr := range ranges {
+			if sr == nil {
+				return nil
+			}
+			got := prefixSet(of(sr))
+			if len(got) == 0 {
+				return nil
+			}
+			if i == 0 {
+				first = got
+			} else if !slices.Equal(first, got) {
+				return nil
+			}
+		}
+		return first
+	}
+	sl := SourceLists{
+		Allow: list(func(sr *annotations.SourceRange) []string { return sr.Allow }),
+		Deny:  list(func(sr *annotations.SourceRange) []string { return sr.Deny }),
+	}
+	if sl.Allow == nil && sl.Deny == nil {
+		return nil
+	}
+	out := make(map[uint16]SourceLists, len(ports))
+	for _, port := range ports {
+		out[port] = sl
+	}
+	return out
+}
+
+// prefixSet parses normalised prefixes into a sorted, de-duplicated set;
+// entries that do not parse (the annotations package never writes one) are
+// skipped.
+func prefixSet(in []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range in {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return slices.Compact(out)
+}
+
+// WithSourceLists returns a copy of ls whose Allow and Deny are those of
+// their port in lists (none for a port absent from lists).
+func WithSourceLists(ls []Listener, lists map[uint16]SourceLists) []Listener {
+	out := make([]Listener, len(ls))
+	for i, l := range ls {
+		sl := lists[l.Addr.Port()]
+		out[i] = Listener{Addr: l.Addr, Allow: sl.Allow, Deny: sl.Deny}
+	}
+	return out
+}
