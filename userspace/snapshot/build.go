@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -116,6 +115,8 @@ type builder struct {
 	// annotations.Prefix (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
 	keyBuf []byte
+	// nameBuf builds "namespace/name" map keys without allocating.
+	nameBuf []byte
 }
 
 // parsedAnnotations is a memoized result of annotations.Parse, and of
@@ -547,16 +548,18 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	case sb.Port.Name != "":
 		be.Port = sb.Port.Name
 	}
-	svcKey := ns + "/" + sb.Name
-	svc := b.services[svcKey]
+	// Look up without allocating the key; svcKey is only for messages.
+	svcKey := func() string { return ns + "/" + sb.Name }
+	b.nameBuf = append(append(append(b.nameBuf[:0], ns...), '/'), sb.Name...)
+	svc := b.services[string(b.nameBuf)]
 	if svc == nil {
-		be.Unavailable = fmt.Sprintf("service %s not found", svcKey)
-		b.warn(ing.ref, ReasonServiceNotFound, "service %s not found; its routes answer 503", svcKey)
+		be.Unavailable = fmt.Sprintf("service %s not found", svcKey())
+		b.warn(ing.ref, ReasonServiceNotFound, "service %s not found; its routes answer 503", svcKey())
 		return be, true
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
-		be.Unavailable = fmt.Sprintf("service %s is of type ExternalName, which Weir does not support", svcKey)
-		b.warn(ing.ref, ReasonUnsupportedService, "service %s is of type ExternalName, which Weir does not support; its routes answer 503", svcKey)
+		be.Unavailable = fmt.Sprintf("service %s is of type ExternalName, which Weir does not support", svcKey())
+		b.warn(ing.ref, ReasonUnsupportedService, "service %s is of type ExternalName, which Weir does not support; its routes answer 503", svcKey())
 		return be, true
 	}
 	var sp *corev1.ServicePort
@@ -568,28 +571,28 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 		}
 	}
 	if be.Port == "" {
-		be.Unavailable = fmt.Sprintf("no port of service %s is named", svcKey)
-		b.warn(ing.ref, ReasonPortNotFound, "backend of service %s names no port; its routes answer 503", svcKey)
+		be.Unavailable = fmt.Sprintf("no port of service %s is named", svcKey())
+		b.warn(ing.ref, ReasonPortNotFound, "backend of service %s names no port; its routes answer 503", svcKey())
 		return be, true
 	}
 	if sp == nil {
-		be.Unavailable = fmt.Sprintf("port %q not found on service %s", be.Port, svcKey)
-		b.warn(ing.ref, ReasonPortNotFound, "port %q not found on service %s; its routes answer 503", be.Port, svcKey)
+		be.Unavailable = fmt.Sprintf("port %q not found on service %s", be.Port, svcKey())
+		b.warn(ing.ref, ReasonPortNotFound, "port %q not found on service %s; its routes answer 503", be.Port, svcKey())
 		return be, true
 	}
-	be.Endpoints = b.endpoints(svcKey, sp.Name)
+	be.Endpoints = b.endpoints(b.slices[string(b.nameBuf)], sp.Name)
 	if len(be.Endpoints) == 0 {
 		be.Unavailable = "no ready endpoints"
-		b.warn(ing.ref, ReasonNoReadyEndpoints, "service %s port %q has no ready endpoints; its routes answer 503", svcKey, be.Port)
+		b.warn(ing.ref, ReasonNoReadyEndpoints, "service %s port %q has no ready endpoints; its routes answer 503", svcKey(), be.Port)
 	}
 	return be, true
 }
 
-// endpoints returns the ready "ip:port" addresses of the Service svcKey for
-// the EndpointSlice port named portName, sorted and de-duplicated.
-func (b *builder) endpoints(svcKey, portName string) []string {
+// endpoints returns the ready "ip:port" addresses in the EndpointSlices of
+// a Service for the port named portName, sorted and de-duplicated.
+func (b *builder) endpoints(slicesOf []*discoveryv1.EndpointSlice, portName string) []string {
 	out := []string{}
-	for _, es := range b.slices[svcKey] {
+	for _, es := range slicesOf {
 		var port int32
 		for _, p := range es.Ports {
 			name := ""
@@ -613,7 +616,8 @@ func (b *builder) endpoints(svcKey, portName string) []string {
 				if err != nil {
 					continue
 				}
-				out = append(out, net.JoinHostPort(ip.String(), strconv.Itoa(int(port))))
+				// "a.b.c.d:port" or "[v6%zone]:port", as net.JoinHostPort.
+				out = append(out, netip.AddrPortFrom(ip, uint16(port)).String())
 			}
 		}
 	}
