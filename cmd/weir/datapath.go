@@ -4,21 +4,26 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
+	"sync"
 
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/weir-lb/weir/userspace/datapath"
+	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // startDatapath loads and attaches the XDP program for the HTTP listener at
 // httpAddr and the HTTPS listener on the same address (--https-port),
 // spreading their connections over the online cores. Without BPF or
 // XDP it warns once and returns a nil Datapath: Weir serves without it. The
-// live mode is the gauge weir_datapath_mode{mode} on reg.
-func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, log *slog.Logger) *datapath.Datapath {
+// live mode is the gauge weir_datapath_mode{mode} on reg. Once attached,
+// feed puts the whole-port source lists of each Snapshot into its maps.
+func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, feed *sourceListFeeder, log *slog.Logger) *datapath.Datapath {
 	mode := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "weir_datapath_mode",
 		Help: "1 for the XDP attach mode live on this node: native, generic or off.",
@@ -44,27 +49,84 @@ func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, log *
 		log.Info("XDP data path off: the listeners are on a loopback address", "http", httpAddr)
 		return nil
 	}
-	d, got, err := attachDatapath(o, want, httpAddr, log)
+	d, got, listeners, err := attachDatapath(o, want, httpAddr, log)
 	if err != nil {
 		log.Warn("XDP data path not available: serving without it, on the kernel's own spreading of connections",
 			"error", err)
 		return nil
 	}
 	setMode(got)
+	feed.attach(d, listeners)
 	return d
 }
 
-func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.Logger) (*datapath.Datapath, datapath.Mode, error) {
+// sourceListFeeder is a controller.Publisher that fills the XDP source
+// lists of each listener port from each new Snapshot: only the lists that
+// cover the whole port (datapath.PortSourceLists); L7 enforces every list
+// anyway. Snapshots published before the data path is attached are kept and
+// applied by attach. The zero value is ready to use.
+type sourceListFeeder struct {
+	log *slog.Logger
+
+	mu        sync.Mutex
+	dp        *datapath.Datapath  // nil until attach
+	listeners []datapath.Listener // without lists
+	last      *snapshot.Snapshot
+	applied   map[uint16]datapath.SourceLists
+}
+
+// Apply implements controller.Publisher.
+func (f *sourceListFeeder) Apply(s *snapshot.Snapshot) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last = s
+	return f.sync()
+}
+
+func (f *sourceListFeeder) attach(dp *datapath.Datapath, listeners []datapath.Listener) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dp, f.listeners = dp, listeners
+	if err := f.sync(); err != nil && f.log != nil {
+		f.log.Error("set XDP source lists", "error", err)
+	}
+}
+
+func (f *sourceListFeeder) sync() error {
+	if f.dp == nil || f.last == nil {
+		return nil
+	}
+	var ports []uint16
+	for _, l := range f.listeners {
+		if !slices.Contains(ports, l.Addr.Port()) {
+			ports = append(ports, l.Addr.Port())
+		}
+	}
+	lists := datapath.PortSourceLists(f.last, ports)
+	if err := f.dp.SetListeners(datapath.WithSourceLists(f.listeners, lists)); err != nil {
+		return fmt.Errorf("set xdp source lists of version %d: %w", f.last.Version, err)
+	}
+	if f.log != nil && !maps.EqualFunc(lists, f.applied, func(a, b datapath.SourceLists) bool {
+		return slices.Equal(a.Allow, b.Allow) && slices.Equal(a.Deny, b.Deny)
+	}) {
+		f.log.Info("XDP source lists set: whole-port lists are dropped before the kernel stack; the others stay in L7",
+			"version", f.last.Version, "lists", fmt.Sprint(lists))
+	}
+	f.applied = lists
+	return nil
+}
+
+func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.Logger) (*datapath.Datapath, datapath.Mode, []datapath.Listener, error) {
 	ap, err := netip.ParseAddrPort(httpAddr)
 	if err != nil {
-		return nil, "", fmt.Errorf("parse http address %s: %w", httpAddr, err)
+		return nil, "", nil, fmt.Errorf("parse http address %s: %w", httpAddr, err)
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return nil, "", fmt.Errorf("remove memlock limit: %w", err)
+		return nil, "", nil, fmt.Errorf("remove memlock limit: %w", err)
 	}
 	var cpus unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &cpus); err != nil {
-		return nil, "", fmt.Errorf("read online cores: %w", err)
+		return nil, "", nil, fmt.Errorf("read online cores: %w", err)
 	}
 	var cores []int
 	for c := 0; c < datapath.MaxCPUs; c++ {
@@ -78,11 +140,11 @@ func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.L
 	}
 	iface, err := datapath.FindInterface(o.iface, nodeAddr)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	d, err := datapath.Load(datapath.Options{PinPath: datapath.DefaultPinPath})
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	ports := []uint16{ap.Port()}
 	if o.httpsPort > 0 { // the HTTPS listener binds the same address
@@ -100,20 +162,20 @@ func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.L
 	}
 	if err := d.SetCores(cores); err != nil {
 		d.Close()
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if err := d.SetListeners(listeners); err != nil {
 		d.Close()
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	got, err := d.Attach(iface, mode, log)
 	if err != nil {
 		d.Close()
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	log.Info("XDP data path attached", "interface", iface, "mode", got, "cores", cores,
 		"ports", fmt.Sprint(ports), "pins", datapath.DefaultPinPath)
-	return d, got, nil
+	return d, got, listeners, nil
 }
 
 func runInspect(stdout io.Writer) error { return datapath.Inspect(stdout, datapath.DefaultPinPath) }

@@ -223,14 +223,16 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 		defer stopSource()
 	}
+	feed := &sourceListFeeder{log: log}
+	cfg.Publishers = append(cfg.Publishers, feed)
 	if len(cores) > 0 {
-		return runSupervisor(ctx, o, cfg, cores, stderr)
+		return runSupervisor(ctx, o, cfg, cores, feed, stderr)
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {
 		return err
 	}
-	if dp := startDatapath(o, d.HTTPAddr(), d.Registry(), log); dp != nil {
+	if dp := startDatapath(o, d.HTTPAddr(), d.Registry(), feed, log); dp != nil {
 		defer dp.Close() // the pinned link stays attached; `weir detach` removes it
 	}
 	return d.Run(ctx)

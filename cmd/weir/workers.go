@@ -38,7 +38,7 @@ func parseWorkers(v string) ([]int, error) {
 // on the XDP data path where it attaches (the SK_REUSEPORT program then hands
 // each connection to the worker of the core XDP chose), else on plain
 // SO_REUSEPORT sockets.
-func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []int, stderr io.Writer) error {
+func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []int, feed *sourceListFeeder, stderr io.Writer) error {
 	log := cfg.Logger
 	sup, err := supervisor.New(supervisor.Config{
 		BindAddress:    cfg.BindAddress,
@@ -51,6 +51,7 @@ func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []i
 		Source:         cfg.Source,
 		Registry:       cfg.Registry,
 		Controller:     cfg.Controller,
+		Publishers:     cfg.Publishers,
 		AccessLog:      cfg.AccessLog,
 		WorkerLog:      stderr,
 		LogFormat:      o.logFormat,
@@ -61,7 +62,7 @@ func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []i
 	if err != nil {
 		return err
 	}
-	if dp := startDatapath(o, sup.HTTPAddr(), sup.Registry(), log); dp != nil {
+	if dp := startDatapath(o, sup.HTTPAddr(), sup.Registry(), feed, log); dp != nil {
 		defer dp.Close() // the pinned link stays attached; `weir detach` removes it
 		if err := sup.SteerByCore(); err != nil {
 			log.Warn("SK_REUSEPORT program not attached: each worker still serves, but a connection may be accepted off the core XDP chose",

@@ -56,6 +56,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Controller selects the Ingresses served.
 	Controller controller.Options
+	// Publishers also receive each new Snapshot, after the proxy (e.g. the
+	// XDP source lists). Nil means none.
+	Publishers []controller.Publisher
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
 	// Logger receives Weir's own log. Nil means slog.Default().
@@ -114,7 +117,7 @@ func New(cfg Config) (*Daemon, error) {
 	ctrlOpts.Registry = d.registry
 	// Certificates first, so a route's redirect never points at a host
 	// whose certificate is not yet served.
-	d.ctrl = controller.New(ctrlOpts, d.certs, d.proxy)
+	d.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{d.certs, d.proxy}, cfg.Publishers...)...)
 	if cfg.Source == nil {
 		d.source = manifest.NewSource(cfg.Manifests, cfg.Logger)
 	}

@@ -64,6 +64,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Controller selects the Ingresses served.
 	Controller controller.Options
+	// Publishers also receive each new Snapshot, after the workers
+	// acknowledged it (e.g. the XDP source lists). Nil means none.
+	Publishers []controller.Publisher
 	// Command is the argv that starts a worker; the supervisor appends the
 	// worker flags (--cpu, --https-port, --access-log, --log-format,
 	// --log-level). Nil means this executable with "worker".
@@ -171,7 +174,7 @@ func New(cfg Config) (*Supervisor, error) {
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
 	ctrlOpts.Registry = s.registry
-	s.ctrl = controller.New(ctrlOpts, s)
+	s.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{s}, cfg.Publishers...)...)
 	if cfg.Source == nil {
 		s.source = manifest.NewSource(cfg.Manifests, cfg.Logger)
 	}
