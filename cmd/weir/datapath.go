@@ -4,17 +4,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/netip"
-	"slices"
-	"sync"
 
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/weir-lb/weir/userspace/datapath"
-	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // startDatapath loads and attaches the XDP program for the HTTP listener at
@@ -23,7 +19,7 @@ import (
 // XDP it warns once and returns a nil Datapath: Weir serves without it. The
 // live mode is the gauge weir_datapath_mode{mode} on reg. Once attached,
 // feed puts the whole-port source lists of each Snapshot into its maps.
-func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, feed *sourceListFeeder, log *slog.Logger) *datapath.Datapath {
+func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, feed *datapath.SourceListPublisher, log *slog.Logger) *datapath.Datapath {
 	mode := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "weir_datapath_mode",
 		Help: "1 for the XDP attach mode live on this node: native, generic or off.",
@@ -56,64 +52,8 @@ func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, feed 
 		return nil
 	}
 	setMode(got)
-	feed.attach(d, listeners)
+	feed.Attach(d, listeners)
 	return d
-}
-
-// sourceListFeeder is a controller.Publisher that fills the XDP source
-// lists of each listener port from each new Snapshot: only the lists that
-// cover the whole port (datapath.PortSourceLists); L7 enforces every list
-// anyway. Snapshots published before the data path is attached are kept and
-// applied by attach. The zero value is ready to use.
-type sourceListFeeder struct {
-	log *slog.Logger
-
-	mu        sync.Mutex
-	dp        *datapath.Datapath  // nil until attach
-	listeners []datapath.Listener // without lists
-	last      *snapshot.Snapshot
-	applied   map[uint16]datapath.SourceLists
-}
-
-// Apply implements controller.Publisher.
-func (f *sourceListFeeder) Apply(s *snapshot.Snapshot) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.last = s
-	return f.sync()
-}
-
-func (f *sourceListFeeder) attach(dp *datapath.Datapath, listeners []datapath.Listener) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.dp, f.listeners = dp, listeners
-	if err := f.sync(); err != nil && f.log != nil {
-		f.log.Error("set XDP source lists", "error", err)
-	}
-}
-
-func (f *sourceListFeeder) sync() error {
-	if f.dp == nil || f.last == nil {
-		return nil
-	}
-	var ports []uint16
-	for _, l := range f.listeners {
-		if !slices.Contains(ports, l.Addr.Port()) {
-			ports = append(ports, l.Addr.Port())
-		}
-	}
-	lists := datapath.PortSourceLists(f.last, ports)
-	if err := f.dp.SetListeners(datapath.WithSourceLists(f.listeners, lists)); err != nil {
-		return fmt.Errorf("set xdp source lists of version %d: %w", f.last.Version, err)
-	}
-	if f.log != nil && !maps.EqualFunc(lists, f.applied, func(a, b datapath.SourceLists) bool {
-		return slices.Equal(a.Allow, b.Allow) && slices.Equal(a.Deny, b.Deny)
-	}) {
-		f.log.Info("XDP source lists set: whole-port lists are dropped before the kernel stack; the others stay in L7",
-			"version", f.last.Version, "lists", fmt.Sprint(lists))
-	}
-	f.applied = lists
-	return nil
 }
 
 func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.Logger) (*datapath.Datapath, datapath.Mode, []datapath.Listener, error) {

@@ -223,7 +223,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		}
 		defer stopSource()
 	}
-	feed := &sourceListFeeder{log: log}
+	feed := &datapath.SourceListPublisher{Log: log}
 	cfg.Publishers = append(cfg.Publishers, feed)
 	if len(cores) > 0 {
 		return runSupervisor(ctx, o, cfg, cores, feed, stderr)

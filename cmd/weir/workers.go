@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/weir-lb/weir/userspace/daemon"
+	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/supervisor"
 )
 
@@ -38,7 +39,7 @@ func parseWorkers(v string) ([]int, error) {
 // on the XDP data path where it attaches (the SK_REUSEPORT program then hands
 // each connection to the worker of the core XDP chose), else on plain
 // SO_REUSEPORT sockets.
-func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []int, feed *sourceListFeeder, stderr io.Writer) error {
+func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []int, feed *datapath.SourceListPublisher, stderr io.Writer) error {
 	log := cfg.Logger
 	sup, err := supervisor.New(supervisor.Config{
 		BindAddress:    cfg.BindAddress,

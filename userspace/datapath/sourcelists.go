@@ -1,8 +1,12 @@
 package datapath
 
 import (
+	"fmt"
+	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -105,4 +109,64 @@ func WithSourceLists(ls []Listener, lists map[uint16]SourceLists) []Listener {
 		out[i] = Listener{Addr: l.Addr, Allow: sl.Allow, Deny: sl.Deny}
 	}
 	return out
+}
+
+// SourceListPublisher is a controller.Publisher that fills the XDP source
+// lists of each listener port from each new Snapshot: only the lists that
+// cover the whole port (PortSourceLists); L7 enforces every list anyway.
+// A Snapshot applied before Attach is kept and applied by Attach. The zero
+// value is ready to use and logs nothing.
+type SourceListPublisher struct {
+	// Log receives a line each time the lists in the maps change, and the
+	// error of Attach. Nil means none.
+	Log *slog.Logger
+
+	mu        sync.Mutex
+	dp        *Datapath  // nil until Attach
+	listeners []Listener // without lists
+	last      *snapshot.Snapshot
+	applied   map[uint16]SourceLists
+}
+
+// Apply implements controller.Publisher.
+func (f *SourceListPublisher) Apply(s *snapshot.Snapshot) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.last = s
+	return f.sync()
+}
+
+// Attach makes f fill the source lists of listeners (given without lists)
+// on dp, starting with the last Snapshot applied.
+func (f *SourceListPublisher) Attach(dp *Datapath, listeners []Listener) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dp, f.listeners = dp, listeners
+	if err := f.sync(); err != nil && f.Log != nil {
+		f.Log.Error("set XDP source lists", "error", err)
+	}
+}
+
+func (f *SourceListPublisher) sync() error {
+	if f.dp == nil || f.last == nil {
+		return nil
+	}
+	var ports []uint16
+	for _, l := range f.listeners {
+		if !slices.Contains(ports, l.Addr.Port()) {
+			ports = append(ports, l.Addr.Port())
+		}
+	}
+	lists := PortSourceLists(f.last, ports)
+	if err := f.dp.SetListeners(WithSourceLists(f.listeners, lists)); err != nil {
+		return fmt.Errorf("set xdp source lists of version %d: %w", f.last.Version, err)
+	}
+	if f.Log != nil && !maps.EqualFunc(lists, f.applied, func(a, b SourceLists) bool {
+		return slices.Equal(a.Allow, b.Allow) && slices.Equal(a.Deny, b.Deny)
+	}) {
+		f.Log.Info("XDP source lists set: whole-port lists are dropped before the kernel stack; the others stay in L7",
+			"version", f.last.Version, "lists", fmt.Sprint(lists))
+	}
+	f.applied = lists
+	return nil
 }
