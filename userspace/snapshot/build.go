@@ -111,8 +111,8 @@ type builder struct {
 	warnings map[Warning]bool
 	hosts    map[string]*hostBuild
 	def      *Backend
-	// parsed memoizes annotations.Parse by the Ingress's annotations under
-	// annotations.Prefix (annotationKey): Ingresses often share them.
+	// parsed memoizes annotations.Parse by the Ingress's annotations
+	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
 	keyBuf []byte
 	// nameBuf builds "namespace/name" map keys without allocating.
@@ -129,16 +129,15 @@ type parsedAnnotations struct {
 	sslErrs []error
 }
 
-// annotationKey appends to buf the annotations under annotations.Prefix of
-// ann, sorted, encoded unambiguously: only they decide what
-// annotations.Parse and annotations.ParseSSL return.
+// annotationKey appends to buf the annotations ann, sorted and encoded
+// unambiguously: equal keys mean annotations.Parse and annotations.ParseSSL
+// return the same. (Only the keys under annotations.Prefix matter today;
+// all are taken so that a parser reading another key stays correct.)
 func annotationKey(buf []byte, ann map[string]string) []byte {
 	var arr [8]string
 	keys := arr[:0]
 	for k := range ann {
-		if strings.HasPrefix(k, annotations.Prefix) {
-			keys = append(keys, k)
-		}
+		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
