@@ -68,8 +68,8 @@ int weir_xdp(struct xdp_md *ctx)
 	__u32 cpu = c->cpu[slot & (WEIR_MAX_CPUS - 1)];
 
 	int act = bpf_redirect_map(&cpumap, cpu, XDP_PASS);
-	if (act != XDP_REDIRECT)
-		return weir_verdict(WEIR_REASON_PASS_NO_CPUMAP, act);
+	if (act != XDP_REDIRECT) /* act is the XDP_PASS given as flags */
+		return weir_verdict(WEIR_REASON_PASS_NO_CPUMAP, XDP_PASS);
 	weir_count(&cpu, &chosen);
 	return weir_verdict(WEIR_REASON_REDIRECT, XDP_REDIRECT);
 }

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Per-CPU counting of verdicts, reasons and chosen cores. */
+/* Per-CPU counting of reasons and chosen cores. Each reason implies its
+ * verdict (redirect → XDP_REDIRECT, drop_* → XDP_DROP, pass_* → XDP_PASS),
+ * so verdicts are derived from the reason counters in userspace instead of
+ * costing a second map update per packet. */
 #pragma once
 
 #include "maps.h"
@@ -11,11 +14,11 @@ static __always_inline void weir_count(__u32 *map_key, void *map)
 		*v += 1;
 }
 
-/* weir_verdict counts the reason and the verdict and returns the verdict. */
+/* weir_verdict counts the reason and returns the verdict, which must be
+ * the one the reason implies (see above). */
 static __always_inline int weir_verdict(enum weir_reason reason, int verdict)
 {
-	__u32 r = reason, v = verdict;
+	__u32 r = reason;
 	weir_count(&r, &reasons);
-	weir_count(&v, &verdicts);
 	return verdict;
 }

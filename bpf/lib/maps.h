@@ -90,14 +90,6 @@ struct {
 	__type(value, __u64);
 } reasons SEC(".maps");
 
-/* key: XDP verdict (0 aborted .. 4 redirect); value: packets (per CPU); writer: the XDP program. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 5);
-	__type(key, __u32);
-	__type(value, __u64);
-} verdicts SEC(".maps");
-
 /* key: target cpu id; value: packets redirected to it (per receiving CPU); writer: the XDP program. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

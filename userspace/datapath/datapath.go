@@ -239,7 +239,7 @@ type Stats struct {
 	// Reasons[reason][cpu] counts packets per reason on the receiving CPU.
 	Reasons map[Reason][]uint64
 	// Verdicts[action][cpu] counts packets per XDP action (0 aborted … 4
-	// redirect).
+	// redirect), summed from Reasons: each reason implies one action.
 	Verdicts [5][]uint64
 	// Chosen[target] counts packets redirected to core target, summed over
 	// receiving CPUs.
@@ -248,10 +248,10 @@ type Stats struct {
 
 // Stats reads the counters.
 func (d *Datapath) Stats() (*Stats, error) {
-	return readStats(d.objs.Reasons, d.objs.Verdicts, d.objs.Chosen)
+	return readStats(d.objs.Reasons, d.objs.Chosen)
 }
 
-func readStats(reasons, verdicts, chosen *ebpf.Map) (*Stats, error) {
+func readStats(reasons, chosen *ebpf.Map) (*Stats, error) {
 	s := &Stats{Reasons: map[Reason][]uint64{}}
 	for _, r := range Reasons() {
 		var per []uint64
@@ -261,8 +261,12 @@ func readStats(reasons, verdicts, chosen *ebpf.Map) (*Stats, error) {
 		s.Reasons[r] = per
 	}
 	for a := range s.Verdicts {
-		if err := verdicts.Lookup(uint32(a), &s.Verdicts[a]); err != nil {
-			return nil, fmt.Errorf("read verdict %s: %w", VerdictName(a), err)
+		s.Verdicts[a] = make([]uint64, len(s.Reasons[0]))
+	}
+	for r, per := range s.Reasons {
+		v := s.Verdicts[verdictOf(r)]
+		for cpu, n := range per {
+			v[cpu] += n
 		}
 	}
 	for c := range s.Chosen {

@@ -24,7 +24,7 @@ func Inspect(w io.Writer, pinPath string) error {
 		return m, nil
 	}
 	maps := map[string]*ebpf.Map{}
-	for _, n := range []string{"reasons", "verdicts", "chosen", "listeners", "cores", "allow_src", "deny_src"} {
+	for _, n := range []string{"reasons", "chosen", "listeners", "cores", "allow_src", "deny_src"} {
 		m, err := open(n)
 		if err != nil {
 			return err
@@ -69,7 +69,7 @@ func Inspect(w io.Writer, pinPath string) error {
 			sources(maps["allow_src"], port), sources(maps["deny_src"], port))
 	}
 
-	s, err := readStats(maps["reasons"], maps["verdicts"], maps["chosen"])
+	s, err := readStats(maps["reasons"], maps["chosen"])
 	if err != nil {
 		return err
 	}

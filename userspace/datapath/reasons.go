@@ -49,5 +49,17 @@ func VerdictName(v int) string {
 	return "unknown"
 }
 
+// verdictOf is the XDP action a reason implies: the program returns it
+// whenever it counts the reason (bpf/lib/counters.h).
+func verdictOf(r Reason) int {
+	switch r {
+	case xdpWeirReasonWEIR_REASON_REDIRECT:
+		return 4 // XDP_REDIRECT
+	case xdpWeirReasonWEIR_REASON_DROP_DENIED, xdpWeirReasonWEIR_REASON_DROP_NOT_ALLOWED:
+		return 1 // XDP_DROP
+	}
+	return 2 // XDP_PASS
+}
+
 // ReasonDropDenied is the reason of a packet dropped by a port's deny list.
 const ReasonDropDenied = xdpWeirReasonWEIR_REASON_DROP_DENIED

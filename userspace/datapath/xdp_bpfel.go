@@ -76,7 +76,6 @@ const (
 	xdpMapDenySrc   = "deny_src"
 	xdpMapListeners = "listeners"
 	xdpMapReasons   = "reasons"
-	xdpMapVerdicts  = "verdicts"
 	xdpProgWeirXdp  = "weir_xdp"
 )
 
@@ -136,7 +135,6 @@ type xdpMapSpecs struct {
 	DenySrc   *ebpf.MapSpec `ebpf:"deny_src"`
 	Listeners *ebpf.MapSpec `ebpf:"listeners"`
 	Reasons   *ebpf.MapSpec `ebpf:"reasons"`
-	Verdicts  *ebpf.MapSpec `ebpf:"verdicts"`
 }
 
 // xdpVariableSpecs contains global variables before they are loaded into the kernel.
@@ -172,7 +170,6 @@ type xdpMaps struct {
 	DenySrc   *ebpf.Map `ebpf:"deny_src"`
 	Listeners *ebpf.Map `ebpf:"listeners"`
 	Reasons   *ebpf.Map `ebpf:"reasons"`
-	Verdicts  *ebpf.Map `ebpf:"verdicts"`
 }
 
 func (m *xdpMaps) Close() error {
@@ -184,7 +181,6 @@ func (m *xdpMaps) Close() error {
 		m.DenySrc,
 		m.Listeners,
 		m.Reasons,
-		m.Verdicts,
 	)
 }
 
