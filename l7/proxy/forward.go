@@ -95,6 +95,14 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
+// The client-side timeouts, as nginx's defaults: between two successive reads
+// of the request body (client_body_timeout) and between two successive
+// writes of the response (send_timeout).
+const (
+	clientBodyTimeout = 60 * time.Second
+	clientSendTimeout = 60 * time.Second
+)
+
 // maxInterim bounds the 1xx responses relayed before the final one.
 const maxInterim = 16
 
@@ -103,13 +111,15 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	out := outgoing(r)
 	var body *clientBody
 	if out.Body != nil {
-		body = &clientBody{rc: out.Body, ex: ex}
+		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter)}
 		out.Body = body
 	}
 	addr := ex.upstream.Addr
-	// An idempotent request without body is retried if it meets an idle
-	// connection the upstream closed; others check it first.
-	peek := out.Body != nil || !idempotent(out.Method)
+	// Every reused connection is checked first (one non-blocking peek): an
+	// upstream that closed it, or queued an unsolicited response on it, must
+	// not answer this request. An idempotent request without body is also
+	// retried if the upstream closes a reused connection under it.
+	peek := true
 	for attempt := 0; ; attempt++ {
 		var c net.Conn
 		var reused bool
@@ -171,7 +181,9 @@ func outgoing(r *http.Request) *http.Request {
 // timeout nor the client's.
 func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, uc *upstreamConn, body *clientBody, reused bool) (retry bool) {
 	canRetry := func(err error) bool {
-		return reused && (body == nil || !body.read) && uc.retriable(err)
+		// Never a second time for a request that may have had its effect
+		// (POST, PATCH, ...): neither nginx nor net/http does.
+		return reused && idempotent(out.Method) && (body == nil || !body.read) && uc.retriable(err)
 	}
 	stop := context.AfterFunc(r.Context(), uc.clientGone)
 	reusable := false
@@ -284,9 +296,13 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 	}
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
 	defer copyBuffers.Put(buf)
+	ctl := http.NewResponseController(rec.ResponseWriter)
 	for {
 		n, rerr := resp.Body.Read(buf[:])
 		if n > 0 {
+			// nginx's send_timeout: a client that takes no data for this
+			// long loses the response.
+			_ = ctl.SetWriteDeadline(time.Now().Add(clientSendTimeout))
 			if _, werr := rec.Write(buf[:n]); werr != nil {
 				resp.Body.Close()
 				return werr
@@ -348,12 +364,21 @@ var (
 type clientBody struct {
 	rc   io.ReadCloser
 	ex   *exchange
+	ctl  *http.ResponseController // arms the client body timeout
 	read bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	b.read = true
+	// nginx's client_body_timeout: a client that sends nothing of its body
+	// for this long loses the request, and the upstream connection is freed.
+	_ = b.ctl.SetReadDeadline(time.Now().Add(clientBodyTimeout))
 	n, err := b.rc.Read(p)
+	if err != nil {
+		// The body is done: the server's own read of the connection (which
+		// notices a client that leaves) must not time out on our deadline.
+		_ = b.ctl.SetReadDeadline(time.Time{})
+	}
 	if err != nil && err != io.EOF {
 		b.ex.setBodyErr(err)
 	}

@@ -181,7 +181,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
 	}
-	route, ok := rt.Match(r.Host, r.URL.Path)
+	// A write deadline left by the previous request of this keep-alive
+	// connection must not cut this one; forward arms its own per write.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
 	if !ok {
 		writeError(rec, http.StatusNotFound)
 		return

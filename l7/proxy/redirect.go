@@ -28,7 +28,7 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, route *router.
 		}
 		return false
 	}
-	if !be.SSLRedirect || strings.HasPrefix(r.URL.Path, acmeChallengePath) {
+	if !be.SSLRedirect || strings.HasPrefix(matchPath(r.URL.Path), acmeChallengePath) {
 		return false
 	}
 	w.Header().Set("Location", httpsURL(r, p.httpsPort))

@@ -121,6 +121,10 @@ spec:
 		{"paths.test", "/foo", "ex"},
 		{"paths.test", "/foo/", "deflt"},
 		{"paths.test", "/FOO", "deflt"},
+		// The path is normalised before matching, as nginx does: dot
+		// segments and repeated slashes cannot dodge a rule.
+		{"paths.test", "/x/../aaa/bbb/ccc", "pfxlong"},
+		{"paths.test", "//aaa//bbb/ccc", "pfxlong"},
 		// ImplementationSpecific is Prefix; port by name.
 		{"paths.test", "/impl/x", "named"},
 		// No rule matches: the default backend.

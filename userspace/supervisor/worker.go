@@ -204,6 +204,20 @@ func startPinned(cmd *exec.Cmd, cpu int) error {
 	return err
 }
 
+// desync is called, with w.mu held, when an exchange on the control socket
+// failed part-way (a timeout, a short write, an unexpected frame): the
+// stream can no longer be trusted to be at a frame boundary, so the socket is
+// closed and the worker killed; it is restarted with the same listening
+// sockets. Callers hold w.mu.
+func (w *worker) desync() {
+	if w.conn != nil {
+		w.conn.Close()
+	}
+	if w.proc != nil {
+		w.proc.Kill()
+	}
+}
+
 // push sends the latest Snapshot to the worker unless it has it, and waits
 // for the ack. A worker that is not running gets it when it starts; one
 // that does not answer within AckTimeout is killed (and so restarted).
@@ -216,9 +230,7 @@ func (w *worker) push() error {
 	}
 	ack, err := w.exchangeSnapshot(cur)
 	if err != nil {
-		if w.proc != nil {
-			w.proc.Kill()
-		}
+		w.desync()
 		return fmt.Errorf("worker %d: configuration version %d: %w", w.cpu, cur.version, err)
 	}
 	if w.since.IsZero() && ack.Version > 0 {
@@ -262,7 +274,8 @@ func (w *worker) sendTickets() {
 	w.conn.SetWriteDeadline(time.Now().Add(w.sup.cfg.AckTimeout))
 	defer w.conn.SetWriteDeadline(time.Time{})
 	if err := workerpkg.WriteJSON(w.conn, workerpkg.MsgTickets, workerpkg.Tickets{Current: cur, Previous: prev}); err != nil {
-		w.sup.log.Warn("send session ticket keys", "worker", w.cpu, "error", err)
+		w.sup.log.Warn("send session ticket keys; restarting the worker", "worker", w.cpu, "error", err)
+		w.desync()
 	}
 }
 
@@ -278,13 +291,16 @@ func (w *worker) Gather() ([]*dto.MetricFamily, error) {
 	w.conn.SetDeadline(time.Now().Add(gatherTimeout))
 	defer w.conn.SetDeadline(time.Time{})
 	if err := workerpkg.WriteFrame(w.conn, workerpkg.MsgGather, nil); err != nil {
+		w.desync()
 		return nil, fmt.Errorf("gather worker %d: %w", w.cpu, err)
 	}
 	t, payload, err := workerpkg.ReadFrame(w.r)
 	if err != nil {
+		w.desync()
 		return nil, fmt.Errorf("gather worker %d: %w", w.cpu, err)
 	}
 	if t != workerpkg.MsgMetrics {
+		w.desync()
 		return nil, fmt.Errorf("gather worker %d: got frame type %d", w.cpu, t)
 	}
 	dec := expfmt.NewDecoder(bytes.NewReader(payload), expfmt.NewFormat(expfmt.TypeProtoDelim))
