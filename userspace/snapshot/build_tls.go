@@ -3,6 +3,7 @@ package snapshot
 import (
 	"cmp"
 	"crypto/tls"
+	"crypto/x509"
 	"slices"
 	"strings"
 
@@ -38,6 +39,8 @@ func (b *builder) tls(objs Objects, ings []*ingress, s *Snapshot) {
 	// Hosts with TLS, and the valid certificates by Secret.
 	tlsHosts := map[string]bool{}
 	certs := map[string]*Certificate{}
+	leaves := map[string]*x509.Certificate{}
+	claimed := map[string]bool{}
 	for _, ing := range ings {
 		for _, t := range ing.obj.Spec.TLS {
 			var hosts []string
@@ -62,8 +65,23 @@ func (b *builder) tls(objs Objects, ings []*ingress, s *Snapshot) {
 					continue
 				}
 				certs[key] = c
+				leaves[key] = leafOf(c)
 			}
-			c.Hosts = append(c.Hosts, hosts...)
+			// A host is claimed, for SNI, by the oldest Ingress whose
+			// certificate covers it (as ingress-nginx): a younger Ingress,
+			// or one in another namespace, cannot take a host's name with a
+			// certificate that does not match it.
+			for _, h := range hosts {
+				if claimed[h] {
+					continue
+				}
+				if !covers(leaves[key], h) {
+					b.warn(ing.ref, ReasonInvalidCertificate, "tls secret %s/%s does not cover host %s; it is not used for that host", ing.obj.Namespace, t.SecretName, h)
+					continue
+				}
+				claimed[h] = true
+				c.Hosts = append(c.Hosts, h)
+			}
 		}
 	}
 	for _, key := range sortedKeys(certs) {
@@ -171,6 +189,32 @@ func (b *builder) certificate(obj ObjectRef, sec *corev1.Secret, ns, name string
 		CertPEM: slices.Clone(crt),
 		KeyPEM:  slices.Clone(key),
 	}, true
+}
+
+// leafOf parses the first certificate of c's chain; Build validated the pair,
+// so it parses.
+func leafOf(c *Certificate) *x509.Certificate {
+	pair, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
+	if err != nil || len(pair.Certificate) == 0 {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
+}
+
+// covers reports whether leaf is valid for host by x509's rules; a wildcard
+// host ("*.foo.com") needs the same wildcard among the DNS names.
+func covers(leaf *x509.Certificate, host string) bool {
+	if leaf == nil {
+		return false
+	}
+	if strings.HasPrefix(host, "*.") {
+		return slices.Contains(leaf.DNSNames, host)
+	}
+	return leaf.VerifyHostname(host) == nil
 }
 
 // secretValue returns data[key], or stringData[key] as the API server would

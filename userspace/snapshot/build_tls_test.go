@@ -3,10 +3,14 @@ package snapshot_test
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -37,8 +41,17 @@ func TestBuildTLSHashFollowsMaterial(t *testing.T) {
 	if !bytes.Equal(after.Certificates[0].CertPEM, before.Certificates[1].CertPEM) {
 		t.Errorf("a-tls does not carry the new material")
 	}
-	if diff := cmp.Diff(before.Warnings, after.Warnings); diff != "" {
-		t.Errorf("warnings changed (-before +after):\n%s", diff)
+	// Swapped, neither certificate covers its Ingress's host any more: each
+	// is reported and not used for it (the default certificate is).
+	var notCovered int
+	for _, w := range after.Warnings {
+		if w.Reason == snapshot.ReasonInvalidCertificate && strings.Contains(w.Message, "does not cover host") {
+			notCovered++
+		}
+	}
+	if notCovered != 2 || len(after.Certificates[0].Hosts) != 0 {
+		t.Errorf("after the swap: %d does-not-cover warnings and hosts %v on a-tls; want 2 and none\n%v",
+			notCovered, after.Certificates[0].Hosts, after.Warnings)
 	}
 
 	data, err := json.Marshal(before)
@@ -51,5 +64,46 @@ func TestBuildTLSHashFollowsMaterial(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, &back); diff != "" {
 		t.Errorf("snapshot changed through JSON (-want +got):\n%s", diff)
+	}
+}
+
+// TestBuildTLSHostClaims checks that an older Ingress in another namespace
+// cannot take a host's SNI with a certificate that does not cover it.
+func TestBuildTLSHostClaims(t *testing.T) {
+	t.Parallel()
+	objs, opts := readCase(t, "testdata/tls_hosts.yaml")
+	var bMaterial *corev1.Secret
+	for _, s := range objs.Secrets {
+		if s.Name == "b-tls" {
+			bMaterial = s
+		}
+	}
+	if bMaterial == nil || len(objs.Ingresses) == 0 {
+		t.Fatal("tls_hosts: no b-tls Secret or no Ingress")
+	}
+	evil := bMaterial.DeepCopy()
+	evil.Namespace, evil.Name = "aaa", "evil"
+	ing := objs.Ingresses[0].DeepCopy()
+	ing.Namespace, ing.Name = "aaa", "squatter"
+	ing.CreationTimestamp.Time = ing.CreationTimestamp.Add(-time.Hour)
+	ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{"a.example.com"}, SecretName: "evil"}}
+	objs.Secrets = append(objs.Secrets, evil)
+	objs.Ingresses = append(objs.Ingresses, ing)
+
+	s := snapshot.Build(objs, opts)
+	for _, c := range s.Certificates {
+		if c.Secret.Namespace == "aaa" && len(c.Hosts) != 0 {
+			t.Errorf("aaa/evil claims %v, want no host: it does not cover a.example.com", c.Hosts)
+		}
+		if c.Secret.Name == "a-tls" && !slices.Contains(c.Hosts, "a.example.com") {
+			t.Errorf("a-tls lost a.example.com: hosts %v", c.Hosts)
+		}
+	}
+	found := false
+	for _, w := range s.Warnings {
+		found = found || (w.Object.Name == "squatter" && strings.Contains(w.Message, "does not cover host a.example.com"))
+	}
+	if !found {
+		t.Errorf("no warning on aaa/squatter; warnings: %v", s.Warnings)
 	}
 }
