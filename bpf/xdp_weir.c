@@ -60,7 +60,9 @@ int weir_xdp(struct xdp_md *ctx)
 	struct weir_cores *c = bpf_map_lookup_elem(&cores, &zero);
 	if (!c || c->n == 0 || c->n > WEIR_MAX_CPUS)
 		return weir_verdict(WEIR_REASON_PASS_NO_CORES, XDP_PASS);
-	__u32 slot = weir_hash4(f.src, f.dst, f.ports) % c->n;
+	__u32 h = f.family == WEIR_AF_INET ? weir_hash4_v4(f.src[3], f.dst[3], f.ports)
+					   : weir_hash4(f.src, f.dst, f.ports);
+	__u32 slot = h % c->n;
 	/* slot < n <= WEIR_MAX_CPUS (a power of two): the mask changes nothing
 	 * but lets the verifier see the bound; the barrier keeps clang from
 	 * dropping it. */
