@@ -244,10 +244,14 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 			return false
 		}
 		// As ReverseProxy: relay the interim response (100, 103).
+		// Only its own headers are removed after it: Weir's (HSTS) stay
+		// for the final response.
 		h := rec.Header()
+		own := h.Clone()
 		copyHeader(h, resp.Header)
 		rec.WriteHeader(resp.StatusCode)
 		clear(h)
+		copyHeader(h, own)
 	}
 	uc.startBody()
 

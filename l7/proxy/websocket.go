@@ -243,10 +243,7 @@ func handshake(backend net.Conn, req *http.Request, to timeouts) (*http.Response
 func (p *Proxy) relayResponse(rec *responseRecorder, resp *http.Response, backend net.Conn, ex *exchange) {
 	defer resp.Body.Close()
 	removeHopHeaders(resp.Header)
-	h := rec.Header()
-	for k, v := range resp.Header {
-		h[k] = v
-	}
+	copyHeader(rec.Header(), resp.Header) // after Weir's own (HSTS), as for any response
 	rec.WriteHeader(resp.StatusCode)
 	body := &deadlineReader{r: resp.Body, c: backend, d: ex.timeouts.read}
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
