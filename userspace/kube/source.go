@@ -224,10 +224,18 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 			s.status.run(ctx)
 		}()
 	}
+	var first time.Time // of the changes that led to this rebuild
 	for {
+		t0 := time.Now()
+		objs := s.objects()
+		t1 := time.Now()
 		// The returned Snapshot carries the warnings of this build even
 		// when its routes are unchanged (controller.Sync).
-		live, _ := syncFn(s.objects(), nil)
+		live, changed := syncFn(objs, nil)
+		if !first.IsZero() {
+			s.log.Debug("rebuilt after change", "changed", changed, "debounced", t0.Sub(first),
+				"list", t1.Sub(t0), "sync", time.Since(t1))
+		}
 		warnings := live.Warnings
 		if s.opts.Events != nil {
 			s.mu.Lock()
@@ -238,20 +246,23 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 		if s.status != nil {
 			s.status.observe()
 		}
-		if err := s.wait(ctx); err != nil {
+		var err error
+		if first, err = s.wait(ctx); err != nil {
 			return nil
 		}
 	}
 }
 
 // wait returns once a change has been followed by Quiet without another, or
-// MaxDelay after the first change, or with ctx's error.
-func (s *Source) wait(ctx context.Context) error {
+// MaxDelay after the first change, or with ctx's error. It returns when the
+// first change was seen.
+func (s *Source) wait(ctx context.Context) (time.Time, error) {
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return time.Time{}, ctx.Err()
 	case <-s.changed:
 	}
+	first := time.Now()
 	max := time.NewTimer(s.opts.MaxDelay)
 	defer max.Stop()
 	quiet := time.NewTimer(s.opts.Quiet)
@@ -259,13 +270,13 @@ func (s *Source) wait(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return first, ctx.Err()
 		case <-s.changed:
 			quiet.Reset(s.opts.Quiet)
 		case <-quiet.C:
-			return nil
+			return first, nil
 		case <-max.C:
-			return nil
+			return first, nil
 		}
 	}
 }
