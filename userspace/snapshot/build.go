@@ -356,8 +356,8 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 			if !ok || rule.HTTP == nil {
 				continue
 			}
-			for _, p := range rule.HTTP.Paths {
-				r, ok := b.route(ing, host, regexHosts[host], p)
+			for i := range rule.HTTP.Paths {
+				r, ok := b.route(ing, host, regexHosts[host], &rule.HTTP.Paths[i])
 				if !ok {
 					continue
 				}
@@ -447,8 +447,8 @@ func sortPaths(paths []Path, rank []int) {
 }
 
 // route normalizes one path of a rule; false means it was skipped (and
-// reported).
-func (b *builder) route(ing *ingress, host string, regex bool, p networkingv1.HTTPIngressPath) (*route, bool) {
+// reported). p (the Ingress's own) is only read.
+func (b *builder) route(ing *ingress, host string, regex bool, p *networkingv1.HTTPIngressPath) (*route, bool) {
 	path := p.Path
 	if path == "" {
 		path = "/"

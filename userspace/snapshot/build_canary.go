@@ -59,8 +59,8 @@ func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
 			if !ok || rule.HTTP == nil {
 				continue
 			}
-			for _, hp := range rule.HTTP.Paths {
-				r, ok := b.route(ing, host, regexHosts[host], hp)
+			for i := range rule.HTTP.Paths {
+				r, ok := b.route(ing, host, regexHosts[host], &rule.HTTP.Paths[i])
 				if !ok {
 					continue
 				}
