@@ -3,9 +3,11 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,9 +48,21 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Connection", "close")
 		writeError(w, http.StatusRequestEntityTooLarge)
 		return
-	case bodyErr != nil:
+	case bodyErr != nil && errors.Is(bodyErr, os.ErrDeadlineExceeded):
+		// The client stopped sending its body for client_body_timeout:
+		// nginx answers 408.
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestTimeout)
+		return
+	case bodyErr != nil && (r.Context().Err() != nil || clientGone(bodyErr)):
 		// The client failed while sending its body: closed or reset.
 		ex.status = statusClientClosed
+		return
+	case bodyErr != nil:
+		// The client is there but its body is malformed (bad chunked
+		// framing): 400, and the connection cannot be trusted further.
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusBadRequest)
 		return
 	case r.Context().Err() != nil:
 		ex.status = statusClientClosed
@@ -57,6 +71,13 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	status, reason := classify(err)
 	ex.fail(err, reason)
 	writeError(w, status)
+}
+
+// clientGone reports whether err, met reading the client's body, means the
+// client closed or reset its connection.
+func clientGone(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // classify maps an upstream error to the status nginx answers (504 for any

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -184,5 +186,35 @@ func TestLimitedBody(t *testing.T) {
 		if tc.wantErr && mbe.Limit != tc.limit {
 			t.Errorf("MaxBytesError.Limit = %d, want %d", mbe.Limit, tc.limit)
 		}
+	}
+}
+
+// TestMalformedClientBody sends a chunked body with broken framing on a raw
+// connection: the client, still there, gets 400 and the connection closes,
+// never an empty 200.
+func TestMalformedClientBody(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "POST / HTTP/1.1\r\nHost: foo.com\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"5\r\nhello\r\nzz-not-hex\r\n"
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !resp.Close {
+		t.Fatalf("got %d (close %v), want 400 and Connection: close", resp.StatusCode, resp.Close)
 	}
 }
