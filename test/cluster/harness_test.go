@@ -14,8 +14,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,6 +32,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/weir-lb/weir/test/kubeapi"
+	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/kube"
@@ -52,16 +51,8 @@ func requireRoot(t testing.TB) {
 	t.Skip("needs root for network namespaces")
 }
 
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor waits on cond with a deadline.
+var waitFor = testutil.WaitFor
 
 // netNS is a network namespace reached from the host over a veth pair.
 type netNS struct {
@@ -292,22 +283,8 @@ type weir struct {
 	client *http.Client
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared log buffer.
+type syncBuffer = testutil.SyncBuffer
 
 // weirOptions adjusts a Weir instance.
 type weirOptions struct {

@@ -13,31 +13,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
+	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/datapath"
 )
 
-// requirePrivileged skips without root and BPF, and fails instead when CI is
-// set.
+// requirePrivileged skips without root, BPF and iproute2, and fails instead
+// when CI is set.
 func requirePrivileged(t testing.TB) {
 	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root"
-	} else if err := rlimit.RemoveMemlock(); err != nil {
-		why = "needs BPF: " + err.Error()
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		why = "needs iproute2"
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s (CI is set: privileged tests must run)", why)
-	}
-	t.Skip(why)
+	testutil.RequirePrivileged(t, "ip")
 }
 
 func sh(t testing.TB, args ...string) string {

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -20,6 +19,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -37,22 +37,8 @@ type weir struct {
 }
 
 // syncBuffer is a bytes.Buffer safe for the daemon's writers and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is the shared log buffer.
+type syncBuffer = testutil.SyncBuffer
 
 // startWeir writes files into a fresh folder and serves it.
 func startWeir(t testing.TB, files map[string]string) *weir {
@@ -123,16 +109,8 @@ func (w *weir) update(name, body string) {
 	w.waitVersion(before + 1)
 }
 
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
+// waitFor waits on cond with a deadline.
+var waitFor = testutil.WaitFor
 
 // result is what a client saw.
 type result struct {

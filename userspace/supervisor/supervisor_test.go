@@ -21,6 +21,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/snapshot"
 	"github.com/weir-lb/weir/userspace/supervisor"
@@ -32,33 +33,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
+// syncBuffer is the shared log buffer.
+type syncBuffer = testutil.SyncBuffer
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval of a condition with a deadline
-	}
-}
+// waitFor waits on cond with a deadline.
+var waitFor = testutil.WaitFor
 
 type rig struct {
 	t    testing.TB
