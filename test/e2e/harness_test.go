@@ -43,6 +43,12 @@ type syncBuffer = testutil.SyncBuffer
 // startWeir writes files into a fresh folder and serves it.
 func startWeir(t testing.TB, files map[string]string) *weir {
 	t.Helper()
+	return startWeirWith(t, files, snapshot.DefaultOptions())
+}
+
+// startWeirWith is startWeir with the given build options.
+func startWeirWith(t testing.TB, files map[string]string, opts snapshot.Options) *weir {
+	t.Helper()
 	w := &weir{t: t, dir: t.TempDir(), logs: &syncBuffer{}, access: &syncBuffer{}, stopped: make(chan error, 1)}
 	for name, body := range files {
 		w.write(name, body)
@@ -51,7 +57,7 @@ func startWeir(t testing.TB, files map[string]string) *weir {
 		BindAddress:    "127.0.0.1",
 		MetricsAddress: "127.0.0.1",
 		Manifests:      w.dir,
-		Controller:     controller.Options{Build: snapshot.DefaultOptions()},
+		Controller:     controller.Options{Build: opts},
 		AccessLog:      w.access,
 		Logger:         slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})

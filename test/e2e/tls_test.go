@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -15,51 +14,15 @@ import (
 	"time"
 
 	"github.com/weir-lb/weir/l7/certs/certstest"
-	"github.com/weir-lb/weir/userspace/controller"
-	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // startWeirTLS is startWeir with --default-ssl-certificate set.
 func startWeirTLS(t *testing.T, files map[string]string, defaultCert string) *weir {
 	t.Helper()
-	w := &weir{t: t, dir: t.TempDir(), logs: &syncBuffer{}, access: &syncBuffer{}, stopped: make(chan error, 1)}
-	for name, body := range files {
-		w.write(name, body)
-	}
 	opts := snapshot.DefaultOptions()
 	opts.DefaultSSLCertificate = defaultCert
-	d, err := daemon.New(daemon.Config{
-		BindAddress:    "127.0.0.1",
-		MetricsAddress: "127.0.0.1",
-		Manifests:      w.dir,
-		Controller:     controller.Options{Build: opts},
-		AccessLog:      w.access,
-		Logger:         slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatalf("start weir: %v", err)
-	}
-	w.d = d
-	w.base = "http://" + d.HTTPAddr()
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { w.stopped <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-w.stopped:
-			if err != nil {
-				t.Errorf("weir stopped with: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("weir did not stop within 15s")
-		}
-		if t.Failed() {
-			t.Logf("weir log:\n%s", w.logs.String())
-		}
-	})
-	w.waitVersion(1)
-	return w
+	return startWeirWith(t, files, opts)
 }
 
 // tlsIngress renders an Ingress for host whose spec.tls names secret for
