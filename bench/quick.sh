@@ -37,6 +37,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_PROG=quick.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-2}
@@ -47,7 +50,6 @@ NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 HOST=bench.local
 BODY='hello, weir!'
 
-die() { echo "quick.sh: $*" >&2; exit 1; }
 
 # seconds converts a wrk duration (10, 10s, 2m) to whole seconds.
 seconds() {
@@ -75,39 +77,9 @@ fi
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- cleanup: only what this script started ----------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/weir-bench.XXXXXX")
-chmod 755 "$TMP" # nginx workers may run as another user
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do
-		# Bounded wait: TERM, then KILL after 5s.
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp weir-bench
 
 # --- helpers -----------------------------------------------------------------
-USED_PORTS=" "
-# free_port prints a 127.0.0.1 TCP port nothing listens on.
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 12000)) # below the ephemeral range (32768-), where outgoing connections take ports
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			USED_PORTS+="$p "
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
 
 # bench_ok PORT: GET /bench with Host bench.local answers the bench body.
 bench_ok() {
@@ -118,50 +90,8 @@ bench_ok() {
 	[[ $out == "HTTP/1.1 200"* && $out == *"$BODY"* ]]
 }
 
-# wait_ready NAME PID PORT LOG: wait up to 15s for PORT to serve the bench
-# body, failing early if PID dies.
-wait_ready() {
-	local name=$1 pid=$2 port=$3 log=$4
-	for _ in $(seq 150); do
-		bench_ok "$port" && return 0
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "quick.sh: $name exited; its log:" >&2
-			tail -n 30 "$log" >&2 || true
-			exit 1
-		fi
-		sleep 0.1
-	done
-	echo "quick.sh: $name not serving /bench on 127.0.0.1:$port after 15s; its log:" >&2
-	tail -n 30 "$log" >&2 || true
-	exit 1
-}
 
-# tree PID prints PID and its direct children (nginx: master and workers).
-tree() {
-	local f stat fields
-	echo "$1"
-	for f in /proc/[0-9]*/stat; do
-		stat=$(cat "$f" 2>/dev/null) || continue
-		read -r -a fields <<<"${stat##*) }" # state ppid ...
-		if [[ ${fields[1]:-} == "$1" ]]; then
-			f=${f#/proc/}
-			echo "${f%/stat}"
-		fi
-	done
-}
 
-# cpu_ticks PID...: sum of utime+stime (clock ticks) of the PIDs.
-cpu_ticks() {
-	local pid stat f sum=0
-	for pid in "$@"; do
-		stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		stat=${stat##*) }
-		# Fields after comm, from 3 (state): utime is 14, stime 15.
-		read -r -a f <<<"$stat"
-		sum=$((sum + f[11] + f[12]))
-	done
-	echo "$sum"
-}
 
 # run_wrk PORT DURATION [SCHEME]: run wrk against PORT (SCHEME http or
 # https, default http), output to stdout.
@@ -205,9 +135,8 @@ BACKEND_PORT=$(free_port)
 "$WEIR" demo-backends --backend "bench=127.0.0.1:$BACKEND_PORT" >"$TMP/backend.log" 2>&1 &
 BACKEND_PID=$!
 PIDS+=("$BACKEND_PID")
-wait_ready backend "$BACKEND_PID" "$BACKEND_PORT" "$TMP/backend.log"
+wait_ready backend "$BACKEND_PID" "$BACKEND_PORT" "$TMP/backend.log" bench_ok
 
-want() { [[ " $TARGETS " == *" $1 "* ]]; }
 
 # --- certificate (TLS targets) -----------------------------------------------
 # One self-signed ECDSA P-256 certificate for bench.local (and 127.0.0.1,
@@ -224,29 +153,7 @@ fi
 if want weir || want weir-tls || want weir-workers; then
 	mkdir -p "$TMP/manifests"
 	cat >"$TMP/manifests/bench.yaml" <<EOF
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata:
-  name: weir
-  annotations:
-    ingressclass.kubernetes.io/is-default-class: "true"
-spec:
-  controller: weir-lb.dev/ingress-controller
----
-apiVersion: v1
-kind: Service
-metadata: {name: bench}
-spec:
-  ports: [{name: http, port: 80, targetPort: http}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: bench-1
-  labels: {kubernetes.io/service-name: bench}
-addressType: IPv4
-ports: [{name: http, port: $BACKEND_PORT, protocol: TCP}]
-endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
+$(backend_manifests "$BACKEND_PORT")
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -284,7 +191,7 @@ EOF
 	"$WEIR" "${weir_flags[@]}" >"$TMP/weir.log" 2>&1 &
 	WEIR_PID=$!
 	PIDS+=("$WEIR_PID")
-	wait_ready weir "$WEIR_PID" "$WEIR_PORT" "$TMP/weir.log"
+	wait_ready weir "$WEIR_PID" "$WEIR_PORT" "$TMP/weir.log" bench_ok
 fi
 if want weir-workers; then
 	WEIRW_PORT=$(free_port)
@@ -296,7 +203,7 @@ if want weir-workers; then
 	"$WEIR" "${weirw_flags[@]}" >"$TMP/weir-workers.log" 2>&1 &
 	WEIRW_PID=$!
 	PIDS+=("$WEIRW_PID")
-	wait_ready weir-workers "$WEIRW_PID" "$WEIRW_PORT" "$TMP/weir-workers.log"
+	wait_ready weir-workers "$WEIRW_PID" "$WEIRW_PORT" "$TMP/weir-workers.log" bench_ok
 fi
 
 # --- nginx, as ingress-nginx configures it -----------------------------------
@@ -363,7 +270,7 @@ EOF
 	"$NGINX" -p "$N" -c "$N/nginx.conf" -e "$N/logs/error.log" -g 'daemon off;' >"$N/logs/stdout.log" 2>&1 &
 	NGINX_PID=$!
 	PIDS+=("$NGINX_PID")
-	wait_ready nginx "$NGINX_PID" "$NGINX_PORT" "$N/logs/error.log"
+	wait_ready nginx "$NGINX_PID" "$NGINX_PORT" "$N/logs/error.log" bench_ok
 fi
 
 # --- run ---------------------------------------------------------------------

@@ -25,6 +25,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_PROG=ws.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 DURATION=${BENCH_DURATION:-5s}
 CONNS=${BENCH_CONNS:-64}
 SIZE=${BENCH_SIZE:-1024}
@@ -34,47 +37,17 @@ WSLOAD=${WSLOAD:-$ROOT/bin/wsload}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 HOST=bench.local
 
-die() { echo "ws.sh: $*" >&2; exit 1; }
 [[ $CONNS =~ ^[0-9]+$ && $SIZE =~ ^[0-9]+$ ]] || die "BENCH_CONNS and BENCH_SIZE must be numbers"
 [[ -x $WEIR ]] || die "no weir binary at $WEIR: run 'make bench-ws'"
 [[ -x $WSLOAD ]] || die "no wsload binary at $WSLOAD: run 'make bench-ws'"
-want() { [[ " $TARGETS " == *" $1 "* ]]; }
 if want nginx && [[ ! -x $NGINX ]]; then
 	die "no nginx; install with: sudo apt-get install -y nginx-light (or BENCH_TARGETS='direct weir')"
 fi
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- cleanup: only what this script started ----------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/weir-bench-ws.XXXXXX")
-chmod 755 "$TMP" # nginx workers may run as another user
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do
-		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_tmp weir-bench-ws
 
-USED_PORTS=" "
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 40000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			USED_PORTS+="$p "
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
 
 # ready PORT: a plain GET / with Host bench.local reaches the echo backend.
 ready() {
@@ -85,42 +58,8 @@ ready() {
 	[[ $out == "HTTP/1.1 200"* ]]
 }
 
-wait_ready() {
-	local name=$1 pid=$2 port=$3 log=$4
-	for _ in $(seq 150); do
-		ready "$port" && return 0
-		kill -0 "$pid" 2>/dev/null || { echo "ws.sh: $name exited; its log:" >&2; tail -n 30 "$log" >&2; exit 1; }
-		sleep 0.1
-	done
-	echo "ws.sh: $name not ready on 127.0.0.1:$port after 15s; its log:" >&2
-	tail -n 30 "$log" >&2 || true
-	exit 1
-}
 
-# tree PID prints PID and its direct children (nginx: master and workers).
-tree() {
-	local f stat fields
-	echo "$1"
-	for f in /proc/[0-9]*/stat; do
-		stat=$(cat "$f" 2>/dev/null) || continue
-		read -r -a fields <<<"${stat##*) }"
-		if [[ ${fields[1]:-} == "$1" ]]; then
-			f=${f#/proc/}
-			echo "${f%/stat}"
-		fi
-	done
-}
 
-cpu_ticks() {
-	local pid stat f sum=0
-	for pid in "$@"; do
-		stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		stat=${stat##*) }
-		read -r -a f <<<"$stat"
-		sum=$((sum + f[11] + f[12]))
-	done
-	echo "$sum"
-}
 
 RESULTS=()
 # measure NAME PORT PID: load PORT, measuring the CPU of PID and its children
@@ -153,35 +92,13 @@ BACKEND_PORT=$(free_port)
 "$WSLOAD" -echo "127.0.0.1:$BACKEND_PORT" >"$TMP/backend.log" 2>&1 &
 BACKEND_PID=$!
 PIDS+=("$BACKEND_PID")
-wait_ready backend "$BACKEND_PID" "$BACKEND_PORT" "$TMP/backend.log"
+wait_ready backend "$BACKEND_PID" "$BACKEND_PORT" "$TMP/backend.log" ready
 
 # --- weir --------------------------------------------------------------------
 if want weir; then
 	mkdir -p "$TMP/manifests"
 	cat >"$TMP/manifests/bench.yaml" <<YAML
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata:
-  name: weir
-  annotations:
-    ingressclass.kubernetes.io/is-default-class: "true"
-spec:
-  controller: weir-lb.dev/ingress-controller
----
-apiVersion: v1
-kind: Service
-metadata: {name: bench}
-spec:
-  ports: [{name: http, port: 80, targetPort: http}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: bench-1
-  labels: {kubernetes.io/service-name: bench}
-addressType: IPv4
-ports: [{name: http, port: $BACKEND_PORT, protocol: TCP}]
-endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
+$(backend_manifests "$BACKEND_PORT")
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -203,7 +120,7 @@ YAML
 		--metrics-port "$(free_port)" --bind-address 127.0.0.1 --workers 0 --access-log=false >"$TMP/weir.log" 2>&1 &
 	WEIR_PID=$!
 	PIDS+=("$WEIR_PID")
-	wait_ready weir "$WEIR_PID" "$WEIR_PORT" "$TMP/weir.log"
+	wait_ready weir "$WEIR_PID" "$WEIR_PORT" "$TMP/weir.log" ready
 fi
 
 # --- nginx, as ingress-nginx configures WebSockets ---------------------------
@@ -261,7 +178,7 @@ CONF
 	"$NGINX" -p "$N" -c "$N/nginx.conf" -e "$N/logs/error.log" -g 'daemon off;' >"$N/logs/stdout.log" 2>&1 &
 	NGINX_PID=$!
 	PIDS+=("$NGINX_PID")
-	wait_ready nginx "$NGINX_PID" "$NGINX_PORT" "$N/logs/error.log"
+	wait_ready nginx "$NGINX_PID" "$NGINX_PORT" "$N/logs/error.log" ready
 fi
 
 # --- run ---------------------------------------------------------------------
