@@ -404,26 +404,3 @@ type connClient struct {
 	kubernetes.Interface
 	conn *connState
 }
-
-// Serves reports whether an Ingress is of Weir's class under opts, the same
-// selection as snapshot.Build: spec.ingressClassName naming one of classes
-// with opts.ControllerClass, else the legacy annotation equal to
-// opts.IngressClass, else (no class at all) opts.WatchIngressWithoutClass or
-// one of Weir's classes is the cluster default.
-func Serves(ing *networkingv1.Ingress, classes []*networkingv1.IngressClass, opts snapshot.Options) bool {
-	ours := map[string]bool{}
-	defaultOurs := false
-	for _, ic := range classes {
-		if ic != nil && ic.Spec.Controller == opts.ControllerClass {
-			ours[ic.Name] = true
-			defaultOurs = defaultOurs || ic.Annotations[snapshot.DefaultClassAnnotation] == "true"
-		}
-	}
-	if cn := ing.Spec.IngressClassName; cn != nil && *cn != "" {
-		return ours[*cn]
-	}
-	if legacy := ing.Annotations[snapshot.LegacyClassAnnotation]; legacy != "" {
-		return legacy == opts.IngressClass
-	}
-	return opts.WatchIngressWithoutClass || defaultOurs
-}

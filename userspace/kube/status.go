@@ -237,10 +237,10 @@ func (w *statusWriter) shutdown() {
 // write sets status.loadBalancer.ingress of every served Ingress to addrs.
 func (w *statusWriter) write(ctx context.Context, addrs []string) error {
 	want := lbIngress(addrs)
-	classes := storeList[*networkingv1.IngressClass](w.classes)
+	classes := snapshot.NewClassSelector(storeList[*networkingv1.IngressClass](w.classes), w.build)
 	var errs []error
 	for _, ing := range storeList[*networkingv1.Ingress](w.ingresses) {
-		if ing.DeletionTimestamp != nil || !Serves(ing, classes, w.build) {
+		if ing.DeletionTimestamp != nil || !classes.Serves(ing) {
 			continue
 		}
 		if equalLB(ing.Status.LoadBalancer.Ingress, want) {

@@ -43,7 +43,7 @@ func TestServes(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := Serves(tc.ing, tc.classes, opts); got != tc.want {
+			if got := snapshot.NewClassSelector(tc.classes, opts).Serves(tc.ing); got != tc.want {
 				t.Errorf("Serves = %v, want %v", got, tc.want)
 			}
 		})

@@ -218,35 +218,10 @@ func (b *builder) configMapDefaults(cms []*corev1.ConfigMap) annotations.Proxy {
 // served returns the Ingresses of Weir's class, oldest first (creation
 // time, then namespace/name), with their annotations parsed.
 func (b *builder) served(objs Objects) []*ingress {
-	ours := map[string]bool{}
-	defaultOurs := false
-	for _, ic := range objs.IngressClasses {
-		if ic == nil || ic.Spec.Controller != b.opts.ControllerClass {
-			continue
-		}
-		ours[ic.Name] = true
-		if ic.Annotations[DefaultClassAnnotation] == "true" {
-			defaultOurs = true
-		}
-	}
+	classes := NewClassSelector(objs.IngressClasses, b.opts)
 	var objsServed []*networkingv1.Ingress
 	for _, ing := range objs.Ingresses {
-		if ing == nil {
-			continue
-		}
-		if cn := ing.Spec.IngressClassName; cn != nil && *cn != "" {
-			if ours[*cn] {
-				objsServed = append(objsServed, ing)
-			}
-			continue
-		}
-		if legacy := ing.Annotations[LegacyClassAnnotation]; legacy != "" {
-			if legacy == b.opts.IngressClass {
-				objsServed = append(objsServed, ing)
-			}
-			continue
-		}
-		if b.opts.WatchIngressWithoutClass || defaultOurs {
+		if classes.Serves(ing) {
 			objsServed = append(objsServed, ing)
 		}
 	}
