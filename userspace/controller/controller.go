@@ -38,6 +38,8 @@ type Controller struct {
 	lastProblems map[string]bool
 
 	live atomic.Pointer[snapshot.Snapshot]
+	// published is closed and replaced each time a new version is live.
+	published chan struct{}
 
 	mVersion  prometheus.Gauge
 	mBuilds   *prometheus.CounterVec
@@ -66,6 +68,7 @@ func New(opts Options, pubs ...Publisher) *Controller {
 		namespace:  opts.WatchNamespace,
 		publishers: pubs,
 		log:        opts.Logger,
+		published:  make(chan struct{}),
 		mVersion: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "weir_config_version",
 			Help: "Version of the configuration most recently built and published (0: none yet).",
@@ -137,6 +140,8 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 		}
 	}
 	c.live.Store(s)
+	close(c.published)
+	c.published = make(chan struct{})
 	c.mBuilds.WithLabelValues("changed").Inc()
 	c.mVersion.Set(float64(s.Version))
 	c.log.Info("configuration live", "version", s.Version, "hash", short(s.Hash),

@@ -1,6 +1,6 @@
 // Package daemon assembles Weir in one process: the configuration source, the
 // controller that builds Snapshots, the L7 proxy on the HTTP port and, with TLS
-// termination, on the HTTPS port, and the metrics server with /metrics, /healthz and /readyz. It is the
+// termination, on the HTTPS port, and the metrics server with /metrics, /healthz, /readyz and /config. It is the
 // --workers=0 mode, used for development and by most tests.
 package daemon
 
@@ -41,7 +41,7 @@ type Config struct {
 	// TicketRotation is how often the TLS session ticket key rotates. Zero
 	// means certs.DefaultTicketRotation (1h).
 	TicketRotation time.Duration
-	// MetricsPort serves /metrics, /healthz and /readyz. Default 10254.
+	// MetricsPort serves /metrics, /healthz, /readyz and /config. Default 10254.
 	MetricsPort int
 	// MetricsAddress is the address the metrics listener binds. Empty means
 	// all addresses. Default "".
@@ -244,6 +244,7 @@ func (d *Daemon) metricsHandler() http.Handler {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
+	mux.Handle("/config", d.ctrl.ConfigHandler())
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !d.proxy.Live() {
 			http.Error(w, "no configuration live yet", http.StatusServiceUnavailable)

@@ -396,6 +396,7 @@ func (s *Supervisor) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	g := s.Gatherer()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.Handle("/config", s.ctrl.ConfigHandler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
