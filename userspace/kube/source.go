@@ -44,11 +44,11 @@ type Options struct {
 	// Empty means all namespaces. IngressClasses are cluster-scoped and
 	// always watched; the ConfigMap is watched in its own namespace.
 	WatchNamespace string
-	// Quiet is how long the objects must stay unchanged before a rebuild.
-	// Default 20 ms: a single change goes live after 20 ms plus one build,
-	// while a burst (kubectl apply of many objects, a rollout updating
-	// EndpointSlices) still arrives within a few milliseconds per object and
-	// is coalesced.
+	// Quiet separates single changes from bursts. A change that comes
+	// Quiet or more after the previous one rebuilds at once; changes closer
+	// together (kubectl apply of many objects, a rollout updating
+	// EndpointSlices) are coalesced until the objects stay unchanged for
+	// Quiet. Default 20 ms.
 	Quiet time.Duration
 	// MaxDelay bounds how long a burst of changes may delay a rebuild.
 	// Default 250 ms: a steady stream of changes rebuilds at most 4 times a
@@ -77,7 +77,7 @@ type Source struct {
 	secrets      cache.SharedIndexInformer
 	configMaps   cache.SharedIndexInformer
 	factories    []informers.SharedInformerFactory
-	changed      chan struct{}
+	changes      *debouncer
 	conn         *connState
 	status       *statusWriter
 	mu           sync.Mutex
@@ -96,7 +96,7 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Source{client: client, opts: opts, log: opts.Logger, changed: make(chan struct{}, 1)}
+	s := &Source{client: client, opts: opts, log: opts.Logger, changes: newDebouncer(opts.Quiet, opts.MaxDelay)}
 	s.conn = &connState{log: opts.Logger}
 	if c, ok := client.(*connClient); ok {
 		s.conn = c.conn
@@ -185,15 +185,10 @@ func (s *Source) update(old, cur any) {
 	s.poke()
 }
 
-func (s *Source) poke() {
-	select {
-	case s.changed <- struct{}{}:
-	default:
-	}
-}
+func (s *Source) poke() { s.changes.poke() }
 
 // Run starts the informers, waits for their first list, then syncs once and
-// again after every debounced change until ctx is done. A lost API server
+// again after every change (debounced: see Options.Quiet) until ctx is done. A lost API server
 // does not stop Run: the last Snapshot stays live while client-go retries.
 func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 	ctx, cancel := context.WithCancel(ctx)
@@ -247,36 +242,8 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 			s.status.observe()
 		}
 		var err error
-		if first, err = s.wait(ctx); err != nil {
+		if first, err = s.changes.wait(ctx); err != nil {
 			return nil
-		}
-	}
-}
-
-// wait returns once a change has been followed by Quiet without another, or
-// MaxDelay after the first change, or with ctx's error. It returns when the
-// first change was seen.
-func (s *Source) wait(ctx context.Context) (time.Time, error) {
-	select {
-	case <-ctx.Done():
-		return time.Time{}, ctx.Err()
-	case <-s.changed:
-	}
-	first := time.Now()
-	max := time.NewTimer(s.opts.MaxDelay)
-	defer max.Stop()
-	quiet := time.NewTimer(s.opts.Quiet)
-	defer quiet.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return first, ctx.Err()
-		case <-s.changed:
-			quiet.Reset(s.opts.Quiet)
-		case <-quiet.C:
-			return first, nil
-		case <-max.C:
-			return first, nil
 		}
 	}
 }
