@@ -28,7 +28,6 @@ type Router struct {
 	// upstreams holds the per-address state of this Router's pools, handed
 	// on to the next Router by Compile so it outlives a swap.
 	upstreams map[string]*Upstream
-	pools     []*Pool
 }
 
 // Route is the result of a match: what the proxy needs to serve a request.
@@ -56,8 +55,12 @@ type Route struct {
 	canaryTotal int // the shared weight total of Canaries
 }
 
+// server is the compiled form of one snapshot.Server. It is immutable and
+// may be shared by consecutive Routers.
 type server struct {
-	host  string
+	// src is the Server it was compiled from, copied so that a server reused
+	// by later Routers keeps only its own Paths alive, not the whole Snapshot.
+	src   snapshot.Server
 	paths []compiledPath
 }
 
@@ -70,31 +73,55 @@ type compiledPath struct {
 }
 
 // Compile turns s into a Router. prev is the Router currently serving, or
-// nil for the first one: per-address state (in-flight counts) of the
-// addresses both configurations share is carried over from it, so it outlives
-// the swap. Compile does not modify s or prev; the Router keeps a reference
-// to s. It fails on an invalid regular expression or a duplicate host.
+// nil for the first one. Compile reuses prev's compiled form of every Server
+// of s that is Equal to the one prev compiled for the same host, so only new
+// and changed Servers are compiled; a reused route's Backend may point into
+// prev's Snapshot. Per-address state (in-flight counts) of the addresses both
+// configurations share is carried over from prev, so it outlives the swap.
+// Compile does not modify s or prev; the Router keeps a reference to s. It
+// fails on an invalid regular expression or a duplicate host.
 func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 	if s == nil {
 		return nil, fmt.Errorf("compile router: nil snapshot")
 	}
 	b := builder{
 		r: &Router{
-			snap:      s,
-			exact:     make(map[string]*server),
-			wildcard:  make(map[string]*server),
-			upstreams: make(map[string]*Upstream),
+			snap:     s,
+			exact:    make(map[string]*server, len(s.Servers)),
+			wildcard: make(map[string]*server),
 		},
-		pools: make(map[string]*Pool),
 	}
+	// reused[i] is prev's compiled form of s.Servers[i], nil when it must be
+	// compiled. Reused pools are indexed before any server is compiled so a
+	// new route with the same pool key shares the reused Pool.
+	var reused []*server
 	if prev != nil {
 		b.prev = prev.upstreams
+		b.r.upstreams = make(map[string]*Upstream, len(prev.upstreams))
+		b.pools = make(map[string]*Pool, len(prev.upstreams))
+		reused = make([]*server, len(s.Servers))
+		for i := range s.Servers {
+			srv := &s.Servers[i]
+			if cs := prev.lookup(strings.ToLower(srv.Host)); cs != nil && cs.src.Equal(srv) {
+				reused[i] = cs
+				b.adopt(cs)
+			}
+		}
+	} else {
+		b.r.upstreams = make(map[string]*Upstream)
+		b.pools = make(map[string]*Pool)
 	}
 	for i := range s.Servers {
 		srv := &s.Servers[i]
-		cs, err := b.server(srv)
-		if err != nil {
-			return nil, fmt.Errorf("compile router for snapshot %d: %w", s.Version, err)
+		var cs *server
+		if reused != nil {
+			cs = reused[i]
+		}
+		if cs == nil {
+			var err error
+			if cs, err = b.server(srv); err != nil {
+				return nil, fmt.Errorf("compile router for snapshot %d: %w", s.Version, err)
+			}
 		}
 		host := strings.ToLower(srv.Host)
 		switch {
@@ -110,10 +137,12 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 			}
 			b.r.wildcard[suffix] = cs
 		default:
-			if _, dup := b.r.exact[host]; dup {
+			// One map operation per host: an insert that does not grow the
+			// map replaced a duplicate, and the Router is dropped.
+			n := len(b.r.exact)
+			if b.r.exact[host] = cs; len(b.r.exact) == n {
 				return nil, fmt.Errorf("compile router for snapshot %d: duplicate server %q", s.Version, srv.Host)
 			}
-			b.r.exact[host] = cs
 		}
 	}
 	if s.DefaultBackend != nil {
@@ -122,14 +151,52 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 	return b.r, nil
 }
 
+// lookup returns the compiled server of r for a lower-cased Server host, or
+// nil when r has none.
+func (r *Router) lookup(host string) *server {
+	switch {
+	case host == "":
+		return r.anyHost
+	case strings.HasPrefix(host, "*."):
+		return r.wildcard[host[2:]]
+	default:
+		return r.exact[host]
+	}
+}
+
 type builder struct {
 	r     *Router
 	prev  map[string]*Upstream
-	pools map[string]*Pool
+	pools map[string]*Pool // every Pool of r so far, by key
+}
+
+// adopt makes the pools of a reused server r's: they are indexed by key and
+// their upstreams listed in r.upstreams. The server itself is not modified.
+func (b *builder) adopt(cs *server) {
+	for i := range cs.paths {
+		rt := cs.paths[i].route
+		b.adoptPool(rt.Pool)
+		for _, c := range rt.Canaries {
+			b.adoptPool(c.Pool)
+		}
+	}
+}
+
+func (b *builder) adoptPool(p *Pool) {
+	// Within one Router a key has one Pool: a key already indexed is p, and
+	// its upstreams are listed already. One map operation, not a lookup and
+	// an insert: this runs for every route of every reused server.
+	n := len(b.pools)
+	if b.pools[p.key] = p; len(b.pools) == n {
+		return
+	}
+	for _, u := range p.upstreams {
+		b.r.upstreams[u.Addr] = u
+	}
 }
 
 func (b *builder) server(srv *snapshot.Server) (*server, error) {
-	cs := &server{host: srv.Host, paths: make([]compiledPath, 0, len(srv.Paths))}
+	cs := &server{src: *srv, paths: make([]compiledPath, 0, len(srv.Paths))}
 	for i := range srv.Paths {
 		p := &srv.Paths[i]
 		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend)}
@@ -162,7 +229,7 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 }
 
 // pool returns the Pool of be, shared by every route with the same
-// namespace, service, port and endpoint list.
+// namespace, service, port and endpoint list, reused routes included.
 func (b *builder) pool(be *snapshot.Backend) *Pool {
 	key := be.Ingress.Namespace + "/" + be.Service + ":" + be.Port + "=" + strings.Join(be.Endpoints, ",")
 	if p, ok := b.pools[key]; ok {
@@ -174,7 +241,6 @@ func (b *builder) pool(be *snapshot.Backend) *Pool {
 	}
 	p := &Pool{key: key, sel: NewRoundRobin(ups), upstreams: ups}
 	b.pools[key] = p
-	b.r.pools = append(b.r.pools, p)
 	return p
 }
 
