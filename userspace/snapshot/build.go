@@ -608,17 +608,24 @@ func (b *builder) servers() []Server {
 			out = append(out, h.srv)
 		}
 	}
-	class := func(h string) int {
-		switch {
-		case h == "":
-			return 2
-		case strings.HasPrefix(h, "*."):
-			return 1
-		}
-		return 0
-	}
-	slices.SortFunc(out, func(x, y Server) int {
-		return cmp.Or(cmp.Compare(class(x.Host), class(y.Host)), cmp.Compare(x.Host, y.Host))
-	})
+	slices.SortFunc(out, func(x, y Server) int { return CompareHosts(x.Host, y.Host) })
 	return out
+}
+
+// CompareHosts orders Server hosts as Snapshot.Servers are sorted: exact
+// hosts, then wildcard hosts, then the any-host server (""), each group by
+// byte order. It returns -1, 0 or +1 like cmp.Compare.
+func CompareHosts(a, b string) int {
+	return cmp.Or(cmp.Compare(hostClass(a), hostClass(b)), cmp.Compare(a, b))
+}
+
+// hostClass is the group of a host in Snapshot.Servers' order.
+func hostClass(h string) int {
+	switch {
+	case h == "":
+		return 2
+	case strings.HasPrefix(h, "*."):
+		return 1
+	}
+	return 0
 }
