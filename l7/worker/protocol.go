@@ -14,9 +14,9 @@ import (
 // supervisor and a worker.
 type MsgType byte
 
-// The frames. The supervisor sends MsgSnapshot, MsgGather and MsgTickets; the
-// worker answers MsgSnapshot with MsgAck and MsgGather with MsgMetrics, in
-// order, and answers nothing to MsgTickets.
+// The frames. The supervisor sends MsgSnapshot, MsgDelta, MsgGather and
+// MsgTickets; the worker answers MsgSnapshot and MsgDelta with MsgAck and
+// MsgGather with MsgMetrics, in order, and answers nothing to MsgTickets.
 const (
 	// MsgSnapshot carries a snapshot.Snapshot as JSON.
 	MsgSnapshot MsgType = 1
@@ -30,14 +30,21 @@ const (
 	// MsgTickets carries Tickets as JSON: the TLS session ticket keys every
 	// worker shares, so a session resumes on any core.
 	MsgTickets MsgType = 5
+	// MsgDelta carries a snapshot.Delta as JSON: the change from the
+	// worker's live Snapshot to the next. A worker whose live Snapshot is
+	// not the Delta's base keeps it and acks its version with Error set;
+	// the supervisor then sends the whole Snapshot.
+	MsgDelta MsgType = 6
 )
 
 // MaxFrame bounds a frame's payload: 256 MiB.
 const MaxFrame = 256 << 20
 
-// Ack is a worker's answer to a Snapshot: the Version now live, and the
-// error of Apply, if any (empty: none). A Snapshot whose certificates partly
-// failed to load is still live and acked, with Error set.
+// Ack is a worker's answer to a Snapshot or a Delta: the Version now live,
+// and the error of Apply, if any (empty: none). A Snapshot whose certificates
+// partly failed to load is still live and acked, with Error set. A Snapshot
+// or Delta that was refused (undecodable, not fitting the live Snapshot, not
+// compiling) is acked with the Version still live and Error set.
 type Ack struct {
 	Version uint64 `json:"version"`
 	Error   string `json:"error,omitempty"`

@@ -3,8 +3,9 @@
 // `weir worker` command. A worker inherits its listening sockets (one
 // SO_REUSEPORT socket per port, owned by the supervisor) and a unix socket to
 // the supervisor; it runs the same l7/proxy and l7/certs as the in-process
-// mode, applies every Snapshot the supervisor sends and acknowledges its
-// version, and answers metric requests with its own registry.
+// mode, applies every Snapshot (or Delta from its live Snapshot) the
+// supervisor sends and acknowledges its version, and answers metric requests
+// with its own registry.
 //
 // The worker accepts connections only after its first Snapshot is live: until
 // then they wait in the socket's accept queue, which survives the worker
@@ -124,7 +125,8 @@ func Run(ctx context.Context, cfg Config) error {
 		})
 	}
 
-	c := &control{conn: cfg.Control, r: bufio.NewReader(cfg.Control), reg: reg, px: px, certs: mgr, log: log, onLive: serve}
+	c := &control{conn: cfg.Control, r: bufio.NewReader(cfg.Control), reg: reg, px: px, certs: mgr, log: log, onLive: serve,
+		frames: newFrameMetrics(reg)}
 	go func() {
 		err := c.loop()
 		if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
@@ -159,6 +161,27 @@ type control struct {
 	certs  *certs.Manager
 	log    *slog.Logger
 	onLive func()
+	frames *prometheus.CounterVec
+	// live is the Snapshot whose Version the worker acks: the base of the
+	// next Delta. Nil before the first.
+	live *snapshot.Snapshot
+}
+
+// newFrameMetrics counts configuration frames by kind (full, delta) and
+// result (live: its version went live; refused: the worker kept its live
+// configuration).
+func newFrameMetrics(reg prometheus.Registerer) *prometheus.CounterVec {
+	m := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "weir_worker_config_frames_total",
+		Help: "Configurations received from the supervisor, by kind (full: a whole Snapshot, delta: the change from the live one) and result (live, or refused: the previous configuration stays live).",
+	}, []string{"kind", "result"})
+	for _, kind := range []string{"full", "delta"} {
+		for _, result := range []string{"live", "refused"} {
+			m.WithLabelValues(kind, result)
+		}
+	}
+	reg.MustRegister(m)
+	return m
 }
 
 func (c *control) loop() error {
@@ -169,7 +192,11 @@ func (c *control) loop() error {
 		}
 		switch t {
 		case MsgSnapshot:
-			if err := WriteJSON(c.conn, MsgAck, c.apply(payload)); err != nil {
+			if err := WriteJSON(c.conn, MsgAck, c.applySnapshot(payload)); err != nil {
+				return err
+			}
+		case MsgDelta:
+			if err := WriteJSON(c.conn, MsgAck, c.applyDelta(payload)); err != nil {
 				return err
 			}
 		case MsgGather:
@@ -193,26 +220,67 @@ func (c *control) loop() error {
 	}
 }
 
-// apply makes a Snapshot live: certificates first, so a route's redirect
-// never points at a host whose certificate is not yet served. A Snapshot that
+// applySnapshot makes the Snapshot of a MsgSnapshot payload live. One that
 // cannot be decoded keeps the live one and is acked with the live version
 // and the error.
-func (c *control) apply(payload []byte) Ack {
+func (c *control) applySnapshot(payload []byte) Ack {
 	var s snapshot.Snapshot
 	if err := json.Unmarshal(payload, &s); err != nil {
-		return Ack{Version: c.px.Version(), Error: fmt.Sprintf("decode snapshot: %v", err)}
+		return c.refuse("full", fmt.Errorf("decode snapshot: %w", err))
 	}
+	return c.apply("full", &s)
+}
+
+// applyDelta makes live the Snapshot that the Delta of a MsgDelta payload
+// gives from the live one; its unchanged Servers are the live Snapshot's
+// own, so the router reuses them cheaply. A Delta that cannot be decoded or
+// whose base is not the live Snapshot keeps the live one and is acked with
+// the live version and the error.
+func (c *control) applyDelta(payload []byte) Ack {
+	var d snapshot.Delta
+	if err := json.Unmarshal(payload, &d); err != nil {
+		return c.refuse("delta", fmt.Errorf("decode snapshot delta: %w", err))
+	}
+	base := c.live
+	if base == nil {
+		base = &snapshot.Snapshot{}
+	}
+	s, err := d.Apply(base)
+	if err != nil {
+		return c.refuse("delta", err)
+	}
+	return c.apply("delta", s)
+}
+
+// refuse acks the live version with err, for a configuration frame of kind
+// that was not applied.
+func (c *control) refuse(kind string, err error) Ack {
+	c.frames.WithLabelValues(kind, "refused").Inc()
+	c.log.Warn("configuration refused: the live one stays", "kind", kind, "version", c.px.Version(), "error", err)
+	return Ack{Version: c.px.Version(), Error: err.Error()}
+}
+
+// apply makes s live: certificates first, so a route's redirect never points
+// at a host whose certificate is not yet served. s becomes the base of the
+// next Delta once the router took it.
+func (c *control) apply(kind string, s *snapshot.Snapshot) Ack {
 	var errs []error
-	if err := c.certs.Apply(&s); err != nil {
+	if err := c.certs.Apply(s); err != nil {
 		errs = append(errs, err)
 	}
-	if err := c.px.Apply(&s); err != nil {
+	if err := c.px.Apply(s); err != nil {
 		errs = append(errs, err)
 	}
 	ack := Ack{Version: c.px.Version()}
 	if err := errors.Join(errs...); err != nil {
 		ack.Error = err.Error()
 	}
+	result := "refused"
+	if c.px.Live() && ack.Version == s.Version {
+		c.live = s
+		result = "live"
+	}
+	c.frames.WithLabelValues(kind, result).Inc()
 	if c.px.Live() {
 		c.onLive()
 	}
