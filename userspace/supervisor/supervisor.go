@@ -113,10 +113,34 @@ type Supervisor struct {
 	mLive     prometheus.Gauge
 }
 
-// published is a Snapshot encoded once for every worker.
+// published is a Snapshot as the workers get it, each encoding computed
+// once for all of them.
 type published struct {
 	version uint64
-	data    []byte
+	// snap is the Snapshot without its Warnings (no worker reads them): the
+	// base of the next delta.
+	snap *snapshot.Snapshot
+	// delta is the MsgDelta payload from the previous published Snapshot,
+	// version baseVersion, to snap; nil when there is none. A worker at
+	// baseVersion gets it, any other the whole Snapshot.
+	baseVersion uint64
+	delta       []byte
+
+	fullOnce sync.Once
+	full     []byte
+	fullErr  error
+}
+
+// encodeFull returns the MsgSnapshot payload of p, encoded on first use:
+// while every worker is at the previous version, none needs it.
+func (p *published) encodeFull() ([]byte, error) {
+	p.fullOnce.Do(func() {
+		p.full, p.fullErr = json.Marshal(p.snap)
+		if p.fullErr != nil {
+			p.fullErr = fmt.Errorf("encode snapshot %d: %w", p.version, p.fullErr)
+		}
+	})
+	return p.full, p.fullErr
 }
 
 // New binds the listening sockets (one per core per port) and the metrics
@@ -241,15 +265,24 @@ func (s *Supervisor) Live() *snapshot.Snapshot { return s.ctrl.Live() }
 
 // Apply sends s to every live worker and returns once each acknowledged it,
 // or failed to within AckTimeout: such a worker is logged and restarted, and
-// gets the latest Snapshot when it is back. It implements
+// gets the latest Snapshot when it is back. A worker at the previously
+// published version gets the Delta from it (snapshot.Diff), any other the
+// whole Snapshot; so does one that refuses the Delta. It implements
 // controller.Publisher.
 func (s *Supervisor) Apply(snap *snapshot.Snapshot) error {
-	data, err := json.Marshal(snap)
-	if err != nil {
-		return fmt.Errorf("encode snapshot %d: %w", snap.Version, err)
+	view := *snap
+	view.Warnings = nil
+	cur := &published{version: snap.Version, snap: &view}
+	if prev := s.latest(); prev != nil {
+		data, err := json.Marshal(snapshot.Diff(prev.snap, cur.snap))
+		if err != nil {
+			s.log.Warn("encode configuration delta: sending it whole", "version", snap.Version, "error", err)
+		} else {
+			cur.baseVersion, cur.delta = prev.version, data
+		}
 	}
 	s.mu.Lock()
-	s.current = &published{version: snap.Version, data: data}
+	s.current = cur
 	s.mu.Unlock()
 
 	errs := make([]error, len(s.workers))

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/weir-lb/weir/test/testutil"
@@ -432,4 +433,74 @@ func TestWorkerThatNeverAcks(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("/readyz = %d with no worker serving, want 503", resp.StatusCode)
 	}
+}
+
+// TestWorkersGetDeltas: after a change, every worker gets the change as a
+// delta from its live configuration (weir_worker_config_frames_total) and
+// serves the new route; a restarted worker gets the whole configuration,
+// then deltas again.
+func TestWorkersGetDeltas(t *testing.T) {
+	cores := twoCores(t)
+	a, b, c := newBackend(t, "a", 0), newBackend(t, "b", 0), newBackend(t, "c", 0)
+	r := start(t, cores, supervisortest.Manifest("app.test", "a", "127.0.0.1", backendPort(a)))
+	client := newClient()
+	frames := func(worker int) map[string]float64 {
+		out := map[string]float64{}
+		for k, v := range r.metric("weir_worker_config_frames_total") {
+			if strings.HasSuffix(k, ",worker="+strconv.Itoa(worker)) {
+				out[strings.TrimSuffix(k, ",worker="+strconv.Itoa(worker))] = v
+			}
+		}
+		return out
+	}
+	want := func(full, delta float64) map[string]float64 {
+		return map[string]float64{
+			"kind=full,result=live": full, "kind=full,result=refused": 0,
+			"kind=delta,result=live": delta, "kind=delta,result=refused": 0,
+		}
+	}
+	check := func(when string, worker int, w map[string]float64) {
+		t.Helper()
+		if diff := cmp.Diff(w, frames(worker)); diff != "" {
+			t.Errorf("%s: weir_worker_config_frames_total{worker=%d} (-want +got):\n%s", when, worker, diff)
+		}
+	}
+	serves := func(when, body string) {
+		t.Helper()
+		for i := range 20 {
+			if got, err := get(client, r.sup.HTTPAddr()); err != nil || got != body {
+				t.Fatalf("%s: request %d: %q, %v; want %s", when, i, got, err, body)
+			}
+		}
+	}
+	for _, cpu := range cores {
+		check("first configuration", cpu, want(1, 0))
+	}
+
+	r.write("app.yaml", supervisortest.Manifest("app.test", "b", "127.0.0.1", backendPort(b)))
+	r.waitAll(2)
+	for _, cpu := range cores {
+		check("after a change", cpu, want(1, 1))
+	}
+	serves("after a change", "b")
+
+	victim := r.sup.Workers()[0]
+	proc, err := os.FindProcess(victim.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the killed worker back at version 2", func() bool {
+		st := r.sup.Workers()[0]
+		return st.PID != 0 && st.PID != victim.PID && st.Version >= 2
+	})
+	check("restarted worker", victim.CPU, want(1, 0))
+
+	r.write("app.yaml", supervisortest.Manifest("app.test", "c", "127.0.0.1", backendPort(c)))
+	r.waitAll(3)
+	check("restarted worker after a change", victim.CPU, want(1, 1))
+	check("other worker after a second change", cores[1], want(1, 2))
+	serves("after a second change", "c")
 }

@@ -219,8 +219,10 @@ func (w *worker) desync() {
 }
 
 // push sends the latest Snapshot to the worker unless it has it, and waits
-// for the ack. A worker that is not running gets it when it starts; one
-// that does not answer within AckTimeout is killed (and so restarted).
+// for the ack: as a Delta when the worker is at the version the Delta starts
+// from, whole otherwise or when the worker refuses the Delta. A worker that
+// is not running gets it when it starts; one that does not answer within
+// AckTimeout is killed (and so restarted).
 func (w *worker) push() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -228,36 +230,65 @@ func (w *worker) push() error {
 	if w.conn == nil || cur == nil || w.version >= cur.version {
 		return nil
 	}
-	ack, err := w.exchangeSnapshot(cur)
+	if cur.delta != nil && w.version == cur.baseVersion {
+		ack, err := w.exchange(workerpkg.MsgDelta, cur.delta)
+		if err != nil {
+			w.desync()
+			return fmt.Errorf("worker %d: configuration version %d as a delta from %d: %w", w.cpu, cur.version, cur.baseVersion, err)
+		}
+		w.acked(ack, cur)
+		if ack.Version >= cur.version {
+			return nil
+		}
+		w.sup.log.Warn("worker refused the configuration delta: sending the whole configuration",
+			"worker", w.cpu, "version", cur.version, "live", ack.Version, "error", ack.Error)
+	}
+	data, err := cur.encodeFull()
+	if err != nil {
+		return fmt.Errorf("worker %d: %w", w.cpu, err)
+	}
+	ack, err := w.exchange(workerpkg.MsgSnapshot, data)
 	if err != nil {
 		w.desync()
 		return fmt.Errorf("worker %d: configuration version %d: %w", w.cpu, cur.version, err)
 	}
-	if w.since.IsZero() && ack.Version > 0 {
-		w.since = time.Now()
-	}
-	w.version = ack.Version
-	if ack.Error != "" {
-		w.sup.log.Warn("worker applied the configuration with errors", "worker", w.cpu, "version", ack.Version, "error", ack.Error)
+	w.acked(ack, cur)
+	if ack.Version < cur.version {
+		w.sup.log.Error("worker refused the configuration: it keeps its live one",
+			"worker", w.cpu, "version", cur.version, "live", ack.Version, "error", ack.Error)
 	}
 	return nil
 }
 
-func (w *worker) exchangeSnapshot(cur *published) (workerpkg.Ack, error) {
+// acked records the version the worker acknowledged for cur, and logs the
+// error of a worker that took cur with errors. Callers hold w.mu.
+func (w *worker) acked(ack workerpkg.Ack, cur *published) {
+	if w.since.IsZero() && ack.Version > 0 {
+		w.since = time.Now()
+	}
+	w.version = ack.Version
+	if ack.Error != "" && ack.Version >= cur.version {
+		w.sup.log.Warn("worker applied the configuration with errors", "worker", w.cpu, "version", ack.Version, "error", ack.Error)
+	}
+}
+
+// exchange sends one configuration frame (MsgSnapshot or MsgDelta) and
+// reads the worker's ack.
+func (w *worker) exchange(t workerpkg.MsgType, payload []byte) (workerpkg.Ack, error) {
 	var ack workerpkg.Ack
 	w.conn.SetDeadline(time.Now().Add(w.sup.cfg.AckTimeout))
 	defer w.conn.SetDeadline(time.Time{})
-	if err := workerpkg.WriteFrame(w.conn, workerpkg.MsgSnapshot, cur.data); err != nil {
+	if err := workerpkg.WriteFrame(w.conn, t, payload); err != nil {
 		return ack, err
 	}
-	t, payload, err := workerpkg.ReadFrame(w.r)
+	typ, resp, err := workerpkg.ReadFrame(w.r)
 	if err != nil {
 		return ack, fmt.Errorf("wait for ack: %w", err)
 	}
-	if t != workerpkg.MsgAck {
-		return ack, fmt.Errorf("wait for ack: got frame type %d", t)
+	if typ != workerpkg.MsgAck {
+		return ack, fmt.Errorf("wait for ack: got frame type %d", typ)
 	}
-	if err := json.Unmarshal(payload, &ack); err != nil {
+	if err := json.Unmarshal(resp, &ack); err != nil {
 		return ack, fmt.Errorf("decode ack: %w", err)
 	}
 	return ack, nil
