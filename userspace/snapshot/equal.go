@@ -1,24 +1,74 @@
 package snapshot
 
-import "reflect"
+import (
+	"slices"
 
-// Equal reports whether s and o route identically: same Host, UseRegex and
-// Paths (backends, endpoints, proxy settings and canaries included).
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// Equal reports whether s and o are the same Server: same Host, UseRegex and
+// Paths (backends, endpoints, proxy settings and canaries included), a nil
+// slice differing from an empty one as it does in their JSON.
 //
 // Snapshots are immutable, so two Servers whose Paths share one backing
 // array are equal without comparing them: that is the case of a Server
-// carried from one Snapshot to the next without a change, and it makes Equal
-// O(1) there. Otherwise it compares deeply (about 0.5 µs for a one-path
-// Server).
+// carried from one Snapshot to the next by Delta.Apply, and it makes Equal
+// O(1) there. Otherwise it compares field by field (TestEqualCoversEveryField
+// fails when a field is added and not compared here).
 func (s *Server) Equal(o *Server) bool {
 	if s == o {
 		return true
 	}
-	if s == nil || o == nil || s.Host != o.Host || s.UseRegex != o.UseRegex || len(s.Paths) != len(o.Paths) {
+	if s == nil || o == nil || s.Host != o.Host || s.UseRegex != o.UseRegex || len(s.Paths) != len(o.Paths) ||
+		(s.Paths == nil) != (o.Paths == nil) {
 		return false
 	}
 	if len(s.Paths) == 0 || &s.Paths[0] == &o.Paths[0] {
 		return true
 	}
-	return reflect.DeepEqual(s.Paths, o.Paths)
+	for i := range s.Paths {
+		if !s.Paths[i].equal(&o.Paths[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Path) equal(o *Path) bool {
+	if p.Path != o.Path || p.Match != o.Match || !p.Backend.equal(&o.Backend) ||
+		len(p.Canaries) != len(o.Canaries) || (p.Canaries == nil) != (o.Canaries == nil) {
+		return false
+	}
+	for i := range p.Canaries {
+		a, b := &p.Canaries[i], &o.Canaries[i]
+		if a.Header != b.Header || a.HeaderValue != b.HeaderValue || a.HeaderPattern != b.HeaderPattern ||
+			a.Cookie != b.Cookie || a.Weight != b.Weight || a.WeightTotal != b.WeightTotal || !a.Backend.equal(&b.Backend) {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *Backend) equal(o *Backend) bool {
+	return b.Ingress == o.Ingress && b.Service == o.Service && b.Port == o.Port && strsEqual(b.Endpoints, o.Endpoints) &&
+		b.Unavailable == o.Unavailable && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.HSTS == o.HSTS
+}
+
+func proxyEqual(a, b *annotations.Proxy) bool {
+	// Everything but SourceRange compares with ==: a field that is not
+	// comparable would stop this from compiling.
+	x, y := *a, *b
+	x.SourceRange, y.SourceRange = nil, nil
+	if x != y {
+		return false
+	}
+	r, s := a.SourceRange, b.SourceRange
+	if r == nil || s == nil {
+		return r == s
+	}
+	return strsEqual(r.Allow, s.Allow) && strsEqual(r.Deny, s.Deny)
+}
+
+func strsEqual(a, b []string) bool {
+	return (a == nil) == (b == nil) && slices.Equal(a, b)
 }

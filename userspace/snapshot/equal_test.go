@@ -1,6 +1,8 @@
 package snapshot_test
 
 import (
+	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -41,4 +43,100 @@ func TestServerEqual(t *testing.T) {
 			t.Errorf("%s changed: Equal says true", name)
 		}
 	}
+}
+
+// fill sets every leaf under v (strings, numbers, bools) to a value derived
+// from seed, allocating pointers and two-element slices on the way.
+func fill(v reflect.Value, seed int) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("v" + strconv.Itoa(seed))
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		v.SetInt(int64(seed + 1))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(v.Elem(), seed)
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range 2 {
+			fill(v.Index(i), seed+i)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fill(v.Field(i), seed+i)
+		}
+	default:
+		panic("fill: unhandled kind " + v.Kind().String())
+	}
+}
+
+// mutate changes the n-th leaf under v (counting as fill walks) and returns
+// a description of it, or "" when v has fewer than n+1 leaves. Slices count
+// twice: once for their first element's leaves, once for being nil.
+func mutate(v reflect.Value, n *int, path string) string {
+	switch v.Kind() {
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Int32, reflect.Bool:
+		if *n == 0 {
+			switch v.Kind() {
+			case reflect.String:
+				v.SetString(v.String() + "x")
+			case reflect.Bool:
+				v.SetBool(!v.Bool())
+			default:
+				v.SetInt(v.Int() + 100)
+			}
+			return path
+		}
+		*n--
+	case reflect.Pointer:
+		if *n == 0 {
+			v.SetZero()
+			return path + " (nil)"
+		}
+		*n--
+		return mutate(v.Elem(), n, path)
+	case reflect.Slice:
+		if *n == 0 {
+			v.Set(reflect.MakeSlice(v.Type(), 0, 0))
+			return path + " (empty)"
+		}
+		*n--
+		return mutate(v.Index(1), n, path+"[1]")
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if p := mutate(v.Field(i), n, path+"."+v.Type().Field(i).Name); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+func TestEqualCoversEveryField(t *testing.T) {
+	t.Parallel()
+	var a snapshot.Server
+	fill(reflect.ValueOf(&a).Elem(), 0)
+	leaves := 0
+	for n := 0; ; n++ {
+		var b snapshot.Server
+		fill(reflect.ValueOf(&b).Elem(), 0)
+		if !a.Equal(&b) {
+			t.Fatal("two Servers filled alike are not Equal")
+		}
+		k := n
+		what := mutate(reflect.ValueOf(&b).Elem(), &k, "Server")
+		if what == "" {
+			break
+		}
+		leaves++
+		if a.Equal(&b) || b.Equal(&a) {
+			t.Errorf("%s changed: Equal says true", what)
+		}
+	}
+	if leaves < 30 {
+		t.Fatalf("only %d fields mutated: the walk is broken", leaves)
+	}
+	t.Logf("%d fields and slices checked", leaves)
 }
