@@ -30,6 +30,11 @@ type Store struct {
 	def      *tls.Certificate // --default-ssl-certificate; nil: none
 	fallback *tls.Certificate // the self-signed certificate
 	parsed   map[[32]byte]*tls.Certificate
+	// src and srcDef are the Snapshot's Certificates and DefaultCertificate
+	// the Store was made from, errs what failed to load from them.
+	src    []snapshot.Certificate
+	srcDef *snapshot.Certificate
+	errs   []error
 }
 
 // NewStore parses the certificates of s. fallback is served when nothing
@@ -37,8 +42,15 @@ type Store struct {
 // nil: certificates whose PEM is unchanged are reused from it rather than
 // parsed again. A certificate that does not parse (Build validated it, so
 // this is a Snapshot from elsewhere) is left out and reported; the rest is
-// usable.
+// usable. When s holds the very Certificates prev was made from (the same
+// slice and DefaultCertificate: a Snapshot a worker derived from the previous
+// one by a Delta that left certificates alone), prev itself is returned with
+// its errors, at no cost.
 func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*Store, []error) {
+	if prev != nil && s != nil && prev.fallback == fallback && prev.srcDef == s.DefaultCertificate &&
+		len(prev.src) == len(s.Certificates) && (len(s.Certificates) == 0 || &prev.src[0] == &s.Certificates[0]) {
+		return prev, prev.errs
+	}
 	st := &Store{
 		exact:    map[string]*tls.Certificate{},
 		sanExact: map[string]int{},
@@ -72,6 +84,7 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 		return &cert
 	}
 	if s != nil {
+		st.src, st.srcDef = s.Certificates, s.DefaultCertificate
 		for i := range s.Certificates {
 			c := &s.Certificates[i]
 			cert := load(c)
@@ -90,6 +103,7 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 			st.def = load(s.DefaultCertificate)
 		}
 	}
+	st.errs = errs
 	return st, errs
 }
 

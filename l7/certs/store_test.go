@@ -95,6 +95,41 @@ func TestStoreBadCertificate(t *testing.T) {
 	}
 }
 
+func TestStoreReusedForTheSameCertificates(t *testing.T) {
+	t.Parallel()
+	ca := certstest.NewCA(t)
+	good := cert(t, ca, "good", []string{"good.example.com"}, "good.example.com")
+	bad := cert(t, ca, "bad", []string{"bad.example.com"}, "bad.example.com")
+	bad.KeyPEM = good.KeyPEM
+	fallback, err := SelfSigned(FallbackCommonName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1 := &snapshot.Snapshot{Version: 1, Certificates: []snapshot.Certificate{bad, good}}
+	st1, _ := NewStore(s1, fallback, nil)
+
+	// A Snapshot carrying the same Certificates slice (as Delta.Apply
+	// makes it) reuses the Store, and its load errors.
+	s2 := *s1
+	s2.Version = 2
+	st2, errs := NewStore(&s2, fallback, st1)
+	if st2 != st1 || len(errs) != 1 {
+		t.Fatalf("same certificates: new Store %v (want the previous one), errors %v (want one)", st2 != st1, errs)
+	}
+	// Equal but separate material is a new Store, its certificates reused.
+	s3 := &snapshot.Snapshot{Version: 3, Certificates: []snapshot.Certificate{good}}
+	st3, errs := NewStore(s3, fallback, st2)
+	if st3 == st2 || len(errs) != 0 {
+		t.Fatalf("other certificates: Store reused %v, errors %v", st3 == st2, errs)
+	}
+	if st3.Select("good.example.com") != st1.Select("good.example.com") {
+		t.Error("unchanged certificate parsed again instead of reused")
+	}
+	if got := cn(st3.Select("bad.example.com")); got != FallbackCommonName {
+		t.Errorf("Select(bad) after its removal = %s, want the fallback", got)
+	}
+}
+
 // TestStoreSANIndexMatchesVerifyHostname checks that the SAN index picks
 // what a linear scan with x509 VerifyHostname picks: the first valid
 // certificate in Snapshot order.
