@@ -8,10 +8,14 @@
 // the weir binary with --kubeconfig and reports its time to first live
 // Snapshot (/readyz), its RSS once live, and the time from an Ingress update
 // (API call start) to the new configuration version live on every worker
-// (/config?after=), p50 and p99 over 100 updates.
+// (/config?after=), p50 and p99 over 100 updates. BENCH_LOG_LEVEL (default
+// warn) sets Weir's --log-level and BENCH_WEIR_LOG keeps its log in that
+// file (default: a temporary one): with debug, each rebuild logs how long it
+// was debounced, listed and synced.
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,9 +61,13 @@ func BenchmarkCluster(b *testing.B) {
 	httpPort, metricsPort := freePort(b), freePort(b)
 	cmd := exec.Command(bin, "--kubeconfig", api.Kubeconfig, "--bind-address", "127.0.0.1",
 		"--http-port", strconv.Itoa(httpPort), "--metrics-port", strconv.Itoa(metricsPort),
-		"--publish-status-address", "198.18.0.10", "--access-log=false", "--log-level=warn")
+		"--publish-status-address", "198.18.0.10", "--access-log=false", "--log-level="+cmp.Or(os.Getenv("BENCH_LOG_LEVEL"), "warn"))
 	cmd.Env = append(os.Environ(), "POD_NAMESPACE=default")
-	logf, _ := os.Create(filepath.Join(b.TempDir(), "weir.log"))
+	logPath := cmp.Or(os.Getenv("BENCH_WEIR_LOG"), filepath.Join(b.TempDir(), "weir.log"))
+	logf, err := os.Create(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	t0 := time.Now()
