@@ -11,7 +11,9 @@
 // (/config?after=), p50 and p99 over 100 updates. BENCH_LOG_LEVEL (default
 // warn) sets Weir's --log-level and BENCH_WEIR_LOG keeps its log in that
 // file (default: a temporary one): with debug, each rebuild logs how long it
-// was debounced, listed and synced.
+// was debounced, listed and synced. BENCH_PROFILE=file runs Weir with
+// --profiling and writes the supervisor's CPU profile of the first 10 s of
+// updates there (go tool pprof file).
 package cluster
 
 import (
@@ -19,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -62,6 +65,10 @@ func BenchmarkCluster(b *testing.B) {
 	cmd := exec.Command(bin, "--kubeconfig", api.Kubeconfig, "--bind-address", "127.0.0.1",
 		"--http-port", strconv.Itoa(httpPort), "--metrics-port", strconv.Itoa(metricsPort),
 		"--publish-status-address", "198.18.0.10", "--access-log=false", "--log-level="+cmp.Or(os.Getenv("BENCH_LOG_LEVEL"), "warn"))
+	profile := os.Getenv("BENCH_PROFILE")
+	if profile != "" {
+		cmd.Args = append(cmd.Args, "--profiling")
+	}
 	cmd.Env = append(os.Environ(), "POD_NAMESPACE=default")
 	logPath := cmp.Or(os.Getenv("BENCH_WEIR_LOG"), filepath.Join(b.TempDir(), "weir.log"))
 	logf, err := os.Create(logPath)
@@ -106,6 +113,12 @@ func BenchmarkCluster(b *testing.B) {
 	})
 	b.Logf("status of %d Ingresses written after %v more", n, time.Since(settle).Round(time.Millisecond))
 
+	profiled := make(chan error, 1)
+	if profile != "" { // the supervisor's CPU over the first 10 s of updates
+		go func() { profiled <- fetch(metrics+"/debug/pprof/profile?seconds=10", profile) }()
+	} else {
+		profiled <- nil
+	}
 	var lat []time.Duration
 	for i := range 100 {
 		v0 := config(b, hc, metrics, "")
@@ -123,6 +136,9 @@ func BenchmarkCluster(b *testing.B) {
 			b.Fatalf("update %d not live after 10s", i)
 		}
 		lat = append(lat, time.Since(t))
+	}
+	if err := <-profiled; err != nil {
+		b.Errorf("cpu profile: %v", err)
 	}
 	slices.Sort(lat)
 	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
@@ -227,6 +243,27 @@ func config(b *testing.B, hc *http.Client, metrics, query string) uint64 {
 		b.Fatalf("decode /config: %v", err)
 	}
 	return st.Version
+}
+
+// fetch writes the body of url to path.
+func fetch(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("get %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func vmRSS(b *testing.B, pid int, field string) float64 {

@@ -74,7 +74,7 @@ type options struct {
 	workers                          string
 	manifests                        string
 	ingressClass, controllerClass    string
-	watchWithoutClass                bool
+	watchWithoutClass, profiling     bool
 	watchNamespace, configMap        string
 	defaultSSLCertificate            string
 	publishStatusAddress, electionID string
@@ -110,6 +110,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.electionID, "election-id", "weir-leader", "name of the coordination.k8s.io Lease for leader election, in $POD_NAMESPACE (default \"default\")")
 	fs.BoolVar(&o.updateStatusOnShutdown, "update-status-on-shutdown", true, "clear Ingress status when the last instance stops")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for cluster mode (default: in-cluster config when KUBERNETES_SERVICE_HOST is set)")
+	fs.BoolVar(&o.profiling, "profiling", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the metrics port; ingress-nginx's default is true, Weir's false because the port listens on the node's addresses")
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -200,6 +201,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		HTTPPort:    o.httpPort,
 		HTTPSPort:   o.httpsPort,
 		MetricsPort: o.metricsPort,
+		Profiling:   o.profiling,
 		Manifests:   o.manifests,
 		Controller: controller.Options{
 			Build: snapshot.Options{

@@ -47,6 +47,7 @@ func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []i
 		HTTPSPort:      cfg.HTTPSPort,
 		MetricsAddress: cfg.MetricsAddress,
 		MetricsPort:    cfg.MetricsPort,
+		Profiling:      cfg.Profiling,
 		Cores:          cores,
 		Manifests:      cfg.Manifests,
 		Source:         cfg.Source,

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -117,7 +118,9 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 	defer c.mu.Unlock()
 
 	c.reportProblems(problems)
+	t0 := time.Now()
 	s := snapshot.Build(c.filter(objs), c.opts)
+	built := time.Since(t0)
 	c.reportWarnings(s.Warnings)
 	if c.version > 0 && s.Hash == c.hash {
 		c.mBuilds.WithLabelValues("unchanged").Inc()
@@ -133,6 +136,7 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 	c.version++
 	c.hash = s.Hash
 	s.Version = c.version
+	t1 := time.Now()
 	for _, p := range c.publishers {
 		if err := p.Apply(s); err != nil {
 			c.mPublish.Inc()
@@ -145,7 +149,8 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 	c.mBuilds.WithLabelValues("changed").Inc()
 	c.mVersion.Set(float64(s.Version))
 	c.log.Info("configuration live", "version", s.Version, "hash", short(s.Hash),
-		"servers", len(s.Servers), "routes", routes(s), "warnings", len(s.Warnings))
+		"servers", len(s.Servers), "routes", routes(s), "warnings", len(s.Warnings),
+		"build", built.Round(10*time.Microsecond), "publish", time.Since(t1).Round(10*time.Microsecond))
 	return s, true
 }
 

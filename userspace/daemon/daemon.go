@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux, served with Profiling
 	"strconv"
 	"sync"
 	"time"
@@ -46,6 +47,9 @@ type Config struct {
 	// MetricsAddress is the address the metrics listener binds. Empty means
 	// all addresses. Default "".
 	MetricsAddress string
+	// Profiling serves Go's profiles (net/http/pprof) under /debug/pprof/
+	// on the metrics port. Default false.
+	Profiling bool
 	// Manifests is the folder of YAML manifests to serve. Required unless
 	// Source is set.
 	Manifests string
@@ -245,6 +249,9 @@ func (d *Daemon) metricsHandler() http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("/config", d.ctrl.ConfigHandler())
+	if d.cfg.Profiling {
+		mux.Handle("/debug/pprof/", http.DefaultServeMux) // net/http/pprof registers there
+	}
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !d.proxy.Live() {
 			http.Error(w, "no configuration live yet", http.StatusServiceUnavailable)

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux, served with Profiling
 	"strconv"
 	"sync"
 	"time"
@@ -47,6 +48,9 @@ type Config struct {
 	// /readyz are served. Defaults "" (all addresses) and 0 (a free port).
 	MetricsAddress string
 	MetricsPort    int
+	// Profiling serves the supervisor's Go profiles (net/http/pprof) under
+	// /debug/pprof/ on the metrics port. Default false.
+	Profiling bool
 	// Backlog is the accept queue length of each listening socket. Default
 	// 4096.
 	Backlog int
@@ -270,6 +274,7 @@ func (s *Supervisor) Live() *snapshot.Snapshot { return s.ctrl.Live() }
 // whole Snapshot; so does one that refuses the Delta. It implements
 // controller.Publisher.
 func (s *Supervisor) Apply(snap *snapshot.Snapshot) error {
+	t0 := time.Now()
 	view := *snap
 	view.Warnings = nil
 	cur := &published{version: snap.Version, snap: &view}
@@ -284,6 +289,7 @@ func (s *Supervisor) Apply(snap *snapshot.Snapshot) error {
 	s.mu.Lock()
 	s.current = cur
 	s.mu.Unlock()
+	diffed := time.Since(t0)
 
 	errs := make([]error, len(s.workers))
 	var wg sync.WaitGroup
@@ -302,7 +308,8 @@ func (s *Supervisor) Apply(snap *snapshot.Snapshot) error {
 		}
 	}
 	s.log.Info(fmt.Sprintf("configuration version %d live on %d workers", snap.Version, live),
-		"version", snap.Version, "workers", live, "of", len(s.workers))
+		"version", snap.Version, "workers", live, "of", len(s.workers),
+		"diff", diffed.Round(10*time.Microsecond), "took", time.Since(t0).Round(10*time.Microsecond))
 	return errors.Join(errs...)
 }
 
@@ -430,6 +437,9 @@ func (s *Supervisor) metricsHandler() http.Handler {
 	g := s.Gatherer()
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.Handle("/config", s.ctrl.ConfigHandler())
+	if s.cfg.Profiling {
+		mux.Handle("/debug/pprof/", http.DefaultServeMux) // net/http/pprof registers there
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
