@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -14,8 +16,9 @@ import (
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
-// objects10k returns n Ingresses with their Services and EndpointSlices, as
-// BenchmarkCluster creates them.
+// objectsN returns n Ingresses with their Services and EndpointSlices, as
+// BenchmarkCluster creates them, one second apart, in a shuffled order as an
+// informer's List gives them.
 func objectsN(n int) snapshot.Objects {
 	class := "weir"
 	prefix := networkingv1.PathTypePrefix
@@ -23,6 +26,7 @@ func objectsN(n int) snapshot.Objects {
 	ready := true
 	o := snapshot.Objects{IngressClasses: []*networkingv1.IngressClass{{
 		ObjectMeta: metav1.ObjectMeta{Name: "weir"}, Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}}}
+	created := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	for i := range n {
 		name := fmt.Sprintf("svc-%d", i)
 		o.Services = append(o.Services, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "bench"},
@@ -35,7 +39,7 @@ func objectsN(n int) snapshot.Objects {
 				Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
 		})
 		o.Ingresses = append(o.Ingresses, &networkingv1.Ingress{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ing-%d", i), Namespace: "bench",
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ing-%d", i), Namespace: "bench", CreationTimestamp: metav1.NewTime(created.Add(time.Duration(i) * time.Second)),
 				Annotations: map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "120"}},
 			Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{
 				Host: fmt.Sprintf("h%d.bench.example", i),
@@ -47,6 +51,10 @@ func objectsN(n int) snapshot.Objects {
 			}}},
 		})
 	}
+	r := rand.New(rand.NewPCG(1, 2))
+	r.Shuffle(n, func(i, j int) { o.Ingresses[i], o.Ingresses[j] = o.Ingresses[j], o.Ingresses[i] })
+	r.Shuffle(n, func(i, j int) { o.Services[i], o.Services[j] = o.Services[j], o.Services[i] })
+	r.Shuffle(n, func(i, j int) { o.EndpointSlices[i], o.EndpointSlices[j] = o.EndpointSlices[j], o.EndpointSlices[i] })
 	return o
 }
 
