@@ -65,8 +65,8 @@ const (
 func Build(objs Objects, opts Options) *Snapshot {
 	b := &builder{
 		opts:     opts,
-		services: make(map[string]*corev1.Service, len(objs.Services)),
-		slices:   make(map[string][]*discoveryv1.EndpointSlice, len(objs.EndpointSlices)),
+		services: make(map[nsName]*corev1.Service, len(objs.Services)),
+		slices:   make(map[nsName][]*discoveryv1.EndpointSlice, len(objs.EndpointSlices)),
 		warnings: map[Warning]bool{},
 		parsed:   map[string]*parsedAnnotations{},
 	}
@@ -106,8 +106,8 @@ type route struct {
 
 type builder struct {
 	opts     Options
-	services map[string]*corev1.Service // by namespace/name
-	slices   map[string][]*discoveryv1.EndpointSlice
+	services map[nsName]*corev1.Service
+	slices   map[nsName][]*discoveryv1.EndpointSlice // by Service
 	warnings map[Warning]bool
 	hosts    map[string]*hostBuild
 	def      *Backend
@@ -115,9 +115,10 @@ type builder struct {
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
 	keyBuf []byte
-	// nameBuf builds "namespace/name" map keys without allocating.
-	nameBuf []byte
 }
+
+// nsName keys objects by namespace and name without building a string.
+type nsName struct{ namespace, name string }
 
 // parsedAnnotations is a memoized result of annotations.Parse, and of
 // annotations.ParseSSL once sslDone.
@@ -179,14 +180,14 @@ func (b *builder) sortedWarnings() []Warning {
 func (b *builder) index(objs Objects) {
 	for _, s := range objs.Services {
 		if s != nil {
-			b.services[s.Namespace+"/"+s.Name] = s
+			b.services[nsName{s.Namespace, s.Name}] = s
 		}
 	}
 	for _, es := range objs.EndpointSlices {
 		if es == nil || es.Labels[ServiceNameLabel] == "" {
 			continue
 		}
-		k := es.Namespace + "/" + es.Labels[ServiceNameLabel]
+		k := nsName{es.Namespace, es.Labels[ServiceNameLabel]}
 		b.slices[k] = append(b.slices[k], es)
 	}
 }
@@ -225,7 +226,8 @@ func (b *builder) served(objs Objects) []*ingress {
 			objsServed = append(objsServed, ing)
 		}
 	}
-	slices.SortStableFunc(objsServed, func(x, y *networkingv1.Ingress) int {
+	// namespace/name is unique: the order is total, no stable sort needed.
+	slices.SortFunc(objsServed, func(x, y *networkingv1.Ingress) int {
 		return cmp.Or(
 			x.CreationTimestamp.Compare(y.CreationTimestamp.Time),
 			cmp.Compare(x.Namespace, y.Namespace),
@@ -522,10 +524,9 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	case sb.Port.Name != "":
 		be.Port = sb.Port.Name
 	}
-	// Look up without allocating the key; svcKey is only for messages.
-	svcKey := func() string { return ns + "/" + sb.Name }
-	b.nameBuf = append(append(append(b.nameBuf[:0], ns...), '/'), sb.Name...)
-	svc := b.services[string(b.nameBuf)]
+	svcKey := func() string { return ns + "/" + sb.Name } // for messages
+	key := nsName{ns, sb.Name}
+	svc := b.services[key]
 	if svc == nil {
 		be.Unavailable = fmt.Sprintf("service %s not found", svcKey())
 		b.warn(ing.ref, ReasonServiceNotFound, "service %s not found; its routes answer 503", svcKey())
@@ -554,7 +555,7 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 		b.warn(ing.ref, ReasonPortNotFound, "port %q not found on service %s; its routes answer 503", be.Port, svcKey())
 		return be, true
 	}
-	be.Endpoints = b.endpoints(b.slices[string(b.nameBuf)], sp.Name)
+	be.Endpoints = b.endpoints(b.slices[key], sp.Name)
 	if len(be.Endpoints) == 0 {
 		be.Unavailable = "no ready endpoints"
 		b.warn(ing.ref, ReasonNoReadyEndpoints, "service %s port %q has no ready endpoints; its routes answer 503", svcKey(), be.Port)
