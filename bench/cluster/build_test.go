@@ -84,3 +84,21 @@ func BenchmarkSync10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBuilder10kOneChanged times snapshot.Builder rebuilding after one
+// Ingress of 10 000 changed host, as the kube source reports it.
+func BenchmarkBuilder10kOneChanged(b *testing.B) {
+	objs := objectsN(10000)
+	bl := snapshot.NewBuilder(snapshot.DefaultOptions())
+	bl.Build(objs)
+	i := 0
+	for b.Loop() {
+		i++
+		n := i % len(objs.Ingresses)
+		cp := objs.Ingresses[n].DeepCopy()
+		cp.Spec.Rules[0].Host = fmt.Sprintf("changed-%d.bench.example", i)
+		objs.Ingresses[n] = cp
+		objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: cp.Namespace, Name: cp.Name}}
+		bl.Build(objs)
+	}
+}

@@ -165,15 +165,7 @@ func (b *builder) sortedWarnings() []Warning {
 	for w := range b.warnings {
 		ws = append(ws, w)
 	}
-	slices.SortFunc(ws, func(x, y Warning) int {
-		return cmp.Or(
-			cmp.Compare(x.Object.Kind, y.Object.Kind),
-			cmp.Compare(x.Object.Namespace, y.Object.Namespace),
-			cmp.Compare(x.Object.Name, y.Object.Name),
-			cmp.Compare(x.Message, y.Message),
-			cmp.Compare(x.Reason, y.Reason),
-		)
-	})
+	slices.SortFunc(ws, compareWarnings)
 	return ws
 }
 

@@ -25,6 +25,11 @@ type Objects struct {
 	EndpointSlices []*discoveryv1.EndpointSlice
 	Secrets        []*corev1.Secret
 	ConfigMaps     []*corev1.ConfigMap
+	// Changed optionally names every object (Kind Ingress, Service,
+	// EndpointSlice, Secret, ConfigMap or IngressClass) that changed since
+	// the Objects a Builder built before: it lets the Builder rebuild only
+	// what they affect. Nil means unknown (a full build); Build ignores it.
+	Changed []ObjectRef
 }
 
 // Options selects which Ingresses Build serves and where global settings come

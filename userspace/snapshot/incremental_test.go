@@ -1,0 +1,264 @@
+package snapshot_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// edit is one random change to objects, made as an informer sees it: the
+// changed object is a new copy, the old one is never modified.
+type edit func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool)
+
+func ingressRef(i *networkingv1.Ingress) snapshot.ObjectRef {
+	return snapshot.ObjectRef{Kind: "Ingress", Namespace: i.Namespace, Name: i.Name}
+}
+
+// editIngress replaces a random Ingress by a modified copy.
+func editIngress(change func(r *rand.Rand, i *networkingv1.Ingress)) edit {
+	return func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) {
+		if len(o.Ingresses) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		n := r.IntN(len(o.Ingresses))
+		cp := o.Ingresses[n].DeepCopy()
+		change(r, cp)
+		o.Ingresses = slices.Clone(o.Ingresses)
+		o.Ingresses[n] = cp
+		return ingressRef(cp), true
+	}
+}
+
+// someRule returns a random rule of i with HTTP paths, or nil.
+func someRule(r *rand.Rand, i *networkingv1.Ingress) *networkingv1.IngressRule {
+	if len(i.Spec.Rules) == 0 {
+		return nil
+	}
+	rule := &i.Spec.Rules[r.IntN(len(i.Spec.Rules))]
+	if rule.HTTP == nil || len(rule.HTTP.Paths) == 0 {
+		return nil
+	}
+	return rule
+}
+
+var hostsPool = []string{"a.example.com", "b.example.com", "*.example.com", "", "c.example.org", "B.Example.com"}
+
+var edits = []edit{
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // move a rule to another host
+		if rule := someRule(r, i); rule != nil {
+			rule.Host = hostsPool[r.IntN(len(hostsPool))]
+		}
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // change a path
+		if rule := someRule(r, i); rule != nil {
+			rule.HTTP.Paths[0].Path = []string{"/", "/api", "/api/", "/x/y", "/[a-z]+", ""}[r.IntN(6)]
+		}
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // point a path at another Service
+		if rule := someRule(r, i); rule != nil && rule.HTTP.Paths[0].Backend.Service != nil {
+			rule.HTTP.Paths[0].Backend.Service.Name = []string{"web", "api", "missing", "echo"}[r.IntN(4)]
+		}
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // toggle an annotation
+		if i.Annotations == nil {
+			i.Annotations = map[string]string{}
+		}
+		k := []string{"use-regex", "proxy-read-timeout", "canary-weight", "ssl-redirect"}[r.IntN(4)]
+		k = "nginx.ingress.kubernetes.io/" + k
+		if _, ok := i.Annotations[k]; ok {
+			delete(i.Annotations, k)
+		} else {
+			i.Annotations[k] = map[string]string{
+				"nginx.ingress.kubernetes.io/use-regex":          "true",
+				"nginx.ingress.kubernetes.io/proxy-read-timeout": "7",
+				"nginx.ingress.kubernetes.io/canary-weight":      "30",
+				"nginx.ingress.kubernetes.io/ssl-redirect":       "false",
+			}[k]
+		}
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // another class
+		c := []string{"weir", "other", "missing"}[r.IntN(3)]
+		i.Spec.IngressClassName = &c
+	}),
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // delete an Ingress
+		if len(o.Ingresses) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		n := r.IntN(len(o.Ingresses))
+		ref := ingressRef(o.Ingresses[n])
+		o.Ingresses = slices.Delete(slices.Clone(o.Ingresses), n, n+1)
+		return ref, true
+	},
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // add a copy of an Ingress
+		if len(o.Ingresses) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		cp := o.Ingresses[r.IntN(len(o.Ingresses))].DeepCopy()
+		cp.Name = fmt.Sprintf("added-%d", r.Uint32())
+		cp.CreationTimestamp = metav1.NewTime(time.Date(2030, 1, 1, 0, 0, r.IntN(100), 0, time.UTC))
+		o.Ingresses = append(slices.Clone(o.Ingresses), cp)
+		return ingressRef(cp), true
+	},
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // change or delete a Service
+		if len(o.Services) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		n := r.IntN(len(o.Services))
+		ref := snapshot.ObjectRef{Kind: "Service", Namespace: o.Services[n].Namespace, Name: o.Services[n].Name}
+		if r.IntN(3) == 0 {
+			o.Services = slices.Delete(slices.Clone(o.Services), n, n+1)
+			return ref, true
+		}
+		cp := o.Services[n].DeepCopy()
+		if len(cp.Spec.Ports) > 0 {
+			cp.Spec.Ports[0].Port++
+		}
+		o.Services = slices.Clone(o.Services)
+		o.Services[n] = cp
+		return ref, true
+	},
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // change a slice's endpoints or Service
+		if len(o.EndpointSlices) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		n := r.IntN(len(o.EndpointSlices))
+		cp := o.EndpointSlices[n].DeepCopy()
+		switch r.IntN(3) {
+		case 0:
+			cp.Endpoints = append(cp.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("198.18.9.%d", r.IntN(250))}})
+		case 1:
+			if len(cp.Endpoints) > 0 {
+				ready := false
+				cp.Endpoints[0].Conditions.Ready = &ready
+			}
+		case 2:
+			if cp.Labels == nil {
+				cp.Labels = map[string]string{}
+			}
+			cp.Labels[discoveryv1.LabelServiceName] = []string{"web", "api", "echo"}[r.IntN(3)]
+		}
+		o.EndpointSlices = slices.Clone(o.EndpointSlices)
+		o.EndpointSlices[n] = cp
+		return snapshot.ObjectRef{Kind: "EndpointSlice", Namespace: cp.Namespace, Name: cp.Name}, true
+	},
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // a ConfigMap: not scoped
+		if len(o.ConfigMaps) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		n := r.IntN(len(o.ConfigMaps))
+		cp := o.ConfigMaps[n].DeepCopy()
+		if cp.Data == nil {
+			cp.Data = map[string]string{}
+		}
+		cp.Data["proxy-read-timeout"] = fmt.Sprint(1 + r.IntN(100))
+		o.ConfigMaps = slices.Clone(o.ConfigMaps)
+		o.ConfigMaps[n] = cp
+		return snapshot.ObjectRef{Kind: "ConfigMap", Namespace: cp.Namespace, Name: cp.Name}, true
+	},
+}
+
+// TestBuilderMatchesBuild applies random edits to every golden case and
+// checks, after each batch, that the Builder (told what changed) gives what
+// Build gives from scratch.
+func TestBuilderMatchesBuild(t *testing.T) {
+	t.Parallel()
+	cases, err := filepath.Glob("testdata/*.yaml")
+	if err != nil || len(cases) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	var scoped atomic.Int64
+	t.Cleanup(func() {
+		if scoped.Load() == 0 {
+			t.Error("no build was scoped: the test compares full builds only")
+		}
+		t.Logf("%d scoped builds", scoped.Load())
+	})
+	for _, path := range cases {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
+			base, opts := readCase(t, path)
+			for seed := range uint64(8) {
+				r := rand.New(rand.NewPCG(seed, 7))
+				objs := base
+				bl := snapshot.NewBuilder(opts)
+				bl.Build(objs)
+				for step := range 25 {
+					var changed []snapshot.ObjectRef
+					for range 1 + r.IntN(3) {
+						if ref, ok := edits[r.IntN(len(edits))](r, &objs); ok {
+							changed = append(changed, ref)
+						}
+					}
+					objs.Changed = changed
+					got := bl.Build(objs)
+					objs.Changed = nil
+					want := snapshot.Build(objs, opts)
+					if diff := cmp.Diff(want, got); diff != "" {
+						t.Fatalf("seed %d step %d, changed %v: Builder differs from Build (-want +got):\n%s", seed, step, changed, diff)
+					}
+				}
+				scoped.Add(int64(bl.ScopedBuilds()))
+			}
+		})
+	}
+}
+
+// TestBuilderScopes checks that a scoped rebuild happens: a Builder whose
+// Service was removed behind its back (not named in Changed) still serves
+// what it knew of it when told only of a change to an Ingress.
+func TestBuilderScopes(t *testing.T) {
+	t.Parallel()
+	class := "weir"
+	prefix := networkingv1.PathTypePrefix
+	ing := func(name, host string) *networkingv1.Ingress {
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"},
+			Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{Host: host,
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+						Name: "svc", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}}
+	}
+	objs := snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+		Ingresses: []*networkingv1.Ingress{ing("a", "a.example.com"), ing("b", "b.example.com")},
+		Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: "ns"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}},
+	}
+	bl := snapshot.NewBuilder(snapshot.DefaultOptions())
+	first := bl.Build(objs)
+	if len(first.Servers) != 2 || first.Servers[0].Paths[0].Backend.Unavailable != "no ready endpoints" {
+		t.Fatalf("first build: %+v", first.Servers)
+	}
+	// Only Ingress b is reported changed, not the Service's disappearance:
+	// a scoped build keeps a.example.com and rebuilds b with the Service it
+	// knows.
+	objs.Ingresses = []*networkingv1.Ingress{objs.Ingresses[0], ing("b", "c.example.com")}
+	objs.Services = nil
+	objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: "ns", Name: "b"}}
+	s := bl.Build(objs)
+	if len(s.Servers) != 2 || s.Servers[0].Host != "a.example.com" || s.Servers[1].Host != "c.example.com" {
+		t.Fatalf("scoped build servers: %+v", s.Servers)
+	}
+	for _, srv := range s.Servers {
+		if got := srv.Paths[0].Backend.Unavailable; got != "no ready endpoints" {
+			t.Errorf("%s: unavailable %q: the build was not scoped", srv.Host, got)
+		}
+	}
+	// Unknown changes are a full build.
+	objs.Changed = nil
+	if s := bl.Build(objs); s.Servers[0].Paths[0].Backend.Unavailable != "service ns/svc not found" {
+		t.Errorf("full build kept the stale host: %+v", s.Servers[0].Paths[0].Backend)
+	}
+}
