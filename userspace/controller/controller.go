@@ -28,6 +28,7 @@ type Publisher interface {
 // Sync calls are serialised.
 type Controller struct {
 	opts       snapshot.Options
+	builder    *snapshot.Builder
 	namespace  string
 	publishers []Publisher
 	log        *slog.Logger
@@ -66,6 +67,7 @@ type Options struct {
 func New(opts Options, pubs ...Publisher) *Controller {
 	c := &Controller{
 		opts:       opts.Build,
+		builder:    snapshot.NewBuilder(opts.Build),
 		namespace:  opts.WatchNamespace,
 		publishers: pubs,
 		log:        opts.Logger,
@@ -103,7 +105,8 @@ func New(opts Options, pubs ...Publisher) *Controller {
 // Live returns the Snapshot most recently published, or nil before the first.
 func (c *Controller) Live() *snapshot.Snapshot { return c.live.Load() }
 
-// Sync builds a Snapshot from objs and publishes it if its hash differs from
+// Sync builds a Snapshot from objs (only what objs.Changed affects, when the
+// source names the changes) and publishes it if its hash differs from
 // the live one. It returns the live Snapshot and whether it changed. The
 // returned Snapshot always carries the warnings of this build: warnings are
 // not part of the hash, so when only they changed, the live Snapshot is
@@ -119,7 +122,7 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 
 	c.reportProblems(problems)
 	t0 := time.Now()
-	s := snapshot.Build(c.filter(objs), c.opts)
+	s := c.builder.Build(c.filter(objs))
 	built := time.Since(t0)
 	c.reportWarnings(s.Warnings)
 	if c.version > 0 && s.Hash == c.hash {
@@ -158,7 +161,7 @@ func (c *Controller) filter(objs snapshot.Objects) snapshot.Objects {
 	if c.namespace == "" {
 		return objs
 	}
-	out := snapshot.Objects{IngressClasses: objs.IngressClasses}
+	out := snapshot.Objects{IngressClasses: objs.IngressClasses, Changed: objs.Changed}
 	for _, o := range objs.Ingresses {
 		if o.Namespace == c.namespace {
 			out.Ingresses = append(out.Ingresses, o)

@@ -77,7 +77,8 @@ type Source struct {
 	secrets      cache.SharedIndexInformer
 	configMaps   cache.SharedIndexInformer
 	factories    []informers.SharedInformerFactory
-	changes      *debouncer
+	debounce     *debouncer
+	changes      *changeLog
 	conn         *connState
 	status       *statusWriter
 	mu           sync.Mutex
@@ -96,7 +97,7 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Source{client: client, opts: opts, log: opts.Logger, changes: newDebouncer(opts.Quiet, opts.MaxDelay)}
+	s := &Source{client: client, opts: opts, log: opts.Logger, debounce: newDebouncer(opts.Quiet, opts.MaxDelay), changes: newChangeLog()}
 	s.conn = &connState{log: opts.Logger}
 	if c, ok := client.(*connClient); ok {
 		s.conn = c.conn
@@ -128,12 +129,14 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 		s.factories = append(s.factories, cm)
 		s.configMaps = cm.Core().V1().ConfigMaps().Informer()
 	}
-	for _, inf := range s.informers() {
+	kinds := []string{"Ingress", "IngressClass", "Service", "EndpointSlice", "Secret", "ConfigMap"} // as informers()
+	for i, inf := range s.informers() {
+		kind := kinds[i]
 		_ = inf.SetWatchErrorHandlerWithContext(s.conn.watchError)
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { s.poke() },
-			UpdateFunc: func(old, cur any) { s.update(old, cur) },
-			DeleteFunc: func(any) { s.poke() },
+			AddFunc:    func(obj any) { s.changed(kind, obj) },
+			UpdateFunc: func(old, cur any) { s.update(kind, old, cur) },
+			DeleteFunc: func(obj any) { s.changed(kind, obj) },
 		})
 	}
 	if opts.Status != nil {
@@ -171,7 +174,7 @@ func (s *Source) informers() []cache.SharedIndexInformer {
 
 // update pokes the rebuild loop unless only the status or the resource
 // version of an Ingress changed (Weir's own status writes).
-func (s *Source) update(old, cur any) {
+func (s *Source) update(kind string, old, cur any) {
 	o, ok1 := old.(*networkingv1.Ingress)
 	c, ok2 := cur.(*networkingv1.Ingress)
 	if ok1 && ok2 && o.Generation == c.Generation && o.Generation != 0 &&
@@ -182,10 +185,14 @@ func (s *Source) update(old, cur any) {
 		}
 		return
 	}
-	s.poke()
+	s.changed(kind, cur)
 }
 
-func (s *Source) poke() { s.changes.poke() }
+// changed records that obj of kind changed and pokes the rebuild loop.
+func (s *Source) changed(kind string, obj any) {
+	s.changes.record(kind, obj)
+	s.debounce.poke()
+}
 
 // Run starts the informers, waits for their first list, then syncs once and
 // again after every change (debounced: see Options.Quiet) until ctx is done. A lost API server
@@ -222,7 +229,9 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 	var first time.Time // of the changes that led to this rebuild
 	for {
 		t0 := time.Now()
+		changes := s.changes.take() // before listing: see take
 		objs := s.objects()
+		objs.Changed = changes
 		t1 := time.Now()
 		// The returned Snapshot carries the warnings of this build even
 		// when its routes are unchanged (controller.Sync).
@@ -242,7 +251,7 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 			s.status.observe()
 		}
 		var err error
-		if first, err = s.changes.wait(ctx); err != nil {
+		if first, err = s.debounce.wait(ctx); err != nil {
 			return nil
 		}
 	}
