@@ -98,7 +98,9 @@ func TestRoutingStatusAndEvents(t *testing.T) {
 		t.Errorf("events on a good Ingress: %v", got)
 	}
 	metrics := w.metrics()
-	for _, want := range []string{`weir_events_total{reason="InvalidAnnotation"} 1`, `weir_events_total{reason="ServiceNotFound"} 1`} {
+	// Ingress c's creation was a build scoped to its host.
+	for _, want := range []string{`weir_events_total{reason="InvalidAnnotation"} 1`, `weir_events_total{reason="ServiceNotFound"} 1`,
+		`weir_config_builds_total{build="scoped",result="changed"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}

@@ -78,8 +78,8 @@ func New(opts Options, pubs ...Publisher) *Controller {
 		}),
 		mBuilds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_config_builds_total",
-			Help: "Snapshot builds by result: changed (a new version was published) or unchanged (same hash, dropped).",
-		}, []string{"result"}),
+			Help: "Snapshot builds by result (changed: a new version was published; unchanged: same hash, dropped) and build (scoped: only what the named changes reach; full).",
+		}, []string{"result", "build"}),
 		mWarnings: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "weir_config_warnings",
 			Help: "Warnings (rejected or ignored objects and annotations) in the live configuration.",
@@ -125,8 +125,12 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 	s := c.builder.Build(c.filter(objs))
 	built := time.Since(t0)
 	c.reportWarnings(s.Warnings)
+	build := "full"
+	if c.builder.Scoped() {
+		build = "scoped"
+	}
 	if c.version > 0 && s.Hash == c.hash {
-		c.mBuilds.WithLabelValues("unchanged").Inc()
+		c.mBuilds.WithLabelValues("unchanged", build).Inc()
 		live := c.live.Load()
 		if !slices.Equal(live.Warnings, s.Warnings) {
 			cp := *live
@@ -149,7 +153,7 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 	c.live.Store(s)
 	close(c.published)
 	c.published = make(chan struct{})
-	c.mBuilds.WithLabelValues("changed").Inc()
+	c.mBuilds.WithLabelValues("changed", build).Inc()
 	c.mVersion.Set(float64(s.Version))
 	c.log.Info("configuration live", "version", s.Version, "hash", short(s.Hash),
 		"servers", len(s.Servers), "routes", routes(s), "warnings", len(s.Warnings),

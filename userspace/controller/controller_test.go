@@ -79,7 +79,7 @@ func TestSyncVersionsAndDropsUnchanged(t *testing.T) {
 	if v := testutil.ToFloat64(c.mProblems); v != 1 {
 		t.Errorf("weir_source_problems = %v, want 1", v)
 	}
-	if v := testutil.ToFloat64(c.mBuilds.WithLabelValues("unchanged")); v != 1 {
+	if v := testutil.ToFloat64(c.mBuilds.WithLabelValues("unchanged", "full")); v != 1 {
 		t.Errorf("unchanged builds = %v, want 1", v)
 	}
 }

@@ -45,6 +45,7 @@ type Builder struct {
 	global map[nsName]bool
 	// scopedBuilds counts the builds scoped to a change (for tests).
 	scopedBuilds int
+	lastScoped   bool
 }
 
 // MaxScopedChanges is the most changed objects a Builder scopes a rebuild
@@ -60,14 +61,19 @@ func NewBuilder(opts Options) *Builder { return &Builder{opts: opts} }
 func (bl *Builder) Build(objs Objects) *Snapshot {
 	if s, ok := bl.scoped(objs); ok {
 		bl.scopedBuilds++
-		bl.prev = s
+		bl.prev, bl.lastScoped = s, true
 		return s
 	}
+	bl.lastScoped = false
 	s := Build(objs, bl.opts)
 	bl.index(objs)
 	bl.prev = s
 	return s
 }
+
+// Scoped reports whether the last Build was scoped to its changes (false:
+// a full build).
+func (bl *Builder) Scoped() bool { return bl.lastScoped }
 
 // index remembers objs for the next scoped build.
 func (bl *Builder) index(objs Objects) {
