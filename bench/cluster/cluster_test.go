@@ -13,7 +13,8 @@
 // file (default: a temporary one): with debug, each rebuild logs how long it
 // was debounced, listed and synced. BENCH_PROFILE=file runs Weir with
 // --profiling and writes the supervisor's CPU profile of the first 10 s of
-// updates there (go tool pprof file).
+// updates there (go tool pprof file). BENCH_WORKERS sets --workers (default
+// auto: one per core; 0 runs the proxy in the supervisor's process).
 package cluster
 
 import (
@@ -65,6 +66,9 @@ func BenchmarkCluster(b *testing.B) {
 	cmd := exec.Command(bin, "--kubeconfig", api.Kubeconfig, "--bind-address", "127.0.0.1",
 		"--http-port", strconv.Itoa(httpPort), "--metrics-port", strconv.Itoa(metricsPort),
 		"--publish-status-address", "198.18.0.10", "--access-log=false", "--log-level="+cmp.Or(os.Getenv("BENCH_LOG_LEVEL"), "warn"))
+	if w := os.Getenv("BENCH_WORKERS"); w != "" {
+		cmd.Args = append(cmd.Args, "--workers", w)
+	}
 	profile := os.Getenv("BENCH_PROFILE")
 	if profile != "" {
 		cmd.Args = append(cmd.Args, "--profiling")
