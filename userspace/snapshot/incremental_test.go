@@ -169,7 +169,8 @@ var edits = []edit{
 	},
 }
 
-// TestBuilderMatchesBuild applies random edits to every golden case and
+// TestBuilderMatchesBuild applies random edits (edits and moreEdits) to
+// every golden case, some batches naming an object twice, and
 // checks, after each batch, that the Builder (told what changed) gives what
 // Build gives from scratch.
 func TestBuilderMatchesBuild(t *testing.T) {
@@ -189,7 +190,8 @@ func TestBuilderMatchesBuild(t *testing.T) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			t.Parallel()
 			base, opts := readCase(t, path)
-			for seed := range uint64(8) {
+			all := append(slices.Clone(edits), moreEdits...)
+			for seed := range uint64(16) {
 				r := rand.New(rand.NewPCG(seed, 7))
 				objs := base
 				bl := snapshot.NewBuilder(opts)
@@ -197,9 +199,12 @@ func TestBuilderMatchesBuild(t *testing.T) {
 				for step := range 25 {
 					var changed []snapshot.ObjectRef
 					for range 1 + r.IntN(3) {
-						if ref, ok := edits[r.IntN(len(edits))](r, &objs); ok {
+						if ref, ok := all[r.IntN(len(all))](r, &objs); ok {
 							changed = append(changed, ref)
 						}
+					}
+					if len(changed) > 0 && r.IntN(5) == 0 { // named twice
+						changed = append(changed, changed[0])
 					}
 					objs.Changed = changed
 					got := bl.Build(objs)
@@ -261,4 +266,127 @@ func TestBuilderScopes(t *testing.T) {
 	if s := bl.Build(objs); s.Servers[0].Paths[0].Backend.Unavailable != "service ns/svc not found" {
 		t.Errorf("full build kept the stale host: %+v", s.Servers[0].Paths[0].Backend)
 	}
+}
+
+// moreEdits reach what edits do not: canaries, ages, odd hosts, rules
+// without http, path types, named ports, spec.tls and spec.defaultBackend
+// (full builds), classes by annotation, new objects and changes naming
+// objects that do not exist.
+var moreEdits = []edit{
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // toggle canary
+		if i.Annotations == nil {
+			i.Annotations = map[string]string{}
+		}
+		k := "nginx.ingress.kubernetes.io/canary"
+		if _, ok := i.Annotations[k]; ok {
+			delete(i.Annotations, k)
+		} else {
+			i.Annotations[k] = "true"
+		}
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // new age
+		i.CreationTimestamp = metav1.NewTime(time.Date(2020+r.IntN(10), 1, 1, 0, 0, 0, 0, time.UTC))
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // odd hosts
+		if rule := someRule(r, i); rule != nil {
+			rule.Host = []string{"A.EXAMPLE.COM", "bad_host", "*.Example.com", "a.example.com.", "*"}[r.IntN(5)]
+		}
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // drop rules
+		i.Spec.Rules = nil
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // add a rule without http
+		i.Spec.Rules = append(i.Spec.Rules, networkingv1.IngressRule{Host: hostsPool[r.IntN(len(hostsPool))]})
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // path type
+		if rule := someRule(r, i); rule != nil {
+			pt := []networkingv1.PathType{"Exact", "Prefix", "ImplementationSpecific", "Bogus"}[r.IntN(4)]
+			rule.HTTP.Paths[0].PathType = &pt
+		}
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // port by name
+		if rule := someRule(r, i); rule != nil && rule.HTTP.Paths[0].Backend.Service != nil {
+			rule.HTTP.Paths[0].Backend.Service.Port = networkingv1.ServiceBackendPort{Name: []string{"http", "web", ""}[r.IntN(3)]}
+		}
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // tls
+		if len(i.Spec.TLS) > 0 {
+			i.Spec.TLS = nil
+		} else {
+			i.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{hostsPool[r.IntN(len(hostsPool))]}, SecretName: "missing"}}
+		}
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // default backend
+		if i.Spec.DefaultBackend != nil {
+			i.Spec.DefaultBackend = nil
+		} else {
+			i.Spec.DefaultBackend = &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}
+		}
+	}),
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // class by annotation / none
+		i.Spec.IngressClassName = nil
+		if r.IntN(2) == 0 {
+			if i.Annotations == nil {
+				i.Annotations = map[string]string{}
+			}
+			i.Annotations["kubernetes.io/ingress.class"] = []string{"weir", "nginx"}[r.IntN(2)]
+		}
+	}),
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // add an Ingress in another namespace
+		if len(o.Ingresses) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		cp := o.Ingresses[r.IntN(len(o.Ingresses))].DeepCopy()
+		cp.Namespace = "other"
+		cp.Name = fmt.Sprintf("o-%d", r.IntN(4))
+		if slices.ContainsFunc(o.Ingresses, func(i *networkingv1.Ingress) bool { return i.Namespace == cp.Namespace && i.Name == cp.Name }) {
+			return snapshot.ObjectRef{}, false
+		}
+		o.Ingresses = append(slices.Clone(o.Ingresses), cp)
+		return ingressRef(cp), true
+	},
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // add a Service
+		if len(o.Ingresses) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		ns := o.Ingresses[r.IntN(len(o.Ingresses))].Namespace
+		name := []string{"web", "api", "missing", "echo", "app"}[r.IntN(5)]
+		if slices.ContainsFunc(o.Services, func(s *corev1.Service) bool { return s.Namespace == ns && s.Name == name }) {
+			return snapshot.ObjectRef{}, false
+		}
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+		if r.IntN(4) == 0 {
+			svc.Spec.Type = corev1.ServiceTypeExternalName
+		}
+		o.Services = append(slices.Clone(o.Services), svc)
+		return snapshot.ObjectRef{Kind: "Service", Namespace: ns, Name: name}, true
+	},
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // add or delete a slice
+		if len(o.EndpointSlices) > 0 && r.IntN(2) == 0 {
+			n := r.IntN(len(o.EndpointSlices))
+			es := o.EndpointSlices[n]
+			o.EndpointSlices = slices.Delete(slices.Clone(o.EndpointSlices), n, n+1)
+			return snapshot.ObjectRef{Kind: "EndpointSlice", Namespace: es.Namespace, Name: es.Name}, true
+		}
+		if len(o.Ingresses) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		ns := o.Ingresses[r.IntN(len(o.Ingresses))].Namespace
+		name := fmt.Sprintf("new-%d", r.IntN(6))
+		if slices.ContainsFunc(o.EndpointSlices, func(s *discoveryv1.EndpointSlice) bool { return s.Namespace == ns && s.Name == name }) {
+			return snapshot.ObjectRef{}, false
+		}
+		pn, pp := "http", int32(8080)
+		es := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+			Labels: map[string]string{discoveryv1.LabelServiceName: []string{"web", "api", "echo", "app"}[r.IntN(4)]}},
+			Ports:     []discoveryv1.EndpointPort{{Name: &pn, Port: &pp}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{fmt.Sprintf("198.18.7.%d", r.IntN(250))}}}}
+		o.EndpointSlices = append(slices.Clone(o.EndpointSlices), es)
+		return snapshot.ObjectRef{Kind: "EndpointSlice", Namespace: ns, Name: name}, true
+	},
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // a phantom change
+		k := []string{"Ingress", "Service", "EndpointSlice"}[r.IntN(3)]
+		return snapshot.ObjectRef{Kind: k, Namespace: "nowhere", Name: "ghost"}, true
+	},
 }
