@@ -62,8 +62,12 @@ const (
 // namespace/name) wins and the others get a ConflictLost warning. A route
 // whose Service, port or endpoints are missing is kept with Unavailable
 // set, so the proxy answers 503 rather than 404.
-func Build(objs Objects, opts Options) *Snapshot {
+func Build(objs Objects, opts Options) *Snapshot { return build(objs, opts, newCertCache()) }
+
+// build is Build with certificates validated through certs.
+func build(objs Objects, opts Options, certs *certCache) *Snapshot {
 	b := &builder{
+		certs:    certs,
 		opts:     opts,
 		services: make(map[nsName]*corev1.Service, len(objs.Services)),
 		slices:   make(map[nsName][]*discoveryv1.EndpointSlice, len(objs.EndpointSlices)),
@@ -106,6 +110,7 @@ type route struct {
 
 type builder struct {
 	opts     Options
+	certs    *certCache
 	services map[nsName]*corev1.Service
 	slices   map[nsName][]*discoveryv1.EndpointSlice // by Service
 	warnings map[Warning]bool

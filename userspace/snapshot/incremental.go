@@ -22,7 +22,10 @@ import (
 // A change it cannot scope (a Secret, ConfigMap or IngressClass, an Ingress
 // with spec.tls or spec.defaultBackend before or after the change, more than
 // MaxScopedChanges objects, or a scope covering a quarter of the Ingresses)
-// is a full Build. A Builder is not safe for concurrent use.
+// is a full Build. Objects given to a Builder must never be modified (as an
+// informer's: a changed object is a new one): it keeps them, and its
+// validated certificates, from one build to the next. A Builder is not safe
+// for concurrent use.
 type Builder struct {
 	opts Options
 	prev *Snapshot
@@ -43,6 +46,8 @@ type Builder struct {
 	// global are the Ingresses with spec.tls or spec.defaultBackend: every
 	// scoped build takes them, as they affect hosts beyond their own.
 	global map[nsName]bool
+	// certs keeps the validated certificates of the last build.
+	certs *certCache
 	// scopedBuilds counts the builds scoped to a change (for tests).
 	scopedBuilds int
 	lastScoped   bool
@@ -53,19 +58,20 @@ type Builder struct {
 const MaxScopedChanges = 64
 
 // NewBuilder returns a Builder with opts.
-func NewBuilder(opts Options) *Builder { return &Builder{opts: opts} }
+func NewBuilder(opts Options) *Builder { return &Builder{opts: opts, certs: newCertCache()} }
 
 // Build returns the Snapshot of objs, as Build(objs, opts) does. When
 // objs.Changed is non-nil it must name every object that changed since the
 // Objects of the previous call.
 func (bl *Builder) Build(objs Objects) *Snapshot {
+	bl.certs.next()
 	if s, ok := bl.scoped(objs); ok {
 		bl.scopedBuilds++
 		bl.prev, bl.lastScoped = s, true
 		return s
 	}
 	bl.lastScoped = false
-	s := Build(objs, bl.opts)
+	s := build(objs, bl.opts, bl.certs)
 	bl.index(objs)
 	bl.prev = s
 	return s
@@ -313,7 +319,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			take(k)
 		}
 	}
-	ps := Build(part, bl.opts)
+	ps := build(part, bl.opts, bl.certs)
 
 	// Merge: the Servers of the hosts in scope from ps, the others from
 	// prev; the warnings of the Ingresses in scope from ps, the others from
