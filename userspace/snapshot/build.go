@@ -62,10 +62,13 @@ const (
 // namespace/name) wins and the others get a ConflictLost warning. A route
 // whose Service, port or endpoints are missing is kept with Unavailable
 // set, so the proxy answers 503 rather than 404.
-func Build(objs Objects, opts Options) *Snapshot { return build(objs, opts, newCertCache()) }
+func Build(objs Objects, opts Options) *Snapshot { return build(objs, opts, newCertCache(), nil) }
 
-// build is Build with certificates validated through certs.
-func build(objs Objects, opts Options, certs *certCache) *Snapshot {
+// build is Build with certificates validated through certs. When tlsFrom is
+// non-nil, the certificates, the hosts with TLS and their warnings come from
+// the spec.tls of tlsFrom instead of objs.Ingresses (a Builder's scoped build
+// routes a few Ingresses under the TLS of all).
+func build(objs Objects, opts Options, certs *certCache, tlsFrom []*networkingv1.Ingress) *Snapshot {
 	b := &builder{
 		certs:    certs,
 		opts:     opts,
@@ -76,12 +79,16 @@ func build(objs Objects, opts Options, certs *certCache) *Snapshot {
 	}
 	b.index(objs)
 	defaults := b.configMapDefaults(objs.ConfigMaps)
-	ings := b.served(objs)
+	ings := b.served(objs.IngressClasses, objs.Ingresses)
 	b.routes(ings, defaults)
 	b.defaultBackend(ings, defaults)
 
 	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def}
-	b.tls(objs, ings, s)
+	tlsIngs := ings
+	if tlsFrom != nil {
+		tlsIngs = b.served(objs.IngressClasses, tlsFrom)
+	}
+	b.tls(objs, ings, tlsIngs, s)
 	s.Hash = hashOf(s)
 	s.Warnings = b.sortedWarnings()
 	return s
@@ -213,12 +220,12 @@ func (b *builder) configMapDefaults(cms []*corev1.ConfigMap) annotations.Proxy {
 	return annotations.DefaultProxy()
 }
 
-// served returns the Ingresses of Weir's class, oldest first (creation
-// time, then namespace/name), with their annotations parsed.
-func (b *builder) served(objs Objects) []*ingress {
-	classes := NewClassSelector(objs.IngressClasses, b.opts)
+// served returns the Ingresses of all that Weir's class selects, oldest
+// first (creation time, then namespace/name).
+func (b *builder) served(classList []*networkingv1.IngressClass, all []*networkingv1.Ingress) []*ingress {
+	classes := NewClassSelector(classList, b.opts)
 	var objsServed []*networkingv1.Ingress
-	for _, ing := range objs.Ingresses {
+	for _, ing := range all {
 		if classes.Serves(ing) {
 			objsServed = append(objsServed, ing)
 		}

@@ -22,12 +22,12 @@ const (
 	ReasonInvalidCertificate = "InvalidCertificate"
 )
 
-// tls fills the TLS part of s: the certificates of the served Ingresses'
-// spec.tls sections, the default certificate, and per route the ssl-redirect
-// and HSTS settings. Hosts whose Secret is missing or invalid keep their
+// tls fills the TLS part of s: the certificates of the spec.tls sections of
+// tlsIngs (served, oldest first), the default certificate, and per route of
+// ings the ssl-redirect and HSTS settings. Hosts whose Secret is missing or invalid keep their
 // redirect and HSTS (as in ingress-nginx) and are served the default
 // certificate.
-func (b *builder) tls(objs Objects, ings []*ingress, s *Snapshot) {
+func (b *builder) tls(objs Objects, ings, tlsIngs []*ingress, s *Snapshot) {
 	secrets := map[string]*corev1.Secret{}
 	for _, sec := range objs.Secrets {
 		if sec != nil {
@@ -41,7 +41,7 @@ func (b *builder) tls(objs Objects, ings []*ingress, s *Snapshot) {
 	certs := map[string]*Certificate{}
 	leaves := map[string]*x509.Certificate{}
 	claimed := map[string]bool{}
-	for _, ing := range ings {
+	for _, ing := range tlsIngs {
 		for _, t := range ing.obj.Spec.TLS {
 			var hosts []string
 			for _, h := range t.Hosts {
@@ -186,7 +186,7 @@ func (b *builder) certificate(obj ObjectRef, sec *corev1.Secret, ns, name string
 		b.warn(obj, ReasonInvalidCertificate, "tls secret %s/%s: %v; %s", ns, name, pair.err, fallback)
 		return nil, nil, false
 	}
-	return &Certificate{Secret: ObjectRef{Kind: "Secret", Namespace: ns, Name: name}, CertPEM: pair.crt, KeyPEM: pair.key}, pair.leaf, true
+	return &Certificate{Secret: ObjectRef{Kind: "Secret", Namespace: ns, Name: name}, CertPEM: pair.crt, KeyPEM: pair.key, Digest: pair.digest}, pair.leaf, true
 }
 
 // certCache memoizes the validation of TLS Secrets: tls.X509KeyPair and the
@@ -203,6 +203,7 @@ type certCache struct {
 // why they are not a usable pair.
 type keyPair struct {
 	crt, key []byte
+	digest   string // MaterialDigest(crt, key)
 	leaf     *x509.Certificate
 	err      error
 }
@@ -233,6 +234,7 @@ func (c *certCache) pair(sec *corev1.Secret, crt, key []byte) *keyPair {
 		p.leaf, p.err = x509.ParseCertificate(pair.Certificate[0])
 	}
 	p.crt, p.key = slices.Clone(crt), slices.Clone(key)
+	p.digest = MaterialDigest(p.crt, p.key)
 	c.cur[sec] = p
 	return p
 }

@@ -12,17 +12,19 @@ import (
 
 // Builder builds Snapshots like Build, and when told which objects changed
 // since its previous Snapshot (Objects.Changed), rebuilds only what they can
-// affect: the hosts of the changed Ingresses and of the Ingresses that use a
-// changed Service or EndpointSlice, closed over every Ingress sharing one of
-// those hosts. Its result is always the Snapshot Build gives for the same
+// affect: the hosts of the changed Ingresses (their rules and spec.tls, all
+// hosts under a wildcard TLS host) and of the Ingresses that use a changed
+// Service or EndpointSlice, closed over every Ingress sharing one of those
+// hosts; and, when an Ingress with spec.tls or a Secret changed, the
+// certificates from the spec.tls of every Ingress. Its result is always the Snapshot Build gives for the same
 // Objects (TestBuilderMatchesBuild checks it on every golden case and on
 // random edits); only the cost differs: a few milliseconds for one edited
 // Ingress among 10 000 instead of a full build's tens.
 //
-// A change it cannot scope (a Secret, ConfigMap or IngressClass, an Ingress
-// with spec.tls or spec.defaultBackend before or after the change, more than
-// MaxScopedChanges objects, or a scope covering a quarter of the Ingresses)
-// is a full Build. Objects given to a Builder must never be modified (as an
+// A change it cannot scope (a ConfigMap or IngressClass, an Ingress with
+// spec.defaultBackend before or after the change or using a changed Service,
+// more than MaxScopedChanges objects, or a scope covering a quarter of the
+// Ingresses) is a full Build. Objects given to a Builder must never be modified (as an
 // informer's: a changed object is a new one): it keeps them, and its
 // validated certificates, from one build to the next. A Builder is not safe
 // for concurrent use.
@@ -43,9 +45,11 @@ type Builder struct {
 	ingressesOf map[string]map[nsName]bool
 	// usersOf lists the Ingresses naming each Service in a backend.
 	usersOf map[nsName]map[nsName]bool
-	// global are the Ingresses with spec.tls or spec.defaultBackend: every
-	// scoped build takes them, as they affect hosts beyond their own.
-	global map[nsName]bool
+	// withTLS are the Ingresses with spec.tls: every scoped build takes
+	// the certificates and the hosts with TLS from them. withDefault are
+	// those with spec.defaultBackend: every scoped build routes them too, so
+	// that the default backend's conflicts come out as in a full build.
+	withTLS, withDefault map[nsName]bool
 	// certs keeps the validated certificates of the last build.
 	certs *certCache
 	// scopedBuilds counts the builds scoped to a change (for tests).
@@ -71,7 +75,7 @@ func (bl *Builder) Build(objs Objects) *Snapshot {
 		return s
 	}
 	bl.lastScoped = false
-	s := build(objs, bl.opts, bl.certs)
+	s := build(objs, bl.opts, bl.certs, nil)
 	bl.index(objs)
 	bl.prev = s
 	return s
@@ -91,7 +95,7 @@ func (bl *Builder) index(objs Objects) {
 	bl.hostsOf = make(map[nsName][]string, len(objs.Ingresses))
 	bl.ingressesOf = make(map[string]map[nsName]bool, len(objs.Ingresses))
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
-	bl.global = map[nsName]bool{}
+	bl.withTLS, bl.withDefault = map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
 			bl.services[nsName{s.Namespace, s.Name}] = s
@@ -132,7 +136,8 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		for _, svc := range servicesOf(old) {
 			delete(bl.usersOf[svc], k)
 		}
-		delete(bl.global, k)
+		delete(bl.withTLS, k)
+		delete(bl.withDefault, k)
 		delete(bl.hostsOf, k)
 		delete(bl.ingresses, k)
 	}
@@ -148,8 +153,11 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	for _, svc := range servicesOf(ing) {
 		addTo(bl.usersOf, svc, k)
 	}
-	if isGlobal(ing) {
-		bl.global[k] = true
+	if len(ing.Spec.TLS) > 0 {
+		bl.withTLS[k] = true
+	}
+	if ing.Spec.DefaultBackend != nil {
+		bl.withDefault[k] = true
 	}
 }
 
@@ -160,11 +168,6 @@ func addTo[K comparable](m map[K]map[nsName]bool, k K, v nsName) {
 		m[k] = set
 	}
 	set[v] = true
-}
-
-// isGlobal reports whether ing affects more than its own hosts.
-func isGlobal(ing *networkingv1.Ingress) bool {
-	return len(ing.Spec.TLS) > 0 || ing.Spec.DefaultBackend != nil
 }
 
 // hostsOf returns the hosts ing touches, as Build compares them.
@@ -212,6 +215,10 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	// changed Ingresses had: their Servers may lose paths or go.
 	affected := map[nsName]bool{}
 	hosts := map[string]bool{}
+	// tlsChanged: the certificates, their hosts and their warnings are
+	// computed again from every Ingress's spec.tls.
+	tlsChanged := false
+	var wildcards []string // of TLS hosts that changed: every host under them
 	users := func(svc nsName) {
 		for i := range bl.usersOf[svc] {
 			affected[i] = true
@@ -222,14 +229,29 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		switch ref.Kind {
 		case "Ingress":
 			old, cur := bl.ingresses[k], find(objs.Ingresses, k)
-			if old != nil && isGlobal(old) || cur != nil && isGlobal(cur) {
+			if old != nil && old.Spec.DefaultBackend != nil || cur != nil && cur.Spec.DefaultBackend != nil {
 				return nil, false
+			}
+			for _, ing := range []*networkingv1.Ingress{old, cur} {
+				if ing == nil || len(ing.Spec.TLS) == 0 {
+					continue
+				}
+				tlsChanged = true
+				for _, t := range ing.Spec.TLS {
+					for _, h := range t.Hosts {
+						if suffix, ok := strings.CutPrefix(strings.ToLower(h), "*."); ok {
+							wildcards = append(wildcards, strings.TrimSuffix(suffix, "."))
+						}
+					}
+				}
 			}
 			for _, h := range bl.hostsOf[k] {
 				hosts[h] = true
 			}
 			bl.setIngress(k, cur)
 			affected[k] = true
+		case "Secret":
+			tlsChanged = true
 		case "Service":
 			users(k)
 			if cur := find(objs.Services, k); cur != nil {
@@ -251,8 +273,16 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	}
 	// A default backend that may have changed is the Snapshot's.
 	for k := range affected {
-		if ing := bl.ingresses[k]; ing != nil && ing.Spec.DefaultBackend != nil {
+		if bl.withDefault[k] {
 			return nil, false
+		}
+	}
+	// A wildcard TLS host gives TLS to the hosts one label under it.
+	if len(wildcards) > 0 {
+		for h := range bl.ingressesOf {
+			if dot := strings.IndexByte(h, '.'); dot > 0 && slices.Contains(wildcards, h[dot+1:]) {
+				hosts[h] = true
+			}
 		}
 	}
 
@@ -314,18 +344,25 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	for k := range affected {
 		take(k)
 	}
-	for k := range bl.global {
+	for k := range bl.withDefault {
 		if !affected[k] {
 			take(k)
 		}
 	}
-	ps := build(part, bl.opts, bl.certs)
+	tlsFrom := make([]*networkingv1.Ingress, 0, len(bl.withTLS))
+	for k := range bl.withTLS {
+		tlsFrom = append(tlsFrom, bl.ingresses[k])
+	}
+	ps := build(part, bl.opts, bl.certs, tlsFrom)
 
 	// Merge: the Servers of the hosts in scope from ps, the others from
 	// prev; the warnings of the Ingresses in scope from ps, the others from
 	// prev. Everything else cannot have changed.
 	prev := bl.prev
 	s := &Snapshot{DefaultBackend: prev.DefaultBackend, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate}
+	if tlsChanged {
+		s.Certificates, s.DefaultCertificate = ps.Certificates, ps.DefaultCertificate
+	}
 	s.Servers = make([]Server, 0, len(prev.Servers)+len(ps.Servers))
 	i, j := 0, 0
 	for i < len(prev.Servers) || j < len(ps.Servers) {
@@ -352,16 +389,19 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			j++
 		}
 	}
-	inScope := func(w Warning) bool {
-		return w.Object.Kind == "Ingress" && affected[nsName{w.Object.Namespace, w.Object.Name}]
+	// The warnings of the Ingresses in scope come from ps, and so do those
+	// of the certificates when they were computed again.
+	fromPart := func(w Warning) bool {
+		return w.Object.Kind == "Ingress" && affected[nsName{w.Object.Namespace, w.Object.Name}] ||
+			tlsChanged && (w.Reason == ReasonSecretNotFound || w.Reason == ReasonInvalidCertificate)
 	}
 	for _, w := range prev.Warnings {
-		if !inScope(w) {
+		if !fromPart(w) {
 			s.Warnings = append(s.Warnings, w)
 		}
 	}
 	for _, w := range ps.Warnings {
-		if inScope(w) {
+		if fromPart(w) {
 			s.Warnings = append(s.Warnings, w)
 		}
 	}

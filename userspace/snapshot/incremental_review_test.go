@@ -127,6 +127,17 @@ func TestBuilderMatchesBuildRandomCluster(t *testing.T) {
 		o.Ingresses = slices.Clone(o.Ingresses)
 		o.Ingresses[n] = cp
 		return ingressRef(cp), true
+	}, func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // a Secret: another's material, or gone
+		target, src := worldSecrets[r.IntN(len(worldSecrets))], worldSecrets[r.IntN(len(worldSecrets))]
+		o.Secrets = slices.DeleteFunc(slices.Clone(o.Secrets), func(s *corev1.Secret) bool {
+			return s.Namespace == target.Namespace && s.Name == target.Name
+		})
+		if r.IntN(3) > 0 {
+			cp := src.DeepCopy()
+			cp.Namespace, cp.Name = target.Namespace, target.Name
+			o.Secrets = append(o.Secrets, cp)
+		}
+		return snapshot.ObjectRef{Kind: "Secret", Namespace: target.Namespace, Name: target.Name}, true
 	})
 	scoped := 0
 	for seed := range uint64(60) {
