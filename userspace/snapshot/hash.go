@@ -3,19 +3,67 @@ package snapshot
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"hash"
 	"strconv"
 )
 
-// hashContent is the routing content of a Snapshot that its Hash covers.
+// hashContent is the routing content of a Snapshot that its Hash covers;
+// certificates by the digest of their material.
 type hashContent struct {
-	Servers            []Server      `json:"servers"`
-	DefaultBackend     *Backend      `json:"defaultBackend"`
-	Certificates       []Certificate `json:"certificates,omitempty"`
-	DefaultCertificate *Certificate  `json:"defaultCertificate,omitempty"`
+	Servers            []Server            `json:"servers"`
+	DefaultBackend     *Backend            `json:"defaultBackend"`
+	Certificates       []hashedCertificate `json:"certificates,omitempty"`
+	DefaultCertificate *hashedCertificate  `json:"defaultCertificate,omitempty"`
+}
+
+// hashedCertificate is what the Hash covers of a Certificate.
+type hashedCertificate struct {
+	Secret ObjectRef `json:"secret"`
+	Hosts  []string  `json:"hosts,omitempty"`
+	Digest string    `json:"digest"`
+}
+
+// MaterialDigest is the hex SHA-256 of a certificate chain and its key.
+func MaterialDigest(certPEM, keyPEM []byte) string {
+	h := sha256.New()
+	h.Write(certPEM)
+	h.Write([]byte{0})
+	h.Write(keyPEM)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// digest returns c.Digest, or computes it when Build did not set it.
+func (c *Certificate) digest() string {
+	if c.Digest != "" {
+		return c.Digest
+	}
+	return MaterialDigest(c.CertPEM, c.KeyPEM)
+}
+
+// hashedContent is the hashContent of s; reference computes every digest
+// from the material instead of trusting Certificate.Digest.
+func hashedContent(s *Snapshot, reference bool) hashContent {
+	hc := func(c *Certificate) hashedCertificate {
+		d := c.digest()
+		if reference {
+			d = MaterialDigest(c.CertPEM, c.KeyPEM)
+		}
+		return hashedCertificate{Secret: c.Secret, Hosts: c.Hosts, Digest: d}
+	}
+	content := hashContent{Servers: s.Servers, DefaultBackend: s.DefaultBackend}
+	if len(s.Certificates) > 0 {
+		content.Certificates = make([]hashedCertificate, len(s.Certificates))
+		for i := range s.Certificates {
+			content.Certificates[i] = hc(&s.Certificates[i])
+		}
+	}
+	if s.DefaultCertificate != nil {
+		d := hc(s.DefaultCertificate)
+		content.DefaultCertificate = &d
+	}
+	return content
 }
 
 // hashOf is the hex SHA-256 of the JSON of the routing content of s.
@@ -27,7 +75,7 @@ type hashContent struct {
 func hashOf(s *Snapshot) string {
 	e := &hashEncoder{h: sha256.New(), buf: make([]byte, 0, 64<<10)}
 	e.proxies = json.NewEncoder(&e.proxyBuf)
-	e.content(hashContent{s.Servers, s.DefaultBackend, s.Certificates, s.DefaultCertificate})
+	e.content(hashedContent(s, false))
 	e.flush()
 	return hex.EncodeToString(e.h.Sum(nil))
 }
@@ -36,7 +84,7 @@ func hashOf(s *Snapshot) string {
 func hashJSON(s *Snapshot) string {
 	// Marshal cannot fail: the content is only strings, numbers, bools and
 	// slices of them.
-	data, _ := json.Marshal(hashContent{s.Servers, s.DefaultBackend, s.Certificates, s.DefaultCertificate})
+	data, _ := json.Marshal(hashedContent(s, true))
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
@@ -101,19 +149,6 @@ func (e *hashEncoder) strs(ss []string) {
 		e.str(s)
 	}
 	e.buf = append(e.buf, ']')
-}
-
-func (e *hashEncoder) bytes(b []byte) {
-	if b == nil {
-		e.raw("null")
-		return
-	}
-	e.buf = append(e.buf, '"')
-	e.buf = base64.StdEncoding.AppendEncode(e.buf, b)
-	e.buf = append(e.buf, '"')
-	if len(e.buf) >= 60<<10 {
-		e.flush()
-	}
 }
 
 func (e *hashEncoder) content(c hashContent) {
@@ -262,7 +297,7 @@ func (e *hashEncoder) backend(b *Backend) {
 	e.raw("}")
 }
 
-func (e *hashEncoder) certificate(c *Certificate) {
+func (e *hashEncoder) certificate(c *hashedCertificate) {
 	e.buf = append(e.buf, '{')
 	e.field(true, "secret")
 	e.ref(&c.Secret)
@@ -270,9 +305,7 @@ func (e *hashEncoder) certificate(c *Certificate) {
 		e.field(false, "hosts")
 		e.strs(c.Hosts)
 	}
-	e.field(false, "certPEM")
-	e.bytes(c.CertPEM)
-	e.field(false, "keyPEM")
-	e.bytes(c.KeyPEM)
+	e.field(false, "digest")
+	e.str(c.Digest)
 	e.buf = append(e.buf, '}')
 }

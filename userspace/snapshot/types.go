@@ -206,6 +206,11 @@ type Certificate struct {
 	CertPEM []byte `json:"certPEM"`
 	// KeyPEM is tls.key: the private key of the leaf.
 	KeyPEM []byte `json:"keyPEM"`
+	// Digest is MaterialDigest(CertPEM, KeyPEM), set by Build (computed
+	// once per Secret by a Builder): what Snapshot.Hash covers of the
+	// material, so that hashing 10 000 certificates does not read their
+	// PEM. Empty means not computed yet.
+	Digest string `json:"digest,omitempty"`
 }
 
 // Warning reports an object, or a part of one, that Build rejected or ignored.
