@@ -62,13 +62,26 @@ const (
 // namespace/name) wins and the others get a ConflictLost warning. A route
 // whose Service, port or endpoints are missing is kept with Unavailable
 // set, so the proxy answers 503 rather than 404.
-func Build(objs Objects, opts Options) *Snapshot { return build(objs, opts, newCertCache(), nil) }
+func Build(objs Objects, opts Options) *Snapshot {
+	s, _ := build(objs, opts, newCertCache(), tlsSource{})
+	return s
+}
 
-// build is Build with certificates validated through certs. When tlsFrom is
-// non-nil, the certificates, the hosts with TLS and their warnings come from
-// the spec.tls of tlsFrom instead of objs.Ingresses (a Builder's scoped build
-// routes a few Ingresses under the TLS of all).
-func build(objs Objects, opts Options, certs *certCache, tlsFrom []*networkingv1.Ingress) *Snapshot {
+// tlsSource says where a build takes the certificates and the hosts with TLS
+// from. The zero value: the spec.tls of the Ingresses built.
+type tlsSource struct {
+	// from, when non-nil, are the Ingresses whose spec.tls count instead (a
+	// Builder's scoped build routes a few Ingresses under the TLS of all).
+	from []*networkingv1.Ingress
+	// prev, when non-nil, is the result of a build whose TLS inputs were
+	// the same: it is used as is, and the warnings of spec.tls sections and
+	// Secrets are not reported again.
+	prev *tlsResult
+}
+
+// build is Build with certificates validated through certs and TLS from
+// tls. It returns what the TLS inputs gave, for a later build's tlsSource.
+func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapshot, *tlsResult) {
 	b := &builder{
 		certs:    certs,
 		opts:     opts,
@@ -84,14 +97,19 @@ func build(objs Objects, opts Options, certs *certCache, tlsFrom []*networkingv1
 	b.defaultBackend(ings, defaults)
 
 	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def}
-	tlsIngs := ings
-	if tlsFrom != nil {
-		tlsIngs = b.served(objs.IngressClasses, tlsFrom)
+	tr := tls.prev
+	if tr == nil {
+		tlsIngs := ings
+		if tls.from != nil {
+			tlsIngs = b.served(objs.IngressClasses, tls.from)
+		}
+		tr = b.certificates(objs, tlsIngs)
 	}
-	b.tls(objs, ings, tlsIngs, s)
+	s.Certificates, s.DefaultCertificate = tr.certs, tr.def
+	b.tls(objs, ings, tr.hosts, s)
 	s.Hash = hashOf(s)
 	s.Warnings = b.sortedWarnings()
-	return s
+	return s, tr
 }
 
 // ingress is a served Ingress with its parsed annotations and its rank by

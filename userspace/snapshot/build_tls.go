@@ -22,20 +22,28 @@ const (
 	ReasonInvalidCertificate = "InvalidCertificate"
 )
 
-// tls fills the TLS part of s: the certificates of the spec.tls sections of
-// tlsIngs (served, oldest first), the default certificate, and per route of
-// ings the ssl-redirect and HSTS settings. Hosts whose Secret is missing or invalid keep their
+// tlsResult is what the spec.tls sections and the Secrets give: the hosts
+// with TLS, the certificates and the default certificate. It is immutable.
+type tlsResult struct {
+	hosts map[string]bool
+	certs []Certificate
+	def   *Certificate
+}
+
+// certificates validates the certificates of the spec.tls sections of
+// tlsIngs (served, oldest first) and the default certificate, and collects
+// the hosts with TLS. Hosts whose Secret is missing or invalid keep their
 // redirect and HSTS (as in ingress-nginx) and are served the default
 // certificate.
-func (b *builder) tls(objs Objects, ings, tlsIngs []*ingress, s *Snapshot) {
+func (b *builder) certificates(objs Objects, tlsIngs []*ingress) *tlsResult {
+	b.certs.next()
+	tr := &tlsResult{}
 	secrets := map[string]*corev1.Secret{}
 	for _, sec := range objs.Secrets {
 		if sec != nil {
 			secrets[sec.Namespace+"/"+sec.Name] = sec
 		}
 	}
-	sslDefaults, hsts := b.tlsDefaults(objs.ConfigMaps)
-
 	// Hosts with TLS, and the valid certificates by Secret.
 	tlsHosts := map[string]bool{}
 	certs := map[string]*Certificate{}
@@ -92,7 +100,7 @@ func (b *builder) tls(objs Objects, ings, tlsIngs []*ingress, s *Snapshot) {
 		if len(c.Hosts) == 0 {
 			c.Hosts = nil
 		}
-		s.Certificates = append(s.Certificates, *c)
+		tr.certs = append(tr.certs, *c)
 	}
 
 	if name := b.opts.DefaultSSLCertificate; name != "" {
@@ -102,9 +110,17 @@ func (b *builder) tls(objs Objects, ings, tlsIngs []*ingress, s *Snapshot) {
 		}
 		ref := ObjectRef{Kind: "Secret", Namespace: ns, Name: n}
 		if c, _, ok := b.certificate(ref, secrets[ns+"/"+n], ns, n, nil); ok {
-			s.DefaultCertificate = c
+			tr.def = c
 		}
 	}
+	tr.hosts = tlsHosts
+	return tr
+}
+
+// tls sets, per route of ings, the ssl-redirect and HSTS settings: a host
+// has TLS when tlsHosts (or their wildcards) name it.
+func (b *builder) tls(objs Objects, ings []*ingress, tlsHosts map[string]bool, s *Snapshot) {
+	sslDefaults, hsts := b.tlsDefaults(objs.ConfigMaps)
 
 	// Per route: redirect and HSTS.
 	ssl := make(map[ObjectRef]annotations.SSL, len(ings))
@@ -210,7 +226,8 @@ type keyPair struct {
 
 func newCertCache() *certCache { return &certCache{cur: map[*corev1.Secret]*keyPair{}} }
 
-// next starts a build: entries the previous build did not use are dropped.
+// next starts a validation of every certificate: entries the previous one
+// did not use are dropped.
 func (c *certCache) next() {
 	c.prev, c.cur = c.cur, make(map[*corev1.Secret]*keyPair, len(c.cur))
 }

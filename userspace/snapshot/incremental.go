@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"cmp"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -50,8 +51,10 @@ type Builder struct {
 	// those with spec.defaultBackend: every scoped build routes them too, so
 	// that the default backend's conflicts come out as in a full build.
 	withTLS, withDefault map[nsName]bool
-	// certs keeps the validated certificates of the last build.
+	// certs keeps the validated certificates of the last build, tls what
+	// its spec.tls sections and Secrets gave.
 	certs *certCache
+	tls   *tlsResult
 	// scopedBuilds counts the builds scoped to a change (for tests).
 	scopedBuilds int
 	lastScoped   bool
@@ -68,14 +71,14 @@ func NewBuilder(opts Options) *Builder { return &Builder{opts: opts, certs: newC
 // objs.Changed is non-nil it must name every object that changed since the
 // Objects of the previous call.
 func (bl *Builder) Build(objs Objects) *Snapshot {
-	bl.certs.next()
 	if s, ok := bl.scoped(objs); ok {
 		bl.scopedBuilds++
 		bl.prev, bl.lastScoped = s, true
 		return s
 	}
 	bl.lastScoped = false
-	s := build(objs, bl.opts, bl.certs, nil)
+	s, tr := build(objs, bl.opts, bl.certs, tlsSource{})
+	bl.tls = tr
 	bl.index(objs)
 	bl.prev = s
 	return s
@@ -232,11 +235,13 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			if old != nil && old.Spec.DefaultBackend != nil || cur != nil && cur.Spec.DefaultBackend != nil {
 				return nil, false
 			}
+			if !tlsInputsEqual(old, cur) {
+				tlsChanged = true
+			}
 			for _, ing := range []*networkingv1.Ingress{old, cur} {
-				if ing == nil || len(ing.Spec.TLS) == 0 {
+				if ing == nil || len(ing.Spec.TLS) == 0 || !tlsChanged {
 					continue
 				}
-				tlsChanged = true
 				for _, t := range ing.Spec.TLS {
 					for _, h := range t.Hosts {
 						if suffix, ok := strings.CutPrefix(strings.ToLower(h), "*."); ok {
@@ -349,11 +354,15 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			take(k)
 		}
 	}
-	tlsFrom := make([]*networkingv1.Ingress, 0, len(bl.withTLS))
-	for k := range bl.withTLS {
-		tlsFrom = append(tlsFrom, bl.ingresses[k])
+	src := tlsSource{prev: bl.tls}
+	if tlsChanged {
+		src = tlsSource{from: make([]*networkingv1.Ingress, 0, len(bl.withTLS))}
+		for k := range bl.withTLS {
+			src.from = append(src.from, bl.ingresses[k])
+		}
 	}
-	ps := build(part, bl.opts, bl.certs, tlsFrom)
+	ps, tr := build(part, bl.opts, bl.certs, src)
+	bl.tls = tr
 
 	// Merge: the Servers of the hosts in scope from ps, the others from
 	// prev; the warnings of the Ingresses in scope from ps, the others from
@@ -390,10 +399,12 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		}
 	}
 	// The warnings of the Ingresses in scope come from ps, and so do those
-	// of the certificates when they were computed again.
+	// of the certificates when they were computed again (else ps has none).
 	fromPart := func(w Warning) bool {
-		return w.Object.Kind == "Ingress" && affected[nsName{w.Object.Namespace, w.Object.Name}] ||
-			tlsChanged && (w.Reason == ReasonSecretNotFound || w.Reason == ReasonInvalidCertificate)
+		if w.Reason == ReasonSecretNotFound || w.Reason == ReasonInvalidCertificate {
+			return tlsChanged
+		}
+		return w.Object.Kind == "Ingress" && affected[nsName{w.Object.Namespace, w.Object.Name}]
 	}
 	for _, w := range prev.Warnings {
 		if !fromPart(w) {
@@ -411,6 +422,23 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	}
 	s.Hash = hashOf(s)
 	return s, true
+}
+
+// tlsInputsEqual reports whether old and cur (either nil: absent) give the
+// same certificates and hosts with TLS: the same spec.tls, or none, under
+// the same class and age (the oldest Ingress claims a host).
+func tlsInputsEqual(old, cur *networkingv1.Ingress) bool {
+	hasTLS := func(i *networkingv1.Ingress) bool { return i != nil && len(i.Spec.TLS) > 0 }
+	switch {
+	case !hasTLS(old) && !hasTLS(cur):
+		return true
+	case old == nil || cur == nil:
+		return false
+	}
+	return reflect.DeepEqual(old.Spec.TLS, cur.Spec.TLS) &&
+		reflect.DeepEqual(old.Spec.IngressClassName, cur.Spec.IngressClassName) &&
+		old.Annotations[LegacyClassAnnotation] == cur.Annotations[LegacyClassAnnotation] &&
+		old.CreationTimestamp.Equal(&cur.CreationTimestamp)
 }
 
 // find returns the object named k in objs, or nil.

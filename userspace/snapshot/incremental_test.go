@@ -15,6 +15,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/weir-lb/weir/l7/certs/certstest"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -389,4 +390,53 @@ var moreEdits = []edit{
 		k := []string{"Ingress", "Service", "EndpointSlice"}[r.IntN(3)]
 		return snapshot.ObjectRef{Kind: k, Namespace: "nowhere", Name: "ghost"}, true
 	},
+}
+
+// TestBuilderTLSClaimFollowsAge: two Ingresses list one TLS host with
+// certificates that both cover it; the oldest claims it. Making the younger
+// one older (nothing else changes) moves the claim.
+func TestBuilderTLSClaimFollowsAge(t *testing.T) {
+	t.Parallel()
+	ca := certstest.NewCA(t)
+	class := "weir"
+	secret := func(name string) *corev1.Secret {
+		crt, key := ca.Issue(t, "x.example.com")
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}
+	}
+	ing := func(name, sec string, age int) *networkingv1.Ingress {
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns",
+			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, age, 0, time.UTC))},
+			Spec: networkingv1.IngressSpec{IngressClassName: &class,
+				TLS: []networkingv1.IngressTLS{{Hosts: []string{"x.example.com"}, SecretName: sec}}}}
+	}
+	objs := snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+		Ingresses: []*networkingv1.Ingress{ing("a", "sa", 1), ing("b", "sb", 2)},
+		Secrets:   []*corev1.Secret{secret("sa"), secret("sb")},
+	}
+	opts := snapshot.DefaultOptions()
+	bl := snapshot.NewBuilder(opts)
+	claimant := func(s *snapshot.Snapshot) string {
+		for _, c := range s.Certificates {
+			if slices.Contains(c.Hosts, "x.example.com") {
+				return c.Secret.Name
+			}
+		}
+		return ""
+	}
+	if got := claimant(bl.Build(objs)); got != "sa" {
+		t.Fatalf("x.example.com claimed by %q, want sa (Ingress a is older)", got)
+	}
+	objs.Ingresses = []*networkingv1.Ingress{objs.Ingresses[0], ing("b", "sb", 0)}
+	objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: "ns", Name: "b"}}
+	got := bl.Build(objs)
+	objs.Changed = nil
+	if diff := cmp.Diff(snapshot.Build(objs, opts), got); diff != "" {
+		t.Fatalf("Builder differs from Build (-want +got):\n%s", diff)
+	}
+	if c := claimant(got); c != "sb" || !bl.Scoped() {
+		t.Errorf("after b became older: claimed by %q (scoped %v), want sb in a scoped build", c, bl.Scoped())
+	}
 }
