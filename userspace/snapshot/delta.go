@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 )
 
 // ErrBaseMismatch is wrapped by Delta.Apply when the Snapshot it is given is
@@ -38,8 +39,14 @@ type Delta struct {
 	DefaultBackendChanged bool     `json:"defaultBackendChanged,omitempty"`
 	DefaultBackend        *Backend `json:"defaultBackend,omitempty"`
 
+	// Certificates, when CertificatesChanged, are the certificates of the
+	// next Snapshot that the base lacks or holds differently (by Secret),
+	// in the next Snapshot's order; CertificatesRemoved the Secrets of the
+	// base's certificates that the next lacks. A renewed certificate among
+	// thousands is one entry, not all of them.
 	CertificatesChanged bool          `json:"certificatesChanged,omitempty"`
 	Certificates        []Certificate `json:"certificates,omitempty"`
+	CertificatesRemoved []ObjectRef   `json:"certificatesRemoved,omitempty"`
 
 	DefaultCertificateChanged bool         `json:"defaultCertificateChanged,omitempty"`
 	DefaultCertificate        *Certificate `json:"defaultCertificate,omitempty"`
@@ -55,29 +62,22 @@ type Delta struct {
 // next's Servers, Certificates and Warnings; like Snapshots, it is immutable.
 func Diff(base, next *Snapshot) *Delta {
 	d := &Delta{Version: next.Version, Hash: next.Hash, BaseVersion: base.Version, BaseHash: base.Hash}
-	bs, ns := base.Servers, next.Servers
-	i, j := 0, 0
-	for i < len(bs) || j < len(ns) {
-		switch c := compareAt(bs, i, ns, j); {
-		case c < 0:
-			d.Removed = append(d.Removed, bs[i].Host)
-			i++
-		case c > 0:
-			d.Servers = append(d.Servers, ns[j])
-			j++
-		default:
-			if !ns[j].Equal(&bs[i]) {
-				d.Servers = append(d.Servers, ns[j])
-			}
-			i++
-			j++
-		}
+	var removed []*Server
+	d.Servers, removed = diffSorted(base.Servers, next.Servers, compareServers, (*Server).Equal)
+	for _, r := range removed {
+		d.Removed = append(d.Removed, r.Host)
 	}
 	if !reflect.DeepEqual(base.DefaultBackend, next.DefaultBackend) {
 		d.DefaultBackendChanged, d.DefaultBackend = true, next.DefaultBackend
 	}
 	if !reflect.DeepEqual(base.Certificates, next.Certificates) {
-		d.CertificatesChanged, d.Certificates = true, next.Certificates
+		d.CertificatesChanged = true
+		var removed []*Certificate
+		d.Certificates, removed = diffSorted(base.Certificates, next.Certificates, compareCerts,
+			func(a, b *Certificate) bool { return reflect.DeepEqual(a, b) })
+		for _, r := range removed {
+			d.CertificatesRemoved = append(d.CertificatesRemoved, r.Secret)
+		}
 	}
 	if !reflect.DeepEqual(base.DefaultCertificate, next.DefaultCertificate) {
 		d.DefaultCertificateChanged, d.DefaultCertificate = true, next.DefaultCertificate
@@ -103,33 +103,12 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		return nil, fmt.Errorf("apply delta to version %d: base is version %d (hash %.12s), the delta's is version %d (hash %.12s): %w",
 			d.Version, base.Version, base.Hash, d.BaseVersion, d.BaseHash, ErrBaseMismatch)
 	}
-	bs, ds, removed := base.Servers, d.Servers, d.Removed
-	servers := make([]Server, 0, len(bs)+len(ds))
-	i, j, k := 0, 0, 0
-	for i < len(bs) || j < len(ds) {
-		if i < len(bs) && k < len(removed) && bs[i].Host == removed[k] {
-			i++
-			k++
-			continue
-		}
-		c := compareAt(bs, i, ds, j)
-		if c < 0 {
-			servers = append(servers, bs[i])
-			i++
-			continue
-		}
-		if j > 0 && CompareHosts(ds[j-1].Host, ds[j].Host) >= 0 {
-			return nil, fmt.Errorf("apply delta to version %d: server %q after %q: out of order", d.Version, ds[j].Host, ds[j-1].Host)
-		}
-		servers = append(servers, ds[j])
-		j++
-		if c == 0 {
-			i++
-		}
+	servers, err := mergeSorted(base.Servers, d.Servers, d.Removed, func(s *Server) string { return s.Host }, compareServers)
+	if err != nil {
+		return nil, fmt.Errorf("apply delta of version %d to version %d: servers: %w", d.Version, base.Version, err)
 	}
-	if k < len(removed) {
-		return nil, fmt.Errorf("apply delta to version %d: removed host %q is not a server of version %d (or not in its order)",
-			d.Version, removed[k], base.Version)
+	if servers == nil {
+		servers = []Server{}
 	}
 	s := &Snapshot{
 		Version:            d.Version,
@@ -144,7 +123,12 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		s.DefaultBackend = d.DefaultBackend
 	}
 	if d.CertificatesChanged {
-		s.Certificates = d.Certificates
+		certs, err := mergeSorted(base.Certificates, d.Certificates, d.CertificatesRemoved,
+			func(c *Certificate) ObjectRef { return c.Secret }, compareCerts)
+		if err != nil {
+			return nil, fmt.Errorf("apply delta of version %d to version %d: certificates: %w", d.Version, base.Version, err)
+		}
+		s.Certificates = certs
 	}
 	if d.DefaultCertificateChanged {
 		s.DefaultCertificate = d.DefaultCertificate
@@ -155,14 +139,92 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 	return s, nil
 }
 
-// compareAt compares the hosts of a[i] and b[j] for a merge of two Server
-// lists in CompareHosts order; an exhausted list's side sorts last.
-func compareAt(a []Server, i int, b []Server, j int) int {
+// diffSorted walks base and next, both sorted by cmp, and returns the
+// elements of next that base lacks or holds differently (not equal), in
+// next's order, and those of base that next lacks.
+func diffSorted[T any](base, next []T, cmp func(a, b *T) int, equal func(a, b *T) bool) (changed []T, removed []*T) {
+	i, j := 0, 0
+	for i < len(base) || j < len(next) {
+		switch c := compareAt(base, i, next, j, cmp); {
+		case c < 0:
+			removed = append(removed, &base[i])
+			i++
+		case c > 0:
+			changed = append(changed, next[j])
+			j++
+		default:
+			if !equal(&next[j], &base[i]) {
+				changed = append(changed, next[j])
+			}
+			i++
+			j++
+		}
+	}
+	return changed, removed
+}
+
+// mergeSorted is the inverse of diffSorted: base without the elements
+// whose key is in removed (in base's order), merged with changed (which
+// replace base's equal-ranked elements), all sorted by cmp. It fails when
+// removed or changed do not fit base.
+func mergeSorted[T any, K comparable](base, changed []T, removed []K, key func(*T) K, cmp func(a, b *T) int) ([]T, error) {
+	var out []T
+	if n := len(base) + len(changed) - len(removed); n > 0 {
+		out = make([]T, 0, n)
+	}
+	i, j, k := 0, 0, 0
+	for i < len(base) || j < len(changed) {
+		if i < len(base) && k < len(removed) && key(&base[i]) == removed[k] {
+			i++
+			k++
+			continue
+		}
+		c := compareAt(base, i, changed, j, cmp)
+		if c < 0 {
+			out = append(out, base[i])
+			i++
+			continue
+		}
+		if j > 0 && cmp(&changed[j-1], &changed[j]) >= 0 {
+			return nil, fmt.Errorf("%s after %s: out of order", quote(key(&changed[j])), quote(key(&changed[j-1])))
+		}
+		out = append(out, changed[j])
+		j++
+		if c == 0 {
+			i++
+		}
+	}
+	if k < len(removed) {
+		return nil, fmt.Errorf("removed %s is not in the base (or not in its order)", quote(removed[k]))
+	}
+	return out, nil
+}
+
+// compareServers orders Servers as Build does (CompareHosts).
+func compareServers(a, b *Server) int { return CompareHosts(a.Host, b.Host) }
+
+// compareCerts orders certificates as Build does: by the Secret's
+// "namespace/name".
+func compareCerts(a, b *Certificate) int {
+	return strings.Compare(a.Secret.Namespace+"/"+a.Secret.Name, b.Secret.Namespace+"/"+b.Secret.Name)
+}
+
+// compareAt compares a[i] and b[j] for a merge of two lists sorted by cmp;
+// an exhausted list's side sorts last.
+func compareAt[T any](a []T, i int, b []T, j int, cmp func(a, b *T) int) int {
 	switch {
 	case i == len(a):
 		return 1
 	case j == len(b):
 		return -1
 	}
-	return CompareHosts(a[i].Host, b[j].Host)
+	return cmp(&a[i], &b[j])
+}
+
+// quote names a host or an object in a message: "b.test", "ns/name".
+func quote(k any) string {
+	if r, ok := k.(ObjectRef); ok {
+		k = r.Namespace + "/" + r.Name
+	}
+	return fmt.Sprintf("%q", k)
 }

@@ -352,3 +352,28 @@ func BenchmarkDelta10k(b *testing.B) {
 		b.ReportMetric(float64(len(full)), "snapshot-bytes")
 	})
 }
+
+// TestDeltaCarriesOnlyChangedCertificates: a renewed certificate among
+// several is one entry of the Delta, a removed one a Secret reference.
+func TestDeltaCarriesOnlyChangedCertificates(t *testing.T) {
+	t.Parallel()
+	cert := func(name, pem string) snapshot.Certificate {
+		return snapshot.Certificate{Secret: snapshot.ObjectRef{Kind: "Secret", Namespace: "ns", Name: name},
+			Hosts: []string{name + ".example.com"}, CertPEM: []byte(pem), KeyPEM: []byte("key-" + pem)}
+	}
+	base := &snapshot.Snapshot{Version: 1, Hash: "h1", Servers: []snapshot.Server{},
+		Certificates: []snapshot.Certificate{cert("a", "1"), cert("b", "1"), cert("c", "1")}}
+	next := &snapshot.Snapshot{Version: 2, Hash: "h2", Servers: []snapshot.Server{},
+		Certificates: []snapshot.Certificate{cert("a", "1"), cert("b", "2")}}
+	d := snapshot.Diff(base, next)
+	if len(d.Certificates) != 1 || d.Certificates[0].Secret.Name != "b" || len(d.CertificatesRemoved) != 1 || d.CertificatesRemoved[0].Name != "c" {
+		t.Fatalf("delta certificates %v, removed %v; want b only, c removed", d.Certificates, d.CertificatesRemoved)
+	}
+	got, err := d.Apply(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(next, got); diff != "" {
+		t.Errorf("Apply (-want +got):\n%s", diff)
+	}
+}
