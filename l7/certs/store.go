@@ -8,8 +8,10 @@ package certs
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -60,12 +62,11 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 	}
 	var errs []error
 	load := func(c *snapshot.Certificate) *tls.Certificate {
-		h := sha256.New()
-		h.Write(c.CertPEM)
-		h.Write([]byte{0})
-		h.Write(c.KeyPEM)
+		// The material's digest, from Build when it set one.
 		var key [32]byte
-		h.Sum(key[:0])
+		if n, err := hex.Decode(key[:], []byte(c.Digest)); err != nil || n != len(key) {
+			key = sha256.Sum256(append(append(slices.Clip(c.CertPEM), 0), c.KeyPEM...))
+		}
 		if cert, ok := st.parsed[key]; ok {
 			return cert
 		}
