@@ -15,6 +15,8 @@
 // --profiling and writes the supervisor's CPU profile of the first 10 s of
 // updates there (go tool pprof file). BENCH_WORKERS sets --workers (default
 // auto: one per core; 0 runs the proxy in the supervisor's process).
+// BENCH_TLS=1 gives every Ingress spec.tls with its own Secret, and each
+// update moves the host in spec.tls too.
 package cluster
 
 import (
@@ -42,6 +44,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/weir-lb/weir/l7/certs/certstest"
 	"github.com/weir-lb/weir/test/kubeapi"
 )
 
@@ -59,7 +62,12 @@ func BenchmarkCluster(b *testing.B) {
 	}
 
 	start := time.Now()
-	createObjects(b, client, n)
+	var tlsPEM [][]byte // cert, key: BENCH_TLS gives every Ingress spec.tls and a Secret
+	if os.Getenv("BENCH_TLS") != "" {
+		crt, key := certstest.NewCA(b).Issue(b, "*.bench.example")
+		tlsPEM = [][]byte{crt, key}
+	}
+	createObjects(b, client, n, tlsPEM)
 	b.Logf("created %d Ingresses, Services and EndpointSlices in %v", n, time.Since(start).Round(time.Millisecond))
 
 	httpPort, metricsPort := freePort(b), freePort(b)
@@ -131,6 +139,9 @@ func BenchmarkCluster(b *testing.B) {
 			b.Fatal(err)
 		}
 		ing.Spec.Rules[0].Host = fmt.Sprintf("updated-%d.bench.example", i)
+		if len(ing.Spec.TLS) > 0 { // the host moves in spec.tls too: certificates are computed again
+			ing.Spec.TLS[0].Hosts = []string{ing.Spec.Rules[0].Host}
+		}
 		t := time.Now()
 		if _, err := client.NetworkingV1().Ingresses("bench").Update(ctx, ing, metav1.UpdateOptions{}); err != nil {
 			b.Fatal(err)
@@ -155,7 +166,7 @@ func BenchmarkCluster(b *testing.B) {
 	}
 }
 
-func createObjects(b *testing.B, client kubernetes.Interface, n int) {
+func createObjects(b *testing.B, client kubernetes.Interface, n int, tlsPEM [][]byte) {
 	ctx := context.Background()
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
@@ -174,7 +185,7 @@ func createObjects(b *testing.B, client kubernetes.Interface, n int) {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				if err := createOne(ctx, client, i); err != nil {
+				if err := createOne(ctx, client, i, tlsPEM); err != nil {
 					select {
 					case errc <- err:
 					default:
@@ -195,7 +206,7 @@ func createObjects(b *testing.B, client kubernetes.Interface, n int) {
 	}
 }
 
-func createOne(ctx context.Context, client kubernetes.Interface, i int) error {
+func createOne(ctx context.Context, client kubernetes.Interface, i int, tlsPEM [][]byte) error {
 	name := fmt.Sprintf("svc-%d", i)
 	class := "weir"
 	prefix := networkingv1.PathTypePrefix
@@ -218,7 +229,7 @@ func createOne(ctx context.Context, client kubernetes.Interface, i int) error {
 	}, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	_, err := client.NetworkingV1().Ingresses("bench").Create(ctx, &networkingv1.Ingress{
+	ing := &networkingv1.Ingress{
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("ing-%d", i),
 			Annotations: map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "120"}},
 		Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{
@@ -229,7 +240,17 @@ func createOne(ctx context.Context, client kubernetes.Interface, i int) error {
 				}}},
 			}},
 		}}},
-	}, metav1.CreateOptions{})
+	}
+	if tlsPEM != nil {
+		if _, err := client.CoreV1().Secrets("bench").Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "tls-" + name}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: tlsPEM[0], corev1.TLSPrivateKeyKey: tlsPEM[1]},
+		}, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{ing.Spec.Rules[0].Host}, SecretName: "tls-" + name}}
+	}
+	_, err := client.NetworkingV1().Ingresses("bench").Create(ctx, ing, metav1.CreateOptions{})
 	return err
 }
 
