@@ -237,18 +237,8 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			}
 			if !tlsInputsEqual(old, cur) {
 				tlsChanged = true
-			}
-			for _, ing := range []*networkingv1.Ingress{old, cur} {
-				if ing == nil || len(ing.Spec.TLS) == 0 || !tlsChanged {
-					continue
-				}
-				for _, t := range ing.Spec.TLS {
-					for _, h := range t.Hosts {
-						if suffix, ok := strings.CutPrefix(strings.ToLower(h), "*."); ok {
-							wildcards = append(wildcards, strings.TrimSuffix(suffix, "."))
-						}
-					}
-				}
+				wildcards = append(wildcards, wildcardSuffixes(old)...)
+				wildcards = append(wildcards, wildcardSuffixes(cur)...)
 			}
 			for _, h := range bl.hostsOf[k] {
 				hosts[h] = true
@@ -422,6 +412,23 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	}
 	s.Hash = hashOf(s)
 	return s, true
+}
+
+// wildcardSuffixes returns "foo.com" for each TLS host "*.foo.com" of ing
+// (nil: none).
+func wildcardSuffixes(ing *networkingv1.Ingress) []string {
+	var out []string
+	if ing == nil {
+		return nil
+	}
+	for _, t := range ing.Spec.TLS {
+		for _, h := range t.Hosts {
+			if suffix, ok := strings.CutPrefix(strings.ToLower(h), "*."); ok {
+				out = append(out, strings.TrimSuffix(suffix, "."))
+			}
+		}
+	}
+	return out
 }
 
 // tlsInputsEqual reports whether old and cur (either nil: absent) give the
