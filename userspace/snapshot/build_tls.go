@@ -214,9 +214,9 @@ type certCache struct {
 	prev, cur map[*corev1.Secret]*keyPair
 }
 
-// keyPair is a validated tls.crt and tls.key: copies of the PEM (shared by
-// every Snapshot that serves them, never modified) and the parsed leaf, or
-// why they are not a usable pair.
+// keyPair is a validated tls.crt and tls.key: the Secret's PEM (shared by
+// every Snapshot that serves it, never modified) and the parsed leaf, or why
+// they are not a usable pair.
 type keyPair struct {
 	crt, key []byte
 	digest   string // MaterialDigest(crt, key)
@@ -250,7 +250,7 @@ func (c *certCache) pair(sec *corev1.Secret, crt, key []byte) *keyPair {
 	default:
 		p.leaf, p.err = x509.ParseCertificate(pair.Certificate[0])
 	}
-	p.crt, p.key = slices.Clone(crt), slices.Clone(key)
+	p.crt, p.key = crt, key // the Secret's own bytes: never modified, like it
 	p.digest = MaterialDigest(p.crt, p.key)
 	c.cur[sec] = p
 	return p
