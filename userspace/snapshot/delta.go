@@ -70,12 +70,10 @@ func Diff(base, next *Snapshot) *Delta {
 	if !reflect.DeepEqual(base.DefaultBackend, next.DefaultBackend) {
 		d.DefaultBackendChanged, d.DefaultBackend = true, next.DefaultBackend
 	}
-	if !reflect.DeepEqual(base.Certificates, next.Certificates) {
-		d.CertificatesChanged = true
-		var removed []*Certificate
-		d.Certificates, removed = diffSorted(base.Certificates, next.Certificates, compareCerts,
-			func(a, b *Certificate) bool { return reflect.DeepEqual(a, b) })
-		for _, r := range removed {
+	certs, removedCerts := diffSorted(base.Certificates, next.Certificates, compareCerts, (*Certificate).equal)
+	if len(certs) > 0 || len(removedCerts) > 0 || (base.Certificates == nil) != (next.Certificates == nil) {
+		d.CertificatesChanged, d.Certificates = true, certs
+		for _, r := range removedCerts {
 			d.CertificatesRemoved = append(d.CertificatesRemoved, r.Secret)
 		}
 	}

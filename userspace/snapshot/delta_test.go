@@ -377,3 +377,35 @@ func TestDeltaCarriesOnlyChangedCertificates(t *testing.T) {
 		t.Errorf("Apply (-want +got):\n%s", diff)
 	}
 }
+
+// TestDiffSeesEveryCertificateField: a change to any field of a certificate
+// is in the Delta (PEM compared when there is no Digest).
+func TestDiffSeesEveryCertificateField(t *testing.T) {
+	t.Parallel()
+	mk := func() snapshot.Certificate {
+		return snapshot.Certificate{Secret: snapshot.ObjectRef{Kind: "Secret", Namespace: "ns", Name: "a"},
+			Hosts: []string{"a.example.com"}, CertPEM: []byte("crt"), KeyPEM: []byte("key")}
+	}
+	changes := map[string]func(c *snapshot.Certificate){
+		"kind":     func(c *snapshot.Certificate) { c.Secret.Kind = "Other" },
+		"hosts":    func(c *snapshot.Certificate) { c.Hosts = nil },
+		"host":     func(c *snapshot.Certificate) { c.Hosts = []string{"b.example.com"} },
+		"cert":     func(c *snapshot.Certificate) { c.CertPEM = []byte("crt2") },
+		"key":      func(c *snapshot.Certificate) { c.KeyPEM = []byte("key2") },
+		"digest":   func(c *snapshot.Certificate) { c.Digest = "d" },
+		"no key":   func(c *snapshot.Certificate) { c.KeyPEM = nil },
+		"no hosts": func(c *snapshot.Certificate) { c.Hosts = []string{} },
+	}
+	base := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{}, Certificates: []snapshot.Certificate{mk()}}
+	if d := snapshot.Diff(base, &snapshot.Snapshot{Version: 2, Servers: []snapshot.Server{}, Certificates: []snapshot.Certificate{mk()}}); d.CertificatesChanged {
+		t.Fatal("equal certificates: Delta says changed")
+	}
+	for name, change := range changes {
+		c := mk()
+		change(&c)
+		next := &snapshot.Snapshot{Version: 2, Servers: []snapshot.Server{}, Certificates: []snapshot.Certificate{c}}
+		if d := snapshot.Diff(base, next); !d.CertificatesChanged {
+			t.Errorf("%s changed: not in the Delta", name)
+		}
+	}
+}

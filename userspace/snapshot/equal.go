@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bytes"
 	"slices"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -71,4 +72,17 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 
 func strsEqual(a, b []string) bool {
 	return (a == nil) == (b == nil) && slices.Equal(a, b)
+}
+
+// equal reports whether c and o are the same certificate: same Secret,
+// Hosts and material (by Digest when both have one).
+func (c *Certificate) equal(o *Certificate) bool {
+	if c.Secret != o.Secret || !strsEqual(c.Hosts, o.Hosts) || c.Digest != o.Digest {
+		return false
+	}
+	if c.Digest != "" {
+		return true
+	}
+	return (c.CertPEM == nil) == (o.CertPEM == nil) && bytes.Equal(c.CertPEM, o.CertPEM) &&
+		(c.KeyPEM == nil) == (o.KeyPEM == nil) && bytes.Equal(c.KeyPEM, o.KeyPEM)
 }
