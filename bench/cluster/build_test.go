@@ -132,7 +132,9 @@ func BenchmarkBuild10kTLS(b *testing.B) {
 
 // BenchmarkBuilder10kTLS times snapshot.Builder on 10 000 Ingresses with
 // TLS: a full build with its certificates validated by the previous one
-// (full), and a change to one Ingress's host (one-changed).
+// (full), a change to one Ingress's path (one-changed), and a change to one
+// Ingress's host in its rule and its spec.tls (tls-changed: every
+// certificate's hosts are settled again).
 func BenchmarkBuilder10kTLS(b *testing.B) {
 	objs := withTLS(b, objectsN(10000))
 	bl := snapshot.NewBuilder(snapshot.DefaultOptions())
@@ -149,6 +151,20 @@ func BenchmarkBuilder10kTLS(b *testing.B) {
 			n := i % len(objs.Ingresses)
 			cp := objs.Ingresses[n].DeepCopy()
 			cp.Spec.Rules[0].HTTP.Paths[0].Path = fmt.Sprintf("/changed-%d", i)
+			objs.Ingresses[n] = cp
+			objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: cp.Namespace, Name: cp.Name}}
+			bl.Build(objs)
+		}
+		objs.Changed = nil
+	})
+	b.Run("tls-changed", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			n := i % len(objs.Ingresses)
+			cp := objs.Ingresses[n].DeepCopy()
+			cp.Spec.Rules[0].Host = fmt.Sprintf("moved-%d.bench.example", i)
+			cp.Spec.TLS[0].Hosts = []string{cp.Spec.Rules[0].Host}
 			objs.Ingresses[n] = cp
 			objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: cp.Namespace, Name: cp.Name}}
 			bl.Build(objs)
