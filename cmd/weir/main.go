@@ -23,6 +23,7 @@ import (
 	"github.com/weir-lb/weir/examples/demobackend"
 	"github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/datapath"
@@ -226,7 +227,10 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		defer stopSource()
 	}
 	feed := &datapath.SourceListPublisher{Log: log}
-	cfg.Publishers = append(cfg.Publishers, feed)
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	cfg.Publishers = append(cfg.Publishers, feed, certs.NewExpiry(cfg.Registry))
 	if len(cores) > 0 {
 		return runSupervisor(ctx, o, cfg, cores, feed, stderr)
 	}
