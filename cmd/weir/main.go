@@ -21,9 +21,9 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/weir-lb/weir/examples/demobackend"
+	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/userspace/annotations"
-	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/datapath"
