@@ -40,7 +40,9 @@ type Controller struct {
 	lastProblems map[string]bool
 
 	live atomic.Pointer[snapshot.Snapshot]
-	// published is closed and replaced each time a new version is live.
+	// published is closed and replaced each time a new version is live. Its
+	// own lock, not mu: a Wait must not wait for a publish in progress.
+	pubMu     sync.Mutex
 	published chan struct{}
 
 	mVersion  prometheus.Gauge
@@ -151,8 +153,10 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 		}
 	}
 	c.live.Store(s)
+	c.pubMu.Lock()
 	close(c.published)
 	c.published = make(chan struct{})
+	c.pubMu.Unlock()
 	c.mBuilds.WithLabelValues("changed", build).Inc()
 	c.mVersion.Set(float64(s.Version))
 	c.log.Info("configuration live", "version", s.Version, "hash", short(s.Hash),

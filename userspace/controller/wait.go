@@ -18,9 +18,11 @@ import (
 // ctx is done first.
 func (c *Controller) Wait(ctx context.Context, after uint64) (*snapshot.Snapshot, error) {
 	for {
-		c.mu.Lock()
+		// The channel first: a version stored after the check below closes
+		// it.
+		c.pubMu.Lock()
 		ch := c.published
-		c.mu.Unlock()
+		c.pubMu.Unlock()
 		if s := c.live.Load(); s != nil && s.Version > after {
 			return s, nil
 		}
