@@ -64,7 +64,7 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 	load := func(c *snapshot.Certificate) *tls.Certificate {
 		// The material's digest, from Build when it set one.
 		var key [32]byte
-		if n, err := hex.Decode(key[:], []byte(c.Digest)); err != nil || n != len(key) {
+		if len(c.Digest) != hex.EncodedLen(len(key)) || hexDecode(key[:], c.Digest) != nil {
 			key = sha256.Sum256(append(append(slices.Clip(c.CertPEM), 0), c.KeyPEM...))
 		}
 		if cert, ok := st.parsed[key]; ok {
@@ -178,3 +178,9 @@ func (st *Store) matchSAN(name string) *tls.Certificate {
 // Len returns the number of Ingress certificates in st, the default one not
 // counted.
 func (st *Store) Len() int { return len(st.certs) }
+
+// hexDecode decodes the hex string s into dst, which must be its length.
+func hexDecode(dst []byte, s string) error {
+	_, err := hex.Decode(dst, []byte(s))
+	return err
+}
