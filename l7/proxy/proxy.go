@@ -136,18 +136,28 @@ func newTransport(o TransportOptions) *http.Transport {
 // Apply compiles s into a Router and makes it live with one atomic store.
 // Requests already in flight finish with the Router they started with. On
 // error the live configuration is unchanged.
-func (p *Proxy) Apply(s *snapshot.Snapshot) error {
+func (p *Proxy) Apply(s *snapshot.Snapshot) error { return p.ApplyWith(s, nil) }
+
+// ApplyWith is Apply with before (nil: none) called once s compiled and
+// before its Router is live: the certificates (certs.Manager.Apply), so that
+// a route's redirect never points at a host whose certificate is not yet
+// served, and a Snapshot the Router refuses changes neither. before's error
+// is returned, joined, and does not stop the Router.
+func (p *Proxy) ApplyWith(s *snapshot.Snapshot, before func(*snapshot.Snapshot) error) error {
 	p.applyMu.Lock()
 	defer p.applyMu.Unlock()
 	r, err := router.Compile(s, p.router.Load())
 	if err != nil {
 		return fmt.Errorf("apply snapshot: %w", err)
 	}
+	if before != nil {
+		err = before(s)
+	}
 	p.router.Store(r)
 	if p.metrics != nil {
 		p.metrics.version.Set(float64(s.Version))
 	}
-	return nil
+	return err
 }
 
 // Version returns the Version of the live Snapshot, 0 before the first

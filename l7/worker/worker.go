@@ -260,21 +260,15 @@ func (c *control) refuse(kind string, err error) Ack {
 	return Ack{Version: c.px.Version(), Error: err.Error()}
 }
 
-// apply makes s live: certificates first, so a route's redirect never points
-// at a host whose certificate is not yet served. s becomes the base of the
-// next Delta once the router took it.
+// apply makes s live: its certificates once its routes compiled, then its
+// routes (proxy.ApplyWith), so a refused Snapshot changes nothing. s becomes
+// the base of the next Delta once the router took it.
 func (c *control) apply(kind string, s *snapshot.Snapshot) Ack {
-	var errs []error
-	if err := c.certs.Apply(s); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.px.Apply(s); err != nil {
-		errs = append(errs, err)
-	}
-	ack := Ack{Version: c.px.Version()}
-	if err := errors.Join(errs...); err != nil {
+	var ack Ack
+	if err := c.px.ApplyWith(s, c.certs.Apply); err != nil {
 		ack.Error = err.Error()
 	}
+	ack.Version = c.px.Version()
 	result := "refused"
 	if c.px.Live() && ack.Version == s.Version {
 		c.live = s

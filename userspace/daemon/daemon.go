@@ -119,9 +119,11 @@ func New(cfg Config) (*Daemon, error) {
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
 	ctrlOpts.Registry = d.registry
-	// Certificates first, so a route's redirect never points at a host
-	// whose certificate is not yet served.
-	d.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{d.certs, d.proxy}, cfg.Publishers...)...)
+	// Certificates once the routes compiled, before they are live
+	// (proxy.ApplyWith).
+	d.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{publisher(func(s *snapshot.Snapshot) error {
+		return d.proxy.ApplyWith(s, d.certs.Apply)
+	})}, cfg.Publishers...)...)
 	if cfg.Source == nil {
 		d.source = manifest.NewSource(cfg.Manifests, cfg.Logger)
 	}
@@ -261,3 +263,8 @@ func (d *Daemon) metricsHandler() http.Handler {
 	})
 	return mux
 }
+
+// publisher adapts a function to controller.Publisher.
+type publisher func(*snapshot.Snapshot) error
+
+func (f publisher) Apply(s *snapshot.Snapshot) error { return f(s) }
