@@ -62,6 +62,9 @@ func (d *debouncer) wait(ctx context.Context) (time.Time, error) {
 			d.burst.Store(false) // pokes of this burst are in this rebuild
 			return first, nil
 		case <-maxTimer.C:
+			// Pokes still coming set it again; a burst that ended just
+			// now must not delay the next single change.
+			d.burst.Store(false)
 			return first, nil
 		}
 	}
