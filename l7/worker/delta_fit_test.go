@@ -12,7 +12,7 @@ import (
 // A Delta that does not fit the live Snapshot (Servers out of order, a
 // removed host the base lacks) is refused with the live version acked, and
 // leaves the live Snapshot the base of the next Delta.
-func TestReviewDeltaNotFittingIsRefused(t *testing.T) {
+func TestDeltaNotFittingIsRefused(t *testing.T) {
 	t.Parallel()
 	conn, _ := workertest.Start(t)
 	sup := &supervisorEnd{t: t, conn: conn, r: bufio.NewReader(conn)}
