@@ -27,6 +27,8 @@ type Expiry struct {
 	notAfter map[string]float64
 	last     []snapshot.Certificate
 	lastDef  *snapshot.Certificate
+	// series are the label values set by the previous Apply.
+	series map[[3]string]bool
 }
 
 // NewExpiry returns an Expiry registered with reg.
@@ -52,7 +54,9 @@ func (e *Expiry) Apply(s *snapshot.Snapshot) error {
 		s.DefaultCertificate == e.lastDef && e.last != nil {
 		return nil
 	}
-	e.gauge.Reset()
+	// Set the new series, then delete the stale ones: a scrape meanwhile
+	// never misses a certificate that stays.
+	series := make(map[[3]string]bool, len(e.series))
 	seen := make(map[string]float64, len(e.notAfter))
 	var firstErr error
 	set := func(c *snapshot.Certificate, hosts []string) {
@@ -74,6 +78,7 @@ func (e *Expiry) Apply(s *snapshot.Snapshot) error {
 		seen[key] = t
 		for _, h := range hosts {
 			e.gauge.WithLabelValues(h, c.Secret.Namespace, c.Secret.Name).Set(t)
+			series[[3]string{h, c.Secret.Namespace, c.Secret.Name}] = true
 		}
 	}
 	for i := range s.Certificates {
@@ -82,7 +87,12 @@ func (e *Expiry) Apply(s *snapshot.Snapshot) error {
 	if s.DefaultCertificate != nil {
 		set(s.DefaultCertificate, []string{""})
 	}
-	e.notAfter = seen
+	for lv := range e.series {
+		if !series[lv] {
+			e.gauge.DeleteLabelValues(lv[:]...)
+		}
+	}
+	e.notAfter, e.series = seen, series
 	e.last, e.lastDef = s.Certificates, s.DefaultCertificate
 	if e.last == nil {
 		e.last = []snapshot.Certificate{}
