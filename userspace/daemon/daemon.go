@@ -187,7 +187,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		IdleTimeout:       75 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
-	metricsSrv := &http.Server{Handler: d.metricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+	// Requests end with ctx: a /config?after= long poll does not hold up
+	// the shutdown.
+	metricsSrv := &http.Server{Handler: d.metricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

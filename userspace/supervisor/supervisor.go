@@ -353,7 +353,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.log.Info("weir starting", "mode", "workers", "workers", len(s.workers), "cores", s.cfg.Cores,
 		"http", s.HTTPAddr(), "https", s.HTTPSAddr(), "metrics", s.MetricsAddr(), "manifests", s.cfg.Manifests)
 
-	metricsSrv := &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+	// Requests end with ctx: a /config?after= long poll does not hold up
+	// the shutdown.
+	metricsSrv := &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
