@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"hash"
 	"strconv"
+
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // hashContent is the routing content of a Snapshot that its Hash covers;
@@ -97,6 +99,9 @@ type hashEncoder struct {
 	// field added there is always covered.
 	proxies  *json.Encoder
 	proxyBuf bytes.Buffer
+	// lastProxy is the Proxy encoded in proxyBuf, once proxyDone.
+	lastProxy annotations.Proxy
+	proxyDone bool
 }
 
 func (e *hashEncoder) flush() {
@@ -283,8 +288,13 @@ func (e *hashEncoder) backend(b *Backend) {
 		e.str(b.Unavailable)
 	}
 	e.field(false, "proxy")
-	e.proxyBuf.Reset()
-	_ = e.proxies.Encode(b.Proxy) // cannot fail: plain data
+	// Most routes share their settings: encode them only when they differ
+	// from the previous route's (an allocation per route otherwise).
+	if !e.proxyDone || !proxyEqual(&b.Proxy, &e.lastProxy) {
+		e.proxyBuf.Reset()
+		_ = e.proxies.Encode(b.Proxy) // cannot fail: plain data
+		e.lastProxy, e.proxyDone = b.Proxy, true
+	}
 	e.buf = append(e.buf, bytes.TrimSuffix(e.proxyBuf.Bytes(), []byte("\n"))...)
 	if b.SSLRedirect {
 		e.field(false, "sslRedirect")
