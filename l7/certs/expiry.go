@@ -60,10 +60,7 @@ func (e *Expiry) Apply(s *snapshot.Snapshot) error {
 	seen := make(map[string]float64, len(e.notAfter))
 	var firstErr error
 	set := func(c *snapshot.Certificate, hosts []string) {
-		key := c.Digest
-		if key == "" {
-			key = snapshot.MaterialDigest(c.CertPEM, c.KeyPEM)
-		}
+		key := c.Sum()
 		t, ok := e.notAfter[key]
 		if !ok {
 			leaf, err := parseLeaf(c.CertPEM)

@@ -6,12 +6,9 @@
 package certs
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -29,9 +26,9 @@ type Store struct {
 	// lookups instead of one verification per certificate.
 	sanExact map[string]int
 	sanWild  map[string]int
-	def      *tls.Certificate // --default-ssl-certificate; nil: none
-	fallback *tls.Certificate // the self-signed certificate
-	parsed   map[[32]byte]*tls.Certificate
+	def      *tls.Certificate            // --default-ssl-certificate; nil: none
+	fallback *tls.Certificate            // the self-signed certificate
+	parsed   map[string]*tls.Certificate // by Certificate.Sum
 	// src and srcDef are the Snapshot's Certificates and DefaultCertificate
 	// the Store was made from, errs what failed to load from them.
 	src    []snapshot.Certificate
@@ -58,15 +55,11 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 		sanExact: map[string]int{},
 		sanWild:  map[string]int{},
 		fallback: fallback,
-		parsed:   map[[32]byte]*tls.Certificate{},
+		parsed:   map[string]*tls.Certificate{},
 	}
 	var errs []error
 	load := func(c *snapshot.Certificate) *tls.Certificate {
-		// The material's digest, from Build when it set one.
-		var key [32]byte
-		if len(c.Digest) != hex.EncodedLen(len(key)) || hexDecode(key[:], c.Digest) != nil {
-			key = sha256.Sum256(append(append(slices.Clip(c.CertPEM), 0), c.KeyPEM...))
-		}
+		key := c.Sum()
 		if cert, ok := st.parsed[key]; ok {
 			return cert
 		}
@@ -178,9 +171,3 @@ func (st *Store) matchSAN(name string) *tls.Certificate {
 // Len returns the number of Ingress certificates in st, the default one not
 // counted.
 func (st *Store) Len() int { return len(st.certs) }
-
-// hexDecode decodes the hex string s into dst, which must be its length.
-func hexDecode(dst []byte, s string) error {
-	_, err := hex.Decode(dst, []byte(s))
-	return err
-}

@@ -36,8 +36,10 @@ func MaterialDigest(certPEM, keyPEM []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// digest returns c.Digest, or computes it when Build did not set it.
-func (c *Certificate) digest() string {
+// Sum returns c.Digest, or MaterialDigest of c's PEM when Build did not set
+// it: the key of c's material for the Hash and for caches of parsed
+// certificates.
+func (c *Certificate) Sum() string {
 	if c.Digest != "" {
 		return c.Digest
 	}
@@ -48,7 +50,7 @@ func (c *Certificate) digest() string {
 // from the material instead of trusting Certificate.Digest.
 func hashedContent(s *Snapshot, reference bool) hashContent {
 	hc := func(c *Certificate) hashedCertificate {
-		d := c.digest()
+		d := c.Sum()
 		if reference {
 			d = MaterialDigest(c.CertPEM, c.KeyPEM)
 		}
