@@ -53,11 +53,9 @@ type Builder struct {
 	withTLS, withDefault map[nsName]bool
 	// certs keeps the validated certificates of the last build, tls what
 	// its spec.tls sections and Secrets gave.
-	certs *certCache
-	tls   *tlsResult
-	// scopedBuilds counts the builds scoped to a change (for tests).
-	scopedBuilds int
-	lastScoped   bool
+	certs      *certCache
+	tls        *tlsResult
+	lastScoped bool
 }
 
 // MaxScopedChanges is the most changed objects a Builder scopes a rebuild
@@ -72,7 +70,6 @@ func NewBuilder(opts Options) *Builder { return &Builder{opts: opts, certs: newC
 // Objects of the previous call.
 func (bl *Builder) Build(objs Objects) *Snapshot {
 	if s, ok := bl.scoped(objs); ok {
-		bl.scopedBuilds++
 		bl.prev, bl.lastScoped = s, true
 		return s
 	}
