@@ -129,9 +129,7 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 		s.factories = append(s.factories, cm)
 		s.configMaps = cm.Core().V1().ConfigMaps().Informer()
 	}
-	kinds := []string{"Ingress", "IngressClass", "Service", "EndpointSlice", "Secret", "ConfigMap"} // as informers()
-	for i, inf := range s.informers() {
-		kind := kinds[i]
+	for kind, inf := range s.informers() {
 		_ = inf.SetWatchErrorHandlerWithContext(s.conn.watchError)
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { s.changed(kind, obj) },
@@ -164,10 +162,12 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	return s
 }
 
-func (s *Source) informers() []cache.SharedIndexInformer {
-	infs := []cache.SharedIndexInformer{s.ingresses, s.classes, s.services, s.slices, s.secrets}
+// informers returns the informers by the Kind of their objects.
+func (s *Source) informers() map[string]cache.SharedIndexInformer {
+	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses, "IngressClass": s.classes,
+		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets}
 	if s.configMaps != nil {
-		infs = append(infs, s.configMaps)
+		infs["ConfigMap"] = s.configMaps
 	}
 	return infs
 }
