@@ -30,23 +30,8 @@ import (
 // source of the same client namespace connects and is served.
 func TestVethSourceRange(t *testing.T) {
 	requirePrivileged(t)
-	id := os.Getpid() % 100000
-	ns, srv, cli := fmt.Sprintf("weirs%d", id), fmt.Sprintf("wss%d", id), fmt.Sprintf("wcs%d", id)
 	const serverIP, clientIP, deniedIP = "198.18.2.1", "198.18.2.2", "198.18.2.6"
-	sh(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	sh(t, "ip", "link", "add", srv, "type", "veth", "peer", "name", cli)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", srv).Run() })
-	sh(t, "ip", "link", "set", cli, "netns", ns)
-	sh(t, "ip", "addr", "add", serverIP+"/30", "dev", srv)
-	sh(t, "ip", "link", "set", srv, "up")
-	sh(t, "ip", "-n", ns, "addr", "add", clientIP+"/30", "dev", cli)
-	sh(t, "ip", "-n", ns, "addr", "add", deniedIP+"/32", "dev", cli)
-	sh(t, "ip", "-n", ns, "link", "set", cli, "up")
-	sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	// CPUMAP-rebuilt packets carry no checksum-offload state: the sender
-	// must fill in its checksums.
-	sh(t, "ip", "netns", "exec", ns, "ethtool", "-K", cli, "tx", "off")
+	ns, srv, cli := vethNS(t, "s", serverIP, clientIP, deniedIP)
 
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "backend\n")

@@ -39,24 +39,36 @@ func sh(t testing.TB, args ...string) string {
 // behind XDP are each handled on the core the hash picks (SO_INCOMING_CPU of
 // the accepted socket), spread over both cores; a denied range gets no
 // SYN-ACK while others connect.
-func TestVethLocality(t *testing.T) {
-	requirePrivileged(t)
+// vethNS creates a network namespace and a veth pair into it, both removed
+// in t.Cleanup: the host side srv has serverIP/30, the namespace side cli
+// has clientIP/30 and each of extra as a /32. tag (one letter) keeps the
+// names of concurrent tests apart.
+func vethNS(t testing.TB, tag, serverIP, clientIP string, extra ...string) (ns, srv, cli string) {
+	t.Helper()
 	id := os.Getpid() % 100000
-	ns, srv, cli := fmt.Sprintf("weirc%d", id), fmt.Sprintf("wsv%d", id), fmt.Sprintf("wcl%d", id)
+	ns, srv, cli = fmt.Sprintf("weir%s%d", tag, id), fmt.Sprintf("ws%s%d", tag, id), fmt.Sprintf("wc%s%d", tag, id)
 	sh(t, "ip", "netns", "add", ns)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	sh(t, "ip", "link", "add", srv, "type", "veth", "peer", "name", cli)
 	t.Cleanup(func() { exec.Command("ip", "link", "del", srv).Run() })
 	sh(t, "ip", "link", "set", cli, "netns", ns)
-	sh(t, "ip", "addr", "add", "198.18.0.1/30", "dev", srv)
+	sh(t, "ip", "addr", "add", serverIP+"/30", "dev", srv)
 	sh(t, "ip", "link", "set", srv, "up")
-	sh(t, "ip", "-n", ns, "addr", "add", "198.18.0.2/30", "dev", cli)
-	sh(t, "ip", "-n", ns, "addr", "add", "198.18.0.6/32", "dev", cli) // the denied source
+	sh(t, "ip", "-n", ns, "addr", "add", clientIP+"/30", "dev", cli)
+	for _, ip := range extra {
+		sh(t, "ip", "-n", ns, "addr", "add", ip+"/32", "dev", cli)
+	}
 	sh(t, "ip", "-n", ns, "link", "set", cli, "up")
 	sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	// CPUMAP-rebuilt packets carry no checksum-offload state: the sender
 	// must fill in its checksums.
 	sh(t, "ip", "netns", "exec", ns, "ethtool", "-K", cli, "tx", "off")
+	return ns, srv, cli
+}
+
+func TestVethLocality(t *testing.T) {
+	requirePrivileged(t)
+	ns, srv, cli := vethNS(t, "c", "198.18.0.1", "198.18.0.2", "198.18.0.6") // .6: the denied source
 
 	ln, err := net.Listen("tcp4", "198.18.0.1:0")
 	if err != nil {

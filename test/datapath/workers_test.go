@@ -67,22 +67,8 @@ func TestVethWorkers(t *testing.T) {
 		t.Skipf("needs 2 cores, have %v", cores)
 	}
 	cores = cores[:2]
-	id := os.Getpid() % 100000
-	ns, srv, cli := fmt.Sprintf("weirw%d", id), fmt.Sprintf("wsw%d", id), fmt.Sprintf("wcw%d", id)
 	const serverIP, clientIP = "198.18.1.1", "198.18.1.2"
-	sh(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	sh(t, "ip", "link", "add", srv, "type", "veth", "peer", "name", cli)
-	t.Cleanup(func() { exec.Command("ip", "link", "del", srv).Run() })
-	sh(t, "ip", "link", "set", cli, "netns", ns)
-	sh(t, "ip", "addr", "add", serverIP+"/30", "dev", srv)
-	sh(t, "ip", "link", "set", srv, "up")
-	sh(t, "ip", "-n", ns, "addr", "add", clientIP+"/30", "dev", cli)
-	sh(t, "ip", "-n", ns, "link", "set", cli, "up")
-	sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	// CPUMAP-rebuilt packets carry no checksum-offload state: the sender
-	// must fill in its checksums.
-	sh(t, "ip", "netns", "exec", ns, "ethtool", "-K", cli, "tx", "off")
+	ns, srv, _ := vethNS(t, "w", serverIP, clientIP)
 
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "backend\n")
