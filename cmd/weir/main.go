@@ -28,6 +28,7 @@ import (
 	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/kube"
+	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -74,6 +75,7 @@ type options struct {
 	bindAddress                      string
 	workers                          string
 	manifests                        string
+	manifestsMaxFileSize             byteSize
 	ingressClass, controllerClass    string
 	watchWithoutClass, profiling     bool
 	watchNamespace, configMap        string
@@ -101,6 +103,8 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.IntVar(&o.metricsPort, "metrics-port", 10254, "port for /metrics, /healthz, /readyz and /config")
 	fs.StringVar(&o.workers, "workers", "auto", "proxy worker processes: auto (one per online core, each pinned to its core), N (the first N cores) or 0 (one in-process proxy, no child processes)")
 	fs.StringVar(&o.manifests, "manifests", "", "folder of YAML manifests (Ingress, IngressClass, Service, EndpointSlice, Secret, ConfigMap) to serve and watch")
+	o.manifestsMaxFileSize = manifest.DefaultMaxFileSize
+	fs.Var(&o.manifestsMaxFileSize, "manifests-max-file-size", "largest manifest file read from --manifests (as 4Mi, 512Ki or bytes); a larger file is skipped with a warning and keeps its last good objects")
 	fs.StringVar(&o.ingressClass, "ingress-class", def.IngressClass, "value of the legacy kubernetes.io/ingress.class annotation this controller serves")
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
@@ -216,6 +220,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		},
 		Logger: log,
 	}
+	cfg.ManifestLimit = int64(o.manifestsMaxFileSize)
 	if o.accessLog {
 		cfg.AccessLog = stdout
 	}

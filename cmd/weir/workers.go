@@ -50,6 +50,7 @@ func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []i
 		Profiling:      cfg.Profiling,
 		Cores:          cores,
 		Manifests:      cfg.Manifests,
+		ManifestLimit:  cfg.ManifestLimit,
 		Source:         cfg.Source,
 		Registry:       cfg.Registry,
 		Controller:     cfg.Controller,

@@ -62,7 +62,7 @@ func TestManifestsDecode(t *testing.T) {
 
 func TestFolderSourceLoadsCleanly(t *testing.T) {
 	t.Parallel()
-	u := manifest.NewSource(".", nil).Load()
+	u := manifest.NewSource(".", manifest.Options{}).Load()
 	for _, p := range u.Problems {
 		t.Errorf("problem: %v", p)
 	}

@@ -53,6 +53,10 @@ type Config struct {
 	// Manifests is the folder of YAML manifests to serve. Required unless
 	// Source is set.
 	Manifests string
+	// ManifestLimit is the largest manifest file read, in bytes (a larger
+	// one is skipped and reported). Zero means manifest.DefaultMaxFileSize
+	// (4 MiB).
+	ManifestLimit int64
 	// Source, when set, replaces the folder source (the cluster source).
 	// Nil means the folder source on Manifests.
 	Source Source
@@ -125,7 +129,7 @@ func New(cfg Config) (*Daemon, error) {
 		return d.proxy.ApplyWith(s, d.certs.Apply)
 	})}, cfg.Publishers...)...)
 	if cfg.Source == nil {
-		d.source = manifest.NewSource(cfg.Manifests, cfg.Logger)
+		d.source = manifest.NewSource(cfg.Manifests, manifest.Options{Logger: cfg.Logger, MaxFileSize: cfg.ManifestLimit})
 	}
 
 	if d.httpLn, err = listen(cfg.BindAddress, cfg.HTTPPort); err != nil {

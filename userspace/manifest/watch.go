@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -66,16 +68,45 @@ type Update struct {
 	Problems []Problem
 }
 
+// DefaultMaxFileSize is the largest manifest file the folder source reads
+// when Options.MaxFileSize is zero: 4 MiB, four times the 1 MiB a Kubernetes
+// ConfigMap or Secret can hold.
+const DefaultMaxFileSize = 4 << 20
+
+// ErrFileTooLarge is the reason of a Problem for a file over the size limit.
+var ErrFileTooLarge = errors.New("file too large")
+
+// Options configures a Source.
+type Options struct {
+	// Logger receives the warnings of Run. Nil means slog.Default().
+	Logger *slog.Logger
+	// MaxFileSize is the largest file read, in bytes. A larger file is not
+	// read: it is reported as a Problem (ErrFileTooLarge) and keeps the last
+	// good objects it had. Zero means DefaultMaxFileSize.
+	MaxFileSize int64
+}
+
 // Source is the folder source: it reads every manifest file of one folder
 // and remembers, per file, the last good version of each object so that a
-// broken edit does not take a route down. Its methods are safe for
-// concurrent use, but Load and Run share that memory: use one or the other.
+// broken edit does not take a route down. Run reads and decodes a file again
+// only when it changed (a watch event named it, or its size, times or inode
+// differ), so an edit costs what the edited file costs. Its methods are safe
+// for concurrent use, but Load and Run share that memory: use one or the
+// other.
 type Source struct {
-	dir    string
-	logger *slog.Logger
+	dir     string
+	logger  *slog.Logger
+	maxSize int64
 
 	mu    sync.Mutex
 	files map[string]*fileState // by file name; only files that were read
+	// dirty names the files a watch event named since the last Load;
+	// allDirty says to read every file again (events were lost).
+	dirty    map[string]bool
+	allDirty bool
+	// readHook, when set (tests), is called with the name of each file
+	// read from disk.
+	readHook func(name string)
 }
 
 // fileState is what one file contributed the last time it was read: its
@@ -83,6 +114,27 @@ type Source struct {
 // good object of its Key, or of its document index when the Key is unknown.
 type fileState struct {
 	entries []entry
+	// problems are the file's problems at that read, reported again while
+	// the file does not change.
+	problems []Problem
+	// stamp identifies the content read; the zero stamp (read failed)
+	// matches no file, so the file is read again at the next Load.
+	stamp fileStamp
+}
+
+// fileStamp is what stat says of a file's content: when its size, change
+// times, inode and device are the same, so is the content.
+type fileStamp struct {
+	size, mtime, ctime int64
+	ino, dev           uint64
+}
+
+func stampOf(fi fs.FileInfo) fileStamp {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileStamp{}
+	}
+	return fileStamp{size: fi.Size(), mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano(), ino: st.Ino, dev: st.Dev}
 }
 
 // entry is one usable object of a file.
@@ -93,9 +145,6 @@ type entry struct {
 }
 
 func (f *fileState) byKey(key string) (entry, bool) {
-	if f == nil {
-		return entry{}, false
-	}
 	for _, e := range f.entries {
 		if e.key == key {
 			return e, true
@@ -105,9 +154,6 @@ func (f *fileState) byKey(key string) (entry, bool) {
 }
 
 func (f *fileState) byIndex(i int) (entry, bool) {
-	if f == nil {
-		return entry{}, false
-	}
 	for _, e := range f.entries {
 		if e.index == i {
 			return e, true
@@ -117,12 +163,16 @@ func (f *fileState) byIndex(i int) (entry, bool) {
 }
 
 // NewSource returns a Source reading the manifest files of dir (not its
-// subfolders). A nil logger means slog.Default().
-func NewSource(dir string, logger *slog.Logger) *Source {
-	if logger == nil {
-		logger = slog.Default()
+// subfolders).
+func NewSource(dir string, opts Options) *Source {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	return &Source{dir: dir, logger: logger, files: map[string]*fileState{}}
+	if opts.MaxFileSize <= 0 {
+		opts.MaxFileSize = DefaultMaxFileSize
+	}
+	return &Source{dir: dir, logger: opts.Logger, maxSize: opts.MaxFileSize,
+		files: map[string]*fileState{}, dirty: map[string]bool{}}
 }
 
 // IsManifestFile reports whether the folder source reads a file of this
@@ -146,8 +196,14 @@ func IsManifestFile(name string) bool {
 // cannot be read that far); a deleted file drops its objects; when two files
 // define the same object the lexically first file wins and the other is
 // reported. When the folder cannot be listed, the last good objects of every
-// file are kept and the problem is reported.
-func (s *Source) Load() Update {
+// file are kept and the problem is reported. Load reads every file; Run
+// reads again only the files that changed.
+func (s *Source) Load() Update { return s.load(true) }
+
+// load is Load; when all is false, it reads again only the files a watch
+// event named and those whose stat changed, and keeps the state of the
+// others.
+func (s *Source) load(all bool) Update {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
@@ -157,15 +213,18 @@ func (s *Source) Load() Update {
 	} else {
 		next := make(map[string]*fileState, len(names))
 		for _, name := range names {
-			st, ps, ok := s.loadFile(name)
-			problems = append(problems, ps...)
-			if ok {
+			if st, ok := s.loadFile(name, all || s.allDirty || s.dirty[name]); ok {
 				next[name] = st
 			}
 		}
 		s.files = next
+		clear(s.dirty)
+		s.allDirty = false
 	}
 	names := slices.Sorted(maps.Keys(s.files))
+	for _, name := range names {
+		problems = append(problems, s.files[name].problems...)
+	}
 
 	var u Update
 	owner := map[string]string{} // key -> file that defines it
@@ -215,26 +274,70 @@ func (s *Source) list() ([]string, error) {
 	return names, nil // os.ReadDir sorts by name
 }
 
-// loadFile reads and decodes one file against its previous state. ok is
-// false when the file is gone (its objects are dropped).
-func (s *Source) loadFile(name string) (st *fileState, problems []Problem, ok bool) {
+// loadFile returns the state of one file: the previous one when the file
+// did not change since (and dirty is false), else the file read and decoded
+// against it. ok is false when the file is gone (its objects are dropped).
+func (s *Source) loadFile(name string, dirty bool) (st *fileState, ok bool) {
 	prev := s.files[name]
-	data, err := os.ReadFile(filepath.Join(s.dir, name))
+	if prev == nil {
+		prev = &fileState{}
+	}
+	path := filepath.Join(s.dir, name)
+	if fi, err := os.Stat(path); err == nil && !dirty && prev.stamp != (fileStamp{}) && stampOf(fi) == prev.stamp {
+		return prev, true
+	}
+	data, stamp, err := s.readFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, false // removed since the listing
+		return nil, false // removed since the listing
 	}
 	if err != nil {
-		// Unreadable for now (permissions, I/O): keep what it had.
-		if prev == nil {
-			prev = &fileState{}
-		}
-		return prev, []Problem{{File: name, Err: fmt.Errorf("read file: %w", err)}}, true
+		// Unreadable for now (permissions, I/O) or too large: keep what
+		// it had.
+		return &fileState{entries: prev.entries, stamp: stamp, problems: []Problem{{File: name,
+			Err: withKept(err, len(prev.entries) > 0)}}}, true
 	}
+	st = &fileState{stamp: stamp}
+	st.entries, st.problems = decodeFile(name, data, prev)
+	return st, true
+}
 
+// readFile reads one file of the folder, up to the size limit. Its stamp is
+// taken before reading, so a change made during the read is seen at the next
+// Load; on a read error the stamp is zero (read again next time) except
+// for a file over the limit, which is not read again until it changes.
+func (s *Source) readFile(name string) ([]byte, fileStamp, error) {
+	if s.readHook != nil {
+		s.readHook(name)
+	}
+	f, err := os.Open(filepath.Join(s.dir, name))
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("read file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("read file: %w", err)
+	}
+	stamp := stampOf(fi)
+	if fi.Size() > s.maxSize {
+		return nil, stamp, fmt.Errorf("skipped: %w: %d bytes, over the limit of %d", ErrFileTooLarge, fi.Size(), s.maxSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, s.maxSize+1))
+	if err != nil {
+		return nil, fileStamp{}, fmt.Errorf("read file: %w", err)
+	}
+	if int64(len(data)) > s.maxSize { // it grew while being read
+		return nil, fileStamp{}, fmt.Errorf("skipped: %w: over the limit of %d bytes", ErrFileTooLarge, s.maxSize)
+	}
+	return data, stamp, nil
+}
+
+// decodeFile decodes the documents of one file; a failing document keeps
+// the last good version of its object from prev.
+func decodeFile(name string, data []byte, prev *fileState) (entries []entry, problems []Problem) {
 	// Good documents first, so that a failing document never shadows the
 	// current version of an object defined by another document.
 	docs := DecodeDocuments(data)
-	st = &fileState{}
 	have := map[string]bool{}
 	for _, d := range docs {
 		if d.Err != nil || d.Object == nil {
@@ -246,7 +349,7 @@ func (s *Source) loadFile(name string) (st *fileState, problems []Problem, ok bo
 			continue
 		}
 		have[d.Key] = true
-		st.entries = append(st.entries, entry{index: d.Index, key: d.Key, obj: d.Object})
+		entries = append(entries, entry{index: d.Index, key: d.Key, obj: d.Object})
 	}
 	for _, d := range docs {
 		if d.Err == nil {
@@ -264,12 +367,12 @@ func (s *Source) loadFile(name string) (st *fileState, problems []Problem, ok bo
 		kept := found && !have[e.key]
 		if kept {
 			have[e.key] = true
-			st.entries = append(st.entries, entry{index: d.Index, key: e.key, obj: e.obj})
+			entries = append(entries, entry{index: d.Index, key: e.key, obj: e.obj})
 		}
 		problems = append(problems, Problem{File: name, Object: object, Err: withKept(d.Err, kept)})
 	}
-	slices.SortStableFunc(st.entries, func(a, b entry) int { return a.index - b.index })
-	return st, problems, true
+	slices.SortStableFunc(entries, func(a, b entry) int { return a.index - b.index })
+	return entries, problems
 }
 
 // keptError is a document's error when the last good version of its object
@@ -286,9 +389,10 @@ func withKept(err error, kept bool) error {
 	return err
 }
 
-// Run emits Load() once, then watches the folder and emits a fresh Load()
+// Run emits Load() once, then watches the folder and emits a fresh Update
 // after each burst of changes (once the folder has been quiet for 50ms, at
-// the latest 500ms after the first change). It watches the folder rather
+// the latest 500ms after the first change), for which it reads only the
+// files that changed. It watches the folder rather
 // than the files, so editors that save by renaming a temporary file and
 // ConfigMap mounts that swap their "..data" symlink are both seen. Each
 // problem of an emitted Update is logged once, as a warning. emit is called
@@ -321,6 +425,7 @@ func (s *Source) Run(ctx context.Context, emit func(Update)) error {
 			if !relevant(ev) {
 				continue
 			}
+			s.markDirty(filepath.Base(ev.Name))
 			now := time.Now()
 			if first.IsZero() {
 				first = now
@@ -333,6 +438,7 @@ func (s *Source) Run(ctx context.Context, emit func(Update)) error {
 			// Typically an inotify queue overflow: events were lost, so
 			// read everything again.
 			s.logger.Warn("watch manifests folder", "dir", s.dir, "err", err)
+			s.markDirty("")
 			if first.IsZero() {
 				first = time.Now()
 			}
@@ -344,9 +450,23 @@ func (s *Source) Run(ctx context.Context, emit func(Update)) error {
 	}
 }
 
-// emit loads the folder, logs its problems and hands the Update over.
+// markDirty makes the next Load read the file name again, or every file
+// when name is "" or a ConfigMap mount's "..data" link (events were lost, or
+// every file may have changed at once).
+func (s *Source) markDirty(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if name == "" || strings.HasPrefix(name, "..data") {
+		s.allDirty = true
+		return
+	}
+	s.dirty[name] = true
+}
+
+// emit loads what changed in the folder, logs the problems and hands the
+// Update over.
 func (s *Source) emit(emit func(Update)) {
-	u := s.Load()
+	u := s.load(false)
 	for _, p := range u.Problems {
 		s.logger.Warn("manifest problem", "dir", s.dir, "file", p.File, "object", p.Object, "reason", p.Err.Error())
 	}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,7 +87,7 @@ func TestLoadMultiDocument(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(dir, "sub.yaml"), "e.yaml", service("e", 5))
 
-	u := NewSource(dir, discard()).Load()
+	u := NewSource(dir, Options{Logger: discard()}).Load()
 	if diff := cmp.Diff([]string{"a:1", "b:2", "c:3", "d:4"}, services(u)); diff != "" {
 		t.Errorf("services (-want +got):\n%s", diff)
 	}
@@ -154,7 +156,7 @@ func TestLoadKeepsLastGood(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			s := NewSource(dir, discard())
+			s := NewSource(dir, Options{Logger: discard()})
 			writeFile(t, dir, "f.yaml", tc.before)
 			if u := s.Load(); len(u.Problems) != 0 {
 				t.Fatalf("before: problems: %v", u.Problems)
@@ -186,7 +188,7 @@ func TestLoadGarbageFileKeepsOthers(t *testing.T) {
 	writeFile(t, dir, "b.yaml", "{{{ this is not yaml\n\t- at: all\n")
 	writeFile(t, dir, "c.yaml", service("c", 3))
 
-	u := NewSource(dir, discard()).Load()
+	u := NewSource(dir, Options{Logger: discard()}).Load()
 	if diff := cmp.Diff([]string{"a:1", "c:3"}, services(u)); diff != "" {
 		t.Errorf("services (-want +got):\n%s", diff)
 	}
@@ -204,7 +206,7 @@ func TestLoadConflictFirstFileWins(t *testing.T) {
 	writeFile(t, dir, "b.yaml", service("x", 2))
 	writeFile(t, dir, "a.yaml", service("x", 1))
 
-	u := NewSource(dir, discard()).Load()
+	u := NewSource(dir, Options{Logger: discard()}).Load()
 	if diff := cmp.Diff([]string{"x:1"}, services(u)); diff != "" {
 		t.Errorf("services (-want +got):\n%s", diff)
 	}
@@ -219,7 +221,7 @@ func TestLoadConflictFirstFileWins(t *testing.T) {
 func TestLoadDeletedFileDropsObjects(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	s := NewSource(dir, discard())
+	s := NewSource(dir, Options{Logger: discard()})
 	writeFile(t, dir, "a.yaml", service("a", 1))
 	writeFile(t, dir, "b.yaml", service("b", 2))
 	s.Load()
@@ -248,7 +250,7 @@ func TestLoadMissingFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, dir, "a.yaml", service("a", 1))
-	s := NewSource(dir, discard())
+	s := NewSource(dir, Options{Logger: discard()})
 	s.Load()
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
@@ -327,7 +329,7 @@ func TestRunEmitsChanges(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	writeFile(t, dir, "a.yaml", service("a", 1))
-	updates := runSource(t, NewSource(dir, discard()))
+	updates := runSource(t, NewSource(dir, Options{Logger: discard()}))
 
 	waitFor(t, updates, "initial a", hasServices("a:1"))
 
@@ -389,7 +391,7 @@ func TestRunConfigMapMount(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	updates := runSource(t, NewSource(dir, discard()))
+	updates := runSource(t, NewSource(dir, Options{Logger: discard()}))
 	waitFor(t, updates, "initial a (f1.yaml dangling)", hasServices("a:1"))
 
 	version(2, service("a", 2), service("b", 1))
@@ -399,7 +401,7 @@ func TestRunConfigMapMount(t *testing.T) {
 func TestRunDebouncesBursts(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	updates := runSource(t, NewSource(dir, discard()))
+	updates := runSource(t, NewSource(dir, Options{Logger: discard()}))
 	waitFor(t, updates, "initial empty", hasServices())
 
 	// Many writes in a burst end in the final state, in far fewer updates.
@@ -419,9 +421,100 @@ func TestRunDebouncesBursts(t *testing.T) {
 
 func TestRunMissingFolder(t *testing.T) {
 	t.Parallel()
-	s := NewSource(filepath.Join(t.TempDir(), "nope"), discard())
+	s := NewSource(filepath.Join(t.TempDir(), "nope"), Options{Logger: discard()})
 	err := s.Run(context.Background(), func(Update) { t.Error("emitted for a missing folder") })
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Run = %v, want a not-exist error", err)
 	}
+}
+
+// padded returns content followed by a comment line that makes it exactly
+// size bytes long.
+func padded(tb testing.TB, content string, size int) string {
+	tb.Helper()
+	pad := size - len(content) - len("#\n")
+	if pad < 0 {
+		tb.Fatalf("content is %d bytes, more than %d", len(content), size)
+	}
+	return content + "#" + strings.Repeat("x", pad) + "\n"
+}
+
+// checkUpdate compares the services and problems of u (as summarised by
+// services and problems) with the wanted ones; it stops the test when the
+// problems differ, since callers then look at u.Problems.
+func checkUpdate(tb testing.TB, what string, u Update, wantServices, wantProblems []string) {
+	tb.Helper()
+	if diff := cmp.Diff(wantServices, services(u)); diff != "" {
+		tb.Errorf("%s: services (-want +got):\n%s", what, diff)
+	}
+	if diff := cmp.Diff(wantProblems, problems(u)); diff != "" {
+		tb.Fatalf("%s: problems (-want +got):\n%s", what, diff)
+	}
+}
+
+func TestLoadFileSizeLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 4096
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yaml", padded(t, service("a", 1), limit))
+	writeFile(t, dir, "big.yaml", padded(t, service("big", 2), limit+1))
+	writeFile(t, dir, "c.yaml", service("c", 3))
+	s := NewSource(dir, Options{Logger: discard(), MaxFileSize: limit})
+
+	u := s.Load()
+	checkUpdate(t, "first load", u, []string{"a:1", "c:3"}, []string{"big.yaml|"})
+	if !errors.Is(u.Problems[0], ErrFileTooLarge) {
+		t.Errorf("problem %v is not ErrFileTooLarge", u.Problems[0])
+	}
+	if got, want := u.Problems[0].Error(), "big.yaml: skipped: file too large: 4097 bytes, over the limit of 4096"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+
+	// A served file that grows over the limit keeps its last good objects.
+	writeFile(t, dir, "a.yaml", padded(t, service("a", 10), limit+1))
+	u = s.Load()
+	checkUpdate(t, "grown a", u, []string{"a:1", "c:3"}, []string{"a.yaml|", "big.yaml|"})
+	if got := u.Problems[0].Error(); !strings.HasSuffix(got, "(keeping the last good version)") {
+		t.Errorf("grown a: Error() = %q, want it to say the last good version is kept", got)
+	}
+}
+
+// TestRunReadsOnlyChangedFiles edits one file of several and counts the
+// files Run reads from disk for it.
+func TestRunReadsOnlyChangedFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yaml", service("a", 1))
+	writeFile(t, dir, "b.yaml", service("b", 1))
+	writeFile(t, dir, "broken.yaml", "{{{ not yaml\n")
+	writeFile(t, dir, "c.yaml", service("c", 1))
+	s := NewSource(dir, Options{Logger: discard()})
+	var mu sync.Mutex
+	reads := map[string]int{}
+	s.readHook = func(name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads[name]++
+	}
+	takeReads := func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		r := maps.Clone(reads)
+		clear(reads)
+		return r
+	}
+	updates := runSource(t, s)
+	waitFor(t, updates, "initial a, b, c", hasServices("a:1", "b:1", "c:1"))
+	want := map[string]int{"a.yaml": 1, "b.yaml": 1, "broken.yaml": 1, "c.yaml": 1}
+	if diff := cmp.Diff(want, takeReads()); diff != "" {
+		t.Errorf("initial reads (-want +got):\n%s", diff)
+	}
+
+	writeFile(t, dir, "b.yaml", service("b", 2)) // same size as before
+	u := waitFor(t, updates, "edited b", hasServices("a:1", "b:2", "c:1"))
+	if diff := cmp.Diff(map[string]int{"b.yaml": 1}, takeReads()); diff != "" {
+		t.Errorf("reads for an edit of b (-want +got):\n%s", diff)
+	}
+	// The file not read again still reports its problem.
+	checkUpdate(t, "edited b", u, []string{"a:1", "b:2", "c:1"}, []string{"broken.yaml|document 0"})
 }

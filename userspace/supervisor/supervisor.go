@@ -60,6 +60,10 @@ type Config struct {
 	// Manifests is the folder of YAML manifests to serve. Required unless
 	// Source is set.
 	Manifests string
+	// ManifestLimit is the largest manifest file read, in bytes (a larger
+	// one is skipped and reported). Zero means manifest.DefaultMaxFileSize
+	// (4 MiB).
+	ManifestLimit int64
 	// Source, when set, replaces the folder source. Nil means the folder
 	// source on Manifests.
 	Source daemon.Source
@@ -204,7 +208,7 @@ func New(cfg Config) (*Supervisor, error) {
 	ctrlOpts.Registry = s.registry
 	s.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{s}, cfg.Publishers...)...)
 	if cfg.Source == nil {
-		s.source = manifest.NewSource(cfg.Manifests, cfg.Logger)
+		s.source = manifest.NewSource(cfg.Manifests, manifest.Options{Logger: cfg.Logger, MaxFileSize: cfg.ManifestLimit})
 	}
 
 	var err error
