@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/weir-lb/weir/userspace/cmdline"
 	"github.com/weir-lb/weir/userspace/datapath"
 )
 
@@ -118,9 +120,19 @@ func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.L
 	return d, got, listeners, nil
 }
 
-func runInspect(stdout io.Writer) error { return datapath.Inspect(stdout, datapath.DefaultPinPath) }
+func runInspect(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("weir inspect", flag.ContinueOnError)
+	if err := cmdline.Parse(fs, "Prints the XDP data path pinned by a running weir: attach mode and interface,\ncores, listeners with their source lists, and per-core counters.", args, stdout); err != nil {
+		return err
+	}
+	return datapath.Inspect(stdout, datapath.DefaultPinPath)
+}
 
-func runDetach(stdout io.Writer) error {
+func runDetach(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("weir detach", flag.ContinueOnError)
+	if err := cmdline.Parse(fs, "Detaches the XDP program that weir left attached and removes its pins.", args, stdout); err != nil {
+		return err
+	}
 	if err := datapath.Detach(datapath.DefaultPinPath); err != nil {
 		return err
 	}

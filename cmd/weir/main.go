@@ -24,6 +24,7 @@ import (
 	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/cmdline"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/datapath"
@@ -35,39 +36,55 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var usage *cmdline.UsageError
+	switch {
+	case errors.As(err, &usage):
+		fmt.Fprintln(os.Stderr, err)
+	case cmdline.ExitCode(err) != 0:
 		fmt.Fprintln(os.Stderr, "weir:", err)
-		os.Exit(1)
 	}
+	os.Exit(cmdline.ExitCode(err))
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		switch args[0] {
 		case "demo-backends":
-			return runDemoBackends(ctx, args[1:], stderr)
+			return runDemoBackends(ctx, args[1:], stdout, stderr)
 		case "annotations":
+			fs := flag.NewFlagSet("weir annotations", flag.ContinueOnError)
+			if err := cmdline.Parse(fs, "Prints the supported annotations as a Markdown table.", args[1:], stdout); err != nil {
+				return err
+			}
 			_, err := io.WriteString(stdout, annotations.Markdown())
 			return err
 		case "flags":
-			fs, _ := newFlags(stderr)
-			return printFlags(stdout, fs)
+			fs := flag.NewFlagSet("weir flags", flag.ContinueOnError)
+			if err := cmdline.Parse(fs, "Prints the flags of weir as a Markdown table.", args[1:], stdout); err != nil {
+				return err
+			}
+			wfs, _ := newFlags(stderr)
+			return printFlags(stdout, wfs)
 		case "inspect":
-			return runInspect(stdout)
+			return runInspect(args[1:], stdout)
 		case "detach":
-			return runDetach(stdout)
+			return runDetach(args[1:], stdout)
 		case "worker": // hidden: started by the supervisor, one per core
 			return worker.Main(ctx, args[1:], stdout, stderr)
 		default:
-			return fmt.Errorf("unknown command %q (commands: demo-backends, annotations, flags, inspect, detach)", args[0])
+			return &cmdline.UsageError{Command: "weir", Err: fmt.Errorf("unknown command %q (commands: %s)", args[0], commands)}
 		}
 	}
 	fs, o := newFlags(stderr)
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	return runWeir(ctx, o, stdout, stderr)
 }
+
+// commands are the subcommands of weir, for its usage.
+const commands = "demo-backends, annotations, flags, inspect, detach"
 
 // options are the values of the command-line flags.
 type options struct {
@@ -131,8 +148,8 @@ func envName(flagName string) string {
 }
 
 // parse applies WEIR_* environment variables, then the command line, which
-// wins.
-func parse(fs *flag.FlagSet, args []string) error {
+// wins. --help writes the usage to stdout and returns flag.ErrHelp.
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
@@ -144,13 +161,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("parse flags: %w", err)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("parse flags: unexpected argument %q", fs.Arg(0))
-	}
-	return nil
+	return cmdline.Parse(fs, "Serves the Ingresses of a cluster (--kubeconfig, or in-cluster) or of a folder\nof manifests (--manifests). Commands: weir COMMAND --help, for COMMAND in\n"+commands+".", args, stdout)
 }
 
 // printFlags writes the README's flag table.
@@ -255,16 +266,15 @@ type backendFlags []string
 func (b *backendFlags) String() string     { return strings.Join(*b, ",") }
 func (b *backendFlags) Set(v string) error { *b = append(*b, v); return nil }
 
-func runDemoBackends(ctx context.Context, args []string, stderr io.Writer) error {
+func runDemoBackends(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("weir demo-backends", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var backends backendFlags
 	fs.Var(&backends, "backend", "name=host:port of a demo backend to serve (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("parse demo-backends flags: %w", err)
+	if err := cmdline.Parse(fs, "Serves demo HTTP backends that echo the request they received.", args, stdout); err != nil {
+		return err
 	}
 	if len(backends) == 0 {
-		return errors.New("parse demo-backends flags: give at least one --backend name=host:port")
+		return cmdline.Usagef(fs, "give at least one --backend name=host:port")
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -272,7 +282,7 @@ func runDemoBackends(ctx context.Context, args []string, stderr io.Writer) error
 	for _, b := range backends {
 		name, addr, ok := strings.Cut(b, "=")
 		if !ok || name == "" || addr == "" {
-			return fmt.Errorf("parse --backend %q: want name=host:port", b)
+			return cmdline.Usagef(fs, "parse --backend %q: want name=host:port", b)
 		}
 		fmt.Fprintf(stderr, "demo backend %s on %s\n", name, addr)
 		go func() { errc <- demobackend.Serve(ctx, name, addr) }()

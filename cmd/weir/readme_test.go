@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -59,7 +60,7 @@ func TestEnvOverridesDefaults(t *testing.T) {
 	t.Setenv("WEIR_HTTP_PORT", "9999")
 	t.Setenv("WEIR_INGRESS_CLASS", "fromenv")
 	fs, o := newFlags(&bytes.Buffer{})
-	if err := parse(fs, []string{"--ingress-class=fromflag"}); err != nil {
+	if err := parse(fs, []string{"--ingress-class=fromflag"}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if o.httpPort != 9999 || o.ingressClass != "fromflag" {
@@ -67,7 +68,7 @@ func TestEnvOverridesDefaults(t *testing.T) {
 	}
 	t.Setenv("WEIR_HTTP_PORT", "eighty")
 	fs, _ = newFlags(&bytes.Buffer{})
-	if err := parse(fs, nil); err == nil || !strings.Contains(err.Error(), "WEIR_HTTP_PORT") {
+	if err := parse(fs, nil, io.Discard); err == nil || !strings.Contains(err.Error(), "WEIR_HTTP_PORT") {
 		t.Fatalf("bad env value: got error %v, want one naming WEIR_HTTP_PORT", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+
+	"github.com/weir-lb/weir/userspace/cmdline"
 )
 
 // Main is the hidden `weir worker` command: the supervisor runs it with the
@@ -16,15 +18,14 @@ import (
 // "worker"; stdout receives the access log, stderr the log.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("weir worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cpu := fs.Int("cpu", -1, "core this worker is pinned to (-1: not pinned)")
 	httpsPort := fs.Int("https-port", 0, "HTTPS port for ssl-redirect Locations")
 	https := fs.Bool("https", true, "an HTTPS listener is inherited")
 	accessLog := fs.Bool("access-log", true, "write one JSON line per request to standard output")
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("parse worker flags: %w", err)
+	if err := cmdline.Parse(fs, "Runs one proxy worker; the supervisor starts it with its sockets as inherited\nfiles. Not meant to be run by hand.", args, stdout); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
