@@ -4,21 +4,50 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// buildWeir builds cmd/weir into a temporary folder and returns its path.
+// weirBin is cmd/weir built once for the tests of this package, in a
+// folder TestMain removes.
+var weirBin struct {
+	once      sync.Once
+	dir, path string
+	err       error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if weirBin.dir != "" {
+		os.RemoveAll(weirBin.dir)
+	}
+	os.Exit(code)
+}
+
+// buildWeir builds cmd/weir (once per test binary) and returns its path.
 func buildWeir(tb testing.TB) string {
 	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "weir")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
+	weirBin.once.Do(func() {
+		if weirBin.dir, weirBin.err = os.MkdirTemp("", "weir-cmd-test"); weirBin.err != nil {
+			return
+		}
+		weirBin.path = filepath.Join(weirBin.dir, "weir")
+		if out, err := exec.Command("go", "build", "-o", weirBin.path, ".").CombinedOutput(); err != nil {
+			weirBin.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if weirBin.err != nil {
+		tb.Fatal(weirBin.err)
 	}
-	return bin
+	return weirBin.path
 }
 
 // runWeirBinary runs bin with args and returns its stdout, stderr and exit
@@ -49,11 +78,19 @@ func runWeirBinary(tb testing.TB, bin string, args ...string) (stdout, stderr st
 // or a stray argument with status 2 and a message on stderr.
 func TestCommandLines(t *testing.T) {
 	bin := buildWeir(t)
+	// inspect and detach are pointed at a folder of their own: were one to
+	// run instead of printing its usage, it would remove this folder, not
+	// a real data path.
+	pins := t.TempDir()
+	writeMarker(t, pins)
 	for _, cmd := range []string{"", "demo-backends", "annotations", "flags", "inspect", "detach", "worker"} {
 		name := strings.TrimSpace("weir " + cmd)
 		var args []string
 		if cmd != "" {
 			args = []string{cmd}
+		}
+		if cmd == "inspect" || cmd == "detach" {
+			args = append(args, "--bpf-pin-path", pins)
 		}
 		with := func(more ...string) []string { return append(append([]string(nil), args...), more...) }
 		t.Run(name, func(t *testing.T) {
@@ -65,6 +102,7 @@ func TestCommandLines(t *testing.T) {
 				if strings.Contains(stdout, "detached") {
 					t.Errorf("%s %s: did its job instead of printing its usage: %q", name, help, stdout)
 				}
+				checkMarker(t, pins)
 			}
 			for _, tc := range []struct {
 				args []string
@@ -83,5 +121,53 @@ func TestCommandLines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// writeMarker writes a file into dir for checkMarker.
+func writeMarker(tb testing.TB, dir string) {
+	tb.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "marker"), nil, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// checkMarker fails the test when writeMarker's file is gone from dir.
+func checkMarker(tb testing.TB, dir string) {
+	tb.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "marker")); err != nil {
+		tb.Fatalf("the pin folder was removed: %v", err)
+	}
+}
+
+// TestDetachRefusedWhileHeld: weir detach leaves a pin folder alone while a
+// running Weir holds it (an flock on the folder, as datapath.Load takes),
+// and removes it once the holder is gone.
+func TestDetachRefusedWhileHeld(t *testing.T) {
+	bin := buildWeir(t)
+	pins := t.TempDir()
+	writeMarker(t, pins)
+	holder, err := os.Open(pins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if err := unix.Flock(int(holder.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runWeirBinary(t, bin, "detach", "--bpf-pin-path", pins)
+	want := fmt.Sprintf("pin folder in use: a running weir (pid %d) holds its XDP link and maps", os.Getpid())
+	if code != 1 || !strings.Contains(stderr, want) || stdout != "" {
+		t.Errorf("detach of a held folder: status %d, stdout %q, stderr %q; want 1, nothing, %q", code, stdout, stderr, want)
+	}
+	checkMarker(t, pins)
+
+	holder.Close() // as when the holder's process ends
+	stdout, stderr, code = runWeirBinary(t, bin, "detach", "--bpf-pin-path", pins)
+	if code != 0 || stdout != "detached; removed "+pins+"\n" {
+		t.Errorf("detach of a free folder: status %d, stdout %q, stderr %q; want 0, detached", code, stdout, stderr)
+	}
+	if _, err := os.Stat(pins); !os.IsNotExist(err) {
+		t.Errorf("pin folder still there after detach: %v", err)
 	}
 }

@@ -84,7 +84,7 @@ func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.L
 	if err != nil {
 		return nil, "", nil, err
 	}
-	d, err := datapath.Load(datapath.Options{PinPath: datapath.DefaultPinPath})
+	d, err := datapath.Load(datapath.Options{PinPath: o.bpfPinPath})
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -116,26 +116,36 @@ func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.L
 		return nil, "", nil, err
 	}
 	log.Info("XDP data path attached", "interface", iface, "mode", got, "cores", cores,
-		"ports", fmt.Sprint(ports), "pins", datapath.DefaultPinPath)
+		"ports", fmt.Sprint(ports), "pins", o.bpfPinPath)
 	return d, got, listeners, nil
+}
+
+// pinPathFlag defines --bpf-pin-path, the same for every command that
+// reads or writes the pins.
+func pinPathFlag(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "bpf-pin-path", datapath.DefaultPinPath, "bpffs folder of the XDP link and maps; a second Weir on the same host (another network namespace, a test run) needs its own, as a running Weir holds its folder")
 }
 
 func runInspect(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("weir inspect", flag.ContinueOnError)
+	var pins string
+	pinPathFlag(fs, &pins)
 	if err := cmdline.Parse(fs, "Prints the XDP data path pinned by a running weir: attach mode and interface,\ncores, listeners with their source lists, and per-core counters.", args, stdout); err != nil {
 		return err
 	}
-	return datapath.Inspect(stdout, datapath.DefaultPinPath)
+	return datapath.Inspect(stdout, pins)
 }
 
 func runDetach(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("weir detach", flag.ContinueOnError)
-	if err := cmdline.Parse(fs, "Detaches the XDP program that weir left attached and removes its pins.", args, stdout); err != nil {
+	var pins string
+	pinPathFlag(fs, &pins)
+	if err := cmdline.Parse(fs, "Detaches the XDP program that a stopped weir left attached and removes its pins.\nRefused while a running weir holds the pin folder.", args, stdout); err != nil {
 		return err
 	}
-	if err := datapath.Detach(datapath.DefaultPinPath); err != nil {
+	if err := datapath.Detach(pins); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(stdout, "detached; removed %s\n", datapath.DefaultPinPath)
+	_, err := fmt.Fprintf(stdout, "detached; removed %s\n", pins)
 	return err
 }

@@ -103,6 +103,7 @@ type options struct {
 	accessLog                        bool
 	logFormat, logLevel              string
 	iface, xdpMode                   string
+	bpfPinPath                       string
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
@@ -138,6 +139,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.iface, "interface", "", "interface the XDP program attaches to (default: the one holding --bind-address, else the default route's)")
 	fs.StringVar(&o.xdpMode, "xdp-mode", "native", "XDP data path: native (generic with a warning where the driver has none), generic or off")
+	pinPathFlag(fs, &o.bpfPinPath)
 	return fs, o
 }
 

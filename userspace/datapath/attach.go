@@ -3,6 +3,7 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -53,6 +54,10 @@ func (d *Datapath) Attach(iface string, mode Mode, log *slog.Logger) (Mode, erro
 	ifindex := nl.Attrs().Index
 	if d.opts.PinPath != "" {
 		if old, err := link.LoadPinnedLink(d.pinned(linkPin), nil); err == nil {
+			// Load holds the pin folder: the Weir that pinned this link
+			// is no longer running.
+			log.Info("taking over the XDP link pinned by a weir that is no longer running",
+				"pins", d.opts.PinPath, "interface", iface)
 			info, ierr := old.Info()
 			if ierr == nil && info.XDP() != nil && int(info.XDP().Ifindex) == ifindex {
 				err := old.Update(d.Program())
@@ -107,8 +112,18 @@ func attachedMode(ifindex int) Mode {
 }
 
 // Detach removes the link pinned under pinPath (which detaches the program)
-// and every pin there. Nothing pinned is not an error.
+// and every pin there. Nothing pinned is not an error. A pin folder that a
+// running Weir holds (a Datapath not yet closed, in any process) is left
+// alone: the error is ErrPinsInUse.
 func Detach(pinPath string) error {
+	lock, err := lockPins(pinPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("detach: %w", err)
+	}
+	defer lock.Close()
 	if l, err := link.LoadPinnedLink(pinPath+"/"+linkPin, nil); err == nil {
 		_ = l.Unpin()
 		if err := l.Detach(); err != nil && !errors.Is(err, link.ErrNotSupported) {

@@ -26,7 +26,10 @@ const MaxCPUs = 64
 // Options configures Load.
 type Options struct {
 	// PinPath is the bpffs folder for maps and link. Empty means nothing is
-	// pinned (tests). Default for Weir: DefaultPinPath.
+	// pinned (tests). Default for Weir: DefaultPinPath. A Datapath holds
+	// its PinPath until Close: another Load or a Detach of the same folder
+	// is refused meanwhile (ErrPinsInUse), so Weirs sharing a host (network
+	// namespaces, test runs) each need their own.
 	PinPath string
 	// QueueSize is the CPUMAP queue of each core, in packets. Zero means 2048.
 	QueueSize uint32
@@ -37,6 +40,9 @@ type Datapath struct {
 	opts Options
 	objs xdpObjects
 	link link.Link // nil until Attach; unpinned links detach on Close
+	// lock holds opts.PinPath for this process (lockPins); nil without a
+	// PinPath.
+	lock *os.File
 }
 
 // Load loads the XDP program and creates, or reopens the pinned, maps.
@@ -62,7 +68,14 @@ func Load(opts Options) (*Datapath, error) {
 		co.Maps.PinPath = opts.PinPath
 	}
 	d := &Datapath{opts: opts}
+	if opts.PinPath != "" {
+		// Before the pinned maps are reused: they are the live Weir's.
+		if d.lock, err = lockPins(opts.PinPath); err != nil {
+			return nil, fmt.Errorf("load xdp program: %w", err)
+		}
+	}
 	if err := spec.LoadAndAssign(&d.objs, &co); err != nil {
+		d.unlock()
 		return nil, fmt.Errorf("load xdp program: %w", verifierDetail(err))
 	}
 	return d, nil
@@ -77,13 +90,22 @@ func verifierDetail(err error) error {
 	return err
 }
 
-// Close releases the program, maps and link held by this process; pinned
-// ones stay (and stay attached).
+// Close releases the program, maps and link held by this process, and the
+// pin folder; pinned ones stay (and stay attached).
 func (d *Datapath) Close() error {
 	if d.link != nil {
 		d.link.Close()
 	}
-	return d.objs.Close()
+	err := d.objs.Close()
+	d.unlock()
+	return err
+}
+
+func (d *Datapath) unlock() {
+	if d.lock != nil {
+		d.lock.Close() // releases the flock
+		d.lock = nil
+	}
 }
 
 // Program is the XDP program.
