@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -24,7 +25,24 @@ var weirBin struct {
 	err       error
 }
 
+// holdEnv, set to a folder, makes the test binary a stand-in for a running
+// Weir: it holds the folder as datapath.Load does (an flock), says "held"
+// on stdout and waits until killed.
+const holdEnv = "WEIR_TEST_HOLD_PINS"
+
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(holdEnv); dir != "" {
+		f, err := os.Open(dir)
+		if err == nil {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "hold:", err)
+			os.Exit(1)
+		}
+		fmt.Println("held")
+		select {} // until killed
+	}
 	code := m.Run()
 	if weirBin.dir != "" {
 		os.RemoveAll(weirBin.dir)
@@ -141,28 +159,46 @@ func checkMarker(tb testing.TB, dir string) {
 }
 
 // TestDetachRefusedWhileHeld: weir detach leaves a pin folder alone while a
-// running Weir holds it (an flock on the folder, as datapath.Load takes),
-// and removes it once the holder is gone.
+// running Weir holds it (a process holding an flock on the folder, as
+// datapath.Load takes), naming that process, and removes it once that
+// process is dead.
 func TestDetachRefusedWhileHeld(t *testing.T) {
 	bin := buildWeir(t)
 	pins := t.TempDir()
 	writeMarker(t, pins)
-	holder, err := os.Open(pins)
+
+	holder := exec.Command(os.Args[0])
+	holder.Env = append(os.Environ(), holdEnv+"="+pins)
+	held, err := holder.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer holder.Close()
-	if err := unix.Flock(int(holder.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	holder.Stderr = os.Stderr
+	if err := holder.Start(); err != nil {
 		t.Fatal(err)
 	}
+	pid := holder.Process.Pid
+	dead := false
+	kill := func() {
+		if !dead {
+			dead = true
+			holder.Process.Kill() // by PID, as a crash would end it
+			holder.Wait()
+		}
+	}
+	defer kill()
+	if line, err := bufio.NewReader(held).ReadString('\n'); line != "held\n" {
+		t.Fatalf("holder process: %q, %v", line, err)
+	}
+
 	stdout, stderr, code := runWeirBinary(t, bin, "detach", "--bpf-pin-path", pins)
-	want := fmt.Sprintf("pin folder in use: a running weir (pid %d) holds its XDP link and maps", os.Getpid())
+	want := fmt.Sprintf("pin folder in use: a running weir (pid %d) holds its XDP link and maps", pid)
 	if code != 1 || !strings.Contains(stderr, want) || stdout != "" {
 		t.Errorf("detach of a held folder: status %d, stdout %q, stderr %q; want 1, nothing, %q", code, stdout, stderr, want)
 	}
 	checkMarker(t, pins)
 
-	holder.Close() // as when the holder's process ends
+	kill() // the kernel drops the flock of a dead process: no stale owner
 	stdout, stderr, code = runWeirBinary(t, bin, "detach", "--bpf-pin-path", pins)
 	if code != 0 || stdout != "detached; removed "+pins+"\n" {
 		t.Errorf("detach of a free folder: status %d, stdout %q, stderr %q; want 0, detached", code, stdout, stderr)
