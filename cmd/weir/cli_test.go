@@ -2,9 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,9 +9,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/weir-lb/weir/test/testutil"
 )
 
 // weirBin is cmd/weir built once for the tests of this package, in a
@@ -68,28 +66,6 @@ func buildWeir(tb testing.TB) string {
 	return weirBin.path
 }
 
-// runWeirBinary runs bin with args and returns its stdout, stderr and exit
-// status; it fails the test if bin does not exit within 20s.
-func runWeirBinary(tb testing.TB, bin string, args ...string) (stdout, stderr string, code int) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		tb.Fatalf("weir %s: still running after 20s", strings.Join(args, " "))
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		tb.Fatalf("weir %s: %v", strings.Join(args, " "), err)
-	}
-	return out.String(), errb.String(), code
-}
-
 // TestCommandLines runs the built binary: every command answers -h and
 // --help with its usage on stdout and status 0, doing nothing else (weir
 // detach --help once detached a live data path), and refuses an unknown flag
@@ -113,7 +89,7 @@ func TestCommandLines(t *testing.T) {
 		with := func(more ...string) []string { return append(append([]string(nil), args...), more...) }
 		t.Run(name, func(t *testing.T) {
 			for _, help := range []string{"-h", "--help", "-help"} {
-				stdout, stderr, code := runWeirBinary(t, bin, with(help)...)
+				stdout, stderr, code := testutil.RunCommand(t, bin, with(help)...)
 				if code != 0 || !strings.HasPrefix(stdout, "Usage: "+name+" [flags]\n") || stderr != "" {
 					t.Errorf("%s %s: status %d, stdout %q, stderr %q; want 0, the usage, nothing", name, help, code, stdout, stderr)
 				}
@@ -132,7 +108,7 @@ func TestCommandLines(t *testing.T) {
 				if cmd == "" && tc.args[0] == "stray" {
 					tc.want = "weir: unknown command \"stray\""
 				}
-				stdout, stderr, code := runWeirBinary(t, bin, tc.args...)
+				stdout, stderr, code := testutil.RunCommand(t, bin, tc.args...)
 				if code != 2 || !strings.Contains(stderr, tc.want) || stdout != "" {
 					t.Errorf("weir %s: status %d, stdout %q, stderr %q; want 2, nothing, %q",
 						strings.Join(tc.args, " "), code, stdout, stderr, tc.want)
@@ -191,7 +167,7 @@ func TestDetachRefusedWhileHeld(t *testing.T) {
 		t.Fatalf("holder process: %q, %v", line, err)
 	}
 
-	stdout, stderr, code := runWeirBinary(t, bin, "detach", "--bpf-pin-path", pins)
+	stdout, stderr, code := testutil.RunCommand(t, bin, "detach", "--bpf-pin-path", pins)
 	want := fmt.Sprintf("pin folder in use: a running weir (pid %d) holds its XDP link and maps", pid)
 	if code != 1 || !strings.Contains(stderr, want) || stdout != "" {
 		t.Errorf("detach of a held folder: status %d, stdout %q, stderr %q; want 1, nothing, %q", code, stdout, stderr, want)
@@ -199,7 +175,7 @@ func TestDetachRefusedWhileHeld(t *testing.T) {
 	checkMarker(t, pins)
 
 	kill() // the kernel drops the flock of a dead process: no stale owner
-	stdout, stderr, code = runWeirBinary(t, bin, "detach", "--bpf-pin-path", pins)
+	stdout, stderr, code = testutil.RunCommand(t, bin, "detach", "--bpf-pin-path", pins)
 	if code != 0 || stdout != "detached; removed "+pins+"\n" {
 		t.Errorf("detach of a free folder: status %d, stdout %q, stderr %q; want 0, detached", code, stdout, stderr)
 	}

@@ -19,11 +19,11 @@ import (
 	"github.com/weir-lb/weir/userspace/datapath"
 )
 
-// requirePrivileged skips without root, BPF and iproute2, and fails instead
-// when CI is set.
+// requirePrivileged skips without root, BPF, iproute2 and ethtool (vethNS
+// uses both), and fails instead when CI is set.
 func requirePrivileged(t testing.TB) {
 	t.Helper()
-	testutil.RequirePrivileged(t, "ip")
+	testutil.RequirePrivileged(t, "ip", "ethtool")
 }
 
 func sh(t testing.TB, args ...string) string {

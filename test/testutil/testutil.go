@@ -1,9 +1,13 @@
 // Package testutil holds the helpers Weir's tests share: a log buffer safe
-// for concurrent writers, waiting on a condition with a deadline, and the one
-// rule for tests that need privileges.
+// for concurrent writers, waiting on a condition with a deadline, running a
+// command to its exit status, and the one rule for tests that need
+// privileges.
 package testutil
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -79,4 +83,25 @@ func RequirePrivileged(t testing.TB, needs ...string) {
 		t.Fatalf("%s (CI is set: privileged tests must run)", why)
 	}
 	t.Skip(why)
+}
+
+// RunCommand runs name with args and returns its standard output, standard
+// error and exit status. It fails the test when the command cannot be
+// started or is still running after 20s (then it is killed).
+func RunCommand(tb testing.TB, name string, args ...string) (stdout, stderr string, code int) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		tb.Fatalf("%s %s: still running after 20s", name, strings.Join(args, " "))
+	case err != nil && !errors.As(err, &ee):
+		tb.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
 }
