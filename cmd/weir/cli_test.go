@@ -183,3 +183,18 @@ func TestDetachRefusedWhileHeld(t *testing.T) {
 		t.Errorf("pin folder still there after detach: %v", err)
 	}
 }
+
+// TestPinPathFromEnv: weir detach takes WEIR_BPF_PIN_PATH, as weir does (a
+// `kubectl exec` into the pod inherits it); the command line wins.
+func TestPinPathFromEnv(t *testing.T) {
+	fromEnv, fromFlag := t.TempDir(), t.TempDir()
+	t.Setenv("WEIR_BPF_PIN_PATH", fromEnv)
+	var out strings.Builder
+	if err := runDetach(nil, &out); err != nil || out.String() != "detached; removed "+fromEnv+"\n" {
+		t.Errorf("detach with WEIR_BPF_PIN_PATH: %q, %v; want %s removed", out.String(), err, fromEnv)
+	}
+	out.Reset()
+	if err := runDetach([]string{"--bpf-pin-path", fromFlag}, &out); err != nil || out.String() != "detached; removed "+fromFlag+"\n" {
+		t.Errorf("detach with --bpf-pin-path: %q, %v; want %s removed", out.String(), err, fromFlag)
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
-	"github.com/weir-lb/weir/userspace/cmdline"
 	"github.com/weir-lb/weir/userspace/datapath"
 )
 
@@ -123,14 +122,14 @@ func attachDatapath(o *options, mode datapath.Mode, httpAddr string, log *slog.L
 // pinPathFlag defines --bpf-pin-path, the same for every command that
 // reads or writes the pins.
 func pinPathFlag(fs *flag.FlagSet, p *string) {
-	fs.StringVar(p, "bpf-pin-path", datapath.DefaultPinPath, "bpffs folder of the XDP link and maps; a second Weir on the same host (another network namespace, a test run) needs its own, as a running Weir holds its folder")
+	fs.StringVar(p, "bpf-pin-path", datapath.DefaultPinPath, "bpffs folder of the XDP link and maps; a second Weir on the same host (another network namespace, a test run) needs its own, as a running Weir holds its folder; weir inspect and weir detach take it too")
 }
 
 func runInspect(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("weir inspect", flag.ContinueOnError)
 	var pins string
 	pinPathFlag(fs, &pins)
-	if err := cmdline.Parse(fs, "Prints the XDP data path pinned by a running weir: attach mode and interface,\ncores, listeners with their source lists, and per-core counters.", args, stdout); err != nil {
+	if err := parseWithEnv(fs, "Prints the XDP data path pinned by a running weir: attach mode and interface,\ncores, listeners with their source lists, and per-core counters.", args, stdout); err != nil {
 		return err
 	}
 	return datapath.Inspect(stdout, pins)
@@ -140,7 +139,7 @@ func runDetach(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("weir detach", flag.ContinueOnError)
 	var pins string
 	pinPathFlag(fs, &pins)
-	if err := cmdline.Parse(fs, "Detaches the XDP program that a stopped weir left attached and removes its pins.\nRefused while a running weir holds the pin folder.", args, stdout); err != nil {
+	if err := parseWithEnv(fs, "Detaches the XDP program that a stopped weir left attached and removes its pins.\nRefused while a running weir holds the pin folder.", args, stdout); err != nil {
 		return err
 	}
 	if err := datapath.Detach(pins); err != nil {

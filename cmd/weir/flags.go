@@ -1,10 +1,34 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"os"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/weir-lb/weir/userspace/cmdline"
 )
+
+// parseWithEnv parses the command line of a command (see cmdline.Parse),
+// after setting each of its flags from its WEIR_* environment variable
+// (envName) when that is set: the command line wins.
+func parseWithEnv(fs *flag.FlagSet, about string, args []string, stdout io.Writer) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(envName(f.Name)); ok {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("environment %s=%q: %w", envName(f.Name), v, err))
+			}
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return cmdline.Parse(fs, about, args, stdout)
+}
 
 // byteSize is a flag of a size in bytes, written as a Kubernetes quantity:
 // 4Mi, 512Ki, 1M or a plain number of bytes.

@@ -152,18 +152,7 @@ func envName(flagName string) string {
 // parse applies WEIR_* environment variables, then the command line, which
 // wins. --help writes the usage to stdout and returns flag.ErrHelp.
 func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
-			if err := f.Value.Set(v); err != nil {
-				errs = append(errs, fmt.Errorf("environment %s=%q: %w", envName(f.Name), v, err))
-			}
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	return cmdline.Parse(fs, "Serves the Ingresses of a cluster (--kubeconfig, or in-cluster) or of a folder\nof manifests (--manifests). Commands: weir COMMAND --help, for COMMAND in\n"+commands+".", args, stdout)
+	return parseWithEnv(fs, "Serves the Ingresses of a cluster (--kubeconfig, or in-cluster) or of a folder\nof manifests (--manifests). Commands: weir COMMAND --help, for COMMAND in\n"+commands+".", args, stdout)
 }
 
 // printFlags writes the README's flag table.
