@@ -392,9 +392,9 @@ func withKept(err error, kept bool) error {
 // Run emits Load() once, then watches the folder and emits a fresh Update
 // after each burst of changes (once the folder has been quiet for 50ms, at
 // the latest 500ms after the first change), for which it reads only the
-// files that changed. It watches the folder rather
-// than the files, so editors that save by renaming a temporary file and
-// ConfigMap mounts that swap their "..data" symlink are both seen. Each
+// files that changed. It watches the folder rather than the files, so
+// editors that save by renaming a temporary file and ConfigMap mounts that
+// swap their "..data" symlink are both seen. Each
 // problem of an emitted Update is logged once, as a warning. emit is called
 // from Run's goroutine, one Update at a time. Run returns nil when ctx is
 // done, or an error when the folder cannot be watched.
