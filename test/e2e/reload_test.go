@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/weir-lb/weir/userspace/manifest"
 )
 
 // TestFolderEditGoesLive edits the manifest folder while requests are in
@@ -101,5 +103,35 @@ func TestMalformedManifestKeepsLastGood(t *testing.T) {
 	w.update("a.yaml", ingress("a", "a.test", "b"))
 	if got := w.get("a.test", "/"); got.body != "b /" {
 		t.Errorf("after the fix: got %q, want b /", got.body)
+	}
+}
+
+// TestOversizedManifestSkipped writes a file one byte over the default size
+// limit: it is not read, the log and weir_source_problems name it, and the
+// rest of the folder, an edit included, is served.
+func TestOversizedManifestSkipped(t *testing.T) {
+	a := newBackend(t, "a", nil)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"svc.yaml":   service("a", a.port),
+		"a.yaml":     ingress("a", "a.test", "a"),
+	})
+	big := ingress("big", "big.test", "a") + "#"
+	w.write("big.yaml", big+strings.Repeat("x", manifest.DefaultMaxFileSize+1-len(big)-1)+"\n")
+	w.update("c.yaml", ingress("c", "c.test", "a"))
+	waitFor(t, 5*time.Second, "big.yaml reported", func() bool {
+		return strings.Contains(w.logs.String(), "file=big.yaml") && strings.Contains(w.logs.String(), "file too large")
+	})
+	for host, want := range map[string]int{"a.test": http.StatusOK, "c.test": http.StatusOK, "big.test": http.StatusNotFound} {
+		if got := w.get(host, "/"); got.status != want {
+			t.Errorf("%s: status %d, want %d", host, got.status, want)
+		}
+	}
+	resp, err := client.Get("http://" + w.d.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatalf("get /metrics: %v", err)
+	}
+	if body := readAll(t, resp); !strings.Contains(body, "\nweir_source_problems 1\n") {
+		t.Errorf("/metrics lacks weir_source_problems 1")
 	}
 }
