@@ -127,11 +127,40 @@ func TestOversizedManifestSkipped(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", host, got.status, want)
 		}
 	}
-	resp, err := client.Get("http://" + w.d.MetricsAddr() + "/metrics")
-	if err != nil {
-		t.Fatalf("get /metrics: %v", err)
-	}
-	if body := readAll(t, resp); !strings.Contains(body, "\nweir_source_problems 1\n") {
+	if !strings.Contains(w.metrics(), "\nweir_source_problems 1\n") {
 		t.Errorf("/metrics lacks weir_source_problems 1")
 	}
+}
+
+// TestFolderEditIsScoped: an edit in the folder names what changed, so the
+// build is scoped to it (weir_config_builds_total{build="scoped"}), and it
+// routes as a full build would.
+func TestFolderEditIsScoped(t *testing.T) {
+	blue := newBackend(t, "blue", nil)
+	green := newBackend(t, "green", nil)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"svc.yaml":   service("blue", blue.port) + service("green", green.port),
+		"app.yaml":   ingress("app", "app.test", "blue"),
+		"other.yaml": ingress("other", "other.test", "blue"),
+	})
+	w.update("app.yaml", ingress("app", "app.test", "green"))
+	for host, want := range map[string]string{"app.test": "green /", "other.test": "blue /"} {
+		if got := w.get(host, "/"); got.body != want {
+			t.Errorf("%s: got %q, want %q", host, got.body, want)
+		}
+	}
+	if want := `weir_config_builds_total{build="scoped",result="changed"} 1`; !strings.Contains(w.metrics(), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+}
+
+// metrics returns the text of Weir's /metrics.
+func (w *weir) metrics() string {
+	w.t.Helper()
+	resp, err := client.Get("http://" + w.d.MetricsAddr() + "/metrics")
+	if err != nil {
+		w.t.Fatalf("get /metrics: %v", err)
+	}
+	return readAll(w.t, resp)
 }

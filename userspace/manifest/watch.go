@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,7 +62,10 @@ type Update struct {
 	// Objects holds every usable object: the current version of each good
 	// document and the last good version of each failing one. Files are in
 	// lexical order, documents in file order. The objects are shared with
-	// later Updates: treat them as read-only.
+	// later Updates: treat them as read-only. In the Updates of Run after
+	// the first, Objects.Changed names every object added, removed or read
+	// again since the previous Update (so the build is scoped to them); it is
+	// nil in the first and in those of Load.
 	Objects snapshot.Objects
 	// Problems lists what could not be used, sorted by file then object.
 	// Nil means everything was read.
@@ -104,6 +108,9 @@ type Source struct {
 	// allDirty says to read every file again (events were lost).
 	dirty    map[string]bool
 	allDirty bool
+	// served is each object of the last Update by key, for the next one's
+	// Objects.Changed; nil before the first.
+	served map[string]runtime.Object
 	// readHook, when set (tests), is called with the name of each file
 	// read from disk.
 	readHook func(name string)
@@ -228,6 +235,7 @@ func (s *Source) load(all bool) Update {
 
 	var u Update
 	owner := map[string]string{} // key -> file that defines it
+	served := make(map[string]runtime.Object, len(s.served))
 	for _, name := range names {
 		for _, e := range s.files[name].entries {
 			if first, ok := owner[e.key]; ok {
@@ -236,9 +244,14 @@ func (s *Source) load(all bool) Update {
 				continue
 			}
 			owner[e.key] = name
+			served[e.key] = e.obj
 			Add(&u.Objects, e.obj)
 		}
 	}
+	if !all && s.served != nil {
+		u.Objects.Changed = changes(s.served, served)
+	}
+	s.served = served
 	slices.SortStableFunc(problems, func(a, b Problem) int {
 		if c := strings.Compare(a.File, b.File); c != 0 {
 			return c
@@ -247,6 +260,32 @@ func (s *Source) load(all bool) Update {
 	})
 	u.Problems = problems
 	return u
+}
+
+// changes names the objects of cur that are not those of prev (new, or
+// decoded again: a file read again gives new objects), and those of prev
+// gone from cur, sorted. Both are keyed by "Kind namespace/name".
+func changes(prev, cur map[string]runtime.Object) []snapshot.ObjectRef {
+	out := []snapshot.ObjectRef{}
+	add := func(key string) {
+		kind, nsName, _ := strings.Cut(key, " ")
+		ns, name, _ := strings.Cut(nsName, "/")
+		out = append(out, snapshot.ObjectRef{Kind: kind, Namespace: ns, Name: name})
+	}
+	for key, obj := range cur {
+		if prev[key] != obj {
+			add(key)
+		}
+	}
+	for key := range prev {
+		if _, ok := cur[key]; !ok {
+			add(key)
+		}
+	}
+	slices.SortFunc(out, func(a, b snapshot.ObjectRef) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
+	return out
 }
 
 // list returns the sorted names of the manifest files of the folder,

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // service returns a Service manifest whose port number tells versions apart.
@@ -517,4 +519,36 @@ func TestRunReadsOnlyChangedFiles(t *testing.T) {
 	}
 	// The file not read again still reports its problem.
 	checkUpdate(t, "edited b", u, []string{"a:1", "b:2", "c:1"}, []string{"broken.yaml|document 0"})
+}
+
+// TestRunNamesChanges: after its first Update, Run names in Objects.Changed
+// the objects of the files it read again and those that went, so the build
+// is scoped to them.
+func TestRunNamesChanges(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yaml", service("a", 1))
+	writeFile(t, dir, "bc.yaml", service("b", 1)+"---\n"+service("c", 1))
+	writeFile(t, dir, "d.yaml", service("d", 1))
+	updates := runSource(t, NewSource(dir, Options{Logger: discard()}))
+	if u := waitFor(t, updates, "initial", hasServices("a:1", "b:1", "c:1", "d:1")); u.Objects.Changed != nil {
+		t.Errorf("first Update: Changed = %v, want nil (unknown: a full build)", u.Objects.Changed)
+	}
+	ref := func(name string) snapshot.ObjectRef {
+		return snapshot.ObjectRef{Kind: "Service", Namespace: "default", Name: name}
+	}
+
+	writeFile(t, dir, "bc.yaml", service("b", 2)+"---\n"+service("c", 1))
+	u := waitFor(t, updates, "edited b", hasServices("a:1", "b:2", "c:1", "d:1"))
+	if diff := cmp.Diff([]snapshot.ObjectRef{ref("b"), ref("c")}, u.Objects.Changed); diff != "" {
+		t.Errorf("edit of bc.yaml: Changed (-want +got):\n%s", diff)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "d.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	u = waitFor(t, updates, "removed d", hasServices("a:1", "b:2", "c:1"))
+	if diff := cmp.Diff([]snapshot.ObjectRef{ref("d")}, u.Objects.Changed); diff != "" {
+		t.Errorf("removal of d.yaml: Changed (-want +got):\n%s", diff)
+	}
 }
