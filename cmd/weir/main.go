@@ -122,7 +122,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.workers, "workers", "auto", "proxy worker processes: auto (one per online core, each pinned to its core), N (the first N cores) or 0 (one in-process proxy, no child processes)")
 	fs.StringVar(&o.manifests, "manifests", "", "folder of YAML manifests (Ingress, IngressClass, Service, EndpointSlice, Secret, ConfigMap) to serve and watch")
 	o.manifestsMaxFileSize = manifest.DefaultMaxFileSize
-	fs.Var(&o.manifestsMaxFileSize, "manifests-max-file-size", "largest manifest file read from --manifests (as 4Mi, 512Ki or bytes); a larger file is skipped with a warning and keeps its last good objects")
+	fs.Var(&o.manifestsMaxFileSize, "manifests-max-file-size", "largest manifest file read from --manifests, a `size` such as 4Mi, 512Ki or a number of bytes; a larger file is skipped with a warning and keeps its last good objects")
 	fs.StringVar(&o.ingressClass, "ingress-class", def.IngressClass, "value of the legacy kubernetes.io/ingress.class annotation this controller serves")
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
