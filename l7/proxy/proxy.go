@@ -200,7 +200,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
-	if p.tlsPolicy(rec, r, route) || p.sources.reject(rec, r, route) {
+	if p.tlsPolicy(rec, r, route) || p.sources.reject(rec, clientAddr(r), route) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)

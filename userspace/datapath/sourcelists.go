@@ -27,7 +27,10 @@ type SourceLists struct {
 // covers a whole port only when every route of s (every Path, canaries
 // included, and the DefaultBackend) carries the same non-empty allow list,
 // or the same non-empty deny list (compared as sets). Otherwise the list is
-// left to L7, which enforces every list anyway. A Snapshot with no route
+// left to L7, which enforces every list anyway. A route denied because its
+// list did not parse (SourceRange.Denied) has no list of that kind, so it
+// never yields a whole-port allow list: XDP only ever drops, and L7 answers
+// the denied route 503. A Snapshot with no route
 // yields no lists. Ports with nothing to enforce are absent from the map;
 // a nil s yields nil.
 func PortSourceLists(s *snapshot.Snapshot, ports []uint16) map[uint16]SourceLists {

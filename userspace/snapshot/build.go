@@ -230,6 +230,10 @@ func (b *builder) configMapDefaults(cms []*corev1.ConfigMap) annotations.Proxy {
 		}
 		p, errs := annotations.ParseDefaults(cm.Data)
 		for _, err := range errs {
+			if errors.Is(err, annotations.ErrDenied) {
+				b.warn(ref, ReasonInvalidConfigMapValue, "%v (every route that does not set its own list)", err)
+				continue
+			}
 			b.warn(ref, ReasonInvalidConfigMapValue, "%v; built-in default kept", err)
 		}
 		return p
