@@ -74,7 +74,8 @@ const (
 type Proxy struct {
 	httpsPort int // for ssl-redirect Locations; 0: none
 	router    atomic.Pointer[router.Router]
-	applyMu   sync.Mutex // serialises Apply so each Router is compiled from its predecessor
+	global    atomic.Pointer[globalConfig] // of the live Snapshot; nil before the first Apply (global.go)
+	applyMu   sync.Mutex                   // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
 	access    *accessLog      // nil: no access log
 	metrics   *metrics        // nil: no metrics
@@ -153,6 +154,7 @@ func (p *Proxy) ApplyWith(s *snapshot.Snapshot, before func(*snapshot.Snapshot) 
 	if before != nil {
 		err = before(s)
 	}
+	p.global.Store(compileGlobal(s.Global))
 	p.router.Store(r)
 	if p.metrics != nil {
 		p.metrics.version.Set(float64(s.Version))

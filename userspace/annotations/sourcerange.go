@@ -62,9 +62,13 @@ var sourceRangeMeta = []Meta{
 	},
 }
 
+// ErrFailsClosed marks a rejected value whose setting fails closed instead
+// of keeping a default: access control denies, trust trusts nobody.
+var ErrFailsClosed = errors.New("fails closed")
+
 // ErrDenied marks a source-range value that does not parse: the routes it
-// applies to are denied (503) until it is fixed.
-var ErrDenied = errors.New("denied (503): access control fails closed")
+// applies to are denied (503) until it is fixed. It wraps ErrFailsClosed.
+var ErrDenied = fmt.Errorf("denied (503): access control %w", ErrFailsClosed)
 
 // validateSourceRange accepts the default "" (no list) and a list whose
 // every entry is a CIDR or an address.
