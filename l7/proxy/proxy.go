@@ -184,7 +184,7 @@ func (p *Proxy) Close() {
 // a route, 403 for a client refused by the route's source ranges, 503
 // without endpoints, 413 for a body over the route's limit.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := &exchange{start: time.Now(), requestID: requestID(r)}
+	ex := &exchange{start: time.Now(), requestID: requestID(r), fwd: p.liveGlobal().forwarding(r, p.httpsPort)}
 	rec := &responseRecorder{ResponseWriter: w}
 	defer p.finish(rec, r, ex)
 
@@ -202,7 +202,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
-	if p.tlsPolicy(rec, r, route) || p.sources.reject(rec, clientAddr(r), route) {
+	if p.tlsPolicy(rec, r, ex.fwd.scheme, route) || p.sources.reject(rec, ex.fwd.remote, route) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
@@ -314,6 +314,7 @@ func (b *limitedBody) Close() error { return b.rc.Close() }
 type exchange struct {
 	start     time.Time
 	requestID string
+	fwd       forwarding       // the client address and forwarded headers (clientaddr.go)
 	route     *router.Route    // nil when no route matched
 	upstream  *router.Upstream // nil when none was selected
 	canary    string           // upstream name of the chosen canary; "" for the main backend

@@ -14,21 +14,19 @@ import (
 // answered over plain HTTP.
 const acmeChallengePath = "/.well-known/acme-challenge"
 
-// tlsPolicy applies the route's TLS settings before proxying. A plain HTTP
-// request of a route with SSLRedirect gets a 308 to the same host and
-// path+query over HTTPS, and tlsPolicy returns true: the request is done.
-// An HTTPS request of a route with HSTS gets the Strict-Transport-Security
-// header (written before the upstream's headers, so browsers, which heed
-// the first, use Weir's).
-func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, route *router.Route) bool {
+// tlsPolicy applies the route's TLS settings before proxying. A request of
+// a route with SSLRedirect whose scheme ($pass_access_scheme: the
+// connection's, or X-Forwarded-Proto with use-forwarded-headers) is "http"
+// gets a 308 to the same host and path+query over HTTPS, and tlsPolicy
+// returns true: the request is done. An HTTPS request of a route with HSTS
+// gets the Strict-Transport-Security header (written before the upstream's
+// headers, so browsers, which heed the first, use Weir's).
+func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, scheme string, route *router.Route) bool {
 	be := route.Backend
-	if r.TLS != nil {
-		if be.HSTS != "" {
-			w.Header().Set("Strict-Transport-Security", be.HSTS)
-		}
-		return false
+	if r.TLS != nil && be.HSTS != "" {
+		w.Header().Set("Strict-Transport-Security", be.HSTS)
 	}
-	if !be.SSLRedirect || strings.HasPrefix(matchPath(r.URL.Path), acmeChallengePath) {
+	if scheme != "http" || !be.SSLRedirect || strings.HasPrefix(matchPath(r.URL.Path), acmeChallengePath) {
 		return false
 	}
 	w.Header().Set("Location", httpsURL(r, p.httpsPort))

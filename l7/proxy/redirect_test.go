@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -110,5 +111,43 @@ func TestHSTSOnHTTPS(t *testing.T) {
 	}
 	if got := resp.Header.Values("Strict-Transport-Security"); len(got) == 0 || got[0] != "max-age=600; preload" {
 		t.Errorf("Strict-Transport-Security = %q, want Weir's first", got)
+	}
+}
+
+// TestSSLRedirectForwardedProto: with use-forwarded-headers, the scheme the
+// redirect looks at is X-Forwarded-Proto ($pass_access_scheme), so a TLS
+// terminator in front of Weir does not loop; without it, the client's
+// X-Forwarded-Proto changes nothing.
+func TestSSLRedirectForwardedProto(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	redirected := backendOf("tls", []string{addr(up)})
+	redirected.SSLRedirect = true
+	for _, tc := range []struct {
+		name   string
+		g      annotations.Global
+		proto  string
+		status int
+	}{
+		{"defaults: X-Forwarded-Proto ignored", annotations.Global{}, "https", http.StatusPermanentRedirect},
+		{"use-forwarded-headers: https from the proxy", annotations.Global{UseForwardedHeaders: true}, "https", http.StatusOK},
+		{"use-forwarded-headers: http from the proxy", annotations.Global{UseForwardedHeaders: true}, "http", http.StatusPermanentRedirect},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := snap(1, "tls.example.com", redirected)
+			s.Global = tc.g
+			p := New(Options{})
+			if err := p.Apply(s); err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodGet, "http://tls.example.com/a", nil)
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+			p.ServeHTTP(w, r)
+			if w.Code != tc.status {
+				t.Errorf("status %d, want %d", w.Code, tc.status)
+			}
+		})
 	}
 }
