@@ -47,10 +47,15 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 	if r.TLS != nil {
 		f.scheme = "https"
 	}
+	// With use-proxy-protocol, the connection's addresses are already those
+	// of the PROXY header (l7/proxyproto): the peer is the client when the
+	// balancer is trusted, and the local port $proxy_protocol_server_port.
 	serverPort := localPort(r)
-	if g.realIP && peer.IsValid() {
-		// real_ip_header is X-Forwarded-For (every line) or another
-		// header (its first line), as nginx's realip module reads them.
+	ppPort := serverPort
+	// real_ip_header is proxy_protocol (done) with use-proxy-protocol
+	// alone; otherwise X-Forwarded-For (every line) or another header (its
+	// first line), as nginx's realip module reads them.
+	if g.realIP && (!g.UseProxyProtocol || g.UseForwardedHeaders) && peer.IsValid() {
 		var v string
 		if g.forwardedFor == "X-Forwarded-For" {
 			v = strings.Join(r.Header.Values("X-Forwarded-For"), ",")
@@ -71,6 +76,9 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 		if v, ok := headerValue(r.Header, "X-Forwarded-Host"); ok {
 			f.host, _, _ = strings.Cut(v, ",")
 		}
+	}
+	if g.UseProxyProtocol && ppPort == "443" {
+		f.scheme = "https"
 	}
 	f.port = serverPort
 	if httpsPort == 0 {

@@ -116,6 +116,19 @@ func TestForwarding(t *testing.T) {
 			want: want{Remote: "2001:db8::1", Scheme: "http", Port: "8080", Host: "web.test", XFF: "2001:db8::1", OriginalFor: "203.0.113.7"},
 		},
 		{
+			name:  "use-proxy-protocol: the PROXY addresses (the connection's here) stand, X-Forwarded-For is not read; port 443 is https",
+			g:     annotations.Global{UseProxyProtocol: true},
+			local: "198.18.0.1:443",
+			hdr:   [][2]string{{"X-Forwarded-For", "203.0.113.7"}},
+			want:  want{Remote: "192.0.2.10", Scheme: "https", Port: "443", Host: "web.test", XFF: "192.0.2.10", OriginalFor: "203.0.113.7"},
+		},
+		{
+			name: "use-proxy-protocol and use-forwarded-headers: X-Forwarded-For of a trusted PROXY source",
+			g:    annotations.Global{UseProxyProtocol: true, UseForwardedHeaders: true},
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-Proto", "https"}},
+			want: want{Remote: "203.0.113.7", Scheme: "https", Port: "8080", Host: "web.test", XFF: "203.0.113.7", OriginalFor: "203.0.113.7"},
+		},
+		{
 			name:      "the HTTPS listener's port is passed as 443",
 			tls:       true,
 			local:     "127.0.0.1:8443",

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/netip"
 
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -52,3 +53,12 @@ func (p *Proxy) HeaderLimits() (count, size int) { return p.liveGlobal().HeaderB
 // use-proxy-protocol; false before the first Apply. Safe for concurrent
 // use.
 func (p *Proxy) UseProxyProtocol() bool { return p.liveGlobal().UseProxyProtocol }
+
+// TrustsProxy reports whether the live configuration trusts peer's
+// forwarded address (PROXY protocol header or forwarded-for-header): peer
+// is in proxy-real-ip-cidr. Safe for concurrent use.
+func (p *Proxy) TrustsProxy(peer netip.Addr) bool {
+	return containsAddr(p.liveGlobal().realIPFrom, peer.Unmap())
+}
+
+var _ proxyproto.Policy = (*Proxy)(nil)

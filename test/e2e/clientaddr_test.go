@@ -15,14 +15,7 @@ import (
 // access log writes and X-Forwarded-For and X-Real-IP carry, and
 // X-Forwarded-Proto and X-Forwarded-Host are passed on.
 func TestClientAddress(t *testing.T) {
-	web := newBackend(t, "web", nil)
-	w := startWeirWith(t, map[string]string{
-		"class.yaml": ingressClass,
-		"svc.yaml":   service("web", web.port),
-		"ing.yaml": ingress("echo", "echo.test", "web") +
-			ingress("allow", "allow.test", "web", "whitelist-source-range", "203.0.113.0/24"),
-		"cm.yaml": configMap(),
-	}, configMapOptions())
+	w, web := startEchoAndAllow(t)
 	spoof := []string{"X-Forwarded-For", "203.0.113.7", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "front.test"}
 	checkHeaders := func(what string, want map[string]string) {
 		t.Helper()
@@ -79,4 +72,20 @@ func TestClientAddress(t *testing.T) {
 	if got := w.get("allow.test", "/", spoof...).status; got != http.StatusForbidden {
 		t.Errorf("an untrusted peer's X-Forwarded-For passed the source range: status %d, want 403", got)
 	}
+}
+
+// startEchoAndAllow serves echo.test and allow.test (whitelist
+// 203.0.113.0/24) from one recording backend, with the controller
+// ConfigMap of configMapOptions, empty.
+func startEchoAndAllow(t *testing.T) (*weir, *backend) {
+	t.Helper()
+	web := newBackend(t, "web", nil)
+	w := startWeirWith(t, map[string]string{
+		"class.yaml": ingressClass,
+		"svc.yaml":   service("web", web.port),
+		"ing.yaml": ingress("echo", "echo.test", "web") +
+			ingress("allow", "allow.test", "web", "whitelist-source-range", "203.0.113.0/24"),
+		"cm.yaml": configMap(),
+	}, configMapOptions())
+	return w, web
 }
