@@ -81,6 +81,30 @@ func TestPortSourceLists(t *testing.T) {
 			want: map[uint16]SourceLists{80: {Deny: []netip.Prefix{pfx("198.18.0.2/32")}}, 443: {Deny: []netip.Prefix{pfx("198.18.0.2/32")}}},
 		},
 		{
+			name: "use-forwarded-headers: the packet source is the proxy's, lists stay in L7",
+			s: func() *snapshot.Snapshot {
+				s := snap(nil, []snapshot.Path{path(both)})
+				s.Global.UseForwardedHeaders = true
+				return s
+			}(),
+		},
+		{
+			name: "use-proxy-protocol: lists stay in L7",
+			s: func() *snapshot.Snapshot {
+				s := snap(nil, []snapshot.Path{path(both)})
+				s.Global.UseProxyProtocol = true
+				return s
+			}(),
+		},
+		{
+			name: "enable-real-ip: lists stay in L7",
+			s: func() *snapshot.Snapshot {
+				s := snap(nil, []snapshot.Path{path(both)})
+				s.Global.EnableRealIP = true
+				return s
+			}(),
+		},
+		{
 			name: "both lists everywhere",
 			s:    snap(nil, []snapshot.Path{path(both)}),
 			want: map[uint16]SourceLists{
