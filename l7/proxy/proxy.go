@@ -202,7 +202,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
-	if p.tlsPolicy(rec, r, ex.fwd.scheme, route) || p.sources.reject(rec, ex.fwd.remote, route) {
+	if p.tlsPolicy(rec, r, &ex.fwd, route) || p.sources.reject(rec, ex.fwd.remote, route) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)

@@ -27,7 +27,7 @@ func TestHTTPSURL(t *testing.T) {
 			t.Parallel()
 			r := httptest.NewRequest(http.MethodGet, "http://"+tc.host+tc.target, nil)
 			r.Host = tc.host
-			if got := httpsURL(r, tc.port); got != tc.want {
+			if got := httpsURL(r.Host, r.URL.RequestURI(), tc.port); got != tc.want {
 				t.Errorf("httpsURL(%s%s, %d) = %q, want %q", tc.host, tc.target, tc.port, got, tc.want)
 			}
 		})
@@ -133,6 +133,10 @@ func TestSSLRedirectForwardedProto(t *testing.T) {
 		{"use-forwarded-headers: https from the proxy", annotations.Global{UseForwardedHeaders: true}, "https", http.StatusOK},
 		{"use-forwarded-headers: http from the proxy", annotations.Global{UseForwardedHeaders: true}, "http", http.StatusPermanentRedirect},
 	} {
+		wantLocation := "https://tls.example.com/a"
+		if tc.g.UseForwardedHeaders {
+			wantLocation = "https://front.example.com/a" // $best_http_host
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := snap(1, "tls.example.com", redirected)
@@ -144,9 +148,13 @@ func TestSSLRedirectForwardedProto(t *testing.T) {
 			w := httptest.NewRecorder()
 			r := httptest.NewRequest(http.MethodGet, "http://tls.example.com/a", nil)
 			r.Header.Set("X-Forwarded-Proto", tc.proto)
+			r.Header.Set("X-Forwarded-Host", "front.example.com")
 			p.ServeHTTP(w, r)
 			if w.Code != tc.status {
 				t.Errorf("status %d, want %d", w.Code, tc.status)
+			}
+			if loc := w.Header().Get("Location"); w.Code == http.StatusPermanentRedirect && loc != wantLocation {
+				t.Errorf("Location %q, want %q", loc, wantLocation)
 			}
 		})
 	}
