@@ -38,7 +38,7 @@ type accessLog struct {
 func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64, d time.Duration) {
 	e := accessEntry{
 		Time:       ex.start.UTC().Format(time.RFC3339Nano),
-		Client:     clientIP(r),
+		Client:     ex.fwd.remoteText,
 		Method:     r.Method,
 		Host:       r.Host,
 		Path:       r.URL.Path,

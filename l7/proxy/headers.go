@@ -6,53 +6,52 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"strings"
 )
 
 // rewrite prepares the upstream request, as ingress-nginx's proxy_set_header
-// lines do. The reverse proxy has already removed the hop-by-hop headers and
-// any client-sent Forwarded and X-Forwarded-{For,Host,Proto}.
+// lines do, from the request's forwarding (clientaddr.go). The reverse
+// proxy has already removed the hop-by-hop headers and any client-sent
+// Forwarded and X-Forwarded-{For,Host,Proto}. A header whose value is empty
+// is not sent, as nginx does not send it.
 //
-//   - Host: the client's Host, unchanged.
-//   - X-Forwarded-For: the client's X-Forwarded-For with the client address
-//     appended ($proxy_add_x_forwarded_for).
-//   - X-Forwarded-Proto: "https" when the client used TLS, else "http".
-//   - X-Forwarded-Host: the client's Host.
-//   - X-Forwarded-Port: the local port the request came in on.
-//   - X-Real-IP: the client address.
+//   - Host and X-Forwarded-Host: $best_http_host, the client's Host (with
+//     use-forwarded-headers, the first of its X-Forwarded-Host).
+//   - X-Forwarded-For: the client address (see forwarding.forwardedFor).
+//   - X-Real-IP: the client address ($remote_addr).
+//   - X-Forwarded-Proto, X-Forwarded-Scheme, X-Scheme: "https" when the
+//     client used TLS, else "http" (with use-forwarded-headers, its
+//     X-Forwarded-Proto).
+//   - X-Forwarded-Port: the local port the request came in on, 443 for the
+//     HTTPS listener (with use-forwarded-headers, its X-Forwarded-Port).
+//   - X-Original-Forwarded-For, X-Original-Forwarded-Host: the client's
+//     forwarded-for-header and X-Forwarded-Host.
 //   - X-Request-ID: the client's, else a new 32-hex-digit random ID.
 func rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	ex := exchangeFrom(in.Context())
+	f := &ex.fwd
 	out.URL.Scheme = "http"
 	out.URL.Host = ex.upstream.Addr
-	out.Host = in.Host
+	out.Host = f.host
 
 	h := out.Header
-	client := clientIP(in)
-	if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-		h.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+client)
-	} else {
-		h.Set("X-Forwarded-For", client)
+	set := func(k, v string) {
+		if v == "" {
+			h.Del(k)
+			return
+		}
+		h.Set(k, v)
 	}
-	proto := "http"
-	if in.TLS != nil {
-		proto = "https"
-	}
-	h.Set("X-Forwarded-Proto", proto)
-	h.Set("X-Forwarded-Host", in.Host)
-	h.Set("X-Forwarded-Port", localPort(in))
-	h.Set("X-Real-IP", client)
-	h.Set("X-Request-ID", ex.requestID)
-}
-
-// clientIP returns the IP of the client's address, or the whole RemoteAddr
-// when it has no port.
-func clientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
+	set("X-Request-ID", ex.requestID)
+	set("X-Real-IP", f.remoteText)
+	set("X-Forwarded-For", f.forwardedFor)
+	set("X-Forwarded-Host", f.host)
+	set("X-Forwarded-Port", f.port)
+	set("X-Forwarded-Proto", f.scheme)
+	set("X-Forwarded-Scheme", f.scheme)
+	set("X-Scheme", f.scheme)
+	set("X-Original-Forwarded-For", f.originalFor)
+	set("X-Original-Forwarded-Host", f.originalHost)
 }
 
 // localPort returns the port of the local address the request came in on,

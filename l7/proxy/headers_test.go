@@ -51,6 +51,9 @@ func TestForwardedHeaders(t *testing.T) {
 				"X-Forwarded-Host":  "Foo.com:8080",
 				"X-Forwarded-Port":  port,
 				"X-Real-Ip":         "127.0.0.1",
+				// Not sent when the client sent no X-Forwarded-*.
+				"X-Original-Forwarded-For":  "",
+				"X-Original-Forwarded-Host": "",
 			},
 		},
 		{
@@ -64,15 +67,21 @@ func TestForwardedHeaders(t *testing.T) {
 				"X-Request-Id":      "client-id-1",
 				"Forwarded":         "for=1.2.3.4",
 			},
+			// use-forwarded-headers is off: nothing the client says about
+			// itself is trusted; its values travel as X-Original-*.
 			want: map[string]string{
-				"Host":              "Foo.com:8080",
-				"X-Forwarded-For":   "203.0.113.7, 198.51.100.1, 127.0.0.1",
-				"X-Forwarded-Proto": "http",
-				"X-Forwarded-Host":  "Foo.com:8080",
-				"X-Forwarded-Port":  port,
-				"X-Real-Ip":         "127.0.0.1",
-				"X-Request-Id":      "client-id-1",
-				"Forwarded":         "",
+				"Host":                      "Foo.com:8080",
+				"X-Forwarded-For":           "127.0.0.1",
+				"X-Original-Forwarded-For":  "203.0.113.7, 198.51.100.1",
+				"X-Forwarded-Proto":         "http",
+				"X-Forwarded-Scheme":        "http",
+				"X-Scheme":                  "http",
+				"X-Forwarded-Host":          "Foo.com:8080",
+				"X-Original-Forwarded-Host": "evil.com",
+				"X-Forwarded-Port":          port,
+				"X-Real-Ip":                 "127.0.0.1",
+				"X-Request-Id":              "client-id-1",
+				"Forwarded":                 "",
 			},
 		},
 		{
@@ -170,8 +179,11 @@ func TestForwardedFromRawRequest(t *testing.T) {
 	}
 	resp.Body.Close()
 	h := <-seen
-	if got, want := h.Get("X-Forwarded-For"), "10.1.1.1, 10.2.2.2, 127.0.0.1"; got != want {
+	if got, want := h.Get("X-Forwarded-For"), "127.0.0.1"; got != want {
 		t.Errorf("X-Forwarded-For = %q, want %q", got, want)
+	}
+	if got, want := h.Get("X-Original-Forwarded-For"), "10.1.1.1, 10.2.2.2"; got != want {
+		t.Errorf("X-Original-Forwarded-For = %q, want %q", got, want)
 	}
 }
 

@@ -74,7 +74,8 @@ const (
 type Proxy struct {
 	httpsPort int // for ssl-redirect Locations; 0: none
 	router    atomic.Pointer[router.Router]
-	applyMu   sync.Mutex // serialises Apply so each Router is compiled from its predecessor
+	global    atomic.Pointer[globalConfig] // of the live Snapshot; nil before the first Apply (global.go)
+	applyMu   sync.Mutex                   // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
 	access    *accessLog      // nil: no access log
 	metrics   *metrics        // nil: no metrics
@@ -153,6 +154,7 @@ func (p *Proxy) ApplyWith(s *snapshot.Snapshot, before func(*snapshot.Snapshot) 
 	if before != nil {
 		err = before(s)
 	}
+	p.global.Store(compileGlobal(s.Global))
 	p.router.Store(r)
 	if p.metrics != nil {
 		p.metrics.version.Set(float64(s.Version))
@@ -182,7 +184,7 @@ func (p *Proxy) Close() {
 // a route, 403 for a client refused by the route's source ranges, 503
 // without endpoints, 413 for a body over the route's limit.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := &exchange{start: time.Now(), requestID: requestID(r)}
+	ex := &exchange{start: time.Now(), requestID: requestID(r), fwd: p.liveGlobal().forwarding(r, p.httpsPort)}
 	rec := &responseRecorder{ResponseWriter: w}
 	defer p.finish(rec, r, ex)
 
@@ -200,7 +202,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
-	if p.tlsPolicy(rec, r, route) || p.sources.reject(rec, r, route) {
+	if p.tlsPolicy(rec, r, &ex.fwd, route) || p.sources.reject(rec, ex.fwd.remote, route) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
@@ -312,6 +314,7 @@ func (b *limitedBody) Close() error { return b.rc.Close() }
 type exchange struct {
 	start     time.Time
 	requestID string
+	fwd       forwarding       // the client address and forwarded headers (clientaddr.go)
 	route     *router.Route    // nil when no route matched
 	upstream  *router.Upstream // nil when none was selected
 	canary    string           // upstream name of the chosen canary; "" for the main backend

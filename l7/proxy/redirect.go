@@ -14,34 +14,32 @@ import (
 // answered over plain HTTP.
 const acmeChallengePath = "/.well-known/acme-challenge"
 
-// tlsPolicy applies the route's TLS settings before proxying. A plain HTTP
-// request of a route with SSLRedirect gets a 308 to the same host and
-// path+query over HTTPS, and tlsPolicy returns true: the request is done.
-// An HTTPS request of a route with HSTS gets the Strict-Transport-Security
-// header (written before the upstream's headers, so browsers, which heed
-// the first, use Weir's).
-func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, route *router.Route) bool {
+// tlsPolicy applies the route's TLS settings before proxying. A request of
+// a route with SSLRedirect whose scheme ($pass_access_scheme: the
+// connection's, or X-Forwarded-Proto with use-forwarded-headers) is "http"
+// gets a 308 to the same host ($best_http_host) and path+query over HTTPS,
+// and tlsPolicy
+// returns true: the request is done. An HTTPS request of a route with HSTS
+// gets the Strict-Transport-Security header (written before the upstream's
+// headers, so browsers, which heed the first, use Weir's).
+func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding, route *router.Route) bool {
 	be := route.Backend
-	if r.TLS != nil {
-		if be.HSTS != "" {
-			w.Header().Set("Strict-Transport-Security", be.HSTS)
-		}
+	if r.TLS != nil && be.HSTS != "" {
+		w.Header().Set("Strict-Transport-Security", be.HSTS)
+	}
+	if f.scheme != "http" || !be.SSLRedirect || strings.HasPrefix(matchPath(r.URL.Path), acmeChallengePath) {
 		return false
 	}
-	if !be.SSLRedirect || strings.HasPrefix(matchPath(r.URL.Path), acmeChallengePath) {
-		return false
-	}
-	w.Header().Set("Location", httpsURL(r, p.httpsPort))
+	w.Header().Set("Location", httpsURL(f.host, r.URL.RequestURI(), p.httpsPort))
 	w.Header().Set("Content-Type", "text/html")
 	w.WriteHeader(http.StatusPermanentRedirect)
 	_, _ = w.Write([]byte("<html>\r\n<head><title>308 Permanent Redirect</title></head>\r\n<body>\r\n<center><h1>308 Permanent Redirect</h1></center>\r\n</body>\r\n</html>\r\n"))
 	return true
 }
 
-// httpsURL is the HTTPS URL of r: its host without the port it came in on,
-// with httpsPort unless it is 0 or 443, then the path and query as sent.
-func httpsURL(r *http.Request, httpsPort int) string {
-	host := r.Host
+// httpsURL is the HTTPS URL of host (without its port) and requestURI
+// (path and query as sent), with httpsPort unless it is 0 or 443.
+func httpsURL(host, requestURI string, httpsPort int) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
@@ -52,5 +50,5 @@ func httpsURL(r *http.Request, httpsPort int) string {
 	if httpsPort != 0 && httpsPort != 443 {
 		host += ":" + strconv.Itoa(httpsPort)
 	}
-	return "https://" + host + r.URL.RequestURI()
+	return "https://" + host + requestURI
 }

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -26,7 +27,7 @@ func TestHTTPSURL(t *testing.T) {
 			t.Parallel()
 			r := httptest.NewRequest(http.MethodGet, "http://"+tc.host+tc.target, nil)
 			r.Host = tc.host
-			if got := httpsURL(r, tc.port); got != tc.want {
+			if got := httpsURL(r.Host, r.URL.RequestURI(), tc.port); got != tc.want {
 				t.Errorf("httpsURL(%s%s, %d) = %q, want %q", tc.host, tc.target, tc.port, got, tc.want)
 			}
 		})
@@ -110,5 +111,51 @@ func TestHSTSOnHTTPS(t *testing.T) {
 	}
 	if got := resp.Header.Values("Strict-Transport-Security"); len(got) == 0 || got[0] != "max-age=600; preload" {
 		t.Errorf("Strict-Transport-Security = %q, want Weir's first", got)
+	}
+}
+
+// TestSSLRedirectForwardedProto: with use-forwarded-headers, the scheme the
+// redirect looks at is X-Forwarded-Proto ($pass_access_scheme), so a TLS
+// terminator in front of Weir does not loop; without it, the client's
+// X-Forwarded-Proto changes nothing.
+func TestSSLRedirectForwardedProto(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	redirected := backendOf("tls", []string{addr(up)})
+	redirected.SSLRedirect = true
+	for _, tc := range []struct {
+		name   string
+		g      annotations.Global
+		proto  string
+		status int
+	}{
+		{"defaults: X-Forwarded-Proto ignored", annotations.Global{}, "https", http.StatusPermanentRedirect},
+		{"use-forwarded-headers: https from the proxy", annotations.Global{UseForwardedHeaders: true}, "https", http.StatusOK},
+		{"use-forwarded-headers: http from the proxy", annotations.Global{UseForwardedHeaders: true}, "http", http.StatusPermanentRedirect},
+	} {
+		wantLocation := "https://tls.example.com/a"
+		if tc.g.UseForwardedHeaders {
+			wantLocation = "https://front.example.com/a" // $best_http_host
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := snap(1, "tls.example.com", redirected)
+			s.Global = tc.g
+			p := New(Options{})
+			if err := p.Apply(s); err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest(http.MethodGet, "http://tls.example.com/a", nil)
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+			r.Header.Set("X-Forwarded-Host", "front.example.com")
+			p.ServeHTTP(w, r)
+			if w.Code != tc.status {
+				t.Errorf("status %d, want %d", w.Code, tc.status)
+			}
+			if loc := w.Header().Get("Location"); w.Code == http.StatusPermanentRedirect && loc != wantLocation {
+				t.Errorf("Location %q, want %q", loc, wantLocation)
+			}
+		})
 	}
 }

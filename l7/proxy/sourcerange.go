@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -14,9 +13,12 @@ import (
 
 // sourceRanges enforces the source-range annotations of a route
 // (whitelist-source-range, allowlist-source-range, denylist-source-range)
-// on the client address of the connection (RemoteAddr), as ingress-nginx
-// does: a client in the deny list, or outside a non-empty allow list, gets
-// 403 from Weir. Deny is checked first.
+// on the client address (remote_addr: the connection's, or the one the
+// real-IP rules of the global settings take from a trusted proxy's
+// header), as ingress-nginx does: a client in the deny list, or outside a
+// non-empty allow list, gets 403 from Weir. Deny is checked first. A route
+// whose list did not parse (SourceRange.Denied) answers 503 to everyone,
+// as ingress-nginx answers a location it denies.
 //
 // The prefixes of each SourceRange are parsed once and cached by pointer
 // (a Snapshot is immutable); the cache is dropped whole when it grows past
@@ -39,21 +41,24 @@ func newSourceRanges(reg *prometheus.Registry) *sourceRanges {
 	if reg != nil {
 		s.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_source_range_denied_total",
-			Help: "Requests answered 403 because of a source-range annotation, by Ingress and by list: deny (in denylist-source-range) or allow (outside the allow list).",
+			Help: "Requests refused because of a source-range annotation, by Ingress and by list: deny (in denylist-source-range; 403), allow (outside the allow list; 403) or invalid (a list that does not parse denies the route; 503).",
 		}, []string{"namespace", "ingress", "list"})
 		reg.MustRegister(s.denied)
 	}
 	return s
 }
 
-// reject answers 403 and returns true when the client of r may not use
-// route.
-func (s *sourceRanges) reject(w http.ResponseWriter, r *http.Request, route *router.Route) bool {
+// reject answers 403 and returns true when client may not use route, or
+// 503 when route is denied to everyone.
+func (s *sourceRanges) reject(w http.ResponseWriter, client netip.Addr, route *router.Route) bool {
 	sr := route.Backend.Proxy.SourceRange
 	if sr == nil {
 		return false
 	}
-	list := s.compiled(sr).verdict(clientAddr(r))
+	list, status := "invalid", http.StatusServiceUnavailable
+	if sr.Denied() == "" {
+		list, status = s.compiled(sr).verdict(client), http.StatusForbidden
+	}
 	if list == "" {
 		return false
 	}
@@ -61,7 +66,7 @@ func (s *sourceRanges) reject(w http.ResponseWriter, r *http.Request, route *rou
 		ing := route.Backend.Ingress
 		s.denied.WithLabelValues(ing.Namespace, ing.Name, list).Inc()
 	}
-	writeError(w, http.StatusForbidden)
+	writeError(w, status)
 	return true
 }
 
@@ -117,18 +122,4 @@ func containsAddr(ps []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// clientAddr is the address of the TCP peer of r, IPv4-mapped IPv6
-// unmapped; invalid when RemoteAddr holds none.
-func clientAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.WithZone("").Unmap()
 }

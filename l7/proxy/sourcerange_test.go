@@ -43,7 +43,7 @@ func TestSourceRangeVerdict(t *testing.T) {
 			if _, err := netip.ParseAddr(tc.client); err == nil {
 				r.RemoteAddr = netip.AddrPortFrom(netip.MustParseAddr(tc.client), 4000).String()
 			}
-			if got := compileSourceRange(&tc.sr).verdict(clientAddr(r)); got != tc.want {
+			if got := compileSourceRange(&tc.sr).verdict(parseClientAddr(clientIP(r))); got != tc.want {
 				t.Errorf("verdict = %q, want %q", got, tc.want)
 			}
 		})
@@ -69,6 +69,8 @@ func TestSourceRangeServeHTTP(t *testing.T) {
 		{name: "allow includes client", sr: &annotations.SourceRange{Allow: []string{"127.0.0.0/8"}}, status: http.StatusOK},
 		{name: "deny", sr: &annotations.SourceRange{Deny: []string{"127.0.0.1/32"}}, status: http.StatusForbidden},
 		{name: "none", status: http.StatusOK},
+		{name: "invalid allow list denies everyone", sr: &annotations.SourceRange{InvalidAllow: "bad"}, status: http.StatusServiceUnavailable},
+		{name: "invalid deny list denies everyone", sr: &annotations.SourceRange{Allow: []string{"127.0.0.0/8"}, InvalidDeny: "bad"}, status: http.StatusServiceUnavailable},
 	}
 	for i, tc := range tests {
 		if err := p.Apply(snap(uint64(i+1), "", backendOf("web", []string{addr(up)}, withRange(tc.sr)))); err != nil {
@@ -97,5 +99,8 @@ func TestSourceRangeServeHTTP(t *testing.T) {
 	}
 	if got := m(sr.WithLabelValues("ns", "ing-web", "deny")); got != 1 {
 		t.Errorf("deny denials = %v, want 1", got)
+	}
+	if got := m(sr.WithLabelValues("ns", "ing-web", "invalid")); got != 2 {
+		t.Errorf("invalid-list denials = %v, want 2", got)
 	}
 }

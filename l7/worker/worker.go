@@ -34,6 +34,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/proxy"
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -118,9 +119,9 @@ func Run(ctx context.Context, cfg Config) error {
 					}
 				}()
 			}
-			start("http", httpSrv, conns.wrap(cfg.HTTP, cfg.CPU))
+			start("http", httpSrv, proxyproto.Wrap(conns.wrap(cfg.HTTP, cfg.CPU), px))
 			if cfg.HTTPS != nil {
-				start("https", httpsSrv, tls.NewListener(conns.wrap(cfg.HTTPS, cfg.CPU), tlsCfg))
+				start("https", httpsSrv, tls.NewListener(proxyproto.Wrap(conns.wrap(cfg.HTTPS, cfg.CPU), px), tlsCfg))
 			}
 		})
 	}

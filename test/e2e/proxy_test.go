@@ -47,12 +47,15 @@ func TestForwardedHeaders(t *testing.T) {
 	w.get("hdr.test:1234", "/p?q=1", "X-Forwarded-For", "203.0.113.9", "Connection", "keep-alive, X-Secret", "X-Secret", "hop")
 	r := b.last()
 	checks := map[string]string{
-		"X-Forwarded-For":   "203.0.113.9, 127.0.0.1",
-		"X-Forwarded-Proto": "http",
-		"X-Forwarded-Host":  "hdr.test:1234",
-		"X-Forwarded-Port":  weirPort,
-		"X-Real-Ip":         "127.0.0.1",
-		"X-Secret":          "", // named in Connection: hop-by-hop
+		// use-forwarded-headers is off: the connection's address, the
+		// client's value only as X-Original-Forwarded-For.
+		"X-Forwarded-For":          "127.0.0.1",
+		"X-Original-Forwarded-For": "203.0.113.9",
+		"X-Forwarded-Proto":        "http",
+		"X-Forwarded-Host":         "hdr.test:1234",
+		"X-Forwarded-Port":         weirPort,
+		"X-Real-Ip":                "127.0.0.1",
+		"X-Secret":                 "", // named in Connection: hop-by-hop
 	}
 	for k, want := range checks {
 		if got := r.Header.Get(k); got != want {

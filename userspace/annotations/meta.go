@@ -86,7 +86,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, loadBalanceMeta, sourceRangeMeta, regexMeta, sslMeta, hstsMeta, canaryMeta}
+	return [][]Meta{proxyMeta, loadBalanceMeta, sourceRangeMeta, regexMeta, sslMeta, hstsMeta, canaryMeta, globalMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -140,7 +140,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	var errs []error
 	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
-	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, "allowlist-source-range", "whitelist-source-range")...)
+	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, true, "allowlist-source-range", "whitelist-source-range")...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
 	errs = append(errs, unknown(ann)...)
@@ -187,7 +187,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	var errs []error
 	errs = append(errs, parseProxy(get, &p, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
-	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, "whitelist-source-range")...)
+	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, false, "whitelist-source-range")...)
 	return p, errs
 }
 

@@ -1,6 +1,7 @@
 package annotations
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,6 +13,10 @@ import (
 // client addresses a route serves. Deny is checked before Allow. Both lists
 // hold normalised prefixes ("10.0.0.0/8", "2001:db8::/32", a bare address
 // as "/32" or "/128"), de-duplicated, in the order written.
+//
+// Access control fails closed: a list whose value does not parse denies
+// the route (every request gets 503, as ingress-nginx answers a location it
+// denies) instead of being dropped.
 type SourceRange struct {
 	// Allow is allowlist-source-range, else whitelist-source-range: when
 	// non-empty, a client outside every prefix gets 403. Nil means any
@@ -20,36 +25,58 @@ type SourceRange struct {
 	// Deny is denylist-source-range: a client inside any prefix gets 403.
 	// Nil means none. Default nil (or the ConfigMap's denylist-source-range).
 	Deny []string `json:"deny,omitempty"`
+	// InvalidAllow, when not empty, is why the allow list's value was
+	// rejected (the key and value, the bad entry): the route is denied.
+	// An allow list the Ingress sets validly replaces an invalid one
+	// inherited from the ConfigMap. Default "".
+	InvalidAllow string `json:"invalidAllow,omitempty"`
+	// InvalidDeny is InvalidAllow for the deny list. Default "".
+	InvalidDeny string `json:"invalidDeny,omitempty"`
 }
 
 // IsZero reports whether neither list restricts anything.
-func (s SourceRange) IsZero() bool { return len(s.Allow) == 0 && len(s.Deny) == 0 }
+func (s SourceRange) IsZero() bool {
+	return len(s.Allow) == 0 && len(s.Deny) == 0 && s.Denied() == ""
+}
+
+// Denied returns why the route is denied to every client (a list that did
+// not parse), or "" when the lists apply.
+func (s SourceRange) Denied() string { return cmp.Or(s.InvalidDeny, s.InvalidAllow) }
 
 // sourceRangeMeta is the metadata table of the source-range family.
 var sourceRangeMeta = []Meta{
 	{
 		Key: "whitelist-source-range", ConfigMap: true,
-		Doc:      "Comma-separated CIDRs or addresses (IPv4 or IPv6) allowed to reach the route; any other client gets 403. Invalid entries are dropped with a warning. On a listener port where every route has the same list, the XDP program drops other sources before the kernel stack.",
+		Doc:      "Comma-separated CIDRs or addresses (IPv4 or IPv6) allowed to reach the route; any other client gets 403. Fails closed, as ingress-nginx: a value with any invalid entry (an empty one included, e.g. `10.0.0.0/8;192.168.0.0/16` or a trailing comma) denies the route, which answers 503, with an InvalidAnnotation warning and Event; an invalid ConfigMap value (where empty entries are skipped) denies every route that does not set its own list. On a listener port where every route has the same list, the XDP program drops other sources before the kernel stack.",
 		Validate: validateSourceRange,
 	},
 	{
 		Key:      "allowlist-source-range",
-		Doc:      "Newer name of `whitelist-source-range`; wins when both are set.",
+		Doc:      "Newer name of `whitelist-source-range`; wins when both are set. Fails closed the same way.",
 		Validate: validateSourceRange,
 	},
 	{
 		Key: "denylist-source-range", ConfigMap: true,
-		Doc:      "Comma-separated CIDRs or addresses (IPv4 or IPv6) refused with 403, checked before the allow list. On a listener port where every route has the same list, the XDP program drops them before the kernel stack.",
+		Doc:      "Comma-separated CIDRs or addresses (IPv4 or IPv6) refused with 403, checked before the allow list. Fails closed like `whitelist-source-range`: an invalid value denies the route (503). On a listener port where every route has the same list, the XDP program drops them before the kernel stack.",
 		Validate: validateSourceRange,
 	},
 }
 
-// errNoValidEntry is the reason for a source-range value none of whose
-// entries is a CIDR or an address.
-var errNoValidEntry = errors.New("no valid CIDR or address; the annotation is ignored")
+// ErrFailsClosed marks a rejected value whose setting fails closed instead
+// of keeping a default: access control denies, trust trusts nobody.
+var ErrFailsClosed = errors.New("fails closed")
 
+// ErrDenied marks a source-range value that does not parse: the routes it
+// applies to are denied (503) until it is fixed. It wraps ErrFailsClosed.
+var ErrDenied = fmt.Errorf("denied (503): access control %w", ErrFailsClosed)
+
+// validateSourceRange accepts the default "" (no list) and a list whose
+// every entry is a CIDR or an address.
 func validateSourceRange(v string) error {
-	_, bad := ParseSourceRange(v)
+	if v == "" {
+		return nil
+	}
+	_, bad := parseSourceRangeList(v, true)
 	if len(bad) > 0 {
 		return fmt.Errorf("invalid entries %q", bad)
 	}
@@ -59,12 +86,21 @@ func validateSourceRange(v string) error {
 // ParseSourceRange splits a comma-separated list of CIDRs or addresses into
 // normalised prefixes (host bits cleared, a bare address as a /32 or /128,
 // IPv4-mapped IPv6 as IPv4), de-duplicated in the order written. Empty
-// entries are skipped; the entries that are neither are returned as bad.
-func ParseSourceRange(v string) (prefixes, bad []string) {
+// entries are skipped, as in ingress-nginx's ConfigMap; the entries that are
+// neither are returned as bad.
+func ParseSourceRange(v string) (prefixes, bad []string) { return parseSourceRangeList(v, false) }
+
+// parseSourceRangeList is ParseSourceRange; strict reports an empty entry
+// (or an empty value) as bad, as ingress-nginx's annotation validation
+// does.
+func parseSourceRangeList(v string, strict bool) (prefixes, bad []string) {
 	seen := map[string]bool{}
 	for _, e := range strings.Split(v, ",") {
 		e = strings.TrimSpace(e)
 		if e == "" {
+			if strict {
+				bad = append(bad, e)
+			}
 			continue
 		}
 		p, ok := parsePrefix(e)
@@ -105,10 +141,12 @@ func parsePrefix(e string) (netip.Prefix, bool) {
 
 // parseSourceRange applies the source-range family to *dst, replacing it
 // by a new SourceRange when a list changes (*dst may be shared). allowKeys
-// are the keys naming the allow list, the winning one first. An entry that
-// is not a CIDR or an address is dropped and reported through wrap; a value
-// with no valid entry leaves the list unchanged.
-func parseSourceRange(get lookup, dst **SourceRange, wrap func(key, value string, err error) error, allowKeys ...string) []error {
+// are the keys naming the allow list, the winning one first; strict is for
+// annotations (see parseSourceRangeList). A value with an entry that is not
+// a CIDR or an address fails closed: the list is emptied and the reason
+// kept in InvalidAllow or InvalidDeny, so the routes are denied, and an
+// error wrapping ErrDenied is reported through wrap.
+func parseSourceRange(get lookup, dst **SourceRange, wrap func(key, value string, err error) error, strict bool, allowKeys ...string) []error {
 	var s SourceRange
 	if *dst != nil {
 		s = **dst
@@ -117,32 +155,32 @@ func parseSourceRange(get lookup, dst **SourceRange, wrap func(key, value string
 		switch {
 		case s.IsZero():
 			*dst = nil
-		case *dst == nil || !slices.Equal(s.Allow, (*dst).Allow) || !slices.Equal(s.Deny, (*dst).Deny):
+		case *dst == nil || s.InvalidAllow != (*dst).InvalidAllow || s.InvalidDeny != (*dst).InvalidDeny ||
+			!slices.Equal(s.Allow, (*dst).Allow) || !slices.Equal(s.Deny, (*dst).Deny):
 			*dst = &s
 		}
 	}()
 	var errs []error
-	list := func(key string, dst *[]string) {
+	list := func(key string, dst *[]string, invalid *string) {
 		v, ok := get(key)
 		if !ok {
 			return
 		}
-		prefixes, bad := ParseSourceRange(v)
-		for _, e := range bad {
-			errs = append(errs, wrap(key, v, fmt.Errorf("entry %q is not a CIDR or an IP address; dropped", e)))
-		}
-		if len(prefixes) == 0 {
-			errs = append(errs, wrap(key, v, errNoValidEntry))
+		prefixes, bad := parseSourceRangeList(v, strict)
+		if len(bad) > 0 {
+			err := wrap(key, v, fmt.Errorf("entry %q is not a CIDR or an IP address; the route is %w", bad[0], ErrDenied))
+			errs = append(errs, err)
+			*dst, *invalid = nil, err.Error()
 			return
 		}
-		*dst = prefixes
+		*dst, *invalid = prefixes, ""
 	}
 	for _, k := range allowKeys {
 		if _, ok := get(k); ok {
-			list(k, &s.Allow)
+			list(k, &s.Allow, &s.InvalidAllow)
 			break
 		}
 	}
-	list("denylist-source-range", &s.Deny)
+	list("denylist-source-range", &s.Deny, &s.InvalidDeny)
 	return errs
 }

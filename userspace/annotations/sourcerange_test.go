@@ -1,6 +1,7 @@
 package annotations
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -69,20 +70,38 @@ func TestParseSourceRangeAnnotations(t *testing.T) {
 			want:     &SourceRange{Deny: []string{"2001:db8::/32"}},
 		},
 		{
-			name:     "invalid entry dropped",
+			name:     "invalid entry denies",
 			defaults: DefaultProxy(),
 			ann:      map[string]string{Prefix + "denylist-source-range": "10.0.0.0/8,bogus"},
-			want:     &SourceRange{Deny: []string{"10.0.0.0/8"}},
-			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/denylist-source-range: value "10.0.0.0/8,bogus": entry "bogus" is not a CIDR or an IP address; dropped`},
+			want:     &SourceRange{InvalidDeny: `annotation nginx.ingress.kubernetes.io/denylist-source-range: value "10.0.0.0/8,bogus": entry "bogus" is not a CIDR or an IP address; the route is denied (503): access control fails closed`},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/denylist-source-range: value "10.0.0.0/8,bogus": entry "bogus" is not a CIDR or an IP address; the route is denied (503): access control fails closed`},
 		},
 		{
-			name:     "every entry invalid applies nothing",
+			name:     "semicolon separator denies",
 			defaults: DefaultProxy(),
-			ann:      map[string]string{Prefix + "allowlist-source-range": "bogus"},
-			wantErrs: []string{
-				`annotation nginx.ingress.kubernetes.io/allowlist-source-range: value "bogus": entry "bogus" is not a CIDR or an IP address; dropped`,
-				`annotation nginx.ingress.kubernetes.io/allowlist-source-range: value "bogus": no valid CIDR or address; the annotation is ignored`,
-			},
+			ann:      map[string]string{Prefix + "whitelist-source-range": "10.0.0.0/8;192.168.0.0/16"},
+			want:     &SourceRange{InvalidAllow: `annotation nginx.ingress.kubernetes.io/whitelist-source-range: value "10.0.0.0/8;192.168.0.0/16": entry "10.0.0.0/8;192.168.0.0/16" is not a CIDR or an IP address; the route is denied (503): access control fails closed`},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/whitelist-source-range: value "10.0.0.0/8;192.168.0.0/16": entry "10.0.0.0/8;192.168.0.0/16" is not a CIDR or an IP address; the route is denied (503): access control fails closed`},
+		},
+		{
+			name:     "trailing comma denies",
+			defaults: DefaultProxy(),
+			ann:      map[string]string{Prefix + "allowlist-source-range": "127.0.0.0/8,"},
+			want:     &SourceRange{InvalidAllow: `annotation nginx.ingress.kubernetes.io/allowlist-source-range: value "127.0.0.0/8,": entry "" is not a CIDR or an IP address; the route is denied (503): access control fails closed`},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/allowlist-source-range: value "127.0.0.0/8,": entry "" is not a CIDR or an IP address; the route is denied (503): access control fails closed`},
+		},
+		{
+			name:     "empty value denies",
+			defaults: DefaultProxy(),
+			ann:      map[string]string{Prefix + "denylist-source-range": ""},
+			want:     &SourceRange{InvalidDeny: `annotation nginx.ingress.kubernetes.io/denylist-source-range: value "": entry "" is not a CIDR or an IP address; the route is denied (503): access control fails closed`},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/denylist-source-range: value "": entry "" is not a CIDR or an IP address; the route is denied (503): access control fails closed`},
+		},
+		{
+			name:     "valid annotation replaces an invalid configmap allow list, not an invalid deny list",
+			defaults: Proxy{SourceRange: &SourceRange{InvalidAllow: "cm allow", InvalidDeny: "cm deny"}},
+			ann:      map[string]string{Prefix + "whitelist-source-range": "127.0.0.0/8"},
+			want:     &SourceRange{Allow: []string{"127.0.0.0/8"}, InvalidDeny: "cm deny"},
 		},
 		{name: "configmap defaults inherited", defaults: cmDefaults, want: cmDefaults.SourceRange},
 		{
@@ -118,13 +137,17 @@ func TestParseDefaultsSourceRange(t *testing.T) {
 	t.Parallel()
 	p, errs := ParseDefaults(map[string]string{
 		"whitelist-source-range": "10.0.0.0/8, x",
-		"denylist-source-range":  "10.1.0.0/16",
+		"denylist-source-range":  "10.1.0.0/16,,",
 	})
-	want := &SourceRange{Allow: []string{"10.0.0.0/8"}, Deny: []string{"10.1.0.0/16"}}
+	const msg = `configmap key whitelist-source-range: value "10.0.0.0/8, x": entry "x" is not a CIDR or an IP address; the route is denied (503): access control fails closed`
+	want := &SourceRange{Deny: []string{"10.1.0.0/16"}, InvalidAllow: msg}
 	if diff := cmp.Diff(want, p.SourceRange); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if len(errs) != 1 || errs[0].Error() != `configmap key whitelist-source-range: value "10.0.0.0/8, x": entry "x" is not a CIDR or an IP address; dropped` {
+	if len(errs) != 1 || errs[0].Error() != msg || !errors.Is(errs[0], ErrDenied) {
 		t.Errorf("errors: %v", errs)
+	}
+	if !p.SourceRange.IsZero() && p.SourceRange.Denied() != msg {
+		t.Errorf("Denied() = %q", p.SourceRange.Denied())
 	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/proxy"
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -207,8 +208,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	wg.Add(5)
-	go serve("http", proxySrv, d.httpLn)
-	go serve("https", httpsSrv, tls.NewListener(d.httpsLn, tlsCfg))
+	go serve("http", proxySrv, proxyproto.Wrap(d.httpLn, d.proxy))
+	go serve("https", httpsSrv, tls.NewListener(proxyproto.Wrap(d.httpsLn, d.proxy), tlsCfg))
 	go func() {
 		defer wg.Done()
 		d.certs.Tickets().RotateEvery(ctx, d.cfg.TicketRotation)

@@ -27,11 +27,17 @@ type SourceLists struct {
 // covers a whole port only when every route of s (every Path, canaries
 // included, and the DefaultBackend) carries the same non-empty allow list,
 // or the same non-empty deny list (compared as sets). Otherwise the list is
-// left to L7, which enforces every list anyway. A Snapshot with no route
-// yields no lists. Ports with nothing to enforce are absent from the map;
-// a nil s yields nil.
+// left to L7, which enforces every list anyway. A route denied because its
+// list did not parse (SourceRange.Denied) has no list of that kind, so it
+// never yields a whole-port allow list: XDP only ever drops, and L7 answers
+// the denied route 503. When the client address is not the packet's
+// source (the Global settings turn real IP on: use-forwarded-headers,
+// use-proxy-protocol or enable-real-ip), every list is left to L7, which
+// judges the address the real-IP rules compute: XDP would judge the
+// balancer's. A Snapshot with no route yields no lists. Ports with nothing
+// to enforce are absent from the map; a nil s yields nil.
 func PortSourceLists(s *snapshot.Snapshot, ports []uint16) map[uint16]SourceLists {
-	if s == nil {
+	if s == nil || s.Global.RealIP() {
 		return nil
 	}
 	var ranges []*annotations.SourceRange

@@ -68,6 +68,43 @@ func TestPortSourceLists(t *testing.T) {
 			want: map[uint16]SourceLists{80: {Deny: []netip.Prefix{pfx("198.18.0.2/32")}}, 443: {Deny: []netip.Prefix{pfx("198.18.0.2/32")}}},
 		},
 		{
+			name: "a denied route (invalid allow list) keeps the allow list in L7",
+			s:    snap(nil, []snapshot.Path{path(allowA), path(&annotations.SourceRange{InvalidAllow: "bad"})}),
+		},
+		{
+			name: "every route denied: nothing for XDP, L7 answers 503",
+			s:    snap(nil, []snapshot.Path{path(&annotations.SourceRange{InvalidAllow: "bad"}), path(&annotations.SourceRange{InvalidDeny: "bad"})}),
+		},
+		{
+			name: "a denied route with the port's deny list: deny only",
+			s:    snap(nil, []snapshot.Path{path(both), path(&annotations.SourceRange{Deny: []string{"198.18.0.2/32"}, InvalidAllow: "bad"})}),
+			want: map[uint16]SourceLists{80: {Deny: []netip.Prefix{pfx("198.18.0.2/32")}}, 443: {Deny: []netip.Prefix{pfx("198.18.0.2/32")}}},
+		},
+		{
+			name: "use-forwarded-headers: the packet source is the proxy's, lists stay in L7",
+			s: func() *snapshot.Snapshot {
+				s := snap(nil, []snapshot.Path{path(both)})
+				s.Global.UseForwardedHeaders = true
+				return s
+			}(),
+		},
+		{
+			name: "use-proxy-protocol: lists stay in L7",
+			s: func() *snapshot.Snapshot {
+				s := snap(nil, []snapshot.Path{path(both)})
+				s.Global.UseProxyProtocol = true
+				return s
+			}(),
+		},
+		{
+			name: "enable-real-ip: lists stay in L7",
+			s: func() *snapshot.Snapshot {
+				s := snap(nil, []snapshot.Path{path(both)})
+				s.Global.EnableRealIP = true
+				return s
+			}(),
+		},
+		{
 			name: "both lists everywhere",
 			s:    snap(nil, []snapshot.Path{path(both)}),
 			want: map[uint16]SourceLists{

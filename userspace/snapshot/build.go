@@ -96,7 +96,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	b.routes(ings, defaults)
 	b.defaultBackend(ings, defaults)
 
-	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def}
+	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: b.global(objs.ConfigMaps)}
 	tr := tls.prev
 	if tr == nil {
 		tlsIngs := ings
@@ -214,28 +214,62 @@ func (b *builder) index(objs Objects) {
 	}
 }
 
-// configMapDefaults returns the global proxy settings of opts.ConfigMap.
-func (b *builder) configMapDefaults(cms []*corev1.ConfigMap) annotations.Proxy {
+// configMap returns the data of opts.ConfigMap among cms and its
+// reference; found is false when there is none (no ConfigMap named, or not
+// among cms).
+func (b *builder) configMap(cms []*corev1.ConfigMap) (data map[string]string, ref ObjectRef, found bool) {
 	if b.opts.ConfigMap == "" {
-		return annotations.DefaultProxy()
+		return nil, ObjectRef{}, false
 	}
 	ns, name, ok := strings.Cut(b.opts.ConfigMap, "/")
 	if !ok {
 		ns, name = "", b.opts.ConfigMap
 	}
-	ref := ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: name}
+	ref = ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: name}
 	for _, cm := range cms {
-		if cm == nil || cm.Namespace != ns || cm.Name != name {
-			continue
+		if cm != nil && cm.Namespace == ns && cm.Name == name {
+			return cm.Data, ref, true
 		}
-		p, errs := annotations.ParseDefaults(cm.Data)
-		for _, err := range errs {
+	}
+	return nil, ref, false
+}
+
+// warnConfigMap reports the rejected values of the ConfigMap ref: each
+// keeps its built-in default, except those that fail closed.
+func (b *builder) warnConfigMap(ref ObjectRef, errs []error) {
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, annotations.ErrDenied):
+			b.warn(ref, ReasonInvalidConfigMapValue, "%v (every route that does not set its own list)", err)
+		case errors.Is(err, annotations.ErrFailsClosed):
+			b.warn(ref, ReasonInvalidConfigMapValue, "%v", err)
+		default:
 			b.warn(ref, ReasonInvalidConfigMapValue, "%v; built-in default kept", err)
 		}
-		return p
 	}
-	b.warn(ref, ReasonConfigMapNotFound, "configmap %s not found; built-in defaults used", b.opts.ConfigMap)
-	return annotations.DefaultProxy()
+}
+
+// configMapDefaults returns the global proxy settings of opts.ConfigMap,
+// and reports a ConfigMap that is named and missing.
+func (b *builder) configMapDefaults(cms []*corev1.ConfigMap) annotations.Proxy {
+	data, ref, ok := b.configMap(cms)
+	if !ok {
+		if b.opts.ConfigMap != "" {
+			b.warn(ref, ReasonConfigMapNotFound, "configmap %s not found; built-in defaults used", b.opts.ConfigMap)
+		}
+		return annotations.DefaultProxy()
+	}
+	p, errs := annotations.ParseDefaults(data)
+	b.warnConfigMap(ref, errs)
+	return p
+}
+
+// global returns the Global settings of opts.ConfigMap (zero without one).
+func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
+	data, ref, _ := b.configMap(cms)
+	g, errs := annotations.ParseGlobal(data)
+	b.warnConfigMap(ref, errs)
+	return g
 }
 
 // served returns the Ingresses of all that Weir's class selects, oldest

@@ -156,24 +156,10 @@ func (b *builder) tls(objs Objects, ings []*ingress, tlsHosts map[string]bool, s
 // ConfigMap was reported by configMapDefaults; its invalid values are
 // reported here.
 func (b *builder) tlsDefaults(cms []*corev1.ConfigMap) (annotations.SSL, annotations.HSTS) {
-	if b.opts.ConfigMap == "" {
-		return annotations.DefaultSSL(), annotations.DefaultHSTS()
-	}
-	ns, name, ok := strings.Cut(b.opts.ConfigMap, "/")
-	if !ok {
-		ns, name = "", b.opts.ConfigMap
-	}
-	for _, cm := range cms {
-		if cm == nil || cm.Namespace != ns || cm.Name != name {
-			continue
-		}
-		s, h, errs := annotations.ParseTLSDefaults(cm.Data)
-		for _, err := range errs {
-			b.warn(ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: name}, ReasonInvalidConfigMapValue, "%v; built-in default kept", err)
-		}
-		return s, h
-	}
-	return annotations.DefaultSSL(), annotations.DefaultHSTS()
+	data, ref, _ := b.configMap(cms)
+	s, h, errs := annotations.ParseTLSDefaults(data)
+	b.warnConfigMap(ref, errs)
+	return s, h
 }
 
 // certificate validates the Secret ns/name, named by obj, and returns its

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // ErrBaseMismatch is wrapped by Delta.Apply when the Snapshot it is given is
@@ -51,6 +53,9 @@ type Delta struct {
 	DefaultCertificateChanged bool         `json:"defaultCertificateChanged,omitempty"`
 	DefaultCertificate        *Certificate `json:"defaultCertificate,omitempty"`
 
+	GlobalChanged bool               `json:"globalChanged,omitempty"`
+	Global        annotations.Global `json:"global,omitzero"`
+
 	WarningsChanged bool      `json:"warningsChanged,omitempty"`
 	Warnings        []Warning `json:"warnings,omitempty"`
 }
@@ -79,6 +84,9 @@ func Diff(base, next *Snapshot) *Delta {
 	}
 	if !reflect.DeepEqual(base.DefaultCertificate, next.DefaultCertificate) {
 		d.DefaultCertificateChanged, d.DefaultCertificate = true, next.DefaultCertificate
+	}
+	if !reflect.DeepEqual(base.Global, next.Global) {
+		d.GlobalChanged, d.Global = true, next.Global
 	}
 	if !reflect.DeepEqual(base.Warnings, next.Warnings) {
 		d.WarningsChanged, d.Warnings = true, next.Warnings
@@ -115,6 +123,7 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		DefaultBackend:     base.DefaultBackend,
 		Certificates:       base.Certificates,
 		DefaultCertificate: base.DefaultCertificate,
+		Global:             base.Global,
 		Warnings:           base.Warnings,
 	}
 	if d.DefaultBackendChanged {
@@ -130,6 +139,9 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 	}
 	if d.DefaultCertificateChanged {
 		s.DefaultCertificate = d.DefaultCertificate
+	}
+	if d.GlobalChanged {
+		s.Global = d.Global
 	}
 	if d.WarningsChanged {
 		s.Warnings = d.Warnings

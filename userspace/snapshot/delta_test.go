@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -99,7 +101,7 @@ func TestDeltaGoldenPairs(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				d := checkDelta(t, base, next)
 				if i == j && (len(d.Servers) > 0 || len(d.Removed) > 0 || d.DefaultBackendChanged ||
-					d.CertificatesChanged || d.DefaultCertificateChanged || d.WarningsChanged) {
+					d.CertificatesChanged || d.DefaultCertificateChanged || d.GlobalChanged || d.WarningsChanged) {
 					t.Errorf("Diff of a Snapshot with itself is not empty: %+v", d)
 				}
 			})
@@ -407,5 +409,39 @@ func TestDiffSeesEveryCertificateField(t *testing.T) {
 		if d := snapshot.Diff(base, next); !d.CertificatesChanged {
 			t.Errorf("%s changed: not in the Delta", name)
 		}
+	}
+}
+
+// TestDeltaCarriesGlobal: a ConfigMap change of a global setting changes
+// the Hash, and its Delta carries the new Global section, which Apply
+// (after the JSON trip to a worker) makes the next Snapshot's; back to the
+// defaults too. An empty trust list stays empty, not the default.
+func TestDeltaCarriesGlobal(t *testing.T) {
+	t.Parallel()
+	opts := snapshot.DefaultOptions()
+	opts.ConfigMap = "weir/cm"
+	build := func(version uint64, data map[string]string) *snapshot.Snapshot {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "cm"}, Data: data}
+		s := snapshot.Build(snapshot.Objects{ConfigMaps: []*corev1.ConfigMap{cm}}, opts)
+		s.Version = version
+		return s
+	}
+	zero := build(1, nil)
+	forwarded := build(2, map[string]string{"use-forwarded-headers": "true", "proxy-real-ip-cidr": "", "large-client-header-buffers": "2 1k"})
+	want := annotations.Global{UseForwardedHeaders: true, ProxyRealIPCIDR: []string{}, HeaderBufferCount: 2, HeaderBufferSize: 1024}
+	if diff := cmp.Diff(want, forwarded.Global); diff != "" {
+		t.Fatalf("Global (-want +got):\n%s", diff)
+	}
+	if zero.Hash == forwarded.Hash {
+		t.Errorf("a changed Global section leaves the Hash %s", zero.Hash)
+	}
+	for _, pair := range [][2]*snapshot.Snapshot{{zero, forwarded}, {forwarded, zero}} {
+		d := checkDelta(t, pair[0], pair[1])
+		if !d.GlobalChanged {
+			t.Errorf("Diff(v%d, v%d) does not carry the Global section", pair[0].Version, pair[1].Version)
+		}
+	}
+	if d := snapshot.Diff(forwarded, forwarded); d.GlobalChanged {
+		t.Errorf("Diff of a Snapshot with itself carries Global")
 	}
 }

@@ -67,7 +67,7 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	if r == nil || s == nil {
 		return r == s
 	}
-	return strsEqual(r.Allow, s.Allow) && strsEqual(r.Deny, s.Deny)
+	return strsEqual(r.Allow, s.Allow) && strsEqual(r.Deny, s.Deny) && r.InvalidAllow == s.InvalidAllow && r.InvalidDeny == s.InvalidDeny
 }
 
 func strsEqual(a, b []string) bool {

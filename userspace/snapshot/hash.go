@@ -18,6 +18,7 @@ type hashContent struct {
 	DefaultBackend     *Backend            `json:"defaultBackend"`
 	Certificates       []hashedCertificate `json:"certificates,omitempty"`
 	DefaultCertificate *hashedCertificate  `json:"defaultCertificate,omitempty"`
+	Global             annotations.Global  `json:"global,omitzero"`
 }
 
 // hashedCertificate is what the Hash covers of a Certificate.
@@ -56,7 +57,7 @@ func hashedContent(s *Snapshot, reference bool) hashContent {
 		}
 		return hashedCertificate{Secret: c.Secret, Hosts: c.Hosts, Digest: d}
 	}
-	content := hashContent{Servers: s.Servers, DefaultBackend: s.DefaultBackend}
+	content := hashContent{Servers: s.Servers, DefaultBackend: s.DefaultBackend, Global: s.Global}
 	if len(s.Certificates) > 0 {
 		content.Certificates = make([]hashedCertificate, len(s.Certificates))
 		for i := range s.Certificates {
@@ -193,6 +194,12 @@ func (e *hashEncoder) content(c hashContent) {
 	if c.DefaultCertificate != nil {
 		e.field(false, "defaultCertificate")
 		e.certificate(c.DefaultCertificate)
+	}
+	if !c.Global.IsZero() {
+		// Small and once per Snapshot: encoding/json covers every field.
+		e.field(false, "global")
+		data, _ := json.Marshal(c.Global) // plain data: cannot fail
+		e.buf = append(e.buf, data...)
 	}
 	e.buf = append(e.buf, '}')
 }

@@ -355,7 +355,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	// prev; the warnings of the Ingresses in scope from ps, the others from
 	// prev. Everything else cannot have changed.
 	prev := bl.prev
-	s := &Snapshot{DefaultBackend: prev.DefaultBackend, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate}
+	s := &Snapshot{DefaultBackend: prev.DefaultBackend, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global}
 	if tlsChanged {
 		s.Certificates, s.DefaultCertificate = ps.Certificates, ps.DefaultCertificate
 	}

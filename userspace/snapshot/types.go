@@ -69,8 +69,8 @@ type Snapshot struct {
 	// leaves it 0. Versions increase by one per distinct configuration.
 	Version uint64 `json:"version,omitempty"`
 	// Hash is the hex SHA-256 of the routing content (Servers,
-	// DefaultBackend, Certificates and DefaultCertificate, not Version or
-	// Warnings): new certificate material changes it.
+	// DefaultBackend, Certificates, DefaultCertificate and Global, not
+	// Version or Warnings): new certificate material changes it.
 	Hash string `json:"hash"`
 	// Servers holds one entry per distinct host, sorted: exact hosts, then
 	// wildcard hosts, then the any-host server (Host "") last.
@@ -86,6 +86,11 @@ type Snapshot struct {
 	// DefaultCertificate is the certificate of Options.DefaultSSLCertificate,
 	// served when no certificate matches. Nil means Weir's self-signed one.
 	DefaultCertificate *Certificate `json:"defaultCertificate,omitempty"`
+	// Global holds the controller ConfigMap's global settings
+	// (use-forwarded-headers, proxy-real-ip-cidr,
+	// large-client-header-buffers, ...). The zero value, omitted from the
+	// JSON, means every default.
+	Global annotations.Global `json:"global,omitzero"`
 	// Warnings lists what Build rejected or ignored, per object, sorted.
 	Warnings []Warning `json:"warnings,omitempty"`
 }

@@ -1,0 +1,175 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// TestForwarding checks ingress-nginx's client-address model header by
+// header: nginx's realip module (real_ip_header, real_ip_recursive on,
+// set_real_ip_from), the Lua rewrite phase's $pass_access_scheme,
+// $pass_port and $best_http_host, and the proxy_set_header values.
+func TestForwarding(t *testing.T) {
+	t.Parallel()
+	type want struct {
+		Remote, Scheme, Port, Host, XFF, OriginalFor, OriginalHost string
+	}
+	ufh := annotations.Global{UseForwardedHeaders: true}
+	tests := []struct {
+		name      string
+		g         annotations.Global
+		peer      string // RemoteAddr; default 192.0.2.10:5555
+		local     string // local address; default 127.0.0.1:8080
+		tls       bool
+		httpsPort int
+		hdr       [][2]string
+		want      want
+	}{
+		{
+			name: "defaults, no forwarded headers",
+			want: want{Remote: "192.0.2.10", Scheme: "http", Port: "8080", Host: "web.test", XFF: "192.0.2.10"},
+		},
+		{
+			name: "defaults: the client's values are not trusted, only copied",
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-For", "10.0.0.5"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "evil.test"}, {"X-Forwarded-Port", "1"}},
+			want: want{Remote: "192.0.2.10", Scheme: "http", Port: "8080", Host: "web.test", XFF: "192.0.2.10", OriginalFor: "203.0.113.7, 10.0.0.5", OriginalHost: "evil.test"},
+		},
+		{
+			name: "use-forwarded-headers: every proxy trusted (0.0.0.0/0), leftmost address",
+			g:    ufh,
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7, 10.0.0.5"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "a.test,b.test"}, {"X-Forwarded-Port", "8443"}},
+			want: want{Remote: "203.0.113.7", Scheme: "https", Port: "8443", Host: "a.test", XFF: "203.0.113.7", OriginalFor: "203.0.113.7, 10.0.0.5", OriginalHost: "a.test,b.test"},
+		},
+		{
+			name: "use-forwarded-headers and compute-full-forwarded-for append the peer",
+			g:    annotations.Global{UseForwardedHeaders: true, ComputeFullForwardedFor: true},
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7, 10.0.0.5"}},
+			want: want{Remote: "203.0.113.7", Scheme: "http", Port: "8080", Host: "web.test", XFF: "203.0.113.7, 10.0.0.5, 192.0.2.10", OriginalFor: "203.0.113.7, 10.0.0.5"},
+		},
+		{
+			name: "compute-full-forwarded-for without a client value",
+			g:    annotations.Global{UseForwardedHeaders: true, ComputeFullForwardedFor: true},
+			want: want{Remote: "192.0.2.10", Scheme: "http", Port: "8080", Host: "web.test", XFF: "192.0.2.10"},
+		},
+		{
+			name: "compute-full-forwarded-for needs use-forwarded-headers",
+			g:    annotations.Global{ComputeFullForwardedFor: true},
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7"}},
+			want: want{Remote: "192.0.2.10", Scheme: "http", Port: "8080", Host: "web.test", XFF: "192.0.2.10", OriginalFor: "203.0.113.7"},
+		},
+		{
+			name: "recursive: the rightmost untrusted address",
+			g:    annotations.Global{UseForwardedHeaders: true, ProxyRealIPCIDR: []string{"10.0.0.0/8"}},
+			peer: "10.1.1.1:5555",
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7, 198.51.100.1, 10.0.0.5"}},
+			want: want{Remote: "198.51.100.1", Scheme: "http", Port: "8080", Host: "web.test", XFF: "198.51.100.1", OriginalFor: "203.0.113.7, 198.51.100.1, 10.0.0.5"},
+		},
+		{
+			name: "an untrusted peer's header is ignored (X-Forwarded-Proto is not: nginx trusts it from anyone)",
+			g:    annotations.Global{UseForwardedHeaders: true, ProxyRealIPCIDR: []string{"10.0.0.0/8"}},
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-Proto", "https"}},
+			want: want{Remote: "192.0.2.10", Scheme: "https", Port: "8080", Host: "web.test", XFF: "192.0.2.10", OriginalFor: "203.0.113.7"},
+		},
+		{
+			name: "an empty trust list (invalid proxy-real-ip-cidr) trusts nobody",
+			g:    annotations.Global{UseForwardedHeaders: true, ProxyRealIPCIDR: []string{}},
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7"}},
+			want: want{Remote: "192.0.2.10", Scheme: "http", Port: "8080", Host: "web.test", XFF: "192.0.2.10", OriginalFor: "203.0.113.7"},
+		},
+		{
+			name: "enable-real-ip alone: the address, not the other headers",
+			g:    annotations.Global{EnableRealIP: true},
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-Proto", "https"}, {"X-Forwarded-Host", "evil.test"}},
+			want: want{Remote: "203.0.113.7", Scheme: "http", Port: "8080", Host: "web.test", XFF: "203.0.113.7", OriginalFor: "203.0.113.7", OriginalHost: "evil.test"},
+		},
+		{
+			name: "forwarded-for-header: its first line; a non-address stops the walk",
+			g:    annotations.Global{EnableRealIP: true, ForwardedForHeader: "X-Client-Ip"},
+			hdr:  [][2]string{{"X-Client-Ip", "unknown, 198.51.100.9"}, {"X-Client-Ip", "203.0.113.1"}, {"X-Forwarded-For", "203.0.113.7"}},
+			want: want{Remote: "198.51.100.9", Scheme: "http", Port: "8080", Host: "web.test", XFF: "198.51.100.9", OriginalFor: "unknown, 198.51.100.9, 203.0.113.1"},
+		},
+		{
+			name: "an address with a port",
+			g:    ufh,
+			hdr:  [][2]string{{"X-Forwarded-For", "[2001:db8::7]:443"}},
+			want: want{Remote: "2001:db8::7", Scheme: "http", Port: "8080", Host: "web.test", XFF: "2001:db8::7", OriginalFor: "[2001:db8::7]:443"},
+		},
+		{
+			name: "garbage only: the peer",
+			g:    ufh,
+			hdr:  [][2]string{{"X-Forwarded-For", "unknown, ,"}},
+			want: want{Remote: "192.0.2.10", Scheme: "http", Port: "8080", Host: "web.test", XFF: "192.0.2.10", OriginalFor: "unknown, ,"},
+		},
+		{
+			name: "an IPv6 peer is not in the default 0.0.0.0/0",
+			g:    ufh,
+			peer: "[2001:db8::1]:5555",
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7"}},
+			want: want{Remote: "2001:db8::1", Scheme: "http", Port: "8080", Host: "web.test", XFF: "2001:db8::1", OriginalFor: "203.0.113.7"},
+		},
+		{
+			name:  "use-proxy-protocol: the PROXY addresses (the connection's here) stand, X-Forwarded-For is not read; port 443 is https",
+			g:     annotations.Global{UseProxyProtocol: true},
+			local: "198.18.0.1:443",
+			hdr:   [][2]string{{"X-Forwarded-For", "203.0.113.7"}},
+			want:  want{Remote: "192.0.2.10", Scheme: "https", Port: "443", Host: "web.test", XFF: "192.0.2.10", OriginalFor: "203.0.113.7"},
+		},
+		{
+			name: "use-proxy-protocol and use-forwarded-headers: X-Forwarded-For of a trusted PROXY source",
+			g:    annotations.Global{UseProxyProtocol: true, UseForwardedHeaders: true},
+			hdr:  [][2]string{{"X-Forwarded-For", "203.0.113.7"}, {"X-Forwarded-Proto", "https"}},
+			want: want{Remote: "203.0.113.7", Scheme: "https", Port: "8080", Host: "web.test", XFF: "203.0.113.7", OriginalFor: "203.0.113.7"},
+		},
+		{
+			name:      "the HTTPS listener's port is passed as 443",
+			tls:       true,
+			local:     "127.0.0.1:8443",
+			httpsPort: 8443,
+			want:      want{Remote: "192.0.2.10", Scheme: "https", Port: "443", Host: "web.test", XFF: "192.0.2.10"},
+		},
+		{
+			name: "a forwarded port equal to the HTTPS listener's is 443 too",
+			g:    ufh,
+			hdr:  [][2]string{{"X-Forwarded-Port", "443"}, {"X-Forwarded-Proto", ""}},
+			want: want{Remote: "192.0.2.10", Scheme: "", Port: "443", Host: "web.test", XFF: "192.0.2.10"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, "http://web.test/x", nil)
+			r.RemoteAddr = tc.peer
+			if r.RemoteAddr == "" {
+				r.RemoteAddr = "192.0.2.10:5555"
+			}
+			local := tc.local
+			if local == "" {
+				local = "127.0.0.1:8080"
+			}
+			la, _ := net.ResolveTCPAddr("tcp", local)
+			r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, la))
+			if tc.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			for _, kv := range tc.hdr {
+				r.Header.Add(kv[0], kv[1])
+			}
+			f := compileGlobal(tc.g).forwarding(r, tc.httpsPort)
+			got := want{f.remoteText, f.scheme, f.port, f.host, f.forwardedFor, f.originalFor, f.originalHost}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if f.remote.String() != tc.want.Remote {
+				t.Errorf("remote = %v, want %s", f.remote, tc.want.Remote)
+			}
+		})
+	}
+}

@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"net/netip"
+
+	"github.com/weir-lb/weir/l7/proxyproto"
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// globalConfig is the Global section of the live Snapshot, compiled once per
+// Apply: what every request reads of the controller ConfigMap's global
+// settings.
+type globalConfig struct {
+	annotations.Global
+	// forwardedFor is Global.ForwardedFor(), canonical.
+	forwardedFor string
+	// realIPFrom are the trusted proxies (Global.RealIPFrom()).
+	realIPFrom []netip.Prefix
+	// realIP is Global.RealIP().
+	realIP bool
+}
+
+// defaultGlobal is the configuration before the first Apply.
+var defaultGlobal = compileGlobal(annotations.Global{})
+
+// compileGlobal compiles g. A trusted prefix that does not parse (the
+// annotations package never writes one) is skipped: it trusts nobody.
+func compileGlobal(g annotations.Global) *globalConfig {
+	c := &globalConfig{Global: g, forwardedFor: g.ForwardedFor(), realIP: g.RealIP()}
+	for _, s := range g.RealIPFrom() {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			c.realIPFrom = append(c.realIPFrom, p)
+		}
+	}
+	return c
+}
+
+// liveGlobal returns the compiled Global section of the live Snapshot, the
+// defaults before the first Apply.
+func (p *Proxy) liveGlobal() *globalConfig {
+	if g := p.global.Load(); g != nil {
+		return g
+	}
+	return defaultGlobal
+}
+
+// HeaderLimits returns large-client-header-buffers of the live
+// configuration: the number of buffers and the size of each; the defaults,
+// 4 and 8192, before the first Apply. Safe for concurrent use.
+func (p *Proxy) HeaderLimits() (count, size int) { return p.liveGlobal().HeaderBuffers() }
+
+// UseProxyProtocol reports whether the live configuration sets
+// use-proxy-protocol; false before the first Apply. Safe for concurrent
+// use.
+func (p *Proxy) UseProxyProtocol() bool { return p.liveGlobal().UseProxyProtocol }
+
+// TrustsProxy reports whether the live configuration trusts peer's
+// forwarded address (PROXY protocol header or forwarded-for-header): peer
+// is in proxy-real-ip-cidr. Safe for concurrent use.
+func (p *Proxy) TrustsProxy(peer netip.Addr) bool {
+	return containsAddr(p.liveGlobal().realIPFrom, peer.Unmap())
+}
+
+var _ proxyproto.Policy = (*Proxy)(nil)

@@ -1,0 +1,247 @@
+package annotations
+
+import (
+	"errors"
+	"fmt"
+	"net/textproto"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// Global is the typed configuration of the controller ConfigMap's global
+// settings: those that are not per-route defaults (ingress-nginx's keys of
+// the http block). Every field's zero value means its default, so the zero
+// Global is the built-in configuration and a Snapshot built without a
+// ConfigMap carries none; the methods return the effective values.
+//
+// To add a setting: a field here (zero means default), its row in
+// globalMeta, its parsing in ParseGlobal, and where needed a method giving
+// the effective value.
+type Global struct {
+	// UseForwardedHeaders is use-forwarded-headers: trust the client's
+	// X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Port, and take the
+	// client address from forwarded-for-header (real IP). Default false:
+	// they come from the connection.
+	UseForwardedHeaders bool `json:"useForwardedHeaders,omitempty"`
+	// ComputeFullForwardedFor is compute-full-forwarded-for: with
+	// UseForwardedHeaders, X-Forwarded-For is the client's value with the
+	// connection's address appended, instead of the client address alone.
+	// Default false.
+	ComputeFullForwardedFor bool `json:"computeFullForwardedFor,omitempty"`
+	// ForwardedForHeader is forwarded-for-header: the header the real-IP
+	// rules read the client address from, and X-Original-Forwarded-For
+	// copies. "" means "X-Forwarded-For".
+	ForwardedForHeader string `json:"forwardedForHeader,omitempty"`
+	// ProxyRealIPCIDR is proxy-real-ip-cidr, normalised prefixes: the peers
+	// whose forwarded-for header (or PROXY protocol address) is trusted.
+	// Nil means the default, 0.0.0.0/0 (every IPv4 peer, as nginx's
+	// set_real_ip_from 0.0.0.0/0); empty and not nil means none (a value
+	// with an invalid entry: trust fails closed).
+	ProxyRealIPCIDR []string `json:"proxyRealIPCIDR,omitzero"`
+	// EnableRealIP is enable-real-ip: take the client address from
+	// forwarded-for-header of trusted peers even without
+	// UseForwardedHeaders. Default false.
+	EnableRealIP bool `json:"enableRealIP,omitempty"`
+	// UseProxyProtocol is use-proxy-protocol: every connection to the HTTP
+	// and HTTPS listeners starts with a PROXY protocol header. Default
+	// false.
+	UseProxyProtocol bool `json:"useProxyProtocol,omitempty"`
+	// HeaderBufferCount and HeaderBufferSize are
+	// large-client-header-buffers ("4 8k"): a request line longer than
+	// HeaderBufferSize gets 414, a header line longer gets 400, and the
+	// request line and headers together must fit HeaderBufferCount
+	// buffers. 0 means the default, 4 and 8192.
+	HeaderBufferCount int `json:"headerBufferCount,omitempty"`
+	HeaderBufferSize  int `json:"headerBufferSize,omitempty"`
+}
+
+// Defaults of the Global settings whose zero value stands for another.
+const (
+	DefaultForwardedForHeader = "X-Forwarded-For"
+	DefaultProxyRealIPCIDR    = "0.0.0.0/0"
+	DefaultHeaderBufferCount  = 4
+	DefaultHeaderBufferSize   = 8 << 10
+)
+
+// IsZero reports whether g is the built-in configuration (every field
+// zero). It covers any field added later.
+func (g Global) IsZero() bool { return reflect.ValueOf(g).IsZero() }
+
+// ForwardedFor returns the forwarded-for header name, canonical
+// ("X-Forwarded-For" by default).
+func (g Global) ForwardedFor() string {
+	if g.ForwardedForHeader == "" {
+		return DefaultForwardedForHeader
+	}
+	return g.ForwardedForHeader
+}
+
+// RealIPFrom returns the trusted proxy prefixes: ProxyRealIPCIDR, or
+// [0.0.0.0/0] when it is nil.
+func (g Global) RealIPFrom() []string {
+	if g.ProxyRealIPCIDR == nil {
+		return []string{DefaultProxyRealIPCIDR}
+	}
+	return g.ProxyRealIPCIDR
+}
+
+// RealIP reports whether the client address is taken from trusted peers'
+// headers or PROXY protocol (nginx's realip module is on): with
+// use-forwarded-headers, use-proxy-protocol or enable-real-ip.
+func (g Global) RealIP() bool { return g.UseForwardedHeaders || g.UseProxyProtocol || g.EnableRealIP }
+
+// HeaderBuffers returns large-client-header-buffers: the number of buffers
+// and the size of each (default 4 and 8192).
+func (g Global) HeaderBuffers() (count, size int) {
+	count, size = g.HeaderBufferCount, g.HeaderBufferSize
+	if count == 0 {
+		count = DefaultHeaderBufferCount
+	}
+	if size == 0 {
+		size = DefaultHeaderBufferSize
+	}
+	return count, size
+}
+
+// globalMeta is the metadata table of the Global settings; they exist only
+// as controller ConfigMap keys.
+var globalMeta = []Meta{
+	{
+		Key: "use-forwarded-headers", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` trusts the client's `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-Port` (passed on, and the upstream `Host` is the first `X-Forwarded-Host`) and takes the client address from `forwarded-for-header` of peers in `proxy-real-ip-cidr`: for Weir behind another L7 proxy. `\"false\"`: all from the connection, the client's `X-Forwarded-For` passed as `X-Original-Forwarded-For`.",
+		Validate: validateBool,
+	},
+	{
+		Key: "compute-full-forwarded-for", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "With `use-forwarded-headers`, `\"true\"` sends `X-Forwarded-For` as the client's value with the connection's address appended, instead of the client address alone.",
+		Validate: validateBool,
+	},
+	{
+		Key: "forwarded-for-header", Default: DefaultForwardedForHeader, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Header the client address is taken from (rightmost address not in `proxy-real-ip-cidr`, as nginx's `real_ip_recursive on`) when real IP is on, and that `X-Original-Forwarded-For` copies.",
+		Validate: validateHeaderName,
+	},
+	{
+		Key: "proxy-real-ip-cidr", Default: DefaultProxyRealIPCIDR, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Comma-separated CIDRs or addresses of the proxies whose `forwarded-for-header` (or PROXY protocol address) is trusted. An invalid entry trusts no proxy (fails closed) with an `InvalidConfigMapValue` warning. The default matches IPv4 peers only, as nginx's `set_real_ip_from 0.0.0.0/0`.",
+		Validate: func(v string) error { _, err := parseCIDRList(v); return err },
+	},
+	{
+		Key: "enable-real-ip", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` takes the client address from `forwarded-for-header` of peers in `proxy-real-ip-cidr` without trusting the other forwarded headers.",
+		Validate: validateBool,
+	},
+	{
+		Key: "use-proxy-protocol", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` expects a PROXY protocol header (v1 or v2) on every connection to the HTTP and HTTPS listeners; the client address is its source address when the peer is in `proxy-real-ip-cidr`.",
+		Validate: validateBool,
+	},
+	{
+		Key: "large-client-header-buffers", Default: "4 8k", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Number and size (nginx size syntax) of the buffers for a request line and headers: a longer request line gets 414, a longer header line 400.",
+		Validate: func(v string) error { _, _, err := parseBuffers(v); return err },
+	},
+}
+
+func validateBool(v string) error { _, err := parseConfigBool(v); return err }
+
+// parseConfigBool accepts what ingress-nginx's ConfigMap decoding accepts
+// for a boolean (strconv.ParseBool: "true", "1", "t", "False", ...).
+func parseConfigBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		return false, errors.New(`must be "true" or "false"`)
+	}
+	return b, nil
+}
+
+// validateHeaderName accepts a non-empty HTTP token.
+func validateHeaderName(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("must be a header name")
+	}
+	return validateToken(strings.TrimSpace(v))
+}
+
+// parseCIDRList splits a comma-separated list of CIDRs or addresses
+// (empty entries skipped, as ingress-nginx's splitAndTrimSpace) into
+// normalised prefixes; any other entry is an error.
+func parseCIDRList(v string) ([]string, error) {
+	prefixes, bad := ParseSourceRange(v)
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("entry %q is not a CIDR or an IP address", bad[0])
+	}
+	if prefixes == nil {
+		prefixes = []string{}
+	}
+	return prefixes, nil
+}
+
+// parseBuffers parses nginx's "number size" syntax of
+// large_client_header_buffers ("4 8k").
+func parseBuffers(v string) (count, size int, err error) {
+	f := strings.Fields(v)
+	if len(f) != 2 {
+		return 0, 0, errors.New(`must be a number of buffers and a size, as "4 8k"`)
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n < 1 || n > 1<<16 {
+		return 0, 0, errors.New("the number of buffers must be an integer from 1 to 65536")
+	}
+	s, err := parseSize(f[1])
+	if err != nil || s < 1 || s > 1<<30 {
+		return 0, 0, errors.New("the buffer size must be from 1 byte to 1g, in nginx size syntax")
+	}
+	return n, int(s), nil
+}
+
+// ParseGlobal reads the Global settings from the data of the controller
+// ConfigMap. A nil map yields the zero Global (every default). A rejected
+// value is returned as an *Error with ConfigMap set and its default is
+// kept, except proxy-real-ip-cidr, which then trusts no proxy.
+func ParseGlobal(data map[string]string) (Global, []error) {
+	var g Global
+	var errs []error
+	wrap := func(key, value string, err error) {
+		errs = append(errs, &Error{Annotation: key, Value: value, ConfigMap: true, Err: err})
+	}
+	boolKey := func(key string, dst *bool) {
+		if v, ok := data[key]; ok {
+			b, err := parseConfigBool(v)
+			if err != nil {
+				wrap(key, v, err)
+				return
+			}
+			*dst = b
+		}
+	}
+	boolKey("use-forwarded-headers", &g.UseForwardedHeaders)
+	boolKey("compute-full-forwarded-for", &g.ComputeFullForwardedFor)
+	boolKey("enable-real-ip", &g.EnableRealIP)
+	boolKey("use-proxy-protocol", &g.UseProxyProtocol)
+	if v, ok := data["forwarded-for-header"]; ok {
+		if err := validateHeaderName(v); err != nil {
+			wrap("forwarded-for-header", v, err)
+		} else if h := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(v)); h != DefaultForwardedForHeader {
+			g.ForwardedForHeader = h
+		}
+	}
+	if v, ok := data["proxy-real-ip-cidr"]; ok {
+		ps, err := parseCIDRList(v)
+		if err != nil {
+			wrap("proxy-real-ip-cidr", v, fmt.Errorf("%w; no proxy is trusted: trust %w", err, ErrFailsClosed))
+			ps = []string{}
+		}
+		g.ProxyRealIPCIDR = ps
+	}
+	if v, ok := data["large-client-header-buffers"]; ok {
+		n, s, err := parseBuffers(v)
+		if err != nil {
+			wrap("large-client-header-buffers", v, err)
+		} else {
+			g.HeaderBufferCount, g.HeaderBufferSize = n, s
+		}
+	}
+	return g, errs
+}

@@ -1,0 +1,111 @@
+package annotations
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseGlobal(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		data     map[string]string
+		want     Global
+		wantErrs []string
+	}{
+		{name: "nil map: every default"},
+		{
+			name: "every key",
+			data: map[string]string{
+				"use-forwarded-headers":       "true",
+				"compute-full-forwarded-for":  "True",
+				"forwarded-for-header":        " x-real-client ",
+				"proxy-real-ip-cidr":          "10.0.0.1/8, 2001:db8::/32,,",
+				"enable-real-ip":              "1",
+				"use-proxy-protocol":          "t",
+				"large-client-header-buffers": " 8 16k ",
+			},
+			want: Global{
+				UseForwardedHeaders: true, ComputeFullForwardedFor: true, ForwardedForHeader: "X-Real-Client",
+				ProxyRealIPCIDR: []string{"10.0.0.0/8", "2001:db8::/32"}, EnableRealIP: true, UseProxyProtocol: true,
+				HeaderBufferCount: 8, HeaderBufferSize: 16 << 10,
+			},
+		},
+		{
+			name: "defaults written out",
+			data: map[string]string{"forwarded-for-header": "x-forwarded-for", "use-forwarded-headers": "false", "large-client-header-buffers": "4 8k"},
+			want: Global{HeaderBufferCount: 4, HeaderBufferSize: 8192},
+		},
+		{
+			name: "empty trust list trusts nobody",
+			data: map[string]string{"proxy-real-ip-cidr": ""},
+			want: Global{ProxyRealIPCIDR: []string{}},
+		},
+		{
+			name: "invalid values keep defaults, an invalid trust list trusts nobody",
+			data: map[string]string{
+				"use-forwarded-headers":       "yes",
+				"forwarded-for-header":        "X Forwarded",
+				"proxy-real-ip-cidr":          "10.0.0.0/8;192.168.0.0/16",
+				"large-client-header-buffers": "4",
+			},
+			want: Global{ProxyRealIPCIDR: []string{}},
+			wantErrs: []string{
+				`configmap key use-forwarded-headers: value "yes": must be "true" or "false"`,
+				`configmap key forwarded-for-header: value "X Forwarded": is not a valid header or cookie name; ignored`,
+				`configmap key proxy-real-ip-cidr: value "10.0.0.0/8;192.168.0.0/16": entry "10.0.0.0/8;192.168.0.0/16" is not a CIDR or an IP address; no proxy is trusted: trust fails closed`,
+				`configmap key large-client-header-buffers: value "4": must be a number of buffers and a size, as "4 8k"`,
+			},
+		},
+		{
+			name:     "buffer size out of range",
+			data:     map[string]string{"large-client-header-buffers": "4 0"},
+			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			g, errs := ParseGlobal(tc.data)
+			if diff := cmp.Diff(tc.want, g); diff != "" {
+				t.Errorf("Global (-want +got):\n%s", diff)
+			}
+			var got []string
+			for _, err := range errs {
+				got = append(got, err.Error())
+			}
+			if diff := cmp.Diff(tc.wantErrs, got); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestGlobalEffectiveValues(t *testing.T) {
+	t.Parallel()
+	var zero Global
+	if !zero.IsZero() || zero.RealIP() || zero.ForwardedFor() != "X-Forwarded-For" {
+		t.Errorf("zero Global: IsZero %v, RealIP %v, ForwardedFor %q", zero.IsZero(), zero.RealIP(), zero.ForwardedFor())
+	}
+	if n, s := zero.HeaderBuffers(); n != 4 || s != 8192 {
+		t.Errorf("default HeaderBuffers = %d, %d, want 4, 8192", n, s)
+	}
+	if diff := cmp.Diff([]string{"0.0.0.0/0"}, zero.RealIPFrom()); diff != "" {
+		t.Errorf("default RealIPFrom (-want +got):\n%s", diff)
+	}
+	none := Global{ProxyRealIPCIDR: []string{}}
+	if none.IsZero() || len(none.RealIPFrom()) != 0 {
+		t.Errorf("empty trust list: IsZero %v, RealIPFrom %v", none.IsZero(), none.RealIPFrom())
+	}
+	for _, g := range []Global{{UseForwardedHeaders: true}, {UseProxyProtocol: true}, {EnableRealIP: true}} {
+		if !g.RealIP() {
+			t.Errorf("%+v: RealIP false", g)
+		}
+	}
+	_, errs := ParseGlobal(map[string]string{"proxy-real-ip-cidr": "x"})
+	if len(errs) != 1 || !errors.Is(errs[0], ErrFailsClosed) {
+		t.Errorf("invalid proxy-real-ip-cidr: errors %v, want one wrapping ErrFailsClosed", errs)
+	}
+}
