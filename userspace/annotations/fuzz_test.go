@@ -1,0 +1,94 @@
+package annotations
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// metaOf returns the Meta of key (without Prefix), or nil.
+func metaOf(key string) *Meta {
+	for _, t := range tables() {
+		for i := range t {
+			if t[i].Key == key {
+				return &t[i]
+			}
+		}
+	}
+	return nil
+}
+
+// FuzzParse runs every family's parser (Parse for an Ingress's annotations,
+// ParseSSL, ParseDefaults and ParseTLSDefaults for the ConfigMap) over one
+// key and value. A canary-* key also gets canary: "true", so that its own
+// parser runs. Properties: no panic; every error is an *Error naming the
+// key and the value as written; a value its Meta.Validate rejects is never
+// accepted silently (documented validator and parser agree).
+func FuzzParse(f *testing.F) {
+	for _, t := range tables() {
+		for _, m := range t {
+			f.Add(m.Key, m.Default)
+		}
+	}
+	for _, s := range [][2]string{
+		{"proxy-body-size", "8m"}, {"proxy-body-size", "9223372036854775807k"}, {"proxy-body-size", " 1g "},
+		{"proxy-read-timeout", "99999999999999999999"}, {"proxy-read-timeout", "+5"}, {"proxy-connect-timeout", "0"},
+		{"whitelist-source-range", "10.0.0.0/8, ::ffff:10.0.0.1/120,,fe80::1%eth0"}, {"denylist-source-range", ","},
+		{"allowlist-source-range", "::ffff:1.2.3.4/95"}, {"canary-weight", "-1"}, {"canary-weight", "1000"},
+		{"canary-weight-total", "0"}, {"canary-by-header-pattern", "(a+)+$"}, {"canary-by-header-pattern", "["},
+		{"canary-by-header", "X Bad"}, {"canary-by-cookie", "\x00"}, {"use-regex", "yes"},
+		{"hsts-max-age", "-1"}, {"load-balance", "ewma"}, {"server-snippet", "return 200;"}, {"affinity", "cookie"},
+		{"", ""}, {"canary", "TRUE"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, key, value string) {
+		ann := map[string]string{Prefix + key: value}
+		if strings.HasPrefix(key, "canary-") {
+			ann[Prefix+"canary"] = "true"
+		}
+		checkErrs := func(what, name string, configMap bool, errs []error) (named bool) {
+			t.Helper()
+			for _, err := range errs {
+				var e *Error
+				if !errors.As(err, &e) {
+					t.Fatalf("%s: error %v is %T, not an *Error", what, err, err)
+				}
+				if e.ConfigMap != configMap {
+					t.Errorf("%s: %v: ConfigMap = %v, want %v", what, err, e.ConfigMap, configMap)
+				}
+				if v, ok := ann[e.Annotation]; !configMap && (!ok || v != e.Value) {
+					t.Errorf("%s: %v names %q = %q, not an annotation given", what, err, e.Annotation, e.Value)
+				}
+				if !strings.Contains(err.Error(), e.Annotation) {
+					t.Errorf("%s: %q does not name %s", what, err.Error(), e.Annotation)
+				}
+				if e.Annotation == name && e.Value == value {
+					named = true
+				}
+			}
+			return named
+		}
+		_, errs := Parse(ann, DefaultProxy())
+		reported := checkErrs("Parse", Prefix+key, false, errs)
+		_, sslErrs := ParseSSL(ann, DefaultSSL())
+		reported = checkErrs("ParseSSL", Prefix+key, false, sslErrs) || reported
+
+		data := map[string]string{key: value}
+		_, cmErrs := ParseDefaults(data)
+		cmReported := checkErrs("ParseDefaults", key, true, cmErrs)
+		_, _, tlsErrs := ParseTLSDefaults(data)
+		cmReported = checkErrs("ParseTLSDefaults", key, true, tlsErrs) || cmReported
+
+		m := metaOf(key)
+		if m == nil || m.Validate(value) == nil {
+			return
+		}
+		if !m.ConfigMapOnly && !reported {
+			t.Errorf("annotation %s: %q rejected by Meta.Validate (%v) but Parse accepts it silently", key, value, m.Validate(value))
+		}
+		if m.ConfigMap && !cmReported {
+			t.Errorf("configmap key %s: %q rejected by Meta.Validate (%v) but accepted silently", key, value, m.Validate(value))
+		}
+	})
+}
