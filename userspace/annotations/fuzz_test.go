@@ -18,10 +18,10 @@ func metaOf(key string) *Meta {
 	return nil
 }
 
-// FuzzParse runs every family's parser (Parse for an Ingress's annotations,
-// ParseSSL, ParseDefaults and ParseTLSDefaults for the ConfigMap) over one
-// key and value. A canary-* key also gets canary: "true", so that its own
-// parser runs. Properties: no panic; every error is an *Error naming the
+// FuzzParse runs every family's parser (Parse and ParseSSL for an Ingress's
+// annotations; ParseDefaults, ParseTLSDefaults and ParseTLSSettings for the
+// ConfigMap) over one key and value. A canary-* key also gets canary:
+// "true", so that its own parser runs. Properties: no panic; every error is an *Error naming the
 // key and the value as written; a value its Meta.Validate rejects is never
 // accepted silently (documented validator and parser agree).
 func FuzzParse(f *testing.F) {
@@ -38,7 +38,9 @@ func FuzzParse(f *testing.F) {
 		{"canary-weight-total", "0"}, {"canary-by-header-pattern", "(a+)+$"}, {"canary-by-header-pattern", "["},
 		{"canary-by-header", "X Bad"}, {"canary-by-cookie", "\x00"}, {"use-regex", "yes"},
 		{"hsts-max-age", "-1"}, {"load-balance", "ewma"}, {"server-snippet", "return 200;"}, {"affinity", "cookie"},
-		{"", ""}, {"canary", "TRUE"},
+		{"", ""}, {"canary", "TRUE"}, {"ssl-protocols", "SSLv3 TLSv1 TLSv1.3 TLSv9"}, {"ssl-protocols", ""},
+		{"ssl-ciphers", "HIGH:!aNULL:!MD5"}, {"ssl-ciphers", "!AES128-SHA:AES128-SHA:-x:+y:@STRENGTH:DHE-RSA-AES128-GCM-SHA256,TLS_AES_128_GCM_SHA256 RC4-SHA"},
+		{"ssl-ecdh-curve", "X448:prime256v1::secp384r1:P-256"}, {"ssl-ecdh-curve", " auto"},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -79,6 +81,8 @@ func FuzzParse(f *testing.F) {
 		cmReported := checkErrs("ParseDefaults", key, true, cmErrs)
 		_, _, tlsErrs := ParseTLSDefaults(data)
 		cmReported = checkErrs("ParseTLSDefaults", key, true, tlsErrs) || cmReported
+		_, settingsErrs := ParseTLSSettings(data)
+		cmReported = checkErrs("ParseTLSSettings", key, true, settingsErrs) || cmReported
 
 		m := metaOf(key)
 		if m == nil || m.Validate(value) == nil {
