@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -57,6 +58,63 @@ func fuzzIngress(name, hosts, paths string, kind byte, svc, port, key, value, tl
 	return ing
 }
 
+// withConfigMapKey sets key=value in the ConfigMap of opts (adding
+// default/fuzz-config as opts.ConfigMap when it names none), on a copy of
+// the ConfigMaps of objs, and returns the ConfigMap's reference.
+func withConfigMapKey(objs *snapshot.Objects, opts *snapshot.Options, key, value string) snapshot.ObjectRef {
+	if opts.ConfigMap == "" {
+		opts.ConfigMap = "default/fuzz-config"
+	}
+	ns, name, _ := strings.Cut(opts.ConfigMap, "/")
+	objs.ConfigMaps = slices.Clone(objs.ConfigMaps)
+	i := slices.IndexFunc(objs.ConfigMaps, func(cm *corev1.ConfigMap) bool { return cm.Namespace == ns && cm.Name == name })
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if i >= 0 {
+		cm = objs.ConfigMaps[i].DeepCopy()
+	} else {
+		objs.ConfigMaps = append(objs.ConfigMaps, cm)
+		i = len(objs.ConfigMaps) - 1
+	}
+	if cm.Data == nil {
+		cm.Data = map[string]string{}
+	}
+	cm.Data[key] = value
+	objs.ConfigMaps[i] = cm
+	return snapshot.ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: name}
+}
+
+// checkReported fails unless every error the annotations package gives for
+// the annotations of ing (when served) and for the data of the ConfigMap
+// is a warning of s on that object.
+func checkReported(t *testing.T, s *snapshot.Snapshot, objs snapshot.Objects, opts snapshot.Options, ing *networkingv1.Ingress, cmRef snapshot.ObjectRef) {
+	t.Helper()
+	has := func(obj snapshot.ObjectRef, err error) bool {
+		return slices.ContainsFunc(s.Warnings, func(w snapshot.Warning) bool {
+			return w.Object == obj && strings.Contains(w.Message, err.Error())
+		})
+	}
+	var errs []error
+	if snapshot.NewClassSelector(objs.IngressClasses, opts).Serves(ing) {
+		_, errs = annotations.Parse(ing.Annotations, annotations.DefaultProxy())
+	}
+	ref := snapshot.ObjectRef{Kind: "Ingress", Namespace: ing.Namespace, Name: ing.Name}
+	for _, err := range errs {
+		if !has(ref, err) {
+			t.Errorf("%v: no warning on %v", err, ref)
+		}
+	}
+	i := slices.IndexFunc(objs.ConfigMaps, func(cm *corev1.ConfigMap) bool {
+		return cm.Namespace == cmRef.Namespace && cm.Name == cmRef.Name
+	})
+	_, cmErrs := annotations.ParseDefaults(objs.ConfigMaps[i].Data)
+	_, _, tlsErrs := annotations.ParseTLSDefaults(objs.ConfigMaps[i].Data)
+	for _, err := range append(cmErrs, tlsErrs...) {
+		if !has(cmRef, err) {
+			t.Errorf("%v: no warning on %v", err, cmRef)
+		}
+	}
+}
+
 func atoi32(s string) (int32, bool) {
 	if s == "" || len(s) > 9 || strings.Trim(s, "0123456789") != "" {
 		return 0, false
@@ -88,15 +146,17 @@ func FuzzBuild(f *testing.F) {
 		opts.WatchIngressWithoutClass = true
 		cases = append(cases, fuzzCase{objs, opts})
 	}
-	f.Add(uint8(0), "foo.com,*.foo.com,", "/\n/api/", uint8(1), "web", "80", "proxy-body-size", "8m", "", "", uint64(1))
-	f.Add(uint8(3), "Foo.COM,bad_host", "/a(\nnoslash", uint8(2), "web", "http", "use-regex", "true", "foo.com", "a-tls", uint64(2))
-	f.Add(uint8(5), "", "", uint8(4), "", "0", "canary", "true", "*.example.com", "missing", uint64(3))
-	f.Add(uint8(7), "a.example.com", "/[a-z]+\n/", uint8(2), "gone", "99999", "whitelist-source-range", "10.0.0.0/33,x", "a.example.com,b.example.com", "tls", uint64(4))
-	f.Add(uint8(9), "x.io", "/", uint8(3), "web", "80", "server-snippet", "return 200;", "", "", uint64(5))
-	f.Add(uint8(11), "x.io", "/", uint8(1), "web", "80", "canary-weight", "-5", "", "", uint64(6))
-	f.Fuzz(func(t *testing.T, which uint8, hosts, paths string, kind uint8, svc, port, key, value, tlsHost, secret string, seed uint64) {
+	f.Add(uint8(0), "foo.com,*.foo.com,", "/\n/api/", uint8(1), "web", "80", "proxy-body-size", "8m", "", "", uint64(1), "proxy-read-timeout", "5s")
+	f.Add(uint8(3), "Foo.COM,bad_host", "/a(\nnoslash", uint8(2), "web", "http", "use-regex", "true", "foo.com", "a-tls", uint64(2), "hsts-max-age", "-1")
+	f.Add(uint8(5), "", "", uint8(4), "", "0", "canary", "true", "*.example.com", "missing", uint64(3), "whitelist-source-range", "10.0.0.0/8")
+	f.Add(uint8(7), "a.example.com", "/[a-z]+\n/", uint8(2), "gone", "99999", "whitelist-source-range", "10.0.0.0/33,x", "a.example.com,b.example.com", "tls", uint64(4), "load-balance", "ewma")
+	f.Add(uint8(9), "x.io", "/", uint8(3), "web", "80", "server-snippet", "return 200;", "", "", uint64(5), "ssl-redirect", "false")
+	f.Add(uint8(11), "x.io", "/", uint8(1), "web", "80", "canary-weight", "-5", "", "", uint64(6), "proxy-body-size", "1x")
+	f.Fuzz(func(t *testing.T, which uint8, hosts, paths string, kind uint8, svc, port, key, value, tlsHost, secret string, seed uint64, cmKey, cmValue string) {
 		c := cases[int(which)%len(cases)]
 		objs := c.objs
+		opts := c.opts
+		cmRef := withConfigMapKey(&objs, &opts, cmKey, cmValue)
 		ing := fuzzIngress("fuzz", hosts, paths, kind, svc, port, key, value, tlsHost, secret)
 		objs.Ingresses = append(slices.Clone(c.objs.Ingresses), ing)
 		if seed%2 == 1 { // the same rules again, younger: conflicts
@@ -105,9 +165,9 @@ func FuzzBuild(f *testing.F) {
 			twin.CreationTimestamp = metav1.Unix(int64(seed%1000), 0)
 			objs.Ingresses = append(objs.Ingresses, twin)
 		}
-		want := snapshot.Build(objs, c.opts)
+		want := snapshot.Build(objs, opts)
 
-		if again := snapshot.Build(objs, c.opts); !cmp.Equal(want, again) {
+		if again := snapshot.Build(objs, opts); !cmp.Equal(want, again) {
 			t.Fatalf("Build is not deterministic (-first +second):\n%s", cmp.Diff(want, again))
 		}
 		r := rand.New(rand.NewPCG(seed, 11))
@@ -115,7 +175,7 @@ func FuzzBuild(f *testing.F) {
 		shuffledObjs.Ingresses = shuffled(r, objs.Ingresses)
 		shuffledObjs.Services = shuffled(r, objs.Services)
 		shuffledObjs.Secrets = shuffled(r, objs.Secrets)
-		if got := snapshot.Build(shuffledObjs, c.opts); !cmp.Equal(want, got) {
+		if got := snapshot.Build(shuffledObjs, opts); !cmp.Equal(want, got) {
 			t.Fatalf("Build depends on object order (-want +got):\n%s", cmp.Diff(want, got))
 		}
 		if ref := snapshot.HashJSON(want); want.Hash != ref {
@@ -129,11 +189,12 @@ func FuzzBuild(f *testing.F) {
 				t.Errorf("warning %+v does not name the annotation", w)
 			}
 		}
+		checkReported(t, want, objs, opts, ing, cmRef)
 		if _, err := router.Compile(want, nil); err != nil {
 			t.Fatalf("the router refuses the Snapshot Build gave: %v", err)
 		}
 
-		bl := snapshot.NewBuilder(c.opts)
+		bl := snapshot.NewBuilder(opts)
 		base := objs
 		base.Ingresses = c.objs.Ingresses
 		bl.Build(base)
@@ -142,6 +203,6 @@ func FuzzBuild(f *testing.F) {
 			t.Fatalf("Builder told of the fuzzed Ingress differs from Build (-want +got):\n%s", cmp.Diff(want, got))
 		}
 		objs.Changed = nil
-		compareRandomEdits(t, r, objs, c.opts, edits, 2, seed)
+		compareRandomEdits(t, r, objs, opts, edits, 2, seed)
 	})
 }
