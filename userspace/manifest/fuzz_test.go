@@ -1,18 +1,38 @@
 package manifest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 )
 
+// aliasBomb returns a "billion laughs" document: n levels of anchors, each
+// aliasing the previous nine times.
+func aliasBomb(n int) string {
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  l0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&b, "  l%d: &a%d [", i, i)
+		for j := range 9 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "*a%d", i-1)
+		}
+		b.WriteString("]\n")
+	}
+	return b.String()
+}
+
 // FuzzDecodeDocuments decodes fuzzed multi-document YAML; the seed corpus
 // in testdata/fuzz/FuzzDecodeDocuments is the golden cases of
 // userspace/snapshot and the quickstart. Properties: no panic; each
 // document has an object or an error, never both; indexes increase; a
 // decoded object has a name, a namespace when namespaced, and the Key of
-// its kind, namespace and name.
+// its kind, namespace and name. Alias bombs and deep nesting are seeds: the
+// YAML decoder bounds both.
 func FuzzDecodeDocuments(f *testing.F) {
 	for _, s := range []string{
 		"", "---\n---\n", "# only\n# comments\n", "kind: [\n",
@@ -21,6 +41,7 @@ func FuzzDecodeDocuments(f *testing.F) {
 		"apiVersion: v1\nkind: Service\nmetadata: {name: ''}\n",
 		"apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {tls.crt: '!!'}\n",
 		"a: &a [*a, *a]\n",
+		aliasBomb(9), strings.Repeat("[", 20000), strings.Repeat("a: {", 20000),
 		"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: i, namespace: n, annotations: {x: 1}}\n",
 	} {
 		f.Add([]byte(s))
