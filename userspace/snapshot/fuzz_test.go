@@ -27,11 +27,19 @@ type fuzzCase struct {
 // comma-separated host (at most 3), each with the newline-separated paths
 // (at most 3) of pathType chosen by kind (Exact, Prefix,
 // ImplementationSpecific, an unknown one, or none), to service svc on port
-// (a number when it parses as one, a name otherwise); annotation key=value
-// and spec.tls for tlsHost and secret when tlsHost is not empty.
+// (a number when it parses as one, a name otherwise); spec.tls for tlsHost
+// and secret when tlsHost is not empty. The first line of key is an
+// annotation (under annotations.Prefix) of value value; its other lines are
+// more annotations, written k=v.
 func fuzzIngress(name, hosts, paths string, kind byte, svc, port, key, value, tlsHost, secret string) *networkingv1.Ingress {
+	first, more, _ := strings.Cut(key, "\n")
 	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name,
-		Annotations: map[string]string{annotations.Prefix + key: value}}}
+		Annotations: map[string]string{annotations.Prefix + first: value}}}
+	for _, line := range strings.Split(more, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			ing.Annotations[annotations.Prefix+k] = v
+		}
+	}
 	backend := networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: svc}}
 	if n, ok := atoi32(port); ok {
 		backend.Service.Port.Number = n
@@ -152,6 +160,8 @@ func FuzzBuild(f *testing.F) {
 	f.Add(uint8(7), "a.example.com", "/[a-z]+\n/", uint8(2), "gone", "99999", "whitelist-source-range", "10.0.0.0/33,x", "a.example.com,b.example.com", "tls", uint64(4), "load-balance", "ewma")
 	f.Add(uint8(9), "x.io", "/", uint8(3), "web", "80", "server-snippet", "return 200;", "", "", uint64(5), "ssl-redirect", "false")
 	f.Add(uint8(11), "x.io", "/", uint8(1), "web", "80", "canary-weight", "-5", "", "", uint64(6), "proxy-body-size", "1x")
+	f.Add(uint8(3), "app.example.com", "/", uint8(1), "web", "80", "canary-by-header-pattern\ncanary=true\ncanary-by-header=X-Canary\ncanary-weight=30", "[", "", "", uint64(7), "proxy-body-size", "2m")
+	f.Add(uint8(3), "app.example.com", "/", uint8(2), "web", "80", "canary-weight\ncanary=true\ncanary-weight-total=0\nuse-regex=true", "101", "", "", uint64(8), "ssl-redirect", "nope")
 	f.Fuzz(func(t *testing.T, which uint8, hosts, paths string, kind uint8, svc, port, key, value, tlsHost, secret string, seed uint64, cmKey, cmValue string) {
 		c := cases[int(which)%len(cases)]
 		objs := c.objs
