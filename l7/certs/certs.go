@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"cmp"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -67,7 +68,7 @@ func NewManager(opts Options) (*Manager, error) {
 	if m.tickets == nil {
 		m.tickets = NewTicketKeys()
 	}
-	settings := annotations.DefaultTLSSettings()
+	var settings annotations.TLSSettings
 	if opts.TLS != nil {
 		settings = *opts.TLS
 	}
@@ -110,8 +111,16 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 // SetTLSSettings makes s the protocol versions, cipher suites and curves of
 // every handshake from the next one on, through every tls.Config TLSConfig
 // returned; established connections keep what they negotiated. It is safe
-// to call while serving.
+// to call while serving. A zero MinVersion, MaxVersion or CipherSuites
+// takes its value from annotations.DefaultTLSSettings, so the zero
+// TLSSettings means the defaults.
 func (m *Manager) SetTLSSettings(s annotations.TLSSettings) {
+	def := annotations.DefaultTLSSettings()
+	s.MinVersion = cmp.Or(s.MinVersion, def.MinVersion)
+	s.MaxVersion = cmp.Or(s.MaxVersion, def.MaxVersion)
+	if len(s.CipherSuites) == 0 {
+		s.CipherSuites = def.CipherSuites
+	}
 	s.CipherSuites = slices.Clone(s.CipherSuites)
 	s.CurvePreferences = slices.Clone(s.CurvePreferences)
 	m.settings.Store(&s)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -196,6 +198,9 @@ func TestSetTLSSettingsKeepsConnections(t *testing.T) {
 	echo(t, first, "ticket") // reads the session ticket
 	first.Close()
 
+	if diff := cmp.Diff(annotations.DefaultTLSSettings(), m.TLSSettings()); diff != "" {
+		t.Fatalf("TLSSettings() of a new Manager (-want +got):\n%s", diff)
+	}
 	m.SetTLSSettings(*settingsOf(t, map[string]string{"ssl-protocols": "TLSv1.3", "ssl-ecdh-curve": "X25519:prime256v1"}))
 	if got := m.TLSSettings(); got.MinVersion != tls.VersionTLS13 {
 		t.Fatalf("TLSSettings().MinVersion = %s after SetTLSSettings", tls.VersionName(got.MinVersion))
@@ -214,6 +219,16 @@ func TestSetTLSSettingsKeepsConnections(t *testing.T) {
 	if !again.ConnectionState().DidResume {
 		t.Error("a TLS 1.3 session from before the change did not resume")
 	}
+
+	m.SetTLSSettings(annotations.TLSSettings{}) // e.g. a Snapshot without TLS settings
+	if diff := cmp.Diff(annotations.DefaultTLSSettings(), m.TLSSettings()); diff != "" {
+		t.Errorf("TLSSettings() after SetTLSSettings of the zero value (-want +got):\n%s", diff)
+	}
+	tls12, err := tls.Dial("tcp", addr, client(tls.VersionTLS12))
+	if err != nil {
+		t.Fatalf("TLS 1.2 after going back to the defaults: %v", err)
+	}
+	tls12.Close()
 }
 
 // TestTLSSettingsCurl checks the settings against curl (OpenSSL) clients
