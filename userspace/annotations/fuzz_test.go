@@ -1,7 +1,9 @@
 package annotations
 
 import (
+	"crypto/tls"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,7 +25,8 @@ func metaOf(key string) *Meta {
 // ConfigMap) over one key and value. A canary-* key also gets canary:
 // "true", so that its own parser runs. Properties: no panic; every error is an *Error naming the
 // key and the value as written; a value its Meta.Validate rejects is never
-// accepted silently (documented validator and parser agree).
+// accepted silently (documented validator and parser agree); the
+// TLSSettings are always usable by crypto/tls.
 func FuzzParse(f *testing.F) {
 	for _, t := range tables() {
 		for _, m := range t {
@@ -81,8 +84,9 @@ func FuzzParse(f *testing.F) {
 		cmReported := checkErrs("ParseDefaults", key, true, cmErrs)
 		_, _, tlsErrs := ParseTLSDefaults(data)
 		cmReported = checkErrs("ParseTLSDefaults", key, true, tlsErrs) || cmReported
-		_, settingsErrs := ParseTLSSettings(data)
+		settings, settingsErrs := ParseTLSSettings(data)
 		cmReported = checkErrs("ParseTLSSettings", key, true, settingsErrs) || cmReported
+		checkTLSSettings(t, settings)
 
 		m := metaOf(key)
 		if m == nil || m.Validate(value) == nil {
@@ -95,4 +99,24 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("configmap key %s: %q rejected by Meta.Validate (%v) but accepted silently", key, value, m.Validate(value))
 		}
 	})
+}
+
+// checkTLSSettings fails unless s is usable by crypto/tls: versions it
+// implements in order, at least one suite, all of them Go's.
+func checkTLSSettings(t *testing.T, s TLSSettings) {
+	t.Helper()
+	if s.MinVersion < tls.VersionTLS10 || s.MaxVersion > tls.VersionTLS13 || s.MinVersion > s.MaxVersion {
+		t.Errorf("versions %x to %x", s.MinVersion, s.MaxVersion)
+	}
+	if len(s.CipherSuites) == 0 {
+		t.Error("no cipher suite")
+	}
+	for _, id := range s.CipherSuites {
+		if !slices.ContainsFunc(append(tls.CipherSuites(), tls.InsecureCipherSuites()...), func(c *tls.CipherSuite) bool { return c.ID == id }) {
+			t.Errorf("suite %x is not one of Go's", id)
+		}
+	}
+	if s.CurvePreferences != nil && len(s.CurvePreferences) == 0 {
+		t.Error("an empty, non-nil curve list")
+	}
 }
