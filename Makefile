@@ -6,7 +6,7 @@ BIN     ?= bin/weir
 # RUN_FLAGS="--http-port 80 --https-port 443 --interface eth0".
 RUN_FLAGS ?= --http-port 8080 --https-port 8443 --bind-address 127.0.0.1
 
-.PHONY: all build run test test-unit test-race vet docs generate bench-quick bench-workers bench-ws clean
+.PHONY: all build run test test-unit test-race fuzz-short vet docs generate bench-quick bench-workers bench-ws clean
 
 all: build
 
@@ -23,8 +23,9 @@ run: build
 	$(BIN) --manifests examples/quickstart $(RUN_FLAGS)
 
 # test runs every test: vet, unit, golden, end to end (real clients, real
-# processes), and the race detector over the concurrent packages.
-test: vet test-unit test-race
+# processes), the race detector over the concurrent packages, and each fuzz
+# target for a few seconds.
+test: vet test-unit test-race fuzz-short
 
 vet:
 	$(GO) vet ./...
@@ -33,6 +34,20 @@ vet:
 
 test-unit:
 	$(GO) test -count=1 ./...
+
+# FUZZ lists the fuzz targets as package:Target; go runs one target of a
+# package at a time.
+FUZZ = ./userspace/annotations:FuzzParse ./userspace/manifest:FuzzDecodeDocuments \
+       ./l7/router:FuzzMatch ./userspace/snapshot:FuzzBuild
+FUZZTIME ?= 5s
+
+# fuzz-short runs each fuzz target for FUZZTIME (new crashers land in the
+# package's testdata/fuzz/<Target>/ and fail the run).
+fuzz-short:
+	@set -e; for t in $(FUZZ); do \
+	  echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s -parallel=1 $${t%%:*}; \
+	done
 
 test-race:
 	$(GO) test -count=1 -race ./l7/... ./userspace/controller/... ./userspace/manifest/... ./userspace/kube/... ./userspace/supervisor/...

@@ -58,24 +58,7 @@ func TestTLSConfigHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", m.TLSConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.(*tls.Conn).Handshake()
-				_, _ = c.Write([]byte("x"))
-			}()
-		}
-	}()
+	addr := serveTLS(t, m.TLSConfig())
 	for _, tc := range []struct {
 		name    string
 		version uint16
@@ -86,7 +69,7 @@ func TestTLSConfigHandshake(t *testing.T) {
 		{"tls1.1", tls.VersionTLS11, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			conn, err := tls.DialWithDialer(&net.Dialer{}, "tcp", ln.Addr().String(), &tls.Config{
+			conn, err := tls.DialWithDialer(&net.Dialer{}, "tcp", addr, &tls.Config{
 				InsecureSkipVerify: true, // the self-signed certificate; checked below
 				MinVersion:         tc.version, MaxVersion: tc.version,
 				NextProtos: []string{"h2", "http/1.1"},

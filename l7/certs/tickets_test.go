@@ -14,6 +14,17 @@ import (
 // and closes them. It returns the address.
 func serveTLS(tb testing.TB, cfg *tls.Config) string {
 	tb.Helper()
+	return serveTLSWith(tb, cfg, func(c *tls.Conn) {
+		if c.Handshake() == nil {
+			_, _ = c.Write([]byte("x"))
+		}
+	})
+}
+
+// serveTLSWith accepts TLS connections on 127.0.0.1 with cfg until the test
+// ends, runs handle on each and then closes it. It returns the address.
+func serveTLSWith(tb testing.TB, cfg *tls.Config, handle func(*tls.Conn)) string {
+	tb.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -27,9 +38,7 @@ func serveTLS(tb testing.TB, cfg *tls.Config) string {
 			}
 			go func() {
 				defer c.Close()
-				if c.(*tls.Conn).Handshake() == nil {
-					_, _ = c.Write([]byte("x"))
-				}
+				handle(c.(*tls.Conn))
 			}()
 		}
 	}()

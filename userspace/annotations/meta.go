@@ -86,7 +86,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, loadBalanceMeta, sourceRangeMeta, regexMeta, sslMeta, hstsMeta, canaryMeta, globalMeta}
+	return [][]Meta{proxyMeta, loadBalanceMeta, sourceRangeMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of

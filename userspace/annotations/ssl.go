@@ -65,12 +65,12 @@ var sslMeta = []Meta{
 	{
 		Key: "ssl-redirect", Default: "true", ConfigMap: true,
 		Doc:      "`\"true\"` answers plain HTTP requests for a host with TLS (listed in the `spec.tls` hosts of a served Ingress) with a 308 redirect to HTTPS; per Ingress, for its paths.",
-		Validate: func(v string) error { _, err := parseBool(v); return err },
+		Validate: validateTrimmedBool,
 	},
 	{
 		Key: "force-ssl-redirect", Default: "false", ConfigMap: true,
 		Doc:      "`\"true\"` redirects plain HTTP to HTTPS with 308 even for a host without TLS.",
-		Validate: func(v string) error { _, err := parseBool(v); return err },
+		Validate: validateTrimmedBool,
 	},
 }
 
@@ -80,7 +80,7 @@ var hstsMeta = []Meta{
 	{
 		Key: "hsts", Default: "true", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` adds `Strict-Transport-Security` to HTTPS responses of hosts with TLS.",
-		Validate: func(v string) error { _, err := parseBool(v); return err },
+		Validate: validateTrimmedBool,
 	},
 	{
 		Key: "hsts-max-age", Default: "31536000", ConfigMap: true, ConfigMapOnly: true,
@@ -90,12 +90,12 @@ var hstsMeta = []Meta{
 	{
 		Key: "hsts-include-subdomains", Default: "true", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` adds `includeSubDomains` to the HSTS header.",
-		Validate: func(v string) error { _, err := parseBool(v); return err },
+		Validate: validateTrimmedBool,
 	},
 	{
 		Key: "hsts-preload", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` adds `preload` to the HSTS header.",
-		Validate: func(v string) error { _, err := parseBool(v); return err },
+		Validate: validateTrimmedBool,
 	},
 }
 
@@ -188,4 +188,11 @@ func parseMaxAge(v string) (int64, error) {
 		return 0, errors.New("is too large")
 	}
 	return n, nil
+}
+
+// validateTrimmedBool is the validator of the bool keys of this family,
+// whose parsers ignore surrounding spaces.
+func validateTrimmedBool(v string) error {
+	_, err := parseBool(strings.TrimSpace(v))
+	return err
 }

@@ -1,0 +1,268 @@
+package annotations
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// TLSSettings are the protocol versions, TLS 1.2 cipher suites and key
+// exchange groups of every TLS handshake Weir serves, read from the
+// controller ConfigMap's ssl-protocols, ssl-ciphers and ssl-ecdh-curve (in
+// nginx syntax, as ingress-nginx passes them to nginx). The zero value is
+// not useful; start from DefaultTLSSettings.
+type TLSSettings struct {
+	// MinVersion and MaxVersion bound the protocol versions (ssl-protocols,
+	// the lowest and the highest listed). Default TLS 1.2 and TLS 1.3.
+	MinVersion uint16 `json:"minVersion"`
+	MaxVersion uint16 `json:"maxVersion"`
+	// CipherSuites are the TLS 1.2 (and older) suites offered (ssl-ciphers).
+	// Go picks among them in its own order, and TLS 1.3 suites cannot be
+	// chosen: Go always enables TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384
+	// and TLS_CHACHA20_POLY1305_SHA256. Default: ingress-nginx's list without
+	// its two DHE suites (Go has no DHE): the ECDHE-ECDSA and ECDHE-RSA
+	// suites with AES-128-GCM, AES-256-GCM and CHACHA20-POLY1305.
+	CipherSuites []uint16 `json:"cipherSuites"`
+	// CurvePreferences are the key exchange groups (ssl-ecdh-curve). Nil
+	// ("auto", the default) means Go's defaults: X25519MLKEM768,
+	// SecP256r1MLKEM768, SecP384r1MLKEM1024, X25519, P-256, P-384, P-521 as of
+	// Go 1.26.
+	CurvePreferences []tls.CurveID `json:"curvePreferences,omitempty"`
+}
+
+// Defaults of the TLS settings, as written in the ConfigMap.
+const (
+	DefaultSSLProtocols = "TLSv1.2 TLSv1.3"
+	DefaultSSLCiphers   = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+	DefaultSSLECDHCurve = "auto"
+)
+
+// DefaultTLSSettings returns the defaults documented on TLSSettings.
+func DefaultTLSSettings() TLSSettings {
+	return TLSSettings{
+		MinVersion: tls.VersionTLS12,
+		MaxVersion: tls.VersionTLS13,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}
+}
+
+// ErrNothingUsable marks a TLS setting none of whose names Go supports: the
+// default of the setting is kept. The other errors of ParseTLSSettings are
+// warnings about single names that were left out.
+var ErrNothingUsable = errors.New("nothing usable remains; the default is kept")
+
+// tlsMeta is the metadata table of the TLS settings; they exist only as
+// controller ConfigMap keys.
+var tlsMeta = []Meta{
+	{
+		Key: "ssl-protocols", Default: DefaultSSLProtocols, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Space-separated TLS versions (`TLSv1`, `TLSv1.1`, `TLSv1.2`, `TLSv1.3`); Weir serves every version from the lowest to the highest listed.",
+		Validate: func(v string) error { _, err := parseProtocols(v, nil); return err },
+	},
+	{
+		Key: "ssl-ciphers", Default: DefaultSSLCiphers, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "OpenSSL names of the TLS 1.2 cipher suites, separated by `:`; names Go lacks (DHE, CAMELLIA, keywords such as `HIGH`) are left out with a warning, exclusions (`!aNULL`) are accepted. TLS 1.3 suites are not configurable.",
+		Validate: func(v string) error { _, err := parseCiphers(v, nil); return err },
+	},
+	{
+		Key: "ssl-ecdh-curve", Default: DefaultSSLECDHCurve, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Key exchange groups separated by `:` (`X25519`, `prime256v1`, `secp384r1`, `secp521r1`, `X25519MLKEM768`, ...), or `auto` for Go's defaults.",
+		Validate: func(v string) error { _, err := parseCurves(v, nil); return err },
+	},
+}
+
+// ParseTLSSettings reads ssl-protocols, ssl-ciphers and ssl-ecdh-curve from
+// the data of the controller ConfigMap over DefaultTLSSettings. A nil map
+// yields the defaults. Every name left out is returned as an *Error with
+// ConfigMap set; a key of which nothing usable remains keeps its default and
+// its *Error wraps ErrNothingUsable.
+func ParseTLSSettings(data map[string]string) (TLSSettings, []error) {
+	s := DefaultTLSSettings()
+	var errs []error
+	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
+		v, ok := data[key]
+		if !ok {
+			continue
+		}
+		warn := func(err error) { errs = append(errs, &Error{Annotation: key, Value: v, ConfigMap: true, Err: err}) }
+		var err error
+		switch key {
+		case "ssl-protocols":
+			var vs [2]uint16
+			if vs, err = parseProtocols(v, warn); err == nil {
+				s.MinVersion, s.MaxVersion = vs[0], vs[1]
+			}
+		case "ssl-ciphers":
+			var cs []uint16
+			if cs, err = parseCiphers(v, warn); err == nil {
+				s.CipherSuites = cs
+			}
+		case "ssl-ecdh-curve":
+			var cs []tls.CurveID
+			if cs, err = parseCurves(v, warn); err == nil {
+				s.CurvePreferences = cs
+			}
+		}
+		if err != nil {
+			warn(err)
+		}
+	}
+	return s, errs
+}
+
+// protocols maps nginx's ssl_protocols names (compared case-insensitively)
+// to Go's versions; 0 is a protocol Go does not implement.
+var protocols = map[string]uint16{
+	"sslv2": 0, "sslv3": 0,
+	"tlsv1": tls.VersionTLS10, "tlsv1.1": tls.VersionTLS11, "tlsv1.2": tls.VersionTLS12, "tlsv1.3": tls.VersionTLS13,
+}
+
+// parseProtocols returns the lowest and highest versions of a
+// space-separated list. Names left out are passed to warn, if not nil.
+func parseProtocols(v string, warn func(error)) ([2]uint16, error) {
+	var out [2]uint16
+	var listed []uint16
+	for _, name := range strings.Fields(v) {
+		ver, known := protocols[strings.ToLower(name)]
+		switch {
+		case !known:
+			warnf(warn, "unknown protocol %q; ignored", name)
+		case ver == 0:
+			warnf(warn, "protocol %s is not supported by Go; ignored", name)
+		default:
+			listed = append(listed, ver)
+		}
+	}
+	if len(listed) == 0 {
+		return out, fmt.Errorf("no TLS version Go supports: %w", ErrNothingUsable)
+	}
+	out = [2]uint16{slices.Min(listed), slices.Max(listed)}
+	for ver := out[0] + 1; ver < out[1]; ver++ {
+		if !slices.Contains(listed, ver) {
+			warnf(warn, "%s is not listed but enabled: Go serves every version from %s to %s",
+				tls.VersionName(ver), tls.VersionName(out[0]), tls.VersionName(out[1]))
+		}
+	}
+	return out, nil
+}
+
+// cipherSuites maps OpenSSL's names of the TLS 1.2 (and older) suites Go
+// implements to Go's IDs.
+var cipherSuites = map[string]uint16{
+	"ECDHE-ECDSA-AES128-GCM-SHA256": tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	"ECDHE-RSA-AES128-GCM-SHA256":   tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	"ECDHE-ECDSA-AES256-GCM-SHA384": tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	"ECDHE-RSA-AES256-GCM-SHA384":   tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	"ECDHE-ECDSA-CHACHA20-POLY1305": tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	"ECDHE-RSA-CHACHA20-POLY1305":   tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	"ECDHE-ECDSA-AES128-SHA":        tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+	"ECDHE-RSA-AES128-SHA":          tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+	"ECDHE-ECDSA-AES256-SHA":        tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+	"ECDHE-RSA-AES256-SHA":          tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+	"ECDHE-ECDSA-AES128-SHA256":     tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
+	"ECDHE-RSA-AES128-SHA256":       tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,
+	"ECDHE-RSA-DES-CBC3-SHA":        tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA,
+	"ECDHE-ECDSA-RC4-SHA":           tls.TLS_ECDHE_ECDSA_WITH_RC4_128_SHA,
+	"ECDHE-RSA-RC4-SHA":             tls.TLS_ECDHE_RSA_WITH_RC4_128_SHA,
+	"AES128-GCM-SHA256":             tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
+	"AES256-GCM-SHA384":             tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
+	"AES128-SHA":                    tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+	"AES256-SHA":                    tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+	"AES128-SHA256":                 tls.TLS_RSA_WITH_AES_128_CBC_SHA256,
+	"DES-CBC3-SHA":                  tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA,
+	"RC4-SHA":                       tls.TLS_RSA_WITH_RC4_128_SHA,
+}
+
+// tls13Suites are the names of the TLS 1.3 suites, which Go does not let
+// a server choose.
+var tls13Suites = []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"}
+
+// parseCiphers reads an OpenSSL cipher list: names separated by ":", ","
+// or spaces. A name Go implements is added; "!name" and "-name" remove it
+// (and "!" keeps it out), other exclusions, "+name" (reordering) and
+// "@STRENGTH"-like directives change nothing Go offers and are accepted
+// silently. Names Go lacks and OpenSSL keywords are passed to warn.
+func parseCiphers(v string, warn func(error)) ([]uint16, error) {
+	var out []uint16
+	banned := map[uint16]bool{}
+	for _, name := range strings.FieldsFunc(v, func(r rune) bool { return r == ':' || r == ',' || r == ' ' }) {
+		switch op := name[0]; op {
+		case '!', '-':
+			if id, ok := cipherSuites[name[1:]]; ok {
+				out = slices.DeleteFunc(out, func(c uint16) bool { return c == id })
+				banned[id] = banned[id] || op == '!'
+			}
+			continue
+		case '+', '@':
+			continue
+		}
+		id, ok := cipherSuites[name]
+		switch {
+		case ok && banned[id]:
+		case ok:
+			if !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		case slices.Contains(tls13Suites, name):
+			warnf(warn, "cipher %s is a TLS 1.3 suite, which Go does not let a server choose (it always enables TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256); ignored", name)
+		case strings.HasPrefix(name, "DHE-") || strings.HasPrefix(name, "EDH-"):
+			warnf(warn, "cipher %s is not supported by Go (no DHE key exchange); ignored", name)
+		case strings.Contains(name, "+") || strings.ToUpper(name) == name && !strings.Contains(name, "-"):
+			warnf(warn, "OpenSSL cipher keyword %s is not supported; name the suites instead; ignored", name)
+		default:
+			warnf(warn, "cipher %s is not supported by Go; ignored", name)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no cipher suite Go supports: %w", ErrNothingUsable)
+	}
+	for _, c := range tls.InsecureCipherSuites() {
+		if slices.Contains(out, c.ID) {
+			warnf(warn, "cipher %s is insecure; enabled as listed", c.Name)
+		}
+	}
+	return out, nil
+}
+
+// curves maps OpenSSL's group names (compared case-insensitively) to Go's.
+var curves = map[string]tls.CurveID{
+	"x25519": tls.X25519, "prime256v1": tls.CurveP256, "secp256r1": tls.CurveP256, "p-256": tls.CurveP256,
+	"secp384r1": tls.CurveP384, "p-384": tls.CurveP384, "secp521r1": tls.CurveP521, "p-521": tls.CurveP521,
+	"x25519mlkem768": tls.X25519MLKEM768, "secp256r1mlkem768": tls.SecP256r1MLKEM768, "secp384r1mlkem1024": tls.SecP384r1MLKEM1024,
+}
+
+// parseCurves reads nginx's ssl_ecdh_curve: "auto" (nil: Go's defaults) or
+// group names separated by ":". Names Go lacks are passed to warn.
+func parseCurves(v string, warn func(error)) ([]tls.CurveID, error) {
+	if strings.TrimSpace(v) == "auto" {
+		return nil, nil
+	}
+	var out []tls.CurveID
+	for _, name := range strings.Split(v, ":") {
+		name = strings.TrimSpace(name)
+		id, ok := curves[strings.ToLower(name)]
+		switch {
+		case name == "":
+		case !ok:
+			warnf(warn, "curve %q is not supported by Go; ignored", name)
+		case !slices.Contains(out, id):
+			out = append(out, id)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no curve Go supports: %w", ErrNothingUsable)
+	}
+	return out, nil
+}
+
+func warnf(warn func(error), format string, args ...any) {
+	if warn != nil {
+		warn(fmt.Errorf(format, args...))
+	}
+}
