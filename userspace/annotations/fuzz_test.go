@@ -89,14 +89,14 @@ func FuzzParse(f *testing.F) {
 		checkTLSSettings(t, settings)
 
 		m := metaOf(key)
-		if m == nil || m.Validate(value) == nil {
+		if m == nil {
 			return
 		}
-		if !m.ConfigMapOnly && !reported {
-			t.Errorf("annotation %s: %q rejected by Meta.Validate (%v) but Parse accepts it silently", key, value, m.Validate(value))
+		if err := m.ValidateIn(value, false); err != nil && !m.ConfigMapOnly && !reported {
+			t.Errorf("annotation %s: %q rejected by Meta.Validate (%v) but Parse accepts it silently", key, value, err)
 		}
-		if m.ConfigMap && !cmReported {
-			t.Errorf("configmap key %s: %q rejected by Meta.Validate (%v) but accepted silently", key, value, m.Validate(value))
+		if err := m.ValidateIn(value, true); err != nil && m.ConfigMap && !cmReported {
+			t.Errorf("configmap key %s: %q rejected by Meta.Validate (%v) but accepted silently", key, value, err)
 		}
 	})
 }

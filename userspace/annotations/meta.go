@@ -28,6 +28,19 @@ type Meta struct {
 	// Validate returns nil when the value is accepted, or the reason it is
 	// not. It never returns an *Error; the caller wraps it.
 	Validate func(string) error
+	// ValidateConfigMap is Validate for the controller ConfigMap's key where
+	// the ConfigMap reads the value differently (source ranges skip empty
+	// entries there). Nil means Validate.
+	ValidateConfigMap func(string) error
+}
+
+// ValidateIn validates v as the ConfigMap's value of the key when configMap
+// is true, else as the annotation's.
+func (m *Meta) ValidateIn(v string, configMap bool) error {
+	if configMap && m.ValidateConfigMap != nil {
+		return m.ValidateConfigMap(v)
+	}
+	return m.Validate(v)
 }
 
 // Error is a rejected or ignored annotation (or controller ConfigMap key):

@@ -47,8 +47,9 @@ func (s SourceRange) Denied() string { return cmp.Or(s.InvalidDeny, s.InvalidAll
 var sourceRangeMeta = []Meta{
 	{
 		Key: "whitelist-source-range", ConfigMap: true,
-		Doc:      "Comma-separated CIDRs or addresses (IPv4 or IPv6) allowed to reach the route; any other client gets 403. Fails closed, as ingress-nginx: a value with any invalid entry (an empty one included, e.g. `10.0.0.0/8;192.168.0.0/16` or a trailing comma) denies the route, which answers 503, with an InvalidAnnotation warning and Event; an invalid ConfigMap value (where empty entries are skipped) denies every route that does not set its own list. On a listener port where every route has the same list, the XDP program drops other sources before the kernel stack.",
-		Validate: validateSourceRange,
+		Doc:               "Comma-separated CIDRs or addresses (IPv4 or IPv6) allowed to reach the route; any other client gets 403. Fails closed, as ingress-nginx: a value with any invalid entry (an empty one included, e.g. `10.0.0.0/8;192.168.0.0/16` or a trailing comma) denies the route, which answers 503, with an InvalidAnnotation warning and Event; an invalid ConfigMap value (where empty entries are skipped) denies every route that does not set its own list. On a listener port where every route has the same list, the XDP program drops other sources before the kernel stack.",
+		Validate:          validateSourceRange,
+		ValidateConfigMap: validateConfigMapSourceRange,
 	},
 	{
 		Key:      "allowlist-source-range",
@@ -57,8 +58,9 @@ var sourceRangeMeta = []Meta{
 	},
 	{
 		Key: "denylist-source-range", ConfigMap: true,
-		Doc:      "Comma-separated CIDRs or addresses (IPv4 or IPv6) refused with 403, checked before the allow list. Fails closed like `whitelist-source-range`: an invalid value denies the route (503). On a listener port where every route has the same list, the XDP program drops them before the kernel stack.",
-		Validate: validateSourceRange,
+		Doc:               "Comma-separated CIDRs or addresses (IPv4 or IPv6) refused with 403, checked before the allow list. Fails closed like `whitelist-source-range`: an invalid value denies the route (503). On a listener port where every route has the same list, the XDP program drops them before the kernel stack.",
+		Validate:          validateSourceRange,
+		ValidateConfigMap: validateConfigMapSourceRange,
 	},
 }
 
@@ -76,7 +78,16 @@ func validateSourceRange(v string) error {
 	if v == "" {
 		return nil
 	}
-	_, bad := parseSourceRangeList(v, true)
+	return sourceRangeError(parseSourceRangeList(v, true))
+}
+
+// validateConfigMapSourceRange is validateSourceRange for the ConfigMap,
+// which skips empty entries.
+func validateConfigMapSourceRange(v string) error {
+	return sourceRangeError(ParseSourceRange(v))
+}
+
+func sourceRangeError(_, bad []string) error {
 	if len(bad) > 0 {
 		return fmt.Errorf("invalid entries %q", bad)
 	}
