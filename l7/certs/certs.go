@@ -84,6 +84,7 @@ func NewManager(opts Options) (*Manager, error) {
 func (m *Manager) Apply(s *snapshot.Snapshot) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
+	m.SetTLSSettings(s.Global.TLS)
 	st, errs := NewStore(s, m.fallback, m.store.Load())
 	m.store.Store(st)
 	if err := errors.Join(errs...); err != nil {

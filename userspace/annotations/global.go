@@ -54,6 +54,9 @@ type Global struct {
 	// buffers. 0 means the default, 4 and 8192.
 	HeaderBufferCount int `json:"headerBufferCount,omitempty"`
 	HeaderBufferSize  int `json:"headerBufferSize,omitempty"`
+	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
+	// The zero value means Weir's defaults (DefaultTLSSettings).
+	TLS TLSSettings `json:"tls,omitzero"`
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -241,6 +244,14 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 			wrap("large-client-header-buffers", v, err)
 		} else {
 			g.HeaderBufferCount, g.HeaderBufferSize = n, s
+		}
+	}
+	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
+		if _, ok := data[key]; ok {
+			var tlsErrs []error
+			g.TLS, tlsErrs = ParseTLSSettings(data)
+			errs = append(errs, tlsErrs...)
+			break
 		}
 	}
 	return g, errs
