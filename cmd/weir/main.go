@@ -97,8 +97,8 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	def := snapshot.DefaultOptions()
 	fs.IntVar(&o.httpPort, "http-port", httpPort, "port for plain HTTP (default 80 as root, else 8080)")
 	fs.IntVar(&o.httpsPort, "https-port", httpsPort, "port for HTTPS: TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1 (default 443 as root, else 8443)")
-	fs.StringVar(&o.bindAddress, "bind-address", "", "address the HTTP and HTTPS listeners bind (default: all addresses)")
-	fs.IntVar(&o.metricsPort, "metrics-port", 10254, "port for /metrics, /healthz, /readyz and /config")
+	fs.StringVar(&o.bindAddress, "bind-address", "", "address the HTTP, HTTPS and metrics listeners bind (default: all addresses)")
+	fs.IntVar(&o.metricsPort, "metrics-port", 10254, "port for /metrics, /healthz, /readyz and /config, on --bind-address")
 	fs.StringVar(&o.workers, "workers", "auto", "proxy worker processes: auto (one per online core, each pinned to its core), N (the first N cores) or 0 (one in-process proxy, no child processes)")
 	fs.StringVar(&o.manifests, "manifests", "", "folder of YAML manifests (Ingress, IngressClass, Service, EndpointSlice, Secret, ConfigMap) to serve and watch")
 	fs.StringVar(&o.ingressClass, "ingress-class", def.IngressClass, "value of the legacy kubernetes.io/ingress.class annotation this controller serves")
@@ -201,9 +201,12 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		BindAddress: o.bindAddress,
 		HTTPPort:    o.httpPort,
 		HTTPSPort:   o.httpsPort,
-		MetricsPort: o.metricsPort,
-		Profiling:   o.profiling,
-		Manifests:   o.manifests,
+		// Under hostNetwork, all addresses would include the node's public
+		// one: the metrics port binds where the proxy does.
+		MetricsAddress: o.bindAddress,
+		MetricsPort:    o.metricsPort,
+		Profiling:      o.profiling,
+		Manifests:      o.manifests,
 		Controller: controller.Options{
 			Build: snapshot.Options{
 				ControllerClass:          o.controllerClass,
