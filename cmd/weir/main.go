@@ -84,6 +84,7 @@ type options struct {
 	accessLog                        bool
 	logFormat, logLevel              string
 	iface, xdpMode                   string
+	workerUID, workerGID             int
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
@@ -100,6 +101,8 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.bindAddress, "bind-address", "", "address the HTTP, HTTPS and metrics listeners bind (default: all addresses)")
 	fs.IntVar(&o.metricsPort, "metrics-port", 10254, "port for /metrics, /healthz, /readyz and /config, on --bind-address")
 	fs.StringVar(&o.workers, "workers", "auto", "proxy worker processes: auto (one per online core, each pinned to its core), N (the first N cores) or 0 (one in-process proxy, no child processes)")
+	fs.IntVar(&o.workerUID, "worker-uid", 65532, "numeric user the worker processes switch to once they hold their sockets, as root (0: stay root); they keep no capability")
+	fs.IntVar(&o.workerGID, "worker-gid", 65532, "numeric group the worker processes switch to once they hold their sockets, as root (0: stay root)")
 	fs.StringVar(&o.manifests, "manifests", "", "folder of YAML manifests (Ingress, IngressClass, Service, EndpointSlice, Secret, ConfigMap) to serve and watch")
 	fs.StringVar(&o.ingressClass, "ingress-class", def.IngressClass, "value of the legacy kubernetes.io/ingress.class annotation this controller serves")
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 
 	"github.com/weir-lb/weir/userspace/daemon"
@@ -41,6 +42,10 @@ func parseWorkers(v string) ([]int, error) {
 // SO_REUSEPORT sockets.
 func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []int, feed *datapath.SourceListPublisher, stderr io.Writer) error {
 	log := cfg.Logger
+	uid, gid := 0, 0
+	if os.Geteuid() == 0 { // a worker can only switch away from root
+		uid, gid = o.workerUID, o.workerGID
+	}
 	sup, err := supervisor.New(supervisor.Config{
 		BindAddress:    cfg.BindAddress,
 		HTTPPort:       cfg.HTTPPort,
@@ -59,6 +64,8 @@ func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []i
 		LogFormat:      o.logFormat,
 		LogLevel:       o.logLevel,
 		TicketRotation: cfg.TicketRotation,
+		WorkerUID:      uid,
+		WorkerGID:      gid,
 		Logger:         log,
 	})
 	if err != nil {

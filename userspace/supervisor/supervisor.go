@@ -73,7 +73,7 @@ type Config struct {
 	Publishers []controller.Publisher
 	// Command is the argv that starts a worker; the supervisor appends the
 	// worker flags (--cpu, --https-port, --access-log, --log-format,
-	// --log-level). Nil means this executable with "worker".
+	// --log-level, --uid, --gid). Nil means this executable with "worker".
 	Command []string
 	// Env is added to the workers' environment (GOMAXPROCS=1 always is).
 	Env []string
@@ -86,6 +86,12 @@ type Config struct {
 	// LogFormat and LogLevel are passed to the workers. Defaults "text" and
 	// "info".
 	LogFormat, LogLevel string
+	// WorkerUID and WorkerGID are the numeric user and group every worker
+	// switches to once it holds its sockets (l7/worker.SwitchUser), with no
+	// supplementary group and no capability left. 0 and 0 keep the
+	// supervisor's. Defaults 0 and 0 (cmd/weir's flags default to 65532 as
+	// root).
+	WorkerUID, WorkerGID int
 	// AckTimeout bounds how long a worker may take to acknowledge a
 	// Snapshot before it is restarted. Default 10s.
 	AckTimeout time.Duration

@@ -169,7 +169,8 @@ func (w *worker) command() *exec.Cmd {
 		"--cpu", strconv.Itoa(w.cpu),
 		"--https-port", strconv.Itoa(int(w.sup.https.addr.Port())),
 		"--access-log="+strconv.FormatBool(cfg.AccessLog != nil),
-		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel)
+		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel,
+		"--uid", strconv.Itoa(cfg.WorkerUID), "--gid", strconv.Itoa(cfg.WorkerGID))
 	cmd := exec.Command(argv[0], args...)
 	cmd.Env = append(append(os.Environ(), cfg.Env...), "GOMAXPROCS=1")
 	cmd.Stdout = cfg.AccessLog
