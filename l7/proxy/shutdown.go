@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// goAwayWrite bounds the write of the close frame to a client that does
-// not read.
+// goAwayWrite bounds the wait for the stream to the client and the write of
+// the close frame, for a client that does not read.
 const goAwayWrite = time.Second
 
 // tunnelSet holds the open WebSocket tunnels, for GoAway.
@@ -70,7 +70,16 @@ func (p *Proxy) GoAway() {
 // frame boundary, and ends the tunnel.
 func (t *tunnel) goAway() {
 	_ = t.backend.SetReadDeadline(time.Now()) // the backend pump stops reading
-	t.toClientMu.Lock()
+	// A write to a client that does not read holds the lock up to
+	// proxy-send-timeout: such a client gets no close frame.
+	deadline := time.Now().Add(goAwayWrite)
+	for !t.toClientMu.TryLock() {
+		if time.Now().After(deadline) {
+			t.end(closeShutdown)
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polls the lock, bounded by goAwayWrite
+	}
 	t.goneAway = true
 	if t.headSent && t.frames.atBoundary() {
 		_ = t.client.SetWriteDeadline(time.Now().Add(goAwayWrite))

@@ -91,7 +91,8 @@ type Config struct {
 	LogFormat, LogLevel string
 	// WorkerUID and WorkerGID are the numeric user and group every worker
 	// switches to once it holds its sockets (l7/worker.SwitchUser), with no
-	// supplementary group and no capability left. 0 and 0 keep the
+	// supplementary group and no capability left; only a root supervisor
+	// may set them (a worker that cannot switch exits). 0 and 0 keep the
 	// supervisor's. Defaults 0 and 0 (cmd/weir's flags default to 65532 as
 	// root).
 	WorkerUID, WorkerGID int
