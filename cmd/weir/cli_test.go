@@ -28,7 +28,13 @@ var weirBin struct {
 // on stdout and waits until killed.
 const holdEnv = "WEIR_TEST_HOLD_PINS"
 
+// TestMain makes the test binary run as weir (envMain), or hold a pin folder
+// (holdEnv), or run the tests.
 func TestMain(m *testing.M) {
+	if os.Getenv(envMain) == "1" {
+		main()
+		os.Exit(0)
+	}
 	if dir := os.Getenv(holdEnv); dir != "" {
 		f, err := os.Open(dir)
 		if err == nil {

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/weir-lb/weir/examples/demobackend"
 	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/cmdline"
@@ -104,6 +106,9 @@ type options struct {
 	logFormat, logLevel              string
 	iface, xdpMode                   string
 	bpfPinPath                       string
+	workerUID, workerGID             int
+	shutdownGrace, postShutdownGrace int // seconds
+	workerShutdownTimeout            time.Duration
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
@@ -117,9 +122,14 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	def := snapshot.DefaultOptions()
 	fs.IntVar(&o.httpPort, "http-port", httpPort, "port for plain HTTP (default 80 as root, else 8080)")
 	fs.IntVar(&o.httpsPort, "https-port", httpsPort, "port for HTTPS: TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1 (default 443 as root, else 8443)")
-	fs.StringVar(&o.bindAddress, "bind-address", "", "address the HTTP and HTTPS listeners bind (default: all addresses)")
-	fs.IntVar(&o.metricsPort, "metrics-port", 10254, "port for /metrics, /healthz, /readyz and /config")
+	fs.StringVar(&o.bindAddress, "bind-address", "", "address the HTTP, HTTPS and metrics listeners bind (default: all addresses)")
+	fs.IntVar(&o.metricsPort, "metrics-port", 10254, "port for /metrics, /healthz, /readyz and /config, on --bind-address")
 	fs.StringVar(&o.workers, "workers", "auto", "proxy worker processes: auto (one per online core, each pinned to its core), N (the first N cores) or 0 (one in-process proxy, no child processes)")
+	fs.IntVar(&o.workerUID, "worker-uid", 65532, "numeric user the worker processes switch to once they hold their sockets, as root (0: stay root); they keep no capability")
+	fs.IntVar(&o.workerGID, "worker-gid", 65532, "numeric group the worker processes switch to once they hold their sockets, as root (0: stay root)")
+	fs.IntVar(&o.shutdownGrace, "shutdown-grace-period", 0, "seconds after SIGTERM during which /healthz and /readyz fail while serving goes on, before the proxy drains")
+	fs.IntVar(&o.postShutdownGrace, "post-shutdown-grace-period", 10, "seconds to wait after the proxy drained before exiting")
+	fs.DurationVar(&o.workerShutdownTimeout, "worker-shutdown-timeout", drain.DefaultTimeout, "how long requests in flight and WebSockets may go on once the proxy drains; then WebSockets get a close frame (1001) and what remains is closed (ingress-nginx's ConfigMap key worker-shutdown-timeout)")
 	fs.StringVar(&o.manifests, "manifests", "", "folder of YAML manifests (Ingress, IngressClass, Service, EndpointSlice, Secret, ConfigMap) to serve and watch")
 	o.manifestsMaxFileSize = manifest.DefaultMaxFileSize
 	fs.Var(&o.manifestsMaxFileSize, "manifests-max-file-size", "largest manifest file read from --manifests, a `size` such as 4Mi, 512Ki or a number of bytes; a larger file is skipped with a warning and keeps its last good objects")
@@ -207,9 +217,16 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		BindAddress: o.bindAddress,
 		HTTPPort:    o.httpPort,
 		HTTPSPort:   o.httpsPort,
-		MetricsPort: o.metricsPort,
-		Profiling:   o.profiling,
-		Manifests:   o.manifests,
+		// Under hostNetwork, all addresses would include the node's public
+		// one: the metrics port binds where the proxy does.
+		MetricsAddress: o.bindAddress,
+		MetricsPort:    o.metricsPort,
+		Profiling:      o.profiling,
+		Manifests:      o.manifests,
+		// ingress-nginx's shutdown: the grace periods are its flags'.
+		ShutdownGracePeriod:     time.Duration(o.shutdownGrace) * time.Second,
+		WorkerShutdownTimeout:   o.workerShutdownTimeout,
+		PostShutdownGracePeriod: time.Duration(o.postShutdownGrace) * time.Second,
 		Controller: controller.Options{
 			Build: snapshot.Options{
 				ControllerClass:          o.controllerClass,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 
 	"github.com/weir-lb/weir/userspace/daemon"
@@ -41,26 +42,35 @@ func parseWorkers(v string) ([]int, error) {
 // SO_REUSEPORT sockets.
 func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []int, feed *datapath.SourceListPublisher, stderr io.Writer) error {
 	log := cfg.Logger
+	uid, gid := 0, 0
+	if os.Geteuid() == 0 { // a worker can only switch away from root
+		uid, gid = o.workerUID, o.workerGID
+	}
 	sup, err := supervisor.New(supervisor.Config{
-		BindAddress:    cfg.BindAddress,
-		HTTPPort:       cfg.HTTPPort,
-		HTTPSPort:      cfg.HTTPSPort,
-		MetricsAddress: cfg.MetricsAddress,
-		MetricsPort:    cfg.MetricsPort,
-		Profiling:      cfg.Profiling,
-		Cores:          cores,
-		Manifests:      cfg.Manifests,
-		ManifestLimit:  cfg.ManifestLimit,
-		Source:         cfg.Source,
-		Registry:       cfg.Registry,
-		Controller:     cfg.Controller,
-		Publishers:     cfg.Publishers,
-		AccessLog:      cfg.AccessLog,
-		WorkerLog:      stderr,
-		LogFormat:      o.logFormat,
-		LogLevel:       o.logLevel,
-		TicketRotation: cfg.TicketRotation,
-		Logger:         log,
+		BindAddress:             cfg.BindAddress,
+		HTTPPort:                cfg.HTTPPort,
+		HTTPSPort:               cfg.HTTPSPort,
+		MetricsAddress:          cfg.MetricsAddress,
+		MetricsPort:             cfg.MetricsPort,
+		Profiling:               cfg.Profiling,
+		Cores:                   cores,
+		Manifests:               cfg.Manifests,
+		ManifestLimit:           cfg.ManifestLimit,
+		Source:                  cfg.Source,
+		Registry:                cfg.Registry,
+		Controller:              cfg.Controller,
+		Publishers:              cfg.Publishers,
+		AccessLog:               cfg.AccessLog,
+		WorkerLog:               stderr,
+		LogFormat:               o.logFormat,
+		LogLevel:                o.logLevel,
+		TicketRotation:          cfg.TicketRotation,
+		WorkerUID:               uid,
+		WorkerGID:               gid,
+		ShutdownGracePeriod:     cfg.ShutdownGracePeriod,
+		WorkerShutdownTimeout:   cfg.WorkerShutdownTimeout,
+		PostShutdownGracePeriod: cfg.PostShutdownGracePeriod,
+		Logger:                  log,
 	})
 	if err != nil {
 		return err

@@ -83,6 +83,7 @@ type Proxy struct {
 	rp        *httputil.ReverseProxy
 	pool      *connPool     // of the common path (forward.go)
 	sources   *sourceRanges // source-range enforcement (sourcerange.go)
+	tunnels   tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
 }
 
 // New returns a Proxy with no configuration.

@@ -49,9 +49,10 @@ const (
 	closeBackend     = "backend"      // the backend closed or failed
 	closeReadTimeout = "read_timeout" // no traffic either way for proxy-read-timeout
 	closeSendTimeout = "send_timeout" // a write blocked for proxy-send-timeout
+	closeShutdown    = "shutdown"     // Weir shut down: the client got a 1001 close frame (shutdown.go)
 )
 
-var tunnelCloseReasons = []string{closeClient, closeBackend, closeReadTimeout, closeSendTimeout}
+var tunnelCloseReasons = []string{closeClient, closeBackend, closeReadTimeout, closeSendTimeout, closeShutdown}
 
 // isWebSocketUpgrade reports whether r asks for a WebSocket upgrade that
 // this file proxies: HTTP/1.x, a "upgrade" token in Connection, Upgrade
@@ -173,6 +174,8 @@ func (p *Proxy) serveWebSocket(rec *responseRecorder, r *http.Request, ex *excha
 		m.tunnelsOpen.Inc()
 		defer m.tunnelsOpen.Dec()
 	}
+	p.tunnels.add(t)
+	defer p.tunnels.remove(t)
 	reason := t.run()
 	rec.bytes += t.toClient.Load()
 	if m := p.metrics; m != nil {
@@ -299,6 +302,13 @@ type tunnel struct {
 	closeOnce sync.Once
 	toClient  atomic.Int64
 	toBackend atomic.Int64
+
+	// toClientMu serialises the writes to the client: the backend's
+	// bytes, tracked frame by frame in frames, and goAway's close frame.
+	toClientMu sync.Mutex
+	frames     frameCursor
+	headSent   bool // the 101 went out
+	goneAway   bool // goAway ran: nothing more goes to the client
 }
 
 // run copies both ways until the tunnel closes and returns why.
@@ -310,7 +320,11 @@ func (t *tunnel) run() string {
 	_ = t.backend.SetWriteDeadline(now.Add(t.send))
 	done := make(chan struct{})
 	go t.pumpClientToBackend(done)
-	if t.write(t.client, []byte(t.head), closeClient, &t.toClient) {
+	t.toClientMu.Lock()
+	sent := !t.goneAway && t.write(t.client, []byte(t.head), closeClient, &t.toClient)
+	t.headSent = sent
+	t.toClientMu.Unlock()
+	if sent {
 		t.pump(t.client, t.fromBknd, closeBackend, closeClient, &t.toClient)
 	}
 	t.toClient.Add(-int64(len(t.head))) // the header is not body bytes
@@ -353,7 +367,11 @@ func (t *tunnel) pump(dst net.Conn, src io.Reader, srcSide, dstSide string, coun
 	defer copyBuffers.Put(buf)
 	for {
 		n, err := src.Read(buf[:])
-		if n > 0 {
+		if n > 0 && dst == t.client {
+			if !t.writeClient(buf[:n], count) {
+				return
+			}
+		} else if n > 0 {
 			// write records the activity.
 			if !t.write(dst, buf[:n], dstSide, count) {
 				return

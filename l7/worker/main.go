@@ -24,6 +24,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	accessLog := fs.Bool("access-log", true, "write one JSON line per request to standard output")
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	uid := fs.Int("uid", 0, "numeric user to switch to once the sockets are held (0: keep the supervisor's)")
+	gid := fs.Int("gid", 0, "numeric group to switch to once the sockets are held (0: keep the supervisor's)")
 	if err := cmdline.Parse(fs, "Runs one proxy worker; the supervisor starts it with its sockets as inherited\nfiles. Not meant to be run by hand.", args, stdout); err != nil {
 		return err
 	}
@@ -61,6 +63,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *accessLog {
 		cfg.AccessLog = stdout
+	}
+	if err := SwitchUser(*uid, *gid); err != nil {
+		return err
 	}
 	if err := DropPrivileges(); err != nil {
 		log.Debug("worker keeps the supervisor's privileges", "error", err)

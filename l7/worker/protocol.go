@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/weir-lb/weir/l7/certs"
 )
@@ -14,9 +15,10 @@ import (
 // supervisor and a worker.
 type MsgType byte
 
-// The frames. The supervisor sends MsgSnapshot, MsgDelta, MsgGather and
-// MsgTickets; the worker answers MsgSnapshot and MsgDelta with MsgAck and
-// MsgGather with MsgMetrics, in order, and answers nothing to MsgTickets.
+// The frames. The supervisor sends MsgSnapshot, MsgDelta, MsgGather,
+// MsgTickets and MsgDrain; the worker answers MsgSnapshot and MsgDelta with
+// MsgAck and MsgGather with MsgMetrics, in order, and answers nothing to
+// MsgTickets and MsgDrain.
 const (
 	// MsgSnapshot carries a snapshot.Snapshot as JSON.
 	MsgSnapshot MsgType = 1
@@ -35,7 +37,20 @@ const (
 	// not the Delta's base keeps it and acks its version with Error set;
 	// the supervisor then sends the whole Snapshot.
 	MsgDelta MsgType = 6
+	// MsgDrain carries Drain as JSON: the worker drains (l7/drain) and
+	// exits. It still answers MsgGather meanwhile.
+	MsgDrain MsgType = 7
 )
+
+// Drain tells a worker how to drain.
+type Drain struct {
+	// Timeout is worker-shutdown-timeout: how long requests in flight and
+	// WebSockets may go on. Zero means drain.DefaultTimeout (240 s).
+	Timeout time.Duration `json:"timeout"`
+	// Refused says the supervisor made the kernel refuse new connections
+	// (datapath.Refuse), so the worker may keep accepting for drain.Settle.
+	Refused bool `json:"refused,omitempty"`
+}
 
 // MaxFrame bounds a frame's payload: 256 MiB.
 const MaxFrame = 256 << 20

@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -64,13 +65,18 @@ type Config struct {
 	HTTPSPort int
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
+	// ShutdownTimeout bounds the drain when the worker stops without a
+	// MsgDrain (a signal, or the supervisor gone). Default 10s.
+	ShutdownTimeout time.Duration
 	// Logger receives the worker's log. Nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Run serves until ctx is done or the supervisor closes the control socket,
-// then drains: listeners stop accepting (the sockets stay open in the
-// supervisor) and requests in flight get up to 10 seconds.
+// Run serves until the supervisor sends MsgDrain, ctx is done or the
+// supervisor closes the control socket, then drains (l7/drain): the
+// listeners accept what their queues hold and stop (the sockets stay open in
+// the supervisor), requests in flight finish within the Drain's timeout
+// (ShutdownTimeout without one) and WebSockets then get a close frame.
 func Run(ctx context.Context, cfg Config) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -106,29 +112,25 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 3)
-	var wg sync.WaitGroup
 	var serveOnce sync.Once
+	var servers []drain.Server
 	serve := func() {
 		serveOnce.Do(func() {
-			start := func(name string, srv *http.Server, ln net.Listener) {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-						errc <- fmt.Errorf("serve %s: %w", name, err)
-					}
-				}()
-			}
-			start("http", httpSrv, proxyproto.Wrap(conns.wrap(cfg.HTTP, cfg.CPU), px))
+			counted := func(ln net.Listener) net.Listener { return proxyproto.Wrap(conns.wrap(ln, cfg.CPU), px) }
+			servers = append(servers, drain.Serve("http", httpSrv, cfg.HTTP, counted, errc))
 			if cfg.HTTPS != nil {
-				start("https", httpsSrv, tls.NewListener(proxyproto.Wrap(conns.wrap(cfg.HTTPS, cfg.CPU), px), tlsCfg))
+				servers = append(servers, drain.Serve("https", httpsSrv, cfg.HTTPS, func(ln net.Listener) net.Listener {
+					return tls.NewListener(counted(ln), tlsCfg)
+				}, errc))
 			}
 		})
 	}
-
+	drainc := make(chan Drain, 1)
 	c := &control{conn: cfg.Control, r: bufio.NewReader(cfg.Control), reg: reg, px: px, certs: mgr, log: log, onLive: serve,
-		frames: newFrameMetrics(reg)}
+		frames: newFrameMetrics(reg), drain: drainc}
+	loopDone := make(chan struct{})
 	go func() {
+		defer close(loopDone)
 		err := c.loop()
 		if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil {
 			errc <- fmt.Errorf("control socket: %w", err)
@@ -137,19 +139,24 @@ func Run(ctx context.Context, cfg Config) error {
 		log.Info("supervisor closed the control socket: stopping")
 		cancel()
 	}()
-
 	var runErr error
+	d := Drain{Timeout: cfg.ShutdownTimeout}
+	if d.Timeout <= 0 {
+		d.Timeout = 10 * time.Second
+	}
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+	case d = <-drainc:
+		log.Info("draining", "timeout", d.Timeout, "refused", d.Refused)
 	}
-	cfg.Control.Close()
-	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
-	defer done()
-	_ = httpSrv.Shutdown(shutdownCtx)
-	_ = httpsSrv.Shutdown(shutdownCtx)
-	wg.Wait()
+	// serveOnce: no listener starts once the drain began, so servers is
+	// final.
+	serveOnce.Do(func() {})
+	drain.Shutdown(servers, px, drain.Options{Refused: d.Refused, Timeout: d.Timeout, Logger: log})
 	px.Close()
+	cfg.Control.Close()
+	<-loopDone
 	return runErr
 }
 
@@ -163,6 +170,8 @@ type control struct {
 	log    *slog.Logger
 	onLive func()
 	frames *prometheus.CounterVec
+	// drain receives the supervisor's MsgDrain.
+	drain chan<- Drain
 	// live is the Snapshot whose Version the worker acks: the base of the
 	// next Delta. Nil before the first.
 	live *snapshot.Snapshot
@@ -215,6 +224,15 @@ func (c *control) loop() error {
 				continue
 			}
 			c.certs.Tickets().Set(tk.Current, tk.Previous)
+		case MsgDrain:
+			var d Drain
+			if err := json.Unmarshal(payload, &d); err != nil {
+				c.log.Error("decode drain: draining with the defaults", "error", err)
+			}
+			select {
+			case c.drain <- d:
+			default: // already draining
+			}
 		default:
 			return fmt.Errorf("unexpected frame type %d", t)
 		}

@@ -14,8 +14,11 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux, served with Profiling
+	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,9 +26,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/controller"
+	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -70,6 +75,19 @@ type Config struct {
 	Publishers []controller.Publisher
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
+	// ShutdownGracePeriod is how long, after the stop signal, /healthz and
+	// /readyz fail while serving goes on (ingress-nginx's
+	// --shutdown-grace-period). Default 0.
+	ShutdownGracePeriod time.Duration
+	// WorkerShutdownTimeout is how long requests in flight and WebSockets
+	// may go on once the proxy drains (ingress-nginx's
+	// worker-shutdown-timeout); WebSockets then get a close frame (1001).
+	// Zero means drain.DefaultTimeout (240s).
+	WorkerShutdownTimeout time.Duration
+	// PostShutdownGracePeriod is how long Run waits after the drain before
+	// it returns, the metrics port still answering (ingress-nginx's
+	// --post-shutdown-grace-period). Default 0 (the flag's is 10s).
+	PostShutdownGracePeriod time.Duration
 	// Logger receives Weir's own log. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -94,6 +112,10 @@ type Daemon struct {
 	httpLn    net.Listener
 	httpsLn   net.Listener
 	metricsLn net.Listener
+
+	// stopping is set once the stop signal came: /healthz and /readyz
+	// fail.
+	stopping atomic.Bool
 }
 
 // New binds the listeners and prepares the parts; Run starts serving.
@@ -116,7 +138,7 @@ func New(cfg Config) (*Daemon, error) {
 	if d.certs, err = certs.NewManager(certs.Options{}); err != nil {
 		return nil, fmt.Errorf("start tls: %w", err)
 	}
-	if d.httpsLn, err = listen(cfg.BindAddress, cfg.HTTPSPort); err != nil {
+	if d.httpsLn, err = listenProxy(cfg.BindAddress, cfg.HTTPSPort); err != nil {
 		return nil, fmt.Errorf("listen for https: %w", err)
 	}
 	httpsPort := d.httpsLn.Addr().(*net.TCPAddr).Port
@@ -133,7 +155,7 @@ func New(cfg Config) (*Daemon, error) {
 		d.source = manifest.NewSource(cfg.Manifests, manifest.Options{Logger: cfg.Logger, MaxFileSize: cfg.ManifestLimit})
 	}
 
-	if d.httpLn, err = listen(cfg.BindAddress, cfg.HTTPPort); err != nil {
+	if d.httpLn, err = listenProxy(cfg.BindAddress, cfg.HTTPPort); err != nil {
 		d.httpsLn.Close()
 		return nil, fmt.Errorf("listen for http: %w", err)
 	}
@@ -147,6 +169,27 @@ func New(cfg Config) (*Daemon, error) {
 
 func listen(host string, port int) (net.Listener, error) {
 	return net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+}
+
+// listenProxy opens a proxy listener as a group of one SO_REUSEPORT socket,
+// so that datapath.Refuse can make the kernel refuse new connections while
+// the queued ones are served at shutdown. An empty host means all addresses
+// (dual-stack).
+func listenProxy(host string, port int) (net.Listener, error) {
+	addr, err := datapath.ParseBindAddress(host)
+	if err != nil {
+		return nil, err
+	}
+	f, err := datapath.ListenReuseport(netip.AddrPortFrom(addr, uint16(port)), 4096)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close() // FileListener holds a dup
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", f.Name(), err)
+	}
+	return ln, nil
 }
 
 // HTTPAddr is the address of the HTTP listener.
@@ -170,8 +213,13 @@ func (d *Daemon) Live() *snapshot.Snapshot { return d.ctrl.Live() }
 // Registry is the Prometheus registry served on /metrics.
 func (d *Daemon) Registry() *prometheus.Registry { return d.registry }
 
-// Run serves until ctx is done, then drains: listeners close at once, requests
-// in flight get up to 10 seconds to finish.
+// Run serves until ctx is done, then shuts down as ingress-nginx does:
+// /healthz and /readyz fail for ShutdownGracePeriod while serving goes on;
+// then the kernel refuses new connections (datapath.Refuse, where BPF is
+// available) and the proxy drains (l7/drain: what the accept queues hold is
+// served with Connection: close, requests in flight get
+// WorkerShutdownTimeout, then WebSockets get a close frame); Run returns
+// PostShutdownGracePeriod later.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("weir starting", "mode", "in-process", "workers", 0,
 		"http", d.HTTPAddr(), "https", d.HTTPSAddr(), "metrics", d.MetricsAddr(), "manifests", d.cfg.Manifests)
@@ -197,33 +245,36 @@ func (d *Daemon) Run(ctx context.Context) error {
 	metricsSrv := &http.Server{Handler: d.metricsHandler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
 
-	ctx, cancel := context.WithCancel(ctx)
+	serveCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 4)
 	var wg sync.WaitGroup
-	serve := func(name string, srv *http.Server, ln net.Listener) {
-		defer wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve %s: %w", name, err)
-		}
+	servers := []drain.Server{
+		drain.Serve("http", proxySrv, d.httpLn, func(ln net.Listener) net.Listener { return proxyproto.Wrap(ln, d.proxy) }, errc),
+		drain.Serve("https", httpsSrv, d.httpsLn, func(ln net.Listener) net.Listener {
+			return tls.NewListener(proxyproto.Wrap(ln, d.proxy), tlsCfg)
+		}, errc),
 	}
-	wg.Add(5)
-	go serve("http", proxySrv, proxyproto.Wrap(d.httpLn, d.proxy))
-	go serve("https", httpsSrv, tls.NewListener(proxyproto.Wrap(d.httpsLn, d.proxy), tlsCfg))
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		d.certs.Tickets().RotateEvery(ctx, d.cfg.TicketRotation)
+		d.certs.Tickets().RotateEvery(serveCtx, d.cfg.TicketRotation)
 	}()
-	go serve("metrics", metricsSrv, d.metricsLn)
+	go func() {
+		defer wg.Done()
+		if err := metricsSrv.Serve(d.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve metrics: %w", err)
+		}
+	}()
 	go func() {
 		defer wg.Done()
 		if d.cfg.Source != nil {
-			if err := d.cfg.Source.Run(ctx, d.ctrl.Sync); err != nil && ctx.Err() == nil {
+			if err := d.cfg.Source.Run(serveCtx, d.ctrl.Sync); err != nil && serveCtx.Err() == nil {
 				errc <- fmt.Errorf("watch configuration source: %w", err)
 			}
 			return
 		}
-		if err := d.source.Run(ctx, d.onUpdate); err != nil && ctx.Err() == nil {
+		if err := d.source.Run(serveCtx, d.onUpdate); err != nil && serveCtx.Err() == nil {
 			errc <- fmt.Errorf("watch manifests %s: %w", d.cfg.Manifests, err)
 		}
 	}()
@@ -232,16 +283,45 @@ func (d *Daemon) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
-		cancel()
+	}
+	d.stopping.Store(true)
+	if runErr == nil && d.cfg.ShutdownGracePeriod > 0 {
+		d.log.Info("shutting down: /healthz and /readyz fail, serving goes on", "shutdown-grace-period", d.cfg.ShutdownGracePeriod)
+		time.Sleep(d.cfg.ShutdownGracePeriod)
+	}
+	refused := d.refuse()
+	d.log.Info("shutting down: draining", "worker-shutdown-timeout", d.cfg.WorkerShutdownTimeout, "refused", refused)
+	drain.Shutdown(servers, d.proxy, drain.Options{Refused: refused, Timeout: d.cfg.WorkerShutdownTimeout, Logger: d.log})
+	cancel()
+	if d.cfg.PostShutdownGracePeriod > 0 {
+		d.log.Info("drained: waiting before exit", "post-shutdown-grace-period", d.cfg.PostShutdownGracePeriod)
+		time.Sleep(d.cfg.PostShutdownGracePeriod)
 	}
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
-	_ = proxySrv.Shutdown(shutdownCtx)
-	_ = httpsSrv.Shutdown(shutdownCtx)
 	_ = metricsSrv.Shutdown(shutdownCtx)
 	wg.Wait()
 	d.log.Info("weir stopped")
 	return runErr
+}
+
+// refuse makes the kernel refuse new connections on both proxy listeners,
+// their queued connections kept for the drain (datapath.Refuse), and
+// reports whether it did for both.
+func (d *Daemon) refuse() bool {
+	ok := true
+	for _, ln := range []net.Listener{d.httpLn, d.httpsLn} {
+		err := errors.New("not a socket")
+		if sc, isSock := ln.(syscall.Conn); isSock {
+			err = datapath.Refuse(sc)
+		}
+		if err != nil {
+			d.log.Warn("new connections are not refused while the proxy drains: those arriving as a listener closes are reset",
+				"listener", ln.Addr().String(), "error", err)
+			ok = false
+		}
+	}
+	return ok
 }
 
 func (d *Daemon) onUpdate(u manifest.Update) {
@@ -252,10 +332,18 @@ func (d *Daemon) onUpdate(u manifest.Update) {
 	d.ctrl.Sync(u.Objects, problems)
 }
 
+// errShuttingDown is what /healthz and /readyz answer once the stop signal
+// came, as ingress-nginx's health check says it.
+const errShuttingDown = "the ingress controller is shutting down"
+
 func (d *Daemon) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{Registry: d.registry}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if d.stopping.Load() {
+			http.Error(w, errShuttingDown, http.StatusServiceUnavailable)
+			return
+		}
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("/config", d.ctrl.ConfigHandler())
@@ -263,6 +351,10 @@ func (d *Daemon) metricsHandler() http.Handler {
 		mux.Handle("/debug/pprof/", http.DefaultServeMux) // net/http/pprof registers there
 	}
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if d.stopping.Load() {
+			http.Error(w, errShuttingDown, http.StatusServiceUnavailable)
+			return
+		}
 		if !d.proxy.Live() {
 			http.Error(w, "no configuration live yet", http.StatusServiceUnavailable)
 			return

@@ -69,6 +69,19 @@ func (r *Reuseport) Selected() (selected, fellBack uint64, err error) {
 // Close releases the program and map; attached groups keep the program.
 func (r *Reuseport) Close() error { return r.objs.Close() }
 
+// ParseBindAddress parses the address listeners bind; empty means all
+// addresses (dual-stack ::).
+func ParseBindAddress(host string) (netip.Addr, error) {
+	if host == "" {
+		return netip.IPv6Unspecified(), nil
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("parse bind address %q: %w", host, err)
+	}
+	return a, nil
+}
+
 // ListenReuseport opens a listening TCP socket on addr with SO_REUSEPORT, as
 // a file that can be registered, inherited by a worker (cmd.ExtraFiles) and
 // turned into a net.Listener with net.FileListener.

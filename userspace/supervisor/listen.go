@@ -23,13 +23,9 @@ type portSockets struct {
 // listenPort opens n sockets on host:port. Port 0 picks a free port for the
 // first and binds the others to the same.
 func listenPort(host string, port, n, backlog int) (*portSockets, error) {
-	addr := netip.IPv6Unspecified() // dual-stack
-	if host != "" {
-		a, err := netip.ParseAddr(host)
-		if err != nil {
-			return nil, fmt.Errorf("parse bind address %q: %w", host, err)
-		}
-		addr = a
+	addr, err := datapath.ParseBindAddress(host)
+	if err != nil {
+		return nil, err
 	}
 	ps := &portSockets{addr: netip.AddrPortFrom(addr, uint16(port))}
 	for range n {

@@ -21,6 +21,7 @@ import (
 	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux, served with Profiling
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,8 +30,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weir-lb/weir/l7/certs"
+	workerpkg "github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
+	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -77,7 +80,7 @@ type Config struct {
 	Publishers []controller.Publisher
 	// Command is the argv that starts a worker; the supervisor appends the
 	// worker flags (--cpu, --https-port, --access-log, --log-format,
-	// --log-level). Nil means this executable with "worker".
+	// --log-level, --uid, --gid). Nil means this executable with "worker".
 	Command []string
 	// Env is added to the workers' environment (GOMAXPROCS=1 always is).
 	Env []string
@@ -90,6 +93,28 @@ type Config struct {
 	// LogFormat and LogLevel are passed to the workers. Defaults "text" and
 	// "info".
 	LogFormat, LogLevel string
+	// WorkerUID and WorkerGID are the numeric user and group every worker
+	// switches to once it holds its sockets (l7/worker.SwitchUser), with no
+	// supplementary group and no capability left; only a root supervisor
+	// may set them (a worker that cannot switch exits). 0 and 0 keep the
+	// supervisor's. Defaults 0 and 0 (cmd/weir's flags default to 65532 as
+	// root).
+	WorkerUID, WorkerGID int
+	// ShutdownGracePeriod is how long, after the stop signal, /healthz and
+	// /readyz fail while serving goes on (ingress-nginx's
+	// --shutdown-grace-period), so load balancers stop sending first.
+	// Default 0.
+	ShutdownGracePeriod time.Duration
+	// WorkerShutdownTimeout is how long requests in flight and WebSockets
+	// may go on once the workers drain (ingress-nginx's
+	// worker-shutdown-timeout); WebSockets then get a close frame (1001).
+	// Zero means drain.DefaultTimeout (240s).
+	WorkerShutdownTimeout time.Duration
+	// PostShutdownGracePeriod is how long Run waits after the workers
+	// exited before it returns, the metrics port still answering
+	// (ingress-nginx's --post-shutdown-grace-period). Default 0 (the flag's
+	// is 10s).
+	PostShutdownGracePeriod time.Duration
 	// AckTimeout bounds how long a worker may take to acknowledge a
 	// Snapshot before it is restarted. Default 10s.
 	AckTimeout time.Duration
@@ -116,6 +141,13 @@ type Supervisor struct {
 
 	mu      sync.Mutex
 	current *published // nil before the first Snapshot
+
+	// stopping is set once the stop signal came: /healthz and /readyz
+	// fail.
+	stopping atomic.Bool
+	// drain is what the workers are told when they drain; set before the
+	// workers' context ends.
+	drain workerpkg.Drain
 
 	mRestarts *prometheus.CounterVec
 	mLive     prometheus.Gauge
@@ -349,8 +381,14 @@ func (s *Supervisor) Workers() []WorkerStatus {
 }
 
 // Run starts the workers, the configuration source and the metrics server,
-// and serves until ctx is done; then the workers drain (SIGTERM, up to 10
-// seconds each, then SIGKILL) and the sockets close.
+// and serves until ctx is done; then it shuts down as ingress-nginx does:
+// /healthz and /readyz fail for ShutdownGracePeriod while serving goes on;
+// then the kernel refuses new connections (datapath.Refuse, where BPF is
+// available) and the workers drain (l7/drain: what the accept queues hold is
+// served with Connection: close, requests in flight get
+// WorkerShutdownTimeout, then WebSockets get a close frame); a worker still
+// running 10 seconds after that is killed. The sockets close, and Run
+// returns PostShutdownGracePeriod later.
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.http.Close()
 	defer s.https.Close()
@@ -361,35 +399,43 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	// the shutdown.
 	metricsSrv := &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	metricsDone := make(chan struct{})
 	errc := make(chan error, 2)
+	go func() {
+		defer close(metricsDone)
+		if err := metricsSrv.Serve(s.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("serve metrics: %w", err)
+		}
+	}()
+	defer func() {
+		shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+		defer done()
+		_ = metricsSrv.Shutdown(shutdownCtx)
+		<-metricsDone
+	}()
+
+	serveCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var wg sync.WaitGroup
 	for _, w := range s.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.supervise(ctx)
+			w.supervise(serveCtx)
 		}()
 	}
-	wg.Add(3)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if err := metricsSrv.Serve(s.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("serve metrics: %w", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		s.rotateTickets(ctx)
+		s.rotateTickets(serveCtx)
 	}()
 	go func() {
 		defer wg.Done()
 		var err error
 		if s.cfg.Source != nil {
-			err = s.cfg.Source.Run(ctx, s.ctrl.Sync)
+			err = s.cfg.Source.Run(serveCtx, s.ctrl.Sync)
 		} else {
-			err = s.source.Run(ctx, func(u manifest.Update) {
+			err = s.source.Run(serveCtx, func(u manifest.Update) {
 				problems := make([]error, len(u.Problems))
 				for i := range u.Problems {
 					problems[i] = u.Problems[i]
@@ -397,7 +443,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 				s.ctrl.Sync(u.Objects, problems)
 			})
 		}
-		if err != nil && ctx.Err() == nil {
+		if err != nil && serveCtx.Err() == nil {
 			errc <- fmt.Errorf("watch configuration source: %w", err)
 		}
 	}()
@@ -406,14 +452,49 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
-		cancel()
 	}
-	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
-	defer done()
-	_ = metricsSrv.Shutdown(shutdownCtx)
+	s.stopping.Store(true)
+	if runErr == nil && s.cfg.ShutdownGracePeriod > 0 {
+		s.log.Info("shutting down: /healthz and /readyz fail, serving goes on", "shutdown-grace-period", s.cfg.ShutdownGracePeriod)
+		time.Sleep(s.cfg.ShutdownGracePeriod)
+	}
+	s.drain = workerpkg.Drain{Timeout: s.cfg.WorkerShutdownTimeout, Refused: s.refuse()}
+	s.log.Info("shutting down: workers drain", "worker-shutdown-timeout", s.drain.Timeout, "refused", s.drain.Refused)
+	cancel()
+	if !s.drain.Refused {
+		// A socket's queue then fills until the socket closes: the
+		// supervisor's copies close now, so that each socket closes as its
+		// worker took its queue.
+		for _, ps := range []*portSockets{s.http, s.https} {
+			for _, f := range ps.files {
+				f.Close()
+			}
+		}
+	}
 	wg.Wait()
+	s.http.Close()
+	s.https.Close()
+	if s.cfg.PostShutdownGracePeriod > 0 {
+		s.log.Info("workers stopped: waiting before exit", "post-shutdown-grace-period", s.cfg.PostShutdownGracePeriod)
+		time.Sleep(s.cfg.PostShutdownGracePeriod)
+	}
 	s.log.Info("weir stopped")
 	return runErr
+}
+
+// refuse makes the kernel refuse new connections on both ports, their
+// queued connections kept for the workers to serve (datapath.Refuse), and
+// reports whether it did for both.
+func (s *Supervisor) refuse() bool {
+	ok := true
+	for _, ps := range []*portSockets{s.http, s.https} {
+		if err := datapath.Refuse(ps.files[0]); err != nil {
+			s.log.Warn("new connections are not refused while the workers drain: those arriving as a listener closes are reset",
+				"listener", ps.addr.String(), "error", err)
+			ok = false
+		}
+	}
+	return ok
 }
 
 // rotateTickets rotates the shared session ticket keys and hands them to
@@ -439,6 +520,10 @@ func (s *Supervisor) rotateTickets(ctx context.Context) {
 	}
 }
 
+// errShuttingDown is what /healthz and /readyz answer once the stop signal
+// came, as ingress-nginx's health check says it.
+const errShuttingDown = "the ingress controller is shutting down"
+
 func (s *Supervisor) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	g := s.Gatherer()
@@ -448,9 +533,17 @@ func (s *Supervisor) metricsHandler() http.Handler {
 		mux.Handle("/debug/pprof/", http.DefaultServeMux) // net/http/pprof registers there
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.stopping.Load() {
+			http.Error(w, errShuttingDown, http.StatusServiceUnavailable)
+			return
+		}
 		io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.stopping.Load() {
+			http.Error(w, errShuttingDown, http.StatusServiceUnavailable)
+			return
+		}
 		cur := s.latest()
 		if cur == nil {
 			http.Error(w, "no configuration live yet", http.StatusServiceUnavailable)

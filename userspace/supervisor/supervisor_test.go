@@ -63,9 +63,15 @@ func twoCores(t testing.TB) []int {
 // until every worker serves version 1.
 func start(t testing.TB, cores []int, manifest string) *rig {
 	t.Helper()
+	return startWith(t, cores, manifest, nil)
+}
+
+// startWith is start with the Config changed by edit (nil: none).
+func startWith(t testing.TB, cores []int, manifest string, edit func(*supervisor.Config)) *rig {
+	t.Helper()
 	r := &rig{t: t, dir: t.TempDir(), logs: &syncBuffer{}}
 	r.write("app.yaml", manifest)
-	sup, err := supervisor.New(supervisor.Config{
+	cfg := supervisor.Config{
 		BindAddress:    "127.0.0.1",
 		MetricsAddress: "127.0.0.1",
 		Cores:          cores,
@@ -76,7 +82,11 @@ func start(t testing.TB, cores []int, manifest string) *rig {
 		WorkerLog:      r.logs,
 		LogLevel:       "debug",
 		Logger:         slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	sup, err := supervisor.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

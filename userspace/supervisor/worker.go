@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weir-lb/weir/l7/drain"
 	workerpkg "github.com/weir-lb/weir/l7/worker"
 )
 
@@ -94,8 +95,7 @@ func (w *worker) supervise(ctx context.Context) {
 }
 
 // run starts one worker process, gives it the latest Snapshot, and waits
-// for it to exit; when ctx is done it stops the process (SIGTERM, then
-// SIGKILL after 10 seconds).
+// for it to exit; when ctx is done it stops the process (stop).
 func (w *worker) run(ctx context.Context) error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -142,16 +142,37 @@ func (w *worker) run(ctx context.Context) error {
 	case err := <-exited:
 		return err
 	case <-ctx.Done():
-		cmd.Process.Signal(syscall.SIGTERM)
-		t := time.NewTimer(10 * time.Second)
-		defer t.Stop()
-		select {
-		case err := <-exited:
-			return err
-		case <-t.C:
-			cmd.Process.Kill()
-			return <-exited
-		}
+		return w.stop(exited)
+	}
+}
+
+// stop makes the worker drain (MsgDrain, or SIGTERM when the control
+// socket fails) and waits for it to exit: the drain's timeout and 10
+// seconds more, then it is killed.
+func (w *worker) stop(exited <-chan error) error {
+	d := w.sup.drain
+	if d.Timeout <= 0 {
+		d.Timeout = drain.DefaultTimeout
+	}
+	w.mu.Lock()
+	w.conn.SetWriteDeadline(time.Now().Add(w.sup.cfg.AckTimeout))
+	err := workerpkg.WriteJSON(w.conn, workerpkg.MsgDrain, d)
+	w.conn.SetWriteDeadline(time.Time{})
+	proc := w.proc
+	w.mu.Unlock()
+	if err != nil {
+		w.sup.log.Warn("tell the worker to drain: sending SIGTERM", "worker", w.cpu, "error", err)
+		proc.Signal(syscall.SIGTERM)
+	}
+	t := time.NewTimer(d.Timeout + 10*time.Second)
+	defer t.Stop()
+	select {
+	case err := <-exited:
+		return err
+	case <-t.C:
+		w.sup.log.Error("worker did not exit after its drain: killing it", "worker", w.cpu, "pid", proc.Pid)
+		proc.Kill()
+		return <-exited
 	}
 }
 
@@ -169,7 +190,8 @@ func (w *worker) command() *exec.Cmd {
 		"--cpu", strconv.Itoa(w.cpu),
 		"--https-port", strconv.Itoa(int(w.sup.https.addr.Port())),
 		"--access-log="+strconv.FormatBool(cfg.AccessLog != nil),
-		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel)
+		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel,
+		"--uid", strconv.Itoa(cfg.WorkerUID), "--gid", strconv.Itoa(cfg.WorkerGID))
 	cmd := exec.Command(argv[0], args...)
 	cmd.Env = append(append(os.Environ(), cfg.Env...), "GOMAXPROCS=1")
 	cmd.Stdout = cfg.AccessLog
@@ -178,8 +200,9 @@ func (w *worker) command() *exec.Cmd {
 		cmd.Stderr = os.Stderr
 	}
 	// The worker also exits when its control socket closes; this covers a
-	// supervisor killed with SIGKILL.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// supervisor killed with SIGKILL. Its own process group keeps a
+	// terminal's ^C from reaching it: the supervisor drains it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	return cmd
 }
 

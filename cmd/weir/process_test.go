@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/test/testutil"
+)
+
+// envMain makes the test binary run as the weir command (and so as its
+// workers, which the supervisor starts as this executable with "worker").
+const envMain = "WEIR_TEST_MAIN"
+
+// weirProcess is this test binary running as weir.
+type weirProcess struct {
+	cmd    *exec.Cmd
+	logs   *testutil.SyncBuffer
+	exited chan struct{}
+	err    error // of Wait, once exited is closed
+}
+
+// startWeir runs weir with args (manifests from files in a fresh folder)
+// and stops it by its PID when the test ends, killing it if it outlives 30
+// seconds.
+func startWeir(t *testing.T, files map[string]string, args ...string) *weirProcess {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &weirProcess{logs: &testutil.SyncBuffer{}, exited: make(chan struct{})}
+	p.cmd = exec.Command(exe, append([]string{"--manifests", dir, "--access-log=false", "--xdp-mode", "off", "--post-shutdown-grace-period", "0"}, args...)...)
+	p.cmd.Env = append(os.Environ(), envMain+"=1")
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.exited
+			t.Errorf("weir (pid %d) did not stop within 30s of SIGTERM: killed", p.cmd.Process.Pid)
+		}
+		if t.Failed() {
+			t.Logf("weir log:\n%s", p.logs.String())
+		}
+	})
+	return p
+}
+
+// freePort returns a TCP port free on host at the time of the call.
+func freePort(t *testing.T, host string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitHealthy waits until GET /healthz on addr answers 200.
+func waitHealthy(t *testing.T, p *weirProcess, addr string) {
+	t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	testutil.WaitFor(t, 20*time.Second, "weir's /healthz on "+addr, func() bool {
+		select {
+		case <-p.exited:
+			t.Fatalf("weir exited before it was healthy: %v\n%s", p.err, p.logs.String())
+		default:
+		}
+		resp, err := client.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// TestMetricsBindAddress: with --bind-address the metrics port listens on
+// that address only, in both modes (under hostNetwork, all addresses would
+// include the node's public one).
+func TestMetricsBindAddress(t *testing.T) {
+	for _, workers := range []string{"0", "1"} {
+		t.Run("workers="+workers, func(t *testing.T) {
+			port := freePort(t, "127.0.0.2")
+			p := startWeir(t, nil, "--workers", workers, "--bind-address", "127.0.0.2",
+				"--http-port", strconv.Itoa(freePort(t, "127.0.0.2")), "--https-port", strconv.Itoa(freePort(t, "127.0.0.2")),
+				"--metrics-port", strconv.Itoa(port))
+			waitHealthy(t, p, fmt.Sprintf("127.0.0.2:%d", port))
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
+			if err == nil {
+				c.Close()
+				t.Fatalf("metrics port %d answers on 127.0.0.1 with --bind-address 127.0.0.2", port)
+			}
+		})
+	}
+}
