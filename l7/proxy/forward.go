@@ -271,6 +271,11 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		if r.Context().Value(http.ServerContextKey) == nil {
 			return false // not under an http.Server: nothing to abort
 		}
+		if !uc.gone.Load() {
+			// As nginx: what was read before the upstream failed reaches
+			// the client, then the connection is closed.
+			rec.Flush()
+		}
 		panic(http.ErrAbortHandler)
 	}
 	if len(resp.Trailer) > 0 {
@@ -290,9 +295,10 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	return false
 }
 
-// copyBody streams the response body to rec and closes it. A read error is
-// recorded as the request's upstream error (unless the client went away);
-// any error means the response is cut and the connection unusable.
+// copyBody streams the response body to rec and, once it is read to its
+// end, closes it. A read error is recorded as the request's upstream error
+// (unless the client went away); any error means the response is cut and
+// the connection unusable.
 func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchange, uc *upstreamConn) error {
 	flush := flushesEachWrite(resp)
 	if flush {
@@ -308,7 +314,7 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 			// long loses the response.
 			_ = ctl.SetWriteDeadline(time.Now().Add(clientSendTimeout))
 			if _, werr := rec.Write(buf[:n]); werr != nil {
-				resp.Body.Close()
+				// No Close: it would read the rest of the body first.
 				return werr
 			}
 			if flush {
@@ -328,7 +334,8 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 			default:
 				ex.fail(fmt.Errorf("read response body: %w", rerr), reasonUpstreamError)
 			}
-			resp.Body.Close()
+			// No Close: it would wait for the rest of the body, a second
+			// read timeout. The connection is closed, not reused.
 			return rerr
 		}
 	}
