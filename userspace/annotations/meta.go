@@ -86,7 +86,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, loadBalanceMeta, sourceRangeMeta, regexMeta, sslMeta, hstsMeta, canaryMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, regexMeta, sslMeta, hstsMeta, canaryMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -139,6 +139,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	cfg := Config{Proxy: defaults}
 	var errs []error
 	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseNextUpstream(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, "allowlist-source-range", "whitelist-source-range")...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
@@ -171,8 +172,9 @@ func unknown(ann map[string]string) []error {
 
 // ParseDefaults reads the global proxy settings from the data of the
 // controller ConfigMap (ingress-nginx's keys: proxy-connect-timeout,
-// proxy-read-timeout, proxy-send-timeout, proxy-body-size, load-balance,
-// whitelist-source-range, denylist-source-range).
+// proxy-read-timeout, proxy-send-timeout, proxy-body-size,
+// proxy-next-upstream, proxy-next-upstream-tries, proxy-next-upstream-timeout,
+// load-balance, whitelist-source-range, denylist-source-range).
 // Other keys are ignored. A nil map yields DefaultProxy. A rejected value is
 // returned as an *Error with ConfigMap set and the built-in default is kept.
 func ParseDefaults(data map[string]string) (Proxy, []error) {
@@ -186,6 +188,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	p := DefaultProxy()
 	var errs []error
 	errs = append(errs, parseProxy(get, &p, wrap)...)
+	errs = append(errs, parseNextUpstream(get, &p, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, "whitelist-source-range")...)
 	return p, errs

@@ -40,6 +40,18 @@ type Proxy struct {
 	// (the default). It is a pointer, shared and never modified once
 	// parsed, so that Proxy stays comparable.
 	SourceRange *SourceRange `json:"sourceRange,omitempty"`
+	// NextUpstream is when a failed request is passed to the next endpoint
+	// (proxy-next-upstream). Default NextError|NextTimeout ("error
+	// timeout"); the zero value is "off".
+	NextUpstream NextUpstream `json:"nextUpstream"`
+	// NextUpstreamTries bounds the endpoints tried for one request, the
+	// first included (proxy-next-upstream-tries); 0 means no limit.
+	// Default 3.
+	NextUpstreamTries int `json:"nextUpstreamTries"`
+	// NextUpstreamTimeoutSeconds bounds the time after the first attempt
+	// during which a request may be passed on
+	// (proxy-next-upstream-timeout); 0 means no limit. Default 0.
+	NextUpstreamTimeoutSeconds int `json:"nextUpstreamTimeoutSeconds"`
 }
 
 // DefaultProxy returns the defaults documented on Proxy.
@@ -50,6 +62,8 @@ func DefaultProxy() Proxy {
 		SendTimeoutSeconds:    60,
 		BodySizeBytes:         1 << 20,
 		LoadBalance:           "round_robin",
+		NextUpstream:          NextError | NextTimeout,
+		NextUpstreamTries:     3,
 	}
 }
 
