@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // Ordinary requests (everything but protocol upgrades and the few cases
@@ -106,7 +108,8 @@ const (
 // maxInterim bounds the 1xx responses relayed before the final one.
 const maxInterim = 16
 
-// forward proxies r to ex.upstream with the pooled client.
+// forward proxies r to ex.upstream with the pooled client, and to the next
+// upstreams of its pool when that fails (nextupstream.go).
 func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	out := outgoing(r)
 	var body *clientBody
@@ -114,31 +117,45 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter)}
 		out.Body = body
 	}
+	next := nextPolicy{r: r, rec: rec, ex: ex, body: body, start: time.Now()}
+	for {
+		fail := p.attempt(rec, r, out, ex, body, &next)
+		if fail == nil {
+			return
+		}
+		if !p.passOn(&next, fail) {
+			p.handleError(rec, r, fail.err)
+			return
+		}
+	}
+}
+
+// attempt sends out to ex.upstream and relays the response. It returns the
+// failure when nothing was sent to the client.
+func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, body *clientBody, next *nextPolicy) *attemptError {
 	addr := ex.upstream.Addr
 	// Every reused connection is checked first (one non-blocking peek): an
 	// upstream that closed it, or queued an unsolicited response on it, must
 	// not answer this request. An idempotent request without body is also
 	// retried if the upstream closes a reused connection under it.
-	peek := true
-	for attempt := 0; ; attempt++ {
+	for try := 0; ; try++ {
 		var c net.Conn
 		var reused bool
 		var err error
-		if attempt == 0 {
-			c, reused, err = p.pool.get(r.Context(), addr, peek)
+		if try == 0 {
+			c, reused, err = p.pool.get(r.Context(), addr, true)
 		} else {
 			// The retry is on a new connection: the other idle ones may
 			// be as dead (an upstream restart).
 			c, err = p.pool.dial.DialContext(r.Context(), "tcp", addr)
 		}
 		if err != nil {
-			p.handleError(rec, r, err)
-			return
+			return newAttemptError(err, false)
 		}
 		uc := newUpstreamConn(c, ex.timeouts)
-		retry := p.exchange(rec, r, out, ex, uc, body, reused)
+		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
-			return
+			return fail
 		}
 	}
 }
@@ -176,10 +193,12 @@ func outgoing(r *http.Request) *http.Request {
 
 // exchange sends out (whose body, if any, is body) on uc and relays the
 // response to rec. It reports whether the request should be retried on a
-// new connection: only when reused, no byte of the body was consumed, uc
-// failed before any byte of the response and the failure is neither a
-// timeout nor the client's.
-func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, uc *upstreamConn, body *clientBody, reused bool) (retry bool) {
+// new connection to the same upstream: only when reused, no byte of the
+// body was consumed, uc failed before any byte of the response and the
+// failure is neither a timeout nor the client's. Otherwise it returns the
+// failure when no response reached the client: an error, or a status next
+// allows to pass to the next upstream.
+func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, uc *upstreamConn, body *clientBody, reused bool, next *nextPolicy) (retry bool, fail *attemptError) {
 	canRetry := func(err error) bool {
 		// Never a second time for a request that may have had its effect
 		// (POST, PATCH, ...): neither nginx nor net/http does.
@@ -212,10 +231,9 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	if werr != nil {
 		if uc.gone.Load() || ex.clientBodyErr() != nil || !uc.readable() {
 			if canRetry(werr) {
-				return true
+				return true, nil
 			}
-			p.handleError(rec, r, uc.sendError(werr))
-			return false
+			return false, newAttemptError(uc.sendError(werr), true)
 		}
 		early = true
 	}
@@ -227,21 +245,20 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		resp, err = http.ReadResponse(uc.br, out)
 		if err != nil {
 			if !early && canRetry(err) {
-				return true
+				return true, nil
 			}
-			p.handleError(rec, r, uc.readError(fmt.Errorf("read response header: %w", err)))
-			return false
+			return false, newAttemptError(uc.readError(fmt.Errorf("read response header: %w", err)), true)
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
-			p.handleError(rec, r, fmt.Errorf("backend tried to switch protocol %q when none was requested", resp.Header.Get("Upgrade")))
-			return false
+			err := fmt.Errorf("backend tried to switch protocol %q when none was requested", resp.Header.Get("Upgrade"))
+			return false, &attemptError{err: err, cond: annotations.NextInvalidHeader, sent: true}
 		}
 		if resp.StatusCode >= 200 {
 			break
 		}
 		if interim == maxInterim {
-			p.handleError(rec, r, errors.New("read response header: too many 1xx responses"))
-			return false
+			err := errors.New("read response header: too many 1xx responses")
+			return false, &attemptError{err: err, cond: annotations.NextInvalidHeader, sent: true}
 		}
 		// As ReverseProxy: relay the interim response (100, 103).
 		// Only its own headers are removed after it: Weir's (HSTS) stay
@@ -254,6 +271,15 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		copyHeader(h, own)
 	}
 	uc.startBody()
+	if cond := annotations.Status(resp.StatusCode); ex.route.Backend.Proxy.NextUpstream.Has(cond) {
+		fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true}
+		if next.allows(cond, true) {
+			return false, fail // the connection is closed, its response unread
+		}
+		if fail.unhealthy(ex.route.Backend.Proxy.NextUpstream) {
+			ex.upstream.Failed(time.Now())
+		}
+	}
 
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
@@ -269,7 +295,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	rec.WriteHeader(resp.StatusCode)
 	if err := p.copyBody(rec, resp, ex, uc); err != nil {
 		if r.Context().Value(http.ServerContextKey) == nil {
-			return false // not under an http.Server: nothing to abort
+			return false, nil // not under an http.Server: nothing to abort
 		}
 		if !uc.gone.Load() {
 			// As nginx: what was read before the upstream failed reaches
@@ -292,7 +318,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		}
 	}
 	reusable = !early && !resp.Close && uc.br.Buffered() == 0 && !uc.gone.Load()
-	return false
+	return false, nil
 }
 
 // copyBody streams the response body to rec and, once it is read to its

@@ -218,9 +218,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
 	}
-	ex.upstream = up
-	up.InFlight.Add(1)
-	defer up.InFlight.Add(-1)
+	ex.pool = pool
+	ex.use(up)
+	defer func() { ex.upstream.InFlight.Add(-1) }()
 	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
 		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
 	}
@@ -313,10 +313,15 @@ type exchange struct {
 	start     time.Time
 	requestID string
 	route     *router.Route    // nil when no route matched
-	upstream  *router.Upstream // nil when none was selected
-	canary    string           // upstream name of the chosen canary; "" for the main backend
-	timeouts  timeouts
-	status    int // status to record when nothing was written (499)
+	upstream  *router.Upstream // nil when none was selected; the last one tried
+	// tried are the upstreams the request was sent to, in order, upstream
+	// last (more than one when it was passed to the next, nextupstream.go).
+	tried    []*router.Upstream
+	triedBuf [1]*router.Upstream // tried's array while it has one
+	pool     *router.Pool        // the pool upstream was selected from
+	canary   string              // upstream name of the chosen canary; "" for the main backend
+	timeouts timeouts
+	status   int // status to record when nothing was written (499)
 
 	mu      sync.Mutex
 	err     error  // the first upstream error
@@ -329,6 +334,20 @@ type exchangeKey struct{}
 func exchangeFrom(ctx context.Context) *exchange {
 	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
 	return ex
+}
+
+// use makes up the request's upstream and counts the request in flight on
+// it instead of on the previous one.
+func (ex *exchange) use(up *router.Upstream) {
+	if ex.upstream != nil {
+		ex.upstream.InFlight.Add(-1)
+	}
+	ex.upstream = up
+	if ex.tried == nil {
+		ex.tried = ex.triedBuf[:0]
+	}
+	ex.tried = append(ex.tried, up)
+	up.InFlight.Add(1)
 }
 
 // fail records the first upstream error of the request and its reason.
