@@ -20,8 +20,8 @@ import (
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
-// Ordinary requests (everything but protocol upgrades and the few cases
-// usesReverseProxy lists) are forwarded by a purpose-built HTTP/1.1 client
+// Every request but protocol upgrades (websocket.go) is forwarded by a
+// purpose-built HTTP/1.1 client
 // that runs entirely in the handler's goroutine: take an idle keep-alive
 // connection of the upstream (pool.go) or dial one, write the request with
 // a pooled bufio.Writer, read the response with http.ReadResponse on a
@@ -31,7 +31,10 @@ import (
 // more than the proxying itself.
 //
 // The request and response are what httputil.ReverseProxy with rewrite
-// (headers.go) sends and relays: hop-by-hop headers removed both ways,
+// (headers.go) would send and relay, except that the query reaches the
+// upstream byte for byte and Expect is not forwarded (as nginx: net/http's
+// server sends the client its 100 Continue when the body is first read,
+// which is when it is sent upstream): hop-by-hop headers removed both ways,
 // "Te: trailers" kept, no default User-Agent, interim 1xx responses relayed,
 // trailers passed through, a streamed response (text/event-stream or no
 // Content-Length) flushed after each write. The timeouts are deadlines on
@@ -48,54 +51,6 @@ import (
 // new connection. Requests that could not be retried (with a body, or not
 // idempotent) first check with a non-blocking peek that the idle
 // connection is still open.
-
-// usesReverseProxy reports whether r is left to httputil.ReverseProxy:
-// non-WebSocket protocol upgrades (h2c and the like, which need the 101
-// tunnel), requests with an Expect header (100-continue holds the body
-// until the upstream agrees), and queries ReverseProxy re-encodes
-// (semicolons, bad escapes, over 10000 parameters).
-func usesReverseProxy(r *http.Request) bool {
-	if _, ok := r.Header["Upgrade"]; ok && hasToken(r.Header["Connection"], "upgrade") {
-		return true
-	}
-	if _, ok := r.Header["Expect"]; ok {
-		return true
-	}
-	return queryNeedsCleaning(r.URL.RawQuery)
-}
-
-// maxQueryParams is httputil.ReverseProxy's limit before it re-encodes a
-// query.
-const maxQueryParams = 10000
-
-// queryNeedsCleaning reports whether httputil.ReverseProxy would rewrite
-// the raw query q (its cleanQueryParams).
-func queryNeedsCleaning(q string) bool {
-	if q == "" {
-		return false
-	}
-	if strings.Count(q, "&")+1 > maxQueryParams {
-		return true
-	}
-	for i := 0; i < len(q); {
-		switch q[i] {
-		case ';':
-			return true
-		case '%':
-			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
-				return true
-			}
-			i += 3
-		default:
-			i++
-		}
-	}
-	return false
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
 
 // The client-side timeouts, as nginx's defaults: between two successive reads
 // of the request body (client_body_timeout) and between two successive
@@ -114,7 +69,7 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	out := outgoing(r)
 	var body *clientBody
 	if out.Body != nil {
-		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter)}
+		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: p.clientBody}
 		out.Body = body
 	}
 	next := nextPolicy{r: r, rec: rec, ex: ex, body: body, start: time.Now()}
@@ -134,6 +89,7 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 // failure when nothing was sent to the client.
 func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, body *clientBody, next *nextPolicy) *attemptError {
 	addr := ex.upstream.Addr
+	out.URL.Host = addr
 	// Every reused connection is checked first (one non-blocking peek): an
 	// upstream that closed it, or queued an unsolicited response on it, must
 	// not answer this request. An idempotent request without body is also
@@ -178,6 +134,7 @@ func outgoing(r *http.Request) *http.Request {
 	}
 	out.Close = false
 	removeHopHeaders(out.Header)
+	out.Header.Del("Expect")
 	if hasToken(r.Header["Te"], "trailers") {
 		out.Header.Set("Te", "trailers")
 	}
@@ -338,7 +295,7 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 		if n > 0 {
 			// nginx's send_timeout: a client that takes no data for this
 			// long loses the response.
-			_ = ctl.SetWriteDeadline(time.Now().Add(clientSendTimeout))
+			_ = ctl.SetWriteDeadline(time.Now().Add(p.clientSend))
 			if _, werr := rec.Write(buf[:n]); werr != nil {
 				// No Close: it would read the rest of the body first.
 				return werr
@@ -399,17 +356,18 @@ var (
 // cannot be retried) and the client's read error. Close is the server's
 // business, not the client's.
 type clientBody struct {
-	rc   io.ReadCloser
-	ex   *exchange
-	ctl  *http.ResponseController // arms the client body timeout
-	read bool
+	rc      io.ReadCloser
+	ex      *exchange
+	ctl     *http.ResponseController // arms the client body timeout
+	timeout time.Duration            // the client body timeout
+	read    bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	b.read = true
 	// nginx's client_body_timeout: a client that sends nothing of its body
 	// for this long loses the request, and the upstream connection is freed.
-	_ = b.ctl.SetReadDeadline(time.Now().Add(clientBodyTimeout))
+	_ = b.ctl.SetReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.rc.Read(p)
 	if err != nil {
 		// The body is done: the server's own read of the connection (which

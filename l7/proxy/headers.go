@@ -10,7 +10,7 @@ import (
 )
 
 // rewrite prepares the upstream request, as ingress-nginx's proxy_set_header
-// lines do. The reverse proxy has already removed the hop-by-hop headers and
+// lines do. The caller has already removed the hop-by-hop headers and
 // any client-sent Forwarded and X-Forwarded-{For,Host,Proto}.
 //
 //   - Host: the client's Host, unchanged.

@@ -14,11 +14,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,17 +74,18 @@ type Proxy struct {
 	router    atomic.Pointer[router.Router]
 	applyMu   sync.Mutex // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
-	access    *accessLog      // nil: no access log
-	metrics   *metrics        // nil: no metrics
-	transport *http.Transport // for the requests rp forwards
-	rp        *httputil.ReverseProxy
-	pool      *connPool     // of the common path (forward.go)
+	access    *accessLog    // nil: no access log
+	metrics   *metrics      // nil: no metrics
+	pool      *connPool     // upstream keep-alive connections (forward.go)
 	sources   *sourceRanges // source-range enforcement (sourcerange.go)
+	// clientBody and clientSend are clientBodyTimeout and
+	// clientSendTimeout; tests shorten them.
+	clientBody, clientSend time.Duration
 }
 
 // New returns a Proxy with no configuration.
 func New(opts Options) *Proxy {
-	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort}
+	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort, clientBody: clientBodyTimeout, clientSend: clientSendTimeout}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -96,41 +95,9 @@ func New(opts Options) *Proxy {
 	if opts.Registry != nil {
 		p.metrics = newMetrics(opts.Registry)
 	}
-	p.transport = newTransport(opts.Transport)
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
-	p.rp = &httputil.ReverseProxy{
-		Rewrite:      rewrite,
-		Transport:    &timeoutTransport{base: p.transport},
-		ErrorHandler: p.handleError,
-		// Errors are logged once per request by finish, with their route.
-		ErrorLog:   log.New(io.Discard, "", 0),
-		BufferPool: bufferPool{},
-	}
 	return p
-}
-
-func newTransport(o TransportOptions) *http.Transport {
-	if o.MaxIdleConnsPerHost <= 0 {
-		o.MaxIdleConnsPerHost = defaultMaxIdleConnsPerHost
-	}
-	if o.IdleConnTimeout <= 0 {
-		o.IdleConnTimeout = defaultIdleConnTimeout
-	}
-	if o.TCPKeepAlive == 0 {
-		o.TCPKeepAlive = defaultTCPKeepAlive
-	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true) // no HTTP/2 to upstreams
-	return &http.Transport{
-		Proxy:                 nil, // never an environment proxy
-		DialContext:           dialer{keepAlive: o.TCPKeepAlive}.DialContext,
-		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
-		IdleConnTimeout:       o.IdleConnTimeout,
-		DisableCompression:    true,
-		ExpectContinueTimeout: time.Second,
-		Protocols:             &protocols,
-	}
 }
 
 // Apply compiles s into a Router and makes it live with one atomic store.
@@ -175,7 +142,6 @@ func (p *Proxy) Live() bool { return p.router.Load() != nil }
 // Close closes the idle upstream connections. The Proxy stays usable.
 func (p *Proxy) Close() {
 	p.pool.closeIdle()
-	p.transport.CloseIdleConnections()
 }
 
 // ServeHTTP routes r and proxies it to an upstream of its route: 404 without
@@ -225,19 +191,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
 	}
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
-	if isWebSocketUpgrade(r) {
-		p.serveWebSocket(rec, r, ex) // websocket.go
-		return
-	}
-	if usesReverseProxy(r) {
-		p.rp.ServeHTTP(rec, r)
+	if isUpgrade(r) {
+		p.serveUpgrade(rec, r, ex) // websocket.go
 		return
 	}
 	p.forward(rec, r, ex) // forward.go
 }
 
-// finish logs and counts the request. It runs deferred, also when the
-// reverse proxy aborts the response (panic http.ErrAbortHandler), which it
+// finish logs and counts the request. It runs deferred, also when
+// forwarding aborts the response (panic http.ErrAbortHandler), which it
 // re-raises after recording.
 func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 	v := recover()
@@ -271,8 +233,7 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 }
 
 // limitedBody is http.MaxBytesReader without its hint to the
-// ResponseWriter, which the transport's goroutine reading the body must not
-// touch; handleError closes the connection itself. Reading past limit bytes
+// ResponseWriter; handleError closes the connection itself. Reading past limit bytes
 // fails with *http.MaxBytesError.
 type limitedBody struct {
 	rc    io.ReadCloser
@@ -420,17 +381,7 @@ func (w *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap gives http.ResponseController access to the client connection.
 func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// bufferPool recycles the 32 KiB copy buffers of the reverse proxy.
-type bufferPool struct{}
-
+// copyBuffers recycles the 32 KiB buffers that copy bodies and tunnels.
 const copyBufferSize = 32 << 10
 
 var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
-
-func (bufferPool) Get() []byte { return copyBuffers.Get().(*[copyBufferSize]byte)[:] }
-
-func (bufferPool) Put(b []byte) {
-	if len(b) == copyBufferSize {
-		copyBuffers.Put((*[copyBufferSize]byte)(b))
-	}
-}
