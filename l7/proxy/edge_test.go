@@ -239,3 +239,32 @@ func TestH2CUpgradeTunnel(t *testing.T) {
 	}
 	waitFor(t, "the close counted", func() bool { return closes(p, closeReadTimeout) == 1 })
 }
+
+// TestUpgradeRefusalCutMidBody checks that an upgrade's non-101 answer whose
+// body stalls is cut after one proxy-read-timeout, with the bytes read
+// before delivered, as any response.
+func TestUpgradeRefusalCutMidBody(t *testing.T) {
+	t.Parallel()
+	up := rawBackend(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\npart")
+		_, _ = io.Copy(io.Discard, c) // until the proxy gives up
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("u", []string{up}, readTimeout(1))))
+	conn := dialRaw(t, addr(srv))
+	start := time.Now()
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || string(b) != "part" || err == nil {
+		t.Errorf("got %d %q %v, want 403 \"part\" and a cut body", resp.StatusCode, b, err)
+	}
+	if took := time.Since(start); took < 900*time.Millisecond || took > 1900*time.Millisecond {
+		t.Errorf("cut after %v, want about the 1s read timeout", took)
+	}
+}
