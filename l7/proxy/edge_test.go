@@ -245,13 +245,7 @@ func TestH2CUpgradeTunnel(t *testing.T) {
 // before delivered, as any response.
 func TestUpgradeRefusalCutMidBody(t *testing.T) {
 	t.Parallel()
-	up := rawBackend(t, func(c net.Conn) {
-		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\npart")
-		_, _ = io.Copy(io.Discard, c) // until the proxy gives up
-	})
+	up := stallsMidBody(t, "403 Forbidden")
 	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("u", []string{up}, readTimeout(1))))
 	conn := dialRaw(t, addr(srv))
 	start := time.Now()

@@ -262,18 +262,25 @@ func TestTimeoutsOf(t *testing.T) {
 	}
 }
 
+// stallsMidBody is a raw backend that answers each request with status,
+// Content-Length 100 and the first 4 bytes, "part", then stalls.
+func stallsMidBody(tb testing.TB, status string) string {
+	tb.Helper()
+	return rawBackend(tb, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 100\r\n\r\npart")
+		_, _ = io.Copy(io.Discard, c) // until the proxy gives up
+	})
+}
+
 // TestReadTimeoutMidBodyDelivers checks nginx's proxy_read_timeout in the
 // middle of a body of known length: the bytes read before the stall reach
 // the client, and the cut comes after about one read timeout.
 func TestReadTimeoutMidBodyDelivers(t *testing.T) {
 	t.Parallel()
-	up := rawBackend(t, func(c net.Conn) {
-		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart")
-		_, _ = io.Copy(io.Discard, c) // until the proxy gives up
-	})
+	up := stallsMidBody(t, "200 OK")
 	var logs syncBuffer
 	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", backendOf("slow", []string{up}, readTimeout(1))))
 	start := time.Now()
