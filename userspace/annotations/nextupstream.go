@@ -151,30 +151,11 @@ var nextUpstreamMeta = []Meta{
 // parseNextUpstream applies the next-upstream family to p. A rejected value
 // leaves p's field unchanged.
 func parseNextUpstream(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
-	var errs []error
-	if v, ok := get("proxy-next-upstream"); ok {
-		n, err := ParseNextUpstream(v)
-		if err != nil {
-			errs = append(errs, wrap("proxy-next-upstream", v, err))
-		} else {
-			p.NextUpstream = n
-		}
-	}
-	count := func(key string, dst *int) {
-		v, ok := get(key)
-		if !ok {
-			return
-		}
-		n, err := parseCount(v)
-		if err != nil {
-			errs = append(errs, wrap(key, v, err))
-			return
-		}
-		*dst = n
-	}
-	count("proxy-next-upstream-tries", &p.NextUpstreamTries)
-	count("proxy-next-upstream-timeout", &p.NextUpstreamTimeoutSeconds)
-	return errs
+	return joinErrs(
+		setParsed(get, wrap, "proxy-next-upstream", ParseNextUpstream, &p.NextUpstream),
+		setParsed(get, wrap, "proxy-next-upstream-tries", parseCount, &p.NextUpstreamTries),
+		setParsed(get, wrap, "proxy-next-upstream-timeout", parseCount, &p.NextUpstreamTimeoutSeconds),
+	)
 }
 
 // parseCount accepts a non-negative integer, digits only ("3", not "+3").

@@ -98,31 +98,38 @@ var proxyMeta = []Meta{
 // parseProxy applies the proxy family to p. Values that fail leave p's
 // field unchanged and are reported through wrap.
 func parseProxy(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
-	var errs []error
-	seconds := func(key string, dst *int) {
-		v, ok := get(key)
-		if !ok {
-			return
-		}
-		n, err := parseSeconds(v)
-		if err != nil {
-			errs = append(errs, wrap(key, v, err))
-			return
-		}
-		*dst = n
+	return joinErrs(
+		setParsed(get, wrap, "proxy-connect-timeout", parseSeconds, &p.ConnectTimeoutSeconds),
+		setParsed(get, wrap, "proxy-read-timeout", parseSeconds, &p.ReadTimeoutSeconds),
+		setParsed(get, wrap, "proxy-send-timeout", parseSeconds, &p.SendTimeoutSeconds),
+		setParsed(get, wrap, "proxy-body-size", parseSize, &p.BodySizeBytes),
+	)
+}
+
+// setParsed sets dst to the value of key parsed by parse, when key is set.
+// A rejected value leaves dst unchanged and is returned through wrap.
+func setParsed[T any](get lookup, wrap func(key, value string, err error) error, key string, parse func(string) (T, error), dst *T) error {
+	v, ok := get(key)
+	if !ok {
+		return nil
 	}
-	seconds("proxy-connect-timeout", &p.ConnectTimeoutSeconds)
-	seconds("proxy-read-timeout", &p.ReadTimeoutSeconds)
-	seconds("proxy-send-timeout", &p.SendTimeoutSeconds)
-	if v, ok := get("proxy-body-size"); ok {
-		n, err := parseSize(v)
+	x, err := parse(v)
+	if err != nil {
+		return wrap(key, v, err)
+	}
+	*dst = x
+	return nil
+}
+
+// joinErrs returns the non-nil errors of errs, nil when there are none.
+func joinErrs(errs ...error) []error {
+	var out []error
+	for _, err := range errs {
 		if err != nil {
-			errs = append(errs, wrap("proxy-body-size", v, err))
-		} else {
-			p.BodySizeBytes = n
+			out = append(out, err)
 		}
 	}
-	return errs
+	return out
 }
 
 // parseSeconds accepts a positive integer number of seconds, digits only
