@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -119,7 +122,7 @@ func TestPassiveHealth(t *testing.T) {
 	ok1, _ := recording(t)
 	ok2, _ := recording(t)
 	var access syncBuffer
-	p, srv := front(t, Options{AccessLog: &access}, snap(1, "foo.com", backendOf("a", []string{failing, ok1, ok2})))
+	p, srv := front(t, Options{AccessLog: &access, Registry: prometheus.NewRegistry()}, snap(1, "foo.com", backendOf("a", []string{failing, ok1, ok2})))
 	c := client(t)
 	for i := range 9 {
 		if got := get(t, c, srv, "foo.com", "/"); got.status != 200 {
@@ -134,6 +137,9 @@ func TestPassiveHealth(t *testing.T) {
 	}
 	if n := accepted.Load(); n != 1 {
 		t.Errorf("the failing upstream got %d connections, want 1", n)
+	}
+	if n := testutil.ToFloat64(p.metrics.upstreamErrors.WithLabelValues(reasonUpstreamError)); n != 1 {
+		t.Errorf("weir_upstream_errors_total{reason=upstream_error} = %v, want the 1 attempt passed on", n)
 	}
 	waitFor(t, "the access-log lines", func() bool { return len(entries(t, access.String())) == 9 })
 	if e := entries(t, access.String())[0]; e.Upstream != failing+", "+ok1 {
