@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -163,5 +164,30 @@ func TestConditionOf(t *testing.T) {
 		if got := conditionOf(tc.err); got != tc.want {
 			t.Errorf("conditionOf(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestNextUpstreamUpgrade checks that an upgrade whose upstream refuses the
+// connection goes to the next one.
+func TestNextUpstreamUpgrade(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoUpgrade)
+	var access syncBuffer
+	_, srv := front(t, Options{AccessLog: &access}, snap(1, "foo.com", backendOf("ws", []string{refusedAddr(t), addr(up)})))
+	conn := dialRaw(t, addr(srv))
+	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: foo.com\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("got %v %v, want 101 from the second upstream", resp, err)
+	}
+	fmt.Fprint(conn, "hi\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "echo hi\n" {
+		t.Fatalf("echo: %q %v", line, err)
+	}
+	conn.Close()
+	waitFor(t, "the access-log line", func() bool { return len(entries(t, access.String())) == 1 })
+	if e := entries(t, access.String())[0]; !strings.HasSuffix(e.Upstream, ", "+addr(up)) || e.Status != 101 {
+		t.Errorf("access log: upstream %q status %d, want two addresses and 101", e.Upstream, e.Status)
 	}
 }

@@ -124,15 +124,8 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		out.Header.Set("User-Agent", "") // not Go's default
 	}
 
-	backend, err := dialer{keepAlive: defaultTCPKeepAlive}.DialContext(r.Context(), "tcp", ex.upstream.Addr)
-	if err != nil {
-		p.handleError(rec, r, err)
-		return
-	}
-	resp, br, err := handshake(backend, out, ex.timeouts)
-	if err != nil {
-		backend.Close()
-		p.handleError(rec, r, err)
+	backend, resp, br := p.upgradeHandshake(rec, r, out, ex)
+	if backend == nil {
 		return
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
@@ -192,6 +185,30 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		slog.Duration("duration", time.Since(t.start)),
 		slog.Int64("bytes_to_client", t.toClient.Load()),
 		slog.Int64("bytes_to_backend", t.toBackend.Load()))
+}
+
+// upgradeHandshake dials ex.upstream and sends it the handshake out; an
+// upstream that fails before its answer passes the request to the next, as
+// any request (nextupstream.go). It returns nil once it has answered the
+// client with the error.
+func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange) (net.Conn, *http.Response, *bufio.Reader) {
+	next := nextPolicy{r: r, rec: rec, ex: ex, start: time.Now()}
+	for {
+		backend, err := dialer{keepAlive: defaultTCPKeepAlive}.DialContext(r.Context(), "tcp", ex.upstream.Addr)
+		sent := err == nil
+		if err == nil {
+			resp, br, herr := handshake(backend, out, ex.timeouts)
+			if herr == nil {
+				return backend, resp, br
+			}
+			backend.Close()
+			err = herr
+		}
+		if !p.passOn(&next, newAttemptError(err, sent)) {
+			p.handleError(rec, r, err)
+			return nil, nil, nil
+		}
+	}
 }
 
 // switchedTo returns the protocol the backend switched to, as it spelt it,
