@@ -21,8 +21,8 @@ import (
 )
 
 // Every request but protocol upgrades (websocket.go) is forwarded by a
-// purpose-built HTTP/1.1 client
-// that runs entirely in the handler's goroutine: take an idle keep-alive
+// purpose-built HTTP/1.1 client that runs entirely in the handler's
+// goroutine: take an idle keep-alive
 // connection of the upstream (pool.go) or dial one, write the request with
 // a pooled bufio.Writer, read the response with http.ReadResponse on a
 // pooled bufio.Reader and stream it to the client. net/http's Transport
@@ -50,7 +50,8 @@ import (
 // upstream closed it while it was idle), the request is retried once on a
 // new connection. Requests that could not be retried (with a body, or not
 // idempotent) first check with a non-blocking peek that the idle
-// connection is still open.
+// connection is still open. An upstream that fails before the response
+// started may pass the request to the next upstream (nextupstream.go).
 
 // The client-side timeouts, as nginx's defaults: between two successive reads
 // of the request body (client_body_timeout) and between two successive
