@@ -174,7 +174,7 @@ func unknown(ann map[string]string) []error {
 // controller ConfigMap (ingress-nginx's keys: proxy-connect-timeout,
 // proxy-read-timeout, proxy-send-timeout, proxy-body-size,
 // proxy-next-upstream, proxy-next-upstream-tries, proxy-next-upstream-timeout,
-// load-balance, whitelist-source-range, denylist-source-range).
+// retry-non-idempotent, load-balance, whitelist-source-range, denylist-source-range).
 // Other keys are ignored. A nil map yields DefaultProxy. A rejected value is
 // returned as an *Error with ConfigMap set and the built-in default is kept.
 func ParseDefaults(data map[string]string) (Proxy, []error) {
@@ -188,6 +188,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	p := DefaultProxy()
 	var errs []error
 	errs = append(errs, parseProxy(get, &p, wrap)...)
+	errs = append(errs, parseRetryNonIdempotent(get, &p, wrap)...)
 	errs = append(errs, parseNextUpstream(get, &p, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, "whitelist-source-range")...)

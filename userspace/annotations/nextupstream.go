@@ -146,16 +146,31 @@ var nextUpstreamMeta = []Meta{
 		Doc:      "Seconds after the first attempt past which a request is no longer passed to the next endpoint; \"0\" means no limit.",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
 	},
+	{
+		Key: "retry-non-idempotent", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` adds `non_idempotent` to every `proxy-next-upstream`, the Ingresses' own included, as ingress-nginx does.",
+		Validate: func(v string) error { _, err := parseBool(v); return err },
+	},
 }
 
 // parseNextUpstream applies the next-upstream family to p. A rejected value
 // leaves p's field unchanged.
 func parseNextUpstream(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
-	return joinErrs(
+	errs := joinErrs(
 		setParsed(get, wrap, "proxy-next-upstream", ParseNextUpstream, &p.NextUpstream),
 		setParsed(get, wrap, "proxy-next-upstream-tries", parseCount, &p.NextUpstreamTries),
 		setParsed(get, wrap, "proxy-next-upstream-timeout", parseCount, &p.NextUpstreamTimeoutSeconds),
 	)
+	if p.RetryNonIdempotent {
+		p.NextUpstream |= NextNonIdempotent
+	}
+	return errs
+}
+
+// parseRetryNonIdempotent applies the retry-non-idempotent ConfigMap key to
+// p, before parseNextUpstream.
+func parseRetryNonIdempotent(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
+	return joinErrs(setParsed(get, wrap, "retry-non-idempotent", parseBool, &p.RetryNonIdempotent))
 }
 
 // parseCount accepts a non-negative integer, digits only ("3", not "+3").

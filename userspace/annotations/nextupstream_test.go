@@ -114,3 +114,25 @@ func TestStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryNonIdempotent checks the ConfigMap key as ingress-nginx's
+// buildNextUpstream applies it: non_idempotent joins every location's
+// proxy_next_upstream, an Ingress's own value included.
+func TestRetryNonIdempotent(t *testing.T) {
+	t.Parallel()
+	defaults, errs := ParseDefaults(map[string]string{"retry-non-idempotent": "true", "proxy-next-upstream": "error"})
+	if errs != nil || defaults.NextUpstream != NextError|NextNonIdempotent {
+		t.Fatalf("ParseDefaults: %v %v, want error non_idempotent", defaults.NextUpstream, errs)
+	}
+	cfg, errs := Parse(map[string]string{Prefix + "proxy-next-upstream": "timeout http_502"}, defaults)
+	if errs != nil || cfg.Proxy.NextUpstream != NextTimeout|NextHTTP502|NextNonIdempotent {
+		t.Errorf("Parse: %v %v, want timeout http_502 non_idempotent", cfg.Proxy.NextUpstream, errs)
+	}
+	_, errs = ParseDefaults(map[string]string{"retry-non-idempotent": "yes"})
+	if diff := cmp.Diff([]string{`configmap key retry-non-idempotent: value "yes": must be "true" or "false"`}, errStrings(t, errs)); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+	if _, errs := Parse(map[string]string{Prefix + "retry-non-idempotent": "true"}, DefaultProxy()); len(errs) != 1 {
+		t.Errorf("the annotation is ConfigMap only; Parse errors %v", errs)
+	}
+}

@@ -52,6 +52,10 @@ type Proxy struct {
 	// during which a request may be passed on
 	// (proxy-next-upstream-timeout); 0 means no limit. Default 0.
 	NextUpstreamTimeoutSeconds int `json:"nextUpstreamTimeoutSeconds"`
+	// RetryNonIdempotent is the ConfigMap's retry-non-idempotent: add
+	// NextNonIdempotent to NextUpstream whatever the Ingress sets. Default
+	// false.
+	RetryNonIdempotent bool `json:"retryNonIdempotent,omitempty"`
 }
 
 // DefaultProxy returns the defaults documented on Proxy.
