@@ -113,3 +113,37 @@ func TestBackendKilledUnderLoad(t *testing.T) {
 		t.Errorf("%d requests were passed on from the killed backend, want between 1 and %d", retried, clients*2)
 	}
 }
+
+// TestNextUpstreamAnnotation checks the annotation end to end: with
+// proxy-next-upstream "error timeout http_502" a backend answering 502 is
+// passed over; with the default its 502 reaches the client.
+func TestNextUpstreamAnnotation(t *testing.T) {
+	bad := newBackend(t, "bad", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad", http.StatusBadGateway)
+	})
+	good := newBackend(t, "good", nil)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml": endpointSlices("app", bad.port, good.port) +
+			ingress("retry", "retry.test", "app", "proxy-next-upstream", "error timeout http_502") +
+			ingress("plain", "plain.test", "app"),
+	})
+	statuses := func(host string) map[int]int {
+		got := map[int]int{}
+		for range 4 {
+			got[w.get(host, "/").status]++
+		}
+		return got
+	}
+	if got := statuses("plain.test"); got[http.StatusBadGateway] != 2 || got[http.StatusOK] != 2 {
+		t.Errorf("by default: statuses %v, want the bad backend's 502 in turn", got)
+	}
+	if got := statuses("retry.test"); got[http.StatusOK] != 4 {
+		t.Errorf("with http_502: statuses %v, want 4 x 200", got)
+	}
+	// The 502, listed there, took the bad endpoint out of rotation for both
+	// Ingresses: they share the Service's upstreams, as in ingress-nginx.
+	if got := statuses("plain.test"); got[http.StatusOK] != 4 {
+		t.Errorf("by default, after: statuses %v, want 4 x 200", got)
+	}
+}
