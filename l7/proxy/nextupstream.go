@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -65,12 +66,8 @@ func conditionOf(err error) annotations.NextUpstream {
 		return annotations.NextTimeout
 	case errors.Is(err, errHeaderTooLarge):
 		return annotations.NextInvalidHeader
-	case errors.As(err, &de), errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
-		errors.Is(err, net.ErrClosed), errors.Is(err, errClientGone):
-		return annotations.NextError
-	}
-	var se interface{ Errno() uintptr }
-	if errors.As(err, &se) {
+	case errors.As(err, &de), errors.As(err, &ne), errors.As(err, new(syscall.Errno)), errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, errClientGone):
 		return annotations.NextError
 	}
 	return annotations.NextInvalidHeader

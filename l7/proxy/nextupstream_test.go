@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -159,6 +160,7 @@ func TestConditionOf(t *testing.T) {
 		{fmt.Errorf("%w: read", errReadTimeout), annotations.NextTimeout},
 		{fmt.Errorf("read response header: %w", io.ErrUnexpectedEOF), annotations.NextError},
 		{fmt.Errorf("read response header: %w", errHeaderTooLarge), annotations.NextInvalidHeader},
+		{fmt.Errorf("write request: %w", syscall.ECONNRESET), annotations.NextError},
 		{fmt.Errorf("read response header: malformed HTTP status code \"x\""), annotations.NextInvalidHeader},
 	} {
 		if got := conditionOf(tc.err); got != tc.want {
