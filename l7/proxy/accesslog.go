@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,7 +22,9 @@ type accessEntry struct {
 	// Bytes counts the response body bytes sent to the client.
 	Bytes      int64   `json:"bytes"`
 	DurationMS float64 `json:"duration_ms"`
-	// Upstream is the address the request was sent to, "" when none.
+	// Upstream is the address the request was sent to, "" when none; the
+	// addresses tried in order, separated by ", ", when it was passed to
+	// the next (as nginx's $upstream_addr).
 	Upstream  string `json:"upstream"`
 	Namespace string `json:"namespace"`
 	Ingress   string `json:"ingress"`
@@ -47,8 +50,14 @@ func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64
 		DurationMS: float64(d.Nanoseconds()) / 1e6,
 		RequestID:  ex.requestID,
 	}
-	if ex.upstream != nil {
-		e.Upstream = ex.upstream.Addr
+	if len(ex.tried) == 1 {
+		e.Upstream = ex.tried[0].Addr
+	} else if len(ex.tried) > 1 {
+		addrs := make([]string, len(ex.tried))
+		for i, u := range ex.tried {
+			addrs[i] = u.Addr
+		}
+		e.Upstream = strings.Join(addrs, ", ")
 	}
 	if ex.route != nil {
 		e.Namespace = ex.route.Backend.Ingress.Namespace

@@ -32,8 +32,8 @@ var upstreamErrorReasons = []string{
 // the response; it is recorded, never sent.
 const statusClientClosed = 499
 
-// handleError is the reverse proxy's ErrorHandler: no response header came
-// from the upstream. It answers with the status err means and records err
+// handleError answers a request that got no response header from its
+// upstream. It answers with the status err means and records err
 // as the request's upstream error.
 func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	ex := exchangeFrom(r.Context())

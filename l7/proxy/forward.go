@@ -16,11 +16,13 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
-// Ordinary requests (everything but protocol upgrades and the few cases
-// usesReverseProxy lists) are forwarded by a purpose-built HTTP/1.1 client
-// that runs entirely in the handler's goroutine: take an idle keep-alive
+// Every request but protocol upgrades (websocket.go) is forwarded by a
+// purpose-built HTTP/1.1 client that runs entirely in the handler's
+// goroutine: take an idle keep-alive
 // connection of the upstream (pool.go) or dial one, write the request with
 // a pooled bufio.Writer, read the response with http.ReadResponse on a
 // pooled bufio.Reader and stream it to the client. net/http's Transport
@@ -29,7 +31,10 @@ import (
 // more than the proxying itself.
 //
 // The request and response are what httputil.ReverseProxy with rewrite
-// (headers.go) sends and relays: hop-by-hop headers removed both ways,
+// (headers.go) would send and relay, except that the query reaches the
+// upstream byte for byte and Expect is not forwarded (as nginx: net/http's
+// server sends the client its 100 Continue when the body is first read,
+// which is when it is sent upstream): hop-by-hop headers removed both ways,
 // "Te: trailers" kept, no default User-Agent, interim 1xx responses relayed,
 // trailers passed through, a streamed response (text/event-stream or no
 // Content-Length) flushed after each write. The timeouts are deadlines on
@@ -45,55 +50,8 @@ import (
 // upstream closed it while it was idle), the request is retried once on a
 // new connection. Requests that could not be retried (with a body, or not
 // idempotent) first check with a non-blocking peek that the idle
-// connection is still open.
-
-// usesReverseProxy reports whether r is left to httputil.ReverseProxy:
-// non-WebSocket protocol upgrades (h2c and the like, which need the 101
-// tunnel), requests with an Expect header (100-continue holds the body
-// until the upstream agrees), and queries ReverseProxy re-encodes
-// (semicolons, bad escapes, over 10000 parameters).
-func usesReverseProxy(r *http.Request) bool {
-	if _, ok := r.Header["Upgrade"]; ok && hasToken(r.Header["Connection"], "upgrade") {
-		return true
-	}
-	if _, ok := r.Header["Expect"]; ok {
-		return true
-	}
-	return queryNeedsCleaning(r.URL.RawQuery)
-}
-
-// maxQueryParams is httputil.ReverseProxy's limit before it re-encodes a
-// query.
-const maxQueryParams = 10000
-
-// queryNeedsCleaning reports whether httputil.ReverseProxy would rewrite
-// the raw query q (its cleanQueryParams).
-func queryNeedsCleaning(q string) bool {
-	if q == "" {
-		return false
-	}
-	if strings.Count(q, "&")+1 > maxQueryParams {
-		return true
-	}
-	for i := 0; i < len(q); {
-		switch q[i] {
-		case ';':
-			return true
-		case '%':
-			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
-				return true
-			}
-			i += 3
-		default:
-			i++
-		}
-	}
-	return false
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
+// connection is still open. An upstream that fails before the response
+// started may pass the request to the next upstream (nextupstream.go).
 
 // The client-side timeouts, as nginx's defaults: between two successive reads
 // of the request body (client_body_timeout) and between two successive
@@ -106,39 +64,55 @@ const (
 // maxInterim bounds the 1xx responses relayed before the final one.
 const maxInterim = 16
 
-// forward proxies r to ex.upstream with the pooled client.
+// forward proxies r to ex.upstream with the pooled client, and to the next
+// upstreams of its pool when that fails (nextupstream.go).
 func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	out := outgoing(r)
 	var body *clientBody
 	if out.Body != nil {
-		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter)}
+		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: p.clientBody}
 		out.Body = body
 	}
+	next := nextPolicy{r: r, rec: rec, ex: ex, body: body, start: time.Now()}
+	for {
+		fail := p.attempt(rec, r, out, ex, body, &next)
+		if fail == nil {
+			return
+		}
+		if !p.passOn(&next, fail) {
+			p.handleError(rec, r, fail.err)
+			return
+		}
+	}
+}
+
+// attempt sends out to ex.upstream and relays the response. It returns the
+// failure when nothing was sent to the client.
+func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, body *clientBody, next *nextPolicy) *attemptError {
 	addr := ex.upstream.Addr
+	out.URL.Host = addr
 	// Every reused connection is checked first (one non-blocking peek): an
 	// upstream that closed it, or queued an unsolicited response on it, must
 	// not answer this request. An idempotent request without body is also
 	// retried if the upstream closes a reused connection under it.
-	peek := true
-	for attempt := 0; ; attempt++ {
+	for try := 0; ; try++ {
 		var c net.Conn
 		var reused bool
 		var err error
-		if attempt == 0 {
-			c, reused, err = p.pool.get(r.Context(), addr, peek)
+		if try == 0 {
+			c, reused, err = p.pool.get(r.Context(), addr, true)
 		} else {
 			// The retry is on a new connection: the other idle ones may
 			// be as dead (an upstream restart).
 			c, err = p.pool.dial.DialContext(r.Context(), "tcp", addr)
 		}
 		if err != nil {
-			p.handleError(rec, r, err)
-			return
+			return newAttemptError(err, false)
 		}
 		uc := newUpstreamConn(c, ex.timeouts)
-		retry := p.exchange(rec, r, out, ex, uc, body, reused)
+		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
-			return
+			return fail
 		}
 	}
 }
@@ -161,6 +135,7 @@ func outgoing(r *http.Request) *http.Request {
 	}
 	out.Close = false
 	removeHopHeaders(out.Header)
+	out.Header.Del("Expect")
 	if hasToken(r.Header["Te"], "trailers") {
 		out.Header.Set("Te", "trailers")
 	}
@@ -176,10 +151,12 @@ func outgoing(r *http.Request) *http.Request {
 
 // exchange sends out (whose body, if any, is body) on uc and relays the
 // response to rec. It reports whether the request should be retried on a
-// new connection: only when reused, no byte of the body was consumed, uc
-// failed before any byte of the response and the failure is neither a
-// timeout nor the client's.
-func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, uc *upstreamConn, body *clientBody, reused bool) (retry bool) {
+// new connection to the same upstream: only when reused, no byte of the
+// body was consumed, uc failed before any byte of the response and the
+// failure is neither a timeout nor the client's. Otherwise it returns the
+// failure when no response reached the client: an error, or a status next
+// allows to pass to the next upstream.
+func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, uc *upstreamConn, body *clientBody, reused bool, next *nextPolicy) (retry bool, fail *attemptError) {
 	canRetry := func(err error) bool {
 		// Never a second time for a request that may have had its effect
 		// (POST, PATCH, ...): neither nginx nor net/http does.
@@ -212,10 +189,9 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	if werr != nil {
 		if uc.gone.Load() || ex.clientBodyErr() != nil || !uc.readable() {
 			if canRetry(werr) {
-				return true
+				return true, nil
 			}
-			p.handleError(rec, r, uc.sendError(werr))
-			return false
+			return false, newAttemptError(uc.sendError(werr), true)
 		}
 		early = true
 	}
@@ -227,21 +203,20 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		resp, err = http.ReadResponse(uc.br, out)
 		if err != nil {
 			if !early && canRetry(err) {
-				return true
+				return true, nil
 			}
-			p.handleError(rec, r, uc.readError(fmt.Errorf("read response header: %w", err)))
-			return false
+			return false, newAttemptError(uc.readError(fmt.Errorf("read response header: %w", err)), true)
 		}
 		if resp.StatusCode == http.StatusSwitchingProtocols {
-			p.handleError(rec, r, fmt.Errorf("backend tried to switch protocol %q when none was requested", resp.Header.Get("Upgrade")))
-			return false
+			err := fmt.Errorf("backend tried to switch protocol %q when none was requested", resp.Header.Get("Upgrade"))
+			return false, &attemptError{err: err, cond: annotations.NextInvalidHeader, sent: true}
 		}
 		if resp.StatusCode >= 200 {
 			break
 		}
 		if interim == maxInterim {
-			p.handleError(rec, r, errors.New("read response header: too many 1xx responses"))
-			return false
+			err := errors.New("read response header: too many 1xx responses")
+			return false, &attemptError{err: err, cond: annotations.NextInvalidHeader, sent: true}
 		}
 		// As ReverseProxy: relay the interim response (100, 103).
 		// Only its own headers are removed after it: Weir's (HSTS) stay
@@ -254,6 +229,15 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		copyHeader(h, own)
 	}
 	uc.startBody()
+	if cond := annotations.Status(resp.StatusCode); ex.route.Backend.Proxy.NextUpstream.Has(cond) {
+		fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true}
+		if next.allows(cond, true) {
+			return false, fail // the connection is closed, its response unread
+		}
+		if fail.unhealthy(ex.route.Backend.Proxy.NextUpstream) {
+			ex.upstream.Failed(time.Now())
+		}
+	}
 
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
@@ -269,7 +253,12 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	rec.WriteHeader(resp.StatusCode)
 	if err := p.copyBody(rec, resp, ex, uc); err != nil {
 		if r.Context().Value(http.ServerContextKey) == nil {
-			return false // not under an http.Server: nothing to abort
+			return false, nil // not under an http.Server: nothing to abort
+		}
+		if !uc.gone.Load() {
+			// As nginx: what was read before the upstream failed reaches
+			// the client, then the connection is closed.
+			rec.Flush()
 		}
 		panic(http.ErrAbortHandler)
 	}
@@ -287,12 +276,13 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		}
 	}
 	reusable = !early && !resp.Close && uc.br.Buffered() == 0 && !uc.gone.Load()
-	return false
+	return false, nil
 }
 
-// copyBody streams the response body to rec and closes it. A read error is
-// recorded as the request's upstream error (unless the client went away);
-// any error means the response is cut and the connection unusable.
+// copyBody streams the response body to rec and, once it is read to its
+// end, closes it. A read error is recorded as the request's upstream error
+// (unless the client went away); any error means the response is cut and
+// the connection unusable.
 func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchange, uc *upstreamConn) error {
 	flush := flushesEachWrite(resp)
 	if flush {
@@ -306,9 +296,9 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 		if n > 0 {
 			// nginx's send_timeout: a client that takes no data for this
 			// long loses the response.
-			_ = ctl.SetWriteDeadline(time.Now().Add(clientSendTimeout))
+			_ = ctl.SetWriteDeadline(time.Now().Add(p.clientSend))
 			if _, werr := rec.Write(buf[:n]); werr != nil {
-				resp.Body.Close()
+				// No Close: it would read the rest of the body first.
 				return werr
 			}
 			if flush {
@@ -328,7 +318,8 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 			default:
 				ex.fail(fmt.Errorf("read response body: %w", rerr), reasonUpstreamError)
 			}
-			resp.Body.Close()
+			// No Close: it would wait for the rest of the body, a second
+			// read timeout. The connection is closed, not reused.
 			return rerr
 		}
 	}
@@ -366,17 +357,18 @@ var (
 // cannot be retried) and the client's read error. Close is the server's
 // business, not the client's.
 type clientBody struct {
-	rc   io.ReadCloser
-	ex   *exchange
-	ctl  *http.ResponseController // arms the client body timeout
-	read bool
+	rc      io.ReadCloser
+	ex      *exchange
+	ctl     *http.ResponseController // arms the client body timeout
+	timeout time.Duration            // the client body timeout
+	read    bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	b.read = true
 	// nginx's client_body_timeout: a client that sends nothing of its body
 	// for this long loses the request, and the upstream connection is freed.
-	_ = b.ctl.SetReadDeadline(time.Now().Add(clientBodyTimeout))
+	_ = b.ctl.SetReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.rc.Read(p)
 	if err != nil {
 		// The body is done: the server's own read of the connection (which

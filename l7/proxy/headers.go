@@ -9,10 +9,10 @@ import (
 )
 
 // rewrite prepares the upstream request, as ingress-nginx's proxy_set_header
-// lines do, from the request's forwarding (clientaddr.go). The reverse
-// proxy has already removed the hop-by-hop headers and any client-sent
-// Forwarded and X-Forwarded-{For,Host,Proto}. A header whose value is empty
-// is not sent, as nginx does not send it.
+// lines do, from the request's forwarding (clientaddr.go). The caller has
+// already removed the hop-by-hop headers and any client-sent Forwarded and
+// X-Forwarded-{For,Host,Proto}. A header whose value is empty is not sent,
+// as nginx does not send it.
 //
 //   - Host and X-Forwarded-Host: $best_http_host, the client's Host (with
 //     use-forwarded-headers, the first of its X-Forwarded-Host).

@@ -57,7 +57,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_upstream_errors_total",
-			Help: "Requests that failed at the upstream, by reason.",
+			Help: "Upstream failures by reason: requests that failed at their upstream, and attempts passed to the next upstream (proxy-next-upstream).",
 		}, []string{"reason"}),
 		tunnelsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "weir_websocket_tunnels_open",

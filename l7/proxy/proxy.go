@@ -14,11 +14,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,18 +75,19 @@ type Proxy struct {
 	global    atomic.Pointer[globalConfig] // of the live Snapshot; nil before the first Apply (global.go)
 	applyMu   sync.Mutex                   // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
-	access    *accessLog      // nil: no access log
-	metrics   *metrics        // nil: no metrics
-	transport *http.Transport // for the requests rp forwards
-	rp        *httputil.ReverseProxy
-	pool      *connPool     // of the common path (forward.go)
+	access    *accessLog    // nil: no access log
+	metrics   *metrics      // nil: no metrics
+	pool      *connPool     // upstream keep-alive connections (forward.go)
 	sources   *sourceRanges // source-range enforcement (sourcerange.go)
 	tunnels   tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
+	// clientBody and clientSend are clientBodyTimeout and
+	// clientSendTimeout; tests shorten them.
+	clientBody, clientSend time.Duration
 }
 
 // New returns a Proxy with no configuration.
 func New(opts Options) *Proxy {
-	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort}
+	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort, clientBody: clientBodyTimeout, clientSend: clientSendTimeout}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -98,41 +97,9 @@ func New(opts Options) *Proxy {
 	if opts.Registry != nil {
 		p.metrics = newMetrics(opts.Registry)
 	}
-	p.transport = newTransport(opts.Transport)
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
-	p.rp = &httputil.ReverseProxy{
-		Rewrite:      rewrite,
-		Transport:    &timeoutTransport{base: p.transport},
-		ErrorHandler: p.handleError,
-		// Errors are logged once per request by finish, with their route.
-		ErrorLog:   log.New(io.Discard, "", 0),
-		BufferPool: bufferPool{},
-	}
 	return p
-}
-
-func newTransport(o TransportOptions) *http.Transport {
-	if o.MaxIdleConnsPerHost <= 0 {
-		o.MaxIdleConnsPerHost = defaultMaxIdleConnsPerHost
-	}
-	if o.IdleConnTimeout <= 0 {
-		o.IdleConnTimeout = defaultIdleConnTimeout
-	}
-	if o.TCPKeepAlive == 0 {
-		o.TCPKeepAlive = defaultTCPKeepAlive
-	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true) // no HTTP/2 to upstreams
-	return &http.Transport{
-		Proxy:                 nil, // never an environment proxy
-		DialContext:           dialer{keepAlive: o.TCPKeepAlive}.DialContext,
-		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
-		IdleConnTimeout:       o.IdleConnTimeout,
-		DisableCompression:    true,
-		ExpectContinueTimeout: time.Second,
-		Protocols:             &protocols,
-	}
 }
 
 // Apply compiles s into a Router and makes it live with one atomic store.
@@ -178,7 +145,6 @@ func (p *Proxy) Live() bool { return p.router.Load() != nil }
 // Close closes the idle upstream connections. The Proxy stays usable.
 func (p *Proxy) Close() {
 	p.pool.closeIdle()
-	p.transport.CloseIdleConnections()
 }
 
 // ServeHTTP routes r and proxies it to an upstream of its route: 404 without
@@ -221,26 +187,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
 	}
-	ex.upstream = up
-	up.InFlight.Add(1)
-	defer up.InFlight.Add(-1)
+	ex.pool = pool
+	ex.use(up)
+	defer func() { ex.upstream.InFlight.Add(-1) }()
 	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
 		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
 	}
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
-	if isWebSocketUpgrade(r) {
-		p.serveWebSocket(rec, r, ex) // websocket.go
-		return
-	}
-	if usesReverseProxy(r) {
-		p.rp.ServeHTTP(rec, r)
+	if isUpgrade(r) {
+		p.serveUpgrade(rec, r, ex) // websocket.go
 		return
 	}
 	p.forward(rec, r, ex) // forward.go
 }
 
-// finish logs and counts the request. It runs deferred, also when the
-// reverse proxy aborts the response (panic http.ErrAbortHandler), which it
+// finish logs and counts the request. It runs deferred, also when
+// forwarding aborts the response (panic http.ErrAbortHandler), which it
 // re-raises after recording.
 func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 	v := recover()
@@ -274,8 +236,7 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 }
 
 // limitedBody is http.MaxBytesReader without its hint to the
-// ResponseWriter, which the transport's goroutine reading the body must not
-// touch; handleError closes the connection itself. Reading past limit bytes
+// ResponseWriter; handleError closes the connection itself. Reading past limit bytes
 // fails with *http.MaxBytesError.
 type limitedBody struct {
 	rc    io.ReadCloser
@@ -317,10 +278,15 @@ type exchange struct {
 	requestID string
 	fwd       forwarding       // the client address and forwarded headers (clientaddr.go)
 	route     *router.Route    // nil when no route matched
-	upstream  *router.Upstream // nil when none was selected
-	canary    string           // upstream name of the chosen canary; "" for the main backend
-	timeouts  timeouts
-	status    int // status to record when nothing was written (499)
+	upstream  *router.Upstream // nil when none was selected; the last one tried
+	// tried are the upstreams the request was sent to, in order, upstream
+	// last (more than one when it was passed to the next, nextupstream.go).
+	tried    []*router.Upstream
+	triedBuf [1]*router.Upstream // tried's array while it has one
+	pool     *router.Pool        // the pool upstream was selected from
+	canary   string              // upstream name of the chosen canary; "" for the main backend
+	timeouts timeouts
+	status   int // status to record when nothing was written (499)
 
 	mu      sync.Mutex
 	err     error  // the first upstream error
@@ -333,6 +299,20 @@ type exchangeKey struct{}
 func exchangeFrom(ctx context.Context) *exchange {
 	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
 	return ex
+}
+
+// use makes up the request's upstream and counts the request in flight on
+// it instead of on the previous one.
+func (ex *exchange) use(up *router.Upstream) {
+	if ex.upstream != nil {
+		ex.upstream.InFlight.Add(-1)
+	}
+	ex.upstream = up
+	if ex.tried == nil {
+		ex.tried = ex.triedBuf[:0]
+	}
+	ex.tried = append(ex.tried, up)
+	up.InFlight.Add(1)
 }
 
 // fail records the first upstream error of the request and its reason.
@@ -405,17 +385,7 @@ func (w *responseRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap gives http.ResponseController access to the client connection.
 func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// bufferPool recycles the 32 KiB copy buffers of the reverse proxy.
-type bufferPool struct{}
-
+// copyBuffers recycles the 32 KiB buffers that copy bodies and tunnels.
 const copyBufferSize = 32 << 10
 
 var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
-
-func (bufferPool) Get() []byte { return copyBuffers.Get().(*[copyBufferSize]byte)[:] }
-
-func (bufferPool) Put(b []byte) {
-	if len(b) == copyBufferSize {
-		copyBuffers.Put((*[copyBufferSize]byte)(b))
-	}
-}

@@ -261,3 +261,36 @@ func TestTimeoutsOf(t *testing.T) {
 		}
 	}
 }
+
+// stallsMidBody is a raw backend that answers each request with status,
+// Content-Length 100 and the first 4 bytes, "part", then stalls.
+func stallsMidBody(tb testing.TB, status string) string {
+	tb.Helper()
+	return rawBackend(tb, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 100\r\n\r\npart")
+		_, _ = io.Copy(io.Discard, c) // until the proxy gives up
+	})
+}
+
+// TestReadTimeoutMidBodyDelivers checks nginx's proxy_read_timeout in the
+// middle of a body of known length: the bytes read before the stall reach
+// the client, and the cut comes after about one read timeout.
+func TestReadTimeoutMidBodyDelivers(t *testing.T) {
+	t.Parallel()
+	up := stallsMidBody(t, "200 OK")
+	var logs syncBuffer
+	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", backendOf("slow", []string{up}, readTimeout(1))))
+	start := time.Now()
+	got := get(t, client(t), srv, "foo.com", "/")
+	took := time.Since(start)
+	if got.status != 200 || got.body != "part" || got.err == nil {
+		t.Errorf("got %d %q %v, want 200 \"part\" and a cut body", got.status, got.body, got.err)
+	}
+	if took < 900*time.Millisecond || took > 1900*time.Millisecond {
+		t.Errorf("cut after %v, want about the 1s read timeout", took)
+	}
+	waitFor(t, "the error logged", func() bool { return strings.Contains(logs.String(), "reason=read_timeout") })
+}

@@ -16,9 +16,9 @@ import (
 	"time"
 )
 
-// WebSocket upgrades (Connection: upgrade and Upgrade: websocket, in any
-// case, on HTTP/1.x, without a request body) are proxied here rather than by
-// httputil.ReverseProxy, so that the established tunnel keeps nginx's
+// Protocol upgrades (an "upgrade" token in Connection and an Upgrade header:
+// WebSocket, h2c or any other protocol, on HTTP/1.x, without a request
+// body) are proxied here, so that the established tunnel keeps nginx's
 // timeouts (ngx_http_upstream_process_upgraded):
 //
 //   - the handshake is routed, balanced and given the forwarded headers as
@@ -54,14 +54,15 @@ const (
 
 var tunnelCloseReasons = []string{closeClient, closeBackend, closeReadTimeout, closeSendTimeout, closeShutdown}
 
-// isWebSocketUpgrade reports whether r asks for a WebSocket upgrade that
-// this file proxies: HTTP/1.x, a "upgrade" token in Connection, Upgrade
-// "websocket" (any case) and no request body.
-func isWebSocketUpgrade(r *http.Request) bool {
+// isUpgrade reports whether r asks for a protocol upgrade that this file
+// proxies: HTTP/1.x, an "upgrade" token in Connection, a non-empty Upgrade
+// and no request body. An upgrade with a body is forwarded as a plain
+// request, without its Upgrade.
+func isUpgrade(r *http.Request) bool {
 	if r.ProtoMajor != 1 || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
 		return false
 	}
-	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") {
+	if strings.TrimSpace(r.Header.Get("Upgrade")) == "" {
 		return false
 	}
 	return hasToken(r.Header.Values("Connection"), "upgrade")
@@ -99,15 +100,19 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
-// serveWebSocket proxies the WebSocket upgrade r to ex.upstream, then runs
-// the tunnel until it closes. ServeHTTP has routed r and counted the request
+// serveUpgrade proxies the protocol upgrade r to ex.upstream, then runs the
+// tunnel until it closes. ServeHTTP has routed r and counted the request
 // in flight on its upstream; it logs and counts the request when this
 // returns: status 101 and the tunnel's duration once a tunnel was set up.
-func (p *Proxy) serveWebSocket(rec *responseRecorder, r *http.Request, ex *exchange) {
+func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchange) {
 	out := r.Clone(r.Context())
 	out.Body, out.ContentLength, out.RequestURI = nil, 0, ""
 	upgrade := r.Header.Get("Upgrade")
-	removeHopHeaders(out.Header)
+	// As nginx, only the fixed hop-by-hop headers go: those Connection
+	// names (h2c's HTTP2-Settings) are the new protocol's and pass.
+	for _, k := range hopHeaders {
+		out.Header.Del(k)
+	}
 	// As httputil.ReverseProxy: the client's Forwarded and X-Forwarded-*
 	// are not trusted; rewrite sets them from the connection.
 	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
@@ -120,20 +125,13 @@ func (p *Proxy) serveWebSocket(rec *responseRecorder, r *http.Request, ex *excha
 		out.Header.Set("User-Agent", "") // not Go's default
 	}
 
-	backend, err := dialer{keepAlive: defaultTCPKeepAlive}.DialContext(r.Context(), "tcp", ex.upstream.Addr)
-	if err != nil {
-		p.handleError(rec, r, err)
-		return
-	}
-	resp, br, err := handshake(backend, out, ex.timeouts)
-	if err != nil {
-		backend.Close()
-		p.handleError(rec, r, err)
+	backend, resp, br := p.upgradeHandshake(rec, r, out, ex)
+	if backend == nil {
 		return
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer backend.Close()
-		p.relayResponse(rec, resp, backend, ex)
+		p.relayResponse(rec, r, resp, backend, ex)
 		return
 	}
 	if got := resp.Header.Get("Upgrade"); got != "" && !strings.EqualFold(got, upgrade) {
@@ -192,6 +190,30 @@ func (p *Proxy) serveWebSocket(rec *responseRecorder, r *http.Request, ex *excha
 		slog.Int64("bytes_to_backend", t.toBackend.Load()))
 }
 
+// upgradeHandshake dials ex.upstream and sends it the handshake out; an
+// upstream that fails before its answer passes the request to the next, as
+// any request (nextupstream.go). It returns nil once it has answered the
+// client with the error.
+func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange) (net.Conn, *http.Response, *bufio.Reader) {
+	next := nextPolicy{r: r, rec: rec, ex: ex, start: time.Now()}
+	for {
+		backend, err := dialer{keepAlive: defaultTCPKeepAlive}.DialContext(r.Context(), "tcp", ex.upstream.Addr)
+		sent := err == nil
+		if err == nil {
+			resp, br, herr := handshake(backend, out, ex.timeouts)
+			if herr == nil {
+				return backend, resp, br
+			}
+			backend.Close()
+			err = herr
+		}
+		if !p.passOn(&next, newAttemptError(err, sent)) {
+			p.handleError(rec, r, err)
+			return nil, nil, nil
+		}
+	}
+}
+
 // switchedTo returns the protocol the backend switched to, as it spelt it,
 // or the client's when it named none.
 func switchedTo(resp *http.Response, upgrade string) string {
@@ -242,21 +264,31 @@ func handshake(backend net.Conn, req *http.Request, to timeouts) (*http.Response
 }
 
 // relayResponse sends the backend's non-101 answer to the client as a
-// normal response; each wait for the body is bounded by the read timeout.
-func (p *Proxy) relayResponse(rec *responseRecorder, resp *http.Response, backend net.Conn, ex *exchange) {
-	defer resp.Body.Close()
+// normal response; each wait for the body is bounded by the read timeout,
+// and a body cut short cuts the client's connection after what was read.
+func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http.Response, backend net.Conn, ex *exchange) {
 	removeHopHeaders(resp.Header)
 	copyHeader(rec.Header(), resp.Header) // after Weir's own (HSTS), as for any response
 	rec.WriteHeader(resp.StatusCode)
 	body := &deadlineReader{r: resp.Body, c: backend, d: ex.timeouts.read}
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
 	defer copyBuffers.Put(buf)
-	if _, err := io.CopyBuffer(rec, body, buf[:]); err != nil && body.err != nil {
+	_, err := io.CopyBuffer(rec, body, buf[:])
+	if err == nil {
+		resp.Body.Close() // the trailers, if any
+		return
+	}
+	// No Close: it would wait for the rest of the body.
+	if body.err != nil {
 		reason := reasonUpstreamError
 		if errors.Is(body.err, os.ErrDeadlineExceeded) {
 			reason = reasonReadTimeout
 		}
 		ex.fail(fmt.Errorf("read response body: %w", body.err), reason)
+		rec.Flush() // what was read reaches the client, as in forward
+	}
+	if r.Context().Value(http.ServerContextKey) != nil {
+		panic(http.ErrAbortHandler) // the response is cut: close the connection
 	}
 }
 

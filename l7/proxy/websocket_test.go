@@ -118,7 +118,7 @@ func closes(p *Proxy, reason string) float64 {
 	return testutil.ToFloat64(p.metrics.tunnelCloses.WithLabelValues(reason))
 }
 
-func TestIsWebSocketUpgrade(t *testing.T) {
+func TestIsUpgrade(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name        string
@@ -130,7 +130,7 @@ func TestIsWebSocketUpgrade(t *testing.T) {
 		{name: "any case", conn: "UPGRADE", upg: "WebSocket", want: true},
 		{name: "token list", conn: "keep-alive, Upgrade", upg: "websocket", want: true},
 		{name: "no connection token", conn: "keep-alive", upg: "websocket"},
-		{name: "other protocol", conn: "Upgrade", upg: "h2c"},
+		{name: "other protocol", conn: "Upgrade", upg: "h2c", want: true},
 		{name: "no upgrade", conn: "Upgrade"},
 		{name: "with a body", conn: "Upgrade", upg: "websocket", body: "x"},
 		{name: "http2", conn: "Upgrade", upg: "websocket", http2: true},
@@ -147,8 +147,8 @@ func TestIsWebSocketUpgrade(t *testing.T) {
 			if tc.http2 {
 				r.ProtoMajor = 2
 			}
-			if got := isWebSocketUpgrade(r); got != tc.want {
-				t.Errorf("isWebSocketUpgrade = %v, want %v", got, tc.want)
+			if got := isUpgrade(r); got != tc.want {
+				t.Errorf("isUpgrade = %v, want %v", got, tc.want)
 			}
 		})
 	}

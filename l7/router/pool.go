@@ -1,7 +1,9 @@
 package router
 
 import (
+	"slices"
 	"sync/atomic"
+	"time"
 )
 
 // Upstream is the state of one upstream address that outlives a Router
@@ -13,12 +15,28 @@ type Upstream struct {
 	// InFlight counts the requests currently proxied to Addr, over every
 	// Router that shares this Upstream.
 	InFlight atomic.Int64
+
+	// downUntil is when Addr comes back into rotation after its last
+	// failure, in Unix nanoseconds; 0 (or past) means it is up.
+	downUntil atomic.Int64
 }
 
-// Selector picks the upstream for the next request. It reports false when
-// it has none. Implementations are safe for concurrent use.
+// FailTimeout is how long an upstream that failed stays out of rotation:
+// nginx's max_fails=1 fail_timeout=10s.
+const FailTimeout = 10 * time.Second
+
+// Failed takes u out of rotation for FailTimeout from now (passive health:
+// a connect error, a timeout, an invalid or unwanted answer).
+func (u *Upstream) Failed(now time.Time) { u.downUntil.Store(now.Add(FailTimeout).UnixNano()) }
+
+// Down reports whether u failed less than FailTimeout before now.
+func (u *Upstream) Down(now time.Time) bool { return u.downUntil.Load() > now.UnixNano() }
+
+// Selector picks the upstream for the next request: the next one for which
+// ok is true. It reports false when it has none. Implementations are safe
+// for concurrent use.
 type Selector interface {
-	Next() (*Upstream, bool)
+	Next(ok func(*Upstream) bool) (*Upstream, bool)
 }
 
 var _ Selector = (*RoundRobin)(nil)
@@ -35,14 +53,21 @@ func NewRoundRobin(ups []*Upstream) *RoundRobin {
 	return &RoundRobin{upstreams: ups}
 }
 
-// Next returns the next upstream in turn, or false when there is none.
-func (rr *RoundRobin) Next() (*Upstream, bool) {
+// Next returns the next upstream in turn for which ok is true, passing over
+// the others, or false when there is none.
+func (rr *RoundRobin) Next(ok func(*Upstream) bool) (*Upstream, bool) {
 	n := uint64(len(rr.upstreams))
 	if n == 0 {
 		return nil, false
 	}
-	i := rr.next.Add(1) - 1
-	return rr.upstreams[i%n], true
+	// Each upstream passed over takes its turn, so the others share its
+	// load evenly.
+	for range n {
+		if u := rr.upstreams[(rr.next.Add(1)-1)%n]; ok(u) {
+			return u, true
+		}
+	}
+	return nil, false
 }
 
 // Pool is the set of upstreams of one backend (namespace, service, port and
@@ -64,5 +89,28 @@ func (p *Pool) Len() int { return len(p.upstreams) }
 func (p *Pool) Upstreams() []*Upstream { return p.upstreams }
 
 // Next selects the upstream for a request, or reports false when the Pool
-// has none.
-func (p *Pool) Next() (*Upstream, bool) { return p.sel.Next() }
+// has none. Upstreams that are Down are passed over unless all are: then
+// the next in turn is tried anyway, rather than no upstream at all.
+func (p *Pool) Next() (*Upstream, bool) { return p.NextExcept(nil) }
+
+// NextExcept is Next for a request that already tried the upstreams in
+// tried (nginx's proxy_next_upstream): it reports false when every upstream
+// of the Pool was tried.
+func (p *Pool) NextExcept(tried []*Upstream) (*Upstream, bool) {
+	if len(tried) == 0 {
+		// The common case, without a closure to allocate.
+		if u, ok := p.sel.Next(isUp); ok {
+			return u, true
+		}
+		return p.sel.Next(anyUpstream)
+	}
+	untried := func(u *Upstream) bool { return !slices.Contains(tried, u) }
+	if u, ok := p.sel.Next(func(u *Upstream) bool { return untried(u) && isUp(u) }); ok {
+		return u, true
+	}
+	return p.sel.Next(untried)
+}
+
+func isUp(u *Upstream) bool { return !u.Down(time.Now()) }
+
+func anyUpstream(*Upstream) bool { return true }

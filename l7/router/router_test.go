@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -338,7 +339,7 @@ func TestRoundRobin(t *testing.T) {
 	rr := NewRoundRobin(ups)
 	var seq []string
 	for range 7 {
-		u, ok := rr.Next()
+		u, ok := rr.Next(anyUpstream)
 		if !ok {
 			t.Fatal("Next reported no upstream")
 		}
@@ -347,10 +348,10 @@ func TestRoundRobin(t *testing.T) {
 	if diff := cmp.Diff([]string{"a", "b", "c", "a", "b", "c", "a"}, seq); diff != "" {
 		t.Errorf("sequence (-want +got):\n%s", diff)
 	}
-	if u, ok := NewRoundRobin(nil).Next(); ok {
+	if u, ok := NewRoundRobin(nil).Next(anyUpstream); ok {
 		t.Errorf("empty RoundRobin returned %v", u)
 	}
-	if u, ok := (&RoundRobin{}).Next(); ok {
+	if u, ok := (&RoundRobin{}).Next(anyUpstream); ok {
 		t.Errorf("zero RoundRobin returned %v", u)
 	}
 }
@@ -366,7 +367,7 @@ func TestRoundRobinConcurrentEven(t *testing.T) {
 		wg.Go(func() {
 			local := map[string]int{}
 			for range 1000 {
-				u, _ := rr.Next()
+				u, _ := rr.Next(anyUpstream)
 				local[u.Addr]++
 			}
 			mu.Lock()
@@ -396,5 +397,48 @@ func BenchmarkMatch(b *testing.B) {
 		if _, ok := r.Match("Host500.example.com:80", "/api/v1/users"); !ok {
 			b.Fatal("no match")
 		}
+	}
+}
+
+func TestPassiveHealth(t *testing.T) {
+	t.Parallel()
+	s1 := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "a.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be("svc", "10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80")}}},
+	}}
+	r1 := mustCompile(t, s1, nil)
+	now := time.Now()
+	r1.Upstream("10.0.0.2:80").Failed(now)
+	// A new Router (another Ingress added) keeps the failure.
+	s2 := &snapshot.Snapshot{Version: 2, Servers: []snapshot.Server{
+		s1.Servers[0],
+		{Host: "b.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be("other", "10.0.0.2:80")}}},
+	}}
+	r2 := mustCompile(t, s2, r1)
+	rt, _ := r2.Match("a.com", "/")
+	picks := func(tried ...*Upstream) map[string]int {
+		got := map[string]int{}
+		for range 6 {
+			if u, ok := rt.Pool.NextExcept(tried); ok {
+				got[u.Addr]++
+			}
+		}
+		return got
+	}
+	if diff := cmp.Diff(map[string]int{"10.0.0.1:80": 3, "10.0.0.3:80": 3}, picks()); diff != "" {
+		t.Errorf("with 10.0.0.2:80 down (-want +got):\n%s", diff)
+	}
+	ups := rt.Pool.Upstreams()
+	if diff := cmp.Diff(map[string]int{"10.0.0.3:80": 6}, picks(ups[0])); diff != "" {
+		t.Errorf("after trying 10.0.0.1:80 (-want +got):\n%s", diff)
+	}
+	// Only a down upstream left untried: it is tried rather than none.
+	if diff := cmp.Diff(map[string]int{"10.0.0.2:80": 6}, picks(ups[0], ups[2])); diff != "" {
+		t.Errorf("after trying the up ones (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]int{}, picks(ups...)); diff != "" {
+		t.Errorf("after trying all (-want +got):\n%s", diff)
+	}
+	if !ups[1].Down(now.Add(FailTimeout-time.Second)) || ups[1].Down(now.Add(FailTimeout)) {
+		t.Errorf("10.0.0.2:80 should be down for FailTimeout after its failure")
 	}
 }

@@ -53,6 +53,7 @@ func TestParse(t *testing.T) {
 			want: Config{Proxy: Proxy{
 				ConnectTimeoutSeconds: 3, ReadTimeoutSeconds: 120, SendTimeoutSeconds: 30,
 				BodySizeBytes: 8 << 20, LoadBalance: "round_robin",
+				NextUpstream: NextError | NextTimeout, NextUpstreamTries: 3,
 			}},
 		},
 		{
@@ -229,7 +230,7 @@ func TestParseDefaults(t *testing.T) {
 				// Annotation names are not ConfigMap keys.
 				Prefix + "proxy-read-timeout": "1",
 			},
-			want: Proxy{ConnectTimeoutSeconds: 2, ReadTimeoutSeconds: 600, SendTimeoutSeconds: 600, BodySizeBytes: 0, LoadBalance: "round_robin"},
+			want: Proxy{ConnectTimeoutSeconds: 2, ReadTimeoutSeconds: 600, SendTimeoutSeconds: 600, BodySizeBytes: 0, LoadBalance: "round_robin", NextUpstream: NextError | NextTimeout, NextUpstreamTries: 3},
 		},
 		{
 			name: "invalid keeps built-in defaults",

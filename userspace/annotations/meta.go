@@ -99,7 +99,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, loadBalanceMeta, sourceRangeMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -152,6 +152,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	cfg := Config{Proxy: defaults}
 	var errs []error
 	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseNextUpstream(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, true, "allowlist-source-range", "whitelist-source-range")...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
@@ -184,8 +185,9 @@ func unknown(ann map[string]string) []error {
 
 // ParseDefaults reads the global proxy settings from the data of the
 // controller ConfigMap (ingress-nginx's keys: proxy-connect-timeout,
-// proxy-read-timeout, proxy-send-timeout, proxy-body-size, load-balance,
-// whitelist-source-range, denylist-source-range).
+// proxy-read-timeout, proxy-send-timeout, proxy-body-size,
+// proxy-next-upstream, proxy-next-upstream-tries, proxy-next-upstream-timeout,
+// retry-non-idempotent, load-balance, whitelist-source-range, denylist-source-range).
 // Other keys are ignored. A nil map yields DefaultProxy. A rejected value is
 // returned as an *Error with ConfigMap set and the built-in default is kept.
 func ParseDefaults(data map[string]string) (Proxy, []error) {
@@ -199,6 +201,8 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	p := DefaultProxy()
 	var errs []error
 	errs = append(errs, parseProxy(get, &p, wrap)...)
+	errs = append(errs, parseRetryNonIdempotent(get, &p, wrap)...)
+	errs = append(errs, parseNextUpstream(get, &p, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, false, "whitelist-source-range")...)
 	return p, errs

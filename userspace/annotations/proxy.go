@@ -40,6 +40,22 @@ type Proxy struct {
 	// (the default). It is a pointer, shared and never modified once
 	// parsed, so that Proxy stays comparable.
 	SourceRange *SourceRange `json:"sourceRange,omitempty"`
+	// NextUpstream is when a failed request is passed to the next endpoint
+	// (proxy-next-upstream). Default NextError|NextTimeout ("error
+	// timeout"); the zero value is "off".
+	NextUpstream NextUpstream `json:"nextUpstream"`
+	// NextUpstreamTries bounds the endpoints tried for one request, the
+	// first included (proxy-next-upstream-tries); 0 means no limit.
+	// Default 3.
+	NextUpstreamTries int `json:"nextUpstreamTries"`
+	// NextUpstreamTimeoutSeconds bounds the time after the first attempt
+	// during which a request may be passed on
+	// (proxy-next-upstream-timeout); 0 means no limit. Default 0.
+	NextUpstreamTimeoutSeconds int `json:"nextUpstreamTimeoutSeconds"`
+	// RetryNonIdempotent is the ConfigMap's retry-non-idempotent: add
+	// NextNonIdempotent to NextUpstream whatever the Ingress sets. Default
+	// false.
+	RetryNonIdempotent bool `json:"retryNonIdempotent,omitempty"`
 }
 
 // DefaultProxy returns the defaults documented on Proxy.
@@ -50,6 +66,8 @@ func DefaultProxy() Proxy {
 		SendTimeoutSeconds:    60,
 		BodySizeBytes:         1 << 20,
 		LoadBalance:           "round_robin",
+		NextUpstream:          NextError | NextTimeout,
+		NextUpstreamTries:     3,
 	}
 }
 
@@ -84,31 +102,38 @@ var proxyMeta = []Meta{
 // parseProxy applies the proxy family to p. Values that fail leave p's
 // field unchanged and are reported through wrap.
 func parseProxy(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
-	var errs []error
-	seconds := func(key string, dst *int) {
-		v, ok := get(key)
-		if !ok {
-			return
-		}
-		n, err := parseSeconds(v)
-		if err != nil {
-			errs = append(errs, wrap(key, v, err))
-			return
-		}
-		*dst = n
+	return joinErrs(
+		setParsed(get, wrap, "proxy-connect-timeout", parseSeconds, &p.ConnectTimeoutSeconds),
+		setParsed(get, wrap, "proxy-read-timeout", parseSeconds, &p.ReadTimeoutSeconds),
+		setParsed(get, wrap, "proxy-send-timeout", parseSeconds, &p.SendTimeoutSeconds),
+		setParsed(get, wrap, "proxy-body-size", parseSize, &p.BodySizeBytes),
+	)
+}
+
+// setParsed sets dst to the value of key parsed by parse, when key is set.
+// A rejected value leaves dst unchanged and is returned through wrap.
+func setParsed[T any](get lookup, wrap func(key, value string, err error) error, key string, parse func(string) (T, error), dst *T) error {
+	v, ok := get(key)
+	if !ok {
+		return nil
 	}
-	seconds("proxy-connect-timeout", &p.ConnectTimeoutSeconds)
-	seconds("proxy-read-timeout", &p.ReadTimeoutSeconds)
-	seconds("proxy-send-timeout", &p.SendTimeoutSeconds)
-	if v, ok := get("proxy-body-size"); ok {
-		n, err := parseSize(v)
+	x, err := parse(v)
+	if err != nil {
+		return wrap(key, v, err)
+	}
+	*dst = x
+	return nil
+}
+
+// joinErrs returns the non-nil errors of errs, nil when there are none.
+func joinErrs(errs ...error) []error {
+	var out []error
+	for _, err := range errs {
 		if err != nil {
-			errs = append(errs, wrap("proxy-body-size", v, err))
-		} else {
-			p.BodySizeBytes = n
+			out = append(out, err)
 		}
 	}
-	return errs
+	return out
 }
 
 // parseSeconds accepts a positive integer number of seconds, digits only

@@ -1,0 +1,264 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// headRecorder is a raw backend that sends each request head it reads
+// (request line and header lines, as written) on heads, then answers 200
+// "ok" after reading the body (Content-Length only).
+func headRecorder(tb testing.TB) (string, <-chan []string) {
+	tb.Helper()
+	heads := make(chan []string, 16)
+	a := rawBackend(tb, func(c net.Conn) {
+		tp := textproto.NewReader(bufio.NewReader(c))
+		for {
+			var head []string
+			n := 0
+			for {
+				l, err := tp.ReadLine()
+				if err != nil {
+					return
+				}
+				if l == "" {
+					break
+				}
+				head = append(head, l)
+				if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Content-Length") {
+					fmt.Sscan(strings.TrimSpace(v), &n)
+				}
+			}
+			heads <- head
+			if _, err := io.ReadFull(tp.R, make([]byte, n)); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	return a, heads
+}
+
+// dialRaw opens a connection to srvAddr that the test closes, with a 10 s
+// deadline.
+func dialRaw(tb testing.TB, srvAddr string) net.Conn {
+	tb.Helper()
+	conn, err := net.Dial("tcp", srvAddr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	return conn
+}
+
+// rawExchange writes req on a new connection to srv and returns the
+// response.
+func rawExchange(tb testing.TB, srvAddr, req string) (*http.Response, string) {
+	tb.Helper()
+	conn := dialRaw(tb, srvAddr)
+	if _, err := io.WriteString(conn, req); err != nil {
+		tb.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		tb.Fatalf("read response: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// TestRawQueryForwarded checks that the upstream gets the query byte for
+// byte, including those httputil.ReverseProxy would have re-encoded or
+// dropped.
+func TestRawQueryForwarded(t *testing.T) {
+	t.Parallel()
+	up, heads := headRecorder(t)
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("q", []string{up})))
+	many := "/p?" + strings.Repeat("a=1&", 10001) + "z=%zz"
+	for _, target := range []string{"/p?a=1;b=2", "/p?a=%zz&b=1", "/p?a=%2", "/p?x=%41%2f;y", many} {
+		resp, body := rawExchange(t, addr(srv), "GET "+target+" HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n")
+		if resp.StatusCode != 200 || body != "ok" {
+			t.Errorf("%.40s: got %d %q", target, resp.StatusCode, body)
+			continue
+		}
+		if got := (<-heads)[0]; got != "GET "+target+" HTTP/1.1" {
+			t.Errorf("upstream request line %.60q, want the client's %.60q", got, "GET "+target+" HTTP/1.1")
+		}
+	}
+}
+
+// TestExpectNotForwarded checks Expect: 100-continue as nginx handles it:
+// the client gets one 100 Continue (when the body is first read to be sent
+// upstream), the upstream gets no Expect header.
+func TestExpectNotForwarded(t *testing.T) {
+	t.Parallel()
+	up, heads := headRecorder(t)
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("e", []string{up})))
+	conn := dialRaw(t, addr(srv))
+	io.WriteString(conn, "PUT /x?a=1;b HTTP/1.1\r\nHost: foo.com\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("first response %v %v, want 100 Continue before the body", resp, err)
+	}
+	io.WriteString(conn, "hello")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != "ok" {
+		t.Errorf("got %d %q, want 200 \"ok\" right after the one 100", resp.StatusCode, b)
+	}
+	head := <-heads
+	if head[0] != "PUT /x?a=1;b HTTP/1.1" {
+		t.Errorf("upstream request line %q", head[0])
+	}
+	for _, l := range head {
+		if strings.HasPrefix(strings.ToLower(l), "expect:") {
+			t.Errorf("upstream got %q", l)
+		}
+	}
+}
+
+// TestStalledBodyFreesUpstream checks client_body_timeout on a request that
+// httputil.ReverseProxy used to carry (Expect, a query with ';'): the client
+// that stops sending its body gets 408 and the upstream connection closes.
+func TestStalledBodyFreesUpstream(t *testing.T) {
+	t.Parallel()
+	var closed atomic.Bool
+	up := rawBackend(t, func(c net.Conn) {
+		_, _ = io.Copy(io.Discard, c)
+		closed.Store(true)
+	})
+	p, srv := front(t, Options{}, nil)
+	p.clientBody = time.Second
+	if err := p.Apply(snap(1, "foo.com", backendOf("b", []string{up}))); err != nil {
+		t.Fatal(err)
+	}
+	conn := dialRaw(t, addr(srv))
+	start := time.Now()
+	io.WriteString(conn, "POST /?a;b HTTP/1.1\r\nHost: foo.com\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\nabc")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	for err == nil && resp.StatusCode == http.StatusContinue {
+		resp, err = http.ReadResponse(br, nil)
+	}
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("status %d, want 408", resp.StatusCode)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("408 after %v, want about the 1s client body timeout", took)
+	}
+	waitFor(t, "the upstream connection closed", closed.Load)
+}
+
+// TestSlowReaderCut checks send_timeout on a request that
+// httputil.ReverseProxy used to carry: a client that stops reading is cut,
+// and the upstream connection with it.
+func TestSlowReaderCut(t *testing.T) {
+	t.Parallel()
+	var closed atomic.Bool
+	up := rawBackend(t, func(c net.Conn) {
+		defer closed.Store(true)
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		const size = 1 << 30
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+		feedZeros(c, size) // until the proxy closes
+	})
+	p, srv := front(t, Options{}, nil)
+	p.clientSend = time.Second
+	if err := p.Apply(snap(1, "foo.com", backendOf("b", []string{up}))); err != nil {
+		t.Fatal(err)
+	}
+	conn := dialRaw(t, addr(srv))
+	io.WriteString(conn, "GET /?a=%zz HTTP/1.1\r\nHost: foo.com\r\n\r\n") // and never read
+	waitFor(t, "the upstream connection closed", closed.Load)
+}
+
+// TestH2CUpgradeTunnel checks that a non-WebSocket upgrade goes through the
+// tunnel: HTTP2-Settings reaches the backend, bytes pass both ways, and the
+// tunnel closes after proxy-read-timeout without traffic.
+func TestH2CUpgradeTunnel(t *testing.T) {
+	t.Parallel()
+	settings := make(chan string, 1)
+	up := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		r, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		settings <- r.Header.Get("HTTP2-Settings") + "|" + r.Header.Get("Upgrade")
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		io.WriteString(c, "pong "+line)
+		_, _ = io.Copy(io.Discard, br) // until the tunnel closes
+	})
+	reg := prometheus.NewRegistry()
+	p, srv := front(t, Options{Registry: reg}, snap(1, "foo.com", backendOf("h", []string{up}, readTimeout(1))))
+	conn := dialRaw(t, addr(srv))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("got %v %v, want 101", resp, err)
+	}
+	if got := <-settings; got != "AAMAAABkAAQAAP__|h2c" {
+		t.Errorf("backend got HTTP2-Settings|Upgrade %q", got)
+	}
+	io.WriteString(conn, "ping\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "pong ping\n" {
+		t.Fatalf("through the tunnel: %q %v", line, err)
+	}
+	start := time.Now()
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("read a byte from an idle tunnel")
+	}
+	if took := time.Since(start); took < 900*time.Millisecond || took > 5*time.Second {
+		t.Errorf("idle tunnel closed after %v, want about the 1s read timeout", took)
+	}
+	waitFor(t, "the close counted", func() bool { return closes(p, closeReadTimeout) == 1 })
+}
+
+// TestUpgradeRefusalCutMidBody checks that an upgrade's non-101 answer whose
+// body stalls is cut after one proxy-read-timeout, with the bytes read
+// before delivered, as any response.
+func TestUpgradeRefusalCutMidBody(t *testing.T) {
+	t.Parallel()
+	up := stallsMidBody(t, "403 Forbidden")
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("u", []string{up}, readTimeout(1))))
+	conn := dialRaw(t, addr(srv))
+	start := time.Now()
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusForbidden || string(b) != "part" || err == nil {
+		t.Errorf("got %d %q %v, want 403 \"part\" and a cut body", resp.StatusCode, b, err)
+	}
+	if took := time.Since(start); took < 900*time.Millisecond || took > 1900*time.Millisecond {
+		t.Errorf("cut after %v, want about the 1s read timeout", took)
+	}
+}

@@ -1,0 +1,157 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// A request whose upstream fails before any byte of the response reached
+// the client is passed to the next upstream of its pool, with nginx's
+// proxy_next_upstream rules (the route's proxy-next-upstream,
+// proxy-next-upstream-tries and proxy-next-upstream-timeout):
+//
+//   - only for the conditions listed: error (connect, send or read
+//     failure), timeout, invalid_header, or a response status http_5xx,
+//     http_403, http_404, http_429 (that response is then not relayed);
+//   - a POST, LOCK or PATCH already sent (the connection was made) is not
+//     passed on unless non_idempotent is listed; one that failed to connect
+//     is;
+//   - never once the request body was read from the client (it cannot be
+//     replayed: Weir streams it, nginx would have buffered it), nor once the
+//     client went away;
+//   - at most tries upstreams in all (0: no limit), each at most once, and
+//     not once the timeout has passed since the first attempt (0: no
+//     limit).
+//
+// Passive health (nginx's max_fails=1 fail_timeout=10s): an upstream that
+// fails with error, timeout or invalid_header, or answers a listed 5xx or
+// 429, is taken out of rotation for router.FailTimeout; the state lives in
+// the router.Upstream, which outlives a Router swap. A request whose pool
+// has only failed upstreams left still tries them.
+//
+// A request passed on is still one access-log line; its upstream field lists
+// the addresses tried, as nginx's $upstream_addr ("a, b"). Each attempt
+// passed on is logged ("upstream failed, trying the next") and, for the
+// error conditions, counted in weir_upstream_errors_total.
+
+// attemptError is the failure of one upstream before any byte of the
+// response reached the client.
+type attemptError struct {
+	err  error
+	cond annotations.NextUpstream // the condition it meets
+	sent bool                     // the request reached the upstream, at least in part
+}
+
+// newAttemptError classifies err from an upstream that was sent (at least
+// part of) the request, or, unless sent, that could not be connected to.
+func newAttemptError(err error, sent bool) *attemptError {
+	return &attemptError{err: err, cond: conditionOf(err), sent: sent}
+}
+
+// conditionOf returns the proxy_next_upstream condition of an upstream
+// error: timeout, error (the connection failed or closed) or
+// invalid_header (anything else the upstream sent that is not a response).
+func conditionOf(err error) annotations.NextUpstream {
+	var ne net.Error
+	var de *dialError
+	switch {
+	case errors.Is(err, errConnectTimeout), errors.Is(err, errSendTimeout), errors.Is(err, errReadTimeout):
+		return annotations.NextTimeout
+	case errors.Is(err, errHeaderTooLarge):
+		return annotations.NextInvalidHeader
+	case errors.As(err, &de), errors.As(err, &ne), errors.As(err, new(syscall.Errno)), errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, errClientGone):
+		return annotations.NextError
+	}
+	return annotations.NextInvalidHeader
+}
+
+// unhealthy reports whether the failure takes the upstream out of rotation:
+// nginx counts error, timeout, invalid_header and the listed 5xx and 429,
+// never 403 or 404.
+func (a *attemptError) unhealthy(listed annotations.NextUpstream) bool {
+	switch a.cond {
+	case annotations.NextError, annotations.NextTimeout, annotations.NextInvalidHeader:
+		return true
+	case annotations.NextHTTP403, annotations.NextHTTP404:
+		return false
+	}
+	return listed.Has(a.cond)
+}
+
+// nextPolicy decides whether a failed attempt of one request is passed to
+// the next upstream.
+type nextPolicy struct {
+	r     *http.Request
+	rec   *responseRecorder
+	ex    *exchange
+	body  *clientBody // nil: no body
+	start time.Time   // of the first attempt
+}
+
+// nonIdempotent reports whether nginx holds a request of method that was
+// sent back from the next upstream.
+func nonIdempotent(method string) bool {
+	return method == http.MethodPost || method == http.MethodPatch || method == "LOCK"
+}
+
+// allows reports whether a failure meeting cond, after the request was sent
+// or not, is passed to the next upstream.
+func (n *nextPolicy) allows(cond annotations.NextUpstream, sent bool) bool {
+	cfg := &n.ex.route.Backend.Proxy
+	switch {
+	case !cfg.NextUpstream.Has(cond):
+		return false
+	case sent && nonIdempotent(n.r.Method) && !cfg.NextUpstream.Has(annotations.NextNonIdempotent):
+		return false
+	case n.body != nil && n.body.read, n.rec.status != 0:
+		return false // the body cannot be replayed; the response has started
+	case n.r.Context().Err() != nil || n.ex.clientBodyErr() != nil:
+		return false
+	case cfg.NextUpstreamTries > 0 && len(n.ex.tried) >= cfg.NextUpstreamTries:
+		return false
+	case cfg.NextUpstreamTimeoutSeconds > 0 && time.Since(n.start) >= time.Duration(cfg.NextUpstreamTimeoutSeconds)*time.Second:
+		return false
+	}
+	return len(n.ex.tried) < n.ex.pool.Len()
+}
+
+// passOn records the failure fail of the request's upstream (passive
+// health) and, when the policy allows, switches the request to the next
+// upstream and reports true.
+func (p *Proxy) passOn(n *nextPolicy, fail *attemptError) bool {
+	ex := n.ex
+	failed := ex.upstream
+	if n.r.Context().Err() == nil && fail.unhealthy(ex.route.Backend.Proxy.NextUpstream) {
+		failed.Failed(time.Now())
+	}
+	if !n.allows(fail.cond, fail.sent) {
+		return false
+	}
+	next, ok := ex.pool.NextExcept(ex.tried)
+	if !ok {
+		return false
+	}
+	_, reason := classify(fail.err)
+	if p.metrics != nil && fail.cond&(annotations.NextError|annotations.NextTimeout|annotations.NextInvalidHeader) != 0 {
+		p.metrics.upstreamErrors.WithLabelValues(reason).Inc()
+	}
+	p.log.LogAttrs(n.r.Context(), slog.LevelWarn, "upstream failed, trying the next",
+		slog.String("condition", fail.cond.String()),
+		slog.String("reason", reason),
+		slog.String("host", n.r.Host),
+		slog.String("path", n.r.URL.Path),
+		slog.String("request_id", ex.requestID),
+		slog.String("upstream", failed.Addr),
+		slog.String("next", next.Addr),
+		slog.Any("error", fail.err))
+	ex.use(next)
+	return true
+}
