@@ -2,13 +2,15 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -107,13 +109,22 @@ func get(tb testing.TB, c *http.Client, srv *httptest.Server, host, path string)
 // refusedAddr returns a 127.0.0.1 address nothing listens on.
 func refusedAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// A socket bound but never listening holds the port for the whole test,
+	// so a parallel test cannot take it over (a closed listener's port
+	// could be handed to the next backend), and refuses every connection.
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		tb.Fatalf("listen: %v", err)
+		tb.Fatalf("socket: %v", err)
 	}
-	a := l.Addr().String()
-	l.Close()
-	return a
+	tb.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		tb.Fatalf("bind: %v", err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		tb.Fatalf("getsockname: %v", err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*unix.SockaddrInet4).Port)
 }
 
 // waitFor polls cond until it holds or the deadline passes.
