@@ -96,11 +96,11 @@ func isHex(c byte) bool {
 }
 
 // The client-side timeouts, as nginx's defaults: between two successive reads
-// of the request body (client_body_timeout) and between two successive
-// writes of the response (send_timeout).
+// of the request body (client_body_timeout, Options.ClientBodyTimeout) and
+// between two successive writes of the response (send_timeout).
 const (
-	clientBodyTimeout = 60 * time.Second
-	clientSendTimeout = 60 * time.Second
+	defaultClientBodyTimeout = 60 * time.Second
+	clientSendTimeout        = 60 * time.Second
 )
 
 // maxInterim bounds the 1xx responses relayed before the final one.
@@ -111,7 +111,7 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	out := outgoing(r)
 	var body *clientBody
 	if out.Body != nil {
-		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter)}
+		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), wait: p.bodyWait}
 		out.Body = body
 	}
 	addr := ex.upstream.Addr
@@ -369,6 +369,7 @@ type clientBody struct {
 	rc   io.ReadCloser
 	ex   *exchange
 	ctl  *http.ResponseController // arms the client body timeout
+	wait time.Duration            // the client body timeout
 	read bool
 }
 
@@ -376,7 +377,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	b.read = true
 	// nginx's client_body_timeout: a client that sends nothing of its body
 	// for this long loses the request, and the upstream connection is freed.
-	_ = b.ctl.SetReadDeadline(time.Now().Add(clientBodyTimeout))
+	_ = b.ctl.SetReadDeadline(time.Now().Add(b.wait))
 	n, err := b.rc.Read(p)
 	if err != nil {
 		// The body is done: the server's own read of the connection (which

@@ -47,6 +47,10 @@ type Options struct {
 	// HTTPSPort is the port written in the Location of ssl-redirect
 	// redirects; 0 and 443 write none. Default 0.
 	HTTPSPort int
+	// ClientBodyTimeout is nginx's client_body_timeout: the longest wait
+	// between two reads of a request body before the request ends with
+	// 408 and its connection closes. Zero means 60s.
+	ClientBodyTimeout time.Duration
 }
 
 // TransportOptions tunes the keepalive pool shared by every upstream. Zero
@@ -72,7 +76,8 @@ const (
 // Proxy is an http.Handler that serves the live configuration. Create it
 // with New; it answers 503 until the first Apply.
 type Proxy struct {
-	httpsPort int // for ssl-redirect Locations; 0: none
+	httpsPort int           // for ssl-redirect Locations; 0: none
+	bodyWait  time.Duration // client_body_timeout
 	router    atomic.Pointer[router.Router]
 	applyMu   sync.Mutex // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
@@ -86,7 +91,10 @@ type Proxy struct {
 
 // New returns a Proxy with no configuration.
 func New(opts Options) *Proxy {
-	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort}
+	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort, bodyWait: opts.ClientBodyTimeout}
+	if p.bodyWait <= 0 {
+		p.bodyWait = defaultClientBodyTimeout
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
