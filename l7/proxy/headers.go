@@ -13,11 +13,13 @@ import (
 // lines do. The reverse proxy has already removed the hop-by-hop headers and
 // any client-sent Forwarded and X-Forwarded-{For,Host,Proto}.
 //
-//   - Host: the client's Host, unchanged.
+//   - Host: the client's Host, unchanged; "_" for a request without one
+//     (HTTP/1.0): ingress-nginx's $best_http_host is then $host, the
+//     server_name of its default server.
 //   - X-Forwarded-For: the client's X-Forwarded-For with the client address
 //     appended ($proxy_add_x_forwarded_for).
 //   - X-Forwarded-Proto: "https" when the client used TLS, else "http".
-//   - X-Forwarded-Host: the client's Host.
+//   - X-Forwarded-Host: the same as Host.
 //   - X-Forwarded-Port: the local port the request came in on.
 //   - X-Real-IP: the client address.
 //   - X-Request-ID: the client's, else a new 32-hex-digit random ID.
@@ -26,7 +28,11 @@ func rewrite(pr *httputil.ProxyRequest) {
 	ex := exchangeFrom(in.Context())
 	out.URL.Scheme = "http"
 	out.URL.Host = ex.upstream.Addr
-	out.Host = in.Host
+	host := in.Host
+	if host == "" {
+		host = defaultServerName
+	}
+	out.Host = host
 
 	h := out.Header
 	client := clientIP(in)
@@ -40,11 +46,15 @@ func rewrite(pr *httputil.ProxyRequest) {
 		proto = "https"
 	}
 	h.Set("X-Forwarded-Proto", proto)
-	h.Set("X-Forwarded-Host", in.Host)
+	h.Set("X-Forwarded-Host", host)
 	h.Set("X-Forwarded-Port", localPort(in))
 	h.Set("X-Real-IP", client)
 	h.Set("X-Request-ID", ex.requestID)
 }
+
+// defaultServerName is the server_name of ingress-nginx's default server,
+// which serves the requests without a host.
+const defaultServerName = "_"
 
 // clientIP returns the IP of the client's address, or the whole RemoteAddr
 // when it has no port.

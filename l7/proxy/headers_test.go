@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -199,5 +200,43 @@ func TestForwardedProtoTLS(t *testing.T) {
 	got := map[string]string{"proto": h.Get("X-Forwarded-Proto"), "port": h.Get("X-Forwarded-Port")}
 	if diff := cmp.Diff(map[string]string{"proto": "https", "port": port}, got); diff != "" {
 		t.Errorf("headers at the backend (-want +got):\n%s", diff)
+	}
+}
+
+// TestHostlessHTTP10: an HTTP/1.0 request without Host is routed as
+// host-less (the catch-all rules) and the upstream gets ingress-nginx's
+// Host for it: $best_http_host falls back to $host, the name of the
+// default server, "_". Never the upstream's own address.
+func TestHostlessHTTP10(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 1)
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("Host", r.Host)
+		got <- h
+	})
+	_, srv := front(t, Options{}, snap(1, "", backendOf("up", []string{addr(up)})))
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /x HTTP/1.0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200", res.StatusCode)
+	}
+	h := <-got
+	for k, want := range map[string]string{"Host": "_", "X-Forwarded-Host": "_"} {
+		if h.Get(k) != want {
+			t.Errorf("upstream got %s %q, want %q", k, h.Get(k), want)
+		}
 	}
 }
