@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/weir-lb/weir/test/testutil"
 )
 
 // echoHeaders returns a backend that sends every request's Host and header
@@ -216,22 +217,9 @@ func TestHostlessHTTP10(t *testing.T) {
 		got <- h
 	})
 	_, srv := front(t, Options{}, snap(1, "", backendOf("up", []string{addr(up)})))
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := io.WriteString(c, "GET /x HTTP/1.0\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	res, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("read response: %v", err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("status %d, want 200", res.StatusCode)
+	rs := testutil.RawExchange(t, srv.Listener.Addr().String(), "GET /x HTTP/1.0\r\n\r\n")
+	if len(rs) != 1 || rs[0].StatusCode != http.StatusOK {
+		t.Fatalf("got statuses %v, want one 200", testutil.Statuses(rs))
 	}
 	h := <-got
 	for k, want := range map[string]string{"Host": "_", "X-Forwarded-Host": "_"} {

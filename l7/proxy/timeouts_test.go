@@ -269,23 +269,11 @@ func TestClientBodyTimeoutCloses(t *testing.T) {
 	t.Parallel()
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) })
 	_, srv := front(t, Options{ClientBodyTimeout: 200 * time.Millisecond}, snap(1, "foo.com", backendOf("up", []string{addr(up)})))
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	rs := testutil.RawExchange(t, srv.Listener.Addr().String(), "POST / HTTP/1.1\r\nHost: foo.com\r\nContent-Length: 10\r\n\r\nabc")
+	if len(rs) != 1 {
+		t.Fatalf("got statuses %v, want one 408", testutil.Statuses(rs))
 	}
-	defer c.Close()
-	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: foo.com\r\nContent-Length: 10\r\n\r\nabc"); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatalf("read until the proxy closes: %v (read %q)", err, b)
-	}
-	res, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(b))), nil)
-	if err != nil {
-		t.Fatalf("parse %q: %v", b, err)
-	}
+	res := rs[0]
 	if res.StatusCode != http.StatusRequestTimeout || !res.Close {
 		t.Errorf("got %d (close %v), want 408 with Connection: close", res.StatusCode, res.Close)
 	}
