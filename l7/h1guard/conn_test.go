@@ -1,0 +1,239 @@
+package h1guard
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/weir-lb/weir/test/testutil"
+)
+
+// serve runs net/http behind g on 127.0.0.1 with a handler that answers
+// "METHOD TARGET HOST BODYLEN" (or 400 "body: ERR" when the body fails)
+// and returns its address.
+func serve(tb testing.TB, g *Guard) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(g.Listener(ln))
+	}()
+	tb.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	n, err := io.Copy(io.Discard, r.Body)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "body: %v", err)
+		return
+	}
+	fmt.Fprintf(w, "%s %s %s %d", r.Method, r.RequestURI, r.Host, n)
+}
+
+// exchange is testutil.RawExchange.
+var exchange = testutil.RawExchange
+
+func TestRejects(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	g := New(Options{Registry: reg})
+	addr := serve(t, g)
+	long := strings.Repeat("a", 8192)
+	cases := []struct {
+		name   string
+		raw    string
+		status int
+		reason string
+		inBody string
+	}{
+		{"cl and te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "transfer_encoding", "400 Bad Request"},
+		{"te on http/1.0", "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "transfer_encoding", ""},
+		{"te gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, "unknown_transfer_encoding", "501 Not Implemented"},
+		{"te twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "transfer_encoding", ""},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", 400, "obs_fold", ""},
+		{"cl twice, same", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", 400, "content_length", ""},
+		{"cl invalid", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\nx", 400, "content_length", ""},
+		{"cl list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\nx", 400, "content_length", ""},
+		{"host twice", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "host", ""},
+		{"host dotdot", "GET / HTTP/1.1\r\nHost: a..b\r\n\r\n", 400, "host", ""},
+		{"no host on 1.1", "GET / HTTP/1.1\r\n\r\n", 400, "host", ""},
+		{"space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400, "header_line", ""},
+		{"ctl in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400, "header_line", ""},
+		{"connect", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405, "method", "405 Not Allowed"},
+		{"trace", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 405, "method", ""},
+		{"options *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"get *", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"%00 in path", "GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"nul in path", "GET /a\x00b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "request_line", ""},
+		{"http/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "http_version", ""},
+		{"lower-case method", "get / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "request_line", ""},
+		{"request line over a buffer", "GET /" + long + " HTTP/1.1\r\nHost: a\r\n\r\n", 414, "uri_too_long", "414 Request-URI Too Large"},
+		{"header line over a buffer", "GET / HTTP/1.1\r\nHost: a\r\nX: " + long + "\r\n\r\n", 400, "header_too_large", "Request Header Or Cookie Too Large"},
+		{"head over all buffers", "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: "+strings.Repeat("b", 8000)+"\r\n", 5) + "\r\n", 400, "header_too_large", "Request Header Or Cookie Too Large"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := promtest.ToFloat64(g.counter.WithLabelValues(tc.reason))
+			rs := exchange(t, addr, tc.raw)
+			if len(rs) != 1 {
+				t.Fatalf("got %d responses, want 1: %+v", len(rs), rs)
+			}
+			r := rs[0]
+			if r.StatusCode != tc.status || !r.Close || r.Header.Get("Content-Type") != "text/html" {
+				t.Errorf("got %d %v, want %d with Connection: close and Content-Type: text/html", r.StatusCode, r.Header, tc.status)
+			}
+			if !strings.Contains(r.Body, tc.inBody) {
+				t.Errorf("body %q does not hold %q", r.Body, tc.inBody)
+			}
+			if got := promtest.ToFloat64(g.counter.WithLabelValues(tc.reason)); got != before+1 {
+				t.Errorf("weir_http_requests_rejected_total{reason=%q} = %v, want %v", tc.reason, got, before+1)
+			}
+		})
+	}
+}
+
+// TestAccepted: what passes reaches net/http unchanged, keep-alive and
+// pipelined requests included.
+func TestAccepted(t *testing.T) {
+	t.Parallel()
+	addr := serve(t, New(Options{}))
+	cases := []struct {
+		name string
+		raw  string
+		want []string
+	}{
+		{"pipelined", "GET /a HTTP/1.1\r\nHost: a\r\n\r\nPOST /b?x=%00 HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n",
+			[]string{"GET /a a 0", "POST /b?x=%00 b 3", "GET /c c 0"}},
+		{"chunked with extension and trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n3;x=y\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+			[]string{"POST / a 19", "GET /next a 0"}},
+		{"empty lines before, bare LF", "\r\n\nGET / HTTP/1.1\nHost: a\nConnection: close\n\n", []string{"GET / a 0"}},
+		{"http/1.0 without host", "GET /x HTTP/1.0\r\n\r\n", []string{"GET /x  0"}},
+		{"absolute form", "GET http://h/p HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET http://h/p h 0"}},
+		{"head of exactly the limit", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX: " + strings.Repeat("b", 8192-5) + "\r\n\r\n", []string{"GET / a 0"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := exchange(t, addr, tc.raw)
+			var got []string
+			for _, r := range rs {
+				got = append(got, r.Body)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPipelinedThenRejected: the requests before the bad one are answered,
+// then the bad one, then the connection closes.
+func TestPipelinedThenRejected(t *testing.T) {
+	t.Parallel()
+	addr := serve(t, New(Options{}))
+	rs := exchange(t, addr, "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\nGET * HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\n\r\n")
+	if got := testutil.Statuses(rs); fmt.Sprint(got) != "[200 200 400]" {
+		t.Errorf("statuses %v, want [200 200 400]", got)
+	}
+}
+
+// TestBadChunk: a body that breaks the chunked framing fails in the
+// handler, which answers, and the connection closes.
+func TestBadChunk(t *testing.T) {
+	t.Parallel()
+	addr := serve(t, New(Options{}))
+	for name, body := range map[string]string{
+		"size not hex":     "zz\r\nab\r\n0\r\n\r\n",
+		"size bare lf":     "2\nab\r\n0\r\n\r\n",
+		"size with space":  "2 \r\nab\r\n0\r\n\r\n",
+		"no crlf after":    "2\r\nabc\r\n0\r\n\r\n",
+		"size too long":    "10000000000000000\r\n",
+		"bad trailer":      "0\r\nX T: 1\r\n\r\n",
+		"obs-fold trailer": "0\r\nX: 1\r\n  2\r\n\r\n",
+		"empty size":       "\r\nab\r\n0\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			rs := exchange(t, addr, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"+body+"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			if len(rs) != 1 || rs[0].StatusCode != 400 || !strings.HasPrefix(rs[0].Body, "body: ") {
+				t.Errorf("got %+v, want one 400 for the body", rs)
+			}
+		})
+	}
+}
+
+// TestUpgradePassesThrough: after an upgrade the bytes are not HTTP.
+func TestUpgradePassesThrough(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+		_ = brw.Flush()
+		_, _ = io.Copy(c, brw) // echo
+	})}
+	go srv.Serve(New(Options{}).Listener(ln))
+	t.Cleanup(func() { srv.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	// Not HTTP after the head: a CONNECT line and obs-fold pass.
+	tail := "CONNECT x HTTP/1.1\r\n folded\r\n"
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n"+tail)
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", res, err)
+	}
+	got := make([]byte, len(tail))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != tail {
+		t.Errorf("echoed %q (%v), want %q", got, err, tail)
+	}
+}
+
+// TestLimits: SetLimits applies to the next head.
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	g := New(Options{})
+	addr := serve(t, g)
+	raw := "GET /" + strings.Repeat("a", 200) + " HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	if rs := exchange(t, addr, raw); len(rs) != 1 || rs[0].StatusCode != 200 {
+		t.Fatalf("default limits: got %+v, want 200", rs)
+	}
+	g.SetLimits(Limits{Buffers: 2, BufferSize: 128})
+	if rs := exchange(t, addr, raw); len(rs) != 1 || rs[0].StatusCode != 414 {
+		t.Fatalf("2 128: got %+v, want 414", rs)
+	}
+	raw = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX: " + strings.Repeat("a", 110) + "\r\nY: " + strings.Repeat("a", 110) + "\r\n\r\n"
+	if rs := exchange(t, addr, raw); len(rs) != 1 || rs[0].StatusCode != 400 {
+		t.Fatalf("2 128, head of 3 lines: got %+v, want 400", rs)
+	}
+}
