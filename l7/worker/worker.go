@@ -33,6 +33,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -86,6 +87,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("start tls: %w", err)
 	}
 	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort})
+	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg})
 
 	httpSrv := &http.Server{
 		Handler:           px,
@@ -118,7 +120,7 @@ func Run(ctx context.Context, cfg Config) error {
 					}
 				}()
 			}
-			start("http", httpSrv, conns.wrap(cfg.HTTP, cfg.CPU))
+			start("http", httpSrv, guard.Listener(conns.wrap(cfg.HTTP, cfg.CPU)))
 			if cfg.HTTPS != nil {
 				start("https", httpsSrv, tls.NewListener(conns.wrap(cfg.HTTPS, cfg.CPU), tlsCfg))
 			}

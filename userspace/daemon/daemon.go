@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/manifest"
@@ -82,6 +83,7 @@ type Daemon struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	proxy    *proxy.Proxy
+	guard    *h1guard.Guard // strict HTTP/1.1 framing of the HTTP listener
 	certs    *certs.Manager
 	ctrl     *controller.Controller
 	source   *manifest.Source // nil when cfg.Source is set
@@ -116,6 +118,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	httpsPort := d.httpsLn.Addr().(*net.TCPAddr).Port
 	d.proxy = proxy.New(proxy.Options{Logger: cfg.Logger, AccessLog: cfg.AccessLog, Registry: d.registry, HTTPSPort: httpsPort})
+	d.guard = h1guard.New(h1guard.Options{Logger: cfg.Logger, Registry: d.registry})
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
 	ctrlOpts.Registry = d.registry
@@ -203,7 +206,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	wg.Add(5)
-	go serve("http", proxySrv, d.httpLn)
+	go serve("http", proxySrv, d.guard.Listener(d.httpLn))
 	go serve("https", httpsSrv, tls.NewListener(d.httpsLn, tlsCfg))
 	go func() {
 		defer wg.Done()
