@@ -1,6 +1,7 @@
 package h1guard
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"sync"
@@ -40,7 +41,8 @@ const (
 // closes the connection, after the responses to the requests before it.
 type conn struct {
 	net.Conn
-	g *Guard
+	g   *Guard
+	tls *tls.ConnectionState // of a TLS connection (Conn is its *tls.Conn); nil: plain
 
 	buf       []byte // buf[r:w]: read from the client, not yet delivered
 	r, w      int

@@ -26,6 +26,13 @@ func RawExchange(tb testing.TB, addr, raw string) []RawResponse {
 	if err != nil {
 		tb.Fatalf("dial %s: %v", addr, err)
 	}
+	return RawExchangeOn(tb, c, raw)
+}
+
+// RawExchangeOn is RawExchange on the connection c (a TLS connection, say),
+// which it closes.
+func RawExchangeOn(tb testing.TB, c net.Conn, raw string) []RawResponse {
+	tb.Helper()
 	defer c.Close()
 	if _, err := io.WriteString(c, raw); err != nil {
 		tb.Fatalf("write: %v", err)
