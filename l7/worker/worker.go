@@ -15,7 +15,6 @@ package worker
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,7 +96,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	tlsCfg := mgr.TLSConfig()
 	httpsSrv := &http.Server{
-		Handler:           px,
+		Handler:           h1guard.TLSHandler(px),
+		ConnContext:       h1guard.ConnContext,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
 		IdleTimeout:       75 * time.Second,
@@ -122,7 +122,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			start("http", httpSrv, guard.Listener(conns.wrap(cfg.HTTP, cfg.CPU)))
 			if cfg.HTTPS != nil {
-				start("https", httpsSrv, tls.NewListener(conns.wrap(cfg.HTTPS, cfg.CPU), tlsCfg))
+				start("https", httpsSrv, guard.TLSListener(conns.wrap(cfg.HTTPS, cfg.CPU), tlsCfg))
 			}
 		})
 	}

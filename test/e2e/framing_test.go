@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -88,5 +90,35 @@ spec:
 	}
 	if r := b.last(); r == nil || r.Host != "_" {
 		t.Errorf("backend got %v, want Host _", r)
+	}
+}
+
+// TestStrictFramingHTTPS: an HTTPS connection that negotiated http/1.1 is
+// held to the same rules, and its requests still know they came over TLS.
+func TestStrictFramingHTTPS(t *testing.T) {
+	b := newBackend(t, "tlsstrict", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Forwarded-Proto"))
+	})
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("tlsstrict", b.port) + ingress("tlsstrict", "tlsstrict.test", "tlsstrict"),
+	})
+	dial := func() *tls.Conn {
+		c, err := tls.Dial("tcp", w.d.HTTPSAddr(), &tls.Config{
+			ServerName: "tlsstrict.test", NextProtos: []string{"http/1.1"},
+			InsecureSkipVerify: true, // Weir's self-signed certificate
+		})
+		if err != nil {
+			t.Fatalf("tls dial: %v", err)
+		}
+		return c
+	}
+	rs := testutil.RawExchangeOn(t, dial(), "GET * HTTP/1.1\r\nHost: tlsstrict.test\r\n\r\n")
+	if len(rs) != 1 || rs[0].StatusCode != http.StatusBadRequest || !rs[0].Close {
+		t.Errorf("GET * over https: statuses %v, want one 400 with Connection: close", testutil.Statuses(rs))
+	}
+	rs = testutil.RawExchangeOn(t, dial(), "GET / HTTP/1.1\r\nHost: tlsstrict.test\r\nConnection: close\r\n\r\n")
+	if len(rs) != 1 || rs[0].StatusCode != http.StatusOK || rs[0].Body != "https" {
+		t.Errorf("GET / over https: %v %q, want 200 with X-Forwarded-Proto https", testutil.Statuses(rs), rs[0].Body)
 	}
 }

@@ -6,7 +6,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -184,7 +183,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// a clone, which the session ticket key rotation would not reach.
 	tlsCfg := d.certs.TLSConfig()
 	httpsSrv := &http.Server{
-		Handler:           d.proxy,
+		Handler:           h1guard.TLSHandler(d.proxy),
+		ConnContext:       h1guard.ConnContext,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
 		IdleTimeout:       75 * time.Second,
@@ -207,7 +207,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	wg.Add(5)
 	go serve("http", proxySrv, d.guard.Listener(d.httpLn))
-	go serve("https", httpsSrv, tls.NewListener(d.httpsLn, tlsCfg))
+	go serve("https", httpsSrv, d.guard.TLSListener(d.httpsLn, tlsCfg))
 	go func() {
 		defer wg.Done()
 		d.certs.Tickets().RotateEvery(ctx, d.cfg.TicketRotation)
