@@ -2,6 +2,7 @@ package h1guard
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -235,5 +236,32 @@ func TestLimits(t *testing.T) {
 	raw = "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX: " + strings.Repeat("a", 110) + "\r\nY: " + strings.Repeat("a", 110) + "\r\n\r\n"
 	if rs := exchange(t, addr, raw); len(rs) != 1 || rs[0].StatusCode != 400 {
 		t.Fatalf("2 128, head of 3 lines: got %+v, want 400", rs)
+	}
+}
+
+// TestHeadMemoryBounded: a client sending a 1 MiB head costs the guard no
+// more than the limits (4 x 8k): it stops reading there and refuses.
+func TestHeadMemoryBounded(t *testing.T) {
+	t.Parallel()
+	head := "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: "+strings.Repeat("b", 1000)+"\r\n", 1<<10)
+	src := &memConn{r: bytes.NewReader([]byte(head)), chunk: 1 << 16}
+	c := New(Options{}).Conn(src).(*conn)
+	p := make([]byte, 4096)
+	for {
+		_, err := c.Read(p)
+		if err != nil {
+			if err != io.EOF {
+				t.Fatalf("read: %v, want EOF", err)
+			}
+			break
+		}
+	}
+	limit := DefaultBuffers*DefaultBufferSize + 1
+	// It reads only into its buffer: what it read bounds what it held.
+	if read := len(head) - src.r.Len(); read > limit {
+		t.Errorf("read %d bytes of the head, want at most %d", read, limit)
+	}
+	if c.pending != rejHeaderLarge {
+		t.Errorf("pending answer %v, want %v", c.pending, rejHeaderLarge)
 	}
 }

@@ -47,6 +47,8 @@ func TestStrictFraming(t *testing.T) {
 		{"request line over 8k", "GET /" + big + " HTTP/1.1\r\nHost: strict.test\r\n\r\n", 414, false},
 		{"header line over 8k", "GET / HTTP/1.1\r\nHost: strict.test\r\nX: " + big + "\r\n\r\n", 400, false},
 		{"head over 32k", "GET / HTTP/1.1\r\nHost: strict.test\r\n" + strings.Repeat("X: "+big[:8000]+"\r\n", 5) + "\r\n", 400, false},
+		// Not waited for: refused once over the limit, its bytes not held.
+		{"unfinished head over 32k", "GET / HTTP/1.1\r\nHost: strict.test\r\n" + strings.Repeat("X: "+big[:8000]+"\r\n", 5), 400, false},
 		{"bad chunk", "POST / HTTP/1.1\r\nHost: strict.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 400, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
