@@ -265,3 +265,26 @@ func TestHeadMemoryBounded(t *testing.T) {
 		t.Errorf("pending answer %v, want %v", c.pending, rejHeaderLarge)
 	}
 }
+
+// TestExpectContinue: the body comes only after net/http's 100 Continue,
+// and the guard waits for it like net/http does.
+func TestExpectContinue(t *testing.T) {
+	t.Parallel()
+	addr := serve(t, New(Options{}))
+	tr := &http.Transport{ExpectContinueTimeout: time.Minute} // the body waits for the 100
+	t.Cleanup(tr.CloseIdleConnections)
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/e", strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Expect", "100-continue")
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "POST /e " + addr + " 5"; string(b) != want {
+		t.Errorf("got %q, want %q", b, want)
+	}
+}
