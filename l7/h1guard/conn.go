@@ -63,6 +63,10 @@ type conn struct {
 	closeErr  error
 }
 
+// Unwrap returns the connection under the guard, for code that checks its
+// type: writes and deadlines go to it unchanged.
+func (c *conn) Unwrap() net.Conn { return c.Conn }
+
 // Read delivers the client's bytes that passed, up to the next violation.
 func (c *conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
