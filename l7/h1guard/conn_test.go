@@ -81,6 +81,10 @@ func TestRejects(t *testing.T) {
 		{"ctl in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400, "header_line", ""},
 		{"connect", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405, "method", "405 Not Allowed"},
 		{"trace", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 405, "method", ""},
+		// nginx's order: Host, then Transfer-Encoding, then the method.
+		{"connect without host", "CONNECT a:443 HTTP/1.1\r\n\r\n", 400, "host", ""},
+		{"connect with gzip", "CONNECT a:443 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "unknown_transfer_encoding", ""},
+		{"absolute form without host", "GET http://a/ HTTP/1.1\r\n\r\n", 400, "host", ""},
 		{"options *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"get *", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"%00 in path", "GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},

@@ -109,6 +109,8 @@ type headParser struct {
 	sawTE   bool
 	hasUpg  bool
 	connUpg bool
+	// notAllowed is a method nginx refuses (CONNECT, TRACE).
+	notAllowed bool
 }
 
 func (p *headParser) reset(lim Limits) {
@@ -207,10 +209,9 @@ func (p *headParser) requestLine(line []byte, off int) error {
 	}
 	p.h.Method = Span{off, i}
 	method := line[:i]
-	// nginx refuses CONNECT (since 1.21.1) and TRACE with 405.
-	if string(method) == http.MethodConnect || string(method) == http.MethodTrace {
-		return rejMethod
-	}
+	// nginx refuses CONNECT (since 1.21.1) and TRACE with 405, once the
+	// head is read (finish).
+	p.notAllowed = string(method) == http.MethodConnect || string(method) == http.MethodTrace
 	rest := line[i+1:]
 	j := 0
 	for j < len(rest) && rest[j] != ' ' {
@@ -235,6 +236,9 @@ func (p *headParser) requestLine(line []byte, off int) error {
 		return rejRequestLine
 	default:
 		return rejVersion
+	}
+	if string(method) == http.MethodConnect {
+		return nil // authority form: host:port
 	}
 	return checkTarget(target)
 }
@@ -330,9 +334,13 @@ func (p *headParser) field(b, line []byte, off int) error {
 }
 
 // finish applies the rules that need the whole head, in nginx's order
-// (ngx_http_process_request_header).
+// (ngx_http_process_request_header): Host on HTTP/1.1 (even with an
+// absolute target), Transfer-Encoding, then the method.
 func (p *headParser) finish(b []byte) error {
 	h := &p.h
+	if h.Minor >= 1 && !h.HasHost {
+		return rejHost
+	}
 	if p.sawTE {
 		if h.Minor == 0 {
 			return rejTE
@@ -345,8 +353,8 @@ func (p *headParser) finish(b []byte) error {
 		}
 		h.Chunked = true
 	}
-	if h.Minor >= 1 && !h.HasHost && b[h.Target.Off] == '/' {
-		return rejHost
+	if p.notAllowed {
+		return rejMethod
 	}
 	h.Upgrade = p.hasUpg && p.connUpg
 	return nil
