@@ -2,6 +2,7 @@ package h1guard
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -165,6 +166,10 @@ func (c *conn) head() error {
 			return nil
 		}
 	}
+	if c.r == c.w && len(c.buf) > initialBuffer {
+		// An idle connection does not keep the buffer of a large head.
+		c.buf = nil
+	}
 	// One byte over the limit, so the parser sees the head overflow it.
 	return c.fill(c.hp.lim.maxHead() + 1)
 }
@@ -223,6 +228,8 @@ func (c *conn) deliver(end int, next state) {
 	}
 }
 
+var errBufferFull = errors.New("h1guard: buffer full")
+
 // fill reads from the client into the buffer, making room for at least
 // need bytes from buf[r].
 func (c *conn) fill(need int) error {
@@ -244,8 +251,8 @@ func (c *conn) fill(need int) error {
 		}
 	}
 	if c.w == len(c.buf) {
-		// The parsers refuse what reaches need: not reached.
-		panic("h1guard: buffer full")
+		// The parsers refuse what reaches need first: not reached.
+		return errBufferFull
 	}
 	n, err := c.Conn.Read(c.buf[c.w:])
 	c.w += n

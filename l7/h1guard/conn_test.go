@@ -292,3 +292,18 @@ func TestExpectContinue(t *testing.T) {
 		t.Errorf("got %q, want %q", b, want)
 	}
 }
+
+// TestIdleReleasesLargeBuffer: once a large head is delivered, a
+// connection waiting for its next request is back to its initial buffer.
+func TestIdleReleasesLargeBuffer(t *testing.T) {
+	t.Parallel()
+	head := "GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("b", 8000) + "\r\nY: " + strings.Repeat("b", 8000) + "\r\n\r\n"
+	c := New(Options{}).Conn(&memConn{r: bytes.NewReader([]byte(head)), chunk: 1 << 16}).(*conn)
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != head {
+		t.Fatalf("read %d bytes (%v), want the head of %d", len(got), err, len(head))
+	}
+	if cap(c.buf) > initialBuffer {
+		t.Errorf("idle after a %d-byte head, the buffer holds %d bytes, want at most %d", len(head), cap(c.buf), initialBuffer)
+	}
+}
