@@ -22,11 +22,17 @@ import (
 // and returns its address.
 func serve(tb testing.TB, g *Guard) string {
 	tb.Helper()
+	return serveWith(tb, g, http.HandlerFunc(echo))
+}
+
+// serveWith is serve with the handler h.
+func serveWith(tb testing.TB, g *Guard, h http.Handler) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -157,6 +163,27 @@ func TestPipelinedThenRejected(t *testing.T) {
 	rs := exchange(t, addr, "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\nGET * HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\n\r\n")
 	if got := testutil.Statuses(rs); fmt.Sprint(got) != "[200 200 400]" {
 		t.Errorf("statuses %v, want [200 200 400]", got)
+	}
+}
+
+// TestPipelinedRejectedDuringHandler: a bad request pipelined behind one
+// in its handler is refused while that handler runs (net/http's background
+// read), and the request in the handler is not cancelled as if its client
+// had left.
+func TestPipelinedRejectedDuringHandler(t *testing.T) {
+	t.Parallel()
+	g := New(Options{Registry: prometheus.NewRegistry()})
+	rejected := g.counter.WithLabelValues(rejTarget.Reason)
+	addr := serveWith(t, g, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadline := time.Now().Add(5 * time.Second)
+		for promtest.ToFloat64(rejected) == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		fmt.Fprintf(w, "rejected %v, context %v", promtest.ToFloat64(rejected), r.Context().Err())
+	}))
+	rs := exchange(t, addr, "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET * HTTP/1.1\r\nHost: a\r\n\r\n")
+	if len(rs) != 2 || rs[0].Body != "rejected 1, context <nil>" || rs[1].StatusCode != http.StatusBadRequest {
+		t.Errorf("got %v, first body %q; want 200 \"rejected 1, context <nil>\" then 400", testutil.Statuses(rs), rs[0].Body)
 	}
 }
 
