@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -57,6 +58,8 @@ type conn struct {
 	trailer   int  // bytes of trailer so far
 	requests  int  // heads delivered
 	poison    []byte
+
+	headOnly bool // the rejected request is a HEAD: no body in the answer
 
 	mu        sync.Mutex
 	pending   *Reject // the answer to write on Close
@@ -268,6 +271,9 @@ func (c *conn) fill(need int) error {
 // reject ends the stream at this request, which rej answers on Close.
 func (c *conn) reject(rej *Reject) {
 	c.g.rejected(c, rej)
+	if m := c.hp.h.Method; m.Len > 0 && c.st == stHead {
+		c.headOnly = string(m.Of(c.buf[c.r:c.w])) == http.MethodHead
+	}
 	c.mu.Lock()
 	c.pending = rej
 	c.mu.Unlock()
@@ -354,7 +360,7 @@ func (c *conn) Close() error {
 // answer writes rej's response and lingers.
 func (c *conn) answer(rej *Reject) {
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := c.Conn.Write(response(rej, time.Now())); err != nil {
+	if _, err := c.Conn.Write(response(rej, time.Now(), c.headOnly)); err != nil {
 		return
 	}
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {

@@ -334,3 +334,26 @@ func TestIdleReleasesLargeBuffer(t *testing.T) {
 		t.Errorf("idle after a %d-byte head, the buffer holds %d bytes, want at most %d", len(head), cap(c.buf), initialBuffer)
 	}
 }
+
+// TestHeadRejectedWithoutBody: the answer to a HEAD request has no body.
+func TestHeadRejectedWithoutBody(t *testing.T) {
+	t.Parallel()
+	addr := serve(t, New(Options{}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "HEAD * HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read until the server closes: %v", err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(b)), &http.Request{Method: http.MethodHead})
+	if err != nil || res.StatusCode != http.StatusBadRequest || !strings.HasSuffix(string(b), "\r\n\r\n") {
+		t.Errorf("got %q (%v), want a 400 header and no body", b, err)
+	}
+}

@@ -133,7 +133,8 @@ var statusTexts = map[int]string{
 }
 
 // response is nginx's answer to rej: its error page, Connection: close.
-func response(rej *Reject, now time.Time) []byte {
+// For a HEAD request (headOnly) it is the header alone.
+func response(rej *Reject, now time.Time, headOnly bool) []byte {
 	code := strconv.Itoa(rej.Status)
 	status := code + " " + statusTexts[rej.Status]
 	title := status
@@ -144,9 +145,13 @@ func response(rej *Reject, now time.Time) []byte {
 	}
 	page := "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n" + body +
 		"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-	return []byte("HTTP/1.1 " + status + "\r\n" +
+	head := "HTTP/1.1 " + status + "\r\n" +
 		"Date: " + now.UTC().Format(http.TimeFormat) + "\r\n" +
 		"Content-Type: text/html\r\n" +
 		"Content-Length: " + strconv.Itoa(len(page)) + "\r\n" +
-		"Connection: close\r\n\r\n" + page)
+		"Connection: close\r\n\r\n"
+	if headOnly {
+		return []byte(head)
+	}
+	return []byte(head + page)
 }
