@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,7 +21,7 @@ const (
 	stChunkSize              // a chunk-size line
 	stChunkEnd               // the CRLF after a chunk's data
 	stTrailer                // a trailer field line, or the empty line ending the body
-	stPass                   // anything: the request upgraded the connection
+	stPass                   // anything: a 101 switched protocols
 	stRejected               // nothing more: the request broke a rule
 )
 
@@ -61,10 +62,42 @@ type conn struct {
 
 	headOnly bool // the rejected request is a HEAD: no body in the answer
 
+	// An upgrade request (upgradeHead, while its head is delivered) has
+	// net/http answer it (upgrading): with a 101 the connection switches
+	// protocols (switched) and its bytes pass unchecked from then on;
+	// with anything else it stays HTTP/1.
+	upgradeHead bool
+	upgrading   atomic.Bool
+	switched    atomic.Bool
+
 	mu        sync.Mutex
 	pending   *Reject // the answer to write on Close
 	closeOnce sync.Once
 	closeErr  error
+}
+
+// Write writes a response to the client, and notes whether it switches
+// protocols after an upgrade request.
+func (c *conn) Write(p []byte) (int, error) {
+	if c.upgrading.Load() {
+		c.sawResponse(p)
+	}
+	return c.Conn.Write(p)
+}
+
+// sawResponse reads the status of p, the start of the response to an
+// upgrade request: 101 switches protocols, another 1xx is interim, any
+// other status leaves the connection HTTP/1.
+func (c *conn) sawResponse(p []byte) {
+	if len(p) >= len("HTTP/1.1 101") && string(p[:7]) == "HTTP/1." && p[8] == ' ' {
+		switch code := p[9:12]; {
+		case string(code) == "101":
+			c.switched.Store(true)
+		case code[0] == '1':
+			return // interim: the final response is still to come
+		}
+	}
+	c.upgrading.Store(false)
 }
 
 // Unwrap returns the connection under the guard, for code that checks its
@@ -83,6 +116,12 @@ func (c *conn) Read(p []byte) (int, error) {
 			c.r += n
 			if c.r == c.end {
 				c.st = c.next
+				if c.upgradeHead {
+					// net/http has the whole head: the next bytes
+					// written are its response.
+					c.upgradeHead = false
+					c.upgrading.Store(true)
+				}
 			}
 			return n, nil
 		case stHead:
@@ -138,6 +177,22 @@ func (c *conn) Read(p []byte) (int, error) {
 // head parses the buffered start of the next request head, reading more
 // as needed; a complete and valid head is delivered next.
 func (c *conn) head() error {
+	if c.switched.Load() {
+		// A 101 answered the request before: what follows is not HTTP/1.
+		c.parsing = false
+		c.st = stPass
+		return nil
+	}
+	if c.upgrading.Load() {
+		// What the client sent after an upgrade request is held, not
+		// parsed, until the response says which protocol it is.
+		limit := c.g.Limits().maxHead()
+		if c.w-c.r > limit {
+			c.reject(rejHeaderLarge)
+			return nil
+		}
+		return c.fill(limit + 1)
+	}
 	if !c.parsing {
 		c.hp.reset(c.g.Limits())
 		c.parsing = true
@@ -154,9 +209,8 @@ func (c *conn) head() error {
 			c.requests++
 			c.r += h.Start
 			next := stHead
+			c.upgradeHead = h.Upgrade
 			switch {
-			case h.Upgrade:
-				next = stPass
 			case h.Chunked:
 				next = stChunkSize
 				c.trailer = 0
@@ -271,7 +325,7 @@ func (c *conn) fill(need int) error {
 // reject ends the stream at this request, which rej answers on Close.
 func (c *conn) reject(rej *Reject) {
 	c.g.rejected(c, rej)
-	if m := c.hp.h.Method; m.Len > 0 && c.st == stHead {
+	if m := c.hp.h.Method; m.Len > 0 && c.parsing {
 		c.headOnly = string(m.Of(c.buf[c.r:c.w])) == http.MethodHead
 	}
 	c.mu.Lock()

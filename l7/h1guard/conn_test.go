@@ -357,3 +357,15 @@ func TestHeadRejectedWithoutBody(t *testing.T) {
 		t.Errorf("got %q (%v), want a 400 header and no body", b, err)
 	}
 }
+
+// TestRefusedUpgradeStaysGuarded: an upgrade request answered with
+// anything but 101 leaves the connection HTTP/1, still checked (else a
+// refused upgrade would let anything through after it).
+func TestRefusedUpgradeStaysGuarded(t *testing.T) {
+	t.Parallel()
+	addr := serve(t, New(Options{}))
+	rs := exchange(t, addr, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET * HTTP/1.1\r\nHost: a\r\n\r\n")
+	if got := testutil.Statuses(rs); fmt.Sprint(got) != "[200 400]" {
+		t.Errorf("statuses %v, want [200 400]: the request after the refused upgrade is checked", got)
+	}
+}

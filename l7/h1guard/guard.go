@@ -27,8 +27,10 @@
 //   - bad chunked framing: the request's body fails, so the handler
 //     answers (the proxy: 400) and the connection closes.
 //
-// After a request that upgrades the connection (WebSocket and others) the
-// stream is not HTTP/1 any more: it passes unchecked.
+// Once a 101 answers a request to upgrade the connection (WebSocket and
+// others) the stream is not HTTP/1 any more: it passes unchecked. What the
+// client sends before that response is held; an upgrade refused with any
+// other status leaves the connection HTTP/1 and checked.
 package h1guard
 
 import (
