@@ -155,14 +155,23 @@ func TestAccepted(t *testing.T) {
 	}
 }
 
-// TestPipelinedThenRejected: the requests before the bad one are answered,
-// then the bad one, then the connection closes.
-func TestPipelinedThenRejected(t *testing.T) {
+// TestSequences: the requests of a connection before a bad one are
+// answered, then the bad one, then the connection closes; an upgrade
+// request answered with anything but 101 leaves the connection HTTP/1,
+// still checked (else a refused upgrade would let anything through).
+func TestSequences(t *testing.T) {
 	t.Parallel()
 	addr := serve(t, New(Options{}))
-	rs := exchange(t, addr, "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\nGET * HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\n\r\n")
-	if got := testutil.Statuses(rs); fmt.Sprint(got) != "[200 200 400]" {
-		t.Errorf("statuses %v, want [200 200 400]", got)
+	for name, tc := range map[string]struct {
+		raw  string
+		want string
+	}{
+		"pipelined then rejected": {"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\nGET * HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\n\r\n", "[200 200 400]"},
+		"refused upgrade":         {"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET * HTTP/1.1\r\nHost: a\r\n\r\n", "[200 400]"},
+	} {
+		if got := testutil.Statuses(exchange(t, addr, tc.raw)); fmt.Sprint(got) != tc.want {
+			t.Errorf("%s: statuses %v, want %s", name, got, tc.want)
+		}
 	}
 }
 
@@ -355,17 +364,5 @@ func TestHeadRejectedWithoutBody(t *testing.T) {
 	res, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(b)), &http.Request{Method: http.MethodHead})
 	if err != nil || res.StatusCode != http.StatusBadRequest || !strings.HasSuffix(string(b), "\r\n\r\n") {
 		t.Errorf("got %q (%v), want a 400 header and no body", b, err)
-	}
-}
-
-// TestRefusedUpgradeStaysGuarded: an upgrade request answered with
-// anything but 101 leaves the connection HTTP/1, still checked (else a
-// refused upgrade would let anything through after it).
-func TestRefusedUpgradeStaysGuarded(t *testing.T) {
-	t.Parallel()
-	addr := serve(t, New(Options{}))
-	rs := exchange(t, addr, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nGET * HTTP/1.1\r\nHost: a\r\n\r\n")
-	if got := testutil.Statuses(rs); fmt.Sprint(got) != "[200 400]" {
-		t.Errorf("statuses %v, want [200 400]: the request after the refused upgrade is checked", got)
 	}
 }
