@@ -82,7 +82,7 @@ type Daemon struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	proxy    *proxy.Proxy
-	guard    *h1guard.Guard // strict HTTP/1.1 framing of the HTTP listener
+	guard    *h1guard.Guard // strict HTTP/1.1 framing on the HTTP and HTTPS listeners
 	certs    *certs.Manager
 	ctrl     *controller.Controller
 	source   *manifest.Source // nil when cfg.Source is set
