@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weir-lb/weir/test/testutil"
 )
@@ -122,5 +125,36 @@ func TestStrictFramingHTTPS(t *testing.T) {
 	rs = testutil.RawExchangeOn(t, dial(), "GET / HTTP/1.1\r\nHost: tlsstrict.test\r\nConnection: close\r\n\r\n")
 	if len(rs) != 1 || rs[0].StatusCode != http.StatusOK || rs[0].Body != "https" {
 		t.Errorf("GET / over https: %v %q, want 200 with X-Forwarded-Proto https", testutil.Statuses(rs), rs[0].Body)
+	}
+}
+
+// TestStrictFramingCurl: curl's requests pass, and the hostile ones curl
+// can be made to send are refused.
+func TestStrictFramingCurl(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed")
+	}
+	b := newBackend(t, "curl", nil)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("curl", b.port) + ingress("curl", "curl.test", "curl"),
+	})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-H", "Host: curl.test", w.base + "/ok"}, "200"},
+		{[]string{"-H", "Host: curl.test", "-d", "body", w.base + "/post"}, "200"},
+		{[]string{"-H", "Host: curl.test", "-X", "OPTIONS", "--request-target", "*", w.base}, "400"},
+		{[]string{"-H", "Host: curl.test", "-H", "Transfer-Encoding: gzip", "-d", "x", w.base + "/"}, "501"},
+		{[]string{"-H", "Host: curl.test", "-H", "X-Long: " + strings.Repeat("a", 9000), w.base + "/"}, "400"},
+		{[]string{"-H", "Host: curl.test", w.base + "/" + strings.Repeat("a", 9000)}, "414"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, "curl", append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code}"}, tc.args...)...).Output()
+		cancel()
+		if err != nil || string(out) != tc.want {
+			t.Errorf("curl %q: %q (%v), want %s", tc.args[len(tc.args)-3:], out, err, tc.want)
+		}
 	}
 }
