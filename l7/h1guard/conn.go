@@ -125,7 +125,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			}
 			return n, nil
 		case stHead:
-			if err := c.head(); err != nil {
+			if err := c.head(p); err != nil {
 				return 0, err
 			}
 		case stBody:
@@ -175,8 +175,10 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 // head parses the buffered start of the next request head, reading more
-// as needed; a complete and valid head is delivered next.
-func (c *conn) head() error {
+// as needed; a complete and valid head is delivered next. p is the
+// caller's buffer, which head may use as scratch space (io.Reader allows
+// it): an idle connection waits for its next request without a buffer.
+func (c *conn) head(p []byte) error {
 	if c.switched.Load() {
 		// A 101 answered the request before: what follows is not HTTP/1.
 		c.parsing = false
@@ -223,12 +225,42 @@ func (c *conn) head() error {
 			return nil
 		}
 	}
-	if c.r == c.w && len(c.buf) > initialBuffer {
-		// An idle connection does not keep the buffer of a large head.
-		c.buf = nil
+	if c.r == c.w {
+		return c.idleRead(p)
 	}
 	// One byte over the limit, so the parser sees the head overflow it.
 	return c.fill(c.hp.lim.maxHead() + 1)
+}
+
+// buffers holds the initial buffers of connections between requests.
+var buffers = sync.Pool{New: func() any { return new([initialBuffer]byte) }}
+
+// idleRead waits for the first bytes of a request with no buffer: it reads
+// into p, then copies what came into a buffer from the pool.
+func (c *conn) idleRead(p []byte) error {
+	c.releaseBuffer()
+	if len(p) > initialBuffer {
+		p = p[:initialBuffer]
+	}
+	n, err := c.Conn.Read(p)
+	if n == 0 {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	c.buf = buffers.Get().(*[initialBuffer]byte)[:]
+	c.r, c.w = 0, copy(c.buf, p[:n])
+	return nil
+}
+
+// releaseBuffer drops the buffer (it holds nothing pending), to the pool
+// if it has the initial size.
+func (c *conn) releaseBuffer() {
+	if len(c.buf) == initialBuffer {
+		buffers.Put((*[initialBuffer]byte)(c.buf))
+	}
+	c.buf, c.r, c.w = nil, 0, 0
 }
 
 // chunkLine parses the next chunk-size or trailer line, reading more as
@@ -294,7 +326,7 @@ func (c *conn) fill(need int) error {
 		c.r, c.w = 0, 0
 	}
 	if c.buf == nil {
-		c.buf = make([]byte, initialBuffer)
+		c.buf = buffers.Get().(*[initialBuffer]byte)[:]
 	}
 	if c.w == len(c.buf) {
 		switch {
@@ -303,8 +335,9 @@ func (c *conn) fill(need int) error {
 			c.r = 0
 		case len(c.buf) < need:
 			b := make([]byte, min(2*len(c.buf), need))
-			c.w = copy(b, c.buf[c.r:c.w])
-			c.buf = b
+			w := copy(b, c.buf[c.r:c.w])
+			c.releaseBuffer()
+			c.buf, c.w = b, w
 		}
 	}
 	if c.w == len(c.buf) {
@@ -332,7 +365,7 @@ func (c *conn) reject(rej *Reject) {
 	c.pending = rej
 	c.mu.Unlock()
 	c.st = stRejected
-	c.buf, c.r, c.w = nil, 0, 0
+	c.releaseBuffer()
 }
 
 // Poisons of badChunk: a framing that net/http refuses in each state, so
@@ -356,7 +389,7 @@ func (c *conn) badChunk() {
 		c.poison = poisonTrailer
 	}
 	c.st = stRejected
-	c.buf, c.r, c.w = nil, 0, 0
+	c.releaseBuffer()
 }
 
 // scratch receives bytes that are read only to be dropped.
