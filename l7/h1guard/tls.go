@@ -21,7 +21,8 @@ const handshakeTimeout = 60 * time.Second
 // http.Server whose ConnContext is ConnContext and whose Handler is
 // wrapped in TLSHandler, so its requests keep their Request.TLS.
 func (g *Guard) TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
-	l := &tlsListener{Listener: ln, g: g, cfg: cfg, conns: make(chan net.Conn), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &tlsListener{Listener: ln, g: g, cfg: cfg, conns: make(chan net.Conn), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 	go l.acceptLoop()
 	return l
 }
@@ -33,6 +34,9 @@ type tlsListener struct {
 	conns chan net.Conn
 	done  chan struct{}
 	once  sync.Once
+	// ctx ends the handshakes under way when the listener closes.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu  sync.Mutex
 	err error // Accept's error, once the accept loop stopped
@@ -67,7 +71,7 @@ func (l *tlsListener) acceptLoop() {
 func (l *tlsListener) handshake(c net.Conn) {
 	tc := tls.Server(c, l.cfg)
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
-	if err := tc.HandshakeContext(context.Background()); err != nil {
+	if err := tc.HandshakeContext(l.ctx); err != nil {
 		_ = c.Close()
 		return
 	}
@@ -101,6 +105,7 @@ func (l *tlsListener) Close() error {
 	var err error
 	l.once.Do(func() {
 		close(l.done)
+		l.cancel()
 		err = l.Listener.Close()
 	})
 	return err

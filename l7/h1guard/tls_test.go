@@ -2,10 +2,12 @@ package h1guard
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -72,4 +74,45 @@ func TestTLSListener(t *testing.T) {
 	if rs := testutil.RawExchangeOn(t, c, "OPTIONS * HTTP/1.1\r\nHost: tls.test\r\n\r\n"); len(rs) != 1 || rs[0].StatusCode != http.StatusBadRequest {
 		t.Errorf("OPTIONS * over http/1.1: statuses %v, want one 400", testutil.Statuses(rs))
 	}
+}
+
+// TestTLSListenerCloseEndsHandshakes: closing the listener ends the
+// handshakes under way instead of leaving them to their 60 s timeout.
+func TestTLSListenerCloseEndsHandshakes(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{}, 1)
+	tl := New(Options{}).TLSListener(&notifyingListener{Listener: ln, accepted: accepted}, &tls.Config{})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The handshake is under way once the connection is accepted.
+	if _, err := c.Write([]byte{0x16, 0x03, 0x01}); err != nil {
+		t.Fatal(err)
+	}
+	<-accepted
+	tl.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the connection in its handshake was not closed with the listener: %v", err)
+	}
+}
+
+// notifyingListener signals each accepted connection on accepted.
+type notifyingListener struct {
+	net.Listener
+	accepted chan<- struct{}
+}
+
+func (l *notifyingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted <- struct{}{}
+	}
+	return c, err
 }
