@@ -15,7 +15,8 @@
 //   - a header line longer than one buffer, or a head over all buffers: 400
 //     (nginx's "Request Header Or Cookie Too Large");
 //   - a malformed request line, a request target that is neither a path
-//     nor an absolute URL (such as "*"), a NUL or %00 in the path: 400;
+//     nor an absolute URL (such as "*"), a NUL or %00 in the path, a path
+//     whose dot segments climb above the root ("/../x", escaped too): 400;
 //   - an HTTP major version other than 1: 505;
 //   - CONNECT or TRACE: 405;
 //   - obs-fold (a header line that starts with a space or a tab), a

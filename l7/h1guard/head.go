@@ -265,10 +265,49 @@ func checkTarget(t []byte) error {
 		}
 		path = rest[k:]
 	}
-	for i := 0; i < len(path) && path[i] != '?'; i++ {
-		if path[i] == '%' && i+2 < len(path) && path[i+1] == '0' && path[i+2] == '0' {
-			return rejTarget
+	return checkPath(path)
+}
+
+// checkPath refuses, as nginx's ngx_http_parse_complex_uri, a path (up to
+// its query) with an escaped NUL (%00) or with dot segments that climb above
+// the root, escaped dots and slashes included ("/..%2f", "/%2e%2e/").
+func checkPath(path []byte) error {
+	end := 0
+	for end < len(path) && path[end] != '?' {
+		end++
+	}
+	depth := 0 // segments below the root
+	seg := 0   // bytes of the current segment
+	dots := 0  // of which leading dots
+	for i := 0; i <= end; i++ {
+		c := byte('/') // the end of the path ends its last segment
+		if i < end {
+			c = path[i]
+			if c == '%' && i+2 < end && isHexDigit(path[i+1]) && isHexDigit(path[i+2]) {
+				c = unhex(path[i+1])<<4 | unhex(path[i+2])
+				if c == 0 {
+					return rejTarget
+				}
+				i += 2
+			}
 		}
+		if c != '/' {
+			if c == '.' && dots == seg {
+				dots++
+			}
+			seg++
+			continue
+		}
+		switch {
+		case seg == 2 && dots == 2:
+			if depth == 0 {
+				return rejTarget
+			}
+			depth--
+		case seg > 0 && !(seg == 1 && dots == 1):
+			depth++
+		}
+		seg, dots = 0, 0
 	}
 	return nil
 }
