@@ -37,6 +37,10 @@ type forwarding struct {
 	originalFor, originalHost string
 }
 
+// defaultServerName is the server_name of ingress-nginx's default server,
+// which serves the requests without a host.
+const defaultServerName = "_"
+
 // forwarding computes the client-address model of r under g. httpsPort is
 // the HTTPS listener's port (0: 443): a request that came in on it has
 // $pass_port 443, as ingress-nginx's rewrite phase sets.
@@ -76,6 +80,11 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 		if v, ok := headerValue(r.Header, "X-Forwarded-Host"); ok {
 			f.host, _, _ = strings.Cut(v, ",")
 		}
+	}
+	if f.host == "" {
+		// A request without a host (HTTP/1.0) is served by ingress-nginx's
+		// default server: $best_http_host is then $host, its server_name.
+		f.host = defaultServerName
 	}
 	if g.UseProxyProtocol && ppPort == "443" {
 		f.scheme = "https"

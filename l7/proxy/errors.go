@@ -53,6 +53,7 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 		// nginx answers 408.
 		w.Header().Set("Connection", "close")
 		writeError(w, http.StatusRequestTimeout)
+		closeNow(w)
 		return
 	case bodyErr != nil && (r.Context().Err() != nil || clientGone(bodyErr)):
 		// The client failed while sending its body: closed or reset.
@@ -71,6 +72,18 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	status, reason := classify(err)
 	ex.fail(err, reason)
 	writeError(w, status)
+}
+
+// closeNow sends the response written to w and closes its connection: net/http
+// would otherwise wait for the rest of the request body before closing.
+func closeNow(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	if c, _, err := rc.Hijack(); err == nil {
+		_ = c.Close()
+	}
 }
 
 // clientGone reports whether err, met reading the client's body, means the

@@ -54,11 +54,11 @@ import (
 // started may pass the request to the next upstream (nextupstream.go).
 
 // The client-side timeouts, as nginx's defaults: between two successive reads
-// of the request body (client_body_timeout) and between two successive
-// writes of the response (send_timeout).
+// of the request body (client_body_timeout, Options.ClientBodyTimeout) and
+// between two successive writes of the response (send_timeout).
 const (
-	clientBodyTimeout = 60 * time.Second
-	clientSendTimeout = 60 * time.Second
+	defaultClientBodyTimeout = 60 * time.Second
+	clientSendTimeout        = 60 * time.Second
 )
 
 // maxInterim bounds the 1xx responses relayed before the final one.

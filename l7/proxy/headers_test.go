@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/weir-lb/weir/test/testutil"
 )
 
 // echoHeaders returns a backend that sends every request's Host and header
@@ -211,5 +213,30 @@ func TestForwardedProtoTLS(t *testing.T) {
 	got := map[string]string{"proto": h.Get("X-Forwarded-Proto"), "port": h.Get("X-Forwarded-Port")}
 	if diff := cmp.Diff(map[string]string{"proto": "https", "port": port}, got); diff != "" {
 		t.Errorf("headers at the backend (-want +got):\n%s", diff)
+	}
+}
+
+// TestHostlessHTTP10: an HTTP/1.0 request without Host is routed as
+// host-less (the catch-all rules) and the upstream gets ingress-nginx's
+// Host for it: $best_http_host falls back to $host, the name of the
+// default server, "_". Never the upstream's own address.
+func TestHostlessHTTP10(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 1)
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("Host", r.Host)
+		got <- h
+	})
+	_, srv := front(t, Options{}, snap(1, "", backendOf("up", []string{addr(up)})))
+	rs := testutil.RawExchange(t, srv.Listener.Addr().String(), "GET /x HTTP/1.0\r\n\r\n")
+	if len(rs) != 1 || rs[0].StatusCode != http.StatusOK {
+		t.Fatalf("got statuses %v, want one 200", testutil.Statuses(rs))
+	}
+	h := <-got
+	for k, want := range map[string]string{"Host": "_", "X-Forwarded-Host": "_"} {
+		if h.Get(k) != want {
+			t.Errorf("upstream got %s %q, want %q", k, h.Get(k), want)
+		}
 	}
 }

@@ -45,6 +45,10 @@ type Options struct {
 	// HTTPSPort is the port written in the Location of ssl-redirect
 	// redirects; 0 and 443 write none. Default 0.
 	HTTPSPort int
+	// ClientBodyTimeout is nginx's client_body_timeout: the longest wait
+	// between two reads of a request body before the request ends with
+	// 408 and its connection closes. Zero means 60s.
+	ClientBodyTimeout time.Duration
 }
 
 // TransportOptions tunes the keepalive pool shared by every upstream. Zero
@@ -87,7 +91,10 @@ type Proxy struct {
 
 // New returns a Proxy with no configuration.
 func New(opts Options) *Proxy {
-	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort, clientBody: clientBodyTimeout, clientSend: clientSendTimeout}
+	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort, clientBody: opts.ClientBodyTimeout, clientSend: clientSendTimeout}
+	if p.clientBody <= 0 {
+		p.clientBody = defaultClientBodyTimeout
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}

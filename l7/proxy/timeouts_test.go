@@ -294,3 +294,20 @@ func TestReadTimeoutMidBodyDelivers(t *testing.T) {
 	}
 	waitFor(t, "the error logged", func() bool { return strings.Contains(logs.String(), "reason=read_timeout") })
 }
+
+// TestClientBodyTimeoutCloses: a client that stops sending its body for
+// client_body_timeout gets 408 and its connection closes at once (net/http
+// would keep it open to read the rest of the body).
+func TestClientBodyTimeoutCloses(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) })
+	_, srv := front(t, Options{ClientBodyTimeout: 200 * time.Millisecond}, snap(1, "foo.com", backendOf("up", []string{addr(up)})))
+	rs := testutil.RawExchange(t, srv.Listener.Addr().String(), "POST / HTTP/1.1\r\nHost: foo.com\r\nContent-Length: 10\r\n\r\nabc")
+	if len(rs) != 1 {
+		t.Fatalf("got statuses %v, want one 408", testutil.Statuses(rs))
+	}
+	res := rs[0]
+	if res.StatusCode != http.StatusRequestTimeout || !res.Close {
+		t.Errorf("got %d (close %v), want 408 with Connection: close", res.StatusCode, res.Close)
+	}
+}

@@ -223,7 +223,12 @@ func switchedTo(resp *http.Response, upgrade string) string {
 	return upgrade
 }
 
+// isTCP reports whether c is a TCP connection, under a wrapper that
+// writes to it unchanged (h1guard's) if any.
 func isTCP(c net.Conn) bool {
+	if u, ok := c.(interface{ Unwrap() net.Conn }); ok {
+		c = u.Unwrap()
+	}
 	_, ok := c.(*net.TCPConn)
 	return ok
 }

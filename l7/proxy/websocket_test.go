@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -441,5 +443,28 @@ func TestWebSocketSurvivesApply(t *testing.T) {
 	waitFor(t, "in flight released", func() bool { return up.InFlight.Load() == 0 })
 	if got := closes(p, closeReadTimeout); got != 0 {
 		t.Errorf("read_timeout closes = %v, want 0", got)
+	}
+}
+
+// TestIsTCPThroughGuard: a plain client connection under h1guard still gets
+// the tunnel's lazy write deadlines; a TLS one under it does not.
+func TestIsTCPThroughGuard(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	g := h1guard.New(h1guard.Options{})
+	if !isTCP(g.Conn(c)) {
+		t.Errorf("a guarded TCP connection is not seen as TCP")
+	}
+	if isTCP(g.Conn(tls.Server(c, &tls.Config{}))) {
+		t.Errorf("a guarded TLS connection is seen as TCP")
 	}
 }

@@ -15,7 +15,6 @@ package worker
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/drain"
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -93,6 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("start tls: %w", err)
 	}
 	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort})
+	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg})
 
 	httpSrv := &http.Server{
 		Handler:           px,
@@ -102,7 +103,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	tlsCfg := mgr.TLSConfig()
 	httpsSrv := &http.Server{
-		Handler:           px,
+		Handler:           h1guard.TLSHandler(px),
+		ConnContext:       h1guard.ConnContext,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
 		IdleTimeout:       75 * time.Second,
@@ -117,10 +119,12 @@ func Run(ctx context.Context, cfg Config) error {
 	serve := func() {
 		serveOnce.Do(func() {
 			counted := func(ln net.Listener) net.Listener { return proxyproto.Wrap(conns.wrap(ln, cfg.CPU), px) }
-			servers = append(servers, drain.Serve("http", httpSrv, cfg.HTTP, counted, errc))
+			servers = append(servers, drain.Serve("http", httpSrv, cfg.HTTP, func(ln net.Listener) net.Listener {
+				return guard.Listener(counted(ln))
+			}, errc))
 			if cfg.HTTPS != nil {
 				servers = append(servers, drain.Serve("https", httpsSrv, cfg.HTTPS, func(ln net.Listener) net.Listener {
-					return tls.NewListener(counted(ln), tlsCfg)
+					return guard.TLSListener(counted(ln), tlsCfg)
 				}, errc))
 			}
 		})

@@ -6,7 +6,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/drain"
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/controller"
@@ -105,6 +105,7 @@ type Daemon struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	proxy    *proxy.Proxy
+	guard    *h1guard.Guard // strict HTTP/1.1 framing on the HTTP and HTTPS listeners
 	certs    *certs.Manager
 	ctrl     *controller.Controller
 	source   *manifest.Source // nil when cfg.Source is set
@@ -143,6 +144,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	httpsPort := d.httpsLn.Addr().(*net.TCPAddr).Port
 	d.proxy = proxy.New(proxy.Options{Logger: cfg.Logger, AccessLog: cfg.AccessLog, Registry: d.registry, HTTPSPort: httpsPort})
+	d.guard = h1guard.New(h1guard.Options{Logger: cfg.Logger, Registry: d.registry})
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
 	ctrlOpts.Registry = d.registry
@@ -234,7 +236,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// a clone, which the session ticket key rotation would not reach.
 	tlsCfg := d.certs.TLSConfig()
 	httpsSrv := &http.Server{
-		Handler:           d.proxy,
+		Handler:           h1guard.TLSHandler(d.proxy),
+		ConnContext:       h1guard.ConnContext,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
 		IdleTimeout:       75 * time.Second,
@@ -250,9 +253,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	errc := make(chan error, 4)
 	var wg sync.WaitGroup
 	servers := []drain.Server{
-		drain.Serve("http", proxySrv, d.httpLn, func(ln net.Listener) net.Listener { return proxyproto.Wrap(ln, d.proxy) }, errc),
+		drain.Serve("http", proxySrv, d.httpLn, func(ln net.Listener) net.Listener {
+			return d.guard.Listener(proxyproto.Wrap(ln, d.proxy))
+		}, errc),
 		drain.Serve("https", httpsSrv, d.httpsLn, func(ln net.Listener) net.Listener {
-			return tls.NewListener(proxyproto.Wrap(ln, d.proxy), tlsCfg)
+			return d.guard.TLSListener(proxyproto.Wrap(ln, d.proxy), tlsCfg)
 		}, errc),
 	}
 	wg.Add(3)

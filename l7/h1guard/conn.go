@@ -1,0 +1,458 @@
+package h1guard
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// What a conn expects next from the client.
+type state uint8
+
+const (
+	stHead      state = iota // a request head
+	stDeliver                // nothing: it delivers buf[r:end], then goes to next
+	stBody                   // remain bytes of a body or of a chunk's data
+	stChunkSize              // a chunk-size line
+	stChunkEnd               // the CRLF after a chunk's data
+	stTrailer                // a trailer field line, or the empty line ending the body
+	stPass                   // anything: a 101 switched protocols
+	stRejected               // nothing more: the request broke a rule
+)
+
+// initialBuffer is the buffer a connection starts with; it grows, up to
+// the head limit, only for a head that needs it.
+const initialBuffer = 4096
+
+// Lingering close after an error response, as nginx's lingering_close: the
+// client's unread bytes are drained for up to lingerTime so that closing
+// does not reset the connection before the client read the response.
+const (
+	lingerTime   = 2 * time.Second
+	writeTimeout = 10 * time.Second
+)
+
+// conn is a client connection whose byte stream is checked request by
+// request before net/http reads it: net/http only ever sees heads and
+// framing that passed, and a request that does not pass ends the stream
+// at its first byte (io.EOF for net/http) and is answered when net/http
+// closes the connection, after the responses to the requests before it.
+type conn struct {
+	net.Conn
+	g   *Guard
+	tls *tls.ConnectionState // of a TLS connection (Conn is its *tls.Conn); nil: plain
+
+	buf       []byte // buf[r:w]: read from the client, not yet delivered
+	r, w      int
+	end       int   // stDeliver: deliver up to buf[end]
+	next      state // stDeliver: the state after it
+	st        state
+	remain    int64 // stBody: bytes left
+	afterBody state // stBody: the state after it
+	hp        headParser
+	parsing   bool // hp parses the head at buf[r:]
+	trailer   int  // bytes of trailer so far
+	requests  int  // heads delivered
+	poison    []byte
+
+	headOnly bool // the rejected request is a HEAD: no body in the answer
+
+	// An upgrade request (upgradeHead, while its head is delivered) has
+	// net/http answer it (upgrading): with a 101 the connection switches
+	// protocols (switched) and its bytes pass unchecked from then on;
+	// with anything else it stays HTTP/1.
+	upgradeHead bool
+	upgrading   atomic.Bool
+	switched    atomic.Bool
+
+	mu        sync.Mutex
+	pending   *Reject // the answer to write on Close
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Write writes a response to the client, and notes whether it switches
+// protocols after an upgrade request.
+func (c *conn) Write(p []byte) (int, error) {
+	if c.upgrading.Load() {
+		c.sawResponse(p)
+	}
+	return c.Conn.Write(p)
+}
+
+// sawResponse reads the status of p, the start of the response to an
+// upgrade request: 101 switches protocols, another 1xx is interim, any
+// other status leaves the connection HTTP/1.
+func (c *conn) sawResponse(p []byte) {
+	if len(p) >= len("HTTP/1.1 101") && string(p[:7]) == "HTTP/1." && p[8] == ' ' {
+		switch code := p[9:12]; {
+		case string(code) == "101":
+			c.switched.Store(true)
+		case code[0] == '1':
+			return // interim: the final response is still to come
+		}
+	}
+	c.upgrading.Store(false)
+}
+
+// Unwrap returns the connection under the guard, for code that checks its
+// type: writes and deadlines go to it unchanged.
+func (c *conn) Unwrap() net.Conn { return c.Conn }
+
+// Read delivers the client's bytes that passed, up to the next violation.
+func (c *conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		switch c.st {
+		case stDeliver:
+			n := copy(p, c.buf[c.r:c.end])
+			c.r += n
+			if c.r == c.end {
+				c.st = c.next
+				if c.upgradeHead {
+					// net/http has the whole head: the next bytes
+					// written are its response.
+					c.upgradeHead = false
+					c.upgrading.Store(true)
+				}
+			}
+			return n, nil
+		case stHead:
+			if err := c.head(p); err != nil {
+				return 0, err
+			}
+		case stBody:
+			if c.remain == 0 {
+				c.st = c.afterBody
+				continue
+			}
+			if c.r < c.w {
+				n := copy(p, c.buf[c.r:min(c.w, c.r+int(min(c.remain, int64(len(p)))))])
+				c.r += n
+				c.remain -= int64(n)
+				return n, nil
+			}
+			if int64(len(p)) > c.remain {
+				p = p[:c.remain]
+			}
+			n, err := c.Conn.Read(p)
+			c.remain -= int64(n)
+			return n, err
+		case stChunkSize, stTrailer:
+			if err := c.chunkLine(); err != nil {
+				return 0, err
+			}
+		case stChunkEnd:
+			if c.w-c.r < 2 {
+				if err := c.fill(2); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			if c.buf[c.r] != '\r' || c.buf[c.r+1] != '\n' {
+				c.badChunk()
+				continue
+			}
+			c.deliver(c.r+2, stChunkSize)
+		case stPass:
+			if c.r < c.w {
+				n := copy(p, c.buf[c.r:c.w])
+				c.r += n
+				return n, nil
+			}
+			return c.Conn.Read(p)
+		case stRejected:
+			return c.rejected(p)
+		}
+	}
+}
+
+// head parses the buffered start of the next request head, reading more
+// as needed; a complete and valid head is delivered next. p is the
+// caller's buffer, which head may use as scratch space (io.Reader allows
+// it): an idle connection waits for its next request without a buffer.
+func (c *conn) head(p []byte) error {
+	if c.switched.Load() {
+		// A 101 answered the request before: what follows is not HTTP/1.
+		c.parsing = false
+		c.st = stPass
+		return nil
+	}
+	if c.upgrading.Load() {
+		// What the client sent after an upgrade request is held, not
+		// parsed, until the response says which protocol it is.
+		limit := c.g.Limits().maxHead()
+		if c.w-c.r > limit {
+			c.reject(rejHeaderLarge)
+			return nil
+		}
+		return c.fill(limit + 1)
+	}
+	if !c.parsing {
+		c.hp.reset(c.g.Limits())
+		c.parsing = true
+	}
+	if c.r < c.w {
+		done, err := c.hp.feed(c.buf[c.r:c.w])
+		if err != nil {
+			c.reject(err.(*Reject))
+			return nil
+		}
+		if done {
+			h := &c.hp.h
+			c.parsing = false
+			c.requests++
+			c.r += h.Start
+			next := stHead
+			c.upgradeHead = h.Upgrade
+			switch {
+			case h.Chunked:
+				next = stChunkSize
+				c.trailer = 0
+			case h.ContentLength > 0:
+				next = stBody
+				c.remain = h.ContentLength
+				c.afterBody = stHead
+			}
+			c.deliver(c.r-h.Start+h.End, next)
+			return nil
+		}
+	}
+	if c.r == c.w {
+		return c.idleRead(p)
+	}
+	// One byte over the limit, so the parser sees the head overflow it.
+	return c.fill(c.hp.lim.maxHead() + 1)
+}
+
+// buffers holds the initial buffers of connections between requests.
+var buffers = sync.Pool{New: func() any { return new([initialBuffer]byte) }}
+
+// idleRead waits for the first bytes of a request with no buffer: it reads
+// into p, then copies what came into a buffer from the pool.
+func (c *conn) idleRead(p []byte) error {
+	c.releaseBuffer()
+	if len(p) > initialBuffer {
+		p = p[:initialBuffer]
+	}
+	n, err := c.Conn.Read(p)
+	if n == 0 {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	c.buf = buffers.Get().(*[initialBuffer]byte)[:]
+	c.r, c.w = 0, copy(c.buf, p[:n])
+	return nil
+}
+
+// releaseBuffer drops the buffer (it holds nothing pending), to the pool
+// if it has the initial size.
+func (c *conn) releaseBuffer() {
+	if len(c.buf) == initialBuffer {
+		buffers.Put((*[initialBuffer]byte)(c.buf))
+	}
+	c.buf, c.r, c.w = nil, 0, 0
+}
+
+// chunkLine parses the next chunk-size or trailer line, reading more as
+// needed, and delivers it.
+func (c *conn) chunkLine() error {
+	i := indexLF(c.buf[c.r:c.w])
+	if i < 0 {
+		if c.w-c.r >= maxChunkLine {
+			c.badChunk()
+			return nil
+		}
+		return c.fill(maxChunkLine)
+	}
+	if i == 0 || c.buf[c.r+i-1] != '\r' {
+		c.badChunk()
+		return nil
+	}
+	line := c.buf[c.r : c.r+i-1]
+	end := c.r + i + 1
+	if c.st == stChunkSize {
+		n, err := chunkLine(line)
+		if err != nil {
+			c.badChunk()
+			return nil
+		}
+		if n == 0 {
+			c.deliver(end, stTrailer)
+			return nil
+		}
+		c.remain = n
+		c.afterBody = stChunkEnd
+		c.deliver(end, stBody)
+		return nil
+	}
+	if len(line) == 0 {
+		c.deliver(end, stHead)
+		return nil
+	}
+	c.trailer += end - c.r
+	if c.trailer > c.g.Limits().maxHead() || trailerLine(line) != nil {
+		c.badChunk()
+		return nil
+	}
+	c.deliver(end, stTrailer)
+	return nil
+}
+
+func (c *conn) deliver(end int, next state) {
+	c.end = end
+	c.next = next
+	c.st = stDeliver
+	if c.r == end {
+		c.st = next
+	}
+}
+
+var errBufferFull = errors.New("h1guard: buffer full")
+
+// fill reads from the client into the buffer, making room for at least
+// need bytes from buf[r].
+func (c *conn) fill(need int) error {
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	}
+	if c.buf == nil {
+		c.buf = buffers.Get().(*[initialBuffer]byte)[:]
+	}
+	if c.w == len(c.buf) {
+		switch {
+		case c.r > 0:
+			c.w = copy(c.buf, c.buf[c.r:c.w])
+			c.r = 0
+		case len(c.buf) < need:
+			b := make([]byte, min(2*len(c.buf), need))
+			w := copy(b, c.buf[c.r:c.w])
+			c.releaseBuffer()
+			c.buf, c.w = b, w
+		}
+	}
+	if c.w == len(c.buf) {
+		// The parsers refuse what reaches need first: not reached.
+		return errBufferFull
+	}
+	n, err := c.Conn.Read(c.buf[c.w:])
+	c.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// reject ends the stream at this request, which rej answers on Close.
+func (c *conn) reject(rej *Reject) {
+	c.g.rejected(c, rej)
+	if m := c.hp.h.Method; m.Len > 0 && c.parsing {
+		c.headOnly = string(m.Of(c.buf[c.r:c.w])) == http.MethodHead
+	}
+	c.mu.Lock()
+	c.pending = rej
+	c.mu.Unlock()
+	c.st = stRejected
+	c.releaseBuffer()
+}
+
+// Poisons of badChunk: a framing that net/http refuses in each state, so
+// the request in its handler fails on a malformed body (and the proxy
+// answers 400, then closes) instead of a client that went away.
+var (
+	poisonSize    = []byte("X\r\n")
+	poisonEnd     = []byte("XX")
+	poisonTrailer = []byte("\x00\r\n")
+)
+
+// badChunk ends the stream inside a chunked body that broke the framing.
+func (c *conn) badChunk() {
+	c.g.rejected(c, rejChunked)
+	switch c.st {
+	case stChunkSize:
+		c.poison = poisonSize
+	case stChunkEnd:
+		c.poison = poisonEnd
+	default:
+		c.poison = poisonTrailer
+	}
+	c.st = stRejected
+	c.releaseBuffer()
+}
+
+// scratch receives bytes that are read only to be dropped.
+var scratch = sync.Pool{New: func() any { return new([4096]byte) }}
+
+func (c *conn) rejected(p []byte) (int, error) {
+	if len(c.poison) > 0 {
+		n := copy(p, c.poison)
+		c.poison = c.poison[n:]
+		return n, nil
+	}
+	if len(p) == 1 && c.requests > 0 {
+		// net/http's background read while it serves the previous
+		// request: an EOF would cancel that request as if the client left.
+		// Block until net/http aborts the read (or the client leaves).
+		return 0, c.drain(0)
+	}
+	return 0, io.EOF
+}
+
+// drain reads and drops the client's bytes until an error (a deadline, the
+// client's close) or limit bytes (0: none).
+func (c *conn) drain(limit int) error {
+	b := scratch.Get().(*[4096]byte)
+	defer scratch.Put(b)
+	total := 0
+	for {
+		n, err := c.Conn.Read(b[:])
+		total += n
+		if err != nil {
+			return err
+		}
+		if limit > 0 && total >= limit {
+			return nil
+		}
+	}
+}
+
+// Close answers a rejected request, lingers until the client has read the
+// answer, and closes the connection.
+func (c *conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		rej := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+		if rej != nil {
+			c.answer(rej)
+		}
+		c.closeErr = c.Conn.Close()
+	})
+	return c.closeErr
+}
+
+// answer writes rej's response and lingers.
+func (c *conn) answer(rej *Reject) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.Conn.Write(response(rej, time.Now(), c.headOnly)); err != nil {
+		return
+	}
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+	_ = c.drain(1 << 20)
+}

@@ -1,0 +1,160 @@
+// Package h1guard checks HTTP/1.1 requests as strictly as nginx before
+// net/http reads them. net/http is lax where nginx is strict, and it drops
+// the evidence before a Handler runs (a Content-Length beside a chunked
+// Transfer-Encoding, a Transfer-Encoding on HTTP/1.0), so the checks wrap
+// the client connection instead: each request head is buffered (within
+// nginx's large_client_header_buffers), validated and only then passed on
+// unchanged, its body framing is followed (Content-Length, or chunked with
+// strict chunk lines and trailers) so the next head is found where
+// net/http will look for it, and a request that breaks a rule is answered
+// with nginx's status and error page and the connection closed.
+//
+// The rules, and the status of each:
+//
+//   - a request line longer than one buffer: 414;
+//   - a header line longer than one buffer, or a head over all buffers: 400
+//     (nginx's "Request Header Or Cookie Too Large");
+//   - a malformed request line, a request target that is neither a path
+//     nor an absolute URL (such as "*"), a NUL or %00 in the path, a path
+//     whose dot segments climb above the root ("/../x", escaped too): 400;
+//   - an HTTP major version other than 1: 505;
+//   - CONNECT or TRACE: 405;
+//   - obs-fold (a header line that starts with a space or a tab), a
+//     malformed header line or a control byte in a value: 400;
+//   - an invalid or repeated Content-Length: 400;
+//   - Transfer-Encoding repeated, on HTTP/1.0, or beside Content-Length:
+//     400; one that is not exactly "chunked": 501;
+//   - an invalid or repeated Host, or none on HTTP/1.1: 400;
+//   - bad chunked framing: the request's body fails, so the handler
+//     answers (the proxy: 400) and the connection closes.
+//
+// Once a 101 answers a request to upgrade the connection (WebSocket and
+// others) the stream is not HTTP/1 any more: it passes unchecked. What the
+// client sends before that response is held; an upgrade refused with any
+// other status leaves the connection HTTP/1 and checked.
+package h1guard
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configures a Guard.
+type Options struct {
+	// Limits are the header buffer limits until SetLimits. Zero fields
+	// take their defaults (4 buffers of 8192 bytes).
+	Limits Limits
+	// Logger receives one debug record per rejected request, with the
+	// client address. Nil discards them.
+	Logger *slog.Logger
+	// Registry is where weir_http_requests_rejected_total is registered.
+	// Nil means no metric.
+	Registry prometheus.Registerer
+}
+
+// Guard wraps client connections with the checks. It is safe for
+// concurrent use.
+type Guard struct {
+	limits  atomic.Pointer[Limits]
+	log     *slog.Logger
+	counter *prometheus.CounterVec // nil: no metric
+}
+
+// New returns a Guard.
+func New(opts Options) *Guard {
+	g := &Guard{log: opts.Logger}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	g.SetLimits(opts.Limits)
+	if opts.Registry != nil {
+		g.counter = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_http_requests_rejected_total",
+			Help: "HTTP/1.1 requests refused before routing because they broke a framing rule (see README, HTTP/1.1 request limits), by reason.",
+		}, []string{"reason"})
+		for _, r := range rejects {
+			g.counter.WithLabelValues(r.Reason)
+		}
+		opts.Registry.MustRegister(g.counter)
+	}
+	return g
+}
+
+// SetLimits sets the limits of the heads read from now on (the ConfigMap's
+// large-client-header-buffers). Zero fields take their defaults.
+func (g *Guard) SetLimits(l Limits) {
+	l = l.withDefaults()
+	g.limits.Store(&l)
+}
+
+// Limits returns the limits in force.
+func (g *Guard) Limits() Limits { return *g.limits.Load() }
+
+// Conn wraps a client connection.
+func (g *Guard) Conn(c net.Conn) net.Conn { return &conn{Conn: c, g: g} }
+
+// Listener wraps each connection ln accepts.
+func (g *Guard) Listener(ln net.Listener) net.Listener { return &listener{Listener: ln, g: g} }
+
+type listener struct {
+	net.Listener
+	g *Guard
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return l.g.Conn(c), nil
+}
+
+// rejected counts and logs one rejected request of c.
+func (g *Guard) rejected(c *conn, rej *Reject) {
+	if g.counter != nil {
+		g.counter.WithLabelValues(rej.Reason).Inc()
+	}
+	if g.log.Enabled(context.Background(), slog.LevelDebug) {
+		g.log.Debug("request rejected", "client", c.RemoteAddr().String(), "reason", rej.Reason, "status", rej.Status)
+	}
+}
+
+// Texts of nginx's error pages (ngx_http_special_response.c), by status.
+var statusTexts = map[int]string{
+	400: "Bad Request",
+	405: "Not Allowed",
+	414: "Request-URI Too Large",
+	501: "Not Implemented",
+	505: "HTTP Version Not Supported",
+}
+
+// response is nginx's answer to rej: its error page, Connection: close.
+// For a HEAD request (headOnly) it is the header alone.
+func response(rej *Reject, now time.Time, headOnly bool) []byte {
+	code := strconv.Itoa(rej.Status)
+	status := code + " " + statusTexts[rej.Status]
+	title := status
+	body := "<center><h1>" + status + "</h1></center>\r\n"
+	if rej.tooLarge {
+		title = code + " Request Header Or Cookie Too Large"
+		body += "<center>Request Header Or Cookie Too Large</center>\r\n"
+	}
+	page := "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n" + body +
+		"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+	head := "HTTP/1.1 " + status + "\r\n" +
+		"Date: " + now.UTC().Format(http.TimeFormat) + "\r\n" +
+		"Content-Type: text/html\r\n" +
+		"Content-Length: " + strconv.Itoa(len(page)) + "\r\n" +
+		"Connection: close\r\n\r\n"
+	if headOnly {
+		return []byte(head)
+	}
+	return []byte(head + page)
+}

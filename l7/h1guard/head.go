@@ -1,0 +1,538 @@
+package h1guard
+
+import "net/http"
+
+// Limits are nginx's large_client_header_buffers: the request line must fit
+// in one buffer (else 414), each header line too, and the whole head in all
+// of them (else 400 "Request Header Or Cookie Too Large"). The zero value of
+// a field takes its default.
+type Limits struct {
+	// Buffers is the number of buffers. Default 4.
+	Buffers int
+	// BufferSize is the size of one buffer in bytes. Default 8192.
+	BufferSize int
+}
+
+// Defaults of Limits, as nginx's `large_client_header_buffers 4 8k`.
+const (
+	DefaultBuffers    = 4
+	DefaultBufferSize = 8192
+)
+
+// withDefaults returns l with its zero or negative fields defaulted.
+func (l Limits) withDefaults() Limits {
+	if l.Buffers <= 0 {
+		l.Buffers = DefaultBuffers
+	}
+	if l.BufferSize <= 0 {
+		l.BufferSize = DefaultBufferSize
+	}
+	return l
+}
+
+// maxHead is the most bytes a request head may take.
+func (l Limits) maxHead() int { return l.Buffers * l.BufferSize }
+
+// Reject is why a request was refused: the status nginx answers and the
+// reason label of weir_http_requests_rejected_total.
+type Reject struct {
+	// Status is the response status (400, 405, 414, 501 or 505).
+	Status int
+	// Reason names the rule the request broke.
+	Reason string
+	// tooLarge selects nginx's "Request Header Or Cookie Too Large" page
+	// (its internal status 494, sent as 400).
+	tooLarge bool
+}
+
+func (r *Reject) Error() string { return "reject request: " + r.Reason }
+
+// The rejections. Each is one value, so parsing allocates nothing.
+var (
+	rejRequestLine = &Reject{Status: http.StatusBadRequest, Reason: "request_line"}
+	rejURITooLong  = &Reject{Status: http.StatusRequestURITooLong, Reason: "uri_too_long"}
+	rejVersion     = &Reject{Status: http.StatusHTTPVersionNotSupported, Reason: "http_version"}
+	rejHeaderLarge = &Reject{Status: http.StatusBadRequest, Reason: "header_too_large", tooLarge: true}
+	rejHeaderLine  = &Reject{Status: http.StatusBadRequest, Reason: "header_line"}
+	rejObsFold     = &Reject{Status: http.StatusBadRequest, Reason: "obs_fold"}
+	rejCL          = &Reject{Status: http.StatusBadRequest, Reason: "content_length"}
+	rejTE          = &Reject{Status: http.StatusBadRequest, Reason: "transfer_encoding"}
+	rejUnknownTE   = &Reject{Status: http.StatusNotImplemented, Reason: "unknown_transfer_encoding"}
+	rejHost        = &Reject{Status: http.StatusBadRequest, Reason: "host"}
+	rejMethod      = &Reject{Status: http.StatusMethodNotAllowed, Reason: "method"}
+	rejTarget      = &Reject{Status: http.StatusBadRequest, Reason: "target"}
+	rejChunked     = &Reject{Status: http.StatusBadRequest, Reason: "chunked"}
+	rejects        = []*Reject{rejRequestLine, rejURITooLong, rejVersion, rejHeaderLarge, rejHeaderLine, rejObsFold, rejCL, rejTE, rejUnknownTE, rejHost, rejMethod, rejTarget, rejChunked}
+)
+
+// Span is a range of a buffer: b[Off:Off+Len].
+type Span struct{ Off, Len int }
+
+// Of returns the bytes of b that s covers.
+func (s Span) Of(b []byte) []byte { return b[s.Off : s.Off+s.Len] }
+
+// Head is a validated request head: offsets into the buffer it was parsed
+// from, and its body framing. It holds no bytes itself.
+type Head struct {
+	// Start is where the request line starts (empty lines before it are
+	// skipped, as nginx does); End is just past the empty line that ends
+	// the head.
+	Start, End int
+	// Method, Target and Host (the Host header's value, trimmed; Len 0 when
+	// absent) of the request.
+	Method, Target, Host Span
+	// Minor is the minor HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+	Minor int
+	// Fields is the number of header fields.
+	Fields int
+	// ContentLength is the body length, -1 when the request has no
+	// Content-Length (no body, or Chunked).
+	ContentLength int64
+	// Chunked is a body in chunked transfer coding.
+	Chunked bool
+	// HasHost is whether a Host header was sent.
+	HasHost bool
+	// Upgrade is a request to switch protocols (an Upgrade header and the
+	// upgrade token in Connection): what follows its head is not HTTP/1.
+	Upgrade bool
+}
+
+// headParser parses a request head line by line as its bytes arrive: it
+// keeps its place, so a head sent a byte at a time is read once.
+type headParser struct {
+	lim     Limits
+	off     int  // start of the next line not parsed yet
+	gotLine bool // the request line is parsed
+	h       Head
+	te      Span // Transfer-Encoding value
+	sawCL   bool
+	sawTE   bool
+	hasUpg  bool
+	connUpg bool
+	// notAllowed is a method nginx refuses (CONNECT, TRACE).
+	notAllowed bool
+}
+
+func (p *headParser) reset(lim Limits) {
+	*p = headParser{lim: lim}
+	p.h.ContentLength = -1
+}
+
+// ParseHead parses the request head at the start of b under lim. It
+// returns the Head, or a *Reject, or done false when b holds only the
+// start of a valid head.
+func ParseHead(b []byte, lim Limits) (h Head, done bool, err error) {
+	var p headParser
+	p.reset(lim.withDefaults())
+	done, err = p.feed(b)
+	return p.h, done, err
+}
+
+// feed parses the lines of b (the bytes buffered from the head's first
+// byte on) it has not parsed yet.
+func (p *headParser) feed(b []byte) (done bool, err error) {
+	for {
+		nl := indexLF(b[p.off:])
+		if nl < 0 {
+			return false, p.checkPending(len(b))
+		}
+		end := p.off + nl // index of the LF
+		line := b[p.off:end]
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		start := p.off
+		p.off = end + 1
+		if !p.gotLine {
+			if len(line) == 0 {
+				// nginx skips empty lines before the request line.
+				p.h.Start = p.off
+				if p.off > p.lim.maxHead() {
+					return false, rejHeaderLarge
+				}
+				continue
+			}
+			if end-start > p.lim.BufferSize {
+				return false, rejURITooLong
+			}
+			if err := p.requestLine(line, start); err != nil {
+				return false, err
+			}
+			p.gotLine = true
+			continue
+		}
+		if end-start > p.lim.BufferSize || p.off-p.h.Start > p.lim.maxHead() {
+			return false, rejHeaderLarge
+		}
+		if len(line) == 0 {
+			p.h.End = p.off
+			return true, p.finish(b)
+		}
+		if err := p.field(b, line, start); err != nil {
+			return false, err
+		}
+	}
+}
+
+// checkPending checks the limits against the line not complete yet, so a
+// head that cannot fit is refused without waiting for its end.
+func (p *headParser) checkPending(n int) error {
+	if !p.gotLine {
+		if n-p.h.Start > p.lim.BufferSize || n > p.lim.maxHead() {
+			return rejURITooLong
+		}
+		return nil
+	}
+	if n-p.off > p.lim.BufferSize || n > p.lim.maxHead() {
+		return rejHeaderLarge
+	}
+	return nil
+}
+
+func indexLF(b []byte) int {
+	for i, c := range b {
+		if c == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// requestLine parses "METHOD SP target SP HTTP/1.x" at offset off.
+func (p *headParser) requestLine(line []byte, off int) error {
+	i := 0
+	for i < len(line) && isMethodByte(line[i]) {
+		i++
+	}
+	if i == 0 || i == len(line) || line[i] != ' ' {
+		return rejRequestLine
+	}
+	p.h.Method = Span{off, i}
+	method := line[:i]
+	// nginx refuses CONNECT (since 1.21.1) and TRACE with 405, once the
+	// head is read (finish).
+	p.notAllowed = string(method) == http.MethodConnect || string(method) == http.MethodTrace
+	rest := line[i+1:]
+	j := 0
+	for j < len(rest) && rest[j] != ' ' {
+		if isCTL(rest[j]) {
+			return rejRequestLine
+		}
+		j++
+	}
+	if j == 0 || j == len(rest) {
+		return rejRequestLine
+	}
+	target := rest[:j]
+	p.h.Target = Span{off + i + 1, j}
+	v := rest[j+1:]
+	if len(v) != len("HTTP/1.1") || string(v[:5]) != "HTTP/" || !isDigit(v[5]) || v[6] != '.' || !isDigit(v[7]) {
+		return rejRequestLine
+	}
+	switch v[5] {
+	case '1':
+		p.h.Minor = int(v[7] - '0')
+	case '0':
+		return rejRequestLine
+	default:
+		return rejVersion
+	}
+	if string(method) == http.MethodConnect {
+		return nil // authority form: host:port
+	}
+	return checkTarget(target)
+}
+
+// checkTarget accepts the origin form (/path?query) and the absolute form
+// (scheme://authority/path?query), with no NUL, raw or escaped, in the path.
+func checkTarget(t []byte) error {
+	path := t
+	if t[0] != '/' {
+		i := 0
+		for i < len(t) && isSchemeByte(t[i], i) {
+			i++
+		}
+		if i == 0 || len(t)-i < 3 || string(t[i:i+3]) != "://" {
+			return rejTarget
+		}
+		rest := t[i+3:]
+		k := 0
+		for k < len(rest) && rest[k] != '/' && rest[k] != '?' {
+			k++
+		}
+		if k == 0 {
+			return rejTarget
+		}
+		path = rest[k:]
+	}
+	return checkPath(path)
+}
+
+// checkPath refuses, as nginx's ngx_http_parse_complex_uri, a path (up to
+// its query) with an escaped NUL (%00) or with dot segments that climb above
+// the root, escaped dots and slashes included ("/..%2f", "/%2e%2e/").
+func checkPath(path []byte) error {
+	end := 0
+	for end < len(path) && path[end] != '?' {
+		end++
+	}
+	depth := 0 // segments below the root
+	seg := 0   // bytes of the current segment
+	dots := 0  // of which leading dots
+	for i := 0; i <= end; i++ {
+		c := byte('/') // the end of the path ends its last segment
+		if i < end {
+			c = path[i]
+			if c == '%' && i+2 < end && isHexDigit(path[i+1]) && isHexDigit(path[i+2]) {
+				c = unhex(path[i+1])<<4 | unhex(path[i+2])
+				if c == 0 {
+					return rejTarget
+				}
+				i += 2
+			}
+		}
+		if c != '/' {
+			if c == '.' && dots == seg {
+				dots++
+			}
+			seg++
+			continue
+		}
+		switch {
+		case seg == 2 && dots == 2:
+			if depth == 0 {
+				return rejTarget
+			}
+			depth--
+		case seg > 0 && !(seg == 1 && dots == 1):
+			depth++
+		}
+		seg, dots = 0, 0
+	}
+	return nil
+}
+
+// field parses one header field line at offset off of b.
+func (p *headParser) field(b, line []byte, off int) error {
+	if line[0] == ' ' || line[0] == '\t' {
+		return rejObsFold
+	}
+	i := 0
+	for i < len(line) && isTokenByte(line[i]) {
+		i++
+	}
+	if i == 0 || i == len(line) || line[i] != ':' {
+		return rejHeaderLine
+	}
+	name := line[:i]
+	v0 := i + 1
+	for v0 < len(line) && (line[v0] == ' ' || line[v0] == '\t') {
+		v0++
+	}
+	v1 := len(line)
+	for v1 > v0 && (line[v1-1] == ' ' || line[v1-1] == '\t') {
+		v1--
+	}
+	for _, c := range line[v0:v1] {
+		if isCTL(c) && c != '\t' {
+			return rejHeaderLine
+		}
+	}
+	value := line[v0:v1]
+	val := Span{off + v0, v1 - v0}
+	p.h.Fields++
+	switch {
+	case equalFold(name, "Content-Length"):
+		if p.sawCL {
+			return rejCL
+		}
+		p.sawCL = true
+		n, ok := parseLength(value)
+		if !ok {
+			return rejCL
+		}
+		p.h.ContentLength = n
+	case equalFold(name, "Transfer-Encoding"):
+		if p.sawTE {
+			return rejTE
+		}
+		p.sawTE = true
+		p.te = val
+	case equalFold(name, "Host"):
+		if p.h.HasHost || !validHost(value) {
+			return rejHost
+		}
+		p.h.HasHost = true
+		p.h.Host = val
+	case equalFold(name, "Upgrade"):
+		p.hasUpg = p.hasUpg || len(value) > 0
+	case equalFold(name, "Connection"):
+		p.connUpg = p.connUpg || hasToken(value, "upgrade")
+	}
+	return nil
+}
+
+// finish applies the rules that need the whole head, in nginx's order
+// (ngx_http_process_request_header): Host on HTTP/1.1 (even with an
+// absolute target), Transfer-Encoding, then the method.
+func (p *headParser) finish(b []byte) error {
+	h := &p.h
+	if h.Minor >= 1 && !h.HasHost {
+		return rejHost
+	}
+	if p.sawTE {
+		if h.Minor == 0 {
+			return rejTE
+		}
+		if !equalFold(p.te.Of(b), "chunked") {
+			return rejUnknownTE
+		}
+		if p.sawCL {
+			return rejTE
+		}
+		h.Chunked = true
+	}
+	if p.notAllowed {
+		return rejMethod
+	}
+	h.Upgrade = p.hasUpg && p.connUpg
+	return nil
+}
+
+// parseLength parses a Content-Length: decimal digits, at most 18 (nginx's
+// off_t bound).
+func parseLength(v []byte) (int64, bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// validHost is nginx's ngx_http_validate_host: no "..", no "/", no control
+// bytes or spaces, and a host part (before the port, without a trailing
+// dot) that is not empty.
+func validHost(h []byte) bool {
+	dot := -2
+	hostLen := len(h)
+	const (
+		usual = iota
+		literal
+		rest
+	)
+	state := usual
+	for i, c := range h {
+		switch c {
+		case '.':
+			if dot == i-1 {
+				return false
+			}
+			dot = i
+		case ':':
+			if state == usual {
+				hostLen = i
+				state = rest
+			}
+		case '[':
+			if i == 0 {
+				state = literal
+			}
+		case ']':
+			if state == literal {
+				hostLen = i + 1
+				state = rest
+			}
+		default:
+			if c == '/' || c <= ' ' || c == 0x7f {
+				return false
+			}
+		}
+	}
+	if dot == hostLen-1 {
+		hostLen--
+	}
+	return hostLen > 0
+}
+
+// hasToken reports whether the comma-separated list v holds token,
+// compared without case.
+func hasToken(v []byte, token string) bool {
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		t := v[:i]
+		for len(t) > 0 && (t[0] == ' ' || t[0] == '\t') {
+			t = t[1:]
+		}
+		for len(t) > 0 && (t[len(t)-1] == ' ' || t[len(t)-1] == '\t') {
+			t = t[:len(t)-1]
+		}
+		if equalFold(t, token) {
+			return true
+		}
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
+	}
+	return false
+}
+
+// equalFold compares ASCII b and s without case, without allocating.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		if lower(b[i]) != lower(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func isHexDigit(c byte) bool {
+	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func isCTL(c byte) bool { return c < ' ' || c == 0x7f }
+
+// isMethodByte is what nginx accepts in a method: upper-case letters, '_'
+// and '-'.
+func isMethodByte(c byte) bool { return 'A' <= c && c <= 'Z' || c == '_' || c == '-' }
+
+func isSchemeByte(c byte, i int) bool {
+	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
+		return true
+	}
+	return i > 0 && (isDigit(c) || c == '+' || c == '-' || c == '.')
+}
+
+// isTokenByte is RFC 9110's tchar.
+func isTokenByte(c byte) bool {
+	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || isDigit(c) {
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}

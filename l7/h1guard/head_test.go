@@ -1,0 +1,23 @@
+package h1guard
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestParseHeadAllocates nothing: the Head is offsets into the caller's
+// buffer.
+func TestParseHeadAllocates(t *testing.T) {
+	b := []byte("POST http://h/p?q HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nConnection: keep-alive, Upgrade\r\nUpgrade: x\r\nX-A: " + strings.Repeat("v", 100) + "\r\n\r\nabc")
+	var h Head
+	allocs := testing.AllocsPerRun(100, func() {
+		h, _, _ = ParseHead(b, Limits{})
+	})
+	if allocs != 0 {
+		t.Errorf("ParseHead allocates %v times, want 0", allocs)
+	}
+	if string(h.Method.Of(b)) != "POST" || string(h.Target.Of(b)) != "http://h/p?q" || string(h.Host.Of(b)) != "h" ||
+		h.ContentLength != 3 || !h.Upgrade || h.Fields != 5 || string(b[h.End:]) != "abc" {
+		t.Errorf("parsed %+v", h)
+	}
+}

@@ -1,0 +1,137 @@
+package h1guard
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// handshakeTimeout bounds a TLS handshake, as nginx's ssl_handshake_timeout
+// (60s).
+const handshakeTimeout = 60 * time.Second
+
+// TLSListener returns a listener of TLS connections on ln whose handshake
+// is done (each in its own goroutine, so a slow client holds up no other):
+// a connection that negotiated HTTP/2 is returned as the *tls.Conn, for
+// net/http to serve HTTP/2 on it; any other is guarded. Serve it with an
+// http.Server whose ConnContext is ConnContext and whose Handler is
+// wrapped in TLSHandler, so its requests keep their Request.TLS.
+func (g *Guard) TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &tlsListener{Listener: ln, g: g, cfg: cfg, conns: make(chan net.Conn), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	go l.acceptLoop()
+	return l
+}
+
+type tlsListener struct {
+	net.Listener
+	g     *Guard
+	cfg   *tls.Config
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+	// ctx ends the handshakes under way when the listener closes.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu  sync.Mutex
+	err error // Accept's error, once the accept loop stopped
+}
+
+func (l *tlsListener) acceptLoop() {
+	var delay time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				// As net/http: back off on an error such as too many open
+				// files, and try again.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-l.done:
+				}
+			}
+			l.mu.Lock()
+			l.err = err
+			l.mu.Unlock()
+			l.Close()
+			return
+		}
+		delay = 0
+		go l.handshake(c)
+	}
+}
+
+func (l *tlsListener) handshake(c net.Conn) {
+	tc := tls.Server(c, l.cfg)
+	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := tc.HandshakeContext(l.ctx); err != nil {
+		_ = c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	var out net.Conn = tc
+	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
+		out = &conn{Conn: tc, g: l.g, tls: &st}
+	}
+	select {
+	case l.conns <- out:
+	case <-l.done:
+		_ = c.Close()
+	}
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.err != nil {
+			return nil, l.err
+		}
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *tlsListener) Close() error {
+	var err error
+	l.once.Do(func() {
+		close(l.done)
+		l.cancel()
+		err = l.Listener.Close()
+	})
+	return err
+}
+
+type tlsStateKey struct{}
+
+// ConnContext is an http.Server's ConnContext that keeps the TLS state of
+// a guarded TLS connection for TLSHandler.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if gc, ok := c.(*conn); ok && gc.tls != nil {
+		return context.WithValue(ctx, tlsStateKey{}, gc.tls)
+	}
+	return ctx
+}
+
+// TLSHandler sets Request.TLS, which net/http sets only on a *tls.Conn, on
+// the requests of guarded TLS connections, then calls h.
+func TLSHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
+				cs := *st
+				r.TLS = &cs
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}

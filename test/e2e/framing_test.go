@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/test/testutil"
+)
+
+// rawExchange is testutil.RawExchange on Weir's HTTP port.
+func (w *weir) rawExchange(t testing.TB, raw string) []testutil.RawResponse {
+	t.Helper()
+	return testutil.RawExchange(t, strings.TrimPrefix(w.base, "http://"), raw)
+}
+
+// TestStrictFraming: requests nginx refuses are refused with its status,
+// the connection closes, and the backend never sees them.
+func TestStrictFraming(t *testing.T) {
+	b := newBackend(t, "strict", nil)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("strict", b.port) + ingress("strict", "strict.test", "strict"),
+	})
+	big := strings.Repeat("a", 9000)
+	for _, tc := range []struct {
+		name   string
+		raw    string
+		status int
+		// streamed: the head is valid, so the request may reach the
+		// backend before its body breaks (the body is streamed).
+		streamed bool
+	}{
+		{"content-length and transfer-encoding", "POST / HTTP/1.1\r\nHost: strict.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, false},
+		{"transfer-encoding on http/1.0", "POST / HTTP/1.0\r\nHost: strict.test\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, false},
+		{"unknown transfer-encoding", "POST / HTTP/1.1\r\nHost: strict.test\r\nTransfer-Encoding: identity\r\n\r\n", 501, false},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: strict.test\r\nX-A: 1\r\n 2\r\n\r\n", 400, false},
+		{"duplicate content-length", "POST / HTTP/1.1\r\nHost: strict.test\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", 400, false},
+		{"invalid content-length", "POST / HTTP/1.1\r\nHost: strict.test\r\nContent-Length: 1x\r\n\r\nx", 400, false},
+		{"duplicate host", "GET / HTTP/1.1\r\nHost: strict.test\r\nHost: strict.test\r\n\r\n", 400, false},
+		{"connect", "CONNECT strict.test:443 HTTP/1.1\r\nHost: strict.test:443\r\n\r\n", 405, false},
+		{"options *", "OPTIONS * HTTP/1.1\r\nHost: strict.test\r\n\r\n", 400, false},
+		{"get *", "GET * HTTP/1.1\r\nHost: strict.test\r\n\r\n", 400, false},
+		{"%00 in path", "GET /a%00 HTTP/1.1\r\nHost: strict.test\r\n\r\n", 400, false},
+		{"request line over 8k", "GET /" + big + " HTTP/1.1\r\nHost: strict.test\r\n\r\n", 414, false},
+		{"header line over 8k", "GET / HTTP/1.1\r\nHost: strict.test\r\nX: " + big + "\r\n\r\n", 400, false},
+		{"head over 32k", "GET / HTTP/1.1\r\nHost: strict.test\r\n" + strings.Repeat("X: "+big[:8000]+"\r\n", 5) + "\r\n", 400, false},
+		// Not waited for: refused once over the limit, its bytes not held.
+		{"unfinished head over 32k", "GET / HTTP/1.1\r\nHost: strict.test\r\n" + strings.Repeat("X: "+big[:8000]+"\r\n", 5), 400, false},
+		{"bad chunk", "POST / HTTP/1.1\r\nHost: strict.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 400, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b.mu.Lock()
+			before := len(b.reqs)
+			b.mu.Unlock()
+			rs := w.rawExchange(t, tc.raw)
+			if len(rs) != 1 || rs[0].StatusCode != tc.status || !rs[0].Close {
+				t.Fatalf("got statuses %v, want one %d with Connection: close", testutil.Statuses(rs), tc.status)
+			}
+			b.mu.Lock()
+			after := len(b.reqs)
+			b.mu.Unlock()
+			if after != before && !tc.streamed {
+				t.Errorf("the backend got the request")
+			}
+		})
+	}
+}
+
+// TestHostlessHTTP10Routed: an HTTP/1.0 request without Host reaches the
+// host-less rules with Host "_".
+func TestHostlessHTTP10Routed(t *testing.T) {
+	b := newBackend(t, "any", nil)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml": service("any", b.port) + `
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: any, namespace: default}
+spec:
+  ingressClassName: weir
+  rules:
+  - http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: any, port: {number: 80}}}}]}
+`,
+	})
+	rs := w.rawExchange(t, "GET /x HTTP/1.0\r\n\r\n")
+	if len(rs) != 1 || rs[0].StatusCode != http.StatusOK {
+		t.Fatalf("got statuses %v, want one 200", testutil.Statuses(rs))
+	}
+	if r := b.last(); r == nil || r.Host != "_" {
+		t.Errorf("backend got %v, want Host _", r)
+	}
+}
+
+// TestStrictFramingHTTPS: an HTTPS connection that negotiated http/1.1 is
+// held to the same rules, and its requests still know they came over TLS.
+func TestStrictFramingHTTPS(t *testing.T) {
+	b := newBackend(t, "tlsstrict", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Forwarded-Proto"))
+	})
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("tlsstrict", b.port) + ingress("tlsstrict", "tlsstrict.test", "tlsstrict"),
+	})
+	dial := func() *tls.Conn {
+		c, err := tls.Dial("tcp", w.d.HTTPSAddr(), &tls.Config{
+			ServerName: "tlsstrict.test", NextProtos: []string{"http/1.1"},
+			InsecureSkipVerify: true, // Weir's self-signed certificate
+		})
+		if err != nil {
+			t.Fatalf("tls dial: %v", err)
+		}
+		return c
+	}
+	rs := testutil.RawExchangeOn(t, dial(), "GET * HTTP/1.1\r\nHost: tlsstrict.test\r\n\r\n")
+	if len(rs) != 1 || rs[0].StatusCode != http.StatusBadRequest || !rs[0].Close {
+		t.Errorf("GET * over https: statuses %v, want one 400 with Connection: close", testutil.Statuses(rs))
+	}
+	rs = testutil.RawExchangeOn(t, dial(), "GET / HTTP/1.1\r\nHost: tlsstrict.test\r\nConnection: close\r\n\r\n")
+	if len(rs) != 1 || rs[0].StatusCode != http.StatusOK || rs[0].Body != "https" {
+		t.Errorf("GET / over https: %v %q, want 200 with X-Forwarded-Proto https", testutil.Statuses(rs), rs[0].Body)
+	}
+}
+
+// TestStrictFramingCurl: curl's requests pass, and the hostile ones curl
+// can be made to send are refused.
+func TestStrictFramingCurl(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not installed")
+	}
+	b := newBackend(t, "curl", nil)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("curl", b.port) + ingress("curl", "curl.test", "curl"),
+	})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-H", "Host: curl.test", w.base + "/ok"}, "200"},
+		{[]string{"-H", "Host: curl.test", "-d", "body", w.base + "/post"}, "200"},
+		{[]string{"-H", "Host: curl.test", "-X", "OPTIONS", "--request-target", "*", w.base}, "400"},
+		{[]string{"-H", "Host: curl.test", "-H", "Transfer-Encoding: gzip", "-d", "x", w.base + "/"}, "501"},
+		{[]string{"-H", "Host: curl.test", "-H", "X-Long: " + strings.Repeat("a", 9000), w.base + "/"}, "400"},
+		{[]string{"-H", "Host: curl.test", w.base + "/" + strings.Repeat("a", 9000)}, "414"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, "curl", append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code}"}, tc.args...)...).Output()
+		cancel()
+		if err != nil || string(out) != tc.want {
+			t.Errorf("curl %q: %q (%v), want %s", tc.args[len(tc.args)-3:], out, err, tc.want)
+		}
+	}
+}
