@@ -84,6 +84,8 @@ func FuzzParse(f *testing.F) {
 		cmReported := checkErrs("ParseDefaults", key, true, cmErrs)
 		_, _, tlsErrs := ParseTLSDefaults(data)
 		cmReported = checkErrs("ParseTLSDefaults", key, true, tlsErrs) || cmReported
+		_, globalErrs := ParseGlobal(data)
+		cmReported = checkErrs("ParseGlobal", key, true, globalErrs) || cmReported
 		settings, settingsErrs := ParseTLSSettings(data)
 		cmReported = checkErrs("ParseTLSSettings", key, true, settingsErrs) || cmReported
 		checkTLSSettings(t, settings)

@@ -113,12 +113,12 @@ var globalMeta = []Meta{
 	{
 		Key: "use-forwarded-headers", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` trusts the client's `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-Port` (passed on, and the upstream `Host` is the first `X-Forwarded-Host`) and takes the client address from `forwarded-for-header` of peers in `proxy-real-ip-cidr`: for Weir behind another L7 proxy. `\"false\"`: all from the connection, the client's `X-Forwarded-For` passed as `X-Original-Forwarded-For`.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "compute-full-forwarded-for", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "With `use-forwarded-headers`, `\"true\"` sends `X-Forwarded-For` as the client's value with the connection's address appended, instead of the client address alone.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "forwarded-for-header", Default: DefaultForwardedForHeader, ConfigMap: true, ConfigMapOnly: true,
@@ -133,12 +133,12 @@ var globalMeta = []Meta{
 	{
 		Key: "enable-real-ip", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` takes the client address from `forwarded-for-header` of peers in `proxy-real-ip-cidr` without trusting the other forwarded headers.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "use-proxy-protocol", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` expects a PROXY protocol header (v1 or v2) on every connection to the HTTP and HTTPS listeners; the client address is its source address when the peer is in `proxy-real-ip-cidr`.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "large-client-header-buffers", Default: "4 8k", ConfigMap: true, ConfigMapOnly: true,
@@ -157,6 +157,12 @@ func parseConfigBool(v string) (bool, error) {
 		return false, errors.New(`must be "true" or "false"`)
 	}
 	return b, nil
+}
+
+// validateConfigBool accepts what parseConfigBool accepts.
+func validateConfigBool(v string) error {
+	_, err := parseConfigBool(v)
+	return err
 }
 
 // validateHeaderName accepts a non-empty HTTP token.
