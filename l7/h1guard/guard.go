@@ -57,19 +57,30 @@ type Options struct {
 	// Registry is where weir_http_requests_rejected_total is registered.
 	// Nil means no metric.
 	Registry prometheus.Registerer
+	// Source, when not nil, gives the limits of each head read, instead of
+	// Limits and SetLimits: the live configuration's
+	// large-client-header-buffers (proxy.Proxy). Zero values take their
+	// defaults. Nil means none.
+	Source LimitSource
+}
+
+// LimitSource gives the header buffer limits of the live configuration.
+type LimitSource interface {
+	HeaderLimits() (buffers, size int)
 }
 
 // Guard wraps client connections with the checks. It is safe for
 // concurrent use.
 type Guard struct {
 	limits  atomic.Pointer[Limits]
+	source  LimitSource // nil: limits
 	log     *slog.Logger
 	counter *prometheus.CounterVec // nil: no metric
 }
 
 // New returns a Guard.
 func New(opts Options) *Guard {
-	g := &Guard{log: opts.Logger}
+	g := &Guard{log: opts.Logger, source: opts.Source}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -94,8 +105,15 @@ func (g *Guard) SetLimits(l Limits) {
 	g.limits.Store(&l)
 }
 
-// Limits returns the limits in force.
-func (g *Guard) Limits() Limits { return *g.limits.Load() }
+// Limits returns the limits in force: those of Options.Source when it is
+// set, else those of SetLimits.
+func (g *Guard) Limits() Limits {
+	if g.source != nil {
+		n, size := g.source.HeaderLimits()
+		return Limits{Buffers: n, BufferSize: size}.withDefaults()
+	}
+	return *g.limits.Load()
+}
 
 // Conn wraps a client connection.
 func (g *Guard) Conn(c net.Conn) net.Conn { return &conn{Conn: c, g: g} }

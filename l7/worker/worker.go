@@ -93,7 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("start tls: %w", err)
 	}
 	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort})
-	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg})
+	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg, Source: px})
 
 	httpSrv := &http.Server{
 		Handler:           px,

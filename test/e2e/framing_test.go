@@ -158,3 +158,32 @@ func TestStrictFramingCurl(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderBuffersFromConfigMap checks that the ConfigMap's
+// large-client-header-buffers sets the limits live: "4 1k" refuses a 2 KiB
+// header line that the default "4 8k" serves, and a long request line gets
+// 414 once the buffer is smaller than it.
+func TestHeaderBuffersFromConfigMap(t *testing.T) {
+	b := newBackend(t, "buf", nil)
+	files := map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("buf", b.port) + ingress("buf", "buf.test", "buf"),
+		"cm.yaml":    configMap(),
+	}
+	w := startWeirWith(t, files, configMapOptions())
+	header := "GET / HTTP/1.1\r\nHost: buf.test\r\nX-Big: " + strings.Repeat("a", 2048) + "\r\nConnection: close\r\n\r\n"
+	line := "GET /" + strings.Repeat("b", 1500) + " HTTP/1.1\r\nHost: buf.test\r\nConnection: close\r\n\r\n"
+	want := func(what, raw string, status int) {
+		t.Helper()
+		rs := w.rawExchange(t, raw)
+		if got := testutil.Statuses(rs); len(got) != 1 || got[0] != status {
+			t.Errorf("%s: got statuses %v, want [%d]", what, got, status)
+		}
+	}
+	want("2 KiB header line, default buffers", header, http.StatusOK)
+	want("1.5 KiB request line, default buffers", line, http.StatusOK)
+
+	w.update("cm.yaml", configMap("large-client-header-buffers", "4 1k"))
+	want("2 KiB header line, 4 1k", header, http.StatusBadRequest)
+	want("1.5 KiB request line, 4 1k", line, http.StatusRequestURITooLong)
+}

@@ -144,7 +144,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	httpsPort := d.httpsLn.Addr().(*net.TCPAddr).Port
 	d.proxy = proxy.New(proxy.Options{Logger: cfg.Logger, AccessLog: cfg.AccessLog, Registry: d.registry, HTTPSPort: httpsPort})
-	d.guard = h1guard.New(h1guard.Options{Logger: cfg.Logger, Registry: d.registry})
+	d.guard = h1guard.New(h1guard.Options{Logger: cfg.Logger, Registry: d.registry, Source: d.proxy})
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
 	ctrlOpts.Registry = d.registry
