@@ -273,3 +273,56 @@ func testShutdownUnderLoad(t *testing.T, workers string) {
 		t.Errorf("the load did not run through the shutdown: want requests served after SIGTERM, slow ones finishing in the drain, and refusals")
 	}
 }
+
+// TestWorkerShutdownTimeoutFromConfigMap checks that the ConfigMap's
+// worker-shutdown-timeout overrides --worker-shutdown-timeout: with "1s" in
+// the ConfigMap and 60s on the command line, a WebSocket open at SIGTERM gets
+// its close frame (1001) and weir exits within seconds, in both modes.
+func TestWorkerShutdownTimeoutFromConfigMap(t *testing.T) {
+	for _, workers := range []string{"0", "auto"} {
+		t.Run("workers="+workers, func(t *testing.T) {
+			const host = "app.test"
+			be := shutdownBackend(t)
+			httpPort, metricsPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+			cm := "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: weir-config, namespace: default}\ndata: {worker-shutdown-timeout: 1s}\n"
+			p := startWeir(t, map[string]string{"app.yaml": supervisortest.Manifest(host, "app", "127.0.0.1", be.Listener.Addr().(*net.TCPAddr).Port) + cm},
+				"--workers", workers, "--bind-address", "127.0.0.1", "--configmap", "default/weir-config",
+				"--http-port", strconv.Itoa(httpPort), "--https-port", strconv.Itoa(freePort(t, "127.0.0.1")),
+				"--metrics-port", strconv.Itoa(metricsPort), "--worker-shutdown-timeout", "60s")
+			addr := "127.0.0.1:" + strconv.Itoa(httpPort)
+			waitHealthy(t, p, "127.0.0.1:"+strconv.Itoa(metricsPort))
+
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var ws *websocket.Conn
+			testutil.WaitFor(t, 10*time.Second, "a WebSocket through weir", func() bool {
+				c, _, err := websocket.Dial(ctx, "ws://"+addr+"/ws", &websocket.DialOptions{Host: host})
+				ws = c
+				return err == nil
+			})
+			defer ws.CloseNow()
+			if err := ws.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+			if _, msg, err := ws.Read(ctx); err != nil || string(msg) != "hi" {
+				t.Fatalf("websocket echo: %q, %v", msg, err)
+			}
+			sigterm := time.Now()
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := ws.Read(ctx)
+			if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+				t.Errorf("websocket ended with %v (status %d), want a 1001 close frame", err, got)
+			}
+			select {
+			case <-p.exited:
+			case <-time.After(15 * time.Second):
+				t.Fatalf("weir still running 15s after SIGTERM with worker-shutdown-timeout 1s in the ConfigMap")
+			}
+			if took := time.Since(sigterm); took > 10*time.Second {
+				t.Errorf("weir took %v to exit, want about the ConfigMap's 1s", took)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Global is the typed configuration of the controller ConfigMap's global
@@ -54,6 +55,11 @@ type Global struct {
 	// buffers. 0 means the default, 4 and 8192.
 	HeaderBufferCount int `json:"headerBufferCount,omitempty"`
 	HeaderBufferSize  int `json:"headerBufferSize,omitempty"`
+	// WorkerShutdownTimeout is worker-shutdown-timeout: how long requests in
+	// flight and WebSockets may go on once Weir drains at shutdown. 0 means
+	// the --worker-shutdown-timeout flag's value (default 240s, as
+	// ingress-nginx's ConfigMap).
+	WorkerShutdownTimeout time.Duration `json:"workerShutdownTimeout,omitempty"`
 	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
@@ -113,12 +119,12 @@ var globalMeta = []Meta{
 	{
 		Key: "use-forwarded-headers", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` trusts the client's `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-Port` (passed on, and the upstream `Host` is the first `X-Forwarded-Host`) and takes the client address from `forwarded-for-header` of peers in `proxy-real-ip-cidr`: for Weir behind another L7 proxy. `\"false\"`: all from the connection, the client's `X-Forwarded-For` passed as `X-Original-Forwarded-For`.",
-		Validate: validateConfigBool,
+		Validate: validateBool,
 	},
 	{
 		Key: "compute-full-forwarded-for", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "With `use-forwarded-headers`, `\"true\"` sends `X-Forwarded-For` as the client's value with the connection's address appended, instead of the client address alone.",
-		Validate: validateConfigBool,
+		Validate: validateBool,
 	},
 	{
 		Key: "forwarded-for-header", Default: DefaultForwardedForHeader, ConfigMap: true, ConfigMapOnly: true,
@@ -133,18 +139,46 @@ var globalMeta = []Meta{
 	{
 		Key: "enable-real-ip", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` takes the client address from `forwarded-for-header` of peers in `proxy-real-ip-cidr` without trusting the other forwarded headers.",
-		Validate: validateConfigBool,
+		Validate: validateBool,
 	},
 	{
 		Key: "use-proxy-protocol", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` expects a PROXY protocol header (v1 or v2) on every connection to the HTTP and HTTPS listeners; the client address is its source address when the peer is in `proxy-real-ip-cidr`.",
-		Validate: validateConfigBool,
+		Validate: validateBool,
 	},
 	{
 		Key: "large-client-header-buffers", Default: "4 8k", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Number and size (nginx size syntax) of the buffers for a request line and headers: a longer request line gets 414, a longer header line 400.",
 		Validate: func(v string) error { _, _, err := parseBuffers(v); return err },
 	},
+	{
+		Key: "worker-shutdown-timeout", Default: "240s", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "How long requests in flight and WebSockets may go on once Weir drains at shutdown (nginx time syntax: `240s`, `4m`, or seconds); then WebSockets get a close frame (1001) and what remains is closed. Read when the drain starts; overrides `--worker-shutdown-timeout`.",
+		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
+	},
+}
+
+// ShutdownTimeout returns WorkerShutdownTimeout, or flag when it is 0.
+func (g Global) ShutdownTimeout(flag time.Duration) time.Duration {
+	if g.WorkerShutdownTimeout > 0 {
+		return g.WorkerShutdownTimeout
+	}
+	return flag
+}
+
+// parseNginxTime parses a positive nginx time: a number of seconds, or
+// units as Go writes them ("240s", "4m", "1h30m"; spaces between parts
+// allowed, as nginx allows).
+func parseNginxTime(v string) (time.Duration, error) {
+	t := strings.ReplaceAll(strings.TrimSpace(v), " ", "")
+	if n, err := strconv.Atoi(t); err == nil {
+		t = strconv.Itoa(n) + "s"
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil || d <= 0 {
+		return 0, errors.New("must be a positive time such as 240s, 4m or 30")
+	}
+	return d, nil
 }
 
 func validateBool(v string) error { _, err := parseConfigBool(v); return err }
@@ -157,12 +191,6 @@ func parseConfigBool(v string) (bool, error) {
 		return false, errors.New(`must be "true" or "false"`)
 	}
 	return b, nil
-}
-
-// validateConfigBool accepts what parseConfigBool accepts.
-func validateConfigBool(v string) error {
-	_, err := parseConfigBool(v)
-	return err
 }
 
 // validateHeaderName accepts a non-empty HTTP token.
@@ -250,6 +278,13 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 			wrap("large-client-header-buffers", v, err)
 		} else {
 			g.HeaderBufferCount, g.HeaderBufferSize = n, s
+		}
+	}
+	if v, ok := data["worker-shutdown-timeout"]; ok {
+		if d, err := parseNginxTime(v); err != nil {
+			wrap("worker-shutdown-timeout", v, err)
+		} else {
+			g.WorkerShutdownTimeout = d
 		}
 	}
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {

@@ -295,8 +295,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		time.Sleep(d.cfg.ShutdownGracePeriod)
 	}
 	refused := d.refuse()
-	d.log.Info("shutting down: draining", "worker-shutdown-timeout", d.cfg.WorkerShutdownTimeout, "refused", refused)
-	drain.Shutdown(servers, d.proxy, drain.Options{Refused: refused, Timeout: d.cfg.WorkerShutdownTimeout, Logger: d.log})
+	timeout := d.cfg.WorkerShutdownTimeout
+	if live := d.ctrl.Live(); live != nil {
+		timeout = live.Global.ShutdownTimeout(timeout)
+	}
+	d.log.Info("shutting down: draining", "worker-shutdown-timeout", timeout, "refused", refused)
+	drain.Shutdown(servers, d.proxy, drain.Options{Refused: refused, Timeout: timeout, Logger: d.log})
 	cancel()
 	if d.cfg.PostShutdownGracePeriod > 0 {
 		d.log.Info("drained: waiting before exit", "post-shutdown-grace-period", d.cfg.PostShutdownGracePeriod)

@@ -458,7 +458,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.log.Info("shutting down: /healthz and /readyz fail, serving goes on", "shutdown-grace-period", s.cfg.ShutdownGracePeriod)
 		time.Sleep(s.cfg.ShutdownGracePeriod)
 	}
-	s.drain = workerpkg.Drain{Timeout: s.cfg.WorkerShutdownTimeout, Refused: s.refuse()}
+	timeout := s.cfg.WorkerShutdownTimeout
+	if live := s.Live(); live != nil {
+		timeout = live.Global.ShutdownTimeout(timeout)
+	}
+	s.drain = workerpkg.Drain{Timeout: timeout, Refused: s.refuse()}
 	s.log.Info("shutting down: workers drain", "worker-shutdown-timeout", s.drain.Timeout, "refused", s.drain.Refused)
 	cancel()
 	if !s.drain.Refused {
