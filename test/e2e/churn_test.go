@@ -33,8 +33,8 @@ import (
 // folder and apply 1 000 configuration changes (hosts, paths, a TLS
 // Secret's certificate, a canary Ingress, the stable Service's endpoints)
 // within 60 s, one every 60 ms, while keep-alive HTTP/1.1 and HTTPS
-// clients, an HTTP/2 client, new TLS handshakes and WebSockets use a host
-// that exists
+// clients, an HTTP/2 client, new TLS handshakes and WebSockets (ws and
+// wss) use a host that exists
 // throughout: no request fails, every WebSocket still echoes at the end, and
 // the final configuration is live. With -short, 150 changes.
 func TestChurnInProcess(t *testing.T) { testChurn(t, "0") }
@@ -105,7 +105,7 @@ func testChurn(t *testing.T, workers string) {
 		failed.Add(1)
 		firstErr.CompareAndSwap(nil, what+": "+err.Error())
 	}
-	load := func(name string, c *http.Client, url string, proto int) {
+	load := func(name string, c *http.Client, method, url string, proto int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -117,27 +117,32 @@ func testChurn(t *testing.T, workers string) {
 				default:
 				}
 				sent.Add(1)
-				if err := churnGet(c, url, proto); err != nil {
+				if err := churnRequest(c, method, url, proto); err != nil {
 					fail(name, err)
 				}
 			}
 		}()
 	}
 	for i := range 3 {
-		load(fmt.Sprintf("http client %d", i), p.httpClient(), p.httpURL+"/", 1)
+		load(fmt.Sprintf("http client %d", i), p.httpClient(), http.MethodGet, p.httpURL+"/", 1)
 	}
-	load("http client, slow requests", p.httpClient(), p.httpURL+"/slow", 1)
+	load("http client, slow requests", p.httpClient(), http.MethodGet, p.httpURL+"/slow", 1)
+	load("http client, POST requests", p.httpClient(), http.MethodPost, p.httpURL+"/upload", 1)
 	for i := range 2 {
-		load(fmt.Sprintf("https client %d", i), p.httpsClient(ca, false), p.httpsURL+"/", 1)
+		load(fmt.Sprintf("https client %d", i), p.httpsClient(ca, false), http.MethodGet, p.httpsURL+"/", 1)
 	}
-	load("https client, a handshake per request", p.httpsClient(ca, true), p.httpsURL+"/", 1)
+	load("https client, a handshake per request", p.httpsClient(ca, true), http.MethodGet, p.httpsURL+"/", 1)
 	h2 := p.httpsClient(ca, false)
 	h2.Transport.(*http.Transport).ForceAttemptHTTP2 = true
-	load("https client, HTTP/2", h2, p.httpsURL+"/", 2)
+	load("https client, HTTP/2", h2, http.MethodGet, p.httpsURL+"/", 2)
 	var echoes atomic.Int64
 	wss := make([]*websocket.Conn, churnWS)
 	for i := range wss {
-		wss[i] = p.dialWS(t, "stable.test")
+		if i%2 == 0 {
+			wss[i] = p.dialWS(t, nil)
+		} else {
+			wss[i] = p.dialWS(t, ca)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -175,19 +180,22 @@ func testChurn(t *testing.T, workers string) {
 	tick.Stop()
 	wrote := time.Since(start)
 
-	// The last change is live once the routing is the folder's: wait on
-	// each new version (every worker has it) until it is.
-	v := p.config(t, "").Version
+	// The last change is live once the live Snapshot's Hash is that of a
+	// Weir started on the final folder: wait on each new version (every
+	// worker has it) until it is; then the routing is the folder's.
+	want := p.freshHash(t)
+	cfg := p.config(t, "")
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := p.checkState(t, &st, serials[:], stable)
-		if err == nil {
-			break
-		}
+	for cfg.Hash != want {
 		if time.Now().After(deadline) {
-			t.Fatalf("the final configuration is not live 30s after the last change (version %d): %v", v, err)
+			t.Fatalf("the final configuration is not live 30s after the last change: version %d has hash %s, a Weir started on the folder %s",
+				cfg.Version, cfg.Hash, want)
 		}
-		v = p.config(t, fmt.Sprintf("?after=%d&wait=5s", v)).Version
+		cfg = p.config(t, fmt.Sprintf("?after=%d&wait=5s", cfg.Version))
+	}
+	v := cfg.Version
+	if err := p.checkState(t, &st, serials[:], stable); err != nil {
+		t.Errorf("version %d, the final configuration: %v", v, err)
 	}
 	live := time.Since(start)
 
@@ -395,10 +403,15 @@ func leafSerial(t *testing.T, certPEM []byte) string {
 	return c.SerialNumber.String()
 }
 
-// churnGet sends GET url to stable.test and checks the answer is one of
-// its backends', in HTTP/proto.
-func churnGet(c *http.Client, url string, proto int) error {
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
+// churnRequest sends a request to url with stable.test's name (POST: with
+// a 4 KiB body) and checks the answer is one of its backends', in
+// HTTP/proto.
+func churnRequest(c *http.Client, method, url string, proto int) error {
+	var upload io.Reader
+	if method == http.MethodPost {
+		upload = strings.NewReader(strings.Repeat("x", 4096))
+	}
+	req, _ := http.NewRequest(method, url, upload)
 	req.Host = "stable.test"
 	resp, err := c.Do(req)
 	if err != nil {
@@ -435,7 +448,8 @@ func wsEcho(c *websocket.Conn, msg string) error {
 	return nil
 }
 
-// churnBackend answers a request with its name, /slow after 100 ms, and
+// churnBackend answers a request with its name once it has read the body
+// (4 KiB for a POST), /slow after 100 ms, and
 // echoes WebSocket messages; it counts plain requests.
 type churnBackend struct {
 	port int
@@ -451,6 +465,10 @@ func newChurnBackend(t *testing.T, name string) *churnBackend {
 			return
 		}
 		b.hits.Add(1)
+		if n, err := io.Copy(io.Discard, r.Body); err != nil || r.Method == http.MethodPost && n != 4096 {
+			http.Error(w, fmt.Sprintf("read %d bytes of the body: %v", n, err), http.StatusBadRequest)
+			return
+		}
 		if r.URL.Path == "/slow" {
 			time.Sleep(100 * time.Millisecond) // a request in flight across changes
 		}
@@ -554,6 +572,28 @@ func (p *weirProcess) remove(t *testing.T, name string) {
 	}
 }
 
+// freshHash returns the Hash of the Snapshot of an in-process Weir started
+// on the manifests in the folder now.
+func (p *weirProcess) freshHash(t *testing.T) string {
+	t.Helper()
+	entries, err := os.ReadDir(p.dir)
+	if err != nil {
+		t.Fatalf("read the manifest folder: %v", err)
+	}
+	files := map[string]string{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(p.dir, e.Name()))
+		if err != nil {
+			t.Fatalf("read %s: %v", e.Name(), err)
+		}
+		files[e.Name()] = string(b)
+	}
+	return startWeir(t, files).d.Live().Hash
+}
+
 // config returns /config with the query q ("?after=N&wait=D" waits for a
 // version above N live on every worker).
 func (p *weirProcess) config(t *testing.T, q string) controller.ConfigStatus {
@@ -588,17 +628,23 @@ func (p *weirProcess) httpsClient(ca *certstest.CA, handshakes bool) *http.Clien
 	}}
 }
 
-// dialWS opens a WebSocket to host through Weir's HTTP port.
-func (p *weirProcess) dialWS(t *testing.T, host string) *websocket.Conn {
+// dialWS opens a WebSocket to stable.test: through Weir's HTTP port, or
+// with ca through its HTTPS port.
+func (p *weirProcess) dialWS(t *testing.T, ca *certstest.CA) *websocket.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(p.httpURL, "http")+"/ws", &websocket.DialOptions{Host: host})
+	url, opts := "ws"+strings.TrimPrefix(p.httpURL, "http")+"/ws", &websocket.DialOptions{Host: "stable.test"}
+	if ca != nil {
+		url = "wss" + strings.TrimPrefix(p.httpsURL, "https") + "/ws"
+		opts.HTTPClient = p.httpsClient(ca, false)
+	}
+	c, _, err := websocket.Dial(ctx, url, opts)
 	if err != nil {
-		t.Fatalf("dial a websocket to %s: %v", host, err)
+		t.Fatalf("dial %s: %v", url, err)
 	}
 	if err := wsEcho(c, "hello"); err != nil {
-		t.Fatalf("websocket to %s: %v", host, err)
+		t.Fatalf("websocket %s: %v", url, err)
 	}
 	return c
 }
