@@ -86,15 +86,41 @@ func testChurn(t *testing.T, workers string) {
 	canary := newChurnBackend(t, "canary")
 	other := newChurnBackend(t, "other")
 
-	var st churnState
+	// At first every endpoint and the canary at weight 20, so that the
+	// WebSockets spread over backends the changes remove.
+	st := churnState{canary: 1, endpoints: [churnEndpoints]bool{true, true, true}}
 	files := map[string]string{
 		"class.yaml":    ingressClass,
 		"services.yaml": service("stable", stable[0].port) + service("canary", canary.port) + service("other", other.port),
 		"stable.yaml":   st.stableIngress(),
 		"cert.yaml":     certs[0],
+		"canary.yaml":   canaryIngress("stable-canary", "stable.test", "canary", "canary-weight", strconv.Itoa(churnCanary[st.canary])),
+	}
+	for e := range st.endpoints {
+		files[fmt.Sprintf("endpoint-%d.yaml", e)] = endpointSlice("stable", fmt.Sprintf("stable-e%d", e), stable[1+e].port)
 	}
 	p := startWeirProcess(t, workers, files)
 	v0 := p.config(t, "").Version
+	wss := make([]*websocket.Conn, churnWS)
+	for i := range wss {
+		if i%2 == 0 {
+			wss[i] = p.dialWS(t, nil)
+		} else {
+			wss[i] = p.dialWS(t, ca)
+		}
+	}
+	t.Cleanup(func() {
+		for _, c := range wss {
+			c.CloseNow()
+		}
+	})
+	churned := canary.tunnels.Load()
+	for _, b := range stable[1:] {
+		churned += b.tunnels.Load()
+	}
+	if churned == 0 {
+		t.Fatalf("none of %d WebSockets reached an endpoint the changes remove", len(wss))
+	}
 
 	// Load on stable.test until stop, each loop bounded in count.
 	stop := make(chan struct{})
@@ -136,13 +162,7 @@ func testChurn(t *testing.T, workers string) {
 	h2.Transport.(*http.Transport).ForceAttemptHTTP2 = true
 	load("https client, HTTP/2", h2, http.MethodGet, p.httpsURL+"/", 2)
 	var echoes atomic.Int64
-	wss := make([]*websocket.Conn, churnWS)
 	for i := range wss {
-		if i%2 == 0 {
-			wss[i] = p.dialWS(t, nil)
-		} else {
-			wss[i] = p.dialWS(t, ca)
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -162,11 +182,6 @@ func testChurn(t *testing.T, workers string) {
 			}
 		}()
 	}
-	t.Cleanup(func() {
-		for _, c := range wss {
-			c.CloseNow()
-		}
-	})
 	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	t.Cleanup(stopLoad)
 
@@ -209,9 +224,9 @@ func testChurn(t *testing.T, workers string) {
 			t.Errorf("websocket %d at the end: %v", i, err)
 		}
 	}
-	t.Logf("--workers %s: %d changes written in %v, live after %v as %d configuration versions (%.0f/s); %d requests and %d WebSocket echoes, none failed",
+	t.Logf("--workers %s: %d changes written in %v, live after %v as %d configuration versions (%.0f/s); %d requests and %d WebSocket echoes (%d of %d tunnels to backends removed on the way), none failed",
 		workers, changes, wrote.Round(time.Millisecond), live.Round(time.Millisecond), v-v0,
-		float64(v-v0)/live.Seconds(), sent.Load(), echoes.Load())
+		float64(v-v0)/live.Seconds(), sent.Load(), echoes.Load(), churned, len(wss))
 }
 
 // apply makes change i: by turns a host, a path, the certificate, the
@@ -238,6 +253,7 @@ func (p *weirProcess) apply(t *testing.T, st *churnState, i int, certs []string,
 	case 3:
 		st.canary = (st.canary + 1) % len(churnCanary)
 		if w := churnCanary[st.canary]; w < 0 {
+			// Its backend keeps running, and the tunnels to it open.
 			p.remove(t, "canary.yaml")
 		} else {
 			p.write(t, "canary.yaml", canaryIngress("stable-canary", "stable.test", "canary", "canary-weight", strconv.Itoa(w)))
@@ -450,10 +466,11 @@ func wsEcho(c *websocket.Conn, msg string) error {
 
 // churnBackend answers a request with its name once it has read the body
 // (4 KiB for a POST), /slow after 100 ms, and
-// echoes WebSocket messages; it counts plain requests.
+// echoes WebSocket messages; it counts requests and WebSockets.
 type churnBackend struct {
-	port int
-	hits atomic.Int64
+	port    int
+	hits    atomic.Int64 // plain requests
+	tunnels atomic.Int64 // WebSockets opened
 }
 
 func newChurnBackend(t *testing.T, name string) *churnBackend {
@@ -461,6 +478,7 @@ func newChurnBackend(t *testing.T, name string) *churnBackend {
 	b := &churnBackend{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "" {
+			b.tunnels.Add(1)
 			echoWebSocket(w, r)
 			return
 		}
