@@ -17,23 +17,27 @@ import (
 // message.
 func wsEchoBackend(t testing.TB, name string) *backend {
 	t.Helper()
-	return newBackend(t, name, func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
+	return newBackend(t, name, echoWebSocket)
+}
+
+// echoWebSocket accepts a WebSocket and echoes every message until the
+// connection ends.
+func echoWebSocket(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	ctx := context.Background()
+	for {
+		typ, msg, err := c.Read(ctx)
 		if err != nil {
 			return
 		}
-		defer c.CloseNow()
-		ctx := context.Background()
-		for {
-			typ, msg, err := c.Read(ctx)
-			if err != nil {
-				return
-			}
-			if err := c.Write(ctx, typ, msg); err != nil {
-				return
-			}
+		if err := c.Write(ctx, typ, msg); err != nil {
+			return
 		}
-	})
+	}
 }
 
 // wsClient is a WebSocket client through Weir whose messages are read by
