@@ -135,12 +135,15 @@ func (l *listener) Accept() (net.Conn, error) {
 }
 
 // rejected counts and logs one rejected request of c.
-func (g *Guard) rejected(c *conn, rej *Reject) {
+func (g *Guard) rejected(c *conn, rej *Reject) { g.count(c.RemoteAddr().String(), rej) }
+
+// count counts and logs one rejected request of the client at remote.
+func (g *Guard) count(remote string, rej *Reject) {
 	if g.counter != nil {
 		g.counter.WithLabelValues(rej.Reason).Inc()
 	}
 	if g.log.Enabled(context.Background(), slog.LevelDebug) {
-		g.log.Debug("request rejected", "client", c.RemoteAddr().String(), "reason", rej.Reason, "status", rej.Status)
+		g.log.Debug("request rejected", "client", remote, "reason", rej.Reason, "status", rej.Status)
 	}
 }
 
@@ -153,19 +156,24 @@ var statusTexts = map[int]string{
 	505: "HTTP Version Not Supported",
 }
 
-// response is nginx's answer to rej: its error page, Connection: close.
-// For a HEAD request (headOnly) it is the header alone.
-func response(rej *Reject, now time.Time, headOnly bool) []byte {
+// page is nginx's error page for rej.
+func page(rej *Reject) (status, html string) {
 	code := strconv.Itoa(rej.Status)
-	status := code + " " + statusTexts[rej.Status]
+	status = code + " " + statusTexts[rej.Status]
 	title := status
 	body := "<center><h1>" + status + "</h1></center>\r\n"
 	if rej.tooLarge {
 		title = code + " Request Header Or Cookie Too Large"
 		body += "<center>Request Header Or Cookie Too Large</center>\r\n"
 	}
-	page := "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n" + body +
+	return status, "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n" + body +
 		"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+}
+
+// response is nginx's answer to rej: its error page, Connection: close.
+// For a HEAD request (headOnly) it is the header alone.
+func response(rej *Reject, now time.Time, headOnly bool) []byte {
+	status, page := page(rej)
 	head := "HTTP/1.1 " + status + "\r\n" +
 		"Date: " + now.UTC().Format(http.TimeFormat) + "\r\n" +
 		"Content-Type: text/html\r\n" +

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -123,8 +125,10 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 }
 
 // TLSHandler sets Request.TLS, which net/http sets only on a *tls.Conn, on
-// the requests of guarded TLS connections, then calls h.
-func TLSHandler(h http.Handler) http.Handler {
+// the requests of guarded TLS connections, refuses the HTTP/2 requests
+// checkHTTP2 refuses (counted and answered as a refused HTTP/1.1 head, but
+// for Connection: close, which HTTP/2 has not), then calls h.
+func (g *Guard) TLSHandler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil {
 			if st, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
@@ -132,6 +136,36 @@ func TLSHandler(h http.Handler) http.Handler {
 				r.TLS = &cs
 			}
 		}
+		if r.ProtoMajor >= 2 {
+			if rej := checkHTTP2(r); rej != nil {
+				g.count(r.RemoteAddr, rej)
+				_, html := page(rej)
+				w.Header().Set("Content-Type", "text/html")
+				w.Header().Set("Content-Length", strconv.Itoa(len(html)))
+				w.WriteHeader(rej.Status)
+				if r.Method != http.MethodHead {
+					io.WriteString(w, html)
+				}
+				return
+			}
+		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// checkHTTP2 applies to an HTTP/2 request the rules an HTTP/1.1 head is
+// checked against where HTTP/2 has them too: CONNECT and TRACE get 405, a
+// :path that is not a path (OPTIONS *), holds an escaped NUL or climbs
+// above the root gets 400. HTTP/2's own framing is net/http's.
+func checkHTTP2(r *http.Request) *Reject {
+	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
+		return rejMethod
+	}
+	if r.RequestURI == "" || r.RequestURI[0] != '/' {
+		return rejTarget
+	}
+	if err := checkPath([]byte(r.RequestURI)); err != nil {
+		return err.(*Reject)
+	}
+	return nil
 }

@@ -32,7 +32,7 @@ func TestTLSListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := &http.Server{
-		Handler: TLSHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: New(Options{}).TLSHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "%s tls=%v", r.Proto, r.TLS != nil)
 		})),
 		ConnContext: ConnContext,

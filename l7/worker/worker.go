@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	tlsCfg := mgr.TLSConfig()
 	httpsSrv := &http.Server{
-		Handler:           h1guard.TLSHandler(px),
+		Handler:           guard.TLSHandler(px),
 		ConnContext:       h1guard.ConnContext,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,

@@ -187,3 +187,42 @@ func TestHeaderBuffersFromConfigMap(t *testing.T) {
 	want("2 KiB header line, 4 1k", header, http.StatusBadRequest)
 	want("1.5 KiB request line, 4 1k", line, http.StatusRequestURITooLong)
 }
+
+// TestStrictHTTP2: HTTP/2 requests are held to the rules that apply to them
+// as to an HTTP/1.1 head: an escaped NUL or a path that climbs above the
+// root gets 400 with nginx's page, and never reaches the backend.
+func TestStrictHTTP2(t *testing.T) {
+	b := newBackend(t, "h2strict", nil)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("h2strict", b.port) + ingress("h2strict", "h2strict.test", "h2strict"),
+	})
+	tr := httpsTransport(t, w, nil)
+	for _, tc := range []struct {
+		path string
+		want int
+	}{
+		{"/ok", http.StatusOK},
+		{"/a%00b", http.StatusBadRequest},
+		{"/../etc/passwd", http.StatusBadRequest},
+		{"/a/%2e%2e/%2e%2e/x", http.StatusBadRequest},
+	} {
+		resp, body, _ := httpsGet(t, w, tr, "h2strict.test", tc.path)
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s: served over %s, want HTTP/2", tc.path, resp.Proto)
+		}
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s over HTTP/2: %d %q, want %d", tc.path, resp.StatusCode, body, tc.want)
+		}
+		if tc.want == http.StatusBadRequest && !strings.Contains(body, "<center>nginx</center>") {
+			t.Errorf("GET %s over HTTP/2: body %q, want nginx's error page", tc.path, body)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.reqs {
+		if r.URL.Path != "/ok" {
+			t.Errorf("the backend got %q", r.URL.RawPath)
+		}
+	}
+}

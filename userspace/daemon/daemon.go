@@ -236,7 +236,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// a clone, which the session ticket key rotation would not reach.
 	tlsCfg := d.certs.TLSConfig()
 	httpsSrv := &http.Server{
-		Handler:           h1guard.TLSHandler(d.proxy),
+		Handler:           d.guard.TLSHandler(d.proxy),
 		ConnContext:       h1guard.ConnContext,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
