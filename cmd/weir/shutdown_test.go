@@ -289,8 +289,14 @@ func TestWorkerShutdownTimeoutFromConfigMap(t *testing.T) {
 				"--workers", workers, "--bind-address", "127.0.0.1", "--configmap", "default/weir-config",
 				"--http-port", strconv.Itoa(httpPort), "--https-port", strconv.Itoa(freePort(t, "127.0.0.1")),
 				"--metrics-port", strconv.Itoa(metricsPort), "--worker-shutdown-timeout", "60s")
-			addr := "127.0.0.1:" + strconv.Itoa(httpPort)
-			waitHealthy(t, p, "127.0.0.1:"+strconv.Itoa(metricsPort))
+			addr, metrics := "127.0.0.1:"+strconv.Itoa(httpPort), "127.0.0.1:"+strconv.Itoa(metricsPort)
+			waitHealthy(t, p, metrics)
+			// The ConfigMap is live on every worker once version 1 is.
+			if resp, err := http.Get("http://" + metrics + "/config?after=0&wait=10s"); err != nil {
+				t.Fatalf("wait for version 1: %v", err)
+			} else {
+				resp.Body.Close()
+			}
 
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()

@@ -458,9 +458,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.log.Info("shutting down: /healthz and /readyz fail, serving goes on", "shutdown-grace-period", s.cfg.ShutdownGracePeriod)
 		time.Sleep(s.cfg.ShutdownGracePeriod)
 	}
+	// The newest configuration, even one not yet acknowledged by every
+	// worker, says how long the workers drain.
 	timeout := s.cfg.WorkerShutdownTimeout
-	if live := s.Live(); live != nil {
-		timeout = live.Global.ShutdownTimeout(timeout)
+	if p := s.latest(); p != nil {
+		timeout = p.snap.Global.ShutdownTimeout(timeout)
 	}
 	s.drain = workerpkg.Drain{Timeout: timeout, Refused: s.refuse()}
 	s.log.Info("shutting down: workers drain", "worker-shutdown-timeout", s.drain.Timeout, "refused", s.drain.Refused)
