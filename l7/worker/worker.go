@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/proxy"
@@ -94,11 +95,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort})
 	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg, Source: px})
+	limits := connlimit.New(connlimit.Options{Source: px, Registry: reg})
 
 	httpSrv := &http.Server{
 		Handler:           px,
 		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
-		IdleTimeout:       75 * time.Second, // nginx keepalive_timeout
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	tlsCfg := mgr.TLSConfig()
@@ -107,9 +108,10 @@ func Run(ctx context.Context, cfg Config) error {
 		ConnContext:       h1guard.ConnContext,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
-		IdleTimeout:       75 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	limits.Configure(httpSrv) // keep-alive from the live configuration
+	limits.Configure(httpsSrv)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -118,7 +120,9 @@ func Run(ctx context.Context, cfg Config) error {
 	var servers []drain.Server
 	serve := func() {
 		serveOnce.Do(func() {
-			counted := func(ln net.Listener) net.Listener { return proxyproto.Wrap(conns.wrap(ln, cfg.CPU), px) }
+			counted := func(ln net.Listener) net.Listener {
+				return proxyproto.Wrap(limits.Listener(conns.wrap(ln, cfg.CPU)), px)
+			}
 			servers = append(servers, drain.Serve("http", httpSrv, cfg.HTTP, func(ln net.Listener) net.Listener {
 				return guard.Listener(counted(ln))
 			}, errc))
