@@ -70,6 +70,9 @@ type Global struct {
 	// limit less 1024 (ingress-nginx's derivation from
 	// max-worker-open-files "0").
 	MaxWorkerConnections *int `json:"maxWorkerConnections,omitempty"`
+	// LimitConnStatus is limit-conn-status-code: the status of a request
+	// past limit-connections. 0 means the default, 503.
+	LimitConnStatus int `json:"limitConnStatus,omitempty"`
 	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
@@ -81,6 +84,8 @@ const (
 	DefaultProxyRealIPCIDR    = "0.0.0.0/0"
 	DefaultHeaderBufferCount  = 4
 	DefaultHeaderBufferSize   = 8 << 10
+	// DefaultLimitConnStatus is limit-conn-status-code's default.
+	DefaultLimitConnStatus = 503
 	// DefaultKeepAlive is keep-alive's default, in seconds.
 	DefaultKeepAlive = 75
 	// DefaultKeepAliveRequests is keep-alive-requests' default.
@@ -139,6 +144,14 @@ func (g Global) KeepAliveSettings() (seconds, requests int) {
 // stands for the open-file limit's derivation, which the worker makes.
 func (g Global) WorkerConnections() int {
 	return valueOr(g.MaxWorkerConnections, DefaultMaxWorkerConnections)
+}
+
+// LimitConnStatusCode returns limit-conn-status-code, 503 when unset.
+func (g Global) LimitConnStatusCode() int {
+	if g.LimitConnStatus == 0 {
+		return DefaultLimitConnStatus
+	}
+	return g.LimitConnStatus
 }
 
 // valueOr returns *p, or def when p is nil.
@@ -201,6 +214,11 @@ var globalMeta = []Meta{
 		Key: "max-worker-connections", Default: "16384", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Client connections one worker (the proxy, with `--workers 0`) holds open at once, WebSockets included (nginx's `worker_connections`, which also counts upstream connections: Weir counts client connections only). At the cap the worker stops accepting: new connections wait in the kernel's accept queue. `\"0\"`: three quarters of the open-file limit less 1024 (at least 768), as ingress-nginx derives it. Counted in `weir_client_connections` and `weir_client_connections_capped_total`.",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
+	},
+	{
+		Key: "limit-conn-status-code", Default: "503", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Status (400 to 599) of a request refused by `limit-connections`.",
+		Validate: func(v string) error { _, err := parseLimitConnStatus(v); return err },
 	},
 }
 
@@ -323,6 +341,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	countKey("keep-alive", &g.KeepAlive)
 	countKey("keep-alive-requests", &g.KeepAliveRequests)
 	countKey("max-worker-connections", &g.MaxWorkerConnections)
+	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error
