@@ -49,6 +49,9 @@ const (
 	FDHTTP = 4
 	// FDHTTPS is the HTTPS listening socket.
 	FDHTTPS = 5
+	// FDConnTable is the memfd of the limit-connections table, with
+	// --conn-table-slot.
+	FDConnTable = 6
 )
 
 // Config configures a worker.
@@ -64,6 +67,10 @@ type Config struct {
 	HTTPS net.Listener
 	// HTTPSPort is written in ssl-redirect Locations; 0 and 443 write none.
 	HTTPSPort int
+	// ConnTable counts limit-connections for the node; ConnTableSlot is the
+	// worker's slot in it. Nil means a Table of the worker's own.
+	ConnTable     *connlimit.Table
+	ConnTableSlot int
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
 	// ShutdownTimeout bounds the drain when the worker stops without a
@@ -93,7 +100,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("start tls: %w", err)
 	}
-	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort})
+	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort,
+		ConnTable: cfg.ConnTable, ConnTableWorker: cfg.ConnTableSlot})
 	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg, Source: px})
 	limits := connlimit.New(connlimit.Options{Source: px, Registry: reg})
 

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +100,155 @@ func TestMaxWorkerConnectionsFromConfigMap(t *testing.T) {
 	first.Close()
 	if status, err := read(third, 5*time.Second); err != nil || status != 200 {
 		t.Fatalf("third connection once the first closed: %d, %v", status, err)
+	}
+}
+
+// slowBackend answers each request once release is called (at the end of
+// the test at the latest), and reports its arrival: arrived waits for the
+// next one.
+func slowBackend(t testing.TB, name string) (b *backend, arrived func(), release func()) {
+	t.Helper()
+	in, done := make(chan struct{}, 16), make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(done) }) }
+	b = newBackend(t, name, func(w http.ResponseWriter, r *http.Request) {
+		in <- struct{}{}
+		<-done
+		io.WriteString(w, "ok")
+	})
+	t.Cleanup(release) // before the backend's Close, which waits for its handlers
+	arrived = func() {
+		t.Helper()
+		if !arrivedWithin(in, 10*time.Second) {
+			t.Fatal("no request reached the backend within 10s")
+		}
+	}
+	return b, arrived, release
+}
+
+func arrivedWithin(in <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-in:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// getOwnConn sends GET http://base/ with Host host on a connection of its
+// own and returns the status (0 on error).
+func getOwnConn(base, host string) int { return getOwnConnCtx(context.Background(), base, host) }
+
+// getOwnConnCtx is getOwnConn with ctx: its end closes the connection.
+func getOwnConnCtx(ctx context.Context, base, host string) int {
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/", nil)
+	req.Host = host
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestLimitConnections: limit-connections 2 lets two slow requests from
+// 127.0.0.1 in and refuses a third with 503 (then the ConfigMap's
+// limit-conn-status-code); their end frees the count; limit-allowlist
+// exempts the client.
+func TestLimitConnections(t *testing.T) {
+	b, arrived, release := slowBackend(t, "lc")
+	files := map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("lc", b.port) + ingress("lc", "lc.test", "lc", "limit-connections", "2"),
+		"cm.yaml":    configMap(),
+	}
+	w := startWeirWith(t, files, configMapOptions())
+	statuses := make(chan int, 2)
+	for range 2 {
+		go func() { statuses <- getOwnConn(w.base, "lc.test") }()
+		arrived()
+	}
+	if got := getOwnConn(w.base, "lc.test"); got != http.StatusServiceUnavailable {
+		t.Errorf("third concurrent request, limit-connections 2: %d, want 503", got)
+	}
+	w.update("cm.yaml", configMap("limit-conn-status-code", "429"))
+	if got := getOwnConn(w.base, "lc.test"); got != http.StatusTooManyRequests {
+		t.Errorf("third concurrent request, limit-conn-status-code 429: %d, want 429", got)
+	}
+	release()
+	for range 2 {
+		if got := <-statuses; got != http.StatusOK {
+			t.Errorf("one of the first two requests: %d, want 200", got)
+		}
+	}
+	if got := getOwnConn(w.base, "lc.test"); got != http.StatusOK {
+		t.Errorf("a request once the first two ended: %d, want 200", got)
+	}
+}
+
+// TestLimitConnectionsAllowlist: a client in limit-allowlist is not
+// counted.
+func TestLimitConnectionsAllowlist(t *testing.T) {
+	b, arrived, release := slowBackend(t, "la")
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("la", b.port) + ingress("la", "la.test", "la", "limit-connections", "1", "limit-allowlist", "127.0.0.0/8"),
+	})
+	statuses := make(chan int, 2)
+	for range 2 {
+		go func() { statuses <- getOwnConn(w.base, "la.test") }()
+		arrived()
+	}
+	release()
+	for range 2 {
+		if got := <-statuses; got != http.StatusOK {
+			t.Errorf("allowlisted client over limit-connections 1: %d, want 200", got)
+		}
+	}
+}
+
+// TestLimitConnectionsClientGone: a request whose client goes away in the
+// middle gives its count back: with limit-connections 1, the next request
+// is let in once the first client closed its connection, while the
+// backend still holds the first request.
+func TestLimitConnectionsClientGone(t *testing.T) {
+	in := make(chan struct{}, 16)
+	done := make(chan struct{})
+	b := newBackend(t, "gone", func(w http.ResponseWriter, r *http.Request) {
+		in <- struct{}{}
+		<-done
+	})
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("gone", b.port) + ingress("gone", "gone.test", "gone", "limit-connections", "1"),
+	})
+	t.Cleanup(func() { close(done) }) // before Weir stops: its drain waits for the request held
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan int, 1)
+	go func() { first <- getOwnConnCtx(ctx, w.base, "gone.test") }()
+	if !arrivedWithin(in, 10*time.Second) {
+		t.Fatal("the first request did not reach the backend")
+	}
+	if got := getOwnConn(w.base, "gone.test"); got != http.StatusServiceUnavailable {
+		t.Fatalf("second request while the first is in flight: %d, want 503", got)
+	}
+	cancel()
+	<-first
+	// Retried until let in: the count is given back once the proxy saw
+	// the client go.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status := make(chan int, 1)
+		go func() { status <- getOwnConn(w.base, "gone.test") }()
+		select {
+		case <-in:
+			return // let in: it reached the backend
+		case got := <-status:
+			if got != http.StatusServiceUnavailable || time.Now().After(deadline) {
+				t.Fatalf("request after the first client went away: %d, want to reach the backend", got)
+			}
+		}
 	}
 }
