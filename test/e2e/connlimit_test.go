@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-lb/weir/l7/certs/certstest"
 	"github.com/weir-lb/weir/test/testutil"
 )
 
@@ -250,5 +252,49 @@ func TestLimitConnectionsClientGone(t *testing.T) {
 				t.Fatalf("request after the first client went away: %d, want to reach the backend", got)
 			}
 		}
+	}
+}
+
+// TestKeepAliveHTTPS: keep-alive-requests and keep-alive apply on the HTTPS
+// listener too: to HTTP/1.1 over TLS, and keep-alive to an idle HTTP/2
+// connection.
+func TestKeepAliveHTTPS(t *testing.T) {
+	ca := certstest.NewCA(t)
+	crt, key := ca.Issue(t, "ka.example.com")
+	b := newBackend(t, "kas", nil)
+	w := startWeirWith(t, map[string]string{
+		"class.yaml":  ingressClass,
+		"svc.yaml":    service("kas", b.port),
+		"secret.yaml": certstest.SecretYAML("default", "ka-tls", crt, key),
+		"ing.yaml":    tlsIngress("kas", "ka.example.com", "ka.example.com", "ka-tls", "kas"),
+		"cm.yaml":     configMap("keep-alive-requests", "2", "keep-alive", "1"),
+	}, configMapOptions())
+	dial := func(proto string) *tls.Conn {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", w.d.HTTPSAddr(),
+			&tls.Config{ServerName: "ka.example.com", RootCAs: ca.Pool(), NextProtos: []string{proto}})
+		if err != nil {
+			t.Fatalf("dial %s: %v", proto, err)
+		}
+		return c
+	}
+	get := "GET / HTTP/1.1\r\nHost: ka.example.com\r\n\r\n"
+	rs := testutil.RawExchangeOn(t, dial("http/1.1"), strings.Repeat(get, 3))
+	if got := testutil.Statuses(rs); len(got) != 2 || !rs[1].Close {
+		t.Errorf("HTTP/1.1 over TLS, keep-alive-requests 2, three pipelined requests: statuses %v, want two, the second with Connection: close", got)
+	}
+
+	// An HTTP/2 connection with no stream is idle: closed after keep-alive.
+	c := dial("h2")
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("negotiated %q, want h2", p)
+	}
+	io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00") // preface, empty SETTINGS
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Errorf("idle HTTP/2 connection, keep-alive 1: not closed within 10s (%v)", err)
+	} else if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("idle HTTP/2 connection, keep-alive 1: closed after %v", d)
 	}
 }
