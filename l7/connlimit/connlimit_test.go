@@ -163,13 +163,17 @@ func TestKeepAliveTimeout(t *testing.T) {
 	}
 
 	// A request whose first bytes arrived before the idle timeout is
-	// served, however long its head takes within the header timeout.
+	// served, however long its head takes within the header timeout. A
+	// probe connection that went idle just after shows when the idle
+	// period ended.
 	c := dial(t, addr)
 	c.get()
+	probe := dial(t, addr)
+	probe.get()
 	io.WriteString(c.conn, "GET / HT")
-	// Let the idle period end (what is awaited is the passing of time
-	// itself): the request is still read.
-	time.Sleep(400 * time.Millisecond)
+	if !probe.closedWithin(5 * time.Second) {
+		t.Fatalf("keep-alive 200ms: the idle probe connection stays open")
+	}
 	io.WriteString(c.conn, "TP/1.1\r\nHost: a.test\r\n\r\n")
 	if resp, err := c.response(5 * time.Second); err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("request begun within keep-alive: %v, %v", resp, err)
