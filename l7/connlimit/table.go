@@ -259,7 +259,7 @@ func (t *Table) Count(key uint64) int {
 	tag := max(key>>countBits, 1)
 	base := headerWords + (key*0x9e3779b97f4a7c15>>32)%t.buckets*bucketWords
 	for i := range uint64(slotsInBucket) {
-		if w := atomic.LoadUint64(&t.words[base+1+i]); w>>countBits == tag {
+		if w := atomic.LoadUint64(&t.words[base+1+i]); w>>countBits == tag && w&countMask > 0 {
 			return int(w & countMask)
 		}
 	}
