@@ -2,7 +2,10 @@ package proxy
 
 import (
 	"net/netip"
+	"syscall"
+	"time"
 
+	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
@@ -18,6 +21,9 @@ type globalConfig struct {
 	realIPFrom []netip.Prefix
 	// realIP is Global.RealIP().
 	realIP bool
+	// connLimits are keep-alive, keep-alive-requests and
+	// max-worker-connections.
+	connLimits connlimit.Settings
 }
 
 // defaultGlobal is the configuration before the first Apply.
@@ -27,6 +33,11 @@ var defaultGlobal = compileGlobal(annotations.Global{})
 // annotations package never writes one) is skipped: it trusts nobody.
 func compileGlobal(g annotations.Global) *globalConfig {
 	c := &globalConfig{Global: g, forwardedFor: g.ForwardedFor(), realIP: g.RealIP()}
+	ka, n := g.KeepAliveSettings()
+	c.connLimits = connlimit.Settings{KeepAlive: time.Duration(ka) * time.Second, KeepAliveRequests: n, MaxConnections: g.WorkerConnections()}
+	if c.connLimits.MaxConnections == 0 {
+		c.connLimits.MaxConnections = openFilesConnections()
+	}
 	for _, s := range g.RealIPFrom() {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			c.realIPFrom = append(c.realIPFrom, p)
@@ -61,4 +72,24 @@ func (p *Proxy) TrustsProxy(peer netip.Addr) bool {
 	return containsAddr(p.liveGlobal().realIPFrom, peer.Unmap())
 }
 
-var _ proxyproto.Policy = (*Proxy)(nil)
+// ConnLimits returns keep-alive, keep-alive-requests and
+// max-worker-connections of the live configuration (75 s, 1000 and 16384
+// before the first Apply). Safe for concurrent use.
+func (p *Proxy) ConnLimits() connlimit.Settings { return p.liveGlobal().connLimits }
+
+// openFilesConnections is max-worker-connections "0" as ingress-nginx
+// derives it from max-worker-open-files "0": three quarters of the
+// process's open-file limit less 1024, that difference at least 1024.
+func openFilesConnections() int {
+	var rl syscall.Rlimit
+	files := uint64(0)
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur > 1024 {
+		files = min(rl.Cur-1024, 1<<30)
+	}
+	return int(max(files, 1024)) * 3 / 4
+}
+
+var (
+	_ proxyproto.Policy = (*Proxy)(nil)
+	_ connlimit.Source  = (*Proxy)(nil)
+)

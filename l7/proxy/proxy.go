@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -45,6 +46,13 @@ type Options struct {
 	// HTTPSPort is the port written in the Location of ssl-redirect
 	// redirects; 0 and 443 write none. Default 0.
 	HTTPSPort int
+	// ConnTable counts the requests of limit-connections; the supervisor
+	// shares one among its workers (connlimit.OpenTable). Nil means a
+	// private Table, made on the first limited request.
+	ConnTable *connlimit.Table
+	// ConnTableWorker is this process's worker slot in ConnTable. Default
+	// 0.
+	ConnTableWorker int
 	// ClientBodyTimeout is nginx's client_body_timeout: the longest wait
 	// between two reads of a request body before the request ends with
 	// 408 and its connection closes. Zero means 60s.
@@ -83,6 +91,7 @@ type Proxy struct {
 	metrics   *metrics      // nil: no metrics
 	pool      *connPool     // upstream keep-alive connections (forward.go)
 	sources   *sourceRanges // source-range enforcement (sourcerange.go)
+	connLimit *connLimits   // limit-connections (limitconn.go)
 	tunnels   tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
@@ -106,6 +115,7 @@ func New(opts Options) *Proxy {
 	}
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
+	p.connLimit = newConnLimits(opts.ConnTable, opts.ConnTableWorker, opts.Registry)
 	return p
 }
 
@@ -176,7 +186,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
-	if p.tlsPolicy(rec, r, &ex.fwd, route) || p.sources.reject(rec, ex.fwd.remote, route) {
+	if p.tlsPolicy(rec, r, &ex.fwd, route) {
+		return
+	}
+	// limit_conn runs in nginx's preaccess phase, before allow and deny.
+	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, route, p.liveGlobal().LimitConnStatusCode())
+	if !ok {
+		return
+	}
+	defer slot.Release()
+	if p.sources.reject(rec, ex.fwd.remote, route) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)

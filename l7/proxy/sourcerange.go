@@ -24,8 +24,7 @@ import (
 // (a Snapshot is immutable); the cache is dropped whole when it grows past
 // maxCachedSourceRanges, so Snapshots that are no longer live are freed.
 type sourceRanges struct {
-	mu     sync.RWMutex
-	cache  map[*annotations.SourceRange]*compiledSourceRange
+	cache  ptrCache[annotations.SourceRange, *compiledSourceRange]
 	denied *prometheus.CounterVec // nil: no metrics
 }
 
@@ -37,7 +36,7 @@ type compiledSourceRange struct {
 
 // newSourceRanges returns the enforcer; reg nil means no metrics.
 func newSourceRanges(reg *prometheus.Registry) *sourceRanges {
-	s := &sourceRanges{cache: map[*annotations.SourceRange]*compiledSourceRange{}}
+	s := &sourceRanges{}
 	if reg != nil {
 		s.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_source_range_denied_total",
@@ -71,20 +70,33 @@ func (s *sourceRanges) reject(w http.ResponseWriter, client netip.Addr, route *r
 }
 
 func (s *sourceRanges) compiled(sr *annotations.SourceRange) *compiledSourceRange {
-	s.mu.RLock()
-	c := s.cache[sr]
-	s.mu.RUnlock()
-	if c != nil {
-		return c
+	return s.cache.get(sr, compileSourceRange)
+}
+
+// ptrCache holds what was compiled from values of a Snapshot, by pointer
+// (a Snapshot is immutable); it is dropped whole when it grows past
+// maxCachedSourceRanges, so Snapshots that are no longer live are freed.
+type ptrCache[K, V any] struct {
+	mu sync.RWMutex
+	m  map[*K]V
+}
+
+// get returns the value compiled from k, compiling it on the first call.
+func (c *ptrCache[K, V]) get(k *K, compile func(*K) V) V {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
 	}
-	c = compileSourceRange(sr)
-	s.mu.Lock()
-	if len(s.cache) >= maxCachedSourceRanges {
-		clear(s.cache)
+	v = compile(k)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedSourceRanges {
+		c.m = map[*K]V{}
 	}
-	s.cache[sr] = c
-	s.mu.Unlock()
-	return c
+	c.m[k] = v
+	c.mu.Unlock()
+	return v
 }
 
 // compileSourceRange parses the prefixes of sr. They were normalised by the

@@ -223,10 +223,14 @@ func switchedTo(resp *http.Response, upgrade string) string {
 	return upgrade
 }
 
-// isTCP reports whether c is a TCP connection, under a wrapper that
-// writes to it unchanged (h1guard's) if any.
+// isTCP reports whether c is a TCP connection, under wrappers that write
+// to it unchanged (h1guard's, PROXY protocol's, connlimit's) if any.
 func isTCP(c net.Conn) bool {
-	if u, ok := c.(interface{ Unwrap() net.Conn }); ok {
+	for range 4 {
+		u, ok := c.(interface{ Unwrap() net.Conn })
+		if !ok {
+			break
+		}
 		c = u.Unwrap()
 	}
 	_, ok := c.(*net.TCPConn)

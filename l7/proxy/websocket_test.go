@@ -467,4 +467,13 @@ func TestIsTCPThroughGuard(t *testing.T) {
 	if isTCP(g.Conn(tls.Server(c, &tls.Config{}))) {
 		t.Errorf("a guarded TLS connection is seen as TCP")
 	}
+	if !isTCP(g.Conn(plainWrapper{c})) {
+		t.Errorf("a guarded TCP connection under another wrapper (connlimit's) is not seen as TCP")
+	}
 }
+
+// plainWrapper is a connection wrapper that writes unchanged, as
+// connlimit's and proxyproto's.
+type plainWrapper struct{ net.Conn }
+
+func (w plainWrapper) Unwrap() net.Conn { return w.Conn }

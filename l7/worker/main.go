@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 
+	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/userspace/cmdline"
 )
 
@@ -25,6 +26,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	uid := fs.Int("uid", 0, "numeric user to switch to once the sockets are held (0: keep the supervisor's)")
+	connSlot := fs.Int("conn-table-slot", -1, "the worker's slot in the limit-connections table inherited as fd 6 (-1: none, a table of its own)")
 	gid := fs.Int("gid", 0, "numeric group to switch to once the sockets are held (0: keep the supervisor's)")
 	if err := cmdline.Parse(fs, "Runs one proxy worker; the supervisor starts it with its sockets as inherited\nfiles. Not meant to be run by hand.", args, stdout); err != nil {
 		return err
@@ -60,6 +62,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cfg.HTTPS, err = Listener(FDHTTPS, "https"); err != nil {
 			return err
 		}
+	}
+	if *connSlot >= 0 {
+		f := os.NewFile(FDConnTable, "conn-table")
+		if f == nil {
+			return fmt.Errorf("inherit limit-connections table: no file descriptor %d", FDConnTable)
+		}
+		if cfg.ConnTable, err = connlimit.OpenTable(f); err != nil {
+			return err
+		}
+		if *connSlot >= cfg.ConnTable.Workers() {
+			return fmt.Errorf("inherit limit-connections table: slot %d of a table of %d", *connSlot, cfg.ConnTable.Workers())
+		}
+		cfg.ConnTableSlot = *connSlot
 	}
 	if *accessLog {
 		cfg.AccessLog = stdout

@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/proxy"
@@ -48,6 +49,9 @@ const (
 	FDHTTP = 4
 	// FDHTTPS is the HTTPS listening socket.
 	FDHTTPS = 5
+	// FDConnTable is the memfd of the limit-connections table, with
+	// --conn-table-slot.
+	FDConnTable = 6
 )
 
 // Config configures a worker.
@@ -63,6 +67,10 @@ type Config struct {
 	HTTPS net.Listener
 	// HTTPSPort is written in ssl-redirect Locations; 0 and 443 write none.
 	HTTPSPort int
+	// ConnTable counts limit-connections for the node; ConnTableSlot is the
+	// worker's slot in it. Nil means a Table of the worker's own.
+	ConnTable     *connlimit.Table
+	ConnTableSlot int
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
 	// ShutdownTimeout bounds the drain when the worker stops without a
@@ -92,13 +100,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("start tls: %w", err)
 	}
-	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort})
+	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort,
+		ConnTable: cfg.ConnTable, ConnTableWorker: cfg.ConnTableSlot})
 	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg, Source: px})
+	limits := connlimit.New(connlimit.Options{Source: px, Registry: reg})
 
 	httpSrv := &http.Server{
 		Handler:           px,
 		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
-		IdleTimeout:       75 * time.Second, // nginx keepalive_timeout
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	tlsCfg := mgr.TLSConfig()
@@ -107,9 +116,10 @@ func Run(ctx context.Context, cfg Config) error {
 		ConnContext:       h1guard.ConnContext,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
-		IdleTimeout:       75 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	limits.Configure(httpSrv) // keep-alive from the live configuration
+	limits.Configure(httpsSrv)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -118,7 +128,9 @@ func Run(ctx context.Context, cfg Config) error {
 	var servers []drain.Server
 	serve := func() {
 		serveOnce.Do(func() {
-			counted := func(ln net.Listener) net.Listener { return proxyproto.Wrap(conns.wrap(ln, cfg.CPU), px) }
+			counted := func(ln net.Listener) net.Listener {
+				return proxyproto.Wrap(limits.Listener(conns.wrap(ln, cfg.CPU)), px)
+			}
 			servers = append(servers, drain.Serve("http", httpSrv, cfg.HTTP, func(ln net.Listener) net.Listener {
 				return guard.Listener(counted(ln))
 			}, errc))

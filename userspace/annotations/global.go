@@ -60,6 +60,25 @@ type Global struct {
 	// the --worker-shutdown-timeout flag's value (default 240s, as
 	// ingress-nginx's ConfigMap).
 	WorkerShutdownTimeout time.Duration `json:"workerShutdownTimeout,omitempty"`
+	// KeepAlive is keep-alive: the seconds a client connection is kept
+	// idle between two requests (nginx's keepalive_timeout). Nil means the
+	// default, 75; 0 disables keep-alive (every response Connection:
+	// close).
+	KeepAlive *int `json:"keepAlive,omitempty"`
+	// KeepAliveRequests is keep-alive-requests: the response to a
+	// connection's KeepAliveRequests-th request closes it (nginx's
+	// keepalive_requests). Nil means the default, 1000.
+	KeepAliveRequests *int `json:"keepAliveRequests,omitempty"`
+	// MaxWorkerConnections is max-worker-connections: the client
+	// connections one worker holds open at once (nginx's
+	// worker_connections); at the cap the worker stops accepting. Nil
+	// means the default, 16384; 0 means three quarters of the open-file
+	// limit less 1024 (ingress-nginx's derivation from
+	// max-worker-open-files "0").
+	MaxWorkerConnections *int `json:"maxWorkerConnections,omitempty"`
+	// LimitConnStatus is limit-conn-status-code: the status of a request
+	// past limit-connections. 0 means the default, 503.
+	LimitConnStatus int `json:"limitConnStatus,omitempty"`
 	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
@@ -71,6 +90,14 @@ const (
 	DefaultProxyRealIPCIDR    = "0.0.0.0/0"
 	DefaultHeaderBufferCount  = 4
 	DefaultHeaderBufferSize   = 8 << 10
+	// DefaultLimitConnStatus is limit-conn-status-code's default.
+	DefaultLimitConnStatus = 503
+	// DefaultKeepAlive is keep-alive's default, in seconds.
+	DefaultKeepAlive = 75
+	// DefaultKeepAliveRequests is keep-alive-requests' default.
+	DefaultKeepAliveRequests = 1000
+	// DefaultMaxWorkerConnections is max-worker-connections' default.
+	DefaultMaxWorkerConnections = 16384
 )
 
 // IsZero reports whether g is the built-in configuration (every field
@@ -113,6 +140,34 @@ func (g Global) HeaderBuffers() (count, size int) {
 	return count, size
 }
 
+// KeepAliveSettings returns keep-alive (seconds, 0: disabled) and
+// keep-alive-requests, their defaults (75 and 1000) when unset.
+func (g Global) KeepAliveSettings() (seconds, requests int) {
+	return valueOr(g.KeepAlive, DefaultKeepAlive), valueOr(g.KeepAliveRequests, DefaultKeepAliveRequests)
+}
+
+// WorkerConnections returns max-worker-connections, 16384 when unset; 0
+// stands for the open-file limit's derivation, which the worker makes.
+func (g Global) WorkerConnections() int {
+	return valueOr(g.MaxWorkerConnections, DefaultMaxWorkerConnections)
+}
+
+// LimitConnStatusCode returns limit-conn-status-code, 503 when unset.
+func (g Global) LimitConnStatusCode() int {
+	if g.LimitConnStatus == 0 {
+		return DefaultLimitConnStatus
+	}
+	return g.LimitConnStatus
+}
+
+// valueOr returns *p, or def when p is nil.
+func valueOr(p *int, def int) int {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
 // globalMeta is the metadata table of the Global settings; they exist only
 // as controller ConfigMap keys.
 var globalMeta = []Meta{
@@ -150,6 +205,26 @@ var globalMeta = []Meta{
 		Key: "large-client-header-buffers", Default: "4 8k", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Number and size (nginx size syntax) of the buffers for a request line and headers: a longer request line gets 414, a longer header line 400.",
 		Validate: func(v string) error { _, _, err := parseBuffers(v); return err },
+	},
+	{
+		Key: "keep-alive", Default: "75", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Seconds a client connection is kept idle between two requests (nginx's `keepalive_timeout`); a request whose first bytes arrived by then gets `client_header_timeout` (60 s) for its head. `\"0\"` disables keep-alive: every HTTP/1 response carries `Connection: close`.",
+		Validate: func(v string) error { _, err := parseCount(v); return err },
+	},
+	{
+		Key: "keep-alive-requests", Default: "1000", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Requests one HTTP/1 client connection serves: the response to the last carries `Connection: close` and the connection closes (nginx's `keepalive_requests`).",
+		Validate: func(v string) error { _, err := parseCount(v); return err },
+	},
+	{
+		Key: "max-worker-connections", Default: "16384", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Client connections one worker (the proxy, with `--workers 0`) holds open at once, WebSockets included (nginx's `worker_connections`, which also counts upstream connections: Weir counts client connections only). At the cap the worker stops accepting: new connections wait in the kernel's accept queue. `\"0\"`: three quarters of the open-file limit less 1024 (at least 768), as ingress-nginx derives it. Counted in `weir_client_connections` and `weir_client_connections_capped_total`.",
+		Validate: func(v string) error { _, err := parseCount(v); return err },
+	},
+	{
+		Key: "limit-conn-status-code", Default: "503", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Status (400 to 599) of a request refused by `limit-connections`.",
+		Validate: func(v string) error { _, err := parseLimitConnStatus(v); return err },
 	},
 	{
 		Key: "worker-shutdown-timeout", Default: "240s", ConfigMap: true, ConfigMapOnly: true,
@@ -233,6 +308,21 @@ func parseBuffers(v string) (count, size int, err error) {
 	return n, int(s), nil
 }
 
+// globalKey parses data[key], when present, with parse, and gives set the
+// value or wrap the error.
+func globalKey[T any](data map[string]string, key string, parse func(string) (T, error), wrap func(key, value string, err error), set func(T)) {
+	v, ok := data[key]
+	if !ok {
+		return
+	}
+	x, err := parse(v)
+	if err != nil {
+		wrap(key, v, err)
+		return
+	}
+	set(x)
+}
+
 // ParseGlobal reads the Global settings from the data of the controller
 // ConfigMap. A nil map yields the zero Global (every default). A rejected
 // value is returned as an *Error with ConfigMap set and its default is
@@ -244,14 +334,10 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 		errs = append(errs, &Error{Annotation: key, Value: value, ConfigMap: true, Err: err})
 	}
 	boolKey := func(key string, dst *bool) {
-		if v, ok := data[key]; ok {
-			b, err := parseConfigBool(v)
-			if err != nil {
-				wrap(key, v, err)
-				return
-			}
-			*dst = b
-		}
+		globalKey(data, key, parseConfigBool, wrap, func(b bool) { *dst = b })
+	}
+	countKey := func(key string, dst **int) {
+		globalKey(data, key, parseCount, wrap, func(n int) { *dst = &n })
 	}
 	boolKey("use-forwarded-headers", &g.UseForwardedHeaders)
 	boolKey("compute-full-forwarded-for", &g.ComputeFullForwardedFor)
@@ -287,6 +373,10 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 			g.WorkerShutdownTimeout = d
 		}
 	}
+	countKey("keep-alive", &g.KeepAlive)
+	countKey("keep-alive-requests", &g.KeepAliveRequests)
+	countKey("max-worker-connections", &g.MaxWorkerConnections)
+	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error

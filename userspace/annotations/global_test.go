@@ -60,6 +60,25 @@ func TestParseGlobal(t *testing.T) {
 			},
 		},
 		{
+			name: "connection limits",
+			data: map[string]string{"keep-alive": " 10 ", "keep-alive-requests": "5", "max-worker-connections": "0"},
+			want: Global{KeepAlive: ptr(10), KeepAliveRequests: ptr(5), MaxWorkerConnections: ptr(0)},
+		},
+		{
+			name: "keep-alive 0 disables keep-alive",
+			data: map[string]string{"keep-alive": "0"},
+			want: Global{KeepAlive: ptr(0)},
+		},
+		{
+			name: "invalid connection limits keep their defaults",
+			data: map[string]string{"keep-alive": "75s", "keep-alive-requests": "-1", "max-worker-connections": ""},
+			wantErrs: []string{
+				`configmap key keep-alive: value "75s": must be a non-negative integer`,
+				`configmap key keep-alive-requests: value "-1": must be a non-negative integer`,
+				`configmap key max-worker-connections: value "": must be a non-negative integer`,
+			},
+		},
+		{
 			name:     "buffer size out of range",
 			data:     map[string]string{"large-client-header-buffers": "4 0"},
 			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},
@@ -95,6 +114,13 @@ func TestGlobalEffectiveValues(t *testing.T) {
 	if diff := cmp.Diff([]string{"0.0.0.0/0"}, zero.RealIPFrom()); diff != "" {
 		t.Errorf("default RealIPFrom (-want +got):\n%s", diff)
 	}
+	if ka, n := zero.KeepAliveSettings(); ka != 75 || n != 1000 || zero.WorkerConnections() != 16384 {
+		t.Errorf("default KeepAliveSettings = %d, %d, WorkerConnections %d, want 75, 1000, 16384", ka, n, zero.WorkerConnections())
+	}
+	off := Global{KeepAlive: ptr(0), MaxWorkerConnections: ptr(0)}
+	if ka, _ := off.KeepAliveSettings(); ka != 0 || off.WorkerConnections() != 0 {
+		t.Errorf("keep-alive 0, max-worker-connections 0: KeepAliveSettings %d, WorkerConnections %d", ka, off.WorkerConnections())
+	}
 	none := Global{ProxyRealIPCIDR: []string{}}
 	if none.IsZero() || len(none.RealIPFrom()) != 0 {
 		t.Errorf("empty trust list: IsZero %v, RealIPFrom %v", none.IsZero(), none.RealIPFrom())
@@ -109,3 +135,5 @@ func TestGlobalEffectiveValues(t *testing.T) {
 		t.Errorf("invalid proxy-real-ip-cidr: errors %v, want one wrapping ErrFailsClosed", errs)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

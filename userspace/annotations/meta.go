@@ -99,7 +99,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -155,6 +155,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseNextUpstream(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, true, "allowlist-source-range", "whitelist-source-range")...)
+	errs = append(errs, parseConnLimit(get, &cfg.Proxy.ConnLimit, wrap)...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
 	errs = append(errs, unknown(ann)...)

@@ -40,6 +40,9 @@ type Proxy struct {
 	// (the default). It is a pointer, shared and never modified once
 	// parsed, so that Proxy stays comparable.
 	SourceRange *SourceRange `json:"sourceRange,omitempty"`
+	// ConnLimit is limit-connections with limit-allowlist. Nil means no
+	// limit (the default). A pointer for the reason SourceRange is.
+	ConnLimit *ConnLimit `json:"connLimit,omitempty"`
 	// NextUpstream is when a failed request is passed to the next endpoint
 	// (proxy-next-upstream). Default NextError|NextTimeout ("error
 	// timeout"); the zero value is "off".

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/proxy"
@@ -105,7 +106,8 @@ type Daemon struct {
 	log      *slog.Logger
 	registry *prometheus.Registry
 	proxy    *proxy.Proxy
-	guard    *h1guard.Guard // strict HTTP/1.1 framing on the HTTP and HTTPS listeners
+	guard    *h1guard.Guard     // strict HTTP/1.1 framing on the HTTP and HTTPS listeners
+	limits   *connlimit.Limiter // keep-alive and max-worker-connections on both listeners
 	certs    *certs.Manager
 	ctrl     *controller.Controller
 	source   *manifest.Source // nil when cfg.Source is set
@@ -145,6 +147,7 @@ func New(cfg Config) (*Daemon, error) {
 	httpsPort := d.httpsLn.Addr().(*net.TCPAddr).Port
 	d.proxy = proxy.New(proxy.Options{Logger: cfg.Logger, AccessLog: cfg.AccessLog, Registry: d.registry, HTTPSPort: httpsPort})
 	d.guard = h1guard.New(h1guard.Options{Logger: cfg.Logger, Registry: d.registry, Source: d.proxy})
+	d.limits = connlimit.New(connlimit.Options{Source: d.proxy, Registry: d.registry})
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
 	ctrlOpts.Registry = d.registry
@@ -229,7 +232,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	proxySrv := &http.Server{
 		Handler:           d.proxy,
 		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
-		IdleTimeout:       75 * time.Second, // nginx keepalive_timeout
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	// The listener, not ServeTLS, holds the tls.Config: ServeTLS would serve
@@ -240,9 +242,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ConnContext:       h1guard.ConnContext,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
-		IdleTimeout:       75 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
+	d.limits.Configure(proxySrv) // keep-alive from the live configuration
+	d.limits.Configure(httpsSrv)
 	// Requests end with ctx: a /config?after= long poll does not hold up
 	// the shutdown.
 	metricsSrv := &http.Server{Handler: d.metricsHandler(), ReadHeaderTimeout: 10 * time.Second,
@@ -254,10 +257,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	servers := []drain.Server{
 		drain.Serve("http", proxySrv, d.httpLn, func(ln net.Listener) net.Listener {
-			return d.guard.Listener(proxyproto.Wrap(ln, d.proxy))
+			return d.guard.Listener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy))
 		}, errc),
 		drain.Serve("https", httpsSrv, d.httpsLn, func(ln net.Listener) net.Listener {
-			return d.guard.TLSListener(proxyproto.Wrap(ln, d.proxy), tlsCfg)
+			return d.guard.TLSListener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), tlsCfg)
 		}, errc),
 	}
 	wg.Add(3)

@@ -56,11 +56,19 @@ func (b *Backend) equal(o *Backend) bool {
 }
 
 func proxyEqual(a, b *annotations.Proxy) bool {
-	// Everything but SourceRange compares with ==: a field that is not
+	// Everything but the pointers compares with ==: a field that is not
 	// comparable would stop this from compiling.
 	x, y := *a, *b
 	x.SourceRange, y.SourceRange = nil, nil
+	x.ConnLimit, y.ConnLimit = nil, nil
 	if x != y {
+		return false
+	}
+	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
+		if c != d {
+			return false
+		}
+	} else if c.Connections != d.Connections || !strsEqual(c.Allowlist, d.Allowlist) {
 		return false
 	}
 	r, s := a.SourceRange, b.SourceRange

@@ -30,6 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weir-lb/weir/l7/certs"
+	"github.com/weir-lb/weir/l7/connlimit"
 	workerpkg "github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
@@ -138,6 +139,7 @@ type Supervisor struct {
 	http, https *portSockets
 	metricsLn   net.Listener
 	workers     []*worker
+	connTable   *connlimit.Table // limit-connections counts, shared with the workers; nil: none
 
 	mu      sync.Mutex
 	current *published // nil before the first Snapshot
@@ -258,6 +260,10 @@ func New(cfg Config) (*Supervisor, error) {
 	}
 	for i, cpu := range cfg.Cores {
 		s.workers = append(s.workers, &worker{sup: s, index: i, cpu: cpu, label: strconv.Itoa(cpu)})
+	}
+	// limit-connections counts for the whole node, as nginx's shared zones.
+	if s.connTable, err = connlimit.NewSharedTable(len(cfg.Cores)); err != nil {
+		s.log.Warn("limit-connections counts per worker, not per node", "error", err)
 	}
 	return s, nil
 }
@@ -392,6 +398,9 @@ func (s *Supervisor) Workers() []WorkerStatus {
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.http.Close()
 	defer s.https.Close()
+	if s.connTable != nil {
+		defer s.connTable.File().Close()
+	}
 	s.log.Info("weir starting", "mode", "workers", "workers", len(s.workers), "cores", s.cfg.Cores,
 		"http", s.HTTPAddr(), "https", s.HTTPSAddr(), "metrics", s.MetricsAddr(), "manifests", s.cfg.Manifests)
 

@@ -110,6 +110,13 @@ func (w *worker) run(ctx context.Context) error {
 	}
 	cmd := w.command()
 	cmd.ExtraFiles = []*os.File{child, w.sup.http.files[w.index], w.sup.https.files[w.index]}
+	if t := w.sup.connTable; t != nil {
+		// The counts the previous process left (it died) are taken back
+		// before its successor counts in the same slot.
+		t.Reclaim(w.index)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, t.File()) // workerpkg.FDConnTable
+		cmd.Args = append(cmd.Args, "--conn-table-slot", strconv.Itoa(w.index))
+	}
 	err = startPinned(cmd, w.cpu)
 	child.Close()
 	if err != nil {

@@ -1,0 +1,356 @@
+// Package connlimit applies the controller ConfigMap's limits on client
+// connections, live, as nginx applies them to its client connections:
+// keep-alive (keepalive_timeout: how long an idle connection is kept;
+// keepalive_requests: how many requests one connection serves) and
+// max-worker-connections (worker_connections: how many client connections
+// one worker holds open; at the cap it stops accepting, so connections wait
+// in the kernel's accept queue).
+//
+// A Limiter serves one proxy (one worker process, or the in-process
+// daemon): its Listener wraps the listening sockets under the other
+// wrappers (PROXY protocol, h1guard, TLS) and Configure sets up the
+// http.Server that serves them. The settings are read from the Source at
+// each use, so a new configuration applies to the next accept, the next
+// idle period and the next request.
+package connlimit
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Settings are the limits in force.
+type Settings struct {
+	// KeepAlive is how long a connection is kept between two requests
+	// (nginx's keepalive_timeout; ingress-nginx's keep-alive, 75 s). Zero
+	// or negative disables keep-alive: every HTTP/1 response carries
+	// Connection: close.
+	KeepAlive time.Duration
+	// KeepAliveRequests is the number of requests a connection serves
+	// (keepalive_requests; keep-alive-requests, 1000): the response to
+	// the last carries Connection: close. Zero or negative: every
+	// response does.
+	KeepAliveRequests int
+	// MaxConnections caps the client connections open at once
+	// (worker_connections; max-worker-connections, 16384). Zero or
+	// negative means no cap.
+	MaxConnections int
+}
+
+// Source gives the settings of the live configuration (proxy.Proxy).
+type Source interface {
+	ConnLimits() Settings
+}
+
+// HeaderTimeout is how long a request that began arriving on an idle
+// connection may take to send its first bytes before net/http's
+// ReadHeaderTimeout takes over (nginx's client_header_timeout, 60 s).
+const HeaderTimeout = 60 * time.Second
+
+// recheck is how often an Accept held at the cap reads the settings
+// again, so that a raised cap lets connections in without waiting for a
+// close.
+const recheck = time.Second
+
+// Options configure a Limiter.
+type Options struct {
+	// Source gives the settings. Required.
+	Source Source
+	// Registry is where weir_client_connections and
+	// weir_client_connections_capped_total are registered. Nil means no
+	// metrics.
+	Registry prometheus.Registerer
+}
+
+// Limiter holds the connection count of one proxy. It is safe for
+// concurrent use.
+type Limiter struct {
+	src  Source
+	open atomic.Int64
+
+	waiters atomic.Int32 // Accepts held at the cap
+	mu      sync.Mutex
+	freed   chan struct{} // closed (and replaced) when a connection closes while Accepts wait
+
+	gauge  prometheus.GaugeFunc
+	capped prometheus.Counter // nil: no metric
+}
+
+// New returns a Limiter.
+func New(opts Options) *Limiter {
+	l := &Limiter{src: opts.Source, freed: make(chan struct{})}
+	if opts.Registry != nil {
+		l.gauge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "weir_client_connections",
+			Help: "Client connections open (HTTP and HTTPS listeners, WebSocket tunnels included), counted against max-worker-connections.",
+		}, func() float64 { return float64(l.open.Load()) })
+		l.capped = prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "weir_client_connections_capped_total",
+			Help: "Times the listeners stopped accepting because max-worker-connections client connections were open (the next connections waited in the accept queue).",
+		})
+		opts.Registry.MustRegister(l.gauge, l.capped)
+	}
+	return l
+}
+
+// Open returns the number of client connections open.
+func (l *Limiter) Open() int { return int(l.open.Load()) }
+
+// Configure sets srv up for the Limiter's connections: keep-alive follows
+// the Source (srv.IdleTimeout is cleared: the Limiter closes idle
+// connections itself), srv.Handler is wrapped to count requests per
+// connection, and srv.ConnState and srv.ConnContext are chained (the
+// existing ones are still called).
+func (l *Limiter) Configure(srv *http.Server) {
+	srv.IdleTimeout = 0
+	srv.ReadTimeout = 0 // net/http would take it for the idle timeout
+	srv.Handler = l.Handler(srv.Handler)
+	prevState, prevCtx := srv.ConnState, srv.ConnContext
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		l.connState(c, st)
+		if prevState != nil {
+			prevState(c, st)
+		}
+	}
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if prevCtx != nil {
+			ctx = prevCtx(ctx, c)
+		}
+		if w := find(c); w != nil {
+			ctx = context.WithValue(ctx, connKey{}, w)
+		}
+		return ctx
+	}
+}
+
+type connKey struct{}
+
+// Handler counts the requests of each HTTP/1 connection and answers with
+// Connection: close when keep-alive is off or the request is the
+// connection's KeepAliveRequests-th. A protocol upgrade is left alone.
+func (l *Limiter) Handler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 1 && r.Header.Get("Upgrade") == "" {
+			if w, ok := r.Context().Value(connKey{}).(*conn); ok {
+				n := w.requests.Add(1)
+				s := l.src.ConnLimits()
+				if s.KeepAlive <= 0 || n >= int64(s.KeepAliveRequests) {
+					rw.Header().Set("Connection", "close")
+				}
+			}
+		}
+		h.ServeHTTP(rw, r)
+	})
+}
+
+// connState starts the keep-alive timer of a connection that went idle
+// and stops it when a request begins.
+func (l *Limiter) connState(c net.Conn, st http.ConnState) {
+	w := find(c)
+	if w == nil {
+		return
+	}
+	switch st {
+	case http.StateIdle:
+		w.idleFor(max(l.src.ConnLimits().KeepAlive, 0))
+	case http.StateActive, http.StateHijacked, http.StateClosed:
+		w.busy()
+	}
+}
+
+// find returns the Limiter's connection under c's wrappers (h1guard's,
+// PROXY protocol's, TLS), nil when there is none.
+func find(c net.Conn) *conn {
+	for range 8 {
+		switch v := c.(type) {
+		case *conn:
+			return v
+		case interface{ Unwrap() net.Conn }:
+			c = v.Unwrap()
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// Listener wraps ln: Accept waits while MaxConnections connections are
+// open (connections meanwhile wait in the kernel's accept queue) and each
+// accepted connection counts until it is closed. Two listeners of one
+// Limiter may each accept one connection past the cap when they are both
+// in Accept as it is reached.
+func (l *Limiter) Listener(ln net.Listener) net.Listener {
+	return &listener{Listener: ln, l: l, done: make(chan struct{})}
+}
+
+type listener struct {
+	net.Listener
+	l    *Limiter
+	done chan struct{}
+	once sync.Once
+}
+
+func (ln *listener) Accept() (net.Conn, error) {
+	if err := ln.l.waitSlot(ln.done); err != nil {
+		return nil, err
+	}
+	c, err := ln.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	ln.l.open.Add(1)
+	return &conn{Conn: c, l: ln.l}, nil
+}
+
+func (ln *listener) Close() error {
+	ln.once.Do(func() { close(ln.done) })
+	return ln.Listener.Close()
+}
+
+// waitSlot returns once fewer than MaxConnections connections are open,
+// or net.ErrClosed once done is closed.
+func (l *Limiter) waitSlot(done <-chan struct{}) error {
+	counted := false
+	for {
+		maxConns := l.src.ConnLimits().MaxConnections
+		if maxConns <= 0 || l.open.Load() < int64(maxConns) {
+			return nil
+		}
+		if !counted && l.capped != nil {
+			l.capped.Inc()
+		}
+		counted = true
+		l.waiters.Add(1)
+		l.mu.Lock()
+		freed := l.freed
+		l.mu.Unlock()
+		// A close between the check and here is seen again: open is read
+		// anew at the top of the loop once freed or the timer fires.
+		if l.open.Load() < int64(maxConns) {
+			l.waiters.Add(-1)
+			continue
+		}
+		t := time.NewTimer(recheck)
+		select {
+		case <-freed:
+		case <-t.C:
+		case <-done:
+			t.Stop()
+			l.waiters.Add(-1)
+			return net.ErrClosed
+		}
+		t.Stop()
+		l.waiters.Add(-1)
+	}
+}
+
+// release counts a connection closed and wakes the Accepts held at the
+// cap.
+func (l *Limiter) release() {
+	l.open.Add(-1)
+	if l.waiters.Load() > 0 {
+		l.mu.Lock()
+		close(l.freed)
+		l.freed = make(chan struct{})
+		l.mu.Unlock()
+	}
+}
+
+// conn is an accepted connection: it counts until closed, and times its
+// idle periods.
+type conn struct {
+	net.Conn
+	l        *Limiter
+	closed   atomic.Bool
+	reads    atomic.Uint64 // Reads that returned bytes
+	requests atomic.Int64  // HTTP/1 requests served
+
+	mu       sync.Mutex
+	timer    *time.Timer // nil until the first idle period
+	idle     bool
+	deadline time.Time
+	seen     uint64 // reads when the idle period (or its header grace) began
+}
+
+// Unwrap returns the accepted connection.
+func (c *conn) Unwrap() net.Conn { return c.Conn }
+
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.reads.Add(1)
+	}
+	return n, err
+}
+
+// CloseWrite shuts down the writing side when the connection can.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Close closes the connection and releases its slot, once.
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	if c.closed.CompareAndSwap(false, true) {
+		c.busy()
+		c.l.release()
+	}
+	return err
+}
+
+// idleFor starts an idle period of d: the connection closes at its end
+// unless bytes of a request arrived.
+func (c *conn) idleFor(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idle = true
+	c.deadline = time.Now().Add(d)
+	c.seen = c.reads.Load()
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.expire)
+	} else {
+		c.timer.Reset(d)
+	}
+}
+
+// busy ends the idle period.
+func (c *conn) busy() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idle = false
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// expire closes a connection still idle at its deadline. One whose next
+// request began arriving gets HeaderTimeout for its first bytes before
+// net/http reads its head under ReadHeaderTimeout.
+func (c *conn) expire() {
+	c.mu.Lock()
+	if !c.idle || time.Now().Before(c.deadline) {
+		c.mu.Unlock()
+		return
+	}
+	if r := c.reads.Load(); r != c.seen {
+		c.seen = r
+		c.deadline = time.Now().Add(HeaderTimeout)
+		c.timer.Reset(HeaderTimeout)
+		c.mu.Unlock()
+		return
+	}
+	c.idle = false
+	c.mu.Unlock()
+	_ = c.Close()
+}

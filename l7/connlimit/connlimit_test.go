@@ -1,0 +1,245 @@
+package connlimit
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// source is a Source whose settings a test changes.
+type source struct{ s atomic.Pointer[Settings] }
+
+func newSource(s Settings) *source {
+	src := &source{}
+	src.set(s)
+	return src
+}
+
+func (s *source) set(v Settings)       { s.s.Store(&v) }
+func (s *source) ConnLimits() Settings { return *s.s.Load() }
+
+// serve starts an http.Server configured by a Limiter on 127.0.0.1 and
+// returns its address and the Limiter.
+func serve(t testing.TB, src Source, reg prometheus.Registerer, h http.Handler) (string, *Limiter) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h == nil {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	}
+	l := New(Options{Source: src, Registry: reg})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Hour}
+	l.Configure(srv)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(l.Listener(ln)) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return ln.Addr().String(), l
+}
+
+// client is a raw HTTP/1.1 connection.
+type client struct {
+	t    testing.TB
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func dial(t testing.TB, addr string) *client {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &client{t: t, conn: c, br: bufio.NewReader(c)}
+}
+
+// send writes a GET.
+func (c *client) send() {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// response reads a response within d.
+func (c *client) response(d time.Duration) (*http.Response, error) {
+	_ = c.conn.SetReadDeadline(time.Now().Add(d))
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, err
+}
+
+// get sends a GET and reads its response.
+func (c *client) get() *http.Response {
+	c.t.Helper()
+	c.send()
+	resp, err := c.response(5 * time.Second)
+	if err != nil {
+		c.t.Fatalf("read response: %v", err)
+	}
+	return resp
+}
+
+// closedWithin reports whether the server closes the connection within d.
+func (c *client) closedWithin(d time.Duration) bool {
+	_ = c.conn.SetReadDeadline(time.Now().Add(d))
+	_, err := c.br.ReadByte()
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func TestKeepAliveRequests(t *testing.T) {
+	t.Parallel()
+	src := newSource(Settings{KeepAlive: time.Minute, KeepAliveRequests: 3})
+	addr, _ := serve(t, src, nil, nil)
+	c := dial(t, addr)
+	for i := 1; i <= 3; i++ {
+		resp := c.get()
+		if got, want := resp.Close, i == 3; got != want {
+			t.Errorf("request %d: Connection: close %v, want %v", i, got, want)
+		}
+	}
+	if !c.closedWithin(5 * time.Second) {
+		t.Errorf("the connection stays open after its keep-alive-requests-th response")
+	}
+
+	// A change applies to the connections open: the next request is past
+	// the new limit.
+	c = dial(t, addr)
+	if resp := c.get(); resp.Close {
+		t.Errorf("first request of 3: Connection: close")
+	}
+	src.set(Settings{KeepAlive: time.Minute, KeepAliveRequests: 1})
+	if resp := c.get(); !resp.Close {
+		t.Errorf("second request after keep-alive-requests went to 1: no Connection: close")
+	}
+}
+
+func TestKeepAliveOff(t *testing.T) {
+	t.Parallel()
+	addr, _ := serve(t, newSource(Settings{KeepAlive: 0, KeepAliveRequests: 1000}), nil, nil)
+	c := dial(t, addr)
+	if resp := c.get(); !resp.Close {
+		t.Errorf("keep-alive 0: response without Connection: close")
+	}
+	if !c.closedWithin(5 * time.Second) {
+		t.Errorf("keep-alive 0: the connection stays open")
+	}
+}
+
+func TestKeepAliveTimeout(t *testing.T) {
+	t.Parallel()
+	src := newSource(Settings{KeepAlive: time.Hour, KeepAliveRequests: 1000})
+	addr, _ := serve(t, src, nil, nil)
+	long := dial(t, addr)
+	long.get()
+	src.set(Settings{KeepAlive: 200 * time.Millisecond, KeepAliveRequests: 1000})
+	short := dial(t, addr)
+	short.get()
+	start := time.Now()
+	if !short.closedWithin(5 * time.Second) {
+		t.Fatalf("keep-alive 200ms: an idle connection stays open")
+	}
+	if d := time.Since(start); d < 150*time.Millisecond {
+		t.Errorf("keep-alive 200ms: closed after %v", d)
+	}
+	// The connection that went idle under the hour is still served.
+	if resp := long.get(); resp.StatusCode != http.StatusOK {
+		t.Errorf("connection idle under keep-alive 1h: status %d", resp.StatusCode)
+	}
+
+	// A request whose first bytes arrived before the idle timeout is
+	// served, however long its head takes within the header timeout. A
+	// probe connection that went idle just after shows when the idle
+	// period ended.
+	c := dial(t, addr)
+	c.get()
+	probe := dial(t, addr)
+	probe.get()
+	io.WriteString(c.conn, "GET / HT")
+	if !probe.closedWithin(5 * time.Second) {
+		t.Fatalf("keep-alive 200ms: the idle probe connection stays open")
+	}
+	io.WriteString(c.conn, "TP/1.1\r\nHost: a.test\r\n\r\n")
+	if resp, err := c.response(5 * time.Second); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("request begun within keep-alive: %v, %v", resp, err)
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	src := newSource(Settings{KeepAlive: time.Minute, KeepAliveRequests: 1000, MaxConnections: 2})
+	hijacked := make(chan net.Conn, 1)
+	addr, l := serve(t, src, reg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hijack" {
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+			brw.Flush()
+			hijacked <- c
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	a, b := dial(t, addr), dial(t, addr)
+	a.get()
+	b.get()
+	c := dial(t, addr) // completes in the kernel's accept queue
+	c.send()
+	if _, err := c.response(300 * time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("third connection at a cap of 2: got %v, want no response", err)
+	}
+	if got := testutil.ToFloat64(l.capped); got < 1 {
+		t.Errorf("weir_client_connections_capped_total = %v, want at least 1", got)
+	}
+	a.conn.Close()
+	if resp, err := c.response(5 * time.Second); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("third connection once the first closed: %v, %v", resp, err)
+	}
+
+	// A hijacked connection (a WebSocket tunnel) holds its slot until it
+	// is closed.
+	io.WriteString(b.conn, "GET /hijack HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+	tunnel := <-hijacked
+	d := dial(t, addr)
+	d.send()
+	if _, err := d.response(300 * time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection past a hijacked one at the cap: got %v, want no response", err)
+	}
+	tunnel.Close()
+	if resp, err := d.response(5 * time.Second); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("connection once the hijacked one closed: %v, %v", resp, err)
+	}
+	if got := testutil.ToFloat64(l.gauge); got != 2 {
+		t.Errorf("weir_client_connections = %v, want 2", got)
+	}
+
+	// Raising the cap lets a waiting connection in without a close.
+	e := dial(t, addr)
+	e.send()
+	if _, err := e.response(300 * time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("third connection at a cap of 2: got %v, want no response", err)
+	}
+	src.set(Settings{KeepAlive: time.Minute, KeepAliveRequests: 1000, MaxConnections: 3})
+	if resp, err := e.response(5 * time.Second); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("waiting connection once the cap rose to 3: %v, %v", resp, err)
+	}
+}
