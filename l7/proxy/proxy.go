@@ -81,6 +81,7 @@ type Proxy struct {
 	log       *slog.Logger
 	access    *accessLog    // nil: no access log
 	metrics   *metrics      // nil: no metrics
+	conns     *connStates   // nil: no metrics; kept by ConnState (connstate.go)
 	pool      *connPool     // upstream keep-alive connections (forward.go)
 	sources   *sourceRanges // source-range enforcement (sourcerange.go)
 	tunnels   tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
@@ -103,6 +104,7 @@ func New(opts Options) *Proxy {
 	}
 	if opts.Registry != nil {
 		p.metrics = newMetrics(opts.Registry)
+		p.conns = newConnStates(opts.Registry, p.metrics.tunnelsOpen)
 	}
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
@@ -237,6 +239,7 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 	}
 	if p.metrics != nil {
 		ex.timing.done()
+		p.conns.requests.Add(1)
 		p.metrics.observe(r, ex, status, rec.sent(status), duration)
 	}
 	if v != nil {
