@@ -97,6 +97,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	httpSrv := &http.Server{
 		Handler:           px,
+		ConnState:         px.ConnState,
 		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
 		IdleTimeout:       75 * time.Second, // nginx keepalive_timeout
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -105,6 +106,7 @@ func Run(ctx context.Context, cfg Config) error {
 	httpsSrv := &http.Server{
 		Handler:           guard.TLSHandler(px),
 		ConnContext:       h1guard.ConnContext,
+		ConnState:         px.ConnState,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
 		IdleTimeout:       75 * time.Second,
