@@ -60,6 +60,10 @@ type Controller struct {
 	mReloadTime  prometheus.Gauge
 	mReloads     prometheus.Counter
 	mReloadFails prometheus.Counter
+	// mOrphans is ingress-nginx's orphan_ingress; orphans are its label
+	// values set to 1 by the last build.
+	mOrphans *prometheus.GaugeVec
+	orphans  map[[3]string]bool
 }
 
 // Options configures a Controller.
@@ -124,13 +128,17 @@ func New(opts Options, pubs ...Publisher) *Controller {
 			Name: "nginx_ingress_controller_errors",
 			Help: "Cumulative number of Ingress controller errors during reload operations (Snapshots a publisher refused).",
 		}),
+		mOrphans: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nginx_ingress_controller_orphan_ingress",
+			Help: "Gauge reporting status of ingress orphanity, 1 indicates orphaned ingress: type no-service (a Service it names is missing) or no-endpoint (one has no ready endpoint); 0 once it is no longer.",
+		}, []string{"namespace", "ingress", "type"}),
 	}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
 	if opts.Registry != nil {
 		opts.Registry.MustRegister(c.mVersion, c.mBuilds, c.mWarnings, c.mProblems, c.mPublish,
-			c.mHash, c.mReloadOK, c.mReloadTime, c.mReloads, c.mReloadFails)
+			c.mHash, c.mReloadOK, c.mReloadTime, c.mReloads, c.mReloadFails, c.mOrphans)
 	}
 	return c
 }
@@ -270,6 +278,35 @@ func (c *Controller) reportWarnings(ws []snapshot.Warning) {
 	}
 	c.lastWarnings = seen
 	c.mWarnings.Set(float64(len(ws)))
+	c.reportOrphans(ws)
+}
+
+// orphanTypes are ingress-nginx's orphan_ingress types by warning reason.
+var orphanTypes = map[string]string{
+	snapshot.ReasonServiceNotFound:  "no-service",
+	snapshot.ReasonNoReadyEndpoints: "no-endpoint",
+}
+
+// reportOrphans sets orphan_ingress to 1 for the Ingresses ws reports a
+// missing Service or one without endpoints for, and back to 0 for those
+// it reported before and no longer does, as ingress-nginx's
+// Inc/DecOrphanIngress.
+func (c *Controller) reportOrphans(ws []snapshot.Warning) {
+	now := map[[3]string]bool{}
+	for _, w := range ws {
+		if t, ok := orphanTypes[w.Reason]; ok && w.Object.Kind == "Ingress" {
+			now[[3]string{w.Object.Namespace, w.Object.Name, t}] = true
+		}
+	}
+	for k := range now {
+		c.mOrphans.WithLabelValues(k[:]...).Set(1)
+	}
+	for k := range c.orphans {
+		if !now[k] {
+			c.mOrphans.WithLabelValues(k[:]...).Set(0)
+		}
+	}
+	c.orphans = now
 }
 
 // reportProblems logs each source problem the first time it appears.

@@ -215,3 +215,23 @@ func TestHashNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphanIngress: an Ingress whose Service is missing is orphan_ingress
+// type no-service, set back to 0 once no build reports it.
+func TestOrphanIngress(t *testing.T) {
+	t.Parallel()
+	c := New(Options{Build: snapshot.DefaultOptions(), Registry: prometheus.NewRegistry(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c.Sync(objects("a.test"), nil)
+	orphan := c.mOrphans.WithLabelValues("ns-a.test", "a.test", "no-service")
+	if got := testutil.ToFloat64(orphan); got != 1 {
+		t.Errorf("orphan_ingress{a.test, no-service} = %v, want 1", got)
+	}
+	c.Sync(objects(), nil)
+	if got := testutil.ToFloat64(orphan); got != 0 {
+		t.Errorf("orphan_ingress{a.test, no-service} = %v once the Ingress went, want 0", got)
+	}
+	if n := testutil.CollectAndCount(c.mOrphans); n != 1 {
+		t.Errorf("%d orphan_ingress series, want 1", n)
+	}
+}
