@@ -291,6 +291,20 @@ func TestWorkersServeAndReload(t *testing.T) {
 	if got := r.metric("nginx_ingress_controller_nginx_process_connections_total"); len(got) != 2 || sumOf(got) < 2*70 {
 		t.Errorf("nginx_process_connections_total = %v, want accepted and handled, 70 each at least", got)
 	}
+	// The workers' request series carry the controller's labels and their
+	// worker's; the reloads are the two versions.
+	reqs := r.metric("nginx_ingress_controller_requests")
+	if len(reqs) == 0 {
+		t.Error("no nginx_ingress_controller_requests series")
+	}
+	for k := range reqs {
+		if !strings.Contains(k, "controller_class=weir-lb.dev/ingress-controller,controller_namespace=") || !strings.Contains(k, ",worker=") {
+			t.Errorf("nginx_ingress_controller_requests{%s}: want controller_* and worker labels", k)
+		}
+	}
+	if got := sumOf(r.metric("nginx_ingress_controller_success")); got != 2 {
+		t.Errorf("nginx_ingress_controller_success = %v, want 2", got)
+	}
 	resp, err := http.Get("http://" + r.sup.MetricsAddr() + "/readyz")
 	if err != nil {
 		t.Fatal(err)
