@@ -18,7 +18,8 @@ import (
 // httpAddr and the HTTPS listener on the same address (--https-port),
 // spreading their connections over the online cores. Without BPF or
 // XDP it warns once and returns a nil Datapath: Weir serves without it. The
-// live mode is the gauge weir_datapath_mode{mode} on reg. Once attached,
+// live mode is the gauge weir_datapath_mode{mode} on reg, and the program's
+// counters are weir_xdp_* series there once it is attached. Once attached,
 // feed puts the whole-port source lists of each Snapshot into its maps.
 func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, feed *datapath.SourceListPublisher, log *slog.Logger) *datapath.Datapath {
 	mode := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -53,6 +54,7 @@ func startDatapath(o *options, httpAddr string, reg prometheus.Registerer, feed 
 		return nil
 	}
 	setMode(got)
+	reg.MustRegister(datapath.NewCollector(d.Stats))
 	feed.Attach(d, listeners)
 	return d
 }

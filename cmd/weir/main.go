@@ -32,6 +32,7 @@ import (
 	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/kube"
 	"github.com/weir-lb/weir/userspace/manifest"
+	"github.com/weir-lb/weir/userspace/nginxmetrics"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -335,7 +336,7 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 	if o.publishStatusAddress != "" {
 		publish = strings.Split(o.publishStatusAddress, ",")
 	}
-	cfg.Source = kube.NewSource(client, kube.Options{
+	src := kube.NewSource(client, kube.Options{
 		Build:          cfg.Controller.Build,
 		WatchNamespace: o.watchNamespace,
 		Status: &kube.StatusOptions{
@@ -346,5 +347,7 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 		Events: events,
 		Logger: log,
 	})
+	cfg.Source = src
+	cfg.Registry.MustRegister(nginxmetrics.NewLeaderElection(o.electionID, src.Leading))
 	return events.Close, nil
 }

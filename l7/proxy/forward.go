@@ -99,6 +99,7 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		var c net.Conn
 		var reused bool
 		var err error
+		ex.timing.begin()
 		if try == 0 {
 			c, reused, err = p.pool.get(r.Context(), addr, true)
 		} else {
@@ -109,6 +110,7 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		if err != nil {
 			return newAttemptError(err, false)
 		}
+		ex.timing.connected(reused)
 		uc := newUpstreamConn(c, ex.timeouts)
 		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
@@ -228,6 +230,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		clear(h)
 		copyHeader(h, own)
 	}
+	ex.timing.headerRead()
 	uc.startBody()
 	if cond := annotations.Status(resp.StatusCode); ex.route.Backend.Proxy.NextUpstream.Has(cond) {
 		fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true}
@@ -251,7 +254,9 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		h.Add("Trailer", strings.Join(keys, ", "))
 	}
 	rec.WriteHeader(resp.StatusCode)
-	if err := p.copyBody(rec, resp, ex, uc); err != nil {
+	err := p.copyBody(rec, resp, ex, uc)
+	ex.timing.done()
+	if err != nil {
 		if r.Context().Value(http.ServerContextKey) == nil {
 			return false, nil // not under an http.Server: nothing to abort
 		}
@@ -370,6 +375,7 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	// for this long loses the request, and the upstream connection is freed.
 	_ = b.ctl.SetReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.rc.Read(p)
+	b.ex.bodyRead.Add(int64(n))
 	if err != nil {
 		// The body is done: the server's own read of the connection (which
 		// notices a client that leaves) must not time out on our deadline.

@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,19 +12,37 @@ import (
 	"github.com/weir-lb/weir/l7/router"
 )
 
-// metrics are named and labelled like ingress-nginx's, so its dashboards
-// work, plus Weir's own.
+// metrics are named, labelled and bucketed like ingress-nginx's socket
+// collector (internal/ingress/metric/collectors/socket.go, with its default
+// --metrics-per-host), so its dashboards and alerts work, plus Weir's own.
+// The controller_namespace, controller_class and controller_pod labels are
+// added where /metrics is served (userspace/promcompat), not here.
 //
 // The path label is the matched rule's path and the host label the matched
 // server's host ("*.foo.com" for a wildcard, "" for the any-host server and
 // the default backend), never the raw request: cardinality stays bounded.
 // Methods outside the standard set are counted as "OTHER". The canary label
-// of the requests counter is the upstream name ("namespace-service-port") of
-// the canary that served the request, "" for the main backend.
+// is the upstream name ("namespace-service-port") of the canary that served
+// the request, "" for the main backend.
+//
+// The upstream timings (connect, header, response) are observed only for a
+// request sent to exactly one upstream, as ingress-nginx's monitor.lua reads
+// nginx's $upstream_*_time with tonumber, which fails on the list ("0.001,
+// 0.002") nginx gives when the request was passed to the next upstream.
 type metrics struct {
-	requests       *prometheus.CounterVec
-	duration       *prometheus.HistogramVec
-	size           *prometheus.HistogramVec
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	upResponse   *prometheus.HistogramVec
+	upConnect    *prometheus.HistogramVec
+	upHeader     *prometheus.HistogramVec
+	requestSize  *prometheus.HistogramVec
+	responseSize *prometheus.HistogramVec
+	bytesSent    *prometheus.HistogramVec
+
+	// children caches the labelled observers by route, canary, status and
+	// method; Apply replaces it, so the routes of an old Router are let go.
+	children atomic.Pointer[sync.Map]
+
 	version        prometheus.Gauge
 	upstreamErrors *prometheus.CounterVec
 	// tunnelsOpen and tunnelCloses count WebSocket tunnels (websocket.go).
@@ -30,27 +50,34 @@ type metrics struct {
 	tunnelCloses *prometheus.CounterVec
 }
 
+// requestLabels are ingress-nginx's requestTags plus "host", in its order.
+var requestLabels = []string{"status", "method", "path", "namespace", "ingress", "service", "canary", "host"}
+
+// ingress-nginx's default --time-buckets, --length-buckets and --size-buckets.
 var (
-	requestLabels  = []string{"ingress", "namespace", "service", "status", "method", "path", "host", "canary"}
-	durationLabels = []string{"ingress", "namespace", "service", "status", "method", "path", "host"}
+	timeBuckets   = prometheus.DefBuckets
+	lengthBuckets = prometheus.LinearBuckets(10, 10, 10)
+	sizeBuckets   = prometheus.ExponentialBuckets(10, 10, 7)
 )
 
 func newMetrics(reg *prometheus.Registry) *metrics {
+	hist := func(name, help string, buckets []float64) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "nginx_ingress_controller_" + name, Help: help, Buckets: buckets,
+		}, requestLabels)
+	}
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nginx_ingress_controller_requests",
 			Help: "The total number of client requests.",
 		}, requestLabels),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "nginx_ingress_controller_request_duration_seconds",
-			Help:    "The request processing time in seconds: from the first byte read from the client to the last byte sent.",
-			Buckets: prometheus.DefBuckets,
-		}, durationLabels),
-		size: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "nginx_ingress_controller_response_size",
-			Help:    "The response body length in bytes.",
-			Buckets: prometheus.ExponentialBuckets(10, 10, 7),
-		}, durationLabels),
+		duration:     hist("request_duration_seconds", "The request processing time in seconds: from the first byte read from the client to the last byte sent.", timeBuckets),
+		upResponse:   hist("response_duration_seconds", "The time spent on receiving the response from the upstream server: from the start of the connection (or its reuse) to the last byte of the response.", timeBuckets),
+		upConnect:    hist("connect_duration_seconds", "The time spent on establishing a connection with the upstream server (0 for a reused keep-alive connection).", timeBuckets),
+		upHeader:     hist("header_duration_seconds", "The time spent on receiving first header from the upstream server: from the start of the connection to the end of the response header.", timeBuckets),
+		requestSize:  hist("request_size", "The request length (including request line, header, and request body).", lengthBuckets),
+		responseSize: hist("response_size", "The response length (including status line, header, and response body).", lengthBuckets),
+		bytesSent:    hist("bytes_sent", "DEPRECATED The number of bytes sent to a client (the same as response_size).", sizeBuckets),
 		version: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "weir_config_version_live",
 			Help: "The Version of the Snapshot this proxy serves; 0 before the first.",
@@ -68,7 +95,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "WebSocket tunnels closed, by reason: client, backend, read_timeout (no traffic either way for proxy-read-timeout) or send_timeout (a write blocked for proxy-send-timeout).",
 		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.size, m.version, m.upstreamErrors, m.tunnelsOpen, m.tunnelCloses)
+	m.children.Store(new(sync.Map))
+	reg.MustRegister(m.requests, m.duration, m.upResponse, m.upConnect, m.upHeader, m.requestSize, m.responseSize, m.bytesSent,
+		m.version, m.upstreamErrors, m.tunnelsOpen, m.tunnelCloses)
 	for _, reason := range upstreamErrorReasons {
 		m.upstreamErrors.WithLabelValues(reason)
 	}
@@ -78,20 +107,116 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	return m
 }
 
-func (m *metrics) observe(r *http.Request, route *router.Route, canary string, status int, bytes int64, d time.Duration) {
-	var ingress, namespace, service, path, host string
-	if route != nil {
-		ingress = route.Backend.Ingress.Name
-		namespace = route.Backend.Ingress.Namespace
-		service = route.Backend.Service
-		path = route.Path
-		host = route.Host
+// childKey identifies one set of request label values: the route stands for
+// its ingress, namespace, service, path and host.
+type childKey struct {
+	route  *router.Route
+	canary string
+	status int
+	method string
+}
+
+// observers are the children of the request families for one childKey.
+type observers struct {
+	requests                                  prometheus.Counter
+	duration, upResponse, upConnect, upHeader prometheus.Observer
+	requestSize, responseSize, bytesSent      prometheus.Observer
+}
+
+// reset forgets the cached children: Apply calls it with the new Router, so
+// the cache holds only live routes. The series themselves stay.
+func (m *metrics) reset() { m.children.Store(new(sync.Map)) }
+
+func (m *metrics) observersOf(k childKey) *observers {
+	cache := m.children.Load()
+	if o, ok := cache.Load(k); ok {
+		return o.(*observers)
 	}
-	code := strconv.Itoa(status)
-	method := methodLabel(r.Method)
-	m.requests.WithLabelValues(ingress, namespace, service, code, method, path, host, canary).Inc()
-	m.duration.WithLabelValues(ingress, namespace, service, code, method, path, host).Observe(d.Seconds())
-	m.size.WithLabelValues(ingress, namespace, service, code, method, path, host).Observe(float64(bytes))
+	var ingress, namespace, service, path, host string
+	if k.route != nil {
+		ingress = k.route.Backend.Ingress.Name
+		namespace = k.route.Backend.Ingress.Namespace
+		service = k.route.Backend.Service
+		path = k.route.Path
+		host = k.route.Host
+	}
+	lv := []string{strconv.Itoa(k.status), k.method, path, namespace, ingress, service, k.canary, host}
+	o := &observers{
+		requests:     m.requests.WithLabelValues(lv...),
+		duration:     m.duration.WithLabelValues(lv...),
+		upResponse:   m.upResponse.WithLabelValues(lv...),
+		upConnect:    m.upConnect.WithLabelValues(lv...),
+		upHeader:     m.upHeader.WithLabelValues(lv...),
+		requestSize:  m.requestSize.WithLabelValues(lv...),
+		responseSize: m.responseSize.WithLabelValues(lv...),
+		bytesSent:    m.bytesSent.WithLabelValues(lv...),
+	}
+	actual, _ := cache.LoadOrStore(k, o)
+	return actual.(*observers)
+}
+
+// observe counts a finished request: sent is the bytes written to the
+// client (status line, header and body), d the request time.
+func (m *metrics) observe(r *http.Request, ex *exchange, status int, sent int64, d time.Duration) {
+	o := m.observersOf(childKey{route: ex.route, canary: ex.canary, status: status, method: methodLabel(r.Method)})
+	o.requests.Inc()
+	o.duration.Observe(d.Seconds())
+	o.requestSize.Observe(float64(requestLength(r, ex)))
+	o.responseSize.Observe(float64(sent))
+	o.bytesSent.Observe(float64(sent))
+	if t := &ex.timing; len(ex.tried) == 1 && !t.start.IsZero() {
+		if t.connect >= 0 {
+			o.upConnect.Observe(t.connect.Seconds())
+		}
+		if t.header >= 0 {
+			o.upHeader.Observe(t.header.Seconds())
+		}
+		if t.response >= 0 {
+			o.upResponse.Observe(t.response.Seconds())
+		}
+	}
+}
+
+// upstreamTiming holds nginx's $upstream_connect_time, $upstream_header_time
+// and $upstream_response_time for the last attempt of a request, each
+// measured from the attempt's start; -1 for what did not happen.
+type upstreamTiming struct {
+	start                     time.Time
+	connect, header, response time.Duration
+}
+
+// begin starts the timing of an attempt.
+func (t *upstreamTiming) begin() {
+	*t = upstreamTiming{start: time.Now(), connect: -1, header: -1, response: -1}
+}
+
+// connected, headerRead and done record the steps of the attempt.
+func (t *upstreamTiming) connected(reused bool) {
+	if reused {
+		t.connect = 0
+		return
+	}
+	t.connect = time.Since(t.start)
+}
+func (t *upstreamTiming) headerRead() { t.header = time.Since(t.start) }
+func (t *upstreamTiming) done() {
+	if !t.start.IsZero() && t.response < 0 {
+		t.response = time.Since(t.start)
+	}
+}
+
+// requestLength is nginx's $request_length as far as the server lets Weir
+// see it: the request line, the header fields as received and the body
+// bytes read.
+func requestLength(r *http.Request, ex *exchange) int64 {
+	n := int64(len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2)
+	n += int64(len("Host: ")+len(r.Host)) + 2
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += int64(len(k)+2+len(v)) + 2
+		}
+	}
+	return n + 2 + ex.bodyRead.Load()
 }
 
 func methodLabel(m string) string {

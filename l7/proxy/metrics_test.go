@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -34,10 +35,10 @@ func TestMetrics(t *testing.T) {
 		labels []string
 		n      float64
 	}{
-		{[]string{"ing-a", "ns", "a", "200", "GET", "/api", "*.foo.com", ""}, 3},
-		{[]string{"ing-dead", "ns", "dead", "502", "GET", "/dead", "*.foo.com", ""}, 1},
-		{[]string{"", "", "", "404", "GET", "", "", ""}, 1},
-		{[]string{"ing-a", "ns", "a", "200", "OTHER", "/api", "*.foo.com", ""}, 1},
+		{[]string{"200", "GET", "/api", "ns", "ing-a", "a", "", "*.foo.com"}, 3},
+		{[]string{"502", "GET", "/dead", "ns", "ing-dead", "dead", "", "*.foo.com"}, 1},
+		{[]string{"404", "GET", "", "", "", "", "", ""}, 1},
+		{[]string{"200", "OTHER", "/api", "ns", "ing-a", "a", "", "*.foo.com"}, 1},
 	}
 	// A request is counted after its response is written: wait for all.
 	waitFor(t, "six requests counted", func() bool {
@@ -81,6 +82,30 @@ func TestMetrics(t *testing.T) {
 	if n := testutil.CollectAndCount(m.duration); n != 4 {
 		t.Errorf("duration histogram has %d series, want 4", n)
 	}
+	// Every request has its sizes; the upstream timings need an upstream:
+	// the refused one has no connect or header time, the 404 none at all.
+	api, dead, none := want[0].labels, want[1].labels, want[2].labels
+	for _, c := range []struct {
+		name   string
+		h      *prometheus.HistogramVec
+		labels []string
+		n      uint64
+	}{
+		{"request_size /api", m.requestSize, api, 3},
+		{"response_size /api", m.responseSize, api, 3},
+		{"bytes_sent 404", m.bytesSent, none, 1},
+		{"connect_duration_seconds /api", m.upConnect, api, 3},
+		{"header_duration_seconds /api", m.upHeader, api, 3},
+		{"response_duration_seconds /api", m.upResponse, api, 3},
+		{"response_duration_seconds /dead", m.upResponse, dead, 1},
+		{"connect_duration_seconds /dead", m.upConnect, dead, 0},
+		{"header_duration_seconds /dead", m.upHeader, dead, 0},
+		{"connect_duration_seconds 404", m.upConnect, none, 0},
+	} {
+		if got := histogramCount(t, c.h, c.labels); got != c.n {
+			t.Errorf("%s: %d observations, want %d", c.name, got, c.n)
+		}
+	}
 	lint, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +115,45 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(p.Metric, "nginx_ingress_controller") {
 			t.Errorf("lint %s: %s", p.Metric, p.Text)
 		}
+	}
+}
+
+// histogramCount is the number of observations of h's child with labels.
+func histogramCount(tb testing.TB, h *prometheus.HistogramVec, labels []string) uint64 {
+	tb.Helper()
+	var m dto.Metric
+	if err := h.WithLabelValues(labels...).(prometheus.Metric).Write(&m); err != nil {
+		tb.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// TestMetricsSizes checks request_size and response_size against what was
+// sent: a request with a 300-byte body counts at least its body and request
+// line, a response at least its body and status line.
+func TestMetricsSizes(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	reg := prometheus.NewRegistry()
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "foo.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("a", []string{addr(up)})}}},
+	}}
+	p, srv := front(t, Options{Registry: reg}, s)
+	res := do(t, client(t), srv, "POST", "foo.com", "/x", strings.NewReader(strings.Repeat("b", 300)))
+	labels := []string{"200", "POST", "/", "ns", "ing-a", "a", "", "foo.com"}
+	waitFor(t, "the POST counted", func() bool { return histogramCount(t, p.metrics.requestSize, labels) == 1 })
+	var m dto.Metric
+	if err := p.metrics.requestSize.WithLabelValues(labels...).(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got, min := m.GetHistogram().GetSampleSum(), float64(300+len("POST /x HTTP/1.1\r\n")); got < min {
+		t.Errorf("request_size = %v, want at least %v", got, min)
+	}
+	if err := p.metrics.responseSize.WithLabelValues(labels...).(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got, min := m.GetHistogram().GetSampleSum(), float64(len(res.body)+len("HTTP/1.1 200 OK\r\n")); got < min {
+		t.Errorf("response_size = %v, want at least %v", got, min)
 	}
 }
 

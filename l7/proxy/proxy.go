@@ -89,6 +89,7 @@ type Proxy struct {
 	log       *slog.Logger
 	access    *accessLog    // nil: no access log
 	metrics   *metrics      // nil: no metrics
+	conns     *connStates   // nil: no metrics; kept by ConnState (connstate.go)
 	pool      *connPool     // upstream keep-alive connections (forward.go)
 	sources   *sourceRanges // source-range enforcement (sourcerange.go)
 	connLimit *connLimits   // limit-connections (limitconn.go)
@@ -112,6 +113,7 @@ func New(opts Options) *Proxy {
 	}
 	if opts.Registry != nil {
 		p.metrics = newMetrics(opts.Registry)
+		p.conns = newConnStates(opts.Registry, p.metrics.tunnelsOpen)
 	}
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
@@ -142,6 +144,7 @@ func (p *Proxy) ApplyWith(s *snapshot.Snapshot, before func(*snapshot.Snapshot) 
 	p.global.Store(compileGlobal(s.Global))
 	p.router.Store(r)
 	if p.metrics != nil {
+		p.metrics.reset()
 		p.metrics.version.Set(float64(s.Version))
 	}
 	return err
@@ -254,7 +257,9 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 		p.access.write(r, ex, status, rec.bytes, duration)
 	}
 	if p.metrics != nil {
-		p.metrics.observe(r, ex.route, ex.canary, status, rec.bytes, duration)
+		ex.timing.done()
+		p.conns.requests.Add(1)
+		p.metrics.observe(r, ex, status, rec.sent(status), duration)
 	}
 	if v != nil {
 		panic(v)
@@ -312,7 +317,9 @@ type exchange struct {
 	pool     *router.Pool        // the pool upstream was selected from
 	canary   string              // upstream name of the chosen canary; "" for the main backend
 	timeouts timeouts
-	status   int // status to record when nothing was written (499)
+	status   int            // status to record when nothing was written (499)
+	timing   upstreamTiming // the last attempt's, for the metrics
+	bodyRead atomic.Int64   // request body bytes read from the client
 
 	mu      sync.Mutex
 	err     error  // the first upstream error
@@ -391,6 +398,19 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
+}
+
+// sent is nginx's $bytes_sent as far as the handler sees it: the status
+// line, the header fields the handler set (not the Date, Content-Length or
+// Transfer-Encoding the server adds) and the body bytes written.
+func (w *responseRecorder) sent(status int) int64 {
+	n := int64(len("HTTP/1.1 000 ")+len(http.StatusText(status))) + 2
+	for k, vs := range w.Header() {
+		for _, v := range vs {
+			n += int64(len(k)+2+len(v)) + 2
+		}
+	}
+	return n + 2 + w.bytes
 }
 
 // Flush sends buffered data to the client.

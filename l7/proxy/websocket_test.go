@@ -212,7 +212,7 @@ func TestWebSocketEcho(t *testing.T) {
 	if got := testutil.ToFloat64(p.metrics.tunnelsOpen); got != 0 {
 		t.Errorf("weir_websocket_tunnels_open = %v after close, want 0", got)
 	}
-	if got := testutil.ToFloat64(p.metrics.requests.WithLabelValues("ing-ws", "ns", "ws", "101", "GET", "/", "foo.com", "")); got != 1 {
+	if got := testutil.ToFloat64(p.metrics.requests.WithLabelValues("101", "GET", "/", "ns", "ing-ws", "ws", "", "foo.com")); got != 1 {
 		t.Errorf("requests{status=101} = %v, want 1", got)
 	}
 	var line string

@@ -107,6 +107,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	httpSrv := &http.Server{
 		Handler:           px,
+		ConnState:         px.ConnState,
 		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -114,6 +115,7 @@ func Run(ctx context.Context, cfg Config) error {
 	httpsSrv := &http.Server{
 		Handler:           guard.TLSHandler(px),
 		ConnContext:       h1guard.ConnContext,
+		ConnState:         px.ConnState,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

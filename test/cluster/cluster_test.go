@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -190,6 +191,9 @@ func TestLeaderFailover(t *testing.T) {
 	waitFor(t, 15*time.Second, "weir-1 to lead and write status", func() bool { return c.statusIPs("app", "web") == "198.18.0.11" })
 	w2 := c.startWeir(weirOptions{identity: "weir-2", status: &kube.StatusOptions{PublishAddresses: []string{"198.18.0.12"}}})
 	w2.waitBody("web.example", "/", "a /")
+	if !w1.leading() || w2.leading() {
+		t.Errorf("leader_election_status: weir-1 %v, weir-2 %v; want 1 and 0", w1.leading(), w2.leading())
+	}
 	// The follower serves but never writes: status stays the leader's
 	// through several of its retry periods (250 ms).
 	deadline := time.Now().Add(2 * time.Second)
@@ -205,7 +209,19 @@ func TestLeaderFailover(t *testing.T) {
 	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != "weir-2" {
 		t.Errorf("lease holder after failover: %v %v, want weir-2", lease.Spec.HolderIdentity, err)
 	}
+	waitFor(t, 5*time.Second, "weir-2's leader_election_status 1", w2.leading)
 	w2.waitBody("web.example", "/", "a /")
+}
+
+// leading reads ingress-nginx's leader_election_status on /metrics: true
+// for 1, false for 0, a test failure when it is missing.
+func (w *weir) leading() bool {
+	w.t.Helper()
+	m := regexp.MustCompile(`(?m)^nginx_ingress_controller_leader_election_status\{[^}]*name="weir-leader"[^}]*\} (\S+)$`).FindStringSubmatch(w.metrics())
+	if m == nil {
+		w.t.Fatalf("no leader_election_status{name=\"weir-leader\"} on /metrics")
+	}
+	return m[1] == "1"
 }
 
 func TestUpdateStatusOnShutdown(t *testing.T) {

@@ -36,6 +36,7 @@ import (
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/kube"
+	"github.com/weir-lb/weir/userspace/nginxmetrics"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -336,6 +337,12 @@ func (c *cluster) startWeir(o weirOptions) *weir {
 	w.src = kube.NewSource(client, kube.Options{Build: cfg.Controller.Build, WatchNamespace: o.namespace,
 		Status: st, Events: w.events, Logger: log})
 	cfg.Source = w.src
+	// As cmd/weir: the leader gauge, named after the Lease.
+	lease := st.ElectionID
+	if lease == "" {
+		lease = "weir-leader"
+	}
+	cfg.Registry.MustRegister(nginxmetrics.NewLeaderElection(lease, w.src.Leading))
 	w.d, err = daemon.New(cfg)
 	if err != nil {
 		c.t.Fatalf("start weir: %v", err)

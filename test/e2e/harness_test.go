@@ -19,6 +19,9 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
@@ -53,10 +56,15 @@ func startWeirWith(t testing.TB, files map[string]string, opts snapshot.Options)
 	for name, body := range files {
 		w.write(name, body)
 	}
+	// The registry and the certificates' expiry metrics as cmd/weir sets
+	// them up.
+	reg := prometheus.NewRegistry()
 	d, err := daemon.New(daemon.Config{
 		BindAddress:    "127.0.0.1",
 		MetricsAddress: "127.0.0.1",
 		Manifests:      w.dir,
+		Registry:       reg,
+		Publishers:     []controller.Publisher{certs.NewExpiry(reg)},
 		Controller:     controller.Options{Build: opts},
 		AccessLog:      w.access,
 		Logger:         slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/weir-lb/weir/userspace/nginxmetrics"
+	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // wsEchoBackend is a real WebSocket server on 127.0.0.1 that echoes every
@@ -192,7 +195,10 @@ func TestWebSocketEcho(t *testing.T) {
 	waitFor(t, 5*time.Second, "the access-log line", func() bool {
 		return strings.Contains(w.access.String(), `"status":101`)
 	})
-	if got := w.metric(`nginx_ingress_controller_requests{canary="",host="ws.test",ingress="ws",method="GET",namespace="default",path="/",service="ws",status="101"}`); got != 1 {
+	id := nginxmetrics.IdentityFromEnv(snapshot.DefaultOptions().ControllerClass)
+	series := fmt.Sprintf(`nginx_ingress_controller_requests{canary="",controller_class=%q,controller_namespace=%q,controller_pod=%q,host="ws.test",ingress="ws",method="GET",namespace="default",path="/",service="ws",status="101"}`,
+		id.Class, id.Namespace, id.Pod)
+	if got := w.metric(series); got != 1 {
 		t.Errorf("requests with status 101 = %v, want 1", got)
 	}
 }

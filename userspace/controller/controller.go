@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,19 @@ type Controller struct {
 	mWarnings prometheus.Gauge
 	mProblems prometheus.Gauge
 	mPublish  prometheus.Counter
+
+	// ingress-nginx's reload figures (its collectors/controller.go): a
+	// reload is a publish, successful when every publisher took the
+	// Snapshot.
+	mHash        prometheus.Gauge
+	mReloadOK    prometheus.Gauge
+	mReloadTime  prometheus.Gauge
+	mReloads     prometheus.Counter
+	mReloadFails prometheus.Counter
+	// mOrphans is ingress-nginx's orphan_ingress; orphans are its label
+	// values set to 1 by the last build.
+	mOrphans *prometheus.GaugeVec
+	orphans  map[[3]string]bool
 }
 
 // Options configures a Controller.
@@ -94,12 +108,37 @@ func New(opts Options, pubs ...Publisher) *Controller {
 			Name: "weir_config_publish_errors_total",
 			Help: "Snapshots a publisher refused.",
 		}),
+		mHash: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nginx_ingress_controller_config_hash",
+			Help: "Running configuration hash actually running: the first 52 bits of the live Snapshot's Hash (0 after a failed publish).",
+		}),
+		mReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nginx_ingress_controller_config_last_reload_successful",
+			Help: "Whether the last configuration reload attempt was successful: every publisher (proxy, workers) took the last Snapshot.",
+		}),
+		mReloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "nginx_ingress_controller_config_last_reload_successful_timestamp_seconds",
+			Help: "Timestamp of the last successful configuration reload.",
+		}),
+		mReloads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nginx_ingress_controller_success",
+			Help: "Cumulative number of Ingress controller reload operations (Snapshots published).",
+		}),
+		mReloadFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "nginx_ingress_controller_errors",
+			Help: "Cumulative number of Ingress controller errors during reload operations (Snapshots a publisher refused).",
+		}),
+		mOrphans: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "nginx_ingress_controller_orphan_ingress",
+			Help: "Gauge reporting status of ingress orphanity, 1 indicates orphaned ingress: type no-service (a Service it names is missing) or no-endpoint (one has no ready endpoint); 0 once it is no longer.",
+		}, []string{"namespace", "ingress", "type"}),
 	}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
 	if opts.Registry != nil {
-		opts.Registry.MustRegister(c.mVersion, c.mBuilds, c.mWarnings, c.mProblems, c.mPublish)
+		opts.Registry.MustRegister(c.mVersion, c.mBuilds, c.mWarnings, c.mProblems, c.mPublish,
+			c.mHash, c.mReloadOK, c.mReloadTime, c.mReloads, c.mReloadFails, c.mOrphans)
 	}
 	return c
 }
@@ -146,12 +185,15 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 	c.hash = s.Hash
 	s.Version = c.version
 	t1 := time.Now()
+	ok := true
 	for _, p := range c.publishers {
 		if err := p.Apply(s); err != nil {
+			ok = false
 			c.mPublish.Inc()
 			c.log.Error("publish configuration", "version", s.Version, "error", err)
 		}
 	}
+	c.reloaded(s, ok)
 	c.live.Store(s)
 	c.pubMu.Lock()
 	close(c.published)
@@ -163,6 +205,33 @@ func (c *Controller) Sync(objs snapshot.Objects, problems []error) (*snapshot.Sn
 		"servers", len(s.Servers), "routes", routes(s), "warnings", len(s.Warnings),
 		"build", built.Round(10*time.Microsecond), "publish", time.Since(t1).Round(10*time.Microsecond))
 	return s, true
+}
+
+// reloaded sets ingress-nginx's reload figures as its ConfigSuccess does.
+func (c *Controller) reloaded(s *snapshot.Snapshot, ok bool) {
+	if !ok {
+		c.mReloadFails.Inc()
+		c.mReloadOK.Set(0)
+		c.mHash.Set(0)
+		return
+	}
+	c.mReloads.Inc()
+	c.mReloadOK.Set(1)
+	c.mReloadTime.Set(float64(time.Now().Unix()))
+	c.mHash.Set(float64(hashNumber(s.Hash)))
+}
+
+// hashNumber is the first 13 hex digits (52 bits, exact in a float64) of a
+// hex hash; 0 when it is not hex.
+func hashNumber(h string) uint64 {
+	if len(h) > 13 {
+		h = h[:13]
+	}
+	n, err := strconv.ParseUint(h, 16, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 func (c *Controller) filter(objs snapshot.Objects) snapshot.Objects {
@@ -209,6 +278,35 @@ func (c *Controller) reportWarnings(ws []snapshot.Warning) {
 	}
 	c.lastWarnings = seen
 	c.mWarnings.Set(float64(len(ws)))
+	c.reportOrphans(ws)
+}
+
+// orphanTypes are ingress-nginx's orphan_ingress types by warning reason.
+var orphanTypes = map[string]string{
+	snapshot.ReasonServiceNotFound:  "no-service",
+	snapshot.ReasonNoReadyEndpoints: "no-endpoint",
+}
+
+// reportOrphans sets orphan_ingress to 1 for the Ingresses ws reports a
+// missing Service or one without endpoints for, and back to 0 for those
+// it reported before and no longer does, as ingress-nginx's
+// Inc/DecOrphanIngress.
+func (c *Controller) reportOrphans(ws []snapshot.Warning) {
+	now := map[[3]string]bool{}
+	for _, w := range ws {
+		if t, ok := orphanTypes[w.Reason]; ok && w.Object.Kind == "Ingress" {
+			now[[3]string{w.Object.Namespace, w.Object.Name, t}] = true
+		}
+	}
+	for k := range now {
+		c.mOrphans.WithLabelValues(k[:]...).Set(1)
+	}
+	for k := range c.orphans {
+		if !now[k] {
+			c.mOrphans.WithLabelValues(k[:]...).Set(0)
+		}
+	}
+	c.orphans = now
 }
 
 // reportProblems logs each source problem the first time it appears.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -165,5 +166,72 @@ func TestWatchNamespaceKeepsDefaultCertificate(t *testing.T) {
 	got := c.filter(objs).Secrets
 	if len(got) != 1 || got[0].Name != "default-cert" {
 		t.Fatalf("filtered secrets %v, want only weir/default-cert", got)
+	}
+}
+
+// TestReloadMetrics checks ingress-nginx's reload figures: a publish every
+// publisher takes is a successful reload (success counts it, the hash and
+// the timestamp are set); one a publisher refuses is an error, and
+// last_reload_successful and config_hash drop to 0; an unchanged build is
+// no reload.
+func TestReloadMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	rec := &recorder{}
+	c := New(Options{Build: snapshot.DefaultOptions(), Registry: reg,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, rec)
+	s, _ := c.Sync(objects("a.test"), nil)
+	c.Sync(objects("a.test"), nil)
+	if got, want := testutil.ToFloat64(c.mReloads), 1.0; got != want {
+		t.Errorf("success = %v, want %v", got, want)
+	}
+	if got := testutil.ToFloat64(c.mReloadOK); got != 1 {
+		t.Errorf("config_last_reload_successful = %v, want 1", got)
+	}
+	if got, want := testutil.ToFloat64(c.mHash), float64(hashNumber(s.Hash)); got != want || got == 0 {
+		t.Errorf("config_hash = %v, want %v (of %s)", got, want, s.Hash)
+	}
+	if got := testutil.ToFloat64(c.mReloadTime); got < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("config_last_reload_successful_timestamp_seconds = %v, want about now", got)
+	}
+	rec.err = errors.New("refused")
+	c.Sync(objects("a.test", "b.test"), nil)
+	if got := testutil.ToFloat64(c.mReloadFails); got != 1 {
+		t.Errorf("errors = %v, want 1", got)
+	}
+	if ok, hash := testutil.ToFloat64(c.mReloadOK), testutil.ToFloat64(c.mHash); ok != 0 || hash != 0 {
+		t.Errorf("after a refused publish: config_last_reload_successful = %v, config_hash = %v, want 0 and 0", ok, hash)
+	}
+	if got := testutil.ToFloat64(c.mReloads); got != 1 {
+		t.Errorf("success = %v after a refused publish, want still 1", got)
+	}
+}
+
+func TestHashNumber(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]uint64{"fffffffffffff0123": 1<<52 - 1, "0000000000001": 1, "hash-other": 0, "": 0} {
+		if got := hashNumber(in); got != want {
+			t.Errorf("hashNumber(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// TestOrphanIngress: an Ingress whose Service is missing is orphan_ingress
+// type no-service, set back to 0 once no build reports it.
+func TestOrphanIngress(t *testing.T) {
+	t.Parallel()
+	c := New(Options{Build: snapshot.DefaultOptions(), Registry: prometheus.NewRegistry(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	c.Sync(objects("a.test"), nil)
+	orphan := c.mOrphans.WithLabelValues("ns-a.test", "a.test", "no-service")
+	if got := testutil.ToFloat64(orphan); got != 1 {
+		t.Errorf("orphan_ingress{a.test, no-service} = %v, want 1", got)
+	}
+	c.Sync(objects(), nil)
+	if got := testutil.ToFloat64(orphan); got != 0 {
+		t.Errorf("orphan_ingress{a.test, no-service} = %v once the Ingress went, want 0", got)
+	}
+	if n := testutil.CollectAndCount(c.mOrphans); n != 1 {
+		t.Errorf("%d orphan_ingress series, want 1", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux, served with Profiling
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,7 @@ import (
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/manifest"
+	"github.com/weir-lb/weir/userspace/nginxmetrics"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -136,6 +138,8 @@ func New(cfg Config) (*Daemon, error) {
 	d.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		nginxmetrics.NewBuildInfo(),
+		nginxmetrics.NewProcessCollector(func() []int { return []int{os.Getpid()} }),
 	)
 	var err error
 	if d.certs, err = certs.NewManager(certs.Options{}); err != nil {
@@ -231,6 +235,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	proxySrv := &http.Server{
 		Handler:           d.proxy,
+		ConnState:         d.proxy.ConnState,
 		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
@@ -240,6 +245,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	httpsSrv := &http.Server{
 		Handler:           d.guard.TLSHandler(d.proxy),
 		ConnContext:       h1guard.ConnContext,
+		ConnState:         d.proxy.ConnState,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
@@ -350,7 +356,8 @@ const errShuttingDown = "the ingress controller is shutting down"
 
 func (d *Daemon) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{Registry: d.registry}))
+	g := nginxmetrics.Gatherer(d.registry, nginxmetrics.IdentityFromEnv(d.cfg.Controller.Build.ControllerClass))
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: d.registry}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if d.stopping.Load() {
 			http.Error(w, errShuttingDown, http.StatusServiceUnavailable)

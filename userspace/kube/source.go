@@ -163,6 +163,10 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 }
 
 // informers returns the informers by the Kind of their objects.
+// Leading reports whether this instance holds the leader Lease; false
+// without status writing (Options.Status nil).
+func (s *Source) Leading() bool { return s.status != nil && s.status.Leading() }
+
 func (s *Source) informers() map[string]cache.SharedIndexInformer {
 	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses, "IngressClass": s.classes,
 		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets}

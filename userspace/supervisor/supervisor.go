@@ -36,6 +36,7 @@ import (
 	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/manifest"
+	"github.com/weir-lb/weir/userspace/nginxmetrics"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -236,7 +237,9 @@ func New(cfg Config) (*Supervisor, error) {
 	})
 	s.registry.MustRegister(s.mRestarts, s.mLive,
 		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		nginxmetrics.NewBuildInfo(),
+		nginxmetrics.NewProcessCollector(s.workerPIDs))
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
 	ctrlOpts.Registry = s.registry
@@ -296,14 +299,26 @@ func (s *Supervisor) MetricsAddr() string { return s.metricsLn.Addr().String() }
 // workers' registries.
 func (s *Supervisor) Registry() *prometheus.Registry { return s.registry }
 
+// workerPIDs are the process IDs of the running workers.
+func (s *Supervisor) workerPIDs() []int {
+	var pids []int
+	for _, st := range s.Workers() {
+		if st.PID != 0 {
+			pids = append(pids, st.PID)
+		}
+	}
+	return pids
+}
+
 // Gatherer gathers what /metrics serves: the supervisor's metrics and every
-// live worker's, each worker's with a label worker="<core>".
+// live worker's, each worker's with a label worker="<core>", with
+// ingress-nginx's labels (nginxmetrics.Gatherer).
 func (s *Supervisor) Gatherer() prometheus.Gatherer {
 	gs := prometheus.Gatherers{s.registry}
 	for _, w := range s.workers {
 		gs = append(gs, w)
 	}
-	return gs
+	return nginxmetrics.Gatherer(gs, nginxmetrics.IdentityFromEnv(s.cfg.Controller.Build.ControllerClass))
 }
 
 // Live returns the Snapshot most recently published, or nil before the first.

@@ -160,6 +160,14 @@ func (r *rig) metric(name string) map[string]float64 {
 	return out
 }
 
+func sumOf(series map[string]float64) float64 {
+	n := 0.0
+	for _, v := range series {
+		n += v
+	}
+	return n
+}
+
 func labels(m *dto.Metric) string {
 	var parts []string
 	for _, l := range m.Label {
@@ -269,6 +277,33 @@ func TestWorkersServeAndReload(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != "b" {
 			t.Fatalf("https request %d: %d %q, want 200 b", i, resp.StatusCode, body)
 		}
+	}
+	// ingress-nginx's process figures are the workers', summed: one series.
+	for name, atLeast := range map[string]float64{
+		"nginx_ingress_controller_nginx_process_num_procs":             2,
+		"nginx_ingress_controller_nginx_process_requests_total":        70,
+		"nginx_ingress_controller_nginx_process_resident_memory_bytes": 2 << 20,
+	} {
+		if got := r.metric(name); len(got) != 1 || sumOf(got) < atLeast {
+			t.Errorf("%s = %v, want one series of at least %v", name, got, atLeast)
+		}
+	}
+	if got := r.metric("nginx_ingress_controller_nginx_process_connections_total"); len(got) != 2 || sumOf(got) < 2*70 {
+		t.Errorf("nginx_process_connections_total = %v, want accepted and handled, 70 each at least", got)
+	}
+	// The workers' request series carry the controller's labels and their
+	// worker's; the reloads are the two versions.
+	reqs := r.metric("nginx_ingress_controller_requests")
+	if len(reqs) == 0 {
+		t.Error("no nginx_ingress_controller_requests series")
+	}
+	for k := range reqs {
+		if !strings.Contains(k, "controller_class=weir-lb.dev/ingress-controller,controller_namespace=") || !strings.Contains(k, ",worker=") {
+			t.Errorf("nginx_ingress_controller_requests{%s}: want controller_* and worker labels", k)
+		}
+	}
+	if got := sumOf(r.metric("nginx_ingress_controller_success")); got != 2 {
+		t.Errorf("nginx_ingress_controller_success = %v, want 2", got)
 	}
 	resp, err := http.Get("http://" + r.sup.MetricsAddr() + "/readyz")
 	if err != nil {
