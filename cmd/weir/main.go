@@ -109,6 +109,8 @@ type options struct {
 	workerUID, workerGID             int
 	shutdownGrace, postShutdownGrace int // seconds
 	workerShutdownTimeout            time.Duration
+	// compatGiven names the compatibility flags given (compat.go).
+	compatGiven func() []string
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
@@ -150,6 +152,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.iface, "interface", "", "interface the XDP program attaches to (default: the one holding --bind-address, else the default route's)")
 	fs.StringVar(&o.xdpMode, "xdp-mode", "native", "XDP data path: native (generic with a warning where the driver has none), generic or off")
 	pinPathFlag(fs, &o.bpfPinPath)
+	o.compatGiven = addCompatFlags(fs)
 	return fs, o
 }
 
@@ -170,6 +173,9 @@ func printFlags(w io.Writer, fs *flag.FlagSet) error {
 	fmt.Fprintln(w, "| flag | environment | default | meaning |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	fs.VisitAll(func(f *flag.Flag) {
+		if isCompatFlag(f.Name) {
+			return // their own table: printCompatFlags
+		}
 		def := f.DefValue
 		switch f.Name {
 		case "http-port":
@@ -205,6 +211,9 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	log, err := newLogger(o, stderr)
 	if err != nil {
 		return err
+	}
+	if given := o.compatGiven(); len(given) > 0 {
+		log.Warn("accepted for compatibility, no effect: " + strings.Join(given, ", "))
 	}
 	cores, err := parseWorkers(o.workers)
 	if err != nil {
