@@ -110,7 +110,6 @@ var compatFlags = []compatFlag{
 	{"annotations-prefix", kindString, "nginx.ingress.kubernetes.io", "prefix of the annotations read", whyNotYet},
 	{"metrics-per-host", kindBool, "true", "label request metrics with the host", whyMetrics},
 	{"exclude-socket-metrics", kindString, "", "request metrics not to export", whyMetrics},
-	{"version", kindBool, "false", "print the version and exit", whyNotYet},
 	{"v", kindInt, "0", "klog: verbosity", whyKlog},
 	// klog's flags, which ingress-nginx takes on its command line too.
 	{"vmodule", kindString, "", "klog: verbosity per source file", whyKlog},

@@ -68,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			wfs, _ := newFlags(stderr)
 			return printFlags(stdout, wfs)
+		case "version":
+			return runVersion(args[1:], stdout)
 		case "inspect":
 			return runInspect(args[1:], stdout)
 		case "detach":
@@ -82,11 +84,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
+	if o.version {
+		return printVersion(stdout)
+	}
 	return runWeir(ctx, o, stdout, stderr)
 }
 
 // commands are the subcommands of weir, for its usage.
-const commands = "demo-backends, annotations, flags, inspect, detach"
+const commands = "demo-backends, annotations, flags, inspect, detach, version"
 
 // options are the values of the command-line flags.
 type options struct {
@@ -97,6 +102,7 @@ type options struct {
 	manifestsMaxFileSize             byteSize
 	ingressClass, controllerClass    string
 	watchWithoutClass, profiling     bool
+	version                          bool
 	watchNamespace, configMap        string
 	defaultSSLCertificate            string
 	publishStatusAddress, electionID string
@@ -152,6 +158,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.iface, "interface", "", "interface the XDP program attaches to (default: the one holding --bind-address, else the default route's)")
 	fs.StringVar(&o.xdpMode, "xdp-mode", "native", "XDP data path: native (generic with a warning where the driver has none), generic or off")
 	pinPathFlag(fs, &o.bpfPinPath)
+	fs.BoolVar(&o.version, "version", false, "print the version, the commit and the Go version, and exit (as weir version)")
 	o.compatGiven = addCompatFlags(fs)
 	return fs, o
 }
@@ -186,7 +193,11 @@ func printFlags(w io.Writer, fs *flag.FlagSet) error {
 		if def == "" {
 			def = "—"
 		}
-		fmt.Fprintf(w, "| `--%s` | `%s` | %s | %s |\n", f.Name, envName(f.Name), def, f.Usage)
+		env := "`" + envName(f.Name) + "`"
+		if noEnv[f.Name] {
+			env = "—"
+		}
+		fmt.Fprintf(w, "| `--%s` | %s | %s | %s |\n", f.Name, env, def, f.Usage)
 	})
 	return nil
 }
