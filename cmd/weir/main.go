@@ -17,8 +17,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/weir-lb/weir/examples/demobackend"
@@ -84,6 +82,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := checkStatusFlags(fs, o); err != nil {
+		return err
+	}
 	if o.version {
 		return printVersion(stdout)
 	}
@@ -106,8 +107,13 @@ type options struct {
 	watchNamespace, configMap        string
 	defaultSSLCertificate            string
 	publishStatusAddress, electionID string
+	publishService                   string
 	updateStatusOnShutdown           bool
-	kubeconfig                       string
+	updateStatus, nodeInternalIP     bool
+	disableLeaderElection            bool
+	electionTTL                      time.Duration
+	kubeconfig, apiserverHost        string
+	certificateAuthority             string
 	accessLog                        bool
 	logFormat, logLevel              string
 	iface, xdpMode                   string
@@ -151,6 +157,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.electionID, "election-id", "weir-leader", "name of the coordination.k8s.io Lease for leader election, in $POD_NAMESPACE (default \"default\")")
 	fs.BoolVar(&o.updateStatusOnShutdown, "update-status-on-shutdown", true, "clear Ingress status when the last instance stops")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for cluster mode (default: in-cluster config when KUBERNETES_SERVICE_HOST is set)")
+	addStatusFlags(fs, o)
 	fs.BoolVar(&o.profiling, "profiling", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the metrics port; ingress-nginx's default is true, Weir's false because the port listens on the node's addresses")
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
@@ -263,7 +270,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if o.accessLog {
 		cfg.AccessLog = stdout
 	}
-	if o.manifests == "" && (o.kubeconfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "") {
+	if o.manifests == "" && (o.kubeconfig != "" || o.apiserverHost != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "") {
 		stopSource, err := clusterSource(o, &cfg, log)
 		if err != nil {
 			return err
@@ -326,15 +333,9 @@ func runDemoBackends(ctx context.Context, args []string, stdout, stderr io.Write
 // clusterSource sets cfg.Source to the kube source: --kubeconfig, else the
 // in-cluster config.
 func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), error) {
-	var rc *rest.Config
-	var err error
-	if o.kubeconfig != "" {
-		rc, err = clientcmd.BuildConfigFromFlags("", o.kubeconfig)
-	} else {
-		rc, err = rest.InClusterConfig()
-	}
+	rc, err := restConfig(o)
 	if err != nil {
-		return nil, fmt.Errorf("load kubernetes client config: %w", err)
+		return nil, err
 	}
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "weir"
@@ -351,20 +352,12 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 	}
 	cfg.Registry = prometheus.NewRegistry()
 	events := kube.NewEvents(client, os.Getenv("NODE_NAME"), cfg.Registry, log)
-	var publish []string
-	if o.publishStatusAddress != "" {
-		publish = strings.Split(o.publishStatusAddress, ",")
-	}
 	cfg.Source = kube.NewSource(client, kube.Options{
 		Build:          cfg.Controller.Build,
 		WatchNamespace: o.watchNamespace,
-		Status: &kube.StatusOptions{
-			ElectionID:       o.electionID,
-			PublishAddresses: publish,
-			UpdateOnShutdown: o.updateStatusOnShutdown,
-		},
-		Events: events,
-		Logger: log,
+		Status:         statusOptions(o),
+		Events:         events,
+		Logger:         log,
 	})
 	return events.Close, nil
 }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/weir-lb/weir/userspace/cmdline"
+	"github.com/weir-lb/weir/userspace/kube"
+)
+
+// TestStatusFlags: ingress-nginx's status and leader election flags give
+// the status writer's options.
+func TestStatusFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want *kube.StatusOptions // nil: no status written
+	}{
+		{nil, &kube.StatusOptions{ElectionID: "weir-leader", UpdateOnShutdown: true}},
+		{[]string{"--publish-service=ingress-nginx/ingress-nginx-controller", "--election-id", "ingress-nginx-leader"},
+			&kube.StatusOptions{ElectionID: "ingress-nginx-leader", PublishService: "ingress-nginx/ingress-nginx-controller", UpdateOnShutdown: true}},
+		{[]string{"--publish-status-address", "198.18.0.1,lb.example.com", "--update-status-on-shutdown=false"},
+			&kube.StatusOptions{ElectionID: "weir-leader", PublishAddresses: []string{"198.18.0.1", "lb.example.com"}}},
+		{[]string{"--report-node-internal-ip-address"}, &kube.StatusOptions{ElectionID: "weir-leader", UseNodeInternalIP: true, UpdateOnShutdown: true}},
+		{[]string{"--election-ttl", "30s"}, &kube.StatusOptions{ElectionID: "weir-leader", UpdateOnShutdown: true,
+			LeaseDuration: 30 * time.Second, RenewDeadline: 15 * time.Second, RetryPeriod: 7500 * time.Millisecond}},
+		{[]string{"--disable-leader-election"}, nil},
+		{[]string{"--update-status=false"}, nil},
+	} {
+		fs, o := newFlags(io.Discard)
+		if err := parse(fs, tc.args, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkStatusFlags(fs, o); err != nil {
+			t.Errorf("weir %s: %v", strings.Join(tc.args, " "), err)
+		}
+		if diff := cmp.Diff(tc.want, statusOptions(o)); diff != "" {
+			t.Errorf("weir %s: status options (-want +got):\n%s", strings.Join(tc.args, " "), diff)
+		}
+	}
+}
+
+// TestStatusFlagsRefused: the combinations ingress-nginx refuses are usage
+// errors.
+func TestStatusFlagsRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--publish-service=ns/svc", "--publish-status-address=198.18.0.1"}, "mutually exclusive"},
+		{[]string{"--publish-service=svc"}, "want namespace/name"},
+		{[]string{"--publish-service=a/b/c"}, "want namespace/name"},
+		{[]string{"--election-ttl=-1s"}, "want a positive duration"},
+	} {
+		fs, o := newFlags(io.Discard)
+		if err := parse(fs, tc.args, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		err := checkStatusFlags(fs, o)
+		var usage *cmdline.UsageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("weir %s: %v; want a usage error saying %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
