@@ -97,13 +97,9 @@ var compatFlags = []compatFlag{
 	{"default-backend-service", kindString, "", "namespace/name of the Service that answers requests no rule matches", whyNotYet},
 	{"ingress-class-by-name", kindBool, "false", "also serve Ingresses whose ingressClassName is --ingress-class", whyNotYet},
 	{"watch-namespace-selector", kindString, "", "label selector of the namespaces to serve", whyNotYet},
-	{"health-check-path", kindString, "/healthz", "path of the health check on --healthz-port", whyNotYet},
-	{"healthz-port", kindInt, "10254", "port of /healthz and /metrics", whyNotYet},
-	{"healthz-host", kindString, "", "address of /healthz and /metrics", whyNotYet},
 	{"annotations-prefix", kindString, "nginx.ingress.kubernetes.io", "prefix of the annotations read", whyNotYet},
 	{"metrics-per-host", kindBool, "true", "label request metrics with the host", whyMetrics},
 	{"exclude-socket-metrics", kindString, "", "request metrics not to export", whyMetrics},
-	{"v", kindInt, "0", "klog: verbosity", whyKlog},
 	// klog's flags, which ingress-nginx takes on its command line too.
 	{"vmodule", kindString, "", "klog: verbosity per source file", whyKlog},
 	{"logtostderr", kindBool, "true", "klog: log to standard error, not files", whyKlog},

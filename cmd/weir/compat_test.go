@@ -119,14 +119,12 @@ func TestCompatFlagsGiven(t *testing.T) {
 // says once which of them have no effect.
 func TestCompatWarning(t *testing.T) {
 	metrics := freePort(t, "127.0.0.1")
-	p := startWeir(t, nil, "--workers", "0", "--bind-address", "127.0.0.1",
-		"--http-port", strconv.Itoa(freePort(t, "127.0.0.1")), "--https-port", strconv.Itoa(freePort(t, "127.0.0.1")),
-		"--metrics-port", strconv.Itoa(metrics),
+	p := startWeir(t, nil, append(proxyPorts(t, "127.0.0.1"), "--workers", "0", "--metrics-port", strconv.Itoa(metrics),
 		"--election-id=ingress-nginx-leader", "--controller-class=k8s.io/ingress-nginx", "--ingress-class=nginx",
 		"--configmap=ingress-nginx/ingress-nginx-controller",
 		"--validating-webhook=:8443", "--validating-webhook-certificate=/usr/local/certificates/cert",
 		"--validating-webhook-key=/usr/local/certificates/key", "--enable-ssl-passthrough", "--sync-period", "1m",
-		"--tcp-services-configmap", "ingress-nginx/tcp")
+		"--tcp-services-configmap", "ingress-nginx/tcp")...)
 	waitHealthy(t, p, fmt.Sprintf("127.0.0.1:%d", metrics))
 	want := "accepted for compatibility, no effect: --tcp-services-configmap, --sync-period, --enable-ssl-passthrough, " +
 		"--validating-webhook, --validating-webhook-certificate, --validating-webhook-key"

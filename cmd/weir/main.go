@@ -85,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := checkStatusFlags(fs, o); err != nil {
 		return err
 	}
+	if err := checkProbeFlags(fs, o); err != nil {
+		return err
+	}
 	if o.version {
 		return printVersion(stdout)
 	}
@@ -114,6 +117,8 @@ type options struct {
 	electionTTL                      time.Duration
 	kubeconfig, apiserverHost        string
 	certificateAuthority             string
+	healthzHost, healthCheckPath     string
+	verbosity                        int
 	accessLog                        bool
 	logFormat, logLevel              string
 	iface, xdpMode                   string
@@ -158,6 +163,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.updateStatusOnShutdown, "update-status-on-shutdown", true, "clear Ingress status when the last instance stops")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for cluster mode (default: in-cluster config when KUBERNETES_SERVICE_HOST is set)")
 	addStatusFlags(fs, o)
+	addProbeFlags(fs, o)
 	fs.BoolVar(&o.profiling, "profiling", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the metrics port; ingress-nginx's default is true, Weir's false because the port listens on the node's addresses")
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
@@ -211,7 +217,7 @@ func printFlags(w io.Writer, fs *flag.FlagSet) error {
 
 func newLogger(o *options, stderr io.Writer) (*slog.Logger, error) {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+	if err := level.UnmarshalText([]byte(logLevel(o))); err != nil {
 		return nil, fmt.Errorf("parse --log-level: %w", err)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
@@ -248,6 +254,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		// one: the metrics port binds where the proxy does.
 		MetricsAddress: o.bindAddress,
 		MetricsPort:    o.metricsPort,
+		HealthPath:     o.healthCheckPath,
 		Profiling:      o.profiling,
 		Manifests:      o.manifests,
 		// ingress-nginx's shutdown: the grace periods are its flags'.
@@ -267,6 +274,9 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		Logger: log,
 	}
 	cfg.ManifestLimit = int64(o.manifestsMaxFileSize)
+	if o.healthzHost != "" {
+		cfg.MetricsAddress = o.healthzHost
+	}
 	if o.accessLog {
 		cfg.AccessLog = stdout
 	}

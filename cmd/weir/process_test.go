@@ -80,6 +80,13 @@ func freePort(t *testing.T, host string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// proxyPorts returns --bind-address host and free --http-port and
+// --https-port on it.
+func proxyPorts(t *testing.T, host string) []string {
+	t.Helper()
+	return []string{"--bind-address", host, "--http-port", strconv.Itoa(freePort(t, host)), "--https-port", strconv.Itoa(freePort(t, host))}
+}
+
 // waitHealthy waits until GET /healthz on addr answers 200.
 func waitHealthy(t *testing.T, p *weirProcess, addr string) {
 	t.Helper()
@@ -106,9 +113,7 @@ func TestMetricsBindAddress(t *testing.T) {
 	for _, workers := range []string{"0", "1"} {
 		t.Run("workers="+workers, func(t *testing.T) {
 			port := freePort(t, "127.0.0.2")
-			p := startWeir(t, nil, "--workers", workers, "--bind-address", "127.0.0.2",
-				"--http-port", strconv.Itoa(freePort(t, "127.0.0.2")), "--https-port", strconv.Itoa(freePort(t, "127.0.0.2")),
-				"--metrics-port", strconv.Itoa(port))
+			p := startWeir(t, nil, append(proxyPorts(t, "127.0.0.2"), "--workers", workers, "--metrics-port", strconv.Itoa(port))...)
 			waitHealthy(t, p, fmt.Sprintf("127.0.0.2:%d", port))
 			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
 			if err == nil {

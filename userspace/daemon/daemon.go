@@ -5,6 +5,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +54,9 @@ type Config struct {
 	// MetricsAddress is the address the metrics listener binds. Empty means
 	// all addresses. Default "".
 	MetricsAddress string
+	// HealthPath is the path of the health check on the metrics port
+	// (ingress-nginx's --health-check-path). Default "/healthz".
+	HealthPath string
 	// Profiling serves Go's profiles (net/http/pprof) under /debug/pprof/
 	// on the metrics port. Default false.
 	Profiling bool
@@ -348,7 +352,7 @@ const errShuttingDown = "the ingress controller is shutting down"
 func (d *Daemon) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{Registry: d.registry}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc(cmp.Or(d.cfg.HealthPath, "/healthz"), func(w http.ResponseWriter, _ *http.Request) {
 		if d.stopping.Load() {
 			http.Error(w, errShuttingDown, http.StatusServiceUnavailable)
 			return
