@@ -106,6 +106,7 @@ type options struct {
 	manifestsMaxFileSize             byteSize
 	ingressClass, controllerClass    string
 	watchWithoutClass, profiling     bool
+	ingressClassByName               bool
 	version                          bool
 	watchNamespace, configMap        string
 	defaultSSLCertificate            string
@@ -155,6 +156,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.ingressClass, "ingress-class", def.IngressClass, "value of the legacy kubernetes.io/ingress.class annotation this controller serves")
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
+	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
 	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
 	fs.StringVar(&o.defaultSSLCertificate, "default-ssl-certificate", "", "namespace/name of the kubernetes.io/tls Secret served when no certificate matches (default: a self-signed certificate)")
@@ -266,6 +268,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				ControllerClass:          o.controllerClass,
 				IngressClass:             o.ingressClass,
 				WatchIngressWithoutClass: o.watchWithoutClass,
+				IngressClassByName:       o.ingressClassByName,
 				ConfigMap:                o.configMap,
 				DefaultSSLCertificate:    o.defaultSSLCertificate,
 			},

@@ -10,11 +10,13 @@ type ClassSelector struct {
 	defaultOurs bool            // one of them is the cluster default
 }
 
-// NewClassSelector indexes classes once for many Serves calls.
+// NewClassSelector indexes classes once for many Serves calls. Weir's
+// classes are those with Options.ControllerClass, and with
+// Options.IngressClassByName the one named Options.IngressClass.
 func NewClassSelector(classes []*networkingv1.IngressClass, opts Options) ClassSelector {
 	c := ClassSelector{opts: opts, ours: map[string]bool{}}
 	for _, ic := range classes {
-		if ic == nil || ic.Spec.Controller != opts.ControllerClass {
+		if ic == nil || ic.Spec.Controller != opts.ControllerClass && !(opts.IngressClassByName && ic.Name == opts.IngressClass) {
 			continue
 		}
 		c.ours[ic.Name] = true

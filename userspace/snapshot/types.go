@@ -44,6 +44,10 @@ type Options struct {
 	// WatchIngressWithoutClass serves Ingresses that name no class at all,
 	// even when no default IngressClass of Weir's exists. Default false.
 	WatchIngressWithoutClass bool
+	// IngressClassByName also makes Weir's the IngressClass named
+	// IngressClass, whatever its spec.controller (ingress-nginx's
+	// --ingress-class-by-name). Default false.
+	IngressClassByName bool
 	// ConfigMap is the namespace/name of the ConfigMap holding global
 	// settings (ingress-nginx's keys). Empty means none. Default "".
 	ConfigMap string
