@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
 	"github.com/weir-lb/weir/examples/demobackend"
@@ -109,6 +110,8 @@ type options struct {
 	ingressClassByName               bool
 	version                          bool
 	watchNamespace, configMap        string
+	watchNamespaceSelector           string
+	namespaceSelector                labels.Selector // parsed by checkStatusFlags
 	defaultSSLCertificate            string
 	publishStatusAddress, electionID string
 	publishService                   string
@@ -366,11 +369,12 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 	cfg.Registry = prometheus.NewRegistry()
 	events := kube.NewEvents(client, os.Getenv("NODE_NAME"), cfg.Registry, log)
 	cfg.Source = kube.NewSource(client, kube.Options{
-		Build:          cfg.Controller.Build,
-		WatchNamespace: o.watchNamespace,
-		Status:         statusOptions(o),
-		Events:         events,
-		Logger:         log,
+		Build:             cfg.Controller.Build,
+		WatchNamespace:    o.watchNamespace,
+		NamespaceSelector: o.namespaceSelector,
+		Status:            statusOptions(o),
+		Events:            events,
+		Logger:            log,
 	})
 	return events.Close, nil
 }

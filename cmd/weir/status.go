@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -13,9 +14,11 @@ import (
 	"github.com/weir-lb/weir/userspace/kube"
 )
 
-// addStatusFlags defines the flags of the API server connection, leader
-// election and Ingress status that ingress-nginx has too.
+// addStatusFlags defines the flags of the API server connection, the
+// namespaces watched, leader election and Ingress status that ingress-nginx
+// has too.
 func addStatusFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.watchNamespaceSelector, "watch-namespace-selector", "", "label selector of the namespaces whose Ingresses are served (and their status written), such as team=web; excludes --watch-namespace (default: all namespaces)")
 	fs.StringVar(&o.apiserverHost, "apiserver-host", "", "address of the API server, protocol://address:port; overrides the kubeconfig's (default: the kubeconfig's, else in-cluster)")
 	fs.StringVar(&o.certificateAuthority, "certificate-authority", "", "CA certificate file of --apiserver-host (default: the kubeconfig's, else the system's roots)")
 	fs.StringVar(&o.publishService, "publish-service", "", "namespace/name of the Service in front of Weir whose addresses the leader writes to Ingress status: a LoadBalancer's status addresses and external IPs, a NodePort's external IPs (else its cluster IP), a ClusterIP's cluster IP; excludes --publish-status-address")
@@ -32,6 +35,16 @@ func checkStatusFlags(fs *flag.FlagSet, o *options) error {
 	}
 	if ns, name, ok := strings.Cut(o.publishService, "/"); o.publishService != "" && (!ok || ns == "" || name == "" || strings.Contains(name, "/")) {
 		return cmdline.Usagef(fs, "parse --publish-service %q: want namespace/name", o.publishService)
+	}
+	if o.watchNamespaceSelector != "" {
+		if o.watchNamespace != "" {
+			return cmdline.Usagef(fs, "flags --watch-namespace and --watch-namespace-selector are mutually exclusive")
+		}
+		sel, err := labels.Parse(o.watchNamespaceSelector)
+		if err != nil {
+			return cmdline.Usagef(fs, "parse --watch-namespace-selector %q: %w", o.watchNamespaceSelector, err)
+		}
+		o.namespaceSelector = sel
 	}
 	if o.electionTTL < 0 {
 		return cmdline.Usagef(fs, "parse --election-ttl %s: want a positive duration", o.electionTTL)

@@ -57,6 +57,8 @@ func TestStatusFlagsRefused(t *testing.T) {
 		{[]string{"--publish-service=svc"}, "want namespace/name"},
 		{[]string{"--publish-service=a/b/c"}, "want namespace/name"},
 		{[]string{"--election-ttl=-1s"}, "want a positive duration"},
+		{[]string{"--watch-namespace=app", "--watch-namespace-selector=team=a"}, "mutually exclusive"},
+		{[]string{"--watch-namespace-selector=team=(a"}, "parse --watch-namespace-selector"},
 	} {
 		fs, o := newFlags(io.Discard)
 		if err := parse(fs, tc.args, io.Discard); err != nil {

@@ -107,6 +107,9 @@ type statusWriter struct {
 	ingresses cache.Store
 	classes   cache.Store
 	log       *slog.Logger
+	// inScope reports whether the Ingresses of a namespace are served; nil
+	// means all are.
+	inScope func(ns string) bool
 
 	leading      atomic.Bool
 	onLead       func() // called each time this instance becomes leader
@@ -250,7 +253,7 @@ func (w *statusWriter) write(ctx context.Context, addrs []string) error {
 	classes := snapshot.NewClassSelector(storeList[*networkingv1.IngressClass](w.classes), w.build)
 	var errs []error
 	for _, ing := range storeList[*networkingv1.Ingress](w.ingresses) {
-		if ing.DeletionTimestamp != nil || !classes.Serves(ing) {
+		if ing.DeletionTimestamp != nil || !classes.Serves(ing) || w.inScope != nil && !w.inScope(ing.Namespace) {
 			continue
 		}
 		if equalLB(ing.Status.LoadBalancer.Ingress, want) {
@@ -267,7 +270,7 @@ func (w *statusWriter) write(ctx context.Context, addrs []string) error {
 			}
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("update status of ingress %s/%s: %w", cp.Namespace, cp.Name, err))
+			errs = append(errs, fmt.Errorf("update status of ingress %s/%s: %w", ing.Namespace, ing.Name, err))
 			if ctx.Err() != nil {
 				break
 			}
