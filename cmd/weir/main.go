@@ -113,6 +113,7 @@ type options struct {
 	watchNamespaceSelector           string
 	namespaceSelector                labels.Selector // parsed by checkStatusFlags
 	defaultSSLCertificate            string
+	defaultBackendService            string
 	publishStatusAddress, electionID string
 	publishService                   string
 	updateStatusOnShutdown           bool
@@ -162,6 +163,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
 	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
+	fs.StringVar(&o.defaultBackendService, "default-backend-service", "", "namespace/name of the Service, on its first port, that answers requests no rule matches when no Ingress has a spec.defaultBackend (default: Weir's 404)")
 	fs.StringVar(&o.defaultSSLCertificate, "default-ssl-certificate", "", "namespace/name of the kubernetes.io/tls Secret served when no certificate matches (default: a self-signed certificate)")
 	fs.StringVar(&o.publishStatusAddress, "publish-status-address", "", "comma-separated addresses the leader writes to Ingress status (default: ExternalIP, else InternalIP, of the nodes that run Weir)")
 	fs.StringVar(&o.electionID, "election-id", "weir-leader", "name of the coordination.k8s.io Lease for leader election, in $POD_NAMESPACE (default \"default\")")
@@ -274,6 +276,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				IngressClassByName:       o.ingressClassByName,
 				ConfigMap:                o.configMap,
 				DefaultSSLCertificate:    o.defaultSSLCertificate,
+				DefaultBackendService:    o.defaultBackendService,
 			},
 			WatchNamespace: o.watchNamespace,
 		},

@@ -33,8 +33,10 @@ func checkStatusFlags(fs *flag.FlagSet, o *options) error {
 	if o.publishService != "" && o.publishStatusAddress != "" {
 		return cmdline.Usagef(fs, "flags --publish-service and --publish-status-address are mutually exclusive")
 	}
-	if ns, name, ok := strings.Cut(o.publishService, "/"); o.publishService != "" && (!ok || ns == "" || name == "" || strings.Contains(name, "/")) {
-		return cmdline.Usagef(fs, "parse --publish-service %q: want namespace/name", o.publishService)
+	for flag, v := range map[string]string{"publish-service": o.publishService, "default-backend-service": o.defaultBackendService} {
+		if ns, name, ok := strings.Cut(v, "/"); v != "" && (!ok || ns == "" || name == "" || strings.Contains(name, "/")) {
+			return cmdline.Usagef(fs, "parse --%s %q: want namespace/name", flag, v)
+		}
 	}
 	if o.watchNamespaceSelector != "" {
 		if o.watchNamespace != "" {

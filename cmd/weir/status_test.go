@@ -56,6 +56,7 @@ func TestStatusFlagsRefused(t *testing.T) {
 		{[]string{"--publish-service=ns/svc", "--publish-status-address=198.18.0.1"}, "mutually exclusive"},
 		{[]string{"--publish-service=svc"}, "want namespace/name"},
 		{[]string{"--publish-service=a/b/c"}, "want namespace/name"},
+		{[]string{"--default-backend-service=backend"}, "parse --default-backend-service \"backend\": want namespace/name"},
 		{[]string{"--election-ttl=-1s"}, "want a positive duration"},
 		{[]string{"--watch-namespace=app", "--watch-namespace-selector=team=a"}, "mutually exclusive"},
 		{[]string{"--watch-namespace-selector=team=(a"}, "parse --watch-namespace-selector"},

@@ -48,6 +48,11 @@ type Options struct {
 	// IngressClass, whatever its spec.controller (ingress-nginx's
 	// --ingress-class-by-name). Default false.
 	IngressClassByName bool
+	// DefaultBackendService is the namespace/name of the Service, on its
+	// first port, that answers what no rule matches when no Ingress has a
+	// spec.defaultBackend (ingress-nginx's --default-backend-service).
+	// Empty means none: Weir's 404. Default "".
+	DefaultBackendService string
 	// ConfigMap is the namespace/name of the ConfigMap holding global
 	// settings (ingress-nginx's keys). Empty means none. Default "".
 	ConfigMap string
