@@ -94,7 +94,6 @@ var compatFlags = []compatFlag{
 	{"maxmind-edition-ids", kindString, "GeoLite2-City,GeoLite2-ASN", "GeoLite2 databases to download", whyNoGeoIP},
 	{"maxmind-retries-count", kindInt, "1", "download attempts of the GeoLite2 databases", whyNoGeoIP},
 	{"maxmind-retries-timeout", kindDuration, "0s", "delay between download attempts", whyNoGeoIP},
-	{"annotations-prefix", kindString, "nginx.ingress.kubernetes.io", "prefix of the annotations read", whyNotYet},
 	{"metrics-per-host", kindBool, "true", "label request metrics with the host", whyMetrics},
 	{"exclude-socket-metrics", kindString, "", "request metrics not to export", whyMetrics},
 	// klog's flags, which ingress-nginx takes on its command line too.

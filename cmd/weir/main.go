@@ -111,6 +111,7 @@ type options struct {
 	version                          bool
 	watchNamespace, configMap        string
 	watchNamespaceSelector           string
+	annotationsPrefix                string
 	namespaceSelector                labels.Selector // parsed by checkStatusFlags
 	defaultSSLCertificate            string
 	defaultBackendService            string
@@ -375,6 +376,7 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 		Build:             cfg.Controller.Build,
 		WatchNamespace:    o.watchNamespace,
 		NamespaceSelector: o.namespaceSelector,
+		AnnotationsPrefix: o.annotationsPrefix,
 		Status:            statusOptions(o),
 		Events:            events,
 		Logger:            log,

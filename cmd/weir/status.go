@@ -18,6 +18,7 @@ import (
 // namespaces watched, leader election and Ingress status that ingress-nginx
 // has too.
 func addStatusFlags(fs *flag.FlagSet, o *options) {
+	fs.StringVar(&o.annotationsPrefix, "annotations-prefix", "nginx.ingress.kubernetes.io", "prefix of the Ingress annotations read, in cluster mode; under another, those of nginx.ingress.kubernetes.io are not read (as in ingress-nginx) and warnings still name an annotation by nginx.ingress.kubernetes.io/")
 	fs.StringVar(&o.watchNamespaceSelector, "watch-namespace-selector", "", "label selector of the namespaces whose Ingresses are served (and their status written), such as team=web; excludes --watch-namespace (default: all namespaces)")
 	fs.StringVar(&o.apiserverHost, "apiserver-host", "", "address of the API server, protocol://address:port; overrides the kubeconfig's (default: the kubeconfig's, else in-cluster)")
 	fs.StringVar(&o.certificateAuthority, "certificate-authority", "", "CA certificate file of --apiserver-host (default: the kubeconfig's, else the system's roots)")

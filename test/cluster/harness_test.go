@@ -296,6 +296,7 @@ type weirOptions struct {
 	leaseNS   string // default "default"
 	namespace string // --watch-namespace
 	selector  string // --watch-namespace-selector
+	prefix    string // --annotations-prefix
 }
 
 // startWeir starts Weir with the kube source, short lease timings and
@@ -340,7 +341,7 @@ func (c *cluster) startWeir(o weirOptions) *weir {
 		c.t.Fatalf("namespace selector: %v", err)
 	}
 	w.src = kube.NewSource(client, kube.Options{Build: cfg.Controller.Build, WatchNamespace: o.namespace,
-		NamespaceSelector: sel, Status: st, Events: w.events, Logger: log})
+		NamespaceSelector: sel, AnnotationsPrefix: o.prefix, Status: st, Events: w.events, Logger: log})
 	cfg.Source = w.src
 	w.d, err = daemon.New(cfg)
 	if err != nil {

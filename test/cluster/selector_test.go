@@ -58,3 +58,23 @@ func TestWatchNamespaceSelector(t *testing.T) {
 		t.Errorf("weir log mentions a permission problem:\n%s", l)
 	}
 }
+
+// TestAnnotationsPrefix: with --annotations-prefix, the annotations under
+// that prefix take effect and those under nginx.ingress.kubernetes.io do
+// not, as in ingress-nginx.
+func TestAnnotationsPrefix(t *testing.T) {
+	c := newCluster(t)
+	c.namespace("app")
+	c.createIngress(ingress("app", "custom", "custom.example", "svc-missing",
+		map[string]string{"custom.example.com/allowlist-source-range": "10.0.0.0/8"}))
+	c.createIngress(ingress("app", "default", "default.example", "svc-missing",
+		map[string]string{"nginx.ingress.kubernetes.io/allowlist-source-range": "10.0.0.0/8"}))
+	w := c.startWeir(weirOptions{identity: "weir-prefix", prefix: "custom.example.com"})
+	waitFor(t, 15*time.Second, "custom.example refused by its allowlist (403)", func() bool {
+		code, _, err := w.get("custom.example", "/")
+		return err == nil && code == http.StatusForbidden
+	})
+	if code, _, err := w.get("default.example", "/"); err != nil || code != http.StatusServiceUnavailable {
+		t.Errorf("GET default.example (its allowlist under the default prefix, not read): %d %v, want 503", code, err)
+	}
+}

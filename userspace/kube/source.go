@@ -52,6 +52,13 @@ type Options struct {
 	// of other namespaces stay readable, as a default certificate's may be.
 	// Nil or empty means every namespace. Default nil.
 	NamespaceSelector labels.Selector
+	// AnnotationsPrefix is the prefix, without its "/", of the Ingress
+	// annotations read (ingress-nginx's --annotations-prefix): under
+	// another than nginx.ingress.kubernetes.io, those of the default prefix
+	// are not read, as in ingress-nginx, and warnings name an annotation
+	// by its default prefix. Empty means nginx.ingress.kubernetes.io.
+	// Default "".
+	AnnotationsPrefix string
 	// Quiet separates single changes from bursts. A change that comes
 	// Quiet or more after the previous one rebuilds at once; changes closer
 	// together (kubectl apply of many objects, a rollout updating
@@ -85,6 +92,7 @@ type Source struct {
 	secrets      cache.SharedIndexInformer
 	configMaps   cache.SharedIndexInformer
 	namespaces   cache.SharedIndexInformer // the selected ones; nil without NamespaceSelector
+	prefixer     *prefixer                 // nil without a custom AnnotationsPrefix; used by objects only
 	factories    []informers.SharedInformerFactory
 	debounce     *debouncer
 	changes      *changeLog
@@ -138,6 +146,7 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 		s.factories = append(s.factories, cm)
 		s.configMaps = cm.Core().V1().ConfigMaps().Informer()
 	}
+	s.prefixer = newPrefixer(opts.AnnotationsPrefix)
 	if sel := opts.NamespaceSelector; sel != nil && !sel.Empty() {
 		nsf := informers.NewSharedInformerFactoryWithOptions(client, 0, strip,
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
@@ -276,12 +285,13 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 	}
 }
 
-// objects reads every cached object.
+// objects reads every cached object. Only the Run loop calls it (the
+// prefixer's state is its own).
 func (s *Source) objects() snapshot.Objects {
 	var o snapshot.Objects
-	o.Ingresses = slices.DeleteFunc(list[*networkingv1.Ingress](s.ingresses), func(ing *networkingv1.Ingress) bool {
+	o.Ingresses = s.prefixer.apply(slices.DeleteFunc(list[*networkingv1.Ingress](s.ingresses), func(ing *networkingv1.Ingress) bool {
 		return !s.inScope(ing.Namespace)
-	})
+	}))
 	o.IngressClasses = list[*networkingv1.IngressClass](s.classes)
 	o.Services = list[*corev1.Service](s.services)
 	o.EndpointSlices = list[*discoveryv1.EndpointSlice](s.slices)
