@@ -45,7 +45,7 @@ const (
 	whyNoLua      = "Weir runs no nginx process and no Lua: there is no such internal port"
 	whyNoGeoIP    = "Weir has no GeoIP module"
 	whyKlog       = "Weir's own log is log/slog (--log-format, --log-level); klog carries client-go's messages only, at debug level"
-	whyMetrics    = "Weir's metrics are its own (see Metrics); their shape has no such knob yet"
+	whyMetrics    = "Weir's request metrics (see Metrics) have no such knob yet; the default is ingress-nginx's"
 	whyNotYet     = "not implemented in Weir yet"
 	whyNoWebhook  = "Weir serves no admission webhook yet; Ingresses it refuses are reported by Events instead"
 	whyAlwaysSync = "Weir applies every change through its debounced rebuild, with no periodic resync"
@@ -61,7 +61,7 @@ var compatFlags = []compatFlag{
 	{"health-check-timeout", kindInt, "10", "seconds the health check may take to reach nginx", whyNoNginx},
 	{"enable-ssl-passthrough", kindBool, "false", "TLS passthrough (ssl-passthrough annotation) through a TCP proxy on --ssl-passthrough-proxy-port", "Weir has no TLS passthrough yet"},
 	{"ssl-passthrough-proxy-port", kindInt, "442", "internal port of the TLS passthrough proxy", "Weir has no TLS passthrough yet"},
-	{"disable-svc-external-name", kindBool, "false", "refuse Services of type ExternalName", whyNotYet},
+	{"disable-svc-external-name", kindBool, "false", "refuse Services of type ExternalName", "Weir never proxies to an ExternalName Service: its routes answer 503 with an UnsupportedService warning"},
 	{"enable-annotation-validation", kindBool, "true", "validate annotation values against their expected shape", "Weir always validates every annotation it reads and reports a bad one with an Event"},
 	{"enable-ssl-chain-completion", kindBool, "false", "fetch missing intermediate certificates (AIA)", "Weir serves the chain a Secret holds; fetching certificates from the network at run time is not done"},
 	{"enable-metrics", kindBool, "true", "collect request metrics", "Weir's metrics are always collected"},
@@ -74,7 +74,6 @@ var compatFlags = []compatFlag{
 	{"max-buckets", kindInt, "100", "most buckets of native histograms", whyMetrics},
 	{"monitor-max-batch-size", kindInt, "10000", "largest batch of nginx's metrics sent over its socket", whyNoLua},
 	{"default-server-port", kindInt, "8181", "internal port of nginx's default server", whyNoNginx},
-	{"disable-catch-all", kindBool, "false", "ignore Ingresses with only a default backend", whyNotYet},
 	{"validating-webhook", kindString, "", "address of the validating admission webhook", whyNoWebhook},
 	{"validating-webhook-certificate", kindString, "", "certificate file of the webhook", whyNoWebhook},
 	{"validating-webhook-key", kindString, "", "key file of the webhook", whyNoWebhook},

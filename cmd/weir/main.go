@@ -108,6 +108,7 @@ type options struct {
 	ingressClass, controllerClass    string
 	watchWithoutClass, profiling     bool
 	ingressClassByName               bool
+	disableCatchAll                  bool
 	version                          bool
 	watchNamespace, configMap        string
 	watchNamespaceSelector           string
@@ -161,6 +162,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.ingressClass, "ingress-class", def.IngressClass, "value of the legacy kubernetes.io/ingress.class annotation this controller serves")
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
+	fs.BoolVar(&o.disableCatchAll, "disable-catch-all", false, "ignore the Ingresses that have a spec.defaultBackend and no rules")
 	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
 	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
@@ -275,6 +277,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				IngressClass:             o.ingressClass,
 				WatchIngressWithoutClass: o.watchWithoutClass,
 				IngressClassByName:       o.ingressClassByName,
+				DisableCatchAll:          o.disableCatchAll,
 				ConfigMap:                o.configMap,
 				DefaultSSLCertificate:    o.defaultSSLCertificate,
 				DefaultBackendService:    o.defaultBackendService,

@@ -46,6 +46,8 @@ func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 				opts.IngressClass = v
 			case "ingress-class-by-name":
 				opts.IngressClassByName = true
+			case "disable-catch-all":
+				opts.DisableCatchAll = true
 			case "default-backend-service":
 				opts.DefaultBackendService = v
 			case "configmap":
