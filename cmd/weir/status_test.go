@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +71,47 @@ func TestStatusFlagsRefused(t *testing.T) {
 		var usage *cmdline.UsageError
 		if !errors.As(err, &usage) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("weir %s: %v; want a usage error saying %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
+
+// TestAPIServerHost: --apiserver-host overrides the kubeconfig's server and
+// alone selects cluster mode's connection; --certificate-authority is its CA.
+func TestAPIServerHost(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	kubeconfig, ca := filepath.Join(dir, "kubeconfig"), filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: u, user: {token: secret}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ca, []byte("not read here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args            []string
+		host, token, ca string
+	}{
+		{[]string{"--kubeconfig", kubeconfig}, "https://127.0.0.1:6443", "secret", ""},
+		{[]string{"--kubeconfig", kubeconfig, "--apiserver-host", "https://127.0.0.2:6443"}, "https://127.0.0.2:6443", "secret", ""},
+		{[]string{"--apiserver-host", "https://127.0.0.2:6443", "--certificate-authority", ca}, "https://127.0.0.2:6443", "", ca},
+	} {
+		fs, o := newFlags(io.Discard)
+		if err := parse(fs, tc.args, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := restConfig(o)
+		if err != nil {
+			t.Fatalf("weir %s: %v", strings.Join(tc.args, " "), err)
+		}
+		if rc.Host != tc.host || rc.BearerToken != tc.token || rc.TLSClientConfig.CAFile != tc.ca {
+			t.Errorf("weir %s: host %q token %q CA %q; want %q %q %q", strings.Join(tc.args, " "),
+				rc.Host, rc.BearerToken, rc.TLSClientConfig.CAFile, tc.host, tc.token, tc.ca)
 		}
 	}
 }
