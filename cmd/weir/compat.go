@@ -44,7 +44,7 @@ const (
 	whyNoNginx    = "Weir runs no nginx process: there is nothing of nginx's to configure"
 	whyNoLua      = "Weir runs no nginx process and no Lua: there is no such internal port"
 	whyNoGeoIP    = "Weir has no GeoIP module"
-	whyKlog       = "Weir's own log is log/slog (--log-format, --log-level); klog carries client-go's messages only, at debug level"
+	whyKlog       = "Weir's own log is log/slog (--log-format, --log-level); klog carries client-go's messages only, at debug level (-v 3 or more, or --log-level debug)"
 	whyMetrics    = "Weir's request metrics (see Metrics) have no such knob yet; the default is ingress-nginx's"
 	whyNotYet     = "not implemented in Weir yet"
 	whyNoWebhook  = "Weir serves no admission webhook yet; Ingresses it refuses are reported by Events instead"
