@@ -38,13 +38,21 @@ func startWeir(t *testing.T, files map[string]string, args ...string) *weirProce
 			t.Fatal(err)
 		}
 	}
+	return startWeirEnv(t, nil, append([]string{"--manifests", dir}, args...)...)
+}
+
+// startWeirEnv runs weir with args and env added to the test's
+// environment, without access log, data path or post-shutdown grace
+// period, and stops it as startWeir does.
+func startWeirEnv(t *testing.T, env []string, args ...string) *weirProcess {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &weirProcess{logs: &testutil.SyncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(exe, append([]string{"--manifests", dir, "--access-log=false", "--xdp-mode", "off", "--post-shutdown-grace-period", "0"}, args...)...)
-	p.cmd.Env = append(os.Environ(), envMain+"=1")
+	p.cmd = exec.Command(exe, append([]string{"--access-log=false", "--xdp-mode", "off", "--post-shutdown-grace-period", "0"}, args...)...)
+	p.cmd.Env = append(append(os.Environ(), envMain+"=1"), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
