@@ -77,3 +77,45 @@ func TestChartCommandLine(t *testing.T) {
 		t.Errorf("want one warning %q in the log:\n%s", want, logs)
 	}
 }
+
+// TestDisableLeaderElection runs the weir binary with
+// --disable-leader-election: it takes no Lease and writes no Ingress
+// status (ingress-nginx's status is the leader's work), and records the
+// Events a leader would.
+func TestDisableLeaderElection(t *testing.T) {
+	api := kubeapi.Start(t)
+	client, ctx := api.Client(), context.Background()
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.NetworkingV1().Ingresses("app").Create(ctx, &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Annotations: map[string]string{
+			"kubernetes.io/ingress.class": "weir", "nginx.ingress.kubernetes.io/proxy-read-timeout": "soon"}},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: "web.example"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	metrics := freePort(t, "127.0.0.1")
+	p := startWeirEnv(t, []string{"POD_NAMESPACE=default"},
+		append(proxyPorts(t, "127.0.0.1"), "--kubeconfig", api.Kubeconfig, "--workers", "0", "--metrics-port", strconv.Itoa(metrics),
+			"--disable-leader-election", "--publish-status-address=198.18.0.41")...)
+	waitHealthy(t, p, fmt.Sprintf("127.0.0.1:%d", metrics))
+	testutil.WaitFor(t, 20*time.Second, "the InvalidAnnotation Event", func() bool {
+		evs, err := client.CoreV1().Events("app").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "web" && e.Reason == "InvalidAnnotation" {
+				return true
+			}
+		}
+		return false
+	})
+	if leases, err := client.CoordinationV1().Leases("default").List(ctx, metav1.ListOptions{}); err != nil || len(leases.Items) != 0 {
+		t.Errorf("leases with --disable-leader-election: %v, %v; want none", leases, err)
+	}
+	if ing, err := client.NetworkingV1().Ingresses("app").Get(ctx, "web", metav1.GetOptions{}); err != nil || len(ing.Status.LoadBalancer.Ingress) != 0 {
+		t.Errorf("ingress status with --disable-leader-election: %v, %v; want none written", ing.Status, err)
+	}
+}
