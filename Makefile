@@ -10,8 +10,14 @@ RUN_FLAGS ?= --http-port 8080 --https-port 8443 --bind-address 127.0.0.1
 
 all: build
 
+# VERSION and COMMIT are stamped into the binary (weir version); outside a
+# git checkout, weir falls back to what go build stamped itself.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  = -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
 build:
-	$(GO) build -trimpath -o $(BIN) ./cmd/weir
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/weir
 
 # run builds Weir, starts the quickstart's three demo backends on
 # 127.0.0.1:9101-9103 and serves examples/quickstart on port 8080.

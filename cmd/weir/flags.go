@@ -18,6 +18,9 @@ import (
 func parseWithEnv(fs *flag.FlagSet, about string, args []string, stdout io.Writer) error {
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
+		if noEnv[f.Name] {
+			return
+		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
 			if err := f.Value.Set(v); err != nil {
 				errs = append(errs, fmt.Errorf("environment %s=%q: %w", envName(f.Name), v, err))
@@ -29,6 +32,10 @@ func parseWithEnv(fs *flag.FlagSet, about string, args []string, stdout io.Write
 	}
 	return cmdline.Parse(fs, about, args, stdout)
 }
+
+// noEnv are the flags no environment variable sets: a WEIR_VERSION a
+// deployment sets for its own use must not turn Weir into `weir version`.
+var noEnv = map[string]bool{"version": true}
 
 // byteSize is a flag of a size in bytes, written as a Kubernetes quantity:
 // 4Mi, 512Ki, 1M or a plain number of bytes.

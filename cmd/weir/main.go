@@ -17,8 +17,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
 	"github.com/weir-lb/weir/examples/demobackend"
@@ -69,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			wfs, _ := newFlags(stderr)
 			return printFlags(stdout, wfs)
+		case "version":
+			return runVersion(args[1:], stdout)
 		case "inspect":
 			return runInspect(args[1:], stdout)
 		case "detach":
@@ -83,11 +84,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := checkStatusFlags(fs, o); err != nil {
+		return err
+	}
+	if err := checkProbeFlags(fs, o); err != nil {
+		return err
+	}
+	if o.version {
+		return printVersion(stdout)
+	}
 	return runWeir(ctx, o, stdout, stderr)
 }
 
 // commands are the subcommands of weir, for its usage.
-const commands = "demo-backends, annotations, flags, inspect, detach"
+const commands = "demo-backends, annotations, flags, inspect, detach, version"
 
 // options are the values of the command-line flags.
 type options struct {
@@ -98,11 +108,25 @@ type options struct {
 	manifestsMaxFileSize             byteSize
 	ingressClass, controllerClass    string
 	watchWithoutClass, profiling     bool
+	ingressClassByName               bool
+	disableCatchAll                  bool
+	version                          bool
 	watchNamespace, configMap        string
+	watchNamespaceSelector           string
+	annotationsPrefix                string
+	namespaceSelector                labels.Selector // parsed by checkStatusFlags
 	defaultSSLCertificate            string
+	defaultBackendService            string
 	publishStatusAddress, electionID string
+	publishService                   string
 	updateStatusOnShutdown           bool
-	kubeconfig                       string
+	updateStatus, nodeInternalIP     bool
+	disableLeaderElection            bool
+	electionTTL                      time.Duration
+	kubeconfig, apiserverHost        string
+	certificateAuthority             string
+	healthzHost, healthCheckPath     string
+	verbosity                        int
 	accessLog                        bool
 	logFormat, logLevel              string
 	iface, xdpMode                   string
@@ -110,6 +134,8 @@ type options struct {
 	workerUID, workerGID             int
 	shutdownGrace, postShutdownGrace int // seconds
 	workerShutdownTimeout            time.Duration
+	// compatGiven names the compatibility flags given (compat.go).
+	compatGiven func() []string
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
@@ -137,13 +163,18 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.ingressClass, "ingress-class", def.IngressClass, "value of the legacy kubernetes.io/ingress.class annotation this controller serves")
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
+	fs.BoolVar(&o.disableCatchAll, "disable-catch-all", false, "ignore the Ingresses that have a spec.defaultBackend and no rules")
+	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
 	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
+	fs.StringVar(&o.defaultBackendService, "default-backend-service", "", "namespace/name of the Service, on its first port, that answers requests no rule matches when no Ingress has a spec.defaultBackend (default: Weir's 404)")
 	fs.StringVar(&o.defaultSSLCertificate, "default-ssl-certificate", "", "namespace/name of the kubernetes.io/tls Secret served when no certificate matches (default: a self-signed certificate)")
 	fs.StringVar(&o.publishStatusAddress, "publish-status-address", "", "comma-separated addresses the leader writes to Ingress status (default: ExternalIP, else InternalIP, of the nodes that run Weir)")
 	fs.StringVar(&o.electionID, "election-id", "weir-leader", "name of the coordination.k8s.io Lease for leader election, in $POD_NAMESPACE (default \"default\")")
 	fs.BoolVar(&o.updateStatusOnShutdown, "update-status-on-shutdown", true, "clear Ingress status when the last instance stops")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for cluster mode (default: in-cluster config when KUBERNETES_SERVICE_HOST is set)")
+	addStatusFlags(fs, o)
+	addProbeFlags(fs, o)
 	fs.BoolVar(&o.profiling, "profiling", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the metrics port; ingress-nginx's default is true, Weir's false because the port listens on the node's addresses")
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
@@ -151,6 +182,8 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.iface, "interface", "", "interface the XDP program attaches to (default: the one holding --bind-address, else the default route's)")
 	fs.StringVar(&o.xdpMode, "xdp-mode", "native", "XDP data path: native (generic with a warning where the driver has none), generic or off")
 	pinPathFlag(fs, &o.bpfPinPath)
+	fs.BoolVar(&o.version, "version", false, "print the version, the commit and the Go version, and exit (as weir version)")
+	o.compatGiven = addCompatFlags(fs)
 	return fs, o
 }
 
@@ -171,6 +204,9 @@ func printFlags(w io.Writer, fs *flag.FlagSet) error {
 	fmt.Fprintln(w, "| flag | environment | default | meaning |")
 	fmt.Fprintln(w, "|---|---|---|---|")
 	fs.VisitAll(func(f *flag.Flag) {
+		if isCompatFlag(f.Name) {
+			return // their own table: printCompatFlags
+		}
 		def := f.DefValue
 		switch f.Name {
 		case "http-port":
@@ -181,14 +217,18 @@ func printFlags(w io.Writer, fs *flag.FlagSet) error {
 		if def == "" {
 			def = "—"
 		}
-		fmt.Fprintf(w, "| `--%s` | `%s` | %s | %s |\n", f.Name, envName(f.Name), def, f.Usage)
+		env := "`" + envName(f.Name) + "`"
+		if noEnv[f.Name] {
+			env = "—"
+		}
+		fmt.Fprintf(w, "| `--%s` | %s | %s | %s |\n", f.Name, env, def, f.Usage)
 	})
 	return nil
 }
 
 func newLogger(o *options, stderr io.Writer) (*slog.Logger, error) {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+	if err := level.UnmarshalText([]byte(logLevel(o))); err != nil {
 		return nil, fmt.Errorf("parse --log-level: %w", err)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
@@ -207,6 +247,9 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if given := o.compatGiven(); len(given) > 0 {
+		log.Warn("accepted for compatibility, no effect: " + strings.Join(given, ", "))
+	}
 	cores, err := parseWorkers(o.workers)
 	if err != nil {
 		return err
@@ -222,6 +265,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		// one: the metrics port binds where the proxy does.
 		MetricsAddress: o.bindAddress,
 		MetricsPort:    o.metricsPort,
+		HealthPath:     o.healthCheckPath,
 		Profiling:      o.profiling,
 		Manifests:      o.manifests,
 		// ingress-nginx's shutdown: the grace periods are its flags'.
@@ -233,18 +277,24 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				ControllerClass:          o.controllerClass,
 				IngressClass:             o.ingressClass,
 				WatchIngressWithoutClass: o.watchWithoutClass,
+				IngressClassByName:       o.ingressClassByName,
+				DisableCatchAll:          o.disableCatchAll,
 				ConfigMap:                o.configMap,
 				DefaultSSLCertificate:    o.defaultSSLCertificate,
+				DefaultBackendService:    o.defaultBackendService,
 			},
 			WatchNamespace: o.watchNamespace,
 		},
 		Logger: log,
 	}
 	cfg.ManifestLimit = int64(o.manifestsMaxFileSize)
+	if o.healthzHost != "" {
+		cfg.MetricsAddress = o.healthzHost
+	}
 	if o.accessLog {
 		cfg.AccessLog = stdout
 	}
-	if o.manifests == "" && (o.kubeconfig != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "") {
+	if o.manifests == "" && (o.kubeconfig != "" || o.apiserverHost != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "") {
 		stopSource, err := clusterSource(o, &cfg, log)
 		if err != nil {
 			return err
@@ -307,15 +357,9 @@ func runDemoBackends(ctx context.Context, args []string, stdout, stderr io.Write
 // clusterSource sets cfg.Source to the kube source: --kubeconfig, else the
 // in-cluster config.
 func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), error) {
-	var rc *rest.Config
-	var err error
-	if o.kubeconfig != "" {
-		rc, err = clientcmd.BuildConfigFromFlags("", o.kubeconfig)
-	} else {
-		rc, err = rest.InClusterConfig()
-	}
+	rc, err := restConfig(o)
 	if err != nil {
-		return nil, fmt.Errorf("load kubernetes client config: %w", err)
+		return nil, err
 	}
 	rc.QPS, rc.Burst = 50, 100
 	rc.UserAgent = "weir"
@@ -332,20 +376,14 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 	}
 	cfg.Registry = prometheus.NewRegistry()
 	events := kube.NewEvents(client, os.Getenv("NODE_NAME"), cfg.Registry, log)
-	var publish []string
-	if o.publishStatusAddress != "" {
-		publish = strings.Split(o.publishStatusAddress, ",")
-	}
 	src := kube.NewSource(client, kube.Options{
-		Build:          cfg.Controller.Build,
-		WatchNamespace: o.watchNamespace,
-		Status: &kube.StatusOptions{
-			ElectionID:       o.electionID,
-			PublishAddresses: publish,
-			UpdateOnShutdown: o.updateStatusOnShutdown,
-		},
-		Events: events,
-		Logger: log,
+		Build:             cfg.Controller.Build,
+		WatchNamespace:    o.watchNamespace,
+		NamespaceSelector: o.namespaceSelector,
+		AnnotationsPrefix: o.annotationsPrefix,
+		Status:            statusOptions(o),
+		Events:            events,
+		Logger:            log,
 	})
 	cfg.Source = src
 	cfg.Registry.MustRegister(nginxmetrics.NewLeaderElection(o.electionID, src.Leading))

@@ -38,13 +38,21 @@ func startWeir(t *testing.T, files map[string]string, args ...string) *weirProce
 			t.Fatal(err)
 		}
 	}
+	return startWeirEnv(t, nil, append([]string{"--manifests", dir}, args...)...)
+}
+
+// startWeirEnv runs weir with args and env added to the test's
+// environment, without access log, data path or post-shutdown grace
+// period, and stops it as startWeir does.
+func startWeirEnv(t *testing.T, env []string, args ...string) *weirProcess {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &weirProcess{logs: &testutil.SyncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(exe, append([]string{"--manifests", dir, "--access-log=false", "--xdp-mode", "off", "--post-shutdown-grace-period", "0"}, args...)...)
-	p.cmd.Env = append(os.Environ(), envMain+"=1")
+	p.cmd = exec.Command(exe, append([]string{"--access-log=false", "--xdp-mode", "off", "--post-shutdown-grace-period", "0"}, args...)...)
+	p.cmd.Env = append(append(os.Environ(), envMain+"=1"), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -80,6 +88,13 @@ func freePort(t *testing.T, host string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// proxyPorts returns --bind-address host and free --http-port and
+// --https-port on it.
+func proxyPorts(t *testing.T, host string) []string {
+	t.Helper()
+	return []string{"--bind-address", host, "--http-port", strconv.Itoa(freePort(t, host)), "--https-port", strconv.Itoa(freePort(t, host))}
+}
+
 // waitHealthy waits until GET /healthz on addr answers 200.
 func waitHealthy(t *testing.T, p *weirProcess, addr string) {
 	t.Helper()
@@ -106,9 +121,7 @@ func TestMetricsBindAddress(t *testing.T) {
 	for _, workers := range []string{"0", "1"} {
 		t.Run("workers="+workers, func(t *testing.T) {
 			port := freePort(t, "127.0.0.2")
-			p := startWeir(t, nil, "--workers", workers, "--bind-address", "127.0.0.2",
-				"--http-port", strconv.Itoa(freePort(t, "127.0.0.2")), "--https-port", strconv.Itoa(freePort(t, "127.0.0.2")),
-				"--metrics-port", strconv.Itoa(port))
+			p := startWeir(t, nil, append(proxyPorts(t, "127.0.0.2"), "--workers", workers, "--metrics-port", strconv.Itoa(port))...)
 			waitHealthy(t, p, fmt.Sprintf("127.0.0.2:%d", port))
 			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
 			if err == nil {

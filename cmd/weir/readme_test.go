@@ -26,9 +26,14 @@ func TestREADME(t *testing.T) {
 	if err := printFlags(&flags, fs); err != nil {
 		t.Fatal(err)
 	}
+	var compat bytes.Buffer
+	if err := printCompatFlags(&compat); err != nil {
+		t.Fatal(err)
+	}
 	got := string(readme)
 	for _, sec := range []struct{ name, body string }{
 		{"flags", flags.String()},
+		{"compat-flags", compat.String()},
 		{"annotations", annotations.Markdown()},
 	} {
 		begin := "<!-- BEGIN GENERATED " + sec.name + " -->\n"

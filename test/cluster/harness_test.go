@@ -26,6 +26,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -295,6 +296,8 @@ type weirOptions struct {
 	configMap string // --configmap
 	leaseNS   string // default "default"
 	namespace string // --watch-namespace
+	selector  string // --watch-namespace-selector
+	prefix    string // --annotations-prefix
 }
 
 // startWeir starts Weir with the kube source, short lease timings and
@@ -334,8 +337,12 @@ func (c *cluster) startWeir(o weirOptions) *weir {
 	w := &weir{t: c.t, log: buf, done: make(chan error, 1)}
 	w.events = kube.NewEvents(client, "test-node", cfg.Registry, log)
 	cfg.Controller.WatchNamespace = o.namespace
+	sel, err := labels.Parse(o.selector)
+	if err != nil {
+		c.t.Fatalf("namespace selector: %v", err)
+	}
 	w.src = kube.NewSource(client, kube.Options{Build: cfg.Controller.Build, WatchNamespace: o.namespace,
-		Status: st, Events: w.events, Logger: log})
+		NamespaceSelector: sel, AnnotationsPrefix: o.prefix, Status: st, Events: w.events, Logger: log})
 	cfg.Source = w.src
 	// As cmd/weir: the leader gauge, named after the Lease.
 	lease := st.ElectionID

@@ -22,6 +22,42 @@ import (
 // Weir's namespace, the Lease, status from the node's address, Events.
 func TestDeployRBACIsEnough(t *testing.T) {
 	c := newCluster(t)
+	c.applyDeployRBAC()
+	c.must(c.client.CoreV1().Nodes().Create(c.ctx, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "node-1"},
+	}, metav1.CreateOptions{}))
+	node, err := c.client.CoreV1().Nodes().Get(c.ctx, "node-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.0.20"}}
+	c.must(c.client.CoreV1().Nodes().UpdateStatus(c.ctx, node, metav1.UpdateOptions{}))
+
+	c.namespace("app")
+	c.createIngress(ingress("app", "web", "web.example", "svc-missing", nil))
+	w := c.startWeir(weirOptions{
+		rest: c.api.ConfigFor("weir"), identity: "weir-rbac", configMap: "weir/weir", leaseNS: "weir",
+		status: &kube.StatusOptions{NodeName: "node-1"},
+	})
+	waitFor(t, 15*time.Second, "first live configuration", func() bool { return w.d.LiveVersion() > 0 })
+	waitFor(t, 15*time.Second, "route for web.example (503: no service)", func() bool {
+		code, _, err := w.get("web.example", "/")
+		return err == nil && code == http.StatusServiceUnavailable
+	})
+	waitFor(t, 15*time.Second, "status from the node's InternalIP", func() bool { return c.statusIPs("app", "web") == "198.18.0.20" })
+	waitFor(t, 15*time.Second, "ServiceNotFound event", func() bool {
+		return strings.Join(c.eventReasons("app", "Ingress", "web"), ",") == "ServiceNotFound"
+	})
+	if l := w.log.String(); strings.Contains(l, "forbidden") || strings.Contains(l, "ConfigMapNotFound") {
+		t.Errorf("weir log mentions a permission problem or a missing ConfigMap:\n%s", l)
+	}
+}
+
+// applyDeployRBAC creates the namespaces, roles and ConfigMaps of
+// deploy/base and binds the roles to the user "weir" (api.ConfigFor).
+func (c *cluster) applyDeployRBAC() {
+	c.t.Helper()
+	t := c.t
 	objs, err := deploy.Render("../../deploy/base")
 	if err != nil {
 		t.Fatal(err)
@@ -54,34 +90,6 @@ func TestDeployRBACIsEnough(t *testing.T) {
 			decode(t, raw, &cm)
 			c.must(c.client.CoreV1().ConfigMaps(cm.Namespace).Create(c.ctx, &cm, metav1.CreateOptions{}))
 		}
-	}
-	c.must(c.client.CoreV1().Nodes().Create(c.ctx, &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: "node-1"},
-	}, metav1.CreateOptions{}))
-	node, err := c.client.CoreV1().Nodes().Get(c.ctx, "node-1", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "198.18.0.20"}}
-	c.must(c.client.CoreV1().Nodes().UpdateStatus(c.ctx, node, metav1.UpdateOptions{}))
-
-	c.namespace("app")
-	c.createIngress(ingress("app", "web", "web.example", "svc-missing", nil))
-	w := c.startWeir(weirOptions{
-		rest: c.api.ConfigFor("weir"), identity: "weir-rbac", configMap: "weir/weir", leaseNS: "weir",
-		status: &kube.StatusOptions{NodeName: "node-1"},
-	})
-	waitFor(t, 15*time.Second, "first live configuration", func() bool { return w.d.LiveVersion() > 0 })
-	waitFor(t, 15*time.Second, "route for web.example (503: no service)", func() bool {
-		code, _, err := w.get("web.example", "/")
-		return err == nil && code == http.StatusServiceUnavailable
-	})
-	waitFor(t, 15*time.Second, "status from the node's InternalIP", func() bool { return c.statusIPs("app", "web") == "198.18.0.20" })
-	waitFor(t, 15*time.Second, "ServiceNotFound event", func() bool {
-		return strings.Join(c.eventReasons("app", "Ingress", "web"), ",") == "ServiceNotFound"
-	})
-	if l := w.log.String(); strings.Contains(l, "forbidden") || strings.Contains(l, "ConfigMapNotFound") {
-		t.Errorf("weir log mentions a permission problem or a missing ConfigMap:\n%s", l)
 	}
 }
 

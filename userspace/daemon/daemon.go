@@ -5,6 +5,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,9 @@ type Config struct {
 	// MetricsAddress is the address the metrics listener binds. Empty means
 	// all addresses. Default "".
 	MetricsAddress string
+	// HealthPath is the path of the health check on the metrics port
+	// (ingress-nginx's --health-check-path). Default "/healthz".
+	HealthPath string
 	// Profiling serves Go's profiles (net/http/pprof) under /debug/pprof/
 	// on the metrics port. Default false.
 	Profiling bool
@@ -358,7 +362,7 @@ func (d *Daemon) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	g := nginxmetrics.Gatherer(d.registry, nginxmetrics.IdentityFromEnv(d.cfg.Controller.Build.ControllerClass))
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: d.registry}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc(cmp.Or(d.cfg.HealthPath, "/healthz"), func(w http.ResponseWriter, _ *http.Request) {
 		if d.stopping.Load() {
 			http.Error(w, errShuttingDown, http.StatusServiceUnavailable)
 			return

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -44,6 +46,19 @@ type Options struct {
 	// Empty means all namespaces. IngressClasses are cluster-scoped and
 	// always watched; the ConfigMap is watched in its own namespace.
 	WatchNamespace string
+	// NamespaceSelector limits the Ingresses served, and whose status is
+	// written, to the namespaces whose labels it matches (ingress-nginx's
+	// --watch-namespace-selector); the Services, EndpointSlices and Secrets
+	// of other namespaces stay readable, as a default certificate's may be.
+	// Nil or empty means every namespace. Default nil.
+	NamespaceSelector labels.Selector
+	// AnnotationsPrefix is the prefix, without its "/", of the Ingress
+	// annotations read (ingress-nginx's --annotations-prefix): under
+	// another than nginx.ingress.kubernetes.io, those of the default prefix
+	// are not read, as in ingress-nginx, and warnings name an annotation
+	// by its default prefix. Empty means nginx.ingress.kubernetes.io.
+	// Default "".
+	AnnotationsPrefix string
 	// Quiet separates single changes from bursts. A change that comes
 	// Quiet or more after the previous one rebuilds at once; changes closer
 	// together (kubectl apply of many objects, a rollout updating
@@ -76,6 +91,8 @@ type Source struct {
 	slices       cache.SharedIndexInformer
 	secrets      cache.SharedIndexInformer
 	configMaps   cache.SharedIndexInformer
+	namespaces   cache.SharedIndexInformer // the selected ones; nil without NamespaceSelector
+	prefixer     *prefixer                 // nil without a custom AnnotationsPrefix; used by objects only
 	factories    []informers.SharedInformerFactory
 	debounce     *debouncer
 	changes      *changeLog
@@ -129,6 +146,13 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 		s.factories = append(s.factories, cm)
 		s.configMaps = cm.Core().V1().ConfigMaps().Informer()
 	}
+	s.prefixer = newPrefixer(opts.AnnotationsPrefix)
+	if sel := opts.NamespaceSelector; sel != nil && !sel.Empty() {
+		nsf := informers.NewSharedInformerFactoryWithOptions(client, 0, strip,
+			informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
+		s.factories = append(s.factories, nsf)
+		s.namespaces = nsf.Core().V1().Namespaces().Informer()
+	}
 	for kind, inf := range s.informers() {
 		_ = inf.SetWatchErrorHandlerWithContext(s.conn.watchError)
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -139,6 +163,7 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	}
 	if opts.Status != nil {
 		s.status = newStatusWriter(client, *opts.Status, opts.Build, s.ingresses.GetStore(), s.classes.GetStore(), nil, opts.Logger)
+		s.status.inScope = s.inScope
 	}
 	if opts.Events != nil && s.status != nil {
 		s.status.onLead = func() { // record the warnings present now
@@ -172,6 +197,9 @@ func (s *Source) informers() map[string]cache.SharedIndexInformer {
 		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets}
 	if s.configMaps != nil {
 		infs["ConfigMap"] = s.configMaps
+	}
+	if s.namespaces != nil {
+		infs["Namespace"] = s.namespaces
 	}
 	return infs
 }
@@ -261,10 +289,13 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 	}
 }
 
-// objects reads every cached object.
+// objects reads every cached object. Only the Run loop calls it (the
+// prefixer's state is its own).
 func (s *Source) objects() snapshot.Objects {
 	var o snapshot.Objects
-	o.Ingresses = list[*networkingv1.Ingress](s.ingresses)
+	o.Ingresses = s.prefixer.apply(slices.DeleteFunc(list[*networkingv1.Ingress](s.ingresses), func(ing *networkingv1.Ingress) bool {
+		return !s.inScope(ing.Namespace)
+	}))
 	o.IngressClasses = list[*networkingv1.IngressClass](s.classes)
 	o.Services = list[*corev1.Service](s.services)
 	o.EndpointSlices = list[*discoveryv1.EndpointSlice](s.slices)
@@ -273,6 +304,16 @@ func (s *Source) objects() snapshot.Objects {
 		o.ConfigMaps = list[*corev1.ConfigMap](s.configMaps)
 	}
 	return o
+}
+
+// inScope reports whether the Ingresses of namespace ns are served: always
+// without NamespaceSelector, else when the namespace's labels match it.
+func (s *Source) inScope(ns string) bool {
+	if s.namespaces == nil {
+		return true
+	}
+	_, ok, _ := s.namespaces.GetStore().GetByKey(ns)
+	return ok
 }
 
 func list[T any](inf cache.SharedIndexInformer) []T {

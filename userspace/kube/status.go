@@ -39,6 +39,16 @@ type StatusOptions struct {
 	// host names), sorted. Empty means the addresses of the nodes that run
 	// Weir: ExternalIP, else InternalIP.
 	PublishAddresses []string
+	// PublishService is the namespace/name of the Service in front of
+	// Weir whose addresses are written when PublishAddresses is empty, as
+	// ingress-nginx's --publish-service: a LoadBalancer's status addresses
+	// and external IPs, a NodePort's external IPs (else its cluster IP), a
+	// ClusterIP's cluster IP, an ExternalName's name. Default "": the
+	// nodes' addresses.
+	PublishService string
+	// UseNodeInternalIP publishes the nodes' InternalIP, never their
+	// ExternalIP (--report-node-internal-ip-address). Default false.
+	UseNodeInternalIP bool
 	// NodeName is this instance's node. Default $NODE_NAME.
 	NodeName string
 	// PodName is this instance's pod, in Namespace. Default $POD_NAME. When
@@ -97,6 +107,9 @@ type statusWriter struct {
 	ingresses cache.Store
 	classes   cache.Store
 	log       *slog.Logger
+	// inScope reports whether the Ingresses of a namespace are served; nil
+	// means all are.
+	inScope func(ns string) bool
 
 	leading      atomic.Bool
 	onLead       func() // called each time this instance becomes leader
@@ -240,7 +253,7 @@ func (w *statusWriter) write(ctx context.Context, addrs []string) error {
 	classes := snapshot.NewClassSelector(storeList[*networkingv1.IngressClass](w.classes), w.build)
 	var errs []error
 	for _, ing := range storeList[*networkingv1.Ingress](w.ingresses) {
-		if ing.DeletionTimestamp != nil || !classes.Serves(ing) {
+		if ing.DeletionTimestamp != nil || !classes.Serves(ing) || w.inScope != nil && !w.inScope(ing.Namespace) {
 			continue
 		}
 		if equalLB(ing.Status.LoadBalancer.Ingress, want) {
@@ -257,7 +270,7 @@ func (w *statusWriter) write(ctx context.Context, addrs []string) error {
 			}
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("update status of ingress %s/%s: %w", cp.Namespace, cp.Name, err))
+			errs = append(errs, fmt.Errorf("update status of ingress %s/%s: %w", ing.Namespace, ing.Name, err))
 			if ctx.Err() != nil {
 				break
 			}
@@ -274,6 +287,9 @@ func (w *statusWriter) write(ctx context.Context, addrs []string) error {
 func (w *statusWriter) addresses(ctx context.Context) ([]string, error) {
 	if len(w.opts.PublishAddresses) > 0 {
 		return sortedUnique(w.opts.PublishAddresses), nil
+	}
+	if w.opts.PublishService != "" {
+		return w.serviceAddresses(ctx)
 	}
 	nodes := map[string]bool{}
 	if w.opts.NodeName != "" {
@@ -296,7 +312,7 @@ func (w *statusWriter) addresses(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("get node %s: %w", name, err)
 		}
-		if a := nodeAddress(n); a != "" {
+		if a := nodeAddress(n, w.opts.UseNodeInternalIP); a != "" {
 			addrs = append(addrs, a)
 		}
 	}
@@ -348,9 +364,49 @@ func (w *statusWriter) otherInstances(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// nodeAddress is the node's ExternalIP, else its InternalIP, else "".
-func nodeAddress(n *corev1.Node) string {
-	for _, t := range []corev1.NodeAddressType{corev1.NodeExternalIP, corev1.NodeInternalIP} {
+// serviceAddresses returns the addresses of PublishService, sorted and
+// de-duplicated.
+func (w *statusWriter) serviceAddresses(ctx context.Context) ([]string, error) {
+	ns, name, ok := strings.Cut(w.opts.PublishService, "/")
+	if !ok || ns == "" || name == "" {
+		return nil, fmt.Errorf("publish service %q: want namespace/name", w.opts.PublishService)
+	}
+	svc, err := w.client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get publish service %s: %w", w.opts.PublishService, err)
+	}
+	return sortedUnique(serviceAddresses(svc)), nil
+}
+
+// serviceAddresses returns the addresses clients reach svc at, by its type.
+func serviceAddresses(svc *corev1.Service) []string {
+	switch svc.Spec.Type {
+	case corev1.ServiceTypeExternalName:
+		return []string{svc.Spec.ExternalName}
+	case corev1.ServiceTypeNodePort:
+		if len(svc.Spec.ExternalIPs) == 0 {
+			return []string{svc.Spec.ClusterIP}
+		}
+		return svc.Spec.ExternalIPs
+	case corev1.ServiceTypeLoadBalancer:
+		var addrs []string
+		for _, lb := range svc.Status.LoadBalancer.Ingress {
+			addrs = append(addrs, cmpOr(lb.IP, lb.Hostname))
+		}
+		return append(addrs, svc.Spec.ExternalIPs...)
+	default: // ClusterIP, the type's default
+		return []string{svc.Spec.ClusterIP}
+	}
+}
+
+// nodeAddress is the node's ExternalIP, else its InternalIP, else ""; with
+// internal, its InternalIP only.
+func nodeAddress(n *corev1.Node, internal bool) string {
+	types := []corev1.NodeAddressType{corev1.NodeExternalIP, corev1.NodeInternalIP}
+	if internal {
+		types = types[1:]
+	}
+	for _, t := range types {
 		for _, a := range n.Status.Addresses {
 			if a.Type == t && a.Address != "" {
 				return a.Address

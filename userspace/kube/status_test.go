@@ -65,11 +65,45 @@ func TestAddresses(t *testing.T) {
 		{Type: corev1.NodeInternalIP, Address: "10.0.0.1"},
 		{Type: corev1.NodeExternalIP, Address: "203.0.113.1"},
 	}}}
-	if got := nodeAddress(n); got != "203.0.113.1" {
+	if got := nodeAddress(n, false); got != "203.0.113.1" {
 		t.Errorf("nodeAddress = %q, want the ExternalIP", got)
 	}
+	if got := nodeAddress(n, true); got != "10.0.0.1" {
+		t.Errorf("nodeAddress, internal = %q, want the InternalIP", got)
+	}
 	n.Status.Addresses = n.Status.Addresses[:2]
-	if got := nodeAddress(n); got != "10.0.0.1" {
+	if got := nodeAddress(n, false); got != "10.0.0.1" {
 		t.Errorf("nodeAddress without ExternalIP = %q, want the InternalIP", got)
+	}
+}
+
+// TestServiceAddresses: the addresses --publish-service publishes, by the
+// Service's type, as ingress-nginx's statusAddressFromService reads them.
+func TestServiceAddresses(t *testing.T) {
+	t.Parallel()
+	svc := func(typ corev1.ServiceType, externalIPs []string, lb ...corev1.LoadBalancerIngress) *corev1.Service {
+		return &corev1.Service{
+			Spec:   corev1.ServiceSpec{Type: typ, ClusterIP: "10.96.0.10", ExternalIPs: externalIPs, ExternalName: "ext.example.com"},
+			Status: corev1.ServiceStatus{LoadBalancer: corev1.LoadBalancerStatus{Ingress: lb}},
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		svc  *corev1.Service
+		want []string
+	}{
+		{"ClusterIP", svc(corev1.ServiceTypeClusterIP, []string{"198.18.0.9"}), []string{"10.96.0.10"}},
+		{"no type", svc("", nil), []string{"10.96.0.10"}},
+		{"NodePort", svc(corev1.ServiceTypeNodePort, nil), []string{"10.96.0.10"}},
+		{"NodePort, external IPs", svc(corev1.ServiceTypeNodePort, []string{"198.18.0.9", "198.18.0.8"}), []string{"198.18.0.9", "198.18.0.8"}},
+		{"ExternalName", svc(corev1.ServiceTypeExternalName, nil), []string{"ext.example.com"}},
+		{"LoadBalancer", svc(corev1.ServiceTypeLoadBalancer, []string{"198.18.0.9"},
+			corev1.LoadBalancerIngress{IP: "198.18.0.1", Hostname: "ignored.example.com"}, corev1.LoadBalancerIngress{Hostname: "lb.example.com"}),
+			[]string{"198.18.0.1", "lb.example.com", "198.18.0.9"}},
+		{"LoadBalancer, pending", svc(corev1.ServiceTypeLoadBalancer, nil), nil},
+	} {
+		if diff := cmp.Diff(tc.want, serviceAddresses(tc.svc)); diff != "" {
+			t.Errorf("%s: serviceAddresses (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 )
@@ -558,9 +559,31 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 		winner = ing
 	}
 	if winner == nil {
+		b.defaultBackendService(defaults)
 		return
 	}
 	if be, ok := b.backend(winner, winner.obj.Spec.DefaultBackend); ok {
+		b.def = &be
+	}
+}
+
+// defaultBackendService makes Options.DefaultBackendService, on its first
+// port, the default backend; its warnings are the Service's.
+func (b *builder) defaultBackendService(defaults annotations.Proxy) {
+	ns, name, ok := strings.Cut(b.opts.DefaultBackendService, "/")
+	if !ok || ns == "" || name == "" {
+		return
+	}
+	ref := ObjectRef{Kind: "Service", Namespace: ns, Name: name}
+	owner := &ingress{obj: &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
+		ref: ref, cfg: annotations.Config{Proxy: defaults}}
+	ib := &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: name}}
+	if svc := b.services[nsName{ns, name}]; svc != nil && len(svc.Spec.Ports) > 0 {
+		ib.Service.Port.Number = svc.Spec.Ports[0].Port
+	} else {
+		ib.Service.Port.Number = 80 // unused: the Service or its port is missing, and says so
+	}
+	if be, ok := b.backend(owner, ib); ok {
 		b.def = &be
 	}
 }

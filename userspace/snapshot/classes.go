@@ -10,11 +10,13 @@ type ClassSelector struct {
 	defaultOurs bool            // one of them is the cluster default
 }
 
-// NewClassSelector indexes classes once for many Serves calls.
+// NewClassSelector indexes classes once for many Serves calls. Weir's
+// classes are those with Options.ControllerClass, and with
+// Options.IngressClassByName the one named Options.IngressClass.
 func NewClassSelector(classes []*networkingv1.IngressClass, opts Options) ClassSelector {
 	c := ClassSelector{opts: opts, ours: map[string]bool{}}
 	for _, ic := range classes {
-		if ic == nil || ic.Spec.Controller != opts.ControllerClass {
+		if ic == nil || ic.Spec.Controller != opts.ControllerClass && !(opts.IngressClassByName && ic.Name == opts.IngressClass) {
 			continue
 		}
 		c.ours[ic.Name] = true
@@ -27,9 +29,10 @@ func NewClassSelector(classes []*networkingv1.IngressClass, opts Options) ClassS
 // Weir's IngressClasses; else, without one, the legacy
 // kubernetes.io/ingress.class annotation equal to Options.IngressClass; else,
 // naming no class at all, Options.WatchIngressWithoutClass or one of Weir's
-// classes is the cluster default. A nil ing is not served.
+// classes is the cluster default. A nil ing is not served, nor with
+// Options.DisableCatchAll one with a spec.defaultBackend and no rules.
 func (c ClassSelector) Serves(ing *networkingv1.Ingress) bool {
-	if ing == nil {
+	if ing == nil || c.opts.DisableCatchAll && ing.Spec.DefaultBackend != nil && len(ing.Spec.Rules) == 0 {
 		return false
 	}
 	if cn := ing.Spec.IngressClassName; cn != nil && *cn != "" {

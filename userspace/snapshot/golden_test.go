@@ -42,6 +42,14 @@ func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 			switch k {
 			case "watch-ingress-without-class":
 				opts.WatchIngressWithoutClass = true
+			case "ingress-class":
+				opts.IngressClass = v
+			case "ingress-class-by-name":
+				opts.IngressClassByName = true
+			case "disable-catch-all":
+				opts.DisableCatchAll = true
+			case "default-backend-service":
+				opts.DefaultBackendService = v
 			case "configmap":
 				opts.ConfigMap = v
 			case "default-ssl-certificate":

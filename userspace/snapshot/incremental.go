@@ -245,6 +245,9 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		case "Secret":
 			tlsChanged = true
 		case "Service":
+			if bl.isDefaultService(k) {
+				return nil, false
+			}
 			users(k)
 			if cur := find(objs.Services, k); cur != nil {
 				bl.services[k] = cur
@@ -254,6 +257,10 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		case "EndpointSlice":
 			if svc, ok := bl.sliceService[k]; ok {
 				users(svc)
+			}
+			if cur := find(objs.EndpointSlices, k); bl.isDefaultService(bl.sliceService[k]) ||
+				cur != nil && bl.isDefaultService(nsName{cur.Namespace, cur.Labels[ServiceNameLabel]}) {
+				return nil, false
 			}
 			bl.setSlice(k, find(objs.EndpointSlices, k))
 			if svc, ok := bl.sliceService[k]; ok {
@@ -469,4 +476,10 @@ func compareWarnings(x, y Warning) int {
 		cmp.Compare(x.Message, y.Message),
 		cmp.Compare(x.Reason, y.Reason),
 	)
+}
+
+// isDefaultService reports whether svc is Options.DefaultBackendService,
+// whose changes may change the Snapshot's default backend.
+func (bl *Builder) isDefaultService(svc nsName) bool {
+	return bl.opts.DefaultBackendService != "" && bl.opts.DefaultBackendService == svc.namespace+"/"+svc.name
 }

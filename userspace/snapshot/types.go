@@ -44,6 +44,19 @@ type Options struct {
 	// WatchIngressWithoutClass serves Ingresses that name no class at all,
 	// even when no default IngressClass of Weir's exists. Default false.
 	WatchIngressWithoutClass bool
+	// IngressClassByName also makes Weir's the IngressClass named
+	// IngressClass, whatever its spec.controller (ingress-nginx's
+	// --ingress-class-by-name). Default false.
+	IngressClassByName bool
+	// DisableCatchAll ignores the Ingresses that have a spec.defaultBackend
+	// and no rules (ingress-nginx's --disable-catch-all): they are not
+	// served and get no status. Default false.
+	DisableCatchAll bool
+	// DefaultBackendService is the namespace/name of the Service, on its
+	// first port, that answers what no rule matches when no Ingress has a
+	// spec.defaultBackend (ingress-nginx's --default-backend-service).
+	// Empty means none: Weir's 404. Default "".
+	DefaultBackendService string
 	// ConfigMap is the namespace/name of the ConfigMap holding global
 	// settings (ingress-nginx's keys). Empty means none. Default "".
 	ConfigMap string

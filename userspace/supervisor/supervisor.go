@@ -10,6 +10,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,9 @@ type Config struct {
 	// /readyz are served. Defaults "" (all addresses) and 0 (a free port).
 	MetricsAddress string
 	MetricsPort    int
+	// HealthPath is the path of the health check on the metrics port
+	// (ingress-nginx's --health-check-path). Default "/healthz".
+	HealthPath string
 	// Profiling serves the supervisor's Go profiles (net/http/pprof) under
 	// /debug/pprof/ on the metrics port. Default false.
 	Profiling bool
@@ -562,7 +566,7 @@ func (s *Supervisor) metricsHandler() http.Handler {
 	if s.cfg.Profiling {
 		mux.Handle("/debug/pprof/", http.DefaultServeMux) // net/http/pprof registers there
 	}
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc(cmp.Or(s.cfg.HealthPath, "/healthz"), func(w http.ResponseWriter, _ *http.Request) {
 		if s.stopping.Load() {
 			http.Error(w, errShuttingDown, http.StatusServiceUnavailable)
 			return
