@@ -33,6 +33,7 @@ import (
 	"github.com/weir-lb/weir/userspace/kube"
 	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/snapshot"
+	"github.com/weir-lb/weir/userspace/upgrade"
 )
 
 func main() {
@@ -109,6 +110,8 @@ type options struct {
 	workerUID, workerGID             int
 	shutdownGrace, postShutdownGrace int // seconds
 	workerShutdownTimeout            time.Duration
+	upgrade                          bool
+	upgradeSocket                    string
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
@@ -150,6 +153,8 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.iface, "interface", "", "interface the XDP program attaches to (default: the one holding --bind-address, else the default route's)")
 	fs.StringVar(&o.xdpMode, "xdp-mode", "native", "XDP data path: native (generic with a warning where the driver has none), generic or off")
 	pinPathFlag(fs, &o.bpfPinPath)
+	fs.BoolVar(&o.upgrade, "upgrade", false, "take over the listening sockets and the XDP data path of the weir offering them on --upgrade-socket, which drains and exits once this one serves (a binary upgrade); start it with the running weir's flags")
+	fs.StringVar(&o.upgradeSocket, "upgrade-socket", upgrade.DefaultSocket, "unix socket on which weir offers its listening sockets to the next weir started with --upgrade; one per --bpf-pin-path (empty: none)")
 	return fs, o
 }
 
@@ -255,17 +260,22 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	cfg.Publishers = append(cfg.Publishers, feed, certs.NewExpiry(cfg.Registry))
+	var take *upgrade.Takeover
+	if o.upgrade {
+		if take, err = takeOver(o, max(len(cores), 1)); err != nil {
+			return err
+		}
+		defer take.Close() // before it serves: the old weir serves on
+		cfg.Listeners = take.Files
+	}
 	if len(cores) > 0 {
-		return runSupervisor(ctx, o, cfg, cores, feed, stderr)
+		return runSupervisor(ctx, o, cfg, cores, feed, take, stderr)
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {
 		return err
 	}
-	if dp := startDatapath(o, d.HTTPAddr(), d.Registry(), feed, log); dp != nil {
-		defer dp.Close() // the pinned link stays attached; `weir detach` removes it
-	}
-	return d.Run(ctx)
+	return serveNode(ctx, o, d, nodeHooks{live: func() bool { return d.LiveVersion() > 0 }}, feed, take, log)
 }
 
 // backendFlags collects repeated --backend name=address values.

@@ -43,7 +43,10 @@ func startWeir(t *testing.T, files map[string]string, args ...string) *weirProce
 		t.Fatal(err)
 	}
 	p := &weirProcess{logs: &testutil.SyncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(exe, append([]string{"--manifests", dir, "--access-log=false", "--xdp-mode", "off", "--post-shutdown-grace-period", "0"}, args...)...)
+	// Each weir offers its sockets for an upgrade in its own folder, not
+	// in the host's /run/weir: tests run side by side.
+	p.cmd = exec.Command(exe, append([]string{"--manifests", dir, "--access-log=false", "--xdp-mode", "off", "--post-shutdown-grace-period", "0",
+		"--upgrade-socket", filepath.Join(dir, "upgrade.sock")}, args...)...)
 	p.cmd.Env = append(os.Environ(), envMain+"=1")
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

@@ -110,3 +110,22 @@ func (s *Supervisor) Steering() (selected, fellBack uint64, err error) {
 	}
 	return selected, fellBack, nil
 }
+
+// adoptPort takes over files, the listening sockets of one port (one per
+// worker) that a running Weir handed over.
+func adoptPort(files []*os.File) (*portSockets, error) {
+	ps := &portSockets{files: files}
+	sa, err := unix.Getsockname(int(files[0].Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("read address of handed-over socket %s: %w", files[0].Name(), err)
+	}
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		ps.addr = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		ps.addr = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
+	default:
+		return nil, fmt.Errorf("handed-over socket %s is not a TCP socket", files[0].Name())
+	}
+	return ps, nil
+}
