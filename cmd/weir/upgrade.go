@@ -38,14 +38,18 @@ type nodeHooks struct {
 	live func() bool
 	// steered runs once the XDP data path is attached. Nil means nothing.
 	steered func()
+	// unsteer undoes steered when the data path is handed over. Nil means
+	// nothing.
+	unsteer func()
 }
 
 // heldDatapath is the XDP data path this Weir holds, if any: released when
 // it hands over to a new Weir, closed when it stops.
 type heldDatapath struct {
-	feed *datapath.SourceListPublisher
-	mu   sync.Mutex
-	dp   *datapath.Datapath
+	feed    *datapath.SourceListPublisher
+	unsteer func() // nil: nothing to undo
+	mu      sync.Mutex
+	dp      *datapath.Datapath
 }
 
 // release closes the data path (the pinned link stays attached) and gives
@@ -54,6 +58,9 @@ func (h *heldDatapath) release() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.dp != nil {
+		if h.unsteer != nil {
+			h.unsteer()
+		}
 		h.feed.Detach()
 		h.dp.Close() // the pinned link stays attached; `weir detach` removes it
 		h.dp = nil
@@ -66,7 +73,7 @@ func (h *heldDatapath) release() {
 // the running Weir first, and attaches the data path and offers the sockets
 // only once it told that one it serves and that one released them.
 func serveNode(ctx context.Context, o *options, n node, hooks nodeHooks, feed *datapath.SourceListPublisher, take *upgrade.Takeover, log *slog.Logger) error {
-	held := &heldDatapath{feed: feed}
+	held := &heldDatapath{feed: feed, unsteer: hooks.unsteer}
 	defer held.release()
 	// Until this Weir serves, the sockets are the old one's too: whatever
 	// stops it then must not refuse connections on them.
@@ -202,7 +209,11 @@ func takeOver(o *options, perPort int) (*upgrade.Takeover, error) {
 
 // socketPort returns the local port of the socket f, 0 when it has none.
 func socketPort(f *os.File) int {
-	sa, err := unix.Getsockname(int(f.Fd()))
+	var sa unix.Sockaddr
+	err := upgrade.Control(f, func(fd int) (err error) {
+		sa, err = unix.Getsockname(fd)
+		return err
+	})
 	if err != nil {
 		return 0
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,17 +212,11 @@ func testUpgradeUnderLoad(t *testing.T, workers string) {
 	}
 }
 
-// TestUpgradeAbandoned: a weir started with --upgrade that cannot serve on
-// what it took (here another --workers) exits with an error, and the old
-// one serves on as if nothing happened, under load, and can still be
-// upgraded.
-func TestUpgradeAbandoned(t *testing.T) {
-	r := newUpgradeRig(t, "0", 3*time.Second)
-	old := r.start(t)
-	r.waitServed(t, old)
-	stopLoad, load := r.runLoad(t)
-	testutil.WaitFor(t, 10*time.Second, "100 requests under load", func() bool { return len(load.outcomes()) >= 100 })
-
+// abandonUpgrade starts a weir with --upgrade and another --workers than
+// old's: it receives old's sockets, finds them not its own and exits with an
+// error, and old says the upgrade was abandoned.
+func (r *upgradeRig) abandonUpgrade(t *testing.T, old *weirProcess) {
+	t.Helper()
 	bad := r.start(t, "--upgrade", "--workers", "2")
 	select {
 	case <-bad.exited:
@@ -234,6 +229,53 @@ func TestUpgradeAbandoned(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, "the old weir logging the abandoned upgrade", func() bool {
 		return strings.Contains(old.logs.String(), "upgrade abandoned")
 	})
+}
+
+// startForAbandon starts a weir of --workers 0 to be upgraded by one of
+// --workers 2 (abandonUpgrade), and waits until it serves.
+func startForAbandon(t *testing.T) (*upgradeRig, *weirProcess) {
+	t.Helper()
+	if n, err := parseWorkers("auto"); err != nil || len(n) < 2 {
+		t.Skip("needs 2 cores")
+	}
+	r := newUpgradeRig(t, "0", 3*time.Second)
+	old := r.start(t)
+	r.waitServed(t, old)
+	return r, old
+}
+
+// TestUpgradeAbandonedThenStop: a weir whose sockets were handed to a
+// weir that gave up still stops on SIGTERM within its drain (handing the
+// sockets over leaves them non-blocking: a blocking one would hold the
+// drain's accept forever).
+func TestUpgradeAbandonedThenStop(t *testing.T) {
+	r, old := startForAbandon(t)
+	r.abandonUpgrade(t, old)
+	r.waitServed(t, old)
+	sigterm := time.Now()
+	if err := old.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-old.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("weir still running %v after SIGTERM", time.Since(sigterm))
+	}
+	if old.err != nil {
+		t.Errorf("weir exited with %v", old.err)
+	}
+}
+
+// TestUpgradeAbandoned: a weir started with --upgrade that cannot serve on
+// what it took (here another --workers) exits with an error, and the old
+// one serves on as if nothing happened, under load, and can still be
+// upgraded.
+func TestUpgradeAbandoned(t *testing.T) {
+	r, old := startForAbandon(t)
+	stopLoad, load := r.runLoad(t)
+	testutil.WaitFor(t, 10*time.Second, "100 requests under load", func() bool { return len(load.outcomes()) >= 100 })
+
+	r.abandonUpgrade(t, old)
 	n := len(load.outcomes())
 	testutil.WaitFor(t, 10*time.Second, "100 requests after the abandoned upgrade", func() bool { return len(load.outcomes()) >= n+100 })
 

@@ -91,5 +91,10 @@ func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []i
 				"error", err)
 		}
 	}
-	return serveNode(ctx, o, sup, nodeHooks{live: live, steered: steer}, feed, take, log)
+	unsteer := func() {
+		if err := sup.ReleaseSteering(); err != nil {
+			log.Warn("the new weir cannot steer connections by core", "error", err)
+		}
+	}
+	return serveNode(ctx, o, sup, nodeHooks{live: live, steered: steer, unsteer: unsteer}, feed, take, log)
 }

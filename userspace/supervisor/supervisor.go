@@ -317,7 +317,11 @@ func (s *Supervisor) ListenerFiles() ([]*os.File, []string, error) {
 	}
 	for _, ps := range []*portSockets{s.http, s.https} {
 		for i, f := range ps.files {
-			fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+			var fd int
+			err := upgrade.Control(f, func(old int) (err error) {
+				fd, err = unix.FcntlInt(uintptr(old), unix.F_DUPFD_CLOEXEC, 0)
+				return err
+			})
 			if err != nil {
 				return fail(err)
 			}

@@ -49,8 +49,8 @@ type hello struct {
 	Names []string `json:"names"`
 }
 
-// step is every later message: the new Weir's "serving", the old one's
-// "released".
+// step is every other message: the new Weir's "take" and "serving", the old
+// one's "released".
 type step struct {
 	Step string `json:"step"`
 }
@@ -135,24 +135,40 @@ func (s *Server) serve() {
 		if handed {
 			return
 		}
+		if errors.Is(err, errNoTake) { // a probe (Listen), not a Weir
+			continue
+		}
 		log.Warn("upgrade abandoned: the new weir went away before it served; serving on", "error", err)
 	}
 }
 
-// handover sends the sockets on c and waits for "serving"; then it releases
-// the data path, stops offering, answers "released" and reports true.
+// errNoTake is the handover of a connection that asked for nothing.
+var errNoTake = errors.New("no take request")
+
+// handover waits for "take", sends the sockets on c and waits for
+// "serving"; then it releases the data path, stops offering, answers
+// "released" and reports true.
 func (s *Server) handover(c *net.UnixConn) (bool, error) {
 	log := s.offer.Logger
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := expect(c, "take"); err != nil {
+		return false, fmt.Errorf("%w: %w", errNoTake, err)
+	}
+	c.SetReadDeadline(time.Time{})
 	files, names, err := s.offer.Files()
 	if err != nil {
 		return false, fmt.Errorf("hand sockets over: %w", err)
 	}
 	fds := make([]int, len(files))
 	for i, f := range files {
-		fds[i] = int(f.Fd())
+		if err == nil {
+			err = Control(f, func(fd int) error { fds[i] = fd; return nil })
+		}
 	}
-	msg, _ := json.Marshal(hello{PID: os.Getpid(), Names: names})
-	_, _, err = c.WriteMsgUnix(msg, unix.UnixRights(fds...), nil)
+	if err == nil {
+		msg, _ := json.Marshal(hello{PID: os.Getpid(), Names: names})
+		_, _, err = c.WriteMsgUnix(msg, unix.UnixRights(fds...), nil)
+	}
 	for _, f := range files {
 		f.Close()
 	}
@@ -214,6 +230,10 @@ func Take(path string) (*Takeover, error) {
 	if err != nil {
 		return nil, fmt.Errorf("take over a running weir: %w", err)
 	}
+	if err := send(c, "take"); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("take over the weir on %s: %w", path, err)
+	}
 	buf, oob := make([]byte, 64<<10), make([]byte, unix.CmsgSpace(maxFiles*4))
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
@@ -273,4 +293,20 @@ func (t *Takeover) Serving(timeout time.Duration) error {
 // received Files stay the caller's.
 func (t *Takeover) Close() error {
 	return t.conn.Close()
+}
+
+// Control runs fn with the descriptor of f, a socket shared with another
+// Weir, without what (*os.File).Fd does: Fd puts the descriptor in
+// blocking mode, a flag of the open socket that every process holding it
+// shares, and a worker blocked in accept then no longer wakes for its drain.
+func Control(f *os.File, fn func(fd int) error) error {
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("socket %s: %w", f.Name(), err)
+	}
+	var ferr error
+	if err := raw.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return fmt.Errorf("socket %s: %w", f.Name(), err)
+	}
+	return ferr
 }
