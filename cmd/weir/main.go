@@ -118,9 +118,9 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	o := &options{}
 	fs := flag.NewFlagSet("weir", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	httpPort, httpsPort := 8080, 8443
+	httpPort, httpsPort, upgradeSocket := 8080, 8443, ""
 	if os.Geteuid() == 0 {
-		httpPort, httpsPort = 80, 443
+		httpPort, httpsPort, upgradeSocket = 80, 443, upgrade.DefaultSocket
 	}
 	def := snapshot.DefaultOptions()
 	fs.IntVar(&o.httpPort, "http-port", httpPort, "port for plain HTTP (default 80 as root, else 8080)")
@@ -154,7 +154,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.xdpMode, "xdp-mode", "native", "XDP data path: native (generic with a warning where the driver has none), generic or off")
 	pinPathFlag(fs, &o.bpfPinPath)
 	fs.BoolVar(&o.upgrade, "upgrade", false, "take over the listening sockets and the XDP data path of the weir offering them on --upgrade-socket, which drains and exits once this one serves (a binary upgrade); start it with the running weir's flags")
-	fs.StringVar(&o.upgradeSocket, "upgrade-socket", upgrade.DefaultSocket, "unix socket on which weir offers its listening sockets to the next weir started with --upgrade; one per --bpf-pin-path (empty: none)")
+	fs.StringVar(&o.upgradeSocket, "upgrade-socket", upgradeSocket, "unix socket on which weir offers its listening sockets to the next weir started with --upgrade; one per --bpf-pin-path (default /run/weir/upgrade.sock as root, else none)")
 	return fs, o
 }
 
@@ -181,6 +181,8 @@ func printFlags(w io.Writer, fs *flag.FlagSet) error {
 			def = "80 as root, else 8080"
 		case "https-port":
 			def = "443 as root, else 8443"
+		case "upgrade-socket":
+			def = "`" + upgrade.DefaultSocket + "` as root, else none"
 		}
 		if def == "" {
 			def = "—"
