@@ -217,7 +217,8 @@ func listenProxy(host string, port int) (net.Listener, error) {
 	return ln, nil
 }
 
-// adopt serves on the HTTP, HTTPS and metrics sockets files (Config.Listeners).
+// adopt serves on the HTTP, HTTPS and metrics sockets files
+// (Config.Listeners), and closes files.
 func (d *Daemon) adopt(files []*os.File) error {
 	if len(files) != 3 {
 		return fmt.Errorf("serve on handed-over sockets: %d sockets, want 3 (http, https, metrics)", len(files))
@@ -232,6 +233,9 @@ func (d *Daemon) adopt(files []*os.File) error {
 			return fmt.Errorf("serve on handed-over socket %s: %w", f.Name(), err)
 		}
 		lns[i] = ln
+	}
+	for _, f := range files {
+		f.Close() // each listener holds a copy
 	}
 	d.httpLn, d.httpsLn, d.metricsLn = lns[0], lns[1], lns[2]
 	return nil
