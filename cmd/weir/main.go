@@ -33,6 +33,7 @@ import (
 	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/nginxmetrics"
 	"github.com/weir-lb/weir/userspace/snapshot"
+	"github.com/weir-lb/weir/userspace/upgrade"
 )
 
 func main() {
@@ -136,15 +137,17 @@ type options struct {
 	workerShutdownTimeout            time.Duration
 	// compatGiven names the compatibility flags given (compat.go).
 	compatGiven func() []string
+	upgrade                          bool
+	upgradeSocket                    string
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	o := &options{}
 	fs := flag.NewFlagSet("weir", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	httpPort, httpsPort := 8080, 8443
+	httpPort, httpsPort, upgradeSocket := 8080, 8443, ""
 	if os.Geteuid() == 0 {
-		httpPort, httpsPort = 80, 443
+		httpPort, httpsPort, upgradeSocket = 80, 443, upgrade.DefaultSocket
 	}
 	def := snapshot.DefaultOptions()
 	fs.IntVar(&o.httpPort, "http-port", httpPort, "port for plain HTTP (default 80 as root, else 8080)")
@@ -184,6 +187,8 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	pinPathFlag(fs, &o.bpfPinPath)
 	fs.BoolVar(&o.version, "version", false, "print the version, the commit and the Go version, and exit (as weir version)")
 	o.compatGiven = addCompatFlags(fs)
+	fs.BoolVar(&o.upgrade, "upgrade", false, "take over the listening sockets and the XDP data path of the weir offering them on --upgrade-socket, which drains and exits once this one serves (a binary upgrade); start it with the running weir's flags")
+	fs.StringVar(&o.upgradeSocket, "upgrade-socket", upgradeSocket, "unix socket on which weir offers its listening sockets to the next weir started with --upgrade; one per --bpf-pin-path (default /run/weir/upgrade.sock as root, else none)")
 	return fs, o
 }
 
@@ -213,6 +218,8 @@ func printFlags(w io.Writer, fs *flag.FlagSet) error {
 			def = "80 as root, else 8080"
 		case "https-port":
 			def = "443 as root, else 8443"
+		case "upgrade-socket":
+			def = "`" + upgrade.DefaultSocket + "` as root, else none"
 		}
 		if def == "" {
 			def = "—"
@@ -306,17 +313,22 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	cfg.Publishers = append(cfg.Publishers, feed, certs.NewExpiry(cfg.Registry))
+	var take *upgrade.Takeover
+	if o.upgrade {
+		if take, err = takeOver(o, max(len(cores), 1)); err != nil {
+			return err
+		}
+		defer take.Close() // before it serves: the old weir serves on
+		cfg.Listeners = take.Files
+	}
 	if len(cores) > 0 {
-		return runSupervisor(ctx, o, cfg, cores, feed, stderr)
+		return runSupervisor(ctx, o, cfg, cores, feed, take, stderr)
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {
 		return err
 	}
-	if dp := startDatapath(o, d.HTTPAddr(), d.Registry(), feed, log); dp != nil {
-		defer dp.Close() // the pinned link stays attached; `weir detach` removes it
-	}
-	return d.Run(ctx)
+	return serveNode(ctx, o, d, nodeHooks{live: func() bool { return d.LiveVersion() > 0 }}, feed, take, log)
 }
 
 // backendFlags collects repeated --backend name=address values.

@@ -51,7 +51,11 @@ func startWeirEnv(t *testing.T, env []string, args ...string) *weirProcess {
 		t.Fatal(err)
 	}
 	p := &weirProcess{logs: &testutil.SyncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(exe, append([]string{"--access-log=false", "--xdp-mode", "off", "--post-shutdown-grace-period", "0"}, args...)...)
+	// Each weir offers its sockets for an upgrade in its own folder, not
+	// in the host's /run/weir: tests run side by side. An --upgrade-socket
+	// in args comes later and wins.
+	p.cmd = exec.Command(exe, append([]string{"--access-log=false", "--xdp-mode", "off", "--post-shutdown-grace-period", "0",
+		"--upgrade-socket", filepath.Join(t.TempDir(), "upgrade.sock")}, args...)...)
 	p.cmd.Env = append(append(os.Environ(), envMain+"=1"), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

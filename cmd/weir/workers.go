@@ -10,6 +10,7 @@ import (
 	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/supervisor"
+	"github.com/weir-lb/weir/userspace/upgrade"
 )
 
 // parseWorkers turns --workers into the cores to run one worker each on:
@@ -40,7 +41,7 @@ func parseWorkers(v string) ([]int, error) {
 // on the XDP data path where it attaches (the SK_REUSEPORT program then hands
 // each connection to the worker of the core XDP chose), else on plain
 // SO_REUSEPORT sockets.
-func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []int, feed *datapath.SourceListPublisher, stderr io.Writer) error {
+func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []int, feed *datapath.SourceListPublisher, take *upgrade.Takeover, stderr io.Writer) error {
 	log := cfg.Logger
 	uid, gid := 0, 0
 	if os.Geteuid() == 0 { // a worker can only switch away from root
@@ -71,17 +72,30 @@ func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []i
 		ShutdownGracePeriod:     cfg.ShutdownGracePeriod,
 		WorkerShutdownTimeout:   cfg.WorkerShutdownTimeout,
 		PostShutdownGracePeriod: cfg.PostShutdownGracePeriod,
+		Listeners:               cfg.Listeners,
 		Logger:                  log,
 	})
 	if err != nil {
 		return err
 	}
-	if dp := startDatapath(o, sup.HTTPAddr(), sup.Registry(), feed, log); dp != nil {
-		defer dp.Close() // the pinned link stays attached; `weir detach` removes it
+	live := func() bool {
+		for _, w := range sup.Workers() {
+			if w.Version == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	steer := func() {
 		if err := sup.SteerByCore(); err != nil {
 			log.Warn("SK_REUSEPORT program not attached: each worker still serves, but a connection may be accepted off the core XDP chose",
 				"error", err)
 		}
 	}
-	return sup.Run(ctx)
+	unsteer := func() {
+		if err := sup.ReleaseSteering(); err != nil {
+			log.Warn("the new weir cannot steer connections by core", "error", err)
+		}
+	}
+	return serveNode(ctx, o, sup, nodeHooks{live: live, steered: steer, unsteer: unsteer}, feed, take, log)
 }

@@ -42,6 +42,9 @@ const Settle = time.Second
 type Listener struct {
 	net.Listener
 	stopping atomic.Bool
+	// release: once stopping, Accept leaves the queue to the socket's
+	// other holder (Release).
+	release atomic.Bool
 
 	mu      sync.Mutex
 	drained bool       // the queue was taken
@@ -59,6 +62,14 @@ func (l *Listener) Stop() {
 	if d, ok := l.Listener.(interface{ SetDeadline(time.Time) error }); ok {
 		_ = d.SetDeadline(time.Now()) // wakes a blocked Accept
 	}
+}
+
+// Release makes Accept return net.ErrClosed at once, leaving the
+// connections queued on the socket to another process that holds the same
+// socket and accepts from it (a binary upgrade).
+func (l *Listener) Release() {
+	l.release.Store(true)
+	l.Stop()
 }
 
 // Accept implements net.Listener.
@@ -79,6 +90,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 func (l *Listener) next() (net.Conn, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.drained && l.release.Load() {
+		l.drained = true
+	}
 	if !l.drained {
 		l.drained = true
 		l.queued = l.takeQueue()
@@ -131,6 +145,33 @@ type Server struct {
 	Listener *Listener
 	// Served is closed once Srv.Serve returned.
 	Served <-chan struct{}
+	// conns counts Srv's open connections (not hijacked ones); nil for a
+	// Server not made by Serve.
+	conns *connCount
+}
+
+// connCount counts an http.Server's open connections through its
+// ConnState hook.
+type connCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (cc *connCount) track(st http.ConnState) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	switch st {
+	case http.StateNew:
+		cc.n++
+	case http.StateClosed, http.StateHijacked:
+		cc.n--
+	}
+}
+
+func (cc *connCount) open() int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	return cc.n
 }
 
 // Serve runs srv.Serve in a goroutine on ln, through a Listener and then
@@ -138,6 +179,14 @@ type Server struct {
 // An error of Serve other than the shutdown's goes to errc.
 func Serve(name string, srv *http.Server, ln net.Listener, wrap func(net.Listener) net.Listener, errc chan<- error) Server {
 	dl := NewListener(ln)
+	cc := &connCount{}
+	prev := srv.ConnState
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		cc.track(st)
+		if prev != nil {
+			prev(c, st)
+		}
+	}
 	served := make(chan struct{})
 	var l net.Listener = dl
 	if wrap != nil {
@@ -149,7 +198,7 @@ func Serve(name string, srv *http.Server, ln net.Listener, wrap func(net.Listene
 			errc <- fmt.Errorf("serve %s: %w", name, err)
 		}
 	}()
-	return Server{Srv: srv, Listener: dl, Served: served}
+	return Server{Srv: srv, Listener: dl, Served: served, conns: cc}
 }
 
 // Tunnels are the WebSocket tunnels of the proxy the servers serve
@@ -167,6 +216,13 @@ type Options struct {
 	// the listeners then keep accepting for Settle before they take their
 	// queue and stop. False: they do at once. Default false.
 	Refused bool
+	// HandedOver says another process serves the same listening sockets
+	// from now on (a binary upgrade): the listeners stop at once and leave
+	// their queues to it, and the connections accepted already are served
+	// to their end (with Connection: close) rather than shut down, since
+	// http.Server.Shutdown closes a connection whose first request it reads
+	// after the shutdown began without answering it. Default false.
+	HandedOver bool
 	// Timeout is how long requests in flight and WebSocket tunnels may go
 	// on (ingress-nginx's worker-shutdown-timeout); then the tunnels get a
 	// close frame and the remaining connections close. Zero means
@@ -191,30 +247,44 @@ func Shutdown(servers []Server, tunnels Tunnels, opts Options) {
 	for _, s := range servers {
 		s.Srv.SetKeepAlivesEnabled(false) // Connection: close, idle connections closed
 	}
-	if opts.Refused {
+	if opts.Refused && !opts.HandedOver {
 		wait(ctx, time.After(Settle))
 	}
 	for _, s := range servers {
-		s.Listener.Stop()
+		if opts.HandedOver {
+			s.Listener.Release()
+		} else {
+			s.Listener.Stop()
+		}
 	}
 	for _, s := range servers {
 		wait(ctx, s.Served)
 	}
-	var wg sync.WaitGroup
-	for _, s := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = s.Srv.Shutdown(ctx) // returns at once on the deadline
-		}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	if opts.HandedOver {
+		// Keep-alive is off: each connection closes after its next
+		// response.
+		for _, s := range servers {
+			for s.conns != nil && s.conns.open() > 0 && ctx.Err() == nil {
+				wait(ctx, tick.C)
+			}
+		}
+	} else {
+		var wg sync.WaitGroup
+		for _, s := range servers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = s.Srv.Shutdown(ctx) // returns at once on the deadline
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	if tunnels != nil {
-		tick := time.NewTicker(50 * time.Millisecond)
 		for tunnels.Tunnels() > 0 && ctx.Err() == nil {
 			wait(ctx, tick.C)
 		}
-		tick.Stop()
 		if n := tunnels.Tunnels(); n > 0 {
 			log.Info(fmt.Sprintf("worker-shutdown-timeout: closing %d WebSockets (1001 going away)", n), "timeout", opts.Timeout)
 			tunnels.GoAway()

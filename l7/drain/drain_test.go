@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,13 +22,7 @@ func TestListenerStopTakesTheQueue(t *testing.T) {
 	ln := NewListener(tcp)
 	defer ln.Close()
 	const queued = 5
-	for range queued {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-	}
+	dialQueued(t, ln.Addr().String(), queued)
 	type accepted struct {
 		n   int
 		err error
@@ -155,5 +150,105 @@ func TestShutdownFinishesInFlightThenGoesAway(t *testing.T) {
 	case err := <-errc:
 		t.Errorf("Serve: %v", err)
 	default:
+	}
+}
+
+// Release makes Accept return net.ErrClosed at once and leaves the queued
+// connections on the socket, where another holder of the same socket (the
+// new process of a binary upgrade) accepts them.
+func TestListenerReleaseLeavesTheQueue(t *testing.T) {
+	t.Parallel()
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := tcp.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := net.FileListener(f) // the same socket, as the new process holds it
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ln := NewListener(tcp)
+	const queued = 5
+	dialQueued(t, ln.Addr().String(), queued)
+	ln.Release()
+	if c, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("Accept after Release: %v, want net.ErrClosed at once", err)
+	}
+	ln.Close()
+	for i := range queued {
+		other.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+		c, err := other.Accept()
+		if err != nil {
+			t.Fatalf("the other holder accepted %d of %d queued connections: %v", i, queued, err)
+		}
+		c.Close()
+	}
+}
+
+// Shutdown with HandedOver serves a connection accepted before it whose
+// request comes only after it began (http.Server.Shutdown would close it
+// unanswered), with Connection: close, and returns once it closed.
+func TestShutdownHandedOverServesLateFirstRequest(t *testing.T) {
+	t.Parallel()
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{}, 1)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				accepted <- struct{}{}
+			}
+		},
+	}
+	errc := make(chan error, 1)
+	s := Serve("http", srv, tcp, nil, errc)
+	c, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-accepted
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Shutdown([]Server{s}, nil, Options{HandedOver: true, Timeout: 10 * time.Second})
+	}()
+	<-s.Served // the drain began
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := io.ReadAll(c)
+	if err != nil || !strings.HasPrefix(string(resp), "HTTP/1.1 200 OK") || !strings.Contains(string(resp), "Connection: close") {
+		t.Fatalf("late first request: %q, %v; want a 200 with Connection: close", resp, err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown still waiting after the connection closed")
+	}
+}
+
+// dialQueued opens n connections to addr, left in its accept queue; they
+// close when the test ends.
+func dialQueued(t *testing.T, addr string, n int) {
+	t.Helper()
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
 	}
 }

@@ -50,6 +50,9 @@ type Drain struct {
 	// Refused says the supervisor made the kernel refuse new connections
 	// (datapath.Refuse), so the worker may keep accepting for drain.Settle.
 	Refused bool `json:"refused,omitempty"`
+	// HandedOver says a new Weir serves the same listening sockets
+	// (drain.Options.HandedOver): the worker leaves their queues to it.
+	HandedOver bool `json:"handedOver,omitempty"`
 }
 
 // MaxFrame bounds a frame's payload: 256 MiB.

@@ -171,7 +171,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// serveOnce: no listener starts once the drain began, so servers is
 	// final.
 	serveOnce.Do(func() {})
-	drain.Shutdown(servers, px, drain.Options{Refused: d.Refused, Timeout: d.Timeout, Logger: log})
+	drain.Shutdown(servers, px, drain.Options{Refused: d.Refused, HandedOver: d.HandedOver, Timeout: d.Timeout, Logger: log})
 	px.Close()
 	cfg.Control.Close()
 	<-loopDone

@@ -37,6 +37,7 @@ import (
 	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/nginxmetrics"
 	"github.com/weir-lb/weir/userspace/snapshot"
+	"github.com/weir-lb/weir/userspace/upgrade"
 )
 
 // Config configures a Daemon. Ports of 0 pick a free port (tests).
@@ -95,6 +96,12 @@ type Config struct {
 	// it returns, the metrics port still answering (ingress-nginx's
 	// --post-shutdown-grace-period). Default 0 (the flag's is 10s).
 	PostShutdownGracePeriod time.Duration
+	// Listeners, when set, are the HTTP, HTTPS and metrics listening
+	// sockets to serve on, in that order, instead of binding new ones: those
+	// a running Weir handed over (userspace/upgrade); the proxy then
+	// accepts on them only once it has a configuration, the old Weir
+	// serving them meanwhile. Nil means bind.
+	Listeners []*os.File
 	// Logger receives Weir's own log. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -125,6 +132,8 @@ type Daemon struct {
 	// stopping is set once the stop signal came: /healthz and /readyz
 	// fail.
 	stopping atomic.Bool
+	// live is closed once the proxy has a configuration.
+	live chan struct{}
 }
 
 // New binds the listeners and prepares the parts; Run starts serving.
@@ -149,7 +158,11 @@ func New(cfg Config) (*Daemon, error) {
 	if d.certs, err = certs.NewManager(certs.Options{}); err != nil {
 		return nil, fmt.Errorf("start tls: %w", err)
 	}
-	if d.httpsLn, err = listenProxy(cfg.BindAddress, cfg.HTTPSPort); err != nil {
+	if cfg.Listeners != nil {
+		if err := d.adopt(cfg.Listeners); err != nil {
+			return nil, err
+		}
+	} else if d.httpsLn, err = listenProxy(cfg.BindAddress, cfg.HTTPSPort); err != nil {
 		return nil, fmt.Errorf("listen for https: %w", err)
 	}
 	httpsPort := d.httpsLn.Addr().(*net.TCPAddr).Port
@@ -161,13 +174,22 @@ func New(cfg Config) (*Daemon, error) {
 	ctrlOpts.Registry = d.registry
 	// Certificates once the routes compiled, before they are live
 	// (proxy.ApplyWith).
+	d.live = make(chan struct{})
+	var liveOnce sync.Once
 	d.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{publisher(func(s *snapshot.Snapshot) error {
-		return d.proxy.ApplyWith(s, d.certs.Apply)
+		err := d.proxy.ApplyWith(s, d.certs.Apply)
+		if d.proxy.Live() {
+			liveOnce.Do(func() { close(d.live) })
+		}
+		return err
 	})}, cfg.Publishers...)...)
 	if cfg.Source == nil {
 		d.source = manifest.NewSource(cfg.Manifests, manifest.Options{Logger: cfg.Logger, MaxFileSize: cfg.ManifestLimit})
 	}
 
+	if cfg.Listeners != nil {
+		return d, nil
+	}
 	if d.httpLn, err = listenProxy(cfg.BindAddress, cfg.HTTPPort); err != nil {
 		d.httpsLn.Close()
 		return nil, fmt.Errorf("listen for http: %w", err)
@@ -205,6 +227,49 @@ func listenProxy(host string, port int) (net.Listener, error) {
 	return ln, nil
 }
 
+// adopt serves on the HTTP, HTTPS and metrics sockets files
+// (Config.Listeners), and closes files.
+func (d *Daemon) adopt(files []*os.File) error {
+	if len(files) != 3 {
+		return fmt.Errorf("serve on handed-over sockets: %d sockets, want 3 (http, https, metrics)", len(files))
+	}
+	lns := make([]net.Listener, len(files))
+	for i, f := range files {
+		ln, err := net.FileListener(f)
+		if err != nil {
+			for _, l := range lns[:i] {
+				l.Close()
+			}
+			return fmt.Errorf("serve on handed-over socket %s: %w", f.Name(), err)
+		}
+		lns[i] = ln
+	}
+	for _, f := range files {
+		f.Close() // each listener holds a copy
+	}
+	d.httpLn, d.httpsLn, d.metricsLn = lns[0], lns[1], lns[2]
+	return nil
+}
+
+// ListenerFiles returns copies of the HTTP, HTTPS and metrics listening
+// sockets and their names, in the order Config.Listeners takes them: what
+// this Weir hands to the next (userspace/upgrade).
+func (d *Daemon) ListenerFiles() ([]*os.File, []string, error) {
+	names := []string{"http", "https", "metrics"}
+	var files []*os.File
+	for i, ln := range []net.Listener{d.httpLn, d.httpsLn, d.metricsLn} {
+		f, err := ln.(*net.TCPListener).File()
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, nil, fmt.Errorf("copy %s listener: %w", names[i], err)
+		}
+		files = append(files, f)
+	}
+	return files, names, nil
+}
+
 // HTTPAddr is the address of the HTTP listener.
 func (d *Daemon) HTTPAddr() string { return d.httpLn.Addr().String() }
 
@@ -232,7 +297,9 @@ func (d *Daemon) Registry() *prometheus.Registry { return d.registry }
 // available) and the proxy drains (l7/drain: what the accept queues hold is
 // served with Connection: close, requests in flight get
 // WorkerShutdownTimeout, then WebSockets get a close frame); Run returns
-// PostShutdownGracePeriod later.
+// PostShutdownGracePeriod later. When ctx ends with upgrade.ErrHandedOver,
+// the proxy drains at once and without refusing (a new Weir accepts from
+// the same sockets) and Run returns when it drained.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("weir starting", "mode", "in-process", "workers", 0,
 		"http", d.HTTPAddr(), "https", d.HTTPSAddr(), "metrics", d.MetricsAddr(), "manifests", d.cfg.Manifests)
@@ -265,13 +332,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer cancel()
 	errc := make(chan error, 4)
 	var wg sync.WaitGroup
-	servers := []drain.Server{
-		drain.Serve("http", proxySrv, d.httpLn, func(ln net.Listener) net.Listener {
-			return d.guard.Listener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy))
-		}, errc),
-		drain.Serve("https", httpsSrv, d.httpsLn, func(ln net.Listener) net.Listener {
-			return d.guard.TLSListener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), tlsCfg)
-		}, errc),
+	var servers []drain.Server
+	serveProxy := func() {
+		servers = []drain.Server{
+			drain.Serve("http", proxySrv, d.httpLn, func(ln net.Listener) net.Listener {
+				return d.guard.Listener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy))
+			}, errc),
+			drain.Serve("https", httpsSrv, d.httpsLn, func(ln net.Listener) net.Listener {
+				return d.guard.TLSListener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), tlsCfg)
+			}, errc),
+		}
+	}
+	if d.cfg.Listeners == nil {
+		serveProxy()
 	}
 	wg.Add(3)
 	go func() {
@@ -298,24 +371,42 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 
 	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
+	if servers == nil {
+		// Handed-over sockets: the old Weir serves them until this one
+		// has its configuration.
+		select {
+		case <-ctx.Done():
+		case runErr = <-errc:
+		case <-d.live:
+			serveProxy()
+		}
+	}
+	if servers != nil {
+		select {
+		case <-ctx.Done():
+		case runErr = <-errc:
+		}
 	}
 	d.stopping.Store(true)
-	if runErr == nil && d.cfg.ShutdownGracePeriod > 0 {
+	// Handed over, the sockets live on in the new Weir, which serves: no
+	// grace periods, no refusal, and its metrics server answers.
+	handedOver := errors.Is(context.Cause(ctx), upgrade.ErrHandedOver)
+	if handedOver {
+		_ = metricsSrv.Close()
+	}
+	if runErr == nil && !handedOver && d.cfg.ShutdownGracePeriod > 0 {
 		d.log.Info("shutting down: /healthz and /readyz fail, serving goes on", "shutdown-grace-period", d.cfg.ShutdownGracePeriod)
 		time.Sleep(d.cfg.ShutdownGracePeriod)
 	}
-	refused := d.refuse()
+	refused := !handedOver && d.refuse()
 	timeout := d.cfg.WorkerShutdownTimeout
 	if live := d.ctrl.Live(); live != nil {
 		timeout = live.Global.ShutdownTimeout(timeout)
 	}
-	d.log.Info("shutting down: draining", "worker-shutdown-timeout", timeout, "refused", refused)
-	drain.Shutdown(servers, d.proxy, drain.Options{Refused: refused, Timeout: timeout, Logger: d.log})
+	d.log.Info("shutting down: draining", "worker-shutdown-timeout", timeout, "refused", refused, "handed-over", handedOver)
+	drain.Shutdown(servers, d.proxy, drain.Options{Refused: refused, HandedOver: handedOver, Timeout: timeout, Logger: d.log})
 	cancel()
-	if d.cfg.PostShutdownGracePeriod > 0 {
+	if !handedOver && d.cfg.PostShutdownGracePeriod > 0 {
 		d.log.Info("drained: waiting before exit", "post-shutdown-grace-period", d.cfg.PostShutdownGracePeriod)
 		time.Sleep(d.cfg.PostShutdownGracePeriod)
 	}

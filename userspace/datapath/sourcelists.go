@@ -153,6 +153,14 @@ func (f *SourceListPublisher) Attach(dp *Datapath, listeners []Listener) {
 	}
 }
 
+// Detach makes f stop filling the maps of the Datapath given to Attach (one
+// about to be closed); it keeps the last Snapshot for the next Attach.
+func (f *SourceListPublisher) Detach() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dp, f.listeners = nil, nil
+}
+
 func (f *SourceListPublisher) sync() error {
 	if f.dp == nil || f.last == nil {
 		return nil

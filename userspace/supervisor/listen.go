@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/weir-lb/weir/userspace/datapath"
+	"github.com/weir-lb/weir/userspace/upgrade"
 )
 
 // portSockets are the listening sockets of one port, one per worker, all in
@@ -79,12 +80,13 @@ func (s *Supervisor) SteerByCore() error {
 			return err
 		}
 		for i, f := range ps.files {
-			if err := r.Register(s.cfg.Cores[i], f.Fd()); err != nil {
+			err := upgrade.Control(f, func(fd int) error { return r.Register(s.cfg.Cores[i], uintptr(fd)) })
+			if err != nil {
 				r.Close()
 				return err
 			}
 		}
-		if err := r.AttachTo(ps.files[0].Fd()); err != nil {
+		if err := upgrade.Control(ps.files[0], func(fd int) error { return r.AttachTo(uintptr(fd)) }); err != nil {
 			r.Close()
 			return fmt.Errorf("steer %s: %w", ps.addr, err)
 		}
@@ -109,4 +111,47 @@ func (s *Supervisor) Steering() (selected, fellBack uint64, err error) {
 		fellBack += fb
 	}
 	return selected, fellBack, nil
+}
+
+// adoptPort takes over files, the listening sockets of one port (one per
+// worker) that a running Weir handed over.
+func adoptPort(files []*os.File) (*portSockets, error) {
+	ps := &portSockets{files: files}
+	var sa unix.Sockaddr
+	err := upgrade.Control(files[0], func(fd int) (err error) {
+		sa, err = unix.Getsockname(fd)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read address of handed-over socket %s: %w", files[0].Name(), err)
+	}
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		ps.addr = netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		ps.addr = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
+	default:
+		return nil, fmt.Errorf("handed-over socket %s is not a TCP socket", files[0].Name())
+	}
+	return ps, nil
+}
+
+// ReleaseSteering takes the listening sockets out of the SK_REUSEPORT
+// program's map (a socket can be in one such map only), so that the Weir
+// these sockets were handed to can register them in its own: until its
+// program replaces this one, connections fall back to the kernel's choice
+// among the same sockets. Nothing without SteerByCore.
+func (s *Supervisor) ReleaseSteering() error {
+	var errs []error
+	for _, ps := range []*portSockets{s.http, s.https} {
+		if ps.steer == nil {
+			continue
+		}
+		for _, cpu := range s.cfg.Cores {
+			if err := ps.steer.Unregister(cpu); err != nil {
+				errs = append(errs, fmt.Errorf("release steering of %s: %w", ps.addr, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux, served with Profiling
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ import (
 	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/nginxmetrics"
 	"github.com/weir-lb/weir/userspace/snapshot"
+	"github.com/weir-lb/weir/userspace/upgrade"
 )
 
 // Config configures a Supervisor. Ports of 0 pick a free port (tests).
@@ -127,6 +129,11 @@ type Config struct {
 	// TicketRotation is how often the shared TLS session ticket key
 	// rotates. Zero means certs.DefaultTicketRotation (1h).
 	TicketRotation time.Duration
+	// Listeners, when set, are the listening sockets to serve on instead
+	// of binding new ones: one HTTP socket per core, one HTTPS socket per
+	// core, then the metrics socket, as a running Weir handed them over
+	// (userspace/upgrade). Nil means bind.
+	Listeners []*os.File
 	// Logger receives the supervisor's log. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -252,27 +259,95 @@ func New(cfg Config) (*Supervisor, error) {
 		s.source = manifest.NewSource(cfg.Manifests, manifest.Options{Logger: cfg.Logger, MaxFileSize: cfg.ManifestLimit})
 	}
 
-	var err error
-	if s.http, err = listenPort(cfg.BindAddress, cfg.HTTPPort, len(cfg.Cores), cfg.Backlog); err != nil {
-		return nil, fmt.Errorf("listen for http: %w", err)
-	}
-	if s.https, err = listenPort(cfg.BindAddress, cfg.HTTPSPort, len(cfg.Cores), cfg.Backlog); err != nil {
-		s.http.Close()
-		return nil, fmt.Errorf("listen for https: %w", err)
-	}
-	if s.metricsLn, err = net.Listen("tcp", net.JoinHostPort(cfg.MetricsAddress, strconv.Itoa(cfg.MetricsPort))); err != nil {
-		s.http.Close()
-		s.https.Close()
-		return nil, fmt.Errorf("listen for metrics: %w", err)
+	if cfg.Listeners != nil {
+		if err := s.adopt(cfg.Listeners); err != nil {
+			return nil, err
+		}
+	} else if err := s.listen(); err != nil {
+		return nil, err
 	}
 	for i, cpu := range cfg.Cores {
 		s.workers = append(s.workers, &worker{sup: s, index: i, cpu: cpu, label: strconv.Itoa(cpu)})
 	}
 	// limit-connections counts for the whole node, as nginx's shared zones.
+	var err error
 	if s.connTable, err = connlimit.NewSharedTable(len(cfg.Cores)); err != nil {
 		s.log.Warn("limit-connections counts per worker, not per node", "error", err)
 	}
 	return s, nil
+}
+
+// listen binds the listening sockets.
+func (s *Supervisor) listen() error {
+	cfg := s.cfg
+	var err error
+	if s.http, err = listenPort(cfg.BindAddress, cfg.HTTPPort, len(cfg.Cores), cfg.Backlog); err != nil {
+		return fmt.Errorf("listen for http: %w", err)
+	}
+	if s.https, err = listenPort(cfg.BindAddress, cfg.HTTPSPort, len(cfg.Cores), cfg.Backlog); err != nil {
+		s.http.Close()
+		return fmt.Errorf("listen for https: %w", err)
+	}
+	if s.metricsLn, err = net.Listen("tcp", net.JoinHostPort(cfg.MetricsAddress, strconv.Itoa(cfg.MetricsPort))); err != nil {
+		s.http.Close()
+		s.https.Close()
+		return fmt.Errorf("listen for metrics: %w", err)
+	}
+	return nil
+}
+
+// adopt serves on the sockets files (Config.Listeners).
+func (s *Supervisor) adopt(files []*os.File) error {
+	n := len(s.cfg.Cores)
+	if len(files) != 2*n+1 {
+		return fmt.Errorf("serve on handed-over sockets: %d sockets, want %d (%d workers: one http and one https socket each, and metrics); start this weir with the --workers of the running one",
+			len(files), 2*n+1, n)
+	}
+	var err error
+	if s.http, err = adoptPort(files[:n]); err != nil {
+		return err
+	}
+	if s.https, err = adoptPort(files[n : 2*n]); err != nil {
+		return err
+	}
+	if s.metricsLn, err = net.FileListener(files[2*n]); err != nil {
+		return fmt.Errorf("serve on handed-over socket %s: %w", files[2*n].Name(), err)
+	}
+	files[2*n].Close() // the listener holds a copy
+	return nil
+}
+
+// ListenerFiles returns copies of the listening sockets and their names, in
+// the order Config.Listeners takes them: what this Weir hands to the next
+// (userspace/upgrade).
+func (s *Supervisor) ListenerFiles() ([]*os.File, []string, error) {
+	var files []*os.File
+	var names []string
+	fail := func(err error) ([]*os.File, []string, error) {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, nil, fmt.Errorf("copy listening sockets: %w", err)
+	}
+	for _, ps := range []*portSockets{s.http, s.https} {
+		for i, f := range ps.files {
+			var fd int
+			err := upgrade.Control(f, func(old int) (err error) {
+				fd, err = unix.FcntlInt(uintptr(old), unix.F_DUPFD_CLOEXEC, 0)
+				return err
+			})
+			if err != nil {
+				return fail(err)
+			}
+			files = append(files, os.NewFile(uintptr(fd), f.Name()))
+			names = append(names, fmt.Sprintf("%s#%d", ps.addr, i))
+		}
+	}
+	f, err := s.metricsLn.(*net.TCPListener).File()
+	if err != nil {
+		return fail(err)
+	}
+	return append(files, f), append(names, "metrics"), nil
 }
 
 // OnlineCores returns the cores the calling process may run on, in order.
@@ -413,7 +488,9 @@ func (s *Supervisor) Workers() []WorkerStatus {
 // served with Connection: close, requests in flight get
 // WorkerShutdownTimeout, then WebSockets get a close frame); a worker still
 // running 10 seconds after that is killed. The sockets close, and Run
-// returns PostShutdownGracePeriod later.
+// returns PostShutdownGracePeriod later. When ctx ends with
+// upgrade.ErrHandedOver, the workers drain at once and without refusing (a
+// new Weir accepts from the same sockets) and Run returns when they exited.
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.http.Close()
 	defer s.https.Close()
@@ -482,7 +559,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	s.stopping.Store(true)
-	if runErr == nil && s.cfg.ShutdownGracePeriod > 0 {
+	// Handed over, the sockets live on in the new Weir, which serves: no
+	// grace periods, no refusal, and its metrics server answers.
+	handedOver := errors.Is(context.Cause(ctx), upgrade.ErrHandedOver)
+	if handedOver {
+		_ = metricsSrv.Close()
+	}
+	if runErr == nil && !handedOver && s.cfg.ShutdownGracePeriod > 0 {
 		s.log.Info("shutting down: /healthz and /readyz fail, serving goes on", "shutdown-grace-period", s.cfg.ShutdownGracePeriod)
 		time.Sleep(s.cfg.ShutdownGracePeriod)
 	}
@@ -492,8 +575,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if p := s.latest(); p != nil {
 		timeout = p.snap.Global.ShutdownTimeout(timeout)
 	}
-	s.drain = workerpkg.Drain{Timeout: timeout, Refused: s.refuse()}
-	s.log.Info("shutting down: workers drain", "worker-shutdown-timeout", s.drain.Timeout, "refused", s.drain.Refused)
+	s.drain = workerpkg.Drain{Timeout: timeout, Refused: !handedOver && s.refuse(), HandedOver: handedOver}
+	s.log.Info("shutting down: workers drain", "worker-shutdown-timeout", s.drain.Timeout, "refused", s.drain.Refused, "handed-over", handedOver)
 	cancel()
 	if !s.drain.Refused {
 		// A socket's queue then fills until the socket closes: the
@@ -508,7 +591,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	wg.Wait()
 	s.http.Close()
 	s.https.Close()
-	if s.cfg.PostShutdownGracePeriod > 0 {
+	if !handedOver && s.cfg.PostShutdownGracePeriod > 0 {
 		s.log.Info("workers stopped: waiting before exit", "post-shutdown-grace-period", s.cfg.PostShutdownGracePeriod)
 		time.Sleep(s.cfg.PostShutdownGracePeriod)
 	}
