@@ -136,9 +136,9 @@ type options struct {
 	shutdownGrace, postShutdownGrace int // seconds
 	workerShutdownTimeout            time.Duration
 	// compatGiven names the compatibility flags given (compat.go).
-	compatGiven func() []string
-	upgrade                          bool
-	upgradeSocket                    string
+	compatGiven   func() []string
+	upgrade       bool
+	upgradeSocket string
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
