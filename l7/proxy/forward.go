@@ -131,7 +131,13 @@ func idempotent(method string) bool {
 // outgoing returns the request to send upstream, as httputil.ReverseProxy
 // with rewrite builds it.
 func outgoing(r *http.Request) *http.Request {
-	out := r.Clone(r.Context())
+	// r.Clone, but for the header map, which gets room for what rewrite
+	// adds: growing it there cost more than the rest of the clone.
+	out := r.WithContext(r.Context())
+	u := *r.URL
+	out.URL = &u
+	out.Header = cloneHeader(r.Header, len(rewriteKeys))
+	out.Trailer = r.Trailer.Clone()
 	if r.ContentLength == 0 {
 		out.Body = nil
 	}
@@ -147,6 +153,27 @@ func outgoing(r *http.Request) *http.Request {
 	rewrite(&httputil.ProxyRequest{In: r, Out: out})
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "") // not Go's default
+	}
+	return out
+}
+
+// cloneHeader is http.Header.Clone with room for extra more keys: every
+// value in one allocation, the map in another.
+func cloneHeader(h http.Header, extra int) http.Header {
+	n := 0
+	for _, vv := range h {
+		n += len(vv)
+	}
+	vals := make([]string, n)
+	out := make(http.Header, len(h)+extra)
+	for k, vv := range h {
+		if vv == nil {
+			out[k] = nil // as Clone keeps a nil value
+			continue
+		}
+		m := copy(vals, vv)
+		out[k] = vals[:m:m]
+		vals = vals[m:]
 	}
 	return out
 }

@@ -34,24 +34,25 @@ func rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Host = ex.upstream.Addr
 	out.Host = f.host
 
-	h := out.Header
-	set := func(k, v string) {
-		if v == "" {
-			h.Del(k)
-			return
-		}
-		h.Set(k, v)
+	vals := [len(rewriteKeys)]string{
+		ex.requestID, f.remoteText, f.forwardedFor, f.host, f.port,
+		f.scheme, f.scheme, f.scheme, f.originalFor, f.originalHost,
 	}
-	set("X-Request-ID", ex.requestID)
-	set("X-Real-IP", f.remoteText)
-	set("X-Forwarded-For", f.forwardedFor)
-	set("X-Forwarded-Host", f.host)
-	set("X-Forwarded-Port", f.port)
-	set("X-Forwarded-Proto", f.scheme)
-	set("X-Forwarded-Scheme", f.scheme)
-	set("X-Scheme", f.scheme)
-	set("X-Original-Forwarded-For", f.originalFor)
-	set("X-Original-Forwarded-Host", f.originalHost)
+	h := out.Header
+	for i, k := range rewriteKeys {
+		if vals[i] == "" {
+			delete(h, k)
+			continue
+		}
+		h[k] = vals[i : i+1 : i+1]
+	}
+}
+
+// rewriteKeys are the headers rewrite sets, canonical so that they are set
+// without textproto's canonicalisation, in the order of its values.
+var rewriteKeys = [...]string{
+	"X-Request-Id", "X-Real-Ip", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port",
+	"X-Forwarded-Proto", "X-Forwarded-Scheme", "X-Scheme", "X-Original-Forwarded-For", "X-Original-Forwarded-Host",
 }
 
 // localPort returns the port of the local address the request came in on,

@@ -2,16 +2,19 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/test/testutil"
 )
 
@@ -238,5 +241,31 @@ func TestHostlessHTTP10(t *testing.T) {
 		if h.Get(k) != want {
 			t.Errorf("upstream got %s %q, want %q", k, h.Get(k), want)
 		}
+	}
+}
+
+// TestRewriteKeysCanonical checks that the keys rewrite sets without
+// textproto are canonical, so a client's header of the same name is
+// replaced, never sent twice.
+func TestRewriteKeysCanonical(t *testing.T) {
+	t.Parallel()
+	in := httptest.NewRequest(http.MethodGet, "http://foo.com/", nil)
+	in.Header.Set("X-Real-Ip", "6.6.6.6")
+	in.Header.Set("X-Scheme", "gopher")
+	ex := &exchange{requestID: "id", upstream: &router.Upstream{Addr: "127.0.0.1:1"},
+		fwd: forwarding{remoteText: "1.2.3.4", forwardedFor: "1.2.3.4", host: "foo.com", port: "80", scheme: "http"}}
+	in = in.WithContext(context.WithValue(in.Context(), exchangeKey{}, ex))
+	out := in.Clone(in.Context())
+	rewrite(&httputil.ProxyRequest{In: in, Out: out})
+	for k := range out.Header {
+		if c := http.CanonicalHeaderKey(k); c != k {
+			t.Errorf("header key %q is not canonical (%q)", k, c)
+		}
+	}
+	if got := out.Header.Values("X-Real-Ip"); len(got) != 1 || got[0] != "1.2.3.4" {
+		t.Errorf("X-Real-Ip %q, want [1.2.3.4]", got)
+	}
+	if got := out.Header.Values("X-Scheme"); len(got) != 1 || got[0] != "http" {
+		t.Errorf("X-Scheme %q, want [http]", got)
 	}
 }
