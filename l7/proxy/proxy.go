@@ -253,13 +253,15 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 			p.metrics.upstreamErrors.WithLabelValues(reason).Inc()
 		}
 	}
-	if p.access != nil {
-		p.access.write(r, ex, status, rec.bytes, duration)
-	}
+	// The metrics first: once a request's access-log line is written, its
+	// series count it (tests wait on the line).
 	if p.metrics != nil {
 		ex.timing.done()
 		p.conns.requests.Add(1)
 		p.metrics.observe(r, ex, status, rec.sent(status), duration)
+	}
+	if p.access != nil {
+		p.access.write(r, ex, status, rec.bytes, duration)
 	}
 	if v != nil {
 		panic(v)
