@@ -366,13 +366,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 			g.HeaderBufferCount, g.HeaderBufferSize = n, s
 		}
 	}
-	if v, ok := data["worker-shutdown-timeout"]; ok {
-		if d, err := parseNginxTime(v); err != nil {
-			wrap("worker-shutdown-timeout", v, err)
-		} else {
-			g.WorkerShutdownTimeout = d
-		}
-	}
+	globalKey(data, "worker-shutdown-timeout", parseNginxTime, wrap, func(d time.Duration) { g.WorkerShutdownTimeout = d })
 	countKey("keep-alive", &g.KeepAlive)
 	countKey("keep-alive-requests", &g.KeepAliveRequests)
 	countKey("max-worker-connections", &g.MaxWorkerConnections)
