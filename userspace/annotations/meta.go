@@ -95,11 +95,14 @@ type Config struct {
 	UseRegex bool
 	// Canary is the canary family; zero when the Ingress is not a canary.
 	Canary Canary
+	// Host holds the annotations that apply to the Ingress's hosts
+	// (app-root, server-alias, from-to-www-redirect); zero means none.
+	Host Host
 }
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -158,6 +161,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseConnLimit(get, &cfg.Proxy.ConnLimit, wrap)...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
+	errs = append(errs, parseRewrite(get, &cfg.Proxy, &cfg.Host, wrap)...)
 	errs = append(errs, unknown(ann)...)
 	sort.SliceStable(errs, func(i, j int) bool {
 		return errs[i].(*Error).Annotation < errs[j].(*Error).Annotation
@@ -206,6 +210,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	errs = append(errs, parseNextUpstream(get, &p, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, false, "whitelist-source-range")...)
+	errs = append(errs, parseRewriteDefaults(get, &p, wrap)...)
 	return p, errs
 }
 

@@ -21,7 +21,8 @@ func (s *Server) Equal(o *Server) bool {
 		return true
 	}
 	if s == nil || o == nil || s.Host != o.Host || s.UseRegex != o.UseRegex || len(s.Paths) != len(o.Paths) ||
-		(s.Paths == nil) != (o.Paths == nil) {
+		(s.Paths == nil) != (o.Paths == nil) || s.AppRoot != o.AppRoot || s.RedirectFrom != o.RedirectFrom ||
+		!strsEqual(s.Aliases, o.Aliases) {
 		return false
 	}
 	if len(s.Paths) == 0 || &s.Paths[0] == &o.Paths[0] {
@@ -61,7 +62,15 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x, y := *a, *b
 	x.SourceRange, y.SourceRange = nil, nil
 	x.ConnLimit, y.ConnLimit = nil, nil
+	x.Rewrite, y.Rewrite = nil, nil
 	if x != y {
+		return false
+	}
+	if c, d := a.Rewrite, b.Rewrite; c == nil || d == nil {
+		if c != d {
+			return false
+		}
+	} else if *c != *d {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
