@@ -183,13 +183,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A write deadline left by the previous request of this keep-alive
 	// connection must not cut this one; forward arms its own per write.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	if p.hostRedirect(rec, r, rt, &ex.fwd) { // rewrite.go
+		return
+	}
 	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
 	if !ok {
 		writeError(rec, http.StatusNotFound)
 		return
 	}
 	ex.route = route
-	if p.tlsPolicy(rec, r, &ex.fwd, route) {
+	if p.locationRedirect(rec, r, route) || p.tlsPolicy(rec, r, &ex.fwd, route) {
 		return
 	}
 	// limit_conn runs in nginx's preaccess phase, before allow and deny.

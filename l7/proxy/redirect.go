@@ -18,8 +18,9 @@ const acmeChallengePath = "/.well-known/acme-challenge"
 // a route with SSLRedirect whose scheme ($pass_access_scheme: the
 // connection's, or X-Forwarded-Proto with use-forwarded-headers) is "http"
 // gets a 308 to the same host ($best_http_host) and path+query over HTTPS,
-// and tlsPolicy
-// returns true: the request is done. An HTTPS request of a route with HSTS
+// without a trailing slash unless preserve-trailing-slash (as
+// lua_ingress.lua), with the port under use-port-in-redirects, and
+// tlsPolicy returns true: the request is done. An HTTPS request of a route with HSTS
 // gets the Strict-Transport-Security header (written before the upstream's
 // headers, so browsers, which heed the first, use Weir's).
 func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding, route *router.Route) bool {
@@ -30,16 +31,23 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding,
 	if f.scheme != "http" || !be.SSLRedirect || strings.HasPrefix(matchPath(r.URL.Path), acmeChallengePath) {
 		return false
 	}
-	w.Header().Set("Location", httpsURL(f.host, r.URL.RequestURI(), p.httpsPort))
-	w.Header().Set("Content-Type", "text/html")
-	w.WriteHeader(http.StatusPermanentRedirect)
-	_, _ = w.Write([]byte("<html>\r\n<head><title>308 Permanent Redirect</title></head>\r\n<body>\r\n<center><h1>308 Permanent Redirect</h1></center>\r\n</body>\r\n</html>\r\n"))
+	uri, withPort := r.URL.RequestURI(), false
+	if rw := be.Proxy.Rewrite; rw != nil {
+		withPort = rw.UsePortInRedirects
+		if !rw.PreserveTrailingSlash {
+			uri = strings.TrimSuffix(uri, "/")
+		}
+	} else {
+		uri = strings.TrimSuffix(uri, "/")
+	}
+	writeRedirect(w, http.StatusPermanentRedirect, httpsURL(f.host, uri, p.httpsPort, withPort))
 	return true
 }
 
 // httpsURL is the HTTPS URL of host (without its port) and requestURI
-// (path and query as sent), with httpsPort unless it is 0 or 443.
-func httpsURL(host, requestURI string, httpsPort int) string {
+// (path and query as sent), with httpsPort unless it is 0 or 443, or, when
+// withPort is set (use-port-in-redirects), with httpsPort, 443 when 0.
+func httpsURL(host, requestURI string, httpsPort int, withPort bool) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
@@ -47,7 +55,10 @@ func httpsURL(host, requestURI string, httpsPort int) string {
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	if httpsPort != 0 && httpsPort != 443 {
+	if withPort && httpsPort == 0 {
+		httpsPort = 443
+	}
+	if httpsPort != 0 && (httpsPort != 443 || withPort) {
 		host += ":" + strconv.Itoa(httpsPort)
 	}
 	return "https://" + host + requestURI

@@ -27,7 +27,7 @@ func TestHTTPSURL(t *testing.T) {
 			t.Parallel()
 			r := httptest.NewRequest(http.MethodGet, "http://"+tc.host+tc.target, nil)
 			r.Host = tc.host
-			if got := httpsURL(r.Host, r.URL.RequestURI(), tc.port); got != tc.want {
+			if got := httpsURL(r.Host, r.URL.RequestURI(), tc.port, false); got != tc.want {
 				t.Errorf("httpsURL(%s%s, %d) = %q, want %q", tc.host, tc.target, tc.port, got, tc.want)
 			}
 		})

@@ -25,6 +25,9 @@ type Router struct {
 	wildcard map[string]*server // keyed by the suffix after "*.", e.g. "foo.com"
 	anyHost  *server            // the Host "" server; nil when there is none
 	fallback *Route             // the DefaultBackend route; nil when there is none
+	// hostLevel is true when a server has an app-root or a www redirect
+	// (HostLevel has something to say).
+	hostLevel bool
 	// upstreams holds the per-address state of this Router's pools, handed
 	// on to the next Router by Compile so it outlives a swap.
 	upstreams map[string]*Upstream
@@ -53,6 +56,9 @@ type Route struct {
 	Canaries []*Canary
 
 	canaryTotal int // the shared weight total of Canaries
+	// Rewrite matches the request path to substitute the $1..$9 of the
+	// Backend's rewrite-target; nil when the route does not rewrite.
+	Rewrite *regexp.Regexp
 }
 
 // server is the compiled form of one snapshot.Server. It is immutable and
@@ -62,6 +68,10 @@ type server struct {
 	// by later Routers keeps only its own Paths alive, not the whole Snapshot.
 	src   snapshot.Server
 	paths []compiledPath
+	// redirectTo is set on the server of a from-to-www-redirect name
+	// (snapshot.Server.RedirectFrom): the host it redirects to. Such a
+	// server has no paths.
+	redirectTo string
 }
 
 type compiledPath struct {
@@ -145,6 +155,25 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 			}
 		}
 	}
+	// The names that are not hosts: www redirects, then aliases
+	// (snapshot.Server.Aliases), never over a host.
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		if srv.RedirectFrom != "" {
+			if _, dup := b.r.exact[srv.RedirectFrom]; !dup {
+				b.r.exact[srv.RedirectFrom] = &server{redirectTo: strings.ToLower(srv.Host)}
+			}
+		}
+		b.r.hostLevel = b.r.hostLevel || srv.RedirectFrom != "" || srv.AppRoot != ""
+	}
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		for _, a := range srv.Aliases {
+			if _, dup := b.r.exact[a]; !dup {
+				b.r.exact[a] = b.r.lookup(strings.ToLower(srv.Host))
+			}
+		}
+	}
 	if s.DefaultBackend != nil {
 		b.r.fallback = &Route{Default: true, Backend: s.DefaultBackend, Pool: b.pool(s.DefaultBackend)}
 	}
@@ -201,6 +230,7 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 		p := &srv.Paths[i]
 		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend)}
 		route.Canaries, route.canaryTotal = b.compileCanaries(p)
+		route.Rewrite = rewriteRegexp(p)
 		cp := compiledPath{match: p.Match, path: p.Path, route: route}
 		match := p.Match
 		if srv.UseRegex && match != snapshot.MatchExact {
@@ -254,6 +284,38 @@ func (b *builder) upstream(addr string) *Upstream {
 	}
 	b.r.upstreams[addr] = u
 	return u
+}
+
+// rewriteRegexp returns the regular expression of p's rewrite-target,
+// nginx's rewrite "(?i)<path>": unanchored, case-insensitive. A path that
+// does not compile (an Exact path, which was never checked as one) is
+// matched literally. Nil when the Backend does not rewrite: no target, or
+// one equal to the path.
+func rewriteRegexp(p *snapshot.Path) *regexp.Regexp {
+	rw := p.Backend.Proxy.Rewrite
+	if rw == nil || rw.Target == "" || rw.Target == p.Path {
+		return nil
+	}
+	re, err := regexp.Compile("(?i)" + p.Path)
+	if err != nil {
+		re = regexp.MustCompile("(?i)" + regexp.QuoteMeta(p.Path))
+	}
+	return re
+}
+
+// HostLevel returns the settings of the server a request to host (as
+// Match takes it) is served by that apply before any path matches:
+// redirectTo, the host a from-to-www-redirect name redirects to, and
+// appRoot, the server's app-root. Both are "" for most servers.
+func (r *Router) HostLevel(host string) (redirectTo, appRoot string) {
+	if !r.hostLevel {
+		return "", ""
+	}
+	srv := r.server(NormalizeHost(host))
+	if srv == nil {
+		return "", ""
+	}
+	return srv.redirectTo, srv.src.AppRoot
 }
 
 // Snapshot returns the Snapshot the Router was compiled from.

@@ -127,7 +127,7 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key:      "server-alias",
-		Doc:      "Comma-separated host names served exactly as the Ingress's hosts (its first rule's host when it has several). A name that is a host of an Ingress, or an alias of an older Ingress's host, stays theirs (warning). Wildcard and regular-expression names are not supported (warning; the others are kept).",
+		Doc:      "Comma-separated host names served exactly as the Ingress's host is, its paths, app-root and settings included (an alias names one server: the Ingress's first host in name order when it has several). A name that is a host of an Ingress, or an alias of an older Ingress's host, stays theirs (warning). Wildcard and regular-expression names are not supported (warning; the others are kept).",
 		Validate: func(v string) error { _, err := parseAliases(v); return err },
 	},
 	{

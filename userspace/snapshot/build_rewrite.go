@@ -61,7 +61,7 @@ func (b *builder) serverNames(ings []*ingress) {
 		for _, rule := range ing.obj.Spec.Rules {
 			host := strings.ToLower(rule.Host)
 			hb := b.hosts[host]
-			if hb == nil || len(hb.srv.Paths) == 0 || host == "" {
+			if hb == nil || len(hb.srv.Paths) == 0 {
 				continue
 			}
 			o := owners[host]
@@ -79,14 +79,14 @@ func (b *builder) serverNames(ings []*ingress) {
 					host, o.appRoot.ref.Namespace, o.appRoot.ref.Name)
 			}
 			switch {
-			case len(h.Aliases) == 0:
+			case len(h.Aliases) == 0 || host == "":
 			case o.aliases == nil:
 				o.aliases, o.aliasList = ing, h.Aliases
 			case o.aliases != ing:
 				b.warn(ing.ref, ReasonConflictLost, "server-alias of host %q is already set by ingress %s/%s; ignored",
 					host, o.aliases.ref.Namespace, o.aliases.ref.Name)
 			}
-			if o.www == nil && h.FromToWWW && !strings.HasPrefix(host, "*.") {
+			if o.www == nil && h.FromToWWW && host != "" && !strings.HasPrefix(host, "*.") {
 				o.www = ing
 			}
 		}
