@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -287,5 +288,66 @@ func TestSSLRedirectTrailingSlashAndPort(t *testing.T) {
 		if res.status != http.StatusPermanentRedirect || res.header.Get("Location") != tc.want {
 			t.Errorf("GET %s%s: %d Location %q, want 308 %q", tc.host, tc.path, res.status, res.header.Get("Location"), tc.want)
 		}
+	}
+}
+
+// TestFromToWWWRedirectHTTPS follows the HTTPS case of ingress-nginx's
+// fromtowwwredirect e2e test (an Ingress of www.<host>, a request for
+// <host>): 308 to https://www.<host>:<port>, and with use-forwarded-headers
+// the scheme and port of X-Forwarded-Proto and X-Forwarded-Port. A
+// permanent redirect over HTTPS carries the route's HSTS header.
+func TestFromToWWWRedirectHTTPS(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	be := backendOf("www", []string{addr(up)})
+	be.HSTS = "max-age=600"
+	gone := backendOf("gone", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "https://new.example.com", RedirectCode: 301}))
+	gone.HSTS = "max-age=600"
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "www.example.com", RedirectFrom: "example.com",
+		Paths: []snapshot.Path{
+			{Path: "/gone", Match: snapshot.MatchPrefix, Backend: gone},
+			{Path: "/", Match: snapshot.MatchPrefix, Backend: be},
+		}}}}
+	p := New(Options{})
+	if err := p.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(p)
+	t.Cleanup(srv.Close)
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, tc := range []struct{ host, path, wantLocation, wantHSTS string }{
+		{"example.com", "/", "https://www.example.com:" + port, ""},
+		{"example.com", "/a/b?c", "https://www.example.com:" + port + "/a/b?c", ""},
+		{"www.example.com", "/gone/x", "https://new.example.com", "max-age=600"},
+	} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = tc.host
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 3 || resp.Header.Get("Location") != tc.wantLocation || resp.Header.Get("Strict-Transport-Security") != tc.wantHSTS {
+			t.Errorf("GET https://%s%s: %d Location %q HSTS %q, want a redirect to %q with HSTS %q", tc.host, tc.path, resp.StatusCode,
+				resp.Header.Get("Location"), resp.Header.Get("Strict-Transport-Security"), tc.wantLocation, tc.wantHSTS)
+		}
+	}
+
+	s.Global = annotations.Global{UseForwardedHeaders: true}
+	if err := p.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/x/", nil)
+	r.Header.Set("X-Forwarded-Proto", "https")
+	r.Header.Set("X-Forwarded-Port", "443")
+	p.ServeHTTP(w, r)
+	if loc := w.Header().Get("Location"); w.Code != http.StatusPermanentRedirect || loc != "https://www.example.com:443/x" {
+		t.Errorf("behind a proxy: %d Location %q, want 308 https://www.example.com:443/x", w.Code, loc)
 	}
 }
