@@ -39,8 +39,9 @@ func TestServerNames(t *testing.T) {
 }
 
 // TestRewriteRegexp checks which routes rewrite: a target equal to the
-// path does not; an Exact path that is not a valid expression is matched
-// literally.
+// path does not, nor a Prefix path (its host has no rewriting path: Build
+// trimmed "/same/" to "/same"); an Exact path that is not a valid
+// expression is matched literally.
 func TestRewriteRegexp(t *testing.T) {
 	t.Parallel()
 	with := func(p snapshot.Path, target string) snapshot.Path {
@@ -52,11 +53,12 @@ func TestRewriteRegexp(t *testing.T) {
 		with(prefix("/same", "same"), "/same"),
 		with(prefix("/re/(.*)", "re"), "/$1"),
 	}}}}
+	s.Servers = append(s.Servers, snapshot.Server{Host: "b.com", Paths: []snapshot.Path{with(prefix("/same", "trimmed"), "/same/")}})
 	r := mustCompile(t, s, nil)
 	for _, tc := range []struct {
-		path, want string
-	}{{"/x(", "(?i)/x\\("}, {"/same", ""}, {"/re/a", "(?i)/re/(.*)"}} {
-		rt, ok := r.Match("a.com", tc.path)
+		host, path, want string
+	}{{"a.com", "/x(", "(?i)/x\\("}, {"a.com", "/same", ""}, {"a.com", "/re/a", "(?i)/re/(.*)"}, {"b.com", "/same/x", ""}} {
+		rt, ok := r.Match(tc.host, tc.path)
 		if !ok {
 			t.Fatalf("%s: no route", tc.path)
 		}

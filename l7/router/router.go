@@ -230,7 +230,6 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 		p := &srv.Paths[i]
 		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend)}
 		route.Canaries, route.canaryTotal = b.compileCanaries(p)
-		route.Rewrite = rewriteRegexp(p)
 		cp := compiledPath{match: p.Match, path: p.Path, route: route}
 		match := p.Match
 		if srv.UseRegex && match != snapshot.MatchExact {
@@ -253,6 +252,7 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 			return nil, fmt.Errorf("host %q path %q: unknown match type %q", srv.Host, p.Path, p.Match)
 		}
 		cp.match = match
+		route.Rewrite = rewriteRegexp(p, match)
 		cs.paths = append(cs.paths, cp)
 	}
 	return cs, nil
@@ -290,10 +290,13 @@ func (b *builder) upstream(addr string) *Upstream {
 // nginx's rewrite "(?i)<path>": unanchored, case-insensitive. A path that
 // does not compile (an Exact path, which was never checked as one) is
 // matched literally. Nil when the Backend does not rewrite: no target, or
-// one equal to the path.
-func rewriteRegexp(p *snapshot.Path) *regexp.Regexp {
+// one equal to the path; or a path matched as a prefix (match), which is
+// on a host where no path rewrites (a rewrite makes the host's paths
+// regexes), its target equal to the path as written, before Build trimmed
+// its trailing slash.
+func rewriteRegexp(p *snapshot.Path, match snapshot.MatchType) *regexp.Regexp {
 	rw := p.Backend.Proxy.Rewrite
-	if rw == nil || rw.Target == "" || rw.Target == p.Path {
+	if rw == nil || rw.Target == "" || rw.Target == p.Path || match == snapshot.MatchPrefix {
 		return nil
 	}
 	re, err := regexp.Compile("(?i)" + p.Path)
