@@ -56,6 +56,9 @@ func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *
 	switch {
 	case rw.RedirectURL != "":
 		target = rw.RedirectURL
+		if target[0] == '/' && !rw.RelativeRedirects {
+			target = absoluteRedirect(r, route.Host, target, rw.UsePortInRedirects)
+		}
 	case route.Rewrite != nil && (strings.HasPrefix(rw.Target, "http://") || strings.HasPrefix(rw.Target, "https://")):
 		uri := matchPath(r.URL.Path)
 		m := route.Rewrite.FindStringSubmatchIndex(uri)
@@ -129,6 +132,29 @@ func expand(template, s string, m []int) string {
 		}
 	}
 	return b.String()
+}
+
+// absoluteRedirect makes the path target absolute as nginx's header filter
+// does under absolute_redirect on: the connection's scheme, the request's
+// host (lower-cased, without its port; serverHost when it has none), the
+// local port when withPort (port_in_redirect on) and it is not the
+// scheme's default, then target.
+func absoluteRedirect(r *http.Request, serverHost, target string, withPort bool) string {
+	scheme, defPort := "http://", "80"
+	if r.TLS != nil {
+		scheme, defPort = "https://", "443"
+	}
+	host := router.NormalizeHost(r.Host)
+	if host == "" {
+		host = serverHost
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := localPort(r); withPort && port != defPort {
+		host += ":" + port
+	}
+	return scheme + host + target
 }
 
 // requestURI is nginx's $request_uri: the target of the request line as

@@ -196,6 +196,38 @@ func TestPermanentTemporalRedirect(t *testing.T) {
 	}
 }
 
+// TestRelativeRedirects follows ingress-nginx's relativeredirects e2e
+// test: a permanent-redirect to a path is made absolute with the request's
+// host (nginx's absolute_redirect on; the port only with
+// use-port-in-redirects, port_in_redirect), or sent as is with
+// relative-redirects.
+func TestRelativeRedirects(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	abs := backendOf("abs", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "/new-location", RedirectCode: 301}))
+	port := backendOf("port", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "/new-location", RedirectCode: 301, UsePortInRedirects: true}))
+	rel := backendOf("rel", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "/new-location", RedirectCode: 301, RelativeRedirects: true}))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "rr.foo.com", Paths: []snapshot.Path{
+		{Path: "/something", Match: snapshot.MatchPrefix, Backend: abs},
+		{Path: "/port", Match: snapshot.MatchPrefix, Backend: port},
+		{Path: "/relative", Match: snapshot.MatchPrefix, Backend: rel},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	listen := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	c := noFollow(t)
+	for _, tc := range []struct{ host, path, want string }{
+		{"rr.foo.com", "/something", "http://rr.foo.com/new-location"},
+		{"RR.foo.com:8080", "/something", "http://rr.foo.com/new-location"},
+		{"rr.foo.com", "/port", "http://rr.foo.com:" + listen + "/new-location"},
+		{"rr.foo.com", "/relative", "/new-location"},
+	} {
+		res := get(t, c, srv, tc.host, tc.path)
+		if res.status != http.StatusMovedPermanently || res.header.Get("Location") != tc.want {
+			t.Errorf("GET %s%s: %d Location %q, want 301 %q", tc.host, tc.path, res.status, res.header.Get("Location"), tc.want)
+		}
+	}
+}
+
 // TestFromToWWWRedirect follows ingress-nginx's fromtowwwredirect e2e
 // test over HTTP: www.<host> answers 308 to http://<host>:<port><request
 // URI without its trailing slash>, and the host itself is proxied.

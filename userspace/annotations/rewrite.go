@@ -43,12 +43,14 @@ type Rewrite struct {
 	// "/a/" redirects to "https://host/a", as ingress-nginx.
 	PreserveTrailingSlash bool `json:"preserveTrailingSlash,omitempty"`
 	// UsePortInRedirects writes the HTTPS port, 443 included, in the
-	// Location of ssl-redirect (use-port-in-redirects). Default false.
+	// Location of ssl-redirect, and the listener's port, unless the
+	// scheme's default, in a permanent-redirect to a path made absolute
+	// (use-port-in-redirects: nginx's port_in_redirect and lua_ingress.lua).
+	// Default false.
 	UsePortInRedirects bool `json:"usePortInRedirects,omitempty"`
 	// RelativeRedirects is relative-redirects (nginx's absolute_redirect
-	// off). Every redirect Weir issues has an absolute target, as the
-	// nginx ones ingress-nginx configures, so it changes none. Default
-	// false.
+	// off): a permanent-redirect to a path is sent as that path rather
+	// than made absolute. Default false.
 	RelativeRedirects bool `json:"relativeRedirects,omitempty"`
 }
 
@@ -87,8 +89,8 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key:      "permanent-redirect",
-		Doc:      "An http:// or https:// URL that every request of the Ingress's paths is redirected to (301 by default) instead of being proxied. `temporal-redirect` wins when both are set.",
-		Validate: validateRedirectURL,
+		Doc:      "An http:// or https:// URL, or a path starting with `/`, that every request of the Ingress's paths is redirected to (301 by default) instead of being proxied. A path is made absolute as nginx does (`$scheme://<Host without port><path>`, with the listener's port when `use-port-in-redirects` and it is not the scheme's default) unless `relative-redirects`. `temporal-redirect` wins when both are set.",
+		Validate: validatePermanentURL,
 	},
 	{
 		Key: "permanent-redirect-code", Default: "301",
@@ -117,12 +119,12 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key: "use-port-in-redirects", Default: "false", ConfigMap: true,
-		Doc:      "`\"true\"` writes the HTTPS port (443 included) in the Location of `ssl-redirect`.",
+		Doc:      "`\"true\"` writes the HTTPS port (443 included) in the Location of `ssl-redirect`, and the listener's port (unless 80 for HTTP, 443 for HTTPS) in a `permanent-redirect` to a path.",
 		Validate: func(v string) error { _, err := parseBool(v); return err },
 	},
 	{
 		Key: "relative-redirects", Default: "false", ConfigMap: true,
-		Doc:      "nginx's `absolute_redirect off`. Accepted; it changes nothing, since every redirect Weir issues (as every one ingress-nginx configures) has an absolute target.",
+		Doc:      "`\"true\"` sends a `permanent-redirect` to a path as that path (nginx's `absolute_redirect off`) instead of `$scheme://<host><path>`. Every other redirect Weir issues has an absolute target, as in ingress-nginx.",
 		Validate: func(v string) error { _, err := parseBool(v); return err },
 	},
 	{
@@ -187,6 +189,22 @@ func validateRedirectURL(v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("must be an http:// or https:// URL")
+	}
+	return nil
+}
+
+// validatePermanentURL is validateRedirectURL that also accepts a path
+// starting with "/": ingress-nginx checks the scheme of temporal-redirect
+// only, and nginx makes a path absolute unless relative-redirects.
+func validatePermanentURL(v string) error {
+	if strings.HasPrefix(v, "/") {
+		if !redirectURLChars.MatchString(v) {
+			return errors.New("may hold only letters, digits and \"-._~/:,?&=\"")
+		}
+		return nil
+	}
+	if err := validateRedirectURL(v); err != nil {
+		return errors.New("must be an http:// or https:// URL or a path starting with \"/\"")
 	}
 	return nil
 }
@@ -327,15 +345,16 @@ func parseRewrite(get lookup, p *Proxy, h *Host, wrap func(key, value string, er
 	// temporal-redirect wins over permanent-redirect, as ingress-nginx's
 	// redirect parser reads it first.
 	for _, r := range [...]struct {
-		key  string
-		code int
-		max  int
-	}{{"temporal-redirect", 302, 307}, {"permanent-redirect", 301, 308}} {
+		key      string
+		code     int
+		max      int
+		validate func(string) error
+	}{{"temporal-redirect", 302, 307, validateRedirectURL}, {"permanent-redirect", 301, 308, validatePermanentURL}} {
 		u, ok := get(r.key)
 		if !ok || u == "" {
 			continue
 		}
-		if err := validateRedirectURL(u); err != nil {
+		if err := r.validate(u); err != nil {
 			errs = append(errs, wrap(r.key, u, fmt.Errorf("%w; no redirect", err)))
 			continue
 		}

@@ -75,7 +75,17 @@ func TestParseRewrite(t *testing.T) {
 		{
 			name:     "redirect to another scheme is refused",
 			ann:      map[string]string{"permanent-redirect": "ftp://x.example.com"},
-			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/permanent-redirect: value "ftp://x.example.com": must be an http:// or https:// URL; no redirect`},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/permanent-redirect: value "ftp://x.example.com": must be an http:// or https:// URL or a path starting with "/"; no redirect`},
+		},
+		{
+			name: "permanent redirect to a path",
+			ann:  map[string]string{"permanent-redirect": "/new-location", "relative-redirects": "true"},
+			want: &Rewrite{RedirectURL: "/new-location", RedirectCode: 301, RelativeRedirects: true},
+		},
+		{
+			name:     "temporal redirect must be a URL, as ingress-nginx's isValidURL",
+			ann:      map[string]string{"temporal-redirect": "/new-location"},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/temporal-redirect: value "/new-location": must be an http:// or https:// URL; no redirect`},
 		},
 		{
 			name:     "aliases",
