@@ -108,6 +108,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	}
 	s.Certificates, s.DefaultCertificate = tr.certs, tr.def
 	b.tls(objs, ings, tr.hosts, s)
+	b.redirectCertificates(tr, s) // build_rewrite.go
 	s.Hash = hashOf(s)
 	s.Warnings = b.sortedWarnings()
 	return s, tr
@@ -146,6 +147,9 @@ type builder struct {
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
 	keyBuf []byte
+	// wwwOwner is the Ingress that set from-to-www-redirect on each host
+	// with a RedirectFrom (build_rewrite.go).
+	wwwOwner map[string]ObjectRef
 }
 
 // nsName keys objects by namespace and name without building a string.

@@ -117,6 +117,10 @@ func (b *builder) serverNames(ings []*ingress) {
 		}
 		taken[from] = true
 		b.hosts[h].srv.RedirectFrom = from
+		if b.wwwOwner == nil {
+			b.wwwOwner = map[string]ObjectRef{}
+		}
+		b.wwwOwner[h] = owners[h].www.ref
 	}
 	for _, h := range hosts {
 		o := owners[h]
@@ -133,5 +137,22 @@ func (b *builder) serverNames(ings []*ingress) {
 			kept = append(kept, a)
 		}
 		b.hosts[h].srv.Aliases = kept
+	}
+}
+
+// redirectCertificates reports the www redirects of hosts with TLS whose
+// certificate does not cover the name redirected from: an HTTPS request
+// for it gets another certificate, as ingress-nginx warns ("Redirects will
+// not work for HTTPS to HTTPS"). A host without a valid certificate of
+// its own was reported already.
+func (b *builder) redirectCertificates(tr *tlsResult, s *Snapshot) {
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		leaf := tr.leaves[srv.Host]
+		if srv.RedirectFrom == "" || leaf == nil || covers(leaf, srv.RedirectFrom) {
+			continue
+		}
+		b.warn(b.wwwOwner[srv.Host], ReasonInvalidCertificate,
+			"the certificate of host %s does not cover %s: from-to-www-redirect works over plain HTTP only", srv.Host, srv.RedirectFrom)
 	}
 }
