@@ -292,3 +292,53 @@ func TestEWMAAvoidsSlowEndpoint(t *testing.T) {
 		t.Errorf("the slow endpoint served %d of 60 requests", slowHits)
 	}
 }
+
+// TestStickyCanary: with cookie affinity on the main rule and a canary of
+// weight 50, a client stays on whichever backend first served it; with
+// affinity-canary-behavior legacy the canary sets no cookie, so a client
+// it served is drawn again.
+func TestStickyCanary(t *testing.T) {
+	t.Parallel()
+	mainAddrs, _ := echoBackends(t, 2)
+	canary := backend(t, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "canary") })
+	bal := annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"}
+	for _, legacy := range []bool{false, true} {
+		cbal := bal
+		cbal.Cookie = !legacy
+		path := snapshot.Path{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("app", mainAddrs, withBalance(bal)),
+			Canaries: []snapshot.Canary{{Backend: backendOf("app-v2", []string{addr(canary)}, withBalance(cbal)), Weight: 50, WeightTotal: 100}}}
+		s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "k.test", Paths: []snapshot.Path{path}}}}
+		_, a := front(t, Options{}, s)
+		_, b := front(t, Options{}, s)
+		c := client(t)
+		sawCanary, sawMain := false, false
+		for range 40 {
+			first := getWith(t, c, a, "k.test", "/", "", "")
+			sc := first.header.Get("Set-Cookie")
+			if first.body == "canary" {
+				sawCanary = true
+				if legacy {
+					if sc != "" {
+						t.Fatalf("legacy: the canary set %q", sc)
+					}
+					continue
+				}
+			} else {
+				sawMain = true
+			}
+			pair := cookiePair(t, first.header)
+			for i := range 6 {
+				srv := a
+				if i%2 == 1 {
+					srv = b
+				}
+				if got := getWith(t, c, srv, "k.test", "/", pair, ""); got.body != first.body {
+					t.Fatalf("legacy=%t: cookie %q from %s, then served by %s", legacy, pair, first.body, got.body)
+				}
+			}
+		}
+		if !sawCanary || !sawMain {
+			t.Errorf("legacy=%t: 40 clients saw canary %t, main %t", legacy, sawCanary, sawMain)
+		}
+	}
+}
