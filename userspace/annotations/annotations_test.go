@@ -236,6 +236,11 @@ func TestParseDefaults(t *testing.T) {
 			want: Proxy{ConnectTimeoutSeconds: 2, ReadTimeoutSeconds: 600, SendTimeoutSeconds: 600, BodySizeBytes: 0, LoadBalance: "round_robin", NextUpstream: NextError | NextTimeout, NextUpstreamTries: 3},
 		},
 		{
+			name: "load-balance ewma",
+			data: map[string]string{"load-balance": "ewma"},
+			want: func() Proxy { p := DefaultProxy(); p.LoadBalance = EWMA; return p }(),
+		},
+		{
 			name: "invalid keeps built-in defaults",
 			data: map[string]string{
 				"proxy-read-timeout": "1m",
