@@ -361,3 +361,13 @@ func isVarName(s string) bool {
 	}
 	return s != ""
 }
+
+// regexCookiePath warns, as ingress-nginx does, about cookie affinity on an
+// Ingress with use-regex and no session-cookie-path: the cookie's path is
+// then the rule's regular expression, which browsers take literally.
+func regexCookiePath(cfg *Config) []error {
+	if b := cfg.Proxy.Balance; cfg.UseRegex && b != nil && b.Cookie && b.CookiePath == "" {
+		return []error{&Error{Annotation: Prefix + "session-cookie-path", Err: errors.New("should be set when use-regex is true; the cookie's path is the rule's path as written")}}
+	}
+	return nil
+}

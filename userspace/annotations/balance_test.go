@@ -93,6 +93,14 @@ func TestParseBalance(t *testing.T) {
 			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/affinity: value "ip": must be one of cookie`},
 		},
 		{
+			name: "use-regex without session-cookie-path",
+			ann:  map[string]string{Prefix + "affinity": "cookie", Prefix + "use-regex": "true"},
+			want: def(func(b *Balance) { b.Cookie = true }),
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/session-cookie-path: value "": should be set when use-regex is true; the cookie's path is the rule's path as written`,
+			},
+		},
+		{
 			name: "legacy canary behaviour",
 			ann:  map[string]string{Prefix + "affinity-canary-behavior": "legacy"},
 			want: def(func(b *Balance) { b.CanaryLegacy = true }),

@@ -158,6 +158,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseConnLimit(get, &cfg.Proxy.ConnLimit, wrap)...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
+	errs = append(errs, regexCookiePath(&cfg)...)
 	errs = append(errs, unknown(ann)...)
 	sort.SliceStable(errs, func(i, j int) bool {
 		return errs[i].(*Error).Annotation < errs[j].(*Error).Annotation
