@@ -222,7 +222,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := route.Pick(r, nil); c != nil {
 		pool, ex.canary = c.Pool, c.Name
 	}
-	up, ok := pool.Next()
+	up, ok := p.pickUpstream(rec, r, ex, pool) // balance.go
 	if !ok {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
@@ -257,6 +257,7 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 			status = http.StatusOK
 		}
 	}
+	observeUpstream(ex) // balance.go
 	duration := time.Since(ex.start)
 	if err, reason := ex.failure(); err != nil {
 		p.logUpstreamError(r, ex, status, reason, err)

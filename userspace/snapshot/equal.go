@@ -61,7 +61,15 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x, y := *a, *b
 	x.SourceRange, y.SourceRange = nil, nil
 	x.ConnLimit, y.ConnLimit = nil, nil
+	x.Balance, y.Balance = nil, nil
 	if x != y {
+		return false
+	}
+	if c, d := a.Balance, b.Balance; c == nil || d == nil {
+		if c != d {
+			return false
+		}
+	} else if *c != *d {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
