@@ -66,7 +66,6 @@ var compatFlags = []compatFlag{
 	{"enable-ssl-chain-completion", kindBool, "false", "fetch missing intermediate certificates (AIA)", "Weir serves the chain a Secret holds; fetching certificates from the network at run time is not done"},
 	{"enable-metrics", kindBool, "true", "collect request metrics", "Weir's metrics are always collected"},
 	{"metrics-per-undefined-host", kindBool, "false", "label metrics with hosts no Ingress names", whyMetrics},
-	{"report-status-classes", kindBool, "false", "status classes (2xx…) instead of codes in metrics", whyMetrics},
 	{"time-buckets", kindFloats, "", "buckets of the time histograms", whyMetrics},
 	{"length-buckets", kindFloats, "", "buckets of the length histograms", whyMetrics},
 	{"size-buckets", kindFloats, "", "buckets of the size histograms", whyMetrics},
@@ -93,8 +92,6 @@ var compatFlags = []compatFlag{
 	{"maxmind-edition-ids", kindString, "GeoLite2-City,GeoLite2-ASN", "GeoLite2 databases to download", whyNoGeoIP},
 	{"maxmind-retries-count", kindInt, "1", "download attempts of the GeoLite2 databases", whyNoGeoIP},
 	{"maxmind-retries-timeout", kindDuration, "0s", "delay between download attempts", whyNoGeoIP},
-	{"metrics-per-host", kindBool, "true", "label request metrics with the host", whyMetrics},
-	{"exclude-socket-metrics", kindString, "", "request metrics not to export", whyMetrics},
 	// klog's flags, which ingress-nginx takes on its command line too.
 	{"vmodule", kindString, "", "klog: verbosity per source file", whyKlog},
 	{"logtostderr", kindBool, "true", "klog: log to standard error, not files", whyKlog},

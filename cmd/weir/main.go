@@ -139,6 +139,8 @@ type options struct {
 	compatGiven   func() []string
 	upgrade       bool
 	upgradeSocket string
+	// requestMetrics are --metrics-per-host and its kin (metricsflags.go).
+	requestMetrics nginxmetrics.Options
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
@@ -178,6 +180,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for cluster mode (default: in-cluster config when KUBERNETES_SERVICE_HOST is set)")
 	addStatusFlags(fs, o)
 	addProbeFlags(fs, o)
+	addMetricsFlags(fs, o)
 	fs.BoolVar(&o.profiling, "profiling", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the metrics port; ingress-nginx's default is true, Weir's false because the port listens on the node's addresses")
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
@@ -295,6 +298,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		Logger: log,
 	}
 	cfg.ManifestLimit = int64(o.manifestsMaxFileSize)
+	cfg.RequestMetrics = &o.requestMetrics
 	if o.healthzHost != "" {
 		cfg.MetricsAddress = o.healthzHost
 	}

@@ -87,13 +87,14 @@ type Proxy struct {
 	global    atomic.Pointer[globalConfig] // of the live Snapshot; nil before the first Apply (global.go)
 	applyMu   sync.Mutex                   // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
-	access    *accessLog    // nil: no access log
-	metrics   *metrics      // nil: no metrics
-	conns     *connStates   // nil: no metrics; kept by ConnState (connstate.go)
-	pool      *connPool     // upstream keep-alive connections (forward.go)
-	sources   *sourceRanges // source-range enforcement (sourcerange.go)
-	connLimit *connLimits   // limit-connections (limitconn.go)
-	tunnels   tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
+	access    *accessLog             // nil: no access log
+	metrics   *metrics               // nil: no metrics
+	conns     *connStates            // nil: no metrics; kept by ConnState (connstate.go)
+	pool      *connPool              // upstream keep-alive connections (forward.go)
+	sources   *sourceRanges          // source-range enforcement (sourcerange.go)
+	connLimit *connLimits            // limit-connections (limitconn.go)
+	blocked   *prometheus.CounterVec // block-* refusals (block.go); nil: no metrics
+	tunnels   tunnelSet              // open WebSocket tunnels, for GoAway (shutdown.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
@@ -117,6 +118,7 @@ func New(opts Options) *Proxy {
 	}
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
+	p.blocked = newBlockedCounter(opts.Registry)
 	p.connLimit = newConnLimits(opts.ConnTable, opts.ConnTableWorker, opts.Registry)
 	return p
 }
@@ -180,6 +182,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
 	}
+	// block-user-agents and block-referers are server-level rules of every
+	// server in nginx: before routing. block-cidrs is an access-phase deny,
+	// checked below after the redirects, and before a 404 too.
+	blocks := &p.liveGlobal().block
+	if p.block(rec, blocks.blockedHeader(r)) {
+		return
+	}
 	// A write deadline left by the previous request of this keep-alive
 	// connection must not cut this one; forward arms its own per write.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
@@ -188,7 +197,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
 	if !ok {
-		writeError(rec, http.StatusNotFound)
+		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
+			writeError(rec, http.StatusNotFound)
+		}
 		return
 	}
 	ex.route = route
@@ -201,7 +212,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer slot.Release()
-	if p.sources.reject(rec, ex.fwd.remote, route) {
+	if p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) || p.sources.reject(rec, ex.fwd.remote, route) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
@@ -214,7 +225,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := route.Pick(r, nil); c != nil {
 		pool, ex.canary = c.Pool, c.Name
 	}
-	up, ok := pool.Next()
+	up, ok := p.pickUpstream(rec, r, ex, pool) // balance.go
 	if !ok {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
@@ -249,6 +260,7 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 			status = http.StatusOK
 		}
 	}
+	observeUpstream(ex) // balance.go
 	duration := time.Since(ex.start)
 	if err, reason := ex.failure(); err != nil {
 		p.logUpstreamError(r, ex, status, reason, err)

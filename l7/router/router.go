@@ -261,15 +261,28 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 // pool returns the Pool of be, shared by every route with the same
 // namespace, service, port and endpoint list, reused routes included.
 func (b *builder) pool(be *snapshot.Backend) *Pool {
-	key := be.Ingress.Namespace + "/" + be.Service + ":" + be.Port + "=" + strings.Join(be.Endpoints, ",")
+	key := be.Ingress.Namespace + "/" + be.Service + ":" + be.Port + "=" + strings.Join(be.Endpoints, ",") + balanceKey(be)
 	if p, ok := b.pools[key]; ok {
 		return p
 	}
 	ups := make([]*Upstream, 0, len(be.Endpoints))
+	var fresh map[*Upstream]bool // new to a Router that replaces one
 	for _, addr := range be.Endpoints {
-		ups = append(ups, b.upstream(addr))
+		_, known := b.r.upstreams[addr]
+		_, old := b.prev[addr]
+		u := b.upstream(addr)
+		if b.prev != nil && !known && !old {
+			if fresh == nil {
+				fresh = make(map[*Upstream]bool)
+			}
+			fresh[u] = true
+		}
+		ups = append(ups, u)
 	}
-	p := &Pool{key: key, sel: NewRoundRobin(ups), upstreams: ups}
+	p := &Pool{key: key, sel: NewRoundRobin(ups), upstreams: ups, lb: newBalancer(be, ups)}
+	if p.lb != nil && p.lb.alg == ewmaPick && fresh != nil {
+		seedEWMA(ups, fresh)
+	}
 	b.pools[key] = p
 	return p
 }

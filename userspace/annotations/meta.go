@@ -102,13 +102,12 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
 // Weir implements and that are safe to pass over meanwhile; they are not
-// warned about. Affinity is deliberately not here: an Ingress that relies
-// on it must hear that Weir does not apply it. A key matches an entry equal
+// warned about. A key matches an entry equal
 // to it, or an entry ending in "*" that it starts with.
 var knownLater = []string{}
 
@@ -157,10 +156,12 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseNextUpstream(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseBalance(get, &cfg.Proxy.Balance, wrap)...)
 	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, true, "allowlist-source-range", "whitelist-source-range")...)
 	errs = append(errs, parseConnLimit(get, &cfg.Proxy.ConnLimit, wrap)...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
+	errs = append(errs, regexCookiePath(&cfg)...)
 	errs = append(errs, parseRewrite(get, &cfg.Proxy, &cfg.Host, wrap)...)
 	errs = append(errs, unknown(ann)...)
 	sort.SliceStable(errs, func(i, j int) bool {

@@ -76,6 +76,10 @@ type Config struct {
 	Source Source
 	// Registry serves /metrics. Nil means a new registry.
 	Registry *prometheus.Registry
+	// RequestMetrics shapes the request metrics /metrics serves
+	// (--metrics-per-host and its kin). Nil means ingress-nginx's defaults
+	// (nginxmetrics.DefaultOptions).
+	RequestMetrics *nginxmetrics.Options
 	// Controller selects the Ingresses served.
 	Controller controller.Options
 	// Publishers also receive each new Snapshot, after the proxy (e.g. the
@@ -451,7 +455,7 @@ const errShuttingDown = "the ingress controller is shutting down"
 
 func (d *Daemon) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
-	g := nginxmetrics.Gatherer(d.registry, nginxmetrics.IdentityFromEnv(d.cfg.Controller.Build.ControllerClass))
+	g := nginxmetrics.Gatherer(d.registry, nginxmetrics.IdentityFromEnv(d.cfg.Controller.Build.ControllerClass), nginxmetrics.OptionsOrDefault(d.cfg.RequestMetrics))
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: d.registry}))
 	mux.HandleFunc(cmp.Or(d.cfg.HealthPath, "/healthz"), func(w http.ResponseWriter, _ *http.Request) {
 		if d.stopping.Load() {

@@ -62,15 +62,9 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x, y := *a, *b
 	x.SourceRange, y.SourceRange = nil, nil
 	x.ConnLimit, y.ConnLimit = nil, nil
+	x.Balance, y.Balance = nil, nil
 	x.Rewrite, y.Rewrite = nil, nil
-	if x != y {
-		return false
-	}
-	if c, d := a.Rewrite, b.Rewrite; c == nil || d == nil {
-		if c != d {
-			return false
-		}
-	} else if *c != *d {
+	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
@@ -85,6 +79,14 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 		return r == s
 	}
 	return strsEqual(r.Allow, s.Allow) && strsEqual(r.Deny, s.Deny) && r.InvalidAllow == s.InvalidAllow && r.InvalidDeny == s.InvalidDeny
+}
+
+// ptrEqual reports whether a and b are both nil or point to equal values.
+func ptrEqual[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func strsEqual(a, b []string) bool {

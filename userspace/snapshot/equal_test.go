@@ -33,6 +33,7 @@ func TestServerEqual(t *testing.T) {
 		"endpoint":     func(s *snapshot.Server) { s.Paths[0].Backend.Endpoints[0] = "198.18.0.2:80" },
 		"proxy":        func(s *snapshot.Server) { s.Paths[0].Backend.Proxy.ReadTimeoutSeconds = 120 },
 		"source range": func(s *snapshot.Server) { s.Paths[0].Backend.Proxy.SourceRange = &annotations.SourceRange{} },
+		"balance":      func(s *snapshot.Server) { s.Paths[0].Backend.Proxy.Balance = &annotations.Balance{Cookie: true} },
 		"canary":       func(s *snapshot.Server) { s.Paths[0].Canaries[0].Weight = 20 },
 		"hsts":         func(s *snapshot.Server) { s.Paths[0].Backend.HSTS = "max-age=1" },
 	}
