@@ -193,7 +193,8 @@ func unknown(ann map[string]string) []error {
 // controller ConfigMap (ingress-nginx's keys: proxy-connect-timeout,
 // proxy-read-timeout, proxy-send-timeout, proxy-body-size,
 // proxy-next-upstream, proxy-next-upstream-tries, proxy-next-upstream-timeout,
-// retry-non-idempotent, load-balance, whitelist-source-range, denylist-source-range).
+// retry-non-idempotent, load-balance, whitelist-source-range, denylist-source-range,
+// preserve-trailing-slash, use-port-in-redirects, relative-redirects).
 // Other keys are ignored. A nil map yields DefaultProxy. A rejected value is
 // returned as an *Error with ConfigMap set and the built-in default is kept.
 func ParseDefaults(data map[string]string) (Proxy, []error) {
