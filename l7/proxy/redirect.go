@@ -17,7 +17,7 @@ const acmeChallengePath = "/.well-known/acme-challenge"
 // tlsPolicy applies the route's TLS settings before proxying. A request of
 // a route with SSLRedirect whose scheme ($pass_access_scheme: the
 // connection's, or X-Forwarded-Proto with use-forwarded-headers) is "http"
-// gets a 308 to the same host ($best_http_host) and path+query over HTTPS,
+// gets a 308 (http-redirect-code) to the same host ($best_http_host) and path+query over HTTPS,
 // without a trailing slash unless preserve-trailing-slash (as
 // lua_ingress.lua), with the port under use-port-in-redirects, and
 // tlsPolicy returns true: the request is done. An HTTPS request of a route with HSTS
@@ -40,7 +40,7 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding,
 	} else {
 		uri = strings.TrimSuffix(uri, "/")
 	}
-	writeRedirect(w, http.StatusPermanentRedirect, httpsURL(f.host, uri, p.httpsPort, withPort))
+	writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), httpsURL(f.host, uri, p.httpsPort, withPort))
 	return true
 }
 

@@ -12,7 +12,7 @@ import (
 // path matches, and returns true when it did:
 //
 //   - a from-to-www-redirect name (ingress-nginx's redirect server and
-//     ngx_srv_redirect.lua): 308 to $scheme://<host>:$server_port followed
+//     ngx_srv_redirect.lua): http-redirect-code (308) to $scheme://<host>:$server_port followed
 //     by $request_uri without its trailing slash; with use-forwarded-headers
 //     the scheme and port are X-Forwarded-Proto's and X-Forwarded-Port's.
 //   - app-root: a request whose path is "/" gets 302 to
@@ -27,7 +27,7 @@ func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, rt *router.
 				port = v
 			}
 		}
-		writeRedirect(w, http.StatusPermanentRedirect, f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"))
+		writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"))
 		return true
 	case appRoot != "" && matchPath(r.URL.Path) == "/":
 		scheme := "http"

@@ -383,3 +383,24 @@ func TestFromToWWWRedirectHTTPS(t *testing.T) {
 		t.Errorf("behind a proxy: %d Location %q, want 308 https://www.example.com:443/x", w.Code, loc)
 	}
 }
+
+// TestHTTPRedirectCodeApplies checks that the ConfigMap's
+// http-redirect-code is the status of ssl-redirect and of the www
+// redirect, as ingress-nginx's Lua and redirect server use it.
+func TestHTTPRedirectCodeApplies(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	be := backendOf("a", []string{addr(up)})
+	be.SSLRedirect = true
+	s := &snapshot.Snapshot{Version: 1, Global: annotations.Global{HTTPRedirect: http.StatusMovedPermanently},
+		Servers: []snapshot.Server{{Host: "a.example.com", RedirectFrom: "www.a.example.com",
+			Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}}}}
+	_, srv := front(t, Options{}, s)
+	c := noFollow(t)
+	for _, host := range []string{"a.example.com", "www.a.example.com"} {
+		res := get(t, c, srv, host, "/x")
+		if res.status != http.StatusMovedPermanently || !strings.Contains(res.body, "301 Moved Permanently") {
+			t.Errorf("GET %s/x: %d %q, want 301", host, res.status, res.body)
+		}
+	}
+}

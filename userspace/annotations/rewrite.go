@@ -209,6 +209,18 @@ func validatePermanentURL(v string) error {
 	return nil
 }
 
+// parseHTTPRedirectCode accepts the statuses ingress-nginx accepts for
+// http-redirect-code: 301, 302, 307 and 308.
+func parseHTTPRedirectCode(v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+	case n == 301, n == 302, n == 307, n == 308:
+		return n, nil
+	}
+	return 0, errors.New("must be 301, 302, 307 or 308")
+}
+
 // parseRedirectCode accepts an integer status from 300 to highest.
 func parseRedirectCode(v string, highest int) (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(v))

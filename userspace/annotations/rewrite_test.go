@@ -152,3 +152,22 @@ func TestParseRewriteDefaults(t *testing.T) {
 		t.Error("Parse modified the defaults' Rewrite")
 	}
 }
+
+// TestHTTPRedirectCode checks the ConfigMap's http-redirect-code: the
+// statuses ingress-nginx accepts, 308 otherwise.
+func TestHTTPRedirectCode(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		v       string
+		want    int
+		wantErr bool
+	}{{"301", 301, false}, {"302", 302, false}, {" 307", 307, false}, {"303", 308, true}, {"x", 308, true}} {
+		g, errs := ParseGlobal(map[string]string{"http-redirect-code": tc.v})
+		if got := g.HTTPRedirectCode(); got != tc.want || (len(errs) > 0) != tc.wantErr {
+			t.Errorf("http-redirect-code %q: %d, errors %v; want %d, error %v", tc.v, got, errs, tc.want, tc.wantErr)
+		}
+	}
+	if got := (Global{}).HTTPRedirectCode(); got != 308 {
+		t.Errorf("default http-redirect-code %d, want 308", got)
+	}
+}
