@@ -192,7 +192,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A write deadline left by the previous request of this keep-alive
 	// connection must not cut this one; forward arms its own per write.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-	if p.hostRedirect(rec, r, rt, &ex.fwd) { // rewrite.go
+	if p.hostRedirect(rec, r, rt, &ex.fwd) { // redirect.go
 		return
 	}
 	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
