@@ -172,29 +172,14 @@ func TestAppRoot(t *testing.T) {
 		{Path: "/foo", Match: snapshot.MatchPrefix, Backend: be},
 	}}}}
 	_, srv := front(t, Options{}, s)
-	c := noFollow(t)
-	tests := []struct {
-		host, path   string
-		wantStatus   int
-		wantLocation string
-	}{
-		{"approot.bar.com", "/", http.StatusFound, "http://approot.bar.com/foo"},
-		{"approot.bar.com", "/?x=1", http.StatusFound, "http://approot.bar.com/foo"},
-		{"approot.bar.com:8080", "/", http.StatusFound, "http://approot.bar.com:8080/foo"},
-		{"approot.bar.com", "/foo", http.StatusOK, ""},
-		{"approot.bar.com", "/bar", http.StatusNotFound, ""},
-		{"other.bar.com", "/", http.StatusNotFound, ""},
-	}
-	for _, tc := range tests {
-		res := get(t, c, srv, tc.host, tc.path)
-		if res.err != nil || res.status != tc.wantStatus || res.header.Get("Location") != tc.wantLocation {
-			t.Errorf("GET %s%s: %d Location %q (%v), want %d %q", tc.host, tc.path, res.status, res.header.Get("Location"), res.err,
-				tc.wantStatus, tc.wantLocation)
-		}
-		if tc.wantStatus == http.StatusFound && !strings.Contains(res.body, "<title>302 Found</title>") {
-			t.Errorf("GET %s%s: body %q, want nginx's 302 page", tc.host, tc.path, res.body)
-		}
-	}
+	checkRedirects(t, noFollow(t), srv, []redirectCase{
+		{"approot.bar.com", "/", http.StatusFound, "http://approot.bar.com/foo", "<title>302 Found</title>"},
+		{"approot.bar.com", "/?x=1", http.StatusFound, "http://approot.bar.com/foo", ""},
+		{"approot.bar.com:8080", "/", http.StatusFound, "http://approot.bar.com:8080/foo", ""},
+		{"approot.bar.com", "/foo", http.StatusOK, "", ""},
+		{"approot.bar.com", "/bar", http.StatusNotFound, "", ""},
+		{"other.bar.com", "/", http.StatusNotFound, "", ""},
+	})
 }
 
 // TestPermanentTemporalRedirect follows ingress-nginx's redirect e2e test:
@@ -251,18 +236,12 @@ func TestRelativeRedirects(t *testing.T) {
 	}}}}
 	_, srv := front(t, Options{}, s)
 	listen := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
-	c := noFollow(t)
-	for _, tc := range []struct{ host, path, want string }{
-		{"rr.foo.com", "/something", "http://rr.foo.com/new-location"},
-		{"RR.foo.com:8080", "/something", "http://rr.foo.com/new-location"},
-		{"rr.foo.com", "/port", "http://rr.foo.com:" + listen + "/new-location"},
-		{"rr.foo.com", "/relative", "/new-location"},
-	} {
-		res := get(t, c, srv, tc.host, tc.path)
-		if res.status != http.StatusMovedPermanently || res.header.Get("Location") != tc.want {
-			t.Errorf("GET %s%s: %d Location %q, want 301 %q", tc.host, tc.path, res.status, res.header.Get("Location"), tc.want)
-		}
-	}
+	checkRedirects(t, noFollow(t), srv, []redirectCase{
+		{"rr.foo.com", "/something", http.StatusMovedPermanently, "http://rr.foo.com/new-location", ""},
+		{"RR.foo.com:8080", "/something", http.StatusMovedPermanently, "http://rr.foo.com/new-location", ""},
+		{"rr.foo.com", "/port", http.StatusMovedPermanently, "http://rr.foo.com:" + listen + "/new-location", ""},
+		{"rr.foo.com", "/relative", http.StatusMovedPermanently, "/new-location", ""},
+	})
 }
 
 // TestFromToWWWRedirect follows ingress-nginx's fromtowwwredirect e2e
@@ -276,25 +255,13 @@ func TestFromToWWWRedirect(t *testing.T) {
 		Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}}}}
 	_, srv := front(t, Options{}, s)
 	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
-	c := noFollow(t)
-	tests := []struct {
-		host, path   string
-		wantStatus   int
-		wantLocation string
-	}{
-		{"www.fromtowwwredirect.bar.com", "/foo", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port + "/foo"},
-		{"WWW.fromtowwwredirect.bar.com:" + port, "/foo/?a=b", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port + "/foo/?a=b"},
-		{"www.fromtowwwredirect.bar.com", "/foo/", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port + "/foo"},
-		{"www.fromtowwwredirect.bar.com", "/", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port},
-		{"fromtowwwredirect.bar.com", "/foo", http.StatusOK, ""},
-	}
-	for _, tc := range tests {
-		res := get(t, c, srv, tc.host, tc.path)
-		if res.err != nil || res.status != tc.wantStatus || res.header.Get("Location") != tc.wantLocation {
-			t.Errorf("GET %s%s: %d Location %q (%v), want %d %q", tc.host, tc.path, res.status, res.header.Get("Location"), res.err,
-				tc.wantStatus, tc.wantLocation)
-		}
-	}
+	checkRedirects(t, noFollow(t), srv, []redirectCase{
+		{"www.fromtowwwredirect.bar.com", "/foo", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port + "/foo", ""},
+		{"WWW.fromtowwwredirect.bar.com:" + port, "/foo/?a=b", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port + "/foo/?a=b", ""},
+		{"www.fromtowwwredirect.bar.com", "/foo/", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port + "/foo", ""},
+		{"www.fromtowwwredirect.bar.com", "/", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port, ""},
+		{"fromtowwwredirect.bar.com", "/foo", http.StatusOK, "", ""},
+	})
 }
 
 // TestSSLRedirectTrailingSlashAndPort checks preserve-trailing-slash and
@@ -313,19 +280,12 @@ func TestSSLRedirectTrailingSlashAndPort(t *testing.T) {
 		{Host: "keep.example.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: keep}}},
 	}}
 	_, srv := front(t, Options{}, s)
-	c := noFollow(t)
-	tests := []struct{ host, path, want string }{
-		{"strip.example.com", "/a/", "https://strip.example.com/a"},
-		{"strip.example.com", "/", "https://strip.example.com"},
-		{"strip.example.com", "/a/?x=1", "https://strip.example.com/a/?x=1"},
-		{"keep.example.com", "/a/", "https://keep.example.com:443/a/"},
-	}
-	for _, tc := range tests {
-		res := get(t, c, srv, tc.host, tc.path)
-		if res.status != http.StatusPermanentRedirect || res.header.Get("Location") != tc.want {
-			t.Errorf("GET %s%s: %d Location %q, want 308 %q", tc.host, tc.path, res.status, res.header.Get("Location"), tc.want)
-		}
-	}
+	checkRedirects(t, noFollow(t), srv, []redirectCase{
+		{"strip.example.com", "/a/", http.StatusPermanentRedirect, "https://strip.example.com/a", ""},
+		{"strip.example.com", "/", http.StatusPermanentRedirect, "https://strip.example.com", ""},
+		{"strip.example.com", "/a/?x=1", http.StatusPermanentRedirect, "https://strip.example.com/a/?x=1", ""},
+		{"keep.example.com", "/a/", http.StatusPermanentRedirect, "https://keep.example.com:443/a/", ""},
+	})
 }
 
 // TestFromToWWWRedirectHTTPS follows the HTTPS case of ingress-nginx's
@@ -406,6 +366,27 @@ func TestHTTPRedirectCodeApplies(t *testing.T) {
 		res := get(t, c, srv, host, "/x")
 		if res.status != http.StatusMovedPermanently || !strings.Contains(res.body, "301 Moved Permanently") {
 			t.Errorf("GET %s/x: %d %q, want 301", host, res.status, res.body)
+		}
+	}
+}
+
+// redirectCase is a request and the answer checkRedirects expects: its
+// status, its Location ("" none) and a part of its body ("" any).
+type redirectCase struct {
+	host, path     string
+	status         int
+	location, body string
+}
+
+// checkRedirects sends each case's GET through c to srv and reports the
+// answers that differ.
+func checkRedirects(t *testing.T, c *http.Client, srv *httptest.Server, cases []redirectCase) {
+	t.Helper()
+	for _, tc := range cases {
+		res := get(t, c, srv, tc.host, tc.path)
+		if res.err != nil || res.status != tc.status || res.header.Get("Location") != tc.location || !strings.Contains(res.body, tc.body) {
+			t.Errorf("GET %s%s: %d Location %q body %q (%v), want %d %q with %q", tc.host, tc.path, res.status,
+				res.header.Get("Location"), res.body, res.err, tc.status, tc.location, tc.body)
 		}
 	}
 }
