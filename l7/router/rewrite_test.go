@@ -17,12 +17,15 @@ func TestServerNames(t *testing.T) {
 		{Host: "bar.com", Paths: []snapshot.Path{prefix("/", "bar")}},
 		{Host: "foo.com", Aliases: []string{"alias.com", "bar.com"}, AppRoot: "/app", RedirectFrom: "www.foo.com",
 			Paths: []snapshot.Path{prefix("/", "foo")}},
-		{Host: "*.wild.com", Aliases: []string{"tame.com"}, Paths: []snapshot.Path{prefix("/", "wild")}},
+		{Host: "*.wild.com", Aliases: []string{"*.feral.com", "tame.com"}, Paths: []snapshot.Path{prefix("/", "wild")}},
+		{Host: "*.bar.com", Paths: []snapshot.Path{prefix("/", "anybar")}},
+		{Host: "zed.com", Aliases: []string{"*.bar.com"}, Paths: []snapshot.Path{prefix("/", "zed")}},
 	}}
 	r := mustCompile(t, s, nil)
 	for i, rt := range []*Router{r, mustCompile(t, s, r)} {
 		for _, tc := range []struct{ host, svc string }{
 			{"alias.com", "foo"}, {"ALIAS.com:8080", "foo"}, {"bar.com", "bar"}, {"tame.com", "wild"},
+			{"a.feral.com", "wild"}, {"a.b.feral.com", ""}, {"x.bar.com", "anybar"},
 		} {
 			if g := matchOf(rt, tc.host, "/x"); g.Service != tc.svc {
 				t.Errorf("router %d: %s routes to %q, want %q", i, tc.host, g.Service, tc.svc)

@@ -156,7 +156,7 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 		}
 	}
 	// The names that are not hosts: www redirects, then aliases
-	// (snapshot.Server.Aliases), never over a host.
+	// (snapshot.Server.Aliases, exact or wildcard), never over a host.
 	for i := range s.Servers {
 		srv := &s.Servers[i]
 		if srv.RedirectFrom != "" {
@@ -169,8 +169,12 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 	for i := range s.Servers {
 		srv := &s.Servers[i]
 		for _, a := range srv.Aliases {
-			if _, dup := b.r.exact[a]; !dup {
-				b.r.exact[a] = b.r.lookup(strings.ToLower(srv.Host))
+			names, name := b.r.exact, a
+			if suffix, ok := strings.CutPrefix(a, "*."); ok {
+				names, name = b.r.wildcard, suffix
+			}
+			if _, dup := names[name]; !dup {
+				names[name] = b.r.lookup(strings.ToLower(srv.Host))
 			}
 		}
 	}

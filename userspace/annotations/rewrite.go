@@ -61,8 +61,9 @@ type Host struct {
 	// answered 302 to $scheme://$http_host<AppRoot>, whatever the paths.
 	// "" means none. Default "".
 	AppRoot string
-	// Aliases are server-alias: more host names served as the Ingress's
-	// hosts are, lower-cased, sorted, de-duplicated. Nil means none.
+	// Aliases are server-alias: more host names, exact or "*." wildcards
+	// matching one label, served as the Ingress's hosts are, lower-cased,
+	// sorted, de-duplicated. Nil means none.
 	Aliases []string
 	// FromToWWW is from-to-www-redirect: requests for www.<host> (or, for
 	// a host www.<name>, for <name>) are redirected to the host with 308.
@@ -129,7 +130,7 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key:      "server-alias",
-		Doc:      "Comma-separated host names served exactly as the Ingress's host is, its paths, app-root and settings included (an alias names one server: the Ingress's first host in name order when it has several). A name that is a host of an Ingress, or an alias of an older Ingress's host, stays theirs (warning). Wildcard and regular-expression names are not supported (warning; the others are kept).",
+		Doc:      "Comma-separated host names served exactly as the Ingress's host is, its paths, app-root and settings included (an alias names one server: the Ingress's first host in name order when it has several). A name may be a wildcard `*.example.com`, matching one label as an Ingress host does (nginx's matches any depth). A name that is a host of an Ingress, or an alias of an older Ingress's host, stays theirs (warning). Regular-expression names (`~...`) are not supported (warning; the others are kept).",
 		Validate: func(v string) error { _, err := parseAliases(v); return err },
 	},
 	{
@@ -230,17 +231,18 @@ func parseRedirectCode(v string, highest int) (int, error) {
 	return n, nil
 }
 
-// parseAliases splits a comma-separated list of exact host names, trimmed
-// and lower-cased, sorted and de-duplicated; empty entries are skipped. An
-// entry that is not an exact host name is an error naming it; the valid
-// names are returned with it.
+// parseAliases splits a comma-separated list of host names, exact or
+// "*." wildcards (one label, as Ingress hosts), trimmed and lower-cased,
+// sorted and de-duplicated; empty entries are skipped. Another entry (an
+// nginx regular expression, "~...") is an error naming it; the valid names
+// are returned with it.
 func parseAliases(v string) ([]string, error) {
 	var out, bad []string
 	for _, a := range strings.Split(v, ",") {
 		a = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(a)), ".")
 		switch {
 		case a == "":
-		case strings.HasPrefix(a, "*.") || !ValidHostName(a):
+		case !ValidHostName(strings.TrimPrefix(a, "*.")):
 			bad = append(bad, a)
 		default:
 			out = append(out, a)
@@ -249,7 +251,7 @@ func parseAliases(v string) ([]string, error) {
 	slices.Sort(out)
 	out = slices.Compact(out)
 	if len(bad) > 0 {
-		return out, fmt.Errorf("entries %q are not host names (wildcards and regular expressions are not supported); ignored", bad)
+		return out, fmt.Errorf("entries %q are not host names or *.wildcards (regular expressions are not supported); ignored", bad)
 	}
 	return out, nil
 }

@@ -93,10 +93,10 @@ func TestParseRewrite(t *testing.T) {
 			wantHost: Host{Aliases: []string{"a.example.com", "b.example.com"}},
 		},
 		{
-			name:     "aliases with a wildcard",
-			ann:      map[string]string{"server-alias": "a.example.com,*.example.com"},
-			wantHost: Host{Aliases: []string{"a.example.com"}},
-			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/server-alias: value "a.example.com,*.example.com": entries ["*.example.com"] are not host names (wildcards and regular expressions are not supported); ignored`},
+			name:     "aliases with a wildcard and a regular expression",
+			ann:      map[string]string{"server-alias": `a.example.com,*.Example.com,~^www\d+\.example\.com$`},
+			wantHost: Host{Aliases: []string{"*.example.com", "a.example.com"}},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/server-alias: value "a.example.com,*.Example.com,~^www\\d+\\.example\\.com$": entries ["~^www\\d+\\.example\\.com$"] are not host names or *.wildcards (regular expressions are not supported); ignored`},
 		},
 		{
 			name: "upstream vhost and redirect flags",

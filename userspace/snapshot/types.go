@@ -123,8 +123,8 @@ type Server struct {
 	// $scheme://$http_host<AppRoot> before any path matches. "" means none.
 	AppRoot string `json:"appRoot,omitempty"`
 	// Aliases are more host names this Server serves (server-alias of the
-	// oldest Ingress of the host that sets one), exact and lower-case,
-	// sorted; none is the Host of another Server, nor an alias of a Server
+	// oldest Ingress of the host that sets one), exact or "*." wildcards,
+	// lower-case, sorted; none is the Host of another Server, nor an alias of a Server
 	// sorted before this one. Nil means none.
 	Aliases []string `json:"aliases,omitempty"`
 	// RedirectFrom is the host whose requests are redirected to this one
