@@ -284,6 +284,16 @@ func (r *Router) Match(host, path string) (*Route, bool) {
 	return nil, false
 }
 
+// ServerTLS returns the server-level TLS settings of the Server that
+// serves host (a Host header or an SNI name, as Match takes it), nil when
+// it has none or no Server serves host.
+func (r *Router) ServerTLS(host string) *snapshot.ServerTLS {
+	if srv := r.server(NormalizeHost(host)); srv != nil {
+		return srv.src.TLS
+	}
+	return nil
+}
+
 func (r *Router) server(host string) *server {
 	if srv, ok := r.exact[host]; ok {
 		return srv
