@@ -25,6 +25,9 @@ type Router struct {
 	wildcard map[string]*server // keyed by the suffix after "*.", e.g. "foo.com"
 	anyHost  *server            // the Host "" server; nil when there is none
 	fallback *Route             // the DefaultBackend route; nil when there is none
+	// passthrough maps the exact hosts with ssl-passthrough to the route of
+	// their "/" path; nil when there is none.
+	passthrough map[string]*Route
 	// upstreams holds the per-address state of this Router's pools, handed
 	// on to the next Router by Compile so it outlives a swap.
 	upstreams map[string]*Upstream
@@ -124,6 +127,7 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 			}
 		}
 		host := strings.ToLower(srv.Host)
+		b.r.addPassthrough(host, srv, cs)
 		switch {
 		case host == "":
 			if b.r.anyHost != nil {
