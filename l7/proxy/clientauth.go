@@ -194,12 +194,17 @@ func (a *compiledAuth) verify(certs []*x509.Certificate) string {
 	}
 	chains, err := certs[0].Verify(x509.VerifyOptions{
 		Roots: a.roots, Intermediates: inter, CurrentTime: time.Now(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+		// OpenSSL checks a client certificate's purpose (sslclient): an
+		// extended key usage without clientAuth is refused, none is fine.
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
 			return "certificate has expired"
+		}
+		if errors.As(err, &inv) && inv.Reason == x509.IncompatibleUsage {
+			return "unsupported certificate purpose"
 		}
 		var unknown x509.UnknownAuthorityError
 		if errors.As(err, &unknown) {

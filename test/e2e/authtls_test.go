@@ -140,6 +140,15 @@ func TestAuthTLS(t *testing.T) {
 		if got.status != http.StatusBadRequest || got.body != certErr {
 			t.Errorf("certificate of another CA: %d %q, want nginx's 495 page", got.status, got.body)
 		}
+		// A certificate for servers only (extended key usage serverAuth) is
+		// refused, as OpenSSL checks the purpose sslclient.
+		sc, sk := clientCA.Issue(t, "server.auth.test")
+		serverOnly, err := tls.X509KeyPair(sc, sk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, "server certificate", mtlsGet(t, w, "noca.auth.test", "noca.auth.test", &serverOnly), http.StatusOK, "ssl-client-verify=FAILED:unsupported certificate purpose\n")
+		check(t, "server certificate", mtlsGet(t, w, "on.auth.test", "on.auth.test", &serverOnly), http.StatusBadRequest, "The SSL certificate error")
 		got = mtlsGet(t, w, "on.auth.test", "on.auth.test", &good, "ssl-client-verify", "FORGED", "Ssl-Client-Subject-Dn", "CN=admin")
 		escaped := strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(
 			url.PathEscape(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: good.Leaf.Raw}))))
