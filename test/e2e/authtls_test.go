@@ -169,6 +169,28 @@ func TestAuthTLS(t *testing.T) {
 		check(t, "plain HTTP", w.get("on.auth.test", "/"), http.StatusPermanentRedirect, "")
 	})
 
+	t.Run("resumed session keeps its certificate", func(t *testing.T) {
+		cfg := &tls.Config{ServerName: "on.auth.test", InsecureSkipVerify: true, Certificates: []tls.Certificate{good},
+			ClientSessionCache: tls.NewLRUClientSessionCache(4), NextProtos: []string{"http/1.1"}}
+		for i := range 3 {
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", w.d.HTTPSAddr(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: on.auth.test\r\nConnection: close\r\n\r\n")
+			b, _ := io.ReadAll(conn)
+			resumed := conn.ConnectionState().DidResume
+			conn.Close()
+			if !strings.HasPrefix(string(b), "HTTP/1.1 200") || !strings.Contains(string(b), "ssl-client-verify=SUCCESS") {
+				t.Fatalf("connection %d (resumed %v): %q", i, resumed, b)
+			}
+			if i == 2 && !resumed {
+				t.Error("the third connection did not resume: the test proves nothing")
+			}
+		}
+	})
+
 	t.Run("optional", func(t *testing.T) {
 		check(t, "no certificate", mtlsGet(t, w, "optional.auth.test", "optional.auth.test", nil), http.StatusOK, "ssl-client-verify=NONE\nssl-client-subject-dn=\n")
 		check(t, "invalid certificate", mtlsGet(t, w, "optional.auth.test", "optional.auth.test", &stranger), http.StatusBadRequest, "The SSL certificate error")
