@@ -82,22 +82,23 @@ const (
 // Proxy is an http.Handler that serves the live configuration. Create it
 // with New; it answers 503 until the first Apply.
 type Proxy struct {
-	httpsPort   int // for ssl-redirect Locations; 0: none
-	router      atomic.Pointer[router.Router]
-	global      atomic.Pointer[globalConfig] // of the live Snapshot; nil before the first Apply (global.go)
-	applyMu     sync.Mutex                   // serialises Apply so each Router is compiled from its predecessor
-	log         *slog.Logger
-	access      *accessLog    // nil: no access log
-	metrics     *metrics      // nil: no metrics
-	conns       *connStates   // nil: no metrics; kept by ConnState (connstate.go)
-	pool        *connPool     // upstream keep-alive connections (forward.go)
-	sources     *sourceRanges // source-range enforcement (sourcerange.go)
-	connLimit   *connLimits   // limit-connections (limitconn.go)
-	tunnels     tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
-	clientAuths clientAuths   // client certificate verification (clientauth.go)
+	httpsPort int // for ssl-redirect Locations; 0: none
+	router    atomic.Pointer[router.Router]
+	global    atomic.Pointer[globalConfig] // of the live Snapshot; nil before the first Apply (global.go)
+	applyMu   sync.Mutex                   // serialises Apply so each Router is compiled from its predecessor
+	log       *slog.Logger
+	access    *accessLog    // nil: no access log
+	metrics   *metrics      // nil: no metrics
+	conns     *connStates   // nil: no metrics; kept by ConnState (connstate.go)
+	pool      *connPool     // upstream keep-alive connections (forward.go)
+	sources   *sourceRanges // source-range enforcement (sourcerange.go)
+	connLimit *connLimits   // limit-connections (limitconn.go)
+	tunnels   tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
+
+	clientAuths clientAuths // client certificate verification (clientauth.go)
 }
 
 // New returns a Proxy with no configuration.
