@@ -98,6 +98,8 @@ type Proxy struct {
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
+
+	clientAuths clientAuths // client certificate verification (clientauth.go)
 }
 
 // New returns a Proxy with no configuration.
@@ -192,6 +194,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A write deadline left by the previous request of this keep-alive
 	// connection must not cut this one; forward arms its own per write.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// Client certificates are checked per server, before any location, as
+	// nginx does.
+	if p.clientCert(rec, r, rt) {
+		return
+	}
 	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
 	if !ok {
 		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
