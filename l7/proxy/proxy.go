@@ -98,6 +98,8 @@ type Proxy struct {
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
+
+	clientAuths clientAuths // client certificate verification (clientauth.go)
 }
 
 // New returns a Proxy with no configuration.
@@ -192,7 +194,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A write deadline left by the previous request of this keep-alive
 	// connection must not cut this one; forward arms its own per write.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-	if p.hostRedirect(rec, r, rt, &ex.fwd) { // redirect.go
+	// Client certificates are checked per server, before any location, as
+	// nginx does; then the server-level redirects.
+	if p.clientCert(rec, r, rt) || p.hostRedirect(rec, r, rt, &ex.fwd) { // redirect.go
 		return
 	}
 	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))

@@ -28,6 +28,9 @@ type Router struct {
 	// hostLevel is true when a server has an app-root or a www redirect
 	// (HostLevel has something to say).
 	hostLevel bool
+	// passthrough maps the exact hosts with ssl-passthrough to the route of
+	// their "/" path; nil when there is none.
+	passthrough map[string]*Route
 	// upstreams holds the per-address state of this Router's pools, handed
 	// on to the next Router by Compile so it outlives a swap.
 	upstreams map[string]*Upstream
@@ -134,6 +137,7 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 			}
 		}
 		host := strings.ToLower(srv.Host)
+		b.r.addPassthrough(host, srv, cs)
 		switch {
 		case host == "":
 			if b.r.anyHost != nil {
@@ -364,6 +368,16 @@ func (r *Router) Match(host, path string) (*Route, bool) {
 		return r.fallback, true
 	}
 	return nil, false
+}
+
+// ServerTLS returns the server-level TLS settings of the Server that
+// serves host (a Host header or an SNI name, as Match takes it), nil when
+// it has none or no Server serves host.
+func (r *Router) ServerTLS(host string) *snapshot.ServerTLS {
+	if srv := r.server(NormalizeHost(host)); srv != nil {
+		return srv.src.TLS
+	}
+	return nil
 }
 
 func (r *Router) server(host string) *server {

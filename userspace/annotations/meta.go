@@ -98,11 +98,18 @@ type Config struct {
 	// Host holds the annotations that apply to the Ingress's hosts
 	// (app-root, server-alias, from-to-www-redirect); zero means none.
 	Host Host
+	// AuthTLS is the auth-tls family; nil when auth-tls-secret is not set.
+	AuthTLS *AuthTLS
+	// SSLCipher is ssl-ciphers and ssl-prefer-server-ciphers; zero when
+	// neither is set.
+	SSLCipher SSLCipher
+	// SSLPassthrough is ssl-passthrough. Default false.
+	SSLPassthrough bool
 }
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -163,6 +170,9 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
 	errs = append(errs, regexCookiePath(&cfg)...)
 	errs = append(errs, parseRewrite(get, &cfg.Proxy, &cfg.Host, wrap)...)
+	errs = append(errs, parseAuthTLS(get, &cfg.AuthTLS, wrap)...)
+	errs = append(errs, parseSSLCipher(get, &cfg.SSLCipher, wrap)...)
+	errs = append(errs, parseSSLPassthrough(get, &cfg.SSLPassthrough, wrap)...)
 	errs = append(errs, unknown(ann)...)
 	sort.SliceStable(errs, func(i, j int) bool {
 		return errs[i].(*Error).Annotation < errs[j].(*Error).Annotation

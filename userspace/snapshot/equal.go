@@ -7,8 +7,8 @@ import (
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
-// Equal reports whether s and o are the same Server: same Host, UseRegex and
-// Paths (backends, endpoints, proxy settings and canaries included), a nil
+// Equal reports whether s and o are the same Server: same Host, UseRegex,
+// TLS and Paths (backends, endpoints, proxy settings and canaries included), a nil
 // slice differing from an empty one as it does in their JSON.
 //
 // Snapshots are immutable, so two Servers whose Paths share one backing
@@ -21,8 +21,8 @@ func (s *Server) Equal(o *Server) bool {
 		return true
 	}
 	if s == nil || o == nil || s.Host != o.Host || s.UseRegex != o.UseRegex || len(s.Paths) != len(o.Paths) ||
-		(s.Paths == nil) != (o.Paths == nil) || s.AppRoot != o.AppRoot || s.RedirectFrom != o.RedirectFrom ||
-		!strsEqual(s.Aliases, o.Aliases) {
+		(s.Paths == nil) != (o.Paths == nil) || !s.TLS.equal(o.TLS) || s.AppRoot != o.AppRoot ||
+		s.RedirectFrom != o.RedirectFrom || !strsEqual(s.Aliases, o.Aliases) {
 		return false
 	}
 	if len(s.Paths) == 0 || &s.Paths[0] == &o.Paths[0] {

@@ -55,6 +55,8 @@ func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 				opts.ConfigMap = v
 			case "default-ssl-certificate":
 				opts.DefaultSSLCertificate = v
+			case "enable-ssl-passthrough":
+				opts.EnableSSLPassthrough = true
 			default:
 				tb.Fatalf("%s: unknown option %q", path, k)
 			}
