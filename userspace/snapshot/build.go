@@ -146,6 +146,7 @@ type builder struct {
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
 	keyBuf []byte
+	auth   authState // the objects auth annotations name (build_auth.go)
 }
 
 // nsName keys objects by namespace and name without building a string.
@@ -201,6 +202,7 @@ func (b *builder) sortedWarnings() []Warning {
 }
 
 func (b *builder) index(objs Objects) {
+	b.indexAuth(objs)
 	for _, s := range objs.Services {
 		if s != nil {
 			b.services[nsName{s.Namespace, s.Name}] = s
@@ -313,6 +315,7 @@ func (b *builder) parseAnnotations(ing *ingress, defaults annotations.Proxy) {
 	}
 	ing.parsed = p
 	ing.cfg = p.cfg
+	b.resolveAuth(ing)
 	for _, err := range p.errs {
 		reason := ReasonInvalidAnnotation
 		switch {

@@ -61,7 +61,8 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x, y := *a, *b
 	x.SourceRange, y.SourceRange = nil, nil
 	x.ConnLimit, y.ConnLimit = nil, nil
-	if x != y {
+	x.Auth, y.Auth = nil, nil
+	if x != y || !annotations.AuthEqual(a.Auth, b.Auth) {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {

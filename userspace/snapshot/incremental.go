@@ -46,6 +46,8 @@ type Builder struct {
 	ingressesOf map[string]map[nsName]bool
 	// usersOf lists the Ingresses naming each Service in a backend.
 	usersOf map[nsName]map[nsName]bool
+	// secretUsers lists the Ingresses whose auth-secret names each Secret.
+	secretUsers map[nsName]map[nsName]bool
 	// withTLS are the Ingresses with spec.tls: every scoped build takes
 	// the certificates and the hosts with TLS from them. withDefault are
 	// those with spec.defaultBackend: every scoped build routes them too, so
@@ -95,6 +97,7 @@ func (bl *Builder) index(objs Objects) {
 	bl.hostsOf = make(map[nsName][]string, len(objs.Ingresses))
 	bl.ingressesOf = make(map[string]map[nsName]bool, len(objs.Ingresses))
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
+	bl.secretUsers = map[nsName]map[nsName]bool{}
 	bl.withTLS, bl.withDefault = map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
@@ -136,6 +139,9 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		for _, svc := range servicesOf(old) {
 			delete(bl.usersOf[svc], k)
 		}
+		for _, sec := range authSecretsOf(old.Namespace, old.Annotations) {
+			delete(bl.secretUsers[sec], k)
+		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
 		delete(bl.hostsOf, k)
@@ -152,6 +158,9 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	}
 	for _, svc := range servicesOf(ing) {
 		addTo(bl.usersOf, svc, k)
+	}
+	for _, sec := range authSecretsOf(ing.Namespace, ing.Annotations) {
+		addTo(bl.secretUsers, sec, k)
 	}
 	if len(ing.Spec.TLS) > 0 {
 		bl.withTLS[k] = true
@@ -244,6 +253,9 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			affected[k] = true
 		case "Secret":
 			tlsChanged = true
+			for i := range bl.secretUsers[k] {
+				affected[i] = true
+			}
 		case "Service":
 			if bl.isDefaultService(k) {
 				return nil, false
