@@ -493,11 +493,15 @@ func AuthEqual(a, b *Auth) bool { return authEqual(a, b) }
 // as ingress-nginx's ValidHeader.
 func ValidHeaderName(name string) bool { return headerRe.MatchString(name) }
 
-// AuthSecretName returns the auth-secret annotation of ann as written when
-// auth-type is set, "" otherwise: the Secret a build reads.
-func AuthSecretName(ann map[string]string) string {
-	if _, ok := ann[Prefix+"auth-type"]; !ok {
-		return ""
+// AuthObjectNames returns, as written, the auth-secret of ann when
+// auth-type is set and the auth-proxy-set-headers ConfigMap when auth-url
+// is set ("" for none): the objects a build reads.
+func AuthObjectNames(ann map[string]string) (secret, configMap string) {
+	if _, ok := ann[Prefix+"auth-type"]; ok {
+		secret = ann[Prefix+"auth-secret"]
 	}
-	return ann[Prefix+"auth-secret"]
+	if _, ok := ann[Prefix+"auth-url"]; ok {
+		configMap = ann[Prefix+"auth-proxy-set-headers"]
+	}
+	return secret, configMap
 }

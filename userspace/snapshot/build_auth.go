@@ -172,17 +172,20 @@ func (s *authState) users(ns string, ba *annotations.BasicAuth, deny func(string
 	ba.Users = users
 }
 
-// authUsersOf returns the Secrets the auth annotations of ann name in
-// namespace ns (nil: none), for a Builder's scoped builds.
-func authSecretsOf(ns string, ann map[string]string) []nsName {
-	name := annotations.AuthSecretName(ann)
-	if name == "" {
-		return nil
+// authObjectsOf returns the Secret and the ConfigMap the auth annotations
+// of ann name in namespace ns (nil: none), for a Builder's scoped builds.
+func authObjectsOf(ns string, ann map[string]string) (secrets, configMaps []nsName) {
+	key := func(name string) []nsName {
+		if name == "" {
+			return nil
+		}
+		k, err := annotations.ObjectKey(name, ns)
+		if err != nil {
+			return nil
+		}
+		objNS, objName, _ := strings.Cut(k, "/")
+		return []nsName{{objNS, objName}}
 	}
-	key, err := annotations.ObjectKey(name, ns)
-	if err != nil {
-		return nil
-	}
-	secNS, secName, _ := strings.Cut(key, "/")
-	return []nsName{{secNS, secName}}
+	sec, cm := annotations.AuthObjectNames(ann)
+	return key(sec), key(cm)
 }

@@ -13,7 +13,8 @@ import (
 )
 
 // authEdits change what the auth annotations read: a Secret's users, a
-// Secret removed, an Ingress pointed at another Secret.
+// Secret removed or added, an Ingress pointed at another Secret, the
+// auth-proxy-set-headers ConfigMap changed, removed or added.
 var authEdits = []edit{
 	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // change or delete a Secret
 		if len(o.Secrets) == 0 {
@@ -39,6 +40,27 @@ var authEdits = []edit{
 		i.Annotations["nginx.ingress.kubernetes.io/auth-type"] = "basic"
 		i.Annotations["nginx.ingress.kubernetes.io/auth-secret"] = []string{"users-file", "users-map", "nope", "added"}[r.IntN(4)]
 	}),
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // change or delete a ConfigMap
+		i := slices.IndexFunc(o.ConfigMaps, func(c *corev1.ConfigMap) bool { return c.Name == "auth-headers" })
+		ref := snapshot.ObjectRef{Kind: "ConfigMap", Namespace: "default", Name: "auth-headers"}
+		switch {
+		case i < 0:
+			cm := &corev1.ConfigMap{Data: map[string]string{"X-Back": "1"}}
+			cm.Namespace, cm.Name = "default", "auth-headers"
+			o.ConfigMaps = append(slices.Clone(o.ConfigMaps), cm)
+		case r.IntN(3) == 0:
+			o.ConfigMaps = slices.Delete(slices.Clone(o.ConfigMaps), i, i+1)
+		default:
+			cp := o.ConfigMaps[i].DeepCopy()
+			cp.Data = map[string]string{fmt.Sprintf("X-H%d", r.IntN(5)): "v", "bad key": "x"}
+			if r.IntN(2) == 0 {
+				delete(cp.Data, "bad key")
+			}
+			o.ConfigMaps = slices.Clone(o.ConfigMaps)
+			o.ConfigMaps[i] = cp
+		}
+		return ref, true
+	},
 	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // add a Secret
 		s := &corev1.Secret{Data: map[string][]byte{"auth": []byte("late:{PLAIN}x")}}
 		s.Namespace, s.Name = "default", "added"
@@ -51,8 +73,8 @@ var authEdits = []edit{
 }
 
 // TestBuilderAuthSecrets checks that a Builder told of a changed Secret
-// rebuilds the routes whose auth-secret names it, scoped, and gives what
-// Build gives.
+// or ConfigMap rebuilds the routes whose auth annotations name it, scoped,
+// and gives what Build gives.
 func TestBuilderAuthSecrets(t *testing.T) {
 	t.Parallel()
 	base, opts := readCase(t, "testdata/auth.yaml")

@@ -22,7 +22,9 @@ import (
 // random edits); only the cost differs: a few milliseconds for one edited
 // Ingress among 10 000 instead of a full build's tens.
 //
-// A change it cannot scope (a ConfigMap or IngressClass, an Ingress with
+// A ConfigMap other than the controller's (Options.ConfigMap) or a Secret
+// rebuilds the Ingresses whose auth annotations name it. A change it
+// cannot scope (the controller ConfigMap or an IngressClass, an Ingress with
 // spec.defaultBackend before or after the change or using a changed Service,
 // more than MaxScopedChanges objects, or a scope covering a quarter of the
 // Ingresses) is a full Build. Objects given to a Builder must never be modified (as an
@@ -46,8 +48,9 @@ type Builder struct {
 	ingressesOf map[string]map[nsName]bool
 	// usersOf lists the Ingresses naming each Service in a backend.
 	usersOf map[nsName]map[nsName]bool
-	// secretUsers lists the Ingresses whose auth-secret names each Secret.
-	secretUsers map[nsName]map[nsName]bool
+	// secretUsers and configMapUsers list the Ingresses whose auth-secret
+	// names each Secret, whose auth-proxy-set-headers each ConfigMap.
+	secretUsers, configMapUsers map[nsName]map[nsName]bool
 	// withTLS are the Ingresses with spec.tls: every scoped build takes
 	// the certificates and the hosts with TLS from them. withDefault are
 	// those with spec.defaultBackend: every scoped build routes them too, so
@@ -97,7 +100,7 @@ func (bl *Builder) index(objs Objects) {
 	bl.hostsOf = make(map[nsName][]string, len(objs.Ingresses))
 	bl.ingressesOf = make(map[string]map[nsName]bool, len(objs.Ingresses))
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
-	bl.secretUsers = map[nsName]map[nsName]bool{}
+	bl.secretUsers, bl.configMapUsers = map[nsName]map[nsName]bool{}, map[nsName]map[nsName]bool{}
 	bl.withTLS, bl.withDefault = map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
@@ -139,8 +142,12 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		for _, svc := range servicesOf(old) {
 			delete(bl.usersOf[svc], k)
 		}
-		for _, sec := range authSecretsOf(old.Namespace, old.Annotations) {
+		secs, cms := authObjectsOf(old.Namespace, old.Annotations)
+		for _, sec := range secs {
 			delete(bl.secretUsers[sec], k)
+		}
+		for _, cm := range cms {
+			delete(bl.configMapUsers[cm], k)
 		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
@@ -159,8 +166,12 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	for _, svc := range servicesOf(ing) {
 		addTo(bl.usersOf, svc, k)
 	}
-	for _, sec := range authSecretsOf(ing.Namespace, ing.Annotations) {
+	secs, cms := authObjectsOf(ing.Namespace, ing.Annotations)
+	for _, sec := range secs {
 		addTo(bl.secretUsers, sec, k)
+	}
+	for _, cm := range cms {
+		addTo(bl.configMapUsers, cm, k)
 	}
 	if len(ing.Spec.TLS) > 0 {
 		bl.withTLS[k] = true
@@ -254,6 +265,19 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		case "Secret":
 			tlsChanged = true
 			for i := range bl.secretUsers[k] {
+				affected[i] = true
+			}
+		case "ConfigMap":
+			// The controller's (by name, in any namespace: to be safe) is
+			// global; another is read only through auth-proxy-set-headers.
+			ctl := bl.opts.ConfigMap
+			if _, name, ok := strings.Cut(ctl, "/"); ok {
+				ctl = name
+			}
+			if ctl != "" && ref.Name == ctl {
+				return nil, false
+			}
+			for i := range bl.configMapUsers[k] {
 				affected[i] = true
 			}
 		case "Service":
