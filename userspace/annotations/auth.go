@@ -113,7 +113,7 @@ var authMeta = []Meta{
 	{Key: "auth-signin", Doc: "Where a 401 of the authentication service redirects (302), with the request's URL in `auth-signin-redirect-param`.", Validate: validateAuthURL},
 	{Key: "auth-signin-redirect-param", Default: "rd", Doc: "The query parameter of `auth-signin` carrying the original URL.", Validate: validateQueryParam},
 	{Key: "auth-response-headers", Doc: "Comma-separated headers copied from the authentication service's 2xx answer to the upstream request; one it does not send is removed from the request. Fails closed.", Validate: func(v string) error { _, err := parseHeaderList(v); return err }},
-	{Key: "auth-request-redirect", Doc: "The X-Auth-Request-Redirect sent to the authentication service; none sends the request URI.", Validate: func(string) error { return nil }},
+	{Key: "auth-request-redirect", Doc: "The X-Auth-Request-Redirect sent to the authentication service; none sends the request URI.", Validate: validateHeaderValue},
 	{Key: "auth-proxy-set-headers", Doc: "A ConfigMap (same namespace) whose data are headers sent to the authentication service. Its values are sent literally (nginx variables are not expanded). Fails closed when missing or when a key is not a header name.", Validate: validateObjectName},
 	{Key: "auth-cache-key", Doc: "Caches the authentication service's answers by this key (nginx variables expanded, e.g. `$remote_user$http_authorization`), per host and route, for `auth-cache-duration`.", Validate: func(v string) error { _, err := ParseVars(v); return err }},
 	{Key: "auth-cache-duration", Default: DefaultAuthCacheDuration, Doc: "Comma-separated `[code ...] duration` entries: how long answers of each status are cached under `auth-cache-key`.", Validate: func(v string) error { _, err := parseCacheDurations(v); return err }},
@@ -129,7 +129,7 @@ var authMeta = []Meta{
 	{Key: "global-auth-signin", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-signin` of `global-auth-url`.", Validate: validateAuthURL},
 	{Key: "global-auth-signin-redirect-param", ConfigMap: true, ConfigMapOnly: true, Default: "rd", Doc: "`auth-signin-redirect-param` of `global-auth-url`.", Validate: validateQueryParam},
 	{Key: "global-auth-response-headers", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-response-headers` of `global-auth-url`.", Validate: func(v string) error { _, err := parseHeaderList(v); return err }},
-	{Key: "global-auth-request-redirect", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-request-redirect` of `global-auth-url`.", Validate: func(string) error { return nil }},
+	{Key: "global-auth-request-redirect", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-request-redirect` of `global-auth-url`.", Validate: validateHeaderValue},
 	{Key: "global-auth-cache-key", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-cache-key` of `global-auth-url`.", Validate: func(v string) error { _, err := ParseVars(v); return err }},
 	{Key: "global-auth-cache-duration", ConfigMap: true, ConfigMapOnly: true, Default: DefaultAuthCacheDuration, Doc: "`auth-cache-duration` of `global-auth-url`.", Validate: func(v string) error { _, err := parseCacheDurations(v); return err }},
 	{Key: "global-auth-always-set-cookie", ConfigMap: true, ConfigMapOnly: true, Default: "false", Doc: "`auth-always-set-cookie` of `global-auth-url`.", Validate: func(v string) error { _, err := parseBool(v); return err }},
@@ -219,6 +219,9 @@ func validateAuthURL(v string) error {
 	u, err := url.Parse(vars.Expand(func(string) string { return "x" }))
 	if err != nil || u.Host == "" || u.Scheme != "http" && u.Scheme != "https" {
 		return errors.New("must be an absolute http or https URL")
+	}
+	if h := u.Hostname(); h == "" || strings.Contains(h, "..") || strings.Trim(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:") != "" {
+		return errors.New("invalid url host") // as ingress-nginx's StringToURL
 	}
 	return nil
 }
@@ -404,11 +407,10 @@ func parseExternal(get lookup, prefix string, deny func(key, v string, err error
 			*dst = v
 		}
 	}
-	anyValue := func(string) error { return nil }
 	str("method", validateAuthMethod, &e.Method)
 	str("signin", validateAuthURL, &e.Signin)
 	str("signin-redirect-param", validateQueryParam, &e.SigninRedirectParam)
-	str("request-redirect", anyValue, &e.RequestRedirect)
+	str("request-redirect", validateHeaderValue, &e.RequestRedirect)
 	str("cache-key", func(v string) error { _, err := ParseVars(v); return err }, &e.CacheKey)
 	if v, ok := get(prefix + "response-headers"); ok {
 		hs, err := parseHeaderList(v)
@@ -487,6 +489,26 @@ func authEqual(a, b *Auth) bool { return reflect.DeepEqual(a, b) }
 // AuthEqual reports whether a and b hold the same settings (nil only
 // equals nil).
 func AuthEqual(a, b *Auth) bool { return authEqual(a, b) }
+
+// validateHeaderValue refuses control characters, which no header value
+// may hold.
+func validateHeaderValue(v string) error {
+	if !ValidHeaderValue(v) {
+		return errors.New("must not hold control characters")
+	}
+	return nil
+}
+
+// ValidHeaderValue reports whether v may be sent as a header value: no
+// control character but tab.
+func ValidHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidHeaderName reports whether name may be a header of
 // auth-response-headers or a key of the auth-proxy-set-headers ConfigMap,

@@ -105,6 +105,10 @@ func (s *authState) resolve(ns string, in *annotations.Auth) *resolvedAuth {
 					deny("auth-proxy-set-headers configmap %s: key %q is not a header name", key, name)
 					continue
 				}
+				if !annotations.ValidHeaderValue(v) {
+					deny("auth-proxy-set-headers configmap %s: the value of %q holds a control character", key, name)
+					continue
+				}
 				e.ProxySetHeaders = append(e.ProxySetHeaders, name+": "+v)
 			}
 			slices.Sort(e.ProxySetHeaders)

@@ -3,6 +3,7 @@ package snapshot_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -87,6 +88,18 @@ func TestBuilderAuthSecrets(t *testing.T) {
 	}
 	if scoped == 0 {
 		t.Error("no build was scoped")
+	}
+	// The same edits on every case: a Secret that spec.tls names, or the
+	// default certificate, changes the certificates; another does not.
+	cases, err := filepath.Glob("testdata/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range cases {
+		objs, opts := readCase(t, path)
+		for seed := range uint64(3) {
+			compareRandomEdits(t, rand.New(rand.NewPCG(seed, 13)), objs, opts, authEdits, 10, seed)
+		}
 	}
 
 	// A changed Secret is live for its users, through a scoped build.

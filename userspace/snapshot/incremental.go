@@ -16,8 +16,9 @@ import (
 // affect: the hosts of the changed Ingresses (their rules and spec.tls, all
 // hosts under a wildcard TLS host) and of the Ingresses that use a changed
 // Service or EndpointSlice, closed over every Ingress sharing one of those
-// hosts; and, when an Ingress with spec.tls or a Secret changed, the
-// certificates from the spec.tls of every Ingress. Its result is always the Snapshot Build gives for the same
+// hosts; and, when an Ingress with spec.tls or a Secret one names (or the
+// default certificate's) changed, the certificates from the spec.tls of
+// every Ingress. Its result is always the Snapshot Build gives for the same
 // Objects (TestBuilderMatchesBuild checks it on every golden case and on
 // random edits); only the cost differs: a few milliseconds for one edited
 // Ingress among 10 000 instead of a full build's tens.
@@ -48,6 +49,9 @@ type Builder struct {
 	ingressesOf map[string]map[nsName]bool
 	// usersOf lists the Ingresses naming each Service in a backend.
 	usersOf map[nsName]map[nsName]bool
+	// tlsSecrets counts the spec.tls sections naming each Secret: a change
+	// to another Secret leaves the certificates as they are.
+	tlsSecrets map[nsName]int
 	// secretUsers and configMapUsers list the Ingresses whose auth-secret
 	// names each Secret, whose auth-proxy-set-headers each ConfigMap.
 	secretUsers, configMapUsers map[nsName]map[nsName]bool
@@ -101,6 +105,7 @@ func (bl *Builder) index(objs Objects) {
 	bl.ingressesOf = make(map[string]map[nsName]bool, len(objs.Ingresses))
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
 	bl.secretUsers, bl.configMapUsers = map[nsName]map[nsName]bool{}, map[nsName]map[nsName]bool{}
+	bl.tlsSecrets = map[nsName]int{}
 	bl.withTLS, bl.withDefault = map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
@@ -142,6 +147,11 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		for _, svc := range servicesOf(old) {
 			delete(bl.usersOf[svc], k)
 		}
+		for _, sec := range tlsSecretsOf(old) {
+			if bl.tlsSecrets[sec]--; bl.tlsSecrets[sec] <= 0 {
+				delete(bl.tlsSecrets, sec)
+			}
+		}
 		secs, cms := authObjectsOf(old.Namespace, old.Annotations)
 		for _, sec := range secs {
 			delete(bl.secretUsers[sec], k)
@@ -165,6 +175,9 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	}
 	for _, svc := range servicesOf(ing) {
 		addTo(bl.usersOf, svc, k)
+	}
+	for _, sec := range tlsSecretsOf(ing) {
+		bl.tlsSecrets[sec]++
 	}
 	secs, cms := authObjectsOf(ing.Namespace, ing.Annotations)
 	for _, sec := range secs {
@@ -203,6 +216,17 @@ func hostsOf(ing *networkingv1.Ingress) []string {
 	}
 	slices.Sort(hosts)
 	return slices.Compact(hosts)
+}
+
+// tlsSecretsOf returns the Secrets ing's spec.tls sections name.
+func tlsSecretsOf(ing *networkingv1.Ingress) []nsName {
+	var out []nsName
+	for _, t := range ing.Spec.TLS {
+		if t.SecretName != "" {
+			out = append(out, nsName{ing.Namespace, t.SecretName})
+		}
+	}
+	return out
 }
 
 // servicesOf returns the Services ing's backends name.
@@ -263,7 +287,10 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			bl.setIngress(k, cur)
 			affected[k] = true
 		case "Secret":
-			tlsChanged = true
+			def := bl.opts.DefaultSSLCertificate
+			if bl.tlsSecrets[k] > 0 || def == ref.Name || strings.HasSuffix(def, "/"+ref.Name) { // by name: to be safe
+				tlsChanged = true
+			}
 			for i := range bl.secretUsers[k] {
 				affected[i] = true
 			}
