@@ -63,7 +63,8 @@ func newAuthenticator(reg *prometheus.Registry) *authenticator {
 // auth-response-headers set) and rec adds the auth service's cookies.
 func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange, route *router.Route) bool {
 	a := route.Backend.Proxy.Auth
-	if a == nil || a.Basic == nil && a.External == nil && a.Invalid == "" {
+	// no-auth-locations lift the authentication, not a denial.
+	if a == nil || a.Invalid == "" && (a.Basic == nil && a.External == nil || p.liveGlobal().NoAuth(route.Path)) {
 		return p.sources.reject(rec, ex.fwd.remote, route)
 	}
 	au := p.auth

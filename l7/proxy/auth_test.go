@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 func withAuth(a *annotations.Auth) func(*annotations.Proxy) {
@@ -484,4 +485,39 @@ func TestDigestNonces(t *testing.T) {
 	if !d.use(n, 1) || d.use(n, 1) || !d.use(n, 3) || d.use(n, 2) {
 		t.Error("nonce counts are not accepted once and in increasing order")
 	}
+}
+
+func TestNoAuthLocations(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	a := &annotations.Auth{Basic: &annotations.BasicAuth{Users: []string{"foo:{PLAIN}pw"}}}
+	denied := &annotations.Auth{Basic: &annotations.BasicAuth{}, Invalid: "secret missing"}
+	be := backendOf("web", []string{addr(up)}, withAuth(a))
+	bad := backendOf("web", []string{addr(up)}, withAuth(denied))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "n.example.com", Paths: []snapshot.Path{
+		{Path: "/.well-known/acme-challenge/tok", Match: snapshot.MatchExact, Backend: be},
+		{Path: "/public", Match: snapshot.MatchPrefix, Backend: be},
+		{Path: "/.well-known/acme-challenge/denied", Match: snapshot.MatchExact, Backend: bad},
+		{Path: "/", Match: snapshot.MatchPrefix, Backend: be},
+	}}}}
+	p, srv := front(t, Options{}, s)
+	c := client(t)
+	check := func(what string, want map[string]int) {
+		t.Helper()
+		for path, status := range want {
+			if res := get(t, c, srv, "n.example.com", path); res.status != status {
+				t.Errorf("%s: GET %s: %d (%v), want %d", what, path, res.status, res.err, status)
+			}
+		}
+	}
+	check("default", map[string]int{"/.well-known/acme-challenge/tok": 200, "/public/x": 401, "/": 401,
+		"/.well-known/acme-challenge/denied": 503})
+
+	s2 := *s
+	s2.Version = 2
+	s2.Global.NoAuthLocations = []string{"/public"}
+	if err := p.Apply(&s2); err != nil {
+		t.Fatal(err)
+	}
+	check("no-auth-locations /public", map[string]int{"/.well-known/acme-challenge/tok": 401, "/public/x": 200, "/": 401})
 }

@@ -527,3 +527,35 @@ func AuthObjectNames(ann map[string]string) (secret, configMap string) {
 	}
 	return secret, configMap
 }
+
+// DefaultNoAuthLocations is no-auth-locations' default: ACME HTTP-01
+// challenges are answered without authentication.
+const DefaultNoAuthLocations = "/.well-known/acme-challenge"
+
+// parseLocationList splits no-auth-locations; empty entries are skipped
+// and an empty list is not nil.
+func parseLocationList(v string) ([]string, error) {
+	out := []string{}
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// NoAuth reports whether the rule path is served without authentication:
+// it starts with an entry of no-auth-locations (the default when unset),
+// as ingress-nginx's isLocationInLocationList.
+func (g Global) NoAuth(path string) bool {
+	list := g.NoAuthLocations
+	if list == nil {
+		list = []string{DefaultNoAuthLocations}
+	}
+	for _, l := range list {
+		if strings.HasPrefix(path, l) {
+			return true
+		}
+	}
+	return false
+}

@@ -163,3 +163,30 @@ func prefixed(ann map[string]string) map[string]string {
 	}
 	return out
 }
+
+func TestNoAuthLocations(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		value string // "-": unset
+		path  string
+		want  bool
+	}{
+		{"-", "/.well-known/acme-challenge/tok", true},
+		{"-", "/", false},
+		{"", "/.well-known/acme-challenge/tok", false},
+		{" /public, ,/static", "/static/app.js", true},
+		{"/public,/static", "/.well-known/acme-challenge/x", false},
+	} {
+		data := map[string]string{}
+		if tc.value != "-" {
+			data["no-auth-locations"] = tc.value
+		}
+		g, errs := ParseGlobal(data)
+		if len(errs) != 0 {
+			t.Fatal(errs)
+		}
+		if got := g.NoAuth(tc.path); got != tc.want {
+			t.Errorf("no-auth-locations %q: NoAuth(%q) = %v, want %v", tc.value, tc.path, got, tc.want)
+		}
+	}
+}
