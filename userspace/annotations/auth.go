@@ -107,7 +107,7 @@ var authMeta = []Meta{
 	{Key: "auth-type", Doc: "`basic` or `digest`: authenticate against `auth-secret` (nginx's `auth_basic` / `auth_digest`). 401 with `WWW-Authenticate` otherwise; the Authorization header is not passed upstream. Fails closed: another value, a missing or unreadable Secret denies the route (503) with a warning.", Validate: validateAuthType},
 	{Key: "auth-secret", Doc: "The Secret (`name` or `namespace/name`; another namespace is refused, as ingress-nginx's default `allow-cross-namespace-resources: false`) holding the users. Any Secret type.", Validate: validateObjectName},
 	{Key: "auth-secret-type", Default: "auth-file", Doc: "`auth-file`: the Secret's key `auth` is an htpasswd file; `auth-map`: each key is a user, its value the hash. Hashes: bcrypt (`$2y$`, `$2a$`, `$2b$`), apr1 (`$apr1$`), `{SHA}`, and `{PLAIN}`; a DES or glibc crypt(3) entry is refused with a warning (that user cannot log in).", Validate: validateAuthSecretType},
-	{Key: "auth-realm", Doc: "The realm of the `WWW-Authenticate` challenge.", Validate: func(string) error { return nil }},
+	{Key: "auth-realm", Doc: "The realm of the `WWW-Authenticate` challenge: letters, digits, spaces and `/-._~:` (ingress-nginx's CharsWithSpace). Fails closed on another value (ingress-nginx would drop the authentication).", Validate: validateRealm},
 	{Key: "auth-url", Doc: "External authentication: every request is first sent (headers only, as ingress-nginx's auth location: X-Original-URL, X-Original-Method, X-Sent-From, X-Real-IP, X-Forwarded-For, X-Auth-Request-Redirect, X-Request-ID, the client's headers) to this URL; 2xx lets it through, 401 and 403 are answered as is, anything else (unreachable, a timeout: the route's proxy timeouts) is 500. nginx variables such as `$host` and `$escaped_request_uri` are expanded. Fails closed on an invalid value (503).", Validate: validateAuthURL},
 	{Key: "auth-method", Doc: "The method of the authentication subrequest; none sends GET, as nginx's subrequest. Fails closed.", Validate: validateAuthMethod},
 	{Key: "auth-signin", Doc: "Where a 401 of the authentication service redirects (302), with the request's URL in `auth-signin-redirect-param`.", Validate: validateAuthURL},
@@ -143,6 +143,7 @@ var (
 	codeRe    = regexp.MustCompile(`^\d{3}$`)
 	durRe     = regexp.MustCompile(`^\d+(ms|s|m|h|d|w|M|y)$`)
 	intDigits = regexp.MustCompile(`^-?\d+$`)
+	realmRe   = regexp.MustCompile(`^[/\-._~a-zA-Z0-9: ]*$`)
 )
 
 func validateAuthType(v string) error {
@@ -151,6 +152,13 @@ func validateAuthType(v string) error {
 	}
 	if v != "basic" && v != "digest" {
 		return errors.New(`must be "basic" or "digest"`)
+	}
+	return nil
+}
+
+func validateRealm(v string) error {
+	if !realmRe.MatchString(v) {
+		return errors.New("may hold only letters, digits, spaces and /-._~:")
 	}
 	return nil
 }
@@ -353,7 +361,13 @@ func parseAuth(raw lookup, dst **Auth, wrap func(key, value string, err error) e
 			deny("auth-type", t, err)
 		} else {
 			b := &BasicAuth{Digest: t == "digest"}
-			b.Realm, _ = get("auth-realm")
+			if realm, ok := raw("auth-realm"); ok {
+				if err := validateRealm(realm); err != nil {
+					deny("auth-realm", realm, err)
+				} else {
+					b.Realm = realm
+				}
+			}
 			if st, ok := get("auth-secret-type"); ok {
 				if err := validateAuthSecretType(st); err != nil {
 					deny("auth-secret-type", st, err)
