@@ -110,12 +110,12 @@ var authMeta = []Meta{
 	{Key: "auth-realm", Doc: "The realm of the `WWW-Authenticate` challenge: letters, digits, spaces and `/-._~:` (ingress-nginx's CharsWithSpace). Fails closed on another value (ingress-nginx would drop the authentication).", Validate: validateRealm},
 	{Key: "auth-url", Doc: "External authentication: every request is first sent (headers only, as ingress-nginx's auth location: X-Original-URL, X-Original-Method, X-Sent-From, X-Real-IP, X-Forwarded-For, X-Auth-Request-Redirect, X-Request-ID, the client's headers) to this URL; 2xx lets it through, 401 and 403 are answered as is, anything else (unreachable, a timeout: the route's proxy timeouts) is 500. nginx variables such as `$host` and `$escaped_request_uri` are expanded. Fails closed on an invalid value (503).", Validate: validateAuthURL},
 	{Key: "auth-method", Doc: "The method of the authentication subrequest; none sends GET, as nginx's subrequest. Fails closed.", Validate: validateAuthMethod},
-	{Key: "auth-signin", Doc: "Where a 401 of the authentication service redirects (302), with the request's URL in `auth-signin-redirect-param`.", Validate: validateAuthURL},
-	{Key: "auth-signin-redirect-param", Default: "rd", Doc: "The query parameter of `auth-signin` carrying the original URL.", Validate: validateQueryParam},
+	{Key: "auth-signin", Doc: "Where a 401 of the authentication service redirects (302), with the request's URL in `auth-signin-redirect-param`. An invalid value is ignored with a warning, as ingress-nginx.", Validate: validateAuthURL},
+	{Key: "auth-signin-redirect-param", Default: "rd", Doc: "The query parameter of `auth-signin` carrying the original URL. An invalid value is ignored with a warning.", Validate: validateQueryParam},
 	{Key: "auth-response-headers", Doc: "Comma-separated headers copied from the authentication service's 2xx answer to the upstream request; one it does not send is removed from the request. Fails closed.", Validate: func(v string) error { _, err := parseHeaderList(v); return err }},
 	{Key: "auth-request-redirect", Doc: "The X-Auth-Request-Redirect sent to the authentication service; none sends the request URI.", Validate: validateHeaderValue},
 	{Key: "auth-proxy-set-headers", Doc: "A ConfigMap (same namespace) whose data are headers sent to the authentication service. Its values are sent literally (nginx variables are not expanded). Fails closed when missing or when a key is not a header name.", Validate: validateObjectName},
-	{Key: "auth-cache-key", Doc: "Caches the authentication service's answers by this key (nginx variables expanded, e.g. `$remote_user$http_authorization`), per host and route, for `auth-cache-duration`.", Validate: func(v string) error { _, err := ParseVars(v); return err }},
+	{Key: "auth-cache-key", Doc: "Caches the authentication service's answers by this key (nginx variables expanded, e.g. `$remote_user$http_authorization`), per host and route, for `auth-cache-duration`. An invalid value (an unsupported variable) is ignored with a warning: nothing is cached.", Validate: func(v string) error { _, err := ParseVars(v); return err }},
 	{Key: "auth-cache-duration", Default: DefaultAuthCacheDuration, Doc: "Comma-separated `[code ...] duration` entries: how long answers of each status are cached under `auth-cache-key`.", Validate: func(v string) error { _, err := parseCacheDurations(v); return err }},
 	{Key: "auth-always-set-cookie", Default: "false", Doc: "Pass the authentication service's Set-Cookie to the client whatever the status (otherwise only with 200, 201, 204, 206, 301, 302, 303, 304, 307, 308).", Validate: func(v string) error { _, err := parseBool(v); return err }},
 	{Key: "auth-keepalive", Default: "0", Doc: "Idle keep-alive connections kept to the authentication service; 0 opens a connection per subrequest.", Validate: validateInt},
@@ -412,20 +412,25 @@ func parseExternal(get lookup, prefix string, deny func(key, v string, err error
 	if err := validateAuthURL(e.URL); err != nil {
 		deny(prefix+"url", u, err)
 	}
-	str := func(key string, validate func(string) error, dst *string) {
+	// A value that does not fail closed is left out, and reported by
+	// reportIgnored, as ingress-nginx ignores an invalid auth-signin,
+	// auth-signin-redirect-param or auth-cache-key with a warning.
+	str := func(key string, validate func(string) error, failsClosed bool, dst *string) {
 		if v, ok := get(prefix + key); ok {
 			if err := validate(v); err != nil {
-				deny(prefix+key, v, err)
+				if failsClosed {
+					deny(prefix+key, v, err)
+				}
 				return
 			}
 			*dst = v
 		}
 	}
-	str("method", validateAuthMethod, &e.Method)
-	str("signin", validateAuthURL, &e.Signin)
-	str("signin-redirect-param", validateQueryParam, &e.SigninRedirectParam)
-	str("request-redirect", validateHeaderValue, &e.RequestRedirect)
-	str("cache-key", func(v string) error { _, err := ParseVars(v); return err }, &e.CacheKey)
+	str("method", validateAuthMethod, true, &e.Method)
+	str("signin", validateAuthURL, false, &e.Signin)
+	str("signin-redirect-param", validateQueryParam, false, &e.SigninRedirectParam)
+	str("request-redirect", validateHeaderValue, true, &e.RequestRedirect)
+	str("cache-key", func(v string) error { _, err := ParseVars(v); return err }, false, &e.CacheKey)
 	if v, ok := get(prefix + "response-headers"); ok {
 		hs, err := parseHeaderList(v)
 		if err != nil {
