@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -520,4 +522,62 @@ func TestNoAuthLocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("no-auth-locations /public", map[string]int{"/.well-known/acme-challenge/tok": 401, "/public/x": 200, "/": 401})
+}
+
+// TestExternalAuthKeepalive: without auth-keepalive every subrequest
+// closes its connection (Connection: close, as nginx's default); with it
+// the connection is reused.
+func TestExternalAuthKeepalive(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	for _, tc := range []struct {
+		conns int
+		reuse bool
+	}{{0, false}, {4, true}} {
+		var mu sync.Mutex
+		peers := map[string]bool{}
+		closes := 0
+		as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			peers[r.RemoteAddr] = true
+			if r.Close {
+				closes++
+			}
+		})
+		a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd",
+			KeepaliveConnections: tc.conns, KeepaliveRequests: 1000, KeepaliveTimeoutSeconds: 60}}
+		_, srv := front(t, Options{}, snap(1, "k.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+		c := client(t)
+		for range 3 {
+			if res := get(t, c, srv, "k.example.com", "/"); res.status != 200 {
+				t.Fatalf("keepalive %d: status %d (%v)", tc.conns, res.status, res.err)
+			}
+		}
+		mu.Lock()
+		if reused := len(peers) == 1; reused != tc.reuse || (closes == 3) == tc.reuse {
+			t.Errorf("auth-keepalive %d: %d connections for 3 subrequests, %d with Connection: close", tc.conns, len(peers), closes)
+		}
+		mu.Unlock()
+	}
+}
+
+func TestAuthDeniedMetric(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	reg := prometheus.NewRegistry()
+	a := &annotations.Auth{Basic: &annotations.BasicAuth{Users: []string{"foo:{PLAIN}pw"}}}
+	_, srv := front(t, Options{Registry: reg}, snap(1, "m.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+	c := client(t)
+	get(t, c, srv, "m.example.com", "/")
+	get(t, c, srv, "m.example.com", "/")
+	authGet(t, c, srv, http.MethodGet, "m.example.com", "/", authorization(basicHeader("foo", "pw")))
+	want := `
+# HELP weir_auth_denied_total Requests refused by authentication, by Ingress and by status: 401 and 403 (refused), 500 (the authentication service failed), 503 (the configuration is invalid: the route is denied).
+# TYPE weir_auth_denied_total counter
+weir_auth_denied_total{ingress="ing-web",namespace="ns",status="401"} 2
+`
+	if err := promtestutil.GatherAndCompare(reg, strings.NewReader(want), "weir_auth_denied_total"); err != nil {
+		t.Error(err)
+	}
 }
