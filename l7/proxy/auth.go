@@ -263,7 +263,6 @@ type compiledExternal struct {
 	requestRedirect       annotations.Vars
 	setHeaders            [][2]string
 	cacheFor              map[int]time.Duration
-	hostname              string
 }
 
 func compileExternal(e *annotations.ExternalAuth) *compiledExternal {
@@ -272,9 +271,6 @@ func compileExternal(e *annotations.ExternalAuth) *compiledExternal {
 	c.signin, _ = annotations.ParseVars(e.Signin)
 	c.cacheKey, _ = annotations.ParseVars(e.CacheKey)
 	c.requestRedirect = annotations.Vars{{Text: e.RequestRedirect}}
-	if u, err := url.Parse(e.URL); err == nil {
-		c.hostname = u.Hostname()
-	}
 	for _, h := range e.ProxySetHeaders {
 		name, v, _ := strings.Cut(h, ": ")
 		c.setHeaders = append(c.setHeaders, [2]string{name, v})
@@ -333,7 +329,7 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 		h.Set("X-Original-Uri", r.RequestURI)
 		h.Set("X-Scheme", ex.fwd.scheme)
 	}
-	req.Host = c.hostname
+	req.Host = req.URL.Hostname() // proxy_set_header Host, the URL's host without its port
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"

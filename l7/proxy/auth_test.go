@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/base64"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -232,6 +233,18 @@ func TestExternalAuthHeaders(t *testing.T) {
 	ar, _ = as.last(t)
 	if ar.Method != "POST" || ar.Header.Get("X-Original-Uri") != "/x?y" || ar.Header.Get("X-Scheme") != "http" || ar.Header.Get("X-Original-Method") != "GET" {
 		t.Errorf("auth-method POST: %s, X-Original-URI %q, X-Scheme %q", ar.Method, ar.Header.Get("X-Original-Uri"), ar.Header.Get("X-Scheme"))
+	}
+
+	// A variable in the URL's host: the request goes there, and Host is
+	// its expansion.
+	_, port, _ := net.SplitHostPort(as.Listener.Addr().String())
+	byHost := &annotations.Auth{External: &annotations.ExternalAuth{URL: "http://$host:" + port + "/v", SigninRedirectParam: "rd"}}
+	_, srv3 := front(t, Options{}, snap(1, "127.0.0.1", backendOf("web", []string{addr(up)}, withAuth(byHost))))
+	if res := get(t, c, srv3, "127.0.0.1", "/"); res.status != 200 {
+		t.Fatalf("auth-url with $host: %d (%v)", res.status, res.err)
+	}
+	if ar, _ = as.last(t); ar.Host != "127.0.0.1" || ar.URL.Path != "/v" {
+		t.Errorf("auth-url with $host: Host %q path %q, want 127.0.0.1 and /v", ar.Host, ar.URL.Path)
 	}
 }
 
