@@ -86,6 +86,9 @@ type Global struct {
 	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
+	// Block is block-cidrs, block-user-agents and block-referers. The zero
+	// value blocks nothing.
+	Block Block `json:"block,omitzero"`
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -381,6 +384,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	countKey("max-worker-connections", &g.MaxWorkerConnections)
 	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })
 	globalKey(data, "no-auth-locations", parseLocationList, wrap, func(l []string) { g.NoAuthLocations = l })
+	parseBlock(data, &g.Block, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error

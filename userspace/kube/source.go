@@ -1,7 +1,7 @@
 // Package kube is Weir's cluster source: client-go informers on Ingress,
 // IngressClass, Service, EndpointSlice, Secret (every type but those
-// secretFieldSelector leaves out) and ConfigMap feed the same snapshot.Build as the folder source, through the
-// controller's Sync. It also writes the status of the Ingresses Weir serves
+// secretFieldSelector leaves out) and ConfigMap feed the same
+// snapshot.Build as the folder source, through the controller's Sync. It also writes the status of the Ingresses Weir serves
 // (leader only, on a coordination.k8s.io Lease) and turns every
 // snapshot.Warning into a Kubernetes Event on the object at fault.
 package kube

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // Builder builds Snapshots like Build, and when told which objects changed
@@ -55,6 +57,10 @@ type Builder struct {
 	// secretUsers and configMapUsers list the Ingresses whose auth-secret
 	// names each Secret, whose auth-proxy-set-headers each ConfigMap.
 	secretUsers, configMapUsers map[nsName]map[nsName]bool
+	// authUsersOf lists the Ingresses naming each Secret in
+	// auth-tls-secret; authSecretOf inverts it.
+	authUsersOf  map[nsName]map[nsName]bool
+	authSecretOf map[nsName]nsName
 	// withTLS are the Ingresses with spec.tls: every scoped build takes
 	// the certificates and the hosts with TLS from them. withDefault are
 	// those with spec.defaultBackend: every scoped build routes them too, so
@@ -106,6 +112,7 @@ func (bl *Builder) index(objs Objects) {
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
 	bl.secretUsers, bl.configMapUsers = map[nsName]map[nsName]bool{}, map[nsName]map[nsName]bool{}
 	bl.tlsSecrets = map[nsName]int{}
+	bl.authUsersOf, bl.authSecretOf = map[nsName]map[nsName]bool{}, map[nsName]nsName{}
 	bl.withTLS, bl.withDefault = map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
@@ -159,6 +166,10 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		for _, cm := range cms {
 			delete(bl.configMapUsers[cm], k)
 		}
+		if sec, ok := bl.authSecretOf[k]; ok {
+			delete(bl.authUsersOf[sec], k)
+			delete(bl.authSecretOf, k)
+		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
 		delete(bl.hostsOf, k)
@@ -185,6 +196,10 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	}
 	for _, cm := range cms {
 		addTo(bl.configMapUsers, cm, k)
+	}
+	if sec, ok := authSecretOf(ing); ok {
+		bl.authSecretOf[k] = sec
+		addTo(bl.authUsersOf, sec, k)
 	}
 	if len(ing.Spec.TLS) > 0 {
 		bl.withTLS[k] = true
@@ -227,6 +242,18 @@ func tlsSecretsOf(ing *networkingv1.Ingress) []nsName {
 		}
 	}
 	return out
+}
+
+// authSecretOf returns the Secret ing names in auth-tls-secret, if any.
+func authSecretOf(ing *networkingv1.Ingress) (nsName, bool) {
+	ns, name, err := annotations.SplitAuthTLSSecret(ing.Annotations[annotations.Prefix+"auth-tls-secret"])
+	if err != nil {
+		return nsName{}, false
+	}
+	if ns == "" {
+		ns = ing.Namespace
+	}
+	return nsName{ns, name}, true
 }
 
 // servicesOf returns the Services ing's backends name.
@@ -288,10 +315,13 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			affected[k] = true
 		case "Secret":
 			def := bl.opts.DefaultSSLCertificate
-			if bl.tlsSecrets[k] > 0 || def == ref.Name || strings.HasSuffix(def, "/"+ref.Name) { // by name: to be safe
+			if bl.tlsSecrets[k] > 0 || len(bl.authUsersOf[k]) > 0 || def == ref.Name || strings.HasSuffix(def, "/"+ref.Name) { // by name: to be safe
 				tlsChanged = true
 			}
 			for i := range bl.secretUsers[k] {
+				affected[i] = true
+			}
+			for i := range bl.authUsersOf[k] {
 				affected[i] = true
 			}
 		case "ConfigMap":
