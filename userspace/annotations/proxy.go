@@ -48,6 +48,10 @@ type Proxy struct {
 	// ConnLimit is limit-connections with limit-allowlist. Nil means no
 	// limit (the default). A pointer for the reason SourceRange is.
 	ConnLimit *ConnLimit `json:"connLimit,omitempty"`
+	// Auth is the authentication family (auth.go). Nil means none (the
+	// default, or the ConfigMap's global-auth-url). A pointer for the
+	// reason SourceRange is.
+	Auth *Auth `json:"auth,omitempty"`
 	// NextUpstream is when a failed request is passed to the next endpoint
 	// (proxy-next-upstream). Default NextError|NextTimeout ("error
 	// timeout"); the zero value is "off".

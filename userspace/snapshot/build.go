@@ -151,6 +151,7 @@ type builder struct {
 	// wwwOwner is the Ingress that set from-to-www-redirect on each host
 	// with a RedirectFrom (build_rewrite.go).
 	wwwOwner map[string]ObjectRef
+	auth     authState // the objects auth annotations name (build_auth.go)
 }
 
 // nsName keys objects by namespace and name without building a string.
@@ -206,6 +207,7 @@ func (b *builder) sortedWarnings() []Warning {
 }
 
 func (b *builder) index(objs Objects) {
+	b.indexAuth(objs)
 	for _, s := range objs.Services {
 		if s != nil {
 			b.services[nsName{s.Namespace, s.Name}] = s
@@ -318,6 +320,7 @@ func (b *builder) parseAnnotations(ing *ingress, defaults annotations.Proxy) {
 	}
 	ing.parsed = p
 	ing.cfg = p.cfg
+	b.resolveAuth(ing)
 	for _, err := range p.errs {
 		reason := ReasonInvalidAnnotation
 		switch {

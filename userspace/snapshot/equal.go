@@ -64,7 +64,8 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x.ConnLimit, y.ConnLimit = nil, nil
 	x.Balance, y.Balance = nil, nil
 	x.Rewrite, y.Rewrite = nil, nil
-	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) {
+	x.Auth, y.Auth = nil, nil
+	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) || !annotations.AuthEqual(a.Auth, b.Auth) {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
