@@ -91,27 +91,39 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, body *clientBody, next *nextPolicy) *attemptError {
 	addr := ex.upstream.Addr
 	out.URL.Host = addr
+	kind, err := p.kinds.kindOf(ex.route.Backend)
+	if err != nil {
+		return newAttemptError(&dialError{addr: addr, err: err}, false)
+	}
+	if kind.protocol.HTTP2() {
+		return p.attemptH2(rec, r, out, ex, kind, next) // h2.go
+	}
+	key := kind.poolKey(addr)
+	dial := func(ctx context.Context) (net.Conn, error) { return p.dialKind(ctx, kind, addr) }
 	// Every reused connection is checked first (one non-blocking peek): an
 	// upstream that closed it, or queued an unsolicited response on it, must
 	// not answer this request. An idempotent request without body is also
-	// retried if the upstream closes a reused connection under it.
+	// retried if the upstream closes a reused connection under it. A TLS
+	// connection is not peeked at (its session tickets would look like an
+	// unasked response): a closed one is retried the same way.
 	for try := 0; ; try++ {
 		var c net.Conn
 		var reused bool
 		var err error
 		ex.timing.begin()
 		if try == 0 {
-			c, reused, err = p.pool.get(r.Context(), addr, true)
+			c, reused, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
 		} else {
 			// The retry is on a new connection: the other idle ones may
 			// be as dead (an upstream restart).
-			c, err = p.pool.dial.DialContext(r.Context(), "tcp", addr)
+			c, err = dial(r.Context())
 		}
 		if err != nil {
 			return newAttemptError(err, false)
 		}
 		ex.timing.connected(reused)
 		uc := newUpstreamConn(c, ex.timeouts)
+		uc.key = key
 		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
 			return fail
@@ -196,7 +208,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	defer func() {
 		if stop() && reusable {
 			uc.release()
-			p.pool.put(ex.upstream.Addr, uc.Conn)
+			p.pool.put(uc.key, uc.Conn)
 			return
 		}
 		uc.release()
@@ -259,16 +271,39 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	}
 	ex.timing.headerRead()
 	uc.startBody()
-	if cond := annotations.Status(resp.StatusCode); ex.route.Backend.Proxy.NextUpstream.Has(cond) {
-		fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true}
-		if next.allows(cond, true) {
-			return false, fail // the connection is closed, its response unread
-		}
-		if fail.unhealthy(ex.route.Backend.Proxy.NextUpstream) {
-			ex.upstream.Failed(time.Now())
-		}
+	if fail := statusFailure(resp, ex, next); fail != nil {
+		return false, fail // the connection is closed, its response unread
 	}
+	if !p.relay(rec, r, resp, ex, uc.gone.Load) {
+		return false, nil
+	}
+	reusable = !early && !resp.Close && uc.br.Buffered() == 0 && !uc.gone.Load()
+	return false, nil
+}
 
+// statusFailure returns the failure when resp's status is one of
+// proxy-next-upstream's and next passes the request on; a status that
+// takes the upstream out of rotation does so.
+func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attemptError {
+	cond := annotations.Status(resp.StatusCode)
+	if !ex.route.Backend.Proxy.NextUpstream.Has(cond) {
+		return nil
+	}
+	fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true}
+	if next.allows(cond, true) {
+		return fail
+	}
+	if fail.unhealthy(ex.route.Backend.Proxy.NextUpstream) {
+		ex.upstream.Failed(time.Now())
+	}
+	return nil
+}
+
+// relay sends resp, its header, body and trailers, to rec. It reports
+// whether the body was read to its end; when it was not and r is served by
+// an http.Server, it aborts the response (panic http.ErrAbortHandler).
+// gone reports whether the client went away.
+func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Response, ex *exchange, gone func() bool) bool {
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
 	copyHeader(h, resp.Header)
@@ -279,15 +314,18 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 			keys = append(keys, k)
 		}
 		h.Add("Trailer", strings.Join(keys, ", "))
+		// An HTTP/2 response may have both; an HTTP/1.1 client gets the
+		// trailers only chunked.
+		h.Del("Content-Length")
 	}
 	rec.WriteHeader(resp.StatusCode)
-	err := p.copyBody(rec, resp, ex, uc)
+	err := p.copyBody(rec, resp, ex, gone)
 	ex.timing.done()
 	if err != nil {
 		if r.Context().Value(http.ServerContextKey) == nil {
-			return false, nil // not under an http.Server: nothing to abort
+			return false // not under an http.Server: nothing to abort
 		}
-		if !uc.gone.Load() {
+		if !gone() {
 			// As nginx: what was read before the upstream failed reaches
 			// the client, then the connection is closed.
 			rec.Flush()
@@ -307,15 +345,14 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 			}
 		}
 	}
-	reusable = !early && !resp.Close && uc.br.Buffered() == 0 && !uc.gone.Load()
-	return false, nil
+	return true
 }
 
 // copyBody streams the response body to rec and, once it is read to its
 // end, closes it. A read error is recorded as the request's upstream error
 // (unless the client went away); any error means the response is cut and
 // the connection unusable.
-func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchange, uc *upstreamConn) error {
+func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchange, gone func() bool) error {
 	flush := flushesEachWrite(resp)
 	if flush {
 		rec.Flush() // the header now, even if the body is slow to come
@@ -343,7 +380,7 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 		}
 		if rerr != nil {
 			switch {
-			case uc.gone.Load():
+			case gone():
 				// The client went away; not an upstream error.
 			case errors.Is(rerr, os.ErrDeadlineExceeded):
 				ex.fail(fmt.Errorf("%w: read response body: %w", errReadTimeout, rerr), reasonReadTimeout)
@@ -428,6 +465,7 @@ type upstreamConn struct {
 	n       int64 // bytes read
 	werr    error // the first write error, which Request.Write may hide
 	gone    atomic.Bool
+	key     string // of its idle connections in the pool
 }
 
 func newUpstreamConn(c net.Conn, to timeouts) *upstreamConn {

@@ -94,6 +94,8 @@ type Proxy struct {
 	sources   *sourceRanges // source-range enforcement (sourcerange.go)
 	connLimit *connLimits   // limit-connections (limitconn.go)
 	tunnels   tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
+	kinds     upstreamKinds // protocols and TLS settings to upstreams (upstream.go)
+	h2        h2Transports  // HTTP/2 clients of GRPC, GRPCS and H2C (h2.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
@@ -165,6 +167,7 @@ func (p *Proxy) Live() bool { return p.router.Load() != nil }
 // Close closes the idle upstream connections. The Proxy stays usable.
 func (p *Proxy) Close() {
 	p.pool.closeIdle()
+	p.h2.closeIdle()
 }
 
 // ServeHTTP routes r and proxies it to an upstream of its route: 404 without
@@ -199,6 +202,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer slot.Release()
 	if p.sources.reject(rec, ex.fwd.remote, route) {
+		return
+	}
+	if upstreamDenied(rec, route.Backend) { // upstream.go
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)

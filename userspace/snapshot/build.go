@@ -146,6 +146,10 @@ type builder struct {
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
 	keyBuf []byte
+	// secretList are the build's Secrets, indexed into secrets on first
+	// use (build_upstream.go).
+	secretList []*corev1.Secret
+	secrets    map[nsName]*corev1.Secret
 }
 
 // nsName keys objects by namespace and name without building a string.
@@ -201,6 +205,7 @@ func (b *builder) sortedWarnings() []Warning {
 }
 
 func (b *builder) index(objs Objects) {
+	b.secretList = objs.Secrets
 	for _, s := range objs.Services {
 		if s != nil {
 			b.services[nsName{s.Namespace, s.Name}] = s
@@ -597,6 +602,7 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	ns := ing.obj.Namespace
 	sb := ib.Service
 	be := Backend{Ingress: ing.ref, Service: sb.Name, Endpoints: []string{}, Proxy: ing.cfg.Proxy}
+	b.upstreamTLS(ing, &be)
 	switch {
 	case sb.Port.Number != 0:
 		be.Port = strconv.Itoa(int(sb.Port.Number))

@@ -52,7 +52,16 @@ func (p *Path) equal(o *Path) bool {
 
 func (b *Backend) equal(o *Backend) bool {
 	return b.Ingress == o.Ingress && b.Service == o.Service && b.Port == o.Port && strsEqual(b.Endpoints, o.Endpoints) &&
-		b.Unavailable == o.Unavailable && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.HSTS == o.HSTS
+		b.Unavailable == o.Unavailable && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.HSTS == o.HSTS &&
+		upstreamTLSEqual(b.UpstreamTLS, o.UpstreamTLS)
+}
+
+func upstreamTLSEqual(a, b *UpstreamTLS) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Secret == b.Secret && a.Denied == b.Denied && bytes.Equal(a.CertPEM, b.CertPEM) &&
+		bytes.Equal(a.KeyPEM, b.KeyPEM) && bytes.Equal(a.CAPEM, b.CAPEM)
 }
 
 func proxyEqual(a, b *annotations.Proxy) bool {
@@ -61,7 +70,8 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x, y := *a, *b
 	x.SourceRange, y.SourceRange = nil, nil
 	x.ConnLimit, y.ConnLimit = nil, nil
-	if x != y {
+	x.Upstream, y.Upstream = nil, nil
+	if x != y || !annotations.UpstreamEqual(a.Upstream, b.Upstream) {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // Builder builds Snapshots like Build, and when told which objects changed
@@ -46,6 +48,9 @@ type Builder struct {
 	ingressesOf map[string]map[nsName]bool
 	// usersOf lists the Ingresses naming each Service in a backend.
 	usersOf map[nsName]map[nsName]bool
+	// secretUsers lists the Ingresses naming each Secret in an annotation
+	// (proxy-ssl-secret).
+	secretUsers map[nsName]map[nsName]bool
 	// withTLS are the Ingresses with spec.tls: every scoped build takes
 	// the certificates and the hosts with TLS from them. withDefault are
 	// those with spec.defaultBackend: every scoped build routes them too, so
@@ -95,6 +100,7 @@ func (bl *Builder) index(objs Objects) {
 	bl.hostsOf = make(map[nsName][]string, len(objs.Ingresses))
 	bl.ingressesOf = make(map[string]map[nsName]bool, len(objs.Ingresses))
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
+	bl.secretUsers = map[nsName]map[nsName]bool{}
 	bl.withTLS, bl.withDefault = map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
@@ -136,6 +142,9 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		for _, svc := range servicesOf(old) {
 			delete(bl.usersOf[svc], k)
 		}
+		for _, sec := range annotatedSecrets(old) {
+			delete(bl.secretUsers[sec], k)
+		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
 		delete(bl.hostsOf, k)
@@ -152,6 +161,9 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	}
 	for _, svc := range servicesOf(ing) {
 		addTo(bl.usersOf, svc, k)
+	}
+	for _, sec := range annotatedSecrets(ing) {
+		addTo(bl.secretUsers, sec, k)
 	}
 	if len(ing.Spec.TLS) > 0 {
 		bl.withTLS[k] = true
@@ -183,6 +195,17 @@ func hostsOf(ing *networkingv1.Ingress) []string {
 	}
 	slices.Sort(hosts)
 	return slices.Compact(hosts)
+}
+
+// annotatedSecrets returns the Secrets ing's annotations name
+// (proxy-ssl-secret, "namespace/name").
+func annotatedSecrets(ing *networkingv1.Ingress) []nsName {
+	v, ok := ing.Annotations[annotations.Prefix+"proxy-ssl-secret"]
+	if !ok {
+		return nil
+	}
+	ns, name, _ := strings.Cut(strings.TrimSpace(v), "/")
+	return []nsName{{ns, name}}
 }
 
 // servicesOf returns the Services ing's backends name.
@@ -244,6 +267,9 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			affected[k] = true
 		case "Secret":
 			tlsChanged = true
+			for i := range bl.secretUsers[k] {
+				affected[i] = true
+			}
 		case "Service":
 			if bl.isDefaultService(k) {
 				return nil, false

@@ -210,6 +210,9 @@ type Backend struct {
 	// responses of this route (the host has TLS and the ConfigMap keeps
 	// hsts). Empty means no header.
 	HSTS string `json:"hsts,omitempty"`
+	// UpstreamTLS is the validated proxy-ssl-secret of the route
+	// (build_upstream.go). Nil means none.
+	UpstreamTLS *UpstreamTLS `json:"upstreamTLS,omitempty"`
 }
 
 // Certificate is the validated material of one kubernetes.io/tls Secret.

@@ -1,0 +1,313 @@
+package annotations
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Protocol is how a route speaks to its endpoints (backend-protocol).
+type Protocol string
+
+// The backend protocols Weir implements. ingress-nginx's AUTO_HTTP, AJP and
+// FCGI are refused with a warning (HTTP is used).
+const (
+	// ProtocolHTTP is HTTP/1.1 in clear text (the default).
+	ProtocolHTTP Protocol = "HTTP"
+	// ProtocolHTTPS is HTTP/1.1 over TLS.
+	ProtocolHTTPS Protocol = "HTTPS"
+	// ProtocolGRPC is gRPC: HTTP/2 in clear text (prior knowledge).
+	ProtocolGRPC Protocol = "GRPC"
+	// ProtocolGRPCS is gRPC over TLS (HTTP/2 by ALPN).
+	ProtocolGRPCS Protocol = "GRPCS"
+	// ProtocolH2C is HTTP/2 in clear text (prior knowledge) for any
+	// request; not in ingress-nginx.
+	ProtocolH2C Protocol = "H2C"
+)
+
+// TLS reports whether the protocol runs over TLS.
+func (p Protocol) TLS() bool { return p == ProtocolHTTPS || p == ProtocolGRPCS }
+
+// HTTP2 reports whether the protocol is HTTP/2.
+func (p Protocol) HTTP2() bool { return p == ProtocolGRPC || p == ProtocolGRPCS || p == ProtocolH2C }
+
+// Upstream is the typed configuration of the backend family of annotations:
+// the protocol to the endpoints and its TLS client settings. The zero value
+// is HTTP without TLS settings.
+type Upstream struct {
+	// Protocol is backend-protocol. "" means ProtocolHTTP (the default).
+	Protocol Protocol `json:"protocol,omitempty"`
+	// SSL is the proxy-ssl-* family; it applies to HTTPS and GRPCS only,
+	// and only with a proxy-ssl-secret, as in ingress-nginx. Nil means
+	// none (the default): the endpoint's certificate is not verified, no
+	// client certificate is sent, no SNI.
+	SSL *ProxySSL `json:"ssl,omitempty"`
+}
+
+// ProxySSL is the proxy-ssl-* family: TLS client settings towards the
+// endpoints of an HTTPS or GRPCS route.
+type ProxySSL struct {
+	// Secret is proxy-ssl-secret, "namespace/name" of a Secret with
+	// tls.crt and tls.key (the client certificate, optional) and ca.crt
+	// (the CAs that verify the endpoint, optional).
+	Secret string `json:"secret"`
+	// Verify is proxy-ssl-verify "on": the endpoint's certificate must
+	// chain to ca.crt and match ServerName. Default false.
+	Verify bool `json:"verify,omitempty"`
+	// VerifyDepth is proxy-ssl-verify-depth: the most intermediate
+	// certificates between the endpoint's and a CA of ca.crt. Default 1.
+	VerifyDepth int `json:"verifyDepth"`
+	// Name is proxy-ssl-name: the name verified and, with ServerNameOn,
+	// sent as SNI. "" means nginx's $proxy_host, which ingress-nginx makes
+	// "upstream_balancer". Default "".
+	Name string `json:"name,omitempty"`
+	// ServerNameOn is proxy-ssl-server-name "on": send Name as SNI.
+	// Default false.
+	ServerNameOn bool `json:"serverName,omitempty"`
+	// MinVersion and MaxVersion bound the TLS versions
+	// (proxy-ssl-protocols). Default TLS 1.2 only.
+	MinVersion uint16 `json:"minVersion"`
+	MaxVersion uint16 `json:"maxVersion"`
+	// CipherSuites are the TLS 1.2 suites offered (proxy-ssl-ciphers).
+	// Nil ("DEFAULT", the default) means Go's defaults.
+	CipherSuites []uint16 `json:"cipherSuites,omitempty"`
+}
+
+// ProxySSLDefaultName is the name an endpoint's certificate is verified
+// against without proxy-ssl-name: nginx's $proxy_host in ingress-nginx's
+// configuration.
+const ProxySSLDefaultName = "upstream_balancer"
+
+// VerifyName returns the name verified and sent as SNI: Name, else
+// ProxySSLDefaultName.
+func (s *ProxySSL) VerifyName() string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return ProxySSLDefaultName
+}
+
+// upstreamMeta is the metadata table of the backend family.
+var upstreamMeta = []Meta{
+	{
+		Key: "backend-protocol", Default: "HTTP",
+		Doc:      "Protocol to the endpoints: `HTTP`, `HTTPS` (HTTP/1.1 over TLS), `GRPC` (HTTP/2 in clear text), `GRPCS` (HTTP/2 over TLS) or `H2C` (HTTP/2 in clear text for any request, a Weir addition). Case-insensitive. `AUTO_HTTP`, `AJP` and `FCGI` are refused with a warning and HTTP is used.",
+		Validate: func(v string) error { _, err := parseProtocol(v); return err },
+	},
+	{
+		Key:      "proxy-ssl-secret",
+		Doc:      "`namespace/name` of a Secret (any type) in the Ingress's namespace with `tls.crt`/`tls.key` (client certificate sent to HTTPS and GRPCS endpoints) and/or `ca.crt` (CAs for `proxy-ssl-verify`). The other proxy-ssl-* annotations apply only with it, as in ingress-nginx. A missing or invalid Secret, or one in another namespace, denies the route (503) with a warning.",
+		Validate: validateSecretRef,
+	},
+	{
+		Key: "proxy-ssl-verify", Default: "off",
+		Doc:      "`on` verifies the endpoint's certificate against `ca.crt` and `proxy-ssl-name`; a failed verification answers 502. `on` with a Secret without `ca.crt` denies the route (503): ingress-nginx would not verify, Weir fails closed.",
+		Validate: validateOnOff,
+	},
+	{
+		Key: "proxy-ssl-verify-depth", Default: "1",
+		Doc:      "Most intermediate certificates between the endpoint's certificate and a CA of `ca.crt`.",
+		Validate: func(v string) error { _, err := parseDepth(v); return err },
+	},
+	{
+		Key:      "proxy-ssl-name",
+		Doc:      "Name the endpoint's certificate is verified against and, with `proxy-ssl-server-name`, sent as SNI. Without it nginx's `$proxy_host` is used, `upstream_balancer` in ingress-nginx.",
+		Validate: validateServerName,
+	},
+	{
+		Key: "proxy-ssl-server-name", Default: "off",
+		Doc:      "`on` sends `proxy-ssl-name` (or `upstream_balancer`) as SNI to the endpoint.",
+		Validate: validateOnOff,
+	},
+	{
+		Key: "proxy-ssl-protocols", Default: "TLSv1.2",
+		Doc:      "TLS versions to the endpoint, space-separated (`TLSv1.2`, `TLSv1.3`).",
+		Validate: validateProxySSLProtocols,
+	},
+	{
+		Key: "proxy-ssl-ciphers", Default: "DEFAULT",
+		Doc:      "TLS 1.2 cipher suites to the endpoint, OpenSSL names separated by `:`; `DEFAULT` is Go's. Names Go lacks are left out; when none remains, Go's defaults are used with a warning.",
+		Validate: validateProxySSLCiphers,
+	},
+}
+
+var (
+	protocolRe        = regexp.MustCompile(`^(TLSv1\.2|TLSv1\.3| )*$`)
+	ciphersRe         = regexp.MustCompile(`^[A-Za-z0-9+:_\-!]*$`)
+	serverNameRe      = regexp.MustCompile(`^(?i)[a-z0-9*.\-]+$`)
+	secretNameRe      = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
+	errProtocolRefuse = errors.New("is not supported by Weir; HTTP is used")
+)
+
+// parseProtocol reads backend-protocol, case-insensitively.
+func parseProtocol(v string) (Protocol, error) {
+	switch p := Protocol(strings.ToUpper(strings.TrimSpace(v))); p {
+	case ProtocolHTTP, ProtocolHTTPS, ProtocolGRPC, ProtocolGRPCS, ProtocolH2C:
+		return p, nil
+	case "AUTO_HTTP", "AJP", "FCGI":
+		return "", fmt.Errorf("protocol %s %w", p, errProtocolRefuse)
+	}
+	return "", errors.New("must be HTTP, HTTPS, GRPC, GRPCS or H2C; HTTP is used")
+}
+
+func validateOnOff(v string) error {
+	if v != "on" && v != "off" {
+		return errors.New(`must be "on" or "off"`)
+	}
+	return nil
+}
+
+func parseDepth(v string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 || n > 100 {
+		return 0, errors.New("must be an integer from 0 to 100")
+	}
+	return n, nil
+}
+
+func validateServerName(v string) error {
+	if v != "" && !serverNameRe.MatchString(v) {
+		return errors.New("must be a server name")
+	}
+	return nil
+}
+
+// validateSecretRef accepts "namespace/name", as ingress-nginx, and ""
+// (none).
+func validateSecretRef(v string) error {
+	if v == "" {
+		return nil
+	}
+	ns, name, ok := strings.Cut(v, "/")
+	if !ok || !secretNameRe.MatchString(ns) || !secretNameRe.MatchString(name) {
+		return errors.New("must be namespace/name of a Secret")
+	}
+	return nil
+}
+
+func validateProxySSLProtocols(v string) error {
+	if !protocolRe.MatchString(v) || strings.TrimSpace(v) == "" {
+		return errors.New(`must list TLSv1.2 and/or TLSv1.3, separated by spaces`)
+	}
+	return nil
+}
+
+func validateProxySSLCiphers(v string) error {
+	if !ciphersRe.MatchString(v) {
+		return errors.New("must be an OpenSSL cipher list")
+	}
+	return nil
+}
+
+// parseUpstream applies the backend family to *u, allocating it when an
+// annotation of the family is set.
+func parseUpstream(get lookup, u **Upstream, wrap func(key, value string, err error) error) []error {
+	var errs []error
+	out := Upstream{}
+	if *u != nil {
+		out = **u
+	}
+	set := false
+	if v, ok := get("backend-protocol"); ok {
+		p, err := parseProtocol(v)
+		if err != nil {
+			errs = append(errs, wrap("backend-protocol", v, err))
+		} else if p != ProtocolHTTP {
+			out.Protocol, set = p, true
+		}
+	}
+	ssl, sslErrs := parseProxySSL(get, wrap)
+	errs = append(errs, sslErrs...)
+	if ssl != nil {
+		out.SSL, set = ssl, true
+	}
+	if set {
+		*u = &out
+	}
+	return errs
+}
+
+// parseProxySSL reads the proxy-ssl-* family; nil without proxy-ssl-secret
+// (the other keys' values are still checked).
+// A rejected value of the other keys keeps its default, as ingress-nginx.
+// An unusable secret reference keeps the Secret as written: Build denies
+// the route, failing closed.
+func parseProxySSL(get lookup, wrap func(key, value string, err error) error) (*ProxySSL, []error) {
+	var errs []error
+	secret, hasSecret := get("proxy-ssl-secret")
+	hasSecret = hasSecret && strings.TrimSpace(secret) != ""
+	s := &ProxySSL{Secret: strings.TrimSpace(secret), VerifyDepth: 1, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}
+	if err := validateSecretRef(s.Secret); err != nil && hasSecret {
+		errs = append(errs, wrap("proxy-ssl-secret", secret, fmt.Errorf("%w; the route is denied (503)", err)))
+	}
+	onOff := func(key string, dst *bool) {
+		if v, ok := get(key); ok {
+			if err := validateOnOff(v); err != nil {
+				errs = append(errs, wrap(key, v, err))
+			} else {
+				*dst = v == "on"
+			}
+		}
+	}
+	onOff("proxy-ssl-verify", &s.Verify)
+	onOff("proxy-ssl-server-name", &s.ServerNameOn)
+	if err := setParsed(get, wrap, "proxy-ssl-verify-depth", parseDepth, &s.VerifyDepth); err != nil {
+		errs = append(errs, err)
+	}
+	if v, ok := get("proxy-ssl-name"); ok {
+		if err := validateServerName(v); err != nil {
+			errs = append(errs, wrap("proxy-ssl-name", v, err))
+		} else {
+			s.Name = v
+		}
+	}
+	if v, ok := get("proxy-ssl-protocols"); ok {
+		vers, err := parseProtocols(v, nil)
+		if err == nil {
+			err = validateProxySSLProtocols(v)
+		}
+		if err != nil {
+			errs = append(errs, wrap("proxy-ssl-protocols", v, err))
+		} else {
+			s.MinVersion, s.MaxVersion = vers[0], vers[1]
+		}
+	}
+	if v, ok := get("proxy-ssl-ciphers"); ok && v != "DEFAULT" {
+		var suites []uint16
+		err := validateProxySSLCiphers(v)
+		if err == nil {
+			suites, err = parseCiphers(v, nil)
+		}
+		if err != nil {
+			errs = append(errs, wrap("proxy-ssl-ciphers", v, fmt.Errorf("%w; Go's default suites are used", err)))
+		} else {
+			s.CipherSuites = slices.Clip(suites)
+		}
+	}
+	if !hasSecret {
+		return nil, errs // the values are checked all the same
+	}
+	return s, errs
+}
+
+// UpstreamEqual reports whether a and b (either may be nil) are the same
+// configuration.
+func UpstreamEqual(a, b *Upstream) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if a.Protocol != b.Protocol {
+		return false
+	}
+	x, y := a.SSL, b.SSL
+	if x == nil || y == nil {
+		return x == y
+	}
+	return x.Secret == y.Secret && x.Verify == y.Verify && x.VerifyDepth == y.VerifyDepth && x.Name == y.Name &&
+		x.ServerNameOn == y.ServerNameOn && x.MinVersion == y.MinVersion && x.MaxVersion == y.MaxVersion &&
+		slices.Equal(x.CipherSuites, y.CipherSuites)
+}
