@@ -299,11 +299,15 @@ func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attempt
 	return nil
 }
 
-// relay sends resp, its header, body and trailers, to rec. It reports
-// whether the body was read to its end; when it was not and r is served by
+// relay sends resp, its header, body and trailers, to rec, unless the
+// route intercepts its status (custom-http-errors). It reports whether the
+// body was read to its end; when it was not and r is served by
 // an http.Server, it aborts the response (panic http.ErrAbortHandler).
 // gone reports whether the client went away.
 func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Response, ex *exchange, gone func() bool) bool {
+	if p.intercept(rec, r, resp.StatusCode, ex) { // customerrors.go
+		return false // the response unread: its connection is closed
+	}
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
 	copyHeader(h, resp.Header)

@@ -219,7 +219,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	up, ok := pool.Next()
 	if !ok {
-		writeError(rec, http.StatusServiceUnavailable)
+		if !p.noEndpoints(rec, r, ex) { // customerrors.go
+			writeError(rec, http.StatusServiceUnavailable)
+		}
 		return
 	}
 	ex.pool = pool
@@ -324,10 +326,13 @@ type exchange struct {
 	triedBuf [1]*router.Upstream // tried's array while it has one
 	pool     *router.Pool        // the pool upstream was selected from
 	canary   string              // upstream name of the chosen canary; "" for the main backend
-	timeouts timeouts
-	status   int            // status to record when nothing was written (499)
-	timing   upstreamTiming // the last attempt's, for the metrics
-	bodyRead atomic.Int64   // request body bytes read from the client
+	// intercepted is set on the exchange of a custom error's request
+	// (customerrors.go), which is not intercepted again.
+	intercepted bool
+	timeouts    timeouts
+	status      int            // status to record when nothing was written (499)
+	timing      upstreamTiming // the last attempt's, for the metrics
+	bodyRead    atomic.Int64   // request body bytes read from the client
 
 	mu      sync.Mutex
 	err     error  // the first upstream error

@@ -46,6 +46,18 @@ type Upstream struct {
 	// none (the default): the endpoint's certificate is not verified, no
 	// client certificate is sent, no SNI.
 	SSL *ProxySSL `json:"ssl,omitempty"`
+	// CustomHTTPErrors is custom-http-errors: responses with these
+	// statuses (from the endpoint or Weir's own 502, 503, 504) are
+	// replaced by the default backend's answer to a request carrying
+	// ingress-nginx's X-Code, X-Format, X-Original-URI, X-Namespace,
+	// X-Ingress-Name, X-Service-Name, X-Service-Port and X-Request-ID.
+	// Nil means none (the default, or the ConfigMap's).
+	CustomHTTPErrors []int `json:"customHTTPErrors,omitempty"`
+	// DefaultBackend is default-backend: the name of a Service of the
+	// Ingress's namespace, on its first port, that answers the
+	// CustomHTTPErrors and the requests of routes without endpoints. ""
+	// means the Snapshot's default backend. Default "".
+	DefaultBackend string `json:"defaultBackend,omitempty"`
 }
 
 // ProxySSL is the proxy-ssl-* family: TLS client settings towards the
@@ -135,6 +147,21 @@ var upstreamMeta = []Meta{
 	},
 }
 
+// errorsMeta is the metadata table of custom-http-errors and
+// default-backend.
+var errorsMeta = []Meta{
+	{
+		Key: "custom-http-errors", ConfigMap: true,
+		Doc:      "Comma-separated 4xx and 5xx statuses whose responses (from the endpoint, or Weir's own 502, 503 and 504) are replaced by the answer of `default-backend` (else the default backend) to the request rewritten to `/`, with ingress-nginx's `X-Code`, `X-Format`, `X-Original-URI`, `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`, `X-Service-Port` and `X-Request-ID` headers. Without any default backend the original response is kept.",
+		Validate: func(v string) error { _, err := parseHTTPErrors(v); return err },
+	},
+	{
+		Key:      "default-backend",
+		Doc:      "Service of the Ingress's namespace (on its first port) that answers `custom-http-errors` and the requests of routes whose Service has no endpoints (with `X-Code: 503`).",
+		Validate: validateServiceName,
+	},
+}
+
 var (
 	protocolRe        = regexp.MustCompile(`^(TLSv1\.2|TLSv1\.3| )*$`)
 	ciphersRe         = regexp.MustCompile(`^[A-Za-z0-9+:_\-!]*$`)
@@ -152,6 +179,31 @@ func parseProtocol(v string) (Protocol, error) {
 		return "", fmt.Errorf("protocol %s %w", p, errProtocolRefuse)
 	}
 	return "", errors.New("must be HTTP, HTTPS, GRPC, GRPCS or H2C; HTTP is used")
+}
+
+var httpErrorsRe = regexp.MustCompile(`^(?:[4,5]\d{2},?)*$`)
+
+// parseHTTPErrors reads custom-http-errors as ingress-nginx: 4xx and 5xx
+// codes separated by commas (spaces removed first).
+func parseHTTPErrors(v string) ([]int, error) {
+	v = strings.ReplaceAll(v, " ", "")
+	if !httpErrorsRe.MatchString(v) {
+		return nil, errors.New("must be 4xx or 5xx status codes separated by commas")
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		if n, err := strconv.Atoi(f); err == nil && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func validateServiceName(v string) error {
+	if v != "" && !secretNameRe.MatchString(v) {
+		return errors.New("must be the name of a Service")
+	}
+	return nil
 }
 
 func validateOnOff(v string) error {
@@ -218,6 +270,21 @@ func parseUpstream(get lookup, u **Upstream, wrap func(key, value string, err er
 			errs = append(errs, wrap("backend-protocol", v, err))
 		} else if p != ProtocolHTTP {
 			out.Protocol, set = p, true
+		}
+	}
+	if v, ok := get("custom-http-errors"); ok {
+		codes, err := parseHTTPErrors(v)
+		if err != nil {
+			errs = append(errs, wrap("custom-http-errors", v, err))
+		} else {
+			out.CustomHTTPErrors, set = slices.Clip(codes), true
+		}
+	}
+	if v, ok := get("default-backend"); ok {
+		if err := validateServiceName(strings.TrimSpace(v)); err != nil {
+			errs = append(errs, wrap("default-backend", v, err))
+		} else if v = strings.TrimSpace(v); v != "" {
+			out.DefaultBackend, set = v, true
 		}
 	}
 	ssl, sslErrs := parseProxySSL(get, wrap)
@@ -300,7 +367,8 @@ func UpstreamEqual(a, b *Upstream) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	if a.Protocol != b.Protocol {
+	if a.Protocol != b.Protocol || a.DefaultBackend != b.DefaultBackend || !slices.Equal(a.CustomHTTPErrors, b.CustomHTTPErrors) ||
+		(a.CustomHTTPErrors == nil) != (b.CustomHTTPErrors == nil) {
 		return false
 	}
 	x, y := a.SSL, b.SSL
@@ -310,4 +378,26 @@ func UpstreamEqual(a, b *Upstream) bool {
 	return x.Secret == y.Secret && x.Verify == y.Verify && x.VerifyDepth == y.VerifyDepth && x.Name == y.Name &&
 		x.ServerNameOn == y.ServerNameOn && x.MinVersion == y.MinVersion && x.MaxVersion == y.MaxVersion &&
 		slices.Equal(x.CipherSuites, y.CipherSuites)
+}
+
+// Intercepts reports whether a response of status code is replaced
+// (custom-http-errors).
+func (u *Upstream) Intercepts(code int) bool {
+	return u != nil && slices.Contains(u.CustomHTTPErrors, code)
+}
+
+// parseConfigMapErrors reads the ConfigMap's custom-http-errors into *u.
+func parseConfigMapErrors(get lookup, u **Upstream, wrap func(key, value string, err error) error) []error {
+	v, ok := get("custom-http-errors")
+	if !ok {
+		return nil
+	}
+	codes, err := parseHTTPErrors(v)
+	if err != nil {
+		return []error{wrap("custom-http-errors", v, err)}
+	}
+	if len(codes) > 0 {
+		*u = &Upstream{CustomHTTPErrors: slices.Clip(codes)}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package annotations
 import (
 	"crypto/tls"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -47,6 +48,9 @@ func TestParseUpstream(t *testing.T) {
 			"proxy-ssl-secret": "ns/s", "proxy-ssl-verify": "yes", "proxy-ssl-verify-depth": "x", "proxy-ssl-name": "a b",
 			"proxy-ssl-server-name": "true", "proxy-ssl-protocols": "TLSv1.1", "proxy-ssl-ciphers": "HIGH:!AES",
 		}, want: &Upstream{SSL: &sslDefaults}, wantErrs: []string{"proxy-ssl-ciphers", "proxy-ssl-name", "proxy-ssl-protocols", "proxy-ssl-server-name", "proxy-ssl-verify", "proxy-ssl-verify-depth"}},
+		{name: "custom errors", ann: map[string]string{"custom-http-errors": "404, 503,404", "default-backend": "errors"},
+			want: &Upstream{CustomHTTPErrors: []int{404, 503}, DefaultBackend: "errors"}},
+		{name: "custom errors invalid", ann: map[string]string{"custom-http-errors": "404,200", "default-backend": "Bad_Name"}, wantErrs: []string{"custom-http-errors", "default-backend"}},
 		{name: "secret without namespace", ann: map[string]string{"proxy-ssl-secret": "s"}, want: &Upstream{SSL: withSSL(func(s *ProxySSL) { s.Secret = "s" })}, wantErrs: []string{"proxy-ssl-secret"}},
 	}
 	for _, tc := range tests {
@@ -73,5 +77,24 @@ func TestParseUpstream(t *testing.T) {
 				t.Errorf("rejected (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestParseDefaultsCustomHTTPErrors(t *testing.T) {
+	t.Parallel()
+	p, errs := ParseDefaults(map[string]string{"custom-http-errors": "502,504"})
+	if len(errs) != 0 || p.Upstream == nil || !slices.Equal(p.Upstream.CustomHTTPErrors, []int{502, 504}) {
+		t.Fatalf("got %+v %v, want 502 and 504", p.Upstream, errs)
+	}
+	cfg, _ := Parse(map[string]string{Prefix + "backend-protocol": "HTTPS"}, p)
+	if cfg.Proxy.Upstream.Protocol != ProtocolHTTPS || !cfg.Proxy.Upstream.Intercepts(504) {
+		t.Errorf("annotation over ConfigMap: %+v, want HTTPS intercepting 504", cfg.Proxy.Upstream)
+	}
+	cfg, _ = Parse(map[string]string{Prefix + "custom-http-errors": "404"}, p)
+	if cfg.Proxy.Upstream.Intercepts(504) || !cfg.Proxy.Upstream.Intercepts(404) {
+		t.Errorf("annotation replaces the ConfigMap's list: %+v", cfg.Proxy.Upstream)
+	}
+	if _, errs := ParseDefaults(map[string]string{"custom-http-errors": "abc"}); len(errs) != 1 {
+		t.Errorf("invalid ConfigMap value: errors %v, want 1", errs)
 	}
 }

@@ -582,13 +582,7 @@ func (b *builder) defaultBackendService(defaults annotations.Proxy) {
 	ref := ObjectRef{Kind: "Service", Namespace: ns, Name: name}
 	owner := &ingress{obj: &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
 		ref: ref, cfg: annotations.Config{Proxy: defaults}}
-	ib := &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: name}}
-	if svc := b.services[nsName{ns, name}]; svc != nil && len(svc.Spec.Ports) > 0 {
-		ib.Service.Port.Number = svc.Spec.Ports[0].Port
-	} else {
-		ib.Service.Port.Number = 80 // unused: the Service or its port is missing, and says so
-	}
-	if be, ok := b.backend(owner, ib); ok {
+	if be, ok := b.backend(owner, b.firstPort(ns, name)); ok {
 		b.def = &be
 	}
 }
@@ -603,6 +597,7 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	sb := ib.Service
 	be := Backend{Ingress: ing.ref, Service: sb.Name, Endpoints: []string{}, Proxy: ing.cfg.Proxy}
 	b.upstreamTLS(ing, &be)
+	b.errorBackend(ing, &be)
 	switch {
 	case sb.Port.Number != 0:
 		be.Port = strconv.Itoa(int(sb.Port.Number))

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 )
@@ -90,4 +91,35 @@ func (b *builder) upstreamTLS(ing *ingress, be *Backend) {
 			deny("secret %s/%s has no ca.crt to verify the endpoints with (proxy-ssl-verify is on)", ns, name)
 		}
 	}
+}
+
+// errorBackend resolves the default-backend annotation of be, defined by
+// ing, into be.ErrorBackend: the Service of ing's namespace on its first
+// port, spoken to in plain HTTP, as ingress-nginx's custom default
+// backend. Its problems are warned like a route's.
+func (b *builder) errorBackend(ing *ingress, be *Backend) {
+	u := be.Proxy.Upstream
+	if u == nil || u.DefaultBackend == "" {
+		return
+	}
+	ib := b.firstPort(ing.obj.Namespace, u.DefaultBackend)
+	// Its own settings are the Ingress's, without the backend family: no
+	// interception, no TLS, no default backend of its own.
+	owner := *ing
+	owner.cfg.Proxy.Upstream = nil
+	if eb, ok := b.backend(&owner, ib); ok {
+		be.ErrorBackend = &eb
+	}
+}
+
+// firstPort returns the IngressBackend of the Service ns/name on its first
+// port.
+func (b *builder) firstPort(ns, name string) *networkingv1.IngressBackend {
+	ib := &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: name}}
+	if svc := b.services[nsName{ns, name}]; svc != nil && len(svc.Spec.Ports) > 0 {
+		ib.Service.Port.Number = svc.Spec.Ports[0].Port
+	} else {
+		ib.Service.Port.Number = 80 // unused: the Service or its port is missing, and says so
+	}
+	return ib
 }

@@ -318,6 +318,10 @@ func (e *hashEncoder) backend(b *Backend) {
 		data, _ := json.Marshal(b.UpstreamTLS) // rare: no need to hand-write it
 		e.buf = append(e.buf, data...)
 	}
+	if b.ErrorBackend != nil {
+		e.field(false, "errorBackend")
+		e.backend(b.ErrorBackend)
+	}
 	e.raw("}")
 }
 

@@ -217,6 +217,9 @@ func servicesOf(ing *networkingv1.Ingress) []nsName {
 		}
 	}
 	add(ing.Spec.DefaultBackend)
+	if name := strings.TrimSpace(ing.Annotations[annotations.Prefix+"default-backend"]); name != "" {
+		out = append(out, nsName{ing.Namespace, name})
+	}
 	for _, r := range ing.Spec.Rules {
 		if r.HTTP != nil {
 			for i := range r.HTTP.Paths {
