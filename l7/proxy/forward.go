@@ -73,8 +73,19 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: p.clientBody}
 		out.Body = body
 	}
+	buf, ok := p.prepareBody(rec, r, out, ex, body) // buffering.go
+	if !ok {
+		return
+	}
+	if buf != nil {
+		defer buf.close()
+		body = nil // read whole: nothing left to consume, it can be sent again
+	}
 	next := nextPolicy{r: r, rec: rec, ex: ex, body: body, start: time.Now()}
 	for {
+		if buf != nil {
+			out.Body = buf.reader()
+		}
 		fail := p.attempt(rec, r, out, ex, body, &next)
 		if fail == nil {
 			return
@@ -124,6 +135,7 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		ex.timing.connected(reused)
 		uc := newUpstreamConn(c, ex.timeouts)
 		uc.key = key
+		uc.headerLimit = ex.route.Backend.Proxy.Upstream.HeaderLimit()
 		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
 			return fail
@@ -215,8 +227,14 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		uc.Conn.Close()
 	}()
 
+	http10 := ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
 	bw := writers.Get().(*bufio.Writer)
-	bw.Reset(uc)
+	if http10 {
+		out.Close = true
+		bw.Reset(&http10Writer{w: uc})
+	} else {
+		bw.Reset(uc)
+	}
 	werr := out.Write(bw)
 	if werr == nil {
 		werr = bw.Flush()
@@ -277,7 +295,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	if !p.relay(rec, r, resp, ex, uc.gone.Load) {
 		return false, nil
 	}
-	reusable = !early && !resp.Close && uc.br.Buffered() == 0 && !uc.gone.Load()
+	reusable = !early && !http10 && !resp.Close && uc.br.Buffered() == 0 && !uc.gone.Load()
 	return false, nil
 }
 
@@ -361,6 +379,9 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 	if flush {
 		rec.Flush() // the header now, even if the body is slow to come
 	}
+	// proxy-buffering off (the default): each read reaches the client at
+	// once, as nginx's unbuffered proxying.
+	flush = flush || !ex.route.Backend.Proxy.Upstream.BuffersResponse()
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
 	defer copyBuffers.Put(buf)
 	ctl := http.NewResponseController(rec.ResponseWriter)
@@ -470,10 +491,13 @@ type upstreamConn struct {
 	werr    error // the first write error, which Request.Write may hide
 	gone    atomic.Bool
 	key     string // of its idle connections in the pool
+	// headerLimit bounds the bytes read before the response header is
+	// whole (proxy-buffer-size).
+	headerLimit int64
 }
 
 func newUpstreamConn(c net.Conn, to timeouts) *upstreamConn {
-	return &upstreamConn{Conn: c, to: to}
+	return &upstreamConn{Conn: c, to: to, headerLimit: maxResponseHeaderBytes}
 }
 
 // maxResponseHeaderBytes bounds the response header (interim responses
@@ -509,7 +533,7 @@ func (c *upstreamConn) Write(b []byte) (int, error) {
 func (c *upstreamConn) Read(b []byte) (int, error) {
 	if c.perRead {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.to.read))
-	} else if c.n > maxResponseHeaderBytes {
+	} else if c.n >= c.headerLimit {
 		return 0, errHeaderTooLarge
 	}
 	if c.gone.Load() {

@@ -3,7 +3,6 @@ package proxy
 import (
 	"crypto/tls"
 	"encoding/pem"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -46,11 +45,7 @@ func newTLSBackend(tb testing.TB, ca *certstest.CA, tweak func(*tls.Config), nam
 	if tweak != nil {
 		tweak(b.srv.TLS)
 	}
-	b.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			b.conns.Add(1)
-		}
-	}
+	countConns(b.srv.Config, &b.conns)
 	b.srv.StartTLS()
 	tb.Cleanup(b.srv.Close)
 	return b

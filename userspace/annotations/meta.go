@@ -99,7 +99,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta, upstreamMeta, errorsMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta, upstreamMeta, errorsMeta, tuningMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -207,7 +207,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	errs = append(errs, parseNextUpstream(get, &p, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, false, "whitelist-source-range")...)
-	errs = append(errs, parseConfigMapErrors(get, &p.Upstream, wrap)...)
+	errs = append(errs, parseConfigMapUpstream(get, &p.Upstream, wrap)...)
 	return p, errs
 }
 

@@ -58,6 +58,59 @@ type Upstream struct {
 	// CustomHTTPErrors and the requests of routes without endpoints. ""
 	// means the Snapshot's default backend. Default "".
 	DefaultBackend string `json:"defaultBackend,omitempty"`
+	// ServiceUpstream is service-upstream "true": the Service's ClusterIP
+	// and port is the route's single endpoint (kube-proxy balances).
+	// Without a ClusterIP the endpoints are used, with a warning. Default
+	// false.
+	ServiceUpstream bool `json:"serviceUpstream,omitempty"`
+	// HTTP10 is proxy-http-version "1.0": requests go upstream as
+	// HTTP/1.0 with "Connection: close", bodies of unknown length read
+	// whole first, and the connection is not reused. Default false ("1.1").
+	HTTP10 bool `json:"http10,omitempty"`
+	// Buffering is proxy-buffering "on": the response body reaches the
+	// client through the server's write buffer, flushed when full or at
+	// the end (streamed responses still flush each write). Off (the
+	// default) flushes each read of the body to the client at once, as
+	// nginx's unbuffered proxying.
+	Buffering bool `json:"buffering,omitempty"`
+	// NoRequestBuffering is proxy-request-buffering "off": the request
+	// body is streamed to the endpoint as it arrives. On (the default)
+	// reads the whole body before connecting, in memory up to
+	// ClientBodyBufferSize and in a temporary file beyond.
+	NoRequestBuffering bool `json:"noRequestBuffering,omitempty"`
+	// ClientBodyBufferSize is client-body-buffer-size in bytes: the part of
+	// a buffered request body kept in memory. 0 means 8k (the default).
+	ClientBodyBufferSize int64 `json:"clientBodyBufferSize,omitempty"`
+	// ProxyBufferSize is proxy-buffer-size in bytes: the largest response
+	// header an endpoint may send (a larger one is a 502, nginx's "upstream
+	// sent too big header"); for HTTP and HTTPS routes. 0 means 4k (the
+	// default).
+	ProxyBufferSize int64 `json:"proxyBufferSize,omitempty"`
+}
+
+// Defaults of the sizes of Upstream.
+const (
+	DefaultClientBodyBufferSize = 8 << 10
+	DefaultProxyBufferSize      = 4 << 10
+)
+
+// BodyBufferSize returns ClientBodyBufferSize or its default; u may be nil.
+func (u *Upstream) BodyBufferSize() int64 {
+	if u == nil || u.ClientBodyBufferSize <= 0 {
+		return DefaultClientBodyBufferSize
+	}
+	return u.ClientBodyBufferSize
+}
+
+// BuffersResponse reports whether proxy-buffering is on; u may be nil.
+func (u *Upstream) BuffersResponse() bool { return u != nil && u.Buffering }
+
+// HeaderLimit returns ProxyBufferSize or its default; u may be nil.
+func (u *Upstream) HeaderLimit() int64 {
+	if u == nil || u.ProxyBufferSize <= 0 {
+		return DefaultProxyBufferSize
+	}
+	return u.ProxyBufferSize
 }
 
 // ProxySSL is the proxy-ssl-* family: TLS client settings towards the
@@ -162,6 +215,45 @@ var errorsMeta = []Meta{
 	},
 }
 
+// tuningMeta is the metadata table of the upstream tuning keys.
+var tuningMeta = []Meta{
+	{
+		Key: "service-upstream", Default: "false",
+		Doc:      "`true` sends the route's requests to the Service's ClusterIP and port (one endpoint, balanced by kube-proxy) instead of its endpoints; a Service without ClusterIP keeps its endpoints, with a warning.",
+		Validate: validateBool,
+	},
+	{
+		Key: "proxy-http-version", Default: "1.1", ConfigMap: true,
+		Doc:      "`1.0` sends requests upstream as HTTP/1.0 with `Connection: close` (a body of unknown length is read whole first) and does not reuse the connection; HTTP and HTTPS routes.",
+		Validate: func(v string) error { _, err := parseHTTPVersion(v); return err },
+	},
+	{
+		Key: "proxy-buffering", Default: "off", ConfigMap: true,
+		Doc:      "`off` flushes each read of the response body to the client at once (nginx's unbuffered proxying); `on` lets writes coalesce in the server's buffer, flushed when full or at the end (streamed responses still flush each write). Weir never spools a response to disk.",
+		Validate: validateOnOff,
+	},
+	{
+		Key: "proxy-request-buffering", Default: "on", ConfigMap: true,
+		Doc:      "`on` reads the whole request body (within `proxy-body-size`) before connecting to the endpoint, in memory up to `client-body-buffer-size` and in a temporary file beyond; such a body may be sent again to the next endpoint. `off` streams it as it arrives. Protocol upgrades are never buffered.",
+		Validate: validateOnOff,
+	},
+	{
+		Key: "client-body-buffer-size", Default: "8k", ConfigMap: true,
+		Doc:      "Part of a buffered request body kept in memory; the rest goes to a temporary file.",
+		Validate: func(v string) error { _, err := parsePositiveSize(v); return err },
+	},
+	{
+		Key: "proxy-buffer-size", Default: "4k", ConfigMap: true,
+		Doc:      "Largest response header an endpoint may send on HTTP and HTTPS routes; a larger one answers 502 (nginx's \"upstream sent too big header\").",
+		Validate: func(v string) error { _, err := parsePositiveSize(v); return err },
+	},
+	{
+		Key: "proxy-max-temp-file-size", Default: "1024m", ConfigMap: true,
+		Doc:      "Accepted and checked; no effect: Weir streams responses and never writes them to a temporary file.",
+		Validate: func(v string) error { _, err := parseSize(v); return err },
+	},
+}
+
 var (
 	protocolRe        = regexp.MustCompile(`^(TLSv1\.2|TLSv1\.3| )*$`)
 	ciphersRe         = regexp.MustCompile(`^[A-Za-z0-9+:_\-!]*$`)
@@ -204,6 +296,26 @@ func validateServiceName(v string) error {
 		return errors.New("must be the name of a Service")
 	}
 	return nil
+}
+
+// parseHTTPVersion reads proxy-http-version: true for "1.0".
+func parseHTTPVersion(v string) (bool, error) {
+	switch strings.TrimSpace(v) {
+	case "1.0":
+		return true, nil
+	case "1.1":
+		return false, nil
+	}
+	return false, errors.New(`must be "1.0" or "1.1"`)
+}
+
+// parsePositiveSize is parseSize without 0.
+func parsePositiveSize(v string) (int64, error) {
+	n, err := parseSize(v)
+	if err == nil && n == 0 {
+		err = errors.New("must be more than 0")
+	}
+	return n, err
 }
 
 func validateOnOff(v string) error {
@@ -287,6 +399,17 @@ func parseUpstream(get lookup, u **Upstream, wrap func(key, value string, err er
 			out.DefaultBackend, set = v, true
 		}
 	}
+	if v, ok := get("service-upstream"); ok {
+		b, err := parseConfigBool(v)
+		if err != nil {
+			errs = append(errs, wrap("service-upstream", v, err))
+		} else {
+			out.ServiceUpstream, set = b, set || b != out.ServiceUpstream
+		}
+	}
+	tset, terrs := parseTuning(get, &out, wrap)
+	errs = append(errs, terrs...)
+	set = set || tset
 	ssl, sslErrs := parseProxySSL(get, wrap)
 	errs = append(errs, sslErrs...)
 	if ssl != nil {
@@ -367,7 +490,9 @@ func UpstreamEqual(a, b *Upstream) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	if a.Protocol != b.Protocol || a.DefaultBackend != b.DefaultBackend || !slices.Equal(a.CustomHTTPErrors, b.CustomHTTPErrors) ||
+	if a.Protocol != b.Protocol || a.ServiceUpstream != b.ServiceUpstream || a.HTTP10 != b.HTTP10 || a.Buffering != b.Buffering ||
+		a.NoRequestBuffering != b.NoRequestBuffering || a.ClientBodyBufferSize != b.ClientBodyBufferSize ||
+		a.ProxyBufferSize != b.ProxyBufferSize || a.DefaultBackend != b.DefaultBackend || !slices.Equal(a.CustomHTTPErrors, b.CustomHTTPErrors) ||
 		(a.CustomHTTPErrors == nil) != (b.CustomHTTPErrors == nil) {
 		return false
 	}
@@ -386,18 +511,50 @@ func (u *Upstream) Intercepts(code int) bool {
 	return u != nil && slices.Contains(u.CustomHTTPErrors, code)
 }
 
-// parseConfigMapErrors reads the ConfigMap's custom-http-errors into *u.
-func parseConfigMapErrors(get lookup, u **Upstream, wrap func(key, value string, err error) error) []error {
-	v, ok := get("custom-http-errors")
-	if !ok {
-		return nil
+// parseConfigMapUpstream reads the ConfigMap's custom-http-errors and
+// tuning keys into *u.
+func parseConfigMapUpstream(get lookup, u **Upstream, wrap func(key, value string, err error) error) []error {
+	out := Upstream{}
+	set, errs := parseTuning(get, &out, wrap)
+	if v, ok := get("custom-http-errors"); ok {
+		codes, err := parseHTTPErrors(v)
+		if err != nil {
+			errs = append(errs, wrap("custom-http-errors", v, err))
+		} else if len(codes) > 0 {
+			out.CustomHTTPErrors, set = slices.Clip(codes), true
+		}
 	}
-	codes, err := parseHTTPErrors(v)
-	if err != nil {
-		return []error{wrap("custom-http-errors", v, err)}
+	if set {
+		*u = &out
 	}
-	if len(codes) > 0 {
-		*u = &Upstream{CustomHTTPErrors: slices.Clip(codes)}
+	return errs
+}
+
+// parseTuning reads the keys of tuningMeta that the ConfigMap shares into
+// out, and reports whether one changed it.
+func parseTuning(get lookup, out *Upstream, wrap func(key, value string, err error) error) (bool, []error) {
+	before := *out
+	var errs []error
+	onOff := func(key string, dst *bool, on bool) {
+		if v, ok := get(key); ok {
+			if err := validateOnOff(strings.TrimSpace(v)); err != nil {
+				errs = append(errs, wrap(key, v, err))
+			} else {
+				*dst = (strings.TrimSpace(v) == "on") == on
+			}
+		}
 	}
-	return nil
+	onOff("proxy-buffering", &out.Buffering, true)
+	onOff("proxy-request-buffering", &out.NoRequestBuffering, false)
+	errs = append(errs, joinErrs(
+		setParsed(get, wrap, "proxy-http-version", parseHTTPVersion, &out.HTTP10),
+		setParsed(get, wrap, "client-body-buffer-size", parsePositiveSize, &out.ClientBodyBufferSize),
+		setParsed(get, wrap, "proxy-buffer-size", parsePositiveSize, &out.ProxyBufferSize),
+	)...)
+	if v, ok := get("proxy-max-temp-file-size"); ok {
+		if _, err := parseSize(v); err != nil {
+			errs = append(errs, wrap("proxy-max-temp-file-size", v, err))
+		}
+	}
+	return !UpstreamEqual(&before, out), errs
 }

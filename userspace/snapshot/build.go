@@ -635,6 +635,10 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 		b.warn(ing.ref, ReasonPortNotFound, "port %q not found on service %s; its routes answer 503", be.Port, svcKey())
 		return be, true
 	}
+	if ep, ok := b.serviceUpstream(ing, svc, sp); ok { // build_upstream.go
+		be.Endpoints = ep
+		return be, true
+	}
 	be.Endpoints = b.endpoints(b.slices[key], sp.Name)
 	if len(be.Endpoints) == 0 {
 		be.Unavailable = "no ready endpoints"

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -122,4 +123,20 @@ func (b *builder) firstPort(ns, name string) *networkingv1.IngressBackend {
 		ib.Service.Port.Number = 80 // unused: the Service or its port is missing, and says so
 	}
 	return ib
+}
+
+// serviceUpstream returns the ClusterIP endpoint of svc's port sp when
+// ing sets service-upstream, as ingress-nginx: a Service without ClusterIP
+// keeps its endpoints, with a warning.
+func (b *builder) serviceUpstream(ing *ingress, svc *corev1.Service, sp *corev1.ServicePort) ([]string, bool) {
+	if u := ing.cfg.Proxy.Upstream; u == nil || !u.ServiceUpstream {
+		return nil, false
+	}
+	ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+	if err != nil || sp.Port <= 0 || sp.Port > 65535 {
+		b.warn(ing.ref, ReasonInvalidAnnotation, "annotation %sservice-upstream: service %s/%s has no ClusterIP; its endpoints are used",
+			annotations.Prefix, svc.Namespace, svc.Name)
+		return nil, false
+	}
+	return []string{netip.AddrPortFrom(ip, uint16(sp.Port)).String()}, true
 }
