@@ -598,6 +598,12 @@ func (c *upstreamConn) retriable(err error) bool {
 // sendError wraps a failure to write the request: a send timeout wraps
 // errSendTimeout.
 func (c *upstreamConn) sendError(err error) error {
+	if c.werr != nil && !c.gone.Load() {
+		// Request.Write reports a failed write of the body as a read error
+		// of the body, which wraps nothing: the connection's own error says
+		// what happened (an upstream that reset it is "error").
+		err = c.werr
+	}
 	if !c.gone.Load() && errors.Is(c.werr, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("%w: write request: %w", errSendTimeout, err)
 	}
