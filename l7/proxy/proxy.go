@@ -192,6 +192,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
+	// A location ingress-nginx denies answers 503 and nothing else.
+	if upstreamDenied(rec, route.Backend) { // upstream.go
+		return
+	}
 	if p.tlsPolicy(rec, r, &ex.fwd, route) {
 		return
 	}
@@ -202,9 +206,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer slot.Release()
 	if p.sources.reject(rec, ex.fwd.remote, route) {
-		return
-	}
-	if upstreamDenied(rec, route.Backend) { // upstream.go
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)

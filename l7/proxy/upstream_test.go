@@ -170,10 +170,13 @@ func TestProxySSL(t *testing.T) {
 }
 
 // TestProxySSLDeniedAnyProtocol: a failed proxy-ssl-secret denies the route
-// even when it is plain HTTP, as ingress-nginx denies the location.
+// even when it is plain HTTP, as ingress-nginx denies the location: 503
+// before anything else of the location (here an allow-list that would
+// answer 403).
 func TestProxySSLDeniedAnyProtocol(t *testing.T) {
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
-	be := backendOf("svc", []string{addr(up)}, withUpstream(annotations.Upstream{SSL: &annotations.ProxySSL{Secret: "ns/missing"}}))
+	be := backendOf("svc", []string{addr(up)}, withUpstream(annotations.Upstream{SSL: &annotations.ProxySSL{Secret: "ns/missing"}}),
+		func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{Allow: []string{"10.0.0.0/8"}} })
 	be.UpstreamTLS = &snapshot.UpstreamTLS{Denied: "secret ns/missing not found"}
 	_, srv := front(t, Options{}, snap(1, "a.test", be))
 	if res := get(t, client(t), srv, "a.test", "/"); res.status != 503 {
