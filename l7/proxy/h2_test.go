@@ -84,16 +84,11 @@ func TestGRPCUpstreamDown(t *testing.T) {
 // TestBackendProtocolH2C: an H2C route speaks HTTP/2 with prior knowledge
 // to its endpoint, for an HTTP/1.1 client too, trailers included.
 func TestBackendProtocolH2C(t *testing.T) {
-	var protos http.Protocols
-	protos.SetUnencryptedHTTP2(true)
-	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	up := h2cBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", "X-T")
 		w.Write([]byte(r.Proto + " " + r.Host))
 		w.Header().Set("X-T", "v")
-	}))
-	up.Config.Protocols = &protos
-	up.Start()
-	t.Cleanup(up.Close)
+	})
 	be := backendOf("svc", []string{addr(up)}, withUpstream(annotations.Upstream{Protocol: annotations.ProtocolH2C}))
 	_, srv := front(t, Options{}, snap(1, "a.test", be))
 	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
@@ -106,5 +101,47 @@ func TestBackendProtocolH2C(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(body) != "HTTP/2.0 a.test" || resp.Trailer.Get("X-T") != "v" {
 		t.Fatalf("got %d %q trailer %v, want 200 \"HTTP/2.0 a.test\" X-T v", resp.StatusCode, body, resp.Trailer)
+	}
+}
+
+// h2cBackend starts an HTTP/2 (prior knowledge) server on 127.0.0.1 with h;
+// the test closes it.
+func h2cBackend(tb testing.TB, h http.HandlerFunc) *httptest.Server {
+	tb.Helper()
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	up := httptest.NewUnstartedServer(h)
+	up.Config.Protocols = &protos
+	up.Start()
+	tb.Cleanup(up.Close)
+	return up
+}
+
+// TestH2ReadTimeout: grpc_read_timeout bounds the wait for the response
+// header (504) and then between two reads of the body (the response is
+// cut).
+func TestH2ReadTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	up := h2cBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/body" {
+			io.WriteString(w, "part")
+			w.(http.Flusher).Flush()
+		}
+		<-release
+	})
+	be := backendOf("svc", []string{addr(up)}, withUpstream(annotations.Upstream{Protocol: annotations.ProtocolH2C}), readTimeout(1))
+	_, srv := front(t, Options{}, snap(1, "a.test", be))
+	c := client(t)
+	start := time.Now()
+	if res := get(t, c, srv, "a.test", "/header"); res.status != http.StatusGatewayTimeout {
+		t.Errorf("no header: got %d %v, want 504", res.status, res.err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("504 after %v, want about the 1s read timeout", took)
+	}
+	res := get(t, c, srv, "a.test", "/body")
+	if res.status != 200 || res.body != "part" || res.err == nil {
+		t.Errorf("stalled body: got %d %q %v, want 200 \"part\" cut short", res.status, res.body, res.err)
 	}
 }

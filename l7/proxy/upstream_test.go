@@ -183,3 +183,19 @@ func TestProxySSLDeniedAnyProtocol(t *testing.T) {
 		t.Fatalf("got %d, want 503", res.status)
 	}
 }
+
+// TestBackendProtocolHTTPSWebSocket: a WebSocket of an HTTPS route goes
+// to its endpoint over TLS.
+func TestBackendProtocolHTTPSWebSocket(t *testing.T) {
+	plain := newWSEcho(t, "")
+	up := httptest.NewUnstartedServer(plain.srv.Config.Handler)
+	up.StartTLS()
+	t.Cleanup(up.Close)
+	be := backendOf("svc", []string{addr(up)}, withUpstream(annotations.Upstream{Protocol: annotations.ProtocolHTTPS}))
+	_, srv := front(t, Options{}, snap(1, "foo.com", be))
+	c := dialWS(t, srv, "foo.com", "/")
+	echo(t, c, "over tls")
+	if r := <-plain.reqs; r.TLS == nil {
+		t.Error("the endpoint got the handshake in clear text")
+	}
+}
