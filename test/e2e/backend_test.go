@@ -17,8 +17,8 @@ import (
 )
 
 // TestGRPCInProcess: a gRPC client reaches a GRPC route of Weir served
-// from a folder over its HTTPS listener (TLS, ALPN h2): unary call, error
-// status, bidirectional stream.
+// from a folder over its HTTPS listener (TLS, ALPN h2) and over its HTTP
+// listener (h2c): unary call, error status, bidirectional stream.
 func TestGRPCInProcess(t *testing.T) {
 	addr := grpcecho.Start(t, nil)
 	var port int
@@ -30,7 +30,12 @@ func TestGRPCInProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := grpcecho.Exercise(ctx, grpcecho.Dial(t, w.d.HTTPSAddr(), "grpc.test"), "grpc.test"); err != nil {
-		t.Fatal(err)
+		t.Fatalf("over TLS: %v", err)
+	}
+	// As ingress-nginx, whose servers have "http2 on": HTTP/2 with prior
+	// knowledge on the clear-text listener too.
+	if err := grpcecho.Exercise(ctx, grpcecho.DialClearText(t, w.d.HTTPAddr(), "grpc.test"), "grpc.test"); err != nil {
+		t.Fatalf("over h2c: %v", err)
 	}
 }
 

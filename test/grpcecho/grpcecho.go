@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -92,6 +93,18 @@ func Dial(tb testing.TB, addr, host string) *grpc.ClientConn {
 	tb.Helper()
 	creds := credentials.NewTLS(&tls.Config{InsecureSkipVerify: true})
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithAuthority(host))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// DialClearText returns a client of addr in clear text (HTTP/2 with prior
+// knowledge) with authority host; the test closes it.
+func DialClearText(tb testing.TB, addr, host string) *grpc.ClientConn {
+	tb.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority(host))
 	if err != nil {
 		tb.Fatal(err)
 	}
