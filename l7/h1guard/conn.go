@@ -200,6 +200,9 @@ func (c *conn) head(p []byte) error {
 		c.parsing = true
 	}
 	if c.r < c.w {
+		if decided, err := c.h2cStart(); decided { // h2c.go
+			return err
+		}
 		done, err := c.hp.feed(c.buf[c.r:c.w])
 		if err != nil {
 			c.reject(err.(*Reject))

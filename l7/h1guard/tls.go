@@ -136,21 +136,30 @@ func (g *Guard) TLSHandler(h http.Handler) http.Handler {
 				r.TLS = &cs
 			}
 		}
-		if r.ProtoMajor >= 2 {
-			if rej := checkHTTP2(r); rej != nil {
-				g.count(r.RemoteAddr, rej)
-				_, html := page(rej)
-				w.Header().Set("Content-Type", "text/html")
-				w.Header().Set("Content-Length", strconv.Itoa(len(html)))
-				w.WriteHeader(rej.Status)
-				if r.Method != http.MethodHead {
-					io.WriteString(w, html)
-				}
-				return
-			}
+		if r.ProtoMajor >= 2 && g.refuseHTTP2(w, r) {
+			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// refuseHTTP2 answers an HTTP/2 request checkHTTP2 refuses (counted and
+// answered as a refused HTTP/1.1 head, but for Connection: close, which
+// HTTP/2 has not) and reports whether it did.
+func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
+	rej := checkHTTP2(r)
+	if rej == nil {
+		return false
+	}
+	g.count(r.RemoteAddr, rej)
+	_, html := page(rej)
+	w.Header().Set("Content-Type", "text/html")
+	w.Header().Set("Content-Length", strconv.Itoa(len(html)))
+	w.WriteHeader(rej.Status)
+	if r.Method != http.MethodHead {
+		io.WriteString(w, html)
+	}
+	return true
 }
 
 // checkHTTP2 applies to an HTTP/2 request the rules an HTTP/1.1 head is

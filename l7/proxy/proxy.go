@@ -96,6 +96,8 @@ type Proxy struct {
 	connLimit *connLimits            // limit-connections (limitconn.go)
 	blocked   *prometheus.CounterVec // block-* refusals (block.go); nil: no metrics
 	tunnels   tunnelSet              // open WebSocket tunnels, for GoAway (shutdown.go)
+	kinds     upstreamKinds          // protocols and TLS settings to upstreams (upstream.go)
+	h2        h2Transports           // HTTP/2 clients of GRPC, GRPCS and H2C (h2.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
@@ -172,6 +174,7 @@ func (p *Proxy) Live() bool { return p.router.Load() != nil }
 func (p *Proxy) Close() {
 	p.pool.closeIdle()
 	p.auth.close()
+	p.h2.closeIdle()
 }
 
 // ServeHTTP routes r and proxies it to an upstream of its route: 404 without
@@ -210,6 +213,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
+	// A location ingress-nginx denies answers 503 and nothing else.
+	if upstreamDenied(rec, route.Backend) { // upstream.go
+		return
+	}
 	if p.locationRedirect(rec, r, route) || p.tlsPolicy(rec, r, &ex.fwd, route) {
 		return
 	}
@@ -234,7 +241,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	up, ok := p.pickUpstream(rec, r, ex, pool) // balance.go
 	if !ok {
-		writeError(rec, http.StatusServiceUnavailable)
+		if !p.noEndpoints(rec, r, ex) { // customerrors.go
+			writeError(rec, http.StatusServiceUnavailable)
+		}
 		return
 	}
 	ex.pool = pool
@@ -340,10 +349,13 @@ type exchange struct {
 	triedBuf [1]*router.Upstream // tried's array while it has one
 	pool     *router.Pool        // the pool upstream was selected from
 	canary   string              // upstream name of the chosen canary; "" for the main backend
-	timeouts timeouts
-	status   int            // status to record when nothing was written (499)
-	timing   upstreamTiming // the last attempt's, for the metrics
-	bodyRead atomic.Int64   // request body bytes read from the client
+	// intercepted is set on the exchange of a custom error's request
+	// (customerrors.go), which is not intercepted again.
+	intercepted bool
+	timeouts    timeouts
+	status      int            // status to record when nothing was written (499)
+	timing      upstreamTiming // the last attempt's, for the metrics
+	bodyRead    atomic.Int64   // request body bytes read from the client
 
 	mu      sync.Mutex
 	err     error  // the first upstream error

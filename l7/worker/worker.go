@@ -103,11 +103,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort,
 		ConnTable: cfg.ConnTable, ConnTableWorker: cfg.ConnTableSlot})
-	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg, Source: px})
+	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg, Source: px, H2C: true})
 	limits := connlimit.New(connlimit.Options{Source: px, Registry: reg})
 
 	httpSrv := &http.Server{
-		Handler:           px,
+		Handler:           guard.Handler(px),            // HTTP/2 requests of h2c checked
+		Protocols:         h1guard.ClearTextProtocols(), // HTTP/1.1 and h2c, as nginx with http2 on
 		ConnState:         px.ConnState,
 		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

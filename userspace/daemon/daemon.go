@@ -172,7 +172,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	httpsPort := d.httpsLn.Addr().(*net.TCPAddr).Port
 	d.proxy = proxy.New(proxy.Options{Logger: cfg.Logger, AccessLog: cfg.AccessLog, Registry: d.registry, HTTPSPort: httpsPort})
-	d.guard = h1guard.New(h1guard.Options{Logger: cfg.Logger, Registry: d.registry, Source: d.proxy})
+	d.guard = h1guard.New(h1guard.Options{Logger: cfg.Logger, Registry: d.registry, Source: d.proxy, H2C: true})
 	d.limits = connlimit.New(connlimit.Options{Source: d.proxy, Registry: d.registry})
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
@@ -310,7 +310,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"http", d.HTTPAddr(), "https", d.HTTPSAddr(), "metrics", d.MetricsAddr(), "manifests", d.cfg.Manifests)
 
 	proxySrv := &http.Server{
-		Handler:           d.proxy,
+		Handler:           d.guard.Handler(d.proxy),     // HTTP/2 requests of h2c checked
+		Protocols:         h1guard.ClearTextProtocols(), // HTTP/1.1 and h2c, as nginx with http2 on
 		ConnState:         d.proxy.ConnState,
 		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),

@@ -53,7 +53,17 @@ func (p *Path) equal(o *Path) bool {
 
 func (b *Backend) equal(o *Backend) bool {
 	return b.Ingress == o.Ingress && b.Service == o.Service && b.Port == o.Port && strsEqual(b.Endpoints, o.Endpoints) &&
-		b.Unavailable == o.Unavailable && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.HSTS == o.HSTS
+		b.Unavailable == o.Unavailable && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.HSTS == o.HSTS &&
+		upstreamTLSEqual(b.UpstreamTLS, o.UpstreamTLS) && (b.ErrorBackend == nil) == (o.ErrorBackend == nil) &&
+		(b.ErrorBackend == nil || b.ErrorBackend.equal(o.ErrorBackend))
+}
+
+func upstreamTLSEqual(a, b *UpstreamTLS) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Secret == b.Secret && a.Denied == b.Denied && bytes.Equal(a.CertPEM, b.CertPEM) &&
+		bytes.Equal(a.KeyPEM, b.KeyPEM) && bytes.Equal(a.CAPEM, b.CAPEM)
 }
 
 func proxyEqual(a, b *annotations.Proxy) bool {
@@ -65,7 +75,8 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x.Balance, y.Balance = nil, nil
 	x.Rewrite, y.Rewrite = nil, nil
 	x.Auth, y.Auth = nil, nil
-	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) || !annotations.AuthEqual(a.Auth, b.Auth) {
+	x.Upstream, y.Upstream = nil, nil
+	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) || !annotations.AuthEqual(a.Auth, b.Auth) || !annotations.UpstreamEqual(a.Upstream, b.Upstream) {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
