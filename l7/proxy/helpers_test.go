@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -59,12 +63,41 @@ func front(tb testing.TB, opts Options, s *snapshot.Snapshot) (*Proxy, *httptest
 			tb.Fatalf("Apply: %v", err)
 		}
 	}
-	srv := httptest.NewServer(p)
+	srv := serve(tb, p)
 	tb.Cleanup(func() {
 		srv.Close()
 		p.Close()
 	})
 	return p, srv
+}
+
+// serve serves h on 127.0.0.1: by net/http's server (httptest.NewServer),
+// or by l7/h1server's when WEIR_TEST_HTTP1_SERVER is "weir", so that the
+// package's tests run through either. The test closes it.
+func serve(tb testing.TB, h http.Handler) *httptest.Server {
+	tb.Helper()
+	if os.Getenv("WEIR_TEST_HTTP1_SERVER") != string(h1server.KindWeir) {
+		return httptest.NewServer(h)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	cfg := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute}
+	// The head limits of net/http's server (1 MB), which httptest's has:
+	// the package's tests are not about nginx's (l7/h1guard's are).
+	g := h1guard.New(h1guard.Options{Limits: h1guard.Limits{Buffers: 4, BufferSize: 256 << 10}})
+	s := h1server.New(cfg, g)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(ln)
+	}()
+	tb.Cleanup(func() {
+		_ = s.Close()
+		<-done
+	})
+	return &httptest.Server{URL: "http://" + ln.Addr().String(), Listener: ln, Config: cfg}
 }
 
 // client returns an http.Client whose idle connections the test closes.
