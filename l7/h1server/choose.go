@@ -30,7 +30,7 @@ func ParseKind(s string) (Kind, error) {
 	case KindNet, KindWeir:
 		return Kind(s), nil
 	}
-	return "", fmt.Errorf("parse http1 server %q: want weir or net", s)
+	return "", fmt.Errorf("unknown HTTP/1 server %q (want weir or net)", s)
 }
 
 // ServePlain serves plain HTTP on ln with srv's settings and g's checks,

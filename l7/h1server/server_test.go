@@ -363,3 +363,15 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("Shutdown: %v", err)
 	}
 }
+
+func TestParseKind(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Kind{"": KindWeir, "weir": KindWeir, "net": KindNet} {
+		if got, err := ParseKind(in); err != nil || got != want {
+			t.Errorf("ParseKind(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseKind("fasthttp"); err == nil {
+		t.Error("ParseKind(fasthttp): no error")
+	}
+}

@@ -71,12 +71,13 @@ func front(tb testing.TB, opts Options, s *snapshot.Snapshot) (*Proxy, *httptest
 	return p, srv
 }
 
-// serve serves h on 127.0.0.1: by net/http's server (httptest.NewServer),
-// or by l7/h1server's when WEIR_TEST_HTTP1_SERVER is "weir", so that the
-// package's tests run through either. The test closes it.
+// serve serves h on 127.0.0.1: by l7/h1server's server, Weir's default, or
+// by net/http's (httptest.NewServer) when WEIR_TEST_HTTP1_SERVER is "net",
+// so that the package's tests run through either (make test-unit runs
+// both). The test closes it.
 func serve(tb testing.TB, h http.Handler) *httptest.Server {
 	tb.Helper()
-	if os.Getenv("WEIR_TEST_HTTP1_SERVER") != string(h1server.KindWeir) {
+	if os.Getenv("WEIR_TEST_HTTP1_SERVER") == string(h1server.KindNet) {
 		return httptest.NewServer(h)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -30,6 +30,7 @@ import (
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/controller"
@@ -83,6 +84,9 @@ type Config struct {
 	Publishers []controller.Publisher
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
+	// HTTP1Server serves the plain HTTP listener (l7/h1server.Kind). ""
+	// means h1server.DefaultKind.
+	HTTP1Server h1server.Kind
 	// ShutdownGracePeriod is how long, after the stop signal, /healthz and
 	// /readyz fail while serving goes on (ingress-nginx's
 	// --shutdown-grace-period). Default 0.
@@ -335,8 +339,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var servers []drain.Server
 	serveProxy := func() {
 		servers = []drain.Server{
-			drain.Serve("http", proxySrv, d.httpLn, func(ln net.Listener) net.Listener {
-				return d.guard.Listener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy))
+			h1server.ServePlain(d.cfg.HTTP1Server, "http", proxySrv, d.guard, d.httpLn, func(ln net.Listener) net.Listener {
+				return proxyproto.Wrap(d.limits.Listener(ln), d.proxy)
 			}, errc),
 			drain.Serve("https", httpsSrv, d.httpsLn, func(ln net.Listener) net.Listener {
 				return d.guard.TLSListener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), tlsCfg)
