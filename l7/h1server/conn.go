@@ -134,7 +134,7 @@ func (c *conn) readHead() bool {
 	lim := c.srv.guard.Limits()
 	c.parser.Reset(lim)
 	maxHead := lim.MaxHead()
-	armed := false
+	active, armed := false, false
 	defer func() {
 		if armed {
 			_ = c.rwc.SetReadDeadline(time.Time{})
@@ -142,7 +142,9 @@ func (c *conn) readHead() bool {
 	}()
 	for {
 		if c.R < c.W {
-			if !armed {
+			if !active {
+				// The head's first bytes: client_header_timeout runs.
+				active = true
 				c.setState(http.StateActive)
 				if d := c.srv.cfg.ReadHeaderTimeout; d > 0 {
 					_ = c.rwc.SetReadDeadline(time.Now().Add(d))

@@ -409,6 +409,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("shutting down: draining", "worker-shutdown-timeout", timeout, "refused", refused, "handed-over", handedOver)
 	drain.Shutdown(servers, d.proxy, drain.Options{Refused: refused, HandedOver: handedOver, Timeout: timeout, Logger: d.log})
+	d.proxy.Close() // the access-log lines buffered
 	cancel()
 	if !handedOver && d.cfg.PostShutdownGracePeriod > 0 {
 		d.log.Info("drained: waiting before exit", "post-shutdown-grace-period", d.cfg.PostShutdownGracePeriod)
