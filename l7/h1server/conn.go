@@ -108,8 +108,8 @@ func (c *conn) serve() {
 		}
 		c.Release()
 	}()
-	for {
-		if !c.readHead() {
+	for first := true; ; first = false {
+		if !c.readHead(first) {
 			return
 		}
 		if c.srv.closing.Load() {
@@ -130,11 +130,18 @@ func (c *conn) serve() {
 
 // readHead reads and parses the next request head; it reports false when
 // the connection is to close (the client left, a rejected head answered).
-func (c *conn) readHead() bool {
+// The head must arrive within ReadHeaderTimeout: from the accept for the
+// connection's first (nginx's client_header_timeout), else from its first
+// bytes (the wait before them is the keep-alive idle time).
+func (c *conn) readHead(first bool) bool {
 	lim := c.srv.guard.Limits()
 	c.parser.Reset(lim)
 	maxHead := lim.MaxHead()
 	active, armed := false, false
+	if d := c.srv.cfg.ReadHeaderTimeout; d > 0 && first {
+		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+		armed = true
+	}
 	defer func() {
 		if armed {
 			_ = c.rwc.SetReadDeadline(time.Time{})
@@ -143,13 +150,8 @@ func (c *conn) readHead() bool {
 	for {
 		if c.R < c.W {
 			if !active {
-				// The head's first bytes: client_header_timeout runs.
 				active = true
 				c.setState(http.StateActive)
-				if d := c.srv.cfg.ReadHeaderTimeout; d > 0 {
-					_ = c.rwc.SetReadDeadline(time.Now().Add(d))
-					armed = true
-				}
 			}
 			done, err := c.parser.Feed(c.Buf[c.R:c.W])
 			if err != nil {
@@ -158,6 +160,12 @@ func (c *conn) readHead() bool {
 			}
 			if done {
 				return true
+			}
+			if d := c.srv.cfg.ReadHeaderTimeout; d > 0 && !armed {
+				// The head is not all there: client_header_timeout runs
+				// (a head read whole at once arms no timer).
+				_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+				armed = true
 			}
 		}
 		if err := c.Fill(c.rwc, maxHead+1); err != nil {

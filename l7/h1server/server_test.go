@@ -22,6 +22,12 @@ import (
 // and returns its address and the Server; the test closes it.
 func start(tb testing.TB, g *h1guard.Guard, h http.Handler) (string, *Server) {
 	tb.Helper()
+	return startWith(tb, g, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second})
+}
+
+// startWith is start with the settings of cfg.
+func startWith(tb testing.TB, g *h1guard.Guard, cfg *http.Server) (string, *Server) {
+	tb.Helper()
 	if g == nil {
 		g = h1guard.New(h1guard.Options{})
 	}
@@ -29,7 +35,7 @@ func start(tb testing.TB, g *h1guard.Guard, h http.Handler) (string, *Server) {
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	s := New(&http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, g)
+	s := New(cfg, g)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -373,5 +379,32 @@ func TestParseKind(t *testing.T) {
 	}
 	if _, err := ParseKind("fasthttp"); err == nil {
 		t.Error("ParseKind(fasthttp): no error")
+	}
+}
+
+// TestHeaderTimeout: a head that does not complete within ReadHeaderTimeout
+// closes the connection without an answer, as nginx's client_header_timeout;
+// a head sent whole is served.
+func TestHeaderTimeout(t *testing.T) {
+	t.Parallel()
+	addr, _ := startWith(t, nil, &http.Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 200 * time.Millisecond})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /slow HTTP/1.1\r\nHost:")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first request: %v %v", resp, err)
+	}
+	io.ReadAll(resp.Body)
+	start := time.Now()
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("read %q %v, want EOF once the header timeout passed", b, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("closed after %v", d)
+	}
+	// A connection that sends nothing at all is closed too.
+	_, br = dial(t, addr)
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("silent client: read %q %v, want EOF once the header timeout passed", b, err)
 	}
 }
