@@ -182,7 +182,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	addProbeFlags(fs, o)
 	fs.BoolVar(&o.profiling, "profiling", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the metrics port; ingress-nginx's default is true, Weir's false because the port listens on the node's addresses")
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
-	fs.StringVar(&o.http1Server, "http1-server", string(h1server.DefaultKind), "server of plain HTTP/1.x connections: weir (Weir's own loop, each head parsed once) or net (net/http's, behind the same checks); HTTPS stays on net/http")
+	fs.StringVar(&o.http1Server, "http1-server", string(h1server.DefaultKind), "server of HTTP/1.x, plain and over TLS: weir (Weir's own loop, each head parsed once) or net (net/http's, behind the same checks); HTTP/2 is net/http's either way")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.iface, "interface", "", "interface the XDP program attaches to (default: the one holding --bind-address, else the default route's)")

@@ -3,6 +3,7 @@ package h1server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -60,6 +61,7 @@ type conn struct {
 	bgN       int
 	bgErr     error
 
+	tls      *tls.ConnectionState // of a TLS connection; nil: plain
 	hijacked bool
 	werr     error // the first write error
 }
@@ -72,6 +74,10 @@ func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
 	}
 	c.ctx = ctx
 	c.remote = rwc.RemoteAddr().String()
+	if tc, ok := rwc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		c.tls = &st
+	}
 	c.resp.c = c
 	c.resp.header = make(http.Header)
 	c.body.c = c
@@ -252,6 +258,7 @@ func (c *conn) serveRequest() bool {
 		RequestURI: target,
 		RemoteAddr: c.remote,
 		Body:       http.NoBody,
+		TLS:        c.tls,
 	}
 	if h.Minor == 0 {
 		req.Proto = "HTTP/1.0"

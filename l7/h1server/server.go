@@ -9,7 +9,9 @@
 // ConnContext, ReadHeaderTimeout, ErrorLog), read when Serve starts, so the
 // hooks other packages install there (l7/connlimit, l7/drain) apply
 // unchanged; Shutdown, Close and SetKeepAlivesEnabled behave as
-// http.Server's. It serves plain HTTP/1.x: HTTP/2 and TLS stay on net/http.
+// http.Server's. It serves HTTP/1.x, plain or on TLS connections whose
+// handshake is done (ServeTLS hands those that negotiated HTTP/2 to
+// net/http).
 //
 // What the Handler sees is what net/http gives it: Request fields and
 // header map as net/http fills them (Host moved to Request.Host, Pragma:

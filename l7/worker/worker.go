@@ -74,7 +74,7 @@ type Config struct {
 	ConnTableSlot int
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
-	// HTTP1Server serves the plain HTTP listener (l7/h1server.Kind). ""
+	// HTTP1Server serves HTTP/1.x on both listeners (l7/h1server.Kind). ""
 	// means h1server.DefaultKind.
 	HTTP1Server h1server.Kind
 	// ShutdownTimeout bounds the drain when the worker stops without a
@@ -139,9 +139,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			servers = append(servers, h1server.ServePlain(cfg.HTTP1Server, "http", httpSrv, guard, cfg.HTTP, counted, errc))
 			if cfg.HTTPS != nil {
-				servers = append(servers, drain.Serve("https", httpsSrv, cfg.HTTPS, func(ln net.Listener) net.Listener {
-					return guard.TLSListener(counted(ln), tlsCfg)
-				}, errc))
+				servers = append(servers, h1server.ServeTLS(cfg.HTTP1Server, "https", httpsSrv, guard, cfg.HTTPS, tlsCfg, counted, errc))
 			}
 		})
 	}

@@ -84,7 +84,7 @@ type Config struct {
 	Publishers []controller.Publisher
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
-	// HTTP1Server serves the plain HTTP listener (l7/h1server.Kind). ""
+	// HTTP1Server serves HTTP/1.x on both listeners (l7/h1server.Kind). ""
 	// means h1server.DefaultKind.
 	HTTP1Server h1server.Kind
 	// ShutdownGracePeriod is how long, after the stop signal, /healthz and
@@ -342,8 +342,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			h1server.ServePlain(d.cfg.HTTP1Server, "http", proxySrv, d.guard, d.httpLn, func(ln net.Listener) net.Listener {
 				return proxyproto.Wrap(d.limits.Listener(ln), d.proxy)
 			}, errc),
-			drain.Serve("https", httpsSrv, d.httpsLn, func(ln net.Listener) net.Listener {
-				return d.guard.TLSListener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), tlsCfg)
+			h1server.ServeTLS(d.cfg.HTTP1Server, "https", httpsSrv, d.guard, d.httpsLn, tlsCfg, func(ln net.Listener) net.Listener {
+				return proxyproto.Wrap(d.limits.Listener(ln), d.proxy)
 			}, errc),
 		}
 	}
