@@ -99,13 +99,14 @@ func (c *conn) loadState() (http.ConnState, int64) {
 // serve is the connection's goroutine: request after request until the
 // connection closes, is hijacked or must not be reused.
 func (c *conn) serve() {
-	c.srv.track(c, true)
-	c.setState(http.StateNew)
 	defer func() {
 		if v := recover(); v != nil && v != http.ErrAbortHandler {
 			buf := make([]byte, 64<<10)
 			buf = buf[:runtime.Stack(buf, false)]
 			c.srv.logf("http: panic serving %v: %v\n%s", c.remote, v, buf)
+		}
+		if c.cancel != nil {
+			c.cancel() // a handler that panicked did not return
 		}
 		c.srv.track(c, false)
 		if !c.hijacked {

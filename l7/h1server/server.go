@@ -90,6 +90,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		c := s.newConn(base, rwc)
+		// Tracked and new before its goroutine starts, as net/http's: a
+		// Shutdown now sees it.
+		s.track(c, true)
+		c.setState(http.StateNew)
 		go c.serve()
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"sort"
@@ -406,5 +407,37 @@ func TestHeaderTimeout(t *testing.T) {
 	_, br = dial(t, addr)
 	if b, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("silent client: read %q %v, want EOF once the header timeout passed", b, err)
+	}
+}
+
+// TestHandlerPanic: a handler that panics closes its connection, is logged
+// (http.ErrAbortHandler is not), and the server goes on serving.
+func TestHandlerPanic(t *testing.T) {
+	t.Parallel()
+	var logs testutil.SyncBuffer
+	addr, _ := startWith(t, nil, &http.Server{ErrorLog: log.New(&logs, "", 0), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/panic":
+			panic("boom")
+		case "/abort":
+			io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		io.WriteString(w, "fine")
+	})})
+	for path, want := range map[string]string{"/panic": "", "/abort": "7\r\npartial\r\n"} {
+		c, _ := dial(t, addr)
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		b, err := io.ReadAll(c)
+		if err != nil || !strings.HasSuffix(string(b), want) || strings.Contains(string(b), "fine") {
+			t.Errorf("%s: read %q (%v), want %q then the connection closed", path, b, err, want)
+		}
+	}
+	if rs := testutil.RawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); len(rs) != 1 || rs[0].Body != "fine" {
+		t.Errorf("after the panics: %+v", rs)
+	}
+	if got := logs.String(); !strings.Contains(got, "panic serving") || !strings.Contains(got, "boom") || strings.Contains(got, "abort") {
+		t.Errorf("log %q: want the panic, not the abort", got)
 	}
 }
