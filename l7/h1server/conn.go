@@ -66,22 +66,29 @@ type conn struct {
 	werr     error // the first write error
 }
 
+// newConn returns the conn of rwc; its addresses are read by its goroutine
+// (start), as a PROXY protocol connection reads its header for them.
 func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rwc, bgDone: make(chan struct{}, 1), header: make(http.Header)}
-	ctx := context.WithValue(base, http.LocalAddrContextKey, rwc.LocalAddr())
-	if s.cfg.ConnContext != nil {
-		ctx = s.cfg.ConnContext(ctx, rwc)
-	}
-	c.ctx = ctx
-	c.remote = rwc.RemoteAddr().String()
-	if tc, ok := rwc.(*tls.Conn); ok {
-		st := tc.ConnectionState()
-		c.tls = &st
-	}
+	c := &conn{srv: s, rwc: rwc, ctx: base, bgDone: make(chan struct{}, 1), header: make(http.Header)}
 	c.resp.c = c
 	c.resp.header = make(http.Header)
 	c.body.c = c
 	return c
+}
+
+// start sets up what the connection's requests share: the context (the
+// local address, ConnContext's values), the client's address, the TLS state.
+func (c *conn) start() {
+	ctx := context.WithValue(c.ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
+	if cc := c.srv.cfg.ConnContext; cc != nil {
+		ctx = cc(ctx, c.rwc)
+	}
+	c.ctx = ctx
+	c.remote = c.rwc.RemoteAddr().String()
+	if tc, ok := c.rwc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		c.tls = &st
+	}
 }
 
 func (c *conn) setState(st http.ConnState) {
@@ -115,6 +122,7 @@ func (c *conn) serve() {
 		}
 		c.Release()
 	}()
+	c.start()
 	for first := true; ; first = false {
 		if !c.readHead(first) {
 			return

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/test/testutil"
 )
 
@@ -439,5 +441,44 @@ func TestHandlerPanic(t *testing.T) {
 	}
 	if got := logs.String(); !strings.Contains(got, "panic serving") || !strings.Contains(got, "boom") || strings.Contains(got, "abort") {
 		t.Errorf("log %q: want the panic, not the abort", got)
+	}
+}
+
+// proxyOn is a proxyproto.Policy with PROXY protocol on, trusting all.
+type proxyOn struct{}
+
+func (proxyOn) UseProxyProtocol() bool           { return true }
+func (proxyOn) TrustsProxy(peer netip.Addr) bool { return true }
+
+// TestSlowProxyHeader: a client that holds back its PROXY header holds up
+// no other connection (the addresses are read by each connection's own
+// goroutine), and the client address is the header's.
+func TestSlowProxyHeader(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.RemoteAddr)
+	})}, h1guard.New(h1guard.Options{}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(&proxyproto.Listener{Listener: ln, Policy: proxyOn{}, HeaderTimeout: time.Minute})
+	}()
+	t.Cleanup(func() {
+		s.Close()
+		<-done
+	})
+	silent, _ := dial(t, ln.Addr().String())
+	defer silent.Close()
+	start := time.Now()
+	rs := testutil.RawExchange(t, ln.Addr().String(), "PROXY TCP4 203.0.113.7 198.18.0.1 5555 80\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if len(rs) != 1 || rs[0].Body != "203.0.113.7:5555" {
+		t.Errorf("got %+v, want the header's address", rs)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("answered after %v behind a silent client", d)
 	}
 }

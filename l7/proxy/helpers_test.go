@@ -7,15 +7,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/h1server"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -71,33 +70,21 @@ func front(tb testing.TB, opts Options, s *snapshot.Snapshot) (*Proxy, *httptest
 	return p, srv
 }
 
-// serve serves h on 127.0.0.1: by l7/h1server's server, Weir's default, or
-// by net/http's (httptest.NewServer) when WEIR_TEST_HTTP1_SERVER is "net",
-// so that the package's tests run through either (make test-unit runs
-// both). The test closes it.
+// serve serves h on 127.0.0.1 with l7/h1server's server, Weir's default,
+// or with net/http's when WEIR_TEST_HTTP1_SERVER is "net"
+// (h1servertest), so that the package's tests run through either (make
+// test-unit runs both). The test closes it.
 func serve(tb testing.TB, h http.Handler) *httptest.Server {
 	tb.Helper()
-	if os.Getenv("WEIR_TEST_HTTP1_SERVER") == string(h1server.KindNet) {
+	if h1servertest.Kind() == h1server.KindNet {
 		return httptest.NewServer(h)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
 	}
-	cfg := &http.Server{Handler: h, ReadHeaderTimeout: time.Minute}
-	// The head limits of net/http's server (1 MB), which httptest's has:
-	// the package's tests are not about nginx's (l7/h1guard's are).
-	g := h1guard.New(h1guard.Options{Limits: h1guard.Limits{Buffers: 4, BufferSize: 256 << 10}})
-	s := h1server.New(cfg, g)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(ln)
-	}()
-	tb.Cleanup(func() {
-		_ = s.Close()
-		<-done
-	})
+	cfg := &http.Server{Handler: h}
+	h1servertest.Serve(tb, cfg, ln, nil)
 	return &httptest.Server{URL: "http://" + ln.Addr().String(), Listener: ln, Config: cfg}
 }
 
