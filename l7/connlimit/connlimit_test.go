@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 )
 
 // source is a Source whose settings a test changes.
@@ -27,8 +29,9 @@ func newSource(s Settings) *source {
 func (s *source) set(v Settings)       { s.s.Store(&v) }
 func (s *source) ConnLimits() Settings { return *s.s.Load() }
 
-// serve starts an http.Server configured by a Limiter on 127.0.0.1 and
-// returns its address and the Limiter.
+// serve starts an http.Server configured by a Limiter on 127.0.0.1, served
+// by Weir's HTTP/1 server or net/http's (h1servertest), and returns its
+// address and the Limiter.
 func serve(t testing.TB, src Source, reg prometheus.Registerer, h http.Handler) (string, *Limiter) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -41,9 +44,7 @@ func serve(t testing.TB, src Source, reg prometheus.Registerer, h http.Handler) 
 	l := New(Options{Source: src, Registry: reg})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Hour}
 	l.Configure(srv)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(l.Listener(ln)) }()
-	t.Cleanup(func() { srv.Close(); <-done })
+	h1servertest.Serve(t, srv, ln, l.Listener)
 	return ln.Addr().String(), l
 }
 
