@@ -387,11 +387,16 @@ func (c *conn) fields(head string, n int) {
 }
 
 // parseURL parses the request target as net/http does
-// (url.ParseRequestURI), into the connection's url.URL for a plain origin
-// form.
+// (url.ParseRequestURI), into the connection's url.URL for an origin form
+// whose path url.URL would not escape (no RawPath).
 func (c *conn) parseURL(target string) (*url.URL, error) {
-	if target == "" || target[0] != '/' || strings.IndexByte(target, '%') >= 0 || strings.HasPrefix(target, "//") {
+	if target == "" || target[0] != '/' || strings.HasPrefix(target, "//") {
 		return url.ParseRequestURI(target)
+	}
+	for i := 0; i < len(target) && target[i] != '?'; i++ {
+		if b := target[i]; b >= 0x80 || !plainPathByte[b] {
+			return url.ParseRequestURI(target)
+		}
 	}
 	c.url = url.URL{}
 	if strings.HasSuffix(target, "?") && strings.Count(target, "?") == 1 {
@@ -402,6 +407,20 @@ func (c *conn) parseURL(target string) (*url.URL, error) {
 	}
 	return &c.url, nil
 }
+
+// plainPathByte are the bytes url.URL leaves unescaped in a path.
+var plainPathByte = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-32] = true, true
+	}
+	for _, c := range "-_.~/$&+,:;=@" {
+		t[c] = true
+	}
+	return t
+}()
 
 // hasToken reports whether the comma-separated values hold token, case
 // insensitively.
