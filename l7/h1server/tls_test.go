@@ -40,7 +40,7 @@ func TestServeTLS(t *testing.T) {
 	addr := ln.Addr().String()
 	for h2, want := range map[bool]string{true: "HTTP/2.0 tls=true", false: "HTTP/1.1 tls=true"} {
 		for range 2 { // the second on the kept-alive connection
-			resp, err := ca.Client(t, "tls.test", h2).Get("https://" + addr + "/")
+			resp, err := ca.HTTPSClient(t, "tls.test", h2).Get("https://" + addr + "/")
 			if err != nil {
 				t.Fatalf("h2=%v: %v", h2, err)
 			}

@@ -87,16 +87,19 @@ type Proxy struct {
 	global    atomic.Pointer[globalConfig] // of the live Snapshot; nil before the first Apply (global.go)
 	applyMu   sync.Mutex                   // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
-	access    *accessLog    // nil: no access log
-	metrics   *metrics      // nil: no metrics
-	conns     *connStates   // nil: no metrics; kept by ConnState (connstate.go)
-	pool      *connPool     // upstream keep-alive connections (forward.go)
-	sources   *sourceRanges // source-range enforcement (sourcerange.go)
-	connLimit *connLimits   // limit-connections (limitconn.go)
-	tunnels   tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
+	access    *accessLog             // nil: no access log
+	metrics   *metrics               // nil: no metrics
+	conns     *connStates            // nil: no metrics; kept by ConnState (connstate.go)
+	pool      *connPool              // upstream keep-alive connections (forward.go)
+	sources   *sourceRanges          // source-range enforcement (sourcerange.go)
+	connLimit *connLimits            // limit-connections (limitconn.go)
+	blocked   *prometheus.CounterVec // block-* refusals (block.go); nil: no metrics
+	tunnels   tunnelSet              // open WebSocket tunnels, for GoAway (shutdown.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
+
+	clientAuths clientAuths // client certificate verification (clientauth.go)
 }
 
 // New returns a Proxy with no configuration.
@@ -117,6 +120,7 @@ func New(opts Options) *Proxy {
 	}
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
+	p.blocked = newBlockedCounter(opts.Registry)
 	p.connLimit = newConnLimits(opts.ConnTable, opts.ConnTableWorker, opts.Registry)
 	return p
 }
@@ -187,16 +191,30 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
 	}
+	// block-user-agents and block-referers are server-level rules of every
+	// server in nginx: before routing. block-cidrs is an access-phase deny,
+	// checked below after the redirects, and before a 404 too.
+	blocks := &p.liveGlobal().block
+	if p.block(rec, blocks.blockedHeader(r)) {
+		return
+	}
 	// A write deadline left by the previous request of this keep-alive
 	// connection must not cut this one; forward arms its own per write.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// Client certificates are checked per server, before any location, as
+	// nginx does; then the server-level redirects.
+	if p.clientCert(rec, r, rt) || p.hostRedirect(rec, r, rt, &ex.fwd) { // redirect.go
+		return
+	}
 	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
 	if !ok {
-		writeError(rec, http.StatusNotFound)
+		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
+			writeError(rec, http.StatusNotFound)
+		}
 		return
 	}
 	ex.route = route
-	if p.tlsPolicy(rec, r, &ex.fwd, route) {
+	if p.locationRedirect(rec, r, route) || p.tlsPolicy(rec, r, &ex.fwd, route) {
 		return
 	}
 	// limit_conn runs in nginx's preaccess phase, before allow and deny.
@@ -205,7 +223,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer slot.Release()
-	if p.sources.reject(rec, ex.fwd.remote, route) {
+	if p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) || p.sources.reject(rec, ex.fwd.remote, route) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
@@ -218,7 +236,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := route.Pick(r, nil); c != nil {
 		pool, ex.canary = c.Pool, c.Name
 	}
-	up, ok := pool.Next()
+	up, ok := p.pickUpstream(rec, r, ex, pool) // balance.go
 	if !ok {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
@@ -253,6 +271,7 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 			status = http.StatusOK
 		}
 	}
+	observeUpstream(ex) // balance.go
 	duration := time.Since(ex.start)
 	if err, reason := ex.failure(); err != nil {
 		p.logUpstreamError(r, ex, status, reason, err)

@@ -36,6 +36,7 @@ import (
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/h1server"
+	"github.com/weir-lb/weir/l7/passthrough"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -139,7 +140,9 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 			servers = append(servers, h1server.ServePlain(cfg.HTTP1Server, "http", httpSrv, guard, cfg.HTTP, counted, errc))
 			if cfg.HTTPS != nil {
-				servers = append(servers, h1server.ServeTLS(cfg.HTTP1Server, "https", httpsSrv, guard, cfg.HTTPS, tlsCfg, counted, errc))
+				servers = append(servers, h1server.ServeTLS(cfg.HTTP1Server, "https", httpsSrv, guard, cfg.HTTPS, tlsCfg, func(ln net.Listener) net.Listener {
+					return passthrough.Wrap(counted(ln), px, log)
+				}, errc))
 			}
 		})
 	}

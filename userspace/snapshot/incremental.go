@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // Builder builds Snapshots like Build, and when told which objects changed
@@ -24,6 +26,7 @@ import (
 //
 // A change it cannot scope (a ConfigMap or IngressClass, an Ingress with
 // spec.defaultBackend before or after the change or using a changed Service,
+// any change while an Ingress sets server-alias or from-to-www-redirect,
 // more than MaxScopedChanges objects, or a scope covering a quarter of the
 // Ingresses) is a full Build. Objects given to a Builder must never be modified (as an
 // informer's: a changed object is a new one): it keeps them, and its
@@ -46,11 +49,19 @@ type Builder struct {
 	ingressesOf map[string]map[nsName]bool
 	// usersOf lists the Ingresses naming each Service in a backend.
 	usersOf map[nsName]map[nsName]bool
+	// authUsersOf lists the Ingresses naming each Secret in
+	// auth-tls-secret; authSecretOf inverts it.
+	authUsersOf  map[nsName]map[nsName]bool
+	authSecretOf map[nsName]nsName
 	// withTLS are the Ingresses with spec.tls: every scoped build takes
 	// the certificates and the hosts with TLS from them. withDefault are
 	// those with spec.defaultBackend: every scoped build routes them too, so
 	// that the default backend's conflicts come out as in a full build.
 	withTLS, withDefault map[nsName]bool
+	// withNames are those with server-alias or from-to-www-redirect, whose
+	// names compete with every host: while there is one, every build is
+	// full.
+	withNames map[nsName]bool
 	// certs keeps the validated certificates of the last build, tls what
 	// its spec.tls sections and Secrets gave.
 	certs      *certCache
@@ -95,7 +106,8 @@ func (bl *Builder) index(objs Objects) {
 	bl.hostsOf = make(map[nsName][]string, len(objs.Ingresses))
 	bl.ingressesOf = make(map[string]map[nsName]bool, len(objs.Ingresses))
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
-	bl.withTLS, bl.withDefault = map[nsName]bool{}, map[nsName]bool{}
+	bl.authUsersOf, bl.authSecretOf = map[nsName]map[nsName]bool{}, map[nsName]nsName{}
+	bl.withTLS, bl.withDefault, bl.withNames = map[nsName]bool{}, map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
 			bl.services[nsName{s.Namespace, s.Name}] = s
@@ -136,8 +148,13 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		for _, svc := range servicesOf(old) {
 			delete(bl.usersOf[svc], k)
 		}
+		if sec, ok := bl.authSecretOf[k]; ok {
+			delete(bl.authUsersOf[sec], k)
+			delete(bl.authSecretOf, k)
+		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
+		delete(bl.withNames, k)
 		delete(bl.hostsOf, k)
 		delete(bl.ingresses, k)
 	}
@@ -153,11 +170,18 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	for _, svc := range servicesOf(ing) {
 		addTo(bl.usersOf, svc, k)
 	}
+	if sec, ok := authSecretOf(ing); ok {
+		bl.authSecretOf[k] = sec
+		addTo(bl.authUsersOf, sec, k)
+	}
 	if len(ing.Spec.TLS) > 0 {
 		bl.withTLS[k] = true
 	}
 	if ing.Spec.DefaultBackend != nil {
 		bl.withDefault[k] = true
+	}
+	if hasServerNames(ing.Annotations) {
+		bl.withNames[k] = true
 	}
 }
 
@@ -185,6 +209,18 @@ func hostsOf(ing *networkingv1.Ingress) []string {
 	return slices.Compact(hosts)
 }
 
+// authSecretOf returns the Secret ing names in auth-tls-secret, if any.
+func authSecretOf(ing *networkingv1.Ingress) (nsName, bool) {
+	ns, name, err := annotations.SplitAuthTLSSecret(ing.Annotations[annotations.Prefix+"auth-tls-secret"])
+	if err != nil {
+		return nsName{}, false
+	}
+	if ns == "" {
+		ns = ing.Namespace
+	}
+	return nsName{ns, name}, true
+}
+
 // servicesOf returns the Services ing's backends name.
 func servicesOf(ing *networkingv1.Ingress) []nsName {
 	var out []nsName
@@ -208,7 +244,7 @@ func servicesOf(ing *networkingv1.Ingress) []nsName {
 // reports false when a full Build is needed. It updates the index as it
 // goes; a full Build rebuilds it.
 func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
-	if bl.prev == nil || objs.Changed == nil || len(objs.Changed) > MaxScopedChanges {
+	if bl.prev == nil || objs.Changed == nil || len(objs.Changed) > MaxScopedChanges || len(bl.withNames) > 0 {
 		return nil, false
 	}
 	// The Ingresses whose routes the changes may alter, and the hosts the
@@ -244,6 +280,9 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			affected[k] = true
 		case "Secret":
 			tlsChanged = true
+			for i := range bl.authUsersOf[k] {
+				affected[i] = true
+			}
 		case "Service":
 			if bl.isDefaultService(k) {
 				return nil, false
@@ -271,6 +310,9 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		}
 	}
 	// A default backend that may have changed is the Snapshot's.
+	if len(bl.withNames) > 0 {
+		return nil, false
+	}
 	for k := range affected {
 		if bl.withDefault[k] {
 			return nil, false
