@@ -251,6 +251,9 @@ func (w *response) finish() {
 		w.out = append(w.out, "\r\n"...)
 	}
 	_ = w.flushOut()
+	if cap(w.out) > 2*bufferSize {
+		w.out = nil // a large head is not kept by an idle connection
+	}
 }
 
 // sendHead puts the head and the body held before it in the output, with
