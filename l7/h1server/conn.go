@@ -269,8 +269,12 @@ func (c *conn) serveRequest() bool {
 		Body:       http.NoBody,
 		TLS:        c.tls,
 	}
-	if h.Minor == 0 {
+	switch h.Minor {
+	case 0:
 		req.Proto = "HTTP/1.0"
+	case 1:
+	default: // HTTP/1.2 and on are served as 1.1, named as sent
+		req.Proto = "HTTP/1." + string(rune('0'+h.Minor))
 	}
 	u, err := c.parseURL(target)
 	if err != nil {
