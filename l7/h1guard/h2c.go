@@ -15,16 +15,15 @@ var h2cPreface = []byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
 // a clear-text listener), a prefix of it waits for more. It reports
 // whether it decided (then head returns err).
 func (c *conn) h2cStart() (bool, error) {
-	if !c.g.h2c || c.tls != nil || c.requests > 0 || c.r != 0 {
+	if !c.g.h2c || c.tls != nil || c.requests > 0 || c.R != 0 {
 		return false, nil
 	}
-	got := c.buf[c.r:c.w]
-	n := min(len(got), len(h2cPreface))
-	if !bytes.Equal(got[:n], h2cPreface[:n]) {
+	complete, prefix := H2CPreface(c.Buf[c.R:c.W])
+	if !complete && !prefix {
 		return false, nil
 	}
-	if n < len(h2cPreface) {
-		return true, c.fill(len(h2cPreface))
+	if prefix {
+		return true, c.Fill(c.Conn, len(h2cPreface))
 	}
 	c.parsing = false
 	c.st = stPass
@@ -49,4 +48,19 @@ func ClearTextProtocols() *http.Protocols {
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
 	return &p
+}
+
+// H2C reports whether the guard was made with Options.H2C: its clear-text
+// listener takes HTTP/2 with prior knowledge too.
+func (g *Guard) H2C() bool { return g.h2c }
+
+// H2CPreface reports whether b, the first bytes of a clear-text
+// connection, start the HTTP/2 client preface (complete) or may still
+// (prefix: more bytes needed to know).
+func H2CPreface(b []byte) (complete, prefix bool) {
+	n := min(len(b), len(h2cPreface))
+	if !bytes.Equal(b[:n], h2cPreface[:n]) {
+		return false, false
+	}
+	return n == len(h2cPreface), n < len(h2cPreface)
 }

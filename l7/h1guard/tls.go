@@ -23,14 +23,26 @@ const handshakeTimeout = 60 * time.Second
 // http.Server whose ConnContext is ConnContext and whose Handler is
 // wrapped in TLSHandler, so its requests keep their Request.TLS.
 func (g *Guard) TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
+	return g.tlsListener(ln, cfg, false)
+}
+
+// TLSConns is TLSListener without the guard: every connection is
+// returned as the *tls.Conn whose handshake is done, for a server that
+// checks HTTP/1.1 itself (l7/h1server).
+func (g *Guard) TLSConns(ln net.Listener, cfg *tls.Config) net.Listener {
+	return g.tlsListener(ln, cfg, true)
+}
+
+func (g *Guard) tlsListener(ln net.Listener, cfg *tls.Config, raw bool) net.Listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &tlsListener{Listener: ln, g: g, cfg: cfg, conns: make(chan net.Conn), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	l := &tlsListener{Listener: ln, raw: raw, g: g, cfg: cfg, conns: make(chan net.Conn), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 	go l.acceptLoop()
 	return l
 }
 
 type tlsListener struct {
 	net.Listener
+	raw   bool // no connection is guarded
 	g     *Guard
 	cfg   *tls.Config
 	conns chan net.Conn
@@ -79,7 +91,7 @@ func (l *tlsListener) handshake(c net.Conn) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	var out net.Conn = tc
-	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
+	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" && !l.raw {
 		out = &conn{Conn: tc, g: l.g, tls: &st}
 	}
 	select {

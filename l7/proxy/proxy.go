@@ -170,11 +170,15 @@ func (p *Proxy) Version() uint64 {
 // Live reports whether a first Snapshot has been applied.
 func (p *Proxy) Live() bool { return p.router.Load() != nil }
 
-// Close closes the idle upstream connections. The Proxy stays usable.
+// Close closes the idle upstream connections and writes the access-log
+// lines buffered. The Proxy stays usable.
 func (p *Proxy) Close() {
 	p.pool.closeIdle()
 	p.auth.close()
 	p.h2.closeIdle()
+	if p.access != nil {
+		p.access.flush()
+	}
 }
 
 // ServeHTTP routes r and proxies it to an upstream of its route: 404 without
@@ -183,6 +187,9 @@ func (p *Proxy) Close() {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{start: time.Now(), requestID: requestID(r), fwd: p.liveGlobal().forwarding(r, p.httpsPort)}
 	rec := &responseRecorder{ResponseWriter: w}
+	if p.access != nil {
+		p.access.begin()
+	}
 	defer p.finish(rec, r, ex)
 
 	rt := p.router.Load()
