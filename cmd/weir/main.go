@@ -24,7 +24,6 @@ import (
 	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/worker"
-	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/cmdline"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
@@ -56,12 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "demo-backends":
 			return runDemoBackends(ctx, args[1:], stdout, stderr)
 		case "annotations":
-			fs := flag.NewFlagSet("weir annotations", flag.ContinueOnError)
-			if err := cmdline.Parse(fs, "Prints the supported annotations as a Markdown table.", args[1:], stdout); err != nil {
-				return err
-			}
-			_, err := io.WriteString(stdout, annotations.Markdown())
-			return err
+			return runAnnotations(args[1:], stdout)
 		case "flags":
 			fs := flag.NewFlagSet("weir flags", flag.ContinueOnError)
 			if err := cmdline.Parse(fs, "Prints the flags of weir as a Markdown table.", args[1:], stdout); err != nil {
