@@ -85,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := checkProbeFlags(fs, o); err != nil {
 		return err
 	}
+	if err := checkWebhookFlags(fs, o.webhook); err != nil {
+		return err
+	}
 	if o.version {
 		return printVersion(stdout)
 	}
@@ -130,6 +133,7 @@ type options struct {
 	workerUID, workerGID             int
 	shutdownGrace, postShutdownGrace int // seconds
 	workerShutdownTimeout            time.Duration
+	webhook                          webhookOptions
 	// compatGiven names the compatibility flags given (compat.go).
 	compatGiven   func() []string
 	upgrade       bool
@@ -185,6 +189,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.xdpMode, "xdp-mode", "native", "XDP data path: native (generic with a warning where the driver has none), generic or off")
 	pinPathFlag(fs, &o.bpfPinPath)
 	fs.BoolVar(&o.version, "version", false, "print the version, the commit and the Go version, and exit (as weir version)")
+	addWebhookFlags(fs, &o.webhook)
 	o.compatGiven = addCompatFlags(fs)
 	fs.BoolVar(&o.upgrade, "upgrade", false, "take over the listening sockets and the XDP data path of the weir offering them on --upgrade-socket, which drains and exits once this one serves (a binary upgrade); start it with the running weir's flags")
 	fs.StringVar(&o.upgradeSocket, "upgrade-socket", upgradeSocket, "unix socket on which weir offers its listening sockets to the next weir started with --upgrade; one per --bpf-pin-path (default /run/weir/upgrade.sock as root, else none)")
@@ -308,6 +313,8 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer stopSource()
+	} else if o.webhook.addr != "" {
+		log.Warn("--validating-webhook is served in cluster mode only; not served")
 	}
 	feed := &datapath.SourceListPublisher{Log: log}
 	if cfg.Registry == nil {
@@ -400,5 +407,10 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 	})
 	cfg.Source = src
 	cfg.Registry.MustRegister(nginxmetrics.NewLeaderElection(o.electionID, src.Leading))
-	return events.Close, nil
+	stopWebhook, err := serveWebhook(o.webhook, src, cfg.Controller.Build, log)
+	if err != nil {
+		events.Close()
+		return nil, err
+	}
+	return func() { stopWebhook(); events.Close() }, nil
 }
