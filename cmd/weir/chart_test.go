@@ -29,20 +29,8 @@ import (
 // writes the published Service's load-balancer address to the status of the
 // Ingresses of the chart's class.
 func TestChartCommandLine(t *testing.T) {
-	api := kubeapi.Start(t)
-	client, ctx := api.Client(), context.Background()
-	must := func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, ns := range []string{"ingress-nginx", "app"} {
-		must(client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}))
-	}
-	must(client.NetworkingV1().IngressClasses().Create(ctx, &networkingv1.IngressClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "nginx"}, Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"},
-	}, metav1.CreateOptions{}))
+	api, client, must := ingressNginxCluster(t)
+	ctx := context.Background()
 	svc, err := client.CoreV1().Services("ingress-nginx").Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "ingress-nginx-controller"},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,

@@ -67,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runVersion(args[1:], stdout)
 		case "inspect":
 			return runInspect(args[1:], stdout)
+		case "check":
+			return runCheck(ctx, args[1:], stdout)
 		case "detach":
 			return runDetach(args[1:], stdout)
 		case "worker": // hidden: started by the supervisor, one per core
@@ -95,7 +97,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // commands are the subcommands of weir, for its usage.
-const commands = "demo-backends, annotations, flags, inspect, detach, version"
+const commands = "demo-backends, annotations, flags, check, inspect, detach, version"
 
 // options are the values of the command-line flags.
 type options struct {

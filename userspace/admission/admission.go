@@ -53,9 +53,12 @@ type Result struct {
 	Warnings []string
 }
 
-// dependency reports whether a warning reason is about an object the
-// Ingress refers to rather than the Ingress itself: it warns, never
-// refuses (cert-manager creates the Secret after the Ingress).
+// Refuses reports whether a build warning of this reason about an Ingress
+// refuses it: every reason but those about an object the Ingress refers to
+// rather than the Ingress itself, which warn (cert-manager creates the
+// Secret after the Ingress).
+func Refuses(reason string) bool { return !dependency(reason) }
+
 func dependency(reason string) bool {
 	return strings.HasSuffix(reason, "NotFound") || reason == snapshot.ReasonNoReadyEndpoints ||
 		reason == snapshot.ReasonUnsupportedService || reason == snapshot.ReasonCanaryWithoutMain

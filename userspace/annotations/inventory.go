@@ -170,7 +170,7 @@ var partialAnnotations = map[string]string{
 // Inventory returns every annotation ingress-nginx documents, and every one
 // Weir reads, with its status, sorted by key.
 func Inventory() []Entry {
-	return inventory(documentedAnnotations, func(m Meta) bool { return !m.ConfigMapOnly }, annotationEntry)
+	return inventory(documentedAnnotations, func(m Meta) bool { return !m.ConfigMapOnly }, AnnotationEntry)
 }
 
 // inventory returns the entries of the documented keys and of those the
@@ -193,9 +193,10 @@ func inventory(documented []string, reads func(Meta) bool, entry func(string) En
 	return out
 }
 
-// annotationEntry returns the status of the annotation key; Status is ""
-// for a key no list names.
-func annotationEntry(key string) Entry {
+// AnnotationEntry returns the status of the annotation key (without
+// Prefix); Status is "" for a key that ingress-nginx does not know and Weir
+// does not read.
+func AnnotationEntry(key string) Entry {
 	e := Entry{Key: key, Meta: metaFor(key, false)}
 	switch {
 	case e.Meta != nil && partialAnnotations[key] != "":
@@ -230,7 +231,7 @@ func metaFor(key string, configMap bool) *Meta {
 // unsupportedReason returns ErrUnsupported, with the reason when Weir
 // refuses the annotation key or plans it.
 func unsupportedReason(key string) error {
-	switch e := annotationEntry(key); e.Status {
+	switch e := AnnotationEntry(key); e.Status {
 	case StatusRefused:
 		return fmt.Errorf("%w (%s)", ErrUnsupported, e.Note)
 	case StatusPlanned:
@@ -338,12 +339,12 @@ var partialConfigMapKeys = map[string]string{
 // allow-snippet-annotations is applied: Weir accepts it and it is always
 // false.
 func ConfigMapInventory() []Entry {
-	return inventory(documentedConfigMapKeys, func(m Meta) bool { return m.ConfigMap }, configMapEntry)
+	return inventory(documentedConfigMapKeys, func(m Meta) bool { return m.ConfigMap }, ConfigMapEntry)
 }
 
-// configMapEntry returns the status of the ConfigMap key; every key has
-// one: a key no list names is ignored.
-func configMapEntry(key string) Entry {
+// ConfigMapEntry returns the status of the controller ConfigMap's key;
+// every key has one: a key no list names is ignored.
+func ConfigMapEntry(key string) Entry {
 	e := Entry{Key: key, Meta: metaFor(key, true)}
 	switch {
 	case key == "allow-snippet-annotations":
@@ -383,7 +384,7 @@ func refusedConfigMap(key string) string {
 func CheckConfigMap(data map[string]string) []error {
 	var errs []error
 	for k, v := range data {
-		e := configMapEntry(k)
+		e := ConfigMapEntry(k)
 		switch {
 		case k == "allow-snippet-annotations":
 			if b, err := parseConfigBool(v); err != nil {

@@ -47,7 +47,7 @@ func TestInventoryComplete(t *testing.T) {
 			if m.ConfigMapOnly {
 				continue
 			}
-			if e := annotationEntry(m.Key); e.Status != StatusSupported && e.Status != StatusPartial {
+			if e := AnnotationEntry(m.Key); e.Status != StatusSupported && e.Status != StatusPartial {
 				t.Errorf("annotation %s is read by a Meta table but its status is %s", m.Key, e.Status)
 			}
 		}
