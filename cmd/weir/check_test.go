@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -212,4 +217,65 @@ func TestCheckCluster(t *testing.T) {
 	if strings.Contains(out.String(), "weirs") {
 		t.Errorf("report names an Ingress of another class:\n%s", out.String())
 	}
+}
+
+// TestConfigMapKeyWarnings runs the weir binary against a real API server
+// with a controller ConfigMap holding a key Weir does not apply, a snippet
+// key and allow-snippet-annotations "true": each gets an
+// UnsupportedConfigMapKey Event on the ConfigMap, and weir_config_warnings
+// counts them.
+func TestConfigMapKeyWarnings(t *testing.T) {
+	api, client, must := ingressNginxCluster(t)
+	ctx := context.Background()
+	must(client.CoreV1().ConfigMaps("ingress-nginx").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "ingress-nginx-controller"},
+		Data: map[string]string{"use-gzip": "true", "http-snippet": "x", "allow-snippet-annotations": "true",
+			"proxy-read-timeout": "30"},
+	}, metav1.CreateOptions{}))
+	metrics := freePort(t, "127.0.0.1")
+	p := startWeirEnv(t, []string{"POD_NAMESPACE=ingress-nginx"}, append(proxyPorts(t, "127.0.0.1"),
+		"--kubeconfig", api.Kubeconfig, "--workers", "0", "--metrics-port", strconv.Itoa(metrics),
+		"--configmap=ingress-nginx/ingress-nginx-controller")...)
+	waitHealthy(t, p, fmt.Sprintf("127.0.0.1:%d", metrics))
+	want := map[string]string{
+		"use-gzip":                  "configmap key use-gzip is not applied by Weir; ignored (not implemented in Weir yet)",
+		"http-snippet":              "configmap key http-snippet is not applied by Weir; ignored (snippets (raw nginx configuration) are never applied)",
+		"allow-snippet-annotations": "configmap key allow-snippet-annotations is not applied by Weir; ignored: Weir keeps it false",
+	}
+	testutil.WaitFor(t, 20*time.Second, "an UnsupportedConfigMapKey Event per key", func() bool {
+		evs, err := client.CoreV1().Events("ingress-nginx").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		seen := 0
+		for _, msg := range want {
+			for _, e := range evs.Items {
+				if e.InvolvedObject.Kind == "ConfigMap" && e.InvolvedObject.Name == "ingress-nginx-controller" &&
+					e.Reason == "UnsupportedConfigMapKey" && strings.HasPrefix(e.Message, msg) {
+					seen++
+					break
+				}
+			}
+		}
+		return seen == len(want)
+	})
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "\nweir_config_warnings 3\n") {
+		t.Errorf("metrics lack weir_config_warnings 3:\n%s", grepLines(string(body), "weir_config_warnings"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
