@@ -206,7 +206,7 @@ func AnnotationEntry(key string) Entry {
 	case refusedAnnotations[key] != "":
 		e.Status, e.Note = StatusRefused, refusedAnnotations[key]
 	case slices.Contains(plannedAnnotations, key):
-		e.Status, e.Note = StatusPlanned, "being implemented"
+		e.Status, e.Note = StatusPlanned, "being implemented; until then ignored with an UnsupportedAnnotation warning"
 	}
 	return e
 }

@@ -131,7 +131,7 @@ func ingressSection(ref snapshot.ObjectRef, ann map[string]string, ws []snapshot
 		case e.Status == annotations.StatusPlanned:
 			sec.Refused = append(sec.Refused, Item{key, "not implemented in Weir yet"})
 		case e.Status == "":
-			sec.Refused = append(sec.Refused, Item{key, "not an ingress-nginx annotation"})
+			sec.Refused = append(sec.Refused, Item{key, "not an annotation ingress-nginx documents"})
 		default:
 			sec.Refused = append(sec.Refused, Item{key, e.Note})
 		}

@@ -58,7 +58,7 @@ func TestCheck(t *testing.T) {
 			Differs:  []Item{{"load-balance", "only `round_robin`; `ewma` and others fall back to it with a warning"}},
 			Refused: []Item{
 				{"enable-opentelemetry", "Weir exports no OpenTelemetry traces"},
-				{"no-such", "not an ingress-nginx annotation"},
+				{"no-such", "not an annotation ingress-nginx documents"},
 				{"proxy-send-timeout", `annotation nginx.ingress.kubernetes.io/proxy-send-timeout: value "soon": ` + r.Sections[2].Refused[2].Note[len(`annotation nginx.ingress.kubernetes.io/proxy-send-timeout: value "soon": `):]},
 				{"server-snippet", "snippets (raw nginx configuration) are never applied"},
 			},
