@@ -163,9 +163,7 @@ var refusedAnnotations = map[string]string{
 }
 
 // partialAnnotations maps the annotations Weir reads with a difference to it.
-var partialAnnotations = map[string]string{
-	"load-balance": "only `round_robin`; `ewma` and others fall back to it with a warning",
-}
+var partialAnnotations = map[string]string{}
 
 // Inventory returns every annotation ingress-nginx documents, and every one
 // Weir reads, with its status, sorted by key.
@@ -330,7 +328,6 @@ var inertConfigMapKeys = map[string]string{
 // partialConfigMapKeys maps the ConfigMap keys Weir applies with a
 // difference to it.
 var partialConfigMapKeys = map[string]string{
-	"load-balance":           partialAnnotations["load-balance"],
 	"max-worker-connections": "counts client connections only, not upstream ones",
 }
 

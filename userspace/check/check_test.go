@@ -45,7 +45,7 @@ func TestCheck(t *testing.T) {
 		},
 		ConfigMaps: []*corev1.ConfigMap{{ObjectMeta: metav1.ObjectMeta{Namespace: "ingress-nginx", Name: "ctl"}, Data: map[string]string{
 			"proxy-body-size": "8m", "keep-alive": "never", "use-gzip": "true", "worker-processes": "4",
-			"allow-snippet-annotations": "true", "load-balance": "round_robin",
+			"allow-snippet-annotations": "true", "max-worker-connections": "100",
 		}}},
 	}
 	r := Check(objs, snapshot.Options{IngressClass: "nginx", ControllerClass: "k8s.io/ingress-nginx", ConfigMap: "ingress-nginx/ctl"})
@@ -54,8 +54,7 @@ func TestCheck(t *testing.T) {
 		{Title: "Ingress app/ok", Honoured: []Item{{Name: "use-regex"}}},
 		{
 			Title:    "Ingress app/web",
-			Honoured: []Item{{Name: "proxy-read-timeout"}},
-			Differs:  []Item{{"load-balance", "only `round_robin`; `ewma` and others fall back to it with a warning"}},
+			Honoured: []Item{{Name: "load-balance"}, {Name: "proxy-read-timeout"}},
 			Refused: []Item{
 				{"enable-opentelemetry", "Weir exports no OpenTelemetry traces"},
 				{"no-such", "not an annotation ingress-nginx documents"},
@@ -66,7 +65,7 @@ func TestCheck(t *testing.T) {
 		{
 			Title:    "ConfigMap ingress-nginx/ctl",
 			Honoured: []Item{{Name: "keep-alive"}, {Name: "proxy-body-size"}},
-			Differs:  []Item{{"load-balance", "only `round_robin`; `ewma` and others fall back to it with a warning"}},
+			Differs:  []Item{{"max-worker-connections", "counts client connections only, not upstream ones"}},
 			Inert:    []Item{{"worker-processes", "tunes nginx internals; Weir has no equivalent and needs none"}},
 			Refused: []Item{
 				{"allow-snippet-annotations", "accepted and always false: snippets (raw nginx configuration) are never applied"},
@@ -78,19 +77,20 @@ func TestCheck(t *testing.T) {
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Errorf("Check (-want +got):\n%s", diff)
 	}
-	if got := r.Changes(); got != 1+4+1+1+2+1 {
-		t.Errorf("Changes() = %d, want 10", got)
+	if got := r.Changes(); got != 1+4+1+2+1 {
+		t.Errorf("Changes() = %d, want 9", got)
 	}
 	var out bytes.Buffer
 	if err := r.Write(&out); err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range []string{
-		"Ingress app/web\n  honoured  proxy-read-timeout\n  differs   load-balance: only",
+		"Ingress app/web\n  honoured  load-balance\n  honoured  proxy-read-timeout\n  refused   enable-opentelemetry: ",
+		"  differs   max-worker-connections: counts client connections only",
 		"  refused   server-snippet: snippets (raw nginx configuration) are never applied\n",
 		"  inert     worker-processes: tunes nginx internals",
 		"  warning   InvalidPath: path \"api\"",
-		"Summary: 3 Ingresses checked; 3 of 4 sections would behave differently (10 settings or warnings).\n",
+		"Summary: 3 Ingresses checked; 3 of 4 sections would behave differently (9 settings or warnings).\n",
 	} {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("report lacks %q:\n%s", line, out.String())
