@@ -24,6 +24,7 @@ import (
 //
 // A change it cannot scope (a ConfigMap or IngressClass, an Ingress with
 // spec.defaultBackend before or after the change or using a changed Service,
+// a Service a Stream forwards to or one of its EndpointSlices,
 // more than MaxScopedChanges objects, or a scope covering a quarter of the
 // Ingresses) is a full Build. Objects given to a Builder must never be modified (as an
 // informer's: a changed object is a new one): it keeps them, and its
@@ -245,7 +246,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		case "Secret":
 			tlsChanged = true
 		case "Service":
-			if bl.isDefaultService(k) {
+			if bl.isDefaultService(k) || bl.isStreamService(k) {
 				return nil, false
 			}
 			users(k)
@@ -258,8 +259,13 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			if svc, ok := bl.sliceService[k]; ok {
 				users(svc)
 			}
-			if cur := find(objs.EndpointSlices, k); bl.isDefaultService(bl.sliceService[k]) ||
-				cur != nil && bl.isDefaultService(nsName{cur.Namespace, cur.Labels[ServiceNameLabel]}) {
+			cur := find(objs.EndpointSlices, k)
+			var curSvc nsName
+			if cur != nil {
+				curSvc = nsName{cur.Namespace, cur.Labels[ServiceNameLabel]}
+			}
+			if old := bl.sliceService[k]; bl.isDefaultService(old) || bl.isStreamService(old) ||
+				cur != nil && (bl.isDefaultService(curSvc) || bl.isStreamService(curSvc)) {
 				return nil, false
 			}
 			bl.setSlice(k, find(objs.EndpointSlices, k))
@@ -362,7 +368,8 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	// prev; the warnings of the Ingresses in scope from ps, the others from
 	// prev. Everything else cannot have changed.
 	prev := bl.prev
-	s := &Snapshot{DefaultBackend: prev.DefaultBackend, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global}
+	s := &Snapshot{DefaultBackend: prev.DefaultBackend, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global,
+		Streams: prev.Streams}
 	if tlsChanged {
 		s.Certificates, s.DefaultCertificate = ps.Certificates, ps.DefaultCertificate
 	}
@@ -482,4 +489,16 @@ func compareWarnings(x, y Warning) int {
 // whose changes may change the Snapshot's default backend.
 func (bl *Builder) isDefaultService(svc nsName) bool {
 	return bl.opts.DefaultBackendService != "" && bl.opts.DefaultBackendService == svc.namespace+"/"+svc.name
+}
+
+// isStreamService reports whether svc is the Service of one of the previous
+// Snapshot's Streams (those of a missing Service included), whose changes
+// may change its Streams.
+func (bl *Builder) isStreamService(svc nsName) bool {
+	for i := range bl.prev.Streams {
+		if r := &bl.prev.Streams[i].Service; r.Namespace == svc.namespace && r.Name == svc.name {
+			return true
+		}
+	}
+	return false
 }
