@@ -99,7 +99,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta, blockMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta, blockMeta, streamMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
