@@ -126,7 +126,7 @@ func TestCompatWarning(t *testing.T) {
 		"--validating-webhook-key=/usr/local/certificates/key", "--enable-ssl-passthrough", "--sync-period", "1m",
 		"--tcp-services-configmap", "ingress-nginx/tcp")...)
 	waitHealthy(t, p, fmt.Sprintf("127.0.0.1:%d", metrics))
-	want := "accepted for compatibility, no effect: --tcp-services-configmap, --sync-period, --enable-ssl-passthrough, " +
+	want := "accepted for compatibility, no effect: --sync-period, --enable-ssl-passthrough, " +
 		"--validating-webhook, --validating-webhook-certificate, --validating-webhook-key"
 	testutil.WaitFor(t, 5*time.Second, "the compatibility warning", func() bool { return strings.Contains(p.logs.String(), want) })
 	if n := strings.Count(p.logs.String(), "accepted for compatibility"); n != 1 {

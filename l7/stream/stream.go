@@ -327,3 +327,14 @@ func (srv *Server) Shutdown(timeout time.Duration) {
 	}
 	<-done
 }
+
+// Drain runs Shutdown(timeout) alongside the caller's own drain and returns
+// the function that waits for it.
+func (srv *Server) Drain(timeout time.Duration) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Shutdown(timeout)
+	}()
+	return func() { <-done }
+}

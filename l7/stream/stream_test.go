@@ -8,12 +8,12 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -37,48 +37,8 @@ func freePort(t testing.TB, proto string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// tcpBackend serves handle on 127.0.0.1 until the test ends; it returns the
-// address and a counter of accepted connections.
-func tcpBackend(t testing.TB, handle func(net.Conn)) (string, *counter) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &counter{}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n.add()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return ln.Addr().String(), n
-}
-
-type counter struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (c *counter) add() { c.mu.Lock(); c.n++; c.mu.Unlock() }
-func (c *counter) get() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
-}
+// tcpBackend serves handle on 127.0.0.1 until the test ends.
+var tcpBackend = testutil.TCPServer
 
 // echo copies back what it reads, and half-closes at the client's end of
 // input.
@@ -314,13 +274,13 @@ func TestTCPProxyProtocol(t *testing.T) {
 		s := tcpStream(port, be)
 		s.DecodeProxyProtocol = true
 		apply(t, srv, annotations.Global{}, s)
-		before := accepted.get()
+		before := accepted.Load()
 		c := dial(t, port)
 		io.WriteString(c, "GET / HTTP/1.1\r\n\r\n")
 		if got, _ := io.ReadAll(c); len(got) != 0 {
 			t.Fatalf("read %q, want the connection closed", got)
 		}
-		if accepted.get() != before {
+		if accepted.Load() != before {
 			t.Errorf("the upstream was dialled for a connection without a PROXY header")
 		}
 	})
@@ -442,26 +402,9 @@ func TestShutdownDrains(t *testing.T) {
 // g, and a client socket connected to that port.
 func udpThrough(t testing.TB, answer bool, g annotations.Global) (net.Conn, int, *prometheus.Registry) {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if answer {
-				pc.WriteTo(append([]byte("echo:"), buf[:n]...), addr)
-			}
-		}
-	}()
 	srv, reg := start(t)
 	port := freePort(t, "UDP")
-	s := tcpStream(port, pc.LocalAddr().String())
+	s := tcpStream(port, testutil.UDPEchoServer(t, answer))
 	s.Protocol = snapshot.ProtocolUDP
 	apply(t, srv, g, s)
 	c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(port))

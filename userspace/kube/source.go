@@ -44,7 +44,8 @@ type Options struct {
 	Build snapshot.Options
 	// WatchNamespace limits the namespaced objects watched to one namespace.
 	// Empty means all namespaces. IngressClasses are cluster-scoped and
-	// always watched; the ConfigMap is watched in its own namespace.
+	// always watched; the ConfigMaps (Build.ConfigMap, TCPServices,
+	// UDPServices) are watched by name, each in its own namespace.
 	WatchNamespace string
 	// NamespaceSelector limits the Ingresses served, and whose status is
 	// written, to the namespaces whose labels it matches (ingress-nginx's
@@ -90,9 +91,9 @@ type Source struct {
 	services     cache.SharedIndexInformer
 	slices       cache.SharedIndexInformer
 	secrets      cache.SharedIndexInformer
-	configMaps   cache.SharedIndexInformer
-	namespaces   cache.SharedIndexInformer // the selected ones; nil without NamespaceSelector
-	prefixer     *prefixer                 // nil without a custom AnnotationsPrefix; used by objects only
+	configMaps   []cache.SharedIndexInformer // by name: the controller's, the TCP and UDP services'
+	namespaces   cache.SharedIndexInformer   // the selected ones; nil without NamespaceSelector
+	prefixer     *prefixer                   // nil without a custom AnnotationsPrefix; used by objects only
 	factories    []informers.SharedInformerFactory
 	debounce     *debouncer
 	changes      *changeLog
@@ -138,13 +139,17 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	s.slices = main.Discovery().V1().EndpointSlices().Informer()
 	s.secrets = tls.Core().V1().Secrets().Informer()
 	s.classes = cluster.Networking().V1().IngressClasses().Informer()
-	if cmNS, cmName, ok := strings.Cut(opts.Build.ConfigMap, "/"); ok && cmName != "" {
+	for _, named := range slices.Compact(slices.Sorted(slices.Values([]string{opts.Build.ConfigMap, opts.Build.TCPServices, opts.Build.UDPServices}))) {
+		cmNS, cmName, ok := strings.Cut(named, "/")
+		if !ok || cmName == "" {
+			continue
+		}
 		cm := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(cmNS), strip,
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cmName).String()
 			}))
 		s.factories = append(s.factories, cm)
-		s.configMaps = cm.Core().V1().ConfigMaps().Informer()
+		s.configMaps = append(s.configMaps, cm.Core().V1().ConfigMaps().Informer())
 	}
 	s.prefixer = newPrefixer(opts.AnnotationsPrefix)
 	if sel := opts.NamespaceSelector; sel != nil && !sel.Empty() {
@@ -153,7 +158,8 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 		s.factories = append(s.factories, nsf)
 		s.namespaces = nsf.Core().V1().Namespaces().Informer()
 	}
-	for kind, inf := range s.informers() {
+	for _, ki := range s.informers() {
+		kind, inf := ki.kind, ki.inf
 		_ = inf.SetWatchErrorHandlerWithContext(s.conn.watchError)
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { s.changed(kind, obj) },
@@ -192,16 +198,22 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 // without status writing (Options.Status nil).
 func (s *Source) Leading() bool { return s.status != nil && s.status.Leading() }
 
-func (s *Source) informers() map[string]cache.SharedIndexInformer {
-	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses, "IngressClass": s.classes,
-		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets}
-	if s.configMaps != nil {
-		infs["ConfigMap"] = s.configMaps
+func (s *Source) informers() []kindInformer {
+	infs := []kindInformer{{"Ingress", s.ingresses}, {"IngressClass", s.classes},
+		{"Service", s.services}, {"EndpointSlice", s.slices}, {"Secret", s.secrets}}
+	for _, cm := range s.configMaps {
+		infs = append(infs, kindInformer{"ConfigMap", cm})
 	}
 	if s.namespaces != nil {
-		infs["Namespace"] = s.namespaces
+		infs = append(infs, kindInformer{"Namespace", s.namespaces})
 	}
 	return infs
+}
+
+// kindInformer is an informer and the Kind of its objects.
+type kindInformer struct {
+	kind string
+	inf  cache.SharedIndexInformer
 }
 
 // update pokes the rebuild loop unless only the status or the resource
@@ -243,8 +255,8 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 	}()
 	s.log.Info("watching the API server", "namespace", nsOrAll(s.opts.WatchNamespace), "configmap", s.opts.Build.ConfigMap)
 	synced := make([]cache.InformerSynced, 0, 6)
-	for _, inf := range s.informers() {
-		synced = append(synced, inf.HasSynced)
+	for _, ki := range s.informers() {
+		synced = append(synced, ki.inf.HasSynced)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return ctx.Err()
@@ -300,8 +312,8 @@ func (s *Source) objects() snapshot.Objects {
 	o.Services = list[*corev1.Service](s.services)
 	o.EndpointSlices = list[*discoveryv1.EndpointSlice](s.slices)
 	o.Secrets = list[*corev1.Secret](s.secrets)
-	if s.configMaps != nil {
-		o.ConfigMaps = list[*corev1.ConfigMap](s.configMaps)
+	for _, cm := range s.configMaps {
+		o.ConfigMaps = append(o.ConfigMaps, list[*corev1.ConfigMap](cm)...)
 	}
 	return o
 }
