@@ -2,15 +2,21 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/weir-lb/weir/test/testutil"
+	"github.com/weir-lb/weir/userspace/controller"
+	"github.com/weir-lb/weir/userspace/daemon"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -190,15 +196,7 @@ func TestStreamsLiveEdit(t *testing.T) {
 		"svc.yaml": streamService("echo", echoPort, 1),
 		"tcp.yaml": servicesConfigMap("tcp-services", map[string]string{strconv.Itoa(p1): "default/echo:tcp"}),
 	}, streamOptions())
-	c := dialStream(t, p1)
-	rd := bufio.NewReader(c)
-	roundTrip := func(msg string) {
-		t.Helper()
-		io.WriteString(c, msg+"\n")
-		if got, err := rd.ReadString('\n'); err != nil || got != msg+"\n" {
-			t.Fatalf("established stream: echo of %q: %q, %v", msg, got, err)
-		}
-	}
+	roundTrip, _ := lineStream(t, p1)
 	roundTrip("before")
 	w.update("tcp.yaml", servicesConfigMap("tcp-services", map[string]string{strconv.Itoa(p2): "default/echo:tcp"}))
 	roundTrip("after the edit")
@@ -212,6 +210,20 @@ func TestStreamsLiveEdit(t *testing.T) {
 		t.Fatalf("added port: %q, %v", got, err)
 	}
 	roundTrip("still")
+}
+
+// lineStream connects to port, behind which lineEcho answers: roundTrip
+// sends a line and wants it back.
+func lineStream(t *testing.T, port int) (roundTrip func(msg string), rd *bufio.Reader) {
+	c := dialStream(t, port)
+	rd = bufio.NewReader(c)
+	return func(msg string) {
+		t.Helper()
+		io.WriteString(c, msg+"\n")
+		if got, err := rd.ReadString('\n'); err != nil || got != msg+"\n" {
+			t.Fatalf("established stream: echo of %q: %q, %v", msg, got, err)
+		}
+	}, rd
 }
 
 // TestStreamsProxyProtocol: "ns/svc:port:PROXY:PROXY" reads the client's
@@ -249,4 +261,64 @@ func TestStreamsSupervisor(t *testing.T) {
 	}, "--tcp-services-configmap", "ingress/tcp-services", "--udp-services-configmap", "ingress/udp-services")
 	checkTCPEcho(t, tcpPort)
 	checkUDPEcho(t, udpPort)
+}
+
+// TestStreamsDrainAtShutdown: at shutdown the stream ports stop accepting
+// while an established stream goes on, until worker-shutdown-timeout closes
+// it and Run returns.
+func TestStreamsDrainAtShutdown(t *testing.T) {
+	dir := t.TempDir()
+	port := closedPort(t)
+	for name, body := range map[string]string{
+		"svc.yaml": streamService("echo", tcpServer(t, lineEcho), 1),
+		"tcp.yaml": servicesConfigMap("tcp-services", map[string]string{strconv.Itoa(port): "default/echo:tcp"}),
+		"cm.yaml":  configMap("worker-shutdown-timeout", "2s"),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs := &syncBuffer{}
+	d, err := daemon.New(daemon.Config{BindAddress: "127.0.0.1", MetricsAddress: "127.0.0.1", Manifests: dir,
+		Controller: controller.Options{Build: streamOptions()}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- d.Run(ctx) }()
+	defer func() {
+		if t.Failed() {
+			t.Logf("weir log:\n%s", logs.String())
+		}
+	}()
+	waitFor(t, 10*time.Second, "the configuration live", func() bool { return d.LiveVersion() > 0 })
+
+	roundTrip, rd := lineStream(t, port)
+	roundTrip("before")
+	begin := time.Now()
+	cancel()
+	waitFor(t, 5*time.Second, "the stream port refusing", func() bool {
+		nc, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+		if err == nil {
+			nc.Close()
+		}
+		return err != nil
+	})
+	roundTrip("while draining")
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("weir stopped with: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("weir did not stop within 15s")
+	}
+	if took := time.Since(begin); took < 2*time.Second {
+		t.Errorf("weir stopped %v after the signal, before worker-shutdown-timeout (2s) with a stream established", took)
+	}
+	if _, err := rd.ReadString('\n'); err == nil {
+		t.Error("the stream outlived the drain")
+	}
 }
