@@ -132,11 +132,8 @@ func (s *udpSession) answer() {
 			}
 			return
 		}
-		if _, err := u.pc.WriteToUDPAddrPort(buf[:n], s.client); err != nil {
-			u.srv.metrics.err(k, reasonAborted)
-			return
-		}
-		u.srv.metrics.addBytes(k, "out", int64(n))
+		// The session ends before the last expected answer leaves: the
+		// client's next datagram starts a new one.
 		u.mu.Lock()
 		s.got++
 		if responses > 0 && s.got >= responses*s.sent {
@@ -145,6 +142,11 @@ func (s *udpSession) answer() {
 		}
 		done := s.gone
 		u.mu.Unlock()
+		if _, err := u.pc.WriteToUDPAddrPort(buf[:n], s.client); err != nil {
+			u.srv.metrics.err(k, reasonAborted)
+			return
+		}
+		u.srv.metrics.addBytes(k, "out", int64(n))
 		if done {
 			return
 		}
