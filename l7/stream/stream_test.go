@@ -443,3 +443,17 @@ func TestUDPSessionIdle(t *testing.T) {
 	waitMetric(t, reg, "weir_stream_errors_total", lbl("UDP", port, "reason", reasonIdle), 1)
 	waitMetric(t, reg, "weir_stream_active_connections", lbl("UDP", port), 0)
 }
+
+// TestTCPHostnameEndpoint: the endpoint of an ExternalName Service is a
+// name, resolved at each connection.
+func TestTCPHostnameEndpoint(t *testing.T) {
+	t.Parallel()
+	a, _ := tcpBackend(t, named("a"))
+	_, bePort, _ := net.SplitHostPort(a)
+	srv, _ := start(t)
+	port := freePort(t, "TCP")
+	apply(t, srv, annotations.Global{}, tcpStream(port, "localhost:"+bePort))
+	if got, err := io.ReadAll(dial(t, port)); err != nil || string(got) != "a" {
+		t.Fatalf("read %q, %v; want the backend behind localhost", got, err)
+	}
+}

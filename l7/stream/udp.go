@@ -88,13 +88,11 @@ func (u *udpPort) start(client netip.AddrPort) (*udpSession, bool) {
 		u.srv.metrics.err(k, reasonUnavailable)
 		return nil, false
 	}
-	// A UDP "connect" fails only without a route: no next endpoint.
-	ap, err := netip.ParseAddrPort(eps[0])
-	var up *net.UDPConn
-	if err == nil {
-		up, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap))
-	}
-	if err != nil {
+	// A UDP "connect" fails only without a route (or, for an ExternalName
+	// Service, an address): no next endpoint.
+	c, err := net.Dial("udp", eps[0])
+	up, _ := c.(*net.UDPConn)
+	if err != nil || up == nil {
 		u.srv.metrics.err(k, reasonConnect)
 		u.srv.metrics.err(k, reasonNoUpstream)
 		return nil, false

@@ -3,6 +3,8 @@ package snapshot
 import (
 	"cmp"
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,8 +38,10 @@ type Stream struct {
 	// or a name, whose protocol must be Protocol.
 	ServicePort string `json:"servicePort"`
 	// Endpoints are the ready addresses ("ip:port", IPv6 in brackets),
-	// sorted and de-duplicated. Empty means Weir still listens on Port and
-	// closes what arrives (ingress-nginx would not listen at all).
+	// sorted and de-duplicated; for an ExternalName Service, its name and
+	// target port ("db.example.com:5432"), resolved at each connection.
+	// Empty means Weir still listens on Port and closes what arrives
+	// (ingress-nginx would not listen at all).
 	Endpoints []string `json:"endpoints"`
 	// Unavailable says why Endpoints is empty; empty when there are
 	// endpoints.
@@ -166,10 +170,39 @@ func (b *builder) stream(ref ObjectRef, proto, key, target string) (Stream, bool
 		b.warn(ref, ReasonPortNotFound, "%s port %d: %s port %q not found on service %s; connections are closed", proto, port, proto, s.ServicePort, svcKey)
 		return s, true
 	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return b.externalStream(ref, s, svc, sp)
+	}
 	s.Endpoints = b.endpoints(b.slices[nsName{ns, name}], sp.Name)
 	if len(s.Endpoints) == 0 {
 		s.Unavailable = "no ready endpoints"
 		b.warn(ref, ReasonNoReadyEndpoints, "%s port %d: service %s port %q has no ready endpoints; connections are closed", proto, port, svcKey, s.ServicePort)
 	}
+	return s, true
+}
+
+// externalStream resolves the stream s to the ExternalName Service svc, as
+// ingress-nginx does for stream services: one endpoint, the external name
+// (resolved by DNS at each connection) on the target port of sp. A
+// loopback name or address ("localhost", 127.0.0.1) or a name that is not
+// a DNS name is refused, as ingress-nginx refuses it.
+func (b *builder) externalStream(ref ObjectRef, s Stream, svc *corev1.Service, sp *corev1.ServicePort) (Stream, bool) {
+	host := strings.TrimSuffix(strings.ToLower(svc.Spec.ExternalName), ".")
+	ip, ipErr := netip.ParseAddr(host)
+	problem := ""
+	switch {
+	case host == "localhost" || ipErr == nil && ip.IsLoopback():
+		problem = "is a loopback address"
+	case ipErr != nil && (!validHost(host) || strings.HasPrefix(host, "*.")):
+		problem = "is not a DNS name"
+	case sp.TargetPort.IntValue() <= 0 || sp.TargetPort.IntValue() > 65535:
+		problem = "has no numeric target port"
+	}
+	if problem != "" {
+		s.Unavailable = fmt.Sprintf("external name %q of service %s/%s %s", svc.Spec.ExternalName, svc.Namespace, svc.Name, problem)
+		b.warn(ref, ReasonUnsupportedService, "%s port %d: %s; connections are closed", s.Protocol, s.Port, s.Unavailable)
+		return s, true
+	}
+	s.Endpoints = []string{net.JoinHostPort(host, strconv.Itoa(sp.TargetPort.IntValue()))}
 	return s, true
 }
