@@ -95,6 +95,35 @@ func streamOptions() snapshot.Options {
 	return opts
 }
 
+// startStreams is startWeirWith(files, streamOptions()), returning once
+// every publisher, the stream ports' included, has the first configuration
+// (the proxy's version goes live first).
+func startStreams(t *testing.T, files map[string]string) *weir {
+	t.Helper()
+	w := startWeirWith(t, files, streamOptions())
+	w.waitPublished()
+	return w
+}
+
+// updateStreams is update, returning once every publisher has the new
+// configuration.
+func (w *weir) updateStreams(name, body string) {
+	w.t.Helper()
+	w.update(name, body)
+	w.waitPublished()
+}
+
+// waitPublished waits until the configuration the proxy serves went
+// through every publisher (the controller's live Snapshot).
+func (w *weir) waitPublished() {
+	w.t.Helper()
+	v := w.d.LiveVersion()
+	waitFor(w.t, 10*time.Second, fmt.Sprintf("config version %d published", v), func() bool {
+		s := w.d.Live()
+		return s != nil && s.Version >= v
+	})
+}
+
 // dialStream connects to a stream port of Weir on 127.0.0.1.
 func dialStream(t *testing.T, port int) *net.TCPConn {
 	t.Helper()
@@ -155,7 +184,7 @@ func checkUDPEcho(t *testing.T, port int) {
 // served.
 func TestStreamsTCPAndUDP(t *testing.T) {
 	tcpPort, udpPort := closedPort(t), closedPort(t)
-	w := startWeirWith(t, map[string]string{
+	w := startStreams(t, map[string]string{
 		"svc.yaml": streamService("echo", tcpServer(t, answerAtEOF), udpEchoServer(t)),
 		"tcp.yaml": servicesConfigMap("tcp-services", map[string]string{
 			strconv.Itoa(tcpPort): "default/echo:9000",
@@ -163,7 +192,7 @@ func TestStreamsTCPAndUDP(t *testing.T) {
 			"2222":                "default/echo",
 		}),
 		"udp.yaml": servicesConfigMap("udp-services", map[string]string{strconv.Itoa(udpPort): "default/echo:dns"}),
-	}, streamOptions())
+	})
 	checkTCPEcho(t, tcpPort)
 	checkUDPEcho(t, udpPort)
 	var warned []string
@@ -177,7 +206,7 @@ func TestStreamsTCPAndUDP(t *testing.T) {
 	}
 	// A missing Service keeps its port listening; connections close.
 	missing := closedPort(t)
-	w.update("tcp.yaml", servicesConfigMap("tcp-services", map[string]string{
+	w.updateStreams("tcp.yaml", servicesConfigMap("tcp-services", map[string]string{
 		strconv.Itoa(tcpPort): "default/echo:9000",
 		strconv.Itoa(missing): "default/nope:9000",
 	}))
@@ -192,13 +221,13 @@ func TestStreamsTCPAndUDP(t *testing.T) {
 func TestStreamsLiveEdit(t *testing.T) {
 	echoPort := tcpServer(t, lineEcho)
 	p1, p2 := closedPort(t), closedPort(t)
-	w := startWeirWith(t, map[string]string{
+	w := startStreams(t, map[string]string{
 		"svc.yaml": streamService("echo", echoPort, 1),
 		"tcp.yaml": servicesConfigMap("tcp-services", map[string]string{strconv.Itoa(p1): "default/echo:tcp"}),
-	}, streamOptions())
+	})
 	roundTrip, _ := lineStream(t, p1)
 	roundTrip("before")
-	w.update("tcp.yaml", servicesConfigMap("tcp-services", map[string]string{strconv.Itoa(p2): "default/echo:tcp"}))
+	w.updateStreams("tcp.yaml", servicesConfigMap("tcp-services", map[string]string{strconv.Itoa(p2): "default/echo:tcp"}))
 	roundTrip("after the edit")
 	if nc, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p1), time.Second); err == nil {
 		nc.Close()
@@ -236,11 +265,11 @@ func TestStreamsProxyProtocol(t *testing.T) {
 		io.WriteString(c, line)
 	})
 	port := closedPort(t)
-	startWeirWith(t, map[string]string{
+	startStreams(t, map[string]string{
 		"svc.yaml": streamService("hdr", headerPort, 1),
 		"tcp.yaml": servicesConfigMap("tcp-services", map[string]string{strconv.Itoa(port): "default/hdr:9000:PROXY:PROXY"}),
 		"cm.yaml":  configMap("enable-real-ip", "true"),
-	}, streamOptions())
+	})
 	c := dialStream(t, port)
 	io.WriteString(c, "PROXY TCP4 192.168.0.1 192.168.0.11 56324 8080\r\nGET / HTTP/1.1\r\nHost: proxy-protocol\r\n\r\n")
 	got, err := bufio.NewReader(c).ReadString('\n')
@@ -259,6 +288,19 @@ func TestStreamsSupervisor(t *testing.T) {
 		"tcp.yaml": servicesConfigMap("tcp-services", map[string]string{strconv.Itoa(tcpPort): "default/echo:9000"}),
 		"udp.yaml": servicesConfigMap("udp-services", map[string]string{strconv.Itoa(udpPort): "default/echo:53"}),
 	}, "--tcp-services-configmap", "ingress/tcp-services", "--udp-services-configmap", "ingress/udp-services")
+	// The supervisor opens the stream ports once the workers have the
+	// configuration.
+	waitFor(t, 10*time.Second, "the stream ports open", func() bool {
+		c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(udpPort))
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.Write([]byte("probe"))
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, err = c.Read(make([]byte, 64))
+		return err == nil
+	})
 	checkTCPEcho(t, tcpPort)
 	checkUDPEcho(t, udpPort)
 }
@@ -293,7 +335,7 @@ func TestStreamsDrainAtShutdown(t *testing.T) {
 			t.Logf("weir log:\n%s", logs.String())
 		}
 	}()
-	waitFor(t, 10*time.Second, "the configuration live", func() bool { return d.LiveVersion() > 0 })
+	waitFor(t, 10*time.Second, "the configuration published", func() bool { return d.Live() != nil })
 
 	roundTrip, rd := lineStream(t, port)
 	roundTrip("before")
