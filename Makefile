@@ -6,7 +6,7 @@ BIN     ?= bin/weir
 # RUN_FLAGS="--http-port 80 --https-port 443 --interface eth0".
 RUN_FLAGS ?= --http-port 8080 --https-port 8443 --bind-address 127.0.0.1
 
-.PHONY: all build run test test-unit test-race fuzz-short vet kubeapi docs generate bench-quick bench-workers bench-ws clean
+.PHONY: all build run test test-unit test-race fuzz-short vet kubeapi image docs generate bench-quick bench-workers bench-ws clean
 
 all: build
 
@@ -39,11 +39,13 @@ test: vet kubeapi test-unit test-race fuzz-short
 # ~/.cache/weir-test. The tests read the same variable.
 export WEIR_KUBEAPI_CACHE ?= $(if $(filter 0,$(shell id -u)),/var/cache/weir-test,$(HOME)/.cache/weir-test)
 
-# kubeapi builds etcd and kube-apiserver from the Go module proxy when they
-# are not cached yet (about 8 minutes, once), so no cluster test skips.
+# kubeapi builds etcd and kube-apiserver (the cluster tests) and helm (the
+# chart tests) from the Go module proxy when they are not cached yet (about
+# 10 minutes, once), so no such test skips.
 kubeapi:
-	@echo "etcd and kube-apiserver for the cluster tests: built from the Go module proxy into $(WEIR_KUBEAPI_CACHE) when missing (about 8 minutes, once)"
+	@echo "etcd, kube-apiserver and helm for the cluster and chart tests: built from the Go module proxy into $(WEIR_KUBEAPI_CACHE) when missing (about 10 minutes, once)"
 	@d=$$(bash test/kubeapi/build.sh) && echo "etcd and kube-apiserver: $$d"
+	@h=$$(bash test/helm/build.sh) && echo "helm: $$h"
 
 vet:
 	$(GO) vet ./...
@@ -81,6 +83,18 @@ test-race:
 CLANG ?= clang-19
 generate:
 	BPF_CLANG=$(CLANG) $(GO) generate ./userspace/datapath/...
+
+# IMAGE_TAG is the release in the VERSION file: the tag of the image that
+# deploy/base and deploy/chart name.
+IMAGE_TAG ?= v$(shell cat VERSION)
+
+# image writes Weir's container image as an OCI image layout in
+# bin/image/oci, without a Docker engine: a static weir (CGO_ENABLED=0) at
+# /weir, stamped with IMAGE_TAG. Push it with an OCI tool, e.g. skopeo copy
+# oci:bin/image/oci:$(IMAGE_TAG) docker://ghcr.io/weir-lb/weir:$(IMAGE_TAG).
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(IMAGE_TAG) -X main.commit=$(COMMIT)" -o bin/image/weir ./cmd/weir
+	$(GO) run ./deploy/image --binary bin/image/weir --tag $(IMAGE_TAG) --out bin/image/oci
 
 # docs rewrites the README's generated tables (flags, annotations).
 docs:

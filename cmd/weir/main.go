@@ -111,6 +111,7 @@ type options struct {
 	watchWithoutClass, profiling     bool
 	ingressClassByName               bool
 	disableCatchAll                  bool
+	enableSSLPassthrough             bool
 	version                          bool
 	watchNamespace, configMap        string
 	tcpServices, udpServices         string
@@ -170,6 +171,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
 	fs.BoolVar(&o.disableCatchAll, "disable-catch-all", false, "ignore the Ingresses that have a spec.defaultBackend and no rules")
+	fs.BoolVar(&o.enableSSLPassthrough, "enable-ssl-passthrough", false, "honour the ssl-passthrough annotation: TLS connections whose SNI is such a host go, untouched, to the endpoints of its / path (without it the annotation is ignored with a warning)")
 	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
 	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
@@ -292,6 +294,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				WatchIngressWithoutClass: o.watchWithoutClass,
 				IngressClassByName:       o.ingressClassByName,
 				DisableCatchAll:          o.disableCatchAll,
+				EnableSSLPassthrough:     o.enableSSLPassthrough,
 				ConfigMap:                o.configMap,
 				DefaultSSLCertificate:    o.defaultSSLCertificate,
 				DefaultBackendService:    o.defaultBackendService,

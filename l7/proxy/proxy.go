@@ -92,12 +92,15 @@ type Proxy struct {
 	conns     *connStates            // nil: no metrics; kept by ConnState (connstate.go)
 	pool      *connPool              // upstream keep-alive connections (forward.go)
 	sources   *sourceRanges          // source-range enforcement (sourcerange.go)
+	auth      *authenticator         // authentication and satisfy (auth.go)
 	connLimit *connLimits            // limit-connections (limitconn.go)
 	blocked   *prometheus.CounterVec // block-* refusals (block.go); nil: no metrics
 	tunnels   tunnelSet              // open WebSocket tunnels, for GoAway (shutdown.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
+
+	clientAuths clientAuths // client certificate verification (clientauth.go)
 }
 
 // New returns a Proxy with no configuration.
@@ -118,6 +121,7 @@ func New(opts Options) *Proxy {
 	}
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
+	p.auth = newAuthenticator(opts.Registry)
 	p.blocked = newBlockedCounter(opts.Registry)
 	p.connLimit = newConnLimits(opts.ConnTable, opts.ConnTableWorker, opts.Registry)
 	return p
@@ -167,6 +171,7 @@ func (p *Proxy) Live() bool { return p.router.Load() != nil }
 // Close closes the idle upstream connections. The Proxy stays usable.
 func (p *Proxy) Close() {
 	p.pool.closeIdle()
+	p.auth.close()
 }
 
 // ServeHTTP routes r and proxies it to an upstream of its route: 404 without
@@ -192,6 +197,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A write deadline left by the previous request of this keep-alive
 	// connection must not cut this one; forward arms its own per write.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// Client certificates are checked per server, before any location, as
+	// nginx does; then the server-level redirects.
+	if p.clientCert(rec, r, rt) || p.hostRedirect(rec, r, rt, &ex.fwd) { // redirect.go
+		return
+	}
 	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
 	if !ok {
 		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
@@ -200,7 +210,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
-	if p.tlsPolicy(rec, r, &ex.fwd, route) {
+	if p.locationRedirect(rec, r, route) || p.tlsPolicy(rec, r, &ex.fwd, route) {
 		return
 	}
 	// limit_conn runs in nginx's preaccess phase, before allow and deny.
@@ -209,7 +219,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer slot.Release()
-	if p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) || p.sources.reject(rec, ex.fwd.remote, route) {
+	if p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) || p.accessPhase(rec, r, ex, route) { // source ranges and authentication (auth.go)
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
@@ -396,18 +406,24 @@ type responseRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// beforeHeader, when set, may add headers once the final status is
+	// known, before they are written (auth.go's cookies).
+	beforeHeader func(h http.Header, status int)
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
+		if w.beforeHeader != nil {
+			w.beforeHeader(w.Header(), code)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *responseRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)

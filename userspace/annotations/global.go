@@ -3,6 +3,7 @@ package annotations
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/textproto"
 	"reflect"
 	"strconv"
@@ -79,6 +80,14 @@ type Global struct {
 	// LimitConnStatus is limit-conn-status-code: the status of a request
 	// past limit-connections. 0 means the default, 503.
 	LimitConnStatus int `json:"limitConnStatus,omitempty"`
+	// HTTPRedirect is http-redirect-code: the status of ssl-redirect and
+	// from-to-www-redirect redirects, 301, 302, 307 or 308. 0 means the
+	// default, 308.
+	HTTPRedirect int `json:"httpRedirect,omitempty"`
+	// NoAuthLocations is no-auth-locations: the rule paths, by prefix,
+	// served without authentication (see NoAuth). Nil means the default,
+	// ["/.well-known/acme-challenge"]; empty and not nil means none.
+	NoAuthLocations []string `json:"noAuthLocations,omitzero"`
 	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
@@ -166,6 +175,14 @@ func (g Global) LimitConnStatusCode() int {
 	return g.LimitConnStatus
 }
 
+// HTTPRedirectCode returns http-redirect-code, 308 when unset.
+func (g Global) HTTPRedirectCode() int {
+	if g.HTTPRedirect == 0 {
+		return http.StatusPermanentRedirect
+	}
+	return g.HTTPRedirect
+}
+
 // valueOr returns *p, or def when p is nil.
 func valueOr(p *int, def int) int {
 	if p == nil {
@@ -231,6 +248,16 @@ var globalMeta = []Meta{
 		Key: "limit-conn-status-code", Default: "503", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Status (400 to 599) of a request refused by `limit-connections`.",
 		Validate: func(v string) error { _, err := parseLimitConnStatus(v); return err },
+	},
+	{
+		Key: "http-redirect-code", Default: "308", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Status of the `ssl-redirect`, `force-ssl-redirect` and `from-to-www-redirect` redirects: 301, 302, 307 or 308.",
+		Validate: func(v string) error { _, err := parseHTTPRedirectCode(v); return err },
+	},
+	{
+		Key: "no-auth-locations", Default: DefaultNoAuthLocations, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Comma-separated path prefixes: the rules whose path starts with one are served without authentication (auth-type, auth-url, global-auth-url), as ingress-nginx's; the source ranges still apply.",
+		Validate: func(string) error { return nil },
 	},
 	{
 		Key: "worker-shutdown-timeout", Default: "240s", ConfigMap: true, ConfigMapOnly: true,
@@ -377,6 +404,8 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	countKey("keep-alive-requests", &g.KeepAliveRequests)
 	countKey("max-worker-connections", &g.MaxWorkerConnections)
 	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })
+	globalKey(data, "http-redirect-code", parseHTTPRedirectCode, wrap, func(n int) { g.HTTPRedirect = n })
+	globalKey(data, "no-auth-locations", parseLocationList, wrap, func(l []string) { g.NoAuthLocations = l })
 	parseBlock(data, &g.Block, wrap)
 	parseStream(data, &g.Stream, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {

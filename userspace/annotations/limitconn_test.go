@@ -43,10 +43,7 @@ func TestParseConnLimit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ann := map[string]string{}
-			for k, v := range tc.ann {
-				ann[Prefix+k] = v
-			}
+			ann := prefixed(tc.ann)
 			cfg, errs := Parse(ann, DefaultProxy())
 			if diff := cmp.Diff(tc.want, cfg.Proxy.ConnLimit); diff != "" {
 				t.Errorf("ConnLimit (-want +got):\n%s", diff)

@@ -48,6 +48,10 @@ type Proxy struct {
 	// ConnLimit is limit-connections with limit-allowlist. Nil means no
 	// limit (the default). A pointer for the reason SourceRange is.
 	ConnLimit *ConnLimit `json:"connLimit,omitempty"`
+	// Auth is the authentication family (auth.go). Nil means none (the
+	// default, or the ConfigMap's global-auth-url). A pointer for the
+	// reason SourceRange is.
+	Auth *Auth `json:"auth,omitempty"`
 	// NextUpstream is when a failed request is passed to the next endpoint
 	// (proxy-next-upstream). Default NextError|NextTimeout ("error
 	// timeout"); the zero value is "off".
@@ -60,6 +64,10 @@ type Proxy struct {
 	// during which a request may be passed on
 	// (proxy-next-upstream-timeout); 0 means no limit. Default 0.
 	NextUpstreamTimeoutSeconds int `json:"nextUpstreamTimeoutSeconds"`
+	// Rewrite is the rewrite and redirect families (rewrite.go). Nil means
+	// none of them is set (the default). A pointer for the reason
+	// SourceRange is.
+	Rewrite *Rewrite `json:"rewrite,omitempty"`
 	// RetryNonIdempotent is the ConfigMap's retry-non-idempotent: add
 	// NextNonIdempotent to NextUpstream whatever the Ingress sets. Default
 	// false.

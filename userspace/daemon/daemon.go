@@ -30,6 +30,7 @@ import (
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/passthrough"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/l7/stream"
@@ -346,7 +347,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				return d.guard.Listener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy))
 			}, errc),
 			drain.Serve("https", httpsSrv, d.httpsLn, func(ln net.Listener) net.Listener {
-				return d.guard.TLSListener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), tlsCfg)
+				return d.guard.TLSListener(passthrough.Wrap(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), d.proxy, d.log), tlsCfg)
 			}, errc),
 		}
 	}

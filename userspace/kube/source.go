@@ -1,7 +1,7 @@
 // Package kube is Weir's cluster source: client-go informers on Ingress,
-// IngressClass, Service, EndpointSlice, TLS Secrets and the controller
-// ConfigMap feed the same snapshot.Build as the folder source, through the
-// controller's Sync. It also writes the status of the Ingresses Weir serves
+// IngressClass, Service, EndpointSlice, Secret (every type but those
+// secretFieldSelector leaves out) and ConfigMap feed the same
+// snapshot.Build as the folder source, through the controller's Sync. It also writes the status of the Ingresses Weir serves
 // (leader only, on a coordination.k8s.io Lease) and turns every
 // snapshot.Warning into a Kubernetes Event on the object at fault.
 package kube
@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,8 +45,8 @@ type Options struct {
 	Build snapshot.Options
 	// WatchNamespace limits the namespaced objects watched to one namespace.
 	// Empty means all namespaces. IngressClasses are cluster-scoped and
-	// always watched; the ConfigMaps (Build.ConfigMap, TCPServices,
-	// UDPServices) are watched by name, each in its own namespace.
+	// always watched; the ConfigMaps Build names (Build.ConfigMap,
+	// TCPServices, UDPServices) outside it are watched by name.
 	WatchNamespace string
 	// NamespaceSelector limits the Ingresses served, and whose status is
 	// written, to the namespaces whose labels it matches (ingress-nginx's
@@ -91,7 +92,8 @@ type Source struct {
 	services     cache.SharedIndexInformer
 	slices       cache.SharedIndexInformer
 	secrets      cache.SharedIndexInformer
-	configMaps   []cache.SharedIndexInformer // by name: the controller's, the TCP and UDP services'
+	configMaps   cache.SharedIndexInformer   // every ConfigMap of the watched namespaces
+	namedCMs     []cache.SharedIndexInformer // the controller's, TCP and UDP services' ConfigMaps that configMaps does not hold
 	namespaces   cache.SharedIndexInformer   // the selected ones; nil without NamespaceSelector
 	prefixer     *prefixer                   // nil without a custom AnnotationsPrefix; used by objects only
 	factories    []informers.SharedInformerFactory
@@ -128,20 +130,21 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	strip := informers.WithTransform(stripTransform)
 	main := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns), strip)
 	cluster := informers.NewSharedInformerFactoryWithOptions(client, 0, strip)
-	tls := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns), strip,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("type", string(corev1.SecretTypeTLS)).String()
-		}))
-	s.factories = []informers.SharedInformerFactory{main, cluster, tls}
+	secrets := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns), strip,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = secretFieldSelector }))
+	s.factories = []informers.SharedInformerFactory{main, cluster, secrets}
 
 	s.ingresses = main.Networking().V1().Ingresses().Informer()
 	s.services = main.Core().V1().Services().Informer()
 	s.slices = main.Discovery().V1().EndpointSlices().Informer()
-	s.secrets = tls.Core().V1().Secrets().Informer()
+	s.secrets = secrets.Core().V1().Secrets().Informer()
 	s.classes = cluster.Networking().V1().IngressClasses().Informer()
+	// Every ConfigMap of the watched namespaces: auth-proxy-set-headers
+	// names them; the controller's, when outside, on its own.
+	s.configMaps = main.Core().V1().ConfigMaps().Informer()
 	for _, named := range slices.Compact(slices.Sorted(slices.Values([]string{opts.Build.ConfigMap, opts.Build.TCPServices, opts.Build.UDPServices}))) {
 		cmNS, cmName, ok := strings.Cut(named, "/")
-		if !ok || cmName == "" {
+		if !ok || cmName == "" || ns == metav1.NamespaceAll || cmNS == ns {
 			continue
 		}
 		cm := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(cmNS), strip,
@@ -149,7 +152,7 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cmName).String()
 			}))
 		s.factories = append(s.factories, cm)
-		s.configMaps = append(s.configMaps, cm.Core().V1().ConfigMaps().Informer())
+		s.namedCMs = append(s.namedCMs, cm.Core().V1().ConfigMaps().Informer())
 	}
 	s.prefixer = newPrefixer(opts.AnnotationsPrefix)
 	if sel := opts.NamespaceSelector; sel != nil && !sel.Empty() {
@@ -158,8 +161,8 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 		s.factories = append(s.factories, nsf)
 		s.namespaces = nsf.Core().V1().Namespaces().Informer()
 	}
-	for _, ki := range s.informers() {
-		kind, inf := ki.kind, ki.inf
+	for key, inf := range s.informers() {
+		kind, _, _ := strings.Cut(key, "#")
 		_ = inf.SetWatchErrorHandlerWithContext(s.conn.watchError)
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { s.changed(kind, obj) },
@@ -198,22 +201,17 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 // without status writing (Options.Status nil).
 func (s *Source) Leading() bool { return s.status != nil && s.status.Leading() }
 
-func (s *Source) informers() []kindInformer {
-	infs := []kindInformer{{"Ingress", s.ingresses}, {"IngressClass", s.classes},
-		{"Service", s.services}, {"EndpointSlice", s.slices}, {"Secret", s.secrets}}
-	for _, cm := range s.configMaps {
-		infs = append(infs, kindInformer{"ConfigMap", cm})
+func (s *Source) informers() map[string]cache.SharedIndexInformer {
+	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses, "IngressClass": s.classes,
+		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets}
+	infs["ConfigMap"] = s.configMaps
+	for i, cm := range s.namedCMs {
+		infs["ConfigMap#"+strconv.Itoa(i)] = cm // kind before the '#'
 	}
 	if s.namespaces != nil {
-		infs = append(infs, kindInformer{"Namespace", s.namespaces})
+		infs["Namespace"] = s.namespaces
 	}
 	return infs
-}
-
-// kindInformer is an informer and the Kind of its objects.
-type kindInformer struct {
-	kind string
-	inf  cache.SharedIndexInformer
 }
 
 // update pokes the rebuild loop unless only the status or the resource
@@ -255,8 +253,8 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 	}()
 	s.log.Info("watching the API server", "namespace", nsOrAll(s.opts.WatchNamespace), "configmap", s.opts.Build.ConfigMap)
 	synced := make([]cache.InformerSynced, 0, 6)
-	for _, ki := range s.informers() {
-		synced = append(synced, ki.inf.HasSynced)
+	for _, inf := range s.informers() {
+		synced = append(synced, inf.HasSynced)
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return ctx.Err()
@@ -312,7 +310,8 @@ func (s *Source) objects() snapshot.Objects {
 	o.Services = list[*corev1.Service](s.services)
 	o.EndpointSlices = list[*discoveryv1.EndpointSlice](s.slices)
 	o.Secrets = list[*corev1.Secret](s.secrets)
-	for _, cm := range s.configMaps {
+	o.ConfigMaps = list[*corev1.ConfigMap](s.configMaps)
+	for _, cm := range s.namedCMs {
 		o.ConfigMaps = append(o.ConfigMaps, list[*corev1.ConfigMap](cm)...)
 	}
 	return o
@@ -339,8 +338,30 @@ func list[T any](inf cache.SharedIndexInformer) []T {
 	return out
 }
 
+// secretFieldSelector leaves out the Secret types Weir never reads, which
+// are many (a token per ServiceAccount) or large (a Helm release per
+// revision): every other type is watched, Opaque for auth-secret (and the
+// other families that name Secrets) and kubernetes.io/tls for spec.tls.
+var secretFieldSelector = fields.AndSelectors(
+	fields.OneTermNotEqualSelector("type", "helm.sh/release.v1"),
+	fields.OneTermNotEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)),
+	fields.OneTermNotEqualSelector("type", string(corev1.SecretTypeDockercfg)),
+	fields.OneTermNotEqualSelector("type", string(corev1.SecretTypeDockerConfigJson)),
+	fields.OneTermNotEqualSelector("type", string(corev1.SecretTypeBootstrapToken)),
+).String()
+
+// keepsSecretData reports whether Weir may read the data of a Secret of
+// type t: Opaque (or no type) and kubernetes.io/tls. Others (basic-auth,
+// ssh-auth, custom types) are cached without their data, so the memory
+// they take stays bounded by their number.
+func keepsSecretData(t corev1.SecretType) bool {
+	return t == "" || t == corev1.SecretTypeOpaque || t == corev1.SecretTypeTLS
+}
+
 // stripTransform drops what Weir never reads before an object is cached:
-// managed fields, the last-applied annotation and, for Services, the status.
+// managed fields, the last-applied annotation, for Services the status,
+// for Secrets of types Weir does not read the data (keepsSecretData), for
+// ConfigMaps the binary data.
 func stripTransform(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
@@ -350,8 +371,15 @@ func stripTransform(obj any) (any, error) {
 			m.SetAnnotations(a)
 		}
 	}
-	if svc, ok := obj.(*corev1.Service); ok {
-		svc.Status = corev1.ServiceStatus{}
+	switch o := obj.(type) {
+	case *corev1.Service:
+		o.Status = corev1.ServiceStatus{}
+	case *corev1.Secret:
+		if !keepsSecretData(o.Type) {
+			o.Data, o.StringData = nil, nil
+		}
+	case *corev1.ConfigMap:
+		o.BinaryData = nil
 	}
 	return obj, nil
 }

@@ -7,8 +7,8 @@ import (
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
-// Equal reports whether s and o are the same Server: same Host, UseRegex and
-// Paths (backends, endpoints, proxy settings and canaries included), a nil
+// Equal reports whether s and o are the same Server: same Host, UseRegex,
+// TLS and Paths (backends, endpoints, proxy settings and canaries included), a nil
 // slice differing from an empty one as it does in their JSON.
 //
 // Snapshots are immutable, so two Servers whose Paths share one backing
@@ -21,7 +21,8 @@ func (s *Server) Equal(o *Server) bool {
 		return true
 	}
 	if s == nil || o == nil || s.Host != o.Host || s.UseRegex != o.UseRegex || len(s.Paths) != len(o.Paths) ||
-		(s.Paths == nil) != (o.Paths == nil) {
+		(s.Paths == nil) != (o.Paths == nil) || !s.TLS.equal(o.TLS) || s.AppRoot != o.AppRoot ||
+		s.RedirectFrom != o.RedirectFrom || !strsEqual(s.Aliases, o.Aliases) {
 		return false
 	}
 	if len(s.Paths) == 0 || &s.Paths[0] == &o.Paths[0] {
@@ -62,14 +63,9 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x.SourceRange, y.SourceRange = nil, nil
 	x.ConnLimit, y.ConnLimit = nil, nil
 	x.Balance, y.Balance = nil, nil
-	if x != y {
-		return false
-	}
-	if c, d := a.Balance, b.Balance; c == nil || d == nil {
-		if c != d {
-			return false
-		}
-	} else if *c != *d {
+	x.Rewrite, y.Rewrite = nil, nil
+	x.Auth, y.Auth = nil, nil
+	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) || !annotations.AuthEqual(a.Auth, b.Auth) {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
@@ -84,6 +80,14 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 		return r == s
 	}
 	return strsEqual(r.Allow, s.Allow) && strsEqual(r.Deny, s.Deny) && r.InvalidAllow == s.InvalidAllow && r.InvalidDeny == s.InvalidDeny
+}
+
+// ptrEqual reports whether a and b are both nil or point to equal values.
+func ptrEqual[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func strsEqual(a, b []string) bool {

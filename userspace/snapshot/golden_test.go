@@ -67,6 +67,8 @@ func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 					tb.Fatalf("%s: reserved-port %q: %v", path, v, err)
 				}
 				opts.ReservedPorts = append(opts.ReservedPorts, n)
+			case "enable-ssl-passthrough":
+				opts.EnableSSLPassthrough = true
 			default:
 				tb.Fatalf("%s: unknown option %q", path, k)
 			}

@@ -219,6 +219,18 @@ func (e *hashEncoder) server(s *Server) {
 		e.field(false, "useRegex")
 		e.raw("true")
 	}
+	if s.AppRoot != "" {
+		e.field(false, "appRoot")
+		e.str(s.AppRoot)
+	}
+	if len(s.Aliases) > 0 {
+		e.field(false, "aliases")
+		e.strs(s.Aliases)
+	}
+	if s.RedirectFrom != "" {
+		e.field(false, "redirectFrom")
+		e.str(s.RedirectFrom)
+	}
 	e.field(false, "paths")
 	if s.Paths == nil {
 		e.raw("null")
@@ -231,6 +243,12 @@ func (e *hashEncoder) server(s *Server) {
 			e.path(&s.Paths[i])
 		}
 		e.buf = append(e.buf, ']')
+	}
+	if s.TLS != nil {
+		// Rare and small: encoding/json covers every field.
+		e.field(false, "tls")
+		data, _ := json.Marshal(s.TLS) // plain data: cannot fail
+		e.buf = append(e.buf, data...)
 	}
 	e.raw("}")
 }

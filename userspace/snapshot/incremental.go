@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // Builder builds Snapshots like Build, and when told which objects changed
@@ -16,15 +18,19 @@ import (
 // affect: the hosts of the changed Ingresses (their rules and spec.tls, all
 // hosts under a wildcard TLS host) and of the Ingresses that use a changed
 // Service or EndpointSlice, closed over every Ingress sharing one of those
-// hosts; and, when an Ingress with spec.tls or a Secret changed, the
-// certificates from the spec.tls of every Ingress. Its result is always the Snapshot Build gives for the same
+// hosts; and, when an Ingress with spec.tls or a Secret one names (or the
+// default certificate's) changed, the certificates from the spec.tls of
+// every Ingress. Its result is always the Snapshot Build gives for the same
 // Objects (TestBuilderMatchesBuild checks it on every golden case and on
 // random edits); only the cost differs: a few milliseconds for one edited
 // Ingress among 10 000 instead of a full build's tens.
 //
-// A change it cannot scope (a ConfigMap or IngressClass, an Ingress with
+// A ConfigMap other than the controller's (Options.ConfigMap) or a Secret
+// rebuilds the Ingresses whose auth annotations name it. A change it
+// cannot scope (the controller's, TCP or UDP services' ConfigMap or an IngressClass, an Ingress with
 // spec.defaultBackend before or after the change or using a changed Service,
 // a Service a Stream forwards to or one of its EndpointSlices,
+// any change while an Ingress sets server-alias or from-to-www-redirect,
 // more than MaxScopedChanges objects, or a scope covering a quarter of the
 // Ingresses) is a full Build. Objects given to a Builder must never be modified (as an
 // informer's: a changed object is a new one): it keeps them, and its
@@ -47,11 +53,25 @@ type Builder struct {
 	ingressesOf map[string]map[nsName]bool
 	// usersOf lists the Ingresses naming each Service in a backend.
 	usersOf map[nsName]map[nsName]bool
+	// tlsSecrets counts the spec.tls sections naming each Secret: a change
+	// to another Secret leaves the certificates as they are.
+	tlsSecrets map[nsName]int
+	// secretUsers and configMapUsers list the Ingresses whose auth-secret
+	// names each Secret, whose auth-proxy-set-headers each ConfigMap.
+	secretUsers, configMapUsers map[nsName]map[nsName]bool
+	// authUsersOf lists the Ingresses naming each Secret in
+	// auth-tls-secret; authSecretOf inverts it.
+	authUsersOf  map[nsName]map[nsName]bool
+	authSecretOf map[nsName]nsName
 	// withTLS are the Ingresses with spec.tls: every scoped build takes
 	// the certificates and the hosts with TLS from them. withDefault are
 	// those with spec.defaultBackend: every scoped build routes them too, so
 	// that the default backend's conflicts come out as in a full build.
 	withTLS, withDefault map[nsName]bool
+	// withNames are those with server-alias or from-to-www-redirect, whose
+	// names compete with every host: while there is one, every build is
+	// full.
+	withNames map[nsName]bool
 	// certs keeps the validated certificates of the last build, tls what
 	// its spec.tls sections and Secrets gave.
 	certs      *certCache
@@ -96,7 +116,10 @@ func (bl *Builder) index(objs Objects) {
 	bl.hostsOf = make(map[nsName][]string, len(objs.Ingresses))
 	bl.ingressesOf = make(map[string]map[nsName]bool, len(objs.Ingresses))
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
-	bl.withTLS, bl.withDefault = map[nsName]bool{}, map[nsName]bool{}
+	bl.secretUsers, bl.configMapUsers = map[nsName]map[nsName]bool{}, map[nsName]map[nsName]bool{}
+	bl.tlsSecrets = map[nsName]int{}
+	bl.authUsersOf, bl.authSecretOf = map[nsName]map[nsName]bool{}, map[nsName]nsName{}
+	bl.withTLS, bl.withDefault, bl.withNames = map[nsName]bool{}, map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
 			bl.services[nsName{s.Namespace, s.Name}] = s
@@ -137,8 +160,25 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		for _, svc := range servicesOf(old) {
 			delete(bl.usersOf[svc], k)
 		}
+		for _, sec := range tlsSecretsOf(old) {
+			if bl.tlsSecrets[sec]--; bl.tlsSecrets[sec] <= 0 {
+				delete(bl.tlsSecrets, sec)
+			}
+		}
+		secs, cms := authObjectsOf(old.Namespace, old.Annotations)
+		for _, sec := range secs {
+			delete(bl.secretUsers[sec], k)
+		}
+		for _, cm := range cms {
+			delete(bl.configMapUsers[cm], k)
+		}
+		if sec, ok := bl.authSecretOf[k]; ok {
+			delete(bl.authUsersOf[sec], k)
+			delete(bl.authSecretOf, k)
+		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
+		delete(bl.withNames, k)
 		delete(bl.hostsOf, k)
 		delete(bl.ingresses, k)
 	}
@@ -154,11 +194,28 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	for _, svc := range servicesOf(ing) {
 		addTo(bl.usersOf, svc, k)
 	}
+	for _, sec := range tlsSecretsOf(ing) {
+		bl.tlsSecrets[sec]++
+	}
+	secs, cms := authObjectsOf(ing.Namespace, ing.Annotations)
+	for _, sec := range secs {
+		addTo(bl.secretUsers, sec, k)
+	}
+	for _, cm := range cms {
+		addTo(bl.configMapUsers, cm, k)
+	}
+	if sec, ok := authSecretOf(ing); ok {
+		bl.authSecretOf[k] = sec
+		addTo(bl.authUsersOf, sec, k)
+	}
 	if len(ing.Spec.TLS) > 0 {
 		bl.withTLS[k] = true
 	}
 	if ing.Spec.DefaultBackend != nil {
 		bl.withDefault[k] = true
+	}
+	if hasServerNames(ing.Annotations) {
+		bl.withNames[k] = true
 	}
 }
 
@@ -186,6 +243,29 @@ func hostsOf(ing *networkingv1.Ingress) []string {
 	return slices.Compact(hosts)
 }
 
+// tlsSecretsOf returns the Secrets ing's spec.tls sections name.
+func tlsSecretsOf(ing *networkingv1.Ingress) []nsName {
+	var out []nsName
+	for _, t := range ing.Spec.TLS {
+		if t.SecretName != "" {
+			out = append(out, nsName{ing.Namespace, t.SecretName})
+		}
+	}
+	return out
+}
+
+// authSecretOf returns the Secret ing names in auth-tls-secret, if any.
+func authSecretOf(ing *networkingv1.Ingress) (nsName, bool) {
+	ns, name, err := annotations.SplitAuthTLSSecret(ing.Annotations[annotations.Prefix+"auth-tls-secret"])
+	if err != nil {
+		return nsName{}, false
+	}
+	if ns == "" {
+		ns = ing.Namespace
+	}
+	return nsName{ns, name}, true
+}
+
 // servicesOf returns the Services ing's backends name.
 func servicesOf(ing *networkingv1.Ingress) []nsName {
 	var out []nsName
@@ -209,7 +289,7 @@ func servicesOf(ing *networkingv1.Ingress) []nsName {
 // reports false when a full Build is needed. It updates the index as it
 // goes; a full Build rebuilds it.
 func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
-	if bl.prev == nil || objs.Changed == nil || len(objs.Changed) > MaxScopedChanges {
+	if bl.prev == nil || objs.Changed == nil || len(objs.Changed) > MaxScopedChanges || len(bl.withNames) > 0 {
 		return nil, false
 	}
 	// The Ingresses whose routes the changes may alter, and the hosts the
@@ -244,7 +324,29 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			bl.setIngress(k, cur)
 			affected[k] = true
 		case "Secret":
-			tlsChanged = true
+			def := bl.opts.DefaultSSLCertificate
+			if bl.tlsSecrets[k] > 0 || len(bl.authUsersOf[k]) > 0 || def == ref.Name || strings.HasSuffix(def, "/"+ref.Name) { // by name: to be safe
+				tlsChanged = true
+			}
+			for i := range bl.secretUsers[k] {
+				affected[i] = true
+			}
+			for i := range bl.authUsersOf[k] {
+				affected[i] = true
+			}
+		case "ConfigMap":
+			// The controller's (by name, in any namespace: to be safe) is
+			// global; another is read only through auth-proxy-set-headers.
+			ctl := bl.opts.ConfigMap
+			if _, name, ok := strings.Cut(ctl, "/"); ok {
+				ctl = name
+			}
+			if ctl != "" && ref.Name == ctl || k.namespace+"/"+k.name == bl.opts.TCPServices || k.namespace+"/"+k.name == bl.opts.UDPServices {
+				return nil, false
+			}
+			for i := range bl.configMapUsers[k] {
+				affected[i] = true
+			}
 		case "Service":
 			if bl.isDefaultService(k) || bl.isStreamService(k) {
 				return nil, false
@@ -277,6 +379,9 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		}
 	}
 	// A default backend that may have changed is the Snapshot's.
+	if len(bl.withNames) > 0 {
+		return nil, false
+	}
 	for k := range affected {
 		if bl.withDefault[k] {
 			return nil, false
