@@ -64,6 +64,23 @@ func TestBuilderStreams(t *testing.T) {
 	if !bl.Scoped() {
 		t.Errorf("a Service no stream names made a full build")
 	}
+	step("tcp services edited", func(o *snapshot.Objects) snapshot.ObjectRef {
+		o.ConfigMaps = append([]*corev1.ConfigMap(nil), o.ConfigMaps...)
+		for i, cm := range o.ConfigMaps {
+			if cm.Name == "tcp-services" {
+				cm = cm.DeepCopy()
+				cm.Data["9100"] = "default/other:80"
+				o.ConfigMaps[i] = cm
+			}
+		}
+		return snapshot.ObjectRef{Kind: "ConfigMap", Namespace: "ingress", Name: "tcp-services"}
+	})
+	if bl.Scoped() {
+		t.Errorf("an edit of the TCP services ConfigMap was scoped: streams are rebuilt by full builds")
+	}
+	if last := prev.Streams[len(prev.Streams)-1]; last.Protocol != snapshot.ProtocolUDP {
+		t.Fatalf("streams out of order: %+v", prev.Streams)
+	}
 	if prev.Streams[0].Unavailable != "service default/echo not found" {
 		t.Errorf("TCP port %d: Unavailable %q after its Service went", prev.Streams[0].Port, prev.Streams[0].Unavailable)
 	}
