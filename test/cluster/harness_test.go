@@ -294,13 +294,14 @@ type weirOptions struct {
 	status    *kube.StatusOptions
 	identity  string
 	configMap string // --configmap
+	leaseNS   string // default "default"
+	namespace string // --watch-namespace
+	selector  string // --watch-namespace-selector
+	prefix    string // --annotations-prefix
+
 	// tcpServices and udpServices are --tcp-services-configmap and
 	// --udp-services-configmap.
 	tcpServices, udpServices string
-	leaseNS                  string // default "default"
-	namespace                string // --watch-namespace
-	selector                 string // --watch-namespace-selector
-	prefix                   string // --annotations-prefix
 }
 
 // startWeir starts Weir with the kube source, short lease timings and
