@@ -54,8 +54,6 @@ const (
 // compatFlags lists every ingress-nginx controller flag, and klog's flags
 // that ingress-nginx takes too, that Weir accepts without effect.
 var compatFlags = []compatFlag{
-	{"tcp-services-configmap", kindString, "", "ConfigMap of TCP ports to forward to Services", "Weir has no L4 forwarding yet"},
-	{"udp-services-configmap", kindString, "", "ConfigMap of UDP ports to forward to Services", "Weir has no L4 forwarding yet"},
 	{"sync-period", kindDuration, "0s", "period of the informers' forced resync", whyAlwaysSync},
 	{"sync-rate-limit", kindFloat, "0.3", "most nginx reloads per second", whyAlwaysSync + "; a change is live in milliseconds without reload"},
 	{"health-check-timeout", kindInt, "10", "seconds the health check may take to reach nginx", whyNoNginx},

@@ -127,7 +127,7 @@ func TestCompatWarning(t *testing.T) {
 		"--validating-webhook-key=/usr/local/certificates/key", "--enable-ssl-passthrough", "--sync-period", "1m",
 		"--tcp-services-configmap", "ingress-nginx/tcp")...)
 	waitHealthy(t, p, fmt.Sprintf("127.0.0.1:%d", metrics))
-	want := "accepted for compatibility, no effect: --tcp-services-configmap, --sync-period\""
+	want := "accepted for compatibility, no effect: --sync-period\""
 	testutil.WaitFor(t, 5*time.Second, "the compatibility warning", func() bool { return strings.Contains(p.logs.String(), want) })
 	if !strings.Contains(p.logs.String(), "--validating-webhook is served in cluster mode only") {
 		t.Errorf("no warning that the webhook is not served with --manifests:\n%s", p.logs.String())

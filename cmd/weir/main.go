@@ -114,6 +114,7 @@ type options struct {
 	enableSSLPassthrough             bool
 	version                          bool
 	watchNamespace, configMap        string
+	tcpServices, udpServices         string
 	watchNamespaceSelector           string
 	annotationsPrefix                string
 	namespaceSelector                labels.Selector // parsed by checkStatusFlags
@@ -176,6 +177,8 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
 	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
+	fs.StringVar(&o.tcpServices, "tcp-services-configmap", "", "namespace/name of the ConfigMap of TCP ports to forward to Services, \"<port>\": \"<namespace>/<service>:<port>[:PROXY[:PROXY]]\"; served by the process that reads the configuration (the supervisor with --workers other than 0)")
+	fs.StringVar(&o.udpServices, "udp-services-configmap", "", "namespace/name of the ConfigMap of UDP ports to forward to Services, \"<port>\": \"<namespace>/<service>:<port>\"")
 	fs.StringVar(&o.defaultBackendService, "default-backend-service", "", "namespace/name of the Service, on its first port, that answers requests no rule matches when no Ingress has a spec.defaultBackend (default: Weir's 404)")
 	fs.StringVar(&o.defaultSSLCertificate, "default-ssl-certificate", "", "namespace/name of the kubernetes.io/tls Secret served when no certificate matches (default: a self-signed certificate)")
 	fs.StringVar(&o.publishStatusAddress, "publish-status-address", "", "comma-separated addresses the leader writes to Ingress status (default: ExternalIP, else InternalIP, of the nodes that run Weir)")
@@ -299,6 +302,9 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				ConfigMap:                o.configMap,
 				DefaultSSLCertificate:    o.defaultSSLCertificate,
 				DefaultBackendService:    o.defaultBackendService,
+				TCPServices:              o.tcpServices,
+				UDPServices:              o.udpServices,
+				ReservedPorts:            []int{o.httpPort, o.httpsPort, o.metricsPort},
 			},
 			WatchNamespace: o.watchNamespace,
 		},

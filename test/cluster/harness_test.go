@@ -298,6 +298,10 @@ type weirOptions struct {
 	namespace string // --watch-namespace
 	selector  string // --watch-namespace-selector
 	prefix    string // --annotations-prefix
+
+	// tcpServices and udpServices are --tcp-services-configmap and
+	// --udp-services-configmap.
+	tcpServices, udpServices string
 }
 
 // startWeir starts Weir with the kube source, short lease timings and
@@ -333,6 +337,7 @@ func (c *cluster) startWeir(o weirOptions) *weir {
 		Logger:         log,
 	}
 	cfg.Controller.Build.ConfigMap = o.configMap
+	cfg.Controller.Build.TCPServices, cfg.Controller.Build.UDPServices = o.tcpServices, o.udpServices
 	cfg.Registry = newRegistry()
 	w := &weir{t: c.t, log: buf, done: make(chan error, 1)}
 	w.events = kube.NewEvents(client, "test-node", cfg.Registry, log)

@@ -1,7 +1,6 @@
 package datapath_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,35 +64,9 @@ func TestVethSourceRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := netip.MustParseAddrPort(d.HTTPAddr())
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-stopped:
-			if err != nil {
-				t.Errorf("weir stopped with: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("weir did not stop within 15s")
-		}
-		if t.Failed() {
-			t.Logf("weir log:\n%s", logs.String())
-		}
-	})
+	serveDaemon(t, d, logs)
 
-	dp, err := datapath.Load(datapath.Options{})
-	if err != nil {
-		t.Fatalf("%+v", err)
-	}
-	t.Cleanup(func() { dp.Close() })
-	if err := dp.SetCores([]int{0}); err != nil {
-		t.Fatal(err)
-	}
-	if mode, err := dp.Attach(srv, datapath.ModeNative, nil); err != nil || mode != datapath.ModeNative {
-		t.Fatalf("attach: mode %q, err %v", mode, err)
-	}
+	dp := attachXDP(t, srv)
 	pub.Attach(dp, []datapath.Listener{{Addr: addr}})
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(logs.String(), "XDP source lists set") {

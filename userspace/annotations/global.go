@@ -94,6 +94,9 @@ type Global struct {
 	// Block is block-cidrs, block-user-agents and block-referers. The zero
 	// value blocks nothing.
 	Block Block `json:"block,omitzero"`
+	// Stream is the proxy-stream-* settings of the TCP and UDP services.
+	// The zero value means every default.
+	Stream Stream `json:"stream,omitzero"`
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -404,6 +407,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	globalKey(data, "http-redirect-code", parseHTTPRedirectCode, wrap, func(n int) { g.HTTPRedirect = n })
 	globalKey(data, "no-auth-locations", parseLocationList, wrap, func(l []string) { g.NoAuthLocations = l })
 	parseBlock(data, &g.Block, wrap)
+	parseStream(data, &g.Stream, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error

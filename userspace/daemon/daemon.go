@@ -34,6 +34,7 @@ import (
 	"github.com/weir-lb/weir/l7/passthrough"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
+	"github.com/weir-lb/weir/l7/stream"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/manifest"
@@ -133,6 +134,7 @@ type Daemon struct {
 	certs    *certs.Manager
 	ctrl     *controller.Controller
 	source   *manifest.Source // nil when cfg.Source is set
+	streams  *stream.Server   // the TCP and UDP services
 
 	httpLn    net.Listener
 	httpsLn   net.Listener
@@ -185,13 +187,14 @@ func New(cfg Config) (*Daemon, error) {
 	// (proxy.ApplyWith).
 	d.live = make(chan struct{})
 	var liveOnce sync.Once
+	d.streams = stream.New(stream.Options{BindAddress: cfg.BindAddress, Registry: d.registry, Logger: cfg.Logger})
 	d.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{publisher(func(s *snapshot.Snapshot) error {
 		err := d.proxy.ApplyWith(s, d.certs.Apply)
 		if d.proxy.Live() {
 			liveOnce.Do(func() { close(d.live) })
 		}
 		return err
-	})}, cfg.Publishers...)...)
+	}), d.streams}, cfg.Publishers...)...)
 	if cfg.Source == nil {
 		d.source = manifest.NewSource(cfg.Manifests, manifest.Options{Logger: cfg.Logger, MaxFileSize: cfg.ManifestLimit})
 	}
@@ -414,7 +417,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		timeout = live.Global.ShutdownTimeout(timeout)
 	}
 	d.log.Info("shutting down: draining", "worker-shutdown-timeout", timeout, "refused", refused, "handed-over", handedOver)
+	streamsDrained := d.streams.Drain(timeout)
 	drain.Shutdown(servers, d.proxy, drain.Options{Refused: refused, HandedOver: handedOver, Timeout: timeout, Logger: d.log})
+	streamsDrained()
 	d.proxy.Close() // the access-log lines buffered
 	cancel()
 	if !handedOver && d.cfg.PostShutdownGracePeriod > 0 {

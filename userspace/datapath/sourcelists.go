@@ -130,7 +130,8 @@ func WithSourceLists(ls []Listener, lists map[uint16]SourceLists) []Listener {
 
 // SourceListPublisher is a controller.Publisher that fills the XDP source
 // lists of each listener port from each new Snapshot: only the lists that
-// cover the whole port (PortSourceLists); L7 enforces every list anyway.
+// cover the whole port (PortSourceLists); L7 enforces every list anyway. The
+// TCP stream ports of each Snapshot are listeners too (StreamListeners).
 // A Snapshot applied before Attach is kept and applied by Attach. The zero
 // value is ready to use and logs nothing.
 type SourceListPublisher struct {
@@ -183,7 +184,7 @@ func (f *SourceListPublisher) sync() error {
 		}
 	}
 	lists := PortSourceLists(f.last, ports)
-	if err := f.dp.SetListeners(WithSourceLists(f.listeners, lists)); err != nil {
+	if err := f.dp.SetListeners(append(WithSourceLists(f.listeners, lists), StreamListeners(f.listeners, f.last)...)); err != nil {
 		return fmt.Errorf("set xdp source lists of version %d: %w", f.last.Version, err)
 	}
 	if f.Log != nil && !maps.EqualFunc(lists, f.applied, func(a, b SourceLists) bool {

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,7 +45,8 @@ type Options struct {
 	Build snapshot.Options
 	// WatchNamespace limits the namespaced objects watched to one namespace.
 	// Empty means all namespaces. IngressClasses are cluster-scoped and
-	// always watched; the ConfigMap is watched in its own namespace.
+	// always watched; the ConfigMaps Build names (Build.ConfigMap,
+	// TCPServices, UDPServices) outside it are watched by name.
 	WatchNamespace string
 	// NamespaceSelector limits the Ingresses served, and whose status is
 	// written, to the namespaces whose labels it matches (ingress-nginx's
@@ -90,10 +92,10 @@ type Source struct {
 	services     cache.SharedIndexInformer
 	slices       cache.SharedIndexInformer
 	secrets      cache.SharedIndexInformer
-	configMaps   cache.SharedIndexInformer // every ConfigMap of the watched namespaces
-	controllerCM cache.SharedIndexInformer // the controller ConfigMap when configMaps does not hold it; else nil
-	namespaces   cache.SharedIndexInformer // the selected ones; nil without NamespaceSelector
-	prefixer     *prefixer                 // nil without a custom AnnotationsPrefix; used by objects only
+	configMaps   cache.SharedIndexInformer   // every ConfigMap of the watched namespaces
+	namedCMs     []cache.SharedIndexInformer // the controller's, TCP and UDP services' ConfigMaps that configMaps does not hold
+	namespaces   cache.SharedIndexInformer   // the selected ones; nil without NamespaceSelector
+	prefixer     *prefixer                   // nil without a custom AnnotationsPrefix; used by objects only
 	factories    []informers.SharedInformerFactory
 	debounce     *debouncer
 	changes      *changeLog
@@ -140,13 +142,17 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	// Every ConfigMap of the watched namespaces: auth-proxy-set-headers
 	// names them; the controller's, when outside, on its own.
 	s.configMaps = main.Core().V1().ConfigMaps().Informer()
-	if cmNS, cmName, ok := strings.Cut(opts.Build.ConfigMap, "/"); ok && cmName != "" && ns != metav1.NamespaceAll && cmNS != ns {
+	for _, named := range slices.Compact(slices.Sorted(slices.Values([]string{opts.Build.ConfigMap, opts.Build.TCPServices, opts.Build.UDPServices}))) {
+		cmNS, cmName, ok := strings.Cut(named, "/")
+		if !ok || cmName == "" || ns == metav1.NamespaceAll || cmNS == ns {
+			continue
+		}
 		cm := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(cmNS), strip,
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cmName).String()
 			}))
 		s.factories = append(s.factories, cm)
-		s.controllerCM = cm.Core().V1().ConfigMaps().Informer()
+		s.namedCMs = append(s.namedCMs, cm.Core().V1().ConfigMaps().Informer())
 	}
 	s.prefixer = newPrefixer(opts.AnnotationsPrefix)
 	if sel := opts.NamespaceSelector; sel != nil && !sel.Empty() {
@@ -199,8 +205,8 @@ func (s *Source) informers() map[string]cache.SharedIndexInformer {
 	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses, "IngressClass": s.classes,
 		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets}
 	infs["ConfigMap"] = s.configMaps
-	if s.controllerCM != nil {
-		infs["ConfigMap#controller"] = s.controllerCM // kind before the '#'
+	for i, cm := range s.namedCMs {
+		infs["ConfigMap#"+strconv.Itoa(i)] = cm // kind before the '#'
 	}
 	if s.namespaces != nil {
 		infs["Namespace"] = s.namespaces
@@ -309,8 +315,8 @@ func (s *Source) cached(ings []*networkingv1.Ingress) snapshot.Objects {
 	o.EndpointSlices = list[*discoveryv1.EndpointSlice](s.slices)
 	o.Secrets = list[*corev1.Secret](s.secrets)
 	o.ConfigMaps = list[*corev1.ConfigMap](s.configMaps)
-	if s.controllerCM != nil {
-		o.ConfigMaps = append(o.ConfigMaps, list[*corev1.ConfigMap](s.controllerCM)...)
+	for _, cm := range s.namedCMs {
+		o.ConfigMaps = append(o.ConfigMaps, list[*corev1.ConfigMap](cm)...)
 	}
 	return o
 }

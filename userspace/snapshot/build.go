@@ -100,7 +100,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	b.routes(ings, defaults)
 	b.defaultBackend(ings, defaults)
 
-	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: b.global(objs.ConfigMaps)}
+	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: b.global(objs.ConfigMaps), Streams: b.streams(objs.ConfigMaps)}
 	tr := tls.prev
 	if tr == nil {
 		tlsIngs := ings
@@ -237,17 +237,7 @@ func (b *builder) configMap(cms []*corev1.ConfigMap) (data map[string]string, re
 	if b.opts.ConfigMap == "" {
 		return nil, ObjectRef{}, false
 	}
-	ns, name, ok := strings.Cut(b.opts.ConfigMap, "/")
-	if !ok {
-		ns, name = "", b.opts.ConfigMap
-	}
-	ref = ObjectRef{Kind: "ConfigMap", Namespace: ns, Name: name}
-	for _, cm := range cms {
-		if cm != nil && cm.Namespace == ns && cm.Name == name {
-			return cm.Data, ref, true
-		}
-	}
-	return nil, ref, false
+	return findConfigMap(cms, b.opts.ConfigMap)
 }
 
 // warnConfigMap reports the rejected values of the ConfigMap ref: each

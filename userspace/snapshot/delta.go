@@ -56,6 +56,11 @@ type Delta struct {
 	GlobalChanged bool               `json:"globalChanged,omitempty"`
 	Global        annotations.Global `json:"global,omitzero"`
 
+	// Streams, when StreamsChanged, are all the next Snapshot's: a
+	// handful, sent whole.
+	StreamsChanged bool     `json:"streamsChanged,omitempty"`
+	Streams        []Stream `json:"streams,omitempty"`
+
 	WarningsChanged bool      `json:"warningsChanged,omitempty"`
 	Warnings        []Warning `json:"warnings,omitempty"`
 }
@@ -87,6 +92,9 @@ func Diff(base, next *Snapshot) *Delta {
 	}
 	if !reflect.DeepEqual(base.Global, next.Global) {
 		d.GlobalChanged, d.Global = true, next.Global
+	}
+	if !reflect.DeepEqual(base.Streams, next.Streams) {
+		d.StreamsChanged, d.Streams = true, next.Streams
 	}
 	if !reflect.DeepEqual(base.Warnings, next.Warnings) {
 		d.WarningsChanged, d.Warnings = true, next.Warnings
@@ -124,6 +132,7 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		Certificates:       base.Certificates,
 		DefaultCertificate: base.DefaultCertificate,
 		Global:             base.Global,
+		Streams:            base.Streams,
 		Warnings:           base.Warnings,
 	}
 	if d.DefaultBackendChanged {
@@ -142,6 +151,9 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 	}
 	if d.GlobalChanged {
 		s.Global = d.Global
+	}
+	if d.StreamsChanged {
+		s.Streams = d.Streams
 	}
 	if d.WarningsChanged {
 		s.Warnings = d.Warnings

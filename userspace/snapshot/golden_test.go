@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,7 +25,8 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the
 // readCase decodes testdata/<name>.yaml and its options. Options are read
 // from lines "# options: a, b=c" at the top of the file:
 // watch-ingress-without-class, configmap=<ns/name>,
-// default-ssl-certificate=<ns/name>.
+// default-ssl-certificate=<ns/name>, tcp-services=<ns/name>,
+// udp-services=<ns/name>, reserved-port=<n> (repeatable).
 func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 	tb.Helper()
 	data, err := os.ReadFile(path)
@@ -55,6 +57,16 @@ func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 				opts.ConfigMap = v
 			case "default-ssl-certificate":
 				opts.DefaultSSLCertificate = v
+			case "tcp-services":
+				opts.TCPServices = v
+			case "udp-services":
+				opts.UDPServices = v
+			case "reserved-port":
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					tb.Fatalf("%s: reserved-port %q: %v", path, v, err)
+				}
+				opts.ReservedPorts = append(opts.ReservedPorts, n)
 			case "enable-ssl-passthrough":
 				opts.EnableSSLPassthrough = true
 			default:

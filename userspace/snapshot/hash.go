@@ -19,6 +19,7 @@ type hashContent struct {
 	Certificates       []hashedCertificate `json:"certificates,omitempty"`
 	DefaultCertificate *hashedCertificate  `json:"defaultCertificate,omitempty"`
 	Global             annotations.Global  `json:"global,omitzero"`
+	Streams            []Stream            `json:"streams,omitempty"`
 }
 
 // hashedCertificate is what the Hash covers of a Certificate.
@@ -57,7 +58,7 @@ func hashedContent(s *Snapshot, reference bool) hashContent {
 		}
 		return hashedCertificate{Secret: c.Secret, Hosts: c.Hosts, Digest: d}
 	}
-	content := hashContent{Servers: s.Servers, DefaultBackend: s.DefaultBackend, Global: s.Global}
+	content := hashContent{Servers: s.Servers, DefaultBackend: s.DefaultBackend, Global: s.Global, Streams: s.Streams}
 	if len(s.Certificates) > 0 {
 		content.Certificates = make([]hashedCertificate, len(s.Certificates))
 		for i := range s.Certificates {
@@ -199,6 +200,12 @@ func (e *hashEncoder) content(c hashContent) {
 		// Small and once per Snapshot: encoding/json covers every field.
 		e.field(false, "global")
 		data, _ := json.Marshal(c.Global) // plain data: cannot fail
+		e.buf = append(e.buf, data...)
+	}
+	if len(c.Streams) > 0 {
+		// A few per Snapshot: encoding/json covers every field.
+		e.field(false, "streams")
+		data, _ := json.Marshal(c.Streams) // plain data: cannot fail
 		e.buf = append(e.buf, data...)
 	}
 	e.buf = append(e.buf, '}')

@@ -27,8 +27,9 @@ import (
 //
 // A ConfigMap other than the controller's (Options.ConfigMap) or a Secret
 // rebuilds the Ingresses whose auth annotations name it. A change it
-// cannot scope (the controller ConfigMap or an IngressClass, an Ingress with
+// cannot scope (the controller's, TCP or UDP services' ConfigMap or an IngressClass, an Ingress with
 // spec.defaultBackend before or after the change or using a changed Service,
+// a Service a Stream forwards to or one of its EndpointSlices,
 // any change while an Ingress sets server-alias or from-to-www-redirect,
 // more than MaxScopedChanges objects, or a scope covering a quarter of the
 // Ingresses) is a full Build. Objects given to a Builder must never be modified (as an
@@ -361,14 +362,14 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			if _, name, ok := strings.Cut(ctl, "/"); ok {
 				ctl = name
 			}
-			if ctl != "" && ref.Name == ctl {
+			if ctl != "" && ref.Name == ctl || k.namespace+"/"+k.name == bl.opts.TCPServices || k.namespace+"/"+k.name == bl.opts.UDPServices {
 				return nil, false
 			}
 			for i := range bl.configMapUsers[k] {
 				affected[i] = true
 			}
 		case "Service":
-			if bl.isDefaultService(k) {
+			if bl.isDefaultService(k) || bl.isStreamService(k) {
 				return nil, false
 			}
 			users(k)
@@ -381,8 +382,13 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			if svc, ok := bl.sliceService[k]; ok {
 				users(svc)
 			}
-			if cur := find(objs.EndpointSlices, k); bl.isDefaultService(bl.sliceService[k]) ||
-				cur != nil && bl.isDefaultService(nsName{cur.Namespace, cur.Labels[ServiceNameLabel]}) {
+			cur := find(objs.EndpointSlices, k)
+			var curSvc nsName
+			if cur != nil {
+				curSvc = nsName{cur.Namespace, cur.Labels[ServiceNameLabel]}
+			}
+			if old := bl.sliceService[k]; bl.isDefaultService(old) || bl.isStreamService(old) ||
+				cur != nil && (bl.isDefaultService(curSvc) || bl.isStreamService(curSvc)) {
 				return nil, false
 			}
 			bl.setSlice(k, find(objs.EndpointSlices, k))
@@ -488,7 +494,8 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	// prev; the warnings of the Ingresses in scope from ps, the others from
 	// prev. Everything else cannot have changed.
 	prev := bl.prev
-	s := &Snapshot{DefaultBackend: prev.DefaultBackend, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global}
+	s := &Snapshot{DefaultBackend: prev.DefaultBackend, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global,
+		Streams: prev.Streams}
 	if tlsChanged {
 		s.Certificates, s.DefaultCertificate = ps.Certificates, ps.DefaultCertificate
 	}
@@ -608,4 +615,16 @@ func compareWarnings(x, y Warning) int {
 // whose changes may change the Snapshot's default backend.
 func (bl *Builder) isDefaultService(svc nsName) bool {
 	return bl.opts.DefaultBackendService != "" && bl.opts.DefaultBackendService == svc.namespace+"/"+svc.name
+}
+
+// isStreamService reports whether svc is the Service of one of the previous
+// Snapshot's Streams (those of a missing Service included), whose changes
+// may change its Streams.
+func (bl *Builder) isStreamService(svc nsName) bool {
+	for i := range bl.prev.Streams {
+		if r := &bl.prev.Streams[i].Service; r.Namespace == svc.namespace && r.Name == svc.name {
+			return true
+		}
+	}
+	return false
 }

@@ -65,6 +65,15 @@ type Options struct {
 	// (--default-ssl-certificate). Empty means Weir's self-signed
 	// certificate. Default "".
 	DefaultSSLCertificate string
+	// TCPServices and UDPServices are the namespace/name of the ConfigMaps
+	// of TCP and UDP ports to forward to Services
+	// (--tcp-services-configmap, --udp-services-configmap), built into
+	// Snapshot.Streams. Empty means none. Default "".
+	TCPServices, UDPServices string
+	// ReservedPorts are the ports Weir listens on itself (HTTP, HTTPS,
+	// metrics): a stream entry naming one is skipped with a warning. Nil
+	// means none.
+	ReservedPorts []int
 	// EnableSSLPassthrough honours the ssl-passthrough annotation
 	// (--enable-ssl-passthrough); without it the annotation is ignored
 	// with a warning, as in ingress-nginx. Default false.
@@ -86,7 +95,7 @@ type Snapshot struct {
 	// leaves it 0. Versions increase by one per distinct configuration.
 	Version uint64 `json:"version,omitempty"`
 	// Hash is the hex SHA-256 of the routing content (Servers,
-	// DefaultBackend, Certificates, DefaultCertificate and Global, not
+	// DefaultBackend, Certificates, DefaultCertificate, Global and Streams, not
 	// Version or Warnings): new certificate material changes it.
 	Hash string `json:"hash"`
 	// Servers holds one entry per distinct host, sorted: exact hosts, then
@@ -108,6 +117,10 @@ type Snapshot struct {
 	// large-client-header-buffers, ...). The zero value, omitted from the
 	// JSON, means every default.
 	Global annotations.Global `json:"global,omitzero"`
+	// Streams are the TCP and UDP ports forwarded to Services (the
+	// ConfigMaps of Options.TCPServices and UDPServices), TCP first, each
+	// protocol by port. Nil means none.
+	Streams []Stream `json:"streams,omitempty"`
 	// Warnings lists what Build rejected or ignored, per object, sorted.
 	Warnings []Warning `json:"warnings,omitempty"`
 }

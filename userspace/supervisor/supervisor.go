@@ -33,6 +33,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/connlimit"
+	"github.com/weir-lb/weir/l7/stream"
 	workerpkg "github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
@@ -159,6 +160,9 @@ type Supervisor struct {
 	metricsLn   net.Listener
 	workers     []*worker
 	connTable   *connlimit.Table // limit-connections counts, shared with the workers; nil: none
+	// streams serves the TCP and UDP services in the supervisor process,
+	// not in the workers.
+	streams *stream.Server
 
 	mu      sync.Mutex
 	current *published // nil before the first Snapshot
@@ -261,7 +265,8 @@ func New(cfg Config) (*Supervisor, error) {
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
 	ctrlOpts.Registry = s.registry
-	s.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{s}, cfg.Publishers...)...)
+	s.streams = stream.New(stream.Options{BindAddress: cfg.BindAddress, Registry: s.registry, Logger: cfg.Logger})
+	s.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{s, s.streams}, cfg.Publishers...)...)
 	if cfg.Source == nil {
 		s.source = manifest.NewSource(cfg.Manifests, manifest.Options{Logger: cfg.Logger, MaxFileSize: cfg.ManifestLimit})
 	}
@@ -584,6 +589,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	s.drain = workerpkg.Drain{Timeout: timeout, Refused: !handedOver && s.refuse(), HandedOver: handedOver}
 	s.log.Info("shutting down: workers drain", "worker-shutdown-timeout", s.drain.Timeout, "refused", s.drain.Refused, "handed-over", handedOver)
+	streamsDrained := s.streams.Drain(timeout)
 	cancel()
 	if !s.drain.Refused {
 		// A socket's queue then fills until the socket closes: the
@@ -596,6 +602,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
+	streamsDrained()
 	s.http.Close()
 	s.https.Close()
 	if !handedOver && s.cfg.PostShutdownGracePeriod > 0 {

@@ -1,0 +1,164 @@
+package stream
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// udpPort is the sessions of one UDP port, by client address.
+type udpPort struct {
+	srv *Server
+	p   *port
+	pc  *net.UDPConn
+
+	mu       sync.Mutex
+	sessions map[netip.AddrPort]*udpSession
+}
+
+// udpSession forwards the datagrams of one client address to one endpoint
+// through a connected socket, and the endpoint's answers back.
+type udpSession struct {
+	u      *udpPort
+	client netip.AddrPort
+	up     *net.UDPConn
+	t      *target
+	// sent and got count datagrams, under u.mu: with
+	// proxy-stream-responses n, the session ends once got >= n*sent.
+	sent, got int
+	gone      bool
+}
+
+func (s *udpSession) abort() { s.up.Close() }
+
+// serveUDP reads datagrams on pc until it is closed. Closing it (the port
+// removed, or Shutdown) leaves the sessions to end on their own: their
+// answers can no longer be sent.
+func (srv *Server) serveUDP(p *port, pc *net.UDPConn) {
+	u := &udpPort{srv: srv, p: p, pc: pc, sessions: map[netip.AddrPort]*udpSession{}}
+	buf := make([]byte, 64<<10)
+	for {
+		n, client, err := pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // ICMP errors and the like
+		}
+		u.forward(client, buf[:n])
+	}
+}
+
+// forward sends one client datagram to its session's endpoint, starting
+// the session when it is the first.
+func (u *udpPort) forward(client netip.AddrPort, data []byte) {
+	k := u.p.key
+	u.mu.Lock()
+	s := u.sessions[client]
+	if s == nil {
+		if len(u.sessions) >= MaxUDPSessions {
+			u.mu.Unlock()
+			u.srv.metrics.err(k, reasonSessionsFull)
+			return
+		}
+		var ok bool
+		if s, ok = u.start(client); !ok {
+			u.mu.Unlock()
+			return
+		}
+		u.sessions[client] = s
+	}
+	s.sent++
+	u.mu.Unlock()
+	if _, err := s.up.Write(data); err != nil {
+		u.srv.metrics.err(k, reasonAborted)
+		return
+	}
+	u.srv.metrics.addBytes(k, "in", int64(len(data)))
+}
+
+// start opens the session of client on the live target; the caller holds
+// u.mu. false means the datagram is dropped (counted).
+func (u *udpPort) start(client netip.AddrPort) (*udpSession, bool) {
+	k, t := u.p.key, u.p.target.Load()
+	eps := t.order()
+	if len(eps) == 0 {
+		u.srv.metrics.err(k, reasonUnavailable)
+		return nil, false
+	}
+	// A UDP "connect" fails only without a route (or, for an ExternalName
+	// Service, an address): no next endpoint.
+	c, err := net.Dial("udp", eps[0])
+	up, _ := c.(*net.UDPConn)
+	if err != nil || up == nil {
+		u.srv.metrics.err(k, reasonConnect)
+		u.srv.metrics.err(k, reasonNoUpstream)
+		return nil, false
+	}
+	s := &udpSession{u: u, client: client, up: up, t: t}
+	if !u.srv.track(s) {
+		up.Close()
+		return nil, false
+	}
+	done := u.srv.metrics.opened(k, t)
+	go func() {
+		defer done()
+		s.answer()
+	}()
+	return s, true
+}
+
+// answer relays the endpoint's datagrams to the client until the expected
+// responses came, proxy-stream-timeout passed without one, or the session
+// is closed.
+func (s *udpSession) answer() {
+	u := s.u
+	k := u.p.key
+	defer u.srv.untrack(s)
+	defer s.end()
+	buf := make([]byte, 64<<10)
+	responses := s.t.settings.responses
+	for {
+		_ = s.up.SetReadDeadline(time.Now().Add(s.t.settings.timeout))
+		n, err := s.up.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				u.srv.metrics.err(k, reasonIdle)
+			}
+			return
+		}
+		// The session ends before the last expected answer leaves: the
+		// client's next datagram starts a new one.
+		u.mu.Lock()
+		s.got++
+		if responses > 0 && s.got >= responses*s.sent {
+			s.gone = true
+			delete(u.sessions, s.client)
+		}
+		done := s.gone
+		u.mu.Unlock()
+		if _, err := u.pc.WriteToUDPAddrPort(buf[:n], s.client); err != nil {
+			u.srv.metrics.err(k, reasonAborted)
+			return
+		}
+		u.srv.metrics.addBytes(k, "out", int64(n))
+		if done {
+			return
+		}
+	}
+}
+
+// end removes s from its port and closes its socket.
+func (s *udpSession) end() {
+	u := s.u
+	u.mu.Lock()
+	if !s.gone {
+		s.gone = true
+		delete(u.sessions, s.client)
+	}
+	u.mu.Unlock()
+	s.up.Close()
+}
