@@ -85,6 +85,12 @@ type Global struct {
 	// Block is block-cidrs, block-user-agents and block-referers. The zero
 	// value blocks nothing.
 	Block Block `json:"block,omitzero"`
+	// Compress is use-gzip, gzip-*, enable-brotli and brotli-*. The zero
+	// value compresses nothing.
+	Compress Compress `json:"compress,omitzero"`
+	// ServerTokens is server-tokens: responses carry "Server: weir/VERSION".
+	// Default false: no Server header at all, the upstream's removed.
+	ServerTokens bool `json:"serverTokens,omitempty"`
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -202,6 +208,11 @@ var globalMeta = []Meta{
 	{
 		Key: "use-proxy-protocol", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` expects a PROXY protocol header (v1 or v2) on every connection to the HTTP and HTTPS listeners; the client address is its source address when the peer is in `proxy-real-ip-cidr`.",
+		Validate: validateBool,
+	},
+	{
+		Key: "server-tokens", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` gives every response, Weir's own included, `Server: weir/VERSION`; `\"false\"` sends no `Server` header at all (nginx's `server_tokens off` with `more_clear_headers Server`). The upstream's `Server` and `Date` are never passed on, as nginx's default `proxy_hide_header`.",
 		Validate: validateBool,
 	},
 	{
@@ -346,6 +357,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	boolKey("compute-full-forwarded-for", &g.ComputeFullForwardedFor)
 	boolKey("enable-real-ip", &g.EnableRealIP)
 	boolKey("use-proxy-protocol", &g.UseProxyProtocol)
+	boolKey("server-tokens", &g.ServerTokens)
 	if v, ok := data["forwarded-for-header"]; ok {
 		if err := validateHeaderName(v); err != nil {
 			wrap("forwarded-for-header", v, err)
@@ -375,6 +387,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	countKey("max-worker-connections", &g.MaxWorkerConnections)
 	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })
 	parseBlock(data, &g.Block, wrap)
+	parseCompress(data, &g.Compress, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error

@@ -106,7 +106,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta, blockMeta, compressMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
