@@ -280,8 +280,9 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		}
 		h.Add("Trailer", strings.Join(keys, ", "))
 	}
+	enc := p.encodeResponse(rec, r, resp) // compress.go
 	rec.WriteHeader(resp.StatusCode)
-	err := p.copyBody(rec, resp, ex, uc)
+	err := enc.finish(p.copyBody(rec, resp, ex, uc))
 	ex.timing.done()
 	if err != nil {
 		if r.Context().Value(http.ServerContextKey) == nil {

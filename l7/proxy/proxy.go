@@ -178,6 +178,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{start: time.Now(), requestID: requestID(r), fwd: p.liveGlobal().forwarding(r, p.httpsPort)}
 	rec := &responseRecorder{ResponseWriter: w}
 	defer p.finish(rec, r, ex)
+	p.liveGlobal().serverHeader(w.Header()) // servertokens.go: Weir's own responses too
 
 	rt := p.router.Load()
 	if rt == nil {
