@@ -51,6 +51,10 @@ func compressBackend(tb testing.TB, release <-chan struct{}) *httptest.Server {
 		case "/error":
 			h.Set("Content-Type", "text/plain")
 			status = http.StatusInternalServerError
+		case "/partial":
+			h.Set("Content-Type", "text/plain")
+			h.Set("Content-Range", "bytes 0-999/2000")
+			status = http.StatusPartialContent
 		case "/missing":
 			h.Set("Content-Type", "text/plain")
 			status = http.StatusNotFound
@@ -203,6 +207,7 @@ func TestGzip(t *testing.T) {
 		{"below gzip-min-length", "GET", "/small.txt", "gzip", "", false, 200},
 		{"type not listed", "GET", "/bin", "gzip", "", false, 200},
 		{"status 500", "GET", "/error", "gzip", "", false, 500},
+		{"status 206 with Content-Range", "GET", "/partial", "gzip", "", false, 206},
 		{"HEAD", "HEAD", "/big.txt", "gzip", "", false, 200},
 	} {
 		r := fetch(t, c, srv, tc.method, tc.path, tc.ae, tc.ua)
