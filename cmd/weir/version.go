@@ -8,8 +8,12 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/userspace/cmdline"
 )
+
+// The Server header of server-tokens "true" names this build's version.
+func init() { proxy.Version, _, _ = buildInfo() }
 
 // version and commit name the build. The Makefile sets them with
 // -ldflags "-X main.version=$(git describe) -X main.commit=$(git rev-parse HEAD)";

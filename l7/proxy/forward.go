@@ -340,8 +340,9 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		// trailers only chunked.
 		h.Del("Content-Length")
 	}
+	enc := p.encodeResponse(rec, r, resp) // compress.go
 	rec.WriteHeader(resp.StatusCode)
-	err := p.copyBody(rec, resp, ex, gone)
+	err := enc.finish(p.copyBody(rec, resp, ex, gone))
 	ex.timing.done()
 	if err != nil {
 		if r.Context().Value(http.ServerContextKey) == nil {

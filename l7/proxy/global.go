@@ -26,6 +26,8 @@ type globalConfig struct {
 	connLimits connlimit.Settings
 	// block is block-cidrs, block-user-agents and block-referers.
 	block blockRules
+	// compress is use-gzip, enable-brotli and their settings.
+	compress compressConfig
 }
 
 // defaultGlobal is the configuration before the first Apply.
@@ -41,6 +43,7 @@ func compileGlobal(g annotations.Global) *globalConfig {
 		c.connLimits.MaxConnections = openFilesConnections()
 	}
 	c.realIPFrom = parsePrefixes(g.RealIPFrom())
+	c.compress = compileCompress(g.Compress)
 	return c
 }
 

@@ -191,6 +191,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.access.begin()
 	}
 	defer p.finish(rec, r, ex)
+	p.liveGlobal().serverHeader(w.Header()) // servertokens.go: Weir's own responses too
 
 	rt := p.router.Load()
 	if rt == nil {

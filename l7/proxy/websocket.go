@@ -278,6 +278,7 @@ func handshake(backend net.Conn, req *http.Request, to timeouts) (*http.Response
 func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http.Response, backend net.Conn, ex *exchange) {
 	removeHopHeaders(resp.Header)
 	copyHeader(rec.Header(), resp.Header) // after Weir's own (HSTS), as for any response
+	p.liveGlobal().serverHeader(rec.Header())
 	rec.WriteHeader(resp.StatusCode)
 	body := &deadlineReader{r: resp.Body, c: backend, d: ex.timeouts.read}
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)

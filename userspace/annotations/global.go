@@ -97,6 +97,12 @@ type Global struct {
 	// Stream is the proxy-stream-* settings of the TCP and UDP services.
 	// The zero value means every default.
 	Stream Stream `json:"stream,omitzero"`
+	// Compress is use-gzip, gzip-*, enable-brotli and brotli-*. The zero
+	// value compresses nothing.
+	Compress Compress `json:"compress,omitzero"`
+	// ServerTokens is server-tokens: responses carry "Server: weir/VERSION".
+	// Default false: no Server header at all, the upstream's removed.
+	ServerTokens bool `json:"serverTokens,omitempty"`
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -222,6 +228,11 @@ var globalMeta = []Meta{
 	{
 		Key: "use-proxy-protocol", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` expects a PROXY protocol header (v1 or v2) on every connection to the HTTP and HTTPS listeners; the client address is its source address when the peer is in `proxy-real-ip-cidr`.",
+		Validate: validateBool,
+	},
+	{
+		Key: "server-tokens", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` gives every response, Weir's own included, `Server: weir/VERSION`; `\"false\"` sends no `Server` header at all (nginx's `server_tokens off` with `more_clear_headers Server`). The upstream's `Server` and `Date` are never passed on, as nginx's default `proxy_hide_header`.",
 		Validate: validateBool,
 	},
 	{
@@ -376,6 +387,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	boolKey("compute-full-forwarded-for", &g.ComputeFullForwardedFor)
 	boolKey("enable-real-ip", &g.EnableRealIP)
 	boolKey("use-proxy-protocol", &g.UseProxyProtocol)
+	boolKey("server-tokens", &g.ServerTokens)
 	if v, ok := data["forwarded-for-header"]; ok {
 		if err := validateHeaderName(v); err != nil {
 			wrap("forwarded-for-header", v, err)
@@ -408,6 +420,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	globalKey(data, "no-auth-locations", parseLocationList, wrap, func(l []string) { g.NoAuthLocations = l })
 	parseBlock(data, &g.Block, wrap)
 	parseStream(data, &g.Stream, wrap)
+	parseCompress(data, &g.Compress, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error

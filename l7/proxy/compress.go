@@ -1,0 +1,291 @@
+package proxy
+
+import (
+	"compress/gzip"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/andybalholm/brotli"
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// compressConfig is the compiled use-gzip / enable-brotli configuration.
+type compressConfig struct {
+	gzip, brotli       bool
+	gzipLevel, gzipMin int
+	brotliLevel, brMin int
+	gzipTypes, brTypes mediaTypes
+	disableMSIE6       bool
+	disable            *regexp.Regexp // gzip-disable other than msie6
+}
+
+// mediaTypes is a compiled gzip_types list: text/html always matches.
+type mediaTypes struct {
+	any bool // "*": every response, even one without Content-Type
+	set map[string]struct{}
+}
+
+func compileMediaTypes(types []string) mediaTypes {
+	m := mediaTypes{set: make(map[string]struct{}, len(types)+1)}
+	for _, t := range types {
+		if t == "*" {
+			m.any = true
+		}
+		m.set[t] = struct{}{}
+	}
+	m.set["text/html"] = struct{}{}
+	return m
+}
+
+// match reports whether a response of Content-Type ct is of the list, as
+// nginx's ngx_http_test_content_type: the type before any parameter,
+// ignoring case; no Content-Type matches "*" only.
+func (m *mediaTypes) match(ct string) bool {
+	if m.any {
+		return true
+	}
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.ToLower(strings.TrimSpace(ct))
+	_, ok := m.set[ct]
+	return ok && ct != ""
+}
+
+// compileCompress compiles c. A gzip-disable expression that does not
+// compile (the annotations package never keeps one) disables nothing.
+func compileCompress(c annotations.Compress) compressConfig {
+	cc := compressConfig{gzip: c.Gzip, brotli: c.Brotli}
+	var gt, bt []string
+	cc.gzipLevel, cc.gzipMin, gt = c.GzipSettings()
+	cc.brotliLevel, cc.brMin, bt = c.BrotliSettings()
+	cc.gzipTypes, cc.brTypes = compileMediaTypes(gt), compileMediaTypes(bt)
+	switch c.GzipDisable {
+	case "":
+	case "msie6":
+		cc.disableMSIE6 = true
+	default:
+		cc.disable, _ = regexp.Compile("(?i)" + c.GzipDisable)
+	}
+	return cc
+}
+
+// gzipDisabled reports whether gzip-disable matches the User-Agent ua.
+func (c *compressConfig) gzipDisabled(ua string) bool {
+	return (c.disableMSIE6 && msie6(ua)) || (c.disable != nil && c.disable.MatchString(ua))
+}
+
+// msie6 is nginx's $msie6 test of a User-Agent: "MSIE 4.", "MSIE 5." or
+// "MSIE 6." not followed by "SV1", and not Opera.
+func msie6(ua string) bool {
+	i := strings.Index(ua, "MSIE ")
+	if i < 0 || i+7 >= len(ua) || ua[i+6] != '.' || strings.Contains(ua, "Opera") {
+		return false
+	}
+	switch ua[i+5] {
+	case '4', '5':
+		return true
+	case '6':
+		return !strings.Contains(ua[i+8:], "SV1")
+	}
+	return false
+}
+
+// accepts reports whether the Accept-Encoding value ae names coding with a
+// non-zero quality, as nginx's gzip (and ngx_brotli's) check: an invalid q
+// declines.
+func accepts(ae, coding string) bool {
+	for part := range strings.SplitSeq(ae, ",") {
+		name, params, _ := strings.Cut(part, ";")
+		if !strings.EqualFold(strings.TrimSpace(name), coding) {
+			continue
+		}
+		for param := range strings.SplitSeq(params, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(param), "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+				continue
+			}
+			q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || q <= 0 || q > 1 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// Writers of each level, reset per response.
+var (
+	gzipPools   [gzip.BestCompression + 1]sync.Pool
+	brotliPools [brotli.BestCompression + 1]sync.Pool
+)
+
+// compressor is a pooled *gzip.Writer or *brotli.Writer.
+type compressor interface {
+	io.WriteCloser
+	Flush() error
+	Reset(io.Writer)
+}
+
+// encoder compresses a response body on its way to the client. It takes
+// the place of the responseRecorder's ResponseWriter from the header to the
+// end of the body (finish).
+type encoder struct {
+	http.ResponseWriter // the client's
+	rec                 *responseRecorder
+	zw                  compressor
+	pool                *sync.Pool
+	out                 countWriter // what zw writes: the client's, counted
+	in                  int64       // the uncompressed bytes written
+}
+
+// countWriter counts the bytes written to w.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (e *encoder) Write(b []byte) (int, error) {
+	n, err := e.zw.Write(b)
+	e.in += int64(n)
+	return n, err
+}
+
+// FlushError sends what was compressed so far to the client (a sync
+// flush: a streamed response arrives as it is written).
+func (e *encoder) FlushError() error {
+	if err := e.zw.Flush(); err != nil {
+		return err
+	}
+	return http.NewResponseController(e.ResponseWriter).Flush()
+}
+
+// Flush is FlushError without its error.
+func (e *encoder) Flush() { _ = e.FlushError() }
+
+// Unwrap gives http.ResponseController access to the client connection.
+func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+// encodeResponse prepares the response header of r, the upstream's copied
+// into rec: it removes the upstream's Server and Date (serverHeader) and,
+// when use-gzip or enable-brotli applies, sets Content-Encoding and puts an
+// encoder in front of the client. It returns the encoder, nil when the body
+// goes as it is; the body's copy ends with its finish.
+//
+// As nginx's gzip filter (and ngx_brotli's): only status 200, 403 and 404,
+// not HEAD, not an encoded body, a type of the list, a Content-Length not
+// below the minimum. Such a response gets Vary: Accept-Encoding whether or
+// not the client accepts an encoding. Brotli goes first when the client
+// accepts "br"; gzip needs HTTP/1.1 and a User-Agent not in gzip-disable.
+func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response) *encoder {
+	g := p.liveGlobal()
+	h := rec.Header()
+	g.serverHeader(h)
+	c := &g.compress
+	if !c.gzip && !c.brotli {
+		return nil
+	}
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusForbidden, http.StatusNotFound:
+	default:
+		return nil
+	}
+	if r.Method == http.MethodHead || h.Get("Content-Encoding") != "" {
+		return nil
+	}
+	cl, ct := resp.ContentLength, h.Get("Content-Type")
+	gz := c.gzip && (cl < 0 || cl >= int64(c.gzipMin)) && c.gzipTypes.match(ct)
+	br := c.brotli && (cl < 0 || cl >= int64(c.brMin)) && c.brTypes.match(ct)
+	if !gz && !br {
+		return nil
+	}
+	addVary(h)
+	ae := r.Header.Get("Accept-Encoding")
+	e := &encoder{ResponseWriter: rec.ResponseWriter, rec: rec}
+	e.out.w = e.ResponseWriter
+	switch {
+	case br && accepts(ae, "br"):
+		h.Set("Content-Encoding", "br")
+		e.pool = &brotliPools[c.brotliLevel]
+		e.zw = pooled(e.pool, &e.out, func() compressor { return brotli.NewWriterLevel(&e.out, c.brotliLevel) })
+	case gz && accepts(ae, "gzip") && r.ProtoAtLeast(1, 1) && !c.gzipDisabled(r.UserAgent()):
+		h.Set("Content-Encoding", "gzip")
+		e.pool = &gzipPools[c.gzipLevel]
+		e.zw = pooled(e.pool, &e.out, func() compressor {
+			zw, _ := gzip.NewWriterLevel(&e.out, c.gzipLevel) // the level is valid
+			return zw
+		})
+	default:
+		return nil
+	}
+	h.Del("Content-Length")
+	h.Del("Accept-Ranges")
+	weakenETag(h)
+	rec.ResponseWriter = e
+	return e
+}
+
+// pooled returns a writer of pool reset to w, or a new one.
+func pooled(pool *sync.Pool, w io.Writer, create func() compressor) compressor {
+	if zw, ok := pool.Get().(compressor); ok {
+		zw.Reset(w)
+		return zw
+	}
+	return create()
+}
+
+// finish ends the compressed body when err, the body copy's error, is nil,
+// or sends what was compressed of a cut one; it gives the client's
+// ResponseWriter back to the recorder, counting the compressed bytes as
+// sent, and returns err or the error of the end. A nil encoder returns err.
+func (e *encoder) finish(err error) error {
+	if e == nil {
+		return err
+	}
+	if err == nil {
+		err = e.zw.Close()
+	} else {
+		_ = e.zw.Flush()
+	}
+	e.zw.Reset(io.Discard)
+	e.pool.Put(e.zw)
+	e.rec.ResponseWriter = e.ResponseWriter
+	e.rec.bytes += e.out.n - e.in
+	return err
+}
+
+// addVary adds Accept-Encoding to the Vary header, unless it names it.
+func addVary(h http.Header) {
+	for _, v := range h.Values("Vary") {
+		for name := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(name), "Accept-Encoding") {
+				return
+			}
+		}
+	}
+	h.Add("Vary", "Accept-Encoding")
+}
+
+// weakenETag makes a strong ETag weak, as nginx does to a response it
+// compresses; a malformed one (not quoted) is removed.
+func weakenETag(h http.Header) {
+	v := h.Get("Etag")
+	switch {
+	case v == "", strings.HasPrefix(v, "W/"):
+	case strings.HasPrefix(v, `"`):
+		h.Set("Etag", "W/"+v)
+	default:
+		h.Del("Etag")
+	}
+}
