@@ -323,13 +323,14 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
 	defer copyBuffers.Put(buf)
 	ctl := http.NewResponseController(rec.ResponseWriter)
+	bw := newBandwidth(ex, p.clientSend) // limit-rate (ratelimit.go); nil: none
 	for {
 		n, rerr := resp.Body.Read(buf[:])
 		if n > 0 {
 			// nginx's send_timeout: a client that takes no data for this
 			// long loses the response.
 			_ = ctl.SetWriteDeadline(time.Now().Add(p.clientSend))
-			if _, werr := rec.Write(buf[:n]); werr != nil {
+			if werr := bw.write(rec, ctl, buf[:n]); werr != nil {
 				// No Close: it would read the rest of the body first.
 				return werr
 			}

@@ -46,7 +46,8 @@ type Options struct {
 	// HTTPSPort is the port written in the Location of ssl-redirect
 	// redirects; 0 and 443 write none. Default 0.
 	HTTPSPort int
-	// ConnTable counts the requests of limit-connections; the supervisor
+	// ConnTable counts the requests of limit-connections and keeps the
+	// request rates of limit-rps and limit-rpm; the supervisor
 	// shares one among its workers (connlimit.OpenTable). Nil means a
 	// private Table, made on the first limited request.
 	ConnTable *connlimit.Table
@@ -93,6 +94,7 @@ type Proxy struct {
 	pool      *connPool     // upstream keep-alive connections (forward.go)
 	sources   *sourceRanges // source-range enforcement (sourcerange.go)
 	connLimit *connLimits   // limit-connections (limitconn.go)
+	rateLimit *rateLimits   // limit-rps and limit-rpm (ratelimit.go)
 	tunnels   tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
@@ -118,6 +120,7 @@ func New(opts Options) *Proxy {
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
 	p.connLimit = newConnLimits(opts.ConnTable, opts.ConnTableWorker, opts.Registry)
+	p.rateLimit = newRateLimits(p.connLimit, opts.Registry)
 	return p
 }
 
@@ -192,7 +195,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.tlsPolicy(rec, r, &ex.fwd, route) {
 		return
 	}
-	// limit_conn runs in nginx's preaccess phase, before allow and deny.
+	// limit_req and limit_conn run in nginx's preaccess phase, in this
+	// order, before allow and deny.
+	if !p.rateLimit.admit(rec, ex.fwd.remote, route, p.liveGlobal().LimitReqStatusCode()) {
+		return
+	}
 	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, route, p.liveGlobal().LimitConnStatusCode())
 	if !ok {
 		return

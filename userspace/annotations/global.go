@@ -79,6 +79,9 @@ type Global struct {
 	// LimitConnStatus is limit-conn-status-code: the status of a request
 	// past limit-connections. 0 means the default, 503.
 	LimitConnStatus int `json:"limitConnStatus,omitempty"`
+	// LimitReqStatus is limit-req-status-code: the status of a request
+	// past limit-rps or limit-rpm. 0 means the default, 503.
+	LimitReqStatus int `json:"limitReqStatus,omitempty"`
 	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
@@ -92,6 +95,8 @@ const (
 	DefaultHeaderBufferSize   = 8 << 10
 	// DefaultLimitConnStatus is limit-conn-status-code's default.
 	DefaultLimitConnStatus = 503
+	// DefaultLimitReqStatus is limit-req-status-code's default.
+	DefaultLimitReqStatus = 503
 	// DefaultKeepAlive is keep-alive's default, in seconds.
 	DefaultKeepAlive = 75
 	// DefaultKeepAliveRequests is keep-alive-requests' default.
@@ -150,6 +155,14 @@ func (g Global) KeepAliveSettings() (seconds, requests int) {
 // stands for the open-file limit's derivation, which the worker makes.
 func (g Global) WorkerConnections() int {
 	return valueOr(g.MaxWorkerConnections, DefaultMaxWorkerConnections)
+}
+
+// LimitReqStatusCode returns limit-req-status-code, 503 when unset.
+func (g Global) LimitReqStatusCode() int {
+	if g.LimitReqStatus == 0 {
+		return DefaultLimitReqStatus
+	}
+	return g.LimitReqStatus
 }
 
 // LimitConnStatusCode returns limit-conn-status-code, 503 when unset.
@@ -224,6 +237,11 @@ var globalMeta = []Meta{
 	{
 		Key: "limit-conn-status-code", Default: "503", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Status (400 to 599) of a request refused by `limit-connections`.",
+		Validate: func(v string) error { _, err := parseLimitConnStatus(v); return err },
+	},
+	{
+		Key: "limit-req-status-code", Default: "503", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Status (400 to 599) of a request refused by `limit-rps` or `limit-rpm`.",
 		Validate: func(v string) error { _, err := parseLimitConnStatus(v); return err },
 	},
 	{
@@ -371,6 +389,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	countKey("keep-alive-requests", &g.KeepAliveRequests)
 	countKey("max-worker-connections", &g.MaxWorkerConnections)
 	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })
+	globalKey(data, "limit-req-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitReqStatus = n })
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error

@@ -99,7 +99,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -156,6 +156,8 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, true, "allowlist-source-range", "whitelist-source-range")...)
 	errs = append(errs, parseConnLimit(get, &cfg.Proxy.ConnLimit, wrap)...)
+	errs = append(errs, parseRateLimit(get, &cfg.Proxy.RateLimit, wrap)...)
+	errs = append(errs, parseLimitRate(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
 	errs = append(errs, unknown(ann)...)
@@ -205,6 +207,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	errs = append(errs, parseRetryNonIdempotent(get, &p, wrap)...)
 	errs = append(errs, parseNextUpstream(get, &p, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
+	errs = append(errs, parseLimitRate(get, &p, wrap)...)
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, false, "whitelist-source-range")...)
 	return p, errs
 }

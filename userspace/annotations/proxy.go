@@ -43,6 +43,16 @@ type Proxy struct {
 	// ConnLimit is limit-connections with limit-allowlist. Nil means no
 	// limit (the default). A pointer for the reason SourceRange is.
 	ConnLimit *ConnLimit `json:"connLimit,omitempty"`
+	// RateLimit is limit-rps and limit-rpm with limit-burst-multiplier and
+	// limit-allowlist. Nil means no limit (the default). A pointer for the
+	// reason SourceRange is.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// LimitRateKiB is limit-rate: the bandwidth of each response body, in
+	// KiB per second. 0 (the default) means none.
+	LimitRateKiB int `json:"limitRateKiB,omitempty"`
+	// LimitRateAfterKiB is limit-rate-after: the KiB of each response body
+	// sent before LimitRateKiB applies. Default 0.
+	LimitRateAfterKiB int `json:"limitRateAfterKiB,omitempty"`
 	// NextUpstream is when a failed request is passed to the next endpoint
 	// (proxy-next-upstream). Default NextError|NextTimeout ("error
 	// timeout"); the zero value is "off".
