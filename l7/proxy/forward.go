@@ -272,6 +272,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
 	copyHeader(h, resp.Header)
+	ex.responseHeaders(h) // CORS (cors.go)
 	announced := len(resp.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -88,14 +89,15 @@ type Proxy struct {
 	global    atomic.Pointer[globalConfig] // of the live Snapshot; nil before the first Apply (global.go)
 	applyMu   sync.Mutex                   // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
-	access    *accessLog    // nil: no access log
-	metrics   *metrics      // nil: no metrics
-	conns     *connStates   // nil: no metrics; kept by ConnState (connstate.go)
-	pool      *connPool     // upstream keep-alive connections (forward.go)
-	sources   *sourceRanges // source-range enforcement (sourcerange.go)
-	connLimit *connLimits   // limit-connections (limitconn.go)
-	rateLimit *rateLimits   // limit-rps and limit-rpm (ratelimit.go)
-	tunnels   tunnelSet     // open WebSocket tunnels, for GoAway (shutdown.go)
+	access    *accessLog                                // nil: no access log
+	metrics   *metrics                                  // nil: no metrics
+	conns     *connStates                               // nil: no metrics; kept by ConnState (connstate.go)
+	pool      *connPool                                 // upstream keep-alive connections (forward.go)
+	sources   *sourceRanges                             // source-range enforcement (sourcerange.go)
+	connLimit *connLimits                               // limit-connections (limitconn.go)
+	rateLimit *rateLimits                               // limit-rps and limit-rpm (ratelimit.go)
+	corsCache ptrCache[annotations.CORS, *compiledCORS] // enable-cors (cors.go)
+	tunnels   tunnelSet                                 // open WebSocket tunnels, for GoAway (shutdown.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
@@ -192,6 +194,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
+	// The CORS preflight is answered in nginx's rewrite phase.
+	if p.cors(rec, r, route, ex) {
+		return
+	}
 	if p.tlsPolicy(rec, r, &ex.fwd, route) {
 		return
 	}
@@ -325,10 +331,14 @@ type exchange struct {
 	triedBuf [1]*router.Upstream // tried's array while it has one
 	pool     *router.Pool        // the pool upstream was selected from
 	canary   string              // upstream name of the chosen canary; "" for the main backend
-	timeouts timeouts
-	status   int            // status to record when nothing was written (499)
-	timing   upstreamTiming // the last attempt's, for the metrics
-	bodyRead atomic.Int64   // request body bytes read from the client
+	// cors and corsOrigin are the CORS headers of a matching request
+	// (cors.go); cors is nil otherwise.
+	cors       *compiledCORS
+	corsOrigin string
+	timeouts   timeouts
+	status     int            // status to record when nothing was written (499)
+	timing     upstreamTiming // the last attempt's, for the metrics
+	bodyRead   atomic.Int64   // request body bytes read from the client
 
 	mu      sync.Mutex
 	err     error  // the first upstream error

@@ -53,6 +53,9 @@ type Proxy struct {
 	// LimitRateAfterKiB is limit-rate-after: the KiB of each response body
 	// sent before LimitRateKiB applies. Default 0.
 	LimitRateAfterKiB int `json:"limitRateAfterKiB,omitempty"`
+	// CORS is the enable-cors family. Nil means no CORS (the default). A
+	// pointer for the reason SourceRange is.
+	CORS *CORS `json:"cors,omitempty"`
 	// NextUpstream is when a failed request is passed to the next endpoint
 	// (proxy-next-upstream). Default NextError|NextTimeout ("error
 	// timeout"); the zero value is "off".
