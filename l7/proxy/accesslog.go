@@ -39,6 +39,9 @@ type accessLog struct {
 }
 
 func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64, d time.Duration) {
+	if ex.route != nil && ex.route.Backend.Proxy.AccessLogOff {
+		return // enable-access-log "false"
+	}
 	e := accessEntry{
 		Time:       ex.start.UTC().Format(time.RFC3339Nano),
 		Client:     ex.fwd.remoteText,

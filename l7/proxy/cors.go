@@ -87,12 +87,3 @@ func setCORS(h http.Header, cc *compiledCORS, origin string) {
 		h[k] = v
 	}
 }
-
-// responseHeaders sets what Weir adds to an upstream's response header h
-// once the upstream's fields are in it, replacing theirs (more_set_headers):
-// the CORS headers.
-func (ex *exchange) responseHeaders(h http.Header) {
-	if ex.cors != nil {
-		setCORS(h, ex.cors, ex.corsOrigin)
-	}
-}

@@ -68,6 +68,7 @@ const maxInterim = 16
 // upstreams of its pool when that fails (nextupstream.go).
 func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	out := outgoing(r)
+	p.requestHeaders(ex, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
 	var body *clientBody
 	if out.Body != nil {
 		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: p.clientBody}
@@ -272,7 +273,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
 	copyHeader(h, resp.Header)
-	ex.responseHeaders(h) // CORS (cors.go)
+	p.responseHeaders(ex, h) // hide-headers, add-headers, custom-headers, CORS (respheaders.go)
 	announced := len(resp.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)

@@ -314,7 +314,11 @@ func TestMarkdown(t *testing.T) {
 		for _, m := range table {
 			rows++
 			if want := Prefix + m.Key; m.ConfigMapOnly {
-				if want = "| `" + m.Key + "` |"; !strings.Contains(md, "| — (ConfigMap only) | `"+m.Default+"` "+want) {
+				def := "`" + m.Default + "`"
+				if m.Default == "" {
+					def = "—"
+				}
+				if want = "| `" + m.Key + "` |"; !strings.Contains(md, "| — (ConfigMap only) | "+def+" "+want) {
 					t.Errorf("Markdown() lacks the ConfigMap-only row of %s", m.Key)
 				}
 			} else if !strings.Contains(md, want) {

@@ -82,6 +82,23 @@ type Global struct {
 	// LimitReqStatus is limit-req-status-code: the status of a request
 	// past limit-rps or limit-rpm. 0 means the default, 503.
 	LimitReqStatus int `json:"limitReqStatus,omitempty"`
+	// AddHeaders is add-headers: "namespace/name" of the ConfigMap of
+	// response headers. "" means none.
+	AddHeaders string `json:"addHeaders,omitempty"`
+	// ProxySetHeaders is proxy-set-headers: "namespace/name" of the
+	// ConfigMap of upstream request headers. "" means none.
+	ProxySetHeaders string `json:"proxySetHeaders,omitempty"`
+	// HideHeaders is hide-headers: header names removed from upstream
+	// responses. Nil means none.
+	HideHeaders []string `json:"hideHeaders,omitempty"`
+	// AllowedResponseHeaders is global-allowed-response-headers: the
+	// names custom-headers may set. Nil means none.
+	AllowedResponseHeaders []string `json:"allowedResponseHeaders,omitempty"`
+	// ResponseHeaders and UpstreamHeaders are the data of the AddHeaders
+	// and ProxySetHeaders ConfigMaps, sorted by name, filled by
+	// snapshot.Build. Nil means none.
+	ResponseHeaders []Header `json:"responseHeaders,omitempty"`
+	UpstreamHeaders []Header `json:"upstreamHeaders,omitempty"`
 	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
@@ -390,6 +407,16 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	countKey("max-worker-connections", &g.MaxWorkerConnections)
 	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })
 	globalKey(data, "limit-req-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitReqStatus = n })
+	globalKey(data, "add-headers", configMapRef, wrap, func(v string) { g.AddHeaders = v })
+	globalKey(data, "proxy-set-headers", configMapRef, wrap, func(v string) { g.ProxySetHeaders = v })
+	globalKey(data, "hide-headers", func(v string) ([]string, error) { return splitList(v), nil }, wrap, func(v []string) { g.HideHeaders = v })
+	if v, ok := data["global-allowed-response-headers"]; ok {
+		names, err := parseHeaderNames(v)
+		if err != nil {
+			wrap("global-allowed-response-headers", v, err)
+		}
+		g.AllowedResponseHeaders = names
+	}
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error

@@ -56,6 +56,14 @@ type Proxy struct {
 	// CORS is the enable-cors family. Nil means no CORS (the default). A
 	// pointer for the reason SourceRange is.
 	CORS *CORS `json:"cors,omitempty"`
+	// CustomHeaders is custom-headers. Nil means none (the default).
+	CustomHeaders *CustomHeaders `json:"customHeaders,omitempty"`
+	// ConnectionHeader is connection-proxy-header: the Connection header
+	// sent upstream. "" (the default) sends none.
+	ConnectionHeader string `json:"connectionHeader,omitempty"`
+	// AccessLogOff is enable-access-log "false": no access-log line for
+	// the route's requests. Default false.
+	AccessLogOff bool `json:"accessLogOff,omitempty"`
 	// NextUpstream is when a failed request is passed to the next endpoint
 	// (proxy-next-upstream). Default NextError|NextTimeout ("error
 	// timeout"); the zero value is "off".

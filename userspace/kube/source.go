@@ -90,7 +90,8 @@ type Source struct {
 	services     cache.SharedIndexInformer
 	slices       cache.SharedIndexInformer
 	secrets      cache.SharedIndexInformer
-	configMaps   cache.SharedIndexInformer
+	configMaps   cache.SharedIndexInformer // the controller's ConfigMap when outside the watched namespace; else nil
+	refMaps      cache.SharedIndexInformer // every ConfigMap of the watched namespaces
 	namespaces   cache.SharedIndexInformer // the selected ones; nil without NamespaceSelector
 	prefixer     *prefixer                 // nil without a custom AnnotationsPrefix; used by objects only
 	factories    []informers.SharedInformerFactory
@@ -138,7 +139,11 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	s.slices = main.Discovery().V1().EndpointSlices().Informer()
 	s.secrets = tls.Core().V1().Secrets().Informer()
 	s.classes = cluster.Networking().V1().IngressClasses().Informer()
-	if cmNS, cmName, ok := strings.Cut(opts.Build.ConfigMap, "/"); ok && cmName != "" {
+	// The ConfigMaps that custom-headers, add-headers and
+	// proxy-set-headers name: every one of the watched namespaces. The
+	// controller's own is among them unless it lies outside.
+	s.refMaps = main.Core().V1().ConfigMaps().Informer()
+	if cmNS, cmName, ok := strings.Cut(opts.Build.ConfigMap, "/"); ok && cmName != "" && ns != metav1.NamespaceAll && cmNS != ns {
 		cm := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(cmNS), strip,
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cmName).String()
@@ -153,7 +158,8 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 		s.factories = append(s.factories, nsf)
 		s.namespaces = nsf.Core().V1().Namespaces().Informer()
 	}
-	for kind, inf := range s.informers() {
+	for key, inf := range s.informers() {
+		kind, _, _ := strings.Cut(key, "/")
 		_ = inf.SetWatchErrorHandlerWithContext(s.conn.watchError)
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { s.changed(kind, obj) },
@@ -187,16 +193,19 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	return s
 }
 
-// informers returns the informers by the Kind of their objects.
 // Leading reports whether this instance holds the leader Lease; false
 // without status writing (Options.Status nil).
 func (s *Source) Leading() bool { return s.status != nil && s.status.Leading() }
 
+// informers returns the informers by the Kind of their objects (a key
+// "Kind/what" is another informer of that Kind).
 func (s *Source) informers() map[string]cache.SharedIndexInformer {
 	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses, "IngressClass": s.classes,
-		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets}
+		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets, "ConfigMap": s.refMaps}
 	if s.configMaps != nil {
-		infs["ConfigMap"] = s.configMaps
+		// The controller's ConfigMap, outside the watched namespace: a
+		// change of it is a ConfigMap change too.
+		infs["ConfigMap/controller"] = s.configMaps
 	}
 	if s.namespaces != nil {
 		infs["Namespace"] = s.namespaces
@@ -300,8 +309,9 @@ func (s *Source) objects() snapshot.Objects {
 	o.Services = list[*corev1.Service](s.services)
 	o.EndpointSlices = list[*discoveryv1.EndpointSlice](s.slices)
 	o.Secrets = list[*corev1.Secret](s.secrets)
+	o.ConfigMaps = list[*corev1.ConfigMap](s.refMaps)
 	if s.configMaps != nil {
-		o.ConfigMaps = list[*corev1.ConfigMap](s.configMaps)
+		o.ConfigMaps = append(o.ConfigMaps, list[*corev1.ConfigMap](s.configMaps)...)
 	}
 	return o
 }

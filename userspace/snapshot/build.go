@@ -93,11 +93,12 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	}
 	b.index(objs)
 	defaults := b.configMapDefaults(objs.ConfigMaps)
+	global := b.global(objs.ConfigMaps)
 	ings := b.served(objs.IngressClasses, objs.Ingresses)
 	b.routes(ings, defaults)
 	b.defaultBackend(ings, defaults)
 
-	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: b.global(objs.ConfigMaps)}
+	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: global}
 	tr := tls.prev
 	if tr == nil {
 		tlsIngs := ings
@@ -146,6 +147,10 @@ type builder struct {
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
 	keyBuf []byte
+	// configMaps indexes the ConfigMaps; allowedHeaders is
+	// global-allowed-response-headers (build_headers.go).
+	configMaps     map[nsName]*corev1.ConfigMap
+	allowedHeaders []string
 }
 
 // nsName keys objects by namespace and name without building a string.
@@ -201,6 +206,12 @@ func (b *builder) sortedWarnings() []Warning {
 }
 
 func (b *builder) index(objs Objects) {
+	b.configMaps = make(map[nsName]*corev1.ConfigMap, len(objs.ConfigMaps))
+	for _, cm := range objs.ConfigMaps {
+		if cm != nil {
+			b.configMaps[nsName{cm.Namespace, cm.Name}] = cm
+		}
+	}
 	for _, s := range objs.Services {
 		if s != nil {
 			b.services[nsName{s.Namespace, s.Name}] = s
@@ -270,6 +281,8 @@ func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
 	data, ref, _ := b.configMap(cms)
 	g, errs := annotations.ParseGlobal(data)
 	b.warnConfigMap(ref, errs)
+	b.allowedHeaders = g.AllowedResponseHeaders
+	b.globalHeaders(&g, ref) // build_headers.go
 	return g
 }
 
@@ -597,6 +610,9 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	ns := ing.obj.Namespace
 	sb := ib.Service
 	be := Backend{Ingress: ing.ref, Service: sb.Name, Endpoints: []string{}, Proxy: ing.cfg.Proxy}
+	if !b.customHeaders(ing, &be) { // build_headers.go
+		return be, true
+	}
 	switch {
 	case sb.Port.Number != 0:
 		be.Port = strconv.Itoa(int(sb.Port.Number))

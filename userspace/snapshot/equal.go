@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"reflect"
 	"slices"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -61,7 +62,10 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x, y := *a, *b
 	x.SourceRange, y.SourceRange = nil, nil
 	x.ConnLimit, y.ConnLimit = nil, nil
-	if x != y {
+	x.RateLimit, y.RateLimit = nil, nil
+	x.CORS, y.CORS = nil, nil
+	x.CustomHeaders, y.CustomHeaders = nil, nil
+	if x != y || !deepPtrEqual(a.RateLimit, b.RateLimit) || !deepPtrEqual(a.CORS, b.CORS) || !deepPtrEqual(a.CustomHeaders, b.CustomHeaders) {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
@@ -76,6 +80,15 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 		return r == s
 	}
 	return strsEqual(r.Allow, s.Allow) && strsEqual(r.Deny, s.Deny) && r.InvalidAllow == s.InvalidAllow && r.InvalidDeny == s.InvalidDeny
+}
+
+// deepPtrEqual reports whether a and b are both nil or point to equal
+// values (nil and empty slices differ, as in strsEqual).
+func deepPtrEqual[T any](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return reflect.DeepEqual(*a, *b)
 }
 
 func strsEqual(a, b []string) bool {
