@@ -97,6 +97,7 @@ type Proxy struct {
 	connLimit *connLimits                               // limit-connections (limitconn.go)
 	rateLimit *rateLimits                               // limit-rps and limit-rpm (ratelimit.go)
 	corsCache ptrCache[annotations.CORS, *compiledCORS] // enable-cors (cors.go)
+	mirrors   *mirrors                                  // mirror-target (mirror.go)
 	tunnels   tunnelSet                                 // open WebSocket tunnels, for GoAway (shutdown.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
@@ -123,6 +124,7 @@ func New(opts Options) *Proxy {
 	p.sources = newSourceRanges(opts.Registry)
 	p.connLimit = newConnLimits(opts.ConnTable, opts.ConnTableWorker, opts.Registry)
 	p.rateLimit = newRateLimits(p.connLimit, opts.Registry)
+	p.mirrors = newMirrors(p.log, opts.Registry)
 	return p
 }
 
@@ -235,6 +237,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
 		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
 	}
+	p.mirrors.start(r, route) // nginx's precontent phase
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
 	if isUpgrade(r) {
 		p.serveUpgrade(rec, r, ex) // websocket.go

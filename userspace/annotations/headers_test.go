@@ -34,3 +34,35 @@ func TestParseHeaders(t *testing.T) {
 		t.Errorf("CheckHeader accepts a bad name or value")
 	}
 }
+
+func TestParseMirror(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		ann      map[string]string
+		want     *Mirror
+		wantErrs int
+	}{
+		{name: "none", ann: map[string]string{"mirror-host": "x.test"}},
+		{name: "request uri", ann: map[string]string{"mirror-target": "https://mirror.test:8443$request_uri"},
+			want: &Mirror{Target: "https://mirror.test:8443", RequestURI: true, Host: "mirror.test"}},
+		{name: "path, host, no body", ann: map[string]string{"mirror-target": "http://10.0.0.1:8080/copy", "mirror-host": "copy.test", "mirror-request-body": "off"},
+			want: &Mirror{Target: "http://10.0.0.1:8080/copy", Host: "copy.test", NoBody: true}},
+		{name: "other variable", ann: map[string]string{"mirror-target": "http://m.test$host$request_uri"}, wantErrs: 1},
+		{name: "not a url", ann: map[string]string{"mirror-target": "mirror.test"}, wantErrs: 1},
+		{name: "bad body value keeps it on", ann: map[string]string{"mirror-target": "http://m.test", "mirror-request-body": "no"},
+			want: &Mirror{Target: "http://m.test", Host: "m.test"}, wantErrs: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, errs := parseShort(tc.ann)
+			if diff := cmp.Diff(tc.want, cfg.Proxy.Mirror); diff != "" {
+				t.Errorf("Mirror (-want +got):\n%s", diff)
+			}
+			if len(errs) != tc.wantErrs {
+				t.Errorf("errors %v, want %d", errs, tc.wantErrs)
+			}
+		})
+	}
+}

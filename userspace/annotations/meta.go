@@ -99,7 +99,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, corsMeta, headersMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -160,6 +160,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseLimitRate(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseCORS(get, &cfg.Proxy.CORS, wrap)...)
 	errs = append(errs, parseHeaders(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseMirror(get, &cfg.Proxy.Mirror, wrap)...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
 	errs = append(errs, unknown(ann)...)

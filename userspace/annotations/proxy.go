@@ -64,6 +64,8 @@ type Proxy struct {
 	// AccessLogOff is enable-access-log "false": no access-log line for
 	// the route's requests. Default false.
 	AccessLogOff bool `json:"accessLogOff,omitempty"`
+	// Mirror is the mirror family. Nil means no mirror (the default).
+	Mirror *Mirror `json:"mirror,omitempty"`
 	// NextUpstream is when a failed request is passed to the next endpoint
 	// (proxy-next-upstream). Default NextError|NextTimeout ("error
 	// timeout"); the zero value is "off".

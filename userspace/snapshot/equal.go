@@ -65,7 +65,9 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x.RateLimit, y.RateLimit = nil, nil
 	x.CORS, y.CORS = nil, nil
 	x.CustomHeaders, y.CustomHeaders = nil, nil
-	if x != y || !deepPtrEqual(a.RateLimit, b.RateLimit) || !deepPtrEqual(a.CORS, b.CORS) || !deepPtrEqual(a.CustomHeaders, b.CustomHeaders) {
+	x.Mirror, y.Mirror = nil, nil
+	if x != y || !deepPtrEqual(a.RateLimit, b.RateLimit) || !deepPtrEqual(a.CORS, b.CORS) ||
+		!deepPtrEqual(a.CustomHeaders, b.CustomHeaders) || !deepPtrEqual(a.Mirror, b.Mirror) {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
