@@ -4,8 +4,17 @@ import (
 	"net/http"
 	"net/textproto"
 
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
+
+// routeHeaders sets add-headers and the route's custom-headers on h.
+func (p *Proxy) routeHeaders(h http.Header, route *router.Route) {
+	setHeaders(h, p.liveGlobal().ResponseHeaders)
+	if ch := route.Backend.Proxy.CustomHeaders; ch != nil {
+		setHeaders(h, ch.Headers)
+	}
+}
 
 // responseHeaders edits an upstream's response header h once the
 // upstream's fields are in it, as nginx's proxy_hide_header and
@@ -17,10 +26,7 @@ func (p *Proxy) responseHeaders(ex *exchange, h http.Header) {
 	for _, k := range g.HideHeaders {
 		h.Del(k)
 	}
-	setHeaders(h, g.ResponseHeaders)
-	if ch := ex.route.Backend.Proxy.CustomHeaders; ch != nil {
-		setHeaders(h, ch.Headers)
-	}
+	p.routeHeaders(h, ex.route)
 	if ex.cors != nil {
 		setCORS(h, ex.cors, ex.corsOrigin)
 	}

@@ -68,6 +68,15 @@ func TestConfiguredHeaders(t *testing.T) {
 	if res := get(t, c, srv, "loud.test", "/"); res.status != 200 || res.header.Get("My-Header") != "upstream" || res.header.Get("X-Frame-Options") != "DENY" {
 		t.Errorf("route without custom-headers: %d, My-Header %q, X-Frame-Options %q; want the upstream's and DENY", res.status, res.header.Get("My-Header"), res.header.Get("X-Frame-Options"))
 	}
+	// Weir's own responses carry them too (more_set_headers).
+	denied := quiet
+	denied.Proxy.SourceRange = &annotations.SourceRange{Allow: []string{"192.0.2.0/24"}}
+	s2 := snap(2, "denied.test", denied)
+	s2.Global = s.Global
+	_, dsrv := front(t, Options{}, s2)
+	if res := get(t, c, dsrv, "denied.test", "/"); res.status != 403 || res.header.Get("X-Frame-Options") != "DENY" || res.header.Get("My-Header") != "42" {
+		t.Errorf("403 of the allow-list: %d, X-Frame-Options %q, My-Header %q; want DENY and 42", res.status, res.header.Get("X-Frame-Options"), res.header.Get("My-Header"))
+	}
 	waitFor(t, "the access-log line of loud.test", func() bool { return strings.Contains(logs.String(), `"loud.test"`) })
 	if strings.Contains(logs.String(), "quiet.test") {
 		t.Errorf("enable-access-log false: a line was written:\n%s", logs.String())
