@@ -34,8 +34,10 @@ type CustomHeaders struct {
 var (
 	headerNameRegexp  = regexp.MustCompile(`^[a-zA-Z\d\-_]+$`)
 	headerValueRegexp = regexp.MustCompile(`^[a-zA-Z\d_ :;.,\\/"'?!(){}\[\]@<>=\-+*#$&\x60|~^%]+$`)
-	connectionRegexp  = regexp.MustCompile(`^[A-Za-z0-9\-, ]*$`)
+	connectionRegexp  = regexp.MustCompile(`^(close|keep-alive)?$`) // ingress-nginx's, and "" for none
 )
+
+var validateConnection = matching(connectionRegexp, `"close" or "keep-alive"`)
 
 // CheckHeader reports why name: value cannot be a custom header, nil when
 // it can (ingress-nginx's ValidHeader and ValidValue).
@@ -61,8 +63,8 @@ var headersMeta = []Meta{
 	},
 	{
 		Key:      "connection-proxy-header",
-		Doc:      "Value of the `Connection` header sent to the upstream (by default Weir sends none on its keep-alive connections, as ingress-nginx with upstream keep-alive).",
-		Validate: matching(connectionRegexp, "a comma-separated list of tokens"),
+		Doc:      "`close` or `keep-alive`: the `Connection` header sent to the upstream (by default Weir sends none on its keep-alive connections, as ingress-nginx with upstream keep-alive). Another value is ignored, with a warning.",
+		Validate: validateConnection,
 	},
 	{
 		Key: "enable-access-log", Default: "true",
@@ -148,7 +150,7 @@ func parseHeaders(get lookup, p *Proxy, wrap func(key, value string, err error) 
 	errs := joinErrs(
 		setParsed(get, wrap, "custom-headers", configMapRef, &ref),
 		setParsed(get, wrap, "connection-proxy-header", func(v string) (string, error) {
-			return v, matching(connectionRegexp, "a comma-separated list of tokens")(v)
+			return v, validateConnection(v)
 		}, &p.ConnectionHeader),
 		setParsed(get, wrap, "enable-access-log", parseBool, &on),
 	)
