@@ -39,10 +39,14 @@ var (
 
 var validateConnection = matching(connectionRegexp, `"close" or "keep-alive"`)
 
+// ValidHeaderName reports whether name may be set as a header: letters,
+// digits, '-' and '_' (ingress-nginx's ValidHeader).
+func ValidHeaderName(name string) bool { return headerNameRegexp.MatchString(name) }
+
 // CheckHeader reports why name: value cannot be a custom header, nil when
 // it can (ingress-nginx's ValidHeader and ValidValue).
 func CheckHeader(name, value string) error {
-	if !headerNameRegexp.MatchString(name) {
+	if !ValidHeaderName(name) {
 		return errors.New("invalid header name " + strconvQuote(name))
 	}
 	if !headerValueRegexp.MatchString(value) {

@@ -54,7 +54,13 @@ func (b *builder) globalHeaders(g *annotations.Global, controller ObjectRef) {
 			b.warn(controller, ReasonConfigMapNotFound, "configmap key %s: configmap %s/%s not found; no header set", h.key, obj.Namespace, obj.Name)
 			continue
 		}
-		*h.dst = headersOf(data)
+		hs := headersOf(data)
+		for _, hd := range hs {
+			if badHeader(hd) {
+				b.warn(obj, ReasonInvalidConfigMapValue, "header %q (configmap key %s): invalid name or value; skipped", hd.Name, h.key)
+			}
+		}
+		*h.dst = slices.DeleteFunc(hs, badHeader)
 	}
 }
 
@@ -91,4 +97,11 @@ func (b *builder) customHeaders(ing *ingress, be *Backend) bool {
 	}
 	resolved.Headers = headersOf(data)
 	return true
+}
+
+// badHeader reports a header of add-headers or proxy-set-headers that
+// cannot be sent: a name of other than letters, digits, '-' and '_', or a
+// line break in the value.
+func badHeader(hd annotations.Header) bool {
+	return !annotations.ValidHeaderName(hd.Name) || strings.ContainsAny(hd.Value, "\r\n")
 }
