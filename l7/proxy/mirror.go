@@ -88,18 +88,20 @@ func (m *mirrors) send(r *http.Request, cfg *annotations.Mirror, body []byte) {
 	}
 	h := r.Header.Clone()
 	removeHopHeaders(h)
+	sem := m.sem
 	select {
-	case m.sem <- struct{}{}:
+	case sem <- struct{}{}:
 	default:
 		m.drop()
 		return
 	}
-	go m.mirrorCopy(r.Method, target, cfg.Host, h, body)
+	go m.mirrorCopy(sem, r.Method, target, cfg.Host, h, body)
 }
 
-// mirrorCopy sends one copy and reads its response away.
-func (m *mirrors) mirrorCopy(method, target, host string, h http.Header, body []byte) {
-	defer func() { <-m.sem }()
+// mirrorCopy sends one copy and reads its response away, then frees its
+// token of sem.
+func (m *mirrors) mirrorCopy(sem chan struct{}, method, target, host string, h http.Header, body []byte) {
+	defer func() { <-sem }()
 	req, err := http.NewRequestWithContext(context.Background(), method, target, bytes.NewReader(body))
 	if err != nil {
 		m.log.Debug("mirror request not sent", "target", target, "error", err)

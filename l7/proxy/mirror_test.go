@@ -48,8 +48,7 @@ func TestMirror(t *testing.T) {
 	withMirror := func(m *annotations.Mirror) func(*annotations.Proxy) {
 		return func(p *annotations.Proxy) { p.Mirror = m }
 	}
-	reg := prometheus.NewRegistry()
-	p, srv := front(t, Options{Registry: reg}, snap(1, "app.test", backendOf("app", []string{addr(up)},
+	_, srv := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{addr(up)},
 		withMirror(&annotations.Mirror{Target: "http://" + addr(mirror), RequestURI: true, Host: "mirror.test"}))))
 	c := client(t)
 	send := func(method, body string, hdr ...string) result {
@@ -88,7 +87,6 @@ func TestMirror(t *testing.T) {
 
 	_, nobody := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{addr(up)},
 		withMirror(&annotations.Mirror{Target: "http://" + addr(mirror) + "/copy", Host: "mirror.test", NoBody: true}))))
-	main := srv
 	srv = nobody
 	if res := send(http.MethodPost, "payload"); res.status != 200 {
 		t.Fatalf("POST, mirror-request-body off: %d %v", res.status, res.err)
@@ -97,11 +95,12 @@ func TestMirror(t *testing.T) {
 	if m := next(); m != want {
 		t.Errorf("mirror-request-body off, a target with a path: copy %+v, want %+v", m, want)
 	}
-	srv = main
 
 	// A mirror holding its copies delays nothing; the third copy in
 	// flight of a Proxy that allows two is dropped.
-	p.mirrors.sem = make(chan struct{}, 2)
+	p, srv := front(t, Options{Registry: prometheus.NewRegistry()}, snap(1, "app.test", backendOf("app", []string{addr(up)},
+		withMirror(&annotations.Mirror{Target: "http://" + addr(mirror), RequestURI: true, Host: "mirror.test"}))))
+	p.mirrors.sem = make(chan struct{}, 2) // before its first request
 	for i := range 3 {
 		if res := send(http.MethodGet, "", "X-Hold", "1"); res.status != 200 || res.body != "main" {
 			t.Fatalf("GET %d with the mirror holding its copies: %d %q %v", i, res.status, res.body, res.err)

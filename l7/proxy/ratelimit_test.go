@@ -97,7 +97,7 @@ func TestLimitRate(t *testing.T) {
 	if t2 < time.Second {
 		t.Errorf("3 KiB at 1 KiB/s after 1 KiB: whole body in %v, want at least 1s", t2)
 	}
-	if t2-t1 < 300*time.Millisecond {
+	if t2-t1 < 100*time.Millisecond {
 		t.Errorf("the first 2 KiB came at %v and the last at %v: want the first at once", t1, t2)
 	}
 }
