@@ -2,6 +2,8 @@ package connlimit
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -131,5 +133,44 @@ func TestSharedTableAdmit(t *testing.T) {
 	}
 	if got != 4 {
 		t.Errorf("1 r/s burst 3, ten requests alternating between two workers: %d let in, want 4", got)
+	}
+}
+
+// TestSharedTableAdmitConcurrent: requests racing in two mappings (as two
+// workers) at one instant are let in burst times in all: the rps zone is
+// not the last, so its new node counts its first request (nginx's
+// accounting), and rpm's larger burst never refuses.
+func TestSharedTableAdmitConcurrent(t *testing.T) {
+	t.Parallel()
+	sup, err := NewSharedTable(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.File().Close()
+	w1, err := sup.Remap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w1.File().Close()
+	addr := []byte{10, 0, 0, 9}
+	zones := []RateZone{{Key: sup.Key("ns/app_rps", addr), Rate: 1000, Burst: 20}, {Key: sup.Key("ns/app_rpm", addr), Rate: 16, Burst: 30}}
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	for g := range 8 {
+		tb := sup
+		if g%2 == 1 {
+			tb = w1
+		}
+		wg.Go(func() {
+			for range 50 {
+				if ok, _ := tb.Admit(7000, zones); ok {
+					total.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got := total.Load(); got != 20 {
+		t.Errorf("400 racing requests, rps burst 20 and rpm burst 30: %d let in, want 20", got)
 	}
 }
