@@ -68,30 +68,22 @@ func (t *Table) Admit(now int64, zones []RateZone) (ok bool, err error) {
 		}
 	}()
 	for i, z := range zones {
-		s, isNew := t.rateState(buckets[i], z.Key, now)
+		s, isNew := t.rateState(buckets[i], z.Key, now, states[:i])
 		if s == 0 {
 			return false, ErrTableFull
 		}
 		states[i], fresh[i] = s, isNew
 	}
-	last := len(zones) - 1
 	var excess [4]uint64
 	for i, z := range zones {
-		s := states[i]
 		if fresh[i] {
-			// nginx creates the node at lookup, even when a later zone
-			// refuses the request.
-			atomic.StoreUint64(&t.words[s], z.Key|1)
-			atomic.StoreUint64(&t.words[s+1], uint64(now))
-			atomic.StoreUint64(&t.words[s+2], min(z.Rate, maxMilli)<<32)
-			// The last zone's new node counts no excess; the others are
-			// accounted after the lookup, one request past their
-			// creation.
-			if i < last {
-				excess[i] = 1000
-			}
+			// A new node counts no excess: nginx creates the last zone's
+			// so, and the others with a last request at time 0, which the
+			// accounting leaks to 0. A state a refusal leaves unwritten is
+			// the same as such a node.
 			continue
 		}
+		s := states[i]
 		e := max(leak(t.words[s+1:s+3], z.Rate, now)+1000, 0)
 		if uint64(e) > min(z.Burst*1000, maxMilli) {
 			return false, nil
@@ -100,7 +92,10 @@ func (t *Table) Admit(now int64, zones []RateZone) (ok bool, err error) {
 	}
 	for i, z := range zones {
 		s := states[i]
-		if ms := now - int64(atomic.LoadUint64(&t.words[s+1])); ms != 0 {
+		if fresh[i] {
+			atomic.StoreUint64(&t.words[s], z.Key|1)
+			atomic.StoreUint64(&t.words[s+1], uint64(now))
+		} else if now != int64(atomic.LoadUint64(&t.words[s+1])) {
 			atomic.StoreUint64(&t.words[s+1], uint64(now))
 		}
 		atomic.StoreUint64(&t.words[s+2], min(z.Rate, maxMilli)<<32|min(excess[i], maxMilli))
@@ -130,8 +125,9 @@ func (t *Table) rateBucket(key uint64) uint64 {
 
 // rateState returns the word index of key's state in bucket b (locked),
 // and whether it is new: a free state, or one idle for rateExpire whose
-// excess leaked away. 0 means the bucket has no room.
-func (t *Table) rateState(b, key uint64, now int64) (uint64, bool) {
+// excess leaked away, not among taken (the states of the request's other
+// zones). 0 means the bucket has no room.
+func (t *Table) rateState(b, key uint64, now int64, taken []uint64) (uint64, bool) {
 	var reuse uint64
 	for i := range uint64(ratesInBucket) {
 		s := b + 1 + i*rateStateWords
@@ -139,7 +135,7 @@ func (t *Table) rateState(b, key uint64, now int64) (uint64, bool) {
 		if k == key|1 {
 			return s, false
 		}
-		if reuse != 0 {
+		if reuse != 0 || slices.Contains(taken, s) {
 			continue
 		}
 		if k == 0 {

@@ -76,10 +76,10 @@ func TestAdmitAllZones(t *testing.T) {
 	if got := admitted(t, tb, 0, 5, rps, rpm); got != 2 {
 		t.Fatalf("rps 100 burst 100, rpm 1 burst 1: %d let in, want 2", got)
 	}
-	// rps counted two requests (1000 for its new node accounted after
-	// rpm's lookup, then 2000): 98 more fit its burst alone.
-	if got := admitted(t, tb, 0, 200, rps); got != 98 {
-		t.Errorf("rps alone after three refusals by rpm: %d let in, want 98 (the refused were not counted)", got)
+	// rps counted two requests (0 for its new node, then 1000): 99 more
+	// fit its burst alone.
+	if got := admitted(t, tb, 0, 200, rps); got != 99 {
+		t.Errorf("rps alone after three refusals by rpm: %d let in, want 99 (the refused were not counted)", got)
 	}
 }
 
@@ -89,15 +89,23 @@ func TestAdmitBucketFull(t *testing.T) {
 	t.Parallel()
 	tb := NewTable()
 	var keys []uint64
-	for k := uint64(2); len(keys) < ratesInBucket+1; k += 2 {
+	for k := uint64(2); len(keys) < ratesInBucket+2; k += 2 {
 		if (k*0x9e3779b97f4a7c15>>32)%RateBuckets == 11 {
 			keys = append(keys, k)
 		}
 	}
-	for _, k := range keys[:ratesInBucket] {
+	for _, k := range keys[:ratesInBucket-1] {
 		if ok, err := tb.Admit(0, []RateZone{{Key: k, Rate: 1000, Burst: 5}}); !ok {
 			t.Fatalf("key %#x of a bucket with room: %v", k, err)
 		}
+	}
+	// Two new keys of one request, one free state: they do not share it.
+	two := []RateZone{{Key: keys[ratesInBucket-1], Rate: 1000, Burst: 5}, {Key: keys[ratesInBucket+1], Rate: 1000, Burst: 5}}
+	if ok, err := tb.Admit(0, two); ok || !errors.Is(err, ErrTableFull) {
+		t.Fatalf("two new keys of one request, one free state: ok %v, err %v; want refused with ErrTableFull", ok, err)
+	}
+	if ok, err := tb.Admit(0, two[:1]); !ok {
+		t.Fatalf("the fifth key of the bucket: %v", err)
 	}
 	last := []RateZone{{Key: keys[ratesInBucket], Rate: 1000, Burst: 5}}
 	if ok, err := tb.Admit(59_999, last); ok || !errors.Is(err, ErrTableFull) {
@@ -137,9 +145,8 @@ func TestSharedTableAdmit(t *testing.T) {
 }
 
 // TestSharedTableAdmitConcurrent: requests racing in two mappings (as two
-// workers) at one instant are let in burst times in all: the rps zone is
-// not the last, so its new node counts its first request (nginx's
-// accounting), and rpm's larger burst never refuses.
+// workers) at one instant are let in 1 + burst times in all (rpm's larger
+// burst never refuses).
 func TestSharedTableAdmitConcurrent(t *testing.T) {
 	t.Parallel()
 	sup, err := NewSharedTable(2)
@@ -170,7 +177,7 @@ func TestSharedTableAdmitConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if got := total.Load(); got != 20 {
-		t.Errorf("400 racing requests, rps burst 20 and rpm burst 30: %d let in, want 20", got)
+	if got := total.Load(); got != 21 {
+		t.Errorf("400 racing requests, rps burst 20 and rpm burst 30: %d let in, want 21", got)
 	}
 }
