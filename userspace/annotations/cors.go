@@ -110,6 +110,12 @@ func parseCORS(get lookup, dst **CORS, wrap func(key, value string, err error) e
 	var on bool
 	errs := joinErrs(setParsed(get, wrap, "enable-cors", parseBool, &on))
 	c := &CORS{AllowOrigin: []string{"*"}, AllowMethods: DefaultCORSAllowMethods, AllowHeaders: DefaultCORSAllowHeaders, AllowCredentials: true, MaxAge: DefaultCORSMaxAge}
+	// A blank value is ingress-nginx's missing one: the default.
+	raw := get
+	get = func(key string) (string, bool) {
+		v, ok := raw(key)
+		return v, ok && strings.TrimSpace(v) != ""
+	}
 	if v, ok := get("cors-allow-origin"); ok {
 		var bad []string
 		c.AllowOrigin, bad = parseCORSOrigins(v)

@@ -29,6 +29,17 @@ func TestParseCORS(t *testing.T) {
 				"cors-allow-headers": "X-A,X-B", "cors-expose-headers": "X-Total, *", "cors-allow-credentials": "false", "cors-max-age": "60"},
 			want: &CORS{AllowOrigin: []string{"https://a.test", "https://*.b.test:8443"}, AllowMethods: "GET, POST", AllowHeaders: "X-A,X-B", ExposeHeaders: "X-Total, *", MaxAge: 60},
 		},
+		{
+			name: "blank values are the defaults",
+			ann:  map[string]string{"enable-cors": "true", "cors-allow-origin": "    ", "cors-allow-headers": " ", "cors-allow-methods": ""},
+			want: def(nil),
+		},
+		{
+			name: "trailing comma, an entry without scheme skipped",
+			ann:  map[string]string{"enable-cors": "true", "cors-allow-origin": "origin.cors.com:8080, https://origin-123.cors.com:8080,   ,https://*.b.test,"},
+			want: def(func(c *CORS) { c.AllowOrigin = []string{"https://origin-123.cors.com:8080", "https://*.b.test"} }),
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/cors-allow-origin: value "origin.cors.com:8080, https://origin-123.cors.com:8080,   ,https://*.b.test,": invalid origins ["origin.cors.com:8080"] skipped`},
+		},
 		{name: "star wins", ann: map[string]string{"enable-cors": "true", "cors-allow-origin": "https://a.test, *"}, want: def(nil)},
 		{
 			name:     "invalid origins skipped, none left matches nobody",
