@@ -6,7 +6,7 @@ BIN     ?= bin/weir
 # RUN_FLAGS="--http-port 80 --https-port 443 --interface eth0".
 RUN_FLAGS ?= --http-port 8080 --https-port 8443 --bind-address 127.0.0.1
 
-.PHONY: all build run test test-unit test-race fuzz-short vet docs generate bench-quick bench-workers bench-ws clean
+.PHONY: all build run test test-unit test-race fuzz-short vet kubeapi image docs generate bench-quick bench-workers bench-ws clean
 
 all: build
 
@@ -17,6 +17,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS  = -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 build:
+	@test -x $(BIN) || echo "compiling Weir into $(BIN): the first build compiles every dependency (client-go, cilium/ebpf) and takes a few minutes"
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/weir
 
 # run builds Weir, starts the quickstart's three demo backends on
@@ -29,14 +30,27 @@ run: build
 	$(BIN) --manifests examples/quickstart $(RUN_FLAGS)
 
 # test runs every test: vet, unit, golden, end to end (real clients, real
-# processes), the race detector over the concurrent packages, and each fuzz
-# target for a few seconds.
-test: vet test-unit test-race fuzz-short
+# processes, a real kube-apiserver), the race detector over the concurrent
+# packages, and each fuzz target for a few seconds.
+test: vet kubeapi test-unit test-race fuzz-short
+
+# WEIR_KUBEAPI_CACHE is where test/kubeapi/build.sh keeps etcd and
+# kube-apiserver for the cluster tests: /var/cache/weir-test for root, else
+# ~/.cache/weir-test. The tests read the same variable.
+export WEIR_KUBEAPI_CACHE ?= $(if $(filter 0,$(shell id -u)),/var/cache/weir-test,$(HOME)/.cache/weir-test)
+
+# kubeapi builds etcd and kube-apiserver (the cluster tests) and helm (the
+# chart tests) from the Go module proxy when they are not cached yet (about
+# 10 minutes, once), so no such test skips.
+kubeapi:
+	@echo "etcd, kube-apiserver and helm for the cluster and chart tests: built from the Go module proxy into $(WEIR_KUBEAPI_CACHE) when missing (about 10 minutes, once)"
+	@d=$$(bash test/kubeapi/build.sh) && echo "etcd and kube-apiserver: $$d"
+	@h=$$(bash test/helm/build.sh) && echo "helm: $$h"
 
 vet:
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 
 test-unit:
 	$(GO) test -count=1 ./...
@@ -69,6 +83,18 @@ test-race:
 CLANG ?= clang-19
 generate:
 	BPF_CLANG=$(CLANG) $(GO) generate ./userspace/datapath/...
+
+# IMAGE_TAG is the release in the VERSION file: the tag of the image that
+# deploy/base and deploy/chart name.
+IMAGE_TAG ?= v$(shell cat VERSION)
+
+# image writes Weir's container image as an OCI image layout in
+# bin/image/oci, without a Docker engine: a static weir (CGO_ENABLED=0) at
+# /weir, stamped with IMAGE_TAG. Push it with an OCI tool, e.g. skopeo copy
+# oci:bin/image/oci:$(IMAGE_TAG) docker://ghcr.io/weir-lb/weir:$(IMAGE_TAG).
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(IMAGE_TAG) -X main.commit=$(COMMIT)" -o bin/image/weir ./cmd/weir
+	$(GO) run ./deploy/image --binary bin/image/weir --tag $(IMAGE_TAG) --out bin/image/oci
 
 # docs rewrites the README's generated tables (flags, annotations).
 docs:

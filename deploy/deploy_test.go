@@ -76,11 +76,10 @@ func TestRenderRejectsUnknownFields(t *testing.T) {
 	}
 }
 
-// TestServerSideDryRun applies every object of every overlay to a real API
-// server with server-side apply and dryRun=All. The weir Namespace is
-// created for real first: namespaced objects need it to exist.
-func TestServerSideDryRun(t *testing.T) {
-	api := kubeapi.Start(t)
+// applier returns a function that applies an object to api with
+// server-side apply, with dryRun=All when dryRun is set.
+func applier(t *testing.T, api *kubeapi.Server) func(o *unstructured.Unstructured, dryRun bool) error {
+	t.Helper()
 	cfg := api.Config()
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
@@ -92,7 +91,7 @@ func TestServerSideDryRun(t *testing.T) {
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc))
 	ctx := context.Background()
-	applyObj := func(o *unstructured.Unstructured, dryRun bool) error {
+	return func(o *unstructured.Unstructured, dryRun bool) error {
 		gvk := o.GroupVersionKind()
 		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {
@@ -114,6 +113,13 @@ func TestServerSideDryRun(t *testing.T) {
 		}
 		return err
 	}
+}
+
+// TestServerSideDryRun applies every object of every overlay to a real API
+// server with server-side apply and dryRun=All. The weir Namespace is
+// created for real first: namespaced objects need it to exist.
+func TestServerSideDryRun(t *testing.T) {
+	applyObj := applier(t, kubeapi.Start(t))
 	for _, dir := range overlays {
 		objs, err := Render(dir)
 		if err != nil {

@@ -101,6 +101,12 @@ func readObjects(path string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Decode(raw)
+}
+
+// Decode reads the objects of a stream of YAML documents (empty documents
+// skipped), as kubectl apply -f reads a file or `helm template`'s output.
+func Decode(raw []byte) ([]*unstructured.Unstructured, error) {
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
 	var out []*unstructured.Unstructured
 	for {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,8 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/weir-lb/weir/deploy"
+	"github.com/weir-lb/weir/test/helm"
 	"github.com/weir-lb/weir/test/kubeapi"
 	"github.com/weir-lb/weir/test/testutil"
 )
@@ -117,5 +121,37 @@ func TestDisableLeaderElection(t *testing.T) {
 	}
 	if ing, err := client.NetworkingV1().Ingresses("app").Get(ctx, "web", metav1.GetOptions{}); err != nil || len(ing.Status.LoadBalancer.Ingress) != 0 {
 		t.Errorf("ingress status with --disable-leader-election: %v, %v; want none written", ing.Status, err)
+	}
+}
+
+// TestHelmChartArgs renders Weir's own chart (deploy/chart), with its
+// defaults and with an ingress-nginx release's values, and parses the
+// controller's args as weir does: every flag the chart passes is one weir
+// takes.
+func TestHelmChartArgs(t *testing.T) {
+	t.Parallel()
+	for _, values := range [][]string{nil, {"../../deploy/testdata/ingress-nginx-values.yaml"}} {
+		out := helm.Template(t, "../../deploy/chart", "weir", "ingress", values...)
+		objs, err := deploy.Decode(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var args []string
+		for _, o := range objs {
+			if k := o.GetKind(); (k == "DaemonSet" || k == "Deployment") && o.GetName() == "weir-controller" {
+				cs, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+				args, _, _ = unstructured.NestedStringSlice(cs[0].(map[string]any), "args")
+			}
+		}
+		if len(args) == 0 {
+			t.Fatalf("values %v: no controller args rendered", values)
+		}
+		fs, o := newFlags(io.Discard)
+		if err := parse(fs, args, io.Discard); err != nil {
+			t.Errorf("values %v: weir %s: %v", values, strings.Join(args, " "), err)
+		}
+		if o.publishService != "ingress/weir-controller" {
+			t.Errorf("values %v: --publish-service parsed as %q", values, o.publishService)
+		}
 	}
 }

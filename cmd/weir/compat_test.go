@@ -105,11 +105,11 @@ func TestCompatFlagsGiven(t *testing.T) {
 	}
 	t.Setenv("WEIR_STREAM_PORT", "1")
 	fs, o = newFlags(io.Discard)
-	if err := parse(fs, []string{"--validating-webhook=:8443", "--enable-ssl-passthrough", "--http-port", "1"}, io.Discard); err != nil {
+	if err := parse(fs, []string{"--validating-webhook=:8443", "--health-check-timeout=5", "--enable-ssl-passthrough", "--http-port", "1"}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(o.compatGiven(), " ")
-	if want := "--enable-ssl-passthrough --validating-webhook --stream-port"; got != want {
+	if want := "--health-check-timeout --validating-webhook --stream-port"; got != want {
 		t.Errorf("given: %q, want %q (compatFlags' order)", got, want)
 	}
 }
@@ -126,7 +126,7 @@ func TestCompatWarning(t *testing.T) {
 		"--validating-webhook-key=/usr/local/certificates/key", "--enable-ssl-passthrough", "--sync-period", "1m",
 		"--tcp-services-configmap", "ingress-nginx/tcp")...)
 	waitHealthy(t, p, fmt.Sprintf("127.0.0.1:%d", metrics))
-	want := "accepted for compatibility, no effect: --tcp-services-configmap, --sync-period, --enable-ssl-passthrough, " +
+	want := "accepted for compatibility, no effect: --tcp-services-configmap, --sync-period, " +
 		"--validating-webhook, --validating-webhook-certificate, --validating-webhook-key"
 	testutil.WaitFor(t, 5*time.Second, "the compatibility warning", func() bool { return strings.Contains(p.logs.String(), want) })
 	if n := strings.Count(p.logs.String(), "accepted for compatibility"); n != 1 {

@@ -111,6 +111,7 @@ type options struct {
 	watchWithoutClass, profiling     bool
 	ingressClassByName               bool
 	disableCatchAll                  bool
+	enableSSLPassthrough             bool
 	version                          bool
 	watchNamespace, configMap        string
 	watchNamespaceSelector           string
@@ -139,6 +140,8 @@ type options struct {
 	compatGiven   func() []string
 	upgrade       bool
 	upgradeSocket string
+	// requestMetrics are --metrics-per-host and its kin (metricsflags.go).
+	requestMetrics nginxmetrics.Options
 }
 
 func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
@@ -167,6 +170,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
 	fs.BoolVar(&o.disableCatchAll, "disable-catch-all", false, "ignore the Ingresses that have a spec.defaultBackend and no rules")
+	fs.BoolVar(&o.enableSSLPassthrough, "enable-ssl-passthrough", false, "honour the ssl-passthrough annotation: TLS connections whose SNI is such a host go, untouched, to the endpoints of its / path (without it the annotation is ignored with a warning)")
 	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
 	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
@@ -178,6 +182,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file for cluster mode (default: in-cluster config when KUBERNETES_SERVICE_HOST is set)")
 	addStatusFlags(fs, o)
 	addProbeFlags(fs, o)
+	addMetricsFlags(fs, o)
 	fs.BoolVar(&o.profiling, "profiling", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the metrics port; ingress-nginx's default is true, Weir's false because the port listens on the node's addresses")
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
@@ -286,6 +291,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				WatchIngressWithoutClass: o.watchWithoutClass,
 				IngressClassByName:       o.ingressClassByName,
 				DisableCatchAll:          o.disableCatchAll,
+				EnableSSLPassthrough:     o.enableSSLPassthrough,
 				ConfigMap:                o.configMap,
 				DefaultSSLCertificate:    o.defaultSSLCertificate,
 				DefaultBackendService:    o.defaultBackendService,
@@ -295,6 +301,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		Logger: log,
 	}
 	cfg.ManifestLimit = int64(o.manifestsMaxFileSize)
+	cfg.RequestMetrics = &o.requestMetrics
 	if o.healthzHost != "" {
 		cfg.MetricsAddress = o.healthzHost
 	}

@@ -61,6 +61,7 @@ func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []i
 		Source:                  cfg.Source,
 		Registry:                cfg.Registry,
 		Controller:              cfg.Controller,
+		RequestMetrics:          cfg.RequestMetrics,
 		Publishers:              cfg.Publishers,
 		AccessLog:               cfg.AccessLog,
 		WorkerLog:               stderr,

@@ -52,6 +52,7 @@ type Manager struct {
 	fallback *tls.Certificate
 	tickets  *TicketKeys
 	settings atomic.Pointer[annotations.TLSSettings]
+	hosts    atomic.Pointer[hostTLS] // of the live Snapshot; nil: no host has its own (servertls.go)
 }
 
 // NewManager returns a Manager serving only the fallback certificate until
@@ -87,6 +88,7 @@ func (m *Manager) Apply(s *snapshot.Snapshot) error {
 	m.SetTLSSettings(s.Global.TLS)
 	st, errs := NewStore(s, m.fallback, m.store.Load())
 	m.store.Store(st)
+	m.hosts.Store(newHostTLS(s))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("apply certificates of snapshot %d: %w", s.Version, err)
 	}
@@ -141,7 +143,11 @@ func (m *Manager) TLSSettings() annotations.TLSSettings {
 // tickets from Tickets. Each call returns a distinct *tls.Config; its
 // GetConfigForClient serves each handshake with the NextProtos and
 // GetCertificate of the returned config under the current settings, so
-// changing any other field of it has no effect.
+// changing any other field of it has no effect. A handshake whose SNI
+// selects a host with its own server-level TLS (snapshot.ServerTLS: a
+// client certificate to verify, ssl-ciphers) gets that host's variant: a
+// client certificate requested, not verified (the proxy does, per
+// request), and the host's suites.
 func (m *Manager) TLSConfig() *tls.Config {
 	cfg := configOf(m.settings.Load(), []string{"h2", "http/1.1"}, m.GetCertificate)
 	m.tickets.Attach(cfg)
@@ -153,8 +159,18 @@ func (m *Manager) TLSConfig() *tls.Config {
 		cfg      *tls.Config
 	}
 	var last atomic.Pointer[built]
-	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	var hostVariants atomic.Pointer[variants]
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		s := m.settings.Load()
+		hosts := m.hosts.Load()
+		if t := hosts.lookup(hello.ServerName); t != nil {
+			v := hostVariants.Load()
+			if v == nil || v.hosts != hosts || v.settings != s {
+				v = &variants{hosts: hosts, settings: s, byTLS: map[*snapshot.ServerTLS]*tls.Config{}}
+				hostVariants.Store(v)
+			}
+			return v.get(t, func() *tls.Config { return configOf(s, cfg.NextProtos, cfg.GetCertificate) }), nil
+		}
 		if b := last.Load(); b != nil && b.settings == s {
 			return b.cfg, nil
 		}

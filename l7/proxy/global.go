@@ -24,6 +24,8 @@ type globalConfig struct {
 	// connLimits are keep-alive, keep-alive-requests and
 	// max-worker-connections.
 	connLimits connlimit.Settings
+	// block is block-cidrs, block-user-agents and block-referers.
+	block blockRules
 }
 
 // defaultGlobal is the configuration before the first Apply.
@@ -32,17 +34,13 @@ var defaultGlobal = compileGlobal(annotations.Global{})
 // compileGlobal compiles g. A trusted prefix that does not parse (the
 // annotations package never writes one) is skipped: it trusts nobody.
 func compileGlobal(g annotations.Global) *globalConfig {
-	c := &globalConfig{Global: g, forwardedFor: g.ForwardedFor(), realIP: g.RealIP()}
+	c := &globalConfig{Global: g, forwardedFor: g.ForwardedFor(), realIP: g.RealIP(), block: compileBlock(g.Block)}
 	ka, n := g.KeepAliveSettings()
 	c.connLimits = connlimit.Settings{KeepAlive: time.Duration(ka) * time.Second, KeepAliveRequests: n, MaxConnections: g.WorkerConnections()}
 	if c.connLimits.MaxConnections == 0 {
 		c.connLimits.MaxConnections = openFilesConnections()
 	}
-	for _, s := range g.RealIPFrom() {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			c.realIPFrom = append(c.realIPFrom, p)
-		}
-	}
+	c.realIPFrom = parsePrefixes(g.RealIPFrom())
 	return c
 }
 

@@ -135,7 +135,7 @@ func (p *Proxy) passOn(n *nextPolicy, fail *attemptError) bool {
 	if !n.allows(fail.cond, fail.sent) {
 		return false
 	}
-	next, ok := ex.pool.NextExcept(ex.tried)
+	next, ok := p.pickUpstream(n.rec, n.r, ex, ex.pool) // balance.go
 	if !ok {
 		return false
 	}

@@ -95,6 +95,7 @@ type Proxy struct {
 	pool      *connPool                                 // upstream keep-alive connections (forward.go)
 	sources   *sourceRanges                             // source-range enforcement (sourcerange.go)
 	connLimit *connLimits                               // limit-connections (limitconn.go)
+	blocked   *prometheus.CounterVec                    // block-* refusals (block.go); nil: no metrics
 	rateLimit *rateLimits                               // limit-rps and limit-rpm (ratelimit.go)
 	corsCache ptrCache[annotations.CORS, *compiledCORS] // enable-cors (cors.go)
 	mirrors   *mirrors                                  // mirror-target (mirror.go)
@@ -102,6 +103,8 @@ type Proxy struct {
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
+
+	clientAuths clientAuths // client certificate verification (clientauth.go)
 }
 
 // New returns a Proxy with no configuration.
@@ -122,6 +125,7 @@ func New(opts Options) *Proxy {
 	}
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
+	p.blocked = newBlockedCounter(opts.Registry)
 	p.connLimit = newConnLimits(opts.ConnTable, opts.ConnTableWorker, opts.Registry)
 	p.rateLimit = newRateLimits(p.connLimit, opts.Registry)
 	p.mirrors = newMirrors(p.log, opts.Registry)
@@ -187,12 +191,26 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
 	}
+	// block-user-agents and block-referers are server-level rules of every
+	// server in nginx: before routing. block-cidrs is an access-phase deny,
+	// checked below after the redirects, and before a 404 too.
+	blocks := &p.liveGlobal().block
+	if p.block(rec, blocks.blockedHeader(r)) {
+		return
+	}
 	// A write deadline left by the previous request of this keep-alive
 	// connection must not cut this one; forward arms its own per write.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// Client certificates are checked per server, before any location, as
+	// nginx does.
+	if p.clientCert(rec, r, rt) {
+		return
+	}
 	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
 	if !ok {
-		writeError(rec, http.StatusNotFound)
+		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
+			writeError(rec, http.StatusNotFound)
+		}
 		return
 	}
 	ex.route = route
@@ -213,7 +231,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer slot.Release()
-	if p.sources.reject(rec, ex.fwd.remote, route) {
+	if p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) || p.sources.reject(rec, ex.fwd.remote, route) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
@@ -226,7 +244,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := route.Pick(r, nil); c != nil {
 		pool, ex.canary = c.Pool, c.Name
 	}
-	up, ok := pool.Next()
+	up, ok := p.pickUpstream(rec, r, ex, pool) // balance.go
 	if !ok {
 		writeError(rec, http.StatusServiceUnavailable)
 		return
@@ -262,6 +280,7 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 			status = http.StatusOK
 		}
 	}
+	observeUpstream(ex) // balance.go
 	duration := time.Since(ex.start)
 	if err, reason := ex.failure(); err != nil {
 		p.logUpstreamError(r, ex, status, reason, err)

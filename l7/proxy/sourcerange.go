@@ -102,16 +102,19 @@ func (c *ptrCache[K, V]) get(k *K, compile func(*K) V) V {
 // compileSourceRange parses the prefixes of sr. They were normalised by the
 // annotations package; one that does not parse (never expected) is skipped.
 func compileSourceRange(sr *annotations.SourceRange) *compiledSourceRange {
-	parse := func(in []string) []netip.Prefix {
-		var out []netip.Prefix
-		for _, s := range in {
-			if p, err := netip.ParsePrefix(s); err == nil {
-				out = append(out, p)
-			}
+	return &compiledSourceRange{allow: parsePrefixes(sr.Allow), deny: parsePrefixes(sr.Deny)}
+}
+
+// parsePrefixes parses prefixes the annotations package normalised; one
+// that does not parse (never expected) is skipped.
+func parsePrefixes(in []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range in {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p)
 		}
-		return out
 	}
-	return &compiledSourceRange{allow: parse(sr.Allow), deny: parse(sr.Deny)}
+	return out
 }
 
 // verdict returns "deny" when a is in the deny list, "allow" when the allow

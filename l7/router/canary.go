@@ -150,7 +150,9 @@ func cookieValue(h http.Header, name string) (string, bool) {
 }
 
 // Pick decides which backend serves req: one of the Route's Canaries, or
-// the main backend (nil). For each canary in order, its header rule then
+// the main backend (nil). A request whose affinity cookie carries the key
+// of the main backend, or of a canary with affinity, goes there first (see
+// Route.affinity). Then, for each canary in order, its header rule then
 // its cookie rule: the first canary they select wins; one they exclude
 // ("never", or an invalid header pattern) is out for this request. Then one
 // draw r in [0, total) picks the first canary whose cumulative weight
@@ -163,6 +165,9 @@ func (r *Route) Pick(req *http.Request, draw Draw) *Canary {
 	n := len(r.Canaries)
 	if n == 0 {
 		return nil
+	}
+	if c, ok := r.affinity(req); ok { // balance.go
+		return c
 	}
 	var buf [8]bool
 	excluded := buf[:0]

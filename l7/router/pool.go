@@ -16,6 +16,9 @@ type Upstream struct {
 	// Router that shares this Upstream.
 	InFlight atomic.Int64
 
+	// ewma is the response-time average of the ewma balancer.
+	ewma ewma
+
 	// downUntil is when Addr comes back into rotation after its last
 	// failure, in Unix nanoseconds; 0 (or past) means it is up.
 	downUntil atomic.Int64
@@ -76,9 +79,11 @@ type Pool struct {
 	key       string
 	sel       Selector
 	upstreams []*Upstream
+	lb        *balancer // nil: round robin (balance.go)
 }
 
-// Key identifies the Pool: namespace/service:port=endpoints.
+// Key identifies the Pool: namespace/service:port=endpoints, then the
+// balancing when it is not round robin.
 func (p *Pool) Key() string { return p.key }
 
 // Len returns the number of upstreams; 0 means the backend answers 503.
@@ -97,6 +102,12 @@ func (p *Pool) Next() (*Upstream, bool) { return p.NextExcept(nil) }
 // tried (nginx's proxy_next_upstream): it reports false when every upstream
 // of the Pool was tried.
 func (p *Pool) NextExcept(tried []*Upstream) (*Upstream, bool) {
+	if p.lb != nil && p.lb.alg == ewmaPick {
+		if len(tried) >= len(p.upstreams) {
+			return nil, false
+		}
+		return p.nextEWMA(tried)
+	}
 	if len(tried) == 0 {
 		// The common case, without a closure to allocate.
 		if u, ok := p.sel.Next(isUp); ok {

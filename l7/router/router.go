@@ -25,6 +25,9 @@ type Router struct {
 	wildcard map[string]*server // keyed by the suffix after "*.", e.g. "foo.com"
 	anyHost  *server            // the Host "" server; nil when there is none
 	fallback *Route             // the DefaultBackend route; nil when there is none
+	// passthrough maps the exact hosts with ssl-passthrough to the route of
+	// their "/" path; nil when there is none.
+	passthrough map[string]*Route
 	// upstreams holds the per-address state of this Router's pools, handed
 	// on to the next Router by Compile so it outlives a swap.
 	upstreams map[string]*Upstream
@@ -124,6 +127,7 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 			}
 		}
 		host := strings.ToLower(srv.Host)
+		b.r.addPassthrough(host, srv, cs)
 		switch {
 		case host == "":
 			if b.r.anyHost != nil {
@@ -231,15 +235,28 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 // pool returns the Pool of be, shared by every route with the same
 // namespace, service, port and endpoint list, reused routes included.
 func (b *builder) pool(be *snapshot.Backend) *Pool {
-	key := be.Ingress.Namespace + "/" + be.Service + ":" + be.Port + "=" + strings.Join(be.Endpoints, ",")
+	key := be.Ingress.Namespace + "/" + be.Service + ":" + be.Port + "=" + strings.Join(be.Endpoints, ",") + balanceKey(be)
 	if p, ok := b.pools[key]; ok {
 		return p
 	}
 	ups := make([]*Upstream, 0, len(be.Endpoints))
+	var fresh map[*Upstream]bool // new to a Router that replaces one
 	for _, addr := range be.Endpoints {
-		ups = append(ups, b.upstream(addr))
+		_, known := b.r.upstreams[addr]
+		_, old := b.prev[addr]
+		u := b.upstream(addr)
+		if b.prev != nil && !known && !old {
+			if fresh == nil {
+				fresh = make(map[*Upstream]bool)
+			}
+			fresh[u] = true
+		}
+		ups = append(ups, u)
 	}
-	p := &Pool{key: key, sel: NewRoundRobin(ups), upstreams: ups}
+	p := &Pool{key: key, sel: NewRoundRobin(ups), upstreams: ups, lb: newBalancer(be, ups)}
+	if p.lb != nil && p.lb.alg == ewmaPick && fresh != nil {
+		seedEWMA(ups, fresh)
+	}
 	b.pools[key] = p
 	return p
 }
@@ -282,6 +299,16 @@ func (r *Router) Match(host, path string) (*Route, bool) {
 		return r.fallback, true
 	}
 	return nil, false
+}
+
+// ServerTLS returns the server-level TLS settings of the Server that
+// serves host (a Host header or an SNI name, as Match takes it), nil when
+// it has none or no Server serves host.
+func (r *Router) ServerTLS(host string) *snapshot.ServerTLS {
+	if srv := r.server(NormalizeHost(host)); srv != nil {
+		return srv.src.TLS
+	}
+	return nil
 }
 
 func (r *Router) server(host string) *server {

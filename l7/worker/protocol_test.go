@@ -3,16 +3,9 @@ package worker
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
-
-	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 func TestFrames(t *testing.T) {
@@ -49,40 +42,6 @@ func TestFrameTooLarge(t *testing.T) {
 	hdr := []byte{byte(MsgSnapshot), 0xff, 0xff, 0xff, 0xff}
 	if _, _, err := ReadFrame(bufio.NewReader(bytes.NewReader(hdr))); err == nil || !strings.Contains(err.Error(), "exceeds") {
 		t.Fatalf("err = %v, want a size error", err)
-	}
-}
-
-// TestSnapshotJSONRoundTrip: every golden Snapshot survives the trip to a
-// worker unchanged, so workers route exactly as the in-process proxy does.
-func TestSnapshotJSONRoundTrip(t *testing.T) {
-	t.Parallel()
-	goldens, err := filepath.Glob("../../userspace/snapshot/testdata/*.golden.json")
-	if err != nil || len(goldens) == 0 {
-		t.Fatalf("no golden snapshots: %v", err)
-	}
-	for _, path := range goldens {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			t.Parallel()
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want snapshot.Snapshot
-			if err := json.Unmarshal(b, &want); err != nil {
-				t.Skipf("not a Snapshot: %v", err)
-			}
-			enc, err := json.Marshal(&want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got snapshot.Snapshot
-			if err := json.Unmarshal(enc, &got); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("(-want +got)\n%s", diff)
-			}
-		})
 	}
 }
 

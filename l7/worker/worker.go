@@ -35,6 +35,7 @@ import (
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/passthrough"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -138,7 +139,7 @@ func Run(ctx context.Context, cfg Config) error {
 			}, errc))
 			if cfg.HTTPS != nil {
 				servers = append(servers, drain.Serve("https", httpsSrv, cfg.HTTPS, func(ln net.Listener) net.Listener {
-					return guard.TLSListener(counted(ln), tlsCfg)
+					return guard.TLSListener(passthrough.Wrap(counted(ln), px, log), tlsCfg)
 				}, errc))
 			}
 		})

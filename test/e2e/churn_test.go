@@ -508,9 +508,10 @@ type weirProcess struct {
 }
 
 // startWeirProcess builds weir, writes files into a fresh folder and runs
-// weir on it with --workers workers, and waits for its first configuration.
+// weir on it with --workers workers and extraArgs, and waits for its first
+// configuration.
 // The process is stopped (SIGTERM, then SIGKILL after 15 s) at cleanup.
-func startWeirProcess(t *testing.T, workers string, files map[string]string) *weirProcess {
+func startWeirProcess(t *testing.T, workers string, files map[string]string, extraArgs ...string) *weirProcess {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "weir")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/weir-lb/weir/cmd/weir").CombinedOutput(); err != nil {
@@ -528,6 +529,7 @@ func startWeirProcess(t *testing.T, workers string, files map[string]string) *we
 	p.cmd = exec.Command(bin, "--workers", workers, "--manifests", p.dir, "--bind-address", "127.0.0.1",
 		"--http-port", httpPort, "--https-port", httpsPort, "--metrics-port", metricsPort,
 		"--access-log=false", "--xdp-mode", "off", "--bpf-pin-path", filepath.Join(t.TempDir(), "pins"))
+	p.cmd.Args = append(p.cmd.Args, extraArgs...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {

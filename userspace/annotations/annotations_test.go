@@ -83,12 +83,17 @@ func TestParse(t *testing.T) {
 			},
 		},
 		{
-			name: "ewma falls back to round robin",
-			ann:  map[string]string{Prefix + "load-balance": "ewma"},
+			name: "least_conn falls back to round robin",
+			ann:  map[string]string{Prefix + "load-balance": "least_conn"},
 			want: Config{Proxy: DefaultProxy()},
 			wantErrs: []string{
-				`annotation nginx.ingress.kubernetes.io/load-balance: value "ewma": only "round_robin" is supported`,
+				`annotation nginx.ingress.kubernetes.io/load-balance: value "least_conn": must be "round_robin" or "ewma"`,
 			},
+		},
+		{
+			name: "ewma",
+			ann:  map[string]string{Prefix + "load-balance": "ewma"},
+			want: Config{Proxy: func() Proxy { p := DefaultProxy(); p.LoadBalance = EWMA; return p }()},
 		},
 		{
 			name: "use-regex true",
@@ -114,18 +119,16 @@ func TestParse(t *testing.T) {
 				Prefix + "server-snippet":        "",
 				Prefix + "ssl-redirect":          "false",
 				Prefix + "force-ssl-redirect":    "true",
-				Prefix + "affinity":              "cookie",
-				Prefix + "session-cookie-name":   "route",
+				Prefix + "session-cookie-hash":   "sha1",
 				"kubernetes.io/ingress.class":    "weir",
 				"example.com/anything":           "x",
 			},
 			want: Config{Proxy: DefaultProxy()},
 			wantErrs: []string{
-				`annotation nginx.ingress.kubernetes.io/affinity is not supported by Weir; ignored`,
 				`annotation nginx.ingress.kubernetes.io/configuration-snippet: snippet annotations are never applied`,
 				`annotation nginx.ingress.kubernetes.io/rewrite-target is not supported by Weir; ignored`,
 				`annotation nginx.ingress.kubernetes.io/server-snippet: snippet annotations are never applied`,
-				`annotation nginx.ingress.kubernetes.io/session-cookie-name is not supported by Weir; ignored`,
+				`annotation nginx.ingress.kubernetes.io/session-cookie-hash is not supported by Weir; ignored`,
 			},
 		},
 	}
@@ -233,17 +236,22 @@ func TestParseDefaults(t *testing.T) {
 			want: Proxy{ConnectTimeoutSeconds: 2, ReadTimeoutSeconds: 600, SendTimeoutSeconds: 600, BodySizeBytes: 0, LoadBalance: "round_robin", NextUpstream: NextError | NextTimeout, NextUpstreamTries: 3},
 		},
 		{
+			name: "load-balance ewma",
+			data: map[string]string{"load-balance": "ewma"},
+			want: func() Proxy { p := DefaultProxy(); p.LoadBalance = EWMA; return p }(),
+		},
+		{
 			name: "invalid keeps built-in defaults",
 			data: map[string]string{
 				"proxy-read-timeout": "1m",
 				"proxy-body-size":    "big",
-				"load-balance":       "ewma",
+				"load-balance":       "least_conn",
 			},
 			want: DefaultProxy(),
 			wantErrs: []string{
 				`configmap key proxy-read-timeout: value "1m": must be an integer number of seconds`,
 				`configmap key proxy-body-size: value "big": must be a size in bytes with an optional k, m or g suffix`,
-				`configmap key load-balance: value "ewma": only "round_robin" is supported`,
+				`configmap key load-balance: value "least_conn": must be "round_robin" or "ewma"`,
 			},
 		},
 	}

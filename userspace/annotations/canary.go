@@ -199,13 +199,13 @@ func parseCanary(get lookup, c *Canary, wrap func(key, value string, err error) 
 
 // CanaryIgnored returns, sorted, the annotations of ann (full names) that
 // Weir reads but ignores on a canary Ingress: every known annotation except
-// the canary family and load-balance, whose settings come from the main
-// rule instead. It returns nil for a nil map.
+// the canary family, load-balance and affinity-canary-behavior, whose
+// settings come from the main rule instead. It returns nil for a nil map.
 func CanaryIgnored(ann map[string]string) []string {
 	var out []string
 	for k := range ann {
 		key, ok := strings.CutPrefix(k, Prefix)
-		if !ok || !isKnown(key) || key == "canary" || strings.HasPrefix(key, "canary-") || key == "load-balance" {
+		if !ok || !isKnown(key) || key == "canary" || strings.HasPrefix(key, "canary-") || key == "load-balance" || key == "affinity-canary-behavior" {
 			continue
 		}
 		out = append(out, k)

@@ -102,6 +102,9 @@ type Global struct {
 	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
+	// Block is block-cidrs, block-user-agents and block-referers. The zero
+	// value blocks nothing.
+	Block Block `json:"block,omitzero"`
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -417,6 +420,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 		}
 		g.AllowedResponseHeaders = names
 	}
+	parseBlock(data, &g.Block, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error

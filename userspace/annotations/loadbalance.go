@@ -2,21 +2,27 @@ package annotations
 
 import "fmt"
 
-// RoundRobin is the only load-balance algorithm Weir implements.
-const RoundRobin = "round_robin"
+// The load-balance algorithms Weir implements.
+const (
+	// RoundRobin takes the endpoints in turn.
+	RoundRobin = "round_robin"
+	// EWMA picks the better of two random endpoints by their peak
+	// exponentially weighted moving average of response time.
+	EWMA = "ewma"
+)
 
 // loadBalanceMeta is the metadata table of the load-balance family.
 var loadBalanceMeta = []Meta{
 	{
 		Key: "load-balance", Default: RoundRobin, ConfigMap: true,
-		Doc:      "Balancing algorithm across the endpoints of a Service. Only `round_robin` is supported; other values (e.g. `ewma`) fall back to it with a warning.",
+		Doc:      "Balancing algorithm across the endpoints of a Service: `round_robin`, or `ewma` (the better of two random endpoints by their peak EWMA of response time, decaying over 10 s, as ingress-nginx's). Other values fall back to `round_robin` with a warning; `upstream-hash-by` and `affinity` take precedence.",
 		Validate: validateLoadBalance,
 	},
 }
 
 func validateLoadBalance(v string) error {
-	if v != RoundRobin {
-		return fmt.Errorf("only %q is supported", RoundRobin)
+	if v != RoundRobin && v != EWMA {
+		return fmt.Errorf("must be %q or %q", RoundRobin, EWMA)
 	}
 	return nil
 }

@@ -95,17 +95,23 @@ type Config struct {
 	UseRegex bool
 	// Canary is the canary family; zero when the Ingress is not a canary.
 	Canary Canary
+	// AuthTLS is the auth-tls family; nil when auth-tls-secret is not set.
+	AuthTLS *AuthTLS
+	// SSLCipher is ssl-ciphers and ssl-prefer-server-ciphers; zero when
+	// neither is set.
+	SSLCipher SSLCipher
+	// SSLPassthrough is ssl-passthrough. Default false.
+	SSLPassthrough bool
 }
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
 // Weir implements and that are safe to pass over meanwhile; they are not
-// warned about. Affinity is deliberately not here: an Ingress that relies
-// on it must hear that Weir does not apply it. A key matches an entry equal
+// warned about. A key matches an entry equal
 // to it, or an entry ending in "*" that it starts with.
 var knownLater = []string{}
 
@@ -154,6 +160,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseNextUpstream(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseBalance(get, &cfg.Proxy.Balance, wrap)...)
 	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, true, "allowlist-source-range", "whitelist-source-range")...)
 	errs = append(errs, parseConnLimit(get, &cfg.Proxy.ConnLimit, wrap)...)
 	errs = append(errs, parseRateLimit(get, &cfg.Proxy.RateLimit, wrap)...)
@@ -163,6 +170,10 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseMirror(get, &cfg.Proxy.Mirror, wrap)...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
+	errs = append(errs, regexCookiePath(&cfg)...)
+	errs = append(errs, parseAuthTLS(get, &cfg.AuthTLS, wrap)...)
+	errs = append(errs, parseSSLCipher(get, &cfg.SSLCipher, wrap)...)
+	errs = append(errs, parseSSLPassthrough(get, &cfg.SSLPassthrough, wrap)...)
 	errs = append(errs, unknown(ann)...)
 	sort.SliceStable(errs, func(i, j int) bool {
 		return errs[i].(*Error).Annotation < errs[j].(*Error).Annotation

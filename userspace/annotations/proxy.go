@@ -32,14 +32,19 @@ type Proxy struct {
 	// BodySizeBytes is the largest request body accepted; larger gets 413
 	// (proxy-body-size, "1m"). 0 means unlimited. Default 1048576.
 	BodySizeBytes int64 `json:"bodySizeBytes"`
-	// LoadBalance is the balancing algorithm (load-balance). Only
-	// "round_robin" is supported. Default "round_robin".
+	// LoadBalance is the balancing algorithm (load-balance):
+	// "round_robin" or "ewma". Default "round_robin".
 	LoadBalance string `json:"loadBalance"`
 	// SourceRange is the source-range family (whitelist-source-range,
 	// allowlist-source-range, denylist-source-range). Nil means any client
 	// (the default). It is a pointer, shared and never modified once
 	// parsed, so that Proxy stays comparable.
 	SourceRange *SourceRange `json:"sourceRange,omitempty"`
+	// Balance is the hash and session-affinity families (upstream-hash-by*,
+	// affinity*, session-cookie-*), which take precedence over LoadBalance.
+	// Nil means neither (the default). A pointer for the reason SourceRange
+	// is; Balance itself is comparable.
+	Balance *Balance `json:"balance,omitempty"`
 	// ConnLimit is limit-connections with limit-allowlist. Nil means no
 	// limit (the default). A pointer for the reason SourceRange is.
 	ConnLimit *ConnLimit `json:"connLimit,omitempty"`

@@ -66,8 +66,8 @@ var tlsMeta = []Meta{
 		Validate: func(v string) error { _, err := parseProtocols(v, nil); return err },
 	},
 	{
-		Key: "ssl-ciphers", Default: DefaultSSLCiphers, ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "OpenSSL names of the TLS 1.2 cipher suites, separated by `:`; names Go lacks (DHE, CAMELLIA, keywords such as `HIGH`) are left out with a warning, exclusions (`!aNULL`) are accepted. TLS 1.3 suites are not configurable.",
+		Key: "ssl-ciphers", Default: DefaultSSLCiphers, ConfigMap: true,
+		Doc:      "OpenSSL names of the TLS 1.2 cipher suites, separated by `:`; names Go lacks (DHE, CAMELLIA, keywords such as `HIGH`) are left out with a warning, exclusions (`!aNULL`) are accepted. TLS 1.3 suites are not configurable. As an annotation, the suites of the Ingress's hosts (the first Ingress of a host that sets it, oldest first); a value of which nothing usable remains keeps the ConfigMap's, with a warning.",
 		Validate: func(v string) error { _, err := parseCiphers(v, nil); return err },
 	},
 	{

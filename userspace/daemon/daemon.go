@@ -30,6 +30,7 @@ import (
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/passthrough"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/controller"
@@ -76,6 +77,10 @@ type Config struct {
 	Source Source
 	// Registry serves /metrics. Nil means a new registry.
 	Registry *prometheus.Registry
+	// RequestMetrics shapes the request metrics /metrics serves
+	// (--metrics-per-host and its kin). Nil means ingress-nginx's defaults
+	// (nginxmetrics.DefaultOptions).
+	RequestMetrics *nginxmetrics.Options
 	// Controller selects the Ingresses served.
 	Controller controller.Options
 	// Publishers also receive each new Snapshot, after the proxy (e.g. the
@@ -339,7 +344,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				return d.guard.Listener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy))
 			}, errc),
 			drain.Serve("https", httpsSrv, d.httpsLn, func(ln net.Listener) net.Listener {
-				return d.guard.TLSListener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), tlsCfg)
+				return d.guard.TLSListener(passthrough.Wrap(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), d.proxy, d.log), tlsCfg)
 			}, errc),
 		}
 	}
@@ -451,7 +456,7 @@ const errShuttingDown = "the ingress controller is shutting down"
 
 func (d *Daemon) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
-	g := nginxmetrics.Gatherer(d.registry, nginxmetrics.IdentityFromEnv(d.cfg.Controller.Build.ControllerClass))
+	g := nginxmetrics.Gatherer(d.registry, nginxmetrics.IdentityFromEnv(d.cfg.Controller.Build.ControllerClass), nginxmetrics.OptionsOrDefault(d.cfg.RequestMetrics))
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: d.registry}))
 	mux.HandleFunc(cmp.Or(d.cfg.HealthPath, "/healthz"), func(w http.ResponseWriter, _ *http.Request) {
 		if d.stopping.Load() {

@@ -53,27 +53,81 @@ var classOnly = map[string]bool{
 // "worker") are added up.
 const summed = Prefix + "nginx_process_"
 
+// Options are ingress-nginx's flags that shape its request metrics (the
+// socket collector's families: requests, request_duration_seconds,
+// response_duration_seconds, connect_duration_seconds,
+// header_duration_seconds, request_size, response_size, bytes_sent). The
+// zero value is not ingress-nginx's default: start from DefaultOptions.
+type Options struct {
+	// PerHost labels the request series with the host (--metrics-per-host).
+	// Default true.
+	PerHost bool
+	// StatusClasses reports the status label as its class, "2xx" for 200
+	// (--report-status-classes). Default false.
+	StatusClasses bool
+	// Exclude names request families not to export, with or without the
+	// nginx_ingress_controller_ prefix (--exclude-socket-metrics). Default
+	// none.
+	Exclude []string
+}
+
+// DefaultOptions returns ingress-nginx's defaults, documented on Options.
+func DefaultOptions() Options { return Options{PerHost: true} }
+
+// OptionsOrDefault returns *o, or DefaultOptions when o is nil.
+func OptionsOrDefault(o *Options) Options {
+	if o == nil {
+		return DefaultOptions()
+	}
+	return *o
+}
+
+// socketFamilies are the request families of ingress-nginx's socket
+// collector, without Prefix: those Options shape.
+var socketFamilies = map[string]bool{
+	"requests": true, "request_duration_seconds": true, "response_duration_seconds": true,
+	"connect_duration_seconds": true, "header_duration_seconds": true, "request_size": true,
+	"response_size": true, "bytes_sent": true,
+}
+
 // Gatherer returns g's families with ingress-nginx's labels: every
 // nginx_ingress_controller_* metric gets controller_namespace,
 // controller_class and controller_pod (where it has none of its own), the
 // SSL families get class, and the nginx_process_* metrics of several
-// workers are summed into one per remaining label set.
-func Gatherer(g prometheus.Gatherer, id Identity) prometheus.Gatherer {
-	return gatherer{g: g, id: id}
+// workers are summed into one per remaining label set. The request
+// families are shaped by opts.
+func Gatherer(g prometheus.Gatherer, id Identity, opts Options) prometheus.Gatherer {
+	ex := map[string]bool{}
+	for _, n := range opts.Exclude {
+		ex[strings.TrimPrefix(strings.TrimSpace(n), Prefix)] = true
+	}
+	return gatherer{g: g, id: id, opts: opts, exclude: ex}
 }
 
 type gatherer struct {
-	g  prometheus.Gatherer
-	id Identity
+	g       prometheus.Gatherer
+	id      Identity
+	opts    Options
+	exclude map[string]bool
 }
 
 func (g gatherer) Gather() ([]*dto.MetricFamily, error) {
-	mfs, err := g.g.Gather()
-	for _, mf := range mfs {
+	all, err := g.g.Gather()
+	mfs := all[:0]
+	for _, mf := range all {
 		name := mf.GetName()
-		if !strings.HasPrefix(name, Prefix) {
+		short, ok := strings.CutPrefix(name, Prefix)
+		if !ok {
+			mfs = append(mfs, mf)
 			continue
 		}
+		if socketFamilies[short] {
+			if g.exclude[short] {
+				continue
+			}
+			mf.Metric = g.shapeRequests(mf.Metric)
+		}
+		mfs = append(mfs, mf)
 		if strings.HasPrefix(name, summed) {
 			mf.Metric = sumOverWorkers(mf.Metric)
 		}
@@ -110,13 +164,41 @@ func withLabels(ls, add []*dto.LabelPair) []*dto.LabelPair {
 // sumOverWorkers drops the "worker" label and adds up the counters and
 // gauges that then share their labels.
 func sumOverWorkers(ms []*dto.Metric) []*dto.Metric {
+	return relabel(ms, func(l *dto.LabelPair) (*dto.LabelPair, bool) { return l, l.GetName() != "worker" })
+}
+
+// shapeRequests applies the Options to the series of one request family:
+// without PerHost the host label goes; with StatusClasses the status
+// becomes its class. Series that then share their labels are added up.
+func (g gatherer) shapeRequests(ms []*dto.Metric) []*dto.Metric {
+	return relabel(ms, func(l *dto.LabelPair) (*dto.LabelPair, bool) {
+		switch l.GetName() {
+		case "host":
+			return l, g.opts.PerHost
+		case "status":
+			if v := l.GetValue(); g.opts.StatusClasses && v != "" {
+				return &dto.LabelPair{Name: l.Name, Value: proto.String(v[:1] + "xx")}, true
+			}
+		}
+		return l, true
+	})
+}
+
+// relabel maps the labels of each series through f, which returns the
+// label to keep (possibly a new one) and whether to keep it, and adds up
+// the series that then share their labels: counters, gauges, untyped
+// values and histograms (count, sum and buckets). The series come out
+// sorted by their labels.
+func relabel(ms []*dto.Metric, f func(*dto.LabelPair) (*dto.LabelPair, bool)) []*dto.Metric {
 	var out []*dto.Metric
+	var keys []string
 	byKey := map[string]*dto.Metric{}
 	for _, m := range ms {
 		var key strings.Builder
 		kept := m.Label[:0:0]
 		for _, l := range m.Label {
-			if l.GetName() == "worker" {
+			l, ok := f(l)
+			if !ok {
 				continue
 			}
 			kept = append(kept, l)
@@ -126,19 +208,38 @@ func sumOverWorkers(ms []*dto.Metric) []*dto.Metric {
 		prev, ok := byKey[key.String()]
 		if !ok {
 			byKey[key.String()] = m
-			out = append(out, m)
+			keys = append(keys, key.String())
 			continue
 		}
-		switch {
-		case prev.Counter != nil && m.Counter != nil:
-			prev.Counter.Value = proto.Float64(prev.Counter.GetValue() + m.Counter.GetValue())
-		case prev.Gauge != nil && m.Gauge != nil:
-			prev.Gauge.Value = proto.Float64(prev.Gauge.GetValue() + m.Gauge.GetValue())
-		case prev.Untyped != nil && m.Untyped != nil:
-			prev.Untyped.Value = proto.Float64(prev.Untyped.GetValue() + m.Untyped.GetValue())
-		}
+		addInto(prev, m)
+	}
+	// Sorted by labels, as a registry gathers them.
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, byKey[k])
 	}
 	return out
+}
+
+// addInto adds m's value to prev's, both of one family.
+func addInto(prev, m *dto.Metric) {
+	switch {
+	case prev.Counter != nil && m.Counter != nil:
+		prev.Counter.Value = proto.Float64(prev.Counter.GetValue() + m.Counter.GetValue())
+	case prev.Gauge != nil && m.Gauge != nil:
+		prev.Gauge.Value = proto.Float64(prev.Gauge.GetValue() + m.Gauge.GetValue())
+	case prev.Untyped != nil && m.Untyped != nil:
+		prev.Untyped.Value = proto.Float64(prev.Untyped.GetValue() + m.Untyped.GetValue())
+	case prev.Histogram != nil && m.Histogram != nil:
+		ph, h := prev.Histogram, m.Histogram
+		ph.SampleCount = proto.Uint64(ph.GetSampleCount() + h.GetSampleCount())
+		ph.SampleSum = proto.Float64(ph.GetSampleSum() + h.GetSampleSum())
+		for i, b := range ph.Bucket {
+			if i < len(h.Bucket) && h.Bucket[i].GetUpperBound() == b.GetUpperBound() {
+				b.CumulativeCount = proto.Uint64(b.GetCumulativeCount() + h.Bucket[i].GetCumulativeCount())
+			}
+		}
+	}
 }
 
 // Repository is the release's source, build_info's repository label.

@@ -33,7 +33,7 @@ func workers(tb testing.TB) prometheus.Gatherers {
 
 func TestGatherer(t *testing.T) {
 	t.Parallel()
-	g := Gatherer(workers(t), Identity{Namespace: "ingress", Class: "k8s.io/ingress-nginx", Pod: "ctl-0"})
+	g := Gatherer(workers(t), Identity{Namespace: "ingress", Class: "k8s.io/ingress-nginx", Pod: "ctl-0"}, DefaultOptions())
 	want := `
 # HELP nginx_ingress_controller_nginx_process_connections h
 # TYPE nginx_ingress_controller_nginx_process_connections gauge
@@ -108,5 +108,94 @@ nginx_ingress_controller_leader_election_status{name="weir-leader"} 1
 	}
 	if n := testutil.CollectAndCount(NewBuildInfo(), Prefix+"build_info"); n != 1 {
 		t.Errorf("build_info has %d series, want 1", n)
+	}
+}
+
+// requestFamilies is a registry with ingress-nginx's requests counter and
+// request_duration_seconds histogram for a defined host, the any-host
+// server (""), a wildcard, and two statuses of one class.
+func requestFamilies(tb testing.TB) *prometheus.Registry {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	labels := []string{"status", "host"}
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: Prefix + "requests", Help: "h"}, labels)
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: Prefix + "request_duration_seconds", Help: "h", Buckets: []float64{1}}, labels)
+	hdr := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: Prefix + "header_duration_seconds", Help: "h", Buckets: []float64{1}}, labels)
+	for _, s := range []struct {
+		status, host string
+		n            int
+	}{{"200", "a.test", 1}, {"201", "a.test", 2}, {"404", "", 4}, {"200", "*.w.test", 8}} {
+		reqs.WithLabelValues(s.status, s.host).Add(float64(s.n))
+		for range s.n {
+			dur.WithLabelValues(s.status, s.host).Observe(0.5)
+			hdr.WithLabelValues(s.status, s.host).Observe(0.5)
+		}
+	}
+	reg.MustRegister(reqs, dur, hdr)
+	return reg
+}
+
+// TestRequestMetricsOptions: --metrics-per-host (default true) keeps the
+// host label, false drops it and adds up the series; --report-status-classes reports 2xx; --exclude-socket-metrics
+// drops families, with or without the prefix.
+func TestRequestMetricsOptions(t *testing.T) {
+	t.Parallel()
+	id := Identity{Namespace: "ns", Class: "c", Pod: "p"}
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string
+	}{{
+		name: "defaults, exclusions",
+		opts: Options{PerHost: true, Exclude: []string{"request_duration_seconds", "nginx_ingress_controller_header_duration_seconds"}},
+		want: `
+# HELP nginx_ingress_controller_requests h
+# TYPE nginx_ingress_controller_requests counter
+nginx_ingress_controller_requests{controller_class="c",controller_namespace="ns",controller_pod="p",host="",status="404"} 4
+nginx_ingress_controller_requests{controller_class="c",controller_namespace="ns",controller_pod="p",host="*.w.test",status="200"} 8
+nginx_ingress_controller_requests{controller_class="c",controller_namespace="ns",controller_pod="p",host="a.test",status="200"} 1
+nginx_ingress_controller_requests{controller_class="c",controller_namespace="ns",controller_pod="p",host="a.test",status="201"} 2
+`,
+	}, {
+		name: "no host label, status classes",
+		opts: Options{StatusClasses: true},
+		want: `
+# HELP nginx_ingress_controller_requests h
+# TYPE nginx_ingress_controller_requests counter
+nginx_ingress_controller_requests{controller_class="c",controller_namespace="ns",controller_pod="p",status="2xx"} 11
+nginx_ingress_controller_requests{controller_class="c",controller_namespace="ns",controller_pod="p",status="4xx"} 4
+# HELP nginx_ingress_controller_request_duration_seconds h
+# TYPE nginx_ingress_controller_request_duration_seconds histogram
+nginx_ingress_controller_request_duration_seconds_bucket{controller_class="c",controller_namespace="ns",controller_pod="p",status="2xx",le="1"} 11
+nginx_ingress_controller_request_duration_seconds_bucket{controller_class="c",controller_namespace="ns",controller_pod="p",status="2xx",le="+Inf"} 11
+nginx_ingress_controller_request_duration_seconds_sum{controller_class="c",controller_namespace="ns",controller_pod="p",status="2xx"} 5.5
+nginx_ingress_controller_request_duration_seconds_count{controller_class="c",controller_namespace="ns",controller_pod="p",status="2xx"} 11
+nginx_ingress_controller_request_duration_seconds_bucket{controller_class="c",controller_namespace="ns",controller_pod="p",status="4xx",le="1"} 4
+nginx_ingress_controller_request_duration_seconds_bucket{controller_class="c",controller_namespace="ns",controller_pod="p",status="4xx",le="+Inf"} 4
+nginx_ingress_controller_request_duration_seconds_sum{controller_class="c",controller_namespace="ns",controller_pod="p",status="4xx"} 2
+nginx_ingress_controller_request_duration_seconds_count{controller_class="c",controller_namespace="ns",controller_pod="p",status="4xx"} 4
+`,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := Gatherer(requestFamilies(t), id, tc.opts)
+			names := []string{Prefix + "requests"}
+			if tc.name == "no host label, status classes" {
+				names = append(names, Prefix+"request_duration_seconds")
+			}
+			if err := testutil.GatherAndCompare(g, strings.NewReader(tc.want), names...); err != nil {
+				t.Error(err)
+			}
+			if tc.opts.Exclude != nil {
+				mfs, err := g.Gather()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, mf := range mfs {
+					if n := mf.GetName(); n == Prefix+"request_duration_seconds" || n == Prefix+"header_duration_seconds" {
+						t.Errorf("excluded family %s exported", n)
+					}
+				}
+			}
+		})
 	}
 }

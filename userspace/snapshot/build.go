@@ -109,6 +109,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	}
 	s.Certificates, s.DefaultCertificate = tr.certs, tr.def
 	b.tls(objs, ings, tr.hosts, s)
+	b.serverTLS(objs.Secrets, ings, s)
 	s.Hash = hashOf(s)
 	s.Warnings = b.sortedWarnings()
 	return s, tr

@@ -86,6 +86,7 @@ func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
 				if c.LoadBalance != "" {
 					be.Proxy.LoadBalance = c.LoadBalance
 				}
+				be.Proxy.Balance = canaryBalance(be.Proxy.Balance, ing.cfg.Proxy.Balance)
 				if len(main.Canaries) == 0 {
 					withCanaries = append(withCanaries, main)
 				}
@@ -129,4 +130,17 @@ func CanaryTotal(canaries []Canary) int {
 		return 100
 	}
 	return total
+}
+
+// canaryBalance is the hash and affinity settings of a canary whose main
+// rule has main and whose own Ingress has own: the main rule's, without the
+// cookie affinity when own says affinity-canary-behavior "legacy", as
+// ingress-nginx copies the main backend's affinity to the canary unless so.
+func canaryBalance(main, own *annotations.Balance) *annotations.Balance {
+	if main == nil || !main.Cookie || own == nil || !own.CanaryLegacy {
+		return main
+	}
+	b := *main
+	b.Cookie = false
+	return &b
 }

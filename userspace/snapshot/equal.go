@@ -8,8 +8,8 @@ import (
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
-// Equal reports whether s and o are the same Server: same Host, UseRegex and
-// Paths (backends, endpoints, proxy settings and canaries included), a nil
+// Equal reports whether s and o are the same Server: same Host, UseRegex,
+// TLS and Paths (backends, endpoints, proxy settings and canaries included), a nil
 // slice differing from an empty one as it does in their JSON.
 //
 // Snapshots are immutable, so two Servers whose Paths share one backing
@@ -22,7 +22,7 @@ func (s *Server) Equal(o *Server) bool {
 		return true
 	}
 	if s == nil || o == nil || s.Host != o.Host || s.UseRegex != o.UseRegex || len(s.Paths) != len(o.Paths) ||
-		(s.Paths == nil) != (o.Paths == nil) {
+		(s.Paths == nil) != (o.Paths == nil) || !s.TLS.equal(o.TLS) {
 		return false
 	}
 	if len(s.Paths) == 0 || &s.Paths[0] == &o.Paths[0] {
@@ -62,12 +62,20 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x, y := *a, *b
 	x.SourceRange, y.SourceRange = nil, nil
 	x.ConnLimit, y.ConnLimit = nil, nil
+	x.Balance, y.Balance = nil, nil
 	x.RateLimit, y.RateLimit = nil, nil
 	x.CORS, y.CORS = nil, nil
 	x.CustomHeaders, y.CustomHeaders = nil, nil
 	x.Mirror, y.Mirror = nil, nil
 	if x != y || !deepPtrEqual(a.RateLimit, b.RateLimit) || !deepPtrEqual(a.CORS, b.CORS) ||
 		!deepPtrEqual(a.CustomHeaders, b.CustomHeaders) || !deepPtrEqual(a.Mirror, b.Mirror) {
+		return false
+	}
+	if c, d := a.Balance, b.Balance; c == nil || d == nil {
+		if c != d {
+			return false
+		}
+	} else if *c != *d {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {

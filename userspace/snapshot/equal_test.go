@@ -33,6 +33,7 @@ func TestServerEqual(t *testing.T) {
 		"endpoint":     func(s *snapshot.Server) { s.Paths[0].Backend.Endpoints[0] = "198.18.0.2:80" },
 		"proxy":        func(s *snapshot.Server) { s.Paths[0].Backend.Proxy.ReadTimeoutSeconds = 120 },
 		"source range": func(s *snapshot.Server) { s.Paths[0].Backend.Proxy.SourceRange = &annotations.SourceRange{} },
+		"balance":      func(s *snapshot.Server) { s.Paths[0].Backend.Proxy.Balance = &annotations.Balance{Cookie: true} },
 		"canary":       func(s *snapshot.Server) { s.Paths[0].Canaries[0].Weight = 20 },
 		"hsts":         func(s *snapshot.Server) { s.Paths[0].Backend.HSTS = "max-age=1" },
 	}
@@ -53,7 +54,7 @@ func fill(v reflect.Value, seed int) {
 		v.SetString("v" + strconv.Itoa(seed))
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		v.SetInt(int64(seed + 1))
-	case reflect.Uint16:
+	case reflect.Uint16, reflect.Uint8:
 		v.SetUint(uint64(seed + 1))
 	case reflect.Bool:
 		v.SetBool(true)
@@ -79,12 +80,12 @@ func fill(v reflect.Value, seed int) {
 // twice: once for their first element's leaves, once for being nil.
 func mutate(v reflect.Value, n *int, path string) string {
 	switch v.Kind() {
-	case reflect.String, reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint16, reflect.Bool:
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint16, reflect.Uint8, reflect.Bool:
 		if *n == 0 {
 			switch v.Kind() {
 			case reflect.String:
 				v.SetString(v.String() + "x")
-			case reflect.Uint16:
+			case reflect.Uint16, reflect.Uint8:
 				v.SetUint(v.Uint() + 100)
 			case reflect.Bool:
 				v.SetBool(!v.Bool())

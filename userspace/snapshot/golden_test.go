@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -54,6 +55,8 @@ func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 				opts.ConfigMap = v
 			case "default-ssl-certificate":
 				opts.DefaultSSLCertificate = v
+			case "enable-ssl-passthrough":
+				opts.EnableSSLPassthrough = true
 			default:
 				tb.Fatalf("%s: unknown option %q", path, k)
 			}
@@ -146,6 +149,40 @@ func TestGolden(t *testing.T) {
 			}
 			if diff := cmp.Diff(string(want), string(got)); diff != "" {
 				t.Errorf("Build(%s) (-want +got):\n%s", path, diff)
+			}
+		})
+	}
+}
+
+// TestSnapshotJSONRoundTrip: the Snapshot of every case, certificate
+// material included, survives the trip to a worker (one protocol frame)
+// unchanged, so workers route exactly as the in-process proxy does. It
+// builds each case rather than reading its golden file, whose certificates
+// are redacted to digests.
+func TestSnapshotJSONRoundTrip(t *testing.T) {
+	cases, err := filepath.Glob("testdata/*.yaml")
+	if err != nil || len(cases) == 0 {
+		t.Fatalf("no testdata/*.yaml: %v", err)
+	}
+	for _, path := range cases {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".yaml"), func(t *testing.T) {
+			t.Parallel()
+			objs, opts := readCase(t, path)
+			want := snapshot.Build(objs, opts)
+			var frame bytes.Buffer
+			if err := worker.WriteJSON(&frame, worker.MsgSnapshot, want); err != nil {
+				t.Fatalf("write snapshot frame: %v", err)
+			}
+			typ, payload, err := worker.ReadFrame(bufio.NewReader(&frame))
+			if err != nil || typ != worker.MsgSnapshot {
+				t.Fatalf("read snapshot frame: type %d, %v", typ, err)
+			}
+			var got snapshot.Snapshot
+			if err := json.Unmarshal(payload, &got); err != nil {
+				t.Fatalf("decode snapshot frame: %v", err)
+			}
+			if diff := cmp.Diff(*want, got); diff != "" {
+				t.Errorf("(-built +received)\n%s", diff)
 			}
 		})
 	}

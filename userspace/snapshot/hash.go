@@ -225,6 +225,12 @@ func (e *hashEncoder) server(s *Server) {
 		}
 		e.buf = append(e.buf, ']')
 	}
+	if s.TLS != nil {
+		// Rare and small: encoding/json covers every field.
+		e.field(false, "tls")
+		data, _ := json.Marshal(s.TLS) // plain data: cannot fail
+		e.buf = append(e.buf, data...)
+	}
 	e.raw("}")
 }
 

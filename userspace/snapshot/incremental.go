@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // Builder builds Snapshots like Build, and when told which objects changed
@@ -46,6 +48,10 @@ type Builder struct {
 	ingressesOf map[string]map[nsName]bool
 	// usersOf lists the Ingresses naming each Service in a backend.
 	usersOf map[nsName]map[nsName]bool
+	// authUsersOf lists the Ingresses naming each Secret in
+	// auth-tls-secret; authSecretOf inverts it.
+	authUsersOf  map[nsName]map[nsName]bool
+	authSecretOf map[nsName]nsName
 	// withTLS are the Ingresses with spec.tls: every scoped build takes
 	// the certificates and the hosts with TLS from them. withDefault are
 	// those with spec.defaultBackend: every scoped build routes them too, so
@@ -95,6 +101,7 @@ func (bl *Builder) index(objs Objects) {
 	bl.hostsOf = make(map[nsName][]string, len(objs.Ingresses))
 	bl.ingressesOf = make(map[string]map[nsName]bool, len(objs.Ingresses))
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
+	bl.authUsersOf, bl.authSecretOf = map[nsName]map[nsName]bool{}, map[nsName]nsName{}
 	bl.withTLS, bl.withDefault = map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
@@ -136,6 +143,10 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		for _, svc := range servicesOf(old) {
 			delete(bl.usersOf[svc], k)
 		}
+		if sec, ok := bl.authSecretOf[k]; ok {
+			delete(bl.authUsersOf[sec], k)
+			delete(bl.authSecretOf, k)
+		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
 		delete(bl.hostsOf, k)
@@ -152,6 +163,10 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	}
 	for _, svc := range servicesOf(ing) {
 		addTo(bl.usersOf, svc, k)
+	}
+	if sec, ok := authSecretOf(ing); ok {
+		bl.authSecretOf[k] = sec
+		addTo(bl.authUsersOf, sec, k)
 	}
 	if len(ing.Spec.TLS) > 0 {
 		bl.withTLS[k] = true
@@ -183,6 +198,18 @@ func hostsOf(ing *networkingv1.Ingress) []string {
 	}
 	slices.Sort(hosts)
 	return slices.Compact(hosts)
+}
+
+// authSecretOf returns the Secret ing names in auth-tls-secret, if any.
+func authSecretOf(ing *networkingv1.Ingress) (nsName, bool) {
+	ns, name, err := annotations.SplitAuthTLSSecret(ing.Annotations[annotations.Prefix+"auth-tls-secret"])
+	if err != nil {
+		return nsName{}, false
+	}
+	if ns == "" {
+		ns = ing.Namespace
+	}
+	return nsName{ns, name}, true
 }
 
 // servicesOf returns the Services ing's backends name.
@@ -244,6 +271,9 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			affected[k] = true
 		case "Secret":
 			tlsChanged = true
+			for i := range bl.authUsersOf[k] {
+				affected[i] = true
+			}
 		case "Service":
 			if bl.isDefaultService(k) {
 				return nil, false

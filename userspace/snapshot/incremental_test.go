@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -450,5 +451,62 @@ func TestBuilderTLSClaimFollowsAge(t *testing.T) {
 	}
 	if c := claimant(got); c != "sb" || !bl.Scoped() {
 		t.Errorf("after b became older: claimed by %q (scoped %v), want sb in a scoped build", c, bl.Scoped())
+	}
+}
+
+// TestBuilderAuthTLSSecret: an Ingress depends on the Secret its
+// auth-tls-secret names. Creating, changing and deleting the Secret (only
+// the Secret is reported changed) rebuilds the Ingress's host in a scoped
+// build that equals Build.
+func TestBuilderAuthTLSSecret(t *testing.T) {
+	t.Parallel()
+	class := "weir"
+	prefix := networkingv1.PathTypePrefix
+	ing := func(name, host string, ann map[string]string) *networkingv1.Ingress {
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann},
+			Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{Host: host,
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+						Name: "svc", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}}
+	}
+	caSecret := func(ca *certstest.CA) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ca", Namespace: "ns"}, Data: map[string][]byte{"ca.crt": ca.CertPEM()}}
+	}
+	objs := snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+		Ingresses: []*networkingv1.Ingress{
+			ing("auth", "auth.example.com", map[string]string{"nginx.ingress.kubernetes.io/auth-tls-secret": "ns/ca"}),
+			ing("other", "other.example.com", nil),
+		},
+	}
+	opts := snapshot.DefaultOptions()
+	bl := snapshot.NewBuilder(opts)
+	denied := func(s *snapshot.Snapshot) string {
+		for _, srv := range s.Servers {
+			if srv.Host == "auth.example.com" && srv.TLS != nil && srv.TLS.ClientAuth != nil {
+				return srv.TLS.ClientAuth.Denied
+			}
+		}
+		return "no client auth"
+	}
+	if d := denied(bl.Build(objs)); !strings.Contains(d, "secret ns/ca not found") {
+		t.Fatalf("without the Secret: denied %q", d)
+	}
+	for i, sec := range []*corev1.Secret{caSecret(certstest.NewCA(t)), caSecret(certstest.NewCA(t)), nil} {
+		objs.Secrets = nil
+		if sec != nil {
+			objs.Secrets = []*corev1.Secret{sec}
+		}
+		objs.Changed = []snapshot.ObjectRef{{Kind: "Secret", Namespace: "ns", Name: "ca"}}
+		got := bl.Build(objs)
+		objs.Changed = nil
+		want := snapshot.Build(objs, opts)
+		if diff := cmp.Diff(want, got); diff != "" || !bl.Scoped() {
+			t.Fatalf("step %d: scoped %v; Builder differs from Build (-want +got):\n%s", i, bl.Scoped(), diff)
+		}
+		if d := denied(got); (sec == nil) != (d != "") {
+			t.Errorf("step %d: denied %q", i, d)
+		}
 	}
 }

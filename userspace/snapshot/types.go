@@ -65,6 +65,10 @@ type Options struct {
 	// (--default-ssl-certificate). Empty means Weir's self-signed
 	// certificate. Default "".
 	DefaultSSLCertificate string
+	// EnableSSLPassthrough honours the ssl-passthrough annotation
+	// (--enable-ssl-passthrough); without it the annotation is ignored
+	// with a warning, as in ingress-nginx. Default false.
+	EnableSSLPassthrough bool
 }
 
 // DefaultOptions returns the defaults documented on Options.
@@ -120,6 +124,9 @@ type Server struct {
 	UseRegex bool `json:"useRegex,omitempty"`
 	// Paths are in match order (see MatchType for what order means).
 	Paths []Path `json:"paths"`
+	// TLS holds the host's server-level TLS settings (client certificates,
+	// cipher suites, ssl-passthrough; servertls.go). Nil means none.
+	TLS *ServerTLS `json:"tls,omitempty"`
 }
 
 // MatchType says how a Path is compared with a request path.

@@ -81,6 +81,10 @@ type Config struct {
 	// Registry serves /metrics next to the workers' metrics. Nil means a
 	// new registry.
 	Registry *prometheus.Registry
+	// RequestMetrics shapes the request metrics /metrics serves
+	// (--metrics-per-host and its kin). Nil means ingress-nginx's defaults
+	// (nginxmetrics.DefaultOptions).
+	RequestMetrics *nginxmetrics.Options
 	// Controller selects the Ingresses served.
 	Controller controller.Options
 	// Publishers also receive each new Snapshot, after the workers
@@ -397,7 +401,7 @@ func (s *Supervisor) Gatherer() prometheus.Gatherer {
 	for _, w := range s.workers {
 		gs = append(gs, w)
 	}
-	return nginxmetrics.Gatherer(gs, nginxmetrics.IdentityFromEnv(s.cfg.Controller.Build.ControllerClass))
+	return nginxmetrics.Gatherer(gs, nginxmetrics.IdentityFromEnv(s.cfg.Controller.Build.ControllerClass), nginxmetrics.OptionsOrDefault(s.cfg.RequestMetrics))
 }
 
 // Live returns the Snapshot most recently published, or nil before the first.

@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -39,7 +40,7 @@ func NewCA(tb testing.TB) *CA {
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -109,4 +110,79 @@ func (ca *CA) Issue(tb testing.TB, hosts ...string) (certPEM, keyPEM []byte) {
 func SecretYAML(namespace, name string, certPEM, keyPEM []byte) string {
 	return fmt.Sprintf("---\napiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: %s}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: %s\n  tls.key: %s\n",
 		name, namespace, base64.StdEncoding.EncodeToString(certPEM), base64.StdEncoding.EncodeToString(keyPEM))
+}
+
+// CertPEM returns the PEM of the CA's certificate, as a Secret's ca.crt
+// holds it.
+func (ca *CA) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
+}
+
+// Intermediate returns a CA whose certificate ca signs: certificates it
+// issues chain through it to ca.
+func (ca *CA) Intermediate(tb testing.TB, cn string) *CA {
+	tb.Helper()
+	cert, key := ca.sign(tb, &x509.Certificate{
+		Subject:               pkix.Name{CommonName: cn},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+	})
+	return &CA{cert: cert, key: key, pool: ca.pool}
+}
+
+// Client issues a client certificate with subject CN cn (organization
+// "Weir Tests") and returns it ready for tls.Config.Certificates: the
+// leaf, then ca's certificate when ca is an intermediate, then chain.
+func (ca *CA) Client(tb testing.TB, cn string, chain ...*CA) tls.Certificate {
+	tb.Helper()
+	leaf, key := ca.sign(tb, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn, Organization: []string{"Weir Tests"}},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	c := tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+	if ca.cert.Subject.String() != ca.cert.Issuer.String() {
+		c.Certificate = append(c.Certificate, ca.cert.Raw)
+	}
+	for _, inter := range chain {
+		c.Certificate = append(c.Certificate, inter.cert.Raw)
+	}
+	return c
+}
+
+// sign issues tmpl, valid from an hour ago for a day with a new serial,
+// for a new P-256 key.
+func (ca *CA) sign(tb testing.TB, tmpl *x509.Certificate) (*x509.Certificate, *ecdsa.PrivateKey) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl.SerialNumber = serial(tb)
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cert, key
+}
+
+// CRL returns a PEM certificate revocation list of ca revoking the
+// certificates with the given serial numbers.
+func (ca *CA) CRL(tb testing.TB, revoked ...*big.Int) []byte {
+	tb.Helper()
+	list := &x509.RevocationList{Number: serial(tb), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(24 * time.Hour)}
+	for _, n := range revoked {
+		list.RevokedCertificateEntries = append(list.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: time.Now().Add(-time.Minute)})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, list, ca.cert, ca.key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
 }

@@ -1,0 +1,118 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// pickUpstream selects the upstream of pool for r after the upstreams ex
+// tried (router.Pool.Pick: round robin, ewma, upstream-hash-by or cookie
+// affinity) and, when the pick is a new sticky choice, sets the affinity
+// cookie that names it on w, replacing one set for an earlier attempt. It
+// reports false when pool has no upstream left to try.
+func (p *Proxy) pickUpstream(w http.ResponseWriter, r *http.Request, ex *exchange, pool *router.Pool) (*router.Upstream, bool) {
+	if pool.Plain() {
+		return pool.NextExcept(ex.tried)
+	}
+	remote := ex.fwd.remoteText
+	if ex.fwd.remote.IsValid() {
+		remote = ex.fwd.remote.String()
+	}
+	up, cookie, ok := pool.Pick(r, remote, ex.tried)
+	if !ok || cookie == "" {
+		return up, ok
+	}
+	be := ex.route.Backend
+	for _, c := range ex.route.Canaries {
+		if c.Pool == pool {
+			be = c.Backend
+		}
+	}
+	if b := be.Proxy.Balance; b != nil && b.Cookie {
+		path := ex.route.Path
+		if path == "" {
+			path = "/" // the default backend's location
+		}
+		w.Header().Set("Set-Cookie", affinityCookie(b, cookie, path, r, time.Now()))
+	}
+	return up, ok
+}
+
+// affinityCookie is the Set-Cookie value of ingress-nginx's sticky
+// balancer for the cookie value v (lua-resty-cookie's attribute order):
+// Expires (session-cookie-expires from now), Max-Age, Domain, Path
+// (session-cookie-path, else the rule's path), Secure (always with
+// session-cookie-secure, else on HTTPS requests), HttpOnly, SameSite
+// (dropped for the user agents that reject None when
+// session-cookie-conditional-samesite-none says so).
+func affinityCookie(b *annotations.Balance, v, rulePath string, r *http.Request, now time.Time) string {
+	var s strings.Builder
+	s.WriteString(b.CookieName + "=" + v)
+	if b.CookieExpires != "" {
+		if n, err := strconv.ParseInt(b.CookieExpires, 10, 64); err == nil {
+			s.WriteString("; Expires=" + cookieTime(now.Add(time.Duration(n)*time.Second)))
+		}
+	}
+	if b.CookieMaxAge != "" {
+		s.WriteString("; Max-Age=" + b.CookieMaxAge)
+	}
+	if b.CookieDomain != "" {
+		s.WriteString("; Domain=" + b.CookieDomain)
+	}
+	path := b.CookiePath
+	if path == "" {
+		path = rulePath
+	}
+	s.WriteString("; Path=" + path)
+	if b.CookieSecure || r.TLS != nil {
+		s.WriteString("; Secure")
+	}
+	s.WriteString("; HttpOnly")
+	sameSite := b.CookieSameSite
+	if sameSite == "None" && b.CookieConditionalSameSiteNone && !sameSiteNoneCompatible(r.UserAgent()) {
+		sameSite = ""
+	}
+	if sameSite != "" {
+		s.WriteString("; SameSite=" + sameSite)
+	}
+	return s.String()
+}
+
+// cookieTime is nginx's ngx_http_cookie_time: a two-digit year up to 2037,
+// four digits after.
+func cookieTime(t time.Time) string {
+	t = t.UTC()
+	if t.Year() > 2037 {
+		return t.Format("Mon, 02-Jan-2006 15:04:05 GMT")
+	}
+	return t.Format("Mon, 02-Jan-06 15:04:05 GMT")
+}
+
+// sameSiteNoneCompatible is ingress-nginx's same_site_none_compatible: false
+// for the user agents known to reject a SameSite=None cookie.
+func sameSiteNoneCompatible(ua string) bool {
+	has := func(s string) bool { return strings.Contains(ua, s) }
+	switch {
+	case has("Chrome/4"), has("Chrome/5"), has("Chrome/6"), has("CPU iPhone OS 12"), has("iPad; CPU OS 12"):
+		return false
+	case has("Macintosh") && has("Intel Mac OS X 10_14") && has("Safari") && !has("Chrome"):
+		return false
+	}
+	return true
+}
+
+// observeUpstream gives the pool of a request the time its last upstream
+// took, connect plus response time as ingress-nginx's ewma after_balance
+// (router.Pool.Observe).
+func observeUpstream(ex *exchange) {
+	if ex.pool == nil || ex.upstream == nil || ex.timing.start.IsZero() {
+		return
+	}
+	ex.timing.done()
+	ex.pool.Observe(ex.upstream, max(ex.timing.connect, 0)+max(ex.timing.response, 0))
+}

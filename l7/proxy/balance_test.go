@@ -1,0 +1,344 @@
+package proxy
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// echoBackends starts n backends that answer their own name ("b0", ...),
+// and returns their addresses and the name of each address.
+func echoBackends(tb testing.TB, n int) ([]string, map[string]string) {
+	tb.Helper()
+	var addrs []string
+	names := map[string]string{}
+	for i := range n {
+		name := fmt.Sprintf("b%d", i)
+		s := backend(tb, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, name) })
+		addrs = append(addrs, addr(s))
+		names[addr(s)] = name
+	}
+	return addrs, names
+}
+
+func withBalance(b annotations.Balance) func(*annotations.Proxy) {
+	return func(p *annotations.Proxy) { p.Balance = &b }
+}
+
+// getWith sends a GET for host and path with the given Cookie header value
+// ("" none) and User-Agent ("" Go's).
+func getWith(tb testing.TB, c *http.Client, srv *httptest.Server, host, path, cookie, ua string) result {
+	tb.Helper()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Host = host
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	if ua != "" {
+		req.Header.Set("User-Agent", ua)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		tb.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("read %s: %v", path, err)
+	}
+	return result{status: resp.StatusCode, body: string(b), header: resp.Header}
+}
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// cookiePair returns "name=value" of the first Set-Cookie of h.
+func cookiePair(tb testing.TB, h http.Header) string {
+	tb.Helper()
+	sc := h.Get("Set-Cookie")
+	if sc == "" {
+		tb.Fatal("no Set-Cookie")
+	}
+	pair, _, _ := strings.Cut(sc, ";")
+	return pair
+}
+
+// TestStickyAcrossWorkers: two Proxies (two workers) with the same
+// Snapshot keep a client with the affinity cookie on one endpoint, in
+// both affinity modes; the persistent cookie is the value ingress-nginx
+// writes for that endpoint.
+func TestStickyAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	addrs, names := echoBackends(t, 4)
+	for _, persistent := range []bool{false, true} {
+		s := snap(1, "sticky.test", backendOf("app", addrs, withBalance(annotations.Balance{Cookie: true, Persistent: persistent, CookieName: "route"})))
+		_, a := front(t, Options{}, s)
+		_, b := front(t, Options{}, s)
+		c := client(t)
+		first := getWith(t, c, a, "sticky.test", "/", "", "")
+		if first.status != http.StatusOK {
+			t.Fatalf("status %d", first.status)
+		}
+		pair := cookiePair(t, first.header)
+		name := "ns-app-http"
+		backendKey := md5hex(md5hex(name) + name)
+		if !strings.HasSuffix(pair, "|"+backendKey) || !strings.HasPrefix(pair, "route=") {
+			t.Fatalf("cookie %q, want route=<key>|%s", pair, backendKey)
+		}
+		if persistent {
+			var servedBy string
+			for a, n := range names {
+				if n == first.body {
+					servedBy = a
+				}
+			}
+			if want := "route=" + md5hex(name+servedBy) + "|" + backendKey; pair != want {
+				t.Errorf("persistent cookie %q, want %q", pair, want)
+			}
+		}
+		for i := range 20 {
+			srv := a
+			if i%2 == 1 {
+				srv = b
+			}
+			res := getWith(t, c, srv, "sticky.test", "/", pair, "")
+			if res.body != first.body {
+				t.Fatalf("persistent=%t request %d went to %s, the cookie names %s", persistent, i, res.body, first.body)
+			}
+			if sc := res.header.Get("Set-Cookie"); sc != "" {
+				t.Fatalf("a sticky request got a new cookie %q", sc)
+			}
+		}
+		// Without the cookie, sessions spread over the endpoints.
+		seen := map[string]bool{}
+		for range 40 {
+			seen[getWith(t, c, b, "sticky.test", "/", "", "").body] = true
+		}
+		if len(seen) < 3 {
+			t.Errorf("persistent=%t: new sessions reached only %v", persistent, seen)
+		}
+	}
+}
+
+// TestAffinityCookieAttributes checks the Set-Cookie text exactly.
+func TestAffinityCookieAttributes(t *testing.T) {
+	t.Parallel()
+	addrs, _ := echoBackends(t, 1)
+	const oldChrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.103 Safari/537.36"
+	all := annotations.Balance{
+		Cookie: true, CookieName: "SESS", CookiePath: "/app", CookieDomain: "foo.test", CookieExpires: "3600",
+		CookieMaxAge: "7200", CookieSecure: true, CookieSameSite: "None", CookieConditionalSameSiteNone: true,
+	}
+	tests := []struct {
+		name string
+		bal  annotations.Balance
+		path string // the rule's path
+		ua   string
+		want string // with EXPIRES for the expected Expires date
+	}{
+		{name: "defaults", bal: annotations.Balance{Cookie: true, CookieName: annotations.DefaultCookieName}, path: "/", want: "INGRESSCOOKIE=VALUE; Path=/; HttpOnly"},
+		{name: "rule path", bal: annotations.Balance{Cookie: true, CookieName: "route", CookieSameSite: "Lax"}, path: "/shop", want: "route=VALUE; Path=/shop; HttpOnly; SameSite=Lax"},
+		{name: "every attribute", bal: all, path: "/", want: "SESS=VALUE; Expires=EXPIRES; Max-Age=7200; Domain=foo.test; Path=/app; Secure; HttpOnly; SameSite=None"},
+		{name: "samesite none withheld from old chrome", bal: all, path: "/", ua: oldChrome, want: "SESS=VALUE; Expires=EXPIRES; Max-Age=7200; Domain=foo.test; Path=/app; Secure; HttpOnly"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			be := backendOf("app", addrs, withBalance(tc.bal))
+			s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "c.test", Paths: []snapshot.Path{{Path: tc.path, Match: snapshot.MatchPrefix, Backend: be}}}}}
+			_, srv := front(t, Options{}, s)
+			before := time.Now()
+			res := getWith(t, client(t), srv, "c.test", tc.path, "", tc.ua)
+			after := time.Now()
+			got := res.header.Get("Set-Cookie")
+			value := regexp.MustCompile(`^[^=]+=([^;]+)`).FindStringSubmatch(got)
+			if value == nil {
+				t.Fatalf("Set-Cookie %q", got)
+			}
+			want := strings.Replace(tc.want, "VALUE", value[1], 1)
+			if strings.Contains(want, "EXPIRES") {
+				// The date is now + 3600 s, in nginx's cookie format.
+				for _, at := range []time.Time{before, after} {
+					if w := strings.Replace(want, "EXPIRES", at.Add(time.Hour).UTC().Format("Mon, 02-Jan-06 15:04:05 GMT"), 1); w == got {
+						return
+					}
+				}
+				t.Fatalf("Set-Cookie\n %q\nwant\n %q", got, want)
+			}
+			if got != want {
+				t.Fatalf("Set-Cookie\n %q\nwant\n %q", got, want)
+			}
+		})
+	}
+}
+
+// TestAffinityCookieSecureOnHTTPS: without session-cookie-secure, the
+// cookie is Secure on an HTTPS request only.
+func TestAffinityCookieSecureOnHTTPS(t *testing.T) {
+	t.Parallel()
+	addrs, _ := echoBackends(t, 1)
+	p := New(Options{})
+	if err := p.Apply(snap(1, "tls.test", backendOf("app", addrs, withBalance(annotations.Balance{Cookie: true, CookieName: "route"})))); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(p)
+	t.Cleanup(func() { srv.Close(); p.Close() })
+	c := srv.Client()
+	t.Cleanup(c.CloseIdleConnections)
+	res := getWith(t, c, srv, "tls.test", "/", "", "")
+	if got := res.header.Get("Set-Cookie"); !strings.HasSuffix(got, "; Path=/; Secure; HttpOnly") {
+		t.Errorf("Set-Cookie %q over HTTPS, want Secure", got)
+	}
+}
+
+// TestStickyChangeOnFailure: a cookie naming an endpoint that refuses
+// connections; the request is passed to another endpoint, and only with
+// session-cookie-change-on-failure does the cookie change to name it.
+func TestStickyChangeOnFailure(t *testing.T) {
+	t.Parallel()
+	good, names := echoBackends(t, 2)
+	dead := refusedAddr(t)
+	name := "ns-app-http"
+	deadCookie := "route=" + md5hex(name+dead) + "|" + md5hex(md5hex(name)+name)
+	for _, change := range []bool{false, true} {
+		bal := annotations.Balance{Cookie: true, Persistent: true, CookieName: "route", CookieChangeOnFailure: change}
+		_, srv := front(t, Options{}, snap(1, "f.test", backendOf("app", append([]string{dead}, good...), withBalance(bal))))
+		res := getWith(t, client(t), srv, "f.test", "/", deadCookie, "")
+		if res.status != http.StatusOK {
+			t.Fatalf("change=%t: status %d", change, res.status)
+		}
+		sc := res.header.Get("Set-Cookie")
+		if !change {
+			if sc != "" {
+				t.Errorf("change=false: cookie changed to %q", sc)
+			}
+			continue
+		}
+		var servedBy string
+		for a, n := range names {
+			if n == res.body {
+				servedBy = a
+			}
+		}
+		if want := "route=" + md5hex(name+servedBy) + "|"; !strings.HasPrefix(sc, want) {
+			t.Errorf("change=true: Set-Cookie %q, want it to name %s (%s)", sc, servedBy, want)
+		}
+	}
+}
+
+// TestHashByAcrossWorkers: upstream-hash-by $request_uri sends a URI to
+// the same endpoint through either of two Proxies, and spreads URIs.
+func TestHashByAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	addrs, _ := echoBackends(t, 3)
+	s := snap(1, "h.test", backendOf("app", addrs, withBalance(annotations.Balance{HashBy: "$request_uri", HashBySubsetSize: 3, CookieName: "x"})))
+	_, a := front(t, Options{}, s)
+	_, b := front(t, Options{}, s)
+	c := client(t)
+	seen := map[string]bool{}
+	for i := range 30 {
+		path := fmt.Sprintf("/doc/%d?v=1", i)
+		first := get(t, c, a, "h.test", path)
+		for j := range 3 {
+			srv := a
+			if j%2 == 0 {
+				srv = b
+			}
+			if got := get(t, c, srv, "h.test", path); got.body != first.body {
+				t.Fatalf("%s: %s then %s", path, first.body, got.body)
+			}
+		}
+		seen[first.body] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("30 URIs reached %v", seen)
+	}
+}
+
+// TestEWMAAvoidsSlowEndpoint: with load-balance ewma, an endpoint that
+// answers slowly gets few requests once its average is known.
+func TestEWMAAvoidsSlowEndpoint(t *testing.T) {
+	t.Parallel()
+	fast, _ := echoBackends(t, 2)
+	slow := backend(t, func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(40 * time.Millisecond) // the behaviour under test, not synchronisation
+		fmt.Fprint(w, "slow")
+	})
+	s := snap(1, "e.test", backendOf("app", append([]string{addr(slow)}, fast...), func(p *annotations.Proxy) { p.LoadBalance = annotations.EWMA }))
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	slowHits := 0
+	for range 60 {
+		if get(t, c, srv, "e.test", "/").body == "slow" {
+			slowHits++
+		}
+	}
+	if slowHits > 6 {
+		t.Errorf("the slow endpoint served %d of 60 requests", slowHits)
+	}
+}
+
+// TestStickyCanary: with cookie affinity on the main rule and a canary of
+// weight 50, a client stays on whichever backend first served it; with
+// affinity-canary-behavior legacy the canary sets no cookie, so a client
+// it served is drawn again.
+func TestStickyCanary(t *testing.T) {
+	t.Parallel()
+	mainAddrs, _ := echoBackends(t, 2)
+	canary := backend(t, func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "canary") })
+	bal := annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"}
+	for _, legacy := range []bool{false, true} {
+		cbal := bal
+		cbal.Cookie = !legacy
+		path := snapshot.Path{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("app", mainAddrs, withBalance(bal)),
+			Canaries: []snapshot.Canary{{Backend: backendOf("app-v2", []string{addr(canary)}, withBalance(cbal)), Weight: 50, WeightTotal: 100}}}
+		s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "k.test", Paths: []snapshot.Path{path}}}}
+		_, a := front(t, Options{}, s)
+		_, b := front(t, Options{}, s)
+		c := client(t)
+		sawCanary, sawMain := false, false
+		for range 40 {
+			first := getWith(t, c, a, "k.test", "/", "", "")
+			sc := first.header.Get("Set-Cookie")
+			if first.body == "canary" {
+				sawCanary = true
+				if legacy {
+					if sc != "" {
+						t.Fatalf("legacy: the canary set %q", sc)
+					}
+					continue
+				}
+			} else {
+				sawMain = true
+			}
+			pair := cookiePair(t, first.header)
+			for i := range 6 {
+				srv := a
+				if i%2 == 1 {
+					srv = b
+				}
+				if got := getWith(t, c, srv, "k.test", "/", pair, ""); got.body != first.body {
+					t.Fatalf("legacy=%t: cookie %q from %s, then served by %s", legacy, pair, first.body, got.body)
+				}
+			}
+		}
+		if !sawCanary || !sawMain {
+			t.Errorf("legacy=%t: 40 clients saw canary %t, main %t", legacy, sawCanary, sawMain)
+		}
+	}
+}

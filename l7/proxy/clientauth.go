@@ -1,0 +1,302 @@
+package proxy
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// Client certificate verification (auth-tls-*), at the server level as
+// nginx's ssl_verify_client: the handshake of a host that verifies client
+// certificates requests one (l7/certs) without verifying it, and each
+// request is checked here, before routing, so that the answers are nginx's:
+//
+//   - a host whose auth-tls configuration is unusable answers 403 to every
+//     request (ingress-nginx's AuthTLSError; fails closed);
+//   - over TLS, with auth-tls-verify-client "on", no certificate gets 400
+//     "No required SSL certificate was sent" (nginx's 496), and with "on" or
+//     "optional" a certificate that fails verification gets 400 "The SSL
+//     certificate error" (495); auth-tls-error-page turns both into a 302
+//     to the page;
+//   - auth-tls-match-cn: a subject DN ($ssl_client_s_dn, "" without a
+//     certificate, so also over plain HTTP) that does not match gets 403
+//     "client certificate unauthorized";
+//   - the SNI selected another server than the Host header, which verifies
+//     client certificates: 421, as nginx (ngx_http_set_virtual_server), so
+//     that a handshake made for one host is never taken for another's;
+//     without SNI the Host's server applies (no certificate: 400).
+//
+// Passing requests get ssl-client-verify, ssl-client-subject-dn,
+// ssl-client-issuer-dn and, with auth-tls-pass-certificate-to-upstream,
+// ssl-client-cert; whatever the client sent under these names is removed
+// first, so the upstream can trust them.
+
+// clientAuths caches the compiled ClientAuth of the Snapshot last seen.
+type clientAuths struct {
+	last atomic.Pointer[compiledAuths]
+}
+
+// compiledAuths are the compiled ClientAuths of one Snapshot, by pointer.
+type compiledAuths struct {
+	snap *snapshot.Snapshot
+	by   map[*snapshot.ClientAuth]*compiledAuth
+}
+
+// compiledAuth is a ClientAuth ready to verify with.
+type compiledAuth struct {
+	src     *snapshot.ClientAuth
+	roots   *x509.CertPool
+	crls    []*x509.RevocationList
+	matchCN *regexp.Regexp // nil: any
+	err     error          // the material did not compile: deny
+}
+
+// of returns the compiled form of a, a ClientAuth of rt's Snapshot.
+func (c *clientAuths) of(rt *router.Router, a *snapshot.ClientAuth) *compiledAuth {
+	s := rt.Snapshot()
+	last := c.last.Load()
+	if last == nil || last.snap != s {
+		next := &compiledAuths{snap: s, by: map[*snapshot.ClientAuth]*compiledAuth{}}
+		for i := range s.Servers {
+			t := s.Servers[i].TLS
+			if t == nil || t.ClientAuth == nil {
+				continue
+			}
+			if last != nil && last.by[t.ClientAuth] != nil {
+				next.by[t.ClientAuth] = last.by[t.ClientAuth]
+			} else {
+				next.by[t.ClientAuth] = compileAuth(t.ClientAuth)
+			}
+		}
+		c.last.Store(next)
+		last = next
+	}
+	if ca := last.by[a]; ca != nil {
+		return ca
+	}
+	return compileAuth(a) // a Server reused from an older Router
+}
+
+func compileAuth(a *snapshot.ClientAuth) *compiledAuth {
+	ca := &compiledAuth{src: a, roots: x509.NewCertPool()}
+	if a.Denied != "" {
+		return ca
+	}
+	if !ca.roots.AppendCertsFromPEM(a.CAPEM) {
+		ca.err = errors.New("ca.crt holds no certificate")
+	}
+	for rest := a.CRLPEM; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		crl, err := x509.ParseRevocationList(block.Bytes)
+		if err != nil {
+			ca.err = fmt.Errorf("parse ca.crl: %w", err)
+			continue
+		}
+		ca.crls = append(ca.crls, crl)
+	}
+	if p := a.Settings.MatchCN; p != "" {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			ca.err = fmt.Errorf("compile auth-tls-match-cn: %w", err)
+		}
+		ca.matchCN = re
+	}
+	return ca
+}
+
+// Headers set for the upstream, lower-case as nginx writes them.
+const (
+	hdrClientCert      = "ssl-client-cert"
+	hdrClientVerify    = "ssl-client-verify"
+	hdrClientSubjectDN = "ssl-client-subject-dn"
+	hdrClientIssuerDN  = "ssl-client-issuer-dn"
+)
+
+// clientCert applies the client certificate verification of the host of r
+// and reports whether it answered the request (see the package comment
+// above). A host without verification costs one lookup.
+func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Router) bool {
+	t := rt.ServerTLS(r.Host)
+	if t == nil || t.ClientAuth == nil {
+		return false
+	}
+	a := p.clientAuths.of(rt, t.ClientAuth)
+	if a.src.Denied != "" || a.err != nil {
+		writeCertPage(w, http.StatusForbidden, "", "")
+		return true
+	}
+	set := a.src.Settings
+	if r.TLS != nil && r.TLS.ServerName != "" && set.VerifyClient != annotations.VerifyOff && rt.ServerTLS(r.TLS.ServerName) != t {
+		// The SNI selected another server (each Server has its own
+		// ServerTLS) than the Host header, which verifies.
+		writeCertPage(w, http.StatusMisdirectedRequest, "", "")
+		return true
+	}
+	verify, subject, issuer, cert := "", "", "", ""
+	if r.TLS != nil {
+		verify = "NONE"
+		if certs := r.TLS.PeerCertificates; len(certs) > 0 && set.VerifyClient != annotations.VerifyOff {
+			leaf := certs[0]
+			subject, issuer = leaf.Subject.String(), leaf.Issuer.String()
+			if set.PassCertificate {
+				cert = escapeComponent(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}))
+			}
+			verify = "SUCCESS"
+			if reason := a.verify(certs); reason != "" {
+				verify = "FAILED:" + reason
+				if set.VerifyClient != annotations.VerifyOptionalNoCA {
+					p.certError(w, r, set.ErrorPage, "The SSL certificate error")
+					return true
+				}
+			}
+		} else if set.VerifyClient == annotations.VerifyOn {
+			p.certError(w, r, set.ErrorPage, "No required SSL certificate was sent")
+			return true
+		}
+	}
+	if a.matchCN != nil && !a.matchCN.MatchString(subject) {
+		writeCertPage(w, http.StatusForbidden, "", "client certificate unauthorized")
+		return true
+	}
+	h := r.Header
+	for _, k := range [...]string{"Ssl-Client-Cert", "Ssl-Client-Verify", "Ssl-Client-Subject-Dn", "Ssl-Client-Issuer-Dn"} {
+		delete(h, k)
+	}
+	for _, kv := range [...][2]string{{hdrClientCert, cert}, {hdrClientVerify, verify}, {hdrClientSubjectDN, subject}, {hdrClientIssuerDN, issuer}} {
+		if kv[1] != "" {
+			h[kv[0]] = []string{kv[1]}
+		}
+	}
+	return false
+}
+
+// verify checks the client's chain (leaf first, then what it sent as
+// intermediates) against the CAs, the verify depth and the CRLs; it returns
+// "" when it passes, else OpenSSL's reason, as nginx's $ssl_client_verify
+// gives it after "FAILED:".
+func (a *compiledAuth) verify(certs []*x509.Certificate) string {
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := certs[0].Verify(x509.VerifyOptions{
+		Roots: a.roots, Intermediates: inter, CurrentTime: time.Now(),
+		// OpenSSL checks a client certificate's purpose (sslclient): an
+		// extended key usage without clientAuth is refused, none is fine.
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	if err != nil {
+		var inv x509.CertificateInvalidError
+		if errors.As(err, &inv) && inv.Reason == x509.Expired {
+			return "certificate has expired"
+		}
+		if errors.As(err, &inv) && inv.Reason == x509.IncompatibleUsage {
+			return "unsupported certificate purpose"
+		}
+		var unknown x509.UnknownAuthorityError
+		if errors.As(err, &unknown) {
+			return "unable to get local issuer certificate"
+		}
+		return "certificate verify failed"
+	}
+	// OpenSSL's verify depth counts the CA certificates above the leaf
+	// that are not the trust anchor: depth d allows chains of d+2.
+	depthOK := false
+	for _, chain := range chains {
+		if len(chain) <= a.src.Settings.VerifyDepth+2 {
+			depthOK = true
+			if a.revoked(chain) {
+				return "certificate revoked"
+			}
+		}
+	}
+	if !depthOK {
+		return "certificate chain too long"
+	}
+	return ""
+}
+
+// revoked reports whether a CRL of its issuer lists a certificate of chain.
+func (a *compiledAuth) revoked(chain []*x509.Certificate) bool {
+	for i, c := range chain[:len(chain)-1] {
+		issuer := chain[i+1]
+		for _, crl := range a.crls {
+			if crl.CheckSignatureFrom(issuer) != nil {
+				continue
+			}
+			for _, e := range crl.RevokedCertificateEntries {
+				if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// certError answers a request whose client certificate is missing or
+// invalid: 400 with nginx's page, or a 302 to auth-tls-error-page, as
+// nginx's error_page 495 496 = page. Either way the connection closes, as
+// nginx ends keep-alive after these errors.
+func (p *Proxy) certError(w http.ResponseWriter, r *http.Request, page, reason string) {
+	w.Header().Set("Connection", "close")
+	if page != "" {
+		w.Header().Set("Location", page)
+		writeCertPage(w, http.StatusFound, "", "")
+		return
+	}
+	writeCertPage(w, http.StatusBadRequest, reason, "")
+}
+
+// writeCertPage writes nginx's HTML error page of status: with reason, the
+// pages of its 495 and 496 (status 400); with body, that text alone, as
+// nginx's "return 403 text".
+func writeCertPage(w http.ResponseWriter, status int, reason, body string) {
+	text := strconv.Itoa(status) + " " + http.StatusText(status)
+	var page string
+	switch {
+	case body != "":
+		page = body
+		w.Header().Set("Content-Type", "text/html") // nginx's default_type in ingress-nginx
+	case reason != "":
+		page = "<html>\r\n<head><title>" + strconv.Itoa(status) + " " + reason + "</title></head>\r\n<body>\r\n" +
+			"<center><h1>" + text + "</h1></center>\r\n<center>" + reason + "</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+		w.Header().Set("Content-Type", "text/html")
+	default:
+		page = "<html>\r\n<head><title>" + text + "</title></head>\r\n<body>\r\n<center><h1>" + text +
+			"</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+		w.Header().Set("Content-Type", "text/html")
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(page))
+}
+
+// escapeComponent escapes b as nginx's ngx_escape_uri with
+// NGX_ESCAPE_URI_COMPONENT ($ssl_client_escaped_cert): every byte but
+// letters, digits, '-', '.', '_' and '~' as %XX, upper-case hex.
+func escapeComponent(b []byte) string {
+	const hex = "0123456789ABCDEF"
+	out := make([]byte, 0, len(b)*3/2)
+	for _, c := range b {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			out = append(out, c)
+			continue
+		}
+		out = append(out, '%', hex[c>>4], hex[c&15])
+	}
+	return string(out)
+}

@@ -1,0 +1,330 @@
+package router
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+var fiveAddrs = []string{"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80", "10.0.0.5:80"}
+
+// balancedRoute compiles one Prefix "/" route of host b.test to service
+// app over addrs with the given load-balance and Balance, after prev.
+func balancedRoute(tb testing.TB, prev *Router, addrs []string, lb string, bal *annotations.Balance, canaries ...snapshot.Canary) (*Router, *Route) {
+	tb.Helper()
+	p := prefix("/", "app")
+	p.Backend.Endpoints = addrs
+	p.Backend.Proxy = annotations.DefaultProxy()
+	p.Backend.Proxy.LoadBalance = lb
+	p.Backend.Proxy.Balance = bal
+	p.Canaries = canaries
+	r := mustCompile(tb, &snapshot.Snapshot{Servers: []snapshot.Server{{Host: "b.test", Paths: []snapshot.Path{p}}}}, prev)
+	route, ok := r.Match("b.test", "/")
+	if !ok {
+		tb.Fatal("no route for b.test/")
+	}
+	return r, route
+}
+
+func pick(tb testing.TB, p *Pool, req *http.Request, remote string, tried ...*Upstream) (*Upstream, string) {
+	tb.Helper()
+	u, cookie, ok := p.Pick(req, remote, tried)
+	if !ok {
+		tb.Fatalf("Pick(%s) found no upstream", req.URL)
+	}
+	return u, cookie
+}
+
+func TestHashByStableAndEven(t *testing.T) {
+	t.Parallel()
+	bal := &annotations.Balance{HashBy: "$request_uri", HashBySubsetSize: 3, CookieName: annotations.DefaultCookieName}
+	_, full := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	// A second Router compiled on its own (another worker) and one with
+	// the third endpoint removed.
+	_, other := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	_, less := balancedRoute(t, nil, append(append([]string(nil), fiveAddrs[:2]...), fiveAddrs[3:]...), "round_robin", bal)
+	const n = 5000
+	count := map[string]int{}
+	moved := 0
+	for i := range n {
+		req := httptest.NewRequest("GET", fmt.Sprintf("/item/%d?x=1", i), nil)
+		u, cookie := pick(t, full.Pool, req, "192.0.2.1")
+		if cookie != "" {
+			t.Fatalf("hashing set a cookie %q", cookie)
+		}
+		if again, _ := pick(t, full.Pool, req, "192.0.2.1"); again != u {
+			t.Fatalf("%s: %s then %s", req.URL, u.Addr, again.Addr)
+		}
+		if o, _ := pick(t, other.Pool, req, "192.0.2.1"); o.Addr != u.Addr {
+			t.Fatalf("%s: %s on one router, %s on another", req.URL, u.Addr, o.Addr)
+		}
+		l, _ := pick(t, less.Pool, req, "192.0.2.1")
+		if u.Addr != fiveAddrs[2] && l.Addr != u.Addr {
+			t.Fatalf("%s moved from %s to %s when %s was removed", req.URL, u.Addr, l.Addr, fiveAddrs[2])
+		}
+		if u.Addr == fiveAddrs[2] {
+			moved++
+		}
+		count[u.Addr]++
+	}
+	for _, a := range fiveAddrs {
+		if c := count[a]; c < n/5/2 || c > n/5*2 {
+			t.Errorf("%s got %d of %d keys", a, c, n)
+		}
+	}
+	if moved == 0 {
+		t.Error("no key was on the removed endpoint")
+	}
+}
+
+func TestHashByVariables(t *testing.T) {
+	t.Parallel()
+	req := httptest.NewRequest("POST", "http://Shop.Example:8080/a/b?ID=7&x=y", nil)
+	req.Header.Set("X-User", "u1")
+	req.Header.Add("Cookie", `sid="abc"; other=1`)
+	parts, err := annotations.ParseHashBy("${host}-$request_uri-$uri-$args-$remote_addr-$scheme-$request_method-$http_x_user-$cookie_sid-$arg_id-$http_missing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := hashKey(parts, req, "192.0.2.9")
+	want := "shop.example-/a/b?ID=7&x=y-/a/b-ID=7&x=y-192.0.2.9-http-POST-u1-abc-7-"
+	if got != want {
+		t.Errorf("key = %q, want %q", got, want)
+	}
+}
+
+func TestHashBySubset(t *testing.T) {
+	t.Parallel()
+	bal := &annotations.Balance{HashBy: "$http_x_user", HashBySubset: true, HashBySubsetSize: 2, CookieName: annotations.DefaultCookieName}
+	_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	// Five endpoints in subsets of two: set1 {1,2}, set2 {3,4}, set3 {5,1}.
+	sets := map[string]map[string]bool{}
+	for i := range 20 {
+		user := fmt.Sprintf("user-%d", i)
+		seen := map[string]bool{}
+		for range 40 {
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set("X-User", user)
+			u, _ := pick(t, route.Pool, req, "")
+			seen[u.Addr] = true
+		}
+		if len(seen) != 2 {
+			t.Errorf("user %s reached %v, want the two endpoints of one subset", user, seen)
+		}
+		sets[fmt.Sprint(seen)] = seen
+	}
+	valid := map[string]bool{
+		fmt.Sprint(map[string]bool{fiveAddrs[0]: true, fiveAddrs[1]: true}): true,
+		fmt.Sprint(map[string]bool{fiveAddrs[2]: true, fiveAddrs[3]: true}): true,
+		fmt.Sprint(map[string]bool{fiveAddrs[4]: true, fiveAddrs[0]: true}): true,
+	}
+	for s := range sets {
+		if !valid[s] {
+			t.Errorf("subset %s is not one of ingress-nginx's", s)
+		}
+	}
+}
+
+func md5hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+func cookieReq(name, value string) *http.Request {
+	req := httptest.NewRequest("GET", "/", nil)
+	if name != "" {
+		req.AddCookie(&http.Cookie{Name: name, Value: value})
+	}
+	return req
+}
+
+func TestStickyPersistent(t *testing.T) {
+	t.Parallel()
+	bal := &annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"}
+	_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	_, other := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	// ingress-nginx's values: md5(upstream name .. address) | md5(md5(name) .. name).
+	name := "ns-app-80"
+	backendKey := md5hex(md5hex(name) + name)
+	u, cookie := pick(t, route.Pool, cookieReq("", ""), "")
+	if want := md5hex(name+u.Addr) + "|" + backendKey; cookie != want {
+		t.Fatalf("cookie %q for %s, want %q", cookie, u.Addr, want)
+	}
+	for range 10 {
+		for _, r := range []*Route{route, other} {
+			got, set := pick(t, r.Pool, cookieReq("route", cookie), "")
+			if got.Addr != u.Addr || set != "" {
+				t.Fatalf("with the cookie: %s (set %q), want %s and no new cookie", got.Addr, set, u.Addr)
+			}
+		}
+	}
+	// A cookie for an endpoint that is gone, or garbage: a new pick.
+	for _, v := range []string{md5hex(name+"10.9.9.9:80") + "|" + backendKey, "garbage", "", "|" + backendKey} {
+		if _, set := pick(t, route.Pool, cookieReq("route", v), ""); set == "" {
+			t.Errorf("cookie %q: no new cookie", v)
+		}
+	}
+	// Spread: new clients land on every endpoint.
+	seen := map[string]bool{}
+	for range 200 {
+		u, _ := pick(t, route.Pool, cookieReq("", ""), "")
+		seen[u.Addr] = true
+	}
+	if len(seen) != len(fiveAddrs) {
+		t.Errorf("new sessions reached %d endpoints, want %d", len(seen), len(fiveAddrs))
+	}
+}
+
+func TestStickyBalanced(t *testing.T) {
+	t.Parallel()
+	bal := &annotations.Balance{Cookie: true, CookieName: annotations.DefaultCookieName}
+	_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	_, other := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	backendKey := md5hex(md5hex("ns-app-80") + "ns-app-80")
+	u, cookie := pick(t, route.Pool, cookieReq("", ""), "")
+	key, bk, ok := cutPipe(cookie)
+	if !ok || bk != backendKey {
+		t.Fatalf("cookie %q, want <key>|%s", cookie, backendKey)
+	}
+	if got := fiveAddrs[newRing(fiveAddrs, nil).find(key)]; got != u.Addr {
+		t.Fatalf("cookie key %q is on %s's ring point, the pick was %s", key, got, u.Addr)
+	}
+	// A key as ingress-nginx writes it (time.pid.random) resolves through
+	// the ring on every Router.
+	nginxKey := "1733361234.567.4242.123456"
+	want := fiveAddrs[newRing(fiveAddrs, nil).find(nginxKey)]
+	for _, r := range []*Route{route, other} {
+		got, set := pick(t, r.Pool, cookieReq(annotations.DefaultCookieName, nginxKey+"|"+backendKey), "")
+		if got.Addr != want || set != "" {
+			t.Errorf("ingress-nginx cookie: %s (set %q), want %s and no new cookie", got.Addr, set, want)
+		}
+	}
+}
+
+func cutPipe(s string) (string, string, bool) {
+	for i := range len(s) {
+		if s[i] == '|' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func TestStickyChangeOnFailure(t *testing.T) {
+	t.Parallel()
+	for _, change := range []bool{false, true} {
+		bal := &annotations.Balance{Cookie: true, Persistent: true, CookieName: "route", CookieChangeOnFailure: change}
+		_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+		first, cookie := pick(t, route.Pool, cookieReq("", ""), "")
+		next, set := pick(t, route.Pool, cookieReq("route", cookie), "", first)
+		if next == first {
+			t.Errorf("change=%t: the retry went to the failed %s again", change, first.Addr)
+		}
+		if (set != "") != change {
+			t.Errorf("change=%t: retry set cookie %q", change, set)
+		}
+		if change {
+			if got, _ := pick(t, route.Pool, cookieReq("route", set), ""); got != next {
+				t.Errorf("the new cookie names %s, the retry went to %s", got.Addr, next.Addr)
+			}
+		}
+	}
+}
+
+func TestStickyCanary(t *testing.T) {
+	t.Parallel()
+	bal := &annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"}
+	withBal := func(b *annotations.Balance) func(*snapshot.Canary) {
+		return func(c *snapshot.Canary) {
+			c.Backend.Proxy = annotations.DefaultProxy()
+			c.Backend.Proxy.Balance = b
+			c.Header = "X-Canary"
+		}
+	}
+	legacy := *bal
+	legacy.Cookie = false
+	for _, tc := range []struct {
+		name  string
+		cbal  *annotations.Balance
+		toCan bool // the canary's cookie pins to the canary
+	}{{"sticky", bal, true}, {"legacy", &legacy, false}} {
+		_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal, cn("v2", withBal(tc.cbal)))
+		mainKey := md5hex(md5hex("ns-app-80") + "ns-app-80")
+		canaryKey := md5hex(md5hex("ns-v2-80") + "ns-v2-80")
+		// Pinned to the main backend: even "always" does not move it.
+		req := cookieReq("route", "x|"+mainKey)
+		req.Header.Set("X-Canary", "always")
+		if c := route.Pick(req, func(int) int { t.Fatal("drew"); return 0 }); c != nil {
+			t.Errorf("%s: main cookie and always: canary %s", tc.name, c.Name)
+		}
+		req = cookieReq("route", "x|"+canaryKey)
+		c := route.Pick(req, func(int) int { return 99 })
+		if (c != nil) != tc.toCan {
+			t.Errorf("%s: canary cookie chose %v, want canary %t", tc.name, c, tc.toCan)
+		}
+		if c == nil {
+			continue
+		}
+		u, set := pick(t, c.Pool, cookieReq("", ""), "")
+		if want := md5hex("ns-v2-80"+u.Addr) + "|" + canaryKey; set != want {
+			t.Errorf("%s: canary cookie %q, want %q", tc.name, set, want)
+		}
+	}
+}
+
+func TestEWMA(t *testing.T) {
+	t.Parallel()
+	r, route := balancedRoute(t, nil, fiveAddrs[:3], annotations.EWMA, nil)
+	if route.Pool.Plain() != true {
+		t.Fatal("an ewma pool reads the request")
+	}
+	slow := route.Pool.Upstreams()[0]
+	for _, u := range route.Pool.Upstreams() {
+		rtt := 2 * time.Millisecond
+		if u == slow {
+			rtt = 500 * time.Millisecond
+		}
+		for range 5 {
+			route.Pool.Observe(u, rtt)
+		}
+	}
+	hits := 0
+	for range 300 {
+		u, ok := route.Pool.Next()
+		if !ok {
+			t.Fatal("no upstream")
+		}
+		if u == slow {
+			hits++
+		}
+	}
+	// Two of three are drawn; the slow one wins no draw.
+	if hits != 0 {
+		t.Errorf("the slow endpoint got %d of 300 requests", hits)
+	}
+	// Tried endpoints are passed over; all tried: none.
+	ups := route.Pool.Upstreams()
+	if u, _ := route.Pool.NextExcept(ups[1:]); u != slow {
+		t.Errorf("with the fast ones tried: %v", u)
+	}
+	if _, ok := route.Pool.NextExcept(ups); ok {
+		t.Error("every endpoint tried, still one")
+	}
+	// The averages outlive a swap; a new endpoint starts at the average of
+	// the others (slow start), not at 0.
+	_, next := balancedRoute(t, r, fiveAddrs[:4], annotations.EWMA, nil)
+	if next.Pool.Upstreams()[0] != slow {
+		t.Fatal("the upstream state did not outlive the swap")
+	}
+	v, ok := next.Pool.Upstreams()[3].ewma.get()
+	if !ok || v < 0.1 || v > 0.2 {
+		t.Errorf("new endpoint's average %v (%t), want about (0.5+0.002+0.002)/3", v, ok)
+	}
+}

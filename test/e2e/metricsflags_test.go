@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/test/testutil"
+)
+
+// TestRequestMetricsFlags runs the weir binary with one worker and
+// ingress-nginx's flags that shape the request metrics:
+// --metrics-per-host=false drops the host label, --report-status-classes
+// reports 2xx and 4xx, and --exclude-socket-metrics drops a family (as
+// test/e2e/metrics/metrics.go of ingress-nginx checks it).
+func TestRequestMetricsFlags(t *testing.T) {
+	b := newBackend(t, "m", nil)
+	p := startWeirProcess(t, "1", map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("m", b.port) + ingress("m", "m.test", "m"),
+	}, "--metrics-per-host=false", "--report-status-classes",
+		"--exclude-socket-metrics=nginx_ingress_controller_request_size,nginx_ingress_controller_header_duration_seconds")
+	for _, path := range []string{"/", "/", "/"} {
+		req, _ := http.NewRequest(http.MethodGet, p.httpURL+path, nil)
+		req.Host = "m.test"
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET m.test%s: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	var body string
+	testutil.WaitFor(t, 10*time.Second, "the three requests counted", func() bool {
+		resp, err := client.Get(p.metrics + "/metrics")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		return strings.Contains(body, `nginx_ingress_controller_requests{`)
+	})
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "nginx_ingress_controller_") {
+			continue
+		}
+		if strings.HasPrefix(line, "nginx_ingress_controller_request_size") || strings.HasPrefix(line, "nginx_ingress_controller_header_duration_seconds") {
+			t.Errorf("excluded family exported: %s", line)
+		}
+		if strings.HasPrefix(line, "nginx_ingress_controller_requests{") {
+			if strings.Contains(line, `host=`) || !strings.Contains(line, `status="2xx"`) {
+				t.Errorf("requests series %s: want no host label and status 2xx", line)
+			}
+		}
+	}
+	if !strings.Contains(body, "nginx_ingress_controller_response_size_count{") {
+		t.Error("nginx_ingress_controller_response_size not exported: only the excluded families may go")
+	}
+}
