@@ -26,6 +26,9 @@ import (
 //   - X-Original-Forwarded-For, X-Original-Forwarded-Host: the client's
 //     forwarded-for-header and X-Forwarded-Host.
 //   - X-Request-ID: the client's, else a new 32-hex-digit random ID.
+//
+// Then the route's rewrite-target, x-forwarded-prefix and upstream-vhost
+// apply (rewriteUpstream).
 func rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	ex := exchangeFrom(in.Context())
@@ -45,6 +48,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 			continue
 		}
 		h[k] = vals[i : i+1 : i+1]
+	}
+	if ex.route != nil {
+		rewriteUpstream(in, out, ex.route) // rewrite.go
 	}
 }
 

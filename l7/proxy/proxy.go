@@ -202,8 +202,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// connection must not cut this one; forward arms its own per write.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	// Client certificates are checked per server, before any location, as
-	// nginx does.
-	if p.clientCert(rec, r, rt) {
+	// nginx does; then the server-level redirects.
+	if p.clientCert(rec, r, rt) || p.hostRedirect(rec, r, rt, &ex.fwd) { // redirect.go
 		return
 	}
 	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
@@ -214,11 +214,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
-	// The CORS preflight is answered in nginx's rewrite phase.
+	// The CORS preflight is answered in nginx's rewrite phase, before the
+	// location's redirects (nginx.tmpl's CORS block comes first).
 	if p.cors(rec, r, route, ex) {
 		return
 	}
-	if p.tlsPolicy(rec, r, &ex.fwd, route) {
+	if p.locationRedirect(rec, r, route) || p.tlsPolicy(rec, r, &ex.fwd, route) {
 		return
 	}
 	// limit_req and limit_conn run in nginx's preaccess phase, in this

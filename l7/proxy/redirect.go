@@ -17,9 +17,10 @@ const acmeChallengePath = "/.well-known/acme-challenge"
 // tlsPolicy applies the route's TLS settings before proxying. A request of
 // a route with SSLRedirect whose scheme ($pass_access_scheme: the
 // connection's, or X-Forwarded-Proto with use-forwarded-headers) is "http"
-// gets a 308 to the same host ($best_http_host) and path+query over HTTPS,
-// and tlsPolicy
-// returns true: the request is done. An HTTPS request of a route with HSTS
+// gets a 308 (http-redirect-code) to the same host ($best_http_host) and path+query over HTTPS,
+// without a trailing slash unless preserve-trailing-slash (as
+// lua_ingress.lua), with the port under use-port-in-redirects, and
+// tlsPolicy returns true: the request is done. An HTTPS request of a route with HSTS
 // gets the Strict-Transport-Security header (written before the upstream's
 // headers, so browsers, which heed the first, use Weir's).
 func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding, route *router.Route) bool {
@@ -30,16 +31,23 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding,
 	if f.scheme != "http" || !be.SSLRedirect || strings.HasPrefix(matchPath(r.URL.Path), acmeChallengePath) {
 		return false
 	}
-	w.Header().Set("Location", httpsURL(f.host, r.URL.RequestURI(), p.httpsPort))
-	w.Header().Set("Content-Type", "text/html")
-	w.WriteHeader(http.StatusPermanentRedirect)
-	_, _ = w.Write([]byte("<html>\r\n<head><title>308 Permanent Redirect</title></head>\r\n<body>\r\n<center><h1>308 Permanent Redirect</h1></center>\r\n</body>\r\n</html>\r\n"))
+	uri, withPort := r.URL.RequestURI(), false
+	if rw := be.Proxy.Rewrite; rw != nil {
+		withPort = rw.UsePortInRedirects
+		if !rw.PreserveTrailingSlash {
+			uri = strings.TrimSuffix(uri, "/")
+		}
+	} else {
+		uri = strings.TrimSuffix(uri, "/")
+	}
+	writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), httpsURL(f.host, uri, p.httpsPort, withPort))
 	return true
 }
 
 // httpsURL is the HTTPS URL of host (without its port) and requestURI
-// (path and query as sent), with httpsPort unless it is 0 or 443.
-func httpsURL(host, requestURI string, httpsPort int) string {
+// (path and query as sent), with httpsPort unless it is 0 or 443, or, when
+// withPort is set (use-port-in-redirects), with httpsPort, 443 when 0.
+func httpsURL(host, requestURI string, httpsPort int, withPort bool) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
@@ -47,8 +55,136 @@ func httpsURL(host, requestURI string, httpsPort int) string {
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	if httpsPort != 0 && httpsPort != 443 {
+	if withPort && httpsPort == 0 {
+		httpsPort = 443
+	}
+	if httpsPort != 0 && (httpsPort != 443 || withPort) {
 		host += ":" + strconv.Itoa(httpsPort)
 	}
 	return "https://" + host + requestURI
+}
+
+// hostRedirect answers the redirects of nginx's server level, before any
+// path matches, and returns true when it did:
+//
+//   - a from-to-www-redirect name (ingress-nginx's redirect server and
+//     ngx_srv_redirect.lua): http-redirect-code (308) to $scheme://<host>:$server_port followed
+//     by $request_uri without its trailing slash; with use-forwarded-headers
+//     the scheme and port are X-Forwarded-Proto's and X-Forwarded-Port's.
+//   - app-root: a request whose path is "/" gets 302 to
+//     $scheme://$http_host<app-root> (nginx.tmpl's "if ($uri = /)").
+func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, rt *router.Router, f *forwarding) bool {
+	to, appRoot := rt.HostLevel(r.Host)
+	switch {
+	case to != "":
+		port := localPort(r)
+		if p.liveGlobal().UseForwardedHeaders {
+			if v, ok := headerValue(r.Header, "X-Forwarded-Port"); ok {
+				port = v
+			}
+		}
+		writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"))
+		return true
+	case appRoot != "" && matchPath(r.URL.Path) == "/":
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		writeRedirect(w, http.StatusFound, scheme+"://"+r.Host+appRoot)
+		return true
+	}
+	return false
+}
+
+// locationRedirect answers the redirects of nginx's location rewrite phase
+// that come before ssl-redirect (which is Lua, run at the end of the phase),
+// and returns true when it did: permanent-redirect or temporal-redirect
+// (nginx's return <code> <url>), then a rewrite-target starting with
+// http:// or https:// (nginx's rewrite to a URL: 302, the query appended).
+// An HTTPS response gets the route's HSTS header, as every response does.
+func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *router.Route) bool {
+	rw := route.Backend.Proxy.Rewrite
+	if rw == nil {
+		return false
+	}
+	target := ""
+	code := rw.RedirectCode
+	switch {
+	case rw.RedirectURL != "":
+		target = rw.RedirectURL
+		if target[0] == '/' && !rw.RelativeRedirects {
+			target = absoluteRedirect(r, route.Host, target, rw.UsePortInRedirects)
+		}
+	case route.Rewrite != nil && (strings.HasPrefix(rw.Target, "http://") || strings.HasPrefix(rw.Target, "https://")):
+		uri := matchPath(r.URL.Path)
+		m := route.Rewrite.FindStringSubmatchIndex(uri)
+		if m == nil {
+			return false
+		}
+		target, code = expand(rw.Target, uri, m), http.StatusFound
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+	default:
+		return false
+	}
+	if r.TLS != nil && route.Backend.HSTS != "" {
+		w.Header().Set("Strict-Transport-Security", route.Backend.HSTS)
+	}
+	writeRedirect(w, code, target)
+	return true
+}
+
+// absoluteRedirect makes the path target absolute as nginx's header filter
+// does under absolute_redirect on: the connection's scheme, the request's
+// host (lower-cased, without its port; serverHost when it has none), the
+// local port when withPort (port_in_redirect on) and it is not the
+// scheme's default, then target.
+func absoluteRedirect(r *http.Request, serverHost, target string, withPort bool) string {
+	scheme, defPort := "http://", "80"
+	if r.TLS != nil {
+		scheme, defPort = "https://", "443"
+	}
+	host := router.NormalizeHost(r.Host)
+	if host == "" {
+		host = serverHost
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port := localPort(r); withPort && port != defPort {
+		host += ":" + port
+	}
+	return scheme + host + target
+}
+
+// requestURI is nginx's $request_uri: the target of the request line as
+// the client sent it.
+func requestURI(r *http.Request) string {
+	if r.RequestURI != "" && r.RequestURI[0] == '/' {
+		return r.RequestURI
+	}
+	return r.URL.RequestURI()
+}
+
+// writeRedirect answers code as nginx's return does: for 301, 302, 303,
+// 307 and 308 a Location of target and nginx's page for the status; for
+// another status (300, 304, 305, 306) target is the body, without a
+// Location.
+func writeRedirect(w http.ResponseWriter, code int, target string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	body := target
+	switch code {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		h.Set("Location", target)
+		status := strconv.Itoa(code) + " " + http.StatusText(code)
+		body = "<html>\r\n<head><title>" + status + "</title></head>\r\n<body>\r\n<center><h1>" + status +
+			"</h1></center>\r\n</body>\r\n</html>\r\n"
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code)
+	if code != http.StatusNotModified {
+		_, _ = w.Write([]byte(body))
+	}
 }

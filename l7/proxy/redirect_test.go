@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -27,7 +28,7 @@ func TestHTTPSURL(t *testing.T) {
 			t.Parallel()
 			r := httptest.NewRequest(http.MethodGet, "http://"+tc.host+tc.target, nil)
 			r.Host = tc.host
-			if got := httpsURL(r.Host, r.URL.RequestURI(), tc.port); got != tc.want {
+			if got := httpsURL(r.Host, r.URL.RequestURI(), tc.port, false); got != tc.want {
 				t.Errorf("httpsURL(%s%s, %d) = %q, want %q", tc.host, tc.target, tc.port, got, tc.want)
 			}
 		})
@@ -157,5 +158,235 @@ func TestSSLRedirectForwardedProto(t *testing.T) {
 				t.Errorf("Location %q, want %q", loc, wantLocation)
 			}
 		})
+	}
+}
+
+// TestAppRoot follows ingress-nginx's approot e2e test: GET / answers 302
+// to http://<Host header><app-root>, before any path matches (the server
+// has no "/" path), and other paths are proxied.
+func TestAppRoot(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	be := backendOf("app", []string{addr(up)})
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "approot.bar.com", AppRoot: "/foo", Paths: []snapshot.Path{
+		{Path: "/foo", Match: snapshot.MatchPrefix, Backend: be},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	checkRedirects(t, noFollow(t), srv, []redirectCase{
+		{"approot.bar.com", "/", http.StatusFound, "http://approot.bar.com/foo", "<title>302 Found</title>"},
+		{"approot.bar.com", "/?x=1", http.StatusFound, "http://approot.bar.com/foo", ""},
+		{"approot.bar.com:8080", "/", http.StatusFound, "http://approot.bar.com:8080/foo", ""},
+		{"approot.bar.com", "/foo", http.StatusOK, "", ""},
+		{"approot.bar.com", "/bar", http.StatusNotFound, "", ""},
+		{"other.bar.com", "/", http.StatusNotFound, "", ""},
+	})
+}
+
+// TestPermanentTemporalRedirect follows ingress-nginx's redirect e2e test:
+// the route answers its code with Location the URL instead of proxying,
+// before ssl-redirect (nginx's return runs before the Lua rewrite); a code
+// that is not a redirect status (300) sends the URL as the body.
+func TestPermanentTemporalRedirect(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	perm := backendOf("perm", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "http://redirect.example.com", RedirectCode: 301}))
+	perm.SSLRedirect = true
+	temp := backendOf("temp", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "https://t.example.com/a?b=c", RedirectCode: 307}))
+	multi := backendOf("multi", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "http://m.example.com", RedirectCode: 300}))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "redirect", Paths: []snapshot.Path{
+		{Path: "/something", Match: snapshot.MatchPrefix, Backend: perm},
+		{Path: "/temp", Match: snapshot.MatchPrefix, Backend: temp},
+		{Path: "/multi", Match: snapshot.MatchPrefix, Backend: multi},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	c := noFollow(t)
+	tests := []struct {
+		path, wantLocation, wantBody string
+		wantStatus                   int
+	}{
+		{"/something", "http://redirect.example.com", "<title>301 Moved Permanently</title>", http.StatusMovedPermanently},
+		{"/something/else?q=1", "http://redirect.example.com", "<title>301 Moved Permanently</title>", http.StatusMovedPermanently},
+		{"/temp", "https://t.example.com/a?b=c", "<title>307 Temporary Redirect</title>", http.StatusTemporaryRedirect},
+		{"/multi", "", "http://m.example.com", http.StatusMultipleChoices},
+	}
+	for _, tc := range tests {
+		res := get(t, c, srv, "redirect", tc.path)
+		if res.err != nil || res.status != tc.wantStatus || res.header.Get("Location") != tc.wantLocation || !strings.Contains(res.body, tc.wantBody) {
+			t.Errorf("GET %s: %d Location %q body %q (%v), want %d %q with %q", tc.path, res.status, res.header.Get("Location"),
+				res.body, res.err, tc.wantStatus, tc.wantLocation, tc.wantBody)
+		}
+	}
+}
+
+// TestRelativeRedirects follows ingress-nginx's relativeredirects e2e
+// test: a permanent-redirect to a path is made absolute with the request's
+// host (nginx's absolute_redirect on; the port only with
+// use-port-in-redirects, port_in_redirect), or sent as is with
+// relative-redirects.
+func TestRelativeRedirects(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	abs := backendOf("abs", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "/new-location", RedirectCode: 301}))
+	port := backendOf("port", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "/new-location", RedirectCode: 301, UsePortInRedirects: true}))
+	rel := backendOf("rel", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "/new-location", RedirectCode: 301, RelativeRedirects: true}))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "rr.foo.com", Paths: []snapshot.Path{
+		{Path: "/something", Match: snapshot.MatchPrefix, Backend: abs},
+		{Path: "/port", Match: snapshot.MatchPrefix, Backend: port},
+		{Path: "/relative", Match: snapshot.MatchPrefix, Backend: rel},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	listen := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	checkRedirects(t, noFollow(t), srv, []redirectCase{
+		{"rr.foo.com", "/something", http.StatusMovedPermanently, "http://rr.foo.com/new-location", ""},
+		{"RR.foo.com:8080", "/something", http.StatusMovedPermanently, "http://rr.foo.com/new-location", ""},
+		{"rr.foo.com", "/port", http.StatusMovedPermanently, "http://rr.foo.com:" + listen + "/new-location", ""},
+		{"rr.foo.com", "/relative", http.StatusMovedPermanently, "/new-location", ""},
+	})
+}
+
+// TestFromToWWWRedirect follows ingress-nginx's fromtowwwredirect e2e
+// test over HTTP: www.<host> answers 308 to http://<host>:<port><request
+// URI without its trailing slash>, and the host itself is proxied.
+func TestFromToWWWRedirect(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	be := backendOf("www", []string{addr(up)})
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "fromtowwwredirect.bar.com", RedirectFrom: "www.fromtowwwredirect.bar.com",
+		Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}}}}
+	_, srv := front(t, Options{}, s)
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	checkRedirects(t, noFollow(t), srv, []redirectCase{
+		{"www.fromtowwwredirect.bar.com", "/foo", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port + "/foo", ""},
+		{"WWW.fromtowwwredirect.bar.com:" + port, "/foo/?a=b", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port + "/foo/?a=b", ""},
+		{"www.fromtowwwredirect.bar.com", "/foo/", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port + "/foo", ""},
+		{"www.fromtowwwredirect.bar.com", "/", http.StatusPermanentRedirect, "http://fromtowwwredirect.bar.com:" + port, ""},
+		{"fromtowwwredirect.bar.com", "/foo", http.StatusOK, "", ""},
+	})
+}
+
+// TestSSLRedirectTrailingSlashAndPort checks preserve-trailing-slash and
+// use-port-in-redirects on ssl-redirect, as lua_ingress.lua builds its
+// Location: the trailing slash of the request URI is dropped unless
+// preserved, and the port (443 included) is written when asked.
+func TestSSLRedirectTrailingSlashAndPort(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	strip := backendOf("strip", []string{addr(up)})
+	strip.SSLRedirect = true
+	keep := backendOf("keep", []string{addr(up)}, withRewrite(annotations.Rewrite{PreserveTrailingSlash: true, UsePortInRedirects: true}))
+	keep.SSLRedirect = true
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "strip.example.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: strip}}},
+		{Host: "keep.example.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: keep}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	checkRedirects(t, noFollow(t), srv, []redirectCase{
+		{"strip.example.com", "/a/", http.StatusPermanentRedirect, "https://strip.example.com/a", ""},
+		{"strip.example.com", "/", http.StatusPermanentRedirect, "https://strip.example.com", ""},
+		{"strip.example.com", "/a/?x=1", http.StatusPermanentRedirect, "https://strip.example.com/a/?x=1", ""},
+		{"keep.example.com", "/a/", http.StatusPermanentRedirect, "https://keep.example.com:443/a/", ""},
+	})
+}
+
+// TestFromToWWWRedirectHTTPS follows the HTTPS case of ingress-nginx's
+// fromtowwwredirect e2e test (an Ingress of www.<host>, a request for
+// <host>): 308 to https://www.<host>:<port>, and with use-forwarded-headers
+// the scheme and port of X-Forwarded-Proto and X-Forwarded-Port. A
+// permanent redirect over HTTPS carries the route's HSTS header.
+func TestFromToWWWRedirectHTTPS(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	be := backendOf("www", []string{addr(up)})
+	be.HSTS = "max-age=600"
+	gone := backendOf("gone", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "https://new.example.com", RedirectCode: 301}))
+	gone.HSTS = "max-age=600"
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "www.example.com", RedirectFrom: "example.com",
+		Paths: []snapshot.Path{
+			{Path: "/gone", Match: snapshot.MatchPrefix, Backend: gone},
+			{Path: "/", Match: snapshot.MatchPrefix, Backend: be},
+		}}}}
+	p := New(Options{})
+	if err := p.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(p)
+	t.Cleanup(srv.Close)
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, tc := range []struct{ host, path, wantLocation, wantHSTS string }{
+		{"example.com", "/", "https://www.example.com:" + port, ""},
+		{"example.com", "/a/b?c", "https://www.example.com:" + port + "/a/b?c", ""},
+		{"www.example.com", "/gone/x", "https://new.example.com", "max-age=600"},
+	} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = tc.host
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 3 || resp.Header.Get("Location") != tc.wantLocation || resp.Header.Get("Strict-Transport-Security") != tc.wantHSTS {
+			t.Errorf("GET https://%s%s: %d Location %q HSTS %q, want a redirect to %q with HSTS %q", tc.host, tc.path, resp.StatusCode,
+				resp.Header.Get("Location"), resp.Header.Get("Strict-Transport-Security"), tc.wantLocation, tc.wantHSTS)
+		}
+	}
+
+	s.Global = annotations.Global{UseForwardedHeaders: true}
+	if err := p.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "http://example.com/x/", nil)
+	r.Header.Set("X-Forwarded-Proto", "https")
+	r.Header.Set("X-Forwarded-Port", "443")
+	p.ServeHTTP(w, r)
+	if loc := w.Header().Get("Location"); w.Code != http.StatusPermanentRedirect || loc != "https://www.example.com:443/x" {
+		t.Errorf("behind a proxy: %d Location %q, want 308 https://www.example.com:443/x", w.Code, loc)
+	}
+}
+
+// TestHTTPRedirectCodeApplies checks that the ConfigMap's
+// http-redirect-code is the status of ssl-redirect and of the www
+// redirect, as ingress-nginx's Lua and redirect server use it.
+func TestHTTPRedirectCodeApplies(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	be := backendOf("a", []string{addr(up)})
+	be.SSLRedirect = true
+	s := &snapshot.Snapshot{Version: 1, Global: annotations.Global{HTTPRedirect: http.StatusMovedPermanently},
+		Servers: []snapshot.Server{{Host: "a.example.com", RedirectFrom: "www.a.example.com",
+			Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}}}}
+	_, srv := front(t, Options{}, s)
+	c := noFollow(t)
+	for _, host := range []string{"a.example.com", "www.a.example.com"} {
+		res := get(t, c, srv, host, "/x")
+		if res.status != http.StatusMovedPermanently || !strings.Contains(res.body, "301 Moved Permanently") {
+			t.Errorf("GET %s/x: %d %q, want 301", host, res.status, res.body)
+		}
+	}
+}
+
+// redirectCase is a request and the answer checkRedirects expects: its
+// status, its Location ("" none) and a part of its body ("" any).
+type redirectCase struct {
+	host, path     string
+	status         int
+	location, body string
+}
+
+// checkRedirects sends each case's GET through c to srv and reports the
+// answers that differ.
+func checkRedirects(t *testing.T, c *http.Client, srv *httptest.Server, cases []redirectCase) {
+	t.Helper()
+	for _, tc := range cases {
+		res := get(t, c, srv, tc.host, tc.path)
+		if res.err != nil || res.status != tc.status || res.header.Get("Location") != tc.location || !strings.Contains(res.body, tc.body) {
+			t.Errorf("GET %s%s: %d Location %q body %q (%v), want %d %q with %q", tc.host, tc.path, res.status,
+				res.header.Get("Location"), res.body, res.err, tc.status, tc.location, tc.body)
+		}
 	}
 }

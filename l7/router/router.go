@@ -25,6 +25,9 @@ type Router struct {
 	wildcard map[string]*server // keyed by the suffix after "*.", e.g. "foo.com"
 	anyHost  *server            // the Host "" server; nil when there is none
 	fallback *Route             // the DefaultBackend route; nil when there is none
+	// hostLevel is true when a server has an app-root or a www redirect
+	// (HostLevel has something to say).
+	hostLevel bool
 	// passthrough maps the exact hosts with ssl-passthrough to the route of
 	// their "/" path; nil when there is none.
 	passthrough map[string]*Route
@@ -56,6 +59,9 @@ type Route struct {
 	Canaries []*Canary
 
 	canaryTotal int // the shared weight total of Canaries
+	// Rewrite matches the request path to substitute the $1..$9 of the
+	// Backend's rewrite-target; nil when the route does not rewrite.
+	Rewrite *regexp.Regexp
 }
 
 // server is the compiled form of one snapshot.Server. It is immutable and
@@ -65,6 +71,10 @@ type server struct {
 	// by later Routers keeps only its own Paths alive, not the whole Snapshot.
 	src   snapshot.Server
 	paths []compiledPath
+	// redirectTo is set on the server of a from-to-www-redirect name
+	// (snapshot.Server.RedirectFrom): the host it redirects to. Such a
+	// server has no paths.
+	redirectTo string
 }
 
 type compiledPath struct {
@@ -149,6 +159,29 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 			}
 		}
 	}
+	// The names that are not hosts: www redirects, then aliases
+	// (snapshot.Server.Aliases, exact or wildcard), never over a host.
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		if srv.RedirectFrom != "" {
+			if _, dup := b.r.exact[srv.RedirectFrom]; !dup {
+				b.r.exact[srv.RedirectFrom] = &server{redirectTo: strings.ToLower(srv.Host)}
+			}
+		}
+		b.r.hostLevel = b.r.hostLevel || srv.RedirectFrom != "" || srv.AppRoot != ""
+	}
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		for _, a := range srv.Aliases {
+			names, name := b.r.exact, a
+			if suffix, ok := strings.CutPrefix(a, "*."); ok {
+				names, name = b.r.wildcard, suffix
+			}
+			if _, dup := names[name]; !dup {
+				names[name] = b.r.lookup(strings.ToLower(srv.Host))
+			}
+		}
+	}
 	if s.DefaultBackend != nil {
 		b.r.fallback = &Route{Default: true, Backend: s.DefaultBackend, Pool: b.pool(s.DefaultBackend)}
 	}
@@ -227,6 +260,7 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 			return nil, fmt.Errorf("host %q path %q: unknown match type %q", srv.Host, p.Path, p.Match)
 		}
 		cp.match = match
+		route.Rewrite = rewriteRegexp(p, match)
 		cs.paths = append(cs.paths, cp)
 	}
 	return cs, nil
@@ -271,6 +305,41 @@ func (b *builder) upstream(addr string) *Upstream {
 	}
 	b.r.upstreams[addr] = u
 	return u
+}
+
+// rewriteRegexp returns the regular expression of p's rewrite-target,
+// nginx's rewrite "(?i)<path>": unanchored, case-insensitive. A path that
+// does not compile (an Exact path, which was never checked as one) is
+// matched literally. Nil when the Backend does not rewrite: no target, or
+// one equal to the path; or a path matched as a prefix (match), which is
+// on a host where no path rewrites (a rewrite makes the host's paths
+// regexes), its target equal to the path as written, before Build trimmed
+// its trailing slash.
+func rewriteRegexp(p *snapshot.Path, match snapshot.MatchType) *regexp.Regexp {
+	rw := p.Backend.Proxy.Rewrite
+	if rw == nil || rw.Target == "" || rw.Target == p.Path || match == snapshot.MatchPrefix {
+		return nil
+	}
+	re, err := regexp.Compile("(?i)" + p.Path)
+	if err != nil {
+		re = regexp.MustCompile("(?i)" + regexp.QuoteMeta(p.Path))
+	}
+	return re
+}
+
+// HostLevel returns the settings of the server a request to host (as
+// Match takes it) is served by that apply before any path matches:
+// redirectTo, the host a from-to-www-redirect name redirects to, and
+// appRoot, the server's app-root. Both are "" for most servers.
+func (r *Router) HostLevel(host string) (redirectTo, appRoot string) {
+	if !r.hostLevel {
+		return "", ""
+	}
+	srv := r.server(NormalizeHost(host))
+	if srv == nil {
+		return "", ""
+	}
+	return srv.redirectTo, srv.src.AppRoot
 }
 
 // Snapshot returns the Snapshot the Router was compiled from.

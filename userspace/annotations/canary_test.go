@@ -125,7 +125,7 @@ func TestCanaryIgnored(t *testing.T) {
 		Prefix + "proxy-read-timeout": "5", Prefix + "use-regex": "true", Prefix + "rewrite-target": "/",
 		"example.com/x": "y",
 	})
-	want := []string{Prefix + "proxy-read-timeout", Prefix + "use-regex"}
+	want := []string{Prefix + "proxy-read-timeout", Prefix + "rewrite-target", Prefix + "use-regex"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CanaryIgnored (-want +got):\n%s", diff)
 	}

@@ -35,9 +35,9 @@ func TestParseCORS(t *testing.T) {
 			want: def(nil),
 		},
 		{
-			name: "trailing comma, an entry without scheme skipped",
-			ann:  map[string]string{"enable-cors": "true", "cors-allow-origin": "origin.cors.com:8080, https://origin-123.cors.com:8080,   ,https://*.b.test,"},
-			want: def(func(c *CORS) { c.AllowOrigin = []string{"https://origin-123.cors.com:8080", "https://*.b.test"} }),
+			name:     "trailing comma, an entry without scheme skipped",
+			ann:      map[string]string{"enable-cors": "true", "cors-allow-origin": "origin.cors.com:8080, https://origin-123.cors.com:8080,   ,https://*.b.test,"},
+			want:     def(func(c *CORS) { c.AllowOrigin = []string{"https://origin-123.cors.com:8080", "https://*.b.test"} }),
 			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/cors-allow-origin: value "origin.cors.com:8080, https://origin-123.cors.com:8080,   ,https://*.b.test,": invalid origins ["origin.cors.com:8080"] skipped`},
 		},
 		{name: "star wins", ann: map[string]string{"enable-cors": "true", "cors-allow-origin": "https://a.test, *"}, want: def(nil)},

@@ -3,6 +3,7 @@ package annotations
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/textproto"
 	"reflect"
 	"strconv"
@@ -99,6 +100,10 @@ type Global struct {
 	// snapshot.Build. Nil means none.
 	ResponseHeaders []Header `json:"responseHeaders,omitempty"`
 	UpstreamHeaders []Header `json:"upstreamHeaders,omitempty"`
+	// HTTPRedirect is http-redirect-code: the status of ssl-redirect and
+	// from-to-www-redirect redirects, 301, 302, 307 or 308. 0 means the
+	// default, 308.
+	HTTPRedirect int `json:"httpRedirect,omitempty"`
 	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
@@ -193,6 +198,14 @@ func (g Global) LimitConnStatusCode() int {
 	return g.LimitConnStatus
 }
 
+// HTTPRedirectCode returns http-redirect-code, 308 when unset.
+func (g Global) HTTPRedirectCode() int {
+	if g.HTTPRedirect == 0 {
+		return http.StatusPermanentRedirect
+	}
+	return g.HTTPRedirect
+}
+
 // valueOr returns *p, or def when p is nil.
 func valueOr(p *int, def int) int {
 	if p == nil {
@@ -263,6 +276,11 @@ var globalMeta = []Meta{
 		Key: "limit-req-status-code", Default: "503", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Status (400 to 599) of a request refused by `limit-rps` or `limit-rpm`.",
 		Validate: func(v string) error { _, err := parseLimitConnStatus(v); return err },
+	},
+	{
+		Key: "http-redirect-code", Default: "308", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Status of the `ssl-redirect`, `force-ssl-redirect` and `from-to-www-redirect` redirects: 301, 302, 307 or 308.",
+		Validate: func(v string) error { _, err := parseHTTPRedirectCode(v); return err },
 	},
 	{
 		Key: "worker-shutdown-timeout", Default: "240s", ConfigMap: true, ConfigMapOnly: true,
@@ -420,6 +438,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 		}
 		g.AllowedResponseHeaders = names
 	}
+	globalKey(data, "http-redirect-code", parseHTTPRedirectCode, wrap, func(n int) { g.HTTPRedirect = n })
 	parseBlock(data, &g.Block, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {

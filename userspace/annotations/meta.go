@@ -95,6 +95,9 @@ type Config struct {
 	UseRegex bool
 	// Canary is the canary family; zero when the Ingress is not a canary.
 	Canary Canary
+	// Host holds the annotations that apply to the Ingress's hosts
+	// (app-root, server-alias, from-to-www-redirect); zero means none.
+	Host Host
 	// AuthTLS is the auth-tls family; nil when auth-tls-secret is not set.
 	AuthTLS *AuthTLS
 	// SSLCipher is ssl-ciphers and ssl-prefer-server-ciphers; zero when
@@ -106,7 +109,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -171,6 +174,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
 	errs = append(errs, regexCookiePath(&cfg)...)
+	errs = append(errs, parseRewrite(get, &cfg.Proxy, &cfg.Host, wrap)...)
 	errs = append(errs, parseAuthTLS(get, &cfg.AuthTLS, wrap)...)
 	errs = append(errs, parseSSLCipher(get, &cfg.SSLCipher, wrap)...)
 	errs = append(errs, parseSSLPassthrough(get, &cfg.SSLPassthrough, wrap)...)
@@ -204,7 +208,8 @@ func unknown(ann map[string]string) []error {
 // controller ConfigMap (ingress-nginx's keys: proxy-connect-timeout,
 // proxy-read-timeout, proxy-send-timeout, proxy-body-size,
 // proxy-next-upstream, proxy-next-upstream-tries, proxy-next-upstream-timeout,
-// retry-non-idempotent, load-balance, whitelist-source-range, denylist-source-range).
+// retry-non-idempotent, load-balance, whitelist-source-range, denylist-source-range,
+// preserve-trailing-slash, use-port-in-redirects, relative-redirects).
 // Other keys are ignored. A nil map yields DefaultProxy. A rejected value is
 // returned as an *Error with ConfigMap set and the built-in default is kept.
 func ParseDefaults(data map[string]string) (Proxy, []error) {
@@ -223,6 +228,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
 	errs = append(errs, parseLimitRate(get, &p, wrap)...)
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, false, "whitelist-source-range")...)
+	errs = append(errs, parseRewriteDefaults(get, &p, wrap)...)
 	return p, errs
 }
 

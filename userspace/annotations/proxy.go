@@ -83,6 +83,10 @@ type Proxy struct {
 	// during which a request may be passed on
 	// (proxy-next-upstream-timeout); 0 means no limit. Default 0.
 	NextUpstreamTimeoutSeconds int `json:"nextUpstreamTimeoutSeconds"`
+	// Rewrite is the rewrite and redirect families (rewrite.go). Nil means
+	// none of them is set (the default). A pointer for the reason
+	// SourceRange is.
+	Rewrite *Rewrite `json:"rewrite,omitempty"`
 	// RetryNonIdempotent is the ConfigMap's retry-non-idempotent: add
 	// NextNonIdempotent to NextUpstream whatever the Ingress sets. Default
 	// false.

@@ -109,6 +109,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	}
 	s.Certificates, s.DefaultCertificate = tr.certs, tr.def
 	b.tls(objs, ings, tr.hosts, s)
+	b.redirectCertificates(tr, s) // build_rewrite.go
 	b.serverTLS(objs.Secrets, ings, s)
 	s.Hash = hashOf(s)
 	s.Warnings = b.sortedWarnings()
@@ -152,6 +153,9 @@ type builder struct {
 	// global-allowed-response-headers (build_headers.go).
 	configMaps     map[nsName]*corev1.ConfigMap
 	allowedHeaders []string
+	// wwwOwner is the Ingress that set from-to-www-redirect on each host
+	// with a RedirectFrom (build_rewrite.go).
+	wwwOwner map[string]ObjectRef
 }
 
 // nsName keys objects by namespace and name without building a string.
@@ -352,22 +356,7 @@ func (b *builder) hostOf(ing *ingress, rule networkingv1.IngressRule) (string, b
 // validHost accepts a lower-case DNS-1123 subdomain, optionally behind a
 // "*." wildcard label.
 func validHost(h string) bool {
-	h = strings.TrimPrefix(h, "*.")
-	if len(h) == 0 || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
+	return annotations.ValidHostName(strings.TrimPrefix(h, "*."))
 }
 
 // routes builds the Servers of every served Ingress: settles use-regex per
@@ -376,13 +365,17 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 	for _, ing := range ings {
 		b.parseAnnotations(ing, defaults)
 	}
-	// A host uses regex when any Ingress with rules on it says so.
+	// A host uses regex when any Ingress with rules on it says so, or
+	// rewrites one of its paths (build_rewrite.go).
 	regexHosts := map[string]bool{}
 	for _, ing := range ings {
-		if !ing.cfg.UseRegex || ing.cfg.Canary.Enabled {
+		if ing.cfg.Canary.Enabled {
 			continue
 		}
 		for _, rule := range ing.obj.Spec.Rules {
+			if !ing.cfg.UseRegex && !rewritesOn(ing, &rule) {
+				continue
+			}
 			if rule.HTTP != nil && (rule.Host == "" || validHost(strings.ToLower(rule.Host))) {
 				regexHosts[strings.ToLower(rule.Host)] = true
 			}
@@ -439,6 +432,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		sortPaths(h.srv.Paths, h.rank)
 	}
 	b.attachCanaries(ings, regexHosts)
+	b.serverNames(ings) // build_rewrite.go
 }
 
 // hostBuild is a Server being built, with the age rank of the Ingress of

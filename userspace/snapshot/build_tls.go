@@ -28,6 +28,9 @@ type tlsResult struct {
 	hosts map[string]bool
 	certs []Certificate
 	def   *Certificate
+	// leaves are the leaf certificates of the hosts claimed by one of
+	// certs (build_rewrite.go checks that they cover a www redirect).
+	leaves map[string]*x509.Certificate
 }
 
 // certificates validates the certificates of the spec.tls sections of
@@ -37,7 +40,7 @@ type tlsResult struct {
 // certificate.
 func (b *builder) certificates(objs Objects, tlsIngs []*ingress) *tlsResult {
 	b.certs.next()
-	tr := &tlsResult{}
+	tr := &tlsResult{leaves: map[string]*x509.Certificate{}}
 	secrets := map[string]*corev1.Secret{}
 	for _, sec := range objs.Secrets {
 		if sec != nil {
@@ -89,6 +92,7 @@ func (b *builder) certificates(objs Objects, tlsIngs []*ingress) *tlsResult {
 					continue
 				}
 				claimed[h] = true
+				tr.leaves[h] = leaves[key]
 				c.Hosts = append(c.Hosts, h)
 			}
 		}

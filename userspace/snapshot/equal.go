@@ -22,7 +22,8 @@ func (s *Server) Equal(o *Server) bool {
 		return true
 	}
 	if s == nil || o == nil || s.Host != o.Host || s.UseRegex != o.UseRegex || len(s.Paths) != len(o.Paths) ||
-		(s.Paths == nil) != (o.Paths == nil) || !s.TLS.equal(o.TLS) {
+		(s.Paths == nil) != (o.Paths == nil) || !s.TLS.equal(o.TLS) || s.AppRoot != o.AppRoot ||
+		s.RedirectFrom != o.RedirectFrom || !strsEqual(s.Aliases, o.Aliases) {
 		return false
 	}
 	if len(s.Paths) == 0 || &s.Paths[0] == &o.Paths[0] {
@@ -63,19 +64,14 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x.SourceRange, y.SourceRange = nil, nil
 	x.ConnLimit, y.ConnLimit = nil, nil
 	x.Balance, y.Balance = nil, nil
+	x.Rewrite, y.Rewrite = nil, nil
 	x.RateLimit, y.RateLimit = nil, nil
 	x.CORS, y.CORS = nil, nil
 	x.CustomHeaders, y.CustomHeaders = nil, nil
 	x.Mirror, y.Mirror = nil, nil
-	if x != y || !deepPtrEqual(a.RateLimit, b.RateLimit) || !deepPtrEqual(a.CORS, b.CORS) ||
+	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) ||
+		!deepPtrEqual(a.RateLimit, b.RateLimit) || !deepPtrEqual(a.CORS, b.CORS) ||
 		!deepPtrEqual(a.CustomHeaders, b.CustomHeaders) || !deepPtrEqual(a.Mirror, b.Mirror) {
-		return false
-	}
-	if c, d := a.Balance, b.Balance; c == nil || d == nil {
-		if c != d {
-			return false
-		}
-	} else if *c != *d {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
@@ -92,8 +88,16 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	return strsEqual(r.Allow, s.Allow) && strsEqual(r.Deny, s.Deny) && r.InvalidAllow == s.InvalidAllow && r.InvalidDeny == s.InvalidDeny
 }
 
-// deepPtrEqual reports whether a and b are both nil or point to equal
-// values (nil and empty slices differ, as in strsEqual).
+// ptrEqual reports whether a and b are both nil or point to equal values.
+func ptrEqual[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// deepPtrEqual is ptrEqual for values with slices (nil and empty slices
+// differ, as in strsEqual).
 func deepPtrEqual[T any](a, b *T) bool {
 	if a == nil || b == nil {
 		return a == b

@@ -212,6 +212,18 @@ func (e *hashEncoder) server(s *Server) {
 		e.field(false, "useRegex")
 		e.raw("true")
 	}
+	if s.AppRoot != "" {
+		e.field(false, "appRoot")
+		e.str(s.AppRoot)
+	}
+	if len(s.Aliases) > 0 {
+		e.field(false, "aliases")
+		e.strs(s.Aliases)
+	}
+	if s.RedirectFrom != "" {
+		e.field(false, "redirectFrom")
+		e.str(s.RedirectFrom)
+	}
 	e.field(false, "paths")
 	if s.Paths == nil {
 		e.raw("null")

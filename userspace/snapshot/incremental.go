@@ -26,6 +26,7 @@ import (
 //
 // A change it cannot scope (a ConfigMap or IngressClass, an Ingress with
 // spec.defaultBackend before or after the change or using a changed Service,
+// any change while an Ingress sets server-alias or from-to-www-redirect,
 // more than MaxScopedChanges objects, or a scope covering a quarter of the
 // Ingresses) is a full Build. Objects given to a Builder must never be modified (as an
 // informer's: a changed object is a new one): it keeps them, and its
@@ -57,6 +58,10 @@ type Builder struct {
 	// those with spec.defaultBackend: every scoped build routes them too, so
 	// that the default backend's conflicts come out as in a full build.
 	withTLS, withDefault map[nsName]bool
+	// withNames are those with server-alias or from-to-www-redirect, whose
+	// names compete with every host: while there is one, every build is
+	// full.
+	withNames map[nsName]bool
 	// certs keeps the validated certificates of the last build, tls what
 	// its spec.tls sections and Secrets gave.
 	certs      *certCache
@@ -102,7 +107,7 @@ func (bl *Builder) index(objs Objects) {
 	bl.ingressesOf = make(map[string]map[nsName]bool, len(objs.Ingresses))
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
 	bl.authUsersOf, bl.authSecretOf = map[nsName]map[nsName]bool{}, map[nsName]nsName{}
-	bl.withTLS, bl.withDefault = map[nsName]bool{}, map[nsName]bool{}
+	bl.withTLS, bl.withDefault, bl.withNames = map[nsName]bool{}, map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
 			bl.services[nsName{s.Namespace, s.Name}] = s
@@ -149,6 +154,7 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
+		delete(bl.withNames, k)
 		delete(bl.hostsOf, k)
 		delete(bl.ingresses, k)
 	}
@@ -173,6 +179,9 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	}
 	if ing.Spec.DefaultBackend != nil {
 		bl.withDefault[k] = true
+	}
+	if hasServerNames(ing.Annotations) {
+		bl.withNames[k] = true
 	}
 }
 
@@ -235,7 +244,7 @@ func servicesOf(ing *networkingv1.Ingress) []nsName {
 // reports false when a full Build is needed. It updates the index as it
 // goes; a full Build rebuilds it.
 func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
-	if bl.prev == nil || objs.Changed == nil || len(objs.Changed) > MaxScopedChanges {
+	if bl.prev == nil || objs.Changed == nil || len(objs.Changed) > MaxScopedChanges || len(bl.withNames) > 0 {
 		return nil, false
 	}
 	// The Ingresses whose routes the changes may alter, and the hosts the
@@ -301,6 +310,9 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		}
 	}
 	// A default backend that may have changed is the Snapshot's.
+	if len(bl.withNames) > 0 {
+		return nil, false
+	}
 	for k := range affected {
 		if bl.withDefault[k] {
 			return nil, false

@@ -282,6 +282,38 @@ func TestBuilderScopes(t *testing.T) {
 	}
 }
 
+// TestBuilderServerAlias: while an Ingress sets server-alias, a change to
+// another Ingress is a full build, since it may free or take an alias.
+func TestBuilderServerAlias(t *testing.T) {
+	t.Parallel()
+	class := "weir"
+	prefix := networkingv1.PathTypePrefix
+	ing := func(name, host string, ann map[string]string) *networkingv1.Ingress {
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann},
+			Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{Host: host,
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+					Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+						Name: "svc", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}}
+	}
+	alias := map[string]string{"nginx.ingress.kubernetes.io/server-alias": "b.example.com"}
+	objs := snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+		Ingresses: []*networkingv1.Ingress{ing("a", "a.example.com", alias), ing("b", "b.example.com", nil)},
+	}
+	bl := snapshot.NewBuilder(snapshot.DefaultOptions())
+	if s := bl.Build(objs); s.Servers[0].Aliases != nil {
+		t.Fatalf("b.example.com is a host: aliases %q, want none", s.Servers[0].Aliases)
+	}
+	objs.Ingresses = []*networkingv1.Ingress{objs.Ingresses[0], ing("b", "c.example.com", nil)}
+	objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: "ns", Name: "b"}}
+	s := bl.Build(objs)
+	if bl.Scoped() || len(s.Servers[0].Aliases) != 1 {
+		t.Errorf("after b left b.example.com: scoped %v, aliases of %s %q, want a full build and alias b.example.com",
+			bl.Scoped(), s.Servers[0].Host, s.Servers[0].Aliases)
+	}
+}
+
 // moreEdits reach what edits do not: canaries, ages, odd hosts, rules
 // without http, path types, named ports, spec.tls and spec.defaultBackend
 // (full builds), classes by annotation, new objects and changes naming

@@ -122,6 +122,20 @@ type Server struct {
 	// nginx.ingress.kubernetes.io/use-regex: "true"; then every
 	// non-Exact path of the host is matched as a regular expression.
 	UseRegex bool `json:"useRegex,omitempty"`
+	// AppRoot is the app-root of the oldest Ingress of this host that sets
+	// one: a request whose path is "/" is answered 302 to
+	// $scheme://$http_host<AppRoot> before any path matches. "" means none.
+	AppRoot string `json:"appRoot,omitempty"`
+	// Aliases are more host names this Server serves (server-alias of the
+	// oldest Ingress of the host that sets one), exact or "*." wildcards,
+	// lower-case, sorted; none is the Host of another Server, nor an alias of a Server
+	// sorted before this one. Nil means none.
+	Aliases []string `json:"aliases,omitempty"`
+	// RedirectFrom is the host whose requests are redirected to this one
+	// with 308 (from-to-www-redirect): www.<Host>, or Host without its
+	// "www." when it has one. It is not the Host of another Server. "" means
+	// none.
+	RedirectFrom string `json:"redirectFrom,omitempty"`
 	// Paths are in match order (see MatchType for what order means).
 	Paths []Path `json:"paths"`
 	// TLS holds the host's server-level TLS settings (client certificates,

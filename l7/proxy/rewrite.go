@@ -1,0 +1,63 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/weir-lb/weir/l7/router"
+)
+
+// rewriteUpstream applies the route's rewrite family to the upstream
+// request out of in: upstream-vhost replaces the Host header; when the
+// route rewrites, the path becomes the rewrite-target with the groups of
+// the route's path matched against the request's normalised path ($uri),
+// sent escaped, with the query as the client sent it, and
+// x-forwarded-prefix is sent as X-Forwarded-Prefix. A path the expression
+// does not match is sent as it is, as nginx's rewrite leaves it.
+func rewriteUpstream(in, out *http.Request, route *router.Route) {
+	rw := route.Backend.Proxy.Rewrite
+	if rw == nil {
+		return
+	}
+	if rw.UpstreamVhost != "" {
+		out.Host = rw.UpstreamVhost
+	}
+	if route.Rewrite == nil {
+		return
+	}
+	uri := matchPath(in.URL.Path)
+	m := route.Rewrite.FindStringSubmatchIndex(uri)
+	if m != nil {
+		out.URL.Path = expand(rw.Target, uri, m)
+		if !strings.HasPrefix(out.URL.Path, "/") {
+			out.URL.Path = "/" + out.URL.Path
+		}
+		out.URL.RawPath, out.URL.Opaque = "", ""
+	}
+	if rw.XForwardedPrefix != "" {
+		out.Header["X-Forwarded-Prefix"] = []string{expand(rw.XForwardedPrefix, uri, m)}
+	}
+}
+
+// expand returns template with each $1..$9 replaced by that group of the
+// match m of s (FindStringSubmatchIndex), "" for a group that did not
+// take part or does not exist, as nginx's captures in a rewrite.
+func expand(template, s string, m []int) string {
+	if !strings.Contains(template, "$") {
+		return template
+	}
+	var b strings.Builder
+	for i := 0; i < len(template); i++ {
+		c := template[i]
+		if c != '$' || i+1 == len(template) || template[i+1] < '1' || template[i+1] > '9' {
+			b.WriteByte(c)
+			continue
+		}
+		g := int(template[i+1] - '0')
+		i++
+		if 2*g+1 < len(m) && m[2*g] >= 0 {
+			b.WriteString(s[m[2*g]:m[2*g+1]])
+		}
+	}
+	return b.String()
+}

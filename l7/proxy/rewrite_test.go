@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// echoRequest is an upstream that answers what it was sent: the request
+// target, the Host and the X-Forwarded-{Prefix,Host} headers.
+func echoRequest(w http.ResponseWriter, r *http.Request) {
+	w.Write([]byte("uri=" + r.RequestURI + " host=" + r.Host + " prefix=" + r.Header.Get("X-Forwarded-Prefix") +
+		" xfh=" + r.Header.Get("X-Forwarded-Host")))
+}
+
+// noFollow returns a client that does not follow redirects.
+func noFollow(tb testing.TB) *http.Client {
+	c := client(tb)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
+func withRewrite(rw annotations.Rewrite) func(*annotations.Proxy) {
+	return func(p *annotations.Proxy) { p.Rewrite = &rw }
+}
+
+// TestRewriteTarget follows ingress-nginx's rewrite e2e test and its
+// documented example: path /something(/|$)(.*) with rewrite-target /$2 sends
+// /something/new as /new, matching case-insensitively, keeping the query;
+// x-forwarded-prefix is sent upstream; a path of the same host without a
+// rewrite is sent as it came.
+func TestRewriteTarget(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	rw := backendOf("rw", []string{addr(up)}, withRewrite(annotations.Rewrite{Target: "/$2", XForwardedPrefix: "/something"}))
+	plain := backendOf("plain", []string{addr(up)})
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "rewrite.bar.com", UseRegex: true, Paths: []snapshot.Path{
+		{Path: "/something(/|$)(.*)", Match: snapshot.MatchPrefix, Backend: rw},
+		{Path: "/", Match: snapshot.MatchPrefix, Backend: plain},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	tests := []struct{ path, want string }{
+		{"/something", "uri=/ host=rewrite.bar.com prefix=/something xfh=rewrite.bar.com"},
+		{"/something/", "uri=/ host=rewrite.bar.com prefix=/something xfh=rewrite.bar.com"},
+		{"/something/new", "uri=/new host=rewrite.bar.com prefix=/something xfh=rewrite.bar.com"},
+		{"/SomeThing/new/deep?x=1&y=%20", "uri=/new/deep?x=1&y=%20 host=rewrite.bar.com prefix=/something xfh=rewrite.bar.com"},
+		{"/something/a%20b", "uri=/a%20b host=rewrite.bar.com prefix=/something xfh=rewrite.bar.com"},
+		{"/something/x/../y", "uri=/y host=rewrite.bar.com prefix=/something xfh=rewrite.bar.com"},
+		{"/other/something/new?q", "uri=/other/something/new?q host=rewrite.bar.com prefix= xfh=rewrite.bar.com"},
+	}
+	for _, tc := range tests {
+		res := get(t, c, srv, "rewrite.bar.com", tc.path)
+		if res.err != nil || res.status != http.StatusOK || res.body != tc.want {
+			t.Errorf("GET %s: %d %q (%v), want 200 %q", tc.path, res.status, res.body, res.err, tc.want)
+		}
+	}
+}
+
+// TestRewriteTargetCaptures checks $1..$9 in the target and in
+// x-forwarded-prefix, a group that did not take part (empty), and that a
+// client's X-Forwarded-Prefix is replaced.
+func TestRewriteTargetCaptures(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	be := backendOf("rw", []string{addr(up)}, withRewrite(annotations.Rewrite{Target: "/v$2/$1$3", XForwardedPrefix: "/api/$1"}))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "a.example.com", UseRegex: true, Paths: []snapshot.Path{
+		{Path: "/api/([a-z]+)/v([0-9])(/.*)?", Match: snapshot.MatchPrefix, Backend: be},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/users/v2/list?page=3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "a.example.com"
+	req.Header.Set("X-Forwarded-Prefix", "/spoofed")
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "uri=/v2/users/list?page=3 host=a.example.com prefix=/api/users xfh=a.example.com"; err != nil || string(body) != want {
+		t.Errorf("upstream saw %q (%v), want %q", body, err, want)
+	}
+	res := get(t, client(t), srv, "a.example.com", "/api/users/v2")
+	if want := "uri=/v2/users host=a.example.com prefix=/api/users xfh=a.example.com"; res.body != want {
+		t.Errorf("without the optional group: upstream saw %q, want %q", res.body, want)
+	}
+}
+
+// TestRewriteTargetURL checks a rewrite-target that is a URL: nginx's
+// rewrite then answers 302 there, with the query appended.
+func TestRewriteTargetURL(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	be := backendOf("rw", []string{addr(up)}, withRewrite(annotations.Rewrite{Target: "https://new.example.com/$1"}))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "old.example.com", UseRegex: true, Paths: []snapshot.Path{
+		{Path: "/old/(.*)", Match: snapshot.MatchPrefix, Backend: be},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	res := get(t, noFollow(t), srv, "old.example.com", "/old/page?a=b")
+	if res.status != http.StatusFound || res.header.Get("Location") != "https://new.example.com/page?a=b" {
+		t.Errorf("GET /old/page?a=b: %d Location %q, want 302 https://new.example.com/page?a=b", res.status, res.header.Get("Location"))
+	}
+}
+
+// TestUpstreamVhost checks that upstream-vhost is the Host sent upstream
+// while X-Forwarded-Host stays the client's (ingress-nginx's upstreamvhost
+// e2e test checks the proxy_set_header Host line).
+func TestUpstreamVhost(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	be := backendOf("vh", []string{addr(up)}, withRewrite(annotations.Rewrite{UpstreamVhost: "upstreamvhost.internal:8080"}))
+	_, srv := front(t, Options{}, snap(1, "upstreamvhost.bar.com", be))
+	res := get(t, client(t), srv, "upstreamvhost.bar.com", "/x?y")
+	if want := "uri=/x?y host=upstreamvhost.internal:8080 prefix= xfh=upstreamvhost.bar.com"; res.body != want {
+		t.Errorf("upstream saw %q, want %q", res.body, want)
+	}
+}
+
+// TestServerAlias follows ingress-nginx's serveralias e2e test: an alias
+// is served by its host's server, paths included; a name that is also a
+// host stays that host's.
+func TestServerAlias(t *testing.T) {
+	t.Parallel()
+	foo := backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("foo " + r.Host)) })
+	bar := backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("bar " + r.Host)) })
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "bar.example.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("bar", []string{addr(bar)})}}},
+		{Host: "foo.example.com", Aliases: []string{"alias.example.com", "bar.example.com"},
+			Paths: []snapshot.Path{{Path: "/app", Match: snapshot.MatchPrefix, Backend: backendOf("foo", []string{addr(foo)})}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	tests := []struct {
+		host, path string
+		wantStatus int
+		wantBody   string
+	}{
+		{"foo.example.com", "/app", http.StatusOK, "foo foo.example.com"},
+		{"Alias.Example.com:80", "/app/x", http.StatusOK, "foo Alias.Example.com:80"},
+		{"alias.example.com", "/other", http.StatusNotFound, "404 page not found\n"},
+		{"bar.example.com", "/app", http.StatusOK, "bar bar.example.com"},
+	}
+	for _, tc := range tests {
+		res := get(t, c, srv, tc.host, tc.path)
+		if res.err != nil || res.status != tc.wantStatus || res.body != tc.wantBody {
+			t.Errorf("GET %s%s: %d %q (%v), want %d %q", tc.host, tc.path, res.status, res.body, res.err, tc.wantStatus, tc.wantBody)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package router
+
+import (
+	"testing"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// TestServerNames checks that aliases are served by their host's server,
+// never over a host, that a www redirect name and app-root are reported by
+// HostLevel, and that all of it holds for a Router reusing its
+// predecessor's servers.
+func TestServerNames(t *testing.T) {
+	t.Parallel()
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "bar.com", Paths: []snapshot.Path{prefix("/", "bar")}},
+		{Host: "foo.com", Aliases: []string{"alias.com", "bar.com"}, AppRoot: "/app", RedirectFrom: "www.foo.com",
+			Paths: []snapshot.Path{prefix("/", "foo")}},
+		{Host: "*.wild.com", Aliases: []string{"*.feral.com", "tame.com"}, Paths: []snapshot.Path{prefix("/", "wild")}},
+		{Host: "*.bar.com", Paths: []snapshot.Path{prefix("/", "anybar")}},
+		{Host: "zed.com", Aliases: []string{"*.bar.com"}, Paths: []snapshot.Path{prefix("/", "zed")}},
+	}}
+	r := mustCompile(t, s, nil)
+	for i, rt := range []*Router{r, mustCompile(t, s, r)} {
+		for _, tc := range []struct{ host, svc string }{
+			{"alias.com", "foo"}, {"ALIAS.com:8080", "foo"}, {"bar.com", "bar"}, {"tame.com", "wild"},
+			{"a.feral.com", "wild"}, {"a.b.feral.com", ""}, {"x.bar.com", "anybar"},
+		} {
+			if g := matchOf(rt, tc.host, "/x"); g.Service != tc.svc {
+				t.Errorf("router %d: %s routes to %q, want %q", i, tc.host, g.Service, tc.svc)
+			}
+		}
+		for _, tc := range []struct{ host, to, appRoot string }{
+			{"www.foo.com", "foo.com", ""}, {"foo.com", "", "/app"}, {"alias.com", "", "/app"}, {"bar.com", "", ""},
+		} {
+			if to, appRoot := rt.HostLevel(tc.host); to != tc.to || appRoot != tc.appRoot {
+				t.Errorf("router %d: HostLevel(%s) = %q, %q, want %q, %q", i, tc.host, to, appRoot, tc.to, tc.appRoot)
+			}
+		}
+	}
+}
+
+// TestRewriteRegexp checks which routes rewrite: a target equal to the
+// path does not, nor a Prefix path (its host has no rewriting path: Build
+// trimmed "/same/" to "/same"); an Exact path that is not a valid
+// expression is matched literally.
+func TestRewriteRegexp(t *testing.T) {
+	t.Parallel()
+	with := func(p snapshot.Path, target string) snapshot.Path {
+		p.Backend.Proxy.Rewrite = &annotations.Rewrite{Target: target}
+		return p
+	}
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "a.com", UseRegex: true, Paths: []snapshot.Path{
+		with(exact("/x(", "lit"), "/y"),
+		with(prefix("/same", "same"), "/same"),
+		with(prefix("/re/(.*)", "re"), "/$1"),
+	}}}}
+	s.Servers = append(s.Servers, snapshot.Server{Host: "b.com", Paths: []snapshot.Path{with(prefix("/same", "trimmed"), "/same/")}})
+	r := mustCompile(t, s, nil)
+	for _, tc := range []struct {
+		host, path, want string
+	}{{"a.com", "/x(", "(?i)/x\\("}, {"a.com", "/same", ""}, {"a.com", "/re/a", "(?i)/re/(.*)"}, {"b.com", "/same/x", ""}} {
+		rt, ok := r.Match(tc.host, tc.path)
+		if !ok {
+			t.Fatalf("%s: no route", tc.path)
+		}
+		got := ""
+		if rt.Rewrite != nil {
+			got = rt.Rewrite.String()
+		}
+		if got != tc.want {
+			t.Errorf("%s: rewrite %q, want %q", tc.path, got, tc.want)
+		}
+	}
+}
