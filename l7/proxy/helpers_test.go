@@ -91,6 +91,11 @@ func do(tb testing.TB, c *http.Client, srv *httptest.Server, method, host, path 
 		return result{err: err} // no Fatal: do runs on other goroutines too
 	}
 	req.Host = host
+	return send(c, req)
+}
+
+// send sends req with c and reads the whole response.
+func send(c *http.Client, req *http.Request) result {
 	resp, err := c.Do(req)
 	if err != nil {
 		return result{err: err}

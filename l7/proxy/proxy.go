@@ -94,6 +94,7 @@ type Proxy struct {
 	conns     *connStates                               // nil: no metrics; kept by ConnState (connstate.go)
 	pool      *connPool                                 // upstream keep-alive connections (forward.go)
 	sources   *sourceRanges                             // source-range enforcement (sourcerange.go)
+	auth      *authenticator                            // authentication and satisfy (auth.go)
 	connLimit *connLimits                               // limit-connections (limitconn.go)
 	blocked   *prometheus.CounterVec                    // block-* refusals (block.go); nil: no metrics
 	rateLimit *rateLimits                               // limit-rps and limit-rpm (ratelimit.go)
@@ -125,6 +126,7 @@ func New(opts Options) *Proxy {
 	}
 	p.pool = newConnPool(opts.Transport)
 	p.sources = newSourceRanges(opts.Registry)
+	p.auth = newAuthenticator(opts.Registry)
 	p.blocked = newBlockedCounter(opts.Registry)
 	p.connLimit = newConnLimits(opts.ConnTable, opts.ConnTableWorker, opts.Registry)
 	p.rateLimit = newRateLimits(p.connLimit, opts.Registry)
@@ -176,6 +178,7 @@ func (p *Proxy) Live() bool { return p.router.Load() != nil }
 // Close closes the idle upstream connections. The Proxy stays usable.
 func (p *Proxy) Close() {
 	p.pool.closeIdle()
+	p.auth.close()
 }
 
 // ServeHTTP routes r and proxies it to an upstream of its route: 404 without
@@ -232,7 +235,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer slot.Release()
-	if p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) || p.sources.reject(rec, ex.fwd.remote, route) {
+	if p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) || p.accessPhase(rec, r, ex, route) { // source ranges and authentication (auth.go)
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
@@ -424,18 +427,24 @@ type responseRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// beforeHeader, when set, may add headers once the final status is
+	// known, before they are written (auth.go's cookies).
+	beforeHeader func(h http.Header, status int)
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
+		if w.beforeHeader != nil {
+			w.beforeHeader(w.Header(), code)
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *responseRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)

@@ -50,23 +50,41 @@ func newSourceRanges(reg *prometheus.Registry) *sourceRanges {
 // reject answers 403 and returns true when client may not use route, or
 // 503 when route is denied to everyone.
 func (s *sourceRanges) reject(w http.ResponseWriter, client netip.Addr, route *router.Route) bool {
+	status, list, _ := s.verdict(client, route)
+	if status == 0 {
+		return false
+	}
+	s.count(route, list)
+	writeError(w, status)
+	return true
+}
+
+// verdict returns the status refusing client on route (0: it may pass)
+// and the list that refused it ("deny", "allow", or "invalid" with 503).
+// granted is true when a non-empty allow list holds client: nginx's
+// access module then returns OK, which satisfy any takes as access
+// granted; without an allow list it declines.
+func (s *sourceRanges) verdict(client netip.Addr, route *router.Route) (status int, list string, granted bool) {
 	sr := route.Backend.Proxy.SourceRange
-	if sr == nil {
-		return false
+	switch {
+	case sr == nil:
+		return 0, "", false
+	case sr.Denied() != "":
+		return http.StatusServiceUnavailable, "invalid", false
 	}
-	list, status := "invalid", http.StatusServiceUnavailable
-	if sr.Denied() == "" {
-		list, status = s.compiled(sr).verdict(client), http.StatusForbidden
+	c := s.compiled(sr)
+	if list = c.verdict(client); list != "" {
+		return http.StatusForbidden, list, false
 	}
-	if list == "" {
-		return false
-	}
+	return 0, "", len(c.allow) > 0
+}
+
+// count counts a request refused by list of route's source ranges.
+func (s *sourceRanges) count(route *router.Route, list string) {
 	if s.denied != nil {
 		ing := route.Backend.Ingress
 		s.denied.WithLabelValues(ing.Namespace, ing.Name, list).Inc()
 	}
-	writeError(w, status)
-	return true
 }
 
 func (s *sourceRanges) compiled(sr *annotations.SourceRange) *compiledSourceRange {

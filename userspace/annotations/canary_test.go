@@ -103,10 +103,7 @@ func TestParseCanary(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ann := map[string]string{}
-			for k, v := range tc.ann {
-				ann[Prefix+k] = v
-			}
+			ann := prefixed(tc.ann)
 			got, errs := Parse(ann, DefaultProxy())
 			if diff := cmp.Diff(tc.want, got.Canary); diff != "" {
 				t.Errorf("Parse canary (-want +got):\n%s", diff)

@@ -104,6 +104,10 @@ type Global struct {
 	// from-to-www-redirect redirects, 301, 302, 307 or 308. 0 means the
 	// default, 308.
 	HTTPRedirect int `json:"httpRedirect,omitempty"`
+	// NoAuthLocations is no-auth-locations: the rule paths, by prefix,
+	// served without authentication (see NoAuth). Nil means the default,
+	// ["/.well-known/acme-challenge"]; empty and not nil means none.
+	NoAuthLocations []string `json:"noAuthLocations,omitzero"`
 	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
@@ -283,6 +287,11 @@ var globalMeta = []Meta{
 		Validate: func(v string) error { _, err := parseHTTPRedirectCode(v); return err },
 	},
 	{
+		Key: "no-auth-locations", Default: DefaultNoAuthLocations, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Comma-separated path prefixes: the rules whose path starts with one are served without authentication (auth-type, auth-url, global-auth-url), as ingress-nginx's; the source ranges still apply.",
+		Validate: func(string) error { return nil },
+	},
+	{
 		Key: "worker-shutdown-timeout", Default: "240s", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "How long requests in flight and WebSockets may go on once Weir drains at shutdown (nginx time syntax: `240s`, `4m`, or seconds); then WebSockets get a close frame (1001) and what remains is closed. Read when the drain starts; overrides `--worker-shutdown-timeout`.",
 		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
@@ -439,6 +448,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 		g.AllowedResponseHeaders = names
 	}
 	globalKey(data, "http-redirect-code", parseHTTPRedirectCode, wrap, func(n int) { g.HTTPRedirect = n })
+	globalKey(data, "no-auth-locations", parseLocationList, wrap, func(l []string) { g.NoAuthLocations = l })
 	parseBlock(data, &g.Block, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {

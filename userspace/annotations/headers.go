@@ -32,16 +32,11 @@ type CustomHeaders struct {
 
 // ingress-nginx's checks of custom headers (customheaders/main.go).
 var (
-	headerNameRegexp  = regexp.MustCompile(`^[a-zA-Z\d\-_]+$`)
 	headerValueRegexp = regexp.MustCompile(`^[a-zA-Z\d_ :;.,\\/"'?!(){}\[\]@<>=\-+*#$&\x60|~^%]+$`)
 	connectionRegexp  = regexp.MustCompile(`^(close|keep-alive)?$`) // ingress-nginx's, and "" for none
 )
 
 var validateConnection = matching(connectionRegexp, `"close" or "keep-alive"`)
-
-// ValidHeaderName reports whether name may be set as a header: letters,
-// digits, '-' and '_' (ingress-nginx's ValidHeader).
-func ValidHeaderName(name string) bool { return headerNameRegexp.MatchString(name) }
 
 // CheckHeader reports why name: value cannot be a custom header, nil when
 // it can (ingress-nginx's ValidHeader and ValidValue).
@@ -134,7 +129,7 @@ func splitList(v string) []string {
 func parseHeaderNames(v string) ([]string, error) {
 	var names, bad []string
 	for _, n := range splitList(v) {
-		if headerNameRegexp.MatchString(n) {
+		if ValidHeaderName(n) {
 			names = append(names, n)
 		} else {
 			bad = append(bad, n)

@@ -140,11 +140,7 @@ func TestLimitRateConfigMap(t *testing.T) {
 // parseShort is Parse of ann, whose keys lack Prefix, over DefaultProxy,
 // with the errors' texts.
 func parseShort(ann map[string]string) (Config, []string) {
-	full := map[string]string{}
-	for k, v := range ann {
-		full[Prefix+k] = v
-	}
-	cfg, errs := Parse(full, DefaultProxy())
+	cfg, errs := Parse(prefixed(ann), DefaultProxy())
 	var texts []string
 	for _, err := range errs {
 		texts = append(texts, err.Error())

@@ -109,7 +109,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta, authMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -171,6 +171,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseCORS(get, &cfg.Proxy.CORS, wrap)...)
 	errs = append(errs, parseHeaders(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseMirror(get, &cfg.Proxy.Mirror, wrap)...)
+	errs = append(errs, parseAuth(get, &cfg.Proxy.Auth, wrap)...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
 	errs = append(errs, regexCookiePath(&cfg)...)
@@ -229,6 +230,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	errs = append(errs, parseLimitRate(get, &p, wrap)...)
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, false, "whitelist-source-range")...)
 	errs = append(errs, parseRewriteDefaults(get, &p, wrap)...)
+	errs = append(errs, parseGlobalAuth(get, &p.Auth, wrap)...)
 	return p, errs
 }
 

@@ -71,6 +71,10 @@ type Proxy struct {
 	AccessLogOff bool `json:"accessLogOff,omitempty"`
 	// Mirror is the mirror family. Nil means no mirror (the default).
 	Mirror *Mirror `json:"mirror,omitempty"`
+	// Auth is the authentication family (auth.go). Nil means none (the
+	// default, or the ConfigMap's global-auth-url). A pointer for the
+	// reason SourceRange is.
+	Auth *Auth `json:"auth,omitempty"`
 	// NextUpstream is when a failed request is passed to the next endpoint
 	// (proxy-next-upstream). Default NextError|NextTimeout ("error
 	// timeout"); the zero value is "off".

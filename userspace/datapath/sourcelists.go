@@ -30,7 +30,8 @@ type SourceLists struct {
 // left to L7, which enforces every list anyway. A route denied because its
 // list did not parse (SourceRange.Denied) has no list of that kind, so it
 // never yields a whole-port allow list: XDP only ever drops, and L7 answers
-// the denied route 503. When the client address is not the packet's
+// the denied route 503. A route under satisfy any with authentication has
+// no list either (see xdpRange). When the client address is not the packet's
 // source (the Global settings turn real IP on: use-forwarded-headers,
 // use-proxy-protocol or enable-real-ip), every list is left to L7, which
 // judges the address the real-IP rules compute: XDP would judge the
@@ -43,14 +44,14 @@ func PortSourceLists(s *snapshot.Snapshot, ports []uint16) map[uint16]SourceList
 	var ranges []*annotations.SourceRange
 	for _, srv := range s.Servers {
 		for _, p := range srv.Paths {
-			ranges = append(ranges, p.Backend.Proxy.SourceRange)
+			ranges = append(ranges, xdpRange(&p.Backend.Proxy))
 			for _, c := range p.Canaries {
-				ranges = append(ranges, c.Backend.Proxy.SourceRange)
+				ranges = append(ranges, xdpRange(&c.Backend.Proxy))
 			}
 		}
 	}
 	if s.DefaultBackend != nil {
-		ranges = append(ranges, s.DefaultBackend.Proxy.SourceRange)
+		ranges = append(ranges, xdpRange(&s.DefaultBackend.Proxy))
 	}
 	if len(ranges) == 0 {
 		return nil
@@ -85,6 +86,16 @@ func PortSourceLists(s *snapshot.Snapshot, ports []uint16) map[uint16]SourceList
 		out[port] = sl
 	}
 	return out
+}
+
+// xdpRange is the SourceRange of a route that XDP may enforce: none under
+// satisfy any with authentication, where valid credentials admit a source
+// the lists refuse.
+func xdpRange(p *annotations.Proxy) *annotations.SourceRange {
+	if a := p.Auth; a != nil && a.SatisfyAny && (a.Basic != nil || a.External != nil) {
+		return nil
+	}
+	return p.SourceRange
 }
 
 // prefixSet parses normalised prefixes into a sorted, de-duplicated set;

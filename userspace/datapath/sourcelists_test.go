@@ -81,6 +81,23 @@ func TestPortSourceLists(t *testing.T) {
 			want: map[uint16]SourceLists{80: {Deny: []netip.Prefix{pfx("198.18.0.2/32")}}, 443: {Deny: []netip.Prefix{pfx("198.18.0.2/32")}}},
 		},
 		{
+			name: "satisfy any with authentication: credentials admit other sources, lists stay in L7",
+			s: func() *snapshot.Snapshot {
+				s := snap(nil, []snapshot.Path{path(allowA)})
+				s.Servers[0].Paths[0].Backend.Proxy.Auth = &annotations.Auth{SatisfyAny: true, Basic: &annotations.BasicAuth{}}
+				return s
+			}(),
+		},
+		{
+			name: "satisfy all with authentication: the list is enforced",
+			s: func() *snapshot.Snapshot {
+				s := snap(nil, []snapshot.Path{path(denyD)})
+				s.Servers[0].Paths[0].Backend.Proxy.Auth = &annotations.Auth{Basic: &annotations.BasicAuth{}}
+				return s
+			}(),
+			want: map[uint16]SourceLists{80: {Deny: []netip.Prefix{pfx("198.18.0.2/32")}}, 443: {Deny: []netip.Prefix{pfx("198.18.0.2/32")}}},
+		},
+		{
 			name: "use-forwarded-headers: the packet source is the proxy's, lists stay in L7",
 			s: func() *snapshot.Snapshot {
 				s := snap(nil, []snapshot.Path{path(both)})

@@ -1,7 +1,7 @@
 // Package kube is Weir's cluster source: client-go informers on Ingress,
-// IngressClass, Service, EndpointSlice, TLS Secrets and the controller
-// ConfigMap feed the same snapshot.Build as the folder source, through the
-// controller's Sync. It also writes the status of the Ingresses Weir serves
+// IngressClass, Service, EndpointSlice, Secret (every type but those
+// secretFieldSelector leaves out) and ConfigMap feed the same
+// snapshot.Build as the folder source, through the controller's Sync. It also writes the status of the Ingresses Weir serves
 // (leader only, on a coordination.k8s.io Lease) and turns every
 // snapshot.Warning into a Kubernetes Event on the object at fault.
 package kube
@@ -90,8 +90,8 @@ type Source struct {
 	services     cache.SharedIndexInformer
 	slices       cache.SharedIndexInformer
 	secrets      cache.SharedIndexInformer
-	configMaps   cache.SharedIndexInformer // the controller's ConfigMap when outside the watched namespace; else nil
-	refMaps      cache.SharedIndexInformer // every ConfigMap of the watched namespaces
+	configMaps   cache.SharedIndexInformer // every ConfigMap of the watched namespaces
+	controllerCM cache.SharedIndexInformer // the controller ConfigMap when configMaps does not hold it; else nil
 	namespaces   cache.SharedIndexInformer // the selected ones; nil without NamespaceSelector
 	prefixer     *prefixer                 // nil without a custom AnnotationsPrefix; used by objects only
 	factories    []informers.SharedInformerFactory
@@ -128,28 +128,25 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	strip := informers.WithTransform(stripTransform)
 	main := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns), strip)
 	cluster := informers.NewSharedInformerFactoryWithOptions(client, 0, strip)
-	tls := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns), strip,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("type", string(corev1.SecretTypeTLS)).String()
-		}))
-	s.factories = []informers.SharedInformerFactory{main, cluster, tls}
+	secrets := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(ns), strip,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.FieldSelector = secretFieldSelector }))
+	s.factories = []informers.SharedInformerFactory{main, cluster, secrets}
 
 	s.ingresses = main.Networking().V1().Ingresses().Informer()
 	s.services = main.Core().V1().Services().Informer()
 	s.slices = main.Discovery().V1().EndpointSlices().Informer()
-	s.secrets = tls.Core().V1().Secrets().Informer()
+	s.secrets = secrets.Core().V1().Secrets().Informer()
 	s.classes = cluster.Networking().V1().IngressClasses().Informer()
-	// The ConfigMaps that custom-headers, add-headers and
-	// proxy-set-headers name: every one of the watched namespaces. The
-	// controller's own is among them unless it lies outside.
-	s.refMaps = main.Core().V1().ConfigMaps().Informer()
+	// Every ConfigMap of the watched namespaces: auth-proxy-set-headers
+	// names them; the controller's, when outside, on its own.
+	s.configMaps = main.Core().V1().ConfigMaps().Informer()
 	if cmNS, cmName, ok := strings.Cut(opts.Build.ConfigMap, "/"); ok && cmName != "" && ns != metav1.NamespaceAll && cmNS != ns {
 		cm := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithNamespace(cmNS), strip,
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", cmName).String()
 			}))
 		s.factories = append(s.factories, cm)
-		s.configMaps = cm.Core().V1().ConfigMaps().Informer()
+		s.controllerCM = cm.Core().V1().ConfigMaps().Informer()
 	}
 	s.prefixer = newPrefixer(opts.AnnotationsPrefix)
 	if sel := opts.NamespaceSelector; sel != nil && !sel.Empty() {
@@ -159,7 +156,7 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 		s.namespaces = nsf.Core().V1().Namespaces().Informer()
 	}
 	for key, inf := range s.informers() {
-		kind, _, _ := strings.Cut(key, "/")
+		kind, _, _ := strings.Cut(key, "#")
 		_ = inf.SetWatchErrorHandlerWithContext(s.conn.watchError)
 		_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { s.changed(kind, obj) },
@@ -193,19 +190,17 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	return s
 }
 
+// informers returns the informers by the Kind of their objects.
 // Leading reports whether this instance holds the leader Lease; false
 // without status writing (Options.Status nil).
 func (s *Source) Leading() bool { return s.status != nil && s.status.Leading() }
 
-// informers returns the informers by the Kind of their objects (a key
-// "Kind/what" is another informer of that Kind).
 func (s *Source) informers() map[string]cache.SharedIndexInformer {
 	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses, "IngressClass": s.classes,
-		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets, "ConfigMap": s.refMaps}
-	if s.configMaps != nil {
-		// The controller's ConfigMap, outside the watched namespace: a
-		// change of it is a ConfigMap change too.
-		infs["ConfigMap/controller"] = s.configMaps
+		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets}
+	infs["ConfigMap"] = s.configMaps
+	if s.controllerCM != nil {
+		infs["ConfigMap#controller"] = s.controllerCM // kind before the '#'
 	}
 	if s.namespaces != nil {
 		infs["Namespace"] = s.namespaces
@@ -309,9 +304,9 @@ func (s *Source) objects() snapshot.Objects {
 	o.Services = list[*corev1.Service](s.services)
 	o.EndpointSlices = list[*discoveryv1.EndpointSlice](s.slices)
 	o.Secrets = list[*corev1.Secret](s.secrets)
-	o.ConfigMaps = list[*corev1.ConfigMap](s.refMaps)
-	if s.configMaps != nil {
-		o.ConfigMaps = append(o.ConfigMaps, list[*corev1.ConfigMap](s.configMaps)...)
+	o.ConfigMaps = list[*corev1.ConfigMap](s.configMaps)
+	if s.controllerCM != nil {
+		o.ConfigMaps = append(o.ConfigMaps, list[*corev1.ConfigMap](s.controllerCM)...)
 	}
 	return o
 }
@@ -337,8 +332,30 @@ func list[T any](inf cache.SharedIndexInformer) []T {
 	return out
 }
 
+// secretFieldSelector leaves out the Secret types Weir never reads, which
+// are many (a token per ServiceAccount) or large (a Helm release per
+// revision): every other type is watched, Opaque for auth-secret (and the
+// other families that name Secrets) and kubernetes.io/tls for spec.tls.
+var secretFieldSelector = fields.AndSelectors(
+	fields.OneTermNotEqualSelector("type", "helm.sh/release.v1"),
+	fields.OneTermNotEqualSelector("type", string(corev1.SecretTypeServiceAccountToken)),
+	fields.OneTermNotEqualSelector("type", string(corev1.SecretTypeDockercfg)),
+	fields.OneTermNotEqualSelector("type", string(corev1.SecretTypeDockerConfigJson)),
+	fields.OneTermNotEqualSelector("type", string(corev1.SecretTypeBootstrapToken)),
+).String()
+
+// keepsSecretData reports whether Weir may read the data of a Secret of
+// type t: Opaque (or no type) and kubernetes.io/tls. Others (basic-auth,
+// ssh-auth, custom types) are cached without their data, so the memory
+// they take stays bounded by their number.
+func keepsSecretData(t corev1.SecretType) bool {
+	return t == "" || t == corev1.SecretTypeOpaque || t == corev1.SecretTypeTLS
+}
+
 // stripTransform drops what Weir never reads before an object is cached:
-// managed fields, the last-applied annotation and, for Services, the status.
+// managed fields, the last-applied annotation, for Services the status,
+// for Secrets of types Weir does not read the data (keepsSecretData), for
+// ConfigMaps the binary data.
 func stripTransform(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
@@ -348,8 +365,15 @@ func stripTransform(obj any) (any, error) {
 			m.SetAnnotations(a)
 		}
 	}
-	if svc, ok := obj.(*corev1.Service); ok {
-		svc.Status = corev1.ServiceStatus{}
+	switch o := obj.(type) {
+	case *corev1.Service:
+		o.Status = corev1.ServiceStatus{}
+	case *corev1.Secret:
+		if !keepsSecretData(o.Type) {
+			o.Data, o.StringData = nil, nil
+		}
+	case *corev1.ConfigMap:
+		o.BinaryData = nil
 	}
 	return obj, nil
 }

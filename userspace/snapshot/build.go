@@ -149,13 +149,13 @@ type builder struct {
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
 	keyBuf []byte
-	// configMaps indexes the ConfigMaps; allowedHeaders is
-	// global-allowed-response-headers (build_headers.go).
-	configMaps     map[nsName]*corev1.ConfigMap
+	// allowedHeaders is global-allowed-response-headers
+	// (build_headers.go).
 	allowedHeaders []string
 	// wwwOwner is the Ingress that set from-to-www-redirect on each host
 	// with a RedirectFrom (build_rewrite.go).
 	wwwOwner map[string]ObjectRef
+	auth     authState // the objects auth annotations name (build_auth.go)
 }
 
 // nsName keys objects by namespace and name without building a string.
@@ -211,12 +211,7 @@ func (b *builder) sortedWarnings() []Warning {
 }
 
 func (b *builder) index(objs Objects) {
-	b.configMaps = make(map[nsName]*corev1.ConfigMap, len(objs.ConfigMaps))
-	for _, cm := range objs.ConfigMaps {
-		if cm != nil {
-			b.configMaps[nsName{cm.Namespace, cm.Name}] = cm
-		}
-	}
+	b.indexAuth(objs)
 	for _, s := range objs.Services {
 		if s != nil {
 			b.services[nsName{s.Namespace, s.Name}] = s
@@ -331,6 +326,7 @@ func (b *builder) parseAnnotations(ing *ingress, defaults annotations.Proxy) {
 	}
 	ing.parsed = p
 	ing.cfg = p.cfg
+	b.resolveAuth(ing)
 	for _, err := range p.errs {
 		reason := ReasonInvalidAnnotation
 		switch {

@@ -21,7 +21,7 @@ func (b *builder) lookupConfigMap(ref, ns string) (map[string]string, ObjectRef,
 		cmNS, name = ns, ref
 	}
 	obj := ObjectRef{Kind: "ConfigMap", Namespace: cmNS, Name: name}
-	cm := b.configMaps[nsName{cmNS, name}]
+	cm := b.auth.configMaps[nsName{cmNS, name}] // indexed by indexAuth
 	if cm == nil {
 		return nil, obj, false
 	}
@@ -104,4 +104,33 @@ func (b *builder) customHeaders(ing *ingress, be *Backend) bool {
 // line break in the value.
 func badHeader(hd annotations.Header) bool {
 	return !annotations.ValidHeaderName(hd.Name) || strings.ContainsAny(hd.Value, "\r\n")
+}
+
+// objectsOf is authObjectsOf with the ConfigMap of custom-headers: the
+// objects whose change rebuilds the Ingress (a Builder's scope).
+func objectsOf(ns string, ann map[string]string) (secrets, configMaps []nsName) {
+	secrets, configMaps = authObjectsOf(ns, ann)
+	if ref := strings.TrimSpace(ann[annotations.Prefix+"custom-headers"]); ref != "" {
+		cmNS, name, ok := strings.Cut(ref, "/")
+		if !ok {
+			cmNS, name = ns, ref
+		}
+		configMaps = append(configMaps, nsName{cmNS, name})
+	}
+	return secrets, configMaps
+}
+
+// namesGlobalHeaders reports whether g's add-headers or proxy-set-headers
+// names a ConfigMap called name (in any namespace, to be safe): its change
+// changes Global, a full build.
+func namesGlobalHeaders(g *annotations.Global, name string) bool {
+	for _, ref := range []string{g.AddHeaders, g.ProxySetHeaders} {
+		if _, n, ok := strings.Cut(ref, "/"); ok {
+			ref = n
+		}
+		if ref != "" && ref == name {
+			return true
+		}
+	}
+	return false
 }

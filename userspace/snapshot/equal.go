@@ -65,11 +65,12 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x.ConnLimit, y.ConnLimit = nil, nil
 	x.Balance, y.Balance = nil, nil
 	x.Rewrite, y.Rewrite = nil, nil
+	x.Auth, y.Auth = nil, nil
 	x.RateLimit, y.RateLimit = nil, nil
 	x.CORS, y.CORS = nil, nil
 	x.CustomHeaders, y.CustomHeaders = nil, nil
 	x.Mirror, y.Mirror = nil, nil
-	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) ||
+	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) || !annotations.AuthEqual(a.Auth, b.Auth) ||
 		!deepPtrEqual(a.RateLimit, b.RateLimit) || !deepPtrEqual(a.CORS, b.CORS) ||
 		!deepPtrEqual(a.CustomHeaders, b.CustomHeaders) || !deepPtrEqual(a.Mirror, b.Mirror) {
 		return false

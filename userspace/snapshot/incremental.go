@@ -18,13 +18,18 @@ import (
 // affect: the hosts of the changed Ingresses (their rules and spec.tls, all
 // hosts under a wildcard TLS host) and of the Ingresses that use a changed
 // Service or EndpointSlice, closed over every Ingress sharing one of those
-// hosts; and, when an Ingress with spec.tls or a Secret changed, the
-// certificates from the spec.tls of every Ingress. Its result is always the Snapshot Build gives for the same
+// hosts; and, when an Ingress with spec.tls or a Secret one names (or the
+// default certificate's) changed, the certificates from the spec.tls of
+// every Ingress. Its result is always the Snapshot Build gives for the same
 // Objects (TestBuilderMatchesBuild checks it on every golden case and on
 // random edits); only the cost differs: a few milliseconds for one edited
 // Ingress among 10 000 instead of a full build's tens.
 //
-// A change it cannot scope (a ConfigMap or IngressClass, an Ingress with
+// A ConfigMap other than the controller's (Options.ConfigMap) or a Secret
+// rebuilds the Ingresses whose auth annotations or custom-headers name it;
+// one the controller's add-headers or proxy-set-headers names is a full
+// Build. A change it
+// cannot scope (the controller ConfigMap or an IngressClass, an Ingress with
 // spec.defaultBackend before or after the change or using a changed Service,
 // any change while an Ingress sets server-alias or from-to-www-redirect,
 // more than MaxScopedChanges objects, or a scope covering a quarter of the
@@ -49,6 +54,12 @@ type Builder struct {
 	ingressesOf map[string]map[nsName]bool
 	// usersOf lists the Ingresses naming each Service in a backend.
 	usersOf map[nsName]map[nsName]bool
+	// tlsSecrets counts the spec.tls sections naming each Secret: a change
+	// to another Secret leaves the certificates as they are.
+	tlsSecrets map[nsName]int
+	// secretUsers and configMapUsers list the Ingresses whose auth-secret
+	// names each Secret, whose auth-proxy-set-headers each ConfigMap.
+	secretUsers, configMapUsers map[nsName]map[nsName]bool
 	// authUsersOf lists the Ingresses naming each Secret in
 	// auth-tls-secret; authSecretOf inverts it.
 	authUsersOf  map[nsName]map[nsName]bool
@@ -106,6 +117,8 @@ func (bl *Builder) index(objs Objects) {
 	bl.hostsOf = make(map[nsName][]string, len(objs.Ingresses))
 	bl.ingressesOf = make(map[string]map[nsName]bool, len(objs.Ingresses))
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
+	bl.secretUsers, bl.configMapUsers = map[nsName]map[nsName]bool{}, map[nsName]map[nsName]bool{}
+	bl.tlsSecrets = map[nsName]int{}
 	bl.authUsersOf, bl.authSecretOf = map[nsName]map[nsName]bool{}, map[nsName]nsName{}
 	bl.withTLS, bl.withDefault, bl.withNames = map[nsName]bool{}, map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
@@ -148,6 +161,18 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		for _, svc := range servicesOf(old) {
 			delete(bl.usersOf[svc], k)
 		}
+		for _, sec := range tlsSecretsOf(old) {
+			if bl.tlsSecrets[sec]--; bl.tlsSecrets[sec] <= 0 {
+				delete(bl.tlsSecrets, sec)
+			}
+		}
+		secs, cms := objectsOf(old.Namespace, old.Annotations) // build_headers.go
+		for _, sec := range secs {
+			delete(bl.secretUsers[sec], k)
+		}
+		for _, cm := range cms {
+			delete(bl.configMapUsers[cm], k)
+		}
 		if sec, ok := bl.authSecretOf[k]; ok {
 			delete(bl.authUsersOf[sec], k)
 			delete(bl.authSecretOf, k)
@@ -169,6 +194,16 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	}
 	for _, svc := range servicesOf(ing) {
 		addTo(bl.usersOf, svc, k)
+	}
+	for _, sec := range tlsSecretsOf(ing) {
+		bl.tlsSecrets[sec]++
+	}
+	secs, cms := objectsOf(ing.Namespace, ing.Annotations)
+	for _, sec := range secs {
+		addTo(bl.secretUsers, sec, k)
+	}
+	for _, cm := range cms {
+		addTo(bl.configMapUsers, cm, k)
 	}
 	if sec, ok := authSecretOf(ing); ok {
 		bl.authSecretOf[k] = sec
@@ -207,6 +242,17 @@ func hostsOf(ing *networkingv1.Ingress) []string {
 	}
 	slices.Sort(hosts)
 	return slices.Compact(hosts)
+}
+
+// tlsSecretsOf returns the Secrets ing's spec.tls sections name.
+func tlsSecretsOf(ing *networkingv1.Ingress) []nsName {
+	var out []nsName
+	for _, t := range ing.Spec.TLS {
+		if t.SecretName != "" {
+			out = append(out, nsName{ing.Namespace, t.SecretName})
+		}
+	}
+	return out
 }
 
 // authSecretOf returns the Secret ing names in auth-tls-secret, if any.
@@ -279,8 +325,27 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			bl.setIngress(k, cur)
 			affected[k] = true
 		case "Secret":
-			tlsChanged = true
+			def := bl.opts.DefaultSSLCertificate
+			if bl.tlsSecrets[k] > 0 || len(bl.authUsersOf[k]) > 0 || def == ref.Name || strings.HasSuffix(def, "/"+ref.Name) { // by name: to be safe
+				tlsChanged = true
+			}
+			for i := range bl.secretUsers[k] {
+				affected[i] = true
+			}
 			for i := range bl.authUsersOf[k] {
+				affected[i] = true
+			}
+		case "ConfigMap":
+			// The controller's (by name, in any namespace: to be safe) is
+			// global; another is read only through auth-proxy-set-headers.
+			ctl := bl.opts.ConfigMap
+			if _, name, ok := strings.Cut(ctl, "/"); ok {
+				ctl = name
+			}
+			if ctl != "" && ref.Name == ctl || bl.prev != nil && namesGlobalHeaders(&bl.prev.Global, ref.Name) {
+				return nil, false
+			}
+			for i := range bl.configMapUsers[k] {
 				affected[i] = true
 			}
 		case "Service":

@@ -1,0 +1,587 @@
+package proxy
+
+import (
+	"context"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/htpasswd"
+)
+
+// authenticator runs the access phase of a route as nginx does with
+// ingress-nginx's configuration: the source ranges (allow/deny), basic or
+// digest authentication (auth_basic, auth_digest) and external
+// authentication (auth_request), in that order, combined by satisfy.
+//
+//   - A route whose source ranges or authentication did not parse answers
+//     503 to everyone, whatever satisfy says (ingress-nginx denies the
+//     location before the access phase).
+//   - satisfy all: the first that refuses answers (403, 401 with a
+//     challenge, the auth service's 401 or 403).
+//   - satisfy any: the first that grants lets the request through, without
+//     running the others (an allow list grants when it holds the client;
+//     a deny list alone never grants). When none grants, 401 if any said
+//     401, else 403. An external auth error (500) answers at once.
+//
+// A 401 of a route with auth-signin becomes a 302 to it.
+type authenticator struct {
+	basic  ptrCache[annotations.BasicAuth, *compiledBasic]
+	digest digestNonces
+	ext    ptrCache[annotations.ExternalAuth, *compiledExternal]
+	cache  authCache
+	mu     sync.Mutex
+	trans  map[transportKey]*http.Transport // by keep-alive settings
+	denied *prometheus.CounterVec           // nil: no metrics
+}
+
+// newAuthenticator returns the access phase; reg nil means no metrics.
+func newAuthenticator(reg *prometheus.Registry) *authenticator {
+	a := &authenticator{trans: map[transportKey]*http.Transport{}}
+	if reg != nil {
+		a.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "weir_auth_denied_total",
+			Help: "Requests refused by authentication, by Ingress and by status: 401 and 403 (refused), 500 (the authentication service failed), 503 (the configuration is invalid: the route is denied).",
+		}, []string{"namespace", "ingress", "status"})
+		reg.MustRegister(a.denied)
+	}
+	return a
+}
+
+// accessPhase runs the access phase of route for r. It returns true when it
+// answered the request (refused it); otherwise r's headers are ready for
+// the upstream (Authorization removed after basic authentication, the
+// auth-response-headers set) and rec adds the auth service's cookies.
+func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange, route *router.Route) bool {
+	a := route.Backend.Proxy.Auth
+	// no-auth-locations lift the authentication, not a denial.
+	if a == nil || a.Invalid == "" && (a.Basic == nil && a.External == nil || p.liveGlobal().NoAuth(route.Path)) {
+		return p.sources.reject(rec, ex.fwd.remote, route)
+	}
+	au := p.auth
+	srcStatus, list, granted := p.sources.verdict(ex.fwd.remote, route)
+	refuse := func(status int, challenge http.Header, cookies []string) bool {
+		au.count(route, status)
+		au.writeRefusal(rec, r, ex, a, status, challenge, cookies)
+		return true
+	}
+	switch {
+	case srcStatus == http.StatusServiceUnavailable:
+		p.sources.count(route, list)
+		writeError(rec, srcStatus)
+		return true
+	case a.Invalid != "":
+		return refuse(http.StatusServiceUnavailable, nil, nil)
+	case srcStatus != 0 && !a.SatisfyAny:
+		p.sources.count(route, list)
+		writeError(rec, srcStatus)
+		return true
+	}
+	// pass readies r for the upstream: proxy_set_header Authorization ""
+	// after basic authentication, and the auth-response-headers from the
+	// service's answer (none when it was not asked).
+	pass := func(res *authResult) bool {
+		if a.Basic != nil {
+			r.Header.Del("Authorization")
+		}
+		if a.External == nil {
+			return false
+		}
+		for _, h := range a.External.ResponseHeaders {
+			r.Header.Del(h)
+			if v := res.headers.Get(h); res.status == http.StatusOK && v != "" {
+				r.Header.Set(h, v)
+			}
+		}
+		if res.status == http.StatusOK {
+			rec.addCookies(res.headers.Values("Set-Cookie"), a.External.AlwaysSetCookie)
+		}
+		return false
+	}
+	var none authResult
+	if granted && a.SatisfyAny {
+		return pass(&none)
+	}
+	status := srcStatus // the access code so far, satisfy any
+	var challenge http.Header
+	if a.Basic != nil {
+		ok, ch := au.checkBasic(a.Basic, r)
+		switch {
+		case ok && a.SatisfyAny:
+			return pass(&none)
+		case !ok && !a.SatisfyAny:
+			return refuse(http.StatusUnauthorized, ch, nil)
+		case !ok:
+			status, challenge = http.StatusUnauthorized, ch
+		}
+	}
+	if a.External != nil {
+		res := au.external(r, ex, route, a.External)
+		switch {
+		case res.status == http.StatusOK:
+			return pass(&res)
+		case res.status == http.StatusInternalServerError || !a.SatisfyAny:
+			return refuse(res.status, res.headers, res.headers.Values("Set-Cookie"))
+		case status != http.StatusUnauthorized:
+			status, challenge = res.status, res.headers
+		}
+	}
+	if status == 0 {
+		return pass(&none)
+	}
+	return refuse(status, challenge, nil)
+}
+
+// writeRefusal answers status: 401 with the challenge (WWW-Authenticate
+// of basic authentication or of the auth service), or a 302 to
+// auth-signin; 403, 500 or 503 as nginx's error pages. cookies are the
+// auth service's Set-Cookie, added where nginx's add_header would.
+func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex *exchange, a *annotations.Auth, status int, challenge http.Header, cookies []string) {
+	rec.addCookies(cookies, a.External != nil && a.External.AlwaysSetCookie)
+	if status == http.StatusUnauthorized && a.External != nil && a.External.Signin != "" {
+		loc := signinURL(au.compiledExt(a.External).signin.Expand(ex.vars(r)), a.External.SigninRedirectParam, ex, r)
+		rec.Header().Set("Location", loc)
+		rec.Header().Set("Content-Type", "text/html")
+		rec.WriteHeader(http.StatusFound)
+		_, _ = rec.Write([]byte("<html>\r\n<head><title>302 Found</title></head>\r\n<body>\r\n<center><h1>302 Found</h1></center>\r\n</body>\r\n</html>\r\n"))
+		return
+	}
+	if status == http.StatusUnauthorized {
+		for _, v := range challenge.Values("Www-Authenticate") {
+			rec.Header().Add("Www-Authenticate", v)
+		}
+	}
+	writeError(rec, status)
+}
+
+// signinURL is ingress-nginx's buildAuthSignURL: signin with param set to
+// $pass_access_scheme://$http_host$escaped_request_uri, unless signin's
+// query already has param.
+func signinURL(signin, param string, ex *exchange, r *http.Request) string {
+	u, err := url.Parse(signin)
+	if err != nil {
+		return signin
+	}
+	q := u.Query()
+	if q.Get(param) != "" {
+		return signin
+	}
+	sep := "?"
+	if len(q) > 0 {
+		sep = "&"
+	}
+	return signin + sep + param + "=" + ex.fwd.scheme + "://" + r.Host + escapeURIComponent(r.RequestURI)
+}
+
+// escapeURIComponent escapes s as ngx_set_misc's set_escape_uri: every
+// byte but letters, digits and "-._~" as %XX.
+func escapeURIComponent(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+func (au *authenticator) count(route *router.Route, status int) {
+	if au.denied != nil {
+		ing := route.Backend.Ingress
+		au.denied.WithLabelValues(ing.Namespace, ing.Name, strconv.Itoa(status)).Inc()
+	}
+}
+
+// compiledBasic is a BasicAuth's user file: the first entry of each user
+// counts, as nginx reads the file top down.
+type compiledBasic struct {
+	users     map[string]string
+	challenge http.Header
+}
+
+func compileBasic(b *annotations.BasicAuth) *compiledBasic {
+	c := &compiledBasic{users: make(map[string]string, len(b.Users)), challenge: http.Header{}}
+	for _, line := range b.Users {
+		user, hash, _ := strings.Cut(line, ":")
+		if _, dup := c.users[user]; !dup {
+			c.users[user] = hash
+		}
+	}
+	c.challenge.Set("Www-Authenticate", `Basic realm="`+b.Realm+`"`)
+	return c
+}
+
+// checkBasic reports whether r's Authorization header holds a user of b
+// with its password; when not, the challenge to send.
+func (au *authenticator) checkBasic(b *annotations.BasicAuth, r *http.Request) (bool, http.Header) {
+	authz := r.Header.Get("Authorization")
+	if b.Digest {
+		return au.checkDigest(b, authz, r.Method, r.RequestURI)
+	}
+	c := au.basic.get(b, compileBasic)
+	scheme, cred, ok := strings.Cut(authz, " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return false, c.challenge
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	if err != nil {
+		return false, c.challenge
+	}
+	user, pass, ok := strings.Cut(string(raw), ":")
+	hash, known := c.users[user]
+	if !ok || !known || !htpasswd.Verify(hash, pass) {
+		return false, c.challenge
+	}
+	return true, nil
+}
+
+// authResult is the auth service's answer: 200 for any 2xx, 401, 403, or
+// 500 for anything else (no answer included), with its headers.
+type authResult struct {
+	status  int
+	headers http.Header
+}
+
+// compiledExternal is an ExternalAuth with its variables parsed.
+type compiledExternal struct {
+	url, signin, cacheKey annotations.Vars
+	requestRedirect       annotations.Vars
+	setHeaders            [][2]string
+	cacheFor              map[int]time.Duration
+}
+
+func compileExternal(e *annotations.ExternalAuth) *compiledExternal {
+	c := &compiledExternal{}
+	c.url, _ = annotations.ParseVars(e.URL)
+	c.signin, _ = annotations.ParseVars(e.Signin)
+	c.cacheKey, _ = annotations.ParseVars(e.CacheKey)
+	c.requestRedirect = annotations.Vars{{Text: e.RequestRedirect}}
+	for _, h := range e.ProxySetHeaders {
+		name, v, _ := strings.Cut(h, ": ")
+		c.setHeaders = append(c.setHeaders, [2]string{name, v})
+	}
+	if e.CacheKey != "" {
+		c.cacheFor = cacheDurations(e.CacheDuration)
+	}
+	return c
+}
+
+func (au *authenticator) compiledExt(e *annotations.ExternalAuth) *compiledExternal {
+	return au.ext.get(e, compileExternal)
+}
+
+// external asks the auth service of e about r, or its cached answer.
+func (au *authenticator) external(r *http.Request, ex *exchange, route *router.Route, e *annotations.ExternalAuth) authResult {
+	c := au.compiledExt(e)
+	vars := ex.vars(r)
+	var key string
+	if c.cacheFor != nil {
+		key = route.Host + "\x00" + route.Path + "\x00" + e.URL + "\x00" + c.cacheKey.Expand(vars)
+		if res, ok := au.cache.get(key); ok {
+			return res
+		}
+	}
+	res, code := au.subrequest(r, ex, route, e, c, vars)
+	if d, ok := c.cacheFor[code]; ok && code != 0 {
+		au.cache.put(key, res, d)
+	}
+	return res
+}
+
+// subrequest sends the auth request, as ingress-nginx's auth location:
+// the client's headers without its body, and the headers of nginx.tmpl.
+// It returns the result and the service's status (0: no answer).
+func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router.Route, e *annotations.ExternalAuth, c *compiledExternal, vars func(string) string) (authResult, int) {
+	fail := authResult{status: http.StatusInternalServerError, headers: http.Header{}}
+	target := c.url.Expand(vars)
+	method := e.Method
+	if method == "" {
+		method = http.MethodGet // an nginx subrequest's method
+	}
+	p := route.Backend.Proxy
+	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(p.ConnectTimeoutSeconds+p.ReadTimeoutSeconds)*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return fail, 0
+	}
+	h := r.Header.Clone()
+	removeHopHeaders(h)
+	h.Del("Content-Length")
+	h.Del("X-Forwarded-Proto")
+	h.Set("X-Request-Id", ex.requestID)
+	if e.Method != "" {
+		h.Set("X-Original-Uri", r.RequestURI)
+		h.Set("X-Scheme", ex.fwd.scheme)
+	}
+	req.Host = req.URL.Hostname() // proxy_set_header Host, the URL's host without its port
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	h.Set("X-Original-Url", scheme+"://"+r.Host+r.RequestURI)
+	h.Set("X-Original-Method", r.Method)
+	h.Set("X-Sent-From", "nginx-ingress-controller")
+	h.Set("X-Real-Ip", ex.fwd.remoteText)
+	h.Set("X-Forwarded-For", ex.fwd.forwardedFor)
+	redirect := r.RequestURI
+	if e.RequestRedirect != "" {
+		redirect = e.RequestRedirect
+	}
+	h.Set("X-Auth-Request-Redirect", redirect)
+	for _, kv := range c.setHeaders {
+		if kv[1] == "" {
+			h.Del(kv[0])
+		} else {
+			h.Set(kv[0], kv[1])
+		}
+	}
+	req.Header = h
+	req.Close = e.KeepaliveConnections == 0
+	resp, err := au.transport(e, p.ConnectTimeoutSeconds).RoundTrip(req)
+	if err != nil {
+		return fail, 0
+	}
+	resp.Body.Close() // nginx's auth_request reads no body
+	res := authResult{headers: resp.Header}
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		res.status = http.StatusOK
+	case resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden:
+		res.status = resp.StatusCode
+	default:
+		res.status = http.StatusInternalServerError
+	}
+	return res, resp.StatusCode
+}
+
+// transportKey selects a Transport by keep-alive settings.
+type transportKey struct {
+	conns, idleSeconds, connectSeconds int
+}
+
+// transport returns the Transport for e's keep-alive settings: one per
+// distinct setting, so idle connections outlive a configuration change.
+func (au *authenticator) transport(e *annotations.ExternalAuth, connectSeconds int) *http.Transport {
+	k := transportKey{e.KeepaliveConnections, e.KeepaliveTimeoutSeconds, connectSeconds}
+	au.mu.Lock()
+	defer au.mu.Unlock()
+	t := au.trans[k]
+	if t == nil {
+		d := &net.Dialer{Timeout: time.Duration(connectSeconds) * time.Second}
+		// Unlike nginx's proxy_ssl_verify off, an https auth service's
+		// certificate is verified: its answer grants access.
+		t = &http.Transport{DialContext: d.DialContext,
+			MaxIdleConnsPerHost: max(k.conns, 1), DisableKeepAlives: k.conns == 0,
+			IdleConnTimeout: time.Duration(k.idleSeconds) * time.Second}
+		au.trans[k] = t
+	}
+	return t
+}
+
+// close closes the idle connections to the auth services.
+func (au *authenticator) close() {
+	au.mu.Lock()
+	defer au.mu.Unlock()
+	for _, t := range au.trans {
+		t.CloseIdleConnections()
+	}
+}
+
+// vars returns the values of the nginx variables annotations.ParseVars
+// accepts, for r.
+func (ex *exchange) vars(r *http.Request) func(string) string {
+	return func(name string) string {
+		switch name {
+		case "host":
+			h := r.Host
+			if hh, _, err := net.SplitHostPort(h); err == nil {
+				h = hh
+			}
+			return strings.ToLower(h)
+		case "http_host":
+			return r.Host
+		case "best_http_host":
+			return ex.fwd.host
+		case "request_uri":
+			return r.RequestURI
+		case "escaped_request_uri":
+			return escapeURIComponent(r.RequestURI)
+		case "uri":
+			return r.URL.Path
+		case "args", "query_string":
+			return r.URL.RawQuery
+		case "scheme":
+			if r.TLS != nil {
+				return "https"
+			}
+			return "http"
+		case "pass_access_scheme":
+			return ex.fwd.scheme
+		case "request_method":
+			return r.Method
+		case "remote_addr":
+			return ex.fwd.remoteText
+		case "remote_user":
+			return basicUser(r.Header.Get("Authorization"))
+		case "server_port":
+			return localPort(r)
+		case "request_id":
+			return ex.requestID
+		}
+		switch {
+		case strings.HasPrefix(name, "http_"):
+			return strings.Join(r.Header.Values(strings.ReplaceAll(name[5:], "_", "-")), ", ")
+		case strings.HasPrefix(name, "cookie_"):
+			if c, err := r.Cookie(name[7:]); err == nil {
+				return c.Value
+			}
+		case strings.HasPrefix(name, "arg_"):
+			return r.URL.Query().Get(name[4:])
+		}
+		return ""
+	}
+}
+
+// basicUser is $remote_user: the user of a Basic Authorization header.
+func basicUser(authz string) string {
+	scheme, cred, ok := strings.Cut(authz, " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	if err != nil {
+		return ""
+	}
+	user, _, _ := strings.Cut(string(raw), ":")
+	return user
+}
+
+// addCookies makes rec add the auth service's Set-Cookie lines to the
+// response, as ingress-nginx's add_header Set-Cookie $auth_cookie: with
+// always, to any status; else to 200, 201, 204, 206, 301, 302, 303, 304,
+// 307 and 308 only.
+func (w *responseRecorder) addCookies(cookies []string, always bool) {
+	if len(cookies) == 0 {
+		return
+	}
+	w.beforeHeader = func(h http.Header, status int) {
+		switch status {
+		case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
+		default:
+			if !always {
+				return
+			}
+		}
+		for _, c := range cookies {
+			h.Add("Set-Cookie", c)
+		}
+	}
+}
+
+// cacheDurations reads auth-cache-duration entries ("200 202 401 5m"; a
+// duration alone is for 200, 301 and 302, as proxy_cache_valid) into how
+// long each status is cached.
+func cacheDurations(entries []string) map[int]time.Duration {
+	out := map[int]time.Duration{}
+	for _, e := range entries {
+		f := strings.Fields(e)
+		if len(f) == 0 {
+			continue
+		}
+		d := nginxDuration(f[len(f)-1])
+		codes := f[:len(f)-1]
+		if len(codes) == 0 {
+			codes = []string{"200", "301", "302"}
+		}
+		for _, c := range codes {
+			n, err := strconv.Atoi(c)
+			if err == nil {
+				if _, set := out[n]; !set {
+					out[n] = d
+				}
+			}
+		}
+	}
+	return out
+}
+
+// nginxDuration reads "5m", "30s", "100ms", "1h", "1d", "1w", "1M", "1y".
+func nginxDuration(s string) time.Duration {
+	units := []struct {
+		suffix string
+		d      time.Duration
+	}{{"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour},
+		{"d", 24 * time.Hour}, {"w", 7 * 24 * time.Hour}, {"M", 30 * 24 * time.Hour}, {"y", 365 * 24 * time.Hour}}
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			if v, err := strconv.Atoi(n); err == nil {
+				return time.Duration(v) * u.d
+			}
+		}
+	}
+	return 0
+}
+
+// authCache holds answers of auth services by key until they expire. It
+// is dropped whole when it reaches maxAuthCacheEntries, after the expired
+// entries are swept.
+type authCache struct {
+	mu sync.Mutex
+	m  map[string]cachedAuth
+}
+
+type cachedAuth struct {
+	res     authResult
+	expires time.Time
+}
+
+const maxAuthCacheEntries = 10000
+
+func (c *authCache) get(key string) (authResult, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok || time.Now().After(e.expires) {
+		return authResult{}, false
+	}
+	return e.res, true
+}
+
+func (c *authCache) put(key string, res authResult, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if c.m == nil {
+		c.m = map[string]cachedAuth{}
+	}
+	if len(c.m) >= maxAuthCacheEntries {
+		for k, e := range c.m {
+			if now.After(e.expires) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= maxAuthCacheEntries {
+			clear(c.m)
+		}
+	}
+	c.m[key] = cachedAuth{res: res, expires: now.Add(d)}
+}

@@ -1,0 +1,596 @@
+package proxy
+
+import (
+	"encoding/base64"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+func withAuth(a *annotations.Auth) func(*annotations.Proxy) {
+	return func(p *annotations.Proxy) { p.Auth = a }
+}
+
+// noRedirects makes c return redirects instead of following them.
+func noRedirects(c *http.Client) *http.Client {
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
+func basicHeader(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+// authGet sends method for host and path with extra headers h.
+func authGet(tb testing.TB, c *http.Client, srv *httptest.Server, method, host, path string, h map[string]string) result {
+	tb.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Host = host
+	for k, v := range h {
+		req.Header.Set(k, v)
+	}
+	return send(c, req)
+}
+
+// authorization returns the headers with Authorization authz, none when
+// authz is empty.
+func authorization(authz string) map[string]string {
+	if authz == "" {
+		return nil
+	}
+	return map[string]string{"Authorization": authz}
+}
+
+// authEcho is a backend answering the Authorization and X-User
+// headers it got.
+func authEcho(tb testing.TB) *httptest.Server {
+	return backend(tb, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "authz="+r.Header.Get("Authorization")+" user="+strings.Join(r.Header.Values("X-User"), ",")+
+			" id="+r.Header.Get("X-Request-Id"))
+	})
+}
+
+func TestBasicAuth(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	bc, err := bcrypt.GenerateFromPassword([]byte("bpass"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	basic := &annotations.Auth{Basic: &annotations.BasicAuth{Realm: "Authentication Required - foo", Users: []string{
+		"foo:$apr1$abcdefgh$h9FWgUz3n9YxylKLlR5SQ/", // secret
+		"bob:" + string(bc),
+		"sha:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=", // secret
+		"foo:{PLAIN}second",                     // the first entry of a user counts
+	}}}
+	_, srv := front(t, Options{}, snap(1, "basic.example.com", backendOf("web", []string{addr(up)}, withAuth(basic))))
+	c := client(t)
+	challenge := `Basic realm="Authentication Required - foo"`
+	for _, tc := range []struct {
+		name   string
+		authz  string
+		status int
+	}{
+		{"none", "", 401},
+		{"apr1", basicHeader("foo", "secret"), 200},
+		{"bcrypt", basicHeader("bob", "bpass"), 200},
+		{"sha", basicHeader("sha", "secret"), 200},
+		{"later duplicate ignored", basicHeader("foo", "second"), 401},
+		{"wrong password", basicHeader("foo", "Secret"), 401},
+		{"unknown user", basicHeader("eve", "secret"), 401},
+		{"lower-case scheme", "basic " + base64.StdEncoding.EncodeToString([]byte("foo:secret")), 200},
+		{"bearer", "Bearer abc", 401},
+		{"not base64", "Basic !!!", 401},
+	} {
+		res := authGet(t, c, srv, http.MethodGet, "basic.example.com", "/", authorization(tc.authz))
+		if res.err != nil || res.status != tc.status {
+			t.Errorf("%s: status %d (%v), want %d", tc.name, res.status, res.err, tc.status)
+			continue
+		}
+		if tc.status == 401 {
+			if got := res.header.Values("Www-Authenticate"); len(got) != 1 || got[0] != challenge {
+				t.Errorf("%s: WWW-Authenticate %q, want %q", tc.name, got, challenge)
+			}
+			continue
+		}
+		if strings.Contains(res.body, "authz=B") || strings.Contains(res.body, "authz=b") {
+			t.Errorf("%s: the upstream got the Authorization header: %s", tc.name, res.body)
+		}
+	}
+
+	// An Auth that did not resolve (a missing Secret) denies with 503.
+	denied := &annotations.Auth{Basic: &annotations.BasicAuth{}, Invalid: "auth secret ns/x not found"}
+	_, srv2 := front(t, Options{}, snap(1, "denied.example.com", backendOf("web", []string{addr(up)}, withAuth(denied))))
+	if res := authGet(t, c, srv2, http.MethodGet, "denied.example.com", "/", map[string]string{"Authorization": basicHeader("foo", "secret")}); res.status != 503 {
+		t.Errorf("invalid auth: status %d (%v), want 503", res.status, res.err)
+	}
+}
+
+// authService is an external authentication service: it records each
+// request and answers with answer.
+type authService struct {
+	*httptest.Server
+	mu     sync.Mutex
+	reqs   []*http.Request
+	bodies []string
+	hits   atomic.Int64
+	answer func(w http.ResponseWriter, r *http.Request)
+}
+
+func newAuthService(tb testing.TB, answer func(w http.ResponseWriter, r *http.Request)) *authService {
+	s := &authService{answer: answer}
+	s.Server = backend(tb, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.reqs = append(s.reqs, r.Clone(r.Context()))
+		s.bodies = append(s.bodies, string(b))
+		s.mu.Unlock()
+		s.hits.Add(1)
+		s.answer(w, r)
+	})
+	return s
+}
+
+func (s *authService) last(tb testing.TB) (*http.Request, string) {
+	tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.reqs) == 0 {
+		tb.Fatal("the auth service got no request")
+	}
+	return s.reqs[len(s.reqs)-1], s.bodies[len(s.bodies)-1]
+}
+
+func TestExternalAuthHeaders(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-User", "alice")
+		w.Header().Add("Set-Cookie", "s=1; Path=/")
+		w.Header().Add("Set-Cookie", "t=2")
+	})
+	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check?h=$host", ResponseHeaders: []string{"X-User"},
+		ProxySetHeaders: []string{"X-Tenant: blue"}, SigninRedirectParam: "rd"}}
+	_, srv := front(t, Options{}, snap(1, "ext.example.com", backendOf("web", []string{addr(up)}, withAuth(ext))))
+	c := client(t)
+
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/p/a?q=1&b=%20", strings.NewReader("client body"))
+	req.Host = "ext.example.com"
+	req.Header.Set("X-User", "spoofed")
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("Cookie", "sid=abc")
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	ar, abody := as.last(t)
+	want := map[string]string{
+		"X-Original-Url":          "http://ext.example.com/p/a?q=1&b=%20",
+		"X-Original-Method":       "POST",
+		"X-Sent-From":             "nginx-ingress-controller",
+		"X-Real-Ip":               "127.0.0.1",
+		"X-Forwarded-For":         "127.0.0.1",
+		"X-Auth-Request-Redirect": "/p/a?q=1&b=%20",
+		"X-Forwarded-Proto":       "",
+		"Content-Length":          "",
+		"X-Original-Uri":          "", // only with auth-method
+		"X-Scheme":                "",
+		"Cookie":                  "sid=abc",
+		"Authorization":           "Bearer tok",
+		"X-User":                  "spoofed", // the client's headers pass to the auth service
+		"X-Tenant":                "blue",
+	}
+	for k, v := range want {
+		if got := ar.Header.Get(k); got != v {
+			t.Errorf("auth request %s = %q, want %q", k, got, v)
+		}
+	}
+	if ar.Method != http.MethodGet || abody != "" || ar.ContentLength > 0 {
+		t.Errorf("auth request %s with body %q, want a GET without body", ar.Method, abody)
+	}
+	if ar.Host != "127.0.0.1" || ar.URL.RequestURI() != "/check?h=ext.example.com" {
+		t.Errorf("auth request Host %q URI %q, want 127.0.0.1 and /check?h=ext.example.com", ar.Host, ar.URL.RequestURI())
+	}
+	id := ar.Header.Get("X-Request-Id")
+	if len(id) != 32 || !strings.Contains(string(body), "id="+id) {
+		t.Errorf("auth request X-Request-ID %q, upstream got %s", id, body)
+	}
+	if !strings.Contains(string(body), "user=alice ") || !strings.Contains(string(body), "authz=Bearer tok") {
+		t.Errorf("upstream got %s, want X-User alice (the auth answer's, not the client's) and the Authorization", body)
+	}
+	if got := resp.Header.Values("Set-Cookie"); strings.Join(got, "|") != "s=1; Path=/|t=2" {
+		t.Errorf("client Set-Cookie %q, want the auth service's", got)
+	}
+
+	// With auth-method: that method, X-Original-URI and X-Scheme.
+	post := *ext.External
+	post.Method = "POST"
+	_, srv2 := front(t, Options{}, snap(1, "ext.example.com", backendOf("web", []string{addr(up)}, withAuth(&annotations.Auth{External: &post}))))
+	authGet(t, c, srv2, http.MethodGet, "ext.example.com", "/x?y", nil)
+	ar, _ = as.last(t)
+	if ar.Method != "POST" || ar.Header.Get("X-Original-Uri") != "/x?y" || ar.Header.Get("X-Scheme") != "http" || ar.Header.Get("X-Original-Method") != "GET" {
+		t.Errorf("auth-method POST: %s, X-Original-URI %q, X-Scheme %q", ar.Method, ar.Header.Get("X-Original-Uri"), ar.Header.Get("X-Scheme"))
+	}
+
+	// A variable in the URL's host: the request goes there, and Host is
+	// its expansion.
+	_, port, _ := net.SplitHostPort(as.Listener.Addr().String())
+	byHost := &annotations.Auth{External: &annotations.ExternalAuth{URL: "http://$host:" + port + "/v", SigninRedirectParam: "rd"}}
+	_, srv3 := front(t, Options{}, snap(1, "127.0.0.1", backendOf("web", []string{addr(up)}, withAuth(byHost))))
+	if res := get(t, c, srv3, "127.0.0.1", "/"); res.status != 200 {
+		t.Fatalf("auth-url with $host: %d (%v)", res.status, res.err)
+	}
+	if ar, _ = as.last(t); ar.Host != "127.0.0.1" || ar.URL.Path != "/v" {
+		t.Errorf("auth-url with $host: Host %q path %q, want 127.0.0.1 and /v", ar.Host, ar.URL.Path)
+	}
+}
+
+func TestExternalAuthAnswers(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	var status atomic.Int64
+	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Www-Authenticate", `Bearer realm="x"`)
+		w.Header().Set("Set-Cookie", "auth=1")
+		if s := int(status.Load()); s == 200 {
+			return
+		} else if s == 302 {
+			http.Redirect(w, r, "/elsewhere", 302)
+		} else {
+			w.WriteHeader(s)
+		}
+	})
+	mk := func(f func(*annotations.ExternalAuth)) *annotations.Auth {
+		e := &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd", ResponseHeaders: []string{"X-User"}}
+		f(e)
+		return &annotations.Auth{External: e}
+	}
+	plain := mk(func(*annotations.ExternalAuth) {})
+	signin := mk(func(e *annotations.ExternalAuth) { e.Signin = "https://$host/start" })
+	signinParam := mk(func(e *annotations.ExternalAuth) {
+		e.Signin, e.SigninRedirectParam = "https://login.example/s?next=x&a=b", "next"
+	})
+	always := mk(func(e *annotations.ExternalAuth) { e.AlwaysSetCookie = true })
+	unreachable := &annotations.Auth{External: &annotations.ExternalAuth{URL: "http://" + refusedAddr(t) + "/", SigninRedirectParam: "rd"}}
+	c := noRedirects(client(t))
+	for _, tc := range []struct {
+		name       string
+		auth       *annotations.Auth
+		answer     int
+		want       int
+		location   string
+		cookie     string
+		challenged bool
+	}{
+		{name: "2xx passes", auth: plain, answer: 200, want: 200, cookie: "auth=1"},
+		{name: "204 passes", auth: plain, answer: 204, want: 200, cookie: "auth=1"},
+		{name: "401", auth: plain, answer: 401, want: 401, challenged: true},
+		{name: "403", auth: plain, answer: 403, want: 403},
+		{name: "302 is an error", auth: plain, answer: 302, want: 500},
+		{name: "500", auth: plain, answer: 500, want: 500},
+		{name: "404 is an error", auth: plain, answer: 404, want: 500},
+		{name: "401 signin", auth: signin, answer: 401, want: 302, location: "https://sign.example.com/start?rd=http://sign.example.com%2Fp%3Fa%3D1%26b%3D%2F", cookie: "auth=1"},
+		{name: "signin keeps its param", auth: signinParam, answer: 401, want: 302, location: "https://login.example/s?next=x&a=b", cookie: "auth=1"},
+		{name: "403 no signin", auth: signin, answer: 403, want: 403},
+		{name: "always cookie on 401", auth: always, answer: 401, want: 401, cookie: "auth=1", challenged: true},
+		{name: "unreachable", auth: unreachable, want: 500},
+	} {
+		host := "plain.example.com"
+		if tc.auth == signin {
+			host = "sign.example.com"
+		}
+		_, srv := front(t, Options{}, snap(1, host, backendOf("web", []string{addr(up)}, withAuth(tc.auth))))
+		status.Store(int64(tc.answer))
+		res := authGet(t, c, srv, http.MethodGet, host, "/p?a=1&b=/", map[string]string{"X-User": "spoofed"})
+		if res.err != nil || res.status != tc.want {
+			t.Errorf("%s: status %d (%v), want %d", tc.name, res.status, res.err, tc.want)
+			continue
+		}
+		if res.status == 200 && !strings.Contains(res.body, "user= ") {
+			t.Errorf("%s: upstream got %s; want no X-User (the auth answer has none)", tc.name, res.body)
+		}
+		if got := res.header.Get("Location"); got != tc.location {
+			t.Errorf("%s: Location %q, want %q", tc.name, got, tc.location)
+		}
+		if got := res.header.Get("Set-Cookie"); got != tc.cookie {
+			t.Errorf("%s: Set-Cookie %q, want %q", tc.name, got, tc.cookie)
+		}
+		if got := res.header.Get("Www-Authenticate"); (got == `Bearer realm="x"`) != tc.challenged {
+			t.Errorf("%s: WWW-Authenticate %q", tc.name, got)
+		}
+	}
+}
+
+func TestExternalAuthTimeout(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd"}}
+	be := backendOf("web", []string{addr(up)}, withAuth(a), func(p *annotations.Proxy) { p.ConnectTimeoutSeconds, p.ReadTimeoutSeconds = 1, 1 })
+	_, srv := front(t, Options{}, snap(1, "slow.example.com", be))
+	if res := get(t, client(t), srv, "slow.example.com", "/"); res.status != 500 {
+		t.Errorf("a silent auth service: status %d (%v), want 500", res.status, res.err)
+	}
+}
+
+func TestExternalAuthCache(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer good" {
+			w.WriteHeader(401)
+			return
+		}
+		w.Header().Set("X-User", "u-"+r.Header.Get("Authorization"))
+	})
+	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd", ResponseHeaders: []string{"X-User"},
+		CacheKey: "$http_authorization", CacheDuration: []string{"200 5m", "401 1m"}}}
+	_, srv := front(t, Options{}, snap(1, "cache.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+	c := client(t)
+	for range 3 {
+		res := authGet(t, c, srv, http.MethodGet, "cache.example.com", "/", map[string]string{"Authorization": "Bearer good"})
+		if res.status != 200 || !strings.Contains(res.body, "user=u-Bearer good ") {
+			t.Fatalf("cached 200: %d %s", res.status, res.body)
+		}
+		if res := authGet(t, c, srv, http.MethodGet, "cache.example.com", "/", map[string]string{"Authorization": "Bearer bad"}); res.status != 401 {
+			t.Fatalf("cached 401: %d", res.status)
+		}
+	}
+	if got := as.hits.Load(); got != 2 {
+		t.Errorf("the auth service was asked %d times, want 2 (one per key)", got)
+	}
+}
+
+func TestSatisfy(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	users := []string{"foo:{PLAIN}pw"}
+	c := client(t)
+	for _, tc := range []struct {
+		name       string
+		allow      []string
+		deny       []string
+		any        bool
+		authz      string
+		want       int
+		challenged bool
+	}{
+		{name: "all: allowed, no credentials", allow: []string{"127.0.0.0/8"}, want: 401, challenged: true},
+		{name: "all: allowed, credentials", allow: []string{"127.0.0.0/8"}, authz: basicHeader("foo", "pw"), want: 200},
+		{name: "all: refused, credentials", allow: []string{"10.0.0.0/8"}, authz: basicHeader("foo", "pw"), want: 403},
+		{name: "any: allowed, no credentials", allow: []string{"127.0.0.0/8"}, any: true, want: 200},
+		{name: "any: refused, no credentials", allow: []string{"10.0.0.0/8"}, any: true, want: 401, challenged: true},
+		{name: "any: refused, credentials", allow: []string{"10.0.0.0/8"}, any: true, authz: basicHeader("foo", "pw"), want: 200},
+		{name: "any: denied, credentials", deny: []string{"127.0.0.0/8"}, any: true, authz: basicHeader("foo", "pw"), want: 200},
+		{name: "any: deny list alone grants nothing", deny: []string{"10.0.0.0/8"}, any: true, want: 401, challenged: true},
+		{name: "any: no lists", any: true, want: 401, challenged: true},
+	} {
+		a := &annotations.Auth{Basic: &annotations.BasicAuth{Realm: "r", Users: users}, SatisfyAny: tc.any}
+		sr := &annotations.SourceRange{Allow: tc.allow, Deny: tc.deny}
+		be := backendOf("web", []string{addr(up)}, withAuth(a), func(p *annotations.Proxy) { p.SourceRange = sr })
+		_, srv := front(t, Options{}, snap(1, "s.example.com", be))
+		res := authGet(t, c, srv, http.MethodGet, "s.example.com", "/", authorization(tc.authz))
+		if res.err != nil || res.status != tc.want {
+			t.Errorf("%s: status %d (%v), want %d", tc.name, res.status, res.err, tc.want)
+			continue
+		}
+		if got := res.header.Get("Www-Authenticate") != ""; got != tc.challenged {
+			t.Errorf("%s: challenged %v, want %v", tc.name, got, tc.challenged)
+		}
+		if res.status == 200 && strings.Contains(res.body, "authz=Basic") {
+			t.Errorf("%s: the upstream got the Authorization header", tc.name)
+		}
+	}
+
+	// satisfy any with an external service that fails: 500 at once.
+	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502) })
+	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd"}, SatisfyAny: true,
+		Basic: &annotations.BasicAuth{Users: users}}
+	be := backendOf("web", []string{addr(up)}, withAuth(a), func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{Allow: []string{"10.0.0.0/8"}} })
+	_, srv := front(t, Options{}, snap(1, "s.example.com", be))
+	if res := get(t, c, srv, "s.example.com", "/"); res.status != 500 {
+		t.Errorf("any with a failing auth service: %d, want 500", res.status)
+	}
+	// An invalid source range still denies with 503 under satisfy any.
+	be = backendOf("web", []string{addr(up)}, withAuth(&annotations.Auth{SatisfyAny: true, Basic: &annotations.BasicAuth{Users: users}}),
+		func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{InvalidAllow: "bad"} })
+	_, srv = front(t, Options{}, snap(1, "s.example.com", be))
+	if res := authGet(t, c, srv, http.MethodGet, "s.example.com", "/", map[string]string{"Authorization": basicHeader("foo", "pw")}); res.status != 503 {
+		t.Errorf("any with an invalid list: %d, want 503", res.status)
+	}
+}
+
+func TestDigestAuth(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	realm := "Protected"
+	users := []string{"alice:" + realm + ":" + md5Hex("alice:"+realm+":wonderland"), "bob:other:" + md5Hex("bob:other:pw")}
+	a := &annotations.Auth{Basic: &annotations.BasicAuth{Digest: true, Realm: realm, Users: users}}
+	_, srv := front(t, Options{}, snap(1, "digest.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+	c := client(t)
+
+	res := get(t, c, srv, "digest.example.com", "/a?b=1")
+	ch := res.header.Get("Www-Authenticate")
+	if res.status != 401 || !strings.HasPrefix(ch, `Digest algorithm="MD5", qop="auth", realm="Protected", nonce="`) {
+		t.Fatalf("no credentials: %d, WWW-Authenticate %q", res.status, ch)
+	}
+	nonce := parseDigestParams(strings.TrimPrefix(ch, "Digest "))["nonce"]
+	authz := func(user, pass, uri, nc string) string {
+		ha1 := md5Hex(user + ":" + realm + ":" + pass)
+		resp := md5Hex(ha1 + ":" + nonce + ":" + nc + ":c0ffee:auth:" + md5Hex("GET:"+uri))
+		return `Digest username="` + user + `", realm="` + realm + `", nonce="` + nonce + `", uri="` + uri +
+			`", qop=auth, nc=` + nc + `, cnonce="c0ffee", response="` + resp + `", algorithm=MD5`
+	}
+	for _, tc := range []struct {
+		name, authz string
+		want        int
+	}{
+		{"good", authz("alice", "wonderland", "/a?b=1", "00000001"), 200},
+		{"replayed nonce count", authz("alice", "wonderland", "/a?b=1", "00000001"), 401},
+		{"next nonce count", authz("alice", "wonderland", "/a?b=1", "00000002"), 200},
+		{"wrong password", authz("alice", "queen", "/a?b=1", "00000003"), 401},
+		{"other uri", authz("alice", "wonderland", "/other", "00000004"), 401},
+		{"user of another realm", authz("bob", "pw", "/a?b=1", "00000005"), 401},
+		{"basic", basicHeader("alice", "wonderland"), 401},
+	} {
+		res := authGet(t, c, srv, http.MethodGet, "digest.example.com", "/a?b=1", map[string]string{"Authorization": tc.authz})
+		if res.status != tc.want {
+			t.Errorf("%s: status %d (%v), want %d", tc.name, res.status, res.err, tc.want)
+		}
+		if res.status == 200 && strings.Contains(res.body, "authz=Digest") {
+			t.Errorf("%s: the upstream got the Authorization header", tc.name)
+		}
+	}
+
+	// curl, a real digest client, answers the challenge.
+	out, err := exec.Command("curl", "-sS", "--digest", "-u", "alice:wonderland", "-H", "Host: digest.example.com",
+		"-o", "/dev/null", "-w", "%{http_code}", srv.URL+"/a?b=1").CombinedOutput()
+	if err != nil || string(out) != "200" {
+		t.Errorf("curl --digest: %s (%v), want 200", out, err)
+	}
+	out, _ = exec.Command("curl", "-sS", "--digest", "-u", "alice:wrong", "-H", "Host: digest.example.com",
+		"-o", "/dev/null", "-w", "%{http_code}", srv.URL+"/a").CombinedOutput()
+	if string(out) != "401" {
+		t.Errorf("curl --digest with a wrong password: %s, want 401", out)
+	}
+}
+
+func TestDigestNonces(t *testing.T) {
+	t.Parallel()
+	var d digestNonces
+	now := time.Now()
+	n := d.issue(now)
+	if !d.fresh(n, now.Add(59*time.Second)) || d.fresh(n, now.Add(61*time.Second)) {
+		t.Error("a nonce is not fresh for exactly 60 s")
+	}
+	var other digestNonces
+	if other.fresh(n, now) || d.fresh(n[:31]+"0", now) && n[31] != '0' {
+		t.Error("a nonce of another process, or altered, is fresh")
+	}
+	if !d.use(n, 1) || d.use(n, 1) || !d.use(n, 3) || d.use(n, 2) {
+		t.Error("nonce counts are not accepted once and in increasing order")
+	}
+}
+
+func TestNoAuthLocations(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	a := &annotations.Auth{Basic: &annotations.BasicAuth{Users: []string{"foo:{PLAIN}pw"}}}
+	denied := &annotations.Auth{Basic: &annotations.BasicAuth{}, Invalid: "secret missing"}
+	be := backendOf("web", []string{addr(up)}, withAuth(a))
+	bad := backendOf("web", []string{addr(up)}, withAuth(denied))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "n.example.com", Paths: []snapshot.Path{
+		{Path: "/.well-known/acme-challenge/tok", Match: snapshot.MatchExact, Backend: be},
+		{Path: "/public", Match: snapshot.MatchPrefix, Backend: be},
+		{Path: "/.well-known/acme-challenge/denied", Match: snapshot.MatchExact, Backend: bad},
+		{Path: "/", Match: snapshot.MatchPrefix, Backend: be},
+	}}}}
+	p, srv := front(t, Options{}, s)
+	c := client(t)
+	check := func(what string, want map[string]int) {
+		t.Helper()
+		for path, status := range want {
+			if res := get(t, c, srv, "n.example.com", path); res.status != status {
+				t.Errorf("%s: GET %s: %d (%v), want %d", what, path, res.status, res.err, status)
+			}
+		}
+	}
+	check("default", map[string]int{"/.well-known/acme-challenge/tok": 200, "/public/x": 401, "/": 401,
+		"/.well-known/acme-challenge/denied": 503})
+
+	s2 := *s
+	s2.Version = 2
+	s2.Global.NoAuthLocations = []string{"/public"}
+	if err := p.Apply(&s2); err != nil {
+		t.Fatal(err)
+	}
+	check("no-auth-locations /public", map[string]int{"/.well-known/acme-challenge/tok": 401, "/public/x": 200, "/": 401})
+}
+
+// TestExternalAuthKeepalive: without auth-keepalive every subrequest
+// closes its connection (Connection: close, as nginx's default); with it
+// the connection is reused.
+func TestExternalAuthKeepalive(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	for _, tc := range []struct {
+		conns int
+		reuse bool
+	}{{0, false}, {4, true}} {
+		var mu sync.Mutex
+		peers := map[string]bool{}
+		closes := 0
+		as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			peers[r.RemoteAddr] = true
+			if r.Close {
+				closes++
+			}
+		})
+		a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd",
+			KeepaliveConnections: tc.conns, KeepaliveRequests: 1000, KeepaliveTimeoutSeconds: 60}}
+		_, srv := front(t, Options{}, snap(1, "k.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+		c := client(t)
+		for range 3 {
+			if res := get(t, c, srv, "k.example.com", "/"); res.status != 200 {
+				t.Fatalf("keepalive %d: status %d (%v)", tc.conns, res.status, res.err)
+			}
+		}
+		mu.Lock()
+		if reused := len(peers) == 1; reused != tc.reuse || (closes == 3) == tc.reuse {
+			t.Errorf("auth-keepalive %d: %d connections for 3 subrequests, %d with Connection: close", tc.conns, len(peers), closes)
+		}
+		mu.Unlock()
+	}
+}
+
+func TestAuthDeniedMetric(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	reg := prometheus.NewRegistry()
+	a := &annotations.Auth{Basic: &annotations.BasicAuth{Users: []string{"foo:{PLAIN}pw"}}}
+	_, srv := front(t, Options{Registry: reg}, snap(1, "m.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+	c := client(t)
+	get(t, c, srv, "m.example.com", "/")
+	get(t, c, srv, "m.example.com", "/")
+	authGet(t, c, srv, http.MethodGet, "m.example.com", "/", authorization(basicHeader("foo", "pw")))
+	want := `
+# HELP weir_auth_denied_total Requests refused by authentication, by Ingress and by status: 401 and 403 (refused), 500 (the authentication service failed), 503 (the configuration is invalid: the route is denied).
+# TYPE weir_auth_denied_total counter
+weir_auth_denied_total{ingress="ing-web",namespace="ns",status="401"} 2
+`
+	if err := promtestutil.GatherAndCompare(reg, strings.NewReader(want), "weir_auth_denied_total"); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,91 @@
+package annotations
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Vars is a string with nginx variables ("https://$host/auth?rd=$escaped_request_uri"),
+// split into literal text and variable names. ParseVars accepts only the
+// variables the proxy knows how to compute; it never evaluates anything
+// else.
+type Vars []VarPart
+
+// VarPart is literal text (Name "") or one variable (Name without "$").
+type VarPart struct {
+	Text string
+	Name string
+}
+
+// knownVars are the variables Vars may name, besides the families
+// http_*, cookie_* and arg_*.
+var knownVars = map[string]bool{
+	"host": true, "http_host": true, "best_http_host": true, "request_uri": true, "escaped_request_uri": true,
+	"uri": true, "args": true, "query_string": true, "scheme": true, "pass_access_scheme": true,
+	"request_method": true, "remote_addr": true, "remote_user": true, "server_port": true, "request_id": true,
+}
+
+// ParseVars splits s into literal text and the nginx variables it names
+// ($name or ${name}). An unknown variable, or a "$" without a name, is an
+// error.
+func ParseVars(s string) (Vars, error) {
+	var out Vars
+	for s != "" {
+		i := strings.IndexByte(s, '$')
+		if i < 0 {
+			out = append(out, VarPart{Text: s})
+			break
+		}
+		if i > 0 {
+			out = append(out, VarPart{Text: s[:i]})
+		}
+		s = s[i+1:]
+		var name string
+		if strings.HasPrefix(s, "{") {
+			end := strings.IndexByte(s, '}')
+			if end < 0 {
+				return nil, fmt.Errorf("unclosed ${ in %q", s)
+			}
+			name, s = s[1:end], s[end+1:]
+		} else {
+			n := 0
+			for n < len(s) && (s[n] == '_' || s[n] >= 'a' && s[n] <= 'z' || s[n] >= 'A' && s[n] <= 'Z' || s[n] >= '0' && s[n] <= '9') {
+				n++
+			}
+			name, s = s[:n], s[n:]
+		}
+		if !knownVar(name) {
+			return nil, fmt.Errorf("variable $%s is not supported", name)
+		}
+		out = append(out, VarPart{Name: name})
+	}
+	return out, nil
+}
+
+func knownVar(name string) bool {
+	if knownVars[name] {
+		return true
+	}
+	for _, p := range []string{"http_", "cookie_", "arg_"} {
+		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Expand returns the string with every variable replaced by value(name).
+func (v Vars) Expand(value func(name string) string) string {
+	if len(v) == 1 && v[0].Name == "" {
+		return v[0].Text
+	}
+	var b strings.Builder
+	for _, p := range v {
+		if p.Name == "" {
+			b.WriteString(p.Text)
+		} else {
+			b.WriteString(value(p.Name))
+		}
+	}
+	return b.String()
+}
