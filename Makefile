@@ -54,6 +54,7 @@ vet:
 
 test-unit:
 	$(GO) test -count=1 ./...
+	WEIR_TEST_HTTP1_SERVER=net $(GO) test -count=1 ./l7/proxy ./l7/proxyproto ./l7/connlimit
 
 # FUZZ lists the fuzz targets as package:Target[:budget]; go runs one target
 # of a package at a time. A target without a budget fuzzes for FUZZTIME. The
@@ -62,7 +63,8 @@ test-unit:
 # deadline exceeded" while it minimises it.
 FUZZ = ./userspace/annotations:FuzzParse ./userspace/manifest:FuzzDecodeDocuments \
        ./l7/router:FuzzMatch ./userspace/snapshot:FuzzBuild \
-       ./l7/h1guard:FuzzHead:20000x ./l7/h1guard:FuzzStream:20000x ./l7/proxyproto:FuzzReadHeader:40000x
+       ./l7/h1guard:FuzzHead:20000x ./l7/h1guard:FuzzStream:20000x ./l7/proxyproto:FuzzReadHeader:40000x \
+       ./l7/h1server:FuzzServer:20000x
 FUZZTIME ?= 5s
 
 # fuzz-short runs each fuzz target for its budget (new crashers land in the

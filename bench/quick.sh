@@ -33,6 +33,11 @@
 #   BENCH_TARGETS   what to run, in order               [direct weir weir-workers nginx]
 #                   (also: weir-tls nginx-tls)
 #   WEIR            the weir binary                     [<repo>/bin/weir]
+#   WEIR_FLAGS      more flags for both weir targets    []
+#   BENCH_STRACE    1: count the system calls of the proxy with strace -f -c
+#                   during its run and report them per request (slows it:
+#                   its req/s and CPU figures are then not comparable)  [0]
+#                   (e.g. --http1-server=net)
 #   NGINX           the nginx binary                    [nginx in PATH or /usr/sbin/nginx]
 set -euo pipefail
 
@@ -111,9 +116,19 @@ measure() {
 		mapfile -t pids < <(tree "$pid")
 		before=$(cpu_ticks "${pids[@]}")
 	fi
+	local strace_pid=
+	if [[ ${BENCH_STRACE:-0} == 1 && $pid != - ]]; then
+		strace -f -c -q -o "$TMP/strace-$name.txt" -p "$pid" &
+		strace_pid=$!
+		sleep 1 # strace attaches to every thread before the load starts
+	fi
 	out=$(run_wrk "$port" "$DURATION" "$scheme") || die "wrk against $name failed: $out"
 	if [[ $pid != - ]]; then
 		after=$(cpu_ticks "${pids[@]}")
+	fi
+	if [[ -n $strace_pid ]]; then
+		kill -INT "$strace_pid"
+		wait "$strace_pid" || true
 	fi
 	printf '%s\n' "$out" >"$TMP/wrk-$name.txt"
 	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -125,6 +140,10 @@ measure() {
 		cpu_us=-
 	else
 		cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN {printf "%.2f", n ? t / hz * 1e6 / n : 0}')
+	fi
+	if [[ -n $strace_pid ]]; then
+		awk -v n="$reqs" -v name="$name" '$NF == "total" {printf "  %-12s %.2f system calls per request (strace -f -c)\n", name, $(NF-2) / n}
+			$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {printf "    %-16s %.3f/req\n", $NF, $4 / n}' "$TMP/strace-$name.txt" >&2
 	fi
 	RESULTS+=("$name $rps $p99 $cpu_us $errs")
 	printf '  %-12s %12s req/s  p99 %-9s cpu %s µs/req  errors %s\n' "$name" "$rps" "$p99" "$cpu_us" "$errs" >&2
@@ -188,6 +207,8 @@ EOF
 	if "$WEIR" --help 2>&1 | grep -q -- '-access-log'; then
 		weir_flags+=(--access-log=false)
 	fi
+	read -r -a extra <<<"${WEIR_FLAGS:-}"
+	weir_flags+=("${extra[@]}")
 	"$WEIR" "${weir_flags[@]}" >"$TMP/weir.log" 2>&1 &
 	WEIR_PID=$!
 	PIDS+=("$WEIR_PID")
@@ -200,6 +221,8 @@ if want weir-workers; then
 	if "$WEIR" --help 2>&1 | grep -q -- '-access-log'; then
 		weirw_flags+=(--access-log=false)
 	fi
+	read -r -a extra <<<"${WEIR_FLAGS:-}"
+	weirw_flags+=("${extra[@]}")
 	"$WEIR" "${weirw_flags[@]}" >"$TMP/weir-workers.log" 2>&1 &
 	WEIRW_PID=$!
 	PIDS+=("$WEIRW_PID")

@@ -23,6 +23,7 @@ import (
 	"github.com/weir-lb/weir/examples/demobackend"
 	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/drain"
+	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/cmdline"
@@ -130,6 +131,7 @@ type options struct {
 	healthzHost, healthCheckPath     string
 	verbosity                        int
 	accessLog                        bool
+	http1Server                      string
 	logFormat, logLevel              string
 	iface, xdpMode                   string
 	bpfPinPath                       string
@@ -185,6 +187,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	addMetricsFlags(fs, o)
 	fs.BoolVar(&o.profiling, "profiling", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the metrics port; ingress-nginx's default is true, Weir's false because the port listens on the node's addresses")
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
+	fs.StringVar(&o.http1Server, "http1-server", string(h1server.DefaultKind), "server of HTTP/1.x, plain and over TLS: weir (Weir's own loop, each head parsed once) or net (net/http's, behind the same checks); HTTP/2 is net/http's either way")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&o.iface, "interface", "", "interface the XDP program attaches to (default: the one holding --bind-address, else the default route's)")
@@ -307,6 +310,9 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	if o.accessLog {
 		cfg.AccessLog = stdout
+	}
+	if cfg.HTTP1Server, err = h1server.ParseKind(o.http1Server); err != nil {
+		return fmt.Errorf("parse --http1-server: %w", err)
 	}
 	if o.manifests == "" && (o.kubeconfig != "" || o.apiserverHost != "" || os.Getenv("KUBERNETES_SERVICE_HOST") != "") {
 		stopSource, err := clusterSource(o, &cfg, log)

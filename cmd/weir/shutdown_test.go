@@ -120,20 +120,22 @@ func TestShutdownUnderLoad(t *testing.T) {
 	for _, workers := range []string{"0", "auto"} {
 		t.Run("workers="+workers, func(t *testing.T) { testShutdownUnderLoad(t, workers) })
 	}
+	// The same with net/http's server of plain HTTP/1.x.
+	t.Run("workers=auto/http1-server=net", func(t *testing.T) { testShutdownUnderLoad(t, "auto", "--http1-server=net") })
 }
 
-func testShutdownUnderLoad(t *testing.T, workers string) {
+func testShutdownUnderLoad(t *testing.T, workers string, extra ...string) {
 	const (
 		grace, timeout, post = 1 * time.Second, 3 * time.Second, 1 * time.Second
 		host                 = "app.test"
 	)
 	be := shutdownBackend(t)
 	httpPort, metricsPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
-	p := startWeir(t, map[string]string{"app.yaml": supervisortest.Manifest(host, "app", "127.0.0.1", be.Listener.Addr().(*net.TCPAddr).Port)},
-		"--workers", workers, "--bind-address", "127.0.0.1",
+	args := append([]string{"--workers", workers, "--bind-address", "127.0.0.1",
 		"--http-port", strconv.Itoa(httpPort), "--https-port", strconv.Itoa(freePort(t, "127.0.0.1")),
 		"--metrics-port", strconv.Itoa(metricsPort),
-		"--shutdown-grace-period", "1", "--worker-shutdown-timeout", timeout.String(), "--post-shutdown-grace-period", "1")
+		"--shutdown-grace-period", "1", "--worker-shutdown-timeout", timeout.String(), "--post-shutdown-grace-period", "1"}, extra...)
+	p := startWeir(t, map[string]string{"app.yaml": supervisortest.Manifest(host, "app", "127.0.0.1", be.Listener.Addr().(*net.TCPAddr).Port)}, args...)
 	addr, metrics := "127.0.0.1:"+strconv.Itoa(httpPort), "127.0.0.1:"+strconv.Itoa(metricsPort)
 	waitHealthy(t, p, metrics)
 	var warm loadRecorder

@@ -64,6 +64,7 @@ func runSupervisor(ctx context.Context, o *options, cfg daemon.Config, cores []i
 		RequestMetrics:          cfg.RequestMetrics,
 		Publishers:              cfg.Publishers,
 		AccessLog:               cfg.AccessLog,
+		HTTP1Server:             string(cfg.HTTP1Server),
 		WorkerLog:               stderr,
 		LogFormat:               o.logFormat,
 		LogLevel:                logLevel(o),

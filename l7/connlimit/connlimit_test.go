@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 )
 
 // source is a Source whose settings a test changes.
@@ -27,9 +29,18 @@ func newSource(s Settings) *source {
 func (s *source) set(v Settings)       { s.s.Store(&v) }
 func (s *source) ConnLimits() Settings { return *s.s.Load() }
 
-// serve starts an http.Server configured by a Limiter on 127.0.0.1 and
-// returns its address and the Limiter.
+// serve starts an http.Server configured by a Limiter on 127.0.0.1, served
+// by Weir's HTTP/1 server or net/http's (h1servertest), and returns its
+// address and the Limiter.
 func serve(t testing.TB, src Source, reg prometheus.Registerer, h http.Handler) (string, *Limiter) {
+	t.Helper()
+	addr, l, _ := serveIdle(t, src, reg, h)
+	return addr, l
+}
+
+// serveIdle is serve, and a channel that receives each time a connection
+// goes idle (after the Limiter saw it: its keep-alive timer runs).
+func serveIdle(t testing.TB, src Source, reg prometheus.Registerer, h http.Handler) (string, *Limiter, <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,12 +50,19 @@ func serve(t testing.TB, src Source, reg prometheus.Registerer, h http.Handler) 
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	}
 	l := New(Options{Source: src, Registry: reg})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Hour}
-	l.Configure(srv)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(l.Listener(ln)) }()
-	t.Cleanup(func() { srv.Close(); <-done })
-	return ln.Addr().String(), l
+	idle := make(chan struct{}, 64)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Hour,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateIdle {
+				select {
+				case idle <- struct{}{}:
+				default:
+				}
+			}
+		}}
+	l.Configure(srv) // its hook runs before the one above
+	h1servertest.Serve(t, srv, ln, l.Listener)
+	return ln.Addr().String(), l, idle
 }
 
 // client is a raw HTTP/1.1 connection.
@@ -144,9 +162,16 @@ func TestKeepAliveOff(t *testing.T) {
 func TestKeepAliveTimeout(t *testing.T) {
 	t.Parallel()
 	src := newSource(Settings{KeepAlive: time.Hour, KeepAliveRequests: 1000})
-	addr, _ := serve(t, src, nil, nil)
+	addr, _, idle := serveIdle(t, src, nil, nil)
 	long := dial(t, addr)
 	long.get()
+	// The server calls ConnState(StateIdle) after the response went out:
+	// the hour must be read before the settings change.
+	select {
+	case <-idle:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first connection never went idle")
+	}
 	src.set(Settings{KeepAlive: 200 * time.Millisecond, KeepAliveRequests: 1000})
 	short := dial(t, addr)
 	short.get()

@@ -137,10 +137,19 @@ func (l *Listener) takeQueue() []net.Conn {
 	return out
 }
 
+// HTTPServer is what serves a listener's connections: an *http.Server, or
+// a server loop configured by one (l7/h1server).
+type HTTPServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+	SetKeepAlivesEnabled(bool)
+}
+
 // Server is one HTTP server to drain.
 type Server struct {
 	// Srv serves Listener (directly, or through listeners wrapping it).
-	Srv *http.Server
+	Srv HTTPServer
 	// Listener is the listener Srv.Serve was given, or the one it wraps.
 	Listener *Listener
 	// Served is closed once Srv.Serve returned.
@@ -178,6 +187,13 @@ func (cc *connCount) open() int {
 // wrap (e.g. tls.NewListener; nil: none), and returns the Server to drain.
 // An error of Serve other than the shutdown's goes to errc.
 func Serve(name string, srv *http.Server, ln net.Listener, wrap func(net.Listener) net.Listener, errc chan<- error) Server {
+	return ServeWith(name, srv, srv, ln, wrap, errc)
+}
+
+// ServeWith is Serve with run serving the connections, configured by srv
+// (whose ConnState hook counts them): run is srv itself, or a server loop
+// that reads srv's settings when it starts serving.
+func ServeWith(name string, srv *http.Server, run HTTPServer, ln net.Listener, wrap func(net.Listener) net.Listener, errc chan<- error) Server {
 	dl := NewListener(ln)
 	cc := &connCount{}
 	prev := srv.ConnState
@@ -194,11 +210,11 @@ func Serve(name string, srv *http.Server, ln net.Listener, wrap func(net.Listene
 	}
 	go func() {
 		defer close(served)
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		if err := run.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			errc <- fmt.Errorf("serve %s: %w", name, err)
 		}
 	}()
-	return Server{Srv: srv, Listener: dl, Served: served, conns: cc}
+	return Server{Srv: run, Listener: dl, Served: served, conns: cc}
 }
 
 // Tunnels are the WebSocket tunnels of the proxy the servers serve

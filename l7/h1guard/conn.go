@@ -2,7 +2,6 @@ package h1guard
 
 import (
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -25,10 +24,6 @@ const (
 	stRejected               // nothing more: the request broke a rule
 )
 
-// initialBuffer is the buffer a connection starts with; it grows, up to
-// the head limit, only for a head that needs it.
-const initialBuffer = 4096
-
 // Lingering close after an error response, as nginx's lingering_close: the
 // client's unread bytes are drained for up to lingerTime so that closing
 // does not reset the connection before the client read the response.
@@ -47,8 +42,7 @@ type conn struct {
 	g   *Guard
 	tls *tls.ConnectionState // of a TLS connection (Conn is its *tls.Conn); nil: plain
 
-	buf       []byte // buf[r:w]: read from the client, not yet delivered
-	r, w      int
+	Buffer          // read from the client, not yet delivered
 	end       int   // stDeliver: deliver up to buf[end]
 	next      state // stDeliver: the state after it
 	st        state
@@ -112,9 +106,9 @@ func (c *conn) Read(p []byte) (int, error) {
 	for {
 		switch c.st {
 		case stDeliver:
-			n := copy(p, c.buf[c.r:c.end])
-			c.r += n
-			if c.r == c.end {
+			n := copy(p, c.Buf[c.R:c.end])
+			c.R += n
+			if c.R == c.end {
 				c.st = c.next
 				if c.upgradeHead {
 					// net/http has the whole head: the next bytes
@@ -133,9 +127,9 @@ func (c *conn) Read(p []byte) (int, error) {
 				c.st = c.afterBody
 				continue
 			}
-			if c.r < c.w {
-				n := copy(p, c.buf[c.r:min(c.w, c.r+int(min(c.remain, int64(len(p)))))])
-				c.r += n
+			if c.R < c.W {
+				n := copy(p, c.Buf[c.R:min(c.W, c.R+int(min(c.remain, int64(len(p)))))])
+				c.R += n
 				c.remain -= int64(n)
 				return n, nil
 			}
@@ -150,21 +144,21 @@ func (c *conn) Read(p []byte) (int, error) {
 				return 0, err
 			}
 		case stChunkEnd:
-			if c.w-c.r < 2 {
-				if err := c.fill(2); err != nil {
+			if c.W-c.R < 2 {
+				if err := c.Fill(c.Conn, 2); err != nil {
 					return 0, err
 				}
 				continue
 			}
-			if c.buf[c.r] != '\r' || c.buf[c.r+1] != '\n' {
+			if c.Buf[c.R] != '\r' || c.Buf[c.R+1] != '\n' {
 				c.badChunk()
 				continue
 			}
-			c.deliver(c.r+2, stChunkSize)
+			c.deliver(c.R+2, stChunkSize)
 		case stPass:
-			if c.r < c.w {
-				n := copy(p, c.buf[c.r:c.w])
-				c.r += n
+			if c.R < c.W {
+				n := copy(p, c.Buf[c.R:c.W])
+				c.R += n
 				return n, nil
 			}
 			return c.Conn.Read(p)
@@ -189,18 +183,21 @@ func (c *conn) head(p []byte) error {
 		// What the client sent after an upgrade request is held, not
 		// parsed, until the response says which protocol it is.
 		limit := c.g.Limits().maxHead()
-		if c.w-c.r > limit {
+		if c.W-c.R > limit {
 			c.reject(rejHeaderLarge)
 			return nil
 		}
-		return c.fill(limit + 1)
+		return c.Fill(c.Conn, limit+1)
 	}
 	if !c.parsing {
 		c.hp.reset(c.g.Limits())
 		c.parsing = true
 	}
-	if c.r < c.w {
-		done, err := c.hp.feed(c.buf[c.r:c.w])
+	if c.R < c.W {
+		if decided, err := c.h2cStart(); decided { // h2c.go
+			return err
+		}
+		done, err := c.hp.feed(c.Buf[c.R:c.W])
 		if err != nil {
 			c.reject(err.(*Reject))
 			return nil
@@ -209,7 +206,7 @@ func (c *conn) head(p []byte) error {
 			h := &c.hp.h
 			c.parsing = false
 			c.requests++
-			c.r += h.Start
+			c.R += h.Start
 			next := stHead
 			c.upgradeHead = h.Upgrade
 			switch {
@@ -221,24 +218,21 @@ func (c *conn) head(p []byte) error {
 				c.remain = h.ContentLength
 				c.afterBody = stHead
 			}
-			c.deliver(c.r-h.Start+h.End, next)
+			c.deliver(c.R-h.Start+h.End, next)
 			return nil
 		}
 	}
-	if c.r == c.w {
+	if c.R == c.W {
 		return c.idleRead(p)
 	}
 	// One byte over the limit, so the parser sees the head overflow it.
-	return c.fill(c.hp.lim.maxHead() + 1)
+	return c.Fill(c.Conn, c.hp.lim.maxHead()+1)
 }
-
-// buffers holds the initial buffers of connections between requests.
-var buffers = sync.Pool{New: func() any { return new([initialBuffer]byte) }}
 
 // idleRead waits for the first bytes of a request with no buffer: it reads
 // into p, then copies what came into a buffer from the pool.
 func (c *conn) idleRead(p []byte) error {
-	c.releaseBuffer()
+	c.Release()
 	if len(p) > initialBuffer {
 		p = p[:initialBuffer]
 	}
@@ -249,37 +243,28 @@ func (c *conn) idleRead(p []byte) error {
 		}
 		return err
 	}
-	c.buf = buffers.Get().(*[initialBuffer]byte)[:]
-	c.r, c.w = 0, copy(c.buf, p[:n])
+	c.Buf = buffers.Get().(*[initialBuffer]byte)[:]
+	c.R, c.W = 0, copy(c.Buf, p[:n])
 	return nil
-}
-
-// releaseBuffer drops the buffer (it holds nothing pending), to the pool
-// if it has the initial size.
-func (c *conn) releaseBuffer() {
-	if len(c.buf) == initialBuffer {
-		buffers.Put((*[initialBuffer]byte)(c.buf))
-	}
-	c.buf, c.r, c.w = nil, 0, 0
 }
 
 // chunkLine parses the next chunk-size or trailer line, reading more as
 // needed, and delivers it.
 func (c *conn) chunkLine() error {
-	i := indexLF(c.buf[c.r:c.w])
+	i := indexLF(c.Buf[c.R:c.W])
 	if i < 0 {
-		if c.w-c.r >= maxChunkLine {
+		if c.W-c.R >= maxChunkLine {
 			c.badChunk()
 			return nil
 		}
-		return c.fill(maxChunkLine)
+		return c.Fill(c.Conn, maxChunkLine)
 	}
-	if i == 0 || c.buf[c.r+i-1] != '\r' {
+	if i == 0 || c.Buf[c.R+i-1] != '\r' {
 		c.badChunk()
 		return nil
 	}
-	line := c.buf[c.r : c.r+i-1]
-	end := c.r + i + 1
+	line := c.Buf[c.R : c.R+i-1]
+	end := c.R + i + 1
 	if c.st == stChunkSize {
 		n, err := chunkLine(line)
 		if err != nil {
@@ -299,7 +284,7 @@ func (c *conn) chunkLine() error {
 		c.deliver(end, stHead)
 		return nil
 	}
-	c.trailer += end - c.r
+	c.trailer += end - c.R
 	if c.trailer > c.g.Limits().maxHead() || trailerLine(line) != nil {
 		c.badChunk()
 		return nil
@@ -312,60 +297,22 @@ func (c *conn) deliver(end int, next state) {
 	c.end = end
 	c.next = next
 	c.st = stDeliver
-	if c.r == end {
+	if c.R == end {
 		c.st = next
 	}
-}
-
-var errBufferFull = errors.New("h1guard: buffer full")
-
-// fill reads from the client into the buffer, making room for at least
-// need bytes from buf[r].
-func (c *conn) fill(need int) error {
-	if c.r == c.w {
-		c.r, c.w = 0, 0
-	}
-	if c.buf == nil {
-		c.buf = buffers.Get().(*[initialBuffer]byte)[:]
-	}
-	if c.w == len(c.buf) {
-		switch {
-		case c.r > 0:
-			c.w = copy(c.buf, c.buf[c.r:c.w])
-			c.r = 0
-		case len(c.buf) < need:
-			b := make([]byte, min(2*len(c.buf), need))
-			w := copy(b, c.buf[c.r:c.w])
-			c.releaseBuffer()
-			c.buf, c.w = b, w
-		}
-	}
-	if c.w == len(c.buf) {
-		// The parsers refuse what reaches need first: not reached.
-		return errBufferFull
-	}
-	n, err := c.Conn.Read(c.buf[c.w:])
-	c.w += n
-	if n > 0 {
-		return nil
-	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
 }
 
 // reject ends the stream at this request, which rej answers on Close.
 func (c *conn) reject(rej *Reject) {
 	c.g.rejected(c, rej)
 	if m := c.hp.h.Method; m.Len > 0 && c.parsing {
-		c.headOnly = string(m.Of(c.buf[c.r:c.w])) == http.MethodHead
+		c.headOnly = string(m.Of(c.Buf[c.R:c.W])) == http.MethodHead
 	}
 	c.mu.Lock()
 	c.pending = rej
 	c.mu.Unlock()
 	c.st = stRejected
-	c.releaseBuffer()
+	c.Release()
 }
 
 // Poisons of badChunk: a framing that net/http refuses in each state, so
@@ -389,7 +336,7 @@ func (c *conn) badChunk() {
 		c.poison = poisonTrailer
 	}
 	c.st = stRejected
-	c.releaseBuffer()
+	c.Release()
 }
 
 // scratch receives bytes that are read only to be dropped.

@@ -345,8 +345,8 @@ func TestIdleHoldsNoBuffer(t *testing.T) {
 	if err != nil || string(got) != head {
 		t.Fatalf("read %d bytes (%v), want the head of %d", len(got), err, len(head))
 	}
-	if c.buf != nil {
-		t.Errorf("waiting for the next request after a %d-byte head, the connection holds a buffer of %d bytes", len(head), cap(c.buf))
+	if c.Buf != nil {
+		t.Errorf("waiting for the next request after a %d-byte head, the connection holds a buffer of %d bytes", len(head), cap(c.Buf))
 	}
 }
 

@@ -62,6 +62,11 @@ type Options struct {
 	// large-client-header-buffers (proxy.Proxy). Zero values take their
 	// defaults. Nil means none.
 	Source LimitSource
+	// H2C lets a clear-text connection that starts with the HTTP/2 preface
+	// pass unchecked, for a server that speaks HTTP/2 with prior knowledge
+	// (http.Protocols.SetUnencryptedHTTP2) behind Handler. Default false:
+	// the preface is refused as an HTTP/2.0 head (505).
+	H2C bool
 }
 
 // LimitSource gives the header buffer limits of the live configuration.
@@ -74,13 +79,14 @@ type LimitSource interface {
 type Guard struct {
 	limits  atomic.Pointer[Limits]
 	source  LimitSource // nil: limits
+	h2c     bool        // Options.H2C (h2c.go)
 	log     *slog.Logger
 	counter *prometheus.CounterVec // nil: no metric
 }
 
 // New returns a Guard.
 func New(opts Options) *Guard {
-	g := &Guard{log: opts.Logger, source: opts.Source}
+	g := &Guard{log: opts.Logger, source: opts.Source, h2c: opts.H2C}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}

@@ -23,14 +23,26 @@ const handshakeTimeout = 60 * time.Second
 // http.Server whose ConnContext is ConnContext and whose Handler is
 // wrapped in TLSHandler, so its requests keep their Request.TLS.
 func (g *Guard) TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
+	return g.tlsListener(ln, cfg, false)
+}
+
+// TLSConns is TLSListener without the guard: every connection is
+// returned as the *tls.Conn whose handshake is done, for a server that
+// checks HTTP/1.1 itself (l7/h1server).
+func (g *Guard) TLSConns(ln net.Listener, cfg *tls.Config) net.Listener {
+	return g.tlsListener(ln, cfg, true)
+}
+
+func (g *Guard) tlsListener(ln net.Listener, cfg *tls.Config, raw bool) net.Listener {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &tlsListener{Listener: ln, g: g, cfg: cfg, conns: make(chan net.Conn), done: make(chan struct{}), ctx: ctx, cancel: cancel}
+	l := &tlsListener{Listener: ln, raw: raw, g: g, cfg: cfg, conns: make(chan net.Conn), done: make(chan struct{}), ctx: ctx, cancel: cancel}
 	go l.acceptLoop()
 	return l
 }
 
 type tlsListener struct {
 	net.Listener
+	raw   bool // no connection is guarded
 	g     *Guard
 	cfg   *tls.Config
 	conns chan net.Conn
@@ -79,7 +91,7 @@ func (l *tlsListener) handshake(c net.Conn) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	var out net.Conn = tc
-	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
+	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" && !l.raw {
 		out = &conn{Conn: tc, g: l.g, tls: &st}
 	}
 	select {
@@ -136,21 +148,30 @@ func (g *Guard) TLSHandler(h http.Handler) http.Handler {
 				r.TLS = &cs
 			}
 		}
-		if r.ProtoMajor >= 2 {
-			if rej := checkHTTP2(r); rej != nil {
-				g.count(r.RemoteAddr, rej)
-				_, html := page(rej)
-				w.Header().Set("Content-Type", "text/html")
-				w.Header().Set("Content-Length", strconv.Itoa(len(html)))
-				w.WriteHeader(rej.Status)
-				if r.Method != http.MethodHead {
-					io.WriteString(w, html)
-				}
-				return
-			}
+		if r.ProtoMajor >= 2 && g.refuseHTTP2(w, r) {
+			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// refuseHTTP2 answers an HTTP/2 request checkHTTP2 refuses (counted and
+// answered as a refused HTTP/1.1 head, but for Connection: close, which
+// HTTP/2 has not) and reports whether it did.
+func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
+	rej := checkHTTP2(r)
+	if rej == nil {
+		return false
+	}
+	g.count(r.RemoteAddr, rej)
+	_, html := page(rej)
+	w.Header().Set("Content-Type", "text/html")
+	w.Header().Set("Content-Length", strconv.Itoa(len(html)))
+	w.WriteHeader(rej.Status)
+	if r.Method != http.MethodHead {
+		io.WriteString(w, html)
+	}
+	return true
 }
 
 // checkHTTP2 applies to an HTTP/2 request the rules an HTTP/1.1 head is

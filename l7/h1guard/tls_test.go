@@ -21,12 +21,7 @@ import (
 func TestTLSListener(t *testing.T) {
 	t.Parallel()
 	ca := certstest.NewCA(t)
-	crtPEM, keyPEM := ca.Issue(t, "tls.test")
-	crt, err := tls.X509KeyPair(crtPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{crt}, NextProtos: []string{"h2", "http/1.1"}}
+	cfg := ca.ServerConfig(t, "tls.test", "h2", "http/1.1")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -48,16 +43,8 @@ func TestTLSListener(t *testing.T) {
 		<-done
 	})
 	addr := ln.Addr().String()
-	client := func(h2 bool) *http.Client {
-		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "tls.test"}, ForceAttemptHTTP2: h2}
-		if !h2 {
-			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
-		}
-		t.Cleanup(tr.CloseIdleConnections)
-		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	}
 	for h2, want := range map[bool]string{true: "HTTP/2.0 tls=true", false: "HTTP/1.1 tls=true"} {
-		resp, err := client(h2).Get("https://" + addr + "/")
+		resp, err := ca.HTTPSClient(t, "tls.test", h2).Get("https://" + addr + "/")
 		if err != nil {
 			t.Fatalf("h2 %v: %v", h2, err)
 		}

@@ -1,12 +1,14 @@
 package proxy
 
 import (
-	"encoding/json"
 	"io"
+	"math"
 	"net/http"
-	"strings"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // accessEntry is one access-log line.
@@ -32,47 +34,188 @@ type accessEntry struct {
 	RequestID string `json:"request_id"`
 }
 
-// accessLog writes JSON lines, one Write per line, serialised.
+// The access log's buffer, as nginx's access_log buffer= and flush=: under
+// load the lines of requests that end while others are in flight are
+// written together, when accessBuffer bytes are held or accessFlush after
+// the last write; the line of a request that ends with none in flight is
+// written at once, and so are the lines buffered on Close.
+const (
+	accessBuffer = 64 << 10
+	accessFlush  = 100 * time.Millisecond
+)
+
+// accessLog writes JSON lines through a buffer, serialised; a line is
+// appended without an allocation.
 type accessLog struct {
-	mu sync.Mutex
-	w  io.Writer
+	w        io.Writer
+	inFlight atomic.Int64 // requests begun, not logged yet
+
+	mu      sync.Mutex
+	buf     []byte
+	flushed time.Time   // the last write
+	timer   *time.Timer // writes the lines held for accessFlush at most
+	armed   bool
 }
 
+// begin counts a request begun; its write ends it.
+func (a *accessLog) begin() { a.inFlight.Add(1) }
+
 func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64, d time.Duration) {
-	if ex.route != nil && ex.route.Backend.Proxy.AccessLogOff {
-		return // enable-access-log "false"
-	}
-	e := accessEntry{
-		Time:       ex.start.UTC().Format(time.RFC3339Nano),
-		Client:     ex.fwd.remoteText,
-		Method:     r.Method,
-		Host:       r.Host,
-		Path:       r.URL.Path,
-		Status:     status,
-		Bytes:      bytes,
-		DurationMS: float64(d.Nanoseconds()) / 1e6,
-		RequestID:  ex.requestID,
-	}
-	if len(ex.tried) == 1 {
-		e.Upstream = ex.tried[0].Addr
-	} else if len(ex.tried) > 1 {
-		addrs := make([]string, len(ex.tried))
-		for i, u := range ex.tried {
-			addrs[i] = u.Addr
+	idle := a.inFlight.Add(-1) <= 0
+	if ex.route != nil && ex.route.Backend.Proxy.AccessLogOff { // enable-access-log "false"
+		if idle {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if len(a.buf) > 0 {
+				a.flushLocked()
+			}
 		}
-		e.Upstream = strings.Join(addrs, ", ")
+		return
 	}
-	if ex.route != nil {
-		e.Namespace = ex.route.Backend.Ingress.Namespace
-		e.Ingress = ex.route.Backend.Ingress.Name
-		e.Service = ex.route.Backend.Service
-	}
-	line, err := json.Marshal(&e)
-	if err != nil {
-		return // only strings and numbers: cannot fail
-	}
-	line = append(line, '\n')
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	_, _ = a.w.Write(line)
+	a.buf = appendEntry(a.buf, r, ex, status, bytes, d)
+	switch {
+	case idle || len(a.buf) >= accessBuffer || time.Since(a.flushed) >= accessFlush:
+		a.flushLocked()
+	case a.armed:
+	case a.timer == nil:
+		a.timer, a.armed = time.AfterFunc(accessFlush, a.flush), true
+	default:
+		a.timer.Reset(accessFlush)
+		a.armed = true
+	}
+}
+
+// flush writes the lines buffered.
+func (a *accessLog) flush() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.flushLocked()
+}
+
+func (a *accessLog) flushLocked() {
+	a.armed = false
+	if len(a.buf) == 0 {
+		return
+	}
+	_, _ = a.w.Write(a.buf)
+	a.buf = a.buf[:0]
+	a.flushed = time.Now()
+}
+
+// appendEntry appends the JSON line of a request (accessEntry's fields, in
+// its order, encoded as encoding/json encodes them).
+func appendEntry(b []byte, r *http.Request, ex *exchange, status int, bytes int64, d time.Duration) []byte {
+	b = append(b, `{"time":"`...)
+	b = ex.start.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","client":`...)
+	b = appendJSONString(b, ex.fwd.remoteText)
+	b = append(b, `,"method":`...)
+	b = appendJSONString(b, r.Method)
+	b = append(b, `,"host":`...)
+	b = appendJSONString(b, r.Host)
+	b = append(b, `,"path":`...)
+	b = appendJSONString(b, r.URL.Path)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, bytes, 10)
+	b = append(b, `,"duration_ms":`...)
+	b = appendJSONFloat(b, float64(d.Nanoseconds())/1e6)
+	b = append(b, `,"upstream":"`...)
+	for i, u := range ex.tried {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendJSONText(b, u.Addr)
+	}
+	var ns, ing, svc string
+	if ex.route != nil {
+		ns, ing, svc = ex.route.Backend.Ingress.Namespace, ex.route.Backend.Ingress.Name, ex.route.Backend.Service
+	}
+	b = append(b, `","namespace":`...)
+	b = appendJSONString(b, ns)
+	b = append(b, `,"ingress":`...)
+	b = appendJSONString(b, ing)
+	b = append(b, `,"service":`...)
+	b = appendJSONString(b, svc)
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, ex.requestID)
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string, quoted.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = appendJSONText(b, s)
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONText appends s escaped as encoding/json escapes a string: ", \
+// and control bytes, <, > and & (HTML-safe), U+2028 and U+2029, and invalid
+// UTF-8 as U+FFFD.
+func appendJSONText(b []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(b, s[start:]...)
+}
+
+// appendJSONFloat appends f as encoding/json writes a float64.
+func appendJSONFloat(b []byte, f float64) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -11,6 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // entries decodes the access log, one JSON object per line.
@@ -112,4 +116,80 @@ func TestAccessLogClientClosed(t *testing.T) {
 func cancelWhenClosed(ch <-chan struct{}, cancel context.CancelFunc) {
 	<-ch
 	cancel()
+}
+
+// TestAccessLineAsEncodingJSON: a line appended without allocation is the
+// bytes encoding/json writes for the same entry, escapes and floats
+// included, and appending it allocates nothing.
+func TestAccessLineAsEncodingJSON(t *testing.T) {
+	texts := []string{"", "plain", `q"uote\back`, "ctl\x00\x01\x1f\n\r\t", "<html>&amp;", "é日本\u2028\u2029", "bad\xff\xfeutf8", "\x7f"}
+	floats := []time.Duration{0, 1, 999, time.Millisecond, 1234567 * time.Nanosecond, 3 * time.Hour}
+	for i, s := range texts {
+		d := floats[i%len(floats)]
+		ex := &exchange{start: time.Date(2026, 12, 5, 1, 2, 3, 4050, time.FixedZone("x", 3600)), requestID: s,
+			fwd: forwarding{remoteText: s}}
+		ex.tried = []*router.Upstream{{Addr: "10.0.0.1:80"}, {Addr: s}}[:i%3]
+		if i%2 == 0 {
+			ex.route = &router.Route{Backend: &snapshot.Backend{Ingress: snapshot.ObjectRef{Namespace: s, Name: "ing"}, Service: s}}
+		}
+		r := &http.Request{Method: s, Host: s, URL: &url.URL{Path: s}}
+		e := accessEntry{Time: ex.start.UTC().Format(time.RFC3339Nano), Client: s, Method: s, Host: s, Path: s,
+			Status: 200 + i, Bytes: int64(i), DurationMS: float64(d.Nanoseconds()) / 1e6, RequestID: s}
+		var addrs []string
+		for _, u := range ex.tried {
+			addrs = append(addrs, u.Addr)
+		}
+		e.Upstream = strings.Join(addrs, ", ")
+		if ex.route != nil {
+			e.Namespace, e.Ingress, e.Service = s, "ing", s
+		}
+		want, err := json.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := appendEntry(nil, r, ex, 200+i, int64(i), d)
+		if string(got) != string(want)+"\n" {
+			t.Errorf("%q:\ngot  %s\nwant %s", s, got, want)
+		}
+		buf := make([]byte, 0, 4096)
+		if n := testing.AllocsPerRun(10, func() { buf = appendEntry(buf[:0], r, ex, 200, 1, d) }); n != 0 {
+			t.Errorf("%q: %v allocations per line, want 0", s, n)
+		}
+	}
+}
+
+// TestAccessLogBuffered: under load the lines are written together; a line
+// held while another request is in flight is written within accessFlush,
+// and the line of the last request in flight at once.
+func TestAccessLogBuffered(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	a := &accessLog{w: &buf}
+	r := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}}
+	lines := func() int { return strings.Count(buf.String(), "\n") }
+	for range 4 {
+		a.begin()
+	}
+	a.write(r, &exchange{}, 200, 0, 0)
+	if lines() != 1 {
+		t.Fatalf("%d lines after the first write, want it written at once", lines())
+	}
+	a.write(r, &exchange{}, 200, 0, 0)
+	a.write(r, &exchange{}, 200, 0, 0)
+	if lines() != 1 {
+		t.Errorf("%d lines, want the two with requests in flight held", lines())
+	}
+	a.write(r, &exchange{}, 200, 0, 0)
+	if lines() != 4 {
+		t.Errorf("%d lines once none is in flight, want 4", lines())
+	}
+
+	a.begin()
+	a.begin()
+	a.write(r, &exchange{}, 200, 0, 0) // written at once or held: not the last
+	waitFor(t, "the held line written by the timer", func() bool { return lines() == 5 })
+	a.write(r, &exchange{}, 200, 0, 0)
+	if lines() != 6 {
+		t.Errorf("%d lines, want the last request's line written at once", lines())
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkProxyKeepAlive measures the cost of one proxied request: a Proxy
@@ -18,7 +20,8 @@ import (
 // ns/op and allocs/op it reports cpu-ns/req, the process CPU time (user +
 // system, from getrusage) per request: clients, proxy and backend together,
 // as they share the cores. The "direct" case sends the same load straight
-// to the backend: proxied minus direct is the proxy's own cost.
+// to the backend: proxied minus direct is the proxy's own cost;
+// "proxied-logged" has the access log and the metrics on, as deployed.
 //
 //	go test ./l7/proxy -run '^$' -bench ProxyKeepAlive -benchtime 20000x -count 6
 func BenchmarkProxyKeepAlive(b *testing.B) {
@@ -28,8 +31,12 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 		_, _ = io.WriteString(w, body)
 	})
 	_, srv := front(b, Options{}, snap(1, "bench.local", backendOf("a", []string{addr(up)})))
+	// As deployed: access log (to a discarding writer) and metrics on.
+	_, logged := front(b, Options{AccessLog: io.Discard, Registry: prometheus.NewRegistry()},
+		snap(1, "bench.local", backendOf("a", []string{addr(up)})))
 	b.Run("direct", func(b *testing.B) { benchKeepAlive(b, addr(up), len(body)) })
 	b.Run("proxied", func(b *testing.B) { benchKeepAlive(b, addr(srv), len(body)) })
+	b.Run("proxied-logged", func(b *testing.B) { benchKeepAlive(b, addr(logged), len(body)) })
 }
 
 // benchKeepAlive loads target with 16 parallel keep-alive clients sending

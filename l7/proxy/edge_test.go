@@ -145,7 +145,7 @@ func TestStalledBodyFreesUpstream(t *testing.T) {
 	})
 	p, srv := front(t, Options{}, nil)
 	p.clientBody = time.Second
-	if err := p.Apply(snap(1, "foo.com", backendOf("b", []string{up}))); err != nil {
+	if err := p.Apply(snap(1, "foo.com", backendOf("b", []string{up}, streamBody))); err != nil {
 		t.Fatal(err)
 	}
 	conn := dialRaw(t, addr(srv))

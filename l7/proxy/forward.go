@@ -74,8 +74,19 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: p.clientBody}
 		out.Body = body
 	}
+	buf, ok := p.prepareBody(rec, r, out, ex, body) // buffering.go
+	if !ok {
+		return
+	}
+	if buf != nil {
+		defer buf.close()
+		body = nil // read whole: nothing left to consume, it can be sent again
+	}
 	next := nextPolicy{r: r, rec: rec, ex: ex, body: body, start: time.Now()}
 	for {
+		if buf != nil {
+			out.Body = buf.reader()
+		}
 		fail := p.attempt(rec, r, out, ex, body, &next)
 		if fail == nil {
 			return
@@ -92,27 +103,40 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, body *clientBody, next *nextPolicy) *attemptError {
 	addr := ex.upstream.Addr
 	out.URL.Host = addr
+	kind, err := p.kinds.kindOf(ex.route.Backend)
+	if err != nil {
+		return newAttemptError(&dialError{addr: addr, err: err}, false)
+	}
+	if kind.protocol.HTTP2() {
+		return p.attemptH2(rec, r, out, ex, kind, next) // h2.go
+	}
+	key := kind.poolKey(addr)
+	dial := func(ctx context.Context) (net.Conn, error) { return p.dialKind(ctx, kind, addr) }
 	// Every reused connection is checked first (one non-blocking peek): an
 	// upstream that closed it, or queued an unsolicited response on it, must
 	// not answer this request. An idempotent request without body is also
-	// retried if the upstream closes a reused connection under it.
+	// retried if the upstream closes a reused connection under it. A TLS
+	// connection is not peeked at (its session tickets would look like an
+	// unasked response): a closed one is retried the same way.
 	for try := 0; ; try++ {
 		var c net.Conn
 		var reused bool
 		var err error
 		ex.timing.begin()
 		if try == 0 {
-			c, reused, err = p.pool.get(r.Context(), addr, true)
+			c, reused, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
 		} else {
 			// The retry is on a new connection: the other idle ones may
 			// be as dead (an upstream restart).
-			c, err = p.pool.dial.DialContext(r.Context(), "tcp", addr)
+			c, err = dial(r.Context())
 		}
 		if err != nil {
 			return newAttemptError(err, false)
 		}
 		ex.timing.connected(reused)
 		uc := newUpstreamConn(c, ex.timeouts)
+		uc.key = key
+		uc.headerLimit = ex.route.Backend.Proxy.Upstream.HeaderLimit()
 		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
 			return fail
@@ -197,15 +221,21 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	defer func() {
 		if stop() && reusable {
 			uc.release()
-			p.pool.put(ex.upstream.Addr, uc.Conn)
+			p.pool.put(uc.key, uc.Conn)
 			return
 		}
 		uc.release()
 		uc.Conn.Close()
 	}()
 
+	http10 := ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
 	bw := writers.Get().(*bufio.Writer)
-	bw.Reset(uc)
+	if http10 {
+		out.Close = true
+		bw.Reset(&http10Writer{w: uc})
+	} else {
+		bw.Reset(uc)
+	}
 	werr := out.Write(bw)
 	if werr == nil {
 		werr = bw.Flush()
@@ -260,16 +290,43 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	}
 	ex.timing.headerRead()
 	uc.startBody()
-	if cond := annotations.Status(resp.StatusCode); ex.route.Backend.Proxy.NextUpstream.Has(cond) {
-		fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true}
-		if next.allows(cond, true) {
-			return false, fail // the connection is closed, its response unread
-		}
-		if fail.unhealthy(ex.route.Backend.Proxy.NextUpstream) {
-			ex.upstream.Failed(time.Now())
-		}
+	if fail := statusFailure(resp, ex, next); fail != nil {
+		return false, fail // the connection is closed, its response unread
 	}
+	if !p.relay(rec, r, resp, ex, uc.gone.Load) {
+		return false, nil
+	}
+	reusable = !early && !http10 && !resp.Close && uc.br.Buffered() == 0 && !uc.gone.Load()
+	return false, nil
+}
 
+// statusFailure returns the failure when resp's status is one of
+// proxy-next-upstream's and next passes the request on; a status that
+// takes the upstream out of rotation does so.
+func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attemptError {
+	cond := annotations.Status(resp.StatusCode)
+	if !ex.route.Backend.Proxy.NextUpstream.Has(cond) {
+		return nil
+	}
+	fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true}
+	if next.allows(cond, true) {
+		return fail
+	}
+	if fail.unhealthy(ex.route.Backend.Proxy.NextUpstream) {
+		ex.upstream.Failed(time.Now())
+	}
+	return nil
+}
+
+// relay sends resp, its header, body and trailers, to rec, unless the
+// route intercepts its status (custom-http-errors). It reports whether the
+// body was read to its end; when it was not and r is served by
+// an http.Server, it aborts the response (panic http.ErrAbortHandler).
+// gone reports whether the client went away.
+func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Response, ex *exchange, gone func() bool) bool {
+	if p.intercept(rec, r, resp.StatusCode, ex) { // customerrors.go
+		return false // the response unread: its connection is closed
+	}
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
 	copyHeader(h, resp.Header)
@@ -281,15 +338,18 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 			keys = append(keys, k)
 		}
 		h.Add("Trailer", strings.Join(keys, ", "))
+		// An HTTP/2 response may have both; an HTTP/1.1 client gets the
+		// trailers only chunked.
+		h.Del("Content-Length")
 	}
 	rec.WriteHeader(resp.StatusCode)
-	err := p.copyBody(rec, resp, ex, uc)
+	err := p.copyBody(rec, resp, ex, gone)
 	ex.timing.done()
 	if err != nil {
 		if r.Context().Value(http.ServerContextKey) == nil {
-			return false, nil // not under an http.Server: nothing to abort
+			return false // not under an http.Server: nothing to abort
 		}
-		if !uc.gone.Load() {
+		if !gone() {
 			// As nginx: what was read before the upstream failed reaches
 			// the client, then the connection is closed.
 			rec.Flush()
@@ -309,19 +369,21 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 			}
 		}
 	}
-	reusable = !early && !resp.Close && uc.br.Buffered() == 0 && !uc.gone.Load()
-	return false, nil
+	return true
 }
 
 // copyBody streams the response body to rec and, once it is read to its
 // end, closes it. A read error is recorded as the request's upstream error
 // (unless the client went away); any error means the response is cut and
 // the connection unusable.
-func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchange, uc *upstreamConn) error {
+func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchange, gone func() bool) error {
 	flush := flushesEachWrite(resp)
 	if flush {
 		rec.Flush() // the header now, even if the body is slow to come
 	}
+	// proxy-buffering off (the default): each read reaches the client at
+	// once, as nginx's unbuffered proxying.
+	flush = flush || !ex.route.Backend.Proxy.Upstream.BuffersResponse()
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
 	defer copyBuffers.Put(buf)
 	ctl := http.NewResponseController(rec.ResponseWriter)
@@ -346,7 +408,7 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 		}
 		if rerr != nil {
 			switch {
-			case uc.gone.Load():
+			case gone():
 				// The client went away; not an upstream error.
 			case errors.Is(rerr, os.ErrDeadlineExceeded):
 				ex.fail(fmt.Errorf("%w: read response body: %w", errReadTimeout, rerr), reasonReadTimeout)
@@ -431,10 +493,14 @@ type upstreamConn struct {
 	n       int64 // bytes read
 	werr    error // the first write error, which Request.Write may hide
 	gone    atomic.Bool
+	key     string // of its idle connections in the pool
+	// headerLimit bounds the bytes read before the response header is
+	// whole (proxy-buffer-size).
+	headerLimit int64
 }
 
 func newUpstreamConn(c net.Conn, to timeouts) *upstreamConn {
-	return &upstreamConn{Conn: c, to: to}
+	return &upstreamConn{Conn: c, to: to, headerLimit: maxResponseHeaderBytes}
 }
 
 // maxResponseHeaderBytes bounds the response header (interim responses
@@ -470,7 +536,7 @@ func (c *upstreamConn) Write(b []byte) (int, error) {
 func (c *upstreamConn) Read(b []byte) (int, error) {
 	if c.perRead {
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.to.read))
-	} else if c.n > maxResponseHeaderBytes {
+	} else if c.n >= c.headerLimit {
 		return 0, errHeaderTooLarge
 	}
 	if c.gone.Load() {
@@ -535,6 +601,12 @@ func (c *upstreamConn) retriable(err error) bool {
 // sendError wraps a failure to write the request: a send timeout wraps
 // errSendTimeout.
 func (c *upstreamConn) sendError(err error) error {
+	if c.werr != nil && !c.gone.Load() {
+		// Request.Write reports a failed write of the body as a read error
+		// of the body, which wraps nothing: the connection's own error says
+		// what happened (an upstream that reset it is "error").
+		err = c.werr
+	}
 	if !c.gone.Load() && errors.Is(c.werr, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("%w: write request: %w", errSendTimeout, err)
 	}

@@ -236,7 +236,7 @@ func TestChunkedBodies(t *testing.T) {
 			w.(http.Flusher).Flush()
 		}
 	})
-	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)}, streamBody)))
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/", io.MultiReader(strings.NewReader("ab"), strings.NewReader("cd")))
 	req.Host = "foo.com"
 	resp, err := client(t).Do(req)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/weir-lb/weir/l7/h1server"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -59,12 +62,30 @@ func front(tb testing.TB, opts Options, s *snapshot.Snapshot) (*Proxy, *httptest
 			tb.Fatalf("Apply: %v", err)
 		}
 	}
-	srv := httptest.NewServer(p)
+	srv := serve(tb, p)
 	tb.Cleanup(func() {
 		srv.Close()
 		p.Close()
 	})
 	return p, srv
+}
+
+// serve serves h on 127.0.0.1 with l7/h1server's server, Weir's default,
+// or with net/http's when WEIR_TEST_HTTP1_SERVER is "net"
+// (h1servertest), so that the package's tests run through either (make
+// test-unit runs both). The test closes it.
+func serve(tb testing.TB, h http.Handler) *httptest.Server {
+	tb.Helper()
+	if h1servertest.Kind() == h1server.KindNet {
+		return httptest.NewServer(h)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	cfg := &http.Server{Handler: h}
+	h1servertest.Serve(tb, cfg, ln, nil)
+	return &httptest.Server{URL: "http://" + ln.Addr().String(), Listener: ln, Config: cfg}
 }
 
 // client returns an http.Client whose idle connections the test closes.

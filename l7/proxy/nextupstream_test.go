@@ -100,18 +100,25 @@ func TestNextUpstreamRules(t *testing.T) {
 	}
 }
 
-// TestNextUpstreamBodyNotReplayed checks that a request whose body was
-// consumed by the failed upstream is not passed on.
+// TestNextUpstreamBodyNotReplayed checks that a request whose streamed
+// body (proxy-request-buffering off) was consumed by the failed upstream is
+// not passed on, and that a buffered one (the default) is, whole.
 func TestNextUpstreamBodyNotReplayed(t *testing.T) {
 	t.Parallel()
 	reset := rawBackend(t, func(c net.Conn) {
 		_, _ = io.ReadFull(c, make([]byte, 64)) // the head and some body, then gone
 	})
 	ok, hits := recording(t)
-	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{reset, ok}, nextUpstream("error timeout non_idempotent", 3, 0))))
-	got := do(t, client(t), srv, http.MethodPut, "foo.com", "/", strings.NewReader(strings.Repeat("x", 1<<20)))
+	body := strings.Repeat("x", 1<<20)
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{reset, ok}, nextUpstream("error timeout non_idempotent", 3, 0), streamBody)))
+	got := do(t, client(t), srv, http.MethodPut, "foo.com", "/", strings.NewReader(body))
 	if got.status != http.StatusBadGateway || hits.Load() != 0 {
-		t.Errorf("got %d %q %v, %d requests passed on; want 502 and none", got.status, got.body, got.err, hits.Load())
+		t.Errorf("streamed: got %d %q %v, %d requests passed on; want 502 and none", got.status, got.body[:min(len(got.body), 80)], got.err, hits.Load())
+	}
+	_, srv = front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{reset, ok}, nextUpstream("error timeout non_idempotent", 3, 0))))
+	got = do(t, client(t), srv, http.MethodPut, "foo.com", "/", strings.NewReader(body))
+	if got.status != http.StatusOK || got.body != "ok "+body {
+		t.Errorf("buffered: got %d %q %v; want 200 with the whole body passed on", got.status, got.body[:min(len(got.body), 80)], got.err)
 	}
 }
 

@@ -56,14 +56,14 @@ func newConnPool(o TransportOptions) *connPool {
 	}
 }
 
-// get returns an idle connection to addr, and true; or a new connection
-// dialled within the connect timeout of the exchange in ctx, and false. A
-// dial error is a *dialError. With peek, an idle connection is first
-// checked to be still open (one system call); without, the caller retries
-// a request that meets a closed one.
-func (p *connPool) get(ctx context.Context, addr string, peek bool) (net.Conn, bool, error) {
+// get returns an idle connection of key (the upstream's address, and its
+// protocol when not plain HTTP), and true; or a new connection from dial,
+// and false. With peek, an idle connection is first checked to be still
+// open (one system call); without, the caller retries a request that meets
+// a closed one.
+func (p *connPool) get(ctx context.Context, key string, peek bool, dial func(context.Context) (net.Conn, error)) (net.Conn, bool, error) {
 	for {
-		c := p.takeIdle(addr)
+		c := p.takeIdle(key)
 		if c == nil {
 			break
 		}
@@ -72,7 +72,7 @@ func (p *connPool) get(ctx context.Context, addr string, peek bool) (net.Conn, b
 		}
 		c.Close()
 	}
-	c, err := p.dial.DialContext(ctx, "tcp", addr)
+	c, err := dial(ctx)
 	return c, false, err
 }
 

@@ -101,6 +101,8 @@ type Proxy struct {
 	corsCache ptrCache[annotations.CORS, *compiledCORS] // enable-cors (cors.go)
 	mirrors   *mirrors                                  // mirror-target (mirror.go)
 	tunnels   tunnelSet                                 // open WebSocket tunnels, for GoAway (shutdown.go)
+	kinds     upstreamKinds                             // protocols and TLS settings to upstreams (upstream.go)
+	h2        h2Transports                              // HTTP/2 clients of GRPC, GRPCS and H2C (h2.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
@@ -175,10 +177,15 @@ func (p *Proxy) Version() uint64 {
 // Live reports whether a first Snapshot has been applied.
 func (p *Proxy) Live() bool { return p.router.Load() != nil }
 
-// Close closes the idle upstream connections. The Proxy stays usable.
+// Close closes the idle upstream connections and writes the access-log
+// lines buffered. The Proxy stays usable.
 func (p *Proxy) Close() {
 	p.pool.closeIdle()
 	p.auth.close()
+	p.h2.closeIdle()
+	if p.access != nil {
+		p.access.flush()
+	}
 }
 
 // ServeHTTP routes r and proxies it to an upstream of its route: 404 without
@@ -187,6 +194,9 @@ func (p *Proxy) Close() {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex := &exchange{start: time.Now(), requestID: requestID(r), fwd: p.liveGlobal().forwarding(r, p.httpsPort)}
 	rec := &responseRecorder{ResponseWriter: w}
+	if p.access != nil {
+		p.access.begin()
+	}
 	defer p.finish(rec, r, ex)
 
 	rt := p.router.Load()
@@ -217,6 +227,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
+	// A location ingress-nginx denies answers 503 and nothing else.
+	if upstreamDenied(rec, route.Backend) { // upstream.go
+		return
+	}
 	// The CORS preflight is answered in nginx's rewrite phase, before the
 	// location's redirects (nginx.tmpl's CORS block comes first).
 	if p.cors(rec, r, route, ex) {
@@ -250,7 +264,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	up, ok := p.pickUpstream(rec, r, ex, pool) // balance.go
 	if !ok {
-		writeError(rec, http.StatusServiceUnavailable)
+		if !p.noEndpoints(rec, r, ex) { // customerrors.go
+			writeError(rec, http.StatusServiceUnavailable)
+		}
 		return
 	}
 	ex.pool = pool
@@ -357,6 +373,9 @@ type exchange struct {
 	triedBuf [1]*router.Upstream // tried's array while it has one
 	pool     *router.Pool        // the pool upstream was selected from
 	canary   string              // upstream name of the chosen canary; "" for the main backend
+	// intercepted is set on the exchange of a custom error's request
+	// (customerrors.go), which is not intercepted again.
+	intercepted bool
 	// cors and corsOrigin are the CORS headers of a matching request
 	// (cors.go); cors is nil otherwise.
 	cors       *compiledCORS

@@ -197,7 +197,7 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange) (net.Conn, *http.Response, *bufio.Reader) {
 	next := nextPolicy{r: r, rec: rec, ex: ex, start: time.Now()}
 	for {
-		backend, err := dialer{keepAlive: defaultTCPKeepAlive}.DialContext(r.Context(), "tcp", ex.upstream.Addr)
+		backend, err := p.dialUpgrade(r.Context(), ex) // upstream.go
 		sent := err == nil
 		if err == nil {
 			resp, br, herr := handshake(backend, out, ex.timeouts)

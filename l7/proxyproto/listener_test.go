@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 )
 
 // policy is a Policy whose answers the test sets.
@@ -23,7 +25,9 @@ func (p *policy) UseProxyProtocol() bool           { return p.on.Load() }
 func (p *policy) TrustsProxy(peer netip.Addr) bool { return p.trusted.Contains(peer) }
 
 // serve starts an HTTP server on 127.0.0.1 behind a Listener with pol,
-// answering each request with its RemoteAddr and local address.
+// answering each request with its RemoteAddr and local address: Weir's
+// HTTP/1 server, or net/http's with WEIR_TEST_HTTP1_SERVER=net
+// (h1servertest).
 func serve(tb testing.TB, pol *policy, timeout time.Duration) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -37,14 +41,8 @@ func serve(tb testing.TB, pol *policy, timeout time.Duration) string {
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(&Listener{Listener: ln, Policy: pol, HeaderTimeout: timeout})
-	}()
-	tb.Cleanup(func() {
-		srv.Close()
-		<-done
+	h1servertest.Serve(tb, srv, ln, func(ln net.Listener) net.Listener {
+		return &Listener{Listener: ln, Policy: pol, HeaderTimeout: timeout}
 	})
 	return ln.Addr().String()
 }

@@ -57,6 +57,10 @@ type Route struct {
 	// Canaries are the canary backends of the rule, oldest first; nil
 	// means none. Pick chooses between them and Pool per request.
 	Canaries []*Canary
+	// ErrorRoute is the route of Backend.ErrorBackend (the default-backend
+	// annotation), which answers custom-http-errors and the requests of a
+	// Pool without upstreams. Nil means none: the Router's Fallback.
+	ErrorRoute *Route
 
 	canaryTotal int // the shared weight total of Canaries
 	// Rewrite matches the request path to substitute the $1..$9 of the
@@ -238,6 +242,9 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 		p := &srv.Paths[i]
 		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend)}
 		route.Canaries, route.canaryTotal = b.compileCanaries(p)
+		if eb := p.Backend.ErrorBackend; eb != nil {
+			route.ErrorRoute = &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: eb, Pool: b.pool(eb)}
+		}
 		cp := compiledPath{match: p.Match, path: p.Path, route: route}
 		match := p.Match
 		if srv.UseRegex && match != snapshot.MatchExact {
@@ -341,6 +348,10 @@ func (r *Router) HostLevel(host string) (redirectTo, appRoot string) {
 	}
 	return srv.redirectTo, srv.src.AppRoot
 }
+
+// Fallback returns the route of the Snapshot's DefaultBackend, or nil when
+// there is none.
+func (r *Router) Fallback() *Route { return r.fallback }
 
 // Snapshot returns the Snapshot the Router was compiled from.
 func (r *Router) Snapshot() *snapshot.Snapshot { return r.snap }

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/weir-lb/weir/l7/connlimit"
+	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/userspace/cmdline"
 )
 
@@ -23,6 +24,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	httpsPort := fs.Int("https-port", 0, "HTTPS port for ssl-redirect Locations")
 	https := fs.Bool("https", true, "an HTTPS listener is inherited")
 	accessLog := fs.Bool("access-log", true, "write one JSON line per request to standard output")
+	http1 := fs.String("http1-server", string(h1server.DefaultKind), "server of plain HTTP/1.x: weir (its own loop) or net (net/http's)")
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	uid := fs.Int("uid", 0, "numeric user to switch to once the sockets are held (0: keep the supervisor's)")
@@ -54,7 +56,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("inherit control socket: %w", err)
 	}
-	cfg := Config{CPU: *cpu, Control: ctl, HTTPSPort: *httpsPort, Logger: log}
+	kind, err := h1server.ParseKind(*http1)
+	if err != nil {
+		return fmt.Errorf("parse --http1-server: %w", err)
+	}
+	cfg := Config{CPU: *cpu, Control: ctl, HTTPSPort: *httpsPort, Logger: log, HTTP1Server: kind}
 	if cfg.HTTP, err = Listener(FDHTTP, "http"); err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/passthrough"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
@@ -74,6 +75,9 @@ type Config struct {
 	ConnTableSlot int
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
+	// HTTP1Server serves HTTP/1.x on both listeners (l7/h1server.Kind). ""
+	// means h1server.DefaultKind.
+	HTTP1Server h1server.Kind
 	// ShutdownTimeout bounds the drain when the worker stops without a
 	// MsgDrain (a signal, or the supervisor gone). Default 10s.
 	ShutdownTimeout time.Duration
@@ -103,11 +107,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort,
 		ConnTable: cfg.ConnTable, ConnTableWorker: cfg.ConnTableSlot})
-	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg, Source: px})
+	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg, Source: px, H2C: true})
 	limits := connlimit.New(connlimit.Options{Source: px, Registry: reg})
 
 	httpSrv := &http.Server{
-		Handler:           px,
+		Handler:           guard.Handler(px),            // HTTP/2 requests of h2c checked
+		Protocols:         h1guard.ClearTextProtocols(), // HTTP/1.1 and h2c, as nginx with http2 on
 		ConnState:         px.ConnState,
 		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -134,12 +139,10 @@ func Run(ctx context.Context, cfg Config) error {
 			counted := func(ln net.Listener) net.Listener {
 				return proxyproto.Wrap(limits.Listener(conns.wrap(ln, cfg.CPU)), px)
 			}
-			servers = append(servers, drain.Serve("http", httpSrv, cfg.HTTP, func(ln net.Listener) net.Listener {
-				return guard.Listener(counted(ln))
-			}, errc))
+			servers = append(servers, h1server.ServePlain(cfg.HTTP1Server, "http", httpSrv, guard, cfg.HTTP, counted, errc))
 			if cfg.HTTPS != nil {
-				servers = append(servers, drain.Serve("https", httpsSrv, cfg.HTTPS, func(ln net.Listener) net.Listener {
-					return guard.TLSListener(passthrough.Wrap(counted(ln), px, log), tlsCfg)
+				servers = append(servers, h1server.ServeTLS(cfg.HTTP1Server, "https", httpsSrv, guard, cfg.HTTPS, tlsCfg, func(ln net.Listener) net.Listener {
+					return passthrough.Wrap(counted(ln), px, log)
 				}, errc))
 			}
 		})

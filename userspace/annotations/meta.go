@@ -109,7 +109,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta, authMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta, authMeta, upstreamMeta, errorsMeta, tuningMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -179,6 +179,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseAuthTLS(get, &cfg.AuthTLS, wrap)...)
 	errs = append(errs, parseSSLCipher(get, &cfg.SSLCipher, wrap)...)
 	errs = append(errs, parseSSLPassthrough(get, &cfg.SSLPassthrough, wrap)...)
+	errs = append(errs, parseUpstream(get, &cfg.Proxy.Upstream, wrap)...)
 	errs = append(errs, unknown(ann)...)
 	sort.SliceStable(errs, func(i, j int) bool {
 		return errs[i].(*Error).Annotation < errs[j].(*Error).Annotation
@@ -231,6 +232,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, false, "whitelist-source-range")...)
 	errs = append(errs, parseRewriteDefaults(get, &p, wrap)...)
 	errs = append(errs, parseGlobalAuth(get, &p.Auth, wrap)...)
+	errs = append(errs, parseConfigMapUpstream(get, &p.Upstream, wrap)...)
 	return p, errs
 }
 

@@ -95,6 +95,10 @@ type Proxy struct {
 	// NextNonIdempotent to NextUpstream whatever the Ingress sets. Default
 	// false.
 	RetryNonIdempotent bool `json:"retryNonIdempotent,omitempty"`
+	// Upstream is the backend family (backend-protocol, proxy-ssl-*). Nil
+	// means HTTP without TLS settings (the default). A pointer for the
+	// reason SourceRange is.
+	Upstream *Upstream `json:"upstream,omitempty"`
 }
 
 // DefaultProxy returns the defaults documented on Proxy.

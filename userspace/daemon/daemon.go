@@ -30,6 +30,7 @@ import (
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/passthrough"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
@@ -88,6 +89,9 @@ type Config struct {
 	Publishers []controller.Publisher
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
+	// HTTP1Server serves HTTP/1.x on both listeners (l7/h1server.Kind). ""
+	// means h1server.DefaultKind.
+	HTTP1Server h1server.Kind
 	// ShutdownGracePeriod is how long, after the stop signal, /healthz and
 	// /readyz fail while serving goes on (ingress-nginx's
 	// --shutdown-grace-period). Default 0.
@@ -172,7 +176,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	httpsPort := d.httpsLn.Addr().(*net.TCPAddr).Port
 	d.proxy = proxy.New(proxy.Options{Logger: cfg.Logger, AccessLog: cfg.AccessLog, Registry: d.registry, HTTPSPort: httpsPort})
-	d.guard = h1guard.New(h1guard.Options{Logger: cfg.Logger, Registry: d.registry, Source: d.proxy})
+	d.guard = h1guard.New(h1guard.Options{Logger: cfg.Logger, Registry: d.registry, Source: d.proxy, H2C: true})
 	d.limits = connlimit.New(connlimit.Options{Source: d.proxy, Registry: d.registry})
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
@@ -310,7 +314,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"http", d.HTTPAddr(), "https", d.HTTPSAddr(), "metrics", d.MetricsAddr(), "manifests", d.cfg.Manifests)
 
 	proxySrv := &http.Server{
-		Handler:           d.proxy,
+		Handler:           d.guard.Handler(d.proxy),     // HTTP/2 requests of h2c checked
+		Protocols:         h1guard.ClearTextProtocols(), // HTTP/1.1 and h2c, as nginx with http2 on
 		ConnState:         d.proxy.ConnState,
 		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
@@ -340,11 +345,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var servers []drain.Server
 	serveProxy := func() {
 		servers = []drain.Server{
-			drain.Serve("http", proxySrv, d.httpLn, func(ln net.Listener) net.Listener {
-				return d.guard.Listener(proxyproto.Wrap(d.limits.Listener(ln), d.proxy))
+			h1server.ServePlain(d.cfg.HTTP1Server, "http", proxySrv, d.guard, d.httpLn, func(ln net.Listener) net.Listener {
+				return proxyproto.Wrap(d.limits.Listener(ln), d.proxy)
 			}, errc),
-			drain.Serve("https", httpsSrv, d.httpsLn, func(ln net.Listener) net.Listener {
-				return d.guard.TLSListener(passthrough.Wrap(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), d.proxy, d.log), tlsCfg)
+			h1server.ServeTLS(d.cfg.HTTP1Server, "https", httpsSrv, d.guard, d.httpsLn, tlsCfg, func(ln net.Listener) net.Listener {
+				return passthrough.Wrap(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), d.proxy, d.log)
 			}, errc),
 		}
 	}
@@ -410,6 +415,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("shutting down: draining", "worker-shutdown-timeout", timeout, "refused", refused, "handed-over", handedOver)
 	drain.Shutdown(servers, d.proxy, drain.Options{Refused: refused, HandedOver: handedOver, Timeout: timeout, Logger: d.log})
+	d.proxy.Close() // the access-log lines buffered
 	cancel()
 	if !handedOver && d.cfg.PostShutdownGracePeriod > 0 {
 		d.log.Info("drained: waiting before exit", "post-shutdown-grace-period", d.cfg.PostShutdownGracePeriod)

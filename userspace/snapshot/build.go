@@ -156,6 +156,10 @@ type builder struct {
 	// with a RedirectFrom (build_rewrite.go).
 	wwwOwner map[string]ObjectRef
 	auth     authState // the objects auth annotations name (build_auth.go)
+	// secretList are the build's Secrets, indexed into secrets on first
+	// use (build_upstream.go).
+	secretList []*corev1.Secret
+	secrets    map[nsName]*corev1.Secret
 }
 
 // nsName keys objects by namespace and name without building a string.
@@ -212,6 +216,7 @@ func (b *builder) sortedWarnings() []Warning {
 
 func (b *builder) index(objs Objects) {
 	b.indexAuth(objs)
+	b.secretList = objs.Secrets
 	for _, s := range objs.Services {
 		if s != nil {
 			b.services[nsName{s.Namespace, s.Name}] = s
@@ -581,13 +586,7 @@ func (b *builder) defaultBackendService(defaults annotations.Proxy) {
 	ref := ObjectRef{Kind: "Service", Namespace: ns, Name: name}
 	owner := &ingress{obj: &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
 		ref: ref, cfg: annotations.Config{Proxy: defaults}}
-	ib := &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: name}}
-	if svc := b.services[nsName{ns, name}]; svc != nil && len(svc.Spec.Ports) > 0 {
-		ib.Service.Port.Number = svc.Spec.Ports[0].Port
-	} else {
-		ib.Service.Port.Number = 80 // unused: the Service or its port is missing, and says so
-	}
-	if be, ok := b.backend(owner, ib); ok {
+	if be, ok := b.backend(owner, b.firstPort(ns, name)); ok {
 		b.def = &be
 	}
 }
@@ -601,6 +600,8 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	ns := ing.obj.Namespace
 	sb := ib.Service
 	be := Backend{Ingress: ing.ref, Service: sb.Name, Endpoints: []string{}, Proxy: ing.cfg.Proxy}
+	b.upstreamTLS(ing, &be)
+	b.errorBackend(ing, &be)
 	if !b.customHeaders(ing, &be) { // build_headers.go
 		return be, true
 	}
@@ -639,6 +640,10 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	if sp == nil {
 		be.Unavailable = fmt.Sprintf("port %q not found on service %s", be.Port, svcKey())
 		b.warn(ing.ref, ReasonPortNotFound, "port %q not found on service %s; its routes answer 503", be.Port, svcKey())
+		return be, true
+	}
+	if ep, ok := b.serviceUpstream(ing, svc, sp); ok { // build_upstream.go
+		be.Endpoints = ep
 		return be, true
 	}
 	be.Endpoints = b.endpoints(b.slices[key], sp.Name)

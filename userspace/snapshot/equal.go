@@ -54,7 +54,17 @@ func (p *Path) equal(o *Path) bool {
 
 func (b *Backend) equal(o *Backend) bool {
 	return b.Ingress == o.Ingress && b.Service == o.Service && b.Port == o.Port && strsEqual(b.Endpoints, o.Endpoints) &&
-		b.Unavailable == o.Unavailable && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.HSTS == o.HSTS
+		b.Unavailable == o.Unavailable && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.HSTS == o.HSTS &&
+		upstreamTLSEqual(b.UpstreamTLS, o.UpstreamTLS) && (b.ErrorBackend == nil) == (o.ErrorBackend == nil) &&
+		(b.ErrorBackend == nil || b.ErrorBackend.equal(o.ErrorBackend))
+}
+
+func upstreamTLSEqual(a, b *UpstreamTLS) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Secret == b.Secret && a.Denied == b.Denied && bytes.Equal(a.CertPEM, b.CertPEM) &&
+		bytes.Equal(a.KeyPEM, b.KeyPEM) && bytes.Equal(a.CAPEM, b.CAPEM)
 }
 
 func proxyEqual(a, b *annotations.Proxy) bool {
@@ -66,11 +76,13 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x.Balance, y.Balance = nil, nil
 	x.Rewrite, y.Rewrite = nil, nil
 	x.Auth, y.Auth = nil, nil
+	x.Upstream, y.Upstream = nil, nil
 	x.RateLimit, y.RateLimit = nil, nil
 	x.CORS, y.CORS = nil, nil
 	x.CustomHeaders, y.CustomHeaders = nil, nil
 	x.Mirror, y.Mirror = nil, nil
 	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) || !annotations.AuthEqual(a.Auth, b.Auth) ||
+		!annotations.UpstreamEqual(a.Upstream, b.Upstream) ||
 		!deepPtrEqual(a.RateLimit, b.RateLimit) || !deepPtrEqual(a.CORS, b.CORS) ||
 		!deepPtrEqual(a.CustomHeaders, b.CustomHeaders) || !deepPtrEqual(a.Mirror, b.Mirror) {
 		return false

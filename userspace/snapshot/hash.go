@@ -331,6 +331,15 @@ func (e *hashEncoder) backend(b *Backend) {
 		e.field(false, "hsts")
 		e.str(b.HSTS)
 	}
+	if b.UpstreamTLS != nil {
+		e.field(false, "upstreamTLS")
+		data, _ := json.Marshal(b.UpstreamTLS) // rare: no need to hand-write it
+		e.buf = append(e.buf, data...)
+	}
+	if b.ErrorBackend != nil {
+		e.field(false, "errorBackend")
+		e.backend(b.ErrorBackend)
+	}
 	e.raw("}")
 }
 

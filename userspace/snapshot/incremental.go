@@ -177,6 +177,9 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 			delete(bl.authUsersOf[sec], k)
 			delete(bl.authSecretOf, k)
 		}
+		for _, sec := range annotatedSecrets(old) {
+			delete(bl.secretUsers[sec], k)
+		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
 		delete(bl.withNames, k)
@@ -208,6 +211,9 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	if sec, ok := authSecretOf(ing); ok {
 		bl.authSecretOf[k] = sec
 		addTo(bl.authUsersOf, sec, k)
+	}
+	for _, sec := range annotatedSecrets(ing) {
+		addTo(bl.secretUsers, sec, k)
 	}
 	if len(ing.Spec.TLS) > 0 {
 		bl.withTLS[k] = true
@@ -265,6 +271,18 @@ func authSecretOf(ing *networkingv1.Ingress) (nsName, bool) {
 		ns = ing.Namespace
 	}
 	return nsName{ns, name}, true
+
+}
+
+// annotatedSecrets returns the Secrets ing's annotations name
+// (proxy-ssl-secret, "namespace/name").
+func annotatedSecrets(ing *networkingv1.Ingress) []nsName {
+	v, ok := ing.Annotations[annotations.Prefix+"proxy-ssl-secret"]
+	if !ok {
+		return nil
+	}
+	ns, name, _ := strings.Cut(strings.TrimSpace(v), "/")
+	return []nsName{{ns, name}}
 }
 
 // servicesOf returns the Services ing's backends name.
@@ -276,6 +294,9 @@ func servicesOf(ing *networkingv1.Ingress) []nsName {
 		}
 	}
 	add(ing.Spec.DefaultBackend)
+	if name := strings.TrimSpace(ing.Annotations[annotations.Prefix+"default-backend"]); name != "" {
+		out = append(out, nsName{ing.Namespace, name})
+	}
 	for _, r := range ing.Spec.Rules {
 		if r.HTTP != nil {
 			for i := range r.HTTP.Paths {

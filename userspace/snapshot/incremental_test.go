@@ -542,3 +542,44 @@ func TestBuilderAuthTLSSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestBuilderProxySSLSecret: a route denied for its missing proxy-ssl-secret
+// is served once the Secret appears, in a scoped build naming only the
+// Secret, and denied again when it goes.
+func TestBuilderProxySSLSecret(t *testing.T) {
+	t.Parallel()
+	objs, opts := readCase(t, "testdata/backend_protocol_proxy_ssl.yaml")
+	var withNope []*corev1.Secret
+	for _, s := range objs.Secrets {
+		withNope = append(withNope, s)
+	}
+	crt, key := certstest.NewCA(t).Issue(t, "a.example.com")
+	withNope = append(withNope, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "nope", Namespace: "default"},
+		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}})
+	without := objs.Secrets
+	denied := func(s *snapshot.Snapshot) string {
+		for _, srv := range s.Servers {
+			if srv.Host == "missing.example.com" {
+				return srv.Paths[0].Backend.UpstreamTLS.Denied
+			}
+		}
+		t.Fatal("no server missing.example.com")
+		return ""
+	}
+	bl := snapshot.NewBuilder(opts)
+	if d := denied(bl.Build(objs)); d == "" {
+		t.Fatal("route with a missing secret not denied")
+	}
+	for i, secrets := range [][]*corev1.Secret{withNope, without} {
+		objs.Secrets = secrets
+		objs.Changed = []snapshot.ObjectRef{{Kind: "Secret", Namespace: "default", Name: "nope"}}
+		got := bl.Build(objs)
+		objs.Changed = nil
+		if diff := cmp.Diff(snapshot.Build(objs, opts), got); diff != "" {
+			t.Fatalf("step %d: Builder differs from Build (-want +got):\n%s", i, diff)
+		}
+		if !bl.Scoped() || (denied(got) == "") != (i == 0) {
+			t.Errorf("step %d: scoped %v, denied %q", i, bl.Scoped(), denied(got))
+		}
+	}
+}

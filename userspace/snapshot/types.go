@@ -231,6 +231,14 @@ type Backend struct {
 	// responses of this route (the host has TLS and the ConfigMap keeps
 	// hsts). Empty means no header.
 	HSTS string `json:"hsts,omitempty"`
+	// UpstreamTLS is the validated proxy-ssl-secret of the route
+	// (build_upstream.go). Nil means none.
+	UpstreamTLS *UpstreamTLS `json:"upstreamTLS,omitempty"`
+	// ErrorBackend is the Service of the default-backend annotation, which
+	// answers custom-http-errors and the requests of a route without
+	// endpoints (build_upstream.go). Nil means the Snapshot's
+	// DefaultBackend.
+	ErrorBackend *Backend `json:"errorBackend,omitempty"`
 }
 
 // Certificate is the validated material of one kubernetes.io/tls Secret.

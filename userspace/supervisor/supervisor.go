@@ -92,13 +92,16 @@ type Config struct {
 	Publishers []controller.Publisher
 	// Command is the argv that starts a worker; the supervisor appends the
 	// worker flags (--cpu, --https-port, --access-log, --log-format,
-	// --log-level, --uid, --gid). Nil means this executable with "worker".
+	// --log-level, --uid, --gid, --http1-server). Nil means this executable with "worker".
 	Command []string
 	// Env is added to the workers' environment (GOMAXPROCS=1 always is).
 	Env []string
 	// AccessLog is where workers write their access log lines. Nil means
 	// none.
 	AccessLog io.Writer
+	// HTTP1Server is passed to the workers (--http1-server: weir or net).
+	// Empty means the workers' default.
+	HTTP1Server string
 	// WorkerLog receives the workers' standard error (their log). Nil means
 	// the supervisor's standard error.
 	WorkerLog io.Writer

@@ -199,6 +199,9 @@ func (w *worker) command() *exec.Cmd {
 		"--access-log="+strconv.FormatBool(cfg.AccessLog != nil),
 		"--log-format", cfg.LogFormat, "--log-level", cfg.LogLevel,
 		"--uid", strconv.Itoa(cfg.WorkerUID), "--gid", strconv.Itoa(cfg.WorkerGID))
+	if cfg.HTTP1Server != "" {
+		args = append(args, "--http1-server="+cfg.HTTP1Server)
+	}
 	cmd := exec.Command(argv[0], args...)
 	cmd.Env = append(append(os.Environ(), cfg.Env...), "GOMAXPROCS=1")
 	cmd.Stdout = cfg.AccessLog

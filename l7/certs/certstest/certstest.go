@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -110,6 +111,31 @@ func (ca *CA) Issue(tb testing.TB, hosts ...string) (certPEM, keyPEM []byte) {
 func SecretYAML(namespace, name string, certPEM, keyPEM []byte) string {
 	return fmt.Sprintf("---\napiVersion: v1\nkind: Secret\nmetadata: {name: %s, namespace: %s}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: %s\n  tls.key: %s\n",
 		name, namespace, base64.StdEncoding.EncodeToString(certPEM), base64.StdEncoding.EncodeToString(keyPEM))
+}
+
+// ServerConfig returns a TLS server configuration with a certificate ca
+// issued for host, offering nextProtos (such as "h2", "http/1.1").
+func (ca *CA) ServerConfig(tb testing.TB, host string, nextProtos ...string) *tls.Config {
+	tb.Helper()
+	crtPEM, keyPEM := ca.Issue(tb, host)
+	crt, err := tls.X509KeyPair(crtPEM, keyPEM)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{crt}, NextProtos: nextProtos}
+}
+
+// HTTPSClient returns an HTTPS client that trusts ca and expects serverName,
+// speaking HTTP/2 when h2 is true and HTTP/1.1 only otherwise; the test
+// closes its idle connections.
+func (ca *CA) HTTPSClient(tb testing.TB, serverName string, h2 bool) *http.Client {
+	tb.Helper()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: serverName}, ForceAttemptHTTP2: h2}
+	if !h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	tb.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
 // CertPEM returns the PEM of the CA's certificate, as a Secret's ca.crt

@@ -1,0 +1,239 @@
+package h1server
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/weir-lb/weir/l7/h1guard"
+)
+
+// The states of a chunked body.
+const (
+	chSize    = iota // a chunk-size line
+	chData           // remain bytes of a chunk's data
+	chDataEnd        // the CRLF after a chunk's data
+	chTrailer        // a trailer field line, or the empty line ending the body
+)
+
+// errBadChunk is the error of a chunked body that broke the framing: the
+// proxy answers 400 and the connection closes, as under h1guard.
+var errBadChunk = errors.New("h1server: malformed chunked encoding")
+
+// body is a request body read from the connection's buffer, then from the
+// connection: Content-Length bytes, or chunks and trailers.
+type body struct {
+	c       *conn
+	mu      sync.Mutex
+	remain  int64 // bytes left of the body or of the chunk
+	chunked bool
+	st      int // chunked: what comes next
+	trailer int // bytes of trailer so far
+	eof     bool
+	closed  bool
+	err     error
+	expect  bool // Expect: 100-continue, not answered yet
+}
+
+func (b *body) reset() { *b = body{c: b.c} }
+
+// Read reads the body; io.EOF at its end.
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	n, err := b.readLocked(p)
+	if err == io.EOF && !b.eof {
+		b.eof = true
+		b.c.startBackgroundRead()
+	}
+	return n, err
+}
+
+func (b *body) readLocked(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.expect {
+		b.expect = false
+		b.c.resp.writeContinue()
+	}
+	c := b.c
+	for {
+		if !b.chunked || b.st == chData {
+			if b.remain == 0 {
+				if !b.chunked {
+					return 0, io.EOF
+				}
+				b.st = chDataEnd
+				continue
+			}
+			if len(p) == 0 {
+				return 0, nil
+			}
+			if int64(len(p)) > b.remain {
+				p = p[:b.remain]
+			}
+			var n int
+			var err error
+			if c.R < c.W {
+				n = copy(p, c.Buf[c.R:c.W])
+				c.R += n
+			} else {
+				n, err = c.rwc.Read(p)
+				if n == 0 && err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+			}
+			b.remain -= int64(n)
+			if err != nil && err != io.EOF {
+				b.err = err
+				if n > 0 {
+					return n, nil
+				}
+				return 0, err
+			}
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if err := b.chunkFraming(); err != nil {
+			if err == io.EOF {
+				return 0, io.EOF
+			}
+			b.err = err
+			return 0, err
+		}
+	}
+}
+
+// chunkFraming reads what comes between chunk data: a chunk-size line, the
+// CRLF after data, trailer lines; io.EOF at the body's end.
+func (b *body) chunkFraming() error {
+	c := b.c
+	if b.st == chDataEnd {
+		for c.W-c.R < 2 {
+			if err := b.fill(2); err != nil {
+				return err
+			}
+		}
+		if c.Buf[c.R] != '\r' || c.Buf[c.R+1] != '\n' {
+			return b.bad()
+		}
+		c.R += 2
+		b.st = chSize
+		return nil
+	}
+	i := -1
+	for {
+		if k := strings.IndexByte(string(c.Buf[c.R:c.W]), '\n'); k >= 0 {
+			i = k
+			break
+		}
+		if c.W-c.R >= h1guard.MaxChunkLine {
+			return b.bad()
+		}
+		if err := b.fill(h1guard.MaxChunkLine); err != nil {
+			return err
+		}
+	}
+	if i == 0 || c.Buf[c.R+i-1] != '\r' {
+		return b.bad()
+	}
+	line := c.Buf[c.R : c.R+i-1]
+	next := c.R + i + 1
+	if b.st == chSize {
+		n, err := h1guard.ChunkSize(line)
+		if err != nil {
+			return b.bad()
+		}
+		c.R = next
+		if n == 0 {
+			b.st = chTrailer
+			return nil
+		}
+		b.remain, b.st = n, chData
+		return nil
+	}
+	if len(line) == 0 {
+		c.R = next
+		return io.EOF
+	}
+	b.trailer += next - c.R
+	if b.trailer > c.srv.guard.Limits().MaxHead() || h1guard.CheckTrailer(line) != nil {
+		return b.bad()
+	}
+	c.R = next
+	b.addTrailer(string(line))
+	return nil
+}
+
+// addTrailer sets a trailer field in the Trailer of the handler's request,
+// as net/http does: in the map of the declared names when there is one
+// (every copy of the request shares it), else in a new map.
+func (b *body) addTrailer(line string) {
+	r := b.c.resp.req
+	name, v, _ := strings.Cut(line, ":")
+	k := http.CanonicalHeaderKey(name)
+	switch k {
+	case "Transfer-Encoding", "Trailer", "Content-Length":
+		return
+	}
+	if r.Trailer == nil {
+		r.Trailer = http.Header{}
+	}
+	r.Trailer[k] = append(r.Trailer[k], strings.Trim(v, " \t"))
+}
+
+func (b *body) bad() error {
+	b.c.srv.guard.Rejected(b.c.remote, h1guard.Chunked)
+	return errBadChunk
+}
+
+// fill reads more of the client's bytes into the connection's buffer.
+func (b *body) fill(need int) error {
+	err := b.c.Fill(b.c.rwc, need)
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Close stops the body; the connection closes after the response unless the
+// body was read to its end or the rest is small enough to drop.
+func (b *body) Close() error { return nil }
+
+// discard reads and drops the rest of the body, up to limit bytes; it
+// reports whether the body was read to its end.
+func (b *body) discard(limit int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.eof {
+		return true
+	}
+	if b.closed || b.err != nil || b.expect {
+		// A client that was not told to continue sends no body.
+		return false
+	}
+	var scratch [4096]byte
+	for total := int64(0); total <= limit; {
+		n, err := b.readLocked(scratch[:])
+		total += int64(n)
+		if err == io.EOF {
+			b.eof = true
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
+}

@@ -1,0 +1,535 @@
+package h1server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-lb/weir/l7/h1guard"
+)
+
+// Lingering close after an error answer, as nginx's lingering_close and
+// h1guard's.
+const (
+	lingerTime   = 2 * time.Second
+	lingerBytes  = 1 << 20
+	writeTimeout = 10 * time.Second
+)
+
+// maxPostHandlerReadBytes is the most of an unread request body read to
+// keep the connection (net/http's 256 KiB).
+const maxPostHandlerReadBytes = 256 << 10
+
+// aLongTimeAgo is a deadline in the past: it aborts a blocked read.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// conn is one client connection and what it reuses from request to request.
+type conn struct {
+	srv    *Server
+	rwc    net.Conn
+	remote string
+	ctx    context.Context // the connection's: server, local address, ConnContext
+
+	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
+
+	h1guard.Buffer // read from the client, not consumed yet
+
+	parser h1guard.Parser
+	req    http.Request
+	url    url.URL
+	header http.Header
+	body   body
+	resp   response
+
+	cancel context.CancelFunc // the request's context
+
+	// The background read, while the handler runs with the body read: it
+	// notices a client that goes away.
+	bgMu      sync.Mutex
+	bgRunning bool
+	bgDone    chan struct{}
+	bgByte    [1]byte
+	bgN       int
+	bgErr     error
+
+	tls      *tls.ConnectionState // of a TLS connection; nil: plain
+	hijacked bool
+	werr     error // the first write error
+}
+
+// newConn returns the conn of rwc; its addresses are read by its goroutine
+// (start), as a PROXY protocol connection reads its header for them.
+func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
+	c := &conn{srv: s, rwc: rwc, ctx: base, bgDone: make(chan struct{}, 1), header: make(http.Header)}
+	c.resp.c = c
+	c.resp.header = make(http.Header)
+	c.body.c = c
+	return c
+}
+
+// start sets up what the connection's requests share: the context (the
+// local address, ConnContext's values), the client's address, the TLS state.
+func (c *conn) start() {
+	ctx := context.WithValue(c.ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
+	if cc := c.srv.cfg.ConnContext; cc != nil {
+		ctx = cc(ctx, c.rwc)
+	}
+	c.ctx = ctx
+	c.remote = c.rwc.RemoteAddr().String()
+	if tc, ok := c.rwc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		c.tls = &st
+	}
+}
+
+func (c *conn) setState(st http.ConnState) {
+	c.state.Store(int64(st)<<32 | time.Now().Unix()&(1<<32-1))
+	if hook := c.srv.cfg.ConnState; hook != nil {
+		hook(c.rwc, st)
+	}
+}
+
+func (c *conn) loadState() (http.ConnState, int64) {
+	v := c.state.Load()
+	return http.ConnState(v >> 32), v & (1<<32 - 1)
+}
+
+// serve is the connection's goroutine: request after request until the
+// connection closes, is hijacked or must not be reused.
+func (c *conn) serve() {
+	defer func() {
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.srv.logf("http: panic serving %v: %v\n%s", c.remote, v, buf)
+		}
+		if c.cancel != nil {
+			c.cancel() // a handler that panicked did not return
+		}
+		c.srv.track(c, false)
+		if !c.hijacked {
+			_ = c.rwc.Close()
+			c.setState(http.StateClosed)
+		}
+		c.Release()
+	}()
+	c.start()
+	for first := true; ; first = false {
+		if !c.readHead(first) {
+			return
+		}
+		if c.srv.closing.Load() {
+			return
+		}
+		if !c.serveRequest() {
+			return
+		}
+		c.setState(http.StateIdle)
+		if !c.srv.keepAlives() {
+			return
+		}
+		if c.R == c.W {
+			c.Release()
+		}
+	}
+}
+
+// readHead reads and parses the next request head; it reports false when
+// the connection is to close (the client left, a rejected head answered).
+// The head must arrive within ReadHeaderTimeout: from the accept for the
+// connection's first (nginx's client_header_timeout), else from its first
+// bytes (the wait before them is the keep-alive idle time).
+func (c *conn) readHead(first bool) bool {
+	lim := c.srv.guard.Limits()
+	c.parser.Reset(lim)
+	maxHead := lim.MaxHead()
+	active, armed := false, false
+	if d := c.srv.cfg.ReadHeaderTimeout; d > 0 && first {
+		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+		armed = true
+	}
+	defer func() {
+		if armed {
+			_ = c.rwc.SetReadDeadline(time.Time{})
+		}
+	}()
+	for {
+		if c.R < c.W {
+			if first && c.srv.h2c != nil && c.tls == nil {
+				if complete, prefix := h1guard.H2CPreface(c.Buf[c.R:c.W]); complete {
+					armed = false  // net/http's server sets its own deadlines now
+					c.handOffH2C() // h2c.go
+					return false
+				} else if prefix {
+					if err := c.Fill(c.rwc, maxHead+1); err != nil {
+						return false
+					}
+					continue
+				}
+			}
+			if !active {
+				active = true
+				c.setState(http.StateActive)
+			}
+			done, err := c.parser.Feed(c.Buf[c.R:c.W])
+			if err != nil {
+				c.reject(err.(*h1guard.Reject))
+				return false
+			}
+			if done {
+				return true
+			}
+			if d := c.srv.cfg.ReadHeaderTimeout; d > 0 && !armed {
+				// The head is not all there: client_header_timeout runs
+				// (a head read whole at once arms no timer).
+				_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+				armed = true
+			}
+		}
+		if err := c.Fill(c.rwc, maxHead+1); err != nil {
+			return false
+		}
+	}
+}
+
+// reject answers a head that broke a rule with nginx's status and page,
+// then closes the connection lingering, as h1guard does.
+func (c *conn) reject(rej *h1guard.Reject) {
+	c.srv.guard.Rejected(c.remote, rej)
+	headOnly := false
+	if m := c.parser.Method(); m.Len > 0 && c.R+m.Off+m.Len <= c.W {
+		headOnly = string(m.Of(c.Buf[c.R:c.W])) == http.MethodHead
+	}
+	c.answerAndLinger(h1guard.Response(rej, time.Now(), headOnly))
+}
+
+// answerAndLinger writes p, then drains what the client still sends for a
+// while so that the close does not reset the connection before it read p.
+func (c *conn) answerAndLinger(p []byte) {
+	_ = c.rwc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := c.rwc.Write(p); err != nil {
+		return
+	}
+	c.linger()
+}
+
+func (c *conn) linger() {
+	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.rwc.SetReadDeadline(time.Now().Add(lingerTime))
+	var b [4096]byte
+	for total := 0; total < lingerBytes; {
+		n, err := c.rwc.Read(b[:])
+		total += n
+		if err != nil {
+			return
+		}
+	}
+}
+
+// badRequest is net/http's answer to a request it cannot read.
+var badRequest = []byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request")
+
+// Methods without an allocation for their string.
+var methods = [...]string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch}
+
+var chunkedTE = []string{"chunked"}
+
+// serveRequest builds the request of the parsed head, runs the handler and
+// finishes the response; it reports whether the connection serves another
+// request.
+func (c *conn) serveRequest() bool {
+	h := c.parser.Head()
+	raw := c.Buf[c.R+h.Start : c.R+h.End]
+	// One string for the whole head: the method, target and header fields
+	// are its substrings.
+	head := string(raw)
+	off := h.Start
+	method := head[h.Method.Off-off : h.Method.Off-off+h.Method.Len]
+	for _, m := range methods {
+		if m == method {
+			method = m
+			break
+		}
+	}
+	target := head[h.Target.Off-off : h.Target.Off-off+h.Target.Len]
+	c.R += h.End
+
+	hdr := c.header
+	clear(hdr)
+	c.fields(head, h.Fields)
+
+	req := &c.req
+	*req = http.Request{
+		Method:     method,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: h.Minor,
+		Header:     hdr,
+		RequestURI: target,
+		RemoteAddr: c.remote,
+		Body:       http.NoBody,
+		TLS:        c.tls,
+	}
+	switch h.Minor {
+	case 0:
+		req.Proto = "HTTP/1.0"
+	case 1:
+	default: // HTTP/1.2 and on are served as 1.1, named as sent
+		req.Proto = "HTTP/1." + string(rune('0'+h.Minor))
+	}
+	u, err := c.parseURL(target)
+	if err != nil {
+		c.answerAndLinger(badRequest)
+		return false
+	}
+	req.URL = u
+	req.Host = u.Host
+	if req.Host == "" {
+		if v := hdr["Host"]; len(v) > 0 {
+			req.Host = v[0]
+		}
+	}
+	delete(hdr, "Host")
+	if pragma := hdr["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
+		if _, ok := hdr["Cache-Control"]; !ok {
+			hdr["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+	conn := hdr["Connection"]
+	wantsClose := hasToken(conn, "close")
+	keepAlive10 := h.Minor == 0 && hasToken(conn, "keep-alive")
+	req.Close = wantsClose || h.Minor == 0 && !keepAlive10
+
+	c.body.reset()
+	switch {
+	case h.Chunked:
+		req.ContentLength = -1
+		req.TransferEncoding = chunkedTE
+		delete(hdr, "Transfer-Encoding") // as net/http: the field is in TransferEncoding
+		c.body.chunked = true
+		tr, ok := declaredTrailers(hdr)
+		if !ok {
+			c.answerAndLinger(badRequest)
+			return false
+		}
+		req.Trailer = tr
+		req.Body = &c.body
+	case h.ContentLength > 0:
+		req.ContentLength = h.ContentLength
+		c.body.remain = h.ContentLength
+		req.Body = &c.body
+	default:
+		c.body.eof = true
+	}
+	if ex := hdr["Expect"]; len(ex) > 0 {
+		if !strings.EqualFold(ex[0], "100-continue") {
+			c.answerAndLinger([]byte("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+			return false
+		}
+		c.body.expect = h.Minor >= 1 && req.ContentLength != 0
+	}
+
+	ctx, cancel := context.WithCancel(c.ctx)
+	c.cancel = cancel
+	w := &c.resp
+	w.reset(req, wantsClose, keepAlive10)
+	if c.body.eof {
+		c.startBackgroundRead()
+	}
+	r := req.WithContext(ctx)
+	w.req = r
+	c.srv.cfg.Handler.ServeHTTP(w, r)
+	cancel()
+	c.stopBackgroundRead()
+	if c.hijacked {
+		return false
+	}
+	w.finish()
+	_ = c.rwc.SetWriteDeadline(time.Time{})
+	c.body.mu.Lock()
+	c.body.closed = true
+	unread := !c.body.eof
+	c.body.mu.Unlock()
+	if c.werr != nil || c.bgErr != nil {
+		return false
+	}
+	if unread {
+		// The rest of the body would be taken for the next request.
+		c.linger()
+		return false
+	}
+	return !w.closeAfter
+}
+
+// fields fills c.header from the validated head's n field lines, values
+// and canonical names as substrings of head when they can be.
+func (c *conn) fields(head string, n int) {
+	vals := make([]string, n)
+	hdr := c.header
+	i := strings.IndexByte(head, '\n') + 1
+	for k := 0; i < len(head); k++ {
+		j := strings.IndexByte(head[i:], '\n')
+		line := head[i : i+j]
+		i += j + 1
+		line = strings.TrimSuffix(line, "\r")
+		if line == "" {
+			break
+		}
+		colon := strings.IndexByte(line, ':')
+		name := http.CanonicalHeaderKey(line[:colon])
+		v := strings.Trim(line[colon+1:], " \t")
+		if k >= len(vals) {
+			hdr[name] = append(hdr[name], v)
+			continue
+		}
+		vals[k] = v
+		if old, ok := hdr[name]; ok {
+			hdr[name] = append(old, v)
+		} else {
+			hdr[name] = vals[k : k+1 : k+1]
+		}
+	}
+}
+
+// parseURL parses the request target as net/http does
+// (url.ParseRequestURI), into the connection's url.URL for an origin form
+// whose path url.URL would not escape (no RawPath).
+func (c *conn) parseURL(target string) (*url.URL, error) {
+	if target == "" || target[0] != '/' || strings.HasPrefix(target, "//") {
+		return url.ParseRequestURI(target)
+	}
+	for i := 0; i < len(target) && target[i] != '?'; i++ {
+		if b := target[i]; b >= 0x80 || !plainPathByte[b] {
+			return url.ParseRequestURI(target)
+		}
+	}
+	c.url = url.URL{}
+	if strings.HasSuffix(target, "?") && strings.Count(target, "?") == 1 {
+		c.url.ForceQuery = true
+		c.url.Path = target[:len(target)-1]
+	} else {
+		c.url.Path, c.url.RawQuery, _ = strings.Cut(target, "?")
+	}
+	return &c.url, nil
+}
+
+// plainPathByte are the bytes url.URL leaves unescaped in a path.
+var plainPathByte = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-32] = true, true
+	}
+	for _, c := range "-_.~/$&+,:;=@" {
+		t[c] = true
+	}
+	return t
+}()
+
+// hasToken reports whether the comma-separated values hold token, case
+// insensitively.
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.Trim(part, " \t"), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// declaredTrailers is the Trailer map of a chunked request: the names its
+// Trailer header declares, with no values yet; the header field goes, as
+// net/http's. A name that may not be a trailer makes it not ok (400).
+func declaredTrailers(hdr http.Header) (http.Header, bool) {
+	vv := hdr["Trailer"]
+	if len(vv) == 0 {
+		return nil, true
+	}
+	delete(hdr, "Trailer")
+	t := http.Header{}
+	for _, v := range vv {
+		for part := range strings.SplitSeq(v, ",") {
+			k := http.CanonicalHeaderKey(strings.Trim(part, " \t"))
+			switch k {
+			case "":
+			case "Transfer-Encoding", "Trailer", "Content-Length":
+				return nil, false
+			default:
+				t[k] = nil
+			}
+		}
+	}
+	return t, true
+}
+
+// startBackgroundRead reads the client's next byte while the handler runs,
+// so that a client that closes cancels the request's context.
+func (c *conn) startBackgroundRead() {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.bgRunning || c.hijacked || c.bgN > 0 || c.bgErr != nil {
+		return
+	}
+	c.bgRunning = true
+	go c.backgroundRead()
+}
+
+func (c *conn) backgroundRead() {
+	n, err := c.rwc.Read(c.bgByte[:])
+	if n == 0 && err != nil {
+		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			c.bgErr = err
+			c.cancel()
+		}
+	}
+	c.bgN = n
+	c.bgDone <- struct{}{}
+}
+
+// stopBackgroundRead aborts the background read and keeps the byte it read.
+func (c *conn) stopBackgroundRead() {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if !c.bgRunning {
+		return
+	}
+	c.bgRunning = false
+	_ = c.rwc.SetReadDeadline(aLongTimeAgo)
+	<-c.bgDone
+	_ = c.rwc.SetReadDeadline(time.Time{})
+	if c.bgN > 0 {
+		c.Append(c.bgByte[0])
+		c.bgN = 0
+	}
+}
+
+// hijack hands the connection over: the bytes buffered and the connection.
+func (c *conn) hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if c.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	c.stopBackgroundRead()
+	c.hijacked = true
+	c.srv.track(c, false)
+	c.setState(http.StateHijacked)
+	var rd io.Reader = c.rwc
+	if c.R < c.W {
+		rd = io.MultiReader(strings.NewReader(string(c.Buf[c.R:c.W])), c.rwc)
+	}
+	c.Release()
+	return c.rwc, bufio.NewReadWriter(bufio.NewReader(rd), bufio.NewWriter(c.rwc)), nil
+}

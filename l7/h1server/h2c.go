@@ -1,0 +1,131 @@
+package h1server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/weir-lb/weir/l7/drain"
+	"github.com/weir-lb/weir/l7/h1guard"
+)
+
+// plainServer serves a clear-text listener whose guard takes h2c: HTTP/1.x
+// with a Server, and the connections that open with the HTTP/2 preface
+// (prior knowledge, as nginx's "http2 on" detects it) with net/http's
+// server, srv, whose Protocols allow unencrypted HTTP/2.
+type plainServer struct {
+	h1 *Server
+	h2 *http.Server
+	q  *connQueue
+}
+
+// Serve serves ln's connections.
+func (s *plainServer) Serve(ln net.Listener) error {
+	served := make(chan error, 1)
+	go func() { served <- s.h2.Serve(s.q) }()
+	err := s.h1.Serve(ln)
+	_ = s.q.Close()
+	if err2 := <-served; !errors.Is(err2, http.ErrServerClosed) && !errors.Is(err2, net.ErrClosed) && err == nil {
+		err = err2
+	}
+	return err
+}
+
+// Shutdown shuts both servers down within ctx.
+func (s *plainServer) Shutdown(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var err2 error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err2 = s.h2.Shutdown(ctx)
+	}()
+	err := s.h1.Shutdown(ctx)
+	wg.Wait()
+	return errors.Join(err, err2)
+}
+
+// Close closes both servers and their connections.
+func (s *plainServer) Close() error { return errors.Join(s.h1.Close(), s.h2.Close()) }
+
+// SetKeepAlivesEnabled sets keep-alive on both servers.
+func (s *plainServer) SetKeepAlivesEnabled(v bool) {
+	s.h1.SetKeepAlivesEnabled(v)
+	s.h2.SetKeepAlivesEnabled(v)
+}
+
+// connQueue is a listener whose connections are handed to it: those of
+// the HTTP/1.x server that turned out to be h2c.
+type connQueue struct {
+	addr net.Addr
+	c    chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newConnQueue(addr net.Addr) *connQueue {
+	return &connQueue{addr: addr, c: make(chan net.Conn), done: make(chan struct{})}
+}
+
+// put hands c to the queue's Accept, or closes it once the queue is closed.
+func (q *connQueue) put(c net.Conn) {
+	select {
+	case q.c <- c:
+	case <-q.done:
+		_ = c.Close()
+	}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.c:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.once.Do(func() { close(q.done) })
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return q.addr }
+
+// prefixConn is a connection whose first bytes were read already.
+type prefixConn struct {
+	net.Conn
+	pending []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// handOffH2C gives the connection, with the bytes read so far, to the h2c
+// server: for the HTTP/1.x server it is hijacked (gone), and net/http's
+// reports it new.
+func (c *conn) handOffH2C() {
+	pc := &prefixConn{Conn: c.rwc, pending: append([]byte(nil), c.Buf[c.R:c.W]...)}
+	c.R = c.W
+	c.hijacked = true
+	c.setState(http.StateHijacked)
+	_ = c.rwc.SetReadDeadline(time.Time{})
+	c.srv.h2c(pc)
+}
+
+// servePlainH2C is ServePlain's Weir server for a guard that takes h2c.
+func servePlainH2C(name string, srv *http.Server, g *h1guard.Guard, ln net.Listener, wrap func(net.Listener) net.Listener, errc chan<- error) drain.Server {
+	h1 := New(srv, g)
+	q := newConnQueue(ln.Addr())
+	h1.h2c = q.put
+	return drain.ServeWith(name, srv, &plainServer{h1: h1, h2: srv, q: q}, ln, wrap, errc)
+}

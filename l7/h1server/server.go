@@ -1,0 +1,189 @@
+// Package h1server is Weir's own HTTP/1.1 server loop: one goroutine per
+// client connection reading into one buffer, each request head parsed once
+// by h1guard's parser (the same rules, statuses and error pages as the
+// guard that wraps net/http's connections), the request handed to the same
+// http.Handler net/http would call, and each response written with its head
+// and body in one buffer.
+//
+// A Server takes its settings from an *http.Server (Handler, ConnState,
+// ConnContext, ReadHeaderTimeout, ErrorLog), read when Serve starts, so the
+// hooks other packages install there (l7/connlimit, l7/drain) apply
+// unchanged; Shutdown, Close and SetKeepAlivesEnabled behave as
+// http.Server's. It serves HTTP/1.x, plain or on TLS connections whose
+// handshake is done (ServeTLS hands those that negotiated HTTP/2 to
+// net/http).
+//
+// What the Handler sees is what net/http gives it: Request fields and
+// header map as net/http fills them (Host moved to Request.Host, Pragma:
+// no-cache implying Cache-Control), a context carrying
+// http.ServerContextKey and http.LocalAddrContextKey that is cancelled when
+// the client goes away (read in the background once the body is read, as
+// net/http does), Expect: 100-continue answered on the first body read, and
+// a ResponseWriter that is a Flusher and a Hijacker and takes
+// http.ResponseController's deadlines; responses get net/http's Date,
+// Content-Length, chunking, Content-Type sniffing and Connection handling.
+package h1server
+
+import (
+	"context"
+	"errors"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weir-lb/weir/l7/h1guard"
+)
+
+// Server serves HTTP/1.x connections with the settings of an http.Server.
+type Server struct {
+	cfg   *http.Server
+	guard *h1guard.Guard
+
+	noKeepAlive atomic.Bool
+	closing     atomic.Bool
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+
+	// h2c, when set, takes a clear-text connection that opens with the
+	// HTTP/2 preface, the bytes read so far included (h2c.go).
+	h2c func(net.Conn)
+}
+
+// New returns a Server configured by cfg (its Handler, ConnState,
+// ConnContext, ReadHeaderTimeout and ErrorLog, read at Serve) that checks
+// request heads with g's rules and limits.
+func New(cfg *http.Server, g *h1guard.Guard) *Server {
+	return &Server{cfg: cfg, guard: g, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+}
+
+// Serve accepts connections on ln and serves each in its own goroutine. It
+// returns http.ErrServerClosed after Shutdown or Close, else Accept's error.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	base := context.WithValue(context.Background(), http.ServerContextKey, s.cfg)
+	var delay time.Duration
+	for {
+		rwc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := s.newConn(base, rwc)
+		// Tracked and new before its goroutine starts, as net/http's: a
+		// Shutdown now sees it.
+		s.track(c, true)
+		c.setState(http.StateNew)
+		go c.serve()
+	}
+}
+
+var errTemporary = errors.New("temporary accept error")
+
+// Shutdown stops the listeners, then closes each connection once it is
+// idle, until none is left or ctx ends (ctx's error then).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.noKeepAlive.Store(true)
+	s.closeListeners()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if s.closeIdle() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close stops the listeners and closes every connection at once.
+func (s *Server) Close() error {
+	s.closing.Store(true)
+	s.closeListeners()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		_ = c.rwc.Close()
+	}
+	return nil
+}
+
+// SetKeepAlivesEnabled turns keep-alive on or off: off, every response
+// closes its connection and the idle connections are closed.
+func (s *Server) SetKeepAlivesEnabled(v bool) {
+	s.noKeepAlive.Store(!v)
+	if !v {
+		s.closeIdle()
+	}
+}
+
+func (s *Server) keepAlives() bool { return !s.noKeepAlive.Load() }
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+}
+
+// closeIdle closes the idle connections and those that sent nothing for 5 s;
+// it reports whether no connection is left.
+func (s *Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now().Unix()
+	for c := range s.conns {
+		st, since := c.loadState()
+		if st == http.StateIdle || st == http.StateNew && since < now-5 {
+			_ = c.rwc.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+func (s *Server) track(c *conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.cfg.ErrorLog != nil {
+		s.cfg.ErrorLog.Printf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}

@@ -1,0 +1,484 @@
+package h1server
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/proxyproto"
+	"github.com/weir-lb/weir/test/testutil"
+)
+
+// start serves h with a Server on 127.0.0.1 under g (nil: default limits)
+// and returns its address and the Server; the test closes it.
+func start(tb testing.TB, g *h1guard.Guard, h http.Handler) (string, *Server) {
+	tb.Helper()
+	return startWith(tb, g, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second})
+}
+
+// startWith is start with the settings of cfg.
+func startWith(tb testing.TB, g *h1guard.Guard, cfg *http.Server) (string, *Server) {
+	tb.Helper()
+	if g == nil {
+		g = h1guard.New(h1guard.Options{})
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	s := New(cfg, g)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := s.Serve(ln); err != http.ErrServerClosed {
+			tb.Errorf("Serve: %v", err)
+		}
+	}()
+	tb.Cleanup(func() {
+		_ = s.Close()
+		<-done
+	})
+	return ln.Addr().String(), s
+}
+
+// echo answers "METHOD TARGET HOST BODYLEN" and the sorted trailers, or 400
+// "body: ERR" when the body fails.
+func echo(w http.ResponseWriter, r *http.Request) {
+	n, err := io.Copy(io.Discard, r.Body)
+	if err != nil {
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "body: %v", err)
+		return
+	}
+	var tr []string
+	for k, v := range r.Trailer {
+		tr = append(tr, k+"="+strings.Join(v, ","))
+	}
+	sort.Strings(tr)
+	fmt.Fprintf(w, "%s %s %s %d", r.Method, r.RequestURI, r.Host, n)
+	if len(tr) > 0 {
+		fmt.Fprintf(w, " %s", strings.Join(tr, ";"))
+	}
+}
+
+func bodies(rs []testutil.RawResponse) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Body)
+	}
+	return out
+}
+
+// TestRequests: pipelining, bodies (Content-Length, chunked with extensions
+// and trailers), HTTP/1.0, absolute form, the query byte for byte.
+func TestRequests(t *testing.T) {
+	t.Parallel()
+	addr, _ := start(t, nil, http.HandlerFunc(echo))
+	cases := []struct {
+		name string
+		raw  string
+		want []string
+	}{
+		{"pipelined", "GET /a HTTP/1.1\r\nHost: a\r\n\r\nPOST /b?x=%00 HTTP/1.1\r\nHost: b\r\nContent-Length: 3\r\n\r\nabcGET /c HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n",
+			[]string{"GET /a a 0", "POST /b?x=%00 b 3", "GET /c c 0"}},
+		{"chunked with extension and trailers", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nTrailer: X-T\r\n\r\n3;x=y\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+			[]string{"POST / a 19 X-T=1;X-U=2", "GET /next a 0"}},
+		{"empty lines before, bare LF", "\r\n\nGET / HTTP/1.1\nHost: a\nConnection: close\n\n", []string{"GET / a 0"}},
+		{"http/1.0 closes", "GET /x HTTP/1.0\r\n\r\nGET /never HTTP/1.0\r\n\r\n", []string{"GET /x  0"}},
+		{"http/1.0 keep-alive", "GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /y HTTP/1.0\r\n\r\n", []string{"GET /x  0", "GET /y  0"}},
+		{"absolute form", "GET http://h/p?q HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET http://h/p?q h 0"}},
+		{"query byte for byte", "GET /p?a=%zz&b;c=%2F&&d=%41 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET /p?a=%zz&b;c=%2F&&d=%41 a 0"}},
+		{"connection close among tokens", "GET /a HTTP/1.1\r\nHost: a\r\nConnection: x, Close\r\n\r\nGET /never HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET /a a 0"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bodies(testutil.RawExchange(t, addr, tc.raw)); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRejects: heads that break h1guard's rules get its status and page,
+// counted, after the answers to the requests before them; a bad chunked
+// body fails in the handler.
+func TestRejects(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	g := h1guard.New(h1guard.Options{Registry: reg})
+	addr, _ := start(t, g, http.HandlerFunc(echo))
+	long := strings.Repeat("a", 8192)
+	cases := []struct {
+		name, raw, reason string
+		statuses          string
+	}{
+		{"cl and te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "transfer_encoding", "[400]"},
+		{"obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", "obs_fold", "[400]"},
+		{"pipelined then rejected", "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET * HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\n\r\n", "target", "[200 400]"},
+		{"request line over a buffer", "GET /" + long + " HTTP/1.1\r\nHost: a\r\n\r\n", "uri_too_long", "[414]"},
+		{"header line over a buffer", "GET / HTTP/1.1\r\nHost: a\r\nX: " + long + "\r\n\r\n", "header_too_large", "[400]"},
+		{"head over all buffers", "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: "+strings.Repeat("b", 8000)+"\r\n", 5) + "\r\n", "header_too_large", "[400]"},
+		{"bad chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunked", "[400]"},
+		{"bad chunk end", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc\r\n0\r\n\r\n", "chunked", "[400]"},
+		{"obs-fold in trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n", "chunked", "[400]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := counted(t, reg, tc.reason)
+			rs := testutil.RawExchange(t, addr, tc.raw)
+			if got := fmt.Sprint(testutil.Statuses(rs)); got != tc.statuses {
+				t.Fatalf("statuses %s, want %s", got, tc.statuses)
+			}
+			if last := rs[len(rs)-1]; !last.Close {
+				t.Errorf("the last response has no Connection: close: %v", last.Header)
+			}
+			if got := counted(t, reg, tc.reason); got != before+1 {
+				t.Errorf("weir_http_requests_rejected_total{reason=%q} = %v, want %v", tc.reason, got, before+1)
+			}
+		})
+	}
+}
+
+// counted is weir_http_requests_rejected_total{reason} in reg.
+func counted(tb testing.TB, reg *prometheus.Registry, reason string) float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// dial connects to addr; the test closes the connection.
+func dial(tb testing.TB, addr string) (net.Conn, *bufio.Reader) {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		tb.Fatalf("dial: %v", err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+// TestExpectContinue: the 100 goes out on the first body read, not before;
+// a handler that answers without reading gets no 100 and the connection
+// closes; another expectation gets 417.
+func TestExpectContinue(t *testing.T) {
+	t.Parallel()
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/skip" {
+			io.WriteString(w, "skipped")
+			return
+		}
+		echo(w, r)
+	}))
+	c, br := dial(t, addr)
+	io.WriteString(c, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("got %q %v, want the 100", line, err)
+	}
+	if l, _ := br.ReadString('\n'); l != "\r\n" {
+		t.Fatalf("got %q after the 100, want its empty line", l)
+	}
+	io.WriteString(c, "hello")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "POST /x a 5" || resp.Close {
+		t.Errorf("got %q close %v, want the echo, kept alive", b, resp.Close)
+	}
+
+	rs := testutil.RawExchange(t, addr, "POST /skip HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	if len(rs) != 1 || rs[0].Body != "skipped" || !rs[0].Close {
+		t.Errorf("handler that skips the body: got %+v, want one answer, Connection: close", rs)
+	}
+	rs = testutil.RawExchange(t, addr, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: something\r\n\r\nhello")
+	if got := fmt.Sprint(testutil.Statuses(rs)); got != "[417]" {
+		t.Errorf("unknown expectation: statuses %s, want [417]", got)
+	}
+}
+
+// TestResponses: a small response is one write with Content-Length; a
+// larger one is chunked, with its trailers; HEAD has no body; HTTP/1.0 gets
+// HTTP/1.0 and keep-alive only with a length.
+func TestResponses(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 3*bufferSize)
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big":
+			w.Header().Set("Trailer", "X-Sum")
+			io.WriteString(w, big)
+			w.Header().Set("X-Sum", "42")
+			w.Header().Set(http.TrailerPrefix+"X-Late", "7")
+		case "/flush":
+			io.WriteString(w, "a")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "b")
+		case "/204":
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			io.WriteString(w, "<html>small")
+		}
+	}))
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /small HTTP/1.1\r\nHost: a\r\n\r\nGET /big HTTP/1.1\r\nHost: a\r\n\r\nHEAD /small HTTP/1.1\r\nHost: a\r\n\r\nGET /flush HTTP/1.1\r\nHost: a\r\n\r\nGET /204 HTTP/1.1\r\nHost: a\r\n\r\n")
+	read := func() (*http.Response, string) {
+		t.Helper()
+		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+		if err != nil {
+			t.Fatalf("read response: %v", err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("read body: %v", err)
+		}
+		return resp, string(b)
+	}
+	resp, b := read()
+	if b != "<html>small" || resp.ContentLength != int64(len(b)) || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" || resp.Header.Get("Date") == "" {
+		t.Errorf("small: %v %q", resp.Header, b)
+	}
+	resp, b = read()
+	if b != big || len(resp.TransferEncoding) != 1 || resp.Trailer.Get("X-Sum") != "42" || resp.Trailer.Get("X-Late") != "7" {
+		t.Errorf("big: %v %v trailers %v, %d bytes", resp.Header, resp.TransferEncoding, resp.Trailer, len(b))
+	}
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodHead})
+	if err != nil || resp.ContentLength != int64(len("<html>small")) {
+		t.Fatalf("head: %v %v", resp, err)
+	}
+	resp, b = read()
+	if b != "ab" || len(resp.TransferEncoding) != 1 {
+		t.Errorf("flush: %v %q", resp.TransferEncoding, b)
+	}
+	resp, b = read()
+	if resp.StatusCode != 204 || b != "" || resp.Header.Get("Content-Length") != "" {
+		t.Errorf("204: %v %q", resp.Header, b)
+	}
+
+	rs := testutil.RawExchange(t, addr, "GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /flush HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /never HTTP/1.0\r\n\r\n")
+	if len(rs) != 2 || rs[0].Proto != "HTTP/1.0" || rs[0].Header.Get("Connection") != "keep-alive" || rs[1].Body != "ab" || !rs[1].Close {
+		t.Errorf("http/1.0: %+v", rs)
+	}
+}
+
+// TestClientGone: a client that closes while its request is in the handler
+// cancels the request's context.
+func TestClientGone(t *testing.T) {
+	t.Parallel()
+	cancelled := make(chan error, 1)
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			cancelled <- nil
+		}
+	}))
+	c, _ := dial(t, addr)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+	time.AfterFunc(0, func() { c.Close() })
+	if err := <-cancelled; err != context.Canceled {
+		t.Errorf("context error %v, want canceled", err)
+	}
+}
+
+// TestHijack: the handler takes the connection with the bytes sent after
+// the head, as a WebSocket tunnel does.
+func TestHijack(t *testing.T) {
+	t.Parallel()
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		line, _ := brw.ReadString('\n')
+		io.WriteString(c, "echo: "+line)
+	}))
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("got %v %v, want 101", resp, err)
+	}
+	if line, _ := br.ReadString('\n'); line != "echo: early\n" {
+		t.Errorf("got %q, want the early bytes echoed", line)
+	}
+}
+
+// TestShutdown: Shutdown closes idle connections at once and lets a request
+// in flight finish with Connection: close.
+func TestShutdown(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	inHandler := make(chan struct{}, 1)
+	addr, s := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			inHandler <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "done")
+	}))
+	idle, idleR := dial(t, addr)
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, err := http.ReadResponse(idleR, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first request: %v %v", resp, err)
+	} else {
+		io.ReadAll(resp.Body)
+	}
+	busy, busyR := dial(t, addr)
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-inHandler
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	if _, err := idleR.ReadByte(); err != io.EOF {
+		t.Errorf("idle connection: read %v, want EOF", err)
+	}
+	close(release)
+	resp, err := http.ReadResponse(busyR, nil)
+	if err != nil || !resp.Close {
+		t.Fatalf("request in flight: %v %v, want an answer with Connection: close", resp, err)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+func TestParseKind(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Kind{"": KindWeir, "weir": KindWeir, "net": KindNet} {
+		if got, err := ParseKind(in); err != nil || got != want {
+			t.Errorf("ParseKind(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := ParseKind("fasthttp"); err == nil {
+		t.Error("ParseKind(fasthttp): no error")
+	}
+}
+
+// TestHeaderTimeout: a head that does not complete within ReadHeaderTimeout
+// closes the connection without an answer, as nginx's client_header_timeout;
+// a head sent whole is served.
+func TestHeaderTimeout(t *testing.T) {
+	t.Parallel()
+	addr, _ := startWith(t, nil, &http.Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 200 * time.Millisecond})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /slow HTTP/1.1\r\nHost:")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first request: %v %v", resp, err)
+	}
+	io.ReadAll(resp.Body)
+	start := time.Now()
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("read %q %v, want EOF once the header timeout passed", b, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("closed after %v", d)
+	}
+	// A connection that sends nothing at all is closed too.
+	_, br = dial(t, addr)
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("silent client: read %q %v, want EOF once the header timeout passed", b, err)
+	}
+}
+
+// TestHandlerPanic: a handler that panics closes its connection, is logged
+// (http.ErrAbortHandler is not), and the server goes on serving.
+func TestHandlerPanic(t *testing.T) {
+	t.Parallel()
+	var logs testutil.SyncBuffer
+	addr, _ := startWith(t, nil, &http.Server{ErrorLog: log.New(&logs, "", 0), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/panic":
+			panic("boom")
+		case "/abort":
+			io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		io.WriteString(w, "fine")
+	})})
+	for path, want := range map[string]string{"/panic": "", "/abort": "7\r\npartial\r\n"} {
+		c, _ := dial(t, addr)
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		b, err := io.ReadAll(c)
+		if err != nil || !strings.HasSuffix(string(b), want) || strings.Contains(string(b), "fine") {
+			t.Errorf("%s: read %q (%v), want %q then the connection closed", path, b, err, want)
+		}
+	}
+	if rs := testutil.RawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); len(rs) != 1 || rs[0].Body != "fine" {
+		t.Errorf("after the panics: %+v", rs)
+	}
+	if got := logs.String(); !strings.Contains(got, "panic serving") || !strings.Contains(got, "boom") || strings.Contains(got, "abort") {
+		t.Errorf("log %q: want the panic, not the abort", got)
+	}
+}
+
+// proxyOn is a proxyproto.Policy with PROXY protocol on, trusting all.
+type proxyOn struct{}
+
+func (proxyOn) UseProxyProtocol() bool           { return true }
+func (proxyOn) TrustsProxy(peer netip.Addr) bool { return true }
+
+// TestSlowProxyHeader: a client that holds back its PROXY header holds up
+// no other connection (the addresses are read by each connection's own
+// goroutine), and the client address is the header's.
+func TestSlowProxyHeader(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(&http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.RemoteAddr)
+	})}, h1guard.New(h1guard.Options{}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(&proxyproto.Listener{Listener: ln, Policy: proxyOn{}, HeaderTimeout: time.Minute})
+	}()
+	t.Cleanup(func() {
+		s.Close()
+		<-done
+	})
+	silent, _ := dial(t, ln.Addr().String())
+	defer silent.Close()
+	start := time.Now()
+	rs := testutil.RawExchange(t, ln.Addr().String(), "PROXY TCP4 203.0.113.7 198.18.0.1 5555 80\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if len(rs) != 1 || rs[0].Body != "203.0.113.7:5555" {
+		t.Errorf("got %+v, want the header's address", rs)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("answered after %v behind a silent client", d)
+	}
+}

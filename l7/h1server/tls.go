@@ -1,0 +1,123 @@
+package h1server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/weir-lb/weir/l7/drain"
+	"github.com/weir-lb/weir/l7/h1guard"
+)
+
+// tlsServer serves the connections of a TLS listener whose handshakes are
+// done: HTTP/1.x ones with a Server, those that negotiated HTTP/2 with
+// net/http's server (its ConnState, ConnContext and Handler being the
+// Server's too).
+type tlsServer struct {
+	h1 *Server
+	h2 *http.Server
+}
+
+// Serve serves ln's connections, each a *tls.Conn.
+func (s *tlsServer) Serve(ln net.Listener) error {
+	sp := &splitListener{Listener: ln, h2: make(chan net.Conn), done: make(chan struct{})}
+	served := make(chan error, 1)
+	go func() { served <- s.h2.Serve(&h2Listener{sp}) }()
+	err := s.h1.Serve(sp)
+	_ = sp.Close()
+	if err2 := <-served; !errors.Is(err2, http.ErrServerClosed) && !errors.Is(err2, net.ErrClosed) && err == nil {
+		err = err2
+	}
+	return err
+}
+
+// Shutdown shuts both servers down within ctx.
+func (s *tlsServer) Shutdown(ctx context.Context) error {
+	var wg sync.WaitGroup
+	var err2 error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err2 = s.h2.Shutdown(ctx)
+	}()
+	err := s.h1.Shutdown(ctx)
+	wg.Wait()
+	return errors.Join(err, err2)
+}
+
+// Close closes both servers and their connections.
+func (s *tlsServer) Close() error { return errors.Join(s.h1.Close(), s.h2.Close()) }
+
+// SetKeepAlivesEnabled sets keep-alive on both servers.
+func (s *tlsServer) SetKeepAlivesEnabled(v bool) {
+	s.h1.SetKeepAlivesEnabled(v)
+	s.h2.SetKeepAlivesEnabled(v)
+}
+
+// splitListener accepts the HTTP/1.x connections of its listener and hands
+// those that negotiated HTTP/2 to its h2Listener.
+type splitListener struct {
+	net.Listener
+	h2   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (l *splitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
+			select {
+			case l.h2 <- c:
+			case <-l.done:
+				_ = c.Close()
+			}
+			continue
+		}
+		return c, nil
+	}
+}
+
+func (l *splitListener) Close() error {
+	var err error
+	l.once.Do(func() {
+		close(l.done)
+		err = l.Listener.Close()
+	})
+	return err
+}
+
+// h2Listener is the HTTP/2 side of a splitListener.
+type h2Listener struct{ sp *splitListener }
+
+func (l *h2Listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.sp.h2:
+		return c, nil
+	case <-l.sp.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *h2Listener) Close() error   { return l.sp.Close() }
+func (l *h2Listener) Addr() net.Addr { return l.sp.Addr() }
+
+// ServeTLS serves HTTPS on ln with srv's settings (its TLSConfig is cfg) and
+// g's checks, for drain to drain: with KindNet through srv behind g's
+// TLSListener, else HTTP/1.x through a Server and HTTP/2 through srv. wrap
+// (nil: none) wraps ln first.
+func ServeTLS(k Kind, name string, srv *http.Server, g *h1guard.Guard, ln net.Listener, cfg *tls.Config, wrap func(net.Listener) net.Listener, errc chan<- error) drain.Server {
+	if wrap == nil {
+		wrap = func(l net.Listener) net.Listener { return l }
+	}
+	if k == KindNet {
+		return drain.Serve(name, srv, ln, func(l net.Listener) net.Listener { return g.TLSListener(wrap(l), cfg) }, errc)
+	}
+	return drain.ServeWith(name, srv, &tlsServer{h1: New(srv, g), h2: srv}, ln, func(l net.Listener) net.Listener { return g.TLSConns(wrap(l), cfg) }, errc)
+}

@@ -1,0 +1,90 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/weir-lb/weir/l7/router"
+)
+
+// custom-http-errors and default-backend, as ingress-nginx's
+// proxy_intercept_errors and its @custom_<upstream>_<code> locations: a
+// response whose status the route lists (the endpoint's, or Weir's own
+// 502, 503 or 504) is dropped unread and the request is sent instead,
+// without its body and with its path rewritten to "/" (the query kept), to
+// the route's default-backend Service, else to the Snapshot's default
+// backend, with X-Code (the status), X-Format (the Accept header),
+// X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name,
+// X-Service-Port and X-Request-ID. Its answer, whatever its status, is the
+// response; it is not intercepted again. Without either backend, or when
+// the one chosen has no endpoints, the original response stands (nginx
+// would answer its internal default backend's 404).
+//
+// A route without endpoints whose Ingress has default-backend is served by
+// that Service instead of answering 503, with the same headers and X-Code
+// 503 but with its path and without X-Original-URI, as ingress-nginx's
+// custom-default-backend- upstream.
+
+// intercept serves the error route of ex for status code when the route
+// lists it in custom-http-errors; it reports whether it did.
+func (p *Proxy) intercept(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
+	if ex.intercepted || ex.route == nil || !ex.route.Backend.Proxy.Upstream.Intercepts(code) {
+		return false
+	}
+	er := ex.route.ErrorRoute
+	if er == nil {
+		if rt := p.router.Load(); rt != nil {
+			er = rt.Fallback()
+		}
+	}
+	if er == nil || er == ex.route {
+		return false
+	}
+	return p.serveErrorRoute(rec, r, code, ex, er, true)
+}
+
+// noEndpoints serves a route without upstreams from its default-backend
+// Service, else intercepts the 503; it reports whether it answered.
+func (p *Proxy) noEndpoints(rec *responseRecorder, r *http.Request, ex *exchange) bool {
+	if er := ex.route.ErrorRoute; er != nil && !ex.intercepted {
+		return p.serveErrorRoute(rec, r, http.StatusServiceUnavailable, ex, er, false)
+	}
+	return p.intercept(rec, r, http.StatusServiceUnavailable, ex)
+}
+
+// serveErrorRoute forwards r to er for status code of ex's route, rewritten
+// to "/" with X-Original-URI when rewrite is set; it reports false, having
+// sent nothing, when er has no upstream.
+func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int, ex *exchange, er *router.Route, rewrite bool) bool {
+	up, ok := er.Pool.Next()
+	if !ok {
+		return false
+	}
+	ex2 := &exchange{start: ex.start, requestID: ex.requestID, fwd: ex.fwd, route: er, pool: er.Pool,
+		timeouts: timeoutsOf(er.Backend), intercepted: true}
+	ex2.use(up)
+	defer func() { ex2.upstream.InFlight.Add(-1) }()
+	r2 := r.Clone(context.WithValue(r.Context(), exchangeKey{}, ex2))
+	r2.Body, r2.ContentLength = http.NoBody, 0
+	r2.TransferEncoding = nil
+	r2.Header.Del("Content-Length")
+	be := ex.route.Backend
+	h := r2.Header
+	h.Set("X-Code", strconv.Itoa(code))
+	h.Set("X-Format", r.Header.Get("Accept"))
+	if rewrite {
+		h.Set("X-Original-URI", r.RequestURI)
+		r2.URL.Path, r2.URL.RawPath = "/", ""
+	}
+	h.Set("X-Namespace", be.Ingress.Namespace)
+	h.Set("X-Ingress-Name", be.Ingress.Name)
+	h.Set("X-Service-Name", be.Service)
+	h.Set("X-Service-Port", be.Port)
+	h.Set("X-Request-ID", ex.requestID)
+	p.forward(rec, r2, ex2)
+	if err, why := ex2.failure(); err != nil {
+		ex.fail(err, why)
+	}
+	return true
+}

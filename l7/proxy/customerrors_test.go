@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// errorPages starts a custom default backend that answers with the status
+// of X-Code (200 without) and a JSON body of what it received.
+func errorPages(tb testing.TB, name string) string {
+	tb.Helper()
+	s := backend(tb, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		code, err := strconv.Atoi(r.Header.Get("X-Code"))
+		if err != nil {
+			code = 200
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(map[string]string{
+			"from": name, "method": r.Method, "uri": r.RequestURI, "body": string(body),
+			"code": r.Header.Get("X-Code"), "format": r.Header.Get("X-Format"), "original": r.Header.Get("X-Original-URI"),
+			"namespace": r.Header.Get("X-Namespace"), "ingress": r.Header.Get("X-Ingress-Name"),
+			"service": r.Header.Get("X-Service-Name"), "port": r.Header.Get("X-Service-Port"),
+			"requestID": r.Header.Get("X-Request-ID"), "hasOriginal": strconv.FormatBool(r.Header["X-Original-Uri"] != nil),
+		})
+	})
+	return addr(s)
+}
+
+func withErrors(codes ...int) func(*annotations.Proxy) {
+	return func(p *annotations.Proxy) {
+		p.Upstream = &annotations.Upstream{CustomHTTPErrors: codes, DefaultBackend: "errors"}
+	}
+}
+
+// TestCustomHTTPErrors mirrors ingress-nginx's customhttperrors and
+// default_backend e2e cases: listed statuses of the endpoint and Weir's own
+// are answered by the default-backend Service (else the default backend)
+// with ingress-nginx's headers; others pass; a route without endpoints is
+// served by its default-backend Service.
+func TestCustomHTTPErrors(t *testing.T) {
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
+		w.WriteHeader(code)
+		io.WriteString(w, "app body")
+	}))
+	custom, global := errorPages(t, "custom"), errorPages(t, "global")
+	route := func(eps []string, opts ...func(*annotations.Proxy)) snapshot.Backend {
+		be := backendOf("app", eps, opts...)
+		eb := backendOf("errors", []string{custom})
+		be.ErrorBackend = &eb
+		return be
+	}
+	noErrorBackend := func(eps []string) snapshot.Backend {
+		be := route(eps, withErrors(404))
+		be.ErrorBackend = nil
+		return be
+	}
+	def := backendOf("default", []string{global})
+	s := &snapshot.Snapshot{Version: 1, DefaultBackend: &def, Servers: []snapshot.Server{
+		{Host: "a.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, withErrors(404, 502, 503))}}},
+		{Host: "down.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{refusedAddr(t)}, withErrors(502))}}},
+		{Host: "empty.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{})}}},
+		{Host: "global.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: noErrorBackend([]string{app})}}},
+		{Host: "plain.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("app", []string{app})}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	type page map[string]string
+	call := func(method, host, target, body string) (int, page, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+target, strings.NewReader(body))
+		req.Host = host
+		req.Header.Set("Accept", "text/html")
+		req.Header.Set("X-Request-ID", "rid-1")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		var pg page
+		_ = json.Unmarshal(raw, &pg)
+		return resp.StatusCode, pg, string(raw)
+	}
+	want := func(what string, got page, fields page) {
+		t.Helper()
+		for k, v := range fields {
+			if got[k] != v {
+				t.Errorf("%s: %s = %q, want %q (all: %v)", what, k, got[k], v, got)
+			}
+		}
+	}
+
+	status, pg, _ := call("POST", "a.test", "/status/404?x=1", "payload")
+	if status != 404 {
+		t.Errorf("listed 404: status %d, want the error backend's 404", status)
+	}
+	want("listed 404", pg, page{"from": "custom", "method": "POST", "uri": "/?x=1", "body": "", "code": "404", "format": "text/html",
+		"original": "/status/404?x=1", "namespace": "ns", "ingress": "ing-app", "service": "app", "port": "http", "requestID": "rid-1"})
+
+	if status, _, raw := call("GET", "a.test", "/status/500", ""); status != 500 || raw != "app body" {
+		t.Errorf("unlisted 500: %d %q, want the endpoint's 500", status, raw)
+	}
+	status, pg, _ = call("GET", "down.test", "/x", "")
+	if status != 502 {
+		t.Errorf("Weir's 502: status %d, want 502 from the error backend", status)
+	}
+	want("Weir's 502", pg, page{"from": "custom", "code": "502", "original": "/x"})
+
+	status, pg, _ = call("GET", "empty.test", "/some/path?q=2", "")
+	if status != 503 {
+		t.Errorf("no endpoints: status %d, want 503 from the default-backend Service", status)
+	}
+	want("no endpoints", pg, page{"from": "custom", "code": "503", "uri": "/some/path?q=2", "hasOriginal": "false", "service": "app"})
+
+	status, pg, _ = call("GET", "global.test", "/status/404", "")
+	if status != 404 {
+		t.Errorf("global: status %d", status)
+	}
+	want("without default-backend", pg, page{"from": "global", "code": "404", "original": "/status/404"})
+
+	if status, _, raw := call("GET", "plain.test", "/status/404", ""); status != 404 || raw != "app body" {
+		t.Errorf("no custom-http-errors: %d %q, want the endpoint's 404", status, raw)
+	}
+}
+
+// TestCustomHTTPErrorsWithoutBackend: with no default backend at all the
+// endpoint's response stands, and an error backend answering a listed code
+// is not intercepted again.
+func TestCustomHTTPErrorsWithoutBackend(t *testing.T) {
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "app 404")
+	}))
+	be := backendOf("app", []string{app}, withErrors(404))
+	_, srv := front(t, Options{}, snap(1, "a.test", be))
+	if res := get(t, client(t), srv, "a.test", "/"); res.status != 404 || res.body != "app 404" {
+		t.Errorf("got %d %q, want the endpoint's 404", res.status, res.body)
+	}
+	eb := backendOf("errors", []string{app})
+	be.ErrorBackend = &eb
+	_, srv = front(t, Options{}, snap(1, "a.test", be))
+	if res := get(t, client(t), srv, "a.test", "/"); res.status != 404 || res.body != "app 404" {
+		t.Errorf("error backend answering 404: got %d %q, want its 404 once", res.status, res.body)
+	}
+}

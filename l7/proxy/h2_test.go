@@ -1,0 +1,147 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/weir-lb/weir/l7/certs/certstest"
+	"github.com/weir-lb/weir/test/grpcecho"
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// tlsFront serves p over TLS with HTTP/2 on 127.0.0.1, as Weir's HTTPS
+// listener does.
+func tlsFront(tb testing.TB, p *Proxy) *httptest.Server {
+	tb.Helper()
+	srv := httptest.NewUnstartedServer(p)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	tb.Cleanup(func() {
+		srv.Close()
+		p.Close()
+	})
+	return srv
+}
+
+func grpcRoute(tb testing.TB, proto annotations.Protocol, endpoint string) *Proxy {
+	tb.Helper()
+	p := New(Options{})
+	be := backendOf("grpc", []string{endpoint}, withUpstream(annotations.Upstream{Protocol: proto}))
+	if err := p.Apply(snap(1, "grpc.test", be)); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// TestGRPC mirrors ingress-nginx's grpc e2e cases with a real gRPC client
+// and server, through Weir over TLS and HTTP/2: a unary call with its
+// trailer and the authority kept, an error status relayed, and a
+// bidirectional stream; for GRPC (clear text to the server) and GRPCS.
+func TestGRPC(t *testing.T) {
+	ca := certstest.NewCA(t)
+	crt, key := ca.Issue(t, "grpc.test")
+	pair, err := tls.X509KeyPair(crt, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		proto annotations.Protocol
+		cert  *tls.Certificate
+	}{{annotations.ProtocolGRPC, nil}, {annotations.ProtocolGRPCS, &pair}} {
+		t.Run(string(tc.proto), func(t *testing.T) {
+			srv := tlsFront(t, grpcRoute(t, tc.proto, grpcecho.Start(t, tc.cert)))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := grpcecho.Exercise(ctx, grpcecho.Dial(t, srv.Listener.Addr().String(), "grpc.test"), "grpc.test"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestGRPCUpstreamDown: an unreachable gRPC server is nginx's 502, which a
+// gRPC client reads as Unavailable.
+func TestGRPCUpstreamDown(t *testing.T) {
+	srv := tlsFront(t, grpcRoute(t, annotations.ProtocolGRPC, refusedAddr(t)))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cc := grpcecho.Dial(t, srv.Listener.Addr().String(), "grpc.test")
+	err := cc.Invoke(ctx, grpcecho.Unary, wrapperspb.String("hi"), new(wrapperspb.StringValue))
+	if st, _ := status.FromError(err); st.Code() != codes.Unavailable {
+		t.Fatalf("got %v, want Unavailable", err)
+	}
+}
+
+// TestBackendProtocolH2C: an H2C route speaks HTTP/2 with prior knowledge
+// to its endpoint, for an HTTP/1.1 client too, trailers included.
+func TestBackendProtocolH2C(t *testing.T) {
+	up := h2cBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-T")
+		w.Write([]byte(r.Proto + " " + r.Host))
+		w.Header().Set("X-T", "v")
+	})
+	be := backendOf("svc", []string{addr(up)}, withUpstream(annotations.Upstream{Protocol: annotations.ProtocolH2C}))
+	_, srv := front(t, Options{}, snap(1, "a.test", be))
+	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+	req.Host = "a.test"
+	resp, err := client(t).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "HTTP/2.0 a.test" || resp.Trailer.Get("X-T") != "v" {
+		t.Fatalf("got %d %q trailer %v, want 200 \"HTTP/2.0 a.test\" X-T v", resp.StatusCode, body, resp.Trailer)
+	}
+}
+
+// h2cBackend starts an HTTP/2 (prior knowledge) server on 127.0.0.1 with h;
+// the test closes it.
+func h2cBackend(tb testing.TB, h http.HandlerFunc) *httptest.Server {
+	tb.Helper()
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	up := httptest.NewUnstartedServer(h)
+	up.Config.Protocols = &protos
+	up.Start()
+	tb.Cleanup(up.Close)
+	return up
+}
+
+// TestH2ReadTimeout: grpc_read_timeout bounds the wait for the response
+// header (504) and then between two reads of the body (the response is
+// cut).
+func TestH2ReadTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	up := h2cBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/body" {
+			io.WriteString(w, "part")
+			w.(http.Flusher).Flush()
+		}
+		<-release
+	})
+	be := backendOf("svc", []string{addr(up)}, withUpstream(annotations.Upstream{Protocol: annotations.ProtocolH2C}), readTimeout(1))
+	_, srv := front(t, Options{}, snap(1, "a.test", be))
+	c := client(t)
+	start := time.Now()
+	if res := get(t, c, srv, "a.test", "/header"); res.status != http.StatusGatewayTimeout {
+		t.Errorf("no header: got %d %v, want 504", res.status, res.err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("504 after %v, want about the 1s read timeout", took)
+	}
+	res := get(t, c, srv, "a.test", "/body")
+	if res.status != 200 || res.body != "part" || res.err == nil {
+		t.Errorf("stalled body: got %d %q %v, want 200 \"part\" cut short", res.status, res.body, res.err)
+	}
+}

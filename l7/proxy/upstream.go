@@ -1,0 +1,211 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// The protocol to an upstream is the route's backend-protocol: HTTP and
+// HTTPS go through the pooled HTTP/1.1 client of forward.go, whose idle
+// connections are keyed by address and, for HTTPS, by TLS settings; GRPC,
+// GRPCS and H2C through one net/http HTTP/2 Transport per protocol and TLS
+// settings (h2.go), which multiplexes requests on its connections. TLS to
+// an upstream is nginx's proxy_ssl_*: without proxy-ssl-secret no
+// certificate is verified, no client certificate is sent and no SNI; with
+// it, the settings of annotations.ProxySSL and the material of
+// snapshot.UpstreamTLS. Dial and handshake share the connect timeout
+// (proxy_connect_timeout bounds both in nginx); a failed handshake is a
+// connection error (502, next upstream "error").
+
+// upstreamKind is how a request reaches its upstream: the protocol and the
+// TLS client settings, compiled once per distinct configuration.
+type upstreamKind struct {
+	protocol annotations.Protocol
+	tls      *tls.Config // nil for clear text
+	key      string      // distinguishes kinds in the pool keys: "" for HTTP
+}
+
+// plainHTTP is the kind of a route without backend-protocol.
+var plainHTTP = &upstreamKind{protocol: annotations.ProtocolHTTP}
+
+// upstreamKinds caches the kinds by the snapshot objects they are made
+// from, which are immutable; it is cleared when it grows past a bound (a
+// kind is cheap to make again).
+type upstreamKinds struct {
+	mu    sync.Mutex
+	kinds map[kindSource]*upstreamKind
+}
+
+type kindSource struct {
+	u   *annotations.Upstream
+	tls *snapshot.UpstreamTLS
+}
+
+const maxUpstreamKinds = 4096
+
+// kindOf returns the kind of be, or an error when its TLS material does
+// not load (Build validated it: only a corrupted Snapshot).
+func (k *upstreamKinds) kindOf(be *snapshot.Backend) (*upstreamKind, error) {
+	u := be.Proxy.Upstream
+	if u == nil || u.Protocol == "" || u.Protocol == annotations.ProtocolHTTP {
+		return plainHTTP, nil
+	}
+	src := kindSource{u, be.UpstreamTLS}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if kind := k.kinds[src]; kind != nil {
+		return kind, nil
+	}
+	kind, err := newUpstreamKind(u, be.UpstreamTLS)
+	if err != nil {
+		return nil, err
+	}
+	if k.kinds == nil || len(k.kinds) >= maxUpstreamKinds {
+		k.kinds = make(map[kindSource]*upstreamKind)
+	}
+	k.kinds[src] = kind
+	return kind, nil
+}
+
+// newUpstreamKind compiles the TLS client settings of u with the material
+// of t (nil: none).
+func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstreamKind, error) {
+	kind := &upstreamKind{protocol: u.Protocol, key: string(u.Protocol)}
+	if !u.Protocol.TLS() {
+		return kind, nil
+	}
+	// Without proxy-ssl-secret: no verification, no SNI, no client
+	// certificate, nginx's defaults.
+	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	h := sha256.New()
+	if s := u.SSL; s != nil && t != nil {
+		cfg.MinVersion, cfg.MaxVersion, cfg.CipherSuites = s.MinVersion, s.MaxVersion, s.CipherSuites
+		if s.ServerNameOn {
+			// Sent as SNI; crypto/tls verifies nothing (InsecureSkipVerify):
+			// VerifyConnection does when proxy-ssl-verify is on.
+			cfg.ServerName = s.VerifyName()
+		}
+		if t.CertPEM != nil {
+			pair, err := tls.X509KeyPair(t.CertPEM, t.KeyPEM)
+			if err != nil {
+				return nil, fmt.Errorf("load client certificate of secret %s/%s: %w", t.Secret.Namespace, t.Secret.Name, err)
+			}
+			cfg.Certificates = []tls.Certificate{pair}
+		}
+		if s.Verify {
+			roots := x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(t.CAPEM) {
+				return nil, fmt.Errorf("load ca.crt of secret %s/%s: no certificate", t.Secret.Namespace, t.Secret.Name)
+			}
+			cfg.VerifyConnection = verifyUpstream(roots, s.VerifyName(), s.VerifyDepth)
+		}
+		fmt.Fprintf(h, "%s|%v|%d|%s|%v|%d|%d|%v|", t.Secret.Namespace+"/"+t.Secret.Name, s.Verify, s.VerifyDepth, s.Name, s.ServerNameOn, s.MinVersion, s.MaxVersion, s.CipherSuites)
+		h.Write(t.CertPEM)
+		h.Write([]byte{0})
+		h.Write(t.KeyPEM)
+		h.Write([]byte{0})
+		h.Write(t.CAPEM)
+	}
+	if u.Protocol.HTTP2() {
+		cfg.NextProtos = []string{"h2"}
+	}
+	kind.tls = cfg
+	kind.key += "/" + hex.EncodeToString(h.Sum(nil)[:12])
+	return kind, nil
+}
+
+// errUpstreamCertificate marks an upstream certificate proxy-ssl-verify
+// refused.
+var errUpstreamCertificate = errors.New("upstream certificate verify error")
+
+// verifyUpstream is proxy_ssl_verify on: the chain the upstream presents
+// must lead to roots with at most depth certificates above its own, and
+// its certificate must be valid for name.
+func verifyUpstream(roots *x509.CertPool, name string, depth int) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return fmt.Errorf("%w: no certificate", errUpstreamCertificate)
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		chains, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name})
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUpstreamCertificate, err)
+		}
+		for _, ch := range chains {
+			if len(ch)-1 <= depth {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: certificate chain longer than proxy-ssl-verify-depth %d", errUpstreamCertificate, depth)
+	}
+}
+
+// dial connects to addr for kind within the connect timeout of the
+// exchange in ctx, TLS handshake included. Every error is a *dialError.
+func (p *Proxy) dialKind(ctx context.Context, kind *upstreamKind, addr string) (net.Conn, error) {
+	ex := exchangeFrom(ctx)
+	c, err := p.pool.dial.DialContext(ctx, "tcp", addr)
+	if err != nil || kind.tls == nil {
+		return c, err
+	}
+	tc := tls.Client(c, kind.tls)
+	hctx := ctx
+	if ex != nil && ex.timeouts.connect > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, ex.timeouts.connect)
+		defer cancel()
+	}
+	if err := tc.HandshakeContext(hctx); err != nil {
+		c.Close()
+		if hctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w: tls handshake: %w", errConnectTimeout, err)
+		}
+		return nil, &dialError{addr: addr, err: fmt.Errorf("tls handshake: %w", err)}
+	}
+	return tc, nil
+}
+
+// poolKey is the key of addr's idle connections of kind.
+func (kind *upstreamKind) poolKey(addr string) string {
+	if kind.key == "" {
+		return addr
+	}
+	return kind.key + "|" + addr
+}
+
+// upstreamDenied answers 503 for a route whose proxy-ssl-secret failed, as
+// ingress-nginx denies the location; it reports whether it did.
+func upstreamDenied(w http.ResponseWriter, be *snapshot.Backend) bool {
+	if be.UpstreamTLS == nil || be.UpstreamTLS.Denied == "" {
+		return false
+	}
+	writeError(w, http.StatusServiceUnavailable)
+	return true
+}
+
+// dialUpgrade connects to ex.upstream for a protocol upgrade: over TLS
+// for an HTTPS route, else in clear text (an upgrade is HTTP/1.1).
+func (p *Proxy) dialUpgrade(ctx context.Context, ex *exchange) (net.Conn, error) {
+	kind, err := p.kinds.kindOf(ex.route.Backend)
+	if err != nil {
+		return nil, &dialError{addr: ex.upstream.Addr, err: err}
+	}
+	if kind.protocol != annotations.ProtocolHTTPS {
+		kind = plainHTTP
+	}
+	return p.dialKind(ctx, kind, ex.upstream.Addr)
+}

@@ -1,0 +1,100 @@
+package annotations
+
+import (
+	"crypto/tls"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseUpstream(t *testing.T) {
+	t.Parallel()
+	sslDefaults := ProxySSL{Secret: "ns/s", VerifyDepth: 1, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}
+	withSSL := func(mod func(*ProxySSL)) *ProxySSL {
+		s := sslDefaults
+		mod(&s)
+		return &s
+	}
+	tests := []struct {
+		name     string
+		ann      map[string]string
+		want     *Upstream
+		wantErrs []string // annotations rejected
+	}{
+		{name: "none"},
+		{name: "http is the default", ann: map[string]string{"backend-protocol": "HTTP"}},
+		{name: "https", ann: map[string]string{"backend-protocol": "HTTPS"}, want: &Upstream{Protocol: ProtocolHTTPS}},
+		{name: "case-insensitive grpc", ann: map[string]string{"backend-protocol": "grpc"}, want: &Upstream{Protocol: ProtocolGRPC}},
+		{name: "grpcs", ann: map[string]string{"backend-protocol": "GRPCS"}, want: &Upstream{Protocol: ProtocolGRPCS}},
+		{name: "h2c", ann: map[string]string{"backend-protocol": "H2C"}, want: &Upstream{Protocol: ProtocolH2C}},
+		{name: "fcgi refused", ann: map[string]string{"backend-protocol": "FCGI"}, wantErrs: []string{"backend-protocol"}},
+		{name: "auto_http refused", ann: map[string]string{"backend-protocol": "AUTO_HTTP"}, wantErrs: []string{"backend-protocol"}},
+		{name: "ajp refused", ann: map[string]string{"backend-protocol": "AJP"}, wantErrs: []string{"backend-protocol"}},
+		{name: "unknown", ann: map[string]string{"backend-protocol": "SPDY"}, wantErrs: []string{"backend-protocol"}},
+		{name: "ssl settings without secret are ignored", ann: map[string]string{"proxy-ssl-verify": "on"}},
+		{name: "ssl settings without secret are checked", ann: map[string]string{"proxy-ssl-verify": "1"}, wantErrs: []string{"proxy-ssl-verify"}},
+		{name: "secret defaults", ann: map[string]string{"proxy-ssl-secret": "ns/s"}, want: &Upstream{SSL: &sslDefaults}},
+		{name: "every ssl setting", ann: map[string]string{
+			"backend-protocol": "HTTPS", "proxy-ssl-secret": "ns/s", "proxy-ssl-verify": "on", "proxy-ssl-verify-depth": "2",
+			"proxy-ssl-name": "backend.test", "proxy-ssl-server-name": "on", "proxy-ssl-protocols": "TLSv1.3 TLSv1.2",
+			"proxy-ssl-ciphers": "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256",
+		}, want: &Upstream{Protocol: ProtocolHTTPS, SSL: withSSL(func(s *ProxySSL) {
+			s.Verify, s.VerifyDepth, s.Name, s.ServerNameOn, s.MaxVersion = true, 2, "backend.test", true, tls.VersionTLS13
+			s.CipherSuites = []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+		})}},
+		{name: "invalid ssl values keep defaults", ann: map[string]string{
+			"proxy-ssl-secret": "ns/s", "proxy-ssl-verify": "yes", "proxy-ssl-verify-depth": "x", "proxy-ssl-name": "a b",
+			"proxy-ssl-server-name": "true", "proxy-ssl-protocols": "TLSv1.1", "proxy-ssl-ciphers": "HIGH:!AES",
+		}, want: &Upstream{SSL: &sslDefaults}, wantErrs: []string{"proxy-ssl-ciphers", "proxy-ssl-name", "proxy-ssl-protocols", "proxy-ssl-server-name", "proxy-ssl-verify", "proxy-ssl-verify-depth"}},
+		{name: "custom errors", ann: map[string]string{"custom-http-errors": "404, 503,404", "default-backend": "errors"},
+			want: &Upstream{CustomHTTPErrors: []int{404, 503}, DefaultBackend: "errors"}},
+		{name: "custom errors invalid", ann: map[string]string{"custom-http-errors": "404,200", "default-backend": "Bad_Name"}, wantErrs: []string{"custom-http-errors", "default-backend"}},
+		{name: "secret without namespace", ann: map[string]string{"proxy-ssl-secret": "s"}, want: &Upstream{SSL: withSSL(func(s *ProxySSL) { s.Secret = "s" })}, wantErrs: []string{"proxy-ssl-secret"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ann := map[string]string{}
+			for k, v := range tc.ann {
+				ann[Prefix+k] = v
+			}
+			cfg, errs := Parse(ann, DefaultProxy())
+			if diff := cmp.Diff(tc.want, cfg.Proxy.Upstream); diff != "" {
+				t.Errorf("Upstream (-want +got):\n%s", diff)
+			}
+			var got []string
+			for _, err := range errs {
+				var e *Error
+				if !errors.As(err, &e) || errors.Is(err, ErrUnsupported) {
+					t.Errorf("unexpected error %v", err)
+					continue
+				}
+				got = append(got, e.Annotation[len(Prefix):])
+			}
+			if diff := cmp.Diff(tc.wantErrs, got); diff != "" {
+				t.Errorf("rejected (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseDefaultsCustomHTTPErrors(t *testing.T) {
+	t.Parallel()
+	p, errs := ParseDefaults(map[string]string{"custom-http-errors": "502,504"})
+	if len(errs) != 0 || p.Upstream == nil || !slices.Equal(p.Upstream.CustomHTTPErrors, []int{502, 504}) {
+		t.Fatalf("got %+v %v, want 502 and 504", p.Upstream, errs)
+	}
+	cfg, _ := Parse(map[string]string{Prefix + "backend-protocol": "HTTPS"}, p)
+	if cfg.Proxy.Upstream.Protocol != ProtocolHTTPS || !cfg.Proxy.Upstream.Intercepts(504) {
+		t.Errorf("annotation over ConfigMap: %+v, want HTTPS intercepting 504", cfg.Proxy.Upstream)
+	}
+	cfg, _ = Parse(map[string]string{Prefix + "custom-http-errors": "404"}, p)
+	if cfg.Proxy.Upstream.Intercepts(504) || !cfg.Proxy.Upstream.Intercepts(404) {
+		t.Errorf("annotation replaces the ConfigMap's list: %+v", cfg.Proxy.Upstream)
+	}
+	if _, errs := ParseDefaults(map[string]string{"custom-http-errors": "abc"}); len(errs) != 1 {
+		t.Errorf("invalid ConfigMap value: errors %v, want 1", errs)
+	}
+}
