@@ -113,3 +113,19 @@ func TestMirrorFromManifests(t *testing.T) {
 		t.Fatal("no copy within 10s")
 	}
 }
+
+// TestLimitRateThroughServer: limit-rate 1 (KiB/s) paces a 2 KiB body
+// through Weir's own HTTP/1.1 server: it takes at least a second.
+func TestLimitRateThroughServer(t *testing.T) {
+	body := strings.Repeat("x", 2<<10)
+	b := newBackend(t, "lr", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body) })
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("lr", b.port) + ingress("lr", "lr.test", "lr", "limit-rate", "1"),
+	})
+	start := time.Now()
+	res := w.get("lr.test", "/")
+	if d := time.Since(start); res.status != 200 || len(res.body) != len(body) || d < time.Second {
+		t.Errorf("2 KiB at 1 KiB/s: %d, %d bytes in %v; want 200, all of it, at least 1s", res.status, len(res.body), d)
+	}
+}
