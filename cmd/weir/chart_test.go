@@ -24,25 +24,13 @@ import (
 // TestChartCommandLine runs the weir binary, against a real API server,
 // with the command line ingress-nginx's Helm chart gives its controller by
 // default (controller.admissionWebhooks on, controller.publishService on)
-// and --election-ttl: it starts, warns once about the webhook flags, takes
+// and --election-ttl: it starts, serves the validating webhook, takes
 // the Lease named --election-id in $POD_NAMESPACE for --election-ttl, and
 // writes the published Service's load-balancer address to the status of the
 // Ingresses of the chart's class.
 func TestChartCommandLine(t *testing.T) {
-	api := kubeapi.Start(t)
-	client, ctx := api.Client(), context.Background()
-	must := func(_ any, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, ns := range []string{"ingress-nginx", "app"} {
-		must(client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}))
-	}
-	must(client.NetworkingV1().IngressClasses().Create(ctx, &networkingv1.IngressClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "nginx"}, Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"},
-	}, metav1.CreateOptions{}))
+	api, client, must := ingressNginxCluster(t)
+	ctx := context.Background()
 	svc, err := client.CoreV1().Services("ingress-nginx").Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "ingress-nginx-controller"},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,
@@ -60,12 +48,12 @@ func TestChartCommandLine(t *testing.T) {
 	}, metav1.CreateOptions{}))
 
 	metrics := freePort(t, "127.0.0.1")
+	webhook, _ := webhookCert(t, fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1")))
 	p := startWeirEnv(t, []string{"POD_NAMESPACE=ingress-nginx", "POD_NAME=ingress-nginx-controller-abc12"},
-		append(proxyPorts(t, "127.0.0.1"), "--kubeconfig", api.Kubeconfig, "--workers", "0", "--metrics-port", strconv.Itoa(metrics),
+		append(append(proxyPorts(t, "127.0.0.1"), "--kubeconfig", api.Kubeconfig, "--workers", "0", "--metrics-port", strconv.Itoa(metrics),
 			"--publish-service=ingress-nginx/ingress-nginx-controller", "--election-id=ingress-nginx-leader",
 			"--controller-class=k8s.io/ingress-nginx", "--ingress-class=nginx", "--configmap=ingress-nginx/ingress-nginx-controller",
-			"--validating-webhook=:8443", "--validating-webhook-certificate=/usr/local/certificates/cert",
-			"--validating-webhook-key=/usr/local/certificates/key", "--election-ttl=8s")...)
+			"--election-ttl=8s"), webhook...)...)
 	waitHealthy(t, p, fmt.Sprintf("127.0.0.1:%d", metrics))
 	testutil.WaitFor(t, 20*time.Second, "the Service's address in the Ingress's status", func() bool {
 		ing, err := client.NetworkingV1().Ingresses("app").Get(ctx, "web", metav1.GetOptions{})
@@ -76,9 +64,8 @@ func TestChartCommandLine(t *testing.T) {
 		lease.Spec.HolderIdentity == nil || !strings.HasPrefix(*lease.Spec.HolderIdentity, "ingress-nginx-controller-abc12_") {
 		t.Errorf("lease ingress-nginx/ingress-nginx-leader: %+v, %v; want held by this pod for 8 s", lease.Spec, err)
 	}
-	want := "accepted for compatibility, no effect: --validating-webhook, --validating-webhook-certificate, --validating-webhook-key"
-	if logs := p.logs.String(); strings.Count(logs, "accepted for compatibility") != 1 || !strings.Contains(logs, want) {
-		t.Errorf("want one warning %q in the log:\n%s", want, logs)
+	if logs := p.logs.String(); strings.Contains(logs, "accepted for compatibility") || !strings.Contains(logs, "validating webhook serving") {
+		t.Errorf("want the webhook served and no compatibility warning in the log:\n%s", logs)
 	}
 }
 

@@ -83,7 +83,7 @@ func TestCommandLines(t *testing.T) {
 	// a real data path.
 	pins := t.TempDir()
 	writeMarker(t, pins)
-	for _, cmd := range []string{"", "demo-backends", "annotations", "flags", "inspect", "detach", "worker", "version"} {
+	for _, cmd := range []string{"", "demo-backends", "annotations", "flags", "check", "inspect", "detach", "worker", "version"} {
 		name := strings.TrimSpace("weir " + cmd)
 		var args []string
 		if cmd != "" {

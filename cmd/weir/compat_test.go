@@ -105,18 +105,19 @@ func TestCompatFlagsGiven(t *testing.T) {
 	}
 	t.Setenv("WEIR_STREAM_PORT", "1")
 	fs, o = newFlags(io.Discard)
-	if err := parse(fs, []string{"--validating-webhook=:8443", "--health-check-timeout=5", "--enable-ssl-passthrough", "--http-port", "1"}, io.Discard); err != nil {
+	if err := parse(fs, []string{"--disable-full-test", "--health-check-timeout=5", "--enable-ssl-passthrough", "--http-port", "1"}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(o.compatGiven(), " ")
-	if want := "--health-check-timeout --validating-webhook --stream-port"; got != want {
+	if want := "--health-check-timeout --disable-full-test --stream-port"; got != want {
 		t.Errorf("given: %q, want %q (compatFlags' order)", got, want)
 	}
 }
 
 // TestCompatWarning starts weir with the flags the ingress-nginx Helm chart
 // passes by default, and some of controller.extraArgs': it serves, and
-// says once which of them have no effect.
+// says once which of them have no effect, and that the webhook is served
+// in cluster mode only.
 func TestCompatWarning(t *testing.T) {
 	metrics := freePort(t, "127.0.0.1")
 	p := startWeir(t, nil, append(proxyPorts(t, "127.0.0.1"), "--workers", "0", "--metrics-port", strconv.Itoa(metrics),
@@ -126,9 +127,11 @@ func TestCompatWarning(t *testing.T) {
 		"--validating-webhook-key=/usr/local/certificates/key", "--enable-ssl-passthrough", "--sync-period", "1m",
 		"--tcp-services-configmap", "ingress-nginx/tcp")...)
 	waitHealthy(t, p, fmt.Sprintf("127.0.0.1:%d", metrics))
-	want := "accepted for compatibility, no effect: --tcp-services-configmap, --sync-period, " +
-		"--validating-webhook, --validating-webhook-certificate, --validating-webhook-key"
+	want := "accepted for compatibility, no effect: --tcp-services-configmap, --sync-period\""
 	testutil.WaitFor(t, 5*time.Second, "the compatibility warning", func() bool { return strings.Contains(p.logs.String(), want) })
+	if !strings.Contains(p.logs.String(), "--validating-webhook is served in cluster mode only") {
+		t.Errorf("no warning that the webhook is not served with --manifests:\n%s", p.logs.String())
+	}
 	if n := strings.Count(p.logs.String(), "accepted for compatibility"); n != 1 {
 		t.Errorf("%d compatibility warnings, want 1:\n%s", n, p.logs.String())
 	}
@@ -142,7 +145,7 @@ func TestCompatFlagsHelp(t *testing.T) {
 	if err := parse(fs, []string{"--help"}, &out); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
-	if !strings.Contains(out.String(), "-validating-webhook value") {
-		t.Errorf("--help does not list --validating-webhook:\n%s", out.String())
+	if !strings.Contains(out.String(), "-sync-period value") {
+		t.Errorf("--help does not list --sync-period:\n%s", out.String())
 	}
 }

@@ -25,7 +25,6 @@ import (
 	"github.com/weir-lb/weir/l7/drain"
 	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/worker"
-	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/cmdline"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/daemon"
@@ -57,12 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case "demo-backends":
 			return runDemoBackends(ctx, args[1:], stdout, stderr)
 		case "annotations":
-			fs := flag.NewFlagSet("weir annotations", flag.ContinueOnError)
-			if err := cmdline.Parse(fs, "Prints the supported annotations as a Markdown table.", args[1:], stdout); err != nil {
-				return err
-			}
-			_, err := io.WriteString(stdout, annotations.Markdown())
-			return err
+			return runAnnotations(args[1:], stdout)
 		case "flags":
 			fs := flag.NewFlagSet("weir flags", flag.ContinueOnError)
 			if err := cmdline.Parse(fs, "Prints the flags of weir as a Markdown table.", args[1:], stdout); err != nil {
@@ -74,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return runVersion(args[1:], stdout)
 		case "inspect":
 			return runInspect(args[1:], stdout)
+		case "check":
+			return runCheck(ctx, args[1:], stdout)
 		case "detach":
 			return runDetach(args[1:], stdout)
 		case "worker": // hidden: started by the supervisor, one per core
@@ -92,6 +88,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := checkProbeFlags(fs, o); err != nil {
 		return err
 	}
+	if err := checkWebhookFlags(fs, o.webhook); err != nil {
+		return err
+	}
 	if o.version {
 		return printVersion(stdout)
 	}
@@ -99,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // commands are the subcommands of weir, for its usage.
-const commands = "demo-backends, annotations, flags, inspect, detach, version"
+const commands = "demo-backends, annotations, flags, check, inspect, detach, version"
 
 // options are the values of the command-line flags.
 type options struct {
@@ -138,6 +137,7 @@ type options struct {
 	workerUID, workerGID             int
 	shutdownGrace, postShutdownGrace int // seconds
 	workerShutdownTimeout            time.Duration
+	webhook                          webhookOptions
 	// compatGiven names the compatibility flags given (compat.go).
 	compatGiven   func() []string
 	upgrade       bool
@@ -194,6 +194,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.xdpMode, "xdp-mode", "native", "XDP data path: native (generic with a warning where the driver has none), generic or off")
 	pinPathFlag(fs, &o.bpfPinPath)
 	fs.BoolVar(&o.version, "version", false, "print the version, the commit and the Go version, and exit (as weir version)")
+	addWebhookFlags(fs, &o.webhook)
 	o.compatGiven = addCompatFlags(fs)
 	fs.BoolVar(&o.upgrade, "upgrade", false, "take over the listening sockets and the XDP data path of the weir offering them on --upgrade-socket, which drains and exits once this one serves (a binary upgrade); start it with the running weir's flags")
 	fs.StringVar(&o.upgradeSocket, "upgrade-socket", upgradeSocket, "unix socket on which weir offers its listening sockets to the next weir started with --upgrade; one per --bpf-pin-path (default /run/weir/upgrade.sock as root, else none)")
@@ -320,6 +321,8 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer stopSource()
+	} else if o.webhook.addr != "" {
+		log.Warn("--validating-webhook is served in cluster mode only; not served")
 	}
 	feed := &datapath.SourceListPublisher{Log: log}
 	if cfg.Registry == nil {
@@ -412,5 +415,10 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 	})
 	cfg.Source = src
 	cfg.Registry.MustRegister(nginxmetrics.NewLeaderElection(o.electionID, src.Leading))
-	return events.Close, nil
+	stopWebhook, err := serveWebhook(o.webhook, src, cfg.Controller.Build, log)
+	if err != nil {
+		events.Close()
+		return nil, err
+	}
+	return func() { stopWebhook(); events.Close() }, nil
 }

@@ -35,6 +35,7 @@ func TestREADME(t *testing.T) {
 		{"flags", flags.String()},
 		{"compat-flags", compat.String()},
 		{"annotations", annotations.Markdown()},
+		{"configmap", annotations.ConfigMapMarkdown()},
 	} {
 		begin := "<!-- BEGIN GENERATED " + sec.name + " -->\n"
 		end := "<!-- END GENERATED " + sec.name + " -->"

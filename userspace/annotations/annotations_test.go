@@ -2,6 +2,7 @@ package annotations
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -126,9 +127,9 @@ func TestParse(t *testing.T) {
 			want: Config{Proxy: DefaultProxy()},
 			wantErrs: []string{
 				`annotation nginx.ingress.kubernetes.io/configuration-snippet: snippet annotations are never applied`,
-				`annotation nginx.ingress.kubernetes.io/enable-owasp-core-rules is not supported by Weir; ignored`,
+				`annotation nginx.ingress.kubernetes.io/enable-owasp-core-rules is not supported by Weir; ignored (Weir has no ModSecurity web application firewall)`,
 				`annotation nginx.ingress.kubernetes.io/server-snippet: snippet annotations are never applied`,
-				`annotation nginx.ingress.kubernetes.io/session-cookie-hash is not supported by Weir; ignored`,
+				`annotation nginx.ingress.kubernetes.io/session-cookie-hash is not supported by Weir; ignored (not an annotation ingress-nginx documents)`,
 			},
 		},
 	}
@@ -311,43 +312,30 @@ func TestMetaDefaultsValidate(t *testing.T) {
 func TestMarkdown(t *testing.T) {
 	t.Parallel()
 	md := Markdown()
-	keys := []string{"proxy-connect-timeout", "proxy-read-timeout", "proxy-send-timeout", "proxy-body-size", "load-balance", "use-regex", "ssl-redirect", "force-ssl-redirect"}
-	for _, k := range keys {
-		if !strings.Contains(md, "`"+Prefix+k+"`") {
-			t.Errorf("Markdown() lacks %s:\n%s", k, md)
+	lines := strings.Split(strings.TrimSpace(md), "\n")
+	inv := Inventory()
+	if got, want := len(lines), 2+len(inv); got != want {
+		t.Errorf("Markdown() has %d lines, want %d:\n%s", got, want, md)
+	}
+	for i, e := range inv {
+		want := fmt.Sprintf("| `%s%s` | %s |", Prefix, e.Key, e.Status)
+		if 2+i < len(lines) && !strings.HasPrefix(lines[2+i], want) {
+			t.Errorf("Markdown() line %d is %q, want it to start %q", 2+i, lines[2+i], want)
 		}
 	}
-	rows := 0
 	for _, table := range tables() {
 		for _, m := range table {
-			rows++
-			if want := Prefix + m.Key; m.ConfigMapOnly {
-				def := "`" + m.Default + "`"
-				if m.Default == "" {
-					def = "—"
-				}
-				if want = "| `" + m.Key + "` |"; !strings.Contains(md, "| — (ConfigMap only) | "+def+" "+want) {
-					t.Errorf("Markdown() lacks the ConfigMap-only row of %s", m.Key)
-				}
-			} else if !strings.Contains(md, want) {
-				t.Errorf("Markdown() lacks %s", m.Key)
+			if m.ConfigMapOnly && !slices.Contains(documentedAnnotations, m.Key) && strings.Contains(md, "/"+m.Key+"`") {
+				t.Errorf("Markdown() lists the ConfigMap-only key %s as an annotation", m.Key)
 			}
 		}
 	}
-	lines := strings.Split(strings.TrimSpace(md), "\n")
-	if got, want := len(lines), 2+rows; got != want {
-		t.Errorf("Markdown() has %d lines, want %d:\n%s", got, want, md)
-	}
-	var sorted []string
+	cm := ConfigMapMarkdown()
 	for _, table := range tables() {
 		for _, m := range table {
-			sorted = append(sorted, m.Key)
-		}
-	}
-	slices.Sort(sorted)
-	for i, k := range sorted {
-		if 2+i < len(lines) && !strings.Contains(lines[2+i], "`"+k+"`") && !strings.Contains(lines[2+i], "/"+k+"`") {
-			t.Errorf("Markdown() is not sorted by key: line %d is not %s:\n%s", 2+i, k, md)
+			if m.ConfigMap && !strings.Contains(cm, "| `"+m.Key+"` | applied | "+defaultCell(Entry{Meta: &m})+" |") && !strings.Contains(cm, "| `"+m.Key+"` | partial |") {
+				t.Errorf("ConfigMapMarkdown() lacks the applied row of %s", m.Key)
+			}
 		}
 	}
 }

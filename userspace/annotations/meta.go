@@ -74,7 +74,7 @@ func (e *Error) Error() string {
 		what = "configmap key " + e.Annotation
 	}
 	switch {
-	case errors.Is(e.Err, ErrUnsupported):
+	case errors.Is(e.Err, ErrUnsupported), errors.Is(e.Err, ErrUnappliedKey):
 		return what + " " + e.Err.Error()
 	case errors.Is(e.Err, ErrSnippet):
 		return what + ": " + e.Err.Error()
@@ -200,7 +200,7 @@ func unknown(ann map[string]string) []error {
 			errs = append(errs, &Error{Annotation: k, Value: v, Err: ErrSnippet})
 		case isKnownLater(key):
 		default:
-			errs = append(errs, &Error{Annotation: k, Value: v, Err: ErrUnsupported})
+			errs = append(errs, &Error{Annotation: k, Value: v, Err: unsupportedReason(key)})
 		}
 	}
 	return errs
@@ -237,30 +237,56 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 }
 
 // Markdown renders the annotation table of the README: every annotation
-// Weir reads, with its default and description, sorted by key.
+// ingress-nginx documents and every one Weir reads, sorted by key, with its
+// status, its default and its description (or the difference, or the reason
+// Weir does not apply it).
 func Markdown() string {
-	var all []Meta
-	for _, t := range tables() {
-		all = append(all, t...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Key < all[j].Key })
 	var b strings.Builder
-	b.WriteString("| Annotation | Default | ConfigMap key | Description |\n")
-	b.WriteString("|---|---|---|---|\n")
-	for _, m := range all {
+	b.WriteString("| Annotation | Status | Default | ConfigMap key | Description |\n")
+	b.WriteString("|---|---|---|---|---|\n")
+	for _, e := range Inventory() {
 		cm := ""
-		if m.ConfigMap {
-			cm = "`" + m.Key + "`"
+		if e.Meta != nil && e.Meta.ConfigMap {
+			cm = "`" + e.Key + "`"
 		}
-		ann := "`" + Prefix + m.Key + "`"
-		if m.ConfigMapOnly {
-			ann = "— (ConfigMap only)"
-		}
-		def := "`" + m.Default + "`"
-		if m.Default == "" {
-			def = "—" // none
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", ann, def, cm, m.Doc)
+		fmt.Fprintf(&b, "| `%s%s` | %s | %s | %s | %s |\n", Prefix, e.Key, e.Status, defaultCell(e), cm, describe(e))
 	}
 	return b.String()
+}
+
+// ConfigMapMarkdown renders the README's table of the controller
+// ConfigMap's keys: every key ingress-nginx documents and every one Weir
+// reads, sorted, with its status, default and description or reason.
+func ConfigMapMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| ConfigMap key | Status | Default | Description |\n")
+	b.WriteString("|---|---|---|---|\n")
+	for _, e := range ConfigMapInventory() {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", e.Key, e.Status, defaultCell(e), describe(e))
+	}
+	return b.String()
+}
+
+func defaultCell(e Entry) string {
+	if e.Meta == nil || e.Meta.Default == "" {
+		return "—" // none
+	}
+	return "`" + e.Meta.Default + "`"
+}
+
+func describe(e Entry) string {
+	switch {
+	case e.Meta == nil:
+		return capitalize(e.Note) + "."
+	case e.Note != "":
+		return e.Meta.Doc + " Differs from ingress-nginx: " + e.Note + "."
+	}
+	return e.Meta.Doc
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

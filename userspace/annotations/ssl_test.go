@@ -142,7 +142,7 @@ func TestSSLMetaDefaults(t *testing.T) {
 		t.Errorf("documented defaults differ from DefaultHSTS (-want +got):\n%s", diff)
 	}
 	_, perrs := Parse(map[string]string{Prefix + "hsts": "true", Prefix + "ssl-redirect": "false"}, DefaultProxy())
-	want := []string{`annotation nginx.ingress.kubernetes.io/hsts is not supported by Weir; ignored`}
+	want := []string{`annotation nginx.ingress.kubernetes.io/hsts is not supported by Weir; ignored (a controller ConfigMap key only)`}
 	if diff := cmp.Diff(want, errStrings(t, perrs)); diff != "" {
 		t.Errorf("Parse errors (-want +got):\n%s", diff)
 	}

@@ -296,10 +296,14 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 // objects reads every cached object. Only the Run loop calls it (the
 // prefixer's state is its own).
 func (s *Source) objects() snapshot.Objects {
-	var o snapshot.Objects
-	o.Ingresses = s.prefixer.apply(slices.DeleteFunc(list[*networkingv1.Ingress](s.ingresses), func(ing *networkingv1.Ingress) bool {
+	return s.cached(s.prefixer.apply(slices.DeleteFunc(list[*networkingv1.Ingress](s.ingresses), func(ing *networkingv1.Ingress) bool {
 		return !s.inScope(ing.Namespace)
-	}))
+	})))
+}
+
+// cached returns ings with every other cached object.
+func (s *Source) cached(ings []*networkingv1.Ingress) snapshot.Objects {
+	o := snapshot.Objects{Ingresses: ings}
 	o.IngressClasses = list[*networkingv1.IngressClass](s.classes)
 	o.Services = list[*corev1.Service](s.services)
 	o.EndpointSlices = list[*discoveryv1.EndpointSlice](s.slices)

@@ -43,6 +43,9 @@ const (
 	ReasonNoReadyEndpoints      = "NoReadyEndpoints"
 	ReasonConfigMapNotFound     = "ConfigMapNotFound"
 	ReasonInvalidConfigMapValue = "InvalidConfigMapValue"
+	// ReasonUnsupportedConfigMapKey: a controller ConfigMap key Weir does
+	// not apply (annotations.CheckConfigMap).
+	ReasonUnsupportedConfigMapKey = "UnsupportedConfigMapKey"
 )
 
 // Build turns objs into a Snapshot for opts. It is pure and deterministic:
@@ -256,6 +259,8 @@ func (b *builder) configMap(cms []*corev1.ConfigMap) (data map[string]string, re
 func (b *builder) warnConfigMap(ref ObjectRef, errs []error) {
 	for _, err := range errs {
 		switch {
+		case errors.Is(err, annotations.ErrUnappliedKey):
+			b.warn(ref, ReasonUnsupportedConfigMapKey, "%v", err)
 		case errors.Is(err, annotations.ErrDenied):
 			b.warn(ref, ReasonInvalidConfigMapValue, "%v (every route that does not set its own list)", err)
 		case errors.Is(err, annotations.ErrFailsClosed):
@@ -285,7 +290,7 @@ func (b *builder) configMapDefaults(cms []*corev1.ConfigMap) annotations.Proxy {
 func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
 	data, ref, _ := b.configMap(cms)
 	g, errs := annotations.ParseGlobal(data)
-	b.warnConfigMap(ref, errs)
+	b.warnConfigMap(ref, append(errs, annotations.CheckConfigMap(data)...))
 	b.allowedHeaders = g.AllowedResponseHeaders
 	b.globalHeaders(&g, ref) // build_headers.go
 	return g

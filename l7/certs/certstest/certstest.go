@@ -64,6 +64,11 @@ func serial(tb testing.TB) *big.Int {
 	return n
 }
 
+// PEM returns the CA's certificate in PEM (a caBundle).
+func (ca *CA) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
+}
+
 // Pool returns a pool holding only the CA, for tls.Config.RootCAs.
 func (ca *CA) Pool() *x509.CertPool { return ca.pool }
 

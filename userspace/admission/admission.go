@@ -1,0 +1,187 @@
+// Package admission is Weir's validating admission webhook for Ingresses:
+// it builds the Snapshot with the reviewed Ingress added (or replacing its
+// older version) and refuses the Ingress when the build warns about it,
+// with the same reasons its Events would give. Nothing is rendered or
+// executed: the review is the pure snapshot.Build, so the class of
+// ingress-nginx's CVE-2025-1974 (configuration text run by a test nginx)
+// cannot exist here.
+package admission
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// ObjectsFunc returns the objects an Ingress is reviewed with (those of the
+// live configuration's source) and ing as the build reads it (reviewed),
+// or a nil reviewed when Weir does not watch ing's namespace. An error
+// means the objects are not known yet (caches not synced).
+type ObjectsFunc func(ing *networkingv1.Ingress) (objs snapshot.Objects, reviewed *networkingv1.Ingress, err error)
+
+// Reviewer reviews Ingresses against the objects of Objects, built with
+// Options.
+type Reviewer struct {
+	Objects ObjectsFunc
+	Options snapshot.Options
+	// Now gives the creation time of an Ingress being created, which is
+	// the newest; nil means time.Now.
+	Now func() time.Time
+}
+
+// Result is the outcome of one review.
+type Result struct {
+	// Denied holds the reasons the Ingress is refused, one per warning:
+	// "Reason: message". Empty means allowed.
+	Denied []string
+	// Warnings are the build's warnings about the Ingress that do not
+	// refuse it: those about objects it refers to and that may be created
+	// after it (a Service, a Secret, an IngressClass: reasons ending in
+	// NotFound, and NoReadyEndpoints).
+	Warnings []string
+}
+
+// Refuses reports whether a build warning of this reason about an Ingress
+// refuses it: every reason but those about an object the Ingress refers to
+// rather than the Ingress itself, which warn (cert-manager creates the
+// Secret after the Ingress).
+func Refuses(reason string) bool { return !dependency(reason) }
+
+func dependency(reason string) bool {
+	return strings.HasSuffix(reason, "NotFound") || reason == snapshot.ReasonNoReadyEndpoints ||
+		reason == snapshot.ReasonUnsupportedService || reason == snapshot.ReasonCanaryWithoutMain
+}
+
+// Review builds the configuration with ing among objs and returns what the
+// build says about ing. An Ingress of another class is allowed at once.
+func Review(objs snapshot.Objects, opts snapshot.Options, ing *networkingv1.Ingress, now time.Time) Result {
+	if !snapshot.NewClassSelector(objs.IngressClasses, opts).Serves(ing) {
+		return Result{}
+	}
+	if ing.CreationTimestamp.IsZero() { // being created: the newest
+		cp := *ing
+		cp.CreationTimestamp = metav1.NewTime(now)
+		ing = &cp
+	}
+	objs.Ingresses = WithIngress(objs.Ingresses, ing)
+	objs.Changed = nil
+	s := snapshot.Build(objs, opts)
+	ref := snapshot.ObjectRef{Kind: "Ingress", Namespace: ing.Namespace, Name: ing.Name}
+	var r Result
+	for _, w := range s.Warnings {
+		if w.Object.Kind != ref.Kind || w.Object.Namespace != ref.Namespace || w.Object.Name != ref.Name {
+			continue
+		}
+		line := w.Reason + ": " + w.Message
+		if dependency(w.Reason) {
+			r.Warnings = append(r.Warnings, line)
+		} else {
+			r.Denied = append(r.Denied, line)
+		}
+	}
+	return r
+}
+
+// WithIngress returns a copy of ings with ing replacing the Ingress of the
+// same namespace and name, or added.
+func WithIngress(ings []*networkingv1.Ingress, ing *networkingv1.Ingress) []*networkingv1.Ingress {
+	out := make([]*networkingv1.Ingress, 0, len(ings)+1)
+	for _, o := range ings {
+		if o.Namespace != ing.Namespace || o.Name != ing.Name {
+			out = append(out, o)
+		}
+	}
+	return append(out, ing)
+}
+
+// maxReview is the largest AdmissionReview body read (the API server's
+// request limit is 3 MiB).
+const maxReview = 4 << 20
+
+// ServeHTTP answers an AdmissionReview v1 for an Ingress: allowed, or
+// refused with the reasons of Review. Other kinds and DELETE are allowed.
+// It answers 503 when the objects are not known yet, so that the webhook's
+// failurePolicy decides.
+func (rv *Reviewer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost {
+		http.Error(w, "admission reviews are POSTed", http.StatusMethodNotAllowed)
+		return
+	}
+	var review admissionv1.AdmissionReview
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxReview+1))
+	if err == nil && len(body) > maxReview {
+		err = errors.New("body too large")
+	}
+	if err == nil {
+		err = json.Unmarshal(body, &review)
+	}
+	if err == nil && review.Request == nil {
+		err = errors.New("no request")
+	}
+	if err != nil {
+		http.Error(w, fmt.Sprintf("read admission review: %v", err), http.StatusBadRequest)
+		return
+	}
+	resp, err := rv.respond(review.Request)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	out := admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Response: resp,
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out) // the API server gone: nothing to do
+}
+
+// respond reviews one request.
+func (rv *Reviewer) respond(req *admissionv1.AdmissionRequest) (*admissionv1.AdmissionResponse, error) {
+	resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+	if req.Kind.Group != networkingv1.GroupName || req.Kind.Kind != "Ingress" || req.Operation == admissionv1.Delete {
+		return resp, nil
+	}
+	ing := &networkingv1.Ingress{}
+	if err := json.Unmarshal(req.Object.Raw, ing); err != nil {
+		resp.Allowed = false
+		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusBadRequest, Message: fmt.Sprintf("decode ingress: %v", err)}
+		return resp, nil
+	}
+	ing.Namespace = cmp.Or(ing.Namespace, req.Namespace)
+	objs, reviewed, err := rv.Objects(ing)
+	if err != nil {
+		return nil, fmt.Errorf("review ingress %s/%s: %w", ing.Namespace, ing.Name, err)
+	}
+	if reviewed == nil {
+		return resp, nil
+	}
+	now := time.Now
+	if rv.Now != nil {
+		now = rv.Now
+	}
+	r := Review(objs, rv.Options, reviewed, now())
+	resp.Warnings = r.Warnings
+	if len(r.Denied) > 0 {
+		slices.Sort(r.Denied)
+		resp.Allowed = false
+		resp.Result = &metav1.Status{
+			Status:  metav1.StatusFailure,
+			Code:    http.StatusBadRequest,
+			Reason:  metav1.StatusReasonBadRequest,
+			Message: fmt.Sprintf("weir refuses ingress %s/%s: %s", ing.Namespace, ing.Name, strings.Join(r.Denied, "; ")),
+		}
+	}
+	return resp, nil
+}

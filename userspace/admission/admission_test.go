@@ -1,0 +1,196 @@
+package admission
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// ingress returns an Ingress of class weir routing host/path to Service
+// web:80, created at created (zero: being created).
+func ingress(name, host, path string, created time.Time, ann map[string]string) *networkingv1.Ingress {
+	class := "weir"
+	pt := networkingv1.PathTypePrefix
+	return &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Annotations: ann, CreationTimestamp: metav1.NewTime(created)},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: &class,
+			Rules: []networkingv1.IngressRule{{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{Path: path, PathType: &pt, Backend: networkingv1.IngressBackend{
+					Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}},
+				}}},
+			}}}},
+		},
+	}
+}
+
+// objects returns Weir's IngressClass, Service web with one ready
+// endpoint, and ings.
+func objects(ings ...*networkingv1.Ingress) snapshot.Objects {
+	ready, port := true, int32(8080)
+	opts := snapshot.DefaultOptions()
+	return snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"}, Spec: networkingv1.IngressClassSpec{Controller: opts.ControllerClass}}},
+		Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}},
+		EndpointSlices: []*discoveryv1.EndpointSlice{{
+			ObjectMeta:  metav1.ObjectMeta{Namespace: "default", Name: "web-1", Labels: map[string]string{snapshot.ServiceNameLabel: "web"}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+			Ports:       []discoveryv1.EndpointPort{{Port: &port}},
+		}},
+		Ingresses: ings,
+	}
+}
+
+func TestReview(t *testing.T) {
+	t.Parallel()
+	old := ingress("old", "a.example.com", "/", t0, nil)
+	tests := []struct {
+		name       string
+		ing        *networkingv1.Ingress
+		wantDenied []string
+		wantWarn   bool
+	}{
+		{name: "valid", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "30"})},
+		{name: "invalid annotation value", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "soon"}),
+			wantDenied: []string{"InvalidAnnotation: annotation nginx.ingress.kubernetes.io/proxy-read-timeout"}},
+		{name: "snippet", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/configuration-snippet": "return 200;"}),
+			wantDenied: []string{"SnippetIgnored: annotation nginx.ingress.kubernetes.io/configuration-snippet"}},
+		{name: "refused annotation", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/enable-modsecurity": "true"}),
+			wantDenied: []string{"UnsupportedAnnotation: annotation nginx.ingress.kubernetes.io/enable-modsecurity is not supported by Weir; ignored (Weir has no ModSecurity"}},
+		{name: "invalid path", ing: ingress("new", "b.example.com", "api", time.Time{}, nil),
+			wantDenied: []string{`InvalidPath: path "api" of host "b.example.com" does not start with "/"`}},
+		{name: "lost conflict", ing: ingress("new", "a.example.com", "/", time.Time{}, nil),
+			wantDenied: []string{"ConflictLost: "}},
+		{name: "update of the winner keeps it", ing: ingress("old", "a.example.com", "/", t0, map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "30"})},
+		{name: "missing service warns", ing: func() *networkingv1.Ingress {
+			i := ingress("new", "b.example.com", "/", time.Time{}, nil)
+			i.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name = "later"
+			return i
+		}(), wantWarn: true},
+		{name: "other class", ing: func() *networkingv1.Ingress {
+			i := ingress("new", "a.example.com", "api", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/configuration-snippet": "x"})
+			other := "nginx"
+			i.Spec.IngressClassName = &other
+			return i
+		}()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := Review(objects(old), snapshot.DefaultOptions(), tc.ing, t0.Add(time.Hour))
+			if len(r.Denied) != len(tc.wantDenied) {
+				t.Fatalf("denied %q, want %d reasons starting %q", r.Denied, len(tc.wantDenied), tc.wantDenied)
+			}
+			for i, want := range tc.wantDenied {
+				if !strings.HasPrefix(r.Denied[i], want) {
+					t.Errorf("reason %d is %q, want it to start %q", i, r.Denied[i], want)
+				}
+			}
+			if got := len(r.Warnings) > 0; got != tc.wantWarn {
+				t.Errorf("warnings %q, want some: %v", r.Warnings, tc.wantWarn)
+			}
+		})
+	}
+}
+
+// post sends review to rv and decodes the answer.
+func post(t *testing.T, rv *Reviewer, review *admissionv1.AdmissionReview) (int, *admissionv1.AdmissionResponse) {
+	t.Helper()
+	body, err := json.Marshal(review)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	rv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/networking/v1/ingresses", bytes.NewReader(body)))
+	if rec.Code != http.StatusOK {
+		return rec.Code, nil
+	}
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("decode answer: %v\n%s", err, rec.Body)
+	}
+	if out.APIVersion != "admission.k8s.io/v1" || out.Kind != "AdmissionReview" || out.Response == nil {
+		t.Fatalf("answer is not an AdmissionReview v1 response: %s", rec.Body)
+	}
+	return rec.Code, out.Response
+}
+
+func review(op admissionv1.Operation, kind string, obj runtime.Object) *admissionv1.AdmissionReview {
+	raw, _ := json.Marshal(obj)
+	return &admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID:       types.UID("uid-1"),
+			Kind:      metav1.GroupVersionKind{Group: "networking.k8s.io", Version: "v1", Kind: kind},
+			Namespace: "default",
+			Operation: op,
+			Object:    runtime.RawExtension{Raw: raw},
+		},
+	}
+}
+
+func TestServeHTTP(t *testing.T) {
+	t.Parallel()
+	objs := objects(ingress("old", "a.example.com", "/", t0, nil))
+	rv := &Reviewer{
+		Options: snapshot.DefaultOptions(),
+		Objects: func(ing *networkingv1.Ingress) (snapshot.Objects, *networkingv1.Ingress, error) {
+			if ing.Namespace == "unwatched" {
+				return snapshot.Objects{}, nil, nil
+			}
+			return objs, ing, nil
+		},
+	}
+	bad := ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "x"})
+	_, resp := post(t, rv, review(admissionv1.Create, "Ingress", bad))
+	if resp.UID != "uid-1" || resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "weir refuses ingress default/new: SnippetIgnored: annotation nginx.ingress.kubernetes.io/server-snippet") {
+		t.Errorf("snippet Ingress: got %+v, want refused naming the snippet", resp)
+	}
+	good := ingress("new", "b.example.com", "/", time.Time{}, nil)
+	good.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name = "later"
+	_, resp = post(t, rv, review(admissionv1.Update, "Ingress", good))
+	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.HasPrefix(resp.Warnings[0], "ServiceNotFound: ") {
+		t.Errorf("valid Ingress with a missing Service: got %+v, want allowed with a ServiceNotFound warning", resp)
+	}
+	unwatched := bad.DeepCopy()
+	unwatched.Namespace = "unwatched"
+	for name, rev := range map[string]*admissionv1.AdmissionReview{
+		"delete":    review(admissionv1.Delete, "Ingress", bad),
+		"other":     review(admissionv1.Create, "IngressClass", &networkingv1.IngressClass{}),
+		"unwatched": review(admissionv1.Create, "Ingress", unwatched),
+	} {
+		if _, resp := post(t, rv, rev); !resp.Allowed || resp.UID != "uid-1" {
+			t.Errorf("%s: got %+v, want allowed", name, resp)
+		}
+	}
+	notSynced := &Reviewer{Objects: func(*networkingv1.Ingress) (snapshot.Objects, *networkingv1.Ingress, error) {
+		return snapshot.Objects{}, nil, errors.New("not synced")
+	}}
+	if code, _ := post(t, notSynced, review(admissionv1.Create, "Ingress", good)); code != http.StatusServiceUnavailable {
+		t.Errorf("objects not known: status %d, want 503", code)
+	}
+	rec := httptest.NewRecorder()
+	rv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{")))
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("malformed review: status %d, want 400", rec.Code)
+	}
+}
