@@ -15,7 +15,8 @@ import (
 )
 
 // Table counts the requests in flight per key (a limit-connections zone
-// and a client address), for every worker process of a node: nginx's
+// and a client address), and keeps the request rates of limit-rps and
+// limit-rpm (Admit, rate.go), for every worker process of a node: nginx's
 // limit_conn zones are shared by its workers, and so is a Table, in a
 // memfd the supervisor creates and each worker maps (NewSharedTable,
 // OpenTable). The in-process mode uses NewTable's private memory.
@@ -55,7 +56,13 @@ const (
 var ErrTableFull = errors.New("connection limit table bucket full")
 
 func tableSize(buckets, workers int) int {
-	return (headerWords+buckets*bucketWords)*8 + workers*buckets*slotsInBucket*4
+	return wordsOf(buckets)*8 + workers*buckets*slotsInBucket*4
+}
+
+// wordsOf is the words of the header, the limit-connections buckets and the
+// request-rate buckets (rate.go) of a Table of buckets buckets.
+func wordsOf(buckets int) int {
+	return headerWords + buckets*bucketWords + RateBuckets*rateBucketWords
 }
 
 // NewTable returns a private Table for one process (worker slot 0).
@@ -107,6 +114,26 @@ func OpenTable(f *os.File) (*Table, error) {
 	return t, nil
 }
 
+// Remap maps a shared Table's memfd again, as a worker process that
+// inherited it does (OpenTable of a duplicate); the new Table's File is
+// its own. For tests, and for several proxies in one process.
+func (t *Table) Remap() (*Table, error) {
+	if t.file == nil {
+		return nil, errors.New("remap connection limit table: not shared")
+	}
+	fd, err := unix.Dup(int(t.file.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("remap connection limit table: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "weir-conn-limits")
+	nt, err := OpenTable(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return nt, nil
+}
+
 func mapTable(f *os.File, size int) (*Table, error) {
 	if size < tableSize(DefaultBuckets, 1) {
 		return nil, fmt.Errorf("map connection limit table: %d bytes is too small", size)
@@ -115,7 +142,7 @@ func mapTable(f *os.File, size int) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("map connection limit table: %w", err)
 	}
-	workers := (size - (headerWords+DefaultBuckets*bucketWords)*8) / (DefaultBuckets * slotsInBucket * 4)
+	workers := (size - wordsOf(DefaultBuckets)*8) / (DefaultBuckets * slotsInBucket * 4)
 	t := layout(b, DefaultBuckets, workers)
 	t.file = f
 	return t, nil
@@ -123,7 +150,7 @@ func mapTable(f *os.File, size int) (*Table, error) {
 
 // layout lays a Table over b.
 func layout(b []byte, buckets, workers int) *Table {
-	nw := headerWords + buckets*bucketWords
+	nw := wordsOf(buckets)
 	t := &Table{
 		words:   unsafe.Slice((*uint64)(unsafe.Pointer(&b[0])), nw),
 		buckets: uint64(buckets),
@@ -269,7 +296,11 @@ func (t *Table) Count(key uint64) int {
 // lock takes the lock word of the bucket at base. A holder that no longer
 // exists (a worker killed while it held the lock) is taken over.
 func (t *Table) lock(base uint64) {
-	p := &t.words[base]
+	t.lockWord(&t.words[base])
+}
+
+// lockWord takes the lock word p.
+func (t *Table) lockWord(p *uint64) {
 	for spins := 0; ; spins++ {
 		if atomic.CompareAndSwapUint64(p, 0, t.pid) {
 			return

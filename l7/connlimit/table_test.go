@@ -2,10 +2,7 @@ package connlimit
 
 import (
 	"errors"
-	"os"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestTableLimit(t *testing.T) {
@@ -75,11 +72,7 @@ func TestSharedTableReclaim(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fd, err := unix.Dup(int(sup.File().Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w1, err := OpenTable(os.NewFile(uintptr(fd), "dup"))
+	w1, err := sup.Remap()
 	if err != nil {
 		t.Fatal(err)
 	}

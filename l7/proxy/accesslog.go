@@ -62,6 +62,16 @@ func (a *accessLog) begin() { a.inFlight.Add(1) }
 
 func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64, d time.Duration) {
 	idle := a.inFlight.Add(-1) <= 0
+	if ex.route != nil && ex.route.Backend.Proxy.AccessLogOff { // enable-access-log "false"
+		if idle {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if len(a.buf) > 0 {
+				a.flushLocked()
+			}
+		}
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.buf = appendEntry(a.buf, r, ex, status, bytes, d)

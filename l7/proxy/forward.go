@@ -68,6 +68,7 @@ const maxInterim = 16
 // upstreams of its pool when that fails (nextupstream.go).
 func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	out := outgoing(r)
+	p.requestHeaders(ex, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
 	var body *clientBody
 	if out.Body != nil {
 		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: p.clientBody}
@@ -329,6 +330,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
 	copyHeader(h, resp.Header)
+	p.responseHeaders(ex, h) // hide-headers, add-headers, custom-headers, CORS (respheaders.go)
 	announced := len(resp.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -386,13 +388,14 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
 	defer copyBuffers.Put(buf)
 	ctl := http.NewResponseController(rec.ResponseWriter)
+	bw := newBandwidth(ex, p.clientSend) // limit-rate (ratelimit.go); nil: none
 	for {
 		n, rerr := resp.Body.Read(buf[:])
 		if n > 0 {
 			// nginx's send_timeout: a client that takes no data for this
 			// long loses the response.
 			_ = ctl.SetWriteDeadline(time.Now().Add(p.clientSend))
-			if _, werr := rec.Write(buf[:n]); werr != nil {
+			if werr := bw.write(rec, ctl, buf[:n]); werr != nil {
 				// No Close: it would read the rest of the body first.
 				return werr
 			}

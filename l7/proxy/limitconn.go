@@ -54,14 +54,10 @@ func (c *connLimits) acquire(w http.ResponseWriter, client netip.Addr, route *ro
 	if containsAddr(c.allowlist(cl), client) {
 		return connlimit.Slot{}, true
 	}
-	c.once.Do(func() {
-		if c.table == nil {
-			c.table = connlimit.NewTable()
-		}
-	})
+	table := c.shared()
 	ing := route.Backend.Ingress
-	key := c.table.Key(ing.Namespace+"/"+ing.Name, client.AsSlice())
-	slot, ok, err := c.table.Acquire(key, cl.Connections, c.worker)
+	key := table.Key(ing.Namespace+"/"+ing.Name, client.AsSlice())
+	slot, ok, err := table.Acquire(key, cl.Connections, c.worker)
 	if ok {
 		return slot, true
 	}
@@ -74,6 +70,17 @@ func (c *connLimits) acquire(w http.ResponseWriter, client netip.Addr, route *ro
 	}
 	writeError(w, status)
 	return connlimit.Slot{}, false
+}
+
+// shared returns the Table, made on the first use when none was given; the
+// request rates (ratelimit.go) are kept in it too.
+func (c *connLimits) shared() *connlimit.Table {
+	c.once.Do(func() {
+		if c.table == nil {
+			c.table = connlimit.NewTable()
+		}
+	})
+	return c.table
 }
 
 // allowlist returns the parsed prefixes of cl's allowlist.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -46,7 +47,8 @@ type Options struct {
 	// HTTPSPort is the port written in the Location of ssl-redirect
 	// redirects; 0 and 443 write none. Default 0.
 	HTTPSPort int
-	// ConnTable counts the requests of limit-connections; the supervisor
+	// ConnTable counts the requests of limit-connections and keeps the
+	// request rates of limit-rps and limit-rpm; the supervisor
 	// shares one among its workers (connlimit.OpenTable). Nil means a
 	// private Table, made on the first limited request.
 	ConnTable *connlimit.Table
@@ -87,17 +89,20 @@ type Proxy struct {
 	global    atomic.Pointer[globalConfig] // of the live Snapshot; nil before the first Apply (global.go)
 	applyMu   sync.Mutex                   // serialises Apply so each Router is compiled from its predecessor
 	log       *slog.Logger
-	access    *accessLog             // nil: no access log
-	metrics   *metrics               // nil: no metrics
-	conns     *connStates            // nil: no metrics; kept by ConnState (connstate.go)
-	pool      *connPool              // upstream keep-alive connections (forward.go)
-	sources   *sourceRanges          // source-range enforcement (sourcerange.go)
-	auth      *authenticator         // authentication and satisfy (auth.go)
-	connLimit *connLimits            // limit-connections (limitconn.go)
-	blocked   *prometheus.CounterVec // block-* refusals (block.go); nil: no metrics
-	tunnels   tunnelSet              // open WebSocket tunnels, for GoAway (shutdown.go)
-	kinds     upstreamKinds          // protocols and TLS settings to upstreams (upstream.go)
-	h2        h2Transports           // HTTP/2 clients of GRPC, GRPCS and H2C (h2.go)
+	access    *accessLog                                // nil: no access log
+	metrics   *metrics                                  // nil: no metrics
+	conns     *connStates                               // nil: no metrics; kept by ConnState (connstate.go)
+	pool      *connPool                                 // upstream keep-alive connections (forward.go)
+	sources   *sourceRanges                             // source-range enforcement (sourcerange.go)
+	auth      *authenticator                            // authentication and satisfy (auth.go)
+	connLimit *connLimits                               // limit-connections (limitconn.go)
+	blocked   *prometheus.CounterVec                    // block-* refusals (block.go); nil: no metrics
+	rateLimit *rateLimits                               // limit-rps and limit-rpm (ratelimit.go)
+	corsCache ptrCache[annotations.CORS, *compiledCORS] // enable-cors (cors.go)
+	mirrors   *mirrors                                  // mirror-target (mirror.go)
+	tunnels   tunnelSet                                 // open WebSocket tunnels, for GoAway (shutdown.go)
+	kinds     upstreamKinds                             // protocols and TLS settings to upstreams (upstream.go)
+	h2        h2Transports                              // HTTP/2 clients of GRPC, GRPCS and H2C (h2.go)
 	// clientBody and clientSend are clientBodyTimeout and
 	// clientSendTimeout; tests shorten them.
 	clientBody, clientSend time.Duration
@@ -126,6 +131,8 @@ func New(opts Options) *Proxy {
 	p.auth = newAuthenticator(opts.Registry)
 	p.blocked = newBlockedCounter(opts.Registry)
 	p.connLimit = newConnLimits(opts.ConnTable, opts.ConnTableWorker, opts.Registry)
+	p.rateLimit = newRateLimits(p.connLimit, opts.Registry)
+	p.mirrors = newMirrors(p.log, opts.Registry)
 	return p
 }
 
@@ -225,10 +232,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if upstreamDenied(rec, route.Backend) { // upstream.go
 		return
 	}
+	// The CORS preflight is answered in nginx's rewrite phase, before the
+	// location's redirects (nginx.tmpl's CORS block comes first).
+	if p.cors(rec, r, route, ex) {
+		return
+	}
 	if p.locationRedirect(rec, r, route) || p.tlsPolicy(rec, r, &ex.fwd, route) {
 		return
 	}
-	// limit_conn runs in nginx's preaccess phase, before allow and deny.
+	// limit_req and limit_conn run in nginx's preaccess phase, in this
+	// order, before allow and deny.
+	if !p.rateLimit.admit(rec, ex.fwd.remote, route, p.liveGlobal().LimitReqStatusCode()) {
+		return
+	}
 	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, route, p.liveGlobal().LimitConnStatusCode())
 	if !ok {
 		return
@@ -260,6 +276,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
 		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
 	}
+	p.mirrors.start(r, route) // nginx's precontent phase
 	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
 	if isUpgrade(r) {
 		p.serveUpgrade(rec, r, ex) // websocket.go
@@ -360,10 +377,14 @@ type exchange struct {
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
-	timeouts    timeouts
-	status      int            // status to record when nothing was written (499)
-	timing      upstreamTiming // the last attempt's, for the metrics
-	bodyRead    atomic.Int64   // request body bytes read from the client
+	// cors and corsOrigin are the CORS headers of a matching request
+	// (cors.go); cors is nil otherwise.
+	cors       *compiledCORS
+	corsOrigin string
+	timeouts   timeouts
+	status     int            // status to record when nothing was written (499)
+	timing     upstreamTiming // the last attempt's, for the metrics
+	bodyRead   atomic.Int64   // request body bytes read from the client
 
 	mu      sync.Mutex
 	err     error  // the first upstream error

@@ -80,6 +80,26 @@ type Global struct {
 	// LimitConnStatus is limit-conn-status-code: the status of a request
 	// past limit-connections. 0 means the default, 503.
 	LimitConnStatus int `json:"limitConnStatus,omitempty"`
+	// LimitReqStatus is limit-req-status-code: the status of a request
+	// past limit-rps or limit-rpm. 0 means the default, 503.
+	LimitReqStatus int `json:"limitReqStatus,omitempty"`
+	// AddHeaders is add-headers: "namespace/name" of the ConfigMap of
+	// response headers. "" means none.
+	AddHeaders string `json:"addHeaders,omitempty"`
+	// ProxySetHeaders is proxy-set-headers: "namespace/name" of the
+	// ConfigMap of upstream request headers. "" means none.
+	ProxySetHeaders string `json:"proxySetHeaders,omitempty"`
+	// HideHeaders is hide-headers: header names removed from upstream
+	// responses. Nil means none.
+	HideHeaders []string `json:"hideHeaders,omitempty"`
+	// AllowedResponseHeaders is global-allowed-response-headers: the
+	// names custom-headers may set. Nil means none.
+	AllowedResponseHeaders []string `json:"allowedResponseHeaders,omitempty"`
+	// ResponseHeaders and UpstreamHeaders are the data of the AddHeaders
+	// and ProxySetHeaders ConfigMaps, sorted by name, filled by
+	// snapshot.Build. Nil means none.
+	ResponseHeaders []Header `json:"responseHeaders,omitempty"`
+	UpstreamHeaders []Header `json:"upstreamHeaders,omitempty"`
 	// HTTPRedirect is http-redirect-code: the status of ssl-redirect and
 	// from-to-www-redirect redirects, 301, 302, 307 or 308. 0 means the
 	// default, 308.
@@ -113,6 +133,8 @@ const (
 	DefaultHeaderBufferSize   = 8 << 10
 	// DefaultLimitConnStatus is limit-conn-status-code's default.
 	DefaultLimitConnStatus = 503
+	// DefaultLimitReqStatus is limit-req-status-code's default.
+	DefaultLimitReqStatus = 503
 	// DefaultKeepAlive is keep-alive's default, in seconds.
 	DefaultKeepAlive = 75
 	// DefaultKeepAliveRequests is keep-alive-requests' default.
@@ -171,6 +193,14 @@ func (g Global) KeepAliveSettings() (seconds, requests int) {
 // stands for the open-file limit's derivation, which the worker makes.
 func (g Global) WorkerConnections() int {
 	return valueOr(g.MaxWorkerConnections, DefaultMaxWorkerConnections)
+}
+
+// LimitReqStatusCode returns limit-req-status-code, 503 when unset.
+func (g Global) LimitReqStatusCode() int {
+	if g.LimitReqStatus == 0 {
+		return DefaultLimitReqStatus
+	}
+	return g.LimitReqStatus
 }
 
 // LimitConnStatusCode returns limit-conn-status-code, 503 when unset.
@@ -258,6 +288,11 @@ var globalMeta = []Meta{
 	{
 		Key: "limit-conn-status-code", Default: "503", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Status (400 to 599) of a request refused by `limit-connections`.",
+		Validate: func(v string) error { _, err := parseLimitConnStatus(v); return err },
+	},
+	{
+		Key: "limit-req-status-code", Default: "503", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Status (400 to 599) of a request refused by `limit-rps` or `limit-rpm`.",
 		Validate: func(v string) error { _, err := parseLimitConnStatus(v); return err },
 	},
 	{
@@ -416,6 +451,17 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	countKey("keep-alive-requests", &g.KeepAliveRequests)
 	countKey("max-worker-connections", &g.MaxWorkerConnections)
 	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })
+	globalKey(data, "limit-req-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitReqStatus = n })
+	globalKey(data, "add-headers", configMapRef, wrap, func(v string) { g.AddHeaders = v })
+	globalKey(data, "proxy-set-headers", configMapRef, wrap, func(v string) { g.ProxySetHeaders = v })
+	globalKey(data, "hide-headers", func(v string) ([]string, error) { return splitList(v), nil }, wrap, func(v []string) { g.HideHeaders = v })
+	if v, ok := data["global-allowed-response-headers"]; ok {
+		names, err := parseHeaderNames(v)
+		if err != nil {
+			wrap("global-allowed-response-headers", v, err)
+		}
+		g.AllowedResponseHeaders = names
+	}
 	globalKey(data, "http-redirect-code", parseHTTPRedirectCode, wrap, func(n int) { g.HTTPRedirect = n })
 	globalKey(data, "no-auth-locations", parseLocationList, wrap, func(l []string) { g.NoAuthLocations = l })
 	parseBlock(data, &g.Block, wrap)

@@ -29,7 +29,7 @@ var limitConnMeta = []Meta{
 	},
 	{
 		Key:      "limit-allowlist",
-		Doc:      "Comma-separated CIDRs or addresses (of the client address after the real-IP rules) that `limit-connections` does not apply to. An invalid value exempts nobody (fails closed), with a warning.",
+		Doc:      "Comma-separated CIDRs or addresses (of the client address after the real-IP rules) that `limit-connections`, `limit-rps` and `limit-rpm` do not apply to. An invalid value exempts nobody (fails closed), with a warning.",
 		Validate: validateSourceRange,
 	},
 	{
@@ -44,25 +44,35 @@ var limitConnMeta = []Meta{
 func parseConnLimit(get lookup, dst **ConnLimit, wrap func(key, value string, err error) error) []error {
 	var n int
 	errs := joinErrs(setParsed(get, wrap, "limit-connections", parseCount, &n))
+	allow, err := limitAllowlist(get, wrap)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if n > 0 {
+		*dst = &ConnLimit{Connections: n, Allowlist: allow}
+	}
+	return errs
+}
+
+// limitAllowlist reads limit-allowlist, else limit-whitelist: the clients
+// that limit-connections, limit-rps and limit-rpm do not count (nginx's geo
+// map of the Ingress's rate limit zones). An invalid list exempts nobody
+// and is returned as an error through wrap.
+func limitAllowlist(get lookup, wrap func(key, value string, err error) error) ([]string, error) {
 	key := "limit-allowlist"
 	v, ok := get(key)
 	if !ok {
 		key = "limit-whitelist"
 		v, ok = get(key)
 	}
-	var allow []string
-	if ok && v != "" {
-		prefixes, bad := parseSourceRangeList(v, true)
-		if len(bad) > 0 {
-			errs = append(errs, wrap(key, v, fmt.Errorf("invalid entries %q; nobody is exempt from limit-connections: the allowlist %w", bad, ErrFailsClosed)))
-		} else {
-			allow = prefixes
-		}
+	if !ok || v == "" {
+		return nil, nil
 	}
-	if n > 0 {
-		*dst = &ConnLimit{Connections: n, Allowlist: allow}
+	prefixes, bad := parseSourceRangeList(v, true)
+	if len(bad) > 0 {
+		return nil, wrap(key, v, fmt.Errorf("invalid entries %q; nobody is exempt from limit-connections, limit-rps and limit-rpm: the allowlist %w", bad, ErrFailsClosed))
 	}
-	return errs
+	return prefixes, nil
 }
 
 // parseLimitConnStatus accepts an HTTP error status, 400 to 599, as

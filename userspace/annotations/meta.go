@@ -109,7 +109,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta, authMeta, upstreamMeta, errorsMeta, tuningMeta, streamMeta, compressMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta, authMeta, upstreamMeta, errorsMeta, tuningMeta, streamMeta, compressMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of
@@ -166,6 +166,11 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseBalance(get, &cfg.Proxy.Balance, wrap)...)
 	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, true, "allowlist-source-range", "whitelist-source-range")...)
 	errs = append(errs, parseConnLimit(get, &cfg.Proxy.ConnLimit, wrap)...)
+	errs = append(errs, parseRateLimit(get, &cfg.Proxy.RateLimit, wrap)...)
+	errs = append(errs, parseLimitRate(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseCORS(get, &cfg.Proxy.CORS, wrap)...)
+	errs = append(errs, parseHeaders(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseMirror(get, &cfg.Proxy.Mirror, wrap)...)
 	errs = append(errs, parseAuth(get, &cfg.Proxy.Auth, wrap)...)
 	errs = append(errs, parseRegex(get, &cfg.UseRegex, wrap)...)
 	errs = append(errs, parseCanary(get, &cfg.Canary, wrap)...)
@@ -223,6 +228,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	errs = append(errs, parseRetryNonIdempotent(get, &p, wrap)...)
 	errs = append(errs, parseNextUpstream(get, &p, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
+	errs = append(errs, parseLimitRate(get, &p, wrap)...)
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, false, "whitelist-source-range")...)
 	errs = append(errs, parseRewriteDefaults(get, &p, wrap)...)
 	errs = append(errs, parseGlobalAuth(get, &p.Auth, wrap)...)

@@ -48,6 +48,29 @@ type Proxy struct {
 	// ConnLimit is limit-connections with limit-allowlist. Nil means no
 	// limit (the default). A pointer for the reason SourceRange is.
 	ConnLimit *ConnLimit `json:"connLimit,omitempty"`
+	// RateLimit is limit-rps and limit-rpm with limit-burst-multiplier and
+	// limit-allowlist. Nil means no limit (the default). A pointer for the
+	// reason SourceRange is.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// LimitRateKiB is limit-rate: the bandwidth of each response body, in
+	// KiB per second. 0 (the default) means none.
+	LimitRateKiB int `json:"limitRateKiB,omitempty"`
+	// LimitRateAfterKiB is limit-rate-after: the KiB of each response body
+	// sent before LimitRateKiB applies. Default 0.
+	LimitRateAfterKiB int `json:"limitRateAfterKiB,omitempty"`
+	// CORS is the enable-cors family. Nil means no CORS (the default). A
+	// pointer for the reason SourceRange is.
+	CORS *CORS `json:"cors,omitempty"`
+	// CustomHeaders is custom-headers. Nil means none (the default).
+	CustomHeaders *CustomHeaders `json:"customHeaders,omitempty"`
+	// ConnectionHeader is connection-proxy-header: the Connection header
+	// sent upstream. "" (the default) sends none.
+	ConnectionHeader string `json:"connectionHeader,omitempty"`
+	// AccessLogOff is enable-access-log "false": no access-log line for
+	// the route's requests. Default false.
+	AccessLogOff bool `json:"accessLogOff,omitempty"`
+	// Mirror is the mirror family. Nil means no mirror (the default).
+	Mirror *Mirror `json:"mirror,omitempty"`
 	// Auth is the authentication family (auth.go). Nil means none (the
 	// default, or the ConfigMap's global-auth-url). A pointer for the
 	// reason SourceRange is.

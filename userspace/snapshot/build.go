@@ -96,11 +96,12 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	}
 	b.index(objs)
 	defaults := b.configMapDefaults(objs.ConfigMaps)
+	global := b.global(objs.ConfigMaps)
 	ings := b.served(objs.IngressClasses, objs.Ingresses)
 	b.routes(ings, defaults)
 	b.defaultBackend(ings, defaults)
 
-	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: b.global(objs.ConfigMaps), Streams: b.streams(objs.ConfigMaps)}
+	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: global, Streams: b.streams(objs.ConfigMaps)}
 	tr := tls.prev
 	if tr == nil {
 		tlsIngs := ings
@@ -151,6 +152,9 @@ type builder struct {
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
 	keyBuf []byte
+	// allowedHeaders is global-allowed-response-headers
+	// (build_headers.go).
+	allowedHeaders []string
 	// wwwOwner is the Ingress that set from-to-www-redirect on each host
 	// with a RedirectFrom (build_rewrite.go).
 	wwwOwner map[string]ObjectRef
@@ -277,6 +281,8 @@ func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
 	data, ref, _ := b.configMap(cms)
 	g, errs := annotations.ParseGlobal(data)
 	b.warnConfigMap(ref, append(errs, annotations.CheckConfigMap(data)...))
+	b.allowedHeaders = g.AllowedResponseHeaders
+	b.globalHeaders(&g, ref) // build_headers.go
 	return g
 }
 
@@ -591,6 +597,9 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	be := Backend{Ingress: ing.ref, Service: sb.Name, Endpoints: []string{}, Proxy: ing.cfg.Proxy}
 	b.upstreamTLS(ing, &be)
 	b.errorBackend(ing, &be)
+	if !b.customHeaders(ing, &be) { // build_headers.go
+		return be, true
+	}
 	switch {
 	case sb.Port.Number != 0:
 		be.Port = strconv.Itoa(int(sb.Port.Number))

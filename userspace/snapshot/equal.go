@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"reflect"
 	"slices"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -76,7 +77,14 @@ func proxyEqual(a, b *annotations.Proxy) bool {
 	x.Rewrite, y.Rewrite = nil, nil
 	x.Auth, y.Auth = nil, nil
 	x.Upstream, y.Upstream = nil, nil
-	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) || !annotations.AuthEqual(a.Auth, b.Auth) || !annotations.UpstreamEqual(a.Upstream, b.Upstream) {
+	x.RateLimit, y.RateLimit = nil, nil
+	x.CORS, y.CORS = nil, nil
+	x.CustomHeaders, y.CustomHeaders = nil, nil
+	x.Mirror, y.Mirror = nil, nil
+	if x != y || !ptrEqual(a.Balance, b.Balance) || !ptrEqual(a.Rewrite, b.Rewrite) || !annotations.AuthEqual(a.Auth, b.Auth) ||
+		!annotations.UpstreamEqual(a.Upstream, b.Upstream) ||
+		!deepPtrEqual(a.RateLimit, b.RateLimit) || !deepPtrEqual(a.CORS, b.CORS) ||
+		!deepPtrEqual(a.CustomHeaders, b.CustomHeaders) || !deepPtrEqual(a.Mirror, b.Mirror) {
 		return false
 	}
 	if c, d := a.ConnLimit, b.ConnLimit; c == nil || d == nil {
@@ -99,6 +107,15 @@ func ptrEqual[T comparable](a, b *T) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// deepPtrEqual is ptrEqual for values with slices (nil and empty slices
+// differ, as in strsEqual).
+func deepPtrEqual[T any](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return reflect.DeepEqual(*a, *b)
 }
 
 func strsEqual(a, b []string) bool {

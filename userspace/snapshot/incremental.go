@@ -26,7 +26,9 @@ import (
 // Ingress among 10 000 instead of a full build's tens.
 //
 // A ConfigMap other than the controller's (Options.ConfigMap) or a Secret
-// rebuilds the Ingresses whose auth annotations name it. A change it
+// rebuilds the Ingresses whose auth annotations or custom-headers name it;
+// one the controller's add-headers or proxy-set-headers names is a full
+// Build. A change it
 // cannot scope (the controller's, TCP or UDP services' ConfigMap or an IngressClass, an Ingress with
 // spec.defaultBackend before or after the change or using a changed Service,
 // a Service a Stream forwards to or one of its EndpointSlices,
@@ -165,7 +167,7 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 				delete(bl.tlsSecrets, sec)
 			}
 		}
-		secs, cms := authObjectsOf(old.Namespace, old.Annotations)
+		secs, cms := objectsOf(old.Namespace, old.Annotations) // build_headers.go
 		for _, sec := range secs {
 			delete(bl.secretUsers[sec], k)
 		}
@@ -200,7 +202,7 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	for _, sec := range tlsSecretsOf(ing) {
 		bl.tlsSecrets[sec]++
 	}
-	secs, cms := authObjectsOf(ing.Namespace, ing.Annotations)
+	secs, cms := objectsOf(ing.Namespace, ing.Annotations)
 	for _, sec := range secs {
 		addTo(bl.secretUsers, sec, k)
 	}
@@ -362,7 +364,8 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			if _, name, ok := strings.Cut(ctl, "/"); ok {
 				ctl = name
 			}
-			if ctl != "" && ref.Name == ctl || k.namespace+"/"+k.name == bl.opts.TCPServices || k.namespace+"/"+k.name == bl.opts.UDPServices {
+			if ctl != "" && ref.Name == ctl || k.namespace+"/"+k.name == bl.opts.TCPServices || k.namespace+"/"+k.name == bl.opts.UDPServices ||
+				bl.prev != nil && namesGlobalHeaders(&bl.prev.Global, ref.Name) {
 				return nil, false
 			}
 			for i := range bl.configMapUsers[k] {

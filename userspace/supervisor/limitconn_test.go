@@ -112,9 +112,39 @@ func (hb *heldBackend) release() {
 // limitedManifest is supervisortest.Manifest for app.test with
 // limit-connections n.
 func limitedManifest(port, n int) string {
+	return annotatedManifest(port, "limit-connections", strconv.Itoa(n))
+}
+
+// annotatedManifest is supervisortest.Manifest for app.test with the
+// annotation key (without its prefix) set to value.
+func annotatedManifest(port int, key, value string) string {
 	return strings.Replace(supervisortest.Manifest("app.test", "a", "127.0.0.1", port),
 		"metadata: {name: app, namespace: default}",
-		`metadata: {name: app, namespace: default, annotations: {nginx.ingress.kubernetes.io/limit-connections: "`+strconv.Itoa(n)+`"}}`, 1)
+		`metadata: {name: app, namespace: default, annotations: {nginx.ingress.kubernetes.io/`+key+`: "`+value+`"}}`, 1)
+}
+
+// TestLimitRPMAcrossWorkers: limit-rpm 1 (burst 5) holds for the node,
+// not per worker: of 20 requests from 127.0.0.1 on connections of their
+// own, spread over two workers, 6 get 200 and 14 get 503.
+func TestLimitRPMAcrossWorkers(t *testing.T) {
+	cores := twoCores(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	t.Cleanup(srv.Close)
+	r := start(t, cores, annotatedManifest(backendPort(srv), "limit-rpm", "1"))
+	count := map[int]int{}
+	for range 20 {
+		count[statusOf(r.sup.HTTPAddr())]++
+	}
+	per := map[string]float64{}
+	for k, v := range r.metric("weir_worker_connections_total") {
+		per[strings.SplitN(k, ",", 2)[0]] += v
+	}
+	if count[200] != 6 || count[503] != 14 {
+		t.Errorf("limit-rpm 1, 20 requests over the workers (connections %v): statuses %v, want 6 × 200 and 14 × 503", per, count)
+	}
+	if len(per) < 2 {
+		t.Skipf("the connections all landed on one worker (%v): the node-wide count was not exercised", per)
+	}
 }
 
 // statusOf sends GET / with Host app.test to addr on a connection of its

@@ -1,0 +1,92 @@
+package proxy
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// compiledCORS is an annotations.CORS ready for requests.
+type compiledCORS struct {
+	any    bool           // cors-allow-origin "*"
+	origin *regexp.Regexp // the origins; nil: none matches
+	// header are the headers of a matching request's response, but
+	// Access-Control-Allow-Origin.
+	header http.Header
+}
+
+// compileCORS builds ingress-nginx's origin match (buildCorsOriginRegex):
+// each origin literal, its first "*" one DNS label, without regard to
+// case. ingress-nginx anchors the alternation at the end only; Weir
+// anchors it at both ends, so that "https://evil.test/https://a.test"
+// does not pass for "https://a.test".
+func compileCORS(c *annotations.CORS) *compiledCORS {
+	cc := &compiledCORS{header: http.Header{}}
+	var alts []string
+	for _, o := range c.AllowOrigin {
+		if o == "*" {
+			cc.any = true
+			break
+		}
+		alts = append(alts, "("+strings.Replace(regexp.QuoteMeta(o), `\*`, `[A-Za-z0-9\-]+`, 1)+")")
+	}
+	if !cc.any && len(alts) > 0 {
+		cc.origin = regexp.MustCompile("(?i)^(" + strings.Join(alts, "|") + ")$")
+	}
+	h := cc.header
+	if c.AllowCredentials {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
+	h.Set("Access-Control-Allow-Methods", c.AllowMethods)
+	h.Set("Access-Control-Allow-Headers", c.AllowHeaders)
+	if c.ExposeHeaders != "" {
+		h.Set("Access-Control-Expose-Headers", c.ExposeHeaders)
+	}
+	h.Set("Access-Control-Max-Age", strconv.Itoa(c.MaxAge))
+	return cc
+}
+
+// cors applies the route's enable-cors: for a request whose Origin
+// matches (any request with cors-allow-origin "*") it sets the
+// Access-Control-* headers, kept in ex for the upstream's response
+// (responseHeaders), and answers an OPTIONS request 204 at once, returning
+// true. A request that does not match gets nothing and goes on, OPTIONS
+// included.
+func (p *Proxy) cors(w http.ResponseWriter, r *http.Request, route *router.Route, ex *exchange) bool {
+	// more_set_headers applies to every response, Weir's own (the 204
+	// below, refusals, errors) included.
+	p.routeHeaders(w.Header(), route)
+	c := route.Backend.Proxy.CORS
+	if c == nil {
+		return false
+	}
+	cc := p.corsCache.get(c, compileCORS)
+	origin := "*"
+	if !cc.any {
+		origin = r.Header.Get("Origin")
+		if cc.origin == nil || !cc.origin.MatchString(origin) {
+			return false
+		}
+	}
+	ex.cors, ex.corsOrigin = cc, origin
+	setCORS(w.Header(), cc, origin)
+	if r.Method != http.MethodOptions {
+		return false
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/plain charset=UTF-8")
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+func setCORS(h http.Header, cc *compiledCORS, origin string) {
+	h.Set("Access-Control-Allow-Origin", origin)
+	for k, v := range cc.header {
+		h[k] = v
+	}
+}

@@ -1,0 +1,115 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+func corsOf(origins ...string) *annotations.CORS {
+	return &annotations.CORS{AllowOrigin: origins, AllowMethods: annotations.DefaultCORSAllowMethods,
+		AllowHeaders: annotations.DefaultCORSAllowHeaders, AllowCredentials: true, MaxAge: annotations.DefaultCORSMaxAge}
+}
+
+// TestCORS: nginx.tmpl's CORS block: a matching Origin (case aside, "*."
+// one label) gets the Access-Control-* headers, over the upstream's; its
+// OPTIONS gets 204 from Weir, before the allow-list; another origin gets
+// nothing and its OPTIONS reaches the upstream.
+func TestCORS(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Access-Control-Allow-Origin", "https://upstream.test")
+		io.WriteString(w, "ok")
+	})
+	c := corsOf("https://a.test", "https://*.b.test")
+	c.ExposeHeaders = "X-Total"
+	_, srv := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{addr(up)}, func(p *annotations.Proxy) {
+		p.CORS = c
+		p.SourceRange = &annotations.SourceRange{Allow: []string{"192.0.2.0/24"}} // refuses 127.0.0.1
+	})))
+	send := func(method, origin string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+"/", nil)
+		req.Host = "app.test"
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := client(t).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	want := func(origin string) http.Header {
+		return http.Header{
+			"Access-Control-Allow-Origin":      {origin},
+			"Access-Control-Allow-Credentials": {"true"},
+			"Access-Control-Allow-Methods":     {"GET, PUT, POST, DELETE, PATCH, OPTIONS"},
+			"Access-Control-Allow-Headers":     {"DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization"},
+			"Access-Control-Expose-Headers":    {"X-Total"},
+			"Access-Control-Max-Age":           {"1728000"},
+		}
+	}
+	corsHeaders := func(h http.Header) http.Header {
+		out := http.Header{}
+		for k, v := range h {
+			if len(k) > 15 && k[:15] == "Access-Control-" {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	resp := send(http.MethodOptions, "https://x.b.test")
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Content-Type") != "text/plain charset=UTF-8" {
+		t.Errorf("preflight: %d, Content-Type %q; want 204, text/plain charset=UTF-8", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if diff := cmp.Diff(want("https://x.b.test"), corsHeaders(resp.Header)); diff != "" {
+		t.Errorf("preflight headers (-want +got):\n%s", diff)
+	}
+	resp = send(http.MethodGet, "HTTPS://A.test")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("GET from a matching origin, client outside the allow-list: %d, want 403", resp.StatusCode)
+	}
+	if diff := cmp.Diff(want("HTTPS://A.test"), corsHeaders(resp.Header)); diff != "" {
+		t.Errorf("403's headers (-want +got):\n%s", diff)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("the upstream was reached %d times", hits.Load())
+	}
+
+	_, open := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{addr(up)}, func(p *annotations.Proxy) { p.CORS = c })))
+	srv = open
+	resp = send(http.MethodGet, "https://a.test")
+	if diff := cmp.Diff(want("https://a.test"), corsHeaders(resp.Header)); resp.StatusCode != 200 || diff != "" {
+		t.Errorf("GET from a matching origin: %d, headers (-want +got):\n%s", resp.StatusCode, diff)
+	}
+	for _, origin := range []string{"https://evil.test", "https://x.y.b.test", "https://a.test.evil", "http://a.test", ""} {
+		before := hits.Load()
+		resp = send(http.MethodOptions, origin)
+		got := corsHeaders(resp.Header)
+		if resp.StatusCode != 200 || hits.Load() != before+1 || len(got) != 1 || got.Get("Access-Control-Allow-Origin") != "https://upstream.test" {
+			t.Errorf("OPTIONS from %q: %d, upstream reached %v, CORS headers %v; want the upstream's answer alone", origin, resp.StatusCode, hits.Load() > before, got)
+		}
+	}
+
+	star := corsOf("*")
+	star.AllowCredentials = false
+	_, any := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{addr(up)}, func(p *annotations.Proxy) { p.CORS = star })))
+	srv = any
+	resp = send(http.MethodOptions, "")
+	w := want("*")
+	w.Del("Access-Control-Allow-Credentials")
+	w.Del("Access-Control-Expose-Headers")
+	if diff := cmp.Diff(w, corsHeaders(resp.Header)); resp.StatusCode != 204 || diff != "" {
+		t.Errorf("cors-allow-origin *, OPTIONS without Origin: %d, headers (-want +got):\n%s", resp.StatusCode, diff)
+	}
+}

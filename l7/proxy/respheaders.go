@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"net/http"
+	"net/textproto"
+
+	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// routeHeaders sets add-headers and the route's custom-headers on h.
+func (p *Proxy) routeHeaders(h http.Header, route *router.Route) {
+	setHeaders(h, p.liveGlobal().ResponseHeaders)
+	if ch := route.Backend.Proxy.CustomHeaders; ch != nil {
+		setHeaders(h, ch.Headers)
+	}
+}
+
+// responseHeaders edits an upstream's response header h once the
+// upstream's fields are in it, as nginx's proxy_hide_header and
+// more_set_headers: hide-headers are removed, then add-headers,
+// custom-headers and the CORS headers (cors.go) are set, replacing the
+// upstream's.
+func (p *Proxy) responseHeaders(ex *exchange, h http.Header) {
+	g := p.liveGlobal()
+	for _, k := range g.HideHeaders {
+		h.Del(k)
+	}
+	p.routeHeaders(h, ex.route)
+	if ex.cors != nil {
+		setCORS(h, ex.cors, ex.corsOrigin)
+	}
+}
+
+// requestHeaders edits the request to the upstream, after Weir's own
+// forwarding headers: connection-proxy-header, then proxy-set-headers (an
+// empty value removes the header: nginx sends none).
+func (p *Proxy) requestHeaders(ex *exchange, out *http.Request) {
+	if c := ex.route.Backend.Proxy.ConnectionHeader; c != "" {
+		out.Header.Set("Connection", c)
+	}
+	for _, hd := range p.liveGlobal().UpstreamHeaders {
+		switch k := textproto.CanonicalMIMEHeaderKey(hd.Name); {
+		case hd.Value == "" && k == "User-Agent":
+			out.Header.Set(k, "") // as outgoing: Go's default is not sent
+		case hd.Value == "":
+			out.Header.Del(k)
+		default:
+			out.Header.Set(k, hd.Value)
+		}
+	}
+}
+
+func setHeaders(h http.Header, hs []annotations.Header) {
+	for _, hd := range hs {
+		h[textproto.CanonicalMIMEHeaderKey(hd.Name)] = []string{hd.Value}
+	}
+}

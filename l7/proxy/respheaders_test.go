@@ -1,0 +1,84 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// TestConfiguredHeaders: hide-headers removes the upstream's header,
+// add-headers and custom-headers replace the upstream's; proxy-set-headers
+// and connection-proxy-header reach the upstream, values literal, an empty
+// value removing the header; enable-access-log "false" writes no line.
+func TestConfiguredHeaders(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Powered-By", "php")
+		h.Set("X-Frame-Options", "SAMEORIGIN")
+		h.Set("My-Header", "upstream")
+		h["Got-Connection"] = r.Header["Connection"]
+		h["Got-X-Client"] = r.Header["X-Client"]
+		h["Got-User-Agent"] = r.Header["User-Agent"]
+		io.WriteString(w, "ok")
+	})
+	quiet := backendOf("quiet", []string{addr(up)}, func(p *annotations.Proxy) {
+		p.CustomHeaders = &annotations.CustomHeaders{ConfigMap: "default/custom", Headers: []annotations.Header{{Name: "My-Header", Value: "42"}}}
+		p.ConnectionHeader = "keep-alive"
+		p.AccessLogOff = true
+	})
+	loud := backendOf("loud", []string{addr(up)})
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "quiet.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: quiet}}},
+		{Host: "loud.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: loud}}},
+	}}
+	s.Global.HideHeaders = []string{"x-powered-by"}
+	s.Global.ResponseHeaders = []annotations.Header{{Name: "X-Frame-Options", Value: "DENY"}}
+	s.Global.UpstreamHeaders = []annotations.Header{{Name: "X-Client", Value: "$remote_addr"}, {Name: "User-Agent", Value: ""}}
+	var logs bytes.Buffer
+	p, srv := front(t, Options{AccessLog: &logs}, s)
+	_ = p
+	c := client(t)
+	res := get(t, c, srv, "quiet.test", "/")
+	if res.err != nil || res.status != 200 {
+		t.Fatalf("GET: %d, %v", res.status, res.err)
+	}
+	h := res.header
+	checks := []struct {
+		name string
+		want []string
+	}{
+		{"X-Powered-By", nil},
+		{"X-Frame-Options", []string{"DENY"}},
+		{"My-Header", []string{"42"}},
+		{"Got-Connection", []string{"keep-alive"}},
+		{"Got-X-Client", []string{"$remote_addr"}},
+		{"Got-User-Agent", nil},
+	}
+	for _, c := range checks {
+		if got := h[c.name]; strings.Join(got, "|") != strings.Join(c.want, "|") || (got == nil) != (c.want == nil) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	if res := get(t, c, srv, "loud.test", "/"); res.status != 200 || res.header.Get("My-Header") != "upstream" || res.header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("route without custom-headers: %d, My-Header %q, X-Frame-Options %q; want the upstream's and DENY", res.status, res.header.Get("My-Header"), res.header.Get("X-Frame-Options"))
+	}
+	// Weir's own responses carry them too (more_set_headers).
+	denied := quiet
+	denied.Proxy.SourceRange = &annotations.SourceRange{Allow: []string{"192.0.2.0/24"}}
+	s2 := snap(2, "denied.test", denied)
+	s2.Global = s.Global
+	_, dsrv := front(t, Options{}, s2)
+	if res := get(t, c, dsrv, "denied.test", "/"); res.status != 403 || res.header.Get("X-Frame-Options") != "DENY" || res.header.Get("My-Header") != "42" {
+		t.Errorf("403 of the allow-list: %d, X-Frame-Options %q, My-Header %q; want DENY and 42", res.status, res.header.Get("X-Frame-Options"), res.header.Get("My-Header"))
+	}
+	waitFor(t, "the access-log line of loud.test", func() bool { return strings.Contains(logs.String(), `"loud.test"`) })
+	if strings.Contains(logs.String(), "quiet.test") {
+		t.Errorf("enable-access-log false: a line was written:\n%s", logs.String())
+	}
+}

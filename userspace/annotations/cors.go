@@ -1,0 +1,140 @@
+package annotations
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// CORS is the enable-cors family, as ingress-nginx's CORS block of
+// nginx.tmpl: for a request whose Origin matches AllowOrigin the response
+// carries the Access-Control-* headers (replacing the upstream's), and an
+// OPTIONS request is answered 204 at once (nginx's rewrite phase, before
+// the limits, the allow-lists and the redirects).
+type CORS struct {
+	// AllowOrigin is cors-allow-origin: ["*"] (any origin, answered
+	// "Access-Control-Allow-Origin: *", the default), or origins matched
+	// without regard to case, each with at most one "*" standing for one
+	// DNS label ("https://*.example.com"). Empty matches no origin.
+	AllowOrigin []string `json:"allowOrigin"`
+	// AllowMethods is cors-allow-methods. Default "GET, PUT, POST, DELETE,
+	// PATCH, OPTIONS".
+	AllowMethods string `json:"allowMethods"`
+	// AllowHeaders is cors-allow-headers. Default
+	// DefaultCORSAllowHeaders.
+	AllowHeaders string `json:"allowHeaders"`
+	// ExposeHeaders is cors-expose-headers. Default "" (no header).
+	ExposeHeaders string `json:"exposeHeaders,omitempty"`
+	// AllowCredentials is cors-allow-credentials. Default true.
+	AllowCredentials bool `json:"allowCredentials"`
+	// MaxAge is cors-max-age, in seconds. Default 1728000.
+	MaxAge int `json:"maxAge"`
+}
+
+// The defaults of the CORS family, ingress-nginx's.
+const (
+	DefaultCORSAllowMethods = "GET, PUT, POST, DELETE, PATCH, OPTIONS"
+	DefaultCORSAllowHeaders = "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization"
+	DefaultCORSMaxAge       = 1728000
+)
+
+// ingress-nginx's validation of the CORS values (cors/main.go).
+var (
+	corsOriginRegex  = regexp.MustCompile(`^([a-z]+://(\*\.)?[A-Za-z0-9\-.]*(:\d+)?|\*|null)?$`)
+	corsMethodsRegex = regexp.MustCompile(`^([A-Za-z]+,?\s?)+$`)
+	corsHeadersRegex = regexp.MustCompile(`^[A-Za-z0-9-_, ]*$`)
+	corsExposeRegex  = regexp.MustCompile(`^(([A-Za-z0-9\-\_]+|\*),?\s?)+$`)
+)
+
+func matching(re *regexp.Regexp, what string) func(string) error {
+	return func(v string) error {
+		if !re.MatchString(v) {
+			return fmt.Errorf("must be %s", what)
+		}
+		return nil
+	}
+}
+
+var (
+	validateCORSMethods = matching(corsMethodsRegex, "a comma-separated list of methods")
+	validateCORSHeaders = matching(corsHeadersRegex, "a comma-separated list of header names")
+	corsExposeList      = matching(corsExposeRegex, `a comma-separated list of header names or "*"`)
+)
+
+// validateCORSExpose accepts "" (no header) or a list.
+func validateCORSExpose(v string) error {
+	if v == "" {
+		return nil
+	}
+	return corsExposeList(v)
+}
+
+// corsMeta is the metadata table of the enable-cors family.
+var corsMeta = []Meta{
+	{Key: "enable-cors", Default: "false", Doc: "Answers CORS: the `Access-Control-*` headers on the responses to a matching `Origin` (replacing the upstream's), and `204` to its `OPTIONS` requests at once, before limits, allow-lists and redirects, as ingress-nginx's CORS block.", Validate: func(v string) error { _, err := parseBool(v); return err }},
+	{Key: "cors-allow-origin", Default: "*", Doc: "Comma-separated origins (`https://app.example.com`, `https://*.example.com` for one label, `http://localhost:8080`), matched without regard to case; `*` is any origin and answers `Access-Control-Allow-Origin: *`. An invalid entry is skipped with a warning (ingress-nginx falls back to `*` when the whole value is invalid: Weir then matches no origin).", Validate: validateCORSOrigins},
+	{Key: "cors-allow-methods", Default: DefaultCORSAllowMethods, Doc: "`Access-Control-Allow-Methods`. An invalid value is the default, with a warning.", Validate: validateCORSMethods},
+	{Key: "cors-allow-headers", Default: DefaultCORSAllowHeaders, Doc: "`Access-Control-Allow-Headers`. An invalid value is the default, with a warning.", Validate: validateCORSHeaders},
+	{Key: "cors-expose-headers", Doc: "`Access-Control-Expose-Headers`; none when empty. An invalid value is none, with a warning.", Validate: validateCORSExpose},
+	{Key: "cors-allow-credentials", Default: "true", Doc: "Sends `Access-Control-Allow-Credentials: true`.", Validate: func(v string) error { _, err := parseBool(v); return err }},
+	{Key: "cors-max-age", Default: "1728000", Doc: "`Access-Control-Max-Age`, in seconds. An invalid value is the default, with a warning.", Validate: func(v string) error { _, err := parseCount(v); return err }},
+}
+
+// parseCORSOrigins splits cors-allow-origin; bad are the entries skipped.
+func parseCORSOrigins(v string) (origins, bad []string) {
+	origins = []string{}
+	for _, o := range strings.Split(v, ",") {
+		o = strings.TrimSpace(o)
+		switch {
+		case o == "":
+		case o == "*":
+			return []string{"*"}, bad
+		case !corsOriginRegex.MatchString(o):
+			bad = append(bad, o)
+		default:
+			origins = append(origins, o)
+		}
+	}
+	return origins, bad
+}
+
+func validateCORSOrigins(v string) error {
+	if _, bad := parseCORSOrigins(v); len(bad) > 0 {
+		return fmt.Errorf("invalid origins %q", bad)
+	}
+	return nil
+}
+
+// parseCORS reads the enable-cors family into dst (nil: no CORS).
+func parseCORS(get lookup, dst **CORS, wrap func(key, value string, err error) error) []error {
+	var on bool
+	errs := joinErrs(setParsed(get, wrap, "enable-cors", parseBool, &on))
+	c := &CORS{AllowOrigin: []string{"*"}, AllowMethods: DefaultCORSAllowMethods, AllowHeaders: DefaultCORSAllowHeaders, AllowCredentials: true, MaxAge: DefaultCORSMaxAge}
+	// A blank value is ingress-nginx's missing one: the default.
+	raw := get
+	get = func(key string) (string, bool) {
+		v, ok := raw(key)
+		return v, ok && strings.TrimSpace(v) != ""
+	}
+	if v, ok := get("cors-allow-origin"); ok {
+		var bad []string
+		c.AllowOrigin, bad = parseCORSOrigins(v)
+		if len(bad) > 0 {
+			errs = append(errs, wrap("cors-allow-origin", v, fmt.Errorf("invalid origins %q skipped", bad)))
+		}
+	}
+	text := func(key string, validate func(string) error, dst *string) error {
+		return setParsed(get, wrap, key, func(v string) (string, error) { return v, validate(v) }, dst)
+	}
+	errs = append(errs, joinErrs(
+		text("cors-allow-methods", validateCORSMethods, &c.AllowMethods),
+		text("cors-allow-headers", validateCORSHeaders, &c.AllowHeaders),
+		text("cors-expose-headers", validateCORSExpose, &c.ExposeHeaders),
+		setParsed(get, wrap, "cors-allow-credentials", parseBool, &c.AllowCredentials),
+		setParsed(get, wrap, "cors-max-age", parseCount, &c.MaxAge),
+	)...)
+	if on {
+		*dst = c
+	}
+	return errs
+}

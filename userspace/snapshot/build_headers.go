@@ -1,0 +1,136 @@
+package snapshot
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// ReasonInvalidHeaders is the warning of a custom-headers ConfigMap that
+// cannot be used: the Ingress's routes answer 503.
+const ReasonInvalidHeaders = "InvalidHeaders"
+
+// lookupConfigMap returns the data of the ConfigMap ref ("namespace/name",
+// or a name in namespace ns) and its reference.
+func (b *builder) lookupConfigMap(ref, ns string) (map[string]string, ObjectRef, bool) {
+	cmNS, name, ok := strings.Cut(ref, "/")
+	if !ok {
+		cmNS, name = ns, ref
+	}
+	obj := ObjectRef{Kind: "ConfigMap", Namespace: cmNS, Name: name}
+	cm := b.auth.configMaps[nsName{cmNS, name}] // indexed by indexAuth
+	if cm == nil {
+		return nil, obj, false
+	}
+	return cm.Data, obj, true
+}
+
+// headersOf returns data as Headers sorted by name.
+func headersOf(data map[string]string) []annotations.Header {
+	hs := make([]annotations.Header, 0, len(data))
+	for k, v := range data {
+		hs = append(hs, annotations.Header{Name: k, Value: v})
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i].Name < hs[j].Name })
+	return hs
+}
+
+// globalHeaders fills the ResponseHeaders and UpstreamHeaders of g from
+// the ConfigMaps add-headers and proxy-set-headers name; a missing one
+// gives none, with a warning on the controller ConfigMap, as ingress-nginx.
+func (b *builder) globalHeaders(g *annotations.Global, controller ObjectRef) {
+	for _, h := range []struct {
+		key, ref string
+		dst      *[]annotations.Header
+	}{{"add-headers", g.AddHeaders, &g.ResponseHeaders}, {"proxy-set-headers", g.ProxySetHeaders, &g.UpstreamHeaders}} {
+		if h.ref == "" {
+			continue
+		}
+		data, obj, ok := b.lookupConfigMap(h.ref, controller.Namespace)
+		if !ok {
+			b.warn(controller, ReasonConfigMapNotFound, "configmap key %s: configmap %s/%s not found; no header set", h.key, obj.Namespace, obj.Name)
+			continue
+		}
+		hs := headersOf(data)
+		for _, hd := range hs {
+			if badHeader(hd) {
+				b.warn(obj, ReasonInvalidConfigMapValue, "header %q (configmap key %s): invalid name or value; skipped", hd.Name, h.key)
+			}
+		}
+		*h.dst = slices.DeleteFunc(hs, badHeader)
+	}
+}
+
+// customHeaders resolves the custom-headers ConfigMap of be: its headers,
+// or, when it is missing or one of its headers is invalid or not in
+// global-allowed-response-headers, Invalid and Unavailable (the routes
+// answer 503, as ingress-nginx denies the location) with a warning; it then
+// returns false.
+func (b *builder) customHeaders(ing *ingress, be *Backend) bool {
+	ch := be.Proxy.CustomHeaders
+	if ch == nil {
+		return true
+	}
+	resolved := &annotations.CustomHeaders{ConfigMap: ch.ConfigMap}
+	data, obj, ok := b.lookupConfigMap(ch.ConfigMap, ing.obj.Namespace)
+	if !ok {
+		resolved.Invalid = fmt.Sprintf("configmap %s/%s not found", obj.Namespace, obj.Name)
+	}
+	for _, h := range headersOf(data) {
+		if err := annotations.CheckHeader(h.Name, h.Value); err != nil {
+			resolved.Invalid = fmt.Sprintf("configmap %s/%s: %v", obj.Namespace, obj.Name, err)
+			break
+		}
+		if !slices.Contains(b.allowedHeaders, h.Name) {
+			resolved.Invalid = fmt.Sprintf("configmap %s/%s: header %s is not in global-allowed-response-headers", obj.Namespace, obj.Name, h.Name)
+			break
+		}
+	}
+	be.Proxy.CustomHeaders = resolved
+	if resolved.Invalid != "" {
+		be.Unavailable = "custom-headers: " + resolved.Invalid
+		b.warn(ing.ref, ReasonInvalidHeaders, "custom-headers: %s; its routes answer 503", resolved.Invalid)
+		return false
+	}
+	resolved.Headers = headersOf(data)
+	return true
+}
+
+// badHeader reports a header of add-headers or proxy-set-headers that
+// cannot be sent: a name of other than letters, digits, '-' and '_', or a
+// line break in the value.
+func badHeader(hd annotations.Header) bool {
+	return !annotations.ValidHeaderName(hd.Name) || strings.ContainsAny(hd.Value, "\r\n")
+}
+
+// objectsOf is authObjectsOf with the ConfigMap of custom-headers: the
+// objects whose change rebuilds the Ingress (a Builder's scope).
+func objectsOf(ns string, ann map[string]string) (secrets, configMaps []nsName) {
+	secrets, configMaps = authObjectsOf(ns, ann)
+	if ref := strings.TrimSpace(ann[annotations.Prefix+"custom-headers"]); ref != "" {
+		cmNS, name, ok := strings.Cut(ref, "/")
+		if !ok {
+			cmNS, name = ns, ref
+		}
+		configMaps = append(configMaps, nsName{cmNS, name})
+	}
+	return secrets, configMaps
+}
+
+// namesGlobalHeaders reports whether g's add-headers or proxy-set-headers
+// names a ConfigMap called name (in any namespace, to be safe): its change
+// changes Global, a full build.
+func namesGlobalHeaders(g *annotations.Global, name string) bool {
+	for _, ref := range []string{g.AddHeaders, g.ProxySetHeaders} {
+		if _, n, ok := strings.Cut(ref, "/"); ok {
+			ref = n
+		}
+		if ref != "" && ref == name {
+			return true
+		}
+	}
+	return false
+}
