@@ -18,8 +18,8 @@ import (
 
 // runIdle opens -n keep-alive connections to -addr (TLS 1.3 with -tls), has
 // each make one GET and read its answer, prints "open N" on standard output
-// once all are idle, and holds them until standard input closes, SIGINT or
-// SIGTERM. The proxy then holds N idle keep-alive connections: its memory
+// once all are idle, and holds them until SIGINT, SIGTERM or -hold has
+// passed. The proxy then holds N idle keep-alive connections: its memory
 // growth divided by N is its cost per idle connection.
 func runIdle(args []string) error {
 	fs := flag.NewFlagSet("benchtool idle", flag.ContinueOnError)
@@ -31,6 +31,7 @@ func runIdle(args []string) error {
 		useTLS  = fs.Bool("tls", false, "TLS 1.3 (certificate not verified)")
 		par     = fs.Int("parallel", 32, "connections opened at a time")
 		timeout = fs.Duration("timeout", 2*time.Minute, "bound on opening them all")
+		hold    = fs.Duration("hold", 10*time.Minute, "bound on holding them open")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,11 +92,9 @@ func runIdle(args []string) error {
 		return fmt.Errorf("open %d connections to %s: %w", *n, *addr, err)
 	}
 	fmt.Printf("open %d\n", *n)
-	done := make(chan struct{})
-	go func() { io.Copy(io.Discard, os.Stdin); close(done) }()
 	select {
 	case <-ctx.Done():
-	case <-done:
+	case <-time.After(*hold):
 	}
 	return nil
 }

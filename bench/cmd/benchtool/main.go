@@ -3,7 +3,7 @@
 // parser and the report writer. Each is a subcommand:
 //
 //	benchtool backend -listen 127.0.0.1:9000
-//	benchtool idle -addr 127.0.0.1:8080 -host bench.local -n 10000 [-tls]
+//	benchtool idle -addr 127.0.0.1:8080 -host bench.local -n 10000 [-tls] [-hold 10m]
 //	wrk --latency ... | benchtool wrk
 //	benchtool report -in runs.tsv -out bench/results -date 2026-12-05 -about "..."
 //
