@@ -87,13 +87,13 @@ func runReport(args []string, stdout io.Writer) error {
 		return err
 	}
 	var summary strings.Builder
-	fmt.Fprintf(&summary, "# Weir benchmark summary, %s\n\n%s\n\nMedians over the rounds; ×nginx is the median's ratio to nginx's.\n", *date, *about)
+	fmt.Fprintf(&summary, "# Weir benchmark summary, %s\n\n%s\n\nMedians over the rounds (min–max); ×nginx is the median's ratio to nginx's.\n", *date, *about)
 	for _, sc := range uniq(runs, func(r run) string { return r.Scenario }) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "# %s, %s\n\n%s\n", scenarioTitle(sc), *date, *about)
-		writeScenario(&b, runs, sc, true, "##")
+		writeScenario(&b, runs, sc, "##")
 		fmt.Fprintf(&summary, "\n## %s\n", scenarioTitle(sc))
-		writeScenario(&summary, runs, sc, false, "###")
+		writeScenario(&summary, runs, sc, "###")
 		if *out != "" {
 			name := filepath.Join(*out, *date+"-"+sc+".md")
 			if err := os.WriteFile(name, []byte(b.String()), 0o644); err != nil {
@@ -170,10 +170,11 @@ func summarize(vs []float64) stat {
 	return stat{Median: m, Min: s[0], Max: s[len(s)-1], N: len(s)}
 }
 
-// writeScenario writes one Markdown table per row of scenario sc, a line
-// per target: each metric's median (and with spread, its min–max over the
-// rounds), and for ratio metrics the median's ratio to the baseline's.
-func writeScenario(w io.Writer, runs []run, sc string, spread bool, heading string) {
+// writeScenario writes one Markdown table per row of scenario sc under
+// heading, a line per target: each metric's median and, over more than one
+// round, its min–max; for ratio metrics the median's ratio to the
+// baseline's.
+func writeScenario(w io.Writer, runs []run, sc string, heading string) {
 	unit := scenarios[sc].unit
 	if unit == "" {
 		unit = "request"
@@ -217,7 +218,7 @@ func writeScenario(w io.Writer, runs []run, sc string, spread bool, heading stri
 					fmt.Fprint(w, " – |")
 				case m.sum:
 					fmt.Fprintf(w, " %.0f |", st.Median*float64(st.N)*m.scale)
-				case spread && st.N > 1:
+				case st.N > 1:
 					fmt.Fprintf(w, " %s (%s–%s) |", formatNum(st.Median*m.scale), formatNum(st.Min*m.scale), formatNum(st.Max*m.scale))
 				default:
 					fmt.Fprintf(w, " %s |", formatNum(st.Median*m.scale))
