@@ -525,13 +525,19 @@ rotated() {
 
 # --- run -----------------------------------------------------------------------
 DATE=$(date -u +%Y-%m-%d)
-versions="Weir $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+versions="Weir $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "?")"
 want nginx && versions+=", $("$NGINX" -v 2>&1 | sed 's/.*: //')"
 want haproxy && versions+=", haproxy $("$HAPROXY" -v 2>&1 | awk 'NR == 1 {print $3}')"
 versions+=", $(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}'), $(go version 2>/dev/null | awk '{print $3}')"
 model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 ABOUT="$NCPU CPUs (${model:-unknown}), Linux $(uname -r); $versions. $ROUNDS rounds of $DURATION per target after a $WARMUP warm-up, $CONNS connections; idle scenarios: $IDLE_CONNS connections. One-core setups: proxy on CPU ${PROXY_CPUS:-any}, load and backends on CPUs ${LOAD_CPUS:-any}. Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "weir bench: $ABOUT" >&2
+# On a busy machine a proxy that sleeps between events (nginx, haproxy) waits
+# for a CPU at every wake-up, and one that spins (Go) does not: the ratios
+# then measure the neighbours.
+if awk -v n="$NCPU" '{exit !($1 > n / 4)}' /proc/loadavg; then
+	echo "$BENCH_PROG: warning: the machine is busy (load average $(cut -d' ' -f1 /proc/loadavg) on $NCPU CPUs): expect noise, run on a quiet machine" >&2
+fi
 echo "targets: ${TARGET_LIST[*]}; setups: $ROWS; scenarios: $SCENARIOS; access logs in $LOGDIR" >&2
 
 for row in $ROWS; do
