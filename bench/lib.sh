@@ -65,18 +65,27 @@ wait_ready() {
 	exit 1
 }
 
-# tree PID prints PID and its direct children (nginx: master and workers).
+# tree PID prints PID and all its descendants (nginx: master and workers;
+# Weir: supervisor and workers), from one pass over /proc.
 tree() {
 	local f stat fields
-	echo "$1"
 	for f in /proc/[0-9]*/stat; do
 		stat=$(cat "$f" 2>/dev/null) || continue
 		read -r -a fields <<<"${stat##*) }" # state ppid ...
-		if [[ ${fields[1]:-} == "$1" ]]; then
-			f=${f#/proc/}
-			echo "${f%/stat}"
-		fi
-	done
+		f=${f#/proc/}
+		echo "${f%/stat} ${fields[1]:-0}"
+	done | awk -v root="$1" '{parent[$1] = $2; pid[NR] = $1}
+		END {
+			keep[root] = 1
+			print root
+			do {
+				grew = 0
+				for (i = 1; i <= NR; i++) {
+					p = pid[i]
+					if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; grew = 1 }
+				}
+			} while (grew)
+		}'
 }
 
 # cpu_ticks PID...: sum of utime+stime (clock ticks) of the PIDs.
