@@ -6,7 +6,7 @@ BIN     ?= bin/weir
 # RUN_FLAGS="--http-port 80 --https-port 443 --interface eth0".
 RUN_FLAGS ?= --http-port 8080 --https-port 8443 --bind-address 127.0.0.1
 
-.PHONY: all build run test test-unit test-race fuzz-short vet kubeapi image docs generate bench-quick bench-workers bench-ws clean
+.PHONY: all build run test test-unit test-race fuzz-short vet kubeapi image docs generate bench bench-quick bench-workers bench-ws clean
 
 all: build
 
@@ -101,6 +101,15 @@ image:
 # docs rewrites the README's generated tables (flags, annotations).
 docs:
 	$(GO) test ./cmd/weir -run TestREADME -update
+
+# bench runs the whole benchmark matrix (bench/README.md): Weir, nginx and
+# haproxy configured for the same job, every scenario over 3 interleaved
+# rounds; Markdown in bench/results. As root it apt-get installs nginx,
+# haproxy and wrk when missing. Takes about half an hour; not part of test.
+bench: build
+	$(GO) build -trimpath -o bin/benchtool ./bench/cmd/benchtool
+	$(GO) build -trimpath -o bin/wsload ./bench/cmd/wsload
+	bash bench/bench.sh
 
 # bench-quick prints requests/s and proxy CPU per request for Weir and nginx
 # proxying the same backend in the same run (needs nginx and wrk).

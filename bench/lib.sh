@@ -1,6 +1,7 @@
-# bench/lib.sh: helpers shared by the benchmark scripts (quick.sh, ws.sh).
-# Source it after setting BENCH_PROG (the script's name, for messages) and
-# TARGETS; call bench_tmp once the tools are checked.
+# bench/lib.sh: helpers shared by the benchmark scripts (bench.sh, quick.sh,
+# ws.sh).
+# Source it after setting BENCH_PROG (the script's name, for messages),
+# TARGETS and HOST; call bench_tmp once the tools are checked.
 
 die() { echo "$BENCH_PROG: $*" >&2; exit 1; }
 
@@ -64,18 +65,27 @@ wait_ready() {
 	exit 1
 }
 
-# tree PID prints PID and its direct children (nginx: master and workers).
+# tree PID prints PID and all its descendants (nginx: master and workers;
+# Weir: supervisor and workers), from one pass over /proc.
 tree() {
 	local f stat fields
-	echo "$1"
 	for f in /proc/[0-9]*/stat; do
 		stat=$(cat "$f" 2>/dev/null) || continue
 		read -r -a fields <<<"${stat##*) }" # state ppid ...
-		if [[ ${fields[1]:-} == "$1" ]]; then
-			f=${f#/proc/}
-			echo "${f%/stat}"
-		fi
-	done
+		f=${f#/proc/}
+		echo "${f%/stat} ${fields[1]:-0}"
+	done | awk -v root="$1" '{parent[$1] = $2; pid[NR] = $1}
+		END {
+			keep[root] = 1
+			print root
+			do {
+				grew = 0
+				for (i = 1; i <= NR; i++) {
+					p = pid[i]
+					if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; grew = 1 }
+				}
+			} while (grew)
+		}'
 }
 
 # cpu_ticks PID...: sum of utime+stime (clock ticks) of the PIDs.
@@ -105,19 +115,89 @@ metadata:
 spec:
   controller: weir-lb.dev/ingress-controller
 ---
+EOF
+	service_manifests bench "$1"
+}
+
+# service_manifests NAME PORT prints the Service NAME (port 80, named http)
+# and its EndpointSlice for a backend on 127.0.0.1:PORT.
+service_manifests() {
+	cat <<EOF
 apiVersion: v1
 kind: Service
-metadata: {name: bench}
+metadata: {name: $1}
 spec:
   ports: [{name: http, port: 80, targetPort: http}]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
-  name: bench-1
-  labels: {kubernetes.io/service-name: bench}
+  name: $1-1
+  labels: {kubernetes.io/service-name: $1}
 addressType: IPv4
-ports: [{name: http, port: $1, protocol: TCP}]
+ports: [{name: http, port: $2, protocol: TCP}]
 endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
+EOF
+}
+
+# seconds converts a duration (10, 10s, 2m) to whole seconds.
+seconds() {
+	case $1 in
+	*m) echo $((${1%m} * 60)) ;;
+	*s) echo "${1%s}" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# get_ok PORT PATH WANT: a GET of PATH with Host $HOST on 127.0.0.1:PORT
+# answers 200 with a body containing WANT.
+get_ok() {
+	local out
+	out=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" "$2" "$3" >&3
+		cat <&3' _ "$1" "$2" "$HOST" 2>/dev/null) || return 1
+	[[ $out == "HTTP/1.1 200"* && $out == *"$3"* ]]
+}
+
+# bench_ok PORT: GET /bench answers the bench body ("hello, weir!").
+bench_ok() { get_ok "$1" /bench 'hello, weir!'; }
+
+# http_ok PORT: GET / answers 200 (the WebSocket echo backend does).
+http_ok() { get_ok "$1" / ''; }
+
+# ingress_manifest NAME PATH SERVICE [ANNOTATIONS]: an Ingress for $HOST
+# routing the Prefix PATH to SERVICE:80, with TLS from the Secret bench-tls
+# and ssl-redirect "false" (so that plain HTTP stays plain), plus ANNOTATIONS
+# (YAML lines indented by 4).
+ingress_manifest() {
+	cat <<EOF
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: $1
+  annotations:
+    nginx.ingress.kubernetes.io/ssl-redirect: "false"${4:-}
+spec:
+  ingressClassName: weir
+  tls: [{hosts: [$HOST], secretName: bench-tls}]
+  rules:
+  - host: $HOST
+    http:
+      paths:
+      - {path: $2, pathType: Prefix, backend: {service: {name: $3, port: {number: 80}}}}
+EOF
+}
+
+# tls_secret_manifest prints the kubernetes.io/tls Secret bench-tls holding
+# $TMP/tls.crt and $TMP/tls.key.
+tls_secret_manifest() {
+	cat <<EOF
+apiVersion: v1
+kind: Secret
+metadata: {name: bench-tls}
+type: kubernetes.io/tls
+data:
+  tls.crt: $(base64 -w0 "$TMP/tls.crt")
+  tls.key: $(base64 -w0 "$TMP/tls.key")
 EOF
 }

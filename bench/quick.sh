@@ -53,17 +53,8 @@ TARGETS=${BENCH_TARGETS:-direct weir weir-workers nginx}
 WEIR=${WEIR:-$ROOT/bin/weir}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 HOST=bench.local
-BODY='hello, weir!'
 
 
-# seconds converts a wrk duration (10, 10s, 2m) to whole seconds.
-seconds() {
-	case $1 in
-	*m) echo $((${1%m} * 60)) ;;
-	*s) echo "${1%s}" ;;
-	*) echo "$1" ;;
-	esac
-}
 [[ $(seconds "$DURATION") =~ ^[0-9]+$ ]] || die "BENCH_DURATION=$DURATION: want Ns or Nm"
 [[ $(seconds "$WARMUP") =~ ^[0-9]+$ ]] || die "BENCH_WARMUP=$WARMUP: want Ns or Nm"
 [[ $CONNS =~ ^[0-9]+$ && $THREADS =~ ^[0-9]+$ ]] || die "BENCH_CONNS and BENCH_THREADS must be numbers"
@@ -86,14 +77,6 @@ bench_tmp weir-bench
 
 # --- helpers -----------------------------------------------------------------
 
-# bench_ok PORT: GET /bench with Host bench.local answers the bench body.
-bench_ok() {
-	local out
-	out=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		printf "GET /bench HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" "$2" >&3
-		cat <&3' _ "$1" "$HOST" 2>/dev/null) || return 1
-	[[ $out == "HTTP/1.1 200"* && $out == *"$BODY"* ]]
-}
 
 
 
@@ -174,30 +157,10 @@ if want weir || want weir-tls || want weir-workers; then
 	cat >"$TMP/manifests/bench.yaml" <<EOF
 $(backend_manifests "$BACKEND_PORT")
 ---
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: bench
-  annotations: {nginx.ingress.kubernetes.io/ssl-redirect: "false"}
-spec:
-  ingressClassName: weir
-  tls: [{hosts: [$HOST], secretName: bench-tls}]
-  rules:
-  - host: $HOST
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}
+$(ingress_manifest bench / bench)
 EOF
 	if [[ -f $TMP/tls.crt ]]; then
-		cat >"$TMP/manifests/secret.yaml" <<EOF
-apiVersion: v1
-kind: Secret
-metadata: {name: bench-tls}
-type: kubernetes.io/tls
-data:
-  tls.crt: $(base64 -w0 "$TMP/tls.crt")
-  tls.key: $(base64 -w0 "$TMP/tls.key")
-EOF
+		tls_secret_manifest >"$TMP/manifests/secret.yaml"
 	fi
 	WEIR_PORT=$(free_port)
 	WEIR_TLS_PORT=$(free_port)

@@ -49,14 +49,6 @@ CLK_TCK=$(getconf CLK_TCK)
 bench_tmp weir-bench-ws
 
 
-# ready PORT: a plain GET / with Host bench.local reaches the echo backend.
-ready() {
-	local out
-	out=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		printf "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" "$2" >&3
-		cat <&3' _ "$1" "$HOST" 2>/dev/null) || return 1
-	[[ $out == "HTTP/1.1 200"* ]]
-}
 
 
 
@@ -92,7 +84,7 @@ BACKEND_PORT=$(free_port)
 "$WSLOAD" -echo "127.0.0.1:$BACKEND_PORT" >"$TMP/backend.log" 2>&1 &
 BACKEND_PID=$!
 PIDS+=("$BACKEND_PID")
-wait_ready backend "$BACKEND_PID" "$BACKEND_PORT" "$TMP/backend.log" ready
+wait_ready backend "$BACKEND_PID" "$BACKEND_PORT" "$TMP/backend.log" http_ok
 
 # --- weir --------------------------------------------------------------------
 if want weir; then
@@ -120,7 +112,7 @@ YAML
 		--metrics-port "$(free_port)" --bind-address 127.0.0.1 --workers 0 --access-log=false >"$TMP/weir.log" 2>&1 &
 	WEIR_PID=$!
 	PIDS+=("$WEIR_PID")
-	wait_ready weir "$WEIR_PID" "$WEIR_PORT" "$TMP/weir.log" ready
+	wait_ready weir "$WEIR_PID" "$WEIR_PORT" "$TMP/weir.log" http_ok
 fi
 
 # --- nginx, as ingress-nginx configures WebSockets ---------------------------
@@ -178,7 +170,7 @@ CONF
 	"$NGINX" -p "$N" -c "$N/nginx.conf" -e "$N/logs/error.log" -g 'daemon off;' >"$N/logs/stdout.log" 2>&1 &
 	NGINX_PID=$!
 	PIDS+=("$NGINX_PID")
-	wait_ready nginx "$NGINX_PID" "$NGINX_PORT" "$N/logs/error.log" ready
+	wait_ready nginx "$NGINX_PID" "$NGINX_PORT" "$N/logs/error.log" http_ok
 fi
 
 # --- run ---------------------------------------------------------------------
