@@ -133,9 +133,9 @@ func TestCheckConfigMap(t *testing.T) {
 func TestUnsupportedReason(t *testing.T) {
 	t.Parallel()
 	_, errs := Parse(map[string]string{
-		Prefix + "enable-modsecurity":   "true",
+		Prefix + "enable-modsecurity":  "true",
 		Prefix + "proxy-cookie-domain": "a b",
-		Prefix + "no-such-thing":        "1",
+		Prefix + "no-such-thing":       "1",
 	}, DefaultProxy())
 	want := []string{
 		"annotation nginx.ingress.kubernetes.io/enable-modsecurity is not supported by Weir; ignored (Weir has no ModSecurity web application firewall)",
