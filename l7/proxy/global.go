@@ -106,7 +106,8 @@ func openFilesConnections() int {
 }
 
 var (
-	_ proxyproto.Policy     = (*Proxy)(nil)
-	_ connlimit.Source      = (*Proxy)(nil)
-	_ h1guard.TimeoutSource = (*Proxy)(nil)
+	_ proxyproto.Policy        = (*Proxy)(nil)
+	_ connlimit.Source         = (*Proxy)(nil)
+	_ h1guard.TimeoutSource    = (*Proxy)(nil)
+	_ proxyproto.TimeoutPolicy = (*Proxy)(nil)
 )
