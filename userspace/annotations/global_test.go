@@ -3,6 +3,7 @@ package annotations
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -76,6 +77,20 @@ func TestParseGlobal(t *testing.T) {
 				`configmap key keep-alive: value "75s": must be a non-negative integer`,
 				`configmap key keep-alive-requests: value "-1": must be a non-negative integer`,
 				`configmap key max-worker-connections: value "": must be a non-negative integer`,
+			},
+		},
+		{
+			name: "client timeouts and disable-access-log",
+			data: map[string]string{"client-header-timeout": "5", "client-body-timeout": "2m", "disable-access-log": "true"},
+			want: Global{ClientHeaderTimeout: 5 * time.Second, ClientBodyTimeout: 2 * time.Minute, DisableAccessLog: true},
+		},
+		{
+			name: "invalid client timeouts keep their defaults",
+			data: map[string]string{"client-header-timeout": "-1", "client-body-timeout": "soon", "disable-access-log": "yes"},
+			wantErrs: []string{
+				`configmap key disable-access-log: value "yes": must be "true" or "false"`,
+				`configmap key client-header-timeout: value "-1": must be a positive time such as 240s, 4m or 30`,
+				`configmap key client-body-timeout: value "soon": must be a positive time such as 240s, 4m or 30`,
 			},
 		},
 		{
