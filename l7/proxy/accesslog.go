@@ -52,6 +52,7 @@ type accessLog struct {
 
 	mu      sync.Mutex
 	buf     []byte
+	scratch []byte      // a variable's raw value, for a log format
 	flushed time.Time   // the last write
 	timer   *time.Timer // writes the lines held for accessFlush at most
 	armed   bool
@@ -60,7 +61,9 @@ type accessLog struct {
 // begin counts a request begun; its write ends it.
 func (a *accessLog) begin() { a.inFlight.Add(1) }
 
-func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64, d time.Duration) {
+// write logs a request: Weir's JSON line, or the line of lf
+// (log-format-upstream) when it is not nil.
+func (a *accessLog) write(r *http.Request, ex *exchange, rec *responseRecorder, status int, d time.Duration, lf *logFormat) {
 	idle := a.inFlight.Add(-1) <= 0
 	if ex.route != nil && ex.route.Backend.Proxy.AccessLogOff { // enable-access-log "false"
 		if idle {
@@ -74,7 +77,11 @@ func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.buf = appendEntry(a.buf, r, ex, status, bytes, d)
+	if lf != nil {
+		a.buf, a.scratch = lf.append(a.buf, a.scratch, &logLine{r: r, ex: ex, rec: rec, status: status, d: d})
+	} else {
+		a.buf = appendEntry(a.buf, r, ex, status, rec.bytes, d)
+	}
 	switch {
 	case idle || len(a.buf) >= accessBuffer || time.Since(a.flushed) >= accessFlush:
 		a.flushLocked()

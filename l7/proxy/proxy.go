@@ -317,7 +317,7 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 		p.metrics.observe(r, ex, status, rec.sent(status), duration)
 	}
 	if p.access != nil {
-		p.access.write(r, ex, status, rec.bytes, duration)
+		p.access.write(r, ex, rec, status, duration, p.liveGlobal().logFormat) // log-format-upstream (logformat.go)
 	}
 	if v != nil {
 		panic(v)

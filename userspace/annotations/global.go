@@ -123,6 +123,9 @@ type Global struct {
 	// ServerTokens is server-tokens: responses carry "Server: weir/VERSION".
 	// Default false: no Server header at all, the upstream's removed.
 	ServerTokens bool `json:"serverTokens,omitempty"`
+	// LogFormat is log-format-upstream, log-format-escape-json and
+	// log-format-escape-none. The zero value keeps Weir's JSON line.
+	LogFormat LogFormat `json:"logFormat,omitzero"`
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -467,6 +470,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	parseBlock(data, &g.Block, wrap)
 	parseStream(data, &g.Stream, wrap)
 	parseCompress(data, &g.Compress, wrap)
+	parseLogFormat(data, &g.LogFormat, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error
