@@ -134,12 +134,14 @@ func parseLogFormat(data map[string]string, f *LogFormat, wrap func(key, value s
 // validateLogFormat reports the unknown variables of a format.
 func validateLogFormat(v string) error {
 	if _, unknown := ParseLogFormat(v); len(unknown) > 0 {
-		return fmt.Errorf("unknown variables $%s: %w", strings.Join(unknown, ", $"), errLoggedAsDash)
+		return fmt.Errorf("unknown variables $%s: %w", strings.Join(unknown, ", $"), ErrLoggedAsDash)
 	}
 	return nil
 }
 
-var errLoggedAsDash = errors.New(`logged as "-"`)
+// ErrLoggedAsDash is the reason of a log-format-upstream warning: the
+// format is applied, its unknown variables logged as "-".
+var ErrLoggedAsDash = errors.New(`logged as "-"`)
 
 // logFormatMeta is the metadata table of the log-format-* keys.
 var logFormatMeta = []Meta{

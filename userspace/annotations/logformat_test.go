@@ -47,7 +47,7 @@ func TestParseGlobalLogFormat(t *testing.T) {
 			if !errors.As(err, &e) || !e.ConfigMap {
 				t.Errorf("error %v is not a ConfigMap *Error", err)
 			}
-			if e.Annotation == "log-format-upstream" && (!strings.Contains(err.Error(), "$x, $y") || !errors.Is(err, errLoggedAsDash)) {
+			if e.Annotation == "log-format-upstream" && (!strings.Contains(err.Error(), "$x, $y") || !errors.Is(err, ErrLoggedAsDash)) {
 				t.Errorf("error %q does not name $x, $y once each", err)
 			}
 		}
