@@ -52,6 +52,7 @@ type accessLog struct {
 
 	mu      sync.Mutex
 	buf     []byte
+	scratch []byte      // a variable's raw value, for a log format
 	flushed time.Time   // the last write
 	timer   *time.Timer // writes the lines held for accessFlush at most
 	armed   bool
@@ -60,9 +61,10 @@ type accessLog struct {
 // begin counts a request begun; its write ends it.
 func (a *accessLog) begin() { a.inFlight.Add(1) }
 
-// write logs the request, unless off (disable-access-log) or its route's
-// enable-access-log is "false".
-func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64, d time.Duration, off bool) {
+// write logs a request: Weir's JSON line, or the line of lf
+// (log-format-upstream) when it is not nil; nothing when off
+// (disable-access-log) or when its route's enable-access-log is "false".
+func (a *accessLog) write(r *http.Request, ex *exchange, rec *responseRecorder, status int, d time.Duration, lf *logFormat, off bool) {
 	idle := a.inFlight.Add(-1) <= 0
 	if off || ex.route != nil && ex.route.Backend.Proxy.AccessLogOff {
 		if idle {
@@ -76,7 +78,11 @@ func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.buf = appendEntry(a.buf, r, ex, status, bytes, d)
+	if lf != nil {
+		a.buf, a.scratch = lf.append(a.buf, a.scratch, &logLine{r: r, ex: ex, rec: rec, status: status, d: d})
+	} else {
+		a.buf = appendEntry(a.buf, r, ex, status, rec.bytes, d)
+	}
 	switch {
 	case idle || len(a.buf) >= accessBuffer || time.Since(a.flushed) >= accessFlush:
 		a.flushLocked()

@@ -29,6 +29,8 @@ type globalConfig struct {
 	block blockRules
 	// compress is use-gzip, enable-brotli and their settings.
 	compress compressConfig
+	// logFormat is log-format-upstream compiled; nil for Weir's JSON line.
+	logFormat *logFormat
 }
 
 // defaultGlobal is the configuration before the first Apply.
@@ -45,6 +47,7 @@ func compileGlobal(g annotations.Global) *globalConfig {
 	}
 	c.realIPFrom = parsePrefixes(g.RealIPFrom())
 	c.compress = compileCompress(g.Compress)
+	c.logFormat = compileLogFormat(g.LogFormat)
 	return c
 }
 

@@ -317,7 +317,8 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 		p.metrics.observe(r, ex, status, rec.sent(status), duration)
 	}
 	if p.access != nil {
-		p.access.write(r, ex, status, rec.bytes, duration, p.liveGlobal().DisableAccessLog)
+		g := p.liveGlobal()
+		p.access.write(r, ex, rec, status, duration, g.logFormat, g.DisableAccessLog) // log-format-upstream (logformat.go)
 	}
 	if v != nil {
 		panic(v)

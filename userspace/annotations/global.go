@@ -135,6 +135,9 @@ type Global struct {
 	// DisableAccessLog is disable-access-log: no access-log line at all.
 	// Default false.
 	DisableAccessLog bool `json:"disableAccessLog,omitempty"`
+	// LogFormat is log-format-upstream, log-format-escape-json and
+	// log-format-escape-none. The zero value keeps Weir's JSON line.
+	LogFormat LogFormat `json:"logFormat,omitzero"`
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -497,6 +500,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	parseBlock(data, &g.Block, wrap)
 	parseStream(data, &g.Stream, wrap)
 	parseCompress(data, &g.Compress, wrap)
+	parseLogFormat(data, &g.LogFormat, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error

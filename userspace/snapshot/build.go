@@ -245,7 +245,8 @@ func (b *builder) configMap(cms []*corev1.ConfigMap) (data map[string]string, re
 }
 
 // warnConfigMap reports the rejected values of the ConfigMap ref: each
-// keeps its built-in default, except those that fail closed.
+// keeps its built-in default, except those that fail closed and a
+// log-format-upstream with unknown variables (applied).
 func (b *builder) warnConfigMap(ref ObjectRef, errs []error) {
 	for _, err := range errs {
 		switch {
@@ -253,7 +254,7 @@ func (b *builder) warnConfigMap(ref ObjectRef, errs []error) {
 			b.warn(ref, ReasonUnsupportedConfigMapKey, "%v", err)
 		case errors.Is(err, annotations.ErrDenied):
 			b.warn(ref, ReasonInvalidConfigMapValue, "%v (every route that does not set its own list)", err)
-		case errors.Is(err, annotations.ErrFailsClosed):
+		case errors.Is(err, annotations.ErrFailsClosed), errors.Is(err, annotations.ErrLoggedAsDash): // applied as it says
 			b.warn(ref, ReasonInvalidConfigMapValue, "%v", err)
 		default:
 			b.warn(ref, ReasonInvalidConfigMapValue, "%v; built-in default kept", err)

@@ -1,0 +1,363 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// logFormat is log-format-upstream compiled once per Snapshot: the access
+// line is its segments in order, each variable's value escaped.
+type logFormat struct {
+	ops    []logOp
+	escape byte // 0: nginx's escape=default, 'j': json, 'n': none
+}
+
+// logOp is a literal (v == lvLiteral) or a variable.
+type logOp struct {
+	v    logVar
+	text string // the literal, or the canonical header name of lvHeader
+}
+
+type logVar uint8
+
+const (
+	lvLiteral logVar = iota
+	lvUnknown
+	lvRemoteAddr
+	lvRemoteUser
+	lvTimeLocal
+	lvTimeISO
+	lvRequest
+	lvStatus
+	lvBodyBytes
+	lvBytesSent
+	lvRequestLength
+	lvRequestTime
+	lvUpstreamName
+	lvAltUpstreamName
+	lvUpstreamAddr
+	lvUpstreamLength
+	lvUpstreamTime
+	lvUpstreamStatus
+	lvRequestID
+	lvHost
+	lvMethod
+	lvRequestURI
+	lvURI
+	lvArgs
+	lvProtocol
+	lvScheme
+	lvNamespace
+	lvIngress
+	lvService
+	lvServicePort
+	lvRemotePort
+	lvServerPort
+	lvMsec
+	lvPipe
+	lvHeader
+	lvHTTPHost
+)
+
+// logVars maps annotations.LogVariables to their values.
+var logVars = map[string]logVar{
+	"remote_addr": lvRemoteAddr, "the_real_ip": lvRemoteAddr, "remote_user": lvRemoteUser,
+	"time_local": lvTimeLocal, "time_iso8601": lvTimeISO, "request": lvRequest, "status": lvStatus,
+	"body_bytes_sent": lvBodyBytes, "bytes_sent": lvBytesSent, "request_length": lvRequestLength,
+	"request_time": lvRequestTime, "proxy_upstream_name": lvUpstreamName,
+	"proxy_alternative_upstream_name": lvAltUpstreamName, "upstream_addr": lvUpstreamAddr,
+	"upstream_response_length": lvUpstreamLength, "upstream_response_time": lvUpstreamTime,
+	"upstream_status": lvUpstreamStatus, "req_id": lvRequestID, "request_id": lvRequestID, "host": lvHost,
+	"request_method": lvMethod, "request_uri": lvRequestURI, "uri": lvURI, "args": lvArgs,
+	"query_string": lvArgs, "server_protocol": lvProtocol, "scheme": lvScheme, "namespace": lvNamespace,
+	"ingress_name": lvIngress, "service_name": lvService, "service_port": lvServicePort,
+	"remote_port": lvRemotePort, "server_port": lvServerPort, "msec": lvMsec, "pipe": lvPipe,
+}
+
+// compileLogFormat compiles f; nil when it sets no format (Weir's JSON
+// line). Unknown variables (warned by the annotations package) log "-".
+func compileLogFormat(f annotations.LogFormat) *logFormat {
+	if f.Upstream == "" {
+		return nil
+	}
+	lf := &logFormat{}
+	switch f.Escape {
+	case "json":
+		lf.escape = 'j'
+	case "none":
+		lf.escape = 'n'
+	}
+	segs, _ := annotations.ParseLogFormat(f.Upstream)
+	for _, s := range segs {
+		switch v, ok := logVars[s.Var]; {
+		case s.Var == "":
+			lf.ops = append(lf.ops, logOp{text: s.Literal})
+		case ok:
+			lf.ops = append(lf.ops, logOp{v: v})
+		case s.Var == "http_host":
+			lf.ops = append(lf.ops, logOp{v: lvHTTPHost})
+		case strings.HasPrefix(s.Var, "http_") && len(s.Var) > len("http_"):
+			name := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(s.Var[len("http_"):], "_", "-"))
+			lf.ops = append(lf.ops, logOp{v: lvHeader, text: name})
+		default:
+			lf.ops = append(lf.ops, logOp{v: lvUnknown})
+		}
+	}
+	lf.ops = append(lf.ops, logOp{text: "\n"})
+	return lf
+}
+
+// logLine is what a format's variables read of a request.
+type logLine struct {
+	r      *http.Request
+	ex     *exchange
+	rec    *responseRecorder
+	status int
+	d      time.Duration
+}
+
+// append appends the line of l to b; scratch is a reusable buffer for the
+// raw values, returned grown.
+func (lf *logFormat) append(b, scratch []byte, l *logLine) ([]byte, []byte) {
+	for _, op := range lf.ops {
+		if op.v == lvLiteral {
+			b = append(b, op.text...)
+			continue
+		}
+		var set bool
+		scratch, set = l.value(scratch[:0], op)
+		switch {
+		case !set || len(scratch) == 0 && !alwaysSet(op.v):
+			if lf.escape != 'j' { // nginx: a missing value is "-", empty with escape=json
+				b = append(b, '-')
+			}
+		case lf.escape == 'j':
+			b = appendNginxJSON(b, scratch)
+		case lf.escape == 'n':
+			b = append(b, scratch...)
+		default:
+			b = appendNginxEscaped(b, scratch)
+		}
+	}
+	return b, scratch
+}
+
+// alwaysSet reports whether v is set by ingress-nginx's template even when
+// empty (logged "", not "-").
+func alwaysSet(v logVar) bool {
+	switch v {
+	case lvAltUpstreamName, lvNamespace, lvIngress, lvService, lvServicePort, lvUpstreamName:
+		return true
+	}
+	return false
+}
+
+// value appends the raw value of op to b; false when the variable is not
+// found (unknown).
+func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
+	r, ex := l.r, l.ex
+	switch op.v {
+	case lvRemoteAddr:
+		return append(b, ex.fwd.remoteText...), true
+	case lvRemoteUser:
+		if u, _, ok := r.BasicAuth(); ok {
+			return append(b, u...), true
+		}
+	case lvTimeLocal:
+		return ex.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700"), true
+	case lvTimeISO:
+		return ex.start.AppendFormat(b, "2006-01-02T15:04:05-07:00"), true
+	case lvRequest:
+		b = append(b, r.Method...)
+		b = append(b, ' ')
+		b = append(b, r.RequestURI...)
+		b = append(b, ' ')
+		return append(b, r.Proto...), true
+	case lvStatus:
+		return strconv.AppendInt(b, int64(l.status), 10), true
+	case lvBodyBytes:
+		return strconv.AppendInt(b, l.rec.bytes, 10), true
+	case lvBytesSent:
+		return strconv.AppendInt(b, l.rec.sent(l.status), 10), true
+	case lvRequestLength:
+		return strconv.AppendInt(b, requestLength(r, ex), 10), true
+	case lvRequestTime:
+		return appendSeconds(b, l.d), true
+	case lvMsec:
+		return strconv.AppendFloat(b, float64(time.Now().UnixMilli())/1e3, 'f', 3, 64), true
+	case lvUpstreamName:
+		if ex.route == nil || ex.route.Default {
+			return append(b, "upstream-default-backend"...), true
+		}
+		be := ex.route.Backend
+		b = append(b, be.Ingress.Namespace...)
+		b = append(b, '-')
+		b = append(b, be.Service...)
+		b = append(b, '-')
+		return append(b, be.Port...), true
+	case lvAltUpstreamName:
+		return append(b, ex.canary...), true
+	case lvUpstreamAddr:
+		for i, u := range ex.tried {
+			b = appendSep(b, i)
+			b = append(b, u.Addr...)
+		}
+	case lvUpstreamLength, lvUpstreamTime, lvUpstreamStatus:
+		return l.upstreamValue(b, op.v), true
+	case lvRequestID:
+		return append(b, ex.requestID...), true
+	case lvHost:
+		return appendHost(b, r.Host), true
+	case lvHTTPHost:
+		return append(b, r.Host...), true
+	case lvMethod:
+		return append(b, r.Method...), true
+	case lvRequestURI:
+		return append(b, r.RequestURI...), true
+	case lvURI:
+		return append(b, r.URL.Path...), true
+	case lvArgs:
+		return append(b, r.URL.RawQuery...), true
+	case lvProtocol:
+		return append(b, r.Proto...), true
+	case lvScheme:
+		if r.TLS != nil {
+			return append(b, "https"...), true
+		}
+		return append(b, "http"...), true
+	case lvNamespace, lvIngress, lvService, lvServicePort:
+		if ex.route == nil {
+			return b, true
+		}
+		switch be := ex.route.Backend; op.v {
+		case lvNamespace:
+			return append(b, be.Ingress.Namespace...), true
+		case lvIngress:
+			return append(b, be.Ingress.Name...), true
+		case lvService:
+			return append(b, be.Service...), true
+		}
+		return append(b, ex.route.Backend.Port...), true
+	case lvRemotePort:
+		_, port, _ := net.SplitHostPort(r.RemoteAddr)
+		return append(b, port...), true
+	case lvServerPort:
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			if t, ok := a.(*net.TCPAddr); ok {
+				return strconv.AppendInt(b, int64(t.Port), 10), true
+			}
+			_, port, _ := net.SplitHostPort(a.String())
+			return append(b, port...), true
+		}
+	case lvPipe:
+		return append(b, '.'), true
+	case lvHeader:
+		if vs := r.Header[op.text]; len(vs) > 0 {
+			return append(b, vs[0]...), true
+		}
+	}
+	return b, len(b) > 0
+}
+
+// upstreamValue appends $upstream_response_length, $upstream_response_time
+// or $upstream_status: one value per upstream tried, ", " between; Weir
+// measures the last attempt only, so the earlier ones are "-". Empty when
+// no upstream was tried.
+func (l *logLine) upstreamValue(b []byte, v logVar) []byte {
+	ex := l.ex
+	for i := range ex.tried {
+		b = appendSep(b, i)
+		if i < len(ex.tried)-1 {
+			b = append(b, '-')
+			continue
+		}
+		ex.timing.done()
+		switch {
+		case v == lvUpstreamStatus:
+			b = strconv.AppendInt(b, int64(l.status), 10)
+		case v == lvUpstreamTime:
+			b = appendSeconds(b, max(ex.timing.response, 0))
+		case ex.timing.header >= 0: // the upstream answered
+			b = strconv.AppendInt(b, l.rec.bytes, 10)
+		default:
+			b = append(b, '0')
+		}
+	}
+	return b
+}
+
+func appendSep(b []byte, i int) []byte {
+	if i > 0 {
+		return append(b, ", "...)
+	}
+	return b
+}
+
+// appendSeconds appends d in seconds with milliseconds, as nginx's times.
+func appendSeconds(b []byte, d time.Duration) []byte {
+	return strconv.AppendFloat(b, float64(d.Milliseconds())/1e3, 'f', 3, 64)
+}
+
+// appendHost appends nginx's $host of a Host header: without the port,
+// lower-case.
+func appendHost(b []byte, host string) []byte {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		host = host[:i]
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+const upperHex = "0123456789ABCDEF"
+
+// appendNginxEscaped appends v as nginx's escape=default: ", \ and the
+// bytes below 0x20 or from 0x7f as \xHH.
+func appendNginxEscaped(b, v []byte) []byte {
+	for _, c := range v {
+		if c == '"' || c == '\\' || c < 0x20 || c >= 0x7f {
+			b = append(b, '\\', 'x', upperHex[c>>4], upperHex[c&0xf])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// appendNginxJSON appends v as nginx's escape=json: " and \ escaped by a
+// backslash, control bytes as \n, \r, \t, \b, \f or \u00XX; other bytes
+// unchanged.
+func appendNginxJSON(b, v []byte) []byte {
+	for _, c := range v {
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c == '\b':
+			b = append(b, '\\', 'b')
+		case c == '\f':
+			b = append(b, '\\', 'f')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', upperHex[c>>4], upperHex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}

@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// withLogFormat returns s with the controller ConfigMap's log-format-* keys
+// data applied.
+func withLogFormat(tb testing.TB, s *snapshot.Snapshot, data map[string]string) *snapshot.Snapshot {
+	tb.Helper()
+	g, errs := annotations.ParseGlobal(data)
+	if len(errs) > 0 {
+		tb.Fatalf("ParseGlobal: %v", errs)
+	}
+	s.Global = g
+	return s
+}
+
+// logRequest sends a GET with the given headers and returns its access
+// line once written.
+func logRequest(t *testing.T, c *http.Client, url, host string, buf *syncBuffer, header map[string]string) string {
+	t.Helper()
+	before := strings.Count(buf.String(), "\n")
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	if r := send(c, req); r.err != nil {
+		t.Fatal(r.err)
+	}
+	var lines []string
+	waitFor(t, "the access-log line", func() bool {
+		lines = strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+		return len(lines) > before && buf.String() != ""
+	})
+	return lines[before]
+}
+
+func TestLogFormatUpstreamInfo(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), map[string]string{"log-format-upstream": annotations.DefaultLogFormat})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	line := logRequest(t, client(t), srv.URL+"/x?q=1", "foo.com", &buf, map[string]string{
+		"Referer": "http://ref/", "User-Agent": `ua "quoted" \ é`, "X-Request-ID": "rid1",
+	})
+	body := len("a /x?q=1")
+	want := `^127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET /x\?q=1 HTTP/1\.1" 200 ` +
+		strconv.Itoa(body) + ` "http://ref/" "ua \\x22quoted\\x22 \\x5C \\xC3\\xA9" \d+ \d+\.\d{3} \[ns-a-http\] \[\] ` +
+		regexp.QuoteMeta(addr(up)) + ` ` + strconv.Itoa(body) + ` \d+\.\d{3} 200 rid1$`
+	if !regexp.MustCompile(want).MatchString(line) {
+		t.Errorf("line\n%s\ndoes not match\n%s", line, want)
+	}
+}
+
+func TestLogFormatEscapes(t *testing.T) {
+	t.Parallel()
+	const format = `"$http_x_custom" $http_x_missing ${request_method}!$pipe $remote_user`
+	header := map[string]string{"X-Custom": "a\"b\\c\td é"}
+	for _, tc := range []struct {
+		name string
+		data map[string]string
+		want string
+	}{
+		{"default", map[string]string{}, `"a\x22b\x5Cc\x09d \xC3\xA9" - GET!. -`},
+		{"json", map[string]string{"log-format-escape-json": "true"}, `"a\"b\\c\td é"  GET!. `},
+		{"none", map[string]string{"log-format-escape-none": "true", "log-format-escape-json": "true"}, "\"a\"b\\c\td é\" - GET!. -"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := named(t, "a")
+			var buf syncBuffer
+			tc.data["log-format-upstream"] = format
+			_, srv := front(t, Options{AccessLog: &buf}, withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), tc.data))
+			if got := logRequest(t, client(t), srv.URL+"/", "foo.com", &buf, header); got != tc.want {
+				t.Errorf("line %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLogFormatVariables(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	const format = `$host|$http_host|$request_uri|$uri|$args|$query_string|$server_protocol|$scheme|$namespace|$ingress_name|$service_name|$service_port|$the_real_ip|$remote_addr|$status|$request_id|$nope|$remote_user`
+	s := snap(1, "foo.com", backendOf("a", []string{addr(up)}))
+	g, errs := annotations.ParseGlobal(map[string]string{"log-format-upstream": format})
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "$nope") {
+		t.Fatalf("ParseGlobal errors %v, want one naming $nope", errs)
+	}
+	s.Global = g
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c := client(t)
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/p%20q?a=1&b=2", nil)
+	req.Host = "Foo.com:80"
+	req.SetBasicAuth("alice", "pw")
+	req.Header.Set("X-Request-ID", "rid")
+	if r := send(c, req); r.err != nil || r.status != 200 {
+		t.Fatalf("request: %d %v", r.status, r.err)
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	want := "foo.com|Foo.com:80|/p%20q?a=1&b=2|/p q|a=1&b=2|a=1&b=2|HTTP/1.1|http|ns|ing-a|a|http|127.0.0.1|127.0.0.1|200|rid|-|alice\n"
+	if got := buf.String(); got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+}
+
+// TestLogFormatLive: a new Snapshot changes the format of the next line, and
+// one without log-format-upstream brings Weir's JSON line back.
+func TestLogFormatLive(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	be := backendOf("a", []string{addr(up)})
+	p, srv := front(t, Options{AccessLog: &buf}, withLogFormat(t, snap(1, "foo.com", be), map[string]string{"log-format-upstream": "one $status"}))
+	c := client(t)
+	if got := logRequest(t, c, srv.URL+"/", "foo.com", &buf, nil); got != "one 200" {
+		t.Fatalf("first line %q", got)
+	}
+	if err := p.Apply(withLogFormat(t, snap(2, "foo.com", be), map[string]string{"log-format-upstream": "two $request_method"})); err != nil {
+		t.Fatal(err)
+	}
+	if got := logRequest(t, c, srv.URL+"/", "foo.com", &buf, nil); got != "two GET" {
+		t.Fatalf("second line %q", got)
+	}
+	if err := p.Apply(snap(3, "foo.com", be)); err != nil {
+		t.Fatal(err)
+	}
+	if got := logRequest(t, c, srv.URL+"/", "foo.com", &buf, nil); !strings.HasPrefix(got, `{"time":"`) {
+		t.Fatalf("third line %q, want Weir's JSON line", got)
+	}
+}
+
+func TestLogFormatNoAllocs(t *testing.T) {
+	lf := compileLogFormat(annotations.LogFormat{Upstream: `$remote_addr [$time_local] "$request" $status $body_bytes_sent "$http_user_agent" $request_time [$proxy_upstream_name] $upstream_addr $upstream_status $req_id`})
+	r, _ := http.NewRequest(http.MethodGet, "http://foo.com/x", nil)
+	r.RequestURI, r.Header = "/x", http.Header{"User-Agent": {"ua"}}
+	ex := &exchange{requestID: "id"}
+	ex.fwd.remoteText = "127.0.0.1"
+	l := &logLine{r: r, ex: ex, rec: &responseRecorder{}, status: 200}
+	var buf, scratch []byte
+	buf, scratch = lf.append(buf, scratch, l)
+	if n := testing.AllocsPerRun(10, func() { buf, scratch = lf.append(buf[:0], scratch, l) }); n != 0 {
+		t.Errorf("%v allocations per line, want 0", n)
+	}
+}
+
+func TestNginxEscapes(t *testing.T) {
+	in := []byte("a\"\\\x00\x01\n\r\t\b\f\x1f\x7f\x80é~")
+	if got, want := string(appendNginxEscaped(nil, in)), `a\x22\x5C\x00\x01\x0A\x0D\x09\x08\x0C\x1F\x7F\x80\xC3\xA9~`; got != want {
+		t.Errorf("escape=default %q, want %q", got, want)
+	}
+	if got, want := string(appendNginxJSON(nil, in)), "a\\\"\\\\\\u0000\\u0001\\n\\r\\t\\b\\f\\u001F\x7f\x80é~"; got != want {
+		t.Errorf("escape=json %q, want %q", got, want)
+	}
+}
