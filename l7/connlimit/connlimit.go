@@ -41,6 +41,11 @@ type Settings struct {
 	// (worker_connections; max-worker-connections, 16384). Zero or
 	// negative means no cap.
 	MaxConnections int
+	// HeaderTimeout is client_header_timeout (client-header-timeout): how
+	// long a request that began arriving on an idle connection may take
+	// before the server's own head timeout takes over. Zero or negative
+	// means the default, 60 s (the HeaderTimeout constant).
+	HeaderTimeout time.Duration
 }
 
 // Source gives the settings of the live configuration (proxy.Proxy).
@@ -48,9 +53,10 @@ type Source interface {
 	ConnLimits() Settings
 }
 
-// HeaderTimeout is how long a request that began arriving on an idle
-// connection may take to send its first bytes before net/http's
-// ReadHeaderTimeout takes over (nginx's client_header_timeout, 60 s).
+// HeaderTimeout is Settings.HeaderTimeout's default: how long a request
+// that began arriving on an idle connection may take to send its first
+// bytes before the server's head timeout takes over (nginx's
+// client_header_timeout, 60 s).
 const HeaderTimeout = 60 * time.Second
 
 // recheck is how often an Accept held at the cap reads the settings
@@ -345,8 +351,12 @@ func (c *conn) expire() {
 	}
 	if r := c.reads.Load(); r != c.seen {
 		c.seen = r
-		c.deadline = time.Now().Add(HeaderTimeout)
-		c.timer.Reset(HeaderTimeout)
+		d := c.l.src.ConnLimits().HeaderTimeout
+		if d <= 0 {
+			d = HeaderTimeout
+		}
+		c.deadline = time.Now().Add(d)
+		c.timer.Reset(d)
 		c.mu.Unlock()
 		return
 	}

@@ -74,6 +74,13 @@ type LimitSource interface {
 	HeaderLimits() (buffers, size int)
 }
 
+// TimeoutSource, when Options.Source implements it too, gives the request
+// head timeout of the live configuration (client-header-timeout): zero
+// means the server's own.
+type TimeoutSource interface {
+	HeaderTimeout() time.Duration
+}
+
 // Guard wraps client connections with the checks. It is safe for
 // concurrent use.
 type Guard struct {
@@ -119,6 +126,18 @@ func (g *Guard) Limits() Limits {
 		return Limits{Buffers: n, BufferSize: size}.withDefaults()
 	}
 	return *g.limits.Load()
+}
+
+// HeaderTimeout returns the request head timeout in force: that of
+// Options.Source when it implements TimeoutSource and sets one, else def
+// (the server's configured value).
+func (g *Guard) HeaderTimeout(def time.Duration) time.Duration {
+	if ts, ok := g.source.(TimeoutSource); ok {
+		if d := ts.HeaderTimeout(); d > 0 {
+			return d
+		}
+	}
+	return def
 }
 
 // Conn wraps a client connection.

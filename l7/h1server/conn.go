@@ -145,7 +145,8 @@ func (c *conn) serve() {
 
 // readHead reads and parses the next request head; it reports false when
 // the connection is to close (the client left, a rejected head answered).
-// The head must arrive within ReadHeaderTimeout: from the accept for the
+// The head must arrive within the guard's HeaderTimeout (ReadHeaderTimeout
+// unless the live configuration sets client-header-timeout): from the accept for the
 // connection's first (nginx's client_header_timeout), else from its first
 // bytes (the wait before them is the keep-alive idle time).
 func (c *conn) readHead(first bool) bool {
@@ -153,7 +154,8 @@ func (c *conn) readHead(first bool) bool {
 	c.parser.Reset(lim)
 	maxHead := lim.MaxHead()
 	active, armed := false, false
-	if d := c.srv.cfg.ReadHeaderTimeout; d > 0 && first {
+	timeout := c.srv.guard.HeaderTimeout(c.srv.cfg.ReadHeaderTimeout) // client-header-timeout, live
+	if d := timeout; d > 0 && first {
 		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
 		armed = true
 	}
@@ -188,7 +190,7 @@ func (c *conn) readHead(first bool) bool {
 			if done {
 				return true
 			}
-			if d := c.srv.cfg.ReadHeaderTimeout; d > 0 && !armed {
+			if d := timeout; d > 0 && !armed {
 				// The head is not all there: client_header_timeout runs
 				// (a head read whole at once arms no timer).
 				_ = c.rwc.SetReadDeadline(time.Now().Add(d))

@@ -1,8 +1,6 @@
 package h1server
 
 import (
-	"context"
-	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -15,47 +13,14 @@ import (
 // plainServer serves a clear-text listener whose guard takes h2c: HTTP/1.x
 // with a Server, and the connections that open with the HTTP/2 preface
 // (prior knowledge, as nginx's "http2 on" detects it) with net/http's
-// server, srv, whose Protocols allow unencrypted HTTP/2.
+// server, whose Protocols allow unencrypted HTTP/2.
 type plainServer struct {
-	h1 *Server
-	h2 *http.Server
-	q  *connQueue
+	dualServer
+	q *connQueue
 }
 
 // Serve serves ln's connections.
-func (s *plainServer) Serve(ln net.Listener) error {
-	served := make(chan error, 1)
-	go func() { served <- s.h2.Serve(s.q) }()
-	err := s.h1.Serve(ln)
-	_ = s.q.Close()
-	if err2 := <-served; !errors.Is(err2, http.ErrServerClosed) && !errors.Is(err2, net.ErrClosed) && err == nil {
-		err = err2
-	}
-	return err
-}
-
-// Shutdown shuts both servers down within ctx.
-func (s *plainServer) Shutdown(ctx context.Context) error {
-	var wg sync.WaitGroup
-	var err2 error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		err2 = s.h2.Shutdown(ctx)
-	}()
-	err := s.h1.Shutdown(ctx)
-	wg.Wait()
-	return errors.Join(err, err2)
-}
-
-// Close closes both servers and their connections.
-func (s *plainServer) Close() error { return errors.Join(s.h1.Close(), s.h2.Close()) }
-
-// SetKeepAlivesEnabled sets keep-alive on both servers.
-func (s *plainServer) SetKeepAlivesEnabled(v bool) {
-	s.h1.SetKeepAlivesEnabled(v)
-	s.h2.SetKeepAlivesEnabled(v)
-}
+func (s *plainServer) Serve(ln net.Listener) error { return s.serve(ln, s.q, s.q.Close) }
 
 // connQueue is a listener whose connections are handed to it: those of
 // the HTTP/1.x server that turned out to be h2c.
@@ -127,5 +92,5 @@ func servePlainH2C(name string, srv *http.Server, g *h1guard.Guard, ln net.Liste
 	h1 := New(srv, g)
 	q := newConnQueue(ln.Addr())
 	h1.h2c = q.put
-	return drain.ServeWith(name, srv, &plainServer{h1: h1, h2: srv, q: q}, ln, wrap, errc)
+	return drain.ServeWith(name, srv, &plainServer{dualServer: dualServer{h1: h1, h2: srv}, q: q}, ln, wrap, errc)
 }

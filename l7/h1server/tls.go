@@ -12,22 +12,21 @@ import (
 	"github.com/weir-lb/weir/l7/h1guard"
 )
 
-// tlsServer serves the connections of a TLS listener whose handshakes are
-// done: HTTP/1.x ones with a Server, those that negotiated HTTP/2 with
-// net/http's server (its ConnState, ConnContext and Handler being the
-// Server's too).
-type tlsServer struct {
+// dualServer is an HTTP/1.x Server and net/http's server for HTTP/2 (its
+// ConnState, ConnContext and Handler being the Server's too), shut down,
+// closed and tuned together.
+type dualServer struct {
 	h1 *Server
 	h2 *http.Server
 }
 
-// Serve serves ln's connections, each a *tls.Conn.
-func (s *tlsServer) Serve(ln net.Listener) error {
-	sp := &splitListener{Listener: ln, h2: make(chan net.Conn), done: make(chan struct{})}
+// serve serves h2ln with h2 and h1ln with h1 until h1 returns, then closes
+// h2ln with closeH2.
+func (s *dualServer) serve(h1ln, h2ln net.Listener, closeH2 func() error) error {
 	served := make(chan error, 1)
-	go func() { served <- s.h2.Serve(&h2Listener{sp}) }()
-	err := s.h1.Serve(sp)
-	_ = sp.Close()
+	go func() { served <- s.h2.Serve(h2ln) }()
+	err := s.h1.Serve(h1ln)
+	_ = closeH2()
 	if err2 := <-served; !errors.Is(err2, http.ErrServerClosed) && !errors.Is(err2, net.ErrClosed) && err == nil {
 		err = err2
 	}
@@ -35,7 +34,7 @@ func (s *tlsServer) Serve(ln net.Listener) error {
 }
 
 // Shutdown shuts both servers down within ctx.
-func (s *tlsServer) Shutdown(ctx context.Context) error {
+func (s *dualServer) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var err2 error
 	wg.Add(1)
@@ -49,12 +48,23 @@ func (s *tlsServer) Shutdown(ctx context.Context) error {
 }
 
 // Close closes both servers and their connections.
-func (s *tlsServer) Close() error { return errors.Join(s.h1.Close(), s.h2.Close()) }
+func (s *dualServer) Close() error { return errors.Join(s.h1.Close(), s.h2.Close()) }
 
 // SetKeepAlivesEnabled sets keep-alive on both servers.
-func (s *tlsServer) SetKeepAlivesEnabled(v bool) {
+func (s *dualServer) SetKeepAlivesEnabled(v bool) {
 	s.h1.SetKeepAlivesEnabled(v)
 	s.h2.SetKeepAlivesEnabled(v)
+}
+
+// tlsServer serves the connections of a TLS listener whose handshakes are
+// done: HTTP/1.x ones with a Server, those that negotiated HTTP/2 with
+// net/http's server.
+type tlsServer struct{ dualServer }
+
+// Serve serves ln's connections, each a *tls.Conn.
+func (s *tlsServer) Serve(ln net.Listener) error {
+	sp := &splitListener{Listener: ln, h2: make(chan net.Conn), done: make(chan struct{})}
+	return s.serve(sp, &h2Listener{sp}, sp.Close)
 }
 
 // splitListener accepts the HTTP/1.x connections of its listener and hands
@@ -119,5 +129,5 @@ func ServeTLS(k Kind, name string, srv *http.Server, g *h1guard.Guard, ln net.Li
 	if k == KindNet {
 		return drain.Serve(name, srv, ln, func(l net.Listener) net.Listener { return g.TLSListener(wrap(l), cfg) }, errc)
 	}
-	return drain.ServeWith(name, srv, &tlsServer{h1: New(srv, g), h2: srv}, ln, func(l net.Listener) net.Listener { return g.TLSConns(wrap(l), cfg) }, errc)
+	return drain.ServeWith(name, srv, &tlsServer{dualServer{h1: New(srv, g), h2: srv}}, ln, func(l net.Listener) net.Listener { return g.TLSConns(wrap(l), cfg) }, errc)
 }

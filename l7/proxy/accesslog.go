@@ -60,9 +60,11 @@ type accessLog struct {
 // begin counts a request begun; its write ends it.
 func (a *accessLog) begin() { a.inFlight.Add(1) }
 
-func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64, d time.Duration) {
+// write logs the request, unless off (disable-access-log) or its route's
+// enable-access-log is "false".
+func (a *accessLog) write(r *http.Request, ex *exchange, status int, bytes int64, d time.Duration, off bool) {
 	idle := a.inFlight.Add(-1) <= 0
-	if ex.route != nil && ex.route.Backend.Proxy.AccessLogOff { // enable-access-log "false"
+	if off || ex.route != nil && ex.route.Backend.Proxy.AccessLogOff {
 		if idle {
 			a.mu.Lock()
 			defer a.mu.Unlock()

@@ -170,25 +170,25 @@ func TestAccessLogBuffered(t *testing.T) {
 	for range 4 {
 		a.begin()
 	}
-	a.write(r, &exchange{}, 200, 0, 0)
+	a.write(r, &exchange{}, 200, 0, 0, false)
 	if lines() != 1 {
 		t.Fatalf("%d lines after the first write, want it written at once", lines())
 	}
-	a.write(r, &exchange{}, 200, 0, 0)
-	a.write(r, &exchange{}, 200, 0, 0)
+	a.write(r, &exchange{}, 200, 0, 0, false)
+	a.write(r, &exchange{}, 200, 0, 0, false)
 	if lines() != 1 {
 		t.Errorf("%d lines, want the two with requests in flight held", lines())
 	}
-	a.write(r, &exchange{}, 200, 0, 0)
+	a.write(r, &exchange{}, 200, 0, 0, false)
 	if lines() != 4 {
 		t.Errorf("%d lines once none is in flight, want 4", lines())
 	}
 
 	a.begin()
 	a.begin()
-	a.write(r, &exchange{}, 200, 0, 0) // written at once or held: not the last
+	a.write(r, &exchange{}, 200, 0, 0, false) // written at once or held: not the last
 	waitFor(t, "the held line written by the timer", func() bool { return lines() == 5 })
-	a.write(r, &exchange{}, 200, 0, 0)
+	a.write(r, &exchange{}, 200, 0, 0, false)
 	if lines() != 6 {
 		t.Errorf("%d lines, want the last request's line written at once", lines())
 	}

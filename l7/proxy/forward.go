@@ -71,7 +71,7 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	p.requestHeaders(ex, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
 	var body *clientBody
 	if out.Body != nil {
-		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: p.clientBody}
+		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: p.clientBodyTimeout()}
 		out.Body = body
 	}
 	buf, ok := p.prepareBody(rec, r, out, ex, body) // buffering.go

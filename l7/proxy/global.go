@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/weir-lb/weir/l7/connlimit"
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
@@ -38,7 +39,7 @@ var defaultGlobal = compileGlobal(annotations.Global{})
 func compileGlobal(g annotations.Global) *globalConfig {
 	c := &globalConfig{Global: g, forwardedFor: g.ForwardedFor(), realIP: g.RealIP(), block: compileBlock(g.Block)}
 	ka, n := g.KeepAliveSettings()
-	c.connLimits = connlimit.Settings{KeepAlive: time.Duration(ka) * time.Second, KeepAliveRequests: n, MaxConnections: g.WorkerConnections()}
+	c.connLimits = connlimit.Settings{KeepAlive: time.Duration(ka) * time.Second, KeepAliveRequests: n, MaxConnections: g.WorkerConnections(), HeaderTimeout: g.ClientHeaderTimeout}
 	if c.connLimits.MaxConnections == 0 {
 		c.connLimits.MaxConnections = openFilesConnections()
 	}
@@ -60,6 +61,20 @@ func (p *Proxy) liveGlobal() *globalConfig {
 // configuration: the number of buffers and the size of each; the defaults,
 // 4 and 8192, before the first Apply. Safe for concurrent use.
 func (p *Proxy) HeaderLimits() (count, size int) { return p.liveGlobal().HeaderBuffers() }
+
+// HeaderTimeout returns client-header-timeout of the live configuration, 0
+// when it is unset (the server's own default, 60 s, applies). Safe for
+// concurrent use.
+func (p *Proxy) HeaderTimeout() time.Duration { return p.liveGlobal().ClientHeaderTimeout }
+
+// clientBodyTimeout returns client-body-timeout of the live configuration,
+// Options.ClientBodyTimeout (default 60 s) when it is unset.
+func (p *Proxy) clientBodyTimeout() time.Duration {
+	if d := p.liveGlobal().ClientBodyTimeout; d > 0 {
+		return d
+	}
+	return p.clientBody
+}
 
 // UseProxyProtocol reports whether the live configuration sets
 // use-proxy-protocol; false before the first Apply. Safe for concurrent
@@ -91,6 +106,8 @@ func openFilesConnections() int {
 }
 
 var (
-	_ proxyproto.Policy = (*Proxy)(nil)
-	_ connlimit.Source  = (*Proxy)(nil)
+	_ proxyproto.Policy        = (*Proxy)(nil)
+	_ connlimit.Source         = (*Proxy)(nil)
+	_ h1guard.TimeoutSource    = (*Proxy)(nil)
+	_ proxyproto.TimeoutPolicy = (*Proxy)(nil)
 )

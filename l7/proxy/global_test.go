@@ -38,8 +38,8 @@ func TestHeaderLimitsFollowApply(t *testing.T) {
 	check("after a Snapshot without the keys", 4, 8192, false)
 }
 
-// TestConnLimitsFollowApply: keep-alive, keep-alive-requests and
-// max-worker-connections are their defaults before the first Apply, then
+// TestConnLimitsFollowApply: keep-alive, keep-alive-requests,
+// max-worker-connections and client-header-timeout are their defaults before the first Apply, then
 // the live Snapshot's; max-worker-connections "0" derives a cap from the
 // open-file limit.
 func TestConnLimitsFollowApply(t *testing.T) {
@@ -52,11 +52,11 @@ func TestConnLimitsFollowApply(t *testing.T) {
 	}
 	zero, five := 0, 5
 	s := snap(1, "a.test", backendOf("a", nil))
-	s.Global = annotations.Global{KeepAlive: &zero, KeepAliveRequests: &five, MaxWorkerConnections: &five}
+	s.Global = annotations.Global{KeepAlive: &zero, KeepAliveRequests: &five, MaxWorkerConnections: &five, ClientHeaderTimeout: 5 * time.Second}
 	if err := p.Apply(s); err != nil {
 		t.Fatal(err)
 	}
-	want = connlimit.Settings{KeepAlive: 0, KeepAliveRequests: 5, MaxConnections: 5}
+	want = connlimit.Settings{KeepAlive: 0, KeepAliveRequests: 5, MaxConnections: 5, HeaderTimeout: 5 * time.Second}
 	if got := p.ConnLimits(); got != want {
 		t.Errorf("after Apply: ConnLimits() = %+v, want %+v", got, want)
 	}

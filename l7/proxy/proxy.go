@@ -321,7 +321,7 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 		p.metrics.observe(r, ex, status, rec.sent(status), duration)
 	}
 	if p.access != nil {
-		p.access.write(r, ex, status, rec.bytes, duration)
+		p.access.write(r, ex, status, rec.bytes, duration, p.liveGlobal().DisableAccessLog)
 	}
 	if v != nil {
 		panic(v)

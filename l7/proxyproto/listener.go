@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// DefaultHeaderTimeout bounds reading a PROXY header when Listener's
-// HeaderTimeout is zero: nginx's client_header_timeout default, under which
-// nginx reads the header of an HTTP connection.
+// DefaultHeaderTimeout bounds reading a PROXY header when neither
+// Listener's HeaderTimeout nor its Policy sets one: nginx's
+// client_header_timeout default, under which nginx reads the header of an
+// HTTP connection.
 const DefaultHeaderTimeout = 60 * time.Second
 
 // Policy is the live configuration a Listener consults for each connection
@@ -23,6 +24,13 @@ type Policy interface {
 	// peer gives the client address (proxy-real-ip-cidr, as nginx's
 	// set_real_ip_from with real_ip_header proxy_protocol).
 	TrustsProxy(peer netip.Addr) bool
+}
+
+// TimeoutPolicy, when a Policy implements it too, gives the live
+// client_header_timeout (client-header-timeout) the header of each new
+// connection is read under; zero means DefaultHeaderTimeout.
+type TimeoutPolicy interface {
+	HeaderTimeout() time.Duration
 }
 
 // Listener wraps a net.Listener. While its Policy says UseProxyProtocol,
@@ -38,8 +46,8 @@ type Listener struct {
 	// Policy is consulted per accepted connection; nil means PROXY
 	// protocol off.
 	Policy Policy
-	// HeaderTimeout bounds reading the header. Zero means
-	// DefaultHeaderTimeout.
+	// HeaderTimeout bounds reading the header. Zero means the Policy's
+	// (TimeoutPolicy), else DefaultHeaderTimeout.
 	HeaderTimeout time.Duration
 }
 
@@ -56,6 +64,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		return c, err
 	}
 	timeout := l.HeaderTimeout
+	if tp, ok := l.Policy.(TimeoutPolicy); ok && timeout <= 0 {
+		timeout = tp.HeaderTimeout()
+	}
 	if timeout <= 0 {
 		timeout = DefaultHeaderTimeout
 	}

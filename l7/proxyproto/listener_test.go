@@ -19,10 +19,12 @@ import (
 type policy struct {
 	on      atomic.Bool
 	trusted netip.Prefix
+	timeout atomic.Int64 // HeaderTimeout, 0: the default
 }
 
 func (p *policy) UseProxyProtocol() bool           { return p.on.Load() }
 func (p *policy) TrustsProxy(peer netip.Addr) bool { return p.trusted.Contains(peer) }
+func (p *policy) HeaderTimeout() time.Duration     { return time.Duration(p.timeout.Load()) }
 
 // serve starts an HTTP server on 127.0.0.1 behind a Listener with pol,
 // answering each request with its RemoteAddr and local address: Weir's
@@ -153,6 +155,30 @@ func TestListenerHeaderTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("silent client closed after %v, want about 300ms", d)
+	}
+}
+
+// TestListenerHeaderTimeoutFromPolicy: without a Listener HeaderTimeout,
+// the live policy's (client-header-timeout) bounds the header of each new
+// connection.
+func TestListenerHeaderTimeoutFromPolicy(t *testing.T) {
+	t.Parallel()
+	pol := &policy{trusted: netip.MustParsePrefix("127.0.0.0/8")}
+	pol.on.Store(true)
+	addr := serve(t, pol, 0) // the server's own head timeout: 10 s
+	pol.timeout.Store(int64(300 * time.Millisecond))
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+	_ = silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err = silent.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("silent client: read %v, want EOF (closed by the server)", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("silent client closed after %v, want about the policy's 300ms", d)
 	}
 }
 

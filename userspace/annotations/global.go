@@ -137,6 +137,18 @@ type Global struct {
 	// ServerTokens is server-tokens: responses carry "Server: weir/VERSION".
 	// Default false: no Server header at all, the upstream's removed.
 	ServerTokens bool `json:"serverTokens,omitempty"`
+	// ClientHeaderTimeout is client-header-timeout: how long a client may
+	// take to send a request head (nginx's client_header_timeout); past it
+	// the connection is closed. 0 means the default, 60s.
+	ClientHeaderTimeout time.Duration `json:"clientHeaderTimeout,omitempty"`
+	// ClientBodyTimeout is client-body-timeout: how long a client may send
+	// nothing of its request body between two reads (nginx's
+	// client_body_timeout); past it the request gets 408. 0 means the
+	// default, 60s.
+	ClientBodyTimeout time.Duration `json:"clientBodyTimeout,omitempty"`
+	// DisableAccessLog is disable-access-log: no access-log line at all.
+	// Default false.
+	DisableAccessLog bool `json:"disableAccessLog,omitempty"`
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -361,6 +373,21 @@ var globalMeta = []Meta{
 		Doc:      "How long requests in flight and WebSockets may go on once Weir drains at shutdown (nginx time syntax: `240s`, `4m`, or seconds); then WebSockets get a close frame (1001) and what remains is closed. Read when the drain starts; overrides `--worker-shutdown-timeout`.",
 		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
 	},
+	{
+		Key: "client-header-timeout", Default: "60", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "How long a client may take to send a request head (nginx's `client_header_timeout`; nginx time syntax: `60`, `60s`, `1m`): from the accept for a connection's first request, from its first bytes for the next; past it the connection is closed without a response. Applied live with the HTTP/1 server `--http1-server=weir` (the default); `--http1-server=net` keeps 60s.",
+		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
+	},
+	{
+		Key: "client-body-timeout", Default: "60", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "How long a client may send nothing of its request body between two reads (nginx's `client_body_timeout`; nginx time syntax); past it the request is answered 408 and the connection closed.",
+		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
+	},
+	{
+		Key: "disable-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` writes no access-log line at all, whatever `enable-access-log` says.",
+		Validate: validateBool,
+	},
 }
 
 // ShutdownTimeout returns WorkerShutdownTimeout, or flag when it is 0.
@@ -474,6 +501,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	boolKey("enable-real-ip", &g.EnableRealIP)
 	boolKey("use-proxy-protocol", &g.UseProxyProtocol)
 	boolKey("server-tokens", &g.ServerTokens)
+	boolKey("disable-access-log", &g.DisableAccessLog)
 	if v, ok := data["forwarded-for-header"]; ok {
 		if err := validateHeaderName(v); err != nil {
 			wrap("forwarded-for-header", v, err)
@@ -498,6 +526,8 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 		}
 	}
 	globalKey(data, "worker-shutdown-timeout", parseNginxTime, wrap, func(d time.Duration) { g.WorkerShutdownTimeout = d })
+	globalKey(data, "client-header-timeout", parseNginxTime, wrap, func(d time.Duration) { g.ClientHeaderTimeout = d })
+	globalKey(data, "client-body-timeout", parseNginxTime, wrap, func(d time.Duration) { g.ClientBodyTimeout = d })
 	countKey("keep-alive", &g.KeepAlive)
 	countKey("keep-alive-requests", &g.KeepAliveRequests)
 	countKey("max-worker-connections", &g.MaxWorkerConnections)

@@ -99,6 +99,20 @@ func TestParseGlobal(t *testing.T) {
 			},
 		},
 		{
+			name: "client timeouts and disable-access-log",
+			data: map[string]string{"client-header-timeout": "5", "client-body-timeout": "2m", "disable-access-log": "true"},
+			want: Global{ClientHeaderTimeout: 5 * time.Second, ClientBodyTimeout: 2 * time.Minute, DisableAccessLog: true},
+		},
+		{
+			name: "invalid client timeouts keep their defaults",
+			data: map[string]string{"client-header-timeout": "-1", "client-body-timeout": "soon", "disable-access-log": "yes"},
+			wantErrs: []string{
+				`configmap key disable-access-log: value "yes": must be "true" or "false"`,
+				`configmap key client-header-timeout: value "-1": must be a positive time such as 240s, 4m or 30`,
+				`configmap key client-body-timeout: value "soon": must be a positive time such as 240s, 4m or 30`,
+			},
+		},
+		{
 			name:     "buffer size out of range",
 			data:     map[string]string{"large-client-header-buffers": "4 0"},
 			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},

@@ -107,36 +107,7 @@ var documentedAnnotations = []string{
 
 // plannedAnnotations are being implemented; a key that a Meta table reads
 // is supported whatever this list says, so a family's rows make it so.
-var plannedAnnotations = []string{
-	// rewrite and redirects
-	"rewrite-target", "app-root", "permanent-redirect", "permanent-redirect-code", "temporal-redirect",
-	"temporal-redirect-code", "from-to-www-redirect", "preserve-trailing-slash", "use-port-in-redirects",
-	"x-forwarded-prefix", "server-alias", "upstream-vhost",
-	// backends
-	"backend-protocol", "proxy-ssl-ciphers", "proxy-ssl-name", "proxy-ssl-protocols", "proxy-ssl-secret",
-	"proxy-ssl-server-name", "proxy-ssl-verify", "proxy-ssl-verify-depth", "custom-http-errors", "default-backend",
-	"service-upstream", "proxy-http-version", "proxy-buffering", "proxy-request-buffering", "proxy-buffer-size",
-	"proxy-buffers-number", "proxy-busy-buffers-size", "proxy-max-temp-file-size", "client-body-buffer-size",
-	// balancing and affinity
-	"upstream-hash-by", "upstream-hash-by-subset", "upstream-hash-by-subset-size", "affinity", "affinity-mode",
-	"affinity-canary-behavior", "session-cookie-change-on-failure", "session-cookie-conditional-samesite-none",
-	"session-cookie-domain", "session-cookie-expires", "session-cookie-max-age", "session-cookie-name",
-	"session-cookie-path", "session-cookie-samesite", "session-cookie-secure",
-	// authentication
-	"auth-type", "auth-secret", "auth-secret-type", "auth-realm", "auth-url", "auth-method", "auth-signin",
-	"auth-signin-redirect-param", "auth-response-headers", "auth-request-redirect", "auth-cache-key",
-	"auth-cache-duration", "auth-keepalive", "auth-keepalive-requests", "auth-keepalive-share-vars",
-	"auth-keepalive-timeout", "auth-proxy-set-headers", "auth-always-set-cookie", "enable-global-auth", "satisfy",
-	// TLS
-	"auth-tls-secret", "auth-tls-verify-client", "auth-tls-verify-depth", "auth-tls-error-page",
-	"auth-tls-pass-certificate-to-upstream", "auth-tls-match-cn", "ssl-passthrough", "ssl-ciphers",
-	"ssl-prefer-server-ciphers",
-	// traffic
-	"limit-rps", "limit-rpm", "limit-burst-multiplier", "limit-rate", "limit-rate-after", "enable-cors",
-	"cors-allow-origin", "cors-allow-methods", "cors-allow-headers", "cors-expose-headers", "cors-allow-credentials",
-	"cors-max-age", "custom-headers", "connection-proxy-header", "enable-access-log", "mirror-target",
-	"mirror-host", "mirror-request-body",
-}
+var plannedAnnotations = []string{}
 
 // refusedAnnotations maps the annotations Weir does not apply to the reason.
 var refusedAnnotations = map[string]string{
@@ -160,10 +131,19 @@ var refusedAnnotations = map[string]string{
 	"proxy-redirect-from":               whyNotYet,
 	"proxy-redirect-to":                 whyNotYet,
 	"disable-proxy-intercept-errors":    whyNotYet,
+	"proxy-buffers-number":              "sizes nginx's pool of response buffers; Weir relays each response through one buffer (proxy-buffering) and has no such pool",
+	"proxy-busy-buffers-size":           "sizes nginx's busy response buffers; Weir relays each response through one buffer (proxy-buffering) and has no such pool",
 }
 
 // partialAnnotations maps the annotations Weir reads with a difference to it.
-var partialAnnotations = map[string]string{}
+var partialAnnotations = map[string]string{
+	"ssl-prefer-server-ciphers":        "accepted and validated; Go always picks the cipher suite by its own preference order",
+	"proxy-max-temp-file-size":         "accepted and validated; a buffered request body spills to an unlinked temporary file without this cap",
+	"auth-keepalive-requests":          "accepted; only a value of 0 or less changes anything (auth-keepalive off)",
+	"auth-keepalive-share-vars":        "accepted; Weir always shares the subrequest's results with the request",
+	"session-cookie-change-on-failure": "the cookie changes when the request is passed to another endpoint (proxy-next-upstream), as ingress-nginx; Weir's retry goes to another endpoint where ingress-nginx's balancer may pick the same",
+	"upstream-hash-by":                 "variables Weir does not know are refused with a warning (ingress-nginx hashes an empty value)",
+}
 
 // Inventory returns every annotation ingress-nginx documents, and every one
 // Weir reads, with its status, sorted by key.
