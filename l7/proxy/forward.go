@@ -120,11 +120,11 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 	// unasked response): a closed one is retried the same way.
 	for try := 0; ; try++ {
 		var c net.Conn
-		var reused bool
+		var served int
 		var err error
 		ex.timing.begin()
 		if try == 0 {
-			c, reused, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
+			c, served, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
 		} else {
 			// The retry is on a new connection: the other idle ones may
 			// be as dead (an upstream restart).
@@ -133,9 +133,10 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		if err != nil {
 			return newAttemptError(err, false)
 		}
+		reused := served > 0
 		ex.timing.connected(reused)
 		uc := newUpstreamConn(c, ex.timeouts)
-		uc.key = key
+		uc.key, uc.served = key, served
 		uc.headerLimit = ex.route.Backend.Proxy.Upstream.HeaderLimit()
 		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
@@ -221,7 +222,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	defer func() {
 		if stop() && reusable {
 			uc.release()
-			p.pool.put(uc.key, uc.Conn)
+			p.pool.put(uc.key, uc.Conn, uc.served+1)
 			return
 		}
 		uc.release()
@@ -230,6 +231,9 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 
 	http10 := ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
 	bw := writers.Get().(*bufio.Writer)
+	if conns, _, _ := p.liveGlobal().UpstreamKeepalive(); conns == 0 {
+		out.Close = true // upstream-keepalive-connections "0", as nginx
+	}
 	if http10 {
 		out.Close = true
 		bw.Reset(&http10Writer{w: uc})
@@ -495,6 +499,7 @@ type upstreamConn struct {
 	werr    error // the first write error, which Request.Write may hide
 	gone    atomic.Bool
 	key     string // of its idle connections in the pool
+	served  int    // requests before this one
 	// headerLimit bounds the bytes read before the response header is
 	// whole (proxy-buffer-size).
 	headerLimit int64

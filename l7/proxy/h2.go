@@ -16,8 +16,10 @@ import (
 // one per upstreamKind key: each keeps its own connections, multiplexing
 // requests on them.
 type h2Transports struct {
-	mu sync.Mutex
-	m  map[string]*http.Transport
+	maxIdle     int           // TransportOptions.MaxIdleConnsPerHost
+	idleTimeout time.Duration // TransportOptions.IdleConnTimeout
+	mu          sync.Mutex
+	m           map[string]*http.Transport
 }
 
 // transport returns the HTTP/2 Transport of kind.
@@ -32,8 +34,8 @@ func (p *Proxy) h2Transport(kind *upstreamKind) *http.Transport {
 	t := &http.Transport{
 		Proxy:                  nil,
 		DisableCompression:     true,
-		MaxIdleConnsPerHost:    p.pool.maxIdle,
-		IdleConnTimeout:        p.pool.idleTimeout,
+		MaxIdleConnsPerHost:    p.h2.maxIdle,
+		IdleConnTimeout:        p.h2.idleTimeout,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		Protocols:              &protos,
 	}

@@ -7,24 +7,41 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // connPool keeps idle HTTP/1.1 keep-alive connections per upstream address
 // for the forwarding client (forward.go). It has no goroutine of its own:
 // connections are taken and returned by the handlers, and a timer per
-// address closes those idle for longer than idleTimeout.
+// address closes those idle for longer than the idle timeout.
+//
+// Its limits are those of the live configuration (setLimits, from each
+// Apply): upstream-keepalive-connections caps the idle connections of all
+// addresses together, as nginx's keepalive cache per worker, parking one
+// more closing the least recently used; upstream-keepalive-timeout closes
+// idle ones; upstream-keepalive-requests closes one that served that many.
 //
 // The most recently returned connection is reused first, so the oldest
 // idle ones expire when the load drops. A connection the upstream closed
 // while idle is detected before reuse by a non-blocking peek when the
 // caller asks (get's peek), else by the caller's retry on a new one.
 type connPool struct {
-	dial        dialer
-	maxIdle     int           // per address
-	idleTimeout time.Duration // a connection idle for this long is closed
+	dial    dialer
+	maxIdle int // per address, 0: only the total cap
 
-	mu    sync.Mutex
-	hosts map[string]*idleConns
+	mu     sync.Mutex
+	limits keepaliveLimits
+	hosts  map[string]*idleConns
+	total  int // idle connections of every address
+}
+
+// keepaliveLimits are upstream-keepalive-connections, -timeout and
+// -requests.
+type keepaliveLimits struct {
+	conns    int           // idle connections in all, 0: no keep-alive
+	timeout  time.Duration // a connection idle for this long is closed
+	requests int           // a connection that served this many is closed
 }
 
 // idleConns are the idle connections to one address, oldest first.
@@ -34,99 +51,153 @@ type idleConns struct {
 }
 
 type idleConn struct {
-	c     net.Conn
-	since time.Time
+	c      net.Conn
+	since  time.Time
+	served int // requests
 }
 
 func newConnPool(o TransportOptions) *connPool {
-	if o.MaxIdleConnsPerHost <= 0 {
-		o.MaxIdleConnsPerHost = defaultMaxIdleConnsPerHost
-	}
-	if o.IdleConnTimeout <= 0 {
-		o.IdleConnTimeout = defaultIdleConnTimeout
-	}
 	if o.TCPKeepAlive == 0 {
 		o.TCPKeepAlive = defaultTCPKeepAlive
 	}
 	return &connPool{
-		dial:        dialer{keepAlive: o.TCPKeepAlive},
-		maxIdle:     o.MaxIdleConnsPerHost,
-		idleTimeout: o.IdleConnTimeout,
-		hosts:       make(map[string]*idleConns),
+		dial:    dialer{keepAlive: o.TCPKeepAlive},
+		maxIdle: o.MaxIdleConnsPerHost,
+		limits:  upstreamKeepalive(annotations.Global{}),
+		hosts:   make(map[string]*idleConns),
 	}
 }
 
-// get returns an idle connection of key (the upstream's address, and its
-// protocol when not plain HTTP), and true; or a new connection from dial,
-// and false. With peek, an idle connection is first checked to be still
-// open (one system call); without, the caller retries a request that meets
-// a closed one.
-func (p *connPool) get(ctx context.Context, key string, peek bool, dial func(context.Context) (net.Conn, error)) (net.Conn, bool, error) {
-	for {
-		c := p.takeIdle(key)
-		if c == nil {
-			break
+// setLimits makes l the pool's limits: idle connections over the new cap
+// are closed, least recently used first, and the timers follow the new
+// timeout.
+func (p *connPool) setLimits(l keepaliveLimits) {
+	p.mu.Lock()
+	if p.limits == l {
+		p.mu.Unlock()
+		return
+	}
+	p.limits = l
+	var evicted []net.Conn
+	for p.total > l.conns {
+		evicted = append(evicted, p.evictOldest())
+	}
+	now := time.Now()
+	for _, h := range p.hosts {
+		if len(h.conns) > 0 {
+			h.timer.Reset(max(0, l.timeout-now.Sub(h.conns[0].since)))
 		}
-		if !peek || peerOpen(c) {
-			return c, true, nil
-		}
+	}
+	p.mu.Unlock()
+	for _, c := range evicted {
 		c.Close()
 	}
+}
+
+// evictOldest removes the least recently returned idle connection of all
+// addresses and returns it. It scans the addresses with idle connections,
+// at most the total cap of them. p.mu is held and p.total > 0.
+func (p *connPool) evictOldest() net.Conn {
+	var oldest *idleConns
+	for _, h := range p.hosts {
+		if len(h.conns) > 0 && (oldest == nil || h.conns[0].since.Before(oldest.conns[0].since)) {
+			oldest = h
+		}
+	}
+	c := oldest.conns[0].c
+	rest := copy(oldest.conns, oldest.conns[1:])
+	oldest.conns[rest] = idleConn{}
+	oldest.conns = oldest.conns[:rest]
+	p.total--
+	return c
+}
+
+// get returns an idle connection of key (the upstream's address, and its
+// protocol when not plain HTTP) and the requests it served; or a new
+// connection from dial, and 0. With peek, an idle connection is first
+// checked to be still open (one system call); without, the caller retries
+// a request that meets a closed one.
+func (p *connPool) get(ctx context.Context, key string, peek bool, dial func(context.Context) (net.Conn, error)) (net.Conn, int, error) {
+	for {
+		ic, ok := p.takeIdle(key)
+		if !ok {
+			break
+		}
+		if !peek || peerOpen(ic.c) {
+			return ic.c, ic.served, nil
+		}
+		ic.c.Close()
+	}
 	c, err := dial(ctx)
-	return c, false, err
+	return c, 0, err
 }
 
 // takeIdle pops the most recently returned connection to addr that has not
 // been idle too long, closing those that have.
-func (p *connPool) takeIdle(addr string) net.Conn {
+func (p *connPool) takeIdle(addr string) (idleConn, bool) {
 	p.mu.Lock()
 	h := p.hosts[addr]
 	if h == nil || len(h.conns) == 0 {
 		p.mu.Unlock()
-		return nil
+		return idleConn{}, false
 	}
 	last := h.conns[len(h.conns)-1]
 	h.conns[len(h.conns)-1] = idleConn{}
 	h.conns = h.conns[:len(h.conns)-1]
-	if time.Since(last.since) < p.idleTimeout {
+	p.total--
+	if time.Since(last.since) < p.limits.timeout {
 		p.mu.Unlock()
-		return last.c
+		return last, true
 	}
 	// The newest is expired, so are all the older ones.
 	stale := append([]idleConn(nil), h.conns...)
 	clear(h.conns)
 	h.conns = h.conns[:0]
+	p.total -= len(stale)
 	h.timer.Stop()
 	p.mu.Unlock()
 	last.c.Close()
 	for _, ic := range stale {
 		ic.c.Close()
 	}
-	return nil
+	return idleConn{}, false
 }
 
-// put returns c, whose last response was read to its end, to the idle
-// connections of addr, or closes it when addr already has maxIdle.
-func (p *connPool) put(addr string, c net.Conn) {
+// put returns c, whose last response was read to its end and which has
+// served that many requests, to the idle connections of addr. It closes c
+// instead when c has served upstream-keepalive-requests, keep-alive is off
+// or addr already has maxIdle; at the total cap it closes the least
+// recently used idle connection to make room.
+func (p *connPool) put(addr string, c net.Conn, served int) {
 	p.mu.Lock()
+	l := p.limits
 	h := p.hosts[addr]
-	if h == nil {
-		h = &idleConns{}
-		h.timer = time.AfterFunc(p.idleTimeout, func() { p.expire(addr) })
-		p.hosts[addr] = h
-	} else if len(h.conns) >= p.maxIdle {
+	if l.conns == 0 || served >= l.requests || (p.maxIdle > 0 && h != nil && len(h.conns) >= p.maxIdle) {
 		p.mu.Unlock()
 		c.Close()
 		return
-	} else if len(h.conns) == 0 {
-		h.timer.Reset(p.idleTimeout)
 	}
-	h.conns = append(h.conns, idleConn{c: c, since: time.Now()})
+	var evicted net.Conn
+	if p.total >= l.conns {
+		evicted = p.evictOldest()
+	}
+	if h == nil {
+		h = &idleConns{}
+		h.timer = time.AfterFunc(l.timeout, func() { p.expire(addr) })
+		p.hosts[addr] = h
+	} else if len(h.conns) == 0 {
+		h.timer.Reset(l.timeout)
+	}
+	h.conns = append(h.conns, idleConn{c: c, since: time.Now(), served: served})
+	p.total++
 	p.mu.Unlock()
+	if evicted != nil {
+		evicted.Close()
+	}
 }
 
 // expire runs on the timer of addr: it closes the connections idle for
-// idleTimeout and re-arms the timer for the oldest remaining one.
+// the idle timeout and re-arms the timer for the oldest remaining one.
 func (p *connPool) expire(addr string) {
 	p.mu.Lock()
 	h := p.hosts[addr]
@@ -134,17 +205,19 @@ func (p *connPool) expire(addr string) {
 		p.mu.Unlock()
 		return
 	}
+	timeout := p.limits.timeout
 	now := time.Now()
 	n := 0
-	for n < len(h.conns) && now.Sub(h.conns[n].since) >= p.idleTimeout {
+	for n < len(h.conns) && now.Sub(h.conns[n].since) >= timeout {
 		n++
 	}
 	stale := append([]idleConn(nil), h.conns[:n]...)
 	rest := copy(h.conns, h.conns[n:])
 	clear(h.conns[rest:])
 	h.conns = h.conns[:rest]
+	p.total -= n
 	if rest > 0 {
-		h.timer.Reset(p.idleTimeout - now.Sub(h.conns[0].since))
+		h.timer.Reset(timeout - now.Sub(h.conns[0].since))
 	} else {
 		// Forget the address: an upstream removed from the configuration
 		// leaves nothing behind.
@@ -161,6 +234,7 @@ func (p *connPool) closeIdle() {
 	p.mu.Lock()
 	hosts := p.hosts
 	p.hosts = make(map[string]*idleConns)
+	p.total = 0
 	p.mu.Unlock()
 	for _, h := range hosts {
 		h.timer.Stop()
@@ -168,6 +242,13 @@ func (p *connPool) closeIdle() {
 			ic.c.Close()
 		}
 	}
+}
+
+// idleTotal returns how many idle connections there are in all.
+func (p *connPool) idleTotal() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.total
 }
 
 // idle returns how many idle connections addr has.

@@ -61,14 +61,16 @@ type Options struct {
 	ClientBodyTimeout time.Duration
 }
 
-// TransportOptions tunes the keepalive pool shared by every upstream. Zero
-// fields take their defaults.
+// TransportOptions tunes the keepalive pools of the upstreams. Zero fields
+// take their defaults. The HTTP/1 pool's total cap, idle timeout and
+// requests per connection are the live configuration's
+// upstream-keepalive-* keys.
 type TransportOptions struct {
 	// MaxIdleConnsPerHost is how many idle keepalive connections are kept
-	// per upstream address. Default 256.
+	// per upstream address: by the HTTP/1 pool besides its total cap
+	// (default none), by each HTTP/2 client (default 256).
 	MaxIdleConnsPerHost int
-	// IdleConnTimeout closes a keepalive connection idle for this long.
-	// Default 60s.
+	// IdleConnTimeout closes an idle HTTP/2 connection. Default 60s.
 	IdleConnTimeout time.Duration
 	// TCPKeepAlive is the TCP keepalive period of upstream connections.
 	// Default 30s; negative disables it.
@@ -127,6 +129,7 @@ func New(opts Options) *Proxy {
 		p.conns = newConnStates(opts.Registry, p.metrics.tunnelsOpen)
 	}
 	p.pool = newConnPool(opts.Transport)
+	p.h2.maxIdle, p.h2.idleTimeout = opts.Transport.h2Limits()
 	p.sources = newSourceRanges(opts.Registry)
 	p.auth = newAuthenticator(opts.Registry)
 	p.blocked = newBlockedCounter(opts.Registry)
@@ -157,6 +160,7 @@ func (p *Proxy) ApplyWith(s *snapshot.Snapshot, before func(*snapshot.Snapshot) 
 		err = before(s)
 	}
 	p.global.Store(compileGlobal(s.Global))
+	p.pool.setLimits(upstreamKeepalive(s.Global))
 	p.router.Store(r)
 	if p.metrics != nil {
 		p.metrics.reset()

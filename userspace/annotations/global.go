@@ -70,6 +70,20 @@ type Global struct {
 	// connection's KeepAliveRequests-th request closes it (nginx's
 	// keepalive_requests). Nil means the default, 1000.
 	KeepAliveRequests *int `json:"keepAliveRequests,omitempty"`
+	// UpstreamKeepaliveConnections is upstream-keepalive-connections: the
+	// idle keep-alive connections to upstreams one worker keeps, all
+	// upstreams together, the least recently used closed first (nginx's
+	// keepalive cache). Nil means the default, 320; 0 disables keep-alive
+	// to upstreams (every request "Connection: close" on a new connection).
+	UpstreamKeepaliveConnections *int `json:"upstreamKeepaliveConnections,omitempty"`
+	// UpstreamKeepaliveTimeout is upstream-keepalive-timeout: an idle
+	// upstream connection is closed after it. 0 means the default, 60s.
+	UpstreamKeepaliveTimeout time.Duration `json:"upstreamKeepaliveTimeout,omitempty"`
+	// UpstreamKeepaliveRequests is upstream-keepalive-requests: an upstream
+	// connection is closed after the response to its
+	// UpstreamKeepaliveRequests-th request. Nil means the default, 10000;
+	// 0 serves one request per connection.
+	UpstreamKeepaliveRequests *int `json:"upstreamKeepaliveRequests,omitempty"`
 	// MaxWorkerConnections is max-worker-connections: the client
 	// connections one worker holds open at once (nginx's
 	// worker_connections); at the cap the worker stops accepting. Nil
@@ -154,6 +168,15 @@ const (
 	DefaultKeepAlive = 75
 	// DefaultKeepAliveRequests is keep-alive-requests' default.
 	DefaultKeepAliveRequests = 1000
+	// DefaultUpstreamKeepaliveConnections is
+	// upstream-keepalive-connections' default.
+	DefaultUpstreamKeepaliveConnections = 320
+	// DefaultUpstreamKeepaliveTimeout is upstream-keepalive-timeout's
+	// default.
+	DefaultUpstreamKeepaliveTimeout = 60 * time.Second
+	// DefaultUpstreamKeepaliveRequests is upstream-keepalive-requests'
+	// default.
+	DefaultUpstreamKeepaliveRequests = 10000
 	// DefaultMaxWorkerConnections is max-worker-connections' default.
 	DefaultMaxWorkerConnections = 16384
 )
@@ -202,6 +225,19 @@ func (g Global) HeaderBuffers() (count, size int) {
 // keep-alive-requests, their defaults (75 and 1000) when unset.
 func (g Global) KeepAliveSettings() (seconds, requests int) {
 	return valueOr(g.KeepAlive, DefaultKeepAlive), valueOr(g.KeepAliveRequests, DefaultKeepAliveRequests)
+}
+
+// UpstreamKeepalive returns upstream-keepalive-connections (0: no
+// keep-alive to upstreams), upstream-keepalive-timeout and
+// upstream-keepalive-requests, their defaults (320, 60s and 10000) when
+// unset.
+func (g Global) UpstreamKeepalive() (conns int, timeout time.Duration, requests int) {
+	timeout = g.UpstreamKeepaliveTimeout
+	if timeout == 0 {
+		timeout = DefaultUpstreamKeepaliveTimeout
+	}
+	return valueOr(g.UpstreamKeepaliveConnections, DefaultUpstreamKeepaliveConnections), timeout,
+		valueOr(g.UpstreamKeepaliveRequests, DefaultUpstreamKeepaliveRequests)
 }
 
 // WorkerConnections returns max-worker-connections, 16384 when unset; 0
@@ -293,6 +329,21 @@ var globalMeta = []Meta{
 	{
 		Key: "keep-alive-requests", Default: "1000", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Requests one HTTP/1 client connection serves: the response to the last carries `Connection: close` and the connection closes (nginx's `keepalive_requests`).",
+		Validate: func(v string) error { _, err := parseCount(v); return err },
+	},
+	{
+		Key: "upstream-keepalive-connections", Default: "320", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Idle keep-alive connections to upstreams one worker (the proxy, with `--workers 0`) keeps, all upstreams together: parking one more closes the least recently used (nginx's `keepalive` cache). `\"0\"`: no keep-alive to upstreams, every request goes on a new connection with `Connection: close`, as ingress-nginx then omits `keepalive`. HTTP/1 upstreams; HTTP/2 and gRPC upstreams keep their own pool.",
+		Validate: func(v string) error { _, err := parseCount(v); return err },
+	},
+	{
+		Key: "upstream-keepalive-timeout", Default: "60", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "How long an idle upstream connection is kept before it is closed (nginx's `keepalive_timeout` in the upstream block): seconds, as ingress-nginx's integer, or nginx time syntax (`60s`, `1m`).",
+		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
+	},
+	{
+		Key: "upstream-keepalive-requests", Default: "10000", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Requests one upstream connection serves: it is closed after the response to the last (nginx's `keepalive_requests` in the upstream block). `\"0\"` serves one request per connection.",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
 	},
 	{
@@ -483,6 +534,9 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	countKey("keep-alive", &g.KeepAlive)
 	countKey("keep-alive-requests", &g.KeepAliveRequests)
 	countKey("max-worker-connections", &g.MaxWorkerConnections)
+	countKey("upstream-keepalive-connections", &g.UpstreamKeepaliveConnections)
+	globalKey(data, "upstream-keepalive-timeout", parseNginxTime, wrap, func(d time.Duration) { g.UpstreamKeepaliveTimeout = d })
+	countKey("upstream-keepalive-requests", &g.UpstreamKeepaliveRequests)
 	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })
 	globalKey(data, "limit-req-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitReqStatus = n })
 	globalKey(data, "add-headers", configMapRef, wrap, func(v string) { g.AddHeaders = v })

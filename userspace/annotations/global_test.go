@@ -80,6 +80,25 @@ func TestParseGlobal(t *testing.T) {
 			},
 		},
 		{
+			name: "upstream keep-alive",
+			data: map[string]string{"upstream-keepalive-connections": "0", "upstream-keepalive-timeout": "30", "upstream-keepalive-requests": " 100 "},
+			want: Global{UpstreamKeepaliveConnections: ptr(0), UpstreamKeepaliveTimeout: 30 * time.Second, UpstreamKeepaliveRequests: ptr(100)},
+		},
+		{
+			name: "upstream keep-alive timeout in nginx time syntax",
+			data: map[string]string{"upstream-keepalive-timeout": "2m"},
+			want: Global{UpstreamKeepaliveTimeout: 2 * time.Minute},
+		},
+		{
+			name: "invalid upstream keep-alive keeps the defaults",
+			data: map[string]string{"upstream-keepalive-connections": "-1", "upstream-keepalive-timeout": "0", "upstream-keepalive-requests": "many"},
+			wantErrs: []string{
+				`configmap key upstream-keepalive-connections: value "-1": must be a non-negative integer`,
+				`configmap key upstream-keepalive-timeout: value "0": must be a positive time such as 240s, 4m or 30`,
+				`configmap key upstream-keepalive-requests: value "many": must be a non-negative integer`,
+			},
+		},
+		{
 			name: "client timeouts and disable-access-log",
 			data: map[string]string{"client-header-timeout": "5", "client-body-timeout": "2m", "disable-access-log": "true"},
 			want: Global{ClientHeaderTimeout: 5 * time.Second, ClientBodyTimeout: 2 * time.Minute, DisableAccessLog: true},
@@ -131,6 +150,12 @@ func TestGlobalEffectiveValues(t *testing.T) {
 	}
 	if ka, n := zero.KeepAliveSettings(); ka != 75 || n != 1000 || zero.WorkerConnections() != 16384 {
 		t.Errorf("default KeepAliveSettings = %d, %d, WorkerConnections %d, want 75, 1000, 16384", ka, n, zero.WorkerConnections())
+	}
+	if n, d, r := zero.UpstreamKeepalive(); n != 320 || d != 60*time.Second || r != 10000 {
+		t.Errorf("default UpstreamKeepalive = %d, %v, %d, want 320, 60s, 10000", n, d, r)
+	}
+	if n, _, r := (Global{UpstreamKeepaliveConnections: ptr(0), UpstreamKeepaliveRequests: ptr(0)}).UpstreamKeepalive(); n != 0 || r != 0 {
+		t.Errorf("upstream keep-alive 0: UpstreamKeepalive = %d, _, %d, want 0 and 0", n, r)
 	}
 	off := Global{KeepAlive: ptr(0), MaxWorkerConnections: ptr(0)}
 	if ka, _ := off.KeepAliveSettings(); ka != 0 || off.WorkerConnections() != 0 {
