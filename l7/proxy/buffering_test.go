@@ -24,12 +24,10 @@ func streamBody(p *annotations.Proxy) { p.Upstream = &annotations.Upstream{NoReq
 // never sees a connection.
 func TestRequestBuffering(t *testing.T) {
 	t.Parallel()
-	var conns atomic.Int32
-	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+	up, conns, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "te=%v len=%d sum=%x", r.TransferEncoding, r.ContentLength, sha256.Sum256(b))
 	})
-	countConns(up.Config, &conns)
 	p, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)}, func(p *annotations.Proxy) { p.BodySizeBytes = 0 })))
 	p.clientBody = time.Second
 	body := strings.Repeat("0123456789abcdef", 20000) // 320 kB: past the 8k in memory
@@ -63,14 +61,12 @@ func TestRequestBuffering(t *testing.T) {
 // request.
 func TestProxyHTTPVersion10(t *testing.T) {
 	t.Parallel()
-	var conns atomic.Int32
 	lines := make(chan string, 4)
-	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+	up, conns, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		lines <- fmt.Sprintf("%s %s conn=%v len=%d body=%s", r.Method, r.Proto, r.Header["Connection"], r.ContentLength, b)
 		io.WriteString(w, "ok")
 	})
-	countConns(up.Config, &conns)
 	be := backendOf("a", []string{addr(up)}, func(p *annotations.Proxy) {
 		p.Upstream = &annotations.Upstream{HTTP10: true, NoRequestBuffering: true}
 	})

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"strings"
@@ -40,7 +39,7 @@ func TestConfiguredHeaders(t *testing.T) {
 	s.Global.HideHeaders = []string{"x-powered-by"}
 	s.Global.ResponseHeaders = []annotations.Header{{Name: "X-Frame-Options", Value: "DENY"}}
 	s.Global.UpstreamHeaders = []annotations.Header{{Name: "X-Client", Value: "$remote_addr"}, {Name: "User-Agent", Value: ""}}
-	var logs bytes.Buffer
+	var logs syncBuffer
 	p, srv := front(t, Options{AccessLog: &logs}, s)
 	_ = p
 	c := client(t)
