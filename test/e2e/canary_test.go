@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // canaryIngress renders a canary Ingress of host to svc with the given
@@ -54,6 +55,20 @@ func (w *weir) countBackends(n int, host string, hdr ...string) map[string]int {
 		counts[w.backendOf(host, hdr...)]++
 	}
 	return counts
+}
+
+// requestsMetricReaches waits up to 5 s for requestsMetric to be want (a
+// request is counted once its response is out, so the client may read the
+// response first) and returns its last value.
+func (w *weir) requestsMetricReaches(host, canary string, want int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := w.requestsMetric(host, canary)
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // requestsMetric returns the nginx_ingress_controller_requests count of
@@ -138,10 +153,10 @@ func TestCanaryRules(t *testing.T) {
 			}
 		}
 	}
-	if got := w.requestsMetric("header.test", "default-v2-80"); got != 10 {
+	if got := w.requestsMetricReaches("header.test", "default-v2-80", 10); got != 10 {
 		t.Errorf("requests of header.test with canary label default-v2-80 = %d, want 10", got)
 	}
-	if got := w.requestsMetric("header.test", ""); got != 15 {
+	if got := w.requestsMetricReaches("header.test", "", 15); got != 15 {
 		t.Errorf("requests of header.test with canary label \"\" = %d, want 15", got)
 	}
 	if live := w.d.Live(); !strings.Contains(fmt.Sprint(live.Warnings), "canary-by-header-pattern") {
@@ -166,7 +181,7 @@ func TestCanaryWeights(t *testing.T) {
 	if got := w.countBackends(200, "w1000.test"); got["v2"] != 200 {
 		t.Errorf("weight 1000/1000: %v, want all 200 on v2", got)
 	}
-	if got := w.requestsMetric("w1000.test", "default-v2-80"); got != 200 {
+	if got := w.requestsMetricReaches("w1000.test", "default-v2-80", 200); got != 200 {
 		t.Errorf("metric of w1000.test with canary label default-v2-80 = %d, want 200", got)
 	}
 	// 100/1000 is random: 200 requests are all answered, by v1 or v2 only,

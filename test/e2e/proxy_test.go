@@ -133,6 +133,17 @@ func TestMetricsAndHealth(t *testing.T) {
 	})
 	w.get("m.test", "/")
 	metricsBase := "http://" + w.d.MetricsAddr()
+	// The request's metrics and access-log line are recorded once its
+	// response is out (as ingress-nginx's log phase): the client may read
+	// the response first.
+	waitFor(t, 5*time.Second, "the request counted and logged", func() bool {
+		resp, err := client.Get(metricsBase + "/metrics")
+		if err != nil {
+			return false
+		}
+		return strings.Contains(readAll(t, resp), `nginx_ingress_controller_requests{`) &&
+			strings.Contains(w.access.String(), `"host":"m.test"`)
+	})
 	for path, want := range map[string]string{
 		"/healthz": "ok",
 		"/readyz":  "configuration version 1 live",

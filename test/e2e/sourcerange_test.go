@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -22,6 +23,9 @@ func TestSourceRange(t *testing.T) {
 			ingress("denied", "denied.test", "web", "denylist-source-range", "192.0.2.0/24,127.0.0.1"),
 	})
 	w.wantStatus("", map[string]int{"excluded.test": http.StatusForbidden, "included.test": http.StatusOK, "denied.test": http.StatusForbidden})
+	// The access-log lines (and the metrics before them) are written once
+	// the responses are out.
+	waitFor(t, 5*time.Second, "the two 403 access-log lines", func() bool { return strings.Count(w.access.String(), `"status":403`) >= 2 })
 	if strings.Count(w.access.String(), `"status":403`) != 2 {
 		t.Errorf("access log holds %d lines with status 403, want 2:\n%s", strings.Count(w.access.String(), `"status":403`), w.access.String())
 	}
