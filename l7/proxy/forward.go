@@ -220,7 +220,11 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	stop := context.AfterFunc(r.Context(), uc.clientGone)
 	reusable := false
 	defer func() {
-		if stop() && reusable {
+		stop()
+		// A client that leaves once the whole response is relayed (the
+		// server may deliver it before this handler returns) leaves the
+		// upstream connection intact: finish made clientGone a no-op.
+		if reusable {
 			uc.release()
 			p.pool.put(uc.key, uc.Conn, uc.served+1)
 			return
@@ -300,7 +304,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	if !p.relay(rec, r, resp, ex, uc.gone.Load) {
 		return false, nil
 	}
-	reusable = !early && !http10 && !resp.Close && uc.br.Buffered() == 0 && !uc.gone.Load()
+	reusable = !early && !http10 && !resp.Close && uc.br.Buffered() == 0 && uc.finish()
 	return false, nil
 }
 
@@ -498,8 +502,12 @@ type upstreamConn struct {
 	n       int64 // bytes read
 	werr    error // the first write error, which Request.Write may hide
 	gone    atomic.Bool
-	key     string // of its idle connections in the pool
-	served  int    // requests before this one
+	// mu orders clientGone and finish: finished, once set, keeps
+	// clientGone from touching a connection on its way to the pool.
+	mu       sync.Mutex
+	finished bool
+	key      string // of its idle connections in the pool
+	served   int    // requests before this one
 	// headerLimit bounds the bytes read before the response header is
 	// whole (proxy-buffer-size).
 	headerLimit int64
@@ -521,10 +529,29 @@ var errClientGone = errors.New("client went away")
 // aLongTimeAgo is a deadline that has already expired.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// clientGone runs when the request's context ends.
+// clientGone runs when the request's context ends: it aborts the exchange,
+// unless finish came first.
 func (c *upstreamConn) clientGone() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return
+	}
 	c.gone.Store(true)
 	_ = c.Conn.SetDeadline(aLongTimeAgo)
+}
+
+// finish marks the exchange done, its response relayed whole, unless
+// clientGone came first; it reports whether it did. After it, clientGone
+// leaves the connection alone, so it can go back to the pool.
+func (c *upstreamConn) finish() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone.Load() {
+		return false
+	}
+	c.finished = true
+	return true
 }
 
 func (c *upstreamConn) Write(b []byte) (int, error) {

@@ -217,8 +217,11 @@ func TestConnectionCloseHonoured(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	if n := opened2.Load(); n != 1 {
-		t.Errorf("backend saw %d connections, want 1", n)
+	// Forwarded, the close would cost a connection per request. The client
+	// may leave before the upstream connection is parked (its response is
+	// out before the handler returns), so one more than 1 can happen.
+	if n := opened2.Load(); n >= 3 {
+		t.Errorf("backend saw %d connections for 3 requests, want the upstream connection reused", n)
 	}
 }
 
