@@ -23,7 +23,8 @@ type plainServer struct {
 func (s *plainServer) Serve(ln net.Listener) error { return s.serve(ln, s.q, s.q.Close) }
 
 // connQueue is a listener whose connections are handed to it: those of
-// the HTTP/1.x server that turned out to be h2c.
+// the HTTP/1.x side that turned out to be HTTP/2 (negotiated over TLS, or
+// h2c).
 type connQueue struct {
 	addr net.Addr
 	c    chan net.Conn

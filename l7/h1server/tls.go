@@ -63,16 +63,15 @@ type tlsServer struct{ dualServer }
 
 // Serve serves ln's connections, each a *tls.Conn.
 func (s *tlsServer) Serve(ln net.Listener) error {
-	sp := &splitListener{Listener: ln, h2: make(chan net.Conn), done: make(chan struct{})}
-	return s.serve(sp, &h2Listener{sp}, sp.Close)
+	sp := &splitListener{Listener: ln, h2: newConnQueue(ln.Addr())}
+	return s.serve(sp, sp.h2, sp.Close)
 }
 
 // splitListener accepts the HTTP/1.x connections of its listener and hands
-// those that negotiated HTTP/2 to its h2Listener.
+// those that negotiated HTTP/2 to its queue, h2.
 type splitListener struct {
 	net.Listener
-	h2   chan net.Conn
-	done chan struct{}
+	h2   *connQueue
 	once sync.Once
 }
 
@@ -83,40 +82,22 @@ func (l *splitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
-			select {
-			case l.h2 <- c:
-			case <-l.done:
-				_ = c.Close()
-			}
+			l.h2.put(c)
 			continue
 		}
 		return c, nil
 	}
 }
 
+// Close closes the queue and the listener.
 func (l *splitListener) Close() error {
 	var err error
 	l.once.Do(func() {
-		close(l.done)
+		_ = l.h2.Close()
 		err = l.Listener.Close()
 	})
 	return err
 }
-
-// h2Listener is the HTTP/2 side of a splitListener.
-type h2Listener struct{ sp *splitListener }
-
-func (l *h2Listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.sp.h2:
-		return c, nil
-	case <-l.sp.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *h2Listener) Close() error   { return l.sp.Close() }
-func (l *h2Listener) Addr() net.Addr { return l.sp.Addr() }
 
 // ServeTLS serves HTTPS on ln with srv's settings (its TLSConfig is cfg) and
 // g's checks, for drain to drain: with KindNet through srv behind g's
