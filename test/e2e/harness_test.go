@@ -110,8 +110,11 @@ func (w *weir) write(name, body string) {
 // waitVersion waits until configuration version v or later is live.
 func (w *weir) waitVersion(v uint64) {
 	w.t.Helper()
+	// The proxy takes a version before the controller records it as live
+	// (publishers first): wait for both, or Live can still be nil.
 	waitFor(w.t, 10*time.Second, fmt.Sprintf("config version %d live", v), func() bool {
-		return w.d.LiveVersion() >= v
+		s := w.d.Live()
+		return w.d.LiveVersion() >= v && s != nil && s.Version >= v
 	})
 }
 
