@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -151,6 +152,73 @@ func TestChartIngressNginxValues(t *testing.T) {
 	}
 }
 
+// TestChartTCPUDP: ingress-nginx's chart's tcp and udp values
+// (testdata/tcp-udp-values.yaml) give the ConfigMaps <fullname>-tcp and
+// -udp, the flags that name them, and a container port and Service port
+// named "<port>-<proto>" for each entry, with the node port asked for.
+func TestChartTCPUDP(t *testing.T) {
+	t.Parallel()
+	objs := renderChart(t, "testdata/tcp-udp-values.yaml")
+	for name, want := range map[string]map[string]string{
+		"weir-tcp": {"9000": "default/echo:9000", "5432": "db/pg:5432:PROXY"},
+		"weir-udp": {"53": "kube-system/dns:53"},
+	} {
+		cm := find(objs, "ConfigMap", name)
+		if cm == nil {
+			t.Errorf("no ConfigMap %s", name)
+			continue
+		}
+		if data, _, _ := unstructured.NestedStringMap(cm.Object, "data"); !maps.Equal(data, want) {
+			t.Errorf("ConfigMap %s data %v, want %v", name, data, want)
+		}
+		if cm.GetNamespace() != "ingress" {
+			t.Errorf("ConfigMap %s in namespace %q, want the release's", name, cm.GetNamespace())
+		}
+	}
+	args := controllerArgs(t, objs, "DaemonSet")
+	for _, want := range []string{"--tcp-services-configmap=$(POD_NAMESPACE)/weir-tcp", "--udp-services-configmap=$(POD_NAMESPACE)/weir-udp"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("args %q lack %s", args, want)
+		}
+	}
+	ds := find(objs, "DaemonSet", "weir-controller")
+	cs, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "containers")
+	cports, _, _ := unstructured.NestedSlice(cs[0].(map[string]any), "ports")
+	got := map[string]string{}
+	for _, p := range cports {
+		m := p.(map[string]any)
+		got[fmt.Sprint(m["name"])] = fmt.Sprintf("%v/%v host %v", m["containerPort"], m["protocol"], m["hostPort"])
+	}
+	for name, want := range map[string]string{"9000-tcp": "9000/TCP host 9000", "5432-tcp": "5432/TCP host 5432", "53-udp": "53/UDP host 53"} {
+		if got[name] != want {
+			t.Errorf("container port %s: %q, want %q (all: %v)", name, got[name], want, got)
+		}
+	}
+	svc := find(objs, "Service", "weir-controller")
+	sports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+	got = map[string]string{}
+	for _, p := range sports {
+		m := p.(map[string]any)
+		got[fmt.Sprint(m["name"])] = fmt.Sprintf("%v/%v to %v node %v", m["port"], m["protocol"], m["targetPort"], m["nodePort"])
+	}
+	for name, want := range map[string]string{"9000-tcp": "9000/TCP to 9000-tcp node 30900", "5432-tcp": "5432/TCP to 5432-tcp node <nil>",
+		"53-udp": "53/UDP to 53-udp node <nil>"} {
+		if got[name] != want {
+			t.Errorf("Service port %s: %q, want %q (all: %v)", name, got[name], want, got)
+		}
+	}
+	// Without tcp and udp values there are neither ConfigMaps nor flags.
+	def := renderChart(t)
+	if find(def, "ConfigMap", "weir-tcp") != nil || find(def, "ConfigMap", "weir-udp") != nil {
+		t.Error("the defaults render a tcp or udp ConfigMap")
+	}
+	for _, a := range controllerArgs(t, def, "DaemonSet") {
+		if strings.Contains(a, "services-configmap") {
+			t.Errorf("the defaults pass %s", a)
+		}
+	}
+}
+
 // TestChartServerSideDryRun applies both renders to a real API server with
 // server-side apply and dryRun=All; the kinds of CRDs the test server does
 // not serve (ServiceMonitor, PrometheusRule) are only checked to render.
@@ -160,7 +228,7 @@ func TestChartServerSideDryRun(t *testing.T) {
 	if err := applyObj(ns, false); err != nil {
 		t.Fatalf("create Namespace ingress: %v", err)
 	}
-	for _, values := range [][]string{nil, {"testdata/ingress-nginx-values.yaml"}} {
+	for _, values := range [][]string{nil, {"testdata/ingress-nginx-values.yaml"}, {"testdata/tcp-udp-values.yaml"}} {
 		for _, o := range renderChart(t, values...) {
 			err := applyObj(o, true)
 			if meta.IsNoMatchError(err) && o.GetAPIVersion() == "monitoring.coreos.com/v1" {

@@ -117,7 +117,7 @@ func TestDisableLeaderElection(t *testing.T) {
 // takes.
 func TestHelmChartArgs(t *testing.T) {
 	t.Parallel()
-	for _, values := range [][]string{nil, {"../../deploy/testdata/ingress-nginx-values.yaml"}} {
+	for _, values := range [][]string{nil, {"../../deploy/testdata/ingress-nginx-values.yaml"}, {"../../deploy/testdata/tcp-udp-values.yaml"}} {
 		out := helm.Template(t, "../../deploy/chart", "weir", "ingress", values...)
 		objs, err := deploy.Decode(out)
 		if err != nil {

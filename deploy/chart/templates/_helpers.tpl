@@ -59,3 +59,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "weir.electionID" -}}
 {{- default (printf "%s-leader" (include "weir.fullname" .)) .Values.controller.electionID -}}
 {{- end -}}
+
+{{/* The name of a tcp or udp entry's port, as ingress-nginx's chart names
+it: "[<portNamePrefix>-]<port>-<tcp|udp>". Takes (list $ port proto). */}}
+{{- define "weir.streamPortName" -}}
+{{- $root := index . 0 -}}
+{{- if $root.Values.portNamePrefix }}{{ $root.Values.portNamePrefix }}-{{ end }}{{ index . 1 }}-{{ index . 2 }}
+{{- end -}}

@@ -6,6 +6,12 @@ controller.params: Weir takes ingress-nginx's flag names. */}}
 - --https-port={{ .Values.controller.containerPort.https }}
 - --metrics-port={{ .Values.controller.metrics.port }}
 - --election-id={{ include "weir.electionID" . }}
+{{- if .Values.tcp }}
+- --tcp-services-configmap={{ default "$(POD_NAMESPACE)" .Values.controller.tcp.configMapNamespace }}/{{ include "weir.fullname" . }}-tcp
+{{- end }}
+{{- if .Values.udp }}
+- --udp-services-configmap={{ default "$(POD_NAMESPACE)" .Values.controller.udp.configMapNamespace }}/{{ include "weir.fullname" . }}-udp
+{{- end }}
 - --controller-class={{ .Values.controller.ingressClassResource.controllerValue }}
 {{- if .Values.controller.ingressClass }}
 - --ingress-class={{ .Values.controller.ingressClass }}
