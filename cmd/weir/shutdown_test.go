@@ -259,7 +259,11 @@ func testShutdownUnderLoad(t *testing.T, workers string, extra ...string) {
 			}
 		case o.refused:
 			refused++
-			if o.dialTook > time.Second {
+			// Refused at once (about 125 µs), or after one SYN
+			// retransmission (1s) when the first SYN was lost in a full
+			// accept queue of a loaded machine; a dial left hanging
+			// would take the client's whole connect timeout.
+			if o.dialTook > 3*time.Second {
 				t.Errorf("a refusal took %v", o.dialTook)
 			}
 			if o.start.Before(sigterm) {

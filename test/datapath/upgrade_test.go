@@ -2,6 +2,7 @@ package datapath_test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -47,10 +48,10 @@ func TestVethUpgradeKeepsXDPLink(t *testing.T) {
 	root := t.TempDir() // a private bpffs for the pins, mounted by weir
 	t.Cleanup(func() { unix.Unmount(root, unix.MNT_DETACH) })
 	pins := root + "/pins"
-	httpPort := freePortOn(t, serverIP)
+	httpPort, metricsPort := freePortOn(t, serverIP), freePortOn(t, serverIP)
 	args := []string{"--workers", "2", "--manifests", manifests, "--access-log=false",
 		"--bind-address", serverIP, "--http-port", httpPort, "--https-port", freePortOn(t, serverIP),
-		"--metrics-port", freePortOn(t, serverIP), "--interface", srv, "--xdp-mode", "native", "--bpf-pin-path", pins,
+		"--metrics-port", metricsPort, "--interface", srv, "--xdp-mode", "native", "--bpf-pin-path", pins,
 		"--upgrade-socket", filepath.Join(t.TempDir(), "upgrade.sock"),
 		"--worker-uid", "0", "--worker-gid", "0", "--post-shutdown-grace-period", "0"}
 	start := func(extra ...string) *weirProcess {
@@ -107,6 +108,12 @@ func TestVethUpgradeKeepsXDPLink(t *testing.T) {
 done`, n, serverIP, httpPort)
 		return exec.Command("timeout", "60", "ip", "netns", "exec", ns, "bash", "-c", script)
 	}
+	// ready waits for p to attach XDP with both workers serving. A worker
+	// says so at its start when a configuration is live by then, or the
+	// supervisor counts it when the first configuration reaches the
+	// workers; the two can share the workers between them, so the
+	// supervisor's /readyz is asked too (p is the only Weir running when
+	// ready is called: the old one has exited before the new one is asked).
 	ready := func(p *weirProcess, what string) {
 		t.Helper()
 		testutil.WaitFor(t, 30*time.Second, what, func() bool {
@@ -116,10 +123,19 @@ done`, n, serverIP, httpPort)
 			default:
 			}
 			logs := p.logs.String()
-			// Each worker serving: either each says so at its start,
-			// or the supervisor says so at the first configuration.
-			live := strings.Count(logs, `msg="worker serving"`) >= 2 || strings.Contains(logs, "live on 2 workers")
-			return live && strings.Contains(logs, "XDP data path attached")
+			if !strings.Contains(logs, "XDP data path attached") {
+				return false
+			}
+			if strings.Count(logs, `msg="worker serving"`) >= 2 || strings.Contains(logs, "live on 2 workers") {
+				return true
+			}
+			resp, err := http.Get("http://" + net.JoinHostPort(serverIP, metricsPort) + "/readyz")
+			if err != nil {
+				return false
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return strings.Contains(string(body), "live on 2 of 2 workers")
 		})
 	}
 
