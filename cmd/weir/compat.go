@@ -62,7 +62,6 @@ var compatFlags = []compatFlag{
 	{"enable-annotation-validation", kindBool, "true", "validate annotation values against their expected shape", "Weir always validates every annotation it reads and reports a bad one with an Event"},
 	{"enable-ssl-chain-completion", kindBool, "false", "fetch missing intermediate certificates (AIA)", "Weir serves the chain a Secret holds; fetching certificates from the network at run time is not done"},
 	{"enable-metrics", kindBool, "true", "collect request metrics", "Weir's metrics are always collected"},
-	{"metrics-per-undefined-host", kindBool, "false", "label metrics with hosts no Ingress names", whyMetrics},
 	{"time-buckets", kindFloats, "", "buckets of the time histograms", whyMetrics},
 	{"length-buckets", kindFloats, "", "buckets of the length histograms", whyMetrics},
 	{"size-buckets", kindFloats, "", "buckets of the size histograms", whyMetrics},

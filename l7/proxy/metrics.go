@@ -18,9 +18,16 @@ import (
 // The controller_namespace, controller_class and controller_pod labels are
 // added where /metrics is served (userspace/promcompat), not here.
 //
-// The path label is the matched rule's path and the host label the matched
-// server's host ("*.foo.com" for a wildcard, "" for the any-host server and
-// the default backend), never the raw request: cardinality stays bounded.
+// The path label is the matched rule's path. The host label is nginx's
+// $host, as ingress-nginx's monitor.lua sends it: the request's host,
+// lower-cased and without its port ("_", the default server's name, when
+// the request names none). Only requests for a host the configuration
+// defines (a Server's host or alias: router.Router.Defined) are counted,
+// so cardinality stays bounded, unless countUndefined is set
+// (--metrics-per-undefined-host, or --metrics-per-host=false: the host label
+// is then dropped where /metrics is served): ingress-nginx's socket
+// collector drops the others, those a wildcard or a host-less rule serves
+// included.
 // Methods outside the standard set are counted as "OTHER". The canary label
 // is the upstream name ("namespace-service-port") of the canary that served
 // the request, "" for the main backend.
@@ -42,6 +49,10 @@ type metrics struct {
 	// children caches the labelled observers by route, canary, status and
 	// method; Apply replaces it, so the routes of an old Router are let go.
 	children atomic.Pointer[sync.Map]
+	// defined reports whether a request host is one the live configuration
+	// defines; countUndefined counts the requests of the others too.
+	defined        func(host string) bool
+	countUndefined bool
 
 	version        prometheus.Gauge
 	upstreamErrors *prometheus.CounterVec
@@ -114,6 +125,7 @@ type childKey struct {
 	canary string
 	status int
 	method string
+	host   string
 }
 
 // observers are the children of the request families for one childKey.
@@ -132,15 +144,14 @@ func (m *metrics) observersOf(k childKey) *observers {
 	if o, ok := cache.Load(k); ok {
 		return o.(*observers)
 	}
-	var ingress, namespace, service, path, host string
+	var ingress, namespace, service, path string
 	if k.route != nil {
 		ingress = k.route.Backend.Ingress.Name
 		namespace = k.route.Backend.Ingress.Namespace
 		service = k.route.Backend.Service
 		path = k.route.Path
-		host = k.route.Host
 	}
-	lv := []string{strconv.Itoa(k.status), k.method, path, namespace, ingress, service, k.canary, host}
+	lv := []string{strconv.Itoa(k.status), k.method, path, namespace, ingress, service, k.canary, k.host}
 	o := &observers{
 		requests:     m.requests.WithLabelValues(lv...),
 		duration:     m.duration.WithLabelValues(lv...),
@@ -158,7 +169,14 @@ func (m *metrics) observersOf(k childKey) *observers {
 // observe counts a finished request: sent is the bytes written to the
 // client (status line, header and body), d the request time.
 func (m *metrics) observe(r *http.Request, ex *exchange, status int, sent int64, d time.Duration) {
-	o := m.observersOf(childKey{route: ex.route, canary: ex.canary, status: status, method: methodLabel(r.Method)})
+	host := router.NormalizeHost(r.Host)
+	if host == "" {
+		host = "_"
+	}
+	if !m.countUndefined && (m.defined == nil || !m.defined(host)) {
+		return
+	}
+	o := m.observersOf(childKey{route: ex.route, canary: ex.canary, status: status, method: methodLabel(r.Method), host: host})
 	o.requests.Inc()
 	o.duration.Observe(d.Seconds())
 	o.requestSize.Observe(float64(requestLength(r, ex)))

@@ -11,6 +11,8 @@ import (
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
+// TestMetrics counts every request (CountUndefinedHosts, as
+// --metrics-per-undefined-host): the host label is the request's host.
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	up := named(t, "a")
@@ -21,7 +23,7 @@ func TestMetrics(t *testing.T) {
 			{Path: "/dead", Match: snapshot.MatchPrefix, Backend: backendOf("dead", []string{refusedAddr(t)})},
 		}},
 	}}
-	p, srv := front(t, Options{Registry: reg}, s)
+	p, srv := front(t, Options{Registry: reg, CountUndefinedHosts: true}, s)
 	c := client(t)
 	for _, path := range []string{"/api/1", "/api/2", "/api/3"} {
 		get(t, c, srv, "x.foo.com", path)
@@ -35,10 +37,10 @@ func TestMetrics(t *testing.T) {
 		labels []string
 		n      float64
 	}{
-		{[]string{"200", "GET", "/api", "ns", "ing-a", "a", "", "*.foo.com"}, 3},
-		{[]string{"502", "GET", "/dead", "ns", "ing-dead", "dead", "", "*.foo.com"}, 1},
-		{[]string{"404", "GET", "", "", "", "", "", ""}, 1},
-		{[]string{"200", "OTHER", "/api", "ns", "ing-a", "a", "", "*.foo.com"}, 1},
+		{[]string{"200", "GET", "/api", "ns", "ing-a", "a", "", "x.foo.com"}, 3},
+		{[]string{"502", "GET", "/dead", "ns", "ing-dead", "dead", "", "x.foo.com"}, 1},
+		{[]string{"404", "GET", "", "", "", "", "", "nope.com"}, 1},
+		{[]string{"200", "OTHER", "/api", "ns", "ing-a", "a", "", "x.foo.com"}, 1},
 	}
 	// A request is counted after its response is written: wait for all.
 	waitFor(t, "six requests counted", func() bool {
@@ -115,6 +117,46 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(p.Metric, "nginx_ingress_controller") {
 			t.Errorf("lint %s: %s", p.Metric, p.Text)
 		}
+	}
+}
+
+// TestMetricsDefinedHostsOnly: by default only the requests for a host the
+// configuration defines are counted, as ingress-nginx's socket collector
+// without --metrics-per-undefined-host: a Server's host or alias (labelled
+// with the name the request used, in lower case and without its port) and
+// "_" (no Host); not a host a wildcard serves, nor one only the default
+// backend or a host-less rule serves.
+func TestMetricsDefinedHostsOnly(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	reg := prometheus.NewRegistry()
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "foo.com", Aliases: []string{"alias.com"}, Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("a", []string{addr(up)})}}},
+		{Host: "*.bar.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("a", []string{addr(up)})}}},
+		{Host: "", Paths: []snapshot.Path{{Path: "/any", Match: snapshot.MatchPrefix, Backend: backendOf("a", []string{addr(up)})}}},
+	}}
+	p, srv := front(t, Options{Registry: reg}, s)
+	c := client(t)
+	// The undefined first: requests on one keep-alive connection are
+	// recorded in order, so once the last is counted all were seen.
+	get(t, c, srv, "x.bar.com", "/")
+	get(t, c, srv, "nope.com", "/any")
+	get(t, c, srv, "nope.com", "/")
+	get(t, c, srv, "FOO.com:8080", "/")
+	get(t, c, srv, "alias.com", "/")
+	m := p.metrics
+	want := [][]string{
+		{"200", "GET", "/", "ns", "ing-a", "a", "", "foo.com"},
+		{"200", "GET", "/", "ns", "ing-a", "a", "", "alias.com"},
+	}
+	waitFor(t, "the defined hosts' requests counted", func() bool {
+		return testutil.ToFloat64(m.requests.WithLabelValues(want[1]...)) == 1
+	})
+	if got := testutil.ToFloat64(m.requests.WithLabelValues(want[0]...)); got != 1 {
+		t.Errorf("requests for foo.com: %v, want 1", got)
+	}
+	if n := testutil.CollectAndCount(m.requests); n != len(want) {
+		t.Errorf("%d request series, want %d: the undefined hosts must not be counted", n, len(want))
 	}
 }
 

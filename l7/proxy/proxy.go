@@ -59,6 +59,12 @@ type Options struct {
 	// between two reads of a request body before the request ends with
 	// 408 and its connection closes. Zero means 60s.
 	ClientBodyTimeout time.Duration
+	// CountUndefinedHosts counts in the request metrics the requests for a
+	// host no Ingress defines (router.Router.Defined), labelled with that
+	// host: ingress-nginx's --metrics-per-undefined-host, or
+	// --metrics-per-host=false, where nothing is left out. Default false:
+	// such requests are not counted, as ingress-nginx's default.
+	CountUndefinedHosts bool
 }
 
 // TransportOptions tunes the keepalive pools of the upstreams. Zero fields
@@ -126,6 +132,11 @@ func New(opts Options) *Proxy {
 	}
 	if opts.Registry != nil {
 		p.metrics = newMetrics(opts.Registry)
+		p.metrics.countUndefined = opts.CountUndefinedHosts
+		p.metrics.defined = func(host string) bool {
+			rt := p.router.Load()
+			return rt != nil && rt.Defined(host)
+		}
 		p.conns = newConnStates(opts.Registry, p.metrics.tunnelsOpen)
 	}
 	p.pool = newConnPool(opts.Transport)

@@ -74,3 +74,22 @@ func TestRewriteRegexp(t *testing.T) {
 		}
 	}
 }
+
+// TestDefined: the defined names are the Servers' hosts and exact aliases
+// and "_", as ingress-nginx's socket collector's hosts; not a name only a
+// wildcard matches, nor a www redirect name.
+func TestDefined(t *testing.T) {
+	t.Parallel()
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "foo.com", Aliases: []string{"alias.com", "*.feral.com"}, RedirectFrom: "www.foo.com", Paths: []snapshot.Path{prefix("/", "foo")}},
+		{Host: "*.wild.com", Paths: []snapshot.Path{prefix("/", "wild")}},
+		{Host: "", Paths: []snapshot.Path{prefix("/", "any")}},
+	}}
+	r := mustCompile(t, s, nil)
+	for host, want := range map[string]bool{"foo.com": true, "alias.com": true, "_": true, "a.feral.com": false,
+		"x.wild.com": false, "*.wild.com": false, "www.foo.com": false, "": false, "other.com": false} {
+		if got := r.Defined(host); got != want {
+			t.Errorf("Defined(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

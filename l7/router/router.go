@@ -391,6 +391,21 @@ func (r *Router) ServerTLS(host string) *snapshot.ServerTLS {
 	return nil
 }
 
+// Defined reports whether host (a normalised request host, as
+// NormalizeHost gives) is a name the configuration defines: a Server's host
+// or alias, or "_", the default server's name. These are the names
+// ingress-nginx's socket collector keeps the request metrics of
+// (SocketCollector.SetHosts); a host a wildcard matches, or one only the
+// default server or a host-less rule serves, is not defined, nor is a
+// from-to-www-redirect name (nginx's redirect servers log no metrics).
+func (r *Router) Defined(host string) bool {
+	if host == "_" {
+		return true
+	}
+	srv, ok := r.exact[host]
+	return ok && srv.redirectTo == ""
+}
+
 func (r *Router) server(host string) *server {
 	if srv, ok := r.exact[host]; ok {
 		return srv

@@ -25,6 +25,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	https := fs.Bool("https", true, "an HTTPS listener is inherited")
 	accessLog := fs.Bool("access-log", true, "write one JSON line per request to standard output")
 	http1 := fs.String("http1-server", string(h1server.DefaultKind), "server of plain HTTP/1.x: weir (its own loop) or net (net/http's)")
+	undefinedHosts := fs.Bool("metrics-undefined-hosts", false, "count the requests for hosts no Ingress defines in the request metrics")
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	uid := fs.Int("uid", 0, "numeric user to switch to once the sockets are held (0: keep the supervisor's)")
@@ -60,7 +61,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("parse --http1-server: %w", err)
 	}
-	cfg := Config{CPU: *cpu, Control: ctl, HTTPSPort: *httpsPort, Logger: log, HTTP1Server: kind}
+	cfg := Config{CPU: *cpu, Control: ctl, HTTPSPort: *httpsPort, Logger: log, HTTP1Server: kind, CountUndefinedHosts: *undefinedHosts}
 	if cfg.HTTP, err = Listener(FDHTTP, "http"); err != nil {
 		return err
 	}

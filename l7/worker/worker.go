@@ -73,6 +73,10 @@ type Config struct {
 	// worker's slot in it. Nil means a Table of the worker's own.
 	ConnTable     *connlimit.Table
 	ConnTableSlot int
+	// CountUndefinedHosts counts the requests for hosts no Ingress defines
+	// in the request metrics (proxy.Options.CountUndefinedHosts). Default
+	// false.
+	CountUndefinedHosts bool
 	// AccessLog receives one JSON line per request. Nil means none.
 	AccessLog io.Writer
 	// HTTP1Server serves HTTP/1.x on both listeners (l7/h1server.Kind). ""
@@ -106,7 +110,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("start tls: %w", err)
 	}
 	px := proxy.New(proxy.Options{Logger: log, AccessLog: cfg.AccessLog, Registry: reg, HTTPSPort: cfg.HTTPSPort,
-		ConnTable: cfg.ConnTable, ConnTableWorker: cfg.ConnTableSlot})
+		ConnTable: cfg.ConnTable, ConnTableWorker: cfg.ConnTableSlot, CountUndefinedHosts: cfg.CountUndefinedHosts})
 	guard := h1guard.New(h1guard.Options{Logger: log, Registry: reg, Source: px, H2C: true})
 	limits := connlimit.New(connlimit.Options{Source: px, Registry: reg})
 

@@ -177,7 +177,8 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("listen for https: %w", err)
 	}
 	httpsPort := d.httpsLn.Addr().(*net.TCPAddr).Port
-	d.proxy = proxy.New(proxy.Options{Logger: cfg.Logger, AccessLog: cfg.AccessLog, Registry: d.registry, HTTPSPort: httpsPort})
+	d.proxy = proxy.New(proxy.Options{Logger: cfg.Logger, AccessLog: cfg.AccessLog, Registry: d.registry, HTTPSPort: httpsPort,
+		CountUndefinedHosts: nginxmetrics.OptionsOrDefault(cfg.RequestMetrics).CountUndefinedHosts()})
 	d.guard = h1guard.New(h1guard.Options{Logger: cfg.Logger, Registry: d.registry, Source: d.proxy, H2C: true})
 	d.limits = connlimit.New(connlimit.Options{Source: d.proxy, Registry: d.registry})
 	ctrlOpts := cfg.Controller

@@ -62,6 +62,11 @@ type Options struct {
 	// PerHost labels the request series with the host (--metrics-per-host).
 	// Default true.
 	PerHost bool
+	// PerUndefinedHost counts the requests for hosts no Ingress defines
+	// too, labelled with their host (--metrics-per-undefined-host); without
+	// it, and with PerHost, they are not counted, as ingress-nginx's socket
+	// collector drops them. Default false.
+	PerUndefinedHost bool
 	// StatusClasses reports the status label as its class, "2xx" for 200
 	// (--report-status-classes). Default false.
 	StatusClasses bool
@@ -73,6 +78,12 @@ type Options struct {
 
 // DefaultOptions returns ingress-nginx's defaults, documented on Options.
 func DefaultOptions() Options { return Options{PerHost: true} }
+
+// CountUndefinedHosts reports whether the proxy counts the requests for
+// hosts no Ingress defines (proxy.Options.CountUndefinedHosts): with
+// PerUndefinedHost, or without PerHost, as ingress-nginx's socket collector
+// drops them only when it labels by host and was not told to keep them.
+func (o Options) CountUndefinedHosts() bool { return !o.PerHost || o.PerUndefinedHost }
 
 // OptionsOrDefault returns *o, or DefaultOptions when o is nil.
 func OptionsOrDefault(o *Options) Options {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/drain"
 	workerpkg "github.com/weir-lb/weir/l7/worker"
+	"github.com/weir-lb/weir/userspace/nginxmetrics"
 )
 
 // Restart backoff: the first restart after minBackoff, doubling to
@@ -201,6 +202,9 @@ func (w *worker) command() *exec.Cmd {
 		"--uid", strconv.Itoa(cfg.WorkerUID), "--gid", strconv.Itoa(cfg.WorkerGID))
 	if cfg.HTTP1Server != "" {
 		args = append(args, "--http1-server="+cfg.HTTP1Server)
+	}
+	if nginxmetrics.OptionsOrDefault(cfg.RequestMetrics).CountUndefinedHosts() {
+		args = append(args, "--metrics-undefined-hosts")
 	}
 	cmd := exec.Command(argv[0], args...)
 	cmd.Env = append(append(os.Environ(), cfg.Env...), "GOMAXPROCS=1")
