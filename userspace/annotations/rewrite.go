@@ -357,30 +357,32 @@ func parseRewrite(get lookup, p *Proxy, h *Host, wrap func(key, value string, er
 		h.Aliases = aliases
 	}
 	// temporal-redirect wins over permanent-redirect, as ingress-nginx's
-	// redirect parser reads it first.
+	// redirect parser reads it first. A code is checked whenever it is
+	// set, its redirect or not, so a bad one is reported either way.
+	redirected := false
 	for _, r := range [...]struct {
 		key      string
 		code     int
 		max      int
 		validate func(string) error
 	}{{"temporal-redirect", 302, 307, validateRedirectURL}, {"permanent-redirect", 301, 308, validatePermanentURL}} {
+		code := r.code
+		if c, ok := get(r.key + "-code"); ok {
+			if n, err := parseRedirectCode(c, r.max); err != nil {
+				errs = append(errs, wrap(r.key+"-code", c, fmt.Errorf("%w; %d used", err, r.code)))
+			} else {
+				code = n
+			}
+		}
 		u, ok := get(r.key)
-		if !ok || u == "" {
+		if redirected || !ok || u == "" {
 			continue
 		}
 		if err := r.validate(u); err != nil {
 			errs = append(errs, wrap(r.key, u, fmt.Errorf("%w; no redirect", err)))
 			continue
 		}
-		rw.RedirectURL, rw.RedirectCode = u, r.code
-		if c, ok := get(r.key + "-code"); ok {
-			if n, err := parseRedirectCode(c, r.max); err != nil {
-				errs = append(errs, wrap(r.key+"-code", c, fmt.Errorf("%w; %d used", err, r.code)))
-			} else {
-				rw.RedirectCode = n
-			}
-		}
-		break
+		rw.RedirectURL, rw.RedirectCode, redirected = u, code, true
 	}
 	p.Rewrite = rewriteOrNil(rw)
 	return errs
