@@ -109,6 +109,9 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 			tlsIngs = b.served(objs.IngressClasses, tls.from)
 		}
 		tr = b.certificates(objs, tlsIngs)
+		for _, w := range tr.allWarnings() {
+			b.warnings[w] = true
+		}
 	}
 	s.Certificates, s.DefaultCertificate = tr.certs, tr.def
 	b.tls(objs, ings, tr.hosts, s)
