@@ -74,12 +74,10 @@ func Build(objs Objects, opts Options) *Snapshot {
 // tlsSource says where a build takes the certificates and the hosts with TLS
 // from. The zero value: the spec.tls of the Ingresses built.
 type tlsSource struct {
-	// from, when non-nil, are the Ingresses whose spec.tls count instead (a
-	// Builder's scoped build routes a few Ingresses under the TLS of all).
-	from []*networkingv1.Ingress
-	// prev, when non-nil, is the result of a build whose TLS inputs were
-	// the same: it is used as is, and the warnings of spec.tls sections and
-	// Secrets are not reported again.
+	// prev, when non-nil, is what the TLS inputs of every Ingress give (a
+	// Builder's scoped build routes a few Ingresses under the TLS of all):
+	// it is used as is, and the warnings of spec.tls sections and Secrets
+	// are not reported.
 	prev *tlsResult
 }
 
@@ -104,11 +102,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: global, Streams: b.streams(objs.ConfigMaps)}
 	tr := tls.prev
 	if tr == nil {
-		tlsIngs := ings
-		if tls.from != nil {
-			tlsIngs = b.served(objs.IngressClasses, tls.from)
-		}
-		tr = b.certificates(objs, tlsIngs)
+		tr = b.certificates(objs, ings)
 		for _, w := range tr.allWarnings() {
 			b.warnings[w] = true
 		}

@@ -49,6 +49,7 @@ type tlsResult struct {
 	// was warned of.
 	def         *Certificate
 	defWarnings []Warning
+	defSec      *corev1.Secret
 }
 
 // tlsKey is one Secret spec.tls sections name.
@@ -234,11 +235,13 @@ func (b *builder) certificates(objs Objects, tlsIngs []*ingress) *tlsResult {
 	}
 	for k, tk := range tr.keys {
 		if tk.cert != nil {
-			tr.certs = append(tr.certs, tk.withHosts(byKey[k]))
+			c := tk.withHosts(byKey[k])
+			tk.cert.Hosts = c.Hosts
+			tr.certs = append(tr.certs, c)
 		}
 	}
 	slices.SortFunc(tr.certs, func(x, y Certificate) int { return compareCerts(&x, &y) })
-	tr.def, tr.defWarnings = b.defaultCertificate(secret)
+	tr.def, tr.defWarnings, tr.defSec = b.defaultCertificate(secret)
 	return tr
 }
 
@@ -253,23 +256,25 @@ func (tk *tlsKey) withHosts(hosts []string) Certificate {
 	return c
 }
 
-// defaultCertificate validates Options.DefaultSSLCertificate's Secret (nil
-// without one), and what it is warned of.
-func (b *builder) defaultCertificate(secret func(nsName) *corev1.Secret) (*Certificate, []Warning) {
+// defaultCertificate validates Options.DefaultSSLCertificate's Secret
+// (nil without one) and returns its certificate (nil: none), what it is
+// warned of and the Secret.
+func (b *builder) defaultCertificate(secret func(nsName) *corev1.Secret) (*Certificate, []Warning, *corev1.Secret) {
 	name := b.opts.DefaultSSLCertificate
 	if name == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	ns, n, ok := strings.Cut(name, "/")
 	if !ok {
 		ns, n = "", name
 	}
-	c, _, reason, problem := checkCertificate(secret(nsName{ns, n}), ns, n, b.certs)
+	sec := secret(nsName{ns, n})
+	c, _, reason, problem := checkCertificate(sec, ns, n, b.certs)
 	if c == nil {
 		return nil, []Warning{{Object: ObjectRef{Kind: "Secret", Namespace: ns, Name: n}, Reason: reason,
-			Message: problem + "; the default certificate is served instead"}}
+			Message: problem + "; the default certificate is served instead"}}, sec
 	}
-	return c, nil
+	return c, nil, sec
 }
 
 // tls sets, per route of ings, the ssl-redirect and HSTS settings: a host
