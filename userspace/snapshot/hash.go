@@ -189,6 +189,7 @@ func (e *hashEncoder) content(c hashContent) {
 				e.buf = append(e.buf, ',')
 			}
 			e.certificate(&c.Certificates[i])
+			e.raw("") // flushes a full buffer rather than growing it
 		}
 		e.buf = append(e.buf, ']')
 	}
