@@ -226,15 +226,18 @@ func mergeSorted[T any, K comparable](base, changed []T, removed []K, key func(*
 // compareServers orders Servers as Build does (CompareHosts).
 func compareServers(a, b *Server) int { return CompareHosts(a.Host, b.Host) }
 
-// compareCerts orders certificates as Build does: by the Secret's
-// "namespace/name", without building those strings (a merge of 10 000
+// compareCerts orders certificates as Build does: by the Secret
+// (CompareSecrets).
+func compareCerts(a, b *Certificate) int { return CompareSecrets(a.Secret, b.Secret) }
+
+// CompareSecrets orders Secrets as Snapshot.Certificates are ordered: by
+// "namespace/name", compared without building those strings (a merge of 10 000
 // certificates compares as many).
-func compareCerts(a, b *Certificate) int {
-	x, y := &a.Secret, &b.Secret
+func CompareSecrets(x, y ObjectRef) int {
 	if x.Namespace == y.Namespace {
 		return strings.Compare(x.Name, y.Name)
 	}
-	at := func(r *ObjectRef, i int) int { // byte i of "namespace/name", -1 past its end
+	at := func(r ObjectRef, i int) int { // byte i of "namespace/name", -1 past its end
 		switch {
 		case i < len(r.Namespace):
 			return int(r.Namespace[i])
