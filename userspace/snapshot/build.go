@@ -68,6 +68,7 @@ const (
 // set, so the proxy answers 503 rather than 404.
 func Build(objs Objects, opts Options) *Snapshot {
 	s, _ := build(objs, opts, newCertCache(), tlsSource{})
+	s.Hash = hashOf(s)
 	return s
 }
 
@@ -82,7 +83,8 @@ type tlsSource struct {
 }
 
 // build is Build with certificates validated through certs and TLS from
-// tls. It returns what the TLS inputs gave, for a later build's tlsSource.
+// tls, without the Hash (its callers compute it, or do not need it). It
+// returns what the TLS inputs gave, for a later build's tlsSource.
 func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapshot, *tlsResult) {
 	b := &builder{
 		certs:    certs,
@@ -111,7 +113,6 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	b.tls(objs, ings, tr.hosts, s)
 	b.redirectCertificates(tr, s) // build_rewrite.go
 	b.serverTLS(objs.Secrets, ings, s)
-	s.Hash = hashOf(s)
 	s.Warnings = b.sortedWarnings()
 	return s, tr
 }

@@ -80,8 +80,11 @@ type Builder struct {
 	// certs keeps the validated certificates of the last build, tls what
 	// its spec.tls sections and Secrets gave: a scoped build settles again
 	// only the hosts and Secrets its changes touch (updateTLS).
-	certs      *certCache
-	tls        *tlsResult
+	certs *certCache
+	tls   *tlsResult
+	// hashes keeps the digests of the last Snapshot's Servers and
+	// certificates: those a scoped build carries over are not hashed again.
+	hashes     *hashCache
 	lastScoped bool
 }
 
@@ -90,7 +93,9 @@ type Builder struct {
 const MaxScopedChanges = 64
 
 // NewBuilder returns a Builder with opts.
-func NewBuilder(opts Options) *Builder { return &Builder{opts: opts, certs: newCertCache()} }
+func NewBuilder(opts Options) *Builder {
+	return &Builder{opts: opts, certs: newCertCache(), hashes: newHashCache()}
+}
 
 // Build returns the Snapshot of objs, as Build(objs, opts) does. When
 // objs.Changed is non-nil it must name every object that changed since the
@@ -102,6 +107,7 @@ func (bl *Builder) Build(objs Objects) *Snapshot {
 	}
 	bl.lastScoped = false
 	s, tr := build(objs, bl.opts, bl.certs, tlsSource{})
+	s.Hash = hashWith(s, bl.hashes)
 	bl.tls = tr
 	bl.index(objs)
 	bl.prev = s
@@ -512,7 +518,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	if tlsChanged {
 		bl.updateTLS(objs.IngressClasses, tlsIngs, tlsSecrets, defChanged)
 	}
-	ps, _ := build(part, bl.opts, bl.certs, tlsSource{prev: bl.tls})
+	ps, _ := build(part, bl.opts, bl.certs, tlsSource{prev: bl.tls}) // its Hash is not needed
 
 	// Merge: the Servers of the hosts in scope from ps, the others from
 	// prev; the warnings of the Ingresses in scope from ps, the others from
@@ -574,7 +580,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	if len(s.Warnings) == 0 {
 		s.Warnings = nil
 	}
-	s.Hash = hashOf(s)
+	s.Hash = hashWith(s, bl.hashes)
 	return s, true
 }
 
