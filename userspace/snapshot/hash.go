@@ -90,11 +90,7 @@ func hashWith(s *Snapshot, cache *hashCache) string {
 	if s.Servers == nil {
 		e.raw("null")
 	} else {
-		e.buf = append(e.buf, '[')
-		for i := range s.Servers {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
+		e.array(len(s.Servers), func(i int) {
 			srv := &s.Servers[i]
 			sum, ok := cache.server(srv)
 			if !ok {
@@ -103,8 +99,7 @@ func hashWith(s *Snapshot, cache *hashCache) string {
 				cache.setServer(srv, sum)
 			}
 			digest(sum[:])
-		}
-		e.buf = append(e.buf, ']')
+		})
 	}
 	e.field(false, "defaultBackend")
 	if s.DefaultBackend == nil {
@@ -114,11 +109,7 @@ func hashWith(s *Snapshot, cache *hashCache) string {
 	}
 	if len(s.Certificates) > 0 {
 		e.field(false, "certificates")
-		e.buf = append(e.buf, '[')
-		for i := range s.Certificates {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
+		e.array(len(s.Certificates), func(i int) {
 			c := &s.Certificates[i]
 			sum, ok := cache.certificate(c)
 			if !ok {
@@ -128,8 +119,7 @@ func hashWith(s *Snapshot, cache *hashCache) string {
 				cache.setCertificate(c, sum)
 			}
 			digest(sum[:])
-		}
-		e.buf = append(e.buf, ']')
+		})
 	}
 	if s.DefaultCertificate != nil {
 		e.field(false, "defaultCertificate")
@@ -340,6 +330,18 @@ func (e *hashEncoder) field(first bool, name string) {
 	e.buf = append(e.buf, '"', ':')
 }
 
+// array writes a JSON array of n elements, each written by each(i).
+func (e *hashEncoder) array(n int, each func(i int)) {
+	e.buf = append(e.buf, '[')
+	for i := range n {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		each(i)
+	}
+	e.buf = append(e.buf, ']')
+}
+
 func (e *hashEncoder) strs(ss []string) {
 	if ss == nil {
 		e.raw("null")
@@ -379,14 +381,7 @@ func (e *hashEncoder) server(s *Server) {
 	if s.Paths == nil {
 		e.raw("null")
 	} else {
-		e.buf = append(e.buf, '[')
-		for i := range s.Paths {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.path(&s.Paths[i])
-		}
-		e.buf = append(e.buf, ']')
+		e.array(len(s.Paths), func(i int) { e.path(&s.Paths[i]) })
 	}
 	if s.TLS != nil {
 		// Rare and small: encoding/json covers every field.
@@ -407,14 +402,7 @@ func (e *hashEncoder) path(p *Path) {
 	e.backend(&p.Backend)
 	if len(p.Canaries) > 0 {
 		e.field(false, "canaries")
-		e.buf = append(e.buf, '[')
-		for i := range p.Canaries {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.canary(&p.Canaries[i])
-		}
-		e.buf = append(e.buf, ']')
+		e.array(len(p.Canaries), func(i int) { e.canary(&p.Canaries[i]) })
 	}
 	e.buf = append(e.buf, '}')
 }
