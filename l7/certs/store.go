@@ -8,7 +8,9 @@ package certs
 import (
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -34,6 +36,8 @@ type Store struct {
 	src    []snapshot.Certificate
 	srcDef *snapshot.Certificate
 	errs   []error
+	// dupHosts: two certificates list one host (the first serves it).
+	dupHosts bool
 }
 
 // NewStore parses the certificates of s. fallback is served when nothing
@@ -49,6 +53,9 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 	if prev != nil && s != nil && prev.fallback == fallback && prev.srcDef == s.DefaultCertificate &&
 		len(prev.src) == len(s.Certificates) && (len(s.Certificates) == 0 || &prev.src[0] == &s.Certificates[0]) {
 		return prev, prev.errs
+	}
+	if st, ok := prev.movedHosts(s, fallback); ok {
+		return st, nil
 	}
 	st := &Store{
 		exact:    map[string]*tls.Certificate{},
@@ -90,6 +97,8 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 				h = strings.ToLower(h)
 				if _, dup := st.exact[h]; !dup {
 					st.exact[h] = cert
+				} else {
+					st.dupHosts = true
 				}
 			}
 		}
@@ -99,6 +108,62 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 	}
 	st.errs = errs
 	return st, errs
+}
+
+// movedHosts returns the Store of s made from prev when s's certificates
+// are prev's (the same Secrets, material and order, and default
+// certificate) but for the hosts of some: a spec.tls edit among 10 000
+// certificates then copies one map and moves their hosts, instead of
+// indexing every certificate again. It reports false, for NewStore to
+// build the Store whole, for anything else: another certificate or order,
+// a certificate that did not load, a host two certificates list.
+func (prev *Store) movedHosts(s *snapshot.Snapshot, fallback *tls.Certificate) (*Store, bool) {
+	if prev == nil || s == nil || prev.fallback != fallback || len(prev.errs) > 0 || prev.dupHosts ||
+		len(prev.src) != len(s.Certificates) || len(prev.certs) != len(s.Certificates) ||
+		!sameMaterial(prev.srcDef, s.DefaultCertificate) {
+		return nil, false
+	}
+	var moved []int
+	for i := range s.Certificates {
+		a, b := &prev.src[i], &s.Certificates[i]
+		if a.Secret != b.Secret || !sameMaterial(a, b) {
+			return nil, false
+		}
+		if !slices.Equal(a.Hosts, b.Hosts) {
+			moved = append(moved, i)
+		}
+	}
+	st := *prev
+	st.src, st.srcDef = s.Certificates, s.DefaultCertificate
+	st.exact = maps.Clone(prev.exact)
+	for _, i := range moved {
+		for _, h := range prev.src[i].Hosts {
+			h = strings.ToLower(h)
+			if st.exact[h] != prev.certs[i] {
+				return nil, false
+			}
+			delete(st.exact, h)
+		}
+	}
+	for _, i := range moved {
+		for _, h := range s.Certificates[i].Hosts {
+			h = strings.ToLower(h)
+			if _, dup := st.exact[h]; dup {
+				return nil, false
+			}
+			st.exact[h] = prev.certs[i]
+		}
+	}
+	return &st, true
+}
+
+// sameMaterial reports whether a and b (nil: none) hold the same material,
+// by a digest Build computed (a certificate without one is not compared).
+func sameMaterial(a, b *snapshot.Certificate) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Digest != "" && a.Digest == b.Digest
 }
 
 // index appends cert to st.certs and its DNS SANs to the SAN indexes.

@@ -2,6 +2,9 @@ package certs
 
 import (
 	"crypto/tls"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/weir-lb/weir/l7/certs/certstest"
@@ -166,5 +169,82 @@ func TestStoreSANIndexMatchesVerifyHostname(t *testing.T) {
 		if got := st.Select(name); got != want {
 			t.Errorf("Select(%q) = %s, want %s (linear VerifyHostname)", name, cn(got), cn(want))
 		}
+	}
+}
+
+// TestStoreMovedHosts applies random successions of certificates (hosts
+// moved, added, dropped or listed twice, material renewed, the default
+// certificate changed), each made from the previous Store, and checks that
+// every name selects what a Store made from nothing selects; and that the
+// Stores made by moving hosts alone are many.
+func TestStoreMovedHosts(t *testing.T) {
+	t.Parallel()
+	ca := certstest.NewCA(t)
+	fallback, err := SelfSigned(FallbackCommonName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"a.example.com", "b.example.com", "c.example.com", "x.example.com", "A.example.com", "other.net", ""}
+	var pems [][2][]byte
+	for _, san := range []string{"*.example.com", "a.example.com", "other.net"} {
+		crt, key := ca.Issue(t, san)
+		pems = append(pems, [2][]byte{crt, key})
+	}
+	certOf := func(name string, p [2][]byte, hosts []string) snapshot.Certificate {
+		return snapshot.Certificate{Secret: snapshot.ObjectRef{Kind: "Secret", Namespace: "default", Name: name}, Hosts: hosts,
+			CertPEM: p[0], KeyPEM: p[1], Digest: snapshot.MaterialDigest(p[0], p[1])}
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	s := &snapshot.Snapshot{Certificates: []snapshot.Certificate{certOf("s0", pems[0], nil), certOf("s1", pems[1], nil), certOf("s2", pems[2], nil)}}
+	var st *Store
+	moved := 0
+	for step := range 300 {
+		next := *s
+		next.Certificates = slices.Clone(s.Certificates)
+		switch r.IntN(8) {
+		case 0: // renewed material
+			i := r.IntN(len(next.Certificates))
+			p := pems[r.IntN(len(pems))]
+			next.Certificates[i] = certOf(next.Certificates[i].Secret.Name, p, next.Certificates[i].Hosts)
+		case 1: // another default certificate, or none
+			if r.IntN(2) == 0 {
+				d := certOf("def", pems[r.IntN(len(pems))], nil)
+				next.DefaultCertificate = &d
+			} else {
+				next.DefaultCertificate = nil
+			}
+		default: // hosts of one certificate, sometimes listed by another too
+			i := r.IntN(len(next.Certificates))
+			taken := func(h string) bool {
+				return slices.ContainsFunc(next.Certificates, func(c snapshot.Certificate) bool { return slices.Contains(c.Hosts, h) })
+			}
+			var hosts []string
+			for _, h := range names[:6] {
+				if h = strings.ToLower(h); r.IntN(3) == 0 && (!taken(h) || r.IntN(10) == 0) {
+					hosts = append(hosts, h)
+				}
+			}
+			slices.Sort(hosts)
+			next.Certificates[i].Hosts = slices.Compact(hosts)
+		}
+		prevStore := st
+		var errs []error
+		st, errs = NewStore(&next, fallback, prevStore)
+		fresh, _ := NewStore(&next, fallback, nil)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		if prevStore != nil && st != prevStore && st.certs != nil && len(st.certs) > 0 && &st.certs[0] == &prevStore.certs[0] {
+			moved++
+		}
+		for _, n := range names {
+			if got, want := st.Select(n), fresh.Select(n); got.Leaf != want.Leaf && (got.Leaf == nil || want.Leaf == nil || !got.Leaf.Equal(want.Leaf)) {
+				t.Fatalf("step %d: %q selects %s, a new Store selects %s", step, n, cn(got), cn(want))
+			}
+		}
+		s = &next
+	}
+	if moved < 100 {
+		t.Errorf("%d of 300 Stores made by moving hosts, want most", moved)
 	}
 }

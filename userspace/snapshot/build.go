@@ -68,23 +68,23 @@ const (
 // set, so the proxy answers 503 rather than 404.
 func Build(objs Objects, opts Options) *Snapshot {
 	s, _ := build(objs, opts, newCertCache(), tlsSource{})
+	s.Hash = hashOf(s)
 	return s
 }
 
 // tlsSource says where a build takes the certificates and the hosts with TLS
 // from. The zero value: the spec.tls of the Ingresses built.
 type tlsSource struct {
-	// from, when non-nil, are the Ingresses whose spec.tls count instead (a
-	// Builder's scoped build routes a few Ingresses under the TLS of all).
-	from []*networkingv1.Ingress
-	// prev, when non-nil, is the result of a build whose TLS inputs were
-	// the same: it is used as is, and the warnings of spec.tls sections and
-	// Secrets are not reported again.
+	// prev, when non-nil, is what the TLS inputs of every Ingress give (a
+	// Builder's scoped build routes a few Ingresses under the TLS of all):
+	// it is used as is, and the warnings of spec.tls sections and Secrets
+	// are not reported.
 	prev *tlsResult
 }
 
 // build is Build with certificates validated through certs and TLS from
-// tls. It returns what the TLS inputs gave, for a later build's tlsSource.
+// tls, without the Hash (its callers compute it, or do not need it). It
+// returns what the TLS inputs gave, for a later build's tlsSource.
 func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapshot, *tlsResult) {
 	b := &builder{
 		certs:    certs,
@@ -104,17 +104,15 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: global, Streams: b.streams(objs.ConfigMaps)}
 	tr := tls.prev
 	if tr == nil {
-		tlsIngs := ings
-		if tls.from != nil {
-			tlsIngs = b.served(objs.IngressClasses, tls.from)
+		tr = b.certificates(objs, ings)
+		for _, w := range tr.allWarnings() {
+			b.warnings[w] = true
 		}
-		tr = b.certificates(objs, tlsIngs)
 	}
 	s.Certificates, s.DefaultCertificate = tr.certs, tr.def
 	b.tls(objs, ings, tr.hosts, s)
 	b.redirectCertificates(tr, s) // build_rewrite.go
 	b.serverTLS(objs.Secrets, ings, s)
-	s.Hash = hashOf(s)
 	s.Warnings = b.sortedWarnings()
 	return s, tr
 }

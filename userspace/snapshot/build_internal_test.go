@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -37,4 +38,20 @@ func mustParse(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	return ip.String()
+}
+
+// TestCompareCerts: compareCerts orders as the "namespace/name" strings do,
+// namespaces that are prefixes of others included.
+func TestCompareCerts(t *testing.T) {
+	t.Parallel()
+	refs := []ObjectRef{{Namespace: "a", Name: "x"}, {Namespace: "a-b", Name: "x"}, {Namespace: "a", Name: "b/c"}, {Namespace: "a", Name: ""},
+		{Namespace: "", Name: "a"}, {Namespace: "a/b", Name: "c"}, {Namespace: "a0", Name: "a"}, {Namespace: "a", Name: "x-y"}, {Namespace: "ab", Name: ""}}
+	for _, x := range refs {
+		for _, y := range refs {
+			want := strings.Compare(x.Namespace+"/"+x.Name, y.Namespace+"/"+y.Name)
+			if got := compareCerts(&Certificate{Secret: x}, &Certificate{Secret: y}); got != want {
+				t.Errorf("compareCerts(%v, %v) = %d, want %d", x, y, got, want)
+			}
+		}
+	}
 }

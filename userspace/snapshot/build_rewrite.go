@@ -148,7 +148,7 @@ func (b *builder) serverNames(ings []*ingress) {
 func (b *builder) redirectCertificates(tr *tlsResult, s *Snapshot) {
 	for i := range s.Servers {
 		srv := &s.Servers[i]
-		leaf := tr.leaves[srv.Host]
+		leaf := tr.leaf(srv.Host)
 		if srv.RedirectFrom == "" || leaf == nil || covers(leaf, srv.RedirectFrom) {
 			continue
 		}

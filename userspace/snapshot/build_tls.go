@@ -1,13 +1,14 @@
 package snapshot
 
 import (
-	"cmp"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 )
@@ -22,15 +23,191 @@ const (
 	ReasonInvalidCertificate = "InvalidCertificate"
 )
 
-// tlsResult is what the spec.tls sections and the Secrets give: the hosts
-// with TLS, the certificates and the default certificate. It is immutable.
+// tlsResult is what the spec.tls sections of the served Ingresses and the
+// Secrets give: the hosts with TLS, the Secret whose certificate each host
+// is served, the certificates, the default certificate and their warnings.
+// Build computes one whole (certificates); a Builder keeps its own and
+// settles again, in place, only the hosts and Secrets a change touches
+// (Builder.updateTLS), so that a spec.tls edit among 10 000 costs what its
+// hosts cost. Snapshots share its certs, never its maps.
 type tlsResult struct {
-	hosts map[string]bool
+	// hosts counts the sections naming each host (lower-case, without a
+	// final dot, never ""): the hosts with TLS.
+	hosts map[string]int
+	// claims is the Secret each host is served from, for the hosts one of
+	// their sections' valid certificates covers: that of the oldest
+	// Ingress (as ingress-nginx).
+	claims map[string]nsName
+	// keys are the Secrets the sections name, with what they hold.
+	keys map[nsName]*tlsKey
+	// warnings are the warnings of the sections, by Ingress.
+	warnings map[nsName][]tlsWarning
+	// certs are the valid certificates of keys, sorted by Secret;
+	// immutable once built (Snapshots share it).
 	certs []Certificate
-	def   *Certificate
-	// leaves are the leaf certificates of the hosts claimed by one of
-	// certs (build_rewrite.go checks that they cover a www redirect).
-	leaves map[string]*x509.Certificate
+	// def and defWarnings are the default certificate and what its Secret
+	// was warned of.
+	def         *Certificate
+	defWarnings []Warning
+	defSec      *corev1.Secret
+}
+
+// tlsKey is one Secret spec.tls sections name.
+type tlsKey struct {
+	n   int            // sections naming it
+	sec *corev1.Secret // validated
+	// cert is its certificate (Hosts: those it is served for); nil when
+	// the Secret is missing or invalid, problem says why.
+	cert    *Certificate
+	leaf    *x509.Certificate
+	reason  string
+	problem string
+}
+
+// tlsWarning is a warning of a section: about host, that the certificate
+// does not cover; or, host "", about the Secret key, missing or invalid.
+type tlsWarning struct {
+	Warning
+	host string
+	key  nsName
+}
+
+// leaf returns the leaf certificate host is served, nil when none claims it.
+func (tr *tlsResult) leaf(host string) *x509.Certificate {
+	if k, ok := tr.claims[host]; ok {
+		return tr.keys[k].leaf
+	}
+	return nil
+}
+
+// allWarnings returns the warnings of tr, sorted, without duplicates.
+func (tr *tlsResult) allWarnings() []Warning {
+	ws := slices.Clone(tr.defWarnings)
+	for _, list := range tr.warnings {
+		for _, w := range list {
+			ws = append(ws, w.Warning)
+		}
+	}
+	slices.SortFunc(ws, compareWarnings)
+	return slices.Compact(ws)
+}
+
+// tlsHostsOf returns the hosts of t as certificates compare them.
+func tlsHostsOf(t *networkingv1.IngressTLS) []string {
+	var hosts []string
+	for _, h := range t.Hosts {
+		if h = strings.TrimSuffix(strings.ToLower(h), "."); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+// count adds d (1 or -1) to the sections of ing: the hosts they name and
+// their Secrets. A Secret named for the first time is validated through
+// certs (secret finds it); one no longer named is dropped.
+func (tr *tlsResult) count(ing *networkingv1.Ingress, d int, secret func(nsName) *corev1.Secret, certs *certCache) {
+	for i := range ing.Spec.TLS {
+		t := &ing.Spec.TLS[i]
+		for _, h := range tlsHostsOf(t) {
+			if tr.hosts[h] += d; tr.hosts[h] <= 0 {
+				delete(tr.hosts, h)
+			}
+		}
+		if t.SecretName == "" {
+			continue
+		}
+		k := nsName{ing.Namespace, t.SecretName}
+		tk := tr.keys[k]
+		if tk == nil {
+			tk = &tlsKey{}
+			tr.keys[k] = tk
+			tr.validate(k, secret(k), certs)
+		}
+		if tk.n += d; tk.n <= 0 {
+			certs.forget(tk.sec)
+			delete(tr.keys, k)
+		}
+	}
+}
+
+// validate sets what the Secret k, sec (nil: missing), holds.
+func (tr *tlsResult) validate(k nsName, sec *corev1.Secret, certs *certCache) {
+	tk := tr.keys[k]
+	tk.sec = sec
+	tk.cert, tk.leaf, tk.reason, tk.problem = checkCertificate(sec, k.namespace, k.name, certs)
+	if tk.cert != nil {
+		tk.cert.Hosts = nil
+	}
+}
+
+// settle claims hosts again (nil: every host) from ings, the served
+// Ingresses naming one of them in spec.tls, oldest first, and computes
+// their warnings again: every warning of the Ingresses redo names, and of
+// the others those about hosts and about the Secrets of rekeyed. The
+// warnings of other Ingresses and the claims of other hosts stay.
+func (tr *tlsResult) settle(ings []*ingress, hosts map[string]bool, redo func(nsName) bool, rekeyed map[nsName]bool) {
+	inScope := func(h string) bool { return hosts == nil || hosts[h] }
+	for h := range hosts {
+		delete(tr.claims, h)
+	}
+	for _, ing := range ings {
+		k := nsName{ing.obj.Namespace, ing.obj.Name}
+		all := redo(k)
+		var ws []tlsWarning
+		if !all {
+			for _, w := range tr.warnings[k] {
+				if w.host != "" && !inScope(w.host) || w.host == "" && !rekeyed[w.key] {
+					ws = append(ws, w)
+				}
+			}
+		}
+		for i := range ing.obj.Spec.TLS {
+			t := &ing.obj.Spec.TLS[i]
+			if t.SecretName == "" {
+				// ingress-nginx serves the default certificate for these
+				// hosts: so does Weir, quietly.
+				continue
+			}
+			key := nsName{ing.obj.Namespace, t.SecretName}
+			tk := tr.keys[key]
+			sectionHosts := tlsHostsOf(t)
+			if tk.cert == nil {
+				if all || rekeyed[key] {
+					fallback := "hosts " + strings.Join(sectionHosts, ", ") + " get the default certificate"
+					if len(sectionHosts) == 0 {
+						fallback = "the default certificate is served instead"
+					}
+					ws = append(ws, tlsWarning{key: key, Warning: Warning{Object: ing.ref, Reason: tk.reason,
+						Message: tk.problem + "; " + fallback}})
+				}
+				continue
+			}
+			// A host is claimed, for SNI, by the oldest Ingress whose
+			// certificate covers it (as ingress-nginx): a younger Ingress,
+			// or one in another namespace, cannot take a host's name with a
+			// certificate that does not match it.
+			for _, h := range sectionHosts {
+				if !inScope(h) {
+					continue
+				}
+				if _, claimed := tr.claims[h]; claimed {
+					continue
+				}
+				if !covers(tk.leaf, h) {
+					ws = append(ws, tlsWarning{host: h, Warning: Warning{Object: ing.ref, Reason: ReasonInvalidCertificate,
+						Message: fmt.Sprintf("tls secret %s/%s does not cover host %s; it is not used for that host", ing.obj.Namespace, t.SecretName, h)}})
+					continue
+				}
+				tr.claims[h] = key
+			}
+		}
+		if len(ws) > 0 {
+			tr.warnings[k] = ws
+		} else {
+			delete(tr.warnings, k)
+		}
+	}
 }
 
 // certificates validates the certificates of the spec.tls sections of
@@ -40,90 +217,69 @@ type tlsResult struct {
 // certificate.
 func (b *builder) certificates(objs Objects, tlsIngs []*ingress) *tlsResult {
 	b.certs.next()
-	tr := &tlsResult{leaves: map[string]*x509.Certificate{}}
-	secrets := map[string]*corev1.Secret{}
+	secrets := make(map[nsName]*corev1.Secret, len(objs.Secrets))
 	for _, sec := range objs.Secrets {
 		if sec != nil {
-			secrets[sec.Namespace+"/"+sec.Name] = sec
+			secrets[nsName{sec.Namespace, sec.Name}] = sec
 		}
 	}
-	// Hosts with TLS, and the valid certificates by Secret.
-	tlsHosts := map[string]bool{}
-	certs := map[string]*Certificate{}
-	leaves := map[string]*x509.Certificate{}
-	claimed := map[string]bool{}
+	secret := func(k nsName) *corev1.Secret { return secrets[k] }
+	tr := &tlsResult{hosts: map[string]int{}, claims: map[string]nsName{}, keys: map[nsName]*tlsKey{}, warnings: map[nsName][]tlsWarning{}}
 	for _, ing := range tlsIngs {
-		for _, t := range ing.obj.Spec.TLS {
-			var hosts []string
-			for _, h := range t.Hosts {
-				h = strings.TrimSuffix(strings.ToLower(h), ".")
-				if h == "" {
-					continue
-				}
-				tlsHosts[h] = true
-				hosts = append(hosts, h)
-			}
-			if t.SecretName == "" {
-				// ingress-nginx serves the default certificate for these
-				// hosts: so does Weir, quietly.
-				continue
-			}
-			key := ing.obj.Namespace + "/" + t.SecretName
-			c, ok := certs[key]
-			if !ok {
-				var leaf *x509.Certificate
-				c, leaf, ok = b.certificate(ing.ref, secrets[key], ing.obj.Namespace, t.SecretName, hosts)
-				if !ok {
-					continue
-				}
-				certs[key] = c
-				leaves[key] = leaf
-			}
-			// A host is claimed, for SNI, by the oldest Ingress whose
-			// certificate covers it (as ingress-nginx): a younger Ingress,
-			// or one in another namespace, cannot take a host's name with a
-			// certificate that does not match it.
-			for _, h := range hosts {
-				if claimed[h] {
-					continue
-				}
-				if !covers(leaves[key], h) {
-					b.warn(ing.ref, ReasonInvalidCertificate, "tls secret %s/%s does not cover host %s; it is not used for that host", ing.obj.Namespace, t.SecretName, h)
-					continue
-				}
-				claimed[h] = true
-				tr.leaves[h] = leaves[key]
-				c.Hosts = append(c.Hosts, h)
-			}
+		tr.count(ing.obj, 1, secret, b.certs)
+	}
+	tr.settle(tlsIngs, nil, func(nsName) bool { return true }, nil)
+	byKey := map[nsName][]string{}
+	for h, k := range tr.claims {
+		byKey[k] = append(byKey[k], h)
+	}
+	for k, tk := range tr.keys {
+		if tk.cert != nil {
+			c := tk.withHosts(byKey[k])
+			tk.cert.Hosts = c.Hosts
+			tr.certs = append(tr.certs, c)
 		}
 	}
-	for _, key := range sortedKeys(certs) {
-		c := certs[key]
-		slices.Sort(c.Hosts)
-		c.Hosts = slices.Compact(c.Hosts)
-		if len(c.Hosts) == 0 {
-			c.Hosts = nil
-		}
-		tr.certs = append(tr.certs, *c)
-	}
-
-	if name := b.opts.DefaultSSLCertificate; name != "" {
-		ns, n, ok := strings.Cut(name, "/")
-		if !ok {
-			ns, n = "", name
-		}
-		ref := ObjectRef{Kind: "Secret", Namespace: ns, Name: n}
-		if c, _, ok := b.certificate(ref, secrets[ns+"/"+n], ns, n, nil); ok {
-			tr.def = c
-		}
-	}
-	tr.hosts = tlsHosts
+	slices.SortFunc(tr.certs, func(x, y Certificate) int { return compareCerts(&x, &y) })
+	tr.def, tr.defWarnings, tr.defSec = b.defaultCertificate(secret)
 	return tr
+}
+
+// withHosts returns the certificate of tk for hosts, sorted.
+func (tk *tlsKey) withHosts(hosts []string) Certificate {
+	c := *tk.cert
+	slices.Sort(hosts)
+	c.Hosts = slices.Compact(hosts)
+	if len(c.Hosts) == 0 {
+		c.Hosts = nil
+	}
+	return c
+}
+
+// defaultCertificate validates Options.DefaultSSLCertificate's Secret
+// (nil without one) and returns its certificate (nil: none), what it is
+// warned of and the Secret.
+func (b *builder) defaultCertificate(secret func(nsName) *corev1.Secret) (*Certificate, []Warning, *corev1.Secret) {
+	name := b.opts.DefaultSSLCertificate
+	if name == "" {
+		return nil, nil, nil
+	}
+	ns, n, ok := strings.Cut(name, "/")
+	if !ok {
+		ns, n = "", name
+	}
+	sec := secret(nsName{ns, n})
+	c, _, reason, problem := checkCertificate(sec, ns, n, b.certs)
+	if c == nil {
+		return nil, []Warning{{Object: ObjectRef{Kind: "Secret", Namespace: ns, Name: n}, Reason: reason,
+			Message: problem + "; the default certificate is served instead"}}, sec
+	}
+	return c, nil, sec
 }
 
 // tls sets, per route of ings, the ssl-redirect and HSTS settings: a host
 // has TLS when tlsHosts (or their wildcards) name it.
-func (b *builder) tls(objs Objects, ings []*ingress, tlsHosts map[string]bool, s *Snapshot) {
+func (b *builder) tls(objs Objects, ings []*ingress, tlsHosts map[string]int, s *Snapshot) {
 	sslDefaults, hsts := b.tlsDefaults(objs.ConfigMaps)
 
 	// Per route: redirect and HSTS.
@@ -166,33 +322,26 @@ func (b *builder) tlsDefaults(cms []*corev1.ConfigMap) (annotations.SSL, annotat
 	return s, h
 }
 
-// certificate validates the Secret ns/name, named by obj, and returns its
-// material and parsed leaf; false means it was reported on obj and hosts get the default
-// certificate.
-func (b *builder) certificate(obj ObjectRef, sec *corev1.Secret, ns, name string, hosts []string) (*Certificate, *x509.Certificate, bool) {
-	fallback := "the default certificate is served instead"
-	if len(hosts) > 0 {
-		fallback = "hosts " + strings.Join(hosts, ", ") + " get the default certificate"
-	}
+// checkCertificate validates the Secret ns/name, sec (nil: missing),
+// through certs and returns its material and parsed leaf; or nil, the
+// warning's reason and what is wrong (the warning's message before the
+// hosts that get the default certificate).
+func checkCertificate(sec *corev1.Secret, ns, name string, certs *certCache) (*Certificate, *x509.Certificate, string, string) {
 	switch {
 	case sec == nil:
-		b.warn(obj, ReasonSecretNotFound, "tls secret %s/%s not found; %s", ns, name, fallback)
-		return nil, nil, false
+		return nil, nil, ReasonSecretNotFound, fmt.Sprintf("tls secret %s/%s not found", ns, name)
 	case sec.Type != corev1.SecretTypeTLS:
-		b.warn(obj, ReasonInvalidCertificate, "tls secret %s/%s is of type %q, not %q; %s", ns, name, sec.Type, corev1.SecretTypeTLS, fallback)
-		return nil, nil, false
+		return nil, nil, ReasonInvalidCertificate, fmt.Sprintf("tls secret %s/%s is of type %q, not %q", ns, name, sec.Type, corev1.SecretTypeTLS)
 	}
 	crt, key := secretValue(sec, corev1.TLSCertKey), secretValue(sec, corev1.TLSPrivateKeyKey)
 	if len(crt) == 0 || len(key) == 0 {
-		b.warn(obj, ReasonInvalidCertificate, "tls secret %s/%s lacks %s or %s; %s", ns, name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey, fallback)
-		return nil, nil, false
+		return nil, nil, ReasonInvalidCertificate, fmt.Sprintf("tls secret %s/%s lacks %s or %s", ns, name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
 	}
-	pair := b.certs.pair(sec, crt, key)
+	pair := certs.pair(sec, crt, key)
 	if pair.err != nil {
-		b.warn(obj, ReasonInvalidCertificate, "tls secret %s/%s: %v; %s", ns, name, pair.err, fallback)
-		return nil, nil, false
+		return nil, nil, ReasonInvalidCertificate, fmt.Sprintf("tls secret %s/%s: %v", ns, name, pair.err)
 	}
-	return &Certificate{Secret: ObjectRef{Kind: "Secret", Namespace: ns, Name: name}, CertPEM: pair.crt, KeyPEM: pair.key, Digest: pair.digest}, pair.leaf, true
+	return &Certificate{Secret: ObjectRef{Kind: "Secret", Namespace: ns, Name: name}, CertPEM: pair.crt, KeyPEM: pair.key, Digest: pair.digest}, pair.leaf, "", ""
 }
 
 // certCache memoizes the validation of TLS Secrets: tls.X509KeyPair and the
@@ -215,6 +364,15 @@ type keyPair struct {
 }
 
 func newCertCache() *certCache { return &certCache{cur: map[*corev1.Secret]*keyPair{}} }
+
+// forget drops the entry of sec (nil: none), a Secret no longer named or
+// replaced by a newer version, between two calls of next.
+func (c *certCache) forget(sec *corev1.Secret) {
+	if sec != nil {
+		delete(c.cur, sec)
+		delete(c.prev, sec)
+	}
+}
 
 // next starts a validation of every certificate: entries the previous one
 // did not use are dropped.
@@ -273,24 +431,15 @@ func secretValue(sec *corev1.Secret, key string) []byte {
 // hostHasTLS reports whether the Server host is listed in tlsHosts, exactly
 // or through a wildcard entry ("*.foo.com" covers "bar.foo.com"). The
 // any-host server never has TLS.
-func hostHasTLS(host string, tlsHosts map[string]bool) bool {
+func hostHasTLS(host string, tlsHosts map[string]int) bool {
 	if host == "" {
 		return false
 	}
-	if tlsHosts[host] {
+	if tlsHosts[host] > 0 {
 		return true
 	}
 	if dot := strings.IndexByte(host, '.'); dot > 0 && !strings.HasPrefix(host, "*.") {
-		return tlsHosts["*"+host[dot:]]
+		return tlsHosts["*"+host[dot:]] > 0
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, cmp.Compare)
-	return keys
 }

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"reflect"
@@ -225,10 +226,34 @@ func mergeSorted[T any, K comparable](base, changed []T, removed []K, key func(*
 // compareServers orders Servers as Build does (CompareHosts).
 func compareServers(a, b *Server) int { return CompareHosts(a.Host, b.Host) }
 
-// compareCerts orders certificates as Build does: by the Secret's
-// "namespace/name".
-func compareCerts(a, b *Certificate) int {
-	return strings.Compare(a.Secret.Namespace+"/"+a.Secret.Name, b.Secret.Namespace+"/"+b.Secret.Name)
+// compareCerts orders certificates as Build does: by the Secret
+// (CompareSecrets).
+func compareCerts(a, b *Certificate) int { return CompareSecrets(a.Secret, b.Secret) }
+
+// CompareSecrets orders Secrets as Snapshot.Certificates are ordered: by
+// "namespace/name", compared without building those strings (a merge of 10 000
+// certificates compares as many).
+func CompareSecrets(x, y ObjectRef) int {
+	if x.Namespace == y.Namespace {
+		return strings.Compare(x.Name, y.Name)
+	}
+	at := func(r ObjectRef, i int) int { // byte i of "namespace/name", -1 past its end
+		switch {
+		case i < len(r.Namespace):
+			return int(r.Namespace[i])
+		case i == len(r.Namespace):
+			return '/'
+		case i-len(r.Namespace)-1 < len(r.Name):
+			return int(r.Name[i-len(r.Namespace)-1])
+		}
+		return -1
+	}
+	for i := 0; ; i++ {
+		c, d := at(x, i), at(y, i)
+		if c != d || c < 0 {
+			return cmp.Compare(c, d)
+		}
+	}
 }
 
 // compareAt compares a[i] and b[j] for a merge of two lists sorted by cmp;

@@ -11,15 +11,19 @@ import (
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
-// hashContent is the routing content of a Snapshot that its Hash covers;
-// certificates by the digest of their material.
+// hashContent is the routing content of a Snapshot that its Hash covers:
+// each Server by the hex SHA-256 of its JSON, each certificate by that of
+// its hashedCertificate's (its material by its digest). Hashing an element
+// apart lets a Builder reuse the digests of the Servers and certificates a
+// change leaves alone (hashCache): a change among 10 000 hashes what it
+// changed and a list of digests, not the JSON of everything.
 type hashContent struct {
-	Servers            []Server            `json:"servers"`
-	DefaultBackend     *Backend            `json:"defaultBackend"`
-	Certificates       []hashedCertificate `json:"certificates,omitempty"`
-	DefaultCertificate *hashedCertificate  `json:"defaultCertificate,omitempty"`
-	Global             annotations.Global  `json:"global,omitzero"`
-	Streams            []Stream            `json:"streams,omitempty"`
+	Servers            []string           `json:"servers"`
+	DefaultBackend     *Backend           `json:"defaultBackend"`
+	Certificates       []string           `json:"certificates,omitempty"`
+	DefaultCertificate *hashedCertificate `json:"defaultCertificate,omitempty"`
+	Global             annotations.Global `json:"global,omitzero"`
+	Streams            []Stream           `json:"streams,omitempty"`
 }
 
 // hashedCertificate is what the Hash covers of a Certificate.
@@ -48,51 +52,214 @@ func (c *Certificate) Sum() string {
 	return MaterialDigest(c.CertPEM, c.KeyPEM)
 }
 
-// hashedContent is the hashContent of s; reference computes every digest
-// from the material instead of trusting Certificate.Digest.
-func hashedContent(s *Snapshot, reference bool) hashContent {
-	hc := func(c *Certificate) hashedCertificate {
-		d := c.Sum()
-		if reference {
-			d = MaterialDigest(c.CertPEM, c.KeyPEM)
-		}
-		return hashedCertificate{Secret: c.Secret, Hosts: c.Hosts, Digest: d}
+// hashedCertificate returns what the Hash covers of c; reference computes
+// the digest from the material instead of trusting Certificate.Digest.
+func hashedCertificateOf(c *Certificate, reference bool) hashedCertificate {
+	d := c.Sum()
+	if reference {
+		d = MaterialDigest(c.CertPEM, c.KeyPEM)
 	}
-	content := hashContent{Servers: s.Servers, DefaultBackend: s.DefaultBackend, Global: s.Global, Streams: s.Streams}
+	return hashedCertificate{Secret: c.Secret, Hosts: c.Hosts, Digest: d}
+}
+
+// hashOf is the Hash of s: the hex SHA-256 of the JSON of its hashContent.
+func hashOf(s *Snapshot) string { return hashWith(s, nil) }
+
+// hashWith is hashOf taking the digests of the Servers and certificates
+// cache holds (nil: none) rather than hashing them again.
+//
+// The JSON is written by hand, byte for byte what encoding/json.Marshal
+// gives (TestHashEncoderMatchesJSON checks it on every field), straight
+// into the digests: reflection and one large buffer cost more than the
+// rest of Build at 10 000 Ingresses.
+func hashWith(s *Snapshot, cache *hashCache) string {
+	e, elem := newHashEncoder(), newHashEncoder()
+	if cache != nil {
+		cache.next()
+	}
+	digest := func(sum []byte) {
+		var hexSum [2 * sha256.Size]byte
+		hex.Encode(hexSum[:], sum)
+		e.buf = append(e.buf, '"')
+		e.buf = append(e.buf, hexSum[:]...)
+		e.buf = append(e.buf, '"')
+		e.raw("")
+	}
+	e.buf = append(e.buf, '{')
+	e.field(true, "servers")
+	if s.Servers == nil {
+		e.raw("null")
+	} else {
+		e.array(len(s.Servers), func(i int) {
+			srv := &s.Servers[i]
+			sum, ok := cache.server(srv)
+			if !ok {
+				elem.server(srv)
+				sum = elem.sum()
+				cache.setServer(srv, sum)
+			}
+			digest(sum[:])
+		})
+	}
+	e.field(false, "defaultBackend")
+	if s.DefaultBackend == nil {
+		e.raw("null")
+	} else {
+		e.backend(s.DefaultBackend)
+	}
 	if len(s.Certificates) > 0 {
-		content.Certificates = make([]hashedCertificate, len(s.Certificates))
-		for i := range s.Certificates {
-			content.Certificates[i] = hc(&s.Certificates[i])
-		}
+		e.field(false, "certificates")
+		e.array(len(s.Certificates), func(i int) {
+			c := &s.Certificates[i]
+			sum, ok := cache.certificate(c)
+			if !ok {
+				hc := hashedCertificateOf(c, false)
+				elem.certificate(&hc)
+				sum = elem.sum()
+				cache.setCertificate(c, sum)
+			}
+			digest(sum[:])
+		})
 	}
 	if s.DefaultCertificate != nil {
-		d := hc(s.DefaultCertificate)
-		content.DefaultCertificate = &d
+		e.field(false, "defaultCertificate")
+		hc := hashedCertificateOf(s.DefaultCertificate, false)
+		e.certificate(&hc)
 	}
-	return content
+	if !s.Global.IsZero() {
+		// Small and once per Snapshot: encoding/json covers every field.
+		e.field(false, "global")
+		data, _ := json.Marshal(s.Global) // plain data: cannot fail
+		e.buf = append(e.buf, data...)
+	}
+	if len(s.Streams) > 0 {
+		// A few per Snapshot: encoding/json covers every field.
+		e.field(false, "streams")
+		data, _ := json.Marshal(s.Streams) // plain data: cannot fail
+		e.buf = append(e.buf, data...)
+	}
+	e.buf = append(e.buf, '}')
+	sum := e.sum()
+	return hex.EncodeToString(sum[:])
 }
 
-// hashOf is the hex SHA-256 of the JSON of the routing content of s.
-//
-// The JSON is written by hand, byte for byte what encoding/json.Marshal of
-// hashContent gives (TestHashEncoderMatchesJSON checks it on every field),
-// straight into the digest: reflection and one large buffer cost more than
-// the rest of Build at 10 000 Ingresses.
-func hashOf(s *Snapshot) string {
-	e := &hashEncoder{h: sha256.New(), buf: make([]byte, 0, 64<<10)}
-	e.proxies = json.NewEncoder(&e.proxyBuf)
-	e.content(hashedContent(s, false))
-	e.flush()
-	return hex.EncodeToString(e.h.Sum(nil))
-}
-
-// hashJSON is the reference hashOf must equal: SHA-256 over json.Marshal.
+// hashJSON is the reference hashOf must equal: SHA-256 over json.Marshal,
+// of each element, then of the whole.
 func hashJSON(s *Snapshot) string {
 	// Marshal cannot fail: the content is only strings, numbers, bools and
 	// slices of them.
-	data, _ := json.Marshal(hashedContent(s, true))
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+	hexSum := func(v any) string {
+		data, _ := json.Marshal(v)
+		sum := sha256.Sum256(data)
+		return hex.EncodeToString(sum[:])
+	}
+	content := hashContent{DefaultBackend: s.DefaultBackend, Global: s.Global, Streams: s.Streams}
+	if s.Servers != nil {
+		content.Servers = make([]string, len(s.Servers))
+		for i := range s.Servers {
+			content.Servers[i] = hexSum(s.Servers[i])
+		}
+	}
+	for i := range s.Certificates {
+		content.Certificates = append(content.Certificates, hexSum(hashedCertificateOf(&s.Certificates[i], true)))
+	}
+	if s.DefaultCertificate != nil {
+		d := hashedCertificateOf(s.DefaultCertificate, true)
+		content.DefaultCertificate = &d
+	}
+	return hexSum(content)
+}
+
+// hashCache keeps the digests of the Servers and certificates of the last
+// Hash, for the next: a Server carried over shares its Paths (Server.Equal
+// is then O(1)), a certificate its Hosts; an entry keeps the element it
+// was computed for, so that its memory cannot be reused meanwhile and a
+// hit is checked equal. Entries the last Hash did not use are dropped once
+// they are as many as those it used. Not safe for concurrent use; a nil
+// *hashCache caches nothing.
+type hashCache struct {
+	servers map[*Path]*serverDigest
+	certs   map[*string]*certDigest
+	// epoch counts the Hashes; used is how many entries the current one
+	// used.
+	epoch, used int
+}
+
+type serverDigest struct {
+	srv   Server
+	sum   [sha256.Size]byte
+	epoch int
+}
+
+type certDigest struct {
+	secret ObjectRef
+	hosts  []string
+	digest string
+	sum    [sha256.Size]byte
+	epoch  int
+}
+
+func newHashCache() *hashCache {
+	return &hashCache{servers: map[*Path]*serverDigest{}, certs: map[*string]*certDigest{}}
+}
+
+// next starts a Hash, first dropping the entries the previous one did not
+// use when they are many.
+func (c *hashCache) next() {
+	if len(c.servers)+len(c.certs) > 2*c.used+64 {
+		for k, d := range c.servers {
+			if d.epoch != c.epoch {
+				delete(c.servers, k)
+			}
+		}
+		for k, d := range c.certs {
+			if d.epoch != c.epoch {
+				delete(c.certs, k)
+			}
+		}
+	}
+	c.epoch++
+	c.used = 0
+}
+
+func (c *hashCache) server(srv *Server) ([sha256.Size]byte, bool) {
+	if c == nil || len(srv.Paths) == 0 {
+		return [sha256.Size]byte{}, false
+	}
+	d := c.servers[&srv.Paths[0]]
+	if d == nil || !d.srv.Equal(srv) {
+		return [sha256.Size]byte{}, false
+	}
+	d.epoch = c.epoch
+	c.used++
+	return d.sum, true
+}
+
+func (c *hashCache) setServer(srv *Server, sum [sha256.Size]byte) {
+	if c != nil && len(srv.Paths) > 0 {
+		c.servers[&srv.Paths[0]] = &serverDigest{srv: *srv, sum: sum, epoch: c.epoch}
+		c.used++
+	}
+}
+
+func (c *hashCache) certificate(cert *Certificate) ([sha256.Size]byte, bool) {
+	if c == nil || len(cert.Hosts) == 0 || cert.Digest == "" {
+		return [sha256.Size]byte{}, false
+	}
+	d := c.certs[&cert.Hosts[0]]
+	if d == nil || d.secret != cert.Secret || d.digest != cert.Digest || len(d.hosts) != len(cert.Hosts) {
+		return [sha256.Size]byte{}, false
+	}
+	d.epoch = c.epoch
+	c.used++
+	return d.sum, true
+}
+
+func (c *hashCache) setCertificate(cert *Certificate, sum [sha256.Size]byte) {
+	if c != nil && len(cert.Hosts) > 0 && cert.Digest != "" {
+		c.certs[&cert.Hosts[0]] = &certDigest{secret: cert.Secret, hosts: cert.Hosts, digest: cert.Digest, sum: sum, epoch: c.epoch}
+		c.used++
+	}
 }
 
 // hashEncoder appends JSON to buf and feeds it to h in large chunks.
@@ -106,6 +273,24 @@ type hashEncoder struct {
 	// lastProxy is the Proxy encoded in proxyBuf, once proxyDone.
 	lastProxy annotations.Proxy
 	proxyDone bool
+	sumBuf    []byte // of sum: h.Sum's result escapes
+}
+
+func newHashEncoder() *hashEncoder {
+	e := &hashEncoder{h: sha256.New(), buf: make([]byte, 0, 64<<10)}
+	e.proxies = json.NewEncoder(&e.proxyBuf)
+	return e
+}
+
+// sum returns the digest of what e wrote since the last sum, and starts
+// anew.
+func (e *hashEncoder) sum() [sha256.Size]byte {
+	e.flush()
+	var out [sha256.Size]byte
+	e.sumBuf = e.h.Sum(e.sumBuf[:0])
+	copy(out[:], e.sumBuf)
+	e.h.Reset()
+	return out
 }
 
 func (e *hashEncoder) flush() {
@@ -145,6 +330,18 @@ func (e *hashEncoder) field(first bool, name string) {
 	e.buf = append(e.buf, '"', ':')
 }
 
+// array writes a JSON array of n elements, each written by each(i).
+func (e *hashEncoder) array(n int, each func(i int)) {
+	e.buf = append(e.buf, '[')
+	for i := range n {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		each(i)
+	}
+	e.buf = append(e.buf, ']')
+}
+
 func (e *hashEncoder) strs(ss []string) {
 	if ss == nil {
 		e.raw("null")
@@ -158,57 +355,6 @@ func (e *hashEncoder) strs(ss []string) {
 		e.str(s)
 	}
 	e.buf = append(e.buf, ']')
-}
-
-func (e *hashEncoder) content(c hashContent) {
-	e.buf = append(e.buf, '{')
-	e.field(true, "servers")
-	if c.Servers == nil {
-		e.raw("null")
-	} else {
-		e.buf = append(e.buf, '[')
-		for i := range c.Servers {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.server(&c.Servers[i])
-		}
-		e.buf = append(e.buf, ']')
-	}
-	e.field(false, "defaultBackend")
-	if c.DefaultBackend == nil {
-		e.raw("null")
-	} else {
-		e.backend(c.DefaultBackend)
-	}
-	if len(c.Certificates) > 0 {
-		e.field(false, "certificates")
-		e.buf = append(e.buf, '[')
-		for i := range c.Certificates {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.certificate(&c.Certificates[i])
-		}
-		e.buf = append(e.buf, ']')
-	}
-	if c.DefaultCertificate != nil {
-		e.field(false, "defaultCertificate")
-		e.certificate(c.DefaultCertificate)
-	}
-	if !c.Global.IsZero() {
-		// Small and once per Snapshot: encoding/json covers every field.
-		e.field(false, "global")
-		data, _ := json.Marshal(c.Global) // plain data: cannot fail
-		e.buf = append(e.buf, data...)
-	}
-	if len(c.Streams) > 0 {
-		// A few per Snapshot: encoding/json covers every field.
-		e.field(false, "streams")
-		data, _ := json.Marshal(c.Streams) // plain data: cannot fail
-		e.buf = append(e.buf, data...)
-	}
-	e.buf = append(e.buf, '}')
 }
 
 func (e *hashEncoder) server(s *Server) {
@@ -235,14 +381,7 @@ func (e *hashEncoder) server(s *Server) {
 	if s.Paths == nil {
 		e.raw("null")
 	} else {
-		e.buf = append(e.buf, '[')
-		for i := range s.Paths {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.path(&s.Paths[i])
-		}
-		e.buf = append(e.buf, ']')
+		e.array(len(s.Paths), func(i int) { e.path(&s.Paths[i]) })
 	}
 	if s.TLS != nil {
 		// Rare and small: encoding/json covers every field.
@@ -263,14 +402,7 @@ func (e *hashEncoder) path(p *Path) {
 	e.backend(&p.Backend)
 	if len(p.Canaries) > 0 {
 		e.field(false, "canaries")
-		e.buf = append(e.buf, '[')
-		for i := range p.Canaries {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.canary(&p.Canaries[i])
-		}
-		e.buf = append(e.buf, ']')
+		e.array(len(p.Canaries), func(i int) { e.canary(&p.Canaries[i]) })
 	}
 	e.buf = append(e.buf, '}')
 }

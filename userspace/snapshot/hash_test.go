@@ -89,8 +89,16 @@ func TestHashEncoderMatchesJSON(t *testing.T) {
 	for name, s := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if got, want := hashOf(s), hashJSON(s); got != want {
+			want := hashJSON(s)
+			if got := hashOf(s); got != want {
 				t.Errorf("hashOf = %s, want the hash of json.Marshal %s", got, want)
+			}
+			// A cache's digests, computed then reused, give the same.
+			cache := newHashCache()
+			for i := range 2 {
+				if got := hashWith(s, cache); got != want {
+					t.Errorf("hashWith, %d times = %s, want the hash of json.Marshal %s", i+1, got, want)
+				}
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"cmp"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -58,6 +59,8 @@ type Builder struct {
 	// tlsSecrets counts the spec.tls sections naming each Secret: a change
 	// to another Secret leaves the certificates as they are.
 	tlsSecrets map[nsName]int
+	// secrets are the Secrets of the last Objects, by name.
+	secrets map[nsName]*corev1.Secret
 	// secretUsers and configMapUsers list the Ingresses whose auth-secret
 	// names each Secret, whose auth-proxy-set-headers each ConfigMap.
 	secretUsers, configMapUsers map[nsName]map[nsName]bool
@@ -75,9 +78,13 @@ type Builder struct {
 	// full.
 	withNames map[nsName]bool
 	// certs keeps the validated certificates of the last build, tls what
-	// its spec.tls sections and Secrets gave.
-	certs      *certCache
-	tls        *tlsResult
+	// its spec.tls sections and Secrets gave: a scoped build settles again
+	// only the hosts and Secrets its changes touch (updateTLS).
+	certs *certCache
+	tls   *tlsResult
+	// hashes keeps the digests of the last Snapshot's Servers and
+	// certificates: those a scoped build carries over are not hashed again.
+	hashes     *hashCache
 	lastScoped bool
 }
 
@@ -86,7 +93,9 @@ type Builder struct {
 const MaxScopedChanges = 64
 
 // NewBuilder returns a Builder with opts.
-func NewBuilder(opts Options) *Builder { return &Builder{opts: opts, certs: newCertCache()} }
+func NewBuilder(opts Options) *Builder {
+	return &Builder{opts: opts, certs: newCertCache(), hashes: newHashCache()}
+}
 
 // Build returns the Snapshot of objs, as Build(objs, opts) does. When
 // objs.Changed is non-nil it must name every object that changed since the
@@ -98,6 +107,7 @@ func (bl *Builder) Build(objs Objects) *Snapshot {
 	}
 	bl.lastScoped = false
 	s, tr := build(objs, bl.opts, bl.certs, tlsSource{})
+	s.Hash = hashWith(s, bl.hashes)
 	bl.tls = tr
 	bl.index(objs)
 	bl.prev = s
@@ -120,6 +130,12 @@ func (bl *Builder) index(objs Objects) {
 	bl.usersOf = make(map[nsName]map[nsName]bool, len(objs.Services))
 	bl.secretUsers, bl.configMapUsers = map[nsName]map[nsName]bool{}, map[nsName]map[nsName]bool{}
 	bl.tlsSecrets = map[nsName]int{}
+	bl.secrets = make(map[nsName]*corev1.Secret, len(objs.Secrets))
+	for _, sec := range objs.Secrets {
+		if sec != nil {
+			bl.secrets[nsName{sec.Namespace, sec.Name}] = sec
+		}
+	}
 	bl.authUsersOf, bl.authSecretOf = map[nsName]map[nsName]bool{}, map[nsName]nsName{}
 	bl.withTLS, bl.withDefault, bl.withNames = map[nsName]bool{}, map[nsName]bool{}, map[nsName]bool{}
 	for _, s := range objs.Services {
@@ -320,8 +336,12 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	affected := map[nsName]bool{}
 	hosts := map[string]bool{}
 	// tlsChanged: the certificates, their hosts and their warnings are
-	// computed again from every Ingress's spec.tls.
-	tlsChanged := false
+	// settled again for the hosts of the spec.tls sections of tlsIngs (the
+	// Ingresses changed, as they were and are) and those naming a Secret of
+	// tlsSecrets (changed), and the default certificate when defChanged.
+	tlsChanged, defChanged := false, false
+	tlsIngs := map[nsName][2]*networkingv1.Ingress{}
+	var tlsSecrets []nsName
 	var wildcards []string // of TLS hosts that changed: every host under them
 	users := func(svc nsName) {
 		for i := range bl.usersOf[svc] {
@@ -338,6 +358,10 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			}
 			if !tlsInputsEqual(old, cur) {
 				tlsChanged = true
+				if prev, ok := tlsIngs[k]; ok {
+					old = prev[0]
+				}
+				tlsIngs[k] = [2]*networkingv1.Ingress{old, cur}
 				wildcards = append(wildcards, wildcardSuffixes(old)...)
 				wildcards = append(wildcards, wildcardSuffixes(cur)...)
 			}
@@ -347,9 +371,17 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			bl.setIngress(k, cur)
 			affected[k] = true
 		case "Secret":
-			def := bl.opts.DefaultSSLCertificate
-			if bl.tlsSecrets[k] > 0 || len(bl.authUsersOf[k]) > 0 || def == ref.Name || strings.HasSuffix(def, "/"+ref.Name) { // by name: to be safe
+			if cur := find(objs.Secrets, k); cur != nil {
+				bl.secrets[k] = cur
+			} else {
+				delete(bl.secrets, k)
+			}
+			if bl.tlsSecrets[k] > 0 {
 				tlsChanged = true
+				tlsSecrets = append(tlsSecrets, k)
+			}
+			if def := bl.opts.DefaultSSLCertificate; def == ref.Name || strings.HasSuffix(def, "/"+ref.Name) { // by name: to be safe
+				tlsChanged, defChanged = true, true
 			}
 			for i := range bl.secretUsers[k] {
 				affected[i] = true
@@ -483,15 +515,10 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			take(k)
 		}
 	}
-	src := tlsSource{prev: bl.tls}
 	if tlsChanged {
-		src = tlsSource{from: make([]*networkingv1.Ingress, 0, len(bl.withTLS))}
-		for k := range bl.withTLS {
-			src.from = append(src.from, bl.ingresses[k])
-		}
+		bl.updateTLS(objs.IngressClasses, tlsIngs, tlsSecrets, defChanged)
 	}
-	ps, tr := build(part, bl.opts, bl.certs, src)
-	bl.tls = tr
+	ps, _ := build(part, bl.opts, bl.certs, tlsSource{prev: bl.tls}) // its Hash is not needed
 
 	// Merge: the Servers of the hosts in scope from ps, the others from
 	// prev; the warnings of the Ingresses in scope from ps, the others from
@@ -500,7 +527,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	s := &Snapshot{DefaultBackend: prev.DefaultBackend, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global,
 		Streams: prev.Streams}
 	if tlsChanged {
-		s.Certificates, s.DefaultCertificate = ps.Certificates, ps.DefaultCertificate
+		s.Certificates, s.DefaultCertificate = bl.tls.certs, bl.tls.def
 	}
 	s.Servers = make([]Server, 0, len(prev.Servers)+len(ps.Servers))
 	i, j := 0, 0
@@ -528,16 +555,15 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			j++
 		}
 	}
-	// The warnings of the Ingresses in scope come from ps, and so do those
-	// of the certificates when they were computed again (else ps has none).
+	// The warnings of the Ingresses in scope come from ps, and those of
+	// the certificates from bl.tls when they were settled again (ps has
+	// none: its build took bl.tls as it was).
+	isTLS := func(w Warning) bool { return w.Reason == ReasonSecretNotFound || w.Reason == ReasonInvalidCertificate }
 	fromPart := func(w Warning) bool {
-		if w.Reason == ReasonSecretNotFound || w.Reason == ReasonInvalidCertificate {
-			return tlsChanged
-		}
-		return w.Object.Kind == "Ingress" && affected[nsName{w.Object.Namespace, w.Object.Name}]
+		return !isTLS(w) && w.Object.Kind == "Ingress" && affected[nsName{w.Object.Namespace, w.Object.Name}]
 	}
 	for _, w := range prev.Warnings {
-		if !fromPart(w) {
+		if !fromPart(w) && !(tlsChanged && isTLS(w)) {
 			s.Warnings = append(s.Warnings, w)
 		}
 	}
@@ -546,11 +572,15 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			s.Warnings = append(s.Warnings, w)
 		}
 	}
+	if tlsChanged {
+		s.Warnings = append(s.Warnings, bl.tls.allWarnings()...)
+	}
 	slices.SortFunc(s.Warnings, compareWarnings)
+	s.Warnings = slices.Compact(s.Warnings)
 	if len(s.Warnings) == 0 {
 		s.Warnings = nil
 	}
-	s.Hash = hashOf(s)
+	s.Hash = hashWith(s, bl.hashes)
 	return s, true
 }
 
@@ -590,7 +620,7 @@ func tlsInputsEqual(old, cur *networkingv1.Ingress) bool {
 
 // find returns the object named k in objs, or nil.
 func find[T interface {
-	*networkingv1.Ingress | *corev1.Service | *discoveryv1.EndpointSlice
+	*networkingv1.Ingress | *corev1.Service | *discoveryv1.EndpointSlice | *corev1.Secret
 	GetNamespace() string
 	GetName() string
 }](objs []T, k nsName) T {
@@ -630,4 +660,143 @@ func (bl *Builder) isStreamService(svc nsName) bool {
 		}
 	}
 	return false
+}
+
+// updateTLS settles bl.tls again after the changes of ings (each as it was
+// and is, nil: absent) and of the Secrets secrets, which bl.ingresses and
+// bl.secrets hold already: the hosts of their spec.tls sections (and of
+// every section naming a changed Secret) are claimed again from the served
+// Ingresses naming them, oldest first; the certificates whose hosts,
+// validity or use changed are replaced; the default certificate is
+// validated again when def. The rest of bl.tls, its certificates included,
+// stays as it was: a spec.tls edit costs what its hosts cost, not what
+// every certificate does.
+func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, ings map[nsName][2]*networkingv1.Ingress, secrets []nsName, def bool) {
+	tr := bl.tls
+	sel := NewClassSelector(classes, bl.opts)
+	secret := func(k nsName) *corev1.Secret { return bl.secrets[k] }
+	hosts := map[string]bool{}
+	addHosts := func(ing *networkingv1.Ingress) {
+		for i := range ing.Spec.TLS {
+			for _, h := range tlsHostsOf(&ing.Spec.TLS[i]) {
+				hosts[h] = true
+			}
+		}
+	}
+	users := map[nsName]bool{} // the Ingresses to settle
+	keys := map[nsName]bool{}  // the Secrets whose certificate may change
+	addKeys := func(ing *networkingv1.Ingress) {
+		for _, k := range tlsSecretsOf(ing) {
+			keys[k] = true
+		}
+	}
+	for k, oc := range ings {
+		old, cur := oc[0], oc[1]
+		// The new sections count first: a Secret both name is not
+		// validated again.
+		if cur != nil {
+			addHosts(cur)
+			addKeys(cur)
+			if sel.Serves(cur) {
+				tr.count(cur, 1, secret, bl.certs)
+				users[k] = true
+			}
+		}
+		if old != nil {
+			addHosts(old)
+			addKeys(old)
+			if sel.Serves(old) {
+				tr.count(old, -1, secret, bl.certs)
+			}
+		}
+		delete(tr.warnings, k)
+	}
+	rekeyed := map[nsName]bool{}
+	for _, k := range secrets {
+		tk := tr.keys[k]
+		if tk == nil || tk.sec == bl.secrets[k] {
+			continue
+		}
+		bl.certs.forget(tk.sec)
+		tr.validate(k, bl.secrets[k], bl.certs)
+		rekeyed[k], keys[k] = true, true
+	}
+	if len(rekeyed) > 0 {
+		// The Ingresses naming them: Secrets change seldom, a scan of the
+		// Ingresses with spec.tls costs less than an index kept up to date.
+		for i := range bl.withTLS {
+			for _, sec := range tlsSecretsOf(bl.ingresses[i]) {
+				if rekeyed[sec] {
+					users[i] = true
+					addHosts(bl.ingresses[i])
+				}
+			}
+		}
+	}
+	for h := range hosts {
+		for i := range bl.ingressesOf[h] {
+			users[i] = true
+		}
+		if k, ok := tr.claims[h]; ok {
+			keys[k] = true
+		}
+	}
+	list := make([]*networkingv1.Ingress, 0, len(users))
+	for i := range users {
+		if ing := bl.ingresses[i]; ing != nil {
+			list = append(list, ing)
+		}
+	}
+	tr.settle((&builder{opts: bl.opts}).served(classes, list), hosts, func(k nsName) bool { _, ok := ings[k]; return ok }, rekeyed)
+
+	// The certificates of keys: replaced, added or removed.
+	for h := range hosts {
+		if k, ok := tr.claims[h]; ok {
+			keys[k] = true
+		}
+	}
+	var changed []Certificate
+	var removed []ObjectRef
+	for k := range keys {
+		tk := tr.keys[k]
+		if tk == nil || tk.cert == nil {
+			removed = append(removed, ObjectRef{Kind: "Secret", Namespace: k.namespace, Name: k.name})
+			continue
+		}
+		var claimed []string
+		for _, h := range tk.cert.Hosts {
+			if !hosts[h] {
+				claimed = append(claimed, h)
+			}
+		}
+		for h := range hosts {
+			if tr.claims[h] == k {
+				claimed = append(claimed, h)
+			}
+		}
+		tk.cert.Hosts = nil
+		c := tk.withHosts(claimed)
+		tk.cert.Hosts = c.Hosts
+		changed = append(changed, c)
+	}
+	slices.SortFunc(changed, func(x, y Certificate) int { return compareCerts(&x, &y) })
+	// Only the removed that the previous certificates hold, in their order.
+	removed = slices.DeleteFunc(removed, func(r ObjectRef) bool {
+		_, found := slices.BinarySearchFunc(tr.certs, r, func(c Certificate, r ObjectRef) int {
+			return compareCerts(&c, &Certificate{Secret: r})
+		})
+		return !found
+	})
+	slices.SortFunc(removed, func(x, y ObjectRef) int {
+		return compareCerts(&Certificate{Secret: x}, &Certificate{Secret: y})
+	})
+	certs, err := mergeSorted(tr.certs, changed, removed, func(c *Certificate) ObjectRef { return c.Secret }, compareCerts)
+	if err != nil {
+		panic(fmt.Sprintf("snapshot: settle certificates: %v", err)) // changed and removed are built to fit
+	}
+	tr.certs = certs
+	if def {
+		bl.certs.forget(tr.defSec)
+		tr.def, tr.defWarnings, tr.defSec = (&builder{opts: bl.opts, certs: bl.certs}).defaultCertificate(secret)
+	}
 }

@@ -96,7 +96,8 @@ type Snapshot struct {
 	Version uint64 `json:"version,omitempty"`
 	// Hash is the hex SHA-256 of the routing content (Servers,
 	// DefaultBackend, Certificates, DefaultCertificate, Global and Streams, not
-	// Version or Warnings): new certificate material changes it.
+	// Version or Warnings; each Server and certificate by the SHA-256 of its
+	// own JSON, hash.go): new certificate material changes it.
 	Hash string `json:"hash"`
 	// Servers holds one entry per distinct host, sorted: exact hosts, then
 	// wildcard hosts, then the any-host server (Host "") last.
