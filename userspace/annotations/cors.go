@@ -61,6 +61,12 @@ var (
 	corsExposeList      = matching(corsExposeRegex, `a comma-separated list of header names or "*"`)
 )
 
+func init() {
+	for i := range corsMeta {
+		corsMeta[i].Validate = blankIsDefault(corsMeta[i].Validate)
+	}
+}
+
 // validateCORSExpose accepts "" (no header) or a list.
 func validateCORSExpose(v string) error {
 	if v == "" {
@@ -69,7 +75,19 @@ func validateCORSExpose(v string) error {
 	return corsExposeList(v)
 }
 
-// corsMeta is the metadata table of the enable-cors family.
+// blankIsDefault accepts a blank value, which parseCORS takes as missing
+// (the default, silently, as ingress-nginx), and checks any other with f.
+func blankIsDefault(f func(string) error) func(string) error {
+	return func(v string) error {
+		if strings.TrimSpace(v) == "" {
+			return nil
+		}
+		return f(v)
+	}
+}
+
+// corsMeta is the metadata table of the enable-cors family; a blank value
+// of any of them is its default (blankIsDefault, applied in init).
 var corsMeta = []Meta{
 	{Key: "enable-cors", Default: "false", Doc: "Answers CORS: the `Access-Control-*` headers on the responses to a matching `Origin` (replacing the upstream's), and `204` to its `OPTIONS` requests at once, before limits, allow-lists and redirects, as ingress-nginx's CORS block.", Validate: func(v string) error { _, err := parseBool(v); return err }},
 	{Key: "cors-allow-origin", Default: "*", Doc: "Comma-separated origins (`https://app.example.com`, `https://*.example.com` for one label, `http://localhost:8080`), matched without regard to case; `*` is any origin and answers `Access-Control-Allow-Origin: *`. An invalid entry is skipped with a warning (ingress-nginx falls back to `*` when the whole value is invalid: Weir then matches no origin).", Validate: validateCORSOrigins},
