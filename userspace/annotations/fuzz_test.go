@@ -28,9 +28,14 @@ func metaOf(key string) *Meta {
 // accepted silently (documented validator and parser agree); the
 // TLSSettings are always usable by crypto/tls.
 func FuzzParse(f *testing.F) {
+	// Every key with its default and with values a parser may take as
+	// missing or as a number: blank, spaces, zero, negative, garbage.
 	for _, t := range tables() {
 		for _, m := range t {
 			f.Add(m.Key, m.Default)
+			for _, v := range []string{"", " ", "0", "-1", "x", "true", "/", "a/b"} {
+				f.Add(m.Key, v)
+			}
 		}
 	}
 	for _, s := range [][2]string{

@@ -292,7 +292,7 @@ func parseHTTPErrors(v string) ([]int, error) {
 }
 
 func validateServiceName(v string) error {
-	if v != "" && !secretNameRe.MatchString(v) {
+	if v = strings.TrimSpace(v); v != "" && !secretNameRe.MatchString(v) {
 		return errors.New("must be the name of a Service")
 	}
 	return nil
@@ -340,10 +340,11 @@ func validateServerName(v string) error {
 	return nil
 }
 
-// validateSecretRef accepts "namespace/name", as ingress-nginx, and ""
+// validateSecretRef accepts "namespace/name", as ingress-nginx, and "" or
+// blanks
 // (none).
 func validateSecretRef(v string) error {
-	if v == "" {
+	if v = strings.TrimSpace(v); v == "" {
 		return nil
 	}
 	ns, name, ok := strings.Cut(v, "/")
