@@ -340,9 +340,8 @@ func validateServerName(v string) error {
 	return nil
 }
 
-// validateSecretRef accepts "namespace/name", as ingress-nginx, and "" or
-// blanks
-// (none).
+// validateSecretRef accepts "namespace/name", as ingress-nginx, and ""
+// or blanks (none).
 func validateSecretRef(v string) error {
 	if v = strings.TrimSpace(v); v == "" {
 		return nil
