@@ -86,6 +86,15 @@ type Upstream struct {
 	// sent too big header"); for HTTP and HTTPS routes. 0 means 4k (the
 	// default).
 	ProxyBufferSize int64 `json:"proxyBufferSize,omitempty"`
+	// RedirectFrom and RedirectTo are proxy-redirect-from and
+	// proxy-redirect-to ("" is "off", the default of both); Redirect
+	// returns the rule they make.
+	RedirectFrom string `json:"redirectFrom,omitempty"`
+	RedirectTo   string `json:"redirectTo,omitempty"`
+	// CookieDomain is proxy-cookie-domain; nil is "off" (the default).
+	CookieDomain *HeaderRewrite `json:"cookieDomain,omitempty"`
+	// CookiePath is proxy-cookie-path; nil is "off" (the default).
+	CookiePath *HeaderRewrite `json:"cookiePath,omitempty"`
 }
 
 // Defaults of the sizes of Upstream.
@@ -493,7 +502,8 @@ func UpstreamEqual(a, b *Upstream) bool {
 	if a.Protocol != b.Protocol || a.ServiceUpstream != b.ServiceUpstream || a.HTTP10 != b.HTTP10 || a.Buffering != b.Buffering ||
 		a.NoRequestBuffering != b.NoRequestBuffering || a.ClientBodyBufferSize != b.ClientBodyBufferSize ||
 		a.ProxyBufferSize != b.ProxyBufferSize || a.DefaultBackend != b.DefaultBackend || !slices.Equal(a.CustomHTTPErrors, b.CustomHTTPErrors) ||
-		(a.CustomHTTPErrors == nil) != (b.CustomHTTPErrors == nil) {
+		(a.CustomHTTPErrors == nil) != (b.CustomHTTPErrors == nil) || a.RedirectFrom != b.RedirectFrom || a.RedirectTo != b.RedirectTo ||
+		!rewriteEqual(a.CookieDomain, b.CookieDomain) || !rewriteEqual(a.CookiePath, b.CookiePath) {
 		return false
 	}
 	x, y := a.SSL, b.SSL
@@ -551,6 +561,7 @@ func parseTuning(get lookup, out *Upstream, wrap func(key, value string, err err
 		setParsed(get, wrap, "client-body-buffer-size", parsePositiveSize, &out.ClientBodyBufferSize),
 		setParsed(get, wrap, "proxy-buffer-size", parsePositiveSize, &out.ProxyBufferSize),
 	)...)
+	errs = append(errs, parseRewrites(get, out, wrap)...) // proxyrewrite.go
 	if v, ok := get("proxy-max-temp-file-size"); ok {
 		if _, err := parseSize(v); err != nil {
 			errs = append(errs, wrap("proxy-max-temp-file-size", v, err))
