@@ -80,3 +80,60 @@ func TestParseHeaderRewrites(t *testing.T) {
 		})
 	}
 }
+
+// TestDisableProxyInterceptErrors follows ingress-nginx's template: the
+// location writes proxy_intercept_errors on only for its own
+// custom-http-errors without the annotation, and the http level writes it
+// for the ConfigMap's custom-http-errors without the ConfigMap's key.
+func TestDisableProxyInterceptErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		cm, ann  map[string]string
+		want     bool // NoInterceptErrors
+		wantErrs []string
+	}{
+		{name: "default"},
+		{name: "annotation with own errors", ann: map[string]string{"custom-http-errors": "404", "disable-proxy-intercept-errors": "true"}, want: true},
+		{name: "annotation false", ann: map[string]string{"custom-http-errors": "404", "disable-proxy-intercept-errors": "false"}},
+		{name: "annotation without own errors does nothing", cm: map[string]string{"custom-http-errors": "404"},
+			ann: map[string]string{"disable-proxy-intercept-errors": "true"}},
+		{name: "configmap's intercept is inherited", cm: map[string]string{"custom-http-errors": "503"},
+			ann: map[string]string{"custom-http-errors": "404", "disable-proxy-intercept-errors": "true"}},
+		{name: "both disabled", cm: map[string]string{"custom-http-errors": "503", "disable-proxy-intercept-errors": "true"},
+			ann: map[string]string{"custom-http-errors": "404", "disable-proxy-intercept-errors": "true"}, want: true},
+		{name: "configmap key for the configmap's list", cm: map[string]string{"custom-http-errors": "503", "disable-proxy-intercept-errors": "true"}, want: true},
+		{name: "own errors without the annotation intercept", cm: map[string]string{"custom-http-errors": "503", "disable-proxy-intercept-errors": "true"},
+			ann: map[string]string{"custom-http-errors": "404"}},
+		{name: "invalid is false", ann: map[string]string{"custom-http-errors": "404", "disable-proxy-intercept-errors": "yes"},
+			wantErrs: []string{"disable-proxy-intercept-errors"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			defaults, errs := ParseDefaults(tc.cm)
+			if len(errs) > 0 {
+				t.Fatalf("ParseDefaults: %v", errs)
+			}
+			ann := map[string]string{}
+			for k, v := range tc.ann {
+				ann[Prefix+k] = v
+			}
+			cfg, errs := Parse(ann, defaults)
+			if got := cfg.Proxy.Upstream.PassesErrors(); got != tc.want {
+				t.Errorf("PassesErrors() = %v, want %v", got, tc.want)
+			}
+			var got []string
+			for _, err := range errs {
+				var e *Error
+				if !errors.As(err, &e) {
+					t.Fatalf("unexpected error %v", err)
+				}
+				got = append(got, e.Annotation[len(Prefix):])
+			}
+			if diff := cmp.Diff(tc.wantErrs, got); diff != "" {
+				t.Errorf("rejected (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
