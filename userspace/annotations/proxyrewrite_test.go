@@ -7,6 +7,31 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// parseOver parses the annotations ann (keys without Prefix) over the
+// defaults of the ConfigMap data cm, and returns the keys (without Prefix)
+// rejected.
+func parseOver(tb testing.TB, cm, ann map[string]string) (Config, []string) {
+	tb.Helper()
+	defaults, errs := ParseDefaults(cm)
+	if len(errs) > 0 {
+		tb.Fatalf("ParseDefaults: %v", errs)
+	}
+	full := map[string]string{}
+	for k, v := range ann {
+		full[Prefix+k] = v
+	}
+	cfg, errs := Parse(full, defaults)
+	var rejected []string
+	for _, err := range errs {
+		var e *Error
+		if !errors.As(err, &e) {
+			tb.Fatalf("unexpected error %v", err)
+		}
+		rejected = append(rejected, e.Annotation[len(Prefix):])
+	}
+	return cfg, rejected
+}
+
 func TestParseHeaderRewrites(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -46,15 +71,7 @@ func TestParseHeaderRewrites(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			defaults, errs := ParseDefaults(tc.cm)
-			if len(errs) > 0 {
-				t.Fatalf("ParseDefaults: %v", errs)
-			}
-			ann := map[string]string{}
-			for k, v := range tc.ann {
-				ann[Prefix+k] = v
-			}
-			cfg, errs := Parse(ann, defaults)
+			cfg, rejected := parseOver(t, tc.cm, tc.ann)
 			if diff := cmp.Diff(tc.want, cfg.Proxy.Upstream); diff != "" {
 				t.Errorf("Upstream (-want +got):\n%s", diff)
 			}
@@ -66,15 +83,7 @@ func TestParseHeaderRewrites(t *testing.T) {
 			if cfg.Proxy.Upstream.RewritesHeaders() != want {
 				t.Errorf("RewritesHeaders() = %v, want %v", !want, want)
 			}
-			var got []string
-			for _, err := range errs {
-				var e *Error
-				if !errors.As(err, &e) {
-					t.Fatalf("unexpected error %v", err)
-				}
-				got = append(got, e.Annotation[len(Prefix):])
-			}
-			if diff := cmp.Diff(tc.wantErrs, got); diff != "" {
+			if diff := cmp.Diff(tc.wantErrs, rejected); diff != "" {
 				t.Errorf("rejected (-want +got):\n%s", diff)
 			}
 		})
@@ -111,27 +120,11 @@ func TestDisableProxyInterceptErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			defaults, errs := ParseDefaults(tc.cm)
-			if len(errs) > 0 {
-				t.Fatalf("ParseDefaults: %v", errs)
-			}
-			ann := map[string]string{}
-			for k, v := range tc.ann {
-				ann[Prefix+k] = v
-			}
-			cfg, errs := Parse(ann, defaults)
+			cfg, rejected := parseOver(t, tc.cm, tc.ann)
 			if got := cfg.Proxy.Upstream.PassesErrors(); got != tc.want {
 				t.Errorf("PassesErrors() = %v, want %v", got, tc.want)
 			}
-			var got []string
-			for _, err := range errs {
-				var e *Error
-				if !errors.As(err, &e) {
-					t.Fatalf("unexpected error %v", err)
-				}
-				got = append(got, e.Annotation[len(Prefix):])
-			}
-			if diff := cmp.Diff(tc.wantErrs, got); diff != "" {
+			if diff := cmp.Diff(tc.wantErrs, rejected); diff != "" {
 				t.Errorf("rejected (-want +got):\n%s", diff)
 			}
 		})
