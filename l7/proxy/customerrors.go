@@ -26,9 +26,22 @@ import (
 // 503 but with its path and without X-Original-URI, as ingress-nginx's
 // custom-default-backend- upstream.
 
-// intercept serves the error route of ex for status code when the route
-// lists it in custom-http-errors; it reports whether it did.
+// intercept serves the error route of ex for an endpoint's response of
+// status code when the route lists it in custom-http-errors and does not
+// pass the endpoint's errors (disable-proxy-intercept-errors, nginx's
+// proxy_intercept_errors off); it reports whether it did.
 func (p *Proxy) intercept(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
+	if ex.route != nil && ex.route.Backend.Proxy.Upstream.PassesErrors() {
+		return false
+	}
+	return p.interceptOwn(rec, r, code, ex)
+}
+
+// interceptOwn serves the error route of ex for Weir's own response of
+// status code (502, 503, 504: nginx's error_page, whatever
+// proxy_intercept_errors says) when the route lists it in
+// custom-http-errors; it reports whether it did.
+func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
 	if ex.intercepted || ex.route == nil || !ex.route.Backend.Proxy.Upstream.Intercepts(code) {
 		return false
 	}
@@ -50,7 +63,7 @@ func (p *Proxy) noEndpoints(rec *responseRecorder, r *http.Request, ex *exchange
 	if er := ex.route.ErrorRoute; er != nil && !ex.intercepted {
 		return p.serveErrorRoute(rec, r, http.StatusServiceUnavailable, ex, er, false)
 	}
-	return p.intercept(rec, r, http.StatusServiceUnavailable, ex)
+	return p.interceptOwn(rec, r, http.StatusServiceUnavailable, ex)
 }
 
 // serveErrorRoute forwards r to er for status code of ex's route, rewritten

@@ -153,3 +153,40 @@ func TestCustomHTTPErrorsWithoutBackend(t *testing.T) {
 		t.Errorf("error backend answering 404: got %d %q, want its 404 once", res.status, res.body)
 	}
 }
+
+// TestDisableProxyInterceptErrors mirrors ingress-nginx's
+// disable-proxy-intercept-errors e2e case: the endpoint's listed 404
+// reaches the client unchanged, while Weir's own 502 (nginx's error_page,
+// which proxy_intercept_errors does not govern) is still replaced.
+func TestDisableProxyInterceptErrors(t *testing.T) {
+	t.Parallel()
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "app 404")
+	}))
+	custom := errorPages(t, "custom")
+	route := func(eps []string, pass bool) snapshot.Backend {
+		be := backendOf("app", eps, func(p *annotations.Proxy) {
+			p.Upstream = &annotations.Upstream{CustomHTTPErrors: []int{404, 502}, DefaultBackend: "errors", NoInterceptErrors: pass}
+		})
+		eb := backendOf("errors", []string{custom})
+		be.ErrorBackend = &eb
+		return be
+	}
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "pass.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, true)}}},
+		{Host: "down.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{refusedAddr(t)}, true)}}},
+		{Host: "intercept.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, false)}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	if res := get(t, c, srv, "pass.test", "/status/404"); res.err != nil || res.status != 404 || res.body != "app 404" {
+		t.Errorf("pass.test: %d %q %v, want the endpoint's 404", res.status, res.body, res.err)
+	}
+	if res := get(t, c, srv, "intercept.test", "/status/404"); res.err != nil || res.status != 404 || !strings.Contains(res.body, `"from":"custom"`) {
+		t.Errorf("intercept.test: %d %q %v, want the error backend's 404", res.status, res.body, res.err)
+	}
+	if res := get(t, c, srv, "down.test", "/"); res.err != nil || res.status != 502 || !strings.Contains(res.body, `"code":"502"`) {
+		t.Errorf("down.test: %d %q %v, want Weir's 502 replaced by the error backend", res.status, res.body, res.err)
+	}
+}

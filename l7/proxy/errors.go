@@ -71,7 +71,7 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status, reason := classify(err)
 	ex.fail(err, reason)
-	if rec, ok := w.(*responseRecorder); ok && p.intercept(rec, r, status, ex) { // customerrors.go
+	if rec, ok := w.(*responseRecorder); ok && p.interceptOwn(rec, r, status, ex) { // customerrors.go
 		return
 	}
 	writeError(w, status)

@@ -17,11 +17,14 @@ func (p *Proxy) routeHeaders(h http.Header, route *router.Route) {
 }
 
 // responseHeaders edits an upstream's response header h once the
-// upstream's fields are in it, as nginx's proxy_hide_header and
-// more_set_headers: hide-headers are removed, then add-headers,
+// upstream's fields are in it, as nginx's proxy_redirect,
+// proxy_cookie_domain and proxy_cookie_path (proxyrewrite.go),
+// proxy_hide_header and more_set_headers: the route's Location, Refresh
+// and Set-Cookie rewrites apply, hide-headers are removed, then add-headers,
 // custom-headers and the CORS headers (cors.go) are set, replacing the
 // upstream's.
 func (p *Proxy) responseHeaders(ex *exchange, h http.Header) {
+	rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h)
 	g := p.liveGlobal()
 	for _, k := range g.HideHeaders {
 		h.Del(k)

@@ -126,11 +126,6 @@ var refusedAnnotations = map[string]string{
 	"fastcgi-params-configmap":          whyFastCGI,
 	"http2-push-preload":                whyPush,
 	"enable-rewrite-log":                "nginx's rewrite debug log has no equivalent in Weir",
-	"proxy-cookie-domain":               whyNotYet,
-	"proxy-cookie-path":                 whyNotYet,
-	"proxy-redirect-from":               whyNotYet,
-	"proxy-redirect-to":                 whyNotYet,
-	"disable-proxy-intercept-errors":    whyNotYet,
 	"proxy-buffers-number":              "sizes nginx's pool of response buffers; Weir relays each response through one buffer (proxy-buffering) and has no such pool",
 	"proxy-busy-buffers-size":           "sizes nginx's busy response buffers; Weir relays each response through one buffer (proxy-buffering) and has no such pool",
 }

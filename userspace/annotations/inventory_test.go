@@ -133,14 +133,12 @@ func TestCheckConfigMap(t *testing.T) {
 func TestUnsupportedReason(t *testing.T) {
 	t.Parallel()
 	_, errs := Parse(map[string]string{
-		Prefix + "enable-modsecurity":  "true",
-		Prefix + "proxy-cookie-domain": "a b",
-		Prefix + "no-such-thing":       "1",
+		Prefix + "enable-modsecurity": "true",
+		Prefix + "no-such-thing":      "1",
 	}, DefaultProxy())
 	want := []string{
 		"annotation nginx.ingress.kubernetes.io/enable-modsecurity is not supported by Weir; ignored (Weir has no ModSecurity web application firewall)",
 		"annotation nginx.ingress.kubernetes.io/no-such-thing is not supported by Weir; ignored (not an annotation ingress-nginx documents)",
-		"annotation nginx.ingress.kubernetes.io/proxy-cookie-domain is not supported by Weir; ignored (not implemented in Weir yet)",
 	}
 	if diff := cmp.Diff(want, errStrings(t, errs)); diff != "" {
 		t.Errorf("Parse errors (-want +got):\n%s", diff)

@@ -86,6 +86,25 @@ type Upstream struct {
 	// sent too big header"); for HTTP and HTTPS routes. 0 means 4k (the
 	// default).
 	ProxyBufferSize int64 `json:"proxyBufferSize,omitempty"`
+	// RedirectFrom and RedirectTo are proxy-redirect-from and
+	// proxy-redirect-to ("" is "off", the default of both); Redirect
+	// returns the rule they make.
+	RedirectFrom string `json:"redirectFrom,omitempty"`
+	RedirectTo   string `json:"redirectTo,omitempty"`
+	// CookieDomain is proxy-cookie-domain; nil is "off" (the default).
+	CookieDomain *HeaderRewrite `json:"cookieDomain,omitempty"`
+	// CookiePath is proxy-cookie-path; nil is "off" (the default).
+	CookiePath *HeaderRewrite `json:"cookiePath,omitempty"`
+	// NoInterceptErrors is disable-proxy-intercept-errors "true" (nginx's
+	// proxy_intercept_errors off): the endpoint's responses are passed to
+	// the client whatever their status; Weir's own 502, 503 and 504 are
+	// still replaced (nginx's error_page). As ingress-nginx, the
+	// annotation applies only with the Ingress's own custom-http-errors,
+	// and not when the ConfigMap's custom-http-errors intercept (its
+	// http-level proxy_intercept_errors on is inherited); the ConfigMap's
+	// key applies to the routes whose list is the ConfigMap's. Default
+	// false.
+	NoInterceptErrors bool `json:"noInterceptErrors,omitempty"`
 }
 
 // Defaults of the sizes of Upstream.
@@ -207,6 +226,11 @@ var errorsMeta = []Meta{
 		Key: "custom-http-errors", ConfigMap: true,
 		Doc:      "Comma-separated 4xx and 5xx statuses whose responses (from the endpoint, or Weir's own 502, 503 and 504) are replaced by the answer of `default-backend` (else the default backend) to the request rewritten to `/`, with ingress-nginx's `X-Code`, `X-Format`, `X-Original-URI`, `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`, `X-Service-Port` and `X-Request-ID` headers. Without any default backend the original response is kept.",
 		Validate: func(v string) error { _, err := parseHTTPErrors(v); return err },
+	},
+	{
+		Key: "disable-proxy-intercept-errors", Default: "false", ConfigMap: true,
+		Doc:      "`true` passes the endpoint's responses to the client whatever their status instead of replacing those of `custom-http-errors` (nginx's `proxy_intercept_errors off`); Weir's own 502, 503 and 504 are still replaced. As ingress-nginx, the annotation applies only with the Ingress's own `custom-http-errors`, and not while the ConfigMap's `custom-http-errors` intercept without its `disable-proxy-intercept-errors` (their http-level `proxy_intercept_errors on` is inherited). The ConfigMap key applies to routes that use the ConfigMap's list.",
+		Validate: validateBool,
 	},
 	{
 		Key:      "default-backend",
@@ -376,6 +400,10 @@ func parseUpstream(get lookup, u **Upstream, wrap func(key, value string, err er
 		out = **u
 	}
 	set := false
+	// ingress-nginx's http-level proxy_intercept_errors: the ConfigMap's
+	// custom-http-errors without its disable-proxy-intercept-errors.
+	httpIntercepts := len(out.CustomHTTPErrors) > 0 && !out.NoInterceptErrors
+	ownErrors := false
 	if v, ok := get("backend-protocol"); ok {
 		p, err := parseProtocol(v)
 		if err != nil {
@@ -390,7 +418,19 @@ func parseUpstream(get lookup, u **Upstream, wrap func(key, value string, err er
 			errs = append(errs, wrap("custom-http-errors", v, err))
 		} else {
 			out.CustomHTTPErrors, set = slices.Clip(codes), true
+			ownErrors = len(codes) > 0
 		}
+	}
+	if v, ok := get("disable-proxy-intercept-errors"); ok {
+		b, err := parseConfigBool(v)
+		if err != nil {
+			errs = append(errs, wrap("disable-proxy-intercept-errors", v, err))
+		}
+		if ownErrors {
+			out.NoInterceptErrors = b && !httpIntercepts
+		}
+	} else if ownErrors {
+		out.NoInterceptErrors = false
 	}
 	if v, ok := get("default-backend"); ok {
 		if err := validateServiceName(strings.TrimSpace(v)); err != nil {
@@ -493,7 +533,8 @@ func UpstreamEqual(a, b *Upstream) bool {
 	if a.Protocol != b.Protocol || a.ServiceUpstream != b.ServiceUpstream || a.HTTP10 != b.HTTP10 || a.Buffering != b.Buffering ||
 		a.NoRequestBuffering != b.NoRequestBuffering || a.ClientBodyBufferSize != b.ClientBodyBufferSize ||
 		a.ProxyBufferSize != b.ProxyBufferSize || a.DefaultBackend != b.DefaultBackend || !slices.Equal(a.CustomHTTPErrors, b.CustomHTTPErrors) ||
-		(a.CustomHTTPErrors == nil) != (b.CustomHTTPErrors == nil) {
+		(a.CustomHTTPErrors == nil) != (b.CustomHTTPErrors == nil) || a.NoInterceptErrors != b.NoInterceptErrors || a.RedirectFrom != b.RedirectFrom || a.RedirectTo != b.RedirectTo ||
+		!rewriteEqual(a.CookieDomain, b.CookieDomain) || !rewriteEqual(a.CookiePath, b.CookiePath) {
 		return false
 	}
 	x, y := a.SSL, b.SSL
@@ -506,10 +547,15 @@ func UpstreamEqual(a, b *Upstream) bool {
 }
 
 // Intercepts reports whether a response of status code is replaced
-// (custom-http-errors).
+// (custom-http-errors); an endpoint's response is only when
+// PassesErrors is false.
 func (u *Upstream) Intercepts(code int) bool {
 	return u != nil && slices.Contains(u.CustomHTTPErrors, code)
 }
+
+// PassesErrors reports whether the endpoint's responses reach the client
+// whatever their status (NoInterceptErrors); u may be nil.
+func (u *Upstream) PassesErrors() bool { return u != nil && u.NoInterceptErrors }
 
 // parseConfigMapUpstream reads the ConfigMap's custom-http-errors and
 // tuning keys into *u.
@@ -522,6 +568,13 @@ func parseConfigMapUpstream(get lookup, u **Upstream, wrap func(key, value strin
 			errs = append(errs, wrap("custom-http-errors", v, err))
 		} else if len(codes) > 0 {
 			out.CustomHTTPErrors, set = slices.Clip(codes), true
+		}
+	}
+	if v, ok := get("disable-proxy-intercept-errors"); ok {
+		if b, err := parseConfigBool(v); err != nil {
+			errs = append(errs, wrap("disable-proxy-intercept-errors", v, err))
+		} else if b {
+			out.NoInterceptErrors, set = true, true
 		}
 	}
 	if set {
@@ -551,6 +604,7 @@ func parseTuning(get lookup, out *Upstream, wrap func(key, value string, err err
 		setParsed(get, wrap, "client-body-buffer-size", parsePositiveSize, &out.ClientBodyBufferSize),
 		setParsed(get, wrap, "proxy-buffer-size", parsePositiveSize, &out.ProxyBufferSize),
 	)...)
+	errs = append(errs, parseRewrites(get, out, wrap)...) // proxyrewrite.go
 	if v, ok := get("proxy-max-temp-file-size"); ok {
 		if _, err := parseSize(v); err != nil {
 			errs = append(errs, wrap("proxy-max-temp-file-size", v, err))
