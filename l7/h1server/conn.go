@@ -41,7 +41,8 @@ type conn struct {
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
 
-	h1guard.Buffer // read from the client, not consumed yet
+	h1guard.Buffer          // read from the client, not consumed yet
+	idle           idleWait // how to wait for a request with no buffer (idle.go)
 
 	parser h1guard.Parser
 	req    http.Request
@@ -85,6 +86,7 @@ func (c *conn) start() {
 	}
 	c.ctx = ctx
 	c.remote = c.rwc.RemoteAddr().String()
+	c.idle.init(c.rwc)
 	if tc, ok := c.rwc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tls = &st
@@ -154,9 +156,11 @@ func (c *conn) readHead(first bool) bool {
 	c.parser.Reset(lim)
 	maxHead := lim.MaxHead()
 	active, armed := false, false
+	var deadline time.Time                                            // the read deadline armed, if any
 	timeout := c.srv.guard.HeaderTimeout(c.srv.cfg.ReadHeaderTimeout) // client-header-timeout, live
 	if d := timeout; d > 0 && first {
-		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+		deadline = time.Now().Add(d)
+		_ = c.rwc.SetReadDeadline(deadline)
 		armed = true
 	}
 	defer func() {
@@ -193,8 +197,18 @@ func (c *conn) readHead(first bool) bool {
 			if d := timeout; d > 0 && !armed {
 				// The head is not all there: client_header_timeout runs
 				// (a head read whole at once arms no timer).
-				_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+				deadline = time.Now().Add(d)
+				_ = c.rwc.SetReadDeadline(deadline)
 				armed = true
+			}
+		}
+		if c.R == c.W {
+			// Nothing pending: wait without a buffer (idle.go).
+			if err := c.waitIdle(deadline); err != nil {
+				return false
+			}
+			if c.R < c.W {
+				continue
 			}
 		}
 		if err := c.Fill(c.rwc, maxHead+1); err != nil {

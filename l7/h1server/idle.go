@@ -1,0 +1,123 @@
+package h1server
+
+import (
+	"crypto/tls"
+	"net"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// An idle connection (no bytes of a request buffered) waits for its next
+// request holding no read buffer: it waits until its socket is readable
+// (syscall.RawConn.Read, parked in the runtime's poller like any read),
+// and only then takes a buffer from the pool and reads. Bytes that a layer
+// between the Server and the socket already read would not make the socket
+// readable, so the wait is taken only under layers known to say so:
+//
+//   - a *tls.Conn: crypto/tls may hold records it received; a read that
+//     cannot wait (a deadline in the past) takes what it holds first;
+//   - a connection with a Buffered() int method (l7/connlimit's, the PROXY
+//     protocol's): it reports the bytes it holds;
+//   - below a *tls.Conn, any layer that unwraps (Unwrap or NetConn): the
+//     read through the *tls.Conn reads through it.
+//
+// Under any other layer, an idle connection waits in a Read with its
+// buffer, as before.
+
+// bufferedConn is a connection wrapper that may hold bytes it read from
+// the connection it wraps.
+type bufferedConn interface {
+	// Buffered returns the number of bytes read and not returned yet.
+	Buffered() int
+}
+
+// idleWait is what a connection needs to wait for readability with no
+// buffer.
+type idleWait struct {
+	raw      syscall.RawConn // the socket; nil: wait in a Read, with a buffer
+	tlsProbe bool            // a *tls.Conn above the socket
+	buffered []bufferedConn  // wrappers above the socket that may hold bytes
+	polled   bool            // readable was called in this wait
+	readable func(fd uintptr) bool
+}
+
+// init finds the socket under nc's layers (see above).
+func (w *idleWait) init(nc net.Conn) {
+	var buffered []bufferedConn
+	probe := false
+	for range 8 {
+		if tc, ok := nc.(*tls.Conn); ok {
+			probe = true
+			nc = tc.NetConn()
+			continue
+		}
+		if sc, ok := nc.(syscall.Conn); ok {
+			raw, err := sc.SyscallConn()
+			if err != nil {
+				return
+			}
+			w.raw, w.tlsProbe, w.buffered = raw, probe, buffered
+			w.readable = func(fd uintptr) bool {
+				if w.polled {
+					return true // woken up by the poller: the read tells
+				}
+				w.polled = true
+				// Bytes may have arrived before the wait began: the
+				// runtime's poller is edge-triggered and would not wake up
+				// for them.
+				fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+				var now unix.Timespec
+				n, err := unix.Ppoll(fds[:], &now, nil)
+				return n > 0 || err != nil
+			}
+			return
+		}
+		if bc, ok := nc.(bufferedConn); ok {
+			buffered = append(buffered, bc)
+		} else if !probe {
+			return // a layer that might hold bytes without saying so
+		}
+		switch v := nc.(type) {
+		case interface{ Unwrap() net.Conn }:
+			nc = v.Unwrap()
+		case interface{ NetConn() net.Conn }:
+			nc = v.NetConn()
+		default:
+			return
+		}
+	}
+}
+
+// waitIdle waits, holding no read buffer, until the connection has bytes
+// to read or fails (closed: by the keep-alive timer, Shutdown or the
+// client; its read deadline passed). It may read some bytes (from a
+// *tls.Conn) into the buffer. deadline is the connection's read deadline,
+// restored after such a read.
+func (c *conn) waitIdle(deadline time.Time) error {
+	c.Release()
+	w := &c.idle
+	if w.raw == nil {
+		return nil
+	}
+	for _, b := range w.buffered {
+		if b.Buffered() > 0 {
+			return nil
+		}
+	}
+	if w.tlsProbe {
+		_ = c.rwc.SetReadDeadline(aLongTimeAgo)
+		err := c.Fill(c.rwc, 1)
+		_ = c.rwc.SetReadDeadline(deadline)
+		if c.R < c.W {
+			return nil
+		}
+		c.Release()
+		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			return err
+		}
+	}
+	w.polled = false
+	return w.raw.Read(w.readable)
+}
