@@ -132,9 +132,11 @@ func (c *conn) serve() {
 		if c.srv.closing.Load() {
 			return
 		}
+		c.resp.takeBuffers()
 		if !c.serveRequest() {
 			return
 		}
+		c.forget() // idle.go
 		c.setState(http.StateIdle)
 		if !c.srv.keepAlives() {
 			return

@@ -3,6 +3,9 @@ package h1server
 import (
 	"crypto/tls"
 	"net"
+	"net/http"
+	"net/url"
+	"sync"
 	"syscall"
 	"time"
 
@@ -120,4 +123,47 @@ func (c *conn) waitIdle(deadline time.Time) error {
 	}
 	w.polled = false
 	return w.raw.Read(w.readable)
+}
+
+// outBuffers holds the response buffers (response.out and response.pre) of
+// connections between requests.
+var outBuffers = sync.Pool{New: func() any { return new([bufferSize]byte) }}
+
+// takeBuffers gives the response its buffers for a request, from the pool.
+func (w *response) takeBuffers() {
+	if w.out == nil {
+		w.out = outBuffers.Get().(*[bufferSize]byte)[:0]
+	}
+	if w.pre == nil {
+		w.pre = outBuffers.Get().(*[bufferSize]byte)[:0]
+	}
+}
+
+// putBuffers gives the response's buffers back to the pool (one that grew
+// past bufferSize to the garbage collector).
+func (w *response) putBuffers() {
+	for _, b := range [...][]byte{w.out, w.pre} {
+		if cap(b) == bufferSize {
+			outBuffers.Put((*[bufferSize]byte)(b[:bufferSize]))
+		}
+	}
+	w.out, w.pre = nil, nil
+}
+
+// forget drops what the last request left on the connection once its
+// response went out, so that an idle connection holds none of it: the
+// response buffers (to the pool), the strings of its head (header values
+// and names are substrings of one string), the Request the handler got and
+// its context. The maps and structs stay, for the next request.
+func (c *conn) forget() {
+	w := &c.resp
+	w.putBuffers()
+	w.req = nil
+	clear(w.header)
+	clear(w.keys[:cap(w.keys)])
+	clear(w.trailers[:cap(w.trailers)])
+	clear(c.header)
+	c.req = http.Request{}
+	c.url = url.URL{}
+	c.cancel = nil
 }
