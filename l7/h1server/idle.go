@@ -122,8 +122,15 @@ func (c *conn) waitIdle(deadline time.Time) error {
 		}
 	}
 	w.polled = false
+	if testHookIdleWait != nil {
+		testHookIdleWait(c)
+	}
 	return w.raw.Read(w.readable)
 }
+
+// testHookIdleWait, set by tests before any connection, is called by a
+// connection about to wait for readability.
+var testHookIdleWait func(*conn)
 
 // outBuffers holds the response buffers (response.out and response.pre) of
 // connections between requests.

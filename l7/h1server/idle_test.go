@@ -1,0 +1,254 @@
+package h1server
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/l7/certs/certstest"
+	"github.com/weir-lb/weir/l7/connlimit"
+	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/proxyproto"
+	"github.com/weir-lb/weir/test/testutil"
+)
+
+// connEvents is what the connections of one server did, in order: their
+// ConnState changes and their waits for readability ("wait" with no buffer
+// held, "wait+buffer" with one).
+type connEvents struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (e *connEvents) add(ev string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = append(e.events, ev)
+}
+
+// last returns the last event and how many times ev happened.
+func (e *connEvents) last(ev string) (string, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, x := range e.events {
+		if x == ev {
+			n++
+		}
+	}
+	if len(e.events) == 0 {
+		return "", n
+	}
+	return e.events[len(e.events)-1], n
+}
+
+// idleEvents maps each test server's *http.Server to its connEvents.
+var idleEvents sync.Map
+
+func init() {
+	testHookIdleWait = func(c *conn) {
+		if e, ok := idleEvents.Load(c.srv.cfg); ok {
+			ev := "wait"
+			if c.Buf != nil {
+				ev = "wait+buffer"
+			}
+			e.(*connEvents).add(ev)
+		}
+	}
+}
+
+// watch records cfg's connection events.
+func watch(t *testing.T, cfg *http.Server) *connEvents {
+	e := &connEvents{}
+	idleEvents.Store(cfg, e)
+	t.Cleanup(func() { idleEvents.Delete(cfg) })
+	prev := cfg.ConnState
+	cfg.ConnState = func(c net.Conn, st http.ConnState) {
+		e.add(st.String())
+		if prev != nil {
+			prev(c, st)
+		}
+	}
+	return e
+}
+
+// waitIdle waits until the server's connection answered its n-th request
+// and waits for the next one holding no buffer.
+func (e *connEvents) waitIdle(t *testing.T, n int) {
+	t.Helper()
+	testutil.WaitFor(t, 5*time.Second, "the connection waiting idle with no buffer", func() bool {
+		last, idles := e.last("idle")
+		return idles == n && last == "wait"
+	})
+}
+
+// TestIdleWakeUp: a connection that waits idle with no buffer is served
+// correctly when it wakes up: pipelined requests sent while it was idle, a
+// request split across the wake-up, a head that fills the whole buffer
+// with the next request behind it (in the socket; over TLS in crypto/tls's
+// buffers). Plain, over TLS, and under connlimit's and the PROXY protocol's
+// connections.
+func TestIdleWakeUp(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	})
+	// A head of exactly the initial read buffer (4096 bytes).
+	pad := "GET /full HTTP/1.1\r\nHost: a\r\nX-Pad: \r\n\r\n"
+	full := strings.Replace(pad, "X-Pad: ", "X-Pad: "+strings.Repeat("p", 4096-len(pad)), 1)
+	for _, tc := range []struct {
+		name string
+		dial func(t *testing.T, cfg *http.Server) net.Conn
+	}{
+		{"plain", func(t *testing.T, cfg *http.Server) net.Conn {
+			addr, _ := startWith(t, nil, cfg)
+			c, _ := dial(t, addr)
+			return c
+		}},
+		{"tls", func(t *testing.T, cfg *http.Server) net.Conn {
+			ca := certstest.NewCA(t)
+			tcfg := ca.ServerConfig(t, "tls.test", "http/1.1")
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := h1guard.New(h1guard.Options{})
+			cfg.Handler = g.TLSHandler(cfg.Handler)
+			cfg.TLSConfig = tcfg
+			s := ServeTLS(KindWeir, "https", cfg, g, ln, tcfg, nil, make(chan error, 1))
+			t.Cleanup(func() {
+				_ = s.Srv.Close()
+				<-s.Served
+			})
+			c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "tls.test", NextProtos: []string{"http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			return c
+		}},
+		{"connlimit+proxyproto", func(t *testing.T, cfg *http.Server) net.Conn {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: time.Minute, KeepAliveRequests: 100}}})
+			lim.Configure(cfg)
+			s := New(cfg, h1guard.New(h1guard.Options{}))
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_ = s.Serve(proxyproto.Wrap(lim.Listener(ln), proxyOn{}))
+			}()
+			t.Cleanup(func() {
+				_ = s.Close()
+				<-done
+			})
+			c, _ := dial(t, ln.Addr().String())
+			io.WriteString(c, "PROXY TCP4 192.0.2.1 127.0.0.1 1234 80\r\n")
+			return c
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+			ev := watch(t, cfg)
+			c := tc.dial(t, cfg)
+			br := bufio.NewReader(c)
+			exchange := func(raw string, paths ...string) {
+				t.Helper()
+				if raw != "" {
+					if _, err := io.WriteString(c, raw); err != nil {
+						t.Fatalf("write: %v", err)
+					}
+				}
+				for _, p := range paths {
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						t.Fatalf("response for %s: %v", p, err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					if resp.StatusCode != 200 || string(b) != p {
+						t.Fatalf("response for %s: %d %q", p, resp.StatusCode, b)
+					}
+				}
+			}
+			exchange("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", "/1")
+			ev.waitIdle(t, 1)
+			// Two requests at once while idle.
+			exchange("GET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n", "/2", "/3")
+			ev.waitIdle(t, 3)
+			// A request split across the wake-up: its first bytes wake the
+			// connection up, the rest arrives once it is active.
+			exchange("GET /4 HTTP/1.1\r\nHo")
+			testutil.WaitFor(t, 5*time.Second, "the connection active", func() bool {
+				last, _ := ev.last("")
+				return last == "active"
+			})
+			exchange("st: a\r\n\r\n", "/4")
+			ev.waitIdle(t, 4)
+			// The buffer is full at the end of a head: the next request is
+			// still in the socket or in crypto/tls's buffers.
+			exchange(full+"GET /6 HTTP/1.1\r\nHost: a\r\n\r\n", "/full", "/6")
+			ev.waitIdle(t, 6)
+		})
+	}
+}
+
+// limits is a connlimit.Source with fixed settings.
+type limits struct{ s connlimit.Settings }
+
+func (l limits) ConnLimits() connlimit.Settings { return l.s }
+
+// TestIdleKeepAliveTimeout: a connection waiting idle with no buffer is
+// closed at the end of connlimit's keep-alive timeout, and the Server
+// reports it closed and forgets it.
+func TestIdleKeepAliveTimeout(t *testing.T) {
+	t.Parallel()
+	cfg := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), ReadHeaderTimeout: 10 * time.Second}
+	ev := watch(t, cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: 200 * time.Millisecond, KeepAliveRequests: 100}}})
+	lim.Configure(cfg)
+	s := New(cfg, h1guard.New(h1guard.Options{}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(lim.Listener(ln))
+	}()
+	t.Cleanup(func() {
+		_ = s.Close()
+		<-done
+	})
+	c, br := dial(t, ln.Addr().String())
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("request: %v %v", resp, err)
+	} else {
+		io.ReadAll(resp.Body)
+	}
+	ev.waitIdle(t, 1)
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("idle connection after the keep-alive timeout: read %v, want EOF", err)
+	}
+	var closed atomic.Bool
+	testutil.WaitFor(t, 5*time.Second, "the connection closed and forgotten", func() bool {
+		last, _ := ev.last("")
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		closed.Store(last == "closed")
+		return closed.Load() && n == 0 && lim.Open() == 0
+	})
+}
