@@ -107,3 +107,34 @@ func inUse() (total, stack int64) {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapInuse + m.StackInuse), int64(m.StackInuse)
 }
+
+// BenchmarkKeepAlive serves b.N requests, one after another, on one
+// keep-alive connection: the cost of a request including its idle wait.
+//
+//	go test ./l7/h1server -run '^$' -bench KeepAlive -benchtime 20000x
+func BenchmarkKeepAlive(b *testing.B) {
+	addr, _ := start(b, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello, weir!\n")
+	}))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Minute))
+	req := []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	br := bufio.NewReader(c)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}

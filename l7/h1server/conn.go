@@ -41,8 +41,10 @@ type conn struct {
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
 
-	h1guard.Buffer          // read from the client, not consumed yet
-	idle           idleWait // how to wait for a request with no buffer (idle.go)
+	h1guard.Buffer               // read from the client, not consumed yet
+	idle           idleWait      // how to wait for a request with no buffer (idle.go)
+	wake           chan struct{} // to the waiter (idle.go): the connection is idle
+	woke           bool          // the waiter saw the socket readable
 
 	parser h1guard.Parser
 	req    http.Request
@@ -105,10 +107,23 @@ func (c *conn) loadState() (http.ConnState, int64) {
 	return http.ConnState(v >> 32), v & (1<<32 - 1)
 }
 
-// serve is the connection's goroutine: request after request until the
-// connection closes, is hijacked or must not be reused.
+// serve is a new connection's goroutine: it serves the connection (run)
+// until the connection ends or waits idle, then serves connections that
+// wake up (work, idle.go).
 func (c *conn) serve() {
+	c.run(true)
+	c.srv.work(nil)
+}
+
+// run serves request after request until the connection closes, is
+// hijacked or must not be reused, or waits idle between two requests: its
+// waiter (idle.go) has it then. first: the connection is new.
+func (c *conn) run(first bool) {
+	parked := false
 	defer func() {
+		if parked {
+			return
+		}
 		if v := recover(); v != nil && v != http.ErrAbortHandler {
 			buf := make([]byte, 64<<10)
 			buf = buf[:runtime.Stack(buf, false)]
@@ -117,15 +132,19 @@ func (c *conn) serve() {
 		if c.cancel != nil {
 			c.cancel() // a handler that panicked did not return
 		}
-		c.srv.track(c, false)
-		if !c.hijacked {
-			_ = c.rwc.Close()
-			c.setState(http.StateClosed)
+		c.end()
+		if c.wake != nil {
+			close(c.wake) // its waiter returns
 		}
-		c.Release()
 	}()
-	c.start()
-	for first := true; ; first = false {
+	if first {
+		c.start()
+	}
+	for ; ; first = false {
+		if !first && c.R == c.W && !c.woke && c.park() { // idle.go
+			parked = true
+			return
+		}
 		if !c.readHead(first) {
 			return
 		}
@@ -145,6 +164,16 @@ func (c *conn) serve() {
 			c.Release()
 		}
 	}
+}
+
+// end closes the connection, unless it was hijacked, and forgets it.
+func (c *conn) end() {
+	c.srv.track(c, false)
+	if !c.hijacked {
+		_ = c.rwc.Close()
+		c.setState(http.StateClosed)
+	}
+	c.Release()
 }
 
 // readHead reads and parses the next request head; it reports false when
@@ -204,7 +233,7 @@ func (c *conn) readHead(first bool) bool {
 				armed = true
 			}
 		}
-		if c.R == c.W {
+		if c.R == c.W && !c.woke {
 			// Nothing pending: wait without a buffer (idle.go).
 			if err := c.waitIdle(deadline); err != nil {
 				return false
@@ -213,6 +242,7 @@ func (c *conn) readHead(first bool) bool {
 				continue
 			}
 		}
+		c.woke = false
 		if err := c.Fill(c.rwc, maxHead+1); err != nil {
 			return false
 		}

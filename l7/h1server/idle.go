@@ -99,14 +99,29 @@ func (w *idleWait) init(nc net.Conn) {
 // *tls.Conn) into the buffer. deadline is the connection's read deadline,
 // restored after such a read.
 func (c *conn) waitIdle(deadline time.Time) error {
+	if ready, err := c.ready(deadline); ready || err != nil {
+		return err
+	}
+	c.idle.polled = false
+	if testHookIdleWait != nil {
+		testHookIdleWait(c)
+	}
+	return c.idle.raw.Read(c.idle.readable)
+}
+
+// ready releases the read buffer and reports whether the connection must
+// be read without waiting for its socket: there is none (nil idle.raw), a
+// layer above it holds bytes, or a *tls.Conn had some (then in the buffer)
+// or failed (its error).
+func (c *conn) ready(deadline time.Time) (bool, error) {
 	c.Release()
 	w := &c.idle
 	if w.raw == nil {
-		return nil
+		return true, nil
 	}
 	for _, b := range w.buffered {
 		if b.Buffered() > 0 {
-			return nil
+			return true, nil
 		}
 	}
 	if w.tlsProbe {
@@ -114,18 +129,93 @@ func (c *conn) waitIdle(deadline time.Time) error {
 		err := c.Fill(c.rwc, 1)
 		_ = c.rwc.SetReadDeadline(deadline)
 		if c.R < c.W {
-			return nil
+			return true, nil
 		}
 		c.Release()
 		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
-			return err
+			return true, err
 		}
 	}
-	w.polled = false
-	if testHookIdleWait != nil {
-		testHookIdleWait(c)
+	return false, nil
+}
+
+// Between two requests, a connection waits on a goroutine of its own, its
+// waiter, that does nothing else: its stack stays at the runtime's minimum
+// (2 KiB), where the goroutine that served a request has a stack grown by
+// the handler (the runtime halves a stack at a GC only while less than a
+// quarter of it is used: no lower than 4 KiB for a goroutine parked in a
+// read under a few frames). When the socket is readable, the waiter hands
+// the connection to a goroutine of the Server's that waits for one (work),
+// with a stack grown already, or starts one.
+
+// maxIdleWorkers is the most goroutines kept waiting for a connection to
+// serve.
+const maxIdleWorkers = 128
+
+// park hands the connection, idle between two requests, to its waiter,
+// unless it is to be read at once (ready); it reports whether it did. The
+// caller must not touch the connection after it did.
+func (c *conn) park() bool {
+	if ready, _ := c.ready(time.Time{}); ready {
+		return false // readHead reads (and meets the error again)
 	}
-	return w.raw.Read(w.readable)
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+		go c.waiter()
+	}
+	c.wake <- struct{}{}
+	return true
+}
+
+// waiter is an idle connection's goroutine (see above): each time the
+// connection is parked, it waits until the socket is readable and hands
+// the connection to a worker, or ends it when the wait fails (closed by
+// the keep-alive timer, Shutdown or the client). It returns when the
+// connection ends while served (wake closed).
+func (c *conn) waiter() {
+	for range c.wake {
+		c.idle.polled = false
+		if testHookIdleWait != nil {
+			testHookIdleWait(c)
+		}
+		if err := c.idle.raw.Read(c.idle.readable); err != nil {
+			c.end()
+			return
+		}
+		c.woke = true
+		c.srv.dispatch(c)
+	}
+}
+
+// dispatch has c served by a waiting worker, or by a new one.
+func (s *Server) dispatch(c *conn) {
+	select {
+	case s.jobs <- c:
+	default:
+		go s.work(c)
+	}
+}
+
+// work serves c (nil: none), then the connections dispatched to it while
+// no more than maxIdleWorkers other goroutines wait, until the Server is
+// shut down or closed.
+func (s *Server) work(c *conn) {
+	for {
+		if c != nil {
+			c.run(false)
+		}
+		if s.idleWorkers.Add(1) > maxIdleWorkers {
+			s.idleWorkers.Add(-1)
+			return
+		}
+		select {
+		case c = <-s.jobs:
+			s.idleWorkers.Add(-1)
+		case <-s.done:
+			s.idleWorkers.Add(-1)
+			return
+		}
+	}
 }
 
 // testHookIdleWait, set by tests before any connection, is called by a

@@ -49,6 +49,13 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 
+	// Goroutines that serve the connections that wake up (idle.go): jobs
+	// hands one a connection; done ends them.
+	jobs        chan *conn
+	idleWorkers atomic.Int32
+	done        chan struct{}
+	doneOnce    sync.Once
+
 	// h2c, when set, takes a clear-text connection that opens with the
 	// HTTP/2 preface, the bytes read so far included (h2c.go).
 	h2c func(net.Conn)
@@ -58,7 +65,8 @@ type Server struct {
 // ConnContext, ReadHeaderTimeout and ErrorLog, read at Serve) that checks
 // request heads with g's rules and limits.
 func New(cfg *http.Server, g *h1guard.Guard) *Server {
-	return &Server{cfg: cfg, guard: g, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	return &Server{cfg: cfg, guard: g, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
+		jobs: make(chan *conn), done: make(chan struct{})}
 }
 
 // Serve accepts connections on ln and serves each in its own goroutine. It
@@ -148,6 +156,7 @@ func (s *Server) SetKeepAlivesEnabled(v bool) {
 func (s *Server) keepAlives() bool { return !s.noKeepAlive.Load() }
 
 func (s *Server) closeListeners() {
+	s.doneOnce.Do(func() { close(s.done) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ln := range s.listeners {
