@@ -111,8 +111,9 @@ func (c *conn) loadState() (http.ConnState, int64) {
 // until the connection ends or waits idle, then serves connections that
 // wake up (work, idle.go).
 func (c *conn) serve() {
-	c.run(true)
-	c.srv.work(nil)
+	s := c.srv
+	c.run(true) // c may be another goroutine's once run returns
+	s.work(nil)
 }
 
 // run serves request after request until the connection closes, is
