@@ -1,9 +1,18 @@
 // Package h1server is Weir's own HTTP/1.1 server loop: one goroutine per
-// client connection reading into one buffer, each request head parsed once
-// by h1guard's parser (the same rules, statuses and error pages as the
-// guard that wraps net/http's connections), the request handed to the same
-// http.Handler net/http would call, and each response written with its head
-// and body in one buffer.
+// client connection being served, reading into one buffer, each request
+// head parsed once by h1guard's parser (the same rules, statuses and error
+// pages as the guard that wraps net/http's connections), the request
+// handed to the same http.Handler net/http would call, and each response
+// written with its head and body in one buffer.
+//
+// Between two requests a connection holds no buffer and nothing of its
+// last request, and waits for its socket to be readable on a goroutine of
+// its own whose stack stays at the minimum (idle.go). That wait needs to
+// know that no layer between the Server and the socket holds bytes it
+// read: it is taken under a *tls.Conn and under wrappers that report such
+// bytes with a Buffered() int method (l7/connlimit's, the PROXY
+// protocol's); under any other wrapper an idle connection waits in a Read,
+// with its buffer.
 //
 // A Server takes its settings from an *http.Server (Handler, ConnState,
 // ConnContext, ReadHeaderTimeout, ErrorLog), read when Serve starts, so the
