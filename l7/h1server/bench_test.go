@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weir-lb/weir/l7/certs/certstest"
 	"github.com/weir-lb/weir/l7/h1guard"
 )
 
@@ -30,20 +29,8 @@ func BenchmarkIdleConn(b *testing.B) {
 		idleConns(b, addr)
 	})
 	b.Run("weir-tls", func(b *testing.B) {
-		ca := certstest.NewCA(b)
-		cfg := ca.ServerConfig(b, "tls.test", "http/1.1")
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		g := h1guard.New(h1guard.Options{})
-		s := ServeTLS(KindWeir, "https", &http.Server{Handler: g.TLSHandler(h), TLSConfig: cfg}, g, ln, cfg, nil, make(chan error, 1))
-		b.Cleanup(func() {
-			_ = s.Srv.Close()
-			<-s.Served
-		})
-		ccfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "tls.test", NextProtos: []string{"http/1.1"}}
-		idleConnsOf(b, func() (net.Conn, error) { return tls.Dial("tcp", ln.Addr().String(), ccfg) })
+		addr, ccfg := startTLS(b, &http.Server{Handler: h})
+		idleConnsOf(b, func() (net.Conn, error) { return tls.Dial("tcp", addr, ccfg) })
 	})
 	b.Run("net", func(b *testing.B) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -113,21 +113,8 @@ func TestIdleWakeUp(t *testing.T) {
 			return c
 		}},
 		{"tls", func(t *testing.T, cfg *http.Server) net.Conn {
-			ca := certstest.NewCA(t)
-			tcfg := ca.ServerConfig(t, "tls.test", "http/1.1")
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := h1guard.New(h1guard.Options{})
-			cfg.Handler = g.TLSHandler(cfg.Handler)
-			cfg.TLSConfig = tcfg
-			s := ServeTLS(KindWeir, "https", cfg, g, ln, tcfg, nil, make(chan error, 1))
-			t.Cleanup(func() {
-				_ = s.Srv.Close()
-				<-s.Served
-			})
-			c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "tls.test", NextProtos: []string{"http/1.1"}})
+			addr, ccfg := startTLS(t, cfg)
+			c, err := tls.Dial("tcp", addr, ccfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,6 +188,28 @@ func TestIdleWakeUp(t *testing.T) {
 			ev.waitIdle(t, 6)
 		})
 	}
+}
+
+// startTLS serves cfg's Handler over TLS with ServeTLS (HTTP/1.1 only, for
+// tls.test) on 127.0.0.1; it returns the address and a client
+// configuration. The test closes the server.
+func startTLS(tb testing.TB, cfg *http.Server) (string, *tls.Config) {
+	tb.Helper()
+	ca := certstest.NewCA(tb)
+	tcfg := ca.ServerConfig(tb, "tls.test", "http/1.1")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := h1guard.New(h1guard.Options{})
+	cfg.Handler = g.TLSHandler(cfg.Handler)
+	cfg.TLSConfig = tcfg
+	s := ServeTLS(KindWeir, "https", cfg, g, ln, tcfg, nil, make(chan error, 1))
+	tb.Cleanup(func() {
+		_ = s.Srv.Close()
+		<-s.Served
+	})
+	return ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "tls.test", NextProtos: []string{"http/1.1"}}
 }
 
 // limits is a connlimit.Source with fixed settings.
