@@ -43,6 +43,9 @@ type conn struct {
 
 	h1guard.Buffer               // read from the client, not consumed yet
 	idle           idleWait      // how to wait for a request with no buffer (idle.go)
+	waiting        atomic.Int32  // waitNone, waitServing, waitMoving (idle.go)
+	moveMu         sync.Mutex    // held while move sets a deadline
+	moving         bool          // readHead returns false: the idle wait moved
 	wake           chan struct{} // to the waiter (idle.go): the connection is idle
 	woke           bool          // the waiter saw the socket readable
 
@@ -108,8 +111,8 @@ func (c *conn) loadState() (http.ConnState, int64) {
 }
 
 // serve is a new connection's goroutine: it serves the connection (run)
-// until the connection ends or waits idle, then serves connections that
-// wake up (work, idle.go).
+// until the connection ends or is handed to its waiter, then serves
+// connections that wake up (work, idle.go).
 func (c *conn) serve() {
 	s := c.srv
 	c.run(true) // c may be another goroutine's once run returns
@@ -117,8 +120,9 @@ func (c *conn) serve() {
 }
 
 // run serves request after request until the connection closes, is
-// hijacked or must not be reused, or waits idle between two requests: its
-// waiter (idle.go) has it then. first: the connection is new.
+// hijacked or must not be reused, or has waited idle long enough between
+// two requests to be handed to its waiter (idle.go). first: the
+// connection is new.
 func (c *conn) run(first bool) {
 	parked := false
 	defer func() {
@@ -142,11 +146,12 @@ func (c *conn) run(first bool) {
 		c.start()
 	}
 	for ; ; first = false {
-		if !first && c.R == c.W && !c.woke && c.park() { // idle.go
-			parked = true
-			return
-		}
 		if !c.readHead(first) {
+			if c.moving { // idle.go
+				c.moving = false
+				parked = true
+				c.handOver()
+			}
 			return
 		}
 		if c.srv.closing.Load() {
@@ -236,7 +241,8 @@ func (c *conn) readHead(first bool) bool {
 		}
 		if c.R == c.W && !c.woke {
 			// Nothing pending: wait without a buffer (idle.go).
-			if err := c.waitIdle(deadline); err != nil {
+			if err := c.waitIdle(deadline, !first); err != nil {
+				c.moving = err == errMove
 				return false
 			}
 			if c.R < c.W {

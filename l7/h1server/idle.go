@@ -2,6 +2,7 @@ package h1server
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -97,17 +98,34 @@ func (w *idleWait) init(nc net.Conn) {
 // to read or fails (closed: by the keep-alive timer, Shutdown or the
 // client; its read deadline passed). It may read some bytes (from a
 // *tls.Conn) into the buffer. deadline is the connection's read deadline,
-// restored after such a read.
-func (c *conn) waitIdle(deadline time.Time) error {
+// restored after such a read. movable: the Server's sweeper may move the
+// wait to the connection's waiter (errMove: the caller hands it over).
+func (c *conn) waitIdle(deadline time.Time, movable bool) error {
 	if ready, err := c.ready(deadline); ready || err != nil {
 		return err
 	}
 	c.idle.polled = false
 	if testHookIdleWait != nil {
-		testHookIdleWait(c)
+		testHookIdleWait(c, "wait")
 	}
-	return c.idle.raw.Read(c.idle.readable)
+	if !movable {
+		return c.idle.raw.Read(c.idle.readable)
+	}
+	c.waiting.Store(waitServing)
+	err := c.idle.raw.Read(c.idle.readable)
+	if c.waiting.Swap(waitNone) == waitMoving {
+		c.moveMu.Lock() // move set its deadline
+		_ = c.rwc.SetReadDeadline(deadline)
+		c.moveMu.Unlock()
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return errMove
+		}
+	}
+	return err
 }
+
+// errMove is waitIdle's error when the connection is to wait on its waiter.
+var errMove = errors.New("h1server: idle wait moved")
 
 // ready releases the read buffer and reports whether the connection must
 // be read without waiting for its socket: there is none (nil idle.raw), a
@@ -139,44 +157,90 @@ func (c *conn) ready(deadline time.Time) (bool, error) {
 	return false, nil
 }
 
-// Between two requests, a connection waits on a goroutine of its own, its
-// waiter, that does nothing else: its stack stays at the runtime's minimum
-// (2 KiB), where the goroutine that served a request has a stack grown by
-// the handler (the runtime halves a stack at a GC only while less than a
-// quarter of it is used: no lower than 4 KiB for a goroutine parked in a
-// read under a few frames). When the socket is readable, the waiter hands
-// the connection to a goroutine of the Server's that waits for one (work),
-// with a stack grown already, or starts one.
+// A connection idle between two requests waits on the goroutine that
+// served the request, whose stack the handler grew: the runtime halves a
+// stack at a GC only while less than a quarter of it is used, so no lower
+// than 4 KiB for a goroutine parked in a read under a few frames. Once it
+// has been idle for moveAfter, the Server's sweeper moves its wait to a
+// goroutine of its own, its waiter, that does nothing else, so that its
+// stack stays at the runtime's minimum (2 KiB); the serving goroutine goes
+// back to the Server (work). When the socket is readable, the waiter hands
+// the connection to one of the Server's goroutines waiting for one, with a
+// stack grown already, or starts one. A connection busy with request
+// after request thus costs no goroutine switch more than before.
+
+// The states of conn.waiting.
+const (
+	waitNone    = iota // not in a wait the sweeper may move
+	waitServing        // waiting idle on its serving goroutine
+	waitMoving         // move interrupted that wait (a deadline in the past)
+)
+
+// moveAfter is how long a connection waits idle on its serving goroutine
+// before the sweeper moves the wait to its waiter (give or take a second).
+const moveAfter = 2 * time.Second
 
 // maxIdleWorkers is the most goroutines kept waiting for a connection to
 // serve.
 const maxIdleWorkers = 128
 
-// park hands the connection, idle between two requests, to its waiter,
-// unless it is to be read at once (ready); it reports whether it did. The
-// caller must not touch the connection after it did.
-func (c *conn) park() bool {
-	if ready, _ := c.ready(time.Time{}); ready {
-		return false // readHead reads (and meets the error again)
+// sweep moves the waits of the connections idle for moveAfter to their
+// waiters, once a second, until the Server is shut down or closed.
+func (s *Server) sweep() {
+	after := moveAfter
+	if testHookMoveAfter != nil {
+		after = testHookMoveAfter(s.cfg, after)
 	}
+	every := min(max(after, 10*time.Millisecond), time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		idleSince := time.Now().Add(-after).Unix()
+		s.mu.Lock()
+		for c := range s.conns {
+			if st, since := c.loadState(); st == http.StateIdle && since <= idleSince {
+				c.move()
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// move interrupts the idle wait of c on its serving goroutine, if it is in
+// one: waitIdle then returns errMove.
+func (c *conn) move() {
+	c.moveMu.Lock()
+	defer c.moveMu.Unlock()
+	if c.waiting.CompareAndSwap(waitServing, waitMoving) {
+		_ = c.rwc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// handOver hands the connection, whose idle wait moved, to its waiter. The
+// caller must not touch the connection any more.
+func (c *conn) handOver() {
 	if c.wake == nil {
 		c.wake = make(chan struct{}, 1)
 		go c.waiter()
 	}
 	c.wake <- struct{}{}
-	return true
 }
 
 // waiter is an idle connection's goroutine (see above): each time the
-// connection is parked, it waits until the socket is readable and hands
-// the connection to a worker, or ends it when the wait fails (closed by
-// the keep-alive timer, Shutdown or the client). It returns when the
+// connection is handed over, it waits until the socket is readable and
+// hands the connection to a worker, or ends it when the wait fails (closed
+// by the keep-alive timer, Shutdown or the client). It returns when the
 // connection ends while served (wake closed).
 func (c *conn) waiter() {
 	for range c.wake {
 		c.idle.polled = false
 		if testHookIdleWait != nil {
-			testHookIdleWait(c)
+			testHookIdleWait(c, "waiter")
 		}
 		if err := c.idle.raw.Read(c.idle.readable); err != nil {
 			c.end()
@@ -219,8 +283,13 @@ func (s *Server) work(c *conn) {
 }
 
 // testHookIdleWait, set by tests before any connection, is called by a
-// connection about to wait for readability.
-var testHookIdleWait func(*conn)
+// connection about to wait for readability: "wait" on its serving
+// goroutine, "waiter" on its waiter.
+var testHookIdleWait func(c *conn, where string)
+
+// testHookMoveAfter, set by tests before any Server serves, gives the
+// sweeper of the Server configured by cfg its moveAfter.
+var testHookMoveAfter func(cfg *http.Server, d time.Duration) time.Duration
 
 // outBuffers holds the response buffers (response.out and response.pre) of
 // connections between requests.

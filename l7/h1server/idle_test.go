@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,8 +19,9 @@ import (
 )
 
 // connEvents is what the connections of one server did, in order: their
-// ConnState changes and their waits for readability ("wait" with no buffer
-// held, "wait+buffer" with one).
+// ConnState changes and their waits for readability ("wait" on the serving
+// goroutine, "waiter" on the waiter, "+buffer" added when a buffer is
+// held).
 type connEvents struct {
 	mu     sync.Mutex
 	events []string
@@ -49,15 +49,27 @@ func (e *connEvents) last(ev string) (string, int) {
 	return e.events[len(e.events)-1], n
 }
 
+// moved returns how many idle waits moved to a waiter.
+func (e *connEvents) moved() int {
+	_, n := e.last("waiter")
+	return n
+}
+
 // idleEvents maps each test server's *http.Server to its connEvents.
 var idleEvents sync.Map
 
 func init() {
-	testHookIdleWait = func(c *conn) {
+	testHookMoveAfter = func(cfg *http.Server, d time.Duration) time.Duration {
+		if v, ok := moveAfters.Load(cfg); ok {
+			return v.(time.Duration)
+		}
+		return d
+	}
+	testHookIdleWait = func(c *conn, where string) {
 		if e, ok := idleEvents.Load(c.srv.cfg); ok {
-			ev := "wait"
+			ev := where
 			if c.Buf != nil {
-				ev = "wait+buffer"
+				ev += "+buffer"
 			}
 			e.(*connEvents).add(ev)
 		}
@@ -65,7 +77,7 @@ func init() {
 }
 
 // watch records cfg's connection events.
-func watch(t *testing.T, cfg *http.Server) *connEvents {
+func watch(t testing.TB, cfg *http.Server) *connEvents {
 	e := &connEvents{}
 	idleEvents.Store(cfg, e)
 	t.Cleanup(func() { idleEvents.Delete(cfg) })
@@ -80,12 +92,13 @@ func watch(t *testing.T, cfg *http.Server) *connEvents {
 }
 
 // waitIdle waits until the server's connection answered its n-th request
-// and waits for the next one holding no buffer.
-func (e *connEvents) waitIdle(t *testing.T, n int) {
+// and waits for the next one holding no buffer, where: on its serving
+// goroutine ("wait") or on its waiter ("waiter").
+func (e *connEvents) waitIdle(t *testing.T, n int, where string) {
 	t.Helper()
-	testutil.WaitFor(t, 5*time.Second, "the connection waiting idle with no buffer", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the connection waiting idle with no buffer ("+where+")", func() bool {
 		last, idles := e.last("idle")
-		return idles == n && last == "wait"
+		return idles == n && last == where
 	})
 }
 
@@ -105,15 +118,15 @@ func TestIdleWakeUp(t *testing.T) {
 	full := strings.Replace(pad, "X-Pad: ", "X-Pad: "+strings.Repeat("p", 4096-len(pad)), 1)
 	for _, tc := range []struct {
 		name string
-		dial func(t *testing.T, cfg *http.Server) net.Conn
+		dial func(t *testing.T, cfg *http.Server, moveAfter time.Duration) net.Conn
 	}{
-		{"plain", func(t *testing.T, cfg *http.Server) net.Conn {
-			addr, _ := startWith(t, nil, cfg)
+		{"plain", func(t *testing.T, cfg *http.Server, moveAfter time.Duration) net.Conn {
+			addr, _ := startMoving(t, cfg, moveAfter)
 			c, _ := dial(t, addr)
 			return c
 		}},
-		{"tls", func(t *testing.T, cfg *http.Server) net.Conn {
-			addr, ccfg := startTLS(t, cfg)
+		{"tls", func(t *testing.T, cfg *http.Server, moveAfter time.Duration) net.Conn {
+			addr, ccfg := startTLSMoving(t, cfg, moveAfter)
 			c, err := tls.Dial("tcp", addr, ccfg)
 			if err != nil {
 				t.Fatal(err)
@@ -122,13 +135,14 @@ func TestIdleWakeUp(t *testing.T) {
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 			return c
 		}},
-		{"connlimit+proxyproto", func(t *testing.T, cfg *http.Server) net.Conn {
+		{"connlimit+proxyproto", func(t *testing.T, cfg *http.Server, moveAfter time.Duration) net.Conn {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: time.Minute, KeepAliveRequests: 100}}})
 			lim.Configure(cfg)
+			moveAfterOf(t, cfg, moveAfter)
 			s := New(cfg, h1guard.New(h1guard.Options{}))
 			done := make(chan struct{})
 			go func() {
@@ -144,50 +158,78 @@ func TestIdleWakeUp(t *testing.T) {
 			return c
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-			ev := watch(t, cfg)
-			c := tc.dial(t, cfg)
-			br := bufio.NewReader(c)
-			exchange := func(raw string, paths ...string) {
-				t.Helper()
-				if raw != "" {
-					if _, err := io.WriteString(c, raw); err != nil {
-						t.Fatalf("write: %v", err)
-					}
-				}
-				for _, p := range paths {
-					resp, err := http.ReadResponse(br, nil)
-					if err != nil {
-						t.Fatalf("response for %s: %v", p, err)
-					}
-					b, _ := io.ReadAll(resp.Body)
-					if resp.StatusCode != 200 || string(b) != p {
-						t.Fatalf("response for %s: %d %q", p, resp.StatusCode, b)
-					}
-				}
+		for _, moved := range []bool{false, true} {
+			name, where, moveAfter := tc.name, "wait", time.Hour
+			if moved {
+				// The sweeper moves the wait at once.
+				name, where, moveAfter = tc.name+"/moved", "waiter", time.Nanosecond
 			}
-			exchange("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", "/1")
-			ev.waitIdle(t, 1)
-			// Two requests at once while idle.
-			exchange("GET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n", "/2", "/3")
-			ev.waitIdle(t, 3)
-			// A request split across the wake-up: its first bytes wake the
-			// connection up, the rest arrives once it is active.
-			exchange("GET /4 HTTP/1.1\r\nHo")
-			testutil.WaitFor(t, 5*time.Second, "the connection active", func() bool {
-				last, _ := ev.last("")
-				return last == "active"
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				cfg := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+				ev := watch(t, cfg)
+				c := tc.dial(t, cfg, moveAfter)
+				br := bufio.NewReader(c)
+				exchange := func(raw string, paths ...string) {
+					t.Helper()
+					if raw != "" {
+						if _, err := io.WriteString(c, raw); err != nil {
+							t.Fatalf("write: %v", err)
+						}
+					}
+					for _, p := range paths {
+						resp, err := http.ReadResponse(br, nil)
+						if err != nil {
+							t.Fatalf("response for %s: %v", p, err)
+						}
+						b, _ := io.ReadAll(resp.Body)
+						if resp.StatusCode != 200 || string(b) != p {
+							t.Fatalf("response for %s: %d %q", p, resp.StatusCode, b)
+						}
+					}
+				}
+				exchange("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", "/1")
+				ev.waitIdle(t, 1, where)
+				// Two requests at once while idle.
+				exchange("GET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n", "/2", "/3")
+				ev.waitIdle(t, 3, where)
+				// A request split across the wake-up: its first bytes wake the
+				// connection up, the rest arrives once it is active.
+				exchange("GET /4 HTTP/1.1\r\nHo")
+				testutil.WaitFor(t, 5*time.Second, "the connection active", func() bool {
+					last, _ := ev.last("")
+					return last == "active"
+				})
+				exchange("st: a\r\n\r\n", "/4")
+				ev.waitIdle(t, 4, where)
+				// The buffer is full at the end of a head: the next request is
+				// still in the socket or in crypto/tls's buffers.
+				exchange(full+"GET /6 HTTP/1.1\r\nHost: a\r\n\r\n", "/full", "/6")
+				ev.waitIdle(t, 6, where)
 			})
-			exchange("st: a\r\n\r\n", "/4")
-			ev.waitIdle(t, 4)
-			// The buffer is full at the end of a head: the next request is
-			// still in the socket or in crypto/tls's buffers.
-			exchange(full+"GET /6 HTTP/1.1\r\nHost: a\r\n\r\n", "/full", "/6")
-			ev.waitIdle(t, 6)
-		})
+		}
 	}
+}
+
+// startMoving is startWith with the sweeper's moveAfter.
+func startMoving(tb testing.TB, cfg *http.Server, moveAfter time.Duration) (string, *Server) {
+	tb.Helper()
+	moveAfterOf(tb, cfg, moveAfter)
+	return startWith(tb, nil, cfg)
+}
+
+// moveAfters maps each test server's *http.Server to its sweeper's
+// moveAfter.
+var moveAfters sync.Map
+
+// moveAfterOf sets the moveAfter of the server configured by cfg (0: the
+// default).
+func moveAfterOf(tb testing.TB, cfg *http.Server, d time.Duration) {
+	if d == 0 {
+		return
+	}
+	moveAfters.Store(cfg, d)
+	tb.Cleanup(func() { moveAfters.Delete(cfg) })
 }
 
 // startTLS serves cfg's Handler over TLS with ServeTLS (HTTP/1.1 only, for
@@ -195,6 +237,13 @@ func TestIdleWakeUp(t *testing.T) {
 // configuration. The test closes the server.
 func startTLS(tb testing.TB, cfg *http.Server) (string, *tls.Config) {
 	tb.Helper()
+	return startTLSMoving(tb, cfg, 0)
+}
+
+// startTLSMoving is startTLS with the sweeper's moveAfter (0: the default).
+func startTLSMoving(tb testing.TB, cfg *http.Server, moveAfter time.Duration) (string, *tls.Config) {
+	tb.Helper()
+	moveAfterOf(tb, cfg, moveAfter)
 	ca := certstest.NewCA(tb)
 	tcfg := ca.ServerConfig(tb, "tls.test", "http/1.1")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -217,47 +266,56 @@ type limits struct{ s connlimit.Settings }
 
 func (l limits) ConnLimits() connlimit.Settings { return l.s }
 
-// TestIdleKeepAliveTimeout: a connection waiting idle with no buffer is
-// closed at the end of connlimit's keep-alive timeout, and the Server
-// reports it closed and forgets it.
+// TestIdleKeepAliveTimeout: a connection waiting idle with no buffer, on
+// its serving goroutine or moved to its waiter, is closed at the end of
+// connlimit's keep-alive timeout, and the Server reports it closed and
+// forgets it.
 func TestIdleKeepAliveTimeout(t *testing.T) {
 	t.Parallel()
-	cfg := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), ReadHeaderTimeout: 10 * time.Second}
-	ev := watch(t, cfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, moved := range []bool{false, true} {
+		name, where, moveAfter := "serving", "wait", time.Hour
+		if moved {
+			name, where, moveAfter = "moved", "waiter", time.Nanosecond
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			cfg := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), ReadHeaderTimeout: 10 * time.Second}
+			ev := watch(t, cfg)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: 300 * time.Millisecond, KeepAliveRequests: 100}}})
+			lim.Configure(cfg)
+			moveAfterOf(t, cfg, moveAfter)
+			s := New(cfg, h1guard.New(h1guard.Options{}))
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_ = s.Serve(lim.Listener(ln))
+			}()
+			t.Cleanup(func() {
+				_ = s.Close()
+				<-done
+			})
+			c, br := dial(t, ln.Addr().String())
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("request: %v %v", resp, err)
+			} else {
+				io.ReadAll(resp.Body)
+			}
+			ev.waitIdle(t, 1, where)
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Errorf("idle connection after the keep-alive timeout: read %v, want EOF", err)
+			}
+			testutil.WaitFor(t, 5*time.Second, "the connection closed and forgotten", func() bool {
+				last, _ := ev.last("")
+				s.mu.Lock()
+				n := len(s.conns)
+				s.mu.Unlock()
+				return last == "closed" && n == 0 && lim.Open() == 0
+			})
+		})
 	}
-	lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: 200 * time.Millisecond, KeepAliveRequests: 100}}})
-	lim.Configure(cfg)
-	s := New(cfg, h1guard.New(h1guard.Options{}))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(lim.Listener(ln))
-	}()
-	t.Cleanup(func() {
-		_ = s.Close()
-		<-done
-	})
-	c, br := dial(t, ln.Addr().String())
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("request: %v %v", resp, err)
-	} else {
-		io.ReadAll(resp.Body)
-	}
-	ev.waitIdle(t, 1)
-	if _, err := br.ReadByte(); err != io.EOF {
-		t.Errorf("idle connection after the keep-alive timeout: read %v, want EOF", err)
-	}
-	var closed atomic.Bool
-	testutil.WaitFor(t, 5*time.Second, "the connection closed and forgotten", func() bool {
-		last, _ := ev.last("")
-		s.mu.Lock()
-		n := len(s.conns)
-		s.mu.Unlock()
-		closed.Store(last == "closed")
-		return closed.Load() && n == 0 && lim.Open() == 0
-	})
 }

@@ -58,12 +58,14 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 
-	// Goroutines that serve the connections that wake up (idle.go): jobs
-	// hands one a connection; done ends them.
+	// The sweeper and the goroutines that serve the connections that wake
+	// up on their waiters (idle.go): jobs hands one a connection; done
+	// ends them.
 	jobs        chan *conn
 	idleWorkers atomic.Int32
 	done        chan struct{}
 	doneOnce    sync.Once
+	sweepOnce   sync.Once
 
 	// h2c, when set, takes a clear-text connection that opens with the
 	// HTTP/2 preface, the bytes read so far included (h2c.go).
@@ -88,6 +90,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	s.sweepOnce.Do(func() { go s.sweep() }) // idle.go
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
