@@ -161,10 +161,10 @@ func (c *conn) ready(deadline time.Time) (bool, error) {
 // served the request, whose stack the handler grew: the runtime halves a
 // stack at a GC only while less than a quarter of it is used, so no lower
 // than 4 KiB for a goroutine parked in a read under a few frames. Once it
-// has been idle for moveAfter, the Server's sweeper moves its wait to a
-// goroutine of its own, its waiter, that does nothing else, so that its
-// stack stays at the runtime's minimum (2 KiB); the serving goroutine goes
-// back to the Server (work). When the socket is readable, the waiter hands
+// has been idle for a quarter to half a second, the Server's sweeper moves
+// its wait to a goroutine of its own, its waiter, that does nothing else,
+// so that its stack stays at the runtime's minimum (2 KiB); the serving
+// goroutine goes back to the Server (work). When the socket is readable, the waiter hands
 // the connection to one of the Server's goroutines waiting for one, with a
 // stack grown already, or starts one. A connection busy with request
 // after request thus costs no goroutine switch more than before.
@@ -173,25 +173,25 @@ func (c *conn) ready(deadline time.Time) (bool, error) {
 const (
 	waitNone    = iota // not in a wait the sweeper may move
 	waitServing        // waiting idle on its serving goroutine
+	waitSeen           // so, and seen by the sweeper once
 	waitMoving         // move interrupted that wait (a deadline in the past)
 )
 
-// moveAfter is how long a connection waits idle on its serving goroutine
-// before the sweeper moves the wait to its waiter (give or take a second).
-const moveAfter = 2 * time.Second
+// sweepEvery is how often the sweeper looks at the connections: it moves a
+// wait it has seen at its last look, so a connection idle for 250 to 500 ms.
+const sweepEvery = 250 * time.Millisecond
 
 // maxIdleWorkers is the most goroutines kept waiting for a connection to
 // serve.
 const maxIdleWorkers = 128
 
-// sweep moves the waits of the connections idle for moveAfter to their
-// waiters, once a second, until the Server is shut down or closed.
+// sweep moves to their waiters the idle waits it sees twice in a row,
+// every sweepEvery, until the Server is shut down or closed.
 func (s *Server) sweep() {
-	after := moveAfter
-	if testHookMoveAfter != nil {
-		after = testHookMoveAfter(s.cfg, after)
+	every := sweepEvery
+	if testHookSweepEvery != nil {
+		every = testHookSweepEvery(s.cfg, every)
 	}
-	every := min(max(after, 10*time.Millisecond), time.Second)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -200,10 +200,9 @@ func (s *Server) sweep() {
 			return
 		case <-t.C:
 		}
-		idleSince := time.Now().Add(-after).Unix()
 		s.mu.Lock()
 		for c := range s.conns {
-			if st, since := c.loadState(); st == http.StateIdle && since <= idleSince {
+			if !c.waiting.CompareAndSwap(waitServing, waitSeen) && c.waiting.Load() == waitSeen {
 				c.move()
 			}
 		}
@@ -211,12 +210,12 @@ func (s *Server) sweep() {
 	}
 }
 
-// move interrupts the idle wait of c on its serving goroutine, if it is in
-// one: waitIdle then returns errMove.
+// move interrupts the idle wait of c on its serving goroutine if it is
+// still the one seen: waitIdle then returns errMove.
 func (c *conn) move() {
 	c.moveMu.Lock()
 	defer c.moveMu.Unlock()
-	if c.waiting.CompareAndSwap(waitServing, waitMoving) {
+	if c.waiting.CompareAndSwap(waitSeen, waitMoving) {
 		_ = c.rwc.SetReadDeadline(aLongTimeAgo)
 	}
 }
@@ -287,9 +286,9 @@ func (s *Server) work(c *conn) {
 // goroutine, "waiter" on its waiter.
 var testHookIdleWait func(c *conn, where string)
 
-// testHookMoveAfter, set by tests before any Server serves, gives the
-// sweeper of the Server configured by cfg its moveAfter.
-var testHookMoveAfter func(cfg *http.Server, d time.Duration) time.Duration
+// testHookSweepEvery, set by tests before any Server serves, gives the
+// sweeper of the Server configured by cfg its period.
+var testHookSweepEvery func(cfg *http.Server, d time.Duration) time.Duration
 
 // outBuffers holds the response buffers (response.out and response.pre) of
 // connections between requests.

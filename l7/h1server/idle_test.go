@@ -59,8 +59,8 @@ func (e *connEvents) moved() int {
 var idleEvents sync.Map
 
 func init() {
-	testHookMoveAfter = func(cfg *http.Server, d time.Duration) time.Duration {
-		if v, ok := moveAfters.Load(cfg); ok {
+	testHookSweepEvery = func(cfg *http.Server, d time.Duration) time.Duration {
+		if v, ok := sweepPeriods.Load(cfg); ok {
 			return v.(time.Duration)
 		}
 		return d
@@ -118,15 +118,15 @@ func TestIdleWakeUp(t *testing.T) {
 	full := strings.Replace(pad, "X-Pad: ", "X-Pad: "+strings.Repeat("p", 4096-len(pad)), 1)
 	for _, tc := range []struct {
 		name string
-		dial func(t *testing.T, cfg *http.Server, moveAfter time.Duration) net.Conn
+		dial func(t *testing.T, cfg *http.Server, sweep time.Duration) net.Conn
 	}{
-		{"plain", func(t *testing.T, cfg *http.Server, moveAfter time.Duration) net.Conn {
-			addr, _ := startMoving(t, cfg, moveAfter)
+		{"plain", func(t *testing.T, cfg *http.Server, sweep time.Duration) net.Conn {
+			addr, _ := startMoving(t, cfg, sweep)
 			c, _ := dial(t, addr)
 			return c
 		}},
-		{"tls", func(t *testing.T, cfg *http.Server, moveAfter time.Duration) net.Conn {
-			addr, ccfg := startTLSMoving(t, cfg, moveAfter)
+		{"tls", func(t *testing.T, cfg *http.Server, sweep time.Duration) net.Conn {
+			addr, ccfg := startTLSMoving(t, cfg, sweep)
 			c, err := tls.Dial("tcp", addr, ccfg)
 			if err != nil {
 				t.Fatal(err)
@@ -135,14 +135,14 @@ func TestIdleWakeUp(t *testing.T) {
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 			return c
 		}},
-		{"connlimit+proxyproto", func(t *testing.T, cfg *http.Server, moveAfter time.Duration) net.Conn {
+		{"connlimit+proxyproto", func(t *testing.T, cfg *http.Server, sweep time.Duration) net.Conn {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: time.Minute, KeepAliveRequests: 100}}})
 			lim.Configure(cfg)
-			moveAfterOf(t, cfg, moveAfter)
+			sweepEveryOf(t, cfg, sweep)
 			s := New(cfg, h1guard.New(h1guard.Options{}))
 			done := make(chan struct{})
 			go func() {
@@ -159,16 +159,16 @@ func TestIdleWakeUp(t *testing.T) {
 		}},
 	} {
 		for _, moved := range []bool{false, true} {
-			name, where, moveAfter := tc.name, "wait", time.Hour
+			name, where, sweep := tc.name, "wait", time.Hour
 			if moved {
-				// The sweeper moves the wait at once.
-				name, where, moveAfter = tc.name+"/moved", "waiter", time.Nanosecond
+				// The sweeper moves the wait within 2 ms.
+				name, where, sweep = tc.name+"/moved", "waiter", time.Millisecond
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				cfg := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 				ev := watch(t, cfg)
-				c := tc.dial(t, cfg, moveAfter)
+				c := tc.dial(t, cfg, sweep)
 				br := bufio.NewReader(c)
 				exchange := func(raw string, paths ...string) {
 					t.Helper()
@@ -211,25 +211,25 @@ func TestIdleWakeUp(t *testing.T) {
 	}
 }
 
-// startMoving is startWith with the sweeper's moveAfter.
-func startMoving(tb testing.TB, cfg *http.Server, moveAfter time.Duration) (string, *Server) {
+// startMoving is startWith with the sweeper's period.
+func startMoving(tb testing.TB, cfg *http.Server, sweep time.Duration) (string, *Server) {
 	tb.Helper()
-	moveAfterOf(tb, cfg, moveAfter)
+	sweepEveryOf(tb, cfg, sweep)
 	return startWith(tb, nil, cfg)
 }
 
-// moveAfters maps each test server's *http.Server to its sweeper's
-// moveAfter.
-var moveAfters sync.Map
+// sweepPeriods maps each test server's *http.Server to its sweeper's
+// period.
+var sweepPeriods sync.Map
 
-// moveAfterOf sets the moveAfter of the server configured by cfg (0: the
-// default).
-func moveAfterOf(tb testing.TB, cfg *http.Server, d time.Duration) {
+// sweepEveryOf sets the sweeper's period of the server configured by cfg
+// (0: the default): an idle wait moves after one or two periods.
+func sweepEveryOf(tb testing.TB, cfg *http.Server, d time.Duration) {
 	if d == 0 {
 		return
 	}
-	moveAfters.Store(cfg, d)
-	tb.Cleanup(func() { moveAfters.Delete(cfg) })
+	sweepPeriods.Store(cfg, d)
+	tb.Cleanup(func() { sweepPeriods.Delete(cfg) })
 }
 
 // startTLS serves cfg's Handler over TLS with ServeTLS (HTTP/1.1 only, for
@@ -240,10 +240,10 @@ func startTLS(tb testing.TB, cfg *http.Server) (string, *tls.Config) {
 	return startTLSMoving(tb, cfg, 0)
 }
 
-// startTLSMoving is startTLS with the sweeper's moveAfter (0: the default).
-func startTLSMoving(tb testing.TB, cfg *http.Server, moveAfter time.Duration) (string, *tls.Config) {
+// startTLSMoving is startTLS with the sweeper's period (0: the default).
+func startTLSMoving(tb testing.TB, cfg *http.Server, sweep time.Duration) (string, *tls.Config) {
 	tb.Helper()
-	moveAfterOf(tb, cfg, moveAfter)
+	sweepEveryOf(tb, cfg, sweep)
 	ca := certstest.NewCA(tb)
 	tcfg := ca.ServerConfig(tb, "tls.test", "http/1.1")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -273,9 +273,9 @@ func (l limits) ConnLimits() connlimit.Settings { return l.s }
 func TestIdleKeepAliveTimeout(t *testing.T) {
 	t.Parallel()
 	for _, moved := range []bool{false, true} {
-		name, where, moveAfter := "serving", "wait", time.Hour
+		name, where, sweep := "serving", "wait", time.Hour
 		if moved {
-			name, where, moveAfter = "moved", "waiter", time.Nanosecond
+			name, where, sweep = "moved", "waiter", time.Millisecond
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -287,7 +287,7 @@ func TestIdleKeepAliveTimeout(t *testing.T) {
 			}
 			lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: 300 * time.Millisecond, KeepAliveRequests: 100}}})
 			lim.Configure(cfg)
-			moveAfterOf(t, cfg, moveAfter)
+			sweepEveryOf(t, cfg, sweep)
 			s := New(cfg, h1guard.New(h1guard.Options{}))
 			done := make(chan struct{})
 			go func() {
