@@ -25,19 +25,16 @@ func BenchmarkIdleConn(b *testing.B) {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "hello, weir!\n")
 	})
-	// The sweeper moves each idle wait to the connection's waiter within
-	// 2 ms (250 to 500 ms in production): the figures are an idle
-	// connection's.
 	b.Run("weir", func(b *testing.B) {
 		cfg := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		ev := watch(b, cfg)
-		addr, _ := startMoving(b, cfg, time.Millisecond)
+		addr, _ := startWith(b, nil, cfg)
 		idleConnsOf(b, func() (net.Conn, error) { return net.Dial("tcp", addr) }, ev.moved)
 	})
 	b.Run("weir-tls", func(b *testing.B) {
 		cfg := &http.Server{Handler: h}
 		ev := watch(b, cfg)
-		addr, ccfg := startTLSMoving(b, cfg, time.Millisecond)
+		addr, ccfg := startTLS(b, cfg)
 		idleConnsOf(b, func() (net.Conn, error) { return tls.Dial("tcp", addr, ccfg) }, ev.moved)
 	})
 	b.Run("net", func(b *testing.B) {
@@ -60,8 +57,8 @@ func idleConns(b *testing.B, addr string) {
 
 // idleConnsOf is idleConns with the connections dial opens: the memory
 // grown per connection (B/idle-conn), of which goroutine stacks
-// (stack-B/idle-conn). moved, if not nil, returns how many idle waits
-// moved to a waiter: the figures are taken once all b.N did.
+// (stack-B/idle-conn). moved, if not nil, returns how many connections
+// wait on their waiter: the figures are taken once all b.N do.
 func idleConnsOf(b *testing.B, dial func() (net.Conn, error), moved func() int) {
 	b.ReportAllocs()
 	before, stackBefore := inUse()
@@ -87,7 +84,7 @@ func idleConnsOf(b *testing.B, dial func() (net.Conn, error), moved func() int) 
 	}
 	b.StopTimer()
 	if moved != nil {
-		testutil.WaitFor(b, 30*time.Second, "every idle wait moved to its waiter", func() bool { return moved() >= b.N })
+		testutil.WaitFor(b, 30*time.Second, "every connection waiting on its waiter", func() bool { return moved() >= b.N })
 	}
 	after, stackAfter := inUse()
 	// The client side's share (its conn, bufio.Reader, response) is in the

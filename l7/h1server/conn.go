@@ -48,6 +48,7 @@ type conn struct {
 	moving         bool          // readHead returns false: the idle wait moved
 	wake           chan struct{} // to the waiter (idle.go): the connection is idle
 	woke           bool          // the waiter saw the socket readable
+	busy           bool          // the last idle wait was shorter than busyGap
 
 	parser h1guard.Parser
 	req    http.Request
@@ -120,9 +121,8 @@ func (c *conn) serve() {
 }
 
 // run serves request after request until the connection closes, is
-// hijacked or must not be reused, or has waited idle long enough between
-// two requests to be handed to its waiter (idle.go). first: the
-// connection is new.
+// hijacked or must not be reused, or is handed to its waiter between two
+// requests (idle.go). first: the connection is new.
 func (c *conn) run(first bool) {
 	parked := false
 	defer func() {
@@ -146,6 +146,10 @@ func (c *conn) run(first bool) {
 		c.start()
 	}
 	for ; ; first = false {
+		if !first && c.R == c.W && !c.woke && !c.busy && c.park() { // idle.go
+			parked = true
+			return
+		}
 		if !c.readHead(first) {
 			if c.moving { // idle.go
 				c.moving = false

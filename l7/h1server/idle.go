@@ -112,7 +112,9 @@ func (c *conn) waitIdle(deadline time.Time, movable bool) error {
 		return c.idle.raw.Read(c.idle.readable)
 	}
 	c.waiting.Store(waitServing)
+	t0 := time.Now()
 	err := c.idle.raw.Read(c.idle.readable)
+	c.busy = time.Since(t0) < c.srv.busyGap
 	if c.waiting.Swap(waitNone) == waitMoving {
 		c.moveMu.Lock() // move set its deadline
 		_ = c.rwc.SetReadDeadline(deadline)
@@ -157,17 +159,17 @@ func (c *conn) ready(deadline time.Time) (bool, error) {
 	return false, nil
 }
 
-// A connection idle between two requests waits on the goroutine that
-// served the request, whose stack the handler grew: the runtime halves a
-// stack at a GC only while less than a quarter of it is used, so no lower
-// than 4 KiB for a goroutine parked in a read under a few frames. Once it
-// has been idle for a quarter to half a second, the Server's sweeper moves
-// its wait to a goroutine of its own, its waiter, that does nothing else,
-// so that its stack stays at the runtime's minimum (2 KiB); the serving
-// goroutine goes back to the Server (work). When the socket is readable, the waiter hands
-// the connection to one of the Server's goroutines waiting for one, with a
-// stack grown already, or starts one. A connection busy with request
-// after request thus costs no goroutine switch more than before.
+// An idle connection waits on a goroutine of its own, its waiter, that
+// does nothing else, so that its stack stays at the runtime's minimum
+// (2 KiB): the goroutine that served the request has a stack the handler
+// grew, which the runtime halves at a GC only while less than a quarter of
+// it is used (no lower than 4 KiB for a goroutine parked in a read under a
+// few frames). When the socket is readable, the waiter hands the
+// connection to one of the Server's goroutines waiting for one (work),
+// with a stack grown already, or starts one. That costs two goroutine
+// switches per request, so a busy connection (its last idle wait shorter
+// than busyGap) waits on its serving goroutine instead; if that wait
+// lasts, the Server's sweeper moves it to the waiter after 250 to 500 ms.
 
 // The states of conn.waiting.
 const (
@@ -181,6 +183,11 @@ const (
 // wait it has seen at its last look, so a connection idle for 250 to 500 ms.
 const sweepEvery = 250 * time.Millisecond
 
+// busyGap is the idle wait under which a connection is busy: its next idle
+// wait is on its serving goroutine (and moves only if it lasts); after a
+// longer one, or none yet, the connection is handed to its waiter at once.
+const busyGap = 50 * time.Millisecond
+
 // maxIdleWorkers is the most goroutines kept waiting for a connection to
 // serve.
 const maxIdleWorkers = 128
@@ -188,11 +195,7 @@ const maxIdleWorkers = 128
 // sweep moves to their waiters the idle waits it sees twice in a row,
 // every sweepEvery, until the Server is shut down or closed.
 func (s *Server) sweep() {
-	every := sweepEvery
-	if testHookSweepEvery != nil {
-		every = testHookSweepEvery(s.cfg, every)
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(s.sweepEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -220,6 +223,17 @@ func (c *conn) move() {
 	}
 }
 
+// park hands the connection, idle between two requests, to its waiter at
+// once, unless it is to be read without waiting (ready); it reports
+// whether it did. The caller must not touch the connection after it did.
+func (c *conn) park() bool {
+	if ready, _ := c.ready(time.Time{}); ready {
+		return false // readHead reads (and meets the error again)
+	}
+	c.handOver()
+	return true
+}
+
 // handOver hands the connection, whose idle wait moved, to its waiter. The
 // caller must not touch the connection any more.
 func (c *conn) handOver() {
@@ -241,10 +255,12 @@ func (c *conn) waiter() {
 		if testHookIdleWait != nil {
 			testHookIdleWait(c, "waiter")
 		}
+		t0 := time.Now()
 		if err := c.idle.raw.Read(c.idle.readable); err != nil {
 			c.end()
 			return
 		}
+		c.busy = time.Since(t0) < c.srv.busyGap
 		c.woke = true
 		c.srv.dispatch(c)
 	}
@@ -286,9 +302,9 @@ func (s *Server) work(c *conn) {
 // goroutine, "waiter" on its waiter.
 var testHookIdleWait func(c *conn, where string)
 
-// testHookSweepEvery, set by tests before any Server serves, gives the
-// sweeper of the Server configured by cfg its period.
-var testHookSweepEvery func(cfg *http.Server, d time.Duration) time.Duration
+// testHookIdleSettings, set by tests before any Server is made, gives the
+// Server configured by cfg its sweepEvery and busyGap.
+var testHookIdleSettings func(cfg *http.Server, sweepEvery, busyGap time.Duration) (time.Duration, time.Duration)
 
 // outBuffers holds the response buffers (response.out and response.pre) of
 // connections between requests.

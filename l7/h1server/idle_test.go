@@ -59,11 +59,12 @@ func (e *connEvents) moved() int {
 var idleEvents sync.Map
 
 func init() {
-	testHookSweepEvery = func(cfg *http.Server, d time.Duration) time.Duration {
-		if v, ok := sweepPeriods.Load(cfg); ok {
-			return v.(time.Duration)
+	testHookIdleSettings = func(cfg *http.Server, sweepEvery, busyGap time.Duration) (time.Duration, time.Duration) {
+		if v, ok := idleSettings.Load(cfg); ok {
+			w := v.(waits)
+			return w.sweepEvery, w.busyGap
 		}
-		return d
+		return sweepEvery, busyGap
 	}
 	testHookIdleWait = func(c *conn, where string) {
 		if e, ok := idleEvents.Load(c.srv.cfg); ok {
@@ -118,15 +119,16 @@ func TestIdleWakeUp(t *testing.T) {
 	full := strings.Replace(pad, "X-Pad: ", "X-Pad: "+strings.Repeat("p", 4096-len(pad)), 1)
 	for _, tc := range []struct {
 		name string
-		dial func(t *testing.T, cfg *http.Server, sweep time.Duration) net.Conn
+		dial func(t *testing.T, cfg *http.Server, w waits) net.Conn
 	}{
-		{"plain", func(t *testing.T, cfg *http.Server, sweep time.Duration) net.Conn {
-			addr, _ := startMoving(t, cfg, sweep)
+		{"plain", func(t *testing.T, cfg *http.Server, w waits) net.Conn {
+			waitsOf(t, cfg, w)
+			addr, _ := startWith(t, nil, cfg)
 			c, _ := dial(t, addr)
 			return c
 		}},
-		{"tls", func(t *testing.T, cfg *http.Server, sweep time.Duration) net.Conn {
-			addr, ccfg := startTLSMoving(t, cfg, sweep)
+		{"tls", func(t *testing.T, cfg *http.Server, w waits) net.Conn {
+			addr, ccfg := startTLSWaits(t, cfg, w)
 			c, err := tls.Dial("tcp", addr, ccfg)
 			if err != nil {
 				t.Fatal(err)
@@ -135,14 +137,14 @@ func TestIdleWakeUp(t *testing.T) {
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 			return c
 		}},
-		{"connlimit+proxyproto", func(t *testing.T, cfg *http.Server, sweep time.Duration) net.Conn {
+		{"connlimit+proxyproto", func(t *testing.T, cfg *http.Server, w waits) net.Conn {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: time.Minute, KeepAliveRequests: 100}}})
 			lim.Configure(cfg)
-			sweepEveryOf(t, cfg, sweep)
+			waitsOf(t, cfg, w)
 			s := New(cfg, h1guard.New(h1guard.Options{}))
 			done := make(chan struct{})
 			go func() {
@@ -158,17 +160,12 @@ func TestIdleWakeUp(t *testing.T) {
 			return c
 		}},
 	} {
-		for _, moved := range []bool{false, true} {
-			name, where, sweep := tc.name, "wait", time.Hour
-			if moved {
-				// The sweeper moves the wait within 2 ms.
-				name, where, sweep = tc.name+"/moved", "waiter", time.Millisecond
-			}
-			t.Run(name, func(t *testing.T) {
+		for _, w := range waitVariants {
+			t.Run(tc.name+"/"+w.name, func(t *testing.T) {
 				t.Parallel()
 				cfg := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 				ev := watch(t, cfg)
-				c := tc.dial(t, cfg, sweep)
+				c := tc.dial(t, cfg, w)
 				br := bufio.NewReader(c)
 				exchange := func(raw string, paths ...string) {
 					t.Helper()
@@ -189,10 +186,10 @@ func TestIdleWakeUp(t *testing.T) {
 					}
 				}
 				exchange("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", "/1")
-				ev.waitIdle(t, 1, where)
+				ev.waitIdle(t, 1, w.first)
 				// Two requests at once while idle.
 				exchange("GET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\n\r\n", "/2", "/3")
-				ev.waitIdle(t, 3, where)
+				ev.waitIdle(t, 3, w.later)
 				// A request split across the wake-up: its first bytes wake the
 				// connection up, the rest arrives once it is active.
 				exchange("GET /4 HTTP/1.1\r\nHo")
@@ -201,35 +198,40 @@ func TestIdleWakeUp(t *testing.T) {
 					return last == "active"
 				})
 				exchange("st: a\r\n\r\n", "/4")
-				ev.waitIdle(t, 4, where)
+				ev.waitIdle(t, 4, w.later)
 				// The buffer is full at the end of a head: the next request is
 				// still in the socket or in crypto/tls's buffers.
 				exchange(full+"GET /6 HTTP/1.1\r\nHost: a\r\n\r\n", "/full", "/6")
-				ev.waitIdle(t, 6, where)
+				ev.waitIdle(t, 6, w.later)
 			})
 		}
 	}
 }
 
-// startMoving is startWith with the sweeper's period.
-func startMoving(tb testing.TB, cfg *http.Server, sweep time.Duration) (string, *Server) {
-	tb.Helper()
-	sweepEveryOf(tb, cfg, sweep)
-	return startWith(tb, nil, cfg)
+// waits are the idle settings of a test server: how it chooses where an
+// idle connection waits.
+type waits struct {
+	name                string
+	sweepEvery, busyGap time.Duration
+	first, later        string // where the first idle wait ends up, and the later ones
 }
 
-// sweepPeriods maps each test server's *http.Server to its sweeper's
-// period.
-var sweepPeriods sync.Map
+// waitVariants: every idle wait handed to the waiter at once (never busy);
+// busy connections waiting on their serving goroutine; and those waits
+// moved by the sweeper within 2 ms.
+var waitVariants = []waits{
+	{"parked", time.Hour, 0, "waiter", "waiter"},
+	{"serving", time.Hour, time.Hour, "waiter", "wait"},
+	{"moved", time.Millisecond, time.Hour, "waiter", "waiter"},
+}
 
-// sweepEveryOf sets the sweeper's period of the server configured by cfg
-// (0: the default): an idle wait moves after one or two periods.
-func sweepEveryOf(tb testing.TB, cfg *http.Server, d time.Duration) {
-	if d == 0 {
-		return
-	}
-	sweepPeriods.Store(cfg, d)
-	tb.Cleanup(func() { sweepPeriods.Delete(cfg) })
+// idleSettings maps each test server's *http.Server to its waits.
+var idleSettings sync.Map
+
+// waitsOf gives the server configured by cfg the settings of w.
+func waitsOf(tb testing.TB, cfg *http.Server, w waits) {
+	idleSettings.Store(cfg, w)
+	tb.Cleanup(func() { idleSettings.Delete(cfg) })
 }
 
 // startTLS serves cfg's Handler over TLS with ServeTLS (HTTP/1.1 only, for
@@ -237,13 +239,13 @@ func sweepEveryOf(tb testing.TB, cfg *http.Server, d time.Duration) {
 // configuration. The test closes the server.
 func startTLS(tb testing.TB, cfg *http.Server) (string, *tls.Config) {
 	tb.Helper()
-	return startTLSMoving(tb, cfg, 0)
+	return startTLSWaits(tb, cfg, waits{sweepEvery: sweepEvery, busyGap: busyGap})
 }
 
-// startTLSMoving is startTLS with the sweeper's period (0: the default).
-func startTLSMoving(tb testing.TB, cfg *http.Server, sweep time.Duration) (string, *tls.Config) {
+// startTLSWaits is startTLS with the idle settings w.
+func startTLSWaits(tb testing.TB, cfg *http.Server, w waits) (string, *tls.Config) {
 	tb.Helper()
-	sweepEveryOf(tb, cfg, sweep)
+	waitsOf(tb, cfg, w)
 	ca := certstest.NewCA(tb)
 	tcfg := ca.ServerConfig(tb, "tls.test", "http/1.1")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -267,17 +269,13 @@ type limits struct{ s connlimit.Settings }
 func (l limits) ConnLimits() connlimit.Settings { return l.s }
 
 // TestIdleKeepAliveTimeout: a connection waiting idle with no buffer, on
-// its serving goroutine or moved to its waiter, is closed at the end of
+// its waiter or on its serving goroutine, is closed at the end of
 // connlimit's keep-alive timeout, and the Server reports it closed and
 // forgets it.
 func TestIdleKeepAliveTimeout(t *testing.T) {
 	t.Parallel()
-	for _, moved := range []bool{false, true} {
-		name, where, sweep := "serving", "wait", time.Hour
-		if moved {
-			name, where, sweep = "moved", "waiter", time.Millisecond
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, w := range waitVariants {
+		t.Run(w.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), ReadHeaderTimeout: 10 * time.Second}
 			ev := watch(t, cfg)
@@ -287,7 +285,7 @@ func TestIdleKeepAliveTimeout(t *testing.T) {
 			}
 			lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: 300 * time.Millisecond, KeepAliveRequests: 100}}})
 			lim.Configure(cfg)
-			sweepEveryOf(t, cfg, sweep)
+			waitsOf(t, cfg, w)
 			s := New(cfg, h1guard.New(h1guard.Options{}))
 			done := make(chan struct{})
 			go func() {
@@ -299,13 +297,15 @@ func TestIdleKeepAliveTimeout(t *testing.T) {
 				<-done
 			})
 			c, br := dial(t, ln.Addr().String())
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-			if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
-				t.Fatalf("request: %v %v", resp, err)
-			} else {
-				io.ReadAll(resp.Body)
+			for i := 1; i <= 2; i++ { // the second idle wait is a later one
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+				if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+					t.Fatalf("request %d: %v %v", i, resp, err)
+				} else {
+					io.ReadAll(resp.Body)
+				}
 			}
-			ev.waitIdle(t, 1, where)
+			ev.waitIdle(t, 2, w.later)
 			if _, err := br.ReadByte(); err != io.EOF {
 				t.Errorf("idle connection after the keep-alive timeout: read %v, want EOF", err)
 			}

@@ -66,6 +66,8 @@ type Server struct {
 	done        chan struct{}
 	doneOnce    sync.Once
 	sweepOnce   sync.Once
+	sweepEvery  time.Duration
+	busyGap     time.Duration
 
 	// h2c, when set, takes a clear-text connection that opens with the
 	// HTTP/2 preface, the bytes read so far included (h2c.go).
@@ -76,8 +78,12 @@ type Server struct {
 // ConnContext, ReadHeaderTimeout and ErrorLog, read at Serve) that checks
 // request heads with g's rules and limits.
 func New(cfg *http.Server, g *h1guard.Guard) *Server {
-	return &Server{cfg: cfg, guard: g, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
-		jobs: make(chan *conn), done: make(chan struct{})}
+	s := &Server{cfg: cfg, guard: g, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
+		jobs: make(chan *conn), done: make(chan struct{}), sweepEvery: sweepEvery, busyGap: busyGap}
+	if testHookIdleSettings != nil {
+		s.sweepEvery, s.busyGap = testHookIdleSettings(cfg, s.sweepEvery, s.busyGap)
+	}
+	return s
 }
 
 // Serve accepts connections on ln and serves each in its own goroutine. It
