@@ -234,8 +234,8 @@ func (c *conn) park() bool {
 	return true
 }
 
-// handOver hands the connection, whose idle wait moved, to its waiter. The
-// caller must not touch the connection any more.
+// handOver hands the idle connection to its waiter, started the first
+// time. The caller must not touch the connection any more.
 func (c *conn) handOver() {
 	if c.wake == nil {
 		c.wake = make(chan struct{}, 1)
