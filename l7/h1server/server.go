@@ -7,7 +7,8 @@
 //
 // Between two requests a connection holds no buffer and nothing of its
 // last request, and waits for its socket to be readable on a goroutine of
-// its own whose stack stays at the minimum (idle.go). That wait needs to
+// its own whose stack stays at the minimum, or while it is busy on the
+// goroutine that served it (idle.go). That wait needs to
 // know that no layer between the Server and the socket holds bytes it
 // read: it is taken under a *tls.Conn and under wrappers that report such
 // bytes with a Buffered() int method (l7/connlimit's, the PROXY
