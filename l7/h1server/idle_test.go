@@ -138,24 +138,8 @@ func TestIdleWakeUp(t *testing.T) {
 			return c
 		}},
 		{"connlimit+proxyproto", func(t *testing.T, cfg *http.Server, w waits) net.Conn {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: time.Minute, KeepAliveRequests: 100}}})
-			lim.Configure(cfg)
-			waitsOf(t, cfg, w)
-			s := New(cfg, h1guard.New(h1guard.Options{}))
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				_ = s.Serve(proxyproto.Wrap(lim.Listener(ln), proxyOn{}))
-			}()
-			t.Cleanup(func() {
-				_ = s.Close()
-				<-done
-			})
-			c, _ := dial(t, ln.Addr().String())
+			addr, _, _ := startLimited(t, cfg, time.Minute, w, func(ln net.Listener) net.Listener { return proxyproto.Wrap(ln, proxyOn{}) })
+			c, _ := dial(t, addr)
 			io.WriteString(c, "PROXY TCP4 192.0.2.1 127.0.0.1 1234 80\r\n")
 			return c
 		}},
@@ -263,6 +247,36 @@ func startTLSWaits(tb testing.TB, cfg *http.Server, w waits) (string, *tls.Confi
 	return ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "tls.test", NextProtos: []string{"http/1.1"}}
 }
 
+// startLimited serves cfg's Handler with a Server, with the idle settings
+// w, on 127.0.0.1 behind a connlimit Limiter keeping connections alive for
+// keepAlive, its listener wrapped by wrap (nil: none); it returns the
+// address, the Server and the Limiter. The test closes the server.
+func startLimited(t *testing.T, cfg *http.Server, keepAlive time.Duration, w waits, wrap func(net.Listener) net.Listener) (string, *Server, *connlimit.Limiter) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: keepAlive, KeepAliveRequests: 100}}})
+	lim.Configure(cfg)
+	waitsOf(t, cfg, w)
+	s := New(cfg, h1guard.New(h1guard.Options{}))
+	var sl net.Listener = lim.Listener(ln)
+	if wrap != nil {
+		sl = wrap(sl)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(sl)
+	}()
+	t.Cleanup(func() {
+		_ = s.Close()
+		<-done
+	})
+	return ln.Addr().String(), s, lim
+}
+
 // limits is a connlimit.Source with fixed settings.
 type limits struct{ s connlimit.Settings }
 
@@ -279,24 +293,8 @@ func TestIdleKeepAliveTimeout(t *testing.T) {
 			t.Parallel()
 			cfg := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }), ReadHeaderTimeout: 10 * time.Second}
 			ev := watch(t, cfg)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			lim := connlimit.New(connlimit.Options{Source: limits{connlimit.Settings{KeepAlive: 300 * time.Millisecond, KeepAliveRequests: 100}}})
-			lim.Configure(cfg)
-			waitsOf(t, cfg, w)
-			s := New(cfg, h1guard.New(h1guard.Options{}))
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				_ = s.Serve(lim.Listener(ln))
-			}()
-			t.Cleanup(func() {
-				_ = s.Close()
-				<-done
-			})
-			c, br := dial(t, ln.Addr().String())
+			addr, s, lim := startLimited(t, cfg, 300*time.Millisecond, w, nil)
+			c, br := dial(t, addr)
 			for i := 1; i <= 2; i++ { // the second idle wait is a later one
 				io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 				if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
