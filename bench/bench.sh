@@ -498,6 +498,9 @@ measure_idle() {
 	[[ $sc != idle-tls ]] || { port=${HTTPS[$t]} flags=(-tls); }
 	mapfile -t pids < <(tree "${PID[$t]}")
 	before=$(rss_kb "${pids[@]}")
+	# Emptied here: the shell empties it only once the child runs, and the
+	# "open" of the previous run must not be found meanwhile.
+	: >"$TMP/idle.out"
 	pin "$LOAD_CPUS" "$BENCHTOOL" idle -addr "127.0.0.1:$port" -host "$HOST" -n "$IDLE_CONNS" "${flags[@]}" \
 		-hold 10m >"$TMP/idle.out" 2>&1 &
 	idle_pid=$!

@@ -289,6 +289,10 @@ type conn struct {
 // Unwrap returns the accepted connection.
 func (c *conn) Unwrap() net.Conn { return c.Conn }
 
+// Buffered returns 0: the connection holds no bytes it read (l7/h1server
+// waits for an idle connection's socket to be readable under it).
+func (c *conn) Buffered() int { return 0 }
+
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {

@@ -41,7 +41,14 @@ type conn struct {
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
 
-	h1guard.Buffer // read from the client, not consumed yet
+	h1guard.Buffer               // read from the client, not consumed yet
+	idle           idleWait      // how to wait for a request with no buffer (idle.go)
+	waiting        atomic.Int32  // waitNone, waitServing, waitMoving (idle.go)
+	moveMu         sync.Mutex    // held while move sets a deadline
+	moving         bool          // readHead returns false: the idle wait moved
+	wake           chan struct{} // to the waiter (idle.go): the connection is idle
+	woke           bool          // the waiter saw the socket readable
+	busy           bool          // the last idle wait was shorter than busyGap
 
 	parser h1guard.Parser
 	req    http.Request
@@ -85,6 +92,7 @@ func (c *conn) start() {
 	}
 	c.ctx = ctx
 	c.remote = c.rwc.RemoteAddr().String()
+	c.idle.init(c.rwc)
 	if tc, ok := c.rwc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tls = &st
@@ -103,10 +111,24 @@ func (c *conn) loadState() (http.ConnState, int64) {
 	return http.ConnState(v >> 32), v & (1<<32 - 1)
 }
 
-// serve is the connection's goroutine: request after request until the
-// connection closes, is hijacked or must not be reused.
+// serve is a new connection's goroutine: it serves the connection (run)
+// until the connection ends or is handed to its waiter, then serves
+// connections that wake up (work, idle.go).
 func (c *conn) serve() {
+	s := c.srv
+	c.run(true) // c may be another goroutine's once run returns
+	s.work(nil)
+}
+
+// run serves request after request until the connection closes, is
+// hijacked or must not be reused, or is handed to its waiter between two
+// requests (idle.go). first: the connection is new.
+func (c *conn) run(first bool) {
+	parked := false
 	defer func() {
+		if parked {
+			return
+		}
 		if v := recover(); v != nil && v != http.ErrAbortHandler {
 			buf := make([]byte, 64<<10)
 			buf = buf[:runtime.Stack(buf, false)]
@@ -115,24 +137,35 @@ func (c *conn) serve() {
 		if c.cancel != nil {
 			c.cancel() // a handler that panicked did not return
 		}
-		c.srv.track(c, false)
-		if !c.hijacked {
-			_ = c.rwc.Close()
-			c.setState(http.StateClosed)
+		c.end()
+		if c.wake != nil {
+			close(c.wake) // its waiter returns
 		}
-		c.Release()
 	}()
-	c.start()
-	for first := true; ; first = false {
+	if first {
+		c.start()
+	}
+	for ; ; first = false {
+		if !first && c.R == c.W && !c.woke && !c.busy && c.park() { // idle.go
+			parked = true
+			return
+		}
 		if !c.readHead(first) {
+			if c.moving { // idle.go
+				c.moving = false
+				parked = true
+				c.handOver()
+			}
 			return
 		}
 		if c.srv.closing.Load() {
 			return
 		}
+		c.resp.takeBuffers()
 		if !c.serveRequest() {
 			return
 		}
+		c.forget() // idle.go
 		c.setState(http.StateIdle)
 		if !c.srv.keepAlives() {
 			return
@@ -141,6 +174,16 @@ func (c *conn) serve() {
 			c.Release()
 		}
 	}
+}
+
+// end closes the connection, unless it was hijacked, and forgets it.
+func (c *conn) end() {
+	c.srv.track(c, false)
+	if !c.hijacked {
+		_ = c.rwc.Close()
+		c.setState(http.StateClosed)
+	}
+	c.Release()
 }
 
 // readHead reads and parses the next request head; it reports false when
@@ -154,9 +197,11 @@ func (c *conn) readHead(first bool) bool {
 	c.parser.Reset(lim)
 	maxHead := lim.MaxHead()
 	active, armed := false, false
+	var deadline time.Time                                            // the read deadline armed, if any
 	timeout := c.srv.guard.HeaderTimeout(c.srv.cfg.ReadHeaderTimeout) // client-header-timeout, live
 	if d := timeout; d > 0 && first {
-		_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+		deadline = time.Now().Add(d)
+		_ = c.rwc.SetReadDeadline(deadline)
 		armed = true
 	}
 	defer func() {
@@ -193,10 +238,22 @@ func (c *conn) readHead(first bool) bool {
 			if d := timeout; d > 0 && !armed {
 				// The head is not all there: client_header_timeout runs
 				// (a head read whole at once arms no timer).
-				_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+				deadline = time.Now().Add(d)
+				_ = c.rwc.SetReadDeadline(deadline)
 				armed = true
 			}
 		}
+		if c.R == c.W && !c.woke {
+			// Nothing pending: wait without a buffer (idle.go).
+			if err := c.waitIdle(deadline, !first); err != nil {
+				c.moving = err == errMove
+				return false
+			}
+			if c.R < c.W {
+				continue
+			}
+		}
+		c.woke = false
 		if err := c.Fill(c.rwc, maxHead+1); err != nil {
 			return false
 		}

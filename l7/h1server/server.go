@@ -1,9 +1,19 @@
 // Package h1server is Weir's own HTTP/1.1 server loop: one goroutine per
-// client connection reading into one buffer, each request head parsed once
-// by h1guard's parser (the same rules, statuses and error pages as the
-// guard that wraps net/http's connections), the request handed to the same
-// http.Handler net/http would call, and each response written with its head
-// and body in one buffer.
+// client connection being served, reading into one buffer, each request
+// head parsed once by h1guard's parser (the same rules, statuses and error
+// pages as the guard that wraps net/http's connections), the request
+// handed to the same http.Handler net/http would call, and each response
+// written with its head and body in one buffer.
+//
+// Between two requests a connection holds no buffer and nothing of its
+// last request, and waits for its socket to be readable on a goroutine of
+// its own whose stack stays at the minimum, or while it is busy on the
+// goroutine that served it (idle.go). That wait needs to
+// know that no layer between the Server and the socket holds bytes it
+// read: it is taken under a *tls.Conn and under wrappers that report such
+// bytes with a Buffered() int method (l7/connlimit's, the PROXY
+// protocol's); under any other wrapper an idle connection waits in a Read,
+// with its buffer.
 //
 // A Server takes its settings from an *http.Server (Handler, ConnState,
 // ConnContext, ReadHeaderTimeout, ErrorLog), read when Serve starts, so the
@@ -49,6 +59,17 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 
+	// The sweeper and the goroutines that serve the connections that wake
+	// up on their waiters (idle.go): jobs hands one a connection; done
+	// ends them.
+	jobs        chan *conn
+	idleWorkers atomic.Int32
+	done        chan struct{}
+	doneOnce    sync.Once
+	sweepOnce   sync.Once
+	sweepEvery  time.Duration
+	busyGap     time.Duration
+
 	// h2c, when set, takes a clear-text connection that opens with the
 	// HTTP/2 preface, the bytes read so far included (h2c.go).
 	h2c func(net.Conn)
@@ -58,7 +79,12 @@ type Server struct {
 // ConnContext, ReadHeaderTimeout and ErrorLog, read at Serve) that checks
 // request heads with g's rules and limits.
 func New(cfg *http.Server, g *h1guard.Guard) *Server {
-	return &Server{cfg: cfg, guard: g, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, guard: g, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
+		jobs: make(chan *conn), done: make(chan struct{}), sweepEvery: sweepEvery, busyGap: busyGap}
+	if testHookIdleSettings != nil {
+		s.sweepEvery, s.busyGap = testHookIdleSettings(cfg, s.sweepEvery, s.busyGap)
+	}
+	return s
 }
 
 // Serve accepts connections on ln and serves each in its own goroutine. It
@@ -71,6 +97,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	s.sweepOnce.Do(func() { go s.sweep() }) // idle.go
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
@@ -148,6 +175,7 @@ func (s *Server) SetKeepAlivesEnabled(v bool) {
 func (s *Server) keepAlives() bool { return !s.noKeepAlive.Load() }
 
 func (s *Server) closeListeners() {
+	s.doneOnce.Do(func() { close(s.done) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ln := range s.listeners {

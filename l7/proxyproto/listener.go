@@ -169,3 +169,14 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 
 // Unwrap returns the accepted connection.
 func (c *Conn) Unwrap() net.Conn { return c.Conn }
+
+// Buffered returns the number of bytes read after the header and not
+// returned by Read yet (l7/h1server waits for an idle connection's socket
+// to be readable only when none are).
+func (c *Conn) Buffered() int {
+	c.init()
+	if c.br == nil {
+		return 0
+	}
+	return c.br.Buffered()
+}

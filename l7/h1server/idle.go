@@ -1,0 +1,350 @@
+package h1server
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// An idle connection (no bytes of a request buffered) waits for its next
+// request holding no read buffer: it waits until its socket is readable
+// (syscall.RawConn.Read, parked in the runtime's poller like any read),
+// and only then takes a buffer from the pool and reads. Bytes that a layer
+// between the Server and the socket already read would not make the socket
+// readable, so the wait is taken only under layers known to say so:
+//
+//   - a *tls.Conn: crypto/tls may hold records it received; a read that
+//     cannot wait (a deadline in the past) takes what it holds first;
+//   - a connection with a Buffered() int method (l7/connlimit's, the PROXY
+//     protocol's): it reports the bytes it holds;
+//   - below a *tls.Conn, any layer that unwraps (Unwrap or NetConn): the
+//     read through the *tls.Conn reads through it.
+//
+// Under any other layer, an idle connection waits in a Read with its
+// buffer, as before.
+
+// bufferedConn is a connection wrapper that may hold bytes it read from
+// the connection it wraps.
+type bufferedConn interface {
+	// Buffered returns the number of bytes read and not returned yet.
+	Buffered() int
+}
+
+// idleWait is what a connection needs to wait for readability with no
+// buffer.
+type idleWait struct {
+	raw      syscall.RawConn // the socket; nil: wait in a Read, with a buffer
+	tlsProbe bool            // a *tls.Conn above the socket
+	buffered []bufferedConn  // wrappers above the socket that may hold bytes
+	polled   bool            // readable was called in this wait
+	readable func(fd uintptr) bool
+}
+
+// init finds the socket under nc's layers (see above).
+func (w *idleWait) init(nc net.Conn) {
+	var buffered []bufferedConn
+	probe := false
+	for range 8 {
+		if tc, ok := nc.(*tls.Conn); ok {
+			probe = true
+			nc = tc.NetConn()
+			continue
+		}
+		if sc, ok := nc.(syscall.Conn); ok {
+			raw, err := sc.SyscallConn()
+			if err != nil {
+				return
+			}
+			w.raw, w.tlsProbe, w.buffered = raw, probe, buffered
+			w.readable = func(fd uintptr) bool {
+				if w.polled {
+					return true // woken up by the poller: the read tells
+				}
+				w.polled = true
+				// Bytes may have arrived before the wait began: the
+				// runtime's poller is edge-triggered and would not wake up
+				// for them.
+				fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+				var now unix.Timespec
+				n, err := unix.Ppoll(fds[:], &now, nil)
+				return n > 0 || err != nil
+			}
+			return
+		}
+		if bc, ok := nc.(bufferedConn); ok {
+			buffered = append(buffered, bc)
+		} else if !probe {
+			return // a layer that might hold bytes without saying so
+		}
+		switch v := nc.(type) {
+		case interface{ Unwrap() net.Conn }:
+			nc = v.Unwrap()
+		case interface{ NetConn() net.Conn }:
+			nc = v.NetConn()
+		default:
+			return
+		}
+	}
+}
+
+// waitIdle waits, holding no read buffer, until the connection has bytes
+// to read or fails (closed: by the keep-alive timer, Shutdown or the
+// client; its read deadline passed). It may read some bytes (from a
+// *tls.Conn) into the buffer. deadline is the connection's read deadline,
+// restored after such a read. movable: the Server's sweeper may move the
+// wait to the connection's waiter (errMove: the caller hands it over).
+func (c *conn) waitIdle(deadline time.Time, movable bool) error {
+	if ready, err := c.ready(deadline); ready || err != nil {
+		return err
+	}
+	c.idle.polled = false
+	if testHookIdleWait != nil {
+		testHookIdleWait(c, "wait")
+	}
+	if !movable {
+		return c.idle.raw.Read(c.idle.readable)
+	}
+	c.waiting.Store(waitServing)
+	t0 := time.Now()
+	err := c.idle.raw.Read(c.idle.readable)
+	c.busy = time.Since(t0) < c.srv.busyGap
+	if c.waiting.Swap(waitNone) == waitMoving {
+		c.moveMu.Lock() // move set its deadline
+		_ = c.rwc.SetReadDeadline(deadline)
+		c.moveMu.Unlock()
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return errMove
+		}
+	}
+	return err
+}
+
+// errMove is waitIdle's error when the connection is to wait on its waiter.
+var errMove = errors.New("h1server: idle wait moved")
+
+// ready releases the read buffer and reports whether the connection must
+// be read without waiting for its socket: there is none (nil idle.raw), a
+// layer above it holds bytes, or a *tls.Conn had some (then in the buffer)
+// or failed (its error).
+func (c *conn) ready(deadline time.Time) (bool, error) {
+	c.Release()
+	w := &c.idle
+	if w.raw == nil {
+		return true, nil
+	}
+	for _, b := range w.buffered {
+		if b.Buffered() > 0 {
+			return true, nil
+		}
+	}
+	if w.tlsProbe {
+		_ = c.rwc.SetReadDeadline(aLongTimeAgo)
+		err := c.Fill(c.rwc, 1)
+		_ = c.rwc.SetReadDeadline(deadline)
+		if c.R < c.W {
+			return true, nil
+		}
+		c.Release()
+		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+			return true, err
+		}
+	}
+	return false, nil
+}
+
+// An idle connection waits on a goroutine of its own, its waiter, that
+// does nothing else, so that its stack stays at the runtime's minimum
+// (2 KiB): the goroutine that served the request has a stack the handler
+// grew, which the runtime halves at a GC only while less than a quarter of
+// it is used (no lower than 4 KiB for a goroutine parked in a read under a
+// few frames). When the socket is readable, the waiter hands the
+// connection to one of the Server's goroutines waiting for one (work),
+// with a stack grown already, or starts one. That costs two goroutine
+// switches per request, so a busy connection (its last idle wait shorter
+// than busyGap) waits on its serving goroutine instead; if that wait
+// lasts, the Server's sweeper moves it to the waiter after 250 to 500 ms.
+
+// The states of conn.waiting.
+const (
+	waitNone    = iota // not in a wait the sweeper may move
+	waitServing        // waiting idle on its serving goroutine
+	waitSeen           // so, and seen by the sweeper once
+	waitMoving         // move interrupted that wait (a deadline in the past)
+)
+
+// sweepEvery is how often the sweeper looks at the connections: it moves a
+// wait it has seen at its last look, so a connection idle for 250 to 500 ms.
+const sweepEvery = 250 * time.Millisecond
+
+// busyGap is the idle wait under which a connection is busy: its next idle
+// wait is on its serving goroutine (and moves only if it lasts); after a
+// longer one, or none yet, the connection is handed to its waiter at once.
+const busyGap = 50 * time.Millisecond
+
+// maxIdleWorkers is the most goroutines kept waiting for a connection to
+// serve.
+const maxIdleWorkers = 128
+
+// sweep moves to their waiters the idle waits it sees twice in a row,
+// every sweepEvery, until the Server is shut down or closed.
+func (s *Server) sweep() {
+	t := time.NewTicker(s.sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		for c := range s.conns {
+			if !c.waiting.CompareAndSwap(waitServing, waitSeen) && c.waiting.Load() == waitSeen {
+				c.move()
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// move interrupts the idle wait of c on its serving goroutine if it is
+// still the one seen: waitIdle then returns errMove.
+func (c *conn) move() {
+	c.moveMu.Lock()
+	defer c.moveMu.Unlock()
+	if c.waiting.CompareAndSwap(waitSeen, waitMoving) {
+		_ = c.rwc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+// park hands the connection, idle between two requests, to its waiter at
+// once, unless it is to be read without waiting (ready); it reports
+// whether it did. The caller must not touch the connection after it did.
+func (c *conn) park() bool {
+	if ready, _ := c.ready(time.Time{}); ready {
+		return false // readHead reads (and meets the error again)
+	}
+	c.handOver()
+	return true
+}
+
+// handOver hands the idle connection to its waiter, started the first
+// time. The caller must not touch the connection any more.
+func (c *conn) handOver() {
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+		go c.waiter()
+	}
+	c.wake <- struct{}{}
+}
+
+// waiter is an idle connection's goroutine (see above): each time the
+// connection is handed over, it waits until the socket is readable and
+// hands the connection to a worker, or ends it when the wait fails (closed
+// by the keep-alive timer, Shutdown or the client). It returns when the
+// connection ends while served (wake closed).
+func (c *conn) waiter() {
+	for range c.wake {
+		c.idle.polled = false
+		if testHookIdleWait != nil {
+			testHookIdleWait(c, "waiter")
+		}
+		t0 := time.Now()
+		if err := c.idle.raw.Read(c.idle.readable); err != nil {
+			c.end()
+			return
+		}
+		c.busy = time.Since(t0) < c.srv.busyGap
+		c.woke = true
+		c.srv.dispatch(c)
+	}
+}
+
+// dispatch has c served by a waiting worker, or by a new one.
+func (s *Server) dispatch(c *conn) {
+	select {
+	case s.jobs <- c:
+	default:
+		go s.work(c)
+	}
+}
+
+// work serves c (nil: none), then the connections dispatched to it while
+// no more than maxIdleWorkers other goroutines wait, until the Server is
+// shut down or closed.
+func (s *Server) work(c *conn) {
+	for {
+		if c != nil {
+			c.run(false)
+		}
+		if s.idleWorkers.Add(1) > maxIdleWorkers {
+			s.idleWorkers.Add(-1)
+			return
+		}
+		select {
+		case c = <-s.jobs:
+			s.idleWorkers.Add(-1)
+		case <-s.done:
+			s.idleWorkers.Add(-1)
+			return
+		}
+	}
+}
+
+// testHookIdleWait, set by tests before any connection, is called by a
+// connection about to wait for readability: "wait" on its serving
+// goroutine, "waiter" on its waiter.
+var testHookIdleWait func(c *conn, where string)
+
+// testHookIdleSettings, set by tests before any Server is made, gives the
+// Server configured by cfg its sweepEvery and busyGap.
+var testHookIdleSettings func(cfg *http.Server, sweepEvery, busyGap time.Duration) (time.Duration, time.Duration)
+
+// outBuffers holds the response buffers (response.out and response.pre) of
+// connections between requests.
+var outBuffers = sync.Pool{New: func() any { return new([bufferSize]byte) }}
+
+// takeBuffers gives the response its buffers for a request, from the pool.
+func (w *response) takeBuffers() {
+	if w.out == nil {
+		w.out = outBuffers.Get().(*[bufferSize]byte)[:0]
+	}
+	if w.pre == nil {
+		w.pre = outBuffers.Get().(*[bufferSize]byte)[:0]
+	}
+}
+
+// putBuffers gives the response's buffers back to the pool (one that grew
+// past bufferSize to the garbage collector).
+func (w *response) putBuffers() {
+	for _, b := range [...][]byte{w.out, w.pre} {
+		if cap(b) == bufferSize {
+			outBuffers.Put((*[bufferSize]byte)(b[:bufferSize]))
+		}
+	}
+	w.out, w.pre = nil, nil
+}
+
+// forget drops what the last request left on the connection once its
+// response went out, so that an idle connection holds none of it: the
+// response buffers (to the pool), the strings of its head (header values
+// and names are substrings of one string), the Request the handler got and
+// its context. The maps and structs stay, for the next request.
+func (c *conn) forget() {
+	w := &c.resp
+	w.putBuffers()
+	w.req = nil
+	clear(w.header)
+	clear(w.keys[:cap(w.keys)])
+	clear(w.trailers[:cap(w.trailers)])
+	clear(c.header)
+	c.req = http.Request{}
+	c.url = url.URL{}
+	c.cancel = nil
+}
