@@ -121,10 +121,11 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 	for try := 0; ; try++ {
 		var c net.Conn
 		var served int
+		var probe *peeker
 		var err error
 		ex.timing.begin()
 		if try == 0 {
-			c, served, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
+			c, served, probe, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
 		} else {
 			// The retry is on a new connection: the other idle ones may
 			// be as dead (an upstream restart).
@@ -136,7 +137,7 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		reused := served > 0
 		ex.timing.connected(reused)
 		uc := newUpstreamConn(c, ex.timeouts)
-		uc.key, uc.served = key, served
+		uc.key, uc.served, uc.probe = key, served, probe
 		uc.headerLimit = ex.route.Backend.Proxy.Upstream.HeaderLimit()
 		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
@@ -226,7 +227,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		// upstream connection intact: finish made clientGone a no-op.
 		if reusable {
 			uc.release()
-			p.pool.put(uc.key, uc.Conn, uc.served+1)
+			p.pool.put(uc.key, uc.Conn, uc.served+1, uc.probe)
 			return
 		}
 		uc.release()
@@ -435,12 +436,22 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 // write by write, as ReverseProxy does: Server-Sent Events, or a body of
 // unknown length.
 func flushesEachWrite(resp *http.Response) bool {
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
+	if ct := resp.Header.Get("Content-Type"); ct != "" && mayBeEventStream(ct) {
 		if base, _, _ := mime.ParseMediaType(ct); base == "text/event-stream" {
 			return true
 		}
 	}
 	return resp.ContentLength == -1
+}
+
+// mayBeEventStream reports whether the media type ct can parse as
+// text/event-stream: it starts with it, ignoring case and leading blanks
+// (mime.ParseMediaType lowercases and trims it), so that other types cost no
+// parse.
+func mayBeEventStream(ct string) bool {
+	ct = strings.TrimSpace(ct)
+	const es = "text/event-stream"
+	return len(ct) >= len(es) && strings.EqualFold(ct[:len(es)], es)
 }
 
 func copyHeader(dst, src http.Header) {
@@ -506,8 +517,9 @@ type upstreamConn struct {
 	// clientGone from touching a connection on its way to the pool.
 	mu       sync.Mutex
 	finished bool
-	key      string // of its idle connections in the pool
-	served   int    // requests before this one
+	key      string  // of its idle connections in the pool
+	served   int     // requests before this one
+	probe    *peeker // its peeker in the pool; nil: none yet
 	// headerLimit bounds the bytes read before the response header is
 	// whole (proxy-buffer-size).
 	headerLimit int64

@@ -387,9 +387,11 @@ type exchange struct {
 	cors       *compiledCORS
 	corsOrigin string
 	timeouts   timeouts
-	status     int            // status to record when nothing was written (499)
-	timing     upstreamTiming // the last attempt's, for the metrics
-	bodyRead   atomic.Int64   // request body bytes read from the client
+	// rewriteVals back the header values rewrite sets (headers.go).
+	rewriteVals [len(rewriteKeys)]string
+	status      int            // status to record when nothing was written (499)
+	timing      upstreamTiming // the last attempt's, for the metrics
+	bodyRead    atomic.Int64   // request body bytes read from the client
 
 	mu      sync.Mutex
 	err     error  // the first upstream error
