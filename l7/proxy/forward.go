@@ -67,7 +67,14 @@ const maxInterim = 16
 // forward proxies r to ex.upstream with the pooled client, and to the next
 // upstreams of its pool when that fails (nextupstream.go).
 func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
-	out := outgoing(r)
+	out, o := outgoing(r)
+	ex.out = o
+	defer func() {
+		ex.out = nil
+		if !ex.outShared {
+			o.recycle()
+		}
+	}()
 	p.requestHeaders(ex, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
 	var body *clientBody
 	if out.Body != nil {
@@ -156,14 +163,18 @@ func idempotent(method string) bool {
 }
 
 // outgoing returns the request to send upstream, as httputil.ReverseProxy
-// with rewrite builds it.
-func outgoing(r *http.Request) *http.Request {
-	// r.Clone, but for the header map, which gets room for what rewrite
-	// adds: growing it there cost more than the rest of the clone.
-	out := r.WithContext(r.Context())
-	u := *r.URL
-	out.URL = &u
-	out.Header = cloneHeader(r.Header, len(rewriteKeys))
+// with rewrite builds it, in an outRequest to recycle once it is sent and
+// its response relayed (upstreamreq.go).
+func outgoing(r *http.Request) (*http.Request, *outRequest) {
+	// r.Clone, its context kept, into recycled memory: the header map
+	// keeps its room for what rewrite adds.
+	o := outRequests.Get().(*outRequest)
+	o.req = *r
+	out := &o.req
+	o.url = *r.URL
+	out.URL = &o.url
+	o.cloneHeader(r.Header)
+	out.Header = o.header
 	out.Trailer = r.Trailer.Clone()
 	if r.ContentLength == 0 {
 		out.Body = nil
@@ -179,30 +190,9 @@ func outgoing(r *http.Request) *http.Request {
 	}
 	rewrite(&httputil.ProxyRequest{In: r, Out: out})
 	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header.Set("User-Agent", "") // not Go's default
+		out.Header["User-Agent"] = o.noUA[:1:1] // "": not Go's default
 	}
-	return out
-}
-
-// cloneHeader is http.Header.Clone with room for extra more keys: every
-// value in one allocation, the map in another.
-func cloneHeader(h http.Header, extra int) http.Header {
-	n := 0
-	for _, vv := range h {
-		n += len(vv)
-	}
-	vals := make([]string, n)
-	out := make(http.Header, len(h)+extra)
-	for k, vv := range h {
-		if vv == nil {
-			out[k] = nil // as Clone keeps a nil value
-			continue
-		}
-		m := copy(vals, vv)
-		out[k] = vals[:m:m]
-		vals = vals[m:]
-	}
-	return out
+	return out, o
 }
 
 // exchange sends out (whose body, if any, is body) on uc and relays the
@@ -245,7 +235,14 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	} else {
 		bw.Reset(uc)
 	}
-	werr := out.Write(bw)
+	var werr error
+	if o := ex.out; o == nil {
+		werr = out.Write(bw)
+	} else if keys, ok := writeRequestHead(bw, out, o.keys); ok {
+		o.keys = keys
+	} else {
+		werr = out.Write(bw)
+	}
 	if werr == nil {
 		werr = bw.Flush()
 	}

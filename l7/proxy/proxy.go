@@ -387,6 +387,11 @@ type exchange struct {
 	cors       *compiledCORS
 	corsOrigin string
 	timeouts   timeouts
+	// out backs the upstream request while forward sends it; outShared is
+	// set when an HTTP/2 client had it, which may keep it: it is then not
+	// recycled (upstreamreq.go).
+	out       *outRequest
+	outShared bool
 	// rewriteVals back the header values rewrite sets (headers.go).
 	rewriteVals [len(rewriteKeys)]string
 	status      int            // status to record when nothing was written (499)
