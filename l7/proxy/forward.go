@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"os"
 	"strings"
 	"sync"
@@ -266,7 +267,10 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	var resp *http.Response
 	for interim := 0; ; interim++ {
 		var err error
-		resp, err = http.ReadResponse(uc.br, out)
+		if uc.fast == nil {
+			uc.fast = fastResponses.Get().(*fastResponse)
+		}
+		resp, err = readResponse(uc.br, out, uc.fast) // respread.go
 		if err != nil {
 			if !early && canRetry(err) {
 				return true, nil
@@ -335,7 +339,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	}
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
-	copyHeader(h, resp.Header)
+	relayHeader(h, resp.Header)
 	p.responseHeaders(ex, h) // hide-headers, add-headers, custom-headers, CORS (respheaders.go)
 	announced := len(resp.Trailer)
 	if announced > 0 {
@@ -451,6 +455,21 @@ func mayBeEventStream(ct string) bool {
 	return len(ct) >= len(es) && strings.EqualFold(ct[:len(es)], es)
 }
 
+// relayHeader is copyHeader for a response header that is not used after:
+// a field dst does not have yet takes src's values slice (capped, so that
+// appending to it copies) instead of a copy of it.
+func relayHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if _, ok := dst[k]; ok || len(vv) == 0 || textproto.CanonicalMIMEHeaderKey(k) != k {
+			for _, v := range vv {
+				dst.Add(k, v)
+			}
+			continue
+		}
+		dst[k] = vv[:len(vv):len(vv)]
+	}
+}
+
 func copyHeader(dst, src http.Header) {
 	for k, vv := range src {
 		for _, v := range vv {
@@ -505,6 +524,7 @@ func (b *clientBody) Close() error { return nil }
 type upstreamConn struct {
 	net.Conn
 	br      *bufio.Reader
+	fast    *fastResponse // the response, when readResponse parsed it
 	to      timeouts
 	perRead bool  // arm the read timeout before each read
 	n       int64 // bytes read
@@ -598,12 +618,16 @@ func (c *upstreamConn) startHeader() {
 // startBody re-arms the read timeout before each read of the body.
 func (c *upstreamConn) startBody() { c.perRead = true }
 
-// release returns the connection's reader to its pool.
+// release returns the connection's reader and response to their pools.
 func (c *upstreamConn) release() {
 	if c.br != nil {
 		c.br.Reset(nil)
 		readers.Put(c.br)
 		c.br = nil
+	}
+	if c.fast != nil {
+		c.fast.recycle()
+		c.fast = nil
 	}
 }
 
