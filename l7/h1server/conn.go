@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-lb/weir/l7/arena"
 	"github.com/weir-lb/weir/l7/h1guard"
 )
 
@@ -254,8 +255,11 @@ func (c *conn) serveRequest() bool {
 	h := c.parser.Head()
 	raw := c.Buf[c.R+h.Start : c.R+h.End]
 	// One string for the whole head: the method, target and header fields
-	// are its substrings.
-	head := string(raw)
+	// are its substrings. It and the field values' slice come from an
+	// append-only arena (l7/arena): no allocation of their own.
+	a := arena.Get()
+	defer arena.Put(a)
+	head := a.String(raw)
 	off := h.Start
 	method := head[h.Method.Off-off : h.Method.Off-off+h.Method.Len]
 	for _, m := range methods {
@@ -269,7 +273,7 @@ func (c *conn) serveRequest() bool {
 
 	hdr := c.header
 	clear(hdr)
-	c.fields(head, h.Fields)
+	c.fields(head, h.Fields, a)
 
 	req := &c.req
 	*req = http.Request{
@@ -375,9 +379,10 @@ func (c *conn) serveRequest() bool {
 }
 
 // fields fills c.header from the validated head's n field lines, values
-// and canonical names as substrings of head when they can be.
-func (c *conn) fields(head string, n int) {
-	vals := make([]string, n)
+// and canonical names as substrings of head when they can be, the values'
+// slices from a.
+func (c *conn) fields(head string, n int, a *arena.Arena) {
+	vals := a.Strings(n)
 	hdr := c.header
 	i := strings.IndexByte(head, '\n') + 1
 	for k := 0; i < len(head); k++ {

@@ -8,6 +8,8 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/weir-lb/weir/l7/arena"
 )
 
 // rewrite prepares the upstream request, as ingress-nginx's proxy_set_header
@@ -89,7 +91,11 @@ func requestID(r *http.Request) string {
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
+	var id [32]byte
+	hex.Encode(id[:], b[:])
+	a := arena.Get()
+	defer arena.Put(a)
+	return a.String(id[:])
 }
 
 // portStrings caches the decimal strings of the ports requests came in on

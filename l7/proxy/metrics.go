@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,6 +152,9 @@ func (m *metrics) observersOf(k childKey) *observers {
 		responseSize: m.responseSize.WithLabelValues(lv...),
 		bytesSent:    m.bytesSent.WithLabelValues(lv...),
 	}
+	// The key outlives the request: its method must not pin the request
+	// head's arena chunk (l7/arena).
+	k.method = strings.Clone(k.method)
 	actual, _ := cache.LoadOrStore(k, o)
 	return actual.(*observers)
 }

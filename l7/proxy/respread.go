@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"sync"
+
+	"github.com/weir-lb/weir/l7/arena"
 )
 
 // readResponse reads the response to req from br as http.ReadResponse
@@ -30,9 +32,9 @@ func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.
 		return http.ReadResponse(br, req)
 	}
 	head := buf[:end+2] // its lines, each with its CRLF
-	a := arenas.Get().(*arena)
+	a := arena.Get()
 	ok := fr.parse(head, a)
-	arenas.Put(a)
+	arena.Put(a)
 	if !ok {
 		fr.reset()
 		return http.ReadResponse(br, req)
@@ -73,7 +75,7 @@ func (fr *fastResponse) reset() {
 // parse parses head, the status line and header lines of a response with
 // their CRLFs, into fr; it reports false when head is not plain (see
 // readResponse), leaving fr to reset.
-func (fr *fastResponse) parse(head []byte, a *arena) bool {
+func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
 	// "HTTP/1.1 200" and an optional reason, as http.ReadResponse reads it.
 	const proto = "HTTP/1.1 "
@@ -104,14 +106,14 @@ func (fr *fastResponse) parse(head []byte, a *arena) bool {
 		}
 		r = more
 	}
-	vals := a.strings(n)
+	vals := a.Strings(n)
 	h := fr.header
 	for k := 0; len(rest) > 0; k++ {
 		l, more, _ := bytes.Cut(rest, []byte("\r\n"))
 		rest = more
 		colon := bytes.IndexByte(l, ':')
-		name := textproto.CanonicalMIMEHeaderKey(a.string(l[:colon])) // interned or as sent when canonical
-		vals[k] = a.string(bytes.Trim(l[colon+1:], " \t"))
+		name := textproto.CanonicalMIMEHeaderKey(a.String(l[:colon])) // interned or as sent when canonical
+		vals[k] = a.String(bytes.Trim(l[colon+1:], " \t"))
 		if old, ok := h[name]; ok {
 			h[name] = append(old, vals[k])
 		} else {
@@ -130,7 +132,7 @@ func (fr *fastResponse) parse(head []byte, a *arena) bool {
 	if closing {
 		delete(h, "Connection") // as net/http's readTransfer
 	}
-	status := a.string(line[len(proto):])
+	status := a.String(line[len(proto):])
 	fr.resp = http.Response{
 		Status:        status,
 		StatusCode:    code,

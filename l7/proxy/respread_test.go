@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -138,28 +137,4 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatalf("readResponse of %q differs from http.ReadResponse (-want +got):\n%s", raw, diff)
 		}
 	})
-}
-
-// TestArenaStringsStay checks that the arena never hands out the same
-// bytes or slots twice: strings taken earlier keep their value whatever is
-// taken after, across chunks.
-func TestArenaStringsStay(t *testing.T) {
-	t.Parallel()
-	a := new(arena)
-	var got []string
-	var slots [][]string
-	for i := range 5000 {
-		got = append(got, a.string(fmt.Appendf(nil, "value-%d", i)))
-		s := a.strings(1 + i%7)
-		s[0] = got[i]
-		slots = append(slots, s)
-	}
-	for i := range got {
-		if want := fmt.Sprintf("value-%d", i); got[i] != want || slots[i][0] != want {
-			t.Fatalf("string %d = %q, slot %q, want %q", i, got[i], slots[i][0], want)
-		}
-		if len(slots[i]) != 1+i%7 || cap(slots[i]) != len(slots[i]) {
-			t.Fatalf("slots %d: len %d cap %d, want both %d", i, len(slots[i]), cap(slots[i]), 1+i%7)
-		}
-	}
 }

@@ -1,11 +1,14 @@
-package proxy
+// Package arena hands out strings and []string slices carved from chunks
+// that are only ever appended to, so that the strings of a request head
+// cost no allocation of their own while staying memory safe.
+package arena
 
 import (
 	"sync"
 	"unsafe"
 )
 
-// arena hands out strings and []string slices carved from chunks that are
+// Arena hands out strings and []string slices carved from chunks that are
 // only ever appended to: once a string or slice points into a chunk, no
 // byte or element of it is written again, and the garbage collector keeps
 // a chunk alive while anything points into it. A request's strings then
@@ -14,14 +17,15 @@ import (
 // beyond its request (a map key, a goroutine) should copy it, or it pins
 // the whole chunk.
 //
-// An arena is used by one goroutine at a time: take one from arenas for
-// the duration of a parse.
-type arena struct {
+// An Arena is used by one goroutine at a time: take one with Get for the
+// duration of a parse and give it back with Put. The zero value is ready
+// to use.
+type Arena struct {
 	bytes []byte   // the current chunk's bytes: len used, cap its size
 	strs  []string // the current chunk of string slots
 }
 
-// Chunk sizes, and the largest piece an arena carves (a larger one gets
+// Chunk sizes, and the largest piece an Arena carves (a larger one gets
 // an allocation of its own, so that a chunk is not wasted on it).
 const (
 	arenaBytes    = 16 << 10
@@ -30,10 +34,16 @@ const (
 	arenaMaxStrs  = arenaStrings / 8
 )
 
-var arenas = sync.Pool{New: func() any { return new(arena) }}
+var arenas = sync.Pool{New: func() any { return new(Arena) }}
 
-// string returns a string of b's bytes.
-func (a *arena) string(b []byte) string {
+// Get returns an Arena from a process-wide pool.
+func Get() *Arena { return arenas.Get().(*Arena) }
+
+// Put returns a to the pool; its caller keeps using the strings it gave.
+func Put(a *Arena) { arenas.Put(a) }
+
+// String returns a string of b's bytes.
+func (a *Arena) String(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
@@ -50,8 +60,8 @@ func (a *arena) string(b []byte) string {
 	return unsafe.String(&a.bytes[start], len(b))
 }
 
-// strings returns a []string of n empty strings, its capacity n.
-func (a *arena) strings(n int) []string {
+// Strings returns a []string of n empty strings, its capacity n.
+func (a *Arena) Strings(n int) []string {
 	if n > arenaMaxStrs {
 		return make([]string, n)
 	}
