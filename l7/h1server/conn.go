@@ -51,7 +51,11 @@ type conn struct {
 	body   body
 	resp   response
 
-	cancel context.CancelFunc // the request's context
+	// The request's context: rctx, or, when the connection's context can
+	// be done (ctxDone), a context.WithCancel whose cancel is cancelCtx.
+	rctx      *reqContext
+	cancelCtx context.CancelFunc
+	ctxDone   bool
 
 	// The background read, while the handler runs with the body read: it
 	// notices a client that goes away.
@@ -85,10 +89,21 @@ func (c *conn) start() {
 		ctx = cc(ctx, c.rwc)
 	}
 	c.ctx = ctx
+	c.ctxDone = ctx.Done() != nil
 	c.remote = c.rwc.RemoteAddr().String()
 	if tc, ok := c.rwc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tls = &st
+	}
+}
+
+// cancel ends the context of the request being served, if any.
+func (c *conn) cancel() {
+	if c.rctx != nil {
+		c.rctx.cancel()
+	}
+	if c.cancelCtx != nil {
+		c.cancelCtx()
 	}
 }
 
@@ -113,9 +128,7 @@ func (c *conn) serve() {
 			buf = buf[:runtime.Stack(buf, false)]
 			c.srv.logf("http: panic serving %v: %v\n%s", c.remote, v, buf)
 		}
-		if c.cancel != nil {
-			c.cancel() // a handler that panicked did not return
-		}
+		c.cancel() // a handler that panicked did not return
 		c.srv.track(c, false)
 		if !c.hijacked {
 			_ = c.rwc.Close()
@@ -346,8 +359,13 @@ func (c *conn) serveRequest() bool {
 		c.body.expect = h.Minor >= 1 && req.ContentLength != 0
 	}
 
-	ctx, cancel := context.WithCancel(c.ctx)
-	c.cancel = cancel
+	var ctx context.Context
+	if c.ctxDone {
+		ctx, c.cancelCtx = context.WithCancel(c.ctx)
+	} else {
+		c.rctx = newReqContext(c.ctx) // reqctx.go: one allocation
+		ctx = c.rctx
+	}
 	w := &c.resp
 	w.reset(req, wantsClose, keepAlive10)
 	if c.body.eof {
@@ -356,7 +374,7 @@ func (c *conn) serveRequest() bool {
 	r := req.WithContext(ctx)
 	w.req = r
 	c.srv.cfg.Handler.ServeHTTP(w, r)
-	cancel()
+	c.cancel()
 	c.stopBackgroundRead()
 	if c.hijacked {
 		return false

@@ -209,10 +209,14 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		// (POST, PATCH, ...): neither nginx nor net/http does.
 		return reused && idempotent(out.Method) && (body == nil || !body.read) && uc.retriable(err)
 	}
-	stop := context.AfterFunc(r.Context(), uc.clientGone)
+	notifier, id, stop := afterDone(r.Context(), uc.clientGone)
 	reusable := false
 	defer func() {
-		stop()
+		if notifier != nil {
+			notifier.StopAfterDone(id)
+		} else {
+			stop()
+		}
 		// A client that leaves once the whole response is relayed (the
 		// server may deliver it before this handler returns) leaves the
 		// upstream connection intact: finish made clientGone a no-op.

@@ -281,7 +281,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
 	}
 	p.mirrors.start(r, route) // nginx's precontent phase
-	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	r = withExchange(r, ex)
 	if isUpgrade(r) {
 		p.serveUpgrade(rec, r, ex) // websocket.go
 		return
@@ -405,6 +405,36 @@ type exchange struct {
 }
 
 type exchangeKey struct{}
+
+// valueSetter is a request context that holds one value itself
+// (l7/h1server's): no context.WithValue and Request.WithContext copy.
+type valueSetter interface {
+	SetValue(key, val any) bool
+}
+
+// withExchange returns r with ex in its context (exchangeFrom).
+func withExchange(r *http.Request, ex *exchange) *http.Request {
+	if s, ok := r.Context().(valueSetter); ok && s.SetValue(exchangeKey{}, ex) {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+}
+
+// doneNotifier is a request context that runs functions once done without
+// context.AfterFunc's allocations (l7/h1server's).
+type doneNotifier interface {
+	AfterDone(f func()) uint64
+	StopAfterDone(id uint64) bool
+}
+
+// afterDone is context.AfterFunc(ctx, f), through ctx's doneNotifier when it
+// has one; stop is then nil and n.StopAfterDone(id) stops f.
+func afterDone(ctx context.Context, f func()) (n doneNotifier, id uint64, stop func() bool) {
+	if n, ok := ctx.(doneNotifier); ok {
+		return n, n.AfterDone(f), nil
+	}
+	return nil, 0, context.AfterFunc(ctx, f)
+}
 
 func exchangeFrom(ctx context.Context) *exchange {
 	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
