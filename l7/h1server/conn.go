@@ -60,6 +60,7 @@ type conn struct {
 	// The background read, while the handler runs with the body read: it
 	// notices a client that goes away.
 	bgMu      sync.Mutex
+	bgRead    func() // backgroundRead
 	bgRunning bool
 	bgDone    chan struct{}
 	bgByte    [1]byte
@@ -78,6 +79,7 @@ func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
 	c.resp.c = c
 	c.resp.header = make(http.Header)
 	c.body.c = c
+	c.bgRead = c.backgroundRead
 	return c
 }
 
@@ -510,7 +512,7 @@ func (c *conn) startBackgroundRead() {
 		return
 	}
 	c.bgRunning = true
-	go c.backgroundRead()
+	go c.bgRead() // a func value made once: no closure per request
 }
 
 func (c *conn) backgroundRead() {

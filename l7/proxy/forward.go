@@ -144,7 +144,7 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		}
 		reused := served > 0
 		ex.timing.connected(reused)
-		uc := newUpstreamConn(c, ex.timeouts)
+		uc := ex.upstreamConn(c)
 		uc.key, uc.served, uc.probe = key, served, probe
 		uc.headerLimit = ex.route.Backend.Proxy.Upstream.HeaderLimit()
 		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
@@ -548,6 +548,20 @@ type upstreamConn struct {
 
 func newUpstreamConn(c net.Conn, to timeouts) *upstreamConn {
 	return &upstreamConn{Conn: c, to: to, headerLimit: maxResponseHeaderBytes}
+}
+
+// upstreamConn returns the upstreamConn of c for an attempt of ex: the
+// exchange's own for the first (no allocation), a new one for any other,
+// so that no two attempts share one (a late clientGone of one attempt must
+// not touch the next).
+func (ex *exchange) upstreamConn(c net.Conn) *upstreamConn {
+	if ex.connUsed {
+		return newUpstreamConn(c, ex.timeouts)
+	}
+	ex.connUsed = true
+	uc := &ex.conn
+	uc.Conn, uc.to, uc.headerLimit = c, ex.timeouts, maxResponseHeaderBytes
+	return uc
 }
 
 // maxResponseHeaderBytes bounds the response header (interim responses

@@ -196,8 +196,14 @@ func (p *Proxy) Close() {
 // a route, 403 for a client refused by the route's source ranges, 503
 // without endpoints, 413 for a body over the route's limit.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := &exchange{start: time.Now(), requestID: requestID(r), fwd: p.liveGlobal().forwarding(r, p.httpsPort)}
-	rec := &responseRecorder{ResponseWriter: w}
+	// The exchange and the recorder in one allocation.
+	st := new(struct {
+		ex  exchange
+		rec responseRecorder
+	})
+	ex, rec := &st.ex, &st.rec
+	ex.start, ex.requestID, ex.fwd = time.Now(), requestID(r), p.liveGlobal().forwarding(r, p.httpsPort)
+	rec.ResponseWriter = w
 	if p.access != nil {
 		p.access.begin()
 	}
@@ -392,6 +398,10 @@ type exchange struct {
 	// recycled (upstreamreq.go).
 	out       *outRequest
 	outShared bool
+	// conn backs the upstream connection of the request's first attempt
+	// (forward.go): connUsed once taken, later attempts allocate theirs.
+	conn     upstreamConn
+	connUsed bool
 	// rewriteVals back the header values rewrite sets (headers.go).
 	rewriteVals [len(rewriteKeys)]string
 	status      int            // status to record when nothing was written (499)
