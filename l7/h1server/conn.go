@@ -51,9 +51,11 @@ type conn struct {
 	body   body
 	resp   response
 
-	// The request's context: rctx, or, when the connection's context can
-	// be done (ctxDone), a context.WithCancel whose cancel is cancelCtx.
+	// The request's context: rctx, with base the zero Request that carries
+	// it (requestBase); or, when the connection's context can be done
+	// (ctxDone), a context.WithCancel whose cancel is cancelCtx.
 	rctx      *reqContext
+	base      http.Request
 	cancelCtx context.CancelFunc
 	ctxDone   bool
 
@@ -273,7 +275,6 @@ func (c *conn) serveRequest() bool {
 	// are its substrings. It and the field values' slice come from an
 	// append-only arena (l7/arena): no allocation of their own.
 	a := arena.Get()
-	defer arena.Put(a)
 	head := a.String(raw)
 	off := h.Start
 	method := head[h.Method.Off-off : h.Method.Off-off+h.Method.Len]
@@ -289,19 +290,18 @@ func (c *conn) serveRequest() bool {
 	hdr := c.header
 	clear(hdr)
 	c.fields(head, h.Fields, a)
+	arena.Put(a)
 
 	req := &c.req
-	*req = http.Request{
-		Method:     method,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: h.Minor,
-		Header:     hdr,
-		RequestURI: target,
-		RemoteAddr: c.remote,
-		Body:       http.NoBody,
-		TLS:        c.tls,
-	}
+	*req = c.requestBase()
+	req.Method = method
+	req.Proto = "HTTP/1.1"
+	req.ProtoMajor, req.ProtoMinor = 1, h.Minor
+	req.Header = hdr
+	req.RequestURI = target
+	req.RemoteAddr = c.remote
+	req.Body = http.NoBody
+	req.TLS = c.tls
 	switch h.Minor {
 	case 0:
 		req.Proto = "HTTP/1.0"
@@ -361,19 +361,17 @@ func (c *conn) serveRequest() bool {
 		c.body.expect = h.Minor >= 1 && req.ContentLength != 0
 	}
 
-	var ctx context.Context
+	r := req // its context is the connection's reqContext (requestBase)
 	if c.ctxDone {
+		var ctx context.Context
 		ctx, c.cancelCtx = context.WithCancel(c.ctx)
-	} else {
-		c.rctx = newReqContext(c.ctx) // reqctx.go: one allocation
-		ctx = c.rctx
+		r = req.WithContext(ctx)
 	}
 	w := &c.resp
 	w.reset(req, wantsClose, keepAlive10)
 	if c.body.eof {
 		c.startBackgroundRead()
 	}
-	r := req.WithContext(ctx)
 	w.req = r
 	c.srv.cfg.Handler.ServeHTTP(w, r)
 	c.cancel()
@@ -396,6 +394,23 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 	return !w.closeAfter
+}
+
+// requestBase returns the zero Request a request starts from. Its context
+// is the connection's reqContext: the previous request's, reset, unless
+// someone took that one's Done channel (and may still wait on it or hold
+// it): then a new one, in a Request made for it (two allocations, on the
+// connection's first request and after such a request only). With ctxDone
+// it has no context: serveRequest derives one per request.
+func (c *conn) requestBase() http.Request {
+	if c.ctxDone {
+		return http.Request{}
+	}
+	if c.rctx == nil || !c.rctx.reset() {
+		c.rctx = newReqContext(c.ctx)
+		c.base = *new(http.Request).WithContext(c.rctx)
+	}
+	return c.base
 }
 
 // fields fills c.header from the validated head's n field lines, values

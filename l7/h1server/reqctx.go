@@ -6,13 +6,15 @@ import (
 	"time"
 )
 
-// reqContext is the context of one request on a connection whose own
+// reqContext is the context of the requests of a connection whose own
 // context can never be done (no ConnContext made it cancellable): it is
 // done when the handler returns, the client goes away or a write to it
-// fails, as net/http's request context. It costs one allocation, where
-// context.WithCancel, context.WithValue and context.AfterFunc each cost
-// several, and offers l7/proxy two shortcuts that it looks for with
-// interface assertions:
+// fails, as net/http's request context, and then serves the connection's
+// next request (reset) unless someone took its Done channel. Like the
+// Request it comes with (conn.requestBase), it must not be used once the
+// handler returned. It replaces context.WithCancel, context.WithValue and
+// context.AfterFunc, which each cost allocations per request, and offers
+// l7/proxy two shortcuts that it looks for with interface assertions:
 //
 //   - SetValue holds one value in the context itself, instead of a
 //     context.WithValue layer and a Request.WithContext copy;
@@ -124,6 +126,19 @@ func (c *reqContext) StopAfterDone(id uint64) bool {
 func (c *reqContext) AfterFunc(f func()) func() bool {
 	id := c.AfterDone(f)
 	return func() bool { return c.StopAfterDone(id) }
+}
+
+// reset readies the context, done, for the connection's next request; it
+// reports false, changing nothing, when it cannot be reused: not done yet,
+// or its Done channel was taken (someone may still wait on it).
+func (c *reqContext) reset() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil || c.done != nil {
+		return false
+	}
+	c.err, c.key, c.val = nil, nil, nil
+	return true
 }
 
 // cancel makes the context done (context.Canceled) and starts the
