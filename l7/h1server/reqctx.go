@@ -38,9 +38,12 @@ type reqContext struct {
 }
 
 type afterEntry struct {
-	id uint64
-	f  func()
+	id  uint64
+	f   func(arg any)
+	arg any
 }
+
+func (e afterEntry) run() { e.f(e.arg) }
 
 func newReqContext(parent context.Context) *reqContext {
 	c := &reqContext{parent: parent}
@@ -92,18 +95,20 @@ func (c *reqContext) SetValue(key, val any) bool {
 	return true
 }
 
-// AfterDone arranges for f to run in its own goroutine once the context is
-// done (at once if it is), as context.AfterFunc, and returns the id that
-// StopAfterDone takes.
-func (c *reqContext) AfterDone(f func()) uint64 {
+// AfterDone arranges for f(arg) to run in its own goroutine once the
+// context is done (at once if it is), as context.AfterFunc, and returns the
+// id that StopAfterDone takes. A function and argument rather than a
+// closure: a method value would cost an allocation per call.
+func (c *reqContext) AfterDone(f func(arg any), arg any) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nextID++
+	e := afterEntry{id: c.nextID, f: f, arg: arg}
 	if c.err != nil {
-		go f()
+		go e.run()
 		return c.nextID
 	}
-	c.after = append(c.after, afterEntry{id: c.nextID, f: f})
+	c.after = append(c.after, e)
 	return c.nextID
 }
 
@@ -124,7 +129,7 @@ func (c *reqContext) StopAfterDone(id uint64) bool {
 
 // AfterFunc is context.AfterFunc's hook for the contexts derived from c.
 func (c *reqContext) AfterFunc(f func()) func() bool {
-	id := c.AfterDone(f)
+	id := c.AfterDone(callFunc, f)
 	return func() bool { return c.StopAfterDone(id) }
 }
 
@@ -141,6 +146,8 @@ func (c *reqContext) reset() bool {
 	return true
 }
 
+func callFunc(f any) { f.(func())() }
+
 // cancel makes the context done (context.Canceled) and starts the
 // functions waiting for it.
 func (c *reqContext) cancel() {
@@ -154,8 +161,9 @@ func (c *reqContext) cancel() {
 		close(c.done)
 	}
 	for i, e := range c.after {
-		go e.f()
+		go e.run()
 		c.after[i] = afterEntry{}
 	}
 	c.after = c.after[:0]
+	// The value stays: the handler may still run (a client that left).
 }

@@ -32,8 +32,9 @@ func TestReqContext(t *testing.T) {
 	}
 
 	ran := make(chan string, 4)
-	stopped := c.AfterDone(func() { ran <- "stopped" })
-	c.AfterDone(func() { ran <- "after" })
+	send := func(v any) { ran <- v.(string) }
+	stopped := c.AfterDone(send, "stopped")
+	c.AfterDone(send, "after")
 	if !c.StopAfterDone(stopped) || c.StopAfterDone(stopped) {
 		t.Error("StopAfterDone: want true once, then false")
 	}
@@ -65,7 +66,7 @@ func TestReqContext(t *testing.T) {
 	default:
 		t.Error("Done after cancel is not closed")
 	}
-	late := c.AfterDone(func() { ran <- "late" })
+	late := c.AfterDone(send, "late")
 	if got := <-ran; got != "late" {
 		t.Errorf("ran %q, want late", got)
 	}

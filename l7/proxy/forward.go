@@ -209,7 +209,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		// (POST, PATCH, ...): neither nginx nor net/http does.
 		return reused && idempotent(out.Method) && (body == nil || !body.read) && uc.retriable(err)
 	}
-	notifier, id, stop := afterDone(r.Context(), uc.clientGone)
+	notifier, id, stop := afterClientGone(r.Context(), uc)
 	reusable := false
 	defer func() {
 		if notifier != nil {

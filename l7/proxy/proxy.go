@@ -433,18 +433,21 @@ func withExchange(r *http.Request, ex *exchange) *http.Request {
 // doneNotifier is a request context that runs functions once done without
 // context.AfterFunc's allocations (l7/h1server's).
 type doneNotifier interface {
-	AfterDone(f func()) uint64
+	AfterDone(f func(arg any), arg any) uint64
 	StopAfterDone(id uint64) bool
 }
 
-// afterDone is context.AfterFunc(ctx, f), through ctx's doneNotifier when it
-// has one; stop is then nil and n.StopAfterDone(id) stops f.
-func afterDone(ctx context.Context, f func()) (n doneNotifier, id uint64, stop func() bool) {
+// afterClientGone is context.AfterFunc(ctx, uc.clientGone), through ctx's
+// doneNotifier when it has one (no allocation); stop is then nil and
+// n.StopAfterDone(id) stops it.
+func afterClientGone(ctx context.Context, uc *upstreamConn) (n doneNotifier, id uint64, stop func() bool) {
 	if n, ok := ctx.(doneNotifier); ok {
-		return n, n.AfterDone(f), nil
+		return n, n.AfterDone(upstreamClientGone, uc), nil
 	}
-	return nil, 0, context.AfterFunc(ctx, f)
+	return nil, 0, context.AfterFunc(ctx, uc.clientGone)
 }
+
+func upstreamClientGone(uc any) { uc.(*upstreamConn).clientGone() }
 
 func exchangeFrom(ctx context.Context) *exchange {
 	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
