@@ -212,11 +212,16 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	notifier, id, stop := afterClientGone(r.Context(), uc)
 	reusable := false
 	defer func() {
-		if notifier != nil {
-			notifier.StopAfterDone(id)
-		} else {
-			stop()
+		if notifier == nil || body != nil || ex.outShared || !notifier.StopAfterDone(id) {
+			// clientGone may run after this request (a goroutine), a body
+			// or an HTTP/2 client may hold the exchange: it is not
+			// recycled.
+			ex.hold = true
+			if notifier == nil {
+				stop()
+			}
 		}
+		ex.recyclable = !ex.hold
 		// A client that leaves once the whole response is relayed (the
 		// server may deliver it before this handler returns) leaves the
 		// upstream connection intact: finish made clientGone a no-op.

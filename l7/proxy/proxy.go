@@ -196,18 +196,16 @@ func (p *Proxy) Close() {
 // a route, 403 for a client refused by the route's source ranges, 503
 // without endpoints, 413 for a body over the route's limit.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// The exchange and the recorder in one allocation.
-	st := new(struct {
-		ex  exchange
-		rec responseRecorder
-	})
+	// The exchange and the recorder in one piece of memory, recycled
+	// when nothing can touch it any more (finish).
+	st := servedPool.Get().(*served)
 	ex, rec := &st.ex, &st.rec
 	ex.start, ex.requestID, ex.fwd = time.Now(), requestID(r), p.liveGlobal().forwarding(r, p.httpsPort)
 	rec.ResponseWriter = w
 	if p.access != nil {
 		p.access.begin()
 	}
-	defer p.finish(rec, r, ex)
+	defer p.finish(st, r)
 	p.liveGlobal().serverHeader(w.Header()) // servertokens.go: Weir's own responses too
 
 	rt := p.router.Load()
@@ -298,7 +296,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // finish logs and counts the request. It runs deferred, also when
 // forwarding aborts the response (panic http.ErrAbortHandler), which it
 // re-raises after recording.
-func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
+func (p *Proxy) finish(st *served, r *http.Request) {
+	ex, rec := &st.ex, &st.rec
 	v := recover()
 	status := rec.status
 	if ex.status != 0 && status == 0 {
@@ -333,6 +332,25 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 	if v != nil {
 		panic(v)
 	}
+	if ex.recyclable {
+		st.recycle()
+	}
+}
+
+// served is the exchange and recorder of a request.
+type served struct {
+	ex  exchange
+	rec responseRecorder
+}
+
+var servedPool = sync.Pool{New: func() any { return new(served) }}
+
+// recycle returns st, zeroed, to servedPool. Only a request whose exchange
+// nothing else can reach any more is recycled (exchange.recyclable).
+func (st *served) recycle() {
+	st.ex = exchange{}
+	st.rec = responseRecorder{}
+	servedPool.Put(st)
 }
 
 // limitedBody is http.MaxBytesReader without its hint to the
@@ -398,6 +416,12 @@ type exchange struct {
 	// recycled (upstreamreq.go).
 	out       *outRequest
 	outShared bool
+	// recyclable is set when the request was forwarded on the plain path
+	// whose references to the exchange all end with ServeHTTP: a body-less
+	// request over HTTP/1 to the upstream, through a context that is a
+	// doneNotifier whose clientGone never started; finish then recycles it.
+	// hold is set for good once any of that does not hold.
+	recyclable, hold bool
 	// conn backs the upstream connection of the request's first attempt
 	// (forward.go): connUsed once taken, later attempts allocate theirs.
 	conn     upstreamConn
