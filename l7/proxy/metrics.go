@@ -133,6 +133,10 @@ func (m *metrics) observersOf(k childKey) *observers {
 	if o, ok := cache.Load(k); ok {
 		return o.(*observers)
 	}
+	// The key and the label values outlive the request: strings of the
+	// request (its method) are copied, so as not to pin the request head's
+	// arena chunk (l7/arena).
+	k.method = strings.Clone(k.method)
 	var ingress, namespace, service, path, host string
 	if k.route != nil {
 		ingress = k.route.Backend.Ingress.Name
@@ -152,9 +156,6 @@ func (m *metrics) observersOf(k childKey) *observers {
 		responseSize: m.responseSize.WithLabelValues(lv...),
 		bytesSent:    m.bytesSent.WithLabelValues(lv...),
 	}
-	// The key outlives the request: its method must not pin the request
-	// head's arena chunk (l7/arena).
-	k.method = strings.Clone(k.method)
 	actual, _ := cache.LoadOrStore(k, o)
 	return actual.(*observers)
 }
