@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/weir-lb/weir/l7/arena"
+	"github.com/weir-lb/weir/l7/h1guard"
 )
 
 // readResponse reads the response to req from br as http.ReadResponse
@@ -153,10 +154,8 @@ func plainField(l []byte) bool {
 	if colon <= 0 {
 		return false
 	}
-	for _, b := range l[:colon] {
-		if b >= 0x80 || !tokenByte[b] {
-			return false
-		}
+	if !h1guard.ValidFieldName(string(l[:colon])) { // no allocation: the conversion does not escape
+		return false
 	}
 	for _, b := range l[colon+1:] {
 		if !validValueByte(b) {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/weir-lb/weir/l7/h1guard"
 )
 
 // The upstream request of an HTTP/1.1 exchange costs no allocation on the
@@ -111,7 +113,7 @@ func writeRequestHead(bw *bufio.Writer, out *http.Request, keys []string) ([]str
 	}
 	keys = keys[:0]
 	for k := range out.Header {
-		if !reqWriteExcluded(k) && validFieldName(k) { // Request.Write drops an invalid name
+		if !reqWriteExcluded(k) && h1guard.ValidFieldName(k) { // Request.Write drops an invalid name
 			keys = append(keys, k)
 		}
 	}
@@ -197,30 +199,3 @@ func hasCTL(s string) bool {
 	}
 	return false
 }
-
-// validFieldName reports whether k is a token (RFC 7230), as
-// httpguts.ValidHeaderFieldName.
-func validFieldName(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if b := k[i]; b >= 0x80 || !tokenByte[b] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenByte = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-32] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
