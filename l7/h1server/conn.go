@@ -62,7 +62,9 @@ type conn struct {
 	// The background read, while the handler runs with the body read: it
 	// notices a client that goes away.
 	bgMu      sync.Mutex
-	bgRead    func() // backgroundRead
+	bgRead    func()      // backgroundRead
+	bgTimer   *time.Timer // starts it after backgroundReadDelay; nil before the first
+	bgArmed   bool        // bgTimer is to start it
 	bgRunning bool
 	bgDone    chan struct{}
 	bgByte    [1]byte
@@ -370,7 +372,7 @@ func (c *conn) serveRequest() bool {
 	w := &c.resp
 	w.reset(req, wantsClose, keepAlive10)
 	if c.body.eof {
-		c.startBackgroundRead()
+		c.startBackgroundReadSoon()
 	}
 	w.req = r
 	c.srv.cfg.Handler.ServeHTTP(w, r)
@@ -518,11 +520,46 @@ func declaredTrailers(hdr http.Header) (http.Header, bool) {
 	return t, true
 }
 
+// backgroundReadDelay is how long a handler without a body to read runs
+// before the background read starts: a request answered sooner costs no
+// read, goroutine or aborted read (and that read's error allocation); a
+// client that leaves is noticed that much later at worst.
+const backgroundReadDelay = time.Millisecond
+
+// startBackgroundReadSoon starts the background read once the handler has
+// run for backgroundReadDelay, unless the request ended before
+// (stopBackgroundRead).
+func (c *conn) startBackgroundReadSoon() {
+	c.bgMu.Lock()
+	c.bgArmed = true
+	c.bgMu.Unlock()
+	if c.bgTimer == nil {
+		c.bgTimer = time.AfterFunc(backgroundReadDelay, c.backgroundReadDue)
+	} else {
+		c.bgTimer.Reset(backgroundReadDelay)
+	}
+}
+
+// backgroundReadDue runs on bgTimer.
+func (c *conn) backgroundReadDue() {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if !c.bgArmed {
+		return // the request ended first
+	}
+	c.bgArmed = false
+	c.startBackgroundReadLocked()
+}
+
 // startBackgroundRead reads the client's next byte while the handler runs,
 // so that a client that closes cancels the request's context.
 func (c *conn) startBackgroundRead() {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
+	c.startBackgroundReadLocked()
+}
+
+func (c *conn) startBackgroundReadLocked() {
 	if c.bgRunning || c.hijacked || c.bgN > 0 || c.bgErr != nil {
 		return
 	}
@@ -542,10 +579,15 @@ func (c *conn) backgroundRead() {
 	c.bgDone <- struct{}{}
 }
 
-// stopBackgroundRead aborts the background read and keeps the byte it read.
+// stopBackgroundRead cancels a background read not started yet, or aborts
+// it and keeps the byte it read.
 func (c *conn) stopBackgroundRead() {
+	if c.bgTimer != nil {
+		c.bgTimer.Stop() // backgroundReadDue, if it runs all the same, finds bgArmed false
+	}
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
+	c.bgArmed = false
 	if !c.bgRunning {
 		return
 	}
