@@ -525,6 +525,20 @@ func isSchemeByte(c byte, i int) bool {
 	return i > 0 && (isDigit(c) || c == '+' || c == '-' || c == '.')
 }
 
+// ValidFieldName reports whether name is a header field name: an RFC 9110
+// token (what net/http's writers accept).
+func ValidFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !isTokenByte(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
 // isTokenByte is RFC 9110's tchar.
 func isTokenByte(c byte) bool {
 	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || isDigit(c) {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weir-lb/weir/l7/arena"
 	"github.com/weir-lb/weir/l7/h1guard"
 )
 
@@ -57,11 +58,20 @@ type conn struct {
 	body   body
 	resp   response
 
-	cancel context.CancelFunc // the request's context
+	// The request's context: rctx, with base the zero Request that carries
+	// it (requestBase); or, when the connection's context can be done
+	// (ctxDone), a context.WithCancel whose cancel is cancelCtx.
+	rctx      *reqContext
+	base      http.Request
+	cancelCtx context.CancelFunc
+	ctxDone   bool
 
 	// The background read, while the handler runs with the body read: it
 	// notices a client that goes away.
 	bgMu      sync.Mutex
+	bgRead    func()      // backgroundRead
+	bgTimer   *time.Timer // starts it after backgroundReadDelay; nil before the first
+	bgArmed   bool        // bgTimer is to start it
 	bgRunning bool
 	bgDone    chan struct{}
 	bgByte    [1]byte
@@ -80,6 +90,7 @@ func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
 	c.resp.c = c
 	c.resp.header = make(http.Header)
 	c.body.c = c
+	c.bgRead = c.backgroundRead
 	return c
 }
 
@@ -91,11 +102,22 @@ func (c *conn) start() {
 		ctx = cc(ctx, c.rwc)
 	}
 	c.ctx = ctx
+	c.ctxDone = ctx.Done() != nil
 	c.remote = c.rwc.RemoteAddr().String()
 	c.idle.init(c.rwc)
 	if tc, ok := c.rwc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		c.tls = &st
+	}
+}
+
+// cancel ends the context of the request being served, if any.
+func (c *conn) cancel() {
+	if c.rctx != nil {
+		c.rctx.cancel()
+	}
+	if c.cancelCtx != nil {
+		c.cancelCtx()
 	}
 }
 
@@ -134,9 +156,7 @@ func (c *conn) run(first bool) {
 			buf = buf[:runtime.Stack(buf, false)]
 			c.srv.logf("http: panic serving %v: %v\n%s", c.remote, v, buf)
 		}
-		if c.cancel != nil {
-			c.cancel() // a handler that panicked did not return
-		}
+		c.cancel() // a handler that panicked did not return
 		c.end()
 		if c.wake != nil {
 			close(c.wake) // its waiter returns
@@ -311,8 +331,10 @@ func (c *conn) serveRequest() bool {
 	h := c.parser.Head()
 	raw := c.Buf[c.R+h.Start : c.R+h.End]
 	// One string for the whole head: the method, target and header fields
-	// are its substrings.
-	head := string(raw)
+	// are its substrings. It and the field values' slice come from an
+	// append-only arena (l7/arena): no allocation of their own.
+	a := arena.Get()
+	head := a.String(raw)
 	off := h.Start
 	method := head[h.Method.Off-off : h.Method.Off-off+h.Method.Len]
 	for _, m := range methods {
@@ -326,20 +348,19 @@ func (c *conn) serveRequest() bool {
 
 	hdr := c.header
 	clear(hdr)
-	c.fields(head, h.Fields)
+	c.fields(head, h.Fields, a)
+	arena.Put(a)
 
 	req := &c.req
-	*req = http.Request{
-		Method:     method,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: h.Minor,
-		Header:     hdr,
-		RequestURI: target,
-		RemoteAddr: c.remote,
-		Body:       http.NoBody,
-		TLS:        c.tls,
-	}
+	*req = c.requestBase()
+	req.Method = method
+	req.Proto = "HTTP/1.1"
+	req.ProtoMajor, req.ProtoMinor = 1, h.Minor
+	req.Header = hdr
+	req.RequestURI = target
+	req.RemoteAddr = c.remote
+	req.Body = http.NoBody
+	req.TLS = c.tls
 	switch h.Minor {
 	case 0:
 		req.Proto = "HTTP/1.0"
@@ -399,17 +420,20 @@ func (c *conn) serveRequest() bool {
 		c.body.expect = h.Minor >= 1 && req.ContentLength != 0
 	}
 
-	ctx, cancel := context.WithCancel(c.ctx)
-	c.cancel = cancel
+	r := req // its context is the connection's reqContext (requestBase)
+	if c.ctxDone {
+		var ctx context.Context
+		ctx, c.cancelCtx = context.WithCancel(c.ctx)
+		r = req.WithContext(ctx)
+	}
 	w := &c.resp
 	w.reset(req, wantsClose, keepAlive10)
 	if c.body.eof {
-		c.startBackgroundRead()
+		c.startBackgroundReadSoon()
 	}
-	r := req.WithContext(ctx)
 	w.req = r
 	c.srv.cfg.Handler.ServeHTTP(w, r)
-	cancel()
+	c.cancel()
 	c.stopBackgroundRead()
 	if c.hijacked {
 		return false
@@ -431,10 +455,28 @@ func (c *conn) serveRequest() bool {
 	return !w.closeAfter
 }
 
+// requestBase returns the zero Request a request starts from. Its context
+// is the connection's reqContext: the previous request's, reset, unless
+// someone took that one's Done channel (and may still wait on it or hold
+// it): then a new one, in a Request made for it (two allocations, on the
+// connection's first request and after such a request only). With ctxDone
+// it has no context: serveRequest derives one per request.
+func (c *conn) requestBase() http.Request {
+	if c.ctxDone {
+		return http.Request{}
+	}
+	if c.rctx == nil || !c.rctx.reset() {
+		c.rctx = newReqContext(c.ctx)
+		c.base = *new(http.Request).WithContext(c.rctx)
+	}
+	return c.base
+}
+
 // fields fills c.header from the validated head's n field lines, values
-// and canonical names as substrings of head when they can be.
-func (c *conn) fields(head string, n int) {
-	vals := make([]string, n)
+// and canonical names as substrings of head when they can be, the values'
+// slices from a.
+func (c *conn) fields(head string, n int, a *arena.Arena) {
+	vals := a.Strings(n)
 	hdr := c.header
 	i := strings.IndexByte(head, '\n') + 1
 	for k := 0; i < len(head); k++ {
@@ -535,16 +577,51 @@ func declaredTrailers(hdr http.Header) (http.Header, bool) {
 	return t, true
 }
 
+// backgroundReadDelay is how long a handler without a body to read runs
+// before the background read starts: a request answered sooner costs no
+// read, goroutine or aborted read (and that read's error allocation); a
+// client that leaves is noticed that much later at worst.
+const backgroundReadDelay = time.Millisecond
+
+// startBackgroundReadSoon starts the background read once the handler has
+// run for backgroundReadDelay, unless the request ended before
+// (stopBackgroundRead).
+func (c *conn) startBackgroundReadSoon() {
+	c.bgMu.Lock()
+	c.bgArmed = true
+	c.bgMu.Unlock()
+	if c.bgTimer == nil {
+		c.bgTimer = time.AfterFunc(backgroundReadDelay, c.backgroundReadDue)
+	} else {
+		c.bgTimer.Reset(backgroundReadDelay)
+	}
+}
+
+// backgroundReadDue runs on bgTimer.
+func (c *conn) backgroundReadDue() {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if !c.bgArmed {
+		return // the request ended first
+	}
+	c.bgArmed = false
+	c.startBackgroundReadLocked()
+}
+
 // startBackgroundRead reads the client's next byte while the handler runs,
 // so that a client that closes cancels the request's context.
 func (c *conn) startBackgroundRead() {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
+	c.startBackgroundReadLocked()
+}
+
+func (c *conn) startBackgroundReadLocked() {
 	if c.bgRunning || c.hijacked || c.bgN > 0 || c.bgErr != nil {
 		return
 	}
 	c.bgRunning = true
-	go c.backgroundRead()
+	go c.bgRead() // a func value made once: no closure per request
 }
 
 func (c *conn) backgroundRead() {
@@ -559,10 +636,15 @@ func (c *conn) backgroundRead() {
 	c.bgDone <- struct{}{}
 }
 
-// stopBackgroundRead aborts the background read and keeps the byte it read.
+// stopBackgroundRead cancels a background read not started yet, or aborts
+// it and keeps the byte it read.
 func (c *conn) stopBackgroundRead() {
+	if c.bgTimer != nil {
+		c.bgTimer.Stop() // backgroundReadDue, if it runs all the same, finds bgArmed false
+	}
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
+	c.bgArmed = false
 	if !c.bgRunning {
 		return
 	}

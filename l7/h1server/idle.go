@@ -346,5 +346,5 @@ func (c *conn) forget() {
 	clear(c.header)
 	c.req = http.Request{}
 	c.url = url.URL{}
-	c.cancel = nil
+	c.cancelCtx = nil
 }

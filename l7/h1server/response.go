@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/weir-lb/weir/l7/h1guard"
 )
 
 // bufferSize is the response bytes held before a write: a response this
@@ -430,7 +432,7 @@ func (w *response) appendHeader(b []byte, skip func(string) bool) []byte {
 // appendField appends the lines of name's values, each with its newlines
 // made spaces, as net/http writes them; an invalid name is left out.
 func appendField(b []byte, name string, vv []string) []byte {
-	if !validName(name) {
+	if !h1guard.ValidFieldName(name) {
 		return b
 	}
 	for _, v := range vv {
@@ -475,30 +477,3 @@ func bodyAllowed(code int) bool {
 	}
 	return true
 }
-
-// validName reports whether name is a header field name (an RFC 9110
-// token).
-func validName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c >= 0x80 || !tokenByte[c] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenByte = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-32] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()

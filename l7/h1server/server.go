@@ -28,10 +28,18 @@
 // no-cache implying Cache-Control), a context carrying
 // http.ServerContextKey and http.LocalAddrContextKey that is cancelled when
 // the client goes away (read in the background once the body is read, as
-// net/http does), Expect: 100-continue answered on the first body read, and
+// net/http does, from a millisecond into the handler for a request without
+// a body: one answered sooner costs no read), Expect: 100-continue answered on the first body read, and
 // a ResponseWriter that is a Flusher and a Hijacker and takes
 // http.ResponseController's deadlines; responses get net/http's Date,
 // Content-Length, chunking, Content-Type sniffing and Connection handling.
+//
+// A connection's requests reuse one Request, header map and URL, and one
+// request context (reqctx.go; a new one when a handler took its Done
+// channel): a handler must not use them once it has returned (net/http
+// gives each request its own). The head's strings come from l7/arena and
+// stay valid, so a handler may keep a string (copying one it keeps long
+// frees the arena chunk it pins).
 package h1server
 
 import (

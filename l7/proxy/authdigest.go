@@ -71,8 +71,12 @@ func (d *digestNonces) use(nonce string, nc uint64) bool {
 	if d.lastNC == nil || len(d.lastNC) >= maxDigestNonces {
 		d.lastNC = map[string]uint64{} // the nonces are 60 s old at most
 	}
-	if nc <= d.lastNC[nonce] {
+	last, seen := d.lastNC[nonce]
+	if nc <= last {
 		return false
+	}
+	if !seen {
+		nonce = strings.Clone(nonce) // a map key: not the request head's memory (l7/arena)
 	}
 	d.lastNC[nonce] = nc
 	return true

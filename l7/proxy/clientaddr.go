@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
@@ -93,7 +92,7 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 	if httpsPort == 0 {
 		httpsPort = 443
 	}
-	if serverPort == strconv.Itoa(httpsPort) {
+	if serverPort == portString(httpsPort) {
 		f.port = "443"
 	}
 	f.forwardedFor = f.remoteText

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"os"
 	"strings"
 	"sync"
@@ -67,7 +68,14 @@ const maxInterim = 16
 // forward proxies r to ex.upstream with the pooled client, and to the next
 // upstreams of its pool when that fails (nextupstream.go).
 func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
-	out := outgoing(r)
+	out, o := outgoing(r)
+	ex.out = o
+	defer func() {
+		ex.out = nil
+		if !ex.outShared {
+			o.recycle()
+		}
+	}()
 	p.requestHeaders(ex, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
 	var body *clientBody
 	if out.Body != nil {
@@ -121,10 +129,11 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 	for try := 0; ; try++ {
 		var c net.Conn
 		var served int
+		var probe *peeker
 		var err error
 		ex.timing.begin()
 		if try == 0 {
-			c, served, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
+			c, served, probe, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
 		} else {
 			// The retry is on a new connection: the other idle ones may
 			// be as dead (an upstream restart).
@@ -135,8 +144,8 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		}
 		reused := served > 0
 		ex.timing.connected(reused)
-		uc := newUpstreamConn(c, ex.timeouts)
-		uc.key, uc.served = key, served
+		uc := ex.upstreamConn(c)
+		uc.key, uc.served, uc.probe = key, served, probe
 		uc.headerLimit = ex.route.Backend.Proxy.Upstream.HeaderLimit()
 		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
@@ -155,14 +164,18 @@ func idempotent(method string) bool {
 }
 
 // outgoing returns the request to send upstream, as httputil.ReverseProxy
-// with rewrite builds it.
-func outgoing(r *http.Request) *http.Request {
-	// r.Clone, but for the header map, which gets room for what rewrite
-	// adds: growing it there cost more than the rest of the clone.
-	out := r.WithContext(r.Context())
-	u := *r.URL
-	out.URL = &u
-	out.Header = cloneHeader(r.Header, len(rewriteKeys))
+// with rewrite builds it, in an outRequest to recycle once it is sent and
+// its response relayed (upstreamreq.go).
+func outgoing(r *http.Request) (*http.Request, *outRequest) {
+	// r.Clone, its context kept, into recycled memory: the header map
+	// keeps its room for what rewrite adds.
+	o := outRequests.Get().(*outRequest)
+	o.req = *r
+	out := &o.req
+	o.url = *r.URL
+	out.URL = &o.url
+	o.cloneHeader(r.Header)
+	out.Header = o.header
 	out.Trailer = r.Trailer.Clone()
 	if r.ContentLength == 0 {
 		out.Body = nil
@@ -178,30 +191,9 @@ func outgoing(r *http.Request) *http.Request {
 	}
 	rewrite(&httputil.ProxyRequest{In: r, Out: out})
 	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header.Set("User-Agent", "") // not Go's default
+		out.Header["User-Agent"] = o.noUA[:1:1] // "": not Go's default
 	}
-	return out
-}
-
-// cloneHeader is http.Header.Clone with room for extra more keys: every
-// value in one allocation, the map in another.
-func cloneHeader(h http.Header, extra int) http.Header {
-	n := 0
-	for _, vv := range h {
-		n += len(vv)
-	}
-	vals := make([]string, n)
-	out := make(http.Header, len(h)+extra)
-	for k, vv := range h {
-		if vv == nil {
-			out[k] = nil // as Clone keeps a nil value
-			continue
-		}
-		m := copy(vals, vv)
-		out[k] = vals[:m:m]
-		vals = vals[m:]
-	}
-	return out
+	return out, o
 }
 
 // exchange sends out (whose body, if any, is body) on uc and relays the
@@ -217,16 +209,25 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		// (POST, PATCH, ...): neither nginx nor net/http does.
 		return reused && idempotent(out.Method) && (body == nil || !body.read) && uc.retriable(err)
 	}
-	stop := context.AfterFunc(r.Context(), uc.clientGone)
+	notifier, id, stop := afterClientGone(r.Context(), uc)
 	reusable := false
 	defer func() {
-		stop()
+		if notifier == nil || body != nil || ex.outShared || !notifier.StopAfterDone(id) {
+			// clientGone may run after this request (a goroutine), a body
+			// or an HTTP/2 client may hold the exchange: it is not
+			// recycled.
+			ex.hold = true
+			if notifier == nil {
+				stop()
+			}
+		}
+		ex.recyclable = !ex.hold
 		// A client that leaves once the whole response is relayed (the
 		// server may deliver it before this handler returns) leaves the
 		// upstream connection intact: finish made clientGone a no-op.
 		if reusable {
 			uc.release()
-			p.pool.put(uc.key, uc.Conn, uc.served+1)
+			p.pool.put(uc.key, uc.Conn, uc.served+1, uc.probe)
 			return
 		}
 		uc.release()
@@ -244,7 +245,14 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	} else {
 		bw.Reset(uc)
 	}
-	werr := out.Write(bw)
+	var werr error
+	if o := ex.out; o == nil {
+		werr = out.Write(bw)
+	} else if keys, ok := writeRequestHead(bw, out, o.keys); ok {
+		o.keys = keys
+	} else {
+		werr = out.Write(bw)
+	}
 	if werr == nil {
 		werr = bw.Flush()
 	}
@@ -268,7 +276,10 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	var resp *http.Response
 	for interim := 0; ; interim++ {
 		var err error
-		resp, err = http.ReadResponse(uc.br, out)
+		if uc.fast == nil {
+			uc.fast = fastResponses.Get().(*fastResponse)
+		}
+		resp, err = readResponse(uc.br, out, uc.fast) // respread.go
 		if err != nil {
 			if !early && canRetry(err) {
 				return true, nil
@@ -337,7 +348,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	}
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
-	copyHeader(h, resp.Header)
+	relayHeader(h, resp.Header)
 	p.responseHeaders(ex, h) // hide-headers, add-headers, custom-headers, CORS (respheaders.go)
 	announced := len(resp.Trailer)
 	if announced > 0 {
@@ -435,12 +446,37 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 // write by write, as ReverseProxy does: Server-Sent Events, or a body of
 // unknown length.
 func flushesEachWrite(resp *http.Response) bool {
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
+	if ct := resp.Header.Get("Content-Type"); ct != "" && mayBeEventStream(ct) {
 		if base, _, _ := mime.ParseMediaType(ct); base == "text/event-stream" {
 			return true
 		}
 	}
 	return resp.ContentLength == -1
+}
+
+// mayBeEventStream reports whether the media type ct can parse as
+// text/event-stream: it starts with it, ignoring case and leading blanks
+// (mime.ParseMediaType lowercases and trims it), so that other types cost no
+// parse.
+func mayBeEventStream(ct string) bool {
+	ct = strings.TrimSpace(ct)
+	const es = "text/event-stream"
+	return len(ct) >= len(es) && strings.EqualFold(ct[:len(es)], es)
+}
+
+// relayHeader is copyHeader for a response header that is not used after:
+// a field dst does not have yet takes src's values slice (capped, so that
+// appending to it copies) instead of a copy of it.
+func relayHeader(dst, src http.Header) {
+	for k, vv := range src {
+		if _, ok := dst[k]; ok || len(vv) == 0 || textproto.CanonicalMIMEHeaderKey(k) != k {
+			for _, v := range vv {
+				dst.Add(k, v)
+			}
+			continue
+		}
+		dst[k] = vv[:len(vv):len(vv)]
+	}
 }
 
 func copyHeader(dst, src http.Header) {
@@ -497,6 +533,7 @@ func (b *clientBody) Close() error { return nil }
 type upstreamConn struct {
 	net.Conn
 	br      *bufio.Reader
+	fast    *fastResponse // the response, when readResponse parsed it
 	to      timeouts
 	perRead bool  // arm the read timeout before each read
 	n       int64 // bytes read
@@ -506,8 +543,9 @@ type upstreamConn struct {
 	// clientGone from touching a connection on its way to the pool.
 	mu       sync.Mutex
 	finished bool
-	key      string // of its idle connections in the pool
-	served   int    // requests before this one
+	key      string  // of its idle connections in the pool
+	served   int     // requests before this one
+	probe    *peeker // its peeker in the pool; nil: none yet
 	// headerLimit bounds the bytes read before the response header is
 	// whole (proxy-buffer-size).
 	headerLimit int64
@@ -515,6 +553,20 @@ type upstreamConn struct {
 
 func newUpstreamConn(c net.Conn, to timeouts) *upstreamConn {
 	return &upstreamConn{Conn: c, to: to, headerLimit: maxResponseHeaderBytes}
+}
+
+// upstreamConn returns the upstreamConn of c for an attempt of ex: the
+// exchange's own for the first (no allocation), a new one for any other,
+// so that no two attempts share one (a late clientGone of one attempt must
+// not touch the next).
+func (ex *exchange) upstreamConn(c net.Conn) *upstreamConn {
+	if ex.connUsed {
+		return newUpstreamConn(c, ex.timeouts)
+	}
+	ex.connUsed = true
+	uc := &ex.conn
+	uc.Conn, uc.to, uc.headerLimit = c, ex.timeouts, maxResponseHeaderBytes
+	return uc
 }
 
 // maxResponseHeaderBytes bounds the response header (interim responses
@@ -589,12 +641,16 @@ func (c *upstreamConn) startHeader() {
 // startBody re-arms the read timeout before each read of the body.
 func (c *upstreamConn) startBody() { c.perRead = true }
 
-// release returns the connection's reader to its pool.
+// release returns the connection's reader and response to their pools.
 func (c *upstreamConn) release() {
 	if c.br != nil {
 		c.br.Reset(nil)
 		readers.Put(c.br)
 		c.br = nil
+	}
+	if c.fast != nil {
+		c.fast.recycle()
+		c.fast = nil
 	}
 }
 

@@ -70,6 +70,7 @@ func (h *h2Transports) closeIdle() {
 // apart from it. It returns the failure when nothing was sent to the
 // client.
 func (p *Proxy) attemptH2(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, kind *upstreamKind, next *nextPolicy) *attemptError {
+	ex.outShared = true // the HTTP/2 client may keep out's header
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	read := ex.timeouts.read

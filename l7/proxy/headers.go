@@ -6,6 +6,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/weir-lb/weir/l7/arena"
 )
 
 // rewrite prepares the upstream request, as ingress-nginx's proxy_set_header
@@ -37,7 +41,8 @@ func rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Host = ex.upstream.Addr
 	out.Host = f.host
 
-	vals := [len(rewriteKeys)]string{
+	vals := &ex.rewriteVals // the exchange's: no allocation of its own
+	*vals = [len(rewriteKeys)]string{
 		ex.requestID, f.remoteText, f.forwardedFor, f.host, f.port,
 		f.scheme, f.scheme, f.scheme, f.originalFor, f.originalHost,
 	}
@@ -65,6 +70,9 @@ var rewriteKeys = [...]string{
 // or the scheme's default port when the server did not record it.
 func localPort(r *http.Request) string {
 	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ta, ok := addr.(*net.TCPAddr); ok {
+			return portString(ta.Port) // addr.String()'s port, without its allocations
+		}
 		if _, port, err := net.SplitHostPort(addr.String()); err == nil {
 			return port
 		}
@@ -78,10 +86,48 @@ func localPort(r *http.Request) string {
 // requestID returns the client's X-Request-ID, or a new one: 16 random
 // bytes in hex, like nginx's $request_id.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-ID"); id != "" {
-		return id
+	if id := r.Header["X-Request-Id"]; len(id) > 0 && id[0] != "" { // Get("X-Request-ID"), without canonicalising the key
+		return id[0]
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
+	var id [32]byte
+	hex.Encode(id[:], b[:])
+	a := arena.Get()
+	defer arena.Put(a)
+	return a.String(id[:])
+}
+
+// portStrings caches the decimal strings of the ports requests came in on
+// (a worker has a few listeners), so that a request costs no allocation
+// for them; copy on write, at most maxPortStrings entries.
+var portStrings atomic.Pointer[map[int]string]
+
+const maxPortStrings = 64
+
+// portString returns strconv.Itoa(port), cached.
+func portString(port int) string {
+	m := portStrings.Load()
+	if m != nil {
+		if s, ok := (*m)[port]; ok {
+			return s
+		}
+	}
+	s := strconv.Itoa(port)
+	if m == nil || len(*m) < maxPortStrings {
+		next := make(map[int]string, 1+len(portMap(m)))
+		for k, v := range portMap(m) {
+			next[k] = v
+		}
+		next[port] = s
+		portStrings.CompareAndSwap(m, &next) // a lost race only misses the cache once
+	}
+	return s
+}
+
+func portMap(m *map[int]string) map[int]string {
+	if m == nil {
+		return nil
+	}
+	return *m
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,6 +145,11 @@ func (m *metrics) observersOf(k childKey) *observers {
 	if o, ok := cache.Load(k); ok {
 		return o.(*observers)
 	}
+	// The key and the label values outlive the request: strings of the
+	// request (its method and host) are copied, so as not to pin the
+	// request head's arena chunk (l7/arena).
+	k.method = strings.Clone(k.method)
+	k.host = strings.Clone(k.host)
 	var ingress, namespace, service, path string
 	if k.route != nil {
 		ingress = k.route.Backend.Ingress.Name

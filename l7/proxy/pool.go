@@ -53,7 +53,8 @@ type idleConns struct {
 type idleConn struct {
 	c      net.Conn
 	since  time.Time
-	served int // requests
+	served int     // requests
+	probe  *peeker // c's, made on its first peek; nil before
 }
 
 func newConnPool(o TransportOptions) *connPool {
@@ -113,23 +114,30 @@ func (p *connPool) evictOldest() net.Conn {
 }
 
 // get returns an idle connection of key (the upstream's address, and its
-// protocol when not plain HTTP) and the requests it served; or a new
-// connection from dial, and 0. With peek, an idle connection is first
-// checked to be still open (one system call); without, the caller retries
-// a request that meets a closed one.
-func (p *connPool) get(ctx context.Context, key string, peek bool, dial func(context.Context) (net.Conn, error)) (net.Conn, int, error) {
+// protocol when not plain HTTP), the requests it served and its peeker (to
+// hand back to put; nil when it has none yet); or a new connection from
+// dial, 0 and nil. With peek, an idle connection is first checked to be
+// still open (one system call, no allocation after the first); without,
+// the caller retries a request that meets a closed one.
+func (p *connPool) get(ctx context.Context, key string, peek bool, dial func(context.Context) (net.Conn, error)) (net.Conn, int, *peeker, error) {
 	for {
 		ic, ok := p.takeIdle(key)
 		if !ok {
 			break
 		}
-		if !peek || peerOpen(ic.c) {
-			return ic.c, ic.served, nil
+		if !peek {
+			return ic.c, ic.served, ic.probe, nil
+		}
+		if ic.probe == nil {
+			ic.probe = newPeeker(ic.c)
+		}
+		if ic.probe.peerOpen() {
+			return ic.c, ic.served, ic.probe, nil
 		}
 		ic.c.Close()
 	}
 	c, err := dial(ctx)
-	return c, 0, err
+	return c, 0, nil, err
 }
 
 // takeIdle pops the most recently returned connection to addr that has not
@@ -168,7 +176,7 @@ func (p *connPool) takeIdle(addr string) (idleConn, bool) {
 // instead when c has served upstream-keepalive-requests, keep-alive is off
 // or addr already has maxIdle; at the total cap it closes the least
 // recently used idle connection to make room.
-func (p *connPool) put(addr string, c net.Conn, served int) {
+func (p *connPool) put(addr string, c net.Conn, served int, probe *peeker) {
 	p.mu.Lock()
 	l := p.limits
 	h := p.hosts[addr]
@@ -188,7 +196,7 @@ func (p *connPool) put(addr string, c net.Conn, served int) {
 	} else if len(h.conns) == 0 {
 		h.timer.Reset(l.timeout)
 	}
-	h.conns = append(h.conns, idleConn{c: c, since: time.Now(), served: served})
+	h.conns = append(h.conns, idleConn{c: c, since: time.Now(), served: served, probe: probe})
 	p.total++
 	p.mu.Unlock()
 	if evicted != nil {
@@ -264,25 +272,44 @@ func (p *connPool) idle(addr string) int {
 // peerOpen reports whether the idle connection c can carry a request: the
 // peer has neither closed it nor sent anything unasked. It peeks at the
 // socket without blocking; a connection it cannot inspect counts as open.
-func peerOpen(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
+func peerOpen(c net.Conn) bool { return newPeeker(c).peerOpen() }
+
+// peeker is peerOpen for one connection, made once and kept with it in the
+// pool so that a peek on reuse allocates nothing.
+type peeker struct {
+	c    net.Conn
+	rc   syscall.RawConn // nil: c cannot be inspected (counts as open)
+	err  error           // SyscallConn's (counts as closed)
+	peek func(fd uintptr) bool
+	b    [1]byte
+	open bool
+}
+
+func newPeeker(c net.Conn) *peeker {
+	p := &peeker{c: c}
+	if sc, ok := c.(syscall.Conn); ok {
+		p.rc, p.err = sc.SyscallConn()
+	}
+	p.peek = func(fd uintptr) bool {
+		// 0 bytes and no error: the peer closed; data: an unasked
+		// response. Only "nothing to read yet" is an open connection.
+		_, _, err := syscall.Recvfrom(int(fd), p.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		p.open = errors.Is(err, syscall.EAGAIN)
+		return true // never wait
+	}
+	return p
+}
+
+func (p *peeker) peerOpen() bool {
+	if p.err != nil {
+		return false
+	}
+	if p.rc == nil {
 		return true
 	}
 	// The last request's read deadline may have passed while idle.
-	_ = c.SetReadDeadline(time.Time{})
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	open := false
-	err = rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		// 0 bytes and no error: the peer closed; data: an unasked
-		// response. Only "nothing to read yet" is an open connection.
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		open = errors.Is(err, syscall.EAGAIN)
-		return true // never wait
-	})
-	return open && err == nil
+	_ = p.c.SetReadDeadline(time.Time{})
+	p.open = false
+	err := p.rc.Read(p.peek)
+	return p.open && err == nil
 }

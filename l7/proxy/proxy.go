@@ -207,12 +207,16 @@ func (p *Proxy) Close() {
 // a route, 403 for a client refused by the route's source ranges, 503
 // without endpoints, 413 for a body over the route's limit.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ex := &exchange{start: time.Now(), requestID: requestID(r), fwd: p.liveGlobal().forwarding(r, p.httpsPort)}
-	rec := &responseRecorder{ResponseWriter: w}
+	// The exchange and the recorder in one piece of memory, recycled
+	// when nothing can touch it any more (finish).
+	st := servedPool.Get().(*served)
+	ex, rec := &st.ex, &st.rec
+	ex.start, ex.requestID, ex.fwd = time.Now(), requestID(r), p.liveGlobal().forwarding(r, p.httpsPort)
+	rec.ResponseWriter = w
 	if p.access != nil {
 		p.access.begin()
 	}
-	defer p.finish(rec, r, ex)
+	defer p.finish(st, r)
 	p.liveGlobal().serverHeader(w.Header()) // servertokens.go: Weir's own responses too
 
 	rt := p.router.Load()
@@ -292,7 +296,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
 	}
 	p.mirrors.start(r, route) // nginx's precontent phase
-	r = r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	r = withExchange(r, ex)
 	if isUpgrade(r) {
 		p.serveUpgrade(rec, r, ex) // websocket.go
 		return
@@ -303,7 +307,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // finish logs and counts the request. It runs deferred, also when
 // forwarding aborts the response (panic http.ErrAbortHandler), which it
 // re-raises after recording.
-func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
+func (p *Proxy) finish(st *served, r *http.Request) {
+	ex, rec := &st.ex, &st.rec
 	v := recover()
 	status := rec.status
 	if ex.status != 0 && status == 0 {
@@ -338,6 +343,25 @@ func (p *Proxy) finish(rec *responseRecorder, r *http.Request, ex *exchange) {
 	if v != nil {
 		panic(v)
 	}
+	if ex.recyclable {
+		st.recycle()
+	}
+}
+
+// served is the exchange and recorder of a request.
+type served struct {
+	ex  exchange
+	rec responseRecorder
+}
+
+var servedPool = sync.Pool{New: func() any { return new(served) }}
+
+// recycle returns st, zeroed, to servedPool. Only a request whose exchange
+// nothing else can reach any more is recycled (exchange.recyclable).
+func (st *served) recycle() {
+	st.ex = exchange{}
+	st.rec = responseRecorder{}
+	servedPool.Put(st)
 }
 
 // limitedBody is http.MaxBytesReader without its hint to the
@@ -398,9 +422,26 @@ type exchange struct {
 	cors       *compiledCORS
 	corsOrigin string
 	timeouts   timeouts
-	status     int            // status to record when nothing was written (499)
-	timing     upstreamTiming // the last attempt's, for the metrics
-	bodyRead   atomic.Int64   // request body bytes read from the client
+	// out backs the upstream request while forward sends it; outShared is
+	// set when an HTTP/2 client had it, which may keep it: it is then not
+	// recycled (upstreamreq.go).
+	out       *outRequest
+	outShared bool
+	// recyclable is set when the request was forwarded on the plain path
+	// whose references to the exchange all end with ServeHTTP: a body-less
+	// request over HTTP/1 to the upstream, through a context that is a
+	// doneNotifier whose clientGone never started; finish then recycles it.
+	// hold is set for good once any of that does not hold.
+	recyclable, hold bool
+	// conn backs the upstream connection of the request's first attempt
+	// (forward.go): connUsed once taken, later attempts allocate theirs.
+	conn     upstreamConn
+	connUsed bool
+	// rewriteVals back the header values rewrite sets (headers.go).
+	rewriteVals [len(rewriteKeys)]string
+	status      int            // status to record when nothing was written (499)
+	timing      upstreamTiming // the last attempt's, for the metrics
+	bodyRead    atomic.Int64   // request body bytes read from the client
 
 	mu      sync.Mutex
 	err     error  // the first upstream error
@@ -409,6 +450,39 @@ type exchange struct {
 }
 
 type exchangeKey struct{}
+
+// valueSetter is a request context that holds one value itself
+// (l7/h1server's): no context.WithValue and Request.WithContext copy.
+type valueSetter interface {
+	SetValue(key, val any) bool
+}
+
+// withExchange returns r with ex in its context (exchangeFrom).
+func withExchange(r *http.Request, ex *exchange) *http.Request {
+	if s, ok := r.Context().(valueSetter); ok && s.SetValue(exchangeKey{}, ex) {
+		return r
+	}
+	return r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+}
+
+// doneNotifier is a request context that runs functions once done without
+// context.AfterFunc's allocations (l7/h1server's).
+type doneNotifier interface {
+	AfterDone(f func(arg any), arg any) uint64
+	StopAfterDone(id uint64) bool
+}
+
+// afterClientGone is context.AfterFunc(ctx, uc.clientGone), through ctx's
+// doneNotifier when it has one (no allocation); stop is then nil and
+// n.StopAfterDone(id) stops it.
+func afterClientGone(ctx context.Context, uc *upstreamConn) (n doneNotifier, id uint64, stop func() bool) {
+	if n, ok := ctx.(doneNotifier); ok {
+		return n, n.AfterDone(upstreamClientGone, uc), nil
+	}
+	return nil, 0, context.AfterFunc(ctx, uc.clientGone)
+}
+
+func upstreamClientGone(uc any) { uc.(*upstreamConn).clientGone() }
 
 func exchangeFrom(ctx context.Context) *exchange {
 	ex, _ := ctx.Value(exchangeKey{}).(*exchange)

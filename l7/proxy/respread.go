@@ -1,0 +1,275 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/textproto"
+	"sync"
+
+	"github.com/weir-lb/weir/l7/arena"
+	"github.com/weir-lb/weir/l7/h1guard"
+)
+
+// readResponse reads the response to req from br as http.ReadResponse
+// does, with the same result and errors. A response whose head is all in
+// br's buffer and is plain (HTTP/1.1, a final status with a body, one
+// Content-Length, every line well formed; no Transfer-Encoding, Trailer or
+// Pragma) is parsed here into fr, its strings from an arena: no allocation
+// of its own. Anything else is left to http.ReadResponse. fr is the
+// caller's until it is done with the response (recycle).
+func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.Response, error) {
+	if _, err := br.Peek(1); err != nil {
+		// What http.ReadResponse returns for a response with no byte.
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	buf, _ := br.Peek(br.Buffered())
+	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	if end < 0 || req.Method == http.MethodHead {
+		return http.ReadResponse(br, req)
+	}
+	head := buf[:end+2] // its lines, each with its CRLF
+	a := arena.Get()
+	ok := fr.parse(head, a)
+	arena.Put(a)
+	if !ok {
+		fr.reset()
+		return http.ReadResponse(br, req)
+	}
+	_, _ = br.Discard(end + 4)
+	fr.resp.Request = req
+	fr.body = lengthBody{br: br, left: fr.resp.ContentLength}
+	fr.resp.Body = &fr.body
+	return &fr.resp, nil
+}
+
+// fastResponse is a response readResponse parsed, and what backs it.
+type fastResponse struct {
+	resp   http.Response
+	header http.Header
+	body   lengthBody
+}
+
+var fastResponses = sync.Pool{New: func() any { return &fastResponse{header: make(http.Header, 16)} }}
+
+// recycle returns fr, reset, to fastResponses. The header's value slices
+// stay valid for whoever shares them (relay): they are the arena's, not
+// fr's.
+func (fr *fastResponse) recycle() {
+	if len(fr.header) > maxRecycledFields {
+		return
+	}
+	fr.reset()
+	fastResponses.Put(fr)
+}
+
+// reset drops what fr refers to.
+func (fr *fastResponse) reset() {
+	clear(fr.header)
+	fr.resp, fr.body = http.Response{}, lengthBody{}
+}
+
+// parse parses head, the status line and header lines of a response with
+// their CRLFs, into fr; it reports false when head is not plain (see
+// readResponse), leaving fr to reset.
+func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
+	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	// "HTTP/1.1 200" and an optional reason, as http.ReadResponse reads it.
+	const proto = "HTTP/1.1 "
+	if len(line) < len(proto)+3 || string(line[:len(proto)]) != proto || len(line) > len(proto)+3 && line[len(proto)+3] != ' ' {
+		return false
+	}
+	code := 0
+	for _, b := range line[len(proto) : len(proto)+3] {
+		if b < '0' || b > '9' {
+			return false
+		}
+		code = code*10 + int(b-'0')
+	}
+	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
+		return false // no body, or interim: http.ReadResponse's
+	}
+	for _, b := range line {
+		if !validValueByte(b) {
+			return false
+		}
+	}
+	// Count the fields, check them, and take the values from the arena.
+	n := 0
+	for r := rest; len(r) > 0; n++ {
+		l, more, ok := bytes.Cut(r, []byte("\r\n"))
+		if !ok || !plainField(l) {
+			return false
+		}
+		r = more
+	}
+	vals := a.Strings(n)
+	h := fr.header
+	for k := 0; len(rest) > 0; k++ {
+		l, more, _ := bytes.Cut(rest, []byte("\r\n"))
+		rest = more
+		colon := bytes.IndexByte(l, ':')
+		name := textproto.CanonicalMIMEHeaderKey(a.String(l[:colon])) // interned or as sent when canonical
+		vals[k] = a.String(bytes.Trim(l[colon+1:], " \t"))
+		if old, ok := h[name]; ok {
+			h[name] = append(old, vals[k])
+		} else {
+			h[name] = vals[k : k+1 : k+1]
+		}
+	}
+	cl, ok := h["Content-Length"]
+	if !ok || len(cl) != 1 || h["Transfer-Encoding"] != nil || h["Trailer"] != nil || h["Pragma"] != nil {
+		return false
+	}
+	length, ok := parseLength(cl[0])
+	if !ok {
+		return false
+	}
+	closing := headerHasToken(h["Connection"], "close")
+	if closing {
+		delete(h, "Connection") // as net/http's readTransfer
+	}
+	status := a.String(line[len(proto):])
+	fr.resp = http.Response{
+		Status:        status,
+		StatusCode:    code,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		ContentLength: length,
+		Close:         closing,
+	}
+	return true
+}
+
+// plainField reports whether l is a header line textproto reads as it is:
+// a token, a colon, and a value of field bytes.
+func plainField(l []byte) bool {
+	colon := bytes.IndexByte(l, ':')
+	if colon <= 0 {
+		return false
+	}
+	if !h1guard.ValidFieldName(string(l[:colon])) { // no allocation: the conversion does not escape
+		return false
+	}
+	for _, b := range l[colon+1:] {
+		if !validValueByte(b) {
+			return false
+		}
+	}
+	return true
+}
+
+// validValueByte reports whether b may be in a field value: visible, obs-
+// text, space or tab.
+func validValueByte(b byte) bool {
+	return b >= 0x80 || b >= 0x20 && b != 0x7f || b == '\t'
+}
+
+// parseLength parses a Content-Length of digits only, as net/http does
+// (strconv.ParseUint, 63 bits); 18 digits at most here.
+func parseLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, true
+}
+
+// headerHasToken reports whether the comma-separated values hold token,
+// ASCII case-insensitively, as net/http's Connection check
+// (httpguts.HeaderValuesContainsToken).
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for len(v) > 0 {
+			var f string
+			if i := indexComma(v); i >= 0 {
+				f, v = v[:i], v[i+1:]
+			} else {
+				f, v = v, ""
+			}
+			if asciiEqualFold(trimOWS(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func indexComma(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ',' {
+			return i
+		}
+	}
+	return -1
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// lengthBody is the body of a Content-Length response, as net/http's: EOF
+// with its last bytes, io.ErrUnexpectedEOF when the connection ends
+// before them. Close leaves the rest unread (the connection is then not
+// reused).
+type lengthBody struct {
+	br   *bufio.Reader
+	left int64
+}
+
+func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.br.Read(p)
+	b.left -= int64(n)
+	switch {
+	case err == io.EOF && b.left > 0:
+		err = io.ErrUnexpectedEOF
+	case err == nil && b.left == 0:
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (b *lengthBody) Close() error { return nil }

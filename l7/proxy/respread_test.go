@@ -1,0 +1,140 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// responseOf is what a proxy uses of a response: everything but the body
+// reader, and the body read to its end.
+type responseOf struct {
+	Status           string
+	StatusCode       int
+	Proto            string
+	ProtoMajor       int
+	ProtoMinor       int
+	Header           http.Header
+	ContentLength    int64
+	TransferEncoding []string
+	Close            bool
+	Trailer          http.Header
+	Body             string
+	BodyErr          string
+	Rest             string // left in the reader
+	Err              string
+}
+
+func readWith(read func(*bufio.Reader, *http.Request) (*http.Response, error), raw, method string) responseOf {
+	br := bufio.NewReaderSize(strings.NewReader(raw), 4096)
+	req := &http.Request{Method: method}
+	resp, err := read(br, req)
+	if err != nil {
+		return responseOf{Err: err.Error()}
+	}
+	if resp.Request != req {
+		return responseOf{Err: "Request not set"}
+	}
+	body, berr := io.ReadAll(resp.Body)
+	got := responseOf{
+		Status: resp.Status, StatusCode: resp.StatusCode, Proto: resp.Proto, ProtoMajor: resp.ProtoMajor,
+		ProtoMinor: resp.ProtoMinor, Header: resp.Header, ContentLength: resp.ContentLength,
+		TransferEncoding: resp.TransferEncoding, Close: resp.Close, Trailer: resp.Trailer, Body: string(body),
+	}
+	if berr != nil {
+		got.BodyErr = berr.Error()
+	}
+	rest, _ := io.ReadAll(br)
+	got.Rest = string(rest)
+	return got
+}
+
+// fastRead is readResponse with a fastResponse of its own, and whether it
+// parsed the response itself.
+func fastRead(parsed *bool) func(*bufio.Reader, *http.Request) (*http.Response, error) {
+	return func(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+		fr := &fastResponse{header: make(http.Header)}
+		resp, err := readResponse(br, req, fr)
+		*parsed = err == nil && resp == &fr.resp
+		return resp, err
+	}
+}
+
+// TestReadResponseAsHTTP pins readResponse to http.ReadResponse: the same
+// response, body and errors, whether it parsed the head itself or not.
+func TestReadResponseAsHTTP(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		raw    string
+		method string
+		fast   bool // parsed by readResponse itself
+	}{
+		{"plain", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello, weir!\nNEXT", "GET", true},
+		{"no reason", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"long reason", "HTTP/1.1 503 Service  Unavailable \r\nContent-Length: 1\r\n\r\nx", "GET", true},
+		{"lowercase names", "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-custom-thing: a\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n\r\nok", "GET", true},
+		{"odd names", "HTTP/1.1 200 OK\r\nX_Under: 1\r\nx-UPPER: 2\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"blanks trimmed", "HTTP/1.1 200 OK\r\nContent-Length:  3 \t\r\nX-A:\t v \r\nX-Empty:\r\n\r\nabc", "GET", true},
+		{"obs text", "HTTP/1.1 200 OK\r\nX-A: caf\xc3\xa9\xff\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"connection close", "HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"connection close not ascii", "HTTP/1.1 200 OK\r\nConnection: clo\xc5\xbfe\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"connection close-ish", "HTTP/1.1 200 OK\r\nConnection: closed, x close\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"short body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "GET", true},
+		{"post", "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", "POST", true},
+		{"interim", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"no content", "HTTP/1.1 204 No Content\r\n\r\n", "GET", false},
+		{"not modified", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", "GET", false},
+		{"head", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "HEAD", false},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "GET", false},
+		{"trailer", "HTTP/1.1 200 OK\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n\r\n", "GET", false},
+		{"until close", "HTTP/1.1 200 OK\r\n\r\nall of it", "GET", false},
+		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", "GET", false},
+		{"bad length", "HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc", "GET", false},
+		{"empty length", "HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\nabc", "GET", false},
+		{"pragma", "HTTP/1.1 200 OK\r\nPragma: no-cache\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"http 1.0", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"bare lf", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", "GET", false},
+		{"obs fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"space before colon", "HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"control in value", "HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"garbage", "SSH-2.0-OpenSSH\r\n\r\n", "GET", false},
+		{"head cut", "HTTP/1.1 200 OK\r\nContent-Le", "GET", false},
+		{"nothing", "", "GET", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var parsed bool
+			got := readWith(fastRead(&parsed), tc.raw, tc.method)
+			want := readWith(http.ReadResponse, tc.raw, tc.method)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("readResponse differs from http.ReadResponse (-want +got):\n%s", diff)
+			}
+			if parsed != tc.fast {
+				t.Errorf("parsed by readResponse itself: %v, want %v", parsed, tc.fast)
+			}
+		})
+	}
+}
+
+// FuzzReadResponse checks readResponse against http.ReadResponse on
+// arbitrary responses.
+func FuzzReadResponse(f *testing.F) {
+	f.Add("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello, weir!\n", "GET")
+	f.Add("HTTP/1.1 200 OK\r\nConnection: close\r\nx-a: 1\r\nContent-Length: 1\r\n\r\nab", "POST")
+	f.Add("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 OK\r\n\r\n", "GET")
+	f.Fuzz(func(t *testing.T, raw, method string) {
+		var parsed bool
+		got := readWith(fastRead(&parsed), raw, method)
+		want := readWith(http.ReadResponse, raw, method)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("readResponse of %q differs from http.ReadResponse (-want +got):\n%s", raw, diff)
+		}
+	})
+}
