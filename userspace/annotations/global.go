@@ -3,6 +3,7 @@ package annotations
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/textproto"
 	"reflect"
@@ -79,6 +80,11 @@ type Global struct {
 	// UpstreamKeepaliveTimeout is upstream-keepalive-timeout: an idle
 	// upstream connection is closed after it. 0 means the default, 60s.
 	UpstreamKeepaliveTimeout time.Duration `json:"upstreamKeepaliveTimeout,omitempty"`
+	// UpstreamKeepaliveTime is upstream-keepalive-time: an upstream
+	// connection that has existed this long is closed after its current
+	// request instead of being kept (nginx's keepalive_time). 0 means the
+	// default, 1h.
+	UpstreamKeepaliveTime time.Duration `json:"upstreamKeepaliveTime,omitempty"`
 	// UpstreamKeepaliveRequests is upstream-keepalive-requests: an upstream
 	// connection is closed after the response to its
 	// UpstreamKeepaliveRequests-th request. Nil means the default, 10000;
@@ -137,6 +143,16 @@ type Global struct {
 	// ServerTokens is server-tokens: responses carry "Server: weir/VERSION".
 	// Default false: no Server header at all, the upstream's removed.
 	ServerTokens bool `json:"serverTokens,omitempty"`
+	// AllowBackendServerHeader is allow-backend-server-header: with
+	// ServerTokens, a proxied response keeps the upstream's Server header
+	// (nginx's proxy_pass_header Server). Default false. Without
+	// ServerTokens it changes nothing: ingress-nginx's more_clear_headers
+	// Server removes the upstream's too.
+	AllowBackendServerHeader bool `json:"allowBackendServerHeader,omitempty"`
+	// DefaultType is default-type: the Content-Type of the responses Weir
+	// writes from a text of its own without a type (nginx's default_type).
+	// "" means the default, "text/html".
+	DefaultType string `json:"defaultType,omitempty"`
 	// ClientHeaderTimeout is client-header-timeout: how long a client may
 	// take to send a request head (nginx's client_header_timeout); past it
 	// the connection is closed. 0 means the default, 60s.
@@ -152,6 +168,10 @@ type Global struct {
 	// LogFormat is log-format-upstream, log-format-escape-json and
 	// log-format-escape-none. The zero value keeps Weir's JSON line.
 	LogFormat LogFormat `json:"logFormat,omitzero"`
+	// Logs is generate-request-id, skip-access-log-urls and
+	// enable-access-log-for-default-backend. The zero value is their
+	// defaults.
+	Logs RequestLog `json:"logs,omitzero"`
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -177,6 +197,10 @@ const (
 	// DefaultUpstreamKeepaliveRequests is upstream-keepalive-requests'
 	// default.
 	DefaultUpstreamKeepaliveRequests = 10000
+	// DefaultUpstreamKeepaliveTime is upstream-keepalive-time's default.
+	DefaultUpstreamKeepaliveTime = time.Hour
+	// DefaultDefaultType is default-type's default.
+	DefaultDefaultType = "text/html"
 	// DefaultMaxWorkerConnections is max-worker-connections' default.
 	DefaultMaxWorkerConnections = 16384
 )
@@ -238,6 +262,23 @@ func (g Global) UpstreamKeepalive() (conns int, timeout time.Duration, requests 
 	}
 	return valueOr(g.UpstreamKeepaliveConnections, DefaultUpstreamKeepaliveConnections), timeout,
 		valueOr(g.UpstreamKeepaliveRequests, DefaultUpstreamKeepaliveRequests)
+}
+
+// UpstreamKeepaliveLifetime returns upstream-keepalive-time, 1h when
+// unset.
+func (g Global) UpstreamKeepaliveLifetime() time.Duration {
+	if g.UpstreamKeepaliveTime == 0 {
+		return DefaultUpstreamKeepaliveTime
+	}
+	return g.UpstreamKeepaliveTime
+}
+
+// ContentType returns default-type, "text/html" when unset.
+func (g Global) ContentType() string {
+	if g.DefaultType == "" {
+		return DefaultDefaultType
+	}
+	return g.DefaultType
 }
 
 // WorkerConnections returns max-worker-connections, 16384 when unset; 0
@@ -317,6 +358,16 @@ var globalMeta = []Meta{
 		Validate: validateBool,
 	},
 	{
+		Key: "allow-backend-server-header", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` passes the upstream's `Server` header instead of Weir's (nginx's `proxy_pass_header Server`); a response without one gets Weir's. As ingress-nginx, it takes effect only with `server-tokens: \"true\"`: otherwise every `Server` header is removed, the upstream's too.",
+		Validate: validateBool,
+	},
+	{
+		Key: "default-type", Default: DefaultDefaultType, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`Content-Type` of the responses Weir writes from a text with no type of its own (nginx's `default_type`): the 403 of `auth-tls-match-cn` (`return 403 \"client certificate unauthorized\"`) and the redirect annotations' responses with a status other than 301, 302, 303, 307 and 308, whose body is the target. nginx's error pages and redirects stay `text/html`; a proxied response is never given one. Unlike nginx, Weir does not pick the type from the URI's extension (`mime.types`).",
+		Validate: validateMediaType,
+	},
+	{
 		Key: "large-client-header-buffers", Default: "4 8k", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Number and size (nginx size syntax) of the buffers for a request line and headers: a longer request line gets 414, a longer header line 400.",
 		Validate: func(v string) error { _, _, err := parseBuffers(v); return err },
@@ -339,6 +390,11 @@ var globalMeta = []Meta{
 	{
 		Key: "upstream-keepalive-timeout", Default: "60", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "How long an idle upstream connection is kept before it is closed (nginx's `keepalive_timeout` in the upstream block): seconds, as ingress-nginx's integer, or nginx time syntax (`60s`, `1m`).",
+		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
+	},
+	{
+		Key: "upstream-keepalive-time", Default: "1h", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "How long an upstream connection may be used: once it has existed this long it is closed after the response of its current request instead of being kept (nginx's `keepalive_time` in the upstream block; nginx time syntax: `1h`, `30m`, or seconds).",
 		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
 	},
 	{
@@ -414,6 +470,19 @@ func parseNginxTime(v string) (time.Duration, error) {
 		return 0, errors.New("must be a positive time such as 240s, 4m or 30")
 	}
 	return d, nil
+}
+
+func validateMediaType(v string) error { _, err := parseMediaType(v); return err }
+
+// parseMediaType accepts a media type as nginx's default_type takes it, a
+// type/subtype with optional parameters ("text/html",
+// "text/plain; charset=utf-8"), trimmed.
+func parseMediaType(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if _, _, err := mime.ParseMediaType(v); err != nil || !strings.Contains(v, "/") {
+		return "", errors.New(`must be a media type such as "text/html"`)
+	}
+	return v, nil
 }
 
 func validateBool(v string) error { _, err := parseConfigBool(v); return err }
@@ -504,6 +573,12 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	boolKey("enable-real-ip", &g.EnableRealIP)
 	boolKey("use-proxy-protocol", &g.UseProxyProtocol)
 	boolKey("server-tokens", &g.ServerTokens)
+	boolKey("allow-backend-server-header", &g.AllowBackendServerHeader)
+	globalKey(data, "default-type", parseMediaType, wrap, func(v string) {
+		if v != DefaultDefaultType {
+			g.DefaultType = v
+		}
+	})
 	boolKey("disable-access-log", &g.DisableAccessLog)
 	if v, ok := data["forwarded-for-header"]; ok {
 		if err := validateHeaderName(v); err != nil {
@@ -537,6 +612,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	countKey("upstream-keepalive-connections", &g.UpstreamKeepaliveConnections)
 	globalKey(data, "upstream-keepalive-timeout", parseNginxTime, wrap, func(d time.Duration) { g.UpstreamKeepaliveTimeout = d })
 	countKey("upstream-keepalive-requests", &g.UpstreamKeepaliveRequests)
+	globalKey(data, "upstream-keepalive-time", parseNginxTime, wrap, func(d time.Duration) { g.UpstreamKeepaliveTime = d })
 	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })
 	globalKey(data, "limit-req-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitReqStatus = n })
 	globalKey(data, "add-headers", configMapRef, wrap, func(v string) { g.AddHeaders = v })
@@ -555,6 +631,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	parseStream(data, &g.Stream, wrap)
 	parseCompress(data, &g.Compress, wrap)
 	parseLogFormat(data, &g.LogFormat, wrap)
+	parseRequestLog(data, &g, wrap)
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error

@@ -1,0 +1,143 @@
+package annotations
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// RequestLog is the controller ConfigMap's request ID and access-log
+// selection: generate-request-id, skip-access-log-urls and
+// enable-access-log-for-default-backend. The zero value is ingress-nginx's
+// defaults.
+type RequestLog struct {
+	// NoRequestID is generate-request-id "false": a request without an
+	// X-Request-ID gets none ($req_id is empty), instead of a new random
+	// one. Default false (one is generated).
+	NoRequestID bool `json:"noRequestID,omitempty"`
+	// SkipURLs is skip-access-log-urls: the requests whose $request_uri
+	// (path and query as the client sent them) is one of these are not
+	// logged, as the keys of nginx's map: a string matched ignoring case,
+	// "~regexp" matched case-sensitively, "~*regexp" ignoring case, and
+	// "\" escaping a leading "~". Nil means none.
+	SkipURLs []string `json:"skipURLs,omitempty"`
+	// DefaultBackend is enable-access-log-for-default-backend: log the
+	// requests answered by the default server's default backend (a host no
+	// Ingress serves, or a host-less rule's server with no path matching).
+	// Default false: they are not logged.
+	DefaultBackend bool `json:"defaultBackend,omitempty"`
+}
+
+// requestLogMeta is the metadata table of the RequestLog keys.
+var requestLogMeta = []Meta{
+	{
+		Key: "generate-request-id", Default: "true", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"`: a request without an `X-Request-ID` header gets a new random one (32 hex digits, nginx's `$request_id`), sent upstream and logged as `$req_id`. `\"false\"`: only the client's is passed on; without one, no `X-Request-ID` is sent upstream and `$req_id` is empty.",
+		Validate: validateBool,
+	},
+	{
+		Key: "skip-access-log-urls", Default: "", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Comma-separated `$request_uri` values (path and query as sent) whose requests are not logged, as the keys of ingress-nginx's `map $request_uri $loggable`: a string matches ignoring case, `~regexp` is a case-sensitive regular expression, `~*regexp` a case-insensitive one (Go syntax: one Go cannot compile is skipped with an `InvalidConfigMapValue` warning).",
+		Validate: func(v string) error { _, err := parseSkipURLs(v); return err },
+	},
+	{
+		Key: "enable-access-log-for-default-backend", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` logs the requests answered by the default server's default backend (`--default-backend-service`, or Weir's 404 without one): those for a host no Ingress rule names, or for a host-less rule's server when no path matches. `\"false\"`: they are not logged, as ingress-nginx's `access_log off` in that location. A catch-all Ingress's `spec.defaultBackend` is logged as its `enable-access-log` says.",
+		Validate: validateBool,
+	},
+}
+
+// parseRequestLog reads the RequestLog keys of data into g.Logs.
+func parseRequestLog(data map[string]string, g *Global, wrap func(key, value string, err error)) {
+	l := &g.Logs
+	globalKey(data, "generate-request-id", parseConfigBool, wrap, func(b bool) { l.NoRequestID = !b })
+	globalKey(data, "enable-access-log-for-default-backend", parseConfigBool, wrap, func(b bool) { l.DefaultBackend = b })
+	if v, ok := data["skip-access-log-urls"]; ok {
+		urls, err := parseSkipURLs(v)
+		if err != nil {
+			wrap("skip-access-log-urls", v, err)
+		}
+		l.SkipURLs = urls
+	}
+}
+
+// parseSkipURLs splits skip-access-log-urls as ingress-nginx does
+// (comma-separated, trimmed, empty entries skipped) and returns the
+// entries; an entry whose regular expression Go cannot compile is left out
+// and reported.
+func parseSkipURLs(v string) ([]string, error) {
+	var out, bad []string
+	for _, u := range splitList(v) {
+		if _, _, err := CompileSkipURL(u); err != nil {
+			bad = append(bad, u)
+			continue
+		}
+		out = append(out, u)
+	}
+	if len(bad) > 0 {
+		return out, fmt.Errorf("entries %q are not regular expressions Go can compile; skipped", bad)
+	}
+	return out, nil
+}
+
+// CompileSkipURL compiles one skip-access-log-urls entry as nginx's map
+// reads its key: the string to match ignoring case (re nil), or the
+// regular expression of "~" (case-sensitive) or "~*" (ignoring case). A
+// leading "\" is dropped from a string.
+func CompileSkipURL(entry string) (exact string, re *regexp.Regexp, err error) {
+	switch {
+	case strings.HasPrefix(entry, "~*"):
+		re, err = regexp.Compile("(?i)" + entry[2:])
+	case strings.HasPrefix(entry, "~"):
+		re, err = regexp.Compile(entry[1:])
+	default:
+		return strings.TrimPrefix(entry, `\`), nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("compile %q: %w", entry, err)
+	}
+	return "", re, nil
+}
+
+// SkipURLs is skip-access-log-urls compiled: nginx's map $request_uri
+// $loggable with every entry mapped to 0. The zero value matches nothing.
+type SkipURLs struct {
+	exact []string // matched ignoring case
+	res   []*regexp.Regexp
+}
+
+// CompileSkipURLs compiles the entries of RequestLog.SkipURLs; one that
+// does not compile (ParseGlobal never keeps one) is left out.
+func CompileSkipURLs(entries []string) SkipURLs {
+	var s SkipURLs
+	for _, e := range entries {
+		exact, re, err := CompileSkipURL(e)
+		switch {
+		case err != nil:
+		case re != nil:
+			s.res = append(s.res, re)
+		default:
+			s.exact = append(s.exact, exact)
+		}
+	}
+	return s
+}
+
+// Match reports whether requestURI (nginx's $request_uri) is one whose
+// request is not logged.
+func (s *SkipURLs) Match(requestURI string) bool {
+	for _, e := range s.exact {
+		if strings.EqualFold(e, requestURI) {
+			return true
+		}
+	}
+	for _, re := range s.res {
+		if re.MatchString(requestURI) {
+			return true
+		}
+	}
+	return false
+}
+
+// Empty reports whether s matches nothing.
+func (s *SkipURLs) Empty() bool { return len(s.exact) == 0 && len(s.res) == 0 }
