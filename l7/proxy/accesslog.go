@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/weir-lb/weir/l7/router"
 )
 
 // accessEntry is one access-log line.
@@ -226,4 +228,25 @@ func appendJSONFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
+}
+
+// defaultServerBackend reports whether a request for host, which rt
+// matched to route (nil: none), is answered by ingress-nginx's default
+// server's default backend: its "/" location, which has access_log off
+// unless enable-access-log-for-default-backend. That is a host no server
+// of rt serves by name (the catch-all "_" server: an undefined host, or a
+// host-less rule's server) whose path matched no rule, answered by
+// --default-backend-service (a Service, not a catch-all Ingress's
+// spec.defaultBackend, which ingress-nginx logs as its annotations say) or
+// by Weir's 404.
+func defaultServerBackend(rt *router.Router, host string, route *router.Route) bool {
+	if route != nil && (!route.Default || route.Backend.Ingress.Kind != "Service") {
+		return false
+	}
+	return !rt.Served(host)
+}
+
+// skipped reports whether r's $request_uri is one of skip-access-log-urls.
+func (g *globalConfig) skipped(r *http.Request) bool {
+	return !g.skipURLs.Empty() && g.skipURLs.Match(requestURI(r))
 }

@@ -40,7 +40,9 @@ func TestAccessLog(t *testing.T) {
 	t.Parallel()
 	up := named(t, "a")
 	var buf syncBuffer
-	_, srv := front(t, Options{AccessLog: &buf}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	s := snap(1, "foo.com", backendOf("a", []string{addr(up)}))
+	s.Global.Logs.DefaultBackend = true // the 404 of nope.com is logged
+	_, srv := front(t, Options{AccessLog: &buf}, s)
 	c := client(t)
 	before := time.Now()
 	get(t, c, srv, "foo.com:80", "/x?secret=1")

@@ -324,7 +324,11 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 	removeHopHeaders(h)
 	h.Del("Content-Length")
 	h.Del("X-Forwarded-Proto")
-	h.Set("X-Request-Id", ex.requestID)
+	if ex.requestID != "" { // generate-request-id "false": nginx sends no empty header
+		h.Set("X-Request-Id", ex.requestID)
+	} else {
+		h.Del("X-Request-Id")
+	}
 	if e.Method != "" {
 		h.Set("X-Original-Uri", r.RequestURI)
 		h.Set("X-Scheme", ex.fwd.scheme)

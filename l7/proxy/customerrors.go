@@ -94,7 +94,9 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 	h.Set("X-Ingress-Name", be.Ingress.Name)
 	h.Set("X-Service-Name", be.Service)
 	h.Set("X-Service-Port", be.Port)
-	h.Set("X-Request-ID", ex.requestID)
+	if ex.requestID != "" { // generate-request-id "false": nginx sends no empty header
+		h.Set("X-Request-ID", ex.requestID)
+	}
 	p.forward(rec, r2, ex2)
 	if err, why := ex2.failure(); err != nil {
 		ex.fail(err, why)

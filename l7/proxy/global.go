@@ -31,6 +31,10 @@ type globalConfig struct {
 	compress compressConfig
 	// logFormat is log-format-upstream compiled; nil for Weir's JSON line.
 	logFormat *logFormat
+	// skipURLs is skip-access-log-urls compiled.
+	skipURLs annotations.SkipURLs
+	// contentType is default-type.
+	contentType string
 }
 
 // defaultGlobal is the configuration before the first Apply.
@@ -48,6 +52,8 @@ func compileGlobal(g annotations.Global) *globalConfig {
 	c.realIPFrom = parsePrefixes(g.RealIPFrom())
 	c.compress = compileCompress(g.Compress)
 	c.logFormat = compileLogFormat(g.LogFormat)
+	c.skipURLs = annotations.CompileSkipURLs(g.Logs.SkipURLs)
+	c.contentType = g.ContentType()
 	return c
 }
 

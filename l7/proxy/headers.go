@@ -29,7 +29,8 @@ import (
 //     HTTPS listener (with use-forwarded-headers, its X-Forwarded-Port).
 //   - X-Original-Forwarded-For, X-Original-Forwarded-Host: the client's
 //     forwarded-for-header and X-Forwarded-Host.
-//   - X-Request-ID: the client's, else a new 32-hex-digit random ID.
+//   - X-Request-ID: the client's, else a new 32-hex-digit random ID (none
+//     with generate-request-id "false").
 //
 // Then the route's rewrite-target, x-forwarded-prefix and upstream-vhost
 // apply (rewriteUpstream).
@@ -83,11 +84,16 @@ func localPort(r *http.Request) string {
 	return "80"
 }
 
-// requestID returns the client's X-Request-ID, or a new one: 16 random
+// requestID returns the client's X-Request-ID, or, with generate (the
+// generate-request-id default), a new one: ingress-nginx's map
+// $http_x_request_id $req_id; "" without generate. The new one is 16 random
 // bytes in hex, like nginx's $request_id.
-func requestID(r *http.Request) string {
+func requestID(r *http.Request, generate bool) string {
 	if id := r.Header["X-Request-Id"]; len(id) > 0 && id[0] != "" { // Get("X-Request-ID"), without canonicalising the key
 		return id[0]
+	}
+	if !generate {
+		return ""
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails

@@ -211,7 +211,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// when nothing can touch it any more (finish).
 	st := servedPool.Get().(*served)
 	ex, rec := &st.ex, &st.rec
-	ex.start, ex.requestID, ex.fwd = time.Now(), requestID(r), p.liveGlobal().forwarding(r, p.httpsPort)
+	g := p.liveGlobal()
+	ex.start, ex.requestID, ex.fwd = time.Now(), requestID(r, !g.Logs.NoRequestID), g.forwarding(r, p.httpsPort)
 	rec.ResponseWriter = w
 	if p.access != nil {
 		p.access.begin()
@@ -240,6 +241,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
+	ex.defaultServer = defaultServerBackend(rt, r.Host, route) // accesslog.go
 	if !ok {
 		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
 			writeError(rec, http.StatusNotFound)
@@ -338,7 +340,8 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	}
 	if p.access != nil {
 		g := p.liveGlobal()
-		p.access.write(r, ex, rec, status, duration, g.logFormat, g.DisableAccessLog) // log-format-upstream (logformat.go)
+		off := g.DisableAccessLog || ex.defaultServer && !g.Logs.DefaultBackend || g.skipped(r)
+		p.access.write(r, ex, rec, status, duration, g.logFormat, off) // log-format-upstream (logformat.go)
 	}
 	if v != nil {
 		panic(v)
@@ -417,6 +420,10 @@ type exchange struct {
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
+	// defaultServer is set when the request is answered by the default
+	// server's default backend (defaultServerBackend), which is not logged
+	// without enable-access-log-for-default-backend.
+	defaultServer bool
 	// cors and corsOrigin are the CORS headers of a matching request
 	// (cors.go); cors is nil otherwise.
 	cors       *compiledCORS

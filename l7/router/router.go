@@ -406,6 +406,14 @@ func (r *Router) Defined(host string) bool {
 	return ok && srv.redirectTo == ""
 }
 
+// Served reports whether a Server serves host (a Host header, as Match
+// takes it) by name, exact or wildcard: false for a host only the any-host
+// server or nothing serves (nginx's catch-all "_" server).
+func (r *Router) Served(host string) bool {
+	srv := r.server(NormalizeHost(host))
+	return srv != nil && srv != r.anyHost
+}
+
 func (r *Router) server(host string) *server {
 	if srv, ok := r.exact[host]; ok {
 		return srv
