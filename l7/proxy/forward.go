@@ -131,9 +131,10 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		var served int
 		var probe *peeker
 		var err error
+		born := time.Now()
 		ex.timing.begin()
 		if try == 0 {
-			c, served, probe, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
+			c, served, probe, born, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
 		} else {
 			// The retry is on a new connection: the other idle ones may
 			// be as dead (an upstream restart).
@@ -145,7 +146,7 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		reused := served > 0
 		ex.timing.connected(reused)
 		uc := ex.upstreamConn(c)
-		uc.key, uc.served, uc.probe = key, served, probe
+		uc.key, uc.served, uc.probe, uc.born = key, served, probe, born
 		uc.headerLimit = ex.route.Backend.Proxy.Upstream.HeaderLimit()
 		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
@@ -227,7 +228,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		// upstream connection intact: finish made clientGone a no-op.
 		if reusable {
 			uc.release()
-			p.pool.put(uc.key, uc.Conn, uc.served+1, uc.probe)
+			p.pool.put(uc.key, uc.Conn, uc.served+1, uc.born, uc.probe)
 			return
 		}
 		uc.release()
@@ -543,9 +544,10 @@ type upstreamConn struct {
 	// clientGone from touching a connection on its way to the pool.
 	mu       sync.Mutex
 	finished bool
-	key      string  // of its idle connections in the pool
-	served   int     // requests before this one
-	probe    *peeker // its peeker in the pool; nil: none yet
+	key      string    // of its idle connections in the pool
+	served   int       // requests before this one
+	born     time.Time // when it was dialled (upstream-keepalive-time)
+	probe    *peeker   // its peeker in the pool; nil: none yet
 	// headerLimit bounds the bytes read before the response header is
 	// whole (proxy-buffer-size).
 	headerLimit int64

@@ -10,7 +10,7 @@ import (
 // upstream-keepalive-connections, -timeout and -requests.
 func upstreamKeepalive(g annotations.Global) keepaliveLimits {
 	conns, timeout, requests := g.UpstreamKeepalive()
-	return keepaliveLimits{conns: conns, timeout: timeout, requests: requests}
+	return keepaliveLimits{conns: conns, timeout: timeout, requests: requests, lifetime: g.UpstreamKeepaliveLifetime()}
 }
 
 // h2Limits returns the idle connections per address and the idle timeout

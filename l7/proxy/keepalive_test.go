@@ -177,3 +177,31 @@ func TestUpstreamKeepaliveFollowsApply(t *testing.T) {
 		t.Errorf("backend accepted %d connections, want 4", n)
 	}
 }
+
+// TestUpstreamKeepaliveTime: upstream-keepalive-time is nginx's
+// keepalive_time: a connection that has existed that long still serves the
+// request it is taken for, and is then closed instead of being kept.
+func TestUpstreamKeepaliveTime(t *testing.T) {
+	t.Parallel()
+	const lifetime = 200 * time.Millisecond
+	up, opened, closed, _ := keepaliveBackend(t)
+	p, srv := front(t, Options{}, hostsSnap(1, []string{"foo.com"}, []string{addr(up)}, func(s *snapshot.Snapshot) {
+		s.Global.UpstreamKeepaliveTime = lifetime
+	}))
+	c := client(t)
+	dialled := time.Now()
+	mustGet(t, c, srv, "foo.com")
+	waitFor(t, "the young connection parked", func() bool { return p.pool.idleTotal() == 1 })
+	// The behaviour under test is an age: let the connection reach it.
+	waitFor(t, "the connection's lifetime", func() bool { return time.Since(dialled) > lifetime })
+	mustGet(t, c, srv, "foo.com")
+	waitFor(t, "the old connection closed after its request", func() bool { return closed.Load() == 1 })
+	if n, idle := opened.Load(), p.pool.idleTotal(); n != 1 || idle != 0 {
+		t.Errorf("after the second request: %d connections opened, %d idle; want the first reused, then closed", n, idle)
+	}
+	mustGet(t, c, srv, "foo.com")
+	waitFor(t, "a new connection parked", func() bool { return p.pool.idleTotal() == 1 })
+	if n := opened.Load(); n != 2 {
+		t.Errorf("third request: %d connections opened, want 2", n)
+	}
+}

@@ -20,7 +20,10 @@ import (
 // Apply): upstream-keepalive-connections caps the idle connections of all
 // addresses together, as nginx's keepalive cache per worker, parking one
 // more closing the least recently used; upstream-keepalive-timeout closes
-// idle ones; upstream-keepalive-requests closes one that served that many.
+// idle ones; upstream-keepalive-requests closes one that served that many,
+// and upstream-keepalive-time one that has existed that long (nginx's
+// keepalive_time, checked as nginx does when the connection would be
+// kept).
 //
 // The most recently returned connection is reused first, so the oldest
 // idle ones expire when the load drops. A connection the upstream closed
@@ -42,6 +45,7 @@ type keepaliveLimits struct {
 	conns    int           // idle connections in all, 0: no keep-alive
 	timeout  time.Duration // a connection idle for this long is closed
 	requests int           // a connection that served this many is closed
+	lifetime time.Duration // a connection that has existed this long is closed
 }
 
 // idleConns are the idle connections to one address, oldest first.
@@ -53,8 +57,9 @@ type idleConns struct {
 type idleConn struct {
 	c      net.Conn
 	since  time.Time
-	served int     // requests
-	probe  *peeker // c's, made on its first peek; nil before
+	served int       // requests
+	born   time.Time // when it was dialled
+	probe  *peeker   // c's, made on its first peek; nil before
 }
 
 func newConnPool(o TransportOptions) *connPool {
@@ -115,29 +120,29 @@ func (p *connPool) evictOldest() net.Conn {
 
 // get returns an idle connection of key (the upstream's address, and its
 // protocol when not plain HTTP), the requests it served and its peeker (to
-// hand back to put; nil when it has none yet); or a new connection from
-// dial, 0 and nil. With peek, an idle connection is first checked to be
+// hand back to put; nil when it has none yet) and when it was dialled; or
+// a new connection from dial, 0, nil and now. With peek, an idle connection is first checked to be
 // still open (one system call, no allocation after the first); without,
 // the caller retries a request that meets a closed one.
-func (p *connPool) get(ctx context.Context, key string, peek bool, dial func(context.Context) (net.Conn, error)) (net.Conn, int, *peeker, error) {
+func (p *connPool) get(ctx context.Context, key string, peek bool, dial func(context.Context) (net.Conn, error)) (net.Conn, int, *peeker, time.Time, error) {
 	for {
 		ic, ok := p.takeIdle(key)
 		if !ok {
 			break
 		}
 		if !peek {
-			return ic.c, ic.served, ic.probe, nil
+			return ic.c, ic.served, ic.probe, ic.born, nil
 		}
 		if ic.probe == nil {
 			ic.probe = newPeeker(ic.c)
 		}
 		if ic.probe.peerOpen() {
-			return ic.c, ic.served, ic.probe, nil
+			return ic.c, ic.served, ic.probe, ic.born, nil
 		}
 		ic.c.Close()
 	}
 	c, err := dial(ctx)
-	return c, 0, nil, err
+	return c, 0, nil, time.Now(), err
 }
 
 // takeIdle pops the most recently returned connection to addr that has not
@@ -172,15 +177,17 @@ func (p *connPool) takeIdle(addr string) (idleConn, bool) {
 }
 
 // put returns c, whose last response was read to its end and which has
-// served that many requests, to the idle connections of addr. It closes c
-// instead when c has served upstream-keepalive-requests, keep-alive is off
-// or addr already has maxIdle; at the total cap it closes the least
+// served that many requests and was dialled at born, to the idle
+// connections of addr. It closes c instead when c has served
+// upstream-keepalive-requests, has existed for upstream-keepalive-time,
+// keep-alive is off or addr already has maxIdle; at the total cap it closes the least
 // recently used idle connection to make room.
-func (p *connPool) put(addr string, c net.Conn, served int, probe *peeker) {
+func (p *connPool) put(addr string, c net.Conn, served int, born time.Time, probe *peeker) {
 	p.mu.Lock()
 	l := p.limits
 	h := p.hosts[addr]
-	if l.conns == 0 || served >= l.requests || (p.maxIdle > 0 && h != nil && len(h.conns) >= p.maxIdle) {
+	now := time.Now()
+	if l.conns == 0 || served >= l.requests || now.Sub(born) >= l.lifetime || (p.maxIdle > 0 && h != nil && len(h.conns) >= p.maxIdle) {
 		p.mu.Unlock()
 		c.Close()
 		return
@@ -196,7 +203,7 @@ func (p *connPool) put(addr string, c net.Conn, served int, probe *peeker) {
 	} else if len(h.conns) == 0 {
 		h.timer.Reset(l.timeout)
 	}
-	h.conns = append(h.conns, idleConn{c: c, since: time.Now(), served: served, probe: probe})
+	h.conns = append(h.conns, idleConn{c: c, since: now, served: served, born: born, probe: probe})
 	p.total++
 	p.mu.Unlock()
 	if evicted != nil {
