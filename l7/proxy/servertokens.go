@@ -11,10 +11,17 @@ var Version string
 // by default (nginx's server_tokens off with more_clear_headers Server),
 // "weir/VERSION" with server-tokens. The upstream's Server and Date are
 // removed, as nginx's default proxy_hide_header: the server writes its own
-// Date.
+// Date. With server-tokens and allow-backend-server-header, a Server header
+// already in h (the upstream's, nginx's proxy_pass_header Server) stays.
 func (g *globalConfig) serverHeader(h http.Header) {
-	delete(h, "Server")
 	delete(h, "Date")
+	if g.ServerTokens && g.AllowBackendServerHeader && len(h["Server"]) > 0 {
+		if len(h["Server"]) > 1 { // Weir's, set before the upstream's was added
+			h["Server"] = h["Server"][len(h["Server"])-1:]
+		}
+		return
+	}
+	delete(h, "Server")
 	if g.ServerTokens {
 		h["Server"] = []string{serverToken()}
 	}

@@ -1,0 +1,47 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+)
+
+// TestAllowBackendServerHeader: allow-backend-server-header passes the
+// upstream's Server (nginx's proxy_pass_header Server) only with
+// server-tokens, as ingress-nginx, whose more_clear_headers Server removes
+// it otherwise; an upstream without one gets Weir's; Weir's own responses
+// keep Weir's.
+func TestAllowBackendServerHeader(t *testing.T) {
+	t.Parallel()
+	withServer := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/with" {
+			w.Header().Set("Server", "upstream/1.0")
+		}
+		w.Write([]byte("ok"))
+	})
+	p, srv := front(t, Options{}, nil)
+	c := client(t)
+	tests := []struct {
+		name                  string
+		g                     annotations.Global
+		with, without, own404 string
+	}{
+		{"defaults", annotations.Global{}, "", "", ""},
+		{"allow without server-tokens", annotations.Global{AllowBackendServerHeader: true}, "", "", ""},
+		{"server-tokens", annotations.Global{ServerTokens: true}, serverToken(), serverToken(), serverToken()},
+		{"both", annotations.Global{ServerTokens: true, AllowBackendServerHeader: true}, "upstream/1.0", serverToken(), serverToken()},
+	}
+	for i, tc := range tests {
+		applyGlobal(t, p, uint64(i+1), addr(withServer), tc.g)
+		for _, x := range []struct{ host, path, want string }{
+			{"foo.com", "/with", tc.with}, {"foo.com", "/without", tc.without}, {"nope.test", "/", tc.own404},
+		} {
+			res := get(t, c, srv, x.host, x.path)
+			if got := strings.Join(res.header.Values("Server"), ","); res.err != nil || got != x.want {
+				t.Errorf("%s: GET %s%s: Server %q (%v), want %q", tc.name, x.host, x.path, got, res.err, x.want)
+			}
+		}
+	}
+}
