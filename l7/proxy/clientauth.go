@@ -135,14 +135,14 @@ func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Ro
 	}
 	a := p.clientAuths.of(rt, t.ClientAuth)
 	if a.src.Denied != "" || a.err != nil {
-		writeCertPage(w, http.StatusForbidden, "", "")
+		writeCertPage(w, http.StatusForbidden, "", "", "")
 		return true
 	}
 	set := a.src.Settings
 	if r.TLS != nil && r.TLS.ServerName != "" && set.VerifyClient != annotations.VerifyOff && rt.ServerTLS(r.TLS.ServerName) != t {
 		// The SNI selected another server (each Server has its own
 		// ServerTLS) than the Host header, which verifies.
-		writeCertPage(w, http.StatusMisdirectedRequest, "", "")
+		writeCertPage(w, http.StatusMisdirectedRequest, "", "", "")
 		return true
 	}
 	verify, subject, issuer, cert := "", "", "", ""
@@ -168,7 +168,7 @@ func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Ro
 		}
 	}
 	if a.matchCN != nil && !a.matchCN.MatchString(subject) {
-		writeCertPage(w, http.StatusForbidden, "", "client certificate unauthorized")
+		writeCertPage(w, http.StatusForbidden, "", "client certificate unauthorized", p.liveGlobal().contentType)
 		return true
 	}
 	h := r.Header
@@ -255,22 +255,27 @@ func (p *Proxy) certError(w http.ResponseWriter, r *http.Request, page, reason s
 	w.Header().Set("Connection", "close")
 	if page != "" {
 		w.Header().Set("Location", page)
-		writeCertPage(w, http.StatusFound, "", "")
+		writeCertPage(w, http.StatusFound, "", "", "")
 		return
 	}
-	writeCertPage(w, http.StatusBadRequest, reason, "")
+	writeCertPage(w, http.StatusBadRequest, reason, "", "")
 }
 
 // writeCertPage writes nginx's HTML error page of status: with reason, the
 // pages of its 495 and 496 (status 400); with body, that text alone, as
-// nginx's "return 403 text".
-func writeCertPage(w http.ResponseWriter, status int, reason, body string) {
+// nginx's "return 403 text", of type defaultType (default-type; "" means
+// text/html).
+func writeCertPage(w http.ResponseWriter, status int, reason, body, defaultType string) {
 	text := strconv.Itoa(status) + " " + http.StatusText(status)
 	var page string
 	switch {
 	case body != "":
 		page = body
-		w.Header().Set("Content-Type", "text/html") // nginx's default_type in ingress-nginx
+		ct := "text/html" // nginx's default_type in ingress-nginx
+		if defaultType != "" {
+			ct = defaultType // default-type
+		}
+		w.Header().Set("Content-Type", ct)
 	case reason != "":
 		page = "<html>\r\n<head><title>" + strconv.Itoa(status) + " " + reason + "</title></head>\r\n<body>\r\n" +
 			"<center><h1>" + text + "</h1></center>\r\n<center>" + reason + "</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"

@@ -178,7 +178,8 @@ func (e *encoder) Flush() { _ = e.FlushError() }
 func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 // encodeResponse prepares the response header of r, the upstream's copied
-// into rec: it removes the upstream's Server and Date (serverHeader) and,
+// into rec: it removes the upstream's Server and Date (serverHeader), keeps
+// an untyped response untyped (keepUntyped) and,
 // when use-gzip or enable-brotli applies, sets Content-Encoding and puts an
 // encoder in front of the client. It returns the encoder, nil when the body
 // goes as it is; the body's copy ends with its finish.
@@ -192,6 +193,7 @@ func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *htt
 	g := p.liveGlobal()
 	h := rec.Header()
 	g.serverHeader(h)
+	keepUntyped(h)
 	c := &g.compress
 	if !c.gzip && !c.brotli {
 		return nil
@@ -287,5 +289,14 @@ func weakenETag(h http.Header) {
 		h.Set("Etag", "W/"+v)
 	default:
 		h.Del("Etag")
+	}
+}
+
+// keepUntyped keeps the server from giving a proxied response without
+// Content-Type a sniffed one: nginx sends it without (default-type is for
+// nginx's own responses only). A nil value writes no header line.
+func keepUntyped(h http.Header) {
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil
 	}
 }

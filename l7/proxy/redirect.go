@@ -40,7 +40,7 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding,
 	} else {
 		uri = strings.TrimSuffix(uri, "/")
 	}
-	writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), httpsURL(f.host, uri, p.httpsPort, withPort))
+	writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), httpsURL(f.host, uri, p.httpsPort, withPort), "")
 	return true
 }
 
@@ -83,14 +83,14 @@ func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, rt *router.
 				port = v
 			}
 		}
-		writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"))
+		writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"), "")
 		return true
 	case appRoot != "" && matchPath(r.URL.Path) == "/":
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
 		}
-		writeRedirect(w, http.StatusFound, scheme+"://"+r.Host+appRoot)
+		writeRedirect(w, http.StatusFound, scheme+"://"+r.Host+appRoot, "")
 		return true
 	}
 	return false
@@ -131,7 +131,7 @@ func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *
 	if r.TLS != nil && route.Backend.HSTS != "" {
 		w.Header().Set("Strict-Transport-Security", route.Backend.HSTS)
 	}
-	writeRedirect(w, code, target)
+	writeRedirect(w, code, target, p.liveGlobal().contentType)
 	return true
 }
 
@@ -170,8 +170,9 @@ func requestURI(r *http.Request) string {
 // writeRedirect answers code as nginx's return does: for 301, 302, 303,
 // 307 and 308 a Location of target and nginx's page for the status; for
 // another status (300, 304, 305, 306) target is the body, without a
-// Location.
-func writeRedirect(w http.ResponseWriter, code int, target string) {
+// Location, of type defaultType (nginx's default_type, default-type; ""
+// means text/html).
+func writeRedirect(w http.ResponseWriter, code int, target, defaultType string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html")
 	body := target
@@ -181,6 +182,10 @@ func writeRedirect(w http.ResponseWriter, code int, target string) {
 		status := strconv.Itoa(code) + " " + http.StatusText(code)
 		body = "<html>\r\n<head><title>" + status + "</title></head>\r\n<body>\r\n<center><h1>" + status +
 			"</h1></center>\r\n</body>\r\n</html>\r\n"
+	default:
+		if defaultType != "" {
+			h.Set("Content-Type", defaultType)
+		}
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)

@@ -390,3 +390,41 @@ func checkRedirects(t *testing.T, c *http.Client, srv *httptest.Server, cases []
 		}
 	}
 }
+
+// TestDefaultType: default-type is the Content-Type of a redirect
+// annotation's response whose body is its target (nginx's "return 300
+// URL", ngx_http_send_response's default_type); the redirect pages of 301
+// to 308 stay text/html, and a proxied response gets none.
+func TestDefaultType(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil // no type, and none sniffed
+		w.Write([]byte("untyped"))
+	})
+	multi := backendOf("multi", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "http://m.example.com", RedirectCode: 300}))
+	perm := backendOf("perm", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "http://p.example.com", RedirectCode: 301}))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "redirect", Paths: []snapshot.Path{
+		{Path: "/multi", Match: snapshot.MatchPrefix, Backend: multi},
+		{Path: "/perm", Match: snapshot.MatchPrefix, Backend: perm},
+		{Path: "/proxied", Match: snapshot.MatchPrefix, Backend: backendOf("up", []string{addr(up)})},
+	}}}}
+	p, srv := front(t, Options{}, s)
+	c := noFollow(t)
+	check := func(defaultType, wantMulti string) {
+		t.Helper()
+		for _, tc := range []struct{ path, want string }{{"/multi", wantMulti}, {"/perm", "text/html"}, {"/proxied", ""}} {
+			res := get(t, c, srv, "redirect", tc.path)
+			if got := strings.Join(res.header.Values("Content-Type"), ","); res.err != nil || got != tc.want {
+				t.Errorf("default-type %q: GET %s: Content-Type %q (%v), want %q", defaultType, tc.path, got, res.err, tc.want)
+			}
+		}
+	}
+	check("", "text/html")
+	s2 := *s
+	s2.Version = 2
+	s2.Global.DefaultType = "text/plain; charset=utf-8"
+	if err := p.Apply(&s2); err != nil {
+		t.Fatal(err)
+	}
+	check(s2.Global.DefaultType, "text/plain; charset=utf-8")
+}

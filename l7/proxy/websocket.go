@@ -279,6 +279,7 @@ func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http
 	removeHopHeaders(resp.Header)
 	copyHeader(rec.Header(), resp.Header) // after Weir's own (HSTS), as for any response
 	p.liveGlobal().serverHeader(rec.Header())
+	keepUntyped(rec.Header())
 	rec.WriteHeader(resp.StatusCode)
 	body := &deadlineReader{r: resp.Body, c: backend, d: ex.timeouts.read}
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
