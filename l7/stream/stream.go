@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -51,6 +52,9 @@ type Options struct {
 	Registry prometheus.Registerer
 	// Logger receives the stream log. Nil means slog.Default().
 	Logger *slog.Logger
+	// AccessLog receives the log-format-stream line of every session when
+	// it ends (ingress-nginx's stream access_log). Nil means none.
+	AccessLog io.Writer
 }
 
 // settings are the ConfigMap settings of the stream block, compiled once
@@ -65,6 +69,9 @@ type settings struct {
 	// only with enable-real-ip.
 	realIP     bool
 	realIPFrom []netip.Prefix
+	// logFormat is log-format-stream; logOff is disable-access-log.
+	logFormat []annotations.LogSegment
+	logOff    bool
 }
 
 func compileSettings(g annotations.Global) *settings {
@@ -75,6 +82,8 @@ func compileSettings(g annotations.Global) *settings {
 		nextUpstreamTimeout: g.StreamNextUpstreamTimeout(),
 		responses:           g.StreamResponses(),
 		realIP:              g.EnableRealIP,
+		logFormat:           annotations.ParseStreamLogFormat(g.Logs.StreamFormat()),
+		logOff:              g.DisableAccessLog,
 	}
 	for _, c := range g.RealIPFrom() {
 		if p, err := netip.ParsePrefix(c); err == nil {
@@ -157,6 +166,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
+	access  *accessLog // nil: no access log
 
 	mu       sync.Mutex
 	ports    map[key]*port
@@ -174,8 +184,12 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Server{opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registry),
+	srv := &Server{opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registry),
 		ports: map[key]*port{}, conns: map[live]struct{}{}}
+	if opts.AccessLog != nil {
+		srv.access = &accessLog{w: opts.AccessLog}
+	}
+	return srv
 }
 
 // Apply listens on the ports of s.Streams, stops listening on the others,

@@ -90,26 +90,36 @@ func (srv *Server) handleTCP(k key, t *target, client net.Conn) {
 	defer client.Close()
 	done := srv.metrics.opened(k, t)
 	defer done()
-	log := srv.log.With("protocol", k.proto, "port", k.port, "upstream", t.label())
+	name := t.label()
+	log := srv.log.With("protocol", k.proto, "port", k.port, "upstream", name)
+	sess := &session{start: time.Now(), proto: "TCP", local: addrPort(unwrap(client).LocalAddr()), status: statusOK, name: name}
+	defer func() {
+		sess.client = addrPort(client.RemoteAddr()) // the PROXY header's, once read
+		srv.logSession(t, sess)
+	}()
 
 	// A PROXY header is read before anything is dialled (nginx closes a
 	// connection whose header is broken).
 	if _, err := client.Read(nil); err != nil {
+		sess.status = statusBadRequest
 		srv.metrics.err(k, reasonProxyProtocol)
 		log.Debug("stream connection closed: broken PROXY protocol header", "client", client.RemoteAddr().String(), "error", err)
 		return
 	}
 	eps := t.order()
 	if len(eps) == 0 {
+		sess.status = statusBadGateway
 		srv.metrics.err(k, reasonUnavailable)
 		log.Debug("stream connection closed: no endpoints", "why", t.stream.Unavailable)
 		return
 	}
 	up := srv.dial(k, t, eps, log)
 	if up == nil {
+		sess.status = statusBadGateway
 		return
 	}
 	defer up.Close()
+	sess.upstream = up.RemoteAddr().String()
 	if !tc.setUpstream(up) {
 		return
 	}
@@ -118,12 +128,15 @@ func (srv *Server) handleTCP(k key, t *target, client net.Conn) {
 		// header's when trusted, as the realip module sets it) to the
 		// address it connected to on this node.
 		hdr := proxyproto.AppendV1(nil, addrPort(client.RemoteAddr()), addrPort(unwrap(client).LocalAddr()))
-		if _, err := up.Write(hdr); err != nil {
+		n, err := up.Write(hdr)
+		sess.upSent = int64(n)
+		if err != nil {
 			srv.metrics.err(k, reasonAborted)
 			return
 		}
 	}
 	in, out, err := pipe(client, up, t.settings.timeout)
+	sess.received, sess.sent, sess.upSent, sess.upRecv = in, out, sess.upSent+in, out
 	srv.metrics.addBytes(k, "in", in)
 	srv.metrics.addBytes(k, "out", out)
 	switch {

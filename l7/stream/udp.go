@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,10 @@ type udpSession struct {
 	// proxy-stream-responses n, the session ends once got >= n*sent.
 	sent, got int
 	gone      bool
+	// start, in and out are for its access-log line: when it started, the
+	// bytes from the client and those from the endpoint.
+	start   time.Time
+	in, out atomic.Int64
 }
 
 func (s *udpSession) abort() { s.up.Close() }
@@ -76,6 +81,7 @@ func (u *udpPort) forward(client netip.AddrPort, data []byte) {
 		u.srv.metrics.err(k, reasonAborted)
 		return
 	}
+	s.in.Add(int64(len(data)))
 	u.srv.metrics.addBytes(k, "in", int64(len(data)))
 }
 
@@ -86,6 +92,7 @@ func (u *udpPort) start(client netip.AddrPort) (*udpSession, bool) {
 	eps := t.order()
 	if len(eps) == 0 {
 		u.srv.metrics.err(k, reasonUnavailable)
+		u.logFailed(t, client)
 		return nil, false
 	}
 	// A UDP "connect" fails only without a route (or, for an ExternalName
@@ -95,9 +102,10 @@ func (u *udpPort) start(client netip.AddrPort) (*udpSession, bool) {
 	if err != nil || up == nil {
 		u.srv.metrics.err(k, reasonConnect)
 		u.srv.metrics.err(k, reasonNoUpstream)
+		u.logFailed(t, client)
 		return nil, false
 	}
-	s := &udpSession{u: u, client: client, up: up, t: t}
+	s := &udpSession{u: u, client: client, up: up, t: t, start: time.Now()}
 	if !u.srv.track(s) {
 		up.Close()
 		return nil, false
@@ -144,6 +152,7 @@ func (s *udpSession) answer() {
 			u.srv.metrics.err(k, reasonAborted)
 			return
 		}
+		s.out.Add(int64(n))
 		u.srv.metrics.addBytes(k, "out", int64(n))
 		if done {
 			return
@@ -151,7 +160,7 @@ func (s *udpSession) answer() {
 	}
 }
 
-// end removes s from its port and closes its socket.
+// end removes s from its port, closes its socket and logs it.
 func (s *udpSession) end() {
 	u := s.u
 	u.mu.Lock()
@@ -161,4 +170,20 @@ func (s *udpSession) end() {
 	}
 	u.mu.Unlock()
 	s.up.Close()
+	in, out := s.in.Load(), s.out.Load()
+	u.srv.logSession(s.t, &session{start: s.start, proto: "UDP", client: s.client, local: u.local(), status: statusOK,
+		sent: out, received: in, upstream: s.up.RemoteAddr().String(), upSent: in, upRecv: out, name: s.t.label()})
+}
+
+// logFailed logs the session of client that could not start on t (502).
+func (u *udpPort) logFailed(t *target, client netip.AddrPort) {
+	u.srv.logSession(t, &session{start: time.Now(), proto: "UDP", client: client, local: u.local(), status: statusBadGateway, name: t.label()})
+}
+
+// local is the address of the port's socket.
+func (u *udpPort) local() netip.AddrPort {
+	if a, ok := u.pc.LocalAddr().(*net.UDPAddr); ok {
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
 }

@@ -3,13 +3,14 @@ package annotations
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
 // RequestLog is the controller ConfigMap's request ID and access-log
-// selection: generate-request-id, skip-access-log-urls and
-// enable-access-log-for-default-backend. The zero value is ingress-nginx's
-// defaults.
+// selection: generate-request-id, skip-access-log-urls,
+// enable-access-log-for-default-backend and log-format-stream. The zero
+// value is ingress-nginx's defaults.
 type RequestLog struct {
 	// NoRequestID is generate-request-id "false": a request without an
 	// X-Request-ID gets none ($req_id is empty), instead of a new random
@@ -26,6 +27,30 @@ type RequestLog struct {
 	// Ingress serves, or a host-less rule's server with no path matching).
 	// Default false: they are not logged.
 	DefaultBackend bool `json:"defaultBackend,omitempty"`
+	// Stream is log-format-stream: the access-log line of each TCP or UDP
+	// service session, nginx stream variables substituted. "" means the
+	// default, DefaultLogFormatStream.
+	Stream string `json:"stream,omitempty"`
+}
+
+// DefaultLogFormatStream is log-format-stream's default, ingress-nginx's.
+const DefaultLogFormatStream = `[$remote_addr] [$time_local] $protocol $status $bytes_sent $bytes_received $session_time`
+
+// StreamLogVariables are the nginx stream variables log-format-stream may
+// use; another one logs "-".
+var StreamLogVariables = []string{
+	"remote_addr", "remote_port", "server_addr", "server_port", "time_local", "time_iso8601", "msec", "protocol",
+	"status", "bytes_sent", "bytes_received", "session_time", "upstream_addr", "upstream_bytes_sent",
+	"upstream_bytes_received", "proxy_upstream_name",
+}
+
+// StreamFormat returns log-format-stream, DefaultLogFormatStream when
+// unset.
+func (l RequestLog) StreamFormat() string {
+	if l.Stream == "" {
+		return DefaultLogFormatStream
+	}
+	return l.Stream
 }
 
 // requestLogMeta is the metadata table of the RequestLog keys.
@@ -41,6 +66,11 @@ var requestLogMeta = []Meta{
 		Validate: func(v string) error { _, err := parseSkipURLs(v); return err },
 	},
 	{
+		Key: "log-format-stream", Default: DefaultLogFormatStream, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Format of the access-log line Weir writes when a TCP or UDP service session ends (ingress-nginx's `log_format log_stream`), nginx's default escaping. Supported: `$" + strings.Join(StreamLogVariables, "`, `$") + "`; `$status` is 200, 400 (a broken PROXY protocol header) or 502 (no endpoint answered); another variable logs `-` with an `InvalidConfigMapValue` warning. `disable-access-log` turns it off too.",
+		Validate: validateStreamLogFormat,
+	},
+	{
 		Key: "enable-access-log-for-default-backend", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` logs the requests answered by the default server's default backend (`--default-backend-service`, or Weir's 404 without one): those for a host no Ingress rule names, or for a host-less rule's server when no path matches. `\"false\"`: they are not logged, as ingress-nginx's `access_log off` in that location. A catch-all Ingress's `spec.defaultBackend` is logged as its `enable-access-log` says.",
 		Validate: validateBool,
@@ -52,6 +82,14 @@ func parseRequestLog(data map[string]string, g *Global, wrap func(key, value str
 	l := &g.Logs
 	globalKey(data, "generate-request-id", parseConfigBool, wrap, func(b bool) { l.NoRequestID = !b })
 	globalKey(data, "enable-access-log-for-default-backend", parseConfigBool, wrap, func(b bool) { l.DefaultBackend = b })
+	if v, ok := data["log-format-stream"]; ok && strings.TrimSpace(v) != "" {
+		if v != DefaultLogFormatStream {
+			l.Stream = v
+		}
+		if err := validateStreamLogFormat(v); err != nil {
+			wrap("log-format-stream", v, err)
+		}
+	}
 	if v, ok := data["skip-access-log-urls"]; ok {
 		urls, err := parseSkipURLs(v)
 		if err != nil {
@@ -59,6 +97,28 @@ func parseRequestLog(data map[string]string, g *Global, wrap func(key, value str
 		}
 		l.SkipURLs = urls
 	}
+}
+
+// validateStreamLogFormat reports the variables of a log-format-stream
+// that are not StreamLogVariables.
+func validateStreamLogFormat(v string) error {
+	var unknown []string
+	for _, seg := range ParseStreamLogFormat(v) {
+		if seg.Var != "" && !slices.Contains(StreamLogVariables, seg.Var) && !slices.Contains(unknown, seg.Var) {
+			unknown = append(unknown, seg.Var)
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("unknown variables $%s: %w", strings.Join(unknown, ", $"), ErrLoggedAsDash)
+	}
+	return nil
+}
+
+// ParseStreamLogFormat splits a log-format-stream into segments, as
+// ParseLogFormat.
+func ParseStreamLogFormat(format string) []LogSegment {
+	segs, _ := ParseLogFormat(format)
+	return segs
 }
 
 // parseSkipURLs splits skip-access-log-urls as ingress-nginx does

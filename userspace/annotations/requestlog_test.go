@@ -22,7 +22,8 @@ func TestParseLoggingKeys(t *testing.T) {
 		{
 			name: "defaults written out change nothing",
 			data: map[string]string{"generate-request-id": "true", "enable-access-log-for-default-backend": "false",
-				"allow-backend-server-header": "false", "default-type": "text/html", "skip-access-log-urls": ""},
+				"allow-backend-server-header": "false", "default-type": "text/html", "skip-access-log-urls": "",
+				"log-format-stream": DefaultLogFormatStream},
 		},
 		{
 			name: "every key",
@@ -30,9 +31,11 @@ func TestParseLoggingKeys(t *testing.T) {
 				"generate-request-id": "false", "enable-access-log-for-default-backend": "true",
 				"skip-access-log-urls": " /healthz, ,~^/metrics, ~*\\.PNG$ ", "upstream-keepalive-time": "30m",
 				"allow-backend-server-header": "true", "default-type": " application/octet-stream ",
+				"log-format-stream": "$remote_addr $upstream_addr $status",
 			},
 			want: Global{
-				Logs:                     RequestLog{NoRequestID: true, DefaultBackend: true, SkipURLs: []string{"/healthz", "~^/metrics", `~*\.PNG$`}},
+				Logs: RequestLog{NoRequestID: true, DefaultBackend: true, SkipURLs: []string{"/healthz", "~^/metrics", `~*\.PNG$`},
+					Stream: "$remote_addr $upstream_addr $status"},
 				UpstreamKeepaliveTime:    30 * time.Minute,
 				AllowBackendServerHeader: true,
 				DefaultType:              "application/octet-stream",
@@ -43,15 +46,16 @@ func TestParseLoggingKeys(t *testing.T) {
 			data: map[string]string{
 				"generate-request-id": "no", "enable-access-log-for-default-backend": "yes",
 				"skip-access-log-urls": "/ok,~(unclosed", "upstream-keepalive-time": "0",
-				"allow-backend-server-header": "maybe", "default-type": "html",
+				"allow-backend-server-header": "maybe", "default-type": "html", "log-format-stream": "$status $request $nope",
 			},
-			want: Global{Logs: RequestLog{SkipURLs: []string{"/ok"}}},
+			want: Global{Logs: RequestLog{SkipURLs: []string{"/ok"}, Stream: "$status $request $nope"}},
 			wantErrs: []string{
 				`configmap key allow-backend-server-header: value "maybe": must be "true" or "false"`,
 				`configmap key default-type: value "html": must be a media type such as "text/html"`,
 				`configmap key upstream-keepalive-time: value "0": must be a positive time such as 240s, 4m or 30`,
 				`configmap key generate-request-id: value "no": must be "true" or "false"`,
 				`configmap key enable-access-log-for-default-backend: value "yes": must be "true" or "false"`,
+				`configmap key log-format-stream: value "$status $request $nope": unknown variables $request, $nope: logged as "-"`,
 				`configmap key skip-access-log-urls: value "/ok,~(unclosed": entries ["~(unclosed"] are not regular expressions Go can compile; skipped`,
 			},
 		},
@@ -77,11 +81,14 @@ func TestParseLoggingKeys(t *testing.T) {
 func TestLoggingKeysDefaults(t *testing.T) {
 	t.Parallel()
 	var zero Global
+	if zero.Logs.StreamFormat() != DefaultLogFormatStream {
+		t.Errorf("zero Global: StreamFormat %q", zero.Logs.StreamFormat())
+	}
 	if zero.UpstreamKeepaliveLifetime() != time.Hour || zero.ContentType() != "text/html" {
 		t.Errorf("zero Global: UpstreamKeepaliveLifetime %v, ContentType %q, want 1h and text/html", zero.UpstreamKeepaliveLifetime(), zero.ContentType())
 	}
 	for _, key := range []string{"generate-request-id", "skip-access-log-urls", "enable-access-log-for-default-backend",
-		"upstream-keepalive-time", "allow-backend-server-header", "default-type"} {
+		"upstream-keepalive-time", "allow-backend-server-header", "default-type", "log-format-stream"} {
 		if e := ConfigMapEntry(key); e.Status != StatusApplied {
 			t.Errorf("%s: status %q (%s), want applied", key, e.Status, e.Note)
 		}

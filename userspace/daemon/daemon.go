@@ -188,7 +188,7 @@ func New(cfg Config) (*Daemon, error) {
 	// (proxy.ApplyWith).
 	d.live = make(chan struct{})
 	var liveOnce sync.Once
-	d.streams = stream.New(stream.Options{BindAddress: cfg.BindAddress, Registry: d.registry, Logger: cfg.Logger})
+	d.streams = stream.New(stream.Options{BindAddress: cfg.BindAddress, Registry: d.registry, Logger: cfg.Logger, AccessLog: cfg.AccessLog})
 	d.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{publisher(func(s *snapshot.Snapshot) error {
 		err := d.proxy.ApplyWith(s, d.certs.Apply)
 		if d.proxy.Live() {

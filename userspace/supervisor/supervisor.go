@@ -97,8 +97,9 @@ type Config struct {
 	Command []string
 	// Env is added to the workers' environment (GOMAXPROCS=1 always is).
 	Env []string
-	// AccessLog is where workers write their access log lines. Nil means
-	// none.
+	// AccessLog is where workers write their access log lines, and the
+	// supervisor those of the TCP and UDP services (log-format-stream).
+	// Nil means none.
 	AccessLog io.Writer
 	// HTTP1Server is passed to the workers (--http1-server: weir or net).
 	// Empty means the workers' default.
@@ -265,7 +266,7 @@ func New(cfg Config) (*Supervisor, error) {
 	ctrlOpts := cfg.Controller
 	ctrlOpts.Logger = cfg.Logger
 	ctrlOpts.Registry = s.registry
-	s.streams = stream.New(stream.Options{BindAddress: cfg.BindAddress, Registry: s.registry, Logger: cfg.Logger})
+	s.streams = stream.New(stream.Options{BindAddress: cfg.BindAddress, Registry: s.registry, Logger: cfg.Logger, AccessLog: cfg.AccessLog})
 	s.ctrl = controller.New(ctrlOpts, append([]controller.Publisher{s, s.streams}, cfg.Publishers...)...)
 	if cfg.Source == nil {
 		s.source = manifest.NewSource(cfg.Manifests, manifest.Options{Logger: cfg.Logger, MaxFileSize: cfg.ManifestLimit})
