@@ -93,3 +93,26 @@ func TestDefined(t *testing.T) {
 		}
 	}
 }
+
+// TestServed: a host a Server names, exactly, by alias, by wildcard or as
+// a from-to-www-redirect name, is served; one only the any-host server
+// catches (nginx's "_" server) is not, nor is one nothing serves.
+func TestServed(t *testing.T) {
+	t.Parallel()
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "foo.com", Aliases: []string{"alias.com"}, RedirectFrom: "www.foo.com", Paths: []snapshot.Path{prefix("/", "foo")}},
+		{Host: "*.wild.com", Paths: []snapshot.Path{prefix("/", "wild")}},
+		{Host: "", Paths: []snapshot.Path{prefix("/", "any")}},
+	}}
+	r := mustCompile(t, s, nil)
+	for host, want := range map[string]bool{"foo.com": true, "FOO.com:8080": true, "alias.com": true, "www.foo.com": true,
+		"x.wild.com": true, "other.com": false, "": false} {
+		if got := r.Served(host); got != want {
+			t.Errorf("Served(%q) = %v, want %v", host, got, want)
+		}
+	}
+	none := mustCompile(t, &snapshot.Snapshot{Version: 1}, nil)
+	if none.Served("foo.com") {
+		t.Error("an empty Router serves foo.com")
+	}
+}
