@@ -10,12 +10,7 @@ import (
 
 func TestParseGlobal(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		data     map[string]string
-		want     Global
-		wantErrs []string
-	}{
+	tests := []parseGlobalCase{
 		{name: "nil map: every default"},
 		{
 			name: "every key",
@@ -118,6 +113,21 @@ func TestParseGlobal(t *testing.T) {
 			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},
 		},
 	}
+	runParseGlobal(t, tests)
+}
+
+// parseGlobalCase is a ParseGlobal case: the ConfigMap data, the Global
+// and the warnings (their text) it gives.
+type parseGlobalCase struct {
+	name     string
+	data     map[string]string
+	want     Global
+	wantErrs []string
+}
+
+// runParseGlobal runs each case as a parallel subtest.
+func runParseGlobal(t *testing.T, tests []parseGlobalCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

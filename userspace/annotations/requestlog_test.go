@@ -3,8 +3,6 @@ package annotations
 import (
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // TestParseLoggingKeys covers generate-request-id, skip-access-log-urls,
@@ -13,12 +11,7 @@ import (
 // invalid value warned about with its default kept.
 func TestParseLoggingKeys(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		data     map[string]string
-		want     Global
-		wantErrs []string
-	}{
+	runParseGlobal(t, []parseGlobalCase{
 		{
 			name: "defaults written out change nothing",
 			data: map[string]string{"generate-request-id": "true", "enable-access-log-for-default-backend": "false",
@@ -59,23 +52,7 @@ func TestParseLoggingKeys(t *testing.T) {
 				`configmap key skip-access-log-urls: value "/ok,~(unclosed": entries ["~(unclosed"] are not regular expressions Go can compile; skipped`,
 			},
 		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			g, errs := ParseGlobal(tc.data)
-			if diff := cmp.Diff(tc.want, g); diff != "" {
-				t.Errorf("Global (-want +got):\n%s", diff)
-			}
-			var got []string
-			for _, err := range errs {
-				got = append(got, err.Error())
-			}
-			if diff := cmp.Diff(tc.wantErrs, got); diff != "" {
-				t.Errorf("errors (-want +got):\n%s", diff)
-			}
-		})
-	}
+	})
 }
 
 func TestLoggingKeysDefaults(t *testing.T) {
