@@ -195,6 +195,11 @@ func TestStreamsTCPAndUDP(t *testing.T) {
 	})
 	checkTCPEcho(t, tcpPort)
 	checkUDPEcho(t, udpPort)
+	// Each session is one line of ingress-nginx's default log_stream format
+	// in the access log when it ends: "hello" in, "got:hello" out.
+	waitFor(t, 5*time.Second, "the sessions' access-log lines", func() bool {
+		return strings.Contains(w.access.String(), "] TCP 200 9 5 ") && strings.Count(w.access.String(), "] UDP 200 ") == 3
+	})
 	var warned []string
 	for _, wn := range w.d.Live().Warnings {
 		if wn.Reason == snapshot.ReasonInvalidStream {
@@ -213,6 +218,7 @@ func TestStreamsTCPAndUDP(t *testing.T) {
 	if got, err := io.ReadAll(dialStream(t, missing)); err != nil || len(got) != 0 {
 		t.Errorf("port of a missing service: read %q, %v; want the connection closed", got, err)
 	}
+	waitFor(t, 5*time.Second, "the 502 access-log line", func() bool { return strings.Contains(w.access.String(), "] TCP 502 0 0 ") })
 	checkTCPEcho(t, tcpPort)
 }
 
