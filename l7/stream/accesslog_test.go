@@ -2,7 +2,6 @@ package stream
 
 import (
 	"io"
-	"log/slog"
 	"net"
 	"regexp"
 	"strconv"
@@ -10,21 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
-
-// startLogged is start with an access log.
-func startLogged(t testing.TB, logs io.Writer) *Server {
-	t.Helper()
-	srv := New(Options{BindAddress: "127.0.0.1", Registry: prometheus.NewRegistry(), ConnectTimeout: 2 * time.Second,
-		Logger: slog.New(slog.DiscardHandler), AccessLog: logs})
-	t.Cleanup(func() { srv.Shutdown(0) })
-	return srv
-}
 
 // waitLines waits until logs holds n lines and returns them.
 func waitLines(t testing.TB, logs *testutil.SyncBuffer, n int) []string {
@@ -44,7 +32,7 @@ func TestStreamAccessLogDefaultFormat(t *testing.T) {
 	t.Parallel()
 	be, _ := tcpBackend(t, answerAtEOF)
 	var logs testutil.SyncBuffer
-	srv := startLogged(t, &logs)
+	srv, _ := startWith(t, &logs)
 	port, dead := freePort(t, "TCP"), freePort(t, "TCP")
 	apply(t, srv, annotations.Global{}, tcpStream(port, be), tcpStream(dead, "127.0.0.1:1"))
 
@@ -72,7 +60,7 @@ func TestStreamAccessLogDefaultFormat(t *testing.T) {
 func TestStreamAccessLogFormat(t *testing.T) {
 	t.Parallel()
 	var logs testutil.SyncBuffer
-	srv := startLogged(t, &logs)
+	srv, _ := startWith(t, &logs)
 	port := freePort(t, "UDP")
 	up := testutil.UDPEchoServer(t, true)
 	s := tcpStream(port, up)

@@ -68,8 +68,15 @@ func tcpStream(port int, eps ...string) snapshot.Stream {
 // test ends.
 func start(t testing.TB) (*Server, *prometheus.Registry) {
 	t.Helper()
+	return startWith(t, nil)
+}
+
+// startWith is start with access (nil: none) as the access log.
+func startWith(t testing.TB, access io.Writer) (*Server, *prometheus.Registry) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	srv := New(Options{BindAddress: "127.0.0.1", Registry: reg, ConnectTimeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	srv := New(Options{BindAddress: "127.0.0.1", Registry: reg, ConnectTimeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler),
+		AccessLog: access})
 	t.Cleanup(func() { srv.Shutdown(0) })
 	return srv, reg
 }
