@@ -327,6 +327,8 @@ func ConfigMapEntry(key string) Entry {
 		e.Status = StatusApplied
 	case refusedConfigMap(key) != "":
 		e.Status, e.Note = StatusRefused, refusedConfigMap(key)
+	case unappliedTLSKeys[key] != "":
+		e.Status, e.Note = StatusIgnored, unappliedTLSKeys[key]
 	case inertConfigMapKeys[key] != "":
 		e.Status, e.Note, e.Inert = StatusIgnored, inertConfigMapKeys[key], true
 	case slices.Contains(documentedConfigMapKeys, key):
