@@ -52,7 +52,7 @@ type Manager struct {
 	fallback *tls.Certificate
 	tickets  *TicketKeys
 	settings atomic.Pointer[annotations.TLSSettings]
-	hosts    atomic.Pointer[hostTLS] // of the live Snapshot; nil: no host has its own (servertls.go)
+	hosts    atomic.Pointer[hostTLS]     // of the live Snapshot; nil: no host has its own (servertls.go)
 	names    atomic.Pointer[serverNames] // of the live Snapshot, for ssl-reject-handshake; nil: none
 	now      func() time.Time            // the clock of session tickets; nil: time.Now (tests set it)
 }
