@@ -20,7 +20,7 @@ var tlsSessionMeta = []Meta{
 	},
 	{
 		Key: "ssl-session-ticket-key", Default: "", ConfigMap: true, ConfigMapOnly: true,
-		Doc: "Base64 of nginx's `ssl_session_ticket_key` file, 48 or 80 bytes (`openssl rand 80 | openssl enc -A -base64`): with `ssl-session-tickets`, the single ticket key of every worker, never rotated, so that replicas with the same ConfigMap resume each other's sessions. Go's ticket format differs from nginx's: Weir derives its 32-byte key from the file with SHA-256, so tickets nginx issued are not resumed by Weir. Empty: keys rotate every hour.",
+		Doc: "Base64 of nginx's `ssl_session_ticket_key` file, 48 or 80 bytes (as ingress-nginx documents it): with `ssl-session-tickets`, the single ticket key of every worker, never rotated, so that replicas with the same ConfigMap resume each other's sessions. Go's ticket format differs from nginx's: Weir derives its 32-byte key from the file with SHA-256, so tickets nginx issued are not resumed by Weir. Empty: keys rotate every hour.",
 		Validate: func(v string) error {
 			if strings.TrimSpace(v) == "" {
 				return nil
@@ -107,8 +107,8 @@ var unappliedTLSKeys = map[string]string{
 		"with ssl-session-tickets \"false\" (the default) Weir resumes no session, with \"true\" it resumes from tickets for ssl-session-timeout",
 	"ssl-session-cache-size": "Go's crypto/tls server has no session-ID cache to size (see ssl-session-cache); tickets keep the session state in the client",
 	"ssl-dh-param":           "Go's crypto/tls has no DHE cipher suites, so there are no DH parameters to set; Weir's key exchange is ECDHE (ssl-ecdh-curve), as ingress-nginx's default ssl-ciphers prefer",
-	"enable-ocsp": "ingress-nginx fetches OCSP responses from the certificate authority's responder at run time; Weir makes no outbound requests from the edge and staples no OCSP response " +
-		"(clients check revocation themselves, and Let's Encrypt, the usual Ingress CA, ended OCSP in 2025)",
+	"enable-ocsp": "Weir staples no OCSP response: ingress-nginx fetches them from the certificate authority's responder at run time, and Weir makes no outbound request from the edge " +
+		"(clients check revocation themselves; Let's Encrypt, the usual Ingress CA, ended OCSP in 2025)",
 	"proxy-ssl-location-only": "Weir applies the proxy-ssl-* annotations to the routes of the Ingress that sets them, as with \"true\"; " +
 		"with the default \"false\" ingress-nginx also gives the first such Ingress's settings to the server, which Weir does not copy to other Ingresses' routes of the host",
 }
