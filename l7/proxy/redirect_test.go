@@ -35,6 +35,14 @@ func TestHTTPSURL(t *testing.T) {
 	}
 }
 
+// sslRedirectCase is a request of TestSSLRedirect and the status and
+// Location it must get.
+type sslRedirectCase struct {
+	name, method, host, path string
+	wantStatus               int
+	wantLocation             string
+}
+
 // TestSSLRedirect checks the 308 on plain HTTP for routes with SSLRedirect,
 // none for routes without it nor for ACME challenges, and that the method
 // and body are left for the client to resend (308 keeps them).
@@ -60,11 +68,7 @@ func TestSSLRedirect(t *testing.T) {
 	c := client(t)
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-	tests := []struct {
-		name, method, host, path string
-		wantStatus               int
-		wantLocation             string
-	}{
+	tests := []sslRedirectCase{
 		{"redirect", http.MethodGet, "tls.example.com", "/a?b=c", http.StatusPermanentRedirect, "https://tls.example.com:8443/a?b=c"},
 		{"redirect keeps method", http.MethodPost, "tls.example.com", "/form", http.StatusPermanentRedirect, "https://tls.example.com:8443/form"},
 		{"acme challenge not redirected", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/token", http.StatusOK, ""},
@@ -73,11 +77,7 @@ func TestSSLRedirect(t *testing.T) {
 		{"acme path of the / rule redirected", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/other", http.StatusPermanentRedirect, "https://tls.example.com:8443/.well-known/acme-challenge/other"},
 		{"no tls, no redirect", http.MethodGet, "plain.example.com", "/a", http.StatusOK, ""},
 	}
-	run := func(t *testing.T, tests []struct {
-		name, method, host, path string
-		wantStatus               int
-		wantLocation             string
-	}) {
+	run := func(t *testing.T, tests []sslRedirectCase) {
 		t.Helper()
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -107,11 +107,7 @@ func TestSSLRedirect(t *testing.T) {
 	if err := p.Apply(&s2); err != nil {
 		t.Fatal(err)
 	}
-	run(t, []struct {
-		name, method, host, path string
-		wantStatus               int
-		wantLocation             string
-	}{
+	run(t, []sslRedirectCase{
 		{"listed rule path not redirected", http.MethodGet, "tls.example.com", "/public/x", http.StatusOK, ""},
 		{"acme no longer listed", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/token", http.StatusPermanentRedirect, "https://tls.example.com:8443/.well-known/acme-challenge/token"},
 		{"others still redirected", http.MethodGet, "tls.example.com", "/a", http.StatusPermanentRedirect, "https://tls.example.com:8443/a"},

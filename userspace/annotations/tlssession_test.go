@@ -11,6 +11,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// defaultTLSWith returns DefaultTLSSettings changed by f.
+func defaultTLSWith(f func(*TLSSettings)) TLSSettings {
+	s := DefaultTLSSettings()
+	f(&s)
+	return s
+}
+
 func TestParseTLSSession(t *testing.T) {
 	t.Parallel()
 	key48 := strings.Repeat("k", 48)
@@ -18,11 +25,7 @@ func TestParseTLSSession(t *testing.T) {
 	key80 := strings.Repeat("K", 80)
 	sum80 := sha256.Sum256([]byte(key80))
 	b64 := base64.StdEncoding.EncodeToString
-	with := func(f func(*TLSSettings)) TLSSettings {
-		s := DefaultTLSSettings()
-		f(&s)
-		return s
-	}
+	with := defaultTLSWith
 	tests := []struct {
 		name     string
 		data     map[string]string
