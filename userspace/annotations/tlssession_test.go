@@ -18,6 +18,20 @@ func defaultTLSWith(f func(*TLSSettings)) TLSSettings {
 	return s
 }
 
+// nginxE2EKey is the ssl-session-ticket-key of ingress-nginx's
+// test/e2e/settings/ssl_session_tickets.go (80 bytes).
+const nginxE2EKey = "WW9gcPHgfcrw6DNqY5VE2NjM6gtgUhJ4Vn6ZwRGi/7+A9TNFa4Fvfe1cmlPec9bxDoenN70aMBeZBlcrKshnKT4WJxFNLCuTHhfn4loTOEo="
+
+// sumOf returns the SHA-256 of the base64 key b64.
+func sumOf(b64 string) []byte {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil || len(raw) != 80 {
+		panic("bad test key")
+	}
+	sum := sha256.Sum256(raw)
+	return sum[:]
+}
+
 func TestParseTLSSession(t *testing.T) {
 	t.Parallel()
 	key48 := strings.Repeat("k", 48)
@@ -40,6 +54,7 @@ func TestParseTLSSession(t *testing.T) {
 				s.SessionTickets, s.SessionTicketKey, s.SessionTimeout, s.RejectHandshake = true, sum48[:], time.Hour, true
 			}),
 		},
+		{name: "ingress-nginx e2e's key", data: map[string]string{"ssl-session-ticket-key": nginxE2EKey}, want: with(func(s *TLSSettings) { s.SessionTicketKey = sumOf(nginxE2EKey) })},
 		{name: "80-byte key", data: map[string]string{"ssl-session-ticket-key": b64([]byte(key80))}, want: with(func(s *TLSSettings) { s.SessionTicketKey = sum80[:] })},
 		{name: "empty key means rotation", data: map[string]string{"ssl-session-ticket-key": ""}, want: DefaultTLSSettings()},
 		{name: "seconds", data: map[string]string{"ssl-session-timeout": "600"}, want: with(func(s *TLSSettings) { s.SessionTimeout = 10 * time.Minute })},
