@@ -53,7 +53,7 @@ type Manager struct {
 	tickets  *TicketKeys
 	settings atomic.Pointer[annotations.TLSSettings]
 	hosts    atomic.Pointer[hostTLS]     // of the live Snapshot; nil: no host has its own (servertls.go)
-	names    atomic.Pointer[serverNames] // of the live Snapshot, for ssl-reject-handshake; nil: none
+	names    atomic.Pointer[serverNames] // of the live Snapshot with ssl-reject-handshake; nil: none
 	now      func() time.Time            // the clock of session tickets; nil: time.Now (tests set it)
 }
 
@@ -91,7 +91,11 @@ func (m *Manager) Apply(s *snapshot.Snapshot) error {
 	st, errs := NewStore(s, m.fallback, m.store.Load())
 	m.store.Store(st)
 	m.hosts.Store(newHostTLS(s))
-	m.names.Store(newServerNames(s))
+	var names *serverNames // indexed only when used: a 10 000-host Apply pays nothing otherwise
+	if s.Global.TLS.RejectHandshake {
+		names = newServerNames(s)
+	}
+	m.names.Store(names)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("apply certificates of snapshot %d: %w", s.Version, err)
 	}
