@@ -87,15 +87,20 @@ func NewManager(opts Options) (*Manager, error) {
 func (m *Manager) Apply(s *snapshot.Snapshot) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
+	// The server names of ssl-reject-handshake, indexed only when it is on
+	// (a 10 000-host Apply pays nothing otherwise), go live before the
+	// setting turns on and are dropped after it turns off: no handshake of
+	// a known name sees the setting without them.
+	if s.Global.TLS.RejectHandshake {
+		m.names.Store(newServerNames(s))
+	}
 	m.SetTLSSettings(s.Global.TLS)
+	if !s.Global.TLS.RejectHandshake {
+		m.names.Store(nil)
+	}
 	st, errs := NewStore(s, m.fallback, m.store.Load())
 	m.store.Store(st)
 	m.hosts.Store(newHostTLS(s))
-	var names *serverNames // indexed only when used: a 10 000-host Apply pays nothing otherwise
-	if s.Global.TLS.RejectHandshake {
-		names = newServerNames(s)
-	}
-	m.names.Store(names)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("apply certificates of snapshot %d: %w", s.Version, err)
 	}
