@@ -35,6 +35,11 @@ var tlsSessionMeta = []Meta{
 		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
 	},
 	{
+		Key: "ssl-session-cache", Default: "true", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"false\"` makes tickets resume for nginx's default 5m whatever `ssl-session-timeout` says, as ingress-nginx then writes no `ssl_session_timeout`. `\"true\"`: `ssl-session-timeout` applies.",
+		Validate: validateBool,
+	},
+	{
 		Key: "ssl-reject-handshake", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` fails a TLS handshake whose SNI names no host (nor alias, nor `from-to-www-redirect` name) of the Ingresses, or that has no SNI, with the `unrecognized_name` alert, as nginx's default server with `ssl_reject_handshake on`; `\"false\"` serves it the default certificate. Rules without a host do not make a name known.",
 		Validate: validateBool,
@@ -98,13 +103,22 @@ func parseTLSSession(data map[string]string, s *TLSSettings, wrap func(key, valu
 		}
 	}
 	globalKey(data, "ssl-session-timeout", parseNginxTime, wrap, func(d time.Duration) { s.SessionTimeout = d })
+	// ingress-nginx writes ssl_session_timeout only with the session
+	// cache: without it nginx's own default applies.
+	cache := true
+	boolKey("ssl-session-cache", &cache)
+	if !cache {
+		s.SessionTimeout = nginxSessionTimeout
+	}
 }
+
+// nginxSessionTimeout is nginx's default ssl_session_timeout, which
+// ingress-nginx leaves in place with ssl-session-cache "false".
+const nginxSessionTimeout = 5 * time.Minute
 
 // unappliedTLSKeys maps the TLS ConfigMap keys Weir cannot apply to the
 // reason and what Weir does instead.
 var unappliedTLSKeys = map[string]string{
-	"ssl-session-cache": "Go's crypto/tls server has no session-ID cache (it resumes only from tickets), so nginx's shared session cache has no equivalent: " +
-		"with ssl-session-tickets \"false\" (the default) Weir resumes no session, with \"true\" it resumes from tickets for ssl-session-timeout",
 	"ssl-session-cache-size": "Go's crypto/tls server has no session-ID cache to size (see ssl-session-cache); tickets keep the session state in the client",
 	"ssl-dh-param":           "Go's crypto/tls has no DHE cipher suites, so there are no DH parameters to set; Weir's key exchange is ECDHE (ssl-ecdh-curve), as ingress-nginx's default ssl-ciphers prefer",
 	"enable-ocsp": "Weir staples no OCSP response: ingress-nginx fetches them from the certificate authority's responder at run time, and Weir makes no outbound request from the edge " +

@@ -57,6 +57,18 @@ func TestParseTLSSession(t *testing.T) {
 		{name: "ingress-nginx e2e's key", data: map[string]string{"ssl-session-ticket-key": nginxE2EKey}, want: with(func(s *TLSSettings) { s.SessionTicketKey = sumOf(nginxE2EKey) })},
 		{name: "80-byte key", data: map[string]string{"ssl-session-ticket-key": b64([]byte(key80))}, want: with(func(s *TLSSettings) { s.SessionTicketKey = sum80[:] })},
 		{name: "empty key means rotation", data: map[string]string{"ssl-session-ticket-key": ""}, want: DefaultTLSSettings()},
+		{
+			name: "without the session cache, nginx's default timeout",
+			data: map[string]string{"ssl-session-cache": "false", "ssl-session-timeout": "1h"},
+			want: with(func(s *TLSSettings) { s.SessionTimeout = 5 * time.Minute }),
+		},
+		{name: "with the session cache, ssl-session-timeout", data: map[string]string{"ssl-session-cache": "true", "ssl-session-timeout": "1h"}, want: with(func(s *TLSSettings) { s.SessionTimeout = time.Hour })},
+		{
+			name:     "invalid ssl-session-cache keeps the cache",
+			data:     map[string]string{"ssl-session-cache": "shared"},
+			want:     DefaultTLSSettings(),
+			wantErrs: []string{`configmap key ssl-session-cache: value "shared": must be "true" or "false"`},
+		},
 		{name: "seconds", data: map[string]string{"ssl-session-timeout": "600"}, want: with(func(s *TLSSettings) { s.SessionTimeout = 10 * time.Minute })},
 		{
 			name: "invalid values keep the defaults",
@@ -139,6 +151,9 @@ func TestUnappliedTLSKeysHaveReasons(t *testing.T) {
 		if e.Status != StatusIgnored || e.Note == "" || e.Note == whyNotYet || e.Inert {
 			t.Errorf("%s: %+v, want ignored with its reason", key, e)
 		}
+	}
+	if e := ConfigMapEntry("ssl-session-cache"); e.Status != StatusPartial || !strings.Contains(e.Note, "no session-ID cache") {
+		t.Errorf("ssl-session-cache: %+v, want partial with the reason", e)
 	}
 	for _, key := range []string{"ssl-session-tickets", "ssl-session-ticket-key", "ssl-session-timeout", "ssl-reject-handshake", "no-tls-redirect-locations"} {
 		if e := ConfigMapEntry(key); e.Status != StatusApplied {

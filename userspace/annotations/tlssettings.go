@@ -112,7 +112,7 @@ var tlsMeta = append([]Meta{
 
 // tlsSettingsKeys are the ConfigMap keys ParseTLSSettings reads.
 var tlsSettingsKeys = []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve", "ssl-session-tickets",
-	"ssl-session-ticket-key", "ssl-session-timeout", "ssl-reject-handshake"}
+	"ssl-session-ticket-key", "ssl-session-timeout", "ssl-session-cache", "ssl-reject-handshake"}
 
 // ParseTLSSettings reads ssl-protocols, ssl-ciphers, ssl-ecdh-curve and
 // the session keys (tlssession.go) from the data of the controller
