@@ -52,7 +52,9 @@ type Manager struct {
 	fallback *tls.Certificate
 	tickets  *TicketKeys
 	settings atomic.Pointer[annotations.TLSSettings]
-	hosts    atomic.Pointer[hostTLS] // of the live Snapshot; nil: no host has its own (servertls.go)
+	hosts    atomic.Pointer[hostTLS]     // of the live Snapshot; nil: no host has its own (servertls.go)
+	names    atomic.Pointer[serverNames] // of the live Snapshot with ssl-reject-handshake; nil: none
+	now      func() time.Time            // the clock of session tickets; nil: time.Now (tests set it)
 }
 
 // NewManager returns a Manager serving only the fallback certificate until
@@ -85,7 +87,17 @@ func NewManager(opts Options) (*Manager, error) {
 func (m *Manager) Apply(s *snapshot.Snapshot) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
+	// The server names of ssl-reject-handshake, indexed only when it is on
+	// (a 10 000-host Apply pays nothing otherwise), go live before the
+	// setting turns on and are dropped after it turns off: no handshake of
+	// a known name sees the setting without them.
+	if s.Global.TLS.RejectHandshake {
+		m.names.Store(newServerNames(s))
+	}
 	m.SetTLSSettings(s.Global.TLS)
+	if !s.Global.TLS.RejectHandshake {
+		m.names.Store(nil)
+	}
 	st, errs := NewStore(s, m.fallback, m.store.Load())
 	m.store.Store(st)
 	m.hosts.Store(newHostTLS(s))
@@ -111,12 +123,14 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	return m.store.Load().Select(hello.ServerName), nil
 }
 
-// SetTLSSettings makes s the protocol versions, cipher suites and curves of
-// every handshake from the next one on, through every tls.Config TLSConfig
-// returned; established connections keep what they negotiated. It is safe
-// to call while serving. A zero MinVersion, MaxVersion or CipherSuites
-// takes its value from annotations.DefaultTLSSettings, so the zero
-// TLSSettings means the defaults.
+// SetTLSSettings makes s the protocol versions, cipher suites, curves and
+// session settings of every handshake from the next one on, through every
+// tls.Config TLSConfig returned; established connections keep what they
+// negotiated. It is safe to call while serving. A zero MinVersion,
+// MaxVersion or CipherSuites takes its value from
+// annotations.DefaultTLSSettings, so the zero TLSSettings means the
+// defaults. A SessionTicketKey replaces the keys of Tickets until a call
+// without one (see TicketKeys.SetFixed).
 func (m *Manager) SetTLSSettings(s annotations.TLSSettings) {
 	def := annotations.DefaultTLSSettings()
 	s.MinVersion = cmp.Or(s.MinVersion, def.MinVersion)
@@ -126,6 +140,8 @@ func (m *Manager) SetTLSSettings(s annotations.TLSSettings) {
 	}
 	s.CipherSuites = slices.Clone(s.CipherSuites)
 	s.CurvePreferences = slices.Clone(s.CurvePreferences)
+	s.SessionTicketKey = slices.Clone(s.SessionTicketKey)
+	m.tickets.SetFixed(s.SessionTicketKey)
 	m.settings.Store(&s)
 }
 
@@ -134,13 +150,16 @@ func (m *Manager) TLSSettings() annotations.TLSSettings {
 	s := *m.settings.Load()
 	s.CipherSuites = slices.Clone(s.CipherSuites)
 	s.CurvePreferences = slices.Clone(s.CurvePreferences)
+	s.SessionTicketKey = slices.Clone(s.SessionTicketKey)
 	return s
 }
 
 // TLSConfig returns a new server configuration: the versions, TLS 1.2
 // cipher suites and curves of TLSSettings at each handshake, ALPN "h2" then
 // "http/1.1", certificates from the live Store per handshake, session
-// tickets from Tickets. Each call returns a distinct *tls.Config; its
+// tickets from Tickets when TLSSettings.SessionTickets (resumed within its
+// Timeout), and with RejectHandshake the unrecognized_name alert for an SNI
+// that names no Server of the live Snapshot. Each call returns a distinct *tls.Config; its
 // GetConfigForClient serves each handshake with the NextProtos and
 // GetCertificate of the returned config under the current settings, so
 // changing any other field of it has no effect. A handshake whose SNI
@@ -160,8 +179,16 @@ func (m *Manager) TLSConfig() *tls.Config {
 	}
 	var last atomic.Pointer[built]
 	var hostVariants atomic.Pointer[variants]
+	build := func(s *annotations.TLSSettings) *tls.Config {
+		c := configOf(s, cfg.NextProtos, cfg.GetCertificate)
+		withSessions(c, s, cfg, m.now)
+		return c
+	}
 	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		s := m.settings.Load()
+		if s.RejectHandshake && !m.names.Load().known(hello.ServerName) {
+			return rejectConfig, nil
+		}
 		hosts := m.hosts.Load()
 		if t := hosts.lookup(hello.ServerName); t != nil {
 			v := hostVariants.Load()
@@ -169,12 +196,12 @@ func (m *Manager) TLSConfig() *tls.Config {
 				v = &variants{hosts: hosts, settings: s, byTLS: map[*snapshot.ServerTLS]*tls.Config{}}
 				hostVariants.Store(v)
 			}
-			return v.get(t, func() *tls.Config { return configOf(s, cfg.NextProtos, cfg.GetCertificate) }), nil
+			return v.get(t, func() *tls.Config { return build(s) }), nil
 		}
 		if b := last.Load(); b != nil && b.settings == s {
 			return b.cfg, nil
 		}
-		b := &built{settings: s, cfg: configOf(s, cfg.NextProtos, cfg.GetCertificate)}
+		b := &built{settings: s, cfg: build(s)}
 		last.Store(b)
 		return b.cfg, nil
 	}

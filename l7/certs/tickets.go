@@ -25,6 +25,7 @@ type TicketKeys struct {
 	mu       sync.Mutex
 	current  TicketKey
 	previous *TicketKey // nil before the first rotation
+	fixed    *TicketKey // ssl-session-ticket-key: the only key while set
 	configs  []*tls.Config
 }
 
@@ -105,7 +106,29 @@ func (k *TicketKeys) RotateEvery(ctx context.Context, period time.Duration) {
 	}
 }
 
+// SetFixed makes key (32 bytes: ssl-session-ticket-key) the only key of
+// every attached configuration: it seals and opens every ticket, whatever
+// Rotate and Set do meanwhile. A key of another length (nil) goes back to
+// the rotating keys.
+func (k *TicketKeys) SetFixed(key []byte) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var fixed *TicketKey
+	if len(key) == len(TicketKey{}) {
+		fixed = new(TicketKey)
+		copy(fixed[:], key)
+	}
+	if fixed == nil && k.fixed == nil || fixed != nil && k.fixed != nil && *fixed == *k.fixed {
+		return
+	}
+	k.fixed = fixed
+	k.applyLocked()
+}
+
 func (k *TicketKeys) keysLocked() []TicketKey {
+	if k.fixed != nil {
+		return []TicketKey{*k.fixed}
+	}
 	if k.previous == nil {
 		return []TicketKey{k.current}
 	}

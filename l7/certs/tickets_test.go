@@ -70,6 +70,7 @@ func TestTicketKeysRotation(t *testing.T) {
 	ca := certstest.NewCA(t)
 	c := cert(t, ca, "a", []string{"a.example.com"}, "a.example.com")
 	snap := &snapshot.Snapshot{Version: 1, Certificates: []snapshot.Certificate{c}}
+	snap.Global.TLS.SessionTickets = true // ssl-session-tickets; off by default
 	for _, version := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
 		t.Run(tls.VersionName(version), func(t *testing.T) {
 			t.Parallel()

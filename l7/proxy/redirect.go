@@ -9,13 +9,11 @@ import (
 	"github.com/weir-lb/weir/l7/router"
 )
 
-// acmeChallengePath is never redirected to HTTPS, as ingress-nginx's
-// no-tls-redirect-locations default: an ACME HTTP-01 challenge must be
-// answered over plain HTTP.
-const acmeChallengePath = "/.well-known/acme-challenge"
-
 // tlsPolicy applies the route's TLS settings before proxying. A request of
-// a route with SSLRedirect whose scheme ($pass_access_scheme: the
+// a route with SSLRedirect whose rule path is not in
+// no-tls-redirect-locations (by prefix, as ingress-nginx's
+// isLocationInLocationList: "/.well-known/acme-challenge" by default, so
+// that cert-manager's HTTP-01 solver routes answer over plain HTTP) and whose scheme ($pass_access_scheme: the
 // connection's, or X-Forwarded-Proto with use-forwarded-headers) is "http"
 // gets a 308 (http-redirect-code) to the same host ($best_http_host) and path+query over HTTPS,
 // without a trailing slash unless preserve-trailing-slash (as
@@ -28,7 +26,7 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding,
 	if r.TLS != nil && be.HSTS != "" {
 		w.Header().Set("Strict-Transport-Security", be.HSTS)
 	}
-	if f.scheme != "http" || !be.SSLRedirect || strings.HasPrefix(matchPath(r.URL.Path), acmeChallengePath) {
+	if f.scheme != "http" || !be.SSLRedirect || p.liveGlobal().NoTLSRedirect(route.Path) {
 		return false
 	}
 	uri, withPort := r.URL.RequestURI(), false

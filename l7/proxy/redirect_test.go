@@ -35,6 +35,14 @@ func TestHTTPSURL(t *testing.T) {
 	}
 }
 
+// sslRedirectCase is a request of TestSSLRedirect and the status and
+// Location it must get.
+type sslRedirectCase struct {
+	name, method, host, path string
+	wantStatus               int
+	wantLocation             string
+}
+
 // TestSSLRedirect checks the 308 on plain HTTP for routes with SSLRedirect,
 // none for routes without it nor for ACME challenges, and that the method
 // and body are left for the client to resend (308 keeps them).
@@ -48,38 +56,62 @@ func TestSSLRedirect(t *testing.T) {
 	redirected.HSTS = "max-age=31536000; includeSubDomains"
 	plain := backendOf("plain", []string{addr(up)})
 	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
-		{Host: "tls.example.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: redirected}}},
+		{Host: "tls.example.com", Paths: []snapshot.Path{
+			// cert-manager's HTTP-01 solver Ingress: the challenge's own path.
+			{Path: "/.well-known/acme-challenge/token", Match: snapshot.MatchExact, Backend: redirected},
+			{Path: "/public", Match: snapshot.MatchPrefix, Backend: redirected},
+			{Path: "/", Match: snapshot.MatchPrefix, Backend: redirected},
+		}},
 		{Host: "plain.example.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: plain}}},
 	}}
-	_, srv := front(t, Options{HTTPSPort: 8443}, s)
+	p, srv := front(t, Options{HTTPSPort: 8443}, s)
 	c := client(t)
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-	tests := []struct {
-		name, method, host, path string
-		wantStatus               int
-		wantLocation             string
-	}{
+	tests := []sslRedirectCase{
 		{"redirect", http.MethodGet, "tls.example.com", "/a?b=c", http.StatusPermanentRedirect, "https://tls.example.com:8443/a?b=c"},
 		{"redirect keeps method", http.MethodPost, "tls.example.com", "/form", http.StatusPermanentRedirect, "https://tls.example.com:8443/form"},
 		{"acme challenge not redirected", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/token", http.StatusOK, ""},
+		// no-tls-redirect-locations matches the rule's path, as ingress-nginx's
+		// isLocationInLocationList: the "/" rule redirects whatever the request.
+		{"acme path of the / rule redirected", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/other", http.StatusPermanentRedirect, "https://tls.example.com:8443/.well-known/acme-challenge/other"},
 		{"no tls, no redirect", http.MethodGet, "plain.example.com", "/a", http.StatusOK, ""},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			res := do(t, c, srv, tc.method, tc.host, tc.path, nil)
-			if res.err != nil {
-				t.Fatal(res.err)
-			}
-			if res.status != tc.wantStatus || res.header.Get("Location") != tc.wantLocation {
-				t.Errorf("%s %s%s: %d Location %q, want %d %q", tc.method, tc.host, tc.path,
-					res.status, res.header.Get("Location"), tc.wantStatus, tc.wantLocation)
-			}
-			if got := res.header.Get("Strict-Transport-Security"); got != "" {
-				t.Errorf("plain HTTP response carries HSTS %q", got)
-			}
-		})
+	run := func(t *testing.T, tests []sslRedirectCase) {
+		t.Helper()
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				res := do(t, c, srv, tc.method, tc.host, tc.path, nil)
+				if res.err != nil {
+					t.Fatal(res.err)
+				}
+				if res.status != tc.wantStatus || res.header.Get("Location") != tc.wantLocation {
+					t.Errorf("%s %s%s: %d Location %q, want %d %q", tc.method, tc.host, tc.path,
+						res.status, res.header.Get("Location"), tc.wantStatus, tc.wantLocation)
+				}
+				if got := res.header.Get("Strict-Transport-Security"); got != "" {
+					t.Errorf("plain HTTP response carries HSTS %q", got)
+				}
+			})
+		}
 	}
+	run(t, tests)
+
+	// no-tls-redirect-locations replaces the default list.
+	g, errs := annotations.ParseGlobal(map[string]string{"no-tls-redirect-locations": "/public,/other"})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s2 := *s
+	s2.Version, s2.Global = 2, g
+	if err := p.Apply(&s2); err != nil {
+		t.Fatal(err)
+	}
+	run(t, []sslRedirectCase{
+		{"listed rule path not redirected", http.MethodGet, "tls.example.com", "/public/x", http.StatusOK, ""},
+		{"acme no longer listed", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/token", http.StatusPermanentRedirect, "https://tls.example.com:8443/.well-known/acme-challenge/token"},
+		{"others still redirected", http.MethodGet, "tls.example.com", "/a", http.StatusPermanentRedirect, "https://tls.example.com:8443/a"},
+	})
 }
 
 // TestHSTSOnHTTPS checks that HTTPS responses of a route with HSTS carry the

@@ -116,8 +116,10 @@ func TestAuthTLS(t *testing.T) {
 			authIngress("missing", "missing.auth.test", "web", "auth-tls-secret", "default/later") +
 			authIngress("badname", "badname.auth.test", "web", "auth-tls-secret", "client-ca") +
 			authIngress("plain", "plain.auth.test", "web"),
+		// for "resumed session keeps its certificate"; off by default, as ingress-nginx
+		"cm.yaml": configMap("ssl-session-tickets", "true"),
 	}
-	w := startWeir(t, files)
+	w := startWeirWith(t, files, configMapOptions())
 
 	const noCert = "<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>No required SSL certificate was sent</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 	const certErr = "<html>\r\n<head><title>400 The SSL certificate error</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>The SSL certificate error</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"

@@ -128,7 +128,13 @@ type Global struct {
 	// served without authentication (see NoAuth). Nil means the default,
 	// ["/.well-known/acme-challenge"]; empty and not nil means none.
 	NoAuthLocations []string `json:"noAuthLocations,omitzero"`
-	// TLS is ssl-protocols, ssl-ciphers and ssl-ecdh-curve (ParseTLSSettings).
+	// NoTLSRedirectLocations is no-tls-redirect-locations: the rule paths,
+	// by prefix, never redirected to HTTPS (see NoTLSRedirect). Nil means
+	// the default, ["/.well-known/acme-challenge"]; empty and not nil means
+	// none.
+	NoTLSRedirectLocations []string `json:"noTLSRedirectLocations,omitzero"`
+	// TLS is ssl-protocols, ssl-ciphers, ssl-ecdh-curve and the
+	// ssl-session-* keys and ssl-reject-handshake (ParseTLSSettings).
 	// The zero value means Weir's defaults (DefaultTLSSettings).
 	TLS TLSSettings `json:"tls,omitzero"`
 	// Block is block-cidrs, block-user-agents and block-referers. The zero
@@ -627,12 +633,13 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	}
 	globalKey(data, "http-redirect-code", parseHTTPRedirectCode, wrap, func(n int) { g.HTTPRedirect = n })
 	globalKey(data, "no-auth-locations", parseLocationList, wrap, func(l []string) { g.NoAuthLocations = l })
+	globalKey(data, "no-tls-redirect-locations", parseLocationList, wrap, func(l []string) { g.NoTLSRedirectLocations = l })
 	parseBlock(data, &g.Block, wrap)
 	parseStream(data, &g.Stream, wrap)
 	parseCompress(data, &g.Compress, wrap)
 	parseLogFormat(data, &g.LogFormat, wrap)
 	parseRequestLog(data, &g, wrap)
-	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
+	for _, key := range tlsSettingsKeys {
 		if _, ok := data[key]; ok {
 			var tlsErrs []error
 			g.TLS, tlsErrs = ParseTLSSettings(data)

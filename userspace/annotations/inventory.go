@@ -304,6 +304,7 @@ var inertConfigMapKeys = map[string]string{
 // difference to it.
 var partialConfigMapKeys = map[string]string{
 	"max-worker-connections": "counts client connections only, not upstream ones",
+	"ssl-session-cache":      "Go's crypto/tls server has no session-ID cache (it resumes only from tickets): with ssl-session-tickets \"false\" (the default) no session resumes, where nginx resumes from its cache",
 }
 
 // ConfigMapInventory returns every controller ConfigMap key ingress-nginx
@@ -327,6 +328,8 @@ func ConfigMapEntry(key string) Entry {
 		e.Status = StatusApplied
 	case refusedConfigMap(key) != "":
 		e.Status, e.Note = StatusRefused, refusedConfigMap(key)
+	case unappliedTLSKeys[key] != "":
+		e.Status, e.Note = StatusIgnored, unappliedTLSKeys[key]
 	case inertConfigMapKeys[key] != "":
 		e.Status, e.Note, e.Inert = StatusIgnored, inertConfigMapKeys[key], true
 	case slices.Contains(documentedConfigMapKeys, key):

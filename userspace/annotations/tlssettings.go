@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // TLSSettings are the protocol versions, TLS 1.2 cipher suites and key
@@ -30,6 +31,28 @@ type TLSSettings struct {
 	// SecP256r1MLKEM768, SecP384r1MLKEM1024, X25519, P-256, P-384, P-521 as of
 	// Go 1.26.
 	CurvePreferences []tls.CurveID `json:"curvePreferences,omitempty"`
+	// SessionTickets is ssl-session-tickets: handshakes issue session
+	// tickets (TLS 1.2 tickets, TLS 1.3 PSK identities) and resume the
+	// sessions of valid ones. Default false, as ingress-nginx: no ticket is
+	// issued and no session is resumed (Go has no session-ID cache; see
+	// ssl-session-cache).
+	SessionTickets bool `json:"sessionTickets,omitempty"`
+	// SessionTicketKey is ssl-session-ticket-key: the 32-byte ticket key
+	// Weir derives (SHA-256) from the key file's 48 or 80 bytes, used
+	// alone and never rotated, so every worker and every replica with the
+	// same ConfigMap resumes the others' sessions. Nil (the default) means
+	// the rotating keys of certs.TicketKeys.
+	SessionTicketKey []byte `json:"sessionTicketKey,omitempty"`
+	// SessionTimeout is ssl-session-timeout: a ticket older than it is not
+	// resumed (a full handshake follows). 0 means the default, 10m; Go
+	// never resumes a ticket older than 7 days whatever it is.
+	SessionTimeout time.Duration `json:"sessionTimeout,omitempty"`
+	// RejectHandshake is ssl-reject-handshake: a handshake whose SNI names
+	// no host of the Ingresses (or that has no SNI) fails with the
+	// unrecognized_name alert, as nginx's default server with
+	// ssl_reject_handshake on. Default false: it gets the default
+	// certificate.
+	RejectHandshake bool `json:"rejectHandshake,omitempty"`
 }
 
 // Defaults of the TLS settings, as written in the ConfigMap.
@@ -37,7 +60,17 @@ const (
 	DefaultSSLProtocols = "TLSv1.2 TLSv1.3"
 	DefaultSSLCiphers   = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 	DefaultSSLECDHCurve = "auto"
+	// DefaultSSLSessionTimeout is ssl-session-timeout's default.
+	DefaultSSLSessionTimeout = 10 * time.Minute
 )
+
+// Timeout returns SessionTimeout, DefaultSSLSessionTimeout when 0.
+func (s TLSSettings) Timeout() time.Duration {
+	if s.SessionTimeout == 0 {
+		return DefaultSSLSessionTimeout
+	}
+	return s.SessionTimeout
+}
 
 // DefaultTLSSettings returns the defaults documented on TLSSettings.
 func DefaultTLSSettings() TLSSettings {
@@ -59,7 +92,7 @@ var ErrNothingUsable = errors.New("nothing usable remains; the default is kept")
 
 // tlsMeta is the metadata table of the TLS settings; they exist only as
 // controller ConfigMap keys.
-var tlsMeta = []Meta{
+var tlsMeta = append([]Meta{
 	{
 		Key: "ssl-protocols", Default: DefaultSSLProtocols, ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Space-separated TLS versions (`TLSv1`, `TLSv1.1`, `TLSv1.2`, `TLSv1.3`); Weir serves every version from the lowest to the highest listed.",
@@ -75,16 +108,24 @@ var tlsMeta = []Meta{
 		Doc:      "Key exchange groups separated by `:` (`X25519`, `prime256v1`, `secp384r1`, `secp521r1`, `X25519MLKEM768`, ...), or `auto` for Go's defaults.",
 		Validate: func(v string) error { _, err := parseCurves(v, nil); return err },
 	},
-}
+}, tlsSessionMeta...)
 
-// ParseTLSSettings reads ssl-protocols, ssl-ciphers and ssl-ecdh-curve from
-// the data of the controller ConfigMap over DefaultTLSSettings. A nil map
-// yields the defaults. Every name left out is returned as an *Error with
-// ConfigMap set; a key of which nothing usable remains keeps its default and
-// its *Error wraps ErrNothingUsable.
+// tlsSettingsKeys are the ConfigMap keys ParseTLSSettings reads.
+var tlsSettingsKeys = []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve", "ssl-session-tickets",
+	"ssl-session-ticket-key", "ssl-session-timeout", "ssl-session-cache", "ssl-reject-handshake"}
+
+// ParseTLSSettings reads ssl-protocols, ssl-ciphers, ssl-ecdh-curve and
+// the session keys (tlssession.go) from the data of the controller
+// ConfigMap over DefaultTLSSettings. A nil map yields the defaults. Every
+// name left out is returned as an *Error with ConfigMap set; a key of which
+// nothing usable remains keeps its default and its *Error wraps
+// ErrNothingUsable.
 func ParseTLSSettings(data map[string]string) (TLSSettings, []error) {
 	s := DefaultTLSSettings()
 	var errs []error
+	parseTLSSession(data, &s, func(key, value string, err error) {
+		errs = append(errs, &Error{Annotation: key, Value: value, ConfigMap: true, Err: err})
+	})
 	for _, key := range []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve"} {
 		v, ok := data[key]
 		if !ok {

@@ -11,11 +11,7 @@ import (
 func TestParseTLSSettings(t *testing.T) {
 	t.Parallel()
 	def := DefaultTLSSettings()
-	with := func(f func(*TLSSettings)) TLSSettings {
-		s := DefaultTLSSettings()
-		f(&s)
-		return s
-	}
+	with := defaultTLSWith
 	tests := []struct {
 		name     string
 		data     map[string]string

@@ -1,0 +1,125 @@
+package certs
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// withSessions applies the session settings of s to c, a configuration
+// GetConfigForClient returns: no tickets unless ssl-session-tickets, and
+// tickets sealed with the keys of keys (the tls.Config TicketKeys is
+// attached to) that are resumed only within ssl-session-timeout. now is the
+// clock of the tickets (nil: time.Now).
+func withSessions(c *tls.Config, s *annotations.TLSSettings, keys *tls.Config, now func() time.Time) {
+	c.Time = now
+	if !s.SessionTickets {
+		c.SessionTicketsDisabled = true
+		return
+	}
+	timeout := s.Timeout()
+	// c has no keys of its own: crypto/tls would seal tickets with keys
+	// generated for c, which neither rotate with TicketKeys nor are shared
+	// by the other workers.
+	c.WrapSession = keys.EncryptTicket
+	c.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		ss, err := keys.DecryptTicket(identity, cs)
+		if ss == nil || err != nil {
+			return nil, err // not one of ours, or sealed with a key now gone: a full handshake
+		}
+		created, ok := sessionCreated(ss)
+		if t := clock(now); !ok || t.Sub(created) > timeout || created.Sub(t) > time.Minute {
+			return nil, nil // expired (ssl-session-timeout): a full handshake
+		}
+		return ss, nil
+	}
+}
+
+func clock(now func() time.Time) time.Time {
+	if now == nil {
+		return time.Now()
+	}
+	return now()
+}
+
+// sessionCreated returns when the session of ss was established, read from
+// its serialisation (crypto/tls's SessionState.Bytes: uint16 version, uint8
+// type, uint16 cipher_suite, uint64 created_at in Unix seconds, ...); the
+// field is not exported otherwise.
+func sessionCreated(ss *tls.SessionState) (time.Time, bool) {
+	b, err := ss.Bytes()
+	if err != nil || len(b) < 13 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(b[5:13])), 0), true
+}
+
+// rejectConfig serves the handshakes ssl-reject-handshake refuses: it has no
+// certificate, so crypto/tls ends them with the unrecognized_name alert, as
+// nginx's ssl_reject_handshake does.
+var rejectConfig = &tls.Config{}
+
+// serverNames are the names of one Snapshot's Servers with nginx's
+// server_name matching, for ssl-reject-handshake: exact names and the
+// suffixes of wildcards ("*.example.com" matches every name ending in
+// ".example.com", as nginx's). It is immutable.
+type serverNames struct {
+	exact    map[string]bool
+	wildcard map[string]bool // by the suffix after "*."
+}
+
+// newServerNames indexes the hosts, aliases and from-to-www-redirect names
+// of the Servers of s; a Server without a host (nginx's default server)
+// names nothing.
+func newServerNames(s *snapshot.Snapshot) *serverNames {
+	n := &serverNames{exact: map[string]bool{}, wildcard: map[string]bool{}}
+	add := func(host string) {
+		host = strings.ToLower(host)
+		switch {
+		case host == "":
+		case strings.HasPrefix(host, "*."):
+			n.wildcard[host[2:]] = true
+		default:
+			n.exact[host] = true
+		}
+	}
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		add(srv.Host)
+		add(srv.RedirectFrom)
+		for _, a := range srv.Aliases {
+			add(a)
+		}
+	}
+	return n
+}
+
+// known reports whether a handshake with SNI serverName selects a server
+// of its own rather than nginx's default server; nil knows no name.
+func (n *serverNames) known(serverName string) bool {
+	if n == nil {
+		return false
+	}
+	name := strings.TrimSuffix(strings.ToLower(serverName), ".")
+	if name == "" {
+		return false
+	}
+	if n.exact[name] {
+		return true
+	}
+	for i := strings.IndexByte(name, '.'); i > 0; {
+		if n.wildcard[name[i+1:]] {
+			return true
+		}
+		next := strings.IndexByte(name[i+1:], '.')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
+}
