@@ -184,11 +184,7 @@ func (m *Manager) TLSConfig() *tls.Config {
 		withSessions(c, s, cfg, m.now)
 		return c
 	}
-	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-		s := m.settings.Load()
-		if s.RejectHandshake && !m.names.Load().known(hello.ServerName) {
-			return rejectConfig, nil
-		}
+	pick := func(s *annotations.TLSSettings, hello *tls.ClientHelloInfo) *tls.Config {
 		hosts := m.hosts.Load()
 		if t := hosts.lookup(hello.ServerName); t != nil {
 			v := hostVariants.Load()
@@ -196,14 +192,43 @@ func (m *Manager) TLSConfig() *tls.Config {
 				v = &variants{hosts: hosts, settings: s, byTLS: map[*snapshot.ServerTLS]*tls.Config{}}
 				hostVariants.Store(v)
 			}
-			return v.get(t, func() *tls.Config { return build(s) }), nil
+			return v.get(t, func() *tls.Config { return build(s) })
 		}
 		if b := last.Load(); b != nil && b.settings == s {
-			return b.cfg, nil
+			return b.cfg
 		}
 		b := &built{settings: s, cfg: build(s)}
 		last.Store(b)
-		return b.cfg, nil
+		return b.cfg
+	}
+	// The ticketless twins of the configurations of one settings, for the
+	// TLS 1.2 handshakes of the default session settings (noTLS12Tickets).
+	type ticketless struct {
+		settings *annotations.TLSSettings
+		twins    sync.Map // *tls.Config -> *tls.Config
+	}
+	var twins atomic.Pointer[ticketless]
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		s := m.settings.Load()
+		if s.RejectHandshake && !m.names.Load().known(hello.ServerName) {
+			return rejectConfig, nil
+		}
+		c := pick(s, hello)
+		if !noTLS12Tickets(s, c, hello) {
+			return c, nil
+		}
+		tw := twins.Load()
+		if tw == nil || tw.settings != s {
+			tw = &ticketless{settings: s}
+			twins.Store(tw)
+		}
+		if t, ok := tw.twins.Load(c); ok {
+			return t.(*tls.Config), nil
+		}
+		t := c.Clone()
+		t.SessionTicketsDisabled = true
+		actual, _ := tw.twins.LoadOrStore(c, t)
+		return actual.(*tls.Config), nil
 	}
 	return cfg
 }

@@ -3,6 +3,7 @@ package certs
 import (
 	"crypto/tls"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 // clock of the tickets (nil: time.Now).
 func withSessions(c *tls.Config, s *annotations.TLSSettings, keys *tls.Config, now func() time.Time) {
 	c.Time = now
-	if !s.SessionTickets {
+	if !s.SessionTickets && s.SessionCacheOff {
 		c.SessionTicketsDisabled = true
 		return
 	}
@@ -30,6 +31,9 @@ func withSessions(c *tls.Config, s *annotations.TLSSettings, keys *tls.Config, n
 		ss, err := keys.DecryptTicket(identity, cs)
 		if ss == nil || err != nil {
 			return nil, err // not one of ours, or sealed with a key now gone: a full handshake
+		}
+		if !s.SessionTickets && sessionVersion(ss) != tls.VersionTLS13 {
+			return nil, nil // the session cache resumes TLS 1.3 sessions only
 		}
 		created, ok := sessionCreated(ss)
 		if t := clock(now); !ok || t.Sub(created) > timeout || created.Sub(t) > time.Minute {
@@ -56,6 +60,28 @@ func sessionCreated(ss *tls.SessionState) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(binary.BigEndian.Uint64(b[5:13])), 0), true
+}
+
+// sessionVersion returns the TLS version of ss, from its serialisation
+// (see sessionCreated); 0 when unreadable.
+func sessionVersion(ss *tls.SessionState) uint16 {
+	b, err := ss.Bytes()
+	if err != nil || len(b) < 2 {
+		return 0
+	}
+	return binary.BigEndian.Uint16(b)
+}
+
+// noTLS12Tickets reports whether the handshake of hello gets no session
+// ticket although c issues them: without ssl-session-tickets only TLS 1.3
+// sessions resume (withSessions), so a handshake that will negotiate TLS
+// 1.2 (the client or c offers no TLS 1.3) is not sent a ticket, as nginx
+// with ssl_session_tickets off sends none.
+func noTLS12Tickets(s *annotations.TLSSettings, c *tls.Config, hello *tls.ClientHelloInfo) bool {
+	if s.SessionTickets || c.SessionTicketsDisabled {
+		return false
+	}
+	return c.MaxVersion != 0 && c.MaxVersion < tls.VersionTLS13 || !slices.Contains(hello.SupportedVersions, tls.VersionTLS13)
 }
 
 // rejectConfig serves the handshakes ssl-reject-handshake refuses: it has no

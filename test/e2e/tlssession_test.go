@@ -15,8 +15,8 @@ import (
 
 // TestTLSSessionsFromConfigMap follows ingress-nginx's
 // test/e2e/settings/ssl_session_tickets and ssl_reject_handshake with real
-// TLS clients: by default no session ticket is issued and nothing
-// resumes; ssl-session-tickets "true" resumes (live, from the next
+// TLS clients: by default a TLS 1.3 session resumes (nginx's session
+// cache), and nothing does with ssl-session-cache "false"; ssl-session-tickets "true" resumes (live, from the next
 // handshake), also with a fixed ssl-session-ticket-key; ssl-reject-handshake
 // "true" fails a handshake for a name no Ingress has (or without SNI) with
 // unrecognized_name, while the Ingress's host is served.
@@ -68,8 +68,15 @@ func TestTLSSessionsFromConfigMap(t *testing.T) {
 		return false
 	}
 
+	// The defaults (tickets "false", the session cache on): a TLS 1.3
+	// session resumes, as nginx's from its cache; without the cache it
+	// does not.
+	if !resumes(t) {
+		t.Error("ssl-session-tickets unset (false), ssl-session-cache on: the TLS 1.3 session did not resume")
+	}
+	w.update("cm.yaml", configMap("ssl-session-cache", "false"))
 	if resumes(t) {
-		t.Error("ssl-session-tickets unset (false): a session resumed")
+		t.Error(`ssl-session-tickets unset, ssl-session-cache "false": a session resumed`)
 	}
 	w.update("cm.yaml", configMap("ssl-session-tickets", "true"))
 	if !resumes(t) {

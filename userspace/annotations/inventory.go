@@ -304,7 +304,7 @@ var inertConfigMapKeys = map[string]string{
 // difference to it.
 var partialConfigMapKeys = map[string]string{
 	"max-worker-connections": "counts client connections only, not upstream ones",
-	"ssl-session-cache":      "Go's crypto/tls server has no session-ID cache (it resumes only from tickets): with ssl-session-tickets \"false\" (the default) no session resumes, where nginx resumes from its cache",
+	"ssl-session-cache":      "Go's crypto/tls server has no session-ID cache (it resumes only from tickets): with ssl-session-tickets \"false\" (the default) TLS 1.3 sessions resume from tickets, as nginx's from its cache, and TLS 1.2 sessions, which nginx resumes by session ID, do not",
 }
 
 // ConfigMapInventory returns every controller ConfigMap key ingress-nginx

@@ -15,7 +15,7 @@ import (
 var tlsSessionMeta = []Meta{
 	{
 		Key: "ssl-session-tickets", Default: "false", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"true\"` issues TLS session tickets (TLS 1.2 tickets, TLS 1.3 PSK identities) and resumes the sessions of valid ones; `\"false\"` issues none and resumes nothing (Go has no session-ID cache: see `ssl-session-cache`). The ticket keys rotate every hour, the previous key still accepted, and are shared by every worker, unless `ssl-session-ticket-key` fixes one.",
+		Doc:      "`\"true\"` issues TLS session tickets (TLS 1.2 tickets, TLS 1.3 PSK identities) and resumes the sessions of valid ones; `\"false\"` issues no TLS 1.2 ticket, and TLS 1.3 sessions still resume (unless `ssl-session-cache` is `\"false\"`), as nginx's TLS 1.3 sessions resume from its session cache; Go has no session-ID cache, so TLS 1.2 sessions do not resume then. The ticket keys rotate every hour, the previous key still accepted, and are shared by every worker, unless `ssl-session-ticket-key` fixes one.",
 		Validate: validateBool,
 	},
 	{
@@ -36,7 +36,7 @@ var tlsSessionMeta = []Meta{
 	},
 	{
 		Key: "ssl-session-cache", Default: "true", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"false\"` makes tickets resume for nginx's default 5m whatever `ssl-session-timeout` says, as ingress-nginx then writes no `ssl_session_timeout`. `\"true\"`: `ssl-session-timeout` applies.",
+		Doc:      "`\"false\"`: with `ssl-session-tickets` `\"false\"` no session resumes, as nginx without a cache; with tickets, they resume for nginx's default 5m whatever `ssl-session-timeout` says, as ingress-nginx then writes no `ssl_session_timeout`. `\"true\"`: TLS 1.3 sessions resume (see `ssl-session-tickets`) within `ssl-session-timeout`.",
 		Validate: validateBool,
 	},
 	{
@@ -109,6 +109,7 @@ func parseTLSSession(data map[string]string, s *TLSSettings, wrap func(key, valu
 	boolKey("ssl-session-cache", &cache)
 	if !cache {
 		s.SessionTimeout = nginxSessionTimeout
+		s.SessionCacheOff = true
 	}
 }
 

@@ -33,10 +33,16 @@ type TLSSettings struct {
 	CurvePreferences []tls.CurveID `json:"curvePreferences,omitempty"`
 	// SessionTickets is ssl-session-tickets: handshakes issue session
 	// tickets (TLS 1.2 tickets, TLS 1.3 PSK identities) and resume the
-	// sessions of valid ones. Default false, as ingress-nginx: no ticket is
-	// issued and no session is resumed (Go has no session-ID cache; see
-	// ssl-session-cache).
+	// sessions of valid ones. Default false, as ingress-nginx: no TLS 1.2
+	// ticket is issued; TLS 1.3 sessions still resume from tickets unless
+	// SessionCacheOff, as nginx's TLS 1.3 sessions resume from its
+	// ssl_session_cache (OpenSSL's stateful tickets). Go's server has no
+	// session-ID cache, so a TLS 1.2 session resumes only with tickets.
 	SessionTickets bool `json:"sessionTickets,omitempty"`
+	// SessionCacheOff is ssl-session-cache "false": without tickets, no
+	// session resumes at all, as nginx without a session cache. Default
+	// false (the cache on).
+	SessionCacheOff bool `json:"sessionCacheOff,omitempty"`
 	// SessionTicketKey is ssl-session-ticket-key: the 32-byte ticket key
 	// Weir derives (SHA-256) from the key file's 48 or 80 bytes, used
 	// alone and never rotated, so every worker and every replica with the
