@@ -60,7 +60,7 @@ func TestParseTLSSession(t *testing.T) {
 		{
 			name: "without the session cache, nginx's default timeout",
 			data: map[string]string{"ssl-session-cache": "false", "ssl-session-timeout": "1h"},
-			want: with(func(s *TLSSettings) { s.SessionTimeout = 5 * time.Minute }),
+			want: with(func(s *TLSSettings) { s.SessionTimeout, s.SessionCacheOff = 5*time.Minute, true }),
 		},
 		{name: "with the session cache, ssl-session-timeout", data: map[string]string{"ssl-session-cache": "true", "ssl-session-timeout": "1h"}, want: with(func(s *TLSSettings) { s.SessionTimeout = time.Hour })},
 		{
