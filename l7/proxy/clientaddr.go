@@ -34,6 +34,9 @@ type forwarding struct {
 	// client's forwarded-for-header) and X-Original-Forwarded-Host (its
 	// X-Forwarded-Host); "" sends none.
 	originalFor, originalHost string
+	// originalURI is X-Original-URI, $request_uri, with
+	// proxy-add-original-uri-header; "" leaves the client's header as is.
+	originalURI string
 }
 
 // defaultServerName is the server_name of ingress-nginx's default server,
@@ -104,6 +107,9 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 	}
 	f.originalFor, _ = headerValue(r.Header, g.forwardedFor)
 	f.originalHost, _ = headerValue(r.Header, "X-Forwarded-Host")
+	if g.ProxyAddOriginalURIHeader {
+		f.originalURI = r.RequestURI
+	}
 	return f
 }
 

@@ -30,6 +30,8 @@ import (
 //   - X-Original-Forwarded-For, X-Original-Forwarded-Host: the client's
 //     forwarded-for-header and X-Forwarded-Host.
 //   - X-Request-ID: the client's, else a new 32-hex-digit random ID.
+//   - X-Original-URI: with proxy-add-original-uri-header, the client's
+//     request target ($request_uri).
 //
 // Then the route's rewrite-target, x-forwarded-prefix and upstream-vhost
 // apply (rewriteUpstream).
@@ -53,6 +55,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 			continue
 		}
 		h[k] = vals[i : i+1 : i+1]
+	}
+	if f.originalURI != "" {
+		h["X-Original-Uri"] = []string{f.originalURI}
 	}
 	if ex.route != nil {
 		rewriteUpstream(in, out, ex.route) // rewrite.go

@@ -211,7 +211,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// when nothing can touch it any more (finish).
 	st := servedPool.Get().(*served)
 	ex, rec := &st.ex, &st.rec
-	ex.start, ex.requestID, ex.fwd = time.Now(), requestID(r), p.liveGlobal().forwarding(r, p.httpsPort)
+	ex.start = time.Now()
+	p.liveGlobal().dropInvalidHeaders(r.Header) // invalidheaders.go: before anything reads a header
+	ex.requestID, ex.fwd = requestID(r), p.liveGlobal().forwarding(r, p.httpsPort)
 	rec.ResponseWriter = w
 	if p.access != nil {
 		p.access.begin()

@@ -152,6 +152,38 @@ type Global struct {
 	// LogFormat is log-format-upstream, log-format-escape-json and
 	// log-format-escape-none. The zero value keeps Weir's JSON line.
 	LogFormat LogFormat `json:"logFormat,omitzero"`
+	// EnableUnderscoresInHeaders is enable-underscores-in-headers (nginx's
+	// underscores_in_headers): a request header name with '_' is valid.
+	// Default false: such a name is invalid, so dropped while
+	// ignore-invalid-headers is on.
+	EnableUnderscoresInHeaders bool `json:"enableUnderscoresInHeaders,omitempty"`
+	// KeepInvalidHeaders is ignore-invalid-headers "false" (nginx's
+	// ignore_invalid_headers off): request header fields whose names nginx
+	// finds invalid are kept. Default false: they are dropped (see
+	// InvalidHeaderName).
+	KeepInvalidHeaders bool `json:"keepInvalidHeaders,omitempty"`
+	// ProxyAddOriginalURIHeader is proxy-add-original-uri-header: the
+	// upstream request carries X-Original-URI, the client's request target
+	// ($request_uri). Default false: the client's own X-Original-URI, if
+	// any, passes unchanged.
+	ProxyAddOriginalURIHeader bool `json:"proxyAddOriginalURIHeader,omitempty"`
+}
+
+// InvalidHeaderName reports whether nginx finds the request header name
+// invalid (ngx_http_parse_header_line, ngx_http_v2_validate_header): a
+// byte other than a letter, a digit or '-', or '_' unless underscores is
+// true (enable-underscores-in-headers).
+func InvalidHeaderName(name string, underscores bool) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-':
+		case c == '_' && underscores:
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -387,6 +419,21 @@ var globalMeta = []Meta{
 		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
 	},
 	{
+		Key: "enable-underscores-in-headers", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` accepts `_` in request header names (nginx's `underscores_in_headers`). `\"false\"`: a name with `_` is invalid, so with `ignore-invalid-headers` on the field is dropped before routing, logging and proxying, HTTP/1 and HTTP/2 alike.",
+		Validate: validateBool,
+	},
+	{
+		Key: "ignore-invalid-headers", Default: "true", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` drops request header fields whose names nginx finds invalid (a byte other than a letter, a digit or `-`, and `_` unless `enable-underscores-in-headers`) instead of passing them on (nginx's `ignore_invalid_headers`), HTTP/1 and HTTP/2 alike. `\"false\"` keeps them.",
+		Validate: validateBool,
+	},
+	{
+		Key: "proxy-add-original-uri-header", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` sends the upstream `X-Original-URI` with the client's request target, path and query as received (`$request_uri`), replacing any the client sent.",
+		Validate: validateBool,
+	},
+	{
 		Key: "disable-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes no access-log line at all, whatever `enable-access-log` says.",
 		Validate: validateBool,
@@ -505,6 +552,9 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	boolKey("use-proxy-protocol", &g.UseProxyProtocol)
 	boolKey("server-tokens", &g.ServerTokens)
 	boolKey("disable-access-log", &g.DisableAccessLog)
+	boolKey("enable-underscores-in-headers", &g.EnableUnderscoresInHeaders)
+	boolKey("proxy-add-original-uri-header", &g.ProxyAddOriginalURIHeader)
+	globalKey(data, "ignore-invalid-headers", parseConfigBool, wrap, func(b bool) { g.KeepInvalidHeaders = !b })
 	if v, ok := data["forwarded-for-header"]; ok {
 		if err := validateHeaderName(v); err != nil {
 			wrap("forwarded-for-header", v, err)

@@ -113,6 +113,24 @@ func TestParseGlobal(t *testing.T) {
 			},
 		},
 		{
+			name: "request header rules and X-Original-URI",
+			data: map[string]string{"enable-underscores-in-headers": "true", "ignore-invalid-headers": "false", "proxy-add-original-uri-header": "true"},
+			want: Global{EnableUnderscoresInHeaders: true, KeepInvalidHeaders: true, ProxyAddOriginalURIHeader: true},
+		},
+		{
+			name: "request header rules written as their defaults",
+			data: map[string]string{"enable-underscores-in-headers": "false", "ignore-invalid-headers": "true", "proxy-add-original-uri-header": "false"},
+		},
+		{
+			name: "invalid request header rules keep their defaults",
+			data: map[string]string{"enable-underscores-in-headers": "on", "ignore-invalid-headers": "off", "proxy-add-original-uri-header": "yes"},
+			wantErrs: []string{
+				`configmap key enable-underscores-in-headers: value "on": must be "true" or "false"`,
+				`configmap key proxy-add-original-uri-header: value "yes": must be "true" or "false"`,
+				`configmap key ignore-invalid-headers: value "off": must be "true" or "false"`,
+			},
+		},
+		{
 			name:     "buffer size out of range",
 			data:     map[string]string{"large-client-header-buffers": "4 0"},
 			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},
@@ -133,6 +151,24 @@ func TestParseGlobal(t *testing.T) {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestInvalidHeaderName: nginx's header name rule, a letter, a digit or
+// '-', and '_' only with enable-underscores-in-headers.
+func TestInvalidHeaderName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		underscores bool
+		want        bool
+	}{
+		{"X-Forwarded-For", false, false}, {"x-0-9", false, false}, {"X_Under", false, true},
+		{"X_Under", true, false}, {"X.Dot", true, true}, {"X!", false, true}, {"X~", true, true}, {"", false, false},
+	} {
+		if got := InvalidHeaderName(tc.name, tc.underscores); got != tc.want {
+			t.Errorf("InvalidHeaderName(%q, %v) = %v, want %v", tc.name, tc.underscores, got, tc.want)
+		}
 	}
 }
 

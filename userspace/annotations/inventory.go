@@ -304,6 +304,7 @@ var inertConfigMapKeys = map[string]string{
 // difference to it.
 var partialConfigMapKeys = map[string]string{
 	"max-worker-connections": "counts client connections only, not upstream ones",
+	"ignore-invalid-headers": "a name that is not an HTTP token (with `@`, `/`, `(`, `\"`...) gets 400 whatever the value, where nginx drops it (or passes it with `\"false\"`): Weir's HTTP servers do not accept such a name. nginx too answers 400 to a space or a control byte in a name",
 }
 
 // ConfigMapInventory returns every controller ConfigMap key ingress-nginx
