@@ -211,6 +211,10 @@ const (
 	DefaultUpstreamKeepaliveRequests = 10000
 	// DefaultMaxWorkerConnections is max-worker-connections' default.
 	DefaultMaxWorkerConnections = 16384
+	// DefaultHTTP2MaxConcurrentStreams is http2-max-concurrent-streams'
+	// default, nginx's http2_max_concurrent_streams: the streams one
+	// HTTP/2 client connection may have open at once.
+	DefaultHTTP2MaxConcurrentStreams = 128
 )
 
 // IsZero reports whether g is the built-in configuration (every field

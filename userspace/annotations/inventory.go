@@ -300,6 +300,30 @@ var inertConfigMapKeys = map[string]string{
 	"syslog-port": whyLogs,
 }
 
+// whyNoPool is why the keys sizing nginx's response buffers change nothing
+// in Weir.
+const whyNoPool = "sizes nginx's pool of response buffers; Weir relays each response through one buffer (proxy-buffering) and has no such pool"
+
+// inertBufferKeys are the ConfigMap keys that size nginx's buffers, and
+// the HTTP/2 one nginx itself ignores: ignoring them changes nothing a
+// client sees.
+var inertBufferKeys = map[string]string{
+	"proxy-buffers-number":      whyNoPool,
+	"proxy-busy-buffers-size":   whyNoPool,
+	"grpc-buffer-size-kb":       "sizes nginx's buffer for gRPC responses (written only above its default 0); Weir relays gRPC responses frame by frame through Go's HTTP/2 transport and has no such buffer",
+	"client-header-buffer-size": "sizes nginx's first buffer for a request head (1k); a longer head moves to `large-client-header-buffers` buffers, whose limits Weir applies (414 for the request line, 400 for a header line or the head), so the key changes only memory: nothing a client sees",
+	"http2-max-requests":        "deprecated in ingress-nginx and written only above its default 0; nginx since 1.19.7 ignores `http2_max_requests` as obsolete (`keep-alive-requests` is its replacement), so it changes nothing there either",
+}
+
+// unappliedConfigMapKeys maps the ConfigMap keys Weir does not apply, and
+// that would change what a client sees, to the reason and what Weir does
+// instead.
+var unappliedConfigMapKeys = map[string]string{
+	"http2-max-concurrent-streams": "Go's HTTP/2 server takes its SETTINGS from the server, fixed when it starts serving, before the ConfigMap is read; it cannot change them while it serves. Every HTTP/2 client connection allows 128 concurrent streams, ingress-nginx's default",
+	"bind-address":                 "Weir's listening sockets are opened at start and never rebound on a configuration change (so that no connection is refused during one); the address is the `--bind-address` flag (default: all addresses, IPv4 and IPv6), one address",
+	"disable-ipv6":                 "Weir's listening sockets are opened at start and never rebound on a configuration change; `--bind-address=0.0.0.0` listens on IPv4 only, as this key does",
+}
+
 // partialConfigMapKeys maps the ConfigMap keys Weir applies with a
 // difference to it.
 var partialConfigMapKeys = map[string]string{
@@ -330,6 +354,10 @@ func ConfigMapEntry(key string) Entry {
 		e.Status, e.Note = StatusRefused, refusedConfigMap(key)
 	case inertConfigMapKeys[key] != "":
 		e.Status, e.Note, e.Inert = StatusIgnored, inertConfigMapKeys[key], true
+	case inertBufferKeys[key] != "":
+		e.Status, e.Note, e.Inert = StatusIgnored, inertBufferKeys[key], true
+	case unappliedConfigMapKeys[key] != "":
+		e.Status, e.Note = StatusIgnored, unappliedConfigMapKeys[key]
 	case slices.Contains(documentedConfigMapKeys, key):
 		e.Status, e.Note = StatusIgnored, whyNotYet
 	default:
