@@ -108,7 +108,22 @@ func openFilesConnections() int {
 	return int(max(files, 1024)) * 3 / 4
 }
 
+// HTTPSPolicy returns the PROXY protocol policy of the HTTPS listener: the
+// Proxy's, but the header is read under
+// Global.HTTPSProxyProtocolTimeout (proxy-protocol-header-timeout with
+// --enable-ssl-passthrough). Safe for concurrent use.
+func (p *Proxy) HTTPSPolicy() proxyproto.Policy { return httpsPolicy{p} }
+
+// httpsPolicy is HTTPSPolicy's: *Proxy with another HeaderTimeout.
+type httpsPolicy struct{ *Proxy }
+
+// HeaderTimeout implements proxyproto.TimeoutPolicy.
+func (p httpsPolicy) HeaderTimeout() time.Duration {
+	return p.liveGlobal().HTTPSProxyProtocolTimeout()
+}
+
 var (
+	_ proxyproto.TimeoutPolicy = httpsPolicy{}
 	_ proxyproto.Policy        = (*Proxy)(nil)
 	_ connlimit.Source         = (*Proxy)(nil)
 	_ h1guard.TimeoutSource    = (*Proxy)(nil)

@@ -142,13 +142,15 @@ func Run(ctx context.Context, cfg Config) error {
 	var servers []drain.Server
 	serve := func() {
 		serveOnce.Do(func() {
-			counted := func(ln net.Listener) net.Listener {
-				return proxyproto.Wrap(limits.Listener(conns.wrap(ln, cfg.CPU)), px)
+			counted := func(ln net.Listener, policy proxyproto.Policy) net.Listener {
+				return proxyproto.Wrap(limits.Listener(conns.wrap(ln, cfg.CPU)), policy)
 			}
-			servers = append(servers, h1server.ServePlain(cfg.HTTP1Server, "http", httpSrv, guard, cfg.HTTP, counted, errc))
+			servers = append(servers, h1server.ServePlain(cfg.HTTP1Server, "http", httpSrv, guard, cfg.HTTP, func(ln net.Listener) net.Listener {
+				return counted(ln, px)
+			}, errc))
 			if cfg.HTTPS != nil {
 				servers = append(servers, h1server.ServeTLS(cfg.HTTP1Server, "https", httpsSrv, guard, cfg.HTTPS, tlsCfg, func(ln net.Listener) net.Listener {
-					return passthrough.Wrap(counted(ln), px, log)
+					return passthrough.Wrap(counted(ln, px.HTTPSPolicy()), px, log)
 				}, errc))
 			}
 		})

@@ -167,6 +167,48 @@ type Global struct {
 	// ($request_uri). Default false: the client's own X-Original-URI, if
 	// any, passes unchanged.
 	ProxyAddOriginalURIHeader bool `json:"proxyAddOriginalURIHeader,omitempty"`
+	// ProxyProtocolHeaderTimeout is proxy-protocol-header-timeout: with
+	// use-proxy-protocol and SSLPassthroughProxy, the PROXY header of a
+	// connection to the HTTPS listener must arrive within it. 0 means the
+	// default, 5s.
+	ProxyProtocolHeaderTimeout time.Duration `json:"proxyProtocolHeaderTimeout,omitempty"`
+	// SSLPassthroughProxy is not a ConfigMap key: snapshot.Build sets it
+	// when Weir runs with --enable-ssl-passthrough, where the HTTPS
+	// listener reads each ClientHello before TLS, as ingress-nginx's TLS
+	// proxy in front of nginx does; that proxy reads the PROXY header
+	// under ProxyProtocolHeaderTimeout, nginx under client-header-timeout.
+	// Default false.
+	SSLPassthroughProxy bool `json:"sslPassthroughProxy,omitempty"`
+}
+
+// DefaultProxyProtocolHeaderTimeout is proxy-protocol-header-timeout's
+// default.
+const DefaultProxyProtocolHeaderTimeout = 5 * time.Second
+
+// HTTPSProxyProtocolTimeout returns how long the PROXY header of a
+// connection to the HTTPS listener may take: with SSLPassthroughProxy,
+// ProxyProtocolHeaderTimeout (default 5s); else ClientHeaderTimeout, 0
+// meaning its default, as nginx reads the header under
+// client_header_timeout.
+func (g Global) HTTPSProxyProtocolTimeout() time.Duration {
+	if !g.SSLPassthroughProxy {
+		return g.ClientHeaderTimeout
+	}
+	if g.ProxyProtocolHeaderTimeout > 0 {
+		return g.ProxyProtocolHeaderTimeout
+	}
+	return DefaultProxyProtocolHeaderTimeout
+}
+
+// parseGoDuration parses a positive Go duration ("5s", "500ms"), as
+// ingress-nginx reads proxy-protocol-header-timeout (time.ParseDuration:
+// a bare number is refused).
+func parseGoDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		return 0, errors.New("must be a positive duration with its unit, such as 5s or 500ms")
+	}
+	return d, nil
 }
 
 // InvalidHeaderName reports whether nginx finds the request header name
@@ -438,6 +480,11 @@ var globalMeta = []Meta{
 		Validate: validateBool,
 	},
 	{
+		Key: "proxy-protocol-header-timeout", Default: "5s", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "With `use-proxy-protocol` and `--enable-ssl-passthrough`, how long the PROXY header of a connection to the HTTPS listener may take (a Go duration: `5s`, `500ms`); a late one closes the connection. As ingress-nginx, where the TLS proxy that passthrough puts in front of nginx reads the header; without passthrough the header is read under `client-header-timeout`, as nginx does.",
+		Validate: func(v string) error { _, err := parseGoDuration(v); return err },
+	},
+	{
 		Key: "disable-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes no access-log line at all, whatever `enable-access-log` says.",
 		Validate: validateBool,
@@ -585,6 +632,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	globalKey(data, "worker-shutdown-timeout", parseNginxTime, wrap, func(d time.Duration) { g.WorkerShutdownTimeout = d })
 	globalKey(data, "client-header-timeout", parseNginxTime, wrap, func(d time.Duration) { g.ClientHeaderTimeout = d })
 	globalKey(data, "client-body-timeout", parseNginxTime, wrap, func(d time.Duration) { g.ClientBodyTimeout = d })
+	globalKey(data, "proxy-protocol-header-timeout", parseGoDuration, wrap, func(d time.Duration) { g.ProxyProtocolHeaderTimeout = d })
 	countKey("keep-alive", &g.KeepAlive)
 	countKey("keep-alive-requests", &g.KeepAliveRequests)
 	countKey("max-worker-connections", &g.MaxWorkerConnections)

@@ -131,6 +131,18 @@ func TestParseGlobal(t *testing.T) {
 			},
 		},
 		{
+			name: "proxy-protocol-header-timeout",
+			data: map[string]string{"proxy-protocol-header-timeout": " 500ms "},
+			want: Global{ProxyProtocolHeaderTimeout: 500 * time.Millisecond},
+		},
+		{
+			name: "proxy-protocol-header-timeout needs a unit, as Go's time.ParseDuration",
+			data: map[string]string{"proxy-protocol-header-timeout": "5"},
+			wantErrs: []string{
+				`configmap key proxy-protocol-header-timeout: value "5": must be a positive duration with its unit, such as 5s or 500ms`,
+			},
+		},
+		{
 			name:     "buffer size out of range",
 			data:     map[string]string{"large-client-header-buffers": "4 0"},
 			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},

@@ -355,7 +355,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				return proxyproto.Wrap(d.limits.Listener(ln), d.proxy)
 			}, errc),
 			h1server.ServeTLS(d.cfg.HTTP1Server, "https", httpsSrv, d.guard, d.httpsLn, tlsCfg, func(ln net.Listener) net.Listener {
-				return passthrough.Wrap(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), d.proxy, d.log)
+				return passthrough.Wrap(proxyproto.Wrap(d.limits.Listener(ln), d.proxy.HTTPSPolicy()), d.proxy, d.log)
 			}, errc),
 		}
 	}

@@ -279,6 +279,7 @@ func (b *builder) configMapDefaults(cms []*corev1.ConfigMap) annotations.Proxy {
 func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
 	data, ref, _ := b.configMap(cms)
 	g, errs := annotations.ParseGlobal(data)
+	g.SSLPassthroughProxy = b.opts.EnableSSLPassthrough
 	b.warnConfigMap(ref, append(errs, annotations.CheckConfigMap(data)...))
 	b.allowedHeaders = g.AllowedResponseHeaders
 	b.globalHeaders(&g, ref) // build_headers.go
