@@ -179,6 +179,10 @@ type Global struct {
 	// under ProxyProtocolHeaderTimeout, nginx under client-header-timeout.
 	// Default false.
 	SSLPassthroughProxy bool `json:"sslPassthroughProxy,omitempty"`
+	// LaxPathType is strict-validate-path-type "false": a path of pathType
+	// Exact or Prefix with bytes ingress-nginx's rule refuses only warns.
+	// Default false: the admission webhook refuses its Ingress.
+	LaxPathType bool `json:"laxPathType,omitempty"`
 }
 
 // DefaultProxyProtocolHeaderTimeout is proxy-protocol-header-timeout's
@@ -485,6 +489,11 @@ var globalMeta = []Meta{
 		Validate: func(v string) error { _, err := parseGoDuration(v); return err },
 	},
 	{
+		Key: "strict-validate-path-type", Default: "true", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"`: a path of pathType `Exact` or `Prefix` must be `/` followed by letters, digits, `.`, `_`, `-` and `/` only (ingress-nginx's rule); another is warned about (`InvalidPathType`) and the admission webhook refuses its Ingress. The path is still served, as ingress-nginx's sync serves it. `\"false\"`: the warning (`PathTypeNotStrict`) only.",
+		Validate: validateBool,
+	},
+	{
 		Key: "disable-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes no access-log line at all, whatever `enable-access-log` says.",
 		Validate: validateBool,
@@ -606,6 +615,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	boolKey("enable-underscores-in-headers", &g.EnableUnderscoresInHeaders)
 	boolKey("proxy-add-original-uri-header", &g.ProxyAddOriginalURIHeader)
 	globalKey(data, "ignore-invalid-headers", parseConfigBool, wrap, func(b bool) { g.KeepInvalidHeaders = !b })
+	globalKey(data, "strict-validate-path-type", parseConfigBool, wrap, func(b bool) { g.LaxPathType = !b })
 	if v, ok := data["forwarded-for-header"]; ok {
 		if err := validateHeaderName(v); err != nil {
 			wrap("forwarded-for-header", v, err)

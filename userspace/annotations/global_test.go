@@ -143,6 +143,16 @@ func TestParseGlobal(t *testing.T) {
 			},
 		},
 		{
+			name: "strict-validate-path-type",
+			data: map[string]string{"strict-validate-path-type": "false"},
+			want: Global{LaxPathType: true},
+		},
+		{
+			name:     "invalid strict-validate-path-type stays strict",
+			data:     map[string]string{"strict-validate-path-type": "no"},
+			wantErrs: []string{`configmap key strict-validate-path-type: value "no": must be "true" or "false"`},
+		},
+		{
 			name:     "buffer size out of range",
 			data:     map[string]string{"large-client-header-buffers": "4 0"},
 			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},
