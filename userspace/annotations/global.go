@@ -183,6 +183,12 @@ type Global struct {
 	// Exact or Prefix with bytes ingress-nginx's rule refuses only warns.
 	// Default false: the admission webhook refuses its Ingress.
 	LaxPathType bool `json:"laxPathType,omitempty"`
+	// AllowCrossNamespaceResources is allow-cross-namespace-resources: the
+	// Secrets and ConfigMaps of auth-secret, auth-tls-secret,
+	// proxy-ssl-secret and auth-proxy-set-headers may be in another
+	// namespace than their Ingress. Default false: such a reference denies
+	// the route, with a warning.
+	AllowCrossNamespaceResources bool `json:"allowCrossNamespaceResources,omitempty"`
 }
 
 // DefaultProxyProtocolHeaderTimeout is proxy-protocol-header-timeout's
@@ -494,6 +500,11 @@ var globalMeta = []Meta{
 		Validate: validateBool,
 	},
 	{
+		Key: "allow-cross-namespace-resources", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` lets `auth-secret`, `auth-tls-secret`, `proxy-ssl-secret` and `auth-proxy-set-headers` name a Secret or ConfigMap of another namespace (`namespace/name`). `\"false\"`: such a reference denies the route (403 for `auth-tls-secret`, 503 for the others), with an `InvalidAnnotation` or `InvalidAuth` warning, as ingress-nginx refuses it.",
+		Validate: validateBool,
+	},
+	{
 		Key: "disable-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes no access-log line at all, whatever `enable-access-log` says.",
 		Validate: validateBool,
@@ -616,6 +627,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	boolKey("proxy-add-original-uri-header", &g.ProxyAddOriginalURIHeader)
 	globalKey(data, "ignore-invalid-headers", parseConfigBool, wrap, func(b bool) { g.KeepInvalidHeaders = !b })
 	globalKey(data, "strict-validate-path-type", parseConfigBool, wrap, func(b bool) { g.LaxPathType = !b })
+	boolKey("allow-cross-namespace-resources", &g.AllowCrossNamespaceResources)
 	if v, ok := data["forwarded-for-header"]; ok {
 		if err := validateHeaderName(v); err != nil {
 			wrap("forwarded-for-header", v, err)

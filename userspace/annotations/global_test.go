@@ -153,6 +153,16 @@ func TestParseGlobal(t *testing.T) {
 			wantErrs: []string{`configmap key strict-validate-path-type: value "no": must be "true" or "false"`},
 		},
 		{
+			name: "allow-cross-namespace-resources",
+			data: map[string]string{"allow-cross-namespace-resources": "true"},
+			want: Global{AllowCrossNamespaceResources: true},
+		},
+		{
+			name:     "invalid allow-cross-namespace-resources keeps refusing",
+			data:     map[string]string{"allow-cross-namespace-resources": "all"},
+			wantErrs: []string{`configmap key allow-cross-namespace-resources: value "all": must be "true" or "false"`},
+		},
+		{
 			name:     "buffer size out of range",
 			data:     map[string]string{"large-client-header-buffers": "4 0"},
 			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},

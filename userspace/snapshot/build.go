@@ -163,6 +163,8 @@ type builder struct {
 	allowedHeaders []string
 	// laxPathType is strict-validate-path-type "false".
 	laxPathType bool
+	// crossNamespace is allow-cross-namespace-resources.
+	crossNamespace bool
 	// wwwOwner is the Ingress that set from-to-www-redirect on each host
 	// with a RedirectFrom (build_rewrite.go).
 	wwwOwner map[string]ObjectRef
@@ -293,6 +295,7 @@ func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
 	b.warnConfigMap(ref, append(errs, annotations.CheckConfigMap(data)...))
 	b.allowedHeaders = g.AllowedResponseHeaders
 	b.laxPathType = g.LaxPathType
+	b.crossNamespace, b.auth.crossNamespace = g.AllowCrossNamespaceResources, g.AllowCrossNamespaceResources
 	b.globalHeaders(&g, ref) // build_headers.go
 	return g
 }
