@@ -37,6 +37,11 @@ type forwarding struct {
 	// originalURI is X-Original-URI, $request_uri, with
 	// proxy-add-original-uri-header; "" leaves the client's header as is.
 	originalURI string
+	// ppForwardedFor is $forwarded_for_proxy_protocol, the value of
+	// forwarded-for-proxy-protocol-header, with use-forwarded-headers and
+	// use-proxy-protocol; ppHeader is that header's name, "" when it is
+	// not set (a "" value removes it).
+	ppForwardedFor, ppHeader string
 }
 
 // defaultServerName is the server_name of ingress-nginx's default server,
@@ -109,6 +114,14 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 	f.originalHost, _ = headerValue(r.Header, "X-Forwarded-Host")
 	if g.ProxyAddOriginalURIHeader {
 		f.originalURI = r.RequestURI
+	}
+	if g.UseForwardedHeaders && g.UseProxyProtocol {
+		// The connection's address is the PROXY header's when the
+		// balancer is trusted (l7/proxyproto).
+		f.ppHeader, f.ppForwardedFor = g.ForwardedForProxyProtocol(), peerText
+		if containsAddr(g.realIPFrom, peer) {
+			f.ppForwardedFor = f.originalFor
+		}
 	}
 	return f
 }

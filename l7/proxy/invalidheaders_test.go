@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -120,5 +121,61 @@ func TestOriginalURIHeader(t *testing.T) {
 		if got := (<-seen).Values("X-Original-Uri"); len(got) != 1 || got[0] != want {
 			t.Errorf("on=%v: X-Original-URI = %q, want [%q]", on, got, want)
 		}
+	}
+}
+
+// TestForwardedForProxyProtocolHeader follows ingress-nginx with
+// use-forwarded-headers and use-proxy-protocol both on: the upstream gets
+// forwarded-for-proxy-protocol-header (replacing the client's), set to
+// the client's X-Forwarded-For when the PROXY header's address is
+// trusted, else to that address. Real PROXY v1 bytes on a real
+// connection.
+func TestForwardedForProxyProtocolHeader(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		global annotations.Global
+		header string
+		want   string
+	}{
+		{name: "trusted PROXY address", global: annotations.Global{}, header: "X-Forwarded-For-Proxy-Protocol", want: "198.51.100.9"},
+		{name: "untrusted PROXY address", global: annotations.Global{ProxyRealIPCIDR: []string{"127.0.0.0/8"}}, header: "X-Forwarded-For-Proxy-Protocol", want: "203.0.113.7"},
+		{name: "renamed", global: annotations.Global{ForwardedForProxyProtocolHeader: "X-Pp-For"}, header: "X-Pp-For", want: "198.51.100.9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up, seen := echoHeaders(t)
+			s := snap(1, "foo.com", backendOf("a", []string{up}))
+			s.Global = tc.global
+			s.Global.UseForwardedHeaders, s.Global.UseProxyProtocol = true, true
+			p := New(Options{})
+			t.Cleanup(p.Close)
+			if err := p.Apply(s); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: p}
+			go func() { _ = srv.Serve(proxyproto.Wrap(raw, p)) }()
+			t.Cleanup(func() { _ = srv.Close() })
+			conn, err := net.Dial("tcp", raw.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprint(conn, "PROXY TCP4 203.0.113.7 127.0.0.1 40000 80\r\n"+
+				"GET / HTTP/1.1\r\nHost: foo.com\r\nX-Forwarded-For: 198.51.100.9\r\n"+tc.header+": forged\r\nConnection: close\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			h := <-seen
+			if got := h.Values(tc.header); len(got) != 1 || got[0] != tc.want {
+				t.Errorf("%s = %q, want [%q]", tc.header, got, tc.want)
+			}
+		})
 	}
 }

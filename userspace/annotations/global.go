@@ -189,6 +189,26 @@ type Global struct {
 	// namespace than their Ingress. Default false: such a reference denies
 	// the route, with a warning.
 	AllowCrossNamespaceResources bool `json:"allowCrossNamespaceResources,omitempty"`
+	// ForwardedForProxyProtocolHeader is
+	// forwarded-for-proxy-protocol-header, canonical: with
+	// UseForwardedHeaders and UseProxyProtocol both on, the request header
+	// ingress-nginx sets (and so sends upstream) to the client's
+	// forwarded-for header when the PROXY header's address is trusted,
+	// else to that address. "" means "X-Forwarded-For-Proxy-Protocol".
+	ForwardedForProxyProtocolHeader string `json:"forwardedForProxyProtocolHeader,omitempty"`
+}
+
+// DefaultForwardedForProxyProtocolHeader is
+// forwarded-for-proxy-protocol-header's default.
+const DefaultForwardedForProxyProtocolHeader = "X-Forwarded-For-Proxy-Protocol"
+
+// ForwardedForProxyProtocol returns the forwarded-for-proxy-protocol-header
+// name, canonical ("X-Forwarded-For-Proxy-Protocol" by default).
+func (g Global) ForwardedForProxyProtocol() string {
+	if g.ForwardedForProxyProtocolHeader == "" {
+		return DefaultForwardedForProxyProtocolHeader
+	}
+	return g.ForwardedForProxyProtocolHeader
 }
 
 // DefaultProxyProtocolHeaderTimeout is proxy-protocol-header-timeout's
@@ -505,6 +525,11 @@ var globalMeta = []Meta{
 		Validate: validateBool,
 	},
 	{
+		Key: "forwarded-for-proxy-protocol-header", Default: DefaultForwardedForProxyProtocolHeader, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "With `use-forwarded-headers` and `use-proxy-protocol` both `\"true\"`: the header the upstream request carries (replacing the client's), as ingress-nginx sets it for its realip module: the client's `forwarded-for-header` when the PROXY header's source address is in `proxy-real-ip-cidr`, else that address; none when that is empty. The client address is the one nginx derives from it.",
+		Validate: validateHeaderName,
+	},
+	{
 		Key: "disable-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes no access-log line at all, whatever `enable-access-log` says.",
 		Validate: validateBool,
@@ -628,6 +653,13 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	globalKey(data, "ignore-invalid-headers", parseConfigBool, wrap, func(b bool) { g.KeepInvalidHeaders = !b })
 	globalKey(data, "strict-validate-path-type", parseConfigBool, wrap, func(b bool) { g.LaxPathType = !b })
 	boolKey("allow-cross-namespace-resources", &g.AllowCrossNamespaceResources)
+	if v, ok := data["forwarded-for-proxy-protocol-header"]; ok {
+		if err := validateHeaderName(v); err != nil {
+			wrap("forwarded-for-proxy-protocol-header", v, err)
+		} else if h := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(v)); h != DefaultForwardedForProxyProtocolHeader {
+			g.ForwardedForProxyProtocolHeader = h
+		}
+	}
 	if v, ok := data["forwarded-for-header"]; ok {
 		if err := validateHeaderName(v); err != nil {
 			wrap("forwarded-for-header", v, err)

@@ -163,6 +163,16 @@ func TestParseGlobal(t *testing.T) {
 			wantErrs: []string{`configmap key allow-cross-namespace-resources: value "all": must be "true" or "false"`},
 		},
 		{
+			name: "forwarded-for-proxy-protocol-header",
+			data: map[string]string{"forwarded-for-proxy-protocol-header": " x-pp-for "},
+			want: Global{ForwardedForProxyProtocolHeader: "X-Pp-For"},
+		},
+		{
+			name:     "invalid forwarded-for-proxy-protocol-header keeps the default",
+			data:     map[string]string{"forwarded-for-proxy-protocol-header": "X PP"},
+			wantErrs: []string{`configmap key forwarded-for-proxy-protocol-header: value "X PP": is not a valid header or cookie name; ignored`},
+		},
+		{
 			name:     "buffer size out of range",
 			data:     map[string]string{"large-client-header-buffers": "4 0"},
 			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},

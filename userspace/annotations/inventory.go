@@ -327,8 +327,9 @@ var unappliedConfigMapKeys = map[string]string{
 // partialConfigMapKeys maps the ConfigMap keys Weir applies with a
 // difference to it.
 var partialConfigMapKeys = map[string]string{
-	"max-worker-connections": "counts client connections only, not upstream ones",
-	"ignore-invalid-headers": "a name that is not an HTTP token (with `@`, `/`, `(`, `\"`...) gets 400 whatever the value, where nginx drops it (or passes it with `\"false\"`): Weir's HTTP servers do not accept such a name. nginx too answers 400 to a space or a control byte in a name",
+	"max-worker-connections":              "counts client connections only, not upstream ones",
+	"forwarded-for-proxy-protocol-header": "when the balancer sending the PROXY header is itself not in `proxy-real-ip-cidr`, Weir keeps the connection's address, not the PROXY header's, so the header carries the balancer's address where nginx writes the PROXY header's source address",
+	"ignore-invalid-headers":              "a name that is not an HTTP token (with `@`, `/`, `(`, `\"`...) gets 400 whatever the value, where nginx drops it (or passes it with `\"false\"`): Weir's HTTP servers do not accept such a name. nginx too answers 400 to a space or a control byte in a name",
 }
 
 // ConfigMapInventory returns every controller ConfigMap key ingress-nginx
