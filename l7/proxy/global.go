@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/http"
 	"net/netip"
 	"syscall"
 	"time"
@@ -31,6 +32,18 @@ type globalConfig struct {
 	compress compressConfig
 	// logFormat is log-format-upstream compiled; nil for Weir's JSON line.
 	logFormat *logFormat
+	// limitKey is limit-conn-zone-variable; nil for the client address.
+	limitKey annotations.Vars
+}
+
+// limitKeyOf returns what limit-connections and limit-rps count r by
+// (limit-conn-zone-variable): nil for the client address, else the
+// variables' value (empty: not counted).
+func (g *globalConfig) limitKeyOf(ex *exchange, r *http.Request) []byte {
+	if g.limitKey == nil {
+		return nil
+	}
+	return []byte(g.limitKey.Expand(ex.vars(r)))
 }
 
 // defaultGlobal is the configuration before the first Apply.
@@ -48,6 +61,9 @@ func compileGlobal(g annotations.Global) *globalConfig {
 	c.realIPFrom = parsePrefixes(g.RealIPFrom())
 	c.compress = compileCompress(g.Compress)
 	c.logFormat = compileLogFormat(g.LogFormat)
+	if g.LimitConnZoneVariable != "" {
+		c.limitKey, _ = annotations.ParseVars(g.LimitConnZoneVariable) // parsed before: cannot fail
+	}
 	return c
 }
 

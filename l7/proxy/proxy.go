@@ -263,10 +263,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// limit_req and limit_conn run in nginx's preaccess phase, in this
 	// order, before allow and deny.
-	if !p.rateLimit.admit(rec, ex.fwd.remote, route, p.liveGlobal().LimitReqStatusCode()) {
+	limitKey := p.liveGlobal().limitKeyOf(ex, r) // limit-conn-zone-variable; nil: the client address
+	if !p.rateLimit.admit(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().LimitReqStatusCode()) {
 		return
 	}
-	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, route, p.liveGlobal().LimitConnStatusCode())
+	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().LimitConnStatusCode())
 	if !ok {
 		return
 	}

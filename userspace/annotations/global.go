@@ -196,6 +196,31 @@ type Global struct {
 	// forwarded-for header when the PROXY header's address is trusted,
 	// else to that address. "" means "X-Forwarded-For-Proxy-Protocol".
 	ForwardedForProxyProtocolHeader string `json:"forwardedForProxyProtocolHeader,omitempty"`
+	// LimitConnZoneVariable is limit-conn-zone-variable: the nginx
+	// variables whose value keys limit-connections, limit-rps and
+	// limit-rpm (a request whose value is empty is not counted). ""
+	// means the default, $binary_remote_addr: the client address.
+	LimitConnZoneVariable string `json:"limitConnZoneVariable,omitempty"`
+}
+
+// DefaultLimitConnZoneVariable is limit-conn-zone-variable's default.
+const DefaultLimitConnZoneVariable = "$binary_remote_addr"
+
+// parseLimitConnZoneVariable parses limit-conn-zone-variable: "" for the
+// default, else the value, whose variables must be ones Weir computes
+// (ParseVars).
+func parseLimitConnZoneVariable(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == DefaultLimitConnZoneVariable {
+		return "", nil
+	}
+	if v == "" {
+		return "", errors.New("must name nginx variables, such as $binary_remote_addr")
+	}
+	if _, err := ParseVars(v); err != nil {
+		return "", err
+	}
+	return v, nil
 }
 
 // DefaultForwardedForProxyProtocolHeader is
@@ -530,6 +555,11 @@ var globalMeta = []Meta{
 		Validate: validateHeaderName,
 	},
 	{
+		Key: "limit-conn-zone-variable", Default: DefaultLimitConnZoneVariable, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "What `limit-connections`, `limit-rps` and `limit-rpm` count by: the client address (`$binary_remote_addr`, or `$remote_addr`), or other nginx variables (`$http_x_api_key`, `$host`, `$cookie_NAME`, `$arg_NAME`...; the ones `auth-url` accepts) and text; a request whose key is empty is not counted, as nginx's. The limit allowlists still match the client address.",
+		Validate: func(v string) error { _, err := parseLimitConnZoneVariable(v); return err },
+	},
+	{
 		Key: "disable-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes no access-log line at all, whatever `enable-access-log` says.",
 		Validate: validateBool,
@@ -653,6 +683,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	globalKey(data, "ignore-invalid-headers", parseConfigBool, wrap, func(b bool) { g.KeepInvalidHeaders = !b })
 	globalKey(data, "strict-validate-path-type", parseConfigBool, wrap, func(b bool) { g.LaxPathType = !b })
 	boolKey("allow-cross-namespace-resources", &g.AllowCrossNamespaceResources)
+	globalKey(data, "limit-conn-zone-variable", parseLimitConnZoneVariable, wrap, func(v string) { g.LimitConnZoneVariable = v })
 	if v, ok := data["forwarded-for-proxy-protocol-header"]; ok {
 		if err := validateHeaderName(v); err != nil {
 			wrap("forwarded-for-proxy-protocol-header", v, err)

@@ -173,6 +173,20 @@ func TestParseGlobal(t *testing.T) {
 			wantErrs: []string{`configmap key forwarded-for-proxy-protocol-header: value "X PP": is not a valid header or cookie name; ignored`},
 		},
 		{
+			name: "limit-conn-zone-variable",
+			data: map[string]string{"limit-conn-zone-variable": " $http_x_api_key "},
+			want: Global{LimitConnZoneVariable: "$http_x_api_key"},
+		},
+		{
+			name: "limit-conn-zone-variable written as its default",
+			data: map[string]string{"limit-conn-zone-variable": "$binary_remote_addr"},
+		},
+		{
+			name:     "limit-conn-zone-variable with a variable Weir does not compute keeps the default",
+			data:     map[string]string{"limit-conn-zone-variable": "$ssl_client_s_dn"},
+			wantErrs: []string{`configmap key limit-conn-zone-variable: value "$ssl_client_s_dn": variable $ssl_client_s_dn is not supported`},
+		},
+		{
 			name:     "buffer size out of range",
 			data:     map[string]string{"large-client-header-buffers": "4 0"},
 			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},
