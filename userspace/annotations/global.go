@@ -684,20 +684,20 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	globalKey(data, "strict-validate-path-type", parseConfigBool, wrap, func(b bool) { g.LaxPathType = !b })
 	boolKey("allow-cross-namespace-resources", &g.AllowCrossNamespaceResources)
 	globalKey(data, "limit-conn-zone-variable", parseLimitConnZoneVariable, wrap, func(v string) { g.LimitConnZoneVariable = v })
-	if v, ok := data["forwarded-for-proxy-protocol-header"]; ok {
-		if err := validateHeaderName(v); err != nil {
-			wrap("forwarded-for-proxy-protocol-header", v, err)
-		} else if h := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(v)); h != DefaultForwardedForProxyProtocolHeader {
-			g.ForwardedForProxyProtocolHeader = h
-		}
+	// headerKey sets *dst to the canonical header name of key, "" for def.
+	headerKey := func(key, def string, dst *string) {
+		globalKey(data, key, func(v string) (string, error) {
+			if err := validateHeaderName(v); err != nil {
+				return "", err
+			}
+			if h := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(v)); h != def {
+				return h, nil
+			}
+			return "", nil
+		}, wrap, func(h string) { *dst = h })
 	}
-	if v, ok := data["forwarded-for-header"]; ok {
-		if err := validateHeaderName(v); err != nil {
-			wrap("forwarded-for-header", v, err)
-		} else if h := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(v)); h != DefaultForwardedForHeader {
-			g.ForwardedForHeader = h
-		}
-	}
+	headerKey("forwarded-for-header", DefaultForwardedForHeader, &g.ForwardedForHeader)
+	headerKey("forwarded-for-proxy-protocol-header", DefaultForwardedForProxyProtocolHeader, &g.ForwardedForProxyProtocolHeader)
 	if v, ok := data["proxy-real-ip-cidr"]; ok {
 		ps, err := parseCIDRList(v)
 		if err != nil {
