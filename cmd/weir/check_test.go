@@ -104,7 +104,7 @@ func TestCheckFolder(t *testing.T) {
 	write("all.yaml", strings.Replace(strings.Replace(checkManifests, `proxy-read-timeout: "30"
 ---
 apiVersion: networking.k8s.io/v1`, `proxy-read-timeout: "30"
-  grpc-buffer-size-kb: "8"
+  disable-ipv6-dns: "true"
 ---
 apiVersion: networking.k8s.io/v1`, 1), `    nginx.ingress.kubernetes.io/proxy-read-timeout: "30"
 `, `    nginx.ingress.kubernetes.io/proxy-read-timeout: "30"
@@ -114,7 +114,7 @@ apiVersion: networking.k8s.io/v1`, 1), `    nginx.ingress.kubernetes.io/proxy-re
 	stdout, stderr, code = testutil.RunCommand(t, bin, "check", dir)
 	for _, want := range []string{
 		"  refused   configuration-snippet: snippets (raw nginx configuration) are never applied\n",
-		"ConfigMap ingress-nginx/ingress-nginx-controller\n  honoured  proxy-read-timeout\n  refused   grpc-buffer-size-kb: not implemented in Weir yet\n",
+		"ConfigMap ingress-nginx/ingress-nginx-controller\n  honoured  proxy-read-timeout\n  refused   disable-ipv6-dns: not implemented in Weir yet\n",
 		"Flags of Deployment ingress-nginx/ingress-nginx-controller\n  honoured  --publish-service\n",
 		"  honoured  --validating-webhook\n",
 		"  differs   --enable-topology-aware-routing: accepted without effect: ",
@@ -229,7 +229,7 @@ func TestConfigMapKeyWarnings(t *testing.T) {
 	ctx := context.Background()
 	must(client.CoreV1().ConfigMaps("ingress-nginx").Create(ctx, &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: "ingress-nginx-controller"},
-		Data: map[string]string{"grpc-buffer-size-kb": "8", "http-snippet": "x", "allow-snippet-annotations": "true",
+		Data: map[string]string{"disable-ipv6-dns": "true", "http-snippet": "x", "allow-snippet-annotations": "true",
 			"proxy-read-timeout": "30"},
 	}, metav1.CreateOptions{}))
 	metrics := freePort(t, "127.0.0.1")
@@ -238,7 +238,7 @@ func TestConfigMapKeyWarnings(t *testing.T) {
 		"--configmap=ingress-nginx/ingress-nginx-controller")...)
 	waitHealthy(t, p, fmt.Sprintf("127.0.0.1:%d", metrics))
 	want := map[string]string{
-		"grpc-buffer-size-kb":       "configmap key grpc-buffer-size-kb is not applied by Weir; ignored (not implemented in Weir yet)",
+		"disable-ipv6-dns":       "configmap key disable-ipv6-dns is not applied by Weir; ignored (not implemented in Weir yet)",
 		"http-snippet":              "configmap key http-snippet is not applied by Weir; ignored (snippets (raw nginx configuration) are never applied)",
 		"allow-snippet-annotations": "configmap key allow-snippet-annotations is not applied by Weir; ignored: Weir keeps it false",
 	}

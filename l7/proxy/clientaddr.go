@@ -34,6 +34,14 @@ type forwarding struct {
 	// client's forwarded-for-header) and X-Original-Forwarded-Host (its
 	// X-Forwarded-Host); "" sends none.
 	originalFor, originalHost string
+	// originalURI is X-Original-URI, $request_uri, with
+	// proxy-add-original-uri-header; "" leaves the client's header as is.
+	originalURI string
+	// ppForwardedFor is $forwarded_for_proxy_protocol, the value of
+	// forwarded-for-proxy-protocol-header, with use-forwarded-headers and
+	// use-proxy-protocol; ppHeader is that header's name, "" when it is
+	// not set (a "" value removes it).
+	ppForwardedFor, ppHeader string
 }
 
 // defaultServerName is the server_name of ingress-nginx's default server,
@@ -104,6 +112,17 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 	}
 	f.originalFor, _ = headerValue(r.Header, g.forwardedFor)
 	f.originalHost, _ = headerValue(r.Header, "X-Forwarded-Host")
+	if g.ProxyAddOriginalURIHeader {
+		f.originalURI = r.RequestURI
+	}
+	if g.UseForwardedHeaders && g.UseProxyProtocol {
+		// The connection's address is the PROXY header's when the
+		// balancer is trusted (l7/proxyproto).
+		f.ppHeader, f.ppForwardedFor = g.ForwardedForProxyProtocol(), peerText
+		if containsAddr(g.realIPFrom, peer) {
+			f.ppForwardedFor = f.originalFor
+		}
+	}
 	return f
 }
 

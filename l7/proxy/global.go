@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/http"
 	"net/netip"
 	"syscall"
 	"time"
@@ -35,6 +36,18 @@ type globalConfig struct {
 	skipURLs annotations.SkipURLs
 	// contentType is default-type.
 	contentType string
+	// limitKey is limit-conn-zone-variable; nil for the client address.
+	limitKey annotations.Vars
+}
+
+// limitKeyOf returns what limit-connections and limit-rps count r by
+// (limit-conn-zone-variable): nil for the client address, else the
+// variables' value (empty: not counted).
+func (g *globalConfig) limitKeyOf(ex *exchange, r *http.Request) []byte {
+	if g.limitKey == nil {
+		return nil
+	}
+	return []byte(g.limitKey.Expand(ex.vars(r)))
 }
 
 // defaultGlobal is the configuration before the first Apply.
@@ -54,6 +67,9 @@ func compileGlobal(g annotations.Global) *globalConfig {
 	c.logFormat = compileLogFormat(g.LogFormat)
 	c.skipURLs = annotations.CompileSkipURLs(g.Logs.SkipURLs)
 	c.contentType = g.ContentType()
+	if g.LimitConnZoneVariable != "" {
+		c.limitKey, _ = annotations.ParseVars(g.LimitConnZoneVariable) // parsed before: cannot fail
+	}
 	return c
 }
 
@@ -114,7 +130,22 @@ func openFilesConnections() int {
 	return int(max(files, 1024)) * 3 / 4
 }
 
+// HTTPSPolicy returns the PROXY protocol policy of the HTTPS listener: the
+// Proxy's, but the header is read under
+// Global.HTTPSProxyProtocolTimeout (proxy-protocol-header-timeout with
+// --enable-ssl-passthrough). Safe for concurrent use.
+func (p *Proxy) HTTPSPolicy() proxyproto.Policy { return httpsPolicy{p} }
+
+// httpsPolicy is HTTPSPolicy's: *Proxy with another HeaderTimeout.
+type httpsPolicy struct{ *Proxy }
+
+// HeaderTimeout implements proxyproto.TimeoutPolicy.
+func (p httpsPolicy) HeaderTimeout() time.Duration {
+	return p.liveGlobal().HTTPSProxyProtocolTimeout()
+}
+
 var (
+	_ proxyproto.TimeoutPolicy = httpsPolicy{}
 	_ proxyproto.Policy        = (*Proxy)(nil)
 	_ connlimit.Source         = (*Proxy)(nil)
 	_ h1guard.TimeoutSource    = (*Proxy)(nil)

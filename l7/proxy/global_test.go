@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"net"
 	"testing"
 	"time"
 
 	"github.com/weir-lb/weir/l7/connlimit"
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -67,5 +69,80 @@ func TestConnLimitsFollowApply(t *testing.T) {
 	}
 	if got := p.ConnLimits().MaxConnections; got < 768 {
 		t.Errorf("max-worker-connections 0: MaxConnections = %d, want at least 768", got)
+	}
+}
+
+// TestHTTPSProxyProtocolTimeout follows ingress-nginx, whose TLS proxy in
+// front of nginx (--enable-ssl-passthrough) reads the PROXY header under
+// proxy-protocol-header-timeout (default 5s) while nginx reads it under
+// client_header_timeout: the HTTPS listener's policy gives the one or the
+// other, and a real connection that sends no header is closed once the
+// live timeout passes.
+func TestHTTPSProxyProtocolTimeout(t *testing.T) {
+	t.Parallel()
+	p := New(Options{})
+	t.Cleanup(p.Close)
+	pol := p.HTTPSPolicy()
+	timeout := func() time.Duration { return pol.(proxyproto.TimeoutPolicy).HeaderTimeout() }
+	apply := func(v uint64, g annotations.Global) {
+		t.Helper()
+		s := snap(v, "a.test", backendOf("a", nil))
+		s.Global = g
+		if err := p.Apply(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, tc := range []struct {
+		g    annotations.Global
+		want time.Duration
+	}{
+		{annotations.Global{ClientHeaderTimeout: 7 * time.Second}, 7 * time.Second},
+		{annotations.Global{SSLPassthroughProxy: true, ClientHeaderTimeout: 7 * time.Second}, 5 * time.Second},
+		{annotations.Global{SSLPassthroughProxy: true, ProxyProtocolHeaderTimeout: 2 * time.Second}, 2 * time.Second},
+	} {
+		apply(uint64(i+1), tc.g)
+		if got := timeout(); got != tc.want {
+			t.Errorf("%+v: HeaderTimeout() = %v, want %v", tc.g, got, tc.want)
+		}
+	}
+
+	apply(9, annotations.Global{UseProxyProtocol: true, SSLPassthroughProxy: true, ProxyProtocolHeaderTimeout: 100 * time.Millisecond})
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := proxyproto.Wrap(raw, pol)
+	t.Cleanup(func() { _ = ln.Close() })
+	readErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			readErr <- err
+			return
+		}
+		defer c.Close()
+		_, err = c.Read(make([]byte, 1))
+		readErr <- err
+	}()
+	client, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	start := time.Now()
+	select {
+	case err := <-readErr:
+		if err == nil {
+			t.Fatal("read without a PROXY header succeeded")
+		}
+		if d := time.Since(start); d > 4*time.Second { // well under the 5s default and 60s client-header-timeout
+			t.Errorf("connection without a PROXY header closed after %v, want about 100ms", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection without a PROXY header still open after 10s")
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); err == nil {
+		t.Error("client: connection still open")
 	}
 }

@@ -31,6 +31,12 @@ import (
 //     forwarded-for-header and X-Forwarded-Host.
 //   - X-Request-ID: the client's, else a new 32-hex-digit random ID (none
 //     with generate-request-id "false").
+//   - X-Original-URI: with proxy-add-original-uri-header, the client's
+//     request target ($request_uri).
+//   - forwarded-for-proxy-protocol-header (X-Forwarded-For-Proxy-Protocol):
+//     with use-forwarded-headers and use-proxy-protocol, the client's
+//     forwarded-for header when the PROXY address is trusted, else that
+//     address.
 //
 // Then the route's rewrite-target, x-forwarded-prefix and upstream-vhost
 // apply (rewriteUpstream).
@@ -54,6 +60,15 @@ func rewrite(pr *httputil.ProxyRequest) {
 			continue
 		}
 		h[k] = vals[i : i+1 : i+1]
+	}
+	if f.originalURI != "" {
+		h["X-Original-Uri"] = []string{f.originalURI}
+	}
+	if f.ppHeader != "" { // ingress-nginx's more_set_input_headers of forwarded-for-proxy-protocol-header
+		delete(h, f.ppHeader)
+		if f.ppForwardedFor != "" {
+			h[f.ppHeader] = []string{f.ppForwardedFor}
+		}
 	}
 	if ex.route != nil {
 		rewriteUpstream(in, out, ex.route) // rewrite.go

@@ -42,21 +42,24 @@ func newConnLimits(table *connlimit.Table, worker int, reg *prometheus.Registry)
 	return c
 }
 
-// acquire counts the request from client on route, or answers it with
-// status and returns false. The returned Slot is released when the
-// request ends.
-func (c *connLimits) acquire(w http.ResponseWriter, client netip.Addr, route *router.Route, status int) (connlimit.Slot, bool) {
+// acquire counts the request from client on route under limitKey (nil:
+// the client address; empty: not counted), or answers it with status and
+// returns false. The returned Slot is released when the request ends.
+func (c *connLimits) acquire(w http.ResponseWriter, client netip.Addr, limitKey []byte, route *router.Route, status int) (connlimit.Slot, bool) {
 	cl := route.Backend.Proxy.ConnLimit
-	if cl == nil || !client.IsValid() {
-		return connlimit.Slot{}, true // nginx counts no empty $binary_remote_addr
+	if cl == nil || limitKey == nil && !client.IsValid() || limitKey != nil && len(limitKey) == 0 {
+		return connlimit.Slot{}, true // nginx counts no empty key
 	}
 	client = client.Unmap()
-	if containsAddr(c.allowlist(cl), client) {
+	if client.IsValid() && containsAddr(c.allowlist(cl), client) {
 		return connlimit.Slot{}, true
+	}
+	if limitKey == nil {
+		limitKey = client.AsSlice()
 	}
 	table := c.shared()
 	ing := route.Backend.Ingress
-	key := table.Key(ing.Namespace+"/"+ing.Name, client.AsSlice())
+	key := table.Key(ing.Namespace+"/"+ing.Name, limitKey)
 	slot, ok, err := table.Acquire(key, cl.Connections, c.worker)
 	if ok {
 		return slot, true

@@ -212,7 +212,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := servedPool.Get().(*served)
 	ex, rec := &st.ex, &st.rec
 	g := p.liveGlobal()
-	ex.start, ex.requestID, ex.fwd = time.Now(), requestID(r, !g.Logs.NoRequestID), g.forwarding(r, p.httpsPort)
+	ex.start = time.Now()
+	g.dropInvalidHeaders(r.Header) // invalidheaders.go: before anything reads a header
+	ex.requestID, ex.fwd = requestID(r, !g.Logs.NoRequestID), g.forwarding(r, p.httpsPort)
 	rec.ResponseWriter = w
 	if p.access != nil {
 		p.access.begin()
@@ -263,10 +265,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// limit_req and limit_conn run in nginx's preaccess phase, in this
 	// order, before allow and deny.
-	if !p.rateLimit.admit(rec, ex.fwd.remote, route, p.liveGlobal().LimitReqStatusCode()) {
+	limitKey := p.liveGlobal().limitKeyOf(ex, r) // limit-conn-zone-variable; nil: the client address
+	if !p.rateLimit.admit(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().LimitReqStatusCode()) {
 		return
 	}
-	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, route, p.liveGlobal().LimitConnStatusCode())
+	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().LimitConnStatusCode())
 	if !ok {
 		return
 	}

@@ -38,20 +38,24 @@ func newRateLimits(conn *connLimits, reg *prometheus.Registry) *rateLimits {
 	return rl
 }
 
-// admit counts the request from client on route in its zones, or answers
-// it with status and returns false.
-func (rl *rateLimits) admit(w http.ResponseWriter, client netip.Addr, route *router.Route, status int) bool {
+// admit counts the request from client on route in its zones under
+// limitKey (nil: the client address; empty: not counted), or answers it
+// with status and returns false.
+func (rl *rateLimits) admit(w http.ResponseWriter, client netip.Addr, limitKey []byte, route *router.Route, status int) bool {
 	cfg := route.Backend.Proxy.RateLimit
-	if cfg == nil || !client.IsValid() {
-		return true // nginx counts no empty $binary_remote_addr
+	if cfg == nil || limitKey == nil && !client.IsValid() || limitKey != nil && len(limitKey) == 0 {
+		return true // nginx counts no empty key
 	}
 	client = client.Unmap()
-	if len(cfg.Allowlist) > 0 && containsAddr(rl.allow.get(cfg, compileAllowlist), client) {
+	if len(cfg.Allowlist) > 0 && client.IsValid() && containsAddr(rl.allow.get(cfg, compileAllowlist), client) {
 		return true
+	}
+	if limitKey == nil {
+		limitKey = client.AsSlice()
 	}
 	table := rl.conn.shared()
 	ing := route.Backend.Ingress
-	zone, addr := ing.Namespace+"/"+ing.Name, client.AsSlice()
+	zone, addr := ing.Namespace+"/"+ing.Name, limitKey
 	var buf [2]connlimit.RateZone
 	zones := buf[:0]
 	mult := uint64(max(cfg.BurstMultiplier, 0))

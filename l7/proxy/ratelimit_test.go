@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -99,5 +100,44 @@ func TestLimitRate(t *testing.T) {
 	}
 	if t2-t1 < 100*time.Millisecond {
 		t.Errorf("the first 2 KiB came at %v and the last at %v: want the first at once", t1, t2)
+	}
+}
+
+// TestLimitConnZoneVariable: with limit-conn-zone-variable
+// "$http_x_api_key", limit-rpm counts by that header, not by the client
+// address: every key has its own budget (1 + burst 1), and a request
+// without the header (an empty key) is not counted, as nginx's.
+func TestLimitConnZoneVariable(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := snap(1, "app.test", backendOf("app", []string{addr(up)}, func(p *annotations.Proxy) {
+		p.RateLimit = &annotations.RateLimit{RPM: 1, BurstMultiplier: 1}
+	}))
+	s.Global.LimitConnZoneVariable = "$http_x_api_key"
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	hit := func(key string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "app.test"
+		if key != "" {
+			req.Header.Set("X-Api-Key", key)
+		}
+		res := send(c, req)
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		return res.status
+	}
+	var got []int
+	for _, key := range []string{"a", "a", "a", "b", "b", "", "", "", "a"} {
+		got = append(got, hit(key))
+	}
+	want := []int{200, 200, 503, 200, 200, 200, 200, 200, 503}
+	if !slices.Equal(got, want) {
+		t.Errorf("statuses by key a a a b b - - - a: %v, want %v", got, want)
 	}
 }

@@ -118,7 +118,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Handler:           guard.Handler(px),            // HTTP/2 requests of h2c checked
 		Protocols:         h1guard.ClearTextProtocols(), // HTTP/1.1 and h2c, as nginx with http2 on
 		ConnState:         px.ConnState,
-		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
+		ReadHeaderTimeout: 60 * time.Second,    // nginx client_header_timeout
+		HTTP2:             proxy.HTTP2Config(), // nginx's http2_max_concurrent_streams
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	tlsCfg := mgr.TLSConfig()
@@ -128,6 +129,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ConnState:         px.ConnState,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
+		HTTP2:             proxy.HTTP2Config(),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	limits.Configure(httpSrv) // keep-alive from the live configuration
@@ -140,13 +142,15 @@ func Run(ctx context.Context, cfg Config) error {
 	var servers []drain.Server
 	serve := func() {
 		serveOnce.Do(func() {
-			counted := func(ln net.Listener) net.Listener {
-				return proxyproto.Wrap(limits.Listener(conns.wrap(ln, cfg.CPU)), px)
+			counted := func(ln net.Listener, policy proxyproto.Policy) net.Listener {
+				return proxyproto.Wrap(limits.Listener(conns.wrap(ln, cfg.CPU)), policy)
 			}
-			servers = append(servers, h1server.ServePlain(cfg.HTTP1Server, "http", httpSrv, guard, cfg.HTTP, counted, errc))
+			servers = append(servers, h1server.ServePlain(cfg.HTTP1Server, "http", httpSrv, guard, cfg.HTTP, func(ln net.Listener) net.Listener {
+				return counted(ln, px)
+			}, errc))
 			if cfg.HTTPS != nil {
 				servers = append(servers, h1server.ServeTLS(cfg.HTTP1Server, "https", httpsSrv, guard, cfg.HTTPS, tlsCfg, func(ln net.Listener) net.Listener {
-					return passthrough.Wrap(counted(ln), px, log)
+					return passthrough.Wrap(counted(ln, px.HTTPSPolicy()), px, log)
 				}, errc))
 			}
 		})

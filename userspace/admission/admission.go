@@ -61,7 +61,9 @@ func Refuses(reason string) bool { return !dependency(reason) }
 
 func dependency(reason string) bool {
 	return strings.HasSuffix(reason, "NotFound") || reason == snapshot.ReasonNoReadyEndpoints ||
-		reason == snapshot.ReasonUnsupportedService || reason == snapshot.ReasonCanaryWithoutMain
+		reason == snapshot.ReasonUnsupportedService || reason == snapshot.ReasonCanaryWithoutMain ||
+		reason == snapshot.ReasonPathTypeNotStrict // ingress-nginx's CheckWarning: a warning only
+
 }
 
 // Review builds the configuration with ing among objs and returns what the

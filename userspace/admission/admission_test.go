@@ -194,3 +194,62 @@ func TestServeHTTP(t *testing.T) {
 		t.Errorf("malformed review: status %d, want 400", rec.Code)
 	}
 }
+
+// TestReviewStrictPathType follows ingress-nginx's
+// strict-validate-path-type: by default a Prefix path with bytes other
+// than letters, digits, '.', '_', '-' and '/' refuses the Ingress (its
+// CheckIngress), an ImplementationSpecific one does not; with the key
+// "false" it is a warning only (its CheckWarning).
+func TestReviewStrictPathType(t *testing.T) {
+	t.Parallel()
+	regexPath := ingress("new", "b.example.com", "/api/(.*)", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/use-regex": "true"})
+	r := Review(objects(), snapshot.DefaultOptions(), regexPath, t0)
+	if want := "InvalidPathType: path /api/(.*) cannot be used with pathType Prefix"; len(r.Denied) != 1 || r.Denied[0] != want {
+		t.Errorf("strict: denied %q, want [%q]", r.Denied, want)
+	}
+
+	impl := regexPath.DeepCopy()
+	pt := networkingv1.PathTypeImplementationSpecific
+	impl.Spec.Rules[0].HTTP.Paths[0].PathType = &pt
+	if r := Review(objects(), snapshot.DefaultOptions(), impl, t0); len(r.Denied)+len(r.Warnings) != 0 {
+		t.Errorf("ImplementationSpecific: denied %q, warnings %q, want none", r.Denied, r.Warnings)
+	}
+
+	objs := objects()
+	objs.ConfigMaps = []*corev1.ConfigMap{{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "weir"}, Data: map[string]string{"strict-validate-path-type": "false"}}}
+	opts := snapshot.DefaultOptions()
+	opts.ConfigMap = "weir/weir"
+	r = Review(objs, opts, regexPath, t0)
+	if want := "PathTypeNotStrict: path /api/(.*) cannot be used with pathType Prefix"; len(r.Denied) != 0 || len(r.Warnings) != 1 || r.Warnings[0] != want {
+		t.Errorf("not strict: denied %q, warnings %q, want only the warning %q", r.Denied, r.Warnings, want)
+	}
+}
+
+// TestReviewCrossNamespace follows ingress-nginx's
+// allow-cross-namespace-resources: auth-secret and auth-proxy-set-headers
+// naming another namespace are refused by default, and accepted (the
+// objects found) with the key "true".
+func TestReviewCrossNamespace(t *testing.T) {
+	t.Parallel()
+	ing := ingress("new", "b.example.com", "/", time.Time{}, map[string]string{
+		"nginx.ingress.kubernetes.io/auth-type":              "basic",
+		"nginx.ingress.kubernetes.io/auth-secret":            "shared/users",
+		"nginx.ingress.kubernetes.io/auth-url":               "http://auth.example.com/check",
+		"nginx.ingress.kubernetes.io/auth-proxy-set-headers": "shared/auth-headers",
+	})
+	objs := objects()
+	objs.Secrets = []*corev1.Secret{{ObjectMeta: metav1.ObjectMeta{Namespace: "shared", Name: "users"}, Data: map[string][]byte{"auth": []byte("u:{PLAIN}p\n")}}}
+	headers := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "shared", Name: "auth-headers"}, Data: map[string]string{"X-Team": "a"}}
+	objs.ConfigMaps = []*corev1.ConfigMap{headers}
+	r := Review(objs, snapshot.DefaultOptions(), ing, t0)
+	if len(r.Denied) != 2 || !strings.Contains(r.Denied[0], "cross-namespace references are not allowed") || !strings.Contains(r.Denied[1], "cross-namespace references are not allowed") {
+		t.Errorf("default: denied %q, want auth-secret and auth-proxy-set-headers refused as cross-namespace", r.Denied)
+	}
+
+	objs.ConfigMaps = []*corev1.ConfigMap{headers, {ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "weir"}, Data: map[string]string{"allow-cross-namespace-resources": "true"}}}
+	opts := snapshot.DefaultOptions()
+	opts.ConfigMap = "weir/weir"
+	if r := Review(objs, opts, ing, t0); len(r.Denied) != 0 {
+		t.Errorf("allow-cross-namespace-resources true: denied %q, want none", r.Denied)
+	}
+}

@@ -105,7 +105,7 @@ const authDenied = "the route is denied (503)"
 // authMeta is the metadata table of the authentication family.
 var authMeta = []Meta{
 	{Key: "auth-type", Doc: "`basic` or `digest`: authenticate against `auth-secret` (nginx's `auth_basic` / `auth_digest`). 401 with `WWW-Authenticate` otherwise; the Authorization header is not passed upstream. Fails closed: another value, a missing or unreadable Secret denies the route (503) with a warning.", Validate: validateAuthType},
-	{Key: "auth-secret", Doc: "The Secret (`name` or `namespace/name`; another namespace is refused, as ingress-nginx's default `allow-cross-namespace-resources: false`) holding the users. Any Secret type.", Validate: validateObjectName},
+	{Key: "auth-secret", Doc: "The Secret (`name` or `namespace/name`; another namespace is refused unless the ConfigMap's `allow-cross-namespace-resources` is `\"true\"`) holding the users. Any Secret type.", Validate: validateObjectName},
 	{Key: "auth-secret-type", Default: "auth-file", Doc: "`auth-file`: the Secret's key `auth` is an htpasswd file; `auth-map`: each key is a user, its value the hash. Hashes: bcrypt (`$2y$`, `$2a$`, `$2b$`), apr1 (`$apr1$`), `{SHA}`, and `{PLAIN}`; a DES or glibc crypt(3) entry is refused with a warning (that user cannot log in).", Validate: validateAuthSecretType},
 	{Key: "auth-realm", Doc: "The realm of the `WWW-Authenticate` challenge: letters, digits, spaces and `/-._~:` (ingress-nginx's CharsWithSpace). Fails closed on another value (ingress-nginx would drop the authentication).", Validate: validateRealm},
 	{Key: "auth-url", Doc: "External authentication: every request is first sent (headers only, as ingress-nginx's auth location: X-Original-URL, X-Original-Method, X-Sent-From, X-Real-IP, X-Forwarded-For, X-Auth-Request-Redirect, X-Request-ID, the client's headers) to this URL; 2xx lets it through, 401 and 403 are answered as is, anything else (unreachable, a timeout: the route's proxy timeouts) is 500. nginx variables such as `$host` and `$escaped_request_uri` are expanded. Fails closed on an invalid value (503).", Validate: validateAuthURL},
@@ -280,14 +280,14 @@ func parseCacheDurations(v string) ([]string, error) {
 
 // ObjectKey resolves auth-secret or auth-proxy-set-headers (a name, or
 // namespace/name) for an Ingress of namespace ns into namespace/name; a key
-// in another namespace is refused, as ingress-nginx's default
-// allow-cross-namespace-resources false.
-func ObjectKey(v, ns string) (string, error) {
+// in another namespace is refused unless crossNamespace
+// (allow-cross-namespace-resources, default false as ingress-nginx's).
+func ObjectKey(v, ns string, crossNamespace bool) (string, error) {
 	if on, name, ok := strings.Cut(v, "/"); ok {
-		if on != ns {
+		if on != ns && !crossNamespace {
 			return "", errors.New("cross-namespace references are not allowed")
 		}
-		v = name
+		return on + "/" + name, nil
 	}
 	return ns + "/" + v, nil
 }

@@ -178,6 +178,135 @@ type Global struct {
 	// enable-access-log-for-default-backend. The zero value is their
 	// defaults.
 	Logs RequestLog `json:"logs,omitzero"`
+	// EnableUnderscoresInHeaders is enable-underscores-in-headers (nginx's
+	// underscores_in_headers): a request header name with '_' is valid.
+	// Default false: such a name is invalid, so dropped while
+	// ignore-invalid-headers is on.
+	EnableUnderscoresInHeaders bool `json:"enableUnderscoresInHeaders,omitempty"`
+	// KeepInvalidHeaders is ignore-invalid-headers "false" (nginx's
+	// ignore_invalid_headers off): request header fields whose names nginx
+	// finds invalid are kept. Default false: they are dropped (see
+	// InvalidHeaderName).
+	KeepInvalidHeaders bool `json:"keepInvalidHeaders,omitempty"`
+	// ProxyAddOriginalURIHeader is proxy-add-original-uri-header: the
+	// upstream request carries X-Original-URI, the client's request target
+	// ($request_uri). Default false: the client's own X-Original-URI, if
+	// any, passes unchanged.
+	ProxyAddOriginalURIHeader bool `json:"proxyAddOriginalURIHeader,omitempty"`
+	// ProxyProtocolHeaderTimeout is proxy-protocol-header-timeout: with
+	// use-proxy-protocol and SSLPassthroughProxy, the PROXY header of a
+	// connection to the HTTPS listener must arrive within it. 0 means the
+	// default, 5s.
+	ProxyProtocolHeaderTimeout time.Duration `json:"proxyProtocolHeaderTimeout,omitempty"`
+	// SSLPassthroughProxy is not a ConfigMap key: snapshot.Build sets it
+	// when Weir runs with --enable-ssl-passthrough, where the HTTPS
+	// listener reads each ClientHello before TLS, as ingress-nginx's TLS
+	// proxy in front of nginx does; that proxy reads the PROXY header
+	// under ProxyProtocolHeaderTimeout, nginx under client-header-timeout.
+	// Default false.
+	SSLPassthroughProxy bool `json:"sslPassthroughProxy,omitempty"`
+	// LaxPathType is strict-validate-path-type "false": a path of pathType
+	// Exact or Prefix with bytes ingress-nginx's rule refuses only warns.
+	// Default false: the admission webhook refuses its Ingress.
+	LaxPathType bool `json:"laxPathType,omitempty"`
+	// AllowCrossNamespaceResources is allow-cross-namespace-resources: the
+	// Secrets and ConfigMaps of auth-secret, auth-tls-secret,
+	// proxy-ssl-secret and auth-proxy-set-headers may be in another
+	// namespace than their Ingress. Default false: such a reference denies
+	// the route, with a warning.
+	AllowCrossNamespaceResources bool `json:"allowCrossNamespaceResources,omitempty"`
+	// ForwardedForProxyProtocolHeader is
+	// forwarded-for-proxy-protocol-header, canonical: with
+	// UseForwardedHeaders and UseProxyProtocol both on, the request header
+	// ingress-nginx sets (and so sends upstream) to the client's
+	// forwarded-for header when the PROXY header's address is trusted,
+	// else to that address. "" means "X-Forwarded-For-Proxy-Protocol".
+	ForwardedForProxyProtocolHeader string `json:"forwardedForProxyProtocolHeader,omitempty"`
+	// LimitConnZoneVariable is limit-conn-zone-variable: the nginx
+	// variables whose value keys limit-connections, limit-rps and
+	// limit-rpm (a request whose value is empty is not counted). ""
+	// means the default, $binary_remote_addr: the client address.
+	LimitConnZoneVariable string `json:"limitConnZoneVariable,omitempty"`
+}
+
+// DefaultLimitConnZoneVariable is limit-conn-zone-variable's default.
+const DefaultLimitConnZoneVariable = "$binary_remote_addr"
+
+// parseLimitConnZoneVariable parses limit-conn-zone-variable: "" for the
+// default, else the value, whose variables must be ones Weir computes
+// (ParseVars).
+func parseLimitConnZoneVariable(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == DefaultLimitConnZoneVariable {
+		return "", nil
+	}
+	if v == "" {
+		return "", errors.New("must name nginx variables, such as $binary_remote_addr")
+	}
+	if _, err := ParseVars(v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
+// DefaultForwardedForProxyProtocolHeader is
+// forwarded-for-proxy-protocol-header's default.
+const DefaultForwardedForProxyProtocolHeader = "X-Forwarded-For-Proxy-Protocol"
+
+// ForwardedForProxyProtocol returns the forwarded-for-proxy-protocol-header
+// name, canonical ("X-Forwarded-For-Proxy-Protocol" by default).
+func (g Global) ForwardedForProxyProtocol() string {
+	if g.ForwardedForProxyProtocolHeader == "" {
+		return DefaultForwardedForProxyProtocolHeader
+	}
+	return g.ForwardedForProxyProtocolHeader
+}
+
+// DefaultProxyProtocolHeaderTimeout is proxy-protocol-header-timeout's
+// default.
+const DefaultProxyProtocolHeaderTimeout = 5 * time.Second
+
+// HTTPSProxyProtocolTimeout returns how long the PROXY header of a
+// connection to the HTTPS listener may take: with SSLPassthroughProxy,
+// ProxyProtocolHeaderTimeout (default 5s); else ClientHeaderTimeout, 0
+// meaning its default, as nginx reads the header under
+// client_header_timeout.
+func (g Global) HTTPSProxyProtocolTimeout() time.Duration {
+	if !g.SSLPassthroughProxy {
+		return g.ClientHeaderTimeout
+	}
+	if g.ProxyProtocolHeaderTimeout > 0 {
+		return g.ProxyProtocolHeaderTimeout
+	}
+	return DefaultProxyProtocolHeaderTimeout
+}
+
+// parseGoDuration parses a positive Go duration ("5s", "500ms"), as
+// ingress-nginx reads proxy-protocol-header-timeout (time.ParseDuration:
+// a bare number is refused).
+func parseGoDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		return 0, errors.New("must be a positive duration with its unit, such as 5s or 500ms")
+	}
+	return d, nil
+}
+
+// InvalidHeaderName reports whether nginx finds the request header name
+// invalid (ngx_http_parse_header_line, ngx_http_v2_validate_header): a
+// byte other than a letter, a digit or '-', or '_' unless underscores is
+// true (enable-underscores-in-headers).
+func InvalidHeaderName(name string, underscores bool) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-':
+		case c == '_' && underscores:
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // Defaults of the Global settings whose zero value stands for another.
@@ -209,6 +338,10 @@ const (
 	DefaultDefaultType = "text/html"
 	// DefaultMaxWorkerConnections is max-worker-connections' default.
 	DefaultMaxWorkerConnections = 16384
+	// DefaultHTTP2MaxConcurrentStreams is http2-max-concurrent-streams'
+	// default, nginx's http2_max_concurrent_streams: the streams one
+	// HTTP/2 client connection may have open at once.
+	DefaultHTTP2MaxConcurrentStreams = 128
 )
 
 // IsZero reports whether g is the built-in configuration (every field
@@ -449,6 +582,46 @@ var globalMeta = []Meta{
 		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
 	},
 	{
+		Key: "enable-underscores-in-headers", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` accepts `_` in request header names (nginx's `underscores_in_headers`). `\"false\"`: a name with `_` is invalid, so with `ignore-invalid-headers` on the field is dropped before routing, logging and proxying, HTTP/1 and HTTP/2 alike.",
+		Validate: validateBool,
+	},
+	{
+		Key: "ignore-invalid-headers", Default: "true", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` drops request header fields whose names nginx finds invalid (a byte other than a letter, a digit or `-`, and `_` unless `enable-underscores-in-headers`) instead of passing them on (nginx's `ignore_invalid_headers`), HTTP/1 and HTTP/2 alike. `\"false\"` keeps them.",
+		Validate: validateBool,
+	},
+	{
+		Key: "proxy-add-original-uri-header", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` sends the upstream `X-Original-URI` with the client's request target, path and query as received (`$request_uri`), replacing any the client sent.",
+		Validate: validateBool,
+	},
+	{
+		Key: "proxy-protocol-header-timeout", Default: "5s", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "With `use-proxy-protocol` and `--enable-ssl-passthrough`, how long the PROXY header of a connection to the HTTPS listener may take (a Go duration: `5s`, `500ms`); a late one closes the connection. As ingress-nginx, where the TLS proxy that passthrough puts in front of nginx reads the header; without passthrough the header is read under `client-header-timeout`, as nginx does.",
+		Validate: func(v string) error { _, err := parseGoDuration(v); return err },
+	},
+	{
+		Key: "strict-validate-path-type", Default: "true", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"`: a path of pathType `Exact` or `Prefix` must be `/` followed by letters, digits, `.`, `_`, `-` and `/` only (ingress-nginx's rule); another is warned about (`InvalidPathType`) and the admission webhook refuses its Ingress. The path is still served, as ingress-nginx's sync serves it. `\"false\"`: the warning (`PathTypeNotStrict`) only.",
+		Validate: validateBool,
+	},
+	{
+		Key: "allow-cross-namespace-resources", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` lets `auth-secret`, `auth-tls-secret`, `proxy-ssl-secret` and `auth-proxy-set-headers` name a Secret or ConfigMap of another namespace (`namespace/name`). `\"false\"`: such a reference denies the route (403 for `auth-tls-secret`, 503 for the others), with an `InvalidAnnotation` or `InvalidAuth` warning, as ingress-nginx refuses it.",
+		Validate: validateBool,
+	},
+	{
+		Key: "forwarded-for-proxy-protocol-header", Default: DefaultForwardedForProxyProtocolHeader, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "With `use-forwarded-headers` and `use-proxy-protocol` both `\"true\"`: the header the upstream request carries (replacing the client's), as ingress-nginx sets it for its realip module: the client's `forwarded-for-header` when the PROXY header's source address is in `proxy-real-ip-cidr`, else that address; none when that is empty. The client address is the one nginx derives from it.",
+		Validate: validateHeaderName,
+	},
+	{
+		Key: "limit-conn-zone-variable", Default: DefaultLimitConnZoneVariable, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "What `limit-connections`, `limit-rps` and `limit-rpm` count by: the client address (`$binary_remote_addr`, or `$remote_addr`), or other nginx variables (`$http_x_api_key`, `$host`, `$cookie_NAME`, `$arg_NAME`...; the ones `auth-url` accepts) and text; a request whose key is empty is not counted, as nginx's. The limit allowlists still match the client address.",
+		Validate: func(v string) error { _, err := parseLimitConnZoneVariable(v); return err },
+	},
+	{
 		Key: "disable-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes no access-log line at all, whatever `enable-access-log` says.",
 		Validate: validateBool,
@@ -586,13 +759,26 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 		}
 	})
 	boolKey("disable-access-log", &g.DisableAccessLog)
-	if v, ok := data["forwarded-for-header"]; ok {
-		if err := validateHeaderName(v); err != nil {
-			wrap("forwarded-for-header", v, err)
-		} else if h := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(v)); h != DefaultForwardedForHeader {
-			g.ForwardedForHeader = h
-		}
+	boolKey("enable-underscores-in-headers", &g.EnableUnderscoresInHeaders)
+	boolKey("proxy-add-original-uri-header", &g.ProxyAddOriginalURIHeader)
+	globalKey(data, "ignore-invalid-headers", parseConfigBool, wrap, func(b bool) { g.KeepInvalidHeaders = !b })
+	globalKey(data, "strict-validate-path-type", parseConfigBool, wrap, func(b bool) { g.LaxPathType = !b })
+	boolKey("allow-cross-namespace-resources", &g.AllowCrossNamespaceResources)
+	globalKey(data, "limit-conn-zone-variable", parseLimitConnZoneVariable, wrap, func(v string) { g.LimitConnZoneVariable = v })
+	// headerKey sets *dst to the canonical header name of key, "" for def.
+	headerKey := func(key, def string, dst *string) {
+		globalKey(data, key, func(v string) (string, error) {
+			if err := validateHeaderName(v); err != nil {
+				return "", err
+			}
+			if h := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(v)); h != def {
+				return h, nil
+			}
+			return "", nil
+		}, wrap, func(h string) { *dst = h })
 	}
+	headerKey("forwarded-for-header", DefaultForwardedForHeader, &g.ForwardedForHeader)
+	headerKey("forwarded-for-proxy-protocol-header", DefaultForwardedForProxyProtocolHeader, &g.ForwardedForProxyProtocolHeader)
 	if v, ok := data["proxy-real-ip-cidr"]; ok {
 		ps, err := parseCIDRList(v)
 		if err != nil {
@@ -612,6 +798,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	globalKey(data, "worker-shutdown-timeout", parseNginxTime, wrap, func(d time.Duration) { g.WorkerShutdownTimeout = d })
 	globalKey(data, "client-header-timeout", parseNginxTime, wrap, func(d time.Duration) { g.ClientHeaderTimeout = d })
 	globalKey(data, "client-body-timeout", parseNginxTime, wrap, func(d time.Duration) { g.ClientBodyTimeout = d })
+	globalKey(data, "proxy-protocol-header-timeout", parseGoDuration, wrap, func(d time.Duration) { g.ProxyProtocolHeaderTimeout = d })
 	countKey("keep-alive", &g.KeepAlive)
 	countKey("keep-alive-requests", &g.KeepAliveRequests)
 	countKey("max-worker-connections", &g.MaxWorkerConnections)

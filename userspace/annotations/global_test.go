@@ -108,6 +108,80 @@ func TestParseGlobal(t *testing.T) {
 			},
 		},
 		{
+			name: "request header rules and X-Original-URI",
+			data: map[string]string{"enable-underscores-in-headers": "true", "ignore-invalid-headers": "false", "proxy-add-original-uri-header": "true"},
+			want: Global{EnableUnderscoresInHeaders: true, KeepInvalidHeaders: true, ProxyAddOriginalURIHeader: true},
+		},
+		{
+			name: "request header rules written as their defaults",
+			data: map[string]string{"enable-underscores-in-headers": "false", "ignore-invalid-headers": "true", "proxy-add-original-uri-header": "false"},
+		},
+		{
+			name: "invalid request header rules keep their defaults",
+			data: map[string]string{"enable-underscores-in-headers": "on", "ignore-invalid-headers": "off", "proxy-add-original-uri-header": "yes"},
+			wantErrs: []string{
+				`configmap key enable-underscores-in-headers: value "on": must be "true" or "false"`,
+				`configmap key proxy-add-original-uri-header: value "yes": must be "true" or "false"`,
+				`configmap key ignore-invalid-headers: value "off": must be "true" or "false"`,
+			},
+		},
+		{
+			name: "proxy-protocol-header-timeout",
+			data: map[string]string{"proxy-protocol-header-timeout": " 500ms "},
+			want: Global{ProxyProtocolHeaderTimeout: 500 * time.Millisecond},
+		},
+		{
+			name: "proxy-protocol-header-timeout needs a unit, as Go's time.ParseDuration",
+			data: map[string]string{"proxy-protocol-header-timeout": "5"},
+			wantErrs: []string{
+				`configmap key proxy-protocol-header-timeout: value "5": must be a positive duration with its unit, such as 5s or 500ms`,
+			},
+		},
+		{
+			name: "strict-validate-path-type",
+			data: map[string]string{"strict-validate-path-type": "false"},
+			want: Global{LaxPathType: true},
+		},
+		{
+			name:     "invalid strict-validate-path-type stays strict",
+			data:     map[string]string{"strict-validate-path-type": "no"},
+			wantErrs: []string{`configmap key strict-validate-path-type: value "no": must be "true" or "false"`},
+		},
+		{
+			name: "allow-cross-namespace-resources",
+			data: map[string]string{"allow-cross-namespace-resources": "true"},
+			want: Global{AllowCrossNamespaceResources: true},
+		},
+		{
+			name:     "invalid allow-cross-namespace-resources keeps refusing",
+			data:     map[string]string{"allow-cross-namespace-resources": "all"},
+			wantErrs: []string{`configmap key allow-cross-namespace-resources: value "all": must be "true" or "false"`},
+		},
+		{
+			name: "forwarded-for-proxy-protocol-header",
+			data: map[string]string{"forwarded-for-proxy-protocol-header": " x-pp-for "},
+			want: Global{ForwardedForProxyProtocolHeader: "X-Pp-For"},
+		},
+		{
+			name:     "invalid forwarded-for-proxy-protocol-header keeps the default",
+			data:     map[string]string{"forwarded-for-proxy-protocol-header": "X PP"},
+			wantErrs: []string{`configmap key forwarded-for-proxy-protocol-header: value "X PP": is not a valid header or cookie name; ignored`},
+		},
+		{
+			name: "limit-conn-zone-variable",
+			data: map[string]string{"limit-conn-zone-variable": " $http_x_api_key "},
+			want: Global{LimitConnZoneVariable: "$http_x_api_key"},
+		},
+		{
+			name: "limit-conn-zone-variable written as its default",
+			data: map[string]string{"limit-conn-zone-variable": "$binary_remote_addr"},
+		},
+		{
+			name:     "limit-conn-zone-variable with a variable Weir does not compute keeps the default",
+			data:     map[string]string{"limit-conn-zone-variable": "$ssl_client_s_dn"},
+			wantErrs: []string{`configmap key limit-conn-zone-variable: value "$ssl_client_s_dn": variable $ssl_client_s_dn is not supported`},
+		},
+		{
 			name:     "buffer size out of range",
 			data:     map[string]string{"large-client-header-buffers": "4 0"},
 			wantErrs: []string{`configmap key large-client-header-buffers: value "4 0": the buffer size must be from 1 byte to 1g, in nginx size syntax`},
@@ -143,6 +217,24 @@ func runParseGlobal(t *testing.T, tests []parseGlobalCase) {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestInvalidHeaderName: nginx's header name rule, a letter, a digit or
+// '-', and '_' only with enable-underscores-in-headers.
+func TestInvalidHeaderName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		underscores bool
+		want        bool
+	}{
+		{"X-Forwarded-For", false, false}, {"x-0-9", false, false}, {"X_Under", false, true},
+		{"X_Under", true, false}, {"X.Dot", true, true}, {"X!", false, true}, {"X~", true, true}, {"", false, false},
+	} {
+		if got := InvalidHeaderName(tc.name, tc.underscores); got != tc.want {
+			t.Errorf("InvalidHeaderName(%q, %v) = %v, want %v", tc.name, tc.underscores, got, tc.want)
+		}
 	}
 }
 

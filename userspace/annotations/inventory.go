@@ -300,11 +300,37 @@ var inertConfigMapKeys = map[string]string{
 	"syslog-port": whyLogs,
 }
 
+// whyNoPool is why the keys sizing nginx's response buffers change nothing
+// in Weir.
+const whyNoPool = "sizes nginx's pool of response buffers; Weir relays each response through one buffer (proxy-buffering) and has no such pool"
+
+// inertBufferKeys are the ConfigMap keys that size nginx's buffers, and
+// the HTTP/2 one nginx itself ignores: ignoring them changes nothing a
+// client sees.
+var inertBufferKeys = map[string]string{
+	"proxy-buffers-number":      whyNoPool,
+	"proxy-busy-buffers-size":   whyNoPool,
+	"grpc-buffer-size-kb":       "sizes nginx's buffer for gRPC responses (written only above its default 0); Weir relays gRPC responses frame by frame through Go's HTTP/2 transport and has no such buffer",
+	"client-header-buffer-size": "sizes nginx's first buffer for a request head (1k); a longer head moves to `large-client-header-buffers` buffers, whose limits Weir applies (414 for the request line, 400 for a header line or the head), so the key changes only memory: nothing a client sees",
+	"http2-max-requests":        "deprecated in ingress-nginx and written only above its default 0; nginx since 1.19.7 ignores `http2_max_requests` as obsolete (`keep-alive-requests` is its replacement), so it changes nothing there either",
+}
+
+// unappliedConfigMapKeys maps the ConfigMap keys Weir does not apply, and
+// that would change what a client sees, to the reason and what Weir does
+// instead.
+var unappliedConfigMapKeys = map[string]string{
+	"http2-max-concurrent-streams": "Go's HTTP/2 server takes its SETTINGS from the server, fixed when it starts serving, before the ConfigMap is read; it cannot change them while it serves. Every HTTP/2 client connection allows 128 concurrent streams, ingress-nginx's default",
+	"bind-address":                 "Weir's listening sockets are opened at start and never rebound on a configuration change (so that no connection is refused during one); the address is the `--bind-address` flag (default: all addresses, IPv4 and IPv6), one address",
+	"disable-ipv6":                 "Weir's listening sockets are opened at start and never rebound on a configuration change; `--bind-address=0.0.0.0` listens on IPv4 only, as this key does",
+}
+
 // partialConfigMapKeys maps the ConfigMap keys Weir applies with a
 // difference to it.
 var partialConfigMapKeys = map[string]string{
-	"max-worker-connections": "counts client connections only, not upstream ones",
-	"ssl-session-cache":      "Go's crypto/tls server has no session-ID cache (it resumes only from tickets): with ssl-session-tickets \"false\" (the default) TLS 1.3 sessions resume from tickets, as nginx's from its cache, and TLS 1.2 sessions, which nginx resumes by session ID, do not",
+	"max-worker-connections":              "counts client connections only, not upstream ones",
+	"forwarded-for-proxy-protocol-header": "when the balancer sending the PROXY header is itself not in `proxy-real-ip-cidr`, Weir keeps the connection's address, not the PROXY header's, so the header carries the balancer's address where nginx writes the PROXY header's source address",
+	"ignore-invalid-headers":              "a name that is not an HTTP token (with `@`, `/`, `(`, `\"`...) gets 400 whatever the value, where nginx drops it (or passes it with `\"false\"`): Weir's HTTP servers do not accept such a name. nginx too answers 400 to a space or a control byte in a name",
+	"ssl-session-cache":                   "Go's crypto/tls server has no session-ID cache (it resumes only from tickets): with ssl-session-tickets \"false\" (the default) TLS 1.3 sessions resume from tickets, as nginx's from its cache, and TLS 1.2 sessions, which nginx resumes by session ID, do not",
 }
 
 // ConfigMapInventory returns every controller ConfigMap key ingress-nginx
@@ -332,6 +358,10 @@ func ConfigMapEntry(key string) Entry {
 		e.Status, e.Note = StatusIgnored, unappliedTLSKeys[key]
 	case inertConfigMapKeys[key] != "":
 		e.Status, e.Note, e.Inert = StatusIgnored, inertConfigMapKeys[key], true
+	case inertBufferKeys[key] != "":
+		e.Status, e.Note, e.Inert = StatusIgnored, inertBufferKeys[key], true
+	case unappliedConfigMapKeys[key] != "":
+		e.Status, e.Note = StatusIgnored, unappliedConfigMapKeys[key]
 	case slices.Contains(documentedConfigMapKeys, key):
 		e.Status, e.Note = StatusIgnored, whyNotYet
 	default:

@@ -98,11 +98,11 @@ func TestCheckConfigMap(t *testing.T) {
 		{
 			name: "ignored, refused, inert and unknown keys",
 			data: map[string]string{
-				"grpc-buffer-size-kb": "8", "http-snippet": "x", "otel-service-name": "a", "worker-processes": "4",
+				"disable-ipv6-dns": "true", "http-snippet": "x", "otel-service-name": "a", "worker-processes": "4",
 				"no-such-key": "1", "proxy-read-timeout": "30",
 			},
 			want: []string{
-				"configmap key grpc-buffer-size-kb is not applied by Weir; ignored (not implemented in Weir yet)",
+				"configmap key disable-ipv6-dns is not applied by Weir; ignored (not implemented in Weir yet)",
 				"configmap key http-snippet is not applied by Weir; ignored (snippets (raw nginx configuration) are never applied)",
 				"configmap key no-such-key is not applied by Weir; ignored (not an ingress-nginx ConfigMap key)",
 				"configmap key otel-service-name is not applied by Weir; ignored (Weir exports no OpenTelemetry traces)",

@@ -242,8 +242,8 @@ var errorsMeta = []Meta{
 // tuningMeta is the metadata table of the upstream tuning keys.
 var tuningMeta = []Meta{
 	{
-		Key: "service-upstream", Default: "false",
-		Doc:      "`true` sends the route's requests to the Service's ClusterIP and port (one endpoint, balanced by kube-proxy) instead of its endpoints; a Service without ClusterIP keeps its endpoints, with a warning.",
+		Key: "service-upstream", Default: "false", ConfigMap: true,
+		Doc:      "`true` sends the route's requests to the Service's ClusterIP and port (one endpoint, balanced by kube-proxy) instead of its endpoints; a Service without ClusterIP keeps its endpoints, with a warning. The ConfigMap key is the default of every Ingress that does not set the annotation.",
 		Validate: validateBool,
 	},
 	{
@@ -575,6 +575,13 @@ func parseConfigMapUpstream(get lookup, u **Upstream, wrap func(key, value strin
 			errs = append(errs, wrap("disable-proxy-intercept-errors", v, err))
 		} else if b {
 			out.NoInterceptErrors, set = true, true
+		}
+	}
+	if v, ok := get("service-upstream"); ok {
+		if b, err := parseConfigBool(v); err != nil {
+			errs = append(errs, wrap("service-upstream", v, err))
+		} else if b {
+			out.ServiceUpstream, set = true, true
 		}
 	}
 	if set {

@@ -98,3 +98,24 @@ func TestParseDefaultsCustomHTTPErrors(t *testing.T) {
 		t.Errorf("invalid ConfigMap value: errors %v, want 1", errs)
 	}
 }
+
+// TestParseDefaultsServiceUpstream: the ConfigMap's service-upstream is the
+// default of every Ingress; an Ingress's annotation overrides it either way;
+// an invalid value warns and keeps false.
+func TestParseDefaultsServiceUpstream(t *testing.T) {
+	t.Parallel()
+	p, errs := ParseDefaults(map[string]string{"service-upstream": "true"})
+	if len(errs) != 0 || p.Upstream == nil || !p.Upstream.ServiceUpstream {
+		t.Fatalf("got %+v %v, want ServiceUpstream", p.Upstream, errs)
+	}
+	if cfg, _ := Parse(nil, p); !cfg.Proxy.Upstream.ServiceUpstream {
+		t.Errorf("no annotation: ServiceUpstream false, want the ConfigMap's true")
+	}
+	if cfg, _ := Parse(map[string]string{Prefix + "service-upstream": "false"}, p); cfg.Proxy.Upstream != nil && cfg.Proxy.Upstream.ServiceUpstream {
+		t.Errorf("annotation false over ConfigMap true: ServiceUpstream true")
+	}
+	p, errs = ParseDefaults(map[string]string{"service-upstream": "yes"})
+	if len(errs) != 1 || p.Upstream != nil && p.Upstream.ServiceUpstream {
+		t.Errorf("invalid ConfigMap value: %+v, errors %v, want the default and 1 error", p.Upstream, errs)
+	}
+}

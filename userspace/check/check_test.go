@@ -44,7 +44,7 @@ func TestCheck(t *testing.T) {
 			ingress("theirs", "other", "/", map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "x"}),
 		},
 		ConfigMaps: []*corev1.ConfigMap{{ObjectMeta: metav1.ObjectMeta{Namespace: "ingress-nginx", Name: "ctl"}, Data: map[string]string{
-			"proxy-body-size": "8m", "keep-alive": "never", "grpc-buffer-size-kb": "8", "worker-processes": "4",
+			"proxy-body-size": "8m", "keep-alive": "never", "disable-ipv6-dns": "true", "worker-processes": "4",
 			"allow-snippet-annotations": "true", "max-worker-connections": "100",
 		}}},
 	}
@@ -69,7 +69,7 @@ func TestCheck(t *testing.T) {
 			Inert:    []Item{{"worker-processes", "tunes nginx internals; Weir has no equivalent and needs none"}},
 			Refused: []Item{
 				{"allow-snippet-annotations", "accepted and always false: snippets (raw nginx configuration) are never applied"},
-				{"grpc-buffer-size-kb", "not implemented in Weir yet"},
+				{"disable-ipv6-dns", "not implemented in Weir yet"},
 			},
 			Warnings: []string{`InvalidConfigMapValue: configmap key keep-alive: value "never": ` + strings.TrimPrefix(r.Sections[3].Warnings[0], `InvalidConfigMapValue: configmap key keep-alive: value "never": `)},
 		},

@@ -321,7 +321,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		Handler:           d.guard.Handler(d.proxy),     // HTTP/2 requests of h2c checked
 		Protocols:         h1guard.ClearTextProtocols(), // HTTP/1.1 and h2c, as nginx with http2 on
 		ConnState:         d.proxy.ConnState,
-		ReadHeaderTimeout: 60 * time.Second, // nginx client_header_timeout
+		ReadHeaderTimeout: 60 * time.Second,    // nginx client_header_timeout
+		HTTP2:             proxy.HTTP2Config(), // nginx's http2_max_concurrent_streams
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	// The listener, not ServeTLS, holds the tls.Config: ServeTLS would serve
@@ -333,6 +334,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ConnState:         d.proxy.ConnState,
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
+		HTTP2:             proxy.HTTP2Config(),
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	d.limits.Configure(proxySrv) // keep-alive from the live configuration
@@ -353,7 +355,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 				return proxyproto.Wrap(d.limits.Listener(ln), d.proxy)
 			}, errc),
 			h1server.ServeTLS(d.cfg.HTTP1Server, "https", httpsSrv, d.guard, d.httpsLn, tlsCfg, func(ln net.Listener) net.Listener {
-				return passthrough.Wrap(proxyproto.Wrap(d.limits.Listener(ln), d.proxy), d.proxy, d.log)
+				return passthrough.Wrap(proxyproto.Wrap(d.limits.Listener(ln), d.proxy.HTTPSPolicy()), d.proxy, d.log)
 			}, errc),
 		}
 	}

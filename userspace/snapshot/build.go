@@ -35,6 +35,14 @@ const (
 	ReasonSnippetIgnored        = "SnippetIgnored"
 	ReasonInvalidHost           = "InvalidHost"
 	ReasonInvalidPath           = "InvalidPath"
+	// ReasonInvalidPathType: a path of pathType Exact or Prefix with a
+	// byte other than a letter, a digit, '.', '_', '-' or '/', under
+	// strict-validate-path-type (the default); the admission webhook
+	// refuses the Ingress, the path is served.
+	ReasonInvalidPathType = "InvalidPathType"
+	// ReasonPathTypeNotStrict is ReasonInvalidPathType with
+	// strict-validate-path-type "false": a warning only.
+	ReasonPathTypeNotStrict     = "PathTypeNotStrict"
 	ReasonInvalidBackend        = "InvalidBackend"
 	ReasonConflictLost          = "ConflictLost"
 	ReasonServiceNotFound       = "ServiceNotFound"
@@ -153,6 +161,10 @@ type builder struct {
 	// allowedHeaders is global-allowed-response-headers
 	// (build_headers.go).
 	allowedHeaders []string
+	// laxPathType is strict-validate-path-type "false".
+	laxPathType bool
+	// crossNamespace is allow-cross-namespace-resources.
+	crossNamespace bool
 	// wwwOwner is the Ingress that set from-to-www-redirect on each host
 	// with a RedirectFrom (build_rewrite.go).
 	wwwOwner map[string]ObjectRef
@@ -279,8 +291,11 @@ func (b *builder) configMapDefaults(cms []*corev1.ConfigMap) annotations.Proxy {
 func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
 	data, ref, _ := b.configMap(cms)
 	g, errs := annotations.ParseGlobal(data)
+	g.SSLPassthroughProxy = b.opts.EnableSSLPassthrough
 	b.warnConfigMap(ref, append(errs, annotations.CheckConfigMap(data)...))
 	b.allowedHeaders = g.AllowedResponseHeaders
+	b.laxPathType = g.LaxPathType
+	b.crossNamespace, b.auth.crossNamespace = g.AllowCrossNamespaceResources, g.AllowCrossNamespaceResources
 	b.globalHeaders(&g, ref) // build_headers.go
 	return g
 }
@@ -524,7 +539,34 @@ func (b *builder) route(ing *ingress, host string, regex bool, p *networkingv1.H
 		b.warn(ing.ref, ReasonInvalidBackend, "path %q of host %q %s", p.Path, host, problem)
 		return nil, false
 	}
+	b.checkPathType(ing, p)
 	return r, true
+}
+
+// validPathType is ingress-nginx's rule (internal/ingress/inspector) for
+// the paths of pathType Exact and Prefix: a slash, then letters, digits,
+// '.', '_', '-' and '/' only.
+var validPathType = regexp.MustCompile(`(?i)^/[[:alnum:]._\-/]*$`)
+
+// checkPathType warns about a path of pathType Exact or Prefix that
+// validPathType refuses, as ingress-nginx's admission webhook does: with
+// strict-validate-path-type (the default) the reason refuses the Ingress
+// at admission (InvalidPathType), without it only warns
+// (PathTypeNotStrict). The path is served either way, as ingress-nginx's
+// sync serves it.
+func (b *builder) checkPathType(ing *ingress, p *networkingv1.HTTPIngressPath) {
+	if p.Path == "" || p.PathType != nil && *p.PathType == networkingv1.PathTypeImplementationSpecific || validPathType.MatchString(p.Path) {
+		return
+	}
+	pathType := "<nil>"
+	if p.PathType != nil {
+		pathType = string(*p.PathType)
+	}
+	reason := ReasonInvalidPathType
+	if b.laxPathType {
+		reason = ReasonPathTypeNotStrict
+	}
+	b.warn(ing.ref, reason, "path %s cannot be used with pathType %s", p.Path, pathType)
 }
 
 // backendProblem says why Weir cannot route to be at all, as the end of a

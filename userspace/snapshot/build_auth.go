@@ -22,6 +22,8 @@ type authState struct {
 	secrets    map[nsName]*corev1.Secret
 	configMaps map[nsName]*corev1.ConfigMap
 	done       map[authKey]*resolvedAuth
+	// crossNamespace is allow-cross-namespace-resources.
+	crossNamespace bool
 }
 
 type authKey struct {
@@ -90,7 +92,7 @@ func (s *authState) resolve(ns string, in *annotations.Auth) *resolvedAuth {
 	if in.External != nil && in.External.ProxySetHeadersFrom != "" {
 		e := *in.External
 		a.External = &e
-		key, err := annotations.ObjectKey(e.ProxySetHeadersFrom, ns)
+		key, err := annotations.ObjectKey(e.ProxySetHeadersFrom, ns, s.crossNamespace)
 		e.ProxySetHeadersFrom = key
 		cmNS, cmName, _ := strings.Cut(key, "/")
 		cm := s.configMaps[nsName{cmNS, cmName}]
@@ -121,7 +123,7 @@ func (s *authState) resolve(ns string, in *annotations.Auth) *resolvedAuth {
 // be used is reported through deny, a user whose entry is refused through
 // warn.
 func (s *authState) users(ns string, ba *annotations.BasicAuth, deny func(string, ...any), warn func(string)) {
-	key, err := annotations.ObjectKey(ba.Secret, ns)
+	key, err := annotations.ObjectKey(ba.Secret, ns, s.crossNamespace)
 	if err != nil {
 		deny("auth-secret %q: %v", ba.Secret, err)
 		return
@@ -183,7 +185,7 @@ func authObjectsOf(ns string, ann map[string]string) (secrets, configMaps []nsNa
 		if name == "" {
 			return nil
 		}
-		k, err := annotations.ObjectKey(name, ns)
+		k, err := annotations.ObjectKey(name, ns, true) // a dependency whatever allow-cross-namespace-resources says
 		if err != nil {
 			return nil
 		}

@@ -143,8 +143,8 @@ func (b *builder) clientAuth(ing *ingress, secrets map[nsName]*corev1.Secret) *C
 	if ns == "" {
 		ns = ing.obj.Namespace
 	}
-	if ns != ing.obj.Namespace {
-		return deny("annotation %s: secret %s/%s is in another namespace, which ingress-nginx refuses by default", key, ns, name)
+	if ns != ing.obj.Namespace && !b.crossNamespace {
+		return deny("annotation %s: secret %s/%s is in another namespace, which allow-cross-namespace-resources refuses by default", key, ns, name)
 	}
 	sec := secrets[nsName{ns, name}]
 	if sec == nil {

@@ -65,7 +65,7 @@ func (b *builder) upstreamTLS(ing *ingress, be *Backend) {
 	switch sec := b.secret(ns, name); {
 	case ns == "" || name == "":
 		t.Denied = "invalid secret reference" // warned by the annotation's parser
-	case ns != ing.obj.Namespace:
+	case ns != ing.obj.Namespace && !b.crossNamespace: // allow-cross-namespace-resources
 		deny("secret %s/%s is not in the ingress's namespace", ns, name)
 	case sec == nil:
 		deny("secret %s/%s not found", ns, name)
