@@ -238,7 +238,7 @@ func TestConfigMapKeyWarnings(t *testing.T) {
 		"--configmap=ingress-nginx/ingress-nginx-controller")...)
 	waitHealthy(t, p, fmt.Sprintf("127.0.0.1:%d", metrics))
 	want := map[string]string{
-		"disable-ipv6-dns":       "configmap key disable-ipv6-dns is not applied by Weir; ignored (not implemented in Weir yet)",
+		"disable-ipv6-dns":          "configmap key disable-ipv6-dns is not applied by Weir; ignored (not implemented in Weir yet)",
 		"http-snippet":              "configmap key http-snippet is not applied by Weir; ignored (snippets (raw nginx configuration) are never applied)",
 		"allow-snippet-annotations": "configmap key allow-snippet-annotations is not applied by Weir; ignored: Weir keeps it false",
 	}
