@@ -32,7 +32,7 @@ func withSessions(c *tls.Config, s *annotations.TLSSettings, keys *tls.Config, n
 		if ss == nil || err != nil {
 			return nil, err // not one of ours, or sealed with a key now gone: a full handshake
 		}
-		if !s.SessionTickets && sessionVersion(ss) != tls.VersionTLS13 {
+		if !s.SessionTickets && cs.Version != tls.VersionTLS13 {
 			return nil, nil // the session cache resumes TLS 1.3 sessions only
 		}
 		created, ok := sessionCreated(ss)
@@ -60,16 +60,6 @@ func sessionCreated(ss *tls.SessionState) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(binary.BigEndian.Uint64(b[5:13])), 0), true
-}
-
-// sessionVersion returns the TLS version of ss, from its serialisation
-// (see sessionCreated); 0 when unreadable.
-func sessionVersion(ss *tls.SessionState) uint16 {
-	b, err := ss.Bytes()
-	if err != nil || len(b) < 2 {
-		return 0
-	}
-	return binary.BigEndian.Uint16(b)
 }
 
 // noTLS12Tickets reports whether the handshake of hello gets no session
