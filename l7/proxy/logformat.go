@@ -142,7 +142,7 @@ func (lf *logFormat) append(b, scratch []byte, l *logLine) ([]byte, []byte) {
 		case lf.escape == 'n':
 			b = append(b, scratch...)
 		default:
-			b = appendNginxEscaped(b, scratch)
+			b = annotations.AppendLogEscaped(b, scratch)
 		}
 	}
 	return b, scratch
@@ -321,19 +321,6 @@ func appendHost(b []byte, host string) []byte {
 }
 
 const upperHex = "0123456789ABCDEF"
-
-// appendNginxEscaped appends v as nginx's escape=default: ", \ and the
-// bytes below 0x20 or from 0x7f as \xHH.
-func appendNginxEscaped(b, v []byte) []byte {
-	for _, c := range v {
-		if c == '"' || c == '\\' || c < 0x20 || c >= 0x7f {
-			b = append(b, '\\', 'x', upperHex[c>>4], upperHex[c&0xf])
-			continue
-		}
-		b = append(b, c)
-	}
-	return b
-}
 
 // appendNginxJSON appends v as nginx's escape=json: " and \ escaped by a
 // backslash, control bytes as \n, \r, \t, \b, \f or \u00XX; other bytes

@@ -160,7 +160,7 @@ func TestLogFormatNoAllocs(t *testing.T) {
 
 func TestNginxEscapes(t *testing.T) {
 	in := []byte("a\"\\\x00\x01\n\r\t\b\f\x1f\x7f\x80é~")
-	if got, want := string(appendNginxEscaped(nil, in)), `a\x22\x5C\x00\x01\x0A\x0D\x09\x08\x0C\x1F\x7F\x80\xC3\xA9~`; got != want {
+	if got, want := string(annotations.AppendLogEscaped(nil, in)), `a\x22\x5C\x00\x01\x0A\x0D\x09\x08\x0C\x1F\x7F\x80\xC3\xA9~`; got != want {
 		t.Errorf("escape=default %q, want %q", got, want)
 	}
 	if got, want := string(appendNginxJSON(nil, in)), "a\\\"\\\\\\u0000\\u0001\\n\\r\\t\\b\\f\\u001F\x7f\x80é~"; got != want {

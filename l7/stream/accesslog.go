@@ -49,7 +49,7 @@ func (a *accessLog) write(format []annotations.LogSegment, s *session) {
 			b = append(b, seg.Literal...)
 			continue
 		}
-		b = appendEscaped(b, s.variable(seg.Var, end))
+		b = annotations.AppendLogEscaped(b, s.variable(seg.Var, end))
 	}
 	b = append(b, '\n')
 	_, _ = a.w.Write(b)
@@ -115,21 +115,6 @@ func (s *session) variable(name string, end time.Time) string {
 		return s.name
 	}
 	return "-"
-}
-
-// appendEscaped appends v with nginx's default log escaping: '"', '\' and
-// the bytes below 0x20 or from 0x7f as \xHH.
-func appendEscaped(b []byte, v string) []byte {
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '"' || c == '\\' || c < 0x20 || c >= 0x7f {
-			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xf])
-			continue
-		}
-		b = append(b, c)
-	}
-	return b
 }
 
 // logSession writes s's line when the access log is on: Options.AccessLog

@@ -46,6 +46,23 @@ type LogSegment struct {
 	Var     string
 }
 
+// AppendLogEscaped appends v to b as nginx's log_format escape=default
+// writes a variable: '"', '\' and the bytes below 0x20 or from 0x7f as
+// \xHH. The HTTP access log (log-format-upstream) and the stream one
+// (log-format-stream) both use it.
+func AppendLogEscaped[T ~string | ~[]byte](b []byte, v T) []byte {
+	const upperHex = "0123456789ABCDEF"
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == '"' || c == '\\' || c < 0x20 || c >= 0x7f {
+			b = append(b, '\\', 'x', upperHex[c>>4], upperHex[c&0xf])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
 // ParseLogFormat splits format into segments and lists the variables it
 // uses that are not LogVariables nor $http_<name>, each once, in order (they
 // are logged as "-"). A '$' not followed by a name is literal text.
