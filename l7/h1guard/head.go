@@ -347,7 +347,7 @@ func (p *headParser) field(b, line []byte, off int) error {
 			return rejCL
 		}
 		p.sawCL = true
-		n, ok := parseLength(value)
+		n, ok := ParseLength(value)
 		if !ok {
 			return rejCL
 		}
@@ -399,18 +399,19 @@ func (p *headParser) finish(b []byte) error {
 	return nil
 }
 
-// parseLength parses a Content-Length: decimal digits, at most 18 (nginx's
-// off_t bound).
-func parseLength(v []byte) (int64, bool) {
+// ParseLength parses a Content-Length: decimal digits only, at most 18
+// (nginx's off_t bound; net/http takes digits only too). The request
+// parser and the proxy's response parser both use it.
+func ParseLength[T ~string | ~[]byte](v T) (int64, bool) {
 	if len(v) == 0 || len(v) > 18 {
 		return 0, false
 	}
 	var n int64
-	for _, c := range v {
-		if !isDigit(c) {
+	for i := 0; i < len(v); i++ {
+		if !isDigit(v[i]) {
 			return 0, false
 		}
-		n = n*10 + int64(c-'0')
+		n = n*10 + int64(v[i]-'0')
 	}
 	return n, true
 }

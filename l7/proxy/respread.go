@@ -125,7 +125,7 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	if !ok || len(cl) != 1 || h["Transfer-Encoding"] != nil || h["Trailer"] != nil || h["Pragma"] != nil {
 		return false
 	}
-	length, ok := parseLength(cl[0])
+	length, ok := h1guard.ParseLength(cl[0])
 	if !ok {
 		return false
 	}
@@ -169,22 +169,6 @@ func plainField(l []byte) bool {
 // text, space or tab.
 func validValueByte(b byte) bool {
 	return b >= 0x80 || b >= 0x20 && b != 0x7f || b == '\t'
-}
-
-// parseLength parses a Content-Length of digits only, as net/http does
-// (strconv.ParseUint, 63 bits); 18 digits at most here.
-func parseLength(v string) (int64, bool) {
-	if v == "" || len(v) > 18 {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(v); i++ {
-		if v[i] < '0' || v[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(v[i]-'0')
-	}
-	return n, true
 }
 
 // headerHasToken reports whether the comma-separated values hold token,
