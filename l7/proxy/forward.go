@@ -251,12 +251,16 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		werr = out.Write(bw)
 	} else if keys, ok := writeRequestHead(bw, out, o.keys); ok {
 		o.keys = keys
+		// A head without a body: its last write also waits for the
+		// answer (sendwait.go).
+		uc.waitAfter = !http10
 	} else {
 		werr = out.Write(bw)
 	}
 	if werr == nil {
 		werr = bw.Flush()
 	}
+	uc.waitAfter = false
 	bw.Reset(nil)
 	writers.Put(bw)
 
@@ -551,6 +555,7 @@ type upstreamConn struct {
 	// headerLimit bounds the bytes read before the response header is
 	// whole (proxy-buffer-size).
 	headerLimit int64
+	sendWait    // writeAndWait's state (sendwait.go)
 }
 
 func newUpstreamConn(c net.Conn, to timeouts) *upstreamConn {
@@ -568,6 +573,7 @@ func (ex *exchange) upstreamConn(c net.Conn) *upstreamConn {
 	ex.connUsed = true
 	uc := &ex.conn
 	uc.Conn, uc.to, uc.headerLimit = c, ex.timeouts, maxResponseHeaderBytes
+	uc.waitAfter, uc.headerArmed = false, false
 	return uc
 }
 
@@ -609,15 +615,23 @@ func (c *upstreamConn) finish() bool {
 }
 
 func (c *upstreamConn) Write(b []byte) (int, error) {
+	sent := 0
+	if c.waitAfter {
+		n, ok := c.writeAndWait(b) // sendwait.go
+		if ok {
+			return n, nil
+		}
+		sent, b = n, b[n:]
+	}
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.to.send))
 	if c.gone.Load() {
-		return 0, errClientGone
+		return sent, errClientGone
 	}
 	n, err := c.Conn.Write(b)
 	if err != nil && c.werr == nil {
 		c.werr = err
 	}
-	return n, err
+	return sent + n, err
 }
 
 func (c *upstreamConn) Read(b []byte) (int, error) {
@@ -634,9 +648,14 @@ func (c *upstreamConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// startHeader arms the read timeout for the whole response header.
+// startHeader arms the read timeout for the whole response header, unless
+// writeAndWait did as it sent the request.
 func (c *upstreamConn) startHeader() {
 	c.perRead = false
+	if c.headerArmed {
+		c.headerArmed = false
+		return
+	}
 	_ = c.Conn.SetReadDeadline(time.Now().Add(c.to.read))
 }
 
