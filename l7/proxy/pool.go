@@ -290,6 +290,7 @@ type peeker struct {
 	peek func(fd uintptr) bool
 	b    [1]byte
 	open bool
+	send sender // writeAndWait's (sendwait.go)
 }
 
 func newPeeker(c net.Conn) *peeker {

@@ -31,10 +31,15 @@ import (
 type sendWait struct {
 	waitAfter   bool // the next Write is the request's last: writeAndWait
 	headerArmed bool // writeAndWait armed the header timeout (startHeader)
-	wbuf        []byte
-	wn          int  // bytes of wbuf written
-	wsent       bool // wbuf written whole: waiting for the answer
-	wait        func(fd uintptr) bool
+}
+
+// sender is the write-then-wait of one connection, kept with its peeker
+// from request to request (in the pool), so that it allocates nothing.
+type sender struct {
+	buf  []byte
+	n    int  // bytes of buf written
+	sent bool // buf written whole: waiting for the answer
+	wait func(fd uintptr) bool
 }
 
 // writeAndWait writes b, the last bytes of a request, and waits until the
@@ -56,17 +61,18 @@ func (c *upstreamConn) writeAndWait(b []byte) (n int, ok bool) {
 	if c.probe.rc == nil {
 		return 0, false
 	}
-	if c.wait == nil {
-		c.wait = c.writeThenWait
+	s := &c.probe.send
+	if s.wait == nil {
+		s.wait = s.writeThenWait
 	}
 	// proxy-read-timeout counts from the request sent; it also bounds the
 	// wait.
 	c.headerArmed = false
 	c.startHeader()
-	c.wbuf, c.wn, c.wsent = b, 0, false
-	_ = c.probe.rc.Read(c.wait) // a failed wait: the read meets it again
-	n, ok = c.wn, c.wsent
-	c.wbuf = nil
+	s.buf, s.n, s.sent = b, 0, false
+	_ = c.probe.rc.Read(s.wait) // a failed wait: the read meets it again
+	n, ok = s.n, s.sent
+	s.buf = nil
 	c.headerArmed = ok
 	if testHookSendWait != nil {
 		testHookSendWait(n, ok)
@@ -85,14 +91,14 @@ var (
 // writeThenWait is writeAndWait's syscall.RawConn.Read function: called
 // once the readiness is reset, it writes and asks to wait; called again
 // once the socket is readable, it returns.
-func (c *upstreamConn) writeThenWait(fd uintptr) bool {
-	if c.wsent {
+func (s *sender) writeThenWait(fd uintptr) bool {
+	if s.sent {
 		return true
 	}
-	for c.wn < len(c.wbuf) {
-		p := c.wbuf[c.wn:]
+	for s.n < len(s.buf) {
+		p := s.buf[s.n:]
 		if sendWaitMax > 0 {
-			p = p[:min(len(p), sendWaitMax-c.wn)]
+			p = p[:min(len(p), sendWaitMax-s.n)]
 			if len(p) == 0 {
 				return true
 			}
@@ -102,7 +108,7 @@ func (c *upstreamConn) writeThenWait(fd uintptr) bool {
 			continue
 		}
 		if n > 0 {
-			c.wn += n
+			s.n += n
 		}
 		if err != nil || n <= 0 {
 			// EAGAIN, or an error the ordinary write meets again and
@@ -110,6 +116,6 @@ func (c *upstreamConn) writeThenWait(fd uintptr) bool {
 			return true
 		}
 	}
-	c.wsent = true
+	s.sent = true
 	return false
 }
