@@ -183,12 +183,12 @@ func outgoing(r *http.Request) (*http.Request, *outRequest) {
 	}
 	out.Close = false
 	removeHopHeaders(out.Header)
-	out.Header.Del("Expect")
+	delete(out.Header, "Expect")
 	if hasToken(r.Header["Te"], "trailers") {
 		out.Header.Set("Te", "trailers")
 	}
-	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		out.Header.Del(k)
+	for _, k := range forwardedHeaders {
+		delete(out.Header, k)
 	}
 	rewrite(&httputil.ProxyRequest{In: r, Out: out})
 	if _, ok := out.Header["User-Agent"]; !ok {

@@ -87,16 +87,22 @@ var hopHeaders = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
+// forwardedHeaders are the client's forwarding headers, never trusted:
+// rewrite sets them from the connection.
+var forwardedHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
 func removeHopHeaders(h http.Header) {
-	for _, v := range h.Values("Connection") {
+	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); f != "" {
 				h.Del(f)
 			}
 		}
 	}
+	// The names are canonical: delete, not Del, which would canonicalise
+	// (and validate) each again per request.
 	for _, k := range hopHeaders {
-		h.Del(k)
+		delete(h, k)
 	}
 }
 
@@ -111,12 +117,12 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	// As nginx, only the fixed hop-by-hop headers go: those Connection
 	// names (h2c's HTTP2-Settings) are the new protocol's and pass.
 	for _, k := range hopHeaders {
-		out.Header.Del(k)
+		delete(out.Header, k)
 	}
 	// As httputil.ReverseProxy: the client's Forwarded and X-Forwarded-*
 	// are not trusted; rewrite sets them from the connection.
-	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		out.Header.Del(k)
+	for _, k := range forwardedHeaders {
+		delete(out.Header, k)
 	}
 	rewrite(&httputil.ProxyRequest{In: r, Out: out})
 	out.Header.Set("Connection", "Upgrade")
