@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/weir-lb/weir/l7/h1guard"
@@ -381,7 +382,7 @@ func (w *response) sendHead(done bool) {
 	}
 	if _, ok := h["Date"]; !ok {
 		b = append(b, "Date: "...)
-		b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+		b = appendDate(b, time.Now())
 		b = append(b, "\r\n"...)
 	}
 	if setCL != "" {
@@ -476,4 +477,26 @@ func bodyAllowed(code int) bool {
 		return false
 	}
 	return true
+}
+
+// httpDate is the Date field value of one second.
+type httpDate struct {
+	sec int64
+	b   [len(http.TimeFormat)]byte
+}
+
+// dateCache is the Date of the second last formatted: a response formats
+// the time once a second, not once per response (nginx caches it too).
+var dateCache atomic.Pointer[httpDate]
+
+// appendDate appends now as an HTTP Date value.
+func appendDate(b []byte, now time.Time) []byte {
+	sec := now.Unix()
+	if d := dateCache.Load(); d != nil && d.sec == sec {
+		return append(b, d.b[:]...)
+	}
+	d := &httpDate{sec: sec}
+	now.UTC().AppendFormat(d.b[:0], http.TimeFormat)
+	dateCache.Store(d)
+	return append(b, d.b[:]...)
 }

@@ -482,3 +482,15 @@ func TestSlowProxyHeader(t *testing.T) {
 		t.Errorf("answered after %v behind a silent client", d)
 	}
 }
+
+// TestAppendDate: the cached Date is http.TimeFormat's of the time given,
+// whichever second the cache held before.
+func TestAppendDate(t *testing.T) {
+	base := time.Date(2026, 12, 6, 1, 2, 3, 0, time.FixedZone("x", 3600))
+	for _, d := range []time.Duration{0, 500 * time.Millisecond, time.Second, -time.Hour, 0, 24 * time.Hour} {
+		now := base.Add(d)
+		if got, want := string(appendDate([]byte("Date: "), now)), "Date: "+now.UTC().Format(http.TimeFormat); got != want {
+			t.Fatalf("appendDate(%v) = %q; want %q", now, got, want)
+		}
+	}
+}

@@ -131,13 +131,14 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		var served int
 		var probe *peeker
 		var err error
-		born := time.Now()
+		var born time.Time
 		ex.timing.begin()
 		if try == 0 {
 			c, served, probe, born, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
 		} else {
 			// The retry is on a new connection: the other idle ones may
 			// be as dead (an upstream restart).
+			born = time.Now()
 			c, err = dial(r.Context())
 		}
 		if err != nil {
