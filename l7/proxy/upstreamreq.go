@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/weir-lb/weir/l7/h1guard"
@@ -156,22 +155,31 @@ func writeRequestHead(bw *bufio.Writer, out *http.Request, keys []string) ([]str
 
 // trimField trims what Request.Write trims from a field value once its
 // line breaks are spaces: spaces, tabs and line breaks at either end.
+// (A loop, not strings.Trim, which builds its set of bytes per call.)
 func trimField(v string) string {
-	return strings.Trim(v, " \t\r\n")
+	i, j := 0, len(v)
+	for i < j && fieldSpace(v[i]) {
+		i++
+	}
+	for j > i && fieldSpace(v[j-1]) {
+		j--
+	}
+	return v[i:j]
 }
+
+func fieldSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
 
 // writeFieldValue writes v with each CR and LF a space, as Request.Write.
 func writeFieldValue(bw *bufio.Writer, v string) {
-	for {
-		i := strings.IndexAny(v, "\r\n")
-		if i < 0 {
-			bw.WriteString(v)
-			return
+	start := 0
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b == '\r' || b == '\n' {
+			bw.WriteString(v[start:i])
+			bw.WriteByte(' ')
+			start = i + 1
 		}
-		bw.WriteString(v[:i])
-		bw.WriteByte(' ')
-		v = v[i+1:]
 	}
+	bw.WriteString(v[start:])
 }
 
 // plainHost reports whether host is written as it is by Request.Write:
