@@ -167,6 +167,9 @@ type connCount struct {
 }
 
 func (cc *connCount) track(st http.ConnState) {
+	if st == http.StateActive || st == http.StateIdle {
+		return // twice per request: no lock for what does not count
+	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	switch st {
