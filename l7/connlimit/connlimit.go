@@ -165,8 +165,10 @@ func (l *Limiter) connState(c net.Conn, st http.ConnState) {
 	switch st {
 	case http.StateIdle:
 		w.idleFor(max(l.src.ConnLimits().KeepAlive, 0))
-	case http.StateActive, http.StateHijacked, http.StateClosed:
-		w.busy()
+	case http.StateActive:
+		w.busy(false)
+	case http.StateHijacked, http.StateClosed:
+		w.busy(true)
 	}
 }
 
@@ -281,10 +283,18 @@ type conn struct {
 
 	mu       sync.Mutex
 	timer    *time.Timer // nil until the first idle period
+	armed    bool        // timer is due, at fireAt
+	fireAt   time.Time
 	idle     bool
 	deadline time.Time
 	seen     uint64 // reads when the idle period (or its header grace) began
+
+	state atomic.Int32 // ConnStateSlot's
 }
+
+// ConnStateSlot returns a slot where a ConnState hook may keep what it last
+// recorded of the connection (l7/proxy's connection figures).
+func (c *conn) ConnStateSlot() *atomic.Int32 { return &c.state }
 
 // Unwrap returns the accepted connection.
 func (c *conn) Unwrap() net.Conn { return c.Conn }
@@ -313,7 +323,7 @@ func (c *conn) CloseWrite() error {
 func (c *conn) Close() error {
 	err := c.Conn.Close()
 	if c.closed.CompareAndSwap(false, true) {
-		c.busy()
+		c.busy(true)
 		c.l.release()
 	}
 	return err
@@ -321,26 +331,43 @@ func (c *conn) Close() error {
 
 // idleFor starts an idle period of d: the connection closes at its end
 // unless bytes of a request arrived.
+//
+// The timer is lazy, as nginx's: a request does not stop it (busy), and a
+// timer still due by the new deadline is left to fire there, where expire
+// arms it again for the rest. A keep-alive connection serving requests
+// thus touches its timer once per keep-alive timeout, not twice per
+// request.
 func (c *conn) idleFor(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.idle = true
 	c.deadline = time.Now().Add(d)
 	c.seen = c.reads.Load()
+	if c.armed && !c.fireAt.After(c.deadline) {
+		return
+	}
+	c.arm(d)
+}
+
+// arm makes the timer fire in d. c.mu is held.
+func (c *conn) arm(d time.Duration) {
 	if c.timer == nil {
 		c.timer = time.AfterFunc(d, c.expire)
 	} else {
 		c.timer.Reset(d)
 	}
+	c.armed, c.fireAt = true, time.Now().Add(d)
 }
 
-// busy ends the idle period.
-func (c *conn) busy() {
+// busy ends the idle period; stop: for good (the connection is closed or
+// hijacked), the timer stops too.
+func (c *conn) busy(stop bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.idle = false
-	if c.timer != nil {
+	if stop && c.timer != nil {
 		c.timer.Stop()
+		c.armed = false
 	}
 }
 
@@ -349,7 +376,13 @@ func (c *conn) busy() {
 // net/http reads its head under ReadHeaderTimeout.
 func (c *conn) expire() {
 	c.mu.Lock()
-	if !c.idle || time.Now().Before(c.deadline) {
+	c.armed = false
+	if !c.idle {
+		c.mu.Unlock()
+		return // idleFor arms it again
+	}
+	if left := time.Until(c.deadline); left > 0 {
+		c.arm(left) // fired early: the idle period began after it was armed
 		c.mu.Unlock()
 		return
 	}
@@ -360,7 +393,7 @@ func (c *conn) expire() {
 			d = HeaderTimeout
 		}
 		c.deadline = time.Now().Add(d)
-		c.timer.Reset(d)
+		c.arm(d)
 		c.mu.Unlock()
 		return
 	}
