@@ -86,7 +86,18 @@ func (p *Proxy) ConnState(conn net.Conn, s http.ConnState) {
 		c.open.Add(1)
 	}
 	var prev http.ConnState = -1
-	if s == http.StateClosed || s == http.StateHijacked {
+	gone := s == http.StateClosed || s == http.StateHijacked
+	if slot := stateSlotOf(conn); slot != nil {
+		// The connection keeps its state (l7/connlimit's): no map.
+		next := int32(s) + 1
+		if gone {
+			next = 0
+		}
+		prev = http.ConnState(slot.Swap(next) - 1)
+		if gone {
+			c.open.Add(-1)
+		}
+	} else if gone {
 		if v, ok := c.conns.LoadAndDelete(conn); ok {
 			prev = v.(http.ConnState)
 		}
@@ -100,4 +111,23 @@ func (p *Proxy) ConnState(conn net.Conn, s http.ConnState) {
 	if g := c.counter(s); g != nil {
 		g.Add(1)
 	}
+}
+
+// stateSlotOf returns the slot where conn, or a connection under its
+// wrappers, keeps its last state for ConnState (l7/connlimit's
+// connections have one); nil: none, ConnState keeps it in its map.
+func stateSlotOf(conn net.Conn) *atomic.Int32 {
+	for range 8 {
+		switch v := conn.(type) {
+		case interface{ ConnStateSlot() *atomic.Int32 }:
+			return v.ConnStateSlot()
+		case interface{ Unwrap() net.Conn }:
+			conn = v.Unwrap()
+		case interface{ NetConn() net.Conn }:
+			conn = v.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
 }

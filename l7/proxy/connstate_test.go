@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,8 +15,35 @@ import (
 // TestConnStates follows one keep-alive connection through its states in
 // the nginx_process_* figures: waiting once accepted, waiting between its
 // requests, gone once closed; accepted, handled and requests count up.
+// Run twice: ConnState keeping the states in its map, and in the slot of
+// connections that have one (l7/connlimit's).
 func TestConnStates(t *testing.T) {
 	t.Parallel()
+	t.Run("map", func(t *testing.T) { testConnStates(t, false) })
+	t.Run("slot", func(t *testing.T) { testConnStates(t, true) })
+}
+
+// slotListener's connections keep their state for ConnState, as
+// l7/connlimit's.
+type slotListener struct{ net.Listener }
+
+type slotConn struct {
+	net.Conn
+	state atomic.Int32
+}
+
+func (c *slotConn) ConnStateSlot() *atomic.Int32 { return &c.state }
+func (c *slotConn) Unwrap() net.Conn             { return c.Conn }
+
+func (l slotListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &slotConn{Conn: c}, nil
+}
+
+func testConnStates(t *testing.T, slots bool) {
 	up := named(t, "a")
 	reg := prometheus.NewRegistry()
 	p := New(Options{Registry: reg})
@@ -23,7 +51,16 @@ func TestConnStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewUnstartedServer(p)
-	srv.Config.ConnState = p.ConnState
+	var slotted atomic.Int32
+	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if stateSlotOf(c) != nil {
+			slotted.Add(1)
+		}
+		p.ConnState(c, st)
+	}
+	if slots {
+		srv.Listener = slotListener{srv.Listener}
+	}
 	srv.Start()
 	t.Cleanup(func() { srv.Close(); p.Close() })
 
@@ -55,6 +92,9 @@ func TestConnStates(t *testing.T) {
 	c.Close()
 	want = "active=0 waiting=0 writing=0 accepted=1 requests=2"
 	waitFor(t, want, func() bool { return figures() == want })
+	if n := slotted.Load(); slots != (n > 0) || slots && n != 6 {
+		t.Fatalf("%d state changes seen through a slot; want 6 (New, 2 x Active and Idle, Closed) with slots, 0 without", n)
+	}
 }
 
 // valueOf is the value of the metric name with label state (any state
