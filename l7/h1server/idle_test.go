@@ -246,6 +246,14 @@ func startTLS(tb testing.TB, cfg *http.Server) (string, *tls.Config) {
 // startTLSWaits is startTLS with the idle settings w.
 func startTLSWaits(tb testing.TB, cfg *http.Server, w waits) (string, *tls.Config) {
 	tb.Helper()
+	addr, ca := startTLSCA(tb, cfg, w)
+	return addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "tls.test", NextProtos: []string{"http/1.1"}}
+}
+
+// startTLSCA is startTLSWaits returning the CA that issued the server's
+// certificate (for "tls.test").
+func startTLSCA(tb testing.TB, cfg *http.Server, w waits) (string, *certstest.CA) {
+	tb.Helper()
 	waitsOf(tb, cfg, w)
 	ca := certstest.NewCA(tb)
 	tcfg := ca.ServerConfig(tb, "tls.test", "http/1.1")
@@ -261,7 +269,7 @@ func startTLSWaits(tb testing.TB, cfg *http.Server, w waits) (string, *tls.Confi
 		_ = s.Srv.Close()
 		<-s.Served
 	})
-	return ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "tls.test", NextProtos: []string{"http/1.1"}}
+	return ln.Addr().String(), ca
 }
 
 // startLimited serves cfg's Handler with a Server, with the idle settings
