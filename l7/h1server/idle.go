@@ -237,6 +237,7 @@ func (c *conn) park() bool {
 // handOver hands the idle connection to its waiter, started the first
 // time. The caller must not touch the connection any more.
 func (c *conn) handOver() {
+	c.putSession()
 	if c.wake == nil {
 		c.wake = make(chan struct{}, 1)
 		go c.waiter()

@@ -7,8 +7,9 @@
 //
 // Between two requests a connection holds no buffer and nothing of its
 // last request, and waits for its socket to be readable on a goroutine of
-// its own whose stack stays at the minimum, or while it is busy on the
-// goroutine that served it (idle.go). That wait needs to
+// its own whose stack stays at the minimum, holding no session either (the
+// Request, maps and context it reuses: session.go), or while it is busy on
+// the goroutine that served it (idle.go). That wait needs to
 // know that no layer between the Server and the socket holds bytes it
 // read: it is taken under a *tls.Conn and under wrappers that report such
 // bytes with a Buffered() int method (l7/connlimit's, the PROXY
@@ -36,8 +37,9 @@
 //
 // A connection's requests reuse one Request, header map and URL, and one
 // request context (reqctx.go; a new one when a handler took its Done
-// channel): a handler must not use them once it has returned (net/http
-// gives each request its own). The head's strings come from l7/arena and
+// channel), which go to another connection's requests while it waits on
+// its waiter (session.go): a handler must not use them once it has
+// returned (net/http gives each request its own). The head's strings come from l7/arena and
 // stay valid, so a handler may keep a string (copying one it keeps long
 // frees the arena chunk it pins).
 package h1server
