@@ -42,14 +42,15 @@ type conn struct {
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
 
-	h1guard.Buffer               // read from the client, not consumed yet
-	idle           idleWait      // how to wait for a request with no buffer (idle.go)
-	waiting        atomic.Int32  // waitNone, waitServing, waitMoving (idle.go)
-	moveMu         sync.Mutex    // held while move sets a deadline
-	moving         bool          // readHead returns false: the idle wait moved
-	wake           chan struct{} // to the waiter (idle.go): the connection is idle
-	woke           bool          // the waiter saw the socket readable
-	busy           bool          // the last idle wait was shorter than busyGap
+	h1guard.Buffer              // read from the client, not consumed yet
+	idle           idleWait     // how to wait for a request with no buffer (idle.go)
+	waiting        atomic.Int32 // waitNone, waitServing, waitMoving (idle.go)
+	moveMu         sync.Mutex   // held while move sets a deadline
+	moving         bool         // readHead returns false: the idle wait moved
+	parkedAt       time.Time    // when it went to the poller (poller.go)
+	inEpoll        bool         // its socket is in the poller's set (maybe disarmed)
+	woke           bool         // the poller saw the socket readable
+	busy           bool         // the last idle wait was shorter than busyGap
 
 	// What serving a request takes (session.go): held while the
 	// connection serves, not while it waits on its waiter.
@@ -147,9 +148,6 @@ func (c *conn) run(first bool) {
 		}
 		c.cancel() // a handler that panicked did not return
 		c.end()
-		if c.wake != nil {
-			close(c.wake) // its waiter returns
-		}
 		if v == nil && !c.hijacked {
 			// Else it is left to the collector with the connection: a
 			// handler or a background read may still use it.

@@ -79,6 +79,9 @@ type Server struct {
 	sweepOnce   sync.Once
 	sweepEvery  time.Duration
 	busyGap     time.Duration
+	// poller holds the idle connections (poller.go); nil: each waits on a
+	// goroutine of its own (its epoll set could not be made).
+	poller atomic.Pointer[poller]
 
 	// h2c, when set, takes a clear-text connection that opens with the
 	// HTTP/2 preface, the bytes read so far included (h2c.go).
@@ -107,7 +110,15 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	s.sweepOnce.Do(func() { go s.sweep() }) // idle.go
+	s.sweepOnce.Do(func() { // idle.go
+		go s.sweep()
+		p, err := newPoller(s)
+		if err != nil {
+			s.logf("h1server: %v: idle connections wait on goroutines of their own", err)
+			return
+		}
+		s.poller.Store(p)
+	})
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
@@ -151,6 +162,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		if s.closeIdle() {
+			s.closePoller()
 			return nil
 		}
 		select {
@@ -166,11 +178,24 @@ func (s *Server) Close() error {
 	s.closing.Store(true)
 	s.closeListeners()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c := range s.conns {
 		_ = c.rwc.Close()
 	}
+	s.mu.Unlock()
+	s.closePoller()
 	return nil
+}
+
+// closePoller ends the connections in the poller and closes it.
+func (s *Server) closePoller() {
+	p := s.poller.Load()
+	if p == nil {
+		return
+	}
+	for _, c := range p.takeAll() {
+		c.end()
+	}
+	p.close()
 }
 
 // SetKeepAlivesEnabled turns keep-alive on or off: off, every response
@@ -196,6 +221,11 @@ func (s *Server) closeListeners() {
 // closeIdle closes the idle connections and those that sent nothing for 5 s;
 // it reports whether no connection is left.
 func (s *Server) closeIdle() bool {
+	if p := s.poller.Load(); p != nil {
+		for _, c := range p.takeAll() {
+			c.end() // idle: it closes
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now().Unix()
