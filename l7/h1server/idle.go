@@ -250,7 +250,7 @@ func (c *conn) handOver() {
 		return
 	}
 	if err := p.park(c); err != nil {
-		c.end() // closed
+		go c.waitAlone() // closed, or the epoll set is full: it tells
 	}
 }
 

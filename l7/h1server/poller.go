@@ -69,39 +69,37 @@ func newPoller(s *Server) (*poller, error) {
 var errPollerClosed = errors.New("h1server: idle poller closed")
 
 // park puts c, idle, in the epoll set; on an error (c closed, the Server
-// closed) c is not in it and the caller ends it.
+// closed, no room in the set) c is not in it and the caller waits for it
+// otherwise.
 func (p *poller) park(c *conn) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return errPollerClosed
 	}
+	// c belongs to the poller once in parked: what it writes to c, it
+	// writes before.
+	op := unix.EPOLL_CTL_MOD // its socket was in the set before, disarmed
+	if !c.inEpoll {
+		op = unix.EPOLL_CTL_ADD
+	}
+	c.inEpoll = true
 	c.parkedAt = time.Now()
 	p.next++
 	id := p.next
 	p.parked[id] = c
 	p.mu.Unlock()
-	var ctlErr error
+	var connErr, ctlErr error
 	err := p.raw.Control(func(epfd uintptr) {
-		ctlErr = c.idle.raw.Control(func(fd uintptr) {
-			// c belongs to the poller from here: the event may come at once.
+		connErr = c.idle.raw.Control(func(fd uintptr) {
 			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-			op := unix.EPOLL_CTL_MOD // its socket was in the set before, disarmed
-			if !c.inEpoll {
-				op = unix.EPOLL_CTL_ADD
+			ctlErr = unix.EpollCtl(int(epfd), op, int(fd), &ev)
+			if ctlErr == unix.ENOENT && op == unix.EPOLL_CTL_MOD {
+				ctlErr = unix.EpollCtl(int(epfd), unix.EPOLL_CTL_ADD, int(fd), &ev)
 			}
-			c.inEpoll = true
-			err := unix.EpollCtl(int(epfd), op, int(fd), &ev)
-			if err == unix.ENOENT && op == unix.EPOLL_CTL_MOD {
-				err = unix.EpollCtl(int(epfd), unix.EPOLL_CTL_ADD, int(fd), &ev)
-			}
-			ctlErr = err
 		})
 	})
-	if err == nil {
-		err = ctlErr
-	}
-	if err != nil {
+	if err = errors.Join(err, connErr, ctlErr); err != nil {
 		if p.take(id) == nil {
 			return nil // the scan or Close took it, and ends it
 		}
