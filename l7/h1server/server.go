@@ -6,10 +6,10 @@
 // written with its head and body in one buffer.
 //
 // Between two requests a connection holds no buffer and nothing of its
-// last request, and waits for its socket to be readable on a goroutine of
-// its own whose stack stays at the minimum, holding no session either (the
-// Request, maps and context it reuses: session.go), or while it is busy on
-// the goroutine that served it (idle.go). That wait needs to
+// last request, and waits for its socket to be readable in an epoll set of
+// the Server's, its waiter, with no goroutine of its own and no session
+// (the Request, maps and context it reuses: session.go), or while it is
+// busy on the goroutine that served it (idle.go, poller.go). That wait needs to
 // know that no layer between the Server and the socket holds bytes it
 // read: it is taken under a *tls.Conn and under wrappers that report such
 // bytes with a Buffered() int method (l7/connlimit's, the PROXY
