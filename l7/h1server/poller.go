@@ -123,16 +123,9 @@ func (p *poller) take(id uint64) *conn {
 // the poller is closed.
 func (p *poller) wait() {
 	events := make([]unix.EpollEvent, 64)
-	drained := false // the last look took every event
 	for {
 		n := 0
 		err := p.raw.Read(func(epfd uintptr) bool {
-			if drained {
-				// The runtime's poller, edge-triggered, says when an event
-				// comes after that look: no need to look again first.
-				drained = false
-				return false
-			}
 			var err error
 			n, err = unix.EpollWait(int(epfd), events, 0)
 			if err != nil { // EINTR: try again
@@ -143,7 +136,6 @@ func (p *poller) wait() {
 		if err != nil {
 			return // closed
 		}
-		drained = n < len(events)
 		for _, ev := range events[:n] {
 			c := p.take(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32)
 			if c == nil {
