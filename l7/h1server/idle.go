@@ -305,6 +305,10 @@ func (s *Server) work(c *conn) {
 // goroutine, "waiter" on its waiter.
 var testHookIdleWait func(c *conn, where string)
 
+// testHookNoPoller, set by tests before any Server serves, reports whether
+// the Server configured by cfg goes without a poller.
+var testHookNoPoller func(cfg *http.Server) bool
+
 // testHookIdleSettings, set by tests before any Server is made, gives the
 // Server configured by cfg its sweepEvery and busyGap.
 var testHookIdleSettings func(cfg *http.Server, sweepEvery, busyGap time.Duration) (time.Duration, time.Duration)

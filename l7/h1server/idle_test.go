@@ -78,6 +78,10 @@ func (e *connEvents) moved() int {
 var idleEvents sync.Map
 
 func init() {
+	testHookNoPoller = func(cfg *http.Server) bool {
+		v, ok := idleSettings.Load(cfg)
+		return ok && v.(waits).alone
+	}
 	testHookIdleSettings = func(cfg *http.Server, sweepEvery, busyGap time.Duration) (time.Duration, time.Duration) {
 		if v, ok := idleSettings.Load(cfg); ok {
 			w := v.(waits)
@@ -217,15 +221,18 @@ type waits struct {
 	name                string
 	sweepEvery, busyGap time.Duration
 	first, later        string // where the first idle wait ends up, and the later ones
+	alone               bool   // no poller: a goroutine waits for each idle connection
 }
 
 // waitVariants: every idle wait handed to the waiter at once (never busy);
-// busy connections waiting on their serving goroutine; and those waits
-// moved by the sweeper within 2 ms.
+// busy connections waiting on their serving goroutine; those waits moved by
+// the sweeper within 2 ms; and every idle wait handed over at once to a
+// Server without a poller (its epoll set could not be made).
 var waitVariants = []waits{
-	{"parked", time.Hour, 0, "waiter", "waiter"},
-	{"serving", time.Hour, time.Hour, "waiter", "wait"},
-	{"moved", time.Millisecond, time.Hour, "waiter", "waiter"},
+	{"parked", time.Hour, 0, "waiter", "waiter", false},
+	{"serving", time.Hour, time.Hour, "waiter", "wait", false},
+	{"moved", time.Millisecond, time.Hour, "waiter", "waiter", false},
+	{"alone", time.Hour, 0, "waiter", "waiter", true},
 }
 
 // idleSettings maps each test server's *http.Server to its waits.

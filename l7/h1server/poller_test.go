@@ -40,7 +40,7 @@ func (s *Server) connCount() int {
 // at most, not by the connections), each is served when its next request
 // comes, and Close ends those still waiting.
 func TestPollerHoldsIdleConns(t *testing.T) {
-	t.Parallel()
+	// Not parallel: it counts the process's goroutines.
 	const n = 2*maxIdleWorkers + 50
 	cfg := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
 	ev := watch(t, cfg)

@@ -112,6 +112,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	s.sweepOnce.Do(func() { // idle.go
 		go s.sweep()
+		if testHookNoPoller != nil && testHookNoPoller(s.cfg) {
+			return
+		}
 		p, err := newPoller(s)
 		if err != nil {
 			s.logf("h1server: %v: idle connections wait on goroutines of their own", err)
