@@ -83,7 +83,7 @@ func (l *tlsListener) acceptLoop() {
 }
 
 func (l *tlsListener) handshake(c net.Conn) {
-	tc := tls.Server(c, l.cfg)
+	tc := tls.Server(newHelloConn(c), l.cfg) // hello.go
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tc.HandshakeContext(l.ctx); err != nil {
 		_ = c.Close()

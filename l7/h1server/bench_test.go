@@ -3,10 +3,15 @@ package h1server
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -15,9 +20,12 @@ import (
 )
 
 // BenchmarkIdleConn reports the memory (heap and goroutine stacks) each idle
-// keep-alive connection holds after one request, under a Server ("weir",
-// "weir-tls": TLS 1.3 through ServeTLS) and under net/http's behind h1guard
-// ("net"): b.N connections.
+// keep-alive connection holds on the server's side after one request, under
+// a Server ("weir"; "weir-tls": TLS 1.3 through ServeTLS, the client's
+// ClientHello with Go's default X25519MLKEM768 key share) and under
+// net/http's behind h1guard ("net"): b.N connections, opened by a client in
+// a process of its own (this test binary, TestIdleClientProcess) so that
+// the figures are the server's only.
 //
 //	go test ./l7/h1server -run '^$' -bench IdleConn -benchtime 2000x
 func BenchmarkIdleConn(b *testing.B) {
@@ -29,13 +37,13 @@ func BenchmarkIdleConn(b *testing.B) {
 		cfg := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		ev := watch(b, cfg)
 		addr, _ := startWith(b, nil, cfg)
-		idleConnsOf(b, func() (net.Conn, error) { return net.Dial("tcp", addr) }, ev.moved)
+		idleConnsOf(b, addr, nil, ev.moved)
 	})
 	b.Run("weir-tls", func(b *testing.B) {
 		cfg := &http.Server{Handler: h}
 		ev := watch(b, cfg)
-		addr, ccfg := startTLS(b, cfg)
-		idleConnsOf(b, func() (net.Conn, error) { return tls.Dial("tcp", addr, ccfg) }, ev.moved)
+		addr, ca := startTLSCA(b, cfg, waits{sweepEvery: sweepEvery, busyGap: busyGap})
+		idleConnsOf(b, addr, ca.PEM(), ev.moved)
 	})
 	b.Run("net", func(b *testing.B) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -45,53 +53,103 @@ func BenchmarkIdleConn(b *testing.B) {
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(h1guard.New(h1guard.Options{}).Listener(ln))
 		b.Cleanup(func() { srv.Close() })
-		idleConns(b, ln.Addr().String())
+		idleConnsOf(b, ln.Addr().String(), nil, nil)
 	})
 }
 
-// idleConns opens b.N connections to addr, each sending one request and
-// reading its answer, and reports the memory grown per connection.
-func idleConns(b *testing.B, addr string) {
-	idleConnsOf(b, func() (net.Conn, error) { return net.Dial("tcp", addr) }, nil)
-}
-
-// idleConnsOf is idleConns with the connections dial opens: the memory
-// grown per connection (B/idle-conn), of which goroutine stacks
+// idleConnsOf has a client process open b.N connections to addr (TLS
+// trusting caPEM, for "tls.test", unless caPEM is nil), each sending one
+// request and reading its answer, and reports the memory this process grew
+// by per connection (B/idle-conn), of which goroutine stacks
 // (stack-B/idle-conn). moved, if not nil, returns how many connections
 // wait on their waiter: the figures are taken once all b.N do.
-func idleConnsOf(b *testing.B, dial func() (net.Conn, error), moved func() int) {
-	b.ReportAllocs()
+func idleConnsOf(b *testing.B, addr string, caPEM []byte, moved func() int) {
 	before, stackBefore := inUse()
-	conns := make([]net.Conn, 0, b.N)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), idleClientEnv+"="+addr, "IDLE_CLIENT_N="+strconv.Itoa(b.N), "IDLE_CLIENT_CA="+string(caPEM))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start the client process: %v", err)
+	}
 	b.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
+		stdin.Close() // the client closes its connections and exits
+		_ = cmd.Wait()
 	})
-	for range b.N {
-		c, err := dial()
-		if err != nil {
-			b.Fatal(err)
-		}
-		conns = append(conns, c)
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.ReadAll(resp.Body)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "open\n" {
+		b.Fatalf("client process: %q, %v", line, err)
 	}
 	b.StopTimer()
 	if moved != nil {
 		testutil.WaitFor(b, 30*time.Second, "every connection waiting on its waiter", func() bool { return moved() >= b.N })
 	}
 	after, stackAfter := inUse()
-	// The client side's share (its conn, bufio.Reader, response) is in the
-	// same process and left in: small for plain connections (about 0.3 KB),
-	// not over TLS (the client's crypto/tls state, about 8 KB).
 	b.ReportMetric(float64(after-before)/float64(b.N), "B/idle-conn")
 	b.ReportMetric(float64(stackAfter-stackBefore)/float64(b.N), "stack-B/idle-conn")
+}
+
+// idleClientEnv names the variable that makes TestIdleClientProcess the
+// client of idleConnsOf: the server's address.
+const idleClientEnv = "IDLE_CLIENT_ADDR"
+
+// TestIdleClientProcess is idleConnsOf's client, in a process of its own
+// (skipped otherwise): it opens IDLE_CLIENT_N connections to
+// IDLE_CLIENT_ADDR (TLS 1.3 trusting the CA IDLE_CLIENT_CA, if set), each
+// sending one request and reading its answer, prints "open", and closes
+// them when its standard input ends.
+func TestIdleClientProcess(t *testing.T) {
+	addr := os.Getenv(idleClientEnv)
+	if addr == "" {
+		t.Skip("the client process of BenchmarkIdleConn")
+	}
+	n, err := strconv.Atoi(os.Getenv("IDLE_CLIENT_N"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ccfg *tls.Config
+	if ca := os.Getenv("IDLE_CLIENT_CA"); ca != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(ca)) {
+			t.Fatal("IDLE_CLIENT_CA: no certificate")
+		}
+		ccfg = &tls.Config{RootCAs: pool, ServerName: "tls.test", NextProtos: []string{"http/1.1"}}
+	}
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		var c net.Conn
+		if ccfg != nil {
+			c, err = tls.Dial("tcp", addr, ccfg)
+		} else {
+			c, err = net.Dial("tcp", addr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		_ = c.SetDeadline(time.Time{})
+	}
+	fmt.Println("open")
+	io.Copy(io.Discard, os.Stdin)
 }
 
 // inUse returns the heap and stack bytes in use, and the stack bytes.

@@ -42,29 +42,21 @@ type conn struct {
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
 
-	h1guard.Buffer               // read from the client, not consumed yet
-	idle           idleWait      // how to wait for a request with no buffer (idle.go)
-	waiting        atomic.Int32  // waitNone, waitServing, waitMoving (idle.go)
-	moveMu         sync.Mutex    // held while move sets a deadline
-	moving         bool          // readHead returns false: the idle wait moved
-	wake           chan struct{} // to the waiter (idle.go): the connection is idle
-	woke           bool          // the waiter saw the socket readable
-	busy           bool          // the last idle wait was shorter than busyGap
+	h1guard.Buffer              // read from the client, not consumed yet
+	idle           idleWait     // how to wait for a request with no buffer (idle.go)
+	waiting        atomic.Int32 // waitNone, waitServing, waitMoving (idle.go)
+	moveMu         sync.Mutex   // held while move sets a deadline
+	moving         bool         // readHead returns false: the idle wait moved
+	parkedAt       time.Time    // when it went to the poller (poller.go)
+	inEpoll        bool         // its socket is in the poller's set (maybe disarmed)
+	woke           bool         // the poller saw the socket readable
+	busy           bool         // the last idle wait was shorter than busyGap
 
-	parser h1guard.Parser
-	req    http.Request
-	url    url.URL
-	header http.Header
-	body   body
-	resp   response
+	// What serving a request takes (session.go): held while the
+	// connection serves, not while it waits on its waiter.
+	*session
 
-	// The request's context: rctx, with base the zero Request that carries
-	// it (requestBase); or, when the connection's context can be done
-	// (ctxDone), a context.WithCancel whose cancel is cancelCtx.
-	rctx      *reqContext
-	base      http.Request
-	cancelCtx context.CancelFunc
-	ctxDone   bool
+	ctxDone bool // the connection's context can be done: cancelCtx, not rctx
 
 	// The background read, while the handler runs with the body read: it
 	// notices a client that goes away.
@@ -78,7 +70,7 @@ type conn struct {
 	bgN       int
 	bgErr     error
 
-	tls      *tls.ConnectionState // of a TLS connection; nil: plain
+	tlsConn  *tls.Conn // of a TLS connection; nil: plain
 	hijacked bool
 	werr     error // the first write error
 }
@@ -86,10 +78,7 @@ type conn struct {
 // newConn returns the conn of rwc; its addresses are read by its goroutine
 // (start), as a PROXY protocol connection reads its header for them.
 func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rwc, ctx: base, bgDone: make(chan struct{}, 1), header: make(http.Header)}
-	c.resp.c = c
-	c.resp.header = make(http.Header)
-	c.body.c = c
+	c := &conn{srv: s, rwc: rwc, ctx: base, bgDone: make(chan struct{}, 1)}
 	c.bgRead = c.backgroundRead
 	return c
 }
@@ -105,14 +94,14 @@ func (c *conn) start() {
 	c.ctxDone = ctx.Done() != nil
 	c.remote = c.rwc.RemoteAddr().String()
 	c.idle.init(c.rwc)
-	if tc, ok := c.rwc.(*tls.Conn); ok {
-		st := tc.ConnectionState()
-		c.tls = &st
-	}
+	c.tlsConn, _ = c.rwc.(*tls.Conn)
 }
 
 // cancel ends the context of the request being served, if any.
 func (c *conn) cancel() {
+	if c.session == nil {
+		return
+	}
 	if c.rctx != nil {
 		c.rctx.cancel()
 	}
@@ -157,20 +146,24 @@ func (c *conn) run(first bool) {
 		if parked {
 			return
 		}
-		if v := recover(); v != nil && v != http.ErrAbortHandler {
+		v := recover()
+		if v != nil && v != http.ErrAbortHandler {
 			buf := make([]byte, 64<<10)
 			buf = buf[:runtime.Stack(buf, false)]
 			c.srv.logf("http: panic serving %v: %v\n%s", c.remote, v, buf)
 		}
 		c.cancel() // a handler that panicked did not return
 		c.end()
-		if c.wake != nil {
-			close(c.wake) // its waiter returns
+		if v == nil && !c.hijacked {
+			// Else it is left to the collector with the connection: a
+			// handler or a background read may still use it.
+			c.putSession()
 		}
 	}()
 	if first {
 		c.start()
 	}
+	c.takeSession()
 	for ; ; first = false {
 		if !first && c.R == c.W && !c.woke && !c.busy && c.park() { // idle.go
 			parked = true
@@ -237,7 +230,7 @@ func (c *conn) readHead(first bool) bool {
 	}()
 	for {
 		if c.R < c.W {
-			if first && c.srv.h2c != nil && c.tls == nil {
+			if first && c.srv.h2c != nil && c.tlsConn == nil {
 				if complete, prefix := h1guard.H2CPreface(c.Buf[c.R:c.W]); complete {
 					armed = false  // net/http's server sets its own deadlines now
 					c.handOffH2C() // h2c.go
@@ -366,7 +359,9 @@ func (c *conn) serveRequest() bool {
 	req.RequestURI = target
 	req.RemoteAddr = c.remote
 	req.Body = http.NoBody
-	req.TLS = c.tls
+	if c.tlsConn != nil {
+		req.TLS = &c.tlsState
+	}
 	switch h.Minor {
 	case 0:
 		req.Proto = "HTTP/1.0"
@@ -471,7 +466,7 @@ func (c *conn) requestBase() http.Request {
 	if c.ctxDone {
 		return http.Request{}
 	}
-	if c.rctx == nil || !c.rctx.reset() {
+	if c.rctx == nil || !c.rctx.reset(c.ctx) {
 		c.rctx = newReqContext(c.ctx)
 		c.base = *new(http.Request).WithContext(c.rctx)
 	}

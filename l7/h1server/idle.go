@@ -159,17 +159,18 @@ func (c *conn) ready(deadline time.Time) (bool, error) {
 	return false, nil
 }
 
-// An idle connection waits on a goroutine of its own, its waiter, that
-// does nothing else, so that its stack stays at the runtime's minimum
-// (2 KiB): the goroutine that served the request has a stack the handler
-// grew, which the runtime halves at a GC only while less than a quarter of
-// it is used (no lower than 4 KiB for a goroutine parked in a read under a
-// few frames). When the socket is readable, the waiter hands the
-// connection to one of the Server's goroutines waiting for one (work),
-// with a stack grown already, or starts one. That costs two goroutine
-// switches per request, so a busy connection (its last idle wait shorter
-// than busyGap) waits on its serving goroutine instead; if that wait
-// lasts, the Server's sweeper moves it to the waiter after 250 to 500 ms.
+// An idle connection waits in the Server's poller (poller.go), its
+// waiter, with no goroutine of its own: the goroutine that served the
+// request has a stack the handler grew, which the runtime halves at a GC
+// only while less than a quarter of it is used (no lower than 4 KiB for a
+// goroutine parked in a read under a few frames), and even a goroutine of
+// its own would cost 2 KiB of stack. When the socket is readable, the
+// poller hands the connection to one of the Server's goroutines waiting for
+// one (work), with a stack grown already, or starts one. That costs two
+// goroutine switches and an epoll_ctl per request, so a busy connection
+// (its last idle wait shorter than busyGap) waits on its serving goroutine
+// instead; if that wait lasts, the Server's sweeper moves it to the poller
+// after 250 to 500 ms.
 
 // The states of conn.waiting.
 const (
@@ -234,36 +235,38 @@ func (c *conn) park() bool {
 	return true
 }
 
-// handOver hands the idle connection to its waiter, started the first
-// time. The caller must not touch the connection any more.
+// handOver hands the idle connection to the Server's poller (poller.go),
+// or, without one, to a goroutine that waits for it alone. The caller must
+// not touch the connection any more.
 func (c *conn) handOver() {
-	if c.wake == nil {
-		c.wake = make(chan struct{}, 1)
-		go c.waiter()
+	c.putSession()
+	c.idle.polled = false
+	if testHookIdleWait != nil {
+		testHookIdleWait(c, "waiter")
 	}
-	c.wake <- struct{}{}
+	p := c.srv.poller.Load()
+	if p == nil {
+		go c.waitAlone()
+		return
+	}
+	if err := p.park(c); err != nil {
+		go c.waitAlone() // closed, or the epoll set is full: it tells
+	}
 }
 
-// waiter is an idle connection's goroutine (see above): each time the
-// connection is handed over, it waits until the socket is readable and
-// hands the connection to a worker, or ends it when the wait fails (closed
-// by the keep-alive timer, Shutdown or the client). It returns when the
-// connection ends while served (wake closed).
-func (c *conn) waiter() {
-	for range c.wake {
-		c.idle.polled = false
-		if testHookIdleWait != nil {
-			testHookIdleWait(c, "waiter")
-		}
-		t0 := time.Now()
-		if err := c.idle.raw.Read(c.idle.readable); err != nil {
-			c.end()
-			return
-		}
-		c.busy = time.Since(t0) < c.srv.busyGap
-		c.woke = true
-		c.srv.dispatch(c)
+// waitAlone waits until the idle connection's socket is readable and hands
+// the connection to a worker, or ends it when the wait fails (closed by the
+// keep-alive timer, Shutdown or the client): the Server's poller's job,
+// for a Server that has none.
+func (c *conn) waitAlone() {
+	t0 := time.Now()
+	if err := c.idle.raw.Read(c.idle.readable); err != nil {
+		c.end()
+		return
 	}
+	c.busy = time.Since(t0) < c.srv.busyGap
+	c.woke = true
+	c.srv.dispatch(c)
 }
 
 // dispatch has c served by a waiting worker, or by a new one.
@@ -301,6 +304,10 @@ func (s *Server) work(c *conn) {
 // connection about to wait for readability: "wait" on its serving
 // goroutine, "waiter" on its waiter.
 var testHookIdleWait func(c *conn, where string)
+
+// testHookNoPoller, set by tests before any Server serves, reports whether
+// the Server configured by cfg goes without a poller.
+var testHookNoPoller func(cfg *http.Server) bool
 
 // testHookIdleSettings, set by tests before any Server is made, gives the
 // Server configured by cfg its sweepEvery and busyGap.

@@ -2,7 +2,9 @@ package h1server
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -76,6 +78,10 @@ func (e *connEvents) moved() int {
 var idleEvents sync.Map
 
 func init() {
+	testHookNoPoller = func(cfg *http.Server) bool {
+		v, ok := idleSettings.Load(cfg)
+		return ok && v.(waits).alone
+	}
 	testHookIdleSettings = func(cfg *http.Server, sweepEvery, busyGap time.Duration) (time.Duration, time.Duration) {
 		if v, ok := idleSettings.Load(cfg); ok {
 			w := v.(waits)
@@ -215,15 +221,18 @@ type waits struct {
 	name                string
 	sweepEvery, busyGap time.Duration
 	first, later        string // where the first idle wait ends up, and the later ones
+	alone               bool   // no poller: a goroutine waits for each idle connection
 }
 
 // waitVariants: every idle wait handed to the waiter at once (never busy);
-// busy connections waiting on their serving goroutine; and those waits
-// moved by the sweeper within 2 ms.
+// busy connections waiting on their serving goroutine; those waits moved by
+// the sweeper within 2 ms; and every idle wait handed over at once to a
+// Server without a poller (its epoll set could not be made).
 var waitVariants = []waits{
-	{"parked", time.Hour, 0, "waiter", "waiter"},
-	{"serving", time.Hour, time.Hour, "waiter", "wait"},
-	{"moved", time.Millisecond, time.Hour, "waiter", "waiter"},
+	{"parked", time.Hour, 0, "waiter", "waiter", false},
+	{"serving", time.Hour, time.Hour, "waiter", "wait", false},
+	{"moved", time.Millisecond, time.Hour, "waiter", "waiter", false},
+	{"alone", time.Hour, 0, "waiter", "waiter", true},
 }
 
 // idleSettings maps each test server's *http.Server to its waits.
@@ -246,6 +255,14 @@ func startTLS(tb testing.TB, cfg *http.Server) (string, *tls.Config) {
 // startTLSWaits is startTLS with the idle settings w.
 func startTLSWaits(tb testing.TB, cfg *http.Server, w waits) (string, *tls.Config) {
 	tb.Helper()
+	addr, ca := startTLSCA(tb, cfg, w)
+	return addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "tls.test", NextProtos: []string{"http/1.1"}}
+}
+
+// startTLSCA is startTLSWaits returning the CA that issued the server's
+// certificate (for "tls.test").
+func startTLSCA(tb testing.TB, cfg *http.Server, w waits) (string, *certstest.CA) {
+	tb.Helper()
 	waitsOf(tb, cfg, w)
 	ca := certstest.NewCA(tb)
 	tcfg := ca.ServerConfig(tb, "tls.test", "http/1.1")
@@ -261,7 +278,7 @@ func startTLSWaits(tb testing.TB, cfg *http.Server, w waits) (string, *tls.Confi
 		_ = s.Srv.Close()
 		<-s.Served
 	})
-	return ln.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "tls.test", NextProtos: []string{"http/1.1"}}
+	return ln.Addr().String(), ca
 }
 
 // startLimited serves cfg's Handler with a Server, with the idle settings
@@ -333,6 +350,81 @@ func TestIdleKeepAliveTimeout(t *testing.T) {
 				s.mu.Unlock()
 				return last == "closed" && n == 0 && lim.Open() == 0
 			})
+		})
+	}
+}
+
+// TestIdleSessionsAcrossConns: connections that wait on their waiters give
+// back their session (Request, header maps, request context, TLS state)
+// and take one, another connection's, when they wake up: each request still
+// sees its own connection's remote address, ConnContext value and TLS
+// state.
+func TestIdleSessionsAcrossConns(t *testing.T) {
+	t.Parallel()
+	type ctxKey struct{}
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			t.Parallel()
+			cfg := &http.Server{
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					fmt.Fprintf(w, "%s %v", r.RemoteAddr, r.Context().Value(ctxKey{}))
+					if r.TLS != nil {
+						ekm, err := r.TLS.ExportKeyingMaterial("weir test", nil, 8)
+						fmt.Fprintf(w, " %x %v", ekm, err)
+					}
+				}),
+				ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+					return context.WithValue(ctx, ctxKey{}, "conn "+c.RemoteAddr().String())
+				},
+			}
+			ev := watch(t, cfg)
+			parked := waitVariants[0]
+			var conns []net.Conn
+			var wants []string
+			if useTLS {
+				addr, ccfg := startTLSWaits(t, cfg, parked)
+				for range 3 {
+					c, err := tls.Dial("tcp", addr, ccfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { c.Close() })
+					st := c.ConnectionState()
+					ekm, err := st.ExportKeyingMaterial("weir test", nil, 8)
+					conns = append(conns, c)
+					wants = append(wants, fmt.Sprintf("%s conn %[1]s %x %v", c.LocalAddr(), ekm, err))
+				}
+			} else {
+				waitsOf(t, cfg, parked)
+				addr, _ := startWith(t, nil, cfg)
+				for range 3 {
+					c, _ := dial(t, addr)
+					conns = append(conns, c)
+					wants = append(wants, fmt.Sprintf("%s conn %[1]s", c.LocalAddr()))
+				}
+			}
+			brs := make([]*bufio.Reader, len(conns))
+			for round := range 3 {
+				for i, c := range conns {
+					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+					io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+					if brs[i] == nil {
+						brs[i] = bufio.NewReader(c)
+					}
+					resp, err := http.ReadResponse(brs[i], nil)
+					if err != nil {
+						t.Fatalf("round %d, connection %d: %v", round, i, err)
+					}
+					b, _ := io.ReadAll(resp.Body)
+					if string(b) != wants[i] {
+						t.Errorf("round %d, connection %d: got %q, want %q", round, i, b, wants[i])
+					}
+					// Parked before the next connection's request: that one
+					// takes this one's session.
+					n := round*len(conns) + i + 1
+					testutil.WaitFor(t, 5*time.Second, "the connection on its waiter", func() bool { return ev.moved() == n })
+				}
+			}
 		})
 	}
 }

@@ -133,16 +133,18 @@ func (c *reqContext) AfterFunc(f func()) func() bool {
 	return func() bool { return c.StopAfterDone(id) }
 }
 
-// reset readies the context, done, for the connection's next request; it
-// reports false, changing nothing, when it cannot be reused: not done yet,
-// or its Done channel was taken (someone may still wait on it).
-func (c *reqContext) reset() bool {
+// reset readies the context, done, for a next request of the connection
+// whose context is parent (the same connection's, or another's that took
+// the session it belongs to); it reports false, changing nothing, when it
+// cannot be reused: not done yet, or its Done channel was taken (someone
+// may still wait on it).
+func (c *reqContext) reset(parent context.Context) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err == nil || c.done != nil {
 		return false
 	}
-	c.err, c.key, c.val = nil, nil, nil
+	c.parent, c.err, c.key, c.val = parent, nil, nil, nil
 	return true
 }
 

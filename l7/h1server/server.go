@@ -6,9 +6,10 @@
 // written with its head and body in one buffer.
 //
 // Between two requests a connection holds no buffer and nothing of its
-// last request, and waits for its socket to be readable on a goroutine of
-// its own whose stack stays at the minimum, or while it is busy on the
-// goroutine that served it (idle.go). That wait needs to
+// last request, and waits for its socket to be readable in an epoll set of
+// the Server's, its waiter, with no goroutine of its own and no session
+// (the Request, maps and context it reuses: session.go), or while it is
+// busy on the goroutine that served it (idle.go, poller.go). That wait needs to
 // know that no layer between the Server and the socket holds bytes it
 // read: it is taken under a *tls.Conn and under wrappers that report such
 // bytes with a Buffered() int method (l7/connlimit's, the PROXY
@@ -36,8 +37,9 @@
 //
 // A connection's requests reuse one Request, header map and URL, and one
 // request context (reqctx.go; a new one when a handler took its Done
-// channel): a handler must not use them once it has returned (net/http
-// gives each request its own). The head's strings come from l7/arena and
+// channel), which go to another connection's requests while it waits on
+// its waiter (session.go): a handler must not use them once it has
+// returned (net/http gives each request its own). The head's strings come from l7/arena and
 // stay valid, so a handler may keep a string (copying one it keeps long
 // frees the arena chunk it pins).
 package h1server
@@ -77,6 +79,9 @@ type Server struct {
 	sweepOnce   sync.Once
 	sweepEvery  time.Duration
 	busyGap     time.Duration
+	// poller holds the idle connections (poller.go); nil: each waits on a
+	// goroutine of its own (its epoll set could not be made).
+	poller atomic.Pointer[poller]
 
 	// h2c, when set, takes a clear-text connection that opens with the
 	// HTTP/2 preface, the bytes read so far included (h2c.go).
@@ -105,7 +110,18 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	s.sweepOnce.Do(func() { go s.sweep() }) // idle.go
+	s.sweepOnce.Do(func() { // idle.go
+		go s.sweep()
+		if testHookNoPoller != nil && testHookNoPoller(s.cfg) {
+			return
+		}
+		p, err := newPoller(s)
+		if err != nil {
+			s.logf("h1server: %v: idle connections wait on goroutines of their own", err)
+			return
+		}
+		s.poller.Store(p)
+	})
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
@@ -149,6 +165,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		if s.closeIdle() {
+			s.closePoller()
 			return nil
 		}
 		select {
@@ -164,11 +181,24 @@ func (s *Server) Close() error {
 	s.closing.Store(true)
 	s.closeListeners()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c := range s.conns {
 		_ = c.rwc.Close()
 	}
+	s.mu.Unlock()
+	s.closePoller()
 	return nil
+}
+
+// closePoller ends the connections in the poller and closes it.
+func (s *Server) closePoller() {
+	p := s.poller.Load()
+	if p == nil {
+		return
+	}
+	for _, c := range p.takeAll() {
+		c.end()
+	}
+	p.close()
 }
 
 // SetKeepAlivesEnabled turns keep-alive on or off: off, every response
@@ -194,6 +224,11 @@ func (s *Server) closeListeners() {
 // closeIdle closes the idle connections and those that sent nothing for 5 s;
 // it reports whether no connection is left.
 func (s *Server) closeIdle() bool {
+	if p := s.poller.Load(); p != nil {
+		for _, c := range p.takeAll() {
+			c.end() // idle: it closes
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now().Unix()

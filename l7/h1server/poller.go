@@ -1,0 +1,198 @@
+package h1server
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// An idle connection handed over (idle.go) waits in the Server's poller:
+// its socket is in an epoll set of the Server's own, one-shot, and no
+// goroutine waits for it, so it costs no goroutine stack (2 KiB at least)
+// nor goroutine descriptor. One goroutine waits for that set in the
+// runtime's poller (the epoll descriptor is readable when one of its
+// sockets is) and hands each connection whose socket is readable (bytes,
+// the client's close) to a worker.
+//
+// A connection closed while it waits there, by connlimit's keep-alive
+// timer or any other closer, leaves the epoll set without a word: the
+// poller looks for those every closedScanEvery and ends them (StateClosed,
+// forgotten by the Server); Close and Shutdown end those they close at
+// once. Every epoll_ctl on a socket runs under syscall.RawConn.Control,
+// which keeps the descriptor from being closed (and its number from being
+// reused) meanwhile.
+
+// closedScanEvery is how often the poller looks for its connections that
+// were closed while they waited.
+const closedScanEvery = 250 * time.Millisecond
+
+// poller is a Server's epoll set of idle connections.
+type poller struct {
+	srv  *Server
+	file *os.File // the epoll descriptor, in the runtime's poller
+	raw  syscall.RawConn
+
+	mu     sync.Mutex
+	closed bool
+	next   uint64           // the last id given
+	parked map[uint64]*conn // by id: the connections waiting
+}
+
+// newPoller returns s's poller, its goroutines started.
+func newPoller(s *Server) (*poller, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("create the idle connections' epoll set: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return nil, fmt.Errorf("make the idle connections' epoll set non-blocking: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "h1server-idle-epoll")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("poll the idle connections' epoll set: %w", err)
+	}
+	p := &poller{srv: s, file: f, raw: raw, parked: map[uint64]*conn{}}
+	go p.wait()
+	go p.scan()
+	return p, nil
+}
+
+// errPollerClosed is park's error once the Server is closed.
+var errPollerClosed = errors.New("h1server: idle poller closed")
+
+// park puts c, idle, in the epoll set; on an error (c closed, the Server
+// closed, no room in the set) c is not in it and the caller waits for it
+// otherwise.
+func (p *poller) park(c *conn) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return errPollerClosed
+	}
+	// c belongs to the poller once in parked: what it writes to c, it
+	// writes before.
+	op := unix.EPOLL_CTL_MOD // its socket was in the set before, disarmed
+	if !c.inEpoll {
+		op = unix.EPOLL_CTL_ADD
+	}
+	c.inEpoll = true
+	c.parkedAt = time.Now()
+	p.next++
+	id := p.next
+	p.parked[id] = c
+	p.mu.Unlock()
+	var connErr, ctlErr error
+	err := p.raw.Control(func(epfd uintptr) {
+		connErr = c.idle.raw.Control(func(fd uintptr) {
+			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+			ctlErr = unix.EpollCtl(int(epfd), op, int(fd), &ev)
+			if ctlErr == unix.ENOENT && op == unix.EPOLL_CTL_MOD {
+				ctlErr = unix.EpollCtl(int(epfd), unix.EPOLL_CTL_ADD, int(fd), &ev)
+			}
+		})
+	})
+	if err = errors.Join(err, connErr, ctlErr); err != nil {
+		if p.take(id) == nil {
+			return nil // the scan or Close took it, and ends it
+		}
+		return err
+	}
+	return nil
+}
+
+// take removes the connection of id from the parked ones and returns it;
+// nil if it is not there (taken already). Whoever takes a connection
+// serves or ends it.
+func (p *poller) take(id uint64) *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.parked[id]
+	delete(p.parked, id)
+	return c
+}
+
+// wait hands the connections whose sockets are readable to workers, until
+// the poller is closed.
+func (p *poller) wait() {
+	events := make([]unix.EpollEvent, 64)
+	for {
+		n := 0
+		err := p.raw.Read(func(epfd uintptr) bool {
+			var err error
+			n, err = unix.EpollWait(int(epfd), events, 0)
+			if err != nil { // EINTR: try again
+				n = 0
+			}
+			return n > 0 // none: wait until the set is readable
+		})
+		if err != nil {
+			return // closed
+		}
+		for _, ev := range events[:n] {
+			c := p.take(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32)
+			if c == nil {
+				continue // ended meanwhile
+			}
+			c.busy = time.Since(c.parkedAt) < c.srv.busyGap
+			c.woke = true
+			p.srv.dispatch(c)
+		}
+	}
+}
+
+// scan ends, every closedScanEvery, the parked connections that were
+// closed, until the Server is shut down or closed.
+func (p *poller) scan() {
+	t := time.NewTicker(closedScanEvery)
+	defer t.Stop()
+	var closed []uint64
+	for {
+		select {
+		case <-p.srv.done:
+			return
+		case <-t.C:
+		}
+		closed = closed[:0]
+		p.mu.Lock()
+		for id, c := range p.parked {
+			if c.idle.raw.Control(func(uintptr) {}) != nil {
+				closed = append(closed, id)
+			}
+		}
+		p.mu.Unlock()
+		for _, id := range closed {
+			if c := p.take(id); c != nil {
+				c.end()
+			}
+		}
+	}
+}
+
+// takeAll removes every parked connection and returns them.
+func (p *poller) takeAll() []*conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cs := make([]*conn, 0, len(p.parked))
+	for id, c := range p.parked {
+		cs = append(cs, c)
+		delete(p.parked, id)
+	}
+	return cs
+}
+
+// close closes the epoll set: its goroutines return; parked connections
+// must have been taken.
+func (p *poller) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	_ = p.file.Close()
+}
