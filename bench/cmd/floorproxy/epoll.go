@@ -1,0 +1,341 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"net/netip"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	epollBatch   = 512      // events taken per epoll_wait
+	epollReadBuf = 64 << 10 // the loop's one read buffer
+	// connEvents are every connection's events: registered once, edge
+	// triggered, so that no epoll_ctl follows the accept.
+	connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
+)
+
+// epollProxy is the epoll mode: one loop, on one locked thread, over raw
+// non-blocking descriptors.
+type epollProxy struct {
+	lfd, epfd, efd int // listener, epoll, and the eventfd Close writes
+	upstream       unix.SockaddrInet4
+	addr           string
+	buf            []byte
+	conns          []half // by descriptor
+}
+
+// half is one descriptor's side of a pair.
+type half struct {
+	p    *pair
+	side int
+}
+
+// pair is a client connection (side 0) and its upstream connection (side 1).
+// pending[s] holds bytes read from side s that side 1-s did not take yet (nil
+// when none: a pair keeps no buffer while its writes go through); eof[s] is
+// set once side s read its end, shut[s] once that end was passed on to side
+// 1-s.
+type pair struct {
+	fd      [2]int
+	pending [2][]byte
+	eof     [2]bool
+	shut    [2]bool
+	closed  bool
+}
+
+// newEpollProxy listens on listen (an IPv4 address and port; port 0 picks
+// one) for clients to forward to upstream (an IPv4 address and port).
+func newEpollProxy(listen, upstream string) (*epollProxy, error) {
+	la, err := netip.ParseAddrPort(listen)
+	if err != nil || !la.Addr().Is4() {
+		return nil, fmt.Errorf("listen address %q: want IPv4 address:port", listen)
+	}
+	ua, err := netip.ParseAddrPort(upstream)
+	if err != nil || !ua.Addr().Is4() {
+		return nil, fmt.Errorf("upstream address %q: want IPv4 address:port", upstream)
+	}
+	p := &epollProxy{lfd: -1, epfd: -1, efd: -1, buf: make([]byte, epollReadBuf)}
+	p.upstream = unix.SockaddrInet4{Port: int(ua.Port()), Addr: ua.Addr().As4()}
+	if err := p.open(la); err != nil {
+		p.closeFDs()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *epollProxy) open(la netip.AddrPort) error {
+	var err error
+	if p.lfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("listener socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(p.lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fmt.Errorf("listener SO_REUSEADDR: %w", err)
+	}
+	// Accepted connections inherit TCP_NODELAY (Go sets it on every TCP
+	// connection; nginx has tcp_nodelay on).
+	if err := unix.SetsockoptInt(p.lfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return fmt.Errorf("listener TCP_NODELAY: %w", err)
+	}
+	if err := unix.Bind(p.lfd, &unix.SockaddrInet4{Port: int(la.Port()), Addr: la.Addr().As4()}); err != nil {
+		return fmt.Errorf("bind %s: %w", la, err)
+	}
+	if err := unix.Listen(p.lfd, 4096); err != nil {
+		return fmt.Errorf("listen %s: %w", la, err)
+	}
+	sa, err := unix.Getsockname(p.lfd)
+	if err != nil {
+		return fmt.Errorf("listener address: %w", err)
+	}
+	a := sa.(*unix.SockaddrInet4)
+	p.addr = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
+	if p.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return fmt.Errorf("epoll_create1: %w", err)
+	}
+	if p.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	for _, fd := range []int{p.lfd, p.efd} {
+		if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(fd)}); err != nil {
+			return fmt.Errorf("epoll_ctl add %d: %w", fd, err)
+		}
+	}
+	return nil
+}
+
+// Addr is the address the proxy listens on.
+func (p *epollProxy) Addr() string { return p.addr }
+
+// Close makes Serve return; Serve closes every descriptor.
+func (p *epollProxy) Close() error {
+	_, err := unix.Write(p.efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	return err
+}
+
+// Serve runs the loop on the calling goroutine, locked to its thread, until
+// Close; it then closes every descriptor, connections included.
+func (p *epollProxy) Serve() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer p.closeFDs()
+	events := make([]unix.EpollEvent, epollBatch)
+	for {
+		// A blocking system call the runtime knows of (x/sys's EpollWait
+		// goes through Syscall6), so that the P is handed off while the
+		// loop sleeps; the calls below never block and go raw.
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("epoll_wait: %w", err)
+		}
+		for i := range events[:n] {
+			ev := &events[i]
+			fd := int(ev.Fd)
+			switch {
+			case fd == p.lfd:
+				p.accept()
+				continue
+			case fd == p.efd:
+				return nil
+			case fd >= len(p.conns) || p.conns[fd].p == nil:
+				continue
+			}
+			h := p.conns[fd]
+			// Writable: flush what the other side left for this one.
+			// Every readiness event of an edge-triggered descriptor also
+			// says EPOLLOUT while it is writable, so act only when there
+			// is something to write.
+			if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && h.p.pending[1-h.side] != nil {
+				p.flush(h.p, 1-h.side)
+			}
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				p.pump(h.p, h.side)
+			}
+		}
+	}
+}
+
+// accept takes every pending connection (the listener is edge triggered),
+// dials its upstream connection and registers both.
+func (p *epollProxy) accept() {
+	for {
+		cfd, errno := rawAccept4(p.lfd)
+		if errno == unix.EINTR || errno == unix.ECONNABORTED {
+			continue
+		}
+		if errno != 0 {
+			if errno != unix.EAGAIN {
+				// EMFILE and the like: the connection waits in the
+				// backlog; the next one raises a new edge.
+				log.Printf("accept4: %v", errno)
+			}
+			return
+		}
+		ufd, err := p.dial()
+		if err != nil {
+			log.Print(err)
+			unix.Close(cfd)
+			continue
+		}
+		pr := &pair{fd: [2]int{cfd, ufd}}
+		if err := p.register(pr); err != nil {
+			log.Print(err)
+			p.closePair(pr)
+		}
+	}
+}
+
+// dial starts a non-blocking connect to the upstream; writes before it
+// completes get EAGAIN and wait in pending for EPOLLOUT.
+func (p *epollProxy) dial() (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("upstream socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("upstream TCP_NODELAY: %w", err)
+	}
+	if err := unix.Connect(fd, &p.upstream); err != nil && err != unix.EINPROGRESS {
+		unix.Close(fd)
+		return -1, fmt.Errorf("connect upstream: %w", err)
+	}
+	return fd, nil
+}
+
+func (p *epollProxy) register(pr *pair) error {
+	for s, fd := range pr.fd {
+		for fd >= len(p.conns) {
+			p.conns = append(p.conns, make([]half, len(p.conns)+64)...)
+		}
+		p.conns[fd] = half{p: pr, side: s}
+		if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: connEvents, Fd: int32(fd)}); err != nil {
+			return fmt.Errorf("epoll_ctl add %d: %w", fd, err)
+		}
+	}
+	return nil
+}
+
+// pump reads side s and writes what it read to the other side, until s has
+// nothing more (EAGAIN, or a short read: edge triggered, data that arrives
+// later raises a new edge), the other side takes less than was read (the rest
+// waits in pending), or s ends.
+func (p *epollProxy) pump(pr *pair, s int) {
+	for !pr.closed && pr.pending[s] == nil && !pr.eof[s] {
+		n, errno := rawRW(unix.SYS_READ, pr.fd[s], p.buf)
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno == unix.EAGAIN:
+			return
+		case errno != 0:
+			p.closePair(pr)
+			return
+		case n == 0:
+			pr.eof[s] = true
+			p.passEOF(pr, s)
+			return
+		}
+		w, errno := rawRW(unix.SYS_WRITE, pr.fd[1-s], p.buf[:n])
+		if errno != 0 && errno != unix.EAGAIN {
+			p.closePair(pr)
+			return
+		}
+		if w < n {
+			pr.pending[s] = append([]byte(nil), p.buf[max(w, 0):n]...)
+			return
+		}
+		if n < len(p.buf) {
+			return
+		}
+	}
+}
+
+// flush writes the bytes side s left pending to the other side, then goes
+// back to reading s (whose edges went unanswered meanwhile).
+func (p *epollProxy) flush(pr *pair, s int) {
+	for len(pr.pending[s]) > 0 {
+		w, errno := rawRW(unix.SYS_WRITE, pr.fd[1-s], pr.pending[s])
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno == unix.EAGAIN:
+			return
+		case errno != 0:
+			p.closePair(pr)
+			return
+		}
+		pr.pending[s] = pr.pending[s][w:]
+	}
+	pr.pending[s] = nil
+	if pr.eof[s] {
+		p.passEOF(pr, s)
+		return
+	}
+	p.pump(pr, s)
+}
+
+// passEOF passes side s's end on to the other side once nothing of s is
+// pending, and closes the pair once both ends are passed on.
+func (p *epollProxy) passEOF(pr *pair, s int) {
+	if pr.pending[s] != nil || pr.shut[s] {
+		return
+	}
+	pr.shut[s] = true
+	if err := unix.Shutdown(pr.fd[1-s], unix.SHUT_WR); err != nil && !errors.Is(err, unix.ENOTCONN) {
+		p.closePair(pr)
+		return
+	}
+	if pr.shut[0] && pr.shut[1] {
+		p.closePair(pr)
+	}
+}
+
+// closePair closes both descriptors (which takes them out of the epoll set).
+func (p *epollProxy) closePair(pr *pair) {
+	if pr.closed {
+		return
+	}
+	pr.closed = true
+	for _, fd := range pr.fd {
+		if fd < len(p.conns) && p.conns[fd].p == pr {
+			p.conns[fd] = half{}
+		}
+		unix.Close(fd)
+	}
+}
+
+func (p *epollProxy) closeFDs() {
+	for _, h := range p.conns {
+		if h.p != nil {
+			p.closePair(h.p)
+		}
+	}
+	for _, fd := range []int{p.lfd, p.epfd, p.efd} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+}
+
+// rawRW is read(2) or write(2) of b on a non-blocking descriptor through
+// RawSyscall: it never blocks, so the runtime need not know of it
+// (Syscall's entersyscall and exitsyscall are skipped). The pointer is only
+// the kernel's for the call's duration.
+func rawRW(trap uintptr, fd int, b []byte) (int, unix.Errno) {
+	r, _, errno := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	return int(r), errno
+}
+
+// rawAccept4 is accept4(2) of a non-blocking listener, with no peer address,
+// the connection non-blocking and close-on-exec.
+func rawAccept4(lfd int) (int, unix.Errno) {
+	r, _, errno := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	return int(r), errno
+}

@@ -1,0 +1,134 @@
+// Command floorproxy is the floor of issue 9: the least a Go TCP proxy can
+// do for a proxied request, measured in bench/bench.sh beside Weir and nginx
+// (targets floor-goroutine and floor-epoll). It parses nothing: each client
+// connection gets its own upstream connection, dialled at accept, and the
+// bytes go through unchanged both ways; a FIN is passed on as a FIN
+// (shutdown of the write side), a reset or error closes both connections.
+//
+//	floorproxy -mode goroutine -listen 127.0.0.1:8080 -upstream 127.0.0.1:9000
+//	floorproxy -mode epoll -listen 127.0.0.1:8080 -upstream 127.0.0.1:9000
+//
+// Modes:
+//
+//   - goroutine: Go's net package, one goroutine per direction of each
+//     connection, each a read and a write per chunk into its own 16 KiB
+//     buffer (not io.Copy, whose splice costs two system calls a chunk).
+//   - epoll: one goroutine locked to its thread runs an edge-triggered epoll
+//     loop over raw non-blocking descriptors (accept4, epoll_wait with up to
+//     512 events, read and write per ready descriptor), no Go netpoller and
+//     no goroutine per connection. A connection keeps no buffer of its own:
+//     one 64 KiB read buffer serves all, and only bytes a write could not
+//     take are copied aside until the descriptor is writable.
+//
+// GOMAXPROCS is 1 unless the environment sets it, as Weir's one-core setup.
+// It prints "floorproxy: <mode> on <address>" to standard error once it
+// listens, and runs until killed.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"runtime"
+)
+
+func main() {
+	var (
+		mode     = flag.String("mode", "goroutine", "goroutine or epoll")
+		listen   = flag.String("listen", "127.0.0.1:8080", "address to accept clients on")
+		upstream = flag.String("upstream", "127.0.0.1:9000", "IPv4 address and port every client connection is forwarded to")
+	)
+	flag.Parse()
+	log.SetFlags(0)
+	log.SetPrefix("floorproxy: ")
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
+	}
+	switch *mode {
+	case "goroutine":
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			log.Fatalf("listen %s: %v", *listen, err)
+		}
+		log.Printf("goroutine on %s", ln.Addr())
+		log.Fatal(serveGoroutine(ln, *upstream))
+	case "epoll":
+		p, err := newEpollProxy(*listen, *upstream)
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("epoll on %s", p.Addr())
+		log.Fatal(p.Serve())
+	default:
+		log.Fatalf("unknown -mode %q (want goroutine or epoll)", *mode)
+	}
+}
+
+// serveGoroutine accepts clients on ln until it is closed (then it returns
+// nil) and forwards each to upstream on goroutines of its own.
+func serveGoroutine(ln net.Listener, upstream string) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		go forwardConn(c.(*net.TCPConn), upstream)
+	}
+}
+
+// forwardConn dials upstream for client c and copies both directions until
+// both have ended, then closes both connections.
+func forwardConn(c *net.TCPConn, upstream string) {
+	u, err := net.Dial("tcp", upstream)
+	if err != nil {
+		c.Close()
+		return
+	}
+	up := u.(*net.TCPConn)
+	done := make(chan struct{})
+	go func() {
+		copyClientToUpstream(up, c)
+		close(done)
+	}()
+	copyHalf(c, up)
+	<-done
+	c.Close()
+	up.Close()
+}
+
+// copyClientToUpstream is copyHalf under a name that says, in a stack trace,
+// which direction it is.
+func copyClientToUpstream(up, c *net.TCPConn) { copyHalf(up, c) }
+
+// copyHalf copies src to dst until src ends: at EOF it shuts down dst's
+// write side (the FIN passed on); on an error it closes both, so that the
+// other direction ends too.
+func copyHalf(dst, src *net.TCPConn) {
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				src.Close()
+				dst.Close()
+				return
+			}
+		}
+		if err == io.EOF {
+			dst.CloseWrite()
+			return
+		}
+		if err != nil {
+			src.Close()
+			dst.Close()
+			return
+		}
+	}
+}
