@@ -38,6 +38,8 @@ var metrics = []metric{
 	{key: "p99_us", header: "p99 µs", scale: 1, ratio: true},
 	{key: "cpu_us", header: "CPU µs/%s", scale: 1, ratio: true},
 	{key: "rss_kb", header: "RSS MiB", scale: 1.0 / 1024},
+	{key: "strace_calls", header: "syscalls/%s (strace)", scale: 1, ratio: true},
+	{key: "perf_calls", header: "syscalls/%s (perf)", scale: 1, ratio: true},
 	{key: "conns", header: "idle conns", scale: 1},
 	{key: "rss_before_kb", header: "RSS before MiB", scale: 1.0 / 1024},
 	{key: "rss_after_kb", header: "RSS after MiB", scale: 1.0 / 1024},
