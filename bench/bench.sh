@@ -40,10 +40,10 @@
 #   BENCH_IDLE_CONNS  connections of the idle scenarios           [10000]
 #   BENCH_SCENARIOS   [keepalive close tls ws 100k idle idle-tls]
 #   BENCH_ROWS        [1core 1core-log allcores]
-#   BENCH_TARGETS     [weir nginx haproxy]; also floor-goroutine and
-#                     floor-epoll: bin/floorproxy, issue 9's floor (TCP bytes
-#                     forwarded unparsed), in 1core only, not in tls, ws and
-#                     idle-tls
+#   BENCH_TARGETS     [weir nginx haproxy]; also floor-goroutine, floor-epoll
+#                     and floor-uring: bin/floorproxy, issue 9's floor (TCP
+#                     bytes forwarded unparsed), in 1core only, not in tls, ws
+#                     and idle-tls
 #   BENCH_SYSCALLS    strace and/or perf: after each measured run, one more
 #                     run of BENCH_SYSCALLS_DURATION [3s] with the proxy's
 #                     system calls counted (strace -f -c -p, or perf stat -e
@@ -99,7 +99,7 @@ for r in $ROWS; do
 	[[ " 1core 1core-log allcores " == *" $r "* ]] || die "BENCH_ROWS: unknown setup $r"
 done
 for t in $TARGETS; do
-	[[ " weir nginx haproxy floor-goroutine floor-epoll " == *" $t "* ]] || die "BENCH_TARGETS: unknown target $t"
+	[[ " weir nginx haproxy floor-goroutine floor-epoll floor-uring " == *" $t "* ]] || die "BENCH_TARGETS: unknown target $t"
 done
 for c in $SYSCALLS; do
 	[[ " strace perf " == *" $c "* ]] || die "BENCH_SYSCALLS: unknown counter $c (want strace, perf or both)"
@@ -473,6 +473,7 @@ start_floor() {
 }
 start_floor-goroutine() { start_floor goroutine "$1"; }
 start_floor-epoll() { start_floor epoll "$1"; }
+start_floor-uring() { start_floor uring "$1"; }
 
 # applies TARGET SCENARIO ROW: TARGET runs in SCENARIO and ROW. The floors
 # forward bytes to the one backend: no TLS, no /ws route; and they are one

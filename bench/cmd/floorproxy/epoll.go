@@ -51,48 +51,23 @@ type pair struct {
 // newEpollProxy listens on listen (an IPv4 address and port; port 0 picks
 // one) for clients to forward to upstream (an IPv4 address and port).
 func newEpollProxy(listen, upstream string) (*epollProxy, error) {
-	la, err := netip.ParseAddrPort(listen)
-	if err != nil || !la.Addr().Is4() {
-		return nil, fmt.Errorf("listen address %q: want IPv4 address:port", listen)
-	}
-	ua, err := netip.ParseAddrPort(upstream)
-	if err != nil || !ua.Addr().Is4() {
-		return nil, fmt.Errorf("upstream address %q: want IPv4 address:port", upstream)
-	}
 	p := &epollProxy{lfd: -1, epfd: -1, efd: -1, buf: make([]byte, epollReadBuf)}
-	p.upstream = unix.SockaddrInet4{Port: int(ua.Port()), Addr: ua.Addr().As4()}
-	if err := p.open(la); err != nil {
+	var err error
+	if p.upstream, err = parseIPv4("upstream", upstream); err != nil {
+		return nil, err
+	}
+	if p.lfd, p.addr, err = listen4(listen); err != nil {
+		return nil, err
+	}
+	if err := p.open(); err != nil {
 		p.closeFDs()
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *epollProxy) open(la netip.AddrPort) error {
+func (p *epollProxy) open() error {
 	var err error
-	if p.lfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
-		return fmt.Errorf("listener socket: %w", err)
-	}
-	if err := unix.SetsockoptInt(p.lfd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return fmt.Errorf("listener SO_REUSEADDR: %w", err)
-	}
-	// Accepted connections inherit TCP_NODELAY (Go sets it on every TCP
-	// connection; nginx has tcp_nodelay on).
-	if err := unix.SetsockoptInt(p.lfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-		return fmt.Errorf("listener TCP_NODELAY: %w", err)
-	}
-	if err := unix.Bind(p.lfd, &unix.SockaddrInet4{Port: int(la.Port()), Addr: la.Addr().As4()}); err != nil {
-		return fmt.Errorf("bind %s: %w", la, err)
-	}
-	if err := unix.Listen(p.lfd, 4096); err != nil {
-		return fmt.Errorf("listen %s: %w", la, err)
-	}
-	sa, err := unix.Getsockname(p.lfd)
-	if err != nil {
-		return fmt.Errorf("listener address: %w", err)
-	}
-	a := sa.(*unix.SockaddrInet4)
-	p.addr = netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
 	if p.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return fmt.Errorf("epoll_create1: %w", err)
 	}
@@ -105,6 +80,67 @@ func (p *epollProxy) open(la netip.AddrPort) error {
 		}
 	}
 	return nil
+}
+
+// parseIPv4 parses what (an address flag) as an IPv4 address and port.
+func parseIPv4(what, s string) (unix.SockaddrInet4, error) {
+	a, err := netip.ParseAddrPort(s)
+	if err != nil || !a.Addr().Is4() {
+		return unix.SockaddrInet4{}, fmt.Errorf("%s address %q: want IPv4 address:port", what, s)
+	}
+	return unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()}, nil
+}
+
+// listen4 opens a non-blocking listening socket on listen (IPv4 address and
+// port; port 0 picks one) and returns it with the address it got.
+func listen4(listen string) (fd int, addr string, err error) {
+	sa, err := parseIPv4("listen", listen)
+	if err != nil {
+		return -1, "", err
+	}
+	if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+		return -1, "", fmt.Errorf("listener socket: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			unix.Close(fd)
+			fd = -1
+		}
+	}()
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fd, "", fmt.Errorf("listener SO_REUSEADDR: %w", err)
+	}
+	// Accepted connections inherit TCP_NODELAY (Go sets it on every TCP
+	// connection; nginx has tcp_nodelay on).
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return fd, "", fmt.Errorf("listener TCP_NODELAY: %w", err)
+	}
+	if err := unix.Bind(fd, &sa); err != nil {
+		return fd, "", fmt.Errorf("bind %s: %w", listen, err)
+	}
+	if err := unix.Listen(fd, 4096); err != nil {
+		return fd, "", fmt.Errorf("listen %s: %w", listen, err)
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return fd, "", fmt.Errorf("listener address: %w", err)
+	}
+	a := got.(*unix.SockaddrInet4)
+	return fd, netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String(), nil
+}
+
+// upstreamSocket opens a TCP socket with TCP_NODELAY for an upstream
+// connection, non-blocking if flags says so.
+func upstreamSocket(flags int) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|flags, 0)
+	if err != nil {
+		return -1, fmt.Errorf("upstream socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("upstream TCP_NODELAY: %w", err)
+	}
+	return fd, nil
 }
 
 // Addr is the address the proxy listens on.
@@ -155,7 +191,7 @@ func (p *epollProxy) Serve() error {
 				p.flush(h.p, 1-h.side)
 			}
 			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				p.pump(h.p, h.side)
+				p.pump(h.p, h.side, ev.Events&(unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0)
 			}
 		}
 	}
@@ -194,13 +230,9 @@ func (p *epollProxy) accept() {
 // dial starts a non-blocking connect to the upstream; writes before it
 // completes get EAGAIN and wait in pending for EPOLLOUT.
 func (p *epollProxy) dial() (int, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err := upstreamSocket(unix.SOCK_NONBLOCK)
 	if err != nil {
-		return -1, fmt.Errorf("upstream socket: %w", err)
-	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("upstream TCP_NODELAY: %w", err)
+		return -1, err
 	}
 	if err := unix.Connect(fd, &p.upstream); err != nil && err != unix.EINPROGRESS {
 		unix.Close(fd)
@@ -225,8 +257,10 @@ func (p *epollProxy) register(pr *pair) error {
 // pump reads side s and writes what it read to the other side, until s has
 // nothing more (EAGAIN, or a short read: edge triggered, data that arrives
 // later raises a new edge), the other side takes less than was read (the rest
-// waits in pending), or s ends.
-func (p *epollProxy) pump(pr *pair, s int) {
+// waits in pending), or s ends. With toEnd (the event said the peer's FIN or
+// an error is there already, so no new edge will come for it) a short read
+// is not enough: it reads on to the end or EAGAIN.
+func (p *epollProxy) pump(pr *pair, s int, toEnd bool) {
 	for !pr.closed && pr.pending[s] == nil && !pr.eof[s] {
 		n, errno := rawRW(unix.SYS_READ, pr.fd[s], p.buf)
 		switch {
@@ -251,7 +285,7 @@ func (p *epollProxy) pump(pr *pair, s int) {
 			pr.pending[s] = append([]byte(nil), p.buf[max(w, 0):n]...)
 			return
 		}
-		if n < len(p.buf) {
+		if n < len(p.buf) && !toEnd {
 			return
 		}
 	}
@@ -278,7 +312,7 @@ func (p *epollProxy) flush(pr *pair, s int) {
 		p.passEOF(pr, s)
 		return
 	}
-	p.pump(pr, s)
+	p.pump(pr, s, true)
 }
 
 // passEOF passes side s's end on to the other side once nothing of s is

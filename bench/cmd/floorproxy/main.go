@@ -7,6 +7,7 @@
 //
 //	floorproxy -mode goroutine -listen 127.0.0.1:8080 -upstream 127.0.0.1:9000
 //	floorproxy -mode epoll -listen 127.0.0.1:8080 -upstream 127.0.0.1:9000
+//	floorproxy -mode uring -listen 127.0.0.1:8080 -upstream 127.0.0.1:9000
 //
 // Modes:
 //
@@ -19,6 +20,14 @@
 //     no goroutine per connection. A connection keeps no buffer of its own:
 //     one 64 KiB read buffer serves all, and only bytes a write could not
 //     take are copied aside until the descriptor is writable.
+//   - uring: one io_uring (io_uring_setup, the rings mapped, io_uring_enter
+//     through x/sys's raw system calls; Linux 6.1 or later for
+//     IORING_SETUP_DEFER_TASKRUN) on one locked thread: a multishot accept,
+//     a CONNECT per upstream connection, and per direction a RECV into the
+//     pair's 16 KiB buffer (off the Go heap) followed by a SEND linked to the
+//     next RECV, whose completion is skipped when it succeeds. One
+//     io_uring_enter submits everything queued and waits for the next
+//     completions.
 //
 // GOMAXPROCS is 1 unless the environment sets it, as Weir's one-core setup.
 // It prints "floorproxy: <mode> on <address>" to standard error once it
@@ -38,7 +47,7 @@ import (
 
 func main() {
 	var (
-		mode     = flag.String("mode", "goroutine", "goroutine or epoll")
+		mode     = flag.String("mode", "goroutine", "goroutine, epoll or uring")
 		listen   = flag.String("listen", "127.0.0.1:8080", "address to accept clients on")
 		upstream = flag.String("upstream", "127.0.0.1:9000", "IPv4 address and port every client connection is forwarded to")
 	)
@@ -63,8 +72,15 @@ func main() {
 		}
 		log.Printf("epoll on %s", p.Addr())
 		log.Fatal(p.Serve())
+	case "uring":
+		p, err := newUringProxy(*listen, *upstream)
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("uring on %s", p.Addr())
+		log.Fatal(p.Serve())
 	default:
-		log.Fatalf("unknown -mode %q (want goroutine or epoll)", *mode)
+		log.Fatalf("unknown -mode %q (want goroutine, epoll or uring)", *mode)
 	}
 }
 

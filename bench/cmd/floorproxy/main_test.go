@@ -76,6 +76,13 @@ func startFloor(t *testing.T, mode, upstream string) string {
 		}
 		addr, stop = p.Addr(), p.Close
 		go func() { errc <- p.Serve() }()
+	case "uring":
+		p, err := newUringProxy("127.0.0.1:0", upstream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr, stop = p.Addr(), p.Close
+		go func() { errc <- p.Serve() }()
 	}
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
@@ -124,7 +131,7 @@ func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, raw string) (int, []by
 }
 
 func TestFloorProxy(t *testing.T) {
-	for _, mode := range []string{"goroutine", "epoll"} {
+	for _, mode := range []string{"goroutine", "epoll", "uring"} {
 		t.Run(mode, func(t *testing.T) {
 			upstream, conns := backend(t)
 			addr := startFloor(t, mode, upstream)
