@@ -47,7 +47,8 @@
 #   BENCH_SYSCALLS    strace and/or perf: after each measured run, one more
 #                     run of BENCH_SYSCALLS_DURATION [3s] with the proxy's
 #                     system calls counted (strace -f -c -p, or perf stat -e
-#                     raw_syscalls:sys_enter -p), reported per request   []
+#                     raw_syscalls:sys_enter,context-switches -p), reported
+#                     per request                                         []
 #   BENCH_RESULTS     where the Markdown goes                     [<repo>/bench/results]
 #   BENCH_LOGDIR      where access logs go (a file system, never a terminal) [a temporary folder]
 #   BENCH_INSTALL     0: never apt-get install what is missing     [1]
@@ -540,7 +541,8 @@ measure() {
 # $BENCH_SYSCALLS, one more load run of $SYSCALLS_DURATION with the system
 # calls of the PIDs (every thread) counted; prints " key=value" figures, per
 # request: strace_calls and strace_<call> for each line of strace -c's table,
-# perf_calls from perf stat. strace stops the proxy at every call, so its run
+# perf_calls and perf_cs (context switches: the proxy's threads going to
+# sleep or preempted) from perf stat. strace stops the proxy at every call, so its run
 # is slower and an event loop then finds more events per wait; perf counts
 # in the kernel, at about full speed.
 count_syscalls() {
@@ -551,7 +553,7 @@ count_syscalls() {
 		if [[ $c == strace ]]; then
 			strace -f -c -q -o "$out" $(printf -- '-p %s ' "$@") &
 		else
-			perf stat -x, -e raw_syscalls:sys_enter -o "$out" -p "$(IFS=,; echo "$*")" &
+			perf stat -x, -e raw_syscalls:sys_enter,context-switches -o "$out" -p "$(IFS=,; echo "$*")" &
 		fi
 		cpid=$!
 		PIDS+=("$cpid")
@@ -564,7 +566,8 @@ count_syscalls() {
 			# % time, seconds, usecs/call, calls, [errors,] syscall
 			awk -v n="$reqs" '$1 ~ /^[0-9.]+$/ && NF >= 5 {printf " strace_%s=%.3f", $NF == "total" ? "calls" : $NF, $4 / n}' "$out"
 		else
-			awk -F, -v n="$reqs" '$3 == "raw_syscalls:sys_enter" {printf " perf_calls=%.3f", $1 / n}' "$out"
+			awk -F, -v n="$reqs" '$3 == "raw_syscalls:sys_enter" {printf " perf_calls=%.3f", $1 / n}
+				$3 == "context-switches" {printf " perf_cs=%.4f", $1 / n}' "$out"
 		fi
 	done
 }

@@ -40,6 +40,7 @@ var metrics = []metric{
 	{key: "rss_kb", header: "RSS MiB", scale: 1.0 / 1024},
 	{key: "strace_calls", header: "syscalls/%s (strace)", scale: 1, ratio: true},
 	{key: "perf_calls", header: "syscalls/%s (perf)", scale: 1, ratio: true},
+	{key: "perf_cs", header: "context switches/%s (perf)", scale: 1, ratio: true},
 	{key: "conns", header: "idle conns", scale: 1},
 	{key: "rss_before_kb", header: "RSS before MiB", scale: 1.0 / 1024},
 	{key: "rss_after_kb", header: "RSS after MiB", scale: 1.0 / 1024},

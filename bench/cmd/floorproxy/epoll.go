@@ -160,16 +160,14 @@ func (p *epollProxy) Serve() error {
 	defer p.closeFDs()
 	events := make([]unix.EpollEvent, epollBatch)
 	for {
-		// A blocking system call the runtime knows of (x/sys's EpollWait
-		// goes through Syscall6), so that the P is handed off while the
-		// loop sleeps; the calls below never block and go raw.
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if err == unix.EINTR {
+		r, errno := waitSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), ^uintptr(0), 0, 0)
+		if errno == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("epoll_wait: %w", err)
+		if errno != 0 {
+			return fmt.Errorf("epoll_wait: %w", errno)
 		}
+		n := int(r)
 		for i := range events[:n] {
 			ev := &events[i]
 			fd := int(ev.Fd)
@@ -356,6 +354,26 @@ func (p *epollProxy) closeFDs() {
 			unix.Close(fd)
 		}
 	}
+}
+
+// rawWait makes the loops' waits (epoll_wait, io_uring_enter) raw system
+// calls too (-raw-wait): the runtime then never sees the loop's thread in a
+// system call, so sysmon does not hand its P to another thread while it
+// waits, and the loop's return needs no P back. The GC and the runtime's
+// other goroutines still get the P: sysmon's preemption signal (every 10 ms
+// of running) interrupts the wait with EINTR, and the goroutine is preempted
+// on its way back to the wait.
+var rawWait bool
+
+// waitSyscall6 is a system call that may block: through Syscall6, or
+// RawSyscall6 with rawWait.
+func waitSyscall6(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, unix.Errno) {
+	if rawWait {
+		r, _, errno := unix.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
+		return r, errno
+	}
+	r, _, errno := unix.Syscall6(trap, a1, a2, a3, a4, a5, a6)
+	return r, errno
 }
 
 // rawRW is read(2) or write(2) of b on a non-blocking descriptor through

@@ -131,8 +131,18 @@ func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, raw string) (int, []by
 }
 
 func TestFloorProxy(t *testing.T) {
-	for _, mode := range []string{"goroutine", "epoll", "uring"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		raw  bool
+	}{{"goroutine", false}, {"epoll", false}, {"epoll", true}, {"uring", false}, {"uring", true}} {
+		name, mode := tc.mode, tc.mode
+		if tc.raw {
+			name += "-raw-wait"
+		}
+		t.Run(name, func(t *testing.T) {
+			saved := rawWait
+			rawWait = tc.raw
+			t.Cleanup(func() { rawWait = saved })
 			upstream, conns := backend(t)
 			addr := startFloor(t, mode, upstream)
 

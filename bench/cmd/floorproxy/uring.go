@@ -243,7 +243,7 @@ func (p *uringProxy) enter(wait uint32) error {
 	atomic.StoreUint32(p.sqTail, p.sqTailL)
 	for {
 		submit := p.sqTailL - atomic.LoadUint32(p.sqHead)
-		_, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(p.ring), uintptr(submit), uintptr(wait), uringEnterGetevents, 0, 0)
+		_, errno := waitSyscall6(unix.SYS_IO_URING_ENTER, uintptr(p.ring), uintptr(submit), uintptr(wait), uringEnterGetevents, 0, 0)
 		switch errno {
 		case 0:
 			return nil
