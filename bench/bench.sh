@@ -520,21 +520,25 @@ run_load() {
 }
 
 # measure SCENARIO ROW TARGET ROUND: warm up, then one measured run with the
-# CPU time and RSS of the target's process tree; appends to $RUNS.
+# CPU time (all, and user) and RSS of the target's process tree; appends to
+# $RUNS.
 measure() {
-	local sc=$1 row=$2 t=$3 round=$4 pids before after figs reqs cpu_us rss
+	local sc=$1 row=$2 t=$3 round=$4 pids before after ubefore uafter figs reqs cpu_us usr_us rss
 	run_load "$sc" "$row" "$t" "$WARMUP" >/dev/null
 	mapfile -t pids < <(tree "${PID[$t]}")
 	before=$(cpu_ticks "${pids[@]}")
+	ubefore=$(user_ticks "${pids[@]}")
 	figs=$(run_load "$sc" "$row" "$t" "$DURATION")
 	after=$(cpu_ticks "${pids[@]}")
+	uafter=$(user_ticks "${pids[@]}")
 	rss=$(rss_kb "${pids[@]}")
 	reqs=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$figs")
 	[[ -z $SYSCALLS ]] || figs+=$(count_syscalls "$sc" "$row" "$t" "${pids[@]}")
 	[[ ${reqs:-0} != 0 ]] || echo "$BENCH_PROG: warning: no request completed through $t ($sc, $row, round $round): a stuck proxy or an overloaded machine (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 	cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="${reqs:-0}" 'BEGIN {printf "%.3f", n ? t / hz * 1e6 / n : 0}')
-	printf '%s\t%s\t%s\t%s\t%s cpu_us=%s rss_kb=%s\n' "$sc" "$row" "$t" "$round" "$figs" "$cpu_us" "$rss" >>"$RUNS"
-	printf '  %-9s %-9s %-8s round %s: %s cpu_us=%s rss_kb=%s\n' "$sc" "$row" "$t" "$round" "$figs" "$cpu_us" "$rss" >&2
+	usr_us=$(awk -v t=$((uafter - ubefore)) -v hz="$CLK_TCK" -v n="${reqs:-0}" 'BEGIN {printf "%.3f", n ? t / hz * 1e6 / n : 0}')
+	printf '%s\t%s\t%s\t%s\t%s cpu_us=%s usr_us=%s rss_kb=%s\n' "$sc" "$row" "$t" "$round" "$figs" "$cpu_us" "$usr_us" "$rss" >>"$RUNS"
+	printf '  %-9s %-9s %-8s round %s: %s cpu_us=%s usr_us=%s rss_kb=%s\n' "$sc" "$row" "$t" "$round" "$figs" "$cpu_us" "$usr_us" "$rss" >&2
 }
 
 # count_syscalls SCENARIO ROW TARGET PID...: for each counter of

@@ -37,6 +37,7 @@ var metrics = []metric{
 	{key: "p50_us", header: "p50 µs", scale: 1},
 	{key: "p99_us", header: "p99 µs", scale: 1, ratio: true},
 	{key: "cpu_us", header: "CPU µs/%s", scale: 1, ratio: true},
+	{key: "usr_us", header: "of which user µs", scale: 1, ratio: true},
 	{key: "rss_kb", header: "RSS MiB", scale: 1.0 / 1024},
 	{key: "strace_calls", header: "syscalls/%s (strace)", scale: 1, ratio: true},
 	{key: "perf_calls", header: "syscalls/%s (perf)", scale: 1, ratio: true},
