@@ -19,14 +19,48 @@ const (
 	connEvents = unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET
 )
 
+// loopBase is what the epoll and uring loops share: the listener, the
+// eventfd Close writes to end the loop, the upstream address.
+type loopBase struct {
+	lfd, efd int
+	upstream unix.SockaddrInet4
+	addr     string
+}
+
+// newLoopBase listens on listen (an IPv4 address and port; port 0 picks
+// one) for clients to forward to upstream (an IPv4 address and port).
+func newLoopBase(listen, upstream string) (loopBase, error) {
+	b := loopBase{lfd: -1, efd: -1}
+	var err error
+	if b.upstream, err = parseIPv4("upstream", upstream); err != nil {
+		return b, err
+	}
+	if b.lfd, b.addr, err = listen4(listen); err != nil {
+		return b, err
+	}
+	if b.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		unix.Close(b.lfd)
+		return loopBase{lfd: -1, efd: -1}, fmt.Errorf("eventfd: %w", err)
+	}
+	return b, nil
+}
+
+// Addr is the address the proxy listens on.
+func (b *loopBase) Addr() string { return b.addr }
+
+// Close makes Serve return; Serve closes every descriptor.
+func (b *loopBase) Close() error {
+	_, err := unix.Write(b.efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	return err
+}
+
 // epollProxy is the epoll mode: one loop, on one locked thread, over raw
 // non-blocking descriptors.
 type epollProxy struct {
-	lfd, epfd, efd int // listener, epoll, and the eventfd Close writes
-	upstream       unix.SockaddrInet4
-	addr           string
-	buf            []byte
-	conns          []half // by descriptor
+	loopBase
+	epfd  int
+	buf   []byte
+	conns []half // by descriptor
 }
 
 // half is one descriptor's side of a pair.
@@ -51,14 +85,11 @@ type pair struct {
 // newEpollProxy listens on listen (an IPv4 address and port; port 0 picks
 // one) for clients to forward to upstream (an IPv4 address and port).
 func newEpollProxy(listen, upstream string) (*epollProxy, error) {
-	p := &epollProxy{lfd: -1, epfd: -1, efd: -1, buf: make([]byte, epollReadBuf)}
-	var err error
-	if p.upstream, err = parseIPv4("upstream", upstream); err != nil {
+	base, err := newLoopBase(listen, upstream)
+	if err != nil {
 		return nil, err
 	}
-	if p.lfd, p.addr, err = listen4(listen); err != nil {
-		return nil, err
-	}
+	p := &epollProxy{loopBase: base, epfd: -1, buf: make([]byte, epollReadBuf)}
 	if err := p.open(); err != nil {
 		p.closeFDs()
 		return nil, err
@@ -70,9 +101,6 @@ func (p *epollProxy) open() error {
 	var err error
 	if p.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return fmt.Errorf("epoll_create1: %w", err)
-	}
-	if p.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
-		return fmt.Errorf("eventfd: %w", err)
 	}
 	for _, fd := range []int{p.lfd, p.efd} {
 		if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(fd)}); err != nil {
@@ -141,15 +169,6 @@ func upstreamSocket(flags int) (int, error) {
 		return -1, fmt.Errorf("upstream TCP_NODELAY: %w", err)
 	}
 	return fd, nil
-}
-
-// Addr is the address the proxy listens on.
-func (p *epollProxy) Addr() string { return p.addr }
-
-// Close makes Serve return; Serve closes every descriptor.
-func (p *epollProxy) Close() error {
-	_, err := unix.Write(p.efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
-	return err
 }
 
 // Serve runs the loop on the calling goroutine, locked to its thread, until
@@ -274,13 +293,12 @@ func (p *epollProxy) pump(pr *pair, s int, toEnd bool) {
 			p.passEOF(pr, s)
 			return
 		}
-		w, errno := rawRW(unix.SYS_WRITE, pr.fd[1-s], p.buf[:n])
-		if errno != 0 && errno != unix.EAGAIN {
-			p.closePair(pr)
+		w, ok := p.send(pr, s, p.buf[:n])
+		if !ok {
 			return
 		}
 		if w < n {
-			pr.pending[s] = append([]byte(nil), p.buf[max(w, 0):n]...)
+			pr.pending[s] = append([]byte(nil), p.buf[w:n]...)
 			return
 		}
 		if n < len(p.buf) && !toEnd {
@@ -293,14 +311,8 @@ func (p *epollProxy) pump(pr *pair, s int, toEnd bool) {
 // back to reading s (whose edges went unanswered meanwhile).
 func (p *epollProxy) flush(pr *pair, s int) {
 	for len(pr.pending[s]) > 0 {
-		w, errno := rawRW(unix.SYS_WRITE, pr.fd[1-s], pr.pending[s])
-		switch {
-		case errno == unix.EINTR:
-			continue
-		case errno == unix.EAGAIN:
-			return
-		case errno != 0:
-			p.closePair(pr)
+		w, ok := p.send(pr, s, pr.pending[s])
+		if !ok || w == 0 {
 			return
 		}
 		pr.pending[s] = pr.pending[s][w:]
@@ -311,6 +323,25 @@ func (p *epollProxy) flush(pr *pair, s int) {
 		return
 	}
 	p.pump(pr, s, true)
+}
+
+// send writes b from side s to the other side: it returns how much went (0
+// when the socket is full), or false when the write failed and the pair is
+// closed.
+func (p *epollProxy) send(pr *pair, s int, b []byte) (int, bool) {
+	for {
+		w, errno := rawRW(unix.SYS_WRITE, pr.fd[1-s], b)
+		switch errno {
+		case 0:
+			return w, true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, true
+		}
+		p.closePair(pr)
+		return 0, false
+	}
 }
 
 // passEOF passes side s's end on to the other side once nothing of s is

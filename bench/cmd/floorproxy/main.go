@@ -71,23 +71,37 @@ func main() {
 		}
 		log.Printf("goroutine on %s", ln.Addr())
 		log.Fatal(serveGoroutine(ln, *upstream))
-	case "epoll":
-		p, err := newEpollProxy(*listen, *upstream)
-		if err != nil {
-			log.Fatal(err)
-		}
-		log.Printf("epoll on %s", p.Addr())
-		log.Fatal(p.Serve())
-	case "uring":
-		p, err := newUringProxy(*listen, *upstream)
-		if err != nil {
-			log.Fatal(err)
-		}
-		log.Printf("uring on %s", p.Addr())
-		log.Fatal(p.Serve())
 	default:
-		log.Fatalf("unknown -mode %q (want goroutine, epoll or uring)", *mode)
+		p, err := newLoop(*mode, *listen, *upstream)
+		if err != nil {
+			log.Fatal(err)
+		}
+		log.Printf("%s on %s", *mode, p.Addr())
+		log.Fatal(p.Serve())
 	}
+}
+
+// loop is the epoll or the uring mode.
+type loop interface {
+	Addr() string
+	Serve() error
+	Close() error
+}
+
+var (
+	_ loop = (*epollProxy)(nil)
+	_ loop = (*uringProxy)(nil)
+)
+
+// newLoop makes the loop of mode epoll or uring.
+func newLoop(mode, listen, upstream string) (loop, error) {
+	switch mode {
+	case "epoll":
+		return newEpollProxy(listen, upstream)
+	case "uring":
+		return newUringProxy(listen, upstream)
+	}
+	return nil, fmt.Errorf("unknown -mode %q (want goroutine, epoll or uring)", mode)
 }
 
 // serveGoroutine accepts clients on ln until it is closed (then it returns

@@ -69,15 +69,8 @@ func startFloor(t *testing.T, mode, upstream string) string {
 		}
 		addr, stop = ln.Addr().String(), ln.Close
 		go func() { errc <- serveGoroutine(ln, upstream) }()
-	case "epoll":
-		p, err := newEpollProxy("127.0.0.1:0", upstream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr, stop = p.Addr(), p.Close
-		go func() { errc <- p.Serve() }()
-	case "uring":
-		p, err := newUringProxy("127.0.0.1:0", upstream)
+	default:
+		p, err := newLoop(mode, "127.0.0.1:0", upstream)
 		if err != nil {
 			t.Fatal(err)
 		}

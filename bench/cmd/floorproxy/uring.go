@@ -94,10 +94,7 @@ type uringParams struct {
 // linked to the next RECV (the send's completion skipped on success), so a
 // relayed chunk costs one completion and no system call of its own.
 type uringProxy struct {
-	lfd, efd int
-	upstream unix.SockaddrInet4
-	addr     string
-
+	loopBase
 	ring            int
 	ringMem, sqeMem []byte
 	sqHead, sqTail  *uint32
@@ -129,28 +126,11 @@ type upair struct {
 // IPv4 address and port). The ring itself is made by Serve, on the thread
 // that will use it (IORING_SETUP_SINGLE_ISSUER).
 func newUringProxy(listen, upstream string) (*uringProxy, error) {
-	p := &uringProxy{lfd: -1, efd: -1, ring: -1}
-	var err error
-	if p.upstream, err = parseIPv4("upstream", upstream); err != nil {
+	base, err := newLoopBase(listen, upstream)
+	if err != nil {
 		return nil, err
 	}
-	if p.lfd, p.addr, err = listen4(listen); err != nil {
-		return nil, err
-	}
-	if p.efd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
-		unix.Close(p.lfd)
-		return nil, fmt.Errorf("eventfd: %w", err)
-	}
-	return p, nil
-}
-
-// Addr is the address the proxy listens on.
-func (p *uringProxy) Addr() string { return p.addr }
-
-// Close makes Serve return; Serve closes every descriptor.
-func (p *uringProxy) Close() error {
-	_, err := unix.Write(p.efd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
-	return err
+	return &uringProxy{loopBase: base, ring: -1}, nil
 }
 
 // Serve makes the ring and runs the loop on the calling goroutine, locked
