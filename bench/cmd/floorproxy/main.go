@@ -31,8 +31,8 @@
 //
 // With -raw-wait (the default) the epoll and uring loops wait in raw system
 // calls, unseen by the Go scheduler: on the shared 2-CPU machine that cut
-// context switches per request by a third to a half and CPU per request by
-// about 10% against waiting through Syscall6 (see bench/README.md).
+// context switches per request by 20-50% and the loop's CPU per request by
+// 13-28% against waiting through Syscall6 (see bench/README.md).
 //
 // GOMAXPROCS is 1 unless the environment sets it, as Weir's one-core setup.
 // It prints "floorproxy: <mode> on <address>" to standard error once it
