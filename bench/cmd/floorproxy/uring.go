@@ -205,15 +205,22 @@ func (p *uringProxy) u32(off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&
 // sqe returns the next submission entry, zeroed; a full queue is submitted
 // first.
 func (p *uringProxy) sqe() *uringSQE {
-	for p.sqTailL-atomic.LoadUint32(p.sqHead) >= uint32(len(p.sqes)) {
-		if err := p.enter(0); err != nil {
-			log.Print(err)
-		}
-	}
+	p.room(1)
 	e := &p.sqes[p.sqTailL&p.sqMask]
 	*e = uringSQE{}
 	p.sqTailL++
 	return e
+}
+
+// room submits the queue until it has n free entries. Linked entries must
+// be queued after one call for all of them: a submission between them would
+// send the first without its link.
+func (p *uringProxy) room(n uint32) {
+	for p.sqTailL-atomic.LoadUint32(p.sqHead)+n > uint32(len(p.sqes)) {
+		if err := p.enter(0); err != nil {
+			log.Print(err)
+		}
+	}
 }
 
 // enter publishes the queued entries, submits them and waits for wait
@@ -227,11 +234,13 @@ func (p *uringProxy) enter(wait uint32) error {
 		switch errno {
 		case 0:
 			return nil
-		case unix.EINTR, unix.EAGAIN, unix.EBUSY:
+		case unix.EINTR:
 			if wait == 0 {
 				return nil
 			}
 			continue
+		case unix.EAGAIN, unix.EBUSY:
+			return nil // completions to reap first
 		default:
 			return fmt.Errorf("io_uring_enter: %w", errno)
 		}
@@ -292,6 +301,7 @@ func (p *uringProxy) complete(ud uint64, res int32, flags uint32) {
 		case pr.closing:
 			p.closePair(pr)
 		case res > 0:
+			p.room(2) // the SEND and the RECV linked to it
 			e := p.sqe()
 			e.opcode, e.fd, e.addr, e.len = uringOpSend, int32(pr.fd[1-s]), uint64(p.buf(pr, s)), uint32(res)
 			e.opFlags = unix.MSG_WAITALL | unix.MSG_NOSIGNAL
