@@ -109,6 +109,7 @@ docs:
 bench: build
 	$(GO) build -trimpath -o bin/benchtool ./bench/cmd/benchtool
 	$(GO) build -trimpath -o bin/wsload ./bench/cmd/wsload
+	$(GO) build -trimpath -o bin/floorproxy ./bench/cmd/floorproxy
 	bash bench/bench.sh
 
 # bench-quick prints requests/s and proxy CPU per request for Weir and nginx

@@ -40,11 +40,20 @@
 #   BENCH_IDLE_CONNS  connections of the idle scenarios           [10000]
 #   BENCH_SCENARIOS   [keepalive close tls ws 100k idle idle-tls]
 #   BENCH_ROWS        [1core 1core-log allcores]
-#   BENCH_TARGETS     [weir nginx haproxy]
+#   BENCH_TARGETS     [weir nginx haproxy]; also floor-goroutine, floor-epoll
+#                     and floor-uring: bin/floorproxy, issue 9's floor (TCP
+#                     bytes forwarded unparsed), in 1core only, not in tls, ws
+#                     and idle-tls
+#   BENCH_SYSCALLS    strace and/or perf: after each measured run, one more
+#                     run of BENCH_SYSCALLS_DURATION [3s] with the proxy's
+#                     system calls counted (strace -f -c -p, or perf stat -e
+#                     raw_syscalls:sys_enter,context-switches -p), reported
+#                     per request                                         []
 #   BENCH_RESULTS     where the Markdown goes                     [<repo>/bench/results]
 #   BENCH_LOGDIR      where access logs go (a file system, never a terminal) [a temporary folder]
 #   BENCH_INSTALL     0: never apt-get install what is missing     [1]
 #   WEIR, BENCHTOOL, WSLOAD   [<repo>/bin/weir, <repo>/bin/benchtool, <repo>/bin/wsload]
+#   FLOORPROXY                [<repo>/bin/floorproxy]
 #   NGINX, HAPROXY            [from PATH, else /usr/sbin]
 set -euo pipefail
 
@@ -64,6 +73,9 @@ RESULTS_DIR=${BENCH_RESULTS:-$ROOT/bench/results}
 WEIR=${WEIR:-$ROOT/bin/weir}
 BENCHTOOL=${BENCHTOOL:-$ROOT/bin/benchtool}
 WSLOAD=${WSLOAD:-$ROOT/bin/wsload}
+FLOORPROXY=${FLOORPROXY:-$ROOT/bin/floorproxy}
+SYSCALLS=${BENCH_SYSCALLS:-}
+SYSCALLS_DURATION=${BENCH_SYSCALLS_DURATION:-3s}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 HAPROXY=${HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 HOST=bench.local
@@ -88,19 +100,27 @@ for r in $ROWS; do
 	[[ " 1core 1core-log allcores " == *" $r "* ]] || die "BENCH_ROWS: unknown setup $r"
 done
 for t in $TARGETS; do
-	[[ " weir nginx haproxy " == *" $t "* ]] || die "BENCH_TARGETS: unknown target $t"
+	[[ " weir nginx haproxy floor-goroutine floor-epoll floor-uring " == *" $t "* ]] || die "BENCH_TARGETS: unknown target $t"
 done
+for c in $SYSCALLS; do
+	[[ " strace perf " == *" $c "* ]] || die "BENCH_SYSCALLS: unknown counter $c (want strace, perf or both)"
+done
+[[ $(seconds "$SYSCALLS_DURATION") =~ ^[0-9]+$ ]] || die "BENCH_SYSCALLS_DURATION=$SYSCALLS_DURATION: want Ns or Nm"
 scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 
 # --- tools: install what is missing when root, else skip that target ---------
 [[ -x $WEIR && -x $BENCHTOOL && -x $WSLOAD ]] ||
 	die "need $WEIR, $BENCHTOOL and $WSLOAD: run 'make bench', which builds them"
+[[ " $TARGETS " != *" floor-"* || -x $FLOORPROXY ]] ||
+	die "need $FLOORPROXY for the floor targets: run 'make bench', which builds it"
 missing=()
 want nginx && [[ ! -x $NGINX ]] && missing+=(nginx)
 want haproxy && [[ ! -x $HAPROXY ]] && missing+=(haproxy)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v taskset >/dev/null || missing+=(util-linux)
+[[ " $SYSCALLS " != *" strace "* ]] || command -v strace >/dev/null || missing+=(strace)
+[[ " $SYSCALLS " != *" perf "* ]] || command -v perf >/dev/null || missing+=(linux-perf)
 if ((${#missing[@]})) && [[ $(id -u) == 0 && ${BENCH_INSTALL:-1} != 0 ]]; then
 	echo "$BENCH_PROG: installing ${missing[*]} with apt-get" >&2
 	# Debian's maintainer scripts would start nginx and haproxy as services
@@ -119,6 +139,9 @@ fi
 command -v wrk >/dev/null || die "wrk is missing: apt-get install wrk (as root, make bench installs it)"
 command -v openssl >/dev/null || die "openssl is missing: apt-get install openssl"
 command -v taskset >/dev/null || die "taskset is missing: apt-get install util-linux"
+for c in $SYSCALLS; do
+	command -v "$c" >/dev/null || die "BENCH_SYSCALLS=$c: $c is missing (apt-get install ${c/perf/linux-perf})"
+done
 if want nginx && [[ ! -x $NGINX ]]; then
 	echo "$BENCH_PROG: nginx is missing (apt-get install nginx, as root make bench installs it): skipping nginx" >&2
 	TARGETS=${TARGETS//nginx/}
@@ -184,10 +207,10 @@ rss_kb() {
 	echo "$sum"
 }
 
-# stop_pid PID: TERM, then KILL after 5s; PID leaves $PIDS.
+# stop_pid PID [SIGNAL]: SIGNAL (TERM), then KILL after 5s; PID leaves $PIDS.
 stop_pid() {
 	local pid=$1 i
-	kill -TERM "$pid" 2>/dev/null || true
+	kill -"${2:-TERM}" "$pid" 2>/dev/null || true
 	for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	kill -KILL "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
@@ -437,6 +460,30 @@ EOF
 	wait_ready haproxy "${PID[haproxy]}" "${HTTP[haproxy]}" "$h/haproxy.log" bench_ok
 }
 
+# start_floor MODE ROW: bin/floorproxy -mode MODE (target floor-MODE), the
+# floor of issue 9: no parsing, an upstream connection per client
+# connection, the bytes unchanged; GOMAXPROCS=1 on the proxy CPU, as Weir.
+start_floor() {
+	local mode=$1 t=floor-$1 row=$2
+	HTTP[$t]=$(free_port)
+	GOMAXPROCS=1 pin "$PROXY_CPUS" "$FLOORPROXY" -mode "$mode" -listen "127.0.0.1:${HTTP[$t]}" \
+		-upstream "127.0.0.1:$BACKEND_PORT" >"$TMP/$t.log" 2>&1 &
+	PID[$t]=$!
+	PIDS+=($!)
+	wait_ready "$t" "${PID[$t]}" "${HTTP[$t]}" "$TMP/$t.log" bench_ok
+}
+start_floor-goroutine() { start_floor goroutine "$1"; }
+start_floor-epoll() { start_floor epoll "$1"; }
+start_floor-uring() { start_floor uring "$1"; }
+
+# applies TARGET SCENARIO ROW: TARGET runs in SCENARIO and ROW. The floors
+# forward bytes to the one backend: no TLS, no /ws route; and they are one
+# loop, measured on one core.
+applies() {
+	[[ $1 != floor-* ]] && return 0
+	[[ $3 == 1core && " keepalive close 100k idle " == *" $2 "* ]]
+}
+
 start_target() { "start_$1" "$2"; }
 stop_target() { stop_pid "${PID[$1]}"; }
 
@@ -473,20 +520,60 @@ run_load() {
 }
 
 # measure SCENARIO ROW TARGET ROUND: warm up, then one measured run with the
-# CPU time and RSS of the target's process tree; appends to $RUNS.
+# CPU time (all, and user) and RSS of the target's process tree; appends to
+# $RUNS.
 measure() {
-	local sc=$1 row=$2 t=$3 round=$4 pids before after figs reqs cpu_us rss
+	local sc=$1 row=$2 t=$3 round=$4 pids before after ubefore uafter figs reqs cpu_us usr_us rss
 	run_load "$sc" "$row" "$t" "$WARMUP" >/dev/null
 	mapfile -t pids < <(tree "${PID[$t]}")
 	before=$(cpu_ticks "${pids[@]}")
+	ubefore=$(user_ticks "${pids[@]}")
 	figs=$(run_load "$sc" "$row" "$t" "$DURATION")
 	after=$(cpu_ticks "${pids[@]}")
+	uafter=$(user_ticks "${pids[@]}")
 	rss=$(rss_kb "${pids[@]}")
 	reqs=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$figs")
+	[[ -z $SYSCALLS ]] || figs+=$(count_syscalls "$sc" "$row" "$t" "${pids[@]}")
 	[[ ${reqs:-0} != 0 ]] || echo "$BENCH_PROG: warning: no request completed through $t ($sc, $row, round $round): a stuck proxy or an overloaded machine (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 	cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="${reqs:-0}" 'BEGIN {printf "%.3f", n ? t / hz * 1e6 / n : 0}')
-	printf '%s\t%s\t%s\t%s\t%s cpu_us=%s rss_kb=%s\n' "$sc" "$row" "$t" "$round" "$figs" "$cpu_us" "$rss" >>"$RUNS"
-	printf '  %-9s %-9s %-8s round %s: %s cpu_us=%s rss_kb=%s\n' "$sc" "$row" "$t" "$round" "$figs" "$cpu_us" "$rss" >&2
+	usr_us=$(awk -v t=$((uafter - ubefore)) -v hz="$CLK_TCK" -v n="${reqs:-0}" 'BEGIN {printf "%.3f", n ? t / hz * 1e6 / n : 0}')
+	printf '%s\t%s\t%s\t%s\t%s cpu_us=%s usr_us=%s rss_kb=%s\n' "$sc" "$row" "$t" "$round" "$figs" "$cpu_us" "$usr_us" "$rss" >>"$RUNS"
+	printf '  %-9s %-9s %-8s round %s: %s cpu_us=%s usr_us=%s rss_kb=%s\n' "$sc" "$row" "$t" "$round" "$figs" "$cpu_us" "$usr_us" "$rss" >&2
+}
+
+# count_syscalls SCENARIO ROW TARGET PID...: for each counter of
+# $BENCH_SYSCALLS, one more load run of $SYSCALLS_DURATION with the system
+# calls of the PIDs (every thread) counted; prints " key=value" figures, per
+# request: strace_calls and strace_<call> for each line of strace -c's table,
+# perf_calls and perf_cs (context switches: the proxy's threads going to
+# sleep or preempted) from perf stat. strace stops the proxy at every call, so its run
+# is slower and an event loop then finds more events per wait; perf counts
+# in the kernel, at about full speed.
+count_syscalls() {
+	local sc=$1 row=$2 t=$3 c cpid figs reqs out=$TMP/syscalls.txt
+	shift 3
+	for c in $SYSCALLS; do
+		rm -f "$out"
+		if [[ $c == strace ]]; then
+			strace -f -c -q -o "$out" $(printf -- '-p %s ' "$@") &
+		else
+			perf stat -x, -e raw_syscalls:sys_enter,context-switches -o "$out" -p "$(IFS=,; echo "$*")" &
+		fi
+		cpid=$!
+		PIDS+=("$cpid")
+		sleep 1 # strace and perf attach to every thread before the load starts
+		figs=$(run_load "$sc" "$row" "$t" "$SYSCALLS_DURATION")
+		stop_pid "$cpid" INT
+		reqs=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$figs")
+		[[ ${reqs:-0} != 0 && -s $out ]] || { echo "$BENCH_PROG: warning: $c counted nothing for $t" >&2; continue; }
+		if [[ $c == strace ]]; then
+			# % time, seconds, usecs/call, calls, [errors,] syscall
+			awk -v n="$reqs" '$1 ~ /^[0-9.]+$/ && NF >= 5 {printf " strace_%s=%.3f", $NF == "total" ? "calls" : $NF, $4 / n}' "$out"
+		else
+			awk -F, -v n="$reqs" '$3 == "raw_syscalls:sys_enter" {printf " perf_calls=%.3f", $1 / n}
+				$3 == "context-switches" {printf " perf_cs=%.4f", $1 / n}' "$out"
+		fi
+	done
 }
 
 # measure_idle SCENARIO TARGET ROUND: a fresh 1core TARGET; its RSS before
@@ -548,18 +635,22 @@ for row in $ROWS; do
 	for sc in $SCENARIOS; do [[ $sc == idle* ]] || loads+=("$sc"); done
 	((${#loads[@]})) || continue
 	echo "setup $row" >&2
-	for t in "${TARGET_LIST[@]}"; do start_target "$t" "$row"; done
+	started=()
+	for t in "${TARGET_LIST[@]}"; do
+		for sc in "${loads[@]}"; do applies "$t" "$sc" "$row" && { started+=("$t"); break; }; done
+	done
+	for t in "${started[@]}"; do start_target "$t" "$row"; done
 	for sc in "${loads[@]}"; do
 		for ((r = 1; r <= ROUNDS; r++)); do
-			for t in $(rotated "$r"); do measure "$sc" "$row" "$t" "$r"; done
+			for t in $(rotated "$r"); do applies "$t" "$sc" "$row" && measure "$sc" "$row" "$t" "$r"; done
 		done
 	done
-	for t in "${TARGET_LIST[@]}"; do stop_target "$t"; done
+	for t in "${started[@]}"; do stop_target "$t"; done
 done
 for sc in idle idle-tls; do
 	scenario "$sc" || continue
 	for ((r = 1; r <= ROUNDS; r++)); do
-		for t in $(rotated "$r"); do measure_idle "$sc" "$t" "$r"; done
+		for t in $(rotated "$r"); do applies "$t" "$sc" 1core && measure_idle "$sc" "$t" "$r"; done
 	done
 done
 

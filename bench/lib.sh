@@ -89,14 +89,22 @@ tree() {
 }
 
 # cpu_ticks PID...: sum of utime+stime (clock ticks) of the PIDs.
-cpu_ticks() {
-	local pid stat f sum=0
+cpu_ticks() { stat_ticks 1 "$@"; }
+
+# user_ticks PID...: sum of utime (clock ticks) of the PIDs: the part of
+# cpu_ticks spent in the process's own code, not in the kernel.
+user_ticks() { stat_ticks 0 "$@"; }
+
+# stat_ticks SYS PID...: sum of utime, plus stime if SYS is 1, of the PIDs.
+stat_ticks() {
+	local sys=$1 pid stat f sum=0
+	shift
 	for pid in "$@"; do
 		stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
 		stat=${stat##*) }
 		# Fields after comm, from 3 (state): utime is 14, stime 15.
 		read -r -a f <<<"$stat"
-		sum=$((sum + f[11] + f[12]))
+		sum=$((sum + f[11] + sys * f[12]))
 	done
 	echo "$sum"
 }

@@ -114,3 +114,29 @@ func TestParseRunsErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestReportFloorsAndSyscalls: the floor targets get their lines and ratios
+// like any proxy, the system call counts of BENCH_SYSCALLS get their columns,
+// and the per-call figures (strace_<call>) stay in the runs file only.
+func TestReportFloorsAndSyscalls(t *testing.T) {
+	t.Parallel()
+	const runs = "keepalive\t1core\tnginx\t1\trequests=100 rps=50000 cpu_us=10 strace_calls=4.5 strace_read=1.5 perf_calls=5\n" +
+		"keepalive\t1core\tfloor-epoll\t1\trequests=100 rps=60000 cpu_us=7 strace_calls=4.0 strace_read=2.0 perf_calls=4.5\n" +
+		"keepalive\t1core\tfloor-goroutine\t1\trequests=100 rps=45000 cpu_us=11 strace_calls=7 strace_read=3\n"
+	in := filepath.Join(t.TempDir(), "runs.tsv")
+	if err := os.WriteFile(in, []byte(runs), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	if err := runReport([]string{"-in", in}, &stdout); err != nil {
+		t.Fatal(err)
+	}
+	want := "| target | rounds | requests/s | ×nginx | CPU µs/request | ×nginx | syscalls/request (strace) | ×nginx | syscalls/request (perf) | ×nginx |\n" +
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" +
+		"| nginx | 1 | 50000 | 1.00 | 10.0 | 1.00 | 4.50 | 1.00 | 5.00 | 1.00 |\n" +
+		"| floor-epoll | 1 | 60000 | 1.20 | 7.00 | 0.70 | 4.00 | 0.89 | 4.50 | 0.90 |\n" +
+		"| floor-goroutine | 1 | 45000 | 0.90 | 11.0 | 1.10 | 7.00 | 1.56 | – | – |\n"
+	if !strings.HasSuffix(stdout.String(), want) {
+		t.Errorf("report:\n%s\nwant it to end with:\n%s", stdout.String(), want)
+	}
+}
