@@ -35,6 +35,7 @@ type body struct {
 	closed  bool
 	err     error
 	expect  bool // Expect: 100-continue, not answered yet
+	given   bool // the handler got it as Request.Body (session.go)
 }
 
 func (b *body) reset() { *b = body{c: b.c} }

@@ -406,10 +406,12 @@ func (c *conn) serveRequest() bool {
 		}
 		req.Trailer = tr
 		req.Body = &c.body
+		c.body.given = true
 	case h.ContentLength > 0:
 		req.ContentLength = h.ContentLength
 		c.body.remain = h.ContentLength
 		req.Body = &c.body
+		c.body.given = true
 	default:
 		c.body.eof = true
 	}

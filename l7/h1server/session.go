@@ -59,10 +59,16 @@ func (c *conn) takeSession() {
 // putSession gives the connection's session back to sessions, its last
 // request forgotten (forget): nothing of it is left but the capacity of its
 // maps and slices, and a request context nobody took the Done channel of
-// (reset for its next connection, requestBase).
+// (reset for its next connection, requestBase). A session whose last
+// request body the handler got and did not read to its end is left to the
+// collector instead (reusable).
 func (c *conn) putSession() {
 	s := c.session
 	if s == nil {
+		return
+	}
+	if !c.reusable() {
+		c.session = nil
 		return
 	}
 	c.forget()
@@ -71,4 +77,21 @@ func (c *conn) putSession() {
 	s.resp.c = nil
 	s.tlsState = tls.ConnectionState{}
 	sessions.Put(s)
+}
+
+// reusable reports whether the session may serve another connection: the
+// last handler got no request body, or read it to its end. A body not read
+// to its end (the connection then closes) may still be read by a goroutine
+// the handler left: x/net's HTTP/2 client writes a request body upstream
+// on a goroutine of its own and reads it once more after the stream was
+// aborted (l7/proxy's attemptH2), arming the read deadline through the
+// ResponseWriter first (l7/proxy's clientBody). In a session given back,
+// that read would find another connection's body and socket; left alone,
+// it gets http.ErrBodyReadAfterClose, and the deadline goes to this closed
+// connection.
+func (c *conn) reusable() bool {
+	b := &c.body
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.given || b.eof
 }
