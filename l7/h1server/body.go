@@ -35,7 +35,8 @@ type body struct {
 	closed  bool
 	err     error
 	expect  bool // Expect: 100-continue, not answered yet
-	given   bool // the handler got it as Request.Body (session.go)
+	given   bool // the handler got it as Request.Body
+	held    bool // given, and not read to its end when the handler returned (session.go)
 }
 
 func (b *body) reset() { *b = body{c: b.c} }

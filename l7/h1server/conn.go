@@ -185,6 +185,10 @@ func (c *conn) run(first bool) {
 			return
 		}
 		c.forget() // idle.go
+		if c.body.held {
+			c.session = nil // left to the collector (reusable, session.go)
+			c.takeSession()
+		}
 		c.setState(http.StateIdle)
 		if !c.srv.keepAlives() {
 			return
@@ -436,6 +440,11 @@ func (c *conn) serveRequest() bool {
 	}
 	w.req = r
 	c.srv.cfg.Handler.ServeHTTP(w, r)
+	if c.body.given {
+		c.body.mu.Lock()
+		c.body.held = !c.body.eof // session.go
+		c.body.mu.Unlock()
+	}
 	c.cancel()
 	c.stopBackgroundRead()
 	if c.hijacked {

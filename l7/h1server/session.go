@@ -60,8 +60,8 @@ func (c *conn) takeSession() {
 // request forgotten (forget): nothing of it is left but the capacity of its
 // maps and slices, and a request context nobody took the Done channel of
 // (reset for its next connection, requestBase). A session whose last
-// request body the handler got and did not read to its end is left to the
-// collector instead (reusable).
+// handler left its request body unread is left to the collector instead
+// (reusable).
 func (c *conn) putSession() {
 	s := c.session
 	if s == nil {
@@ -79,19 +79,15 @@ func (c *conn) putSession() {
 	sessions.Put(s)
 }
 
-// reusable reports whether the session may serve another connection: the
-// last handler got no request body, or read it to its end. A body not read
-// to its end (the connection then closes) may still be read by a goroutine
-// the handler left: x/net's HTTP/2 client writes a request body upstream
-// on a goroutine of its own and reads it once more after the stream was
-// aborted (l7/proxy's attemptH2), arming the read deadline through the
-// ResponseWriter first (l7/proxy's clientBody). In a session given back,
-// that read would find another connection's body and socket; left alone,
-// it gets http.ErrBodyReadAfterClose, and the deadline goes to this closed
-// connection.
-func (c *conn) reusable() bool {
-	b := &c.body
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return !b.given || b.eof
-}
+// reusable reports whether the session may serve another request: the
+// last handler got no request body, or had read it to its end when it
+// returned. A body it left unread may still be read by a goroutine it left:
+// x/net's HTTP/2 client writes a request body upstream on a goroutine of
+// its own, and may read it once more after the handler returned (l7/proxy's
+// attemptH2), arming the read deadline through the ResponseWriter first
+// (l7/proxy's clientBody). Reused, the session would hand that read the
+// next request's body, on this connection (the rest of the unread body is
+// discarded and the connection kept) or on another one that took the
+// session, and its deadline to that request's connection. Left alone, the
+// read gets http.ErrBodyReadAfterClose.
+func (c *conn) reusable() bool { return !c.body.held }
