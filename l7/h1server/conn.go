@@ -196,7 +196,9 @@ func (c *conn) run(first bool) {
 	}
 }
 
-// end closes the connection, unless it was hijacked, and forgets it.
+// end closes the connection, unless it was hijacked, and forgets it. Its
+// buffers go back to their pools: a connection that closes after its
+// response (Connection: close, an error) did not forget its last request.
 func (c *conn) end() {
 	c.srv.track(c, false)
 	if !c.hijacked {
@@ -204,6 +206,7 @@ func (c *conn) end() {
 		c.setState(http.StateClosed)
 	}
 	c.Release()
+	c.resp.putBuffers()
 }
 
 // readHead reads and parses the next request head; it reports false when
