@@ -41,6 +41,7 @@ type conn struct {
 	ctx    context.Context // the connection's: server, local address, ConnContext
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
+	fresh bool         // accepted, not started yet: run starts it
 
 	h1guard.Buffer               // read from the client, not consumed yet
 	idle           idleWait      // how to wait for a request with no buffer (idle.go)
@@ -86,7 +87,7 @@ type conn struct {
 // newConn returns the conn of rwc; its addresses are read by its goroutine
 // (start), as a PROXY protocol connection reads its header for them.
 func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rwc, ctx: base, bgDone: make(chan struct{}, 1), header: make(http.Header)}
+	c := &conn{srv: s, rwc: rwc, ctx: base, fresh: true, bgDone: make(chan struct{}, 1), header: make(http.Header)}
 	c.resp.c = c
 	c.resp.header = make(http.Header)
 	c.body.c = c
@@ -97,6 +98,7 @@ func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
 // start sets up what the connection's requests share: the context (the
 // local address, ConnContext's values), the client's address, the TLS state.
 func (c *conn) start() {
+	c.fresh = false
 	ctx := context.WithValue(c.ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
 	if cc := c.srv.cfg.ConnContext; cc != nil {
 		ctx = cc(ctx, c.rwc)
@@ -131,15 +133,6 @@ func (c *conn) setState(st http.ConnState) {
 func (c *conn) loadState() (http.ConnState, int64) {
 	v := c.state.Load()
 	return http.ConnState(v >> 32), v & (1<<32 - 1)
-}
-
-// serve is a new connection's goroutine: it serves the connection (run)
-// until the connection ends or is handed to its waiter, then serves
-// connections that wake up (work, idle.go).
-func (c *conn) serve() {
-	s := c.srv
-	c.run(true) // c may be another goroutine's once run returns
-	s.work(nil)
 }
 
 // run serves request after request until the connection closes, is

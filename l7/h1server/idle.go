@@ -266,7 +266,8 @@ func (c *conn) waiter() {
 	}
 }
 
-// dispatch has c served by a waiting worker, or by a new one.
+// dispatch has c, woken up or new, served by a waiting worker, or by a new
+// one.
 func (s *Server) dispatch(c *conn) {
 	select {
 	case s.jobs <- c:
@@ -281,7 +282,7 @@ func (s *Server) dispatch(c *conn) {
 func (s *Server) work(c *conn) {
 	for {
 		if c != nil {
-			c.run(false)
+			c.run(c.fresh) // c may be another goroutine's once run returns
 		}
 		if s.idleWorkers.Add(1) > maxIdleWorkers {
 			s.idleWorkers.Add(-1)
