@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strings"
@@ -70,11 +71,11 @@ type conn struct {
 	// The background read, while the handler runs with the body read: it
 	// notices a client that goes away.
 	bgMu      sync.Mutex
-	bgRead    func()      // backgroundRead
+	bgRead    func()      // backgroundRead; nil until the first
 	bgTimer   *time.Timer // starts it after backgroundReadDelay; nil before the first
 	bgArmed   bool        // bgTimer is to start it
 	bgRunning bool
-	bgDone    chan struct{}
+	bgDone    chan struct{} // nil until the first background read
 	bgByte    [1]byte
 	bgN       int
 	bgErr     error
@@ -87,11 +88,10 @@ type conn struct {
 // newConn returns the conn of rwc; its addresses are read by its goroutine
 // (start), as a PROXY protocol connection reads its header for them.
 func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rwc, ctx: base, fresh: true, bgDone: make(chan struct{}, 1), header: make(http.Header)}
+	c := &conn{srv: s, rwc: rwc, ctx: base, fresh: true, header: make(http.Header)}
 	c.resp.c = c
 	c.resp.header = make(http.Header)
 	c.body.c = c
-	c.bgRead = c.backgroundRead
 	return c
 }
 
@@ -105,7 +105,7 @@ func (c *conn) start() {
 	}
 	c.ctx = ctx
 	c.ctxDone = ctx.Done() != nil
-	c.remote = c.rwc.RemoteAddr().String()
+	c.remote = addrString(c.rwc.RemoteAddr())
 	c.idle.init(c.rwc)
 	if tc, ok := c.rwc.(*tls.Conn); ok {
 		st := tc.ConnectionState()
@@ -274,6 +274,21 @@ func (c *conn) readHead(first bool) bool {
 			return false
 		}
 	}
+}
+
+// addrString is a.String(), with one allocation where a is a
+// *net.TCPAddr (net's takes three).
+func addrString(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.Zone != "" {
+		return a.String()
+	}
+	ip, ok := netip.AddrFromSlice(ta.IP)
+	if !ok || ta.Port < 0 || ta.Port > 0xffff {
+		return a.String()
+	}
+	// net.IP.String writes an IPv4-mapped address as IPv4.
+	return netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port)).String()
 }
 
 // reject answers a head that broke a rule with nginx's status and page,
@@ -617,6 +632,10 @@ func (c *conn) startBackgroundReadLocked() {
 		return
 	}
 	c.bgRunning = true
+	if c.bgRead == nil { // made once per connection, with its first read
+		c.bgRead = c.backgroundRead
+		c.bgDone = make(chan struct{}, 1)
+	}
 	go c.bgRead() // a func value made once: no closure per request
 }
 
