@@ -56,9 +56,11 @@ type idleWait struct {
 	rd       fdReader
 }
 
-// init finds the socket under nc's layers (see above).
+// init finds the socket under nc's layers (see above). The wait of a
+// recycled connection (recycle) keeps its readable func and the room of
+// its buffered slice.
 func (w *idleWait) init(nc net.Conn) {
-	var buffered []bufferedConn
+	buffered := w.buffered[:0]
 	probe := false
 	for range 8 {
 		if tc, ok := nc.(*tls.Conn); ok {
@@ -72,6 +74,9 @@ func (w *idleWait) init(nc net.Conn) {
 				return
 			}
 			w.raw, w.tlsProbe, w.buffered = raw, probe, buffered
+			if w.readable != nil {
+				return
+			}
 			w.readable = func(fd uintptr) bool {
 				if w.polled {
 					return true // woken up by the poller: the read tells
