@@ -167,7 +167,7 @@ func (w *idleWait) readFirst(fd uintptr) bool {
 	w.first = nil
 	w.rd.fd = int(fd)
 	err := b.Fill(&w.rd, 1)
-	if err == unix.EAGAIN {
+	if err == syscall.EAGAIN {
 		b.Release()
 		return false
 	}
@@ -176,14 +176,16 @@ func (w *idleWait) readFirst(fd uintptr) bool {
 }
 
 // fdReader reads a socket with read(2), without waiting: EAGAIN when it
-// holds nothing, io.EOF when the peer closed.
+// holds nothing, io.EOF when the peer closed. It reads with package
+// syscall's Read, as net's connections do, so that under the race
+// detector a read orders after the writes it reads as theirs do.
 type fdReader struct{ fd int }
 
 func (r *fdReader) Read(p []byte) (int, error) {
 	for {
-		n, err := unix.Read(r.fd, p)
+		n, err := syscall.Read(r.fd, p)
 		switch {
-		case err == unix.EINTR:
+		case err == syscall.EINTR:
 			continue
 		case err != nil:
 			return 0, err
