@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"testing"
 	"time"
 
@@ -51,22 +50,7 @@ func BenchmarkProxyNewConn(b *testing.B) {
 	buf := make([]byte, 4096)
 	// Warm up: the pools, the upstream connection, the metric series, the
 	// serving goroutines.
-	for range 200 {
-		if err := closeRoundTrip(sa, req, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportAllocs()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	for range b.N {
-		if err := closeRoundTrip(sa, req, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
+	before, after := measured(b, 200, func() error { return closeRoundTrip(sa, req, buf) })
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "mallocs/conn")
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "B/conn")
 	b.ReportMetric(float64(after.NumGC-before.NumGC)*1000/float64(b.N), "GCs/1000conns")
