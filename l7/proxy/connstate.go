@@ -20,11 +20,7 @@ import (
 // yet and a keep-alive connection between requests as "waiting". A
 // WebSocket tunnel counts as active and writing until it closes.
 type connStates struct {
-	// The state of each connection: a map under a mutex, whose entries
-	// take no allocation of their own, where a sync.Map's took two per
-	// connection.
-	mu                       sync.Mutex
-	conns                    map[net.Conn]http.ConnState
+	conns                    sync.Map // net.Conn → http.ConnState
 	accepted                 atomic.Int64
 	open, writing, waiting   atomic.Int64
 	requests                 atomic.Int64
@@ -35,7 +31,6 @@ type connStates struct {
 func newConnStates(reg prometheus.Registerer, tunnels prometheus.Gauge) *connStates {
 	const p = "nginx_ingress_controller_nginx_process_"
 	c := &connStates{
-		conns:       map[net.Conn]http.ConnState{},
 		tunnels:     tunnels,
 		connections: prometheus.NewDesc(p+"connections", "current number of client connections with state {active, reading, writing, waiting}", []string{"state"}, nil),
 		total:       prometheus.NewDesc(p+"connections_total", "total number of connections with state {accepted, handled}", []string{"state"}, nil),
@@ -90,19 +85,14 @@ func (p *Proxy) ConnState(conn net.Conn, s http.ConnState) {
 		c.accepted.Add(1)
 		c.open.Add(1)
 	}
-	c.mu.Lock()
-	prev, ok := c.conns[conn]
-	if !ok {
-		prev = -1
-	}
+	var prev http.ConnState = -1
 	if s == http.StateClosed || s == http.StateHijacked {
-		delete(c.conns, conn)
-	} else {
-		c.conns[conn] = s
-	}
-	c.mu.Unlock()
-	if s == http.StateClosed || s == http.StateHijacked {
+		if v, ok := c.conns.LoadAndDelete(conn); ok {
+			prev = v.(http.ConnState)
+		}
 		c.open.Add(-1)
+	} else if v, ok := c.conns.Swap(conn, s); ok {
+		prev = v.(http.ConnState)
 	}
 	if g := c.counter(prev); g != nil {
 		g.Add(-1)
