@@ -36,10 +36,8 @@
 //
 // A connection's requests reuse one Request, header map and URL, and one
 // request context (reqctx.go; a new one when a handler took its Done
-// channel), and a connection that ended on its serving goroutine leaves
-// its structures, emptied, to a connection accepted later (recycle): a
-// handler must not use them once it has returned (net/http gives each
-// request its own). The head's strings come from l7/arena and
+// channel): a handler must not use them once it has returned (net/http
+// gives each request its own). The head's strings come from l7/arena and
 // stay valid, so a handler may keep a string (copying one it keeps long
 // frees the arena chunk it pins).
 package h1server
