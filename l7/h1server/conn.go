@@ -85,70 +85,14 @@ type conn struct {
 	werr     error // the first write error
 }
 
-// newConn returns the conn of rwc, one that served an earlier connection
-// when the Server keeps one (recycle); its addresses are read by its
-// goroutine (start), as a PROXY protocol connection reads its header for
-// them.
+// newConn returns the conn of rwc; its addresses are read by its goroutine
+// (start), as a PROXY protocol connection reads its header for them.
 func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
-	s.mu.Lock()
-	var c *conn
-	if n := len(s.free); n > 0 {
-		c = s.free[n-1]
-		s.free[n-1] = nil
-		s.free = s.free[:n-1]
-	}
-	s.mu.Unlock()
-	if c == nil {
-		c = &conn{srv: s, header: make(http.Header)}
-		c.resp.c = c
-		c.resp.header = make(http.Header)
-		c.body.c = c
-	}
-	c.rwc, c.ctx, c.fresh = rwc, base, true
+	c := &conn{srv: s, rwc: rwc, ctx: base, fresh: true, header: make(http.Header)}
+	c.resp.c = c
+	c.resp.header = make(http.Header)
+	c.body.c = c
 	return c
-}
-
-// maxFreeConns is the most ended conns a Server keeps for the
-// connections it accepts next.
-const maxFreeConns = 128
-
-// recycle keeps c, which ended (end) on the goroutine that served it, for
-// a connection accepted later (newConn): its struct, header maps, slices,
-// background-read timer and idle-wait func serve the next connection, so
-// that a connection that serves one request costs fewer allocations.
-// Nothing of the connection that ended stays (TestRecycleKeepsNothing).
-// A hijacked connection, or one whose background read may still run (a
-// handler that panicked), is left to the garbage collector, as is any
-// past maxFreeConns. As with a connection's Request and ResponseWriter
-// from one request to the next, a handler must not use what it was given
-// once it returned.
-func (c *conn) recycle() {
-	c.bgMu.Lock()
-	// A bgTimer callback that runs late finds nothing to start.
-	c.bgArmed, c.bgN, c.bgErr = false, 0, nil
-	running := c.bgRunning
-	c.bgMu.Unlock()
-	if running || c.hijacked {
-		return
-	}
-	c.forget() // idle.go: the last request's buffers, Request, header values
-	c.rwc, c.remote, c.ctx = nil, "", nil
-	c.state.Store(0)
-	c.Buffer = h1guard.Buffer{}
-	clear(c.idle.buffered[:cap(c.idle.buffered)])
-	c.idle = idleWait{readable: c.idle.readable, buffered: c.idle.buffered[:0]}
-	c.waiting.Store(waitNone)
-	c.moving, c.wake, c.woke, c.busy = false, nil, false, false
-	c.body.reset()
-	c.resp = response{c: c, header: c.resp.header, keys: c.resp.keys[:0], trailers: c.resp.trailers[:0]}
-	c.rctx, c.base, c.cancelCtx, c.ctxDone = nil, http.Request{}, nil, false
-	c.tls, c.werr = nil, nil
-	s := c.srv
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.free) < maxFreeConns && !s.closing.Load() {
-		s.free = append(s.free, c)
-	}
 }
 
 // start sets up what the connection's requests share: the context (the
@@ -200,8 +144,7 @@ func (c *conn) run(first bool) {
 		if parked {
 			return
 		}
-		v := recover()
-		if v != nil && v != http.ErrAbortHandler {
+		if v := recover(); v != nil && v != http.ErrAbortHandler {
 			buf := make([]byte, 64<<10)
 			buf = buf[:runtime.Stack(buf, false)]
 			c.srv.logf("http: panic serving %v: %v\n%s", c.remote, v, buf)
@@ -210,9 +153,6 @@ func (c *conn) run(first bool) {
 		c.end()
 		if c.wake != nil {
 			close(c.wake) // its waiter returns
-		}
-		if v == nil {
-			c.recycle()
 		}
 	}()
 	if first {

@@ -56,11 +56,9 @@ type idleWait struct {
 	rd       fdReader
 }
 
-// init finds the socket under nc's layers (see above). The wait of a
-// recycled connection (recycle) keeps its readable func and the room of
-// its buffered slice.
+// init finds the socket under nc's layers (see above).
 func (w *idleWait) init(nc net.Conn) {
-	buffered := w.buffered[:0]
+	var buffered []bufferedConn
 	probe := false
 	for range 8 {
 		if tc, ok := nc.(*tls.Conn); ok {
@@ -74,9 +72,6 @@ func (w *idleWait) init(nc net.Conn) {
 				return
 			}
 			w.raw, w.tlsProbe, w.buffered = raw, probe, buffered
-			if w.readable != nil {
-				return
-			}
 			w.readable = func(fd uintptr) bool {
 				if w.polled {
 					return true // woken up by the poller: the read tells

@@ -66,7 +66,6 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	free      []*conn // ended, for the next connections (recycle)
 
 	// The sweeper and the goroutines that serve the connections that wake
 	// up on their waiters (idle.go): jobs hands one a connection; done
