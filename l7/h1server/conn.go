@@ -189,9 +189,7 @@ func (c *conn) run(first bool) {
 	}
 }
 
-// end closes the connection, unless it was hijacked, and forgets it. Its
-// buffers go back to their pools: a connection that closes after its
-// response (Connection: close, an error) did not forget its last request.
+// end closes the connection, unless it was hijacked, and forgets it.
 func (c *conn) end() {
 	c.srv.track(c, false)
 	if !c.hijacked {
@@ -199,7 +197,6 @@ func (c *conn) end() {
 		c.setState(http.StateClosed)
 	}
 	c.Release()
-	c.resp.putBuffers()
 }
 
 // readHead reads and parses the next request head; it reports false when
