@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strings"
@@ -41,6 +42,7 @@ type conn struct {
 	ctx    context.Context // the connection's: server, local address, ConnContext
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
+	fresh bool         // accepted, not started yet: run starts it
 
 	h1guard.Buffer              // read from the client, not consumed yet
 	idle           idleWait     // how to wait for a request with no buffer (idle.go)
@@ -61,11 +63,11 @@ type conn struct {
 	// The background read, while the handler runs with the body read: it
 	// notices a client that goes away.
 	bgMu      sync.Mutex
-	bgRead    func()      // backgroundRead
+	bgRead    func()      // backgroundRead; nil until the first
 	bgTimer   *time.Timer // starts it after backgroundReadDelay; nil before the first
 	bgArmed   bool        // bgTimer is to start it
 	bgRunning bool
-	bgDone    chan struct{}
+	bgDone    chan struct{} // nil until the first background read
 	bgByte    [1]byte
 	bgN       int
 	bgErr     error
@@ -78,21 +80,21 @@ type conn struct {
 // newConn returns the conn of rwc; its addresses are read by its goroutine
 // (start), as a PROXY protocol connection reads its header for them.
 func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rwc, ctx: base, bgDone: make(chan struct{}, 1)}
-	c.bgRead = c.backgroundRead
+	c := &conn{srv: s, rwc: rwc, ctx: base, fresh: true}
 	return c
 }
 
 // start sets up what the connection's requests share: the context (the
 // local address, ConnContext's values), the client's address, the TLS state.
 func (c *conn) start() {
+	c.fresh = false
 	ctx := context.WithValue(c.ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
 	if cc := c.srv.cfg.ConnContext; cc != nil {
 		ctx = cc(ctx, c.rwc)
 	}
 	c.ctx = ctx
 	c.ctxDone = ctx.Done() != nil
-	c.remote = c.rwc.RemoteAddr().String()
+	c.remote = addrString(c.rwc.RemoteAddr())
 	c.idle.init(c.rwc)
 	c.tlsConn, _ = c.rwc.(*tls.Conn)
 }
@@ -126,15 +128,6 @@ func (c *conn) setState(st http.ConnState) {
 func (c *conn) loadState() (http.ConnState, int64) {
 	v := c.state.Load()
 	return http.ConnState(v >> 32), v & (1<<32 - 1)
-}
-
-// serve is a new connection's goroutine: it serves the connection (run)
-// until the connection ends or is handed to its waiter, then serves
-// connections that wake up (work, idle.go).
-func (c *conn) serve() {
-	s := c.srv
-	c.run(true) // c may be another goroutine's once run returns
-	s.work(nil)
 }
 
 // run serves request after request until the connection closes, is
@@ -281,6 +274,21 @@ func (c *conn) readHead(first bool) bool {
 			return false
 		}
 	}
+}
+
+// addrString is a.String(), with one allocation where a is a
+// *net.TCPAddr (net's takes three).
+func addrString(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.Zone != "" {
+		return a.String()
+	}
+	ip, ok := netip.AddrFromSlice(ta.IP)
+	if !ok || ta.Port < 0 || ta.Port > 0xffff {
+		return a.String()
+	}
+	// net.IP.String writes an IPv4-mapped address as IPv4.
+	return netip.AddrPortFrom(ip.Unmap(), uint16(ta.Port)).String()
 }
 
 // reject answers a head that broke a rule with nginx's status and page,
@@ -636,6 +644,10 @@ func (c *conn) startBackgroundReadLocked() {
 		return
 	}
 	c.bgRunning = true
+	if c.bgRead == nil { // made once per connection, with its first read
+		c.bgRead = c.backgroundRead
+		c.bgDone = make(chan struct{}, 1)
+	}
 	go c.bgRead() // a func value made once: no closure per request
 }
 

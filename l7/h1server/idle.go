@@ -3,6 +3,7 @@ package h1server
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/weir-lb/weir/l7/h1guard"
 )
 
 // An idle connection (no bytes of a request buffered) waits for its next
@@ -45,6 +48,12 @@ type idleWait struct {
 	buffered []bufferedConn  // wrappers above the socket that may hold bytes
 	polled   bool            // readable was called in this wait
 	readable func(fd uintptr) bool
+
+	// A new connection's first wait reads into first, with rd, instead
+	// of asking ppoll (readFirst).
+	first    *h1guard.Buffer
+	firstErr error
+	rd       fdReader
 }
 
 // init finds the socket under nc's layers (see above).
@@ -68,6 +77,9 @@ func (w *idleWait) init(nc net.Conn) {
 					return true // woken up by the poller: the read tells
 				}
 				w.polled = true
+				if w.first != nil {
+					return w.readFirst(fd)
+				}
 				// Bytes may have arrived before the wait began: the
 				// runtime's poller is edge-triggered and would not wake up
 				// for them.
@@ -109,7 +121,18 @@ func (c *conn) waitIdle(deadline time.Time, movable bool) error {
 		testHookIdleWait(c, "wait")
 	}
 	if !movable {
-		return c.idle.raw.Read(c.idle.readable)
+		// A new connection's request has usually arrived with it: read
+		// it at once, rather than ask ppoll and read then (readFirst).
+		if !c.idle.tlsProbe {
+			c.idle.first = &c.Buffer
+		}
+		err := c.idle.raw.Read(c.idle.readable)
+		c.idle.first = nil
+		if e := c.idle.firstErr; e != nil {
+			c.idle.firstErr = nil
+			return e
+		}
+		return err
 	}
 	c.waiting.Store(waitServing)
 	t0 := time.Now()
@@ -124,6 +147,48 @@ func (c *conn) waitIdle(deadline time.Time, movable bool) error {
 		}
 	}
 	return err
+}
+
+// readFirst is readable's first call in the first wait of a new
+// connection, on no layer that holds or transforms bytes (not under a
+// *tls.Conn; the PROXY protocol's header was read by ready): it reads what
+// the socket holds into w.first and reports true, the read's error (the
+// client's close: io.EOF) in w.firstErr, or, with nothing to read, gives
+// the buffer back and reports false: the runtime's poller waits then. One
+// system call where ppoll and the read took two, and no buffer held while
+// the connection sends nothing.
+func (w *idleWait) readFirst(fd uintptr) bool {
+	b := w.first
+	w.first = nil
+	w.rd.fd = int(fd)
+	err := b.Fill(&w.rd, 1)
+	if err == syscall.EAGAIN {
+		b.Release()
+		return false
+	}
+	w.firstErr = err
+	return true
+}
+
+// fdReader reads a socket with read(2), without waiting: EAGAIN when it
+// holds nothing, io.EOF when the peer closed. It reads with package
+// syscall's Read, as net's connections do, so that under the race
+// detector a read orders after the writes it reads as theirs do.
+type fdReader struct{ fd int }
+
+func (r *fdReader) Read(p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(r.fd, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
 }
 
 // errMove is waitIdle's error when the connection is to wait on its waiter.
@@ -269,7 +334,8 @@ func (c *conn) waitAlone() {
 	c.srv.dispatch(c)
 }
 
-// dispatch has c served by a waiting worker, or by a new one.
+// dispatch has c, woken up or new, served by a waiting worker, or by a new
+// one.
 func (s *Server) dispatch(c *conn) {
 	select {
 	case s.jobs <- c:
@@ -284,7 +350,7 @@ func (s *Server) dispatch(c *conn) {
 func (s *Server) work(c *conn) {
 	for {
 		if c != nil {
-			c.run(false)
+			c.run(c.fresh) // c may be another goroutine's once run returns
 		}
 		if s.idleWorkers.Add(1) > maxIdleWorkers {
 			s.idleWorkers.Add(-1)

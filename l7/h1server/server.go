@@ -100,8 +100,13 @@ func New(cfg *http.Server, g *h1guard.Guard) *Server {
 	return s
 }
 
-// Serve accepts connections on ln and serves each in its own goroutine. It
-// returns http.ErrServerClosed after Shutdown or Close, else Accept's error.
+// Serve accepts connections on ln and has each served by one of the
+// Server's goroutines that wait for a connection to serve (work, idle.go),
+// or by a new one when none waits: a goroutine that served connections
+// before has its stack grown already, where a new one would grow its stack
+// by copying, two to three times, while it serves its first request. It
+// returns http.ErrServerClosed after Shutdown or Close, else Accept's
+// error.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
@@ -145,11 +150,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		c := s.newConn(base, rwc)
-		// Tracked and new before its goroutine starts, as net/http's: a
+		// Tracked and new before a goroutine serves it, as net/http's: a
 		// Shutdown now sees it.
 		s.track(c, true)
 		c.setState(http.StateNew)
-		go c.serve()
+		s.dispatch(c) // idle.go
+
 	}
 }
 

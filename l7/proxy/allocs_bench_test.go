@@ -37,24 +37,31 @@ func BenchmarkProxyAllocs(b *testing.B) {
 	req := []byte("GET /bench?x=1 HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
 	buf := make([]byte, 4096)
 	// Warm up: the pools, the upstream connection, the metric series.
-	for range 100 {
-		if err := rawRoundTrip(c, req, buf, 13); err != nil {
+	before, after := measured(b, 100, func() error { return rawRoundTrip(c, req, buf, 13) })
+	// allocs/op is rounded down: this is the exact mean.
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "mallocs/req")
+}
+
+// measured runs op warmup times, then b.N times timed, reporting
+// allocations; it returns the memory statistics before and after the
+// timed runs.
+func measured(b *testing.B, warmup int, op func() error) (before, after runtime.MemStats) {
+	for range warmup {
+		if err := op(); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportAllocs()
-	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()
 	for range b.N {
-		if err := rawRoundTrip(c, req, buf, 13); err != nil {
+		if err := op(); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
-	// allocs/op is rounded down: this is the exact mean.
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "mallocs/req")
+	return before, after
 }
 
 // serveCanned writes resp once per request head read from c, until c
