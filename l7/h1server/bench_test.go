@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"testing"
 	"time"
 
@@ -61,7 +60,7 @@ func idleConns(b *testing.B, addr string) {
 // wait on their waiter: the figures are taken once all b.N do.
 func idleConnsOf(b *testing.B, dial func() (net.Conn, error), moved func() int) {
 	b.ReportAllocs()
-	before, stackBefore := inUse()
+	before, stackBefore := testutil.InUse()
 	conns := make([]net.Conn, 0, b.N)
 	b.Cleanup(func() {
 		for _, c := range conns {
@@ -86,22 +85,12 @@ func idleConnsOf(b *testing.B, dial func() (net.Conn, error), moved func() int) 
 	if moved != nil {
 		testutil.WaitFor(b, 30*time.Second, "every connection waiting on its waiter", func() bool { return moved() >= b.N })
 	}
-	after, stackAfter := inUse()
+	after, stackAfter := testutil.InUse()
 	// The client side's share (its conn, bufio.Reader, response) is in the
 	// same process and left in: small for plain connections (about 0.3 KB),
 	// not over TLS (the client's crypto/tls state, about 8 KB).
 	b.ReportMetric(float64(after-before)/float64(b.N), "B/idle-conn")
 	b.ReportMetric(float64(stackAfter-stackBefore)/float64(b.N), "stack-B/idle-conn")
-}
-
-// inUse returns the heap and stack bytes in use, and the stack bytes.
-func inUse() (total, stack int64) {
-	for range 4 { // stacks shrink by half at most per cycle
-		runtime.GC()
-	}
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse + m.StackInuse), int64(m.StackInuse)
 }
 
 // BenchmarkKeepAlive serves b.N requests, one after another, on one

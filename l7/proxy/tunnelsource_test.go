@@ -8,10 +8,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weir-lb/weir/test/testutil"
 )
 
 // tcpPair returns the two ends of a TCP connection on 127.0.0.1: the
@@ -195,7 +196,7 @@ func BenchmarkIdleWebSocket(b *testing.B) {
 			c.Close()
 		}
 	})
-	before, stackBefore := heapAndStacks()
+	before, stackBefore := testutil.InUse()
 	b.ReportAllocs()
 	buf := make([]byte, 1024)
 	for range b.N {
@@ -228,18 +229,7 @@ func BenchmarkIdleWebSocket(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	after, stackAfter := heapAndStacks()
+	after, stackAfter := testutil.InUse()
 	b.ReportMetric(float64(after-before)/float64(b.N), "B/idle-tunnel")
 	b.ReportMetric(float64(stackAfter-stackBefore)/float64(b.N), "stack-B/idle-tunnel")
-}
-
-// heapAndStacks returns the heap and stack bytes in use, and the stack
-// bytes, after garbage collection.
-func heapAndStacks() (total, stack int64) {
-	for range 4 { // stacks shrink by half at most per cycle
-		runtime.GC()
-	}
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse + m.StackInuse), int64(m.StackInuse)
 }
