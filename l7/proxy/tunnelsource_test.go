@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -232,4 +234,52 @@ func BenchmarkIdleWebSocket(b *testing.B) {
 	after, stackAfter := testutil.InUse()
 	b.ReportMetric(float64(after-before)/float64(b.N), "B/idle-tunnel")
 	b.ReportMetric(float64(stackAfter-stackBefore)/float64(b.N), "stack-B/idle-tunnel")
+}
+
+// TestWebSocketTLSClientBufferedBytes: over a TLS client connection (read
+// through crypto/tls, never under it), a frame sent with the handshake
+// reaches the backend first, and frames sent later follow: the tunnel's
+// read deadline is back once the handshake's bytes are read.
+func TestWebSocketTLSClientBufferedBytes(t *testing.T) {
+	t.Parallel()
+	be := newWSEcho(t, "")
+	p := New(Options{})
+	if err := p.Apply(snap(1, "foo.com", backendOf("ws", []string{addr(be.srv)}))); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(p)
+	t.Cleanup(func() {
+		srv.Close()
+		p.Close()
+	})
+	conn, err := tls.Dial("tcp", addr(srv), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	var out bytes.Buffer
+	out.WriteString("GET /ws HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	out.Write(clientFrame("early"))
+	if _, err := conn.Write(out.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v, %v", resp, err)
+	}
+	for _, msg := range []string{"early", "later", "last"} {
+		if msg != "early" {
+			if _, err := conn.Write(clientFrame(msg)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := append([]byte{0x81, byte(len(msg))}, msg...)
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("echo of %q: got %q, %v; want %q", msg, got, err, want)
+		}
+	}
 }
