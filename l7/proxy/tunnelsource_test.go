@@ -7,8 +7,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
@@ -173,14 +171,8 @@ func TestRawSocketTLS(t *testing.T) {
 func BenchmarkIdleWebSocket(b *testing.B) {
 	up := rawBackend(b, func(c net.Conn) {
 		buf := make([]byte, 512)
-		n, end := 0, -1
-		for end < 0 {
-			m, err := c.Read(buf[n:])
-			if err != nil {
-				return
-			}
-			n += m
-			end = bytes.Index(buf[:n], []byte("\r\n\r\n"))
+		if _, _, err := readHead(c, buf); err != nil {
+			return
 		}
 		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		if _, err := c.Read(buf); err != nil { // the client's frame
@@ -212,14 +204,9 @@ func BenchmarkIdleWebSocket(b *testing.B) {
 		if _, err := io.WriteString(c, req); err != nil {
 			b.Fatal(err)
 		}
-		n, end := 0, -1
-		for end < 0 {
-			m, err := c.Read(buf[n:])
-			if err != nil {
-				b.Fatalf("read 101: %v", err)
-			}
-			n += m
-			end = bytes.Index(buf[:n], []byte("\r\n\r\n"))
+		n, end, err := readHead(c, buf)
+		if err != nil {
+			b.Fatalf("read 101: %v", err)
 		}
 		if !bytes.HasPrefix(buf, []byte("HTTP/1.1 101 ")) {
 			b.Fatalf("handshake: got %q", buf[:end])
@@ -237,54 +224,6 @@ func BenchmarkIdleWebSocket(b *testing.B) {
 	b.ReportMetric(float64(stackAfter-stackBefore)/float64(b.N), "stack-B/idle-tunnel")
 }
 
-// TestWebSocketTLSClientBufferedBytes: over a TLS client connection (read
-// through crypto/tls, never under it), a frame sent with the handshake
-// reaches the backend first, and frames sent later follow: the tunnel's
-// read deadline is back once the handshake's bytes are read.
-func TestWebSocketTLSClientBufferedBytes(t *testing.T) {
-	t.Parallel()
-	be := newWSEcho(t, "")
-	p := New(Options{})
-	if err := p.Apply(snap(1, "foo.com", backendOf("ws", []string{addr(be.srv)}))); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewTLSServer(p)
-	t.Cleanup(func() {
-		srv.Close()
-		p.Close()
-	})
-	conn, err := tls.Dial("tcp", addr(srv), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	var out bytes.Buffer
-	out.WriteString("GET /ws HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-	out.Write(clientFrame("early"))
-	if _, err := conn.Write(out.Bytes()); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v, %v", resp, err)
-	}
-	for _, msg := range []string{"early", "later", "last"} {
-		if msg != "early" {
-			if _, err := conn.Write(clientFrame(msg)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want := append([]byte{0x81, byte(len(msg))}, msg...)
-		got := make([]byte, len(want))
-		if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("echo of %q: got %q, %v; want %q", msg, got, err, want)
-		}
-	}
-}
-
 // BenchmarkWebSocketEcho relays b.N 1 KiB messages each way through one
 // WebSocket tunnel, one at a time: its client (a raw connection writing a
 // fixed masked frame and reading the echo into a fixed buffer) and its
@@ -297,14 +236,8 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 	up := rawBackend(b, func(c net.Conn) {
 		_ = c.SetDeadline(time.Time{})
 		buf := make([]byte, 32<<10)
-		n, end := 0, -1
-		for end < 0 {
-			m, err := c.Read(buf[n:])
-			if err != nil {
-				return
-			}
-			n += m
-			end = bytes.Index(buf[:n], []byte("\r\n\r\n"))
+		if _, _, err := readHead(c, buf); err != nil {
+			return
 		}
 		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
 		for {
@@ -326,14 +259,8 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: bench.local\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
 	buf := make([]byte, 4096)
-	n, end := 0, -1
-	for end < 0 {
-		m, err := c.Read(buf[n:])
-		if err != nil {
-			b.Fatalf("read 101: %v", err)
-		}
-		n += m
-		end = bytes.Index(buf[:n], []byte("\r\n\r\n"))
+	if _, _, err := readHead(c, buf); err != nil {
+		b.Fatalf("read 101: %v", err)
 	}
 	// A masked binary frame of 1 KiB (2-byte extended length), echoed
 	// unchanged by the backend.
@@ -359,4 +286,20 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "mallocs/msg")
+}
+
+// readHead reads c into buf until it holds a whole HTTP head: n bytes, the
+// head ending at end (its blank line excluded).
+func readHead(c net.Conn, buf []byte) (n, end int, err error) {
+	for end = -1; end < 0; end = bytes.Index(buf[:n], []byte("\r\n\r\n")) {
+		if n == len(buf) {
+			return n, -1, errors.New("head too large")
+		}
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return n, -1, err
+		}
+		n += m
+	}
+	return n, end, nil
 }
