@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -64,7 +63,7 @@ func BenchmarkIdleConn(b *testing.B) {
 // (stack-B/idle-conn). moved, if not nil, returns how many connections
 // wait on their waiter: the figures are taken once all b.N do.
 func idleConnsOf(b *testing.B, addr string, caPEM []byte, moved func() int) {
-	before, stackBefore := inUse()
+	before, stackBefore := testutil.InUse()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleClientProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), idleClientEnv+"="+addr, "IDLE_CLIENT_N="+strconv.Itoa(b.N), "IDLE_CLIENT_CA="+string(caPEM))
 	stdin, err := cmd.StdinPipe()
@@ -91,7 +90,7 @@ func idleConnsOf(b *testing.B, addr string, caPEM []byte, moved func() int) {
 	if moved != nil {
 		testutil.WaitFor(b, 30*time.Second, "every connection waiting on its waiter", func() bool { return moved() >= b.N })
 	}
-	after, stackAfter := inUse()
+	after, stackAfter := testutil.InUse()
 	b.ReportMetric(float64(after-before)/float64(b.N), "B/idle-conn")
 	b.ReportMetric(float64(stackAfter-stackBefore)/float64(b.N), "stack-B/idle-conn")
 }
@@ -150,16 +149,6 @@ func TestIdleClientProcess(t *testing.T) {
 	}
 	fmt.Println("open")
 	io.Copy(io.Discard, os.Stdin)
-}
-
-// inUse returns the heap and stack bytes in use, and the stack bytes.
-func inUse() (total, stack int64) {
-	for range 4 { // stacks shrink by half at most per cycle
-		runtime.GC()
-	}
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse + m.StackInuse), int64(m.StackInuse)
 }
 
 // BenchmarkKeepAlive serves b.N requests, one after another, on one

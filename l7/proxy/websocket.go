@@ -160,10 +160,10 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		send:      ex.timeouts.send,
 		client:    client,
 		backend:   backend,
-		fromClnt:  brw.Reader,
-		fromBknd:  br,
 		lazyWrite: isTCP(client) && isTCP(backend),
 	}
+	t.fromClnt.init(client, brw.Reader)
+	t.fromBknd.init(backend, br)
 	// The 101 goes to the client through the tunnel's first write, so a
 	// client that does not read it is a send timeout like any other.
 	switched := switchedTo(resp, upgrade)
@@ -334,9 +334,9 @@ type tunnel struct {
 	start           time.Time
 	read, send      time.Duration
 	client, backend net.Conn
-	// fromClnt and fromBknd read the connections through the buffers of
-	// the handshake, so bytes that arrived with it are relayed first.
-	fromClnt, fromBknd io.Reader
+	// fromClnt and fromBknd read the connections, the bytes buffered with
+	// the handshake first (tunnelsource.go).
+	fromClnt, fromBknd tunnelSource
 	// head is the 101 response header, the first bytes for the client.
 	head string
 	// lazyWrite re-arms write deadlines only when they expire; a TLS
@@ -374,7 +374,7 @@ func (t *tunnel) run() string {
 	t.headSent = sent
 	t.toClientMu.Unlock()
 	if sent {
-		t.pump(t.client, t.fromBknd, closeBackend, closeClient, &t.toClient)
+		t.pump(t.client, &t.fromBknd, closeBackend, closeClient, &t.toClient)
 	}
 	t.toClient.Add(-int64(len(t.head))) // the header is not body bytes
 	<-done
@@ -385,7 +385,7 @@ func (t *tunnel) run() string {
 // goroutine; it closes done when it returns.
 func (t *tunnel) pumpClientToBackend(done chan<- struct{}) {
 	defer close(done)
-	t.pump(t.backend, t.fromClnt, closeClient, closeBackend, &t.toBackend)
+	t.pump(t.backend, &t.fromClnt, closeClient, closeBackend, &t.toBackend)
 }
 
 // touch returns the time since the tunnel started, in nanoseconds, and
@@ -407,22 +407,19 @@ func (t *tunnel) end(reason string) {
 
 // pump copies src to dst until one side fails. srcSide and dstSide name
 // the sides for the close reason.
-func (t *tunnel) pump(dst net.Conn, src io.Reader, srcSide, dstSide string, count *atomic.Int64) {
-	srcConn := t.client
-	if srcSide == closeBackend {
-		srcConn = t.backend
-	}
-	buf := copyBuffers.Get().(*[copyBufferSize]byte)
-	defer copyBuffers.Put(buf)
+func (t *tunnel) pump(dst net.Conn, src *tunnelSource, srcSide, dstSide string, count *atomic.Int64) {
+	srcConn := src.conn
 	for {
-		n, err := src.Read(buf[:])
-		if n > 0 && dst == t.client {
-			if !t.writeClient(buf[:n], count) {
-				return
+		buf, n, err := src.read(t.start.Add(time.Duration(t.last.Load()) + t.read))
+		if n > 0 {
+			var ok bool
+			if dst == t.client {
+				ok = t.writeClient(buf[:n], count)
+			} else {
+				ok = t.write(dst, buf[:n], dstSide, count) // write records the activity
 			}
-		} else if n > 0 {
-			// write records the activity.
-			if !t.write(dst, buf[:n], dstSide, count) {
+			copyBuffers.Put(buf)
+			if !ok {
 				return
 			}
 		}

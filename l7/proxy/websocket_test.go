@@ -269,37 +269,67 @@ func TestWebSocketUpstreamDown(t *testing.T) {
 
 // TestWebSocketBufferedClientBytes sends the handshake and a first frame in
 // one write: the frame, buffered by the server with the handshake, reaches
-// the backend.
+// the backend, and frames sent later follow (the tunnel's read deadline is
+// back once the buffered bytes are read). Over TLS too, where crypto/tls is
+// read, never the socket under it.
 func TestWebSocketBufferedClientBytes(t *testing.T) {
 	t.Parallel()
-	be := newWSEcho(t, "")
-	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{addr(be.srv)})))
-	conn, err := net.Dial("tcp", addr(srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	var out bytes.Buffer
-	out.WriteString("GET /ws HTTP/1.1\r\nHost: foo.com\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n" +
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-	out.Write(clientFrame("early"))
-	if _, err := conn.Write(out.Bytes()); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") ||
-		resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
-		t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
-	}
-	want := []byte{0x81, 5, 'e', 'a', 'r', 'l', 'y'}
-	got := make([]byte, len(want))
-	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, want) {
-		t.Fatalf("echo frame: got %q, %v; want %q", got, err, want)
+	for _, overTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", overTLS), func(t *testing.T) {
+			t.Parallel()
+			be := newWSEcho(t, "")
+			s := snap(1, "foo.com", backendOf("ws", []string{addr(be.srv)}))
+			var conn net.Conn
+			var err error
+			if overTLS {
+				p := New(Options{})
+				if err := p.Apply(s); err != nil {
+					t.Fatal(err)
+				}
+				srv := httptest.NewTLSServer(p)
+				t.Cleanup(func() {
+					srv.Close()
+					p.Close()
+				})
+				conn, err = tls.Dial("tcp", addr(srv), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+			} else {
+				_, srv := front(t, Options{}, s)
+				conn, err = net.Dial("tcp", addr(srv))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			var out bytes.Buffer
+			out.WriteString("GET /ws HTTP/1.1\r\nHost: foo.com\r\nConnection: keep-alive, Upgrade\r\nUpgrade: WebSocket\r\n" +
+				"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+			out.Write(clientFrame("early"))
+			if _, err := conn.Write(out.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusSwitchingProtocols || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") ||
+				resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+				t.Fatalf("handshake: %d %v", resp.StatusCode, resp.Header)
+			}
+			for _, msg := range []string{"early", "later", "last"} {
+				if msg != "early" {
+					if _, err := conn.Write(clientFrame(msg)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want := append([]byte{0x81, byte(len(msg))}, msg...)
+				got := make([]byte, len(want))
+				if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("echo of %q: got %q, %v; want %q", msg, got, err, want)
+				}
+			}
+		})
 	}
 }
 
