@@ -410,20 +410,12 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 	// proxy-buffering off (the default): each read reaches the client at
 	// once, as nginx's unbuffered proxying.
 	flush = flush || !ex.route.Backend.Proxy.Upstream.BuffersResponse()
-	var buf []byte
-	if resp.ContentLength > copyBufferSize {
-		large := largeCopyBuffers.Get().(*[largeCopyBufferSize]byte)
-		defer largeCopyBuffers.Put(large)
-		buf = large[:]
-	} else {
-		small := copyBuffers.Get().(*[copyBufferSize]byte)
-		defer copyBuffers.Put(small)
-		buf = small[:]
-	}
+	buf := copyBuffers.Get().(*[copyBufferSize]byte)
+	defer copyBuffers.Put(buf)
 	ctl := http.NewResponseController(rec.ResponseWriter)
 	bw := newBandwidth(ex, p.clientSend) // limit-rate (ratelimit.go); nil: none
 	for {
-		n, rerr := resp.Body.Read(buf)
+		n, rerr := resp.Body.Read(buf[:])
 		if n > 0 {
 			// nginx's send_timeout: a client that takes no data for this
 			// long loses the response.

@@ -606,12 +606,3 @@ func (w *responseRecorder) Unwrap() http.ResponseWriter { return w.ResponseWrite
 const copyBufferSize = 32 << 10
 
 var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
-
-// largeCopyBuffers recycles the 128 KiB buffers that copy response bodies
-// longer than copyBufferSize (their Content-Length says so): a 100 kB body
-// then takes one or two reads and writes instead of four of each, and
-// fewer, larger segments through the kernel. Bodies of unknown length
-// (streams, Server-Sent Events) keep the small buffer.
-const largeCopyBufferSize = 128 << 10
-
-var largeCopyBuffers = sync.Pool{New: func() any { return new([largeCopyBufferSize]byte) }}
