@@ -109,13 +109,30 @@ func Start(t testing.TB) *Server {
 	if err := s.prepare(); err != nil {
 		t.Fatalf("prepare kubeapi: %v", err)
 	}
-	if err := s.startEtcd(); err != nil {
-		t.Fatalf("start etcd: %v\n%s", err, tail(filepath.Join(dir, "etcd.log")))
+	// A free port is free when picked, not when the process binds it: a
+	// test binary running beside this one may take it in between. A start
+	// that failed on a port in use tries again with new ones.
+	for try := 1; ; try++ {
+		err := s.startEtcd(try)
+		if err == nil {
+			break
+		}
+		if try == bindTries || !portTaken(filepath.Join(dir, "etcd.log")) {
+			t.Fatalf("start etcd: %v\n%s", err, tail(filepath.Join(dir, "etcd.log")))
+		}
+		s.etcd.kill() // exited: closes its log
 	}
-	s.apiPort = freePort(t)
-	s.URL = "https://127.0.0.1:" + strconv.Itoa(s.apiPort)
-	if err := s.StartAPIServer(); err != nil {
-		t.Fatalf("start kube-apiserver: %v\n%s", err, tail(filepath.Join(dir, "apiserver.log")))
+	for try := 1; ; try++ {
+		s.apiPort = freePort(t)
+		s.URL = "https://127.0.0.1:" + strconv.Itoa(s.apiPort)
+		err := s.StartAPIServer()
+		if err == nil {
+			break
+		}
+		if try == bindTries || !portTaken(filepath.Join(dir, "apiserver.log")) {
+			t.Fatalf("start kube-apiserver: %v\n%s", err, tail(filepath.Join(dir, "apiserver.log")))
+		}
+		s.api.kill()
 	}
 	s.Kubeconfig = filepath.Join(dir, "admin.kubeconfig")
 	if err := s.WriteKubeconfig(s.Kubeconfig, "admin"); err != nil {
@@ -243,13 +260,32 @@ func (s *Server) prepare() error {
 	return writePEM(filepath.Join(s.dir, "serving.key"), "EC PRIVATE KEY", keyDER)
 }
 
-func (s *Server) startEtcd() error {
+// testHookEtcdPort, set by a test, sees each client port etcd is about
+// to be started on (it may take it).
+var testHookEtcdPort func(port int)
+
+// bindTries is how many times Start starts etcd or kube-apiserver on new
+// ports when the last try's were taken.
+const bindTries = 3
+
+// portTaken reports whether the log says a port was in use.
+func portTaken(log string) bool {
+	b, _ := os.ReadFile(log)
+	return strings.Contains(string(b), "address already in use")
+}
+
+// startEtcd starts etcd on new ports with the data of try (a try that
+// failed may have left its own).
+func (s *Server) startEtcd(try int) error {
 	client, peer := freePort(s.t), freePort(s.t)
+	if testHookEtcdPort != nil {
+		testHookEtcdPort(client)
+	}
 	s.etcdURL = "http://127.0.0.1:" + strconv.Itoa(client)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(peer)
 	p, err := s.command("etcd", "etcd.log",
 		"--name=weir-test",
-		"--data-dir="+filepath.Join(s.dir, "etcd"),
+		"--data-dir="+filepath.Join(s.dir, "etcd"+strconv.Itoa(try)),
 		"--listen-client-urls="+s.etcdURL,
 		"--advertise-client-urls="+s.etcdURL,
 		"--listen-peer-urls="+peerURL,
@@ -264,8 +300,11 @@ func (s *Server) startEtcd() error {
 	s.mu.Lock()
 	s.etcd = p
 	s.mu.Unlock()
+	// A timeout: whatever holds a taken port may accept and never answer.
+	hc := &http.Client{Timeout: 2 * time.Second}
+	defer hc.CloseIdleConnections()
 	return waitHTTP(p, 30*time.Second, func() bool {
-		resp, err := http.Get(s.etcdURL + "/health")
+		resp, err := hc.Get(s.etcdURL + "/health")
 		if err != nil {
 			return false
 		}
