@@ -289,12 +289,18 @@ type conn struct {
 	deadline time.Time
 	seen     uint64 // reads when the idle period (or its header grace) began
 
-	state atomic.Int32 // ConnStateSlot's
+	state atomic.Int32 // StateSlot's
 }
 
-// ConnStateSlot returns a slot where a ConnState hook may keep what it last
-// recorded of the connection (l7/proxy's connection figures).
-func (c *conn) ConnStateSlot() *atomic.Int32 { return &c.state }
+// StateSlot returns the slot where a ConnState hook may keep what it last
+// recorded of c, a connection of a Limiter's listener under any wrappers
+// (l7/proxy's connection figures); nil when c is none.
+func StateSlot(c net.Conn) *atomic.Int32 {
+	if w := find(c); w != nil {
+		return &w.state
+	}
+	return nil
+}
 
 // Unwrap returns the accepted connection.
 func (c *conn) Unwrap() net.Conn { return c.Conn }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/weir-lb/weir/l7/connlimit"
 )
 
 // connStates are nginx's stub_status figures (ingress-nginx's
@@ -87,7 +89,7 @@ func (p *Proxy) ConnState(conn net.Conn, s http.ConnState) {
 	}
 	var prev http.ConnState = -1
 	gone := s == http.StateClosed || s == http.StateHijacked
-	if slot := stateSlotOf(conn); slot != nil {
+	if slot := connlimit.StateSlot(conn); slot != nil {
 		// The connection keeps its state (l7/connlimit's): no map.
 		next := int32(s) + 1
 		if gone {
@@ -111,23 +113,4 @@ func (p *Proxy) ConnState(conn net.Conn, s http.ConnState) {
 	if g := c.counter(s); g != nil {
 		g.Add(1)
 	}
-}
-
-// stateSlotOf returns the slot where conn, or a connection under its
-// wrappers, keeps its last state for ConnState (l7/connlimit's
-// connections have one); nil: none, ConnState keeps it in its map.
-func stateSlotOf(conn net.Conn) *atomic.Int32 {
-	for range 8 {
-		switch v := conn.(type) {
-		case interface{ ConnStateSlot() *atomic.Int32 }:
-			return v.ConnStateSlot()
-		case interface{ Unwrap() net.Conn }:
-			conn = v.Unwrap()
-		case interface{ NetConn() net.Conn }:
-			conn = v.NetConn()
-		default:
-			return nil
-		}
-	}
-	return nil
 }

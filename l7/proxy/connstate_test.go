@@ -10,37 +10,19 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-lb/weir/l7/connlimit"
 )
 
 // TestConnStates follows one keep-alive connection through its states in
 // the nginx_process_* figures: waiting once accepted, waiting between its
 // requests, gone once closed; accepted, handled and requests count up.
 // Run twice: ConnState keeping the states in its map, and in the slot of
-// connections that have one (l7/connlimit's).
+// l7/connlimit's connections.
 func TestConnStates(t *testing.T) {
 	t.Parallel()
 	t.Run("map", func(t *testing.T) { testConnStates(t, false) })
 	t.Run("slot", func(t *testing.T) { testConnStates(t, true) })
-}
-
-// slotListener's connections keep their state for ConnState, as
-// l7/connlimit's.
-type slotListener struct{ net.Listener }
-
-type slotConn struct {
-	net.Conn
-	state atomic.Int32
-}
-
-func (c *slotConn) ConnStateSlot() *atomic.Int32 { return &c.state }
-func (c *slotConn) Unwrap() net.Conn             { return c.Conn }
-
-func (l slotListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &slotConn{Conn: c}, nil
 }
 
 func testConnStates(t *testing.T, slots bool) {
@@ -53,13 +35,13 @@ func testConnStates(t *testing.T, slots bool) {
 	srv := httptest.NewUnstartedServer(p)
 	var slotted atomic.Int32
 	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		if stateSlotOf(c) != nil {
+		if connlimit.StateSlot(c) != nil {
 			slotted.Add(1)
 		}
 		p.ConnState(c, st)
 	}
 	if slots {
-		srv.Listener = slotListener{srv.Listener}
+		srv.Listener = connlimit.New(connlimit.Options{Source: p}).Listener(srv.Listener)
 	}
 	srv.Start()
 	t.Cleanup(func() { srv.Close(); p.Close() })
