@@ -39,9 +39,11 @@ import (
 // The function holds the socket's read lock while the handler runs, so
 // only what reads nothing from the client is served this way: a request
 // with a body or an upgrade (a hijack) ends the RawConn.Read with its head
-// parsed, and is served as any other (readHead). The background read that
-// notices a client leaving reads a duplicate of the socket meanwhile
-// (dupConn), which has a read lock of its own. TLS connections, and
+// parsed, and is served as any other (readHead). What would read the
+// socket under the lock waits instead: the background read that notices a
+// client leaving is replaced by a watch in the Server's poller
+// (watchLocked), the lingering read after an error answer runs once the
+// RawConn.Read returned, and a Hijack fails. TLS connections, and
 // connections under a layer that may hold bytes (idle.go), are never
 // armed: they are read through their layers.
 
@@ -66,6 +68,7 @@ type armedRun struct {
 	// armed once its first bytes came; zero: none.
 	deadline time.Time
 	active   bool // the head's first bytes were seen (StateActive)
+	linger   bool // an answer before a close wants its lingering read
 }
 
 // drainReader reads a socket as fdReader, and records whether the read
@@ -114,6 +117,10 @@ func (c *conn) readArmed() bool {
 	c.armedNow = true
 	err := c.idle.raw.Read(a.fn)
 	c.armedNow = false
+	if a.linger {
+		a.linger = false
+		c.linger()
+	}
 	if !a.waitAt.IsZero() {
 		// The wait failed: closed (keep-alive timer, Shutdown, the
 		// client's reset), a head's deadline, or moved by the sweeper.

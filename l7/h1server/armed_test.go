@@ -227,3 +227,42 @@ func TestArmedHandlerPanic(t *testing.T) {
 		t.Errorf("after the panic: %+v", rs)
 	}
 }
+
+// TestArmedRejects: a head that breaks a rule, a target that does not
+// parse and an expectation other than 100-continue, on a connection served
+// armed, are answered as on any connection, and the connection closes
+// after its lingering read (which must not wait for the armed read's lock).
+func TestArmedRejects(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, raw, status string }{
+		{"header", "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n", "HTTP/1.1 400"},
+		{"target", "GET http://[::1 HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400"},
+		{"expect", "GET / HTTP/1.1\r\nHost: a\r\nExpect: later\r\n\r\n", "HTTP/1.1 417"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fine") })}
+			addr, s := startWith(t, nil, cfg)
+			c, br := dial(t, addr)
+			for range 2 { // the second is armed
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+				if st, body := readBody(t, br, "/"); st != 200 || body != "fine" {
+					t.Fatalf("%d %q", st, body)
+				}
+			}
+			start := time.Now()
+			io.WriteString(c, tc.raw)
+			b, err := io.ReadAll(br) // the server's close ends it
+			if err != nil || !strings.HasPrefix(string(b), tc.status) {
+				t.Fatalf("read %q (%v), want %s and the connection closed", b, err, tc.status)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("closed after %v", d)
+			}
+			// The server ends the connection once the client's close ends
+			// the lingering read.
+			c.Close()
+			testutil.WaitFor(t, 5*time.Second, "the connection ended", func() bool { return s.connCount() == 0 })
+		})
+	}
+}

@@ -325,6 +325,12 @@ func (c *conn) answerAndLinger(p []byte) {
 }
 
 func (c *conn) linger() {
+	if c.armedNow {
+		// The armed read holds the socket's read lock: readArmed
+		// lingers once it returned.
+		c.armed.linger = true
+		return
+	}
 	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
