@@ -66,7 +66,7 @@ func TestArmedPipelinedDuringHandler(t *testing.T) {
 	})}
 	armed := countArmed(t, cfg)
 	addr, _ := startWith(t, nil, cfg)
-	c, br := dial(t, addr) // its deadline bounds a lost wake-up: 10 s
+	c, br := dial(t, addr)                   // its deadline bounds a lost wake-up: 10 s
 	for _, p := range []string{"/1", "/2"} { // the first is never armed
 		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
 		if st, body := readBody(t, br, p); st != 200 || body != p {
