@@ -53,6 +53,8 @@ type conn struct {
 	inEpoll        bool         // its socket is in the poller's set (maybe disarmed)
 	woke           bool         // the poller saw the socket readable
 	busy           bool         // the last idle wait was shorter than busyGap
+	armed          armedRun     // how it is served armed (armed.go)
+	armedNow       bool         // in an armed RawConn.Read: the socket's read lock is held
 
 	// What serving a request takes (session.go): held while the
 	// connection serves, not while it waits on its waiter.
@@ -68,6 +70,7 @@ type conn struct {
 	bgArmed   bool        // bgTimer is to start it
 	bgRunning bool
 	bgDone    chan struct{} // nil until the first background read
+	bgWatch   uint64        // the poller's watch of an armed request (armed.go); 0: none
 	bgByte    [1]byte
 	bgN       int
 	bgErr     error
@@ -195,6 +198,12 @@ func (c *conn) run(first bool) {
 // end closes the connection, unless it was hijacked, and forgets it.
 func (c *conn) end() {
 	c.srv.track(c, false)
+	c.bgMu.Lock()
+	c.bgArmed = false
+	if c.bgWatch != 0 {
+		c.unwatchLocked() // an armed request's handler panicked
+	}
+	c.bgMu.Unlock()
 	if !c.hijacked {
 		_ = c.rwc.Close()
 		c.setState(http.StateClosed)
@@ -209,6 +218,9 @@ func (c *conn) end() {
 // connection's first (nginx's client_header_timeout), else from its first
 // bytes (the wait before them is the keep-alive idle time).
 func (c *conn) readHead(first bool) bool {
+	if !first && c.armable() {
+		return c.readArmed() // armed.go
+	}
 	lim := c.srv.guard.Limits()
 	c.parser.Reset(lim)
 	maxHead := lim.MaxHead()
@@ -313,6 +325,12 @@ func (c *conn) answerAndLinger(p []byte) {
 }
 
 func (c *conn) linger() {
+	if c.armedNow {
+		// The armed read holds the socket's read lock: readArmed
+		// lingers once it returned.
+		c.armed.linger = true
+		return
+	}
 	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
@@ -643,6 +661,12 @@ func (c *conn) startBackgroundReadLocked() {
 	if c.bgRunning || c.hijacked || c.bgN > 0 || c.bgErr != nil {
 		return
 	}
+	if c.armedNow {
+		// The socket's read lock is held by the armed read: the
+		// Server's poller watches the socket instead (armed.go).
+		c.watchLocked()
+		return
+	}
 	c.bgRunning = true
 	if c.bgRead == nil { // made once per connection, with its first read
 		c.bgRead = c.backgroundRead
@@ -675,6 +699,10 @@ func (c *conn) stopBackgroundRead() {
 	if !c.bgRunning {
 		return
 	}
+	if c.bgWatch != 0 {
+		c.unwatchLocked()
+		return
+	}
 	c.bgRunning = false
 	_ = c.rwc.SetReadDeadline(aLongTimeAgo)
 	<-c.bgDone
@@ -689,6 +717,9 @@ func (c *conn) stopBackgroundRead() {
 func (c *conn) hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if c.hijacked {
 		return nil, nil, http.ErrHijacked
+	}
+	if c.armedNow {
+		return nil, nil, errArmedHijack
 	}
 	c.stopBackgroundRead()
 	c.hijacked = true

@@ -41,6 +41,10 @@ type poller struct {
 	closed bool
 	next   uint64           // the last id given
 	parked map[uint64]*conn // by id: the connections waiting
+	// watched holds, by id, the connections served armed whose handler
+	// runs long: their sockets are in the set to notice a client that
+	// leaves (watch).
+	watched map[uint64]*conn
 }
 
 // newPoller returns s's poller, its goroutines started.
@@ -59,7 +63,7 @@ func newPoller(s *Server) (*poller, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("poll the idle connections' epoll set: %w", err)
 	}
-	p := &poller{srv: s, file: f, raw: raw, parked: map[uint64]*conn{}}
+	p := &poller{srv: s, file: f, raw: raw, parked: map[uint64]*conn{}, watched: map[uint64]*conn{}}
 	go p.wait()
 	go p.scan()
 	return p, nil
@@ -137,9 +141,13 @@ func (p *poller) wait() {
 			return // closed
 		}
 		for _, ev := range events[:n] {
-			c := p.take(uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32)
+			id := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			c := p.take(id)
 			if c == nil {
-				continue // ended meanwhile
+				if c = p.watchedBy(id); c != nil {
+					c.clientCheck(id)
+				}
+				continue // else ended meanwhile
 			}
 			c.busy = time.Since(c.parkedAt) < c.srv.busyGap
 			c.woke = true
@@ -174,6 +182,63 @@ func (p *poller) scan() {
 			}
 		}
 	}
+}
+
+// watch puts the socket of c, served armed (armed.go), in the set until
+// unwatch, to notice its client leaving: clientCheck runs when the socket
+// is readable. It returns the watch's id.
+func (p *poller) watch(c *conn) (uint64, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0, errPollerClosed
+	}
+	p.next++
+	id := p.next
+	p.watched[id] = c
+	p.mu.Unlock()
+	// The socket may be in the set, disarmed, from an idle wait (park);
+	// park adds it again after the watch deleted it.
+	err := p.ctl(c, unix.EPOLL_CTL_ADD, id)
+	if errors.Is(err, unix.EEXIST) {
+		err = p.ctl(c, unix.EPOLL_CTL_MOD, id)
+	}
+	if err != nil {
+		p.unwatch(id)
+		return 0, err
+	}
+	return id, nil
+}
+
+// watchedBy returns the connection watched under id, nil if none.
+func (p *poller) watchedBy(id uint64) *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.watched[id]
+}
+
+// unwatch ends the watch id; its socket leaves the set.
+func (p *poller) unwatch(id uint64) {
+	p.mu.Lock()
+	c := p.watched[id]
+	delete(p.watched, id)
+	p.mu.Unlock()
+	if c != nil {
+		_ = p.ctl(c, unix.EPOLL_CTL_DEL, 0)
+	}
+}
+
+// ctl runs epoll_ctl op on c's socket, for readability (one-shot) with id,
+// the socket kept from being closed meanwhile.
+func (p *poller) ctl(c *conn, op int, id uint64) error {
+	var connErr, ctlErr error
+	err := p.raw.Control(func(epfd uintptr) {
+		connErr = c.idle.raw.Control(func(fd uintptr) {
+			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+			ctlErr = unix.EpollCtl(int(epfd), op, int(fd), &ev)
+		})
+	})
+	return errors.Join(err, connErr, ctlErr)
 }
 
 // takeAll removes every parked connection and returns them.

@@ -1,0 +1,334 @@
+package h1server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/weir-lb/weir/l7/h1guard"
+)
+
+// A busy keep-alive connection is served "armed": its requests without a
+// body are read, answered and waited for inside one syscall.RawConn.Read
+// call, so that the wait for the next request costs no system call.
+//
+// Why: the runtime's poller is edge-triggered, and every read (a Read, a
+// RawConn.Read) begins by forgetting the readiness it recorded
+// (internal/poll's prepareRead resets the descriptor's read state). Bytes
+// that arrived between the last read and that reset leave no trace, so a
+// wait that begins with a reset must first look at the socket (a read, or
+// the ppoll of idle.go's readable): one system call per request that finds
+// nothing, since the next request comes only after the response.
+//
+// Inside one RawConn.Read, the runtime resets the read state once, before
+// the first call of the function, and never between its calls: a read
+// that leaves the socket empty (it took less than the room it had) is
+// followed, whatever happens until the next wait, by an edge for any byte
+// that arrives after it, which the wait finds. So the function reads,
+// serves the request whose head it completed, and returns false (wait)
+// without reading again when its last read left the socket empty: the
+// next request, pipelined while the handler ran or sent after the
+// response, wakes the wait up, and the next call reads it. A read that
+// filled the room it had is followed by another before any wait.
+//
+// The function holds the socket's read lock while the handler runs, so
+// only what reads nothing from the client is served this way: a request
+// with a body or an upgrade (a hijack) ends the RawConn.Read with its head
+// parsed, and is served as any other (readHead). What would read the
+// socket under the lock waits instead: the background read that notices a
+// client leaving is replaced by a watch in the Server's poller
+// (watchLocked), the lingering read after an error answer runs once the
+// RawConn.Read returned, and a Hijack fails. TLS connections, and
+// connections under a layer that may hold bytes (idle.go), are never
+// armed: they are read through their layers.
+
+// The results of an armed run (armedRun.res).
+const (
+	armedEnd  = iota // the connection is to close
+	armedHead        // a head is parsed whose request is served outside
+	armedPark        // idle and no longer busy: to its waiter (idle.go)
+)
+
+// armedRun is the state of a connection's armed RawConn.Read.
+type armedRun struct {
+	fn  func(fd uintptr) bool // step, made once per connection
+	rd  drainReader
+	res int
+	// drained: the last read left the socket empty, and the runtime has
+	// not reset its read state since (same RawConn.Read).
+	drained bool
+	// waitAt is when step returned false to wait; zero while it runs.
+	waitAt time.Time
+	// deadline is the head's read deadline (client-header-timeout),
+	// armed once its first bytes came; zero: none.
+	deadline time.Time
+	active   bool // the head's first bytes were seen (StateActive)
+	linger   bool // an answer before a close wants its lingering read
+}
+
+// drainReader reads a socket as fdReader, and records whether the read
+// filled the room it was given (then the socket may hold more).
+type drainReader struct {
+	fdReader
+	full bool
+}
+
+func (r *drainReader) Read(p []byte) (int, error) {
+	n, err := r.fdReader.Read(p)
+	r.full = n == len(p)
+	return n, err
+}
+
+// armable reports whether c's next requests may be read armed: a plain
+// socket, under no layer holding bytes, on a Server with a poller (which
+// watches for clients leaving); readHead asks for every request but a
+// connection's first (whose head may be an h2c preface, read by
+// readFirst).
+func (c *conn) armable() bool {
+	w := &c.idle
+	if w.raw == nil || w.tlsProbe || c.tlsConn != nil || c.srv.poller.Load() == nil || testHookNoArmed {
+		return false
+	}
+	for _, b := range w.buffered {
+		if b.Buffered() > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// readArmed serves c's requests armed until one must be served outside
+// (true: its head is parsed, as readHead's), or the connection is to close
+// or to go to its waiter (false; c.moving for the latter), as readHead
+// reports.
+func (c *conn) readArmed() bool {
+	a := &c.armed
+	if a.fn == nil {
+		a.fn = c.step
+	}
+	a.res, a.drained, a.waitAt, a.deadline, a.active = armedEnd, false, time.Time{}, time.Time{}, false
+	c.woke = false
+	c.parser.Reset(c.srv.guard.Limits())
+	c.armedNow = true
+	err := c.idle.raw.Read(a.fn)
+	c.armedNow = false
+	if a.linger {
+		a.linger = false
+		c.linger()
+	}
+	if !a.waitAt.IsZero() {
+		// The wait failed: closed (keep-alive timer, Shutdown, the
+		// client's reset), a head's deadline, or moved by the sweeper.
+		a.waitAt = time.Time{}
+		moved := c.waiting.Swap(waitNone) == waitMoving
+		if moved {
+			c.moveMu.Lock() // move set its deadline
+			_ = c.rwc.SetReadDeadline(time.Time{})
+			c.moveMu.Unlock()
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				c.moving = true
+			}
+		}
+		return false
+	}
+	if !a.deadline.IsZero() {
+		_ = c.rwc.SetReadDeadline(time.Time{})
+	}
+	switch {
+	case err != nil:
+		return false
+	case a.res == armedPark:
+		c.moving = true
+		return false
+	}
+	return a.res == armedHead
+}
+
+// step is the armed RawConn.Read's function (see above): it reports true
+// to end the RawConn.Read, with a.res set, or false to wait for the socket.
+func (c *conn) step(fd uintptr) bool {
+	a := &c.armed
+	if !a.waitAt.IsZero() {
+		c.busy = time.Since(a.waitAt) < c.srv.busyGap
+		a.waitAt = time.Time{}
+		if c.waiting.Swap(waitNone) == waitMoving {
+			// move made the wait end in a timeout, but the socket won:
+			// its deadline back.
+			c.moveMu.Lock()
+			_ = c.rwc.SetReadDeadline(a.deadline)
+			c.moveMu.Unlock()
+		}
+	}
+	lim := c.srv.guard.Limits()
+	for {
+		if c.R < c.W {
+			if !a.active {
+				a.active = true
+				c.setState(http.StateActive)
+			}
+			done, err := c.parser.Feed(c.Buf[c.R:c.W])
+			if err != nil {
+				c.reject(err.(*h1guard.Reject))
+				a.res = armedEnd
+				return true
+			}
+			if !done {
+				if d := c.srv.guard.HeaderTimeout(c.srv.cfg.ReadHeaderTimeout); d > 0 && a.deadline.IsZero() {
+					// The head is not all there: client_header_timeout
+					// runs, as in readHead.
+					a.deadline = time.Now().Add(d)
+					_ = c.rwc.SetReadDeadline(a.deadline)
+				}
+			} else {
+				if !a.deadline.IsZero() {
+					a.deadline = time.Time{}
+					_ = c.rwc.SetReadDeadline(time.Time{})
+				}
+				if h := c.parser.Head(); h.Upgrade || h.Chunked || h.ContentLength > 0 {
+					a.res = armedHead // it reads from the client: outside
+					return true
+				}
+				if !c.serveArmed() {
+					a.res = armedEnd
+					return true
+				}
+				c.parser.Reset(lim)
+				a.active = false
+				continue
+			}
+		}
+		if a.drained {
+			// Nothing to read until an edge: wait. The next call reads.
+			a.drained = false
+			if c.R == c.W {
+				c.Release() // an idle connection holds no buffer
+				if !c.busy {
+					a.res = armedPark
+					return true
+				}
+				c.waiting.Store(waitServing)
+				if testHookIdleWait != nil {
+					testHookIdleWait(c, "wait") // as waitIdle's on the serving goroutine
+				}
+			}
+			a.waitAt = time.Now()
+			return false
+		}
+		a.rd.fd = int(fd)
+		err := c.Fill(&a.rd, lim.MaxHead()+1)
+		if err == syscall.EAGAIN {
+			a.drained = true // woken for bytes a read took already
+			continue
+		}
+		if err != nil {
+			a.res = armedEnd
+			return true
+		}
+		a.drained = !a.rd.full
+	}
+}
+
+// serveArmed serves the request whose head is parsed, as run serves one
+// read by readHead; it reports whether the connection serves another.
+func (c *conn) serveArmed() bool {
+	if c.srv.closing.Load() {
+		return false
+	}
+	c.resp.takeBuffers()
+	if testHookArmedServe != nil {
+		testHookArmedServe(c)
+	}
+	if !c.serveRequest() {
+		return false
+	}
+	c.forget()
+	c.setState(http.StateIdle)
+	return c.srv.keepAlives()
+}
+
+// errArmedHijack is Hijack's error for a request served armed: its
+// connection's read lock is held (it has no upgrade: nothing to hijack).
+var errArmedHijack = errors.New("h1server: hijack of a request without upgrade")
+
+// watchLocked has the Server's poller watch the socket of the request
+// served armed whose handler runs long, in place of the background read
+// (which would wait for the read lock the armed read holds); c.bgMu is
+// held. Without a watch (the poller failed or closed) a client that leaves
+// is noticed only when the response is written.
+func (c *conn) watchLocked() {
+	p := c.srv.poller.Load()
+	if p == nil {
+		return
+	}
+	id, err := p.watch(c)
+	if err != nil {
+		return
+	}
+	c.bgWatch = id
+}
+
+// unwatchLocked ends the watch; c.bgMu is held, so clientCheck is not
+// running meanwhile.
+func (c *conn) unwatchLocked() {
+	if p := c.srv.poller.Load(); p != nil {
+		p.unwatch(c.bgWatch)
+	}
+	c.bgWatch = 0
+}
+
+// clientCheck runs on the poller when the watched socket of an armed
+// request (watch id) is readable: a client that closed or reset ends the
+// request (its context is cancelled, the connection closes after it), as
+// the background read's EOF does; bytes of a next request end the watch
+// (as the background read stops at its first byte); nothing (the bytes
+// were taken) arms the watch again.
+func (c *conn) clientCheck(id uint64) {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.bgWatch != id {
+		return // unwatched meanwhile
+	}
+	var n int
+	var rerr error
+	if err := c.idle.raw.Control(func(fd uintptr) {
+		var b [1]byte
+		for {
+			n, _, rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			if rerr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		rerr = err // closed
+	}
+	p := c.srv.poller.Load()
+	switch {
+	case rerr == unix.EAGAIN && p != nil:
+		if p.ctl(c, unix.EPOLL_CTL_MOD, id) == nil {
+			return
+		}
+		c.unwatchLocked()
+	case rerr == nil && n > 0:
+		c.unwatchLocked()
+	default: // the client's close (n == 0) or an error
+		if rerr == nil {
+			rerr = io.EOF
+		}
+		c.bgErr = rerr
+		c.cancel()
+		c.unwatchLocked()
+	}
+}
+
+// testHookArmedServe, set by tests before any connection, is called for
+// each request served armed.
+var testHookArmedServe func(c *conn)
+
+// testHookNoArmed, set by tests before any connection, turns armed
+// serving off.
+var testHookNoArmed bool

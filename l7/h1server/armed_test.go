@@ -1,0 +1,268 @@
+package h1server
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/test/testutil"
+)
+
+// armedServed counts, by test server, the requests served armed.
+var armedServed sync.Map // *http.Server → *atomic.Int64
+
+func init() {
+	testHookArmedServe = func(c *conn) {
+		if n, ok := armedServed.Load(c.srv.cfg); ok {
+			n.(*atomic.Int64).Add(1)
+		}
+	}
+}
+
+// countArmed counts cfg's requests served armed.
+func countArmed(t *testing.T, cfg *http.Server) *atomic.Int64 {
+	n := new(atomic.Int64)
+	armedServed.Store(cfg, n)
+	t.Cleanup(func() { armedServed.Delete(cfg) })
+	return n
+}
+
+// readBody reads one response from br and returns its status and body.
+func readBody(t *testing.T, br *bufio.Reader, what string) (int, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s: body: %v", what, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestArmedPipelinedDuringHandler: on a keep-alive connection served armed,
+// a request that arrives while the handler of the one before runs (after
+// the read that took that one's head, before the wait for the next) is
+// answered at once: its arrival is not lost between the read and the wait.
+// So is one that arrives after the response, and a burst of requests in
+// one write.
+func TestArmedPipelinedDuringHandler(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			entered <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, r.URL.Path)
+	})}
+	armed := countArmed(t, cfg)
+	addr, _ := startWith(t, nil, cfg)
+	c, br := dial(t, addr)                   // its deadline bounds a lost wake-up: 10 s
+	for _, p := range []string{"/1", "/2"} { // the first is never armed
+		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if st, body := readBody(t, br, p); st != 200 || body != p {
+			t.Fatalf("%s: %d %q", p, st, body)
+		}
+	}
+	for round := range 3 {
+		io.WriteString(c, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
+		<-entered
+		// The next request reaches the socket while the handler runs (a
+		// loopback write returns with its bytes in the peer's socket).
+		io.WriteString(c, "GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+		release <- struct{}{}
+		start := time.Now()
+		for _, p := range []string{"/hold", "/next"} {
+			if st, body := readBody(t, br, p); st != 200 || body != p {
+				t.Fatalf("round %d: %s: %d %q", round, p, st, body)
+			}
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("round %d: answered after %v", round, d)
+		}
+	}
+	// A burst: many heads in one write, more than one read buffer's worth.
+	var burst strings.Builder
+	for i := range 200 {
+		burst.WriteString("GET /b" + strings.Repeat("x", i%50) + " HTTP/1.1\r\nHost: a\r\n\r\n")
+	}
+	io.WriteString(c, burst.String())
+	for i := range 200 {
+		p := "/b" + strings.Repeat("x", i%50)
+		if st, body := readBody(t, br, p); st != 200 || body != p {
+			t.Fatalf("burst %d: %d %q", i, st, body)
+		}
+	}
+	if n := armed.Load(); n < 200+7 {
+		t.Errorf("%d requests served armed, want at least 207 (all but the first)", n)
+	}
+}
+
+// TestArmedClientGone: a client that closes while a request served armed is
+// in its handler (past the background read's delay) cancels the request's
+// context, as the background read does for one served otherwise; and a
+// slow request whose client stays gets its answer.
+func TestArmedClientGone(t *testing.T) {
+	t.Parallel()
+	cancelled := make(chan error, 1)
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/wait":
+			select {
+			case <-r.Context().Done():
+				cancelled <- r.Context().Err()
+			case <-time.After(10 * time.Second):
+				cancelled <- nil
+			}
+		case "/slow":
+			time.Sleep(50 * time.Millisecond) // past backgroundReadDelay: the watch runs
+		}
+		io.WriteString(w, r.URL.Path)
+	})}
+	armed := countArmed(t, cfg)
+	addr, _ := startWith(t, nil, cfg)
+	c, br := dial(t, addr)
+	for _, p := range []string{"/1", "/slow", "/slow", "/2"} {
+		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if st, body := readBody(t, br, p); st != 200 || body != p {
+			t.Fatalf("%s: %d %q", p, st, body)
+		}
+	}
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+	testutil.WaitFor(t, 5*time.Second, "the request in its handler", func() bool { return armed.Load() == 4 })
+	c.Close()
+	if err := <-cancelled; err != context.Canceled {
+		t.Errorf("context error %v, want canceled", err)
+	}
+}
+
+// TestArmedOutside: on a connection served armed, a request with a body
+// and an upgrade are served outside the armed read (they read from the
+// client), correctly, and the requests after the body are armed again.
+func TestArmedOutside(t *testing.T) {
+	t.Parallel()
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			c, brw, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Errorf("hijack: %v", err)
+				return
+			}
+			defer c.Close()
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+			line, _ := brw.ReadString('\n')
+			io.WriteString(c, "echo: "+line)
+			return
+		}
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Errorf("body: %v", err)
+		}
+		io.WriteString(w, r.URL.Path+" "+string(b))
+	})}
+	armed := countArmed(t, cfg)
+	addr, _ := startWith(t, nil, cfg)
+	c, br := dial(t, addr)
+	steps := []struct{ raw, want string }{
+		{"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", "/1 "},
+		{"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n", "/2 "},
+		{"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", "/p hello"},
+		{"POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "/c abc"},
+		{"GET /3 HTTP/1.1\r\nHost: a\r\n\r\n", "/3 "},
+	}
+	for _, s := range steps {
+		io.WriteString(c, s.raw)
+		if st, body := readBody(t, br, s.want); st != 200 || body != s.want {
+			t.Fatalf("%q: %d %q", s.want, st, body)
+		}
+	}
+	if n := armed.Load(); n != 2 {
+		t.Errorf("%d requests served armed, want 2 (/2 and /3)", n)
+	}
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v, want 101", resp, err)
+	}
+	if line, _ := br.ReadString('\n'); line != "echo: early\n" {
+		t.Errorf("got %q, want the early bytes echoed", line)
+	}
+}
+
+// TestArmedHandlerPanic: a handler that panics in a request served armed
+// closes its connection; the server goes on serving.
+func TestArmedHandlerPanic(t *testing.T) {
+	t.Parallel()
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			time.Sleep(20 * time.Millisecond) // past backgroundReadDelay: a watch is on
+			panic("boom")
+		}
+		io.WriteString(w, "fine")
+	})}
+	armed := countArmed(t, cfg)
+	addr, _ := startWith(t, nil, cfg)
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if st, body := readBody(t, br, "/"); st != 200 || body != "fine" {
+		t.Fatalf("first: %d %q", st, body)
+	}
+	io.WriteString(c, "GET /panic HTTP/1.1\r\nHost: a\r\n\r\n")
+	if b, err := io.ReadAll(br); err != nil || len(b) != 0 {
+		t.Errorf("after the panic: read %q (%v), want the connection closed", b, err)
+	}
+	if armed.Load() != 1 {
+		t.Errorf("the panicking request was not served armed")
+	}
+	if rs := testutil.RawExchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); len(rs) != 1 || rs[0].Body != "fine" {
+		t.Errorf("after the panic: %+v", rs)
+	}
+}
+
+// TestArmedRejects: a head that breaks a rule, a target that does not
+// parse and an expectation other than 100-continue, on a connection served
+// armed, are answered as on any connection, and the connection closes
+// after its lingering read (which must not wait for the armed read's lock).
+func TestArmedRejects(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, raw, status string }{
+		{"header", "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n", "HTTP/1.1 400"},
+		{"target", "GET http://[::1 HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400"},
+		{"expect", "GET / HTTP/1.1\r\nHost: a\r\nExpect: later\r\n\r\n", "HTTP/1.1 417"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "fine") })}
+			addr, s := startWith(t, nil, cfg)
+			c, br := dial(t, addr)
+			for range 2 { // the second is armed
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+				if st, body := readBody(t, br, "/"); st != 200 || body != "fine" {
+					t.Fatalf("%d %q", st, body)
+				}
+			}
+			start := time.Now()
+			io.WriteString(c, tc.raw)
+			b, err := io.ReadAll(br) // the server's close ends it
+			if err != nil || !strings.HasPrefix(string(b), tc.status) {
+				t.Fatalf("read %q (%v), want %s and the connection closed", b, err, tc.status)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("closed after %v", d)
+			}
+			// The server ends the connection once the client's close ends
+			// the lingering read.
+			c.Close()
+			testutil.WaitFor(t, 5*time.Second, "the connection ended", func() bool { return s.connCount() == 0 })
+		})
+	}
+}
