@@ -1,0 +1,140 @@
+package tcplisten
+
+import (
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+// sockopts are the options of an accepted connection that this package is
+// about.
+type sockopts struct {
+	KeepAlive, Idle, Interval, Count, NoDelay int
+}
+
+func getSockopts(t testing.TB, c net.Conn) sockopts {
+	t.Helper()
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o sockopts
+	var gerr error
+	get := func(fd uintptr, level, opt int, v *int) {
+		if gerr == nil {
+			*v, gerr = unix.GetsockoptInt(int(fd), level, opt)
+		}
+	}
+	if err := rc.Control(func(fd uintptr) {
+		get(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, &o.KeepAlive)
+		get(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, &o.Idle)
+		get(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, &o.Interval)
+		get(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, &o.Count)
+		get(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, &o.NoDelay)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if gerr != nil {
+		t.Fatalf("getsockopt: %v", gerr)
+	}
+	return o
+}
+
+// listeningFile returns a listening socket on 127.0.0.1 as a file, as the
+// supervisor hands one to a worker.
+func listeningFile(t testing.TB) *os.File {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// acceptedOpts accepts one connection on ln and returns its options.
+func acceptedOpts(t testing.TB, ln net.Listener) sockopts {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: -1}
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	return getSockopts(t, a)
+}
+
+// TestAcceptedOptionsUnchanged: a connection accepted through FileListener
+// has the options one accepted through net.FileListener has (Go's
+// keep-alive: 15 s, 15 s, 9 probes; TCP_NODELAY), now inherited from the
+// listening socket.
+func TestAcceptedOptionsUnchanged(t *testing.T) {
+	f := listeningFile(t)
+	plain, err := net.FileListener(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := acceptedOpts(t, plain)
+	plain.Close()
+
+	ln, err := FileListener(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := acceptedOpts(t, ln)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("accepted connection's options (-net.FileListener +FileListener):\n%s", diff)
+	}
+	if diff := cmp.Diff(sockopts{KeepAlive: 1, Idle: 15, Interval: 15, Count: 9, NoDelay: 1}, got); diff != "" {
+		t.Errorf("accepted connection's options (-want +got):\n%s", diff)
+	}
+}
+
+// TestAcceptLeavesInheritedKeepAlive: Accept no longer sets keep-alive, so
+// values only the listening socket has reach the accepted connection. It
+// fails if Go's Accept still sets its own (15 s): net's listener has changed
+// and leaveKeepAlive no longer applies.
+func TestAcceptLeavesInheritedKeepAlive(t *testing.T) {
+	ka := net.KeepAliveConfig{Enable: true, Idle: 77 * time.Second, Interval: 7 * time.Second, Count: 5}
+	ln, err := fileListener(listeningFile(t), ka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for i := range 2 { // the setting holds for every accept
+		got := acceptedOpts(t, ln)
+		if diff := cmp.Diff(sockopts{KeepAlive: 1, Idle: 77, Interval: 7, Count: 5, NoDelay: 1}, got); diff != "" {
+			t.Errorf("connection %d's options (-want +got):\n%s", i, diff)
+		}
+	}
+}
+
+func TestLeaveKeepAliveFindsListenConfig(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if !leaveKeepAlive(ln.(*net.TCPListener)) {
+		t.Fatal("net.TCPListener has no ListenConfig field lc: Accept sets keep-alive per connection again (4 system calls)")
+	}
+}
