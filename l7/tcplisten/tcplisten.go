@@ -5,10 +5,11 @@
 // Go's accept sets TCP keep-alive on each connection it accepts: four
 // setsockopt calls (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)
 // per connection, which nginx does not make. Linux copies these options from
-// the listening socket to each connection it accepts, so FileListener sets
-// them once, on the listening socket, and tells the listener's Accept to
-// leave them as inherited. TCP_NODELAY stays set by Go at each accept (net
-// sets it unconditionally).
+// the listening socket to each connection it queues, so this package sets
+// them once, on the listening socket (SetKeepAlive before listen, and
+// FileListener again when it becomes a listener), and tells the listener's
+// Accept to leave them as inherited. TCP_NODELAY stays set by Go at each
+// accept (net sets it unconditionally).
 package tcplisten
 
 import (
@@ -33,8 +34,10 @@ var KeepAlive = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interv
 // the listening socket, which the connections inherit, instead of on each
 // connection. If net's listener is not laid out as this package expects (a
 // new Go), Accept sets KeepAlive per connection as before: the same options,
-// four system calls more per connection. The caller keeps f, as with
-// net.FileListener.
+// four system calls more per connection. A connection queued before
+// FileListener takes the socket inherited what the socket had then: a
+// socket made for it sets KeepAlive before listen (SetKeepAlive). The
+// caller keeps f, as with net.FileListener.
 func FileListener(f *os.File) (net.Listener, error) {
 	return fileListener(f, KeepAlive)
 }
@@ -56,6 +59,30 @@ func fileListener(f *os.File, ka net.KeepAliveConfig) (net.Listener, error) {
 	return ln, nil
 }
 
+// SetKeepAlive sets KeepAlive on the TCP socket fd. On a socket about to
+// listen, it is set before any connection can queue: FileListener sets it
+// too, but a connection queued before that (while a worker starts) would
+// not inherit it.
+func SetKeepAlive(fd int) error {
+	return setKeepAliveFD(fd, KeepAlive)
+}
+
+func setKeepAliveFD(fd int, ka net.KeepAliveConfig) error {
+	for _, o := range []struct {
+		level, opt, v int
+	}{
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(ka.Enable)},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(ka.Idle / time.Second)},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(ka.Interval / time.Second)},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, ka.Count},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // setKeepAlive sets ka on ln's socket, for its accepted connections to
 // inherit.
 func setKeepAlive(ln *net.TCPListener, ka net.KeepAliveConfig) error {
@@ -64,22 +91,7 @@ func setKeepAlive(ln *net.TCPListener, ka net.KeepAliveConfig) error {
 		return err
 	}
 	var serr error
-	opts := []struct {
-		level, opt, v int
-	}{
-		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(ka.Enable)},
-		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(ka.Idle / time.Second)},
-		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(ka.Interval / time.Second)},
-		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, ka.Count},
-	}
-	err = rc.Control(func(fd uintptr) {
-		for _, o := range opts {
-			if serr = unix.SetsockoptInt(int(fd), o.level, o.opt, o.v); serr != nil {
-				return
-			}
-		}
-	})
-	if err != nil {
+	if err := rc.Control(func(fd uintptr) { serr = setKeepAliveFD(int(fd), ka) }); err != nil {
 		return err
 	}
 	return serr

@@ -3,6 +3,7 @@ package tcplisten
 import (
 	"net"
 	"os"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -136,5 +137,80 @@ func TestLeaveKeepAliveFindsListenConfig(t *testing.T) {
 	defer ln.Close()
 	if !leaveKeepAlive(ln.(*net.TCPListener)) {
 		t.Fatal("net.TCPListener has no ListenConfig field lc: Accept sets keep-alive per connection again (4 system calls)")
+	}
+}
+
+// rawListeningFile returns a listening socket on 127.0.0.1 made with raw
+// system calls, KeepAlive set before listen if setFirst.
+func rawListeningFile(t testing.TB, setFirst bool) *os.File {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "tcp:127.0.0.1")
+	t.Cleanup(func() { f.Close() })
+	if setFirst {
+		if err := SetKeepAlive(fd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 16); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestQueuedConnectionKeepAlive: a connection queued before FileListener
+// (as while a worker starts) has KeepAlive only if the socket had it before:
+// what datapath.ListenReuseport does with SetKeepAlive.
+func TestQueuedConnectionKeepAlive(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		setFirst bool
+		want     sockopts
+	}{
+		{"set before listen", true, sockopts{KeepAlive: 1, Idle: 15, Interval: 15, Count: 9, NoDelay: 1}},
+		// Why: the connection is copied from the listening socket when it
+		// is queued, not when it is accepted.
+		// (Idle, Interval and Count then are the system's, not compared.)
+		{"set by FileListener only", false, sockopts{KeepAlive: 0, NoDelay: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := rawListeningFile(t, tc.setFirst)
+			sa, err := unix.Getsockname(int(f.Fd()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: -1}
+			c, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ln, err := FileListener(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			if err := ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			a, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			got := getSockopts(t, a)
+			if !tc.setFirst {
+				got.Idle, got.Interval, got.Count = 0, 0, 0
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("queued connection's options (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
