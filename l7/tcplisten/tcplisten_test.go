@@ -63,15 +63,28 @@ func listeningFile(t testing.TB) *os.File {
 	return f
 }
 
-// acceptedOpts accepts one connection on ln and returns its options.
+// acceptedOpts dials ln, accepts the connection and returns its options.
 func acceptedOpts(t testing.TB, ln net.Listener) sockopts {
 	t.Helper()
+	dial(t, ln.Addr().String())
+	return acceptOpts(t, ln)
+}
+
+// dial connects to addr (with no keep-alive of its own) until the test's
+// end.
+func dial(t testing.TB, addr string) {
+	t.Helper()
 	d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: -1}
-	c, err := d.Dial("tcp", ln.Addr().String())
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+}
+
+// acceptOpts accepts one connection on ln and returns its options.
+func acceptOpts(t testing.TB, ln net.Listener) sockopts {
+	t.Helper()
 	if err := ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -185,26 +198,13 @@ func TestQueuedConnectionKeepAlive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: -1}
-			c, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			dial(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port)))
 			ln, err := FileListener(f)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			if err := ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			a, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
-			got := getSockopts(t, a)
+			got := acceptOpts(t, ln)
 			if !tc.setFirst {
 				got.Idle, got.Interval, got.Count = 0, 0, 0
 			}
