@@ -39,6 +39,7 @@ import (
 	"github.com/weir-lb/weir/l7/passthrough"
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
+	"github.com/weir-lb/weir/l7/tcplisten"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -364,7 +365,7 @@ func Listener(fd uintptr, name string) (net.Listener, error) {
 		return nil, fmt.Errorf("inherit %s: no file descriptor %d", name, fd)
 	}
 	defer f.Close() // FileListener holds a dup
-	ln, err := net.FileListener(f)
+	ln, err := tcplisten.FileListener(f)
 	if err != nil {
 		return nil, fmt.Errorf("inherit %s (fd %d): %w", name, fd, err)
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/weir-lb/weir/l7/proxy"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/l7/stream"
+	"github.com/weir-lb/weir/l7/tcplisten"
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/datapath"
 	"github.com/weir-lb/weir/userspace/manifest"
@@ -233,7 +234,7 @@ func listenProxy(host string, port int) (net.Listener, error) {
 		return nil, err
 	}
 	defer f.Close() // FileListener holds a dup
-	ln, err := net.FileListener(f)
+	ln, err := tcplisten.FileListener(f)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", f.Name(), err)
 	}
@@ -248,7 +249,7 @@ func (d *Daemon) adopt(files []*os.File) error {
 	}
 	lns := make([]net.Listener, len(files))
 	for i, f := range files {
-		ln, err := net.FileListener(f)
+		ln, err := tcplisten.FileListener(f)
 		if err != nil {
 			for _, l := range lns[:i] {
 				l.Close()

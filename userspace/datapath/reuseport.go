@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/weir-lb/weir/l7/tcplisten"
 )
 
 // Reuseport is one copy of the SK_REUSEPORT program with its socket array,
@@ -101,6 +103,12 @@ func ListenReuseport(addr netip.AddrPort, backlog int) (*os.File, error) {
 			unix.Close(fd)
 			return nil, fmt.Errorf("listen on %s: setsockopt: %w", addr, err)
 		}
+	}
+	// Set before listen, so that every connection the socket queues
+	// inherits it, even one queued before a worker takes the socket.
+	if err := tcplisten.SetKeepAlive(fd); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("listen on %s: set keep-alive: %w", addr, err)
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)

@@ -123,3 +123,24 @@ func TestReuseportSelectsCoreSocket(t *testing.T) {
 		t.Fatalf("fell back %d, want 10", fb)
 	}
 }
+
+// TestListenReuseportKeepAlive: the listening socket has the client
+// connections' keep-alive (tcplisten.KeepAlive) from before listen, so a
+// connection queued before any worker takes the socket inherits it.
+func TestListenReuseportKeepAlive(t *testing.T) {
+	_, fd := listenReuseport(t, "127.0.0.1:0")
+	for _, o := range []struct {
+		name       string
+		level, opt int
+		want       int
+	}{
+		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15},
+		{"TCP_KEEPINTVL", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15},
+		{"TCP_KEEPCNT", unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9},
+	} {
+		if got, err := unix.GetsockoptInt(int(fd), o.level, o.opt); err != nil || got != o.want {
+			t.Errorf("%s of the listening socket: %d, %v; want %d", o.name, got, err, o.want)
+		}
+	}
+}
