@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -56,12 +55,12 @@ const (
 
 // armedRun is the state of a connection's armed RawConn.Read.
 type armedRun struct {
-	fn  func(fd uintptr) bool // step, made once per connection
-	rd  drainReader
+	fn   func(fd uintptr) bool // step, made once per connection
+	sock h1guard.SocketReader  // the socket, read without waiting
+	// rd is what step reads: sock, or the *tls.Conn whose reads are
+	// sock's meanwhile (idleWait.armer).
+	rd  io.Reader
 	res int
-	// drained: the last read left the socket empty, and the runtime has
-	// not reset its read state since (same RawConn.Read).
-	drained bool
 	// waitAt is when step returned false to wait; zero while it runs.
 	waitAt time.Time
 	// deadline is the head's read deadline (client-header-timeout),
@@ -71,19 +70,6 @@ type armedRun struct {
 	linger   bool // an answer before a close wants its lingering read
 }
 
-// drainReader reads a socket as fdReader, and records whether the read
-// filled the room it was given (then the socket may hold more).
-type drainReader struct {
-	fdReader
-	full bool
-}
-
-func (r *drainReader) Read(p []byte) (int, error) {
-	n, err := r.fdReader.Read(p)
-	r.full = n == len(p)
-	return n, err
-}
-
 // armable reports whether c's next requests may be read armed: a plain
 // socket, under no layer holding bytes, on a Server with a poller (which
 // watches for clients leaving); readHead asks for every request but a
@@ -91,7 +77,7 @@ func (r *drainReader) Read(p []byte) (int, error) {
 // readFirst).
 func (c *conn) armable() bool {
 	w := &c.idle
-	if w.raw == nil || w.tlsProbe || c.tlsConn != nil || c.srv.poller.Load() == nil || testHookNoArmed {
+	if w.raw == nil || c.srv.poller.Load() == nil || testHookNoArmed || w.tlsProbe && (w.armer == nil || c.tlsConn == nil) {
 		return false
 	}
 	for _, b := range w.buffered {
@@ -111,12 +97,22 @@ func (c *conn) readArmed() bool {
 	if a.fn == nil {
 		a.fn = c.step
 	}
-	a.res, a.drained, a.waitAt, a.deadline, a.active = armedEnd, false, time.Time{}, time.Time{}, false
+	a.res, a.waitAt, a.deadline, a.active = armedEnd, time.Time{}, time.Time{}, false
+	a.sock = h1guard.SocketReader{FD: -1} // step sets FD: it reads at once
+	a.rd = &a.sock
+	if c.tlsConn != nil {
+		c.idle.armer.Arm(&a.sock)
+		a.rd = c.rwc
+	}
 	c.woke = false
 	c.parser.Reset(c.srv.guard.Limits())
 	c.armedNow = true
 	err := c.idle.raw.Read(a.fn)
 	c.armedNow = false
+	if c.tlsConn != nil {
+		c.idle.armer.Arm(nil)
+	}
+	a.rd = nil
 	if a.linger {
 		a.linger = false
 		c.linger()
@@ -153,7 +149,9 @@ func (c *conn) readArmed() bool {
 // to end the RawConn.Read, with a.res set, or false to wait for the socket.
 func (c *conn) step(fd uintptr) bool {
 	a := &c.armed
+	a.sock.FD = int(fd)
 	if !a.waitAt.IsZero() {
+		a.sock.Woke()
 		c.busy = time.Since(a.waitAt) < c.srv.busyGap
 		a.waitAt = time.Time{}
 		if c.waiting.Swap(waitNone) == waitMoving {
@@ -202,34 +200,30 @@ func (c *conn) step(fd uintptr) bool {
 				continue
 			}
 		}
-		if a.drained {
-			// Nothing to read until an edge: wait. The next call reads.
-			a.drained = false
-			if c.R == c.W {
-				c.Release() // an idle connection holds no buffer
-				if !c.busy {
-					a.res = armedPark
-					return true
-				}
-				c.waiting.Store(waitServing)
-				if testHookIdleWait != nil {
-					testHookIdleWait(c, "wait") // as waitIdle's on the serving goroutine
-				}
-			}
-			a.waitAt = time.Now()
-			return false
-		}
-		a.rd.fd = int(fd)
-		err := c.Fill(&a.rd, lim.MaxHead()+1)
-		if err == syscall.EAGAIN {
-			a.drained = true // woken for bytes a read took already
+		// The socket, or crypto/tls's buffers then the socket: the
+		// reader answers ErrWouldBlock, with no system call, while the
+		// socket is known empty (h1guard.SocketReader).
+		err := c.Fill(a.rd, lim.MaxHead()+1)
+		if err == nil {
 			continue
 		}
-		if err != nil {
+		if !errors.Is(err, h1guard.ErrWouldBlock) {
 			a.res = armedEnd
 			return true
 		}
-		a.drained = !a.rd.full
+		if c.R == c.W {
+			c.Release() // an idle connection holds no buffer
+			if !c.busy {
+				a.res = armedPark
+				return true
+			}
+			c.waiting.Store(waitServing)
+			if testHookIdleWait != nil {
+				testHookIdleWait(c, "wait") // as waitIdle's on the serving goroutine
+			}
+		}
+		a.waitAt = time.Now()
+		return false
 	}
 }
 
@@ -285,8 +279,9 @@ func (c *conn) unwatchLocked() {
 // request (watch id) is readable: a client that closed or reset ends the
 // request (its context is cancelled, the connection closes after it), as
 // the background read's EOF does; bytes of a next request end the watch
-// (as the background read stops at its first byte); nothing (the bytes
-// were taken) arms the watch again.
+// (as the background read stops at its first byte), but a TLS alert
+// record (close_notify) ends the request as a close does; nothing (the
+// bytes were taken) arms the watch again.
 func (c *conn) clientCheck(id uint64) {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
@@ -295,8 +290,8 @@ func (c *conn) clientCheck(id uint64) {
 	}
 	var n int
 	var rerr error
+	var b [1]byte
 	if err := c.idle.raw.Control(func(fd uintptr) {
-		var b [1]byte
 		for {
 			n, _, rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 			if rerr != unix.EINTR {
@@ -313,7 +308,7 @@ func (c *conn) clientCheck(id uint64) {
 			return
 		}
 		c.unwatchLocked()
-	case rerr == nil && n > 0:
+	case rerr == nil && n > 0 && (c.tlsConn == nil || b[0] != tlsAlert):
 		c.unwatchLocked()
 	default: // the client's close (n == 0) or an error
 		if rerr == nil {
@@ -324,6 +319,10 @@ func (c *conn) clientCheck(id uint64) {
 		c.unwatchLocked()
 	}
 }
+
+// tlsAlert is the type of a TLS alert record: a TLS client that leaves
+// sends one (close_notify) before its close.
+const tlsAlert = 21
 
 // testHookArmedServe, set by tests before any connection, is called for
 // each request served armed.

@@ -3,8 +3,10 @@ package h1server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -34,6 +36,38 @@ func countArmed(t *testing.T, cfg *http.Server) *atomic.Int64 {
 	return n
 }
 
+// armedDial serves cfg, over TLS when tlsOn, and dials it: the client's
+// connection (its deadline, 10 s, bounds a lost wake-up) and reader.
+func armedDial(t *testing.T, cfg *http.Server, tlsOn bool) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	if !tlsOn {
+		addr, _ := startWith(t, nil, cfg)
+		return dial(t, addr)
+	}
+	addr, ccfg := startTLS(t, cfg)
+	c, err := tls.Dial("tcp", addr, ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+// transports runs f plain and over TLS, as subtests.
+func transports(t *testing.T, f func(t *testing.T, tlsOn bool)) {
+	for _, tlsOn := range []bool{false, true} {
+		name := "plain"
+		if tlsOn {
+			name = "tls"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f(t, tlsOn)
+		})
+	}
+}
+
 // readBody reads one response from br and returns its status and body.
 func readBody(t *testing.T, br *bufio.Reader, what string) (int, string) {
 	t.Helper()
@@ -56,6 +90,10 @@ func readBody(t *testing.T, br *bufio.Reader, what string) (int, string) {
 // one write.
 func TestArmedPipelinedDuringHandler(t *testing.T) {
 	t.Parallel()
+	transports(t, testArmedPipelined)
+}
+
+func testArmedPipelined(t *testing.T, tlsOn bool) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/hold" {
@@ -113,6 +151,10 @@ func TestArmedPipelinedDuringHandler(t *testing.T) {
 // slow request whose client stays gets its answer.
 func TestArmedClientGone(t *testing.T) {
 	t.Parallel()
+	transports(t, testArmedClientGone)
+}
+
+func testArmedClientGone(t *testing.T, tlsOn bool) {
 	cancelled := make(chan error, 1)
 	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -129,8 +171,7 @@ func TestArmedClientGone(t *testing.T) {
 		io.WriteString(w, r.URL.Path)
 	})}
 	armed := countArmed(t, cfg)
-	addr, _ := startWith(t, nil, cfg)
-	c, br := dial(t, addr)
+	c, br := armedDial(t, cfg, tlsOn)
 	for _, p := range []string{"/1", "/slow", "/slow", "/2"} {
 		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
 		if st, body := readBody(t, br, p); st != 200 || body != p {
@@ -150,6 +191,10 @@ func TestArmedClientGone(t *testing.T) {
 // client), correctly, and the requests after the body are armed again.
 func TestArmedOutside(t *testing.T) {
 	t.Parallel()
+	transports(t, testArmedOutside)
+}
+
+func testArmedOutside(t *testing.T, tlsOn bool) {
 	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "" {
 			c, brw, err := w.(http.Hijacker).Hijack()
@@ -170,8 +215,7 @@ func TestArmedOutside(t *testing.T) {
 		io.WriteString(w, r.URL.Path+" "+string(b))
 	})}
 	armed := countArmed(t, cfg)
-	addr, _ := startWith(t, nil, cfg)
-	c, br := dial(t, addr)
+	c, br := armedDial(t, cfg, tlsOn)
 	steps := []struct{ raw, want string }{
 		{"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", "/1 "},
 		{"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n", "/2 "},
