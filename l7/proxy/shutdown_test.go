@@ -104,17 +104,7 @@ func TestGoAwayWhileWriteBlocked(t *testing.T) {
 	t.Cleanup(func() { close(release) }) // before rawBackend's cleanup waits for this
 	p, srv := front(t, Options{Registry: prometheus.NewRegistry()},
 		snap(1, "foo.com", backendOf("ws", []string{up}, readTimeout(60), sendTimeout(60))))
-	c, err := net.Dial("tcp", addr(srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-	buf := make([]byte, 1024)
-	if _, _, err := readHead(c, buf); err != nil {
-		t.Fatalf("read 101: %v", err)
-	}
+	c := dialUpgraded(t, srv, "foo.com", "/")
 	// Write until the socket buffers on the way are full: the proxy's
 	// write to the backend is then blocked (at most 256 MiB).
 	frame := clientFrame(strings.Repeat("z", 100))

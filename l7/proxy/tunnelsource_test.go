@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
@@ -315,44 +317,43 @@ func TestTunnelSourceBursts(t *testing.T) {
 func TestTunnelSourceQueuedEnd(t *testing.T) {
 	t.Parallel()
 	rearm := time.Now().Add(time.Minute) // no deadline: a wait would fail the test
-	t.Run("fin", func(t *testing.T) {
-		t.Parallel()
-		server, client := tcpPair(t)
-		io.WriteString(client, "bye")
-		client.(*net.TCPConn).CloseWrite()
-		waitQueued(t, server, 3, true)
-		takeEvents(t, server)
-		c := newCollector()
-		s := rawSource(t, server, c)
-		r := relayEnd(t, relayed(s, rearm))
-		c.want(t, "bye")
-		if r.stop != "" || !errors.Is(r.err, io.EOF) {
-			t.Errorf("relay: %+v; want io.EOF", r)
-		}
-	})
-	t.Run("urgent", func(t *testing.T) {
-		t.Parallel()
-		server, client := tcpPair(t)
-		io.WriteString(client, "abc")
-		raw, _ := client.(*net.TCPConn).SyscallConn()
-		raw.Write(func(fd uintptr) bool {
-			if err := unix.Send(int(fd), []byte("X"), unix.MSG_OOB); err != nil {
-				t.Errorf("send urgent byte: %v", err)
+	for _, tc := range []struct {
+		name string
+		send func(*net.TCPConn) // then the FIN
+		// queued is what SIOCINQ shows once all is there: it counts up
+		// to an urgent mark.
+		queued int
+		want   string
+	}{
+		{"fin", func(c *net.TCPConn) { io.WriteString(c, "bye") }, 3, "bye"},
+		{"urgent", func(c *net.TCPConn) {
+			io.WriteString(c, "abc")
+			raw, _ := c.SyscallConn()
+			raw.Write(func(fd uintptr) bool {
+				if err := unix.Send(int(fd), []byte("X"), unix.MSG_OOB); err != nil {
+					t.Errorf("send urgent byte: %v", err)
+				}
+				return true
+			})
+			io.WriteString(c, "def")
+		}, 3, "abcdef"}, // the urgent byte is out of band, as for any read
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			server, client := tcpPair(t)
+			tc.send(client.(*net.TCPConn))
+			client.(*net.TCPConn).CloseWrite()
+			waitQueued(t, server, tc.queued, true)
+			takeEvents(t, server)
+			c := newCollector()
+			s := rawSource(t, server, c)
+			r := relayEnd(t, relayed(s, rearm))
+			c.want(t, tc.want)
+			if r.stop != "" || !errors.Is(r.err, io.EOF) {
+				t.Errorf("relay: %+v; want io.EOF", r)
 			}
-			return true
 		})
-		io.WriteString(client, "def")
-		client.(*net.TCPConn).CloseWrite()
-		waitQueued(t, server, 3, true) // SIOCINQ counts up to the urgent mark; the FIN is behind "def"
-		takeEvents(t, server)
-		c := newCollector()
-		s := rawSource(t, server, c)
-		r := relayEnd(t, relayed(s, rearm))
-		c.want(t, "abcdef") // the urgent byte is out of band, as for any read
-		if r.stop != "" || !errors.Is(r.err, io.EOF) {
-			t.Errorf("relay: %+v; want io.EOF", r)
-		}
-	})
+	}
 	t.Run("sink refuses", func(t *testing.T) {
 		t.Parallel()
 		server, client := tcpPair(t)
@@ -546,17 +547,8 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 		}
 	})
 	_, srv := front(b, Options{}, snap(1, "bench.local", backendOf("ws", []string{up})))
-	c, err := net.Dial("tcp", addr(srv))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: bench.local\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	c := dialUpgraded(b, srv, "bench.local", "/ws")
 	buf := make([]byte, 4096)
-	if _, _, err := readHead(c, buf); err != nil {
-		b.Fatalf("read 101: %v", err)
-	}
 	// A masked binary frame of 1 KiB (2-byte extended length), echoed
 	// unchanged by the backend.
 	frame := append([]byte{0x82, 0x80 | 126, 0x04, 0x00, 1, 2, 3, 4}, make([]byte, 1024)...)
@@ -581,6 +573,25 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "mallocs/msg")
+}
+
+// dialUpgraded dials srv and upgrades the connection to a WebSocket for
+// host and path, the raw way: it returns once the 101's head is read (the
+// backend sends nothing after it). The test closes it.
+func dialUpgraded(tb testing.TB, srv *httptest.Server, host, path string) net.Conn {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr(srv))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", path, host)
+	buf := make([]byte, 1024)
+	if _, _, err := readHead(c, buf); err != nil {
+		tb.Fatalf("read 101: %v", err)
+	}
+	return c
 }
 
 // readHead reads c into buf until it holds a whole HTTP head: n bytes, the
