@@ -97,19 +97,20 @@ func (t *tunnel) goAway() {
 }
 
 // writeClient writes b, bytes of the backend's stream, to the client and
-// moves the frame cursor over it; it reports whether all of b was written.
-// After goAway nothing more is written.
-func (t *tunnel) writeClient(b []byte, count *atomic.Int64) bool {
+// moves the frame cursor over it; it returns "" once all of b is written,
+// else why the tunnel must close (as write). After goAway nothing more is
+// written.
+func (t *tunnel) writeClient(b []byte, count *atomic.Int64) string {
 	t.toClientMu.Lock()
 	defer t.toClientMu.Unlock()
 	if t.goneAway {
-		return false
+		return closeShutdown // goAway sent the close frame and ends the tunnel
 	}
-	if !t.write(t.client, b, closeClient, count) {
-		return false
+	if stop := t.write(t.client, b, closeClient, count); stop != "" {
+		return stop
 	}
 	t.frames.advance(b)
-	return true
+	return ""
 }
 
 // frameCursor follows the WebSocket frames of one direction of a tunnel

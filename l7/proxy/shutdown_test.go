@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -80,4 +83,56 @@ func TestFrameCursor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGoAwayWhileWriteBlocked: GoAway ends, at once, a tunnel whose pump
+// is blocked writing to a backend that does not read, from inside its
+// read of the client's socket (tunnelsource.go), which a Close of the
+// client waits for; the write is broken by end's deadline, not left to
+// proxy-send-timeout (60 s here).
+func TestGoAwayWhileWriteBlocked(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	up := rawBackend(t, func(c net.Conn) {
+		buf := make([]byte, 1024)
+		if _, _, err := readHead(c, buf); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		<-release // never reads
+	})
+	t.Cleanup(func() { close(release) }) // before rawBackend's cleanup waits for this
+	p, srv := front(t, Options{Registry: prometheus.NewRegistry()},
+		snap(1, "foo.com", backendOf("ws", []string{up}, readTimeout(60), sendTimeout(60))))
+	c := dialUpgraded(t, srv, "foo.com", "/")
+	// Write until the socket buffers on the way are full: the proxy's
+	// write to the backend is then blocked (at most 256 MiB).
+	frame := clientFrame(strings.Repeat("z", 100))
+	full := false
+	for range (256 << 20) / len(frame) {
+		_ = c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := c.Write(frame); err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("write: %v", err)
+			}
+			full = true
+			break
+		}
+	}
+	if !full {
+		t.Fatal("256 MiB written to a backend that does not read")
+	}
+	done := make(chan struct{})
+	go func() {
+		p.GoAway()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("GoAway has not returned after 10 s")
+	}
+	waitFor(t, "the tunnel counted as closed by the shutdown", func() bool {
+		return p.Tunnels() == 0 && closes(p, closeShutdown) == 1
+	})
 }

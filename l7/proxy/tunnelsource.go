@@ -7,12 +7,14 @@ import (
 	"os"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// Each direction of a tunnel reads its source through a tunnelSource,
-// which waits for bytes holding no copy buffer when it can: an idle
+// Each direction of a tunnel reads its source through a tunnelSource and
+// hands every read's bytes to its sink (the tunnel's write to the other
+// side). It waits for bytes holding no copy buffer when it can: an idle
 // WebSocket then holds none (it held one 32 KiB buffer per direction), and
 // a busy one takes a pooled buffer for each read and gives it back after
 // the write, so that the few buffers in use stay in the CPU's caches. The
@@ -26,16 +28,14 @@ import (
 //     restored);
 //   - then, when the connection is a *net.TCPConn under layers that report
 //     holding no bytes (a Buffered() int method: l7/connlimit's, the PROXY
-//     protocol's), the socket itself, in syscall.RawConn.Read: a pooled
-//     buffer is taken for each read system call and given back when it
-//     finds nothing (EAGAIN), before the goroutine parks in the runtime's
-//     poller;
+//     protocol's), the socket itself, in syscall.RawConn.Read, which stays
+//     in one call across many reads and writes (readSocket: one read system
+//     call per burst of bytes where a read per call needed two);
 //   - otherwise (TLS, a layer that may hold bytes), the connection's Read,
 //     with a pooled buffer held while it waits.
 //
-// Read deadlines apply in all three (RawConn.Read honours them), so the
-// tunnel's idle timeouts are unchanged; so is the number of read system
-// calls.
+// Read deadlines apply in all three (RawConn.Read honours them while it
+// waits), so the tunnel's idle timeouts are unchanged.
 type tunnelSource struct {
 	conn net.Conn
 	// hs is the handshake's reader; nil once a read found it empty.
@@ -43,82 +43,135 @@ type tunnelSource struct {
 	// raw is the socket under conn, read directly once hs is empty; nil:
 	// conn is read.
 	raw syscall.RawConn
+	// inq: the socket tells, with each read, how many bytes it still holds
+	// (TCP_INQ, Linux 4.18); false: a read that returns bytes is followed
+	// by another until one finds the socket empty.
+	inq bool
+	// sink passes the source's bytes on; it returns "" once they are all
+	// written, otherwise why the tunnel must close. It must not close the
+	// source's connection itself: readSocket calls it inside
+	// RawConn.Read, and a Close waits for that call to return.
+	sink func([]byte) string
 	// readFn is readSocket as a func value, made once.
 	readFn func(fd uintptr) bool
-	// readSocket's results.
-	buf *[copyBufferSize]byte
-	n   int
-	err error
+	// readSocket's results: the read's error, or the sink's refusal.
+	err  error
+	stop string
 }
 
 // drainDeadline is a read deadline in the past: the read of the handshake's
 // reader that reaches the socket returns at once.
 var drainDeadline = time.Unix(1, 0)
 
-// init prepares s to read conn, hs's bytes first.
-func (s *tunnelSource) init(conn net.Conn, hs io.Reader) {
-	s.conn, s.hs = conn, hs
+// init prepares s to read conn, hs's bytes first, into sink.
+func (s *tunnelSource) init(conn net.Conn, hs io.Reader, sink func([]byte) string) {
+	s.conn, s.hs, s.sink = conn, hs, sink
 	if hs == nil {
-		s.raw = rawSocket(conn)
+		s.useSocket()
 	}
 }
 
-// read returns the next bytes of the source, b[:n] of a pooled buffer that
-// the caller gives back to copyBuffers (b is nil when n is 0), and the
-// read's error. rearm is the tunnel's read deadline, restored once the
-// handshake's reader is found empty.
-func (s *tunnelSource) read(rearm time.Time) (b *[copyBufferSize]byte, n int, err error) {
+// useSocket makes s read the socket under its connection directly, if it
+// can, asking the kernel for the bytes left after each read.
+func (s *tunnelSource) useSocket() {
+	s.raw = rawSocket(s.conn)
+	if s.raw == nil {
+		return
+	}
+	_ = s.raw.Control(func(fd uintptr) {
+		s.inq = unix.SetsockoptInt(int(fd), unix.SOL_TCP, unix.TCP_INQ, 1) == nil
+	})
+}
+
+// relay reads the source and hands what it reads to the sink: at least
+// one read, more while the socket has bytes ready. It returns the sink's
+// reason to close the tunnel if it refused bytes (stop), else the read's
+// error: os.ErrDeadlineExceeded when the read deadline passed with nothing
+// to read, io.EOF at the end. rearm is the tunnel's read deadline, restored
+// once the handshake's reader is found empty.
+func (s *tunnelSource) relay(rearm time.Time) (stop string, err error) {
 	if s.hs != nil {
 		_ = s.conn.SetReadDeadline(drainDeadline)
-		b = copyBuffers.Get().(*[copyBufferSize]byte)
-		n, err = s.hs.Read(b[:])
+		b := copyBuffers.Get().(*[copyBufferSize]byte)
+		n, err := s.hs.Read(b[:])
 		// Until a read finds the reader empty, the deadline stays in the
 		// past: more may be buffered.
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// Nothing more was buffered: from now on, the socket.
 			s.hs, err = nil, nil
 			_ = s.conn.SetReadDeadline(rearm)
-			s.raw = rawSocket(s.conn)
+			s.useSocket()
 		}
 		if n > 0 {
-			return b, n, err
+			stop = s.sink(b[:n])
 		}
 		copyBuffers.Put(b)
-		if err != nil {
-			return nil, 0, err
+		if stop != "" || err != nil || n > 0 {
+			return stop, err
 		}
 	}
 	if s.raw == nil {
-		b = copyBuffers.Get().(*[copyBufferSize]byte)
-		n, err = s.conn.Read(b[:])
-		if n == 0 {
-			copyBuffers.Put(b)
-			b = nil
+		b := copyBuffers.Get().(*[copyBufferSize]byte)
+		n, err := s.conn.Read(b[:])
+		if n > 0 {
+			stop = s.sink(b[:n])
 		}
-		return b, n, err
+		copyBuffers.Put(b)
+		return stop, err
 	}
 	if s.readFn == nil {
 		s.readFn = s.readSocket
 	}
 	if err := s.raw.Read(s.readFn); err != nil {
-		return nil, 0, err // a deadline, or the connection closed
+		return "", err // a deadline, or the connection closed
 	}
-	b, n, err = s.buf, s.n, s.err
-	s.buf, s.n, s.err = nil, 0, nil
-	if n == 0 {
-		copyBuffers.Put(b)
-		b = nil
-	}
-	return b, n, err
+	stop, err = s.stop, s.err
+	s.stop, s.err = "", nil
+	return stop, err
 }
 
-// readSocket is syscall.RawConn.Read's function: one read system call into
-// a pooled buffer, given back if the socket had nothing (it returns false:
-// the runtime's poller waits for the socket, then calls it again).
+// readSocket is syscall.RawConn.Read's function. It reads the socket into a
+// pooled buffer and hands the bytes to the sink, then reads again while the
+// socket holds more; it returns false (the runtime's poller waits for the
+// socket, then calls it again) once the socket is empty, having given the
+// buffer back, and true on the end of the stream, a read error or a sink
+// that refused bytes.
+//
+// Why nothing is lost by waiting without a read that finds the socket
+// empty (internal/poll's FD.RawRead, runtime/netpoll.go): RawRead resets
+// the socket's readiness once (prepareRead: runtime_pollReset stores pdNil
+// in pollDesc.rg), then alternates calls of this function with
+// waitRead (netpollblock), which returns at once if rg is pdReady and
+// consumes it, else parks until the poller sets it. The poller
+// (netpoll_epoll.go) registers the socket edge-triggered (EPOLLIN |
+// EPOLLRDHUP | EPOLLET) and sets pdReady for every event it reports after
+// the bytes it reports have been queued. So between two calls nothing
+// resets rg: bytes queued after a read fire an event that either finds the
+// goroutine parked and wakes it or leaves rg at pdReady for the next wait.
+// What the kernel cannot signal again is what it had already queued when
+// the read ran: the read takes all of it, or says how much is left. Short
+// of TCP_INQ a read shorter than its buffer does not say it: TCP stops a
+// read at an urgent mark, and a FIN or RST that arrived with the last bytes
+// fired its event before the read, so a wait would not see it. With TCP_INQ
+// the kernel reports, after the read (after the socket lock's backlog is
+// processed), the bytes not yet read, and 1 past a FIN: left > 0 reads
+// again at once; left == 0 means any later byte or FIN comes with an event
+// of its own. A reset that arrived with the last bytes is the one condition
+// it does not report: the tunnel then learns of it as of a peer that
+// vanished, on its next write to that peer or when proxy-read-timeout
+// re-arms (the deadline ends this RawRead; the next one resets readiness
+// and reads). Without TCP_INQ this reads until EAGAIN: the system calls of
+// a read per RawRead, without its reset.
+//
+// The sink runs inside RawRead, holding the socket's read lock: a Close of
+// this connection waits for it to return, so the sink never closes the
+// tunnel itself (it returns why; the pump closes it after RawRead), and
+// tunnel.end breaks a write blocked in the sink with a write deadline in
+// the past before it closes.
 func (s *tunnelSource) readSocket(fd uintptr) bool {
 	b := copyBuffers.Get().(*[copyBufferSize]byte)
 	for {
-		n, err := unix.Read(int(fd), b[:])
+		n, left, err := s.readLeft(int(fd), b[:])
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -126,14 +179,52 @@ func (s *tunnelSource) readSocket(fd uintptr) bool {
 			copyBuffers.Put(b)
 			return false
 		case err != nil:
-			s.buf, s.n, s.err = b, 0, os.NewSyscallError("read", err)
+			s.err = os.NewSyscallError("read", err)
 		case n == 0:
-			s.buf, s.n, s.err = b, 0, io.EOF
+			s.err = io.EOF
 		default:
-			s.buf, s.n, s.err = b, n, nil
+			s.stop = s.sink(b[:n])
+			if s.stop == "" && left != 0 {
+				continue // more is queued (or, without TCP_INQ, may be)
+			}
+			copyBuffers.Put(b)
+			return s.stop != ""
 		}
+		copyBuffers.Put(b)
 		return true
 	}
+}
+
+// readLeft reads fd into b: n bytes, and left, the bytes the socket still
+// holds after the read (TCP_INQ's hint: 1 once the peer's FIN is queued
+// and nothing else), -1 when s.inq is false or the kernel gave no hint.
+func (s *tunnelSource) readLeft(fd int, b []byte) (n, left int, err error) {
+	if !s.inq {
+		n, err = unix.Read(fd, b)
+		return n, -1, err
+	}
+	// The message lives on this goroutine's stack: the pointers go to the
+	// kernel as uintptrs within the system call (unix.Syscall keeps them
+	// alive), so nothing escapes and nothing is allocated.
+	var ctl struct {
+		hdr unix.Cmsghdr
+		inq int32 // CMSG_DATA: right after the aligned header
+		_   int32 // CMSG_SPACE's padding
+	}
+	iov := unix.Iovec{Base: &b[0]}
+	iov.SetLen(len(b))
+	msg := unix.Msghdr{Iov: &iov, Control: (*byte)(unsafe.Pointer(&ctl))}
+	msg.SetIovlen(1)
+	msg.SetControllen(int(unsafe.Sizeof(ctl)))
+	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
+	if e != 0 {
+		return 0, -1, e
+	}
+	left = -1
+	if msg.Controllen >= unix.SizeofCmsghdr+4 && ctl.hdr.Level == unix.SOL_TCP && ctl.hdr.Type == unix.TCP_CM_INQ {
+		left = int(ctl.inq)
+	}
+	return int(r), left, nil
 }
 
 // rawSocket returns the socket of c, a *net.TCPConn under layers that

@@ -5,13 +5,18 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/weir-lb/weir/test/testutil"
 )
@@ -48,23 +53,66 @@ type bufferedWrapper struct {
 func (w bufferedWrapper) Unwrap() net.Conn { return w.Conn }
 func (w bufferedWrapper) Buffered() int    { return w.n }
 
-// readSource reads s until it has want bytes, failing on an error.
-func readSource(tb testing.TB, s *tunnelSource, rearm time.Time, want int) string {
+// collector is a tunnelSource's sink that keeps what it is given and
+// signals each call on got.
+type collector struct {
+	got chan string
+	// stop, when set, is returned to refuse bytes.
+	stop string
+}
+
+func newCollector() *collector { return &collector{got: make(chan string, 1024)} }
+
+func (c *collector) sink(b []byte) string {
+	c.got <- string(b)
+	return c.stop
+}
+
+// want waits (up to 10 s) until the sink was given exactly want, in order,
+// failing on more or other bytes.
+func (c *collector) want(tb testing.TB, want string) {
 	tb.Helper()
 	var got []byte
-	for len(got) < want {
-		b, n, err := s.read(rearm)
-		if n > 0 {
-			got = append(got, b[:n]...)
-			copyBuffers.Put(b)
-		} else if b != nil {
-			tb.Fatalf("read returned a buffer with no bytes")
+	deadline := time.After(10 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case b := <-c.got:
+			got = append(got, b...)
+		case <-deadline:
+			tb.Fatalf("after 10 s the sink has %d of %d bytes", len(got), len(want))
 		}
-		if err != nil {
-			tb.Fatalf("read after %q: %v", got, err)
+		if !strings.HasPrefix(want, string(got)) {
+			tb.Fatalf("the sink got %d bytes that are not a prefix of the %d wanted", len(got), len(want))
 		}
 	}
-	return string(got)
+}
+
+// relayed runs s.relay on its own goroutine; its result comes on the
+// channel.
+func relayed(s *tunnelSource, rearm time.Time) <-chan relayResult {
+	done := make(chan relayResult, 1)
+	go func() {
+		stop, err := s.relay(rearm)
+		done <- relayResult{stop, err}
+	}()
+	return done
+}
+
+type relayResult struct {
+	stop string
+	err  error
+}
+
+// relayEnd waits (up to 10 s) for relay to return.
+func relayEnd(tb testing.TB, done <-chan relayResult) relayResult {
+	tb.Helper()
+	select {
+	case r := <-done:
+		return r
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("relay has not returned after 10 s")
+		return relayResult{}
+	}
 }
 
 // TestTunnelSource reads the handshake's buffered bytes (in its
@@ -93,11 +141,24 @@ func TestTunnelSource(t *testing.T) {
 			}
 			// As h1server's hijack: its leftover bytes under a bufio.Reader.
 			hs := bufio.NewReader(io.MultiReader(strings.NewReader("early"), conn))
+			c := newCollector()
 			var s tunnelSource
-			s.init(conn, hs)
+			s.init(conn, hs, c.sink)
 			rearm := time.Now().Add(time.Minute)
-			if got := readSource(t, &s, rearm, len("earlysocket1")); got != "earlysocket1" {
-				t.Fatalf("read %q, want %q", got, "earlysocket1")
+			done := relayed(&s, rearm)
+			c.want(t, "early")
+			if r := relayEnd(t, done); r.stop != "" || r.err != nil {
+				t.Fatalf("relay of the handshake's bytes: %+v", r)
+			}
+			// The rest of the socket's bytes, then one written while relay
+			// waits: a socket read directly keeps relaying in one call.
+			done = relayed(&s, rearm)
+			c.want(t, "socket1")
+			if s.raw == nil {
+				if r := relayEnd(t, done); r.stop != "" || r.err != nil {
+					t.Fatalf("relay of the socket's bytes: %+v", r)
+				}
+				done = relayed(&s, rearm)
 			}
 			if s.hs != nil {
 				t.Fatalf("the handshake's reader is still read after the socket's bytes")
@@ -105,26 +166,22 @@ func TestTunnelSource(t *testing.T) {
 			if got := s.raw != nil; got != tc.wantRaw {
 				t.Errorf("socket read directly = %v, want %v", got, tc.wantRaw)
 			}
-			done := make(chan string, 1)
-			go func() {
-				b, n, err := s.read(rearm)
-				if err != nil {
-					done <- "error: " + err.Error()
-					return
-				}
-				done <- string(b[:n])
-				copyBuffers.Put(b)
-			}()
 			if _, err := io.WriteString(client, "late"); err != nil {
 				t.Fatal(err)
 			}
-			if got := <-done; got != "late" {
-				t.Fatalf("read after the handshake's bytes: %s, want %q", got, "late")
-			}
+			c.want(t, "late")
 			client.Close()
-			b, n, err := s.read(rearm)
-			if n != 0 || b != nil || !errors.Is(err, io.EOF) {
-				t.Errorf("read after the peer closed: %d bytes, buffer %v, %v; want io.EOF", n, b != nil, err)
+			if s.raw == nil {
+				if r := relayEnd(t, done); r.stop != "" || r.err != nil {
+					t.Fatalf("relay of the late bytes: %+v", r)
+				}
+				done = relayed(&s, rearm)
+			}
+			if r := relayEnd(t, done); r.stop != "" || !errors.Is(r.err, io.EOF) {
+				t.Errorf("relay after the peer closed: %+v; want io.EOF", r)
+			}
+			if len(c.got) != 0 {
+				t.Errorf("the sink was given more: %q", <-c.got)
 			}
 		})
 	}
@@ -132,19 +189,258 @@ func TestTunnelSource(t *testing.T) {
 
 // TestTunnelSourceDeadline: a source with nothing to read returns the
 // tunnel's read deadline error (the idle timeout's signal), and a closed
-// connection an error, both without a buffer.
+// connection an error; the sink is not called.
 func TestTunnelSourceDeadline(t *testing.T) {
 	t.Parallel()
 	server, _ := tcpPair(t)
+	c := newCollector()
 	var s tunnelSource
-	s.init(server, bufio.NewReader(server))
-	b, n, err := s.read(time.Now().Add(50 * time.Millisecond))
-	if n != 0 || b != nil || !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("idle read: %d bytes, buffer %v, %v; want %v", n, b != nil, err, os.ErrDeadlineExceeded)
+	s.init(server, bufio.NewReader(server), c.sink)
+	stop, err := s.relay(time.Now().Add(50 * time.Millisecond))
+	if stop != "" || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("idle relay: %q, %v; want %v", stop, err, os.ErrDeadlineExceeded)
 	}
 	server.Close()
-	if b, n, err := s.read(time.Now().Add(time.Minute)); n != 0 || b != nil || err == nil {
-		t.Errorf("read of a closed connection: %d bytes, buffer %v, %v; want an error", n, b != nil, err)
+	if stop, err := s.relay(time.Now().Add(time.Minute)); stop != "" || err == nil {
+		t.Errorf("relay of a closed connection: %q, %v; want an error", stop, err)
+	}
+	if len(c.got) != 0 {
+		t.Errorf("the sink was called: %q", <-c.got)
+	}
+}
+
+// rawSource returns a tunnelSource reading server's socket directly into
+// c's sink, and checks that the kernel reports the bytes left (TCP_INQ).
+func rawSource(tb testing.TB, server net.Conn, c *collector) *tunnelSource {
+	tb.Helper()
+	s := &tunnelSource{}
+	s.init(server, nil, c.sink)
+	if s.raw == nil || !s.inq {
+		tb.Fatalf("socket read directly = %v, with TCP_INQ = %v; want both", s.raw != nil, s.inq)
+	}
+	return s
+}
+
+// pattern returns n bytes that differ from any shift of themselves by a
+// few bytes, so that a lost, doubled or reordered chunk shows.
+func pattern(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
+	}
+	return string(b)
+}
+
+// TestTunnelSourceBursts: bytes that arrive while the sink is busy (a
+// burst of many small frames, several times the read buffer, written in
+// one go while the source is inside its RawConn.Read, in the middle of a
+// call of the sink), back to back or after a pause, all reach the sink in
+// order, and the source then waits for the next bytes instead of missing
+// them: nothing is lost, doubled, reordered or stalled.
+func TestTunnelSourceBursts(t *testing.T) {
+	t.Parallel()
+	server, client := tcpPair(t)
+	c := newCollector()
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	first := true
+	s := rawSource(t, server, &collector{})
+	s.sink = func(b []byte) string {
+		if first {
+			first = false
+			close(entered)
+			<-release // the burst is written meanwhile
+		}
+		return c.sink(b)
+	}
+	done := relayed(s, time.Now().Add(time.Minute))
+
+	all := pattern(4*copyBufferSize + 1000)
+	if _, err := io.WriteString(client, all[:10]); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sink was not called within 10 s")
+	}
+	// Frames of 2+100 bytes in one write, larger than the buffer: the
+	// socket holds them all while the sink is still busy with the first.
+	burst := all[10 : 10+3*copyBufferSize]
+	var frames []byte
+	for f := range slices.Chunk([]byte(burst), 100) {
+		frames = append(frames, 0x82, byte(len(f)))
+		frames = append(frames, f...)
+	}
+	w := make(chan error, 1)
+	go func() { _, err := client.Write(frames); w <- err }()
+	close(release)
+	if err := <-w; err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	want.WriteString(all[:10])
+	want.Write(frames)
+	c.want(t, want.String())
+
+	// Back to back: many small writes, no pause between them.
+	rest := all[10+3*copyBufferSize:]
+	for chunk := range slices.Chunk([]byte(rest), 37) {
+		if _, err := client.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.want(t, rest)
+	// After a pause (the source waits in the poller): one more byte.
+	if _, err := io.WriteString(client, "!"); err != nil {
+		t.Fatal(err)
+	}
+	c.want(t, "!")
+	select {
+	case r := <-done:
+		t.Fatalf("relay returned while the connection was open and in its deadline: %+v", r)
+	default:
+	}
+	client.Close()
+	if r := relayEnd(t, done); r.stop != "" || !errors.Is(r.err, io.EOF) {
+		t.Errorf("relay after the peer closed: %+v; want io.EOF", r)
+	}
+}
+
+// TestTunnelSourceQueuedEnd: what the kernel had queued before a read, with
+// its events already taken by the poller (the wake-up that starts the
+// read), is found without a wait: the end of the stream right behind the
+// last bytes (the source sees io.EOF at once, not at the read deadline),
+// and the bytes after an urgent mark, where a TCP read stops short. (A
+// read shorter than its buffer taken as "the socket is empty" fails both.)
+// A sink that refuses bytes ends relay with its reason.
+func TestTunnelSourceQueuedEnd(t *testing.T) {
+	t.Parallel()
+	rearm := time.Now().Add(time.Minute) // no deadline: a wait would fail the test
+	for _, tc := range []struct {
+		name string
+		send func(*net.TCPConn) // then the FIN
+		// queued is what SIOCINQ shows once all is there: it counts up
+		// to an urgent mark.
+		queued int
+		want   string
+	}{
+		{"fin", func(c *net.TCPConn) { io.WriteString(c, "bye") }, 3, "bye"},
+		{"urgent", func(c *net.TCPConn) {
+			io.WriteString(c, "abc")
+			raw, _ := c.SyscallConn()
+			raw.Write(func(fd uintptr) bool {
+				if err := unix.Send(int(fd), []byte("X"), unix.MSG_OOB); err != nil {
+					t.Errorf("send urgent byte: %v", err)
+				}
+				return true
+			})
+			io.WriteString(c, "def")
+		}, 3, "abcdef"}, // the urgent byte is out of band, as for any read
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			server, client := tcpPair(t)
+			tc.send(client.(*net.TCPConn))
+			client.(*net.TCPConn).CloseWrite()
+			waitQueued(t, server, tc.queued, true)
+			takeEvents(t, server)
+			c := newCollector()
+			s := rawSource(t, server, c)
+			r := relayEnd(t, relayed(s, rearm))
+			c.want(t, tc.want)
+			if r.stop != "" || !errors.Is(r.err, io.EOF) {
+				t.Errorf("relay: %+v; want io.EOF", r)
+			}
+		})
+	}
+	t.Run("sink refuses", func(t *testing.T) {
+		t.Parallel()
+		server, client := tcpPair(t)
+		io.WriteString(client, "no")
+		c := newCollector()
+		c.stop = closeBackend
+		s := rawSource(t, server, c)
+		r := relayEnd(t, relayed(s, rearm))
+		c.want(t, "no")
+		if r.stop != closeBackend || r.err != nil {
+			t.Errorf("relay: %+v; want stop %q", r, closeBackend)
+		}
+	})
+}
+
+// TestTunnelSourceResetAfterBytes pins the one condition TCP_INQ does not
+// report: a reset queued right behind the last bytes. The bytes reach the
+// sink at once; the reset is found, at the latest, by the relay after the
+// read deadline (the tunnel's idle timeout re-arms and reads again), never
+// lost.
+func TestTunnelSourceResetAfterBytes(t *testing.T) {
+	t.Parallel()
+	server, client := tcpPair(t)
+	io.WriteString(client, "hello")
+	client.(*net.TCPConn).SetLinger(0)
+	client.Close() // a reset
+	waitQueued(t, server, 5, false)
+	takeEvents(t, server)
+	c := newCollector()
+	s := rawSource(t, server, c)
+	server.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	r := relayEnd(t, relayed(s, time.Time{}))
+	c.want(t, "hello")
+	if errors.Is(r.err, os.ErrDeadlineExceeded) {
+		server.SetReadDeadline(time.Now().Add(time.Minute)) // as the pump re-arms
+		r = relayEnd(t, relayed(s, time.Time{}))
+	}
+	if r.stop != "" || !errors.Is(r.err, unix.ECONNRESET) {
+		t.Errorf("relay: %+v; want %v", r, unix.ECONNRESET)
+	}
+}
+
+// takeEvents makes the runtime's poller take c's pending readiness without
+// reading: a RawConn.Read that never reads waits until the poller has
+// reported c or for 50 ms, whichever comes first. Whatever c had queued is
+// then in the state of bytes that came with the wake-up of a read: no event
+// will signal them again.
+func takeEvents(tb testing.TB, c net.Conn) {
+	tb.Helper()
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	calls := 0
+	raw.Read(func(uintptr) bool { calls++; return calls > 1 })
+	c.SetReadDeadline(time.Time{})
+}
+
+// waitQueued waits (up to 10 s) until c's socket has n bytes queued and
+// the peer's FIN (fin) or reset (!fin) was received.
+func waitQueued(tb testing.TB, c net.Conn, n int, fin bool) {
+	tb.Helper()
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var queued int
+		var state uint8
+		raw.Control(func(fd uintptr) {
+			queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+			if info, err := unix.GetsockoptTCPInfo(int(fd), unix.SOL_TCP, unix.TCP_INFO); err == nil {
+				state = info.State
+			}
+		})
+		want := uint8(unix.BPF_TCP_CLOSE_WAIT)
+		if !fin {
+			want = unix.BPF_TCP_CLOSE
+		}
+		if queued >= n && state == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("after 10 s: %d bytes queued, TCP state %d; want %d and state %d", queued, state, n, want)
+		}
+		time.Sleep(time.Millisecond) // polls the kernel's state, bounded by the deadline
 	}
 }
 
@@ -251,17 +547,8 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 		}
 	})
 	_, srv := front(b, Options{}, snap(1, "bench.local", backendOf("ws", []string{up})))
-	c, err := net.Dial("tcp", addr(srv))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: bench.local\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	c := dialUpgraded(b, srv, "bench.local", "/ws")
 	buf := make([]byte, 4096)
-	if _, _, err := readHead(c, buf); err != nil {
-		b.Fatalf("read 101: %v", err)
-	}
 	// A masked binary frame of 1 KiB (2-byte extended length), echoed
 	// unchanged by the backend.
 	frame := append([]byte{0x82, 0x80 | 126, 0x04, 0x00, 1, 2, 3, 4}, make([]byte, 1024)...)
@@ -286,6 +573,25 @@ func BenchmarkWebSocketEcho(b *testing.B) {
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N), "mallocs/msg")
+}
+
+// dialUpgraded dials srv and upgrades the connection to a WebSocket for
+// host and path, the raw way: it returns once the 101's head is read (the
+// backend sends nothing after it). The test closes it.
+func dialUpgraded(tb testing.TB, srv *httptest.Server, host, path string) net.Conn {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr(srv))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", path, host)
+	buf := make([]byte, 1024)
+	if _, _, err := readHead(c, buf); err != nil {
+		tb.Fatalf("read 101: %v", err)
+	}
+	return c
 }
 
 // readHead reads c into buf until it holds a whole HTTP head: n bytes, the

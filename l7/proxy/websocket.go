@@ -162,8 +162,10 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		backend:   backend,
 		lazyWrite: isTCP(client) && isTCP(backend),
 	}
-	t.fromClnt.init(client, brw.Reader)
-	t.fromBknd.init(backend, br)
+	t.fromClnt.init(client, brw.Reader, func(b []byte) string {
+		return t.write(backend, b, closeBackend, &t.toBackend)
+	})
+	t.fromBknd.init(backend, br, func(b []byte) string { return t.writeClient(b, &t.toClient) })
 	// The 101 goes to the client through the tunnel's first write, so a
 	// client that does not read it is a send timeout like any other.
 	switched := switchedTo(resp, upgrade)
@@ -370,11 +372,18 @@ func (t *tunnel) run() string {
 	done := make(chan struct{})
 	go t.pumpClientToBackend(done)
 	t.toClientMu.Lock()
-	sent := !t.goneAway && t.write(t.client, []byte(t.head), closeClient, &t.toClient)
+	sent := false
+	if !t.goneAway {
+		stop := t.write(t.client, []byte(t.head), closeClient, &t.toClient)
+		if stop != "" {
+			t.end(stop)
+		}
+		sent = stop == ""
+	}
 	t.headSent = sent
 	t.toClientMu.Unlock()
 	if sent {
-		t.pump(t.client, &t.fromBknd, closeBackend, closeClient, &t.toClient)
+		t.pump(&t.fromBknd, closeBackend)
 	}
 	t.toClient.Add(-int64(len(t.head))) // the header is not body bytes
 	<-done
@@ -385,7 +394,7 @@ func (t *tunnel) run() string {
 // goroutine; it closes done when it returns.
 func (t *tunnel) pumpClientToBackend(done chan<- struct{}) {
 	defer close(done)
-	t.pump(t.backend, &t.fromClnt, closeClient, closeBackend, &t.toBackend)
+	t.pump(&t.fromClnt, closeClient)
 }
 
 // touch returns the time since the tunnel started, in nanoseconds, and
@@ -396,32 +405,31 @@ func (t *tunnel) touch() int64 {
 	return n
 }
 
-// end closes the tunnel for reason; the first reason wins.
+// end closes the tunnel for reason; the first reason wins. A pump may be
+// writing from inside its source's RawConn.Read (tunnelsource.go), which
+// a Close of that source waits for: the write deadlines in the past break
+// such a write first (write sees the reason and gives up), so that end
+// returns at once, as it did when no write ran under a read.
 func (t *tunnel) end(reason string) {
 	t.closeOnce.Do(func() {
 		t.reason.Store(&reason)
+		_ = t.client.SetWriteDeadline(drainDeadline)
+		_ = t.backend.SetWriteDeadline(drainDeadline)
 		t.client.Close()
 		t.backend.Close()
 	})
 }
 
-// pump copies src to dst until one side fails. srcSide and dstSide name
-// the sides for the close reason.
-func (t *tunnel) pump(dst net.Conn, src *tunnelSource, srcSide, dstSide string, count *atomic.Int64) {
+// pump copies src to the other side (its sink: write or writeClient, which
+// record the activity) until one side fails. srcSide names src for the
+// close reason.
+func (t *tunnel) pump(src *tunnelSource, srcSide string) {
 	srcConn := src.conn
 	for {
-		buf, n, err := src.read(t.start.Add(time.Duration(t.last.Load()) + t.read))
-		if n > 0 {
-			var ok bool
-			if dst == t.client {
-				ok = t.writeClient(buf[:n], count)
-			} else {
-				ok = t.write(dst, buf[:n], dstSide, count) // write records the activity
-			}
-			copyBuffers.Put(buf)
-			if !ok {
-				return
-			}
+		stop, err := src.relay(t.start.Add(time.Duration(t.last.Load()) + t.read))
+		if stop != "" {
+			t.end(stop)
+			return
 		}
 		if err == nil {
 			continue
@@ -441,12 +449,18 @@ func (t *tunnel) pump(dst net.Conn, src *tunnelSource, srcSide, dstSide string, 
 	}
 }
 
-// write writes b to dst; a write that makes no progress for the send
-// timeout closes the tunnel. It reports whether all of b was written.
-func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int64) bool {
+// write writes b to dst. It returns "" once all of b is written, else why
+// the tunnel must close: dstSide when dst failed, closeSendTimeout when a
+// write made no progress for the send timeout (or the tunnel was ended
+// meanwhile: end's reason stands). The caller closes the tunnel: write may
+// run inside the source's RawConn.Read, where a Close would wait for it.
+func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int64) string {
 	since := time.Duration(t.touch())
 	if !t.lazyWrite {
 		_ = dst.SetWriteDeadline(t.start.Add(since + t.send))
+		if t.reason.Load() != nil {
+			return closeSendTimeout // ended meanwhile: end's deadline may be overwritten
+		}
 	}
 	for {
 		n, err := dst.Write(b)
@@ -454,7 +468,7 @@ func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int
 		b = b[n:]
 		if err == nil {
 			t.touch()
-			return true
+			return ""
 		}
 		if t.lazyWrite && errors.Is(err, os.ErrDeadlineExceeded) {
 			now := time.Since(t.start)
@@ -464,14 +478,17 @@ func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int
 			}
 			if now-since < t.send {
 				_ = dst.SetWriteDeadline(t.start.Add(since + t.send))
-				continue
+				// After the re-arm: end stores its reason before it sets
+				// the deadline in the past, so either this sees the
+				// reason or the next Write sees end's deadline.
+				if t.reason.Load() == nil {
+					continue
+				}
 			}
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			t.end(closeSendTimeout)
-		} else {
-			t.end(dstSide)
+			return closeSendTimeout
 		}
-		return false
+		return dstSide
 	}
 }
