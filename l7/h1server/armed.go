@@ -26,14 +26,16 @@ import (
 //
 // Inside one RawConn.Read, the runtime resets the read state once, before
 // the first call of the function, and never between its calls: a read
-// that leaves the socket empty (it took less than the room it had) is
-// followed, whatever happens until the next wait, by an edge for any byte
-// that arrives after it, which the wait finds. So the function reads,
-// serves the request whose head it completed, and returns false (wait)
-// without reading again when its last read left the socket empty: the
-// next request, pipelined while the handler ran or sent after the
-// response, wakes the wait up, and the next call reads it. A read that
-// filled the room it had is followed by another before any wait.
+// that leaves the socket empty is followed, whatever happens until the
+// next wait, by an edge for any byte (or FIN) that arrives after it, which
+// the wait finds. So the function reads, serves the request whose head it
+// completed, and returns false (wait) without reading again when its last
+// read left the socket empty: the next request, pipelined while the
+// handler ran or sent after the response, wakes the wait up, and the next
+// call reads it. Whether a read left the socket empty, the kernel says
+// with the read (TCP_INQ, h1guard.SocketReader); a read shorter than its
+// room does not (a FIN queued with the last bytes raised its event before
+// the read), so without TCP_INQ the function reads until EAGAIN, as before.
 //
 // The function holds the socket's read lock while the handler runs, so
 // only what reads nothing from the client is served this way: a request
@@ -42,9 +44,11 @@ import (
 // socket under the lock waits instead: the background read that notices a
 // client leaving is replaced by a watch in the Server's poller
 // (watchLocked), the lingering read after an error answer runs once the
-// RawConn.Read returned, and a Hijack fails. TLS connections, and
-// connections under a layer that may hold bytes (idle.go), are never
-// armed: they are read through their layers.
+// RawConn.Read returned, and a Hijack fails. A TLS connection is read
+// through its *tls.Conn, whose reads of the socket go meanwhile to the
+// same SocketReader (h1guard.Armable, the handshake's connection under
+// it). A connection under a layer that may hold bytes (idle.go) is never
+// armed.
 
 // The results of an armed run (armedRun.res).
 const (
@@ -68,6 +72,9 @@ type armedRun struct {
 	deadline time.Time
 	active   bool // the head's first bytes were seen (StateActive)
 	linger   bool // an answer before a close wants its lingering read
+	// inq: TCP_INQ is on for the socket; inqTried: it was asked for (once
+	// per connection).
+	inq, inqTried bool
 }
 
 // armable reports whether c's next requests may be read armed: a plain
@@ -98,7 +105,11 @@ func (c *conn) readArmed() bool {
 		a.fn = c.step
 	}
 	a.res, a.waitAt, a.deadline, a.active = armedEnd, time.Time{}, time.Time{}, false
-	a.sock = h1guard.SocketReader{FD: -1} // step sets FD: it reads at once
+	if !a.inqTried {
+		a.inqTried = true
+		_ = c.idle.raw.Control(func(fd uintptr) { a.inq = h1guard.EnableInq(int(fd)) })
+	}
+	a.sock = h1guard.SocketReader{FD: -1, INQ: a.inq} // step sets FD: it reads at once
 	a.rd = &a.sock
 	if c.tlsConn != nil {
 		c.idle.armer.Arm(&a.sock)
@@ -276,13 +287,15 @@ func (c *conn) unwatchLocked() {
 }
 
 // clientCheck runs on the poller when the watched socket of an armed
-// request (watch id) is readable: a client that closed or reset ends the
+// request (watch id) has events: a client that closed or reset ends the
 // request (its context is cancelled, the connection closes after it), as
 // the background read's EOF does; bytes of a next request end the watch
-// (as the background read stops at its first byte), but a TLS alert
-// record (close_notify) ends the request as a close does; nothing (the
-// bytes were taken) arms the watch again.
-func (c *conn) clientCheck(id uint64) {
+// (as the background read stops at its first byte); nothing (the bytes
+// were taken) arms the watch again. On a TLS connection bytes may be the
+// client's close_notify (TLS 1.3 hides a record's type): the watch goes on
+// for the close (EPOLLRDHUP) alone, which ends the request even with bytes
+// queued.
+func (c *conn) clientCheck(id uint64, events uint32) {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
 	if c.bgWatch != id {
@@ -290,8 +303,8 @@ func (c *conn) clientCheck(id uint64) {
 	}
 	var n int
 	var rerr error
-	var b [1]byte
 	if err := c.idle.raw.Control(func(fd uintptr) {
+		var b [1]byte
 		for {
 			n, _, rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 			if rerr != unix.EINTR {
@@ -304,11 +317,19 @@ func (c *conn) clientCheck(id uint64) {
 	p := c.srv.poller.Load()
 	switch {
 	case rerr == unix.EAGAIN && p != nil:
-		if p.ctl(c, unix.EPOLL_CTL_MOD, id) == nil {
+		if p.ctl(c, unix.EPOLL_CTL_MOD, id, watchEvents) == nil {
 			return
 		}
 		c.unwatchLocked()
-	case rerr == nil && n > 0 && (c.tlsConn == nil || b[0] != tlsAlert):
+	case rerr == nil && n > 0 && c.tlsConn != nil && events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 && p != nil:
+		// TLS 1.3 hides a record's type (every record says application
+		// data): a close_notify looks like a next request. The client's
+		// close (FIN) comes after it, so the watch waits for that alone.
+		if p.ctl(c, unix.EPOLL_CTL_MOD, id, unix.EPOLLRDHUP|unix.EPOLLONESHOT) == nil {
+			return
+		}
+		c.unwatchLocked()
+	case rerr == nil && n > 0 && c.tlsConn == nil:
 		c.unwatchLocked()
 	default: // the client's close (n == 0) or an error
 		if rerr == nil {
@@ -319,10 +340,6 @@ func (c *conn) clientCheck(id uint64) {
 		c.unwatchLocked()
 	}
 }
-
-// tlsAlert is the type of a TLS alert record: a TLS client that leaves
-// sends one (close_notify) before its close.
-const tlsAlert = 21
 
 // testHookArmedServe, set by tests before any connection, is called for
 // each request served armed.

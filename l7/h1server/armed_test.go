@@ -37,14 +37,18 @@ func countArmed(t *testing.T, cfg *http.Server) *atomic.Int64 {
 }
 
 // armedDial serves cfg, over TLS when tlsOn, and dials it: the client's
-// connection (its deadline, 10 s, bounds a lost wake-up) and reader.
+// connection (its deadline, 10 s, bounds a lost wake-up) and reader. The
+// sweeper, which would move a wait that lasts to the poller (and so end a
+// lost wake-up after 250 to 500 ms), looks only once an hour.
 func armedDial(t *testing.T, cfg *http.Server, tlsOn bool) (net.Conn, *bufio.Reader) {
 	t.Helper()
+	w := waits{sweepEvery: time.Hour, busyGap: busyGap}
 	if !tlsOn {
+		waitsOf(t, cfg, w)
 		addr, _ := startWith(t, nil, cfg)
 		return dial(t, addr)
 	}
-	addr, ccfg := startTLS(t, cfg)
+	addr, ccfg := startTLSWaits(t, cfg, w)
 	c, err := tls.Dial("tcp", addr, ccfg)
 	if err != nil {
 		t.Fatal(err)
@@ -308,5 +312,56 @@ func TestArmedRejects(t *testing.T) {
 			c.Close()
 			testutil.WaitFor(t, 5*time.Second, "the connection ended", func() bool { return s.connCount() == 0 })
 		})
+	}
+}
+
+// TestArmedHalfClose: a client that sends its last request and closes its
+// side while the request before is in its handler gets both answers, then
+// the server's close at once: its FIN, queued with the last bytes, raised
+// its event before the read that took them, so the read must say it is
+// there (TCP_INQ) rather than the reader wait for another event.
+func TestArmedHalfClose(t *testing.T) {
+	t.Parallel()
+	transports(t, testArmedHalfClose)
+}
+
+func testArmedHalfClose(t *testing.T, tlsOn bool) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			entered <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, r.URL.Path)
+	})}
+	armed := countArmed(t, cfg)
+	c, br := armedDial(t, cfg, tlsOn)
+	for _, p := range []string{"/1", "/2"} {
+		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if st, body := readBody(t, br, p); st != 200 || body != p {
+			t.Fatalf("%s: %d %q", p, st, body)
+		}
+	}
+	io.WriteString(c, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-entered
+	io.WriteString(c, "GET /last HTTP/1.1\r\nHost: a\r\n\r\n")
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatalf("close write: %v", err)
+	}
+	close(release)
+	start := time.Now()
+	for _, p := range []string{"/hold", "/last"} {
+		if st, body := readBody(t, br, p); st != 200 || body != p {
+			t.Fatalf("%s: %d %q", p, st, body)
+		}
+	}
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the last answer: read %q %v, want the server's close", b, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("closed after %v", d)
+	}
+	if n := armed.Load(); n < 3 {
+		t.Errorf("%d requests served armed, want 3", n)
 	}
 }
