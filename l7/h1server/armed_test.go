@@ -86,6 +86,37 @@ func readBody(t *testing.T, br *bufio.Reader, what string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// held is holdConn's server: a request for /hold tells entered and waits
+// for release; armed counts the requests served armed.
+type held struct {
+	entered, release chan struct{}
+	armed            *atomic.Int64
+}
+
+// holdConn serves, over TLS when tlsOn, a handler that answers a request
+// with its path, and dials it; it sends two requests first, so that the
+// connection's next ones are served armed.
+func holdConn(t *testing.T, tlsOn bool) (net.Conn, *bufio.Reader, held) {
+	t.Helper()
+	h := held{entered: make(chan struct{}), release: make(chan struct{})}
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			h.entered <- struct{}{}
+			<-h.release
+		}
+		io.WriteString(w, r.URL.Path)
+	})}
+	h.armed = countArmed(t, cfg)
+	c, br := armedDial(t, cfg, tlsOn)
+	for _, p := range []string{"/1", "/2"} { // the first is never armed
+		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if st, body := readBody(t, br, p); st != 200 || body != p {
+			t.Fatalf("%s: %d %q", p, st, body)
+		}
+	}
+	return c, br, h
+}
+
 // TestArmedPipelinedDuringHandler: on a keep-alive connection served armed,
 // a request that arrives while the handler of the one before runs (after
 // the read that took that one's head, before the wait for the next) is
@@ -98,23 +129,8 @@ func TestArmedPipelinedDuringHandler(t *testing.T) {
 }
 
 func testArmedPipelined(t *testing.T, tlsOn bool) {
-	entered, release := make(chan struct{}), make(chan struct{})
-	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hold" {
-			entered <- struct{}{}
-			<-release
-		}
-		io.WriteString(w, r.URL.Path)
-	})}
-	armed := countArmed(t, cfg)
-	addr, _ := startWith(t, nil, cfg)
-	c, br := dial(t, addr)                   // its deadline bounds a lost wake-up: 10 s
-	for _, p := range []string{"/1", "/2"} { // the first is never armed
-		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
-		if st, body := readBody(t, br, p); st != 200 || body != p {
-			t.Fatalf("%s: %d %q", p, st, body)
-		}
-	}
+	c, br, h := holdConn(t, tlsOn)
+	entered, release, armed := h.entered, h.release, h.armed
 	for round := range 3 {
 		io.WriteString(c, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
 		<-entered
@@ -326,22 +342,8 @@ func TestArmedHalfClose(t *testing.T) {
 }
 
 func testArmedHalfClose(t *testing.T, tlsOn bool) {
-	entered, release := make(chan struct{}), make(chan struct{})
-	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hold" {
-			entered <- struct{}{}
-			<-release
-		}
-		io.WriteString(w, r.URL.Path)
-	})}
-	armed := countArmed(t, cfg)
-	c, br := armedDial(t, cfg, tlsOn)
-	for _, p := range []string{"/1", "/2"} {
-		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
-		if st, body := readBody(t, br, p); st != 200 || body != p {
-			t.Fatalf("%s: %d %q", p, st, body)
-		}
-	}
+	c, br, h := holdConn(t, tlsOn)
+	entered, release, armed := h.entered, h.release, h.armed
 	io.WriteString(c, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-entered
 	io.WriteString(c, "GET /last HTTP/1.1\r\nHost: a\r\n\r\n")
