@@ -28,9 +28,10 @@ import (
 type helloConn struct {
 	net.Conn
 	started bool
-	pending []byte // what Read returns before reading the connection again
-	left    int    // bytes of the record pending starts with still to return; 0: all
-	err     error  // returned once pending is empty: reading the first record failed
+	pending []byte        // what Read returns before reading the connection again
+	left    int           // bytes of the record pending starts with still to return; 0: all
+	err     error         // returned once pending is empty: reading the first record failed
+	armed   *SocketReader // reads the socket instead of Conn when set (armed.go)
 }
 
 // TLS record header fields.
@@ -66,6 +67,9 @@ func (c *helloConn) Read(p []byte) (int, error) {
 		if err := c.err; err != nil {
 			c.err = nil
 			return 0, err
+		}
+		if c.armed != nil {
+			return c.armed.Read(p)
 		}
 		return c.Conn.Read(p)
 	}

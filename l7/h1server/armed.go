@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,14 +26,16 @@ import (
 //
 // Inside one RawConn.Read, the runtime resets the read state once, before
 // the first call of the function, and never between its calls: a read
-// that leaves the socket empty (it took less than the room it had) is
-// followed, whatever happens until the next wait, by an edge for any byte
-// that arrives after it, which the wait finds. So the function reads,
-// serves the request whose head it completed, and returns false (wait)
-// without reading again when its last read left the socket empty: the
-// next request, pipelined while the handler ran or sent after the
-// response, wakes the wait up, and the next call reads it. A read that
-// filled the room it had is followed by another before any wait.
+// that leaves the socket empty is followed, whatever happens until the
+// next wait, by an edge for any byte (or FIN) that arrives after it, which
+// the wait finds. So the function reads, serves the request whose head it
+// completed, and returns false (wait) without reading again when its last
+// read left the socket empty: the next request, pipelined while the
+// handler ran or sent after the response, wakes the wait up, and the next
+// call reads it. Whether a read left the socket empty, the kernel says
+// with the read (TCP_INQ, h1guard.SocketReader); a read shorter than its
+// room does not (a FIN queued with the last bytes raised its event before
+// the read), so without TCP_INQ the function reads until EAGAIN, as before.
 //
 // The function holds the socket's read lock while the handler runs, so
 // only what reads nothing from the client is served this way: a request
@@ -43,9 +44,11 @@ import (
 // socket under the lock waits instead: the background read that notices a
 // client leaving is replaced by a watch in the Server's poller
 // (watchLocked), the lingering read after an error answer runs once the
-// RawConn.Read returned, and a Hijack fails. TLS connections, and
-// connections under a layer that may hold bytes (idle.go), are never
-// armed: they are read through their layers.
+// RawConn.Read returned, and a Hijack fails. A TLS connection is read
+// through its *tls.Conn, whose reads of the socket go meanwhile to the
+// same SocketReader (h1guard.Armable, the handshake's connection under
+// it). A connection under a layer that may hold bytes (idle.go) is never
+// armed.
 
 // The results of an armed run (armedRun.res).
 const (
@@ -56,12 +59,12 @@ const (
 
 // armedRun is the state of a connection's armed RawConn.Read.
 type armedRun struct {
-	fn  func(fd uintptr) bool // step, made once per connection
-	rd  drainReader
+	fn   func(fd uintptr) bool // step, made once per connection
+	sock h1guard.SocketReader  // the socket, read without waiting
+	// rd is what step reads: sock, or the *tls.Conn whose reads are
+	// sock's meanwhile (idleWait.armer).
+	rd  io.Reader
 	res int
-	// drained: the last read left the socket empty, and the runtime has
-	// not reset its read state since (same RawConn.Read).
-	drained bool
 	// waitAt is when step returned false to wait; zero while it runs.
 	waitAt time.Time
 	// deadline is the head's read deadline (client-header-timeout),
@@ -69,19 +72,9 @@ type armedRun struct {
 	deadline time.Time
 	active   bool // the head's first bytes were seen (StateActive)
 	linger   bool // an answer before a close wants its lingering read
-}
-
-// drainReader reads a socket as fdReader, and records whether the read
-// filled the room it was given (then the socket may hold more).
-type drainReader struct {
-	fdReader
-	full bool
-}
-
-func (r *drainReader) Read(p []byte) (int, error) {
-	n, err := r.fdReader.Read(p)
-	r.full = n == len(p)
-	return n, err
+	// inq: TCP_INQ is on for the socket; inqTried: it was asked for (once
+	// per connection).
+	inq, inqTried bool
 }
 
 // armable reports whether c's next requests may be read armed: a plain
@@ -91,7 +84,7 @@ func (r *drainReader) Read(p []byte) (int, error) {
 // readFirst).
 func (c *conn) armable() bool {
 	w := &c.idle
-	if w.raw == nil || w.tlsProbe || c.tlsConn != nil || c.srv.poller.Load() == nil || testHookNoArmed {
+	if w.raw == nil || c.srv.poller.Load() == nil || testHookNoArmed || w.tlsProbe && (w.armer == nil || c.tlsConn == nil) {
 		return false
 	}
 	for _, b := range w.buffered {
@@ -111,12 +104,26 @@ func (c *conn) readArmed() bool {
 	if a.fn == nil {
 		a.fn = c.step
 	}
-	a.res, a.drained, a.waitAt, a.deadline, a.active = armedEnd, false, time.Time{}, time.Time{}, false
+	a.res, a.waitAt, a.deadline, a.active = armedEnd, time.Time{}, time.Time{}, false
+	if !a.inqTried {
+		a.inqTried = true
+		_ = c.idle.raw.Control(func(fd uintptr) { a.inq = h1guard.EnableInq(int(fd)) })
+	}
+	a.sock = h1guard.SocketReader{FD: -1, INQ: a.inq} // step sets FD: it reads at once
+	a.rd = &a.sock
+	if c.tlsConn != nil {
+		c.idle.armer.Arm(&a.sock)
+		a.rd = c.rwc
+	}
 	c.woke = false
 	c.parser.Reset(c.srv.guard.Limits())
 	c.armedNow = true
 	err := c.idle.raw.Read(a.fn)
 	c.armedNow = false
+	if c.tlsConn != nil {
+		c.idle.armer.Arm(nil)
+	}
+	a.rd = nil
 	if a.linger {
 		a.linger = false
 		c.linger()
@@ -153,7 +160,9 @@ func (c *conn) readArmed() bool {
 // to end the RawConn.Read, with a.res set, or false to wait for the socket.
 func (c *conn) step(fd uintptr) bool {
 	a := &c.armed
+	a.sock.FD = int(fd)
 	if !a.waitAt.IsZero() {
+		a.sock.Woke()
 		c.busy = time.Since(a.waitAt) < c.srv.busyGap
 		a.waitAt = time.Time{}
 		if c.waiting.Swap(waitNone) == waitMoving {
@@ -202,34 +211,30 @@ func (c *conn) step(fd uintptr) bool {
 				continue
 			}
 		}
-		if a.drained {
-			// Nothing to read until an edge: wait. The next call reads.
-			a.drained = false
-			if c.R == c.W {
-				c.Release() // an idle connection holds no buffer
-				if !c.busy {
-					a.res = armedPark
-					return true
-				}
-				c.waiting.Store(waitServing)
-				if testHookIdleWait != nil {
-					testHookIdleWait(c, "wait") // as waitIdle's on the serving goroutine
-				}
-			}
-			a.waitAt = time.Now()
-			return false
-		}
-		a.rd.fd = int(fd)
-		err := c.Fill(&a.rd, lim.MaxHead()+1)
-		if err == syscall.EAGAIN {
-			a.drained = true // woken for bytes a read took already
+		// The socket, or crypto/tls's buffers then the socket: the
+		// reader answers ErrWouldBlock, with no system call, while the
+		// socket is known empty (h1guard.SocketReader).
+		err := c.Fill(a.rd, lim.MaxHead()+1)
+		if err == nil {
 			continue
 		}
-		if err != nil {
+		if !errors.Is(err, h1guard.ErrWouldBlock) {
 			a.res = armedEnd
 			return true
 		}
-		a.drained = !a.rd.full
+		if c.R == c.W {
+			c.Release() // an idle connection holds no buffer
+			if !c.busy {
+				a.res = armedPark
+				return true
+			}
+			c.waiting.Store(waitServing)
+			if testHookIdleWait != nil {
+				testHookIdleWait(c, "wait") // as waitIdle's on the serving goroutine
+			}
+		}
+		a.waitAt = time.Now()
+		return false
 	}
 }
 
@@ -282,12 +287,15 @@ func (c *conn) unwatchLocked() {
 }
 
 // clientCheck runs on the poller when the watched socket of an armed
-// request (watch id) is readable: a client that closed or reset ends the
+// request (watch id) has events: a client that closed or reset ends the
 // request (its context is cancelled, the connection closes after it), as
 // the background read's EOF does; bytes of a next request end the watch
 // (as the background read stops at its first byte); nothing (the bytes
-// were taken) arms the watch again.
-func (c *conn) clientCheck(id uint64) {
+// were taken) arms the watch again. On a TLS connection bytes may be the
+// client's close_notify (TLS 1.3 hides a record's type): the watch goes on
+// for the close (EPOLLRDHUP) alone, which ends the request even with bytes
+// queued.
+func (c *conn) clientCheck(id uint64, events uint32) {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
 	if c.bgWatch != id {
@@ -309,11 +317,19 @@ func (c *conn) clientCheck(id uint64) {
 	p := c.srv.poller.Load()
 	switch {
 	case rerr == unix.EAGAIN && p != nil:
-		if p.ctl(c, unix.EPOLL_CTL_MOD, id) == nil {
+		if p.ctl(c, unix.EPOLL_CTL_MOD, id, watchEvents) == nil {
 			return
 		}
 		c.unwatchLocked()
-	case rerr == nil && n > 0:
+	case rerr == nil && n > 0 && c.tlsConn != nil && events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 && p != nil:
+		// TLS 1.3 hides a record's type (every record says application
+		// data): a close_notify looks like a next request. The client's
+		// close (FIN) comes after it, so the watch waits for that alone.
+		if p.ctl(c, unix.EPOLL_CTL_MOD, id, unix.EPOLLRDHUP|unix.EPOLLONESHOT) == nil {
+			return
+		}
+		c.unwatchLocked()
+	case rerr == nil && n > 0 && c.tlsConn == nil:
 		c.unwatchLocked()
 	default: // the client's close (n == 0) or an error
 		if rerr == nil {

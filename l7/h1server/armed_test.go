@@ -3,8 +3,10 @@ package h1server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -34,6 +36,42 @@ func countArmed(t *testing.T, cfg *http.Server) *atomic.Int64 {
 	return n
 }
 
+// armedDial serves cfg, over TLS when tlsOn, and dials it: the client's
+// connection (its deadline, 10 s, bounds a lost wake-up) and reader. The
+// sweeper, which would move a wait that lasts to the poller (and so end a
+// lost wake-up after 250 to 500 ms), looks only once an hour.
+func armedDial(t *testing.T, cfg *http.Server, tlsOn bool) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	w := waits{sweepEvery: time.Hour, busyGap: busyGap}
+	if !tlsOn {
+		waitsOf(t, cfg, w)
+		addr, _ := startWith(t, nil, cfg)
+		return dial(t, addr)
+	}
+	addr, ccfg := startTLSWaits(t, cfg, w)
+	c, err := tls.Dial("tcp", addr, ccfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+// transports runs f plain and over TLS, as subtests.
+func transports(t *testing.T, f func(t *testing.T, tlsOn bool)) {
+	for _, tlsOn := range []bool{false, true} {
+		name := "plain"
+		if tlsOn {
+			name = "tls"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f(t, tlsOn)
+		})
+	}
+}
+
 // readBody reads one response from br and returns its status and body.
 func readBody(t *testing.T, br *bufio.Reader, what string) (int, string) {
 	t.Helper()
@@ -48,6 +86,37 @@ func readBody(t *testing.T, br *bufio.Reader, what string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// held is holdConn's server: a request for /hold tells entered and waits
+// for release; armed counts the requests served armed.
+type held struct {
+	entered, release chan struct{}
+	armed            *atomic.Int64
+}
+
+// holdConn serves, over TLS when tlsOn, a handler that answers a request
+// with its path, and dials it; it sends two requests first, so that the
+// connection's next ones are served armed.
+func holdConn(t *testing.T, tlsOn bool) (net.Conn, *bufio.Reader, held) {
+	t.Helper()
+	h := held{entered: make(chan struct{}), release: make(chan struct{})}
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			h.entered <- struct{}{}
+			<-h.release
+		}
+		io.WriteString(w, r.URL.Path)
+	})}
+	h.armed = countArmed(t, cfg)
+	c, br := armedDial(t, cfg, tlsOn)
+	for _, p := range []string{"/1", "/2"} { // the first is never armed
+		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if st, body := readBody(t, br, p); st != 200 || body != p {
+			t.Fatalf("%s: %d %q", p, st, body)
+		}
+	}
+	return c, br, h
+}
+
 // TestArmedPipelinedDuringHandler: on a keep-alive connection served armed,
 // a request that arrives while the handler of the one before runs (after
 // the read that took that one's head, before the wait for the next) is
@@ -56,23 +125,12 @@ func readBody(t *testing.T, br *bufio.Reader, what string) (int, string) {
 // one write.
 func TestArmedPipelinedDuringHandler(t *testing.T) {
 	t.Parallel()
-	entered, release := make(chan struct{}), make(chan struct{})
-	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hold" {
-			entered <- struct{}{}
-			<-release
-		}
-		io.WriteString(w, r.URL.Path)
-	})}
-	armed := countArmed(t, cfg)
-	addr, _ := startWith(t, nil, cfg)
-	c, br := dial(t, addr)                   // its deadline bounds a lost wake-up: 10 s
-	for _, p := range []string{"/1", "/2"} { // the first is never armed
-		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
-		if st, body := readBody(t, br, p); st != 200 || body != p {
-			t.Fatalf("%s: %d %q", p, st, body)
-		}
-	}
+	transports(t, testArmedPipelined)
+}
+
+func testArmedPipelined(t *testing.T, tlsOn bool) {
+	c, br, h := holdConn(t, tlsOn)
+	entered, release, armed := h.entered, h.release, h.armed
 	for round := range 3 {
 		io.WriteString(c, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
 		<-entered
@@ -113,6 +171,10 @@ func TestArmedPipelinedDuringHandler(t *testing.T) {
 // slow request whose client stays gets its answer.
 func TestArmedClientGone(t *testing.T) {
 	t.Parallel()
+	transports(t, testArmedClientGone)
+}
+
+func testArmedClientGone(t *testing.T, tlsOn bool) {
 	cancelled := make(chan error, 1)
 	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -129,8 +191,7 @@ func TestArmedClientGone(t *testing.T) {
 		io.WriteString(w, r.URL.Path)
 	})}
 	armed := countArmed(t, cfg)
-	addr, _ := startWith(t, nil, cfg)
-	c, br := dial(t, addr)
+	c, br := armedDial(t, cfg, tlsOn)
 	for _, p := range []string{"/1", "/slow", "/slow", "/2"} {
 		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
 		if st, body := readBody(t, br, p); st != 200 || body != p {
@@ -150,6 +211,10 @@ func TestArmedClientGone(t *testing.T) {
 // client), correctly, and the requests after the body are armed again.
 func TestArmedOutside(t *testing.T) {
 	t.Parallel()
+	transports(t, testArmedOutside)
+}
+
+func testArmedOutside(t *testing.T, tlsOn bool) {
 	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "" {
 			c, brw, err := w.(http.Hijacker).Hijack()
@@ -170,8 +235,7 @@ func TestArmedOutside(t *testing.T) {
 		io.WriteString(w, r.URL.Path+" "+string(b))
 	})}
 	armed := countArmed(t, cfg)
-	addr, _ := startWith(t, nil, cfg)
-	c, br := dial(t, addr)
+	c, br := armedDial(t, cfg, tlsOn)
 	steps := []struct{ raw, want string }{
 		{"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", "/1 "},
 		{"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n", "/2 "},
@@ -264,5 +328,42 @@ func TestArmedRejects(t *testing.T) {
 			c.Close()
 			testutil.WaitFor(t, 5*time.Second, "the connection ended", func() bool { return s.connCount() == 0 })
 		})
+	}
+}
+
+// TestArmedHalfClose: a client that sends its last request and closes its
+// side while the request before is in its handler gets both answers, then
+// the server's close at once: its FIN, queued with the last bytes, raised
+// its event before the read that took them, so the read must say it is
+// there (TCP_INQ) rather than the reader wait for another event.
+func TestArmedHalfClose(t *testing.T) {
+	t.Parallel()
+	transports(t, testArmedHalfClose)
+}
+
+func testArmedHalfClose(t *testing.T, tlsOn bool) {
+	c, br, h := holdConn(t, tlsOn)
+	entered, release, armed := h.entered, h.release, h.armed
+	io.WriteString(c, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-entered
+	io.WriteString(c, "GET /last HTTP/1.1\r\nHost: a\r\n\r\n")
+	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatalf("close write: %v", err)
+	}
+	close(release)
+	start := time.Now()
+	for _, p := range []string{"/hold", "/last"} {
+		if st, body := readBody(t, br, p); st != 200 || body != p {
+			t.Fatalf("%s: %d %q", p, st, body)
+		}
+	}
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the last answer: read %q %v, want the server's close", b, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("closed after %v", d)
+	}
+	if n := armed.Load(); n < 3 {
+		t.Errorf("%d requests served armed, want 3", n)
 	}
 }

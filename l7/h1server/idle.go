@@ -45,6 +45,7 @@ type bufferedConn interface {
 type idleWait struct {
 	raw      syscall.RawConn // the socket; nil: wait in a Read, with a buffer
 	tlsProbe bool            // a *tls.Conn above the socket
+	armer    h1guard.Armable // right below the *tls.Conn, if it is one (armed.go)
 	buffered []bufferedConn  // wrappers above the socket that may hold bytes
 	polled   bool            // readable was called in this wait
 	readable func(fd uintptr) bool
@@ -64,6 +65,7 @@ func (w *idleWait) init(nc net.Conn) {
 		if tc, ok := nc.(*tls.Conn); ok {
 			probe = true
 			nc = tc.NetConn()
+			w.armer, _ = nc.(h1guard.Armable)
 			continue
 		}
 		if sc, ok := nc.(syscall.Conn); ok {

@@ -145,7 +145,7 @@ func (p *poller) wait() {
 			c := p.take(id)
 			if c == nil {
 				if c = p.watchedBy(id); c != nil {
-					c.clientCheck(id)
+					c.clientCheck(id, ev.Events)
 				}
 				continue // else ended meanwhile
 			}
@@ -199,9 +199,9 @@ func (p *poller) watch(c *conn) (uint64, error) {
 	p.mu.Unlock()
 	// The socket may be in the set, disarmed, from an idle wait (park);
 	// park adds it again after the watch deleted it.
-	err := p.ctl(c, unix.EPOLL_CTL_ADD, id)
+	err := p.ctl(c, unix.EPOLL_CTL_ADD, id, watchEvents)
 	if errors.Is(err, unix.EEXIST) {
-		err = p.ctl(c, unix.EPOLL_CTL_MOD, id)
+		err = p.ctl(c, unix.EPOLL_CTL_MOD, id, watchEvents)
 	}
 	if err != nil {
 		p.unwatch(id)
@@ -224,17 +224,21 @@ func (p *poller) unwatch(id uint64) {
 	delete(p.watched, id)
 	p.mu.Unlock()
 	if c != nil {
-		_ = p.ctl(c, unix.EPOLL_CTL_DEL, 0)
+		_ = p.ctl(c, unix.EPOLL_CTL_DEL, 0, 0)
 	}
 }
 
-// ctl runs epoll_ctl op on c's socket, for readability (one-shot) with id,
-// the socket kept from being closed meanwhile.
-func (p *poller) ctl(c *conn, op int, id uint64) error {
+// watchEvents are the events a watch waits for: bytes or the client's
+// close, once.
+const watchEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// ctl runs epoll_ctl op on c's socket, for events with id, the socket kept
+// from being closed meanwhile.
+func (p *poller) ctl(c *conn, op int, id uint64, events uint32) error {
 	var connErr, ctlErr error
 	err := p.raw.Control(func(epfd uintptr) {
 		connErr = c.idle.raw.Control(func(fd uintptr) {
-			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+			ev := unix.EpollEvent{Events: events, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
 			ctlErr = unix.EpollCtl(int(epfd), op, int(fd), &ev)
 		})
 	})

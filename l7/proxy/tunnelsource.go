@@ -7,9 +7,10 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/weir-lb/weir/l7/h1guard"
 )
 
 // Each direction of a tunnel reads its source through a tunnelSource and
@@ -196,35 +197,13 @@ func (s *tunnelSource) readSocket(fd uintptr) bool {
 }
 
 // readLeft reads fd into b: n bytes, and left, the bytes the socket still
-// holds after the read (TCP_INQ's hint: 1 once the peer's FIN is queued
-// and nothing else), -1 when s.inq is false or the kernel gave no hint.
+// holds after the read (h1guard.ReadLeft), -1 when s.inq is false.
 func (s *tunnelSource) readLeft(fd int, b []byte) (n, left int, err error) {
 	if !s.inq {
 		n, err = unix.Read(fd, b)
 		return n, -1, err
 	}
-	// The message lives on this goroutine's stack: the pointers go to the
-	// kernel as uintptrs within the system call (unix.Syscall keeps them
-	// alive), so nothing escapes and nothing is allocated.
-	var ctl struct {
-		hdr unix.Cmsghdr
-		inq int32 // CMSG_DATA: right after the aligned header
-		_   int32 // CMSG_SPACE's padding
-	}
-	iov := unix.Iovec{Base: &b[0]}
-	iov.SetLen(len(b))
-	msg := unix.Msghdr{Iov: &iov, Control: (*byte)(unsafe.Pointer(&ctl))}
-	msg.SetIovlen(1)
-	msg.SetControllen(int(unsafe.Sizeof(ctl)))
-	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
-	if e != 0 {
-		return 0, -1, e
-	}
-	left = -1
-	if msg.Controllen >= unix.SizeofCmsghdr+4 && ctl.hdr.Level == unix.SOL_TCP && ctl.hdr.Type == unix.TCP_CM_INQ {
-		left = int(ctl.inq)
-	}
-	return int(r), left, nil
+	return h1guard.ReadLeft(fd, b)
 }
 
 // rawSocket returns the socket of c, a *net.TCPConn under layers that
