@@ -367,3 +367,36 @@ func testArmedHalfClose(t *testing.T, tlsOn bool) {
 		t.Errorf("%d requests served armed, want 3", n)
 	}
 }
+
+// TestArmedWatchEnds: the poller's watch of a request served armed whose
+// handler ran past the background read's delay ends with the request (a
+// watch left in the poller's set answered for the next requests' bytes,
+// and connections stalled).
+func TestArmedWatchEnds(t *testing.T) {
+	t.Parallel()
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(3 * backgroundReadDelay) // the behaviour under test: a watch starts
+		}
+		io.WriteString(w, r.URL.Path)
+	})}
+	armed := countArmed(t, cfg)
+	addr, s := startWith(t, nil, cfg)
+	c, br := dial(t, addr)
+	for _, p := range []string{"/1", "/slow", "/2", "/slow"} {
+		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if st, body := readBody(t, br, p); st != 200 || body != p {
+			t.Fatalf("%s: %d %q", p, st, body)
+		}
+		pl := s.poller.Load()
+		pl.mu.Lock()
+		n := len(pl.watched)
+		pl.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("after %s: %d watches left in the poller", p, n)
+		}
+	}
+	if armed.Load() != 3 {
+		t.Errorf("%d requests served armed, want 3", armed.Load())
+	}
+}

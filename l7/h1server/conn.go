@@ -696,11 +696,11 @@ func (c *conn) stopBackgroundRead() {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
 	c.bgArmed = false
-	if !c.bgRunning {
+	if c.bgWatch != 0 {
+		c.unwatchLocked() // a watch of an armed request (armed.go)
 		return
 	}
-	if c.bgWatch != 0 {
-		c.unwatchLocked()
+	if !c.bgRunning {
 		return
 	}
 	c.bgRunning = false
