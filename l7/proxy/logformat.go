@@ -167,6 +167,11 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvRemoteAddr:
 		return append(b, ex.fwd.remoteText...), true
 	case lvRemoteUser:
+		// The header looked up first, as BasicAuth's Get would (the key is
+		// canonical): without one, no canonicalising per line.
+		if _, ok := r.Header["Authorization"]; !ok {
+			break
+		}
 		if u, _, ok := r.BasicAuth(); ok {
 			return append(b, u...), true
 		}
