@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,12 +151,16 @@ func TestAccessLineAsEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := appendEntry(nil, r, ex, 200+i, int64(i), d)
+		got := appendEntry(nil, nil, r, ex, 200+i, int64(i), d)
 		if string(got) != string(want)+"\n" {
 			t.Errorf("%q:\ngot  %s\nwant %s", s, got, want)
 		}
+		var clock logClock
+		if got := appendEntry(nil, &clock, r, ex, 200+i, int64(i), d); string(got) != string(want)+"\n" {
+			t.Errorf("%q through a logClock:\ngot  %s\nwant %s", s, got, want)
+		}
 		buf := make([]byte, 0, 4096)
-		if n := testing.AllocsPerRun(10, func() { buf = appendEntry(buf[:0], r, ex, 200, 1, d) }); n != 0 {
+		if n := testing.AllocsPerRun(10, func() { buf = appendEntry(buf[:0], &clock, r, ex, 200, 1, d) }); n != 0 {
 			t.Errorf("%q: %v allocations per line, want 0", s, n)
 		}
 	}
@@ -193,5 +199,114 @@ func TestAccessLogBuffered(t *testing.T) {
 	a.write(r, &exchange{}, &responseRecorder{}, 200, 0, nil, false)
 	if lines() != 6 {
 		t.Errorf("%d lines, want the last request's line written at once", lines())
+	}
+}
+
+// durationSamples are durations to compare fast number formatting with
+// strconv's on: every value up to a bound, the edges of the fast path, and
+// a pseudo-random spread over it.
+func durationSamples(exhaustive, limit int64) []int64 {
+	var out []int64
+	for n := range exhaustive {
+		out = append(out, n)
+	}
+	for p := int64(1); p > 0 && p <= 4*limit; p *= 10 {
+		for _, n := range []int64{p - 1, p, p + 1, 2*p - 1, 2 * p, 5*p - 1, 5 * p, 5*p + 1} {
+			out = append(out, n, -n)
+		}
+	}
+	for p := int64(1); p > 0 && p <= 4*limit; p *= 2 {
+		out = append(out, p-1, p, p+1)
+	}
+	out = append(out, limit-1, limit, limit+1, math.MaxInt64, math.MinInt64)
+	x := uint64(0x9e3779b97f4a7c15)
+	for range 200000 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		out = append(out, int64(x%uint64(limit)), int64(x%uint64(limit))/1000*1000, int64(x%1e9))
+	}
+	return out
+}
+
+// TestAppendMillis: duration_ms is written as encoding/json writes
+// float64(ns)/1e6, on the fast path and off it.
+func TestAppendMillis(t *testing.T) {
+	t.Parallel()
+	var got, want []byte
+	for _, n := range durationSamples(3_000_000, 1e14) {
+		got = appendMillis(got[:0], time.Duration(n))
+		want = appendJSONFloat(want[:0], float64(n)/1e6)
+		if string(got) != string(want) {
+			t.Fatalf("%d ns: %s, want %s", n, got, want)
+		}
+	}
+}
+
+// TestAppendSeconds: nginx's times are strconv's three decimals of the
+// milliseconds, on the fast path and off it.
+func TestAppendSeconds(t *testing.T) {
+	t.Parallel()
+	var got, want []byte
+	for _, n := range durationSamples(2_000_000, 1e12) {
+		d := time.Duration(n) * time.Millisecond
+		if n > math.MaxInt64/int64(time.Millisecond) || n < math.MinInt64/int64(time.Millisecond) {
+			d = time.Duration(n)
+		}
+		got = appendSeconds(got[:0], d)
+		want = strconv.AppendFloat(want[:0], float64(d.Milliseconds())/1e3, 'f', 3, 64)
+		if string(got) != string(want) {
+			t.Fatalf("%v: %s, want %s", d, got, want)
+		}
+	}
+}
+
+// TestLogClock: the times of a line formatted through the kept text of
+// their second are the bytes time.AppendFormat writes, across seconds,
+// nanoseconds, zones, the years' edges, and a second seen again after
+// another.
+func TestLogClock(t *testing.T) {
+	t.Parallel()
+	zones := []*time.Location{time.UTC, time.Local, time.FixedZone("east", 5*3600+1800), time.FixedZone("west", -7*3600)}
+	if ny, err := time.LoadLocation("America/New_York"); err == nil {
+		zones = append(zones, ny) // a DST change: 2026-03-08 07:00 UTC
+	}
+	base := []time.Time{
+		time.Date(2026, 12, 6, 4, 38, 56, 0, time.UTC),
+		time.Date(2026, 3, 8, 6, 59, 59, 999999999, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 500, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 10, time.UTC),
+		time.Date(12345, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 6, 1, 0, 0, 0, 100000000, time.UTC),
+	}
+	steps := []time.Duration{0, 1, 10, 999, 123456789, 500 * time.Millisecond, 999999999, time.Second, -1, -time.Second}
+	var clock logClock
+	var got, want []byte
+	for _, b := range base {
+		for _, z := range zones {
+			for _, s := range steps {
+				tm := b.Add(s).In(z)
+				for _, f := range []struct {
+					name   string
+					layout string
+					fast   func([]byte, time.Time) []byte
+				}{
+					{"json", "", clock.appendRFC3339Nano},
+					{"time_local", "02/Jan/2006:15:04:05 -0700", clock.appendLocal},
+					{"time_iso8601", "2006-01-02T15:04:05-07:00", clock.appendISO},
+				} {
+					if f.layout == "" {
+						want = tm.UTC().AppendFormat(want[:0], time.RFC3339Nano)
+					} else {
+						want = tm.AppendFormat(want[:0], f.layout)
+					}
+					got = f.fast(got[:0], tm)
+					if string(got) != string(want) {
+						t.Errorf("%s of %v (%s): %s, want %s", f.name, tm, z, got, want)
+					}
+				}
+			}
+		}
 	}
 }

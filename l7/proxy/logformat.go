@@ -120,6 +120,7 @@ type logLine struct {
 	rec    *responseRecorder
 	status int
 	d      time.Duration
+	clock  *logClock // formats $time_local and $time_iso8601; nil: in full
 }
 
 // append appends the line of l to b; scratch is a reusable buffer for the
@@ -166,13 +167,18 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvRemoteAddr:
 		return append(b, ex.fwd.remoteText...), true
 	case lvRemoteUser:
+		// The header looked up first, as BasicAuth's Get would (the key is
+		// canonical): without one, no canonicalising per line.
+		if _, ok := r.Header["Authorization"]; !ok {
+			break
+		}
 		if u, _, ok := r.BasicAuth(); ok {
 			return append(b, u...), true
 		}
 	case lvTimeLocal:
-		return ex.start.AppendFormat(b, "02/Jan/2006:15:04:05 -0700"), true
+		return l.clock.appendLocal(b, ex.start), true
 	case lvTimeISO:
-		return ex.start.AppendFormat(b, "2006-01-02T15:04:05-07:00"), true
+		return l.clock.appendISO(b, ex.start), true
 	case lvRequest:
 		b = append(b, r.Method...)
 		b = append(b, ' ')
@@ -299,9 +305,17 @@ func appendSep(b []byte, i int) []byte {
 	return b
 }
 
-// appendSeconds appends d in seconds with milliseconds, as nginx's times.
+// appendSeconds appends d in seconds with milliseconds, as nginx's times:
+// strconv.AppendFloat(float64(ms)/1e3, 'f', 3), without its cost. Under
+// 1e12 ms the float is within 1e-4 of ms/1e3, so rounded to three decimals
+// it is ms/1e3's own digits (TestAppendSeconds compares the two).
 func appendSeconds(b []byte, d time.Duration) []byte {
-	return strconv.AppendFloat(b, float64(d.Milliseconds())/1e3, 'f', 3, 64)
+	ms := d.Milliseconds()
+	if ms < 0 || ms >= 1e12 {
+		return strconv.AppendFloat(b, float64(ms)/1e3, 'f', 3, 64)
+	}
+	b = strconv.AppendInt(b, ms/1e3, 10)
+	return append(b, '.', byte('0'+ms/100%10), byte('0'+ms/10%10), byte('0'+ms%10))
 }
 
 // appendHost appends nginx's $host of a Host header: without the port,

@@ -52,16 +52,27 @@ type LogSegment struct {
 // (log-format-stream) both use it.
 func AppendLogEscaped[T ~string | ~[]byte](b []byte, v T) []byte {
 	const upperHex = "0123456789ABCDEF"
+	start := 0
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if c == '"' || c == '\\' || c < 0x20 || c >= 0x7f {
-			b = append(b, '\\', 'x', upperHex[c>>4], upperHex[c&0xf])
+		if logSafe[c] {
 			continue
 		}
-		b = append(b, c)
+		b = append(b, v[start:i]...)
+		b = append(b, '\\', 'x', upperHex[c>>4], upperHex[c&0xf])
+		start = i + 1
 	}
-	return b
+	return append(b, v[start:]...)
 }
+
+// logSafe marks the bytes AppendLogEscaped copies as they are, which it
+// does a run at a time: printable ASCII but " and \.
+var logSafe = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // ParseLogFormat splits format into segments and lists the variables it
 // uses that are not LogVariables nor $http_<name>, each once, in order (they
