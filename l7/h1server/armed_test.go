@@ -217,15 +217,7 @@ func TestArmedOutside(t *testing.T) {
 func testArmedOutside(t *testing.T, tlsOn bool) {
 	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Upgrade") != "" {
-			c, brw, err := w.(http.Hijacker).Hijack()
-			if err != nil {
-				t.Errorf("hijack: %v", err)
-				return
-			}
-			defer c.Close()
-			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
-			line, _ := brw.ReadString('\n')
-			io.WriteString(c, "echo: "+line)
+			hijackEcho(t, w) // server_test.go
 			return
 		}
 		b, err := io.ReadAll(r.Body)
@@ -252,14 +244,7 @@ func testArmedOutside(t *testing.T, tlsOn bool) {
 	if n := armed.Load(); n != 2 {
 		t.Errorf("%d requests served armed, want 2 (/2 and /3)", n)
 	}
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly\n")
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 {
-		t.Fatalf("upgrade: %v %v, want 101", resp, err)
-	}
-	if line, _ := br.ReadString('\n'); line != "echo: early\n" {
-		t.Errorf("got %q, want the early bytes echoed", line)
-	}
+	upgradeEcho(t, c, br) // server_test.go
 }
 
 // TestArmedHandlerPanic: a handler that panics in a request served armed

@@ -313,22 +313,33 @@ func TestClientGone(t *testing.T) {
 // the head, as a WebSocket tunnel does.
 func TestHijack(t *testing.T) {
 	t.Parallel()
-	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, brw, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		defer c.Close()
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
-		line, _ := brw.ReadString('\n')
-		io.WriteString(c, "echo: "+line)
-	}))
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hijackEcho(t, w) }))
 	c, br := dial(t, addr)
+	upgradeEcho(t, c, br)
+}
+
+// hijackEcho takes w's connection, answers 101 and echoes the first line
+// that follows the head.
+func hijackEcho(t *testing.T, w http.ResponseWriter) {
+	c, brw, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		t.Errorf("hijack: %v", err)
+		return
+	}
+	defer c.Close()
+	io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	line, _ := brw.ReadString('\n')
+	io.WriteString(c, "echo: "+line)
+}
+
+// upgradeEcho sends an upgrade request with bytes after its head on c and
+// checks that the handler that hijacked the connection echoed them.
+func upgradeEcho(t *testing.T, c net.Conn, br *bufio.Reader) {
+	t.Helper()
 	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly\n")
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 101 {
-		t.Fatalf("got %v %v, want 101", resp, err)
+		t.Fatalf("upgrade: got %v %v, want 101", resp, err)
 	}
 	if line, _ := br.ReadString('\n'); line != "echo: early\n" {
 		t.Errorf("got %q, want the early bytes echoed", line)
