@@ -3,7 +3,6 @@ package h1server
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"io"
 	"log"
 	"net"
@@ -49,12 +48,7 @@ func armedDial(t *testing.T, cfg *http.Server, tlsOn bool) (net.Conn, *bufio.Rea
 		return dial(t, addr)
 	}
 	addr, ccfg := startTLSWaits(t, cfg, w)
-	c, err := tls.Dial("tcp", addr, ccfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialTLS(t, addr, ccfg)
 	return c, bufio.NewReader(c)
 }
 

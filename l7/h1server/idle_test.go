@@ -152,13 +152,7 @@ func TestIdleWakeUp(t *testing.T) {
 		}},
 		{"tls", func(t *testing.T, cfg *http.Server, w waits) net.Conn {
 			addr, ccfg := startTLSWaits(t, cfg, w)
-			c, err := tls.Dial("tcp", addr, ccfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			return c
+			return dialTLS(t, addr, ccfg)
 		}},
 		{"connlimit+proxyproto", func(t *testing.T, cfg *http.Server, w waits) net.Conn {
 			addr, _, _ := startLimited(t, cfg, time.Minute, w, func(ln net.Listener) net.Listener { return proxyproto.Wrap(ln, proxyOn{}) })

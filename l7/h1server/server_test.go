@@ -3,6 +3,7 @@ package h1server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log"
@@ -181,6 +182,18 @@ func dial(tb testing.TB, addr string) (net.Conn, *bufio.Reader) {
 	tb.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	return c, bufio.NewReader(c)
+}
+
+// dialTLS is dial over TLS with ccfg.
+func dialTLS(tb testing.TB, addr string, ccfg *tls.Config) *tls.Conn {
+	tb.Helper()
+	c, err := tls.Dial("tcp", addr, ccfg)
+	if err != nil {
+		tb.Fatalf("dial: %v", err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
 }
 
 // TestExpectContinue: the 100 goes out on the first body read, not before;
