@@ -44,10 +44,10 @@ func EnableInq(fd int) bool {
 	return unix.SetsockoptInt(fd, unix.SOL_TCP, unix.TCP_INQ, 1) == nil
 }
 
-// ReadLeft reads the socket fd, on which TCP_INQ is on, into b: n bytes,
+// readLeft reads the socket fd, on which TCP_INQ is on, into b: n bytes,
 // and left, the bytes the socket still holds after the read (1 once the
 // peer's FIN is queued and nothing else; -1 when the kernel gave no count).
-func ReadLeft(fd int, b []byte) (n, left int, err error) {
+func readLeft(fd int, b []byte) (n, left int, err error) {
 	// The message lives on this goroutine's stack: the pointers go to the
 	// kernel as uintptrs within the system call (unix.Syscall keeps them
 	// alive), so nothing escapes and nothing is allocated.
@@ -102,7 +102,7 @@ func (r *SocketReader) Read(p []byte) (int, error) {
 // read reads the socket into p: n bytes and the bytes left (-1: unknown).
 func (r *SocketReader) read(p []byte) (n, left int, err error) {
 	if r.INQ && len(p) > 0 {
-		return ReadLeft(r.FD, p)
+		return readLeft(r.FD, p)
 	}
 	// package syscall's Read, as net's: under the race detector a read
 	// orders after the writes it reads.

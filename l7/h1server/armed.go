@@ -132,11 +132,7 @@ func (c *conn) readArmed() bool {
 		// The wait failed: closed (keep-alive timer, Shutdown, the
 		// client's reset), a head's deadline, or moved by the sweeper.
 		a.waitAt = time.Time{}
-		moved := c.waiting.Swap(waitNone) == waitMoving
-		if moved {
-			c.moveMu.Lock() // move set its deadline
-			_ = c.rwc.SetReadDeadline(time.Time{})
-			c.moveMu.Unlock()
+		if c.endWait(time.Time{}) { // idle.go
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				c.moving = true
 			}
@@ -165,13 +161,7 @@ func (c *conn) step(fd uintptr) bool {
 		a.sock.Woke()
 		c.busy = time.Since(a.waitAt) < c.srv.busyGap
 		a.waitAt = time.Time{}
-		if c.waiting.Swap(waitNone) == waitMoving {
-			// move made the wait end in a timeout, but the socket won:
-			// its deadline back.
-			c.moveMu.Lock()
-			_ = c.rwc.SetReadDeadline(a.deadline)
-			c.moveMu.Unlock()
-		}
+		c.endWait(a.deadline) // moved or not, the socket won
 	}
 	lim := c.srv.guard.Limits()
 	for {
@@ -317,7 +307,7 @@ func (c *conn) clientCheck(id uint64, events uint32) {
 	p := c.srv.poller.Load()
 	switch {
 	case rerr == unix.EAGAIN && p != nil:
-		if p.ctl(c, unix.EPOLL_CTL_MOD, id, watchEvents) == nil {
+		if p.ctl(c, unix.EPOLL_CTL_MOD, id, readOnce) == nil {
 			return
 		}
 		c.unwatchLocked()

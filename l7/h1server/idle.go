@@ -3,7 +3,6 @@ package h1server
 import (
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -54,7 +53,7 @@ type idleWait struct {
 	// of asking ppoll (readFirst).
 	first    *h1guard.Buffer
 	firstErr error
-	rd       fdReader
+	rd       h1guard.SocketReader
 }
 
 // init finds the socket under nc's layers (see above).
@@ -140,15 +139,26 @@ func (c *conn) waitIdle(deadline time.Time, movable bool) error {
 	t0 := time.Now()
 	err := c.idle.raw.Read(c.idle.readable)
 	c.busy = time.Since(t0) < c.srv.busyGap
-	if c.waiting.Swap(waitNone) == waitMoving {
-		c.moveMu.Lock() // move set its deadline
-		_ = c.rwc.SetReadDeadline(deadline)
-		c.moveMu.Unlock()
+	if c.endWait(deadline) {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
 			return errMove
 		}
 	}
 	return err
+}
+
+// endWait ends a wait on the serving goroutine that the sweeper may move
+// (waiting was waitServing): it reports whether move interrupted it, and
+// then gives the connection its read deadline back (move set one in the
+// past; the wait may have ended for bytes all the same).
+func (c *conn) endWait(deadline time.Time) bool {
+	if c.waiting.Swap(waitNone) != waitMoving {
+		return false
+	}
+	c.moveMu.Lock() // move set its deadline
+	_ = c.rwc.SetReadDeadline(deadline)
+	c.moveMu.Unlock()
+	return true
 }
 
 // readFirst is readable's first call in the first wait of a new
@@ -162,35 +172,14 @@ func (c *conn) waitIdle(deadline time.Time, movable bool) error {
 func (w *idleWait) readFirst(fd uintptr) bool {
 	b := w.first
 	w.first = nil
-	w.rd.fd = int(fd)
+	w.rd = h1guard.SocketReader{FD: int(fd)}
 	err := b.Fill(&w.rd, 1)
-	if err == syscall.EAGAIN {
+	if err == h1guard.ErrWouldBlock {
 		b.Release()
 		return false
 	}
 	w.firstErr = err
 	return true
-}
-
-// fdReader reads a socket with read(2), without waiting: EAGAIN when it
-// holds nothing, io.EOF when the peer closed. It reads with package
-// syscall's Read, as net's connections do, so that under the race
-// detector a read orders after the writes it reads as theirs do.
-type fdReader struct{ fd int }
-
-func (r *fdReader) Read(p []byte) (int, error) {
-	for {
-		n, err := syscall.Read(r.fd, p)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err != nil:
-			return 0, err
-		case n == 0 && len(p) > 0:
-			return 0, io.EOF
-		}
-		return n, nil
-	}
 }
 
 // errMove is waitIdle's error when the connection is to wait on its waiter.

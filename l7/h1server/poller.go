@@ -93,17 +93,11 @@ func (p *poller) park(c *conn) error {
 	id := p.next
 	p.parked[id] = c
 	p.mu.Unlock()
-	var connErr, ctlErr error
-	err := p.raw.Control(func(epfd uintptr) {
-		connErr = c.idle.raw.Control(func(fd uintptr) {
-			ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-			ctlErr = unix.EpollCtl(int(epfd), op, int(fd), &ev)
-			if ctlErr == unix.ENOENT && op == unix.EPOLL_CTL_MOD {
-				ctlErr = unix.EpollCtl(int(epfd), unix.EPOLL_CTL_ADD, int(fd), &ev)
-			}
-		})
-	})
-	if err = errors.Join(err, connErr, ctlErr); err != nil {
+	err := p.ctl(c, op, id, readOnce)
+	if op == unix.EPOLL_CTL_MOD && errors.Is(err, unix.ENOENT) {
+		err = p.ctl(c, unix.EPOLL_CTL_ADD, id, readOnce) // a watch deleted it
+	}
+	if err != nil {
 		if p.take(id) == nil {
 			return nil // the scan or Close took it, and ends it
 		}
@@ -199,9 +193,9 @@ func (p *poller) watch(c *conn) (uint64, error) {
 	p.mu.Unlock()
 	// The socket may be in the set, disarmed, from an idle wait (park);
 	// park adds it again after the watch deleted it.
-	err := p.ctl(c, unix.EPOLL_CTL_ADD, id, watchEvents)
+	err := p.ctl(c, unix.EPOLL_CTL_ADD, id, readOnce)
 	if errors.Is(err, unix.EEXIST) {
-		err = p.ctl(c, unix.EPOLL_CTL_MOD, id, watchEvents)
+		err = p.ctl(c, unix.EPOLL_CTL_MOD, id, readOnce)
 	}
 	if err != nil {
 		p.unwatch(id)
@@ -228,9 +222,9 @@ func (p *poller) unwatch(id uint64) {
 	}
 }
 
-// watchEvents are the events a watch waits for: bytes or the client's
-// close, once.
-const watchEvents = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+// readOnce are the events a parked connection and a watch wait for:
+// bytes or the client's close, once.
+const readOnce = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
 // ctl runs epoll_ctl op on c's socket, for events with id, the socket kept
 // from being closed meanwhile.

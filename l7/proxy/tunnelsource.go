@@ -8,8 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/weir-lb/weir/l7/h1guard"
 )
 
@@ -44,10 +42,10 @@ type tunnelSource struct {
 	// raw is the socket under conn, read directly once hs is empty; nil:
 	// conn is read.
 	raw syscall.RawConn
-	// inq: the socket tells, with each read, how many bytes it still holds
-	// (TCP_INQ, Linux 4.18); false: a read that returns bytes is followed
-	// by another until one finds the socket empty.
-	inq bool
+	// sock reads raw's socket without waiting: with TCP_INQ (Linux 4.18)
+	// it knows from each read whether the socket still holds bytes;
+	// without, it reads until one finds the socket empty.
+	sock h1guard.SocketReader
 	// sink passes the source's bytes on; it returns "" once they are all
 	// written, otherwise why the tunnel must close. It must not close the
 	// source's connection itself: readSocket calls it inside
@@ -80,7 +78,7 @@ func (s *tunnelSource) useSocket() {
 		return
 	}
 	_ = s.raw.Control(func(fd uintptr) {
-		s.inq = unix.SetsockoptInt(int(fd), unix.SOL_TCP, unix.TCP_INQ, 1) == nil
+		s.sock.INQ = h1guard.EnableInq(int(fd))
 	})
 }
 
@@ -170,40 +168,30 @@ func (s *tunnelSource) relay(rearm time.Time) (stop string, err error) {
 // tunnel.end breaks a write blocked in the sink with a write deadline in
 // the past before it closes.
 func (s *tunnelSource) readSocket(fd uintptr) bool {
+	// Called first, or after a wait that saw the socket readable: the
+	// reader reads it.
+	s.sock.FD = int(fd)
+	s.sock.Woke()
 	b := copyBuffers.Get().(*[copyBufferSize]byte)
 	for {
-		n, left, err := s.readLeft(int(fd), b[:])
+		n, err := s.sock.Read(b[:])
 		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
+		case err == h1guard.ErrWouldBlock:
+			// Empty (EAGAIN, or TCP_INQ said so after the last read).
 			copyBuffers.Put(b)
 			return false
+		case err == io.EOF:
+			s.err = io.EOF
 		case err != nil:
 			s.err = os.NewSyscallError("read", err)
-		case n == 0:
-			s.err = io.EOF
 		default:
-			s.stop = s.sink(b[:n])
-			if s.stop == "" && left != 0 {
-				continue // more is queued (or, without TCP_INQ, may be)
+			if s.stop = s.sink(b[:n]); s.stop == "" {
+				continue // more may be queued: the reader knows
 			}
-			copyBuffers.Put(b)
-			return s.stop != ""
 		}
 		copyBuffers.Put(b)
 		return true
 	}
-}
-
-// readLeft reads fd into b: n bytes, and left, the bytes the socket still
-// holds after the read (h1guard.ReadLeft), -1 when s.inq is false.
-func (s *tunnelSource) readLeft(fd int, b []byte) (n, left int, err error) {
-	if !s.inq {
-		n, err = unix.Read(fd, b)
-		return n, -1, err
-	}
-	return h1guard.ReadLeft(fd, b)
 }
 
 // rawSocket returns the socket of c, a *net.TCPConn under layers that

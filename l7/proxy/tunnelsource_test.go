@@ -215,8 +215,8 @@ func rawSource(tb testing.TB, server net.Conn, c *collector) *tunnelSource {
 	tb.Helper()
 	s := &tunnelSource{}
 	s.init(server, nil, c.sink)
-	if s.raw == nil || !s.inq {
-		tb.Fatalf("socket read directly = %v, with TCP_INQ = %v; want both", s.raw != nil, s.inq)
+	if s.raw == nil || !s.sock.INQ {
+		tb.Fatalf("socket read directly = %v, with TCP_INQ = %v; want both", s.raw != nil, s.sock.INQ)
 	}
 	return s
 }
