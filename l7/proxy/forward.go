@@ -68,7 +68,8 @@ const maxInterim = 16
 // forward proxies r to ex.upstream with the pooled client, and to the next
 // upstreams of its pool when that fails (nextupstream.go).
 func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
-	out, o := outgoing(r)
+	direct := p.directHead(r, ex)
+	out, o := outgoing(r, ex, direct)
 	ex.out = o
 	defer func() {
 		ex.out = nil
@@ -76,7 +77,9 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 			o.recycle()
 		}
 	}()
-	p.requestHeaders(ex, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
+	if !direct {
+		p.requestHeaders(ex, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
+	}
 	var body *clientBody
 	if out.Body != nil {
 		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: p.clientBodyTimeout()}
@@ -167,8 +170,10 @@ func idempotent(method string) bool {
 
 // outgoing returns the request to send upstream, as httputil.ReverseProxy
 // with rewrite builds it, in an outRequest to recycle once it is sent and
-// its response relayed (upstreamreq.go).
-func outgoing(r *http.Request) (*http.Request, *outRequest) {
+// its response relayed (upstreamreq.go). With direct (directHead), its
+// header stays empty: writeDirect writes the same fields from r's, and
+// fillHeader builds it if the request is sent another way.
+func outgoing(r *http.Request, ex *exchange, direct bool) (*http.Request, *outRequest) {
 	// r.Clone, its context kept, into recycled memory: the header map
 	// keeps its room for what rewrite adds.
 	o := outRequests.Get().(*outRequest)
@@ -176,26 +181,50 @@ func outgoing(r *http.Request) (*http.Request, *outRequest) {
 	out := &o.req
 	o.url = *r.URL
 	out.URL = &o.url
-	o.cloneHeader(r.Header)
 	out.Header = o.header
 	out.Trailer = r.Trailer.Clone()
 	if r.ContentLength == 0 {
 		out.Body = nil
 	}
 	out.Close = false
+	if direct {
+		o.direct = true
+		rewriteTarget(out, ex)
+		return out, o
+	}
+	o.fillHeader(r)
+	return out, o
+}
+
+// fillHeader fills the upstream request's header from in's, as rewrite
+// wants it: without the hop-by-hop fields, Expect or the client's
+// forwarding fields, then rewritten.
+func (o *outRequest) fillHeader(in *http.Request) {
+	o.direct = false
+	out := &o.req
+	o.cloneHeader(in.Header)
 	removeHopHeaders(out.Header)
 	delete(out.Header, "Expect")
-	if hasToken(r.Header["Te"], "trailers") {
+	if hasToken(in.Header["Te"], "trailers") {
 		out.Header.Set("Te", "trailers")
 	}
 	for _, k := range forwardedHeaders {
 		delete(out.Header, k)
 	}
-	rewrite(&httputil.ProxyRequest{In: r, Out: out})
+	rewrite(&httputil.ProxyRequest{In: in, Out: out})
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header["User-Agent"] = o.noUA[:1:1] // "": not Go's default
 	}
-	return out, o
+}
+
+// directHead reports whether forward may leave r's upstream header to
+// writeDirect: nothing but rewrite's own fields changes it (no body, no
+// trailers, no connection-proxy-header, proxy-set-headers, rewrite
+// annotations or forwarded-for-proxy-protocol-header).
+func (p *Proxy) directHead(r *http.Request, ex *exchange) bool {
+	px := &ex.route.Backend.Proxy
+	return r.ContentLength == 0 && r.Trailer == nil && px.ConnectionHeader == "" && px.Rewrite == nil &&
+		ex.fwd.ppHeader == "" && len(p.liveGlobal().UpstreamHeaders) == 0
 }
 
 // exchange sends out (whose body, if any, is body) on uc and relays the
@@ -248,10 +277,19 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		bw.Reset(uc)
 	}
 	var werr error
-	if o := ex.out; o == nil {
-		werr = out.Write(bw)
-	} else if keys, ok := writeRequestHead(bw, out, o.keys); ok {
-		o.keys = keys
+	o := ex.out
+	ok := false
+	switch {
+	case o == nil:
+	case o.direct:
+		ok = o.writeDirect(bw, r, ex)
+		if !ok {
+			o.fillHeader(r)
+		}
+	default:
+		o.fields, ok = writeRequestHead(bw, out, o.fields)
+	}
+	if ok {
 		// A head without a body: its last write also waits for the
 		// answer (sendwait.go).
 		uc.waitAfter = !http10

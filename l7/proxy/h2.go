@@ -71,6 +71,9 @@ func (h *h2Transports) closeIdle() {
 // client.
 func (p *Proxy) attemptH2(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, kind *upstreamKind, next *nextPolicy) *attemptError {
 	ex.outShared = true // the HTTP/2 client may keep out's header
+	if o := ex.out; o != nil && o.direct {
+		o.fillHeader(r)
+	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	read := ex.timeouts.read

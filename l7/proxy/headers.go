@@ -44,15 +44,9 @@ func rewrite(pr *httputil.ProxyRequest) {
 	in, out := pr.In, pr.Out
 	ex := exchangeFrom(in.Context())
 	f := &ex.fwd
-	out.URL.Scheme = "http"
-	out.URL.Host = ex.upstream.Addr
-	out.Host = f.host
+	rewriteTarget(out, ex)
 
-	vals := &ex.rewriteVals // the exchange's: no allocation of its own
-	*vals = [len(rewriteKeys)]string{
-		ex.requestID, f.remoteText, f.forwardedFor, f.host, f.port,
-		f.scheme, f.scheme, f.scheme, f.originalFor, f.originalHost,
-	}
+	vals := ex.setRewriteVals()
 	h := out.Header
 	for i, k := range rewriteKeys {
 		if vals[i] == "" {
@@ -62,7 +56,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 		h[k] = vals[i : i+1 : i+1]
 	}
 	if f.originalURI != "" {
-		h["X-Original-Uri"] = []string{f.originalURI}
+		h["X-Original-Uri"] = vals[len(rewriteKeys) : len(rewriteKeys)+1 : len(rewriteKeys)+1]
 	}
 	if f.ppHeader != "" { // ingress-nginx's more_set_input_headers of forwarded-for-proxy-protocol-header
 		delete(h, f.ppHeader)
@@ -73,6 +67,27 @@ func rewrite(pr *httputil.ProxyRequest) {
 	if ex.route != nil {
 		rewriteUpstream(in, out, ex.route) // rewrite.go
 	}
+}
+
+// rewriteTarget points out at ex's upstream, with the Host rewrite sends.
+func rewriteTarget(out *http.Request, ex *exchange) {
+	out.URL.Scheme = "http"
+	out.URL.Host = ex.upstream.Addr
+	out.Host = ex.fwd.host
+}
+
+// setRewriteVals fills ex.rewriteVals, the exchange's (no allocation of
+// their own), with the values of rewriteKeys in their order, then
+// X-Original-URI's, and returns them.
+func (ex *exchange) setRewriteVals() *[len(rewriteKeys) + 1]string {
+	f := &ex.fwd
+	vals := &ex.rewriteVals
+	*vals = [len(rewriteKeys) + 1]string{
+		ex.requestID, f.remoteText, f.forwardedFor, f.host, f.port,
+		f.scheme, f.scheme, f.scheme, f.originalFor, f.originalHost,
+		f.originalURI,
+	}
+	return vals
 }
 
 // rewriteKeys are the headers rewrite sets, canonical so that they are set

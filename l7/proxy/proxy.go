@@ -447,8 +447,9 @@ type exchange struct {
 	// (forward.go): connUsed once taken, later attempts allocate theirs.
 	conn     upstreamConn
 	connUsed bool
-	// rewriteVals back the header values rewrite sets (headers.go).
-	rewriteVals [len(rewriteKeys)]string
+	// rewriteVals back the header values rewrite sets (headers.go):
+	// rewriteKeys', then X-Original-URI's.
+	rewriteVals [len(rewriteKeys) + 1]string
 	status      int            // status to record when nothing was written (499)
 	timing      upstreamTiming // the last attempt's, for the metrics
 	bodyRead    atomic.Int64   // request body bytes read from the client

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/weir-lb/weir/l7/h1guard"
@@ -23,8 +24,12 @@ type outRequest struct {
 	req    http.Request
 	url    url.URL
 	header http.Header
-	vals   []string // the header's values
-	keys   []string // writeRequestHead's sorted names
+	vals   []string    // the header's values
+	fields []headField // writeRequestHead's and writeDirect's sorted fields
+	drop   []string    // writeDirect's: the names the client's Connection lists
+	// direct: the header is left empty, for writeDirect to write from the
+	// client's (outgoing).
+	direct bool
 	noUA   [1]string
 }
 
@@ -43,7 +48,9 @@ func (o *outRequest) recycle() {
 	}
 	clear(o.header)
 	clear(o.vals)
-	clear(o.keys)
+	clear(o.fields)
+	clear(o.drop)
+	o.direct = false
 	o.req, o.url, o.noUA = http.Request{}, url.URL{}, [1]string{}
 	outRequests.Put(o)
 }
@@ -71,6 +78,119 @@ func (o *outRequest) cloneHeader(h http.Header) {
 	}
 }
 
+// writeDirect writes the head of the upstream request of in, with no
+// header built (outgoing's direct), as writeRequestHead writes it once
+// fillHeader has built it: the client's fields but those fillHeader
+// removes, then rewrite's. It reports false, having written nothing, when
+// writeRequestHead would leave the request to Request.Write.
+func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchange) bool {
+	out := &o.req
+	host, path, ok := plainRequest(out)
+	if !ok {
+		return false
+	}
+	h := in.Header
+	// The names Connection lists, which removeHopHeaders removes.
+	drop := o.drop[:0]
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				drop = append(drop, f)
+			}
+		}
+	}
+	o.drop = drop
+	ua := h["User-Agent"]
+	if listed(drop, "User-Agent") {
+		ua = nil
+	}
+	setURI := ex.fwd.originalURI != ""
+	fields := o.fields[:0]
+	for k, vv := range h {
+		if !directRemoved(k) && !listed(drop, k) && !(setURI && k == "X-Original-Uri") && h1guard.ValidFieldName(k) {
+			fields = append(fields, headField{k, vv})
+		}
+	}
+	if hasToken(h["Te"], "trailers") {
+		fields = append(fields, headField{"Te", teTrailers})
+	}
+	vals := ex.setRewriteVals()
+	for i, k := range rewriteKeys {
+		if vals[i] != "" {
+			fields = append(fields, headField{k, vals[i : i+1 : i+1]})
+		}
+	}
+	if setURI {
+		fields = append(fields, headField{"X-Original-Uri", vals[len(rewriteKeys) : len(rewriteKeys)+1 : len(rewriteKeys)+1]})
+	}
+	o.fields = sortFields(fields)
+	writeHead(bw, out, host, path, ua, fields)
+	return true
+}
+
+// listed reports whether http.Header.Del of one of the Connection tokens
+// drop removes the field k: whether k is a token's canonical form
+// (http.CanonicalHeaderKey, which would allocate for each token not
+// canonical, keep-alive's too).
+func listed(drop []string, k string) bool {
+	for _, f := range drop {
+		if canonicalOf(k, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// canonicalOf reports whether k == http.CanonicalHeaderKey(f), without
+// building it: f unchanged when it has a byte that is not a token's, else
+// each letter upper case at the start and after a hyphen, lower case
+// elsewhere.
+func canonicalOf(k, f string) bool {
+	if len(k) != len(f) {
+		return false
+	}
+	if !h1guard.ValidFieldName(f) {
+		return k == f
+	}
+	upper := true
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if k[i] != c {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// teTrailers is the Te field fillHeader keeps.
+var teTrailers = []string{"trailers"}
+
+// directRemoved reports whether writeDirect leaves out the client's field
+// k: fillHeader removes or replaces it (hopHeaders, Expect,
+// forwardedHeaders, rewriteKeys), or Request.Write writes it itself
+// (reqWriteExcluded). X-Original-Uri is the client's unless rewrite sets
+// it. (A switch, not a map: this runs for each field of each request;
+// TestDirectRemoved holds it to those lists.)
+func directRemoved(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		"Expect",
+		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Request-Id", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Scheme", "X-Scheme",
+		"X-Original-Forwarded-For", "X-Original-Forwarded-Host",
+		"Host", "User-Agent", "Content-Length":
+		return true
+	}
+	return false
+}
+
 // reqWriteExcluded reports whether k is one of the header fields http.Request.Write writes itself
 // or not at all.
 func reqWriteExcluded(k string) bool {
@@ -81,43 +201,72 @@ func reqWriteExcluded(k string) bool {
 	return false
 }
 
-// writeRequestHead writes out's head to bw as out.Write(bw) would, when out
-// has no body, no trailers and no Connection: close to add, its URL and
-// host need no rewriting and it has a User-Agent field; it reports false,
-// having written nothing, otherwise. keys is scratch space for the sorted
-// field names; it returns it, grown.
-func writeRequestHead(bw *bufio.Writer, out *http.Request, keys []string) ([]string, bool) {
+// headField is one field of an upstream request head: its name and values.
+type headField struct {
+	name string
+	vals []string
+}
+
+// plainRequest reports whether out's head may be written by writeHead:
+// no body, no trailers, no Connection: close to add, a URL and host that
+// need no rewriting. It returns the host and path to write.
+func plainRequest(out *http.Request) (host, path string, ok bool) {
 	if out.Body != nil || out.ContentLength != 0 || len(out.TransferEncoding) > 0 || out.Trailer != nil ||
 		out.Close || out.Method == http.MethodConnect || out.URL.Opaque != "" {
-		return keys, false
+		return "", "", false
 	}
-	host := out.Host
+	host = out.Host
 	if host == "" {
 		host = out.URL.Host
 	}
 	if !plainHost(host) {
-		return keys, false
+		return "", "", false
 	}
-	ua, ok := out.Header["User-Agent"]
-	if !ok {
-		return keys, false // Go's default User-Agent: Request.Write's business
-	}
-	path := out.URL.EscapedPath()
+	path = out.URL.EscapedPath()
 	if path == "" {
 		path = "/"
 	}
 	query := out.URL.ForceQuery || out.URL.RawQuery != ""
 	if hasCTL(path) || query && hasCTL(out.URL.RawQuery) {
-		return keys, false // Request.Write's error
+		return "", "", false // Request.Write's error
 	}
-	keys = keys[:0]
-	for k := range out.Header {
+	return host, path, true
+}
+
+// writeRequestHead writes out's head to bw as out.Write(bw) would, when out
+// is plain (plainRequest) and has a User-Agent field; it reports false,
+// having written nothing, otherwise. fields is scratch space for the
+// sorted fields; it returns it, grown.
+func writeRequestHead(bw *bufio.Writer, out *http.Request, fields []headField) ([]headField, bool) {
+	host, path, ok := plainRequest(out)
+	if !ok {
+		return fields, false
+	}
+	ua, ok := out.Header["User-Agent"]
+	if !ok {
+		return fields, false // Go's default User-Agent: Request.Write's business
+	}
+	fields = fields[:0]
+	for k, vv := range out.Header {
 		if !reqWriteExcluded(k) && h1guard.ValidFieldName(k) { // Request.Write drops an invalid name
-			keys = append(keys, k)
+			fields = append(fields, headField{k, vv})
 		}
 	}
-	slices.Sort(keys)
+	writeHead(bw, out, host, path, ua, sortFields(fields))
+	return fields, true
+}
 
+// sortFields sorts fields by name, as Request.Write writes them.
+func sortFields(fields []headField) []headField {
+	slices.SortFunc(fields, func(a, b headField) int { return strings.Compare(a.name, b.name) })
+	return fields
+}
+
+// writeHead writes the head of out, a plain request to host with the
+// escaped path path (plainRequest), with the User-Agent values ua (none
+// written when it has none or its first is empty) and the sorted fields,
+// as Request.Write writes them.
+func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, fields []headField) {
 	method := out.Method
 	if method == "" {
 		method = http.MethodGet
@@ -125,7 +274,7 @@ func writeRequestHead(bw *bufio.Writer, out *http.Request, keys []string) ([]str
 	bw.WriteString(method)
 	bw.WriteByte(' ')
 	bw.WriteString(path)
-	if query {
+	if out.URL.ForceQuery || out.URL.RawQuery != "" {
 		bw.WriteByte('?')
 		bw.WriteString(out.URL.RawQuery)
 	}
@@ -141,16 +290,15 @@ func writeRequestHead(bw *bufio.Writer, out *http.Request, keys []string) ([]str
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		bw.WriteString("Content-Length: 0\r\n") // as Request.Write, for these methods
 	}
-	for _, k := range keys {
-		for _, v := range out.Header[k] {
-			bw.WriteString(k)
+	for _, f := range fields {
+		for _, v := range f.vals {
+			bw.WriteString(f.name)
 			bw.WriteString(": ")
 			writeFieldValue(bw, trimField(v))
 			bw.WriteString("\r\n")
 		}
 	}
 	bw.WriteString("\r\n")
-	return keys, true
 }
 
 // trimField trims what Request.Write trims from a field value once its

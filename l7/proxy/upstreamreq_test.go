@@ -3,10 +3,14 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/weir-lb/weir/l7/router"
 )
 
 // TestWriteRequestHeadAsRequestWrite pins writeRequestHead to the bytes
@@ -123,7 +127,7 @@ func TestOutgoingRecycled(t *testing.T) {
 	o.url.Path = "/old"
 	o.cloneHeader(http.Header{"X-Old": {"secret"}, "Cookie": {"a", "b"}})
 	o.noUA[0] = "x"
-	o.keys = append(o.keys, "X-Old")
+	o.fields = append(o.fields, headField{"X-Old", []string{"secret"}})
 	o.recycle()
 	got := outRequests.Get().(*outRequest)
 	if got != o {
@@ -137,9 +141,9 @@ func TestOutgoingRecycled(t *testing.T) {
 			t.Errorf("recycled value %d = %q", i, v)
 		}
 	}
-	for i, v := range o.keys[:cap(o.keys)] {
-		if v != "" {
-			t.Errorf("recycled key %d = %q", i, v)
+	for i, f := range o.fields[:cap(o.fields)] {
+		if f.name != "" || f.vals != nil {
+			t.Errorf("recycled field %d = %q %q", i, f.name, f.vals)
 		}
 	}
 }
@@ -169,6 +173,183 @@ func FuzzWriteRequestHead(f *testing.F) {
 		}
 		if got.String() != want.String() {
 			t.Fatalf("writeRequestHead wrote\n%q\nRequest.Write writes\n%q", got.String(), want.String())
+		}
+	})
+}
+
+// directPair writes the upstream head of in both ways: writeDirect on a
+// direct outgoing request, and writeRequestHead once fillHeader has built
+// the header (outgoing without direct). It reports whether each took it.
+func directPair(t testing.TB, in *http.Request, fwd forwarding, method string) (direct, built string, directOK, builtOK bool) {
+	ex := &exchange{requestID: "0123456789abcdef0123456789abcdef", fwd: fwd, upstream: &router.Upstream{Addr: "10.0.0.1:8080"}}
+	in = withExchange(in, ex)
+	write := func(direct bool) (string, bool) {
+		out, o := outgoing(in, ex, direct)
+		out.Method = method
+		var b bytes.Buffer
+		bw := bufio.NewWriter(&b)
+		var ok bool
+		if direct {
+			ok = o.writeDirect(bw, in, ex)
+		} else {
+			o.fields, ok = writeRequestHead(bw, out, o.fields)
+		}
+		if err := bw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		o.recycle()
+		return b.String(), ok
+	}
+	direct, directOK = write(true)
+	built, builtOK = write(false)
+	return
+}
+
+// TestWriteDirectAsFillHeader pins writeDirect, which writes the upstream
+// head from the client's header, to what fillHeader builds and
+// writeRequestHead writes: the same bytes, for the same requests.
+func TestWriteDirectAsFillHeader(t *testing.T) {
+	t.Parallel()
+	fwd := forwarding{remoteText: "198.18.0.7", forwardedFor: "198.18.0.7", host: "bench.local", port: "80", scheme: "http"}
+	tests := []struct {
+		name   string
+		header http.Header
+		tweak  func(*forwarding)
+	}{
+		{"plain", http.Header{"User-Agent": {"wrk"}, "Accept": {"*/*"}}, nil},
+		{"no user agent", http.Header{"Accept": {"*/*"}}, nil},
+		{"empty user agent", http.Header{"User-Agent": {""}}, nil},
+		{"many fields", http.Header{
+			"User-Agent": {"Mozilla/5.0"}, "Accept": {"text/html"}, "Accept-Encoding": {"gzip, br"},
+			"Accept-Language": {"en"}, "Cookie": {"a=1", "b=2"}, "Referer": {"https://x/"}, "Cache-Control": {"no-cache"},
+		}, nil},
+		{"hop-by-hop and forwarding", http.Header{
+			"Connection": {"keep-alive, X-Secret, user-agent"}, "Keep-Alive": {"300"}, "X-Secret": {"s"},
+			"User-Agent": {"ua"}, "Proxy-Authorization": {"Basic x"}, "Upgrade": {"h2c"}, "Expect": {"100-continue"},
+			"Forwarded": {"for=1.2.3.4"}, "X-Forwarded-For": {"1.2.3.4"}, "X-Forwarded-Host": {"evil"},
+			"X-Forwarded-Proto": {"https"}, "X-Request-Id": {"client"}, "X-Real-Ip": {"1.1.1.1"}, "Host": {"h"},
+			"Content-Length": {"0"}, "Transfer-Encoding": {"chunked"}, "Trailer": {"X"}, "Proxy-Connection": {"x"},
+		}, nil},
+		{"connection lists rewritten names", http.Header{"Connection": {"X-Request-Id, X-Original-Uri, Te"}, "Te": {"trailers, deflate"}, "X-Original-Uri": {"/c"}}, nil},
+		{"te trailers", http.Header{"Te": {"deflate", "trailers"}}, nil},
+		{"te without trailers", http.Header{"Te": {"deflate"}}, nil},
+		{"client original uri kept", http.Header{"X-Original-Uri": {"/client"}}, nil},
+		{"original uri set", http.Header{"X-Original-Uri": {"/client"}}, func(f *forwarding) { f.originalURI = "/a?b" }},
+		{"original forwarded", http.Header{"X-Forwarded-For": {"1.2.3.4"}}, func(f *forwarding) {
+			f.originalFor, f.originalHost = "1.2.3.4", "orig.example"
+		}},
+		{"no forwarding values", http.Header{"X-Forwarded-Port": {"1"}}, func(f *forwarding) { *f = forwarding{host: "h"} }},
+		{"odd names and values", http.Header{
+			"x-lower": {"l"}, "Bad Name": {"b"}, "X-Ü": {"u"}, "": {"e"}, "X-Nil": nil, "X-Empty": {},
+			"X-Breaks": {" \r\na\nb\r "}, "User-Agent": {" a\r\nb "},
+		}, nil},
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPost, ""} {
+		for _, tc := range tests {
+			t.Run(method+" "+tc.name, func(t *testing.T) {
+				f := fwd
+				if tc.tweak != nil {
+					tc.tweak(&f)
+				}
+				r := &http.Request{Method: method, URL: &url.URL{Path: "/p", RawQuery: "q=1"}, Host: "bench.local", Header: tc.header}
+				direct, built, dok, bok := directPair(t, r, f, method)
+				if dok != bok || direct != built {
+					t.Errorf("writeDirect (took it: %v) wrote\n%q\nfillHeader and writeRequestHead (took it: %v) write\n%q", dok, direct, bok, built)
+				}
+			})
+		}
+	}
+}
+
+// TestDirectRemoved holds directRemoved to the lists of what fillHeader
+// removes or replaces and what Request.Write writes itself.
+func TestDirectRemoved(t *testing.T) {
+	t.Parallel()
+	lists := [][]string{hopHeaders, forwardedHeaders[:], rewriteKeys[:], {"Expect", "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer"}}
+	for _, l := range lists {
+		for _, k := range l {
+			if !directRemoved(k) {
+				t.Errorf("directRemoved(%q) = false", k)
+			}
+		}
+	}
+	for _, k := range []string{"Accept", "Cookie", "X-Original-Uri", "Authorization", "connection"} {
+		if directRemoved(k) {
+			t.Errorf("directRemoved(%q) = true", k)
+		}
+	}
+}
+
+// FuzzWriteDirect checks writeDirect against fillHeader and
+// writeRequestHead on arbitrary client fields and forwarding values.
+func FuzzWriteDirect(f *testing.F) {
+	f.Add("User-Agent: wrk\nAccept: */*", "GET", "/x", "")
+	f.Add("Connection: x-a, te\nX-A: 1\nTe: trailers\nX-Original-Uri: /o", "POST", "", "/r?x")
+	f.Add("connection: close\nx-request-id: 1\nX-Request-Id: 2\nUser-Agent:", "", "/", "")
+	f.Fuzz(func(t *testing.T, lines, method, path, originalURI string) {
+		h := http.Header{}
+		for l := range strings.SplitSeq(lines, "\n") {
+			k, v, _ := strings.Cut(l, ":")
+			h[k] = append(h[k], v)
+		}
+		r := &http.Request{Method: method, URL: &url.URL{Path: path}, Host: "bench.local", Header: h}
+		fwd := forwarding{remoteText: "198.18.0.7", forwardedFor: "198.18.0.7", host: "bench.local", port: "80", scheme: "http", originalURI: originalURI}
+		direct, built, dok, bok := directPair(t, r, fwd, method)
+		if dok != bok || direct != built {
+			t.Errorf("writeDirect (took it: %v) wrote\n%q\nfillHeader and writeRequestHead (took it: %v) write\n%q", dok, direct, bok, built)
+		}
+	})
+}
+
+// BenchmarkUpstreamHead measures the upstream request head of a request
+// with wrk's fields and one with a browser's: built (outgoing,
+// writeRequestHead) and direct (writeDirect).
+func BenchmarkUpstreamHead(b *testing.B) {
+	headers := map[string]http.Header{
+		"wrk": {},
+		"browser": {
+			"User-Agent":      {"Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"},
+			"Accept":          {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+			"Accept-Language": {"en-US,en;q=0.5"}, "Accept-Encoding": {"gzip, deflate, br, zstd"},
+			"Connection": {"keep-alive"}, "Cookie": {"session=0123456789abcdef"}, "Upgrade-Insecure-Requests": {"1"},
+			"Sec-Fetch-Dest": {"document"}, "Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Site": {"none"},
+			"Priority": {"u=0, i"},
+		},
+	}
+	for _, name := range []string{"wrk", "browser"} {
+		for _, direct := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/direct=%v", name, direct), func(b *testing.B) {
+				ex := &exchange{requestID: "0123456789abcdef0123456789abcdef", upstream: &router.Upstream{Addr: "10.0.0.1:8080"},
+					fwd: forwarding{remoteText: "198.18.0.7", forwardedFor: "198.18.0.7", host: "bench.local", port: "80", scheme: "http"}}
+				in := withExchange(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/bench"}, Host: "bench.local", Header: headers[name]}, ex)
+				bw := bufio.NewWriterSize(io.Discard, 4<<10)
+				b.ReportAllocs()
+				for b.Loop() {
+					out, o := outgoing(in, ex, direct)
+					if direct {
+						o.writeDirect(bw, in, ex)
+					} else {
+						o.fields, _ = writeRequestHead(bw, out, o.fields)
+					}
+					bw.Reset(io.Discard)
+					o.recycle()
+				}
+			})
+		}
+	}
+}
+
+// FuzzCanonicalOf checks canonicalOf against http.CanonicalHeaderKey.
+func FuzzCanonicalOf(f *testing.F) {
+	f.Add("Keep-Alive", "keep-alive")
+	f.Add("x-a", "x-a")
+	f.Add("X-A B", "x-a b")
+	f.Add("X-Ü", "x-ü")
+	f.Fuzz(func(t *testing.T, k, tok string) {
+		for _, k := range []string{k, http.CanonicalHeaderKey(tok), tok} {
+			if got, want := canonicalOf(k, tok), k == http.CanonicalHeaderKey(tok); got != want {
+				t.Errorf("canonicalOf(%q, %q) = %v, want %v", k, tok, got, want)
+			}
 		}
 	})
 }
