@@ -25,6 +25,23 @@ import (
 //
 //	go test ./l7/proxy -run '^$' -bench ProxyAllocs -benchmem -benchtime 20000x
 func BenchmarkProxyAllocs(b *testing.B) {
+	b.Run("wrk", func(b *testing.B) {
+		benchProxyAllocs(b, "GET /bench?x=1 HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	})
+	// 16 fields, as a browser sends them: the issue's bound.
+	b.Run("browser", func(b *testing.B) {
+		benchProxyAllocs(b, "GET /bench?x=1 HTTP/1.1\r\nHost: bench.local\r\n"+
+			"User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0\r\n"+
+			"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n"+
+			"Accept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n"+
+			"Connection: keep-alive\r\nCookie: session=0123456789abcdef; theme=dark\r\n"+
+			"Upgrade-Insecure-Requests: 1\r\nSec-Fetch-Dest: document\r\nSec-Fetch-Mode: navigate\r\n"+
+			"Sec-Fetch-Site: none\r\nSec-Fetch-User: ?1\r\nPriority: u=0, i\r\nReferer: http://bench.local/\r\n"+
+			"Cache-Control: no-cache\r\nPragma: no-cache\r\n\r\n")
+	})
+}
+
+func benchProxyAllocs(b *testing.B, head string) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello, weir!\n")
 	up := rawBackend(b, func(c net.Conn) { serveCanned(c, resp) })
 	_, srv := front(b, Options{AccessLog: io.Discard, Registry: prometheus.NewRegistry()},
@@ -34,7 +51,7 @@ func BenchmarkProxyAllocs(b *testing.B) {
 		b.Fatalf("dial proxy: %v", err)
 	}
 	defer c.Close()
-	req := []byte("GET /bench?x=1 HTTP/1.1\r\nHost: bench.local\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	req := []byte(head)
 	buf := make([]byte, 4096)
 	// Warm up: the pools, the upstream connection, the metric series.
 	before, after := measured(b, 100, func() error { return rawRoundTrip(c, req, buf, 13) })
