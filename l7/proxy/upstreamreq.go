@@ -256,9 +256,22 @@ func writeRequestHead(bw *bufio.Writer, out *http.Request, fields []headField) (
 	return fields, true
 }
 
-// sortFields sorts fields by name, as Request.Write writes them.
+// sortFields sorts fields by name, as Request.Write writes them. A head's
+// few fields are sorted by insertion, without the comparison calls of
+// slices.SortFunc, which cost more than the moves.
 func sortFields(fields []headField) []headField {
-	slices.SortFunc(fields, func(a, b headField) int { return strings.Compare(a.name, b.name) })
+	if len(fields) > 32 {
+		slices.SortFunc(fields, func(a, b headField) int { return strings.Compare(a.name, b.name) })
+		return fields
+	}
+	for i := 1; i < len(fields); i++ {
+		f := fields[i]
+		j := i
+		for ; j > 0 && fields[j-1].name > f.name; j-- {
+			fields[j] = fields[j-1]
+		}
+		fields[j] = f
+	}
 	return fields
 }
 
