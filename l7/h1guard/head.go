@@ -540,6 +540,46 @@ func ValidFieldName(name string) bool {
 	return true
 }
 
+// IsCanonical reports whether http.CanonicalHeaderKey returns name as it
+// is: it is not a token, or each letter is upper case at the start and
+// after a hyphen and lower case elsewhere.
+func IsCanonical(name string) bool {
+	if !ValidFieldName(name) {
+		return true
+	}
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// AppendCanonical appends http.CanonicalHeaderKey(name) to b: into the
+// caller's memory, where CanonicalHeaderKey allocates a string for each
+// name it changes that is not one of its common ones (Chrome's lower-case
+// sec-ch-ua fields, a Connection token such as keep-alive).
+func AppendCanonical(b []byte, name string) []byte {
+	if !ValidFieldName(name) {
+		return append(b, name...) // not a token: left as it is
+	}
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+		upper = c == '-'
+	}
+	return b
+}
+
 // isTokenByte is RFC 9110's tchar.
 func isTokenByte(c byte) bool {
 	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || isDigit(c) {

@@ -1,6 +1,7 @@
 package h1guard
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -20,4 +21,21 @@ func TestParseHeadAllocates(t *testing.T) {
 		h.ContentLength != 3 || !h.Upgrade || h.Fields != 5 || string(b[h.End:]) != "abc" {
 		t.Errorf("parsed %+v", h)
 	}
+}
+
+// FuzzCanonical holds IsCanonical and AppendCanonical to
+// http.CanonicalHeaderKey.
+func FuzzCanonical(f *testing.F) {
+	for _, s := range []string{"", "Host", "host", "sec-ch-ua", "X-A B", "x-ü", "ACCEPT", "-a-", "a--b", "X_y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		want := http.CanonicalHeaderKey(name)
+		if got := IsCanonical(name); got != (want == name) {
+			t.Errorf("IsCanonical(%q) = %v, CanonicalHeaderKey gives %q", name, got, want)
+		}
+		if got := string(AppendCanonical([]byte("x"), name)); got != "x"+want {
+			t.Errorf("AppendCanonical(%q) = %q, want %q", name, got[1:], want)
+		}
+	})
 }

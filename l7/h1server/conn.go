@@ -526,7 +526,13 @@ func (c *conn) fields(head string, n int, a *arena.Arena) {
 			break
 		}
 		colon := strings.IndexByte(line, ':')
-		name := http.CanonicalHeaderKey(line[:colon])
+		name := line[:colon]
+		if !h1guard.IsCanonical(name) {
+			// Built in the arena: CanonicalHeaderKey would allocate
+			// it (Chrome's sec-ch-ua fields come in lower case).
+			var buf [64]byte
+			name = a.String(h1guard.AppendCanonical(buf[:0], name))
+		}
 		v := strings.Trim(line[colon+1:], " \t")
 		if k >= len(vals) {
 			hdr[name] = append(hdr[name], v)

@@ -45,6 +45,7 @@ func FuzzServer(f *testing.F) {
 		"GET http://h:8/p HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n",
 		"GET /x HTTP/1.0\r\nConnection: keep-alive\r\nPragma: no-cache\r\n\r\n",
 		"PUT /u HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+		"GET / HTTP/1.1\r\nhost: a\r\nsec-ch-ua: \"x\"\r\nSEC-CH-UA: y\r\nx-" + strings.Repeat("long-", 20) + "name: z\r\nx_a-B: u\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}

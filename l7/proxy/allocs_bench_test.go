@@ -39,6 +39,17 @@ func BenchmarkProxyAllocs(b *testing.B) {
 			"Sec-Fetch-Site: none\r\nSec-Fetch-User: ?1\r\nPriority: u=0, i\r\nReferer: http://bench.local/\r\n"+
 			"Cache-Control: no-cache\r\nPragma: no-cache\r\n\r\n")
 	})
+	// Chrome's client hints come in lower case over HTTP/1.1.
+	b.Run("chrome", func(b *testing.B) {
+		benchProxyAllocs(b, "GET /bench?x=1 HTTP/1.1\r\nHost: bench.local\r\nConnection: keep-alive\r\n"+
+			"sec-ch-ua: \"Chromium\";v=\"131\", \"Not_A Brand\";v=\"24\"\r\nsec-ch-ua-mobile: ?0\r\n"+
+			"sec-ch-ua-platform: \"Linux\"\r\nUpgrade-Insecure-Requests: 1\r\n"+
+			"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n"+
+			"Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8\r\n"+
+			"Sec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\nSec-Fetch-Dest: document\r\n"+
+			"Accept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n"+
+			"Cookie: session=0123456789abcdef\r\n\r\n")
+	})
 }
 
 func benchProxyAllocs(b *testing.B, head string) {

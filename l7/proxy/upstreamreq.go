@@ -141,31 +141,14 @@ func listed(drop []string, k string) bool {
 	return false
 }
 
-// canonicalOf reports whether k == http.CanonicalHeaderKey(f), without
-// building it: f unchanged when it has a byte that is not a token's, else
-// each letter upper case at the start and after a hyphen, lower case
-// elsewhere.
+// canonicalOf reports whether k == http.CanonicalHeaderKey(f), f's
+// canonical form built on the stack.
 func canonicalOf(k, f string) bool {
 	if len(k) != len(f) {
 		return false
 	}
-	if !h1guard.ValidFieldName(f) {
-		return k == f
-	}
-	upper := true
-	for i := 0; i < len(f); i++ {
-		c := f[i]
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if k[i] != c {
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
+	var buf [64]byte
+	return k == string(h1guard.AppendCanonical(buf[:0], f))
 }
 
 // teTrailers is the Te field fillHeader keeps.
