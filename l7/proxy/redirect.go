@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/weir-lb/weir/l7/router"
 )
@@ -24,7 +25,7 @@ import (
 func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding, route *router.Route) bool {
 	be := route.Backend
 	if r.TLS != nil && be.HSTS != "" {
-		w.Header().Set("Strict-Transport-Security", be.HSTS)
+		w.Header()["Strict-Transport-Security"] = hstsValues(be.HSTS)
 	}
 	if f.scheme != "http" || !be.SSLRedirect || p.liveGlobal().NoTLSRedirect(route.Path) {
 		return false
@@ -40,6 +41,22 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding,
 	}
 	writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), httpsURL(f.host, uri, p.httpsPort, withPort), "")
 	return true
+}
+
+// hstsLast is the header value hstsValues returned last.
+var hstsLast atomic.Pointer[[]string]
+
+// hstsValues returns []string{v}, the same slice while v is the same (every
+// route of a configuration has one HSTS value, nearly always): no
+// allocation per HTTPS request. Its capacity is its length, so that a
+// field added to it copies it; nothing writes a header value in place.
+func hstsValues(v string) []string {
+	if p := hstsLast.Load(); p != nil && (*p)[0] == v {
+		return *p
+	}
+	vv := []string{v}
+	hstsLast.Store(&vv)
+	return vv
 }
 
 // httpsURL is the HTTPS URL of host (without its port) and requestURI
