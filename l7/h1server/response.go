@@ -521,17 +521,27 @@ func appendField(b []byte, name string, vv []string) []byte {
 	for _, v := range vv {
 		b = append(b, name...)
 		b = append(b, ": "...)
-		v = strings.TrimSpace(v)
-		for i := 0; i < len(v); i++ {
-			c := v[i]
-			if c == '\r' || c == '\n' {
-				c = ' '
-			}
-			b = append(b, c)
-		}
+		b = appendValue(b, strings.TrimSpace(v))
 		b = append(b, "\r\n"...)
 	}
 	return b
+}
+
+// appendValue appends v with CR and LF made spaces: its runs without them
+// in one copy each, not byte by byte.
+func appendValue(b []byte, v string) []byte {
+	for {
+		i := 0
+		for i < len(v) && v[i] != '\r' && v[i] != '\n' {
+			i++
+		}
+		b = append(b, v[:i]...)
+		if i == len(v) {
+			return b
+		}
+		b = append(b, ' ')
+		v = v[i+1:]
+	}
 }
 
 // appendTrailers appends the trailer fields after the last chunk: the
