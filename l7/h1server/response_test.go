@@ -35,42 +35,17 @@ var headCases = map[string]func(w http.ResponseWriter, r *http.Request){
 		h["X-Upper"] = []string{"c"}
 		io.WriteString(w, "<html>body")
 	},
-	"content-length": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "5")
-		io.WriteString(w, "hello")
-	},
-	"content-length short": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "9")
-		io.WriteString(w, "hello")
-	},
-
+	"content-length":       setAndWrite("hello", "Content-Length", "5"),
+	"content-length short": setAndWrite("hello", "Content-Length", "9"),
 	"content-length twice": func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Length"] = []string{"5", "6"}
 		io.WriteString(w, "hello")
 	},
-
-	"chunked set": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Transfer-Encoding", "chunked")
-		io.WriteString(w, "hello")
-	},
-	"identity set": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Transfer-Encoding", "identity")
-		io.WriteString(w, "hello")
-	},
-	"gzip set": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Transfer-Encoding", "gzip")
-		io.WriteString(w, "hello")
-	},
-	"te and content-length": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Transfer-Encoding", "chunked")
-		w.Header().Set("Content-Length", "5")
-		io.WriteString(w, "hello")
-	},
-	"identity and content-length": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Transfer-Encoding", "identity")
-		w.Header().Set("Content-Length", "5")
-		io.WriteString(w, "hello")
-	},
+	"chunked set":                 setAndWrite("hello", "Transfer-Encoding", "chunked"),
+	"identity set":                setAndWrite("hello", "Transfer-Encoding", "identity"),
+	"gzip set":                    setAndWrite("hello", "Transfer-Encoding", "gzip"),
+	"te and content-length":       setAndWrite("hello", "Transfer-Encoding", "chunked", "Content-Length", "5"),
+	"identity and content-length": setAndWrite("hello", "Transfer-Encoding", "identity", "Content-Length", "5"),
 	"trailer": func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Trailer", "X-Late, content-length, x-sum")
 		io.WriteString(w, "hello")
@@ -83,37 +58,20 @@ var headCases = map[string]func(w http.ResponseWriter, r *http.Request){
 		w.(http.Flusher).Flush()
 		w.Header().Set(http.TrailerPrefix+"X-Late", "7")
 	},
-	"trailer prefix before": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(http.TrailerPrefix+"X-Early", "1")
-		io.WriteString(w, "hello")
-	},
-	"connection close": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Connection", "close")
-		io.WriteString(w, "hello")
-	},
-	"connection keep-alive": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Connection", "keep-alive")
-		io.WriteString(w, "hello")
-	},
-
+	"trailer prefix before": setAndWrite("hello", http.TrailerPrefix+"X-Early", "1"),
+	"connection close":      setAndWrite("hello", "Connection", "close"),
+	"connection keep-alive": setAndWrite("hello", "Connection", "keep-alive"),
 	"connection empty slice": func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Connection"] = nil
 		io.WriteString(w, "hello")
 	},
-	"date and type set": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Date", "Thu, 01 Jan 1970 00:00:00 GMT")
-		w.Header().Set("Content-Type", "text/x")
-		io.WriteString(w, "<html>hello")
-	},
+	"date and type set": setAndWrite("<html>hello", "Date", "Thu, 01 Jan 1970 00:00:00 GMT", "Content-Type", "text/x"),
 	"date and type empty slices": func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Date"] = nil
 		w.Header()["Content-Type"] = []string{}
 		io.WriteString(w, "<html>hello")
 	},
-	"content-encoding": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Encoding", "gzip")
-		io.WriteString(w, "<html>hello")
-	},
+	"content-encoding": setAndWrite("<html>hello", "Content-Encoding", "gzip"),
 	"odd names and values": func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h["Bad Name"] = []string{"x"}
@@ -171,17 +129,28 @@ var headCases = map[string]func(w http.ResponseWriter, r *http.Request){
 // close but another does is kept where net/http replaces it. What
 // h1server writes for them is pinned by TestHeadsPinned.
 var divergentCases = map[string]func(w http.ResponseWriter, r *http.Request){
-	"content-length invalid": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "five")
-		io.WriteString(w, "hello")
-	}, "content-length empty slice": func(w http.ResponseWriter, r *http.Request) {
+	"content-length invalid": setAndWrite("hello", "Content-Length", "five"),
+	"content-length empty slice": func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Length"] = []string{}
 		io.WriteString(w, "hello")
-	}, "connection tokens": func(w http.ResponseWriter, r *http.Request) {
+	},
+	"connection tokens": func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Connection", "x-hop")
 		w.Header().Add("Connection", "Close")
 		io.WriteString(w, "hello")
-	}}
+	},
+}
+
+// setAndWrite is a handler that sets the header fields kv (name, value,
+// ...) and writes body.
+func setAndWrite(body string, kv ...string) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < len(kv); i += 2 {
+			w.Header().Set(kv[i], kv[i+1])
+		}
+		io.WriteString(w, body)
+	}
+}
 
 // headRequests are the requests each of headCases answers.
 var headRequests = map[string]string{
