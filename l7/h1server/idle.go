@@ -405,7 +405,7 @@ func (c *conn) forget() {
 	w.putBuffers()
 	w.req = nil
 	clear(w.header)
-	clear(w.keys[:cap(w.keys)])
+	clear(w.fields[:cap(w.fields)])
 	clear(w.trailers[:cap(w.trailers)])
 	clear(c.header)
 	c.req = http.Request{}

@@ -36,10 +36,30 @@ type response struct {
 	keepAlive10 bool
 	trailers    []string // declared in the Trailer header
 
-	pre  []byte // body written before the head was (bufferSize at most)
-	out  []byte // bytes to write to the client
-	keys []string
+	pre    []byte      // body written before the head was (bufferSize at most)
+	out    []byte      // bytes to write to the client
+	fields []headField // the header's fields, as scanHeader found them
 }
+
+// headField is a field of the response header: its name and values as the
+// map holds them, and which of the fields sendHead may drop it is.
+type headField struct {
+	name string
+	vv   []string
+	kind fieldKind
+}
+
+// fieldKind names the fields sendHead may drop (Del) by their canonical
+// names; fieldOther is any other.
+type fieldKind uint8
+
+const (
+	fieldOther fieldKind = iota
+	fieldContentLength
+	fieldTransferEncoding
+	fieldConnection
+	fieldContentType
+)
 
 var (
 	_ http.Flusher  = (*response)(nil)
@@ -49,7 +69,7 @@ var (
 func (w *response) reset(req *http.Request, wantsClose, keepAlive10 bool) {
 	clear(w.header)
 	*w = response{c: w.c, req: req, header: w.header, clen: -1, wantsClose: wantsClose, keepAlive10: keepAlive10,
-		pre: w.pre[:0], out: w.out[:0], keys: w.keys[:0], trailers: w.trailers[:0]}
+		pre: w.pre[:0], out: w.out[:0], fields: w.fields[:0], trailers: w.trailers[:0]}
 }
 
 // Header returns the response header map.
@@ -69,12 +89,14 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	if cl := w.header.Get("Content-Length"); cl != "" {
+	// The canonical name indexes the map as Get and Del would, without
+	// canonicalising it again.
+	if cl := first(w.header["Content-Length"]); cl != "" {
 		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
 			w.clen = v
 		} else {
 			w.c.srv.logf("http: invalid Content-Length of %q", cl)
-			w.header.Del("Content-Length")
+			delete(w.header, "Content-Length")
 		}
 	}
 }
@@ -85,7 +107,8 @@ func (w *response) writeInterim(code int) {
 		w.c.body.expect = false
 	}
 	b := w.statusLine(w.out, code)
-	b = w.appendHeader(b, nil)
+	w.scanHeader()
+	b = w.appendFields(b, 0, false)
 	w.out = append(b, "\r\n"...)
 	_ = w.flushOut()
 }
@@ -262,6 +285,10 @@ func (w *response) finish() {
 // sendHead puts the head and the body held before it in the output, with
 // net/http's rules for Content-Length, chunking, Date, Content-Type and
 // Connection. done: the handler returned, the body held is all of it.
+//
+// The header is read in one pass (scanHeader): each field net/http's rules
+// look at is found under its canonical name, as Get finds it, and a field
+// they drop is deleted from the map under that name, as Del deletes it.
 func (w *response) sendHead(done bool) {
 	w.headSent = true
 	h := w.header
@@ -270,13 +297,9 @@ func (w *response) sendHead(done bool) {
 	code := w.status
 	var setCL, setConn, setTE, setCT string
 
-	trailers := false
-	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			trailers = true
-		}
-	}
-	for _, v := range h["Trailer"] {
+	sc := w.scanHeader()
+	trailers := sc.trailerPrefix
+	for _, v := range sc.trailer {
 		trailers = true
 		for part := range strings.SplitSeq(v, ",") {
 			if k := http.CanonicalHeaderKey(strings.Trim(part, " \t")); k != "" {
@@ -288,25 +311,33 @@ func (w *response) sendHead(done bool) {
 			}
 		}
 	}
-	te := h.Get("Transfer-Encoding")
+	var dropped uint8 // 1<<fieldKind of the fields deleted
+	drop := func(k fieldKind, name string) {
+		if sc.has&(1<<k) != 0 {
+			delete(h, name)
+			sc.has &^= 1 << k
+			dropped |= 1 << k
+		}
+	}
+	te := first(sc.te)
 	hasTE := te != ""
-	if done && !trailers && !hasTE && bodyAllowed(code) && h.Get("Content-Length") == "" && (!isHEAD || len(p) > 0) {
+	if done && !trailers && !hasTE && bodyAllowed(code) && first(sc.cl) == "" && (!isHEAD || len(p) > 0) {
 		w.clen = int64(len(p))
 		setCL = strconv.Itoa(len(p))
 	}
 	keepAlives := w.c.srv.keepAlives()
-	if w.keepAlive10 && keepAlives && (h.Get("Content-Length") != "" || setCL != "") && h.Get("Connection") == "keep-alive" {
+	if w.keepAlive10 && keepAlives && (first(sc.cl) != "" || setCL != "") && first(sc.conn) == "keep-alive" {
 		w.closeAfter = false
 	}
 	hasCL := w.clen != -1
 	if w.keepAlive10 && (isHEAD || hasCL || !bodyAllowed(code)) {
-		if _, ok := h["Connection"]; !ok {
+		if sc.has&(1<<fieldConnection) == 0 {
 			setConn = "keep-alive"
 		}
 	} else if w.req.ProtoMinor == 0 || w.wantsClose {
 		w.closeAfter = true
 	}
-	if h.Get("Connection") == "close" || !keepAlives {
+	if first(sc.conn) == "close" || !keepAlives {
 		w.closeAfter = true
 	}
 	if w.c.body.expect {
@@ -316,61 +347,61 @@ func (w *response) sendHead(done bool) {
 	if w.req.ContentLength != 0 && !w.closeAfter {
 		if !w.c.body.discard(maxPostHandlerReadBytes) {
 			w.closeAfter = true
-			h.Del("Connection")
+			drop(fieldConnection, "Connection")
+			sc.conn = nil
 			setConn = "close"
 		}
 	}
 	if bodyAllowed(code) {
-		_, haveType := h["Content-Type"]
-		if h.Get("Content-Encoding") == "" && !haveType && !hasTE && len(p) > 0 {
+		if first(sc.ce) == "" && sc.has&(1<<fieldContentType) == 0 && !hasTE && len(p) > 0 {
 			setCT = http.DetectContentType(p)
 		}
 	} else {
 		if code == http.StatusNotModified {
-			h.Del("Content-Type")
+			drop(fieldContentType, "Content-Type")
 		}
-		h.Del("Content-Length")
-		h.Del("Transfer-Encoding")
+		drop(fieldContentLength, "Content-Length")
+		drop(fieldTransferEncoding, "Transfer-Encoding")
 		hasTE = false
 	}
 	if hasCL && hasTE && te != "identity" {
-		h.Del("Content-Length")
+		drop(fieldContentLength, "Content-Length")
 		hasCL = false
 	}
 	switch {
 	case isHEAD || !bodyAllowed(code) || code == http.StatusNoContent:
 		w.noBody = true
-		h.Del("Transfer-Encoding")
+		drop(fieldTransferEncoding, "Transfer-Encoding")
 	case hasCL:
-		h.Del("Transfer-Encoding")
+		drop(fieldTransferEncoding, "Transfer-Encoding")
 	case w.req.ProtoMinor >= 1:
 		if hasTE && te == "identity" {
 			w.closeAfter = true
-			h.Del("Transfer-Encoding")
+			drop(fieldTransferEncoding, "Transfer-Encoding")
 		} else {
 			w.chunking = true
 			setTE = "chunked"
 			if hasTE && te == "chunked" {
-				h.Del("Transfer-Encoding")
+				drop(fieldTransferEncoding, "Transfer-Encoding")
 			}
 		}
 	default:
 		w.closeAfter = true
-		h.Del("Transfer-Encoding")
+		drop(fieldTransferEncoding, "Transfer-Encoding")
 	}
 	if w.chunking && code == http.StatusNoContent {
 		w.chunking = false
 		setTE = ""
 	}
-	if w.closeAfter && (!keepAlives || !hasToken(h["Connection"], "close")) {
-		h.Del("Connection")
+	if w.closeAfter && (!keepAlives || !hasToken(sc.conn, "close")) {
+		drop(fieldConnection, "Connection")
 		if w.req.ProtoMinor >= 1 {
 			setConn = "close"
 		}
 	}
 
 	b := w.statusLine(w.out, code)
-	b = w.appendHeader(b, func(k string) bool { return strings.HasPrefix(k, http.TrailerPrefix) })
+	b = w.appendFields(b, dropped, true)
 	if setCT != "" {
 		b = append(append(append(b, "Content-Type: "...), setCT...), "\r\n"...)
 	}
@@ -380,7 +411,7 @@ func (w *response) sendHead(done bool) {
 	if setTE != "" {
 		b = append(append(append(b, "Transfer-Encoding: "...), setTE...), "\r\n"...)
 	}
-	if _, ok := h["Date"]; !ok {
+	if !sc.date {
 		b = append(b, "Date: "...)
 		b = appendDate(b, time.Now())
 		b = append(b, "\r\n"...)
@@ -393,6 +424,62 @@ func (w *response) sendHead(done bool) {
 	if len(p) > 0 && !w.noBody {
 		_ = w.body(p)
 	}
+}
+
+// headerScan is what sendHead reads of the header: the values of the
+// fields net/http's rules look at, under their canonical names (nil: no
+// such key), and which keys are there.
+type headerScan struct {
+	cl, te, conn, ce, trailer []string
+	has                       uint8 // 1<<fieldKind of the droppable fields present
+	date                      bool  // a Date key, even with no value
+	trailerPrefix             bool  // a key with http.TrailerPrefix
+}
+
+// scanHeader puts the header's fields in w.fields, sorted by name as
+// net/http writes them, and returns what sendHead reads of them: one pass
+// over the map, no lookup.
+func (w *response) scanHeader() headerScan {
+	var sc headerScan
+	fields := w.fields[:0]
+	for k, vv := range w.header {
+		kind := fieldOther
+		switch k {
+		case "Content-Length":
+			kind, sc.cl = fieldContentLength, vv
+		case "Transfer-Encoding":
+			kind, sc.te = fieldTransferEncoding, vv
+		case "Connection":
+			kind, sc.conn = fieldConnection, vv
+		case "Content-Type":
+			kind = fieldContentType
+		case "Content-Encoding":
+			sc.ce = vv
+		case "Trailer":
+			sc.trailer = vv
+		case "Date":
+			sc.date = true
+		default:
+			if strings.HasPrefix(k, http.TrailerPrefix) {
+				sc.trailerPrefix = true
+			}
+		}
+		if kind != fieldOther {
+			sc.has |= 1 << kind
+		}
+		fields = append(fields, headField{name: k, vv: vv, kind: kind})
+	}
+	slices.SortFunc(fields, func(a, b headField) int { return strings.Compare(a.name, b.name) })
+	w.fields = fields
+	return sc
+}
+
+// first is the first of vv, or "": Header.Get's value.
+func first(vv []string) string {
+	if len(vv) == 0 {
+		return ""
+	}
+	return vv[0]
 }
 
 // statusLine appends the status line of code.
@@ -413,19 +500,14 @@ func (w *response) statusLine(b []byte, code int) []byte {
 	return append(b, "\r\n"...)
 }
 
-// appendHeader appends the header fields, sorted by name as net/http writes
-// them, but those skip excludes.
-func (w *response) appendHeader(b []byte, skip func(string) bool) []byte {
-	keys := w.keys[:0]
-	for k := range w.header {
-		if skip == nil || !skip(k) {
-			keys = append(keys, k)
+// appendFields appends the fields scanHeader found, but those dropped
+// (1<<fieldKind) and, when noTrailers, the TrailerPrefix ones.
+func (w *response) appendFields(b []byte, dropped uint8, noTrailers bool) []byte {
+	for _, f := range w.fields {
+		if dropped&(1<<f.kind) != 0 || noTrailers && strings.HasPrefix(f.name, http.TrailerPrefix) {
+			continue
 		}
-	}
-	slices.Sort(keys)
-	w.keys = keys
-	for _, k := range keys {
-		b = appendField(b, k, w.header[k])
+		b = appendField(b, f.name, f.vv)
 	}
 	return b
 }
@@ -439,17 +521,27 @@ func appendField(b []byte, name string, vv []string) []byte {
 	for _, v := range vv {
 		b = append(b, name...)
 		b = append(b, ": "...)
-		v = strings.TrimSpace(v)
-		for i := 0; i < len(v); i++ {
-			c := v[i]
-			if c == '\r' || c == '\n' {
-				c = ' '
-			}
-			b = append(b, c)
-		}
+		b = appendValue(b, strings.TrimSpace(v))
 		b = append(b, "\r\n"...)
 	}
 	return b
+}
+
+// appendValue appends v with CR and LF made spaces: its runs without them
+// in one copy each, not byte by byte.
+func appendValue(b []byte, v string) []byte {
+	for {
+		i := 0
+		for i < len(v) && v[i] != '\r' && v[i] != '\n' {
+			i++
+		}
+		b = append(b, v[:i]...)
+		if i == len(v) {
+			return b
+		}
+		b = append(b, ' ')
+		v = v[i+1:]
+	}
 }
 
 // appendTrailers appends the trailer fields after the last chunk: the

@@ -37,10 +37,10 @@ func compileBlock(b annotations.Block) blockRules {
 // Referer matches a block-* entry, else "". A request without the header is
 // matched as its empty value, as nginx's map is.
 func (b *blockRules) blockedHeader(r *http.Request) string {
-	if anyMatch(b.userAgents, r.Header.Get("User-Agent")) {
+	if anyMatch(b.userAgents, firstValue(r.Header, "User-Agent")) {
 		return "block-user-agents"
 	}
-	if anyMatch(b.referer, r.Header.Get("Referer")) {
+	if anyMatch(b.referer, firstValue(r.Header, "Referer")) {
 		return "block-referers"
 	}
 	return ""

@@ -490,7 +490,7 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 // write by write, as ReverseProxy does: Server-Sent Events, or a body of
 // unknown length.
 func flushesEachWrite(resp *http.Response) bool {
-	if ct := resp.Header.Get("Content-Type"); ct != "" && mayBeEventStream(ct) {
+	if ct := firstValue(resp.Header, "Content-Type"); ct != "" && mayBeEventStream(ct) {
 		if base, _, _ := mime.ParseMediaType(ct); base == "text/event-stream" {
 			return true
 		}
@@ -510,17 +510,35 @@ func mayBeEventStream(ct string) bool {
 
 // relayHeader is copyHeader for a response header that is not used after:
 // a field dst does not have yet takes src's values slice (capped, so that
-// appending to it copies) instead of a copy of it.
+// appending to it copies) instead of a copy of it. While dst was empty
+// before and only canonical names came, no name of src can be in dst:
+// it is not looked up.
 func relayHeader(dst, src http.Header) {
+	fresh := len(dst) == 0
 	for k, vv := range src {
-		if _, ok := dst[k]; ok || len(vv) == 0 || textproto.CanonicalMIMEHeaderKey(k) != k {
-			for _, v := range vv {
-				dst.Add(k, v)
-			}
+		share := len(vv) > 0 && textproto.CanonicalMIMEHeaderKey(k) == k
+		if share && !fresh {
+			_, had := dst[k]
+			share = !had
+		}
+		if share {
+			dst[k] = vv[:len(vv):len(vv)]
 			continue
 		}
-		dst[k] = vv[:len(vv):len(vv)]
+		fresh = false // Add canonicalises k: a later field of src may find it
+		for _, v := range vv {
+			dst.Add(k, v)
+		}
 	}
+}
+
+// firstValue is h.Get(key) for a canonical key: the map indexed by it,
+// without canonicalising it again.
+func firstValue(h http.Header, key string) string {
+	if vv := h[key]; len(vv) > 0 {
+		return vv[0]
+	}
+	return ""
 }
 
 func copyHeader(dst, src http.Header) {

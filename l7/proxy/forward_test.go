@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -563,5 +564,81 @@ func TestResponseHeaderTooLarge(t *testing.T) {
 	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr})))
 	if got := get(t, client(t), srv, "foo.com", "/"); got.status != http.StatusBadGateway {
 		t.Errorf("got %d %v, want 502", got.status, got.err)
+	}
+}
+
+// TestRelayHeaderAsCopy: relayHeader leaves dst as copyHeader does, whether
+// dst starts empty or not, with non-canonical names of src that
+// canonicalise onto another of its fields, and empty values; a shared
+// values slice is not written through.
+func TestRelayHeaderAsCopy(t *testing.T) {
+	t.Parallel()
+	srcs := []http.Header{
+		{"Content-Length": {"13"}, "Content-Type": {"text/plain"}, "Set-Cookie": {"a=1", "b=2"}},
+		{"x-lower": {"1"}, "X-Lower": {"2"}, "X-Other": {"3"}},
+		{"X-Empty": {}, "X-Nil": nil, "X-A": {"a"}},
+		{"bad name": {"1"}, "X-B": {"b"}},
+	}
+	dsts := []http.Header{
+		{},
+		{"Strict-Transport-Security": {"max-age=1"}},
+		{"Set-Cookie": {"own=1"}, "X-Lower": {"0"}, "X-A": {"0"}},
+	}
+	for i, src := range srcs {
+		for j, dst := range dsts {
+			for range 20 { // map order varies: relay in several
+				want, got := dst.Clone(), dst.Clone()
+				copyHeader(want, src)
+				relayHeader(got, src.Clone())
+				// Two fields of src that canonicalise alike are added in
+				// the map's order, by either: compare their values as sets.
+				for _, h := range []http.Header{want, got} {
+					for _, vv := range h {
+						slices.Sort(vv)
+					}
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("src %d dst %d (-copyHeader +relayHeader):\n%s", i, j, diff)
+				}
+			}
+		}
+	}
+	src := http.Header{"X-A": make([]string, 1, 4)}
+	src["X-A"][0] = "a"
+	dst := http.Header{}
+	relayHeader(dst, src)
+	dst.Add("X-A", "b")
+	if got := src["X-A"][:2][1]; got != "" {
+		t.Errorf("appending to the relayed field wrote %q into the source's array", got)
+	}
+}
+
+// TestRemoveHopHeaders: the hop-by-hop fields go, and those Connection
+// names, whether the header has fewer fields than there are hop-by-hop
+// names (walked) or not (deleted by name); the others stay.
+func TestRemoveHopHeaders(t *testing.T) {
+	t.Parallel()
+	small := http.Header{"Connection": {"x-hop, close"}, "X-Hop": {"1"}, "Keep-Alive": {"timeout=5"},
+		"Content-Length": {"1"}, "keep-alive": {"non-canonical stays"}}
+	large := small.Clone()
+	for i := range 10 {
+		large[fmt.Sprintf("X-Field-%d", i)] = []string{"v"}
+	}
+	large["Upgrade"], large["Te"], large["Proxy-Authenticate"] = []string{"h2c"}, []string{"trailers"}, []string{"Basic"}
+	for _, h := range []http.Header{small, large} {
+		want := map[string]bool{"Content-Length": true, "keep-alive": true}
+		if len(h) > len(small) {
+			for i := range 10 {
+				want[fmt.Sprintf("X-Field-%d", i)] = true
+			}
+		}
+		removeHopHeaders(h)
+		got := map[string]bool{}
+		for k := range h {
+			got[k] = true
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("fields left (-want +got):\n%s", diff)
+		}
 	}
 }

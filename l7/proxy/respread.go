@@ -54,7 +54,11 @@ type fastResponse struct {
 	body   lengthBody
 }
 
-var fastResponses = sync.Pool{New: func() any { return &fastResponse{header: make(http.Header, 16)} }}
+// fastResponses holds the fastResponses not in use. A header map starts
+// small: up to 8 fields, Go keeps a map in one group of slots, which is
+// walked, cleared and looked up in for less than the table a size hint
+// above 8 makes (a response with more fields grows it).
+var fastResponses = sync.Pool{New: func() any { return &fastResponse{header: make(http.Header)} }}
 
 // recycle returns fr, reset, to fastResponses. The header's value slices
 // stay valid for whoever shares them (relay): they are the arena's, not
@@ -109,27 +113,36 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	}
 	vals := a.Strings(n)
 	h := fr.header
+	var cl []string // the Content-Length fields' values
+	connection := false
 	for k := 0; len(rest) > 0; k++ {
 		l, more, _ := bytes.Cut(rest, []byte("\r\n"))
 		rest = more
 		colon := bytes.IndexByte(l, ':')
-		name := textproto.CanonicalMIMEHeaderKey(a.String(l[:colon])) // interned or as sent when canonical
+		name := fieldName(l[:colon], a)
 		vals[k] = a.String(bytes.Trim(l[colon+1:], " \t"))
 		if old, ok := h[name]; ok {
 			h[name] = append(old, vals[k])
 		} else {
 			h[name] = vals[k : k+1 : k+1]
 		}
+		switch name {
+		case "Content-Length":
+			cl = h[name]
+		case "Transfer-Encoding", "Trailer", "Pragma":
+			return false
+		case "Connection":
+			connection = true
+		}
 	}
-	cl, ok := h["Content-Length"]
-	if !ok || len(cl) != 1 || h["Transfer-Encoding"] != nil || h["Trailer"] != nil || h["Pragma"] != nil {
+	if len(cl) != 1 {
 		return false
 	}
 	length, ok := h1guard.ParseLength(cl[0])
 	if !ok {
 		return false
 	}
-	closing := headerHasToken(h["Connection"], "close")
+	closing := connection && headerHasToken(h["Connection"], "close")
 	if closing {
 		delete(h, "Connection") // as net/http's readTransfer
 	}
@@ -145,6 +158,34 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 		Close:         closing,
 	}
 	return true
+}
+
+// fieldName is the canonical form of the field name b, as
+// textproto.CanonicalMIMEHeaderKey makes it: a constant for the names
+// upstreams send most, spelled canonically (no copy, no scan), else the
+// arena's copy of b (kept when canonical) or textproto's.
+func fieldName(b []byte, a *arena.Arena) string {
+	switch string(b) { // no allocation: a switch on the conversion
+	case "Content-Length":
+		return "Content-Length"
+	case "Content-Type":
+		return "Content-Type"
+	case "Date":
+		return "Date"
+	case "Server":
+		return "Server"
+	case "Connection":
+		return "Connection"
+	case "Last-Modified":
+		return "Last-Modified"
+	case "Etag":
+		return "Etag"
+	case "Cache-Control":
+		return "Cache-Control"
+	case "Keep-Alive":
+		return "Keep-Alive"
+	}
+	return textproto.CanonicalMIMEHeaderKey(a.String(b))
 }
 
 // plainField reports whether l is a header line textproto reads as it is:

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net/http"
 	"strings"
@@ -84,6 +85,12 @@ func TestReadResponseAsHTTP(t *testing.T) {
 		{"connection close", "HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 0\r\n\r\n", "GET", true},
 		{"connection close not ascii", "HTTP/1.1 200 OK\r\nConnection: clo\xc5\xbfe\r\nContent-Length: 0\r\n\r\n", "GET", true},
 		{"connection close-ish", "HTTP/1.1 200 OK\r\nConnection: closed, x close\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"lowercase connection close", "HTTP/1.1 200 OK\r\nconnection: close\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"common names", "HTTP/1.1 200 OK\r\nServer: s\r\nDate: d\r\nLast-Modified: m\r\nETag: \"e\"\r\nEtag: \"f\"\r\nCache-Control: no-cache\r\nKeep-Alive: timeout=5\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"lowercase chunked", "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "GET", false},
+		{"length and lowercase trailer", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\ntrailer: X-T\r\n\r\n", "GET", false},
+		{"lowercase pragma", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\npragma: no-cache\r\n\r\n", "GET", false},
+		{"two lengths, one lowercase", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc", "GET", false},
 		{"short body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "GET", true},
 		{"post", "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", "POST", true},
 		{"interim", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
@@ -137,4 +144,37 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatalf("readResponse of %q differs from http.ReadResponse (-want +got):\n%s", raw, diff)
 		}
 	})
+}
+
+// BenchmarkRelayHead measures what the proxy does with an upstream's
+// response head on the keep-alive path before the client's head is
+// written: read it (readResponse), remove the hop-by-hop fields, relay the
+// fields into the client's header map and ask whether the body is
+// streamed; then both maps are cleared for the next request, as the pools
+// do.
+//
+//	go test ./l7/proxy -run '^$' -bench RelayHead -benchmem
+func BenchmarkRelayHead(b *testing.B) {
+	raw := []byte("HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nDate: Sun, 06 Dec 2026 06:42:54 GMT\r\n\r\nhello, weir!\n")
+	src := bytes.NewReader(raw)
+	br := bufio.NewReaderSize(src, 4096)
+	req := &http.Request{Method: http.MethodGet}
+	fr := fastResponses.New().(*fastResponse)
+	dst := make(http.Header)
+	b.ReportAllocs()
+	for b.Loop() {
+		src.Reset(raw)
+		br.Reset(src)
+		resp, err := readResponse(br, req, fr)
+		if err != nil || resp != &fr.resp {
+			b.Fatalf("not parsed by readResponse: %v", err)
+		}
+		removeHopHeaders(resp.Header)
+		relayHeader(dst, resp.Header)
+		if flushesEachWrite(resp) || len(dst) != 3 {
+			b.Fatalf("relayed %v", dst)
+		}
+		clear(dst)
+		fr.reset()
+	}
 }

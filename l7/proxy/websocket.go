@@ -62,10 +62,12 @@ func isUpgrade(r *http.Request) bool {
 	if r.ProtoMajor != 1 || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
 		return false
 	}
-	if strings.TrimSpace(r.Header.Get("Upgrade")) == "" {
+	// Canonical names index the map as Get and Values would, without
+	// canonicalising them again per request.
+	if strings.TrimSpace(firstValue(r.Header, "Upgrade")) == "" {
 		return false
 	}
-	return hasToken(r.Header.Values("Connection"), "upgrade")
+	return hasToken(r.Header["Connection"], "upgrade")
 }
 
 // hasToken reports whether the comma-separated header values hold token,
@@ -100,10 +102,30 @@ func removeHopHeaders(h http.Header) {
 		}
 	}
 	// The names are canonical: delete, not Del, which would canonicalise
-	// (and validate) each again per request.
+	// (and validate) each again per request. A header with fewer fields
+	// than there are names is walked instead: a switch per field costs less
+	// than a hashed delete per name.
+	if len(h) < len(hopHeaders) {
+		for k := range h {
+			if isHopHeader(k) {
+				delete(h, k)
+			}
+		}
+		return
+	}
 	for _, k := range hopHeaders {
 		delete(h, k)
 	}
+}
+
+// isHopHeader reports whether k is one of hopHeaders.
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
 }
 
 // serveUpgrade proxies the protocol upgrade r to ex.upstream, then runs the

@@ -1,0 +1,333 @@
+package h1server
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// headCases are handlers that set odd response headers: non-canonical keys
+// stored directly in the map, framing headers that contradict the status or
+// the method, Trailer, Connection, empty values, invalid names and values.
+var headCases = map[string]func(w http.ResponseWriter, r *http.Request){
+	"plain": func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") },
+	"empty": func(w http.ResponseWriter, r *http.Request) {},
+	"non-canonical": func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["content-length"] = []string{"99"}
+		h["connection"] = []string{"close"}
+		h["transfer-encoding"] = []string{"chunked"}
+		h["content-type"] = []string{"text/x"}
+		h["date"] = []string{"yesterday"}
+		h["trailer"] = []string{"X-T"}
+		h["x-lower"] = []string{"a", "b"}
+		h["X-Upper"] = []string{"c"}
+		io.WriteString(w, "<html>body")
+	},
+	"content-length":       setAndWrite("hello", "Content-Length", "5"),
+	"content-length short": setAndWrite("hello", "Content-Length", "9"),
+	"content-length twice": func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Length"] = []string{"5", "6"}
+		io.WriteString(w, "hello")
+	},
+	"chunked set":                 setAndWrite("hello", "Transfer-Encoding", "chunked"),
+	"identity set":                setAndWrite("hello", "Transfer-Encoding", "identity"),
+	"gzip set":                    setAndWrite("hello", "Transfer-Encoding", "gzip"),
+	"te and content-length":       setAndWrite("hello", "Transfer-Encoding", "chunked", "Content-Length", "5"),
+	"identity and content-length": setAndWrite("hello", "Transfer-Encoding", "identity", "Content-Length", "5"),
+	"trailer": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Late, content-length, x-sum")
+		io.WriteString(w, "hello")
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Sum", "42")
+		w.Header().Set("X-Late", "7")
+	},
+	"trailer prefix": func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+		w.(http.Flusher).Flush()
+		w.Header().Set(http.TrailerPrefix+"X-Late", "7")
+	},
+	"trailer prefix before": setAndWrite("hello", http.TrailerPrefix+"X-Early", "1"),
+	"connection close":      setAndWrite("hello", "Connection", "close"),
+	"connection keep-alive": setAndWrite("hello", "Connection", "keep-alive"),
+	"connection empty slice": func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Connection"] = nil
+		io.WriteString(w, "hello")
+	},
+	"date and type set": setAndWrite("<html>hello", "Date", "Thu, 01 Jan 1970 00:00:00 GMT", "Content-Type", "text/x"),
+	"date and type empty slices": func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Date"] = nil
+		w.Header()["Content-Type"] = []string{}
+		io.WriteString(w, "<html>hello")
+	},
+	"content-encoding": setAndWrite("<html>hello", "Content-Encoding", "gzip"),
+	"odd names and values": func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Bad Name"] = []string{"x"}
+		h["Bad:Name"] = []string{"x"}
+		h["X-Crlf"] = []string{"a\r\nInjected: 1", " padded \t"}
+		h["X-None"] = []string{}
+		h["X-Empty"] = []string{""}
+		io.WriteString(w, "hello")
+	},
+	"204": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		w.Header().Set("Content-Type", "text/x")
+		w.Header().Set("Transfer-Encoding", "chunked")
+		w.WriteHeader(http.StatusNoContent)
+		io.WriteString(w, "hello")
+	},
+	"304": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		w.Header().Set("Content-Type", "text/x")
+		w.Header().Set("Etag", `"e"`)
+		w.WriteHeader(http.StatusNotModified)
+	},
+	"103 then 200": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "hello")
+	},
+	"flushed": func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "a")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "b")
+	},
+	"flushed with content-length": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "2")
+		io.WriteString(w, "a")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "b")
+	},
+	"large": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/x")
+		w.Header().Set("Content-Length", "5000")
+		io.WriteString(w, strings.Repeat("x", 5000))
+	},
+	"299 no text": func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(299)
+		io.WriteString(w, "hello")
+	},
+}
+
+// divergentCases are handlers whose response h1server writes otherwise than
+// net/http's server: an invalid Content-Length is dropped where net/http
+// sends it as set (its snapshot of the header is taken before it drops it);
+// a Content-Length key with no value is taken as absent where net/http
+// takes it as present; a Connection header whose first value does not say
+// close but another does is kept where net/http replaces it. What
+// h1server writes for them is pinned by TestHeadsPinned.
+var divergentCases = map[string]func(w http.ResponseWriter, r *http.Request){
+	"content-length invalid": setAndWrite("hello", "Content-Length", "five"),
+	"content-length empty slice": func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Length"] = []string{}
+		io.WriteString(w, "hello")
+	},
+	"connection tokens": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Connection", "x-hop")
+		w.Header().Add("Connection", "Close")
+		io.WriteString(w, "hello")
+	},
+}
+
+// setAndWrite is a handler that sets the header fields kv (name, value,
+// ...) and writes body.
+func setAndWrite(body string, kv ...string) func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i < len(kv); i += 2 {
+			w.Header().Set(kv[i], kv[i+1])
+		}
+		io.WriteString(w, body)
+	}
+}
+
+// headRequests are the requests each of headCases answers.
+var headRequests = map[string]string{
+	"get":                "GET /%s HTTP/1.1\r\nHost: a\r\n\r\n",
+	"head":               "HEAD /%s HTTP/1.1\r\nHost: a\r\n\r\n",
+	"close":              "GET /%s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+	"http/1.0":           "GET /%s HTTP/1.0\r\n\r\n",
+	"http/1.0 keepalive": "GET /%s HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+	"head http/1.0 ka":   "HEAD /%s HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+}
+
+// TestResponseHeadAsNetHTTP: for handlers that set odd headers, the bytes a
+// client gets from a Server are those net/http's server sends (the Date
+// value and the order of the server's own fields aside), for GET, HEAD,
+// Connection: close and HTTP/1.0 with and without keep-alive.
+//
+// The handlers set their header before the head is sent, as Weir's proxy
+// does. Where h1server is known to differ from net/http, which snapshots
+// the header at WriteHeader once Header was called: a field set after the
+// first Write but before the head went out is in h1server's head (declared
+// trailers too) and not in net/http's; a TrailerPrefix field set so makes
+// h1server's response chunked, net/http's not. Also: no Content-Type is
+// sniffed from a first Write larger than the buffer; chunks are cut
+// elsewhere; declared trailers are written in their declared order, not
+// sorted.
+func TestResponseHeadAsNetHTTP(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	for name, h := range headCases {
+		mux.HandleFunc("/"+strings.ReplaceAll(name, " ", "-"), h)
+	}
+	quiet := log.New(io.Discard, "", 0)
+	weirAddr, _ := startWith(t, nil, &http.Server{Handler: mux, ErrorLog: quiet, ReadHeaderTimeout: 10 * time.Second})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	std := &http.Server{Handler: mux, ErrorLog: quiet}
+	go std.Serve(ln)
+	t.Cleanup(func() { std.Close() })
+	date := regexp.MustCompile(`(?m)^Date: [^\r]*\r$`)
+	for name := range headCases {
+		for rname, raw := range headRequests {
+			req := strings.Replace(raw, "%s", strings.ReplaceAll(name, " ", "-"), 1)
+			t.Run(name+"/"+rname, func(t *testing.T) {
+				t.Parallel()
+				want := normalHead(date.ReplaceAll(exchangeAll(t, ln.Addr().String(), req), []byte("Date: -\r")))
+				got := normalHead(date.ReplaceAll(exchangeAll(t, weirAddr, req), []byte("Date: -\r")))
+				if got != want {
+					t.Errorf("for %q\nnet/http: %q\nh1server: %q", req, want, got)
+				}
+			})
+		}
+	}
+}
+
+var updateHeads = flag.Bool("update-heads", false, "rewrite testdata/heads.txt")
+
+// TestHeadsPinned: the bytes h1server writes for headCases and
+// divergentCases, in their order (the Date value aside), stay those of
+// testdata/heads.txt (-update-heads rewrites it).
+func TestHeadsPinned(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	cases := maps.Clone(headCases)
+	maps.Copy(cases, divergentCases)
+	for name, h := range cases {
+		mux.HandleFunc("/"+strings.ReplaceAll(name, " ", "-"), h)
+	}
+	addr, _ := startWith(t, nil, &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 10 * time.Second})
+	date := regexp.MustCompile(`(?m)^Date: [^\r]*\r$`)
+	var lines []string
+	for name := range cases {
+		for rname, raw := range headRequests {
+			req := strings.Replace(raw, "%s", strings.ReplaceAll(name, " ", "-"), 1)
+			got := date.ReplaceAll(exchangeAll(t, addr, req), []byte("Date: -\r"))
+			lines = append(lines, fmt.Sprintf("%s/%s\t%q", name, rname, got))
+		}
+	}
+	slices.Sort(lines)
+	got := strings.Join(lines, "\n") + "\n"
+	const file = "testdata/heads.txt"
+	if *updateHeads {
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("heads differ from %s:\n%s", file, lineDiff(string(want), got))
+	}
+}
+
+// lineDiff lists the lines of want not in got (-) and of got not in want (+).
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for _, l := range w {
+		if !slices.Contains(g, l) {
+			fmt.Fprintf(&b, "-%s\n", l)
+		}
+	}
+	for _, l := range g {
+		if !slices.Contains(w, l) {
+			fmt.Fprintf(&b, "+%s\n", l)
+		}
+	}
+	return b.String()
+}
+
+// normalHead sorts the header lines of each head in b, the interim ones
+// and the final one: net/http's server writes its own fields (Date,
+// Content-Length, Content-Type, Connection, Transfer-Encoding) after the
+// handler's in another order than h1server's.
+func normalHead(b []byte) string {
+	var out strings.Builder
+	for {
+		i := bytes.Index(b, []byte("\r\n\r\n"))
+		if i < 0 || !bytes.HasPrefix(b, []byte("HTTP/")) {
+			out.Write(b)
+			return out.String()
+		}
+		lines := strings.Split(string(b[:i]), "\r\n")
+		slices.Sort(lines[1:])
+		out.WriteString(strings.Join(lines, "\r\n") + "\r\n\r\n")
+		b = b[i+4:]
+		if !strings.HasPrefix(lines[0][len("HTTP/1.1 "):], "1") {
+			out.Write(b) // the body
+			return out.String()
+		}
+	}
+}
+
+// exchangeAll sends raw on a new connection, ends the sending side and
+// returns all the bytes read until the server closes.
+func exchangeAll(tb testing.TB, addr, raw string) []byte {
+	tb.Helper()
+	c, br := dial(tb, addr)
+	if _, err := io.WriteString(c, raw); err != nil {
+		tb.Fatalf("write: %v", err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	b, err := io.ReadAll(br)
+	if err != nil {
+		tb.Fatalf("read: %v", err)
+	}
+	return b
+}
+
+// BenchmarkSendHead measures a proxied keep-alive response's head, as
+// sendHead writes it once the handler returned: the upstream's three
+// fields (Content-Length, Content-Type, Date) and a 13-byte body, into the
+// output buffer (no system call).
+//
+//	go test ./l7/h1server -run '^$' -bench SendHead -benchmem
+func BenchmarkSendHead(b *testing.B) {
+	c := &conn{srv: New(&http.Server{}, nil), session: &session{}}
+	w := &c.resp
+	w.c, w.header = c, make(http.Header)
+	req := &http.Request{Method: http.MethodGet, ProtoMajor: 1, ProtoMinor: 1}
+	body := []byte("hello, weir!\n")
+	cl, ct, date := []string{"13"}, []string{"text/plain"}, []string{"Sun, 06 Dec 2026 06:42:54 GMT"}
+	const want = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nDate: Sun, 06 Dec 2026 06:42:54 GMT\r\n\r\nhello, weir!\n"
+	b.ReportAllocs()
+	for b.Loop() {
+		w.reset(req, false, false)
+		h := w.Header()
+		h["Content-Length"], h["Content-Type"], h["Date"] = cl, ct, date
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		w.sendHead(true)
+		if string(w.out) != want {
+			b.Fatalf("head and body: %q", w.out)
+		}
+	}
+}
