@@ -528,8 +528,8 @@ func isSchemeByte(c byte, i int) bool {
 
 // ValidFieldName reports whether name is a header field name: an RFC 9110
 // token (what net/http's writers accept).
-func ValidFieldName(name string) bool {
-	if name == "" {
+func ValidFieldName[T string | []byte](name T) bool {
+	if len(name) == 0 {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
@@ -542,8 +542,9 @@ func ValidFieldName(name string) bool {
 
 // IsCanonical reports whether http.CanonicalHeaderKey returns name as it
 // is: it is not a token, or each letter is upper case at the start and
-// after a hyphen and lower case elsewhere.
-func IsCanonical(name string) bool {
+// after a hyphen and lower case elsewhere. (A name as bytes is not
+// converted: a string of more than 32 bytes would be allocated.)
+func IsCanonical[T string | []byte](name T) bool {
 	if !ValidFieldName(name) {
 		return true
 	}
@@ -562,7 +563,7 @@ func IsCanonical(name string) bool {
 // caller's memory, where CanonicalHeaderKey allocates a string for each
 // name it changes that is not one of its common ones (Chrome's lower-case
 // sec-ch-ua fields, a Connection token such as keep-alive).
-func AppendCanonical(b []byte, name string) []byte {
+func AppendCanonical[T string | []byte](b []byte, name T) []byte {
 	if !ValidFieldName(name) {
 		return append(b, name...) // not a token: left as it is
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"io"
 	"net/http"
-	"net/textproto"
 	"sync"
 
 	"github.com/weir-lb/weir/l7/arena"
@@ -163,7 +162,9 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 // fieldName is the canonical form of the field name b, as
 // textproto.CanonicalMIMEHeaderKey makes it: a constant for the names
 // upstreams send most, spelled canonically (no copy, no scan), else the
-// arena's copy of b (kept when canonical) or textproto's.
+// arena's copy of b, canonicalised there when it is not already
+// (h1guard.AppendCanonical: an upstream's lower-case names cost no
+// allocation).
 func fieldName(b []byte, a *arena.Arena) string {
 	switch string(b) { // no allocation: a switch on the conversion
 	case "Content-Length":
@@ -185,7 +186,11 @@ func fieldName(b []byte, a *arena.Arena) string {
 	case "Keep-Alive":
 		return "Keep-Alive"
 	}
-	return textproto.CanonicalMIMEHeaderKey(a.String(b))
+	if h1guard.IsCanonical(b) {
+		return a.String(b)
+	}
+	var buf [64]byte
+	return a.String(h1guard.AppendCanonical(buf[:0], b))
 }
 
 // plainField reports whether l is a header line textproto reads as it is:
@@ -195,7 +200,7 @@ func plainField(l []byte) bool {
 	if colon <= 0 {
 		return false
 	}
-	if !h1guard.ValidFieldName(string(l[:colon])) { // no allocation: the conversion does not escape
+	if !h1guard.ValidFieldName(l[:colon]) {
 		return false
 	}
 	for _, b := range l[colon+1:] {

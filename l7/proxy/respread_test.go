@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/weir-lb/weir/l7/arena"
+
 	"bufio"
 	"bytes"
 	"io"
@@ -176,5 +178,22 @@ func BenchmarkRelayHead(b *testing.B) {
 		}
 		clear(dst)
 		fr.reset()
+	}
+}
+
+// TestFieldNameAllocates nothing for a name not canonical, long or short:
+// it is canonicalised into the arena.
+func TestFieldNameAllocates(t *testing.T) {
+	a := arena.Get()
+	defer arena.Put(a)
+	for _, name := range []string{"x-powered-by", "access-control-allow-origin-and-more-than-32", "X-Ok"} {
+		b := []byte(name)
+		fieldName(b, a) // the arena's chunk
+		if n := testing.AllocsPerRun(100, func() { fieldName(b, a) }); n > 0.05 {
+			t.Errorf("fieldName(%q): %v allocations", name, n)
+		}
+		if got, want := fieldName(b, a), http.CanonicalHeaderKey(name); got != want {
+			t.Errorf("fieldName(%q) = %q, want %q", name, got, want)
+		}
 	}
 }
