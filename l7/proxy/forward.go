@@ -90,7 +90,7 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 		defer buf.close()
 		body = nil // read whole: nothing left to consume, it can be sent again
 	}
-	next := nextPolicy{r: r, rec: rec, ex: ex, body: body, start: time.Now()}
+	next := newNextPolicy(r, rec, ex, body)
 	for {
 		if buf != nil {
 			out.Body = buf.reader()
