@@ -537,6 +537,10 @@ func TestPeerOpen(t *testing.T) {
 	if !peerOpen(c) {
 		t.Error("open connection with an expired read deadline: peerOpen false")
 	}
+	c.SetReadDeadline(time.Now().Add(time.Hour))
+	if !peerOpen(c) {
+		t.Error("open connection with a read deadline to come: peerOpen false")
+	}
 	io.WriteString(s, "x")
 	waitFor(t, "unasked data seen", func() bool { return !peerOpen(c) })
 	var b [1]byte

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -324,9 +325,16 @@ func (p *peeker) peerOpen() bool {
 	if p.rc == nil {
 		return true
 	}
-	// The last request's read deadline may have passed while idle.
-	_ = p.c.SetReadDeadline(time.Time{})
+	// The last request's read deadline is left as it is: the peek never
+	// waits, and the request's own reads arm theirs first (startHeader).
+	// Only one that passed while the connection was idle fails the peek
+	// before it runs; then it is cleared and the peek made again. A
+	// deadline cleared on every reuse cost a timer operation per request.
 	p.open = false
 	err := p.rc.Read(p.peek)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = p.c.SetReadDeadline(time.Time{})
+		err = p.rc.Read(p.peek)
+	}
 	return p.open && err == nil
 }
