@@ -78,6 +78,11 @@ type conn struct {
 	tlsConn  *tls.Conn // of a TLS connection; nil: plain
 	hijacked bool
 	werr     error // the first write error
+
+	// wdl: a write deadline may be set on rwc (setWriteDeadline); wdlMu
+	// keeps it true to rwc when handlers set deadlines from two goroutines.
+	wdlMu sync.Mutex
+	wdl   bool
 }
 
 // newConn returns the conn of rwc; its addresses are read by its goroutine
@@ -317,11 +322,25 @@ func (c *conn) reject(rej *h1guard.Reject) {
 // answerAndLinger writes p, then drains what the client still sends for a
 // while so that the close does not reset the connection before it read p.
 func (c *conn) answerAndLinger(p []byte) {
-	_ = c.rwc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = c.setWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := c.rwc.Write(p); err != nil {
 		return
 	}
 	c.linger()
+}
+
+// setWriteDeadline sets rwc's write deadline, unless t is zero and none
+// is set: every request ends with the deadline cleared, and a handler that
+// clears it again as it starts (l7/proxy: a deadline of the last request
+// must not cut this one) costs no poller deadline and no timer operation.
+func (c *conn) setWriteDeadline(t time.Time) error {
+	c.wdlMu.Lock()
+	defer c.wdlMu.Unlock()
+	if t.IsZero() && !c.wdl {
+		return nil
+	}
+	c.wdl = !t.IsZero()
+	return c.rwc.SetWriteDeadline(t)
 }
 
 func (c *conn) linger() {
@@ -477,7 +496,7 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 	w.finish()
-	_ = c.rwc.SetWriteDeadline(time.Time{})
+	_ = c.setWriteDeadline(time.Time{})
 	c.body.mu.Lock()
 	c.body.closed = true
 	unread := !c.body.eof

@@ -230,7 +230,7 @@ func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDe
 
 // SetWriteDeadline sets the connection's write deadline
 // (http.ResponseController).
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.setWriteDeadline(t) }
 
 // EnableFullDuplex is a no-op: the body stays readable while the response is
 // written, as net/http's full duplex mode.
