@@ -79,10 +79,13 @@ type conn struct {
 	hijacked bool
 	werr     error // the first write error
 
-	// wdl: a write deadline may be set on rwc (setWriteDeadline); wdlMu
-	// keeps it true to rwc when handlers set deadlines from two goroutines.
-	wdlMu sync.Mutex
-	wdl   bool
+	// The write deadline (setWriteDeadline): wdlSet, a deadline is set on
+	// rwc; wdlClear, it is to be cleared before the next write or
+	// hand-over. wdlMu keeps both true to rwc when a handler sets
+	// deadlines from two goroutines.
+	wdlMu    sync.Mutex
+	wdlSet   bool
+	wdlClear atomic.Bool
 }
 
 // newConn returns the conn of rwc; its addresses are read by its goroutine
@@ -329,18 +332,48 @@ func (c *conn) answerAndLinger(p []byte) {
 	c.linger()
 }
 
-// setWriteDeadline sets rwc's write deadline, unless t is zero and none
-// is set: every request ends with the deadline cleared, and a handler that
+// setWriteDeadline sets rwc's write deadline. A write deadline only bounds
+// writes, so on a plain connection a clear waits for the next write or
+// hand-over (clearWriteDeadline), and is dropped when a new deadline comes
+// first: a request ends with its deadline cleared, and the next one, proxied,
 // clears it again as it starts (l7/proxy: a deadline of the last request
-// must not cut this one) costs no poller deadline and no timer operation.
+// must not cut this one) then sets its own before it writes; the two clears
+// cost a poller deadline and a timer operation each. Every write still
+// runs under the deadline last asked for, or none. On a TLS connection a
+// read may write (crypto/tls answers a KeyUpdate): a clear is made at once.
+// A clear returns nil: the error of the clear made later is the write's.
 func (c *conn) setWriteDeadline(t time.Time) error {
 	c.wdlMu.Lock()
 	defer c.wdlMu.Unlock()
-	if t.IsZero() && !c.wdl {
-		return nil
+	if t.IsZero() {
+		if !c.wdlSet {
+			return nil
+		}
+		if c.tlsConn == nil {
+			c.wdlClear.Store(true)
+			return nil
+		}
+		c.wdlSet = false
+		return c.rwc.SetWriteDeadline(t)
 	}
-	c.wdl = !t.IsZero()
+	c.wdlClear.Store(false)
+	c.wdlSet = true
 	return c.rwc.SetWriteDeadline(t)
+}
+
+// clearWriteDeadline makes the clear setWriteDeadline put off: before each
+// write to rwc and before rwc is handed over.
+func (c *conn) clearWriteDeadline() {
+	if !c.wdlClear.Load() {
+		return
+	}
+	c.wdlMu.Lock()
+	defer c.wdlMu.Unlock()
+	if c.wdlClear.Load() {
+		c.wdlClear.Store(false)
+		c.wdlSet = false
+		_ = c.rwc.SetWriteDeadline(time.Time{})
+	}
 }
 
 func (c *conn) linger() {
@@ -749,5 +782,6 @@ func (c *conn) hijack() (net.Conn, *bufio.ReadWriter, error) {
 		rd = io.MultiReader(strings.NewReader(string(c.Buf[c.R:c.W])), c.rwc)
 	}
 	c.Release()
+	c.clearWriteDeadline() // the new owner starts with none
 	return c.rwc, bufio.NewReadWriter(bufio.NewReader(rd), bufio.NewWriter(c.rwc)), nil
 }

@@ -49,9 +49,10 @@ func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
-// TestWriteDeadlineClears: every request ends with the write deadline its
-// handler set cleared, and a handler's clear of a deadline that is not set
-// (l7/proxy clears as each request starts) reaches no connection.
+// TestWriteDeadlineClears: a request's write deadline is cleared before
+// anything else is written, and no clear that a new deadline overrides
+// before a write reaches the connection (l7/proxy clears as each request
+// starts, then sets its own).
 func TestWriteDeadlineClears(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -61,13 +62,18 @@ func TestWriteDeadlineClears(t *testing.T) {
 	dl := &deadlineListener{Listener: ln}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctl := http.NewResponseController(w)
-		if err := ctl.SetWriteDeadline(time.Time{}); err != nil {
-			t.Errorf("clear: %v", err)
-		}
-		if r.URL.Path == "/check" {
-			// The requests before this one are over: their clears ran.
+		switch r.URL.Path {
+		case "/check":
+			// The requests before this one are over.
 			_, _ = w.Write([]byte(dl.recorded()))
 			return
+		case "/plain":
+			// Sets no deadline: its answer is written under none.
+			_, _ = w.Write([]byte("plain"))
+			return
+		}
+		if err := ctl.SetWriteDeadline(time.Time{}); err != nil {
+			t.Errorf("clear: %v", err)
 		}
 		if err := ctl.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
 			t.Errorf("set: %v", err)
@@ -75,9 +81,12 @@ func TestWriteDeadlineClears(t *testing.T) {
 		_, _ = w.Write([]byte("ok"))
 	})
 	serveOn(t, nil, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, dl)
-	raw := "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\nGET /check HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n" }
+	raw := get("/a") + get("/b") + get("/plain") + get("/c") + "GET /check HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 	got := bodies(testutil.RawExchange(t, ln.Addr().String(), raw))
-	if want := []string{"ok", "ok", "t 0 t 0"}; strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("responses %q; want %q (each request's deadline set, then cleared once)", got, want)
+	// /a and /b: their deadline each; /plain: the clear of /b's before its
+	// answer; /c: its deadline, not cleared before /check writes.
+	if want := []string{"ok", "ok", "plain", "ok", "t t 0 t"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("responses %q; want %q", got, want)
 	}
 }

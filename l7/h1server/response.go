@@ -161,6 +161,7 @@ func (w *response) writev(p []byte) error {
 	if len(w.out) == 0 {
 		return w.write(p)
 	}
+	w.c.clearWriteDeadline()
 	bufs := net.Buffers{w.out, p}
 	_, err := bufs.WriteTo(w.c.rwc)
 	w.out = w.out[:0]
@@ -171,6 +172,7 @@ func (w *response) write(p []byte) error {
 	if w.c.werr != nil {
 		return w.c.werr
 	}
+	w.c.clearWriteDeadline()
 	_, err := w.c.rwc.Write(p)
 	return w.fail(err)
 }
