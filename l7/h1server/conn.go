@@ -81,10 +81,12 @@ type conn struct {
 
 	// The write deadline (setWriteDeadline): wdlSet, a deadline is set on
 	// rwc; wdlClear, it is to be cleared before the next write or
-	// hand-over. wdlMu keeps both true to rwc when a handler sets
-	// deadlines from two goroutines.
+	// hand-over; wdlEager, rwc was handed over: clears are made at once.
+	// wdlMu keeps them true to rwc when a handler sets deadlines from two
+	// goroutines.
 	wdlMu    sync.Mutex
 	wdlSet   bool
+	wdlEager bool
 	wdlClear atomic.Bool
 }
 
@@ -340,8 +342,9 @@ func (c *conn) answerAndLinger(p []byte) {
 // must not cut this one) then sets its own before it writes; the two clears
 // cost a poller deadline and a timer operation each. Every write still
 // runs under the deadline last asked for, or none. On a TLS connection a
-// read may write (crypto/tls answers a KeyUpdate): a clear is made at once.
-// A clear returns nil: the error of the clear made later is the write's.
+// read may write (crypto/tls answers a KeyUpdate), and a connection handed
+// over is written by its new owner: there a clear is made at once. A clear
+// put off returns nil: the error of the clear made later is the write's.
 func (c *conn) setWriteDeadline(t time.Time) error {
 	c.wdlMu.Lock()
 	defer c.wdlMu.Unlock()
@@ -349,20 +352,19 @@ func (c *conn) setWriteDeadline(t time.Time) error {
 		if !c.wdlSet {
 			return nil
 		}
-		if c.tlsConn == nil {
+		if c.tlsConn == nil && !c.wdlEager {
 			c.wdlClear.Store(true)
 			return nil
 		}
-		c.wdlSet = false
-		return c.rwc.SetWriteDeadline(t)
+		return c.clearWriteDeadlineLocked()
 	}
 	c.wdlClear.Store(false)
 	c.wdlSet = true
 	return c.rwc.SetWriteDeadline(t)
 }
 
-// clearWriteDeadline makes the clear setWriteDeadline put off: before each
-// write to rwc and before rwc is handed over.
+// clearWriteDeadline makes the clear setWriteDeadline put off, before each
+// write to rwc.
 func (c *conn) clearWriteDeadline() {
 	if !c.wdlClear.Load() {
 		return
@@ -370,10 +372,26 @@ func (c *conn) clearWriteDeadline() {
 	c.wdlMu.Lock()
 	defer c.wdlMu.Unlock()
 	if c.wdlClear.Load() {
-		c.wdlClear.Store(false)
-		c.wdlSet = false
-		_ = c.rwc.SetWriteDeadline(time.Time{})
+		_ = c.clearWriteDeadlineLocked()
 	}
+}
+
+// handOverWriteDeadline makes the clear put off before rwc is handed over
+// (hijack, h2c); from then on clears are made at once.
+func (c *conn) handOverWriteDeadline() {
+	c.wdlMu.Lock()
+	defer c.wdlMu.Unlock()
+	c.wdlEager = true
+	if c.wdlClear.Load() {
+		_ = c.clearWriteDeadlineLocked()
+	}
+}
+
+// clearWriteDeadlineLocked clears rwc's write deadline; wdlMu is held.
+func (c *conn) clearWriteDeadlineLocked() error {
+	c.wdlClear.Store(false)
+	c.wdlSet = false
+	return c.rwc.SetWriteDeadline(time.Time{})
 }
 
 func (c *conn) linger() {
@@ -782,6 +800,6 @@ func (c *conn) hijack() (net.Conn, *bufio.ReadWriter, error) {
 		rd = io.MultiReader(strings.NewReader(string(c.Buf[c.R:c.W])), c.rwc)
 	}
 	c.Release()
-	c.clearWriteDeadline() // the new owner starts with none
+	c.handOverWriteDeadline() // the new owner starts with none
 	return c.rwc, bufio.NewReadWriter(bufio.NewReader(rd), bufio.NewWriter(c.rwc)), nil
 }

@@ -3,6 +3,7 @@ package h1server
 import (
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -87,6 +88,42 @@ func TestWriteDeadlineClears(t *testing.T) {
 	// /a and /b: their deadline each; /plain: the clear of /b's before its
 	// answer; /c: its deadline, not cleared before /check writes.
 	if want := []string{"ok", "ok", "plain", "ok", "t t 0 t"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("responses %q; want %q", got, want)
+	}
+}
+
+// TestWriteDeadlineHandOver: a clear put off is made before the connection
+// is hijacked, and the new owner's clears reach it at once.
+func TestWriteDeadlineHandOver(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := &deadlineListener{Listener: ln}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctl := http.NewResponseController(w)
+		if r.URL.Path != "/hijack" {
+			_ = ctl.SetWriteDeadline(time.Now().Add(time.Minute))
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
+		c, _, err := ctl.Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		_ = ctl.SetWriteDeadline(time.Now().Add(time.Minute))
+		_ = ctl.SetWriteDeadline(time.Time{})
+		body := dl.recorded()
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body))
+	})
+	serveOn(t, nil, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, dl)
+	raw := "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /hijack HTTP/1.1\r\nHost: a\r\n\r\n"
+	got := bodies(testutil.RawExchange(t, ln.Addr().String(), raw))
+	// /a's deadline, its clear at the hand-over, then the owner's two.
+	if want := []string{"ok", "t 0 t 0"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("responses %q; want %q", got, want)
 	}
 }
