@@ -34,6 +34,20 @@ func (l *deadlineListener) recorded() string {
 	return strings.Join(l.calls, " ")
 }
 
+// startRecording serves h, given the listener whose calls it may report,
+// on a deadlineListener on 127.0.0.1 and returns its address.
+func startRecording(t *testing.T, h func(dl *deadlineListener, w http.ResponseWriter, r *http.Request)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := &deadlineListener{Listener: ln}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(dl, w, r) })
+	serveOn(t, nil, &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}, dl)
+	return ln.Addr().String()
+}
+
 type deadlineConn struct {
 	net.Conn
 	l *deadlineListener
@@ -56,12 +70,7 @@ func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
 // starts, then sets its own).
 func TestWriteDeadlineClears(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dl := &deadlineListener{Listener: ln}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := startRecording(t, func(dl *deadlineListener, w http.ResponseWriter, r *http.Request) {
 		ctl := http.NewResponseController(w)
 		switch r.URL.Path {
 		case "/check":
@@ -81,10 +90,9 @@ func TestWriteDeadlineClears(t *testing.T) {
 		}
 		_, _ = w.Write([]byte("ok"))
 	})
-	serveOn(t, nil, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, dl)
 	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n" }
 	raw := get("/a") + get("/b") + get("/plain") + get("/c") + "GET /check HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-	got := bodies(testutil.RawExchange(t, ln.Addr().String(), raw))
+	got := bodies(testutil.RawExchange(t, addr, raw))
 	// /a and /b: their deadline each; /plain: the clear of /b's before its
 	// answer; /c: its deadline, not cleared before /check writes.
 	if want := []string{"ok", "ok", "plain", "ok", "t t 0 t"}; strings.Join(got, "|") != strings.Join(want, "|") {
@@ -96,12 +104,7 @@ func TestWriteDeadlineClears(t *testing.T) {
 // is hijacked, and the new owner's clears reach it at once.
 func TestWriteDeadlineHandOver(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dl := &deadlineListener{Listener: ln}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := startRecording(t, func(dl *deadlineListener, w http.ResponseWriter, r *http.Request) {
 		ctl := http.NewResponseController(w)
 		if r.URL.Path != "/hijack" {
 			_ = ctl.SetWriteDeadline(time.Now().Add(time.Minute))
@@ -119,9 +122,8 @@ func TestWriteDeadlineHandOver(t *testing.T) {
 		body := dl.recorded()
 		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body))
 	})
-	serveOn(t, nil, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, dl)
 	raw := "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /hijack HTTP/1.1\r\nHost: a\r\n\r\n"
-	got := bodies(testutil.RawExchange(t, ln.Addr().String(), raw))
+	got := bodies(testutil.RawExchange(t, addr, raw))
 	// /a's deadline, its clear at the hand-over, then the owner's two.
 	if want := []string{"ok", "t 0 t 0"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("responses %q; want %q", got, want)
