@@ -800,6 +800,6 @@ func (c *conn) hijack() (net.Conn, *bufio.ReadWriter, error) {
 		rd = io.MultiReader(strings.NewReader(string(c.Buf[c.R:c.W])), c.rwc)
 	}
 	c.Release()
-	c.handOverWriteDeadline() // the new owner starts with none
+	c.handOverWriteDeadline() // the new owner gets the deadline last asked for, or none
 	return c.rwc, bufio.NewReadWriter(bufio.NewReader(rd), bufio.NewWriter(c.rwc)), nil
 }
