@@ -65,8 +65,9 @@ type armedRun struct {
 	// sock's meanwhile (idleWait.armer).
 	rd  io.Reader
 	res int
-	// waitAt is when step returned false to wait; zero while it runs.
-	waitAt time.Time
+	// waitAt is when step returned false to wait (monoNow); zero while it
+	// runs.
+	waitAt time.Duration
 	// deadline is the head's read deadline (client-header-timeout),
 	// armed once its first bytes came; zero: none.
 	deadline time.Time
@@ -104,7 +105,7 @@ func (c *conn) readArmed() bool {
 	if a.fn == nil {
 		a.fn = c.step
 	}
-	a.res, a.waitAt, a.deadline, a.active = armedEnd, time.Time{}, time.Time{}, false
+	a.res, a.waitAt, a.deadline, a.active = armedEnd, 0, time.Time{}, false
 	if !a.inqTried {
 		a.inqTried = true
 		_ = c.idle.raw.Control(func(fd uintptr) { a.inq = h1guard.EnableInq(int(fd)) })
@@ -128,10 +129,10 @@ func (c *conn) readArmed() bool {
 		a.linger = false
 		c.linger()
 	}
-	if !a.waitAt.IsZero() {
+	if a.waitAt != 0 {
 		// The wait failed: closed (keep-alive timer, Shutdown, the
 		// client's reset), a head's deadline, or moved by the sweeper.
-		a.waitAt = time.Time{}
+		a.waitAt = 0
 		if c.endWait(time.Time{}) { // idle.go
 			if ne, ok := err.(net.Error); ok && ne.Timeout() {
 				c.moving = true
@@ -157,10 +158,10 @@ func (c *conn) readArmed() bool {
 func (c *conn) step(fd uintptr) bool {
 	a := &c.armed
 	a.sock.FD = int(fd)
-	if !a.waitAt.IsZero() {
+	if a.waitAt != 0 {
 		a.sock.Woke()
-		c.busy = time.Since(a.waitAt) < c.srv.busyGap
-		a.waitAt = time.Time{}
+		c.busy = monoNow()-a.waitAt < c.srv.busyGap
+		a.waitAt = 0
 		c.endWait(a.deadline) // moved or not, the socket won
 	}
 	lim := c.srv.guard.Limits()
@@ -223,7 +224,7 @@ func (c *conn) step(fd uintptr) bool {
 				testHookIdleWait(c, "wait") // as waitIdle's on the serving goroutine
 			}
 		}
-		a.waitAt = time.Now()
+		a.waitAt = monoNow()
 		return false
 	}
 }
@@ -338,3 +339,11 @@ var testHookArmedServe func(c *conn)
 // testHookNoArmed, set by tests before any connection, turns armed
 // serving off.
 var testHookNoArmed bool
+
+// monoBase anchors monoNow.
+var monoBase = time.Now()
+
+// monoNow returns the time since monoBase on the monotonic clock, never 0:
+// one clock read where time.Now makes two (the wall clock too), for the
+// waits that only an interval is taken of.
+func monoNow() time.Duration { return max(time.Since(monoBase), 1) }

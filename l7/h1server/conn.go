@@ -78,6 +78,16 @@ type conn struct {
 	tlsConn  *tls.Conn // of a TLS connection; nil: plain
 	hijacked bool
 	werr     error // the first write error
+
+	// The write deadline (setWriteDeadline): wdlSet, a deadline is set on
+	// rwc; wdlClear, it is to be cleared before the next write or
+	// hand-over; wdlEager, rwc was handed over: clears are made at once.
+	// wdlMu keeps them true to rwc when a handler sets deadlines from two
+	// goroutines.
+	wdlMu    sync.Mutex
+	wdlSet   bool
+	wdlEager bool
+	wdlClear atomic.Bool
 }
 
 // newConn returns the conn of rwc; its addresses are read by its goroutine
@@ -317,11 +327,71 @@ func (c *conn) reject(rej *h1guard.Reject) {
 // answerAndLinger writes p, then drains what the client still sends for a
 // while so that the close does not reset the connection before it read p.
 func (c *conn) answerAndLinger(p []byte) {
-	_ = c.rwc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = c.setWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := c.rwc.Write(p); err != nil {
 		return
 	}
 	c.linger()
+}
+
+// setWriteDeadline sets rwc's write deadline. A write deadline only bounds
+// writes, so on a plain connection a clear waits for the next write or
+// hand-over (clearWriteDeadline), and is dropped when a new deadline comes
+// first: a request ends with its deadline cleared, and the next one, proxied,
+// clears it again as it starts (l7/proxy: a deadline of the last request
+// must not cut this one) then sets its own before it writes; the two clears
+// cost a poller deadline and a timer operation each. Every write still
+// runs under the deadline last asked for, or none. On a TLS connection a
+// read may write (crypto/tls answers a KeyUpdate), and a connection handed
+// over is written by its new owner: there a clear is made at once. A clear
+// put off returns nil: the error of the clear made later is the write's.
+func (c *conn) setWriteDeadline(t time.Time) error {
+	c.wdlMu.Lock()
+	defer c.wdlMu.Unlock()
+	if t.IsZero() {
+		if !c.wdlSet {
+			return nil
+		}
+		if c.tlsConn == nil && !c.wdlEager {
+			c.wdlClear.Store(true)
+			return nil
+		}
+		return c.clearWriteDeadlineLocked()
+	}
+	c.wdlClear.Store(false)
+	c.wdlSet = true
+	return c.rwc.SetWriteDeadline(t)
+}
+
+// clearWriteDeadline makes the clear setWriteDeadline put off, before each
+// write to rwc.
+func (c *conn) clearWriteDeadline() {
+	if !c.wdlClear.Load() {
+		return
+	}
+	c.wdlMu.Lock()
+	defer c.wdlMu.Unlock()
+	if c.wdlClear.Load() {
+		_ = c.clearWriteDeadlineLocked()
+	}
+}
+
+// handOverWriteDeadline makes the clear put off before rwc is handed over
+// (hijack, h2c); from then on clears are made at once.
+func (c *conn) handOverWriteDeadline() {
+	c.wdlMu.Lock()
+	defer c.wdlMu.Unlock()
+	c.wdlEager = true
+	if c.wdlClear.Load() {
+		_ = c.clearWriteDeadlineLocked()
+	}
+}
+
+// clearWriteDeadlineLocked clears rwc's write deadline; wdlMu is held.
+func (c *conn) clearWriteDeadlineLocked() error {
+	c.wdlClear.Store(false)
+	c.wdlSet = false
+	return c.rwc.SetWriteDeadline(time.Time{})
 }
 
 func (c *conn) linger() {
@@ -477,7 +547,7 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 	w.finish()
-	_ = c.rwc.SetWriteDeadline(time.Time{})
+	_ = c.setWriteDeadline(time.Time{})
 	c.body.mu.Lock()
 	c.body.closed = true
 	unread := !c.body.eof
@@ -736,5 +806,6 @@ func (c *conn) hijack() (net.Conn, *bufio.ReadWriter, error) {
 		rd = io.MultiReader(strings.NewReader(string(c.Buf[c.R:c.W])), c.rwc)
 	}
 	c.Release()
+	c.handOverWriteDeadline() // the new owner gets the deadline last asked for, or none
 	return c.rwc, bufio.NewReadWriter(bufio.NewReader(rd), bufio.NewWriter(c.rwc)), nil
 }

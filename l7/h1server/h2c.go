@@ -85,6 +85,7 @@ func (c *conn) handOffH2C() {
 	c.hijacked = true
 	c.setState(http.StateHijacked)
 	_ = c.rwc.SetReadDeadline(time.Time{})
+	c.handOverWriteDeadline()
 	c.srv.h2c(pc)
 }
 

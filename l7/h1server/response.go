@@ -184,6 +184,7 @@ func (w *response) writev(p []byte) error {
 	if len(w.out) == 0 {
 		return w.write(p)
 	}
+	w.c.clearWriteDeadline()
 	bufs := net.Buffers{w.out, p}
 	_, err := bufs.WriteTo(w.c.rwc)
 	w.out = w.out[:0]
@@ -194,6 +195,7 @@ func (w *response) write(p []byte) error {
 	if w.c.werr != nil {
 		return w.c.werr
 	}
+	w.c.clearWriteDeadline()
 	_, err := w.c.rwc.Write(p)
 	return w.fail(err)
 }
@@ -253,7 +255,7 @@ func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDe
 
 // SetWriteDeadline sets the connection's write deadline
 // (http.ResponseController).
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.setWriteDeadline(t) }
 
 // EnableFullDuplex is a no-op: the body stays readable while the response is
 // written, as net/http's full duplex mode.

@@ -32,12 +32,18 @@ func start(tb testing.TB, g *h1guard.Guard, h http.Handler) (string, *Server) {
 // startWith is start with the settings of cfg.
 func startWith(tb testing.TB, g *h1guard.Guard, cfg *http.Server) (string, *Server) {
 	tb.Helper()
-	if g == nil {
-		g = h1guard.New(h1guard.Options{})
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("listen: %v", err)
+	}
+	return ln.Addr().String(), serveOn(tb, g, cfg, ln)
+}
+
+// serveOn serves ln with a Server of cfg under g; the test closes it.
+func serveOn(tb testing.TB, g *h1guard.Guard, cfg *http.Server, ln net.Listener) *Server {
+	tb.Helper()
+	if g == nil {
+		g = h1guard.New(h1guard.Options{})
 	}
 	s := New(cfg, g)
 	done := make(chan struct{})
@@ -51,7 +57,7 @@ func startWith(tb testing.TB, g *h1guard.Guard, cfg *http.Server) (string, *Serv
 		_ = s.Close()
 		<-done
 	})
-	return ln.Addr().String(), s
+	return s
 }
 
 // echo answers "METHOD TARGET HOST BODYLEN" and the sorted trailers, or 400

@@ -93,7 +93,7 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 		defer buf.close()
 		body = nil // read whole: nothing left to consume, it can be sent again
 	}
-	next := nextPolicy{r: r, rec: rec, ex: ex, body: body, start: time.Now()}
+	next := newNextPolicy(r, rec, ex, body)
 	for {
 		if buf != nil {
 			out.Body = buf.reader()
@@ -137,7 +137,7 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		var born time.Time
 		ex.timing.begin()
 		if try == 0 {
-			c, served, probe, born, err = p.pool.get(r.Context(), key, kind.tls == nil, dial)
+			c, served, probe, born, err = p.pool.get(r.Context(), key, kind.tls == nil, dial, ex.timing.start)
 		} else {
 			// The retry is on a new connection: the other idle ones may
 			// be as dead (an upstream restart).
@@ -258,7 +258,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		// upstream connection intact: finish made clientGone a no-op.
 		if reusable {
 			uc.release()
-			p.pool.put(uc.key, uc.Conn, uc.served+1, uc.born, uc.probe)
+			p.pool.put(uc.key, uc.Conn, uc.served+1, uc.born, uc.probe, ex.timing.end())
 			return
 		}
 		uc.release()

@@ -106,9 +106,9 @@ func TestStaleKeepaliveRetried(t *testing.T) {
 			})
 			p, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
 			// Two: the retry must not take the other dead one.
-			p.pool.put(addr(up), &staleConn{writeErr: tc.writeErr}, 1, time.Now(), nil)
+			p.pool.put(addr(up), &staleConn{writeErr: tc.writeErr}, 1, time.Now(), nil, time.Now())
 			stale := &staleConn{writeErr: tc.writeErr}
-			p.pool.put(addr(up), stale, 1, time.Now(), nil)
+			p.pool.put(addr(up), stale, 1, time.Now(), nil, time.Now())
 			got := get(t, client(t), srv, "foo.com", "/")
 			if got.status != 200 || got.body != "fresh" {
 				t.Fatalf("got %d %q %v, want 200 \"fresh\"", got.status, got.body, got.err)
@@ -128,7 +128,7 @@ func TestStaleBodyConsumedNotRetried(t *testing.T) {
 	// The body went into the stale connection: it cannot be sent again.
 	up, opened, _ := countingBackend(t, func(w http.ResponseWriter, r *http.Request) {})
 	p, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
-	p.pool.put(addr(up), &staleConn{}, 1, time.Now(), nil)
+	p.pool.put(addr(up), &staleConn{}, 1, time.Now(), nil, time.Now())
 	got := do(t, client(t), srv, http.MethodPost, "foo.com", "/", strings.NewReader("payload"))
 	if got.status != http.StatusBadGateway {
 		t.Errorf("got %d %v, want 502", got.status, got.err)
@@ -537,6 +537,10 @@ func TestPeerOpen(t *testing.T) {
 	c.SetReadDeadline(aLongTimeAgo)
 	if !peerOpen(c) {
 		t.Error("open connection with an expired read deadline: peerOpen false")
+	}
+	c.SetReadDeadline(time.Now().Add(time.Hour))
+	if !peerOpen(c) {
+		t.Error("open connection with a read deadline to come: peerOpen false")
 	}
 	io.WriteString(s, "x")
 	waitFor(t, "unasked data seen", func() bool { return !peerOpen(c) })

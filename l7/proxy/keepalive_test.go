@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -203,5 +204,42 @@ func TestUpstreamKeepaliveTime(t *testing.T) {
 	waitFor(t, "a new connection parked", func() bool { return p.pool.idleTotal() == 1 })
 	if n := opened.Load(); n != 2 {
 		t.Errorf("third request: %d connections opened, want 2", n)
+	}
+}
+
+// put takes the time its caller read before the lock: a connection whose
+// response ended earlier but that comes second keeps the idle connections
+// in the order of their since (expire and takeIdle rely on it), and
+// takeIdle judges them at the time it is given.
+func TestPoolPutKeepsOrder(t *testing.T) {
+	t.Parallel()
+	p := newConnPool(TransportOptions{})
+	const timeout = time.Hour
+	p.setLimits(keepaliveLimits{conns: 10, timeout: timeout, requests: 100, lifetime: 2 * timeout})
+	t.Cleanup(p.closeIdle)
+	a1, b1 := net.Pipe()
+	a2, b2 := net.Pipe()
+	t.Cleanup(func() { b1.Close(); b2.Close() })
+	later := time.Now()
+	earlier := later.Add(-time.Millisecond)
+	p.put("up", a1, 1, earlier, nil, later)
+	p.put("up", a2, 1, earlier, nil, earlier)
+	p.mu.Lock()
+	var since []time.Time
+	for _, ic := range p.hosts["up"].conns {
+		since = append(since, ic.since)
+	}
+	p.mu.Unlock()
+	if len(since) != 2 || since[1].Before(since[0]) {
+		t.Fatalf("idle connections' since %v: want 2, in order", since)
+	}
+	if _, ok := p.takeIdle("up", later.Add(timeout-time.Second)); !ok {
+		t.Error("a connection idle for less than the timeout was not taken")
+	}
+	if _, ok := p.takeIdle("up", later.Add(timeout)); ok {
+		t.Error("a connection idle for the timeout was taken")
+	}
+	if n := p.idleTotal(); n != 0 {
+		t.Errorf("%d idle connections left; want 0 (the expired one closed)", n)
 	}
 }

@@ -229,6 +229,16 @@ func (t *upstreamTiming) done() {
 	}
 }
 
+// end returns when the attempt's response was read whole (done), with the
+// monotonic reading of start, so that the pool needs no clock of its own;
+// the time now if done did not run.
+func (t *upstreamTiming) end() time.Time {
+	if t.start.IsZero() || t.response < 0 {
+		return time.Now()
+	}
+	return t.start.Add(t.response)
+}
+
 // requestLength is nginx's $request_length as far as the server lets Weir
 // see it: the request line, the header fields as received and the body
 // bytes read.

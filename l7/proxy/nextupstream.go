@@ -93,7 +93,18 @@ type nextPolicy struct {
 	rec   *responseRecorder
 	ex    *exchange
 	body  *clientBody // nil: no body
-	start time.Time   // of the first attempt
+	start time.Time   // of the first attempt; zero without a proxy-next-upstream-timeout
+}
+
+// newNextPolicy returns the policy of a request about to make its first
+// attempt. Only a route with a proxy-next-upstream-timeout reads the clock
+// for it: allows reads start for no other.
+func newNextPolicy(r *http.Request, rec *responseRecorder, ex *exchange, body *clientBody) nextPolicy {
+	n := nextPolicy{r: r, rec: rec, ex: ex, body: body}
+	if ex.route.Backend.Proxy.NextUpstreamTimeoutSeconds > 0 {
+		n.start = time.Now()
+	}
+	return n
 }
 
 // nonIdempotent reports whether nginx holds a request of method that was

@@ -71,6 +71,7 @@ func TestNextUpstreamRules(t *testing.T) {
 		{"tries bound", []string{refused, refusedAddr(t)}, "GET", "", nextUpstream("error timeout", 2, 0), 502, "502 bad gateway\n", 2},
 		{"tries 0 is no bound", []string{refused, refusedAddr(t), refusedAddr(t)}, "GET", "", nextUpstream("error timeout", 0, 0), 200, "ok ", 4},
 		{"timeout bound", []string{stall}, "GET", "", nextUpstream("error timeout", 3, 1), 504, "504 gateway timeout\n", 1},
+		{"timeout not reached", []string{refused}, "GET", "", nextUpstream("error timeout", 3, 60), 200, "ok ", 2},
 		{"http_502 listed", []string{answering(502)}, "GET", "", nextUpstream("error timeout http_502", 3, 0), 200, "ok ", 2},
 		{"http_502 not listed is relayed", []string{answering(502)}, "GET", "", nextUpstream("error timeout", 3, 0), 502, "answered 502", 1},
 		{"http_404 listed", []string{answering(404)}, "GET", "", nextUpstream("http_404", 3, 0), 200, "ok ", 2},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -121,12 +122,15 @@ func (p *connPool) evictOldest() net.Conn {
 // get returns an idle connection of key (the upstream's address, and its
 // protocol when not plain HTTP), the requests it served and its peeker (to
 // hand back to put; nil when it has none yet) and when it was dialled; or
-// a new connection from dial, 0, nil and now. With peek, an idle connection is first checked to be
+// a new connection from dial, 0, nil and when it was dialled. now is the
+// time of the call, read by the caller (the attempt's start): an idle
+// connection is too old if it was returned the idle timeout before it.
+// With peek, an idle connection is first checked to be
 // still open (one system call, no allocation after the first); without,
 // the caller retries a request that meets a closed one.
-func (p *connPool) get(ctx context.Context, key string, peek bool, dial func(context.Context) (net.Conn, error)) (net.Conn, int, *peeker, time.Time, error) {
+func (p *connPool) get(ctx context.Context, key string, peek bool, dial func(context.Context) (net.Conn, error), now time.Time) (net.Conn, int, *peeker, time.Time, error) {
 	for {
-		ic, ok := p.takeIdle(key)
+		ic, ok := p.takeIdle(key, now)
 		if !ok {
 			break
 		}
@@ -146,8 +150,8 @@ func (p *connPool) get(ctx context.Context, key string, peek bool, dial func(con
 }
 
 // takeIdle pops the most recently returned connection to addr that has not
-// been idle too long, closing those that have.
-func (p *connPool) takeIdle(addr string) (idleConn, bool) {
+// been idle too long at now, closing those that have.
+func (p *connPool) takeIdle(addr string, now time.Time) (idleConn, bool) {
 	p.mu.Lock()
 	h := p.hosts[addr]
 	if h == nil || len(h.conns) == 0 {
@@ -158,7 +162,7 @@ func (p *connPool) takeIdle(addr string) (idleConn, bool) {
 	h.conns[len(h.conns)-1] = idleConn{}
 	h.conns = h.conns[:len(h.conns)-1]
 	p.total--
-	if time.Since(last.since) < p.limits.timeout {
+	if now.Sub(last.since) < p.limits.timeout {
 		p.mu.Unlock()
 		return last, true
 	}
@@ -176,17 +180,17 @@ func (p *connPool) takeIdle(addr string) (idleConn, bool) {
 	return idleConn{}, false
 }
 
-// put returns c, whose last response was read to its end and which has
+// put returns c, whose last response was read to its end at now (read by
+// the caller: the attempt's end) and which has
 // served that many requests and was dialled at born, to the idle
 // connections of addr. It closes c instead when c has served
 // upstream-keepalive-requests, has existed for upstream-keepalive-time,
 // keep-alive is off or addr already has maxIdle; at the total cap it closes the least
 // recently used idle connection to make room.
-func (p *connPool) put(addr string, c net.Conn, served int, born time.Time, probe *peeker) {
+func (p *connPool) put(addr string, c net.Conn, served int, born time.Time, probe *peeker, now time.Time) {
 	p.mu.Lock()
 	l := p.limits
 	h := p.hosts[addr]
-	now := time.Now()
 	if l.conns == 0 || served >= l.requests || now.Sub(born) >= l.lifetime || (p.maxIdle > 0 && h != nil && len(h.conns) >= p.maxIdle) {
 		p.mu.Unlock()
 		c.Close()
@@ -202,6 +206,12 @@ func (p *connPool) put(addr string, c net.Conn, served int, born time.Time, prob
 		p.hosts[addr] = h
 	} else if len(h.conns) == 0 {
 		h.timer.Reset(l.timeout)
+	}
+	if n := len(h.conns); n > 0 && now.Before(h.conns[n-1].since) {
+		// now was read before the lock: another response that ended
+		// later got here first. The idle connections stay in the order
+		// of since, which expire, takeIdle and evictOldest rely on.
+		now = h.conns[n-1].since
 	}
 	h.conns = append(h.conns, idleConn{c: c, since: now, served: served, born: born, probe: probe})
 	p.total++
@@ -315,9 +325,16 @@ func (p *peeker) peerOpen() bool {
 	if p.rc == nil {
 		return true
 	}
-	// The last request's read deadline may have passed while idle.
-	_ = p.c.SetReadDeadline(time.Time{})
+	// The last request's read deadline is left as it is: the peek never
+	// waits, and the request's own reads arm theirs first (startHeader).
+	// Only one that passed while the connection was idle fails the peek
+	// before it runs; then it is cleared and the peek made again. A
+	// deadline cleared on every reuse cost a timer operation per request.
 	p.open = false
 	err := p.rc.Read(p.peek)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = p.c.SetReadDeadline(time.Time{})
+		err = p.rc.Read(p.peek)
+	}
 	return p.open && err == nil
 }

@@ -225,7 +225,7 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 // any request (nextupstream.go). It returns nil once it has answered the
 // client with the error.
 func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange) (net.Conn, *http.Response, *bufio.Reader) {
-	next := nextPolicy{r: r, rec: rec, ex: ex, start: time.Now()}
+	next := newNextPolicy(r, rec, ex, nil)
 	for {
 		backend, err := p.dialUpgrade(r.Context(), ex) // upstream.go
 		sent := err == nil

@@ -122,6 +122,21 @@ func (p *Pool) NextExcept(tried []*Upstream) (*Upstream, bool) {
 	return p.sel.Next(untried)
 }
 
-func isUp(u *Upstream) bool { return !u.Down(time.Now()) }
+// isUp is Down for now, the round-robin's test of every pick. An upstream
+// that never failed, or came back, reads no clock: its downUntil is 0. One
+// found back in rotation has its downUntil zeroed so that the next picks
+// read none either; the swap fails, and leaves it, when Failed stored a new
+// time meanwhile.
+func isUp(u *Upstream) bool {
+	d := u.downUntil.Load()
+	if d == 0 {
+		return true
+	}
+	if d > time.Now().UnixNano() {
+		return false
+	}
+	u.downUntil.CompareAndSwap(d, 0)
+	return true
+}
 
 func anyUpstream(*Upstream) bool { return true }

@@ -442,3 +442,28 @@ func TestPassiveHealth(t *testing.T) {
 		t.Errorf("10.0.0.2:80 should be down for FailTimeout after its failure")
 	}
 }
+
+func TestIsUpBackInRotation(t *testing.T) {
+	t.Parallel()
+	u := &Upstream{Addr: "10.0.0.1:80"}
+	if !isUp(u) {
+		t.Fatal("an upstream that never failed should be up")
+	}
+	u.Failed(time.Now())
+	if isUp(u) {
+		t.Fatal("an upstream that just failed should be down")
+	}
+	// Failed FailTimeout ago: back, and its failure forgotten, so that
+	// the next picks read no clock.
+	u.Failed(time.Now().Add(-FailTimeout - time.Second))
+	if !isUp(u) {
+		t.Fatal("an upstream failed more than FailTimeout ago should be up")
+	}
+	if got := u.downUntil.Load(); got != 0 {
+		t.Errorf("downUntil after coming back = %d; want 0", got)
+	}
+	u.Failed(time.Now())
+	if isUp(u) || !u.Down(time.Now()) {
+		t.Error("an upstream that failed again should be down")
+	}
+}

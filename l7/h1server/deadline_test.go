@@ -1,0 +1,131 @@
+package h1server
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/test/testutil"
+)
+
+// deadlineListener's connections record their SetWriteDeadline calls: "0"
+// for a clear, "t" for a deadline.
+type deadlineListener struct {
+	net.Listener
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *deadlineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &deadlineConn{Conn: c, l: l}, nil
+}
+
+func (l *deadlineListener) recorded() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.calls, " ")
+}
+
+// startRecording serves h, given the listener whose calls it may report,
+// on a deadlineListener on 127.0.0.1 and returns its address.
+func startRecording(t *testing.T, h func(dl *deadlineListener, w http.ResponseWriter, r *http.Request)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := &deadlineListener{Listener: ln}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(dl, w, r) })
+	serveOn(t, nil, &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}, dl)
+	return ln.Addr().String()
+}
+
+type deadlineConn struct {
+	net.Conn
+	l *deadlineListener
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.l.mu.Lock()
+	if t.IsZero() {
+		c.l.calls = append(c.l.calls, "0")
+	} else {
+		c.l.calls = append(c.l.calls, "t")
+	}
+	c.l.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// TestWriteDeadlineClears: a request's write deadline is cleared before
+// anything else is written, and no clear that a new deadline overrides
+// before a write reaches the connection (l7/proxy clears as each request
+// starts, then sets its own).
+func TestWriteDeadlineClears(t *testing.T) {
+	t.Parallel()
+	addr := startRecording(t, func(dl *deadlineListener, w http.ResponseWriter, r *http.Request) {
+		ctl := http.NewResponseController(w)
+		switch r.URL.Path {
+		case "/check":
+			// The requests before this one are over.
+			_, _ = w.Write([]byte(dl.recorded()))
+			return
+		case "/plain":
+			// Sets no deadline: its answer is written under none.
+			_, _ = w.Write([]byte("plain"))
+			return
+		}
+		if err := ctl.SetWriteDeadline(time.Time{}); err != nil {
+			t.Errorf("clear: %v", err)
+		}
+		if err := ctl.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+			t.Errorf("set: %v", err)
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n" }
+	raw := get("/a") + get("/b") + get("/plain") + get("/c") + "GET /check HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	got := bodies(testutil.RawExchange(t, addr, raw))
+	// /a and /b: their deadline each; /plain: the clear of /b's before its
+	// answer; /c: its deadline, not cleared before /check writes.
+	if want := []string{"ok", "ok", "plain", "ok", "t t 0 t"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("responses %q; want %q", got, want)
+	}
+}
+
+// TestWriteDeadlineHandOver: a clear put off is made before the connection
+// is hijacked, and the new owner's clears reach it at once.
+func TestWriteDeadlineHandOver(t *testing.T) {
+	t.Parallel()
+	addr := startRecording(t, func(dl *deadlineListener, w http.ResponseWriter, r *http.Request) {
+		ctl := http.NewResponseController(w)
+		if r.URL.Path != "/hijack" {
+			_ = ctl.SetWriteDeadline(time.Now().Add(time.Minute))
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
+		c, _, err := ctl.Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		_ = ctl.SetWriteDeadline(time.Now().Add(time.Minute))
+		_ = ctl.SetWriteDeadline(time.Time{})
+		body := dl.recorded()
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body))
+	})
+	raw := "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /hijack HTTP/1.1\r\nHost: a\r\n\r\n"
+	got := bodies(testutil.RawExchange(t, addr, raw))
+	// /a's deadline, its clear at the hand-over, then the owner's two.
+	if want := []string{"ok", "t 0 t 0"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("responses %q; want %q", got, want)
+	}
+}
