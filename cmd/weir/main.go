@@ -33,6 +33,7 @@ import (
 	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/nginxmetrics"
 	"github.com/weir-lb/weir/userspace/snapshot"
+	"github.com/weir-lb/weir/userspace/supervisor"
 	"github.com/weir-lb/weir/userspace/upgrade"
 )
 
@@ -345,6 +346,14 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	}
 	if len(cores) > 0 {
 		return runSupervisor(ctx, o, cfg, cores, feed, take, stderr)
+	}
+	// The in-process proxy runs as a worker would: with a worker's timer
+	// slack (sysmon polls about once a millisecond while busy, not every
+	// 20 µs after each wake from idle).
+	if err := supervisor.SetProcessTimerSlack(supervisor.WorkerTimerSlack); err != nil {
+		log.Warn("in-process proxy: timer slack left as it is", "err", err)
+	} else {
+		log.Debug("in-process proxy: timer slack set", "slack", supervisor.WorkerTimerSlack)
 	}
 	d, err := daemon.New(cfg)
 	if err != nil {
