@@ -351,7 +351,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	// slack (sysmon polls about once a millisecond while busy, not every
 	// 20 µs after each wake from idle).
 	if err := supervisor.SetProcessTimerSlack(supervisor.WorkerTimerSlack); err != nil {
-		log.Warn("in-process proxy: timer slack left as it is", "err", err)
+		log.Info("in-process proxy: timer slack left as it is", "err", err)
 	} else {
 		log.Debug("in-process proxy: timer slack set", "slack", supervisor.WorkerTimerSlack)
 	}
