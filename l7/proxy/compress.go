@@ -269,12 +269,8 @@ func (e *encoder) finish(err error) error {
 
 // addVary adds Accept-Encoding to the Vary header, unless it names it.
 func addVary(h http.Header) {
-	for _, v := range h.Values("Vary") {
-		for name := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(name), "Accept-Encoding") {
-				return
-			}
-		}
+	if hasToken(h.Values("Vary"), "Accept-Encoding") {
+		return
 	}
 	h.Add("Vary", "Accept-Encoding")
 }

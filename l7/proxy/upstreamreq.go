@@ -92,12 +92,8 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 	h := in.Header
 	// The names Connection lists, which removeHopHeaders removes.
 	drop := o.drop[:0]
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				drop = append(drop, f)
-			}
-		}
+	for f := range listTokens(h["Connection"]) {
+		drop = append(drop, f)
 	}
 	o.drop = drop
 	ua := h["User-Agent"]
@@ -158,13 +154,14 @@ var teTrailers = []string{"trailers"}
 // k: fillHeader removes or replaces it (hopHeaders, Expect,
 // forwardedHeaders, rewriteKeys), or Request.Write writes it itself
 // (reqWriteExcluded). X-Original-Uri is the client's unless rewrite sets
-// it. (A switch, not a map: this runs for each field of each request;
+// it. (Switches, not a map: this runs for each field of each request;
 // TestDirectRemoved holds it to those lists.)
 func directRemoved(k string) bool {
+	if isHopHeader(k) {
+		return true
+	}
 	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"Expect",
+	case "Expect",
 		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
 		"X-Request-Id", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Scheme", "X-Scheme",
 		"X-Original-Forwarded-For", "X-Original-Forwarded-Host",

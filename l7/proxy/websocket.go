@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -73,14 +74,27 @@ func isUpgrade(r *http.Request) bool {
 // hasToken reports whether the comma-separated header values hold token,
 // compared case-insensitively.
 func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), token) {
-				return true
-			}
+	for f := range listTokens(values) {
+		if strings.EqualFold(f, token) {
+			return true
 		}
 	}
 	return false
+}
+
+// listTokens yields the tokens of comma-separated header values, each
+// trimmed of spaces, the empty ones left out: what Connection and Vary
+// list.
+func listTokens(values []string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, v := range values {
+			for f := range strings.SplitSeq(v, ",") {
+				if f = strings.TrimSpace(f); f != "" && !yield(f) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // hopHeaders are removed when forwarding, with the headers Connection names.
@@ -94,12 +108,8 @@ var hopHeaders = []string{
 var forwardedHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
 
 func removeHopHeaders(h http.Header) {
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				h.Del(f)
-			}
-		}
+	for f := range listTokens(h["Connection"]) {
+		h.Del(f)
 	}
 	// The names are canonical: delete, not Del, which would canonicalise
 	// (and validate) each again per request. A header with fewer fields
