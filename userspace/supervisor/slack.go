@@ -14,10 +14,11 @@ import (
 // for the in-process proxy (--workers 0), whose runtime started its threads,
 // sysmon's among them, before it could set it. Each thread's
 // /proc/TID/timerslack_ns is written, for each TID of /proc/self/task
-// (prctl only sets the caller's); a thread made later inherits the slack of the thread that
-// makes it, so the threads are walked again until a pass finds none
-// without it. Writing another thread's slack needs CAP_SYS_NICE: without
-// it, the error says so and the threads keep Linux's 50 µs.
+// (prctl only sets the caller's); a thread made later inherits the slack
+// of the thread that makes it, so the threads are walked again until a
+// pass finds none without it. Writing another thread's slack needs
+// CAP_SYS_NICE: without it, the error says so and the threads keep
+// Linux's 50 µs.
 func SetProcessTimerSlack(d time.Duration) error {
 	want := strconv.FormatInt(d.Nanoseconds(), 10)
 	for range 5 {
