@@ -105,11 +105,14 @@ func closeRoundTrip(sa *unix.SockaddrInet4, req, buf []byte) error {
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return fmt.Errorf("set receive timeout: %w", err)
 	}
-	if err := unix.Connect(fd, sa); err != nil {
+	if err := connectRetrying(fd, sa); err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
 	for p := req; len(p) > 0; {
 		n, err := unix.Write(fd, p)
+		if err == unix.EINTR {
+			continue // a signal: -cpuprofile's SIGPROF
+		}
 		if err != nil {
 			return fmt.Errorf("write request: %w", err)
 		}
@@ -121,6 +124,9 @@ func closeRoundTrip(sa *unix.SockaddrInet4, req, buf []byte) error {
 			return errors.New("read response: larger than the buffer")
 		}
 		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("read response: %w", err)
 		}
@@ -132,6 +138,36 @@ func closeRoundTrip(sa *unix.SockaddrInet4, req, buf []byte) error {
 	if !bytes.HasPrefix(buf[:n], []byte("HTTP/1.1 200 ")) || !bytes.Contains(buf[:n], []byte("\r\nConnection: close\r\n")) ||
 		!bytes.HasSuffix(buf[:n], []byte("hello, weir!\n")) {
 		return fmt.Errorf("read response: got %q, want a 200 with Connection: close", buf[:n])
+	}
+	return nil
+}
+
+// connectRetrying connects the blocking socket fd to sa. A connect
+// interrupted by a signal (-cpuprofile's SIGPROF) goes on in the kernel:
+// it waits until the socket is writable and reads the outcome.
+func connectRetrying(fd int, sa unix.Sockaddr) error {
+	err := unix.Connect(fd, sa)
+	if err != unix.EINTR {
+		return err
+	}
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(fds, 10_000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return unix.ETIMEDOUT
+		}
+		break
+	}
+	if errno, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
+		return err
+	} else if errno != 0 {
+		return unix.Errno(errno)
 	}
 	return nil
 }
