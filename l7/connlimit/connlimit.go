@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weir-lb/weir/l7/ctxval"
 )
 
 // Settings are the limits in force.
@@ -129,13 +131,24 @@ func (l *Limiter) Configure(srv *http.Server) {
 			ctx = prevCtx(ctx, c)
 		}
 		if w := find(c); w != nil {
-			ctx = context.WithValue(ctx, connKey{}, w)
+			ctx = w.context(ctx)
 		}
 		return ctx
 	}
 }
 
 type connKey struct{}
+
+// context returns parent with c under connKey. The first call's context is
+// held in c (no allocation per connection); a Server calls ConnContext
+// once per connection, but should one call it again, it gets a
+// context.WithValue: a Node must not be set again while in use.
+func (c *conn) context(parent context.Context) context.Context {
+	if c.ctxSet.CompareAndSwap(false, true) {
+		return c.ctx.Set(parent, connKey{}, c)
+	}
+	return context.WithValue(parent, connKey{}, c)
+}
 
 // Handler counts the requests of each HTTP/1 connection and answers with
 // Connection: close when keep-alive is off or the request is the
@@ -290,6 +303,9 @@ type conn struct {
 	seen     uint64 // reads when the idle period (or its header grace) began
 
 	state atomic.Int32 // StateSlot's
+
+	ctx    ctxval.Node // ConnContext's (context)
+	ctxSet atomic.Bool // ctx is set
 }
 
 // StateSlot returns the slot where a ConnState hook may keep what it last

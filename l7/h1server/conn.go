@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/weir-lb/weir/l7/arena"
+	"github.com/weir-lb/weir/l7/ctxval"
 	"github.com/weir-lb/weir/l7/h1guard"
 )
 
@@ -40,6 +41,7 @@ type conn struct {
 	rwc    net.Conn
 	remote string
 	ctx    context.Context // the connection's: server, local address, ConnContext
+	local  ctxval.Node     // ctx's local address: no context.WithValue per connection
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
 	fresh bool         // accepted, not started yet: run starts it
@@ -101,7 +103,7 @@ func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
 // local address, ConnContext's values), the client's address, the TLS state.
 func (c *conn) start() {
 	c.fresh = false
-	ctx := context.WithValue(c.ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
+	ctx := c.local.Set(c.ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
 	if cc := c.srv.cfg.ConnContext; cc != nil {
 		ctx = cc(ctx, c.rwc)
 	}
