@@ -36,6 +36,11 @@ const maxPostHandlerReadBytes = 256 << 10
 var aLongTimeAgo = time.Unix(1, 0)
 
 // conn is one client connection and what it reuses from request to request.
+//
+// Its one-byte fields sit in the holes that alignment leaves (next to
+// moving, busy and bgRunning) rather than each before a word: so laid out,
+// a conn with the 8-byte header the heap gives it fits the 576-byte size
+// class (TestConnSizeClass), where it would take 640 bytes.
 type conn struct {
 	srv    *Server
 	rwc    net.Conn
@@ -44,25 +49,24 @@ type conn struct {
 	local  ctxval.Node     // ctx's local address: no context.WithValue per connection
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
-	fresh bool         // accepted, not started yet: run starts it
 
 	h1guard.Buffer              // read from the client, not consumed yet
 	idle           idleWait     // how to wait for a request with no buffer (idle.go)
 	waiting        atomic.Int32 // waitNone, waitServing, waitMoving (idle.go)
 	moveMu         sync.Mutex   // held while move sets a deadline
 	moving         bool         // readHead returns false: the idle wait moved
+	fresh          bool         // accepted, not started yet: run starts it
 	parkedAt       time.Time    // when it went to the poller (poller.go)
 	inEpoll        bool         // its socket is in the poller's set (maybe disarmed)
 	woke           bool         // the poller saw the socket readable
 	busy           bool         // the last idle wait was shorter than busyGap
+	armedNow       bool         // in an armed RawConn.Read: the socket's read lock is held (armed.go)
+	ctxDone        bool         // the connection's context can be done: cancelCtx, not rctx
 	armed          armedRun     // how it is served armed (armed.go)
-	armedNow       bool         // in an armed RawConn.Read: the socket's read lock is held
 
 	// What serving a request takes (session.go): held while the
 	// connection serves, not while it waits on its waiter.
 	*session
-
-	ctxDone bool // the connection's context can be done: cancelCtx, not rctx
 
 	// The background read, while the handler runs with the body read: it
 	// notices a client that goes away.
@@ -71,15 +75,15 @@ type conn struct {
 	bgTimer   *time.Timer // starts it after backgroundReadDelay; nil before the first
 	bgArmed   bool        // bgTimer is to start it
 	bgRunning bool
+	bgByte    [1]byte
+	hijacked  bool          // (not of the background read: here for the layout)
 	bgDone    chan struct{} // nil until the first background read
 	bgWatch   uint64        // the poller's watch of an armed request (armed.go); 0: none
-	bgByte    [1]byte
 	bgN       int
 	bgErr     error
 
-	tlsConn  *tls.Conn // of a TLS connection; nil: plain
-	hijacked bool
-	werr     error // the first write error
+	tlsConn *tls.Conn // of a TLS connection; nil: plain
+	werr    error     // the first write error
 
 	// The write deadline (setWriteDeadline): wdlSet, a deadline is set on
 	// rwc; wdlClear, it is to be cleared before the next write or

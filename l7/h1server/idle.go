@@ -46,6 +46,7 @@ type idleWait struct {
 	tlsProbe bool            // a *tls.Conn above the socket
 	armer    h1guard.Armable // right below the *tls.Conn, if it is one (armed.go)
 	buffered []bufferedConn  // wrappers above the socket that may hold bytes
+	bufs     [2]bufferedConn // buffered's array for up to two (connlimit's, the PROXY protocol's)
 	polled   bool            // readable was called in this wait
 	readable func(fd uintptr) bool
 
@@ -58,7 +59,7 @@ type idleWait struct {
 
 // init finds the socket under nc's layers (see above).
 func (w *idleWait) init(nc net.Conn) {
-	var buffered []bufferedConn
+	buffered := w.bufs[:0] // no allocation for the daemon's two layers
 	probe := false
 	for range 8 {
 		if tc, ok := nc.(*tls.Conn); ok {
