@@ -71,12 +71,14 @@ type conn struct {
 	// The background read, while the handler runs with the body read: it
 	// notices a client that goes away.
 	bgMu      sync.Mutex
-	bgRead    func()      // backgroundRead; nil until the first
-	bgTimer   *time.Timer // starts it after backgroundReadDelay; nil before the first
-	bgArmed   bool        // bgTimer is to start it
+	bgRead    func()   // backgroundRead; nil until the first
+	bgTimer   *bgTimer // starts it after backgroundReadDelay; nil before the first
+	bgArmed   bool     // bgTimer is to start it
 	bgRunning bool
 	bgByte    [1]byte
 	hijacked  bool          // (not of the background read: here for the layout)
+	bgPending bool          // bgTimer armed, not stopped by stopBackgroundRead (serving goroutine's)
+	bgFired   bool          // bgTimer's function was started once: it is not handed on (serving goroutine's)
 	bgDone    chan struct{} // nil until the first background read
 	bgWatch   uint64        // the poller's watch of an armed request (armed.go); 0: none
 	bgN       int
@@ -220,6 +222,10 @@ func (c *conn) end() {
 		c.unwatchLocked() // an armed request's handler panicked
 	}
 	c.bgMu.Unlock()
+	if b := c.bgTimer; b != nil && !c.bgPending && !c.bgFired {
+		c.bgTimer = nil
+		b.handOn()
+	}
 	if !c.hijacked {
 		_ = c.rwc.Close()
 		c.setState(http.StateClosed)
@@ -713,11 +719,60 @@ func (c *conn) startBackgroundReadSoon() {
 	c.bgMu.Lock()
 	c.bgArmed = true
 	c.bgMu.Unlock()
+	c.bgPending = true
 	if c.bgTimer == nil {
-		c.bgTimer = time.AfterFunc(backgroundReadDelay, c.backgroundReadDue)
+		c.bgTimer = takeBgTimer(c)
 	} else {
-		c.bgTimer.Reset(backgroundReadDelay)
+		c.bgTimer.t.Reset(backgroundReadDelay)
 	}
+}
+
+// bgTimer is a connection's timer of startBackgroundReadSoon. An ended
+// connection hands it on to a new one (bgTimers), so that a connection
+// serving one request allocates no timer and no func for it, but only a
+// timer whose function never started: every arming of it, by every
+// connection that had it, was stopped in time (time.Timer.Stop returned
+// true; conn.bgPending, conn.bgFired). An AfterFunc's function runs on a
+// goroutine of its own that Stop does not wait for, so a timer that fired
+// once might still run that late function: handed on, it would load the
+// next connection from c and start its background read out of turn. One
+// that never fired has no such function anywhere, the pool holds the only
+// reference to it, and the next connection's Reset is what starts its
+// function next, for that connection (c is stored before the Reset).
+type bgTimer struct {
+	t *time.Timer
+	c atomic.Pointer[conn] // whose background read it starts; nil in bgTimers
+}
+
+// bgTimers holds the timers handed on by ended connections, stopped.
+var bgTimers sync.Pool
+
+// takeBgTimer returns a timer armed to call c.backgroundReadDue after
+// backgroundReadDelay: one of bgTimers, or a new one.
+func takeBgTimer(c *conn) *bgTimer {
+	if b, ok := bgTimers.Get().(*bgTimer); ok {
+		b.c.Store(c)
+		b.t.Reset(backgroundReadDelay)
+		return b
+	}
+	b := &bgTimer{}
+	b.c.Store(c)
+	b.t = time.AfterFunc(backgroundReadDelay, b.due)
+	return b
+}
+
+// due runs on b.t.
+func (b *bgTimer) due() {
+	if c := b.c.Load(); c != nil {
+		c.backgroundReadDue()
+	}
+}
+
+// handOn gives b, whose function never started, to bgTimers; its
+// connection has ended and lets go of it.
+func (b *bgTimer) handOn() {
+	b.c.Store(nil) // the pool does not keep the ended connection
+	bgTimers.Put(b)
 }
 
 // backgroundReadDue runs on bgTimer.
@@ -772,8 +827,15 @@ func (c *conn) backgroundRead() {
 // stopBackgroundRead cancels a background read not started yet, or aborts
 // it and keeps the byte it read.
 func (c *conn) stopBackgroundRead() {
-	if c.bgTimer != nil {
-		c.bgTimer.Stop() // backgroundReadDue, if it runs all the same, finds bgArmed false
+	if c.bgPending {
+		c.bgPending = false
+		if !c.bgTimer.t.Stop() {
+			// Too late: backgroundReadDue started, or will. It finds
+			// bgArmed false, or set by this connection's next request
+			// (whose background read it then starts early, which is
+			// harmless); it is why the timer is not handed on.
+			c.bgFired = true
+		}
 	}
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()

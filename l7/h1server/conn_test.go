@@ -2,7 +2,9 @@ package h1server
 
 import (
 	"net"
+	"net/http"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -39,4 +41,111 @@ func TestConnSizeClass(t *testing.T) {
 	if size := unsafe.Sizeof(conn{}); size+heapHeader > class {
 		t.Errorf("conn is %d bytes, %d with its heap header: past the %d-byte size class", size, size+heapHeader, class)
 	}
+}
+
+// pipeConn returns a conn of a net.Pipe, as the Server would start it,
+// and the client's end; the test closes both.
+func pipeConn(tb testing.TB) (*conn, net.Conn) {
+	tb.Helper()
+	server, client := net.Pipe()
+	tb.Cleanup(func() { server.Close(); client.Close() })
+	c := New(&http.Server{}, nil).newConn(tb.Context(), server)
+	c.start()
+	return c, client
+}
+
+// waitBackgroundRead waits until c's background read runs: its timer's
+// function started.
+func waitBackgroundRead(tb testing.TB, c *conn) {
+	tb.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c.bgMu.Lock()
+		running := c.bgRunning
+		c.bgMu.Unlock()
+		if running {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("the background read did not start within 10 s")
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
+	}
+}
+
+// TestBgTimerHandedOnOnlyUnfired: an ended connection hands its
+// background read's timer on only if its function never started (bgTimer):
+// one that fired might still run for the next connection.
+func TestBgTimerHandedOnOnlyUnfired(t *testing.T) {
+	t.Run("fired", func(t *testing.T) {
+		c, _ := pipeConn(t)
+		c.startBackgroundReadSoon()
+		waitBackgroundRead(t, c)
+		c.stopBackgroundRead()
+		if !c.bgFired {
+			t.Fatal("the stop after the timer fired did not mark it fired")
+		}
+		b := c.bgTimer
+		c.end()
+		if c.bgTimer != b {
+			t.Fatal("a timer that fired was handed on")
+		}
+		for range 4 {
+			if got, _ := bgTimers.Get().(*bgTimer); got == b {
+				t.Fatal("a timer that fired is in bgTimers")
+			}
+		}
+	})
+	t.Run("stopped in time", func(t *testing.T) {
+		// The stop comes well within backgroundReadDelay unless this
+		// goroutine is held off the CPU that long: a few tries.
+		handed := 0
+		for range 5 {
+			c, _ := pipeConn(t)
+			c.startBackgroundReadSoon()
+			c.stopBackgroundRead()
+			c.end()
+			switch {
+			case c.bgFired && c.bgTimer == nil:
+				t.Fatal("a timer that fired was handed on")
+			case !c.bgFired && c.bgTimer != nil:
+				t.Fatal("a timer stopped in time was not handed on")
+			case !c.bgFired:
+				handed++
+			}
+		}
+		if handed == 0 {
+			t.Fatal("no timer stopped in time in 5 tries")
+		}
+	})
+	t.Run("taken", func(t *testing.T) {
+		// A timer handed on (if the pool keeps it) starts the
+		// background read of the connection that takes it.
+		old, _ := pipeConn(t)
+		old.startBackgroundReadSoon()
+		old.stopBackgroundRead()
+		old.end()
+		c, _ := pipeConn(t)
+		c.startBackgroundReadSoon()
+		if c.bgTimer.c.Load() != c {
+			t.Fatal("the timer taken does not start the taking connection's read")
+		}
+		waitBackgroundRead(t, c)
+		c.stopBackgroundRead()
+	})
+	t.Run("fired, then stopped in time", func(t *testing.T) {
+		// The first request's late function may not have run yet when
+		// the connection ends after a second request, stopped in time:
+		// handed on, the timer would run it for the next connection.
+		c, _ := pipeConn(t)
+		c.startBackgroundReadSoon()
+		waitBackgroundRead(t, c)
+		c.stopBackgroundRead()
+		c.startBackgroundReadSoon()
+		c.stopBackgroundRead()
+		b := c.bgTimer
+		c.end()
+		if c.bgTimer != b {
+			t.Fatal("a timer that fired for an earlier request was handed on")
+		}
+	})
 }

@@ -328,6 +328,48 @@ func TestClientGone(t *testing.T) {
 	}
 }
 
+// TestClientGoneAfterQuickConns: the timer that starts the background
+// read is handed from ended connections to new ones (bgTimers): after
+// connections answered quickly, a GET whose handler waits still sees its
+// client leave, so the timer it got starts its own connection's read.
+func TestClientGoneAfterQuickConns(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{}, 1)
+	cancelled := make(chan error, 1)
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/quick" {
+			return
+		}
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			cancelled <- nil
+		}
+	}))
+	for i := range 20 {
+		c, _ := dial(t, addr)
+		io.WriteString(c, "GET /quick HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		b, err := io.ReadAll(c) // to the server's close: the connection ended
+		if err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 200 ") {
+			t.Fatalf("quick connection %d: %q, %v", i, b, err)
+		}
+		c.Close()
+	}
+	c, _ := dial(t, addr)
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not start within 10 s")
+	}
+	c.Close()
+	if err := <-cancelled; err != context.Canceled {
+		t.Errorf("context error %v, want canceled", err)
+	}
+}
+
 // TestHijack: the handler takes the connection with the bytes sent after
 // the head, as a WebSocket tunnel does.
 func TestHijack(t *testing.T) {
