@@ -2,6 +2,7 @@ package connlimit
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -266,5 +267,26 @@ func TestMaxConnections(t *testing.T) {
 	src.set(Settings{KeepAlive: time.Minute, KeepAliveRequests: 1000, MaxConnections: 3})
 	if resp, err := e.response(5 * time.Second); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("waiting connection once the cap rose to 3: %v, %v", resp, err)
+	}
+}
+
+type otherKey struct{}
+
+// TestConnContextTwice: the connection's first context holds it without a
+// context.WithValue; a second ConnContext call gets a context of its own
+// and leaves the first as it was.
+func TestConnContextTwice(t *testing.T) {
+	t.Parallel()
+	c := &conn{}
+	first := c.context(context.Background())
+	second := c.context(context.WithValue(context.Background(), otherKey{}, 1))
+	if first.Value(connKey{}) != c || second.Value(connKey{}) != c {
+		t.Fatal("a context does not hold the connection")
+	}
+	if first.Value(otherKey{}) != nil {
+		t.Error("the second call changed the first context's parent")
+	}
+	if second.Value(otherKey{}) != 1 {
+		t.Error("the second context lost its parent's value")
 	}
 }
