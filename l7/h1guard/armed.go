@@ -119,3 +119,22 @@ type Armable interface {
 
 // Arm makes c's reads r's (nil: c's connection's), once pending is read.
 func (c *helloConn) Arm(r *SocketReader) { c.armed = r }
+
+// WriteHookable is the connection a TLS server writes through (the
+// handshake's, below the *tls.Conn): BeforeWrite(f) has f called before
+// each of its writes, crypto/tls's own (a KeyUpdate's answer, an alert)
+// included. It is set before the connection is used and not changed.
+type WriteHookable interface {
+	BeforeWrite(f func())
+}
+
+// BeforeWrite has f called before each write of c.
+func (c *helloConn) BeforeWrite(f func()) { c.before = f }
+
+// Write calls the BeforeWrite function, then writes p to the connection.
+func (c *helloConn) Write(p []byte) (int, error) {
+	if c.before != nil {
+		c.before()
+	}
+	return c.Conn.Write(p)
+}

@@ -32,6 +32,7 @@ type helloConn struct {
 	left    int           // bytes of the record pending starts with still to return; 0: all
 	err     error         // returned once pending is empty: reading the first record failed
 	armed   *SocketReader // reads the socket instead of Conn when set (armed.go)
+	before  func()        // called before each Write (BeforeWrite); nil: none
 }
 
 // TLS record header fields.

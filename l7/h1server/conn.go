@@ -88,14 +88,17 @@ type conn struct {
 	werr    error     // the first write error
 
 	// The write deadline (setWriteDeadline): wdlSet, a deadline is set on
-	// rwc; wdlClear, it is to be cleared before the next write or
-	// hand-over; wdlEager, rwc was handed over: clears are made at once.
-	// wdlMu keeps them true to rwc when a handler sets deadlines from two
-	// goroutines.
-	wdlMu    sync.Mutex
-	wdlSet   bool
-	wdlEager bool
-	wdlClear atomic.Bool
+	// rwc, wdlAt (UnixNano); wdlClear, it is to be cleared before the next
+	// write or hand-over; wdlEager, rwc was handed over: clears are made at
+	// once; wdlHooked, the layer under a *tls.Conn makes the clear before
+	// crypto/tls's own writes (h1guard.WriteHookable). wdlMu keeps them
+	// true to rwc when a handler sets deadlines from two goroutines.
+	wdlMu     sync.Mutex
+	wdlSet    bool
+	wdlEager  bool
+	wdlHooked bool
+	wdlClear  atomic.Bool
+	wdlAt     int64
 }
 
 // newConn returns the conn of rwc; its addresses are read by its goroutine
@@ -118,6 +121,10 @@ func (c *conn) start() {
 	c.remote = addrString(c.rwc.RemoteAddr())
 	c.idle.init(c.rwc)
 	c.tlsConn, _ = c.rwc.(*tls.Conn)
+	if h, ok := c.idle.armer.(h1guard.WriteHookable); ok && c.tlsConn != nil {
+		h.BeforeWrite(c.clearWriteDeadline)
+		c.wdlHooked = true
+	}
 }
 
 // cancel ends the context of the request being served, if any.
@@ -347,16 +354,25 @@ func (c *conn) answerAndLinger(p []byte) {
 }
 
 // setWriteDeadline sets rwc's write deadline. A write deadline only bounds
-// writes, so on a plain connection a clear waits for the next write or
-// hand-over (clearWriteDeadline), and is dropped when a new deadline comes
-// first: a request ends with its deadline cleared, and the next one, proxied,
-// clears it again as it starts (l7/proxy: a deadline of the last request
-// must not cut this one) then sets its own before it writes; the two clears
-// cost a poller deadline and a timer operation each. Every write still
-// runs under the deadline last asked for, or none. On a TLS connection a
-// read may write (crypto/tls answers a KeyUpdate), and a connection handed
-// over is written by its new owner: there a clear is made at once. A clear
-// put off returns nil: the error of the clear made later is the write's.
+// writes, so a clear waits for the next write or hand-over
+// (clearWriteDeadline), and is dropped when a new deadline comes first: a
+// request ends with its deadline cleared, and the next one, proxied, clears
+// it again as it starts (l7/proxy: a deadline of the last request must not
+// cut this one) then sets its own before it writes; the two clears cost a
+// poller deadline and a timer operation each. On a TLS connection a read
+// may write too (crypto/tls answers a KeyUpdate): the layer under the
+// *tls.Conn makes the clear before such a write (wdlHooked); without that
+// layer a clear is made at once, as on a connection handed over, which its
+// new owner writes. A clear put off returns nil: the error of the clear
+// made later is the write's.
+//
+// A deadline no more than lazyWriteDeadline after the one set, which has
+// not passed (it was not cleared), is not set: the earlier one stays, as
+// nginx keeps an event's timer when the new one differs by less than its
+// NGX_TIMER_LAZY_DELAY (300 ms). Back-to-back requests on a connection
+// then re-arm the poller's timer about once per lazyWriteDeadline instead
+// of once each. Every write runs under the deadline last asked for, at most
+// lazyWriteDeadline earlier, or none; never a later one.
 func (c *conn) setWriteDeadline(t time.Time) error {
 	c.wdlMu.Lock()
 	defer c.wdlMu.Unlock()
@@ -364,16 +380,25 @@ func (c *conn) setWriteDeadline(t time.Time) error {
 		if !c.wdlSet {
 			return nil
 		}
-		if c.tlsConn == nil && !c.wdlEager {
+		if (c.tlsConn == nil || c.wdlHooked) && !c.wdlEager {
 			c.wdlClear.Store(true)
 			return nil
 		}
 		return c.clearWriteDeadlineLocked()
 	}
 	c.wdlClear.Store(false)
-	c.wdlSet = true
+	at := t.UnixNano()
+	if c.wdlSet && !c.wdlEager && at >= c.wdlAt && at-c.wdlAt < int64(lazyWriteDeadline) {
+		return nil
+	}
+	c.wdlSet, c.wdlAt = true, at
 	return c.rwc.SetWriteDeadline(t)
 }
+
+// lazyWriteDeadline is how much later than the deadline set a new write
+// deadline may be and not be set (setWriteDeadline). It is far below any
+// timeout a write has (send-timeout and the like count in seconds).
+const lazyWriteDeadline = 25 * time.Millisecond
 
 // clearWriteDeadline makes the clear setWriteDeadline put off, before each
 // write to rwc.

@@ -85,18 +85,56 @@ func TestWriteDeadlineClears(t *testing.T) {
 		if err := ctl.SetWriteDeadline(time.Time{}); err != nil {
 			t.Errorf("clear: %v", err)
 		}
-		if err := ctl.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+		d := time.Minute
+		switch r.URL.Path {
+		case "/far":
+			d = 2 * time.Minute
+		case "/near":
+			d = 30 * time.Second
+		}
+		if err := ctl.SetWriteDeadline(time.Now().Add(d)); err != nil {
 			t.Errorf("set: %v", err)
 		}
 		_, _ = w.Write([]byte("ok"))
 	})
 	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n" }
-	raw := get("/a") + get("/b") + get("/plain") + get("/c") + "GET /check HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	raw := get("/a") + get("/b") + get("/far") + get("/near") + get("/plain") + get("/c") +
+		"GET /check HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
 	got := bodies(testutil.RawExchange(t, addr, raw))
-	// /a and /b: their deadline each; /plain: the clear of /b's before its
+	// /a: its deadline; /b: none, /a's is at most lazyWriteDeadline earlier
+	// than its own (the requests come together); /far: its own, a minute
+	// later; /near: its own, earlier; /plain: the clear of /near's before its
 	// answer; /c: its deadline, not cleared before /check writes.
-	if want := []string{"ok", "ok", "plain", "ok", "t t 0 t"}; strings.Join(got, "|") != strings.Join(want, "|") {
+	if want := []string{"ok", "ok", "ok", "ok", "plain", "ok", "t t t 0 t"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("responses %q; want %q", got, want)
+	}
+}
+
+// TestWriteDeadlineLazy: a new write deadline less than lazyWriteDeadline
+// after the one set is not set; one later than that, one earlier, and one
+// after a clear are.
+func TestWriteDeadlineLazy(t *testing.T) {
+	t.Parallel()
+	c, _ := pipeConn(t)
+	dl := &deadlineListener{}
+	c.rwc = &deadlineConn{Conn: c.rwc, l: dl}
+	t0 := time.Now().Add(time.Minute)
+	for _, d := range []time.Time{
+		t0,                            // set
+		t0.Add(lazyWriteDeadline / 2), // kept: t0 stays
+		t0.Add(lazyWriteDeadline - time.Nanosecond), // kept
+		t0.Add(lazyWriteDeadline),                   // set
+		t0,                                          // earlier: set
+		{},                                          // clear, put off
+		t0.Add(time.Millisecond),                    // kept: the clear is dropped
+		{},                                          // put off
+	} {
+		_ = c.setWriteDeadline(d)
+	}
+	c.clearWriteDeadline()     // a write: the clear put off is made
+	_ = c.setWriteDeadline(t0) // after a clear: set
+	if got, want := dl.recorded(), "t t t 0 t"; got != want {
+		t.Errorf("SetWriteDeadline calls %q, want %q", got, want)
 	}
 }
 
