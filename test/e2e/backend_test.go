@@ -114,3 +114,41 @@ func TestCustomHTTPErrorsInProcess(t *testing.T) {
 		t.Errorf("no endpoints: %d %q", res.status, res.body)
 	}
 }
+
+// TestProxySSLIngressSecret mirrors ingress-nginx's proxyssl e2e cases
+// ("should set valid proxy-ssl-secret", with verify on and depth 2, with
+// proxy-ssl-ciphers HIGH:!AES, with proxy-ssl-protocols): one untyped
+// Secret, as its framework's CreateIngressMASecret writes it, with ca.crt,
+// tls.crt and tls.key is both the host's spec.tls certificate and the
+// proxy-ssl-secret of a plain HTTP endpoint. Plain HTTP gets 308, HTTPS
+// is served the Secret's certificate and reaches the endpoint.
+func TestProxySSLIngressSecret(t *testing.T) {
+	ca := certstest.NewCA(t)
+	crt, key := ca.Issue(t, "proxyssl.test")
+	echo := newBackend(t, "echo", nil)
+	secret := strings.Replace(opaqueSecret("proxyssl", map[string][]byte{"ca.crt": ca.CertPEM(), "tls.crt": crt, "tls.key": key}),
+		"type: Opaque\n", "", 1)
+	cases := map[string][]string{
+		"a": nil,
+		"b": {"proxy-ssl-verify", "on", "proxy-ssl-verify-depth", "2", "proxy-ssl-server-name", "on"},
+		"c": {"proxy-ssl-ciphers", "HIGH:!AES"},
+		"d": {"proxy-ssl-protocols", "TLSv1.2 TLSv1.3"},
+	}
+	for name := range cases {
+		t.Run(name, func(t *testing.T) {
+			w := startWeir(t, map[string]string{"class.yaml": ingressClass, "app.yaml": service("echo", echo.port) + secret +
+				withTLSHosts(ingress(name, "proxyssl.test", "echo", append([]string{"proxy-ssl-secret", "default/proxyssl"}, cases[name]...)...),
+					"proxyssl", `"proxyssl.test"`)})
+			if res := w.get("proxyssl.test", "/"); res.status != http.StatusPermanentRedirect {
+				t.Errorf("plain HTTP: %d, want 308", res.status)
+			}
+			if cn := handshake(t, w, "proxyssl.test").Subject.CommonName; cn != "proxyssl.test" {
+				t.Errorf("served certificate CN %q, want the Secret's, proxyssl.test", cn)
+			}
+			resp, body, _ := httpsGet(t, w, httpsTransport(t, w, ca), "proxyssl.test", "/")
+			if resp.StatusCode != http.StatusOK || body != "echo /" {
+				t.Errorf("HTTPS: %d %q, want 200 from the endpoint", resp.StatusCode, body)
+			}
+		})
+	}
+}
