@@ -94,7 +94,7 @@ func TestProxySSLInProcess(t *testing.T) {
 // TestCustomHTTPErrorsInProcess mirrors ingress-nginx's customhttperrors
 // and default_backend e2e cases from a folder: a listed status is answered
 // by the default-backend Service with X-Code, and a Service without
-// endpoints is served by it.
+// endpoints, or missing, is served by it.
 func TestCustomHTTPErrorsInProcess(t *testing.T) {
 	app := newBackend(t, "app", func(rw http.ResponseWriter, r *http.Request) { rw.WriteHeader(404) })
 	pages := newBackend(t, "pages", func(rw http.ResponseWriter, r *http.Request) {
@@ -105,13 +105,19 @@ func TestCustomHTTPErrorsInProcess(t *testing.T) {
 		"class.yaml": ingressClass,
 		"app.yaml": service("app", app.port) + service("pages", pages.port) + service("empty") +
 			ingress("errs", "a.test", "app", "custom-http-errors", "404,503", "default-backend", "pages") +
-			ingress("down", "b.test", "empty", "default-backend", "pages"),
+			ingress("down", "b.test", "empty", "default-backend", "pages") +
+			ingress("default-backend", "c.test", "invalid", "default-backend", "pages"),
 	})
 	if res := w.get("a.test", "/missing?x=1"); res.status != 200 || res.body != "pages code=404 uri=/?x=1 original=/missing?x=1 ingress=errs service=app" {
 		t.Errorf("intercepted 404: %d %q", res.status, res.body)
 	}
 	if res := w.get("b.test", "/p"); res.status != 200 || res.body != "pages code=503 uri=/p original= ingress=down service=empty" {
 		t.Errorf("no endpoints: %d %q", res.status, res.body)
+	}
+	// ingress-nginx e2e: default_backend.go, a Service that does not exist.
+	if res := w.get("c.test", "/alma/armud"); res.status != 200 ||
+		res.body != "pages code=503 uri=/alma/armud original= ingress=default-backend service=invalid" {
+		t.Errorf("missing Service: %d %q", res.status, res.body)
 	}
 }
 
