@@ -66,7 +66,7 @@ func (a *accessLog) begin() { a.inFlight.Add(1) }
 
 // write logs a request: Weir's JSON line, or the line of lf
 // (log-format-upstream) when it is not nil; nothing when off
-// (disable-access-log) or when its route's enable-access-log is "false".
+// (disable-access-log, disable-http-access-log) or when its route's enable-access-log is "false".
 func (a *accessLog) write(r *http.Request, ex *exchange, rec *responseRecorder, status int, d time.Duration, lf *logFormat, off bool) {
 	idle := a.inFlight.Add(-1) <= 0
 	if off || ex.route != nil && ex.route.Backend.Proxy.AccessLogOff {

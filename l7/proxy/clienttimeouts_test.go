@@ -103,7 +103,9 @@ func TestClientBodyTimeoutLive(t *testing.T) {
 }
 
 // TestDisableAccessLogLive: disable-access-log "true" in the live Snapshot
-// writes no access-log line; a Snapshot without it logs again.
+// writes no access-log line, nor does disable-http-access-log;
+// disable-stream-access-log leaves HTTP requests logged (ingress-nginx e2e:
+// disableaccesslog.go); a Snapshot without them logs again.
 func TestDisableAccessLogLive(t *testing.T) {
 	t.Parallel()
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
@@ -122,14 +124,19 @@ func TestDisableAccessLogLive(t *testing.T) {
 	request("/logged")
 	applyGlobal(t, p, 2, addr(up), annotations.Global{DisableAccessLog: true})
 	request("/quiet")
-	applyGlobal(t, p, 3, addr(up), annotations.Global{})
+	applyGlobal(t, p, 3, addr(up), annotations.Global{DisableHTTPAccessLog: true})
+	request("/quiet-http")
+	applyGlobal(t, p, 4, addr(up), annotations.Global{DisableStreamAccessLog: true})
+	request("/stream-off")
+	applyGlobal(t, p, 5, addr(up), annotations.Global{})
 	request("/again")
 	waitFor(t, "the last line", func() bool { return strings.Contains(logs.String(), `"path":"/again"`) })
 	got := logs.String()
-	if !strings.Contains(got, `"path":"/logged"`) || strings.Contains(got, `"path":"/quiet"`) {
-		t.Errorf("access log %q: want /logged and /again, not /quiet", got)
+	if !strings.Contains(got, `"path":"/logged"`) || !strings.Contains(got, `"path":"/stream-off"`) ||
+		strings.Contains(got, `"path":"/quiet`) {
+		t.Errorf("access log %q: want /logged, /stream-off and /again, not /quiet nor /quiet-http", got)
 	}
-	if n := strings.Count(got, "\n"); n != 2 {
-		t.Errorf("access log has %d lines, want 2:\n%s", n, got)
+	if n := strings.Count(got, "\n"); n != 3 {
+		t.Errorf("access log has %d lines, want 3:\n%s", n, got)
 	}
 }

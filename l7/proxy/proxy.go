@@ -343,7 +343,7 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	}
 	if p.access != nil {
 		g := p.liveGlobal()
-		off := g.DisableAccessLog || ex.defaultServer && !g.Logs.DefaultBackend || g.skipped(r)
+		off := g.DisableAccessLog || g.DisableHTTPAccessLog || ex.defaultServer && !g.Logs.DefaultBackend || g.skipped(r)
 		p.access.write(r, ex, rec, status, duration, g.logFormat, off) // log-format-upstream (logformat.go)
 	}
 	if v != nil {

@@ -60,8 +60,11 @@ func hstsValues(v string) []string {
 }
 
 // httpsURL is the HTTPS URL of host (without its port) and requestURI
-// (path and query as sent), with httpsPort unless it is 0 or 443, or, when
-// withPort is set (use-port-in-redirects), with httpsPort, 443 when 0.
+// (path and query as sent); only when withPort is set
+// (use-port-in-redirects) with httpsPort, 443 when 0. As lua_ingress.lua,
+// which writes listen_ports.https only under use_port_in_redirects: an
+// HTTPS listener on another port than 443 is assumed to be reached as 443
+// through a Service or a load balancer.
 func httpsURL(host, requestURI string, httpsPort int, withPort bool) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -70,10 +73,10 @@ func httpsURL(host, requestURI string, httpsPort int, withPort bool) string {
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	if withPort && httpsPort == 0 {
-		httpsPort = 443
-	}
-	if httpsPort != 0 && (httpsPort != 443 || withPort) {
+	if withPort {
+		if httpsPort == 0 {
+			httpsPort = 443
+		}
 		host += ":" + strconv.Itoa(httpsPort)
 	}
 	return "https://" + host + requestURI

@@ -12,24 +12,32 @@ import (
 
 func TestHTTPSURL(t *testing.T) {
 	t.Parallel()
+	// As lua_ingress.lua: the port of the HTTPS listener is written only
+	// with use-port-in-redirects (ingress-nginx e2e: forcesslredirect.go,
+	// "should redirect to https", on an HTTPS port that is not 443).
 	tests := []struct {
 		name, host, target string
 		port               int
+		withPort           bool
 		want               string
 	}{
-		{"port stripped, default https port", "Foo.Example.com:8080", "/a/b?x=1&y=2", 443, "https://foo.example.com/a/b?x=1&y=2"},
-		{"https port kept when not 443", "foo.example.com", "/", 8443, "https://foo.example.com:8443/"},
-		{"zero port means none", "foo.example.com:80", "/p", 0, "https://foo.example.com/p"},
-		{"ipv6", "[::1]:8080", "/q?z", 8443, "https://[::1]:8443/q?z"},
-		{"escaped path kept", "foo.example.com", "/a%2Fb/c%20d", 443, "https://foo.example.com/a%2Fb/c%20d"},
+		{"port stripped, default https port", "Foo.Example.com:8080", "/a/b?x=1&y=2", 443, false, "https://foo.example.com/a/b?x=1&y=2"},
+		{"https port left out when not 443", "foo.example.com", "/", 8443, false, "https://foo.example.com/"},
+		{"zero port means none", "foo.example.com:80", "/p", 0, false, "https://foo.example.com/p"},
+		{"ipv6", "[::1]:8080", "/q?z", 8443, false, "https://[::1]/q?z"},
+		{"escaped path kept", "foo.example.com", "/a%2Fb/c%20d", 443, false, "https://foo.example.com/a%2Fb/c%20d"},
+		{"use-port-in-redirects", "foo.example.com", "/", 8443, true, "https://foo.example.com:8443/"},
+		{"use-port-in-redirects, 443 written", "foo.example.com", "/", 443, true, "https://foo.example.com:443/"},
+		{"use-port-in-redirects, zero port is 443", "foo.example.com", "/", 0, true, "https://foo.example.com:443/"},
+		{"use-port-in-redirects, ipv6", "[::1]:8080", "/q", 8443, true, "https://[::1]:8443/q"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := httptest.NewRequest(http.MethodGet, "http://"+tc.host+tc.target, nil)
 			r.Host = tc.host
-			if got := httpsURL(r.Host, r.URL.RequestURI(), tc.port, false); got != tc.want {
-				t.Errorf("httpsURL(%s%s, %d) = %q, want %q", tc.host, tc.target, tc.port, got, tc.want)
+			if got := httpsURL(r.Host, r.URL.RequestURI(), tc.port, tc.withPort); got != tc.want {
+				t.Errorf("httpsURL(%s%s, %d, %v) = %q, want %q", tc.host, tc.target, tc.port, tc.withPort, got, tc.want)
 			}
 		})
 	}
@@ -69,12 +77,12 @@ func TestSSLRedirect(t *testing.T) {
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 	tests := []sslRedirectCase{
-		{"redirect", http.MethodGet, "tls.example.com", "/a?b=c", http.StatusPermanentRedirect, "https://tls.example.com:8443/a?b=c"},
-		{"redirect keeps method", http.MethodPost, "tls.example.com", "/form", http.StatusPermanentRedirect, "https://tls.example.com:8443/form"},
+		{"redirect", http.MethodGet, "tls.example.com", "/a?b=c", http.StatusPermanentRedirect, "https://tls.example.com/a?b=c"},
+		{"redirect keeps method", http.MethodPost, "tls.example.com", "/form", http.StatusPermanentRedirect, "https://tls.example.com/form"},
 		{"acme challenge not redirected", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/token", http.StatusOK, ""},
 		// no-tls-redirect-locations matches the rule's path, as ingress-nginx's
 		// isLocationInLocationList: the "/" rule redirects whatever the request.
-		{"acme path of the / rule redirected", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/other", http.StatusPermanentRedirect, "https://tls.example.com:8443/.well-known/acme-challenge/other"},
+		{"acme path of the / rule redirected", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/other", http.StatusPermanentRedirect, "https://tls.example.com/.well-known/acme-challenge/other"},
 		{"no tls, no redirect", http.MethodGet, "plain.example.com", "/a", http.StatusOK, ""},
 	}
 	run := func(t *testing.T, tests []sslRedirectCase) {
@@ -109,8 +117,8 @@ func TestSSLRedirect(t *testing.T) {
 	}
 	run(t, []sslRedirectCase{
 		{"listed rule path not redirected", http.MethodGet, "tls.example.com", "/public/x", http.StatusOK, ""},
-		{"acme no longer listed", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/token", http.StatusPermanentRedirect, "https://tls.example.com:8443/.well-known/acme-challenge/token"},
-		{"others still redirected", http.MethodGet, "tls.example.com", "/a", http.StatusPermanentRedirect, "https://tls.example.com:8443/a"},
+		{"acme no longer listed", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/token", http.StatusPermanentRedirect, "https://tls.example.com/.well-known/acme-challenge/token"},
+		{"others still redirected", http.MethodGet, "tls.example.com", "/a", http.StatusPermanentRedirect, "https://tls.example.com/a"},
 	})
 }
 

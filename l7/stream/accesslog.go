@@ -118,7 +118,7 @@ func (s *session) variable(name string, end time.Time) string {
 }
 
 // logSession writes s's line when the access log is on: Options.AccessLog
-// set and disable-access-log not.
+// set and neither disable-access-log nor disable-stream-access-log.
 func (srv *Server) logSession(t *target, s *session) {
 	if srv.access == nil || t.settings.logOff {
 		return

@@ -56,7 +56,9 @@ func TestStreamAccessLogDefaultFormat(t *testing.T) {
 }
 
 // TestStreamAccessLogFormat: log-format-stream's variables, UDP sessions
-// included; disable-access-log turns the stream log off.
+// included; disable-access-log and disable-stream-access-log turn the stream
+// log off, disable-http-access-log does not (ingress-nginx e2e:
+// disableaccesslog.go).
 func TestStreamAccessLogFormat(t *testing.T) {
 	t.Parallel()
 	var logs testutil.SyncBuffer
@@ -93,6 +95,19 @@ func TestStreamAccessLogFormat(t *testing.T) {
 	testutil.WaitFor(t, 5*time.Second, "the session to end", func() bool { return active(srv) == 0 })
 	if got := strings.Count(logs.String(), "\n"); got != 1 {
 		t.Errorf("disable-access-log: %d lines, want 1:\n%s", got, logs.String())
+	}
+	g.DisableAccessLog, g.DisableHTTPAccessLog = false, true
+	apply(t, srv, g, s)
+	exchange("http-off")
+	if lines := waitLines(t, &logs, 2); !strings.HasPrefix(lines[1], "UDP ") {
+		t.Errorf("disable-http-access-log: line %q, want the session's", lines[1])
+	}
+	g.DisableHTTPAccessLog, g.DisableStreamAccessLog = false, true
+	apply(t, srv, g, s)
+	exchange("quiet")
+	testutil.WaitFor(t, 5*time.Second, "the session to end", func() bool { return active(srv) == 0 })
+	if got := strings.Count(logs.String(), "\n"); got != 2 {
+		t.Errorf("disable-stream-access-log: %d lines, want 2:\n%s", got, logs.String())
 	}
 }
 

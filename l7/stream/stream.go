@@ -69,7 +69,8 @@ type settings struct {
 	// only with enable-real-ip.
 	realIP     bool
 	realIPFrom []netip.Prefix
-	// logFormat is log-format-stream; logOff is disable-access-log.
+	// logFormat is log-format-stream; logOff is disable-access-log or
+	// disable-stream-access-log.
 	logFormat []annotations.LogSegment
 	logOff    bool
 }
@@ -83,7 +84,7 @@ func compileSettings(g annotations.Global) *settings {
 		responses:           g.StreamResponses(),
 		realIP:              g.EnableRealIP,
 		logFormat:           annotations.ParseStreamLogFormat(g.Logs.StreamFormat()),
-		logOff:              g.DisableAccessLog,
+		logOff:              g.DisableAccessLog || g.DisableStreamAccessLog,
 	}
 	for _, c := range g.RealIPFrom() {
 		if p, err := netip.ParsePrefix(c); err == nil {

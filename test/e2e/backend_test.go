@@ -94,7 +94,7 @@ func TestProxySSLInProcess(t *testing.T) {
 // TestCustomHTTPErrorsInProcess mirrors ingress-nginx's customhttperrors
 // and default_backend e2e cases from a folder: a listed status is answered
 // by the default-backend Service with X-Code, and a Service without
-// endpoints is served by it.
+// endpoints, or missing, is served by it.
 func TestCustomHTTPErrorsInProcess(t *testing.T) {
 	app := newBackend(t, "app", func(rw http.ResponseWriter, r *http.Request) { rw.WriteHeader(404) })
 	pages := newBackend(t, "pages", func(rw http.ResponseWriter, r *http.Request) {
@@ -105,12 +105,56 @@ func TestCustomHTTPErrorsInProcess(t *testing.T) {
 		"class.yaml": ingressClass,
 		"app.yaml": service("app", app.port) + service("pages", pages.port) + service("empty") +
 			ingress("errs", "a.test", "app", "custom-http-errors", "404,503", "default-backend", "pages") +
-			ingress("down", "b.test", "empty", "default-backend", "pages"),
+			ingress("down", "b.test", "empty", "default-backend", "pages") +
+			ingress("default-backend", "c.test", "invalid", "default-backend", "pages"),
 	})
 	if res := w.get("a.test", "/missing?x=1"); res.status != 200 || res.body != "pages code=404 uri=/?x=1 original=/missing?x=1 ingress=errs service=app" {
 		t.Errorf("intercepted 404: %d %q", res.status, res.body)
 	}
 	if res := w.get("b.test", "/p"); res.status != 200 || res.body != "pages code=503 uri=/p original= ingress=down service=empty" {
 		t.Errorf("no endpoints: %d %q", res.status, res.body)
+	}
+	// ingress-nginx e2e: default_backend.go, a Service that does not exist.
+	if res := w.get("c.test", "/alma/armud"); res.status != 200 ||
+		res.body != "pages code=503 uri=/alma/armud original= ingress=default-backend service=invalid" {
+		t.Errorf("missing Service: %d %q", res.status, res.body)
+	}
+}
+
+// TestProxySSLIngressSecret mirrors ingress-nginx's proxyssl e2e cases
+// ("should set valid proxy-ssl-secret", with verify on and depth 2, with
+// proxy-ssl-ciphers HIGH:!AES, with proxy-ssl-protocols): one untyped
+// Secret, as its framework's CreateIngressMASecret writes it, with ca.crt,
+// tls.crt and tls.key is both the host's spec.tls certificate and the
+// proxy-ssl-secret of a plain HTTP endpoint. Plain HTTP gets 308, HTTPS
+// is served the Secret's certificate and reaches the endpoint.
+func TestProxySSLIngressSecret(t *testing.T) {
+	ca := certstest.NewCA(t)
+	crt, key := ca.Issue(t, "proxyssl.test")
+	echo := newBackend(t, "echo", nil)
+	secret := strings.Replace(opaqueSecret("proxyssl", map[string][]byte{"ca.crt": ca.CertPEM(), "tls.crt": crt, "tls.key": key}),
+		"type: Opaque\n", "", 1)
+	cases := map[string][]string{
+		"a": nil,
+		"b": {"proxy-ssl-verify", "on", "proxy-ssl-verify-depth", "2", "proxy-ssl-server-name", "on"},
+		"c": {"proxy-ssl-ciphers", "HIGH:!AES"},
+		"d": {"proxy-ssl-protocols", "TLSv1.2 TLSv1.3"},
+	}
+	for name := range cases {
+		t.Run(name, func(t *testing.T) {
+			w := startWeir(t, map[string]string{"class.yaml": ingressClass, "app.yaml": service("echo", echo.port) + secret +
+				withTLSHosts(ingress(name, "proxyssl.test", "echo", append([]string{"proxy-ssl-secret", "default/proxyssl"}, cases[name]...)...),
+					"proxyssl", `"proxyssl.test"`)})
+			if res := w.get("proxyssl.test", "/"); res.status != http.StatusPermanentRedirect {
+				t.Errorf("plain HTTP: %d, want 308", res.status)
+			}
+			if cn := handshake(t, w, "proxyssl.test").Subject.CommonName; cn != "proxyssl.test" {
+				t.Errorf("served certificate CN %q, want the Secret's, proxyssl.test", cn)
+			}
+			resp, body, _ := httpsGet(t, w, httpsTransport(t, w, ca), "proxyssl.test", "/")
+			if resp.StatusCode != http.StatusOK || body != "echo /" {
+				t.Errorf("HTTPS: %d %q, want 200 from the endpoint", resp.StatusCode, body)
+			}
+		})
 	}
 }

@@ -171,6 +171,14 @@ type Global struct {
 	// DisableAccessLog is disable-access-log: no access-log line at all.
 	// Default false.
 	DisableAccessLog bool `json:"disableAccessLog,omitempty"`
+	// DisableHTTPAccessLog is disable-http-access-log: no access-log line
+	// for HTTP requests (ingress-nginx's access_log off in its http block).
+	// Default false.
+	DisableHTTPAccessLog bool `json:"disableHTTPAccessLog,omitempty"`
+	// DisableStreamAccessLog is disable-stream-access-log: no access-log
+	// line for TCP and UDP service sessions (access_log off in its stream
+	// block). Default false.
+	DisableStreamAccessLog bool `json:"disableStreamAccessLog,omitempty"`
 	// LogFormat is log-format-upstream, log-format-escape-json and
 	// log-format-escape-none. The zero value keeps Weir's JSON line.
 	LogFormat LogFormat `json:"logFormat,omitzero"`
@@ -626,6 +634,16 @@ var globalMeta = []Meta{
 		Doc:      "`\"true\"` writes no access-log line at all, whatever `enable-access-log` says.",
 		Validate: validateBool,
 	},
+	{
+		Key: "disable-http-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` writes no access-log line for HTTP requests, whatever `enable-access-log` says; TCP and UDP service sessions are still logged.",
+		Validate: validateBool,
+	},
+	{
+		Key: "disable-stream-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"true\"` writes no access-log line for TCP and UDP service sessions; HTTP requests are still logged.",
+		Validate: validateBool,
+	},
 }
 
 // ShutdownTimeout returns WorkerShutdownTimeout, or flag when it is 0.
@@ -759,6 +777,8 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 		}
 	})
 	boolKey("disable-access-log", &g.DisableAccessLog)
+	boolKey("disable-http-access-log", &g.DisableHTTPAccessLog)
+	boolKey("disable-stream-access-log", &g.DisableStreamAccessLog)
 	boolKey("enable-underscores-in-headers", &g.EnableUnderscoresInHeaders)
 	boolKey("proxy-add-original-uri-header", &g.ProxyAddOriginalURIHeader)
 	globalKey(data, "ignore-invalid-headers", parseConfigBool, wrap, func(b bool) { g.KeepInvalidHeaders = !b })

@@ -99,6 +99,11 @@ func TestParseGlobal(t *testing.T) {
 			want: Global{ClientHeaderTimeout: 5 * time.Second, ClientBodyTimeout: 2 * time.Minute, DisableAccessLog: true},
 		},
 		{
+			name: "disable-http-access-log and disable-stream-access-log",
+			data: map[string]string{"disable-http-access-log": "true", "disable-stream-access-log": "true"},
+			want: Global{DisableHTTPAccessLog: true, DisableStreamAccessLog: true},
+		},
+		{
 			name: "invalid client timeouts keep their defaults",
 			data: map[string]string{"client-header-timeout": "-1", "client-body-timeout": "soon", "disable-access-log": "yes"},
 			wantErrs: []string{

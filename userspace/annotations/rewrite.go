@@ -120,7 +120,7 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key: "use-port-in-redirects", Default: "false", ConfigMap: true,
-		Doc:      "`\"true\"` writes the HTTPS port (443 included) in the Location of `ssl-redirect`, and the listener's port (unless 80 for HTTP, 443 for HTTPS) in a `permanent-redirect` to a path.",
+		Doc:      "`\"true\"` writes the HTTPS port (443 included) in the Location of `ssl-redirect` (`\"false\"`: no port, whatever `--https-port` is, as ingress-nginx), and the listener's port (unless 80 for HTTP, 443 for HTTPS) in a `permanent-redirect` to a path.",
 		Validate: func(v string) error { _, err := parseBool(v); return err },
 	},
 	{

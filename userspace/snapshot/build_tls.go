@@ -18,8 +18,8 @@ const (
 	// ReasonSecretNotFound: a spec.tls secretName (or the default
 	// certificate) names no Secret.
 	ReasonSecretNotFound = "SecretNotFound"
-	// ReasonInvalidCertificate: the Secret is not of type kubernetes.io/tls,
-	// lacks tls.crt or tls.key, or they do not parse as a matching pair.
+	// ReasonInvalidCertificate: the Secret lacks tls.crt or tls.key, or they
+	// do not parse as a matching pair.
 	ReasonInvalidCertificate = "InvalidCertificate"
 )
 
@@ -330,9 +330,10 @@ func checkCertificate(sec *corev1.Secret, ns, name string, certs *certCache) (*C
 	switch {
 	case sec == nil:
 		return nil, nil, ReasonSecretNotFound, fmt.Sprintf("tls secret %s/%s not found", ns, name)
-	case sec.Type != corev1.SecretTypeTLS:
-		return nil, nil, ReasonInvalidCertificate, fmt.Sprintf("tls secret %s/%s is of type %q, not %q", ns, name, sec.Type, corev1.SecretTypeTLS)
 	}
+	// Any type holding tls.crt and tls.key, Opaque included, as
+	// ingress-nginx's store reads them (its e2e framework writes its TLS
+	// Secrets without a type).
 	crt, key := secretValue(sec, corev1.TLSCertKey), secretValue(sec, corev1.TLSPrivateKeyKey)
 	if len(crt) == 0 || len(key) == 0 {
 		return nil, nil, ReasonInvalidCertificate, fmt.Sprintf("tls secret %s/%s lacks %s or %s", ns, name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey)

@@ -79,7 +79,7 @@ func TestBuilderTLSMatchesBuild(t *testing.T) {
 			o.Secrets = append(o.Secrets, secret(ns, "wild", pems[0]), secret(ns, "a-only", pems[1]), secret(ns, "b-only", pems[2]),
 				secret(ns, "org", pems[3]))
 			bad := secret(ns, "bad", pems[0])
-			bad.Type = corev1.SecretTypeOpaque
+			bad.Data[corev1.TLSCertKey] = []byte("not a certificate")
 			nokey := secret(ns, "nokey", pems[0])
 			delete(nokey.Data, corev1.TLSPrivateKeyKey)
 			o.Secrets = append(o.Secrets, bad, nokey)
@@ -134,7 +134,7 @@ func TestBuilderTLSMatchesBuild(t *testing.T) {
 			case 0: // deleted
 			case 1:
 				s := secret(ns, name, pems[0])
-				s.Type = corev1.SecretTypeOpaque
+				s.Data[corev1.TLSCertKey] = []byte("not a certificate")
 				secrets = append(secrets, s)
 			default:
 				secrets = append(secrets, secret(ns, name, pems[r.IntN(len(pems))]))

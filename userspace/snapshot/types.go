@@ -60,7 +60,7 @@ type Options struct {
 	// ConfigMap is the namespace/name of the ConfigMap holding global
 	// settings (ingress-nginx's keys). Empty means none. Default "".
 	ConfigMap string
-	// DefaultSSLCertificate is the namespace/name of the kubernetes.io/tls
+	// DefaultSSLCertificate is the namespace/name of the TLS
 	// Secret served when no certificate matches a TLS handshake
 	// (--default-ssl-certificate). Empty means Weir's self-signed
 	// certificate. Default "".
