@@ -111,8 +111,28 @@ func decodeOne(i int, raw []byte) Document {
 	}); ok && namespaced && u.GetNamespace() == "" {
 		u.SetNamespace("default")
 	}
+	if sec, ok := obj.(*corev1.Secret); ok {
+		mergeStringData(sec)
+	}
 	d.Object = obj
 	return d
+}
+
+// mergeStringData writes a Secret's stringData into its data, as the API
+// server does when the Secret is applied (a key in both takes stringData's
+// value): a folder of manifests is never applied by one, and every reader
+// of a Secret (TLS, auth, proxy-ssl) reads data.
+func mergeStringData(sec *corev1.Secret) {
+	if len(sec.StringData) == 0 {
+		return
+	}
+	if sec.Data == nil {
+		sec.Data = make(map[string][]byte, len(sec.StringData))
+	}
+	for k, v := range sec.StringData {
+		sec.Data[k] = []byte(v)
+	}
+	sec.StringData = nil
 }
 
 func isOnlyComments(raw []byte) bool {

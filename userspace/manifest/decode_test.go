@@ -54,3 +54,27 @@ kind: [
 		t.Errorf("documents (-want +got):\n%s", diff)
 	}
 }
+
+// TestDecodeSecretStringData: a Secret's stringData is read as data, as the
+// API server merges it (stringData's value wins for a key in both), so an
+// auth Secret written with stringData works as one written with data.
+func TestDecodeSecretStringData(t *testing.T) {
+	t.Parallel()
+	objs, errs := DecodeObjects([]byte(`apiVersion: v1
+kind: Secret
+metadata: {name: basic-auth}
+data: {auth: b2xk, kept: a2VwdA==}
+stringData: {auth: "foo:$apr1$x$y"}
+`))
+	if len(errs) != 0 || len(objs.Secrets) != 1 {
+		t.Fatalf("errors %v, %d secrets", errs, len(objs.Secrets))
+	}
+	sec := objs.Secrets[0]
+	got := map[string]string{}
+	for k, v := range sec.Data {
+		got[k] = string(v)
+	}
+	if diff := cmp.Diff(map[string]string{"auth": "foo:$apr1$x$y", "kept": "kept"}, got); diff != "" || sec.StringData != nil {
+		t.Errorf("data (-want +got):\n%s stringData %v", diff, sec.StringData)
+	}
+}
