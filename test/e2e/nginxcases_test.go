@@ -128,6 +128,9 @@ func TestIngressNginxAnnotationCases(t *testing.T) {
 			t.Errorf("should not set cookie without domain annotation: %q", c)
 		}
 		contains(t, "use-regex and session-cookie-path", cookie(t, "useregex.foo.com", "/foo/bar"), "Path=/foo/bar", "SERVERID=")
+		cookie(t, "useregexwarn.foo.com", "/foo/bar")
+		contains(t, "should warn user when use-regex is true and session-cookie-path is not set", w.logs.String(),
+			"session-cookie-path should be set when use-regex is true")
 		if c := cookie(t, "separate.foo.com", "/foo"); c != "" {
 			t.Errorf("separate ingresses: /foo got Set-Cookie %q, want none", c)
 		}
