@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weir-lb/weir/l7/certs/certstest"
 )
 
 // ingressPaths renders an Ingress with one rule for host ("" for none)
@@ -203,4 +205,300 @@ func TestIngressNginxAnnotationCases(t *testing.T) {
 			t.Errorf("custom-headers without its ConfigMap: %d %q, want 503 with nginx's page", res.status, res.body)
 		}
 	})
+}
+
+// TestIngressNginxCORSCases runs the cases of ingress-nginx's cors e2e
+// test: the headers of enable-cors and what each cors-allow-origin lets in.
+func TestIngressNginxCORSCases(t *testing.T) {
+	echo := newBackend(t, "echo", nil)
+	origins := []struct {
+		name, allow string
+		allowed     map[string]string // Origin sent -> Access-Control-Allow-Origin wanted ("" none)
+	}{
+		{"single", "https://origin.cors.com:8080", map[string]string{"https://origin.cors.com:8080": "https://origin.cors.com:8080"}},
+		{"multiple", "https://origin.cors.com:8080, https://origin2.cors.com", map[string]string{"https://origin.cors.com:8080": "https://origin.cors.com:8080"}},
+		{"notallowed", "http://origin2.cors.com, https://origin.com", map[string]string{"http://no.origin.com": ""}},
+		{"correct", "origin.cors.com:8080, https://origin2.cors.com, https://origin.com", map[string]string{
+			"origin.cors.com:8080": "", "https://origin2.cors.com": "https://origin2.cors.com", "https://origin.com": "https://origin.com"}},
+		{"star", "*", map[string]string{"": "*"}},
+		{"starextra", "*, foo.bar.com", map[string]string{"": "*"}},
+		{"nomatch", "https://foo.bar.com", map[string]string{"https://fooxbar.com": ""}},
+		{"port", "http://origin.cors.com:8080, http://origin.com:8080", map[string]string{
+			"http://origin.com:8080": "http://origin.com:8080", "http://origin.com": ""}},
+		{"portless", "https://origin2.cors.com, http://origin.com", map[string]string{"http://origin.com:8080": ""}},
+		{"wildcard", "http://*.origin.cors.com, http://*.origin.com:8080", map[string]string{
+			"http://foo.origin.cors.com": "http://foo.origin.cors.com", "http://bar-foo.origin.cors.com": "http://bar-foo.origin.cors.com",
+			"http://bar.foo.origin.cors.com": ""}},
+		{"wildcardport", "http://origin.cors.com:8080, http://*.origin.com:8080", map[string]string{
+			"http://abc.origin.com:8080": "http://abc.origin.com:8080", "http://abc.origin.com": "", "http://origin.com:8080": "",
+			"http://bar.origin.com:8080": "http://bar.origin.com:8080"}},
+		{"blank", "      ", map[string]string{"http://origin.com": "*", "http://book.origin.com": "*", "test.origin.com": "*"}},
+		{"trailing", "https://origin-123.cors.com:8080,   ,https://origin-321.cors.com:8080,", map[string]string{
+			"https://origin-123.cors.com:8080": "https://origin-123.cors.com:8080", "https://origin-321.cors.com:8080": "https://origin-321.cors.com:8080",
+			"https://unknown.cors.com:8080": ""}},
+		{"schemes", "test://localhost, tauri://localhost:3000", map[string]string{
+			"test://localhost": "test://localhost", "tauri://localhost:3000": "tauri://localhost:3000"}},
+	}
+	manifests := service("echo", echo.port) +
+		ingress("defaults", "defaults.cors.com", "echo", "enable-cors", "true") +
+		ingress("methods", "methods.cors.com", "echo", "enable-cors", "true", "cors-allow-methods", "POST, GET") +
+		ingress("maxage", "maxage.cors.com", "echo", "enable-cors", "true", "cors-max-age", "200") +
+		ingress("nocreds", "nocreds.cors.com", "echo", "enable-cors", "true", "cors-allow-credentials", "false") +
+		ingress("headers", "headers.cors.com", "echo", "enable-cors", "true", "cors-allow-headers", "DNT, User-Agent") +
+		ingress("expose", "expose.cors.com", "echo", "enable-cors", "true", "cors-expose-headers", "X-CustomResponseHeader, X-CustomSecondHeader")
+	for _, o := range origins {
+		manifests += ingress(o.name, o.name+".cors.com", "echo", "enable-cors", "true", "cors-allow-origin", o.allow)
+	}
+	w := startWeir(t, map[string]string{"class.yaml": ingressClass, "app.yaml": manifests})
+
+	for _, tc := range []struct {
+		host   string
+		header string
+		want   string // "" absent
+	}{
+		{"defaults", "Access-Control-Allow-Methods", "GET, PUT, POST, DELETE, PATCH, OPTIONS"},
+		{"defaults", "Access-Control-Allow-Origin", "*"},
+		{"defaults", "Access-Control-Allow-Headers", "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization"},
+		{"defaults", "Access-Control-Max-Age", "1728000"},
+		{"defaults", "Access-Control-Allow-Credentials", "true"},
+		{"methods", "Access-Control-Allow-Methods", "POST, GET"},
+		{"maxage", "Access-Control-Max-Age", "200"},
+		{"nocreds", "Access-Control-Allow-Credentials", ""},
+		{"headers", "Access-Control-Allow-Headers", "DNT, User-Agent"},
+		{"expose", "Access-Control-Expose-Headers", "X-CustomResponseHeader, X-CustomSecondHeader"},
+	} {
+		res := w.get(tc.host+".cors.com", "/")
+		if got := res.header.Get(tc.header); res.status != 200 || got != tc.want {
+			t.Errorf("%s: %d, %s %q, want 200 %q", tc.host, res.status, tc.header, got, tc.want)
+		}
+	}
+	for _, o := range origins {
+		for origin, want := range o.allowed {
+			var hdr []string
+			if origin != "" {
+				hdr = []string{"Origin", origin}
+			}
+			res := w.get(o.name+".cors.com", "/", hdr...)
+			if got, ok := res.header["Access-Control-Allow-Origin"]; res.status != 200 || want == "" && ok || want != "" && (len(got) != 1 || got[0] != want) {
+				t.Errorf("%s (cors-allow-origin %q), Origin %q: %d, Access-Control-Allow-Origin %q, want 200 %q", o.name, o.allow, origin, res.status, got, want)
+			}
+		}
+	}
+}
+
+// TestIngressNginxHeadersAndErrorsCases runs ingress-nginx's customheaders
+// case with its ConfigMaps (a value with "$" stays literal) and its
+// customhttperrors case as a client sees it: the codes intercepted follow
+// an edit of custom-http-errors, and default-backend names the Service
+// that answers them.
+func TestIngressNginxHeadersAndErrorsCases(t *testing.T) {
+	echo := newBackend(t, "echo", nil)
+	app := newBackend(t, "app", func(rw http.ResponseWriter, r *http.Request) {
+		code := 200
+		fmt.Sscan(strings.TrimPrefix(r.URL.Path, "/"), &code)
+		rw.WriteHeader(code)
+	})
+	pages := newBackend(t, "pages", func(rw http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(rw, "pages code=%s", r.Header.Get("X-Code"))
+	})
+	svcs := service("echo", echo.port) + service("app", app.port) + service("from-annotation", pages.port)
+	errs := func(codes string) string {
+		return ingress("customerrors", "customerrors.foo.com", "app", "custom-http-errors", codes, "default-backend", "from-annotation")
+	}
+	w := startWeirWith(t, map[string]string{
+		"class.yaml": ingressClass,
+		"cm.yaml": configMap("global-allowed-response-headers", "My-Custom-Header,My-Custom-Header-Dollar") +
+			namedConfigMap("custom-headers", "My-Custom-Header", "42", "My-Custom-Header-Dollar", "$remote_addr"),
+		"app.yaml": svcs + ingress("custom-headers", "custom-headers", "echo", "custom-headers", "default/custom-headers") + errs("404,500"),
+	}, configMapOptions())
+	if res := w.get("custom-headers", "/"); res.status != 200 || res.header.Get("My-Custom-Header") != "42" ||
+		res.header.Get("My-Custom-Header-Dollar") != "$remote_addr" {
+		t.Errorf("custom-headers: %d, My-Custom-Header %q, My-Custom-Header-Dollar %q; want 200, 42, $remote_addr", res.status,
+			res.header.Get("My-Custom-Header"), res.header.Get("My-Custom-Header-Dollar"))
+	}
+	for path, want := range map[string]string{"/404": "pages code=404", "/500": "pages code=500", "/503": ""} {
+		if res := w.get("customerrors.foo.com", path); want != "" && (res.status != 200 || res.body != want) || want == "" && res.status != 503 {
+			t.Errorf("custom-http-errors 404,500: GET %s: %d %q, want %q", path, res.status, res.body, want)
+		}
+	}
+	w.update("app.yaml", svcs+ingress("custom-headers", "custom-headers", "echo", "custom-headers", "default/custom-headers")+errs("503"))
+	for path, want := range map[string]string{"/404": "", "/503": "pages code=503"} {
+		if res := w.get("customerrors.foo.com", path); want != "" && (res.status != 200 || res.body != want) || want == "" && res.status != 404 {
+			t.Errorf("custom-http-errors 503: GET %s: %d %q, want %q", path, res.status, res.body, want)
+		}
+	}
+}
+
+// TestIngressNginxExternalAuthCases runs ingress-nginx's external auth
+// cases with an auth service like httpbun's /basic-auth/user/password and
+// its cookie-setting nginx: the sign-in redirect and its parameter, the
+// auth service's cookie with and without auth-always-set-cookie, a client
+// header the answer lacks removed, the cache per host and path once the
+// service is gone, and an invalid auth-url denying its location.
+func TestIngressNginxExternalAuthCases(t *testing.T) {
+	echo := newBackend(t, "echo", func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/error") {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(rw, "foo=%s", r.Header.Get("Foo"))
+	})
+	authSvc := newBackend(t, "auth", func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/cookies/set/") {
+			kv := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/cookies/set/"), "/", 2)
+			rw.Header().Set("Set-Cookie", kv[0]+"="+kv[1])
+			fmt.Fprintln(rw, "OK")
+			return
+		}
+		if u, p, ok := r.BasicAuth(); !ok || u != "user" || p != "password" {
+			rw.WriteHeader(http.StatusUnauthorized)
+		}
+	})
+	authURL := fmt.Sprintf("http://127.0.0.1:%d/basic-auth/user/password", authSvc.port)
+	cookieURL := fmt.Sprintf("http://127.0.0.1:%d/cookies/set/alma/armud", authSvc.port)
+	signin := []string{"auth-url", authURL, "auth-signin", "http://$host/auth/start"}
+	cached := append(signin, "auth-cache-key", "fixed", "auth-cache-duration", "200 201 401 30m")
+	cookies := func(always bool) string {
+		ann := []string{"auth-url", cookieURL, "auth-signin", "http://$host/auth/start"}
+		if always {
+			ann = append(ann, "auth-always-set-cookie", "true")
+		}
+		return ingressPaths("cookies", "auth-check-cookies", "echo", "Prefix", []string{"/"}, ann...) +
+			ingressPaths("cookies-error", "auth-check-cookies", "echo", "Prefix", []string{"/error"}, ann...)
+	}
+	manifests := service("echo", echo.port) +
+		ingress("signin", "auth", "echo", append(signin, "auth-response-headers", "Foo")...) +
+		ingress("param", "auth-param", "echo", append(signin, "auth-signin-redirect-param", "orig")...) +
+		ingressPaths("denied", "auth-denied", "echo", "Prefix", []string{"/denied-auth"}, "auth-url", "https://invalid..auth.url")
+	for _, host := range []string{"this.auth", "that.auth"} {
+		manifests += ingressPaths("foo-"+host, host, "echo", "Prefix", []string{"/foo"}, cached...) +
+			ingressPaths("bar-"+host, host, "echo", "Prefix", []string{"/bar"}, cached...)
+	}
+	w := startWeir(t, map[string]string{"class.yaml": ingressClass, "app.yaml": manifests + cookies(false)})
+	userPassword := "Basic " + base64.StdEncoding.EncodeToString([]byte("user:password"))
+
+	if res := w.get("auth", "/", "Authorization", userPassword, "Foo", "bar"); res.status != 200 || res.body != "foo=" {
+		t.Errorf("signed in, Foo: bar sent: %d %q, want 200 and no Foo upstream", res.status, res.body)
+	}
+	for host, want := range map[string]string{
+		"auth":       "http://auth/auth/start?rd=http://auth%2F%3Fa%3Db%26c%3Dd",
+		"auth-param": "http://auth-param/auth/start?orig=http://auth-param%2F%3Fa%3Db%26c%3Dd",
+	} {
+		if res := w.get(host, "/?a=b&c=d"); res.status != http.StatusFound || res.header.Get("Location") != want {
+			t.Errorf("%s, not signed in: %d Location %q, want 302 %q", host, res.status, res.header.Get("Location"), want)
+		}
+	}
+	if res := w.get("auth-denied", "/denied-auth"); res.status != http.StatusServiceUnavailable {
+		t.Errorf("invalid auth-url: %d, want 503", res.status)
+	}
+
+	if res := w.get("auth-check-cookies", "/?a=b&c=d"); res.status != 200 || !strings.Contains(res.header.Get("Set-Cookie"), "alma=armud") {
+		t.Errorf("user retains cookie by default: %d, Set-Cookie %q", res.status, res.header.Get("Set-Cookie"))
+	}
+	if res := w.get("auth-check-cookies", "/error?a=b&c=d"); res.status != 503 || res.header.Get("Set-Cookie") != "" {
+		t.Errorf("upstream error: %d, Set-Cookie %q, want 503 and none", res.status, res.header.Get("Set-Cookie"))
+	}
+	w.update("app.yaml", manifests+cookies(true))
+	if res := w.get("auth-check-cookies", "/error?a=b&c=d"); res.status != 503 || !strings.Contains(res.header.Get("Set-Cookie"), "alma=armud") {
+		t.Errorf("auth-always-set-cookie, upstream error: %d, Set-Cookie %q, want 503 with alma=armud", res.status, res.header.Get("Set-Cookie"))
+	}
+
+	if res := w.get("this.auth", "/foo", "Authorization", userPassword); res.status != 200 {
+		t.Fatalf("this.auth/foo signed in: %d", res.status)
+	}
+	authSvc.srv.Close() // the auth service is deleted
+	for _, tc := range []struct {
+		host, path string
+		status     int
+	}{{"this.auth", "/foo", 200}, {"this.auth", "/bar", 500}, {"that.auth", "/foo", 500}} {
+		if res := w.get(tc.host, tc.path, "Authorization", userPassword); res.status != tc.status {
+			t.Errorf("auth service gone, cache-key fixed: %s%s: %d, want %d", tc.host, tc.path, res.status, tc.status)
+		}
+	}
+}
+
+// endpointsService renders Service name with one EndpointSlice per port,
+// each one endpoint on 127.0.0.1 at that port.
+func endpointsService(name string, ports ...int) string {
+	out := strings.SplitN(service(name), "\n---\napiVersion: discovery.k8s.io/v1", 2)[0]
+	for i, port := range ports {
+		out += fmt.Sprintf(`
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: %s-%d, namespace: default, labels: {kubernetes.io/service-name: %s}}
+addressType: IPv4
+ports: [{name: http, port: %d, protocol: TCP}]
+endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+`, name, i, name, port)
+	}
+	return out
+}
+
+// TestIngressNginxAffinityUpdates runs ingress-nginx's affinity cases
+// that change something or need TLS: a renamed cookie after an edit,
+// Secure on HTTPS even with session-cookie-secure false, and
+// affinitymode's persistent mode: the client stays on its endpoint while
+// endpoints are added, gets 503 while there are none, and a new endpoint
+// when they come back.
+func TestIngressNginxAffinityUpdates(t *testing.T) {
+	var backends []*backend
+	for i := range 4 {
+		name := fmt.Sprintf("ep%d", i)
+		backends = append(backends, newBackend(t, name, func(rw http.ResponseWriter, r *http.Request) { fmt.Fprint(rw, name) }))
+	}
+	ports := func(n int) []int {
+		var p []int
+		for _, b := range backends[:n] {
+			p = append(p, b.port)
+		}
+		return p
+	}
+	ca := certstest.NewCA(t)
+	crt, key := ca.Issue(t, "foo.com")
+	change := func(name string) string {
+		return ingress("change", "change.foo.com", "ep", "affinity", "cookie", "session-cookie-name", name)
+	}
+	persistent := ingress("persistent", "affinity-mode-persistent.com", "ep", "affinity", "cookie", "session-cookie-name", "hello-cookie",
+		"session-cookie-expires", "172800", "session-cookie-max-age", "172800", "ssl-redirect", "false", "affinity-mode", "persistent")
+	tlsFoo := strings.Replace(tlsIngress("secure", "foo.com", "foo.com", "foo-tls", "ep"), "metadata: {name: secure, namespace: default}",
+		"metadata:\n  name: secure\n  namespace: default\n  annotations: {nginx.ingress.kubernetes.io/affinity: cookie, nginx.ingress.kubernetes.io/session-cookie-name: SERVERID, nginx.ingress.kubernetes.io/session-cookie-secure: \"false\"}", 1)
+	rest := change("SERVERID") + persistent + tlsFoo + certstest.SecretYAML("default", "foo-tls", crt, key)
+	w := startWeir(t, map[string]string{"class.yaml": ingressClass, "ep.yaml": endpointsService("ep", ports(2)...), "ing.yaml": rest})
+
+	if res := w.get("change.foo.com", "/"); res.status != 200 || !strings.Contains(res.header.Get("Set-Cookie"), "SERVERID=") {
+		t.Errorf("before the edit: %d Set-Cookie %q", res.status, res.header.Get("Set-Cookie"))
+	}
+	w.update("ing.yaml", change("OTHERCOOKIENAME")+persistent+tlsFoo+certstest.SecretYAML("default", "foo-tls", crt, key))
+	if res := w.get("change.foo.com", "/"); res.status != 200 || !strings.Contains(res.header.Get("Set-Cookie"), "OTHERCOOKIENAME") {
+		t.Errorf("after the edit: %d Set-Cookie %q", res.status, res.header.Get("Set-Cookie"))
+	}
+
+	resp, _, _ := httpsGet(t, w, httpsTransport(t, w, nil), "foo.com", "/")
+	if c := resp.Header.Get("Set-Cookie"); resp.StatusCode != 200 || !strings.Contains(c, "; Secure") {
+		t.Errorf("HTTPS, session-cookie-secure false: %d Set-Cookie %q, want Secure", resp.StatusCode, c)
+	}
+
+	first := w.get("affinity-mode-persistent.com", "/")
+	c := first.header.Get("Set-Cookie")
+	cookie := c[:strings.IndexByte(c, ';')]
+	for n := 3; n <= 4; n++ {
+		w.update("ep.yaml", endpointsService("ep", ports(n)...))
+		for range 5 {
+			if res := w.get("affinity-mode-persistent.com", "/", "Cookie", cookie); res.status != 200 || res.body != first.body {
+				t.Fatalf("persistent, %d endpoints: %d from %q, want %s", n, res.status, res.body, first.body)
+			}
+		}
+	}
+	w.update("ep.yaml", endpointsService("ep"))
+	if res := w.get("affinity-mode-persistent.com", "/", "Cookie", cookie); res.status != http.StatusServiceUnavailable {
+		t.Errorf("persistent, no endpoints: %d, want 503", res.status)
+	}
+	// Brand new endpoints: those the cookie named are gone.
+	backends = backends[2:]
+	w.update("ep.yaml", endpointsService("ep", ports(2)...))
+	res := w.get("affinity-mode-persistent.com", "/", "Cookie", cookie)
+	if res.status != 200 || res.body != "ep2" && res.body != "ep3" || !strings.Contains(res.header.Get("Set-Cookie"), "hello-cookie=") {
+		t.Errorf("persistent, new endpoints: %d %q Set-Cookie %q, want 200 from a new endpoint and a new cookie", res.status, res.body, res.header.Get("Set-Cookie"))
+	}
 }

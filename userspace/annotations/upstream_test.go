@@ -119,3 +119,20 @@ func TestParseDefaultsServiceUpstream(t *testing.T) {
 		t.Errorf("invalid ConfigMap value: %+v, errors %v, want the default and 1 error", p.Upstream, errs)
 	}
 }
+
+// TestClientBodyBufferSizeValues: the values of ingress-nginx's
+// clientbodybuffersize e2e test: 1000, 1K, 1k, 1m and 1M are taken, 1b is
+// refused and the default kept.
+func TestClientBodyBufferSizeValues(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]int64{"1000": 1000, "1K": 1 << 10, "1k": 1 << 10, "1m": 1 << 20, "1M": 1 << 20, "1b": 0} {
+		cfg, errs := parseShort(map[string]string{"client-body-buffer-size": v})
+		var got int64
+		if cfg.Proxy.Upstream != nil {
+			got = cfg.Proxy.Upstream.ClientBodyBufferSize
+		}
+		if got != want || (want == 0) != (len(errs) == 1) {
+			t.Errorf("client-body-buffer-size %q: %d, errors %q; want %d", v, got, errs, want)
+		}
+	}
+}
