@@ -12,39 +12,6 @@ import (
 	"github.com/weir-lb/weir/l7/certs/certstest"
 )
 
-// ingressPaths renders an Ingress with one rule for host ("" for none)
-// whose paths (of pathType) all go to svc.
-func ingressPaths(name, host, svc, pathType string, paths []string, annotations ...string) string {
-	var ann strings.Builder
-	for i := 0; i+1 < len(annotations); i += 2 {
-		fmt.Fprintf(&ann, "\n    nginx.ingress.kubernetes.io/%s: %q", annotations[i], annotations[i+1])
-	}
-	annBlock := ""
-	if ann.Len() > 0 {
-		annBlock = "\n  annotations:" + ann.String()
-	}
-	hostLine := ""
-	if host != "" {
-		hostLine = "host: " + host + "\n    "
-	}
-	var p []string
-	for _, path := range paths {
-		p = append(p, fmt.Sprintf(`{path: %q, pathType: %s, backend: {service: {name: %s, port: {number: 80}}}}`, path, pathType, svc))
-	}
-	return fmt.Sprintf(`
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: %s
-  namespace: default%s
-spec:
-  ingressClassName: weir
-  rules:
-  - %shttp: {paths: [%s]}
-`, name, annBlock, hostLine, strings.Join(p, ", "))
-}
-
 // shaUser is an htpasswd line for user with password in {SHA}.
 func shaUser(user, password string) string {
 	sum := sha1.Sum([]byte(password))
@@ -172,8 +139,9 @@ func TestIngressNginxAnnotationCases(t *testing.T) {
 		if res := w.get("auth-invalid", "/"); res.status != 503 || !strings.Contains(res.body, "503 Service Temporarily Unavailable") {
 			t.Errorf("invalid secret: %d %q, want 503 with nginx's page", res.status, res.body)
 		}
-		if res := w.get("auth-basic", "/"); res.status != 401 || !strings.Contains(res.body, "401 Authorization Required") {
-			t.Errorf("no Authorization: %d %q, want 401 with nginx's page", res.status, res.body)
+		if res := w.get("auth-basic", "/"); res.status != 401 || !strings.Contains(res.body, "401 Authorization Required") ||
+			res.header.Get("Www-Authenticate") != `Basic realm="test auth"` || res.header.Get("Content-Type") != "text/html" {
+			t.Errorf("no Authorization: %d %q %v, want 401 with nginx's page and realm", res.status, res.body, res.header)
 		}
 		bad := "Basic " + base64.StdEncoding.EncodeToString([]byte("user:pass"))
 		good := "Basic " + base64.StdEncoding.EncodeToString([]byte("foo:bar"))
@@ -500,5 +468,44 @@ func TestIngressNginxAffinityUpdates(t *testing.T) {
 	res := w.get("affinity-mode-persistent.com", "/", "Cookie", cookie)
 	if res.status != 200 || res.body != "ep2" && res.body != "ep3" || !strings.Contains(res.header.Get("Set-Cookie"), "hello-cookie=") {
 		t.Errorf("persistent, new endpoints: %d %q Set-Cookie %q, want 200 from a new endpoint and a new cookie", res.status, res.body, res.header.Get("Set-Cookie"))
+	}
+}
+
+// TestIngressNginxAuthTLSEdits runs ingress-nginx's authtls cases that
+// edit the Ingress: a host without auth-tls-secret asks for no
+// certificate, then with it answers 400 without one; auth-tls-verify-client
+// on then off; auth-tls-match-cn refusing then matching after an edit.
+func TestIngressNginxAuthTLSEdits(t *testing.T) {
+	serverCA, clientCA := certstest.NewCA(t), certstest.NewCA(t)
+	b := newBackend(t, "authweb", nil)
+	good := clientCA.Client(t, "authtls")
+	sCrt, sKey := serverCA.Issue(t, "authtls.foo.com")
+	secrets := certstest.SecretYAML("default", "server-tls", sCrt, sKey) + caSecretYAML("client-ca", clientCA.CertPEM(), nil)
+	const host = "authtls.foo.com"
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"svc.yaml":   service("web", b.port) + secrets,
+		"ing.yaml":   authIngress("authtls", host, "web"),
+	})
+	steps := []struct {
+		ann              []string
+		noCert, withCert int
+	}{
+		{nil, 200, 200},
+		{[]string{"auth-tls-secret", "default/client-ca"}, 400, 200},
+		{[]string{"auth-tls-secret", "default/client-ca", "auth-tls-verify-client", "off"}, 200, 200},
+		{[]string{"auth-tls-secret", "default/client-ca", "auth-tls-verify-client", "on", "auth-tls-match-cn", "CN=notvalid"}, 400, 403},
+		{[]string{"auth-tls-secret", "default/client-ca", "auth-tls-verify-client", "on", "auth-tls-match-cn", "CN=authtls"}, 400, 200},
+	}
+	for i, st := range steps {
+		if i > 0 {
+			w.update("ing.yaml", authIngress("authtls", host, "web", st.ann...))
+		}
+		if got := mtlsGet(t, w, host, host, nil).status; got != st.noCert {
+			t.Errorf("%v, no certificate: %d, want %d", st.ann, got, st.noCert)
+		}
+		if got := mtlsGet(t, w, host, host, &good).status; got != st.withCert {
+			t.Errorf("%v, valid certificate: %d, want %d", st.ann, got, st.withCert)
+		}
 	}
 }
