@@ -30,7 +30,7 @@ func TestParseUpstream(t *testing.T) {
 		{name: "grpcs", ann: map[string]string{"backend-protocol": "GRPCS"}, want: &Upstream{Protocol: ProtocolGRPCS}},
 		{name: "h2c", ann: map[string]string{"backend-protocol": "H2C"}, want: &Upstream{Protocol: ProtocolH2C}},
 		{name: "fcgi refused", ann: map[string]string{"backend-protocol": "FCGI"}, wantErrs: []string{"backend-protocol"}},
-		{name: "auto_http refused", ann: map[string]string{"backend-protocol": "AUTO_HTTP"}, wantErrs: []string{"backend-protocol"}},
+		{name: "auto_http", ann: map[string]string{"backend-protocol": "auto_http"}, want: &Upstream{Protocol: ProtocolAutoHTTP}},
 		{name: "ajp refused", ann: map[string]string{"backend-protocol": "AJP"}, wantErrs: []string{"backend-protocol"}},
 		{name: "unknown", ann: map[string]string{"backend-protocol": "SPDY"}, wantErrs: []string{"backend-protocol"}},
 		{name: "ssl settings without secret are ignored", ann: map[string]string{"proxy-ssl-verify": "on"}},
