@@ -195,7 +195,7 @@ func (s *ProxySSL) VerifyName() string {
 var upstreamMeta = []Meta{
 	{
 		Key: "backend-protocol", Default: "HTTP",
-		Doc:      "Protocol to the endpoints: `HTTP`, `HTTPS` (HTTP/1.1 over TLS), `GRPC` (HTTP/2 in clear text), `GRPCS` (HTTP/2 over TLS) or `H2C` (HTTP/2 in clear text for any request, a Weir addition), or `AUTO_HTTP` (HTTPS for a request that came over TLS, HTTP for one that did not: nginx's `proxy_pass $scheme://`). Case-insensitive. `AJP` and `FCGI` are refused with a warning and HTTP is used.",
+		Doc:      "Protocol to the endpoints: `HTTP`, `HTTPS` (HTTP/1.1 over TLS), `GRPC` (HTTP/2 in clear text), `GRPCS` (HTTP/2 over TLS), `H2C` (HTTP/2 in clear text for any request, a Weir addition) or `AUTO_HTTP` (HTTPS for a request that came over TLS, HTTP for one that did not: nginx's `proxy_pass $scheme://`). Case-insensitive. `AJP` and `FCGI` are refused with a warning and HTTP is used.",
 		Validate: func(v string) error { _, err := parseProtocol(v); return err },
 	},
 	{
