@@ -172,27 +172,14 @@ func (g *Guard) count(remote string, rej *Reject) {
 	}
 }
 
-// Texts of nginx's error pages (ngx_http_special_response.c), by status.
-var statusTexts = map[int]string{
-	400: "Bad Request",
-	405: "Not Allowed",
-	414: "Request-URI Too Large",
-	501: "Not Implemented",
-	505: "HTTP Version Not Supported",
-}
-
 // page is nginx's error page for rej.
 func page(rej *Reject) (status, html string) {
 	code := strconv.Itoa(rej.Status)
-	status = code + " " + statusTexts[rej.Status]
-	title := status
-	body := "<center><h1>" + status + "</h1></center>\r\n"
+	status = code + " " + pageTitles[rej.Status]
 	if rej.tooLarge {
-		title = code + " Request Header Or Cookie Too Large"
-		body += "<center>Request Header Or Cookie Too Large</center>\r\n"
+		return status, pageOf(code+" Request Header Or Cookie Too Large", status, "Request Header Or Cookie Too Large")
 	}
-	return status, "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n" + body +
-		"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+	return status, ErrorPage(rej.Status)
 }
 
 // response is nginx's answer to rej: its error page, Connection: close.

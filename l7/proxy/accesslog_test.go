@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -65,7 +66,7 @@ func TestAccessLog(t *testing.T) {
 	want := []accessEntry{
 		{Client: "127.0.0.1", Method: "GET", Host: "foo.com:80", Path: "/x", Status: 200, Bytes: int64(len("a /x?secret=1")),
 			Upstream: addr(up), Namespace: "ns", Ingress: "ing-a", Service: "a"},
-		{Client: "127.0.0.1", Method: "POST", Host: "nope.com", Path: "/missing", Status: 404, Bytes: int64(len("404 page not found\n")),
+		{Client: "127.0.0.1", Method: "POST", Host: "nope.com", Path: "/missing", Status: 404, Bytes: int64(len(h1guard.ErrorPage(404))),
 			RequestID: "given"},
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(accessEntry{}, "Time", "DurationMS"), cmp.FilterPath(func(p cmp.Path) bool {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/base64"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/htpasswd"
@@ -152,7 +154,7 @@ func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex
 		rec.Header().Set("Location", loc)
 		rec.Header().Set("Content-Type", "text/html")
 		rec.WriteHeader(http.StatusFound)
-		_, _ = rec.Write([]byte("<html>\r\n<head><title>302 Found</title></head>\r\n<body>\r\n<center><h1>302 Found</h1></center>\r\n</body>\r\n</html>\r\n"))
+		_, _ = io.WriteString(rec, h1guard.ErrorPage(http.StatusFound))
 		return
 	}
 	if status == http.StatusUnauthorized {

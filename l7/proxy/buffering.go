@@ -81,7 +81,7 @@ func buffersBody(u *annotations.Upstream, kind *upstreamKind, contentLength int6
 // prepareBody buffers out's body when the route asks for it, and returns
 // the buffer (nil: streamed). On a client error it has answered r.
 func (p *Proxy) prepareBody(rec *responseRecorder, r, out *http.Request, ex *exchange, body *clientBody) (*bufferedBody, bool) {
-	kind, err := p.kinds.kindOf(ex.route.Backend)
+	kind, err := p.kinds.kindOf(ex.route.Backend, r.TLS != nil)
 	u := ex.route.Backend.Proxy.Upstream
 	if body == nil || err != nil || !buffersBody(u, kind, out.ContentLength) {
 		return nil, true

@@ -2,15 +2,15 @@ package proxy
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/weir-lb/weir/l7/h1guard"
 )
 
 // Reasons of weir_upstream_errors_total.
@@ -119,20 +119,21 @@ func classify(err error) (status int, reason string) {
 	return http.StatusBadGateway, reasonUpstreamError
 }
 
-// writeError answers code with Weir's own plain-text body, such as
-// "404 page not found\n".
+// writeError answers code with nginx's page for it, as ingress-nginx
+// answers its own errors ("503 Service Temporarily Unavailable", "401
+// Authorization Required": clients and tests look for those texts), of
+// type text/html; a status nginx has no page for gets an empty body.
 func writeError(w http.ResponseWriter, code int) {
-	text := strconv.Itoa(code) + " " + strings.ToLower(http.StatusText(code)) + "\n"
-	if code == http.StatusNotFound {
-		text = "404 page not found\n"
-	}
+	page := h1guard.ErrorPage(code)
 	h := w.Header()
-	h.Del("Content-Length")
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", strconv.Itoa(len(text)))
+	if page != "" {
+		h.Set("Content-Type", "text/html")
+	} else {
+		h.Del("Content-Type")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(code)
-	_, _ = fmt.Fprint(w, text)
+	_, _ = io.WriteString(w, page)
 }
 
 // logUpstreamError logs the upstream error of one request, once, with its

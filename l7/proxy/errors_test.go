@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -27,7 +28,7 @@ func TestBadGatewayRefused(t *testing.T) {
 	var logs syncBuffer
 	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", backendOf("dead", []string{dead})))
 	got := get(t, client(t), srv, "foo.com", "/")
-	if got.status != http.StatusBadGateway || got.body != "502 bad gateway\n" {
+	if got.status != http.StatusBadGateway || got.body != h1guard.ErrorPage(502) {
 		t.Errorf("got %d %q %v, want 502", got.status, got.body, got.err)
 	}
 	waitFor(t, "the error logged", func() bool { return strings.Contains(logs.String(), "reason=connect_refused") })
@@ -78,7 +79,7 @@ func TestBodyTooLarge(t *testing.T) {
 
 	// A declared length over the limit is refused before the upstream.
 	got := do(t, c, srv, http.MethodPost, "foo.com", "/", strings.NewReader(strings.Repeat("x", 11)))
-	if got.status != http.StatusRequestEntityTooLarge || got.body != "413 request entity too large\n" {
+	if got.status != http.StatusRequestEntityTooLarge || got.body != h1guard.ErrorPage(413) {
 		t.Errorf("Content-Length 11: got %d %q %v, want 413", got.status, got.body, got.err)
 	}
 	if n := hits.Load(); n != 0 {
@@ -148,17 +149,31 @@ func TestClassify(t *testing.T) {
 
 func TestWriteError(t *testing.T) {
 	t.Parallel()
+	// nginx 1.22's pages, byte for byte (curl against "return CODE;" with
+	// server_tokens off); 599 has none: an empty body, no type.
+	page := func(title string) string {
+		return "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
+			"</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+	}
 	for code, want := range map[int]string{
-		404: "404 page not found\n",
-		413: "413 request entity too large\n",
-		502: "502 bad gateway\n",
-		503: "503 service unavailable\n",
-		504: "504 gateway timeout\n",
+		401: page("401 Authorization Required"),
+		404: page("404 Not Found"),
+		413: page("413 Request Entity Too Large"),
+		502: page("502 Bad Gateway"),
+		503: page("503 Service Temporarily Unavailable"),
+		504: page("504 Gateway Time-out"),
+		599: "",
 	} {
 		w := httptest.NewRecorder()
+		w.Header().Set("Content-Type", "text/plain")
 		writeError(w, code)
-		if w.Code != code || w.Body.String() != want || w.Header().Get("Content-Length") != fmt.Sprint(len(want)) {
-			t.Errorf("writeError(%d) = %d %q (Content-Length %s), want %q", code, w.Code, w.Body.String(), w.Header().Get("Content-Length"), want)
+		ct := "text/html"
+		if want == "" {
+			ct = ""
+		}
+		if w.Code != code || w.Body.String() != want || w.Header().Get("Content-Length") != fmt.Sprint(len(want)) || w.Header().Get("Content-Type") != ct {
+			t.Errorf("writeError(%d) = %d %q (Content-Length %s, Content-Type %q), want %q (%q)", code, w.Code, w.Body.String(),
+				w.Header().Get("Content-Length"), w.Header().Get("Content-Type"), want, ct)
 		}
 	}
 }

@@ -114,7 +114,7 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, body *clientBody, next *nextPolicy) *attemptError {
 	addr := ex.upstream.Addr
 	out.URL.Host = addr
-	kind, err := p.kinds.kindOf(ex.route.Backend)
+	kind, err := p.kinds.kindOf(ex.route.Backend, r.TLS != nil)
 	if err != nil {
 		return newAttemptError(&dialError{addr: addr, err: err}, false)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -63,14 +64,14 @@ func TestNextUpstreamRules(t *testing.T) {
 		{"GET refused is passed on", []string{refused}, "GET", "", nextUpstream("error timeout", 3, 0), 200, "ok ", 2},
 		{"POST refused is passed on with its body", []string{refused}, "POST", "hello", nextUpstream("error timeout", 3, 0), 200, "ok hello", 2},
 		{"GET timeout is passed on", []string{stall}, "GET", "", nextUpstream("error timeout", 3, 0), 200, "ok ", 2},
-		{"POST timeout is not", []string{stall}, "POST", "", nextUpstream("error timeout", 3, 0), 504, "504 gateway timeout\n", 1},
+		{"POST timeout is not", []string{stall}, "POST", "", nextUpstream("error timeout", 3, 0), 504, h1guard.ErrorPage(504), 1},
 		{"POST timeout with non_idempotent is", []string{stall}, "POST", "", nextUpstream("error timeout non_idempotent", 3, 0), 200, "ok ", 2},
 		{"PUT timeout is", []string{stall}, "PUT", "", nextUpstream("error timeout", 3, 0), 200, "ok ", 2},
-		{"timeout not listed", []string{stall}, "GET", "", nextUpstream("error", 3, 0), 504, "504 gateway timeout\n", 1},
-		{"off", []string{refused}, "GET", "", nextUpstream("off", 3, 0), 502, "502 bad gateway\n", 1},
-		{"tries bound", []string{refused, refusedAddr(t)}, "GET", "", nextUpstream("error timeout", 2, 0), 502, "502 bad gateway\n", 2},
+		{"timeout not listed", []string{stall}, "GET", "", nextUpstream("error", 3, 0), 504, h1guard.ErrorPage(504), 1},
+		{"off", []string{refused}, "GET", "", nextUpstream("off", 3, 0), 502, h1guard.ErrorPage(502), 1},
+		{"tries bound", []string{refused, refusedAddr(t)}, "GET", "", nextUpstream("error timeout", 2, 0), 502, h1guard.ErrorPage(502), 2},
 		{"tries 0 is no bound", []string{refused, refusedAddr(t), refusedAddr(t)}, "GET", "", nextUpstream("error timeout", 0, 0), 200, "ok ", 4},
-		{"timeout bound", []string{stall}, "GET", "", nextUpstream("error timeout", 3, 1), 504, "504 gateway timeout\n", 1},
+		{"timeout bound", []string{stall}, "GET", "", nextUpstream("error timeout", 3, 1), 504, h1guard.ErrorPage(504), 1},
 		{"timeout not reached", []string{refused}, "GET", "", nextUpstream("error timeout", 3, 60), 200, "ok ", 2},
 		{"http_502 listed", []string{answering(502)}, "GET", "", nextUpstream("error timeout http_502", 3, 0), 200, "ok ", 2},
 		{"http_502 not listed is relayed", []string{answering(502)}, "GET", "", nextUpstream("error timeout", 3, 0), 502, "answered 502", 1},

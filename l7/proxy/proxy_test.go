@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -54,7 +55,7 @@ func TestRouting(t *testing.T) {
 		{"foo.com", "/apix", 200, "a /apix?"},
 		{"bar.foo.com", "/only", 200, "b /only?"},
 		{"bar.foo.com", "/other", 200, "def /other?"},
-		{"empty.com", "/", 503, "503 service unavailable\n"},
+		{"empty.com", "/", 503, h1guard.ErrorPage(503)},
 	} {
 		got := get(t, c, srv, tc.host, tc.path)
 		if got.err != nil {
@@ -71,10 +72,10 @@ func TestNotFound(t *testing.T) {
 	a := named(t, "a")
 	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(a)})))
 	got := get(t, client(t), srv, "other.com", "/")
-	if got.status != 404 || got.body != "404 page not found\n" {
-		t.Errorf("got %d %q, want 404 %q", got.status, got.body, "404 page not found\n")
+	if got.status != 404 || got.body != h1guard.ErrorPage(404) {
+		t.Errorf("got %d %q, want 404 %q", got.status, got.body, h1guard.ErrorPage(404))
 	}
-	if ct := got.header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+	if ct := got.header.Get("Content-Type"); ct != "text/html" {
 		t.Errorf("Content-Type = %q", ct)
 	}
 }

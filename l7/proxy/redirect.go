@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/router"
 )
 
@@ -197,9 +198,7 @@ func writeRedirect(w http.ResponseWriter, code int, target, defaultType string) 
 	switch code {
 	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		h.Set("Location", target)
-		status := strconv.Itoa(code) + " " + http.StatusText(code)
-		body = "<html>\r\n<head><title>" + status + "</title></head>\r\n<body>\r\n<center><h1>" + status +
-			"</h1></center>\r\n</body>\r\n</html>\r\n"
+		body = h1guard.ErrorPage(code)
 	default:
 		if defaultType != "" {
 			h.Set("Content-Type", defaultType)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -143,7 +144,7 @@ func TestServerAlias(t *testing.T) {
 	}{
 		{"foo.example.com", "/app", http.StatusOK, "foo foo.example.com"},
 		{"Alias.Example.com:80", "/app/x", http.StatusOK, "foo Alias.Example.com:80"},
-		{"alias.example.com", "/other", http.StatusNotFound, "404 page not found\n"},
+		{"alias.example.com", "/other", http.StatusNotFound, h1guard.ErrorPage(404)},
 		{"bar.example.com", "/app", http.StatusOK, "bar bar.example.com"},
 	}
 	for _, tc := range tests {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -57,7 +58,7 @@ func TestReadTimeoutBeforeHeader(t *testing.T) {
 	start := time.Now()
 	got := get(t, client(t), srv, "foo.com", "/")
 	took := time.Since(start)
-	if got.status != http.StatusGatewayTimeout || got.body != "504 gateway timeout\n" {
+	if got.status != http.StatusGatewayTimeout || got.body != h1guard.ErrorPage(504) {
 		t.Errorf("got %d %q %v, want 504", got.status, got.body, got.err)
 	}
 	if took < 900*time.Millisecond || took > 2*time.Second {

@@ -54,11 +54,12 @@ type kindSource struct {
 
 const maxUpstreamKinds = 4096
 
-// kindOf returns the kind of be, or an error when its TLS material does
-// not load (Build validated it: only a corrupted Snapshot).
-func (k *upstreamKinds) kindOf(be *snapshot.Backend) (*upstreamKind, error) {
+// kindOf returns the kind of be for a request that came over TLS (https)
+// or not, or an error when its TLS material does not load (Build
+// validated it: only a corrupted Snapshot).
+func (k *upstreamKinds) kindOf(be *snapshot.Backend, https bool) (*upstreamKind, error) {
 	u := be.Proxy.Upstream
-	if u == nil || u.Protocol == "" || u.Protocol == annotations.ProtocolHTTP {
+	if u == nil || u.Protocol == "" || u.Protocol.For(https) == annotations.ProtocolHTTP {
 		return plainHTTP, nil
 	}
 	src := kindSource{u, be.UpstreamTLS}
@@ -81,8 +82,11 @@ func (k *upstreamKinds) kindOf(be *snapshot.Backend) (*upstreamKind, error) {
 // newUpstreamKind compiles the TLS client settings of u with the material
 // of t (nil: none).
 func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstreamKind, error) {
-	kind := &upstreamKind{protocol: u.Protocol, key: string(u.Protocol)}
-	if !u.Protocol.TLS() {
+	// AUTO_HTTP reaches here over TLS only (kindOf), so it is HTTPS, and
+	// the cache holds that one kind for it.
+	proto := u.Protocol.For(true)
+	kind := &upstreamKind{protocol: proto, key: string(proto)}
+	if !proto.TLS() {
 		return kind, nil
 	}
 	// Without proxy-ssl-secret: no verification, no SNI, no client
@@ -117,7 +121,7 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 		h.Write([]byte{0})
 		h.Write(t.CAPEM)
 	}
-	if u.Protocol.HTTP2() {
+	if proto.HTTP2() {
 		cfg.NextProtos = []string{"h2"}
 	}
 	kind.tls = cfg
@@ -197,10 +201,11 @@ func upstreamDenied(w http.ResponseWriter, be *snapshot.Backend) bool {
 	return true
 }
 
-// dialUpgrade connects to ex.upstream for a protocol upgrade: over TLS
-// for an HTTPS route, else in clear text (an upgrade is HTTP/1.1).
-func (p *Proxy) dialUpgrade(ctx context.Context, ex *exchange) (net.Conn, error) {
-	kind, err := p.kinds.kindOf(ex.route.Backend)
+// dialUpgrade connects to ex.upstream for a protocol upgrade of a request
+// that came over TLS (https) or not: over TLS for an HTTPS route (or
+// AUTO_HTTP over TLS), else in clear text (an upgrade is HTTP/1.1).
+func (p *Proxy) dialUpgrade(ctx context.Context, ex *exchange, https bool) (net.Conn, error) {
+	kind, err := p.kinds.kindOf(ex.route.Backend, https)
 	if err != nil {
 		return nil, &dialError{addr: ex.upstream.Addr, err: err}
 	}

@@ -107,6 +107,35 @@ func TestBackendProtocolHTTPS(t *testing.T) {
 	}
 }
 
+// TestBackendProtocolAutoHTTP: AUTO_HTTP is ingress-nginx's proxy_pass
+// $scheme://: a request that came over TLS goes to the endpoint over TLS,
+// one in clear text in clear text (here to a TLS endpoint, which answers
+// 400), each on its own connections.
+func TestBackendProtocolAutoHTTP(t *testing.T) {
+	ca := certstest.NewCA(t)
+	up := newTLSBackend(t, ca, nil, "backend.test")
+	be := backendOf("svc", []string{addr(up.srv)}, withUpstream(annotations.Upstream{Protocol: annotations.ProtocolAutoHTTP}))
+	p, srv := front(t, Options{}, snap(1, "a.test", be))
+	if res := get(t, client(t), srv, "a.test", "/"); res.status != 400 {
+		t.Errorf("over HTTP: %d %q, want the TLS endpoint's 400 to a clear-text request", res.status, res.body)
+	}
+	tlsFront := httptest.NewUnstartedServer(p)
+	tlsFront.StartTLS()
+	t.Cleanup(tlsFront.Close)
+	c := tlsFront.Client()
+	t.Cleanup(c.CloseIdleConnections)
+	for i := range 2 {
+		req, _ := http.NewRequest(http.MethodGet, tlsFront.URL+"/", nil)
+		req.Host = "a.test"
+		if res := send(c, req); res.err != nil || res.status != 200 || res.body != "tls HTTP/1.1" {
+			t.Fatalf("over HTTPS, request %d: %d %q %v, want 200 \"tls HTTP/1.1\"", i, res.status, res.body, res.err)
+		}
+	}
+	if n := up.conns.Load(); n != 2 {
+		t.Errorf("%d connections to the endpoint, want 2 (the clear-text one, then one TLS connection kept alive)", n)
+	}
+}
+
 // TestProxySSL mirrors ingress-nginx's proxyssl e2e cases with a real TLS
 // endpoint: verification against ca.crt and proxy-ssl-name, SNI with
 // proxy-ssl-server-name, the client certificate of the Secret, the verify

@@ -237,7 +237,7 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange) (net.Conn, *http.Response, *bufio.Reader) {
 	next := newNextPolicy(r, rec, ex, nil)
 	for {
-		backend, err := p.dialUpgrade(r.Context(), ex) // upstream.go
+		backend, err := p.dialUpgrade(r.Context(), ex, r.TLS != nil) // upstream.go
 		sent := err == nil
 		if err == nil {
 			resp, br, herr := handshake(backend, out, ex.timeouts)

@@ -11,7 +11,9 @@ import (
 	"time"
 )
 
-func ingress(name, host, svc string, annotations ...string) string {
+// ingressPaths renders an Ingress with one rule for host ("" for none)
+// whose paths (of pathType) all go to svc.
+func ingressPaths(name, host, svc, pathType string, paths []string, annotations ...string) string {
 	var ann strings.Builder
 	for i := 0; i+1 < len(annotations); i += 2 {
 		fmt.Fprintf(&ann, "\n    nginx.ingress.kubernetes.io/%s: %q", annotations[i], annotations[i+1])
@@ -19,6 +21,14 @@ func ingress(name, host, svc string, annotations ...string) string {
 	annBlock := ""
 	if ann.Len() > 0 {
 		annBlock = "\n  annotations:" + ann.String()
+	}
+	hostLine := ""
+	if host != "" {
+		hostLine = "host: " + host + "\n    "
+	}
+	var p []string
+	for _, path := range paths {
+		p = append(p, fmt.Sprintf(`{path: %q, pathType: %s, backend: {service: {name: %s, port: {number: 80}}}}`, path, pathType, svc))
 	}
 	return fmt.Sprintf(`
 ---
@@ -30,9 +40,14 @@ metadata:
 spec:
   ingressClassName: weir
   rules:
-  - host: %s
-    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: %s, port: {number: 80}}}}]}
-`, name, annBlock, host, svc)
+  - %shttp: {paths: [%s]}
+`, name, annBlock, hostLine, strings.Join(p, ", "))
+}
+
+// ingress renders an Ingress with one rule for host whose path / (Prefix)
+// goes to svc.
+func ingress(name, host, svc string, annotations ...string) string {
+	return ingressPaths(name, host, svc, "Prefix", []string{"/"}, annotations...)
 }
 
 // TestForwardedHeaders checks the headers the backend receives.

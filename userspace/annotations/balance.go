@@ -364,10 +364,12 @@ func isVarName(s string) bool {
 
 // regexCookiePath warns, as ingress-nginx does, about cookie affinity on an
 // Ingress with use-regex and no session-cookie-path: the cookie's path is
-// then the rule's regular expression, which browsers take literally.
+// then the rule's regular expression, which browsers take literally. The
+// message holds ingress-nginx's own words, which users and tests look for
+// in the log.
 func regexCookiePath(cfg *Config) []error {
 	if b := cfg.Proxy.Balance; cfg.UseRegex && b != nil && b.Cookie && b.CookiePath == "" {
-		return []error{&Error{Annotation: Prefix + "session-cookie-path", Err: errors.New("should be set when use-regex is true; the cookie's path is the rule's path as written")}}
+		return []error{&Error{Annotation: Prefix + "session-cookie-path", Err: errors.New("session-cookie-path should be set when use-regex is true; the cookie's path is the rule's path as written")}}
 	}
 	return nil
 }

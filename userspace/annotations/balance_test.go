@@ -97,7 +97,7 @@ func TestParseBalance(t *testing.T) {
 			ann:  map[string]string{Prefix + "affinity": "cookie", Prefix + "use-regex": "true"},
 			want: def(func(b *Balance) { b.Cookie = true }),
 			wantErrs: []string{
-				`annotation nginx.ingress.kubernetes.io/session-cookie-path: value "": should be set when use-regex is true; the cookie's path is the rule's path as written`,
+				`annotation nginx.ingress.kubernetes.io/session-cookie-path: value "": session-cookie-path should be set when use-regex is true; the cookie's path is the rule's path as written`,
 			},
 		},
 		{

@@ -13,8 +13,8 @@ import (
 // Protocol is how a route speaks to its endpoints (backend-protocol).
 type Protocol string
 
-// The backend protocols Weir implements. ingress-nginx's AUTO_HTTP, AJP and
-// FCGI are refused with a warning (HTTP is used).
+// The backend protocols Weir implements. ingress-nginx's AJP and FCGI are
+// refused with a warning (HTTP is used).
 const (
 	// ProtocolHTTP is HTTP/1.1 in clear text (the default).
 	ProtocolHTTP Protocol = "HTTP"
@@ -27,7 +27,23 @@ const (
 	// ProtocolH2C is HTTP/2 in clear text (prior knowledge) for any
 	// request; not in ingress-nginx.
 	ProtocolH2C Protocol = "H2C"
+	// ProtocolAutoHTTP is HTTP/1.1 over TLS for a request that came over
+	// TLS, in clear text for one that did not: nginx's proxy_pass
+	// $scheme:// (For resolves it per request).
+	ProtocolAutoHTTP Protocol = "AUTO_HTTP"
 )
+
+// For is the protocol of a request that came over TLS (https) or not:
+// AUTO_HTTP is HTTPS or HTTP by it, any other protocol itself.
+func (p Protocol) For(https bool) Protocol {
+	switch {
+	case p != ProtocolAutoHTTP:
+		return p
+	case https:
+		return ProtocolHTTPS
+	}
+	return ProtocolHTTP
+}
 
 // TLS reports whether the protocol runs over TLS.
 func (p Protocol) TLS() bool { return p == ProtocolHTTPS || p == ProtocolGRPCS }
@@ -179,7 +195,7 @@ func (s *ProxySSL) VerifyName() string {
 var upstreamMeta = []Meta{
 	{
 		Key: "backend-protocol", Default: "HTTP",
-		Doc:      "Protocol to the endpoints: `HTTP`, `HTTPS` (HTTP/1.1 over TLS), `GRPC` (HTTP/2 in clear text), `GRPCS` (HTTP/2 over TLS) or `H2C` (HTTP/2 in clear text for any request, a Weir addition). Case-insensitive. `AUTO_HTTP`, `AJP` and `FCGI` are refused with a warning and HTTP is used.",
+		Doc:      "Protocol to the endpoints: `HTTP`, `HTTPS` (HTTP/1.1 over TLS), `GRPC` (HTTP/2 in clear text), `GRPCS` (HTTP/2 over TLS), `H2C` (HTTP/2 in clear text for any request, a Weir addition) or `AUTO_HTTP` (HTTPS for a request that came over TLS, HTTP for one that did not: nginx's `proxy_pass $scheme://`). Case-insensitive. `AJP` and `FCGI` are refused with a warning and HTTP is used.",
 		Validate: func(v string) error { _, err := parseProtocol(v); return err },
 	},
 	{
@@ -289,12 +305,12 @@ var (
 // parseProtocol reads backend-protocol, case-insensitively.
 func parseProtocol(v string) (Protocol, error) {
 	switch p := Protocol(strings.ToUpper(strings.TrimSpace(v))); p {
-	case ProtocolHTTP, ProtocolHTTPS, ProtocolGRPC, ProtocolGRPCS, ProtocolH2C:
+	case ProtocolHTTP, ProtocolHTTPS, ProtocolGRPC, ProtocolGRPCS, ProtocolH2C, ProtocolAutoHTTP:
 		return p, nil
-	case "AUTO_HTTP", "AJP", "FCGI":
+	case "AJP", "FCGI":
 		return "", fmt.Errorf("protocol %s %w", p, errProtocolRefuse)
 	}
-	return "", errors.New("must be HTTP, HTTPS, GRPC, GRPCS or H2C; HTTP is used")
+	return "", errors.New("must be HTTP, HTTPS, AUTO_HTTP, GRPC, GRPCS or H2C; HTTP is used")
 }
 
 var httpErrorsRe = regexp.MustCompile(`^(?:[4,5]\d{2},?)*$`)

@@ -30,7 +30,7 @@ func TestParseUpstream(t *testing.T) {
 		{name: "grpcs", ann: map[string]string{"backend-protocol": "GRPCS"}, want: &Upstream{Protocol: ProtocolGRPCS}},
 		{name: "h2c", ann: map[string]string{"backend-protocol": "H2C"}, want: &Upstream{Protocol: ProtocolH2C}},
 		{name: "fcgi refused", ann: map[string]string{"backend-protocol": "FCGI"}, wantErrs: []string{"backend-protocol"}},
-		{name: "auto_http refused", ann: map[string]string{"backend-protocol": "AUTO_HTTP"}, wantErrs: []string{"backend-protocol"}},
+		{name: "auto_http", ann: map[string]string{"backend-protocol": "auto_http"}, want: &Upstream{Protocol: ProtocolAutoHTTP}},
 		{name: "ajp refused", ann: map[string]string{"backend-protocol": "AJP"}, wantErrs: []string{"backend-protocol"}},
 		{name: "unknown", ann: map[string]string{"backend-protocol": "SPDY"}, wantErrs: []string{"backend-protocol"}},
 		{name: "ssl settings without secret are ignored", ann: map[string]string{"proxy-ssl-verify": "on"}},
@@ -117,5 +117,22 @@ func TestParseDefaultsServiceUpstream(t *testing.T) {
 	p, errs = ParseDefaults(map[string]string{"service-upstream": "yes"})
 	if len(errs) != 1 || p.Upstream != nil && p.Upstream.ServiceUpstream {
 		t.Errorf("invalid ConfigMap value: %+v, errors %v, want the default and 1 error", p.Upstream, errs)
+	}
+}
+
+// TestClientBodyBufferSizeValues: the values of ingress-nginx's
+// clientbodybuffersize e2e test: 1000, 1K, 1k, 1m and 1M are taken, 1b is
+// refused and the default kept.
+func TestClientBodyBufferSizeValues(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]int64{"1000": 1000, "1K": 1 << 10, "1k": 1 << 10, "1m": 1 << 20, "1M": 1 << 20, "1b": 0} {
+		cfg, errs := parseShort(map[string]string{"client-body-buffer-size": v})
+		var got int64
+		if cfg.Proxy.Upstream != nil {
+			got = cfg.Proxy.Upstream.ClientBodyBufferSize
+		}
+		if got != want || (want == 0) != (len(errs) == 1) {
+			t.Errorf("client-body-buffer-size %q: %d, errors %q; want %d", v, got, errs, want)
+		}
 	}
 }
