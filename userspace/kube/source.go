@@ -76,6 +76,10 @@ type Options struct {
 	Status *StatusOptions
 	// Events records an Event for each warning. Nil means none.
 	Events *Events
+	// DisableSyncEvents stops Events from recording a Normal "Sync" Event
+	// each time an Ingress Weir serves is added or changed (ingress-nginx's
+	// --disable-sync-events). Default false: they are recorded.
+	DisableSyncEvents bool
 	// Logger receives the source's log. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -219,15 +223,40 @@ func (s *Source) informers() map[string]cache.SharedIndexInformer {
 func (s *Source) update(kind string, old, cur any) {
 	o, ok1 := old.(*networkingv1.Ingress)
 	c, ok2 := cur.(*networkingv1.Ingress)
-	if ok1 && ok2 && o.Generation == c.Generation && o.Generation != 0 &&
-		maps.Equal(o.Annotations, c.Annotations) && maps.Equal(o.Labels, c.Labels) &&
-		o.DeletionTimestamp.Equal(c.DeletionTimestamp) {
+	if ok1 && ok2 && onlyStatus(o, c) {
 		if s.status != nil {
 			s.status.poke() // someone else may have overwritten our status
 		}
 		return
 	}
 	s.changed(kind, cur)
+}
+
+// syncEvent records the Sync Event of cur, an Ingress added (old nil) or
+// updated, when Weir serves it, as ingress-nginx's store does: on an
+// update, when it was not served before or anything but its status
+// changed.
+func (s *Source) syncEvent(old, cur any) {
+	c, ok := cur.(*networkingv1.Ingress)
+	if !ok || !s.inScope(c.Namespace) {
+		return
+	}
+	sel := snapshot.NewClassSelector(list[*networkingv1.IngressClass](s.classes), s.opts.Build)
+	if !sel.Serves(c) {
+		return
+	}
+	if o, ok := old.(*networkingv1.Ingress); ok && sel.Serves(o) && onlyStatus(o, c) {
+		return
+	}
+	s.opts.Events.Sync(c)
+}
+
+// onlyStatus reports whether an update from o to c of an Ingress changed
+// nothing but its status or resource version (Weir's own status writes).
+func onlyStatus(o, c *networkingv1.Ingress) bool {
+	return o.Generation == c.Generation && o.Generation != 0 &&
+		maps.Equal(o.Annotations, c.Annotations) && maps.Equal(o.Labels, c.Labels) &&
+		o.DeletionTimestamp.Equal(c.DeletionTimestamp)
 }
 
 // changed records that obj of kind changed and pokes the rebuild loop.
@@ -258,6 +287,15 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return ctx.Err()
+	}
+	if s.opts.Events != nil && !s.opts.DisableSyncEvents {
+		// Once the IngressClasses are listed, so that the first Ingresses
+		// are judged by them; the informer replays those it holds as adds,
+		// as ingress-nginx records a Sync for each at its start.
+		_, _ = s.ingresses.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { s.syncEvent(nil, obj) },
+			UpdateFunc: s.syncEvent,
+		})
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
