@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -93,6 +94,7 @@ type Source struct {
 
 	ingresses    cache.SharedIndexInformer
 	classes      cache.SharedIndexInformer
+	noClasses    bool // IngressClasses may not be listed: classes is never started
 	services     cache.SharedIndexInformer
 	slices       cache.SharedIndexInformer
 	secrets      cache.SharedIndexInformer
@@ -142,7 +144,19 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	s.services = main.Core().V1().Services().Informer()
 	s.slices = main.Discovery().V1().EndpointSlices().Informer()
 	s.secrets = secrets.Core().V1().Secrets().Informer()
-	s.classes = cluster.Networking().V1().IngressClasses().Informer()
+	if classesForbidden(client) {
+		// As ingress-nginx (IgnoreIngressClass): without the right to list
+		// IngressClasses, serve by the legacy annotation (and
+		// --watch-ingress-without-class) alone, instead of waiting for an
+		// informer that never syncs. The store stays empty: no
+		// spec.ingressClassName is Weir's.
+		opts.Logger.Warn("may not list IngressClasses: serving the Ingresses of the kubernetes.io/ingress.class annotation only",
+			"ingress-class", opts.Build.IngressClass)
+		s.classes = cache.NewSharedIndexInformer(&cache.ListWatch{}, &networkingv1.IngressClass{}, 0, cache.Indexers{})
+		s.noClasses = true
+	} else {
+		s.classes = cluster.Networking().V1().IngressClasses().Informer()
+	}
 	// Every ConfigMap of the watched namespaces: auth-proxy-set-headers
 	// names them; the controller's, when outside, on its own.
 	s.configMaps = main.Core().V1().ConfigMaps().Informer()
@@ -200,14 +214,27 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	return s
 }
 
+// classesForbidden reports whether the API server forbids client to list
+// IngressClasses. Any other answer, an error included, is not: the
+// informer then retries as for any other kind.
+func classesForbidden(client kubernetes.Interface) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := client.NetworkingV1().IngressClasses().List(ctx, metav1.ListOptions{Limit: 1})
+	return apierrors.IsForbidden(err)
+}
+
 // informers returns the informers by the Kind of their objects.
 // Leading reports whether this instance holds the leader Lease; false
 // without status writing (Options.Status nil).
 func (s *Source) Leading() bool { return s.status != nil && s.status.Leading() }
 
 func (s *Source) informers() map[string]cache.SharedIndexInformer {
-	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses, "IngressClass": s.classes,
+	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses,
 		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets}
+	if !s.noClasses {
+		infs["IngressClass"] = s.classes
+	}
 	infs["ConfigMap"] = s.configMaps
 	for i, cm := range s.namedCMs {
 		infs["ConfigMap#"+strconv.Itoa(i)] = cm // kind before the '#'
