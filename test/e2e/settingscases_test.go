@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func settingsEcho(w http.ResponseWriter, r *http.Request) {
 // TestIngressNginxSettingsCases runs the cases of ingress-nginx's e2e tests
 // of controller ConfigMap settings (test/e2e/settings: brotli, gzip,
 // global_access_block, custom_header, enable_real_ip, forwarded_headers,
-// log-format, tls) that assert what a client sees or what is logged, one
+// global_external_auth, log-format, tls) that assert what a client sees or what is logged, one
 // Weir per ConfigMap.
 func TestIngressNginxSettingsCases(t *testing.T) {
 	echo := newBackend(t, "echo", settingsEcho)
@@ -179,6 +180,65 @@ func TestIngressNginxSettingsCases(t *testing.T) {
 			}
 		})
 	}
+	t.Run("global-auth-url", func(t *testing.T) {
+		var calls atomic.Int32
+		auth := newBackend(t, "auth", func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			if code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/")); err == nil {
+				w.WriteHeader(code)
+				return
+			}
+			w.Header().Set("Set-Cookie", "alma=armud") // /cookies/set/alma/armud
+		})
+		up := newBackend(t, "up", func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, "/error") {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		})
+		at := func(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", auth.port, path) }
+		onPath := func(name, path string, ann ...string) string {
+			return strings.Replace(ingress(name, "ga.test", "up", ann...), "path: /,", "path: "+path+",", 1)
+		}
+		apps := func(barAnn ...string) string {
+			return service("up", up.port) + onPath("foo", "/foo") + onPath("bar", "/bar", barAnn...) + onPath("err", "/error")
+		}
+		w := start(t, map[string]string{"app.yaml": apps()}, "global-auth-url", at("/status/401"))
+		code := func(path string, want int) {
+			t.Helper()
+			if got := w.get("ga.test", path).status; got != want {
+				t.Errorf("GET %s: %d, want %d", path, got, want)
+			}
+		}
+		code("/foo", http.StatusUnauthorized)
+		code("/bar", http.StatusUnauthorized)
+		w.update("cm.yaml", configMap("global-auth-url", at("/status/401"), "no-auth-locations", "/bar"))
+		code("/foo", http.StatusUnauthorized)
+		code("/bar", http.StatusOK)
+		w.update("cm.yaml", configMap("global-auth-url", at("/status/401")))
+		w.update("app.yaml", apps("enable-global-auth", "false"))
+		code("/foo", http.StatusUnauthorized)
+		code("/bar", http.StatusOK)
+		w.update("cm.yaml", configMap("global-auth-url", at("/status/200"), "global-auth-cache-key", "foo",
+			"global-auth-cache-duration", "200 201 401 30m"))
+		calls.Store(0)
+		code("/foo", http.StatusOK)
+		code("/foo", http.StatusOK)
+		if n := calls.Load(); n != 1 {
+			t.Errorf("global-auth-cache-key: %d auth requests for 2, want 1", n)
+		}
+		cookie := func(path string, want int, cookie string) {
+			t.Helper()
+			r := w.get("ga.test", path)
+			if r.status != want || r.header.Get("Set-Cookie") != cookie {
+				t.Errorf("GET %s: %d Set-Cookie %q, want %d %q", path, r.status, r.header.Get("Set-Cookie"), want, cookie)
+			}
+		}
+		w.update("cm.yaml", configMap("global-auth-url", at("/cookies/set/alma/armud")))
+		cookie("/foo?a=b&c=d", http.StatusOK, "alma=armud")
+		cookie("/error?a=b&c=d", http.StatusServiceUnavailable, "")
+		w.update("cm.yaml", configMap("global-auth-url", at("/cookies/set/alma/armud"), "global-auth-always-set-cookie", "true"))
+		cookie("/error?a=b&c=d", http.StatusServiceUnavailable, "alma=armud")
+	})
 	t.Run("hsts", func(t *testing.T) {
 		ca := certstest.NewCA(t)
 		crt, key := ca.Issue(t, "settings-tls")
