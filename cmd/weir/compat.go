@@ -78,7 +78,6 @@ var compatFlags = []compatFlag{
 	{"status-update-interval", kindInt, "60", "seconds between Ingress status checks", "Weir writes status on every change and rewrites it every minute"},
 	{"deep-inspect", kindBool, "true", "refuse Ingresses whose fields hold nginx directives", "Weir renders no nginx configuration, so no field can inject one"},
 	{"dynamic-configuration-retries", kindInt, "15", "retries of a failed Lua configuration update", whyNoLua},
-	{"disable-sync-events", kindBool, "false", "create no Sync Events", "Weir creates no Sync Events; its Events report problems only"},
 	{"enable-topology-aware-routing", kindBool, "false", "prefer endpoints of the zone (EndpointSlice hints)", whyNotYet},
 	{"maxmind-mirror", kindString, "", "mirror of the GeoLite2 databases", whyNoGeoIP},
 	{"maxmind-license-key", kindString, "", "licence key to download GeoLite2 databases", whyNoGeoIP},

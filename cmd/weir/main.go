@@ -112,6 +112,7 @@ type options struct {
 	watchWithoutClass, profiling     bool
 	ingressClassByName               bool
 	disableCatchAll                  bool
+	disableSyncEvents                bool
 	enableSSLPassthrough             bool
 	version                          bool
 	watchNamespace, configMap        string
@@ -173,7 +174,8 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.ingressClass, "ingress-class", def.IngressClass, "value of the legacy kubernetes.io/ingress.class annotation this controller serves")
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
-	fs.BoolVar(&o.disableCatchAll, "disable-catch-all", false, "ignore the Ingresses that have a spec.defaultBackend and no rules")
+	fs.BoolVar(&o.disableCatchAll, "disable-catch-all", false, "ignore the Ingresses that have a spec.defaultBackend, with rules or without")
+	fs.BoolVar(&o.disableSyncEvents, "disable-sync-events", false, "record no Normal Sync Event (\"Scheduled for sync\") when an Ingress Weir serves is added or changed")
 	fs.BoolVar(&o.enableSSLPassthrough, "enable-ssl-passthrough", false, "honour the ssl-passthrough annotation: TLS connections whose SNI is such a host go, untouched, to the endpoints of its / path (without it the annotation is ignored with a warning)")
 	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
@@ -426,6 +428,7 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 		AnnotationsPrefix: o.annotationsPrefix,
 		Status:            statusOptions(o),
 		Events:            events,
+		DisableSyncEvents: o.disableSyncEvents,
 		Logger:            log,
 	})
 	cfg.Source = src

@@ -135,7 +135,9 @@ func (lf *logFormat) append(b, scratch []byte, l *logLine) ([]byte, []byte) {
 		scratch, set = l.value(scratch[:0], op)
 		switch {
 		case !set || len(scratch) == 0 && !alwaysSet(op.v):
-			if lf.escape != 'j' { // nginx: a missing value is "-", empty with escape=json
+			// nginx logs a missing value as "-", and as nothing with
+			// escape=json or escape=none.
+			if lf.escape == 0 {
 				b = append(b, '-')
 			}
 		case lf.escape == 'j':

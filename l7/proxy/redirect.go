@@ -9,6 +9,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/router"
+	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // tlsPolicy applies the route's TLS settings before proxying. A request of
@@ -21,8 +22,8 @@ import (
 // without a trailing slash unless preserve-trailing-slash (as
 // lua_ingress.lua), with the port under use-port-in-redirects, and
 // tlsPolicy returns true: the request is done. An HTTPS request of a route with HSTS
-// gets the Strict-Transport-Security header (written before the upstream's
-// headers, so browsers, which heed the first, use Weir's).
+// gets the Strict-Transport-Security header (on every response, Weir's own
+// included; ownHSTS puts it back over an upstream's).
 func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding, route *router.Route) bool {
 	be := route.Backend
 	if r.TLS != nil && be.HSTS != "" {
@@ -42,6 +43,16 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding,
 	}
 	writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), httpsURL(f.host, uri, p.httpsPort, withPort), "")
 	return true
+}
+
+// ownHSTS makes the route's Strict-Transport-Security the only one of an
+// HTTPS response whose upstream header fields are in h, as ingress-nginx's
+// header filter (lua_ingress.header) sets it over the upstream's. Run after
+// hide-headers, which only remove the upstream's fields (proxy_hide_header).
+func ownHSTS(h http.Header, r *http.Request, be *snapshot.Backend) {
+	if r.TLS != nil && be.HSTS != "" {
+		h["Strict-Transport-Security"] = hstsValues(be.HSTS)
+	}
 }
 
 // hstsLast is the header value hstsValues returned last.

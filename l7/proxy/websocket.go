@@ -317,7 +317,8 @@ func handshake(backend net.Conn, req *http.Request, to timeouts) (*http.Response
 // and a body cut short cuts the client's connection after what was read.
 func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http.Response, backend net.Conn, ex *exchange) {
 	removeHopHeaders(resp.Header)
-	copyHeader(rec.Header(), resp.Header) // after Weir's own (HSTS), as for any response
+	copyHeader(rec.Header(), resp.Header)
+	ownHSTS(rec.Header(), r, ex.route.Backend)
 	p.liveGlobal().serverHeader(rec.Header())
 	keepUntyped(rec.Header())
 	rec.WriteHeader(resp.StatusCode)

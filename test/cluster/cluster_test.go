@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,67 @@ func (c *cluster) eventReasons(ns, kind, name string) []string {
 		}
 	}
 	return out
+}
+
+// syncEvents returns how many Normal "Sync" Events ("Scheduled for sync")
+// an Ingress has.
+func (c *cluster) syncEvents(ns, name string) int {
+	sel := fields.Set{"involvedObject.kind": "Ingress", "involvedObject.name": name, "type": corev1.EventTypeNormal,
+		"reason": "Sync"}.AsSelector().String()
+	evs, err := c.client.CoreV1().Events(ns).List(c.ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		c.t.Fatalf("list events: %v", err)
+	}
+	n := 0
+	for _, e := range evs.Items {
+		if e.Message == "Scheduled for sync" {
+			n += int(e.Count)
+		}
+	}
+	return n
+}
+
+// TestSyncEvents: as ingress-nginx's store, Weir records a Normal Sync
+// Event on each Ingress it serves when it is added (ingress-nginx e2e:
+// settings/disable_sync_events.go), none on an Ingress of another class,
+// and none at all with --disable-sync-events.
+func TestSyncEvents(t *testing.T) {
+	c := newCluster(t)
+	c.namespace("app")
+	c.service("app", "svc")
+
+	// Disabled: the bad annotation's Warning is recorded after the
+	// Ingress was added, through the same recorder, so once it is there a
+	// Sync Event would be too.
+	w := c.startWeir(weirOptions{identity: "weir-quiet", noSync: true})
+	c.createIngress(ingress("app", "quiet", "quiet.example", "svc",
+		map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "-1"}))
+	waitFor(t, 20*time.Second, "the Warning on quiet", func() bool {
+		return slices.Contains(c.eventReasons("app", "Ingress", "quiet"), "InvalidAnnotation")
+	})
+	if n := c.syncEvents("app", "quiet"); n != 0 {
+		t.Errorf("--disable-sync-events: %d Sync Events on quiet, want 0", n)
+	}
+	w.stop()
+
+	c.startWeir(weirOptions{identity: "weir-1"})
+	other := ingress("app", "other-class", "other.example", "svc", nil)
+	other.Spec.IngressClassName = ptr("other")
+	c.createIngress(other)
+	c.createIngress(ingress("app", "a", "a.example", "svc", nil))
+	for deadline := time.Now().Add(20 * time.Second); c.syncEvents("app", "a") == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			evs, _ := c.client.CoreV1().Events("app").List(c.ctx, metav1.ListOptions{})
+			for _, e := range evs.Items {
+				t.Logf("event on %s: %s %s %q x%d", e.InvolvedObject.Name, e.Type, e.Reason, e.Message, e.Count)
+			}
+			t.Fatal("timed out after 20s waiting for a Sync Event on a")
+		}
+	}
+	// other-class was added before a, through the same recorder.
+	if n := c.syncEvents("app", "other-class"); n != 0 {
+		t.Errorf("%d Sync Events on an Ingress of another class, want 0", n)
+	}
 }
 
 func TestRoutingStatusAndEvents(t *testing.T) {

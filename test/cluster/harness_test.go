@@ -298,6 +298,7 @@ type weirOptions struct {
 	namespace string // --watch-namespace
 	selector  string // --watch-namespace-selector
 	prefix    string // --annotations-prefix
+	noSync    bool   // --disable-sync-events
 
 	// tcpServices and udpServices are --tcp-services-configmap and
 	// --udp-services-configmap.
@@ -347,7 +348,8 @@ func (c *cluster) startWeir(o weirOptions) *weir {
 		c.t.Fatalf("namespace selector: %v", err)
 	}
 	w.src = kube.NewSource(client, kube.Options{Build: cfg.Controller.Build, WatchNamespace: o.namespace,
-		NamespaceSelector: sel, AnnotationsPrefix: o.prefix, Status: st, Events: w.events, Logger: log})
+		NamespaceSelector: sel, AnnotationsPrefix: o.prefix, Status: st, Events: w.events,
+		DisableSyncEvents: o.noSync, Logger: log})
 	cfg.Source = w.src
 	// As cmd/weir: the leader gauge, named after the Lease.
 	lease := st.ElectionID

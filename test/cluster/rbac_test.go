@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,5 +98,49 @@ func decode(t testing.TB, raw []byte, into runtime.Object) {
 	t.Helper()
 	if err := json.Unmarshal(raw, into); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIngressClassesForbidden: a Weir that may not list IngressClasses
+// serves the Ingresses of its kubernetes.io/ingress.class annotation and
+// ignores those that name a class in spec.ingressClassName, as
+// ingress-nginx then does (ingress-nginx e2e: settings/ingress_class.go,
+// "Without IngressClass Cluster scoped Permission"), instead of waiting
+// for an IngressClass informer that never syncs.
+func TestIngressClassesForbidden(t *testing.T) {
+	c := newCluster(t)
+	c.applyDeployRBAC()
+	roles, err := c.client.RbacV1().ClusterRoles().List(c.ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stripped := 0
+	for _, r := range roles.Items {
+		changed := false
+		for i, rule := range r.Rules {
+			if kept := slices.DeleteFunc(slices.Clone(rule.Resources), func(s string) bool { return s == "ingressclasses" }); len(kept) != len(rule.Resources) {
+				r.Rules[i].Resources, changed = kept, true
+			}
+		}
+		if changed {
+			stripped++
+			c.must(c.client.RbacV1().ClusterRoles().Update(c.ctx, &r, metav1.UpdateOptions{}))
+		}
+	}
+	if stripped == 0 {
+		t.Fatal("no ClusterRole of deploy/base grants ingressclasses")
+	}
+	c.namespace("app")
+	legacy := ingress("app", "legacy", "legacy.example", "svc-missing", map[string]string{"kubernetes.io/ingress.class": "weir"})
+	legacy.Spec.IngressClassName = nil
+	c.createIngress(legacy)
+	c.createIngress(ingress("app", "by-name", "by-name.example", "svc-missing", nil))
+	w := c.startWeir(weirOptions{rest: c.api.ConfigFor("weir"), identity: "weir-noclass", configMap: "weir/weir", leaseNS: "weir"})
+	waitFor(t, 15*time.Second, "first live configuration", func() bool { return w.d.LiveVersion() > 0 })
+	if code, _, err := w.get("legacy.example", "/"); err != nil || code != http.StatusServiceUnavailable {
+		t.Errorf("GET legacy.example: %d %v, want 503 (served, no service)", code, err)
+	}
+	if code, _, err := w.get("by-name.example", "/"); err != nil || code != http.StatusNotFound {
+		t.Errorf("GET by-name.example: %d %v, want 404 (not served)", code, err)
 	}
 }

@@ -185,7 +185,7 @@ var logFormatMeta = []Meta{
 	},
 	{
 		Key: "log-format-escape-none", Default: "false", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"true\"` writes the variables of `log-format-upstream` unescaped (nginx's `escape=none`); wins over `log-format-escape-json`.",
+		Doc:      "`\"true\"` writes the variables of `log-format-upstream` unescaped (nginx's `escape=none`; a missing value is empty, not `-`); wins over `log-format-escape-json`.",
 		Validate: validateBool,
 	},
 }

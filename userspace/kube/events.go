@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -21,6 +22,7 @@ import (
 // It counts the Events in weir_events_total{reason}.
 type Events struct {
 	emit   func(ref *corev1.ObjectReference, reason, message string)
+	normal func(ref *corev1.ObjectReference, reason, message string) // Sync
 	stop   func()
 	uid    func(snapshot.ObjectRef) types.UID
 	count  *prometheus.CounterVec
@@ -39,6 +41,9 @@ func NewEvents(client kubernetes.Interface, host string, reg prometheus.Register
 	e := newEvents(func(ref *corev1.ObjectReference, reason, msg string) {
 		rec.Event(ref, corev1.EventTypeWarning, reason, msg)
 	}, reg, log)
+	e.normal = func(ref *corev1.ObjectReference, reason, msg string) {
+		rec.Event(ref, corev1.EventTypeNormal, reason, msg)
+	}
 	e.stop = b.Shutdown
 	return e
 }
@@ -61,6 +66,19 @@ func newEvents(emit func(*corev1.ObjectReference, string, string), reg prometheu
 		reg.MustRegister(e.count)
 	}
 	return e
+}
+
+// Sync records ingress-nginx's Normal Event "Sync" ("Scheduled for sync")
+// on ing, which its store records for every Ingress of its class that is
+// added or changed (tools and tests wait for it). Unlike the warnings it is
+// recorded by every instance, leader or not, as ingress-nginx's replicas do.
+func (e *Events) Sync(ing *networkingv1.Ingress) {
+	if e.normal == nil {
+		return
+	}
+	e.normal(&corev1.ObjectReference{Kind: "Ingress", APIVersion: "networking.k8s.io/v1",
+		Namespace: ing.Namespace, Name: ing.Name, UID: ing.UID, ResourceVersion: ing.ResourceVersion},
+		"Sync", "Scheduled for sync")
 }
 
 // Close stops the recorder; Events already queued may be dropped.

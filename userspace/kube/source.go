@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -76,6 +77,10 @@ type Options struct {
 	Status *StatusOptions
 	// Events records an Event for each warning. Nil means none.
 	Events *Events
+	// DisableSyncEvents stops Events from recording a Normal "Sync" Event
+	// each time an Ingress Weir serves is added or changed (ingress-nginx's
+	// --disable-sync-events). Default false: they are recorded.
+	DisableSyncEvents bool
 	// Logger receives the source's log. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -89,6 +94,7 @@ type Source struct {
 
 	ingresses    cache.SharedIndexInformer
 	classes      cache.SharedIndexInformer
+	noClasses    bool // IngressClasses may not be listed: classes is never started
 	services     cache.SharedIndexInformer
 	slices       cache.SharedIndexInformer
 	secrets      cache.SharedIndexInformer
@@ -138,7 +144,19 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	s.services = main.Core().V1().Services().Informer()
 	s.slices = main.Discovery().V1().EndpointSlices().Informer()
 	s.secrets = secrets.Core().V1().Secrets().Informer()
-	s.classes = cluster.Networking().V1().IngressClasses().Informer()
+	if classesForbidden(client) {
+		// As ingress-nginx (IgnoreIngressClass): without the right to list
+		// IngressClasses, serve by the legacy annotation (and
+		// --watch-ingress-without-class) alone, instead of waiting for an
+		// informer that never syncs. The store stays empty: no
+		// spec.ingressClassName is Weir's.
+		opts.Logger.Warn("may not list IngressClasses: serving the Ingresses of the kubernetes.io/ingress.class annotation only",
+			"ingress-class", opts.Build.IngressClass)
+		s.classes = cache.NewSharedIndexInformer(&cache.ListWatch{}, &networkingv1.IngressClass{}, 0, cache.Indexers{})
+		s.noClasses = true
+	} else {
+		s.classes = cluster.Networking().V1().IngressClasses().Informer()
+	}
 	// Every ConfigMap of the watched namespaces: auth-proxy-set-headers
 	// names them; the controller's, when outside, on its own.
 	s.configMaps = main.Core().V1().ConfigMaps().Informer()
@@ -196,14 +214,27 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	return s
 }
 
+// classesForbidden reports whether the API server forbids client to list
+// IngressClasses. Any other answer, an error included, is not: the
+// informer then retries as for any other kind.
+func classesForbidden(client kubernetes.Interface) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := client.NetworkingV1().IngressClasses().List(ctx, metav1.ListOptions{Limit: 1})
+	return apierrors.IsForbidden(err)
+}
+
 // informers returns the informers by the Kind of their objects.
 // Leading reports whether this instance holds the leader Lease; false
 // without status writing (Options.Status nil).
 func (s *Source) Leading() bool { return s.status != nil && s.status.Leading() }
 
 func (s *Source) informers() map[string]cache.SharedIndexInformer {
-	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses, "IngressClass": s.classes,
+	infs := map[string]cache.SharedIndexInformer{"Ingress": s.ingresses,
 		"Service": s.services, "EndpointSlice": s.slices, "Secret": s.secrets}
+	if !s.noClasses {
+		infs["IngressClass"] = s.classes
+	}
 	infs["ConfigMap"] = s.configMaps
 	for i, cm := range s.namedCMs {
 		infs["ConfigMap#"+strconv.Itoa(i)] = cm // kind before the '#'
@@ -219,15 +250,40 @@ func (s *Source) informers() map[string]cache.SharedIndexInformer {
 func (s *Source) update(kind string, old, cur any) {
 	o, ok1 := old.(*networkingv1.Ingress)
 	c, ok2 := cur.(*networkingv1.Ingress)
-	if ok1 && ok2 && o.Generation == c.Generation && o.Generation != 0 &&
-		maps.Equal(o.Annotations, c.Annotations) && maps.Equal(o.Labels, c.Labels) &&
-		o.DeletionTimestamp.Equal(c.DeletionTimestamp) {
+	if ok1 && ok2 && onlyStatus(o, c) {
 		if s.status != nil {
 			s.status.poke() // someone else may have overwritten our status
 		}
 		return
 	}
 	s.changed(kind, cur)
+}
+
+// syncEvent records the Sync Event of cur, an Ingress added (old nil) or
+// updated, when Weir serves it, as ingress-nginx's store does: on an
+// update, when it was not served before or anything but its status
+// changed.
+func (s *Source) syncEvent(old, cur any) {
+	c, ok := cur.(*networkingv1.Ingress)
+	if !ok || !s.inScope(c.Namespace) {
+		return
+	}
+	sel := snapshot.NewClassSelector(list[*networkingv1.IngressClass](s.classes), s.opts.Build)
+	if !sel.Serves(c) {
+		return
+	}
+	if o, ok := old.(*networkingv1.Ingress); ok && sel.Serves(o) && onlyStatus(o, c) {
+		return
+	}
+	s.opts.Events.Sync(c)
+}
+
+// onlyStatus reports whether an update from o to c of an Ingress changed
+// nothing but its status or resource version (Weir's own status writes).
+func onlyStatus(o, c *networkingv1.Ingress) bool {
+	return o.Generation == c.Generation && o.Generation != 0 &&
+		maps.Equal(o.Annotations, c.Annotations) && maps.Equal(o.Labels, c.Labels) &&
+		o.DeletionTimestamp.Equal(c.DeletionTimestamp)
 }
 
 // changed records that obj of kind changed and pokes the rebuild loop.
@@ -258,6 +314,15 @@ func (s *Source) Run(ctx context.Context, syncFn SyncFunc) error {
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return ctx.Err()
+	}
+	if s.opts.Events != nil && !s.opts.DisableSyncEvents {
+		// Once the IngressClasses are listed, so that the first Ingresses
+		// are judged by them; the informer replays those it holds as adds,
+		// as ingress-nginx records a Sync for each at its start.
+		_, _ = s.ingresses.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { s.syncEvent(nil, obj) },
+			UpdateFunc: s.syncEvent,
+		})
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()

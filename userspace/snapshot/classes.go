@@ -30,9 +30,10 @@ func NewClassSelector(classes []*networkingv1.IngressClass, opts Options) ClassS
 // kubernetes.io/ingress.class annotation equal to Options.IngressClass; else,
 // naming no class at all, Options.WatchIngressWithoutClass or one of Weir's
 // classes is the cluster default. A nil ing is not served, nor with
-// Options.DisableCatchAll one with a spec.defaultBackend and no rules.
+// Options.DisableCatchAll one with a spec.defaultBackend, rules or not (as
+// ingress-nginx's store since 2021: hasCatchAllIngressRule).
 func (c ClassSelector) Serves(ing *networkingv1.Ingress) bool {
-	if ing == nil || c.opts.DisableCatchAll && ing.Spec.DefaultBackend != nil && len(ing.Spec.Rules) == 0 {
+	if ing == nil || c.opts.DisableCatchAll && ing.Spec.DefaultBackend != nil {
 		return false
 	}
 	if cn := ing.Spec.IngressClassName; cn != nil && *cn != "" {

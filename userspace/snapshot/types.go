@@ -48,9 +48,9 @@ type Options struct {
 	// IngressClass, whatever its spec.controller (ingress-nginx's
 	// --ingress-class-by-name). Default false.
 	IngressClassByName bool
-	// DisableCatchAll ignores the Ingresses that have a spec.defaultBackend
-	// and no rules (ingress-nginx's --disable-catch-all): they are not
-	// served and get no status. Default false.
+	// DisableCatchAll ignores the Ingresses that have a spec.defaultBackend,
+	// with rules or without (ingress-nginx's --disable-catch-all): they are
+	// not served and get no status. Default false.
 	DisableCatchAll bool
 	// DefaultBackendService is the namespace/name of the Service, on its
 	// first port, that answers what no rule matches when no Ingress has a
