@@ -112,6 +112,7 @@ type options struct {
 	watchWithoutClass, profiling     bool
 	ingressClassByName               bool
 	disableCatchAll                  bool
+	deepInspect                      bool
 	enableSSLPassthrough             bool
 	version                          bool
 	watchNamespace, configMap        string
@@ -174,6 +175,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.controllerClass, "controller-class", def.ControllerClass, "spec.controller of the IngressClasses this controller serves")
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
 	fs.BoolVar(&o.disableCatchAll, "disable-catch-all", false, "ignore the Ingresses that have a spec.defaultBackend and no rules")
+	fs.BoolVar(&o.deepInspect, "deep-inspect", true, "serve no Ingress whose host, path or spec.tls holds what ingress-nginx's deep inspection refuses (nginx directives, /etc/nginx, /var/run/secrets), as ingress-nginx")
 	fs.BoolVar(&o.enableSSLPassthrough, "enable-ssl-passthrough", false, "honour the ssl-passthrough annotation: TLS connections whose SNI is such a host go, untouched, to the endpoints of its / path (without it the annotation is ignored with a warning)")
 	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
@@ -299,6 +301,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				WatchIngressWithoutClass: o.watchWithoutClass,
 				IngressClassByName:       o.ingressClassByName,
 				DisableCatchAll:          o.disableCatchAll,
+				SkipDeepInspect:          !o.deepInspect,
 				EnableSSLPassthrough:     o.enableSSLPassthrough,
 				ConfigMap:                o.configMap,
 				DefaultSSLCertificate:    o.defaultSSLCertificate,

@@ -30,7 +30,8 @@ spec:
 
 // TestIngressNginxRouting replays the requests and statuses of
 // ingress-nginx's e2e test/e2e/ingress (pathtype_prefix.go,
-// pathtype_exact.go, pathtype_mixed.go, deep_inspection.go),
+// pathtype_exact.go, pathtype_mixed.go, deep_inspection.go, and its
+// inspector: an Ingress with an unsafe path is not served at all),
 // servicebackend (service_backend.go, service_nil_backend.go) and
 // ssl/http_redirect.go against Weir.
 func TestIngressNginxRouting(t *testing.T) {
@@ -52,7 +53,20 @@ func TestIngressNginxRouting(t *testing.T) {
 			pathIngress("m-exact-foo", "mixed.path", "/foo", "Exact", "exact") +
 			pathIngress("m-prefix-foo", "mixed.path", "/foo", "Prefix", "prefix") +
 			pathIngress("invalid", "inspection123.com", "/bla{alias /var/run/secrets/;}location ~* ^/abcd", "Prefix", "echo") +
-			pathIngress("valid", "inspection123.com", "/xpto", "Prefix", "echo") +
+			pathIngress("valid", "inspection123.com", "/xpto", "Prefix", "echo") + `
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: half-unsafe, namespace: default}
+spec:
+  ingressClassName: weir
+  rules:
+  - host: unsafe.test
+    http:
+      paths:
+      - {path: /fine, pathType: Prefix, backend: {service: {name: echo, port: {number: 80}}}}
+      - {path: /etc/nginx, pathType: Prefix, backend: {service: {name: echo, port: {number: 80}}}}
+` +
 			pathIngress("nonexistent", "nonexistent.svc.com", "/", "Prefix", "nonexistent-svc") +
 			pathIngress("unavailable", "unavailable.svc.com", "/", "Prefix", "unavailable") +
 			pathIngress("valid-svc", "valid.svc.com", "/", "Prefix", "echo") + `
@@ -119,6 +133,9 @@ spec:
 		{"inspection123.com", "/xpto", 200, "echo"},
 		{"inspection123.com", "/bla", 404, ""},
 		{"inspection123.com", "/abcd/", 404, ""},
+		// Deep inspection drops the whole Ingress, its valid paths too.
+		{"unsafe.test", "/fine", 404, ""},
+		{"unsafe.test", "/etc/nginx", 404, ""},
 		// service_backend.go and service_nil_backend.go.
 		{"nonexistent.svc.com", "/", 503, ""},
 		{"unavailable.svc.com", "/", 503, ""},

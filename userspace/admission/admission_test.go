@@ -80,6 +80,12 @@ func TestReview(t *testing.T) {
 			wantDenied: []string{`InvalidPath: path "api" of host "b.example.com" does not start with "/"`}},
 		{name: "lost conflict", ing: ingress("new", "a.example.com", "/", time.Time{}, nil),
 			wantDenied: []string{"ConflictLost: "}},
+		// ingress-nginx e2e admission.go: "should block ingress with
+		// invalid path" (deep inspection), and the overlap a canary may make.
+		{name: "unsafe path", ing: ingress("new", "b.example.com", "/etc/nginx", time.Time{}, nil),
+			wantDenied: []string{`UnsafeIngress: path "/etc/nginx" holds a refused value`}},
+		{name: "canary overlap", ing: ingress("new", "a.example.com", "/", time.Time{}, map[string]string{
+			"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-by-header": "CanaryByHeader"})},
 		{name: "update of the winner keeps it", ing: ingress("old", "a.example.com", "/", t0, map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "30"})},
 		{name: "missing service warns", ing: func() *networkingv1.Ingress {
 			i := ingress("new", "b.example.com", "/", time.Time{}, nil)

@@ -308,6 +308,10 @@ func (b *builder) served(classList []*networkingv1.IngressClass, all []*networki
 	for _, ing := range all {
 		if classes.Serves(ing) {
 			objsServed = append(objsServed, ing)
+		} else if classes.classServes(ing) {
+			// Refused by deep inspection only.
+			ref := ObjectRef{Kind: "Ingress", Namespace: ing.Namespace, Name: ing.Name}
+			b.warn(ref, ReasonUnsafeIngress, "%s; the ingress is not served (deep inspection)", deepInspect(ing))
 		}
 	}
 	// namespace/name is unique: the order is total, no stable sort needed.
