@@ -128,7 +128,9 @@ func (rv *Reviewer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var review admissionv1.AdmissionReview
 	body, err := io.ReadAll(io.LimitReader(req.Body, maxReview+1))
 	if err == nil && len(body) > maxReview {
-		err = errors.New("body too large")
+		// 413, as ingress-nginx's webhook answers a body over its limit.
+		http.Error(w, fmt.Sprintf("read admission review: body over %d bytes", maxReview), http.StatusRequestEntityTooLarge)
+		return
 	}
 	if err == nil {
 		err = json.Unmarshal(body, &review)

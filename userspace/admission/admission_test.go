@@ -194,7 +194,14 @@ func TestServeHTTP(t *testing.T) {
 	if code, _ := post(t, notSynced, review(admissionv1.Create, "Ingress", good)); code != http.StatusServiceUnavailable {
 		t.Errorf("objects not known: status %d, want 503", code)
 	}
+	// ingress-nginx e2e admission.go, "should not allow REALLY large
+	// ingresses": 9 MiB of garbage is 413.
 	rec := httptest.NewRecorder()
+	rv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Repeat("b", 9<<20))))
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("9 MiB review: status %d, want 413", rec.Code)
+	}
+	rec = httptest.NewRecorder()
 	rv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{")))
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("malformed review: status %d, want 400", rec.Code)
