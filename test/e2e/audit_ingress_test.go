@@ -32,15 +32,18 @@ spec:
 // ingress-nginx's e2e test/e2e/ingress (pathtype_prefix.go,
 // pathtype_exact.go, pathtype_mixed.go, deep_inspection.go, and its
 // inspector: an Ingress with an unsafe path is not served at all),
-// servicebackend (service_backend.go, service_nil_backend.go) and
+// servicebackend (service_backend.go, service_nil_backend.go),
+// endpointslices/longname.go and
 // ssl/http_redirect.go against Weir.
 func TestIngressNginxRouting(t *testing.T) {
 	echo := newBackend(t, "echo", nil)
+	long := strings.Repeat("a", 63) // endpointslices/longname.go: the longest Service name
+	longBackend := newBackend(t, long, nil)
 	ex := newBackend(t, "exact", nil)
 	pfx := newBackend(t, "prefix", nil)
 	files := map[string]string{
 		"class.yaml": ingressClass,
-		"svc.yaml":   service("echo", echo.port) + service("exact", ex.port) + service("prefix", pfx.port) + service("unavailable"),
+		"svc.yaml":   service("echo", echo.port) + service("exact", ex.port) + service("prefix", pfx.port) + service("unavailable") + service(long, longBackend.port),
 		"ing.yaml": pathIngress("p-aaa", "prefix.path", "/aaa", "Prefix", "echo") +
 			pathIngress("re-simple", "echo.com.br", "/id/[0-9]+", "Prefix", "echo", "use-regex", "true") +
 			pathIngress("re-end", "echo.regex.br", "/id/[0-9]+$", "Prefix", "echo", "use-regex", "true") +
@@ -69,7 +72,8 @@ spec:
 ` +
 			pathIngress("nonexistent", "nonexistent.svc.com", "/", "Prefix", "nonexistent-svc") +
 			pathIngress("unavailable", "unavailable.svc.com", "/", "Prefix", "unavailable") +
-			pathIngress("valid-svc", "valid.svc.com", "/", "Prefix", "echo") + `
+			pathIngress("valid-svc", "valid.svc.com", "/", "Prefix", "echo") +
+			pathIngress("longname", "longname.test", "/", "Prefix", long) + `
 ---
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -141,6 +145,7 @@ spec:
 		{"unavailable.svc.com", "/", 503, ""},
 		{"valid.svc.com", "/", 200, "echo"},
 		{"nilbackend.svc.com", "/", 404, ""},
+		{"longname.test", "/", 200, long},
 	} {
 		got := w.get(tc.host, tc.path)
 		if got.status != tc.status || tc.from != "" && !strings.HasPrefix(got.body, tc.from+" ") {
