@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pathIngress renders an Ingress of host with one path of pathType and
@@ -160,5 +164,43 @@ spec:
 	loc, _ := url.Parse(got.header.Get("Location"))
 	if got.status != http.StatusPermanentRedirect || loc == nil || loc.Scheme != "https" || loc.Hostname() != "redirect.com" || loc.RequestURI() != "/" || loc.Path != "" {
 		t.Errorf("redirect.com/: got %d Location %q, want 308 https://redirect.com", got.status, got.header.Get("Location"))
+	}
+}
+
+// TestRequestSmugglingBodyStaysBody is ingress-nginx's e2e
+// security/request_smuggling.go: a GET whose Content-Length covers a second
+// request carries it as its body; Weir never answers it as a request. The
+// next request on the connection gets the next answer.
+func TestRequestSmugglingBodyStaysBody(t *testing.T) {
+	echo := newBackend(t, "echo", nil)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("echo", echo.port) + ingress("echo", "foo.bar.com", "echo"),
+	})
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(w.base, "http://"), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	const smuggled = "GET /_hidden/index.html HTTP/1.1\r\nHost: notlocalhost\r\n\r\n"
+	fmt.Fprintf(conn, "GET /echo HTTP/1.1\r\nHost: foo.bar.com\r\nContent-Length: %d\r\n\r\n%s", len(smuggled), smuggled)
+	fmt.Fprintf(conn, "GET /second HTTP/1.1\r\nHost: foo.bar.com\r\n\r\n")
+	br := bufio.NewReader(conn)
+	for _, want := range []string{"echo /echo", "echo /second"} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("read the answer %q: %v", want, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || string(body) != want {
+			t.Fatalf("got %d %q (%v), want 200 %q", resp.StatusCode, body, err, want)
+		}
+	}
+	if r := echo.last(); r == nil || r.URL.Path != "/second" {
+		t.Errorf("last upstream request %v, want /second", r)
 	}
 }
