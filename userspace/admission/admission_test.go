@@ -84,6 +84,12 @@ func TestReview(t *testing.T) {
 		// invalid path" (deep inspection), and the overlap a canary may make.
 		{name: "unsafe path", ing: ingress("new", "b.example.com", "/etc/nginx", time.Time{}, nil),
 			wantDenied: []string{`UnsafeIngress: path "/etc/nginx" holds a refused value`}},
+		// admission.go's annotation-value-word-blocklist cases: Weir
+		// refuses these values without a list, as values it does not take.
+		{name: "blocklisted brace", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "a;}"}),
+			wantDenied: []string{"InvalidAnnotation: "}},
+		{name: "blocklisted lua", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "set_by_lua"}),
+			wantDenied: []string{"InvalidAnnotation: "}},
 		{name: "canary overlap", ing: ingress("new", "a.example.com", "/", time.Time{}, map[string]string{
 			"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-by-header": "CanaryByHeader"})},
 		{name: "update of the winner keeps it", ing: ingress("old", "a.example.com", "/", t0, map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "30"})},
