@@ -76,7 +76,6 @@ var compatFlags = []compatFlag{
 	{"profiler-port", kindInt, "10245", "port of the Go profiler", "Weir serves its profiles (--profiling) on the metrics port"},
 	{"profiler-address", kindIP, "127.0.0.1", "address of the Go profiler", "Weir serves its profiles (--profiling) on the metrics port"},
 	{"status-update-interval", kindInt, "60", "seconds between Ingress status checks", "Weir writes status on every change and rewrites it every minute"},
-	{"deep-inspect", kindBool, "true", "refuse Ingresses whose fields hold nginx directives", "Weir renders no nginx configuration, so no field can inject one"},
 	{"dynamic-configuration-retries", kindInt, "15", "retries of a failed Lua configuration update", whyNoLua},
 	{"enable-topology-aware-routing", kindBool, "false", "prefer endpoints of the zone (EndpointSlice hints)", whyNotYet},
 	{"maxmind-mirror", kindString, "", "mirror of the GeoLite2 databases", whyNoGeoIP},

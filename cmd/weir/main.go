@@ -113,6 +113,7 @@ type options struct {
 	ingressClassByName               bool
 	disableCatchAll                  bool
 	disableSyncEvents                bool
+	deepInspect                      bool
 	enableSSLPassthrough             bool
 	version                          bool
 	watchNamespace, configMap        string
@@ -176,6 +177,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
 	fs.BoolVar(&o.disableCatchAll, "disable-catch-all", false, "ignore the Ingresses that have a spec.defaultBackend, with rules or without")
 	fs.BoolVar(&o.disableSyncEvents, "disable-sync-events", false, "record no Normal Sync Event (\"Scheduled for sync\") when an Ingress Weir serves is added or changed")
+	fs.BoolVar(&o.deepInspect, "deep-inspect", true, "serve no Ingress whose host, path or spec.tls holds what ingress-nginx's deep inspection refuses (nginx directives, /etc/nginx, /var/run/secrets), as ingress-nginx")
 	fs.BoolVar(&o.enableSSLPassthrough, "enable-ssl-passthrough", false, "honour the ssl-passthrough annotation: TLS connections whose SNI is such a host go, untouched, to the endpoints of its / path (without it the annotation is ignored with a warning)")
 	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
 	fs.StringVar(&o.watchNamespace, "watch-namespace", "", "serve only objects of this namespace (default: all namespaces)")
@@ -301,6 +303,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				WatchIngressWithoutClass: o.watchWithoutClass,
 				IngressClassByName:       o.ingressClassByName,
 				DisableCatchAll:          o.disableCatchAll,
+				SkipDeepInspect:          !o.deepInspect,
 				EnableSSLPassthrough:     o.enableSSLPassthrough,
 				ConfigMap:                o.configMap,
 				DefaultSSLCertificate:    o.defaultSSLCertificate,

@@ -206,7 +206,8 @@ func testShutdownUnderLoad(t *testing.T, workers string, extra ...string) {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable
+		// 500, as ingress-nginx's /healthz (e2e: gracefulshutdown/grace_period.go).
+		return resp.StatusCode == http.StatusInternalServerError
 	})
 	if since := time.Since(sigterm); since < grace {
 		// Within the grace period, requests are still served.

@@ -21,9 +21,14 @@ import (
 )
 
 // FallbackCommonName is the subject CN of the self-signed certificate Weir
-// serves when nothing else matches (ingress-nginx's "Kubernetes Ingress
-// Controller Fake Certificate").
-const FallbackCommonName = "Weir Default Certificate"
+// serves when nothing else matches. It is ingress-nginx's, as are the
+// certificate's organization and DNS name: clients and tests that
+// recognise ingress-nginx's fake certificate by them recognise Weir's.
+const FallbackCommonName = "Kubernetes Ingress Controller Fake Certificate"
+
+// fallbackOrganization is the subject O of the self-signed certificate
+// (ingress-nginx's fake certificate's).
+const fallbackOrganization = "Acme Co"
 
 // Options configures a Manager. The zero value is usable.
 type Options struct {
@@ -247,7 +252,8 @@ func configOf(s *annotations.TLSSettings, nextProtos []string, getCertificate fu
 }
 
 // SelfSigned generates a self-signed ECDSA P-256 server certificate with
-// subject CN cn, valid for a year from an hour ago.
+// subject CN cn and organization "Acme Co", for the DNS name ingress.local,
+// valid for a year from an hour ago.
 func SelfSigned(cn string) (*tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -260,7 +266,7 @@ func SelfSigned(cn string) (*tls.Certificate, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Weir"}},
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{fallbackOrganization}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(365 * 24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature,

@@ -237,10 +237,23 @@ func TestTLSSelfSigned(t *testing.T) {
 		"svc.yaml":   service("web", b.port),
 		"ing.yaml":   ingress("plain", "plain.example.com", "web"),
 	})
-	leaf := handshake(t, w, "plain.example.com")
-	if leaf.Subject.CommonName != "Weir Default Certificate" {
-		t.Errorf("served CN %q, want Weir Default Certificate", leaf.Subject.CommonName)
+	// ingress-nginx's e2e defaultbackend/ssl.go and ssl/secret_update.go
+	// check the issuer's CN, the subject's CN and organization and the
+	// first DNS name of its fake certificate, with SNI and without.
+	for _, sni := range []string{"plain.example.com", ""} {
+		leaf := handshake(t, w, sni)
+		const fake = "Kubernetes Ingress Controller Fake Certificate"
+		if leaf.Issuer.CommonName != fake || leaf.Subject.CommonName != fake {
+			t.Errorf("SNI %q: issuer CN %q, subject CN %q, want %s", sni, leaf.Issuer.CommonName, leaf.Subject.CommonName, fake)
+		}
+		if len(leaf.Subject.Organization) == 0 || leaf.Subject.Organization[0] != "Acme Co" {
+			t.Errorf("SNI %q: organization %q, want Acme Co", sni, leaf.Subject.Organization)
+		}
+		if len(leaf.DNSNames) == 0 || leaf.DNSNames[0] != "ingress.local" {
+			t.Errorf("SNI %q: DNS names %q, want ingress.local first", sni, leaf.DNSNames)
+		}
 	}
+	leaf := handshake(t, w, "plain.example.com")
 	if leaf.PublicKeyAlgorithm != x509.ECDSA {
 		t.Errorf("self-signed key %v, want ECDSA", leaf.PublicKeyAlgorithm)
 	}

@@ -69,7 +69,11 @@ func dependency(reason string) bool {
 // Review builds the configuration with ing among objs and returns what the
 // build says about ing. An Ingress of another class is allowed at once.
 func Review(objs snapshot.Objects, opts snapshot.Options, ing *networkingv1.Ingress, now time.Time) Result {
-	if !snapshot.NewClassSelector(objs.IngressClasses, opts).Serves(ing) {
+	// The class alone decides: one that deep inspection refuses is built
+	// and denied by its UnsafeIngress warning.
+	classOnly := opts
+	classOnly.SkipDeepInspect = true
+	if !snapshot.NewClassSelector(objs.IngressClasses, classOnly).Serves(ing) {
 		return Result{}
 	}
 	if ing.CreationTimestamp.IsZero() { // being created: the newest
@@ -124,7 +128,9 @@ func (rv *Reviewer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var review admissionv1.AdmissionReview
 	body, err := io.ReadAll(io.LimitReader(req.Body, maxReview+1))
 	if err == nil && len(body) > maxReview {
-		err = errors.New("body too large")
+		// 413, as ingress-nginx's webhook answers a body over its limit.
+		http.Error(w, fmt.Sprintf("read admission review: body over %d bytes", maxReview), http.StatusRequestEntityTooLarge)
+		return
 	}
 	if err == nil {
 		err = json.Unmarshal(body, &review)

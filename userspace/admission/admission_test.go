@@ -80,6 +80,18 @@ func TestReview(t *testing.T) {
 			wantDenied: []string{`InvalidPath: path "api" of host "b.example.com" does not start with "/"`}},
 		{name: "lost conflict", ing: ingress("new", "a.example.com", "/", time.Time{}, nil),
 			wantDenied: []string{"ConflictLost: "}},
+		// ingress-nginx e2e admission.go: "should block ingress with
+		// invalid path" (deep inspection), and the overlap a canary may make.
+		{name: "unsafe path", ing: ingress("new", "b.example.com", "/etc/nginx", time.Time{}, nil),
+			wantDenied: []string{`UnsafeIngress: path "/etc/nginx" holds a refused value`}},
+		// admission.go's annotation-value-word-blocklist cases: Weir
+		// refuses these values without a list, as values it does not take.
+		{name: "blocklisted brace", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "a;}"}),
+			wantDenied: []string{"InvalidAnnotation: "}},
+		{name: "blocklisted lua", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "set_by_lua"}),
+			wantDenied: []string{"InvalidAnnotation: "}},
+		{name: "canary overlap", ing: ingress("new", "a.example.com", "/", time.Time{}, map[string]string{
+			"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-by-header": "CanaryByHeader"})},
 		{name: "update of the winner keeps it", ing: ingress("old", "a.example.com", "/", t0, map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "30"})},
 		{name: "missing service warns", ing: func() *networkingv1.Ingress {
 			i := ingress("new", "b.example.com", "/", time.Time{}, nil)
@@ -188,7 +200,14 @@ func TestServeHTTP(t *testing.T) {
 	if code, _ := post(t, notSynced, review(admissionv1.Create, "Ingress", good)); code != http.StatusServiceUnavailable {
 		t.Errorf("objects not known: status %d, want 503", code)
 	}
+	// ingress-nginx e2e admission.go, "should not allow REALLY large
+	// ingresses": 9 MiB of garbage is 413.
 	rec := httptest.NewRecorder()
+	rv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Repeat("b", 9<<20))))
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("9 MiB review: status %d, want 413", rec.Code)
+	}
+	rec = httptest.NewRecorder()
 	rv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{")))
 	if rec.Code != http.StatusBadRequest {
 		t.Errorf("malformed review: status %d, want 400", rec.Code)

@@ -76,7 +76,11 @@ func Check(objs snapshot.Objects, opts snapshot.Options) Report {
 		warnings[w.Object] = append(warnings[w.Object], w)
 	}
 	var r Report
-	classes := snapshot.NewClassSelector(objs.IngressClasses, opts)
+	// By class alone: an Ingress deep inspection refuses is reported with
+	// its UnsafeIngress warning.
+	classOnly := opts
+	classOnly.SkipDeepInspect = true
+	classes := snapshot.NewClassSelector(objs.IngressClasses, classOnly)
 	ings := slices.Clone(objs.Ingresses)
 	slices.SortFunc(ings, func(a, b *networkingv1.Ingress) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)

@@ -474,8 +474,10 @@ func (d *Daemon) metricsHandler() http.Handler {
 	g := nginxmetrics.Gatherer(d.registry, nginxmetrics.IdentityFromEnv(d.cfg.Controller.Build.ControllerClass), nginxmetrics.OptionsOrDefault(d.cfg.RequestMetrics))
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: d.registry}))
 	mux.HandleFunc(cmp.Or(d.cfg.HealthPath, "/healthz"), func(w http.ResponseWriter, _ *http.Request) {
+		// 500, as ingress-nginx's health check answers a failed check
+		// (its e2e gracefulshutdown/grace_period.go waits for it).
 		if d.stopping.Load() {
-			http.Error(w, errShuttingDown, http.StatusServiceUnavailable)
+			http.Error(w, errShuttingDown, http.StatusInternalServerError)
 			return
 		}
 		io.WriteString(w, "ok\n")

@@ -308,6 +308,10 @@ func (b *builder) served(classList []*networkingv1.IngressClass, all []*networki
 	for _, ing := range all {
 		if classes.Serves(ing) {
 			objsServed = append(objsServed, ing)
+		} else if classes.classServes(ing) {
+			// Refused by deep inspection only.
+			ref := ObjectRef{Kind: "Ingress", Namespace: ing.Namespace, Name: ing.Name}
+			b.warn(ref, ReasonUnsafeIngress, "%s; the ingress is not served (deep inspection)", deepInspect(ing))
 		}
 	}
 	// namespace/name is unique: the order is total, no stable sort needed.
@@ -438,11 +442,60 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		h.srv.Paths = append(h.srv.Paths, Path{Path: r.path, Match: r.match, Backend: be})
 		h.rank = append(h.rank, r.ing.rank)
 	}
+	b.hostDefaultBackends(ings, regexHosts)
 	for _, h := range b.hosts {
 		sortPaths(h.srv.Paths, h.rank)
 	}
 	b.attachCanaries(ings, regexHosts)
 	b.serverNames(ings) // build_rewrite.go
+}
+
+// hostDefaultBackends gives each host the spec.defaultBackend of the oldest
+// Ingress with a rule on it, if that Ingress has one, as the backend of the
+// requests none of the host's paths match: a Prefix "/" path, unless a rule
+// already defines "/". ingress-nginx does the same: the Ingress that creates
+// a server (the oldest naming its host) backs the server's root location
+// with its spec.defaultBackend, so a rule with a host and no paths serves
+// that backend, and the backend never answers for other hosts (ingress-nginx
+// e2e: ingress/without_host.go). Rules without a host are the default
+// server's, whose root is the catch-all default backend.
+func (b *builder) hostDefaultBackends(ings []*ingress, regexHosts map[string]bool) {
+	first := map[string]*ingress{}
+	var hosts []string
+	for _, ing := range ings { // oldest first
+		if ing.cfg.Canary.Enabled {
+			continue
+		}
+		for _, rule := range ing.obj.Spec.Rules {
+			host := strings.ToLower(rule.Host)
+			if host == "" || !validHost(host) || first[host] != nil {
+				continue
+			}
+			first[host] = ing
+			hosts = append(hosts, host)
+		}
+	}
+	for _, host := range hosts {
+		ing := first[host]
+		ib := ing.obj.Spec.DefaultBackend
+		if ib == nil || backendProblem(ib) != "" {
+			continue
+		}
+		h := b.hosts[host]
+		if h != nil && slices.ContainsFunc(h.srv.Paths, func(p Path) bool { return p.Path == "/" && p.Match != MatchExact }) {
+			continue
+		}
+		be, ok := b.backend(ing, ib)
+		if !ok {
+			continue
+		}
+		if h == nil {
+			h = &hostBuild{srv: Server{Host: host, UseRegex: regexHosts[host], Paths: []Path{}}}
+			b.hosts[host] = h
+		}
+		h.srv.Paths = append(h.srv.Paths, Path{Path: "/", Match: MatchPrefix, Backend: be})
+		h.rank = append(h.rank, ing.rank)
+	}
 }
 
 // hostBuild is a Server being built, with the age rank of the Ingress of
@@ -583,8 +636,8 @@ func backendProblem(be *networkingv1.IngressBackend) string {
 	return ""
 }
 
-// defaultBackend picks the spec.defaultBackend of the oldest Ingress that
-// has a usable one.
+// defaultBackend picks the spec.defaultBackend of the oldest Ingress without
+// rules that has a usable one.
 func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 	var winner *ingress
 	for _, ing := range ings {
@@ -594,6 +647,12 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 		}
 		if problem := backendProblem(be); problem != "" {
 			b.warn(ing.ref, ReasonInvalidBackend, "default backend %s", problem)
+			continue
+		}
+		// With rules, the Ingress's spec.defaultBackend is its hosts'
+		// (hostDefaultBackends), never the catch-all: ingress-nginx's
+		// createServers.
+		if len(ing.obj.Spec.Rules) > 0 {
 			continue
 		}
 		if winner != nil {

@@ -330,6 +330,10 @@ func checkCertificate(sec *corev1.Secret, ns, name string, certs *certCache) (*C
 	switch {
 	case sec == nil:
 		return nil, nil, ReasonSecretNotFound, fmt.Sprintf("tls secret %s/%s not found", ns, name)
+	case len(secretValue(sec, corev1.TLSCertKey)) == 0 && len(secretValue(sec, corev1.TLSPrivateKeyKey)) == 0 && len(secretValue(sec, "ca.crt")) == 0:
+		// ingress-nginx's words for it (its e2e ssl/secret_update.go
+		// looks for them in the log).
+		return nil, nil, ReasonInvalidCertificate, fmt.Sprintf("tls secret \"%s/%s\" contains no keypair or CA certificate", ns, name)
 	}
 	// Any type holding tls.crt and tls.key, Opaque included, as
 	// ingress-nginx's store reads them (its e2e framework writes its TLS

@@ -31,8 +31,14 @@ func NewClassSelector(classes []*networkingv1.IngressClass, opts Options) ClassS
 // naming no class at all, Options.WatchIngressWithoutClass or one of Weir's
 // classes is the cluster default. A nil ing is not served, nor with
 // Options.DisableCatchAll one with a spec.defaultBackend, rules or not (as
-// ingress-nginx's store since 2021: hasCatchAllIngressRule).
+// ingress-nginx's store since 2021: hasCatchAllIngressRule), nor without
+// Options.SkipDeepInspect one that deep inspection refuses.
 func (c ClassSelector) Serves(ing *networkingv1.Ingress) bool {
+	return c.classServes(ing) && (c.opts.SkipDeepInspect || deepInspect(ing) == "")
+}
+
+// classServes is Serves without the deep inspection.
+func (c ClassSelector) classServes(ing *networkingv1.Ingress) bool {
 	if ing == nil || c.opts.DisableCatchAll && ing.Spec.DefaultBackend != nil {
 		return false
 	}

@@ -747,7 +747,8 @@ func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, ings map[nsNa
 			list = append(list, ing)
 		}
 	}
-	tr.settle((&builder{opts: bl.opts}).served(classes, list), hosts, func(k nsName) bool { _, ok := ings[k]; return ok }, rekeyed)
+	// The warnings of served (deep inspection) are the scoped build's.
+	tr.settle((&builder{opts: bl.opts, warnings: map[Warning]bool{}}).served(classes, list), hosts, func(k nsName) bool { _, ok := ings[k]; return ok }, rekeyed)
 
 	// The certificates of keys: replaced, added or removed.
 	for h := range hosts {

@@ -52,6 +52,11 @@ type Options struct {
 	// with rules or without (ingress-nginx's --disable-catch-all): they are
 	// not served and get no status. Default false.
 	DisableCatchAll bool
+	// SkipDeepInspect serves the Ingresses whose host, path or spec.tls
+	// fields hold text ingress-nginx's deep inspection refuses (inspect.go);
+	// ingress-nginx's --deep-inspect=false. Default false: they are not
+	// served and get an UnsafeIngress warning.
+	SkipDeepInspect bool
 	// DefaultBackendService is the namespace/name of the Service, on its
 	// first port, that answers what no rule matches when no Ingress has a
 	// spec.defaultBackend (ingress-nginx's --default-backend-service).

@@ -665,8 +665,10 @@ func (s *Supervisor) metricsHandler() http.Handler {
 		mux.Handle("/debug/pprof/", http.DefaultServeMux) // net/http/pprof registers there
 	}
 	mux.HandleFunc(cmp.Or(s.cfg.HealthPath, "/healthz"), func(w http.ResponseWriter, _ *http.Request) {
+		// 500, as ingress-nginx's health check answers a failed check
+		// (its e2e gracefulshutdown/grace_period.go waits for it).
 		if s.stopping.Load() {
-			http.Error(w, errShuttingDown, http.StatusServiceUnavailable)
+			http.Error(w, errShuttingDown, http.StatusInternalServerError)
 			return
 		}
 		io.WriteString(w, "ok\n")
