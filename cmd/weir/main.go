@@ -114,6 +114,7 @@ type options struct {
 	disableCatchAll                  bool
 	disableSyncEvents                bool
 	deepInspect                      bool
+	disableSvcExternalName           bool
 	enableSSLPassthrough             bool
 	version                          bool
 	watchNamespace, configMap        string
@@ -177,6 +178,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.watchWithoutClass, "watch-ingress-without-class", false, "also serve Ingresses that name no class")
 	fs.BoolVar(&o.disableCatchAll, "disable-catch-all", false, "ignore the Ingresses that have a spec.defaultBackend, with rules or without")
 	fs.BoolVar(&o.disableSyncEvents, "disable-sync-events", false, "record no Normal Sync Event (\"Scheduled for sync\") when an Ingress Weir serves is added or changed")
+	fs.BoolVar(&o.disableSvcExternalName, "disable-svc-external-name", false, "refuse Services of type ExternalName on HTTP routes: their routes answer 503 (default: proxied to the external name, resolved at each connection)")
 	fs.BoolVar(&o.deepInspect, "deep-inspect", true, "serve no Ingress whose host, path or spec.tls holds what ingress-nginx's deep inspection refuses (nginx directives, /etc/nginx, /var/run/secrets), as ingress-nginx")
 	fs.BoolVar(&o.enableSSLPassthrough, "enable-ssl-passthrough", false, "honour the ssl-passthrough annotation: TLS connections whose SNI is such a host go, untouched, to the endpoints of its / path (without it the annotation is ignored with a warning)")
 	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
@@ -298,19 +300,20 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		PostShutdownGracePeriod: time.Duration(o.postShutdownGrace) * time.Second,
 		Controller: controller.Options{
 			Build: snapshot.Options{
-				ControllerClass:          o.controllerClass,
-				IngressClass:             o.ingressClass,
-				WatchIngressWithoutClass: o.watchWithoutClass,
-				IngressClassByName:       o.ingressClassByName,
-				DisableCatchAll:          o.disableCatchAll,
-				SkipDeepInspect:          !o.deepInspect,
-				EnableSSLPassthrough:     o.enableSSLPassthrough,
-				ConfigMap:                o.configMap,
-				DefaultSSLCertificate:    o.defaultSSLCertificate,
-				DefaultBackendService:    o.defaultBackendService,
-				TCPServices:              o.tcpServices,
-				UDPServices:              o.udpServices,
-				ReservedPorts:            []int{o.httpPort, o.httpsPort, o.metricsPort},
+				ControllerClass:            o.controllerClass,
+				IngressClass:               o.ingressClass,
+				WatchIngressWithoutClass:   o.watchWithoutClass,
+				IngressClassByName:         o.ingressClassByName,
+				DisableCatchAll:            o.disableCatchAll,
+				SkipDeepInspect:            !o.deepInspect,
+				DisableServiceExternalName: o.disableSvcExternalName,
+				EnableSSLPassthrough:       o.enableSSLPassthrough,
+				ConfigMap:                  o.configMap,
+				DefaultSSLCertificate:      o.defaultSSLCertificate,
+				DefaultBackendService:      o.defaultBackendService,
+				TCPServices:                o.tcpServices,
+				UDPServices:                o.udpServices,
+				ReservedPorts:              []int{o.httpPort, o.httpsPort, o.metricsPort},
 			},
 			WatchNamespace: o.watchNamespace,
 		},

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -715,9 +716,7 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 		return be, true
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
-		be.Unavailable = fmt.Sprintf("service %s is of type ExternalName, which Weir does not support", svcKey())
-		b.warn(ing.ref, ReasonUnsupportedService, "service %s is of type ExternalName, which Weir does not support; its routes answer 503", svcKey())
-		return be, true
+		return b.externalBackend(ing, be, sb, svc)
 	}
 	var sp *corev1.ServicePort
 	for i := range svc.Spec.Ports {
@@ -815,4 +814,43 @@ func hostClass(h string) int {
 		return 1
 	}
 	return 0
+}
+
+// externalBackend resolves the backend be of ing, the port sb of the
+// ExternalName Service svc, as ingress-nginx's serviceEndpoints: one
+// endpoint, the external name (resolved by DNS at each connection) on the
+// target port of the Service's port be names (by number or name; a target
+// port that is not a number is the port's own number), or on be's port
+// number itself when the Service lists no such port. Refused (503, an
+// UnsupportedService warning) with Options.DisableServiceExternalName, for a
+// loopback or invalid name, or without a port number.
+func (b *builder) externalBackend(ing *ingress, be Backend, sb *networkingv1.IngressServiceBackend, svc *corev1.Service) (Backend, bool) {
+	svcKey := svc.Namespace + "/" + svc.Name
+	refuse := func(why string) (Backend, bool) {
+		be.Unavailable = fmt.Sprintf("service %s is of type ExternalName: %s", svcKey, why)
+		b.warn(ing.ref, ReasonUnsupportedService, "service %s is of type ExternalName: %s; its routes answer 503", svcKey, why)
+		return be, true
+	}
+	if b.opts.DisableServiceExternalName {
+		return refuse("not allowed (--disable-svc-external-name)")
+	}
+	host, problem := externalName(svc)
+	if problem != "" {
+		return refuse(fmt.Sprintf("external name %q %s", svc.Spec.ExternalName, problem))
+	}
+	port := int(sb.Port.Number)
+	for _, p := range svc.Spec.Ports {
+		if sb.Port.Number != 0 && p.Port == sb.Port.Number || sb.Port.Number == 0 && sb.Port.Name != "" && p.Name == sb.Port.Name {
+			port = p.TargetPort.IntValue()
+			if port == 0 {
+				port = int(p.Port)
+			}
+			break
+		}
+	}
+	if port <= 0 || port > 65535 {
+		return refuse(fmt.Sprintf("no port number for %q", be.Port))
+	}
+	be.Endpoints = []string{net.JoinHostPort(host, strconv.Itoa(port))}
+	return be, true
 }

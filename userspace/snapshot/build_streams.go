@@ -183,19 +183,10 @@ func (b *builder) stream(ref ObjectRef, proto, key, target string) (Stream, bool
 
 // externalStream resolves the stream s to the ExternalName Service svc, as
 // ingress-nginx does for stream services: one endpoint, the external name
-// (resolved by DNS at each connection) on the target port of sp. A
-// loopback name or address ("localhost", 127.0.0.1) or a name that is not
-// a DNS name is refused, as ingress-nginx refuses it.
+// (resolved by DNS at each connection) on the target port of sp.
 func (b *builder) externalStream(ref ObjectRef, s Stream, svc *corev1.Service, sp *corev1.ServicePort) (Stream, bool) {
-	host := strings.TrimSuffix(strings.ToLower(svc.Spec.ExternalName), ".")
-	ip, ipErr := netip.ParseAddr(host)
-	problem := ""
-	switch {
-	case host == "localhost" || ipErr == nil && ip.IsLoopback():
-		problem = "is a loopback address"
-	case ipErr != nil && (!validHost(host) || strings.HasPrefix(host, "*.")):
-		problem = "is not a DNS name"
-	case sp.TargetPort.IntValue() <= 0 || sp.TargetPort.IntValue() > 65535:
+	host, problem := externalName(svc)
+	if problem == "" && (sp.TargetPort.IntValue() <= 0 || sp.TargetPort.IntValue() > 65535) {
 		problem = "has no numeric target port"
 	}
 	if problem != "" {
@@ -205,4 +196,20 @@ func (b *builder) externalStream(ref ObjectRef, s Stream, svc *corev1.Service, s
 	}
 	s.Endpoints = []string{net.JoinHostPort(host, strconv.Itoa(sp.TargetPort.IntValue()))}
 	return s, true
+}
+
+// externalName returns the name an ExternalName Service svc points to,
+// lower case and without a trailing dot, or what is wrong with it: a
+// loopback name or address ("localhost", 127.0.0.1) or a name that is not a
+// DNS name is refused, as ingress-nginx refuses it.
+func externalName(svc *corev1.Service) (host, problem string) {
+	host = strings.TrimSuffix(strings.ToLower(svc.Spec.ExternalName), ".")
+	ip, ipErr := netip.ParseAddr(host)
+	switch {
+	case host == "localhost" || ipErr == nil && ip.IsLoopback():
+		return "", "is a loopback address"
+	case ipErr != nil && (!validHost(host) || strings.HasPrefix(host, "*.")):
+		return "", "is not a DNS name"
+	}
+	return host, ""
 }

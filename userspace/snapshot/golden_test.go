@@ -51,6 +51,8 @@ func readCase(tb testing.TB, path string) (snapshot.Objects, snapshot.Options) {
 				opts.IngressClassByName = true
 			case "disable-catch-all":
 				opts.DisableCatchAll = true
+			case "disable-svc-external-name":
+				opts.DisableServiceExternalName = true
 			case "default-backend-service":
 				opts.DefaultBackendService = v
 			case "configmap":

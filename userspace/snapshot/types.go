@@ -57,6 +57,11 @@ type Options struct {
 	// ingress-nginx's --deep-inspect=false. Default false: they are not
 	// served and get an UnsafeIngress warning.
 	SkipDeepInspect bool
+	// DisableServiceExternalName refuses the Services of type ExternalName
+	// of HTTP routes (ingress-nginx's --disable-svc-external-name): their
+	// routes answer 503 with an UnsupportedService warning. Default false:
+	// the route proxies to the external name, resolved at each connection.
+	DisableServiceExternalName bool
 	// DefaultBackendService is the namespace/name of the Service, on its
 	// first port, that answers what no rule matches when no Ingress has a
 	// spec.defaultBackend (ingress-nginx's --default-backend-service).
