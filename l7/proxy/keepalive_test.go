@@ -184,7 +184,10 @@ func TestUpstreamKeepaliveFollowsApply(t *testing.T) {
 // request it is taken for, and is then closed instead of being kept.
 func TestUpstreamKeepaliveTime(t *testing.T) {
 	t.Parallel()
-	const lifetime = 200 * time.Millisecond
+	// Long enough that the first request ends well within it on a loaded
+	// machine (at 200 ms, one in six runs at load 10 saw the connection
+	// already too old to be parked).
+	const lifetime = time.Second
 	up, opened, closed, _ := keepaliveBackend(t)
 	p, srv := front(t, Options{}, hostsSnap(1, []string{"foo.com"}, []string{addr(up)}, func(s *snapshot.Snapshot) {
 		s.Global.UpstreamKeepaliveTime = lifetime
