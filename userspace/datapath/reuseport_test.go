@@ -119,8 +119,9 @@ func TestReuseportSelectsCoreSocket(t *testing.T) {
 			t.Fatalf("connection %d with an empty slot not accepted within 5s", i)
 		}
 	}
-	if _, fb, _ := r.Selected(); fb != 10 {
-		t.Fatalf("fell back %d, want 10", fb)
+	// A retransmitted SYN falls back twice, as above.
+	if _, fb, _ := r.Selected(); fb < 10 {
+		t.Fatalf("fell back %d, want at least 10", fb)
 	}
 }
 
