@@ -197,7 +197,7 @@ func TestIngressNginxSettingsCases(t *testing.T) {
 		})
 		at := func(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", auth.port, path) }
 		onPath := func(name, path string, ann ...string) string {
-			return strings.Replace(ingress(name, "ga.test", "up", ann...), "path: /,", "path: "+path+",", 1)
+			return ingressPaths(name, "ga.test", "up", "Prefix", []string{path}, ann...)
 		}
 		apps := func(barAnn ...string) string {
 			return service("up", up.port) + onPath("foo", "/foo") + onPath("bar", "/bar", barAnn...) + onPath("err", "/error")
