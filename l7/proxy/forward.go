@@ -135,7 +135,7 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		var probe *peeker
 		var err error
 		var born time.Time
-		ex.timing.begin()
+		ex.timing.begin(ex.start)
 		if try == 0 {
 			c, served, probe, born, err = p.pool.get(r.Context(), key, kind.tls == nil, dial, ex.timing.start)
 		} else {
@@ -458,7 +458,7 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 		if n > 0 {
 			// nginx's send_timeout: a client that takes no data for this
 			// long loses the response.
-			_ = ctl.SetWriteDeadline(time.Now().Add(p.clientSend))
+			_ = ctl.SetWriteDeadline(nowFrom(ex.start).Add(p.clientSend))
 			if werr := bw.write(rec, ctl, buf[:n]); werr != nil {
 				// No Close: it would read the rest of the body first.
 				return werr
@@ -610,6 +610,7 @@ type upstreamConn struct {
 	served   int       // requests before this one
 	born     time.Time // when it was dialled (upstream-keepalive-time)
 	probe    *peeker   // its peeker in the pool; nil: none yet
+	ref      time.Time // the exchange's start, for nowFrom
 	// headerLimit bounds the bytes read before the response header is
 	// whole (proxy-buffer-size).
 	headerLimit int64
@@ -626,11 +627,13 @@ func newUpstreamConn(c net.Conn, to timeouts) *upstreamConn {
 // not touch the next).
 func (ex *exchange) upstreamConn(c net.Conn) *upstreamConn {
 	if ex.connUsed {
-		return newUpstreamConn(c, ex.timeouts)
+		uc := newUpstreamConn(c, ex.timeouts)
+		uc.ref = ex.start
+		return uc
 	}
 	ex.connUsed = true
 	uc := &ex.conn
-	uc.Conn, uc.to, uc.headerLimit = c, ex.timeouts, maxResponseHeaderBytes
+	uc.Conn, uc.to, uc.headerLimit, uc.ref = c, ex.timeouts, maxResponseHeaderBytes, ex.start
 	uc.waitAfter, uc.headerArmed = false, false
 	return uc
 }
@@ -694,6 +697,7 @@ func (c *upstreamConn) Write(b []byte) (int, error) {
 
 func (c *upstreamConn) Read(b []byte) (int, error) {
 	if c.perRead {
+		c.forgetReadDeadline()
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.to.read))
 	} else if c.n >= c.headerLimit {
 		return 0, errHeaderTooLarge
@@ -714,7 +718,34 @@ func (c *upstreamConn) startHeader() {
 		c.headerArmed = false
 		return
 	}
-	_ = c.Conn.SetReadDeadline(time.Now().Add(c.to.read))
+	t := nowFrom(c.ref).Add(c.to.read)
+	if p := c.probe; p != nil {
+		// The deadline the last request's header set stays if this one
+		// is less than lazyReadDeadline after it (as h1server's write
+		// deadlines; nginx keeps a timer within NGX_TIMER_LAZY_DELAY):
+		// back-to-back requests on a pooled connection then re-arm the
+		// poller's timer about once per lazyReadDeadline. Every other
+		// change of the connection's read deadline forgets it
+		// (forgetReadDeadline).
+		if !p.rdl.IsZero() && !t.Before(p.rdl) && t.Sub(p.rdl) < lazyReadDeadline {
+			return
+		}
+		p.rdl = t
+	}
+	_ = c.Conn.SetReadDeadline(t)
+}
+
+// lazyReadDeadline is how much later than the one set a response header's
+// read deadline may be and not be set (startHeader). Read timeouts count in
+// seconds.
+const lazyReadDeadline = 25 * time.Millisecond
+
+// forgetReadDeadline makes the next startHeader set its deadline: the
+// connection's read deadline is about to change another way.
+func (c *upstreamConn) forgetReadDeadline() {
+	if c.probe != nil {
+		c.probe.rdl = time.Time{}
+	}
 }
 
 // startBody re-arms the read timeout before each read of the body.
@@ -741,6 +772,7 @@ func (c *upstreamConn) readable() bool {
 		return false
 	}
 	// A deadline left from an earlier request must not hide the answer.
+	c.forgetReadDeadline()
 	_ = c.Conn.SetReadDeadline(time.Time{})
 	rc, err := sc.SyscallConn()
 	if err != nil {

@@ -646,3 +646,45 @@ func TestRemoveHopHeaders(t *testing.T) {
 		}
 	}
 }
+
+// readDeadlineConn records its SetReadDeadline calls.
+type readDeadlineConn struct {
+	net.Conn
+	set []time.Time
+}
+
+func (c *readDeadlineConn) SetReadDeadline(t time.Time) error {
+	c.set = append(c.set, t)
+	return nil
+}
+
+// TestStartHeaderLazy: a response header's read deadline less than
+// lazyReadDeadline after the one the connection's last header set is not
+// set; after another change of the read deadline (forgetReadDeadline), or
+// later than that, it is.
+func TestStartHeaderLazy(t *testing.T) {
+	t.Parallel()
+	rc := &readDeadlineConn{}
+	c := &upstreamConn{Conn: rc, to: timeouts{read: time.Minute}, probe: &peeker{}, ref: time.Now()}
+	c.startHeader() // set
+	c.startHeader() // kept: microseconds later
+	if len(rc.set) != 1 {
+		t.Fatalf("%d deadlines set for two headers in a row, want 1", len(rc.set))
+	}
+	c.forgetReadDeadline()
+	c.startHeader() // set: forgotten
+	c.probe.rdl = c.probe.rdl.Add(-lazyReadDeadline)
+	c.startHeader() // set: later than lazyReadDeadline after it
+	if len(rc.set) != 3 {
+		t.Fatalf("%d deadlines set, want 3", len(rc.set))
+	}
+	if d := time.Until(rc.set[2]); d < time.Minute-time.Second || d > time.Minute {
+		t.Errorf("deadline in %v, want about the read timeout, a minute", d)
+	}
+	c.probe = nil // no peeker (a TLS upstream): always set
+	c.startHeader()
+	c.startHeader()
+	if len(rc.set) != 5 {
+		t.Errorf("%d deadlines set, want 5", len(rc.set))
+	}
+}

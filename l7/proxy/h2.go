@@ -86,7 +86,7 @@ func (p *Proxy) attemptH2(rec *responseRecorder, r *http.Request, out *http.Requ
 		u.Scheme = "https"
 	}
 	req.URL = &u
-	ex.timing.begin()
+	ex.timing.begin(ex.start)
 	resp, err := p.h2Transport(kind).RoundTrip(req)
 	if err != nil {
 		if errors.Is(context.Cause(ctx), errReadTimeout) {

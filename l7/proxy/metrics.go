@@ -209,9 +209,21 @@ type upstreamTiming struct {
 	connect, header, response time.Duration
 }
 
-// begin starts the timing of an attempt.
-func (t *upstreamTiming) begin() {
-	*t = upstreamTiming{start: time.Now(), connect: -1, header: -1, response: -1}
+// begin starts the timing of an attempt of the exchange that started at
+// ref.
+func (t *upstreamTiming) begin(ref time.Time) {
+	*t = upstreamTiming{start: nowFrom(ref), connect: -1, header: -1, response: -1}
+}
+
+// nowFrom returns the time now as ref plus the monotonic time since ref:
+// time.Now's value (but for a step of the wall clock since ref) for one
+// read of the clock instead of two (the wall clock's and the monotonic
+// one's). ref must hold a monotonic reading, as time.Now's does.
+func nowFrom(ref time.Time) time.Time {
+	if ref.IsZero() {
+		return time.Now()
+	}
+	return ref.Add(time.Since(ref))
 }
 
 // connected, headerRead and done record the steps of the attempt.

@@ -3,6 +3,7 @@ package proxy
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -216,6 +217,23 @@ func TestMethodLabel(t *testing.T) {
 	for in, want := range map[string]string{"GET": "GET", "PATCH": "PATCH", "get": "OTHER", "BREW": "OTHER"} {
 		if got := methodLabel(in); got != want {
 			t.Errorf("methodLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestNowFrom: nowFrom is time.Now within the clock's progress, with a
+// monotonic reading, from a reference of time.Now's and from none.
+func TestNowFrom(t *testing.T) {
+	t.Parallel()
+	for _, ref := range []time.Time{time.Now().Add(-time.Hour), {}} {
+		before := time.Now()
+		got := nowFrom(ref)
+		after := time.Now()
+		if got.Before(before) || got.After(after) {
+			t.Errorf("nowFrom(%v) = %v, not within [%v, %v]", ref, got, before, after)
+		}
+		if d := time.Since(got); d < 0 || d > time.Minute {
+			t.Errorf("time.Since(nowFrom(%v)) = %v", ref, d)
 		}
 	}
 }

@@ -299,6 +299,7 @@ type peeker struct {
 	err  error           // SyscallConn's (counts as closed)
 	peek func(fd uintptr) bool
 	b    [1]byte
+	rdl  time.Time // the read deadline startHeader set last; zero: unknown
 	open bool
 	send sender // writeAndWait's (sendwait.go)
 }
@@ -333,6 +334,7 @@ func (p *peeker) peerOpen() bool {
 	p.open = false
 	err := p.rc.Read(p.peek)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
+		p.rdl = time.Time{}
 		_ = p.c.SetReadDeadline(time.Time{})
 		err = p.rc.Read(p.peek)
 	}
