@@ -49,3 +49,34 @@ func TestConfigMapCustomHTTPErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigMapBoolSyntax follows ingress-nginx's ReadConfig, which decodes
+// every boolean key with mapstructure's weak typing (strconv.ParseBool):
+// "True", "1", "t" are true and "F", "0" false, for the redirect and
+// retry keys as for the others.
+func TestConfigMapBoolSyntax(t *testing.T) {
+	t.Parallel()
+	keys := []string{"retry-non-idempotent", "relative-redirects", "preserve-trailing-slash", "use-port-in-redirects"}
+	for _, key := range keys {
+		for v, want := range map[string]bool{"True": true, "1": true, "t": true, "F": false, "0": false} {
+			p, errs := ParseDefaults(map[string]string{key: v})
+			if len(errs) != 0 {
+				t.Errorf("%s=%q: errors %v, want none", key, v, errs)
+				continue
+			}
+			var got bool
+			switch key {
+			case "retry-non-idempotent":
+				got = p.RetryNonIdempotent
+			default:
+				if p.Rewrite != nil {
+					got = map[string]bool{"relative-redirects": p.Rewrite.RelativeRedirects,
+						"preserve-trailing-slash": p.Rewrite.PreserveTrailingSlash, "use-port-in-redirects": p.Rewrite.UsePortInRedirects}[key]
+				}
+			}
+			if got != want {
+				t.Errorf("%s=%q: %v, want %v", key, v, got, want)
+			}
+		}
+	}
+}
