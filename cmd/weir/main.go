@@ -439,7 +439,7 @@ func clusterSource(o *options, cfg *daemon.Config, log *slog.Logger) (func(), er
 	})
 	cfg.Source = src
 	cfg.Registry.MustRegister(nginxmetrics.NewLeaderElection(o.electionID, src.Leading))
-	stopWebhook, err := serveWebhook(o.webhook, src, cfg.Controller.Build, log)
+	stopWebhook, err := serveWebhook(o.webhook, src, cfg.Controller.Build, cfg.Registry, log)
 	if err != nil {
 		events.Close()
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/weir-lb/weir/userspace/admission"
 	"github.com/weir-lb/weir/userspace/cmdline"
 	"github.com/weir-lb/weir/userspace/kube"
@@ -31,12 +33,12 @@ func checkWebhookFlags(fs *flag.FlagSet, w webhookOptions) error {
 }
 
 // serveWebhook starts the validating webhook on src's objects, when
-// --validating-webhook is given; stop stops it.
-func serveWebhook(w webhookOptions, src *kube.Source, opts snapshot.Options, log *slog.Logger) (stop func(), err error) {
+// --validating-webhook is given, its check counters in reg; stop stops it.
+func serveWebhook(w webhookOptions, src *kube.Source, opts snapshot.Options, reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
 	if w.addr == "" {
 		return func() {}, nil
 	}
-	srv, err := admission.Listen(w.addr, w.cert, w.key, &admission.Reviewer{Objects: src.ReviewObjects, Options: opts}, log)
+	srv, err := admission.Listen(w.addr, w.cert, w.key, &admission.Reviewer{Objects: src.ReviewObjects, Options: opts, Checks: admission.NewCheckMetrics(reg)}, log)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,6 +40,46 @@ type Reviewer struct {
 	// Now gives the creation time of an Ingress being created, which is
 	// the newest; nil means time.Now.
 	Now func() time.Time
+	// Checks, when not nil, counts the Ingresses reviewed, as
+	// ingress-nginx's check_success and check_errors.
+	Checks *CheckMetrics
+}
+
+// CheckMetrics are ingress-nginx's nginx_ingress_controller_check_success
+// and nginx_ingress_controller_check_errors: the Ingresses of the class the
+// webhook reviewed and allowed, and those it refused, by namespace and
+// ingress. The controller_* labels are added by the registry's gatherer
+// (nginxmetrics), as for every nginx_ingress_controller_* family.
+type CheckMetrics struct {
+	success, errors *prometheus.CounterVec
+}
+
+// NewCheckMetrics returns the check counters, registered with reg.
+func NewCheckMetrics(reg prometheus.Registerer) *CheckMetrics {
+	m := &CheckMetrics{
+		success: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nginx_ingress_controller_check_success",
+			Help: "Cumulative number of Ingress controller syntax check operations (Ingresses the validating webhook allowed).",
+		}, []string{"namespace", "ingress"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nginx_ingress_controller_check_errors",
+			Help: "Cumulative number of Ingress controller errors during syntax check operations (Ingresses the validating webhook refused).",
+		}, []string{"namespace", "ingress"}),
+	}
+	reg.MustRegister(m.success, m.errors)
+	return m
+}
+
+// count records one review of namespace/name; m may be nil.
+func (m *CheckMetrics) count(namespace, name string, allowed bool) {
+	if m == nil {
+		return
+	}
+	c := m.errors
+	if allowed {
+		c = m.success
+	}
+	c.WithLabelValues(namespace, name).Inc()
 }
 
 // Result is the outcome of one review.
@@ -180,6 +221,7 @@ func (rv *Reviewer) respond(req *admissionv1.AdmissionRequest) (*admissionv1.Adm
 		now = rv.Now
 	}
 	r := Review(objs, rv.Options, reviewed, now())
+	rv.Checks.count(ing.Namespace, ing.Name, len(r.Denied) == 0)
 	resp.Warnings = r.Warnings
 	if len(r.Denied) > 0 {
 		slices.Sort(r.Denied)

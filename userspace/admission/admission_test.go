@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -172,6 +174,8 @@ func TestServeHTTP(t *testing.T) {
 			return objs, ing, nil
 		},
 	}
+	reg := prometheus.NewRegistry()
+	rv.Checks = NewCheckMetrics(reg)
 	bad := ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "x"})
 	_, resp := post(t, rv, review(admissionv1.Create, "Ingress", bad))
 	if resp.UID != "uid-1" || resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "weir refuses ingress default/new: SnippetIgnored: annotation nginx.ingress.kubernetes.io/server-snippet") {
@@ -193,6 +197,15 @@ func TestServeHTTP(t *testing.T) {
 		if _, resp := post(t, rv, rev); !resp.Allowed || resp.UID != "uid-1" {
 			t.Errorf("%s: got %+v, want allowed", name, resp)
 		}
+	}
+	// ingress-nginx's CheckIngress counts check_errors for a refused
+	// Ingress and check_success for an allowed one; other kinds, DELETE
+	// and Ingresses of namespaces not watched are not counted.
+	if got, want := counters(t, reg), map[string]float64{
+		"nginx_ingress_controller_check_errors{default/new}":  1,
+		"nginx_ingress_controller_check_success{default/new}": 1,
+	}; !maps.Equal(got, want) {
+		t.Errorf("check counters = %v, want %v", got, want)
 	}
 	notSynced := &Reviewer{Objects: func(*networkingv1.Ingress) (snapshot.Objects, *networkingv1.Ingress, error) {
 		return snapshot.Objects{}, nil, errors.New("not synced")
@@ -271,4 +284,25 @@ func TestReviewCrossNamespace(t *testing.T) {
 	if r := Review(objs, opts, ing, t0); len(r.Denied) != 0 {
 		t.Errorf("allow-cross-namespace-resources true: denied %q, want none", r.Denied)
 	}
+}
+
+// counters returns the value of every counter series of reg, keyed
+// "name{namespace/ingress}".
+func counters(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			out[mf.GetName()+"{"+l["namespace"]+"/"+l["ingress"]+"}"] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }

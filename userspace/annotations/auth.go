@@ -125,14 +125,14 @@ var authMeta = []Meta{
 	{Key: "enable-global-auth", Default: "true", Doc: "`false` exempts the Ingress from the ConfigMap's `global-auth-url`.", Validate: func(v string) error { _, err := parseBool(v); return err }},
 	{Key: "satisfy", Default: "all", Doc: "`any`: a request passes when the source ranges or the authentication let it through; `all`: both must. Another value is `all`, as ingress-nginx.", Validate: func(string) error { return nil }},
 	{Key: "global-auth-url", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-url` for every route that sets none and keeps `enable-global-auth`. An invalid value denies those routes (503): ingress-nginx would drop it and leave them open.", Validate: validateAuthURL},
-	{Key: "global-auth-method", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-method` of `global-auth-url`.", Validate: validateAuthMethod},
+	{Key: "global-auth-method", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-method` of `global-auth-url`. An invalid method is ignored with a warning (GET), as ingress-nginx: the routes are still authenticated.", Validate: validateAuthMethod},
 	{Key: "global-auth-signin", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-signin` of `global-auth-url`.", Validate: validateAuthURL},
 	{Key: "global-auth-signin-redirect-param", ConfigMap: true, ConfigMapOnly: true, Default: "rd", Doc: "`auth-signin-redirect-param` of `global-auth-url`.", Validate: validateQueryParam},
-	{Key: "global-auth-response-headers", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-response-headers` of `global-auth-url`.", Validate: func(v string) error { _, err := parseHeaderList(v); return err }},
+	{Key: "global-auth-response-headers", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-response-headers` of `global-auth-url`. An invalid name is skipped with a warning, the others kept, as ingress-nginx.", Validate: func(v string) error { _, err := parseHeaderList(v); return err }},
 	{Key: "global-auth-request-redirect", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-request-redirect` of `global-auth-url`.", Validate: validateHeaderValue},
 	{Key: "global-auth-cache-key", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-cache-key` of `global-auth-url`.", Validate: func(v string) error { _, err := ParseVars(v); return err }},
-	{Key: "global-auth-cache-duration", ConfigMap: true, ConfigMapOnly: true, Default: DefaultAuthCacheDuration, Doc: "`auth-cache-duration` of `global-auth-url`.", Validate: func(v string) error { _, err := parseCacheDurations(v); return err }},
-	{Key: "global-auth-always-set-cookie", ConfigMap: true, ConfigMapOnly: true, Default: "false", Doc: "`auth-always-set-cookie` of `global-auth-url`.", Validate: func(v string) error { _, err := parseBool(v); return err }},
+	{Key: "global-auth-cache-duration", ConfigMap: true, ConfigMapOnly: true, Default: DefaultAuthCacheDuration, Doc: "`auth-cache-duration` of `global-auth-url`. An invalid value keeps the default with a warning, as ingress-nginx.", Validate: func(v string) error { _, err := parseCacheDurations(v); return err }},
+	{Key: "global-auth-always-set-cookie", ConfigMap: true, ConfigMapOnly: true, Default: "false", Doc: "`auth-always-set-cookie` of `global-auth-url` (`\"true\"`, `\"1\"`...). An invalid value is false with a warning, as ingress-nginx.", Validate: validateBool},
 }
 
 var (
@@ -249,6 +249,18 @@ func parseHeaderList(v string) ([]string, error) {
 		out = append(out, h)
 	}
 	return out, nil
+}
+
+// validHeaderNames is parseHeaderList that skips the invalid names instead
+// of refusing the list, as ingress-nginx reads global-auth-response-headers.
+func validHeaderNames(v string) []string {
+	var out []string
+	for _, h := range splitList(v) {
+		if headerRe.MatchString(h) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // parseCacheDurations splits auth-cache-duration: entries of status codes
@@ -426,14 +438,22 @@ func parseExternal(get lookup, prefix string, deny func(key, v string, err error
 			*dst = v
 		}
 	}
-	str("method", validateAuthMethod, true, &e.Method)
+	// ingress-nginx's ReadConfig drops an invalid global-auth-method,
+	// global-auth-response-headers entry, global-auth-cache-duration or
+	// global-auth-always-set-cookie with a warning and keeps authenticating
+	// (with the default); the annotations' parser refuses the whole auth-url.
+	global := prefix != "auth-"
+	str("method", validateAuthMethod, !global, &e.Method)
 	str("signin", validateAuthURL, false, &e.Signin)
 	str("signin-redirect-param", validateQueryParam, false, &e.SigninRedirectParam)
 	str("request-redirect", validateHeaderValue, true, &e.RequestRedirect)
 	str("cache-key", func(v string) error { _, err := ParseVars(v); return err }, false, &e.CacheKey)
 	if v, ok := get(prefix + "response-headers"); ok {
 		hs, err := parseHeaderList(v)
-		if err != nil {
+		switch {
+		case err != nil && global:
+			hs = validHeaderNames(v)
+		case err != nil:
 			deny(prefix+"response-headers", v, err)
 		}
 		e.ResponseHeaders = hs
@@ -444,14 +464,22 @@ func parseExternal(get lookup, prefix string, deny func(key, v string, err error
 	}
 	var err error
 	if e.CacheDuration, err = parseCacheDurations(durs); err != nil {
-		deny(prefix+"cache-duration", durs, err)
+		if global {
+			e.CacheDuration = []string{DefaultAuthCacheDuration}
+		} else {
+			deny(prefix+"cache-duration", durs, err)
+		}
 	}
 	if v, ok := get(prefix + "always-set-cookie"); ok {
-		b, err := parseBool(v)
-		if err != nil {
+		parse := parseBool
+		if global {
+			parse = parseConfigBool // ReadConfig's strconv.ParseBool
+		}
+		b, err := parse(v)
+		if err != nil && !global {
 			deny(prefix+"always-set-cookie", v, err)
 		}
-		e.AlwaysSetCookie = b
+		e.AlwaysSetCookie = b && err == nil
 	}
 	if prefix != "auth-" {
 		return e

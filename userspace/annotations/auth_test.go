@@ -198,3 +198,47 @@ func TestNoAuthLocations(t *testing.T) {
 		}
 	}
 }
+
+// TestParseGlobalAuthLenient follows ingress-nginx's ReadConfig tests
+// (TestGlobalExternalAuthMethodParsing, ...ResponseHeadersParsing,
+// ...CacheDurationParsing, ...AlwaysSetCookie): an invalid
+// global-auth-method, response header name, cache duration or
+// always-set-cookie is dropped with a warning, the default kept, and the
+// routes are still authenticated, not denied.
+func TestParseGlobalAuthLenient(t *testing.T) {
+	t.Parallel()
+	const url = "http://bar.foo.com/external-auth"
+	tests := []struct {
+		key, value string
+		check      func(*ExternalAuth) bool
+	}{
+		{"global-auth-method", "FOO", func(e *ExternalAuth) bool { return e.Method == "" }},
+		{"global-auth-response-headers", "1 2", func(e *ExternalAuth) bool { return len(e.ResponseHeaders) == 0 }},
+		{"global-auth-response-headers", "h1,1+2,,h2", func(e *ExternalAuth) bool { return cmp.Equal(e.ResponseHeaders, []string{"h1", "h2"}) }},
+		{"global-auth-cache-duration", "5m, xaxax", func(e *ExternalAuth) bool { return cmp.Equal(e.CacheDuration, []string{DefaultAuthCacheDuration}) }},
+		{"global-auth-cache-duration", "200", func(e *ExternalAuth) bool { return cmp.Equal(e.CacheDuration, []string{DefaultAuthCacheDuration}) }},
+		{"global-auth-always-set-cookie", "error string", func(e *ExternalAuth) bool { return !e.AlwaysSetCookie }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
+			t.Parallel()
+			p, errs := ParseDefaults(map[string]string{"global-auth-url": url, tc.key: tc.value})
+			if p.Auth == nil || p.Auth.External == nil {
+				t.Fatalf("Auth = %+v, want global auth kept", p.Auth)
+			}
+			if p.Auth.Invalid != "" {
+				t.Errorf("Invalid = %q, want the routes authenticated, not denied", p.Auth.Invalid)
+			}
+			if !tc.check(p.Auth.External) {
+				t.Errorf("External = %+v, want the invalid value dropped", p.Auth.External)
+			}
+			if len(errs) != 1 || errors.Is(errs[0], ErrFailsClosed) {
+				t.Errorf("errors = %v, want one warning that does not fail closed", errs)
+			}
+		})
+	}
+	p, errs := ParseDefaults(map[string]string{"global-auth-url": url, "global-auth-always-set-cookie": "1"})
+	if len(errs) != 0 || p.Auth == nil || !p.Auth.External.AlwaysSetCookie {
+		t.Errorf("always-set-cookie \"1\": Auth %+v, errors %v; want true, as strconv.ParseBool", p.Auth, errs)
+	}
+}

@@ -149,7 +149,7 @@ var nextUpstreamMeta = []Meta{
 	{
 		Key: "retry-non-idempotent", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` adds `non_idempotent` to every `proxy-next-upstream`, the Ingresses' own included, as ingress-nginx does.",
-		Validate: func(v string) error { _, err := parseBool(v); return err },
+		Validate: validateBool,
 	},
 }
 
@@ -170,7 +170,7 @@ func parseNextUpstream(get lookup, p *Proxy, wrap func(key, value string, err er
 // parseRetryNonIdempotent applies the retry-non-idempotent ConfigMap key to
 // p, before parseNextUpstream.
 func parseRetryNonIdempotent(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
-	return joinErrs(setParsed(get, wrap, "retry-non-idempotent", parseBool, &p.RetryNonIdempotent))
+	return joinErrs(setParsed(get, wrap, "retry-non-idempotent", parseConfigBool, &p.RetryNonIdempotent))
 }
 
 // parseCount accepts a non-negative integer, digits only ("3", not "+3").

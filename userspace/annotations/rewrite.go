@@ -116,17 +116,17 @@ var rewriteMeta = []Meta{
 	{
 		Key: "preserve-trailing-slash", Default: "false", ConfigMap: true,
 		Doc:      "`\"true\"` keeps a trailing slash of the path in the Location of `ssl-redirect`; by default `/a/` redirects to `https://<host>/a`.",
-		Validate: func(v string) error { _, err := parseBool(v); return err },
+		Validate: validateBool,
 	},
 	{
 		Key: "use-port-in-redirects", Default: "false", ConfigMap: true,
 		Doc:      "`\"true\"` writes the HTTPS port (443 included) in the Location of `ssl-redirect` (`\"false\"`: no port, whatever `--https-port` is, as ingress-nginx), and the listener's port (unless 80 for HTTP, 443 for HTTPS) in a `permanent-redirect` to a path.",
-		Validate: func(v string) error { _, err := parseBool(v); return err },
+		Validate: validateBool,
 	},
 	{
 		Key: "relative-redirects", Default: "false", ConfigMap: true,
 		Doc:      "`\"true\"` sends a `permanent-redirect` to a path as that path (nginx's `absolute_redirect off`) instead of `$scheme://<host><path>`. Every other redirect Weir issues has an absolute target, as in ingress-nginx.",
-		Validate: func(v string) error { _, err := parseBool(v); return err },
+		Validate: validateBool,
 	},
 	{
 		Key:      "server-alias",
@@ -319,9 +319,9 @@ func parseRewriteDefaults(get lookup, p *Proxy, wrap func(key, value string, err
 
 func rewriteBools(get lookup, rw *Rewrite, wrap func(key, value string, err error) error) []error {
 	return joinErrs(
-		setParsed(get, wrap, "preserve-trailing-slash", parseBool, &rw.PreserveTrailingSlash),
-		setParsed(get, wrap, "use-port-in-redirects", parseBool, &rw.UsePortInRedirects),
-		setParsed(get, wrap, "relative-redirects", parseBool, &rw.RelativeRedirects),
+		setParsed(get, wrap, "preserve-trailing-slash", parseConfigBool, &rw.PreserveTrailingSlash),
+		setParsed(get, wrap, "use-port-in-redirects", parseConfigBool, &rw.UsePortInRedirects),
+		setParsed(get, wrap, "relative-redirects", parseConfigBool, &rw.RelativeRedirects),
 	)
 }
 

@@ -240,8 +240,9 @@ var upstreamMeta = []Meta{
 var errorsMeta = []Meta{
 	{
 		Key: "custom-http-errors", ConfigMap: true,
-		Doc:      "Comma-separated 4xx and 5xx statuses whose responses (from the endpoint, or Weir's own 502, 503 and 504) are replaced by the answer of `default-backend` (else the default backend) to the request rewritten to `/`, with ingress-nginx's `X-Code`, `X-Format`, `X-Original-URI`, `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`, `X-Service-Port` and `X-Request-ID` headers. Without any default backend the original response is kept.",
-		Validate: func(v string) error { _, err := parseHTTPErrors(v); return err },
+		Doc:               "Comma-separated 4xx and 5xx statuses whose responses (from the endpoint, or Weir's own 502, 503 and 504) are replaced by the answer of `default-backend` (else the default backend) to the request rewritten to `/`, with ingress-nginx's `X-Code`, `X-Format`, `X-Original-URI`, `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`, `X-Service-Port` and `X-Request-ID` headers. Without any default backend the original response is kept. An invalid annotation is refused whole; the ConfigMap's list, as ingress-nginx's, also takes 3xx statuses and skips an entry that is not a status from 300 to 599 with a warning, the others applying.",
+		Validate:          func(v string) error { _, err := parseHTTPErrors(v); return err },
+		ValidateConfigMap: func(v string) error { _, err := parseConfigMapHTTPErrors(v); return err },
 	},
 	{
 		Key: "disable-proxy-intercept-errors", Default: "false", ConfigMap: true,
@@ -327,6 +328,29 @@ func parseHTTPErrors(v string) ([]int, error) {
 		if n, err := strconv.Atoi(f); err == nil && !slices.Contains(out, n) {
 			out = append(out, n)
 		}
+	}
+	return out, nil
+}
+
+// parseConfigMapHTTPErrors reads the ConfigMap's custom-http-errors as
+// ingress-nginx's ReadConfig does, more leniently than the annotation:
+// comma-separated entries, trimmed, of which one that is not a number or
+// not from 300 to 599 is skipped (and reported) while the others apply.
+func parseConfigMapHTTPErrors(v string) ([]int, error) {
+	var out []int
+	var bad []string
+	for _, f := range splitList(v) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 300 || n > 599 {
+			bad = append(bad, f)
+			continue
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	if len(bad) > 0 {
+		return out, fmt.Errorf("entries %q skipped: must be status codes from 300 to 599", bad)
 	}
 	return out, nil
 }
@@ -579,10 +603,11 @@ func parseConfigMapUpstream(get lookup, u **Upstream, wrap func(key, value strin
 	out := Upstream{}
 	set, errs := parseTuning(get, &out, wrap)
 	if v, ok := get("custom-http-errors"); ok {
-		codes, err := parseHTTPErrors(v)
+		codes, err := parseConfigMapHTTPErrors(v)
 		if err != nil {
 			errs = append(errs, wrap("custom-http-errors", v, err))
-		} else if len(codes) > 0 {
+		}
+		if len(codes) > 0 {
 			out.CustomHTTPErrors, set = slices.Clip(codes), true
 		}
 	}
