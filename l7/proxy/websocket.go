@@ -103,9 +103,11 @@ var hopHeaders = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-// forwardedHeaders are the client's forwarding headers, never trusted:
-// rewrite sets them from the connection.
-var forwardedHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+// forwardedHeaders are the client's headers never passed upstream: its
+// forwarding headers, not trusted (rewrite sets them from the connection),
+// and Proxy, which ingress-nginx's template empties (proxy_set_header Proxy
+// "") so that a CGI upstream cannot take it for HTTP_PROXY (httpoxy).
+var forwardedHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy"}
 
 func removeHopHeaders(h http.Header) {
 	for f := range listTokens(h["Connection"]) {
