@@ -159,7 +159,7 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		delete(out.Header, k)
 	}
 	rewrite(&httputil.ProxyRequest{In: r, Out: out})
-	out.Header.Set("Connection", "Upgrade")
+	out.Header.Set("Connection", "upgrade") // nginx's $connection_upgrade, spelled as ingress-nginx's map
 	out.Header.Set("Upgrade", upgrade)
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "") // not Go's default

@@ -564,3 +564,37 @@ func TestUpgradeResponseHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeRequestConnection: the upstream's handshake carries nginx's
+// "Connection: upgrade" (ingress-nginx's map $http_upgrade
+// $connection_upgrade) and the client's Upgrade value, whatever case the
+// client wrote them in.
+func TestUpgradeRequestConnection(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 1)
+	up := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		got <- req.Header
+		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{up})))
+	conn := dialRaw(t, addr(srv))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: keep-alive, UPGRADE\r\nUpgrade: WebSocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	if _, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil {
+		t.Fatal(err)
+	}
+	var h http.Header
+	select {
+	case h = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream got no handshake")
+	}
+	if c, u := strings.Join(h["Connection"], ","), strings.Join(h["Upgrade"], ","); c != "upgrade" || u != "WebSocket" {
+		t.Errorf("upstream got Connection %q, Upgrade %q; want \"upgrade\", \"WebSocket\"", c, u)
+	}
+}
