@@ -32,7 +32,7 @@ type forwarding struct {
 	forwardedFor string
 	// originalFor and originalHost are X-Original-Forwarded-For (the
 	// client's forwarded-for-header) and X-Original-Forwarded-Host (its
-	// X-Forwarded-Host); "" sends none.
+	// forwarded-host-header, X-Forwarded-Host by default); "" sends none.
 	originalFor, originalHost string
 	// originalURI is X-Original-URI, $request_uri, with
 	// proxy-add-original-uri-header; "" leaves the client's header as is.
@@ -111,7 +111,7 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 		}
 	}
 	f.originalFor, _ = headerValue(r.Header, g.forwardedFor)
-	f.originalHost, _ = headerValue(r.Header, "X-Forwarded-Host")
+	f.originalHost, _ = headerValue(r.Header, g.forwardedHost)
 	if g.ProxyAddOriginalURIHeader {
 		f.originalURI = r.RequestURI
 	}

@@ -97,6 +97,15 @@ func TestForwarding(t *testing.T) {
 			want: want{Remote: "198.51.100.9", Scheme: "http", Port: "8080", Host: "web.test", XFF: "198.51.100.9", OriginalFor: "unknown, 198.51.100.9, 203.0.113.1"},
 		},
 		{
+			// ingress-nginx's forwarded-host-header (nginx.tmpl:
+			// X-Original-Forwarded-Host $http_<header>); Host still comes
+			// from X-Forwarded-Host, as lua_ingress.lua reads it.
+			name: "forwarded-host-header: X-Original-Forwarded-Host's source only",
+			g:    annotations.Global{UseForwardedHeaders: true, ForwardedHostHeader: "X-Client-Host"},
+			hdr:  [][2]string{{"X-Client-Host", "orig.test"}, {"X-Forwarded-Host", "a.test"}},
+			want: want{Remote: "192.0.2.10", Scheme: "http", Port: "8080", Host: "a.test", XFF: "192.0.2.10", OriginalHost: "orig.test"},
+		},
+		{
 			name: "an address with a port",
 			g:    ufh,
 			hdr:  [][2]string{{"X-Forwarded-For", "[2001:db8::7]:443"}},

@@ -262,3 +262,35 @@ func TestUpgradeRefusalCutMidBody(t *testing.T) {
 		t.Errorf("cut after %v, want about the 1s read timeout", took)
 	}
 }
+
+// TestProxyHeaderNotForwarded checks ingress-nginx's httpoxy mitigation
+// (nginx.tmpl: proxy_set_header Proxy ""): a client's Proxy header never
+// reaches the upstream, on the direct path (no body) nor the rewritten one
+// (a body).
+func TestProxyHeaderNotForwarded(t *testing.T) {
+	t.Parallel()
+	up, heads := headRecorder(t)
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("e", []string{up})))
+	conn := dialRaw(t, addr(srv))
+	br := bufio.NewReader(conn)
+	for _, req := range []string{
+		"GET /x HTTP/1.1\r\nHost: foo.com\r\nProxy: http://198.18.0.9:3128\r\n\r\n",
+		"POST /x HTTP/1.1\r\nHost: foo.com\r\nproxy: http://198.18.0.9:3128\r\nContent-Length: 2\r\n\r\nhi",
+	} {
+		io.WriteString(conn, req)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d, want 200", resp.StatusCode)
+		}
+		for _, l := range <-heads {
+			if k, _, _ := strings.Cut(l, ":"); strings.EqualFold(k, "Proxy") {
+				t.Errorf("%q: upstream got %q", strings.SplitN(req, "\r\n", 2)[0], l)
+			}
+		}
+	}
+}

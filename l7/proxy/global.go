@@ -19,6 +19,8 @@ type globalConfig struct {
 	annotations.Global
 	// forwardedFor is Global.ForwardedFor(), canonical.
 	forwardedFor string
+	// forwardedHost is Global.ForwardedHost(), canonical.
+	forwardedHost string
 	// realIPFrom are the trusted proxies (Global.RealIPFrom()).
 	realIPFrom []netip.Prefix
 	// realIP is Global.RealIP().
@@ -56,7 +58,7 @@ var defaultGlobal = compileGlobal(annotations.Global{})
 // compileGlobal compiles g. A trusted prefix that does not parse (the
 // annotations package never writes one) is skipped: it trusts nobody.
 func compileGlobal(g annotations.Global) *globalConfig {
-	c := &globalConfig{Global: g, forwardedFor: g.ForwardedFor(), realIP: g.RealIP(), block: compileBlock(g.Block)}
+	c := &globalConfig{Global: g, forwardedFor: g.ForwardedFor(), forwardedHost: g.ForwardedHost(), realIP: g.RealIP(), block: compileBlock(g.Block)}
 	ka, n := g.KeepAliveSettings()
 	c.connLimits = connlimit.Settings{KeepAlive: time.Duration(ka) * time.Second, KeepAliveRequests: n, MaxConnections: g.WorkerConnections(), HeaderTimeout: g.ClientHeaderTimeout}
 	if c.connLimits.MaxConnections == 0 {

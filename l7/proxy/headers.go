@@ -29,7 +29,7 @@ import (
 //   - X-Forwarded-Port: the local port the request came in on, 443 for the
 //     HTTPS listener (with use-forwarded-headers, its X-Forwarded-Port).
 //   - X-Original-Forwarded-For, X-Original-Forwarded-Host: the client's
-//     forwarded-for-header and X-Forwarded-Host.
+//     forwarded-for-header and forwarded-host-header.
 //   - X-Request-ID: the client's, else a new 32-hex-digit random ID (none
 //     with generate-request-id "false").
 //   - X-Original-URI: with proxy-add-original-uri-header, the client's

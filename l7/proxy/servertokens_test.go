@@ -45,3 +45,37 @@ func TestAllowBackendServerHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestNginxHiddenResponseHeaders: as nginx's default proxy_hide_header
+// (ingress-nginx sets none of its own), an upstream's X-Pad and the five
+// X-Accel-* fields nginx acts on never reach the client, over the plain
+// path and the compressing one; another X-Accel-* field passes.
+func TestNginxHiddenResponseHeaders(t *testing.T) {
+	t.Parallel()
+	hidden := []string{"X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		for _, k := range hidden {
+			w.Header().Set(k, "1")
+		}
+		w.Header().Set("X-Accel-Other", "kept")
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(strings.Repeat("ok", 300)))
+	})
+	p, srv := front(t, Options{}, nil)
+	c := client(t)
+	for i, g := range []annotations.Global{{}, {Compress: annotations.Compress{Gzip: true}}} {
+		applyGlobal(t, p, uint64(i+1), addr(up), g)
+		res := get(t, c, srv, "foo.com", "/")
+		if res.err != nil || res.status != 200 {
+			t.Fatalf("gzip %v: GET: %d %v", g.Compress.Gzip, res.status, res.err)
+		}
+		for _, k := range hidden {
+			if v, ok := res.header[k]; ok {
+				t.Errorf("gzip %v: client got %s: %q", g.Compress.Gzip, k, v)
+			}
+		}
+		if got := res.header.Get("X-Accel-Other"); got != "kept" {
+			t.Errorf("gzip %v: X-Accel-Other %q, want \"kept\"", g.Compress.Gzip, got)
+		}
+	}
+}

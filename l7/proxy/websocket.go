@@ -103,9 +103,11 @@ var hopHeaders = []string{
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-// forwardedHeaders are the client's forwarding headers, never trusted:
-// rewrite sets them from the connection.
-var forwardedHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+// forwardedHeaders are the client's headers never passed upstream: its
+// forwarding headers, not trusted (rewrite sets them from the connection),
+// and Proxy, which ingress-nginx's template empties (proxy_set_header Proxy
+// "") so that a CGI upstream cannot take it for HTTP_PROXY (httpoxy).
+var forwardedHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy"}
 
 func removeHopHeaders(h http.Header) {
 	for f := range listTokens(h["Connection"]) {
@@ -157,7 +159,7 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		delete(out.Header, k)
 	}
 	rewrite(&httputil.ProxyRequest{In: r, Out: out})
-	out.Header.Set("Connection", "Upgrade")
+	out.Header.Set("Connection", "upgrade") // nginx's $connection_upgrade, spelled as ingress-nginx's map
 	out.Header.Set("Upgrade", upgrade)
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header.Set("User-Agent", "") // not Go's default
@@ -202,6 +204,7 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	// client that does not read it is a send timeout like any other.
 	switched := switchedTo(resp, upgrade)
 	removeHopHeaders(resp.Header)
+	p.switchHeader(resp.Header, r, ex)
 	var head strings.Builder
 	head.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	_ = resp.Header.Write(&head)
@@ -228,6 +231,18 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		slog.Duration("duration", time.Since(t.start)),
 		slog.Int64("bytes_to_client", t.toClient.Load()),
 		slog.Int64("bytes_to_backend", t.toBackend.Load()))
+}
+
+// switchHeader edits h, the upstream's 101 header without its hop-by-hop
+// fields, as nginx's header filters edit every response, a 101 included:
+// the route's response headers (responseHeaders), HSTS, no upstream Server,
+// Date or other field proxy_hide_header hides (serverHeader), and Weir's
+// own Date, as nginx writes its own on every response.
+func (p *Proxy) switchHeader(h http.Header, r *http.Request, ex *exchange) {
+	p.responseHeaders(ex, h)
+	ownHSTS(h, r, ex.route.Backend)
+	p.liveGlobal().serverHeader(h)
+	h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
 }
 
 // upgradeHandshake dials ex.upstream and sends it the handshake out; an
@@ -318,6 +333,7 @@ func handshake(backend net.Conn, req *http.Request, to timeouts) (*http.Response
 func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http.Response, backend net.Conn, ex *exchange) {
 	removeHopHeaders(resp.Header)
 	copyHeader(rec.Header(), resp.Header)
+	p.responseHeaders(ex, rec.Header()) // hide-headers, add-headers, custom-headers, CORS, as relay
 	ownHSTS(rec.Header(), r, ex.route.Backend)
 	p.liveGlobal().serverHeader(rec.Header())
 	keepUntyped(rec.Header())

@@ -507,3 +507,94 @@ func TestIsTCPThroughGuard(t *testing.T) {
 type plainWrapper struct{ net.Conn }
 
 func (w plainWrapper) Unwrap() net.Conn { return w.Conn }
+
+// TestUpgradeResponseHeaders: the response to an upgrade request, a 101 or
+// a refusal, gets the headers nginx's filters give every response: the
+// upstream's Server, Date and X-Pad hidden (Weir's own Date instead),
+// hide-headers removed, add-headers set; the upstream's other fields pass.
+func TestUpgradeResponseHeaders(t *testing.T) {
+	t.Parallel()
+	up := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		status := "101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
+		if req.URL.Path == "/refuse" {
+			status = "403 Forbidden\r\nContent-Length: 0"
+		}
+		io.WriteString(c, "HTTP/1.1 "+status+"\r\nServer: upstream/1\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\n"+
+			"X-Pad: avoid browser bug\r\nX-Powered-By: php\r\nX-Up: 1\r\n\r\n")
+		br.ReadByte() // hold the tunnel until the client closes
+	})
+	s := snap(1, "foo.com", backendOf("ws", []string{up}))
+	s.Global.HideHeaders = []string{"x-powered-by"}
+	s.Global.ResponseHeaders = []annotations.Header{{Name: "X-Frame-Options", Value: "DENY"}}
+	_, srv := front(t, Options{}, s)
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{{"/", http.StatusSwitchingProtocols}, {"/refuse", http.StatusForbidden}} {
+		conn := dialRaw(t, addr(srv))
+		io.WriteString(conn, "GET "+tc.path+" HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		conn.Close()
+		h := resp.Header
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.path, resp.StatusCode, tc.status)
+		}
+		for _, k := range []string{"Server", "X-Pad", "X-Powered-By"} {
+			if v, ok := h[k]; ok {
+				t.Errorf("%s: client got %s: %q", tc.path, k, v)
+			}
+		}
+		if d := h.Get("Date"); d == "" || strings.Contains(d, "2001") || len(h["Date"]) != 1 {
+			t.Errorf("%s: Date %q, want Weir's own, once", tc.path, h["Date"])
+		}
+		if got := h.Get("X-Frame-Options"); got != "DENY" {
+			t.Errorf("%s: X-Frame-Options %q, want add-headers' DENY", tc.path, got)
+		}
+		if got := h.Get("X-Up"); got != "1" {
+			t.Errorf("%s: X-Up %q, want the upstream's 1", tc.path, got)
+		}
+	}
+}
+
+// TestUpgradeRequestConnection: the upstream's handshake carries nginx's
+// "Connection: upgrade" (ingress-nginx's map $http_upgrade
+// $connection_upgrade) and the client's Upgrade value, whatever case the
+// client wrote them in.
+func TestUpgradeRequestConnection(t *testing.T) {
+	t.Parallel()
+	got := make(chan http.Header, 1)
+	up := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		got <- req.Header
+		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{up})))
+	conn := dialRaw(t, addr(srv))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: keep-alive, UPGRADE\r\nUpgrade: WebSocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	if _, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil {
+		t.Fatal(err)
+	}
+	var h http.Header
+	select {
+	case h = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream got no handshake")
+	}
+	if c, u := strings.Join(h["Connection"], ","), strings.Join(h["Upgrade"], ","); c != "upgrade" || u != "WebSocket" {
+		t.Errorf("upstream got Connection %q, Upgrade %q; want \"upgrade\", \"WebSocket\"", c, u)
+	}
+}

@@ -36,6 +36,9 @@ type Global struct {
 	// rules read the client address from, and X-Original-Forwarded-For
 	// copies. "" means "X-Forwarded-For".
 	ForwardedForHeader string `json:"forwardedForHeader,omitempty"`
+	// ForwardedHostHeader is forwarded-host-header: the header
+	// X-Original-Forwarded-Host copies. "" means "X-Forwarded-Host".
+	ForwardedHostHeader string `json:"forwardedHostHeader,omitempty"`
 	// ProxyRealIPCIDR is proxy-real-ip-cidr, normalised prefixes: the peers
 	// whose forwarded-for header (or PROXY protocol address) is trusted.
 	// Nil means the default, 0.0.0.0/0 (every IPv4 peer, as nginx's
@@ -320,9 +323,11 @@ func InvalidHeaderName(name string, underscores bool) bool {
 // Defaults of the Global settings whose zero value stands for another.
 const (
 	DefaultForwardedForHeader = "X-Forwarded-For"
-	DefaultProxyRealIPCIDR    = "0.0.0.0/0"
-	DefaultHeaderBufferCount  = 4
-	DefaultHeaderBufferSize   = 8 << 10
+	// DefaultForwardedHostHeader is forwarded-host-header's default.
+	DefaultForwardedHostHeader = "X-Forwarded-Host"
+	DefaultProxyRealIPCIDR     = "0.0.0.0/0"
+	DefaultHeaderBufferCount   = 4
+	DefaultHeaderBufferSize    = 8 << 10
 	// DefaultLimitConnStatus is limit-conn-status-code's default.
 	DefaultLimitConnStatus = 503
 	// DefaultLimitReqStatus is limit-req-status-code's default.
@@ -363,6 +368,15 @@ func (g Global) ForwardedFor() string {
 		return DefaultForwardedForHeader
 	}
 	return g.ForwardedForHeader
+}
+
+// ForwardedHost returns the forwarded-host header name, canonical
+// ("X-Forwarded-Host" by default).
+func (g Global) ForwardedHost() string {
+	if g.ForwardedHostHeader == "" {
+		return DefaultForwardedHostHeader
+	}
+	return g.ForwardedHostHeader
 }
 
 // RealIPFrom returns the trusted proxy prefixes: ProxyRealIPCIDR, or
@@ -482,6 +496,11 @@ var globalMeta = []Meta{
 	{
 		Key: "forwarded-for-header", Default: DefaultForwardedForHeader, ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Header the client address is taken from (rightmost address not in `proxy-real-ip-cidr`, as nginx's `real_ip_recursive on`) when real IP is on, and that `X-Original-Forwarded-For` copies.",
+		Validate: validateHeaderName,
+	},
+	{
+		Key: "forwarded-host-header", Default: DefaultForwardedHostHeader, ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Header that `X-Original-Forwarded-Host` copies (the upstream `Host` with `use-forwarded-headers` is still the first `X-Forwarded-Host`, as in ingress-nginx).",
 		Validate: validateHeaderName,
 	},
 	{
@@ -798,6 +817,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 		}, wrap, func(h string) { *dst = h })
 	}
 	headerKey("forwarded-for-header", DefaultForwardedForHeader, &g.ForwardedForHeader)
+	headerKey("forwarded-host-header", DefaultForwardedHostHeader, &g.ForwardedHostHeader)
 	headerKey("forwarded-for-proxy-protocol-header", DefaultForwardedForProxyProtocolHeader, &g.ForwardedForProxyProtocolHeader)
 	if v, ok := data["proxy-real-ip-cidr"]; ok {
 		ps, err := parseCIDRList(v)

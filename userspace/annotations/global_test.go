@@ -18,6 +18,7 @@ func TestParseGlobal(t *testing.T) {
 				"use-forwarded-headers":       "true",
 				"compute-full-forwarded-for":  "True",
 				"forwarded-for-header":        " x-real-client ",
+				"forwarded-host-header":       "x-real-host",
 				"proxy-real-ip-cidr":          "10.0.0.1/8, 2001:db8::/32,,",
 				"enable-real-ip":              "1",
 				"use-proxy-protocol":          "t",
@@ -25,13 +26,13 @@ func TestParseGlobal(t *testing.T) {
 			},
 			want: Global{
 				UseForwardedHeaders: true, ComputeFullForwardedFor: true, ForwardedForHeader: "X-Real-Client",
-				ProxyRealIPCIDR: []string{"10.0.0.0/8", "2001:db8::/32"}, EnableRealIP: true, UseProxyProtocol: true,
+				ForwardedHostHeader: "X-Real-Host", ProxyRealIPCIDR: []string{"10.0.0.0/8", "2001:db8::/32"}, EnableRealIP: true, UseProxyProtocol: true,
 				HeaderBufferCount: 8, HeaderBufferSize: 16 << 10,
 			},
 		},
 		{
 			name: "defaults written out",
-			data: map[string]string{"forwarded-for-header": "x-forwarded-for", "use-forwarded-headers": "false", "large-client-header-buffers": "4 8k"},
+			data: map[string]string{"forwarded-for-header": "x-forwarded-for", "forwarded-host-header": "X-Forwarded-Host", "use-forwarded-headers": "false", "large-client-header-buffers": "4 8k"},
 			want: Global{HeaderBufferCount: 4, HeaderBufferSize: 8192},
 		},
 		{
