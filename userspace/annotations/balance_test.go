@@ -56,7 +56,7 @@ func TestParseBalance(t *testing.T) {
 				Prefix + "session-cookie-expires":                   "172800",
 				Prefix + "session-cookie-max-age":                   "-1",
 				Prefix + "session-cookie-secure":                    "true",
-				Prefix + "session-cookie-samesite":                  "none",
+				Prefix + "session-cookie-samesite":                  "None",
 				Prefix + "session-cookie-conditional-samesite-none": "true",
 				Prefix + "session-cookie-change-on-failure":         "true",
 			},
@@ -65,6 +65,17 @@ func TestParseBalance(t *testing.T) {
 				CookieExpires: "172800", CookieMaxAge: "-1", CookieSecure: true, CookieSameSite: "None",
 				CookieConditionalSameSiteNone: true, CookieChangeOnFailure: true,
 			},
+		},
+		{
+			// ingress-nginx passes the value to lua-resty-cookie as written
+			// (sticky.lua), and its conditional SameSite=None applies to
+			// "None" only.
+			name: "samesite as written",
+			ann: map[string]string{
+				Prefix + "affinity":                "cookie",
+				Prefix + "session-cookie-samesite": " lax ",
+			},
+			want: def(func(b *Balance) { b.Cookie, b.CookieSameSite = true, "lax" }),
 		},
 		{
 			name: "cookie affinity, invalid values keep defaults",
