@@ -166,9 +166,10 @@ func charsIn(v, extra string) error {
 	return nil
 }
 
-// oneOf accepts one of opts, any case, surrounding spaces ignored.
+// oneOf accepts one of opts, surrounding spaces ignored; case counts, as in
+// ingress-nginx (parser.ValidateOptions with caseSensitive).
 func oneOf(v string, opts ...string) error {
-	v = strings.ToLower(strings.TrimSpace(v))
+	v = strings.TrimSpace(v)
 	for _, o := range opts {
 		if v == o {
 			return nil
@@ -238,12 +239,12 @@ func parseBalance(get lookup, dst **Balance, wrap func(key, value string, err er
 		*dst = norm(v)
 	}
 	same := func(v string) string { return v }
-	lower := func(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
+	trim := strings.TrimSpace
 	var affinity, mode, canary string
 	str("upstream-hash-by", &b.HashBy, same)
-	str("affinity", &affinity, lower)
-	str("affinity-mode", &mode, lower)
-	str("affinity-canary-behavior", &canary, lower)
+	str("affinity", &affinity, trim)
+	str("affinity-mode", &mode, trim)
+	str("affinity-canary-behavior", &canary, trim)
 	str("session-cookie-name", &b.CookieName, same)
 	str("session-cookie-path", &b.CookiePath, same)
 	str("session-cookie-domain", &b.CookieDomain, same)

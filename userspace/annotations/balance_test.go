@@ -78,6 +78,30 @@ func TestParseBalance(t *testing.T) {
 			want: def(func(b *Balance) { b.Cookie, b.CookieSameSite = true, "lax" }),
 		},
 		{
+			// ingress-nginx's ValidateOptions for affinity, affinity-mode
+			// and affinity-canary-behavior is case-sensitive: "Cookie" is
+			// no affinity, "Persistent" balanced, "Legacy" sticky.
+			name: "affinity options are case-sensitive",
+			ann: map[string]string{
+				Prefix + "affinity":                 "Cookie",
+				Prefix + "affinity-mode":            "Persistent",
+				Prefix + "affinity-canary-behavior": "Legacy",
+			},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/affinity: value "Cookie": must be one of cookie`,
+				`annotation nginx.ingress.kubernetes.io/affinity-canary-behavior: value "Legacy": must be one of sticky, legacy`,
+				`annotation nginx.ingress.kubernetes.io/affinity-mode: value "Persistent": must be one of balanced, persistent`,
+			},
+		},
+		{
+			name: "affinity options trimmed",
+			ann: map[string]string{
+				Prefix + "affinity":      " cookie ",
+				Prefix + "affinity-mode": "persistent ",
+			},
+			want: def(func(b *Balance) { b.Cookie, b.Persistent = true, true }),
+		},
+		{
 			name: "cookie affinity, invalid values keep defaults",
 			ann: map[string]string{
 				Prefix + "affinity":                "cookie",
