@@ -146,10 +146,18 @@ func parseCanary(get lookup, c *Canary, wrap func(key, value string, err error) 
 		enabled = b
 	}
 	if !enabled {
+		// As ingress-nginx, only a setting that would do something is
+		// reported: a weight that is not 0, a non-empty header, value,
+		// pattern or cookie. canary-weight-total alone is not.
 		for _, k := range canaryKeys {
-			if v, ok := get(k); ok {
-				errs = append(errs, wrap(k, v, errors.New(`requires nginx.ingress.kubernetes.io/canary: "true"; ignored`)))
+			v, ok := get(k)
+			if !ok || k == "canary-weight-total" || strings.TrimSpace(v) == "" {
+				continue
 			}
+			if n, err := parseInt(v); k == "canary-weight" && err == nil && n == 0 {
+				continue
+			}
+			errs = append(errs, wrap(k, v, errors.New(`requires nginx.ingress.kubernetes.io/canary: "true"; ignored`)))
 		}
 		return errs
 	}

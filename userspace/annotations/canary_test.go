@@ -45,6 +45,14 @@ func TestParseCanary(t *testing.T) {
 			},
 		},
 		{
+			// ingress-nginx's canary parser refuses a disabled canary only
+			// when it sets a weight above 0 or a non-empty header, header
+			// value, pattern or cookie (canary/main_test.go "canary disabled
+			// and no weight").
+			name: "disabled canary with empty settings is silent",
+			ann:  map[string]string{"canary": "false", "canary-weight": "0", "canary-weight-total": "100", "canary-by-header": "", "canary-by-cookie": ""},
+		},
+		{
 			name: "canary invalid value counts as false",
 			ann:  map[string]string{"canary": "yes", "canary-weight": "50"},
 			wantErrs: []string{
