@@ -358,8 +358,10 @@ func parsePositiveSize(v string) (int64, error) {
 	return n, err
 }
 
+// validateOnOff accepts "on" or "off", surrounding spaces ignored as
+// ingress-nginx's validators do.
 func validateOnOff(v string) error {
-	if v != "on" && v != "off" {
+	if v = strings.TrimSpace(v); v != "on" && v != "off" {
 		return errors.New(`must be "on" or "off"`)
 	}
 	return nil
@@ -487,7 +489,7 @@ func parseProxySSL(get lookup, wrap func(key, value string, err error) error) (*
 			if err := validateOnOff(v); err != nil {
 				errs = append(errs, wrap(key, v, err))
 			} else {
-				*dst = v == "on"
+				*dst = strings.TrimSpace(v) == "on"
 			}
 		}
 	}
