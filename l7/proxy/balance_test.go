@@ -155,6 +155,8 @@ func TestAffinityCookieAttributes(t *testing.T) {
 		{name: "rule path", bal: annotations.Balance{Cookie: true, CookieName: "route", CookieSameSite: "Lax"}, path: "/shop", want: "route=VALUE; Path=/shop; HttpOnly; SameSite=Lax"},
 		{name: "every attribute", bal: all, path: "/", want: "SESS=VALUE; Expires=EXPIRES; Max-Age=7200; Domain=foo.test; Path=/app; Secure; HttpOnly; SameSite=None"},
 		{name: "samesite none withheld from old chrome", bal: all, path: "/", ua: oldChrome, want: "SESS=VALUE; Expires=EXPIRES; Max-Age=7200; Domain=foo.test; Path=/app; Secure; HttpOnly"},
+		// As sticky.lua: the value as written, withheld when it is "None" only.
+		{name: "samesite lowercase none kept", bal: annotations.Balance{Cookie: true, CookieName: "s", CookieSameSite: "none", CookieConditionalSameSiteNone: true}, path: "/", ua: oldChrome, want: "s=VALUE; Path=/; HttpOnly; SameSite=none"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -339,3 +339,37 @@ func TestMarkdown(t *testing.T) {
 		}
 	}
 }
+
+// TestBoolSpellings: ingress-nginx reads a boolean annotation with
+// strconv.ParseBool (parser.GetBoolAnnotation, parser.ValidateBool), so
+// "True", "TRUE", "1", "t", "F" and "0" are booleans too; anything else
+// keeps the default with a warning.
+func TestBoolSpellings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value   string
+		want    bool
+		invalid bool
+	}{
+		{value: "true", want: true}, {value: "True", want: true}, {value: "TRUE", want: true},
+		{value: "1", want: true}, {value: "t", want: true}, {value: "T", want: true},
+		{value: "false"}, {value: "False"}, {value: "FALSE"}, {value: "0"}, {value: "f"}, {value: "F"},
+		{value: "yes", invalid: true}, {value: "on", invalid: true}, {value: "tRUE", invalid: true},
+	}
+	for _, tc := range tests {
+		cfg, errs := Parse(map[string]string{
+			Prefix + "use-regex":         tc.value,
+			Prefix + "ssl-passthrough":   tc.value,
+			Prefix + "enable-access-log": tc.value,
+		}, DefaultProxy())
+		if tc.invalid {
+			if len(errs) != 3 || cfg.UseRegex || cfg.SSLPassthrough || cfg.Proxy.AccessLogOff {
+				t.Errorf("%q: got %+v %v %v, %v; want the defaults and 3 warnings", tc.value, cfg.UseRegex, cfg.SSLPassthrough, cfg.Proxy.AccessLogOff, errs)
+			}
+			continue
+		}
+		if len(errs) != 0 || cfg.UseRegex != tc.want || cfg.SSLPassthrough != tc.want || cfg.Proxy.AccessLogOff == tc.want {
+			t.Errorf("%q: use-regex %v, ssl-passthrough %v, access log off %v, warnings %v; want %v", tc.value, cfg.UseRegex, cfg.SSLPassthrough, cfg.Proxy.AccessLogOff, errs, tc.want)
+		}
+	}
+}

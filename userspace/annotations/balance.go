@@ -53,8 +53,8 @@ type Balance struct {
 	// CookieSecure is session-cookie-secure: always mark the cookie Secure.
 	// False (the default) marks it Secure on HTTPS requests only.
 	CookieSecure bool `json:"cookieSecure,omitempty"`
-	// CookieSameSite is session-cookie-samesite: "None", "Lax", "Strict",
-	// or "" for no SameSite attribute (the default).
+	// CookieSameSite is session-cookie-samesite as written (None, Lax or
+	// Strict in any case), or "" for no SameSite attribute (the default).
 	CookieSameSite string `json:"cookieSameSite,omitempty"`
 	// CookieConditionalSameSiteNone is
 	// session-cookie-conditional-samesite-none: omit SameSite=None for the
@@ -134,7 +134,7 @@ var balanceMeta = []Meta{
 	},
 	{
 		Key: "session-cookie-samesite", Default: "",
-		Doc:      "SameSite attribute of the cookie: `None`, `Lax` or `Strict`, any case, written capitalised; default none.",
+		Doc:      "SameSite attribute of the cookie: `None`, `Lax` or `Strict`, any case, written as given (`session-cookie-conditional-samesite-none` applies to `None` only, as ingress-nginx's); default none.",
 		Validate: func(v string) error { _, err := parseSameSite(v); return err },
 	},
 	{
@@ -166,9 +166,10 @@ func charsIn(v, extra string) error {
 	return nil
 }
 
-// oneOf accepts one of opts, any case, surrounding spaces ignored.
+// oneOf accepts one of opts, surrounding spaces ignored; case counts, as in
+// ingress-nginx (parser.ValidateOptions with caseSensitive).
 func oneOf(v string, opts ...string) error {
-	v = strings.ToLower(strings.TrimSpace(v))
+	v = strings.TrimSpace(v)
 	for _, o := range opts {
 		if v == o {
 			return nil
@@ -202,18 +203,15 @@ func parseSubsetSize(v string) (int, error) {
 	return n, nil
 }
 
-// parseSameSite returns the SameSite attribute's value for v, any case, ""
-// for none.
+// parseSameSite returns the SameSite attribute's value for v: None, Lax or
+// Strict in any case, trimmed, "" for none. The value is kept as written:
+// ingress-nginx's sticky.lua writes it so, and withholds SameSite=None from
+// incompatible browsers only when it is exactly "None".
 func parseSameSite(v string) (string, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "":
-		return "", nil
-	case "none":
-		return "None", nil
-	case "lax":
-		return "Lax", nil
-	case "strict":
-		return "Strict", nil
+	v = strings.TrimSpace(v)
+	switch strings.ToLower(v) {
+	case "", "none", "lax", "strict":
+		return v, nil
 	}
 	return "", errors.New("must be None, Lax or Strict")
 }
@@ -241,12 +239,12 @@ func parseBalance(get lookup, dst **Balance, wrap func(key, value string, err er
 		*dst = norm(v)
 	}
 	same := func(v string) string { return v }
-	lower := func(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
+	trim := strings.TrimSpace
 	var affinity, mode, canary string
 	str("upstream-hash-by", &b.HashBy, same)
-	str("affinity", &affinity, lower)
-	str("affinity-mode", &mode, lower)
-	str("affinity-canary-behavior", &canary, lower)
+	str("affinity", &affinity, trim)
+	str("affinity-mode", &mode, trim)
+	str("affinity-canary-behavior", &canary, trim)
 	str("session-cookie-name", &b.CookieName, same)
 	str("session-cookie-path", &b.CookiePath, same)
 	str("session-cookie-domain", &b.CookieDomain, same)

@@ -56,7 +56,7 @@ func TestParseBalance(t *testing.T) {
 				Prefix + "session-cookie-expires":                   "172800",
 				Prefix + "session-cookie-max-age":                   "-1",
 				Prefix + "session-cookie-secure":                    "true",
-				Prefix + "session-cookie-samesite":                  "none",
+				Prefix + "session-cookie-samesite":                  "None",
 				Prefix + "session-cookie-conditional-samesite-none": "true",
 				Prefix + "session-cookie-change-on-failure":         "true",
 			},
@@ -65,6 +65,41 @@ func TestParseBalance(t *testing.T) {
 				CookieExpires: "172800", CookieMaxAge: "-1", CookieSecure: true, CookieSameSite: "None",
 				CookieConditionalSameSiteNone: true, CookieChangeOnFailure: true,
 			},
+		},
+		{
+			// ingress-nginx passes the value to lua-resty-cookie as written
+			// (sticky.lua), and its conditional SameSite=None applies to
+			// "None" only.
+			name: "samesite as written",
+			ann: map[string]string{
+				Prefix + "affinity":                "cookie",
+				Prefix + "session-cookie-samesite": " lax ",
+			},
+			want: def(func(b *Balance) { b.Cookie, b.CookieSameSite = true, "lax" }),
+		},
+		{
+			// ingress-nginx's ValidateOptions for affinity, affinity-mode
+			// and affinity-canary-behavior is case-sensitive: "Cookie" is
+			// no affinity, "Persistent" balanced, "Legacy" sticky.
+			name: "affinity options are case-sensitive",
+			ann: map[string]string{
+				Prefix + "affinity":                 "Cookie",
+				Prefix + "affinity-mode":            "Persistent",
+				Prefix + "affinity-canary-behavior": "Legacy",
+			},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/affinity: value "Cookie": must be one of cookie`,
+				`annotation nginx.ingress.kubernetes.io/affinity-canary-behavior: value "Legacy": must be one of sticky, legacy`,
+				`annotation nginx.ingress.kubernetes.io/affinity-mode: value "Persistent": must be one of balanced, persistent`,
+			},
+		},
+		{
+			name: "affinity options trimmed",
+			ann: map[string]string{
+				Prefix + "affinity":      " cookie ",
+				Prefix + "affinity-mode": "persistent ",
+			},
+			want: def(func(b *Balance) { b.Cookie, b.Persistent = true, true }),
 		},
 		{
 			name: "cookie affinity, invalid values keep defaults",

@@ -62,8 +62,8 @@ var canaryMeta = []Meta{
 	},
 	{
 		Key: "canary-by-header-value", Default: "",
-		Doc:      "Exact value of `canary-by-header` that routes to the canary; any other value → next rule.",
-		Validate: func(string) error { return nil },
+		Doc:      "Exact value of `canary-by-header` that routes to the canary; any other value → next rule. Letters, digits, spaces and `-._~/:` only, as ingress-nginx; another value is ignored with a warning (the header then routes by `always` and `never`).",
+		Validate: validateCanaryHeaderValue,
 	},
 	{
 		Key: "canary-by-header-pattern", Default: "",
@@ -99,6 +99,16 @@ func parseInt(v string) (int, error) {
 		return 0, errors.New("must be an integer")
 	}
 	return n, nil
+}
+
+// validateCanaryHeaderValue accepts what ingress-nginx's
+// parser.BasicCharsRegex accepts once spaces are removed: letters, digits
+// and "-._~/:".
+func validateCanaryHeaderValue(v string) error {
+	if err := charsIn(strings.ReplaceAll(v, " ", ""), "-._~/:"); err != nil {
+		return errors.New(`may hold only letters, digits, spaces and "-._~/:"; ignored`)
+	}
+	return nil
 }
 
 // validateToken accepts "" (none) or an HTTP token, the syntax of header
@@ -146,10 +156,18 @@ func parseCanary(get lookup, c *Canary, wrap func(key, value string, err error) 
 		enabled = b
 	}
 	if !enabled {
+		// As ingress-nginx, only a setting that would do something is
+		// reported: a weight that is not 0, a non-empty header, value,
+		// pattern or cookie. canary-weight-total alone is not.
 		for _, k := range canaryKeys {
-			if v, ok := get(k); ok {
-				errs = append(errs, wrap(k, v, errors.New(`requires nginx.ingress.kubernetes.io/canary: "true"; ignored`)))
+			v, ok := get(k)
+			if !ok || k == "canary-weight-total" || strings.TrimSpace(v) == "" {
+				continue
 			}
+			if n, err := parseInt(v); k == "canary-weight" && err == nil && n == 0 {
+				continue
+			}
+			errs = append(errs, wrap(k, v, errors.New(`requires nginx.ingress.kubernetes.io/canary: "true"; ignored`)))
 		}
 		return errs
 	}
@@ -163,7 +181,13 @@ func parseCanary(get lookup, c *Canary, wrap func(key, value string, err error) 
 			}
 		}
 	}
-	c.HeaderValue, _ = get("canary-by-header-value")
+	if v, ok := get("canary-by-header-value"); ok {
+		if err := validateCanaryHeaderValue(v); err != nil {
+			errs = append(errs, wrap("canary-by-header-value", v, err))
+		} else {
+			c.HeaderValue = strings.TrimSpace(v)
+		}
+	}
 	if v, ok := get("canary-by-header-pattern"); ok {
 		c.HeaderPattern = v
 		if err := validatePattern(v); err != nil {

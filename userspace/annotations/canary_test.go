@@ -45,6 +45,30 @@ func TestParseCanary(t *testing.T) {
 			},
 		},
 		{
+			// ingress-nginx validates canary-by-header-value with
+			// parser.BasicCharsRegex (spaces removed) and ignores a value
+			// that fails: the header then routes by always/never only.
+			name: "header value outside ingress-nginx's characters is ignored",
+			ann:  map[string]string{"canary": "true", "canary-by-header": "X-Canary", "canary-by-header-value": "a@b"},
+			want: Canary{Enabled: true, Header: "X-Canary", WeightTotal: 100},
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/canary-by-header-value: value "a@b": may hold only letters, digits, spaces and "-._~/:"; ignored`,
+			},
+		},
+		{
+			name: "header value with a space and a version",
+			ann:  map[string]string{"canary": "true", "canary-by-header": "X-Canary", "canary-by-header-value": " v1.2/beta test "},
+			want: Canary{Enabled: true, Header: "X-Canary", HeaderValue: "v1.2/beta test", WeightTotal: 100},
+		},
+		{
+			// ingress-nginx's canary parser refuses a disabled canary only
+			// when it sets a weight above 0 or a non-empty header, header
+			// value, pattern or cookie (canary/main_test.go "canary disabled
+			// and no weight").
+			name: "disabled canary with empty settings is silent",
+			ann:  map[string]string{"canary": "false", "canary-weight": "0", "canary-weight-total": "100", "canary-by-header": "", "canary-by-cookie": ""},
+		},
+		{
 			name: "canary invalid value counts as false",
 			ann:  map[string]string{"canary": "yes", "canary-weight": "50"},
 			wantErrs: []string{

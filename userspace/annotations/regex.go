@@ -1,6 +1,9 @@
 package annotations
 
-import "errors"
+import (
+	"errors"
+	"strconv"
+)
 
 // regexMeta is the metadata table of the regex family.
 var regexMeta = []Meta{
@@ -26,13 +29,13 @@ func parseRegex(get lookup, useRegex *bool, wrap func(key, value string, err err
 	return nil
 }
 
-// parseBool accepts exactly "true" and "false".
+// parseBool accepts what ingress-nginx's boolean annotations accept
+// (parser.GetBoolAnnotation: strconv.ParseBool): "true", "True", "TRUE",
+// "t", "T", "1" and their false forms, with no surrounding space.
 func parseBool(v string) (bool, error) {
-	switch v {
-	case "true":
-		return true, nil
-	case "false":
-		return false, nil
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errors.New(`must be "true" or "false"`)
 	}
-	return false, errors.New(`must be "true" or "false"`)
+	return b, nil
 }

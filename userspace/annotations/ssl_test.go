@@ -36,12 +36,12 @@ func TestParseSSL(t *testing.T) {
 		},
 		{
 			name:     "invalid keeps default",
-			ann:      map[string]string{Prefix + "ssl-redirect": "no", Prefix + "force-ssl-redirect": "1"},
+			ann:      map[string]string{Prefix + "ssl-redirect": "no", Prefix + "force-ssl-redirect": "on"},
 			defaults: DefaultSSL(),
 			want:     SSL{Redirect: true},
 			wantErrs: []string{
 				`annotation nginx.ingress.kubernetes.io/ssl-redirect: value "no": must be "true" or "false"`,
-				`annotation nginx.ingress.kubernetes.io/force-ssl-redirect: value "1": must be "true" or "false"`,
+				`annotation nginx.ingress.kubernetes.io/force-ssl-redirect: value "on": must be "true" or "false"`,
 			},
 		},
 	}

@@ -210,8 +210,8 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key: "proxy-ssl-verify-depth", Default: "1",
-		Doc:      "Most intermediate certificates between the endpoint's certificate and a CA of `ca.crt`.",
-		Validate: func(v string) error { _, err := parseDepth(v); return err },
+		Doc:      "Most intermediate certificates between the endpoint's certificate and a CA of `ca.crt`; `0` means 1, as in ingress-nginx.",
+		Validate: func(v string) error { _, err := parseVerifyDepth(v); return err },
 	},
 	{
 		Key:      "proxy-ssl-name",
@@ -382,19 +382,13 @@ func parsePositiveSize(v string) (int64, error) {
 	return n, err
 }
 
+// validateOnOff accepts "on" or "off", surrounding spaces ignored as
+// ingress-nginx's validators do.
 func validateOnOff(v string) error {
-	if v != "on" && v != "off" {
+	if v = strings.TrimSpace(v); v != "on" && v != "off" {
 		return errors.New(`must be "on" or "off"`)
 	}
 	return nil
-}
-
-func parseDepth(v string) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 0 || n > 100 {
-		return 0, errors.New("must be an integer from 0 to 100")
-	}
-	return n, nil
 }
 
 func validateServerName(v string) error {
@@ -519,13 +513,13 @@ func parseProxySSL(get lookup, wrap func(key, value string, err error) error) (*
 			if err := validateOnOff(v); err != nil {
 				errs = append(errs, wrap(key, v, err))
 			} else {
-				*dst = v == "on"
+				*dst = strings.TrimSpace(v) == "on"
 			}
 		}
 	}
 	onOff("proxy-ssl-verify", &s.Verify)
 	onOff("proxy-ssl-server-name", &s.ServerNameOn)
-	if err := setParsed(get, wrap, "proxy-ssl-verify-depth", parseDepth, &s.VerifyDepth); err != nil {
+	if err := setParsed(get, wrap, "proxy-ssl-verify-depth", parseVerifyDepth, &s.VerifyDepth); err != nil {
 		errs = append(errs, err)
 	}
 	if v, ok := get("proxy-ssl-name"); ok {

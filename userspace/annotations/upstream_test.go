@@ -48,6 +48,12 @@ func TestParseUpstream(t *testing.T) {
 			"proxy-ssl-secret": "ns/s", "proxy-ssl-verify": "yes", "proxy-ssl-verify-depth": "x", "proxy-ssl-name": "a b",
 			"proxy-ssl-server-name": "true", "proxy-ssl-protocols": "TLSv1.1", "proxy-ssl-ciphers": "HIGH:!AES",
 		}, want: &Upstream{SSL: &sslDefaults}, wantErrs: []string{"proxy-ssl-ciphers", "proxy-ssl-name", "proxy-ssl-protocols", "proxy-ssl-server-name", "proxy-ssl-verify", "proxy-ssl-verify-depth"}},
+		// ingress-nginx's on/off validators ignore surrounding spaces
+		// (ValidateRegex with removeSpace, ValidateOptions with trimSpace).
+		{name: "on off trimmed", ann: map[string]string{"proxy-ssl-secret": "ns/s", "proxy-ssl-verify": " on", "proxy-ssl-server-name": "on "},
+			want: &Upstream{SSL: withSSL(func(s *ProxySSL) { s.Verify, s.ServerNameOn = true, true })}},
+		// ingress-nginx's proxyssl parser: a depth of 0 is the default 1.
+		{name: "verify depth 0 is 1", ann: map[string]string{"proxy-ssl-secret": "ns/s", "proxy-ssl-verify-depth": "0"}, want: &Upstream{SSL: &sslDefaults}},
 		{name: "custom errors", ann: map[string]string{"custom-http-errors": "404, 503,404", "default-backend": "errors"},
 			want: &Upstream{CustomHTTPErrors: []int{404, 503}, DefaultBackend: "errors"}},
 		{name: "custom errors invalid", ann: map[string]string{"custom-http-errors": "404,200", "default-backend": "Bad_Name"}, wantErrs: []string{"custom-http-errors", "default-backend"}},
