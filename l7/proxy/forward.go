@@ -393,8 +393,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
 	relayHeader(h, resp.Header)
-	p.responseHeaders(ex, h) // hide-headers, add-headers, custom-headers, CORS (respheaders.go)
-	ownHSTS(h, r, ex.route.Backend)
+	p.responseHeaders(ex, r, h) // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
 	announced := len(resp.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)

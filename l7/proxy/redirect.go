@@ -26,9 +26,7 @@ import (
 // included; ownHSTS puts it back over an upstream's).
 func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding, route *router.Route) bool {
 	be := route.Backend
-	if r.TLS != nil && be.HSTS != "" {
-		w.Header()["Strict-Transport-Security"] = hstsValues(be.HSTS)
-	}
+	ownHSTS(w.Header(), r, be)
 	if f.scheme != "http" || !be.SSLRedirect || p.liveGlobal().NoTLSRedirect(route.Path) {
 		return false
 	}

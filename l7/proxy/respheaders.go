@@ -22,8 +22,8 @@ func (p *Proxy) routeHeaders(h http.Header, route *router.Route) {
 // proxy_hide_header and more_set_headers: the route's Location, Refresh
 // and Set-Cookie rewrites apply, hide-headers are removed, then add-headers,
 // custom-headers and the CORS headers (cors.go) are set, replacing the
-// upstream's.
-func (p *Proxy) responseHeaders(ex *exchange, h http.Header) {
+// upstream's; last, on an HTTPS request r, the route's HSTS (ownHSTS).
+func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
 	rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h)
 	g := p.liveGlobal()
 	for _, k := range g.HideHeaders {
@@ -33,6 +33,7 @@ func (p *Proxy) responseHeaders(ex *exchange, h http.Header) {
 	if ex.cors != nil {
 		setCORS(h, ex.cors, ex.corsOrigin)
 	}
+	ownHSTS(h, r, ex.route.Backend)
 }
 
 // requestHeaders edits the request to the upstream, after Weir's own

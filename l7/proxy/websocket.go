@@ -235,12 +235,11 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 
 // switchHeader edits h, the upstream's 101 header without its hop-by-hop
 // fields, as nginx's header filters edit every response, a 101 included:
-// the route's response headers (responseHeaders), HSTS, no upstream Server,
+// the route's response headers and HSTS (responseHeaders), no upstream Server,
 // Date or other field proxy_hide_header hides (serverHeader), and Weir's
 // own Date, as nginx writes its own on every response.
 func (p *Proxy) switchHeader(h http.Header, r *http.Request, ex *exchange) {
-	p.responseHeaders(ex, h)
-	ownHSTS(h, r, ex.route.Backend)
+	p.responseHeaders(ex, r, h)
 	p.liveGlobal().serverHeader(h)
 	h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
 }
@@ -333,8 +332,7 @@ func handshake(backend net.Conn, req *http.Request, to timeouts) (*http.Response
 func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http.Response, backend net.Conn, ex *exchange) {
 	removeHopHeaders(resp.Header)
 	copyHeader(rec.Header(), resp.Header)
-	p.responseHeaders(ex, rec.Header()) // hide-headers, add-headers, custom-headers, CORS, as relay
-	ownHSTS(rec.Header(), r, ex.route.Backend)
+	p.responseHeaders(ex, r, rec.Header()) // hide-headers, add-headers, custom-headers, CORS, HSTS, as relay
 	p.liveGlobal().serverHeader(rec.Header())
 	keepUntyped(rec.Header())
 	rec.WriteHeader(resp.StatusCode)

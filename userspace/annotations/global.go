@@ -705,13 +705,7 @@ func validateBool(v string) error { _, err := parseConfigBool(v); return err }
 
 // parseConfigBool accepts what ingress-nginx's ConfigMap decoding accepts
 // for a boolean (strconv.ParseBool: "true", "1", "t", "False", ...).
-func parseConfigBool(v string) (bool, error) {
-	b, err := strconv.ParseBool(strings.TrimSpace(v))
-	if err != nil {
-		return false, errors.New(`must be "true" or "false"`)
-	}
-	return b, nil
-}
+func parseConfigBool(v string) (bool, error) { return parseBool(strings.TrimSpace(v)) }
 
 // validateHeaderName accepts a non-empty HTTP token.
 func validateHeaderName(v string) error {
