@@ -46,3 +46,18 @@ func TestDeepInspect(t *testing.T) {
 		}
 	}
 }
+
+// TestUnsafeAsExpression: unsafe's literal check first gives the
+// expression's answer for each of its branches and for values near them.
+func TestUnsafeAsExpression(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{
+		"", "/", "/api/v1", "app.example.com", "/alias", "/root", "/foo;", "alias;", " alias x;", "x\nroot /;",
+		"/roots;", "/etc/nginx", "/etc/passwd", "/etc/other", "/etc/", "/var/run/secrets/x", "/var/run/secret",
+		"content_by_lua_block", "_by_lu", "/a/_by_lua", "ALIAS x;", "Root /;",
+	} {
+		if got, want := unsafe(v), unsafeValue.MatchString(v); got != want {
+			t.Errorf("unsafe(%q) = %v, the expression says %v", v, got, want)
+		}
+	}
+}
