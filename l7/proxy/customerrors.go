@@ -17,9 +17,12 @@ import (
 // backend, with X-Code (the status), X-Format (the Accept header),
 // X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name,
 // X-Service-Port and X-Request-ID. Its answer, whatever its status, is the
-// response; it is not intercepted again. Without either backend, or when
-// the one chosen has no endpoints, the original response stands (nginx
-// would answer its internal default backend's 404).
+// response; it is not intercepted again. A default-backend Service without
+// endpoints is passed over for the default backend, as ingress-nginx keeps
+// only a custom backend with endpoints; without a default backend with
+// endpoints, the answer is nginx's 404 page: ingress-nginx's
+// upstream-default-backend is then its internal server on 127.0.0.1:8181,
+// which answers every request "return 404".
 //
 // A route without endpoints whose Ingress has default-backend is served by
 // that Service instead of answering 503, with the same headers and X-Code
@@ -45,23 +48,29 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 	if ex.intercepted || ex.route == nil || !ex.route.Backend.Proxy.Upstream.Intercepts(code) {
 		return false
 	}
-	er := ex.route.ErrorRoute
-	if er == nil {
-		if rt := p.router.Load(); rt != nil {
-			er = rt.Fallback()
-		}
+	if er := ex.route.ErrorRoute; er != nil && p.serveErrorRoute(rec, r, code, ex, er, true) {
+		return true
 	}
-	if er == nil || er == ex.route {
+	var fb *router.Route
+	if rt := p.router.Load(); rt != nil {
+		fb = rt.Fallback()
+	}
+	if fb != nil && fb == ex.route {
 		return false
 	}
-	return p.serveErrorRoute(rec, r, code, ex, er, true)
+	if fb == nil || !p.serveErrorRoute(rec, r, code, ex, fb, true) {
+		// ingress-nginx's internal default backend.
+		ex.intercepted = true
+		writeError(rec, http.StatusNotFound)
+	}
+	return true
 }
 
 // noEndpoints serves a route without upstreams from its default-backend
 // Service, else intercepts the 503; it reports whether it answered.
 func (p *Proxy) noEndpoints(rec *responseRecorder, r *http.Request, ex *exchange) bool {
-	if er := ex.route.ErrorRoute; er != nil && !ex.intercepted {
-		return p.serveErrorRoute(rec, r, http.StatusServiceUnavailable, ex, er, false)
+	if er := ex.route.ErrorRoute; er != nil && !ex.intercepted && p.serveErrorRoute(rec, r, http.StatusServiceUnavailable, ex, er, false) {
+		return true
 	}
 	return p.interceptOwn(rec, r, http.StatusServiceUnavailable, ex)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -133,18 +134,38 @@ func TestCustomHTTPErrors(t *testing.T) {
 	}
 }
 
-// TestCustomHTTPErrorsWithoutBackend: with no default backend at all the
-// endpoint's response stands, and an error backend answering a listed code
-// is not intercepted again.
+// TestCustomHTTPErrorsWithoutBackend: with no default backend with
+// endpoints, a listed status is answered as ingress-nginx's internal
+// default backend answers (nginx's 404 page): for the endpoint's response,
+// for Weir's own 503 of a route without endpoints, and when the
+// default-backend Service has no endpoints; an error backend answering a
+// listed code is not intercepted again.
 func TestCustomHTTPErrorsWithoutBackend(t *testing.T) {
 	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, "app 404")
 	}))
+	internal404 := h1guard.ErrorPage(http.StatusNotFound)
 	be := backendOf("app", []string{app}, withErrors(404))
 	_, srv := front(t, Options{}, snap(1, "a.test", be))
-	if res := get(t, client(t), srv, "a.test", "/"); res.status != 404 || res.body != "app 404" {
-		t.Errorf("got %d %q, want the endpoint's 404", res.status, res.body)
+	if res := get(t, client(t), srv, "a.test", "/"); res.status != 404 || res.body != internal404 {
+		t.Errorf("no default backend: got %d %q, want nginx's 404 page", res.status, res.body)
+	}
+	empty := backendOf("app", []string{}, withErrors(503))
+	_, srv = front(t, Options{}, snap(1, "a.test", empty))
+	if res := get(t, client(t), srv, "a.test", "/"); res.status != 404 || res.body != internal404 {
+		t.Errorf("no endpoints, 503 listed: got %d %q, want nginx's 404 page", res.status, res.body)
+	}
+	unlisted := backendOf("app", []string{}, withErrors(404))
+	_, srv = front(t, Options{}, snap(1, "a.test", unlisted))
+	if res := get(t, client(t), srv, "a.test", "/"); res.status != 503 {
+		t.Errorf("no endpoints, 503 not listed: got %d %q, want 503", res.status, res.body)
+	}
+	noEps := backendOf("errors", []string{})
+	be.ErrorBackend = &noEps
+	_, srv = front(t, Options{}, snap(1, "a.test", be))
+	if res := get(t, client(t), srv, "a.test", "/"); res.status != 404 || res.body != internal404 {
+		t.Errorf("default-backend without endpoints: got %d %q, want nginx's 404 page", res.status, res.body)
 	}
 	eb := backendOf("errors", []string{app})
 	be.ErrorBackend = &eb
