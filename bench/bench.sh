@@ -155,20 +155,30 @@ read -r -a TARGET_LIST <<<"$TARGETS"
 
 # --- limits and CPUs ---------------------------------------------------------
 # The idle scenarios hold BENCH_IDLE_CONNS connections: the proxies accept
-# MAXCONN connections, and haproxy wants two descriptors per connection (one
-# client side, one server side), as nginx may.
-need=$((2 * (IDLE_CONNS + 1024) + 256))
-if (($(ulimit -n) < need)); then
-	ulimit -Hn "$need" 2>/dev/null || true
+# MAXCONN connections. Weir and nginx hold one descriptor per idle client
+# connection (their upstream connections are a pool), so BENCH_IDLE_CONNS
+# needs that many and some; haproxy reserves two per connection (maxsock:
+# client side and server side), so where the limit holds fewer, haproxy's
+# maxconn and its idle connections are lowered (HAPROXY_IDLE_CONNS), not
+# everyone's: bytes per connection are per connection whatever the count.
+want_fd=$((2 * (IDLE_CONNS + 1024) + 256))
+if (($(ulimit -n) < want_fd)); then
+	ulimit -Hn "$want_fd" 2>/dev/null || true
 	ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-	if (($(ulimit -n) < need)); then
-		IDLE_CONNS=$((($(ulimit -n) - 256) / 2 - 1024))
-		((IDLE_CONNS > 0)) || IDLE_CONNS=100
-		echo "$BENCH_PROG: open files limited to $(ulimit -n) (hard limit): BENCH_IDLE_CONNS lowered to $IDLE_CONNS" >&2
-	fi
+fi
+if (($(ulimit -n) < IDLE_CONNS + 1024 + 256)); then
+	IDLE_CONNS=$(($(ulimit -n) - 1024 - 256))
+	((IDLE_CONNS > 0)) || IDLE_CONNS=100
+	echo "$BENCH_PROG: open files limited to $(ulimit -n) (hard limit): BENCH_IDLE_CONNS lowered to $IDLE_CONNS" >&2
 fi
 NOFILE=$(ulimit -n)
 MAXCONN=$((IDLE_CONNS + 1024))
+HAPROXY_MAXCONN=$(((NOFILE - 256) / 2))
+((HAPROXY_MAXCONN < MAXCONN)) || HAPROXY_MAXCONN=$MAXCONN
+HAPROXY_IDLE_CONNS=$((HAPROXY_MAXCONN - 1024 < IDLE_CONNS ? HAPROXY_MAXCONN - 1024 : IDLE_CONNS))
+((HAPROXY_IDLE_CONNS > 0)) || HAPROXY_IDLE_CONNS=100
+((HAPROXY_IDLE_CONNS == IDLE_CONNS)) ||
+	echo "$BENCH_PROG: open files limited to $NOFILE: haproxy (two descriptors per connection) holds $HAPROXY_IDLE_CONNS idle connections, the others $IDLE_CONNS" >&2
 NCPU=$(nproc)
 if ((NCPU >= 2)) && [[ ${BENCH_PIN:-1} != 0 ]]; then
 	PROXY_CPUS=0 LOAD_CPUS=1-$((NCPU - 1)) LOAD_NCPU=$((NCPU - 1))
@@ -407,7 +417,7 @@ start_haproxy() {
 	cat >"$h/haproxy.cfg" <<EOF
 global
     nbthread $threads
-    maxconn $MAXCONN
+    maxconn $HAPROXY_MAXCONN
     $log_global
     ssl-default-bind-ciphers $CIPHERS
     ssl-default-bind-ciphersuites $TLS13_SUITES
@@ -579,7 +589,8 @@ count_syscalls() {
 # measure_idle SCENARIO TARGET ROUND: a fresh 1core TARGET; its RSS before
 # and after BENCH_IDLE_CONNS idle keep-alive connections.
 measure_idle() {
-	local sc=$1 t=$2 round=$3 pids before after port flags=() idle_pid i
+	local sc=$1 t=$2 round=$3 pids before after port flags=() idle_pid i n=$IDLE_CONNS
+	[[ $t != haproxy ]] || n=$HAPROXY_IDLE_CONNS
 	start_target "$t" 1core
 	port=${HTTP[$t]}
 	[[ $sc != idle-tls ]] || { port=${HTTPS[$t]} flags=(-tls); }
@@ -588,7 +599,7 @@ measure_idle() {
 	# Emptied here: the shell empties it only once the child runs, and the
 	# "open" of the previous run must not be found meanwhile.
 	: >"$TMP/idle.out"
-	pin "$LOAD_CPUS" "$BENCHTOOL" idle -addr "127.0.0.1:$port" -host "$HOST" -n "$IDLE_CONNS" "${flags[@]}" \
+	pin "$LOAD_CPUS" "$BENCHTOOL" idle -addr "127.0.0.1:$port" -host "$HOST" -n "$n" "${flags[@]}" \
 		-hold 10m >"$TMP/idle.out" 2>&1 &
 	idle_pid=$!
 	PIDS+=("$idle_pid")
@@ -597,14 +608,14 @@ measure_idle() {
 		kill -0 "$idle_pid" 2>/dev/null || die "benchtool idle against $t failed: $(cat "$TMP/idle.out")"
 		sleep 0.1
 	done
-	grep -q '^open ' "$TMP/idle.out" || die "benchtool idle against $t: not all $IDLE_CONNS connections open after 3 minutes"
+	grep -q '^open ' "$TMP/idle.out" || die "benchtool idle against $t: not all $n connections open after 3 minutes"
 	after=$(rss_kb "${pids[@]}")
 	stop_pid "$idle_pid"
 	stop_target "$t"
 	printf '%s\t1core\t%s\t%s\tconns=%s rss_before_kb=%s rss_after_kb=%s bytes_per_conn=%s\n' "$sc" "$t" "$round" \
-		"$IDLE_CONNS" "$before" "$after" $(((after - before) * 1024 / IDLE_CONNS)) >>"$RUNS"
+		"$n" "$before" "$after" $(((after - before) * 1024 / n)) >>"$RUNS"
 	printf '  %-9s %-9s %-8s round %s: rss %s -> %s kB, %s bytes/conn\n' "$sc" 1core "$t" "$round" "$before" "$after" \
-		$(((after - before) * 1024 / IDLE_CONNS)) >&2
+		$(((after - before) * 1024 / n)) >&2
 }
 
 # rotated ROUND: the targets in the order of round ROUND (1-based).
@@ -620,7 +631,7 @@ want nginx && versions+=", $("$NGINX" -v 2>&1 | sed 's/.*: //')"
 want haproxy && versions+=", haproxy $("$HAPROXY" -v 2>&1 | awk 'NR == 1 {print $3}')"
 versions+=", $(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}'), $(go version 2>/dev/null | awk '{print $3}')"
 model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-ABOUT="$NCPU CPUs (${model:-unknown}), Linux $(uname -r); $versions. $ROUNDS rounds of $DURATION per target after a $WARMUP warm-up, $CONNS connections; idle scenarios: $IDLE_CONNS connections. One-core setups: proxy on CPU ${PROXY_CPUS:-any}, load and backends on CPUs ${LOAD_CPUS:-any}. Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
+ABOUT="$NCPU CPUs (${model:-unknown}), Linux $(uname -r); $versions. $ROUNDS rounds of $DURATION per target after a $WARMUP warm-up, $CONNS connections; idle scenarios: $IDLE_CONNS connections$( ((HAPROXY_IDLE_CONNS == IDLE_CONNS)) || ! want haproxy || echo " (haproxy $HAPROXY_IDLE_CONNS: two descriptors per connection)"). One-core setups: proxy on CPU ${PROXY_CPUS:-any}, load and backends on CPUs ${LOAD_CPUS:-any}. Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "weir bench: $ABOUT" >&2
 # On a busy machine a proxy that sleeps between events (nginx, haproxy) waits
 # for a CPU at every wake-up, and one that spins (Go) does not: the ratios
