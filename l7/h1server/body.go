@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/weir-lb/weir/l7/h1guard"
 )
@@ -213,20 +214,56 @@ func (b *body) fill(need int) error {
 // body was read to its end or the rest is small enough to drop.
 func (b *body) Close() error { return nil }
 
-// discard reads and drops the rest of the body, up to limit bytes; it
-// reports whether the body was read to its end.
+// discardable reports whether the rest of the body may be discarded after
+// the response (discard) to keep the connection: it is read to its end, or
+// it is not known to be over limit bytes and nothing broke it. It reads
+// nothing.
+func (b *body) discardable(limit int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.eof {
+		return true
+	}
+	if b.err != nil || b.expect {
+		// A client that was not told to continue sends no body.
+		return false
+	}
+	return b.chunked || b.remain <= limit
+}
+
+// Discarding an unread body after the response, as nginx's
+// ngx_http_discard_request_body under lingering_timeout (each wait for the
+// client's bytes) and lingering_time (the whole).
+const (
+	discardTimeout = 5 * time.Second
+	discardTime    = 30 * time.Second
+)
+
+// discard reads and drops the rest of the body, up to limit bytes, each
+// wait for the client's bytes bounded by discardTimeout and the whole by
+// discardTime (a client that stalls its body holds the connection no
+// longer); it reports whether the body was read to its end. It runs once
+// the handler returned (the body is closed to it), and leaves the read
+// deadline cleared.
 func (b *body) discard(limit int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.eof {
 		return true
 	}
-	if b.closed || b.err != nil || b.expect {
-		// A client that was not told to continue sends no body.
+	if b.err != nil || b.expect {
 		return false
 	}
+	rwc := b.c.rwc
+	defer rwc.SetReadDeadline(time.Time{})
+	end := time.Now().Add(discardTime)
 	var scratch [4096]byte
 	for total := int64(0); total <= limit; {
+		next := time.Now().Add(discardTimeout)
+		if next.After(end) {
+			next = end
+		}
+		_ = rwc.SetReadDeadline(next)
 		n, err := b.readLocked(scratch[:])
 		total += int64(n)
 		if err == io.EOF {

@@ -592,6 +592,11 @@ func (c *conn) serveRequest() bool {
 	if c.werr != nil || c.bgErr != nil {
 		return false
 	}
+	if unread && !w.closeAfter && c.srv.keepAlives() {
+		// The response is out: the rest of the body is read away, under
+		// its timeouts, so that the connection serves the next request.
+		unread = !c.body.discard(maxPostHandlerReadBytes)
+	}
 	if unread {
 		// The rest of the body would be taken for the next request.
 		c.linger()

@@ -347,7 +347,10 @@ func (w *response) sendHead(done bool) {
 		w.closeAfter = true
 	}
 	if w.req.ContentLength != 0 && !w.closeAfter {
-		if !w.c.body.discard(maxPostHandlerReadBytes) {
+		// The rest of an unread body is read away after the response, as
+		// nginx's discarded body (conn.serveRequest): waiting for it here
+		// would hold the response back for as long as the client stalls.
+		if !w.c.body.discardable(maxPostHandlerReadBytes) {
 			w.closeAfter = true
 			drop(fieldConnection, "Connection")
 			sc.conn = nil

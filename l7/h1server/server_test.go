@@ -566,3 +566,60 @@ func TestAppendDate(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadBodyAfterResponse: a handler that answers without reading the
+// body gets its answer to the client at once, while the client has not
+// sent the body yet (the server held it back until the body came, for as
+// long as the client stalled); the rest of the body is read away after
+// it, so that the connection serves the next request, and a client that
+// stalls it is closed, as nginx discards a body under lingering_timeout.
+func TestUnreadBodyAfterResponse(t *testing.T) {
+	t.Parallel()
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/skip" {
+			io.WriteString(w, "skipped")
+			return
+		}
+		echo(w, r)
+	}))
+	for _, te := range []string{"Content-Length: 10\r\n\r\nabc", "Transfer-Encoding: chunked\r\n\r\na\r\nabc"} {
+		c, br := dial(t, addr)
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second)) // well under discardTimeout
+		io.WriteString(c, "POST /skip HTTP/1.1\r\nHost: a\r\n"+te)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%q: answer with the body not sent yet: %v", te, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != "skipped" || resp.Close {
+			t.Errorf("%q: got %q close %v, want skipped, kept alive", te, b, resp.Close)
+		}
+		rest := "defghij"
+		if strings.HasPrefix(te, "Transfer") {
+			rest += "\r\n0\r\n\r\n"
+		}
+		io.WriteString(c, rest+"GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err = http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%q: next request: %v", te, err)
+		}
+		b, _ = io.ReadAll(resp.Body)
+		if string(b) != "GET /next a 0" {
+			t.Errorf("%q: next request got %q, want its echo", te, b)
+		}
+	}
+
+	// A body that stalls: the answer, then the close.
+	c, br := dial(t, addr)
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	io.WriteString(c, "POST /skip HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("stalled body: %v", err)
+	}
+	io.ReadAll(resp.Body)
+	_ = c.SetReadDeadline(time.Now().Add(discardTimeout + 5*time.Second))
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("stalled body: read %d, %v; want the connection closed", n, err)
+	}
+}

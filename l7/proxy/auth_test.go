@@ -502,6 +502,37 @@ func TestDigestNonces(t *testing.T) {
 	}
 }
 
+// TestDigestNoncesFull: with maxDigestNonces nonces recorded, none
+// expired, a used nonce is still refused at its old count (the record was
+// dropped whole: a replay passed) and a new one is refused; expired
+// records make room.
+func TestDigestNoncesFull(t *testing.T) {
+	t.Parallel()
+	var d digestNonces
+	now := time.Now()
+	n := d.issue(now)
+	if !d.use(n, 1) {
+		t.Fatal("first use refused")
+	}
+	for i := 1; i < maxDigestNonces; i++ {
+		d.use(d.issue(now.Add(time.Duration(i))), 1)
+	}
+	if d.use(d.issue(now.Add(-time.Second)), 1) {
+		t.Error("a new nonce passed with the record full of live ones")
+	}
+	if d.use(n, 1) {
+		t.Error("a replayed nonce count passed once the record was full")
+	}
+	var old digestNonces
+	then := now.Add(-2 * digestNonceLifetime)
+	for i := range maxDigestNonces {
+		old.use(old.issue(then.Add(time.Duration(i))), 1)
+	}
+	if !old.use(old.issue(now), 1) {
+		t.Error("a new nonce refused while the record holds only expired ones")
+	}
+}
+
 func TestNoAuthLocations(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)

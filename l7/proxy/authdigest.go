@@ -63,17 +63,38 @@ func (d *digestNonces) fresh(nonce string, now time.Time) bool {
 	return now.Sub(issued) < digestNonceLifetime && !issued.After(now)
 }
 
-// use records nonce count nc of nonce; false when it is not above the
-// last one seen (a replay).
+// nonceIssued returns the issue time of nonce, one of ours.
+func nonceIssued(nonce string) time.Time {
+	var ts [8]byte
+	_, _ = hex.Decode(ts[:], []byte(nonce[:16]))
+	return time.Unix(0, int64(binary.BigEndian.Uint64(ts[:])))
+}
+
+// use records nonce count nc of nonce, one of ours (fresh); false when it
+// is not above the last one seen (a replay), or when maxDigestNonces
+// nonces, none expired, are recorded: forgetting one would let it be
+// replayed, so a new one is refused until some expire (as the module's
+// full shared memory zone refuses).
 func (d *digestNonces) use(nonce string, nc uint64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.lastNC == nil || len(d.lastNC) >= maxDigestNonces {
-		d.lastNC = map[string]uint64{} // the nonces are 60 s old at most
+	if d.lastNC == nil {
+		d.lastNC = map[string]uint64{}
 	}
 	last, seen := d.lastNC[nonce]
 	if nc <= last {
 		return false
+	}
+	if !seen && len(d.lastNC) >= maxDigestNonces {
+		now := time.Now()
+		for k := range d.lastNC {
+			if now.Sub(nonceIssued(k)) >= digestNonceLifetime {
+				delete(d.lastNC, k) // fresh refuses it from now on
+			}
+		}
+		if len(d.lastNC) >= maxDigestNonces {
+			return false
+		}
 	}
 	if !seen {
 		nonce = strings.Clone(nonce) // a map key: not the request head's memory (l7/arena)

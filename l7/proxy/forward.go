@@ -641,7 +641,7 @@ func (ex *exchange) upstreamConn(c net.Conn) *upstreamConn {
 // included), as http.Transport's default does.
 const maxResponseHeaderBytes = 10 << 20
 
-var errHeaderTooLarge = errors.New("response header over 10 MiB")
+var errHeaderTooLarge = errors.New("upstream sent too big header")
 
 // errClientGone ends the upstream exchange of a client that went away.
 var errClientGone = errors.New("client went away")

@@ -254,7 +254,7 @@ func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *ht
 		backend, err := p.dialUpgrade(r.Context(), ex, r.TLS != nil) // upstream.go
 		sent := err == nil
 		if err == nil {
-			resp, br, herr := handshake(backend, out, ex.timeouts)
+			resp, br, herr := handshake(backend, out, ex.timeouts, ex.route.Backend.Proxy.Upstream.HeaderLimit())
 			if herr == nil {
 				return backend, resp, br
 			}
@@ -293,9 +293,12 @@ func isTCP(c net.Conn) bool {
 
 // handshake writes req on backend within the send timeout and reads the
 // response header within the read timeout. Interim 1xx responses other
-// than 101 are skipped. The returned reader holds any bytes the backend
-// sent after the header.
-func handshake(backend net.Conn, req *http.Request, to timeouts) (*http.Response, *bufio.Reader, error) {
+// than 101 are skipped. The bytes read before the header is whole are held
+// to limit (proxy-buffer-size), as forward holds any response's: a larger
+// header is errHeaderTooLarge (nginx's 502 "upstream sent too big header"),
+// not read into memory whole. The returned reader holds any bytes the
+// backend sent after the header.
+func handshake(backend net.Conn, req *http.Request, to timeouts, limit int64) (*http.Response, *bufio.Reader, error) {
 	_ = backend.SetWriteDeadline(time.Now().Add(to.send))
 	bw := bufio.NewWriterSize(backend, 4<<10)
 	err := req.Write(bw)
@@ -309,7 +312,8 @@ func handshake(backend net.Conn, req *http.Request, to timeouts) (*http.Response
 		return nil, nil, fmt.Errorf("send websocket handshake: %w", err)
 	}
 	_ = backend.SetWriteDeadline(time.Time{})
-	br := bufio.NewReaderSize(backend, 4<<10)
+	head := &headReader{r: backend, left: limit}
+	br := bufio.NewReaderSize(head, 4<<10)
 	for range 8 {
 		_ = backend.SetReadDeadline(time.Now().Add(to.read))
 		resp, err := http.ReadResponse(br, req)
@@ -320,10 +324,33 @@ func handshake(backend net.Conn, req *http.Request, to timeouts) (*http.Response
 			return nil, nil, fmt.Errorf("read websocket handshake response: %w", err)
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			head.left = -1 // the header is whole: the body or tunnel is not bounded by it
 			return resp, br, nil
 		}
 	}
 	return nil, nil, errors.New("read websocket handshake response: too many interim responses")
+}
+
+// headReader reads r, left bytes at most (errHeaderTooLarge after them);
+// left negative: no bound.
+type headReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (h *headReader) Read(p []byte) (int, error) {
+	if h.left < 0 {
+		return h.r.Read(p)
+	}
+	if h.left == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > h.left {
+		p = p[:h.left]
+	}
+	n, err := h.r.Read(p)
+	h.left -= int64(n)
+	return n, err
 }
 
 // relayResponse sends the backend's non-101 answer to the client as a

@@ -598,3 +598,36 @@ func TestUpgradeRequestConnection(t *testing.T) {
 		t.Errorf("upstream got Connection %q, Upgrade %q; want \"upgrade\", \"WebSocket\"", c, u)
 	}
 }
+
+// TestUpgradeResponseHeaderTooLarge: the upstream's answer to an upgrade
+// is held to proxy-buffer-size (4k by default) as any response header: a
+// 101 whose header goes on for megabytes is nginx's 502 "upstream sent too
+// big header", not read whole into memory and relayed to the client.
+func TestUpgradeResponseHeaderTooLarge(t *testing.T) {
+	t.Parallel()
+	up := rawBackend(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+		line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
+		for range 12 << 10 { // 12 MiB, until the proxy stops reading
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+		io.WriteString(c, "\r\n")
+	})
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{up})))
+	conn := dialRaw(t, addr(srv))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("status %d with a %d-byte header, want 502", resp.StatusCode, len(resp.Header.Get("X-Filler")))
+	}
+}

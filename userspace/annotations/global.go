@@ -635,7 +635,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "allow-cross-namespace-resources", Default: "false", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"true\"` lets `auth-secret`, `auth-tls-secret`, `proxy-ssl-secret` and `auth-proxy-set-headers` name a Secret or ConfigMap of another namespace (`namespace/name`). `\"false\"`: such a reference denies the route (403 for `auth-tls-secret`, 503 for the others), with an `InvalidAnnotation` or `InvalidAuth` warning, as ingress-nginx refuses it.",
+		Doc:      "`\"true\"` lets `auth-secret`, `auth-tls-secret`, `proxy-ssl-secret`, `auth-proxy-set-headers` and `custom-headers` name a Secret or ConfigMap of another namespace (`namespace/name`). `\"false\"`: such a reference denies the route (403 for `auth-tls-secret`, 503 for the others), with an `InvalidAnnotation`, `InvalidAuth` or `InvalidHeaders` warning, as ingress-nginx refuses it (`custom-headers`: as ingress-nginx documents it; its code reads any namespace).",
 		Validate: validateBool,
 	},
 	{

@@ -76,7 +76,13 @@ func (b *builder) customHeaders(ing *ingress, be *Backend) bool {
 	}
 	resolved := &annotations.CustomHeaders{ConfigMap: ch.ConfigMap}
 	data, obj, ok := b.lookupConfigMap(ch.ConfigMap, ing.obj.Namespace)
-	if !ok {
+	switch {
+	case obj.Namespace != ing.obj.Namespace && !b.crossNamespace:
+		// As the Secrets of the auth annotations: a tenant must not
+		// publish another namespace's ConfigMap in its responses.
+		resolved.Invalid = fmt.Sprintf("configmap %s/%s is in another namespace, which allow-cross-namespace-resources refuses by default", obj.Namespace, obj.Name)
+		data = nil
+	case !ok:
 		resolved.Invalid = fmt.Sprintf("configmap %s/%s not found", obj.Namespace, obj.Name)
 	}
 	for _, h := range headersOf(data) {
