@@ -103,6 +103,11 @@ func TestPick(t *testing.T) {
 		{name: "shared total: main after the slots", canaries: []snapshot.Canary{cn("v2", weight(100, 1000)), cn("v3", weight(200, 1000))}, draw: 300},
 		{name: "shared total is the largest", canaries: []snapshot.Canary{cn("v2", weight(100, 100)), cn("v3", weight(100, 1000))}, draw: 150, want: "v3"},
 		{name: "weights past the total are clipped", canaries: []snapshot.Canary{cn("v2", weight(80, 100)), cn("v3", weight(80, 100))}, draw: 99, want: "v3"},
+		// balancer.lua draws out of canary-weight-total only when it is
+		// above 100: a smaller total counts as 100.
+		{name: "total below 100 counts as 100: in", canaries: []snapshot.Canary{cn("v2", weight(50, 50))}, draw: 49, want: "v2"},
+		{name: "total below 100 counts as 100: out", canaries: []snapshot.Canary{cn("v2", weight(50, 50))}, draw: 50},
+		{name: "total below 100: weight above it still counts", canaries: []snapshot.Canary{cn("v2", weight(80, 10))}, draw: 79, want: "v2"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

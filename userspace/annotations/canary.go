@@ -37,10 +37,12 @@ type Canary struct {
 	// "never" selects or excludes the canary. Empty means none. Default "".
 	Cookie string `json:"cookie,omitempty"`
 	// Weight is canary-weight: the share of the remaining requests, out of
-	// WeightTotal, sent to the canary; clamped to [0, WeightTotal].
+	// WeightTotal (100 when WeightTotal is below 100, as ingress-nginx's
+	// balancer.lua), sent to the canary; clamped to [0, that total].
 	// Default 0.
 	Weight int `json:"weight,omitempty"`
-	// WeightTotal is canary-weight-total, at least 1. Default 100.
+	// WeightTotal is canary-weight-total, at least 1; a total below 100
+	// counts as 100. Default 100.
 	WeightTotal int `json:"weightTotal,omitempty"`
 	// LoadBalance is the canary's own load-balance annotation, the one
 	// proxy annotation a canary does not inherit from its main rule.
@@ -82,7 +84,7 @@ var canaryMeta = []Meta{
 	},
 	{
 		Key: "canary-weight-total", Default: "100",
-		Doc:      "Total that `canary-weight` is a share of; a positive integer.",
+		Doc:      "Total that `canary-weight` is a share of; a positive integer. A total below 100 counts as 100, as in ingress-nginx's balancer.",
 		Validate: validateWeightTotal,
 	},
 }
@@ -202,15 +204,18 @@ func parseCanary(get lookup, c *Canary, wrap func(key, value string, err error) 
 		}
 	}
 	if v, ok := get("canary-weight"); ok {
+		// ingress-nginx's balancer.lua draws out of canary-weight-total
+		// only when it is above 100: a smaller total counts as 100.
+		total := max(c.WeightTotal, DefaultCanaryWeightTotal)
 		n, err := parseInt(v)
 		switch {
 		case err != nil:
 			errs = append(errs, wrap("canary-weight", v, fmt.Errorf("%w; 0 used", err)))
 		case n < 0:
 			errs = append(errs, wrap("canary-weight", v, errors.New("is negative; 0 used")))
-		case n > c.WeightTotal:
-			errs = append(errs, wrap("canary-weight", v, fmt.Errorf("exceeds canary-weight-total %d; clamped to it", c.WeightTotal)))
-			c.Weight = c.WeightTotal
+		case n > total:
+			errs = append(errs, wrap("canary-weight", v, fmt.Errorf("exceeds canary-weight-total %d; clamped to it", total)))
+			c.Weight = total
 		default:
 			c.Weight = n
 		}

@@ -83,6 +83,18 @@ func TestParseCanary(t *testing.T) {
 			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/canary-weight: value "150": exceeds canary-weight-total 100; clamped to it`},
 		},
 		{
+			// balancer.lua: a canary-weight-total below 100 counts as 100.
+			name: "total below 100 counts as 100",
+			ann:  map[string]string{"canary": "true", "canary-weight": "80", "canary-weight-total": "10"},
+			want: Canary{Enabled: true, Weight: 80, WeightTotal: 10},
+		},
+		{
+			name:     "weight over a total below 100 is clamped to 100",
+			ann:      map[string]string{"canary": "true", "canary-weight": "150", "canary-weight-total": "50"},
+			want:     Canary{Enabled: true, Weight: 100, WeightTotal: 50},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/canary-weight: value "150": exceeds canary-weight-total 100; clamped to it`},
+		},
+		{
 			name:     "negative weight is clamped to 0",
 			ann:      map[string]string{"canary": "true", "canary-weight": "-5"},
 			want:     Canary{Enabled: true, WeightTotal: 100},

@@ -120,14 +120,12 @@ func (b *builder) clipWeights(p *Path) {
 }
 
 // CanaryTotal returns the shared weight total of canaries: the largest
-// WeightTotal among them, or 100 when there is none.
+// WeightTotal among them, but at least 100, as ingress-nginx's balancer.lua
+// draws out of canary-weight-total only when it is above 100.
 func CanaryTotal(canaries []Canary) int {
-	total := 0
+	total := annotations.DefaultCanaryWeightTotal
 	for _, c := range canaries {
 		total = max(total, c.WeightTotal)
-	}
-	if total <= 0 {
-		return 100
 	}
 	return total
 }
