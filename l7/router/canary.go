@@ -16,7 +16,7 @@ type Canary struct {
 	// "namespace-service-port": the canary label of the request metrics.
 	Name string
 	// Backend is the canary's backend; its Proxy settings are the main
-	// rule's (LoadBalance excepted).
+	// rule's (LoadBalance and Balance excepted).
 	Backend *snapshot.Backend
 	// Pool selects the canary's upstream; it has no upstreams when the
 	// canary's Service has no endpoints, and Pick then skips the canary.

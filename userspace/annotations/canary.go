@@ -44,10 +44,6 @@ type Canary struct {
 	// WeightTotal is canary-weight-total, at least 1; a total below 100
 	// counts as 100. Default 100.
 	WeightTotal int `json:"weightTotal,omitempty"`
-	// LoadBalance is the canary's own load-balance annotation, the one
-	// proxy annotation a canary does not inherit from its main rule.
-	// Empty means inherited. Default "".
-	LoadBalance string `json:"loadBalance,omitempty"`
 }
 
 // canaryMeta is the metadata table of the canary family.
@@ -220,21 +216,26 @@ func parseCanary(get lookup, c *Canary, wrap func(key, value string, err error) 
 			c.Weight = n
 		}
 	}
-	if v, ok := get("load-balance"); ok && validateLoadBalance(v) == nil {
-		c.LoadBalance = v
-	}
 	return errs
 }
 
 // CanaryIgnored returns, sorted, the annotations of ann (full names) that
-// Weir reads but ignores on a canary Ingress: every known annotation except
-// the canary family, load-balance and affinity-canary-behavior, whose
-// settings come from the main rule instead. It returns nil for a nil map.
+// Weir reads but ignores on a canary Ingress, whose settings come from the
+// main rule instead: every known annotation except the canary family,
+// load-balance, upstream-hash-by* and affinity-canary-behavior, which the
+// canary's upstream takes from its own Ingress as in ingress-nginx, and,
+// with affinity-canary-behavior "legacy", affinity, affinity-mode and
+// session-cookie-*. It returns nil for a nil map.
 func CanaryIgnored(ann map[string]string) []string {
+	legacy := strings.TrimSpace(ann[Prefix+"affinity-canary-behavior"]) == "legacy"
 	var out []string
 	for k := range ann {
 		key, ok := strings.CutPrefix(k, Prefix)
-		if !ok || !isKnown(key) || key == "canary" || strings.HasPrefix(key, "canary-") || key == "load-balance" || key == "affinity-canary-behavior" {
+		if !ok || !isKnown(key) || key == "canary" || strings.HasPrefix(key, "canary-") || key == "load-balance" ||
+			strings.HasPrefix(key, "upstream-hash-by") || key == "affinity-canary-behavior" {
+			continue
+		}
+		if legacy && (key == "affinity" || key == "affinity-mode" || strings.HasPrefix(key, "session-cookie-")) {
 			continue
 		}
 		out = append(out, k)
