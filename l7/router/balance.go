@@ -265,28 +265,37 @@ func (p *Pool) Observe(u *Upstream, rtt time.Duration) {
 
 // affinity returns the backend the affinity cookie of req pins it to, as
 // ingress-nginx's route_to_alternative_balancer: the main backend (nil,
-// true) when the cookie carries the main backend's key, a canary when it
-// carries that canary's (the canary has the main rule's affinity unless
-// affinity-canary-behavior is legacy). It reports false when neither.
+// true) when the main rule's cookie carries the main backend's key, a
+// canary when the canary's cookie carries that canary's (a canary has the
+// main rule's affinity, or with affinity-canary-behavior legacy its own
+// Ingress's, possibly under another cookie name). It reports false when
+// neither.
 func (r *Route) affinity(req *http.Request) (*Canary, bool) {
-	lb := r.Pool.lb
-	if lb == nil || (lb.alg != stickyBalanced && lb.alg != stickyPersistent) {
-		return nil, false
-	}
-	v, ok := cookieValue(req.Header, lb.cookie)
-	if !ok {
-		return nil, false
-	}
-	_, key, _ := strings.Cut(v, "|")
-	if key == lb.backendKey {
+	if lb := r.Pool.lb; lb.sticky() && lb.pins(req) {
 		return nil, true
 	}
 	for _, c := range r.Canaries {
-		if cl := c.Pool.lb; cl != nil && c.Pool.Len() > 0 && cl.backendKey == key && (cl.alg == stickyBalanced || cl.alg == stickyPersistent) {
+		if cl := c.Pool.lb; cl.sticky() && c.Pool.Len() > 0 && cl.pins(req) {
 			return c, true
 		}
 	}
 	return nil, false
+}
+
+// sticky reports whether lb is cookie affinity; lb may be nil.
+func (lb *balancer) sticky() bool {
+	return lb != nil && (lb.alg == stickyBalanced || lb.alg == stickyPersistent)
+}
+
+// pins reports whether the affinity cookie of req carries lb's backend key,
+// ingress-nginx's is_affinitized.
+func (lb *balancer) pins(req *http.Request) bool {
+	v, ok := cookieValue(req.Header, lb.cookie)
+	if !ok {
+		return false
+	}
+	_, key, _ := strings.Cut(v, "|")
+	return key == lb.backendKey
 }
 
 // hashKey evaluates an upstream-hash-by expression for req.

@@ -279,6 +279,40 @@ func TestStickyCanary(t *testing.T) {
 	}
 }
 
+// TestStickyCanaryOwnAffinity: with affinity-canary-behavior legacy, a
+// canary's upstream keeps its own Ingress's affinity in ingress-nginx, and
+// route_to_alternative_balancer sends a request its cookie pins to the
+// canary there, whatever the main rule's balancing.
+func TestStickyCanaryOwnAffinity(t *testing.T) {
+	t.Parallel()
+	own := &annotations.Balance{Cookie: true, CanaryLegacy: true, CookieName: "canary-route"}
+	canaryKey := md5hex(md5hex("ns-v2-80") + "ns-v2-80")
+	for _, tc := range []struct {
+		name string
+		main *annotations.Balance
+	}{
+		{"main round robin", nil},
+		{"main hashed", &annotations.Balance{HashBy: "$request_uri"}},
+		{"main sticky by another cookie", &annotations.Balance{Cookie: true, CookieName: "route"}},
+	} {
+		_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", tc.main, cn("v2", func(c *snapshot.Canary) {
+			c.Backend.Proxy = annotations.DefaultProxy()
+			c.Backend.Proxy.Balance = own
+		}))
+		c := route.Pick(cookieReq("canary-route", "x|"+canaryKey), func(int) int { return 99 })
+		if c == nil {
+			t.Errorf("%s: the canary's own cookie chose the main backend", tc.name)
+		}
+		// The canary's key under the main rule's cookie name is not the
+		// canary's cookie.
+		if tc.main != nil && tc.main.Cookie {
+			if c := route.Pick(cookieReq("route", "x|"+canaryKey), func(int) int { return 99 }); c != nil {
+				t.Errorf("%s: the main cookie name with the canary's key chose the canary", tc.name)
+			}
+		}
+	}
+}
+
 func TestEWMA(t *testing.T) {
 	t.Parallel()
 	r, route := balancedRoute(t, nil, fiveAddrs[:3], annotations.EWMA, nil)

@@ -16,7 +16,7 @@ type Canary struct {
 	// "namespace-service-port": the canary label of the request metrics.
 	Name string
 	// Backend is the canary's backend; its Proxy settings are the main
-	// rule's (LoadBalance excepted).
+	// rule's (LoadBalance and Balance excepted).
 	Backend *snapshot.Backend
 	// Pool selects the canary's upstream; it has no upstreams when the
 	// canary's Service has no endpoints, and Pick then skips the canary.
@@ -126,6 +126,16 @@ func (c *Canary) byCookie(req *http.Request) vote {
 	return next
 }
 
+// servable reports whether the main backend of r can serve, itself or by
+// its default-backend. ingress-nginx keeps no balancer for a backend
+// without endpoints, and without the main backend's balancer it consults
+// no canary: the request gets 503 (balancer.lua). A default-backend with
+// endpoints takes the main backend's place as a copy of it, canaries
+// included (controller.go), so its canaries still apply.
+func (r *Route) servable() bool {
+	return r.Pool.Len() > 0 || r.ErrorRoute != nil && r.ErrorRoute.Pool.Len() > 0
+}
+
 // cookieValue returns the value of the first cookie called name in the
 // Cookie headers of h, without its double quotes, like nginx's
 // $cookie_name. It does not allocate.
@@ -158,12 +168,14 @@ func cookieValue(h http.Header, name string) (string, bool) {
 // draw r in [0, total) picks the first canary whose cumulative weight
 // exceeds r, else the main backend; an excluded canary's share goes to the
 // main backend. A canary without endpoints is skipped like an excluded one,
-// as ingress-nginx skips an alternative backend without endpoints. draw nil
+// as ingress-nginx skips an alternative backend without endpoints; when the
+// main backend has none (nor a default-backend that has some), no canary is
+// picked (see servable). draw nil
 // means math/rand/v2's IntN. Pick only reads req and is safe for concurrent
 // use.
 func (r *Route) Pick(req *http.Request, draw Draw) *Canary {
 	n := len(r.Canaries)
-	if n == 0 {
+	if n == 0 || !r.servable() {
 		return nil
 	}
 	if c, ok := r.affinity(req); ok { // balance.go

@@ -103,6 +103,11 @@ func TestPick(t *testing.T) {
 		{name: "shared total: main after the slots", canaries: []snapshot.Canary{cn("v2", weight(100, 1000)), cn("v3", weight(200, 1000))}, draw: 300},
 		{name: "shared total is the largest", canaries: []snapshot.Canary{cn("v2", weight(100, 100)), cn("v3", weight(100, 1000))}, draw: 150, want: "v3"},
 		{name: "weights past the total are clipped", canaries: []snapshot.Canary{cn("v2", weight(80, 100)), cn("v3", weight(80, 100))}, draw: 99, want: "v3"},
+		// balancer.lua draws out of canary-weight-total only when it is
+		// above 100: a smaller total counts as 100.
+		{name: "total below 100 counts as 100: in", canaries: []snapshot.Canary{cn("v2", weight(50, 50))}, draw: 49, want: "v2"},
+		{name: "total below 100 counts as 100: out", canaries: []snapshot.Canary{cn("v2", weight(50, 50))}, draw: 50},
+		{name: "total below 100: weight above it still counts", canaries: []snapshot.Canary{cn("v2", weight(80, 10))}, draw: 79, want: "v2"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,4 +208,52 @@ func BenchmarkPick(b *testing.B) {
 			route.Pick(req, nil)
 		}
 	})
+}
+
+// TestPickMainWithoutEndpoints: with no endpoint for the main Service,
+// ingress-nginx has no balancer for the main backend, so no canary is
+// consulted and the request gets 503 (balancer.lua's rewrite), unless a
+// default-backend with endpoints takes the main backend's place: it is a
+// copy of the main backend, canaries included.
+func TestPickMainWithoutEndpoints(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		dflt  []string // endpoints of the default-backend; nil: none
+		isSet bool     // whether the rule has a default-backend
+		want  string
+	}{
+		{name: "no default-backend"},
+		{name: "default-backend without endpoints", isSet: true},
+		{name: "default-backend with endpoints", isSet: true, dflt: []string{"10.0.8.1:80"}, want: "v2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := prefix("/", "main")
+			p.Backend.Endpoints = nil
+			if tc.isSet {
+				eb := be("fallback", tc.dflt...)
+				p.Backend.ErrorBackend = &eb
+			}
+			p.Canaries = []snapshot.Canary{cn("v2", func(c *snapshot.Canary) { c.Header, c.Weight = "X-Canary", 100 })}
+			r := mustCompile(t, &snapshot.Snapshot{Servers: []snapshot.Server{{Host: "c.test", Paths: []snapshot.Path{p}}}}, nil)
+			route, ok := r.Match("c.test", "/")
+			if !ok {
+				t.Fatal("no route for c.test/")
+			}
+			for _, h := range []string{"always", ""} {
+				req := &http.Request{Header: http.Header{}}
+				if h != "" {
+					req.Header.Set("X-Canary", h)
+				}
+				got := ""
+				if c := route.Pick(req, func(int) int { return 0 }); c != nil {
+					got = c.Backend.Service
+				}
+				if got != tc.want {
+					t.Errorf("X-Canary %q: Pick = %q, want %q", h, got, tc.want)
+				}
+			}
+		})
+	}
 }

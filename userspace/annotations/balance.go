@@ -34,9 +34,10 @@ type Balance struct {
 	// endpoints are added.
 	Persistent bool `json:"persistent,omitempty"`
 	// CanaryLegacy is affinity-canary-behavior "legacy": a canary of this
-	// Ingress has no affinity of its own. False is "sticky" (the default):
-	// the canary keeps the main rule's affinity, so a client served by the
-	// canary stays on it.
+	// Ingress has this Ingress's own affinity, not the main rule's (none
+	// unless it sets affinity). False is "sticky" (the default): the canary
+	// keeps the main rule's affinity, so a client served by the canary
+	// stays on it.
 	CanaryLegacy bool `json:"canaryLegacy,omitempty"`
 	// CookieName is session-cookie-name. Default "INGRESSCOOKIE".
 	CookieName string `json:"cookieName,omitempty"`
@@ -99,7 +100,7 @@ var balanceMeta = []Meta{
 	},
 	{
 		Key: "affinity-canary-behavior", Default: "sticky",
-		Doc:      "On a canary Ingress: `sticky` gives the canary the main rule's affinity, so a client the canary served stays on it; `legacy` gives it none.",
+		Doc:      "On a canary Ingress: `sticky` gives the canary the main rule's affinity, so a client the canary served stays on it; `legacy` gives it the canary Ingress's own (none unless it sets `affinity`).",
 		Validate: func(v string) error { return oneOf(v, "sticky", "legacy") },
 	},
 	{

@@ -37,15 +37,13 @@ type Canary struct {
 	// "never" selects or excludes the canary. Empty means none. Default "".
 	Cookie string `json:"cookie,omitempty"`
 	// Weight is canary-weight: the share of the remaining requests, out of
-	// WeightTotal, sent to the canary; clamped to [0, WeightTotal].
+	// WeightTotal (100 when WeightTotal is below 100, as ingress-nginx's
+	// balancer.lua), sent to the canary; clamped to [0, that total].
 	// Default 0.
 	Weight int `json:"weight,omitempty"`
-	// WeightTotal is canary-weight-total, at least 1. Default 100.
+	// WeightTotal is canary-weight-total, at least 1; a total below 100
+	// counts as 100. Default 100.
 	WeightTotal int `json:"weightTotal,omitempty"`
-	// LoadBalance is the canary's own load-balance annotation, the one
-	// proxy annotation a canary does not inherit from its main rule.
-	// Empty means inherited. Default "".
-	LoadBalance string `json:"loadBalance,omitempty"`
 }
 
 // canaryMeta is the metadata table of the canary family.
@@ -82,7 +80,7 @@ var canaryMeta = []Meta{
 	},
 	{
 		Key: "canary-weight-total", Default: "100",
-		Doc:      "Total that `canary-weight` is a share of; a positive integer.",
+		Doc:      "Total that `canary-weight` is a share of; a positive integer. A total below 100 counts as 100, as in ingress-nginx's balancer.",
 		Validate: validateWeightTotal,
 	},
 }
@@ -202,34 +200,42 @@ func parseCanary(get lookup, c *Canary, wrap func(key, value string, err error) 
 		}
 	}
 	if v, ok := get("canary-weight"); ok {
+		// ingress-nginx's balancer.lua draws out of canary-weight-total
+		// only when it is above 100: a smaller total counts as 100.
+		total := max(c.WeightTotal, DefaultCanaryWeightTotal)
 		n, err := parseInt(v)
 		switch {
 		case err != nil:
 			errs = append(errs, wrap("canary-weight", v, fmt.Errorf("%w; 0 used", err)))
 		case n < 0:
 			errs = append(errs, wrap("canary-weight", v, errors.New("is negative; 0 used")))
-		case n > c.WeightTotal:
-			errs = append(errs, wrap("canary-weight", v, fmt.Errorf("exceeds canary-weight-total %d; clamped to it", c.WeightTotal)))
-			c.Weight = c.WeightTotal
+		case n > total:
+			errs = append(errs, wrap("canary-weight", v, fmt.Errorf("exceeds canary-weight-total %d; clamped to it", total)))
+			c.Weight = total
 		default:
 			c.Weight = n
 		}
-	}
-	if v, ok := get("load-balance"); ok && validateLoadBalance(v) == nil {
-		c.LoadBalance = v
 	}
 	return errs
 }
 
 // CanaryIgnored returns, sorted, the annotations of ann (full names) that
-// Weir reads but ignores on a canary Ingress: every known annotation except
-// the canary family, load-balance and affinity-canary-behavior, whose
-// settings come from the main rule instead. It returns nil for a nil map.
+// Weir reads but ignores on a canary Ingress, whose settings come from the
+// main rule instead: every known annotation except the canary family,
+// load-balance, upstream-hash-by* and affinity-canary-behavior, which the
+// canary's upstream takes from its own Ingress as in ingress-nginx, and,
+// with affinity-canary-behavior "legacy", affinity, affinity-mode and
+// session-cookie-*. It returns nil for a nil map.
 func CanaryIgnored(ann map[string]string) []string {
+	legacy := strings.TrimSpace(ann[Prefix+"affinity-canary-behavior"]) == "legacy"
 	var out []string
 	for k := range ann {
 		key, ok := strings.CutPrefix(k, Prefix)
-		if !ok || !isKnown(key) || key == "canary" || strings.HasPrefix(key, "canary-") || key == "load-balance" || key == "affinity-canary-behavior" {
+		if !ok || !isKnown(key) || key == "canary" || strings.HasPrefix(key, "canary-") || key == "load-balance" ||
+			strings.HasPrefix(key, "upstream-hash-by") || key == "affinity-canary-behavior" {
+			continue
+		}
+		if legacy && (key == "affinity" || key == "affinity-mode" || strings.HasPrefix(key, "session-cookie-")) {
 			continue
 		}
 		out = append(out, k)

@@ -83,6 +83,18 @@ func TestParseCanary(t *testing.T) {
 			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/canary-weight: value "150": exceeds canary-weight-total 100; clamped to it`},
 		},
 		{
+			// balancer.lua: a canary-weight-total below 100 counts as 100.
+			name: "total below 100 counts as 100",
+			ann:  map[string]string{"canary": "true", "canary-weight": "80", "canary-weight-total": "10"},
+			want: Canary{Enabled: true, Weight: 80, WeightTotal: 10},
+		},
+		{
+			name:     "weight over a total below 100 is clamped to 100",
+			ann:      map[string]string{"canary": "true", "canary-weight": "150", "canary-weight-total": "50"},
+			want:     Canary{Enabled: true, Weight: 100, WeightTotal: 50},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/canary-weight: value "150": exceeds canary-weight-total 100; clamped to it`},
+		},
+		{
 			name:     "negative weight is clamped to 0",
 			ann:      map[string]string{"canary": "true", "canary-weight": "-5"},
 			want:     Canary{Enabled: true, WeightTotal: 100},
@@ -118,11 +130,6 @@ func TestParseCanary(t *testing.T) {
 				`annotation nginx.ingress.kubernetes.io/canary-by-header: value "X Canary": is not a valid header or cookie name; ignored`,
 			},
 		},
-		{
-			name: "own load-balance is kept",
-			ann:  map[string]string{"canary": "true", "load-balance": "round_robin"},
-			want: Canary{Enabled: true, WeightTotal: 100, LoadBalance: "round_robin"},
-		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,5 +156,20 @@ func TestCanaryIgnored(t *testing.T) {
 	want := []string{Prefix + "proxy-read-timeout", Prefix + "rewrite-target", Prefix + "use-regex"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CanaryIgnored (-want +got):\n%s", diff)
+	}
+	// ingress-nginx's canary upstream takes upstream-hash-by* from its own
+	// Ingress, and its affinity from the main rule unless "legacy".
+	balance := map[string]string{
+		Prefix + "canary": "true", Prefix + "upstream-hash-by": "$request_uri", Prefix + "upstream-hash-by-subset": "true",
+		Prefix + "affinity": "cookie", Prefix + "session-cookie-name": "c",
+	}
+	got = CanaryIgnored(balance)
+	want = []string{Prefix + "affinity", Prefix + "session-cookie-name"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CanaryIgnored, sticky (-want +got):\n%s", diff)
+	}
+	balance[Prefix+"affinity-canary-behavior"] = "legacy"
+	if got := CanaryIgnored(balance); got != nil {
+		t.Errorf("CanaryIgnored, legacy = %q, want none", got)
 	}
 }

@@ -83,10 +83,13 @@ func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
 				}
 				c := ing.cfg.Canary
 				be.Proxy = main.Backend.Proxy
-				if c.LoadBalance != "" {
-					be.Proxy.LoadBalance = c.LoadBalance
-				}
-				be.Proxy.Balance = canaryBalance(be.Proxy.Balance, ing.cfg.Proxy.Balance)
+				// The canary's upstream is its own in ingress-nginx: its
+				// load-balance (else the ConfigMap's) and upstream-hash-by
+				// come from the canary Ingress (controller.go
+				// createUpstreams), its affinity from the main rule
+				// (mergeAlternativeBackend).
+				be.Proxy.LoadBalance = ing.cfg.Proxy.LoadBalance
+				be.Proxy.Balance = canaryBalance(main.Backend.Proxy.Balance, ing.cfg.Proxy.Balance)
 				if len(main.Canaries) == 0 {
 					withCanaries = append(withCanaries, main)
 				}
@@ -120,27 +123,38 @@ func (b *builder) clipWeights(p *Path) {
 }
 
 // CanaryTotal returns the shared weight total of canaries: the largest
-// WeightTotal among them, or 100 when there is none.
+// WeightTotal among them, but at least 100, as ingress-nginx's balancer.lua
+// draws out of canary-weight-total only when it is above 100.
 func CanaryTotal(canaries []Canary) int {
-	total := 0
+	total := annotations.DefaultCanaryWeightTotal
 	for _, c := range canaries {
 		total = max(total, c.WeightTotal)
-	}
-	if total <= 0 {
-		return 100
 	}
 	return total
 }
 
 // canaryBalance is the hash and affinity settings of a canary whose main
-// rule has main and whose own Ingress has own: the main rule's, without the
-// cookie affinity when own says affinity-canary-behavior "legacy", as
-// ingress-nginx copies the main backend's affinity to the canary unless so.
+// rule has main and whose own Ingress has own, as ingress-nginx builds the
+// canary's upstream: upstream-hash-by* are own's (each upstream takes them
+// from the Ingress that creates it); the cookie affinity is main's, copied
+// over the canary's by mergeAlternativeBackend, unless own says
+// affinity-canary-behavior "legacy": then it is own's.
 func canaryBalance(main, own *annotations.Balance) *annotations.Balance {
-	if main == nil || !main.Cookie || own == nil || !own.CanaryLegacy {
-		return main
+	var b annotations.Balance
+	switch {
+	case own != nil && own.CanaryLegacy:
+		b = *own
+	case main != nil:
+		b = *main
+		b.HashBy, b.HashBySubset, b.HashBySubsetSize = "", false, 0
+		if own != nil {
+			b.HashBy, b.HashBySubset, b.HashBySubsetSize = own.HashBy, own.HashBySubset, own.HashBySubsetSize
+		}
+	case own != nil:
+		b.HashBy, b.HashBySubset, b.HashBySubsetSize = own.HashBy, own.HashBySubset, own.HashBySubsetSize
 	}
-	b := *main
-	b.Cookie = false
+	if b.HashBy == "" && !b.Cookie && !b.CanaryLegacy {
+		return nil
+	}
 	return &b
 }

@@ -59,6 +59,7 @@ func TestCanaryTotal(t *testing.T) {
 		{"none", nil, 100},
 		{"one", []snapshot.Canary{{WeightTotal: 1000}}, 1000},
 		{"largest", []snapshot.Canary{{WeightTotal: 10}, {WeightTotal: 300}, {WeightTotal: 100}}, 300},
+		{"below 100 counts as 100", []snapshot.Canary{{WeightTotal: 10}, {WeightTotal: 50}}, 100},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

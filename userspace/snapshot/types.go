@@ -205,7 +205,8 @@ type Path struct {
 type Canary struct {
 	// Backend is the canary's Service, in the canary Ingress's namespace
 	// (Backend.Ingress names the canary Ingress). Its Proxy settings are
-	// those of the main rule, except LoadBalance when the canary sets it.
+	// those of the main rule, except LoadBalance and Balance (see canaryBalance),
+	// which are the canary's own upstream's as in ingress-nginx.
 	Backend Backend `json:"backend"`
 	// Header is canary-by-header; "" means none.
 	Header string `json:"header,omitempty"`
