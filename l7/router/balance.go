@@ -354,7 +354,7 @@ func variable(name string, req *http.Request, remote string) string {
 		}
 		return strings.Join(req.Header[key], sep)
 	case strings.HasPrefix(lower, "cookie_"):
-		v, _ := cookieValue(req.Header, name[len("cookie_"):])
+		v, _ := nginxCookie(req.Header, name[len("cookie_"):])
 		return v
 	case strings.HasPrefix(lower, "arg_"):
 		return queryArg(req.URL.RawQuery, name[len("arg_"):])

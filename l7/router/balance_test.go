@@ -88,13 +88,13 @@ func TestHashByVariables(t *testing.T) {
 	t.Parallel()
 	req := httptest.NewRequest("POST", "http://Shop.Example:8080/a/b?ID=7&x=y", nil)
 	req.Header.Set("X-User", "u1")
-	req.Header.Add("Cookie", `sid="abc"; other=1`)
+	req.Header.Add("Cookie", `other=1, SID="abc" ; x=2`) // nginx: any case, quotes and spaces kept, "," separates too
 	parts, err := annotations.ParseHashBy("${host}-$request_uri-$uri-$args-$remote_addr-$scheme-$request_method-$http_x_user-$cookie_sid-$arg_id-$http_missing")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := hashKey(parts, req, "192.0.2.9")
-	want := "shop.example-/a/b?ID=7&x=y-/a/b-ID=7&x=y-192.0.2.9-http-POST-u1-abc-7-"
+	want := `shop.example-/a/b?ID=7&x=y-/a/b-ID=7&x=y-192.0.2.9-http-POST-u1-"abc" -7-`
 	if got != want {
 		t.Errorf("key = %q, want %q", got, want)
 	}

@@ -79,7 +79,13 @@ func TestPick(t *testing.T) {
 		{name: "cookie always", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1; beta=always"}, draw: noDraw, want: "v2"},
 		{name: "cookie never beats weight 100", canaries: []snapshot.Canary{cn("v2", all(cookie, weight(100, 100)))}, header: []string{"Cookie", "beta=never"}, draw: 0},
 		{name: "cookie other value falls to weight", canaries: []snapshot.Canary{cn("v2", all(cookie, weight(1, 100)))}, header: []string{"Cookie", "beta=yes"}, draw: 0, want: "v2"},
-		{name: "quoted cookie value", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", `beta="always"`}, draw: noDraw, want: "v2"},
+		// nginx's $cookie_beta: the name in any case, the value as sent
+		// (quotes kept) up to ";", cookies separated by ";" or ",".
+		{name: "quoted cookie value is not always", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", `beta="always"`}, draw: noDraw},
+		{name: "cookie name any case", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1; BETA=always"}, draw: noDraw, want: "v2"},
+		{name: "cookie after a comma", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1,beta=always"}, draw: noDraw, want: "v2"},
+		{name: "cookie value with a trailing space", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "beta=always ;a=1"}, draw: noDraw},
+		{name: "cookie value after spaces", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "beta =  always"}, draw: noDraw, want: "v2"},
 		{name: "cookie in a second Cookie header", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1", "Cookie", "beta=always"}, draw: noDraw, want: "v2"},
 		{name: "cookie name is a whole name", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "xbeta=always; beta2=always"}, draw: noDraw},
 		{name: "cookie of another name", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "gamma=always"}, draw: noDraw},

@@ -70,7 +70,7 @@ var canaryMeta = []Meta{
 	},
 	{
 		Key: "canary-by-cookie", Default: "",
-		Doc:      "Cookie whose value `always` routes to the canary and `never` to the main backend; other values → weight.",
+		Doc:      "Cookie whose value `always` routes to the canary and `never` to the main backend; other values → weight. Read as nginx's `$cookie_<name>`: the name in any case, the value exactly as sent.",
 		Validate: validateToken,
 	},
 	{
