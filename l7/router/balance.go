@@ -148,8 +148,9 @@ func (p *Pool) Plain() bool { return p.lb == nil || p.lb.alg == ewmaPick }
 // new one is chosen and named by the cookie returned. With
 // upstream-hash-by, the key's upstream (or a random one of its subset)
 // serves. A request passed on after a failure goes to another upstream as
-// NextExcept would, except that with session-cookie-change-on-failure the
-// cookie is reissued for a new sticky choice.
+// NextExcept would, except that with session-cookie-change-on-failure, or
+// when the request's cookie named no upstream, the cookie is reissued for a
+// new sticky choice.
 func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Upstream, cookie string, ok bool) {
 	lb := p.lb
 	if lb == nil || len(p.upstreams) == 0 {
@@ -183,12 +184,14 @@ func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Up
 			return left[rand.IntN(len(left))], "", true
 		}
 	case stickyBalanced, stickyPersistent:
-		if len(tried) == 0 {
-			if u := lb.fromCookie(p, req); u != nil {
-				return u, "", true
-			}
+		pinned := lb.fromCookie(p, req)
+		if len(tried) == 0 && pinned != nil {
+			return pinned, "", true
 		}
-		if len(tried) == 0 || lb.change {
+		// As ingress-nginx's sticky balance, a request whose cookie names
+		// no upstream gets a new choice and a cookie naming it at every
+		// attempt, not only the first.
+		if len(tried) == 0 || lb.change || pinned == nil {
 			if u, key := lb.pickNew(p, tried); u != nil {
 				return u, key + "|" + lb.backendKey, true
 			}

@@ -238,6 +238,36 @@ func TestStickyChangeOnFailure(t *testing.T) {
 	}
 }
 
+// TestStickyRetryWithoutCookie: a request that came without a usable
+// affinity cookie gets, when it is passed on after a failure, a new sticky
+// choice and a cookie naming it, as ingress-nginx's sticky balance picks
+// anew whenever the cookie names no upstream; the cookie of the failed
+// first attempt would pin the client to the failed upstream.
+func TestStickyRetryWithoutCookie(t *testing.T) {
+	t.Parallel()
+	for _, persistent := range []bool{false, true} {
+		bal := &annotations.Balance{Cookie: true, Persistent: persistent, CookieName: "route"}
+		_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+		for _, req := range []*http.Request{cookieReq("", ""), cookieReq("route", "stale|key")} {
+			if !persistent && req.Header.Get("Cookie") != "" {
+				continue // balanced: every key names an upstream
+			}
+			first, _ := pick(t, route.Pool, req, "")
+			next, set := pick(t, route.Pool, req, "", first)
+			if next == first {
+				t.Errorf("persistent=%t: the retry went to the failed %s again", persistent, first.Addr)
+			}
+			if set == "" {
+				t.Errorf("persistent=%t, cookie %q: the retry set no cookie", persistent, req.Header.Get("Cookie"))
+				continue
+			}
+			if got, _ := pick(t, route.Pool, cookieReq("route", set), ""); got != next {
+				t.Errorf("persistent=%t: the retry's cookie names %s, the retry went to %s", persistent, got.Addr, next.Addr)
+			}
+		}
+	}
+}
+
 func TestStickyCanary(t *testing.T) {
 	t.Parallel()
 	bal := &annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"}
