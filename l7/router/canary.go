@@ -88,7 +88,12 @@ func (c *Canary) byHeader(h http.Header) vote {
 	if len(vs) == 0 {
 		return next
 	}
+	// nginx's $http_name, which ingress-nginx reads: repeated header
+	// lines joined with ", " (nginx 1.23 on).
 	v := vs[0]
+	if len(vs) > 1 {
+		v = strings.Join(vs, ", ")
+	}
 	switch {
 	case c.value != "":
 		if v == c.value {

@@ -64,6 +64,10 @@ func TestPick(t *testing.T) {
 		{name: "header never beats weight 100", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), weight(100, 100)))}, header: []string{"X-Canary", "never"}, draw: 0},
 		{name: "header never beats cookie always", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), cookie))}, header: []string{"X-Canary", "never", "Cookie", "beta=always"}, draw: noDraw},
 		{name: "header other value falls to weight", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), weight(100, 100)))}, header: []string{"X-Canary", "maybe"}, draw: 99, want: "v2"},
+		// nginx (1.23 on) joins repeated header lines with ", " in $http_.
+		{name: "repeated header is joined: not always", canaries: []snapshot.Canary{cn("v2", header("X-Canary", ""))}, header: []string{"X-Canary", "always", "X-Canary", "always"}, draw: noDraw},
+		{name: "repeated header is joined: value", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "a"))}, header: []string{"X-Canary", "a", "X-Canary", "b"}, draw: noDraw},
+		{name: "repeated header is joined: pattern", canaries: []snapshot.Canary{cn("v2", pattern("^a, b$"))}, header: []string{"X-Canary", "a", "X-Canary", "b"}, draw: noDraw, want: "v2"},
 		{name: "header value exact match", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "blue"))}, header: []string{"X-Canary", "blue"}, draw: noDraw, want: "v2"},
 		{name: "header value mismatch", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "blue"))}, header: []string{"X-Canary", "Blue"}, draw: noDraw},
 		{name: "header value: always is just a value", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "blue"))}, header: []string{"X-Canary", "always"}, draw: noDraw},
