@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -332,8 +333,27 @@ func variable(name string, req *http.Request, remote string) string {
 			return req.RequestURI
 		}
 		return req.URL.RequestURI()
-	case "uri":
+	case "uri", "document_uri":
 		return req.URL.Path
+	case "is_args":
+		if req.URL.RawQuery != "" {
+			return "?"
+		}
+		return ""
+	case "server_protocol":
+		return req.Proto
+	case "request":
+		// The request line as received.
+		return req.Method + " " + req.RequestURI + " " + req.Proto
+	case "binary_remote_addr":
+		// The address in network byte order: 4 bytes for IPv4, 16 for
+		// IPv6, as nginx's.
+		a, err := netip.ParseAddr(remote)
+		if err != nil {
+			return ""
+		}
+		b, _ := a.Unmap().MarshalBinary()
+		return string(b)
 	case "args", "query_string":
 		return req.URL.RawQuery
 	case "host":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +98,37 @@ func TestHashByVariables(t *testing.T) {
 	want := `shop.example-/a/b?ID=7&x=y-/a/b-ID=7&x=y-192.0.2.9-http-POST-u1-"abc" -7-`
 	if got != want {
 		t.Errorf("key = %q, want %q", got, want)
+	}
+}
+
+// TestHashByMoreVariables: nginx variables often hashed on besides the
+// request's own parts.
+func TestHashByMoreVariables(t *testing.T) {
+	t.Parallel()
+	req := httptest.NewRequest("GET", "/a%20b?x=1", nil)
+	bare := httptest.NewRequest("GET", "/a", nil)
+	for _, tc := range []struct {
+		expr, remote string
+		req          *http.Request
+		want         string
+	}{
+		{"$binary_remote_addr", "192.0.2.9", req, "\xc0\x00\x02\x09"},
+		{"$binary_remote_addr", "2001:db8::1", req, "\x20\x01\x0d\xb8" + strings.Repeat("\x00", 11) + "\x01"},
+		{"$binary_remote_addr", "", req, ""},
+		{"$document_uri", "", req, "/a b"},
+		{"$is_args", "", req, "?"},
+		{"$is_args", "", bare, ""},
+		{"$is_args", "", httptest.NewRequest("GET", "/a?", nil), ""},
+		{"$server_protocol", "", req, "HTTP/1.1"},
+		{"$request", "", req, "GET /a%20b?x=1 HTTP/1.1"},
+	} {
+		parts, err := annotations.ParseHashBy(tc.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hashKey(parts, tc.req, tc.remote); got != tc.want {
+			t.Errorf("%s with %q: key %q, want %q", tc.expr, tc.remote, got, tc.want)
+		}
 	}
 }
 

@@ -75,7 +75,7 @@ const DefaultCookieName = "INGRESSCOOKIE"
 var balanceMeta = []Meta{
 	{
 		Key: "upstream-hash-by", Default: "",
-		Doc:      "Consistent hashing of the requests onto the endpoints (ingress-nginx's chash ring: 160 CRC32 points per endpoint) by nginx variables and text, e.g. `$request_uri`, `$host$request_uri`, `${remote_addr}-x`. Variables: `request_uri`, `uri`, `args`, `query_string`, `host`, `remote_addr`, `scheme`, `request_method`, `http_<name>`, `cookie_<name>`, `arg_<name>`; another is rejected with a warning and the Ingress is balanced by `load-balance`.",
+		Doc:      "Consistent hashing of the requests onto the endpoints (ingress-nginx's chash ring: 160 CRC32 points per endpoint) by nginx variables and text, e.g. `$request_uri`, `$host$request_uri`, `${remote_addr}-x`. Variables: `request_uri`, `uri`, `document_uri`, `args`, `query_string`, `is_args`, `host`, `remote_addr`, `binary_remote_addr`, `scheme`, `request_method`, `server_protocol`, `request`, `http_<name>`, `cookie_<name>`, `arg_<name>`; another is rejected with a warning and the Ingress is balanced by `load-balance`.",
 		Validate: func(v string) error { _, err := ParseHashBy(v); return err },
 	},
 	{
@@ -337,7 +337,8 @@ func ParseHashBy(v string) ([]HashPart, error) {
 func HashVarKnown(name string) bool {
 	name = strings.ToLower(name)
 	switch name {
-	case "request_uri", "uri", "args", "query_string", "host", "remote_addr", "scheme", "request_method":
+	case "request_uri", "uri", "args", "query_string", "host", "remote_addr", "scheme", "request_method",
+		"binary_remote_addr", "document_uri", "is_args", "server_protocol", "request":
 		return true
 	}
 	for _, p := range []string{"http_", "cookie_", "arg_"} {

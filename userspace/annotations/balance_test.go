@@ -172,6 +172,8 @@ func TestParseHashBy(t *testing.T) {
 		{in: "a$-${}b", want: []HashPart{x("a$-${}b")}},
 		{in: "${remote_addr", want: []HashPart{x("${remote_addr")}}, // braces unclosed: text
 		{in: "$remote_addr}", want: []HashPart{v("remote_addr"), x("}")}},
+		{in: "$binary_remote_addr", want: []HashPart{v("binary_remote_addr")}},
+		{in: "$document_uri$is_args$server_protocol$request", want: []HashPart{v("document_uri"), v("is_args"), v("server_protocol"), v("request")}},
 		{in: "$1", err: true},
 		{in: "$request_uri/x", err: true},
 	}
