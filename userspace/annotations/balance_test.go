@@ -33,12 +33,22 @@ func TestParseBalance(t *testing.T) {
 			name: "hash by invalid",
 			ann: map[string]string{
 				Prefix + "upstream-hash-by":             "$request_uri;x",
-				Prefix + "upstream-hash-by-subset-size": "0",
+				Prefix + "upstream-hash-by-subset-size": "-1",
 			},
 			wantErrs: []string{
 				`annotation nginx.ingress.kubernetes.io/upstream-hash-by: value "$request_uri;x": may hold only letters, digits and "-_${}"`,
-				`annotation nginx.ingress.kubernetes.io/upstream-hash-by-subset-size: value "0": must be at least 1`,
+				`annotation nginx.ingress.kubernetes.io/upstream-hash-by-subset-size: value "-1": must be at least 1`,
 			},
+		},
+		{
+			// ingress-nginx's upstreamhashby parser takes 0 as the default 3.
+			name: "subset size 0 is the default",
+			ann: map[string]string{
+				Prefix + "upstream-hash-by":             "$request_uri",
+				Prefix + "upstream-hash-by-subset":      "true",
+				Prefix + "upstream-hash-by-subset-size": "0",
+			},
+			want: def(func(b *Balance) { b.HashBy, b.HashBySubset = "$request_uri", true }),
 		},
 		{
 			name:     "hash by unknown variable",
