@@ -44,12 +44,6 @@ type balancer struct {
 	byKey      map[string]*Upstream
 }
 
-// upstreamName is ingress-nginx's name of the upstream of be:
-// namespace-service-port.
-func upstreamName(be *snapshot.Backend) string {
-	return be.Ingress.Namespace + "-" + be.Service + "-" + be.Port
-}
-
 // balanceKey describes the balancing of be for the Pool key: "" for round
 // robin.
 func balanceKey(be *snapshot.Backend) string {
@@ -76,7 +70,7 @@ func newBalancer(be *snapshot.Backend, ups []*Upstream) *balancer {
 	b := be.Proxy.Balance
 	switch {
 	case b != nil && b.Cookie:
-		name := upstreamName(be)
+		name := be.UpstreamName()
 		lb := &balancer{alg: stickyBalanced, cookie: b.CookieName, change: b.CookieChangeOnFailure, backendKey: md5Hex(md5Hex(name) + name)}
 		if !b.Persistent {
 			if len(ups) > 0 {

@@ -55,7 +55,7 @@ func (b *builder) compileCanaries(p *snapshot.Path) ([]*Canary, int) {
 	for i := range p.Canaries {
 		sc := &p.Canaries[i]
 		c := &Canary{
-			Name:    sc.Backend.Ingress.Namespace + "-" + sc.Backend.Service + "-" + sc.Backend.Port,
+			Name:    sc.Backend.UpstreamName(),
 			Backend: &sc.Backend,
 			Pool:    b.pool(&sc.Backend),
 			value:   sc.HeaderValue,
