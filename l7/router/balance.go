@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -43,12 +44,6 @@ type balancer struct {
 	byKey      map[string]*Upstream
 }
 
-// upstreamName is ingress-nginx's name of the upstream of be:
-// namespace-service-port.
-func upstreamName(be *snapshot.Backend) string {
-	return be.Ingress.Namespace + "-" + be.Service + "-" + be.Port
-}
-
 // balanceKey describes the balancing of be for the Pool key: "" for round
 // robin.
 func balanceKey(be *snapshot.Backend) string {
@@ -75,7 +70,7 @@ func newBalancer(be *snapshot.Backend, ups []*Upstream) *balancer {
 	b := be.Proxy.Balance
 	switch {
 	case b != nil && b.Cookie:
-		name := upstreamName(be)
+		name := be.UpstreamName()
 		lb := &balancer{alg: stickyBalanced, cookie: b.CookieName, change: b.CookieChangeOnFailure, backendKey: md5Hex(md5Hex(name) + name)}
 		if !b.Persistent {
 			if len(ups) > 0 {
@@ -148,8 +143,9 @@ func (p *Pool) Plain() bool { return p.lb == nil || p.lb.alg == ewmaPick }
 // new one is chosen and named by the cookie returned. With
 // upstream-hash-by, the key's upstream (or a random one of its subset)
 // serves. A request passed on after a failure goes to another upstream as
-// NextExcept would, except that with session-cookie-change-on-failure the
-// cookie is reissued for a new sticky choice.
+// NextExcept would, except that with session-cookie-change-on-failure, or
+// when the request's cookie named no upstream, the cookie is reissued for a
+// new sticky choice.
 func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Upstream, cookie string, ok bool) {
 	lb := p.lb
 	if lb == nil || len(p.upstreams) == 0 {
@@ -183,12 +179,14 @@ func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Up
 			return left[rand.IntN(len(left))], "", true
 		}
 	case stickyBalanced, stickyPersistent:
-		if len(tried) == 0 {
-			if u := lb.fromCookie(p, req); u != nil {
-				return u, "", true
-			}
+		pinned := lb.fromCookie(p, req)
+		if len(tried) == 0 && pinned != nil {
+			return pinned, "", true
 		}
-		if len(tried) == 0 || lb.change {
+		// As ingress-nginx's sticky balance, a request whose cookie names
+		// no upstream gets a new choice and a cookie naming it at every
+		// attempt, not only the first.
+		if len(tried) == 0 || lb.change || pinned == nil {
 			if u, key := lb.pickNew(p, tried); u != nil {
 				return u, key + "|" + lb.backendKey, true
 			}
@@ -329,8 +327,27 @@ func variable(name string, req *http.Request, remote string) string {
 			return req.RequestURI
 		}
 		return req.URL.RequestURI()
-	case "uri":
+	case "uri", "document_uri":
 		return req.URL.Path
+	case "is_args":
+		if req.URL.RawQuery != "" {
+			return "?"
+		}
+		return ""
+	case "server_protocol":
+		return req.Proto
+	case "request":
+		// The request line as received.
+		return req.Method + " " + req.RequestURI + " " + req.Proto
+	case "binary_remote_addr":
+		// The address in network byte order: 4 bytes for IPv4, 16 for
+		// IPv6, as nginx's.
+		a, err := netip.ParseAddr(remote)
+		if err != nil {
+			return ""
+		}
+		b, _ := a.Unmap().MarshalBinary()
+		return string(b)
 	case "args", "query_string":
 		return req.URL.RawQuery
 	case "host":
@@ -354,7 +371,7 @@ func variable(name string, req *http.Request, remote string) string {
 		}
 		return strings.Join(req.Header[key], sep)
 	case strings.HasPrefix(lower, "cookie_"):
-		v, _ := cookieValue(req.Header, name[len("cookie_"):])
+		v, _ := nginxCookie(req.Header, name[len("cookie_"):])
 		return v
 	case strings.HasPrefix(lower, "arg_"):
 		return queryArg(req.URL.RawQuery, name[len("arg_"):])

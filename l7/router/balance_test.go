@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,15 +89,46 @@ func TestHashByVariables(t *testing.T) {
 	t.Parallel()
 	req := httptest.NewRequest("POST", "http://Shop.Example:8080/a/b?ID=7&x=y", nil)
 	req.Header.Set("X-User", "u1")
-	req.Header.Add("Cookie", `sid="abc"; other=1`)
+	req.Header.Add("Cookie", `other=1, SID="abc" ; x=2`) // nginx: any case, quotes and spaces kept, "," separates too
 	parts, err := annotations.ParseHashBy("${host}-$request_uri-$uri-$args-$remote_addr-$scheme-$request_method-$http_x_user-$cookie_sid-$arg_id-$http_missing")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := hashKey(parts, req, "192.0.2.9")
-	want := "shop.example-/a/b?ID=7&x=y-/a/b-ID=7&x=y-192.0.2.9-http-POST-u1-abc-7-"
+	want := `shop.example-/a/b?ID=7&x=y-/a/b-ID=7&x=y-192.0.2.9-http-POST-u1-"abc" -7-`
 	if got != want {
 		t.Errorf("key = %q, want %q", got, want)
+	}
+}
+
+// TestHashByMoreVariables: nginx variables often hashed on besides the
+// request's own parts.
+func TestHashByMoreVariables(t *testing.T) {
+	t.Parallel()
+	req := httptest.NewRequest("GET", "/a%20b?x=1", nil)
+	bare := httptest.NewRequest("GET", "/a", nil)
+	for _, tc := range []struct {
+		expr, remote string
+		req          *http.Request
+		want         string
+	}{
+		{"$binary_remote_addr", "192.0.2.9", req, "\xc0\x00\x02\x09"},
+		{"$binary_remote_addr", "2001:db8::1", req, "\x20\x01\x0d\xb8" + strings.Repeat("\x00", 11) + "\x01"},
+		{"$binary_remote_addr", "", req, ""},
+		{"$document_uri", "", req, "/a b"},
+		{"$is_args", "", req, "?"},
+		{"$is_args", "", bare, ""},
+		{"$is_args", "", httptest.NewRequest("GET", "/a?", nil), ""},
+		{"$server_protocol", "", req, "HTTP/1.1"},
+		{"$request", "", req, "GET /a%20b?x=1 HTTP/1.1"},
+	} {
+		parts, err := annotations.ParseHashBy(tc.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hashKey(parts, tc.req, tc.remote); got != tc.want {
+			t.Errorf("%s with %q: key %q, want %q", tc.expr, tc.remote, got, tc.want)
+		}
 	}
 }
 
@@ -233,6 +265,36 @@ func TestStickyChangeOnFailure(t *testing.T) {
 		if change {
 			if got, _ := pick(t, route.Pool, cookieReq("route", set), ""); got != next {
 				t.Errorf("the new cookie names %s, the retry went to %s", got.Addr, next.Addr)
+			}
+		}
+	}
+}
+
+// TestStickyRetryWithoutCookie: a request that came without a usable
+// affinity cookie gets, when it is passed on after a failure, a new sticky
+// choice and a cookie naming it, as ingress-nginx's sticky balance picks
+// anew whenever the cookie names no upstream; the cookie of the failed
+// first attempt would pin the client to the failed upstream.
+func TestStickyRetryWithoutCookie(t *testing.T) {
+	t.Parallel()
+	for _, persistent := range []bool{false, true} {
+		bal := &annotations.Balance{Cookie: true, Persistent: persistent, CookieName: "route"}
+		_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+		for _, req := range []*http.Request{cookieReq("", ""), cookieReq("route", "stale|key")} {
+			if !persistent && req.Header.Get("Cookie") != "" {
+				continue // balanced: every key names an upstream
+			}
+			first, _ := pick(t, route.Pool, req, "")
+			next, set := pick(t, route.Pool, req, "", first)
+			if next == first {
+				t.Errorf("persistent=%t: the retry went to the failed %s again", persistent, first.Addr)
+			}
+			if set == "" {
+				t.Errorf("persistent=%t, cookie %q: the retry set no cookie", persistent, req.Header.Get("Cookie"))
+				continue
+			}
+			if got, _ := pick(t, route.Pool, cookieReq("route", set), ""); got != next {
+				t.Errorf("persistent=%t: the retry's cookie names %s, the retry went to %s", persistent, got.Addr, next.Addr)
 			}
 		}
 	}

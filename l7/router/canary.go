@@ -55,7 +55,7 @@ func (b *builder) compileCanaries(p *snapshot.Path) ([]*Canary, int) {
 	for i := range p.Canaries {
 		sc := &p.Canaries[i]
 		c := &Canary{
-			Name:    sc.Backend.Ingress.Namespace + "-" + sc.Backend.Service + "-" + sc.Backend.Port,
+			Name:    sc.Backend.UpstreamName(),
 			Backend: &sc.Backend,
 			Pool:    b.pool(&sc.Backend),
 			value:   sc.HeaderValue,
@@ -88,7 +88,12 @@ func (c *Canary) byHeader(h http.Header) vote {
 	if len(vs) == 0 {
 		return next
 	}
+	// nginx's $http_name, which ingress-nginx reads: repeated header
+	// lines joined with ", " (nginx 1.23 on).
 	v := vs[0]
+	if len(vs) > 1 {
+		v = strings.Join(vs, ", ")
+	}
 	switch {
 	case c.value != "":
 		if v == c.value {
@@ -113,7 +118,7 @@ func (c *Canary) byCookie(req *http.Request) vote {
 	if c.cookie == "" {
 		return next
 	}
-	v, ok := cookieValue(req.Header, c.cookie)
+	v, ok := nginxCookie(req.Header, c.cookie)
 	if !ok {
 		return next
 	}
@@ -136,9 +141,38 @@ func (r *Route) servable() bool {
 	return r.Pool.Len() > 0 || r.ErrorRoute != nil && r.ErrorRoute.Pool.Len() > 0
 }
 
-// cookieValue returns the value of the first cookie called name in the
-// Cookie headers of h, without its double quotes, like nginx's
-// $cookie_name. It does not allocate.
+// nginxCookie is nginx's $cookie_name, which ingress-nginx's canary-by-cookie
+// and upstream-hash-by read (ngx_http_parse_multi_header_lines): in the
+// Cookie headers of h, cookies separated by ";" or ",", the first whose
+// name is name in any case, and its value as sent (quotes and trailing
+// spaces kept) from after "=" and the spaces that follow it to the next
+// ";". It does not allocate.
+func nginxCookie(h http.Header, name string) (string, bool) {
+	for _, line := range h["Cookie"] {
+		for s := strings.TrimLeft(line, " "); s != ""; {
+			if len(s) >= len(name) && strings.EqualFold(s[:len(name)], name) {
+				if v, ok := strings.CutPrefix(strings.TrimLeft(s[len(name):], " "), "="); ok {
+					v = strings.TrimLeft(v, " ")
+					if i := strings.IndexByte(v, ';'); i >= 0 {
+						v = v[:i]
+					}
+					return v, true
+				}
+			}
+			i := strings.IndexAny(s, ";,")
+			if i < 0 {
+				break
+			}
+			s = strings.TrimLeft(s[i+1:], " ")
+		}
+	}
+	return "", false
+}
+
+// cookieValue returns the value of the first cookie called name (exactly)
+// in the Cookie headers of h, without its double quotes: how Weir reads the
+// affinity cookie, which ingress-nginx reads with lua-resty-cookie (names
+// as written, too). It does not allocate.
 func cookieValue(h http.Header, name string) (string, bool) {
 	for _, line := range h["Cookie"] {
 		for len(line) > 0 {

@@ -64,6 +64,10 @@ func TestPick(t *testing.T) {
 		{name: "header never beats weight 100", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), weight(100, 100)))}, header: []string{"X-Canary", "never"}, draw: 0},
 		{name: "header never beats cookie always", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), cookie))}, header: []string{"X-Canary", "never", "Cookie", "beta=always"}, draw: noDraw},
 		{name: "header other value falls to weight", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), weight(100, 100)))}, header: []string{"X-Canary", "maybe"}, draw: 99, want: "v2"},
+		// nginx (1.23 on) joins repeated header lines with ", " in $http_.
+		{name: "repeated header is joined: not always", canaries: []snapshot.Canary{cn("v2", header("X-Canary", ""))}, header: []string{"X-Canary", "always", "X-Canary", "always"}, draw: noDraw},
+		{name: "repeated header is joined: value", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "a"))}, header: []string{"X-Canary", "a", "X-Canary", "b"}, draw: noDraw},
+		{name: "repeated header is joined: pattern", canaries: []snapshot.Canary{cn("v2", pattern("^a, b$"))}, header: []string{"X-Canary", "a", "X-Canary", "b"}, draw: noDraw, want: "v2"},
 		{name: "header value exact match", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "blue"))}, header: []string{"X-Canary", "blue"}, draw: noDraw, want: "v2"},
 		{name: "header value mismatch", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "blue"))}, header: []string{"X-Canary", "Blue"}, draw: noDraw},
 		{name: "header value: always is just a value", canaries: []snapshot.Canary{cn("v2", header("X-Canary", "blue"))}, header: []string{"X-Canary", "always"}, draw: noDraw},
@@ -79,7 +83,13 @@ func TestPick(t *testing.T) {
 		{name: "cookie always", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1; beta=always"}, draw: noDraw, want: "v2"},
 		{name: "cookie never beats weight 100", canaries: []snapshot.Canary{cn("v2", all(cookie, weight(100, 100)))}, header: []string{"Cookie", "beta=never"}, draw: 0},
 		{name: "cookie other value falls to weight", canaries: []snapshot.Canary{cn("v2", all(cookie, weight(1, 100)))}, header: []string{"Cookie", "beta=yes"}, draw: 0, want: "v2"},
-		{name: "quoted cookie value", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", `beta="always"`}, draw: noDraw, want: "v2"},
+		// nginx's $cookie_beta: the name in any case, the value as sent
+		// (quotes kept) up to ";", cookies separated by ";" or ",".
+		{name: "quoted cookie value is not always", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", `beta="always"`}, draw: noDraw},
+		{name: "cookie name any case", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1; BETA=always"}, draw: noDraw, want: "v2"},
+		{name: "cookie after a comma", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1,beta=always"}, draw: noDraw, want: "v2"},
+		{name: "cookie value with a trailing space", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "beta=always ;a=1"}, draw: noDraw},
+		{name: "cookie value after spaces", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "beta =  always"}, draw: noDraw, want: "v2"},
 		{name: "cookie in a second Cookie header", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "a=1", "Cookie", "beta=always"}, draw: noDraw, want: "v2"},
 		{name: "cookie name is a whole name", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "xbeta=always; beta2=always"}, draw: noDraw},
 		{name: "cookie of another name", canaries: []snapshot.Canary{cn("v2", cookie)}, header: []string{"Cookie", "gamma=always"}, draw: noDraw},

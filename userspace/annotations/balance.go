@@ -75,7 +75,7 @@ const DefaultCookieName = "INGRESSCOOKIE"
 var balanceMeta = []Meta{
 	{
 		Key: "upstream-hash-by", Default: "",
-		Doc:      "Consistent hashing of the requests onto the endpoints (ingress-nginx's chash ring: 160 CRC32 points per endpoint) by nginx variables and text, e.g. `$request_uri`, `$host$request_uri`, `${remote_addr}-x`. Variables: `request_uri`, `uri`, `args`, `query_string`, `host`, `remote_addr`, `scheme`, `request_method`, `http_<name>`, `cookie_<name>`, `arg_<name>`; another is rejected with a warning and the Ingress is balanced by `load-balance`.",
+		Doc:      "Consistent hashing of the requests onto the endpoints (ingress-nginx's chash ring: 160 CRC32 points per endpoint) by nginx variables and text, e.g. `$request_uri`, `$host$request_uri`, `${remote_addr}-x`. Variables: `request_uri`, `uri`, `document_uri`, `args`, `query_string`, `is_args`, `host`, `remote_addr`, `binary_remote_addr`, `scheme`, `request_method`, `server_protocol`, `request`, `http_<name>`, `cookie_<name>`, `arg_<name>`; another is rejected with a warning and the Ingress is balanced by `load-balance`.",
 		Validate: func(v string) error { _, err := ParseHashBy(v); return err },
 	},
 	{
@@ -85,7 +85,7 @@ var balanceMeta = []Meta{
 	},
 	{
 		Key: "upstream-hash-by-subset-size", Default: "3",
-		Doc:      "Endpoints per subset of `upstream-hash-by-subset`.",
+		Doc:      "Endpoints per subset of `upstream-hash-by-subset`; 0 means the default, as in ingress-nginx.",
 		Validate: func(v string) error { _, err := parseSubsetSize(v); return err },
 	},
 	{
@@ -193,12 +193,20 @@ func validateCookieSeconds(v string) error {
 	return errors.New("must be an integer number of seconds")
 }
 
+// defaultSubsetSize is upstream-hash-by-subset-size's default.
+const defaultSubsetSize = 3
+
+// parseSubsetSize reads upstream-hash-by-subset-size: 0 means the default,
+// as ingress-nginx's upstreamhashby parser takes it.
 func parseSubsetSize(v string) (int, error) {
 	n, err := parseInt(v)
 	if err != nil {
 		return 0, err
 	}
-	if n < 1 {
+	switch {
+	case n == 0:
+		return defaultSubsetSize, nil
+	case n < 0:
 		return 0, errors.New("must be at least 1")
 	}
 	return n, nil
@@ -222,7 +230,7 @@ func parseSameSite(v string) (string, error) {
 // wrap and leave their defaults: an invalid upstream-hash-by means no
 // hashing, an invalid affinity no affinity.
 func parseBalance(get lookup, dst **Balance, wrap func(key, value string, err error) error) []error {
-	b := Balance{CookieName: DefaultCookieName, HashBySubsetSize: 3}
+	b := Balance{CookieName: DefaultCookieName, HashBySubsetSize: defaultSubsetSize}
 	var errs []error
 	str := func(key string, dst *string, norm func(string) string) {
 		v, ok := get(key)
@@ -337,7 +345,8 @@ func ParseHashBy(v string) ([]HashPart, error) {
 func HashVarKnown(name string) bool {
 	name = strings.ToLower(name)
 	switch name {
-	case "request_uri", "uri", "args", "query_string", "host", "remote_addr", "scheme", "request_method":
+	case "request_uri", "uri", "args", "query_string", "host", "remote_addr", "scheme", "request_method",
+		"binary_remote_addr", "document_uri", "is_args", "server_protocol", "request":
 		return true
 	}
 	for _, p := range []string{"http_", "cookie_", "arg_"} {

@@ -33,12 +33,22 @@ func TestParseBalance(t *testing.T) {
 			name: "hash by invalid",
 			ann: map[string]string{
 				Prefix + "upstream-hash-by":             "$request_uri;x",
-				Prefix + "upstream-hash-by-subset-size": "0",
+				Prefix + "upstream-hash-by-subset-size": "-1",
 			},
 			wantErrs: []string{
 				`annotation nginx.ingress.kubernetes.io/upstream-hash-by: value "$request_uri;x": may hold only letters, digits and "-_${}"`,
-				`annotation nginx.ingress.kubernetes.io/upstream-hash-by-subset-size: value "0": must be at least 1`,
+				`annotation nginx.ingress.kubernetes.io/upstream-hash-by-subset-size: value "-1": must be at least 1`,
 			},
+		},
+		{
+			// ingress-nginx's upstreamhashby parser takes 0 as the default 3.
+			name: "subset size 0 is the default",
+			ann: map[string]string{
+				Prefix + "upstream-hash-by":             "$request_uri",
+				Prefix + "upstream-hash-by-subset":      "true",
+				Prefix + "upstream-hash-by-subset-size": "0",
+			},
+			want: def(func(b *Balance) { b.HashBy, b.HashBySubset = "$request_uri", true }),
 		},
 		{
 			name:     "hash by unknown variable",
@@ -172,6 +182,8 @@ func TestParseHashBy(t *testing.T) {
 		{in: "a$-${}b", want: []HashPart{x("a$-${}b")}},
 		{in: "${remote_addr", want: []HashPart{x("${remote_addr")}}, // braces unclosed: text
 		{in: "$remote_addr}", want: []HashPart{v("remote_addr"), x("}")}},
+		{in: "$binary_remote_addr", want: []HashPart{v("binary_remote_addr")}},
+		{in: "$document_uri$is_args$server_protocol$request", want: []HashPart{v("document_uri"), v("is_args"), v("server_protocol"), v("request")}},
 		{in: "$1", err: true},
 		{in: "$request_uri/x", err: true},
 	}

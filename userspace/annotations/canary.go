@@ -70,7 +70,7 @@ var canaryMeta = []Meta{
 	},
 	{
 		Key: "canary-by-cookie", Default: "",
-		Doc:      "Cookie whose value `always` routes to the canary and `never` to the main backend; other values → weight.",
+		Doc:      "Cookie whose value `always` routes to the canary and `never` to the main backend; other values → weight. Read as nginx's `$cookie_<name>`: the name in any case, the value exactly as sent.",
 		Validate: validateToken,
 	},
 	{
@@ -222,8 +222,9 @@ func parseCanary(get lookup, c *Canary, wrap func(key, value string, err error) 
 // CanaryIgnored returns, sorted, the annotations of ann (full names) that
 // Weir reads but ignores on a canary Ingress, whose settings come from the
 // main rule instead: every known annotation except the canary family,
-// load-balance, upstream-hash-by* and affinity-canary-behavior, which the
-// canary's upstream takes from its own Ingress as in ingress-nginx, and,
+// load-balance, upstream-hash-by*, service-upstream and
+// affinity-canary-behavior, which the canary's upstream takes from its own
+// Ingress as in ingress-nginx, and,
 // with affinity-canary-behavior "legacy", affinity, affinity-mode and
 // session-cookie-*. It returns nil for a nil map.
 func CanaryIgnored(ann map[string]string) []string {
@@ -232,7 +233,7 @@ func CanaryIgnored(ann map[string]string) []string {
 	for k := range ann {
 		key, ok := strings.CutPrefix(k, Prefix)
 		if !ok || !isKnown(key) || key == "canary" || strings.HasPrefix(key, "canary-") || key == "load-balance" ||
-			strings.HasPrefix(key, "upstream-hash-by") || key == "affinity-canary-behavior" {
+			strings.HasPrefix(key, "upstream-hash-by") || key == "service-upstream" || key == "affinity-canary-behavior" {
 			continue
 		}
 		if legacy && (key == "affinity" || key == "affinity-mode" || strings.HasPrefix(key, "session-cookie-")) {

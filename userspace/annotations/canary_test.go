@@ -149,7 +149,7 @@ func TestParseCanary(t *testing.T) {
 func TestCanaryIgnored(t *testing.T) {
 	t.Parallel()
 	got := CanaryIgnored(map[string]string{
-		Prefix + "canary": "true", Prefix + "canary-weight": "5", Prefix + "load-balance": "round_robin",
+		Prefix + "canary": "true", Prefix + "canary-weight": "5", Prefix + "load-balance": "round_robin", Prefix + "service-upstream": "true",
 		Prefix + "proxy-read-timeout": "5", Prefix + "use-regex": "true", Prefix + "rewrite-target": "/",
 		"example.com/x": "y",
 	})

@@ -81,6 +81,13 @@ func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
 				if !ok {
 					continue
 				}
+				if be.UpstreamName() == main.Backend.UpstreamName() {
+					// ingress-nginx merges no alternative backend that is
+					// the primary one (mergeAlternativeBackends).
+					b.warn(ing.ref, ReasonCanaryWithoutMain, "canary path %q (%s) of host %q routes to %s, the main rule's own service and port; ignored",
+						r.path, r.match, r.host, be.UpstreamName())
+					continue
+				}
 				c := ing.cfg.Canary
 				be.Proxy = main.Backend.Proxy
 				// The canary's upstream is its own in ingress-nginx: its

@@ -266,6 +266,13 @@ type Backend struct {
 	ErrorBackend *Backend `json:"errorBackend,omitempty"`
 }
 
+// UpstreamName is ingress-nginx's name of b's upstream,
+// "namespace-service-port" (the port as the Ingress names it): what its
+// canary label, affinity cookie and persistent keys are made of.
+func (b *Backend) UpstreamName() string {
+	return b.Ingress.Namespace + "-" + b.Service + "-" + b.Port
+}
+
 // Certificate is the validated material of one kubernetes.io/tls Secret.
 type Certificate struct {
 	// Secret is the Secret the material comes from.
