@@ -160,6 +160,13 @@ func (g *Guard) TLSHandler(h http.Handler) http.Handler {
 // HTTP/2 has not) and reports whether it did.
 func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
 	rej := checkHTTP2(r)
+	if rej == nil && headerListSize(r) > g.Limits().maxHead() {
+		// nginx ends the connection (ENHANCE_YOUR_CALM) once a request's
+		// fields pass large_client_header_buffers' total; net/http's
+		// bound is 1 MiB, which HPACK lets a client fill with a few
+		// hundred bytes. Refused here, the request holds it no longer.
+		rej = rejHeaderLarge
+	}
 	if rej == nil {
 		return false
 	}
@@ -172,6 +179,20 @@ func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
 		io.WriteString(w, html)
 	}
 	return true
+}
+
+// headerListSize is what nginx counts of an HTTP/2 request's header
+// list against large_client_header_buffers: the length of each field's
+// name and value, pseudo-header fields included.
+func headerListSize(r *http.Request) int {
+	n := len(":method") + len(r.Method) + len(":path") + len(r.RequestURI) +
+		len(":scheme") + len("https") + len(":authority") + len(r.Host)
+	for k, vv := range r.Header {
+		for _, v := range vv {
+			n += len(k) + len(v)
+		}
+	}
+	return n
 }
 
 // checkHTTP2 applies to an HTTP/2 request the rules an HTTP/1.1 head is
