@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -74,5 +75,69 @@ func TestH2C(t *testing.T) {
 	off := "http://" + serveClearText(t, Options{}, h) + "/"
 	if code, body, err := do(client(&h2c), "GET", off); err == nil && code == 200 {
 		t.Errorf("h2c without Options.H2C: %d %q, want refused", code, body)
+	}
+}
+
+// TestHTTP2HeaderLimits: an HTTP/2 request whose header list is larger
+// than large-client-header-buffers' buffers together, or with a field
+// longer than one buffer however it is encoded, gets no answer (nginx
+// 1.22 ends the connection: "client sent too large header" and "... too
+// large header field"); what nginx accepts passes. Without the limits Go's
+// HTTP/2 server takes header lists up to a megabyte.
+func TestHTTP2HeaderLimits(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.Proto) })
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	// random is n bytes a Huffman code does not shrink much (6 bits a byte).
+	random := func(n int) string {
+		const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = abc[(i*7919+i/64)%len(abc)]
+		}
+		return string(b)
+	}
+	for _, limits := range []Limits{{}, {Buffers: 2, BufferSize: 16384}} {
+		url := "http://" + serveClearText(t, Options{H2C: true, Limits: limits}, h) + "/"
+		l := limits.withDefaults()
+		for _, tc := range []struct {
+			name   string
+			fields map[string]string
+			ok     bool
+		}{
+			{"small", map[string]string{"X-A": "b"}, true},
+			{"under the total", map[string]string{"X-A": random(7000), "X-B": random(7000), "X-C": random(7000)}, true},
+			{"over the total", map[string]string{"X-A": random(7000), "X-B": random(7000), "X-C": random(7000), "X-D": random(7000), "X-E": random(7000)}, false},
+			{"a long field Huffman shrinks under a buffer", map[string]string{"X-A": strings.Repeat("a", l.BufferSize+l.BufferSize/4)}, true},
+			{"a field over a buffer", map[string]string{"X-A": random(l.BufferSize * 2)}, false},
+			{"cookie fields, joined over a buffer", nil, true},
+		} {
+			tr := &http.Transport{Protocols: &h2c}
+			req, _ := http.NewRequest("GET", url, nil)
+			for k, v := range tc.fields {
+				req.Header.Set(k, v)
+			}
+			if tc.fields == nil { // HTTP/2 sends each cookie as a field of its own
+				for i := range 3 {
+					req.AddCookie(&http.Cookie{Name: fmt.Sprint("c", i), Value: random(l.BufferSize * 5 / 8)})
+				}
+			}
+			resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+			tr.CloseIdleConnections()
+			if tc.ok != (err == nil) {
+				status := 0
+				if err == nil {
+					status = resp.StatusCode
+				}
+				t.Errorf("%+v %s: %d %v, want answered %v", limits, tc.name, status, err, tc.ok)
+			}
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("%+v %s: %d, want 200", limits, tc.name, resp.StatusCode)
+				}
+			}
+		}
 	}
 }

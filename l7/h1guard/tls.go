@@ -159,6 +159,12 @@ func (g *Guard) TLSHandler(h http.Handler) http.Handler {
 // answered as a refused HTTP/1.1 head, but for Connection: close, which
 // HTTP/2 has not) and reports whether it did.
 func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
+	if g.Limits().http2TooLarge(r) {
+		// nginx ends the connection (ENHANCE_YOUR_CALM) without an
+		// answer; the stream's reset is the nearest net/http allows.
+		g.count(r.RemoteAddr, rejHeaderLarge)
+		panic(http.ErrAbortHandler)
+	}
 	rej := checkHTTP2(r)
 	if rej == nil {
 		return false
@@ -189,4 +195,33 @@ func checkHTTP2(r *http.Request) *Reject {
 		return err.(*Reject)
 	}
 	return nil
+}
+
+// http2TooLarge reports whether the header list of r, an HTTP/2 request,
+// breaks l as nginx applies large_client_header_buffers to HTTP/2: the
+// names and values of every field, pseudo-fields included, together
+// longer than Buffers*BufferSize ("client sent too large header"), or a
+// name or value whose encoded form is longer than BufferSize ("too large
+// header field"). net/http gives only the decoded form: a value is taken
+// as too long only when even a Huffman code of 5 bits a byte, the
+// shortest HPACK has, would be, so nothing nginx accepts is refused.
+// Without it Go's HTTP/2 server takes header lists up to MaxHeaderBytes,
+// a megabyte by default, and hands them on.
+func (l Limits) http2TooLarge(r *http.Request) bool {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	total := len(":method") + len(r.Method) + len(":path") + len(r.RequestURI) +
+		len(":scheme") + len(scheme) + len(":authority") + len(r.Host)
+	longest := len(r.Host)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			total += len(k) + len(v)
+			if k != "Cookie" { // net/http joins the cookie fields nginx checks one by one
+				longest = max(longest, len(k), len(v))
+			}
+		}
+	}
+	return total > l.Buffers*l.BufferSize || (longest*5+7)/8 > l.BufferSize
 }
