@@ -31,10 +31,11 @@ import (
 //   - auth-tls-match-cn: a subject DN ($ssl_client_s_dn, "" without a
 //     certificate, so also over plain HTTP) that does not match gets 403
 //     "client certificate unauthorized";
-//   - the SNI selected another server than the Host header, which verifies
-//     client certificates: 421, as nginx (ngx_http_set_virtual_server), so
-//     that a handshake made for one host is never taken for another's;
-//     without SNI the Host's server applies (no certificate: 400).
+//   - the SNI is not the Host header's name, whose server verifies client
+//     certificates: 421, as nginx (ngx_http_set_virtual_server), so that a
+//     handshake made for one host is never taken for another's;
+//     without SNI, or with one no server is named by, the Host's server
+//     applies (no certificate: 400).
 //
 // Passing requests get ssl-client-verify, ssl-client-subject-dn,
 // ssl-client-issuer-dn and, with auth-tls-pass-certificate-to-upstream,
@@ -139,9 +140,14 @@ func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Ro
 		return true
 	}
 	set := a.src.Settings
-	if r.TLS != nil && r.TLS.ServerName != "" && set.VerifyClient != annotations.VerifyOff && rt.ServerTLS(r.TLS.ServerName) != t {
-		// The SNI selected another server (each Server has its own
-		// ServerTLS) than the Host header, which verifies.
+	if r.TLS != nil && set.VerifyClient != annotations.VerifyOff && rt.Served(r.TLS.ServerName) &&
+		router.NormalizeHost(r.TLS.ServerName) != router.NormalizeHost(r.Host) {
+		// The Host's server verifies and the Host is not the SNI: nginx
+		// compares the names, not the servers they select, so two hosts
+		// of one wildcard or a server-alias get 421 too. An SNI no server
+		// is named by is as none (nginx keeps no server name for it):
+		// the Host's server applies, and its handshake asked for no
+		// certificate.
 		writeCertPage(w, http.StatusMisdirectedRequest, "", "", "")
 		return true
 	}
