@@ -464,3 +464,34 @@ func TestTCPHostnameEndpoint(t *testing.T) {
 		t.Fatalf("read %q, %v; want the backend behind localhost", got, err)
 	}
 }
+
+// TestUDPSessionMemory: a UDP session waiting for its endpoint's answer
+// holds no datagram buffer (64 KiB each before), so the sessions of a
+// flood of clients (spoofed sources cost nothing) stay cheap until
+// proxy-stream-timeout ends them. Not parallel: it measures the heap.
+func TestUDPSessionMemory(t *testing.T) {
+	const sessions = 200
+	srv, reg := start(t)
+	port := freePort(t, "UDP")
+	s := tcpStream(port, testutil.UDPEchoServer(t, false))
+	s.Protocol = snapshot.ProtocolUDP
+	apply(t, srv, annotations.Global{}, s)
+	before, _ := testutil.InUse()
+	for range sessions {
+		c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMetric(t, reg, "weir_stream_active_connections", lbl("UDP", port), sessions)
+	after, _ := testutil.InUse()
+	if per := (after - before) / sessions; per > 24<<10 {
+		t.Errorf("%d bytes in use per waiting UDP session, want at most 24 KiB", per)
+	} else {
+		t.Logf("%d bytes in use per waiting UDP session", per)
+	}
+}
