@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -493,5 +494,20 @@ func TestUDPSessionMemory(t *testing.T) {
 		t.Errorf("%d bytes in use per waiting UDP session, want at most 24 KiB", per)
 	} else {
 		t.Logf("%d bytes in use per waiting UDP session", per)
+	}
+}
+
+// TestProxyProtocolTimeout: a stream port waits for a PROXY header as
+// long as nginx's stream block does (proxy_protocol_timeout, 30 s), not
+// the HTTP listeners' client_header_timeout.
+func TestProxyProtocolTimeout(t *testing.T) {
+	t.Parallel()
+	var pol proxyproto.Policy = portPolicy{}
+	tp, ok := pol.(proxyproto.TimeoutPolicy)
+	if !ok {
+		t.Fatalf("a stream port's PROXY header waits for %v, want 30s", proxyproto.DefaultHeaderTimeout)
+	}
+	if got := tp.HeaderTimeout(); got != 30*time.Second {
+		t.Errorf("a stream port's PROXY header waits for %v, want 30s", got)
 	}
 }
