@@ -195,7 +195,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	addStatusFlags(fs, o)
 	addProbeFlags(fs, o)
 	addMetricsFlags(fs, o)
-	fs.BoolVar(&o.profiling, "profiling", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the metrics port; ingress-nginx's default is true, Weir's false because the port listens on the node's addresses")
+	fs.BoolVar(&o.profiling, "profiling", false, "serve Go profiles (net/http/pprof) under /debug/pprof/ on the metrics port, to clients on a loopback address only (others get 404), as ingress-nginx keeps them on 127.0.0.1; ingress-nginx's default is true, Weir's false")
 	fs.BoolVar(&o.accessLog, "access-log", true, "write one JSON line per request to standard output")
 	fs.StringVar(&o.http1Server, "http1-server", string(h1server.DefaultKind), "server of HTTP/1.x, plain and over TLS: weir (Weir's own loop, each head parsed once) or net (net/http's, behind the same checks); HTTP/2 is net/http's either way")
 	fs.StringVar(&o.logFormat, "log-format", "text", "format of Weir's own log on standard error: text or json")

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -79,51 +78,66 @@ func TestH2C(t *testing.T) {
 	}
 }
 
-// TestHTTP2HeaderList: an HTTP/2 request whose header fields (names and
-// values, decoded) total more than large-client-header-buffers' buffers
-// is refused before the handler, as nginx ends such a connection
-// (ENHANCE_YOUR_CALM): net/http's own bound is 1 MiB, which HPACK lets a
-// client fill with a few hundred bytes per request and hold while its
-// handler waits for a body. A larger limit lets it through.
-func TestHTTP2HeaderList(t *testing.T) {
+// TestHTTP2HeaderLimits: an HTTP/2 request whose header list is larger
+// than large-client-header-buffers' buffers together, or with a field
+// longer than one buffer however it is encoded, gets no answer (nginx
+// 1.22 ends the connection: "client sent too large header" and "... too
+// large header field"); what nginx accepts passes. Without the limits Go's
+// HTTP/2 server takes header lists up to a megabyte.
+func TestHTTP2HeaderLimits(t *testing.T) {
 	t.Parallel()
-	var reached atomic.Int32
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reached.Add(1)
-		fmt.Fprint(w, r.Proto)
-	})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.Proto) })
 	var h2c http.Protocols
 	h2c.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{Protocols: &h2c}
-	t.Cleanup(tr.CloseIdleConnections)
-	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	get := func(addr string, fields int) (int, string) {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
-		for i := range fields {
-			req.Header.Set(fmt.Sprintf("X-Field-%d", i), strings.Repeat("a", 4000))
+	// random is n bytes a Huffman code does not shrink much (6 bits a byte).
+	random := func(n int) string {
+		const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = abc[(i*7919+i/64)%len(abc)]
 		}
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatalf("%d fields: %v", fields, err)
+		return string(b)
+	}
+	for _, limits := range []Limits{{}, {Buffers: 2, BufferSize: 16384}} {
+		url := "http://" + serveClearText(t, Options{H2C: true, Limits: limits}, h) + "/"
+		l := limits.withDefaults()
+		for _, tc := range []struct {
+			name   string
+			fields map[string]string
+			ok     bool
+		}{
+			{"small", map[string]string{"X-A": "b"}, true},
+			{"under the total", map[string]string{"X-A": random(7000), "X-B": random(7000), "X-C": random(7000)}, true},
+			{"over the total", map[string]string{"X-A": random(7000), "X-B": random(7000), "X-C": random(7000), "X-D": random(7000), "X-E": random(7000)}, false},
+			{"a long field Huffman shrinks under a buffer", map[string]string{"X-A": strings.Repeat("a", l.BufferSize+l.BufferSize/4)}, true},
+			{"a field over a buffer", map[string]string{"X-A": random(l.BufferSize * 2)}, false},
+			{"cookie fields, joined over a buffer", nil, true},
+		} {
+			tr := &http.Transport{Protocols: &h2c}
+			req, _ := http.NewRequest("GET", url, nil)
+			for k, v := range tc.fields {
+				req.Header.Set(k, v)
+			}
+			if tc.fields == nil { // HTTP/2 sends each cookie as a field of its own
+				for i := range 3 {
+					req.AddCookie(&http.Cookie{Name: fmt.Sprint("c", i), Value: random(l.BufferSize * 5 / 8)})
+				}
+			}
+			resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+			tr.CloseIdleConnections()
+			if tc.ok != (err == nil) {
+				status := 0
+				if err == nil {
+					status = resp.StatusCode
+				}
+				t.Errorf("%+v %s: %d %v, want answered %v", limits, tc.name, status, err, tc.ok)
+			}
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("%+v %s: %d, want 200", limits, tc.name, resp.StatusCode)
+				}
+			}
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-
-	def := serveClearText(t, Options{H2C: true}, h)
-	if code, body := get(def, 6); code != 200 || body != "HTTP/2.0" {
-		t.Errorf("24 000 bytes of fields under 4 8k: %d %q, want 200", code, body)
-	}
-	reached.Store(0)
-	if code, body := get(def, 10); code != http.StatusBadRequest || !strings.Contains(body, "Request Header Or Cookie Too Large") {
-		t.Errorf("40 000 bytes of fields under 4 8k: %d %q, want nginx's 400 Request Header Or Cookie Too Large", code, body)
-	}
-	if n := reached.Load(); n != 0 {
-		t.Errorf("the handler ran %d times for the refused request", n)
-	}
-	big := serveClearText(t, Options{H2C: true, Limits: Limits{Buffers: 4, BufferSize: 16 << 10}}, h)
-	if code, body := get(big, 10); code != 200 || body != "HTTP/2.0" {
-		t.Errorf("40 000 bytes of fields under 4 16k: %d %q, want 200", code, body)
 	}
 }

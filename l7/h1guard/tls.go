@@ -159,14 +159,13 @@ func (g *Guard) TLSHandler(h http.Handler) http.Handler {
 // answered as a refused HTTP/1.1 head, but for Connection: close, which
 // HTTP/2 has not) and reports whether it did.
 func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
-	rej := checkHTTP2(r)
-	if rej == nil && headerListSize(r) > g.Limits().maxHead() {
-		// nginx ends the connection (ENHANCE_YOUR_CALM) once a request's
-		// fields pass large_client_header_buffers' total; net/http's
-		// bound is 1 MiB, which HPACK lets a client fill with a few
-		// hundred bytes. Refused here, the request holds it no longer.
-		rej = rejHeaderLarge
+	if g.Limits().http2TooLarge(r) {
+		// nginx ends the connection (ENHANCE_YOUR_CALM) without an
+		// answer; the stream's reset is the nearest net/http allows.
+		g.count(r.RemoteAddr, rejHeaderLarge)
+		panic(http.ErrAbortHandler)
 	}
+	rej := checkHTTP2(r)
 	if rej == nil {
 		return false
 	}
@@ -179,20 +178,6 @@ func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
 		io.WriteString(w, html)
 	}
 	return true
-}
-
-// headerListSize is what nginx counts of an HTTP/2 request's header
-// list against large_client_header_buffers: the length of each field's
-// name and value, pseudo-header fields included.
-func headerListSize(r *http.Request) int {
-	n := len(":method") + len(r.Method) + len(":path") + len(r.RequestURI) +
-		len(":scheme") + len("https") + len(":authority") + len(r.Host)
-	for k, vv := range r.Header {
-		for _, v := range vv {
-			n += len(k) + len(v)
-		}
-	}
-	return n
 }
 
 // checkHTTP2 applies to an HTTP/2 request the rules an HTTP/1.1 head is
@@ -210,4 +195,33 @@ func checkHTTP2(r *http.Request) *Reject {
 		return err.(*Reject)
 	}
 	return nil
+}
+
+// http2TooLarge reports whether the header list of r, an HTTP/2 request,
+// breaks l as nginx applies large_client_header_buffers to HTTP/2: the
+// names and values of every field, pseudo-fields included, together
+// longer than Buffers*BufferSize ("client sent too large header"), or a
+// name or value whose encoded form is longer than BufferSize ("too large
+// header field"). net/http gives only the decoded form: a value is taken
+// as too long only when even a Huffman code of 5 bits a byte, the
+// shortest HPACK has, would be, so nothing nginx accepts is refused.
+// Without it Go's HTTP/2 server takes header lists up to MaxHeaderBytes,
+// a megabyte by default, and hands them on.
+func (l Limits) http2TooLarge(r *http.Request) bool {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	total := len(":method") + len(r.Method) + len(":path") + len(r.RequestURI) +
+		len(":scheme") + len(scheme) + len(":authority") + len(r.Host)
+	longest := len(r.Host)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			total += len(k) + len(v)
+			if k != "Cookie" { // net/http joins the cookie fields nginx checks one by one
+				longest = max(longest, len(k), len(v))
+			}
+		}
+	}
+	return total > l.Buffers*l.BufferSize || (longest*5+7)/8 > l.BufferSize
 }

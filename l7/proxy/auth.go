@@ -294,13 +294,13 @@ func (au *authenticator) external(r *http.Request, ex *exchange, route *router.R
 	var key string
 	if c.cacheFor != nil {
 		key = route.Host + "\x00" + route.Path + "\x00" + e.URL + "\x00" + c.cacheKey.Expand(vars)
-		if res, ok := au.cache.get(key); ok {
+		if res, ok := au.cache.get(key, r.Header); ok {
 			return res
 		}
 	}
 	res, code := au.subrequest(r, ex, route, e, c, vars)
-	if d, ok := c.cacheFor[code]; ok && code != 0 {
-		au.cache.put(key, res, d)
+	if c.cacheFor != nil {
+		au.cache.put(key, res, cacheTTL(res.headers, code, c.cacheFor, time.Now()), r.Header)
 	}
 	return res
 }
@@ -555,21 +555,103 @@ type authCache struct {
 type cachedAuth struct {
 	res     authResult
 	expires time.Time
+	variant string // the request's values of the answer's Vary fields
 }
 
 const maxAuthCacheEntries = 10000
 
-func (c *authCache) get(key string) (authResult, bool) {
+// get returns the answer cached under key for a request with header h: a
+// miss when the answer's Vary names a field whose value in h differs from
+// the cached request's, as nginx keeps the variants of a key apart.
+func (c *authCache) get(key string, h http.Header) (authResult, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[key]
-	if !ok || time.Now().After(e.expires) {
+	if !ok || time.Now().After(e.expires) || e.variant != variantOf(e.res.headers, h) {
 		return authResult{}, false
 	}
 	return e.res, true
 }
 
-func (c *authCache) put(key string, res authResult, d time.Duration) {
+// variantOf is the values in h of the fields that answer's Vary names
+// ("" when it names none).
+func variantOf(answer, h http.Header) string {
+	var b strings.Builder
+	for _, name := range answer.Values("Vary") {
+		for f := range strings.SplitSeq(name, ",") {
+			f = strings.TrimSpace(f)
+			b.WriteString(f)
+			b.WriteByte(0)
+			b.WriteString(strings.Join(h.Values(f), ","))
+			b.WriteByte(0)
+		}
+	}
+	return b.String()
+}
+
+// cacheTTL is how long nginx's proxy_cache keeps an auth service's answer
+// with header h and status code (0: no answer) under auth-cache-duration's
+// times by status (durations): the answer's own X-Accel-Expires, else its
+// Cache-Control s-maxage or max-age, else its Expires, rank above them, as
+// nginx ranks them above proxy_cache_valid. It is 0 (not cached) for what
+// nginx does not cache: an answer with Set-Cookie (a client's session must
+// never reach another client of the same cache key), Cache-Control
+// no-cache, no-store or private, Vary "*", or a time already past.
+func cacheTTL(h http.Header, code int, durations map[int]time.Duration, now time.Time) time.Duration {
+	if code == 0 || len(h.Values("Set-Cookie")) > 0 {
+		return 0
+	}
+	for _, v := range h.Values("Vary") {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(f) == "*" {
+				return 0
+			}
+		}
+	}
+	if v := h.Get("X-Accel-Expires"); v != "" {
+		abs, isAbs := strings.CutPrefix(v, "@")
+		if n, err := strconv.ParseInt(abs, 10, 64); err == nil && n >= 0 {
+			if isAbs {
+				return max(time.Unix(n, 0).Sub(now), 0)
+			}
+			return time.Duration(n) * time.Second // 0: not cached
+		}
+	}
+	if v := strings.ToLower(strings.Join(h.Values("Cache-Control"), ",")); v != "" {
+		if strings.Contains(v, "no-cache") || strings.Contains(v, "no-store") || strings.Contains(v, "private") {
+			return 0
+		}
+		i := strings.Index(v, "s-maxage=")
+		if i >= 0 {
+			i += len("s-maxage=")
+		} else if i = strings.Index(v, "max-age="); i >= 0 {
+			i += len("max-age=")
+		}
+		if i >= 0 {
+			end := i
+			for end < len(v) && '0' <= v[end] && v[end] <= '9' {
+				end++
+			}
+			n, err := strconv.ParseInt(v[i:end], 10, 64)
+			if err != nil || n <= 0 {
+				return 0
+			}
+			return time.Duration(n) * time.Second
+		}
+	}
+	if v := h.Get("Expires"); v != "" {
+		t, err := http.ParseTime(v)
+		if err != nil || !t.After(now) {
+			return 0
+		}
+		return t.Sub(now)
+	}
+	return durations[code]
+}
+
+// put caches res under key for d (not at all when d is 0), for the
+// requests whose header matches h in the fields res's Vary names.
+func (c *authCache) put(key string, res authResult, d time.Duration, h http.Header) {
 	if d <= 0 {
 		return
 	}
@@ -589,5 +671,5 @@ func (c *authCache) put(key string, res authResult, d time.Duration) {
 			clear(c.m)
 		}
 	}
-	c.m[key] = cachedAuth{res: res, expires: now.Add(d)}
+	c.m[key] = cachedAuth{res: res, expires: now.Add(d), variant: variantOf(res.headers, h)}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -623,5 +624,114 @@ weir_auth_denied_total{ingress="ing-web",namespace="ns",status="401"} 2
 `
 	if err := promtestutil.GatherAndCompare(reg, strings.NewReader(want), "weir_auth_denied_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestExternalAuthCacheSetCookie: an auth answer nginx's proxy_cache does
+// not keep (Set-Cookie, Cache-Control private, no-store, no-cache or
+// max-age=0, Vary *, an Expires past, X-Accel-Expires 0) is asked again
+// for the next request, so that one client's session cookie or answer is
+// never handed to another client of the same cache key.
+func TestExternalAuthCacheSetCookie(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	for _, tc := range []struct{ name, header, value string }{
+		{"set-cookie", "Set-Cookie", ""},
+		{"private", "Cache-Control", "private, max-age=60"},
+		{"no-store", "Cache-Control", "no-store"},
+		{"no-cache", "Cache-Control", "No-Cache"},
+		{"max-age 0", "Cache-Control", "max-age=0"},
+		{"vary star", "Vary", "*"},
+		{"expires past", "Expires", "Thu, 01 Jan 1970 00:00:00 GMT"},
+		{"x-accel-expires 0", "X-Accel-Expires", "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Set-Cookie", "session="+r.Header.Get("Authorization"))
+				if tc.header != "Set-Cookie" {
+					w.Header().Del("Set-Cookie")
+					w.Header().Set(tc.header, tc.value)
+				}
+			})
+			a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd",
+				CacheKey: "$host", CacheDuration: []string{"200 5m"}}}
+			_, srv := front(t, Options{}, snap(1, "cookie.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+			c := client(t)
+			for _, who := range []string{"alice", "bob"} {
+				res := authGet(t, c, srv, http.MethodGet, "cookie.example.com", "/", map[string]string{"Authorization": who})
+				if res.status != 200 {
+					t.Fatalf("%s: status %d (%v)", who, res.status, res.err)
+				}
+				if got := res.header.Get("Set-Cookie"); tc.header == "Set-Cookie" && got != "session="+who {
+					t.Errorf("%s got Set-Cookie %q, want session=%s", who, got, who)
+				}
+			}
+			if got := as.hits.Load(); got != 2 {
+				t.Errorf("the auth service was asked %d times for 2 requests, want 2 (its answer is not cached)", got)
+			}
+		})
+	}
+}
+
+// TestExternalAuthCacheVary: an answer with Vary is a hit only for a
+// request with the same values of the fields it names, as nginx keeps
+// each variant apart.
+func TestExternalAuthCacheVary(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Vary", "Authorization")
+		if r.Header.Get("Authorization") != "good" {
+			w.WriteHeader(401)
+		}
+	})
+	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd",
+		CacheKey: "$host", CacheDuration: []string{"200 401 5m"}}}
+	_, srv := front(t, Options{}, snap(1, "vary.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+	c := client(t)
+	for i, tc := range []struct {
+		authz string
+		want  int
+		hits  int64
+	}{{"good", 200, 1}, {"good", 200, 1}, {"bad", 401, 2}, {"bad", 401, 2}, {"good", 200, 3}} {
+		if res := authGet(t, c, srv, http.MethodGet, "vary.example.com", "/", map[string]string{"Authorization": tc.authz}); res.status != tc.want {
+			t.Fatalf("request %d (%s): status %d (%v), want %d", i, tc.authz, res.status, res.err, tc.want)
+		}
+		if got := as.hits.Load(); got != tc.hits {
+			t.Fatalf("after request %d (%s): the auth service was asked %d times, want %d", i, tc.authz, got, tc.hits)
+		}
+	}
+}
+
+func TestAuthCacheTTL(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	durations := map[int]time.Duration{200: 5 * time.Minute}
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		code int
+		want time.Duration
+	}{
+		{"configured", http.Header{}, 200, 5 * time.Minute},
+		{"status not configured", http.Header{}, 401, 0},
+		{"max-age over configured", http.Header{"Cache-Control": {"public, max-age=30"}}, 200, 30 * time.Second},
+		{"max-age caches an unconfigured status", http.Header{"Cache-Control": {"max-age=30"}}, 401, 30 * time.Second},
+		{"s-maxage over max-age", http.Header{"Cache-Control": {"max-age=30, s-maxage=10"}}, 200, 10 * time.Second},
+		{"x-accel-expires over cache-control", http.Header{"Cache-Control": {"max-age=30"}, "X-Accel-Expires": {"7"}}, 200, 7 * time.Second},
+		{"x-accel-expires absolute", http.Header{"X-Accel-Expires": {"@" + strconv.FormatInt(now.Unix()+90, 10)}}, 200, 90 * time.Second},
+		{"x-accel-expires invalid ignored", http.Header{"X-Accel-Expires": {"soon"}}, 200, 5 * time.Minute},
+		{"expires future", http.Header{"Expires": {now.Add(time.Hour).Format(http.TimeFormat)}}, 200, time.Hour},
+		{"expires invalid", http.Header{"Expires": {"0"}}, 200, 0},
+		{"set-cookie", http.Header{"Set-Cookie": {"a=1"}, "Cache-Control": {"max-age=30"}}, 200, 0},
+		{"private", http.Header{"Cache-Control": {"private"}}, 200, 0},
+		{"max-age not a number", http.Header{"Cache-Control": {"max-age=x"}}, 200, 0},
+		{"vary star", http.Header{"Vary": {"Accept, *"}}, 200, 0},
+		{"no answer", http.Header{}, 0, 0},
+	} {
+		if got := cacheTTL(tc.h, tc.code, durations, now); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

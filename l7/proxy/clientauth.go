@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -31,10 +32,11 @@ import (
 //   - auth-tls-match-cn: a subject DN ($ssl_client_s_dn, "" without a
 //     certificate, so also over plain HTTP) that does not match gets 403
 //     "client certificate unauthorized";
-//   - the SNI selected another server than the Host header, which verifies
-//     client certificates: 421, as nginx (ngx_http_set_virtual_server), so
-//     that a handshake made for one host is never taken for another's;
-//     without SNI the Host's server applies (no certificate: 400).
+//   - the SNI is not the Host header's name, whose server verifies client
+//     certificates: 421, as nginx (ngx_http_set_virtual_server), so that a
+//     handshake made for one host is never taken for another's;
+//     without SNI, or with one no server is named by, the Host's server
+//     applies (no certificate: 400).
 //
 // Passing requests get ssl-client-verify, ssl-client-subject-dn,
 // ssl-client-issuer-dn and, with auth-tls-pass-certificate-to-upstream,
@@ -139,9 +141,14 @@ func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Ro
 		return true
 	}
 	set := a.src.Settings
-	if r.TLS != nil && r.TLS.ServerName != "" && set.VerifyClient != annotations.VerifyOff && rt.ServerTLS(r.TLS.ServerName) != t {
-		// The SNI selected another server (each Server has its own
-		// ServerTLS) than the Host header, which verifies.
+	if r.TLS != nil && set.VerifyClient != annotations.VerifyOff && rt.Served(r.TLS.ServerName) &&
+		router.NormalizeHost(r.TLS.ServerName) != router.NormalizeHost(r.Host) {
+		// The Host's server verifies and the Host is not the SNI: nginx
+		// compares the names, not the servers they select, so two hosts
+		// of one wildcard or a server-alias get 421 too. An SNI no server
+		// is named by is as none (nginx keeps no server name for it):
+		// the Host's server applies, and its handshake asked for no
+		// certificate.
 		writeCertPage(w, http.StatusMisdirectedRequest, "", "", "")
 		return true
 	}
@@ -155,9 +162,9 @@ func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Ro
 				cert = escapeComponent(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}))
 			}
 			verify = "SUCCESS"
-			if reason := a.verify(certs); reason != "" {
+			if reason, noCA := a.verify(certs, time.Now()); reason != "" {
 				verify = "FAILED:" + reason
-				if set.VerifyClient != annotations.VerifyOptionalNoCA {
+				if set.VerifyClient != annotations.VerifyOptionalNoCA || !noCA {
 					p.certError(w, r, set.ErrorPage, "The SSL certificate error")
 					return true
 				}
@@ -184,16 +191,21 @@ func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Ro
 }
 
 // verify checks the client's chain (leaf first, then what it sent as
-// intermediates) against the CAs, the verify depth and the CRLs; it returns
-// "" when it passes, else OpenSSL's reason, as nginx's $ssl_client_verify
-// gives it after "FAILED:".
-func (a *compiledAuth) verify(certs []*x509.Certificate) string {
+// intermediates) against the CAs, the verify depth and the CRLs, at now;
+// it returns "" when it passes, else OpenSSL's reason, as nginx's
+// $ssl_client_verify gives it after "FAILED:" (OpenSSL 3's words, as in
+// ingress-nginx's image), and whether the failure is one of a chain that
+// reaches no trusted CA, the only kind auth-tls-verify-client
+// "optional_no_ca" lets through (nginx's ngx_ssl_verify_error_optional):
+// an expired, revoked or wrong-purpose certificate, or a CRL missing or
+// out of date, gets 400 in every mode.
+func (a *compiledAuth) verify(certs []*x509.Certificate, now time.Time) (reason string, noCA bool) {
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
 	chains, err := certs[0].Verify(x509.VerifyOptions{
-		Roots: a.roots, Intermediates: inter, CurrentTime: time.Now(),
+		Roots: a.roots, Intermediates: inter, CurrentTime: now,
 		// OpenSSL checks a client certificate's purpose (sslclient): an
 		// extended key usage without clientAuth is refused, none is fine.
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
@@ -201,50 +213,80 @@ func (a *compiledAuth) verify(certs []*x509.Certificate) string {
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
-			return "certificate has expired"
+			return "certificate has expired", false
 		}
 		if errors.As(err, &inv) && inv.Reason == x509.IncompatibleUsage {
-			return "unsupported certificate purpose"
+			return "unsupported certificate purpose", false
 		}
 		var unknown x509.UnknownAuthorityError
 		if errors.As(err, &unknown) {
-			return "unable to get local issuer certificate"
+			return unknownAuthority(certs), true
 		}
-		return "certificate verify failed"
+		return "certificate verify failed", false
 	}
 	// OpenSSL's verify depth counts the CA certificates above the leaf
 	// that are not the trust anchor: depth d allows chains of d+2.
-	depthOK := false
 	for _, chain := range chains {
 		if len(chain) <= a.src.Settings.VerifyDepth+2 {
-			depthOK = true
-			if a.revoked(chain) {
+			return a.checkCRLs(chain, now), false
+		}
+	}
+	return "certificate chain too long", false
+}
+
+// unknownAuthority is OpenSSL 3's reason for a chain, certs as the client
+// sent it, that reaches none of the CAs.
+func unknownAuthority(certs []*x509.Certificate) string {
+	last := certs[len(certs)-1]
+	selfSigned := bytes.Equal(last.RawIssuer, last.RawSubject) && last.CheckSignatureFrom(last) == nil
+	switch {
+	case len(certs) == 1 && selfSigned:
+		return "self-signed certificate"
+	case len(certs) == 1:
+		return "unable to verify the first certificate"
+	case selfSigned:
+		return "self-signed certificate in certificate chain"
+	default:
+		return "unable to get local issuer certificate"
+	}
+}
+
+// checkCRLs applies ca.crl to chain (leaf first, trust anchor last) as
+// nginx's ssl_crl does (OpenSSL's CRL_CHECK and CRL_CHECK_ALL): with any
+// CRL, every certificate of the chain, the anchor included, needs a CRL of
+// its issuer (the anchor's own for the anchor) that is current and does
+// not list it. It returns "" or OpenSSL's reason.
+func (a *compiledAuth) checkCRLs(chain []*x509.Certificate, now time.Time) string {
+	if len(a.crls) == 0 {
+		return ""
+	}
+	for i, c := range chain {
+		issuer := c
+		if i+1 < len(chain) {
+			issuer = chain[i+1]
+		}
+		var crl *x509.RevocationList
+		for _, l := range a.crls {
+			if bytes.Equal(l.RawIssuer, issuer.RawSubject) && l.CheckSignatureFrom(issuer) == nil {
+				crl = l
+				break
+			}
+		}
+		switch {
+		case crl == nil:
+			return "unable to get certificate CRL"
+		case now.Before(crl.ThisUpdate):
+			return "CRL is not yet valid"
+		case !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate):
+			return "CRL has expired"
+		}
+		for _, e := range crl.RevokedCertificateEntries {
+			if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
 				return "certificate revoked"
 			}
 		}
 	}
-	if !depthOK {
-		return "certificate chain too long"
-	}
 	return ""
-}
-
-// revoked reports whether a CRL of its issuer lists a certificate of chain.
-func (a *compiledAuth) revoked(chain []*x509.Certificate) bool {
-	for i, c := range chain[:len(chain)-1] {
-		issuer := chain[i+1]
-		for _, crl := range a.crls {
-			if crl.CheckSignatureFrom(issuer) != nil {
-				continue
-			}
-			for _, e := range crl.RevokedCertificateEntries {
-				if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
 
 // certError answers a request whose client certificate is missing or

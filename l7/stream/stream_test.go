@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -462,5 +463,51 @@ func TestTCPHostnameEndpoint(t *testing.T) {
 	apply(t, srv, annotations.Global{}, tcpStream(port, "localhost:"+bePort))
 	if got, err := io.ReadAll(dial(t, port)); err != nil || string(got) != "a" {
 		t.Fatalf("read %q, %v; want the backend behind localhost", got, err)
+	}
+}
+
+// TestUDPSessionMemory: a UDP session waiting for its endpoint's answer
+// holds no datagram buffer (64 KiB each before), so the sessions of a
+// flood of clients (spoofed sources cost nothing) stay cheap until
+// proxy-stream-timeout ends them. Not parallel: it measures the heap.
+func TestUDPSessionMemory(t *testing.T) {
+	const sessions = 200
+	srv, reg := start(t)
+	port := freePort(t, "UDP")
+	s := tcpStream(port, testutil.UDPEchoServer(t, false))
+	s.Protocol = snapshot.ProtocolUDP
+	apply(t, srv, annotations.Global{}, s)
+	before, _ := testutil.InUse()
+	for range sessions {
+		c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitMetric(t, reg, "weir_stream_active_connections", lbl("UDP", port), sessions)
+	after, _ := testutil.InUse()
+	if per := (after - before) / sessions; per > 24<<10 {
+		t.Errorf("%d bytes in use per waiting UDP session, want at most 24 KiB", per)
+	} else {
+		t.Logf("%d bytes in use per waiting UDP session", per)
+	}
+}
+
+// TestProxyProtocolTimeout: a stream port waits for a PROXY header as
+// long as nginx's stream block does (proxy_protocol_timeout, 30 s), not
+// the HTTP listeners' client_header_timeout.
+func TestProxyProtocolTimeout(t *testing.T) {
+	t.Parallel()
+	var pol proxyproto.Policy = portPolicy{}
+	tp, ok := pol.(proxyproto.TimeoutPolicy)
+	if !ok {
+		t.Fatalf("a stream port's PROXY header waits for %v, want 30s", proxyproto.DefaultHeaderTimeout)
+	}
+	if got := tp.HeaderTimeout(); got != 30*time.Second {
+		t.Errorf("a stream port's PROXY header waits for %v, want 30s", got)
 	}
 }

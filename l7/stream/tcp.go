@@ -28,6 +28,15 @@ func (pp portPolicy) TrustsProxy(peer netip.Addr) bool {
 	return t != nil && t.settings.trusts(peer)
 }
 
+// proxyProtocolTimeout bounds the wait for a stream connection's PROXY
+// header: nginx's proxy_protocol_timeout default in the stream block,
+// which ingress-nginx leaves as is (the HTTP listeners wait for
+// client_header_timeout, 60 s).
+const proxyProtocolTimeout = 30 * time.Second
+
+// HeaderTimeout is proxyProtocolTimeout (proxyproto.TimeoutPolicy).
+func (pp portPolicy) HeaderTimeout() time.Duration { return proxyProtocolTimeout }
+
 // serveTCP accepts on ln until it is closed.
 func (srv *Server) serveTCP(p *port, raw net.Listener) {
 	ln := proxyproto.Wrap(raw, portPolicy{p})

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // udpPort is the sessions of one UDP port, by client address.
@@ -126,12 +128,23 @@ func (s *udpSession) answer() {
 	k := u.p.key
 	defer u.srv.untrack(s)
 	defer s.end()
-	buf := make([]byte, 64<<10)
 	responses := s.t.settings.responses
 	for {
 		_ = s.up.SetReadDeadline(time.Now().Add(s.t.settings.timeout))
-		n, err := s.up.Read(buf)
+		// The wait holds no buffer: a datagram buffer is 64 KiB and a
+		// session may wait for proxy-stream-timeout (10 minutes by
+		// default) for an answer that never comes.
+		err := waitDatagram(s.up)
+		var n int
+		var bufp *[]byte
+		if err == nil {
+			bufp = udpBufs.Get().(*[]byte)
+			n, err = s.up.Read(*bufp)
+		}
 		if err != nil {
+			if bufp != nil {
+				udpBufs.Put(bufp)
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				u.srv.metrics.err(k, reasonIdle)
@@ -148,7 +161,9 @@ func (s *udpSession) answer() {
 		}
 		done := s.gone
 		u.mu.Unlock()
-		if _, err := u.pc.WriteToUDPAddrPort(buf[:n], s.client); err != nil {
+		_, err = u.pc.WriteToUDPAddrPort((*bufp)[:n], s.client)
+		udpBufs.Put(bufp)
+		if err != nil {
 			u.srv.metrics.err(k, reasonAborted)
 			return
 		}
@@ -158,6 +173,34 @@ func (s *udpSession) answer() {
 			return
 		}
 	}
+}
+
+// udpBufs holds the buffers of the endpoints' datagrams, each large
+// enough for any.
+var udpBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// waitDatagram waits until c has a datagram to read, c's read deadline
+// passes or c is closed. Like any read on Go's poller, it asks the socket
+// (MSG_PEEK, nothing taken) after the poller's readiness is reset and
+// waits only when the socket says it is empty, so no datagram that came
+// meanwhile is waited past.
+func waitDatagram(c *net.UDPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	return rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		var err error
+		for {
+			if _, _, err = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT); err != unix.EINTR {
+				break
+			}
+		}
+		// A datagram (of any size) or an error queued on the socket
+		// (ICMP port unreachable: no endpoint) is the Read's to take.
+		return err != unix.EAGAIN
+	})
 }
 
 // end removes s from its port, closes its socket and logs it.

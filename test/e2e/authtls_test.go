@@ -111,6 +111,7 @@ func TestAuthTLS(t *testing.T) {
 			authIngress("cn", "cn.auth.test", "web", "auth-tls-secret", "default/client-ca", "auth-tls-match-cn", "CN=(nomatch|authtls)") +
 			authIngress("cnbad", "cnbad.auth.test", "web", "auth-tls-secret", "default/client-ca", "auth-tls-match-cn", "CN=nomatch") +
 			authIngress("crl", "crl.auth.test", "web", "auth-tls-secret", "default/client-ca-crl") +
+			authIngress("nocacrl", "nocacrl.auth.test", "web", "auth-tls-secret", "default/client-ca-crl", "auth-tls-verify-client", "optional_no_ca") +
 			authIngress("depth", "depth.auth.test", "web", "auth-tls-secret", "default/client-ca") +
 			authIngress("depth2", "depth2.auth.test", "web", "auth-tls-secret", "default/client-ca", "auth-tls-verify-depth", "2") +
 			authIngress("missing", "missing.auth.test", "web", "auth-tls-secret", "default/later") +
@@ -149,7 +150,9 @@ func TestAuthTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(t, "server certificate", mtlsGet(t, w, "noca.auth.test", "noca.auth.test", &serverOnly), http.StatusOK, "ssl-client-verify=FAILED:unsupported certificate purpose\n")
+		// optional_no_ca lets only a chain to no trusted CA through, as
+		// nginx's ngx_ssl_verify_error_optional.
+		check(t, "server certificate", mtlsGet(t, w, "noca.auth.test", "noca.auth.test", &serverOnly), http.StatusBadRequest, "The SSL certificate error")
 		check(t, "server certificate", mtlsGet(t, w, "on.auth.test", "on.auth.test", &serverOnly), http.StatusBadRequest, "The SSL certificate error")
 		got = mtlsGet(t, w, "on.auth.test", "on.auth.test", &good, "ssl-client-verify", "FORGED", "Ssl-Client-Subject-Dn", "CN=admin")
 		escaped := strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(
@@ -202,7 +205,10 @@ func TestAuthTLS(t *testing.T) {
 	t.Run("optional_no_ca", func(t *testing.T) {
 		check(t, "no certificate", mtlsGet(t, w, "noca.auth.test", "noca.auth.test", nil), http.StatusOK, "ssl-client-verify=NONE\n")
 		check(t, "invalid certificate passes", mtlsGet(t, w, "noca.auth.test", "noca.auth.test", &stranger), http.StatusOK,
-			"ssl-client-verify=FAILED:unable to get local issuer certificate\nssl-client-subject-dn="+dn+"\n")
+			"ssl-client-verify=FAILED:unable to verify the first certificate\nssl-client-subject-dn="+dn+"\n")
+		// Revoked is not a missing CA: 400, as in the other modes.
+		check(t, "revoked certificate", mtlsGet(t, w, "nocacrl.auth.test", "nocacrl.auth.test", &revoked), http.StatusBadRequest, "The SSL certificate error")
+		check(t, "not revoked", mtlsGet(t, w, "nocacrl.auth.test", "nocacrl.auth.test", &good), http.StatusOK, "ssl-client-verify=SUCCESS\n")
 		check(t, "pass-certificate not set", mtlsGet(t, w, "noca.auth.test", "noca.auth.test", &good), http.StatusOK, "ssl-client-cert=\n")
 	})
 

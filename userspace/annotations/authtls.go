@@ -66,7 +66,7 @@ var authTLSMeta = []Meta{
 	},
 	{
 		Key: "auth-tls-verify-client", Default: VerifyOn,
-		Doc:      "`on` answers 400 (nginx's \"No required SSL certificate was sent\" or \"The SSL certificate error\" page) to a request without a valid client certificate; `optional` only to an invalid one; `optional_no_ca` passes both and tells the upstream in `ssl-client-verify`; `off` requests none. An invalid value means `on`, with a warning.",
+		Doc:      "`on` answers 400 (nginx's \"No required SSL certificate was sent\" or \"The SSL certificate error\" page) to a request without a valid client certificate; `optional` only to an invalid one; `optional_no_ca` passes both when the certificate's chain reaches none of the CAs (any other failure, such as expired or revoked, gets 400) and tells the upstream in `ssl-client-verify`; `off` requests none. An invalid value means `on`, with a warning.",
 		Validate: func(v string) error { _, err := parseVerifyClient(v); return err },
 	},
 	{

@@ -535,7 +535,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "large-client-header-buffers", Default: "4 8k", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Number and size (nginx size syntax) of the buffers for a request line and headers: a longer request line gets 414, a longer header line 400. An HTTP/2 request whose header fields (names and values) total more than all the buffers gets 400 `Request Header Or Cookie Too Large` (nginx ends the connection).",
+		Doc:      "Number and size (nginx size syntax) of the buffers for a request line and headers: a longer request line gets 414, a longer header line 400. An HTTP/2 request whose header fields (names and values) total more than all the buffers, or with a field longer than one buffer, is reset without an answer, as nginx ends the connection.",
 		Validate: func(v string) error { _, _, err := parseBuffers(v); return err },
 	},
 	{

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux, served with Profiling
 	"net/netip"
 	"os"
 	"strconv"
@@ -66,7 +65,8 @@ type Config struct {
 	// (ingress-nginx's --health-check-path). Default "/healthz".
 	HealthPath string
 	// Profiling serves Go's profiles (net/http/pprof) under /debug/pprof/
-	// on the metrics port. Default false.
+	// on the metrics port, to loopback clients only
+	// (controller.ProfilesHandler). Default false.
 	Profiling bool
 	// Manifests is the folder of YAML manifests to serve. Required unless
 	// Source is set.
@@ -484,7 +484,7 @@ func (d *Daemon) metricsHandler() http.Handler {
 	})
 	mux.Handle("/config", d.ctrl.ConfigHandler())
 	if d.cfg.Profiling {
-		mux.Handle("/debug/pprof/", http.DefaultServeMux) // net/http/pprof registers there
+		mux.Handle("/debug/pprof/", controller.ProfilesHandler()) // to loopback clients only
 	}
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if d.stopping.Load() {

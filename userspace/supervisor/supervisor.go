@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // registers /debug/pprof/ on http.DefaultServeMux, served with Profiling
 	"os"
 	"strconv"
 	"sync"
@@ -61,7 +60,8 @@ type Config struct {
 	// (ingress-nginx's --health-check-path). Default "/healthz".
 	HealthPath string
 	// Profiling serves the supervisor's Go profiles (net/http/pprof) under
-	// /debug/pprof/ on the metrics port. Default false.
+	// /debug/pprof/ on the metrics port, to loopback clients only
+	// (controller.ProfilesHandler). Default false.
 	Profiling bool
 	// Backlog is the accept queue length of each listening socket. Default
 	// 4096.
@@ -662,7 +662,7 @@ func (s *Supervisor) metricsHandler() http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	mux.Handle("/config", s.ctrl.ConfigHandler())
 	if s.cfg.Profiling {
-		mux.Handle("/debug/pprof/", http.DefaultServeMux) // net/http/pprof registers there
+		mux.Handle("/debug/pprof/", controller.ProfilesHandler()) // to loopback clients only
 	}
 	mux.HandleFunc(cmp.Or(s.cfg.HealthPath, "/healthz"), func(w http.ResponseWriter, _ *http.Request) {
 		// 500, as ingress-nginx's health check answers a failed check

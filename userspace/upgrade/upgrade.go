@@ -105,6 +105,15 @@ func Listen(path string, o Offer) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("offer sockets for upgrade: %w", err)
 	}
+	// Whoever connects can take the listening sockets and the data path:
+	// the socket is the owner's alone whatever the umask or the folder
+	// (one given by --upgrade-socket may be shared), and serve checks
+	// each peer's user too, since a connection could come between the
+	// bind and this.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("offer sockets for upgrade: restrict %s to its owner: %w", path, err)
+	}
 	s := &Server{offer: o, path: path, ln: ln, done: make(chan struct{})}
 	go s.serve()
 	return s, nil
@@ -130,6 +139,11 @@ func (s *Server) serve() {
 		if err != nil {
 			return
 		}
+		if err := ownUser(c); err != nil {
+			log.Warn("upgrade refused", "error", err)
+			c.Close()
+			continue
+		}
 		handed, err := s.handover(c)
 		c.Close()
 		if handed {
@@ -140,6 +154,28 @@ func (s *Server) serve() {
 		}
 		log.Warn("upgrade abandoned: the new weir went away before it served; serving on", "error", err)
 	}
+}
+
+// ownUser checks that the peer of c runs as this process's effective user
+// or as root (SO_PEERCRED): only they may take its sockets.
+func ownUser(c *net.UnixConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("peer of upgrade socket: %w", err)
+	}
+	var cred *unix.Ucred
+	if cerr := rc.Control(func(fd uintptr) {
+		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); cerr != nil {
+		return fmt.Errorf("peer of upgrade socket: %w", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("peer of upgrade socket: %w", err)
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
+		return fmt.Errorf("peer of upgrade socket: process %d runs as user %d, not this weir's %d or root", cred.Pid, cred.Uid, os.Geteuid())
+	}
+	return nil
 }
 
 // errNoTake is the handover of a connection that asked for nothing.

@@ -2,12 +2,15 @@ package upgrade
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,4 +132,73 @@ func TestHandoverAbandoned(t *testing.T) {
 	}
 	defer again.Close()
 	o.sameSocket(t, again.Files[0])
+}
+
+// TestSocketOwnerOnly: the upgrade socket is its owner's alone (mode
+// 0600, whatever the umask), and a process of another user that reaches it
+// anyway (the socket opened up again here) gets no socket: whoever takes
+// them serves the node's ports and owns its data path.
+func TestSocketOwnerOnly(t *testing.T) {
+	o := offer(t)
+	fi, err := os.Stat(o.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("upgrade socket mode %o, want 600", mode)
+	}
+	testutil.RequirePrivileged(t)
+	if err := os.Chmod(o.path, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	// The other user needs to reach the socket and run this test binary:
+	// both sit in folders of mode 0700 (t.TempDir's two levels, go test's).
+	for _, dir := range []string{filepath.Dir(o.path), filepath.Dir(filepath.Dir(o.path))} {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(filepath.Dir(o.path), "upgrade.test")
+	self, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(bin, self, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	cmd := exec.Command(bin, "-test.run=^TestTakeHelper$")
+	cmd.Env = append(os.Environ(), "WEIR_UPGRADE_TAKE="+o.path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("take as user %d: %v\n%s", nobody, err, out)
+	}
+	if !strings.Contains(string(out), "refused:") {
+		t.Errorf("a process of user %d: %s; want refused", nobody, out)
+	}
+	if !strings.Contains(o.logs.String(), "upgrade refused") || o.released.Load() != 0 {
+		t.Errorf("the live side did not refuse the other user (released %d): %s", o.released.Load(), o.logs.String())
+	}
+	take, err := Take(o.path) // its own user still takes them
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer take.Close()
+	o.sameSocket(t, take.Files[0])
+}
+
+// TestTakeHelper is TestSocketOwnerOnly's process of another user.
+func TestTakeHelper(t *testing.T) {
+	path := os.Getenv("WEIR_UPGRADE_TAKE")
+	if path == "" {
+		t.Skip("run by TestSocketOwnerOnly")
+	}
+	take, err := Take(path)
+	if err != nil {
+		fmt.Println("refused:", err)
+		return
+	}
+	fmt.Println("took", len(take.Files), "sockets")
+	take.Close()
 }

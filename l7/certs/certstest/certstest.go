@@ -207,7 +207,13 @@ func (ca *CA) sign(tb testing.TB, tmpl *x509.Certificate) (*x509.Certificate, *e
 // certificates with the given serial numbers.
 func (ca *CA) CRL(tb testing.TB, revoked ...*big.Int) []byte {
 	tb.Helper()
-	list := &x509.RevocationList{Number: serial(tb), ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(24 * time.Hour)}
+	return ca.CRLAt(tb, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), revoked...)
+}
+
+// CRLAt is CRL with the list's thisUpdate and nextUpdate times.
+func (ca *CA) CRLAt(tb testing.TB, thisUpdate, nextUpdate time.Time, revoked ...*big.Int) []byte {
+	tb.Helper()
+	list := &x509.RevocationList{Number: serial(tb), ThisUpdate: thisUpdate, NextUpdate: nextUpdate}
 	for _, n := range revoked {
 		list.RevokedCertificateEntries = append(list.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: time.Now().Add(-time.Minute)})
 	}

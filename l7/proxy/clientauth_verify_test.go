@@ -1,0 +1,83 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/l7/certs/certstest"
+	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// TestClientCertVerifyReasons: the reasons of a failed client
+// certificate are OpenSSL 3's, and only those of a chain that reaches no
+// trusted CA are let through by optional_no_ca; with ca.crl every
+// certificate of the chain needs a current CRL of its issuer. Each case
+// is what nginx 1.22 (OpenSSL 3.0) answered with the same certificates and
+// CRLs ($ssl_client_verify under optional_no_ca, or its 400).
+func TestClientCertVerifyReasons(t *testing.T) {
+	t.Parallel()
+	root, other := certstest.NewCA(t), certstest.NewCA(t)
+	inter, otherInter := root.Intermediate(t, "Inter"), other.Intermediate(t, "Other Inter")
+	chain := func(c tls.Certificate) []*x509.Certificate {
+		var out []*x509.Certificate
+		for _, der := range c.Certificate {
+			x, err := x509.ParseCertificate(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, x)
+		}
+		return out
+	}
+	good, revoked := root.Client(t, "good"), root.Client(t, "revoked")
+	viaInter := inter.Client(t, "via inter")
+	srvPEM, srvKey := root.Issue(t, "server.test")
+	serverOnly, err := tls.X509KeyPair(srvPEM, srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	fresh := root.CRL(t)
+	revoking := root.CRL(t, revoked.Leaf.SerialNumber)
+	both := append(root.CRL(t), inter.CRL(t)...)
+	for _, tc := range []struct {
+		name   string
+		cert   tls.Certificate
+		crl    []byte
+		at     time.Time
+		reason string
+		noCA   bool
+	}{
+		{name: "good", cert: good},
+		{name: "another CA's leaf alone", cert: other.Client(t, "x"), reason: "unable to verify the first certificate", noCA: true},
+		{name: "another CA's leaf and root", cert: other.Client(t, "x", other), reason: "self-signed certificate in certificate chain", noCA: true},
+		{name: "another CA's leaf and intermediate", cert: otherInter.Client(t, "x"), reason: "unable to get local issuer certificate", noCA: true},
+		{name: "server purpose", cert: serverOnly, reason: "unsupported certificate purpose"},
+		{name: "expired", cert: good, at: now.Add(48 * time.Hour), reason: "certificate has expired"},
+		{name: "crl: good", cert: good, crl: fresh},
+		{name: "crl: revoked", cert: revoked, crl: revoking, reason: "certificate revoked"},
+		{name: "crl: another's revoked", cert: good, crl: revoking},
+		{name: "crl: none for the intermediate", cert: viaInter, crl: fresh, reason: "unable to get certificate CRL"},
+		{name: "crl: the intermediate's alone", cert: good, crl: inter.CRL(t), reason: "unable to get certificate CRL"},
+		{name: "crl: both", cert: viaInter, crl: both},
+		{name: "crl: expired", cert: good, crl: root.CRLAt(t, now.Add(-48*time.Hour), now.Add(-24*time.Hour)), reason: "CRL has expired"},
+		{name: "crl: not yet valid", cert: good, crl: root.CRLAt(t, now.Add(time.Hour), now.Add(48*time.Hour)), reason: "CRL is not yet valid"},
+	} {
+		a := compileAuth(&snapshot.ClientAuth{CAPEM: root.CertPEM(), CRLPEM: tc.crl,
+			Settings: annotations.AuthTLS{VerifyClient: annotations.VerifyOptionalNoCA, VerifyDepth: 1}})
+		if a.err != nil {
+			t.Fatalf("%s: %v", tc.name, a.err)
+		}
+		at := tc.at
+		if at.IsZero() {
+			at = now
+		}
+		reason, noCA := a.verify(chain(tc.cert), at)
+		if reason != tc.reason || noCA != tc.noCA {
+			t.Errorf("%s: %q (no CA %v), want %q (%v)", tc.name, reason, noCA, tc.reason, tc.noCA)
+		}
+	}
+}
