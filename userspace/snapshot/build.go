@@ -15,6 +15,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 )
@@ -720,8 +721,11 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	}
 	var sp *corev1.ServicePort
 	for i := range svc.Spec.Ports {
+		// As ingress-nginx's serviceEndpoints: the first port whose number,
+		// target port or name is the backend's port, so that a backend
+		// naming the target port (8080 of 80->8080) is that port.
 		p := &svc.Spec.Ports[i]
-		if be.Port != "" && (sb.Port.Number != 0 && p.Port == sb.Port.Number || sb.Port.Number == 0 && p.Name == sb.Port.Name) {
+		if be.Port != "" && (strconv.Itoa(int(p.Port)) == be.Port || p.TargetPort.String() == be.Port || p.Name == be.Port) {
 			sp = p
 			break
 		}
@@ -740,7 +744,7 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 		be.Endpoints = ep
 		return be, true
 	}
-	be.Endpoints = b.endpoints(b.slices[key], sp.Name)
+	be.Endpoints = b.endpoints(b.slices[key], sp, corev1.ProtocolTCP)
 	if len(be.Endpoints) == 0 {
 		be.Unavailable = "no ready endpoints"
 		b.warn(ing.ref, ReasonNoReadyEndpoints, "service %s port %q has no ready endpoints; its routes answer 503", svcKey(), be.Port)
@@ -749,24 +753,20 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 }
 
 // endpoints returns the ready "ip:port" addresses in the EndpointSlices of
-// a Service for the port named portName, sorted and de-duplicated.
-func (b *builder) endpoints(slicesOf []*discoveryv1.EndpointSlice, portName string) []string {
+// a Service for its port sp of protocol proto, sorted and de-duplicated, as
+// ingress-nginx's getEndpointsFromSlices: a slice's ports of that protocol
+// with sp's name (any name when sp has none); a slice with no ports, or none
+// with that name, gives sp's target port when it is a number (ingress-nginx
+// #7390: EndpointSlices written by hand for a Service without selector).
+func (b *builder) endpoints(slicesOf []*discoveryv1.EndpointSlice, sp *corev1.ServicePort, proto corev1.Protocol) []string {
 	out := []string{}
+	var target int32
+	if sp.TargetPort.Type == intstr.Int {
+		target = sp.TargetPort.IntVal
+	}
+	var ports []int32
 	for _, es := range slicesOf {
-		var port int32
-		for _, p := range es.Ports {
-			name := ""
-			if p.Name != nil {
-				name = *p.Name
-			}
-			if name == portName && p.Port != nil {
-				port = *p.Port
-				break
-			}
-		}
-		if port <= 0 || port > 65535 {
-			continue
-		}
+		ports = slicePorts(ports[:0], es, sp.Name, target, proto)
 		for _, ep := range es.Endpoints {
 			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 				continue
@@ -776,13 +776,45 @@ func (b *builder) endpoints(slicesOf []*discoveryv1.EndpointSlice, portName stri
 				if err != nil {
 					continue
 				}
-				// "a.b.c.d:port" or "[v6%zone]:port", as net.JoinHostPort.
-				out = append(out, netip.AddrPortFrom(ip, uint16(port)).String())
+				for _, port := range ports {
+					// "a.b.c.d:port" or "[v6%zone]:port", as net.JoinHostPort.
+					out = append(out, netip.AddrPortFrom(ip, uint16(port)).String())
+				}
 			}
 		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// slicePorts appends to ports the valid port numbers es gives the Service
+// port named name (with the numeric target port target, 0 if none) of
+// protocol proto; see endpoints. A slice port without a protocol is TCP, the
+// API server's default.
+func slicePorts(ports []int32, es *discoveryv1.EndpointSlice, name string, target int32, proto corev1.Protocol) []int32 {
+	add := func(p int32) {
+		if p > 0 && p <= 65535 {
+			ports = append(ports, p)
+		}
+	}
+	if len(es.Ports) == 0 {
+		add(target)
+		return ports
+	}
+	for _, p := range es.Ports {
+		if p.Protocol != nil && *p.Protocol != proto || p.Protocol == nil && proto != corev1.ProtocolTCP {
+			continue
+		}
+		var port int32
+		if p.Port != nil && (name == "" || p.Name != nil && *p.Name == name) {
+			port = *p.Port
+		}
+		if port == 0 {
+			port = target
+		}
+		add(port)
+	}
+	return ports
 }
 
 // servers returns the Servers with at least one path: exact hosts sorted,
