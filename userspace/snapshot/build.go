@@ -72,8 +72,8 @@ const (
 // without warnings: they may belong to another controller.
 //
 // When several Ingresses define the same host, path and match type, or the
-// same spec.defaultBackend slot, the oldest (creationTimestamp, then
-// namespace/name) wins and the others get a ConflictLost warning. A route
+// same spec.defaultBackend slot, the oldest (creationTimestamp, then the
+// greater "namespace/name", as ingress-nginx) wins and the others get a ConflictLost warning. A route
 // whose Service, port or endpoints are missing is kept with Unavailable
 // set, so the proxy answers 503 rather than 404.
 func Build(objs Objects, opts Options) *Snapshot {
@@ -303,7 +303,9 @@ func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
 }
 
 // served returns the Ingresses of all that Weir's class selects, oldest
-// first (creation time, then namespace/name).
+// first: by creation time, then, as ingress-nginx's sortIngressSlice, the
+// greater "namespace/name" first (Ingresses applied together are often
+// created in the same second).
 func (b *builder) served(classList []*networkingv1.IngressClass, all []*networkingv1.Ingress) []*ingress {
 	classes := NewClassSelector(classList, b.opts)
 	var objsServed []*networkingv1.Ingress
@@ -320,8 +322,8 @@ func (b *builder) served(classList []*networkingv1.IngressClass, all []*networki
 	slices.SortFunc(objsServed, func(x, y *networkingv1.Ingress) int {
 		return cmp.Or(
 			x.CreationTimestamp.Compare(y.CreationTimestamp.Time),
-			cmp.Compare(x.Namespace, y.Namespace),
-			cmp.Compare(x.Name, y.Name),
+			// CompareSecrets compares any two "namespace/name" keys.
+			CompareSecrets(ObjectRef{Namespace: y.Namespace, Name: y.Name}, ObjectRef{Namespace: x.Namespace, Name: x.Name}),
 		)
 	})
 	ings := make([]*ingress, 0, len(objsServed))
