@@ -676,7 +676,10 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 }
 
 // defaultBackendService makes Options.DefaultBackendService, on its first
-// port, the default backend; its warnings are the Service's.
+// port, the default backend; its warnings are the Service's. A Service that
+// is missing or has no ready endpoint leaves no default backend (Weir's
+// 404), as ingress-nginx's getDefaultUpstream falls back to its internal
+// endpoint, which answers 404, rather than to an empty upstream (503).
 func (b *builder) defaultBackendService(defaults annotations.Proxy) {
 	ns, name, ok := strings.Cut(b.opts.DefaultBackendService, "/")
 	if !ok || ns == "" || name == "" {
@@ -685,7 +688,17 @@ func (b *builder) defaultBackendService(defaults annotations.Proxy) {
 	ref := ObjectRef{Kind: "Service", Namespace: ns, Name: name}
 	owner := &ingress{obj: &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
 		ref: ref, cfg: annotations.Config{Proxy: defaults}}
-	if be, ok := b.backend(owner, b.firstPort(ns, name)); ok {
+	// The warnings of backend say what a route answers: 503. Here the
+	// answer is 404; they are reported with that said instead.
+	routes := b.warnings
+	b.warnings = map[Warning]bool{}
+	be, ok := b.backend(owner, b.firstPort(ns, name))
+	for w := range b.warnings {
+		w.Message = strings.Replace(w.Message, "its routes answer 503", "requests no rule matches get 404", 1)
+		routes[w] = true
+	}
+	b.warnings = routes
+	if ok && be.Unavailable == "" {
 		b.def = &be
 	}
 }
