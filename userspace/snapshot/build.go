@@ -15,6 +15,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 )
@@ -71,8 +72,8 @@ const (
 // without warnings: they may belong to another controller.
 //
 // When several Ingresses define the same host, path and match type, or the
-// same spec.defaultBackend slot, the oldest (creationTimestamp, then
-// namespace/name) wins and the others get a ConflictLost warning. A route
+// same spec.defaultBackend slot, the oldest (creationTimestamp, then the
+// greater "namespace/name", as ingress-nginx) wins and the others get a ConflictLost warning. A route
 // whose Service, port or endpoints are missing is kept with Unavailable
 // set, so the proxy answers 503 rather than 404.
 func Build(objs Objects, opts Options) *Snapshot {
@@ -302,7 +303,9 @@ func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
 }
 
 // served returns the Ingresses of all that Weir's class selects, oldest
-// first (creation time, then namespace/name).
+// first: by creation time, then, as ingress-nginx's sortIngressSlice, the
+// greater "namespace/name" first (Ingresses applied together are often
+// created in the same second).
 func (b *builder) served(classList []*networkingv1.IngressClass, all []*networkingv1.Ingress) []*ingress {
 	classes := NewClassSelector(classList, b.opts)
 	var objsServed []*networkingv1.Ingress
@@ -319,8 +322,8 @@ func (b *builder) served(classList []*networkingv1.IngressClass, all []*networki
 	slices.SortFunc(objsServed, func(x, y *networkingv1.Ingress) int {
 		return cmp.Or(
 			x.CreationTimestamp.Compare(y.CreationTimestamp.Time),
-			cmp.Compare(x.Namespace, y.Namespace),
-			cmp.Compare(x.Name, y.Name),
+			// CompareSecrets compares any two "namespace/name" keys.
+			CompareSecrets(ObjectRef{Namespace: y.Namespace, Name: y.Name}, ObjectRef{Namespace: x.Namespace, Name: x.Name}),
 		)
 	})
 	ings := make([]*ingress, 0, len(objsServed))
@@ -673,7 +676,10 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 }
 
 // defaultBackendService makes Options.DefaultBackendService, on its first
-// port, the default backend; its warnings are the Service's.
+// port, the default backend; its warnings are the Service's. A Service that
+// is missing or has no ready endpoint leaves no default backend (Weir's
+// 404), as ingress-nginx's getDefaultUpstream falls back to its internal
+// endpoint, which answers 404, rather than to an empty upstream (503).
 func (b *builder) defaultBackendService(defaults annotations.Proxy) {
 	ns, name, ok := strings.Cut(b.opts.DefaultBackendService, "/")
 	if !ok || ns == "" || name == "" {
@@ -682,7 +688,17 @@ func (b *builder) defaultBackendService(defaults annotations.Proxy) {
 	ref := ObjectRef{Kind: "Service", Namespace: ns, Name: name}
 	owner := &ingress{obj: &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}},
 		ref: ref, cfg: annotations.Config{Proxy: defaults}}
-	if be, ok := b.backend(owner, b.firstPort(ns, name)); ok {
+	// The warnings of backend say what a route answers: 503. Here the
+	// answer is 404; they are reported with that said instead.
+	routes := b.warnings
+	b.warnings = map[Warning]bool{}
+	be, ok := b.backend(owner, b.firstPort(ns, name))
+	for w := range b.warnings {
+		w.Message = strings.Replace(w.Message, "its routes answer 503", "requests no rule matches get 404", 1)
+		routes[w] = true
+	}
+	b.warnings = routes
+	if ok && be.Unavailable == "" {
 		b.def = &be
 	}
 }
@@ -720,8 +736,11 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	}
 	var sp *corev1.ServicePort
 	for i := range svc.Spec.Ports {
+		// As ingress-nginx's serviceEndpoints: the first port whose number,
+		// target port or name is the backend's port, so that a backend
+		// naming the target port (8080 of 80->8080) is that port.
 		p := &svc.Spec.Ports[i]
-		if be.Port != "" && (sb.Port.Number != 0 && p.Port == sb.Port.Number || sb.Port.Number == 0 && p.Name == sb.Port.Name) {
+		if be.Port != "" && (strconv.Itoa(int(p.Port)) == be.Port || p.TargetPort.String() == be.Port || p.Name == be.Port) {
 			sp = p
 			break
 		}
@@ -740,7 +759,7 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 		be.Endpoints = ep
 		return be, true
 	}
-	be.Endpoints = b.endpoints(b.slices[key], sp.Name)
+	be.Endpoints = b.endpoints(b.slices[key], sp, corev1.ProtocolTCP)
 	if len(be.Endpoints) == 0 {
 		be.Unavailable = "no ready endpoints"
 		b.warn(ing.ref, ReasonNoReadyEndpoints, "service %s port %q has no ready endpoints; its routes answer 503", svcKey(), be.Port)
@@ -749,24 +768,20 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 }
 
 // endpoints returns the ready "ip:port" addresses in the EndpointSlices of
-// a Service for the port named portName, sorted and de-duplicated.
-func (b *builder) endpoints(slicesOf []*discoveryv1.EndpointSlice, portName string) []string {
+// a Service for its port sp of protocol proto, sorted and de-duplicated, as
+// ingress-nginx's getEndpointsFromSlices: a slice's ports of that protocol
+// with sp's name (any name when sp has none); a slice with no ports, or none
+// with that name, gives sp's target port when it is a number (ingress-nginx
+// #7390: EndpointSlices written by hand for a Service without selector).
+func (b *builder) endpoints(slicesOf []*discoveryv1.EndpointSlice, sp *corev1.ServicePort, proto corev1.Protocol) []string {
 	out := []string{}
+	var target int32
+	if sp.TargetPort.Type == intstr.Int {
+		target = sp.TargetPort.IntVal
+	}
+	var ports []int32
 	for _, es := range slicesOf {
-		var port int32
-		for _, p := range es.Ports {
-			name := ""
-			if p.Name != nil {
-				name = *p.Name
-			}
-			if name == portName && p.Port != nil {
-				port = *p.Port
-				break
-			}
-		}
-		if port <= 0 || port > 65535 {
-			continue
-		}
+		ports = slicePorts(ports[:0], es, sp.Name, target, proto)
 		for _, ep := range es.Endpoints {
 			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 				continue
@@ -776,13 +791,45 @@ func (b *builder) endpoints(slicesOf []*discoveryv1.EndpointSlice, portName stri
 				if err != nil {
 					continue
 				}
-				// "a.b.c.d:port" or "[v6%zone]:port", as net.JoinHostPort.
-				out = append(out, netip.AddrPortFrom(ip, uint16(port)).String())
+				for _, port := range ports {
+					// "a.b.c.d:port" or "[v6%zone]:port", as net.JoinHostPort.
+					out = append(out, netip.AddrPortFrom(ip, uint16(port)).String())
+				}
 			}
 		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// slicePorts appends to ports the valid port numbers es gives the Service
+// port named name (with the numeric target port target, 0 if none) of
+// protocol proto; see endpoints. A slice port without a protocol is TCP, the
+// API server's default.
+func slicePorts(ports []int32, es *discoveryv1.EndpointSlice, name string, target int32, proto corev1.Protocol) []int32 {
+	add := func(p int32) {
+		if p > 0 && p <= 65535 {
+			ports = append(ports, p)
+		}
+	}
+	if len(es.Ports) == 0 {
+		add(target)
+		return ports
+	}
+	for _, p := range es.Ports {
+		if p.Protocol != nil && *p.Protocol != proto || p.Protocol == nil && proto != corev1.ProtocolTCP {
+			continue
+		}
+		var port int32
+		if p.Port != nil && (name == "" || p.Name != nil && *p.Name == name) {
+			port = *p.Port
+		}
+		if port == 0 {
+			port = target
+		}
+		add(port)
+	}
+	return ports
 }
 
 // servers returns the Servers with at least one path: exact hosts sorted,

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // endpoints formats with netip.AddrPort to save allocations; it must give
@@ -22,7 +24,8 @@ func TestEndpointsFormatLikeJoinHostPort(t *testing.T) {
 				Ports:     []discoveryv1.EndpointPort{{Name: &name, Port: &port}},
 				Endpoints: []discoveryv1.Endpoint{{Addresses: []string{addr}}},
 			}
-			got := (&builder{}).endpoints([]*discoveryv1.EndpointSlice{es}, "http")
+			sp := &corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}
+			got := (&builder{}).endpoints([]*discoveryv1.EndpointSlice{es}, sp, corev1.ProtocolTCP)
 			want := net.JoinHostPort(mustParse(t, addr), strconv.Itoa(int(port)))
 			if len(got) != 1 || got[0] != want {
 				t.Errorf("endpoints(%s) = %q, want [%q]", addr, got, want)

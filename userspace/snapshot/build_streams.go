@@ -173,7 +173,7 @@ func (b *builder) stream(ref ObjectRef, proto, key, target string) (Stream, bool
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return b.externalStream(ref, s, svc, sp)
 	}
-	s.Endpoints = b.endpoints(b.slices[nsName{ns, name}], sp.Name)
+	s.Endpoints = b.endpoints(b.slices[nsName{ns, name}], sp, corev1.Protocol(proto))
 	if len(s.Endpoints) == 0 {
 		s.Unavailable = "no ready endpoints"
 		b.warn(ref, ReasonNoReadyEndpoints, "%s port %d: service %s port %q has no ready endpoints; connections are closed", proto, port, svcKey, s.ServicePort)

@@ -192,7 +192,7 @@ type Path struct {
 	Match   MatchType `json:"match"`
 	Backend Backend   `json:"backend"`
 	// Canaries are the canary Ingresses attached to this rule, oldest
-	// first (creationTimestamp, then namespace/name). Nil means none.
+	// first (creationTimestamp, then the greater "namespace/name"). Nil means none.
 	Canaries []Canary `json:"canaries,omitempty"`
 }
 
