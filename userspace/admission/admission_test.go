@@ -93,7 +93,10 @@ func TestReview(t *testing.T) {
 		{name: "blocklisted lua", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "set_by_lua"}),
 			wantDenied: []string{"InvalidAnnotation: "}},
 		{name: "canary overlap", ing: ingress("new", "a.example.com", "/", time.Time{}, map[string]string{
-			"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-by-header": "CanaryByHeader"})},
+			"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-by-header": "CanaryByHeader"}),
+			// Its Service is the main rule's own: ignored with a warning, as
+			// ingress-nginx merges no alternative backend that is the primary.
+			wantWarn: true},
 		{name: "update of the winner keeps it", ing: ingress("old", "a.example.com", "/", t0, map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "30"})},
 		{name: "missing service warns", ing: func() *networkingv1.Ingress {
 			i := ingress("new", "b.example.com", "/", time.Time{}, nil)
