@@ -201,13 +201,17 @@ func (b *builder) externalStream(ref ObjectRef, s Stream, svc *corev1.Service, s
 // externalName returns the name an ExternalName Service svc points to,
 // lower case and without a trailing dot, or what is wrong with it: a
 // loopback name or address ("localhost", 127.0.0.1) or a name that is not a
-// DNS name is refused, as ingress-nginx refuses it.
+// DNS name is refused, as ingress-nginx refuses it, and so is an
+// unspecified address (0.0.0.0, ::), which ingress-nginx lets through
+// although a connection to it reaches the node itself as 127.0.0.1 does.
 func externalName(svc *corev1.Service) (host, problem string) {
 	host = strings.TrimSuffix(strings.ToLower(svc.Spec.ExternalName), ".")
 	ip, ipErr := netip.ParseAddr(host)
 	switch {
 	case host == "localhost" || ipErr == nil && ip.IsLoopback():
 		return "", "is a loopback address"
+	case ipErr == nil && ip.IsUnspecified():
+		return "", "is an unspecified address, which reaches this node as a loopback address does"
 	case ipErr != nil && (!validHost(host) || strings.HasPrefix(host, "*.")):
 		return "", "is not a DNS name"
 	}
