@@ -524,6 +524,9 @@ func TestDigestNoncesFull(t *testing.T) {
 	if d.use(n, 1) {
 		t.Error("a replayed nonce count passed once the record was full")
 	}
+	if d.use(d.issue(now.Add(-2*time.Second)), 1) || d.sweeps != 1 {
+		t.Errorf("a second new nonce with the record full: %d sweeps of it, want 1 (once a second)", d.sweeps)
+	}
 	var old digestNonces
 	then := now.Add(-2 * digestNonceLifetime)
 	for i := range maxDigestNonces {

@@ -36,6 +36,11 @@ type digestNonces struct {
 	key    [32]byte
 	mu     sync.Mutex
 	lastNC map[string]uint64
+	// swept is when lastNC, full, was last swept of its expired nonces,
+	// sweeps how many times: once a second at most, so that a full
+	// record costs a walk of it per second, not per request.
+	swept  time.Time
+	sweeps int
 }
 
 const maxDigestNonces = 100000
@@ -87,6 +92,11 @@ func (d *digestNonces) use(nonce string, nc uint64) bool {
 	}
 	if !seen && len(d.lastNC) >= maxDigestNonces {
 		now := time.Now()
+		if now.Sub(d.swept) < time.Second {
+			return false
+		}
+		d.swept = now
+		d.sweeps++
 		for k := range d.lastNC {
 			if now.Sub(nonceIssued(k)) >= digestNonceLifetime {
 				delete(d.lastNC, k) // fresh refuses it from now on

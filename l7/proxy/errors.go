@@ -123,9 +123,20 @@ func classify(err error) (status int, reason string) {
 // answers its own errors ("503 Service Temporarily Unavailable", "401
 // Authorization Required": clients and tests look for those texts), of
 // type text/html; a status nginx has no page for gets an empty body.
+// After a 400, 413, 414, 500 or 501 of its own nginx ends an HTTP/1
+// keep-alive connection (ngx_http_special_response_handler): so does
+// Connection: close here, and what the client pipelined behind, or the
+// rest of a refused body, is not read as a request.
 func writeError(w http.ResponseWriter, code int) {
 	page := h1guard.ErrorPage(code)
 	h := w.Header()
+	switch code {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong,
+		http.StatusInternalServerError, http.StatusNotImplemented:
+		if isHTTP1(w) {
+			h.Set("Connection", "close")
+		}
+	}
 	if page != "" {
 		h.Set("Content-Type", "text/html")
 	} else {
@@ -134,6 +145,17 @@ func writeError(w http.ResponseWriter, code int) {
 	h.Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, page)
+}
+
+// isHTTP1 reports whether w answers an HTTP/1 request: its writer can be
+// hijacked (an HTTP/2 one cannot, and net/http's takes Connection: close
+// there for a GOAWAY, which nginx does not send).
+func isHTTP1(w http.ResponseWriter) bool {
+	if rec, ok := w.(*responseRecorder); ok {
+		w = rec.ResponseWriter
+	}
+	_, ok := w.(http.Hijacker)
+	return ok
 }
 
 // logUpstreamError logs the upstream error of one request, once, with its

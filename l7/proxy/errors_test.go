@@ -19,7 +19,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 func TestBadGatewayRefused(t *testing.T) {
@@ -231,5 +233,44 @@ func TestMalformedClientBody(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || !resp.Close {
 		t.Fatalf("got %d (close %v), want 400 and Connection: close", resp.StatusCode, resp.Close)
+	}
+}
+
+// TestOwnErrorsClose: after its own 400, 413, 414, 500 or 501 nginx ends
+// an HTTP/1 keep-alive connection (Connection: close; ngx_http_special_
+// response_handler), after its other answers it keeps it: a request
+// pipelined behind a 413 (Content-Length over proxy-body-size) or a 500
+// (auth service unreachable) is not served, one behind a 404 is.
+func TestOwnErrorsClose(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	unreachable := &annotations.Auth{External: &annotations.ExternalAuth{URL: "http://" + refusedAddr(t) + "/"}}
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "small.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("a", []string{addr(up)}, limit(10))}}},
+		{Host: "auth.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("b", []string{addr(up)}, withAuth(unreachable))}}},
+		{Host: "ok.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("c", []string{addr(up)})}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	next := "GET / HTTP/1.1\r\nHost: ok.test\r\nConnection: close\r\n\r\n"
+	for _, tc := range []struct {
+		req    string
+		status int
+		closes bool
+	}{
+		{"POST / HTTP/1.1\r\nHost: small.test\r\nContent-Length: 20\r\n\r\n01234567890123456789", http.StatusRequestEntityTooLarge, true},
+		{"GET / HTTP/1.1\r\nHost: auth.test\r\n\r\n", http.StatusInternalServerError, true},
+		{"GET / HTTP/1.1\r\nHost: none.test\r\n\r\n", http.StatusNotFound, false},
+	} {
+		rs := testutil.RawExchange(t, addr(srv), tc.req+next)
+		if len(rs) == 0 || rs[0].StatusCode != tc.status {
+			t.Errorf("%q: %d responses %v, want %d first", tc.req, len(rs), testutil.Statuses(rs), tc.status)
+			continue
+		}
+		if got := rs[0].Close; got != tc.closes {
+			t.Errorf("%d: Connection: close %v, want %v", tc.status, got, tc.closes)
+		}
+		if want := map[bool]int{true: 1, false: 2}[tc.closes]; len(rs) != want {
+			t.Errorf("%d: %d responses %v, want %d", tc.status, len(rs), testutil.Statuses(rs), want)
+		}
 	}
 }
