@@ -106,12 +106,36 @@ func RefusalPolicyFrom(data map[string]string, validate bool) (RefusalPolicy, []
 	var known bool
 	p.Level, known = ParseRisk(v)
 	if !known {
-		return p, []error{&Error{Annotation: "annotations-risk-level", Value: v, ConfigMap: true, Err: errRiskLevel}}
+		return p, []error{&Error{Annotation: "annotations-risk-level", Value: v, ConfigMap: true, Err: ErrRiskLevel}}
 	}
 	return p, nil
 }
 
-var errRiskLevel = errors.New("is not Low, Medium, High or Critical; Low applies, as in ingress-nginx")
+// ErrRiskLevel marks an annotations-risk-level that is not one of the four
+// levels: Low applies, as in ingress-nginx.
+var ErrRiskLevel = errors.New("not Low, Medium, High or Critical: Low applies, as in ingress-nginx")
+
+// refusalMeta is the metadata table of the ConfigMap keys of Refusal.
+var refusalMeta = []Meta{
+	{
+		Key: "annotations-risk-level", Default: "High", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "The riskiest annotation an Ingress may set (Low, Medium, High or Critical, any case; another value is Low, as in ingress-nginx): an Ingress setting a riskier one is not served. At the default High, that is an Ingress with a snippet; at Critical, snippets are allowed (and never applied).",
+		Validate: func(v string) error { _, ok := ParseRisk(v); return errIf(!ok, ErrRiskLevel) },
+	},
+	{
+		Key: "annotation-value-word-blocklist", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "Comma-separated words: an Ingress with a nginx.ingress.kubernetes.io/* annotation whose value contains one is not served. The list is trimmed and split at commas, the words are not trimmed, as in ingress-nginx.",
+		Validate: func(string) error { return nil },
+	},
+}
+
+// errIf returns err when cond holds, else nil.
+func errIf(cond bool, err error) error {
+	if cond {
+		return err
+	}
+	return nil
+}
 
 // Refusal returns nil when ingress-nginx serves an Ingress with the
 // annotations ann under p, else the reason it does not, in ingress-nginx's
@@ -134,14 +158,35 @@ func Refusal(ann map[string]string, p RefusalPolicy) error {
 	if err := blocklisted(ann, p.Blocklist); err != nil {
 		return err
 	}
+	// One pass over ann: the groups with an annotation above the level,
+	// and those with an annotation to parse. Serves calls Refusal for
+	// every Ingress at every build; most set a few annotations that no
+	// parser refuses.
+	var risky, present uint64
+	for k := range ann {
+		pure, prefixed := strings.CutPrefix(k, Prefix)
+		g, ok := nginxKeys[pure]
+		if !ok {
+			continue
+		}
+		if g.risk > p.Level {
+			risky |= 1 << g.group
+		}
+		if prefixed {
+			present |= 1 << g.group
+		}
+	}
+	if risky|present == 0 {
+		return nil
+	}
 	r := annReader{ann: ann, validate: p.Validate}
 	for i := range nginxGroups {
-		g := &nginxGroups[i]
-		if g.risky(ann, p.Level) {
+		g, bit := &nginxGroups[i], uint64(1)<<i
+		if risky&bit != 0 {
 			return fmt.Errorf("annotation group %s contains risky annotation based on ingress configuration", g.name)
 		}
-		if g.parse == nil {
-			continue
+		if present&bit == 0 || g.parse == nil {
+			continue // a parser reading no annotation returns no validation error
 		}
 		var invalid *invalidValueError
 		if err := g.parse(r); errors.As(err, &invalid) {
@@ -196,22 +241,6 @@ type nginxEntry struct {
 	validate func(string) error
 	risk     Risk
 	aliases  []string
-}
-
-// risky is ingress-nginx's CheckAnnotationRisk: an annotation of ann named
-// (after the prefix is trimmed, when it is there) as an entry or an alias
-// of one whose risk is above level.
-func (g *nginxGroup) risky(ann map[string]string, level Risk) bool {
-	for k := range ann {
-		pure := strings.TrimPrefix(k, Prefix)
-		for i := range g.entries {
-			e := &g.entries[i]
-			if e.risk > level && (e.key == pure || slices.Contains(e.aliases, pure)) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // The errors of annReader, as ingress-nginx's: missing, invalid content
@@ -511,12 +540,28 @@ func validServiceName(v string) error {
 // from them statically).
 var nginxEntries map[string]*nginxEntry
 
+// nginxKeys maps every key and alias of nginxGroups to its group's index
+// and its risk: ingress-nginx's CheckAnnotationRisk, for all the groups at
+// once.
+var nginxKeys map[string]nginxKey
+
+type nginxKey struct {
+	group int
+	risk  Risk
+}
+
 func init() {
-	nginxEntries = map[string]*nginxEntry{}
+	if len(nginxGroups) > 64 {
+		panic("annotations: more ingress-nginx groups than Refusal's bit sets hold")
+	}
+	nginxEntries, nginxKeys = map[string]*nginxEntry{}, map[string]nginxKey{}
 	for i := range nginxGroups {
 		for j := range nginxGroups[i].entries {
 			e := &nginxGroups[i].entries[j]
 			nginxEntries[e.key] = e
+			for _, k := range append([]string{e.key}, e.aliases...) {
+				nginxKeys[k] = nginxKey{group: i, risk: e.risk}
+			}
 		}
 	}
 }
