@@ -319,6 +319,38 @@ func TestBuilderServerAlias(t *testing.T) {
 // (full builds), classes by annotation, new objects and changes naming
 // objects that do not exist.
 var moreEdits = []edit{
+	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // toggle what ingress-nginx refuses an Ingress for
+		if i.Annotations == nil {
+			i.Annotations = map[string]string{}
+		}
+		k := []string{"configuration-snippet", "load-balance", "server-alias", "connection-proxy-header"}[r.IntN(4)]
+		k = "nginx.ingress.kubernetes.io/" + k
+		if _, ok := i.Annotations[k]; ok {
+			delete(i.Annotations, k)
+		} else {
+			i.Annotations[k] = map[string]string{
+				"nginx.ingress.kubernetes.io/configuration-snippet":   "return 200;",
+				"nginx.ingress.kubernetes.io/load-balance":            "least_conn",
+				"nginx.ingress.kubernetes.io/server-alias":            "alias.example.com",
+				"nginx.ingress.kubernetes.io/connection-proxy-header": "set_by_lua",
+			}[k]
+		}
+	}),
+	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // the refusal settings of a ConfigMap: not scoped
+		if len(o.ConfigMaps) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		n := r.IntN(len(o.ConfigMaps))
+		cp := o.ConfigMaps[n].DeepCopy()
+		if cp.Data == nil {
+			cp.Data = map[string]string{}
+		}
+		cp.Data["annotations-risk-level"] = []string{"Low", "Medium", "High", "Critical", "bogus"}[r.IntN(5)]
+		cp.Data["annotation-value-word-blocklist"] = []string{"", "set_by_lua", "alias"}[r.IntN(3)]
+		o.ConfigMaps = slices.Clone(o.ConfigMaps)
+		o.ConfigMaps[n] = cp
+		return snapshot.ObjectRef{Kind: "ConfigMap", Namespace: cp.Namespace, Name: cp.Name}, true
+	},
 	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // toggle canary
 		if i.Annotations == nil {
 			i.Annotations = map[string]string{}
@@ -483,6 +515,64 @@ func TestBuilderTLSClaimFollowsAge(t *testing.T) {
 	}
 	if c := claimant(got); c != "sb" || !bl.Scoped() {
 		t.Errorf("after b became older: claimed by %q (scoped %v), want sb in a scoped build", c, bl.Scoped())
+	}
+}
+
+// TestBuilderTLSClaimFollowsRefusal: the older of two Ingresses listing
+// one TLS host gains a snippet (only its annotations change): ingress-nginx
+// refuses it at the default risk level, so the younger one's certificate
+// takes the host, in a scoped build equal to Build; and back.
+func TestBuilderTLSClaimFollowsRefusal(t *testing.T) {
+	t.Parallel()
+	ca := certstest.NewCA(t)
+	class := "weir"
+	secret := func(name string) *corev1.Secret {
+		crt, key := ca.Issue(t, "x.example.com")
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}
+	}
+	ing := func(name, sec string, age int, ann map[string]string) *networkingv1.Ingress {
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann,
+			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, age, 0, time.UTC))},
+			Spec: networkingv1.IngressSpec{IngressClassName: &class,
+				TLS: []networkingv1.IngressTLS{{Hosts: []string{"x.example.com"}, SecretName: sec}}}}
+	}
+	objs := snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+		Ingresses: []*networkingv1.Ingress{ing("a", "sa", 1, nil), ing("b", "sb", 2, nil)},
+		Secrets:   []*corev1.Secret{secret("sa"), secret("sb")},
+	}
+	opts := snapshot.DefaultOptions()
+	bl := snapshot.NewBuilder(opts)
+	claimant := func(s *snapshot.Snapshot) string {
+		for _, c := range s.Certificates {
+			if slices.Contains(c.Hosts, "x.example.com") {
+				return c.Secret.Name
+			}
+		}
+		return ""
+	}
+	if got := claimant(bl.Build(objs)); got != "sa" {
+		t.Fatalf("x.example.com claimed by %q, want sa (Ingress a is older)", got)
+	}
+	for _, step := range []struct {
+		ann  map[string]string
+		want string
+	}{
+		{map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "x"}, "sb"},
+		{nil, "sa"},
+	} {
+		objs.Ingresses = []*networkingv1.Ingress{ing("a", "sa", 1, step.ann), objs.Ingresses[1]}
+		objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: "ns", Name: "a"}}
+		got := bl.Build(objs)
+		objs.Changed = nil
+		if diff := cmp.Diff(snapshot.Build(objs, opts), got); diff != "" {
+			t.Fatalf("annotations %v: Builder differs from Build (-want +got):\n%s", step.ann, diff)
+		}
+		if c := claimant(got); c != step.want || !bl.Scoped() {
+			t.Errorf("annotations %v: claimed by %q (scoped %v), want %s in a scoped build", step.ann, c, bl.Scoped(), step.want)
+		}
 	}
 }
 
