@@ -7,20 +7,6 @@ import (
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
-// controllerConfigMap renders the controller ConfigMap default/ctl with
-// data (key, value pairs).
-func controllerConfigMap(kv ...string) string {
-	var b strings.Builder
-	b.WriteString("\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ctl, namespace: default}\ndata:\n")
-	if len(kv) == 0 {
-		b.WriteString("  {}\n")
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		b.WriteString("  " + kv[i] + ": " + `"` + kv[i+1] + `"` + "\n")
-	}
-	return b.String()
-}
-
 // TestRefusedIngress: what ingress-nginx does not serve for its annotations
 // answers 404 while the other Ingresses keep working (its e2e
 // settings/validations "annotations-risk-level", settings/
@@ -31,17 +17,15 @@ func controllerConfigMap(kv ...string) string {
 // a blocklisted word.
 func TestRefusedIngress(t *testing.T) {
 	echo := newBackend(t, "echo", nil)
-	opts := snapshot.DefaultOptions()
-	opts.ConfigMap = "default/ctl"
 	w := startWeirWith(t, map[string]string{
 		"class.yaml": ingressClass,
 		"svc.yaml":   service("echo", echo.port),
-		"cm.yaml":    controllerConfigMap(),
+		"cm.yaml":    configMap(),
 		"ing.yaml": ingress("snippet", "snippet.test", "echo", "configuration-snippet", "more_set_headers 'X-Snippet: yes';") +
 			ingress("invalid", "invalid.test", "echo", "connection-proxy-header", "a;}") +
 			ingress("timeout", "timeout.test", "echo", "proxy-connect-timeout", "50k") +
 			ingress("valid", "valid.test", "echo"),
-	}, opts)
+	}, configMapOptions())
 
 	check := func(step string, want map[string]int) {
 		t.Helper()
@@ -69,10 +53,10 @@ func TestRefusedIngress(t *testing.T) {
 	warned("default risk level", "snippet", "annotation group ConfigurationSnippet contains risky annotation based on ingress configuration; the ingress is not served")
 	warned("default risk level", "invalid", "annotation nginx.ingress.kubernetes.io/connection-proxy-header contains invalid value")
 
-	w.update("cm.yaml", controllerConfigMap("annotations-risk-level", "Critical"))
+	w.update("cm.yaml", configMap("annotations-risk-level", "Critical"))
 	check("Critical", map[string]int{"snippet.test": 200, "invalid.test": 404, "timeout.test": 200, "valid.test": 200})
 
-	w.update("cm.yaml", controllerConfigMap("annotations-risk-level", "Critical", "annotation-value-word-blocklist", "something_forbidden,more_set_headers"))
+	w.update("cm.yaml", configMap("annotations-risk-level", "Critical", "annotation-value-word-blocklist", "something_forbidden,more_set_headers"))
 	check("blocklist", map[string]int{"snippet.test": 404, "invalid.test": 404, "timeout.test": 200, "valid.test": 200})
 	warned("blocklist", "snippet", "nginx.ingress.kubernetes.io/configuration-snippet annotation contains invalid word more_set_headers")
 }
