@@ -188,9 +188,8 @@ func Refusal(ann map[string]string, p RefusalPolicy) error {
 		if present&bit == 0 || g.parse == nil {
 			continue // a parser reading no annotation returns no validation error
 		}
-		var invalid *invalidValueError
-		if err := g.parse(r); errors.As(err, &invalid) {
-			return invalid
+		if err := g.parse(r); isInvalid(err) {
+			return err
 		}
 	}
 	return nil
@@ -241,6 +240,9 @@ type nginxEntry struct {
 	validate func(string) error
 	risk     Risk
 	aliases  []string
+	// full is the key then the aliases with Prefix (init): reads do not
+	// build the names.
+	full []string
 }
 
 // The errors of annReader, as ingress-nginx's: missing, invalid content
@@ -261,10 +263,11 @@ func (e *invalidValueError) Error() string {
 	return fmt.Sprintf("annotation %s contains invalid value", e.annotation)
 }
 
-// isInvalid reports whether err is a validation error.
+// isInvalid reports whether err is a validation error (annReader's are
+// never wrapped).
 func isInvalid(err error) bool {
-	var invalid *invalidValueError
-	return errors.As(err, &invalid)
+	_, ok := err.(*invalidValueError)
+	return ok
 }
 
 // annReader reads annotations as ingress-nginx's parser package does
@@ -282,12 +285,12 @@ func (r annReader) check(key string) (string, error) {
 		return "", errMissing
 	}
 	e := nginxEntries[key] // every key read has an entry: TestNginxGroupsRead
-	full := Prefix + key
+	full := e.full[0]
 	v := r.ann[full]
 	if v == "" {
-		for _, a := range e.aliases {
-			if av := r.ann[Prefix+a]; av != "" {
-				full, v = Prefix+a, av
+		for _, a := range e.full[1:] {
+			if av := r.ann[a]; av != "" {
+				full, v = a, av
 				break
 			}
 		}
@@ -309,11 +312,14 @@ func (r annReader) str(key string) (string, error) {
 	if !ok {
 		return "", errMissing
 	}
-	lines := strings.Split(v, "\n")
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
+	s := strings.TrimSpace(v)
+	if strings.Contains(v, "\n") { // each line, without allocating for the usual one
+		lines := strings.Split(v, "\n")
+		for i := range lines {
+			lines[i] = strings.TrimSpace(lines[i])
+		}
+		s = strings.Join(lines, "\n")
 	}
-	s := strings.Join(lines, "\n")
 	if s == "" {
 		return "", errContent
 	}
@@ -561,6 +567,7 @@ func init() {
 			nginxEntries[e.key] = e
 			for _, k := range append([]string{e.key}, e.aliases...) {
 				nginxKeys[k] = nginxKey{group: i, risk: e.risk}
+				e.full = append(e.full, Prefix+k)
 			}
 		}
 	}

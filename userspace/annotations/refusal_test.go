@@ -321,3 +321,27 @@ func TestNginxGroupsRead(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRefusal is Refusal on an Ingress's annotations as Serves runs it
+// for every Ingress at every build: typical served ones, and a refused one.
+func BenchmarkRefusal(b *testing.B) {
+	p := DefaultRefusalPolicy()
+	for _, bc := range []struct {
+		name string
+		ann  map[string]string
+	}{
+		{"none", nil},
+		{"typical", map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}", Prefix + "proxy-body-size": "8m",
+			Prefix + "proxy-read-timeout": "60", Prefix + "ssl-redirect": "false", Prefix + "use-regex": "true"}},
+		{"validated", map[string]string{Prefix + "load-balance": "ewma", Prefix + "limit-rps": "10", Prefix + "server-alias": "a.example.com",
+			Prefix + "permanent-redirect": "https://a.example.com/"}},
+		{"snippet", map[string]string{Prefix + "configuration-snippet": "return 200;", Prefix + "proxy-body-size": "8m"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = Refusal(bc.ann, p)
+			}
+		})
+	}
+}
