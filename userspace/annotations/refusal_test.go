@@ -79,6 +79,12 @@ func TestRefusal(t *testing.T) {
 		{name: "load-balance trimmed", ann: a("load-balance", " round_robin "), p: def},
 		{name: "backend-protocol falls back", ann: a("backend-protocol", "nope"), p: def},
 		{name: "body buffer size", ann: a("client-body-buffer-size", "10 K"), p: def},
+		// e2e annotations/clientbodybuffersize.go "should not set
+		// client_body_buffer_size to invalid 1b": 1b passes the validator
+		// (200); proxy.go "should not set proxy client-max-body-size to
+		// incorrect value": 15r falls back.
+		{name: "body buffer size 1b", ann: a("client-body-buffer-size", "1b"), p: def},
+		{name: "proxy body size 15r falls back", ann: a("proxy-body-size", "15r"), p: def},
 		{name: "body buffer size fraction", ann: a("client-body-buffer-size", "1.5m"), p: def, want: invalid("client-body-buffer-size")},
 		{name: "body buffer size unit only", ann: a("client-body-buffer-size", "k"), p: def, want: invalid("client-body-buffer-size")},
 		{name: "x-forwarded-prefix spaces removed", ann: a("x-forwarded-prefix", "/a b"), p: def},
