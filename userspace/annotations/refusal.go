@@ -72,7 +72,8 @@ func ParseRisk(s string) (r Risk, ok bool) {
 	return RiskLow, false
 }
 
-// Refusal settings, from the controller ConfigMap and the flags.
+// RefusalPolicy is what Refusal refuses by: the controller ConfigMap's
+// settings and the --enable-annotation-validation flag.
 type RefusalPolicy struct {
 	// Level is annotations-risk-level. Default High (DefaultRisk).
 	Level Risk
