@@ -320,6 +320,8 @@ func checkControllerFlags(title string, args []string, opts *snapshot.Options) *
 			opts.ConfigMap = o.configMap
 		case "watch-ingress-without-class":
 			opts.WatchIngressWithoutClass = o.watchWithoutClass
+		case "enable-annotation-validation":
+			opts.SkipAnnotationValidation = !o.annotationValidation
 		}
 	})
 	return sec

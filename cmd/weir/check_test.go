@@ -21,6 +21,7 @@ import (
 
 	"github.com/weir-lb/weir/test/kubeapi"
 	"github.com/weir-lb/weir/test/testutil"
+	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // chartArgs is the controller's command line in ingress-nginx's chart, with
@@ -278,4 +279,25 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestCheckControllerFlagsValidation: --enable-annotation-validation=false
+// among the controller's flags makes weir check build as the controller
+// would, serving Ingresses whose values ingress-nginx's validators reject.
+func TestCheckControllerFlagsValidation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		skip bool
+	}{
+		{nil, false},
+		{[]string{"--enable-annotation-validation=false"}, true},
+		{[]string{"--enable-annotation-validation"}, false},
+	} {
+		var o snapshot.Options
+		sec := checkControllerFlags("flags", tc.args, &o)
+		if o.SkipAnnotationValidation != tc.skip || len(sec.Refused)+len(sec.Differs) != 0 {
+			t.Errorf("%q: SkipAnnotationValidation %v (section %+v), want %v and the flag honoured", tc.args, o.SkipAnnotationValidation, sec, tc.skip)
+		}
+	}
 }

@@ -58,7 +58,6 @@ var compatFlags = []compatFlag{
 	{"sync-rate-limit", kindFloat, "0.3", "most nginx reloads per second", whyAlwaysSync + "; a change is live in milliseconds without reload"},
 	{"health-check-timeout", kindInt, "10", "seconds the health check may take to reach nginx", whyNoNginx},
 	{"ssl-passthrough-proxy-port", kindInt, "442", "internal port of the TLS passthrough proxy", "Weir reads the ClientHello on the HTTPS listener itself (--enable-ssl-passthrough): there is no internal port"},
-	{"enable-annotation-validation", kindBool, "true", "validate annotation values against their expected shape", "Weir always validates every annotation it reads and reports a bad one with an Event"},
 	{"enable-ssl-chain-completion", kindBool, "false", "fetch missing intermediate certificates (AIA)", "Weir serves the chain a Secret holds; fetching certificates from the network at run time is not done"},
 	{"enable-metrics", kindBool, "true", "collect request metrics", "Weir's metrics are always collected"},
 	{"time-buckets", kindFloats, "", "buckets of the time histograms", whyMetrics},

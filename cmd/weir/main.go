@@ -114,6 +114,7 @@ type options struct {
 	disableCatchAll                  bool
 	disableSyncEvents                bool
 	deepInspect                      bool
+	annotationValidation             bool
 	disableSvcExternalName           bool
 	enableSSLPassthrough             bool
 	version                          bool
@@ -179,6 +180,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.BoolVar(&o.disableCatchAll, "disable-catch-all", false, "ignore the Ingresses that have a spec.defaultBackend, with rules or without")
 	fs.BoolVar(&o.disableSyncEvents, "disable-sync-events", false, "record no Normal Sync Event (\"Scheduled for sync\") when an Ingress Weir serves is added or changed")
 	fs.BoolVar(&o.disableSvcExternalName, "disable-svc-external-name", false, "refuse Services of type ExternalName on HTTP routes: their routes answer 503 (default: proxied to the external name, resolved at each connection)")
+	fs.BoolVar(&o.annotationValidation, "enable-annotation-validation", true, "serve no Ingress with an annotation value ingress-nginx's validators reject where its parser keeps no default, as ingress-nginx; false serves them (the risk level and the word blocklist of the ConfigMap still refuse Ingresses)")
 	fs.BoolVar(&o.deepInspect, "deep-inspect", true, "serve no Ingress whose host, path or spec.tls holds what ingress-nginx's deep inspection refuses (nginx directives, /etc/nginx, /var/run/secrets), as ingress-nginx")
 	fs.BoolVar(&o.enableSSLPassthrough, "enable-ssl-passthrough", false, "honour the ssl-passthrough annotation: TLS connections whose SNI is such a host go, untouched, to the endpoints of its / path (without it the annotation is ignored with a warning)")
 	fs.BoolVar(&o.ingressClassByName, "ingress-class-by-name", false, "also serve the IngressClass named --ingress-class, whatever its spec.controller")
@@ -306,6 +308,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 				IngressClassByName:         o.ingressClassByName,
 				DisableCatchAll:            o.disableCatchAll,
 				SkipDeepInspect:            !o.deepInspect,
+				SkipAnnotationValidation:   !o.annotationValidation,
 				DisableServiceExternalName: o.disableSvcExternalName,
 				EnableSSLPassthrough:       o.enableSSLPassthrough,
 				ConfigMap:                  o.configMap,

@@ -120,7 +120,7 @@ func TestValidatingWebhook(t *testing.T) {
 		ing  *networkingv1.Ingress
 		want string
 	}{
-		{snippet, `admission webhook "validate.nginx.ingress.kubernetes.io" denied the request: weir refuses ingress app/snippet: SnippetIgnored: annotation nginx.ingress.kubernetes.io/configuration-snippet: snippet annotations are never applied`},
+		{snippet, `admission webhook "validate.nginx.ingress.kubernetes.io" denied the request: weir refuses ingress app/snippet: InvalidIngress: annotation group ConfigurationSnippet contains risky annotation based on ingress configuration; the ingress is not served`},
 		{webIngress("timeout", "t.example", map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "soon"}),
 			`weir refuses ingress app/timeout: InvalidAnnotation: annotation nginx.ingress.kubernetes.io/proxy-read-timeout: value "soon"`},
 		{webIngress("waf", "w.example", map[string]string{"nginx.ingress.kubernetes.io/enable-modsecurity": "true"}),

@@ -110,11 +110,10 @@ func dependency(reason string) bool {
 // Review builds the configuration with ing among objs and returns what the
 // build says about ing. An Ingress of another class is allowed at once.
 func Review(objs snapshot.Objects, opts snapshot.Options, ing *networkingv1.Ingress, now time.Time) Result {
-	// The class alone decides: one that deep inspection refuses is built
-	// and denied by its UnsafeIngress warning.
-	classOnly := opts
-	classOnly.SkipDeepInspect = true
-	if !snapshot.NewClassSelector(objs.IngressClasses, classOnly).Serves(ing) {
+	// The class alone decides: one that deep inspection or its annotations
+	// refuse is built and denied by its UnsafeIngress or InvalidIngress
+	// warning.
+	if !snapshot.NewClassSelector(objs.IngressClasses, opts).ServesClass(ing) {
 		return Result{}
 	}
 	if ing.CreationTimestamp.IsZero() { // being created: the newest

@@ -62,6 +62,62 @@ func objects(ings ...*networkingv1.Ingress) snapshot.Objects {
 	}
 }
 
+// TestReviewConfigMap reviews with the controller ConfigMap's
+// annotations-risk-level and annotation-value-word-blocklist, as
+// ingress-nginx's e2e admission.go ("invalid value in some annotation",
+// "forbidden value") and settings/validations.
+func TestReviewConfigMap(t *testing.T) {
+	t.Parallel()
+	opts := snapshot.DefaultOptions()
+	opts.ConfigMap = "ingress-nginx/controller"
+	withData := func(data map[string]string) snapshot.Objects {
+		objs := objects()
+		objs.ConfigMaps = []*corev1.ConfigMap{{ObjectMeta: metav1.ObjectMeta{Namespace: "ingress-nginx", Name: "controller"}, Data: data}}
+		return objs
+	}
+	for _, tc := range []struct {
+		name       string
+		data       map[string]string
+		ann        map[string]string
+		skipValid  bool
+		wantDenied []string
+	}{
+		{name: "blocklisted brace", data: map[string]string{"annotation-value-word-blocklist": "}"},
+			ann:        map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "a;}"},
+			wantDenied: []string{"InvalidIngress: nginx.ingress.kubernetes.io/connection-proxy-header annotation contains invalid word }; the ingress is not served"}},
+		{name: "blocklisted lua", data: map[string]string{"annotation-value-word-blocklist": "set_by_lua"},
+			ann:        map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "set_by_lua"},
+			wantDenied: []string{"InvalidIngress: nginx.ingress.kubernetes.io/connection-proxy-header annotation contains invalid word set_by_lua; the ingress is not served"}},
+		{name: "validation off", ann: map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "a;}"}, skipValid: true,
+			wantDenied: []string{"InvalidAnnotation: "}}, // Weir's own reading of the value
+		{name: "High at Medium", data: map[string]string{"annotations-risk-level": "Medium"},
+			ann:        map[string]string{"nginx.ingress.kubernetes.io/server-alias": "c.example.com"},
+			wantDenied: []string{"InvalidIngress: annotation group Aliases contains risky annotation based on ingress configuration; the ingress is not served"}},
+		{name: "High at High", data: map[string]string{"annotations-risk-level": "High"},
+			ann: map[string]string{"nginx.ingress.kubernetes.io/server-alias": "c.example.com"}},
+		// At Critical ingress-nginx serves it; Weir still never applies a
+		// snippet, and its webhook refuses one it would ignore.
+		{name: "snippet at Critical", data: map[string]string{"annotations-risk-level": "Critical"},
+			ann:        map[string]string{"nginx.ingress.kubernetes.io/configuration-snippet": "return 200;"},
+			wantDenied: []string{"SnippetIgnored: annotation nginx.ingress.kubernetes.io/configuration-snippet"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := opts
+			o.SkipAnnotationValidation = tc.skipValid
+			r := Review(withData(tc.data), o, ingress("new", "b.example.com", "/", time.Time{}, tc.ann), t0.Add(time.Hour))
+			if len(r.Denied) != len(tc.wantDenied) {
+				t.Fatalf("denied %q, want %d reasons starting %q", r.Denied, len(tc.wantDenied), tc.wantDenied)
+			}
+			for i, want := range tc.wantDenied {
+				if !strings.HasPrefix(r.Denied[i], want) {
+					t.Errorf("reason %d is %q, want it to start %q", i, r.Denied[i], want)
+				}
+			}
+		})
+	}
+}
+
 func TestReview(t *testing.T) {
 	t.Parallel()
 	old := ingress("old", "a.example.com", "/", t0, nil)
@@ -74,8 +130,10 @@ func TestReview(t *testing.T) {
 		{name: "valid", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "30"})},
 		{name: "invalid annotation value", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/proxy-read-timeout": "soon"}),
 			wantDenied: []string{"InvalidAnnotation: annotation nginx.ingress.kubernetes.io/proxy-read-timeout"}},
+		// At the default annotations-risk-level (High), ingress-nginx
+		// refuses an Ingress with a snippet (Critical).
 		{name: "snippet", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/configuration-snippet": "return 200;"}),
-			wantDenied: []string{"SnippetIgnored: annotation nginx.ingress.kubernetes.io/configuration-snippet"}},
+			wantDenied: []string{"InvalidIngress: annotation group ConfigurationSnippet contains risky annotation based on ingress configuration; the ingress is not served"}},
 		{name: "refused annotation", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/enable-modsecurity": "true"}),
 			wantDenied: []string{"UnsupportedAnnotation: annotation nginx.ingress.kubernetes.io/enable-modsecurity is not supported by Weir; ignored (Weir has no ModSecurity"}},
 		{name: "invalid path", ing: ingress("new", "b.example.com", "api", time.Time{}, nil),
@@ -86,12 +144,13 @@ func TestReview(t *testing.T) {
 		// invalid path" (deep inspection), and the overlap a canary may make.
 		{name: "unsafe path", ing: ingress("new", "b.example.com", "/etc/nginx", time.Time{}, nil),
 			wantDenied: []string{`UnsafeIngress: path "/etc/nginx" holds a refused value`}},
-		// admission.go's annotation-value-word-blocklist cases: Weir
-		// refuses these values without a list, as values it does not take.
-		{name: "blocklisted brace", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "a;}"}),
-			wantDenied: []string{"InvalidAnnotation: "}},
-		{name: "blocklisted lua", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "set_by_lua"}),
-			wantDenied: []string{"InvalidAnnotation: "}},
+		// admission.go's annotation-value-word-blocklist values without
+		// the list: ingress-nginx's validator refuses them
+		// (TestReviewConfigMap: with it).
+		{name: "invalid connection header", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "a;}"}),
+			wantDenied: []string{"InvalidIngress: annotation nginx.ingress.kubernetes.io/connection-proxy-header contains invalid value; the ingress is not served"}},
+		{name: "lua connection header", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/connection-proxy-header": "set_by_lua"}),
+			wantDenied: []string{"InvalidIngress: annotation nginx.ingress.kubernetes.io/connection-proxy-header contains invalid value; the ingress is not served"}},
 		{name: "canary overlap", ing: ingress("new", "a.example.com", "/", time.Time{}, map[string]string{
 			"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-by-header": "CanaryByHeader"}),
 			// Its Service is the main rule's own: ignored with a warning, as
@@ -181,7 +240,7 @@ func TestServeHTTP(t *testing.T) {
 	rv.Checks = NewCheckMetrics(reg)
 	bad := ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "x"})
 	_, resp := post(t, rv, review(admissionv1.Create, "Ingress", bad))
-	if resp.UID != "uid-1" || resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "weir refuses ingress default/new: SnippetIgnored: annotation nginx.ingress.kubernetes.io/server-snippet") {
+	if resp.UID != "uid-1" || resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, "weir refuses ingress default/new: InvalidIngress: annotation group ServerSnippet contains risky annotation") {
 		t.Errorf("snippet Ingress: got %+v, want refused naming the snippet", resp)
 	}
 	good := ingress("new", "b.example.com", "/", time.Time{}, nil)

@@ -94,6 +94,8 @@ func FuzzParse(f *testing.F) {
 		settings, settingsErrs := ParseTLSSettings(data)
 		cmReported = checkErrs("ParseTLSSettings", key, true, settingsErrs) || cmReported
 		checkTLSSettings(t, settings)
+		_, refusalErrs := RefusalPolicyFrom(data, true)
+		cmReported = checkErrs("RefusalPolicyFrom", key, true, refusalErrs) || cmReported
 
 		m := metaOf(key)
 		if m == nil {

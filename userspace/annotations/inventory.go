@@ -66,7 +66,6 @@ const (
 	whyNoLua       = "Weir runs no Lua"
 	whyGeoIP       = "Weir has no GeoIP module"
 	whyNginx       = "tunes nginx internals; Weir has no equivalent and needs none"
-	whyValidated   = "Weir never turns annotation text into configuration and validates every value it reads, so there is no risk level or word list to set"
 	whyLogs        = "Weir logs to standard output (--access-log, --log-format)"
 )
 
@@ -280,7 +279,6 @@ var refusedConfigMapKeys = map[string]string{
 	"enable-owasp-modsecurity-crs": whyModSecurity, "lua-shared-dicts": whyNoLua,
 	"enable-opentelemetry": whyTracing, "opentelemetry-*": whyTracing, "otel-*": whyTracing, "otlp-*": whyTracing,
 	"jaeger-*": whyTracing, "use-geoip": whyGeoIP, "use-geoip2": whyGeoIP, "geoip2-autoreload-in-minutes": whyGeoIP,
-	"annotations-risk-level": whyValidated, "annotation-value-word-blocklist": whyValidated,
 }
 
 // inertConfigMapKeys tune nginx internals or its log files: Weir ignores

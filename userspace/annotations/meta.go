@@ -109,7 +109,7 @@ type Config struct {
 
 // tables lists the metadata tables of every family Weir implements.
 func tables() [][]Meta {
-	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta, authMeta, upstreamMeta, errorsMeta, tuningMeta, headerRewriteMeta, streamMeta, compressMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, logFormatMeta, requestLogMeta}
+	return [][]Meta{proxyMeta, nextUpstreamMeta, loadBalanceMeta, balanceMeta, sourceRangeMeta, limitConnMeta, regexMeta, sslMeta, hstsMeta, tlsMeta, canaryMeta, rewriteMeta, globalMeta, blockMeta, authTLSMeta, sslCipherMeta, sslPassthroughMeta, authMeta, upstreamMeta, errorsMeta, tuningMeta, headerRewriteMeta, streamMeta, compressMeta, rateLimitMeta, corsMeta, headersMeta, mirrorMeta, logFormatMeta, requestLogMeta, refusalMeta}
 }
 
 // knownLater lists annotations (without Prefix) that a coming version of

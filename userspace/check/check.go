@@ -76,17 +76,15 @@ func Check(objs snapshot.Objects, opts snapshot.Options) Report {
 		warnings[w.Object] = append(warnings[w.Object], w)
 	}
 	var r Report
-	// By class alone: an Ingress deep inspection refuses is reported with
-	// its UnsafeIngress warning.
-	classOnly := opts
-	classOnly.SkipDeepInspect = true
-	classes := snapshot.NewClassSelector(objs.IngressClasses, classOnly)
+	// By class alone: an Ingress deep inspection or its annotations refuse
+	// is reported with its UnsafeIngress or InvalidIngress warning.
+	classes := snapshot.NewClassSelector(objs.IngressClasses, opts)
 	ings := slices.Clone(objs.Ingresses)
 	slices.SortFunc(ings, func(a, b *networkingv1.Ingress) int {
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
 	for _, ing := range ings {
-		if !classes.Serves(ing) {
+		if !classes.ServesClass(ing) {
 			continue
 		}
 		r.Ingresses++

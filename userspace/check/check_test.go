@@ -45,7 +45,7 @@ func TestCheck(t *testing.T) {
 		},
 		ConfigMaps: []*corev1.ConfigMap{{ObjectMeta: metav1.ObjectMeta{Namespace: "ingress-nginx", Name: "ctl"}, Data: map[string]string{
 			"proxy-body-size": "8m", "keep-alive": "never", "disable-ipv6-dns": "true", "worker-processes": "4",
-			"allow-snippet-annotations": "true", "max-worker-connections": "100",
+			"allow-snippet-annotations": "true", "max-worker-connections": "100", "annotations-risk-level": "Critical",
 		}}},
 	}
 	r := Check(objs, snapshot.Options{IngressClass: "nginx", ControllerClass: "k8s.io/ingress-nginx", ConfigMap: "ingress-nginx/ctl"})
@@ -64,7 +64,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			Title:    "ConfigMap ingress-nginx/ctl",
-			Honoured: []Item{{Name: "keep-alive"}, {Name: "proxy-body-size"}},
+			Honoured: []Item{{Name: "annotations-risk-level"}, {Name: "keep-alive"}, {Name: "proxy-body-size"}},
 			Differs:  []Item{{"max-worker-connections", "counts client connections only, not upstream ones"}},
 			Inert:    []Item{{"worker-processes", "tunes nginx internals; Weir has no equivalent and needs none"}},
 			Refused: []Item{
@@ -95,5 +95,22 @@ func TestCheck(t *testing.T) {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("report lacks %q:\n%s", line, out.String())
 		}
+	}
+}
+
+// TestCheckRefused: an Ingress ingress-nginx does not serve for its
+// annotations is reported with its InvalidIngress warning, at the default
+// risk level for a snippet.
+func TestCheckRefused(t *testing.T) {
+	t.Parallel()
+	objs := snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "nginx"}, Spec: networkingv1.IngressClassSpec{Controller: "k8s.io/ingress-nginx"}}},
+		Ingresses:      []*networkingv1.Ingress{ingress("web", "nginx", "/", map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "x"})},
+	}
+	r := Check(objs, snapshot.Options{IngressClass: "nginx", ControllerClass: "k8s.io/ingress-nginx"})
+	want := []Section{{Title: "Ingress app/web", Refused: []Item{{"server-snippet", "snippets (raw nginx configuration) are never applied"}},
+		Warnings: []string{"InvalidIngress: annotation group ServerSnippet contains risky annotation based on ingress configuration; the ingress is not served"}}}
+	if diff := cmp.Diff(want, r.Sections); diff != "" || r.Ingresses != 1 {
+		t.Errorf("Check (-want +got):\n%s%d Ingresses", diff, r.Ingresses)
 	}
 }

@@ -191,6 +191,7 @@ func NewSource(client kubernetes.Interface, opts Options) *Source {
 	if opts.Status != nil {
 		s.status = newStatusWriter(client, *opts.Status, opts.Build, s.ingresses.GetStore(), s.classes.GetStore(), nil, opts.Logger)
 		s.status.inScope = s.inScope
+		s.status.selector = s.selector
 	}
 	if opts.Events != nil && s.status != nil {
 		s.status.onLead = func() { // record the warnings present now
@@ -268,14 +269,45 @@ func (s *Source) syncEvent(old, cur any) {
 	if !ok || !s.inScope(c.Namespace) {
 		return
 	}
-	sel := snapshot.NewClassSelector(list[*networkingv1.IngressClass](s.classes), s.opts.Build)
-	if !sel.Serves(c) {
+	serves := s.selector()
+	if !serves(c) {
 		return
 	}
-	if o, ok := old.(*networkingv1.Ingress); ok && sel.Serves(o) && onlyStatus(o, c) {
+	if o, ok := old.(*networkingv1.Ingress); ok && serves(o) && onlyStatus(o, c) {
 		return
 	}
 	s.opts.Events.Sync(c)
+}
+
+// selector returns whether the next build serves an Ingress as it is in
+// the informer's store: by class, deep inspection and, with the controller
+// ConfigMap's risk level and word blocklist, its annotations (renamed from
+// a custom prefix first, as the build gets them).
+func (s *Source) selector() func(*networkingv1.Ingress) bool {
+	sel := snapshot.NewClassSelector(list[*networkingv1.IngressClass](s.classes), s.opts.Build).WithConfigMap(s.controllerData())
+	return func(ing *networkingv1.Ingress) bool {
+		if s.prefixer != nil {
+			ing = s.prefixer.rename(ing)
+		}
+		return sel.Serves(ing)
+	}
+}
+
+// controllerData returns the data of the controller ConfigMap
+// (Build.ConfigMap) from the informers, or nil.
+func (s *Source) controllerData() map[string]string {
+	key := s.opts.Build.ConfigMap
+	if key == "" {
+		return nil
+	}
+	for _, inf := range append([]cache.SharedIndexInformer{s.configMaps}, s.namedCMs...) {
+		if obj, ok, _ := inf.GetStore().GetByKey(key); ok {
+			if cm, ok := obj.(*corev1.ConfigMap); ok {
+				return cm.Data
+			}
+		}
+	}
+	return nil
 }
 
 // onlyStatus reports whether an update from o to c of an Ingress changed

@@ -110,6 +110,10 @@ type statusWriter struct {
 	// inScope reports whether the Ingresses of a namespace are served; nil
 	// means all are.
 	inScope func(ns string) bool
+	// selector returns whether an Ingress is served (Source.selector:
+	// with the controller ConfigMap's refusal settings); nil means by the
+	// IngressClasses of classes and the defaults.
+	selector func() func(*networkingv1.Ingress) bool
 
 	leading      atomic.Bool
 	onLead       func() // called each time this instance becomes leader
@@ -250,10 +254,13 @@ func (w *statusWriter) shutdown() {
 // write sets status.loadBalancer.ingress of every served Ingress to addrs.
 func (w *statusWriter) write(ctx context.Context, addrs []string) error {
 	want := lbIngress(addrs)
-	classes := snapshot.NewClassSelector(storeList[*networkingv1.IngressClass](w.classes), w.build)
+	serves := snapshot.NewClassSelector(storeList[*networkingv1.IngressClass](w.classes), w.build).Serves
+	if w.selector != nil {
+		serves = w.selector()
+	}
 	var errs []error
 	for _, ing := range storeList[*networkingv1.Ingress](w.ingresses) {
-		if ing.DeletionTimestamp != nil || !classes.Serves(ing) || w.inScope != nil && !w.inScope(ing.Namespace) {
+		if ing.DeletionTimestamp != nil || !serves(ing) || w.inScope != nil && !w.inScope(ing.Namespace) {
 			continue
 		}
 		if equalLB(ing.Status.LoadBalancer.Ingress, want) {

@@ -7,6 +7,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -105,5 +107,51 @@ func TestServiceAddresses(t *testing.T) {
 		if diff := cmp.Diff(tc.want, serviceAddresses(tc.svc)); diff != "" {
 			t.Errorf("%s: serviceAddresses (-want +got):\n%s", tc.name, diff)
 		}
+	}
+}
+
+// TestSourceSelector: the Source decides which Ingresses get status and
+// Sync events as the build does: with the controller ConfigMap's
+// annotations-risk-level, on the annotations renamed from a custom prefix.
+func TestSourceSelector(t *testing.T) {
+	t.Parallel()
+	opts := snapshot.DefaultOptions()
+	opts.ConfigMap = "ingress-nginx/ctl"
+	informer := func(obj runtime.Object, objs ...any) cache.SharedIndexInformer {
+		inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, obj, 0, cache.Indexers{})
+		for _, o := range objs {
+			if err := inf.GetStore().Add(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return inf
+	}
+	class := &networkingv1.IngressClass{ObjectMeta: metav1.ObjectMeta{Name: "weir"}, Spec: networkingv1.IngressClassSpec{Controller: opts.ControllerClass}}
+	ing := func(ann map[string]string) *networkingv1.Ingress {
+		c := "weir"
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web", Annotations: ann}, Spec: networkingv1.IngressSpec{IngressClassName: &c}}
+	}
+	critical := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ingress-nginx", Name: "ctl"}, Data: map[string]string{"annotations-risk-level": "Critical"}}
+	for _, tc := range []struct {
+		name   string
+		cms    []any
+		prefix string
+		ann    map[string]string
+		want   bool
+	}{
+		{name: "plain", ann: nil, want: true},
+		{name: "snippet at High", ann: map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "x"}, want: false},
+		{name: "snippet at Critical", cms: []any{critical}, ann: map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "x"}, want: true},
+		{name: "custom prefix snippet", prefix: "custom.io", ann: map[string]string{"custom.io/server-snippet": "x"}, want: false},
+		{name: "default prefix unread under a custom one", prefix: "custom.io", ann: map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "x"}, want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := &Source{opts: Options{Build: opts}, classes: informer(&networkingv1.IngressClass{}, class),
+				configMaps: informer(&corev1.ConfigMap{}, tc.cms...), prefixer: newPrefixer(tc.prefix)}
+			if got := s.selector()(ing(tc.ann)); got != tc.want {
+				t.Errorf("served = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -35,8 +35,13 @@ const (
 	ReasonInvalidAnnotation     = "InvalidAnnotation"
 	ReasonUnsupportedAnnotation = "UnsupportedAnnotation"
 	ReasonSnippetIgnored        = "SnippetIgnored"
-	ReasonInvalidHost           = "InvalidHost"
-	ReasonInvalidPath           = "InvalidPath"
+	// ReasonInvalidIngress: ingress-nginx does not serve the Ingress for
+	// its annotations (a blocklisted word, an annotation riskier than
+	// annotations-risk-level, a value its validator rejects); neither does
+	// Weir.
+	ReasonInvalidIngress = "InvalidIngress"
+	ReasonInvalidHost    = "InvalidHost"
+	ReasonInvalidPath    = "InvalidPath"
 	// ReasonInvalidPathType: a path of pathType Exact or Prefix with a
 	// byte other than a letter, a digit, '.', '_', '-' or '/', under
 	// strict-validate-path-type (the default); the admission webhook
@@ -107,6 +112,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	b.index(objs)
 	defaults := b.configMapDefaults(objs.ConfigMaps)
 	global := b.global(objs.ConfigMaps)
+	b.refusal = b.refusalPolicy(objs.ConfigMaps)
 	ings := b.served(objs.IngressClasses, objs.Ingresses)
 	b.routes(ings, defaults)
 	b.defaultBackend(ings, defaults)
@@ -159,7 +165,10 @@ type builder struct {
 	// parsed memoizes annotations.Parse by the Ingress's annotations
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
-	keyBuf []byte
+	// refusal decides which Ingresses ingress-nginx refuses for their
+	// annotations (refusalPolicy).
+	refusal annotations.RefusalPolicy
+	keyBuf  []byte
 	// allowedHeaders is global-allowed-response-headers
 	// (build_headers.go).
 	allowedHeaders []string
@@ -266,12 +275,22 @@ func (b *builder) warnConfigMap(ref ObjectRef, errs []error) {
 			b.warn(ref, ReasonUnsupportedConfigMapKey, "%v", err)
 		case errors.Is(err, annotations.ErrDenied):
 			b.warn(ref, ReasonInvalidConfigMapValue, "%v (every route that does not set its own list)", err)
-		case errors.Is(err, annotations.ErrFailsClosed), errors.Is(err, annotations.ErrLoggedAsDash): // applied as it says
+		case errors.Is(err, annotations.ErrFailsClosed), errors.Is(err, annotations.ErrLoggedAsDash), errors.Is(err, annotations.ErrRiskLevel): // applied as it says
 			b.warn(ref, ReasonInvalidConfigMapValue, "%v", err)
 		default:
 			b.warn(ref, ReasonInvalidConfigMapValue, "%v; built-in default kept", err)
 		}
 	}
+}
+
+// refusalPolicy returns the refusal settings of opts.ConfigMap
+// (annotations-risk-level, annotation-value-word-blocklist) and of
+// opts.SkipAnnotationValidation, and reports a misspelt risk level.
+func (b *builder) refusalPolicy(cms []*corev1.ConfigMap) annotations.RefusalPolicy {
+	data, ref, _ := b.configMap(cms)
+	p, errs := annotations.RefusalPolicyFrom(data, !b.opts.SkipAnnotationValidation)
+	b.warnConfigMap(ref, errs)
+	return p
 }
 
 // configMapDefaults returns the global proxy settings of opts.ConfigMap,
@@ -308,14 +327,19 @@ func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
 // created in the same second).
 func (b *builder) served(classList []*networkingv1.IngressClass, all []*networkingv1.Ingress) []*ingress {
 	classes := NewClassSelector(classList, b.opts)
+	classes.refusal = b.refusal
 	var objsServed []*networkingv1.Ingress
 	for _, ing := range all {
-		if classes.Serves(ing) {
+		if !classes.ServesClass(ing) {
+			continue
+		}
+		ref := ObjectRef{Kind: "Ingress", Namespace: ing.Namespace, Name: ing.Name}
+		if unsafe := deepInspect(ing); unsafe != "" && !b.opts.SkipDeepInspect {
+			b.warn(ref, ReasonUnsafeIngress, "%s; the ingress is not served (deep inspection)", unsafe)
+		} else if err := classes.Refused(ing); err != nil {
+			b.warn(ref, ReasonInvalidIngress, "%v; the ingress is not served", err)
+		} else {
 			objsServed = append(objsServed, ing)
-		} else if classes.classServes(ing) {
-			// Refused by deep inspection only.
-			ref := ObjectRef{Kind: "Ingress", Namespace: ing.Namespace, Name: ing.Name}
-			b.warn(ref, ReasonUnsafeIngress, "%s; the ingress is not served (deep inspection)", deepInspect(ing))
 		}
 	}
 	// namespace/name is unique: the order is total, no stable sort needed.

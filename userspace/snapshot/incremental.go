@@ -3,6 +3,7 @@ package snapshot
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -516,7 +517,8 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		}
 	}
 	if tlsChanged {
-		bl.updateTLS(objs.IngressClasses, tlsIngs, tlsSecrets, defChanged)
+		refusal := (&builder{opts: bl.opts, warnings: map[Warning]bool{}}).refusalPolicy(objs.ConfigMaps)
+		bl.updateTLS(objs.IngressClasses, refusal, tlsIngs, tlsSecrets, defChanged)
 	}
 	ps, _ := build(part, bl.opts, bl.certs, tlsSource{prev: bl.tls}) // its Hash is not needed
 
@@ -612,9 +614,13 @@ func tlsInputsEqual(old, cur *networkingv1.Ingress) bool {
 	case old == nil || cur == nil:
 		return false
 	}
+	// The annotations and the deep inspection decide whether the Ingress
+	// is served at all (Refused, deepInspect), so whether its sections
+	// claim their hosts.
 	return reflect.DeepEqual(old.Spec.TLS, cur.Spec.TLS) &&
 		reflect.DeepEqual(old.Spec.IngressClassName, cur.Spec.IngressClassName) &&
-		old.Annotations[LegacyClassAnnotation] == cur.Annotations[LegacyClassAnnotation] &&
+		maps.Equal(old.Annotations, cur.Annotations) &&
+		(deepInspect(old) == "") == (deepInspect(cur) == "") &&
 		old.CreationTimestamp.Equal(&cur.CreationTimestamp)
 }
 
@@ -671,9 +677,10 @@ func (bl *Builder) isStreamService(svc nsName) bool {
 // validated again when def. The rest of bl.tls, its certificates included,
 // stays as it was: a spec.tls edit costs what its hosts cost, not what
 // every certificate does.
-func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, ings map[nsName][2]*networkingv1.Ingress, secrets []nsName, def bool) {
+func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, refusal annotations.RefusalPolicy, ings map[nsName][2]*networkingv1.Ingress, secrets []nsName, def bool) {
 	tr := bl.tls
 	sel := NewClassSelector(classes, bl.opts)
+	sel.refusal = refusal
 	secret := func(k nsName) *corev1.Secret { return bl.secrets[k] }
 	hosts := map[string]bool{}
 	addHosts := func(ing *networkingv1.Ingress) {
@@ -747,8 +754,9 @@ func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, ings map[nsNa
 			list = append(list, ing)
 		}
 	}
-	// The warnings of served (deep inspection) are the scoped build's.
-	tr.settle((&builder{opts: bl.opts, warnings: map[Warning]bool{}}).served(classes, list), hosts, func(k nsName) bool { _, ok := ings[k]; return ok }, rekeyed)
+	// The warnings of served (deep inspection, refusal) are the scoped
+	// build's.
+	tr.settle((&builder{opts: bl.opts, warnings: map[Warning]bool{}, refusal: refusal}).served(classes, list), hosts, func(k nsName) bool { _, ok := ings[k]; return ok }, rekeyed)
 
 	// The certificates of keys: replaced, added or removed.
 	for h := range hosts {

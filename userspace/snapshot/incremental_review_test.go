@@ -55,6 +55,9 @@ func randomIngress(r *rand.Rand, ns, name string) *networkingv1.Ingress {
 	if r.IntN(6) == 0 {
 		ing.Annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] = "true"
 	}
+	if r.IntN(10) == 0 { // refused: not served, its TLS hosts not claimed
+		ing.Annotations["nginx.ingress.kubernetes.io/"+[]string{"server-snippet", "load-balance"}[r.IntN(2)]] = "x"
+	}
 	if r.IntN(25) == 0 {
 		ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{worldHosts[r.IntN(len(worldHosts))], []string{"a.example.com", "B.example.com", "*.wild.example.com", "x.wild.example.com"}[r.IntN(4)]},
 			SecretName: []string{"missing", "a-tls", "b-tls", "wild-tls", "good-tls", "mismatch-tls", "opaque-tls", ""}[r.IntN(8)]}}

@@ -2,6 +2,7 @@ package snapshot_test
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -57,6 +58,43 @@ func someRule(r *rand.Rand, i *networkingv1.Ingress) *networkingv1.IngressRule {
 
 var hostsPool = []string{"a.example.com", "b.example.com", "*.example.com", "", "c.example.org", "B.Example.com"}
 
+// editConfigMap returns an edit that changes the data of a copy of a
+// random ConfigMap with change.
+func editConfigMap(change func(r *rand.Rand, data map[string]string)) edit {
+	return func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) {
+		if len(o.ConfigMaps) == 0 {
+			return snapshot.ObjectRef{}, false
+		}
+		n := r.IntN(len(o.ConfigMaps))
+		cp := o.ConfigMaps[n].DeepCopy()
+		if cp.Data == nil {
+			cp.Data = map[string]string{}
+		}
+		change(r, cp.Data)
+		o.ConfigMaps = slices.Clone(o.ConfigMaps)
+		o.ConfigMaps[n] = cp
+		return snapshot.ObjectRef{Kind: "ConfigMap", Namespace: cp.Namespace, Name: cp.Name}, true
+	}
+}
+
+// toggleAnnotation returns an edit that removes one of the annotations of
+// values (keys without the prefix) from an Ingress, or sets it to its value.
+func toggleAnnotation(values map[string]string) edit {
+	keys := slices.Sorted(maps.Keys(values))
+	return editIngress(func(r *rand.Rand, i *networkingv1.Ingress) {
+		if i.Annotations == nil {
+			i.Annotations = map[string]string{}
+		}
+		k := keys[r.IntN(len(keys))]
+		full := "nginx.ingress.kubernetes.io/" + k
+		if _, ok := i.Annotations[full]; ok {
+			delete(i.Annotations, full)
+		} else {
+			i.Annotations[full] = values[k]
+		}
+	})
+}
+
 var edits = []edit{
 	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // move a rule to another host
 		if rule := someRule(r, i); rule != nil {
@@ -73,22 +111,8 @@ var edits = []edit{
 			rule.HTTP.Paths[0].Backend.Service.Name = []string{"web", "api", "missing", "echo"}[r.IntN(4)]
 		}
 	}),
-	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // toggle an annotation
-		if i.Annotations == nil {
-			i.Annotations = map[string]string{}
-		}
-		k := []string{"use-regex", "proxy-read-timeout", "canary-weight", "ssl-redirect"}[r.IntN(4)]
-		k = "nginx.ingress.kubernetes.io/" + k
-		if _, ok := i.Annotations[k]; ok {
-			delete(i.Annotations, k)
-		} else {
-			i.Annotations[k] = map[string]string{
-				"nginx.ingress.kubernetes.io/use-regex":          "true",
-				"nginx.ingress.kubernetes.io/proxy-read-timeout": "7",
-				"nginx.ingress.kubernetes.io/canary-weight":      "30",
-				"nginx.ingress.kubernetes.io/ssl-redirect":       "false",
-			}[k]
-		}
+	toggleAnnotation(map[string]string{ // toggle an annotation
+		"use-regex": "true", "proxy-read-timeout": "7", "canary-weight": "30", "ssl-redirect": "false",
 	}),
 	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // another class
 		c := []string{"weir", "other", "missing"}[r.IntN(3)]
@@ -155,20 +179,9 @@ var edits = []edit{
 		o.EndpointSlices[n] = cp
 		return snapshot.ObjectRef{Kind: "EndpointSlice", Namespace: cp.Namespace, Name: cp.Name}, true
 	},
-	func(r *rand.Rand, o *snapshot.Objects) (snapshot.ObjectRef, bool) { // a ConfigMap: not scoped
-		if len(o.ConfigMaps) == 0 {
-			return snapshot.ObjectRef{}, false
-		}
-		n := r.IntN(len(o.ConfigMaps))
-		cp := o.ConfigMaps[n].DeepCopy()
-		if cp.Data == nil {
-			cp.Data = map[string]string{}
-		}
-		cp.Data["proxy-read-timeout"] = fmt.Sprint(1 + r.IntN(100))
-		o.ConfigMaps = slices.Clone(o.ConfigMaps)
-		o.ConfigMaps[n] = cp
-		return snapshot.ObjectRef{Kind: "ConfigMap", Namespace: cp.Namespace, Name: cp.Name}, true
-	},
+	editConfigMap(func(r *rand.Rand, data map[string]string) { // a ConfigMap: not scoped
+		data["proxy-read-timeout"] = fmt.Sprint(1 + r.IntN(100))
+	}),
 }
 
 // compareRandomEdits builds objs with a Builder, then steps times applies
@@ -319,17 +332,15 @@ func TestBuilderServerAlias(t *testing.T) {
 // (full builds), classes by annotation, new objects and changes naming
 // objects that do not exist.
 var moreEdits = []edit{
-	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // toggle canary
-		if i.Annotations == nil {
-			i.Annotations = map[string]string{}
-		}
-		k := "nginx.ingress.kubernetes.io/canary"
-		if _, ok := i.Annotations[k]; ok {
-			delete(i.Annotations, k)
-		} else {
-			i.Annotations[k] = "true"
-		}
+	toggleAnnotation(map[string]string{ // toggle what ingress-nginx refuses an Ingress for
+		"configuration-snippet": "return 200;", "load-balance": "least_conn",
+		"server-alias": "alias.example.com", "connection-proxy-header": "set_by_lua",
 	}),
+	editConfigMap(func(r *rand.Rand, data map[string]string) { // the refusal settings of a ConfigMap: not scoped
+		data["annotations-risk-level"] = []string{"Low", "Medium", "High", "Critical", "bogus"}[r.IntN(5)]
+		data["annotation-value-word-blocklist"] = []string{"", "set_by_lua", "alias"}[r.IntN(3)]
+	}),
+	toggleAnnotation(map[string]string{"canary": "true"}), // toggle canary
 	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // new age
 		i.CreationTimestamp = metav1.NewTime(time.Date(2020+r.IntN(10), 1, 1, 0, 0, 0, 0, time.UTC))
 	}),
@@ -437,11 +448,12 @@ var moreEdits = []edit{
 	},
 }
 
-// TestBuilderTLSClaimFollowsAge: two Ingresses list one TLS host with
-// certificates that both cover it; the oldest claims it. Making the younger
-// one older (nothing else changes) moves the claim.
-func TestBuilderTLSClaimFollowsAge(t *testing.T) {
-	t.Parallel()
+// tlsClaim returns two Ingresses a (older) and b listing one TLS host,
+// x.example.com, with Secrets sa and sb whose certificates both cover it
+// (ing builds either with an age and annotations), and claimant, the
+// Secret whose certificate a Snapshot gives the host.
+func tlsClaim(t *testing.T) (objs snapshot.Objects, ing func(name, sec string, age int, ann map[string]string) *networkingv1.Ingress, claimant func(*snapshot.Snapshot) string) {
+	t.Helper()
 	ca := certstest.NewCA(t)
 	class := "weir"
 	secret := func(name string) *corev1.Secret {
@@ -449,21 +461,19 @@ func TestBuilderTLSClaimFollowsAge(t *testing.T) {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Type: corev1.SecretTypeTLS,
 			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}
 	}
-	ing := func(name, sec string, age int) *networkingv1.Ingress {
-		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns",
+	ing = func(name, sec string, age int, ann map[string]string) *networkingv1.Ingress {
+		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann,
 			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, age, 0, time.UTC))},
 			Spec: networkingv1.IngressSpec{IngressClassName: &class,
 				TLS: []networkingv1.IngressTLS{{Hosts: []string{"x.example.com"}, SecretName: sec}}}}
 	}
-	objs := snapshot.Objects{
+	objs = snapshot.Objects{
 		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
 			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
-		Ingresses: []*networkingv1.Ingress{ing("a", "sa", 1), ing("b", "sb", 2)},
+		Ingresses: []*networkingv1.Ingress{ing("a", "sa", 1, nil), ing("b", "sb", 2, nil)},
 		Secrets:   []*corev1.Secret{secret("sa"), secret("sb")},
 	}
-	opts := snapshot.DefaultOptions()
-	bl := snapshot.NewBuilder(opts)
-	claimant := func(s *snapshot.Snapshot) string {
+	claimant = func(s *snapshot.Snapshot) string {
 		for _, c := range s.Certificates {
 			if slices.Contains(c.Hosts, "x.example.com") {
 				return c.Secret.Name
@@ -471,18 +481,43 @@ func TestBuilderTLSClaimFollowsAge(t *testing.T) {
 		}
 		return ""
 	}
+	return objs, ing, claimant
+}
+
+// TestBuilderTLSClaimFollows: two Ingresses list one TLS host with
+// certificates that both cover it; the oldest served one claims it. Each
+// step changes one Ingress (nothing else) and the claim follows, in a
+// scoped build equal to Build: the older one gains a snippet (ingress-nginx
+// refuses it at the default risk level: only its annotations change), loses
+// it, then the younger one is made older.
+func TestBuilderTLSClaimFollows(t *testing.T) {
+	t.Parallel()
+	objs, ing, claimant := tlsClaim(t)
+	opts := snapshot.DefaultOptions()
+	bl := snapshot.NewBuilder(opts)
 	if got := claimant(bl.Build(objs)); got != "sa" {
 		t.Fatalf("x.example.com claimed by %q, want sa (Ingress a is older)", got)
 	}
-	objs.Ingresses = []*networkingv1.Ingress{objs.Ingresses[0], ing("b", "sb", 0)}
-	objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: "ns", Name: "b"}}
-	got := bl.Build(objs)
-	objs.Changed = nil
-	if diff := cmp.Diff(snapshot.Build(objs, opts), got); diff != "" {
-		t.Fatalf("Builder differs from Build (-want +got):\n%s", diff)
-	}
-	if c := claimant(got); c != "sb" || !bl.Scoped() {
-		t.Errorf("after b became older: claimed by %q (scoped %v), want sb in a scoped build", c, bl.Scoped())
+	for _, step := range []struct {
+		name string
+		ing  *networkingv1.Ingress
+		want string
+	}{
+		{"a refused", ing("a", "sa", 1, map[string]string{"nginx.ingress.kubernetes.io/server-snippet": "x"}), "sb"},
+		{"a served again", ing("a", "sa", 1, nil), "sa"},
+		{"b older", ing("b", "sb", 0, nil), "sb"},
+	} {
+		objs.Ingresses = slices.Clone(objs.Ingresses)
+		objs.Ingresses[map[string]int{"a": 0, "b": 1}[step.ing.Name]] = step.ing
+		objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: "ns", Name: step.ing.Name}}
+		got := bl.Build(objs)
+		objs.Changed = nil
+		if diff := cmp.Diff(snapshot.Build(objs, opts), got); diff != "" {
+			t.Fatalf("%s: Builder differs from Build (-want +got):\n%s", step.name, diff)
+		}
+		if c := claimant(got); c != step.want || !bl.Scoped() {
+			t.Errorf("%s: claimed by %q (scoped %v), want %s in a scoped build", step.name, c, bl.Scoped(), step.want)
+		}
 	}
 }
 

@@ -57,6 +57,12 @@ type Options struct {
 	// ingress-nginx's --deep-inspect=false. Default false: they are not
 	// served and get an UnsafeIngress warning.
 	SkipDeepInspect bool
+	// SkipAnnotationValidation serves the Ingresses whose annotation
+	// values ingress-nginx's validators reject (ingress-nginx's
+	// --enable-annotation-validation=false); the risk level and the word
+	// blocklist of the ConfigMap still refuse Ingresses. Default false:
+	// they are not served and get an InvalidIngress warning.
+	SkipAnnotationValidation bool
 	// DisableServiceExternalName refuses the Services of type ExternalName
 	// of HTTP routes (ingress-nginx's --disable-svc-external-name): their
 	// routes answer 503 with an UnsupportedService warning. Default false:
