@@ -186,8 +186,8 @@ func TestUpstreamKeepaliveTime(t *testing.T) {
 	t.Parallel()
 	// Long enough that the first request ends well within it on a loaded
 	// machine (at 200 ms, one in six runs at load 10 saw the connection
-	// already too old to be parked).
-	const lifetime = time.Second
+	// already too old to be parked; at 1 s, one in many at load 15).
+	const lifetime = 3 * time.Second
 	up, opened, closed, _ := keepaliveBackend(t)
 	p, srv := front(t, Options{}, hostsSnap(1, []string{"foo.com"}, []string{addr(up)}, func(s *snapshot.Snapshot) {
 		s.Global.UpstreamKeepaliveTime = lifetime
