@@ -203,17 +203,18 @@ func TestCanaryWeights(t *testing.T) {
 func TestCanaryTwoShareTotal(t *testing.T) {
 	w := canaryWeir(t, map[string]string{
 		"main.yaml": ingress("main", "two.test", "v1"),
-		// Same (zero) creation time in the folder: name orders them, c-a first.
-		"canary.yaml": canaryIngress("c-a", "two.test", "v2", "canary-weight", "250", "canary-weight-total", "1000",
+		// Same (zero) creation time in the folder: name orders them, the
+		// greater first as ingress-nginx's sortIngressSlice, so c-b is first.
+		"canary.yaml": canaryIngress("c-b", "two.test", "v2", "canary-weight", "250", "canary-weight-total", "1000",
 			"canary-by-header", "X-A") +
-			canaryIngress("c-b", "two.test", "v3", "canary-weight", "25", "canary-by-cookie", "b"),
+			canaryIngress("c-a", "two.test", "v3", "canary-weight", "25", "canary-by-cookie", "b"),
 	})
 	got := w.countBackends(1000, "two.test")
 	t.Logf("weights 250/1000 and 25/100 (as 25/1000) over 1000 requests: %v", got)
 	if got["v1"]+got["v2"]+got["v3"] != 1000 || got["v2"] < 200 || got["v2"] > 300 || got["v3"] < 5 || got["v3"] > 60 {
 		t.Errorf("got %v, want v2 in [200, 300] (25 %%) and v3 in [5, 60] (2.5 %%) of 1000", got)
 	}
-	// c-a's header "never" excludes c-a only: c-b's cookie still decides.
+	// c-b's header "never" excludes c-b only: c-a's cookie still decides.
 	if got := w.backendOf("two.test", "X-A", "never", "Cookie", "b=always"); got != "v3" {
 		t.Errorf("X-A never, cookie b=always: served by %s, want v3", got)
 	}
