@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -308,7 +309,7 @@ func (w *statusWriter) addresses(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 		for _, p := range pods {
-			if p.Spec.NodeName != "" {
+			if p.Spec.NodeName != "" && (runningAndReady(&p) || p.Name == w.opts.PodName) {
 				nodes[p.Spec.NodeName] = true
 			}
 		}
@@ -319,9 +320,7 @@ func (w *statusWriter) addresses(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("get node %s: %w", name, err)
 		}
-		if a := nodeAddress(n, w.opts.UseNodeInternalIP); a != "" {
-			addrs = append(addrs, a)
-		}
+		addrs = append(addrs, nodeAddresses(n, w.opts.UseNodeInternalIP)...)
 	}
 	return sortedUnique(addrs), nil
 }
@@ -350,6 +349,20 @@ func (w *statusWriter) peers(ctx context.Context) ([]corev1.Pod, error) {
 		}
 	}
 	return out, nil
+}
+
+// runningAndReady reports whether p is running and ready: ingress-nginx's
+// runningAddresses publishes only the nodes of such pods.
+func runningAndReady(p *corev1.Pod) bool {
+	if p.Status.Phase != corev1.PodRunning {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // otherInstances counts running Weir pods other than this one; 0 when the
@@ -406,23 +419,29 @@ func serviceAddresses(svc *corev1.Service) []string {
 	}
 }
 
-// nodeAddress is the node's ExternalIP, else its InternalIP, else ""; with
-// internal, its InternalIP only.
-func nodeAddress(n *corev1.Node, internal bool) string {
-	types := []corev1.NodeAddressType{corev1.NodeExternalIP, corev1.NodeInternalIP}
-	if internal {
-		types = types[1:]
-	}
-	for _, t := range types {
-		for _, a := range n.Status.Addresses {
-			if a.Type == t && a.Address != "" {
-				return a.Address
-			}
+// nodeAddresses are the node's ExternalIPs, else its InternalIPs; with
+// internal, its InternalIPs only. All of them, as ingress-nginx's
+// k8s.GetNodeIPs: a dual-stack node has an IPv4 and an IPv6 address.
+func nodeAddresses(n *corev1.Node, internal bool) []string {
+	var external, internalIPs []string
+	for _, a := range n.Status.Addresses {
+		switch {
+		case a.Address == "":
+		case a.Type == corev1.NodeInternalIP:
+			internalIPs = append(internalIPs, a.Address)
+		case a.Type == corev1.NodeExternalIP:
+			external = append(external, a.Address)
 		}
 	}
-	return ""
+	if internal || len(external) == 0 {
+		return internalIPs
+	}
+	return external
 }
 
+// lbIngress returns addrs as status entries in ingress-nginx's order
+// (status.go lessLoadBalancerIngress): by host name, then IP, so the IPs,
+// which have no host name, come first.
 func lbIngress(addrs []string) []networkingv1.IngressLoadBalancerIngress {
 	if len(addrs) == 0 {
 		return nil
@@ -435,6 +454,9 @@ func lbIngress(addrs []string) []networkingv1.IngressLoadBalancerIngress {
 			out = append(out, networkingv1.IngressLoadBalancerIngress{Hostname: a})
 		}
 	}
+	slices.SortStableFunc(out, func(x, y networkingv1.IngressLoadBalancerIngress) int {
+		return cmp.Or(strings.Compare(x.Hostname, y.Hostname), strings.Compare(x.IP, y.IP))
+	})
 	return out
 }
 

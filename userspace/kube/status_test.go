@@ -54,28 +54,58 @@ func TestServes(t *testing.T) {
 
 func TestAddresses(t *testing.T) {
 	t.Parallel()
-	got := lbIngress(sortedUnique([]string{" 198.18.0.2", "lb.example.com", "198.18.0.1", "198.18.0.2", ""}))
-	want := []networkingv1.IngressLoadBalancerIngress{{IP: "198.18.0.1"}, {IP: "198.18.0.2"}, {Hostname: "lb.example.com"}}
+	// ingress-nginx's order (status.go lessLoadBalancerIngress): by host
+	// name, then IP; the IPs, without a host name, first.
+	got := lbIngress(sortedUnique([]string{" 198.18.0.2", "lb.example.com", "198.18.0.1", "198.18.0.2", "", "fd00::1", "a.example.com"}))
+	want := []networkingv1.IngressLoadBalancerIngress{{IP: "198.18.0.1"}, {IP: "198.18.0.2"}, {IP: "fd00::1"},
+		{Hostname: "a.example.com"}, {Hostname: "lb.example.com"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lbIngress (-want +got):\n%s", diff)
 	}
 	if lbIngress(nil) != nil {
 		t.Error("lbIngress(nil) is not nil")
 	}
+	// Every address of the type, as ingress-nginx's k8s.GetNodeIPs: a
+	// dual-stack node has two InternalIPs.
 	n := &corev1.Node{Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
 		{Type: corev1.NodeHostName, Address: "n1"},
 		{Type: corev1.NodeInternalIP, Address: "10.0.0.1"},
+		{Type: corev1.NodeInternalIP, Address: "fd00::1"},
 		{Type: corev1.NodeExternalIP, Address: "203.0.113.1"},
+		{Type: corev1.NodeExternalIP, Address: "2001:db8::1"},
 	}}}
-	if got := nodeAddress(n, false); got != "203.0.113.1" {
-		t.Errorf("nodeAddress = %q, want the ExternalIP", got)
+	if diff := cmp.Diff([]string{"203.0.113.1", "2001:db8::1"}, nodeAddresses(n, false)); diff != "" {
+		t.Errorf("nodeAddresses, want the ExternalIPs (-want +got):\n%s", diff)
 	}
-	if got := nodeAddress(n, true); got != "10.0.0.1" {
-		t.Errorf("nodeAddress, internal = %q, want the InternalIP", got)
+	if diff := cmp.Diff([]string{"10.0.0.1", "fd00::1"}, nodeAddresses(n, true)); diff != "" {
+		t.Errorf("nodeAddresses, internal, want the InternalIPs (-want +got):\n%s", diff)
 	}
-	n.Status.Addresses = n.Status.Addresses[:2]
-	if got := nodeAddress(n, false); got != "10.0.0.1" {
-		t.Errorf("nodeAddress without ExternalIP = %q, want the InternalIP", got)
+	n.Status.Addresses = n.Status.Addresses[:3]
+	if diff := cmp.Diff([]string{"10.0.0.1", "fd00::1"}, nodeAddresses(n, false)); diff != "" {
+		t.Errorf("nodeAddresses without ExternalIP, want the InternalIPs (-want +got):\n%s", diff)
+	}
+}
+
+// TestPeerReady: the nodes of other instances count only while their pod
+// is running and ready, as ingress-nginx's runningAddresses takes them.
+func TestPeerReady(t *testing.T) {
+	t.Parallel()
+	pod := func(phase corev1.PodPhase, ready corev1.ConditionStatus) *corev1.Pod {
+		return &corev1.Pod{Status: corev1.PodStatus{Phase: phase, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: ready}}}}
+	}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		want bool
+	}{
+		{"running, ready", pod(corev1.PodRunning, corev1.ConditionTrue), true},
+		{"running, not ready", pod(corev1.PodRunning, corev1.ConditionFalse), false},
+		{"running, no condition", &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning}}, false},
+		{"pending, ready", pod(corev1.PodPending, corev1.ConditionTrue), false},
+	} {
+		if got := runningAndReady(tc.pod); got != tc.want {
+			t.Errorf("%s: runningAndReady = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 

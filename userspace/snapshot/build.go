@@ -505,21 +505,25 @@ func (b *builder) hostDefaultBackends(ings []*ingress, regexHosts map[string]boo
 	}
 	for _, host := range hosts {
 		ing := first[host]
+		// Every host named by a rule has its Server, paths or not, as
+		// ingress-nginx's createServers gives it one whose root location
+		// is the default backend: its requests no path matches never go
+		// to the rules without a host.
+		h := b.hosts[host]
+		if h == nil {
+			h = &hostBuild{srv: Server{Host: host, UseRegex: regexHosts[host], Paths: []Path{}}}
+			b.hosts[host] = h
+		}
 		ib := ing.obj.Spec.DefaultBackend
 		if ib == nil || backendProblem(ib) != "" {
 			continue
 		}
-		h := b.hosts[host]
-		if h != nil && slices.ContainsFunc(h.srv.Paths, func(p Path) bool { return p.Path == "/" && p.Match != MatchExact }) {
+		if slices.ContainsFunc(h.srv.Paths, func(p Path) bool { return p.Path == "/" && p.Match != MatchExact }) {
 			continue
 		}
 		be, ok := b.backend(ing, ib)
 		if !ok {
 			continue
-		}
-		if h == nil {
-			h = &hostBuild{srv: Server{Host: host, UseRegex: regexHosts[host], Paths: []Path{}}}
-			b.hosts[host] = h
 		}
 		h.srv.Paths = append(h.srv.Paths, Path{Path: "/", Match: MatchPrefix, Backend: be})
 		h.rank = append(h.rank, ing.rank)
@@ -856,12 +860,13 @@ func slicePorts(ports []int32, es *discoveryv1.EndpointSlice, name string, targe
 	return ports
 }
 
-// servers returns the Servers with at least one path: exact hosts sorted,
-// then wildcard hosts sorted, then the any-host server.
+// servers returns the Servers: every host a rule names (hostDefaultBackends)
+// and the any-host server when it has paths; exact hosts sorted, then
+// wildcard hosts sorted, then the any-host server.
 func (b *builder) servers() []Server {
 	out := make([]Server, 0, len(b.hosts))
-	for _, h := range b.hosts {
-		if len(h.srv.Paths) > 0 {
+	for host, h := range b.hosts {
+		if host != "" || len(h.srv.Paths) > 0 {
 			out = append(out, h.srv)
 		}
 	}

@@ -61,7 +61,7 @@ func (b *builder) serverNames(ings []*ingress) {
 		for _, rule := range ing.obj.Spec.Rules {
 			host := strings.ToLower(rule.Host)
 			hb := b.hosts[host]
-			if hb == nil || len(hb.srv.Paths) == 0 {
+			if hb == nil || host == "" && len(hb.srv.Paths) == 0 {
 				continue
 			}
 			o := owners[host]
@@ -98,7 +98,7 @@ func (b *builder) serverNames(ings []*ingress) {
 	slices.SortFunc(hosts, CompareHosts)
 	taken := map[string]bool{}
 	for h, hb := range b.hosts {
-		if len(hb.srv.Paths) > 0 {
+		if h != "" || len(hb.srv.Paths) > 0 {
 			taken[h] = true
 		}
 	}

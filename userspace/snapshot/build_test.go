@@ -177,7 +177,11 @@ func TestBuildOddObjects(t *testing.T) {
 	if diff := cmp.Diff(wantPaths, paths); diff != "" {
 		t.Errorf("paths (-want +got):\n%s", diff)
 	}
-	if ok := got.Servers[0].Paths[1].Backend.Endpoints; !slices.Equal(ok, []string{"10.0.0.1:8080", "[fd00::1]:8080"}) {
+	// a.example.com, without http, comes first, with no paths.
+	if len(got.Servers) != 2 || got.Servers[0].Host != "a.example.com" || len(got.Servers[0].Paths) != 0 {
+		t.Fatalf("servers = %+v, want a.example.com without paths, then b.example.com", got.Servers)
+	}
+	if ok := got.Servers[1].Paths[1].Backend.Endpoints; !slices.Equal(ok, []string{"10.0.0.1:8080", "[fd00::1]:8080"}) {
 		t.Errorf("endpoints = %v", ok)
 	}
 	var reasons []string

@@ -116,7 +116,9 @@ type Snapshot struct {
 	// own JSON, hash.go): new certificate material changes it.
 	Hash string `json:"hash"`
 	// Servers holds one entry per distinct host, sorted: exact hosts, then
-	// wildcard hosts, then the any-host server (Host "") last.
+	// wildcard hosts, then the any-host server (Host "") last. A host a rule
+	// names has its Server even without paths (its requests get the
+	// default backend); the any-host server is there only with paths.
 	Servers []Server `json:"servers"`
 	// DefaultBackend is the catch-all for requests no rule matches: the
 	// spec.defaultBackend of the oldest Ingress that has one. Nil means Weir
