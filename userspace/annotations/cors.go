@@ -42,7 +42,6 @@ const (
 var (
 	corsOriginRegex  = regexp.MustCompile(`^([a-z]+://(\*\.)?[A-Za-z0-9\-.]*(:\d+)?|\*|null)?$`)
 	corsMethodsRegex = regexp.MustCompile(`^([A-Za-z]+,?\s?)+$`)
-	corsHeadersRegex = regexp.MustCompile(`^[A-Za-z0-9-_, ]*$`)
 	corsExposeRegex  = regexp.MustCompile(`^(([A-Za-z0-9\-\_]+|\*),?\s?)+$`)
 )
 
@@ -57,7 +56,8 @@ func matching(re *regexp.Regexp, what string) func(string) error {
 
 var (
 	validateCORSMethods = matching(corsMethodsRegex, "a comma-separated list of methods")
-	validateCORSHeaders = matching(corsHeadersRegex, "a comma-separated list of header names")
+	// ingress-nginx's HeadersVariable, which its refusal table shares.
+	validateCORSHeaders = matching(nginxHeadersVariable, "a comma-separated list of header names")
 	corsExposeList      = matching(corsExposeRegex, `a comma-separated list of header names or "*"`)
 )
 

@@ -297,7 +297,6 @@ var tuningMeta = []Meta{
 
 var (
 	protocolRe        = regexp.MustCompile(`^(TLSv1\.2|TLSv1\.3| )*$`)
-	ciphersRe         = regexp.MustCompile(`^[A-Za-z0-9+:_\-!]*$`)
 	serverNameRe      = regexp.MustCompile(`^(?i)[a-z0-9*.\-]+$`)
 	secretNameRe      = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 	errProtocolRefuse = errors.New("is not supported by Weir; HTTP is used")
@@ -419,7 +418,7 @@ func validateProxySSLProtocols(v string) error {
 }
 
 func validateProxySSLCiphers(v string) error {
-	if !ciphersRe.MatchString(v) {
+	if !nginxProxySSLCiphers.MatchString(v) { // ingress-nginx's, as its refusal table checks it
 		return errors.New("must be an OpenSSL cipher list")
 	}
 	return nil
