@@ -64,15 +64,20 @@ func (d *digestNonces) fresh(nonce string, now time.Time) bool {
 	if err != nil || len(raw) != 16 || !hmac.Equal(raw[8:], d.mac(raw[:8])) {
 		return false
 	}
-	issued := time.Unix(0, int64(binary.BigEndian.Uint64(raw[:8])))
+	issued := issuedAt(raw[:8])
 	return now.Sub(issued) < digestNonceLifetime && !issued.After(now)
+}
+
+// issuedAt is the issue time a nonce's first 8 bytes (issue's ts) hold.
+func issuedAt(ts []byte) time.Time {
+	return time.Unix(0, int64(binary.BigEndian.Uint64(ts)))
 }
 
 // nonceIssued returns the issue time of nonce, one of ours.
 func nonceIssued(nonce string) time.Time {
 	var ts [8]byte
 	_, _ = hex.Decode(ts[:], []byte(nonce[:16]))
-	return time.Unix(0, int64(binary.BigEndian.Uint64(ts[:])))
+	return issuedAt(ts[:])
 }
 
 // use records nonce count nc of nonce, one of ours (fresh); false when it
