@@ -255,9 +255,11 @@ func (w *statusWriter) shutdown() {
 // write sets status.loadBalancer.ingress of every served Ingress to addrs.
 func (w *statusWriter) write(ctx context.Context, addrs []string) error {
 	want := lbIngress(addrs)
-	serves := snapshot.NewClassSelector(storeList[*networkingv1.IngressClass](w.classes), w.build).Serves
+	var serves func(*networkingv1.Ingress) bool
 	if w.selector != nil {
 		serves = w.selector()
+	} else {
+		serves = snapshot.NewClassSelector(storeList[*networkingv1.IngressClass](w.classes), w.build).Serves
 	}
 	var errs []error
 	for _, ing := range storeList[*networkingv1.Ingress](w.ingresses) {
