@@ -60,6 +60,16 @@ func serveOn(tb testing.TB, g *h1guard.Guard, cfg *http.Server, ln net.Listener)
 	return s
 }
 
+// skipOrEcho answers /skip without reading the body, and echoes the
+// rest.
+func skipOrEcho(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/skip" {
+		io.WriteString(w, "skipped")
+		return
+	}
+	echo(w, r)
+}
+
 // echo answers "METHOD TARGET HOST BODYLEN" and the sorted trailers, or 400
 // "body: ERR" when the body fails.
 func echo(w http.ResponseWriter, r *http.Request) {
@@ -207,13 +217,7 @@ func dialTLS(tb testing.TB, addr string, ccfg *tls.Config) *tls.Conn {
 // closes; another expectation gets 417.
 func TestExpectContinue(t *testing.T) {
 	t.Parallel()
-	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/skip" {
-			io.WriteString(w, "skipped")
-			return
-		}
-		echo(w, r)
-	}))
+	addr, _ := start(t, nil, http.HandlerFunc(skipOrEcho))
 	c, br := dial(t, addr)
 	io.WriteString(c, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 	line, err := br.ReadString('\n')
@@ -575,13 +579,7 @@ func TestAppendDate(t *testing.T) {
 // stalls it is closed, as nginx discards a body under lingering_timeout.
 func TestUnreadBodyAfterResponse(t *testing.T) {
 	t.Parallel()
-	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/skip" {
-			io.WriteString(w, "skipped")
-			return
-		}
-		echo(w, r)
-	}))
+	addr, _ := start(t, nil, http.HandlerFunc(skipOrEcho))
 	for _, te := range []string{"Content-Length: 10\r\n\r\nabc", "Transfer-Encoding: chunked\r\n\r\na\r\nabc"} {
 		c, br := dial(t, addr)
 		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second)) // well under discardTimeout
