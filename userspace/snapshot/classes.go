@@ -21,9 +21,8 @@ type ClassSelector struct {
 // Ingresses by their annotations with ingress-nginx's default risk level and
 // no word blocklist; WithConfigMap applies the controller ConfigMap's.
 func NewClassSelector(classes []*networkingv1.IngressClass, opts Options) ClassSelector {
-	refusal := annotations.DefaultRefusalPolicy()
-	refusal.Validate = !opts.SkipAnnotationValidation
-	c := ClassSelector{opts: opts, ours: map[string]bool{}, refusal: refusal}
+	c := ClassSelector{opts: opts, ours: map[string]bool{}}
+	c = c.WithConfigMap(nil)
 	for _, ic := range classes {
 		if ic == nil || ic.Spec.Controller != opts.ControllerClass && !(opts.IngressClassByName && ic.Name == opts.IngressClass) {
 			continue
