@@ -210,18 +210,18 @@ func (srv *Server) Apply(s *snapshot.Snapshot) error {
 	for _, stream := range s.Streams {
 		k := key{stream.Protocol, stream.Port}
 		want[k] = true
-		p := srv.ports[k]
-		if p == nil {
-			var err error
-			if p, err = srv.listen(k); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			srv.ports[k] = p
-			srv.log.Info("stream port open", "protocol", k.proto, "port", k.port,
-				"service", stream.Service.Namespace+"/"+stream.Service.Name+":"+stream.ServicePort)
+		if p := srv.ports[k]; p != nil {
+			p.target.Store(&target{stream: stream, settings: st, next: &p.next})
+			continue
 		}
-		p.target.Store(&target{stream: stream, settings: st, next: &p.next})
+		p, err := srv.listen(k, func(p *port) *target { return &target{stream: stream, settings: st, next: &p.next} })
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		srv.ports[k] = p
+		srv.log.Info("stream port open", "protocol", k.proto, "port", k.port,
+			"service", stream.Service.Namespace+"/"+stream.Service.Name+":"+stream.ServicePort)
 	}
 	for k, p := range srv.ports {
 		if !want[k] {
@@ -244,11 +244,14 @@ func (srv *Server) Ports() []string {
 	return out
 }
 
-// listen opens the socket of k and starts serving it; the caller holds mu.
-func (srv *Server) listen(k key) (*port, error) {
+// listen opens the socket of k and starts serving it under the target
+// first returns; the caller holds mu. The target is in place before the
+// first connection is accepted: an accept never sees a port without one.
+func (srv *Server) listen(k key, first func(*port) *target) (*port, error) {
 	addr := net.JoinHostPort(srv.opts.BindAddress, strconv.Itoa(k.port))
 	lc := net.ListenConfig{Control: reusePort}
 	p := &port{key: k}
+	p.target.Store(first(p))
 	switch k.proto {
 	case snapshot.ProtocolTCP:
 		ln, err := lc.Listen(context.Background(), "tcp", addr)
