@@ -13,8 +13,10 @@ import (
 // response whose status the route lists (the endpoint's, or Weir's own
 // 502, 503 or 504) is dropped unread and the request is sent instead,
 // without its body and with its path rewritten to "/" (the query kept), to
-// the route's default-backend Service, else to the Snapshot's default
-// backend, with X-Code (the status), X-Format (the Accept header),
+// the route's default-backend Service, else to the Snapshot's
+// DefaultService (--default-backend-service: ingress-nginx's
+// upstream-default-backend, even where a rule-less Ingress's
+// spec.defaultBackend is the catch-all), with X-Code (the status), X-Format (the Accept header),
 // X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name,
 // X-Service-Port and X-Request-ID. Its answer, whatever its status, is the
 // response; it is not intercepted again. A default-backend Service without
@@ -53,7 +55,7 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 	}
 	var fb *router.Route
 	if rt := p.router.Load(); rt != nil {
-		fb = rt.Fallback()
+		fb = rt.ErrorPages()
 	}
 	if fb != nil && fb == ex.route {
 		return false

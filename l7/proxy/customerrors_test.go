@@ -66,7 +66,7 @@ func TestCustomHTTPErrors(t *testing.T) {
 		return be
 	}
 	def := backendOf("default", []string{global})
-	s := &snapshot.Snapshot{Version: 1, DefaultBackend: &def, Servers: []snapshot.Server{
+	s := &snapshot.Snapshot{Version: 1, DefaultBackend: &def, DefaultService: &def, Servers: []snapshot.Server{
 		{Host: "a.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, withErrors(404, 502, 503))}}},
 		{Host: "down.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{refusedAddr(t)}, withErrors(502))}}},
 		{Host: "empty.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{})}}},
@@ -172,6 +172,50 @@ func TestCustomHTTPErrorsWithoutBackend(t *testing.T) {
 	_, srv = front(t, Options{}, snap(1, "a.test", be))
 	if res := get(t, client(t), srv, "a.test", "/"); res.status != 404 || res.body != "app 404" {
 		t.Errorf("error backend answering 404: got %d %q, want its 404 once", res.status, res.body)
+	}
+}
+
+// TestCustomHTTPErrorsCatchAll: a rule-less Ingress's spec.defaultBackend
+// catches what no rule matches, but the error pages still go to
+// --default-backend-service (the Snapshot's DefaultService), as
+// ingress-nginx's @custom_upstream-default-backend locations do; without
+// that Service they are nginx's 404 page, never the catch-all's.
+func TestCustomHTTPErrorsCatchAll(t *testing.T) {
+	t.Parallel()
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "app 404")
+	}))
+	catchAll := backendOf("catchall", []string{errorPages(t, "catch-all")})
+	service := backendOf("fallback", []string{errorPages(t, "service")})
+	be := backendOf("app", []string{app}, func(p *annotations.Proxy) {
+		p.Upstream = &annotations.Upstream{CustomHTTPErrors: []int{404}}
+	})
+	for _, tc := range []struct {
+		name    string
+		service *snapshot.Backend
+		from    string // the error page's backend; "" for nginx's 404 page
+	}{
+		{"with the Service", &service, "service"},
+		{"without", nil, ""},
+	} {
+		s := snap(1, "a.test", be)
+		s.DefaultBackend, s.DefaultService = &catchAll, tc.service
+		_, srv := front(t, Options{}, s)
+		c := client(t)
+		if res := get(t, c, srv, "other.test", "/"); res.status != 200 || !strings.Contains(res.body, `"from":"catch-all"`) {
+			t.Errorf("%s: unmatched host: %d %q, want the catch-all", tc.name, res.status, res.body)
+		}
+		res := get(t, c, srv, "a.test", "/")
+		switch {
+		case tc.from == "" && res.body != h1guard.ErrorPage(http.StatusNotFound):
+			t.Errorf("%s: error page %d %q, want nginx's 404 page", tc.name, res.status, res.body)
+		case tc.from != "" && !strings.Contains(res.body, `"from":"`+tc.from+`"`):
+			t.Errorf("%s: error page %d %q, want it from %s", tc.name, res.status, res.body, tc.from)
+		}
+		if res.status != 404 {
+			t.Errorf("%s: error page status %d, want 404", tc.name, res.status)
+		}
 	}
 }
 

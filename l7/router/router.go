@@ -11,6 +11,7 @@ package router
 import (
 	"fmt"
 	"net"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -25,6 +26,9 @@ type Router struct {
 	wildcard map[string]*server // keyed by the suffix after "*.", e.g. "foo.com"
 	anyHost  *server            // the Host "" server; nil when there is none
 	fallback *Route             // the DefaultBackend route; nil when there is none
+	// errorPages is the DefaultService route, the fallback itself when
+	// they are the same backend; nil when there is none.
+	errorPages *Route
 	// hostLevel is true when a server has an app-root or a www redirect
 	// (HostLevel has something to say).
 	hostLevel bool
@@ -189,6 +193,12 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 	if s.DefaultBackend != nil {
 		b.r.fallback = &Route{Default: true, Backend: s.DefaultBackend, Pool: b.pool(s.DefaultBackend)}
 	}
+	if s.DefaultService != nil {
+		b.r.errorPages = b.r.fallback
+		if !reflect.DeepEqual(s.DefaultService, s.DefaultBackend) {
+			b.r.errorPages = &Route{Default: true, Backend: s.DefaultService, Pool: b.pool(s.DefaultService)}
+		}
+	}
 	return b.r, nil
 }
 
@@ -352,6 +362,12 @@ func (r *Router) HostLevel(host string) (redirectTo, appRoot string) {
 // Fallback returns the route of the Snapshot's DefaultBackend, or nil when
 // there is none.
 func (r *Router) Fallback() *Route { return r.fallback }
+
+// ErrorPages returns the route of the Snapshot's DefaultService, where
+// custom-http-errors sends the error pages of a route without a
+// default-backend annotation, or nil when there is none (nginx's 404 page).
+// It is Fallback when no Ingress's spec.defaultBackend took the catch-all.
+func (r *Router) ErrorPages() *Route { return r.errorPages }
 
 // Snapshot returns the Snapshot the Router was compiled from.
 func (r *Router) Snapshot() *snapshot.Snapshot { return r.snap }

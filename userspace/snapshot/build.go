@@ -117,7 +117,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	b.routes(ings, defaults)
 	b.defaultBackend(ings, defaults)
 
-	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: global, Streams: b.streams(objs.ConfigMaps)}
+	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, DefaultService: b.defSvc, Global: global, Streams: b.streams(objs.ConfigMaps)}
 	tr := tls.prev
 	if tr == nil {
 		tr = b.certificates(objs, ings)
@@ -162,6 +162,7 @@ type builder struct {
 	warnings map[Warning]bool
 	hosts    map[string]*hostBuild
 	def      *Backend
+	defSvc   *Backend // Options.DefaultBackendService's
 	// parsed memoizes annotations.Parse by the Ingress's annotations
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
@@ -669,8 +670,10 @@ func backendProblem(be *networkingv1.IngressBackend) string {
 }
 
 // defaultBackend picks the spec.defaultBackend of the oldest Ingress without
-// rules that has a usable one.
+// rules that has a usable one, else Options.DefaultBackendService, as the
+// catch-all; the Service is the error pages' backend either way.
 func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
+	b.defaultBackendService(defaults)
 	var winner *ingress
 	for _, ing := range ings {
 		be := ing.obj.Spec.DefaultBackend
@@ -695,7 +698,7 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 		winner = ing
 	}
 	if winner == nil {
-		b.defaultBackendService(defaults)
+		b.def = b.defSvc
 		return
 	}
 	if be, ok := b.backend(winner, winner.obj.Spec.DefaultBackend); ok {
@@ -703,11 +706,11 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 	}
 }
 
-// defaultBackendService makes Options.DefaultBackendService, on its first
-// port, the default backend; its warnings are the Service's. A Service that
-// is missing or has no ready endpoint leaves no default backend (Weir's
-// 404), as ingress-nginx's getDefaultUpstream falls back to its internal
-// endpoint, which answers 404, rather than to an empty upstream (503).
+// defaultBackendService resolves Options.DefaultBackendService, on its
+// first port, into defSvc; its warnings are the Service's. A Service that
+// is missing or has no ready endpoint leaves none (Weir's 404), as
+// ingress-nginx's getDefaultUpstream falls back to its internal endpoint,
+// which answers 404, rather than to an empty upstream (503).
 func (b *builder) defaultBackendService(defaults annotations.Proxy) {
 	ns, name, ok := strings.Cut(b.opts.DefaultBackendService, "/")
 	if !ok || ns == "" || name == "" {
@@ -727,7 +730,7 @@ func (b *builder) defaultBackendService(defaults annotations.Proxy) {
 	}
 	b.warnings = routes
 	if ok && be.Unavailable == "" {
-		b.def = &be
+		b.defSvc = &be
 	}
 }
 

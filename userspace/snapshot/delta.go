@@ -41,6 +41,8 @@ type Delta struct {
 
 	DefaultBackendChanged bool     `json:"defaultBackendChanged,omitempty"`
 	DefaultBackend        *Backend `json:"defaultBackend,omitempty"`
+	DefaultServiceChanged bool     `json:"defaultServiceChanged,omitempty"`
+	DefaultService        *Backend `json:"defaultService,omitempty"`
 
 	// Certificates, when CertificatesChanged, are the certificates of the
 	// next Snapshot that the base lacks or holds differently (by Secret),
@@ -80,6 +82,9 @@ func Diff(base, next *Snapshot) *Delta {
 	}
 	if !reflect.DeepEqual(base.DefaultBackend, next.DefaultBackend) {
 		d.DefaultBackendChanged, d.DefaultBackend = true, next.DefaultBackend
+	}
+	if !reflect.DeepEqual(base.DefaultService, next.DefaultService) {
+		d.DefaultServiceChanged, d.DefaultService = true, next.DefaultService
 	}
 	certs, removedCerts := diffSorted(base.Certificates, next.Certificates, compareCerts, (*Certificate).equal)
 	if len(certs) > 0 || len(removedCerts) > 0 || (base.Certificates == nil) != (next.Certificates == nil) {
@@ -130,6 +135,7 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		Hash:               d.Hash,
 		Servers:            servers,
 		DefaultBackend:     base.DefaultBackend,
+		DefaultService:     base.DefaultService,
 		Certificates:       base.Certificates,
 		DefaultCertificate: base.DefaultCertificate,
 		Global:             base.Global,
@@ -138,6 +144,9 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 	}
 	if d.DefaultBackendChanged {
 		s.DefaultBackend = d.DefaultBackend
+	}
+	if d.DefaultServiceChanged {
+		s.DefaultService = d.DefaultService
 	}
 	if d.CertificatesChanged {
 		certs, err := mergeSorted(base.Certificates, d.Certificates, d.CertificatesRemoved,

@@ -526,7 +526,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	// prev; the warnings of the Ingresses in scope from ps, the others from
 	// prev. Everything else cannot have changed.
 	prev := bl.prev
-	s := &Snapshot{DefaultBackend: prev.DefaultBackend, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global,
+	s := &Snapshot{DefaultBackend: prev.DefaultBackend, DefaultService: prev.DefaultService, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global,
 		Streams: prev.Streams}
 	if tlsChanged {
 		s.Certificates, s.DefaultCertificate = bl.tls.certs, bl.tls.def

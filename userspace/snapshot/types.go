@@ -111,7 +111,7 @@ type Snapshot struct {
 	// leaves it 0. Versions increase by one per distinct configuration.
 	Version uint64 `json:"version,omitempty"`
 	// Hash is the hex SHA-256 of the routing content (Servers,
-	// DefaultBackend, Certificates, DefaultCertificate, Global and Streams, not
+	// DefaultBackend, DefaultService, Certificates, DefaultCertificate, Global and Streams, not
 	// Version or Warnings; each Server and certificate by the SHA-256 of its
 	// own JSON, hash.go): new certificate material changes it.
 	Hash string `json:"hash"`
@@ -124,6 +124,14 @@ type Snapshot struct {
 	// spec.defaultBackend of the oldest Ingress that has one. Nil means Weir
 	// answers 404 itself.
 	DefaultBackend *Backend `json:"defaultBackend,omitempty"`
+	// DefaultService is Options.DefaultBackendService's backend when that
+	// Service exists and has ready endpoints, whether or not an Ingress's
+	// spec.defaultBackend took the catch-all from it: ingress-nginx's
+	// upstream-default-backend, where custom-http-errors sends its error
+	// pages (the default-backend annotation aside). Nil means none: the
+	// error pages are nginx's 404 page, as from ingress-nginx's internal
+	// default backend.
+	DefaultService *Backend `json:"defaultService,omitempty"`
 	// Certificates are the valid certificates of the spec.tls sections of
 	// the served Ingresses, one per Secret, sorted by namespace/name. Nil
 	// means none.
