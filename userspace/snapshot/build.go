@@ -120,13 +120,13 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: global, Streams: b.streams(objs.ConfigMaps)}
 	tr := tls.prev
 	if tr == nil {
-		tr = b.certificates(objs, ings)
+		tr = b.certificates(objs, ings, s.Servers)
 		for _, w := range tr.allWarnings() {
 			b.warnings[w] = true
 		}
 	}
 	s.Certificates, s.DefaultCertificate = tr.certs, tr.def
-	b.tls(objs, ings, tr.hosts, s)
+	b.tls(objs, ings, tr, s)
 	b.redirectCertificates(tr, s) // build_rewrite.go
 	b.serverTLS(objs.Secrets, ings, s)
 	s.Warnings = b.sortedWarnings()

@@ -18,11 +18,12 @@ import (
 // Builder builds Snapshots like Build, and when told which objects changed
 // since its previous Snapshot (Objects.Changed), rebuilds only what they can
 // affect: the hosts of the changed Ingresses (their rules and spec.tls, all
-// hosts under a wildcard TLS host) and of the Ingresses that use a changed
-// Service or EndpointSlice, closed over every Ingress sharing one of those
-// hosts; and, when an Ingress with spec.tls or a Secret one names (or the
-// default certificate's) changed, the certificates from the spec.tls of
-// every Ingress. Its result is always the Snapshot Build gives for the same
+// hosts under a wildcard host whose TLS changed) and of the Ingresses that
+// use a changed Service or EndpointSlice, closed over every Ingress sharing
+// one of those hosts; and, when an Ingress with spec.tls or a Secret one
+// names (or the default certificate's) changed, the certificates of the
+// hosts of the rules of those Ingresses, from every Ingress with a rule for
+// one of them. Its result is always the Snapshot Build gives for the same
 // Objects (TestBuilderMatchesBuild checks it on every golden case and on
 // random edits); only the cost differs: a few milliseconds for one edited
 // Ingress among 10 000 instead of a full build's tens.
@@ -444,7 +445,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			return nil, false
 		}
 	}
-	// A wildcard TLS host gives TLS to the hosts one label under it.
+	// A wildcard host with TLS gives TLS to the hosts one label under it.
 	if len(wildcards) > 0 {
 		for h := range bl.ingressesOf {
 			if dot := strings.IndexByte(h, '.'); dot > 0 && slices.Contains(wildcards, h[dot+1:]) {
@@ -586,26 +587,26 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	return s, true
 }
 
-// wildcardSuffixes returns "foo.com" for each TLS host "*.foo.com" of ing
-// (nil: none).
+// wildcardSuffixes returns "foo.com" for each rule host "*.foo.com" of ing
+// (nil: none), whose TLS the hosts under it have.
 func wildcardSuffixes(ing *networkingv1.Ingress) []string {
 	var out []string
 	if ing == nil {
 		return nil
 	}
-	for _, t := range ing.Spec.TLS {
-		for _, h := range t.Hosts {
-			if suffix, ok := strings.CutPrefix(strings.ToLower(h), "*."); ok {
-				out = append(out, strings.TrimSuffix(suffix, "."))
-			}
+	for _, h := range ruleHostsOf(ing) {
+		if suffix, ok := strings.CutPrefix(h, "*."); ok {
+			out = append(out, suffix)
 		}
 	}
 	return out
 }
 
 // tlsInputsEqual reports whether old and cur (either nil: absent) give the
-// same certificates and hosts with TLS: the same spec.tls, or none, under
-// the same class and age (the oldest Ingress claims a host).
+// same certificates and hosts with TLS: no spec.tls (an Ingress without
+// one never claims a host), or the same spec.tls and rule hosts under the
+// same class, annotations (canary) and age (the oldest Ingress claims a
+// host).
 func tlsInputsEqual(old, cur *networkingv1.Ingress) bool {
 	hasTLS := func(i *networkingv1.Ingress) bool { return i != nil && len(i.Spec.TLS) > 0 }
 	switch {
@@ -617,7 +618,7 @@ func tlsInputsEqual(old, cur *networkingv1.Ingress) bool {
 	// The annotations and the deep inspection decide whether the Ingress
 	// is served at all (Refused, deepInspect), so whether its sections
 	// claim their hosts.
-	return reflect.DeepEqual(old.Spec.TLS, cur.Spec.TLS) &&
+	return reflect.DeepEqual(old.Spec.TLS, cur.Spec.TLS) && slices.Equal(ruleHostsOf(old), ruleHostsOf(cur)) &&
 		reflect.DeepEqual(old.Spec.IngressClassName, cur.Spec.IngressClassName) &&
 		maps.Equal(old.Annotations, cur.Annotations) &&
 		(deepInspect(old) == "") == (deepInspect(cur) == "") &&
@@ -670,9 +671,9 @@ func (bl *Builder) isStreamService(svc nsName) bool {
 
 // updateTLS settles bl.tls again after the changes of ings (each as it was
 // and is, nil: absent) and of the Secrets secrets, which bl.ingresses and
-// bl.secrets hold already: the hosts of their spec.tls sections (and of
-// every section naming a changed Secret) are claimed again from the served
-// Ingresses naming them, oldest first; the certificates whose hosts,
+// bl.secrets hold already: the hosts of their rules (and of the rules of
+// every Ingress whose spec.tls names a changed Secret) are claimed again
+// from the served Ingresses naming them, oldest first; the certificates whose hosts,
 // validity or use changed are replaced; the default certificate is
 // validated again when def. The rest of bl.tls, its certificates included,
 // stays as it was: a spec.tls edit costs what its hosts cost, not what
@@ -683,11 +684,9 @@ func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, refusal annot
 	sel.refusal = refusal
 	secret := func(k nsName) *corev1.Secret { return bl.secrets[k] }
 	hosts := map[string]bool{}
-	addHosts := func(ing *networkingv1.Ingress) {
-		for i := range ing.Spec.TLS {
-			for _, h := range tlsHostsOf(&ing.Spec.TLS[i]) {
-				hosts[h] = true
-			}
+	addHosts := func(ing *networkingv1.Ingress) { // the hosts it may claim
+		for _, h := range ruleHostsOf(ing) {
+			hosts[h] = true
 		}
 	}
 	users := map[nsName]bool{} // the Ingresses to settle
@@ -744,7 +743,7 @@ func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, refusal annot
 		for i := range bl.ingressesOf[h] {
 			users[i] = true
 		}
-		if k, ok := tr.claims[h]; ok {
+		if k, ok := tr.claims[h]; ok && k != (nsName{}) {
 			keys[k] = true
 		}
 	}
@@ -760,7 +759,7 @@ func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, refusal annot
 
 	// The certificates of keys: replaced, added or removed.
 	for h := range hosts {
-		if k, ok := tr.claims[h]; ok {
+		if k, ok := tr.claims[h]; ok && k != (nsName{}) {
 			keys[k] = true
 		}
 	}
