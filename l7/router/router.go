@@ -188,6 +188,7 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 	}
 	if s.DefaultBackend != nil {
 		b.r.fallback = &Route{Default: true, Backend: s.DefaultBackend, Pool: b.pool(s.DefaultBackend)}
+		b.r.fallback.Canaries, b.r.fallback.canaryTotal = b.compileCanaries(&snapshot.Path{Canaries: s.DefaultCanaries})
 	}
 	return b.r, nil
 }

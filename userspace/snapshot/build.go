@@ -116,8 +116,9 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	ings := b.served(objs.IngressClasses, objs.Ingresses)
 	b.routes(ings, defaults)
 	b.defaultBackend(ings, defaults)
+	b.attachDefaultCanaries(ings) // build_canary.go
 
-	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, Global: global, Streams: b.streams(objs.ConfigMaps)}
+	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, DefaultCanaries: b.defCanaries, Global: global, Streams: b.streams(objs.ConfigMaps)}
 	tr := tls.prev
 	if tr == nil {
 		tr = b.certificates(objs, ings, s.Servers)
@@ -162,6 +163,10 @@ type builder struct {
 	warnings map[Warning]bool
 	hosts    map[string]*hostBuild
 	def      *Backend
+	// defIngress: def is a non-canary Ingress's spec.defaultBackend.
+	defIngress bool
+	// defCanaries are the canaries of def (attachDefaultCanaries).
+	defCanaries []Canary
 	// parsed memoizes annotations.Parse by the Ingress's annotations
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
@@ -699,7 +704,7 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 		return
 	}
 	if be, ok := b.backend(winner, winner.obj.Spec.DefaultBackend); ok {
-		b.def = &be
+		b.def, b.defIngress = &be, true
 	}
 }
 

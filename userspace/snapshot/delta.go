@@ -39,8 +39,11 @@ type Delta struct {
 	// lacks, in the base's order. Nil means none.
 	Removed []string `json:"removed,omitempty"`
 
+	// DefaultBackend and DefaultCanaries, when DefaultBackendChanged, are
+	// the next Snapshot's: either changed.
 	DefaultBackendChanged bool     `json:"defaultBackendChanged,omitempty"`
 	DefaultBackend        *Backend `json:"defaultBackend,omitempty"`
+	DefaultCanaries       []Canary `json:"defaultCanaries,omitempty"`
 
 	// Certificates, when CertificatesChanged, are the certificates of the
 	// next Snapshot that the base lacks or holds differently (by Secret),
@@ -78,8 +81,8 @@ func Diff(base, next *Snapshot) *Delta {
 	for _, r := range removed {
 		d.Removed = append(d.Removed, r.Host)
 	}
-	if !reflect.DeepEqual(base.DefaultBackend, next.DefaultBackend) {
-		d.DefaultBackendChanged, d.DefaultBackend = true, next.DefaultBackend
+	if !reflect.DeepEqual(base.DefaultBackend, next.DefaultBackend) || !reflect.DeepEqual(base.DefaultCanaries, next.DefaultCanaries) {
+		d.DefaultBackendChanged, d.DefaultBackend, d.DefaultCanaries = true, next.DefaultBackend, next.DefaultCanaries
 	}
 	certs, removedCerts := diffSorted(base.Certificates, next.Certificates, compareCerts, (*Certificate).equal)
 	if len(certs) > 0 || len(removedCerts) > 0 || (base.Certificates == nil) != (next.Certificates == nil) {
@@ -130,6 +133,7 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		Hash:               d.Hash,
 		Servers:            servers,
 		DefaultBackend:     base.DefaultBackend,
+		DefaultCanaries:    base.DefaultCanaries,
 		Certificates:       base.Certificates,
 		DefaultCertificate: base.DefaultCertificate,
 		Global:             base.Global,
@@ -137,7 +141,7 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		Warnings:           base.Warnings,
 	}
 	if d.DefaultBackendChanged {
-		s.DefaultBackend = d.DefaultBackend
+		s.DefaultBackend, s.DefaultCanaries = d.DefaultBackend, d.DefaultCanaries
 	}
 	if d.CertificatesChanged {
 		certs, err := mergeSorted(base.Certificates, d.Certificates, d.CertificatesRemoved,

@@ -20,6 +20,7 @@ import (
 type hashContent struct {
 	Servers            []string           `json:"servers"`
 	DefaultBackend     *Backend           `json:"defaultBackend"`
+	DefaultCanaries    []Canary           `json:"defaultCanaries,omitempty"`
 	Certificates       []string           `json:"certificates,omitempty"`
 	DefaultCertificate *hashedCertificate `json:"defaultCertificate,omitempty"`
 	Global             annotations.Global `json:"global,omitzero"`
@@ -107,6 +108,10 @@ func hashWith(s *Snapshot, cache *hashCache) string {
 	} else {
 		e.backend(s.DefaultBackend)
 	}
+	if len(s.DefaultCanaries) > 0 {
+		e.field(false, "defaultCanaries")
+		e.array(len(s.DefaultCanaries), func(i int) { e.canary(&s.DefaultCanaries[i]) })
+	}
 	if len(s.Certificates) > 0 {
 		e.field(false, "certificates")
 		e.array(len(s.Certificates), func(i int) {
@@ -153,7 +158,7 @@ func hashJSON(s *Snapshot) string {
 		sum := sha256.Sum256(data)
 		return hex.EncodeToString(sum[:])
 	}
-	content := hashContent{DefaultBackend: s.DefaultBackend, Global: s.Global, Streams: s.Streams}
+	content := hashContent{DefaultBackend: s.DefaultBackend, DefaultCanaries: s.DefaultCanaries, Global: s.Global, Streams: s.Streams}
 	if s.Servers != nil {
 		content.Servers = make([]string, len(s.Servers))
 		for i := range s.Servers {

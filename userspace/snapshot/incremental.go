@@ -35,7 +35,9 @@ import (
 // cannot scope (the controller's, TCP or UDP services' ConfigMap or an IngressClass, an Ingress with
 // spec.defaultBackend before or after the change or using a changed Service,
 // a Service a Stream forwards to or one of its EndpointSlices,
-// any change while an Ingress sets server-alias or from-to-www-redirect,
+// any change while an Ingress sets server-alias or from-to-www-redirect, a
+// change whose scope holds the rules without a host or a canary with
+// spec.defaultBackend while there is such a canary,
 // more than MaxScopedChanges objects, or a scope covering a quarter of the
 // Ingresses) is a full Build. Objects given to a Builder must never be modified (as an
 // informer's: a changed object is a new one): it keeps them, and its
@@ -75,6 +77,10 @@ type Builder struct {
 	// those with spec.defaultBackend: every scoped build routes them too, so
 	// that the default backend's conflicts come out as in a full build.
 	withTLS, withDefault map[nsName]bool
+	// withCanaryDefault are the canaries with spec.defaultBackend: they
+	// join the paths of the rules without a host (attachDefaultCanaries),
+	// so a change to those is a full build while there is one.
+	withCanaryDefault map[nsName]bool
 	// withNames are those with server-alias or from-to-www-redirect, whose
 	// names compete with every host: while there is one, every build is
 	// full.
@@ -140,6 +146,7 @@ func (bl *Builder) index(objs Objects) {
 	}
 	bl.authUsersOf, bl.authSecretOf = map[nsName]map[nsName]bool{}, map[nsName]nsName{}
 	bl.withTLS, bl.withDefault, bl.withNames = map[nsName]bool{}, map[nsName]bool{}, map[nsName]bool{}
+	bl.withCanaryDefault = map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
 			bl.services[nsName{s.Namespace, s.Name}] = s
@@ -201,6 +208,7 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
+		delete(bl.withCanaryDefault, k)
 		delete(bl.withNames, k)
 		delete(bl.hostsOf, k)
 		delete(bl.ingresses, k)
@@ -239,6 +247,9 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	}
 	if ing.Spec.DefaultBackend != nil {
 		bl.withDefault[k] = true
+		if annotations.CanaryEnabled(ing.Annotations) {
+			bl.withCanaryDefault[k] = true
+		}
 	}
 	if hasServerNames(ing.Annotations) {
 		bl.withNames[k] = true
@@ -486,6 +497,20 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			return nil, false
 		}
 	}
+	// Whether a canary's spec.defaultBackend joins a path of the rules
+	// without a host, or is warned of joining nothing, is decided over
+	// all of them: a scope with those paths, or with such a canary (which
+	// would be warned as if there were none), is a full build.
+	if len(bl.withCanaryDefault) > 0 {
+		if hosts[""] {
+			return nil, false
+		}
+		for k := range bl.withCanaryDefault {
+			if affected[k] {
+				return nil, false
+			}
+		}
+	}
 
 	// Build the Ingresses in scope with everything they read.
 	part := Objects{IngressClasses: objs.IngressClasses, Secrets: objs.Secrets, ConfigMaps: objs.ConfigMaps}
@@ -527,7 +552,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	// prev; the warnings of the Ingresses in scope from ps, the others from
 	// prev. Everything else cannot have changed.
 	prev := bl.prev
-	s := &Snapshot{DefaultBackend: prev.DefaultBackend, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global,
+	s := &Snapshot{DefaultBackend: prev.DefaultBackend, DefaultCanaries: prev.DefaultCanaries, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global,
 		Streams: prev.Streams}
 	if tlsChanged {
 		s.Certificates, s.DefaultCertificate = bl.tls.certs, bl.tls.def

@@ -124,6 +124,11 @@ type Snapshot struct {
 	// spec.defaultBackend of the oldest Ingress that has one. Nil means Weir
 	// answers 404 itself.
 	DefaultBackend *Backend `json:"defaultBackend,omitempty"`
+	// DefaultCanaries are the canaries of DefaultBackend, oldest first:
+	// the spec.defaultBackend of canary Ingresses, when DefaultBackend is
+	// a non-canary Ingress's (as ingress-nginx's mergeAlternativeBackends
+	// merges them into the default server). Nil means none.
+	DefaultCanaries []Canary `json:"defaultCanaries,omitempty"`
 	// Certificates are the valid certificates of the spec.tls sections of
 	// the served Ingresses, one per Secret, sorted by namespace/name. Nil
 	// means none.
