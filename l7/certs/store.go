@@ -9,7 +9,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"maps"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -20,14 +19,10 @@ import (
 // configuration is a new Store, never a mutation; it is safe for concurrent
 // use.
 type Store struct {
-	exact map[string]*tls.Certificate // by lower-case spec.tls host
-	certs []*tls.Certificate          // every Ingress certificate, Snapshot order
-	// sanExact and sanWild index the DNS SANs of certs: the position in
-	// certs of the first certificate with SAN "name", or with SAN
-	// "*.suffix" (keyed by suffix), so that x509 matching costs two map
-	// lookups instead of one verification per certificate.
-	sanExact map[string]int
-	sanWild  map[string]int
+	// exact holds the certificate of each host a Certificate lists
+	// (lower-case; wildcard hosts as "*.suffix").
+	exact    map[string]*tls.Certificate
+	certs    []*tls.Certificate          // every Ingress certificate, Snapshot order
 	def      *tls.Certificate            // --default-ssl-certificate; nil: none
 	fallback *tls.Certificate            // the self-signed certificate
 	parsed   map[string]*tls.Certificate // by Certificate.Sum
@@ -59,8 +54,6 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 	}
 	st := &Store{
 		exact:    map[string]*tls.Certificate{},
-		sanExact: map[string]int{},
-		sanWild:  map[string]int{},
 		fallback: fallback,
 		parsed:   map[string]*tls.Certificate{},
 	}
@@ -92,7 +85,7 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 			if cert == nil {
 				continue
 			}
-			st.index(cert)
+			st.certs = append(st.certs, cert)
 			for _, h := range c.Hosts {
 				h = strings.ToLower(h)
 				if _, dup := st.exact[h]; !dup {
@@ -166,71 +159,29 @@ func sameMaterial(a, b *snapshot.Certificate) bool {
 	return a.Digest != "" && a.Digest == b.Digest
 }
 
-// index appends cert to st.certs and its DNS SANs to the SAN indexes.
-func (st *Store) index(cert *tls.Certificate) {
-	i := len(st.certs)
-	st.certs = append(st.certs, cert)
-	if cert.Leaf == nil {
-		return
-	}
-	for _, san := range cert.Leaf.DNSNames {
-		san = strings.TrimSuffix(strings.ToLower(san), ".")
-		m, key := st.sanExact, san
-		if suffix, ok := strings.CutPrefix(san, "*."); ok {
-			m, key = st.sanWild, suffix
-		}
-		if _, dup := m[key]; !dup {
-			m[key] = i
-		}
-	}
-}
-
 // Select returns the certificate for a handshake with SNI serverName (any
-// case, "" when the client sent none): the certificate whose spec.tls hosts
-// list serverName exactly; else the first Ingress certificate that is valid
-// for serverName by x509 hostname verification (wildcards, SANs); else the
-// default certificate; else the self-signed one.
+// case, "" when the client sent none), as ingress-nginx's certificate.lua
+// finds one by name: the certificate listing serverName among its hosts;
+// else the one listing its wildcard ("*.foo.com" for "bar.foo.com"); else
+// the default certificate; else the self-signed one. No certificate is
+// chosen by its SANs here: the Snapshot lists every host a certificate
+// serves (a host's certificate is settled when the Snapshot is built).
 func (st *Store) Select(serverName string) *tls.Certificate {
 	name := strings.TrimSuffix(strings.ToLower(serverName), ".")
 	if name != "" {
 		if cert, ok := st.exact[name]; ok {
 			return cert
 		}
-		if cert := st.matchSAN(name); cert != nil {
-			return cert
+		if dot := strings.IndexByte(name, '.'); dot > 0 {
+			if cert, ok := st.exact["*"+name[dot:]]; ok {
+				return cert
+			}
 		}
 	}
 	if st.def != nil {
 		return st.def
 	}
 	return st.fallback
-}
-
-// matchSAN returns the first certificate of st.certs valid for name as
-// x509.Certificate.VerifyHostname judges it: an exact DNS SAN, a wildcard
-// SAN covering the first label, or, for an IP address, an IP SAN.
-func (st *Store) matchSAN(name string) *tls.Certificate {
-	if _, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
-		for _, cert := range st.certs {
-			if cert.Leaf != nil && cert.Leaf.VerifyHostname(name) == nil {
-				return cert
-			}
-		}
-		return nil
-	}
-	best := -1
-	if i, ok := st.sanExact[name]; ok {
-		best = i
-	}
-	if dot := strings.IndexByte(name, '.'); dot > 0 {
-		if i, ok := st.sanWild[name[dot+1:]]; ok && (best < 0 || i < best) {
-			best = i
-		}
-	}
-	if best < 0 {
-		return nil
-	}
-	return st.certs[best]
 }
 
 // Len returns the number of Ingress certificates in st, the default one not

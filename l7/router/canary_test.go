@@ -176,6 +176,24 @@ func TestCanaryCompile(t *testing.T) {
 	}
 }
 
+// TestFallbackCanaries: the Snapshot's DefaultCanaries are the canaries of
+// the default backend's route, picked as a rule's.
+func TestFallbackCanaries(t *testing.T) {
+	t.Parallel()
+	def := be("main", "10.0.9.2:80")
+	r := mustCompile(t, &snapshot.Snapshot{DefaultBackend: &def, DefaultCanaries: []snapshot.Canary{cn("v2", func(c *snapshot.Canary) { c.Header = "X-Canary" })}}, nil)
+	route, ok := r.Match("unknown.test", "/")
+	if !ok || !route.Default || route != r.Fallback() {
+		t.Fatalf("Match(unknown.test) = %v, %v: want the default backend's route", route, ok)
+	}
+	if c := route.Pick(&http.Request{Header: http.Header{"X-Canary": {"always"}}}, nil); c == nil || c.Name != "ns-v2-80" || c.Pool == route.Pool {
+		t.Errorf("Pick with X-Canary: always = %v, want the canary ns-v2-80 with its own pool", c)
+	}
+	if c := route.Pick(&http.Request{Header: http.Header{}}, nil); c != nil {
+		t.Errorf("Pick without the header = %v, want the default backend", c)
+	}
+}
+
 // TestPickConcurrentDefaultDraw runs Pick with the default random source
 // from many goroutines (for the race detector) and checks the share of a
 // 50% weight, bounded in count.

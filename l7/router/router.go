@@ -27,7 +27,7 @@ type Router struct {
 	anyHost  *server            // the Host "" server; nil when there is none
 	fallback *Route             // the DefaultBackend route; nil when there is none
 	// errorPages is the DefaultService route, the fallback itself when
-	// they are the same backend; nil when there is none.
+	// they are the same backend without canaries; nil when there is none.
 	errorPages *Route
 	// hostLevel is true when a server has an app-root or a www redirect
 	// (HostLevel has something to say).
@@ -192,10 +192,11 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 	}
 	if s.DefaultBackend != nil {
 		b.r.fallback = &Route{Default: true, Backend: s.DefaultBackend, Pool: b.pool(s.DefaultBackend)}
+		b.r.fallback.Canaries, b.r.fallback.canaryTotal = b.compileCanaries(&snapshot.Path{Canaries: s.DefaultCanaries})
 	}
 	if s.DefaultService != nil {
 		b.r.errorPages = b.r.fallback
-		if !reflect.DeepEqual(s.DefaultService, s.DefaultBackend) {
+		if len(s.DefaultCanaries) > 0 || !reflect.DeepEqual(s.DefaultService, s.DefaultBackend) {
 			b.r.errorPages = &Route{Default: true, Backend: s.DefaultService, Pool: b.pool(s.DefaultService)}
 		}
 	}

@@ -219,6 +219,18 @@ func parseCanary(get lookup, c *Canary, wrap func(key, value string, err error) 
 	return errs
 }
 
+// CanaryEnabled reports whether ann marks its Ingress a canary
+// (canary: "true"), as Parse's Config.Canary.Enabled does: a value that
+// does not parse is false. It returns false for a nil map.
+func CanaryEnabled(ann map[string]string) bool {
+	v, ok := ann[Prefix+"canary"]
+	if !ok {
+		return false
+	}
+	b, _ := parseBool(v) // false when invalid, as parseCanary
+	return b
+}
+
 // CanaryIgnored returns, sorted, the annotations of ann (full names) that
 // Weir reads but ignores on a canary Ingress, whose settings come from the
 // main rule instead: every known annotation except the canary family,

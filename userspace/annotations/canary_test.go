@@ -173,3 +173,19 @@ func TestCanaryIgnored(t *testing.T) {
 		t.Errorf("CanaryIgnored, legacy = %q, want none", got)
 	}
 }
+
+// TestCanaryEnabled checks that CanaryEnabled agrees with Parse on whether
+// an Ingress is a canary.
+func TestCanaryEnabled(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"true", "True", "1", "false", "0", "", "yes", " true"} {
+		ann := map[string]string{Prefix + "canary": v}
+		cfg, _ := Parse(ann, Proxy{})
+		if got := CanaryEnabled(ann); got != cfg.Canary.Enabled {
+			t.Errorf("CanaryEnabled(canary: %q) = %v, Parse says %v", v, got, cfg.Canary.Enabled)
+		}
+	}
+	if CanaryEnabled(nil) {
+		t.Error("CanaryEnabled(nil) = true")
+	}
+}

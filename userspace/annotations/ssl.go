@@ -64,7 +64,7 @@ func (h HSTS) Header() string {
 var sslMeta = []Meta{
 	{
 		Key: "ssl-redirect", Default: "true", ConfigMap: true,
-		Doc:      "`\"true\"` answers plain HTTP requests for a host with TLS (listed in the `spec.tls` hosts of a served Ingress) with a 308 redirect to HTTPS; per Ingress, for its paths.",
+		Doc:      "`\"true\"` answers plain HTTP requests for a host with TLS (one whose certificate, its own or the default one, a `spec.tls` settles: see TLS) with a 308 redirect to HTTPS; per Ingress, for its paths.",
 		Validate: validateTrimmedBool,
 	},
 	{

@@ -116,17 +116,18 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	ings := b.served(objs.IngressClasses, objs.Ingresses)
 	b.routes(ings, defaults)
 	b.defaultBackend(ings, defaults)
+	b.attachDefaultCanaries(ings) // build_canary.go
 
-	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, DefaultService: b.defSvc, Global: global, Streams: b.streams(objs.ConfigMaps)}
+	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, DefaultCanaries: b.defCanaries, DefaultService: b.defSvc, Global: global, Streams: b.streams(objs.ConfigMaps)}
 	tr := tls.prev
 	if tr == nil {
-		tr = b.certificates(objs, ings)
+		tr = b.certificates(objs, ings, s.Servers)
 		for _, w := range tr.allWarnings() {
 			b.warnings[w] = true
 		}
 	}
 	s.Certificates, s.DefaultCertificate = tr.certs, tr.def
-	b.tls(objs, ings, tr.hosts, s)
+	b.tls(objs, ings, tr, s)
 	b.redirectCertificates(tr, s) // build_rewrite.go
 	b.serverTLS(objs.Secrets, ings, s)
 	s.Warnings = b.sortedWarnings()
@@ -162,7 +163,11 @@ type builder struct {
 	warnings map[Warning]bool
 	hosts    map[string]*hostBuild
 	def      *Backend
-	defSvc   *Backend // Options.DefaultBackendService's
+	// defIngress: def is a non-canary Ingress's spec.defaultBackend.
+	defIngress bool
+	// defCanaries are the canaries of def (attachDefaultCanaries).
+	defCanaries []Canary
+	defSvc      *Backend // Options.DefaultBackendService's
 	// parsed memoizes annotations.Parse by the Ingress's annotations
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
@@ -702,7 +707,7 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 		return
 	}
 	if be, ok := b.backend(winner, winner.obj.Spec.DefaultBackend); ok {
-		b.def = &be
+		b.def, b.defIngress = &be, true
 	}
 }
 

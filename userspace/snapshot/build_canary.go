@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -13,7 +14,9 @@ const (
 	// ignored (a canary never routes by itself).
 	ReasonCanaryWithoutMain = "CanaryWithoutMain"
 	// ReasonCanaryDefaultBackendIgnored: a canary Ingress's
-	// spec.defaultBackend is never used.
+	// spec.defaultBackend has nothing to join: no catch-all default backend
+	// of a non-canary Ingress nor path of a rule without a host, other than
+	// its own service and port.
 	ReasonCanaryDefaultBackendIgnored = "CanaryDefaultBackendIgnored"
 	// ReasonCanaryWeightClipped: the weights of the canaries of one rule
 	// sum past their shared total; the later canaries' weights are cut.
@@ -46,9 +49,6 @@ func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
 	for _, ing := range ings {
 		if !ing.cfg.Canary.Enabled {
 			continue
-		}
-		if ing.obj.Spec.DefaultBackend != nil {
-			b.warn(ing.ref, ReasonCanaryDefaultBackendIgnored, "spec.defaultBackend of a canary ingress is never used; ignored")
 		}
 		for _, k := range annotations.CanaryIgnored(ing.obj.Annotations) {
 			b.warn(ing.ref, ReasonCanaryAnnotationIgnored, "annotation %s is ignored on a canary ingress; the main rule's setting applies", k)
@@ -88,41 +88,101 @@ func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
 						r.path, r.match, r.host, be.UpstreamName())
 					continue
 				}
-				c := ing.cfg.Canary
-				be.Proxy = main.Backend.Proxy
-				// The canary's upstream is its own in ingress-nginx: its
-				// load-balance (else the ConfigMap's) and upstream-hash-by
-				// come from the canary Ingress (controller.go
-				// createUpstreams), its affinity from the main rule
-				// (mergeAlternativeBackend).
-				be.Proxy.LoadBalance = ing.cfg.Proxy.LoadBalance
-				be.Proxy.Balance = canaryBalance(main.Backend.Proxy.Balance, ing.cfg.Proxy.Balance)
 				if len(main.Canaries) == 0 {
 					withCanaries = append(withCanaries, main)
 				}
-				main.Canaries = append(main.Canaries, Canary{
-					Backend: be, Header: c.Header, HeaderValue: c.HeaderValue, HeaderPattern: c.HeaderPattern,
-					Cookie: c.Cookie, Weight: c.Weight, WeightTotal: c.WeightTotal,
-				})
+				main.Canaries = append(main.Canaries, canaryOf(ing, be, &main.Backend))
 			}
 		}
 	}
 	for _, p := range withCanaries {
-		b.clipWeights(p)
+		b.clipWeights(p.Canaries, fmt.Sprintf("path %q (%s)", p.Path, p.Match))
 	}
 }
 
-// clipWeights cuts the weights of p's canaries, in order, so that they sum
-// to at most the largest WeightTotal among them.
-func (b *builder) clipWeights(p *Path) {
-	total := CanaryTotal(p.Canaries)
+// canaryOf returns the canary of ing, with backend be, of the route whose
+// backend is main.
+func canaryOf(ing *ingress, be Backend, main *Backend) Canary {
+	c := ing.cfg.Canary
+	be.Proxy = main.Proxy
+	// The canary's upstream is its own in ingress-nginx: its load-balance
+	// (else the ConfigMap's) and upstream-hash-by come from the canary
+	// Ingress (controller.go createUpstreams), its affinity from the main
+	// rule (mergeAlternativeBackend).
+	be.Proxy.LoadBalance = ing.cfg.Proxy.LoadBalance
+	be.Proxy.Balance = canaryBalance(main.Proxy.Balance, ing.cfg.Proxy.Balance)
+	return Canary{
+		Backend: be, Header: c.Header, HeaderValue: c.HeaderValue, HeaderPattern: c.HeaderPattern,
+		Cookie: c.Cookie, Weight: c.Weight, WeightTotal: c.WeightTotal,
+	}
+}
+
+// attachDefaultCanaries makes the spec.defaultBackend of every canary
+// Ingress (oldest first) a canary of the default server's routes, as
+// ingress-nginx's mergeAlternativeBackends merges it into the locations of
+// its "_" server: the catch-all default backend when a non-canary
+// Ingress's spec.defaultBackend makes it (not --default-backend-service nor
+// Weir's 404: ingress-nginx's upstream-default-backend takes no
+// alternative), and the paths of the rules without a host, up to the first
+// route of its own service and port. It runs once the default backend and
+// the Servers' Paths are final.
+func (b *builder) attachDefaultCanaries(ings []*ingress) {
+	var anyHost []Path
+	if h := b.hosts[""]; h != nil {
+		anyHost = h.srv.Paths
+	}
+	withCanaries := map[*Path]bool{}
+	for _, ing := range ings {
+		ib := ing.obj.Spec.DefaultBackend
+		if !ing.cfg.Canary.Enabled || ib == nil {
+			continue
+		}
+		if problem := backendProblem(ib); problem != "" {
+			b.warn(ing.ref, ReasonInvalidBackend, "default backend %s", problem)
+			continue
+		}
+		be, ok := b.backend(ing, ib)
+		if !ok {
+			continue
+		}
+		// ingress-nginx goes through the "_" locations, its root (the
+		// catch-all) first, and stops at one of the canary's own upstream.
+		joined, own := false, false
+		if b.def != nil && b.defIngress {
+			if own = b.def.UpstreamName() == be.UpstreamName(); !own {
+				b.defCanaries = append(b.defCanaries, canaryOf(ing, be, b.def))
+				joined = true
+			}
+		}
+		for i := 0; i < len(anyHost) && !own; i++ {
+			p := &anyHost[i]
+			if own = p.Backend.UpstreamName() == be.UpstreamName(); !own {
+				p.Canaries = append(p.Canaries, canaryOf(ing, be, &p.Backend))
+				withCanaries[p], joined = true, true
+			}
+		}
+		if !joined {
+			b.warn(ing.ref, ReasonCanaryDefaultBackendIgnored, "spec.defaultBackend of a canary ingress joins the default backend of a non-canary ingress and the paths of rules without a host, up to one of its own service and port: none to join; ignored")
+		}
+	}
+	b.clipWeights(b.defCanaries, "the default backend")
+	for p := range withCanaries {
+		b.clipWeights(p.Canaries, fmt.Sprintf("path %q (%s)", p.Path, p.Match))
+	}
+}
+
+// clipWeights cuts the weights of canaries, in order, so that they sum to
+// at most the largest WeightTotal among them; where names their route in
+// the warnings.
+func (b *builder) clipWeights(canaries []Canary, where string) {
+	total := CanaryTotal(canaries)
 	sum := 0
-	for i := range p.Canaries {
-		c := &p.Canaries[i]
+	for i := range canaries {
+		c := &canaries[i]
 		if left := total - sum; c.Weight > left {
 			b.warn(c.Backend.Ingress, ReasonCanaryWeightClipped,
-				"canary weight %d on path %q (%s) exceeds the %d left of the shared total %d after older canaries; clipped to %d",
-				c.Weight, p.Path, p.Match, left, total, left)
+				"canary weight %d on %s exceeds the %d left of the shared total %d after older canaries; clipped to %d",
+				c.Weight, where, left, total, left)
 			c.Weight = left
 		}
 		sum += c.Weight

@@ -2,9 +2,11 @@ package snapshot_test
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -68,5 +70,46 @@ func TestCanaryTotal(t *testing.T) {
 				t.Errorf("CanaryTotal = %d, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestBuildCanaryDefaultBackend: a canary Ingress's spec.defaultBackend is
+// a canary of the catch-all default backend of a non-canary Ingress and of
+// the paths of rules without a host (ingress-nginx's
+// mergeAlternativeBackends merges it into the default server's locations),
+// not of the default backend's own service, and of nothing without a
+// catch-all from an Ingress.
+func TestBuildCanaryDefaultBackend(t *testing.T) {
+	t.Parallel()
+	objs, opts := readCase(t, "testdata/canary_default_backend.yaml")
+	s := snapshot.Build(objs, opts)
+	if len(s.DefaultCanaries) != 1 || s.DefaultCanaries[0].Backend.Service != "web-v2" || s.DefaultCanaries[0].Weight != 20 ||
+		s.DefaultCanaries[0].Header != "X-Canary" {
+		t.Errorf("default backend canaries = %+v, want web-v2 by header X-Canary, weight 20", s.DefaultCanaries)
+	}
+	var anyHost *snapshot.Server
+	for i := range s.Servers {
+		if s.Servers[i].Host == "" {
+			anyHost = &s.Servers[i]
+		}
+	}
+	if anyHost == nil || len(anyHost.Paths) != 1 || len(anyHost.Paths[0].Canaries) != 1 || anyHost.Paths[0].Canaries[0].Backend.Service != "web-v2" {
+		t.Errorf("path /api of the rules without a host: %+v, want the canary web-v2", anyHost)
+	}
+	warned := false
+	for _, w := range s.Warnings {
+		warned = warned || w.Object.Name == "same" && w.Reason == snapshot.ReasonCanaryDefaultBackendIgnored
+	}
+	if !warned {
+		t.Errorf("no %s warning on canary \"same\": %v", snapshot.ReasonCanaryDefaultBackendIgnored, s.Warnings)
+	}
+
+	// Without the catch-all Ingress (the default backend is Weir's 404 or
+	// --default-backend-service, ingress-nginx's upstream-default-backend)
+	// the canary joins only /api.
+	objs.Ingresses = slices.DeleteFunc(slices.Clone(objs.Ingresses), func(i *networkingv1.Ingress) bool { return i.Name == "catch-all" })
+	s = snapshot.Build(objs, opts)
+	if len(s.DefaultCanaries) != 0 {
+		t.Errorf("without a catch-all Ingress: default backend canaries %+v, want none", s.DefaultCanaries)
 	}
 }

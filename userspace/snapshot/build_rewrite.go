@@ -149,7 +149,7 @@ func (b *builder) redirectCertificates(tr *tlsResult, s *Snapshot) {
 	for i := range s.Servers {
 		srv := &s.Servers[i]
 		leaf := tr.leaf(srv.Host)
-		if srv.RedirectFrom == "" || leaf == nil || covers(leaf, srv.RedirectFrom) {
+		if srv.RedirectFrom == "" || leaf == nil || validFor(leaf, srv.RedirectFrom) {
 			continue
 		}
 		b.warn(b.wwwOwner[srv.Host], ReasonInvalidCertificate,

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -24,19 +25,18 @@ const (
 )
 
 // tlsResult is what the spec.tls sections of the served Ingresses and the
-// Secrets give: the hosts with TLS, the Secret whose certificate each host
-// is served, the certificates, the default certificate and their warnings.
+// Secrets give: the hosts with TLS and the certificate each is served, the
+// certificates, the default certificate and their warnings.
 // Build computes one whole (certificates); a Builder keeps its own and
 // settles again, in place, only the hosts and Secrets a change touches
 // (Builder.updateTLS), so that a spec.tls edit among 10 000 costs what its
 // hosts cost. Snapshots share its certs, never its maps.
 type tlsResult struct {
-	// hosts counts the sections naming each host (lower-case, without a
-	// final dot, never ""): the hosts with TLS.
-	hosts map[string]int
-	// claims is the Secret each host is served from, for the hosts one of
-	// their sections' valid certificates covers: that of the oldest
-	// Ingress (as ingress-nginx).
+	// claims are the hosts with TLS (lower-case rule hosts, never "") and
+	// the Secret each is served from, the zero nsName for the default
+	// certificate: as ingress-nginx's createServers sets a server's
+	// SSLCert, the oldest served Ingress with a rule for the host and a
+	// spec.tls, canaries excepted, decides (claim).
 	claims map[string]nsName
 	// keys are the Secrets the sections name, with what they hold.
 	keys map[nsName]*tlsKey
@@ -72,9 +72,10 @@ type tlsWarning struct {
 	key  nsName
 }
 
-// leaf returns the leaf certificate host is served, nil when none claims it.
+// leaf returns the leaf certificate of the Secret host is served, nil when
+// it is served the default certificate or has no TLS.
 func (tr *tlsResult) leaf(host string) *x509.Certificate {
-	if k, ok := tr.claims[host]; ok {
+	if k, ok := tr.claims[host]; ok && k != (nsName{}) {
 		return tr.keys[k].leaf
 	}
 	return nil
@@ -103,17 +104,24 @@ func tlsHostsOf(t *networkingv1.IngressTLS) []string {
 	return hosts
 }
 
-// count adds d (1 or -1) to the sections of ing: the hosts they name and
-// their Secrets. A Secret named for the first time is validated through
-// certs (secret finds it); one no longer named is dropped.
+// ruleHostsOf returns the hosts ing's rules name that can have TLS:
+// lower-case, valid, not "" (the any-host server never has TLS).
+func ruleHostsOf(ing *networkingv1.Ingress) []string {
+	var hosts []string
+	for _, r := range ing.Spec.Rules {
+		if h := strings.ToLower(r.Host); h != "" && validHost(h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
+}
+
+// count adds d (1 or -1) to the Secrets the sections of ing name. A Secret
+// named for the first time is validated through certs (secret finds it);
+// one no longer named is dropped.
 func (tr *tlsResult) count(ing *networkingv1.Ingress, d int, secret func(nsName) *corev1.Secret, certs *certCache) {
 	for i := range ing.Spec.TLS {
 		t := &ing.Spec.TLS[i]
-		for _, h := range tlsHostsOf(t) {
-			if tr.hosts[h] += d; tr.hosts[h] <= 0 {
-				delete(tr.hosts, h)
-			}
-		}
 		if t.SecretName == "" {
 			continue
 		}
@@ -142,10 +150,10 @@ func (tr *tlsResult) validate(k nsName, sec *corev1.Secret, certs *certCache) {
 }
 
 // settle claims hosts again (nil: every host) from ings, the served
-// Ingresses naming one of them in spec.tls, oldest first, and computes
-// their warnings again: every warning of the Ingresses redo names, and of
-// the others those about hosts and about the Secrets of rekeyed. The
-// warnings of other Ingresses and the claims of other hosts stay.
+// Ingresses with a rule for one of them, oldest first, and computes their
+// warnings again: every warning of the Ingresses redo names, and of the
+// others those about hosts and about the Secrets of rekeyed. The warnings
+// of other Ingresses and the claims of other hosts stay.
 func (tr *tlsResult) settle(ings []*ingress, hosts map[string]bool, redo func(nsName) bool, rekeyed map[nsName]bool) {
 	inScope := func(h string) bool { return hosts == nil || hosts[h] }
 	for h := range hosts {
@@ -170,36 +178,28 @@ func (tr *tlsResult) settle(ings []*ingress, hosts map[string]bool, redo func(ns
 				continue
 			}
 			key := nsName{ing.obj.Namespace, t.SecretName}
-			tk := tr.keys[key]
-			sectionHosts := tlsHostsOf(t)
-			if tk.cert == nil {
-				if all || rekeyed[key] {
-					fallback := "hosts " + strings.Join(sectionHosts, ", ") + " get the default certificate"
-					if len(sectionHosts) == 0 {
-						fallback = "the default certificate is served instead"
-					}
-					ws = append(ws, tlsWarning{key: key, Warning: Warning{Object: ing.ref, Reason: tk.reason,
-						Message: tk.problem + "; " + fallback}})
+			if tk := tr.keys[key]; tk.cert == nil && (all || rekeyed[key]) {
+				sectionHosts := tlsHostsOf(t)
+				fallback := "hosts " + strings.Join(sectionHosts, ", ") + " get the default certificate"
+				if len(sectionHosts) == 0 {
+					fallback = "the default certificate is served instead"
 				}
-				continue
+				ws = append(ws, tlsWarning{key: key, Warning: Warning{Object: ing.ref, Reason: tk.reason,
+					Message: tk.problem + "; " + fallback}})
 			}
-			// A host is claimed, for SNI, by the oldest Ingress whose
-			// certificate covers it (as ingress-nginx): a younger Ingress,
-			// or one in another namespace, cannot take a host's name with a
-			// certificate that does not match it.
-			for _, h := range sectionHosts {
-				if !inScope(h) {
+		}
+		// ingress-nginx's createServers: a canary makes no server, and
+		// an Ingress without spec.tls leaves its hosts to the next one.
+		if len(ing.obj.Spec.TLS) > 0 && !annotations.CanaryEnabled(ing.obj.Annotations) {
+			for _, h := range ruleHostsOf(ing.obj) {
+				if _, claimed := tr.claims[h]; claimed || !inScope(h) {
 					continue
 				}
-				if _, claimed := tr.claims[h]; claimed {
-					continue
-				}
-				if !covers(tk.leaf, h) {
-					ws = append(ws, tlsWarning{host: h, Warning: Warning{Object: ing.ref, Reason: ReasonInvalidCertificate,
-						Message: fmt.Sprintf("tls secret %s/%s does not cover host %s; it is not used for that host", ing.obj.Namespace, t.SecretName, h)}})
-					continue
-				}
+				key, w := tr.claim(ing, h)
 				tr.claims[h] = key
+				if w != nil {
+					ws = append(ws, *w)
+				}
 			}
 		}
 		if len(ws) > 0 {
@@ -210,12 +210,58 @@ func (tr *tlsResult) settle(ings []*ingress, hosts map[string]bool, redo func(ns
 	}
 }
 
+// claim returns the Secret whose certificate ing, which has a rule for
+// host and spec.tls, gives host, as ingress-nginx's createServers and
+// extractTLSSecretName choose it: the first section listing the host (any
+// case), else the first whose certificate is valid for it. None, an empty
+// secretName, a missing or invalid Secret (its section's warning says
+// why), or a certificate that is not valid for host (warned) give the
+// default certificate (the zero nsName); later Ingresses cannot change it.
+func (tr *tlsResult) claim(ing *ingress, host string) (nsName, *tlsWarning) {
+	name, listed := "", false
+	for i := 0; i < len(ing.obj.Spec.TLS) && !listed; i++ {
+		t := &ing.obj.Spec.TLS[i]
+		for _, h := range t.Hosts {
+			if strings.TrimSuffix(strings.ToLower(h), ".") == host {
+				name, listed = t.SecretName, true
+				break
+			}
+		}
+	}
+	if !listed {
+		for _, t := range ing.obj.Spec.TLS {
+			if t.SecretName == "" {
+				continue
+			}
+			if tk := tr.keys[nsName{ing.obj.Namespace, t.SecretName}]; tk != nil && tk.cert != nil && tk.leaf.VerifyHostname(host) == nil {
+				name = t.SecretName
+				break
+			}
+		}
+	}
+	if name == "" {
+		return nsName{}, nil
+	}
+	key := nsName{ing.obj.Namespace, name}
+	tk := tr.keys[key]
+	if tk == nil || tk.cert == nil {
+		return nsName{}, nil
+	}
+	if !validFor(tk.leaf, host) {
+		return nsName{}, &tlsWarning{host: host, Warning: Warning{Object: ing.ref, Reason: ReasonInvalidCertificate,
+			Message: fmt.Sprintf("tls secret %s/%s does not cover host %s; the host is served the default certificate", ing.obj.Namespace, name, host)}}
+	}
+	return key, nil
+}
+
 // certificates validates the certificates of the spec.tls sections of
-// tlsIngs (served, oldest first) and the default certificate, and collects
-// the hosts with TLS. Hosts whose Secret is missing or invalid keep their
-// redirect and HSTS (as in ingress-nginx) and are served the default
-// certificate.
-func (b *builder) certificates(objs Objects, tlsIngs []*ingress) *tlsResult {
+// tlsIngs (served, oldest first) and the default certificate, and settles
+// the hosts with TLS and their certificates. Hosts served the default
+// certificate keep their redirect and HSTS (as in ingress-nginx). The
+// server-aliases and from-to-www-redirect names of servers (a full build's
+// only) are served the certificate of their host when it is valid for them
+// (ingress-nginx's configureCertificates and BuildRedirects).
+func (b *builder) certificates(objs Objects, tlsIngs []*ingress, servers []Server) *tlsResult {
 	b.certs.next()
 	secrets := make(map[nsName]*corev1.Secret, len(objs.Secrets))
 	for _, sec := range objs.Secrets {
@@ -224,7 +270,7 @@ func (b *builder) certificates(objs Objects, tlsIngs []*ingress) *tlsResult {
 		}
 	}
 	secret := func(k nsName) *corev1.Secret { return secrets[k] }
-	tr := &tlsResult{hosts: map[string]int{}, claims: map[string]nsName{}, keys: map[nsName]*tlsKey{}, warnings: map[nsName][]tlsWarning{}}
+	tr := &tlsResult{claims: map[string]nsName{}, keys: map[nsName]*tlsKey{}, warnings: map[nsName][]tlsWarning{}}
 	for _, ing := range tlsIngs {
 		tr.count(ing.obj, 1, secret, b.certs)
 	}
@@ -232,6 +278,16 @@ func (b *builder) certificates(objs Objects, tlsIngs []*ingress) *tlsResult {
 	byKey := map[nsName][]string{}
 	for h, k := range tr.claims {
 		byKey[k] = append(byKey[k], h)
+	}
+	for i := range servers {
+		srv := &servers[i]
+		k := tr.claims[srv.Host]
+		leaf := tr.leaf(srv.Host)
+		for _, name := range append(slices.Clip(srv.Aliases), srv.RedirectFrom) {
+			if _, claimed := tr.claims[name]; name != "" && !claimed && validFor(leaf, name) {
+				byKey[k] = append(byKey[k], name)
+			}
+		}
 	}
 	for k, tk := range tr.keys {
 		if tk.cert != nil {
@@ -278,8 +334,8 @@ func (b *builder) defaultCertificate(secret func(nsName) *corev1.Secret) (*Certi
 }
 
 // tls sets, per route of ings, the ssl-redirect and HSTS settings: a host
-// has TLS when tlsHosts (or their wildcards) name it.
-func (b *builder) tls(objs Objects, ings []*ingress, tlsHosts map[string]int, s *Snapshot) {
+// has TLS when tr claims it or its wildcard.
+func (b *builder) tls(objs Objects, ings []*ingress, tr *tlsResult, s *Snapshot) {
 	sslDefaults, hsts := b.tlsDefaults(objs.ConfigMaps)
 
 	// Per route: redirect and HSTS.
@@ -300,7 +356,7 @@ func (b *builder) tls(objs Objects, ings []*ingress, tlsHosts map[string]int, s 
 	header := hsts.Header()
 	for i := range s.Servers {
 		srv := &s.Servers[i]
-		hasTLS := hostHasTLS(srv.Host, tlsHosts)
+		hasTLS := tr.hasTLS(srv.Host)
 		for j := range srv.Paths {
 			be := &srv.Paths[j].Backend
 			cfg := ssl[be.Ingress]
@@ -409,16 +465,45 @@ func (c *certCache) pair(sec *corev1.Secret, crt, key []byte) *keyPair {
 	return p
 }
 
-// covers reports whether leaf is valid for host by x509's rules; a wildcard
-// host ("*.foo.com") needs the same wildcard among the DNS names.
-func covers(leaf *x509.Certificate, host string) bool {
+// validFor reports whether leaf (nil: none) is valid for host as
+// ingress-nginx checks a server's certificate: x509's VerifyHostname, else
+// its own older check (certificate.go verifyHostname), which matches a
+// wildcard host ("*.foo.com") to the same wildcard, and the Common Name
+// when the certificate has no DNS names.
+func validFor(leaf *x509.Certificate, host string) bool {
 	if leaf == nil {
 		return false
 	}
-	if strings.HasPrefix(host, "*.") {
-		return slices.Contains(leaf.DNSNames, host)
+	if leaf.VerifyHostname(host) == nil {
+		return true
 	}
-	return leaf.VerifyHostname(host) == nil
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return false // IP addresses match IP SANs only: VerifyHostname's
+	}
+	patterns := leaf.DNSNames
+	if len(patterns) == 0 {
+		patterns = []string{leaf.Subject.CommonName}
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, p := range patterns {
+		if matchHostname(strings.TrimSuffix(strings.ToLower(p), "."), host) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchHostname reports whether pattern matches host label by label, a
+// first label "*" matching any one label ("*" included).
+func matchHostname(pattern, host string) bool {
+	if pattern == "" || host == "" {
+		return false
+	}
+	if rest, ok := strings.CutPrefix(pattern, "*."); ok {
+		_, hostRest, found := strings.Cut(host, ".")
+		return found && rest == hostRest
+	}
+	return pattern == host
 }
 
 // secretValue returns data[key], or stringData[key] as the API server would
@@ -433,18 +518,19 @@ func secretValue(sec *corev1.Secret, key string) []byte {
 	return nil
 }
 
-// hostHasTLS reports whether the Server host is listed in tlsHosts, exactly
-// or through a wildcard entry ("*.foo.com" covers "bar.foo.com"). The
-// any-host server never has TLS.
-func hostHasTLS(host string, tlsHosts map[string]int) bool {
+// hasTLS reports whether the Server host has TLS: tr claims it, or its
+// wildcard ("*.foo.com" for "bar.foo.com"), as ingress-nginx's Lua finds a
+// certificate for a request's host. The any-host server never has TLS.
+func (tr *tlsResult) hasTLS(host string) bool {
 	if host == "" {
 		return false
 	}
-	if tlsHosts[host] > 0 {
+	if _, ok := tr.claims[host]; ok {
 		return true
 	}
 	if dot := strings.IndexByte(host, '.'); dot > 0 && !strings.HasPrefix(host, "*.") {
-		return tlsHosts["*"+host[dot:]] > 0
+		_, ok := tr.claims["*"+host[dot:]]
+		return ok
 	}
 	return false
 }

@@ -39,8 +39,11 @@ type Delta struct {
 	// lacks, in the base's order. Nil means none.
 	Removed []string `json:"removed,omitempty"`
 
+	// DefaultBackend and DefaultCanaries, when DefaultBackendChanged, are
+	// the next Snapshot's: either changed.
 	DefaultBackendChanged bool     `json:"defaultBackendChanged,omitempty"`
 	DefaultBackend        *Backend `json:"defaultBackend,omitempty"`
+	DefaultCanaries       []Canary `json:"defaultCanaries,omitempty"`
 	DefaultServiceChanged bool     `json:"defaultServiceChanged,omitempty"`
 	DefaultService        *Backend `json:"defaultService,omitempty"`
 
@@ -80,8 +83,8 @@ func Diff(base, next *Snapshot) *Delta {
 	for _, r := range removed {
 		d.Removed = append(d.Removed, r.Host)
 	}
-	if !reflect.DeepEqual(base.DefaultBackend, next.DefaultBackend) {
-		d.DefaultBackendChanged, d.DefaultBackend = true, next.DefaultBackend
+	if !reflect.DeepEqual(base.DefaultBackend, next.DefaultBackend) || !reflect.DeepEqual(base.DefaultCanaries, next.DefaultCanaries) {
+		d.DefaultBackendChanged, d.DefaultBackend, d.DefaultCanaries = true, next.DefaultBackend, next.DefaultCanaries
 	}
 	if !reflect.DeepEqual(base.DefaultService, next.DefaultService) {
 		d.DefaultServiceChanged, d.DefaultService = true, next.DefaultService
@@ -135,6 +138,7 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		Hash:               d.Hash,
 		Servers:            servers,
 		DefaultBackend:     base.DefaultBackend,
+		DefaultCanaries:    base.DefaultCanaries,
 		DefaultService:     base.DefaultService,
 		Certificates:       base.Certificates,
 		DefaultCertificate: base.DefaultCertificate,
@@ -143,7 +147,7 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		Warnings:           base.Warnings,
 	}
 	if d.DefaultBackendChanged {
-		s.DefaultBackend = d.DefaultBackend
+		s.DefaultBackend, s.DefaultCanaries = d.DefaultBackend, d.DefaultCanaries
 	}
 	if d.DefaultServiceChanged {
 		s.DefaultService = d.DefaultService

@@ -20,6 +20,7 @@ import (
 type hashContent struct {
 	Servers            []string           `json:"servers"`
 	DefaultBackend     *Backend           `json:"defaultBackend"`
+	DefaultCanaries    []Canary           `json:"defaultCanaries,omitempty"`
 	DefaultService     *Backend           `json:"defaultService,omitempty"`
 	Certificates       []string           `json:"certificates,omitempty"`
 	DefaultCertificate *hashedCertificate `json:"defaultCertificate,omitempty"`
@@ -108,6 +109,10 @@ func hashWith(s *Snapshot, cache *hashCache) string {
 	} else {
 		e.backend(s.DefaultBackend)
 	}
+	if len(s.DefaultCanaries) > 0 {
+		e.field(false, "defaultCanaries")
+		e.array(len(s.DefaultCanaries), func(i int) { e.canary(&s.DefaultCanaries[i]) })
+	}
 	if s.DefaultService != nil {
 		e.field(false, "defaultService")
 		e.backend(s.DefaultService)
@@ -158,7 +163,7 @@ func hashJSON(s *Snapshot) string {
 		sum := sha256.Sum256(data)
 		return hex.EncodeToString(sum[:])
 	}
-	content := hashContent{DefaultBackend: s.DefaultBackend, DefaultService: s.DefaultService, Global: s.Global, Streams: s.Streams}
+	content := hashContent{DefaultBackend: s.DefaultBackend, DefaultCanaries: s.DefaultCanaries, DefaultService: s.DefaultService, Global: s.Global, Streams: s.Streams}
 	if s.Servers != nil {
 		content.Servers = make([]string, len(s.Servers))
 		for i := range s.Servers {

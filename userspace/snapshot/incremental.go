@@ -18,11 +18,12 @@ import (
 // Builder builds Snapshots like Build, and when told which objects changed
 // since its previous Snapshot (Objects.Changed), rebuilds only what they can
 // affect: the hosts of the changed Ingresses (their rules and spec.tls, all
-// hosts under a wildcard TLS host) and of the Ingresses that use a changed
-// Service or EndpointSlice, closed over every Ingress sharing one of those
-// hosts; and, when an Ingress with spec.tls or a Secret one names (or the
-// default certificate's) changed, the certificates from the spec.tls of
-// every Ingress. Its result is always the Snapshot Build gives for the same
+// hosts under a wildcard host whose TLS changed) and of the Ingresses that
+// use a changed Service or EndpointSlice, closed over every Ingress sharing
+// one of those hosts; and, when an Ingress with spec.tls or a Secret one
+// names (or the default certificate's) changed, the certificates of the
+// hosts of the rules of those Ingresses, from every Ingress with a rule for
+// one of them. Its result is always the Snapshot Build gives for the same
 // Objects (TestBuilderMatchesBuild checks it on every golden case and on
 // random edits); only the cost differs: a few milliseconds for one edited
 // Ingress among 10 000 instead of a full build's tens.
@@ -34,7 +35,9 @@ import (
 // cannot scope (the controller's, TCP or UDP services' ConfigMap or an IngressClass, an Ingress with
 // spec.defaultBackend before or after the change or using a changed Service,
 // a Service a Stream forwards to or one of its EndpointSlices,
-// any change while an Ingress sets server-alias or from-to-www-redirect,
+// any change while an Ingress sets server-alias or from-to-www-redirect, a
+// change whose scope holds the rules without a host or a canary with
+// spec.defaultBackend while there is such a canary,
 // more than MaxScopedChanges objects, or a scope covering a quarter of the
 // Ingresses) is a full Build. Objects given to a Builder must never be modified (as an
 // informer's: a changed object is a new one): it keeps them, and its
@@ -74,6 +77,10 @@ type Builder struct {
 	// those with spec.defaultBackend: every scoped build routes them too, so
 	// that the default backend's conflicts come out as in a full build.
 	withTLS, withDefault map[nsName]bool
+	// withCanaryDefault are the canaries with spec.defaultBackend: they
+	// join the paths of the rules without a host (attachDefaultCanaries),
+	// so a change to those is a full build while there is one.
+	withCanaryDefault map[nsName]bool
 	// withNames are those with server-alias or from-to-www-redirect, whose
 	// names compete with every host: while there is one, every build is
 	// full.
@@ -139,6 +146,7 @@ func (bl *Builder) index(objs Objects) {
 	}
 	bl.authUsersOf, bl.authSecretOf = map[nsName]map[nsName]bool{}, map[nsName]nsName{}
 	bl.withTLS, bl.withDefault, bl.withNames = map[nsName]bool{}, map[nsName]bool{}, map[nsName]bool{}
+	bl.withCanaryDefault = map[nsName]bool{}
 	for _, s := range objs.Services {
 		if s != nil {
 			bl.services[nsName{s.Namespace, s.Name}] = s
@@ -200,6 +208,7 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 		}
 		delete(bl.withTLS, k)
 		delete(bl.withDefault, k)
+		delete(bl.withCanaryDefault, k)
 		delete(bl.withNames, k)
 		delete(bl.hostsOf, k)
 		delete(bl.ingresses, k)
@@ -238,6 +247,9 @@ func (bl *Builder) setIngress(k nsName, ing *networkingv1.Ingress) {
 	}
 	if ing.Spec.DefaultBackend != nil {
 		bl.withDefault[k] = true
+		if annotations.CanaryEnabled(ing.Annotations) {
+			bl.withCanaryDefault[k] = true
+		}
 	}
 	if hasServerNames(ing.Annotations) {
 		bl.withNames[k] = true
@@ -444,7 +456,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			return nil, false
 		}
 	}
-	// A wildcard TLS host gives TLS to the hosts one label under it.
+	// A wildcard host with TLS gives TLS to the hosts one label under it.
 	if len(wildcards) > 0 {
 		for h := range bl.ingressesOf {
 			if dot := strings.IndexByte(h, '.'); dot > 0 && slices.Contains(wildcards, h[dot+1:]) {
@@ -483,6 +495,20 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		}
 		if len(affected) > len(bl.ingresses)/4+8 {
 			return nil, false
+		}
+	}
+	// Whether a canary's spec.defaultBackend joins a path of the rules
+	// without a host, or is warned of joining nothing, is decided over
+	// all of them: a scope with those paths, or with such a canary (which
+	// would be warned as if there were none), is a full build.
+	if len(bl.withCanaryDefault) > 0 {
+		if hosts[""] {
+			return nil, false
+		}
+		for k := range bl.withCanaryDefault {
+			if affected[k] {
+				return nil, false
+			}
 		}
 	}
 
@@ -526,7 +552,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	// prev; the warnings of the Ingresses in scope from ps, the others from
 	// prev. Everything else cannot have changed.
 	prev := bl.prev
-	s := &Snapshot{DefaultBackend: prev.DefaultBackend, DefaultService: prev.DefaultService, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global,
+	s := &Snapshot{DefaultBackend: prev.DefaultBackend, DefaultCanaries: prev.DefaultCanaries, DefaultService: prev.DefaultService, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global,
 		Streams: prev.Streams}
 	if tlsChanged {
 		s.Certificates, s.DefaultCertificate = bl.tls.certs, bl.tls.def
@@ -586,26 +612,26 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	return s, true
 }
 
-// wildcardSuffixes returns "foo.com" for each TLS host "*.foo.com" of ing
-// (nil: none).
+// wildcardSuffixes returns "foo.com" for each rule host "*.foo.com" of ing
+// (nil: none), whose TLS the hosts under it have.
 func wildcardSuffixes(ing *networkingv1.Ingress) []string {
 	var out []string
 	if ing == nil {
 		return nil
 	}
-	for _, t := range ing.Spec.TLS {
-		for _, h := range t.Hosts {
-			if suffix, ok := strings.CutPrefix(strings.ToLower(h), "*."); ok {
-				out = append(out, strings.TrimSuffix(suffix, "."))
-			}
+	for _, h := range ruleHostsOf(ing) {
+		if suffix, ok := strings.CutPrefix(h, "*."); ok {
+			out = append(out, suffix)
 		}
 	}
 	return out
 }
 
 // tlsInputsEqual reports whether old and cur (either nil: absent) give the
-// same certificates and hosts with TLS: the same spec.tls, or none, under
-// the same class and age (the oldest Ingress claims a host).
+// same certificates and hosts with TLS: no spec.tls (an Ingress without
+// one never claims a host), or the same spec.tls and rule hosts under the
+// same class, annotations (canary) and age (the oldest Ingress claims a
+// host).
 func tlsInputsEqual(old, cur *networkingv1.Ingress) bool {
 	hasTLS := func(i *networkingv1.Ingress) bool { return i != nil && len(i.Spec.TLS) > 0 }
 	switch {
@@ -617,7 +643,7 @@ func tlsInputsEqual(old, cur *networkingv1.Ingress) bool {
 	// The annotations and the deep inspection decide whether the Ingress
 	// is served at all (Refused, deepInspect), so whether its sections
 	// claim their hosts.
-	return reflect.DeepEqual(old.Spec.TLS, cur.Spec.TLS) &&
+	return reflect.DeepEqual(old.Spec.TLS, cur.Spec.TLS) && slices.Equal(ruleHostsOf(old), ruleHostsOf(cur)) &&
 		reflect.DeepEqual(old.Spec.IngressClassName, cur.Spec.IngressClassName) &&
 		maps.Equal(old.Annotations, cur.Annotations) &&
 		(deepInspect(old) == "") == (deepInspect(cur) == "") &&
@@ -670,9 +696,9 @@ func (bl *Builder) isStreamService(svc nsName) bool {
 
 // updateTLS settles bl.tls again after the changes of ings (each as it was
 // and is, nil: absent) and of the Secrets secrets, which bl.ingresses and
-// bl.secrets hold already: the hosts of their spec.tls sections (and of
-// every section naming a changed Secret) are claimed again from the served
-// Ingresses naming them, oldest first; the certificates whose hosts,
+// bl.secrets hold already: the hosts of their rules (and of the rules of
+// every Ingress whose spec.tls names a changed Secret) are claimed again
+// from the served Ingresses naming them, oldest first; the certificates whose hosts,
 // validity or use changed are replaced; the default certificate is
 // validated again when def. The rest of bl.tls, its certificates included,
 // stays as it was: a spec.tls edit costs what its hosts cost, not what
@@ -683,11 +709,9 @@ func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, refusal annot
 	sel.refusal = refusal
 	secret := func(k nsName) *corev1.Secret { return bl.secrets[k] }
 	hosts := map[string]bool{}
-	addHosts := func(ing *networkingv1.Ingress) {
-		for i := range ing.Spec.TLS {
-			for _, h := range tlsHostsOf(&ing.Spec.TLS[i]) {
-				hosts[h] = true
-			}
+	addHosts := func(ing *networkingv1.Ingress) { // the hosts it may claim
+		for _, h := range ruleHostsOf(ing) {
+			hosts[h] = true
 		}
 	}
 	users := map[nsName]bool{} // the Ingresses to settle
@@ -744,7 +768,7 @@ func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, refusal annot
 		for i := range bl.ingressesOf[h] {
 			users[i] = true
 		}
-		if k, ok := tr.claims[h]; ok {
+		if k, ok := tr.claims[h]; ok && k != (nsName{}) {
 			keys[k] = true
 		}
 	}
@@ -760,7 +784,7 @@ func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, refusal annot
 
 	// The certificates of keys: replaced, added or removed.
 	for h := range hosts {
-		if k, ok := tr.claims[h]; ok {
+		if k, ok := tr.claims[h]; ok && k != (nsName{}) {
 			keys[k] = true
 		}
 	}

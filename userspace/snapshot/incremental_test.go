@@ -448,8 +448,9 @@ var moreEdits = []edit{
 	},
 }
 
-// tlsClaim returns two Ingresses a (older) and b listing one TLS host,
-// x.example.com, with Secrets sa and sb whose certificates both cover it
+// tlsClaim returns two Ingresses a (older) and b with a rule for
+// x.example.com and a TLS section for it, with Secrets sa and sb whose
+// certificates both cover it
 // (ing builds either with an age and annotations), and claimant, the
 // Secret whose certificate a Snapshot gives the host.
 func tlsClaim(t *testing.T) (objs snapshot.Objects, ing func(name, sec string, age int, ann map[string]string) *networkingv1.Ingress, claimant func(*snapshot.Snapshot) string) {
@@ -465,7 +466,8 @@ func tlsClaim(t *testing.T) (objs snapshot.Objects, ing func(name, sec string, a
 		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann,
 			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, age, 0, time.UTC))},
 			Spec: networkingv1.IngressSpec{IngressClassName: &class,
-				TLS: []networkingv1.IngressTLS{{Hosts: []string{"x.example.com"}, SecretName: sec}}}}
+				TLS:   []networkingv1.IngressTLS{{Hosts: []string{"x.example.com"}, SecretName: sec}},
+				Rules: []networkingv1.IngressRule{{Host: "x.example.com"}}}}
 	}
 	objs = snapshot.Objects{
 		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},

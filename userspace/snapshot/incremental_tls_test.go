@@ -23,7 +23,8 @@ var tlsHostsPool = []string{"a.example.com", "b.example.com", "*.example.com", "
 var tlsSecretNames = []string{"wild", "a-only", "b-only", "org", "bad", "nokey", "missing", ""}
 
 // TestBuilderTLSMatchesBuild applies random edits to spec.tls sections
-// (hosts, Secrets, several sections), to Ingresses' hosts, age and class,
+// (hosts, Secrets, several sections), to Ingresses' rules, hosts, age,
+// canary annotation and class,
 // and to the Secrets (new certificate, other hosts, wrong type, missing
 // key, deleted, created, the default certificate's), among Ingresses that
 // share hosts and Secrets across two namespaces, and checks after each
@@ -98,6 +99,24 @@ func TestBuilderTLSMatchesBuild(t *testing.T) {
 		editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // the rule's host, as the cluster benchmark moves it
 			if len(i.Spec.Rules) > 0 {
 				i.Spec.Rules[0].Host = tlsHostsPool[r.IntN(len(tlsHostsPool))]
+			}
+		}),
+		editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // a second rule, or none: the hosts it may claim
+			switch {
+			case len(i.Spec.Rules) == 0:
+			case r.IntN(3) == 0:
+				i.Spec.Rules = nil
+			default:
+				rule := *i.Spec.Rules[0].DeepCopy()
+				rule.Host = tlsHostsPool[r.IntN(len(tlsHostsPool))]
+				i.Spec.Rules = append(i.Spec.Rules, rule)
+			}
+		}),
+		editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // a canary claims no host
+			if _, ok := i.Annotations["nginx.ingress.kubernetes.io/canary"]; ok {
+				i.Annotations = nil
+			} else {
+				i.Annotations = map[string]string{"nginx.ingress.kubernetes.io/canary": "true"}
 			}
 		}),
 		editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // age: who claims first

@@ -124,6 +124,11 @@ type Snapshot struct {
 	// spec.defaultBackend of the oldest Ingress that has one. Nil means Weir
 	// answers 404 itself.
 	DefaultBackend *Backend `json:"defaultBackend,omitempty"`
+	// DefaultCanaries are the canaries of DefaultBackend, oldest first:
+	// the spec.defaultBackend of canary Ingresses, when DefaultBackend is
+	// a non-canary Ingress's (as ingress-nginx's mergeAlternativeBackends
+	// merges them into the default server). Nil means none.
+	DefaultCanaries []Canary `json:"defaultCanaries,omitempty"`
 	// DefaultService is Options.DefaultBackendService's backend when that
 	// Service exists and has ready endpoints, whether or not an Ingress's
 	// spec.defaultBackend took the catch-all from it: ingress-nginx's
@@ -293,9 +298,12 @@ func (b *Backend) UpstreamName() string {
 type Certificate struct {
 	// Secret is the Secret the material comes from.
 	Secret ObjectRef `json:"secret"`
-	// Hosts are the spec.tls hosts naming this Secret, over all served
-	// Ingresses: lower-case, sorted, de-duplicated. A handshake whose SNI is
-	// one of them gets this certificate first. Nil means none.
+	// Hosts are the hosts served this certificate: the rule hosts whose
+	// certificate it is (as ingress-nginx's createServers settles it, see
+	// the README's TLS), and the server-alias and from-to-www-redirect
+	// names of those hosts it is valid for; lower-case, sorted,
+	// de-duplicated. A handshake whose SNI is one of them, or under one
+	// that is a wildcard, gets this certificate. Nil means none.
 	Hosts []string `json:"hosts,omitempty"`
 	// CertPEM is tls.crt: the leaf certificate, then its intermediates.
 	CertPEM []byte `json:"certPEM"`

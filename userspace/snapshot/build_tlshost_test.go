@@ -1,0 +1,234 @@
+package snapshot_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/weir-lb/weir/l7/certs/certstest"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// hostCert is what a host gets: the Secret ("namespace/name") whose
+// certificate lists it, "" for none; and whether its routes redirect to
+// HTTPS (ssl-redirect, on by default, follows a host that has a
+// certificate, the default one included).
+type hostCert struct {
+	Secret   string
+	Redirect bool
+}
+
+// certOf returns what s gives host; a host without a Server is "missing".
+func certOf(s *snapshot.Snapshot, host string) hostCert {
+	var got hostCert
+	for _, c := range s.Certificates {
+		if slices.Contains(c.Hosts, host) {
+			got.Secret = c.Secret.Namespace + "/" + c.Secret.Name
+		}
+	}
+	i := slices.IndexFunc(s.Servers, func(srv snapshot.Server) bool { return srv.Host == host })
+	if i < 0 {
+		got.Secret = "missing " + got.Secret
+		return got
+	}
+	for _, p := range s.Servers[i].Paths {
+		got.Redirect = got.Redirect || p.Backend.SSLRedirect
+	}
+	return got
+}
+
+// TestBuildTLSCertificatePerHost checks which certificate each host gets,
+// as ingress-nginx's createServers assigns servers[host].SSLCert: only from
+// the Ingresses with a rule for the host (canaries excepted), oldest first;
+// an Ingress without spec.tls is skipped, and the first with one decides:
+// the section listing the host (any case), else one whose certificate is
+// valid for it (extractTLSSecretName); an empty secretName, a missing
+// Secret, a certificate not valid for the host or no section for it give
+// the default certificate, which later Ingresses cannot change. The
+// Builder, adding and removing the Ingresses one by one, agrees with Build.
+func TestBuildTLSCertificatePerHost(t *testing.T) {
+	t.Parallel()
+	ca := certstest.NewCA(t)
+	secret := func(name string, hosts ...string) *corev1.Secret {
+		crt, key := ca.Issue(t, hosts...)
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}
+	}
+	secrets := []*corev1.Secret{
+		secret("h", "h.example.com"), secret("h2", "h.example.com"), secret("other", "other.example.com"),
+		secret("wild", "*.example.com"), secret("orphan", "orphan.example.com"),
+	}
+	class := "weir"
+	prefix := networkingv1.PathTypePrefix
+	tls := func(secretName string, hosts ...string) networkingv1.IngressTLS {
+		return networkingv1.IngressTLS{Hosts: hosts, SecretName: secretName}
+	}
+	// ing is an Ingress of age seconds with rules for hosts and sections.
+	ing := func(ns, name string, age int, ann map[string]string, sections []networkingv1.IngressTLS, hosts ...string) *networkingv1.Ingress {
+		i := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: ann,
+			CreationTimestamp: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, age, 0, time.UTC))},
+			Spec: networkingv1.IngressSpec{IngressClassName: &class, TLS: sections}}
+		for _, h := range hosts {
+			i.Spec.Rules = append(i.Spec.Rules, networkingv1.IngressRule{Host: h, IngressRuleValue: networkingv1.IngressRuleValue{
+				HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: &prefix,
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web-" + name,
+						Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}})
+		}
+		return i
+	}
+	sections := func(s ...networkingv1.IngressTLS) []networkingv1.IngressTLS { return s }
+	canary := map[string]string{"nginx.ingress.kubernetes.io/canary": "true"}
+	tests := []struct {
+		name      string
+		ingresses []*networkingv1.Ingress
+		want      map[string]hostCert
+		warning   string // in the warnings, when not ""
+	}{{
+		name: "tls host without a rule",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "a", 1, nil, sections(tls("h", "h.example.com"), tls("orphan", "orphan.example.com")), "other.example.com"),
+			ing("ns", "b", 2, nil, nil, "h.example.com"),
+		},
+		want: map[string]hostCert{
+			"h.example.com": {"", false},
+			// a has spec.tls but no section for other.example.com, and
+			// no certificate valid for it: the default certificate.
+			"other.example.com":  {"", true},
+			"orphan.example.com": {"missing ", false},
+		},
+	}, {
+		name: "the oldest ingress decides, not the name order",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "zz", 1, nil, sections(tls("h2", "h.example.com")), "h.example.com"),
+			ing("ns", "aa", 2, nil, sections(tls("h", "h.example.com")), "h.example.com"),
+		},
+		want: map[string]hostCert{"h.example.com": {"ns/h2", true}},
+	}, {
+		name: "an older ingress without spec.tls is skipped",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "old", 1, nil, nil, "h.example.com"),
+			ing("ns", "young", 2, nil, sections(tls("h2", "h.example.com")), "h.example.com"),
+		},
+		want: map[string]hostCert{"h.example.com": {"ns/h2", true}},
+	}, {
+		name: "first with spec.tls wins",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "old", 1, nil, sections(tls("h2", "h.example.com")), "h.example.com"),
+			ing("ns", "young", 2, nil, sections(tls("h", "h.example.com")), "h.example.com"),
+		},
+		want: map[string]hostCert{"h.example.com": {"ns/h2", true}},
+	}, {
+		name: "an empty secretName gives the default certificate for good",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "old", 1, nil, sections(tls("", "h.example.com")), "h.example.com"),
+			ing("ns", "young", 2, nil, sections(tls("h", "h.example.com")), "h.example.com"),
+		},
+		want: map[string]hostCert{"h.example.com": {"", true}},
+	}, {
+		name: "a missing secret gives the default certificate for good",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "old", 1, nil, sections(tls("nope", "h.example.com")), "h.example.com"),
+			ing("ns", "young", 2, nil, sections(tls("h", "h.example.com")), "h.example.com"),
+		},
+		want:    map[string]hostCert{"h.example.com": {"", true}},
+		warning: "tls secret ns/nope not found",
+	}, {
+		name: "a certificate not valid for the host gives the default certificate for good",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "old", 1, nil, sections(tls("other", "h.example.com")), "h.example.com"),
+			ing("ns", "young", 2, nil, sections(tls("h", "h.example.com")), "h.example.com"),
+		},
+		want:    map[string]hostCert{"h.example.com": {"", true}},
+		warning: "tls secret ns/other does not cover host h.example.com",
+	}, {
+		name: "spec.tls for other hosts only gives the default certificate for good",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "old", 1, nil, sections(tls("other", "other.example.com")), "h.example.com", "other.example.com"),
+			ing("ns", "young", 2, nil, sections(tls("h", "h.example.com")), "h.example.com"),
+		},
+		want: map[string]hostCert{"h.example.com": {"", true}, "other.example.com": {"ns/other", true}},
+	}, {
+		name: "a certificate valid for the host serves it without listing it",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "a", 1, nil, sections(tls("other", "other.example.com"), tls("wild", "x.example.com")), "h.example.com"),
+		},
+		want: map[string]hostCert{"h.example.com": {"ns/wild", true}},
+	}, {
+		name: "the section listing the host comes before a valid certificate",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "a", 1, nil, sections(tls("wild", "x.example.com"), tls("", "h.example.com")), "h.example.com"),
+		},
+		want: map[string]hostCert{"h.example.com": {"", true}},
+	}, {
+		name: "hosts in any case",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "a", 1, nil, sections(tls("h", "H.Example.COM")), "h.example.com"),
+		},
+		want: map[string]hostCert{"h.example.com": {"ns/h", true}},
+	}, {
+		name: "a canary's spec.tls is ignored",
+		ingresses: []*networkingv1.Ingress{
+			ing("ns", "canary", 1, canary, sections(tls("", "h.example.com")), "h.example.com"),
+			ing("ns", "main", 2, nil, sections(tls("h", "h.example.com")), "h.example.com"),
+		},
+		want: map[string]hostCert{"h.example.com": {"ns/h", true}},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			objs := snapshot.Objects{
+				IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+					Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+				Ingresses: tc.ingresses, Secrets: secrets,
+			}
+			opts := snapshot.DefaultOptions()
+			s := snapshot.Build(objs, opts)
+			got := map[string]hostCert{}
+			for h := range tc.want {
+				got[h] = certOf(s, h)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("certificates (-want +got):\n%s\ncertificates: %v", diff, hostsOfCerts(s))
+			}
+			if tc.warning != "" && !slices.ContainsFunc(s.Warnings, func(w snapshot.Warning) bool { return strings.Contains(w.Message, tc.warning) }) {
+				t.Errorf("no warning %q in %v", tc.warning, s.Warnings)
+			}
+			// The Builder, given the Ingresses one at a time, then losing
+			// them one at a time, agrees with Build at each step.
+			bl := snapshot.NewBuilder(opts)
+			step := objs
+			step.Ingresses = nil
+			bl.Build(step)
+			order := append(slices.Clone(tc.ingresses), tc.ingresses...)
+			for n, i := range order {
+				if n < len(tc.ingresses) {
+					step.Ingresses = append(slices.Clone(step.Ingresses), i)
+				} else {
+					step.Ingresses = slices.DeleteFunc(slices.Clone(step.Ingresses), func(x *networkingv1.Ingress) bool { return x == i })
+				}
+				step.Changed = []snapshot.ObjectRef{ingressRef(i)}
+				got := bl.Build(step)
+				step.Changed = nil
+				if diff := cmp.Diff(snapshot.Build(step, opts), got); diff != "" {
+					t.Fatalf("step %d (%s/%s): Builder differs from Build (-want +got):\n%s", n, i.Namespace, i.Name, diff)
+				}
+			}
+		})
+	}
+}
+
+// hostsOfCerts lists the hosts of each certificate of s, for messages.
+func hostsOfCerts(s *snapshot.Snapshot) string {
+	var b strings.Builder
+	for _, c := range s.Certificates {
+		fmt.Fprintf(&b, "%s/%s: %v; ", c.Secret.Namespace, c.Secret.Name, c.Hosts)
+	}
+	return b.String()
+}
