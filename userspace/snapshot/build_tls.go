@@ -278,7 +278,12 @@ func (b *builder) defaultCertificate(secret func(nsName) *corev1.Secret) (*Certi
 }
 
 // tls sets, per route of ings, the ssl-redirect and HSTS settings: a host
-// has TLS when tlsHosts (or their wildcards) name it.
+// has TLS when tlsHosts (or their wildcards) name it. HSTS goes to every
+// route and to the default backend, TLS host or not: ingress-nginx's
+// header filter (lua_ingress.lua header(), run for every location) tests
+// certificate_configured_for_current_request without calling it, and a
+// function value is true, so every HTTPS response of a location gets the
+// header while hsts is on, the default certificate's too.
 func (b *builder) tls(objs Objects, ings []*ingress, tlsHosts map[string]int, s *Snapshot) {
 	sslDefaults, hsts := b.tlsDefaults(objs.ConfigMaps)
 
@@ -305,10 +310,11 @@ func (b *builder) tls(objs Objects, ings []*ingress, tlsHosts map[string]int, s 
 			be := &srv.Paths[j].Backend
 			cfg := ssl[be.Ingress]
 			be.SSLRedirect = cfg.ForceRedirect || hasTLS && cfg.Redirect
-			if hasTLS {
-				be.HSTS = header
-			}
+			be.HSTS = header
 		}
+	}
+	if s.DefaultBackend != nil {
+		s.DefaultBackend.HSTS = header
 	}
 }
 
