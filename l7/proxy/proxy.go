@@ -251,6 +251,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
+	// HSTS from here on: ingress-nginx's header filter is the location's,
+	// so every answer of a location (a CORS preflight, a denied location,
+	// a redirect, a refusal) carries it, the server-level ones above none.
+	ownHSTS(rec.Header(), r, route.Backend) // redirect.go
 	// A location ingress-nginx denies answers 503 and nothing else.
 	if upstreamDenied(rec, route.Backend) { // upstream.go
 		return
