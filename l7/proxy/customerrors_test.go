@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,5 +210,68 @@ func TestDisableProxyInterceptErrors(t *testing.T) {
 	}
 	if res := get(t, c, srv, "down.test", "/"); res.err != nil || res.status != 502 || !strings.Contains(res.body, `"code":"502"`) {
 		t.Errorf("down.test: %d %q %v, want Weir's 502 replaced by the error backend", res.status, res.body, res.err)
+	}
+}
+
+// TestCustomHTTPErrorsHSTS: over HTTPS, a custom error page carries no
+// HSTS of Weir's: ingress-nginx serves it from a named location
+// (@custom_<upstream>_<code>, nginx.tmpl's CUSTOM_ERRORS) that has no
+// header_filter_by_lua, so lua_ingress.lua's header() does not run for it,
+// whether the error backend is the route's default-backend Service or the
+// default backend (which has HSTS for its own requests). A route without
+// endpoints served by its default-backend Service is proxied there from
+// its own location (controller.go switches the location's backend) and
+// keeps HSTS, as does a status that is not intercepted.
+func TestCustomHTTPErrorsHSTS(t *testing.T) {
+	t.Parallel()
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
+		w.WriteHeader(code)
+	}))
+	custom, global := errorPages(t, "custom"), errorPages(t, "global")
+	const hsts = "max-age=600"
+	route := func(eps []string, errorBackend bool) snapshot.Backend {
+		be := backendOf("app", eps, withErrors(404))
+		be.HSTS = hsts
+		if errorBackend {
+			eb := backendOf("errors", []string{custom})
+			be.ErrorBackend = &eb
+		}
+		return be
+	}
+	def := backendOf("default", []string{global})
+	def.HSTS = hsts
+	s := &snapshot.Snapshot{Version: 1, DefaultBackend: &def, Servers: []snapshot.Server{
+		{Host: "a.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, true)}}},
+		{Host: "global.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, false)}}},
+		{Host: "empty.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{}, true)}}},
+	}}
+	p := New(Options{})
+	if err := p.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(p)
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		host, path string
+		status     int
+		hsts       string
+	}{
+		{"a.test", "/status/404", 404, ""},
+		{"global.test", "/status/404", 404, ""},
+		{"empty.test", "/", 503, hsts},
+		{"a.test", "/status/500", 500, hsts},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
+		req.Host = tc.host
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("Strict-Transport-Security") != tc.hsts {
+			t.Errorf("https://%s%s: %d HSTS %q, want %d HSTS %q", tc.host, tc.path, resp.StatusCode,
+				resp.Header.Get("Strict-Transport-Security"), tc.status, tc.hsts)
+		}
 	}
 }

@@ -427,6 +427,10 @@ type exchange struct {
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
+	// errorPage is set on the exchange of a custom error page served as
+	// nginx's @custom_ location (customerrors.go): a named location
+	// without ingress-nginx's header filter, so no HSTS of Weir's.
+	errorPage bool
 	// defaultServer is set when the request is answered by the default
 	// server's default backend (defaultServerBackend), which is not logged
 	// without enable-access-log-for-default-backend.
