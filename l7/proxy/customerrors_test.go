@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -246,32 +245,10 @@ func TestCustomHTTPErrorsHSTS(t *testing.T) {
 		{Host: "global.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, false)}}},
 		{Host: "empty.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{}, true)}}},
 	}}
-	p := New(Options{})
-	if err := p.Apply(s); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewTLSServer(p)
-	t.Cleanup(srv.Close)
-	for _, tc := range []struct {
-		host, path string
-		status     int
-		hsts       string
-	}{
-		{"a.test", "/status/404", 404, ""},
-		{"global.test", "/status/404", 404, ""},
-		{"empty.test", "/", 503, hsts},
-		{"a.test", "/status/500", 500, hsts},
-	} {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
-		req.Host = tc.host
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.status || resp.Header.Get("Strict-Transport-Security") != tc.hsts {
-			t.Errorf("https://%s%s: %d HSTS %q, want %d HSTS %q", tc.host, tc.path, resp.StatusCode,
-				resp.Header.Get("Strict-Transport-Security"), tc.status, tc.hsts)
-		}
-	}
+	checkHSTS(t, s, []hstsCase{ // redirect_test.go
+		{http.MethodGet, "a.test", "/status/404", 404, ""},
+		{http.MethodGet, "global.test", "/status/404", 404, ""},
+		{http.MethodGet, "empty.test", "/", 503, hsts},
+		{http.MethodGet, "a.test", "/status/500", 500, hsts},
+	})
 }

@@ -179,22 +179,33 @@ func TestHSTSOnOwnResponses(t *testing.T) {
 		{Host: "denied.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: denied}}},
 		{Host: "root.test", AppRoot: "/app", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: root}}},
 	}}
+	checkHSTS(t, s, []hstsCase{
+		{http.MethodOptions, "cors.test", "/", http.StatusNoContent, hsts},
+		{http.MethodGet, "denied.test", "/", http.StatusServiceUnavailable, hsts},
+		{http.MethodGet, "root.test", "/", http.StatusFound, ""},
+	})
+}
+
+// hstsCase is a request over HTTPS and the status and
+// Strict-Transport-Security it must get.
+type hstsCase struct {
+	method, host, path string
+	status             int
+	hsts               string
+}
+
+// checkHSTS serves s over HTTPS and sends each case's request (with an
+// Origin, redirects not followed), checking its status and HSTS.
+func checkHSTS(t *testing.T, s *snapshot.Snapshot, cases []hstsCase) {
+	t.Helper()
 	p := New(Options{})
 	if err := p.Apply(s); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewTLSServer(p)
 	t.Cleanup(srv.Close)
-	for _, tc := range []struct {
-		method, host string
-		status       int
-		hsts         string
-	}{
-		{http.MethodOptions, "cors.test", http.StatusNoContent, hsts},
-		{http.MethodGet, "denied.test", http.StatusServiceUnavailable, hsts},
-		{http.MethodGet, "root.test", http.StatusFound, ""},
-	} {
-		req, _ := http.NewRequest(tc.method, srv.URL+"/", nil)
+	for _, tc := range cases {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
 		req.Host = tc.host
 		req.Header.Set("Origin", "https://a.test")
 		resp, err := srv.Client().Transport.RoundTrip(req)
@@ -203,7 +214,7 @@ func TestHSTSOnOwnResponses(t *testing.T) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != tc.status || resp.Header.Get("Strict-Transport-Security") != tc.hsts {
-			t.Errorf("%s https://%s/: %d HSTS %q, want %d HSTS %q", tc.method, tc.host, resp.StatusCode,
+			t.Errorf("%s https://%s%s: %d HSTS %q, want %d HSTS %q", tc.method, tc.host, tc.path, resp.StatusCode,
 				resp.Header.Get("Strict-Transport-Security"), tc.status, tc.hsts)
 		}
 	}
