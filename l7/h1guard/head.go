@@ -92,8 +92,10 @@ type Head struct {
 	Chunked bool
 	// HasHost is whether a Host header was sent.
 	HasHost bool
-	// Upgrade is a request to switch protocols (an Upgrade header and the
-	// upgrade token in Connection): what follows its head is not HTTP/1.
+	// Upgrade is a request to switch protocols: a non-empty Upgrade
+	// header, whatever Connection says, as nginx tunnels after a 101 to
+	// any request with Upgrade (ingress-nginx forwards it with
+	// Connection: upgrade). What follows its head may not be HTTP/1.
 	Upgrade bool
 }
 
@@ -108,7 +110,6 @@ type headParser struct {
 	sawCL   bool
 	sawTE   bool
 	hasUpg  bool
-	connUpg bool
 	// notAllowed is a method nginx refuses (CONNECT, TRACE).
 	notAllowed bool
 }
@@ -366,8 +367,6 @@ func (p *headParser) field(b, line []byte, off int) error {
 		p.h.Host = val
 	case equalFold(name, "Upgrade"):
 		p.hasUpg = p.hasUpg || len(value) > 0
-	case equalFold(name, "Connection"):
-		p.connUpg = p.connUpg || hasToken(value, "upgrade")
 	}
 	return nil
 }
@@ -395,7 +394,7 @@ func (p *headParser) finish(b []byte) error {
 	if p.notAllowed {
 		return rejMethod
 	}
-	h.Upgrade = p.hasUpg && p.connUpg
+	h.Upgrade = p.hasUpg
 	return nil
 }
 
@@ -459,32 +458,6 @@ func validHost(h []byte) bool {
 		hostLen--
 	}
 	return hostLen > 0
-}
-
-// hasToken reports whether the comma-separated list v holds token,
-// compared without case.
-func hasToken(v []byte, token string) bool {
-	for len(v) > 0 {
-		i := 0
-		for i < len(v) && v[i] != ',' {
-			i++
-		}
-		t := v[:i]
-		for len(t) > 0 && (t[0] == ' ' || t[0] == '\t') {
-			t = t[1:]
-		}
-		for len(t) > 0 && (t[len(t)-1] == ' ' || t[len(t)-1] == '\t') {
-			t = t[:len(t)-1]
-		}
-		if equalFold(t, token) {
-			return true
-		}
-		if i == len(v) {
-			break
-		}
-		v = v[i+1:]
-	}
-	return false
 }
 
 // equalFold compares ASCII b and s without case, without allocating.

@@ -39,3 +39,35 @@ func FuzzCanonical(f *testing.F) {
 		}
 	})
 }
+
+// TestUpgradeWithoutConnectionToken: an Upgrade header alone makes the head
+// an upgrade, whatever Connection says: nginx forwards it with Connection:
+// upgrade (ingress-nginx's $connection_upgrade map reads $http_upgrade
+// alone) and tunnels once the upstream answers 101 (the request had an
+// Upgrade header), so what follows the head may not be HTTP/1.
+func TestUpgradeWithoutConnectionToken(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, fields string
+		want         bool
+	}{
+		{"connection upgrade", "Connection: Upgrade\r\nUpgrade: websocket\r\n", true},
+		{"no connection", "Upgrade: websocket\r\n", true},
+		{"connection keep-alive", "Connection: keep-alive\r\nUpgrade: websocket\r\n", true},
+		{"connection close", "Connection: close\r\nUpgrade: websocket\r\n", true},
+		{"empty upgrade", "Connection: Upgrade\r\nUpgrade: \r\n", false},
+		{"no upgrade", "Connection: Upgrade\r\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := []byte("GET /ws HTTP/1.1\r\nHost: h\r\n" + tc.fields + "\r\n")
+			h, done, err := ParseHead(b, Limits{})
+			if err != nil || !done {
+				t.Fatalf("ParseHead: done %v, %v", done, err)
+			}
+			if h.Upgrade != tc.want {
+				t.Errorf("Upgrade = %v, want %v", h.Upgrade, tc.want)
+			}
+		})
+	}
+}

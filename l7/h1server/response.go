@@ -399,10 +399,10 @@ func (w *response) sendHead(done bool) {
 		setTE = ""
 	}
 	if w.closeAfter && (!keepAlives || !hasToken(sc.conn, "close")) {
+		// HTTP/1.0 too, where close is the default: nginx says it to
+		// every client whose connection it closes (ngx_http_header_filter).
 		drop(fieldConnection, "Connection")
-		if w.req.ProtoMinor >= 1 {
-			setConn = "close"
-		}
+		setConn = "close"
 	}
 
 	b := w.statusLine(w.out, code)
@@ -487,13 +487,12 @@ func first(vv []string) string {
 	return vv[0]
 }
 
-// statusLine appends the status line of code.
+// statusLine appends the status line of code: HTTP/1.1 whatever the
+// request's version, as nginx's ngx_http_header_filter writes it (an
+// HTTP/1.0 client reads a 1.1 status line: RFC 9110 section 6.2, the
+// server's own version).
 func (w *response) statusLine(b []byte, code int) []byte {
-	if w.req.ProtoMinor >= 1 {
-		b = append(b, "HTTP/1.1 "...)
-	} else {
-		b = append(b, "HTTP/1.0 "...)
-	}
+	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
 	if text := http.StatusText(code); text != "" {

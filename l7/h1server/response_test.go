@@ -165,7 +165,8 @@ var headRequests = map[string]string{
 // TestResponseHeadAsNetHTTP: for handlers that set odd headers, the bytes a
 // client gets from a Server are those net/http's server sends (the Date
 // value and the order of the server's own fields aside), for GET, HEAD,
-// Connection: close and HTTP/1.0 with and without keep-alive.
+// Connection: close and HTTP/1.0 with and without keep-alive; to an
+// HTTP/1.0 request, as nginx answers it (asNginx10).
 //
 // The handlers set their header before the head is sent, as Weir's proxy
 // does. Where h1server is known to differ from net/http, which snapshots
@@ -192,12 +193,25 @@ func TestResponseHeadAsNetHTTP(t *testing.T) {
 	go std.Serve(ln)
 	t.Cleanup(func() { std.Close() })
 	date := regexp.MustCompile(`(?m)^Date: [^\r]*\r$`)
+	// Where net/http's answer to HTTP/1.0 says nothing nginx's rule can be
+	// read from: it says keep-alive on a response it delimits by the close
+	// (h1server says close, as nginx), or the handler's own empty
+	// Connection leaves whether it closes unsaid (h1server keeps the
+	// connection, unsaid too). TestHeadsPinned pins h1server's.
+	skip := map[string]bool{
+		"te and content-length/http/1.0 keepalive":  true,
+		"connection empty slice/http/1.0 keepalive": true,
+		"connection empty slice/head http/1.0 ka":   true,
+	}
 	for name := range headCases {
 		for rname, raw := range headRequests {
+			if skip[name+"/"+rname] {
+				continue
+			}
 			req := strings.Replace(raw, "%s", strings.ReplaceAll(name, " ", "-"), 1)
 			t.Run(name+"/"+rname, func(t *testing.T) {
 				t.Parallel()
-				want := normalHead(date.ReplaceAll(exchangeAll(t, ln.Addr().String(), req), []byte("Date: -\r")))
+				want := normalHead(asNginx10(date.ReplaceAll(exchangeAll(t, ln.Addr().String(), req), []byte("Date: -\r"))))
 				got := normalHead(date.ReplaceAll(exchangeAll(t, weirAddr, req), []byte("Date: -\r")))
 				if got != want {
 					t.Errorf("for %q\nnet/http: %q\nh1server: %q", req, want, got)
@@ -285,6 +299,31 @@ func normalHead(b []byte) string {
 			out.Write(b) // the body
 			return out.String()
 		}
+	}
+}
+
+// asNginx10 turns net/http's answer b to an HTTP/1.0 request into nginx's
+// (TestHTTP10AsNginx): HTTP/1.1 status lines, and Connection: close in the
+// final head where net/http leaves the close it means unsaid. An answer
+// to HTTP/1.1 is returned as is.
+func asNginx10(b []byte) []byte {
+	var out []byte
+	for {
+		rest, ok := bytes.CutPrefix(b, []byte("HTTP/1.0 "))
+		if !ok {
+			return append(out, b...)
+		}
+		line, fields, _ := bytes.Cut(rest, []byte("\r\n"))
+		out = append(append(append(out, "HTTP/1.1 "...), line...), "\r\n"...)
+		head, body, _ := bytes.Cut(fields, []byte("\r\n\r\n"))
+		if line[0] != '1' && !bytes.Contains(append([]byte("\r\n"), head...), []byte("\r\nConnection: ")) {
+			out = append(out, "Connection: close\r\n"...)
+		}
+		if len(head) > 0 {
+			out = append(append(out, head...), "\r\n"...)
+		}
+		out = append(out, "\r\n"...)
+		b = body
 	}
 }
 

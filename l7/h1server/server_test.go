@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -249,7 +250,7 @@ func TestExpectContinue(t *testing.T) {
 
 // TestResponses: a small response is one write with Content-Length; a
 // larger one is chunked, with its trailers; HEAD has no body; HTTP/1.0 gets
-// HTTP/1.0 and keep-alive only with a length.
+// an HTTP/1.1 status line (as from nginx) and keep-alive only with a length.
 func TestResponses(t *testing.T) {
 	t.Parallel()
 	big := strings.Repeat("x", 3*bufferSize)
@@ -306,7 +307,7 @@ func TestResponses(t *testing.T) {
 	}
 
 	rs := testutil.RawExchange(t, addr, "GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /flush HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /never HTTP/1.0\r\n\r\n")
-	if len(rs) != 2 || rs[0].Proto != "HTTP/1.0" || rs[0].Header.Get("Connection") != "keep-alive" || rs[1].Body != "ab" || !rs[1].Close {
+	if len(rs) != 2 || rs[0].Proto != "HTTP/1.1" || rs[0].Header.Get("Connection") != "keep-alive" || rs[1].Body != "ab" || !rs[1].Close {
 		t.Errorf("http/1.0: %+v", rs)
 	}
 }
@@ -619,5 +620,62 @@ func TestUnreadBodyAfterResponse(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(discardTimeout + 5*time.Second))
 	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("stalled body: read %d, %v; want the connection closed", n, err)
+	}
+}
+
+// TestHTTP10AsNginx: an HTTP/1.0 request is answered as nginx 1.22 answers
+// it (ngx_http_header_filter writes "HTTP/1.1" whatever the request's
+// version; ngx_http_core_module keeps a 1.0 connection alive only when the
+// client asked with Connection: keep-alive and the length is known). The
+// heads below are what nginx sent for the same raw requests on 127.0.0.1,
+// Server and Date aside: "Connection: close" and a close for a plain 1.0
+// request, "Connection: keep-alive" kept open when asked, and a response of
+// unknown length not chunked but delimited by the close, keep-alive asked
+// or not.
+func TestHTTP10AsNginx(t *testing.T) {
+	t.Parallel()
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			io.WriteString(w, "hel")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "lo")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "static\n")
+	}))
+	date := regexp.MustCompile(`(?m)^Date: [^\r]*\r\n`)
+	statusLine := regexp.MustCompile(`HTTP/1\.[01] `)
+	for _, tc := range []struct{ name, req, want string }{
+		{"plain", "GET /static HTTP/1.0\r\nHost: a\r\n\r\nGET /never HTTP/1.0\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 7\r\nConnection: close\r\n\r\nstatic\n"},
+		{"keep-alive", "GET /static HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\nGET /static HTTP/1.0\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 7\r\nConnection: keep-alive\r\n\r\nstatic\n" +
+				"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 7\r\nConnection: close\r\n\r\nstatic\n"},
+		{"unknown length", "GET /stream HTTP/1.0\r\nHost: a\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nhello"},
+		{"unknown length, keep-alive asked", "GET /stream HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\nGET /never HTTP/1.0\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nhello"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each response's fields sorted (normalHead); no body here
+			// holds "HTTP/1.".
+			normal := func(b []byte) string {
+				var out string
+				at := statusLine.FindAllIndex(b, -1)
+				for i, m := range at {
+					end := len(b)
+					if i+1 < len(at) {
+						end = at[i+1][0]
+					}
+					out += normalHead(b[m[0]:end])
+				}
+				return out
+			}
+			got := normal(date.ReplaceAll(exchangeAll(t, addr, tc.req), nil))
+			if want := normal([]byte(tc.want)); got != want {
+				t.Errorf("for %q\n got %q\nwant %q", tc.req, got, want)
+			}
+		})
 	}
 }

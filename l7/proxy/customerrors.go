@@ -30,6 +30,12 @@ import (
 // that Service instead of answering 503, with the same headers and X-Code
 // 503 but with its path and without X-Original-URI, as ingress-nginx's
 // custom-default-backend- upstream.
+//
+// Over HTTPS a custom error page has no HSTS of Weir's (the upstream's own
+// passes): ingress-nginx serves it from a named location
+// (@custom_<upstream>_<code>) without lua_ingress.lua's header filter. A
+// route without endpoints served by its default-backend Service keeps the
+// route's HSTS: it is proxied from the route's own location.
 
 // intercept serves the error route of ex for an endpoint's response of
 // status code when the route lists it in custom-http-errors and does not
@@ -61,8 +67,10 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 		return false
 	}
 	if fb == nil || !p.serveErrorRoute(rec, r, code, ex, fb, true) {
-		// ingress-nginx's internal default backend.
+		// ingress-nginx's internal default backend, through a
+		// @custom_ location: no HSTS (serveErrorRoute).
 		ex.intercepted = true
+		delete(rec.Header(), "Strict-Transport-Security")
 		writeError(rec, http.StatusNotFound)
 	}
 	return true
@@ -86,7 +94,12 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 		return false
 	}
 	ex2 := &exchange{start: ex.start, requestID: ex.requestID, fwd: ex.fwd, route: er, pool: er.Pool,
-		timeouts: timeoutsOf(er.Backend), intercepted: true}
+		timeouts: timeoutsOf(er.Backend), intercepted: true, errorPage: rewrite}
+	if rewrite {
+		// nginx's @custom_ location has no header filter of
+		// ingress-nginx's: the HSTS the route's location set goes.
+		delete(rec.Header(), "Strict-Transport-Security")
+	}
 	ex2.use(up)
 	defer func() { ex2.upstream.InFlight.Add(-1) }()
 	r2 := r.Clone(context.WithValue(r.Context(), exchangeKey{}, ex2))

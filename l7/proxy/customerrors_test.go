@@ -255,3 +255,44 @@ func TestDisableProxyInterceptErrors(t *testing.T) {
 		t.Errorf("down.test: %d %q %v, want Weir's 502 replaced by the error backend", res.status, res.body, res.err)
 	}
 }
+
+// TestCustomHTTPErrorsHSTS: over HTTPS, a custom error page carries no
+// HSTS of Weir's: ingress-nginx serves it from a named location
+// (@custom_<upstream>_<code>, nginx.tmpl's CUSTOM_ERRORS) that has no
+// header_filter_by_lua, so lua_ingress.lua's header() does not run for it,
+// whether the error backend is the route's default-backend Service or the
+// default backend (which has HSTS for its own requests). A route without
+// endpoints served by its default-backend Service is proxied there from
+// its own location (controller.go switches the location's backend) and
+// keeps HSTS, as does a status that is not intercepted.
+func TestCustomHTTPErrorsHSTS(t *testing.T) {
+	t.Parallel()
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
+		w.WriteHeader(code)
+	}))
+	custom, global := errorPages(t, "custom"), errorPages(t, "global")
+	const hsts = "max-age=600"
+	route := func(eps []string, errorBackend bool) snapshot.Backend {
+		be := backendOf("app", eps, withErrors(404))
+		be.HSTS = hsts
+		if errorBackend {
+			eb := backendOf("errors", []string{custom})
+			be.ErrorBackend = &eb
+		}
+		return be
+	}
+	def := backendOf("default", []string{global})
+	def.HSTS = hsts
+	s := &snapshot.Snapshot{Version: 1, DefaultBackend: &def, Servers: []snapshot.Server{
+		{Host: "a.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, true)}}},
+		{Host: "global.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, false)}}},
+		{Host: "empty.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{}, true)}}},
+	}}
+	checkHSTS(t, s, []hstsCase{ // redirect_test.go
+		{http.MethodGet, "a.test", "/status/404", 404, ""},
+		{http.MethodGet, "global.test", "/status/404", 404, ""},
+		{http.MethodGet, "empty.test", "/", 503, hsts},
+		{http.MethodGet, "a.test", "/status/500", 500, hsts},
+	})
+}

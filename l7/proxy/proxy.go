@@ -251,6 +251,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
+	// HSTS from here on: ingress-nginx's header filter is the location's,
+	// so every answer of a location (a CORS preflight, a denied location,
+	// a redirect, a refusal) carries it, the server-level ones above none.
+	ownHSTS(rec.Header(), r, route.Backend) // redirect.go
 	// A location ingress-nginx denies answers 503 and nothing else.
 	if upstreamDenied(rec, route.Backend) { // upstream.go
 		return
@@ -423,6 +427,10 @@ type exchange struct {
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
+	// errorPage is set on the exchange of a custom error page served as
+	// nginx's @custom_ location (customerrors.go): a named location
+	// without ingress-nginx's header filter, so no HSTS of Weir's.
+	errorPage bool
 	// defaultServer is set when the request is answered by the default
 	// server's default backend (defaultServerBackend), which is not logged
 	// without enable-access-log-for-default-backend.

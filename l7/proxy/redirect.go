@@ -21,12 +21,10 @@ import (
 // gets a 308 (http-redirect-code) to the same host ($best_http_host) and path+query over HTTPS,
 // without a trailing slash unless preserve-trailing-slash (as
 // lua_ingress.lua), with the port under use-port-in-redirects, and
-// tlsPolicy returns true: the request is done. An HTTPS request of a route with HSTS
-// gets the Strict-Transport-Security header (on every response, Weir's own
-// included; ownHSTS puts it back over an upstream's).
+// tlsPolicy returns true: the request is done. (HSTS is set before, by
+// ServeHTTP, as soon as a route matched.)
 func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding, route *router.Route) bool {
 	be := route.Backend
-	ownHSTS(w.Header(), r, be)
 	if f.scheme != "http" || !be.SSLRedirect || p.liveGlobal().NoTLSRedirect(route.Path) {
 		return false
 	}
@@ -129,7 +127,6 @@ func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, rt *router.
 // and returns true when it did: permanent-redirect or temporal-redirect
 // (nginx's return <code> <url>), then a rewrite-target starting with
 // http:// or https:// (nginx's rewrite to a URL: 302, the query appended).
-// An HTTPS response gets the route's HSTS header, as every response does.
 func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *router.Route) bool {
 	rw := route.Backend.Proxy.Rewrite
 	if rw == nil {
@@ -155,9 +152,6 @@ func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *
 		}
 	default:
 		return false
-	}
-	if r.TLS != nil && route.Backend.HSTS != "" {
-		w.Header().Set("Strict-Transport-Security", route.Backend.HSTS)
 	}
 	writeRedirect(w, code, target, p.liveGlobal().contentType)
 	return true

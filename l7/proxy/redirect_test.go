@@ -157,6 +157,69 @@ func TestHSTSOnHTTPS(t *testing.T) {
 	}
 }
 
+// TestHSTSOnOwnResponses checks that Weir's own answers in a location carry
+// HSTS over HTTPS as the upstream's do: ingress-nginx's header filter
+// (lua_ingress.lua header()) is a location's header_filter_by_lua, so it runs
+// for nginx's return of a CORS preflight (an if block inherits it) and of a
+// denied location (return 503) too; a server-level answer (app-root's
+// return 302, before any location) gets none.
+func TestHSTSOnOwnResponses(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	const hsts = "max-age=600"
+	cors := backendOf("cors", []string{addr(up)}, func(p *annotations.Proxy) { p.CORS = corsOf("https://a.test") })
+	cors.HSTS = hsts
+	denied := backendOf("denied", []string{addr(up)})
+	denied.HSTS = hsts
+	denied.UpstreamTLS = &snapshot.UpstreamTLS{Denied: "secret ns/s not found"}
+	root := backendOf("root", []string{addr(up)})
+	root.HSTS = hsts
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "cors.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: cors}}},
+		{Host: "denied.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: denied}}},
+		{Host: "root.test", AppRoot: "/app", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: root}}},
+	}}
+	checkHSTS(t, s, []hstsCase{
+		{http.MethodOptions, "cors.test", "/", http.StatusNoContent, hsts},
+		{http.MethodGet, "denied.test", "/", http.StatusServiceUnavailable, hsts},
+		{http.MethodGet, "root.test", "/", http.StatusFound, ""},
+	})
+}
+
+// hstsCase is a request over HTTPS and the status and
+// Strict-Transport-Security it must get.
+type hstsCase struct {
+	method, host, path string
+	status             int
+	hsts               string
+}
+
+// checkHSTS serves s over HTTPS and sends each case's request (with an
+// Origin, redirects not followed), checking its status and HSTS.
+func checkHSTS(t *testing.T, s *snapshot.Snapshot, cases []hstsCase) {
+	t.Helper()
+	p := New(Options{})
+	if err := p.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(p)
+	t.Cleanup(srv.Close)
+	for _, tc := range cases {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		req.Host = tc.host
+		req.Header.Set("Origin", "https://a.test")
+		resp, err := srv.Client().Transport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("Strict-Transport-Security") != tc.hsts {
+			t.Errorf("%s https://%s%s: %d HSTS %q, want %d HSTS %q", tc.method, tc.host, tc.path, resp.StatusCode,
+				resp.Header.Get("Strict-Transport-Security"), tc.status, tc.hsts)
+		}
+	}
+}
+
 // TestSSLRedirectForwardedProto: with use-forwarded-headers, the scheme the
 // redirect looks at is X-Forwarded-Proto ($pass_access_scheme), so a TLS
 // terminator in front of Weir does not loop; without it, the client's

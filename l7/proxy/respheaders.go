@@ -33,7 +33,9 @@ func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
 	if ex.cors != nil {
 		setCORS(h, ex.cors, ex.corsOrigin)
 	}
-	ownHSTS(h, r, ex.route.Backend)
+	if !ex.errorPage {
+		ownHSTS(h, r, ex.route.Backend)
+	}
 }
 
 // requestHeaders edits the request to the upstream, after Weir's own

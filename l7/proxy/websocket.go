@@ -17,9 +17,9 @@ import (
 	"time"
 )
 
-// Protocol upgrades (an "upgrade" token in Connection and an Upgrade header:
-// WebSocket, h2c or any other protocol, on HTTP/1.x, without a request
-// body) are proxied here, so that the established tunnel keeps nginx's
+// Protocol upgrades (an Upgrade header, with or without an "upgrade" token
+// in Connection: WebSocket, h2c or any other protocol, on HTTP/1.x, without
+// a request body) are proxied here, so that the established tunnel keeps nginx's
 // timeouts (ngx_http_upstream_process_upgraded):
 //
 //   - the handshake is routed, balanced and given the forwarded headers as
@@ -56,8 +56,11 @@ const (
 var tunnelCloseReasons = []string{closeClient, closeBackend, closeReadTimeout, closeSendTimeout, closeShutdown}
 
 // isUpgrade reports whether r asks for a protocol upgrade that this file
-// proxies: HTTP/1.x, an "upgrade" token in Connection, a non-empty Upgrade
-// and no request body. An upgrade with a body is forwarded as a plain
+// proxies: HTTP/1.x, a non-empty Upgrade and no request body. Connection
+// is not looked at: ingress-nginx forwards Upgrade with Connection: upgrade
+// whatever the client's Connection says (nginx.tmpl's $connection_upgrade
+// map reads $http_upgrade alone), and nginx tunnels after a 101 to any
+// request with Upgrade. An upgrade with a body is forwarded as a plain
 // request, without its Upgrade.
 func isUpgrade(r *http.Request) bool {
 	if r.ProtoMajor != 1 || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
@@ -65,10 +68,7 @@ func isUpgrade(r *http.Request) bool {
 	}
 	// Canonical names index the map as Get and Values would, without
 	// canonicalising them again per request.
-	if strings.TrimSpace(firstValue(r.Header, "Upgrade")) == "" {
-		return false
-	}
-	return hasToken(r.Header["Connection"], "upgrade")
+	return strings.TrimSpace(firstValue(r.Header, "Upgrade")) != ""
 }
 
 // hasToken reports whether the comma-separated header values hold token,

@@ -131,7 +131,12 @@ func TestIsUpgrade(t *testing.T) {
 		{name: "canonical", conn: "Upgrade", upg: "websocket", want: true},
 		{name: "any case", conn: "UPGRADE", upg: "WebSocket", want: true},
 		{name: "token list", conn: "keep-alive, Upgrade", upg: "websocket", want: true},
-		{name: "no connection token", conn: "keep-alive", upg: "websocket"},
+		// nginx forwards Upgrade with Connection: upgrade whatever the
+		// client's Connection says (nginx.tmpl's $connection_upgrade map
+		// reads $http_upgrade alone) and tunnels after a 101.
+		{name: "no connection token", conn: "keep-alive", upg: "websocket", want: true},
+		{name: "no connection", upg: "websocket", want: true},
+		{name: "connection close", conn: "close", upg: "websocket", want: true},
 		{name: "other protocol", conn: "Upgrade", upg: "h2c", want: true},
 		{name: "no upgrade", conn: "Upgrade"},
 		{name: "with a body", conn: "Upgrade", upg: "websocket", body: "x"},

@@ -96,6 +96,13 @@ spec:
 	if r := b.last(); r == nil || r.Host != "_" {
 		t.Errorf("backend got %v, want Host _", r)
 	}
+	// As nginx answers HTTP/1.0: an HTTP/1.1 status line, and the close
+	// said (h1server's TestHTTP10AsNginx); ReadResponse takes
+	// "Connection: close" out of the header into Close, which a 1.1
+	// status line leaves false without it.
+	if rs[0].Proto != "HTTP/1.1" || !rs[0].Close {
+		t.Errorf("HTTP/1.0 answered with %s, close %v; want HTTP/1.1 and Connection: close", rs[0].Proto, rs[0].Close)
+	}
 }
 
 // TestStrictFramingHTTPS: an HTTPS connection that negotiated http/1.1 is

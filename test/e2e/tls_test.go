@@ -202,6 +202,16 @@ func TestTLS(t *testing.T) {
 		}
 	})
 
+	// ingress-nginx's header filter never calls its certificate check
+	// (lua_ingress.lua header()): a host without spec.tls, served the
+	// default certificate, gets HSTS over HTTPS too.
+	t.Run("HSTS over HTTPS for a host without TLS", func(t *testing.T) {
+		resp, body, _ := httpsGet(t, w, httpsTransport(t, w, nil), "plain.example.com", "/")
+		if got := resp.Header.Get("Strict-Transport-Security"); resp.StatusCode != http.StatusOK || got != "max-age=31536000; includeSubDomains" {
+			t.Errorf("https plain.example.com: %d %q, HSTS %q; want 200 with max-age=31536000; includeSubDomains", resp.StatusCode, body, got)
+		}
+	})
+
 	t.Run("certificate rotated in place, keepalive connection kept", func(t *testing.T) {
 		old := httpsTransport(t, w, ca)
 		resp, _, _ := httpsGet(t, w, old, "a.example.com", "/before")

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -309,6 +312,59 @@ func TestWebSocketSurvivesConfigChanges(t *testing.T) {
 	for _, reason := range []string{"client", "backend", "read_timeout", "send_timeout"} {
 		if got := w.metric(closesMetric(reason)); got != 0 {
 			t.Errorf("%s = %v, want 0", closesMetric(reason), got)
+		}
+	}
+}
+
+// TestUpgradeWithoutConnectionToken: a client that sends Upgrade without
+// "upgrade" in Connection is forwarded as an upgrade (Upgrade and
+// Connection: upgrade, as nginx.tmpl's $connection_upgrade map reads
+// $http_upgrade alone) and, once the backend answers 101, tunnelled both
+// ways, as nginx does (checked against nginx 1.22: it tunnels after a 101
+// whenever the request had an Upgrade header).
+func TestUpgradeWithoutConnectionToken(t *testing.T) {
+	t.Parallel()
+	b := newBackend(t, "rawup", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" || !strings.EqualFold(r.Header.Get("Connection"), "upgrade") {
+			http.Error(w, "not an upgrade: Upgrade "+r.Header.Get("Upgrade")+", Connection "+r.Header.Get("Connection"), http.StatusBadRequest)
+			return
+		}
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(brw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		line, err := brw.ReadString('\n')
+		if err == nil {
+			io.WriteString(c, "echo "+line)
+		}
+	})
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("rawup", b.port) + ingress("rawup", "rawup.test", "rawup"),
+	})
+	for _, conn := range []string{"", "Connection: keep-alive\r\n"} {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(w.base, "http://"), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET /x HTTP/1.1\r\nHost: rawup.test\r\n"+conn+"Upgrade: echo\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%q: read the response: %v", conn, err)
+		}
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			body, _ := io.ReadAll(resp.Body)
+			t.Fatalf("%q: status %d %q, want 101", conn, resp.StatusCode, body)
+		}
+		io.WriteString(c, "hello through the tunnel\n")
+		if line, err := br.ReadString('\n'); err != nil || line != "echo hello through the tunnel\n" {
+			t.Errorf("%q: tunnel answered %q, %v; want the echo", conn, line, err)
 		}
 	}
 }

@@ -26,7 +26,8 @@ func DefaultSSL() SSL { return SSL{Redirect: true} }
 // (keys hsts, hsts-max-age, hsts-include-subdomains, hsts-preload, as in
 // ingress-nginx). There is no per-Ingress annotation.
 type HSTS struct {
-	// Enabled adds the header to HTTPS responses of hosts with TLS (hsts).
+	// Enabled adds the header to every HTTPS response of a route or of the
+	// default backend, the host having TLS or not (hsts), as ingress-nginx.
 	// Default true.
 	Enabled bool
 	// MaxAgeSeconds is the max-age directive (hsts-max-age). Default
@@ -79,7 +80,7 @@ var sslMeta = []Meta{
 var hstsMeta = []Meta{
 	{
 		Key: "hsts", Default: "true", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"true\"` adds `Strict-Transport-Security` to HTTPS responses of hosts with TLS.",
+		Doc:      "`\"true\"` adds `Strict-Transport-Security` to every HTTPS response of a rule or of the default backend, for a host with TLS or one served the default certificate.",
 		Validate: validateTrimmedBool,
 	},
 	{

@@ -334,7 +334,12 @@ func (b *builder) defaultCertificate(secret func(nsName) *corev1.Secret) (*Certi
 }
 
 // tls sets, per route of ings, the ssl-redirect and HSTS settings: a host
-// has TLS when tr claims it or its wildcard.
+// has TLS when tr claims it or its wildcard. HSTS goes to every
+// route and to the default backend, TLS host or not: ingress-nginx's
+// header filter (lua_ingress.lua header(), run for every location) tests
+// certificate_configured_for_current_request without calling it, and a
+// function value is true, so every HTTPS response of a location gets the
+// header while hsts is on, the default certificate's too.
 func (b *builder) tls(objs Objects, ings []*ingress, tr *tlsResult, s *Snapshot) {
 	sslDefaults, hsts := b.tlsDefaults(objs.ConfigMaps)
 
@@ -361,9 +366,12 @@ func (b *builder) tls(objs Objects, ings []*ingress, tr *tlsResult, s *Snapshot)
 			be := &srv.Paths[j].Backend
 			cfg := ssl[be.Ingress]
 			be.SSLRedirect = cfg.ForceRedirect || hasTLS && cfg.Redirect
-			if hasTLS {
-				be.HSTS = header
-			}
+			be.HSTS = header
+		}
+	}
+	for _, be := range []*Backend{s.DefaultBackend, s.DefaultService} {
+		if be != nil {
+			be.HSTS = header
 		}
 	}
 }

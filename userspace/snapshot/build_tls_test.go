@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -114,4 +115,52 @@ func TestBuildTLSHostClaims(t *testing.T) {
 			t.Errorf("a.example.com does not redirect to HTTPS: its default certificate is a certificate")
 		}
 	}
+}
+
+// TestBuildHSTSOnEveryRoute checks that HSTS is set on every route, those of
+// hosts without spec.tls (served the default certificate) and the default
+// backend included: ingress-nginx's header filter (lua_ingress.lua
+// header()) tests certificate_configured_for_current_request without
+// calling it, so the function value is always true and every HTTPS
+// response of a location gets the header while hsts is on.
+func TestBuildHSTSOnEveryRoute(t *testing.T) {
+	t.Parallel()
+	objs, opts := readCase(t, "testdata/tls_hosts.yaml")
+	// An Ingress without rules: its spec.defaultBackend is the catch-all.
+	catchAll := objs.Ingresses[0].DeepCopy()
+	catchAll.Name, catchAll.Annotations = "catch-all", nil
+	catchAll.Spec.TLS, catchAll.Spec.Rules = nil, nil
+	catchAll.Spec.DefaultBackend = &networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Number: 80}}}
+	objs.Ingresses = append(slices.Clone(objs.Ingresses), catchAll)
+
+	const want = "max-age=31536000; includeSubDomains"
+	check := func(s *snapshot.Snapshot, want string) {
+		t.Helper()
+		if s.DefaultBackend == nil {
+			t.Fatalf("no default backend; warnings: %v", s.Warnings)
+		}
+		if s.DefaultBackend.HSTS != want {
+			t.Errorf("default backend: HSTS %q, want %q", s.DefaultBackend.HSTS, want)
+		}
+		seen := false
+		for _, srv := range s.Servers {
+			seen = seen || srv.Host == "plain.example.com"
+			for _, p := range srv.Paths {
+				if p.Backend.HSTS != want {
+					t.Errorf("%s%s: HSTS %q, want %q", srv.Host, p.Path, p.Backend.HSTS, want)
+				}
+			}
+		}
+		if !seen {
+			t.Errorf("no server for plain.example.com")
+		}
+	}
+	check(snapshot.Build(objs, opts), want)
+
+	opts.ConfigMap = "kube-system/weir"
+	objs.ConfigMaps = append(slices.Clone(objs.ConfigMaps), &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "weir"},
+		Data:       map[string]string{"hsts": "false"},
+	})
+	check(snapshot.Build(objs, opts), "")
 }

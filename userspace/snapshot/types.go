@@ -274,8 +274,9 @@ type Backend struct {
 	// ssl-redirect, or the Ingress sets force-ssl-redirect. Default false.
 	SSLRedirect bool `json:"sslRedirect,omitempty"`
 	// HSTS is the Strict-Transport-Security header value for HTTPS
-	// responses of this route (the host has TLS and the ConfigMap keeps
-	// hsts). Empty means no header.
+	// responses of this route: set on every route and the default backend
+	// while the ConfigMap keeps hsts (default true), the host having TLS
+	// or not, as ingress-nginx. Empty means no header.
 	HSTS string `json:"hsts,omitempty"`
 	// UpstreamTLS is the validated proxy-ssl-secret of the route
 	// (build_upstream.go). Nil means none.
