@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"syscall"
 	"time"
 
@@ -17,9 +18,11 @@ import (
 // settings.
 type globalConfig struct {
 	annotations.Global
-	// forwardedFor is Global.ForwardedFor(), canonical.
+	// forwardedFor is Global.ForwardedFor(), canonicalised here (the
+	// ConfigMap's parse already does) so that headerValue may index the
+	// request's header by it.
 	forwardedFor string
-	// forwardedHost is Global.ForwardedHost(), canonical.
+	// forwardedHost is Global.ForwardedHost(), canonical as forwardedFor.
 	forwardedHost string
 	// realIPFrom are the trusted proxies (Global.RealIPFrom()).
 	realIPFrom []netip.Prefix
@@ -58,7 +61,7 @@ var defaultGlobal = compileGlobal(annotations.Global{})
 // compileGlobal compiles g. A trusted prefix that does not parse (the
 // annotations package never writes one) is skipped: it trusts nobody.
 func compileGlobal(g annotations.Global) *globalConfig {
-	c := &globalConfig{Global: g, forwardedFor: g.ForwardedFor(), forwardedHost: g.ForwardedHost(), realIP: g.RealIP(), block: compileBlock(g.Block)}
+	c := &globalConfig{Global: g, forwardedFor: textproto.CanonicalMIMEHeaderKey(g.ForwardedFor()), forwardedHost: textproto.CanonicalMIMEHeaderKey(g.ForwardedHost()), realIP: g.RealIP(), block: compileBlock(g.Block)}
 	ka, n := g.KeepAliveSettings()
 	c.connLimits = connlimit.Settings{KeepAlive: time.Duration(ka) * time.Second, KeepAliveRequests: n, MaxConnections: g.WorkerConnections(), HeaderTimeout: g.ClientHeaderTimeout}
 	if c.connLimits.MaxConnections == 0 {
