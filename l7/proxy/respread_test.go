@@ -172,7 +172,7 @@ func BenchmarkRelayHead(b *testing.B) {
 			b.Fatalf("not parsed by readResponse: %v", err)
 		}
 		removeHopHeaders(resp.Header)
-		relayHeader(dst, resp.Header)
+		relayHeader(dst, resp.Header, true)
 		if flushesEachWrite(resp) || len(dst) != 3 {
 			b.Fatalf("relayed %v", dst)
 		}
