@@ -267,7 +267,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 
 	http10 := ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
 	bw := writers.Get().(*bufio.Writer)
-	if conns, _, _ := p.liveGlobal().UpstreamKeepalive(); conns == 0 {
+	if p.liveGlobal().upstreamKeepalive == 0 {
 		out.Close = true // upstream-keepalive-connections "0", as nginx
 	}
 	if http10 {
