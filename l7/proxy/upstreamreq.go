@@ -111,9 +111,9 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 		fields = append(fields, headField{"Te", teTrailers})
 	}
 	vals := ex.setRewriteVals()
-	for i, k := range rewriteKeys {
+	for _, i := range rewriteSorted {
 		if vals[i] != "" {
-			fields = append(fields, headField{k, vals[i : i+1 : i+1]})
+			fields = append(fields, headField{rewriteKeys[i], vals[i : i+1 : i+1]})
 		}
 	}
 	if setURI {
@@ -146,6 +146,18 @@ func canonicalOf(k, f string) bool {
 	var buf [64]byte
 	return k == string(h1guard.AppendCanonical(buf[:0], f))
 }
+
+// rewriteSorted are the indexes of rewriteKeys in the keys' order:
+// writeDirect appends rewrite's fields so, and sortFields' insertion sort
+// then compares each with the one before it alone, instead of moving most
+// of them past the others (rewriteKeys is in its values' order).
+var rewriteSorted = func() (idx [len(rewriteKeys)]int) {
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx[:], func(a, b int) int { return strings.Compare(rewriteKeys[a], rewriteKeys[b]) })
+	return idx
+}()
 
 // teTrailers is the Te field fillHeader keeps.
 var teTrailers = []string{"trailers"}
