@@ -358,10 +358,6 @@ func fieldSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b ==
 
 // fieldValue appends v with each CR and LF a space, as Request.Write.
 func (h *headBuf) fieldValue(v string) {
-	if strings.IndexByte(v, '\n') < 0 && strings.IndexByte(v, '\r') < 0 {
-		h.str(v) // most values: two vector scans, not a loop a byte
-		return
-	}
 	start := 0
 	for i := 0; i < len(v); i++ {
 		if b := v[i]; b == '\r' || b == '\n' {
