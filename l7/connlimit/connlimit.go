@@ -155,7 +155,9 @@ func (c *conn) context(parent context.Context) context.Context {
 // connection's KeepAliveRequests-th. A protocol upgrade is left alone.
 func (l *Limiter) Handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.ProtoMajor == 1 && r.Header.Get("Upgrade") == "" {
+		// r.Header.Get("Upgrade") == "", indexed by the canonical name
+		// without canonicalising it for each request.
+		if up := r.Header["Upgrade"]; r.ProtoMajor == 1 && (len(up) == 0 || up[0] == "") {
 			if w, ok := r.Context().Value(connKey{}).(*conn); ok {
 				n := w.requests.Add(1)
 				s := l.src.ConnLimits()

@@ -45,6 +45,24 @@ type poller struct {
 	// runs long: their sockets are in the set to notice a client that
 	// leaves (watch).
 	watched map[uint64]*conn
+
+	call ctlCall // ctl's arguments and functions
+}
+
+// ctlCall holds the arguments and results of the poller's epoll_ctl
+// calls, one at a time (mu), and the two functions that RawConn.Control
+// runs for them, made once per poller: closures made per call escape
+// (Control's argument does) and cost four allocations a call.
+type ctlCall struct {
+	mu      sync.Mutex
+	c       *conn
+	op      int
+	ev      unix.EpollEvent
+	epfd    int
+	connErr error // c's socket's Control: closed
+	ctlErr  error // epoll_ctl's
+	onSet   func(epfd uintptr)
+	onConn  func(fd uintptr)
 }
 
 // newPoller returns s's poller, its goroutines started.
@@ -64,6 +82,12 @@ func newPoller(s *Server) (*poller, error) {
 		return nil, fmt.Errorf("poll the idle connections' epoll set: %w", err)
 	}
 	p := &poller{srv: s, file: f, raw: raw, parked: map[uint64]*conn{}, watched: map[uint64]*conn{}}
+	k := &p.call
+	k.onSet = func(epfd uintptr) {
+		k.epfd = int(epfd)
+		k.connErr = k.c.idle.raw.Control(k.onConn)
+	}
+	k.onConn = func(fd uintptr) { k.ctlErr = unix.EpollCtl(k.epfd, k.op, int(fd), &k.ev) }
 	go p.wait()
 	go p.scan()
 	return p, nil
@@ -229,13 +253,15 @@ const readOnce = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 // ctl runs epoll_ctl op on c's socket, for events with id, the socket kept
 // from being closed meanwhile.
 func (p *poller) ctl(c *conn, op int, id uint64, events uint32) error {
-	var connErr, ctlErr error
-	err := p.raw.Control(func(epfd uintptr) {
-		connErr = c.idle.raw.Control(func(fd uintptr) {
-			ev := unix.EpollEvent{Events: events, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
-			ctlErr = unix.EpollCtl(int(epfd), op, int(fd), &ev)
-		})
-	})
+	k := &p.call
+	k.mu.Lock()
+	k.c, k.op = c, op
+	k.ev = unix.EpollEvent{Events: events, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	k.connErr, k.ctlErr = nil, nil
+	err := p.raw.Control(k.onSet)
+	connErr, ctlErr := k.connErr, k.ctlErr
+	k.c = nil // holds no connection between calls
+	k.mu.Unlock()
 	return errors.Join(err, connErr, ctlErr)
 }
 

@@ -3,12 +3,15 @@ package h1server
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/weir-lb/weir/test/testutil"
 )
@@ -124,5 +127,57 @@ func TestPollerClosedWhileParked(t *testing.T) {
 		get(t, c2, br2, "ok")
 		c2.Close()
 		testutil.WaitFor(t, 5*time.Second, "the next connection ended", func() bool { return s.connCount() == 0 })
+	}
+}
+
+// TestPollerCtlAllocs: an epoll_ctl on a connection's socket allocates
+// nothing (it runs for each watch of a long request and each park): its
+// functions for RawConn.Control are made once per poller.
+func TestPollerCtlAllocs(t *testing.T) {
+	// Not parallel: AllocsPerRun.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	raw, err := sc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{done: make(chan struct{})}
+	p, err := newPoller(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { close(s.done); p.close() }()
+	c := &conn{srv: s}
+	c.idle.raw = raw
+	// Disarmed (no events): nothing reaches the poller's wait meanwhile.
+	if err := p.ctl(c, unix.EPOLL_CTL_ADD, 1, 0); err != nil {
+		t.Fatalf("add: %v", err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := p.ctl(c, unix.EPOLL_CTL_MOD, 1, 0); err != nil {
+			t.Fatalf("mod: %v", err)
+		}
+	}); n != 0 {
+		t.Errorf("ctl allocates %v objects, want 0", n)
+	}
+	if err := p.ctl(c, unix.EPOLL_CTL_DEL, 0, 0); err != nil {
+		t.Fatalf("del: %v", err)
+	}
+	// An error still reaches the caller: the socket left the set.
+	if err := p.ctl(c, unix.EPOLL_CTL_MOD, 1, 0); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("mod after del: %v, want ENOENT", err)
 	}
 }

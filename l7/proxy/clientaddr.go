@@ -71,7 +71,7 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 		if g.forwardedFor == "X-Forwarded-For" {
 			v = strings.Join(r.Header.Values("X-Forwarded-For"), ",")
 		} else {
-			v = r.Header.Get(g.forwardedFor)
+			v = firstValue(r.Header, g.forwardedFor)
 		}
 		if a := realIP(peer, v, g.realIPFrom); a != peer {
 			f.remote, f.remoteText = a, a.String()
@@ -127,9 +127,11 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 }
 
 // headerValue is nginx's $http_<name>: every line of the header joined
-// with ", "; ok is false when the request has none.
+// with ", "; ok is false when the request has none. name is canonical
+// (textproto.CanonicalMIMEHeaderKey), as the server's field names are: the
+// map is indexed by it, not canonicalised again for each request.
 func headerValue(h http.Header, name string) (v string, ok bool) {
-	vs := h.Values(name)
+	vs := h[name]
 	if len(vs) == 0 {
 		return "", false
 	}

@@ -55,6 +55,15 @@ func TestForwarding(t *testing.T) {
 			want: want{Remote: "203.0.113.7", Scheme: "http", Port: "8080", Host: "web.test", XFF: "203.0.113.7, 10.0.0.5, 192.0.2.10", OriginalFor: "203.0.113.7, 10.0.0.5"},
 		},
 		{
+			// A Global built without the ConfigMap's parse (which
+			// canonicalises them) may name its headers in lower case: the
+			// request's canonical fields are still found.
+			name: "forwarded-for-header and forwarded-host-header not canonical",
+			g:    annotations.Global{EnableRealIP: true, ForwardedForHeader: "x-client-ip", ForwardedHostHeader: "x-client-host"},
+			hdr:  [][2]string{{"X-Client-Ip", "203.0.113.9"}, {"X-Client-Host", "orig.test"}},
+			want: want{Remote: "203.0.113.9", Scheme: "http", Port: "8080", Host: "web.test", XFF: "203.0.113.9", OriginalFor: "203.0.113.9", OriginalHost: "orig.test"},
+		},
+		{
 			name: "compute-full-forwarded-for without a client value",
 			g:    annotations.Global{UseForwardedHeaders: true, ComputeFullForwardedFor: true},
 			want: want{Remote: "192.0.2.10", Scheme: "http", Port: "8080", Host: "web.test", XFF: "192.0.2.10"},

@@ -267,7 +267,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 
 	http10 := ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
 	bw := writers.Get().(*bufio.Writer)
-	if conns, _, _ := p.liveGlobal().UpstreamKeepalive(); conns == 0 {
+	if p.liveGlobal().upstreamKeepalive == 0 {
 		out.Close = true // upstream-keepalive-connections "0", as nginx
 	}
 	if http10 {
@@ -356,7 +356,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	if fail := statusFailure(resp, ex, next); fail != nil {
 		return false, fail // the connection is closed, its response unread
 	}
-	if !p.relay(rec, r, resp, ex, uc.gone.Load) {
+	if !p.relay(rec, r, resp, ex, uc.gone.Load, resp == &uc.fast.resp) {
 		return false, nil
 	}
 	reusable = !early && !http10 && !resp.Close && uc.br.Buffered() == 0 && uc.finish()
@@ -385,14 +385,16 @@ func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attempt
 // route intercepts its status (custom-http-errors). It reports whether the
 // body was read to its end; when it was not and r is served by
 // an http.Server, it aborts the response (panic http.ErrAbortHandler).
-// gone reports whether the client went away.
-func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Response, ex *exchange, gone func() bool) bool {
+// gone reports whether the client went away. canonical reports that every
+// field name of resp is canonical by construction (readResponse's own
+// parse, fieldName), so that relayHeader need not check each again.
+func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Response, ex *exchange, gone func() bool, canonical bool) bool {
 	if p.intercept(rec, r, resp.StatusCode, ex) { // customerrors.go
 		return false // the response unread: its connection is closed
 	}
 	removeHopHeaders(resp.Header)
 	h := rec.Header()
-	relayHeader(h, resp.Header)
+	relayHeader(h, resp.Header, canonical)
 	p.responseHeaders(ex, r, h) // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
 	announced := len(resp.Trailer)
 	if announced > 0 {
@@ -512,11 +514,13 @@ func mayBeEventStream(ct string) bool {
 // a field dst does not have yet takes src's values slice (capped, so that
 // appending to it copies) instead of a copy of it. While dst was empty
 // before and only canonical names came, no name of src can be in dst:
-// it is not looked up.
-func relayHeader(dst, src http.Header) {
+// it is not looked up. canonical: every name of src is known canonical
+// (readResponse's parse), and is not checked again (some 20 instructions
+// a byte, each field of each response).
+func relayHeader(dst, src http.Header, canonical bool) {
 	fresh := len(dst) == 0
 	for k, vv := range src {
-		share := len(vv) > 0 && textproto.CanonicalMIMEHeaderKey(k) == k
+		share := len(vv) > 0 && (canonical || textproto.CanonicalMIMEHeaderKey(k) == k)
 		if share && !fresh {
 			_, had := dst[k]
 			share = !had

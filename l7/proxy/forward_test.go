@@ -593,7 +593,7 @@ func TestRelayHeaderAsCopy(t *testing.T) {
 			for range 20 { // map order varies: relay in several
 				want, got := dst.Clone(), dst.Clone()
 				copyHeader(want, src)
-				relayHeader(got, src.Clone())
+				relayHeader(got, src.Clone(), false)
 				// Two fields of src that canonicalise alike are added in
 				// the map's order, by either: compare their values as sets.
 				for _, h := range []http.Header{want, got} {
@@ -610,7 +610,7 @@ func TestRelayHeaderAsCopy(t *testing.T) {
 	src := http.Header{"X-A": make([]string, 1, 4)}
 	src["X-A"][0] = "a"
 	dst := http.Header{}
-	relayHeader(dst, src)
+	relayHeader(dst, src, false)
 	dst.Add("X-A", "b")
 	if got := src["X-A"][:2][1]; got != "" {
 		t.Errorf("appending to the relayed field wrote %q into the source's array", got)

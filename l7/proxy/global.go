@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"syscall"
 	"time"
 
@@ -17,9 +18,11 @@ import (
 // settings.
 type globalConfig struct {
 	annotations.Global
-	// forwardedFor is Global.ForwardedFor(), canonical.
+	// forwardedFor is Global.ForwardedFor(), canonicalised here (the
+	// ConfigMap's parse already does) so that headerValue may index the
+	// request's header by it.
 	forwardedFor string
-	// forwardedHost is Global.ForwardedHost(), canonical.
+	// forwardedHost is Global.ForwardedHost(), canonical as forwardedFor.
 	forwardedHost string
 	// realIPFrom are the trusted proxies (Global.RealIPFrom()).
 	realIPFrom []netip.Prefix
@@ -40,6 +43,16 @@ type globalConfig struct {
 	contentType string
 	// limitKey is limit-conn-zone-variable; nil for the client address.
 	limitKey annotations.Vars
+	// What the requests read of Global's methods, taken once here: a
+	// method of Global has a value receiver, and its call copies the
+	// whole Global (some 900 bytes, 150 instructions) each time.
+	// headerBuffers and headerBufferSize are HeaderBuffers() (4, 8192);
+	// limitReqStatus and limitConnStatus are LimitReqStatusCode() and
+	// LimitConnStatusCode() (503); upstreamKeepalive is
+	// UpstreamKeepalive()'s connections (320).
+	headerBuffers, headerBufferSize int
+	limitReqStatus, limitConnStatus int
+	upstreamKeepalive               int
 }
 
 // limitKeyOf returns what limit-connections and limit-rps count r by
@@ -58,7 +71,7 @@ var defaultGlobal = compileGlobal(annotations.Global{})
 // compileGlobal compiles g. A trusted prefix that does not parse (the
 // annotations package never writes one) is skipped: it trusts nobody.
 func compileGlobal(g annotations.Global) *globalConfig {
-	c := &globalConfig{Global: g, forwardedFor: g.ForwardedFor(), forwardedHost: g.ForwardedHost(), realIP: g.RealIP(), block: compileBlock(g.Block)}
+	c := &globalConfig{Global: g, forwardedFor: textproto.CanonicalMIMEHeaderKey(g.ForwardedFor()), forwardedHost: textproto.CanonicalMIMEHeaderKey(g.ForwardedHost()), realIP: g.RealIP(), block: compileBlock(g.Block)}
 	ka, n := g.KeepAliveSettings()
 	c.connLimits = connlimit.Settings{KeepAlive: time.Duration(ka) * time.Second, KeepAliveRequests: n, MaxConnections: g.WorkerConnections(), HeaderTimeout: g.ClientHeaderTimeout}
 	if c.connLimits.MaxConnections == 0 {
@@ -69,6 +82,9 @@ func compileGlobal(g annotations.Global) *globalConfig {
 	c.logFormat = compileLogFormat(g.LogFormat)
 	c.skipURLs = annotations.CompileSkipURLs(g.Logs.SkipURLs)
 	c.contentType = g.ContentType()
+	c.headerBuffers, c.headerBufferSize = g.HeaderBuffers()
+	c.limitReqStatus, c.limitConnStatus = g.LimitReqStatusCode(), g.LimitConnStatusCode()
+	c.upstreamKeepalive, _, _ = g.UpstreamKeepalive()
 	if g.LimitConnZoneVariable != "" {
 		c.limitKey, _ = annotations.ParseVars(g.LimitConnZoneVariable) // parsed before: cannot fail
 	}
@@ -87,7 +103,10 @@ func (p *Proxy) liveGlobal() *globalConfig {
 // HeaderLimits returns large-client-header-buffers of the live
 // configuration: the number of buffers and the size of each; the defaults,
 // 4 and 8192, before the first Apply. Safe for concurrent use.
-func (p *Proxy) HeaderLimits() (count, size int) { return p.liveGlobal().HeaderBuffers() }
+func (p *Proxy) HeaderLimits() (count, size int) {
+	g := p.liveGlobal()
+	return g.headerBuffers, g.headerBufferSize
+}
 
 // HeaderTimeout returns client-header-timeout of the live configuration, 0
 // when it is unset (the server's own default, 60 s, applies). Safe for

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -144,5 +146,26 @@ func TestHTTPSProxyProtocolTimeout(t *testing.T) {
 	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := client.Read(make([]byte, 1)); err == nil {
 		t.Error("client: connection still open")
+	}
+}
+
+// TestCompileGlobalTakesMethods: what compileGlobal takes of Global's
+// methods, so that requests do not copy the Global to call them, is what
+// the methods return, defaults and set values alike.
+func TestCompileGlobalTakesMethods(t *testing.T) {
+	t.Parallel()
+	for _, g := range []annotations.Global{
+		{},
+		{HeaderBufferCount: 2, HeaderBufferSize: 1024, LimitReqStatus: 429, LimitConnStatus: 429, UpstreamKeepaliveConnections: new(0)},
+		{UpstreamKeepaliveConnections: new(16)},
+	} {
+		c := compileGlobal(g)
+		n, size := g.HeaderBuffers()
+		conns, _, _ := g.UpstreamKeepalive()
+		want := []int{n, size, g.LimitReqStatusCode(), g.LimitConnStatusCode(), conns}
+		got := []int{c.headerBuffers, c.headerBufferSize, c.limitReqStatus, c.limitConnStatus, c.upstreamKeepalive}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%+v: (-want +got):\n%s", g, diff)
+		}
 	}
 }

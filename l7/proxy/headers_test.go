@@ -269,3 +269,29 @@ func TestRewriteKeysCanonical(t *testing.T) {
 		t.Errorf("X-Scheme %q, want [http]", got)
 	}
 }
+
+// TestRequestIDDigits: a generated ID is 32 lower-case hex digits and every
+// position takes many values: no digit of it is stuck (as a shift left out
+// of the digits' loop would leave it).
+func TestRequestIDDigits(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	var seen [32]map[byte]bool
+	for i := range seen {
+		seen[i] = map[byte]bool{}
+	}
+	for range 400 {
+		id := requestID(r, true)
+		if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
+			t.Fatalf("request ID %q, want 32 lower-case hex digits", id)
+		}
+		for i := range id {
+			seen[i][id[i]] = true
+		}
+	}
+	for i, s := range seen {
+		if len(s) < 12 { // 400 uniform draws of 16 digits: fewer than 12 has a chance far below 1e-9
+			t.Errorf("position %d took %d values in 400 IDs", i, len(s))
+		}
+	}
+}

@@ -270,10 +270,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// limit_req and limit_conn run in nginx's preaccess phase, in this
 	// order, before allow and deny.
 	limitKey := p.liveGlobal().limitKeyOf(ex, r) // limit-conn-zone-variable; nil: the client address
-	if !p.rateLimit.admit(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().LimitReqStatusCode()) {
+	if !p.rateLimit.admit(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().limitReqStatus) {
 		return
 	}
-	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().LimitConnStatusCode())
+	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().limitConnStatus)
 	if !ok {
 		return
 	}

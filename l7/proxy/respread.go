@@ -80,7 +80,10 @@ func (fr *fastResponse) reset() {
 // their CRLFs, into fr; it reports false when head is not plain (see
 // readResponse), leaving fr to reset.
 func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
-	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	line, rest, ok := cutLine(head)
+	if !ok {
+		return false
+	}
 	// "HTTP/1.1 200" and an optional reason, as http.ReadResponse reads it.
 	const proto = "HTTP/1.1 "
 	if len(line) < len(proto)+3 || string(line[:len(proto)]) != proto || len(line) > len(proto)+3 && line[len(proto)+3] != ' ' {
@@ -104,7 +107,7 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	// Count the fields, check them, and take the values from the arena.
 	n := 0
 	for r := rest; len(r) > 0; n++ {
-		l, more, ok := bytes.Cut(r, []byte("\r\n"))
+		l, more, ok := cutLine(r)
 		if !ok || !plainField(l) {
 			return false
 		}
@@ -115,11 +118,11 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	var cl []string // the Content-Length fields' values
 	connection := false
 	for k := 0; len(rest) > 0; k++ {
-		l, more, _ := bytes.Cut(rest, []byte("\r\n"))
+		l, more, _ := cutLine(rest)
 		rest = more
 		colon := bytes.IndexByte(l, ':')
 		name := fieldName(l[:colon], a)
-		vals[k] = a.String(bytes.Trim(l[colon+1:], " \t"))
+		vals[k] = a.String(trimOWS(l[colon+1:])) // not bytes.Trim, which builds its set each call
 		if old, ok := h[name]; ok {
 			h[name] = append(old, vals[k])
 		} else {
@@ -193,6 +196,19 @@ func fieldName(b []byte, a *arena.Arena) string {
 	return a.String(h1guard.AppendCanonical(buf[:0], b))
 }
 
+// cutLine is bytes.Cut(b, "\r\n") for a head whose lines end in CRLF,
+// found by its LF (bytealg's IndexByte, a third of bytes.Index's cost for
+// a two-byte separator). An LF without its CR before it reports false: the
+// head is not plain (bytes.Cut would have left the LF in a line, which
+// plainField and the status line's check refuse).
+func cutLine(b []byte) (line, rest []byte, ok bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 1 || b[i-1] != '\r' {
+		return nil, nil, false
+	}
+	return b[:i-1], b[i+1:], true
+}
+
 // plainField reports whether l is a header line textproto reads as it is:
 // a token, a colon, and a value of field bytes.
 func plainField(l []byte) bool {
@@ -246,7 +262,8 @@ func indexComma(s string) int {
 	return -1
 }
 
-func trimOWS(s string) string {
+// trimOWS trims spaces and tabs from either end of s.
+func trimOWS[T string | []byte](s T) T {
 	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
 		s = s[1:]
 	}

@@ -108,6 +108,10 @@ func TestReadResponseAsHTTP(t *testing.T) {
 		{"pragma", "HTTP/1.1 200 OK\r\nPragma: no-cache\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"http 1.0", "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"bare lf", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", "GET", false},
+		{"bare lf in a field", "HTTP/1.1 200 OK\r\nX-A: a\nb\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"bare lf in the status line", "HTTP/1.1 200 O\nK\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"bare cr in a field", "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"lf first", "HTTP/1.1 200 OK\r\n\nX-A: a\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"obs fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"space before colon", "HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"control in value", "HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n", "GET", false},
@@ -172,7 +176,7 @@ func BenchmarkRelayHead(b *testing.B) {
 			b.Fatalf("not parsed by readResponse: %v", err)
 		}
 		removeHopHeaders(resp.Header)
-		relayHeader(dst, resp.Header)
+		relayHeader(dst, resp.Header, true)
 		if flushesEachWrite(resp) || len(dst) != 3 {
 			b.Fatalf("relayed %v", dst)
 		}

@@ -111,9 +111,9 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 		fields = append(fields, headField{"Te", teTrailers})
 	}
 	vals := ex.setRewriteVals()
-	for i, k := range rewriteKeys {
+	for _, i := range rewriteSorted {
 		if vals[i] != "" {
-			fields = append(fields, headField{k, vals[i : i+1 : i+1]})
+			fields = append(fields, headField{rewriteKeys[i], vals[i : i+1 : i+1]})
 		}
 	}
 	if setURI {
@@ -146,6 +146,18 @@ func canonicalOf(k, f string) bool {
 	var buf [64]byte
 	return k == string(h1guard.AppendCanonical(buf[:0], f))
 }
+
+// rewriteSorted are the indexes of rewriteKeys in the keys' order:
+// writeDirect appends rewrite's fields so, and sortFields' insertion sort
+// then compares each with the one before it alone, instead of moving most
+// of them past the others (rewriteKeys is in its values' order).
+var rewriteSorted = func() (idx [len(rewriteKeys)]int) {
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx[:], func(a, b int) int { return strings.Compare(rewriteKeys[a], rewriteKeys[b]) })
+	return idx
+}()
 
 // teTrailers is the Te field fillHeader keeps.
 var teTrailers = []string{"trailers"}
@@ -264,34 +276,68 @@ func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []stri
 	if method == "" {
 		method = http.MethodGet
 	}
-	bw.WriteString(method)
-	bw.WriteByte(' ')
-	bw.WriteString(path)
+	h := headBuf{bw: bw, b: bw.AvailableBuffer()}
+	h.str(method)
+	h.str(" ")
+	h.str(path)
 	if out.URL.ForceQuery || out.URL.RawQuery != "" {
-		bw.WriteByte('?')
-		bw.WriteString(out.URL.RawQuery)
+		h.str("?")
+		h.str(out.URL.RawQuery)
 	}
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(host)
-	bw.WriteString("\r\n")
+	h.str(" HTTP/1.1\r\nHost: ")
+	h.str(host)
+	h.str("\r\n")
 	if len(ua) > 0 && ua[0] != "" { // tested before the trim, as Request.Write
-		bw.WriteString("User-Agent: ")
-		writeFieldValue(bw, trimField(ua[0]))
-		bw.WriteString("\r\n")
+		h.str("User-Agent: ")
+		h.fieldValue(trimField(ua[0]))
+		h.str("\r\n")
 	}
 	switch method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
-		bw.WriteString("Content-Length: 0\r\n") // as Request.Write, for these methods
+		h.str("Content-Length: 0\r\n") // as Request.Write, for these methods
 	}
 	for _, f := range fields {
 		for _, v := range f.vals {
-			bw.WriteString(f.name)
-			bw.WriteString(": ")
-			writeFieldValue(bw, trimField(v))
-			bw.WriteString("\r\n")
+			h.str(f.name)
+			h.str(": ")
+			h.fieldValue(trimField(v))
+			h.str("\r\n")
 		}
 	}
-	bw.WriteString("\r\n")
+	h.str("\r\n")
+	h.done()
+}
+
+// headBuf appends a head's pieces to the free part of bw's buffer and
+// hands them to bw (a copy onto themselves) at the end, or before a piece
+// that does not fit: an append a piece, where bufio.Writer.WriteString's
+// call and bookkeeping cost some 60 instructions each, about thirty times
+// a request.
+type headBuf struct {
+	bw *bufio.Writer
+	b  []byte // bw.AvailableBuffer(), appended to
+}
+
+// str appends s.
+func (h *headBuf) str(s string) {
+	if len(s) > cap(h.b)-len(h.b) {
+		h.spill(s)
+		return
+	}
+	h.b = append(h.b, s...)
+}
+
+// spill hands bw what h holds, then s, which did not fit after it.
+func (h *headBuf) spill(s string) {
+	_, _ = h.bw.Write(h.b)
+	_, _ = h.bw.WriteString(s)
+	h.b = h.bw.AvailableBuffer()
+}
+
+// done hands bw what h holds. A write error stays in bw (its Flush's).
+func (h *headBuf) done() {
+	_, _ = h.bw.Write(h.b)
+	h.b = nil
 }
 
 // trimField trims what Request.Write trims from a field value once its
@@ -310,17 +356,17 @@ func trimField(v string) string {
 
 func fieldSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
 
-// writeFieldValue writes v with each CR and LF a space, as Request.Write.
-func writeFieldValue(bw *bufio.Writer, v string) {
+// fieldValue appends v with each CR and LF a space, as Request.Write.
+func (h *headBuf) fieldValue(v string) {
 	start := 0
 	for i := 0; i < len(v); i++ {
 		if b := v[i]; b == '\r' || b == '\n' {
-			bw.WriteString(v[start:i])
-			bw.WriteByte(' ')
+			h.str(v[start:i])
+			h.str(" ")
 			start = i + 1
 		}
 	}
-	bw.WriteString(v[start:])
+	h.str(v[start:])
 }
 
 // plainHost reports whether host is written as it is by Request.Write:

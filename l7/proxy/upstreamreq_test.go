@@ -115,6 +115,45 @@ func TestWriteRequestHeadAsRequestWrite(t *testing.T) {
 	}
 }
 
+// TestWriteHeadSmallBuffers: the head is the same whatever room the
+// writer's buffer has left, down to pieces (a path, a field value) longer
+// than the whole buffer: headBuf hands over what it holds before a piece
+// that does not fit.
+func TestWriteHeadSmallBuffers(t *testing.T) {
+	t.Parallel()
+	r := &http.Request{
+		Method: http.MethodGet,
+		URL:    &url.URL{Path: "/" + strings.Repeat("p", 70), RawQuery: "q=1"},
+		Host:   "bench.local",
+		Header: http.Header{
+			"User-Agent": {"bench\r\nx"},
+			"Accept":     {"*/*"},
+			"Cookie":     {strings.Repeat("c", 100), "d=\n1"},
+			"X-Long":     {strings.Repeat("v", 300)},
+		},
+	}
+	var want bytes.Buffer
+	if err := r.Write(&want); err != nil {
+		t.Fatal(err)
+	}
+	for size := 16; size <= 80; size++ {
+		for pre := 0; pre < size; pre += 7 {
+			var got bytes.Buffer
+			bw := bufio.NewWriterSize(&got, size)
+			bw.WriteString(strings.Repeat("-", pre))
+			if _, ok := writeRequestHead(bw, r, nil); !ok {
+				t.Fatal("writeRequestHead left the request")
+			}
+			if err := bw.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if g := strings.TrimPrefix(got.String(), strings.Repeat("-", pre)); g != want.String() {
+				t.Fatalf("buffer %d with %d bytes before: wrote\n%q\nRequest.Write writes\n%q", size, pre, g, want.String())
+			}
+		}
+	}
+}
+
 type readCloser struct{ *strings.Reader }
 
 func (readCloser) Close() error { return nil }

@@ -276,11 +276,30 @@ func TestNormalizeHost(t *testing.T) {
 		"10.0.0.1:8080":   "10.0.0.1",
 		"foo.com:":        "foo.com",
 		"":                "",
+		".":               "",
+		"a-b.example.com": "a-b.example.com",
+		"Foo.com":         "foo.com",
+		"foo_bar.com":     "foo_bar.com",
+		"ÜBER.com":        "über.com",
+		"10.0.0.1":        "10.0.0.1",
 	} {
 		if got := NormalizeHost(in); got != want {
 			t.Errorf("NormalizeHost(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// FuzzNormalHost: a host normalHost lets NormalizeHost return as it is
+// would be returned as it is by the full normalisation too.
+func FuzzNormalHost(f *testing.F) {
+	for _, s := range []string{"foo.com", "foo.com.", "FOO.com", "[::1]:80", "a-1.b", "", ".", "x:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		if normalHost(host) && normalizeHost(host) != host {
+			t.Errorf("normalHost(%q) but the full normalisation gives %q", host, normalizeHost(host))
+		}
+	})
 }
 
 func TestPoolsShared(t *testing.T) {

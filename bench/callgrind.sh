@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# bench/callgrind.sh: user-space instructions per HTTP/1.1 keep-alive request
+# of one Weir binary, counted by valgrind's callgrind (this VM has no PMU:
+# perf's instructions:u is "not supported" here, so the count comes from
+# instrumentation, not from hardware counters).
+#
+#   bench/callgrind.sh BIN OUT [SECONDS]     # e.g. bench/callgrind.sh /tmp/insn-abc/weir /tmp/cg-abc.out
+#
+# Weir runs `--workers 0` (GOMAXPROCS=1, asynchronous preemption off: its
+# signal upsets callgrind) under callgrind on CPU 1, bin/benchtool's backend
+# and wrk -t1 -c64 on CPU 0, host bench.local. After a 3 s warm-up the
+# counters are zeroed, wrk runs SECONDS [10], the counters are dumped, and the
+# script prints the requests, the instructions of every thread, and their
+# ratio. bench/callgrind-areas.py OUT.1 REQUESTS [...] splits a dump by area
+# (package, runtime scheduler, timers, malloc, GC, maps).
+#
+# Under callgrind Weir runs some 50 times slower than natively: what depends on
+# time (a handler that runs long enough to be watched, timers that fire, how
+# many requests one wake-up finds) is counted as it happens at that speed, and
+# the total moves with the machine's load (57-68 thousand a request for one
+# binary on this VM at load 1 to 15); the areas that do not depend on time
+# (parsing, header maps, writing the upstream head) are the same to a few
+# instructions from run to run. Compare binaries alternated, several runs
+# each, and area by area.
+#
+# Environment: WEIR_CG_PORT [28080] (Weir's HTTP port; HTTPS, metrics and the
+# backend take the next three).
+set -euo pipefail
+bin=$1 out=$2 secs=${3:-10}
+port=${WEIR_CG_PORT:-28080}
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+cat > "$tmp/all.yaml" <<EOT
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: weir
+  annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+spec: {controller: weir-lb.dev/ingress-controller}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bench}
+spec: {ports: [{name: http, port: 80, targetPort: http}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: bench-1, labels: {kubernetes.io/service-name: bench}}
+addressType: IPv4
+ports: [{name: http, port: $((port + 3)), protocol: TCP}]
+endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: bench
+  annotations: {nginx.ingress.kubernetes.io/ssl-redirect: "false"}
+spec:
+  ingressClassName: weir
+  rules:
+  - host: bench.local
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}
+EOT
+taskset -c 0 "$root/bin/benchtool" backend -listen "127.0.0.1:$((port + 3))" & pids+=($!)
+GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$out" \
+	"$bin" --manifests "$tmp" --http-port "$port" --https-port "$((port + 1))" --metrics-port "$((port + 2))" \
+	--bind-address 127.0.0.1 --access-log=false --workers 0 > "$tmp/weir.out" 2> "$tmp/weir.log" & wp=$!
+pids+=($wp)
+url="http://127.0.0.1:$port/bench"
+for _ in $(seq 600); do # up to 2 minutes: Weir starts slowly under callgrind
+	curl -s -o /dev/null -H 'Host: bench.local' "$url" && break
+	sleep 0.2
+done
+taskset -c 0 wrk -t1 -c64 -d3s -H 'Host: bench.local' "$url" > /dev/null
+callgrind_control -z "$wp" > /dev/null
+res=$(taskset -c 0 wrk -t1 -c64 -d"${secs}s" -H 'Host: bench.local' "$url")
+callgrind_control -d "$wp" > /dev/null
+reqs=$(awk '/requests in/{print $1}' <<< "$res")
+dump=$(ls -S "$out"* | head -1)
+ir=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",", "", $1); print $1}')
+echo "requests $reqs instructions $ir per-request $((ir / reqs)) dump $dump"
