@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/test/testutil"
 )
 
@@ -124,5 +125,48 @@ func TestPollerClosedWhileParked(t *testing.T) {
 		get(t, c2, br2, "ok")
 		c2.Close()
 		testutil.WaitFor(t, 5*time.Second, "the next connection ended", func() bool { return s.connCount() == 0 })
+	}
+}
+
+// TestShutdownAsServeStarts: a Shutdown or Close that comes while the
+// first Serve makes the Server's poller (its listener taken already)
+// leaves no poller open, whose goroutine would wait for ever.
+func TestShutdownAsServeStarts(t *testing.T) {
+	t.Parallel()
+	for _, stop := range []string{"Shutdown", "Close"} {
+		t.Run(stop, func(t *testing.T) {
+			t.Parallel()
+			cfg := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+			s := New(cfg, h1guard.New(h1guard.Options{}))
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stopped := make(chan error, 1)
+			pollerMaking.Store(cfg, func() {
+				if stop == "Close" {
+					stopped <- s.Close()
+					return
+				}
+				stopped <- s.Shutdown(context.Background())
+			})
+			t.Cleanup(func() { pollerMaking.Delete(cfg) })
+			if err := s.Serve(ln); err != http.ErrServerClosed {
+				t.Errorf("Serve: %v, want http.ErrServerClosed", err)
+			}
+			if err := <-stopped; err != nil {
+				t.Errorf("%s: %v", stop, err)
+			}
+			p := s.poller.Load()
+			if p == nil {
+				t.Fatal("no poller made")
+			}
+			p.mu.Lock()
+			closed := p.closed
+			p.mu.Unlock()
+			if !closed {
+				t.Errorf("the poller of a Server stopped by %s as Serve made it is open", stop)
+			}
+		})
 	}
 }
