@@ -77,8 +77,15 @@ func (e *connEvents) moved() int {
 // idleEvents maps each test server's *http.Server to its connEvents.
 var idleEvents sync.Map
 
+// pollerMaking maps a test server's *http.Server to a function run as its
+// Server makes its poller (testHookNoPoller), on Serve's goroutine.
+var pollerMaking sync.Map
+
 func init() {
 	testHookNoPoller = func(cfg *http.Server) bool {
+		if f, ok := pollerMaking.Load(cfg); ok {
+			f.(func())()
+		}
 		v, ok := idleSettings.Load(cfg)
 		return ok && v.(waits).alone
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/test/testutil"
 )
 
@@ -179,5 +180,48 @@ func TestPollerCtlAllocs(t *testing.T) {
 	// An error still reaches the caller: the socket left the set.
 	if err := p.ctl(c, unix.EPOLL_CTL_MOD, 1, 0); !errors.Is(err, unix.ENOENT) {
 		t.Errorf("mod after del: %v, want ENOENT", err)
+	}
+}
+
+// TestShutdownAsServeStarts: a Shutdown or Close that comes while the
+// first Serve makes the Server's poller (its listener taken already)
+// leaves no poller open, whose goroutine would wait for ever.
+func TestShutdownAsServeStarts(t *testing.T) {
+	t.Parallel()
+	for _, stop := range []string{"Shutdown", "Close"} {
+		t.Run(stop, func(t *testing.T) {
+			t.Parallel()
+			cfg := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+			s := New(cfg, h1guard.New(h1guard.Options{}))
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			stopped := make(chan error, 1)
+			pollerMaking.Store(cfg, func() {
+				if stop == "Close" {
+					stopped <- s.Close()
+					return
+				}
+				stopped <- s.Shutdown(context.Background())
+			})
+			t.Cleanup(func() { pollerMaking.Delete(cfg) })
+			if err := s.Serve(ln); err != http.ErrServerClosed {
+				t.Errorf("Serve: %v, want http.ErrServerClosed", err)
+			}
+			if err := <-stopped; err != nil {
+				t.Errorf("%s: %v", stop, err)
+			}
+			p := s.poller.Load()
+			if p == nil {
+				t.Fatal("no poller made")
+			}
+			p.mu.Lock()
+			closed := p.closed
+			p.mu.Unlock()
+			if !closed {
+				t.Errorf("the poller of a Server stopped by %s as Serve made it is open", stop)
+			}
+		})
 	}
 }

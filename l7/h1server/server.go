@@ -115,7 +115,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
+	// made: the poller was made by this Serve, so no Serve of the Server
+	// has accepted a connection yet.
+	made := false
 	s.sweepOnce.Do(func() { // idle.go
+		made = true
 		go s.sweep()
 		if testHookNoPoller != nil && testHookNoPoller(s.cfg) {
 			return
@@ -127,6 +131,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		s.poller.Store(p)
 	})
+	if made && s.closing.Load() {
+		// A Shutdown or Close that came while the poller was being made
+		// found none to close: its goroutine would wait for ever. One that
+		// comes after this look finds it (both may close it).
+		s.closePoller()
+	}
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)

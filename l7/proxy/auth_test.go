@@ -498,41 +498,46 @@ func TestDigestNonces(t *testing.T) {
 	if other.fresh(n, now) || d.fresh(n[:31]+"0", now) && n[31] != '0' {
 		t.Error("a nonce of another process, or altered, is fresh")
 	}
-	if !d.use(n, 1) || d.use(n, 1) || !d.use(n, 3) || d.use(n, 2) {
+	if !d.use(n, 1, now) || d.use(n, 1, now) || !d.use(n, 3, now) || d.use(n, 2, now) {
 		t.Error("nonce counts are not accepted once and in increasing order")
 	}
 }
 
 // TestDigestNoncesFull: with maxDigestNonces nonces recorded, none
 // expired, a used nonce is still refused at its old count (the record was
-// dropped whole: a replay passed) and a new one is refused; expired
+// dropped whole: a replay passed) and a new one is refused; the record is
+// swept at most once a second of the requests' clock (not of the time a
+// sweep takes: a slow sweep on a loaded machine swept twice); expired
 // records make room.
 func TestDigestNoncesFull(t *testing.T) {
 	t.Parallel()
 	var d digestNonces
 	now := time.Now()
 	n := d.issue(now)
-	if !d.use(n, 1) {
+	if !d.use(n, 1, now) {
 		t.Fatal("first use refused")
 	}
 	for i := 1; i < maxDigestNonces; i++ {
-		d.use(d.issue(now.Add(time.Duration(i))), 1)
+		d.use(d.issue(now.Add(time.Duration(i))), 1, now)
 	}
-	if d.use(d.issue(now.Add(-time.Second)), 1) {
+	if d.use(d.issue(now.Add(-time.Second)), 1, now) {
 		t.Error("a new nonce passed with the record full of live ones")
 	}
-	if d.use(n, 1) {
+	if d.use(n, 1, now) {
 		t.Error("a replayed nonce count passed once the record was full")
 	}
-	if d.use(d.issue(now.Add(-2*time.Second)), 1) || d.sweeps != 1 {
+	if d.use(d.issue(now.Add(-2*time.Second)), 1, now.Add(999*time.Millisecond)) || d.sweeps != 1 {
 		t.Errorf("a second new nonce with the record full: %d sweeps of it, want 1 (once a second)", d.sweeps)
+	}
+	if d.use(d.issue(now.Add(-3*time.Second)), 1, now.Add(time.Second)) || d.sweeps != 2 {
+		t.Errorf("a new nonce a second after the sweep, the record full: %d sweeps, want 2", d.sweeps)
 	}
 	var old digestNonces
 	then := now.Add(-2 * digestNonceLifetime)
 	for i := range maxDigestNonces {
-		old.use(old.issue(then.Add(time.Duration(i))), 1)
+		old.use(old.issue(then.Add(time.Duration(i))), 1, then)
 	}
-	if !old.use(old.issue(now), 1) {
+	if !old.use(old.issue(now), 1, now) {
 		t.Error("a new nonce refused while the record holds only expired ones")
 	}
 }

@@ -80,12 +80,14 @@ func nonceIssued(nonce string) time.Time {
 	return issuedAt(ts[:])
 }
 
-// use records nonce count nc of nonce, one of ours (fresh); false when it
-// is not above the last one seen (a replay), or when maxDigestNonces
-// nonces, none expired, are recorded: forgetting one would let it be
-// replayed, so a new one is refused until some expire (as the module's
-// full shared memory zone refuses).
-func (d *digestNonces) use(nonce string, nc uint64) bool {
+// use records nonce count nc of nonce, one of ours (fresh at now); false
+// when it is not above the last one seen (a replay), or when
+// maxDigestNonces nonces, none expired at now, are recorded: forgetting one
+// would let it be replayed, so a new one is refused until some expire (as
+// the module's full shared memory zone refuses). now is the request's
+// clock reading, the one fresh was given, so that the once-a-second sweep
+// is timed by the requests and not by how long a sweep took.
+func (d *digestNonces) use(nonce string, nc uint64, now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.lastNC == nil {
@@ -96,7 +98,6 @@ func (d *digestNonces) use(nonce string, nc uint64) bool {
 		return false
 	}
 	if !seen && len(d.lastNC) >= maxDigestNonces {
-		now := time.Now()
 		if now.Sub(d.swept) < time.Second {
 			return false
 		}
@@ -159,10 +160,11 @@ func (au *authenticator) checkDigest(b *annotations.BasicAuth, authz, method, ur
 	if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(p["response"]))) != 1 {
 		return false, au.digestChallenge(b.Realm, false)
 	}
-	if !au.digest.fresh(p["nonce"], time.Now()) {
+	now := time.Now()
+	if !au.digest.fresh(p["nonce"], now) {
 		return false, au.digestChallenge(b.Realm, true) // right password, old nonce
 	}
-	if !au.digest.use(p["nonce"], nc) {
+	if !au.digest.use(p["nonce"], nc, now) {
 		return false, au.digestChallenge(b.Realm, false)
 	}
 	return true, nil

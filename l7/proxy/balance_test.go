@@ -273,12 +273,16 @@ func TestHashByAcrossWorkers(t *testing.T) {
 }
 
 // TestEWMAAvoidsSlowEndpoint: with load-balance ewma, an endpoint that
-// answers slowly gets few requests once its average is known.
+// answers slowly gets few requests once its average is known. An
+// endpoint's first response time sets its average, which the next ones
+// move by a fraction of a percent each (10 s decay): the slow one is slower
+// by far more than a fast one's first request can take on a loaded machine
+// (at 40 ms, a run at load 12 sent it 16 of 60 requests).
 func TestEWMAAvoidsSlowEndpoint(t *testing.T) {
 	t.Parallel()
 	fast, _ := echoBackends(t, 2)
 	slow := backend(t, func(w http.ResponseWriter, _ *http.Request) {
-		time.Sleep(40 * time.Millisecond) // the behaviour under test, not synchronisation
+		time.Sleep(300 * time.Millisecond) // the behaviour under test, not synchronisation
 		fmt.Fprint(w, "slow")
 	})
 	s := snap(1, "e.test", backendOf("app", append([]string{addr(slow)}, fast...), func(p *annotations.Proxy) { p.LoadBalance = annotations.EWMA }))

@@ -79,11 +79,14 @@ func (u *udpPort) forward(client netip.AddrPort, data []byte) {
 	}
 	s.sent++
 	u.mu.Unlock()
+	// Counted for the session's log line before the write: the endpoint's
+	// answer can end the session (proxy-stream-responses) and log it
+	// before this goroutine returns from the write.
+	s.in.Add(int64(len(data)))
 	if _, err := s.up.Write(data); err != nil {
 		u.srv.metrics.err(k, reasonAborted)
 		return
 	}
-	s.in.Add(int64(len(data)))
 	u.srv.metrics.addBytes(k, "in", int64(len(data)))
 }
 

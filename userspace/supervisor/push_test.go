@@ -2,13 +2,18 @@ package supervisor
 
 import (
 	"bufio"
+	"encoding/json"
 	"log/slog"
+	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/weir-lb/weir/l7/certs"
+	workerpkg "github.com/weir-lb/weir/l7/worker"
 	"github.com/weir-lb/weir/l7/worker/workertest"
 	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -89,5 +94,48 @@ func TestPushDeltaRefusedSendsFull(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("weir_worker_config_frames_total (-want +got):\n%s", diff)
+	}
+}
+
+// TestTicketsSentInOrder: a send of the session ticket keys (a worker's
+// start) held up by another exchange with the worker sends the keys current
+// when it gets its turn: a rotation's send may come first, and the worker
+// keeps the last keys it got (sent before the rotation, it had no current
+// key until the next one, an hour by default).
+func TestTicketsSentInOrder(t *testing.T) {
+	t.Parallel()
+	s := &Supervisor{cfg: Config{AckTimeout: 10 * time.Second}, log: slog.New(slog.DiscardHandler), tickets: certs.NewTicketKeys()}
+	sup, ctl := net.Pipe()
+	t.Cleanup(func() { sup.Close(); ctl.Close() })
+	w := &worker{sup: s, cpu: 0, label: "0", conn: sup}
+	got := make(chan workerpkg.Tickets, 1)
+	go func() {
+		typ, payload, err := workerpkg.ReadFrame(bufio.NewReader(ctl))
+		var tk workerpkg.Tickets
+		if err != nil || typ != workerpkg.MsgTickets || json.Unmarshal(payload, &tk) != nil {
+			t.Errorf("frame type %d %q %v, want tickets", typ, payload, err)
+		}
+		got <- tk
+	}()
+	w.mu.Lock() // an exchange with the worker under way
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		w.sendTickets()
+	}()
+	testutil.WaitFor(t, 10*time.Second, "the send waiting for its turn", func() bool {
+		buf := make([]byte, 1<<20)
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "(*worker).sendTickets") && strings.Contains(g, "sync.(*Mutex).Lock") {
+				return true
+			}
+		}
+		return false
+	})
+	s.tickets.Rotate() // and the rotation's own send, which takes its turn after
+	w.mu.Unlock()
+	<-sent
+	if cur, _ := s.tickets.Keys(); (<-got).Current != cur {
+		t.Error("the worker got the keys of before a rotation that came while its send waited")
 	}
 }

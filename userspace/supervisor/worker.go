@@ -362,14 +362,18 @@ func (w *worker) exchange(t workerpkg.MsgType, payload []byte) (workerpkg.Ack, e
 	return ack, nil
 }
 
-// sendTickets hands the shared session ticket keys to the worker.
+// sendTickets hands the shared session ticket keys to the worker. The
+// keys are read under w.mu, which orders the sends: read before it, a
+// worker's start could send the keys of before a rotation after the
+// rotation's own send, and that worker kept them, without the current key,
+// until the next rotation (an hour by default).
 func (w *worker) sendTickets() {
-	cur, prev := w.sup.tickets.Keys()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.conn == nil {
 		return
 	}
+	cur, prev := w.sup.tickets.Keys()
 	w.conn.SetWriteDeadline(time.Now().Add(w.sup.cfg.AckTimeout))
 	defer w.conn.SetWriteDeadline(time.Time{})
 	if err := workerpkg.WriteJSON(w.conn, workerpkg.MsgTickets, workerpkg.Tickets{Current: cur, Previous: prev}); err != nil {
