@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -19,15 +17,7 @@ import (
 func TestListenHTTP1Only(t *testing.T) {
 	t.Parallel()
 	ca := certstest.NewCA(t)
-	cert, key := ca.Issue(t, "127.0.0.1")
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert"), filepath.Join(dir, "key")
-	if err := os.WriteFile(certFile, cert, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile := ca.IssueFiles(t, "127.0.0.1")
 	srv, err := Listen("127.0.0.1:0", certFile, keyFile, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(r.Proto))
 	}), slog.New(slog.DiscardHandler))
