@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -101,12 +102,7 @@ func TestRewriteTargetCaptures(t *testing.T) {
 // rewrite then answers 302 there, with the query appended.
 func TestRewriteTargetURL(t *testing.T) {
 	t.Parallel()
-	up := backend(t, echoRequest)
-	be := backendOf("rw", []string{addr(up)}, withRewrite(annotations.Rewrite{Target: "https://new.example.com/$1"}))
-	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "old.example.com", UseRegex: true, Paths: []snapshot.Path{
-		{Path: "/old/(.*)", Match: snapshot.MatchPrefix, Backend: be},
-	}}}}
-	_, srv := front(t, Options{}, s)
+	srv := rewriteURLFront(t)
 	res := get(t, noFollow(t), srv, "old.example.com", "/old/page?a=b")
 	if res.status != http.StatusFound || res.header.Get("Location") != "https://new.example.com/page?a=b" {
 		t.Errorf("GET /old/page?a=b: %d Location %q, want 302 https://new.example.com/page?a=b", res.status, res.header.Get("Location"))
@@ -159,6 +155,19 @@ func TestServerAlias(t *testing.T) {
 	}
 }
 
+// rewriteURLFront serves old.example.com's regex path /old/(.*) with the
+// rewrite-target https://new.example.com/$1.
+func rewriteURLFront(t *testing.T) *httptest.Server {
+	t.Helper()
+	up := backend(t, echoRequest)
+	be := backendOf("rw", []string{addr(up)}, withRewrite(annotations.Rewrite{Target: "https://new.example.com/$1"}))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "old.example.com", UseRegex: true, Paths: []snapshot.Path{
+		{Path: "/old/(.*)", Match: snapshot.MatchPrefix, Backend: be},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	return srv
+}
+
 // TestRewriteTargetURLEscapes: the groups of a rewrite to a URL come from
 // the decoded path; when the client's path had a %-escape or a '+', they
 // are escaped as nginx 1.22 escapes them (each want read off nginx with
@@ -166,12 +175,7 @@ func TestServerAlias(t *testing.T) {
 // path reaches the Location; a path without either is copied as it is.
 func TestRewriteTargetURLEscapes(t *testing.T) {
 	t.Parallel()
-	up := backend(t, echoRequest)
-	be := backendOf("rw", []string{addr(up)}, withRewrite(annotations.Rewrite{Target: "https://new.example.com/$1"}))
-	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "old.example.com", UseRegex: true, Paths: []snapshot.Path{
-		{Path: "/old/(.*)", Match: snapshot.MatchPrefix, Backend: be},
-	}}}}
-	_, srv := front(t, Options{}, s)
+	srv := rewriteURLFront(t)
 	for _, tc := range []struct{ target, want string }{
 		{"/old/a%0d%0aSet-Cookie:%20x=1", "https://new.example.com/a%0D"},
 		{"/old/a%01b%7fc", "https://new.example.com/a%01b%7Fc"},
