@@ -147,6 +147,12 @@ func TestChartIngressNginxValues(t *testing.T) {
 			t.Errorf("no %s %s", want[0], want[1])
 		}
 	}
+	if vwc := find(objs, "ValidatingWebhookConfiguration", "weir-admission"); vwc != nil {
+		hooks, _, _ := unstructured.NestedSlice(vwc.Object, "webhooks")
+		if len(hooks) != 1 || fmt.Sprint(hooks[0].(map[string]any)["timeoutSeconds"]) != "5" || hooks[0].(map[string]any)["failurePolicy"] != "Fail" {
+			t.Errorf("webhooks %v: want one, failurePolicy Fail, timeoutSeconds 5 (admissionWebhooks.timeoutSeconds)", hooks)
+		}
+	}
 	if sm := find(objs, "ServiceMonitor", "weir-controller"); sm != nil && sm.GetLabels()["release"] != "prometheus" {
 		t.Errorf("ServiceMonitor labels %v lack release: prometheus", sm.GetLabels())
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,15 +24,7 @@ import (
 func webhookCert(t *testing.T, addr string) (flags []string, caPEM []byte) {
 	t.Helper()
 	ca := certstest.NewCA(t)
-	cert, key := ca.Issue(t, "127.0.0.1")
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "cert"), filepath.Join(dir, "key")
-	if err := os.WriteFile(certFile, cert, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile := ca.IssueFiles(t, "127.0.0.1")
 	return []string{"--validating-webhook=" + addr, "--validating-webhook-certificate=" + certFile, "--validating-webhook-key=" + keyFile}, ca.PEM()
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -181,21 +182,63 @@ func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // checkHTTP2 applies to an HTTP/2 request the rules an HTTP/1.1 head is
-// checked against where HTTP/2 has them too: CONNECT and TRACE get 405, a
-// :path that is not a path (OPTIONS *), holds an escaped NUL or climbs
-// above the root gets 400. HTTP/2's own framing is net/http's.
+// checked against where HTTP/2 has them too, as nginx 1.22's ngx_http_v2
+// does before a request is served, so that nothing it refuses is written
+// to an HTTP/1.1 upstream: a method not of [A-Z_-] gets 400; CONNECT and
+// TRACE get 405; a :path that is not a path (OPTIONS *), holds a space or
+// a control byte, an escaped NUL or climbs above the root gets 400; so
+// does a missing or invalid :authority (ngx_http_validate_host), a Host
+// field beside it that names another host (RFC 9113, section 8.3.1; nginx
+// refuses any second Host) or more than one, and a Content-Length that is
+// not one number or that the stream contradicts by ending with its
+// HEADERS (nginx: "client prematurely closed stream"). HTTP/2's own
+// framing, connection-specific fields, and CR, LF, NUL or upper case in a
+// field are net/http's: it resets the stream or answers 400 first.
 func checkHTTP2(r *http.Request) *Reject {
+	if r.Method == "" || !allBytes(r.Method, isMethodByte) {
+		return rejRequestLine
+	}
 	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
 		return rejMethod
 	}
-	if r.RequestURI == "" || r.RequestURI[0] != '/' {
+	if r.RequestURI == "" || r.RequestURI[0] != '/' || !allBytes(r.RequestURI, isTargetByte) {
 		return rejTarget
 	}
 	if err := checkPath([]byte(r.RequestURI)); err != nil {
 		return err.(*Reject)
 	}
+	if r.Host == "" || !validHost([]byte(r.Host)) {
+		return rejHost
+	}
+	// net/http takes :authority for r.Host and leaves a Host field in
+	// the header; without :authority, r.Host is that field.
+	if hosts := r.Header["Host"]; len(hosts) > 1 || len(hosts) == 1 && !strings.EqualFold(hosts[0], r.Host) {
+		return rejHost
+	}
+	// net/http sets ContentLength from the first Content-Length when the
+	// stream has a body, and 0 when it ended with its HEADERS.
+	if cl, ok := r.Header["Content-Length"]; ok {
+		n, valid := ParseLength(cl[0])
+		if len(cl) > 1 || !valid || n != r.ContentLength {
+			return rejCL
+		}
+	}
 	return nil
 }
+
+// allBytes reports whether every byte of s passes ok.
+func allBytes(s string, ok func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTargetByte reports whether c may be in a request target: not a space
+// (which ends it in a request line) nor a control byte.
+func isTargetByte(c byte) bool { return c != ' ' && !isCTL(c) }
 
 // http2TooLarge reports whether the header list of r, an HTTP/2 request,
 // breaks l as nginx applies large_client_header_buffers to HTTP/2: the

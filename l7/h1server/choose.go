@@ -38,6 +38,7 @@ func ParseKind(s string) (Kind, error) {
 // through a Server. wrap (nil: none) wraps ln first (PROXY protocol,
 // connection limits). It is the one place where the kind is chosen.
 func ServePlain(k Kind, name string, srv *http.Server, g *h1guard.Guard, ln net.Listener, wrap func(net.Listener) net.Listener, errc chan<- error) drain.Server {
+	guardOptions(srv)
 	if wrap == nil {
 		wrap = func(l net.Listener) net.Listener { return l }
 	}
@@ -49,3 +50,9 @@ func ServePlain(k Kind, name string, srv *http.Server, g *h1guard.Guard, ln net.
 	}
 	return drain.ServeWith(name, srv, New(srv, g), ln, wrap, errc)
 }
+
+// guardOptions turns off srv's answer to "OPTIONS *" (200, before any
+// handler), which only an HTTP/2 request reaches (g refuses the HTTP/1.x
+// head), so that the guard answers it 400 as nginx does: it takes no
+// asterisk form.
+func guardOptions(srv *http.Server) { srv.DisableGeneralOptionsHandler = true }

@@ -104,6 +104,7 @@ func (l *splitListener) Close() error {
 // TLSListener, else HTTP/1.x through a Server and HTTP/2 through srv. wrap
 // (nil: none) wraps ln first.
 func ServeTLS(k Kind, name string, srv *http.Server, g *h1guard.Guard, ln net.Listener, cfg *tls.Config, wrap func(net.Listener) net.Listener, errc chan<- error) drain.Server {
+	guardOptions(srv) // choose.go
 	if wrap == nil {
 		wrap = func(l net.Listener) net.Listener { return l }
 	}

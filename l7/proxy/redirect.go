@@ -146,7 +146,9 @@ func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *
 		if m == nil {
 			return false
 		}
-		target, code = expand(rw.Target, uri, m), http.StatusFound
+		// The groups come from the decoded path: escaped as nginx does,
+		// no control byte or space of them reaches the Location.
+		target, code = expandCaptures(rw.Target, uri, m, quotedURI(r)), http.StatusFound
 		if r.URL.RawQuery != "" {
 			target += "?" + r.URL.RawQuery
 		}

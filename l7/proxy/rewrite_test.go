@@ -1,9 +1,14 @@
 package proxy
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -97,12 +102,7 @@ func TestRewriteTargetCaptures(t *testing.T) {
 // rewrite then answers 302 there, with the query appended.
 func TestRewriteTargetURL(t *testing.T) {
 	t.Parallel()
-	up := backend(t, echoRequest)
-	be := backendOf("rw", []string{addr(up)}, withRewrite(annotations.Rewrite{Target: "https://new.example.com/$1"}))
-	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "old.example.com", UseRegex: true, Paths: []snapshot.Path{
-		{Path: "/old/(.*)", Match: snapshot.MatchPrefix, Backend: be},
-	}}}}
-	_, srv := front(t, Options{}, s)
+	srv := rewriteURLFront(t)
 	res := get(t, noFollow(t), srv, "old.example.com", "/old/page?a=b")
 	if res.status != http.StatusFound || res.header.Get("Location") != "https://new.example.com/page?a=b" {
 		t.Errorf("GET /old/page?a=b: %d Location %q, want 302 https://new.example.com/page?a=b", res.status, res.header.Get("Location"))
@@ -151,6 +151,58 @@ func TestServerAlias(t *testing.T) {
 		res := get(t, c, srv, tc.host, tc.path)
 		if res.err != nil || res.status != tc.wantStatus || res.body != tc.wantBody {
 			t.Errorf("GET %s%s: %d %q (%v), want %d %q", tc.host, tc.path, res.status, res.body, res.err, tc.wantStatus, tc.wantBody)
+		}
+	}
+}
+
+// rewriteURLFront serves old.example.com's regex path /old/(.*) with the
+// rewrite-target https://new.example.com/$1.
+func rewriteURLFront(t *testing.T) *httptest.Server {
+	t.Helper()
+	up := backend(t, echoRequest)
+	be := backendOf("rw", []string{addr(up)}, withRewrite(annotations.Rewrite{Target: "https://new.example.com/$1"}))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "old.example.com", UseRegex: true, Paths: []snapshot.Path{
+		{Path: "/old/(.*)", Match: snapshot.MatchPrefix, Backend: be},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	return srv
+}
+
+// TestRewriteTargetURLEscapes: the groups of a rewrite to a URL come from
+// the decoded path; when the client's path had a %-escape or a '+', they
+// are escaped as nginx 1.22 escapes them (each want read off nginx with
+// the same rewrite), so that no control byte, space or quote of a decoded
+// path reaches the Location; a path without either is copied as it is.
+func TestRewriteTargetURLEscapes(t *testing.T) {
+	t.Parallel()
+	srv := rewriteURLFront(t)
+	for _, tc := range []struct{ target, want string }{
+		{"/old/a%0d%0aSet-Cookie:%20x=1", "https://new.example.com/a%0D"},
+		{"/old/a%01b%7fc", "https://new.example.com/a%01b%7Fc"},
+		{"/old/a%20b%22c", "https://new.example.com/a%20b%22c"},
+		{"/old/%c3%a9", "https://new.example.com/%C3%A9"},
+		{"/old/a%25b", "https://new.example.com/a%25b"},
+		{"/old/a%26b%3bc%2bd%3fe%23f%22g%27h%3ci%3ej%7bk%5cl%5em%60n%7co%7dp%24q%2cr%3as%40t%3du%21v%28w%2ax%5by%7ez",
+			"https://new.example.com/a&b;c+d?e%23f%22g'h%3Ci%3Ej%7Bk%5Cl%5Em%60n%7Co%7Dp$q,r:s@t=u!v(w*x[y~z"},
+		{`/old/a+b"c`, "https://new.example.com/a+b%22c"},
+		{`/old/a"b{c}`, `https://new.example.com/a"b{c}`},
+		{"/old/x%3fy?q=%0d", "https://new.example.com/x?y?q=%0d"},
+	} {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: old.example.com\r\nConnection: close\r\n\r\n", tc.target)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil {
+			t.Errorf("GET %s: %v", tc.target, err)
+			continue
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || got != tc.want {
+			t.Errorf("GET %s: %d Location %q, want 302 %q", tc.target, resp.StatusCode, got, tc.want)
 		}
 	}
 }

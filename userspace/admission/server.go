@@ -31,6 +31,11 @@ func Listen(addr, certFile, keyFile string, h http.Handler, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("listen for the validating webhook on %s: %w", addr, err)
 	}
+	// HTTP/1.1 only, as ingress-nginx's webhook (an empty TLSNextProto,
+	// kubernetes#80313): the API server's calls need nothing of HTTP/2,
+	// whose stream floods a webhook need not risk.
+	var protos http.Protocols
+	protos.SetHTTP1(true)
 	s := &Server{
 		ln:   ln,
 		done: make(chan struct{}),
@@ -40,6 +45,7 @@ func Listen(addr, certFile, keyFile string, h http.Handler, log *slog.Logger) (*
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
 			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get},
+			Protocols:         &protos,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
 	}

@@ -342,8 +342,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.limits.Configure(httpsSrv)
 	// Requests end with ctx: a /config?after= long poll does not hold up
 	// the shutdown.
-	metricsSrv := &http.Server{Handler: d.metricsHandler(), ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+	metricsSrv := controller.MetricsServer(ctx, d.metricsHandler())
 
 	serveCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -515,8 +515,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	// Requests end with ctx: a /config?after= long poll does not hold up
 	// the shutdown.
-	metricsSrv := &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+	metricsSrv := controller.MetricsServer(ctx, s.metricsHandler())
 	metricsDone := make(chan struct{})
 	errc := make(chan error, 2)
 	go func() {

@@ -16,6 +16,8 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -109,6 +111,23 @@ func (ca *CA) Issue(tb testing.TB, hosts ...string) (certPEM, keyPEM []byte) {
 	certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})...)
 	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 	return certPEM, keyPEM
+}
+
+// IssueFiles is Issue with the certificate chain and key written to the
+// files "cert" and "key" of a new temporary directory the test removes;
+// it returns their paths.
+func (ca *CA) IssueFiles(tb testing.TB, hosts ...string) (certFile, keyFile string) {
+	tb.Helper()
+	certPEM, keyPEM := ca.Issue(tb, hosts...)
+	dir := tb.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert"), filepath.Join(dir, "key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return certFile, keyFile
 }
 
 // SecretYAML renders a kubernetes.io/tls Secret manifest holding certPEM
