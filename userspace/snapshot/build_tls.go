@@ -50,6 +50,9 @@ type tlsResult struct {
 	def         *Certificate
 	defWarnings []Warning
 	defSec      *corev1.Secret
+	// defHosts are the hosts claims gives the default certificate, sorted;
+	// immutable once built (Snapshots share it).
+	defHosts []string
 }
 
 // tlsKey is one Secret spec.tls sections name.
@@ -298,17 +301,23 @@ func (b *builder) certificates(objs Objects, tlsIngs []*ingress, servers []Serve
 	}
 	slices.SortFunc(tr.certs, func(x, y Certificate) int { return compareCerts(&x, &y) })
 	tr.def, tr.defWarnings, tr.defSec = b.defaultCertificate(secret)
+	tr.defHosts = sortedHosts(byKey[nsName{}])
 	return tr
+}
+
+// sortedHosts returns hosts sorted and without duplicates, nil when empty.
+func sortedHosts(hosts []string) []string {
+	slices.Sort(hosts)
+	if hosts = slices.Compact(hosts); len(hosts) == 0 {
+		return nil
+	}
+	return hosts
 }
 
 // withHosts returns the certificate of tk for hosts, sorted.
 func (tk *tlsKey) withHosts(hosts []string) Certificate {
 	c := *tk.cert
-	slices.Sort(hosts)
-	c.Hosts = slices.Compact(hosts)
-	if len(c.Hosts) == 0 {
-		c.Hosts = nil
-	}
+	c.Hosts = sortedHosts(hosts)
 	return c
 }
 

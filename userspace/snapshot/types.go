@@ -111,7 +111,8 @@ type Snapshot struct {
 	// leaves it 0. Versions increase by one per distinct configuration.
 	Version uint64 `json:"version,omitempty"`
 	// Hash is the hex SHA-256 of the routing content (Servers,
-	// DefaultBackend, DefaultService, Certificates, DefaultCertificate, Global and Streams, not
+	// DefaultBackend, DefaultService, Certificates, DefaultCertificate,
+	// DefaultCertificateHosts, Global and Streams, not
 	// Version or Warnings; each Server and certificate by the SHA-256 of its
 	// own JSON, hash.go): new certificate material changes it.
 	Hash string `json:"hash"`
@@ -144,6 +145,17 @@ type Snapshot struct {
 	// DefaultCertificate is the certificate of Options.DefaultSSLCertificate,
 	// served when no certificate matches. Nil means Weir's self-signed one.
 	DefaultCertificate *Certificate `json:"defaultCertificate,omitempty"`
+	// DefaultCertificateHosts are the rule hosts served the default
+	// certificate (DefaultCertificate, else Weir's self-signed one) by
+	// name: those whose deciding Ingress lists them with an empty
+	// secretName, names a missing or invalid Secret or a certificate not
+	// valid for them, or has no section for them (the README's TLS).
+	// ingress-nginx's configureCertificates maps such a server to the
+	// default certificate's uid, and certificate.lua finds that before the
+	// wildcard host one label up, so a handshake whose SNI is one of them
+	// gets the default certificate, not a wildcard host's. Lower-case,
+	// sorted. Nil means none.
+	DefaultCertificateHosts []string `json:"defaultCertificateHosts,omitempty"`
 	// Global holds the controller ConfigMap's global settings
 	// (use-forwarded-headers, proxy-real-ip-cidr,
 	// large-client-header-buffers, ...). The zero value, omitted from the
