@@ -14,6 +14,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/certs"
 	"github.com/weir-lb/weir/l7/certs/certstest"
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -307,4 +308,57 @@ func TestBuildTLSDefaultCertificateByName(t *testing.T) {
 		}
 		builderAgreesByIngress(t, objs, opts)
 	}
+}
+
+// TestBuildTLSAliasRedirect checks ssl-redirect through server-alias names:
+// ingress-nginx decides it by the request's host (lua_ingress.lua
+// redirect_to_https: ssl_redirect and certificate.lua
+// configured_for_current_request), and configureCertificates gives an
+// alias its server's certificate only when it is valid for it. So an alias
+// the certificate does not cover, with no wildcard host with a certificate
+// above it, is not redirected by ssl-redirect, only by force-ssl-redirect;
+// the host and its other aliases are.
+func TestBuildTLSAliasRedirect(t *testing.T) {
+	t.Parallel()
+	ca := certstest.NewCA(t)
+	alias := map[string]string{"nginx.ingress.kubernetes.io/server-alias": "covered.test,other.test,x.wild.test,*.sub.test"}
+	forced := map[string]string{"nginx.ingress.kubernetes.io/server-alias": "forced-alias.test",
+		"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
+	objs := snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+		Ingresses: []*networkingv1.Ingress{
+			tlsIngress("ns", "h", 1, alias, tlsSections(tlsSection("h", "h.example.com")), "h.example.com"),
+			tlsIngress("ns", "wild", 2, nil, tlsSections(tlsSection("wild", "*.wild.test")), "*.wild.test"),
+			tlsIngress("ns", "forced", 3, forced, tlsSections(tlsSection("f", "forced.example.com")), "forced.example.com"),
+		},
+		Secrets: []*corev1.Secret{tlsSecret(t, ca, "h", "h.example.com", "covered.test"),
+			tlsSecret(t, ca, "wild", "*.wild.test"), tlsSecret(t, ca, "f", "forced.example.com")},
+	}
+	opts := snapshot.DefaultOptions()
+	s := snapshot.Build(objs, opts)
+	rt, err := router.Compile(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		"h.example.com":     true,
+		"covered.test":      true, // the certificate covers it
+		"other.test":        false,
+		"x.wild.test":       true, // *.wild.test has a certificate
+		"a.sub.test":        false,
+		"forced-alias.test": true, // force-ssl-redirect
+	}
+	got := map[string]bool{}
+	for host := range want {
+		route, ok := rt.Match(host, "/")
+		if !ok || route.Host == "" {
+			t.Fatalf("%s: no route", host)
+		}
+		got[host] = rt.SSLRedirect(host, route)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ssl-redirect by request host (-want +got):\n%s", diff)
+	}
+	builderAgreesByIngress(t, objs, opts)
 }

@@ -389,6 +389,10 @@ func (e *hashEncoder) server(s *Server) {
 		e.field(false, "aliases")
 		e.strs(s.Aliases)
 	}
+	if len(s.NoTLSAliases) > 0 {
+		e.field(false, "noTLSAliases")
+		e.strs(s.NoTLSAliases)
+	}
 	if s.RedirectFrom != "" {
 		e.field(false, "redirectFrom")
 		e.str(s.RedirectFrom)
@@ -480,6 +484,10 @@ func (e *hashEncoder) backend(b *Backend) {
 	e.buf = append(e.buf, bytes.TrimSuffix(e.proxyBuf.Bytes(), []byte("\n"))...)
 	if b.SSLRedirect {
 		e.field(false, "sslRedirect")
+		e.raw("true")
+	}
+	if b.ForceSSLRedirect {
+		e.field(false, "forceSSLRedirect")
 		e.raw("true")
 	}
 	if b.HSTS != "" {

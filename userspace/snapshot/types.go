@@ -188,6 +188,15 @@ type Server struct {
 	// lower-case, sorted; none is the Host of another Server, nor an alias of a Server
 	// sorted before this one. Nil means none.
 	Aliases []string `json:"aliases,omitempty"`
+	// NoTLSAliases are the Aliases that have no certificate by name though
+	// Host has one: the certificate of Host is not valid for them and no
+	// wildcard host (or alias) one label above them has one; sorted.
+	// ingress-nginx decides ssl-redirect by the request's host
+	// (certificate.lua configured_for_current_request), so a plain HTTP
+	// request through one of them is redirected only under
+	// force-ssl-redirect (Backend.ForceSSLRedirect), not by ssl-redirect.
+	// Nil means none.
+	NoTLSAliases []string `json:"noTLSAliases,omitempty"`
 	// RedirectFrom is the host whose requests are redirected to this one
 	// with 308 (from-to-www-redirect): www.<Host>, or Host without its
 	// "www." when it has one. It is not the Host of another Server. "" means
@@ -285,6 +294,10 @@ type Backend struct {
 	// redirect to HTTPS: the host has TLS and the Ingress keeps
 	// ssl-redirect, or the Ingress sets force-ssl-redirect. Default false.
 	SSLRedirect bool `json:"sslRedirect,omitempty"`
+	// ForceSSLRedirect is force-ssl-redirect: SSLRedirect whatever the
+	// request's host, also for a request through one of the Server's
+	// NoTLSAliases. Default false.
+	ForceSSLRedirect bool `json:"forceSSLRedirect,omitempty"`
 	// HSTS is the Strict-Transport-Security header value for HTTPS
 	// responses of this route: set on every route and the default backend
 	// while the ConfigMap keeps hsts (default true), the host having TLS
