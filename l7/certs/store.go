@@ -90,14 +90,7 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 				continue
 			}
 			st.certs = append(st.certs, cert)
-			for _, h := range c.Hosts {
-				h = strings.ToLower(h)
-				if _, dup := st.exact[h]; !dup {
-					st.exact[h] = cert
-				} else {
-					st.dupHosts = true
-				}
-			}
+			st.index(c.Hosts, cert)
 		}
 		if s.DefaultCertificate != nil {
 			st.def = load(s.DefaultCertificate)
@@ -165,10 +158,16 @@ func (st *Store) addDefaultHosts() {
 	if def == nil {
 		def = st.fallback
 	}
-	for _, h := range st.srcHosts {
+	st.index(st.srcHosts, def)
+}
+
+// index maps hosts to cert; a host already mapped keeps its certificate
+// (dupHosts is set).
+func (st *Store) index(hosts []string, cert *tls.Certificate) {
+	for _, h := range hosts {
 		h = strings.ToLower(h)
 		if _, dup := st.exact[h]; !dup {
-			st.exact[h] = def
+			st.exact[h] = cert
 		} else {
 			st.dupHosts = true
 		}

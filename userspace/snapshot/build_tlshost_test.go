@@ -55,6 +55,12 @@ func tlsSecret(tb testing.TB, ca *certstest.CA, name string, hosts ...string) *c
 		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}
 }
 
+// weirClasses are the IngressClass weir of Weir's default controller.
+func weirClasses() []*networkingv1.IngressClass {
+	return []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+		Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}}
+}
+
 // tlsSection is a spec.tls section.
 func tlsSection(secretName string, hosts ...string) networkingv1.IngressTLS {
 	return networkingv1.IngressTLS{Hosts: hosts, SecretName: secretName}
@@ -264,8 +270,7 @@ func TestBuildTLSDefaultCertificateByName(t *testing.T) {
 	t.Parallel()
 	ca := certstest.NewCA(t)
 	objs := snapshot.Objects{
-		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
-			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+		IngressClasses: weirClasses(),
 		Ingresses: []*networkingv1.Ingress{
 			tlsIngress("ns", "wild", 1, nil, tlsSections(tlsSection("wild", "*.example.com")), "*.example.com"),
 			tlsIngress("ns", "empty", 2, nil, tlsSections(tlsSection("", "empty.example.com")), "empty.example.com"),
@@ -325,8 +330,7 @@ func TestBuildTLSAliasRedirect(t *testing.T) {
 	forced := map[string]string{"nginx.ingress.kubernetes.io/server-alias": "forced-alias.test",
 		"nginx.ingress.kubernetes.io/force-ssl-redirect": "true"}
 	objs := snapshot.Objects{
-		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
-			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+		IngressClasses: weirClasses(),
 		Ingresses: []*networkingv1.Ingress{
 			tlsIngress("ns", "h", 1, alias, tlsSections(tlsSection("h", "h.example.com")), "h.example.com"),
 			tlsIngress("ns", "wild", 2, nil, tlsSections(tlsSection("wild", "*.wild.test")), "*.wild.test"),
