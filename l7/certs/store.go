@@ -20,7 +20,9 @@ import (
 // use.
 type Store struct {
 	// exact holds the certificate of each host a Certificate lists
-	// (lower-case; wildcard hosts as "*.suffix").
+	// (lower-case; wildcard hosts as "*.suffix"), and the default (else
+	// the fallback) certificate of each host the Snapshot serves it by
+	// name (DefaultCertificateHosts).
 	exact    map[string]*tls.Certificate
 	certs    []*tls.Certificate          // every Ingress certificate, Snapshot order
 	def      *tls.Certificate            // --default-ssl-certificate; nil: none
@@ -28,9 +30,10 @@ type Store struct {
 	parsed   map[string]*tls.Certificate // by Certificate.Sum
 	// src and srcDef are the Snapshot's Certificates and DefaultCertificate
 	// the Store was made from, errs what failed to load from them.
-	src    []snapshot.Certificate
-	srcDef *snapshot.Certificate
-	errs   []error
+	src      []snapshot.Certificate
+	srcDef   *snapshot.Certificate
+	srcHosts []string // DefaultCertificateHosts
+	errs     []error
 	// dupHosts: two certificates list one host (the first serves it).
 	dupHosts bool
 }
@@ -46,7 +49,8 @@ type Store struct {
 // its errors, at no cost.
 func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*Store, []error) {
 	if prev != nil && s != nil && prev.fallback == fallback && prev.srcDef == s.DefaultCertificate &&
-		len(prev.src) == len(s.Certificates) && (len(s.Certificates) == 0 || &prev.src[0] == &s.Certificates[0]) {
+		len(prev.src) == len(s.Certificates) && (len(s.Certificates) == 0 || &prev.src[0] == &s.Certificates[0]) &&
+		slices.Equal(prev.srcHosts, s.DefaultCertificateHosts) {
 		return prev, prev.errs
 	}
 	if st, ok := prev.movedHosts(s, fallback); ok {
@@ -86,18 +90,13 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 				continue
 			}
 			st.certs = append(st.certs, cert)
-			for _, h := range c.Hosts {
-				h = strings.ToLower(h)
-				if _, dup := st.exact[h]; !dup {
-					st.exact[h] = cert
-				} else {
-					st.dupHosts = true
-				}
-			}
+			st.index(c.Hosts, cert)
 		}
 		if s.DefaultCertificate != nil {
 			st.def = load(s.DefaultCertificate)
 		}
+		st.srcHosts = s.DefaultCertificateHosts
+		st.addDefaultHosts()
 	}
 	st.errs = errs
 	return st, errs
@@ -113,7 +112,7 @@ func NewStore(s *snapshot.Snapshot, fallback *tls.Certificate, prev *Store) (*St
 func (prev *Store) movedHosts(s *snapshot.Snapshot, fallback *tls.Certificate) (*Store, bool) {
 	if prev == nil || s == nil || prev.fallback != fallback || len(prev.errs) > 0 || prev.dupHosts ||
 		len(prev.src) != len(s.Certificates) || len(prev.certs) != len(s.Certificates) ||
-		!sameMaterial(prev.srcDef, s.DefaultCertificate) {
+		!sameMaterial(prev.srcDef, s.DefaultCertificate) || !slices.Equal(prev.srcHosts, s.DefaultCertificateHosts) {
 		return nil, false
 	}
 	var moved []int
@@ -150,6 +149,31 @@ func (prev *Store) movedHosts(s *snapshot.Snapshot, fallback *tls.Certificate) (
 	return &st, true
 }
 
+// addDefaultHosts maps the hosts served the default certificate by name to
+// it, or to the fallback without one, as ingress-nginx's certificate.lua
+// finds a server given the default certificate by its name before the
+// wildcard host above it. A host a certificate lists keeps that one.
+func (st *Store) addDefaultHosts() {
+	def := st.def
+	if def == nil {
+		def = st.fallback
+	}
+	st.index(st.srcHosts, def)
+}
+
+// index maps hosts to cert; a host already mapped keeps its certificate
+// (dupHosts is set).
+func (st *Store) index(hosts []string, cert *tls.Certificate) {
+	for _, h := range hosts {
+		h = strings.ToLower(h)
+		if _, dup := st.exact[h]; !dup {
+			st.exact[h] = cert
+		} else {
+			st.dupHosts = true
+		}
+	}
+}
+
 // sameMaterial reports whether a and b (nil: none) hold the same material,
 // by a digest Build computed (a certificate without one is not compared).
 func sameMaterial(a, b *snapshot.Certificate) bool {
@@ -161,9 +185,11 @@ func sameMaterial(a, b *snapshot.Certificate) bool {
 
 // Select returns the certificate for a handshake with SNI serverName (any
 // case, "" when the client sent none), as ingress-nginx's certificate.lua
-// finds one by name: the certificate listing serverName among its hosts;
-// else the one listing its wildcard ("*.foo.com" for "bar.foo.com"); else
-// the default certificate; else the self-signed one. No certificate is
+// finds one by name: the certificate listing serverName among its hosts
+// (the default certificate for a host the Snapshot serves it by name,
+// snapshot.DefaultCertificateHosts); else the one listing its wildcard
+// ("*.foo.com" for "bar.foo.com"); else the default certificate; else the
+// self-signed one. No certificate is
 // chosen by its SANs here: the Snapshot lists every host a certificate
 // serves (a host's certificate is settled when the Snapshot is built).
 func (st *Store) Select(serverName string) *tls.Certificate {

@@ -13,7 +13,8 @@ import (
 )
 
 // tlsPolicy applies the route's TLS settings before proxying. A request of
-// a route with SSLRedirect whose rule path is not in
+// a route with SSLRedirect (router.SSLRedirect: not through an alias
+// without a certificate, unless ForceSSLRedirect) whose rule path is not in
 // no-tls-redirect-locations (by prefix, as ingress-nginx's
 // isLocationInLocationList: "/.well-known/acme-challenge" by default, so
 // that cert-manager's HTTP-01 solver routes answer over plain HTTP) and whose scheme ($pass_access_scheme: the
@@ -23,9 +24,9 @@ import (
 // lua_ingress.lua), with the port under use-port-in-redirects, and
 // tlsPolicy returns true: the request is done. (HSTS is set before, by
 // ServeHTTP, as soon as a route matched.)
-func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding, route *router.Route) bool {
+func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, rt *router.Router, f *forwarding, route *router.Route) bool {
 	be := route.Backend
-	if f.scheme != "http" || !be.SSLRedirect || p.liveGlobal().NoTLSRedirect(route.Path) {
+	if f.scheme != "http" || !rt.SSLRedirect(r.Host, route) || p.liveGlobal().NoTLSRedirect(route.Path) {
 		return false
 	}
 	uri, withPort := r.URL.RequestURI(), false

@@ -63,7 +63,15 @@ func TestSSLRedirect(t *testing.T) {
 	redirected.SSLRedirect = true
 	redirected.HSTS = "max-age=31536000; includeSubDomains"
 	plain := backendOf("plain", []string{addr(up)})
+	forced := redirected
+	forced.ForceSSLRedirect = true
 	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		// ssl-redirect is decided by the request's host, as ingress-nginx's
+		// Lua: an alias without a certificate redirects only when forced.
+		{Host: "alias.example.com", Aliases: []string{"covered.example.com", "uncovered.example.com"},
+			NoTLSAliases: []string{"uncovered.example.com"}, Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: redirected}}},
+		{Host: "forced.example.com", Aliases: []string{"forced-alias.example.com"},
+			NoTLSAliases: []string{"forced-alias.example.com"}, Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: forced}}},
 		{Host: "tls.example.com", Paths: []snapshot.Path{
 			// cert-manager's HTTP-01 solver Ingress: the challenge's own path.
 			{Path: "/.well-known/acme-challenge/token", Match: snapshot.MatchExact, Backend: redirected},
@@ -84,6 +92,10 @@ func TestSSLRedirect(t *testing.T) {
 		// isLocationInLocationList: the "/" rule redirects whatever the request.
 		{"acme path of the / rule redirected", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/other", http.StatusPermanentRedirect, "https://tls.example.com/.well-known/acme-challenge/other"},
 		{"no tls, no redirect", http.MethodGet, "plain.example.com", "/a", http.StatusOK, ""},
+		{"host of aliases", http.MethodGet, "alias.example.com", "/a", http.StatusPermanentRedirect, "https://alias.example.com/a"},
+		{"alias with a certificate", http.MethodGet, "Covered.example.com:80", "/a", http.StatusPermanentRedirect, "https://covered.example.com/a"},
+		{"alias without a certificate", http.MethodGet, "Uncovered.example.com:80", "/a", http.StatusOK, ""},
+		{"alias without a certificate, forced", http.MethodGet, "forced-alias.example.com", "/a", http.StatusPermanentRedirect, "https://forced-alias.example.com/a"},
 	}
 	run := func(t *testing.T, tests []sslRedirectCase) {
 		t.Helper()

@@ -13,6 +13,7 @@ import (
 	"net"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -38,6 +39,10 @@ type Router struct {
 	// upstreams holds the per-address state of this Router's pools, handed
 	// on to the next Router by Compile so it outlives a swap.
 	upstreams map[string]*Upstream
+	// noTLS holds the exact aliases, and noTLSWild the suffixes of the
+	// wildcard ones, that a Server lists in NoTLSAliases; nil when there
+	// is none (nearly always).
+	noTLS, noTLSWild map[string]bool
 }
 
 // Route is the result of a match: what the proxy needs to serve a request.
@@ -187,6 +192,9 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 			}
 			if _, dup := names[name]; !dup {
 				names[name] = b.r.lookup(strings.ToLower(srv.Host))
+				if slices.Contains(srv.NoTLSAliases, a) {
+					b.r.addNoTLS(a)
+				}
 			}
 		}
 	}
@@ -201,6 +209,43 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 		}
 	}
 	return b.r, nil
+}
+
+// addNoTLS records that requests through alias (exact or "*." wildcard)
+// have no certificate.
+func (r *Router) addNoTLS(alias string) {
+	m, name := &r.noTLS, alias
+	if suffix, ok := strings.CutPrefix(alias, "*."); ok {
+		m, name = &r.noTLSWild, suffix
+	}
+	if *m == nil {
+		*m = map[string]bool{}
+	}
+	(*m)[name] = true
+}
+
+// SSLRedirect reports whether a plain HTTP request to host (as Match
+// takes it) that matched route is redirected to HTTPS (before
+// no-tls-redirect-locations): the route's Backend.SSLRedirect, except
+// through an alias of its Server's NoTLSAliases, where only
+// Backend.ForceSSLRedirect does, as ingress-nginx decides ssl-redirect by
+// the request's host (lua_ingress.lua redirect_to_https,
+// certificate.lua configured_for_current_request).
+func (r *Router) SSLRedirect(host string, route *Route) bool {
+	be := route.Backend
+	if !be.SSLRedirect || be.ForceSSLRedirect || r.noTLS == nil && r.noTLSWild == nil {
+		return be.SSLRedirect
+	}
+	h := NormalizeHost(host)
+	if _, ok := r.exact[h]; ok {
+		return !r.noTLS[h] // an exact name: the alias's own, or a host's
+	}
+	if dot := strings.IndexByte(h, '.'); dot > 0 {
+		if _, ok := r.wildcard[h[dot+1:]]; ok {
+			return !r.noTLSWild[h[dot+1:]]
+		}
+	}
+	return true
 }
 
 // lookup returns the compiled server of r for a lower-cased Server host, or

@@ -486,3 +486,33 @@ func TestIsUpBackInRotation(t *testing.T) {
 		t.Error("an upstream that failed again should be down")
 	}
 }
+
+// TestSSLRedirectByRequestHost checks that a route's ssl-redirect holds
+// for its Server's host and aliases but those of NoTLSAliases, exact or
+// wildcard, where only force-ssl-redirect does; a host of its own under a
+// wildcard alias without a certificate keeps its redirect.
+func TestSSLRedirectByRequestHost(t *testing.T) {
+	t.Parallel()
+	redirect := prefix("/", "a")
+	redirect.Backend.SSLRedirect = true
+	forced := prefix("/", "f")
+	forced.Backend.SSLRedirect, forced.Backend.ForceSSLRedirect = true, true
+	r := mustCompile(t, &snapshot.Snapshot{Servers: []snapshot.Server{
+		{Host: "a.test", Aliases: []string{"*.wild.test", "tls.test", "x.test"}, NoTLSAliases: []string{"*.wild.test", "x.test"},
+			Paths: []snapshot.Path{redirect}},
+		{Host: "f.test", Aliases: []string{"y.test"}, NoTLSAliases: []string{"y.test"}, Paths: []snapshot.Path{forced}},
+		{Host: "own.wild.test", Paths: []snapshot.Path{redirect}},
+	}}, nil)
+	for host, want := range map[string]bool{
+		"a.test": true, "A.Test:80": true, "tls.test": true, "x.test": false, "X.TEST.": false,
+		"q.wild.test": false, "own.wild.test": true, "f.test": true, "y.test": true,
+	} {
+		route, ok := r.Match(host, "/")
+		if !ok {
+			t.Fatalf("%s: no route", host)
+		}
+		if got := r.SSLRedirect(host, route); got != want {
+			t.Errorf("SSLRedirect(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

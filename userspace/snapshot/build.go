@@ -126,7 +126,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 			b.warnings[w] = true
 		}
 	}
-	s.Certificates, s.DefaultCertificate = tr.certs, tr.def
+	s.Certificates, s.DefaultCertificate, s.DefaultCertificateHosts = tr.certs, tr.def, tr.defHosts
 	b.tls(objs, ings, tr, s)
 	b.redirectCertificates(tr, s) // build_rewrite.go
 	b.serverTLS(objs.Secrets, ings, s)

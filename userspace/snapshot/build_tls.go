@@ -50,6 +50,13 @@ type tlsResult struct {
 	def         *Certificate
 	defWarnings []Warning
 	defSec      *corev1.Secret
+	// defHosts are the hosts claims gives the default certificate, sorted;
+	// immutable once built (Snapshots share it).
+	defHosts []string
+	// named are the server-alias and from-to-www-redirect names served
+	// the certificate of their host: a full build's only, as there is no
+	// scoped build while an Ingress sets either.
+	named map[string]bool
 }
 
 // tlsKey is one Secret spec.tls sections name.
@@ -270,7 +277,7 @@ func (b *builder) certificates(objs Objects, tlsIngs []*ingress, servers []Serve
 		}
 	}
 	secret := func(k nsName) *corev1.Secret { return secrets[k] }
-	tr := &tlsResult{claims: map[string]nsName{}, keys: map[nsName]*tlsKey{}, warnings: map[nsName][]tlsWarning{}}
+	tr := &tlsResult{claims: map[string]nsName{}, keys: map[nsName]*tlsKey{}, warnings: map[nsName][]tlsWarning{}, named: map[string]bool{}}
 	for _, ing := range tlsIngs {
 		tr.count(ing.obj, 1, secret, b.certs)
 	}
@@ -286,6 +293,7 @@ func (b *builder) certificates(objs Objects, tlsIngs []*ingress, servers []Serve
 		for _, name := range append(slices.Clip(srv.Aliases), srv.RedirectFrom) {
 			if _, claimed := tr.claims[name]; name != "" && !claimed && validFor(leaf, name) {
 				byKey[k] = append(byKey[k], name)
+				tr.named[name] = true
 			}
 		}
 	}
@@ -298,17 +306,23 @@ func (b *builder) certificates(objs Objects, tlsIngs []*ingress, servers []Serve
 	}
 	slices.SortFunc(tr.certs, func(x, y Certificate) int { return compareCerts(&x, &y) })
 	tr.def, tr.defWarnings, tr.defSec = b.defaultCertificate(secret)
+	tr.defHosts = sortedHosts(byKey[nsName{}])
 	return tr
+}
+
+// sortedHosts returns hosts sorted and without duplicates, nil when empty.
+func sortedHosts(hosts []string) []string {
+	slices.Sort(hosts)
+	if hosts = slices.Compact(hosts); len(hosts) == 0 {
+		return nil
+	}
+	return hosts
 }
 
 // withHosts returns the certificate of tk for hosts, sorted.
 func (tk *tlsKey) withHosts(hosts []string) Certificate {
 	c := *tk.cert
-	slices.Sort(hosts)
-	c.Hosts = slices.Compact(hosts)
-	if len(c.Hosts) == 0 {
-		c.Hosts = nil
-	}
+	c.Hosts = sortedHosts(hosts)
 	return c
 }
 
@@ -366,7 +380,21 @@ func (b *builder) tls(objs Objects, ings []*ingress, tr *tlsResult, s *Snapshot)
 			be := &srv.Paths[j].Backend
 			cfg := ssl[be.Ingress]
 			be.SSLRedirect = cfg.ForceRedirect || hasTLS && cfg.Redirect
+			be.ForceSSLRedirect = cfg.ForceRedirect
 			be.HSTS = header
+		}
+		// ingress-nginx decides ssl-redirect by the request's host: an
+		// alias without a certificate of its own is not redirected by it.
+		// (The other way round, an alias under a wildcard host with a
+		// certificate of a host without one, is not kept apart: its
+		// requests redirect as the host's.)
+		srv.NoTLSAliases = nil
+		if hasTLS {
+			for _, a := range srv.Aliases {
+				if !tr.hasTLS(a) {
+					srv.NoTLSAliases = append(srv.NoTLSAliases, a)
+				}
+			}
 		}
 	}
 	for _, be := range []*Backend{s.DefaultBackend, s.DefaultService} {
@@ -526,19 +554,27 @@ func secretValue(sec *corev1.Secret, key string) []byte {
 	return nil
 }
 
-// hasTLS reports whether the Server host has TLS: tr claims it, or its
-// wildcard ("*.foo.com" for "bar.foo.com"), as ingress-nginx's Lua finds a
-// certificate for a request's host. The any-host server never has TLS.
+// hasTLS reports whether a request for host (a Server host or alias) has
+// a certificate, as ingress-nginx's certificate.lua
+// configured_for_current_request finds one by the request's host: tr
+// claims host (the default certificate included) or serves it as an alias
+// or from-to-www-redirect name (named), or else its wildcard ("*.foo.com"
+// for "bar.foo.com"). The any-host server never has TLS.
 func (tr *tlsResult) hasTLS(host string) bool {
 	if host == "" {
 		return false
 	}
-	if _, ok := tr.claims[host]; ok {
+	if tr.byName(host) {
 		return true
 	}
 	if dot := strings.IndexByte(host, '.'); dot > 0 && !strings.HasPrefix(host, "*.") {
-		_, ok := tr.claims["*"+host[dot:]]
-		return ok
+		return tr.byName("*" + host[dot:])
 	}
 	return false
+}
+
+// byName reports whether name has a certificate by name.
+func (tr *tlsResult) byName(name string) bool {
+	_, ok := tr.claims[name]
+	return ok || tr.named[name]
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -56,8 +57,11 @@ type Delta struct {
 	Certificates        []Certificate `json:"certificates,omitempty"`
 	CertificatesRemoved []ObjectRef   `json:"certificatesRemoved,omitempty"`
 
+	// DefaultCertificate and DefaultCertificateHosts, when
+	// DefaultCertificateChanged, are the next Snapshot's: either changed.
 	DefaultCertificateChanged bool         `json:"defaultCertificateChanged,omitempty"`
 	DefaultCertificate        *Certificate `json:"defaultCertificate,omitempty"`
+	DefaultCertificateHosts   []string     `json:"defaultCertificateHosts,omitempty"`
 
 	GlobalChanged bool               `json:"globalChanged,omitempty"`
 	Global        annotations.Global `json:"global,omitzero"`
@@ -96,8 +100,8 @@ func Diff(base, next *Snapshot) *Delta {
 			d.CertificatesRemoved = append(d.CertificatesRemoved, r.Secret)
 		}
 	}
-	if !reflect.DeepEqual(base.DefaultCertificate, next.DefaultCertificate) {
-		d.DefaultCertificateChanged, d.DefaultCertificate = true, next.DefaultCertificate
+	if !reflect.DeepEqual(base.DefaultCertificate, next.DefaultCertificate) || !slices.Equal(base.DefaultCertificateHosts, next.DefaultCertificateHosts) {
+		d.DefaultCertificateChanged, d.DefaultCertificate, d.DefaultCertificateHosts = true, next.DefaultCertificate, next.DefaultCertificateHosts
 	}
 	if !reflect.DeepEqual(base.Global, next.Global) {
 		d.GlobalChanged, d.Global = true, next.Global
@@ -134,17 +138,18 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		servers = []Server{}
 	}
 	s := &Snapshot{
-		Version:            d.Version,
-		Hash:               d.Hash,
-		Servers:            servers,
-		DefaultBackend:     base.DefaultBackend,
-		DefaultCanaries:    base.DefaultCanaries,
-		DefaultService:     base.DefaultService,
-		Certificates:       base.Certificates,
-		DefaultCertificate: base.DefaultCertificate,
-		Global:             base.Global,
-		Streams:            base.Streams,
-		Warnings:           base.Warnings,
+		Version:                 d.Version,
+		Hash:                    d.Hash,
+		Servers:                 servers,
+		DefaultBackend:          base.DefaultBackend,
+		DefaultCanaries:         base.DefaultCanaries,
+		DefaultService:          base.DefaultService,
+		Certificates:            base.Certificates,
+		DefaultCertificate:      base.DefaultCertificate,
+		DefaultCertificateHosts: base.DefaultCertificateHosts,
+		Global:                  base.Global,
+		Streams:                 base.Streams,
+		Warnings:                base.Warnings,
 	}
 	if d.DefaultBackendChanged {
 		s.DefaultBackend, s.DefaultCanaries = d.DefaultBackend, d.DefaultCanaries
@@ -161,7 +166,7 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		s.Certificates = certs
 	}
 	if d.DefaultCertificateChanged {
-		s.DefaultCertificate = d.DefaultCertificate
+		s.DefaultCertificate, s.DefaultCertificateHosts = d.DefaultCertificate, d.DefaultCertificateHosts
 	}
 	if d.GlobalChanged {
 		s.Global = d.Global

@@ -23,7 +23,7 @@ func (s *Server) Equal(o *Server) bool {
 	}
 	if s == nil || o == nil || s.Host != o.Host || s.UseRegex != o.UseRegex || len(s.Paths) != len(o.Paths) ||
 		(s.Paths == nil) != (o.Paths == nil) || !s.TLS.equal(o.TLS) || s.AppRoot != o.AppRoot ||
-		s.RedirectFrom != o.RedirectFrom || !strsEqual(s.Aliases, o.Aliases) {
+		s.RedirectFrom != o.RedirectFrom || !strsEqual(s.Aliases, o.Aliases) || !strsEqual(s.NoTLSAliases, o.NoTLSAliases) {
 		return false
 	}
 	if len(s.Paths) == 0 || &s.Paths[0] == &o.Paths[0] {
@@ -54,7 +54,7 @@ func (p *Path) equal(o *Path) bool {
 
 func (b *Backend) equal(o *Backend) bool {
 	return b.Ingress == o.Ingress && b.Service == o.Service && b.Port == o.Port && strsEqual(b.Endpoints, o.Endpoints) &&
-		b.Unavailable == o.Unavailable && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.HSTS == o.HSTS &&
+		b.Unavailable == o.Unavailable && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.ForceSSLRedirect == o.ForceSSLRedirect && b.HSTS == o.HSTS &&
 		upstreamTLSEqual(b.UpstreamTLS, o.UpstreamTLS) && (b.ErrorBackend == nil) == (o.ErrorBackend == nil) &&
 		(b.ErrorBackend == nil || b.ErrorBackend.equal(o.ErrorBackend))
 }

@@ -18,14 +18,15 @@ import (
 // change leaves alone (hashCache): a change among 10 000 hashes what it
 // changed and a list of digests, not the JSON of everything.
 type hashContent struct {
-	Servers            []string           `json:"servers"`
-	DefaultBackend     *Backend           `json:"defaultBackend"`
-	DefaultCanaries    []Canary           `json:"defaultCanaries,omitempty"`
-	DefaultService     *Backend           `json:"defaultService,omitempty"`
-	Certificates       []string           `json:"certificates,omitempty"`
-	DefaultCertificate *hashedCertificate `json:"defaultCertificate,omitempty"`
-	Global             annotations.Global `json:"global,omitzero"`
-	Streams            []Stream           `json:"streams,omitempty"`
+	Servers                 []string           `json:"servers"`
+	DefaultBackend          *Backend           `json:"defaultBackend"`
+	DefaultCanaries         []Canary           `json:"defaultCanaries,omitempty"`
+	DefaultService          *Backend           `json:"defaultService,omitempty"`
+	Certificates            []string           `json:"certificates,omitempty"`
+	DefaultCertificate      *hashedCertificate `json:"defaultCertificate,omitempty"`
+	DefaultCertificateHosts []string           `json:"defaultCertificateHosts,omitempty"`
+	Global                  annotations.Global `json:"global,omitzero"`
+	Streams                 []Stream           `json:"streams,omitempty"`
 }
 
 // hashedCertificate is what the Hash covers of a Certificate.
@@ -136,6 +137,10 @@ func hashWith(s *Snapshot, cache *hashCache) string {
 		hc := hashedCertificateOf(s.DefaultCertificate, false)
 		e.certificate(&hc)
 	}
+	if len(s.DefaultCertificateHosts) > 0 {
+		e.field(false, "defaultCertificateHosts")
+		e.strs(s.DefaultCertificateHosts)
+	}
 	if !s.Global.IsZero() {
 		// Small and once per Snapshot: encoding/json covers every field.
 		e.field(false, "global")
@@ -163,7 +168,8 @@ func hashJSON(s *Snapshot) string {
 		sum := sha256.Sum256(data)
 		return hex.EncodeToString(sum[:])
 	}
-	content := hashContent{DefaultBackend: s.DefaultBackend, DefaultCanaries: s.DefaultCanaries, DefaultService: s.DefaultService, Global: s.Global, Streams: s.Streams}
+	content := hashContent{DefaultBackend: s.DefaultBackend, DefaultCanaries: s.DefaultCanaries, DefaultService: s.DefaultService,
+		DefaultCertificateHosts: s.DefaultCertificateHosts, Global: s.Global, Streams: s.Streams}
 	if s.Servers != nil {
 		content.Servers = make([]string, len(s.Servers))
 		for i := range s.Servers {
@@ -383,6 +389,10 @@ func (e *hashEncoder) server(s *Server) {
 		e.field(false, "aliases")
 		e.strs(s.Aliases)
 	}
+	if len(s.NoTLSAliases) > 0 {
+		e.field(false, "noTLSAliases")
+		e.strs(s.NoTLSAliases)
+	}
 	if s.RedirectFrom != "" {
 		e.field(false, "redirectFrom")
 		e.str(s.RedirectFrom)
@@ -474,6 +484,10 @@ func (e *hashEncoder) backend(b *Backend) {
 	e.buf = append(e.buf, bytes.TrimSuffix(e.proxyBuf.Bytes(), []byte("\n"))...)
 	if b.SSLRedirect {
 		e.field(false, "sslRedirect")
+		e.raw("true")
+	}
+	if b.ForceSSLRedirect {
+		e.field(false, "forceSSLRedirect")
 		e.raw("true")
 	}
 	if b.HSTS != "" {

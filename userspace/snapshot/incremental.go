@@ -552,10 +552,10 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	// prev; the warnings of the Ingresses in scope from ps, the others from
 	// prev. Everything else cannot have changed.
 	prev := bl.prev
-	s := &Snapshot{DefaultBackend: prev.DefaultBackend, DefaultCanaries: prev.DefaultCanaries, DefaultService: prev.DefaultService, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, Global: prev.Global,
+	s := &Snapshot{DefaultBackend: prev.DefaultBackend, DefaultCanaries: prev.DefaultCanaries, DefaultService: prev.DefaultService, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, DefaultCertificateHosts: prev.DefaultCertificateHosts, Global: prev.Global,
 		Streams: prev.Streams}
 	if tlsChanged {
-		s.Certificates, s.DefaultCertificate = bl.tls.certs, bl.tls.def
+		s.Certificates, s.DefaultCertificate, s.DefaultCertificateHosts = bl.tls.certs, bl.tls.def, bl.tls.defHosts
 	}
 	s.Servers = make([]Server, 0, len(prev.Servers)+len(ps.Servers))
 	i, j := 0, 0
@@ -828,6 +828,21 @@ func (bl *Builder) updateTLS(classes []*networkingv1.IngressClass, refusal annot
 		panic(fmt.Sprintf("snapshot: settle certificates: %v", err)) // changed and removed are built to fit
 	}
 	tr.certs = certs
+	// The hosts served the default certificate: those out of scope as
+	// they were, those in scope as claimed now. A new slice: Snapshots
+	// share the old one.
+	var defHosts []string
+	for _, h := range tr.defHosts {
+		if !hosts[h] {
+			defHosts = append(defHosts, h)
+		}
+	}
+	for h := range hosts {
+		if k, ok := tr.claims[h]; ok && k == (nsName{}) {
+			defHosts = append(defHosts, h)
+		}
+	}
+	tr.defHosts = sortedHosts(defHosts)
 	if def {
 		bl.certs.forget(tr.defSec)
 		tr.def, tr.defWarnings, tr.defSec = (&builder{opts: bl.opts, certs: bl.certs}).defaultCertificate(secret)

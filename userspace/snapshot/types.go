@@ -111,7 +111,8 @@ type Snapshot struct {
 	// leaves it 0. Versions increase by one per distinct configuration.
 	Version uint64 `json:"version,omitempty"`
 	// Hash is the hex SHA-256 of the routing content (Servers,
-	// DefaultBackend, DefaultService, Certificates, DefaultCertificate, Global and Streams, not
+	// DefaultBackend, DefaultService, Certificates, DefaultCertificate,
+	// DefaultCertificateHosts, Global and Streams, not
 	// Version or Warnings; each Server and certificate by the SHA-256 of its
 	// own JSON, hash.go): new certificate material changes it.
 	Hash string `json:"hash"`
@@ -144,6 +145,17 @@ type Snapshot struct {
 	// DefaultCertificate is the certificate of Options.DefaultSSLCertificate,
 	// served when no certificate matches. Nil means Weir's self-signed one.
 	DefaultCertificate *Certificate `json:"defaultCertificate,omitempty"`
+	// DefaultCertificateHosts are the rule hosts served the default
+	// certificate (DefaultCertificate, else Weir's self-signed one) by
+	// name: those whose deciding Ingress lists them with an empty
+	// secretName, names a missing or invalid Secret or a certificate not
+	// valid for them, or has no section for them (the README's TLS).
+	// ingress-nginx's configureCertificates maps such a server to the
+	// default certificate's uid, and certificate.lua finds that before the
+	// wildcard host one label up, so a handshake whose SNI is one of them
+	// gets the default certificate, not a wildcard host's. Lower-case,
+	// sorted. Nil means none.
+	DefaultCertificateHosts []string `json:"defaultCertificateHosts,omitempty"`
 	// Global holds the controller ConfigMap's global settings
 	// (use-forwarded-headers, proxy-real-ip-cidr,
 	// large-client-header-buffers, ...). The zero value, omitted from the
@@ -176,6 +188,15 @@ type Server struct {
 	// lower-case, sorted; none is the Host of another Server, nor an alias of a Server
 	// sorted before this one. Nil means none.
 	Aliases []string `json:"aliases,omitempty"`
+	// NoTLSAliases are the Aliases that have no certificate by name though
+	// Host has one: the certificate of Host is not valid for them and no
+	// wildcard host (or alias) one label above them has one; sorted.
+	// ingress-nginx decides ssl-redirect by the request's host
+	// (certificate.lua configured_for_current_request), so a plain HTTP
+	// request through one of them is redirected only under
+	// force-ssl-redirect (Backend.ForceSSLRedirect), not by ssl-redirect.
+	// Nil means none.
+	NoTLSAliases []string `json:"noTLSAliases,omitempty"`
 	// RedirectFrom is the host whose requests are redirected to this one
 	// with 308 (from-to-www-redirect): www.<Host>, or Host without its
 	// "www." when it has one. It is not the Host of another Server. "" means
@@ -273,6 +294,10 @@ type Backend struct {
 	// redirect to HTTPS: the host has TLS and the Ingress keeps
 	// ssl-redirect, or the Ingress sets force-ssl-redirect. Default false.
 	SSLRedirect bool `json:"sslRedirect,omitempty"`
+	// ForceSSLRedirect is force-ssl-redirect: SSLRedirect whatever the
+	// request's host, also for a request through one of the Server's
+	// NoTLSAliases. Default false.
+	ForceSSLRedirect bool `json:"forceSSLRedirect,omitempty"`
 	// HSTS is the Strict-Transport-Security header value for HTTPS
 	// responses of this route: set on every route and the default backend
 	// while the ConfigMap keeps hsts (default true), the host having TLS
