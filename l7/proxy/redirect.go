@@ -25,7 +25,7 @@ import (
 // ServeHTTP, as soon as a route matched.)
 func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding, route *router.Route) bool {
 	be := route.Backend
-	if f.scheme != "http" || !be.SSLRedirect || p.liveGlobal().NoTLSRedirect(route.Path) {
+	if f.scheme != "http" || !be.SSLRedirect || p.liveGlobal().noTLSRedirect(route.Path) {
 		return false
 	}
 	uri, withPort := r.URL.RequestURI(), false
@@ -37,7 +37,7 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, f *forwarding,
 	} else {
 		uri = strings.TrimSuffix(uri, "/")
 	}
-	writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), httpsURL(f.host, uri, p.httpsPort, withPort), "")
+	writeRedirect(w, p.liveGlobal().redirectCode, httpsURL(f.host, uri, p.httpsPort, withPort), "")
 	return true
 }
 
@@ -109,7 +109,7 @@ func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, rt *router.
 				port = v
 			}
 		}
-		writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"), "")
+		writeRedirect(w, p.liveGlobal().redirectCode, f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"), "")
 		return true
 	case appRoot != "" && matchPath(r.URL.Path) == "/":
 		scheme := "http"
