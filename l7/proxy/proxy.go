@@ -239,11 +239,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	// Client certificates are checked per server, before any location, as
 	// nginx does; then the server-level redirects.
-	if p.clientCert(rec, r, rt) || p.hostRedirect(rec, r, rt, &ex.fwd) { // redirect.go
+	// The host's server is looked up once for the three.
+	hs := rt.Lookup(r.Host)
+	if p.clientCert(rec, r, rt, hs) || p.hostRedirect(rec, r, hs, &ex.fwd) { // redirect.go
 		return
 	}
-	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
-	ex.defaultServer = defaultServerBackend(rt, r.Host, route) // accesslog.go
+	route, ok := hs.Match(matchPath(r.URL.Path))
+	ex.defaultServer = defaultServerBackend(hs, route) // accesslog.go
 	if !ok {
 		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
 			writeError(rec, http.StatusNotFound)

@@ -99,8 +99,8 @@ func httpsURL(host, requestURI string, httpsPort int, withPort bool) string {
 //     the scheme and port are X-Forwarded-Proto's and X-Forwarded-Port's.
 //   - app-root: a request whose path is "/" gets 302 to
 //     $scheme://$http_host<app-root> (nginx.tmpl's "if ($uri = /)").
-func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, rt *router.Router, f *forwarding) bool {
-	to, appRoot := rt.HostLevel(r.Host)
+func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, hs router.Host, f *forwarding) bool {
+	to, appRoot := hs.HostLevel()
 	switch {
 	case to != "":
 		port := localPort(r)
