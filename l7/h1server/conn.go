@@ -484,7 +484,7 @@ func (c *conn) serveRequest() bool {
 
 	hdr := c.header
 	clear(hdr)
-	c.fields(head, h.Fields, a)
+	noted, host := c.fields(head, h.Fields, a)
 	arena.Put(a)
 
 	req := &c.req
@@ -513,18 +513,23 @@ func (c *conn) serveRequest() bool {
 	}
 	req.URL = u
 	req.Host = u.Host
-	if req.Host == "" {
-		if v := hdr["Host"]; len(v) > 0 {
-			req.Host = v[0]
+	if noted&notedHost != 0 {
+		if req.Host == "" {
+			req.Host = host
+		}
+		delete(hdr, "Host")
+	}
+	if noted&notedPragma != 0 {
+		if pragma := hdr["Pragma"]; pragma[0] == "no-cache" {
+			if _, ok := hdr["Cache-Control"]; !ok {
+				hdr["Cache-Control"] = []string{"no-cache"}
+			}
 		}
 	}
-	delete(hdr, "Host")
-	if pragma := hdr["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
-		if _, ok := hdr["Cache-Control"]; !ok {
-			hdr["Cache-Control"] = []string{"no-cache"}
-		}
+	var conn []string
+	if noted&notedConnection != 0 {
+		conn = hdr["Connection"]
 	}
-	conn := hdr["Connection"]
 	wantsClose := hasToken(conn, "close")
 	keepAlive10 := h.Minor == 0 && hasToken(conn, "keep-alive")
 	req.Close = wantsClose || h.Minor == 0 && !keepAlive10
@@ -552,8 +557,8 @@ func (c *conn) serveRequest() bool {
 	default:
 		c.body.eof = true
 	}
-	if ex := hdr["Expect"]; len(ex) > 0 {
-		if !strings.EqualFold(ex[0], "100-continue") {
+	if noted&notedExpect != 0 {
+		if !strings.EqualFold(hdr["Expect"][0], "100-continue") {
 			c.answerAndLinger([]byte("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
 			return false
 		}
@@ -622,10 +627,21 @@ func (c *conn) requestBase() http.Request {
 	return c.base
 }
 
+// Fields serveRequest asks about, which fields notes as it meets them so
+// that a request without them costs no lookup of their names (most have
+// only Host).
+const (
+	notedHost uint8 = 1 << iota
+	notedPragma
+	notedConnection
+	notedExpect
+)
+
 // fields fills c.header from the validated head's n field lines, values
 // and canonical names as substrings of head when they can be, the values'
-// slices from a.
-func (c *conn) fields(head string, n int, a *arena.Arena) {
+// slices from a. It returns which of the noted fields the head has, and
+// the first Host line's value.
+func (c *conn) fields(head string, n int, a *arena.Arena) (noted uint8, host string) {
 	vals := a.Strings(n)
 	hdr := c.header
 	i := strings.IndexByte(head, '\n') + 1
@@ -646,6 +662,19 @@ func (c *conn) fields(head string, n int, a *arena.Arena) {
 			name = a.String(h1guard.AppendCanonical(buf[:0], name))
 		}
 		v := strings.Trim(line[colon+1:], " \t")
+		switch name {
+		case "Host":
+			if noted&notedHost == 0 {
+				host = v
+			}
+			noted |= notedHost
+		case "Pragma":
+			noted |= notedPragma
+		case "Connection":
+			noted |= notedConnection
+		case "Expect":
+			noted |= notedExpect
+		}
 		if k >= len(vals) {
 			hdr[name] = append(hdr[name], v)
 			continue
@@ -657,6 +686,7 @@ func (c *conn) fields(head string, n int, a *arena.Arena) {
 			hdr[name] = vals[k : k+1 : k+1]
 		}
 	}
+	return noted, host
 }
 
 // parseURL parses the request target as net/http does

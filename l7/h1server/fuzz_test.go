@@ -45,6 +45,12 @@ func FuzzServer(f *testing.F) {
 		"GET http://h:8/p HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n",
 		"GET /x HTTP/1.0\r\nConnection: keep-alive\r\nPragma: no-cache\r\n\r\n",
 		"PUT /u HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+		// The fields serveRequest notes while filling the map (notedHost
+		// and the others), named in lower case, twice, or not at all.
+		"GET /n HTTP/1.0\r\npragma: no-cache\r\nPRAGMA: x\r\nconnection: Keep-Alive\r\n\r\n",
+		"GET /n HTTP/1.1\r\nhost: a\r\npragma: x\r\npragma: no-cache\r\nconnection: x\r\nCONNECTION: close\r\n\r\n",
+		"PUT /n HTTP/1.1\r\nhost: a\r\nexpect: 100-Continue\r\ncontent-length: 1\r\n\r\nx",
+		"GET /n HTTP/1.1\r\nPragma: no-cache\r\nCache-Control: max-age=1\r\n\r\n",
 		"GET / HTTP/1.1\r\nhost: a\r\nsec-ch-ua: \"x\"\r\nSEC-CH-UA: y\r\nx-" + strings.Repeat("long-", 20) + "name: z\r\nx_a-B: u\r\n\r\n",
 	} {
 		f.Add([]byte(s))

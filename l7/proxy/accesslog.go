@@ -341,8 +341,8 @@ func (s *secondText) append(b []byte, t time.Time, layout string) []byte {
 	return append(b, s.text...)
 }
 
-// defaultServerBackend reports whether a request for host, which rt
-// matched to route (nil: none), is answered by ingress-nginx's default
+// defaultServerBackend reports whether a request for the host hs, which
+// matched route (nil: none), is answered by ingress-nginx's default
 // server's default backend: its "/" location, which has access_log off
 // unless enable-access-log-for-default-backend. That is a host no server
 // of rt serves by name (the catch-all "_" server: an undefined host, or a
@@ -350,11 +350,11 @@ func (s *secondText) append(b []byte, t time.Time, layout string) []byte {
 // --default-backend-service (a Service, not a catch-all Ingress's
 // spec.defaultBackend, which ingress-nginx logs as its annotations say) or
 // by Weir's 404.
-func defaultServerBackend(rt *router.Router, host string, route *router.Route) bool {
+func defaultServerBackend(hs router.Host, route *router.Route) bool {
 	if route != nil && (!route.Default || route.Backend.Ingress.Kind != "Service") {
 		return false
 	}
-	return !rt.Served(host)
+	return !hs.Served()
 }
 
 // skipped reports whether r's $request_uri is one of skip-access-log-urls.

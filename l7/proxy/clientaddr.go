@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -49,9 +50,9 @@ type forwarding struct {
 const defaultServerName = "_"
 
 // forwarding computes the client-address model of r under g. httpsPort is
-// the HTTPS listener's port (0: 443): a request that came in on it has
-// $pass_port 443, as ingress-nginx's rewrite phase sets.
-func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
+// the HTTPS listener's port as text (httpsPortText): a request that came
+// in on it has $pass_port 443, as ingress-nginx's rewrite phase sets.
+func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding {
 	peerText := clientIP(r)
 	peer := parseClientAddr(peerText)
 	f := forwarding{remote: peer, remoteText: peerText, scheme: "http", host: r.Host}
@@ -97,10 +98,7 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 		f.scheme = "https"
 	}
 	f.port = serverPort
-	if httpsPort == 0 {
-		httpsPort = 443
-	}
-	if serverPort == portString(httpsPort) {
+	if serverPort == httpsPort {
 		f.port = "443"
 	}
 	f.forwardedFor = f.remoteText
@@ -124,6 +122,16 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort int) forwarding {
 		}
 	}
 	return f
+}
+
+// httpsPortText is the text of the HTTPS listener's port (0: 443), which
+// forwarding compares each request's local port with: taken once, not
+// looked up in portString's cache per request.
+func httpsPortText(port int) string {
+	if port == 0 {
+		port = 443
+	}
+	return strconv.Itoa(port)
 }
 
 // headerValue is nginx's $http_<name>: every line of the header joined

@@ -129,9 +129,9 @@ const (
 
 // clientCert applies the client certificate verification of the host of r
 // and reports whether it answered the request (see the package comment
-// above). A host without verification costs one lookup.
-func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Router) bool {
-	t := rt.ServerTLS(r.Host)
+// above); hs is r's host in rt.
+func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Router, hs router.Host) bool {
+	t := hs.ServerTLS()
 	if t == nil || t.ClientAuth == nil {
 		return false
 	}

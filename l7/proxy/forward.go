@@ -459,7 +459,7 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 		if n > 0 {
 			// nginx's send_timeout: a client that takes no data for this
 			// long loses the response.
-			_ = ctl.SetWriteDeadline(nowFrom(ex.start).Add(p.clientSend))
+			_ = ctl.SetWriteDeadline(deadlineFrom(ex.start, p.clientSend))
 			if werr := bw.write(rec, ctl, buf[:n]); werr != nil {
 				// No Close: it would read the rest of the body first.
 				return werr
@@ -721,7 +721,7 @@ func (c *upstreamConn) startHeader() {
 		c.headerArmed = false
 		return
 	}
-	t := nowFrom(c.ref).Add(c.to.read)
+	t := deadlineFrom(c.ref, c.to.read)
 	if p := c.probe; p != nil {
 		// The deadline the last request's header set stays if this one
 		// is less than lazyReadDeadline after it (as h1server's write

@@ -49,10 +49,24 @@ type globalConfig struct {
 	// headerBuffers and headerBufferSize are HeaderBuffers() (4, 8192);
 	// limitReqStatus and limitConnStatus are LimitReqStatusCode() and
 	// LimitConnStatusCode() (503); upstreamKeepalive is
-	// UpstreamKeepalive()'s connections (320).
+	// UpstreamKeepalive()'s connections (320); redirectCode is
+	// HTTPRedirectCode() (308). The redirect and auth paths test
+	// no-tls-redirect-locations and no-auth-locations with
+	// annotations.InLocations on Global's fields, not its methods.
 	headerBuffers, headerBufferSize int
 	limitReqStatus, limitConnStatus int
 	upstreamKeepalive               int
+	redirectCode                    int
+}
+
+// noTLSRedirect is Global.NoTLSRedirect(path) without copying the Global.
+func (g *globalConfig) noTLSRedirect(path string) bool {
+	return annotations.InLocations(path, g.NoTLSRedirectLocations, annotations.DefaultNoTLSRedirectLocations)
+}
+
+// noAuth is Global.NoAuth(path) without copying the Global.
+func (g *globalConfig) noAuth(path string) bool {
+	return annotations.InLocations(path, g.NoAuthLocations, annotations.DefaultNoAuthLocations)
 }
 
 // limitKeyOf returns what limit-connections and limit-rps count r by
@@ -85,6 +99,7 @@ func compileGlobal(g annotations.Global) *globalConfig {
 	c.headerBuffers, c.headerBufferSize = g.HeaderBuffers()
 	c.limitReqStatus, c.limitConnStatus = g.LimitReqStatusCode(), g.LimitConnStatusCode()
 	c.upstreamKeepalive, _, _ = g.UpstreamKeepalive()
+	c.redirectCode = g.HTTPRedirectCode()
 	if g.LimitConnZoneVariable != "" {
 		c.limitKey, _ = annotations.ParseVars(g.LimitConnZoneVariable) // parsed before: cannot fail
 	}

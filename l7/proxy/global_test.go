@@ -158,14 +158,24 @@ func TestCompileGlobalTakesMethods(t *testing.T) {
 		{},
 		{HeaderBufferCount: 2, HeaderBufferSize: 1024, LimitReqStatus: 429, LimitConnStatus: 429, UpstreamKeepaliveConnections: new(0)},
 		{UpstreamKeepaliveConnections: new(16)},
+		{HTTPRedirect: 301, NoAuthLocations: []string{}, NoTLSRedirectLocations: []string{}},
+		{HTTPRedirect: 302, NoAuthLocations: []string{"/a", "/b/"}, NoTLSRedirectLocations: []string{"/b/", "/c"}},
 	} {
 		c := compileGlobal(g)
 		n, size := g.HeaderBuffers()
 		conns, _, _ := g.UpstreamKeepalive()
-		want := []int{n, size, g.LimitReqStatusCode(), g.LimitConnStatusCode(), conns}
-		got := []int{c.headerBuffers, c.headerBufferSize, c.limitReqStatus, c.limitConnStatus, c.upstreamKeepalive}
+		want := []int{n, size, g.LimitReqStatusCode(), g.LimitConnStatusCode(), conns, g.HTTPRedirectCode()}
+		got := []int{c.headerBuffers, c.headerBufferSize, c.limitReqStatus, c.limitConnStatus, c.upstreamKeepalive, c.redirectCode}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%+v: (-want +got):\n%s", g, diff)
+		}
+		for _, path := range []string{"/", "/.well-known/acme-challenge/x", "/a", "/ab", "/b", "/b/x", "/c", "/x/a"} {
+			if want, got := g.NoAuth(path), c.noAuth(path); got != want {
+				t.Errorf("%+v: noAuth(%q) = %v, NoAuth %v", g, path, got, want)
+			}
+			if want, got := g.NoTLSRedirect(path), c.noTLSRedirect(path); got != want {
+				t.Errorf("%+v: noTLSRedirect(%q) = %v, NoTLSRedirect %v", g, path, got, want)
+			}
 		}
 	}
 }

@@ -226,6 +226,15 @@ func nowFrom(ref time.Time) time.Time {
 	return ref.Add(time.Since(ref))
 }
 
+// deadlineFrom returns nowFrom(ref).Add(d), a timeout's deadline, with one
+// Time.Add instead of two (some 75 instructions each under callgrind).
+func deadlineFrom(ref time.Time, d time.Duration) time.Time {
+	if ref.IsZero() {
+		return time.Now().Add(d)
+	}
+	return ref.Add(time.Since(ref) + d)
+}
+
 // connected, headerRead and done record the steps of the attempt.
 func (t *upstreamTiming) connected(reused bool) {
 	if reused {

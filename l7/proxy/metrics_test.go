@@ -223,6 +223,24 @@ func TestMethodLabel(t *testing.T) {
 
 // TestNowFrom: nowFrom is time.Now within the clock's progress, with a
 // monotonic reading, from a reference of time.Now's and from none.
+// TestDeadlineFrom: deadlineFrom(ref, d) is a time now plus d, with or
+// without ref, and keeps ref's monotonic reading (Round(0) strips it).
+func TestDeadlineFrom(t *testing.T) {
+	t.Parallel()
+	const d = 90 * time.Second
+	for _, ref := range []time.Time{time.Now().Add(-time.Hour), {}} {
+		before := time.Now().Add(d)
+		got := deadlineFrom(ref, d)
+		after := time.Now().Add(d)
+		if got.Before(before) || got.After(after) {
+			t.Errorf("deadlineFrom(%v, %v) = %v, not within [%v, %v]", ref, d, got, before, after)
+		}
+		if got == got.Round(0) {
+			t.Errorf("deadlineFrom(%v, %v) = %v has no monotonic reading", ref, d, got)
+		}
+	}
+}
+
 func TestNowFrom(t *testing.T) {
 	t.Parallel()
 	for _, ref := range []time.Time{time.Now().Add(-time.Hour), {}} {

@@ -116,11 +116,14 @@ type Proxy struct {
 	clientBody, clientSend time.Duration
 
 	clientAuths clientAuths // client certificate verification (clientauth.go)
+
+	// httpsPortText is httpsPortText(httpsPort), for forwarding.
+	httpsPortText string
 }
 
 // New returns a Proxy with no configuration.
 func New(opts Options) *Proxy {
-	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort, clientBody: opts.ClientBodyTimeout, clientSend: clientSendTimeout}
+	p := &Proxy{log: opts.Logger, httpsPort: opts.HTTPSPort, httpsPortText: httpsPortText(opts.HTTPSPort), clientBody: opts.ClientBodyTimeout, clientSend: clientSendTimeout}
 	if p.clientBody <= 0 {
 		p.clientBody = defaultClientBodyTimeout
 	}
@@ -214,7 +217,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := p.liveGlobal()
 	ex.start = time.Now()
 	g.dropInvalidHeaders(r.Header) // invalidheaders.go: before anything reads a header
-	ex.requestID, ex.fwd = requestID(r, !g.Logs.NoRequestID), g.forwarding(r, p.httpsPort)
+	ex.requestID, ex.fwd = requestID(r, !g.Logs.NoRequestID), g.forwarding(r, p.httpsPortText)
 	rec.ResponseWriter = w
 	if p.access != nil {
 		p.access.begin()
@@ -239,11 +242,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	// Client certificates are checked per server, before any location, as
 	// nginx does; then the server-level redirects.
-	if p.clientCert(rec, r, rt) || p.hostRedirect(rec, r, rt, &ex.fwd) { // redirect.go
+	// The host's server is looked up once for the three.
+	hs := rt.Lookup(r.Host)
+	if p.clientCert(rec, r, rt, hs) || p.hostRedirect(rec, r, hs, &ex.fwd) { // redirect.go
 		return
 	}
-	route, ok := rt.Match(r.Host, matchPath(r.URL.Path))
-	ex.defaultServer = defaultServerBackend(rt, r.Host, route) // accesslog.go
+	route, ok := hs.Match(matchPath(r.URL.Path))
+	ex.defaultServer = defaultServerBackend(hs, route) // accesslog.go
 	if !ok {
 		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
 			writeError(rec, http.StatusNotFound)

@@ -26,7 +26,7 @@ import (
 // ServeHTTP, as soon as a route matched.)
 func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, rt *router.Router, f *forwarding, route *router.Route) bool {
 	be := route.Backend
-	if f.scheme != "http" || !rt.SSLRedirect(r.Host, route) || p.liveGlobal().NoTLSRedirect(route.Path) {
+	if f.scheme != "http" || !rt.SSLRedirect(r.Host, route) || p.liveGlobal().noTLSRedirect(route.Path) {
 		return false
 	}
 	uri, withPort := r.URL.RequestURI(), false
@@ -38,7 +38,7 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, rt *router.Rou
 	} else {
 		uri = strings.TrimSuffix(uri, "/")
 	}
-	writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), httpsURL(f.host, uri, p.httpsPort, withPort), "")
+	writeRedirect(w, p.liveGlobal().redirectCode, httpsURL(f.host, uri, p.httpsPort, withPort), "")
 	return true
 }
 
@@ -100,8 +100,8 @@ func httpsURL(host, requestURI string, httpsPort int, withPort bool) string {
 //     the scheme and port are X-Forwarded-Proto's and X-Forwarded-Port's.
 //   - app-root: a request whose path is "/" gets 302 to
 //     $scheme://$http_host<app-root> (nginx.tmpl's "if ($uri = /)").
-func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, rt *router.Router, f *forwarding) bool {
-	to, appRoot := rt.HostLevel(r.Host)
+func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, hs router.Host, f *forwarding) bool {
+	to, appRoot := hs.HostLevel()
 	switch {
 	case to != "":
 		port := localPort(r)
@@ -110,7 +110,7 @@ func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, rt *router.
 				port = v
 			}
 		}
-		writeRedirect(w, p.liveGlobal().HTTPRedirectCode(), f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"), "")
+		writeRedirect(w, p.liveGlobal().redirectCode, f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"), "")
 		return true
 	case appRoot != "" && matchPath(r.URL.Path) == "/":
 		scheme := "http"

@@ -3,6 +3,8 @@ package router
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -114,5 +116,58 @@ func TestServed(t *testing.T) {
 	none := mustCompile(t, &snapshot.Snapshot{Version: 1}, nil)
 	if none.Served("foo.com") {
 		t.Error("an empty Router serves foo.com")
+	}
+}
+
+// TestLookup: a Host looked up once answers what Router's methods answer
+// for its name, each of which looks it up again: the server-level
+// settings, the TLS settings, the route of a path and whether a Server
+// serves it by name.
+func TestLookup(t *testing.T) {
+	t.Parallel()
+	tls := &snapshot.ServerTLS{}
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "foo.com", RedirectFrom: "www.foo.com", AppRoot: "/app", TLS: tls, Paths: []snapshot.Path{prefix("/", "foo")}},
+		{Host: "*.wild.com", Paths: []snapshot.Path{prefix("/w", "wild")}},
+		{Host: "", Paths: []snapshot.Path{prefix("/any", "any")}},
+	}}
+	r := mustCompile(t, s, nil)
+	type answers struct {
+		RedirectTo, AppRoot string
+		TLS, Served, OK     bool
+		Service             string
+	}
+	for _, tc := range []struct {
+		host, path string
+		want       answers
+	}{
+		{"FOO.com:80", "/x", answers{AppRoot: "/app", TLS: true, Served: true, OK: true, Service: "foo"}},
+		{"www.foo.com", "/x", answers{RedirectTo: "foo.com", Served: true}},
+		{"a.wild.com", "/w/1", answers{Served: true, OK: true, Service: "wild"}},
+		{"a.wild.com", "/any", answers{Served: true}},
+		{"other.org", "/any/1", answers{OK: true, Service: "any"}},
+		{"other.org", "/", answers{}},
+	} {
+		h := r.Lookup(tc.host)
+		var a answers
+		a.RedirectTo, a.AppRoot = h.HostLevel()
+		a.TLS, a.Served = h.ServerTLS() == tls, h.Served()
+		route, ok := h.Match(tc.path)
+		if a.OK = ok; ok {
+			a.Service = route.Backend.Service
+		}
+		if diff := cmp.Diff(tc.want, a); diff != "" {
+			t.Errorf("Lookup(%q), path %q (-want +got):\n%s", tc.host, tc.path, diff)
+		}
+		var b answers
+		b.RedirectTo, b.AppRoot = r.HostLevel(tc.host)
+		b.TLS, b.Served = r.ServerTLS(tc.host) == tls, r.Served(tc.host)
+		route, ok = r.Match(tc.host, tc.path)
+		if b.OK = ok; ok {
+			b.Service = route.Backend.Service
+		}
+		if diff := cmp.Diff(tc.want, b); diff != "" {
+			t.Errorf("Router's methods for %q, path %q (-want +got):\n%s", tc.host, tc.path, diff)
+		}
 	}
 }

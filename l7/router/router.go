@@ -396,14 +396,59 @@ func rewriteRegexp(p *snapshot.Path, match snapshot.MatchType) *regexp.Regexp {
 // appRoot, the server's app-root. Both are "" for most servers.
 func (r *Router) HostLevel(host string) (redirectTo, appRoot string) {
 	if !r.hostLevel {
-		return "", ""
+		return "", "" // no lookup
 	}
-	srv := r.server(NormalizeHost(host))
-	if srv == nil {
-		return "", ""
-	}
-	return srv.redirectTo, srv.src.AppRoot
+	return r.Lookup(host).HostLevel()
 }
+
+// Host is the server that serves a request host, looked up once for the
+// questions a request asks of it in turn (ServerTLS, HostLevel, Match,
+// Served): Router's methods of those names normalise the host and index
+// the host maps at each call. The zero Host is not valid: Lookup makes it.
+type Host struct {
+	r   *Router
+	srv *server // nil: no server, not even an any-host one
+}
+
+// Lookup returns the Host of host (a Host header or an SNI name, as Match
+// takes it).
+func (r *Router) Lookup(host string) Host {
+	return Host{r: r, srv: r.server(NormalizeHost(host))}
+}
+
+// HostLevel is Router.HostLevel of the Host's name.
+func (h Host) HostLevel() (redirectTo, appRoot string) {
+	if !h.r.hostLevel || h.srv == nil {
+		return "", ""
+	}
+	return h.srv.redirectTo, h.srv.src.AppRoot
+}
+
+// Match is Router.Match of the Host's name and path.
+func (h Host) Match(path string) (*Route, bool) {
+	if srv := h.srv; srv != nil {
+		for i := range srv.paths {
+			if srv.paths[i].matches(path) {
+				return srv.paths[i].route, true
+			}
+		}
+	}
+	if h.r.fallback != nil {
+		return h.r.fallback, true
+	}
+	return nil, false
+}
+
+// ServerTLS is Router.ServerTLS of the Host's name.
+func (h Host) ServerTLS() *snapshot.ServerTLS {
+	if h.srv != nil {
+		return h.srv.src.TLS
+	}
+	return nil
+}
+
+// Served is Router.Served of the Host's name.
+func (h Host) Served() bool { return h.srv != nil && h.srv != h.r.anyHost }
 
 // Fallback returns the route of the Snapshot's DefaultBackend, or nil when
 // there is none.
@@ -429,28 +474,14 @@ func (r *Router) Upstream(addr string) *Upstream { return r.upstreams[addr] }
 // the query). It reports false when nothing matches and there is no default
 // backend; the caller answers 404.
 func (r *Router) Match(host, path string) (*Route, bool) {
-	srv := r.server(NormalizeHost(host))
-	if srv != nil {
-		for i := range srv.paths {
-			if srv.paths[i].matches(path) {
-				return srv.paths[i].route, true
-			}
-		}
-	}
-	if r.fallback != nil {
-		return r.fallback, true
-	}
-	return nil, false
+	return r.Lookup(host).Match(path)
 }
 
 // ServerTLS returns the server-level TLS settings of the Server that
 // serves host (a Host header or an SNI name, as Match takes it), nil when
 // it has none or no Server serves host.
 func (r *Router) ServerTLS(host string) *snapshot.ServerTLS {
-	if srv := r.server(NormalizeHost(host)); srv != nil {
-		return srv.src.TLS
-	}
-	return nil
+	return r.Lookup(host).ServerTLS()
 }
 
 // Defined reports whether host (a normalised request host, as
@@ -472,8 +503,7 @@ func (r *Router) Defined(host string) bool {
 // takes it) by name, exact or wildcard: false for a host only the any-host
 // server or nothing serves (nginx's catch-all "_" server).
 func (r *Router) Served(host string) bool {
-	srv := r.server(NormalizeHost(host))
-	return srv != nil && srv != r.anyHost
+	return r.Lookup(host).Served()
 }
 
 func (r *Router) server(host string) *server {

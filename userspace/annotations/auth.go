@@ -595,9 +595,18 @@ func parseLocationList(v string) ([]string, error) {
 // it starts with an entry of no-auth-locations (the default when unset),
 // as ingress-nginx's isLocationInLocationList.
 func (g Global) NoAuth(path string) bool {
-	list := g.NoAuthLocations
+	return InLocations(path, g.NoAuthLocations, DefaultNoAuthLocations)
+}
+
+// InLocations reports whether path starts with an entry of list, or with
+// def when list is nil (an empty list that is not nil holds nothing), as
+// ingress-nginx's isLocationInLocationList over a ConfigMap list that has
+// a default (no-auth-locations, no-tls-redirect-locations). The proxy
+// calls it with Global's fields instead of Global's value-receiver methods,
+// which copy the whole Global each request.
+func InLocations(path string, list []string, def string) bool {
 	if list == nil {
-		list = []string{DefaultNoAuthLocations}
+		return strings.HasPrefix(path, def)
 	}
 	for _, l := range list {
 		if strings.HasPrefix(path, l) {

@@ -59,16 +59,7 @@ const DefaultNoTLSRedirectLocations = "/.well-known/acme-challenge"
 // it starts with an entry of no-tls-redirect-locations (the default when
 // unset), as ingress-nginx's isLocationInLocationList.
 func (g Global) NoTLSRedirect(path string) bool {
-	list := g.NoTLSRedirectLocations
-	if list == nil {
-		return strings.HasPrefix(path, DefaultNoTLSRedirectLocations)
-	}
-	for _, l := range list {
-		if strings.HasPrefix(path, l) {
-			return true
-		}
-	}
-	return false
+	return InLocations(path, g.NoTLSRedirectLocations, DefaultNoTLSRedirectLocations)
 }
 
 // parseTicketKey decodes ssl-session-ticket-key (standard base64 of 48 or
