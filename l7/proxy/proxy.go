@@ -269,7 +269,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.cors(rec, r, route, ex) {
 		return
 	}
-	if p.locationRedirect(rec, r, route) || p.tlsPolicy(rec, r, rt, &ex.fwd, route) {
+	if p.locationRedirect(rec, r, route) || p.tlsPolicy(rec, r, hs, &ex.fwd, route) {
 		return
 	}
 	// limit_req and limit_conn run in nginx's preaccess phase, in this

@@ -24,9 +24,9 @@ import (
 // lua_ingress.lua), with the port under use-port-in-redirects, and
 // tlsPolicy returns true: the request is done. (HSTS is set before, by
 // ServeHTTP, as soon as a route matched.)
-func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, rt *router.Router, f *forwarding, route *router.Route) bool {
+func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, hs router.Host, f *forwarding, route *router.Route) bool {
 	be := route.Backend
-	if f.scheme != "http" || !rt.SSLRedirect(r.Host, route) || p.liveGlobal().noTLSRedirect(route.Path) {
+	if f.scheme != "http" || !hs.SSLRedirect(route) || p.liveGlobal().noTLSRedirect(route.Path) {
 		return false
 	}
 	uri, withPort := r.URL.RequestURI(), false

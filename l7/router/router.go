@@ -232,20 +232,20 @@ func (r *Router) addNoTLS(alias string) {
 // the request's host (lua_ingress.lua redirect_to_https,
 // certificate.lua configured_for_current_request).
 func (r *Router) SSLRedirect(host string, route *Route) bool {
+	return r.Lookup(host).SSLRedirect(route)
+}
+
+// SSLRedirect is Router.SSLRedirect of the Host's name, by the key Lookup
+// found its server under.
+func (h Host) SSLRedirect(route *Route) bool {
 	be := route.Backend
-	if !be.SSLRedirect || be.ForceSSLRedirect || r.noTLS == nil && r.noTLSWild == nil {
+	if !be.SSLRedirect || be.ForceSSLRedirect || h.key == "" {
 		return be.SSLRedirect
 	}
-	h := NormalizeHost(host)
-	if _, ok := r.exact[h]; ok {
-		return !r.noTLS[h] // an exact name: the alias's own, or a host's
+	if h.wild {
+		return !h.r.noTLSWild[h.key]
 	}
-	if dot := strings.IndexByte(h, '.'); dot > 0 {
-		if _, ok := r.wildcard[h[dot+1:]]; ok {
-			return !r.noTLSWild[h[dot+1:]]
-		}
-	}
-	return true
+	return !h.r.noTLS[h.key] // an exact name: the alias's own, or a host's
 }
 
 // lookup returns the compiled server of r for a lower-cased Server host, or
@@ -403,17 +403,32 @@ func (r *Router) HostLevel(host string) (redirectTo, appRoot string) {
 
 // Host is the server that serves a request host, looked up once for the
 // questions a request asks of it in turn (ServerTLS, HostLevel, Match,
-// Served): Router's methods of those names normalise the host and index
+// SSLRedirect, Served): Router's methods of those names normalise the host and index
 // the host maps at each call. The zero Host is not valid: Lookup makes it.
 type Host struct {
 	r   *Router
 	srv *server // nil: no server, not even an any-host one
+	// key is the name srv was found under: the normalised host in
+	// Router.exact, or (wild) its suffix in Router.wildcard; "" for the
+	// any-host server or none.
+	key  string
+	wild bool
 }
 
 // Lookup returns the Host of host (a Host header or an SNI name, as Match
-// takes it).
+// takes it): the server of its exact name, else of the wildcard one label
+// up, else the any-host server.
 func (r *Router) Lookup(host string) Host {
-	return Host{r: r, srv: r.server(NormalizeHost(host))}
+	name := NormalizeHost(host)
+	if srv, ok := r.exact[name]; ok {
+		return Host{r: r, srv: srv, key: name}
+	}
+	if dot := strings.IndexByte(name, '.'); dot > 0 {
+		if srv, ok := r.wildcard[name[dot+1:]]; ok {
+			return Host{r: r, srv: srv, key: name[dot+1:], wild: true}
+		}
+	}
+	return Host{r: r, srv: r.anyHost}
 }
 
 // HostLevel is Router.HostLevel of the Host's name.
@@ -504,18 +519,6 @@ func (r *Router) Defined(host string) bool {
 // server or nothing serves (nginx's catch-all "_" server).
 func (r *Router) Served(host string) bool {
 	return r.Lookup(host).Served()
-}
-
-func (r *Router) server(host string) *server {
-	if srv, ok := r.exact[host]; ok {
-		return srv
-	}
-	if dot := strings.IndexByte(host, '.'); dot > 0 {
-		if srv, ok := r.wildcard[host[dot+1:]]; ok {
-			return srv
-		}
-	}
-	return r.anyHost
 }
 
 func (p *compiledPath) matches(path string) bool {
