@@ -9,6 +9,7 @@ package admission
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,7 +45,36 @@ type Reviewer struct {
 	// Checks, when not nil, counts the Ingresses reviewed, as
 	// ingress-nginx's check_success and check_errors.
 	Checks *CheckMetrics
+	// MaxConcurrent is how many reviews run at once; more wait for their
+	// turn (or for their request's end). 0 means DefaultMaxConcurrent.
+	// Each review reads a body of up to 4 MiB and builds the whole
+	// configuration beside the live one: unbounded, a burst of reviews
+	// (kubectl apply of many Ingresses, or a hostile caller) would hold
+	// that many bodies and configurations at once.
+	MaxConcurrent int
+
+	slotsOnce sync.Once
+	slots     chan struct{}
 }
+
+// DefaultMaxConcurrent is Reviewer.MaxConcurrent's default.
+const DefaultMaxConcurrent = 4
+
+// acquire waits for a review slot until ctx ends; it reports whether it
+// got one, which release gives back.
+func (rv *Reviewer) acquire(ctx context.Context) bool {
+	rv.slotsOnce.Do(func() {
+		rv.slots = make(chan struct{}, cmp.Or(max(rv.MaxConcurrent, 0), DefaultMaxConcurrent))
+	})
+	select {
+	case rv.slots <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (rv *Reviewer) release() { <-rv.slots }
 
 // CheckMetrics are ingress-nginx's nginx_ingress_controller_check_success
 // and nginx_ingress_controller_check_errors: the Ingresses of the class the
@@ -165,6 +196,11 @@ func (rv *Reviewer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "admission reviews are POSTed", http.StatusMethodNotAllowed)
 		return
 	}
+	if !rv.acquire(req.Context()) {
+		http.Error(w, "wait for an admission review slot: request ended", http.StatusServiceUnavailable)
+		return
+	}
+	defer rv.release()
 	var review admissionv1.AdmissionReview
 	body, err := io.ReadAll(io.LimitReader(req.Body, maxReview+1))
 	if err == nil && len(body) > maxReview {

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -367,4 +368,61 @@ func counters(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestServeHTTPBoundsConcurrency: with MaxConcurrent 1 a second review
+// waits until the first is done, and a review whose request ends while it
+// waits is answered 503 (the webhook's failurePolicy decides) without
+// being read.
+func TestServeHTTPBoundsConcurrency(t *testing.T) {
+	t.Parallel()
+	objs := objects(ingress("old", "a.example.com", "/", t0, nil))
+	entered := make(chan string, 2)
+	release := make(chan struct{})
+	rv := &Reviewer{
+		Options:       snapshot.DefaultOptions(),
+		MaxConcurrent: 1,
+		Objects: func(ing *networkingv1.Ingress) (snapshot.Objects, *networkingv1.Ingress, error) {
+			entered <- ing.Name
+			if ing.Name == "first" {
+				<-release
+			}
+			return objs, ing, nil
+		},
+	}
+	done := make(chan int, 2)
+	go func() {
+		code, _ := post(t, rv, review(admissionv1.Create, "Ingress", ingress("first", "b.example.com", "/", time.Time{}, nil)))
+		done <- code
+	}()
+	if got := <-entered; got != "first" {
+		t.Fatalf("first review entered %q", got)
+	}
+	go func() {
+		code, _ := post(t, rv, review(admissionv1.Create, "Ingress", ingress("second", "c.example.com", "/", time.Time{}, nil)))
+		done <- code
+	}()
+	// A review whose request has ended while the slot is taken is refused
+	// at once: the slot is still the first's.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := httptest.NewRecorder()
+	rv.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodPost, "/", strings.NewReader("{")))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("review whose request ended while waiting: status %d, want 503", rec.Code)
+	}
+	select {
+	case got := <-entered:
+		t.Fatalf("review %q ran while the only slot was taken", got)
+	default:
+	}
+	close(release)
+	for range 2 {
+		if code := <-done; code != http.StatusOK {
+			t.Errorf("review: status %d, want 200", code)
+		}
+	}
+	if got := <-entered; got != "second" {
+		t.Errorf("second review entered %q", got)
+	}
 }
