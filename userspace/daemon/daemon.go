@@ -109,9 +109,9 @@ type Config struct {
 	PostShutdownGracePeriod time.Duration
 	// Listeners, when set, are the HTTP, HTTPS and metrics listening
 	// sockets to serve on, in that order, instead of binding new ones: those
-	// a running Weir handed over (userspace/upgrade); the proxy then
-	// accepts on them only once it has a configuration, the old Weir
-	// serving them meanwhile. Nil means bind.
+	// a running Weir handed over (userspace/upgrade), which serves them
+	// until this one's configuration is live (the proxy accepts only
+	// then, on any listener). Nil means bind.
 	Listeners []*os.File
 	// Logger receives Weir's own log. Nil means slog.Default().
 	Logger *slog.Logger
@@ -359,9 +359,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}, errc),
 		}
 	}
-	if d.cfg.Listeners == nil {
-		serveProxy()
-	}
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
@@ -388,8 +385,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	var runErr error
 	if servers == nil {
-		// Handed-over sockets: the old Weir serves them until this one
-		// has its configuration.
+		// The proxy accepts once its first configuration is live, as a
+		// worker does: until then connections wait in the listening
+		// sockets' accept queues rather than meet an empty configuration
+		// (503 for every request). Handed-over sockets meanwhile are served
+		// by the old Weir.
 		select {
 		case <-ctx.Done():
 		case runErr = <-errc:

@@ -1,0 +1,128 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/weir-lb/weir/userspace/controller"
+	"github.com/weir-lb/weir/userspace/manifest"
+	"github.com/weir-lb/weir/userspace/snapshot"
+)
+
+// gatedSource syncs its objects once open is closed.
+type gatedSource struct {
+	open chan struct{}
+	objs snapshot.Objects
+}
+
+func (s *gatedSource) Run(ctx context.Context, sync func(snapshot.Objects, []error) (*snapshot.Snapshot, bool)) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-s.open:
+	}
+	sync(s.objs, nil)
+	<-ctx.Done()
+	return nil
+}
+
+// TestServesOnceLive: the in-process proxy accepts only once its first
+// configuration is live, as a worker does. A request sent before then
+// waits in the accept queue and is answered by the configuration, where it
+// used to be answered 503 (no configuration yet).
+func TestServesOnceLive(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "backend")
+	}))
+	defer backend.Close()
+	_, port, _ := net.SplitHostPort(backend.Listener.Addr().String())
+	objs, problems := manifest.DecodeObjects([]byte(fmt.Sprintf(`
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: weir}
+spec: {controller: weir-lb.dev/ingress-controller}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: default}
+spec: {ports: [{name: http, port: 80, targetPort: %[1]s}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: app-1, namespace: default, labels: {kubernetes.io/service-name: app}}
+addressType: IPv4
+ports: [{name: http, port: %[1]s}]
+endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: app, namespace: default}
+spec:
+  ingressClassName: weir
+  rules:
+  - host: app.example
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}
+`, port)))
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	src := &gatedSource{open: make(chan struct{}), objs: objs}
+	d, err := New(Config{
+		BindAddress: "127.0.0.1",
+		Source:      src,
+		Controller:  controller.Options{Build: snapshot.DefaultOptions()},
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+d.HTTPAddr()+"/", nil)
+		req.Host = "app.example"
+		client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{}}
+		resp, err := client.Do(req)
+		if err != nil {
+			answers <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		answers <- answer{status: resp.StatusCode, body: string(b)}
+	}()
+	// Not a synchronisation: a window in which an answer would be wrong.
+	select {
+	case a := <-answers:
+		t.Fatalf("answered before the configuration was live: %d %q %v", a.status, a.body, a.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(src.open)
+	a := <-answers
+	if a.err != nil || a.status != http.StatusOK || a.body != "backend" {
+		t.Fatalf("request sent before the configuration: got %d %q %v, want 200 \"backend\"", a.status, a.body, a.err)
+	}
+}
