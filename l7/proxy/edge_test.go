@@ -99,6 +99,46 @@ func TestRawQueryForwarded(t *testing.T) {
 	}
 }
 
+// TestRawPathForwarded checks that the upstream gets the path of the
+// client's request target byte for byte, as nginx's proxy_pass without a
+// URI sends r->unparsed_uri: bytes net/url would percent-encode ('"', '|',
+// '{', '#', UTF-8) stay raw, and an escaped slash is not decoded when
+// another byte of the path would be re-encoded (net/url's EscapedPath
+// then escapes the decoded path: "/a%2Fb\"c" went up as "/a/b%22c").
+// With a body, the request is written by Request.Write, without by
+// Weir's own head writer, a WebSocket handshake by its own Request.Write:
+// all are checked.
+func TestRawPathForwarded(t *testing.T) {
+	t.Parallel()
+	up, heads := headRecorder(t)
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("q", []string{up})))
+	for _, target := range []string{
+		`/a%2Fb"c`, "/x|y?q=1", "/a{b}", `/a\b`, "/a^b", "/a`b", "/a<b>", "/caf\xc3\xa9", "/a#b", "/a#b?x=1",
+		"/%7e", "/a%20b", "/a%2fb", "/a;b=c",
+	} {
+		for _, method := range []string{"GET", "POST", "UPGRADE"} {
+			req := method + " " + target + " HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n"
+			switch method {
+			case "POST":
+				req += "Content-Length: 2\r\n\r\nhi"
+			case "UPGRADE": // a WebSocket handshake, answered 200
+				method = "GET"
+				req = strings.Replace(req, "UPGRADE", method, 1) + "Upgrade: websocket\r\n\r\n"
+			default:
+				req += "\r\n"
+			}
+			resp, body := rawExchange(t, addr(srv), req)
+			if resp.StatusCode != 200 || body != "ok" {
+				t.Errorf("%s %q: got %d %q", method, target, resp.StatusCode, body)
+				continue
+			}
+			if got, want := (<-heads)[0], method+" "+target+" HTTP/1.1"; got != want {
+				t.Errorf("upstream request line %q, want the client's %q", got, want)
+			}
+		}
+	}
+}
+
 // TestExpectNotForwarded checks Expect: 100-continue as nginx handles it:
 // the client gets one 100 Continue (when the body is first read to be sent
 // upstream), the upstream gets no Expect header.

@@ -294,6 +294,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		// answer (sendwait.go).
 		uc.waitAfter = !http10
 	} else {
+		keepClientPath(out.URL)
 		werr = out.Write(bw)
 	}
 	if werr == nil {

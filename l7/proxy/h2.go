@@ -85,6 +85,7 @@ func (p *Proxy) attemptH2(rec *responseRecorder, r *http.Request, out *http.Requ
 	if kind.tls != nil {
 		u.Scheme = "https"
 	}
+	keepClientPath(&u)
 	req.URL = &u
 	ex.timing.begin(ex.start)
 	resp, err := p.h2Transport(kind).RoundTrip(req)

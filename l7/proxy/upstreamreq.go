@@ -214,7 +214,7 @@ func plainRequest(out *http.Request) (host, path string, ok bool) {
 	if !plainHost(host) {
 		return "", "", false
 	}
-	path = out.URL.EscapedPath()
+	path = clientPath(out.URL)
 	if path == "" {
 		path = "/"
 	}
@@ -393,4 +393,30 @@ func hasCTL(s string) bool {
 		}
 	}
 	return false
+}
+
+// clientPath returns the path of u to send upstream: the client's own
+// bytes when u's path is the client's (RawPath is set: net/url keeps the
+// target's path there when it differs from its own escaping; whatever
+// changes the path clears it), else net/url's escaping. nginx's proxy_pass
+// without a URI sends the client's target as it came (r->unparsed_uri);
+// EscapedPath would percent-encode '"', '|', '{', '#' or UTF-8, and where
+// it escapes, it escapes the decoded path, so that "/a%2Fb\"c" went up as
+// "/a/b%22c". The bytes are h1guard's (or HTTP/2's) checked ones: no
+// control byte nor space.
+func clientPath(u *url.URL) string {
+	if u.RawPath != "" {
+		return u.RawPath
+	}
+	return u.EscapedPath()
+}
+
+// keepClientPath makes u.RequestURI, which Request.Write and the HTTP/2
+// transport send, give clientPath's path: the raw path as u.Opaque. A path
+// that starts with "//" stays with EscapedPath (an Opaque "//x" reads as a
+// scheme-relative URL).
+func keepClientPath(u *url.URL) {
+	if u.RawPath != "" && u.Opaque == "" && !strings.HasPrefix(u.RawPath, "//") {
+		u.Opaque = u.RawPath
+	}
 }

@@ -301,6 +301,7 @@ func isTCP(c net.Conn) bool {
 func handshake(backend net.Conn, req *http.Request, to timeouts, limit int64) (*http.Response, *bufio.Reader, error) {
 	_ = backend.SetWriteDeadline(time.Now().Add(to.send))
 	bw := bufio.NewWriterSize(backend, 4<<10)
+	keepClientPath(req.URL)
 	err := req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
