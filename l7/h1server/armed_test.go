@@ -271,16 +271,14 @@ func TestArmedHandlerPanic(t *testing.T) {
 	}
 }
 
-// TestArmedRejects: a head that breaks a rule, a target that does not
-// parse and an expectation other than 100-continue, on a connection served
-// armed, are answered as on any connection, and the connection closes
+// TestArmedRejects: a head that breaks a rule and a target that does not
+// parse, on a connection served armed, are answered as on any connection, and the connection closes
 // after its lingering read (which must not wait for the armed read's lock).
 func TestArmedRejects(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, raw, status string }{
 		{"header", "GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n", "HTTP/1.1 400"},
 		{"target", "GET http://[::1 HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 400"},
-		{"expect", "GET / HTTP/1.1\r\nHost: a\r\nExpect: later\r\n\r\n", "HTTP/1.1 417"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

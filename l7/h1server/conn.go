@@ -557,11 +557,9 @@ func (c *conn) serveRequest() bool {
 	default:
 		c.body.eof = true
 	}
-	if noted&notedExpect != 0 {
-		if !strings.EqualFold(hdr["Expect"][0], "100-continue") {
-			c.answerAndLinger([]byte("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
-			return false
-		}
+	// An expectation other than 100-continue is ignored, as nginx's
+	// ngx_http_test_expect ignores it (net/http answers 417).
+	if noted&notedExpect != 0 && strings.EqualFold(hdr["Expect"][0], "100-continue") {
 		c.body.expect = h.Minor >= 1 && req.ContentLength != 0
 	}
 
