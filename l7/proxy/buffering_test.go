@@ -149,3 +149,27 @@ func countConns(srv *http.Server, n *atomic.Int32) {
 		}
 	}
 }
+
+// TestInvalidResponseHeader: a response head nginx's upstream parser
+// refuses ("upstream sent invalid header": a folded line, a space in or
+// after a name) or a status below 100 is a 502 with nginx's page, where
+// Weir used to relay the response without the field, or close the
+// connection with nothing sent (status 099).
+func TestInvalidResponseHeader(t *testing.T) {
+	t.Parallel()
+	for _, head := range []string{
+		"HTTP/1.1 200 OK\r\nBad Header: x\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 099 Weird\r\nContent-Length: 2\r\n\r\nok",
+	} {
+		up := rawBackend(t, func(c net.Conn) {
+			_, _ = bufio.NewReader(c).ReadString('\n')
+			io.WriteString(c, head)
+		})
+		_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{up})))
+		if res := get(t, client(t), srv, "foo.com", "/"); res.status != http.StatusBadGateway || !strings.Contains(res.body, "502 Bad Gateway") {
+			t.Errorf("%q: got %d %q, want nginx's 502", head, res.status, res.body)
+		}
+	}
+}

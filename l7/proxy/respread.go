@@ -3,6 +3,8 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -29,7 +31,7 @@ func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.
 	buf, _ := br.Peek(br.Buffered())
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 || req.Method == http.MethodHead {
-		return http.ReadResponse(br, req)
+		return slowResponse(br, req)
 	}
 	head := buf[:end+2] // its lines, each with its CRLF
 	a := arena.Get()
@@ -37,13 +39,78 @@ func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.
 	arena.Put(a)
 	if !ok {
 		fr.reset()
-		return http.ReadResponse(br, req)
+		return slowResponse(br, req)
 	}
 	_, _ = br.Discard(end + 4)
 	fr.resp.Request = req
 	fr.body = lengthBody{br: br, left: fr.resp.ContentLength}
 	fr.resp.Body = &fr.body
 	return &fr.resp, nil
+}
+
+// errInvalidHeader is a response head nginx's upstream parser refuses
+// (ngx_http_parse_header_line: "upstream sent invalid header"): 502, and
+// proxy_next_upstream's invalid_header.
+var errInvalidHeader = errors.New("upstream sent invalid header")
+
+// slowResponse reads a response readResponse does not parse itself with
+// http.ReadResponse, once checkHead found nothing nginx refuses in its
+// head: textproto would join a folded line to the one before it and keep
+// a field whose name holds a space (which Weir then dropped), and an
+// informational status below 100 would be relayed as a 1xx.
+func slowResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	if err := checkHead(br); err != nil {
+		return nil, err
+	}
+	resp, err := http.ReadResponse(br, req)
+	if err == nil && resp.StatusCode < 100 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: status %d", errInvalidHeader, resp.StatusCode)
+	}
+	return resp, err
+}
+
+// checkHead reads into br until the response head is whole (or br is
+// full, or the upstream fails: http.ReadResponse then reports it) and
+// returns errInvalidHeader when a field line is one nginx's parser
+// refuses: it starts with a space, a tab, a control byte or a colon (a
+// folded line, no name), its name holds one of those bytes before the
+// colon ("Bad Header: x", "X-A : a"), or its value holds a NUL. A line
+// without a colon is left to http.ReadResponse. Lines end with LF, a CR
+// before it optional, as for nginx.
+func checkHead(br *bufio.Reader) error {
+	var buf []byte
+	for {
+		buf, _ = br.Peek(br.Buffered())
+		if bytes.Contains(buf, []byte("\n\r\n")) || bytes.Contains(buf, []byte("\n\n")) {
+			break
+		}
+		if br.Buffered() == br.Size() {
+			return nil
+		}
+		if _, err := br.Peek(br.Buffered() + 1); err != nil {
+			return nil
+		}
+	}
+	_, rest, _ := bytes.Cut(buf, []byte("\n")) // the status line
+	for {
+		line, more, found := bytes.Cut(rest, []byte("\n"))
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if !found || len(line) == 0 {
+			return nil
+		}
+		rest = more
+		if c := line[0]; c <= ' ' || c == 0x7f || c == ':' {
+			return fmt.Errorf("%w: %q", errInvalidHeader, line)
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		if bytes.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) || bytes.IndexByte(value, 0) >= 0 {
+			return fmt.Errorf("%w: %q", errInvalidHeader, line)
+		}
+	}
 }
 
 // fastResponse is a response readResponse parsed, and what backs it.
