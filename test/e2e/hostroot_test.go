@@ -100,18 +100,28 @@ func TestHostRootDefaultBackendService(t *testing.T) {
 	opts := snapshot.DefaultOptions()
 	opts.DefaultBackendService = "default/deflt"
 	w := startWeirWith(t, files, opts)
-	for _, tc := range []struct {
-		host, path string
-		status     int
-		body       string
-	}{
+	w.checkGets([]getCase{
 		{"young.test", "/other", http.StatusOK, "deflt /other"},
 		{"allow.test", "/other", http.StatusForbidden, ""},
 		{"force.test", "/other", http.StatusPermanentRedirect, ""},
 		{"unknown.test", "/other", http.StatusOK, "deflt /other"},
-	} {
+	})
+}
+
+// getCase is a GET of host and path and the status and body ("": any) it
+// must get.
+type getCase struct {
+	host, path string
+	status     int
+	body       string
+}
+
+// checkGets sends each case's GET and reports what differs.
+func (w *weir) checkGets(cases []getCase) {
+	w.t.Helper()
+	for _, tc := range cases {
 		if got := w.get(tc.host, tc.path); got.status != tc.status || tc.body != "" && got.body != tc.body {
-			t.Errorf("GET %s%s: %d %q, want %d %q", tc.host, tc.path, got.status, got.body, tc.status, tc.body)
+			w.t.Errorf("GET %s%s: %d %q, want %d %q", tc.host, tc.path, got.status, got.body, tc.status, tc.body)
 		}
 	}
 }
