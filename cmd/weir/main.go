@@ -188,7 +188,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&o.configMap, "configmap", "", "namespace/name of the ConfigMap with global settings (ingress-nginx keys)")
 	fs.StringVar(&o.tcpServices, "tcp-services-configmap", "", "namespace/name of the ConfigMap of TCP ports to forward to Services, \"<port>\": \"<namespace>/<service>:<port>[:PROXY[:PROXY]]\"; served by the process that reads the configuration (the supervisor with --workers other than 0)")
 	fs.StringVar(&o.udpServices, "udp-services-configmap", "", "namespace/name of the ConfigMap of UDP ports to forward to Services, \"<port>\": \"<namespace>/<service>:<port>\"")
-	fs.StringVar(&o.defaultBackendService, "default-backend-service", "", "namespace/name of the Service, on its first port, that answers requests no rule matches when no Ingress has a spec.defaultBackend (default: Weir's 404)")
+	fs.StringVar(&o.defaultBackendService, "default-backend-service", "", "namespace/name of the Service, on its first port, that answers requests no rule matches (ingress-nginx's upstream-default-backend; for hosts no rule names, a rule-less Ingress's spec.defaultBackend goes first) (default: Weir's 404)")
 	fs.StringVar(&o.defaultSSLCertificate, "default-ssl-certificate", "", "namespace/name of the Secret (tls.crt, tls.key) served when no certificate matches (default: a self-signed certificate)")
 	fs.StringVar(&o.publishStatusAddress, "publish-status-address", "", "comma-separated addresses the leader writes to Ingress status (default: ExternalIP, else InternalIP, of the nodes that run Weir)")
 	fs.StringVar(&o.electionID, "election-id", "weir-leader", "name of the coordination.k8s.io Lease for leader election, in $POD_NAMESPACE (default \"default\")")

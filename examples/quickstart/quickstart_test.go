@@ -94,6 +94,7 @@ func TestRoutes(t *testing.T) {
 	want := []string{
 		`"api.localhost" Exact /healthz -> web 127.0.0.1:9101`,
 		`"api.localhost" Prefix /v1 -> api 127.0.0.1:9102`,
+		`"api.localhost" Prefix / -> docs 127.0.0.1:9103`,
 		`"web.localhost" Prefix / -> web 127.0.0.1:9101`,
 		`"*.docs.localhost" Prefix / -> docs 127.0.0.1:9103`,
 		`"" Prefix /status -> api 127.0.0.1:9102`,

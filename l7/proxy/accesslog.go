@@ -351,10 +351,28 @@ func (s *secondText) append(b []byte, t time.Time, layout string) []byte {
 // spec.defaultBackend, which ingress-nginx logs as its annotations say) or
 // by Weir's 404.
 func defaultServerBackend(hs router.Host, route *router.Route) bool {
-	if route != nil && (!route.Default || route.Backend.Ingress.Kind != "Service") {
+	if route != nil && !ingressless(route) {
 		return false
 	}
 	return !hs.Served()
+}
+
+// defaultUpstream reports whether route is ingress-nginx's
+// upstream-default-backend: a host's root location without a
+// spec.defaultBackend (snapshot.Backend.DefaultUpstream), or the default
+// server's --default-backend-service; not a catch-all Ingress's
+// spec.defaultBackend, which createServers makes the default server's
+// upstream itself ("namespace-service-port").
+func defaultUpstream(route *router.Route) bool {
+	return route.Backend.DefaultUpstream || ingressless(route)
+}
+
+// ingressless reports whether route is the default server's root location
+// of no Ingress (--default-backend-service): ingress-nginx's
+// getIngressInformation gives it empty $namespace, $ingress_name,
+// $service_name and $service_port, and the metrics those labels.
+func ingressless(route *router.Route) bool {
+	return route.Default && route.Backend.Ingress.Kind == "Service"
 }
 
 // skipped reports whether r's $request_uri is one of skip-access-log-urls.

@@ -76,6 +76,20 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 	return true
 }
 
+// internalDefault answers a request of a host's root location of
+// upstream-default-backend when the Snapshot has no DefaultService: as
+// ingress-nginx's internal default backend (127.0.0.1:8181, "return
+// 404"), whose answer comes back through the location, so its
+// custom-http-errors and response headers (custom-headers, CORS, HSTS)
+// apply.
+func (p *Proxy) internalDefault(rec *responseRecorder, r *http.Request, ex *exchange) {
+	if p.intercept(rec, r, http.StatusNotFound, ex) {
+		return
+	}
+	p.responseHeaders(ex, r, rec.Header())
+	writeError(rec, http.StatusNotFound)
+}
+
 // noEndpoints serves a route without upstreams from its default-backend
 // Service, else intercepts the 503; it reports whether it answered.
 func (p *Proxy) noEndpoints(rec *responseRecorder, r *http.Request, ex *exchange) bool {

@@ -200,7 +200,7 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvMsec:
 		return strconv.AppendFloat(b, float64(time.Now().UnixMilli())/1e3, 'f', 3, 64), true
 	case lvUpstreamName:
-		if ex.route == nil || ex.route.Default {
+		if ex.route == nil || defaultUpstream(ex.route) {
 			return append(b, "upstream-default-backend"...), true
 		}
 		be := ex.route.Backend
@@ -240,7 +240,7 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 		}
 		return append(b, "http"...), true
 	case lvNamespace, lvIngress, lvService, lvServicePort:
-		if ex.route == nil {
+		if ex.route == nil || ingressless(ex.route) {
 			return b, true
 		}
 		switch be := ex.route.Backend; op.v {

@@ -151,11 +151,14 @@ func (m *metrics) observersOf(k childKey) *observers {
 	k.method = strings.Clone(k.method)
 	k.host = strings.Clone(k.host)
 	var ingress, namespace, service, path string
-	if k.route != nil {
+	if k.route != nil && !ingressless(k.route) {
 		ingress = k.route.Backend.Ingress.Name
 		namespace = k.route.Backend.Ingress.Namespace
 		service = k.route.Backend.Service
 		path = k.route.Path
+		if k.route.Default {
+			path = "/" // a catch-all Ingress's: the default server's root location
+		}
 	}
 	lv := []string{strconv.Itoa(k.status), k.method, path, namespace, ingress, service, k.canary, k.host}
 	o := &observers{

@@ -292,7 +292,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusRequestEntityTooLarge)
 		return
 	}
-	pool := route.Pool
+	pool := rt.PoolOf(route)
+	if pool == nil { // upstream-default-backend without a Service
+		p.internalDefault(rec, r, ex) // customerrors.go
+		return
+	}
 	if c := route.Pick(r, nil); c != nil {
 		pool, ex.canary = c.Pool, c.Name
 	}

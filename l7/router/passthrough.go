@@ -16,7 +16,10 @@ func (r *Router) addPassthrough(host string, srv *snapshot.Server, cs *server) {
 		return
 	}
 	for i := range cs.paths {
-		if cs.paths[i].route.Path == "/" {
+		// A root of upstream-default-backend takes no connection
+		// (ingress-nginx: "has no default backend, ignoring SSL
+		// Passthrough").
+		if rt := cs.paths[i].route; rt.Path == "/" && !rt.Backend.DefaultUpstream {
 			if r.passthrough == nil {
 				r.passthrough = map[string]*Route{}
 			}

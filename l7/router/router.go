@@ -469,6 +469,21 @@ func (h Host) Served() bool { return h.srv != nil && h.srv != h.r.anyHost }
 // there is none.
 func (r *Router) Fallback() *Route { return r.fallback }
 
+// PoolOf returns the Pool that serves route: its own, or, for a route of
+// upstream-default-backend (a host's root location,
+// snapshot.Backend.DefaultUpstream), the DefaultService's, looked up per
+// request so that a change of that Service's endpoints recompiles no
+// server; nil when there is none (the caller answers Weir's 404).
+func (r *Router) PoolOf(route *Route) *Pool {
+	if !route.Backend.DefaultUpstream {
+		return route.Pool
+	}
+	if r.errorPages == nil {
+		return nil
+	}
+	return r.errorPages.Pool
+}
+
 // ErrorPages returns the route of the Snapshot's DefaultService, where
 // custom-http-errors sends the error pages of a route without a
 // default-backend annotation, or nil when there is none (nginx's 404 page).

@@ -516,3 +516,57 @@ func TestSSLRedirectByRequestHost(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolOfDefaultUpstream: a host's root location of
+// upstream-default-backend (Backend.DefaultUpstream) is served by the
+// Snapshot's DefaultService, looked up per request, so a reused server
+// follows that Service's endpoints; without one there is no pool (Weir's
+// 404); it takes no ssl-passthrough connection.
+func TestPoolOfDefaultUpstream(t *testing.T) {
+	t.Parallel()
+	root := snapshot.Path{Path: "/", Match: snapshot.MatchPrefix, Backend: snapshot.Backend{
+		Ingress: snapshot.ObjectRef{Kind: "Ingress", Namespace: "ns", Name: "first"}, Endpoints: []string{}, DefaultUpstream: true}}
+	srv := snapshot.Server{Host: "foo.com", Paths: []snapshot.Path{prefix("/app", "app"), root}, TLS: &snapshot.ServerTLS{Passthrough: true}}
+	snap := func(def ...string) *snapshot.Snapshot {
+		s := &snapshot.Snapshot{Servers: []snapshot.Server{srv}}
+		if len(def) > 0 {
+			d := be("deflt", def...)
+			s.DefaultService = &d
+		}
+		return s
+	}
+	next := func(r *Router, path string) string {
+		t.Helper()
+		rt, ok := r.Match("foo.com", path)
+		if !ok {
+			t.Fatalf("no match for %s", path)
+		}
+		p := r.PoolOf(rt)
+		if p == nil {
+			return "none"
+		}
+		u, ok := p.Next()
+		if !ok {
+			return "empty"
+		}
+		return u.Addr
+	}
+	r := mustCompile(t, snap(), nil)
+	if got := next(r, "/other"); got != "none" {
+		t.Errorf("without a default Service: root served by %s, want no pool", got)
+	}
+	if got := next(r, "/app"); got != "10.0.0.1:80" {
+		t.Errorf("/app served by %s, want its own pool", got)
+	}
+	if rt := r.Passthrough("foo.com"); rt != nil {
+		t.Errorf("passthrough to %+v, want none for a root of upstream-default-backend", rt.Backend)
+	}
+	r = mustCompile(t, snap("10.0.0.9:80"), r)
+	if got := next(r, "/other"); got != "10.0.0.9:80" {
+		t.Errorf("with a default Service: root served by %s", got)
+	}
+	r = mustCompile(t, snap("10.0.0.8:80"), r)
+	if got := next(r, "/other"); got != "10.0.0.8:80" {
+		t.Errorf("the default Service's endpoints changed: root served by %s", got)
+	}
+}

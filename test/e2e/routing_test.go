@@ -113,25 +113,28 @@ spec:
 		// Prefix is element-wise; the rule's trailing slash is ignored.
 		{"paths.test", "/aaa/bbb/", "pfx"},
 		{"paths.test", "/aaa/bbb/x", "pfx"},
-		{"paths.test", "/aaa/bbbxyz", "deflt"},
+		{"paths.test", "/aaa/bbbxyz", "404"},
 		// Longest match wins; on a tie Exact beats Prefix.
 		{"paths.test", "/aaa/bbb/ccc/d", "pfxlong"},
 		{"paths.test", "/aaa/bbb", "ex"},
 		// Exact is literal and case-sensitive.
 		{"paths.test", "/foo", "ex"},
-		{"paths.test", "/foo/", "deflt"},
-		{"paths.test", "/FOO", "deflt"},
+		{"paths.test", "/foo/", "404"},
+		{"paths.test", "/FOO", "404"},
 		// The path is normalised before matching, as nginx does: dot
 		// segments and repeated slashes cannot dodge a rule.
 		{"paths.test", "/x/../aaa/bbb/ccc", "pfxlong"},
 		{"paths.test", "//aaa//bbb/ccc", "pfxlong"},
 		// ImplementationSpecific is Prefix; port by name.
 		{"paths.test", "/impl/x", "named"},
-		// No rule matches: the default backend.
-		{"paths.test", "/nothing", "deflt"},
+		// No path of a named host matches: the host's root location,
+		// whose backend is upstream-default-backend (no
+		// --default-backend-service: Weir's 404), never the catch-all
+		// Ingress's spec.defaultBackend (ingress-nginx's createServers).
+		{"paths.test", "/nothing", "404"},
 		// Regex: case-insensitive, anchored at the start; Exact still literal.
 		{"regex.test", "/API/v2/users/7", "regex"},
-		{"regex.test", "/x/api/v2/users", "deflt"},
+		{"regex.test", "/x/api/v2/users", "404"},
 		{"regex.test", "/exact", "ex"},
 		// Conflict: the oldest Ingress wins.
 		{"conflict.test", "/", "old"},

@@ -33,20 +33,11 @@ spec:
     http: {paths: [{path: /app, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}]}
 `,
 	})
-	for _, tc := range []struct {
-		host, path string
-		status     int
-		body       string
-	}{
+	w.checkGets([]getCase{ // hostroot_test.go
 		{"only-backend", "/", http.StatusOK, "echo /"},
 		{"only-backend", "/x/y", http.StatusOK, "echo /x/y"},
 		{"with-paths", "/app/1", http.StatusOK, "app /app/1"},
 		{"with-paths", "/other", http.StatusOK, "echo /other"},
 		{"only-backend-doesnotexist", "/", http.StatusNotFound, ""},
-	} {
-		got := w.get(tc.host, tc.path)
-		if got.status != tc.status || tc.body != "" && got.body != tc.body {
-			t.Errorf("%s%s: got %d %q, want %d %q", tc.host, tc.path, got.status, got.body, tc.status, tc.body)
-		}
-	}
+	})
 }

@@ -414,19 +414,31 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		b.parseAnnotations(ing, defaults)
 	}
 	// A host uses regex when any Ingress with rules on it says so, or
-	// rewrites one of its paths (build_rewrite.go).
+	// rewrites one of its paths (build_rewrite.go), or its root location
+	// does (rootRegex).
 	regexHosts := map[string]bool{}
+	first, firstOrder := firstIngresses(ings)
+	rootRule := map[string]bool{} // the hosts a rule "/" gives a root
 	for _, ing := range ings {
 		if ing.cfg.Canary.Enabled {
 			continue
 		}
 		for _, rule := range ing.obj.Spec.Rules {
-			if !ing.cfg.UseRegex && !rewritesOn(ing, &rule) {
+			host := strings.ToLower(rule.Host)
+			if rule.HTTP == nil || host != "" && !validHost(host) {
 				continue
 			}
-			if rule.HTTP != nil && (rule.Host == "" || validHost(strings.ToLower(rule.Host))) {
-				regexHosts[strings.ToLower(rule.Host)] = true
+			if ing.cfg.UseRegex || rewritesOn(ing, &rule) {
+				regexHosts[host] = true
 			}
+			if slices.ContainsFunc(rule.HTTP.Paths, replacesRoot) {
+				rootRule[host] = true
+			}
+		}
+	}
+	for host, ing := range first {
+		if !rootRule[host] && rootRegex(ing) {
+			regexHosts[host] = true
 		}
 	}
 
@@ -476,7 +488,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		h.srv.Paths = append(h.srv.Paths, Path{Path: r.path, Match: r.match, Backend: be})
 		h.rank = append(h.rank, r.ing.rank)
 	}
-	b.hostDefaultBackends(ings, regexHosts)
+	b.hostRoots(first, firstOrder, regexHosts, defaults)
 	for _, h := range b.hosts {
 		sortPaths(h.srv.Paths, h.rank)
 	}
@@ -484,19 +496,43 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 	b.serverNames(ings) // build_rewrite.go
 }
 
-// hostDefaultBackends gives each host the spec.defaultBackend of the oldest
-// Ingress with a rule on it, if that Ingress has one, as the backend of the
-// requests none of the host's paths match: a Prefix "/" path, unless a rule
-// already defines "/". ingress-nginx does the same: the Ingress that creates
-// a server (the oldest naming its host) backs the server's root location
-// with its spec.defaultBackend, so a rule with a host and no paths serves
-// that backend, and the backend never answers for other hosts (ingress-nginx
-// e2e: ingress/without_host.go). Rules without a host are the default
-// server's, whose root is the catch-all default backend.
-func (b *builder) hostDefaultBackends(ings []*ingress, regexHosts map[string]bool) {
+// hostRoots gives each host named by a rule its root location, as
+// ingress-nginx's createServers: a Prefix "/" path made by the oldest
+// non-canary Ingress with a rule on the host, with that Ingress's
+// settings (locationApplyAnnotations), unless a rule defines "/" (Prefix
+// or ImplementationSpecific: getBackendServers' "Replacing location",
+// which keeps the replacing Ingress's settings). It backs the requests
+// none of the host's paths match, and a rule with a host and no paths:
+// with the Ingress's spec.defaultBackend when it has a usable one, else
+// with ingress-nginx's upstream-default-backend (hostRoot). Such requests
+// never go to the rules without a host, nor to a catch-all Ingress's
+// spec.defaultBackend, which only the default server's requests reach
+// (ingress-nginx e2e: ingress/without_host.go). Rules without a host are
+// the default server's, whose root is the catch-all default backend.
+func (b *builder) hostRoots(first map[string]*ingress, hosts []string, regexHosts map[string]bool, defaults annotations.Proxy) {
+	for _, host := range hosts {
+		ing := first[host]
+		h := b.hosts[host]
+		if h == nil {
+			h = &hostBuild{srv: Server{Host: host, UseRegex: regexHosts[host], Paths: []Path{}}}
+			b.hosts[host] = h
+		}
+		if slices.ContainsFunc(h.srv.Paths, func(p Path) bool { return p.Path == "/" && p.Match != MatchExact }) {
+			continue
+		}
+		h.srv.Paths = append(h.srv.Paths, Path{Path: "/", Match: MatchPrefix, Backend: b.hostRoot(ing, defaults)})
+		h.rank = append(h.rank, ing.rank)
+	}
+}
+
+// firstIngresses returns the oldest non-canary Ingress of ings (oldest
+// first) with a rule on each valid host but "", the one that makes the
+// host's server and its root location in ingress-nginx (createServers),
+// and those hosts in the order their first Ingress names them.
+func firstIngresses(ings []*ingress) (map[string]*ingress, []string) {
 	first := map[string]*ingress{}
 	var hosts []string
-	for _, ing := range ings { // oldest first
+	for _, ing := range ings {
 		if ing.cfg.Canary.Enabled {
 			continue
 		}
@@ -509,31 +545,55 @@ func (b *builder) hostDefaultBackends(ings []*ingress, regexHosts map[string]boo
 			hosts = append(hosts, host)
 		}
 	}
-	for _, host := range hosts {
-		ing := first[host]
-		// Every host named by a rule has its Server, paths or not, as
-		// ingress-nginx's createServers gives it one whose root location
-		// is the default backend: its requests no path matches never go
-		// to the rules without a host.
-		h := b.hosts[host]
-		if h == nil {
-			h = &hostBuild{srv: Server{Host: host, UseRegex: regexHosts[host], Paths: []Path{}}}
-			b.hosts[host] = h
+	return first, hosts
+}
+
+// replacesRoot reports whether p is a rule path "/" that takes the place
+// of its host's root location (hostRoots): any pathType but Exact, as
+// ingress-nginx reads ImplementationSpecific as Prefix, with a backend.
+func replacesRoot(p networkingv1.HTTPIngressPath) bool {
+	return (p.Path == "" || p.Path == "/") && (p.PathType == nil || *p.PathType != networkingv1.PathTypeExact) &&
+		backendProblem(&p.Backend) == ""
+}
+
+// rootRegex reports whether the root location ing makes for a host turns
+// its paths into regular expressions: ingress-nginx's
+// enforceRegexModifier looks at every location of the server, the root
+// included, which carries ing's use-regex and rewrite-target (a target
+// other than "/" rewrites the path "/").
+func rootRegex(ing *ingress) bool {
+	rw := ing.cfg.Proxy.Rewrite
+	return ing.cfg.UseRegex || rw != nil && rw.Target != "" && rw.Target != "/"
+}
+
+// hostRoot returns the backend of the root location that ing, the oldest
+// Ingress of a host, makes: its spec.defaultBackend when it has a usable
+// one, else upstream-default-backend (Backend.DefaultUpstream) with ing's
+// location settings. The upstream's own settings are then
+// upstream-default-backend's, not ing's: the ConfigMap's balancing, no
+// affinity nor hashing, plain HTTP (ingress-nginx's buildProxyPass) and no
+// default-backend annotation (getBackendServers gives it no
+// custom-default-backend- upstream: its custom-http-errors go to
+// upstream-default-backend, as those of every location without one).
+func (b *builder) hostRoot(ing *ingress, defaults annotations.Proxy) Backend {
+	if ib := ing.obj.Spec.DefaultBackend; ib != nil && backendProblem(ib) == "" {
+		if be, ok := b.backend(ing, ib); ok {
+			return be
 		}
-		ib := ing.obj.Spec.DefaultBackend
-		if ib == nil || backendProblem(ib) != "" {
-			continue
-		}
-		if slices.ContainsFunc(h.srv.Paths, func(p Path) bool { return p.Path == "/" && p.Match != MatchExact }) {
-			continue
-		}
-		be, ok := b.backend(ing, ib)
-		if !ok {
-			continue
-		}
-		h.srv.Paths = append(h.srv.Paths, Path{Path: "/", Match: MatchPrefix, Backend: be})
-		h.rank = append(h.rank, ing.rank)
 	}
+	p := ing.cfg.Proxy
+	p.LoadBalance, p.Balance = defaults.LoadBalance, defaults.Balance
+	if u := p.Upstream; u != nil {
+		c := *u
+		c.Protocol, c.DefaultBackend, c.ServiceUpstream = "", "", false
+		p.Upstream = &c
+	}
+	be := Backend{Ingress: ing.ref, Endpoints: []string{}, Proxy: p, DefaultUpstream: true}
+	// A proxy-ssl-secret or custom-headers that denies the Ingress's
+	// locations denies this one too.
+	b.upstreamTLS(ing, &be)
+	b.customHeaders(ing, &be)
+	return be
 }
 
 // hostBuild is a Server being built, with the age rank of the Ingress of
@@ -690,7 +750,7 @@ func (b *builder) defaultBackend(ings []*ingress, defaults annotations.Proxy) {
 			continue
 		}
 		// With rules, the Ingress's spec.defaultBackend is its hosts'
-		// (hostDefaultBackends), never the catch-all: ingress-nginx's
+		// (hostRoots), never the catch-all: ingress-nginx's
 		// createServers.
 		if len(ing.obj.Spec.Rules) > 0 {
 			continue
@@ -868,7 +928,7 @@ func slicePorts(ports []int32, es *discoveryv1.EndpointSlice, name string, targe
 	return ports
 }
 
-// servers returns the Servers: every host a rule names (hostDefaultBackends)
+// servers returns the Servers: every host a rule names (hostRoots)
 // and the any-host server when it has paths; exact hosts sorted, then
 // wildcard hosts sorted, then the any-host server.
 func (b *builder) servers() []Server {

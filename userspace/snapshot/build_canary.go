@@ -41,8 +41,11 @@ func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
 	index := map[key]*Path{}
 	for _, h := range b.hosts {
 		for i := range h.srv.Paths {
-			p := &h.srv.Paths[i]
-			index[key{h.srv.Host, p.Path, p.Match}] = p
+			// A canary never joins upstream-default-backend
+			// (ingress-nginx's canMergeBackend).
+			if p := &h.srv.Paths[i]; !p.Backend.DefaultUpstream {
+				index[key{h.srv.Host, p.Path, p.Match}] = p
+			}
 		}
 	}
 	var withCanaries []*Path

@@ -170,16 +170,21 @@ func TestBuildOddObjects(t *testing.T) {
 			paths = append(paths, s.Host+" "+string(p.Match)+" "+p.Path+" "+p.Backend.Unavailable)
 		}
 	}
+	// Each host has its root location, the default backend's (the
+	// spec.defaultBackend of odd-paths is unusable).
 	wantPaths := []string{
+		"a.example.com Prefix / ",
 		"b.example.com Exact /noport no port of service default/web is named",
 		"b.example.com Exact /ok ",
+		"b.example.com Prefix / ",
 	}
 	if diff := cmp.Diff(wantPaths, paths); diff != "" {
 		t.Errorf("paths (-want +got):\n%s", diff)
 	}
-	// a.example.com, without http, comes first, with no paths.
-	if len(got.Servers) != 2 || got.Servers[0].Host != "a.example.com" || len(got.Servers[0].Paths) != 0 {
-		t.Fatalf("servers = %+v, want a.example.com without paths, then b.example.com", got.Servers)
+	// a.example.com, without http, comes first, with its root location only.
+	if len(got.Servers) != 2 || got.Servers[0].Host != "a.example.com" || len(got.Servers[0].Paths) != 1 ||
+		!got.Servers[0].Paths[0].Backend.DefaultUpstream || !got.Servers[1].Paths[2].Backend.DefaultUpstream {
+		t.Fatalf("servers = %+v, want a.example.com with its root location only, then b.example.com", got.Servers)
 	}
 	if ok := got.Servers[1].Paths[1].Backend.Endpoints; !slices.Equal(ok, []string{"10.0.0.1:8080", "[fd00::1]:8080"}) {
 		t.Errorf("endpoints = %v", ok)

@@ -473,6 +473,10 @@ func (e *hashEncoder) backend(b *Backend) {
 		e.field(false, "unavailable")
 		e.str(b.Unavailable)
 	}
+	if b.DefaultUpstream {
+		e.field(false, "defaultUpstream")
+		e.raw("true")
+	}
 	e.field(false, "proxy")
 	// Most routes share their settings: encode them only when they differ
 	// from the previous route's (an allocation per route otherwise).

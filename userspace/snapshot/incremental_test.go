@@ -620,3 +620,57 @@ func TestBuilderProxySSLSecret(t *testing.T) {
 		}
 	}
 }
+
+// TestBuilderHostRoot: a host's root location follows its oldest Ingress
+// in scoped builds: changing that Ingress's annotations, then deleting it
+// (the younger Ingress of the host makes the root), each rebuilds the root
+// as Build does.
+func TestBuilderHostRoot(t *testing.T) {
+	t.Parallel()
+	objs, opts := readCase(t, "testdata/host_root.yaml")
+	bl := snapshot.NewBuilder(opts)
+	bl.Build(objs)
+	root := func(s *snapshot.Snapshot) snapshot.Backend {
+		t.Helper()
+		for _, srv := range s.Servers {
+			for _, p := range srv.Paths {
+				if srv.Host == "a.example.com" && p.Path == "/" {
+					return p.Backend
+				}
+			}
+		}
+		t.Fatal("a.example.com has no root location")
+		return snapshot.Backend{}
+	}
+	index := slices.IndexFunc(objs.Ingresses, func(i *networkingv1.Ingress) bool { return i.Name == "first" })
+	for _, step := range []struct {
+		name  string
+		edit  func()
+		check func(be snapshot.Backend) bool
+	}{
+		{"first's allow list changed", func() {
+			cp := objs.Ingresses[index].DeepCopy()
+			cp.Annotations["nginx.ingress.kubernetes.io/whitelist-source-range"] = "198.51.100.0/24"
+			objs.Ingresses = slices.Clone(objs.Ingresses)
+			objs.Ingresses[index] = cp
+		}, func(be snapshot.Backend) bool {
+			return be.Ingress.Name == "first" && be.Proxy.SourceRange != nil && slices.Equal(be.Proxy.SourceRange.Allow, []string{"198.51.100.0/24"})
+		}},
+		{"first deleted", func() {
+			objs.Ingresses = slices.Delete(slices.Clone(objs.Ingresses), index, index+1)
+		}, func(be snapshot.Backend) bool {
+			return be.Ingress.Name == "second" && be.Proxy.SourceRange == nil && be.Proxy.RateLimit != nil
+		}},
+	} {
+		step.edit()
+		objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: "default", Name: "first"}}
+		got := bl.Build(objs)
+		objs.Changed = nil
+		if diff := cmp.Diff(snapshot.Build(objs, opts), got); diff != "" {
+			t.Fatalf("%s: Builder differs from Build (-want +got):\n%s", step.name, diff)
+		}
+		if be := root(got); !step.check(be) || !bl.Scoped() {
+			t.Errorf("%s: root %+v (scoped %v)", step.name, be, bl.Scoped())
+		}
+	}
+}

@@ -69,9 +69,11 @@ type Options struct {
 	// the route proxies to the external name, resolved at each connection.
 	DisableServiceExternalName bool
 	// DefaultBackendService is the namespace/name of the Service, on its
-	// first port, that answers what no rule matches when no Ingress has a
-	// spec.defaultBackend (ingress-nginx's --default-backend-service).
-	// Empty means none: Weir's 404. Default "".
+	// first port, that answers what no rule matches (ingress-nginx's
+	// --default-backend-service, its upstream-default-backend): the root
+	// location of a host whose oldest Ingress has no spec.defaultBackend,
+	// and the hosts no rule names when no rule-less Ingress has a
+	// spec.defaultBackend. Empty means none: Weir's 404. Default "".
 	DefaultBackendService string
 	// ConfigMap is the namespace/name of the ConfigMap holding global
 	// settings (ingress-nginx's keys). Empty means none. Default "".
@@ -118,12 +120,14 @@ type Snapshot struct {
 	Hash string `json:"hash"`
 	// Servers holds one entry per distinct host, sorted: exact hosts, then
 	// wildcard hosts, then the any-host server (Host "") last. A host a rule
-	// names has its Server even without paths (its requests get the
-	// default backend); the any-host server is there only with paths.
+	// names has its Server, with its root location "/" at least (see
+	// Backend.DefaultUpstream); the any-host server is there only with
+	// paths.
 	Servers []Server `json:"servers"`
-	// DefaultBackend is the catch-all for requests no rule matches: the
-	// spec.defaultBackend of the oldest Ingress that has one. Nil means Weir
-	// answers 404 itself.
+	// DefaultBackend is the catch-all for the requests of the hosts no
+	// rule names and those no rule without a host matches: the
+	// spec.defaultBackend of the oldest Ingress without rules that has one,
+	// else DefaultService. Nil means Weir answers 404 itself.
 	DefaultBackend *Backend `json:"defaultBackend,omitempty"`
 	// DefaultCanaries are the canaries of DefaultBackend, oldest first:
 	// the spec.defaultBackend of canary Ingresses, when DefaultBackend is
@@ -288,6 +292,14 @@ type Backend struct {
 	// Unavailable says why Endpoints is empty ("service not found", "no
 	// ready endpoints", ...); empty when there are endpoints.
 	Unavailable string `json:"unavailable,omitempty"`
+	// DefaultUpstream marks the root location of a host whose oldest
+	// Ingress has no spec.defaultBackend: its requests go to ingress-nginx's
+	// upstream-default-backend, the Snapshot's DefaultService at request
+	// time, else Weir's 404 (the answer of ingress-nginx's internal default
+	// backend), after the location settings of that Ingress (Proxy,
+	// SSLRedirect, HSTS). Service, Port and Endpoints are then empty.
+	// Default false.
+	DefaultUpstream bool `json:"defaultUpstream,omitempty"`
 	// Proxy holds the typed proxy annotations of the Ingress.
 	Proxy annotations.Proxy `json:"proxy"`
 	// SSLRedirect answers plain HTTP requests of this route with a 308
