@@ -38,11 +38,14 @@ import (
 // with: a later Apply neither cuts it nor changes its timeouts, and the
 // upstream's in-flight count is released when the tunnel ends.
 //
-// The timeouts are deadlines on the two net.Conns, re-armed lazily: each
-// pump stores the time of its last activity in one atomic; when a read
-// deadline expires, the pump compares it with the last activity of the
-// whole tunnel and either re-arms the deadline or closes the tunnel. A busy
-// tunnel sets no deadline per message.
+// A tunnel whose two sides are plain TCP sockets is relayed by the
+// process's epoll loop (wsloop.go), which keeps these semantics with its
+// own timers; any other (a TLS side) by a goroutine per direction, the
+// pumps below. The pumps' timeouts are deadlines on the two net.Conns,
+// re-armed lazily: each pump stores the time of its last activity in one
+// atomic; when a read deadline expires, the pump compares it with the last
+// activity of the whole tunnel and either re-arms the deadline or closes
+// the tunnel. A busy tunnel sets no deadline per message.
 
 // Reasons of weir_websocket_tunnel_closes_total.
 const (
@@ -423,9 +426,10 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// tunnel is an established WebSocket: two pumps copy bytes between the
-// client and backend connections until one side closes or a timeout
-// expires. It holds no reference to the Router.
+// tunnel is an established WebSocket: two pumps, or the relay loop
+// (wsloop.go), copy bytes between the client and backend connections until
+// one side closes or a timeout expires. It holds no reference to the
+// Router.
 type tunnel struct {
 	start           time.Time
 	read, send      time.Duration
