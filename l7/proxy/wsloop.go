@@ -71,6 +71,9 @@ const (
 	loopWakeID = ^uint64(0)
 	// loopSpare is how many pending-write buffers the loop keeps for reuse.
 	loopSpare = 8
+	// loopFullReads is how many full buffers pump relays for a socket
+	// before it lets the others go first (again).
+	loopFullReads = 16
 )
 
 // sideReasons are the close reasons of a tunnel's sides, by index: 0 the
@@ -105,6 +108,11 @@ type relayLoop struct {
 	buf    []byte
 	spare  [][]byte
 	events []unix.EpollEvent
+	// again holds the sockets pump left with bytes still to read (it
+	// relayed loopFullReads buffers of each): no new event may come for
+	// them, so the loop reads them again after the ready events, as
+	// often as it takes.
+	again, retry []loopRef
 
 	// Functions for RawConn.Read and Control, made once (a closure made
 	// per call would escape and allocate), and their arguments.
@@ -122,6 +130,14 @@ type relayLoop struct {
 		ev  unix.EpollEvent
 		err error
 	}
+}
+
+// loopRef is one side of a tunnel in the loop, its generation checked
+// (the tunnel may have ended since).
+type loopRef struct {
+	t    *tunnel
+	gen  uint32
+	side int
 }
 
 // relayCmd is a command posted to the loop: add t, or end it going away.
@@ -297,10 +313,19 @@ func (l *relayLoop) onReady(epfd uintptr) bool {
 		for i := range l.events[:n] {
 			l.event(&l.events[i])
 		}
+		if len(l.again) > 0 {
+			l.retry, l.again = l.again, l.retry[:0]
+			for i, r := range l.retry {
+				if !r.t.lp.ended && r.t.lp.gen == r.gen {
+					l.pump(r.t, r.side, true)
+				}
+				l.retry[i] = loopRef{} // holds no tunnel
+			}
+		}
 		if len(l.timers) > 0 && l.timers[0].lp.due <= l.now {
 			l.expire()
 		}
-		if n < len(l.events) {
+		if n < len(l.events) && len(l.again) == 0 {
 			break
 		}
 	}
@@ -395,10 +420,15 @@ func (l *relayLoop) rw(raw syscall.RawConn, trap uintptr, b []byte) (int, unix.E
 // read (the rest is pending), or the tunnel ends. With toEnd (the event
 // reported the peer's close or an error, which raises no later event; or
 // events went unanswered while bytes were pending) it reads on to EAGAIN
-// or the end.
+// or the end. After loopFullReads full buffers it lets the other sockets
+// go first: the side goes on again.
 func (l *relayLoop) pump(t *tunnel, s int, toEnd bool) {
 	src := &t.lp.side[s]
-	for !t.lp.ended && src.pending == nil && !(s == 1 && t.lp.goAway) {
+	for reads := 0; !t.lp.ended && src.pending == nil && !(s == 1 && t.lp.goAway); reads++ {
+		if reads == loopFullReads {
+			l.again = append(l.again, loopRef{t: t, gen: t.lp.gen, side: s})
+			return
+		}
 		n, errno := l.rw(src.raw, unix.SYS_READ, l.buf)
 		switch {
 		case errno == unix.EAGAIN:

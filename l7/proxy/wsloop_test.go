@@ -31,9 +31,9 @@ type loopTunnel struct {
 const loopHead = "HTTP/1.1 101 Switching Protocols\r\n\r\n"
 
 // newLoopTunnel runs a tunnel with timeouts to on the relay loop; before,
-// if not nil, edits the tunnel's two connections first. It returns once
-// the client has read the 101.
-func newLoopTunnel(tb testing.TB, to timeouts, before func(proxyClient, proxyBackend net.Conn)) *loopTunnel {
+// if not nil, runs first (to edit the connections, or send early bytes).
+// It returns once the client has read the 101.
+func newLoopTunnel(tb testing.TB, to timeouts, before func(*loopTunnel)) *loopTunnel {
 	tb.Helper()
 	loop := relayLoopOf()
 	if loop == nil {
@@ -41,10 +41,10 @@ func newLoopTunnel(tb testing.TB, to timeouts, before func(proxyClient, proxyBac
 	}
 	pc, client := tcpPair(tb)
 	pb, bknd := tcpPair(tb)
-	if before != nil {
-		before(pc, pb)
-	}
 	lt := &loopTunnel{client: client, bknd: bknd, clientR: bufio.NewReader(client), reason: make(chan string, 1), proxyC: pc, proxB: pb}
+	if before != nil {
+		before(lt)
+	}
 	lt.t = newTunnel(pc, pb, pc, pb, to, loop)
 	if lt.t.loop == nil {
 		tb.Fatal("a tunnel of two TCP connections is not the loop's")
@@ -191,8 +191,8 @@ func TestRelayLoopIdleTimeout(t *testing.T) {
 // in order, and the client's bytes wait meanwhile.
 func TestRelayLoopShortWrites(t *testing.T) {
 	t.Parallel()
-	lt := newLoopTunnel(t, longTimeouts, func(_, pb net.Conn) {
-		_ = pb.(*net.TCPConn).SetWriteBuffer(4 << 10)
+	lt := newLoopTunnel(t, longTimeouts, func(lt *loopTunnel) {
+		_ = lt.proxB.(*net.TCPConn).SetWriteBuffer(4 << 10)
 	})
 	const size = 8 << 20
 	msg := pattern(size)
@@ -240,8 +240,8 @@ func TestRelayLoopShortWrites(t *testing.T) {
 func TestRelayLoopSendTimeout(t *testing.T) {
 	t.Parallel()
 	const send = 400 * time.Millisecond
-	lt := newLoopTunnel(t, timeouts{read: 30 * time.Second, send: send}, func(_, pb net.Conn) {
-		_ = pb.(*net.TCPConn).SetWriteBuffer(4 << 10)
+	lt := newLoopTunnel(t, timeouts{read: 30 * time.Second, send: send}, func(lt *loopTunnel) {
+		_ = lt.proxB.(*net.TCPConn).SetWriteBuffer(4 << 10)
 	})
 	_ = lt.bknd.(*net.TCPConn).SetReadBuffer(4 << 10)
 	go func() {
@@ -262,8 +262,8 @@ func TestRelayLoopSendTimeout(t *testing.T) {
 // sends them, then the close frame, once the client reads.
 func TestRelayLoopGoAwayAfterPending(t *testing.T) {
 	t.Parallel()
-	lt := newLoopTunnel(t, longTimeouts, func(pc, _ net.Conn) {
-		_ = pc.(*net.TCPConn).SetWriteBuffer(4 << 10)
+	lt := newLoopTunnel(t, longTimeouts, func(lt *loopTunnel) {
+		_ = lt.proxyC.(*net.TCPConn).SetWriteBuffer(4 << 10)
 	})
 	// Binary frames of 60 KiB, each written once the loop has read the
 	// last (one read of its 64 KiB buffer each, so that what is pending
@@ -370,4 +370,55 @@ func TestRelayLoopTLSKeepsPumps(t *testing.T) {
 	if tn := newTunnel(pc, tb, pc, tb, longTimeouts, relayLoopOf()); tn.loop != nil {
 		t.Error("a tunnel with a TLS backend side is the loop's")
 	}
+}
+
+// TestRelayLoopBulk: 16 MiB each way at once through one tunnel arrive
+// whole and in order, while a second tunnel's small messages keep going
+// through the same loop; the first 3 MiB from the client wait in its
+// socket before the tunnel starts, so that the loop reads full buffers on
+// end and lets the other sockets go between (again).
+func TestRelayLoopBulk(t *testing.T) {
+	t.Parallel()
+	const size, early = 16 << 20, 3 << 20
+	msg := pattern(size)
+	bulk := newLoopTunnel(t, longTimeouts, func(lt *loopTunnel) {
+		_ = lt.proxyC.(*net.TCPConn).SetReadBuffer(4 << 20)
+		_ = lt.proxB.(*net.TCPConn).SetWriteBuffer(4 << 20)
+		_ = lt.client.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(lt.client, msg[:early]); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the early bytes queued", func() bool { return queuedBytes(t, lt.proxyC) == early })
+	})
+	small := newLoopTunnel(t, longTimeouts, nil)
+	errs := make(chan error, 4)
+	send := func(c net.Conn, b string) {
+		_ = c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+		_, err := io.WriteString(c, b)
+		errs <- err
+	}
+	recv := func(c net.Conn, r io.Reader) {
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		got := make([]byte, size)
+		_, err := io.ReadFull(r, got)
+		if err == nil && string(got) != msg {
+			err = errors.New("other bytes than were sent")
+		}
+		errs <- err
+	}
+	go recv(bulk.bknd, bulk.bknd)
+	go recv(bulk.client, bulk.clientR)
+	go send(bulk.client, msg[early:])
+	go send(bulk.bknd, msg)
+	for i := range 20 {
+		m := pattern(10 + i)
+		io.WriteString(small.client, m)
+		readFull(t, small.bknd, small.bknd, m)
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "16 MiB counted to the backend", func() bool { return bulk.t.toBackend.Load() == size })
 }
