@@ -422,3 +422,22 @@ func TestRelayLoopBulk(t *testing.T) {
 	}
 	waitFor(t, "16 MiB counted to the backend", func() bool { return bulk.t.toBackend.Load() == size })
 }
+
+// TestRelayLoopGoAwayMidFrame: GoAway of a loop tunnel in the middle of a
+// backend frame closes it without a close frame (the frame cannot be
+// completed).
+func TestRelayLoopGoAwayMidFrame(t *testing.T) {
+	t.Parallel()
+	lt := newLoopTunnel(t, longTimeouts, nil)
+	part := string([]byte{0x82, 100}) + pattern(10) // 10 of the frame's 100 bytes
+	io.WriteString(lt.bknd, part)
+	readFull(t, lt.client, lt.clientR, part)
+	lt.t.goAway()
+	if r := lt.end(t); r != closeShutdown {
+		t.Errorf("reason %q, want %q", r, closeShutdown)
+	}
+	_ = lt.client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(lt.clientR); len(b) != 0 || err != nil {
+		t.Errorf("after GoAway the client read %q, %v; want the end of the stream and nothing before", b, err)
+	}
+}
