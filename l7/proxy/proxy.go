@@ -119,6 +119,10 @@ type Proxy struct {
 
 	// httpsPortText is httpsPortText(httpsPort), for forwarding.
 	httpsPortText string
+
+	// noRelayLoop keeps this Proxy's tunnels on goroutine pumps even when
+	// the process's relay loop runs (wsloop.go); tests set it.
+	noRelayLoop atomic.Bool
 }
 
 // New returns a Proxy with no configuration.

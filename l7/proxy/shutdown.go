@@ -80,16 +80,21 @@ func (t *tunnel) goAway() {
 		}
 		time.Sleep(10 * time.Millisecond) // polls the lock, bounded by goAwayWrite
 	}
+	if t.onLoop {
+		// The loop owns the tunnel: it sends the frame and ends it
+		// (wsloop.go), within goAwayWrite.
+		t.loop.post(relayCmd{t: t, goAway: true})
+		t.toClientMu.Unlock()
+		<-t.ended
+		return
+	}
 	t.goneAway = true
 	if t.headSent && t.frames.atBoundary() {
 		_ = t.client.SetWriteDeadline(time.Now().Add(goAwayWrite))
-		// FIN, opcode close; unmasked; status 1001 (RFC 6455 7.4.1).
-		frame := []byte{0x88, 0x02, 0x03, 0xe9}
-		if n, err := t.client.Write(frame); err == nil {
+		frame := goAwayFrame
+		if n, err := t.client.Write(frame[:]); err == nil {
 			t.toClient.Add(int64(n))
-			if cw, ok := t.client.(interface{ CloseWrite() error }); ok {
-				_ = cw.CloseWrite()
-			}
+			closeWrite(t.client)
 		}
 	}
 	t.toClientMu.Unlock()

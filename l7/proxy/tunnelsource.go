@@ -90,21 +90,10 @@ func (s *tunnelSource) useSocket() {
 // once the handshake's reader is found empty.
 func (s *tunnelSource) relay(rearm time.Time) (stop string, err error) {
 	if s.hs != nil {
-		_ = s.conn.SetReadDeadline(drainDeadline)
-		b := copyBuffers.Get().(*[copyBufferSize]byte)
-		n, err := s.hs.Read(b[:])
-		// Until a read finds the reader empty, the deadline stays in the
-		// past: more may be buffered.
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			// Nothing more was buffered: from now on, the socket.
-			s.hs, err = nil, nil
-			_ = s.conn.SetReadDeadline(rearm)
-			s.useSocket()
+		stop, n, err := s.handshakeRead(rearm)
+		if s.hs == nil {
+			s.useSocket() // from now on, the socket
 		}
-		if n > 0 {
-			stop = s.sink(b[:n])
-		}
-		copyBuffers.Put(b)
 		if stop != "" || err != nil || n > 0 {
 			return stop, err
 		}
@@ -127,6 +116,28 @@ func (s *tunnelSource) relay(rearm time.Time) (stop string, err error) {
 	stop, err = s.stop, s.err
 	s.stop, s.err = "", nil
 	return stop, err
+}
+
+// handshakeRead reads the handshake's reader once and hands what it read
+// (n bytes) to the sink: the sink's reason to close the tunnel if it
+// refused them (stop), else the read's error. A read that reaches the
+// socket finds the handshake's bytes all read: hs is then nil, and the
+// connection's read deadline rearm.
+func (s *tunnelSource) handshakeRead(rearm time.Time) (stop string, n int, err error) {
+	_ = s.conn.SetReadDeadline(drainDeadline)
+	b := copyBuffers.Get().(*[copyBufferSize]byte)
+	n, err = s.hs.Read(b[:])
+	// Until a read finds the reader empty, the deadline stays in the
+	// past: more may be buffered.
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.hs, err = nil, nil
+		_ = s.conn.SetReadDeadline(rearm)
+	}
+	if n > 0 {
+		stop = s.sink(b[:n])
+	}
+	copyBuffers.Put(b)
+	return stop, n, err
 }
 
 // readSocket is syscall.RawConn.Read's function. It reads the socket into a

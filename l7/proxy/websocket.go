@@ -38,11 +38,14 @@ import (
 // with: a later Apply neither cuts it nor changes its timeouts, and the
 // upstream's in-flight count is released when the tunnel ends.
 //
-// The timeouts are deadlines on the two net.Conns, re-armed lazily: each
-// pump stores the time of its last activity in one atomic; when a read
-// deadline expires, the pump compares it with the last activity of the
-// whole tunnel and either re-arms the deadline or closes the tunnel. A busy
-// tunnel sets no deadline per message.
+// A tunnel whose two sides are plain TCP sockets is relayed by the
+// process's epoll loop (wsloop.go), which keeps these semantics with its
+// own timers; any other (a TLS side) by a goroutine per direction, the
+// pumps below. The pumps' timeouts are deadlines on the two net.Conns,
+// re-armed lazily: each pump stores the time of its last activity in one
+// atomic; when a read deadline expires, the pump compares it with the last
+// activity of the whole tunnel and either re-arms the deadline or closes
+// the tunnel. A busy tunnel sets no deadline per message.
 
 // Reasons of weir_websocket_tunnel_closes_total.
 const (
@@ -188,18 +191,11 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		writeError(rec, http.StatusInternalServerError)
 		return
 	}
-	t := &tunnel{
-		start:     time.Now(),
-		read:      ex.timeouts.read,
-		send:      ex.timeouts.send,
-		client:    client,
-		backend:   backend,
-		lazyWrite: isTCP(client) && isTCP(backend),
+	var loop *relayLoop
+	if wsLoopOn && !p.noRelayLoop.Load() {
+		loop = relayLoopOf()
 	}
-	t.fromClnt.init(client, brw.Reader, func(b []byte) string {
-		return t.write(backend, b, closeBackend, &t.toBackend)
-	})
-	t.fromBknd.init(backend, br, func(b []byte) string { return t.writeClient(b, &t.toClient) })
+	t := newTunnel(client, backend, brw.Reader, br, ex.timeouts, loop)
 	// The 101 goes to the client through the tunnel's first write, so a
 	// client that does not read it is a send timeout like any other.
 	switched := switchedTo(resp, upgrade)
@@ -231,6 +227,33 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		slog.Duration("duration", time.Since(t.start)),
 		slog.Int64("bytes_to_client", t.toClient.Load()),
 		slog.Int64("bytes_to_backend", t.toBackend.Load()))
+}
+
+// newTunnel returns the tunnel of client and backend, the bytes buffered
+// with the handshake in fromClient and fromBackend, closed after to's
+// timeouts. Its head is to be set. With loop not nil and both sides plain
+// TCP sockets, loop relays it (wsloop.go); otherwise goroutine pumps do.
+func newTunnel(client, backend net.Conn, fromClient, fromBackend io.Reader, to timeouts, loop *relayLoop) *tunnel {
+	t := &tunnel{
+		start:     time.Now(),
+		read:      to.read,
+		send:      to.send,
+		client:    client,
+		backend:   backend,
+		lazyWrite: isTCP(client) && isTCP(backend),
+		ended:     make(chan struct{}),
+	}
+	if loop != nil {
+		if c, b := rawSocket(client), rawSocket(backend); c != nil && b != nil {
+			t.loop = loop
+			t.lp.side[0].raw, t.lp.side[1].raw = c, b
+		}
+	}
+	t.fromClnt.init(client, fromClient, func(b []byte) string {
+		return t.write(backend, b, closeBackend, &t.toBackend)
+	})
+	t.fromBknd.init(backend, fromBackend, func(b []byte) string { return t.writeClient(b, &t.toClient) })
+	return t
 }
 
 // switchHeader edits h, the upstream's 101 header without its hop-by-hop
@@ -404,9 +427,10 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// tunnel is an established WebSocket: two pumps copy bytes between the
-// client and backend connections until one side closes or a timeout
-// expires. It holds no reference to the Router.
+// tunnel is an established WebSocket: two pumps, or the relay loop
+// (wsloop.go), copy bytes between the client and backend connections until
+// one side closes or a timeout expires. It holds no reference to the
+// Router.
 type tunnel struct {
 	start           time.Time
 	read, send      time.Duration
@@ -435,6 +459,17 @@ type tunnel struct {
 	frames     frameCursor
 	headSent   bool // the 101 went out
 	goneAway   bool // goAway ran: nothing more goes to the client
+	// onLoop is set (under toClientMu) once the tunnel is posted to loop:
+	// from then on the loop alone reads, writes and ends it.
+	onLoop bool
+
+	// loop, if not nil, relays the tunnel once its 101 and the bytes
+	// buffered with the handshake went through; lp is its state there
+	// (wsloop.go).
+	loop *relayLoop
+	lp   loopState
+	// ended is closed when the tunnel is.
+	ended chan struct{}
 }
 
 // run copies both ways until the tunnel closes and returns why.
@@ -444,9 +479,25 @@ func (t *tunnel) run() string {
 	_ = t.backend.SetReadDeadline(now.Add(t.read))
 	_ = t.client.SetWriteDeadline(now.Add(t.send))
 	_ = t.backend.SetWriteDeadline(now.Add(t.send))
+	if t.loop != nil {
+		return t.runOnLoop()
+	}
 	done := make(chan struct{})
 	go t.pumpClientToBackend(done)
+	sent := t.writeHead()
+	if sent {
+		t.pump(&t.fromBknd, closeBackend)
+	}
+	t.toClient.Add(-int64(len(t.head))) // the header is not body bytes
+	<-done
+	return *t.reason.Load()
+}
+
+// writeHead writes the 101 to the client, unless goAway ran first, and
+// reports whether it went; a failed write ends the tunnel.
+func (t *tunnel) writeHead() bool {
 	t.toClientMu.Lock()
+	defer t.toClientMu.Unlock()
 	sent := false
 	if !t.goneAway {
 		stop := t.write(t.client, []byte(t.head), closeClient, &t.toClient)
@@ -456,13 +507,48 @@ func (t *tunnel) run() string {
 		sent = stop == ""
 	}
 	t.headSent = sent
-	t.toClientMu.Unlock()
-	if sent {
-		t.pump(&t.fromBknd, closeBackend)
+	return sent
+}
+
+// runOnLoop writes the 101 and the bytes buffered with the handshake as
+// run does (write and writeClient, under the same deadlines), then posts
+// the tunnel to its loop, which relays it until it ends.
+func (t *tunnel) runOnLoop() string {
+	if t.writeHead() && t.drainHandshake() {
+		// The loop keeps the timeouts: the deadlines go.
+		_ = t.client.SetWriteDeadline(time.Time{})
+		_ = t.backend.SetWriteDeadline(time.Time{})
+		t.toClientMu.Lock()
+		if !t.goneAway { // else goAway ends the tunnel
+			t.onLoop = true
+			// Under the lock: goAway's command follows this one.
+			t.loop.post(relayCmd{t: t})
+		}
+		t.toClientMu.Unlock()
 	}
+	<-t.ended
 	t.toClient.Add(-int64(len(t.head))) // the header is not body bytes
-	<-done
 	return *t.reason.Load()
+}
+
+// drainHandshake passes on the bytes buffered with the handshake, the
+// client's then the backend's, until each reader is found empty; false if
+// the tunnel ended meanwhile.
+func (t *tunnel) drainHandshake() bool {
+	for i, src := range [...]*tunnelSource{&t.fromClnt, &t.fromBknd} {
+		for src.hs != nil {
+			stop, _, err := src.handshakeRead(time.Time{})
+			if stop != "" {
+				t.end(stop)
+				return false
+			}
+			if err != nil {
+				t.end(sideReasons[i])
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // pumpClientToBackend is the client-to-backend direction, on its own
@@ -492,6 +578,9 @@ func (t *tunnel) end(reason string) {
 		_ = t.backend.SetWriteDeadline(drainDeadline)
 		t.client.Close()
 		t.backend.Close()
+		if t.ended != nil {
+			close(t.ended)
+		}
 	})
 }
 
