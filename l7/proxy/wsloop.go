@@ -51,15 +51,18 @@ import (
 // syscall.RawConn.Control, which keeps the descriptor from being closed and
 // its number reused meanwhile.
 //
-// The loop is on unless the environment variable wsLoopEnv is "0"; it is
-// per process: one in --workers 0, one in each worker process.
+// The loop is off unless the environment variable wsLoopEnv is "1"; it is
+// per process: one in --workers 0, one in each worker process. Off by
+// default: the same binary alternated with and without it on the bench's
+// ws row spent more CPU per message with it (bench/README.md).
 
-// wsLoopEnv names the environment variable that, "0", keeps every tunnel
-// on goroutine pumps (to compare the two).
+// wsLoopEnv names the environment variable that, "1", relays the tunnels
+// of two plain TCP sockets by the loop instead of goroutine pumps (to
+// compare the two).
 const wsLoopEnv = "WEIR_WS_EPOLL"
 
-// wsLoopOn is false when wsLoopEnv switches the loop off.
-var wsLoopOn = os.Getenv(wsLoopEnv) != "0"
+// wsLoopOn is true when wsLoopEnv switches the loop on.
+var wsLoopOn = os.Getenv(wsLoopEnv) == "1"
 
 const (
 	loopBufSize = 64 << 10 // the loop's read buffer, and a pending write's
