@@ -119,7 +119,7 @@ func (c *conn) start() {
 	c.ctx = ctx
 	c.ctxDone = ctx.Done() != nil
 	c.remote = addrString(c.rwc.RemoteAddr())
-	c.idle.init(c.rwc)
+	c.idle.init(c)
 	c.tlsConn, _ = c.rwc.(*tls.Conn)
 	if h, ok := c.idle.armer.(h1guard.WriteHookable); ok && c.tlsConn != nil {
 		h.BeforeWrite(c.clearWriteDeadline)
@@ -256,24 +256,50 @@ func (c *conn) readHead(first bool) bool {
 	active, armed := false, false
 	var deadline time.Time                                            // the read deadline armed, if any
 	timeout := c.srv.guard.HeaderTimeout(c.srv.cfg.ReadHeaderTimeout) // client-header-timeout, live
+	// lazy: the first head's deadline is set only before a read that may
+	// wait (readFirst's wait, a Fill, an incomplete head): a head that is
+	// there whole at the first read sets and clears none (a poller
+	// deadline and a timer each).
+	lazy := false
 	if d := timeout; d > 0 && first {
-		deadline = time.Now().Add(d)
-		_ = c.rwc.SetReadDeadline(deadline)
-		armed = true
+		deadline = time.Now().Add(d) // from the accept, as nginx's
+		if c.idle.raw != nil && !c.idle.tlsProbe && c.R == c.W {
+			lazy = true
+			c.idle.headDeadline = deadline
+		} else {
+			_ = c.rwc.SetReadDeadline(deadline)
+			armed = true
+		}
 	}
 	defer func() {
+		if lazy {
+			c.idle.headDeadline = time.Time{}
+			armed = armed || c.idle.headArmed
+			c.idle.headArmed = false
+		}
 		if armed {
 			_ = c.rwc.SetReadDeadline(time.Time{})
 		}
 	}()
+	// armLazy sets the first head's deadline put off, before a read that
+	// may wait.
+	armLazy := func() {
+		if lazy && !armed && !c.idle.headArmed {
+			_ = c.rwc.SetReadDeadline(deadline)
+			armed = true
+		}
+	}
 	for {
 		if c.R < c.W {
 			if first && c.srv.h2c != nil && c.tlsConn == nil {
 				if complete, prefix := h1guard.H2CPreface(c.Buf[c.R:c.W]); complete {
-					armed = false  // net/http's server sets its own deadlines now
+					// net/http's server sets its own deadlines now.
+					armed, lazy = false, false
+					c.idle.headArmed, c.idle.headDeadline = false, time.Time{}
 					c.handOffH2C() // h2c.go
 					return false
 				} else if prefix {
+					armLazy()
 					if err := c.Fill(c.rwc, maxHead+1); err != nil {
 						return false
 					}
@@ -294,10 +320,15 @@ func (c *conn) readHead(first bool) bool {
 			}
 			if d := timeout; d > 0 && !armed {
 				// The head is not all there: client_header_timeout runs
-				// (a head read whole at once arms no timer).
-				deadline = time.Now().Add(d)
-				_ = c.rwc.SetReadDeadline(deadline)
-				armed = true
+				// (a head read whole at once arms no timer), from the
+				// accept for the first.
+				if lazy {
+					armLazy()
+				} else {
+					deadline = time.Now().Add(d)
+					_ = c.rwc.SetReadDeadline(deadline)
+					armed = true
+				}
 			}
 		}
 		if c.R == c.W && !c.woke {
@@ -311,6 +342,7 @@ func (c *conn) readHead(first bool) bool {
 			}
 		}
 		c.woke = false
+		armLazy()
 		if err := c.Fill(c.rwc, maxHead+1); err != nil {
 			return false
 		}
