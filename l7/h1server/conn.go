@@ -428,9 +428,11 @@ func (c *conn) setWriteDeadline(t time.Time) error {
 }
 
 // lazyWriteDeadline is how much later than the deadline set a new write
-// deadline may be and not be set (setWriteDeadline). It is far below any
-// timeout a write has (send-timeout and the like count in seconds).
-const lazyWriteDeadline = 25 * time.Millisecond
+// deadline may be and not be set (setWriteDeadline): nginx's
+// NGX_TIMER_LAZY_DELAY (ngx_event_timer.h), 300 ms, within which
+// ngx_event_add_timer keeps an event's timer. Timeouts of writes count in
+// seconds (send-timeout and the like).
+const lazyWriteDeadline = 300 * time.Millisecond
 
 // clearWriteDeadline makes the clear setWriteDeadline put off, before each
 // write to rwc.

@@ -124,6 +124,7 @@ func TestWriteDeadlineLazy(t *testing.T) {
 	for _, d := range []time.Time{
 		t0,                            // set
 		t0.Add(lazyWriteDeadline / 2), // kept: t0 stays
+		t0.Add(250 * time.Millisecond), // kept: within nginx's NGX_TIMER_LAZY_DELAY (300 ms)
 		t0.Add(lazyWriteDeadline - time.Nanosecond), // kept
 		t0.Add(lazyWriteDeadline),                   // set
 		t0,                                          // earlier: set

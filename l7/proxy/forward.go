@@ -739,9 +739,12 @@ func (c *upstreamConn) startHeader() {
 }
 
 // lazyReadDeadline is how much later than the one set a response header's
-// read deadline may be and not be set (startHeader). Read timeouts count in
-// seconds.
-const lazyReadDeadline = 25 * time.Millisecond
+// read deadline may be and not be set (startHeader): nginx's
+// NGX_TIMER_LAZY_DELAY (ngx_event_timer.h), 300 ms, within which
+// ngx_event_add_timer keeps the upstream read timer that
+// ngx_http_upstream_send_request arms for each request. Read timeouts count
+// in seconds.
+const lazyReadDeadline = 300 * time.Millisecond
 
 // forgetReadDeadline makes the next startHeader set its deadline: the
 // connection's read deadline is about to change another way.
