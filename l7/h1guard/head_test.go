@@ -34,6 +34,9 @@ func FuzzCanonical(f *testing.F) {
 		if got := IsCanonical(name); got != (want == name) {
 			t.Errorf("IsCanonical(%q) = %v, CanonicalHeaderKey gives %q", name, got, want)
 		}
+		if ValidFieldName(name) && IsCanonicalToken(name) != (want == name) {
+			t.Errorf("IsCanonicalToken(%q) = %v, CanonicalHeaderKey gives %q", name, !(want == name), want)
+		}
 		if got := string(AppendCanonical([]byte("x"), name)); got != "x"+want {
 			t.Errorf("AppendCanonical(%q) = %q, want %q", name, got[1:], want)
 		}
@@ -69,5 +72,19 @@ func TestUpgradeWithoutConnectionToken(t *testing.T) {
 				t.Errorf("Upgrade = %v, want %v", h.Upgrade, tc.want)
 			}
 		})
+	}
+}
+
+// TestTokenBytes: isTokenByte is RFC 9110's tchar, byte for byte: ALPHA,
+// DIGIT and "!#$%&'*+-.^_`|~", nothing else (no control, space, separator
+// or byte over 0x7f).
+func TestTokenBytes(t *testing.T) {
+	t.Parallel()
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		want := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+		if got := isTokenByte(b); got != want {
+			t.Errorf("isTokenByte(%#x) = %v, want %v", b, got, want)
+		}
 	}
 }

@@ -689,7 +689,7 @@ func (c *conn) fields(head string, n int, a *arena.Arena) (noted uint8, host str
 		}
 		colon := strings.IndexByte(line, ':')
 		name := line[:colon]
-		if !h1guard.IsCanonical(name) {
+		if !h1guard.IsCanonicalToken(name) { // the parser took only tokens
 			// Built in the arena: CanonicalHeaderKey would allocate
 			// it (Chrome's sec-ch-ua fields come in lower case).
 			var buf [64]byte
