@@ -122,8 +122,8 @@ func TestWriteDeadlineLazy(t *testing.T) {
 	c.rwc = &deadlineConn{Conn: c.rwc, l: dl}
 	t0 := time.Now().Add(time.Minute)
 	for _, d := range []time.Time{
-		t0,                            // set
-		t0.Add(lazyWriteDeadline / 2), // kept: t0 stays
+		t0,                             // set
+		t0.Add(lazyWriteDeadline / 2),  // kept: t0 stays
 		t0.Add(250 * time.Millisecond), // kept: within nginx's NGX_TIMER_LAZY_DELAY (300 ms)
 		t0.Add(lazyWriteDeadline - time.Nanosecond), // kept
 		t0.Add(lazyWriteDeadline),                   // set
