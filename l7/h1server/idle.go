@@ -393,29 +393,28 @@ var testHookNoPoller func(cfg *http.Server) bool
 // Server configured by cfg its sweepEvery and busyGap.
 var testHookIdleSettings func(cfg *http.Server, sweepEvery, busyGap time.Duration) (time.Duration, time.Duration)
 
-// outBuffers holds the response buffers (response.out and response.pre) of
-// connections between requests.
-var outBuffers = sync.Pool{New: func() any { return new([bufferSize]byte) }}
+// outBuffers holds the response buffers of connections between requests:
+// each array is a response's pre (its first half) and out (its second),
+// one Get and one Put a request for the two.
+var outBuffers = sync.Pool{New: func() any { return new([2 * bufferSize]byte) }}
 
 // takeBuffers gives the response its buffers for a request, from the pool.
+// pre's capacity ends at the half (Write appends to it no further than
+// bufferSize), and out, at the array's end, grows into an array of its own.
 func (w *response) takeBuffers() {
-	if w.out == nil {
-		w.out = outBuffers.Get().(*[bufferSize]byte)[:0]
-	}
-	if w.pre == nil {
-		w.pre = outBuffers.Get().(*[bufferSize]byte)[:0]
+	if w.bufs == nil {
+		w.bufs = outBuffers.Get().(*[2 * bufferSize]byte)
+		w.pre, w.out = w.bufs[:0:bufferSize], w.bufs[bufferSize:bufferSize]
 	}
 }
 
-// putBuffers gives the response's buffers back to the pool (one that grew
-// past bufferSize to the garbage collector).
+// putBuffers gives the response's buffers back to the pool (an out that
+// grew past bufferSize to the garbage collector).
 func (w *response) putBuffers() {
-	for _, b := range [...][]byte{w.out, w.pre} {
-		if cap(b) == bufferSize {
-			outBuffers.Put((*[bufferSize]byte)(b[:bufferSize]))
-		}
+	if w.bufs != nil {
+		outBuffers.Put(w.bufs)
 	}
-	w.out, w.pre = nil, nil
+	w.bufs, w.out, w.pre = nil, nil, nil
 }
 
 // forget drops what the last request left on the connection once its
