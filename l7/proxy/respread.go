@@ -51,6 +51,9 @@ type fastResponse struct {
 	resp   http.Response
 	header http.Header
 	body   lengthBody
+	// noHop: parse met no hop-by-hop field (isHopHeader), so relay has
+	// none to remove (removeHopHeaders).
+	noHop bool
 }
 
 // fastResponses holds the fastResponses not in use. A header map starts
@@ -73,7 +76,7 @@ func (fr *fastResponse) recycle() {
 // reset drops what fr refers to.
 func (fr *fastResponse) reset() {
 	clear(fr.header)
-	fr.resp, fr.body = http.Response{}, lengthBody{}
+	fr.resp, fr.body, fr.noHop = http.Response{}, lengthBody{}, false
 }
 
 // parse parses head, the status line and header lines of a response with
@@ -116,7 +119,7 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	vals := a.Strings(n)
 	h := fr.header
 	var cl []string // the Content-Length fields' values
-	connection := false
+	connection, hop := false, false
 	for k := 0; len(rest) > 0; k++ {
 		l, more, _ := cutLine(rest)
 		rest = more
@@ -136,6 +139,7 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 		case "Connection":
 			connection = true
 		}
+		hop = hop || isHopHeader(name)
 	}
 	if len(cl) != 1 {
 		return false
@@ -149,6 +153,7 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 		delete(h, "Connection") // as net/http's readTransfer
 	}
 	status := a.String(line[len(proto):])
+	fr.noHop = !hop
 	fr.resp = http.Response{
 		Status:        status,
 		StatusCode:    code,
