@@ -107,23 +107,23 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 			return false
 		}
 	}
-	// Count the fields, check them, and take the values from the arena.
-	n := 0
-	for r := rest; len(r) > 0; n++ {
-		l, more, ok := cutLine(r)
-		if !ok || !plainField(l) {
-			return false
-		}
-		r = more
-	}
-	vals := a.Strings(n)
+	// Each field line ends with its LF: the values' slice from the arena
+	// for that many, each line checked as it is cut (a line that is not
+	// plain returns false, fr half filled: the caller resets it).
+	vals := a.Strings(bytes.Count(rest, lf))
 	h := fr.header
 	var cl []string // the Content-Length fields' values
 	connection, hop := false, false
 	for k := 0; len(rest) > 0; k++ {
-		l, more, _ := cutLine(rest)
+		l, more, ok := cutLine(rest)
+		if !ok {
+			return false
+		}
 		rest = more
-		colon := bytes.IndexByte(l, ':')
+		colon := plainField(l)
+		if colon < 0 {
+			return false
+		}
 		name := fieldName(l[:colon], a)
 		vals[k] = a.String(trimOWS(l[colon+1:])) // not bytes.Trim, which builds its set each call
 		if old, ok := h[name]; ok {
@@ -214,23 +214,27 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 	return b[:i-1], b[i+1:], true
 }
 
-// plainField reports whether l is a header line textproto reads as it is:
-// a token, a colon, and a value of field bytes.
-func plainField(l []byte) bool {
+// plainField returns the index of the colon of l when l is a header line
+// textproto reads as it is (a token, a colon, and a value of field bytes),
+// else -1.
+func plainField(l []byte) int {
 	colon := bytes.IndexByte(l, ':')
 	if colon <= 0 {
-		return false
+		return -1
 	}
 	if !h1guard.ValidFieldName(l[:colon]) {
-		return false
+		return -1
 	}
 	for _, b := range l[colon+1:] {
 		if !validValueByte(b) {
-			return false
+			return -1
 		}
 	}
-	return true
+	return colon
 }
+
+// lf is the separator parse counts the field lines by.
+var lf = []byte{'\n'}
 
 // validValueByte reports whether b may be in a field value: visible, obs-
 // text, space or tab.
