@@ -88,3 +88,38 @@ func TestTokenBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestValidFieldValue: ValidFieldValue, which tests eight bytes at a time,
+// answers as the byte loop (no control byte but tab) for every byte value
+// at each position of values of every length to 24, amid plain and high
+// bytes, and for two bad bytes in one word.
+func TestValidFieldValue(t *testing.T) {
+	t.Parallel()
+	slow := func(v []byte) bool {
+		for _, c := range v {
+			if isCTL(c) && c != '\t' {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 1; n <= 24; n++ {
+		for pos := range n {
+			for c := range 256 {
+				v := []byte(strings.Repeat("a\xff ~", n)[:n])
+				v[pos] = byte(c)
+				if got, want := ValidFieldValue(v), slow(v); got != want {
+					t.Fatalf("ValidFieldValue(%q) = %v, want %v", v, got, want)
+				}
+				if got := ValidFieldValue(string(v)); got != slow(v) {
+					t.Fatalf("ValidFieldValue(string %q) = %v", v, got)
+				}
+			}
+		}
+	}
+	for _, v := range []string{"", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f", "\x00\x7f abcdef", "abc\tdef\tghi", "\x80\x81\x9f\xa0\xfe\xff\x20\x7e"} {
+		if got, want := ValidFieldValue(v), slow([]byte(v)); got != want {
+			t.Errorf("ValidFieldValue(%q) = %v, want %v", v, got, want)
+		}
+	}
+}

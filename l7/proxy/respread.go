@@ -222,13 +222,8 @@ func plainField(l []byte) int {
 	if colon <= 0 {
 		return -1
 	}
-	if !h1guard.ValidFieldName(l[:colon]) {
+	if !h1guard.ValidFieldName(l[:colon]) || !h1guard.ValidFieldValue(l[colon+1:]) {
 		return -1
-	}
-	for _, b := range l[colon+1:] {
-		if !validValueByte(b) {
-			return -1
-		}
 	}
 	return colon
 }
