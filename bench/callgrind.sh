@@ -24,10 +24,15 @@
 # each, and area by area.
 #
 # Environment: WEIR_CG_PORT [28080] (Weir's HTTP port; HTTPS, metrics and the
-# backend take the next three).
+# backend take the next three); WEIR_CG_CLOSE=1 sends every request with
+# `Connection: close`, so each one is a new connection (accept, connection
+# setup, the close): the cost of the bench's `close` scenario; WEIR_CG_CONNS
+# [64] is wrk's connections (fewer: each request waits less behind the
+# others at callgrind's speed, so fewer pass the background read's 10 ms).
 set -euo pipefail
 bin=$1 out=$2 secs=${3:-10}
 port=${WEIR_CG_PORT:-28080}
+conns=${WEIR_CG_CONNS:-64}
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 pids=()
@@ -76,13 +81,15 @@ GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 taskset -c 1 valgrind --tool=callgrind --
 	--bind-address 127.0.0.1 --access-log=false --workers 0 > "$tmp/weir.out" 2> "$tmp/weir.log" & wp=$!
 pids+=($wp)
 url="http://127.0.0.1:$port/bench"
+hdrs=(-H 'Host: bench.local')
+if [ "${WEIR_CG_CLOSE:-0}" = 1 ]; then hdrs+=(-H 'Connection: close'); fi
 for _ in $(seq 600); do # up to 2 minutes: Weir starts slowly under callgrind
 	curl -s -o /dev/null -H 'Host: bench.local' "$url" && break
 	sleep 0.2
 done
-taskset -c 0 wrk -t1 -c64 -d3s -H 'Host: bench.local' "$url" > /dev/null
+taskset -c 0 wrk -t1 -c"$conns" -d3s "${hdrs[@]}" "$url" > /dev/null
 callgrind_control -z "$wp" > /dev/null
-res=$(taskset -c 0 wrk -t1 -c64 -d"${secs}s" -H 'Host: bench.local' "$url")
+res=$(taskset -c 0 wrk -t1 -c"$conns" -d"${secs}s" "${hdrs[@]}" "$url")
 callgrind_control -d "$wp" > /dev/null
 reqs=$(awk '/requests in/{print $1}' <<< "$res")
 dump=$(ls -S "$out"* | head -1)

@@ -34,6 +34,9 @@ func FuzzCanonical(f *testing.F) {
 		if got := IsCanonical(name); got != (want == name) {
 			t.Errorf("IsCanonical(%q) = %v, CanonicalHeaderKey gives %q", name, got, want)
 		}
+		if ValidFieldName(name) && IsCanonicalToken(name) != (want == name) {
+			t.Errorf("IsCanonicalToken(%q) = %v, CanonicalHeaderKey gives %q", name, !(want == name), want)
+		}
 		if got := string(AppendCanonical([]byte("x"), name)); got != "x"+want {
 			t.Errorf("AppendCanonical(%q) = %q, want %q", name, got[1:], want)
 		}
@@ -69,5 +72,54 @@ func TestUpgradeWithoutConnectionToken(t *testing.T) {
 				t.Errorf("Upgrade = %v, want %v", h.Upgrade, tc.want)
 			}
 		})
+	}
+}
+
+// TestTokenBytes: isTokenByte is RFC 9110's tchar, byte for byte: ALPHA,
+// DIGIT and "!#$%&'*+-.^_`|~", nothing else (no control, space, separator
+// or byte over 0x7f).
+func TestTokenBytes(t *testing.T) {
+	t.Parallel()
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		want := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+		if got := isTokenByte(b); got != want {
+			t.Errorf("isTokenByte(%#x) = %v, want %v", b, got, want)
+		}
+	}
+}
+
+// TestValidFieldValue: ValidFieldValue, which tests eight bytes at a time,
+// answers as the byte loop (no control byte but tab) for every byte value
+// at each position of values of every length to 24, amid plain and high
+// bytes, and for two bad bytes in one word.
+func TestValidFieldValue(t *testing.T) {
+	t.Parallel()
+	slow := func(v []byte) bool {
+		for _, c := range v {
+			if isCTL(c) && c != '\t' {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 1; n <= 24; n++ {
+		for pos := range n {
+			for c := range 256 {
+				v := []byte(strings.Repeat("a\xff ~", n)[:n])
+				v[pos] = byte(c)
+				if got, want := ValidFieldValue(v), slow(v); got != want {
+					t.Fatalf("ValidFieldValue(%q) = %v, want %v", v, got, want)
+				}
+				if got := ValidFieldValue(string(v)); got != slow(v) {
+					t.Fatalf("ValidFieldValue(string %q) = %v", v, got)
+				}
+			}
+		}
+	}
+	for _, v := range []string{"", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f", "\x00\x7f abcdef", "abc\tdef\tghi", "\x80\x81\x9f\xa0\xfe\xff\x20\x7e"} {
+		if got, want := ValidFieldValue(v), slow([]byte(v)); got != want {
+			t.Errorf("ValidFieldValue(%q) = %v, want %v", v, got, want)
+		}
 	}
 }

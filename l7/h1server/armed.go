@@ -88,7 +88,7 @@ func (c *conn) armable() bool {
 	if w.raw == nil || c.srv.poller.Load() == nil || testHookNoArmed || w.tlsProbe && (w.armer == nil || c.tlsConn == nil) {
 		return false
 	}
-	for _, b := range w.buffered {
+	for _, b := range w.buffered() {
 		if b.Buffered() > 0 {
 			return false
 		}

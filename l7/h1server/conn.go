@@ -73,12 +73,10 @@ type conn struct {
 	bgMu      sync.Mutex
 	bgRead    func()   // backgroundRead; nil until the first
 	bgTimer   *bgTimer // starts it after backgroundReadDelay; nil before the first
-	bgArmed   bool     // bgTimer is to start it
+	bgArmed   bool     // a request's handler runs with its body read: bgTimer is to start it
 	bgRunning bool
 	bgByte    [1]byte
 	hijacked  bool          // (not of the background read: here for the layout)
-	bgPending bool          // bgTimer armed, not stopped by stopBackgroundRead (serving goroutine's)
-	bgFired   bool          // bgTimer's function was started once: it is not handed on (serving goroutine's)
 	bgDone    chan struct{} // nil until the first background read
 	bgWatch   uint64        // the poller's watch of an armed request (armed.go); 0: none
 	bgN       int
@@ -119,7 +117,7 @@ func (c *conn) start() {
 	c.ctx = ctx
 	c.ctxDone = ctx.Done() != nil
 	c.remote = addrString(c.rwc.RemoteAddr())
-	c.idle.init(c.rwc)
+	c.idle.init(c)
 	c.tlsConn, _ = c.rwc.(*tls.Conn)
 	if h, ok := c.idle.armer.(h1guard.WriteHookable); ok && c.tlsConn != nil {
 		h.BeforeWrite(c.clearWriteDeadline)
@@ -228,11 +226,13 @@ func (c *conn) end() {
 	if c.bgWatch != 0 {
 		c.unwatchLocked() // an armed request's handler panicked
 	}
-	c.bgMu.Unlock()
-	if b := c.bgTimer; b != nil && !c.bgPending && !c.bgFired {
+	if b := c.bgTimer; b != nil && (!b.pending || b.t.Stop()) {
+		// No function of it runs or is due (bgTimer).
+		b.pending = false
 		c.bgTimer = nil
 		b.handOn()
 	}
+	c.bgMu.Unlock()
 	if !c.hijacked {
 		_ = c.rwc.Close()
 		c.setState(http.StateClosed)
@@ -256,24 +256,50 @@ func (c *conn) readHead(first bool) bool {
 	active, armed := false, false
 	var deadline time.Time                                            // the read deadline armed, if any
 	timeout := c.srv.guard.HeaderTimeout(c.srv.cfg.ReadHeaderTimeout) // client-header-timeout, live
+	// lazy: the first head's deadline is set only before a read that may
+	// wait (readFirst's wait, a Fill, an incomplete head): a head that is
+	// there whole at the first read sets and clears none (a poller
+	// deadline and a timer each).
+	lazy := false
 	if d := timeout; d > 0 && first {
-		deadline = time.Now().Add(d)
-		_ = c.rwc.SetReadDeadline(deadline)
-		armed = true
+		deadline = time.Now().Add(d) // from the accept, as nginx's
+		if c.idle.raw != nil && !c.idle.tlsProbe && c.R == c.W {
+			lazy = true
+			c.idle.headDeadline = deadline
+		} else {
+			_ = c.rwc.SetReadDeadline(deadline)
+			armed = true
+		}
 	}
 	defer func() {
+		if lazy {
+			c.idle.headDeadline = time.Time{}
+			armed = armed || c.idle.headArmed
+			c.idle.headArmed = false
+		}
 		if armed {
 			_ = c.rwc.SetReadDeadline(time.Time{})
 		}
 	}()
+	// armLazy sets the first head's deadline put off, before a read that
+	// may wait.
+	armLazy := func() {
+		if lazy && !armed && !c.idle.headArmed {
+			_ = c.rwc.SetReadDeadline(deadline)
+			armed = true
+		}
+	}
 	for {
 		if c.R < c.W {
 			if first && c.srv.h2c != nil && c.tlsConn == nil {
 				if complete, prefix := h1guard.H2CPreface(c.Buf[c.R:c.W]); complete {
-					armed = false  // net/http's server sets its own deadlines now
+					// net/http's server sets its own deadlines now.
+					armed, lazy = false, false
+					c.idle.headArmed, c.idle.headDeadline = false, time.Time{}
 					c.handOffH2C() // h2c.go
 					return false
 				} else if prefix {
+					armLazy()
 					if err := c.Fill(c.rwc, maxHead+1); err != nil {
 						return false
 					}
@@ -294,10 +320,15 @@ func (c *conn) readHead(first bool) bool {
 			}
 			if d := timeout; d > 0 && !armed {
 				// The head is not all there: client_header_timeout runs
-				// (a head read whole at once arms no timer).
-				deadline = time.Now().Add(d)
-				_ = c.rwc.SetReadDeadline(deadline)
-				armed = true
+				// (a head read whole at once arms no timer), from the
+				// accept for the first.
+				if lazy {
+					armLazy()
+				} else {
+					deadline = time.Now().Add(d)
+					_ = c.rwc.SetReadDeadline(deadline)
+					armed = true
+				}
 			}
 		}
 		if c.R == c.W && !c.woke {
@@ -311,6 +342,7 @@ func (c *conn) readHead(first bool) bool {
 			}
 		}
 		c.woke = false
+		armLazy()
 		if err := c.Fill(c.rwc, maxHead+1); err != nil {
 			return false
 		}
@@ -396,9 +428,11 @@ func (c *conn) setWriteDeadline(t time.Time) error {
 }
 
 // lazyWriteDeadline is how much later than the deadline set a new write
-// deadline may be and not be set (setWriteDeadline). It is far below any
-// timeout a write has (send-timeout and the like count in seconds).
-const lazyWriteDeadline = 25 * time.Millisecond
+// deadline may be and not be set (setWriteDeadline): nginx's
+// NGX_TIMER_LAZY_DELAY (ngx_event_timer.h), 300 ms, within which
+// ngx_event_add_timer keeps an event's timer. Timeouts of writes count in
+// seconds (send-timeout and the like).
+const lazyWriteDeadline = 300 * time.Millisecond
 
 // clearWriteDeadline makes the clear setWriteDeadline put off, before each
 // write to rwc.
@@ -653,7 +687,7 @@ func (c *conn) fields(head string, n int, a *arena.Arena) (noted uint8, host str
 		}
 		colon := strings.IndexByte(line, ':')
 		name := line[:colon]
-		if !h1guard.IsCanonical(name) {
+		if !h1guard.IsCanonicalToken(name) { // the parser took only tokens
 			// Built in the arena: CanonicalHeaderKey would allocate
 			// it (Chrome's sec-ch-ua fields come in lower case).
 			var buf [64]byte
@@ -773,47 +807,67 @@ const backgroundReadDelay = 10 * time.Millisecond
 // startBackgroundReadSoon starts the background read once the handler has
 // run for backgroundReadDelay, unless the request ended before
 // (stopBackgroundRead).
+//
+// The timer is armed only when it is not armed already: back-to-back
+// requests on a connection leave it running, and when it fires it starts
+// the read if the request it was armed for still runs, or re-arms it for
+// the request that runs now (which started less than backgroundReadDelay
+// ago), or, with none running, is left until the next request arms it: a
+// timer that only moves later is left and checked when it fires, as nginx
+// keeps a timer within its NGX_TIMER_LAZY_DELAY (ngx_event_timer.h). A
+// request's read then starts backgroundReadDelay to twice that after the
+// request did, and a busy connection's timer costs a function run per
+// backgroundReadDelay instead of a Reset and a Stop per request.
 func (c *conn) startBackgroundReadSoon() {
 	c.bgMu.Lock()
 	c.bgArmed = true
-	c.bgMu.Unlock()
-	c.bgPending = true
-	if c.bgTimer == nil {
+	if b := c.bgTimer; b == nil {
 		c.bgTimer = takeBgTimer(c)
 	} else {
-		c.bgTimer.t.Reset(backgroundReadDelay)
+		b.seq++
+		if !b.pending {
+			b.pending, b.armedFor = true, b.seq
+			b.t.Reset(backgroundReadDelay)
+		}
 	}
+	c.bgMu.Unlock()
 }
 
 // bgTimer is a connection's timer of startBackgroundReadSoon. An ended
 // connection hands it on to a new one (bgTimers), so that a connection
-// serving one request allocates no timer and no func for it, but only a
-// timer whose function never started: every arming of it, by every
-// connection that had it, was stopped in time (time.Timer.Stop returned
-// true; conn.bgPending, conn.bgFired). An AfterFunc's function runs on a
-// goroutine of its own that Stop does not wait for, so a timer that fired
-// once might still run that late function: handed on, it would load the
-// next connection from c and start its background read out of turn. One
-// that never fired has no such function anywhere, the pool holds the only
-// reference to it, and the next connection's Reset is what starts its
-// function next, for that connection (c is stored before the Reset).
+// serving one request allocates no timer and no func for it, but only
+// when no function of it runs or is due: it is not armed (pending false:
+// the last function run decided so, under the connection's bgMu, and does
+// nothing more but return), or its arming was stopped in time
+// (time.Timer.Stop returned true). An AfterFunc's function runs on a
+// goroutine of its own that Stop does not wait for: a timer handed on
+// with such a function on its way would load the next connection from c
+// and start its background read out of turn. The pool holds the only
+// reference to a timer handed on, and the next connection's Reset is what
+// starts its function next, for that connection (c is stored before).
 type bgTimer struct {
 	t *time.Timer
 	c atomic.Pointer[conn] // whose background read it starts; nil in bgTimers
+
+	// Under the connection's bgMu:
+	pending  bool   // armed, or fired and its function not done deciding
+	seq      uint64 // the requests that asked for a background read
+	armedFor uint64 // seq when it was armed last
 }
 
 // bgTimers holds the timers handed on by ended connections, stopped.
 var bgTimers sync.Pool
 
 // takeBgTimer returns a timer armed to call c.backgroundReadDue after
-// backgroundReadDelay: one of bgTimers, or a new one.
+// backgroundReadDelay for c's request: one of bgTimers, or a new one.
 func takeBgTimer(c *conn) *bgTimer {
 	if b, ok := bgTimers.Get().(*bgTimer); ok {
 		b.c.Store(c)
+		b.pending, b.seq, b.armedFor = true, 1, 1
 		b.t.Reset(backgroundReadDelay)
 		return b
 	}
-	b := &bgTimer{}
+	b := &bgTimer{pending: true, seq: 1, armedFor: 1}
 	b.c.Store(c)
 	b.t = time.AfterFunc(backgroundReadDelay, b.due)
 	return b
@@ -821,27 +875,46 @@ func takeBgTimer(c *conn) *bgTimer {
 
 // due runs on b.t.
 func (b *bgTimer) due() {
+	if h := testHookBgDue.Load(); h != nil {
+		(*h)(b)
+	}
 	if c := b.c.Load(); c != nil {
 		c.backgroundReadDue()
 	}
 }
 
-// handOn gives b, whose function never started, to bgTimers; its
-// connection has ended and lets go of it.
+// testHookBgDue, set by a test, is called as a bgTimer's function starts
+// (atomic: timers of earlier tests may still fire).
+var testHookBgDue atomic.Pointer[func(b *bgTimer)]
+
+// handOn gives b, whose function does not run and is not due, to
+// bgTimers; its connection has ended and lets go of it.
 func (b *bgTimer) handOn() {
 	b.c.Store(nil) // the pool does not keep the ended connection
 	bgTimers.Put(b)
 }
 
-// backgroundReadDue runs on bgTimer.
+// backgroundReadDue runs on bgTimer: it starts the background read of the
+// request the timer was armed for, if it still runs; re-arms the timer for
+// a later request that runs; or leaves it, with no request running.
 func (c *conn) backgroundReadDue() {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
-	if !c.bgArmed {
-		return // the request ended first
+	b := c.bgTimer
+	if b == nil || !b.pending {
+		return
 	}
-	c.bgArmed = false
-	c.startBackgroundReadLocked()
+	switch {
+	case !c.bgArmed:
+		b.pending = false // the request ended first; the next arms it
+	case b.seq != b.armedFor:
+		b.armedFor = b.seq
+		b.t.Reset(backgroundReadDelay)
+	default:
+		b.pending = false
+		c.bgArmed = false
+		c.startBackgroundReadLocked()
+	}
 }
 
 // startBackgroundRead reads the client's next byte while the handler runs,
@@ -885,16 +958,8 @@ func (c *conn) backgroundRead() {
 // stopBackgroundRead cancels a background read not started yet, or aborts
 // it and keeps the byte it read.
 func (c *conn) stopBackgroundRead() {
-	if c.bgPending {
-		c.bgPending = false
-		if !c.bgTimer.t.Stop() {
-			// Too late: backgroundReadDue started, or will. It finds
-			// bgArmed false, or set by this connection's next request
-			// (whose background read it then starts early, which is
-			// harmless); it is why the timer is not handed on.
-			c.bgFired = true
-		}
-	}
+	// The timer is left armed (startBackgroundReadSoon): its function
+	// finds bgArmed false, or set by a later request.
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
 	c.bgArmed = false

@@ -72,27 +72,19 @@ func waitBackgroundRead(tb testing.TB, c *conn) {
 	}
 }
 
-// TestBgTimerHandedOnOnlyUnfired: an ended connection hands its
-// background read's timer on only if its function never started (bgTimer):
-// one that fired might still run for the next connection.
-func TestBgTimerHandedOnOnlyUnfired(t *testing.T) {
-	t.Run("fired", func(t *testing.T) {
+// TestBgTimerHandedOnOnlyIdle: an ended connection hands its background
+// read's timer on only when no function of it runs or is due (bgTimer):
+// one on its way would run for the next connection.
+func TestBgTimerHandedOnOnlyIdle(t *testing.T) {
+	t.Run("fired and done", func(t *testing.T) {
+		// Its function started the read and decided under bgMu: handed on.
 		c, _ := pipeConn(t)
 		c.startBackgroundReadSoon()
 		waitBackgroundRead(t, c)
 		c.stopBackgroundRead()
-		if !c.bgFired {
-			t.Fatal("the stop after the timer fired did not mark it fired")
-		}
-		b := c.bgTimer
 		c.end()
-		if c.bgTimer != b {
-			t.Fatal("a timer that fired was handed on")
-		}
-		for range 4 {
-			if got, _ := bgTimers.Get().(*bgTimer); got == b {
-				t.Fatal("a timer that fired is in bgTimers")
-			}
+		if c.bgTimer != nil {
+			t.Fatal("a timer whose function is done was not handed on")
 		}
 	})
 	t.Run("stopped in time", func(t *testing.T) {
@@ -104,17 +96,55 @@ func TestBgTimerHandedOnOnlyUnfired(t *testing.T) {
 			c.startBackgroundReadSoon()
 			c.stopBackgroundRead()
 			c.end()
-			switch {
-			case c.bgFired && c.bgTimer == nil:
-				t.Fatal("a timer that fired was handed on")
-			case !c.bgFired && c.bgTimer != nil:
-				t.Fatal("a timer stopped in time was not handed on")
-			case !c.bgFired:
+			if c.bgTimer == nil {
 				handed++
 			}
 		}
 		if handed == 0 {
-			t.Fatal("no timer stopped in time in 5 tries")
+			t.Fatal("no timer stopped in time was handed on in 5 tries")
+		}
+	})
+	t.Run("due", func(t *testing.T) {
+		// Its function started and has not decided yet when the
+		// connection ends: the timer stays with the connection, and the
+		// function, once it runs, finds the request gone.
+		c, _ := pipeConn(t)
+		entered, release := make(chan *bgTimer, 1), make(chan struct{})
+		hook := func(b *bgTimer) {
+			if b.c.Load() == c { // not an earlier test's timer
+				entered <- b
+				<-release
+			}
+		}
+		testHookBgDue.Store(&hook)
+		defer testHookBgDue.Store(nil)
+		c.startBackgroundReadSoon()
+		var b *bgTimer
+		select {
+		case b = <-entered:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the timer's function did not start within 10 s")
+		}
+		c.stopBackgroundRead()
+		c.end()
+		close(release)
+		if c.bgTimer != b {
+			t.Fatal("a timer whose function was on its way was handed on")
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			c.bgMu.Lock()
+			pending, running := b.pending, c.bgRunning
+			c.bgMu.Unlock()
+			if running {
+				t.Fatal("the function started a read for an ended request")
+			}
+			if !pending {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the function did not decide within 10 s")
+			}
+			time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
 		}
 	})
 	t.Run("taken", func(t *testing.T) {
@@ -132,20 +162,30 @@ func TestBgTimerHandedOnOnlyUnfired(t *testing.T) {
 		waitBackgroundRead(t, c)
 		c.stopBackgroundRead()
 	})
-	t.Run("fired, then stopped in time", func(t *testing.T) {
-		// The first request's late function may not have run yet when
-		// the connection ends after a second request, stopped in time:
-		// handed on, the timer would run it for the next connection.
-		c, _ := pipeConn(t)
+}
+
+// TestBgTimerLazy: back-to-back requests leave the background read's timer
+// armed, as nginx leaves a timer within NGX_TIMER_LAZY_DELAY, where each
+// request re-armed it and stopped it; when it fires for a request that
+// ended, it re-arms for the one that runs, whose read then starts.
+func TestBgTimerLazy(t *testing.T) {
+	c, _ := pipeConn(t)
+	t0 := time.Now()
+	for range 100 {
 		c.startBackgroundReadSoon()
-		waitBackgroundRead(t, c)
 		c.stopBackgroundRead()
-		c.startBackgroundReadSoon()
-		c.stopBackgroundRead()
-		b := c.bgTimer
-		c.end()
-		if c.bgTimer != b {
-			t.Fatal("a timer that fired for an earlier request was handed on")
-		}
-	})
+	}
+	c.startBackgroundReadSoon()
+	c.bgMu.Lock()
+	armedFor, seq := c.bgTimer.armedFor, c.bgTimer.seq
+	c.bgMu.Unlock()
+	if seq != 101 {
+		t.Fatalf("seq %d after 101 requests", seq)
+	}
+	if d := time.Since(t0); d < backgroundReadDelay && armedFor != 1 {
+		t.Errorf("armed last for request %d of 101 within %v: re-armed while armed", armedFor, d)
+	}
+	waitBackgroundRead(t, c) // the running request's read starts
+	c.stopBackgroundRead()
+	c.end()
 }

@@ -1,11 +1,13 @@
 package h1server
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,8 +122,9 @@ func TestWriteDeadlineLazy(t *testing.T) {
 	c.rwc = &deadlineConn{Conn: c.rwc, l: dl}
 	t0 := time.Now().Add(time.Minute)
 	for _, d := range []time.Time{
-		t0,                            // set
-		t0.Add(lazyWriteDeadline / 2), // kept: t0 stays
+		t0,                             // set
+		t0.Add(lazyWriteDeadline / 2),  // kept: t0 stays
+		t0.Add(250 * time.Millisecond), // kept: within nginx's NGX_TIMER_LAZY_DELAY (300 ms)
 		t0.Add(lazyWriteDeadline - time.Nanosecond), // kept
 		t0.Add(lazyWriteDeadline),                   // set
 		t0,                                          // earlier: set
@@ -165,5 +168,91 @@ func TestWriteDeadlineHandOver(t *testing.T) {
 	// /a's deadline, its clear at the hand-over, then the owner's two.
 	if want := []string{"ok", "t 0 t 0"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("responses %q; want %q", got, want)
+	}
+}
+
+// gatedListener hands over each accepted connection only once the test
+// lets it (gate), so that what the client sent first is in the socket's
+// queue when the Server first reads it. Its connections count their
+// SetReadDeadline calls (reads), and keep net's *net.TCPConn methods, so
+// that the Server reads and waits on the socket itself (idle.go).
+type gatedListener struct {
+	net.Listener
+	gate  chan struct{}
+	reads atomic.Int32
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-l.gate:
+	case <-time.After(10 * time.Second):
+	}
+	return &readDeadlineConn{TCPConn: c.(*net.TCPConn), l: l}, nil
+}
+
+type readDeadlineConn struct {
+	*net.TCPConn
+	l *gatedListener
+}
+
+func (c *readDeadlineConn) SetReadDeadline(t time.Time) error {
+	c.l.reads.Add(1)
+	return c.TCPConn.SetReadDeadline(t)
+}
+
+// TestFirstHeadLazyDeadline: a new connection's head that is there whole at
+// the first read is read with no read deadline set (and none cleared),
+// where a poller deadline and a timer would be set and cleared for a timer
+// that never fires; one that is not all there is still bounded by the
+// header timeout from the accept, as nginx's client_header_timeout.
+func TestFirstHeadLazyDeadline(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl := &gatedListener{Listener: ln, gate: make(chan struct{})}
+	serveOn(t, nil, &http.Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 300 * time.Millisecond}, gl)
+	addr := ln.Addr().String()
+
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	gl.gate <- struct{}{}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("whole head: %v %v", resp, err)
+	}
+	io.ReadAll(resp.Body)
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("whole head: %v, want EOF after Connection: close", err)
+	}
+	if n := gl.reads.Load(); n != 0 {
+		t.Errorf("whole head: %d SetReadDeadline calls, want 0", n)
+	}
+
+	// A partial head, there at the first read, then nothing: closed with
+	// no answer once the header timeout passed.
+	c, br = dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost:")
+	gl.gate <- struct{}{}
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("partial head: read %q %v, want EOF once the header timeout passed", b, err)
+	}
+	// Nothing at the first read, then nothing: closed likewise.
+	_, br = dial(t, addr)
+	gl.gate <- struct{}{}
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("silent client: read %q %v, want EOF once the header timeout passed", b, err)
+	}
+	// Nothing at the first read, then a whole head: served.
+	c, br = dial(t, addr)
+	gl.gate <- struct{}{}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("late head: %v %v", resp, err)
 	}
 }

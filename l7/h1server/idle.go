@@ -44,22 +44,31 @@ type bufferedConn interface {
 type idleWait struct {
 	raw      syscall.RawConn // the socket; nil: wait in a Read, with a buffer
 	tlsProbe bool            // a *tls.Conn above the socket
-	armer    h1guard.Armable // right below the *tls.Conn, if it is one (armed.go)
-	buffered []bufferedConn  // wrappers above the socket that may hold bytes
-	bufs     [2]bufferedConn // buffered's array for up to two (connlimit's, the PROXY protocol's)
-	polled   bool            // readable was called in this wait
-	readable func(fd uintptr) bool
+	nbuf     uint8           // how many of bufs are set (buffered)
+	// headArmed: readFirst set headDeadline on the connection.
+	headArmed bool
+	armer     h1guard.Armable // right below the *tls.Conn, if it is one (armed.go)
+	bufs      [2]bufferedConn // wrappers above the socket that may hold bytes: connlimit's, the PROXY protocol's
+	polled    bool            // readable was called in this wait
+	readable  func(fd uintptr) bool
 
 	// A new connection's first wait reads into first, with rd, instead
-	// of asking ppoll (readFirst).
-	first    *h1guard.Buffer
-	firstErr error
-	rd       h1guard.SocketReader
+	// of asking ppoll (readFirst); if nothing is there to read, it sets
+	// headDeadline (not zero) as the connection's read deadline before the
+	// runtime's poller waits.
+	first        *h1guard.Buffer
+	firstErr     error
+	rd           h1guard.SocketReader
+	headDeadline time.Time
 }
 
-// init finds the socket under nc's layers (see above).
-func (w *idleWait) init(nc net.Conn) {
-	buffered := w.bufs[:0] // no allocation for the daemon's two layers
+// buffered returns the wrappers above the socket that may hold bytes.
+func (w *idleWait) buffered() []bufferedConn { return w.bufs[:w.nbuf] }
+
+// init finds the socket under c.rwc's layers (see above).
+func (w *idleWait) init(c *conn) {
+	nc := c.rwc
+	nbuf := uint8(0)
 	probe := false
 	for range 8 {
 		if tc, ok := nc.(*tls.Conn); ok {
@@ -73,14 +82,14 @@ func (w *idleWait) init(nc net.Conn) {
 			if err != nil {
 				return
 			}
-			w.raw, w.tlsProbe, w.buffered = raw, probe, buffered
+			w.raw, w.tlsProbe, w.nbuf = raw, probe, nbuf
 			w.readable = func(fd uintptr) bool {
 				if w.polled {
 					return true // woken up by the poller: the read tells
 				}
 				w.polled = true
 				if w.first != nil {
-					return w.readFirst(fd)
+					return c.readFirst(fd)
 				}
 				// Bytes may have arrived before the wait began: the
 				// runtime's poller is edge-triggered and would not wake up
@@ -93,7 +102,11 @@ func (w *idleWait) init(nc net.Conn) {
 			return
 		}
 		if bc, ok := nc.(bufferedConn); ok {
-			buffered = append(buffered, bc)
+			if int(nbuf) == len(w.bufs) {
+				return // more such layers than the daemon makes: wait in a Read
+			}
+			w.bufs[nbuf] = bc
+			nbuf++
 		} else if !probe {
 			return // a layer that might hold bytes without saying so
 		}
@@ -167,16 +180,25 @@ func (c *conn) endWait(deadline time.Time) bool {
 // *tls.Conn; the PROXY protocol's header was read by ready): it reads what
 // the socket holds into w.first and reports true, the read's error (the
 // client's close: io.EOF) in w.firstErr, or, with nothing to read, gives
-// the buffer back and reports false: the runtime's poller waits then. One
-// system call where ppoll and the read took two, and no buffer held while
-// the connection sends nothing.
-func (w *idleWait) readFirst(fd uintptr) bool {
+// the buffer back, sets w.headDeadline if there is one (readHead's header
+// timeout, put off until a wait needs it) and reports false: the runtime's
+// poller waits then, under that deadline. One system call where ppoll and
+// the read took two, and no buffer held while the connection sends
+// nothing.
+func (c *conn) readFirst(fd uintptr) bool {
+	w := &c.idle
 	b := w.first
 	w.first = nil
 	w.rd = h1guard.SocketReader{FD: int(fd)}
 	err := b.Fill(&w.rd, 1)
 	if err == h1guard.ErrWouldBlock {
 		b.Release()
+		if !w.headDeadline.IsZero() {
+			// The socket's read lock is held (RawConn.Read): a deadline
+			// takes no lock of it, and the wait that follows checks it.
+			_ = c.rwc.SetReadDeadline(w.headDeadline)
+			w.headArmed = true
+		}
 		return false
 	}
 	w.firstErr = err
@@ -196,7 +218,7 @@ func (c *conn) ready(deadline time.Time) (bool, error) {
 	if w.raw == nil {
 		return true, nil
 	}
-	for _, b := range w.buffered {
+	for _, b := range w.buffered() {
 		if b.Buffered() > 0 {
 			return true, nil
 		}
@@ -371,29 +393,28 @@ var testHookNoPoller func(cfg *http.Server) bool
 // Server configured by cfg its sweepEvery and busyGap.
 var testHookIdleSettings func(cfg *http.Server, sweepEvery, busyGap time.Duration) (time.Duration, time.Duration)
 
-// outBuffers holds the response buffers (response.out and response.pre) of
-// connections between requests.
-var outBuffers = sync.Pool{New: func() any { return new([bufferSize]byte) }}
+// outBuffers holds the response buffers of connections between requests:
+// each array is a response's pre (its first half) and out (its second),
+// one Get and one Put a request for the two.
+var outBuffers = sync.Pool{New: func() any { return new([2 * bufferSize]byte) }}
 
 // takeBuffers gives the response its buffers for a request, from the pool.
+// pre's capacity ends at the half (Write appends to it no further than
+// bufferSize), and out, at the array's end, grows into an array of its own.
 func (w *response) takeBuffers() {
-	if w.out == nil {
-		w.out = outBuffers.Get().(*[bufferSize]byte)[:0]
-	}
-	if w.pre == nil {
-		w.pre = outBuffers.Get().(*[bufferSize]byte)[:0]
+	if w.bufs == nil {
+		w.bufs = outBuffers.Get().(*[2 * bufferSize]byte)
+		w.pre, w.out = w.bufs[:0:bufferSize], w.bufs[bufferSize:bufferSize]
 	}
 }
 
-// putBuffers gives the response's buffers back to the pool (one that grew
-// past bufferSize to the garbage collector).
+// putBuffers gives the response's buffers back to the pool (an out that
+// grew past bufferSize to the garbage collector).
 func (w *response) putBuffers() {
-	for _, b := range [...][]byte{w.out, w.pre} {
-		if cap(b) == bufferSize {
-			outBuffers.Put((*[bufferSize]byte)(b[:bufferSize]))
-		}
+	if w.bufs != nil {
+		outBuffers.Put(w.bufs)
 	}
-	w.out, w.pre = nil, nil
+	w.bufs, w.out, w.pre = nil, nil, nil
 }
 
 // forget drops what the last request left on the connection once its

@@ -36,9 +36,10 @@ type response struct {
 	keepAlive10 bool
 	trailers    []string // declared in the Trailer header
 
-	pre    []byte      // body written before the head was (bufferSize at most)
-	out    []byte      // bytes to write to the client
-	fields []headField // the header's fields, as scanHeader found them
+	pre    []byte                // body written before the head was (bufferSize at most)
+	out    []byte                // bytes to write to the client
+	bufs   *[2 * bufferSize]byte // pre's and out's array, from outBuffers; nil between requests
+	fields []headField           // the header's fields, as scanHeader found them
 }
 
 // headField is a field of the response header: its name and values as the
@@ -69,7 +70,7 @@ var (
 func (w *response) reset(req *http.Request, wantsClose, keepAlive10 bool) {
 	clear(w.header)
 	*w = response{c: w.c, req: req, header: w.header, clen: -1, wantsClose: wantsClose, keepAlive10: keepAlive10,
-		pre: w.pre[:0], out: w.out[:0], fields: w.fields[:0], trailers: w.trailers[:0]}
+		pre: w.pre[:0], out: w.out[:0], bufs: w.bufs, fields: w.fields[:0], trailers: w.trailers[:0]}
 }
 
 // Header returns the response header map.

@@ -370,3 +370,43 @@ func BenchmarkSendHead(b *testing.B) {
 		}
 	}
 }
+
+// TestResponseBuffersOneArray: a response's two buffers come from one
+// pooled array, pre its first half and out its second, so that a request
+// takes one from the pool and gives one back; the body held before the
+// head never reaches out's half, and a head too large for out's half
+// grows into an array of its own. Bodies and heads of each size arrive
+// whole, request after request on one connection.
+func TestResponseBuffersOneArray(t *testing.T) {
+	t.Parallel()
+	var w response
+	w.takeBuffers()
+	if w.bufs == nil || cap(w.pre) != bufferSize || &w.pre[:1][0] != &w.bufs[0] || &w.out[:1][0] != &w.bufs[bufferSize] {
+		t.Fatal("pre and out are not the two halves of one array")
+	}
+	w.putBuffers()
+	if w.bufs != nil || w.pre != nil || w.out != nil {
+		t.Fatal("putBuffers left buffers")
+	}
+
+	body := strings.Repeat("b", 3*bufferSize)
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var head, pre, more int
+		fmt.Sscanf(r.URL.Query().Get("s"), "%d-%d-%d", &head, &pre, &more)
+		w.Header().Set("X-Big", strings.Repeat("h", head))
+		io.WriteString(w, body[:pre])
+		io.WriteString(w, body[pre:pre+more])
+	}))
+	c, br := dial(t, addr)
+	for _, s := range [][3]int{{10, 5, 0}, {5000, bufferSize, 0}, {10, bufferSize, 10}, {6000, bufferSize - 1, 2}, {10, 0, 2 * bufferSize}, {8000, 100, 100}} {
+		fmt.Fprintf(c, "GET /?s=%d-%d-%d HTTP/1.1\r\nHost: a\r\n\r\n", s[0], s[1], s[2])
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%v: %v", s, err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		if err != nil || string(got) != body[:s[1]+s[2]] || resp.Header.Get("X-Big") != strings.Repeat("h", s[0]) {
+			t.Errorf("%v: body %d bytes (%v), X-Big %d bytes; want %d and %d", s, len(got), err, len(resp.Header.Get("X-Big")), s[1]+s[2], s[0])
+		}
+	}
+}

@@ -29,7 +29,7 @@
 // no-cache implying Cache-Control), a context carrying
 // http.ServerContextKey and http.LocalAddrContextKey that is cancelled when
 // the client goes away (read in the background once the body is read, as
-// net/http does, from a millisecond into the handler for a request without
+// net/http does, from 10 to 20 ms into the handler for a request without
 // a body: one answered sooner costs no read), Expect: 100-continue answered on the first body read, and
 // a ResponseWriter that is a Flusher and a Hijacker and takes
 // http.ResponseController's deadlines; responses get net/http's Date,

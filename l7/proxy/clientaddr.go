@@ -53,8 +53,7 @@ const defaultServerName = "_"
 // the HTTPS listener's port as text (httpsPortText): a request that came
 // in on it has $pass_port 443, as ingress-nginx's rewrite phase sets.
 func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding {
-	peerText := clientIP(r)
-	peer := parseClientAddr(peerText)
+	peerText, peer := peerAddr(r.RemoteAddr)
 	f := forwarding{remote: peer, remoteText: peerText, scheme: "http", host: r.Host}
 	if r.TLS != nil {
 		f.scheme = "https"
@@ -184,11 +183,58 @@ func parseClientAddr(s string) netip.Addr {
 	return a.WithZone("").Unmap()
 }
 
+// peerAddr returns clientIP's text of the connection's address remote
+// (RemoteAddr) and parseClientAddr's parse of it. The form h1server and
+// net/http give an IPv4 client, "a.b.c.d:port", is read in one scan; any
+// other goes to net.SplitHostPort and netip, which cost several times as
+// much for each request.
+func peerAddr(remote string) (string, netip.Addr) {
+	var ip [4]byte
+	i := 0
+	for field := range ip {
+		start, val := i, 0
+		for i < len(remote) && remote[i]-'0' < 10 {
+			val = val*10 + int(remote[i]-'0')
+			i++
+		}
+		if n := i - start; n == 0 || n > 3 || val > 255 || n > 1 && remote[start] == '0' {
+			return slowPeerAddr(remote) // not an octet as netip takes one
+		}
+		ip[field] = byte(val)
+		if field < 3 {
+			if i == len(remote) || remote[i] != '.' {
+				return slowPeerAddr(remote)
+			}
+			i++
+		}
+	}
+	if i == len(remote) || remote[i] != ':' || !allDigits(remote[i+1:]) {
+		return slowPeerAddr(remote) // no port, IPv6, a zone
+	}
+	return remote[:i], netip.AddrFrom4(ip)
+}
+
+// slowPeerAddr is peerAddr of any address.
+func slowPeerAddr(remote string) (string, netip.Addr) {
+	host := clientIP(remote)
+	return host, parseClientAddr(host)
+}
+
+// allDigits reports whether s is decimal digits only (or empty).
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // clientIP returns the IP of the connection's address (RemoteAddr), or the
 // whole RemoteAddr when it has no port.
-func clientIP(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+func clientIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
 		return host
 	}
-	return r.RemoteAddr
+	return remote
 }

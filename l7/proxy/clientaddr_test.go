@@ -191,3 +191,21 @@ func TestForwarding(t *testing.T) {
 		})
 	}
 }
+
+// FuzzPeerAddr holds peerAddr's one-scan reading of an IPv4 "a.b.c.d:port"
+// to what it stands for: clientIP's text and parseClientAddr's address, for
+// any RemoteAddr.
+func FuzzPeerAddr(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:80", "1.2.3.4:", "0.0.0.0:0", "255.255.255.255:65535", "256.1.1.1:1",
+		"01.2.3.4:5", "1.2.3:4", "1.2.3.4.5:6", "1.2.3.4", "[::1]:80", "::1", "[::ffff:1.2.3.4]:9", "1.2.3.4:8:9",
+		"1.2.3.4:a", "1.2.3.4:[", "", ":80", "1..2.3:4", "1.2.3.4%eth0:5", "@"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, remote string) {
+		host, addr := peerAddr(remote)
+		wantHost := clientIP(remote)
+		if want := parseClientAddr(wantHost); host != wantHost || addr != want {
+			t.Errorf("peerAddr(%q) = %q, %v; want %q, %v", remote, host, addr, wantHost, want)
+		}
+	})
+}

@@ -357,7 +357,11 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	if fail := statusFailure(resp, ex, next); fail != nil {
 		return false, fail // the connection is closed, its response unread
 	}
-	if !p.relay(rec, r, resp, ex, uc.gone.Load, resp == &uc.fast.resp) {
+	var fast *fastResponse
+	if uc.fast != nil && resp == &uc.fast.resp {
+		fast = uc.fast
+	}
+	if !p.relay(rec, r, resp, ex, uc.gone.Load, fast) {
 		return false, nil
 	}
 	reusable = !early && !http10 && !resp.Close && uc.br.Buffered() == 0 && uc.finish()
@@ -386,16 +390,20 @@ func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attempt
 // route intercepts its status (custom-http-errors). It reports whether the
 // body was read to its end; when it was not and r is served by
 // an http.Server, it aborts the response (panic http.ErrAbortHandler).
-// gone reports whether the client went away. canonical reports that every
-// field name of resp is canonical by construction (readResponse's own
-// parse, fieldName), so that relayHeader need not check each again.
-func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Response, ex *exchange, gone func() bool, canonical bool) bool {
+// gone reports whether the client went away. fast is resp's fastResponse
+// when readResponse parsed it itself, nil else: every field name of such a
+// response is canonical by construction (fieldName), so that relayHeader
+// need not check each again, and its parse noted whether it has
+// hop-by-hop fields to remove (noHop).
+func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Response, ex *exchange, gone func() bool, fast *fastResponse) bool {
 	if p.intercept(rec, r, resp.StatusCode, ex) { // customerrors.go
 		return false // the response unread: its connection is closed
 	}
-	removeHopHeaders(resp.Header)
+	if fast == nil || !fast.noHop {
+		removeHopHeaders(resp.Header)
+	}
 	h := rec.Header()
-	relayHeader(h, resp.Header, canonical)
+	relayHeader(h, resp.Header, fast != nil)
 	p.responseHeaders(ex, r, h) // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
 	announced := len(resp.Trailer)
 	if announced > 0 {
@@ -740,9 +748,12 @@ func (c *upstreamConn) startHeader() {
 }
 
 // lazyReadDeadline is how much later than the one set a response header's
-// read deadline may be and not be set (startHeader). Read timeouts count in
-// seconds.
-const lazyReadDeadline = 25 * time.Millisecond
+// read deadline may be and not be set (startHeader): nginx's
+// NGX_TIMER_LAZY_DELAY (ngx_event_timer.h), 300 ms, within which
+// ngx_event_add_timer keeps the upstream read timer that
+// ngx_http_upstream_send_request arms for each request. Read timeouts count
+// in seconds.
+const lazyReadDeadline = 300 * time.Millisecond
 
 // forgetReadDeadline makes the next startHeader set its deadline: the
 // connection's read deadline is about to change another way.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -50,6 +51,11 @@ type metrics struct {
 	// children caches the labelled observers by route, canary, status and
 	// method; Apply replaces it, so the routes of an old Router are let go.
 	children atomic.Pointer[sync.Map]
+	// recent holds observers that children gave, each in the slot of its
+	// key (recentSlot): a request whose key is there compares its key
+	// once, where children's Load hashes the whole key (some 800
+	// instructions a request under callgrind). reset empties it.
+	recent [recentSlots]atomic.Pointer[observers]
 	// defined reports whether a request host is one the live configuration
 	// defines; countUndefined counts the requests of the others too.
 	defined        func(host string) bool
@@ -129,8 +135,24 @@ type childKey struct {
 	host   string
 }
 
+// recentSlots is the number of metrics.recent's slots, a power of two.
+const recentSlots = 64
+
+// recentSlot is k's slot in metrics.recent: from the route, the status and
+// the host's length and ends, which tell most keys apart without a hash of
+// their strings (two keys in one slot take turns, each then found in
+// children).
+func recentSlot(k *childKey) int {
+	h := uintptr(unsafe.Pointer(k.route))>>4 ^ uintptr(k.status)*7 ^ uintptr(len(k.host))*13 ^ uintptr(len(k.method))*5 ^ uintptr(len(k.canary))*3
+	if n := len(k.host); n > 0 {
+		h ^= uintptr(k.host[0])*17 ^ uintptr(k.host[n-1])*29
+	}
+	return int(h & (recentSlots - 1))
+}
+
 // observers are the children of the request families for one childKey.
 type observers struct {
+	key                                       childKey // whose: its strings the observers' own
 	requests                                  prometheus.Counter
 	duration, upResponse, upConnect, upHeader prometheus.Observer
 	requestSize, responseSize, bytesSent      prometheus.Observer
@@ -138,7 +160,24 @@ type observers struct {
 
 // reset forgets the cached children: Apply calls it with the new Router, so
 // the cache holds only live routes. The series themselves stay.
-func (m *metrics) reset() { m.children.Store(new(sync.Map)) }
+func (m *metrics) reset() {
+	m.children.Store(new(sync.Map))
+	for i := range m.recent {
+		m.recent[i].Store(nil)
+	}
+}
+
+// observersFor returns observersOf(k), from its slot in recent when it is
+// there, else from observersOf, then kept there.
+func (m *metrics) observersFor(k childKey) *observers {
+	slot := &m.recent[recentSlot(&k)]
+	if o := slot.Load(); o != nil && o.key == k {
+		return o
+	}
+	o := m.observersOf(k)
+	slot.Store(o)
+	return o
+}
 
 func (m *metrics) observersOf(k childKey) *observers {
 	cache := m.children.Load()
@@ -162,6 +201,7 @@ func (m *metrics) observersOf(k childKey) *observers {
 	}
 	lv := []string{strconv.Itoa(k.status), k.method, path, namespace, ingress, service, k.canary, k.host}
 	o := &observers{
+		key:          k,
 		requests:     m.requests.WithLabelValues(lv...),
 		duration:     m.duration.WithLabelValues(lv...),
 		upResponse:   m.upResponse.WithLabelValues(lv...),
@@ -185,7 +225,7 @@ func (m *metrics) observe(r *http.Request, ex *exchange, status int, sent int64,
 	if !m.countUndefined && (m.defined == nil || !m.defined(host)) {
 		return
 	}
-	o := m.observersOf(childKey{route: ex.route, canary: ex.canary, status: status, method: methodLabel(r.Method), host: host})
+	o := m.observersFor(childKey{route: ex.route, canary: ex.canary, status: status, method: methodLabel(r.Method), host: host})
 	o.requests.Inc()
 	o.duration.Observe(d.Seconds())
 	o.requestSize.Observe(float64(requestLength(r, ex)))

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -252,6 +253,45 @@ func TestNowFrom(t *testing.T) {
 		}
 		if d := time.Since(got); d < 0 || d > time.Minute {
 			t.Errorf("time.Since(nowFrom(%v)) = %v", ref, d)
+		}
+	}
+}
+
+// TestObserversForRecent: a key's observers come from its slot of recent
+// once children gave them, compared by the whole key; two keys in one
+// slot take turns and each gets its own; reset empties the slots.
+func TestObserversForRecent(t *testing.T) {
+	t.Parallel()
+	m := newMetrics(prometheus.NewRegistry())
+	r1, r2 := &router.Route{Path: "/a", Backend: &snapshot.Backend{}}, &router.Route{Path: "/b", Backend: &snapshot.Backend{}}
+	k := childKey{route: r1, status: 200, method: "GET", host: "a1b.com"}
+	o := m.observersFor(k)
+	if got := m.recent[recentSlot(&k)].Load(); got != o {
+		t.Fatal("the observers are not kept in the key's slot")
+	}
+	if again := m.observersFor(k); again != o {
+		t.Fatal("the same key got other observers")
+	}
+	// Same route, status, host length and ends: the same slot.
+	k2 := childKey{route: r1, status: 200, method: "GET", host: "a2b.com"}
+	if recentSlot(&k2) != recentSlot(&k) {
+		t.Fatal("the test's keys are not in one slot")
+	}
+	for _, kk := range []childKey{k2, k, k2} {
+		if got := m.observersFor(kk); got.key != kk {
+			t.Errorf("observers of %+v for %+v", got.key, kk)
+		}
+	}
+	for _, kk := range []childKey{{route: r2, status: 200, method: "GET", host: "a1b.com"}, {route: r1, status: 404, method: "GET", host: "a1b.com"},
+		{route: r1, status: 200, method: "POST", host: "a1b.com"}, {route: r1, canary: "c", status: 200, method: "GET", host: "a1b.com"}} {
+		if got := m.observersFor(kk); got == o || got.key != kk {
+			t.Errorf("%+v got the observers of %+v", kk, got.key)
+		}
+	}
+	m.reset()
+	for i := range m.recent {
+		if m.recent[i].Load() != nil {
+			t.Fatal("reset left observers in recent")
 		}
 	}
 }

@@ -118,6 +118,9 @@ type fastResponse struct {
 	resp   http.Response
 	header http.Header
 	body   lengthBody
+	// noHop: parse met no hop-by-hop field (isHopHeader), so relay has
+	// none to remove (removeHopHeaders).
+	noHop bool
 }
 
 // fastResponses holds the fastResponses not in use. A header map starts
@@ -140,7 +143,7 @@ func (fr *fastResponse) recycle() {
 // reset drops what fr refers to.
 func (fr *fastResponse) reset() {
 	clear(fr.header)
-	fr.resp, fr.body = http.Response{}, lengthBody{}
+	fr.resp, fr.body, fr.noHop = http.Response{}, lengthBody{}, false
 }
 
 // parse parses head, the status line and header lines of a response with
@@ -171,23 +174,23 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 			return false
 		}
 	}
-	// Count the fields, check them, and take the values from the arena.
-	n := 0
-	for r := rest; len(r) > 0; n++ {
-		l, more, ok := cutLine(r)
-		if !ok || !plainField(l) {
-			return false
-		}
-		r = more
-	}
-	vals := a.Strings(n)
+	// Each field line ends with its LF: the values' slice from the arena
+	// for that many, each line checked as it is cut (a line that is not
+	// plain returns false, fr half filled: the caller resets it).
+	vals := a.Strings(bytes.Count(rest, lf))
 	h := fr.header
 	var cl []string // the Content-Length fields' values
-	connection := false
+	connection, hop := false, false
 	for k := 0; len(rest) > 0; k++ {
-		l, more, _ := cutLine(rest)
+		l, more, ok := cutLine(rest)
+		if !ok {
+			return false
+		}
 		rest = more
-		colon := bytes.IndexByte(l, ':')
+		colon := plainField(l)
+		if colon < 0 {
+			return false
+		}
 		name := fieldName(l[:colon], a)
 		vals[k] = a.String(trimOWS(l[colon+1:])) // not bytes.Trim, which builds its set each call
 		if old, ok := h[name]; ok {
@@ -203,6 +206,7 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 		case "Connection":
 			connection = true
 		}
+		hop = hop || isHopHeader(name)
 	}
 	if len(cl) != 1 {
 		return false
@@ -216,6 +220,7 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 		delete(h, "Connection") // as net/http's readTransfer
 	}
 	status := a.String(line[len(proto):])
+	fr.noHop = !hop
 	fr.resp = http.Response{
 		Status:        status,
 		StatusCode:    code,
@@ -276,23 +281,22 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 	return b[:i-1], b[i+1:], true
 }
 
-// plainField reports whether l is a header line textproto reads as it is:
-// a token, a colon, and a value of field bytes.
-func plainField(l []byte) bool {
+// plainField returns the index of the colon of l when l is a header line
+// textproto reads as it is (a token, a colon, and a value of field bytes),
+// else -1.
+func plainField(l []byte) int {
 	colon := bytes.IndexByte(l, ':')
 	if colon <= 0 {
-		return false
+		return -1
 	}
-	if !h1guard.ValidFieldName(l[:colon]) {
-		return false
+	if !h1guard.ValidFieldName(l[:colon]) || !h1guard.ValidFieldValue(l[colon+1:]) {
+		return -1
 	}
-	for _, b := range l[colon+1:] {
-		if !validValueByte(b) {
-			return false
-		}
-	}
-	return true
+	return colon
 }
+
+// lf is the separator parse counts the field lines by.
+var lf = []byte{'\n'}
 
 // validValueByte reports whether b may be in a field value: visible, obs-
 // text, space or tab.

@@ -182,6 +182,9 @@ func FuzzReadResponse(f *testing.F) {
 	f.Add("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello, weir!\n", "GET")
 	f.Add("HTTP/1.1 200 OK\r\nConnection: close\r\nx-a: 1\r\nContent-Length: 1\r\n\r\nab", "POST")
 	f.Add("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 OK\r\n\r\n", "GET")
+	f.Add("HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 1\r\n\r\na", "GET")
+	f.Add("HTTP/1.1 200 OK\r\nconnection: x-a\r\nx-a: 1\r\nContent-Length: 1\r\n\r\na", "GET")
+	f.Add("HTTP/1.1 200 OK\r\nproxy-authenticate: b\r\nupgrade: c\r\nContent-Length: 1\r\n\r\na", "GET")
 	f.Fuzz(func(t *testing.T, raw, method string) {
 		var parsed bool
 		got := readWith(fastRead(&parsed), raw, method)
@@ -191,6 +194,17 @@ func FuzzReadResponse(f *testing.F) {
 		want := readWith(http.ReadResponse, raw, method)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("readResponse of %q differs from http.ReadResponse (-want +got):\n%s", raw, diff)
+		}
+		// A parse that noted no hop-by-hop field leaves removeHopHeaders
+		// nothing to remove (relay skips it).
+		fr := &fastResponse{header: make(http.Header)}
+		resp, err := readResponse(bufio.NewReaderSize(strings.NewReader(raw), 4096), &http.Request{Method: method}, fr)
+		if err == nil && resp == &fr.resp && fr.noHop {
+			h := resp.Header.Clone()
+			removeHopHeaders(h)
+			if len(h) != len(resp.Header) {
+				t.Fatalf("noHop, but removeHopHeaders removes from %v", resp.Header)
+			}
 		}
 	})
 }
@@ -218,7 +232,9 @@ func BenchmarkRelayHead(b *testing.B) {
 		if err != nil || resp != &fr.resp {
 			b.Fatalf("not parsed by readResponse: %v", err)
 		}
-		removeHopHeaders(resp.Header)
+		if !fr.noHop {
+			removeHopHeaders(resp.Header)
+		}
 		relayHeader(dst, resp.Header, true)
 		if flushesEachWrite(resp) || len(dst) != 3 {
 			b.Fatalf("relayed %v", dst)
@@ -241,6 +257,32 @@ func TestFieldNameAllocates(t *testing.T) {
 		}
 		if got, want := fieldName(b, a), http.CanonicalHeaderKey(name); got != want {
 			t.Errorf("fieldName(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// TestReadResponseNoHop: the parse notes whether the head has a hop-by-hop
+// field, in any case of its name.
+func TestReadResponseNoHop(t *testing.T) {
+	t.Parallel()
+	for fields, want := range map[string]bool{
+		"Content-Type: a\r\nDate: b\r\n": true,
+		"Keep-Alive: timeout=5\r\n":      false,
+		"connection: x-a\r\nx-a: 1\r\n":  false,
+		"Connection: close\r\n":          false,
+		"te: x\r\n":                      false,
+		"Proxy-Connection: x\r\n":        false,
+		"Upgrade: x\r\n":                 false,
+		"X-Upgrade: x\r\n":               true,
+	} {
+		fr := &fastResponse{header: make(http.Header)}
+		raw := "HTTP/1.1 200 OK\r\n" + fields + "Content-Length: 1\r\n\r\na"
+		resp, err := readResponse(bufio.NewReader(strings.NewReader(raw)), &http.Request{Method: "GET"}, fr)
+		if err != nil || resp != &fr.resp {
+			t.Fatalf("%q: not parsed by readResponse: %v", fields, err)
+		}
+		if fr.noHop != want {
+			t.Errorf("%q: noHop %v, want %v", fields, fr.noHop, want)
 		}
 	}
 }

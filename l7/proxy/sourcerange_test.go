@@ -43,7 +43,7 @@ func TestSourceRangeVerdict(t *testing.T) {
 			if _, err := netip.ParseAddr(tc.client); err == nil {
 				r.RemoteAddr = netip.AddrPortFrom(netip.MustParseAddr(tc.client), 4000).String()
 			}
-			if got := compileSourceRange(&tc.sr).verdict(parseClientAddr(clientIP(r))); got != tc.want {
+			if got := compileSourceRange(&tc.sr).verdict(parseClientAddr(clientIP(r.RemoteAddr))); got != tc.want {
 				t.Errorf("verdict = %q, want %q", got, tc.want)
 			}
 		})

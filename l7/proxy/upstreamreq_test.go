@@ -392,3 +392,42 @@ func FuzzCanonicalOf(f *testing.F) {
 		}
 	})
 }
+
+// TestFieldValueWords: fieldValue, which tests a value's bytes eight at a
+// time, writes what the byte loop writes (each CR and LF a space) for a CR,
+// an LF or another low byte at each position of values of every length to
+// 40, with high bytes around; and hasByteUnder14 is exact for every byte
+// value in every position.
+func TestFieldValueWords(t *testing.T) {
+	t.Parallel()
+	for b := 0; b < 256; b++ {
+		for pos := range 8 {
+			x := uint64(0x4141414141414141)&^(0xff<<(8*pos)) | uint64(b)<<(8*pos)
+			if got := hasByteUnder14(x); got != (b < 0x0e) {
+				t.Fatalf("hasByteUnder14 with %#x at byte %d: %v", b, pos, got)
+			}
+		}
+	}
+	for n := range 41 {
+		for pos := -1; pos < n; pos++ {
+			for _, c := range []byte{'\r', '\n', 0x0d + 1, 0x09, 0x80, 0xff} {
+				v := []byte(strings.Repeat("a\xe9", n)[:n])
+				if pos >= 0 {
+					v[pos] = c
+				}
+				var h headBuf
+				h.b = make([]byte, 0, 128)
+				h.fieldValue(string(v))
+				want := bytes.Clone(v)
+				for i, c := range want {
+					if c == '\r' || c == '\n' {
+						want[i] = ' '
+					}
+				}
+				if string(h.b) != string(want) {
+					t.Fatalf("fieldValue(%q) = %q, want %q", v, h.b, want)
+				}
+			}
+		}
+	}
+}
