@@ -177,7 +177,11 @@ func (p *Proxy) ApplyWith(s *snapshot.Snapshot, before func(*snapshot.Snapshot) 
 	if before != nil {
 		err = before(s)
 	}
-	p.global.Store(compileGlobal(s.Global))
+	g := compileGlobal(s.Global)
+	if s.HSTS != "" {
+		g.hsts = []string{s.HSTS}
+	}
+	p.global.Store(g)
 	p.pool.setLimits(upstreamKeepalive(s.Global))
 	p.router.Store(r)
 	if p.metrics != nil {
@@ -254,6 +258,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, ok := hs.Match(matchPath(r.URL.Path))
 	ex.defaultServer = defaultServerBackend(hs, route) // accesslog.go
 	if !ok {
+		// Weir's own 404 for a host no rule names, with no default
+		// backend: ingress-nginx answers it from the default server's
+		// root location, whose header filter adds HSTS on HTTPS, as any
+		// location's does (its block-cidrs deny included).
+		if g := p.liveGlobal(); r.TLS != nil && g.hsts != nil {
+			rec.Header()["Strict-Transport-Security"] = g.hsts
+		}
 		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
 			writeError(rec, http.StatusNotFound)
 		}

@@ -186,7 +186,7 @@ func TestHSTSOnOwnResponses(t *testing.T) {
 	denied.UpstreamTLS = &snapshot.UpstreamTLS{Denied: "secret ns/s not found"}
 	root := backendOf("root", []string{addr(up)})
 	root.HSTS = hsts
-	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+	s := &snapshot.Snapshot{Version: 1, HSTS: hsts, Servers: []snapshot.Server{
 		{Host: "cors.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: cors}}},
 		{Host: "denied.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: denied}}},
 		{Host: "root.test", AppRoot: "/app", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: root}}},
@@ -195,7 +195,14 @@ func TestHSTSOnOwnResponses(t *testing.T) {
 		{http.MethodOptions, "cors.test", "/", http.StatusNoContent, hsts},
 		{http.MethodGet, "denied.test", "/", http.StatusServiceUnavailable, hsts},
 		{http.MethodGet, "root.test", "/", http.StatusFound, ""},
+		// Weir's own 404 for a host no rule names, without a default
+		// backend: ingress-nginx's default server "_" answers it from its
+		// root location, whose header filter adds HSTS.
+		{http.MethodGet, "unknown.test", "/", http.StatusNotFound, hsts},
 	})
+	// hsts off: no header on that 404 either.
+	s.HSTS = ""
+	checkHSTS(t, s, []hstsCase{{http.MethodGet, "unknown.test", "/", http.StatusNotFound, ""}})
 }
 
 // hstsCase is a request over HTTPS and the status and

@@ -373,6 +373,7 @@ func (b *builder) tls(objs Objects, ings []*ingress, tr *tlsResult, s *Snapshot)
 		ssl[ing.ref] = p.ssl
 	}
 	header := hsts.Header()
+	s.HSTS = header
 	for i := range s.Servers {
 		srv := &s.Servers[i]
 		hasTLS := tr.hasTLS(srv.Host)

@@ -65,6 +65,9 @@ type Delta struct {
 
 	GlobalChanged bool               `json:"globalChanged,omitempty"`
 	Global        annotations.Global `json:"global,omitzero"`
+	// HSTS, when HSTSChanged, is the next Snapshot's.
+	HSTSChanged bool   `json:"hstsChanged,omitempty"`
+	HSTS        string `json:"hsts,omitempty"`
 
 	// Streams, when StreamsChanged, are all the next Snapshot's: a
 	// handful, sent whole.
@@ -105,6 +108,9 @@ func Diff(base, next *Snapshot) *Delta {
 	}
 	if !reflect.DeepEqual(base.Global, next.Global) {
 		d.GlobalChanged, d.Global = true, next.Global
+	}
+	if base.HSTS != next.HSTS {
+		d.HSTSChanged, d.HSTS = true, next.HSTS
 	}
 	if !reflect.DeepEqual(base.Streams, next.Streams) {
 		d.StreamsChanged, d.Streams = true, next.Streams
@@ -148,6 +154,7 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 		DefaultCertificate:      base.DefaultCertificate,
 		DefaultCertificateHosts: base.DefaultCertificateHosts,
 		Global:                  base.Global,
+		HSTS:                    base.HSTS,
 		Streams:                 base.Streams,
 		Warnings:                base.Warnings,
 	}
@@ -170,6 +177,9 @@ func (d *Delta) Apply(base *Snapshot) (*Snapshot, error) {
 	}
 	if d.GlobalChanged {
 		s.Global = d.Global
+	}
+	if d.HSTSChanged {
+		s.HSTS = d.HSTS
 	}
 	if d.StreamsChanged {
 		s.Streams = d.Streams

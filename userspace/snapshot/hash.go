@@ -26,6 +26,7 @@ type hashContent struct {
 	DefaultCertificate      *hashedCertificate `json:"defaultCertificate,omitempty"`
 	DefaultCertificateHosts []string           `json:"defaultCertificateHosts,omitempty"`
 	Global                  annotations.Global `json:"global,omitzero"`
+	HSTS                    string             `json:"hsts,omitempty"`
 	Streams                 []Stream           `json:"streams,omitempty"`
 }
 
@@ -147,6 +148,10 @@ func hashWith(s *Snapshot, cache *hashCache) string {
 		data, _ := json.Marshal(s.Global) // plain data: cannot fail
 		e.buf = append(e.buf, data...)
 	}
+	if s.HSTS != "" {
+		e.field(false, "hsts")
+		e.str(s.HSTS)
+	}
 	if len(s.Streams) > 0 {
 		// A few per Snapshot: encoding/json covers every field.
 		e.field(false, "streams")
@@ -169,7 +174,7 @@ func hashJSON(s *Snapshot) string {
 		return hex.EncodeToString(sum[:])
 	}
 	content := hashContent{DefaultBackend: s.DefaultBackend, DefaultCanaries: s.DefaultCanaries, DefaultService: s.DefaultService,
-		DefaultCertificateHosts: s.DefaultCertificateHosts, Global: s.Global, Streams: s.Streams}
+		DefaultCertificateHosts: s.DefaultCertificateHosts, Global: s.Global, HSTS: s.HSTS, Streams: s.Streams}
 	if s.Servers != nil {
 		content.Servers = make([]string, len(s.Servers))
 		for i := range s.Servers {

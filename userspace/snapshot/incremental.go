@@ -553,7 +553,7 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 	// prev. Everything else cannot have changed.
 	prev := bl.prev
 	s := &Snapshot{DefaultBackend: prev.DefaultBackend, DefaultCanaries: prev.DefaultCanaries, DefaultService: prev.DefaultService, Certificates: prev.Certificates, DefaultCertificate: prev.DefaultCertificate, DefaultCertificateHosts: prev.DefaultCertificateHosts, Global: prev.Global,
-		Streams: prev.Streams}
+		HSTS: prev.HSTS, Streams: prev.Streams}
 	if tlsChanged {
 		s.Certificates, s.DefaultCertificate, s.DefaultCertificateHosts = bl.tls.certs, bl.tls.def, bl.tls.defHosts
 	}

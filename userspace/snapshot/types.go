@@ -114,7 +114,7 @@ type Snapshot struct {
 	Version uint64 `json:"version,omitempty"`
 	// Hash is the hex SHA-256 of the routing content (Servers,
 	// DefaultBackend, DefaultService, Certificates, DefaultCertificate,
-	// DefaultCertificateHosts, Global and Streams, not
+	// DefaultCertificateHosts, Global, HSTS and Streams, not
 	// Version or Warnings; each Server and certificate by the SHA-256 of its
 	// own JSON, hash.go): new certificate material changes it.
 	Hash string `json:"hash"`
@@ -165,6 +165,13 @@ type Snapshot struct {
 	// large-client-header-buffers, ...). The zero value, omitted from the
 	// JSON, means every default.
 	Global annotations.Global `json:"global,omitzero"`
+	// HSTS is the Strict-Transport-Security value of the controller
+	// ConfigMap's hsts settings, which every Backend carries too: the one
+	// of Weir's own 404 for the hosts no rule names when there is no
+	// default backend (ingress-nginx's default server "_" answers it from
+	// its root location, whose header filter adds the header). "" means
+	// hsts is off.
+	HSTS string `json:"hsts,omitempty"`
 	// Streams are the TCP and UDP ports forwarded to Services (the
 	// ConfigMaps of Options.TCPServices and UDPServices), TCP first, each
 	// protocol by port. Nil means none.
