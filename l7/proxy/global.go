@@ -57,10 +57,9 @@ type globalConfig struct {
 	limitReqStatus, limitConnStatus int
 	upstreamKeepalive               int
 	redirectCode                    int
-	// hsts is the Snapshot's HSTS as a header value, for Weir's own 404
-	// of a host no rule names (no default backend); nil when hsts is off.
-	// Nothing writes a header value in place: it is shared.
-	hsts []string
+	// hsts is the Snapshot's HSTS, for Weir's own 404 of a host no rule
+	// names (no default backend); "" when hsts is off.
+	hsts string
 }
 
 // noTLSRedirect is Global.NoTLSRedirect(path) without copying the Global.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/router"
-	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // tlsPolicy applies the route's TLS settings before proxying. A request of
@@ -42,13 +41,15 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, hs router.Host
 	return true
 }
 
-// ownHSTS makes the route's Strict-Transport-Security the only one of an
-// HTTPS response whose upstream header fields are in h, as ingress-nginx's
-// header filter (lua_ingress.header) sets it over the upstream's. Run after
-// hide-headers, which only remove the upstream's fields (proxy_hide_header).
-func ownHSTS(h http.Header, r *http.Request, be *snapshot.Backend) {
-	if r.TLS != nil && be.HSTS != "" {
-		h["Strict-Transport-Security"] = hstsValues(be.HSTS)
+// ownHSTS makes hsts (a route's Backend.HSTS, or the Snapshot's for
+// Weir's own 404 of a host no rule names) the only Strict-Transport-Security
+// of an HTTPS response whose upstream header fields are in h, as
+// ingress-nginx's header filter (lua_ingress.header) sets it over the
+// upstream's; "" sets none. Run after hide-headers, which only remove the
+// upstream's fields (proxy_hide_header).
+func ownHSTS(h http.Header, r *http.Request, hsts string) {
+	if r.TLS != nil && hsts != "" {
+		h["Strict-Transport-Security"] = hstsValues(hsts)
 	}
 }
 
