@@ -493,14 +493,10 @@ func isCTL(c byte) bool { return c < ' ' || c == 0x7f }
 // Anderson's Bit Twiddling Hacks), and byte by byte only from a word that
 // has a byte under 0x20 or a DEL.
 func ValidFieldValue[T string | []byte](v T) bool {
-	const ones, tops = 0x0101010101010101, 0x8080808080808080
 	i := 0
 	for ; i+8 <= len(v); i += 8 {
-		w := v[i : i+8]
-		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-		del := x ^ ones*0x7f // a DEL byte is 0 here
-		if (x-ones*0x20)&^x&tops != 0 || (del-ones)&^del&tops != 0 {
+		x := Word(v, i)
+		if HasByteUnder(x, 0x20) || HasByteUnder(x^wordOnes*0x7f, 1) { // a DEL byte is 0 in x^DELs
 			break
 		}
 	}
@@ -510,6 +506,26 @@ func ValidFieldValue[T string | []byte](v T) bool {
 		}
 	}
 	return true
+}
+
+// wordOnes has the byte 1 in each of a word's eight bytes.
+const wordOnes = 0x0101010101010101
+
+// Word returns the eight bytes of v from i as a little-endian word (one
+// load once compiled), for the eight-at-a-time scans of field values.
+func Word[T string | []byte](v T, i int) uint64 {
+	w := v[i : i+8]
+	return uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+}
+
+// HasByteUnder reports whether one of the eight bytes of x is under n, n
+// at most 0x80: a byte under n borrows in the subtraction and, not having
+// its top bit set, keeps the borrow's top bit through the mask ("hasless",
+// Sean Eron Anderson's Bit Twiddling Hacks); a byte that is not cannot set
+// it. HasByteUnder(x, 1) reports a zero byte ("haszero").
+func HasByteUnder(x, n uint64) bool {
+	return (x-wordOnes*n)&^x&(wordOnes*0x80) != 0
 }
 
 // isMethodByte is what nginx accepts in a method: upper-case letters, '_'

@@ -363,9 +363,7 @@ func fieldSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b ==
 func (h *headBuf) fieldValue(v string) {
 	i := 0
 	for ; i+8 <= len(v); i += 8 {
-		w := v[i : i+8]
-		if hasByteUnder14(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56) {
+		if h1guard.HasByteUnder(h1guard.Word(v, i), 0x0e) {
 			break
 		}
 	}
@@ -378,15 +376,6 @@ func (h *headBuf) fieldValue(v string) {
 		}
 	}
 	h.str(v[start:])
-}
-
-// hasByteUnder14 reports whether one of the eight bytes of x is under
-// 0x0e: a byte under it borrows in the subtraction and, not having its top
-// bit set, keeps the borrow's top bit through the mask ("hasless", Sean
-// Eron Anderson's Bit Twiddling Hacks); a byte that does not cannot set it.
-func hasByteUnder14(x uint64) bool {
-	const ones, tops = 0x0101010101010101, 0x8080808080808080
-	return (x-ones*0x0e)&^x&tops != 0
 }
 
 // plainHost reports whether host is written as it is by Request.Write:

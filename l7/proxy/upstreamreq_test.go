@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/router"
 )
 
@@ -396,15 +397,15 @@ func FuzzCanonicalOf(f *testing.F) {
 // TestFieldValueWords: fieldValue, which tests a value's bytes eight at a
 // time, writes what the byte loop writes (each CR and LF a space) for a CR,
 // an LF or another low byte at each position of values of every length to
-// 40, with high bytes around; and hasByteUnder14 is exact for every byte
-// value in every position.
+// 40, with high bytes around; and h1guard.HasByteUnder(x, 0x0e), its word
+// test, is exact for every byte value in every position.
 func TestFieldValueWords(t *testing.T) {
 	t.Parallel()
 	for b := 0; b < 256; b++ {
 		for pos := range 8 {
 			x := uint64(0x4141414141414141)&^(0xff<<(8*pos)) | uint64(b)<<(8*pos)
-			if got := hasByteUnder14(x); got != (b < 0x0e) {
-				t.Fatalf("hasByteUnder14 with %#x at byte %d: %v", b, pos, got)
+			if got := h1guard.HasByteUnder(x, 0x0e); got != (b < 0x0e) {
+				t.Fatalf("HasByteUnder(x, 0x0e) with %#x at byte %d: %v", b, pos, got)
 			}
 		}
 	}
