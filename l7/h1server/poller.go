@@ -2,13 +2,14 @@ package h1server
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/weir-lb/weir/l7/epollset"
 )
 
 // An idle connection handed over (idle.go) waits in the Server's poller:
@@ -67,21 +68,11 @@ type ctlCall struct {
 
 // newPoller returns s's poller, its goroutines started.
 func newPoller(s *Server) (*poller, error) {
-	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := epollset.New("the idle connections'", "h1server-idle-epoll")
 	if err != nil {
-		return nil, fmt.Errorf("create the idle connections' epoll set: %w", err)
+		return nil, err
 	}
-	if err := unix.SetNonblock(fd, true); err != nil {
-		_ = unix.Close(fd)
-		return nil, fmt.Errorf("make the idle connections' epoll set non-blocking: %w", err)
-	}
-	f := os.NewFile(uintptr(fd), "h1server-idle-epoll")
-	raw, err := f.SyscallConn()
-	if err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("poll the idle connections' epoll set: %w", err)
-	}
-	p := &poller{srv: s, file: f, raw: raw, parked: map[uint64]*conn{}, watched: map[uint64]*conn{}}
+	p := &poller{srv: s, file: set.File, raw: set.Raw, parked: map[uint64]*conn{}, watched: map[uint64]*conn{}}
 	k := &p.call
 	k.onSet = func(epfd uintptr) {
 		k.epfd = int(epfd)

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/weir-lb/weir/l7/epollset"
 )
 
 // A tunnel whose two sides are plain TCP sockets (no TLS, no layer that may
@@ -199,35 +201,23 @@ func relayLoopOf() *relayLoop {
 
 // newRelayLoop makes a relay loop; serve runs it.
 func newRelayLoop() (*relayLoop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := epollset.New("the websocket relay's", "websocket-relay-epoll")
 	if err != nil {
-		return nil, fmt.Errorf("create the websocket relay's epoll set: %w", err)
+		return nil, err
 	}
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
-		_ = unix.Close(epfd)
+		_ = set.File.Close()
 		return nil, fmt.Errorf("create the websocket relay's eventfd: %w", err)
 	}
 	wake := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: -1, Pad: -1} // loopWakeID
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &wake); err != nil {
-		_ = unix.Close(epfd)
+	if err := unix.EpollCtl(set.FD, unix.EPOLL_CTL_ADD, efd, &wake); err != nil {
+		_ = set.File.Close()
 		_ = unix.Close(efd)
 		return nil, fmt.Errorf("add the websocket relay's eventfd: %w", err)
 	}
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		_ = unix.Close(epfd)
-		_ = unix.Close(efd)
-		return nil, fmt.Errorf("make the websocket relay's epoll set non-blocking: %w", err)
-	}
-	f := os.NewFile(uintptr(epfd), "websocket-relay-epoll")
-	raw, err := f.SyscallConn()
-	if err != nil {
-		_ = f.Close()
-		_ = unix.Close(efd)
-		return nil, fmt.Errorf("poll the websocket relay's epoll set: %w", err)
-	}
 	l := &relayLoop{
-		epfd: epfd, file: f, raw: raw, efd: efd, epoch: time.Now(), armed: -1,
+		epfd: set.FD, file: set.File, raw: set.Raw, efd: efd, epoch: time.Now(), armed: -1,
 		buf: make([]byte, loopBufSize), events: make([]unix.EpollEvent, loopBatch),
 	}
 	l.ready = l.onReady
