@@ -488,7 +488,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		h.srv.Paths = append(h.srv.Paths, Path{Path: r.path, Match: r.match, Backend: be})
 		h.rank = append(h.rank, r.ing.rank)
 	}
-	b.hostRoots(first, firstOrder, regexHosts, defaults)
+	b.hostRoots(first, firstOrder, rootRule, regexHosts, defaults)
 	for _, h := range b.hosts {
 		sortPaths(h.srv.Paths, h.rank)
 	}
@@ -509,7 +509,11 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 // spec.defaultBackend, which only the default server's requests reach
 // (ingress-nginx e2e: ingress/without_host.go). Rules without a host are
 // the default server's, whose root is the catch-all default backend.
-func (b *builder) hostRoots(first map[string]*ingress, hosts []string, regexHosts map[string]bool, defaults annotations.Proxy) {
+//
+// rootRule holds the hosts whose root a rule replaces (replacesRoot),
+// settled on the rules before the paths are built, since it decides
+// whether the root's settings make the host a regex host (rootRegex).
+func (b *builder) hostRoots(first map[string]*ingress, hosts []string, rootRule, regexHosts map[string]bool, defaults annotations.Proxy) {
 	for _, host := range hosts {
 		ing := first[host]
 		h := b.hosts[host]
@@ -517,7 +521,7 @@ func (b *builder) hostRoots(first map[string]*ingress, hosts []string, regexHost
 			h = &hostBuild{srv: Server{Host: host, UseRegex: regexHosts[host], Paths: []Path{}}}
 			b.hosts[host] = h
 		}
-		if slices.ContainsFunc(h.srv.Paths, func(p Path) bool { return p.Path == "/" && p.Match != MatchExact }) {
+		if rootRule[host] {
 			continue
 		}
 		h.srv.Paths = append(h.srv.Paths, Path{Path: "/", Match: MatchPrefix, Backend: b.hostRoot(ing, defaults)})
@@ -549,10 +553,12 @@ func firstIngresses(ings []*ingress) (map[string]*ingress, []string) {
 }
 
 // replacesRoot reports whether p is a rule path "/" that takes the place
-// of its host's root location (hostRoots): any pathType but Exact, as
-// ingress-nginx reads ImplementationSpecific as Prefix, with a backend.
+// of its host's root location (hostRoots): Prefix or
+// ImplementationSpecific (which ingress-nginx reads as Prefix), with a
+// backend: the paths route builds as "/" and not Exact.
 func replacesRoot(p networkingv1.HTTPIngressPath) bool {
-	return (p.Path == "" || p.Path == "/") && (p.PathType == nil || *p.PathType != networkingv1.PathTypeExact) &&
+	return (p.Path == "" || p.Path == "/") &&
+		(p.PathType == nil || *p.PathType == networkingv1.PathTypePrefix || *p.PathType == networkingv1.PathTypeImplementationSpecific) &&
 		backendProblem(&p.Backend) == ""
 }
 
