@@ -275,7 +275,6 @@ func TestCustomHTTPErrorsHSTS(t *testing.T) {
 	const hsts = "max-age=600"
 	route := func(eps []string, errorBackend bool) snapshot.Backend {
 		be := backendOf("app", eps, withErrors(404))
-		be.HSTS = hsts
 		if errorBackend {
 			eb := backendOf("errors", []string{custom})
 			be.ErrorBackend = &eb
@@ -283,8 +282,7 @@ func TestCustomHTTPErrorsHSTS(t *testing.T) {
 		return be
 	}
 	def := backendOf("default", []string{global})
-	def.HSTS = hsts
-	s := &snapshot.Snapshot{Version: 1, DefaultBackend: &def, Servers: []snapshot.Server{
+	s := &snapshot.Snapshot{Version: 1, HSTS: hsts, DefaultBackend: &def, Servers: []snapshot.Server{
 		{Host: "a.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, true)}}},
 		{Host: "global.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app}, false)}}},
 		{Host: "empty.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{}, true)}}},

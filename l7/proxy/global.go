@@ -57,8 +57,8 @@ type globalConfig struct {
 	limitReqStatus, limitConnStatus int
 	upstreamKeepalive               int
 	redirectCode                    int
-	// hsts is the Snapshot's HSTS, for Weir's own 404 of a host no rule
-	// names (no default backend); "" when hsts is off.
+	// hsts is the Snapshot's HSTS, for the HTTPS answers of every route
+	// and of Weir's own 404 of a host no rule names; "" when hsts is off.
 	hsts string
 }
 

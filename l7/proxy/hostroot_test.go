@@ -17,10 +17,10 @@ import (
 
 // rootOf returns the root location snapshot.Build gives a host whose
 // oldest Ingress has no spec.defaultBackend: upstream-default-backend, with
-// that Ingress's settings (opts) and HSTS.
+// that Ingress's settings (opts).
 func rootOf(opts ...func(*annotations.Proxy)) snapshot.Backend {
 	be := backendOf("", []string{}, opts...)
-	be.Service, be.Port, be.DefaultUpstream, be.HSTS = "", "", true, "max-age=600"
+	be.Service, be.Port, be.DefaultUpstream = "", "", true
 	return be
 }
 
@@ -62,7 +62,7 @@ func TestDefaultUpstreamRoot(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := New(Options{})
-			if err := p.Apply(&snapshot.Snapshot{Version: 1, Servers: servers, DefaultService: tc.defaultService}); err != nil {
+			if err := p.Apply(&snapshot.Snapshot{Version: 1, HSTS: "max-age=600", Servers: servers, DefaultService: tc.defaultService}); err != nil {
 				t.Fatal(err)
 			}
 			srv := httptest.NewTLSServer(p)

@@ -260,7 +260,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// backend: ingress-nginx answers it from the default server's
 		// root location, whose header filter adds HSTS on HTTPS, as any
 		// location's does (its block-cidrs deny included).
-		ownHSTS(rec.Header(), r, p.liveGlobal().hsts) // redirect.go
+		ownHSTS(rec.Header(), r, g.hsts) // redirect.go
 		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
 			writeError(rec, http.StatusNotFound)
 		}
@@ -270,7 +270,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// HSTS from here on: ingress-nginx's header filter is the location's,
 	// so every answer of a location (a CORS preflight, a denied location,
 	// a redirect, a refusal) carries it, the server-level ones above none.
-	ownHSTS(rec.Header(), r, route.Backend.HSTS) // redirect.go
+	ownHSTS(rec.Header(), r, g.hsts) // redirect.go
 	// A location ingress-nginx denies answers 503 and nothing else.
 	if upstreamDenied(rec, route.Backend) { // upstream.go
 		return

@@ -41,8 +41,8 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, hs router.Host
 	return true
 }
 
-// ownHSTS makes hsts (a route's Backend.HSTS, or the Snapshot's for
-// Weir's own 404 of a host no rule names) the only Strict-Transport-Security
+// ownHSTS makes hsts (the Snapshot's, for every route, the default
+// backend and Weir's own 404 of a host no rule names) the only Strict-Transport-Security
 // of an HTTPS response whose upstream header fields are in h, as
 // ingress-nginx's header filter (lua_ingress.header) sets it over the
 // upstream's; "" sets none. Run after hide-headers, which only remove the

@@ -61,11 +61,10 @@ func TestSSLRedirect(t *testing.T) {
 	})
 	redirected := backendOf("tls", []string{addr(up)})
 	redirected.SSLRedirect = true
-	redirected.HSTS = "max-age=31536000; includeSubDomains"
 	plain := backendOf("plain", []string{addr(up)})
 	forced := redirected
 	forced.ForceSSLRedirect = true
-	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+	s := &snapshot.Snapshot{Version: 1, HSTS: "max-age=31536000; includeSubDomains", Servers: []snapshot.Server{
 		// ssl-redirect is decided by the request's host, as ingress-nginx's
 		// Lua: an alias without a certificate redirects only when forced.
 		{Host: "alias.example.com", Aliases: []string{"covered.example.com", "uncovered.example.com"},
@@ -146,9 +145,10 @@ func TestHSTSOnHTTPS(t *testing.T) {
 	})
 	withHSTS := backendOf("tls", []string{addr(up)})
 	withHSTS.SSLRedirect = true
-	withHSTS.HSTS = "max-age=600; preload"
 	p := New(Options{})
-	if err := p.Apply(snap(1, "tls.example.com", withHSTS)); err != nil {
+	s := snap(1, "tls.example.com", withHSTS)
+	s.HSTS = "max-age=600; preload"
+	if err := p.Apply(s); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewTLSServer(p)
@@ -180,12 +180,9 @@ func TestHSTSOnOwnResponses(t *testing.T) {
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
 	const hsts = "max-age=600"
 	cors := backendOf("cors", []string{addr(up)}, func(p *annotations.Proxy) { p.CORS = corsOf("https://a.test") })
-	cors.HSTS = hsts
 	denied := backendOf("denied", []string{addr(up)})
-	denied.HSTS = hsts
 	denied.UpstreamTLS = &snapshot.UpstreamTLS{Denied: "secret ns/s not found"}
 	root := backendOf("root", []string{addr(up)})
-	root.HSTS = hsts
 	s := &snapshot.Snapshot{Version: 1, HSTS: hsts, Servers: []snapshot.Server{
 		{Host: "cors.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: cors}}},
 		{Host: "denied.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: denied}}},
@@ -421,10 +418,8 @@ func TestFromToWWWRedirectHTTPS(t *testing.T) {
 	t.Parallel()
 	up := backend(t, echoRequest)
 	be := backendOf("www", []string{addr(up)})
-	be.HSTS = "max-age=600"
 	gone := backendOf("gone", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "https://new.example.com", RedirectCode: 301}))
-	gone.HSTS = "max-age=600"
-	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "www.example.com", RedirectFrom: "example.com",
+	s := &snapshot.Snapshot{Version: 1, HSTS: "max-age=600", Servers: []snapshot.Server{{Host: "www.example.com", RedirectFrom: "example.com",
 		Paths: []snapshot.Path{
 			{Path: "/gone", Match: snapshot.MatchPrefix, Backend: gone},
 			{Path: "/", Match: snapshot.MatchPrefix, Backend: be},

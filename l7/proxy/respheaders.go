@@ -34,7 +34,7 @@ func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
 		setCORS(h, ex.cors, ex.corsOrigin)
 	}
 	if !ex.errorPage {
-		ownHSTS(h, r, ex.route.Backend.HSTS)
+		ownHSTS(h, r, g.hsts)
 	}
 }
 

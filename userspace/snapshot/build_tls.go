@@ -347,9 +347,9 @@ func (b *builder) defaultCertificate(secret func(nsName) *corev1.Secret) (*Certi
 	return c, nil, sec
 }
 
-// tls sets, per route of ings, the ssl-redirect and HSTS settings: a host
-// has TLS when tr claims it or its wildcard. HSTS goes to every
-// route and to the default backend, TLS host or not: ingress-nginx's
+// tls sets, per route of ings, the ssl-redirect settings (a host has TLS
+// when tr claims it or its wildcard), and the Snapshot's HSTS, which
+// every route and the default backend send, TLS host or not: ingress-nginx's
 // header filter (lua_ingress.lua header(), run for every location) tests
 // certificate_configured_for_current_request without calling it, and a
 // function value is true, so every HTTPS response of a location gets the
@@ -357,7 +357,7 @@ func (b *builder) defaultCertificate(secret func(nsName) *corev1.Secret) (*Certi
 func (b *builder) tls(objs Objects, ings []*ingress, tr *tlsResult, s *Snapshot) {
 	sslDefaults, hsts := b.tlsDefaults(objs.ConfigMaps)
 
-	// Per route: redirect and HSTS.
+	// Per route: redirect.
 	ssl := make(map[ObjectRef]annotations.SSL, len(ings))
 	for _, ing := range ings {
 		// Every served Ingress went through parseAnnotations; sslDefaults
@@ -372,8 +372,7 @@ func (b *builder) tls(objs Objects, ings []*ingress, tr *tlsResult, s *Snapshot)
 		}
 		ssl[ing.ref] = p.ssl
 	}
-	header := hsts.Header()
-	s.HSTS = header
+	s.HSTS = hsts.Header()
 	for i := range s.Servers {
 		srv := &s.Servers[i]
 		hasTLS := tr.hasTLS(srv.Host)
@@ -382,7 +381,6 @@ func (b *builder) tls(objs Objects, ings []*ingress, tr *tlsResult, s *Snapshot)
 			cfg := ssl[be.Ingress]
 			be.SSLRedirect = cfg.ForceRedirect || hasTLS && cfg.Redirect
 			be.ForceSSLRedirect = cfg.ForceRedirect
-			be.HSTS = header
 		}
 		// ingress-nginx decides ssl-redirect by the request's host: an
 		// alias without a certificate of its own is not redirected by it.
@@ -396,11 +394,6 @@ func (b *builder) tls(objs Objects, ings []*ingress, tr *tlsResult, s *Snapshot)
 					srv.NoTLSAliases = append(srv.NoTLSAliases, a)
 				}
 			}
-		}
-	}
-	for _, be := range []*Backend{s.DefaultBackend, s.DefaultService} {
-		if be != nil {
-			be.HSTS = header
 		}
 	}
 }

@@ -54,7 +54,7 @@ func (p *Path) equal(o *Path) bool {
 
 func (b *Backend) equal(o *Backend) bool {
 	return b.Ingress == o.Ingress && b.Service == o.Service && b.Port == o.Port && strsEqual(b.Endpoints, o.Endpoints) &&
-		b.Unavailable == o.Unavailable && b.DefaultUpstream == o.DefaultUpstream && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.ForceSSLRedirect == o.ForceSSLRedirect && b.HSTS == o.HSTS &&
+		b.Unavailable == o.Unavailable && b.DefaultUpstream == o.DefaultUpstream && proxyEqual(&b.Proxy, &o.Proxy) && b.SSLRedirect == o.SSLRedirect && b.ForceSSLRedirect == o.ForceSSLRedirect &&
 		upstreamTLSEqual(b.UpstreamTLS, o.UpstreamTLS) && (b.ErrorBackend == nil) == (o.ErrorBackend == nil) &&
 		(b.ErrorBackend == nil || b.ErrorBackend.equal(o.ErrorBackend))
 }

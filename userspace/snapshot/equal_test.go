@@ -35,7 +35,6 @@ func TestServerEqual(t *testing.T) {
 		"source range": func(s *snapshot.Server) { s.Paths[0].Backend.Proxy.SourceRange = &annotations.SourceRange{} },
 		"balance":      func(s *snapshot.Server) { s.Paths[0].Backend.Proxy.Balance = &annotations.Balance{Cookie: true} },
 		"canary":       func(s *snapshot.Server) { s.Paths[0].Canaries[0].Weight = 20 },
-		"hsts":         func(s *snapshot.Server) { s.Paths[0].Backend.HSTS = "max-age=1" },
 	}
 	for name, change := range changes {
 		c := mk()

@@ -499,10 +499,6 @@ func (e *hashEncoder) backend(b *Backend) {
 		e.field(false, "forceSSLRedirect")
 		e.raw("true")
 	}
-	if b.HSTS != "" {
-		e.field(false, "hsts")
-		e.str(b.HSTS)
-	}
 	if b.UpstreamTLS != nil {
 		e.field(false, "upstreamTLS")
 		data, _ := json.Marshal(b.UpstreamTLS) // rare: no need to hand-write it

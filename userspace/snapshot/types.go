@@ -166,11 +166,12 @@ type Snapshot struct {
 	// JSON, means every default.
 	Global annotations.Global `json:"global,omitzero"`
 	// HSTS is the Strict-Transport-Security value of the controller
-	// ConfigMap's hsts settings, which every Backend carries too: the one
-	// of Weir's own 404 for the hosts no rule names when there is no
+	// ConfigMap's hsts settings, for the HTTPS responses of every route and
+	// of the default backend, TLS host or not, as ingress-nginx (build_tls.go),
+	// and of Weir's own 404 for the hosts no rule names when there is no
 	// default backend (ingress-nginx's default server "_" answers it from
 	// its root location, whose header filter adds the header). "" means
-	// hsts is off.
+	// hsts is off; the ConfigMap keeps it on by default.
 	HSTS string `json:"hsts,omitempty"`
 	// Streams are the TCP and UDP ports forwarded to Services (the
 	// ConfigMaps of Options.TCPServices and UDPServices), TCP first, each
@@ -304,7 +305,7 @@ type Backend struct {
 	// upstream-default-backend, the Snapshot's DefaultService at request
 	// time, else Weir's 404 (the answer of ingress-nginx's internal default
 	// backend), after the location settings of that Ingress (Proxy,
-	// SSLRedirect, HSTS). Service, Port and Endpoints are then empty.
+	// SSLRedirect; the Snapshot's HSTS). Service, Port and Endpoints are then empty.
 	// Default false.
 	DefaultUpstream bool `json:"defaultUpstream,omitempty"`
 	// Proxy holds the typed proxy annotations of the Ingress.
@@ -317,11 +318,6 @@ type Backend struct {
 	// request's host, also for a request through one of the Server's
 	// NoTLSAliases. Default false.
 	ForceSSLRedirect bool `json:"forceSSLRedirect,omitempty"`
-	// HSTS is the Strict-Transport-Security header value for HTTPS
-	// responses of this route: set on every route and the default backend
-	// while the ConfigMap keeps hsts (default true), the host having TLS
-	// or not, as ingress-nginx. Empty means no header.
-	HSTS string `json:"hsts,omitempty"`
 	// UpstreamTLS is the validated proxy-ssl-secret of the route
 	// (build_upstream.go). Nil means none.
 	UpstreamTLS *UpstreamTLS `json:"upstreamTLS,omitempty"`
