@@ -145,3 +145,75 @@ func TestListenReuseportKeepAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestListenReuseportDeferAccept: the listening socket defers each
+// connection (TCP_DEFER_ACCEPT) until its first bytes arrive, so that a
+// worker's accept is followed by a read that finds the request, not one
+// that finds nothing and waits; a client that sends nothing is still
+// accepted once the deferral ends (about a second: one SYN-ACK
+// retransmission), so the server's timeouts then apply to it.
+func TestListenReuseportDeferAccept(t *testing.T) {
+	ln, fd := listenReuseport(t, "127.0.0.1:0")
+	if got, err := unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT); err != nil || got != 1 {
+		t.Fatalf("TCP_DEFER_ACCEPT of the listening socket: %d, %v; want 1", got, err)
+	}
+	tl := ln.(*net.TCPListener)
+	accept := func(d time.Duration) (net.Conn, error) {
+		if err := tl.SetDeadline(time.Now().Add(d)); err != nil {
+			t.Fatal(err)
+		}
+		return tl.Accept()
+	}
+	// A client that sends nothing: accepted only when the deferral ends
+	// (a second, then one SYN-ACK retransmission), never at once.
+	silent, err := net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+	s, err := accept(10 * time.Second)
+	if err != nil {
+		t.Fatalf("a silent client was not accepted within 10s: %v", err)
+	}
+	s.Close()
+	if waited := time.Since(start); waited < 900*time.Millisecond {
+		t.Fatalf("a silent client was accepted after %v, want the deferral's second", waited)
+	}
+	// A client that sends: accepted once its bytes came, and they are
+	// there to read at once.
+	c, err := net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("G")); err != nil {
+		t.Fatal(err)
+	}
+	s, err = accept(5 * time.Second)
+	if err != nil {
+		t.Fatalf("accept after the client's first byte: %v", err)
+	}
+	defer s.Close()
+	var b [1]byte
+	if err := unix.SetNonblock(int(fdOf(t, s)), true); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := unix.Read(int(fdOf(t, s)), b[:]); n != 1 || b[0] != 'G' {
+		t.Fatalf("first read of the accepted connection: %d, %v; want the client's byte without waiting", n, err)
+	}
+}
+
+// fdOf returns c's socket descriptor.
+func fdOf(tb testing.TB, c net.Conn) uintptr {
+	tb.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var fd uintptr
+	if err := rc.Control(func(f uintptr) { fd = f }); err != nil {
+		tb.Fatal(err)
+	}
+	return fd
+}
