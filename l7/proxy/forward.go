@@ -348,6 +348,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		h := rec.Header()
 		own := h.Clone()
 		copyHeader(h, resp.Header)
+		rec.relayStatusLine(resp)
 		rec.WriteHeader(resp.StatusCode)
 		clear(h)
 		copyHeader(h, own)
@@ -416,6 +417,8 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		// trailers only chunked.
 		h.Del("Content-Length")
 	}
+	// Before encodeResponse, which may wrap the server's writer.
+	rec.relayStatusLine(resp)
 	enc := p.encodeResponse(rec, r, resp) // compress.go
 	rec.WriteHeader(resp.StatusCode)
 	err := enc.finish(p.copyBody(rec, resp, ex, gone))

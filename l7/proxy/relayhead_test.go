@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/weir-lb/weir/l7/h1server"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
+)
+
+// cannedUpstream answers every request, once its head is read, with the
+// raw bytes resp and closes the connection.
+func cannedUpstream(tb testing.TB, resp string) string {
+	tb.Helper()
+	return rawBackend(tb, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		_, _ = io.WriteString(c, resp)
+	})
+}
+
+// rawHead sends req to the proxy at srvAddr on a new connection and
+// returns the status line and the header lines of the response (the Date
+// line left out), read until the proxy closes the connection.
+func rawHead(tb testing.TB, srvAddr, req string) (status string, fields []string) {
+	tb.Helper()
+	conn := dialRaw(tb, srvAddr)
+	if _, err := io.WriteString(conn, req); err != nil {
+		tb.Fatal(err)
+	}
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		tb.Fatalf("read: %v", err)
+	}
+	head, _, ok := strings.Cut(string(b), "\r\n\r\n")
+	if !ok {
+		tb.Fatalf("no whole head in %q", b)
+	}
+	lines := strings.Split(head, "\r\n")
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, "Date: ") {
+			fields = append(fields, l)
+		}
+	}
+	return lines[0], fields
+}
+
+// TestUpstreamHeadAsNginx: what a client gets of an upstream's status line
+// and header fields, as nginx 1.22 relays them with ingress-nginx's
+// location (checked side by side with nginx): the upstream's status line,
+// reason phrase included; the fields its Connection header names.
+func TestUpstreamHeadAsNginx(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, upstream string
+		method         string // "": GET
+		status         string // the status line on l7/h1server
+		want, absent   []string
+	}{
+		{name: "custom reason", upstream: "HTTP/1.1 200 Custom Text\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200 Custom Text"},
+		{name: "custom reason head", method: "HEAD", upstream: "HTTP/1.1 200 Custom Text\r\nContent-Length: 2\r\n\r\n", status: "HTTP/1.1 200 Custom Text"},
+		{name: "404 reason", upstream: "HTTP/1.1 404 Nope Here\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 404 Nope Here"},
+		{name: "no reason", upstream: "HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200"},
+		{name: "empty reason", upstream: "HTTP/1.1 200 \r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200 "},
+		{name: "unknown code", upstream: "HTTP/1.1 599\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 599"},
+		{name: "http/1.0 upstream", upstream: "HTTP/1.0 201 Made\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 201 Made"},
+		{name: "chunked", upstream: "HTTP/1.1 500 Broken Here\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", status: "HTTP/1.1 500 Broken Here"},
+		{name: "obs-text reason", upstream: "HTTP/1.1 200 Gr\xc3\xbc\xc3\x9fe\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200 Gr\xc3\xbc\xc3\x9fe"},
+		{name: "plain", upstream: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200 OK"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := cannedUpstream(t, tc.upstream)
+			_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("s", []string{up})))
+			method := tc.method
+			if method == "" {
+				method = "GET"
+			}
+			status, fields := rawHead(t, addr(srv), method+" / HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n")
+			want := tc.status
+			if h1servertest.Kind() == h1server.KindNet {
+				// net/http's server writes its own reason.
+				code := want[len("HTTP/1.1 ") : len("HTTP/1.1 ")+3]
+				want = status
+				if !strings.HasPrefix(status, "HTTP/1.1 "+code) {
+					t.Errorf("status line %q, want code %s", status, code)
+				}
+			}
+			if status != want {
+				t.Errorf("status line %q, want %q", status, want)
+			}
+			for _, f := range tc.want {
+				if !slices.Contains(fields, f) {
+					t.Errorf("no %q in %q", f, fields)
+				}
+			}
+			for _, f := range tc.absent {
+				if slices.ContainsFunc(fields, func(l string) bool { return strings.HasPrefix(l, f) }) {
+					t.Errorf("%q in %q", f, fields)
+				}
+			}
+		})
+	}
+}
