@@ -401,7 +401,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		return false // the response unread: its connection is closed
 	}
 	if fast == nil || !fast.noHop {
-		removeHopHeaders(resp.Header)
+		removeResponseHops(resp.Header, r.ProtoMajor >= 2) // respheaders.go
 	}
 	h := rec.Header()
 	relayHeader(h, resp.Header, fast != nil)

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/h1server/h1servertest"
@@ -60,7 +63,8 @@ func rawHead(tb testing.TB, srvAddr, req string) (status string, fields []string
 // TestUpstreamHeadAsNginx: what a client gets of an upstream's status line
 // and header fields, as nginx 1.22 relays them with ingress-nginx's
 // location (checked side by side with nginx): the upstream's status line,
-// reason phrase included; the fields its Connection header names.
+// reason phrase included; the fields its Connection header names, and the
+// others nginx keeps (removeResponseHops).
 func TestUpstreamHeadAsNginx(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -78,6 +82,32 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 		{name: "http/1.0 upstream", upstream: "HTTP/1.0 201 Made\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 201 Made"},
 		{name: "chunked", upstream: "HTTP/1.1 500 Broken Here\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", status: "HTTP/1.1 500 Broken Here"},
 		{name: "obs-text reason", upstream: "HTTP/1.1 200 Gr\xc3\xbc\xc3\x9fe\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200 Gr\xc3\xbc\xc3\x9fe"},
+		{
+			name:     "connection names fields",
+			upstream: "HTTP/1.1 200 OK\r\nConnection: foo, X-Bar\r\nFoo: 1\r\nX-Bar: 2\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok",
+			status:   "HTTP/1.1 200 OK",
+			want:     []string{"Foo: 1", "X-Bar: 2"},
+			absent:   []string{"Keep-Alive:", "Connection: foo"},
+		},
+		{
+			name:     "connection close names fields",
+			upstream: "HTTP/1.1 200 OK\r\nConnection: close, foo\r\nFoo: 1\r\nContent-Length: 2\r\n\r\nok",
+			status:   "HTTP/1.1 200 OK",
+			want:     []string{"Foo: 1", "Connection: close"}, // the client's close
+		},
+		{
+			name:     "fields nginx relays",
+			upstream: "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nTe: trailers\r\nProxy-Connection: x\r\nProxy-Authenticate: Basic\r\nProxy-Authorization: y\r\nContent-Length: 2\r\n\r\nok",
+			status:   "HTTP/1.1 200 OK",
+			want:     []string{"Upgrade: h2c", "Te: trailers", "Proxy-Connection: x", "Proxy-Authenticate: Basic", "Proxy-Authorization: y"},
+		},
+		{
+			name:     "chunked connection names fields",
+			upstream: "HTTP/1.1 200 OK\r\nConnection: keep-alive, Foo\r\nFoo: 1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+			status:   "HTTP/1.1 200 OK",
+			want:     []string{"Foo: 1", "Transfer-Encoding: chunked"},
+			absent:   []string{"Connection: keep-alive"},
+		},
 		{name: "plain", upstream: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200 OK"},
 	}
 	for _, tc := range cases {
@@ -113,5 +143,34 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRemoveResponseHops: what leaves an upstream's response header, to an
+// HTTP/1 client and to an HTTP/2 one.
+func TestRemoveResponseHops(t *testing.T) {
+	t.Parallel()
+	upstream := func() http.Header {
+		return http.Header{
+			"Connection": {"foo"}, "Foo": {"1"}, "Keep-Alive": {"timeout=5"}, "Transfer-Encoding": {"chunked"},
+			"Upgrade": {"h2c"}, "Proxy-Connection": {"x"}, "Te": {"trailers"}, "Trailer": {"X-T"},
+			"Proxy-Authenticate": {"Basic"}, "Content-Type": {"text/plain"},
+		}
+	}
+	h1 := upstream()
+	removeResponseHops(h1, false)
+	want := http.Header{
+		"Foo": {"1"}, "Upgrade": {"h2c"}, "Proxy-Connection": {"x"}, "Te": {"trailers"}, "Trailer": {"X-T"},
+		"Proxy-Authenticate": {"Basic"}, "Content-Type": {"text/plain"},
+	}
+	if diff := cmp.Diff(want, h1); diff != "" {
+		t.Errorf("HTTP/1 (-want +got):\n%s", diff)
+	}
+	h2 := upstream()
+	removeResponseHops(h2, true)
+	delete(want, "Upgrade")
+	delete(want, "Proxy-Connection")
+	if diff := cmp.Diff(want, h2); diff != "" {
+		t.Errorf("HTTP/2 (-want +got):\n%s", diff)
 	}
 }

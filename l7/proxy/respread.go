@@ -118,8 +118,8 @@ type fastResponse struct {
 	resp   http.Response
 	header http.Header
 	body   lengthBody
-	// noHop: parse met no hop-by-hop field (isHopHeader), so relay has
-	// none to remove (removeHopHeaders).
+	// noHop: parse met no hop-by-hop field (isHopHeader, a superset of
+	// those removeResponseHops removes), so relay has none to remove.
 	noHop bool
 }
 

@@ -381,11 +381,12 @@ func (h *headReader) Read(p []byte) (int, error) {
 // normal response; each wait for the body is bounded by the read timeout,
 // and a body cut short cuts the client's connection after what was read.
 func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http.Response, backend net.Conn, ex *exchange) {
-	removeHopHeaders(resp.Header)
+	removeResponseHops(resp.Header, r.ProtoMajor >= 2)
 	copyHeader(rec.Header(), resp.Header)
 	p.responseHeaders(ex, r, rec.Header()) // hide-headers, add-headers, custom-headers, CORS, HSTS, as relay
 	p.liveGlobal().serverHeader(rec.Header())
 	keepUntyped(rec.Header())
+	rec.relayStatusLine(resp)
 	rec.WriteHeader(resp.StatusCode)
 	body := &deadlineReader{r: resp.Body, c: backend, d: ex.timeouts.read}
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
