@@ -377,10 +377,12 @@ func (w *response) sendHead(done bool) {
 			setCT = http.DetectContentType(p)
 		}
 	} else {
-		if code == http.StatusNotModified {
-			drop(fieldContentType, "Content-Type")
+		// A 304 keeps the Content-Type and Content-Length it was given (the
+		// representation's, RFC 9110 section 8.6), as nginx relays an
+		// upstream's where net/http drops them; a 204 or 1xx has no length.
+		if code != http.StatusNotModified {
+			drop(fieldContentLength, "Content-Length")
 		}
-		drop(fieldContentLength, "Content-Length")
 		drop(fieldTransferEncoding, "Transfer-Encoding")
 		hasTE = false
 	}

@@ -108,6 +108,19 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 			want:     []string{"Foo: 1", "Transfer-Encoding: chunked"},
 			absent:   []string{"Connection: keep-alive"},
 		},
+		{
+			name:     "304 with type and length",
+			upstream: "HTTP/1.1 304 Not Modified\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nEtag: \"x\"\r\n\r\n",
+			status:   "HTTP/1.1 304 Not Modified",
+			want:     []string{"Content-Type: text/plain", "Content-Length: 10", `Etag: "x"`},
+		},
+		{
+			name:     "204 with type",
+			upstream: "HTTP/1.1 204 No Content\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n",
+			status:   "HTTP/1.1 204 No Content",
+			want:     []string{"Content-Type: text/plain"},
+			absent:   []string{"Content-Length:"}, // nginx relays it; RFC 9110 section 8.6 forbids it
+		},
 		{name: "plain", upstream: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200 OK"},
 	}
 	for _, tc := range cases {
