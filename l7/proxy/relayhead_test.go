@@ -121,6 +121,18 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 			want:     []string{"Content-Type: text/plain"},
 			absent:   []string{"Content-Length:"}, // nginx relays it; RFC 9110 section 8.6 forbids it
 		},
+		{
+			name:     "length with leading zeros",
+			upstream: "HTTP/1.1 200 OK\r\nContent-Length: 0002\r\n\r\nok",
+			status:   "HTTP/1.1 200 OK",
+			want:     []string{"Content-Length: 2"},
+		},
+		{
+			name:     "length with leading zeros, odd head",
+			upstream: "HTTP/1.1 200 OK\r\nContent-Length: 002\nPragma: x\r\n\r\nok",
+			status:   "HTTP/1.1 200 OK",
+			want:     []string{"Content-Length: 2"},
+		},
 		{name: "plain", upstream: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200 OK"},
 	}
 	for _, tc := range cases {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/weir-lb/weir/l7/arena"
@@ -67,7 +68,21 @@ func slowResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("%w: status %d", errInvalidHeader, resp.StatusCode)
 	}
+	if err == nil && resp.ContentLength >= 0 {
+		canonicalLength(resp.Header, resp.ContentLength)
+	}
 	return resp, err
+}
+
+// canonicalLength writes the Content-Length of h, whose value is length,
+// without leading zeros ("0002" is sent on as "2"), as nginx writes the
+// length it parsed (ngx_http_upstream_process_content_length) instead of
+// the upstream's text. The usual value, without them, costs a comparison
+// and is left as it is (in readResponse's parse, the arena's).
+func canonicalLength(h http.Header, length int64) {
+	if cl := h["Content-Length"]; len(cl) == 1 && len(cl[0]) > 1 && cl[0][0] == '0' {
+		h["Content-Length"] = []string{strconv.FormatInt(length, 10)}
+	}
 }
 
 // checkHead reads into br until the response head is whole (or br is
@@ -215,6 +230,7 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	if !ok {
 		return false
 	}
+	canonicalLength(h, length)
 	closing := connection && headerHasToken(h["Connection"], "close")
 	if closing {
 		delete(h, "Connection") // as net/http's readTransfer
