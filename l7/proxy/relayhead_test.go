@@ -199,3 +199,53 @@ func TestRemoveResponseHops(t *testing.T) {
 		t.Errorf("HTTP/2 (-want +got):\n%s", diff)
 	}
 }
+
+// TestSwitchHeadAsNginx: the 101 a client gets for an upgrade, as nginx
+// relays it: the upstream's status line, the fields its Connection names,
+// nginx's own "Connection: upgrade"; not the upstream's Keep-Alive.
+func TestSwitchHeadAsNginx(t *testing.T) {
+	t.Parallel()
+	for status, want := range map[string]string{
+		"101 Web Socket Protocol Handshake": "HTTP/1.1 101 Web Socket Protocol Handshake",
+		"101":                               "HTTP/1.1 101",
+		"101 Switching Protocols":           "HTTP/1.1 101 Switching Protocols",
+	} {
+		t.Run(status, func(t *testing.T) {
+			t.Parallel()
+			up := cannedUpstream(t, "HTTP/1.1 "+status+"\r\nUpgrade: websocket\r\nConnection: Upgrade, Foo\r\nFoo: z\r\nKeep-Alive: 1\r\nSec-WebSocket-Accept: abc\r\n\r\n")
+			_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{up})))
+			conn := dialRaw(t, addr(srv))
+			if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(conn)
+			var lines []string
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("read head: %v (so far %q)", err, lines)
+				}
+				if l == "\r\n" {
+					break
+				}
+				lines = append(lines, strings.TrimSuffix(l, "\r\n"))
+			}
+			if lines[0] != want {
+				t.Errorf("status line %q, want %q", lines[0], want)
+			}
+			for _, f := range []string{"Connection: upgrade", "Upgrade: websocket", "Foo: z", "Sec-Websocket-Accept: abc"} {
+				if !slices.Contains(lines[1:], f) {
+					t.Errorf("no %q in %q", f, lines[1:])
+				}
+			}
+			for _, f := range []string{"Keep-Alive", "Connection: Upgrade, Foo"} {
+				if slices.ContainsFunc(lines[1:], func(l string) bool { return strings.HasPrefix(l, f) }) {
+					t.Errorf("%q in %q", f, lines[1:])
+				}
+			}
+			if n := len(slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return !strings.HasPrefix(l, "Upgrade:") })); n != 1 {
+				t.Errorf("%d Upgrade fields in %q, want 1", n, lines)
+			}
+		})
+	}
+}
