@@ -133,6 +133,19 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 			status:   "HTTP/1.1 200 OK",
 			want:     []string{"Content-Length: 2"},
 		},
+		{
+			name:     "304 length with leading zeros",
+			upstream: "HTTP/1.1 304 Not Modified\r\nContent-Length: 0010\r\n\r\n",
+			status:   "HTTP/1.1 304 Not Modified",
+			want:     []string{"Content-Length: 10"},
+		},
+		{
+			name:     "head length with leading zeros",
+			method:   "HEAD",
+			upstream: "HTTP/1.1 200 OK\r\nContent-Length: 0010\r\n\r\n",
+			status:   "HTTP/1.1 200 OK",
+			want:     []string{"Content-Length: 10"},
+		},
 		{name: "plain", upstream: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200 OK"},
 	}
 	for _, tc := range cases {
