@@ -60,6 +60,22 @@ func rawHead(tb testing.TB, srvAddr, req string) (status string, fields []string
 	return lines[0], fields
 }
 
+// checkFields reports each of want (whole lines) that fields lacks and
+// each line of fields that starts with one of absent.
+func checkFields(tb testing.TB, fields, want, absent []string) {
+	tb.Helper()
+	for _, f := range want {
+		if !slices.Contains(fields, f) {
+			tb.Errorf("no %q in %q", f, fields)
+		}
+	}
+	for _, f := range absent {
+		if slices.ContainsFunc(fields, func(l string) bool { return strings.HasPrefix(l, f) }) {
+			tb.Errorf("%q in %q", f, fields)
+		}
+	}
+}
+
 // TestUpstreamHeadAsNginx: what a client gets of an upstream's status line
 // and header fields, as nginx 1.22 relays them with ingress-nginx's
 // location (checked side by side with nginx): the upstream's status line,
@@ -170,16 +186,7 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 			if status != want {
 				t.Errorf("status line %q, want %q", status, want)
 			}
-			for _, f := range tc.want {
-				if !slices.Contains(fields, f) {
-					t.Errorf("no %q in %q", f, fields)
-				}
-			}
-			for _, f := range tc.absent {
-				if slices.ContainsFunc(fields, func(l string) bool { return strings.HasPrefix(l, f) }) {
-					t.Errorf("%q in %q", f, fields)
-				}
-			}
+			checkFields(t, fields, tc.want, tc.absent)
 		})
 	}
 }
@@ -246,16 +253,8 @@ func TestSwitchHeadAsNginx(t *testing.T) {
 			if lines[0] != want {
 				t.Errorf("status line %q, want %q", lines[0], want)
 			}
-			for _, f := range []string{"Connection: upgrade", "Upgrade: websocket", "Foo: z", "Sec-Websocket-Accept: abc"} {
-				if !slices.Contains(lines[1:], f) {
-					t.Errorf("no %q in %q", f, lines[1:])
-				}
-			}
-			for _, f := range []string{"Keep-Alive", "Connection: Upgrade, Foo"} {
-				if slices.ContainsFunc(lines[1:], func(l string) bool { return strings.HasPrefix(l, f) }) {
-					t.Errorf("%q in %q", f, lines[1:])
-				}
-			}
+			checkFields(t, lines[1:], []string{"Connection: upgrade", "Upgrade: websocket", "Foo: z", "Sec-Websocket-Accept: abc"},
+				[]string{"Keep-Alive", "Connection: Upgrade, Foo"})
 			if n := len(slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return !strings.HasPrefix(l, "Upgrade:") })); n != 1 {
 				t.Errorf("%d Upgrade fields in %q, want 1", n, lines)
 			}
