@@ -593,10 +593,11 @@ type statusLiner interface{ SetStatusLine(line string) }
 // and reason as the upstream sent them ("200 Custom Text", "404", "599
 // Odd"), as nginx relays them (ngx_http_proxy_process_status_line), for
 // the next WriteHeader. Only l7/h1server's writer takes it: HTTP/2 has no
-// reason phrase. The usual "200 OK", nginx's own line too, costs a
-// comparison.
+// reason phrase, to the client or from the upstream (whose resp.Status is
+// Go's text for the code: the client gets nginx's). The usual "200 OK",
+// nginx's own line too, costs a comparison.
 func (w *responseRecorder) relayStatusLine(resp *http.Response) {
-	if resp.Status == "200 OK" {
+	if resp.Status == "200 OK" || resp.ProtoMajor != 1 {
 		return
 	}
 	if sl, ok := w.ResponseWriter.(statusLiner); ok {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/h1server/h1servertest"
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // cannedUpstream answers every request, once its head is read, with the
@@ -259,5 +261,28 @@ func TestSwitchHeadAsNginx(t *testing.T) {
 				t.Errorf("%d Upgrade fields in %q, want 1", n, lines)
 			}
 		})
+	}
+}
+
+// TestH2UpstreamStatusLine: an HTTP/2 upstream's answer (backend-protocol
+// H2C) has no reason phrase; an HTTP/1.1 client gets nginx's own status
+// line for its code, not the text Go's HTTP/2 transport makes up.
+func TestH2UpstreamStatusLine(t *testing.T) {
+	t.Parallel()
+	if h1servertest.Kind() == h1server.KindNet {
+		t.Skip("net/http's server writes its own reason")
+	}
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	up.Config.Protocols = new(http.Protocols)
+	up.Config.Protocols.SetUnencryptedHTTP2(true)
+	up.Start()
+	t.Cleanup(up.Close)
+	be := backendOf("h2", []string{addr(up)}, withUpstream(annotations.Upstream{Protocol: annotations.ProtocolH2C}))
+	_, srv := front(t, Options{}, snap(1, "foo.com", be))
+	status, _ := rawHead(t, addr(srv), "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n")
+	if want := "HTTP/1.1 503 Service Temporarily Unavailable"; status != want {
+		t.Errorf("status line %q, want %q", status, want)
 	}
 }
