@@ -420,6 +420,11 @@ func (w *response) sendHead(done bool) {
 		// every client whose connection it closes (ngx_http_header_filter).
 		drop(fieldConnection, "Connection")
 		setConn = "close"
+	} else if !w.closeAfter && setConn == "" && sc.has&(1<<fieldConnection) == 0 {
+		// An HTTP/1.1 client is told too that its connection stays open,
+		// as nginx tells every client it keeps (ngx_http_header_filter:
+		// r->keepalive).
+		setConn = "keep-alive"
 	}
 
 	b := w.statusLine(w.out, code)
