@@ -90,6 +90,7 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 		method         string // "": GET
 		status         string // the status line on l7/h1server
 		want, absent   []string
+		h1Only         bool // want and absent hold on l7/h1server only (net/http's drops a 304's fields)
 	}{
 		{name: "custom reason", upstream: "HTTP/1.1 200 Custom Text\r\nContent-Length: 2\r\n\r\nok", status: "HTTP/1.1 200 Custom Text"},
 		{name: "custom reason head", method: "HEAD", upstream: "HTTP/1.1 200 Custom Text\r\nContent-Length: 2\r\n\r\n", status: "HTTP/1.1 200 Custom Text"},
@@ -131,6 +132,7 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 			upstream: "HTTP/1.1 304 Not Modified\r\nContent-Type: text/plain\r\nContent-Length: 10\r\nEtag: \"x\"\r\n\r\n",
 			status:   "HTTP/1.1 304 Not Modified",
 			want:     []string{"Content-Type: text/plain", "Content-Length: 10", `Etag: "x"`},
+			h1Only:   true,
 		},
 		{
 			name:     "204 with type",
@@ -156,6 +158,7 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 			upstream: "HTTP/1.1 304 Not Modified\r\nContent-Length: 0010\r\n\r\n",
 			status:   "HTTP/1.1 304 Not Modified",
 			want:     []string{"Content-Length: 10"},
+			h1Only:   true,
 		},
 		{
 			name:     "head length with leading zeros",
@@ -188,7 +191,9 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 			if status != want {
 				t.Errorf("status line %q, want %q", status, want)
 			}
-			checkFields(t, fields, tc.want, tc.absent)
+			if !tc.h1Only || h1servertest.Kind() != h1server.KindNet {
+				checkFields(t, fields, tc.want, tc.absent)
+			}
 		})
 	}
 }
