@@ -173,20 +173,19 @@ func (g *Guard) count(remote string, rej *Reject) {
 }
 
 // page is nginx's error page for rej.
-func page(rej *Reject) (status, html string) {
-	code := strconv.Itoa(rej.Status)
-	status = code + " " + pageTitles[rej.Status]
+func page(rej *Reject) string {
 	if rej.tooLarge {
-		return status, pageOf(code+" Request Header Or Cookie Too Large", status, "Request Header Or Cookie Too Large")
+		code := strconv.Itoa(rej.Status)
+		return pageOf(code+" Request Header Or Cookie Too Large", code+" "+pageTitles[rej.Status], "Request Header Or Cookie Too Large")
 	}
-	return status, ErrorPage(rej.Status)
+	return ErrorPage(rej.Status)
 }
 
 // response is nginx's answer to rej: its error page, Connection: close.
 // For a HEAD request (headOnly) it is the header alone.
 func response(rej *Reject, now time.Time, headOnly bool) []byte {
-	status, page := page(rej)
-	head := "HTTP/1.1 " + status + "\r\n" +
+	page := page(rej)
+	head := StatusLine(rej.Status) +
 		"Date: " + now.UTC().Format(http.TimeFormat) + "\r\n" +
 		"Content-Type: text/html\r\n" +
 		"Content-Length: " + strconv.Itoa(len(page)) + "\r\n" +

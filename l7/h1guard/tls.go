@@ -171,7 +171,7 @@ func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	g.count(r.RemoteAddr, rej)
-	_, html := page(rej)
+	html := page(rej)
 	w.Header().Set("Content-Type", "text/html")
 	w.Header().Set("Content-Length", strconv.Itoa(len(html)))
 	w.WriteHeader(rej.Status)

@@ -35,6 +35,9 @@ type response struct {
 	wantsClose  bool
 	keepAlive10 bool
 	trailers    []string // declared in the Trailer header
+	// relayed is the next status line's text after "HTTP/1.1 ", as
+	// SetStatusLine set it ("": the server's own for the code).
+	relayed string
 
 	pre    []byte                // body written before the head was (bufferSize at most)
 	out    []byte                // bytes to write to the client
@@ -72,6 +75,17 @@ func (w *response) reset(req *http.Request, wantsClose, keepAlive10 bool) {
 	*w = response{c: w.c, req: req, header: w.header, clen: -1, wantsClose: wantsClose, keepAlive10: keepAlive10,
 		pre: w.pre[:0], out: w.out[:0], bufs: w.bufs, fields: w.fields[:0], trailers: w.trailers[:0]}
 }
+
+// SetStatusLine sets the text of the next status line written after
+// "HTTP/1.1 ", code and reason ("200 Custom Text"), as nginx relays an
+// upstream's status line (ngx_http_proxy_process_status_line: its
+// headers_out.status_line) instead of writing its own for the code. It
+// applies to the next WriteHeader (a 1xx's or the final one) when line
+// starts with that call's code, followed by a space or nothing; else, and
+// by default, the status line is nginx's own (h1guard.StatusLine). A CR or
+// LF in line is written as a space. The proxy finds it with a type
+// assertion: it is no part of http.ResponseWriter.
+func (w *response) SetStatusLine(line string) { w.relayed = line }
 
 // Header returns the response header map.
 func (w *response) Header() http.Header { return w.header }
@@ -363,10 +377,12 @@ func (w *response) sendHead(done bool) {
 			setCT = http.DetectContentType(p)
 		}
 	} else {
-		if code == http.StatusNotModified {
-			drop(fieldContentType, "Content-Type")
+		// A 304 keeps the Content-Type and Content-Length it was given (the
+		// representation's, RFC 9110 section 8.6), as nginx relays an
+		// upstream's where net/http drops them; a 204 or 1xx has no length.
+		if code != http.StatusNotModified {
+			drop(fieldContentLength, "Content-Length")
 		}
-		drop(fieldContentLength, "Content-Length")
 		drop(fieldTransferEncoding, "Transfer-Encoding")
 		hasTE = false
 	}
@@ -404,6 +420,11 @@ func (w *response) sendHead(done bool) {
 		// every client whose connection it closes (ngx_http_header_filter).
 		drop(fieldConnection, "Connection")
 		setConn = "close"
+	} else if !w.closeAfter && setConn == "" && sc.has&(1<<fieldConnection) == 0 {
+		// An HTTP/1.1 client is told too that its connection stays open,
+		// as nginx tells every client it keeps (ngx_http_header_filter:
+		// r->keepalive).
+		setConn = "keep-alive"
 	}
 
 	b := w.statusLine(w.out, code)
@@ -491,18 +512,18 @@ func first(vv []string) string {
 // statusLine appends the status line of code: HTTP/1.1 whatever the
 // request's version, as nginx's ngx_http_header_filter writes it (an
 // HTTP/1.0 client reads a 1.1 status line: RFC 9110 section 6.2, the
-// server's own version).
+// server's own version), with the text SetStatusLine set when it is
+// code's, else nginx's own for code. The text set is used once.
 func (w *response) statusLine(b []byte, code int) []byte {
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(code), 10)
-	b = append(b, ' ')
-	if text := http.StatusText(code); text != "" {
-		b = append(b, text...)
-	} else {
-		b = append(b, "status code "...)
-		b = strconv.AppendInt(b, int64(code), 10)
+	line := w.relayed
+	w.relayed = ""
+	if len(line) >= 3 && line[0] == byte('0'+code/100) && line[1] == byte('0'+code/10%10) &&
+		line[2] == byte('0'+code%10) && (len(line) == 3 || line[3] == ' ') {
+		b = append(b, "HTTP/1.1 "...)
+		b = appendValue(b, line)
+		return append(b, "\r\n"...)
 	}
-	return append(b, "\r\n"...)
+	return append(b, h1guard.StatusLine(code)...)
 }
 
 // appendFields appends the fields scanHeader found, but those dropped

@@ -12,9 +12,12 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weir-lb/weir/l7/h1guard"
 )
 
 // headCases are handlers that set odd response headers: non-canonical keys
@@ -88,12 +91,6 @@ var headCases = map[string]func(w http.ResponseWriter, r *http.Request){
 		w.WriteHeader(http.StatusNoContent)
 		io.WriteString(w, "hello")
 	},
-	"304": func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "5")
-		w.Header().Set("Content-Type", "text/x")
-		w.Header().Set("Etag", `"e"`)
-		w.WriteHeader(http.StatusNotModified)
-	},
 	"103 then 200": func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</a>; rel=preload")
 		w.WriteHeader(http.StatusEarlyHints)
@@ -126,9 +123,17 @@ var headCases = map[string]func(w http.ResponseWriter, r *http.Request){
 // sends it as set (its snapshot of the header is taken before it drops it);
 // a Content-Length key with no value is taken as absent where net/http
 // takes it as present; a Connection header whose first value does not say
-// close but another does is kept where net/http replaces it. What
-// h1server writes for them is pinned by TestHeadsPinned.
+// close but another does is kept where net/http replaces it; a 304's
+// Content-Type and Content-Length are kept, as nginx relays an upstream's,
+// where net/http drops them. What h1server writes for them is pinned by
+// TestHeadsPinned.
 var divergentCases = map[string]func(w http.ResponseWriter, r *http.Request){
+	"304": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "5")
+		w.Header().Set("Content-Type", "text/x")
+		w.Header().Set("Etag", `"e"`)
+		w.WriteHeader(http.StatusNotModified)
+	},
 	"content-length invalid": setAndWrite("hello", "Content-Length", "five"),
 	"content-length empty slice": func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Length"] = []string{}
@@ -202,6 +207,10 @@ func TestResponseHeadAsNetHTTP(t *testing.T) {
 		"te and content-length/http/1.0 keepalive":  true,
 		"connection empty slice/http/1.0 keepalive": true,
 		"connection empty slice/head http/1.0 ka":   true,
+		// The handler's empty Connection keeps h1server from saying the
+		// keep-alive asNginx11 adds where net/http says nothing.
+		"connection empty slice/get":  true,
+		"connection empty slice/head": true,
 	}
 	for name := range headCases {
 		for rname, raw := range headRequests {
@@ -211,7 +220,13 @@ func TestResponseHeadAsNetHTTP(t *testing.T) {
 			req := strings.Replace(raw, "%s", strings.ReplaceAll(name, " ", "-"), 1)
 			t.Run(name+"/"+rname, func(t *testing.T) {
 				t.Parallel()
-				want := normalHead(asNginx10(date.ReplaceAll(exchangeAll(t, ln.Addr().String(), req), []byte("Date: -\r"))))
+				std := date.ReplaceAll(exchangeAll(t, ln.Addr().String(), req), []byte("Date: -\r"))
+				if strings.Contains(req, "HTTP/1.1\r\n") {
+					std = asNginx11(std)
+				} else {
+					std = asNginx10(std)
+				}
+				want := normalHead(nginxStatusLines(std))
 				got := normalHead(date.ReplaceAll(exchangeAll(t, weirAddr, req), []byte("Date: -\r")))
 				if got != want {
 					t.Errorf("for %q\nnet/http: %q\nh1server: %q", req, want, got)
@@ -327,6 +342,42 @@ func asNginx10(b []byte) []byte {
 	}
 }
 
+// statusLineRE matches a status line, its code in the first group.
+var statusLineRE = regexp.MustCompile(`(?m)^HTTP/1\.1 ([1-9][0-9][0-9])[^\r\n]*\r\n`)
+
+// nginxStatusLines turns net/http's status lines in b into nginx's
+// (h1guard.StatusLine), which h1server writes: "299 " where net/http says
+// "299 status code 299", "503 Service Temporarily Unavailable" where it
+// says "503 Service Unavailable".
+func nginxStatusLines(b []byte) []byte {
+	return statusLineRE.ReplaceAllFunc(b, func(line []byte) []byte {
+		code, _ := strconv.Atoi(string(line[len("HTTP/1.1 ") : len("HTTP/1.1 ")+3]))
+		return []byte(h1guard.StatusLine(code))
+	})
+}
+
+// asNginx11 turns net/http's answer b to an HTTP/1.1 request into
+// nginx's: "Connection: keep-alive" in the final head where net/http
+// leaves the connection kept unsaid (ngx_http_header_filter says it).
+func asNginx11(b []byte) []byte {
+	var out []byte
+	for {
+		head, rest, ok := bytes.Cut(b, []byte("\r\n\r\n"))
+		if !ok || !bytes.HasPrefix(head, []byte("HTTP/1.1 ")) {
+			return append(out, b...)
+		}
+		out = append(out, head...)
+		if head[len("HTTP/1.1 ")] != '1' {
+			if !bytes.Contains(head, []byte("\r\nConnection: ")) {
+				out = append(out, "\r\nConnection: keep-alive"...)
+			}
+			return append(append(out, "\r\n\r\n"...), rest...)
+		}
+		out = append(out, "\r\n\r\n"...)
+		b = rest
+	}
+}
+
 // exchangeAll sends raw on a new connection, ends the sending side and
 // returns all the bytes read until the server closes.
 func exchangeAll(tb testing.TB, addr, raw string) []byte {
@@ -407,6 +458,54 @@ func TestResponseBuffersOneArray(t *testing.T) {
 		got, err := io.ReadAll(resp.Body)
 		if err != nil || string(got) != body[:s[1]+s[2]] || resp.Header.Get("X-Big") != strings.Repeat("h", s[0]) {
 			t.Errorf("%v: body %d bytes (%v), X-Big %d bytes; want %d and %d", s, len(got), err, len(resp.Header.Get("X-Big")), s[1]+s[2], s[0])
+		}
+	}
+}
+
+// TestStatusLines: the server writes nginx's status line for a handler's
+// status, and the line a handler set with SetStatusLine (as the proxy
+// relays an upstream's) when it starts with that status's code; a line
+// set applies to one status line.
+func TestStatusLines(t *testing.T) {
+	t.Parallel()
+	type liner interface{ SetStatusLine(string) }
+	mux := http.NewServeMux()
+	mux.HandleFunc("/own/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.PathValue("code"))
+		w.WriteHeader(code)
+	})
+	mux.HandleFunc("/relay/{code}", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.PathValue("code"))
+		w.(liner).SetStatusLine(r.URL.Query().Get("line"))
+		w.WriteHeader(code)
+	})
+	mux.HandleFunc("/interim", func(w http.ResponseWriter, r *http.Request) {
+		w.(liner).SetStatusLine("103 Hints Here")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.WriteHeader(http.StatusOK)
+	})
+	addr, _ := startWith(t, nil, &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)})
+	for path, want := range map[string]string{
+		"/own/200":                            "HTTP/1.1 200 OK\r\n",
+		"/own/302":                            "HTTP/1.1 302 Moved Temporarily\r\n",
+		"/own/503":                            "HTTP/1.1 503 Service Temporarily Unavailable\r\n",
+		"/own/504":                            "HTTP/1.1 504 Gateway Time-out\r\n",
+		"/own/599":                            "HTTP/1.1 599 \r\n",
+		"/relay/200?line=200+Custom+Text":     "HTTP/1.1 200 Custom Text\r\n",
+		"/relay/404?line=404":                 "HTTP/1.1 404\r\n",
+		"/relay/404?line=404+":                "HTTP/1.1 404 \r\n",
+		"/relay/503?line=503+Down+%0d%0aX:+1": "HTTP/1.1 503 Down   X: 1\r\n",
+		"/relay/502?line=503+Other+Code":      "HTTP/1.1 502 Bad Gateway\r\n",
+		"/relay/200?line=2000":                "HTTP/1.1 200 OK\r\n",
+		"/relay/200?line=20":                  "HTTP/1.1 200 OK\r\n",
+		"/interim":                            "HTTP/1.1 103 Hints Here\r\n",
+	} {
+		got := exchangeAll(t, addr, "GET "+path+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		if !bytes.HasPrefix(got, []byte(want)) {
+			t.Errorf("%s: got %q, want it to start with %q", path, got, want)
+		}
+		if path == "/interim" && !bytes.Contains(got, []byte("\r\n\r\nHTTP/1.1 200 OK\r\n")) {
+			t.Errorf("%s: got %q, want the final status line nginx's", path, got)
 		}
 	}
 }

@@ -348,6 +348,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		h := rec.Header()
 		own := h.Clone()
 		copyHeader(h, resp.Header)
+		rec.relayStatusLine(resp)
 		rec.WriteHeader(resp.StatusCode)
 		clear(h)
 		copyHeader(h, own)
@@ -400,7 +401,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		return false // the response unread: its connection is closed
 	}
 	if fast == nil || !fast.noHop {
-		removeHopHeaders(resp.Header)
+		removeResponseHops(resp.Header, r.ProtoMajor >= 2) // respheaders.go
 	}
 	h := rec.Header()
 	relayHeader(h, resp.Header, fast != nil)
@@ -416,6 +417,8 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		// trailers only chunked.
 		h.Del("Content-Length")
 	}
+	// Before encodeResponse, which may wrap the server's writer.
+	rec.relayStatusLine(resp)
 	enc := p.encodeResponse(rec, r, resp) // compress.go
 	rec.WriteHeader(resp.StatusCode)
 	err := enc.finish(p.copyBody(rec, resp, ex, gone))

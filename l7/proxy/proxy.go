@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weir-lb/weir/l7/connlimit"
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -579,6 +580,32 @@ type responseRecorder struct {
 	// beforeHeader, when set, may add headers once the final status is
 	// known, before they are written (auth.go's cookies).
 	beforeHeader func(h http.Header, status int)
+	// statusLine is the upstream's status line relayed to the client
+	// (relayStatusLine), "" when the server writes its own.
+	statusLine string
+}
+
+// statusLiner is l7/h1server's response writer, which writes the status
+// line it is given.
+type statusLiner interface{ SetStatusLine(line string) }
+
+// relayStatusLine has the client's server write resp's status line, code
+// and reason as the upstream sent them ("200 Custom Text", "404", "599
+// Odd"), as nginx relays them (ngx_http_proxy_process_status_line), for
+// the next WriteHeader. Only l7/h1server's writer takes it: HTTP/2 has no
+// reason phrase, to the client or from the upstream (whose resp.Status is
+// Go's text for the code: the client gets nginx's). The usual "200 OK",
+// nginx's own line too, costs a comparison.
+func (w *responseRecorder) relayStatusLine(resp *http.Response) {
+	if resp.Status == "200 OK" || resp.ProtoMajor != 1 {
+		return
+	}
+	if sl, ok := w.ResponseWriter.(statusLiner); ok {
+		sl.SetStatusLine(resp.Status)
+		if resp.StatusCode >= 200 {
+			w.statusLine = resp.Status
+		}
+	}
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
@@ -604,7 +631,15 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 // line, the header fields the handler set (not the Date, Content-Length or
 // Transfer-Encoding the server adds) and the body bytes written.
 func (w *responseRecorder) sent(status int) int64 {
-	n := int64(len("HTTP/1.1 000 ")+len(http.StatusText(status))) + 2
+	var n int64
+	switch {
+	case w.statusLine != "":
+		n = int64(len("HTTP/1.1 ")+len(w.statusLine)) + 2
+	case status >= 100 && status <= 999:
+		n = int64(len(h1guard.StatusLine(status)))
+	default:
+		n = int64(len("HTTP/1.1 000 \r\n"))
+	}
 	for k, vs := range w.Header() {
 		for _, v := range vs {
 			n += int64(len(k)+2+len(v)) + 2

@@ -57,6 +57,25 @@ func (p *Proxy) requestHeaders(ex *exchange, out *http.Request) {
 	}
 }
 
+// removeResponseHops removes from an upstream's response header h the
+// fields nginx's proxy does not relay: Connection, Keep-Alive and
+// Transfer-Encoding (ngx_http_upstream.c's ngx_http_upstream_headers_in
+// ignores them; the framing is the server's to write). Unlike a request's
+// (removeHopHeaders), the fields the Connection header names stay, and so
+// do Upgrade, Te, Trailer and the Proxy-* fields, as nginx relays them to
+// an HTTP/1 client. To an HTTP/2 client (h2), Proxy-Connection and Upgrade
+// go too: nginx's HTTP/2 header filter leaves out those connection-
+// specific fields, which an HTTP/2 peer may take for a malformed response.
+func removeResponseHops(h http.Header, h2 bool) {
+	delete(h, "Connection")
+	delete(h, "Keep-Alive")
+	delete(h, "Transfer-Encoding")
+	if h2 {
+		delete(h, "Proxy-Connection")
+		delete(h, "Upgrade")
+	}
+}
+
 func setHeaders(h http.Header, hs []annotations.Header) {
 	for _, hd := range hs {
 		h[textproto.CanonicalMIMEHeaderKey(hd.Name)] = []string{hd.Value}

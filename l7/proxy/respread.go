@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/weir-lb/weir/l7/arena"
@@ -67,7 +68,24 @@ func slowResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("%w: status %d", errInvalidHeader, resp.StatusCode)
 	}
+	if err == nil {
+		canonicalLength(resp.Header)
+	}
 	return resp, err
+}
+
+// canonicalLength writes the Content-Length of h without leading zeros
+// ("0002" is sent on as "2"), as nginx writes the length it parsed
+// (ngx_http_upstream_process_content_length) instead of the upstream's
+// text; the value of a 304's or a HEAD's response too, which frames no
+// body. The usual value, without them, costs a comparison and is left as
+// it is (in readResponse's parse, the arena's).
+func canonicalLength(h http.Header) {
+	if cl := h["Content-Length"]; len(cl) == 1 && len(cl[0]) > 1 && cl[0][0] == '0' {
+		if n, ok := h1guard.ParseLength(cl[0]); ok {
+			h["Content-Length"] = []string{strconv.FormatInt(n, 10)}
+		}
+	}
 }
 
 // checkHead reads into br until the response head is whole (or br is
@@ -118,8 +136,8 @@ type fastResponse struct {
 	resp   http.Response
 	header http.Header
 	body   lengthBody
-	// noHop: parse met no hop-by-hop field (isHopHeader), so relay has
-	// none to remove (removeHopHeaders).
+	// noHop: parse met no hop-by-hop field (isHopHeader, a superset of
+	// those removeResponseHops removes), so relay has none to remove.
 	noHop bool
 }
 
@@ -215,6 +233,7 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	if !ok {
 		return false
 	}
+	canonicalLength(h)
 	closing := connection && headerHasToken(h["Connection"], "close")
 	if closing {
 		delete(h, "Connection") // as net/http's readTransfer

@@ -199,12 +199,16 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	// The 101 goes to the client through the tunnel's first write, so a
 	// client that does not read it is a send timeout like any other.
 	switched := switchedTo(resp, upgrade)
-	removeHopHeaders(resp.Header)
+	// As nginx: the fields the upstream's Connection names stay, and the
+	// status line is the upstream's; "Connection: upgrade" is nginx's own
+	// (ngx_http_header_filter), Upgrade is written once, below.
+	removeResponseHops(resp.Header, false)
+	delete(resp.Header, "Upgrade")
 	p.switchHeader(resp.Header, r, ex)
 	var head strings.Builder
-	head.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	head.WriteString(switchStatusLine(resp.Status))
 	_ = resp.Header.Write(&head)
-	head.WriteString("Connection: Upgrade\r\nUpgrade: " + switched + "\r\n\r\n")
+	head.WriteString("Connection: upgrade\r\nUpgrade: " + switched + "\r\n\r\n")
 	t.head = head.String()
 
 	if m := p.metrics; m != nil {
@@ -289,6 +293,17 @@ func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *ht
 			return nil, nil, nil
 		}
 	}
+}
+
+// switchStatusLine is the status line of a 101 whose upstream's status
+// text (code and reason) is status: the upstream's, as nginx relays it
+// ("101 Web Socket Protocol Handshake"), unless it is not a 101's or holds
+// a CR or LF, then "101 Switching Protocols".
+func switchStatusLine(status string) string {
+	if strings.HasPrefix(status, "101") && (len(status) == 3 || status[3] == ' ') && !strings.ContainsAny(status, "\r\n") {
+		return "HTTP/1.1 " + status + "\r\n"
+	}
+	return "HTTP/1.1 101 Switching Protocols\r\n"
 }
 
 // switchedTo returns the protocol the backend switched to, as it spelt it,
@@ -381,11 +396,12 @@ func (h *headReader) Read(p []byte) (int, error) {
 // normal response; each wait for the body is bounded by the read timeout,
 // and a body cut short cuts the client's connection after what was read.
 func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http.Response, backend net.Conn, ex *exchange) {
-	removeHopHeaders(resp.Header)
+	removeResponseHops(resp.Header, r.ProtoMajor >= 2)
 	copyHeader(rec.Header(), resp.Header)
 	p.responseHeaders(ex, r, rec.Header()) // hide-headers, add-headers, custom-headers, CORS, HSTS, as relay
 	p.liveGlobal().serverHeader(rec.Header())
 	keepUntyped(rec.Header())
+	rec.relayStatusLine(resp)
 	rec.WriteHeader(resp.StatusCode)
 	body := &deadlineReader{r: resp.Body, c: backend, d: ex.timeouts.read}
 	buf := copyBuffers.Get().(*[copyBufferSize]byte)
