@@ -16,7 +16,8 @@ import (
 // http.Request, url.URL, header map and values), and writeRequestHead
 // writes a request without body or trailers straight into the upstream
 // connection's buffer, byte for byte what http.Request.Write writes for it
-// (upstreamreq_test.go compares them). Anything else is written by
+// (upstreamreq_test.go compares them) but for its Content-Length, which
+// follows nginx's rule (writeHead). Anything else is written by
 // http.Request.Write.
 
 // outRequest is the upstream request of one exchange and what backs it.
@@ -120,7 +121,8 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 		fields = append(fields, headField{"X-Original-Uri", vals[len(rewriteKeys) : len(rewriteKeys)+1 : len(rewriteKeys)+1]})
 	}
 	o.fields = sortFields(fields)
-	writeHead(bw, out, host, path, ua, fields)
+	_, framed := h["Content-Length"]
+	writeHead(bw, out, host, path, ua, framed, fields)
 	return true
 }
 
@@ -200,11 +202,11 @@ type headField struct {
 }
 
 // plainRequest reports whether out's head may be written by writeHead:
-// no body, no trailers, no Connection: close to add, a URL and host that
-// need no rewriting. It returns the host and path to write.
+// no body, no trailers, no Connection field beside a close to add, a URL
+// and host that need no rewriting. It returns the host and path to write.
 func plainRequest(out *http.Request) (host, path string, ok bool) {
 	if out.Body != nil || out.ContentLength != 0 || len(out.TransferEncoding) > 0 || out.Trailer != nil ||
-		out.Close || out.Method == http.MethodConnect || out.URL.Opaque != "" {
+		out.Close && out.Header["Connection"] != nil || out.Method == http.MethodConnect || out.URL.Opaque != "" {
 		return "", "", false
 	}
 	host = out.Host
@@ -244,7 +246,8 @@ func writeRequestHead(bw *bufio.Writer, out *http.Request, fields []headField) (
 			fields = append(fields, headField{k, vv})
 		}
 	}
-	writeHead(bw, out, host, path, ua, sortFields(fields))
+	_, framed := out.Header["Content-Length"] // the client's, or prepareBody's for an empty body it read
+	writeHead(bw, out, host, path, ua, framed, sortFields(fields))
 	return fields, true
 }
 
@@ -270,8 +273,13 @@ func sortFields(fields []headField) []headField {
 // writeHead writes the head of out, a plain request to host with the
 // escaped path path (plainRequest), with the User-Agent values ua (none
 // written when it has none or its first is empty) and the sorted fields,
-// as Request.Write writes them.
-func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, fields []headField) {
+// as Request.Write writes them, but for Content-Length: "0" when framed
+// (the client sent a Content-Length, or a chunked body that was empty),
+// none otherwise, whatever the method. That is nginx's proxy module's
+// $proxy_internal_body_length, the length of the body the client framed;
+// Request.Write sends "0" for every POST, PUT and PATCH and never for a
+// GET.
+func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, framed bool, fields []headField) {
 	method := out.Method
 	if method == "" {
 		method = http.MethodGet
@@ -292,9 +300,11 @@ func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []stri
 		h.fieldValue(trimField(ua[0]))
 		h.str("\r\n")
 	}
-	switch method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch:
-		h.str("Content-Length: 0\r\n") // as Request.Write, for these methods
+	if out.Close {
+		h.str("Connection: close\r\n") // as Request.Write: plainRequest left no Connection field
+	}
+	if framed {
+		h.str("Content-Length: 0\r\n")
 	}
 	for _, f := range fields {
 		for _, v := range f.vals {
