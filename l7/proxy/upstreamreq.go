@@ -27,7 +27,6 @@ type outRequest struct {
 	header http.Header
 	vals   []string    // the header's values
 	fields []headField // writeRequestHead's and writeDirect's sorted fields
-	drop   []string    // writeDirect's: the names the client's Connection lists
 	// direct: the header is left empty, for writeDirect to write from the
 	// client's (outgoing).
 	direct bool
@@ -50,7 +49,6 @@ func (o *outRequest) recycle() {
 	clear(o.header)
 	clear(o.vals)
 	clear(o.fields)
-	clear(o.drop)
 	o.direct = false
 	o.req, o.url, o.noUA = http.Request{}, url.URL{}, [1]string{}
 	outRequests.Put(o)
@@ -91,20 +89,11 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 		return false
 	}
 	h := in.Header
-	// The names Connection lists, which removeHopHeaders removes.
-	drop := o.drop[:0]
-	for f := range listTokens(h["Connection"]) {
-		drop = append(drop, f)
-	}
-	o.drop = drop
 	ua := h["User-Agent"]
-	if listed(drop, "User-Agent") {
-		ua = nil
-	}
 	setURI := ex.fwd.originalURI != ""
 	fields := o.fields[:0]
 	for k, vv := range h {
-		if !directRemoved(k) && !listed(drop, k) && !(setURI && k == "X-Original-Uri") && h1guard.ValidFieldName(k) {
+		if !directRemoved(k) && !(setURI && k == "X-Original-Uri") && h1guard.ValidFieldName(k) {
 			fields = append(fields, headField{k, vv})
 		}
 	}
@@ -126,29 +115,6 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 	return true
 }
 
-// listed reports whether http.Header.Del of one of the Connection tokens
-// drop removes the field k: whether k is a token's canonical form
-// (http.CanonicalHeaderKey, which would allocate for each token not
-// canonical, keep-alive's too).
-func listed(drop []string, k string) bool {
-	for _, f := range drop {
-		if canonicalOf(k, f) {
-			return true
-		}
-	}
-	return false
-}
-
-// canonicalOf reports whether k == http.CanonicalHeaderKey(f), f's
-// canonical form built on the stack.
-func canonicalOf(k, f string) bool {
-	if len(k) != len(f) {
-		return false
-	}
-	var buf [64]byte
-	return k == string(h1guard.AppendCanonical(buf[:0], f))
-}
-
 // rewriteSorted are the indexes of rewriteKeys in the keys' order:
 // writeDirect appends rewrite's fields so, and sortFields' insertion sort
 // then compares each with the one before it alone, instead of moving most
@@ -165,17 +131,15 @@ var rewriteSorted = func() (idx [len(rewriteKeys)]int) {
 var teTrailers = []string{"trailers"}
 
 // directRemoved reports whether writeDirect leaves out the client's field
-// k: fillHeader removes or replaces it (hopHeaders, Expect,
+// k: fillHeader removes or replaces it (requestHopHeaders, Expect,
 // forwardedHeaders, rewriteKeys), or Request.Write writes it itself
 // (reqWriteExcluded). X-Original-Uri is the client's unless rewrite sets
 // it. (Switches, not a map: this runs for each field of each request;
 // TestDirectRemoved holds it to those lists.)
 func directRemoved(k string) bool {
-	if isHopHeader(k) {
-		return true
-	}
 	switch k {
-	case "Expect",
+	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", // requestHopHeaders
+		"Expect",
 		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy",
 		"X-Request-Id", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Scheme", "X-Scheme",
 		"X-Original-Forwarded-For", "X-Original-Forwarded-Host",
@@ -193,6 +157,25 @@ func reqWriteExcluded(k string) bool {
 		return true
 	}
 	return false
+}
+
+// requestHopHeaders are the client's fields not passed upstream as they
+// came: those nginx's proxy module sets itself by default (Connection, which
+// ingress-nginx sets to $connection_upgrade, Keep-Alive and TE emptied,
+// Transfer-Encoding its own framing), Upgrade, which only an upgrade
+// passes (serveUpgrade), and Trailer, which has no chunked body to go with
+// upstream. Unlike a response's hop-by-hop fields (hopHeaders), the fields
+// Connection names, Proxy-Connection, Proxy-Authorization and
+// Proxy-Authenticate pass, as nginx passes them: it does not read the
+// tokens of a client's Connection, so a client cannot strip a field by
+// naming it there either.
+var requestHopHeaders = [...]string{"Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// removeRequestHopHeaders removes requestHopHeaders from h.
+func removeRequestHopHeaders(h http.Header) {
+	for _, k := range requestHopHeaders {
+		delete(h, k)
+	}
 }
 
 // headField is one field of an upstream request head: its name and values.

@@ -100,7 +100,8 @@ func listTokens(values []string) iter.Seq[string] {
 	}
 }
 
-// hopHeaders are removed when forwarding, with the headers Connection names.
+// hopHeaders are removed from a response when relaying it, with the headers
+// Connection names (a request's are requestHopHeaders).
 var hopHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
@@ -153,9 +154,7 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	upgrade := r.Header.Get("Upgrade")
 	// As nginx, only the fixed hop-by-hop headers go: those Connection
 	// names (h2c's HTTP2-Settings) are the new protocol's and pass.
-	for _, k := range hopHeaders {
-		delete(out.Header, k)
-	}
+	removeRequestHopHeaders(out.Header)
 	// As httputil.ReverseProxy: the client's Forwarded and X-Forwarded-*
 	// are not trusted; rewrite sets them from the connection.
 	for _, k := range forwardedHeaders {
