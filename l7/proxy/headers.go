@@ -13,7 +13,7 @@ import (
 
 // rewrite prepares the upstream request, as ingress-nginx's proxy_set_header
 // lines do, from the request's forwarding (clientaddr.go). The caller has
-// already removed the hop-by-hop headers and any client-sent Forwarded and
+// already removed the hop-by-hop headers and any client-sent
 // X-Forwarded-{For,Host,Proto}. A header whose value is empty is not sent,
 // as nginx does not send it.
 //

@@ -86,7 +86,7 @@ func TestForwardedHeaders(t *testing.T) {
 				"X-Forwarded-Port":          port,
 				"X-Real-Ip":                 "127.0.0.1",
 				"X-Request-Id":              "client-id-1",
-				"Forwarded":                 "",
+				"Forwarded":                 "for=1.2.3.4", // ingress-nginx's template never sets it
 			},
 		},
 		{

@@ -140,7 +140,7 @@ func directRemoved(k string) bool {
 	switch k {
 	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", // requestHopHeaders
 		"Expect",
-		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy",
 		"X-Request-Id", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Scheme", "X-Scheme",
 		"X-Original-Forwarded-For", "X-Original-Forwarded-Host",
 		"Host", "User-Agent", "Content-Length":

@@ -504,10 +504,10 @@ func TestUpstreamBodyFraming(t *testing.T) {
 // TestRequestHopHeaders: of a request's hop-by-hop fields only those
 // nginx's proxy module replaces go (Connection, Keep-Alive, TE and the
 // framing it writes itself); the fields Connection names,
-// Proxy-Connection, Proxy-Authorization and Proxy-Authenticate pass, as
-// nginx 1.22 with ingress-nginx's proxy_set_header lines passes them (read
-// off it on 127.0.0.1), on the direct path (no body) and the built one (a
-// body).
+// Proxy-Connection, Proxy-Authorization and Proxy-Authenticate pass, and
+// so does Forwarded, which ingress-nginx's template never sets, as nginx
+// 1.22 with ingress-nginx's proxy_set_header lines passes them (read off it
+// on 127.0.0.1), on the direct path (no body) and the built one (a body).
 func TestRequestHopHeaders(t *testing.T) {
 	t.Parallel()
 	up, heads := headRecorder(t)
@@ -515,7 +515,7 @@ func TestRequestHopHeaders(t *testing.T) {
 	for _, body := range []string{"", "ab"} {
 		req := "POST /p HTTP/1.1\r\nHost: foo.com\r\nConnection: close, X-Hop, Cookie, User-Agent\r\n" +
 			"X-Hop: 1\r\nCookie: c=1\r\nUser-Agent: ua\r\nProxy-Connection: keep-alive\r\nProxy-Authorization: Basic eA==\r\n" +
-			"Proxy-Authenticate: y\r\nKeep-Alive: 300\r\nTE: deflate\r\n"
+			"Proxy-Authenticate: y\r\nKeep-Alive: 300\r\nTE: deflate\r\nForwarded: for=192.0.2.1\r\n"
 		if body != "" {
 			req += "Content-Length: 2\r\n"
 		}
@@ -525,7 +525,7 @@ func TestRequestHopHeaders(t *testing.T) {
 		}
 		head := "\n" + strings.Join(<-heads, "\n") + "\n"
 		for _, want := range []string{"\nX-Hop: 1\n", "\nCookie: c=1\n", "\nUser-Agent: ua\n", "\nProxy-Connection: keep-alive\n",
-			"\nProxy-Authorization: Basic eA==\n", "\nProxy-Authenticate: y\n"} {
+			"\nProxy-Authorization: Basic eA==\n", "\nProxy-Authenticate: y\n", "\nForwarded: for=192.0.2.1\n"} {
 			if !strings.Contains(head, want) {
 				t.Errorf("body %q: upstream head lacks %q (nginx passes it):\n%s", body, want, head)
 			}

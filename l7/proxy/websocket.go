@@ -108,10 +108,12 @@ var hopHeaders = []string{
 }
 
 // forwardedHeaders are the client's headers never passed upstream: its
-// forwarding headers, not trusted (rewrite sets them from the connection),
-// and Proxy, which ingress-nginx's template empties (proxy_set_header Proxy
-// "") so that a CGI upstream cannot take it for HTTP_PROXY (httpoxy).
-var forwardedHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy"}
+// X-Forwarded-{For,Host,Proto}, not trusted (rewrite sets them from the
+// connection), and Proxy, which ingress-nginx's template empties
+// (proxy_set_header Proxy "") so that a CGI upstream cannot take it for
+// HTTP_PROXY (httpoxy). Forwarded passes, as ingress-nginx's template never
+// sets it.
+var forwardedHeaders = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy"}
 
 func removeHopHeaders(h http.Header) {
 	for f := range listTokens(h["Connection"]) {
@@ -155,8 +157,8 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	// As nginx, only the fixed hop-by-hop headers go: those Connection
 	// names (h2c's HTTP2-Settings) are the new protocol's and pass.
 	removeRequestHopHeaders(out.Header)
-	// As httputil.ReverseProxy: the client's Forwarded and X-Forwarded-*
-	// are not trusted; rewrite sets them from the connection.
+	// The client's X-Forwarded-* are not trusted; rewrite sets them from
+	// the connection.
 	for _, k := range forwardedHeaders {
 		delete(out.Header, k)
 	}
