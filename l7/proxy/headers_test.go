@@ -295,3 +295,31 @@ func TestRequestIDDigits(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestIDClientLines: the client's X-Request-ID is ingress-nginx's
+// $req_id as nginx 1.23 and later read $http_x_request_id: every line of
+// it, joined with ", " (nginx 1.23.0 CHANGES: "$http_..." variables combine
+// header lines with identical names; ingress-nginx ships nginx 1.27), and
+// a new ID only when that is empty (map $http_x_request_id $req_id).
+func TestRequestIDClientLines(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lines []string
+		want  string // "new": a generated one
+	}{
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b"}, "a, b"},
+		{[]string{"", "b"}, ", b"},
+		{[]string{""}, "new"},
+		{nil, "new"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if tc.lines != nil {
+			r.Header["X-Request-Id"] = tc.lines
+		}
+		got := requestID(r, true)
+		if tc.want == "new" && !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(got) || tc.want != "new" && got != tc.want {
+			t.Errorf("X-Request-ID lines %q: $req_id %q, want %s", tc.lines, got, tc.want)
+		}
+	}
+}
