@@ -537,3 +537,31 @@ func TestRequestHopHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeOneConnectionField: an upgrade request whose client said
+// Connection: close (or came as HTTP/1.0) reaches the upstream with one
+// Connection field, ingress-nginx's "upgrade" ($connection_upgrade), as
+// nginx sends it; Request.Write added a "Connection: close" line beside it.
+func TestUpgradeOneConnectionField(t *testing.T) {
+	t.Parallel()
+	up, heads := headRecorder(t)
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("u", []string{up})))
+	for _, req := range []string{
+		"GET /ws HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\nUpgrade: foo\r\n\r\n",
+		"GET /ws HTTP/1.0\r\nHost: foo.com\r\nUpgrade: foo\r\n\r\n",
+	} {
+		resp, _ := rawExchange(t, addr(srv), req)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%q: got %d, want the upstream's 200", req, resp.StatusCode)
+		}
+		var conn []string
+		for _, l := range <-heads {
+			if k, _, _ := strings.Cut(l, ":"); strings.EqualFold(k, "Connection") {
+				conn = append(conn, l)
+			}
+		}
+		if len(conn) != 1 || conn[0] != "Connection: upgrade" {
+			t.Errorf("%q: upstream Connection fields %q, want one \"Connection: upgrade\"", req, conn)
+		}
+	}
+}

@@ -153,6 +153,10 @@ func isHopHeader(k string) bool {
 func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchange) {
 	out := r.Clone(r.Context())
 	out.Body, out.ContentLength, out.RequestURI = nil, 0, ""
+	// The client's Connection: close (or HTTP/1.0) is not the upstream's:
+	// Request.Write would add a "Connection: close" line beside the
+	// "Connection: upgrade" nginx sends alone.
+	out.Close = false
 	upgrade := r.Header.Get("Upgrade")
 	// As nginx, only the fixed hop-by-hop headers go: those Connection
 	// names (h2c's HTTP2-Settings) are the new protocol's and pass.
