@@ -91,6 +91,19 @@ func TestRejects(t *testing.T) {
 		{"connect without host", "CONNECT a:443 HTTP/1.1\r\n\r\n", 400, "host", ""},
 		{"connect with gzip", "CONNECT a:443 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "unknown_transfer_encoding", ""},
 		{"absolute form without host", "GET http://a/ HTTP/1.1\r\n\r\n", 400, "host", ""},
+		// nginx's request line parser takes a host of letters, digits,
+		// '.' and '-', a port of digits, or an IP literal in brackets
+		// (ngx_http_parse_request_line; each read off nginx 1.22).
+		{"absolute form with userinfo", "GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"absolute form with _ in the host", "GET http://a_b/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"absolute form with a port not digits", "GET http://a:8a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"absolute form with % in the host", "GET http://a%2eb/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"absolute form with # after the host", "GET http://a#f HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"absolute form with an open literal", "GET http://[::1/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		// nginx trims only spaces around a value: a tab is part of the
+		// host, which ngx_http_validate_host refuses.
+		{"host with a trailing tab", "GET / HTTP/1.1\r\nHost: a\t\r\n\r\n", 400, "host", ""},
+		{"host with a leading tab", "GET / HTTP/1.1\r\nHost: \t a\r\n\r\n", 400, "host", ""},
 		{"options *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"get *", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"%00 in path", "GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
@@ -145,6 +158,10 @@ func TestAccepted(t *testing.T) {
 		{"http/1.0 without host", "GET /x HTTP/1.0\r\n\r\n", []string{"GET /x  0"}},
 		{"dot segments within the root", "GET /a/./b/../../x/.../%2e/?q=/../.. HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET /a/./b/../../x/.../%2e/?q=/../.. a 0"}},
 		{"absolute form", "GET http://h/p HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET http://h/p h 0"}},
+		{"absolute form, port, no path", "GET HTTP://H-1.b:80?q HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET HTTP://H-1.b:80?q H-1.b:80 0"}},
+		{"absolute form, empty port, ftp", "GET ftp://h:/p HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET ftp://h:/p h: 0"}},
+		{"absolute form, ip literal", "GET http://[::1]:8/p HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET http://[::1]:8/p [::1]:8 0"}},
+		{"host between spaces", "GET / HTTP/1.1\r\nHost:   a  \r\nConnection: close\r\n\r\n", []string{"GET / a 0"}},
 		{"head of exactly the limit", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX: " + strings.Repeat("b", 8192-5) + "\r\n\r\n", []string{"GET / a 0"}},
 	}
 	for _, tc := range cases {

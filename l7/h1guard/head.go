@@ -1,6 +1,10 @@
 package h1guard
 
-import "net/http"
+import (
+	"bytes"
+	"net/http"
+	"strings"
+)
 
 // Limits are nginx's large_client_header_buffers: the request line must fit
 // in one buffer (else 414), each header line too, and the whole head in all
@@ -257,16 +261,54 @@ func checkTarget(t []byte) error {
 			return rejTarget
 		}
 		rest := t[i+3:]
-		k := 0
-		for k < len(rest) && rest[k] != '/' && rest[k] != '?' {
-			k++
-		}
-		if k == 0 {
+		k := authority(rest)
+		if k == 0 || k < len(rest) && rest[k] != '/' && rest[k] != '?' {
 			return rejTarget
 		}
 		path = rest[k:]
 	}
 	return checkPath(path)
+}
+
+// authority returns the length of the host and port that a starts with, as
+// nginx's request line parser takes them: letters, digits, '.' and '-', or
+// an IP literal in brackets, then ':' and digits. Anything else after them
+// (userinfo's '@', '_', '%', '#') ends the host where checkTarget wants a
+// path, a query or the end: nginx answers 400.
+func authority(a []byte) int {
+	k := 0
+	if len(a) > 0 && a[0] == '[' {
+		for k = 1; k < len(a) && a[k] != ']'; k++ {
+			if !isLiteralByte(a[k]) {
+				return 0
+			}
+		}
+		if k == len(a) {
+			return 0
+		}
+		k++
+	} else {
+		for k < len(a) && (isAlnum(a[k]) || a[k] == '.' || a[k] == '-') {
+			k++
+		}
+	}
+	if k < len(a) && a[k] == ':' {
+		for k++; k < len(a) && isDigit(a[k]); k++ {
+		}
+	}
+	return k
+}
+
+// isLiteralByte reports whether c may be in an IP literal (between
+// brackets) of a request line's host, as nginx's sw_host_ip_literal takes
+// it: letters, digits, ':', unreserved and sub-delims characters.
+func isLiteralByte(c byte) bool {
+	return isAlnum(c) || strings.IndexByte(":-._~!$&'()*+,;=", c) >= 0
+}
+
+// isAlnum reports whether c is an ASCII letter or digit.
+func isAlnum(c byte) bool {
+	return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'z'
 }
 
 // checkPath refuses, as nginx's ngx_http_parse_complex_uri, a path (up to
@@ -358,7 +400,9 @@ func (p *headParser) field(b, line []byte, off int) error {
 		p.sawTE = true
 		p.te = val
 	case equalFold(name, "Host"):
-		if p.h.HasHost || !validHost(value) {
+		// nginx trims only spaces around a value: a tab at either end
+		// is the host's, and so invalid.
+		if p.h.HasHost || !validHost(bytes.Trim(line[i+1:], " ")) {
 			return rejHost
 		}
 		p.h.HasHost = true

@@ -548,10 +548,14 @@ func (c *conn) serveRequest() bool {
 	req.URL = u
 	req.Host = u.Host
 	if noted&notedHost != 0 {
+		// An absolute-form target's host is the request's, which routes
+		// it, as nginx picks the server by the request line's host; its
+		// Host line stays in the header, for the proxy's $http_host (the
+		// upstream Host). net/http drops that line.
 		if req.Host == "" {
 			req.Host = host
+			delete(hdr, "Host")
 		}
-		delete(hdr, "Host")
 	}
 	if noted&notedPragma != 0 {
 		if pragma := hdr["Pragma"]; pragma[0] == "no-cache" {

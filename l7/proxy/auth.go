@@ -323,7 +323,7 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 		return fail, 0
 	}
 	h := r.Header.Clone()
-	removeHopHeaders(h)
+	removeRequestHopHeaders(h)
 	h.Del("Content-Length")
 	h.Del("X-Forwarded-Proto")
 	if ex.requestID != "" { // generate-request-id "false": nginx sends no empty header

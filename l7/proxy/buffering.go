@@ -56,6 +56,9 @@ func bufferBody(body io.Reader, inMemory int64) (*bufferedBody, error) {
 
 // reader returns a reader of the whole body from its start.
 func (b *bufferedBody) reader() io.ReadCloser {
+	if b.size == 0 {
+		return nil // sent as no body (prepareBody)
+	}
 	if b.file == nil {
 		return io.NopCloser(bytes.NewReader(b.mem))
 	}
@@ -99,8 +102,19 @@ func (p *Proxy) prepareBody(rec *responseRecorder, r, out *http.Request, ex *exc
 	}
 	out.ContentLength = buf.size
 	out.TransferEncoding = nil
+	if buf.size == 0 {
+		// An empty chunked body: no body, and a head that says
+		// "Content-Length: 0" (writeHead), as nginx sends the length of
+		// the body it read whole, where Request.Write would send an empty
+		// chunked one.
+		out.Body = nil
+		out.Header["Content-Length"] = zeroLength
+	}
 	return buf, true
 }
+
+// zeroLength is the Content-Length field of an empty body read whole.
+var zeroLength = []string{"0"}
 
 // http10Writer rewrites the request line that Request.Write writes as
 // HTTP/1.1 into HTTP/1.0 (proxy-http-version 1.0).

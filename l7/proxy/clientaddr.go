@@ -55,6 +55,14 @@ const defaultServerName = "_"
 func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding {
 	peerText, peer := peerAddr(r.RemoteAddr)
 	f := forwarding{remote: peer, remoteText: peerText, scheme: "http", host: r.Host}
+	if r.URL.Host != "" {
+		// An absolute-form target: r.Host, which routed it, is the URL's;
+		// $best_http_host is the Host line, which l7/h1server keeps in
+		// the header for it (lua_ingress.lua: $http_host, else $host).
+		if h := r.Header["Host"]; len(h) > 0 {
+			f.host = h[0]
+		}
+	}
 	if r.TLS != nil {
 		f.scheme = "https"
 	}

@@ -197,13 +197,13 @@ func outgoing(r *http.Request, ex *exchange, direct bool) (*http.Request, *outRe
 }
 
 // fillHeader fills the upstream request's header from in's, as rewrite
-// wants it: without the hop-by-hop fields, Expect or the client's
-// forwarding fields, then rewritten.
+// wants it: without the request's hop-by-hop fields (requestHopHeaders),
+// Expect or the client's forwarding fields, then rewritten.
 func (o *outRequest) fillHeader(in *http.Request) {
 	o.direct = false
 	out := &o.req
 	o.cloneHeader(in.Header)
-	removeHopHeaders(out.Header)
+	removeRequestHopHeaders(out.Header)
 	delete(out.Header, "Expect")
 	if hasToken(in.Header["Te"], "trailers") {
 		out.Header.Set("Te", "trailers")

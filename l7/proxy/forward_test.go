@@ -620,36 +620,6 @@ func TestRelayHeaderAsCopy(t *testing.T) {
 	}
 }
 
-// TestRemoveHopHeaders: the hop-by-hop fields go, and those Connection
-// names, whether the header has fewer fields than there are hop-by-hop
-// names (walked) or not (deleted by name); the others stay.
-func TestRemoveHopHeaders(t *testing.T) {
-	t.Parallel()
-	small := http.Header{"Connection": {"x-hop, close"}, "X-Hop": {"1"}, "Keep-Alive": {"timeout=5"},
-		"Content-Length": {"1"}, "keep-alive": {"non-canonical stays"}}
-	large := small.Clone()
-	for i := range 10 {
-		large[fmt.Sprintf("X-Field-%d", i)] = []string{"v"}
-	}
-	large["Upgrade"], large["Te"], large["Proxy-Authenticate"] = []string{"h2c"}, []string{"trailers"}, []string{"Basic"}
-	for _, h := range []http.Header{small, large} {
-		want := map[string]bool{"Content-Length": true, "keep-alive": true}
-		if len(h) > len(small) {
-			for i := range 10 {
-				want[fmt.Sprintf("X-Field-%d", i)] = true
-			}
-		}
-		removeHopHeaders(h)
-		got := map[string]bool{}
-		for k := range h {
-			got[k] = true
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("fields left (-want +got):\n%s", diff)
-		}
-	}
-}
-
 // readDeadlineConn records its SetReadDeadline calls.
 type readDeadlineConn struct {
 	net.Conn

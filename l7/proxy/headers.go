@@ -13,7 +13,7 @@ import (
 
 // rewrite prepares the upstream request, as ingress-nginx's proxy_set_header
 // lines do, from the request's forwarding (clientaddr.go). The caller has
-// already removed the hop-by-hop headers and any client-sent Forwarded and
+// already removed the hop-by-hop headers and any client-sent
 // X-Forwarded-{For,Host,Proto}. A header whose value is empty is not sent,
 // as nginx does not send it.
 //
@@ -118,8 +118,10 @@ func localPort(r *http.Request) string {
 // $http_x_request_id $req_id; "" without generate. The new one is 16 random
 // bytes in hex, like nginx's $request_id.
 func requestID(r *http.Request, generate bool) string {
-	if id := r.Header["X-Request-Id"]; len(id) > 0 && id[0] != "" { // Get("X-Request-ID"), without canonicalising the key
-		return id[0]
+	// $http_x_request_id: every line, joined with ", " as nginx 1.23 and
+	// later join a header's lines (a single line costs no allocation).
+	if id, _ := headerValue(r.Header, "X-Request-Id"); id != "" {
+		return id
 	}
 	if !generate {
 		return ""

@@ -86,11 +86,11 @@ func TestForwardedHeaders(t *testing.T) {
 				"X-Forwarded-Port":          port,
 				"X-Real-Ip":                 "127.0.0.1",
 				"X-Request-Id":              "client-id-1",
-				"Forwarded":                 "",
+				"Forwarded":                 "for=1.2.3.4", // ingress-nginx's template never sets it
 			},
 		},
 		{
-			name: "hop-by-hop removed",
+			name: "hop-by-hop",
 			in: map[string]string{
 				"Connection":    "X-Hop",
 				"X-Hop":         "secret",
@@ -101,7 +101,7 @@ func TestForwardedHeaders(t *testing.T) {
 			},
 			want: map[string]string{
 				"Connection":    "",
-				"X-Hop":         "",
+				"X-Hop":         "secret", // named in Connection: passed, as nginx does not read its tokens
 				"Keep-Alive":    "",
 				"Te":            "",
 				"X-End-To-End":  "kept",
@@ -294,6 +294,34 @@ func TestRequestIDDigits(t *testing.T) {
 	for i, s := range seen {
 		if len(s) < 12 { // 400 uniform draws of 16 digits: fewer than 12 has a chance far below 1e-9
 			t.Errorf("position %d took %d values in 400 IDs", i, len(s))
+		}
+	}
+}
+
+// TestRequestIDClientLines: the client's X-Request-ID is ingress-nginx's
+// $req_id as nginx 1.23 and later read $http_x_request_id: every line of
+// it, joined with ", " (nginx 1.23.0 CHANGES: "$http_..." variables combine
+// header lines with identical names; ingress-nginx ships nginx 1.27), and
+// a new ID only when that is empty (map $http_x_request_id $req_id).
+func TestRequestIDClientLines(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lines []string
+		want  string // "new": a generated one
+	}{
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b"}, "a, b"},
+		{[]string{"", "b"}, ", b"},
+		{[]string{""}, "new"},
+		{nil, "new"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if tc.lines != nil {
+			r.Header["X-Request-Id"] = tc.lines
+		}
+		got := requestID(r, true)
+		if tc.want == "new" && !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(got) || tc.want != "new" && got != tc.want {
+			t.Errorf("X-Request-ID lines %q: $req_id %q, want %s", tc.lines, got, tc.want)
 		}
 	}
 }

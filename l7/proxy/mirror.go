@@ -87,7 +87,7 @@ func (m *mirrors) send(r *http.Request, cfg *annotations.Mirror, body []byte) {
 		target += r.URL.RequestURI()
 	}
 	h := r.Header.Clone()
-	removeHopHeaders(h)
+	removeRequestHopHeaders(h)
 	sem := m.sem
 	select {
 	case sem <- struct{}{}:

@@ -61,7 +61,7 @@ func (p *Proxy) requestHeaders(ex *exchange, out *http.Request) {
 // fields nginx's proxy does not relay: Connection, Keep-Alive and
 // Transfer-Encoding (ngx_http_upstream.c's ngx_http_upstream_headers_in
 // ignores them; the framing is the server's to write). Unlike a request's
-// (removeHopHeaders), the fields the Connection header names stay, and so
+// (removeRequestHopHeaders), the fields the Connection header names stay, and so
 // do Upgrade, Te, Trailer and the Proxy-* fields, as nginx relays them to
 // an HTTP/1 client. To an HTTP/2 client (h2), Proxy-Connection and Upgrade
 // go too: nginx's HTTP/2 header filter leaves out those connection-

@@ -195,15 +195,17 @@ func FuzzReadResponse(f *testing.F) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Fatalf("readResponse of %q differs from http.ReadResponse (-want +got):\n%s", raw, diff)
 		}
-		// A parse that noted no hop-by-hop field leaves removeHopHeaders
-		// nothing to remove (relay skips it).
+		// A parse that noted no hop-by-hop field leaves removeResponseHops
+		// nothing to remove (relay skips it), for either client.
 		fr := &fastResponse{header: make(http.Header)}
 		resp, err := readResponse(bufio.NewReaderSize(strings.NewReader(raw), 4096), &http.Request{Method: method}, fr)
 		if err == nil && resp == &fr.resp && fr.noHop {
-			h := resp.Header.Clone()
-			removeHopHeaders(h)
-			if len(h) != len(resp.Header) {
-				t.Fatalf("noHop, but removeHopHeaders removes from %v", resp.Header)
+			for _, h2 := range []bool{false, true} {
+				h := resp.Header.Clone()
+				removeResponseHops(h, h2)
+				if len(h) != len(resp.Header) {
+					t.Fatalf("noHop, but removeResponseHops (h2 %v) removes from %v", h2, resp.Header)
+				}
 			}
 		}
 	})
@@ -233,7 +235,7 @@ func BenchmarkRelayHead(b *testing.B) {
 			b.Fatalf("not parsed by readResponse: %v", err)
 		}
 		if !fr.noHop {
-			removeHopHeaders(resp.Header)
+			removeResponseHops(resp.Header, false)
 		}
 		relayHeader(dst, resp.Header, true)
 		if flushesEachWrite(resp) || len(dst) != 3 {

@@ -16,7 +16,8 @@ import (
 // http.Request, url.URL, header map and values), and writeRequestHead
 // writes a request without body or trailers straight into the upstream
 // connection's buffer, byte for byte what http.Request.Write writes for it
-// (upstreamreq_test.go compares them). Anything else is written by
+// (upstreamreq_test.go compares them) but for its Content-Length, which
+// follows nginx's rule (writeHead). Anything else is written by
 // http.Request.Write.
 
 // outRequest is the upstream request of one exchange and what backs it.
@@ -26,7 +27,6 @@ type outRequest struct {
 	header http.Header
 	vals   []string    // the header's values
 	fields []headField // writeRequestHead's and writeDirect's sorted fields
-	drop   []string    // writeDirect's: the names the client's Connection lists
 	// direct: the header is left empty, for writeDirect to write from the
 	// client's (outgoing).
 	direct bool
@@ -49,7 +49,6 @@ func (o *outRequest) recycle() {
 	clear(o.header)
 	clear(o.vals)
 	clear(o.fields)
-	clear(o.drop)
 	o.direct = false
 	o.req, o.url, o.noUA = http.Request{}, url.URL{}, [1]string{}
 	outRequests.Put(o)
@@ -90,20 +89,11 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 		return false
 	}
 	h := in.Header
-	// The names Connection lists, which removeHopHeaders removes.
-	drop := o.drop[:0]
-	for f := range listTokens(h["Connection"]) {
-		drop = append(drop, f)
-	}
-	o.drop = drop
 	ua := h["User-Agent"]
-	if listed(drop, "User-Agent") {
-		ua = nil
-	}
 	setURI := ex.fwd.originalURI != ""
 	fields := o.fields[:0]
 	for k, vv := range h {
-		if !directRemoved(k) && !listed(drop, k) && !(setURI && k == "X-Original-Uri") && h1guard.ValidFieldName(k) {
+		if !directRemoved(k) && !(setURI && k == "X-Original-Uri") && h1guard.ValidFieldName(k) {
 			fields = append(fields, headField{k, vv})
 		}
 	}
@@ -120,31 +110,9 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 		fields = append(fields, headField{"X-Original-Uri", vals[len(rewriteKeys) : len(rewriteKeys)+1 : len(rewriteKeys)+1]})
 	}
 	o.fields = sortFields(fields)
-	writeHead(bw, out, host, path, ua, fields)
+	_, framed := h["Content-Length"]
+	writeHead(bw, out, host, path, ua, framed, fields)
 	return true
-}
-
-// listed reports whether http.Header.Del of one of the Connection tokens
-// drop removes the field k: whether k is a token's canonical form
-// (http.CanonicalHeaderKey, which would allocate for each token not
-// canonical, keep-alive's too).
-func listed(drop []string, k string) bool {
-	for _, f := range drop {
-		if canonicalOf(k, f) {
-			return true
-		}
-	}
-	return false
-}
-
-// canonicalOf reports whether k == http.CanonicalHeaderKey(f), f's
-// canonical form built on the stack.
-func canonicalOf(k, f string) bool {
-	if len(k) != len(f) {
-		return false
-	}
-	var buf [64]byte
-	return k == string(h1guard.AppendCanonical(buf[:0], f))
 }
 
 // rewriteSorted are the indexes of rewriteKeys in the keys' order:
@@ -163,18 +131,16 @@ var rewriteSorted = func() (idx [len(rewriteKeys)]int) {
 var teTrailers = []string{"trailers"}
 
 // directRemoved reports whether writeDirect leaves out the client's field
-// k: fillHeader removes or replaces it (hopHeaders, Expect,
+// k: fillHeader removes or replaces it (requestHopHeaders, Expect,
 // forwardedHeaders, rewriteKeys), or Request.Write writes it itself
 // (reqWriteExcluded). X-Original-Uri is the client's unless rewrite sets
 // it. (Switches, not a map: this runs for each field of each request;
 // TestDirectRemoved holds it to those lists.)
 func directRemoved(k string) bool {
-	if isHopHeader(k) {
-		return true
-	}
 	switch k {
-	case "Expect",
-		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy",
+	case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", // requestHopHeaders
+		"Expect",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy",
 		"X-Request-Id", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Scheme", "X-Scheme",
 		"X-Original-Forwarded-For", "X-Original-Forwarded-Host",
 		"Host", "User-Agent", "Content-Length":
@@ -193,6 +159,25 @@ func reqWriteExcluded(k string) bool {
 	return false
 }
 
+// requestHopHeaders are the client's fields not passed upstream as they
+// came: those nginx's proxy module sets itself by default (Connection, which
+// ingress-nginx sets to $connection_upgrade, Keep-Alive and TE emptied,
+// Transfer-Encoding its own framing), Upgrade, which only an upgrade
+// passes (serveUpgrade), and Trailer, which has no chunked body to go with
+// upstream. As in a response (removeResponseHops), the fields
+// Connection names, Proxy-Connection, Proxy-Authorization and
+// Proxy-Authenticate pass, as nginx passes them: it does not read the
+// tokens of a client's Connection, so a client cannot strip a field by
+// naming it there either.
+var requestHopHeaders = [...]string{"Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// removeRequestHopHeaders removes requestHopHeaders from h.
+func removeRequestHopHeaders(h http.Header) {
+	for _, k := range requestHopHeaders {
+		delete(h, k)
+	}
+}
+
 // headField is one field of an upstream request head: its name and values.
 type headField struct {
 	name string
@@ -200,11 +185,11 @@ type headField struct {
 }
 
 // plainRequest reports whether out's head may be written by writeHead:
-// no body, no trailers, no Connection: close to add, a URL and host that
-// need no rewriting. It returns the host and path to write.
+// no body, no trailers, no Connection field beside a close to add, a URL
+// and host that need no rewriting. It returns the host and path to write.
 func plainRequest(out *http.Request) (host, path string, ok bool) {
 	if out.Body != nil || out.ContentLength != 0 || len(out.TransferEncoding) > 0 || out.Trailer != nil ||
-		out.Close || out.Method == http.MethodConnect || out.URL.Opaque != "" {
+		out.Close && out.Header["Connection"] != nil || out.Method == http.MethodConnect || out.URL.Opaque != "" {
 		return "", "", false
 	}
 	host = out.Host
@@ -244,7 +229,8 @@ func writeRequestHead(bw *bufio.Writer, out *http.Request, fields []headField) (
 			fields = append(fields, headField{k, vv})
 		}
 	}
-	writeHead(bw, out, host, path, ua, sortFields(fields))
+	_, framed := out.Header["Content-Length"] // the client's, or prepareBody's for an empty body it read
+	writeHead(bw, out, host, path, ua, framed, sortFields(fields))
 	return fields, true
 }
 
@@ -270,8 +256,13 @@ func sortFields(fields []headField) []headField {
 // writeHead writes the head of out, a plain request to host with the
 // escaped path path (plainRequest), with the User-Agent values ua (none
 // written when it has none or its first is empty) and the sorted fields,
-// as Request.Write writes them.
-func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, fields []headField) {
+// as Request.Write writes them, but for Content-Length: "0" when framed
+// (the client sent a Content-Length, or a chunked body that was empty),
+// none otherwise, whatever the method. That is nginx's proxy module's
+// $proxy_internal_body_length, the length of the body the client framed;
+// Request.Write sends "0" for every POST, PUT and PATCH and never for a
+// GET.
+func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, framed bool, fields []headField) {
 	method := out.Method
 	if method == "" {
 		method = http.MethodGet
@@ -292,9 +283,11 @@ func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []stri
 		h.fieldValue(trimField(ua[0]))
 		h.str("\r\n")
 	}
-	switch method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch:
-		h.str("Content-Length: 0\r\n") // as Request.Write, for these methods
+	if out.Close {
+		h.str("Connection: close\r\n") // as Request.Write: plainRequest left no Connection field
+	}
+	if framed {
+		h.str("Content-Length: 0\r\n")
 	}
 	for _, f := range fields {
 		for _, v := range f.vals {

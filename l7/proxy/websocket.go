@@ -100,40 +100,17 @@ func listTokens(values []string) iter.Seq[string] {
 	}
 }
 
-// hopHeaders are removed when forwarding, with the headers Connection names.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
 // forwardedHeaders are the client's headers never passed upstream: its
-// forwarding headers, not trusted (rewrite sets them from the connection),
-// and Proxy, which ingress-nginx's template empties (proxy_set_header Proxy
-// "") so that a CGI upstream cannot take it for HTTP_PROXY (httpoxy).
-var forwardedHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy"}
+// X-Forwarded-{For,Host,Proto}, not trusted (rewrite sets them from the
+// connection), and Proxy, which ingress-nginx's template empties
+// (proxy_set_header Proxy "") so that a CGI upstream cannot take it for
+// HTTP_PROXY (httpoxy). Forwarded passes, as ingress-nginx's template never
+// sets it.
+var forwardedHeaders = [...]string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Proxy"}
 
-func removeHopHeaders(h http.Header) {
-	for f := range listTokens(h["Connection"]) {
-		h.Del(f)
-	}
-	// The names are canonical: delete, not Del, which would canonicalise
-	// (and validate) each again per request. A header with fewer fields
-	// than there are names is walked instead: a switch per field costs less
-	// than a hashed delete per name.
-	if len(h) < len(hopHeaders) {
-		for k := range h {
-			if isHopHeader(k) {
-				delete(h, k)
-			}
-		}
-		return
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-}
-
-// isHopHeader reports whether k is one of hopHeaders.
+// isHopHeader reports whether k is a hop-by-hop field of RFC 9110 (or
+// Proxy-Connection): a superset of what removeResponseHops removes, so a
+// response head without one (fastResponse.noHop) leaves it nothing to do.
 func isHopHeader(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
@@ -150,14 +127,16 @@ func isHopHeader(k string) bool {
 func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchange) {
 	out := r.Clone(r.Context())
 	out.Body, out.ContentLength, out.RequestURI = nil, 0, ""
+	// The client's Connection: close (or HTTP/1.0) is not the upstream's:
+	// Request.Write would add a "Connection: close" line beside the
+	// "Connection: upgrade" nginx sends alone.
+	out.Close = false
 	upgrade := r.Header.Get("Upgrade")
 	// As nginx, only the fixed hop-by-hop headers go: those Connection
 	// names (h2c's HTTP2-Settings) are the new protocol's and pass.
-	for _, k := range hopHeaders {
-		delete(out.Header, k)
-	}
-	// As httputil.ReverseProxy: the client's Forwarded and X-Forwarded-*
-	// are not trusted; rewrite sets them from the connection.
+	removeRequestHopHeaders(out.Header)
+	// The client's X-Forwarded-* are not trusted; rewrite sets them from
+	// the connection.
 	for _, k := range forwardedHeaders {
 		delete(out.Header, k)
 	}
