@@ -48,6 +48,15 @@ var HeaderTooLarge = rejHeaderLarge
 // with rej.
 func (g *Guard) Rejected(remote string, rej *Reject) { g.count(remote, rej) }
 
+// The rejections of a head that the server finds wrong after the parser
+// passed it: RejectTarget, a target net/url cannot read; RejectTrailer, a
+// Trailer header that declares a field no trailer may carry (framing,
+// routing or the trailer list itself).
+var (
+	RejectTarget  = rejTarget
+	RejectTrailer = rejTrailer
+)
+
 // Response is nginx's answer to rej: its error page, Connection: close;
 // the header alone for a HEAD request (headOnly).
 func Response(rej *Reject, now time.Time, headOnly bool) []byte { return response(rej, now, headOnly) }

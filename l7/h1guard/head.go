@@ -66,7 +66,8 @@ var (
 	rejMethod      = &Reject{Status: http.StatusMethodNotAllowed, Reason: "method"}
 	rejTarget      = &Reject{Status: http.StatusBadRequest, Reason: "target"}
 	rejChunked     = &Reject{Status: http.StatusBadRequest, Reason: "chunked"}
-	rejects        = []*Reject{rejRequestLine, rejURITooLong, rejVersion, rejHeaderLarge, rejHeaderLine, rejObsFold, rejCL, rejTE, rejUnknownTE, rejHost, rejMethod, rejTarget, rejChunked}
+	rejTrailer     = &Reject{Status: http.StatusBadRequest, Reason: "trailer"}
+	rejects        = []*Reject{rejRequestLine, rejURITooLong, rejVersion, rejHeaderLarge, rejHeaderLine, rejObsFold, rejCL, rejTE, rejUnknownTE, rejHost, rejMethod, rejTarget, rejChunked, rejTrailer}
 )
 
 // Span is a range of a buffer: b[Off:Off+Len].

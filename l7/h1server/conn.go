@@ -486,9 +486,6 @@ func (c *conn) linger() {
 	}
 }
 
-// badRequest is net/http's answer to a request it cannot read.
-var badRequest = []byte("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request")
-
 // Methods without an allocation for their string.
 var methods = [...]string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodPatch}
 
@@ -542,7 +539,7 @@ func (c *conn) serveRequest() bool {
 	}
 	u, err := c.parseURL(target)
 	if err != nil {
-		c.answerAndLinger(badRequest)
+		c.reject(h1guard.RejectTarget)
 		return false
 	}
 	req.URL = u
@@ -581,7 +578,7 @@ func (c *conn) serveRequest() bool {
 		c.body.chunked = true
 		tr, ok := declaredTrailers(hdr)
 		if !ok {
-			c.answerAndLinger(badRequest)
+			c.reject(h1guard.RejectTrailer)
 			return false
 		}
 		req.Trailer = tr

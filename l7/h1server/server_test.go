@@ -152,6 +152,9 @@ func TestRejects(t *testing.T) {
 		{"bad chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunked", "[400]"},
 		{"bad chunk end", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc\r\n0\r\n\r\n", "chunked", "[400]"},
 		{"obs-fold in trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n", "chunked", "[400]"},
+		// Refused after the parser, by the server: the same page.
+		{"target net/url refuses", "GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n", "target", "[400]"},
+		{"trailer declares the framing", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n0\r\n\r\n", "trailer", "[400]"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,6 +165,9 @@ func TestRejects(t *testing.T) {
 			}
 			if last := rs[len(rs)-1]; !last.Close {
 				t.Errorf("the last response has no Connection: close: %v", last.Header)
+			} else if ct := last.Header.Get("Content-Type"); tc.reason != "chunked" && ct != "text/html" {
+				// (A broken body is the handler's to answer, as it reads it.)
+				t.Errorf("the refusal's Content-Type is %q, want nginx's error page (text/html)", ct)
 			}
 			if got := counted(t, reg, tc.reason); got != before+1 {
 				t.Errorf("weir_http_requests_rejected_total{reason=%q} = %v, want %v", tc.reason, got, before+1)
