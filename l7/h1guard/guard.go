@@ -178,6 +178,9 @@ func page(rej *Reject) string {
 		code := strconv.Itoa(rej.Status)
 		return pageOf(code+" Request Header Or Cookie Too Large", code+" "+pageTitles[rej.Status], "Request Header Or Cookie Too Large")
 	}
+	if rej.plainHTTP {
+		return plainHTTPPage
+	}
 	return ErrorPage(rej.Status)
 }
 

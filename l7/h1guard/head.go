@@ -47,6 +47,9 @@ type Reject struct {
 	// tooLarge selects nginx's "Request Header Or Cookie Too Large" page
 	// (its internal status 494, sent as 400).
 	tooLarge bool
+	// plainHTTP selects nginx's "The plain HTTP request was sent to HTTPS
+	// port" page (its internal status 497, sent as 400).
+	plainHTTP bool
 }
 
 func (r *Reject) Error() string { return "reject request: " + r.Reason }
@@ -67,7 +70,8 @@ var (
 	rejTarget      = &Reject{Status: http.StatusBadRequest, Reason: "target"}
 	rejChunked     = &Reject{Status: http.StatusBadRequest, Reason: "chunked"}
 	rejTrailer     = &Reject{Status: http.StatusBadRequest, Reason: "trailer"}
-	rejects        = []*Reject{rejRequestLine, rejURITooLong, rejVersion, rejHeaderLarge, rejHeaderLine, rejObsFold, rejCL, rejTE, rejUnknownTE, rejHost, rejMethod, rejTarget, rejChunked, rejTrailer}
+	rejPlainHTTP   = &Reject{Status: http.StatusBadRequest, Reason: "plain_http", plainHTTP: true}
+	rejects        = []*Reject{rejRequestLine, rejURITooLong, rejVersion, rejHeaderLarge, rejHeaderLine, rejObsFold, rejCL, rejTE, rejUnknownTE, rejHost, rejMethod, rejTarget, rejChunked, rejTrailer, rejPlainHTTP}
 )
 
 // Span is a range of a buffer: b[Off:Off+Len].

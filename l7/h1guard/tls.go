@@ -87,6 +87,13 @@ func (l *tlsListener) handshake(c net.Conn) {
 	tc := tls.Server(newHelloConn(c), l.cfg) // hello.go
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	if err := tc.HandshakeContext(l.ctx); err != nil {
+		var rh tls.RecordHeaderError
+		if errors.As(err, &rh) && rh.Conn != nil && rh.RecordHeader[0] != recordTypeHandshake {
+			// Not TLS: nginx reads it as plain HTTP (plainhttp.go).
+			stop := context.AfterFunc(l.ctx, func() { _ = c.SetDeadline(time.Now()) })
+			l.g.answerPlainHTTP(c, rh.RecordHeader[:])
+			stop()
+		}
 		_ = c.Close()
 		return
 	}

@@ -8,8 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/weir-lb/weir/l7/certs/certstest"
 	"github.com/weir-lb/weir/test/testutil"
@@ -103,3 +108,69 @@ func (l *notifyingListener) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// TestPlainHTTPToTLSPort: a plain HTTP request sent to the TLS listener is
+// answered as nginx answers it (its internal 497): its head is read and
+// checked as any other's, so a malformed one gets the page of its fault,
+// and a valid one gets 400 with the page "The plain HTTP request was sent
+// to HTTPS port", the header alone to HEAD, and the connection closed.
+// Read off nginx 1.22 with `listen ... ssl` on 127.0.0.1.
+func TestPlainHTTPToTLSPort(t *testing.T) {
+	t.Parallel()
+	const plainPage = "<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS port</title></head>\r\n<body>\r\n" +
+		"<center><h1>400 Bad Request</h1></center>\r\n<center>The plain HTTP request was sent to HTTPS port</center>\r\n" +
+		"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+	head := func(status, length string) string {
+		return "HTTP/1.1 " + status + "\r\nDate: D\r\nContent-Type: text/html\r\nContent-Length: " + length + "\r\nConnection: close\r\n\r\n"
+	}
+	reg := prometheus.NewRegistry()
+	g := New(Options{Registry: reg})
+	ca := certstest.NewCA(t)
+	for _, raw := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tl net.Listener
+		if raw {
+			tl = g.TLSConns(ln, ca.ServerConfig(t, "tls.test", "http/1.1"))
+		} else {
+			tl = g.TLSListener(ln, ca.ServerConfig(t, "tls.test", "http/1.1"))
+		}
+		t.Cleanup(func() { tl.Close() })
+		cases := []struct{ name, req, want string }{
+			{"get", "GET / HTTP/1.1\r\nHost: tls.test\r\n\r\n", head("400 Bad Request", "248") + plainPage},
+			{"http/1.0 without host", "GET /x HTTP/1.0\r\n\r\n", head("400 Bad Request", "248") + plainPage},
+			{"post with body", "POST / HTTP/1.1\r\nHost: tls.test\r\nContent-Length: 5\r\n\r\nhello", head("400 Bad Request", "248") + plainPage},
+			{"head", "HEAD / HTTP/1.1\r\nHost: tls.test\r\n\r\n", head("400 Bad Request", "248")},
+			{"no host", "GET / HTTP/1.1\r\n\r\n", head("400 Bad Request", "150") + ErrorPage(400)},
+			{"trace", "TRACE / HTTP/1.1\r\nHost: tls.test\r\n\r\n", head("405 Not Allowed", "150") + ErrorPage(405)},
+			{"http/2.0", "GET / HTTP/2.0\r\nHost: tls.test\r\n\r\n", head("505 HTTP Version Not Supported", "180") + ErrorPage(505)},
+			{"uri too long", "GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\nHost: tls.test\r\n\r\n", head("414 Request-URI Too Large", "170") + ErrorPage(414)},
+		}
+		for _, tc := range cases {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write([]byte(tc.req)); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(c)
+			c.Close()
+			if err != nil {
+				t.Errorf("raw %v, %s: %v (the connection was not closed)", raw, tc.name, err)
+			}
+			norm := dateField.ReplaceAllString(string(got), "Date: D")
+			if norm != tc.want {
+				t.Errorf("raw %v, %s:\n got %q\nwant %q", raw, tc.name, norm, tc.want)
+			}
+		}
+	}
+	if n := promtest.ToFloat64(g.counter.WithLabelValues("plain_http")); n != 8 {
+		t.Errorf("plain_http rejections counted %v, want 8", n)
+	}
+}
+
+var dateField = regexp.MustCompile(`Date: [^\r]*`)
