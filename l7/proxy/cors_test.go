@@ -69,8 +69,13 @@ func TestCORS(t *testing.T) {
 		return out
 	}
 	resp := send(http.MethodOptions, "https://x.b.test")
-	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Content-Type") != "text/plain charset=UTF-8" {
-		t.Errorf("preflight: %d, Content-Type %q; want 204, text/plain charset=UTF-8", resp.StatusCode, resp.Header.Get("Content-Type"))
+	// ingress-nginx sets Content-Type and Content-Length on its 204, but
+	// nginx's header filter drops both from a 204 of its own (read off
+	// nginx 1.22: "return 204 text" under a default_type).
+	_, hasType := resp.Header["Content-Type"]
+	_, hasLength := resp.Header["Content-Length"]
+	if resp.StatusCode != http.StatusNoContent || hasType || hasLength {
+		t.Errorf("preflight: %d, %v; want 204 without Content-Type or Content-Length", resp.StatusCode, resp.Header)
 	}
 	if diff := cmp.Diff(want("https://x.b.test"), corsHeaders(resp.Header)); diff != "" {
 		t.Errorf("preflight headers (-want +got):\n%s", diff)
