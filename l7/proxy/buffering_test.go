@@ -20,7 +20,7 @@ func streamBody(p *annotations.Proxy) { p.Upstream = &annotations.Upstream{NoReq
 
 // TestRequestBuffering: by default a chunked body is read whole (past
 // client-body-buffer-size into a temporary file) and sent with a
-// Content-Length; a client that stalls its body gets 408 and the endpoint
+// Content-Length; a client that stalls its body gets no answer and the endpoint
 // never sees a connection.
 func TestRequestBuffering(t *testing.T) {
 	t.Parallel()
@@ -46,10 +46,7 @@ func TestRequestBuffering(t *testing.T) {
 
 	conn := dialRaw(t, addr(srv))
 	io.WriteString(conn, "POST / HTTP/1.1\r\nHost: foo.com\r\nContent-Length: 10\r\n\r\nabc")
-	stalled, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil || stalled.StatusCode != http.StatusRequestTimeout {
-		t.Fatalf("stalled body: %v %v, want 408", stalled, err)
-	}
+	assertEndsSilently(t, conn)
 	if n := conns.Load(); n != before {
 		t.Errorf("the endpoint saw %d more connections for a body never completed, want none", n-before)
 	}

@@ -80,7 +80,7 @@ func TestClientHeaderTimeoutLive(t *testing.T) {
 }
 
 // TestClientBodyTimeoutLive: client-body-timeout of the live Snapshot
-// answers a stalled body 408 and closes the connection; a new Snapshot
+// ends a stalled body's connection without an answer; a new Snapshot
 // changes it, no restart.
 func TestClientBodyTimeoutLive(t *testing.T) {
 	t.Parallel()
@@ -89,19 +89,18 @@ func TestClientBodyTimeoutLive(t *testing.T) {
 	stalled := func() time.Duration {
 		t.Helper()
 		start := time.Now()
-		rs := testutil.RawExchange(t, srv.Listener.Addr().String(), "POST / HTTP/1.1\r\nHost: foo.com\r\nContent-Length: 10\r\n\r\nabc")
-		if len(rs) != 1 || rs[0].StatusCode != http.StatusRequestTimeout || !rs[0].Close {
-			t.Fatalf("got statuses %v, want one 408 with Connection: close", testutil.Statuses(rs))
-		}
+		conn := dialRaw(t, addr(srv))
+		io.WriteString(conn, "POST / HTTP/1.1\r\nHost: foo.com\r\nContent-Length: 10\r\n\r\nabc")
+		assertEndsSilently(t, conn)
 		return time.Since(start)
 	}
 	applyGlobal(t, p, 1, addr(up), annotations.Global{ClientBodyTimeout: 1500 * time.Millisecond})
 	if d := stalled(); d < 1400*time.Millisecond || d > 4*time.Second {
-		t.Errorf("client-body-timeout 1.5s: 408 after %v", d)
+		t.Errorf("client-body-timeout 1.5s: ended after %v", d)
 	}
 	applyGlobal(t, p, 2, addr(up), annotations.Global{ClientBodyTimeout: 300 * time.Millisecond})
 	if d := stalled(); d > 1400*time.Millisecond {
-		t.Errorf("client-body-timeout 300ms after a new Snapshot: 408 after %v", d)
+		t.Errorf("client-body-timeout 300ms after a new Snapshot: ended after %v", d)
 	}
 }
 

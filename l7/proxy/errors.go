@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -50,10 +51,11 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	case bodyErr != nil && errors.Is(bodyErr, os.ErrDeadlineExceeded):
 		// The client stopped sending its body for client_body_timeout:
-		// nginx answers 408.
-		w.Header().Set("Connection", "close")
-		writeError(w, http.StatusRequestTimeout)
-		closeNow(w)
+		// nginx logs 408 but answers nothing (ngx_http_finalize_request
+		// terminates the request on 408), and resets the connection
+		// (ingress-nginx's reset_timedout_connection on).
+		ex.status = http.StatusRequestTimeout
+		resetNow(w)
 		return
 	case bodyErr != nil && (r.Context().Err() != nil || clientGone(bodyErr)):
 		// The client failed while sending its body: closed or reset.
@@ -77,16 +79,29 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status)
 }
 
-// closeNow sends the response written to w and closes its connection: net/http
-// would otherwise wait for the rest of the request body before closing.
-func closeNow(w http.ResponseWriter) {
-	rc := http.NewResponseController(w)
-	if err := rc.Flush(); err != nil {
-		return
+// resetNow ends w's connection with a reset and no answer, as nginx's
+// reset_timedout_connection: the unsent response and the unread request
+// are dropped at once. Over HTTP/2 only the stream is reset.
+func resetNow(w http.ResponseWriter) {
+	c, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
 	}
-	if c, _, err := rc.Hijack(); err == nil {
-		_ = c.Close()
+	nc := c
+	for {
+		switch t := nc.(type) {
+		case *net.TCPConn:
+			_ = t.SetLinger(0) // close sends RST
+		case *tls.Conn:
+			nc = t.NetConn()
+			continue
+		case interface{ Unwrap() net.Conn }:
+			nc = t.Unwrap()
+			continue
+		}
+		break
 	}
+	_ = c.Close()
 }
 
 // clientGone reports whether err, met reading the client's body, means the

@@ -605,7 +605,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "client-body-timeout", Default: "60", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "How long a client may send nothing of its request body between two reads (nginx's `client_body_timeout`; nginx time syntax); past it the request is answered 408 and the connection closed.",
+		Doc:      "How long a client may send nothing of its request body between two reads (nginx's `client_body_timeout`; nginx time syntax); past it the request is logged 408 and its connection reset without an answer.",
 		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
 	},
 	{
