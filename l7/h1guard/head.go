@@ -144,7 +144,11 @@ func (p *headParser) feed(b []byte) (done bool, err error) {
 	for {
 		nl := indexLF(b[p.off:])
 		if nl < 0 {
-			return false, p.checkPending(len(b))
+			err := p.checkPending(len(b))
+			if err == rejURITooLong {
+				p.noteMethod(b[p.h.Start:], p.h.Start)
+			}
+			return false, err
 		}
 		end := p.off + nl // index of the LF
 		line := b[p.off:end]
@@ -163,6 +167,7 @@ func (p *headParser) feed(b []byte) (done bool, err error) {
 				continue
 			}
 			if end-start > p.lim.BufferSize {
+				p.noteMethod(line, start)
 				return false, rejURITooLong
 			}
 			if err := p.requestLine(line, start); err != nil {
@@ -206,6 +211,19 @@ func indexLF(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// noteMethod sets the Method of a request line, starting at off, that is
+// refused before it is parsed (414): nginx takes the method once the
+// space after it arrives, so that the answer to a HEAD has no body.
+func (p *headParser) noteMethod(line []byte, off int) {
+	i := 0
+	for i < len(line) && isMethodByte(line[i]) {
+		i++
+	}
+	if i > 0 && i < len(line) && line[i] == ' ' {
+		p.h.Method = Span{off, i}
+	}
 }
 
 // requestLine parses "METHOD SP target SP HTTP/1.x" at offset off.

@@ -693,3 +693,24 @@ func TestHTTP10AsNginx(t *testing.T) {
 		})
 	}
 }
+
+// TestHeadRejectedWithoutBody: a HEAD request refused for a request line
+// too long to be read whole gets the 414 header without nginx's page, as
+// nginx takes the method once the space after it arrives (read off nginx
+// 1.22).
+func TestHeadRejectedWithoutBody(t *testing.T) {
+	t.Parallel()
+	addr, _ := start(t, h1guard.New(h1guard.Options{}), http.HandlerFunc(echo))
+	c, _ := dial(t, addr)
+	if _, err := io.WriteString(c, "HEAD /"+strings.Repeat("a", 9000)+" HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read until the server closes: %v", err)
+	}
+	if !strings.HasPrefix(string(b), "HTTP/1.1 414 ") || !strings.HasSuffix(string(b), "\r\n\r\n") {
+		t.Errorf("got %q, want a 414 header and no body", b)
+	}
+}
