@@ -135,6 +135,26 @@ func TestStrictFramingHTTPS(t *testing.T) {
 	}
 }
 
+// TestPlainHTTPToHTTPSPort: a plain HTTP request on the HTTPS port gets
+// nginx's answer (its internal 497): 400 with the page "The plain HTTP
+// request was sent to HTTPS port", Connection: close, and no request
+// reaches the backend.
+func TestPlainHTTPToHTTPSPort(t *testing.T) {
+	b := newBackend(t, "plain", nil)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("plain", b.port) + ingress("plain", "plain.test", "plain"),
+	})
+	rs := testutil.RawExchange(t, w.d.HTTPSAddr(), "GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n")
+	if len(rs) != 1 || rs[0].StatusCode != http.StatusBadRequest || !rs[0].Close ||
+		!strings.Contains(rs[0].Body, "<center>The plain HTTP request was sent to HTTPS port</center>") {
+		t.Fatalf("got %v, want one 400 with nginx's plain-HTTP page and Connection: close", rs)
+	}
+	if r := b.last(); r != nil {
+		t.Errorf("the backend got %v", r)
+	}
+}
+
 // TestStrictFramingCurl: curl's requests pass, and the hostile ones curl
 // can be made to send are refused.
 func TestStrictFramingCurl(t *testing.T) {
