@@ -377,7 +377,7 @@ func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attempt
 	if !ex.route.Backend.Proxy.NextUpstream.Has(cond) {
 		return nil
 	}
-	fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true}
+	fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true, status: resp.StatusCode}
 	if next.allows(cond, true) {
 		return fail
 	}

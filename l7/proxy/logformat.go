@@ -274,15 +274,26 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 }
 
 // upstreamValue appends $upstream_response_length, $upstream_response_time
-// or $upstream_status: one value per upstream tried, ", " between; Weir
-// measures the last attempt only, so the earlier ones are "-". Empty when
-// no upstream was tried.
+// or $upstream_status: one value per upstream tried, ", " between, those of
+// the attempts passed on as ex.passed keeps them. Empty when no upstream
+// was tried.
 func (l *logLine) upstreamValue(b []byte, v logVar) []byte {
 	ex := l.ex
 	for i := range ex.tried {
 		b = appendSep(b, i)
 		if i < len(ex.tried)-1 {
-			b = append(b, '-')
+			if i >= len(ex.passed) { // not passed on through passOn
+				b = append(b, '-')
+				continue
+			}
+			switch a := ex.passed[i]; v {
+			case lvUpstreamStatus:
+				b = strconv.AppendInt(b, int64(a.status), 10)
+			case lvUpstreamTime:
+				b = appendSeconds(b, a.time)
+			default:
+				b = append(b, '0')
+			}
 			continue
 		}
 		ex.timing.done()

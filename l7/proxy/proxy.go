@@ -443,8 +443,12 @@ type exchange struct {
 	// last (more than one when it was passed to the next, nextupstream.go).
 	tried    []*router.Upstream
 	triedBuf [1]*router.Upstream // tried's array while it has one
-	pool     *router.Pool        // the pool upstream was selected from
-	canary   string              // upstream name of the chosen canary; "" for the main backend
+	// passed are the attempts passed to the next upstream (tried but the
+	// last), in order, for the access log's $upstream_* lists; nil when
+	// the first attempt is the last.
+	passed []passedAttempt
+	pool   *router.Pool // the pool upstream was selected from
+	canary string       // upstream name of the chosen canary; "" for the main backend
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
