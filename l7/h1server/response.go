@@ -2,6 +2,7 @@ package h1server
 
 import (
 	"bufio"
+	"math/bits"
 	"net"
 	"net/http"
 	"slices"
@@ -31,6 +32,7 @@ type response struct {
 	noBody      bool  // HEAD, 1xx, 204, 304: the body is dropped
 	clen        int64 // declared Content-Length, -1: none
 	written     int64
+	framing     int64 // chunk-size lines and CRLFs written of the body (BodyFraming)
 	closeAfter  bool
 	wantsClose  bool
 	keepAlive10 bool
@@ -86,6 +88,37 @@ func (w *response) reset(req *http.Request, wantsClose, keepAlive10 bool) {
 // LF in line is written as a space. The proxy finds it with a type
 // assertion: it is no part of http.ResponseWriter.
 func (w *response) SetStatusLine(line string) { w.relayed = line }
+
+// lastChunk is what finish writes after a chunked body without trailers.
+const lastChunk = "0\r\n\r\n"
+
+// BodyFraming returns the bytes of chunked framing in the response's body
+// as the client gets it: the chunk-size lines and CRLFs, and the last
+// chunk finish writes (trailer fields not counted), so that the proxy's
+// $body_bytes_sent counts them as nginx's does (the bytes sent after the
+// head). 0 for a body that is not chunked. Before the head is sent, the
+// body held is counted as the one chunk it becomes when the handler set
+// Transfer-Encoding: chunked for an HTTP/1.1 client; without it the head
+// gets a Content-Length once the handler returns. The proxy finds it with
+// a type assertion: it is no part of http.ResponseWriter.
+func (w *response) BodyFraming() int64 {
+	if w.headSent {
+		if !w.chunking {
+			return 0
+		}
+		return w.framing + int64(len(lastChunk))
+	}
+	te := w.header["Transfer-Encoding"]
+	if len(te) == 0 || te[0] != "chunked" || w.req.ProtoMinor < 1 || w.req.Method == http.MethodHead ||
+		!bodyAllowed(w.status) || w.status == http.StatusNoContent {
+		return 0
+	}
+	n := int64(len(lastChunk))
+	if len(w.pre) > 0 {
+		n += int64(bits.Len(uint(len(w.pre)))+3)/4 + 4 // its size in hex, two CRLFs
+	}
+	return n
+}
 
 // Header returns the response header map.
 func (w *response) Header() http.Header { return w.header }
@@ -178,8 +211,10 @@ func (w *response) body(p []byte) error {
 		return w.c.werr
 	}
 	if w.chunking {
+		n := len(w.out)
 		w.out = strconv.AppendInt(w.out, int64(len(p)), 16)
 		w.out = append(w.out, "\r\n"...)
+		w.framing += int64(len(w.out)-n) + 2 // and the chunk's closing CRLF
 	}
 	if len(w.out)+len(p) <= bufferSize {
 		w.out = append(w.out, p...)

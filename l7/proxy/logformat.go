@@ -190,9 +190,9 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvStatus:
 		return strconv.AppendInt(b, int64(l.status), 10), true
 	case lvBodyBytes:
-		return strconv.AppendInt(b, l.rec.bytes, 10), true
+		return strconv.AppendInt(b, l.rec.bytes+bodyFraming(l.rec), 10), true
 	case lvBytesSent:
-		return strconv.AppendInt(b, l.rec.sent(l.status), 10), true
+		return strconv.AppendInt(b, l.rec.sent(l.status)+bodyFraming(l.rec), 10), true
 	case lvRequestLength:
 		return strconv.AppendInt(b, requestLength(r, ex), 10), true
 	case lvRequestTime:
@@ -309,6 +309,20 @@ func (l *logLine) upstreamValue(b []byte, v logVar) []byte {
 		}
 	}
 	return b
+}
+
+// bodyFramer is l7/h1server's response writer, which counts the chunked
+// framing of the body it sends.
+type bodyFramer interface{ BodyFraming() int64 }
+
+// bodyFraming returns the bytes of chunked framing the client gets in
+// rec's body, which nginx's $body_bytes_sent and $bytes_sent count; 0 on a
+// server that does not say (net/http's, HTTP/2).
+func bodyFraming(rec *responseRecorder) int64 {
+	if f, ok := rec.ResponseWriter.(bodyFramer); ok {
+		return f.BodyFraming()
+	}
+	return 0
 }
 
 func appendSep(b []byte, i int) []byte {

@@ -1,12 +1,17 @@
 package proxy
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/weir-lb/weir/l7/h1server"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -168,5 +173,48 @@ func TestNginxEscapes(t *testing.T) {
 	}
 	if got, want := string(appendNginxJSON(nil, in)), "a\\\"\\\\\\u0000\\u0001\\n\\r\\t\\b\\f\\u001F\x7f\x80é~"; got != want {
 		t.Errorf("escape=json %q, want %q", got, want)
+	}
+}
+
+// TestLogFormatBodyBytesChunked checks $body_bytes_sent of a response
+// chunked to the client: nginx's counts the bytes after the head, the
+// chunks' framing and the last chunk included (checked against nginx 1.22:
+// "hello world" from an upstream is 21 bytes, b\r\n...\r\n0\r\n\r\n). On
+// net/http's server (h1servertest's net kind) the proxy sees the payload
+// only.
+func TestLogFormatBodyBytesChunked(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, " world")
+	})
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), map[string]string{"log-format-upstream": "$body_bytes_sent"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(raw), "\r\n\r\n")
+	if !ok || !strings.Contains(string(raw), "Transfer-Encoding: chunked") {
+		t.Fatalf("response %q, want a chunked one", raw)
+	}
+	want := len(body)
+	if h1servertest.Kind() == h1server.KindNet {
+		want = len("hello world")
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got := strings.TrimSpace(buf.String()); got != strconv.Itoa(want) {
+		t.Errorf("$body_bytes_sent %s, want %d (the body on the wire: %q)", got, want, body)
 	}
 }
