@@ -298,6 +298,10 @@ func (l *logLine) upstreamValue(b []byte, v logVar) []byte {
 		}
 		ex.timing.done()
 		switch {
+		case v == lvUpstreamStatus && l.status == statusClientClosed && ex.timing.header < 0:
+			// The client left before the upstream answered: nginx has no
+			// status of it (ngx_http_upstream_status_variable's "-").
+			b = append(b, '-')
 		case v == lvUpstreamStatus:
 			b = strconv.AppendInt(b, int64(l.status), 10)
 		case v == lvUpstreamTime:

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -216,5 +217,30 @@ func TestLogFormatBodyBytesChunked(t *testing.T) {
 	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
 	if got := strings.TrimSpace(buf.String()); got != strconv.Itoa(want) {
 		t.Errorf("$body_bytes_sent %s, want %d (the body on the wire: %q)", got, want, body)
+	}
+}
+
+// TestLogFormatClientClosed checks the upstream variables of a client that
+// left before the upstream answered: nginx 1.22 logs 499 with the address,
+// a length of 0 and no upstream status ("-"), the upstream having sent
+// none.
+func TestLogFormatClientClosed(t *testing.T) {
+	t.Parallel()
+	entered := make(chan struct{})
+	up := stalling(t, func(http.ResponseWriter) { close(entered) })
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})),
+		map[string]string{"log-format-upstream": "$status $upstream_addr $upstream_response_length $upstream_status"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/", nil)
+	req.Host = "foo.com"
+	go cancelWhenClosed(entered, cancel)
+	if _, err := client(t).Do(req); err == nil {
+		t.Fatal("canceled request succeeded")
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got, want := buf.String(), "499 "+addr(up)+" 0 -\n"; got != want {
+		t.Errorf("line %q, want %q", got, want)
 	}
 }
