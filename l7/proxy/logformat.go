@@ -212,9 +212,12 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvAltUpstreamName:
 		return append(b, ex.canary...), true
 	case lvUpstreamAddr:
-		for i, u := range ex.tried {
-			b = appendSep(b, i)
-			b = append(b, u.Addr...)
+		for ; ex != nil; ex = ex.redirect {
+			b = appendRedirect(b, ex)
+			for i, u := range ex.tried {
+				b = appendSep(b, i)
+				b = append(b, u.Addr...)
+			}
 		}
 	case lvUpstreamLength, lvUpstreamTime, lvUpstreamStatus:
 		return l.upstreamValue(b, op.v), true
@@ -275,42 +278,59 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 
 // upstreamValue appends $upstream_response_length, $upstream_response_time
 // or $upstream_status: one value per upstream tried, ", " between, those of
-// the attempts passed on as ex.passed keeps them. Empty when no upstream
-// was tried.
+// the attempts passed on as ex.passed keeps them, then " : " and those of
+// the exchange it was redirected to (ex.redirect), whose last attempt's
+// answer is the response. Empty when no upstream was tried.
 func (l *logLine) upstreamValue(b []byte, v logVar) []byte {
-	ex := l.ex
-	for i := range ex.tried {
-		b = appendSep(b, i)
-		if i < len(ex.tried)-1 {
-			if i >= len(ex.passed) { // not passed on through passOn
+	for ex := l.ex; ex != nil; ex = ex.redirect {
+		b = appendRedirect(b, ex)
+		for i := range ex.tried {
+			b = appendSep(b, i)
+			if i < len(ex.passed) {
+				switch a := ex.passed[i]; v {
+				case lvUpstreamStatus:
+					b = strconv.AppendInt(b, int64(a.status), 10)
+				case lvUpstreamTime:
+					b = appendSeconds(b, a.time)
+				default:
+					b = append(b, '0')
+				}
+				continue
+			}
+			if i < len(ex.tried)-1 { // not passed on through passOn
 				b = append(b, '-')
 				continue
 			}
-			switch a := ex.passed[i]; v {
-			case lvUpstreamStatus:
-				b = strconv.AppendInt(b, int64(a.status), 10)
-			case lvUpstreamTime:
-				b = appendSeconds(b, a.time)
-			default:
-				b = append(b, '0')
-			}
-			continue
+			b = l.lastAttempt(b, v, ex)
 		}
-		ex.timing.done()
-		switch {
-		case v == lvUpstreamStatus && l.status == statusClientClosed && ex.timing.header < 0:
-			// The client left before the upstream answered: nginx has no
-			// status of it (ngx_http_upstream_status_variable's "-").
-			b = append(b, '-')
-		case v == lvUpstreamStatus:
-			b = strconv.AppendInt(b, int64(l.status), 10)
-		case v == lvUpstreamTime:
-			b = appendSeconds(b, max(ex.timing.response, 0))
-		case ex.timing.header >= 0: // the upstream answered
-			b = strconv.AppendInt(b, l.rec.bytes, 10)
-		default:
-			b = append(b, '0')
-		}
+	}
+	return b
+}
+
+// lastAttempt appends the value of v of ex's last attempt, whose answer
+// the client got.
+func (l *logLine) lastAttempt(b []byte, v logVar, ex *exchange) []byte {
+	ex.timing.done()
+	switch {
+	case v == lvUpstreamStatus && l.status == statusClientClosed && ex.timing.header < 0:
+		// The client left before the upstream answered: nginx has no
+		// status of it (ngx_http_upstream_status_variable's "-").
+		return append(b, '-')
+	case v == lvUpstreamStatus:
+		return strconv.AppendInt(b, int64(l.status), 10)
+	case v == lvUpstreamTime:
+		return appendSeconds(b, max(ex.timing.response, 0))
+	case ex.timing.header >= 0: // the upstream answered
+		return strconv.AppendInt(b, l.rec.bytes, 10)
+	}
+	return append(b, '0')
+}
+
+// appendRedirect appends nginx's " : " between the attempts of a request
+// and those of the exchange it was redirected to, ex, when both have some.
+func appendRedirect(b []byte, ex *exchange) []byte {
+	if len(b) > 0 && len(ex.tried) > 0 {
+		return append(b, " : "...)
 	}
 	return b
 }

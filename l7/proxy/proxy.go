@@ -447,8 +447,13 @@ type exchange struct {
 	// last), in order, for the access log's $upstream_* lists; nil when
 	// the first attempt is the last.
 	passed []passedAttempt
-	pool   *router.Pool // the pool upstream was selected from
-	canary string       // upstream name of the chosen canary; "" for the main backend
+	// redirect is the exchange of the error page or default-backend
+	// Service that answered instead (customerrors.go), whose attempts the
+	// access log's $upstream_* lists after these, as nginx's after an
+	// internal redirect; nil when none.
+	redirect *exchange
+	pool     *router.Pool // the pool upstream was selected from
+	canary   string       // upstream name of the chosen canary; "" for the main backend
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
