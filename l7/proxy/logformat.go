@@ -200,6 +200,18 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvMsec:
 		return strconv.AppendFloat(b, float64(time.Now().UnixMilli())/1e3, 'f', 3, 64), true
 	case lvUpstreamName:
+		if rd := ex.redirect; rd != nil && rd.route != nil {
+			// The @custom_ location's, or the location's whose Service has
+			// no endpoints: the annotation's Service's upstream,
+			// ingress-nginx's custom-default-backend-<namespace>-<name>.
+			if rd.route.Default {
+				return append(b, "upstream-default-backend"...), true
+			}
+			b = append(b, "custom-default-backend-"...)
+			b = append(b, rd.route.Backend.Ingress.Namespace...)
+			b = append(b, '-')
+			return append(b, rd.route.Backend.Service...), true
+		}
 		if ex.route == nil || defaultUpstream(ex.route) {
 			return append(b, "upstream-default-backend"...), true
 		}
