@@ -190,9 +190,9 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvStatus:
 		return strconv.AppendInt(b, int64(l.status), 10), true
 	case lvBodyBytes:
-		return strconv.AppendInt(b, l.rec.bytes+bodyFraming(l.rec), 10), true
+		return strconv.AppendInt(b, l.bodySent(), 10), true
 	case lvBytesSent:
-		return strconv.AppendInt(b, l.rec.sent(l.status)+bodyFraming(l.rec), 10), true
+		return strconv.AppendInt(b, l.rec.sent(l.status)-l.rec.bytes+l.bodySent(), 10), true
 	case lvRequestLength:
 		return strconv.AppendInt(b, requestLength(r, ex), 10), true
 	case lvRequestTime:
@@ -345,6 +345,18 @@ func appendRedirect(b []byte, ex *exchange) []byte {
 		return append(b, " : "...)
 	}
 	return b
+}
+
+// bodySent is nginx's $body_bytes_sent: the body bytes the client got,
+// chunked framing included (a WebSocket's, 101, its bytes to the client);
+// none for a HEAD request, a 204 or a 304, whose body written the server
+// drops.
+func (l *logLine) bodySent() int64 {
+	switch s := l.status; {
+	case l.r.Method == http.MethodHead, s == http.StatusNoContent, s == http.StatusNotModified:
+		return 0
+	}
+	return l.rec.bytes + bodyFraming(l.rec)
 }
 
 // bodyFramer is l7/h1server's response writer, which counts the chunked

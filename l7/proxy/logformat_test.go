@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -242,5 +243,27 @@ func TestLogFormatClientClosed(t *testing.T) {
 	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
 	if got, want := buf.String(), "499 "+addr(up)+" 0 -\n"; got != want {
 		t.Errorf("line %q, want %q", got, want)
+	}
+}
+
+// TestLogFormatHeadBodyBytes checks $body_bytes_sent of Weir's own page
+// (a 503, no endpoints) answered to a HEAD request: the server drops the
+// body, and nginx 1.22 logs 0 (its 308 and error pages to HEAD too).
+func TestLogFormatHeadBodyBytes(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", nil)), map[string]string{"log-format-upstream": "$request_method $status $body_bytes_sent"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c := client(t)
+	for _, method := range []string{http.MethodHead, http.MethodGet} {
+		got := do(t, c, srv, method, "foo.com", "/", nil)
+		if got.status != http.StatusServiceUnavailable {
+			t.Fatalf("%s: status %d %v, want 503", method, got.status, got.err)
+		}
+	}
+	waitFor(t, "two access-log lines", func() bool { return strings.Count(buf.String(), "\n") == 2 })
+	want := "HEAD 503 0\nGET 503 " + strconv.Itoa(len(h1guard.ErrorPage(503))) + "\n"
+	if got := buf.String(); got != want {
+		t.Errorf("lines %q, want %q", got, want)
 	}
 }
