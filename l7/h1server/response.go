@@ -120,6 +120,14 @@ func (w *response) BodyFraming() int64 {
 	return n
 }
 
+// RequestFraming returns the bytes the client sent of the request that
+// are not body data: its head as received and the chunked framing of its
+// body read so far (chunk-size lines, CRLFs, trailer), so that the proxy's
+// $request_length counts them as nginx's does (the bytes read of the
+// request). The proxy finds it with a type assertion: it is no part of
+// http.ResponseWriter.
+func (w *response) RequestFraming() int64 { return w.c.headLen + w.c.body.framing.Load() }
+
 // Header returns the response header map.
 func (w *response) Header() http.Header { return w.header }
 

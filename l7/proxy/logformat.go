@@ -194,6 +194,9 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvBytesSent:
 		return strconv.AppendInt(b, l.rec.sent(l.status)-l.rec.bytes+l.bodySent(), 10), true
 	case lvRequestLength:
+		if f, ok := l.rec.ResponseWriter.(requestFramer); ok {
+			return strconv.AppendInt(b, f.RequestFraming()+ex.bodyRead.Load(), 10), true
+		}
 		return strconv.AppendInt(b, requestLength(r, ex), 10), true
 	case lvRequestTime:
 		return appendSeconds(b, l.d), true
@@ -358,6 +361,10 @@ func (l *logLine) bodySent() int64 {
 	}
 	return l.rec.bytes + bodyFraming(l.rec)
 }
+
+// requestFramer is l7/h1server's response writer, which counts the bytes
+// of the request's head and body framing as received.
+type requestFramer interface{ RequestFraming() int64 }
 
 // bodyFramer is l7/h1server's response writer, which counts the chunked
 // framing of the body it sends.

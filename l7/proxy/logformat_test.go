@@ -267,3 +267,51 @@ func TestLogFormatHeadBodyBytes(t *testing.T) {
 		t.Errorf("lines %q, want %q", got, want)
 	}
 }
+
+// TestLogFormatRequestLength checks $request_length against the bytes the
+// client sent, as nginx 1.22 counts them: the head as received (an
+// absolute-form target's Host line included once) and the body with its
+// chunked framing. On net/http's server (h1servertest's net kind) the
+// proxy rebuilds the head from the parsed request and counts the body's
+// data only.
+func TestLogFormatRequestLength(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	})
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), map[string]string{"log-format-upstream": "$request_length"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	for _, tc := range []struct {
+		name, raw string
+		netKind   int // the length on net/http's server
+	}{
+		{"chunked body", "POST / HTTP/1.1\r\nHost: foo.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\na\r\nabcdefghij\r\n3\r\nklm\r\n0\r\n\r\n",
+			len("POST / HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\nabcdefghijklm")},
+		{"absolute-form", "GET http://foo.com/x HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n",
+			len("GET http://foo.com/x HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n")},
+	} {
+		before := strings.Count(buf.String(), "\n")
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, tc.raw); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := io.ReadAll(c); err != nil || !strings.HasPrefix(string(resp), "HTTP/1.1 200") {
+			t.Fatalf("%s: response %q %v", tc.name, resp, err)
+		}
+		c.Close()
+		want := len(tc.raw)
+		if h1servertest.Kind() == h1server.KindNet {
+			want = tc.netKind
+		}
+		waitFor(t, "the access-log line", func() bool { return strings.Count(buf.String(), "\n") > before })
+		if got := strings.Split(buf.String(), "\n")[before]; got != strconv.Itoa(want) {
+			t.Errorf("%s: $request_length %s, want %d", tc.name, got, want)
+		}
+	}
+}
