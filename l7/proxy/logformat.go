@@ -335,7 +335,9 @@ func (l *logLine) lastAttempt(b []byte, v logVar, ex *exchange) []byte {
 		return strconv.AppendInt(b, int64(l.status), 10)
 	case v == lvUpstreamTime:
 		return appendSeconds(b, max(ex.timing.response, 0))
-	case ex.timing.header >= 0: // the upstream answered
+	case ex.bodyCounted:
+		return strconv.AppendInt(b, ex.upstreamBody, 10)
+	case ex.timing.header >= 0: // the upstream answered (HTTP/2: the bytes relayed)
 		return strconv.AppendInt(b, l.rec.bytes, 10)
 	}
 	return append(b, '0')

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -312,6 +313,38 @@ func TestLogFormatRequestLength(t *testing.T) {
 		waitFor(t, "the access-log line", func() bool { return strings.Count(buf.String(), "\n") > before })
 		if got := strings.Split(buf.String(), "\n")[before]; got != strconv.Itoa(want) {
 			t.Errorf("%s: $request_length %s, want %d", tc.name, got, want)
+		}
+	}
+}
+
+// TestLogFormatUpstreamLength checks $upstream_response_length against the
+// body bytes the upstream sent, as nginx 1.22 counts them (checked with
+// proxy_buffering off): a chunked body with its framing (26 bytes for
+// "hello world" in two chunks), a body read to the connection's close, a
+// Content-Length one; not the bytes sent to the client, which gzip
+// changes.
+func TestLogFormatUpstreamLength(t *testing.T) {
+	t.Parallel()
+	bodies := map[string]string{
+		"/chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+		"/close":   "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcdefgh",
+		"/length":  "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+	}
+	up := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.WriteString(c, bodies[req.URL.Path])
+	})
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{up})), map[string]string{"log-format-upstream": "$upstream_response_length"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c := client(t)
+	for path, want := range map[string]string{"/chunked": "26", "/close": "8", "/length": "5"} {
+		if line := logRequest(t, c, srv.URL+path, "foo.com", &buf, nil); line != want {
+			t.Errorf("%s: $upstream_response_length %s, want %s", path, line, want)
 		}
 	}
 }

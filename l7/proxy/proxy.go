@@ -452,8 +452,16 @@ type exchange struct {
 	// access log's $upstream_* lists after these, as nginx's after an
 	// internal redirect; nil when none.
 	redirect *exchange
-	pool     *router.Pool // the pool upstream was selected from
-	canary   string       // upstream name of the chosen canary; "" for the main backend
+	// upstreamBody is the bytes of the last attempt's response body read
+	// from an HTTP/1 upstream, framing included ($upstream_response_length),
+	// when bodyCounted; bodyConn and bodyMark count them while the body is
+	// relayed (countBody).
+	upstreamBody int64
+	bodyCounted  bool
+	bodyConn     *upstreamConn
+	bodyMark     int64
+	pool         *router.Pool // the pool upstream was selected from
+	canary       string       // upstream name of the chosen canary; "" for the main backend
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
