@@ -33,6 +33,7 @@ type response struct {
 	clen        int64 // declared Content-Length, -1: none
 	written     int64
 	framing     int64 // chunk-size lines and CRLFs written of the body (BodyFraming)
+	continued   bool  // the 100 Continue was sent (BodyFraming)
 	closeAfter  bool
 	wantsClose  bool
 	keepAlive10 bool
@@ -89,19 +90,34 @@ func (w *response) reset(req *http.Request, wantsClose, keepAlive10 bool) {
 // assertion: it is no part of http.ResponseWriter.
 func (w *response) SetStatusLine(line string) { w.relayed = line }
 
-// lastChunk is what finish writes after a chunked body without trailers.
-const lastChunk = "0\r\n\r\n"
+// lastChunk is what finish writes after a chunked body without trailers;
+// continueLine what writeContinue sends.
+const (
+	lastChunk    = "0\r\n\r\n"
+	continueLine = "HTTP/1.1 100 Continue\r\n\r\n"
+)
 
-// BodyFraming returns the bytes of chunked framing in the response's body
-// as the client gets it: the chunk-size lines and CRLFs, and the last
-// chunk finish writes (trailer fields not counted), so that the proxy's
-// $body_bytes_sent counts them as nginx's does (the bytes sent after the
-// head). 0 for a body that is not chunked. Before the head is sent, the
-// body held is counted as the one chunk it becomes when the handler set
-// Transfer-Encoding: chunked for an HTTP/1.1 client; without it the head
-// gets a Content-Length once the handler returns. The proxy finds it with
-// a type assertion: it is no part of http.ResponseWriter.
+// BodyFraming returns the bytes the client gets besides the response's
+// head and body data, which nginx's $body_bytes_sent counts (the bytes
+// sent on the connection less the head's): the 100 Continue sent for the
+// request, and the chunked framing of the body, its chunk-size lines and
+// CRLFs and the last chunk finish writes (trailer fields not counted).
+// Before the head is sent, the body held is counted as the one chunk it
+// becomes when the handler set Transfer-Encoding: chunked for an HTTP/1.1
+// client; without it the head gets a Content-Length once the handler
+// returns. The proxy finds it with a type assertion: it is no part of
+// http.ResponseWriter.
 func (w *response) BodyFraming() int64 {
+	var n int64
+	if w.continued {
+		n = int64(len(continueLine))
+	}
+	return n + w.chunkFraming()
+}
+
+// chunkFraming is BodyFraming's chunked framing; 0 for a body that is not
+// chunked.
+func (w *response) chunkFraming() int64 {
 	if w.headSent {
 		if !w.chunking {
 			return 0
@@ -175,7 +191,8 @@ func (w *response) writeContinue() {
 	if w.wroteHeader || w.c.werr != nil {
 		return
 	}
-	w.out = append(w.out, "HTTP/1.1 100 Continue\r\n\r\n"...)
+	w.out = append(w.out, continueLine...)
+	w.continued = true
 	_ = w.flushOut()
 }
 
