@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weir-lb/weir/l7/h1guard"
@@ -32,6 +33,10 @@ type body struct {
 	chunked bool
 	st      int // chunked: what comes next
 	trailer int // bytes of trailer so far
+	// framing counts the bytes of chunked framing read (chunk-size lines,
+	// CRLFs, trailer), for RequestFraming; atomic: the proxy reads it
+	// while another goroutine may read the body.
+	framing atomic.Int64
 	eof     bool
 	closed  bool
 	err     error
@@ -132,6 +137,7 @@ func (b *body) chunkFraming() error {
 			return b.bad()
 		}
 		c.R += 2
+		b.framing.Add(2)
 		b.st = chSize
 		return nil
 	}
@@ -153,6 +159,7 @@ func (b *body) chunkFraming() error {
 	}
 	line := c.Buf[c.R : c.R+i-1]
 	next := c.R + i + 1
+	b.framing.Add(int64(i + 1)) // the line, counted once it is read whole
 	if b.st == chSize {
 		n, err := h1guard.ChunkSize(line)
 		if err != nil {

@@ -512,6 +512,7 @@ func (c *conn) serveRequest() bool {
 	}
 	target := head[h.Target.Off-off : h.Target.Off-off+h.Target.Len]
 	c.R += h.End
+	c.headLen = int64(h.End - h.Start)
 
 	hdr := c.header
 	clear(hdr)

@@ -2,6 +2,7 @@ package h1server
 
 import (
 	"bufio"
+	"math/bits"
 	"net"
 	"net/http"
 	"slices"
@@ -31,6 +32,8 @@ type response struct {
 	noBody      bool  // HEAD, 1xx, 204, 304: the body is dropped
 	clen        int64 // declared Content-Length, -1: none
 	written     int64
+	framing     int64 // chunk-size lines and CRLFs written of the body (BodyFraming)
+	continued   bool  // the 100 Continue was sent (BodyFraming)
 	closeAfter  bool
 	wantsClose  bool
 	keepAlive10 bool
@@ -87,6 +90,60 @@ func (w *response) reset(req *http.Request, wantsClose, keepAlive10 bool) {
 // assertion: it is no part of http.ResponseWriter.
 func (w *response) SetStatusLine(line string) { w.relayed = line }
 
+// lastChunk is what finish writes after a chunked body without trailers;
+// continueLine what writeContinue sends.
+const (
+	lastChunk    = "0\r\n\r\n"
+	continueLine = "HTTP/1.1 100 Continue\r\n\r\n"
+)
+
+// BodyFraming returns the bytes the client gets besides the response's
+// head and body data, which nginx's $body_bytes_sent counts (the bytes
+// sent on the connection less the head's): the 100 Continue sent for the
+// request, and the chunked framing of the body, its chunk-size lines and
+// CRLFs and the last chunk finish writes (trailer fields not counted).
+// Before the head is sent, the body held is counted as the one chunk it
+// becomes when the handler set Transfer-Encoding: chunked for an HTTP/1.1
+// client; without it the head gets a Content-Length once the handler
+// returns. The proxy finds it with a type assertion: it is no part of
+// http.ResponseWriter.
+func (w *response) BodyFraming() int64 {
+	var n int64
+	if w.continued {
+		n = int64(len(continueLine))
+	}
+	return n + w.chunkFraming()
+}
+
+// chunkFraming is BodyFraming's chunked framing; 0 for a body that is not
+// chunked.
+func (w *response) chunkFraming() int64 {
+	if w.headSent {
+		if !w.chunking {
+			return 0
+		}
+		return w.framing + int64(len(lastChunk))
+	}
+	te := w.header["Transfer-Encoding"]
+	if len(te) == 0 || te[0] != "chunked" || w.req.ProtoMinor < 1 || w.req.Method == http.MethodHead ||
+		!bodyAllowed(w.status) || w.status == http.StatusNoContent {
+		return 0
+	}
+	n := int64(len(lastChunk))
+	if len(w.pre) > 0 {
+		n += int64(bits.Len(uint(len(w.pre)))+3)/4 + 4 // its size in hex, two CRLFs
+	}
+	return n
+}
+
+// RequestFraming returns the bytes the client sent of the request that
+// are not body data: its head as received and the chunked framing of its
+// body read so far (chunk-size lines, CRLFs, trailer), so that the proxy's
+// $request_length counts them as nginx's does (the bytes read of the
+// request). The proxy finds it with a type assertion: it is no part of
+// http.ResponseWriter.
+func (w *response) RequestFraming() int64 { return w.c.headLen + w.c.body.framing.Load() }
+
 // Header returns the response header map.
 func (w *response) Header() http.Header { return w.header }
 
@@ -134,7 +191,8 @@ func (w *response) writeContinue() {
 	if w.wroteHeader || w.c.werr != nil {
 		return
 	}
-	w.out = append(w.out, "HTTP/1.1 100 Continue\r\n\r\n"...)
+	w.out = append(w.out, continueLine...)
+	w.continued = true
 	_ = w.flushOut()
 }
 
@@ -178,8 +236,10 @@ func (w *response) body(p []byte) error {
 		return w.c.werr
 	}
 	if w.chunking {
+		n := len(w.out)
 		w.out = strconv.AppendInt(w.out, int64(len(p)), 16)
 		w.out = append(w.out, "\r\n"...)
+		w.framing += int64(len(w.out)-n) + 2 // and the chunk's closing CRLF
 	}
 	if len(w.out)+len(p) <= bufferSize {
 		w.out = append(w.out, p...)

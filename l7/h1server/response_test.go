@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -506,6 +507,50 @@ func TestStatusLines(t *testing.T) {
 		}
 		if path == "/interim" && !bytes.Contains(got, []byte("\r\n\r\nHTTP/1.1 200 OK\r\n")) {
 			t.Errorf("%s: got %q, want the final status line nginx's", path, got)
+		}
+	}
+}
+
+// TestBodyFraming checks that BodyFraming, read as the handler returns,
+// is the bytes the client gets after the head less the body written: the
+// chunked framing, whether the head went out before (a flush) or goes out
+// with the body held, and 0 for a body that is not chunked.
+func TestBodyFraming(t *testing.T) {
+	t.Parallel()
+	type framer interface{ BodyFraming() int64 }
+	got := make(chan int64, 1)
+	h := func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("te") != "" {
+			w.Header().Set("Transfer-Encoding", "chunked")
+		}
+		for i, part := range strings.Split(r.URL.Query().Get("parts"), ",") {
+			if i > 0 {
+				w.(http.Flusher).Flush()
+			}
+			io.WriteString(w, part)
+		}
+		got <- w.(framer).BodyFraming()
+	}
+	addr, _ := startWith(t, nil, &http.Server{Handler: http.HandlerFunc(h), ErrorLog: log.New(io.Discard, "", 0)})
+	for _, tc := range []struct{ method, target, proto string }{
+		{"GET", "/?parts=hello,+world", "HTTP/1.1"},
+		{"GET", "/?parts=" + strings.Repeat("x", 300) + ",y,", "HTTP/1.1"},
+		{"GET", "/?parts=hello+world&te=1", "HTTP/1.1"},
+		{"GET", "/?parts=&te=1", "HTTP/1.1"},
+		{"GET", "/?parts=hello+world", "HTTP/1.1"},
+		{"HEAD", "/?parts=hello,+world", "HTTP/1.1"},
+		{"GET", "/?parts=hello,+world&te=1", "HTTP/1.0"},
+	} {
+		raw := exchangeAll(t, addr, tc.method+" "+tc.target+" "+tc.proto+"\r\nHost: a\r\nConnection: close\r\n\r\n")
+		framing := <-got
+		_, body, _ := strings.Cut(string(raw), "\r\n\r\n")
+		payload := 0
+		if tc.method != "HEAD" {
+			q, _ := url.ParseQuery(strings.TrimPrefix(tc.target, "/?"))
+			payload = len(strings.ReplaceAll(q.Get("parts"), ",", ""))
+		}
+		if want := int64(len(body) - payload); framing != want {
+			t.Errorf("%s %s %s: BodyFraming %d, want %d (body %q)", tc.method, tc.target, tc.proto, framing, want, body)
 		}
 	}
 }

@@ -26,6 +26,9 @@ type session struct {
 	header http.Header
 	body   body
 	resp   response
+	// headLen is the bytes of the request's head as received
+	// (RequestFraming).
+	headLen int64
 
 	// The request's context: rctx, with base the zero Request that carries
 	// it (requestBase); or, when the connection's context can be done

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -97,13 +98,7 @@ func TestAccessLogClientClosed(t *testing.T) {
 	up := stalling(t, func(http.ResponseWriter) { close(entered) })
 	var buf, logs syncBuffer
 	_, srv := front(t, Options{AccessLog: &buf, Logger: testLogger(&logs)}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
-	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/", nil)
-	req.Host = "foo.com"
-	go cancelWhenClosed(entered, cancel)
-	if _, err := client(t).Do(req); err == nil {
-		t.Fatal("canceled request succeeded")
-	}
+	leaveWhenClosed(t, srv, entered)
 	var got []accessEntry
 	waitFor(t, "one access-log line", func() bool {
 		got = entries(t, buf.String())
@@ -114,6 +109,19 @@ func TestAccessLogClientClosed(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "upstream error") {
 		t.Errorf("a client that went away was logged as an upstream error:\n%s", logs.String())
+	}
+}
+
+// leaveWhenClosed sends a request for foo.com to srv and leaves, its
+// context canceled, once entered is closed.
+func leaveWhenClosed(tb testing.TB, srv *httptest.Server, entered <-chan struct{}) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/", nil)
+	req.Host = "foo.com"
+	go cancelWhenClosed(entered, cancel)
+	if _, err := client(tb).Do(req); err == nil {
+		tb.Fatal("canceled request succeeded")
 	}
 }
 

@@ -135,6 +135,13 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 	if ex.requestID != "" { // generate-request-id "false": nginx sends no empty header
 		h.Set("X-Request-ID", ex.requestID)
 	}
+	if n := len(ex.tried); n > 0 && len(ex.passed) < n {
+		// The attempt whose answer (code) is replaced, for the access
+		// log: no body read, as nginx's before its internal redirect.
+		ex.timing.done()
+		ex.passed = append(ex.passed, passedAttempt{status: code, time: max(ex.timing.response, 0)})
+	}
+	ex.redirect = ex2
 	p.forward(rec, r2, ex2)
 	if err, why := ex2.failure(); err != nil {
 		ex.fail(err, why)

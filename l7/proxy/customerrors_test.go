@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -293,4 +294,54 @@ func TestCustomHTTPErrorsHSTS(t *testing.T) {
 		{http.MethodGet, "empty.test", "/", 503, hsts},
 		{http.MethodGet, "a.test", "/status/500", 500, hsts},
 	})
+}
+
+// TestCustomHTTPErrorsLogValues checks the upstream variables of a request
+// whose answer custom-http-errors intercepted, as nginx 1.22 writes them
+// after the internal redirect to the @custom_ location: the location's
+// attempt, " : ", the error page's (ngx_http_upstream_addr_variable's
+// separator); the intercepted answer read no body (length 0). A route
+// without endpoints served by its default-backend Service logs that
+// Service's attempt alone. $proxy_upstream_name is the one the @custom_
+// location or the location sets: ingress-nginx's
+// custom-default-backend-<namespace>-<service> upstream of the annotation's
+// Service (controller.go), else upstream-default-backend.
+func TestCustomHTTPErrorsLogValues(t *testing.T) {
+	t.Parallel()
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, "app body")
+	}))
+	custom := addr(backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	route := func(eps []string) snapshot.Backend {
+		be := backendOf("app", eps, withErrors(404, 502, 503))
+		eb := backendOf("errors", []string{custom})
+		be.ErrorBackend = &eb
+		return be
+	}
+	refused := refusedAddr(t)
+	global := route([]string{app})
+	global.ErrorBackend = nil
+	def := backendOf("default", []string{custom})
+	s := &snapshot.Snapshot{Version: 1, DefaultBackend: &def, DefaultService: &def, Servers: []snapshot.Server{
+		{Host: "global.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: global}}},
+		{Host: "a.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{app})}}},
+		{Host: "down.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{refused})}}},
+		{Host: "empty.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: route([]string{})}}},
+	}}
+	var buf syncBuffer
+	s = withLogFormat(t, s, map[string]string{"log-format-upstream": "$proxy_upstream_name|$status|$upstream_addr|$upstream_status|$upstream_response_length|$upstream_response_time"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c := client(t)
+	for _, tc := range []struct{ host, want string }{
+		{"a.test", `^custom-default-backend-ns-errors\|200\|` + regexp.QuoteMeta(app+" : "+custom) + `\|404 : 200\|0 : 5\|\d+\.\d{3} : \d+\.\d{3}$`},
+		{"down.test", `^custom-default-backend-ns-errors\|200\|` + regexp.QuoteMeta(refused+" : "+custom) + `\|502 : 200\|0 : 5\|\d+\.\d{3} : \d+\.\d{3}$`},
+		{"empty.test", `^custom-default-backend-ns-errors\|200\|` + regexp.QuoteMeta(custom) + `\|200\|5\|\d+\.\d{3}$`},
+		{"global.test", `^upstream-default-backend\|200\|` + regexp.QuoteMeta(app+" : "+custom) + `\|404 : 200\|0 : 5\|\d+\.\d{3} : \d+\.\d{3}$`},
+	} {
+		line := logRequest(t, c, srv.URL+"/x", tc.host, &buf, nil)
+		if !regexp.MustCompile(tc.want).MatchString(line) {
+			t.Errorf("%s: line %q, want it to match %s", tc.host, line, tc.want)
+		}
+	}
 }

@@ -362,7 +362,12 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	if uc.fast != nil && resp == &uc.fast.resp {
 		fast = uc.fast
 	}
-	if !p.relay(rec, r, resp, ex, uc.gone.Load, fast) {
+	// What the body's reader consumes of the connection from here on is
+	// the body as the upstream sent it (countBody).
+	ex.bodyConn, ex.bodyMark = uc, uc.consumed()
+	relayed := p.relay(rec, r, resp, ex, uc.gone.Load, fast)
+	ex.countBody() // before the connection may go back to the pool
+	if !relayed {
 		return false, nil
 	}
 	reusable = !early && !http10 && !resp.Close && uc.br.Buffered() == 0 && uc.finish()
@@ -377,7 +382,7 @@ func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attempt
 	if !ex.route.Backend.Proxy.NextUpstream.Has(cond) {
 		return nil
 	}
-	fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true}
+	fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true, status: resp.StatusCode}
 	if next.allows(cond, true) {
 		return fail
 	}
@@ -423,6 +428,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	rec.WriteHeader(resp.StatusCode)
 	err := enc.finish(p.copyBody(rec, resp, ex, gone))
 	ex.timing.done()
+	ex.countBody()
 	if err != nil {
 		if r.Context().Value(http.ServerContextKey) == nil {
 			return false // not under an http.Server: nothing to abort
@@ -708,6 +714,20 @@ func (c *upstreamConn) Write(b []byte) (int, error) {
 		c.werr = err
 	}
 	return sent + n, err
+}
+
+// consumed returns the bytes of the connection its reader consumed: read
+// from the socket, less those buffered.
+func (c *upstreamConn) consumed() int64 { return c.n - int64(c.br.Buffered()) }
+
+// countBody records the bytes of the response body read from the upstream
+// since bodyMark as the attempt's, once; nothing when the body is not
+// relayed from an HTTP/1 connection (bodyConn nil).
+func (ex *exchange) countBody() {
+	if uc := ex.bodyConn; uc != nil {
+		ex.upstreamBody, ex.bodyCounted = uc.consumed()-ex.bodyMark, true
+		ex.bodyConn = nil
+	}
 }
 
 func (c *upstreamConn) Read(b []byte) (int, error) {

@@ -190,16 +190,31 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvStatus:
 		return strconv.AppendInt(b, int64(l.status), 10), true
 	case lvBodyBytes:
-		return strconv.AppendInt(b, l.rec.bytes, 10), true
+		return strconv.AppendInt(b, l.bodySent(), 10), true
 	case lvBytesSent:
-		return strconv.AppendInt(b, l.rec.sent(l.status), 10), true
+		return strconv.AppendInt(b, l.rec.sent(l.status)-l.rec.bytes+l.bodySent(), 10), true
 	case lvRequestLength:
+		if f, ok := l.rec.ResponseWriter.(requestFramer); ok {
+			return strconv.AppendInt(b, f.RequestFraming()+ex.bodyRead.Load(), 10), true
+		}
 		return strconv.AppendInt(b, requestLength(r, ex), 10), true
 	case lvRequestTime:
 		return appendSeconds(b, l.d), true
 	case lvMsec:
 		return strconv.AppendFloat(b, float64(time.Now().UnixMilli())/1e3, 'f', 3, 64), true
 	case lvUpstreamName:
+		if rd := ex.redirect; rd != nil && rd.route != nil {
+			// The @custom_ location's, or the location's whose Service has
+			// no endpoints: the annotation's Service's upstream,
+			// ingress-nginx's custom-default-backend-<namespace>-<name>.
+			if rd.route.Default {
+				return append(b, "upstream-default-backend"...), true
+			}
+			b = append(b, "custom-default-backend-"...)
+			b = append(b, rd.route.Backend.Ingress.Namespace...)
+			b = append(b, '-')
+			return append(b, rd.route.Backend.Service...), true
+		}
 		if ex.route == nil || defaultUpstream(ex.route) {
 			return append(b, "upstream-default-backend"...), true
 		}
@@ -212,9 +227,12 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvAltUpstreamName:
 		return append(b, ex.canary...), true
 	case lvUpstreamAddr:
-		for i, u := range ex.tried {
-			b = appendSep(b, i)
-			b = append(b, u.Addr...)
+		for ; ex != nil; ex = ex.redirect {
+			b = appendRedirect(b, ex)
+			for i, u := range ex.tried {
+				b = appendSep(b, i)
+				b = append(b, u.Addr...)
+			}
 		}
 	case lvUpstreamLength, lvUpstreamTime, lvUpstreamStatus:
 		return l.upstreamValue(b, op.v), true
@@ -274,30 +292,94 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 }
 
 // upstreamValue appends $upstream_response_length, $upstream_response_time
-// or $upstream_status: one value per upstream tried, ", " between; Weir
-// measures the last attempt only, so the earlier ones are "-". Empty when
-// no upstream was tried.
+// or $upstream_status: one value per upstream tried, ", " between, those of
+// the attempts passed on as ex.passed keeps them, then " : " and those of
+// the exchange it was redirected to (ex.redirect), whose last attempt's
+// answer is the response. Empty when no upstream was tried.
 func (l *logLine) upstreamValue(b []byte, v logVar) []byte {
-	ex := l.ex
-	for i := range ex.tried {
-		b = appendSep(b, i)
-		if i < len(ex.tried)-1 {
-			b = append(b, '-')
-			continue
-		}
-		ex.timing.done()
-		switch {
-		case v == lvUpstreamStatus:
-			b = strconv.AppendInt(b, int64(l.status), 10)
-		case v == lvUpstreamTime:
-			b = appendSeconds(b, max(ex.timing.response, 0))
-		case ex.timing.header >= 0: // the upstream answered
-			b = strconv.AppendInt(b, l.rec.bytes, 10)
-		default:
-			b = append(b, '0')
+	for ex := l.ex; ex != nil; ex = ex.redirect {
+		b = appendRedirect(b, ex)
+		for i := range ex.tried {
+			b = appendSep(b, i)
+			if i < len(ex.passed) {
+				switch a := ex.passed[i]; v {
+				case lvUpstreamStatus:
+					b = strconv.AppendInt(b, int64(a.status), 10)
+				case lvUpstreamTime:
+					b = appendSeconds(b, a.time)
+				default:
+					b = append(b, '0')
+				}
+				continue
+			}
+			if i < len(ex.tried)-1 { // not passed on through passOn
+				b = append(b, '-')
+				continue
+			}
+			b = l.lastAttempt(b, v, ex)
 		}
 	}
 	return b
+}
+
+// lastAttempt appends the value of v of ex's last attempt, whose answer
+// the client got.
+func (l *logLine) lastAttempt(b []byte, v logVar, ex *exchange) []byte {
+	ex.timing.done()
+	switch {
+	case v == lvUpstreamStatus && l.status == statusClientClosed && ex.timing.header < 0:
+		// The client left before the upstream answered: nginx has no
+		// status of it (ngx_http_upstream_status_variable's "-").
+		return append(b, '-')
+	case v == lvUpstreamStatus:
+		return strconv.AppendInt(b, int64(l.status), 10)
+	case v == lvUpstreamTime:
+		return appendSeconds(b, max(ex.timing.response, 0))
+	case ex.bodyCounted:
+		return strconv.AppendInt(b, ex.upstreamBody, 10)
+	case ex.timing.header >= 0: // the upstream answered (HTTP/2: the bytes relayed)
+		return strconv.AppendInt(b, l.rec.bytes, 10)
+	}
+	return append(b, '0')
+}
+
+// appendRedirect appends nginx's " : " between the attempts of a request
+// and those of the exchange it was redirected to, ex, when both have some.
+func appendRedirect(b []byte, ex *exchange) []byte {
+	if len(b) > 0 && len(ex.tried) > 0 {
+		return append(b, " : "...)
+	}
+	return b
+}
+
+// bodySent is nginx's $body_bytes_sent: the body bytes the client got,
+// chunked framing included (a WebSocket's, 101, its bytes to the client);
+// none for a HEAD request, a 204 or a 304, whose body written the server
+// drops.
+func (l *logLine) bodySent() int64 {
+	switch s := l.status; {
+	case l.r.Method == http.MethodHead, s == http.StatusNoContent, s == http.StatusNotModified:
+		return 0
+	}
+	return l.rec.bytes + bodyFraming(l.rec)
+}
+
+// requestFramer is l7/h1server's response writer, which counts the bytes
+// of the request's head and body framing as received.
+type requestFramer interface{ RequestFraming() int64 }
+
+// bodyFramer is l7/h1server's response writer, which counts the chunked
+// framing of the body it sends.
+type bodyFramer interface{ BodyFraming() int64 }
+
+// bodyFraming returns the bytes of chunked framing the client gets in
+// rec's body, which nginx's $body_bytes_sent and $bytes_sent count; 0 on a
+// server that does not say (net/http's, HTTP/2).
+func bodyFraming(rec *responseRecorder) int64 {
+	if f, ok := rec.ResponseWriter.(bodyFramer); ok {
+		return f.BodyFraming()
+	}
+	return 0
 }
 
 func appendSep(b []byte, i int) []byte {

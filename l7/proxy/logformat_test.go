@@ -1,12 +1,19 @@
 package proxy
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -168,5 +175,208 @@ func TestNginxEscapes(t *testing.T) {
 	}
 	if got, want := string(appendNginxJSON(nil, in)), "a\\\"\\\\\\u0000\\u0001\\n\\r\\t\\b\\f\\u001F\x7f\x80é~"; got != want {
 		t.Errorf("escape=json %q, want %q", got, want)
+	}
+}
+
+// TestLogFormatBodyBytesChunked checks $body_bytes_sent of a response
+// chunked to the client: nginx's counts the bytes after the head, the
+// chunks' framing and the last chunk included (checked against nginx 1.22:
+// "hello world" from an upstream is 21 bytes, b\r\n...\r\n0\r\n\r\n). On
+// net/http's server (h1servertest's net kind) the proxy sees the payload
+// only.
+func TestLogFormatBodyBytesChunked(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, " world")
+	})
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), map[string]string{"log-format-upstream": "$body_bytes_sent"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, ok := strings.Cut(string(raw), "\r\n\r\n")
+	if !ok || !strings.Contains(string(raw), "Transfer-Encoding: chunked") {
+		t.Fatalf("response %q, want a chunked one", raw)
+	}
+	want := len(body)
+	if h1servertest.Kind() == h1server.KindNet {
+		want = len("hello world")
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got := strings.TrimSpace(buf.String()); got != strconv.Itoa(want) {
+		t.Errorf("$body_bytes_sent %s, want %d (the body on the wire: %q)", got, want, body)
+	}
+}
+
+// TestLogFormatClientClosed checks the upstream variables of a client that
+// left before the upstream answered: nginx 1.22 logs 499 with the address,
+// a length of 0 and no upstream status ("-"), the upstream having sent
+// none.
+func TestLogFormatClientClosed(t *testing.T) {
+	t.Parallel()
+	entered := make(chan struct{})
+	up := stalling(t, func(http.ResponseWriter) { close(entered) })
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})),
+		map[string]string{"log-format-upstream": "$status $upstream_addr $upstream_response_length $upstream_status"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	leaveWhenClosed(t, srv, entered)
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got, want := buf.String(), "499 "+addr(up)+" 0 -\n"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+}
+
+// TestLogFormatHeadBodyBytes checks $body_bytes_sent of Weir's own page
+// (a 503, no endpoints) answered to a HEAD request: the server drops the
+// body, and nginx 1.22 logs 0 (its 308 and error pages to HEAD too).
+func TestLogFormatHeadBodyBytes(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", nil)), map[string]string{"log-format-upstream": "$request_method $status $body_bytes_sent"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c := client(t)
+	for _, method := range []string{http.MethodHead, http.MethodGet} {
+		got := do(t, c, srv, method, "foo.com", "/", nil)
+		if got.status != http.StatusServiceUnavailable {
+			t.Fatalf("%s: status %d %v, want 503", method, got.status, got.err)
+		}
+	}
+	waitFor(t, "two access-log lines", func() bool { return strings.Count(buf.String(), "\n") == 2 })
+	want := "HEAD 503 0\nGET 503 " + strconv.Itoa(len(h1guard.ErrorPage(503))) + "\n"
+	if got := buf.String(); got != want {
+		t.Errorf("lines %q, want %q", got, want)
+	}
+}
+
+// TestLogFormatRequestLength checks $request_length against the bytes the
+// client sent, as nginx 1.22 counts them: the head as received (an
+// absolute-form target's Host line included once) and the body with its
+// chunked framing. On net/http's server (h1servertest's net kind) the
+// proxy rebuilds the head from the parsed request and counts the body's
+// data only.
+func TestLogFormatRequestLength(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	})
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), map[string]string{"log-format-upstream": "$request_length"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	for _, tc := range []struct {
+		name, raw string
+		netKind   int // the length on net/http's server
+	}{
+		{"chunked body", "POST / HTTP/1.1\r\nHost: foo.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\na\r\nabcdefghij\r\n3\r\nklm\r\n0\r\n\r\n",
+			len("POST / HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\nabcdefghijklm")},
+		{"absolute-form", "GET http://foo.com/x HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n",
+			len("GET http://foo.com/x HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n")},
+	} {
+		before := strings.Count(buf.String(), "\n")
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, tc.raw); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := io.ReadAll(c); err != nil || !strings.HasPrefix(string(resp), "HTTP/1.1 200") {
+			t.Fatalf("%s: response %q %v", tc.name, resp, err)
+		}
+		c.Close()
+		want := len(tc.raw)
+		if h1servertest.Kind() == h1server.KindNet {
+			want = tc.netKind
+		}
+		waitFor(t, "the access-log line", func() bool { return strings.Count(buf.String(), "\n") > before })
+		if got := strings.Split(buf.String(), "\n")[before]; got != strconv.Itoa(want) {
+			t.Errorf("%s: $request_length %s, want %d", tc.name, got, want)
+		}
+	}
+}
+
+// TestLogFormatUpstreamLength checks $upstream_response_length against the
+// body bytes the upstream sent, as nginx 1.22 counts them (checked with
+// proxy_buffering off): a chunked body with its framing (26 bytes for
+// "hello world" in two chunks), a body read to the connection's close, a
+// Content-Length one; not the bytes sent to the client, which gzip
+// changes.
+func TestLogFormatUpstreamLength(t *testing.T) {
+	t.Parallel()
+	bodies := map[string]string{
+		"/chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+		"/close":   "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabcdefgh",
+		"/length":  "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+	}
+	up := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.WriteString(c, bodies[req.URL.Path])
+	})
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{up})), map[string]string{"log-format-upstream": "$upstream_response_length"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c := client(t)
+	for path, want := range map[string]string{"/chunked": "26", "/close": "8", "/length": "5"} {
+		if line := logRequest(t, c, srv.URL+path, "foo.com", &buf, nil); line != want {
+			t.Errorf("%s: $upstream_response_length %s, want %s", path, line, want)
+		}
+	}
+}
+
+// TestLogFormatBodyBytesContinue checks $body_bytes_sent of a request
+// whose Expect: 100-continue was answered: nginx 1.22 counts the interim
+// "HTTP/1.1 100 Continue" (25 bytes), which it sends outside the head it
+// subtracts (30, not 5, for a 5-byte body). On net/http's server the proxy
+// cannot see it.
+func TestLogFormatBodyBytesContinue(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "hello")
+	})
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), map[string]string{"log-format-upstream": "$body_bytes_sent"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: foo.com\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+	br := bufio.NewReader(c)
+	if line, err := br.ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("first line %q %v, want the 100 Continue", line, err)
+	}
+	io.WriteString(c, "abc")
+	if rest, err := io.ReadAll(br); err != nil || !strings.HasSuffix(string(rest), "\r\n\r\nhello") {
+		t.Fatalf("response %q %v", rest, err)
+	}
+	want := len("HTTP/1.1 100 Continue\r\n\r\n") + len("hello")
+	if h1servertest.Kind() == h1server.KindNet {
+		want = len("hello")
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got := strings.TrimSpace(buf.String()); got != strconv.Itoa(want) {
+		t.Errorf("$body_bytes_sent %s, want %d", got, want)
 	}
 }

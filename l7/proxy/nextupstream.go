@@ -37,7 +37,9 @@ import (
 // has only failed upstreams left still tries them.
 //
 // A request passed on is still one access-log line; its upstream field lists
-// the addresses tried, as nginx's $upstream_addr ("a, b"). Each attempt
+// the addresses tried, as nginx's $upstream_addr ("a, b"), and a log
+// format's $upstream_status, $upstream_response_time and
+// $upstream_response_length one value per attempt (passedAttempt). Each attempt
 // passed on is logged ("upstream failed, trying the next") and, for the
 // error conditions, counted in weir_upstream_errors_total.
 
@@ -47,6 +49,17 @@ type attemptError struct {
 	err  error
 	cond annotations.NextUpstream // the condition it meets
 	sent bool                     // the request reached the upstream, at least in part
+	// status is the upstream's answer, when its status is the failure (0:
+	// none, an error or a timeout).
+	status int
+}
+
+// passedAttempt is what nginx's $upstream_status and
+// $upstream_response_time keep of an attempt passed to the next upstream
+// (its $upstream_response_length is 0: no body was read).
+type passedAttempt struct {
+	status int           // the status answered, else 504 (timeout) or 502, as ngx_http_upstream_next
+	time   time.Duration // from the attempt's start to its failure
 }
 
 // newAttemptError classifies err from an upstream that was sent (at least
@@ -163,6 +176,20 @@ func (p *Proxy) passOn(n *nextPolicy, fail *attemptError) bool {
 		slog.String("upstream", failed.Addr),
 		slog.String("next", next.Addr),
 		slog.Any("error", fail.err))
+	ex.timing.done()
+	ex.passed = append(ex.passed, passedAttempt{status: fail.upstreamStatus(), time: max(ex.timing.response, 0)})
 	ex.use(next)
 	return true
+}
+
+// upstreamStatus is the $upstream_status nginx logs for the failed attempt:
+// the status answered, 504 after a timeout, 502 after an error.
+func (a *attemptError) upstreamStatus() int {
+	switch {
+	case a.status != 0:
+		return a.status
+	case a.cond == annotations.NextTimeout:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
 }

@@ -443,8 +443,25 @@ type exchange struct {
 	// last (more than one when it was passed to the next, nextupstream.go).
 	tried    []*router.Upstream
 	triedBuf [1]*router.Upstream // tried's array while it has one
-	pool     *router.Pool        // the pool upstream was selected from
-	canary   string              // upstream name of the chosen canary; "" for the main backend
+	// passed are the attempts passed to the next upstream (tried but the
+	// last), in order, for the access log's $upstream_* lists; nil when
+	// the first attempt is the last.
+	passed []passedAttempt
+	// redirect is the exchange of the error page or default-backend
+	// Service that answered instead (customerrors.go), whose attempts the
+	// access log's $upstream_* lists after these, as nginx's after an
+	// internal redirect; nil when none.
+	redirect *exchange
+	// upstreamBody is the bytes of the last attempt's response body read
+	// from an HTTP/1 upstream, framing included ($upstream_response_length),
+	// when bodyCounted; bodyConn and bodyMark count them while the body is
+	// relayed (countBody).
+	upstreamBody int64
+	bodyCounted  bool
+	bodyConn     *upstreamConn
+	bodyMark     int64
+	pool         *router.Pool // the pool upstream was selected from
+	canary       string       // upstream name of the chosen canary; "" for the main backend
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
