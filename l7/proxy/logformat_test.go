@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -191,15 +192,7 @@ func TestLogFormatBodyBytesChunked(t *testing.T) {
 		w.(http.Flusher).Flush()
 		io.WriteString(w, " world")
 	})
-	var buf syncBuffer
-	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), map[string]string{"log-format-upstream": "$body_bytes_sent"})
-	_, srv := front(t, Options{AccessLog: &buf}, s)
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf, c := loggedConn(t, up, "$body_bytes_sent")
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +212,23 @@ func TestLogFormatBodyBytesChunked(t *testing.T) {
 	if got := strings.TrimSpace(buf.String()); got != strconv.Itoa(want) {
 		t.Errorf("$body_bytes_sent %s, want %d (the body on the wire: %q)", got, want, body)
 	}
+}
+
+// loggedConn fronts the upstream up for foo.com with an access log of
+// format alone, and returns the log and a raw client connection to the
+// proxy (closed at the test's end, 10 s to run).
+func loggedConn(t *testing.T, up *httptest.Server, format string) (*syncBuffer, net.Conn) {
+	t.Helper()
+	buf := new(syncBuffer)
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), map[string]string{"log-format-upstream": format})
+	_, srv := front(t, Options{AccessLog: buf}, s)
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return buf, c
 }
 
 // TestLogFormatClientClosed checks the upstream variables of a client that
@@ -353,15 +363,7 @@ func TestLogFormatBodyBytesContinue(t *testing.T) {
 		io.Copy(io.Discard, r.Body)
 		io.WriteString(w, "hello")
 	})
-	var buf syncBuffer
-	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), map[string]string{"log-format-upstream": "$body_bytes_sent"})
-	_, srv := front(t, Options{AccessLog: &buf}, s)
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf, c := loggedConn(t, up, "$body_bytes_sent")
 	io.WriteString(c, "POST / HTTP/1.1\r\nHost: foo.com\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
 	br := bufio.NewReader(c)
 	if line, err := br.ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
