@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"github.com/weir-lb/weir/userspace/controller"
 	"github.com/weir-lb/weir/userspace/manifest"
 	"github.com/weir-lb/weir/userspace/snapshot"
+	"github.com/weir-lb/weir/userspace/supervisor/supervisortest"
 )
 
 // gatedSource syncs its objects once open is closed.
@@ -42,36 +42,8 @@ func TestServesOnceLive(t *testing.T) {
 		io.WriteString(w, "backend")
 	}))
 	defer backend.Close()
-	_, port, _ := net.SplitHostPort(backend.Listener.Addr().String())
-	objs, problems := manifest.DecodeObjects([]byte(fmt.Sprintf(`
-apiVersion: networking.k8s.io/v1
-kind: IngressClass
-metadata: {name: weir}
-spec: {controller: weir-lb.dev/ingress-controller}
----
-apiVersion: v1
-kind: Service
-metadata: {name: app, namespace: default}
-spec: {ports: [{name: http, port: 80, targetPort: %[1]s}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: app-1, namespace: default, labels: {kubernetes.io/service-name: app}}
-addressType: IPv4
-ports: [{name: http, port: %[1]s}]
-endpoints: [{addresses: [127.0.0.1], conditions: {ready: true}}]
----
-apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata: {name: app, namespace: default}
-spec:
-  ingressClassName: weir
-  rules:
-  - host: app.example
-    http:
-      paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: app, port: {number: 80}}}}
-`, port)))
+	port := backend.Listener.Addr().(*net.TCPAddr).Port
+	objs, problems := manifest.DecodeObjects([]byte(supervisortest.Manifest("app.example", "app", "127.0.0.1", port)))
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}
