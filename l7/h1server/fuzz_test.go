@@ -94,6 +94,12 @@ func FuzzServer(f *testing.F) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("no request reached the handler for %q", b)
 		}
+		if g.BodyErr && !w.BodyErr && badTrailerName(b[h.End:]) {
+			// A trailer field name that is not a token: h1server refuses
+			// the body (README: a bad trailer is a 400), textproto keeps
+			// the field as it came.
+			return
+		}
 		if w.BodyErr || g.BodyErr {
 			// Both fail: where is not the point (a short body).
 			w.Body, g.Body, w.Trailer, g.Trailer = "", "", nil, nil
@@ -102,6 +108,39 @@ func FuzzServer(f *testing.F) {
 			t.Errorf("for %q\nnet/http: %+v\nh1server: %+v", b, w, g)
 		}
 	})
+}
+
+// badTrailerName reports whether the chunked body at the start of b ends
+// with a trailer line whose field name h1guard finds invalid.
+func badTrailerName(b []byte) bool {
+	for {
+		line, rest, ok := bytes.Cut(b, []byte("\n"))
+		if !ok {
+			return false
+		}
+		n, err := h1guard.ChunkSize(bytes.TrimSuffix(line, []byte("\r")))
+		if err != nil {
+			return false
+		}
+		if n > 0 {
+			if int64(len(rest)) < n+2 {
+				return false
+			}
+			b = rest[n+2:]
+			continue
+		}
+		for b = rest; ; {
+			line, rest, ok := bytes.Cut(b, []byte("\n"))
+			line = bytes.TrimSuffix(line, []byte("\r"))
+			if !ok || len(line) == 0 {
+				return false
+			}
+			if name, _, _ := bytes.Cut(line, []byte(":")); !h1guard.ValidFieldName(name) {
+				return true
+			}
+			b = rest
+		}
+	}
 }
 
 // hostLine returns the value of the first Host line of the request head
