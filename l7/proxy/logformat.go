@@ -190,14 +190,11 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvStatus:
 		return strconv.AppendInt(b, int64(l.status), 10), true
 	case lvBodyBytes:
-		return strconv.AppendInt(b, l.bodySent(), 10), true
+		return strconv.AppendInt(b, bodySent(r, l.rec, l.status), 10), true
 	case lvBytesSent:
-		return strconv.AppendInt(b, l.rec.sent(l.status)-l.rec.bytes+l.bodySent(), 10), true
+		return strconv.AppendInt(b, bytesSent(r, l.rec, l.status), 10), true
 	case lvRequestLength:
-		if f, ok := l.rec.ResponseWriter.(requestFramer); ok {
-			return strconv.AppendInt(b, f.RequestFraming()+ex.bodyRead.Load(), 10), true
-		}
-		return strconv.AppendInt(b, requestLength(r, ex), 10), true
+		return strconv.AppendInt(b, nginxRequestLength(r, ex, l.rec), 10), true
 	case lvRequestTime:
 		return appendSeconds(b, l.d), true
 	case lvMsec:
@@ -356,12 +353,33 @@ func appendRedirect(b []byte, ex *exchange) []byte {
 // chunked framing included (a WebSocket's, 101, its bytes to the client);
 // none for a HEAD request, a 204 or a 304, whose body written the server
 // drops.
-func (l *logLine) bodySent() int64 {
-	switch s := l.status; {
-	case l.r.Method == http.MethodHead, s == http.StatusNoContent, s == http.StatusNotModified:
+func bodySent(r *http.Request, rec *responseRecorder, status int) int64 {
+	switch {
+	case r.Method == http.MethodHead, status == http.StatusNoContent, status == http.StatusNotModified:
 		return 0
 	}
-	return l.rec.bytes + bodyFraming(l.rec)
+	return rec.bytes + bodyFraming(rec)
+}
+
+// bytesSent is nginx's $bytes_sent: the response's head and its body as
+// bodySent counts it. The access log's $bytes_sent and the response_size
+// and bytes_sent histograms (ingress-nginx's monitor.lua takes both from
+// $bytes_sent) are this one figure.
+func bytesSent(r *http.Request, rec *responseRecorder, status int) int64 {
+	return rec.sent(status) - rec.bytes + bodySent(r, rec, status)
+}
+
+// nginxRequestLength is nginx's $request_length: the head and the body's
+// framing as received (l7/h1server counts them) and the body bytes read;
+// on a server that does not count them (net/http's, HTTP/2), requestLength's
+// estimate from the parsed request. The access log's $request_length and
+// the request_size histogram (monitor.lua's, from $request_length) are
+// this one figure.
+func nginxRequestLength(r *http.Request, ex *exchange, rec *responseRecorder) int64 {
+	if f, ok := rec.ResponseWriter.(requestFramer); ok {
+		return f.RequestFraming() + ex.bodyRead.Load()
+	}
+	return requestLength(r, ex)
 }
 
 // requestFramer is l7/h1server's response writer, which counts the bytes

@@ -297,18 +297,9 @@ func TestLogFormatRequestLength(t *testing.T) {
 			len("GET http://foo.com/x HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n")},
 	} {
 		before := strings.Count(buf.String(), "\n")
-		c, err := net.Dial("tcp", srv.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
+		if resp, _ := rawExchange(t, addr(srv), tc.raw); resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", tc.name, resp.StatusCode)
 		}
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(c, tc.raw); err != nil {
-			t.Fatal(err)
-		}
-		if resp, err := io.ReadAll(c); err != nil || !strings.HasPrefix(string(resp), "HTTP/1.1 200") {
-			t.Fatalf("%s: response %q %v", tc.name, resp, err)
-		}
-		c.Close()
 		want := len(tc.raw)
 		if h1servertest.Kind() == h1server.KindNet {
 			want = tc.netKind

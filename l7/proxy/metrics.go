@@ -215,9 +215,10 @@ func (m *metrics) observersOf(k childKey) *observers {
 	return actual.(*observers)
 }
 
-// observe counts a finished request: sent is the bytes written to the
-// client (status line, header and body), d the request time.
-func (m *metrics) observe(r *http.Request, ex *exchange, status int, sent int64, d time.Duration) {
+// observe counts a finished request: reqLen is nginx's $request_length and
+// sent its $bytes_sent (nginxRequestLength, bytesSent: the access log's
+// figures), d the request time.
+func (m *metrics) observe(r *http.Request, ex *exchange, status int, reqLen, sent int64, d time.Duration) {
 	host := router.NormalizeHost(r.Host)
 	if host == "" {
 		host = "_"
@@ -228,7 +229,7 @@ func (m *metrics) observe(r *http.Request, ex *exchange, status int, sent int64,
 	o := m.observersFor(childKey{route: ex.route, canary: ex.canary, status: status, method: methodLabel(r.Method), host: host})
 	o.requests.Inc()
 	o.duration.Observe(d.Seconds())
-	o.requestSize.Observe(float64(requestLength(r, ex)))
+	o.requestSize.Observe(float64(reqLen))
 	o.responseSize.Observe(float64(sent))
 	o.bytesSent.Observe(float64(sent))
 	if t := &ex.timing; len(ex.tried) == 1 && !t.start.IsZero() {

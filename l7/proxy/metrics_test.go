@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/weir-lb/weir/l7/h1server"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -172,32 +178,53 @@ func histogramCount(tb testing.TB, h *prometheus.HistogramVec, labels []string) 
 	return m.GetHistogram().GetSampleCount()
 }
 
-// TestMetricsSizes checks request_size and response_size against what was
-// sent: a request with a 300-byte body counts at least its body and request
-// line, a response at least its body and status line.
+// TestMetricsSizes checks request_size, response_size and bytes_sent
+// against the access log's $request_length and $bytes_sent, the figures
+// ingress-nginx's monitor.lua observes: a chunked POST (its framing
+// counted as received) answered with a chunked body, and a HEAD (no body
+// counted), each a sample equal to its log line's.
 func TestMetricsSizes(t *testing.T) {
 	t.Parallel()
-	up := named(t, "a")
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("X-Up", "1")
+		w.(http.Flusher).Flush() // chunked to the client
+		io.WriteString(w, strings.Repeat("r", 100))
+	})
 	reg := prometheus.NewRegistry()
-	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
-		{Host: "foo.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("a", []string{addr(up)})}}},
-	}}
-	p, srv := front(t, Options{Registry: reg}, s)
-	res := do(t, client(t), srv, "POST", "foo.com", "/x", strings.NewReader(strings.Repeat("b", 300)))
-	labels := []string{"200", "POST", "/", "ns", "ing-a", "a", "", "foo.com"}
-	waitFor(t, "the POST counted", func() bool { return histogramCount(t, p.metrics.requestSize, labels) == 1 })
-	var m dto.Metric
-	if err := p.metrics.requestSize.WithLabelValues(labels...).(prometheus.Metric).Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	if got, min := m.GetHistogram().GetSampleSum(), float64(300+len("POST /x HTTP/1.1\r\n")); got < min {
-		t.Errorf("request_size = %v, want at least %v", got, min)
-	}
-	if err := p.metrics.responseSize.WithLabelValues(labels...).(prometheus.Metric).Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	if got, min := m.GetHistogram().GetSampleSum(), float64(len(res.body)+len("HTTP/1.1 200 OK\r\n")); got < min {
-		t.Errorf("response_size = %v, want at least %v", got, min)
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})), map[string]string{"log-format-upstream": "$request_length $bytes_sent"})
+	p, srv := front(t, Options{Registry: reg, AccessLog: &buf}, s)
+	for _, tc := range []struct{ method, raw string }{
+		{"POST", "POST /x HTTP/1.1\r\nHost: foo.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n12c\r\n" + strings.Repeat("b", 300) + "\r\n0\r\n\r\n"},
+		{"HEAD", "HEAD /x HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n"},
+	} {
+		before := strings.Count(buf.String(), "\n")
+		if resp, _ := rawExchange(t, addr(srv), tc.raw); resp.StatusCode != 200 {
+			t.Fatalf("%s: status %d", tc.method, resp.StatusCode)
+		}
+		waitFor(t, "the access-log line", func() bool { return strings.Count(buf.String(), "\n") > before })
+		var reqLen, sent float64
+		if _, err := fmt.Sscan(strings.Split(buf.String(), "\n")[before], &reqLen, &sent); err != nil {
+			t.Fatalf("%s: log line: %v", tc.method, err)
+		}
+		if h1servertest.Kind() != h1server.KindNet && reqLen != float64(len(tc.raw)) {
+			t.Errorf("%s: $request_length %v, want %d (the bytes sent)", tc.method, reqLen, len(tc.raw))
+		}
+		labels := []string{"200", tc.method, "/", "ns", "ing-a", "a", "", "foo.com"}
+		for _, h := range []struct {
+			name string
+			vec  *prometheus.HistogramVec
+			want float64
+		}{{"request_size", p.metrics.requestSize, reqLen}, {"response_size", p.metrics.responseSize, sent}, {"bytes_sent", p.metrics.bytesSent, sent}} {
+			var m dto.Metric
+			if err := h.vec.WithLabelValues(labels...).(prometheus.Metric).Write(&m); err != nil {
+				t.Fatal(err)
+			}
+			if got := m.GetHistogram(); got.GetSampleCount() != 1 || got.GetSampleSum() != h.want {
+				t.Errorf("%s: %s %d samples, sum %v; want 1, %v (the access log's)", tc.method, h.name, got.GetSampleCount(), got.GetSampleSum(), h.want)
+			}
+		}
 	}
 }
 

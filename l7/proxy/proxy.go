@@ -364,7 +364,7 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	if p.metrics != nil {
 		ex.timing.done()
 		p.conns.requests.Add(1)
-		p.metrics.observe(r, ex, status, rec.sent(status), duration)
+		p.metrics.observe(r, ex, status, nginxRequestLength(r, ex, rec), bytesSent(r, rec, status), duration)
 	}
 	if p.access != nil {
 		g := p.liveGlobal()
