@@ -1,6 +1,7 @@
 package h1guard
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"net"
@@ -55,6 +56,9 @@ type conn struct {
 	poison    []byte
 
 	headOnly bool // the rejected request is a HEAD: no body in the answer
+	// refused is the rejected request for the access log, logged once
+	// answered; nil without a RefusalLogger.
+	refused *Refusal
 
 	// An upgrade request (upgradeHead, while its head is delivered) has
 	// net/http answer it (upgrading): with a 101 the connection switches
@@ -226,7 +230,25 @@ func (c *conn) head(p []byte) error {
 		return c.idleRead(p)
 	}
 	// One byte over the limit, so the parser sees the head overflow it.
-	return c.Fill(c.Conn, c.hp.lim.maxHead()+1)
+	err := c.Fill(c.Conn, c.hp.lim.maxHead()+1)
+	if err != nil && c.g.LogsRefusals() {
+		// The client did not finish the head: net/http closes the
+		// connection without an answer, and nginx logs the request.
+		c.parsing = false
+		c.g.logRefusal(unfinished(err, c.Buf[c.R:c.W], c.Conn, c.tls != nil))
+	}
+	return err
+}
+
+// unfinished is the Refusal of a request whose head, so far head, the
+// client did not finish on c, the read ending with err: 408 when its time
+// ran out (client_header_timeout), 400 when it left.
+func unfinished(err error, head []byte, c net.Conn, tls bool) *Refusal {
+	status := http.StatusBadRequest
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		status = http.StatusRequestTimeout
+	}
+	return &Refusal{Status: status, Head: head, Start: time.Now(), Remote: c.RemoteAddr().String(), Local: c.LocalAddr(), TLS: tls}
 }
 
 // idleRead waits for the first bytes of a request with no buffer: it reads
@@ -307,6 +329,12 @@ func (c *conn) reject(rej *Reject) {
 	c.g.rejected(c, rej)
 	if m := c.hp.h.Method; m.Len > 0 && c.parsing {
 		c.headOnly = string(m.Of(c.Buf[c.R:c.W])) == http.MethodHead
+	}
+	if c.parsing && c.g.LogsRefusals() {
+		// The head is copied: the buffer goes back to its pool now, the
+		// line is written once the answer is.
+		c.refused = &Refusal{Status: rej.Status, Reject: rej, Head: bytes.Clone(c.Buf[c.R:c.W]), Start: time.Now(),
+			Remote: c.RemoteAddr().String(), Local: c.LocalAddr(), TLS: c.tls != nil}
 	}
 	c.mu.Lock()
 	c.pending = rej
@@ -391,10 +419,18 @@ func (c *conn) Close() error {
 	return c.closeErr
 }
 
-// answer writes rej's response and lingers.
+// answer writes rej's response, logs the request refused (c.refused, if
+// any) and lingers.
 func (c *conn) answer(rej *Reject) {
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := c.Conn.Write(response(rej, time.Now(), c.headOnly)); err != nil {
+	p := response(rej, time.Now(), c.headOnly)
+	n, err := c.Conn.Write(p)
+	if rf := c.refused; rf != nil {
+		c.refused = nil
+		rf.Answered(p, n)
+		c.g.logRefusal(rf)
+	}
+	if err != nil {
 		return
 	}
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {

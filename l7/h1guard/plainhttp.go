@@ -3,6 +3,7 @@ package h1guard
 import (
 	"net"
 	"net/http"
+	"time"
 )
 
 // plainHTTPPage is nginx's page for a plain HTTP request sent to an HTTPS
@@ -45,7 +46,12 @@ func (g *Guard) answerPlainHTTP(c net.Conn, first []byte) {
 		n, rerr := c.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if rerr != nil && n == 0 {
-			return // the client left or its time ran out, as nginx closes without an answer
+			// The client left or its time ran out: nginx closes without
+			// an answer, and logs the request.
+			if g.LogsRefusals() {
+				g.logRefusal(unfinished(rerr, buf, c, false))
+			}
+			return
 		}
 	}
 	rej := rejPlainHTTP
@@ -57,5 +63,10 @@ func (g *Guard) answerPlainHTTP(c net.Conn, first []byte) {
 	}
 	g.count(c.RemoteAddr().String(), rej)
 	headOnly := h.Method.Len > 0 && string(h.Method.Of(buf)) == http.MethodHead
-	(&conn{Conn: c, g: g, headOnly: headOnly}).answer(rej)
+	pc := &conn{Conn: c, g: g, headOnly: headOnly}
+	if g.LogsRefusals() {
+		// Logged as plain HTTP: nginx's $scheme of it is "http".
+		pc.refused = &Refusal{Status: rej.Status, Reject: rej, Head: buf, Start: time.Now(), Remote: c.RemoteAddr().String(), Local: c.LocalAddr()}
+	}
+	pc.answer(rej)
 }
