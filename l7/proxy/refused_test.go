@@ -144,6 +144,8 @@ var refusedCases = func() []refusedCase {
 		{"two Transfer-Encoding", sendPlain, "POST /p HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\nUser-Agent: ua\r\n\r\n0\r\n\r\n", head + `"POST /p HTTP/1.1" 400 150 "-" "-" 93` + tail},
 		{"Transfer-Encoding on HTTP/1.0", sendPlain, "POST /p HTTP/1.0\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nUser-Agent: ua\r\n\r\n0\r\n\r\n", head + `"POST /p HTTP/1.0" 400 150 "-" "ua" 83` + tail},
 		{"unknown Transfer-Encoding", sendPlain, "POST /p HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: gzip\r\n\r\n", head + `"POST /p HTTP/1.1" 501 158 "-" "-" 64` + tail},
+		{"CONNECT", sendPlain, "CONNECT / HTTP/1.1\r\nHost: example.com\r\n\r\n", head + `"CONNECT / HTTP/1.1" 405 150 "-" "-" 41` + tail},
+		{"CONNECT authority form", sendPlain, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n", head + `"CONNECT example.com:443 HTTP/1.1" 400 150 "-" "-" 0` + tail},
 		{"TRACE", sendPlain, "TRACE /p HTTP/1.1\r\nHost: example.com\r\nUser-Agent: ua\r\n\r\n", head + `"TRACE /p HTTP/1.1" 405 150 "-" "ua" 56` + tail},
 		// A body refused in the location: nginx reads it before it
 		// connects (proxy-request-buffering on), so no upstream is logged;
