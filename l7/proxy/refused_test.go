@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/tls"
 	"io"
 	"net"
@@ -340,5 +341,60 @@ func TestRefusedMetrics(t *testing.T) {
 				t.Errorf("%s %v counts %d requests, want 1 (the request served)", mf.GetName(), m.Label, n)
 			}
 		}
+	}
+}
+
+// TestRefusedAccessLogKeepAlive checks the line of a request refused, or
+// cut by client-header-timeout, after one served on the same connection
+// (l7/h1server reads it armed): nginx 1.22.1 logs the served one, then
+// `"GARBAGE" 400 150 "-" "-" 0` or `"GET /q HTTP/1.1" 408 0 "-" "-" 36`.
+func TestRefusedAccessLogKeepAlive(t *testing.T) {
+	t.Parallel()
+	const head, tail = `127.0.0.1 - - [T] `, ` RT [] [] - - - - ID`
+	for _, tc := range []struct{ name, second, want string }{
+		{"refused", "GARBAGE\r\n\r\n", head + `"GARBAGE" 400 150 "-" "-" 0` + tail},
+		{"timeout", "GET /q HTTP/1.1\r\nHost: example.com\r\n", head + `"GET /q HTTP/1.1" 408 0 "-" "-" 36` + tail},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.name == "timeout" && h1servertest.Kind() == h1server.KindNet {
+				// net/http arms ReadHeaderTimeout for a keep-alive
+				// connection's next request once it peeks its first
+				// bytes, which h1guard holds until the head is whole: the
+				// head is never timed out (with no IdleTimeout set, as
+				// Weir's servers set none).
+				t.Skip("net/http's server times out no second head behind h1guard")
+			}
+			up := named(t, "a")
+			var buf syncBuffer
+			s := withLogFormat(t, snap(1, "example.com", backendOf("a", []string{addr(up)})),
+				map[string]string{"log-format-upstream": annotations.DefaultLogFormat})
+			plain, _ := refusingFront(t, Options{AccessLog: &buf}, s)
+			conn := dialRaw(t, plain)
+			br := bufio.NewReader(conn)
+			if _, err := io.WriteString(conn, "GET /p HTTP/1.1\r\nHost: example.com\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			waitFor(t, "the first line", func() bool { return buf.String() != "" })
+			if _, err := io.WriteString(conn, tc.second); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, br); err != nil {
+				t.Fatalf("read the answer: %v", err)
+			}
+			lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("lines\n%s\nwant two", buf.String())
+			}
+			if got := normalLine(lines[1]); got != tc.want {
+				t.Errorf("line\n%s\nwant (nginx's)\n%s", got, tc.want)
+			}
+		})
 	}
 }
