@@ -248,7 +248,9 @@ func unfinished(err error, head []byte, c net.Conn, tls bool) *Refusal {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		status = http.StatusRequestTimeout
 	}
-	return &Refusal{Status: status, Head: head, Start: time.Now(), Remote: c.RemoteAddr().String(), Local: c.LocalAddr(), TLS: tls}
+	rf := &Refusal{Status: status, Head: head, Start: time.Now(), TLS: tls}
+	rf.Remote, rf.Local = PeerAddrs(c)
+	return rf
 }
 
 // idleRead waits for the first bytes of a request with no buffer: it reads
@@ -333,8 +335,8 @@ func (c *conn) reject(rej *Reject) {
 	if c.parsing && c.g.LogsRefusals() {
 		// The head is copied: the buffer goes back to its pool now, the
 		// line is written once the answer is.
-		c.refused = &Refusal{Status: rej.Status, Reject: rej, Head: bytes.Clone(c.Buf[c.R:c.W]), Start: time.Now(),
-			Remote: c.RemoteAddr().String(), Local: c.LocalAddr(), TLS: c.tls != nil}
+		c.refused = &Refusal{Status: rej.Status, Reject: rej, Head: bytes.Clone(c.Buf[c.R:c.W]), Start: time.Now(), TLS: c.tls != nil}
+		c.refused.Remote, c.refused.Local = PeerAddrs(c.Conn)
 	}
 	c.mu.Lock()
 	c.pending = rej

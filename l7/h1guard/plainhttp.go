@@ -66,7 +66,8 @@ func (g *Guard) answerPlainHTTP(c net.Conn, first []byte) {
 	pc := &conn{Conn: c, g: g, headOnly: headOnly}
 	if g.LogsRefusals() {
 		// Logged as plain HTTP: nginx's $scheme of it is "http".
-		pc.refused = &Refusal{Status: rej.Status, Reject: rej, Head: buf, Start: time.Now(), Remote: c.RemoteAddr().String(), Local: c.LocalAddr()}
+		pc.refused = &Refusal{Status: rej.Status, Reject: rej, Head: buf, Start: time.Now()}
+		pc.refused.Remote, pc.refused.Local = PeerAddrs(c)
 	}
 	pc.answer(rej)
 }

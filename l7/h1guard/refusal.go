@@ -29,12 +29,37 @@ type Refusal struct {
 	// Sent is the bytes of the answer written ($bytes_sent), of which
 	// BodySent the page ($body_bytes_sent: none to a HEAD request).
 	Sent, BodySent int64
-	// Remote is the client's address ("ip:port"); Local the address it
-	// connected to (nil: unknown).
+	// Remote is the peer's address ("ip:port"), Local the address it
+	// connected to (nil: unknown): the connection's, under a PROXY header
+	// (PeerAddrs).
 	Remote string
 	Local  net.Addr
 	// TLS is whether the request came over TLS.
 	TLS bool
+}
+
+// PeerAddrs returns the addresses of the connection under c's layers
+// (TLS, a PROXY protocol header's, the guard's, the connection limit's): a
+// Refusal's Remote and Local. nginx logs a request it refuses while it
+// reads the head with its peer's address: the realip module, which takes
+// a PROXY header's (use-proxy-protocol) or a forwarded-for header's, runs
+// in the post-read phase, which such a request never reaches (nginx
+// 1.22.1 with listen proxy_protocol and real_ip_header proxy_protocol:
+// "127.0.0.1 ... \"GARBAGE\" 400" for a client 1.2.3.4, which its served
+// requests log).
+func PeerAddrs(c net.Conn) (remote string, local net.Addr) {
+	for range 8 {
+		switch v := c.(type) {
+		case interface{ Unwrap() net.Conn }:
+			c = v.Unwrap()
+			continue
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+			continue
+		}
+		break
+	}
+	return c.RemoteAddr().String(), c.LocalAddr()
 }
 
 // RefusalLogger, when Options.Source implements it too, writes the

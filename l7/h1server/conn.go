@@ -397,8 +397,9 @@ func (c *conn) reject(rej *h1guard.Reject, head []byte) {
 
 // refusal is the Refusal of the request whose bytes so far are head.
 func (c *conn) refusal(status int, head []byte, start time.Time) *h1guard.Refusal {
-	return &h1guard.Refusal{Status: status, Head: head, Start: start, Remote: c.remote,
-		Local: c.rwc.LocalAddr(), TLS: c.tlsConn != nil}
+	rf := &h1guard.Refusal{Status: status, Head: head, Start: start, TLS: c.tlsConn != nil}
+	rf.Remote, rf.Local = h1guard.PeerAddrs(c.rwc)
+	return rf
 }
 
 // unfinished logs the request whose head the client began and did not

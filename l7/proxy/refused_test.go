@@ -18,6 +18,7 @@ import (
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/h1server/h1servertest"
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -27,6 +28,13 @@ import (
 // for example.com), with the server h1servertest.Kind picks; both read a
 // head for 1 s at most. It returns their addresses.
 func refusingFront(tb testing.TB, opts Options, s *snapshot.Snapshot) (plain, secure string) {
+	tb.Helper()
+	return refusingFrontPP(tb, opts, s, false)
+}
+
+// refusingFrontPP is refusingFront, its plain listener under the PROXY
+// protocol Listener (use-proxy-protocol) when pp.
+func refusingFrontPP(tb testing.TB, opts Options, s *snapshot.Snapshot, pp bool) (plain, secure string) {
 	tb.Helper()
 	p := New(opts)
 	if err := p.Apply(s); err != nil {
@@ -44,8 +52,12 @@ func refusingFront(tb testing.TB, opts Options, s *snapshot.Snapshot) (plain, se
 	}
 	lnPlain, lnTLS := listen(), listen()
 	cfg := certstest.NewCA(tb).ServerConfig(tb, "example.com")
+	var wrap func(net.Listener) net.Listener
+	if pp {
+		wrap = func(l net.Listener) net.Listener { return proxyproto.Wrap(l, p) }
+	}
 	served := []drain.Server{
-		h1server.ServePlain(kind, "http", &http.Server{Handler: p, ReadHeaderTimeout: time.Second, ConnState: p.ConnState}, g, lnPlain, nil, errc),
+		h1server.ServePlain(kind, "http", &http.Server{Handler: p, ReadHeaderTimeout: time.Second, ConnState: p.ConnState}, g, lnPlain, wrap, errc),
 		h1server.ServeTLS(kind, "https", &http.Server{Handler: p, ReadHeaderTimeout: time.Second, ConnState: p.ConnState}, g, lnTLS, cfg, nil, errc),
 	}
 	tb.Cleanup(func() {
@@ -396,5 +408,25 @@ func TestRefusedAccessLogKeepAlive(t *testing.T) {
 				t.Errorf("line\n%s\nwant (nginx's)\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRefusedAccessLogProxyProtocol checks $remote_addr of a refused request
+// under use-proxy-protocol: the peer's, as nginx's realip module (which takes
+// the PROXY header's) runs in a phase the request never reaches; a served
+// request logs the header's client.
+func TestRefusedAccessLogProxyProtocol(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "example.com", backendOf("a", []string{addr(up)})),
+		map[string]string{"log-format-upstream": "$remote_addr $status", "use-proxy-protocol": "true"})
+	plain, secure := refusingFrontPP(t, Options{AccessLog: &buf}, s, true)
+	const pp = "PROXY TCP4 192.0.2.7 198.51.100.1 1111 80\r\n"
+	sendRefused(t, refusedCase{send: sendPlain, req: pp + "GET /p HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"}, plain, secure)
+	waitFor(t, "the served request's line", func() bool { return buf.String() != "" })
+	sendRefused(t, refusedCase{send: sendPlain, req: pp + "GARBAGE\r\n\r\n"}, plain, secure)
+	if got, want := buf.String(), "192.0.2.7 200\n127.0.0.1 400\n"; got != want {
+		t.Errorf("lines %q, want %q", got, want)
 	}
 }
