@@ -347,11 +347,14 @@ func (c *conn) reject(rej *Reject) {
 
 // Poisons of badChunk: a framing that net/http refuses in each state, so
 // the request in its handler fails on a malformed body (and the proxy
-// answers 400, then closes) instead of a client that went away.
+// answers 400, then closes) instead of a client that went away. The
+// trailer's ends in an empty line: net/http parses a trailer only with
+// its end in view, else it fails it as "suspiciously long" and the EOF
+// after the poison cancels the request (a 499 and net/http's empty 200).
 var (
 	poisonSize    = []byte("X\r\n")
 	poisonEnd     = []byte("XX")
-	poisonTrailer = []byte("\x00\r\n")
+	poisonTrailer = []byte("\x00\r\n\r\n")
 )
 
 // badChunk ends the stream inside a chunked body that broke the framing.

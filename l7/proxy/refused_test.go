@@ -94,7 +94,8 @@ type refusedCase struct {
 // want, by case name: $request_length there is an estimate from the parsed
 // head when a body was read.
 var netLines = map[string]string{
-	"bad chunk size": `127.0.0.1 - - [T] "POST /p HTTP/1.1" 400 150 "-" "ua" 55 RT [ns-a-http] [] - - - - ID`,
+	"bad chunk size":         `127.0.0.1 - - [T] "POST /p HTTP/1.1" 400 150 "-" "ua" 55 RT [ns-a-http] [] - - - - ID`,
+	"bad trailer (stricter)": `127.0.0.1 - - [T] "POST /p HTTP/1.1" 400 150 "-" "ua" 56 RT [ns-a-http] [] - - - - ID`,
 }
 
 // The lines of nginx 1.22.1 with ingress-nginx's log_format upstreaminfo at
@@ -168,6 +169,10 @@ var refusedCases = func() []refusedCase {
 		// $request_length is an estimate from the parsed head (netLines).
 		{"bad chunk size", sendPlain, "POST /p HTTP/1.1\r\nHost: example.com\r\nUser-Agent: ua\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
 			head + `"POST /p HTTP/1.1" 400 150 "-" "ua" 83 RT [ns-a-http] [] - - - - ID`},
+		// Stricter than nginx 1.22, which takes any trailer line: the body
+		// is refused in the location, the bad line not counted.
+		{"bad trailer (stricter)", sendPlain, "POST /p HTTP/1.1\r\nHost: example.com\r\nUser-Agent: ua\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nBad Trailer\r\n\r\n",
+			head + `"POST /p HTTP/1.1" 400 150 "-" "ua" 92 RT [ns-a-http] [] - - - - ID`},
 		{"timeout in a header", sendPlain, "GET /p HTTP/1.1\r\nHost: example.com\r\nUser-Agent: ua\r\n", head + `"GET /p HTTP/1.1" 408 0 "-" "ua" 52` + tail},
 		{"timeout in the request line", sendPlain, "GET /p HT", head + `"GET /p HT" 408 0 "-" "-" 0` + tail},
 		{"timeout after an empty line", sendPlain, "\r\n", head + `"" 408 0 "-" "-" 0` + tail},
