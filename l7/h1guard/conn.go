@@ -235,20 +235,28 @@ func (c *conn) head(p []byte) error {
 		// The client did not finish the head: net/http closes the
 		// connection without an answer, and nginx logs the request.
 		c.parsing = false
-		c.g.logRefusal(unfinished(err, c.Buf[c.R:c.W], c.Conn, c.tls != nil))
+		c.g.logRefusal(newRefusal(UnfinishedStatus(err), c.Buf[c.R:c.W], c.Conn, c.tls))
 	}
 	return err
 }
 
-// unfinished is the Refusal of a request whose head, so far head, the
-// client did not finish on c, the read ending with err: 408 when its time
-// ran out (client_header_timeout), 400 when it left.
-func unfinished(err error, head []byte, c net.Conn, tls bool) *Refusal {
-	status := http.StatusBadRequest
+// UnfinishedStatus is the status nginx logs for a request whose head the
+// client did not finish, the read ending with err: 408 when its time ran
+// out (client_header_timeout), 400 when it left.
+func UnfinishedStatus(err error) int {
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		status = http.StatusRequestTimeout
+		return http.StatusRequestTimeout
 	}
-	rf := &Refusal{Status: status, Head: head, Start: time.Now(), TLS: tls}
+	return http.StatusBadRequest
+}
+
+// newRefusal is the Refusal of a request, its bytes so far head, on c (of
+// TLS state tls; nil: plain), logged with status, starting now.
+func newRefusal(status int, head []byte, c net.Conn, tls *tls.ConnectionState) *Refusal {
+	rf := &Refusal{Status: status, Head: head, Start: time.Now(), TLS: tls != nil}
+	if tls != nil {
+		rf.ServerName = tls.ServerName
+	}
 	rf.Remote, rf.Local = PeerAddrs(c)
 	return rf
 }
@@ -335,8 +343,8 @@ func (c *conn) reject(rej *Reject) {
 	if c.parsing && c.g.LogsRefusals() {
 		// The head is copied: the buffer goes back to its pool now, the
 		// line is written once the answer is.
-		c.refused = &Refusal{Status: rej.Status, Reject: rej, Head: bytes.Clone(c.Buf[c.R:c.W]), Start: time.Now(), TLS: c.tls != nil}
-		c.refused.Remote, c.refused.Local = PeerAddrs(c.Conn)
+		c.refused = newRefusal(rej.Status, bytes.Clone(c.Buf[c.R:c.W]), c.Conn, c.tls)
+		c.refused.Reject = rej
 	}
 	c.mu.Lock()
 	c.pending = rej

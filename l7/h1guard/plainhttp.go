@@ -3,7 +3,6 @@ package h1guard
 import (
 	"net"
 	"net/http"
-	"time"
 )
 
 // plainHTTPPage is nginx's page for a plain HTTP request sent to an HTTPS
@@ -49,7 +48,7 @@ func (g *Guard) answerPlainHTTP(c net.Conn, first []byte) {
 			// The client left or its time ran out: nginx closes without
 			// an answer, and logs the request.
 			if g.LogsRefusals() {
-				g.logRefusal(unfinished(rerr, buf, c, false))
+				g.logRefusal(newRefusal(UnfinishedStatus(rerr), buf, c, nil))
 			}
 			return
 		}
@@ -66,8 +65,8 @@ func (g *Guard) answerPlainHTTP(c net.Conn, first []byte) {
 	pc := &conn{Conn: c, g: g, headOnly: headOnly}
 	if g.LogsRefusals() {
 		// Logged as plain HTTP: nginx's $scheme of it is "http".
-		pc.refused = &Refusal{Status: rej.Status, Reject: rej, Head: buf, Start: time.Now()}
-		pc.refused.Remote, pc.refused.Local = PeerAddrs(c)
+		pc.refused = newRefusal(rej.Status, buf, c, nil)
+		pc.refused.Reject = rej
 	}
 	pc.answer(rej)
 }

@@ -34,8 +34,10 @@ type Refusal struct {
 	// (PeerAddrs).
 	Remote string
 	Local  net.Addr
-	// TLS is whether the request came over TLS.
-	TLS bool
+	// TLS is whether the request came over TLS; ServerName its SNI name
+	// ("": none), which chose nginx's server ($host without a Host taken).
+	TLS        bool
+	ServerName string
 }
 
 // PeerAddrs returns the addresses of the connection under c's layers

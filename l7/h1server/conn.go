@@ -398,6 +398,9 @@ func (c *conn) reject(rej *h1guard.Reject, head []byte) {
 // refusal is the Refusal of the request whose bytes so far are head.
 func (c *conn) refusal(status int, head []byte, start time.Time) *h1guard.Refusal {
 	rf := &h1guard.Refusal{Status: status, Head: head, Start: start, TLS: c.tlsConn != nil}
+	if rf.TLS {
+		rf.ServerName = c.tlsState.ServerName
+	}
 	rf.Remote, rf.Local = h1guard.PeerAddrs(c.rwc)
 	return rf
 }
@@ -411,9 +414,9 @@ func (c *conn) unfinished(err error, timeout time.Duration) {
 	if c.R >= c.W || c.srv.closing.Load() || !c.srv.guard.LogsRefusals() {
 		return
 	}
-	status, start := http.StatusBadRequest, time.Now()
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		status, start = http.StatusRequestTimeout, start.Add(-timeout)
+	status, start := h1guard.UnfinishedStatus(err), time.Now()
+	if status == http.StatusRequestTimeout {
+		start = start.Add(-timeout)
 	}
 	c.srv.guard.LogRefusal(c.refusal(status, c.Buf[c.R:c.W], start))
 }

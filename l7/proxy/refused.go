@@ -45,8 +45,11 @@ func (p *Proxy) LogRefusal(rf *h1guard.Refusal) {
 	ex := &exchange{start: rf.Start, requestID: requestID(r, !g.Logs.NoRequestID)}
 	ex.fwd.remoteText, ex.fwd.remote = peerAddr(rf.Remote)
 	ref := &refusedLine{line: h.Line, length: h.Length, sent: rf.Sent, host: "_"}
-	if h.Host != nil {
+	switch rt := p.router.Load(); {
+	case h.Host != nil:
 		ref.host = string(h.Host)
+	case rf.ServerName != "" && rt != nil:
+		ref.host = rt.Lookup(rf.ServerName).ServerName() // the server SNI chose
 	}
 	p.access.emit(&logLine{r: r, ex: ex, rec: &responseRecorder{bytes: rf.BodySent}, status: rf.Status,
 		d: time.Since(rf.Start), ref: ref}, g.logFormat, p.access.inFlight.Load() <= 0)

@@ -435,3 +435,36 @@ func TestRefusedAccessLogProxyProtocol(t *testing.T) {
 		t.Errorf("lines %q, want %q", got, want)
 	}
 }
+
+// TestRefusedAccessLogHostBySNI checks $host of a request refused over TLS
+// before a Host was taken: the name of the server its SNI chose, as nginx
+// 1.22.1 logs it ("example.com" for "GARBAGE" with SNI example.com), "_"
+// for a name no server has; the Host taken otherwise.
+func TestRefusedAccessLogHostBySNI(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	for _, tc := range []struct{ name, sni, req, want string }{
+		{"sni", "example.com", "GARBAGE\r\n\r\n", "example.com 400\n"},
+		{"unknown sni", "other.test", "GARBAGE\r\n\r\n", "_ 400\n"},
+		{"host taken", "example.com", "GET / HTTP/1.1\r\nHost: Foo.Test:443\r\nX: \x00\r\n\r\n", "foo.test 400\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var buf syncBuffer
+			s := withLogFormat(t, snap(1, "example.com", backendOf("a", []string{addr(up)})),
+				map[string]string{"log-format-upstream": "$host $status"})
+			_, secure := refusingFront(t, Options{AccessLog: &buf}, s)
+			conn := tls.Client(dialRaw(t, secure), &tls.Config{InsecureSkipVerify: true, ServerName: tc.sni, NextProtos: []string{"http/1.1"}})
+			t.Cleanup(func() { conn.Close() })
+			if _, err := io.WriteString(conn, tc.req); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, conn); err != nil {
+				t.Fatalf("read the answer: %v", err)
+			}
+			if got := buf.String(); got != tc.want {
+				t.Errorf("line %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
