@@ -335,10 +335,7 @@ func (c *conn) readHead(first bool) bool {
 			// Nothing pending: wait without a buffer (idle.go).
 			if err := c.waitIdle(deadline, !first); err != nil {
 				c.moving = err == errMove
-				if !c.moving {
-					c.unfinished(err, timeout)
-				}
-				return false
+				return false // nothing of a head came: no line
 			}
 			if c.R < c.W {
 				continue
