@@ -1,6 +1,7 @@
 package h1guard
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"net"
@@ -55,6 +56,9 @@ type conn struct {
 	poison    []byte
 
 	headOnly bool // the rejected request is a HEAD: no body in the answer
+	// refused is the rejected request for the access log, logged once
+	// answered; nil without a RefusalLogger.
+	refused *Refusal
 
 	// An upgrade request (upgradeHead, while its head is delivered) has
 	// net/http answer it (upgrading): with a 101 the connection switches
@@ -226,7 +230,35 @@ func (c *conn) head(p []byte) error {
 		return c.idleRead(p)
 	}
 	// One byte over the limit, so the parser sees the head overflow it.
-	return c.Fill(c.Conn, c.hp.lim.maxHead()+1)
+	err := c.Fill(c.Conn, c.hp.lim.maxHead()+1)
+	if err != nil && c.g.LogsRefusals() {
+		// The client did not finish the head: net/http closes the
+		// connection without an answer, and nginx logs the request.
+		c.parsing = false
+		c.g.logRefusal(newRefusal(UnfinishedStatus(err), c.Buf[c.R:c.W], c.Conn, c.tls))
+	}
+	return err
+}
+
+// UnfinishedStatus is the status nginx logs for a request whose head the
+// client did not finish, the read ending with err: 408 when its time ran
+// out (client_header_timeout), 400 when it left.
+func UnfinishedStatus(err error) int {
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest
+}
+
+// newRefusal is the Refusal of a request, its bytes so far head, on c (of
+// TLS state tls; nil: plain), logged with status, starting now.
+func newRefusal(status int, head []byte, c net.Conn, tls *tls.ConnectionState) *Refusal {
+	rf := &Refusal{Status: status, Head: head, Start: time.Now(), TLS: tls != nil}
+	if tls != nil {
+		rf.ServerName = tls.ServerName
+	}
+	rf.Remote, rf.Local = PeerAddrs(c)
+	return rf
 }
 
 // idleRead waits for the first bytes of a request with no buffer: it reads
@@ -308,6 +340,12 @@ func (c *conn) reject(rej *Reject) {
 	if m := c.hp.h.Method; m.Len > 0 && c.parsing {
 		c.headOnly = string(m.Of(c.Buf[c.R:c.W])) == http.MethodHead
 	}
+	if c.parsing && c.g.LogsRefusals() {
+		// The head is copied: the buffer goes back to its pool now, the
+		// line is written once the answer is.
+		c.refused = newRefusal(rej.Status, bytes.Clone(c.Buf[c.R:c.W]), c.Conn, c.tls)
+		c.refused.Reject = rej
+	}
 	c.mu.Lock()
 	c.pending = rej
 	c.mu.Unlock()
@@ -317,11 +355,14 @@ func (c *conn) reject(rej *Reject) {
 
 // Poisons of badChunk: a framing that net/http refuses in each state, so
 // the request in its handler fails on a malformed body (and the proxy
-// answers 400, then closes) instead of a client that went away.
+// answers 400, then closes) instead of a client that went away. The
+// trailer's ends in an empty line: net/http parses a trailer only with
+// its end in view, else it fails it as "suspiciously long" and the EOF
+// after the poison cancels the request (a 499 and net/http's empty 200).
 var (
 	poisonSize    = []byte("X\r\n")
 	poisonEnd     = []byte("XX")
-	poisonTrailer = []byte("\x00\r\n")
+	poisonTrailer = []byte("\x00\r\n\r\n")
 )
 
 // badChunk ends the stream inside a chunked body that broke the framing.
@@ -391,10 +432,18 @@ func (c *conn) Close() error {
 	return c.closeErr
 }
 
-// answer writes rej's response and lingers.
+// answer writes rej's response, logs the request refused (c.refused, if
+// any) and lingers.
 func (c *conn) answer(rej *Reject) {
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := c.Conn.Write(response(rej, time.Now(), c.headOnly)); err != nil {
+	p := response(rej, time.Now(), c.headOnly)
+	n, err := c.Conn.Write(p)
+	if rf := c.refused; rf != nil {
+		c.refused = nil
+		rf.Answered(p, n)
+		c.g.logRefusal(rf)
+	}
+	if err != nil {
 		return
 	}
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {

@@ -85,11 +85,12 @@ func TestRejects(t *testing.T) {
 		{"no host on 1.1", "GET / HTTP/1.1\r\n\r\n", 400, "host", ""},
 		{"space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400, "header_line", ""},
 		{"ctl in value", "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", 400, "header_line", ""},
-		{"connect", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405, "method", "405 Not Allowed"},
+		{"connect", "CONNECT / HTTP/1.1\r\nHost: a:443\r\n\r\n", 405, "method", "405 Not Allowed"},
+		{"connect authority form", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 400, "target", ""},
 		{"trace", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 405, "method", ""},
 		// nginx's order: Host, then Transfer-Encoding, then the method.
-		{"connect without host", "CONNECT a:443 HTTP/1.1\r\n\r\n", 400, "host", ""},
-		{"connect with gzip", "CONNECT a:443 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "unknown_transfer_encoding", ""},
+		{"connect without host", "CONNECT / HTTP/1.1\r\n\r\n", 400, "host", ""},
+		{"connect with gzip", "CONNECT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "unknown_transfer_encoding", ""},
 		{"absolute form without host", "GET http://a/ HTTP/1.1\r\n\r\n", 400, "host", ""},
 		// nginx's request line parser takes a host of letters, digits,
 		// '.' and '-', a port of digits, or an IP literal in brackets

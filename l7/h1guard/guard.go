@@ -18,7 +18,8 @@
 //     nor an absolute URL (such as "*"), a NUL or %00 in the path, a path
 //     whose dot segments climb above the root ("/../x", escaped too): 400;
 //   - an HTTP major version other than 1: 505;
-//   - CONNECT or TRACE: 405;
+//   - CONNECT (with a path: its authority form is a malformed target) or
+//     TRACE: 405;
 //   - obs-fold (a header line that starts with a space or a tab), a
 //     malformed header line or a control byte in a value: 400;
 //   - an invalid or repeated Content-Length: 400;

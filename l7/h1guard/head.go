@@ -119,6 +119,11 @@ type headParser struct {
 	sawCL   bool
 	sawTE   bool
 	hasUpg  bool
+	badCL   bool // a Content-Length that is not a length: refused once the head is read (finish)
+	// line is where the line refused starts (set with the refusal only):
+	// the head before it is what nginx counts of a refused request
+	// (refusal.go).
+	line int
 	// notAllowed is a method nginx refuses (CONNECT, TRACE).
 	notAllowed bool
 }
@@ -148,6 +153,7 @@ func (p *headParser) feed(b []byte) (done bool, err error) {
 			if err == rejURITooLong {
 				p.noteMethod(b[p.h.Start:], p.h.Start)
 			}
+			p.line = p.off
 			return false, err
 		}
 		end := p.off + nl // index of the LF
@@ -162,21 +168,25 @@ func (p *headParser) feed(b []byte) (done bool, err error) {
 				// nginx skips empty lines before the request line.
 				p.h.Start = p.off
 				if p.off > p.lim.maxHead() {
+					p.line = start
 					return false, rejHeaderLarge
 				}
 				continue
 			}
 			if end-start > p.lim.BufferSize {
 				p.noteMethod(line, start)
+				p.line = start
 				return false, rejURITooLong
 			}
 			if err := p.requestLine(line, start); err != nil {
+				p.line = start
 				return false, err
 			}
 			p.gotLine = true
 			continue
 		}
 		if end-start > p.lim.BufferSize || p.off-p.h.Start > p.lim.maxHead() {
+			p.line = start
 			return false, rejHeaderLarge
 		}
 		if len(line) == 0 {
@@ -184,6 +194,7 @@ func (p *headParser) feed(b []byte) (done bool, err error) {
 			return true, p.finish(b)
 		}
 		if err := p.field(b, line, start); err != nil {
+			p.line = start
 			return false, err
 		}
 	}
@@ -265,32 +276,43 @@ func (p *headParser) requestLine(line []byte, off int) error {
 	default:
 		return rejVersion
 	}
-	if string(method) == http.MethodConnect {
-		return nil // authority form: host:port
-	}
+	// CONNECT's authority form (host:port) too: nginx 1.22's request
+	// line parser takes a target that starts with a letter for a scheme
+	// and refuses "a:443" (400), and answers CONNECT with a path 405.
 	return checkTarget(target)
 }
 
 // checkTarget accepts the origin form (/path?query) and the absolute form
 // (scheme://authority/path?query), with no NUL, raw or escaped, in the path.
 func checkTarget(t []byte) error {
-	path := t
-	if t[0] != '/' {
-		i := 0
-		for i < len(t) && isSchemeByte(t[i], i) {
-			i++
-		}
-		if i == 0 || len(t)-i < 3 || string(t[i:i+3]) != "://" {
-			return rejTarget
-		}
-		rest := t[i+3:]
-		k := authority(rest)
-		if k == 0 || k < len(rest) && rest[k] != '/' && rest[k] != '?' {
-			return rejTarget
-		}
-		path = rest[k:]
+	path, ok := targetPath(t)
+	if !ok {
+		return rejTarget
 	}
 	return checkPath(path)
+}
+
+// targetPath returns the path and query of a request target in the origin
+// or the absolute form; false when t is neither, which nginx's request
+// line parser refuses (a path it refuses later, once the line is read:
+// checkPath).
+func targetPath(t []byte) ([]byte, bool) {
+	if len(t) > 0 && t[0] == '/' {
+		return t, true
+	}
+	i := 0
+	for i < len(t) && isSchemeByte(t[i], i) {
+		i++
+	}
+	if i == 0 || len(t)-i < 3 || string(t[i:i+3]) != "://" {
+		return nil, false
+	}
+	rest := t[i+3:]
+	k := authority(rest)
+	if k == 0 || k < len(rest) && rest[k] != '/' && rest[k] != '?' {
+		return nil, false
+	}
+	return rest[k:], true
 }
 
 // authority returns the length of the host and port that a starts with, as
@@ -411,9 +433,13 @@ func (p *headParser) field(b, line []byte, off int) error {
 			return rejCL
 		}
 		p.sawCL = true
+		// A repeated one is refused at its line (nginx's
+		// ngx_http_process_unique_header_line), one that is not a length
+		// once the head is read, as nginx's ngx_http_process_request_header.
 		n, ok := ParseLength(value)
 		if !ok {
-			return rejCL
+			p.badCL = true
+			break
 		}
 		p.h.ContentLength = n
 	case equalFold(name, "Transfer-Encoding"):
@@ -438,11 +464,14 @@ func (p *headParser) field(b, line []byte, off int) error {
 
 // finish applies the rules that need the whole head, in nginx's order
 // (ngx_http_process_request_header): Host on HTTP/1.1 (even with an
-// absolute target), Transfer-Encoding, then the method.
+// absolute target), Content-Length, Transfer-Encoding, then the method.
 func (p *headParser) finish(b []byte) error {
 	h := &p.h
 	if h.Minor >= 1 && !h.HasHost {
 		return rejHost
+	}
+	if p.badCL {
+		return rejCL
 	}
 	if p.sawTE {
 		if h.Minor == 0 {

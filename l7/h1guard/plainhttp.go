@@ -45,7 +45,12 @@ func (g *Guard) answerPlainHTTP(c net.Conn, first []byte) {
 		n, rerr := c.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if rerr != nil && n == 0 {
-			return // the client left or its time ran out, as nginx closes without an answer
+			// The client left or its time ran out: nginx closes without
+			// an answer, and logs the request.
+			if g.LogsRefusals() {
+				g.logRefusal(newRefusal(UnfinishedStatus(rerr), buf, c, nil))
+			}
+			return
 		}
 	}
 	rej := rejPlainHTTP
@@ -57,5 +62,11 @@ func (g *Guard) answerPlainHTTP(c net.Conn, first []byte) {
 	}
 	g.count(c.RemoteAddr().String(), rej)
 	headOnly := h.Method.Len > 0 && string(h.Method.Of(buf)) == http.MethodHead
-	(&conn{Conn: c, g: g, headOnly: headOnly}).answer(rej)
+	pc := &conn{Conn: c, g: g, headOnly: headOnly}
+	if g.LogsRefusals() {
+		// Logged as plain HTTP: nginx's $scheme of it is "http".
+		pc.refused = newRefusal(rej.Status, buf, c, nil)
+		pc.refused.Reject = rej
+	}
+	pc.answer(rej)
 }

@@ -138,6 +138,9 @@ func (c *conn) readArmed() bool {
 				c.moving = true
 			}
 		}
+		if !c.moving {
+			c.unfinished(err, c.srv.guard.HeaderTimeout(c.srv.cfg.ReadHeaderTimeout))
+		}
 		return false
 	}
 	if !a.deadline.IsZero() {
@@ -173,7 +176,7 @@ func (c *conn) step(fd uintptr) bool {
 			}
 			done, err := c.parser.Feed(c.Buf[c.R:c.W])
 			if err != nil {
-				c.reject(err.(*h1guard.Reject))
+				c.reject(err.(*h1guard.Reject), c.Buf[c.R:c.W])
 				a.res = armedEnd
 				return true
 			}
@@ -210,6 +213,7 @@ func (c *conn) step(fd uintptr) bool {
 			continue
 		}
 		if !errors.Is(err, h1guard.ErrWouldBlock) {
+			c.unfinished(err, 0) // the client left: no timeout here
 			a.res = armedEnd
 			return true
 		}

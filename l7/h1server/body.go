@@ -159,12 +159,14 @@ func (b *body) chunkFraming() error {
 	}
 	line := c.Buf[c.R : c.R+i-1]
 	next := c.R + i + 1
-	b.framing.Add(int64(i + 1)) // the line, counted once it is read whole
+	// A line counts once it is read whole and valid: nginx's
+	// $request_length has none of the line its chunked parser refuses.
 	if b.st == chSize {
 		n, err := h1guard.ChunkSize(line)
 		if err != nil {
 			return b.bad()
 		}
+		b.framing.Add(int64(i + 1))
 		c.R = next
 		if n == 0 {
 			b.st = chTrailer
@@ -174,6 +176,7 @@ func (b *body) chunkFraming() error {
 		return nil
 	}
 	if len(line) == 0 {
+		b.framing.Add(int64(i + 1))
 		c.R = next
 		return io.EOF
 	}
@@ -181,6 +184,7 @@ func (b *body) chunkFraming() error {
 	if b.trailer > c.srv.guard.Limits().MaxHead() || h1guard.CheckTrailer(line) != nil {
 		return b.bad()
 	}
+	b.framing.Add(int64(i + 1))
 	c.R = next
 	b.addTrailer(string(line))
 	return nil

@@ -312,7 +312,7 @@ func (c *conn) readHead(first bool) bool {
 			}
 			done, err := c.parser.Feed(c.Buf[c.R:c.W])
 			if err != nil {
-				c.reject(err.(*h1guard.Reject))
+				c.reject(err.(*h1guard.Reject), c.Buf[c.R:c.W])
 				return false
 			}
 			if done {
@@ -335,7 +335,7 @@ func (c *conn) readHead(first bool) bool {
 			// Nothing pending: wait without a buffer (idle.go).
 			if err := c.waitIdle(deadline, !first); err != nil {
 				c.moving = err == errMove
-				return false
+				return false // nothing of a head came: no line
 			}
 			if c.R < c.W {
 				continue
@@ -344,6 +344,7 @@ func (c *conn) readHead(first bool) bool {
 		c.woke = false
 		armLazy()
 		if err := c.Fill(c.rwc, maxHead+1); err != nil {
+			c.unfinished(err, timeout)
 			return false
 		}
 	}
@@ -365,24 +366,56 @@ func addrString(a net.Addr) string {
 }
 
 // reject answers a head that broke a rule with nginx's status and page,
-// then closes the connection lingering, as h1guard does.
-func (c *conn) reject(rej *h1guard.Reject) {
+// logs it (the guard's LogRefusal: the access log) and closes the
+// connection lingering, as h1guard does. head is the request's bytes
+// from its first on, as far as they were read.
+func (c *conn) reject(rej *h1guard.Reject, head []byte) {
 	c.srv.guard.Rejected(c.remote, rej)
 	headOnly := false
 	if m := c.parser.Method(); m.Len > 0 && c.R+m.Off+m.Len <= c.W {
 		headOnly = string(m.Of(c.Buf[c.R:c.W])) == http.MethodHead
 	}
-	c.answerAndLinger(h1guard.Response(rej, time.Now(), headOnly))
+	now := time.Now()
+	p := h1guard.Response(rej, now, headOnly)
+	_ = c.setWriteDeadline(now.Add(writeTimeout))
+	n, err := c.rwc.Write(p)
+	if c.srv.guard.LogsRefusals() {
+		rf := c.refusal(rej.Status, head, now)
+		rf.Reject = rej
+		rf.Answered(p, n)
+		c.srv.guard.LogRefusal(rf)
+	}
+	if err == nil {
+		// Drain what the client still sends for a while, so that the
+		// close does not reset the connection before it read p.
+		c.linger()
+	}
 }
 
-// answerAndLinger writes p, then drains what the client still sends for a
-// while so that the close does not reset the connection before it read p.
-func (c *conn) answerAndLinger(p []byte) {
-	_ = c.setWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := c.rwc.Write(p); err != nil {
+// refusal is the Refusal of the request whose bytes so far are head.
+func (c *conn) refusal(status int, head []byte, start time.Time) *h1guard.Refusal {
+	rf := &h1guard.Refusal{Status: status, Head: head, Start: start, TLS: c.tlsConn != nil}
+	if rf.TLS {
+		rf.ServerName = c.tlsState.ServerName
+	}
+	rf.Remote, rf.Local = h1guard.PeerAddrs(c.rwc)
+	return rf
+}
+
+// unfinished logs the request whose head the client began and did not
+// finish, the read ending with err: as nginx, 408 when its time ran out
+// (client_header_timeout, timeout), 400 when it left; no answer is sent.
+// A connection that sent nothing of a request has no line, nor one that
+// the server closes.
+func (c *conn) unfinished(err error, timeout time.Duration) {
+	if c.R >= c.W || c.srv.closing.Load() || !c.srv.guard.LogsRefusals() {
 		return
 	}
-	c.linger()
+	status, start := h1guard.UnfinishedStatus(err), time.Now()
+	if status == http.StatusRequestTimeout {
+		start = start.Add(-timeout)
+	}
+	c.srv.guard.LogRefusal(c.refusal(status, c.Buf[c.R:c.W], start))
 }
 
 // setWriteDeadline sets rwc's write deadline. A write deadline only bounds
@@ -540,7 +573,7 @@ func (c *conn) serveRequest() bool {
 	}
 	u, err := c.parseURL(target)
 	if err != nil {
-		c.reject(h1guard.RejectTarget)
+		c.reject(h1guard.RejectTarget, raw)
 		return false
 	}
 	req.URL = u
@@ -579,7 +612,7 @@ func (c *conn) serveRequest() bool {
 		c.body.chunked = true
 		tr, ok := declaredTrailers(hdr)
 		if !ok {
-			c.reject(h1guard.RejectTrailer)
+			c.reject(h1guard.RejectTrailer, raw)
 			return false
 		}
 		req.Trailer = tr

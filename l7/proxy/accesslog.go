@@ -79,18 +79,26 @@ func (a *accessLog) write(r *http.Request, ex *exchange, rec *responseRecorder, 
 		}
 		return
 	}
+	a.emit(&logLine{r: r, ex: ex, rec: rec, status: status, d: d}, lf, idle)
+}
+
+// emit appends the line of l, in lf (nil: Weir's JSON line), and writes
+// the lines buffered when idle (no request in flight) or when the buffer
+// says so.
+func (a *accessLog) emit(l *logLine, lf *logFormat, idle bool) {
 	// The request ended at its start plus its duration (finish measured
 	// it): no clock read per line. An exchange without a start has none.
-	end := ex.start.Add(d)
-	if ex.start.IsZero() {
+	end := l.ex.start.Add(l.d)
+	if l.ex.start.IsZero() {
 		end = time.Now()
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if lf != nil {
-		a.buf, a.scratch = lf.append(a.buf, a.scratch, &logLine{r: r, ex: ex, rec: rec, status: status, d: d, clock: &a.clock})
+		l.clock = &a.clock
+		a.buf, a.scratch = lf.append(a.buf, a.scratch, l)
 	} else {
-		a.buf = appendEntry(a.buf, &a.clock, r, ex, status, rec.bytes, d)
+		a.buf = appendEntry(a.buf, &a.clock, l.r, l.ex, l.status, l.rec.bytes, l.d)
 	}
 	switch {
 	case idle || len(a.buf) >= accessBuffer || end.Sub(a.flushed) >= accessFlush:

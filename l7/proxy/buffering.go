@@ -97,6 +97,10 @@ func (p *Proxy) prepareBody(rec *responseRecorder, r, out *http.Request, ex *exc
 		if ex.clientBodyErr() == nil {
 			ex.setBodyErr(err)
 		}
+		// No endpoint was reached: as nginx, which reads the body before
+		// it connects, the request has no upstream to log ($upstream_addr
+		// and the other $upstream_* "-").
+		ex.tried = ex.tried[:0]
 		p.handleError(rec, r, err)
 		return nil, false
 	}

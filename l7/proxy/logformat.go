@@ -121,6 +121,9 @@ type logLine struct {
 	status int
 	d      time.Duration
 	clock  *logClock // formats $time_local and $time_iso8601; nil: in full
+	// ref is the refusal of a request refused before routing (refused.go),
+	// whose line takes some variables from it; nil for a request served.
+	ref *refusedLine
 }
 
 // append appends the line of l to b; scratch is a reusable buffer for the
@@ -134,7 +137,7 @@ func (lf *logFormat) append(b, scratch []byte, l *logLine) ([]byte, []byte) {
 		var set bool
 		scratch, set = l.value(scratch[:0], op)
 		switch {
-		case !set || len(scratch) == 0 && !alwaysSet(op.v):
+		case !set || len(scratch) == 0 && !alwaysSet(op.v) && !(op.v == lvRequest && l.ref != nil):
 			// nginx logs a missing value as "-", and as nothing with
 			// escape=json or escape=none.
 			if lf.escape == 0 {
@@ -165,6 +168,11 @@ func alwaysSet(v logVar) bool {
 // found (unknown).
 func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	r, ex := l.r, l.ex
+	if l.ref != nil {
+		if b, ok := l.ref.value(b, l, op.v); ok {
+			return b, true
+		}
+	}
 	switch op.v {
 	case lvRemoteAddr:
 		return append(b, ex.fwd.remoteText...), true

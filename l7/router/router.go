@@ -465,6 +465,20 @@ func (h Host) ServerTLS() *snapshot.ServerTLS {
 // Served is Router.Served of the Host's name.
 func (h Host) Served() bool { return h.srv != nil && h.srv != h.r.anyHost }
 
+// ServerName is nginx's server_name of the Host's server, the $host of a
+// request whose Host header nginx did not take (one refused while its head
+// is read, its server chosen by SNI): the exact name, "*." and the suffix
+// of a wildcard one, "_" for the any-host server or none.
+func (h Host) ServerName() string {
+	switch {
+	case !h.Served():
+		return "_"
+	case h.wild:
+		return "*." + h.key
+	}
+	return h.key
+}
+
 // Fallback returns the route of the Snapshot's DefaultBackend, or nil when
 // there is none.
 func (r *Router) Fallback() *Route { return r.fallback }

@@ -570,3 +570,19 @@ func TestPoolOfDefaultUpstream(t *testing.T) {
 		t.Errorf("the default Service's endpoints changed: root served by %s", got)
 	}
 }
+
+// TestServerName checks the server_name of the server a name (an SNI name)
+// finds: exact, wildcard, the any-host server's "_".
+func TestServerName(t *testing.T) {
+	t.Parallel()
+	r := mustCompile(t, &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "a.test", Paths: []snapshot.Path{prefix("/", "a")}},
+		{Host: "*.w.test", Paths: []snapshot.Path{prefix("/", "w")}},
+		{Host: "", Paths: []snapshot.Path{prefix("/", "any")}},
+	}}, nil)
+	for name, want := range map[string]string{"A.test": "a.test", "x.w.test": "*.w.test", "w.test": "_", "b.test": "_"} {
+		if got := r.Lookup(name).ServerName(); got != want {
+			t.Errorf("Lookup(%q).ServerName() = %q, want %q", name, got, want)
+		}
+	}
+}

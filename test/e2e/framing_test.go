@@ -43,7 +43,8 @@ func TestStrictFraming(t *testing.T) {
 		{"duplicate content-length", "POST / HTTP/1.1\r\nHost: strict.test\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx", 400, false},
 		{"invalid content-length", "POST / HTTP/1.1\r\nHost: strict.test\r\nContent-Length: 1x\r\n\r\nx", 400, false},
 		{"duplicate host", "GET / HTTP/1.1\r\nHost: strict.test\r\nHost: strict.test\r\n\r\n", 400, false},
-		{"connect", "CONNECT strict.test:443 HTTP/1.1\r\nHost: strict.test:443\r\n\r\n", 405, false},
+		{"connect", "CONNECT / HTTP/1.1\r\nHost: strict.test:443\r\n\r\n", 405, false},
+		{"connect authority form", "CONNECT strict.test:443 HTTP/1.1\r\nHost: strict.test:443\r\n\r\n", 400, false}, // nginx 1.22.1: a bad request line
 		{"options *", "OPTIONS * HTTP/1.1\r\nHost: strict.test\r\n\r\n", 400, false},
 		{"get *", "GET * HTTP/1.1\r\nHost: strict.test\r\n\r\n", 400, false},
 		{"%00 in path", "GET /a%00 HTTP/1.1\r\nHost: strict.test\r\n\r\n", 400, false},
