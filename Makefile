@@ -64,7 +64,8 @@ test-unit:
 FUZZ = ./userspace/annotations:FuzzParse ./userspace/manifest:FuzzDecodeDocuments \
        ./l7/router:FuzzMatch ./userspace/snapshot:FuzzBuild \
        ./l7/h1guard:FuzzHead:20000x ./l7/h1guard:FuzzStream:20000x ./l7/proxyproto:FuzzReadHeader:40000x \
-       ./l7/h1server:FuzzServer:20000x ./l7/h1guard:FuzzCanonical:20000x ./l7/proxy:FuzzWriteDirect:20000x
+       ./l7/h1server:FuzzServer:20000x ./l7/h1guard:FuzzCanonical:20000x ./l7/proxy:FuzzWriteDirect:20000x \
+       ./l7/h1guard:FuzzRefusalParse:20000x
 FUZZTIME ?= 5s
 
 # fuzz-short runs each fuzz target for its budget (new crashers land in the

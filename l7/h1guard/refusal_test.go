@@ -1,6 +1,7 @@
 package h1guard
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -66,4 +67,40 @@ func TestRefusalAnswered(t *testing.T) {
 			t.Errorf("Answered(%d): sent %d body %d, want %d %d", tc.n, r.Sent, r.BodySent, tc.sent, tc.body)
 		}
 	}
+}
+
+// FuzzRefusalParse feeds Parse any head a client can send, under the
+// default and small buffers: it must not panic (a refusal's log line is
+// made from hostile bytes), and what it returns lies within the head: the
+// line, the length, each field a name before its colon.
+func FuzzRefusalParse(f *testing.F) {
+	for _, s := range []string{
+		"GARBAGE\r\n\r\n", "\r\n\r\nGET /p HT", "GET /../x HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET http://a_b/ HTTP/1.1\r\n", "GET /p HTTP/1.1\nHost: a\nX: \x00\n\n",
+		"POST /p HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: x\r\n\r\nbody",
+		"CONNECT a:443 HTTP/1.1\r\n\r\n", "GET / HTTP/1.0\r\n\r\n",
+	} {
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, head []byte, small bool) {
+		lim := Limits{}
+		if small {
+			lim = Limits{BufferSize: 32, Buffers: 2}
+		}
+		h := (&Refusal{Head: head}).Parse(lim)
+		if h.Length < 0 || h.Length > int64(len(head)) {
+			t.Fatalf("length %d of a %d-byte head", h.Length, len(head))
+		}
+		if len(h.Line) > len(head) || !bytes.Contains(head, h.Line) {
+			t.Fatalf("line %q not in the head", h.Line)
+		}
+		if !h.Parsed && (h.Method != nil || h.Length != 0 || len(h.Fields) != 0) {
+			t.Fatalf("unparsed line with method %q, length %d, %d fields", h.Method, h.Length, len(h.Fields))
+		}
+		for _, fl := range h.Fields {
+			if len(fl.Name) == 0 || bytes.IndexByte(fl.Name, ':') >= 0 {
+				t.Fatalf("field name %q", fl.Name)
+			}
+		}
+	})
 }
