@@ -81,6 +81,16 @@ func TestRejects(t *testing.T) {
 		{"cl invalid", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +1\r\n\r\nx", 400, "content_length", ""},
 		{"cl list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\nx", 400, "content_length", ""},
 		{"host twice", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "host", ""},
+		// nginx 1.22.1 answers each of its unique fields given twice 400
+		// (ngx_http_process_unique_header_line), in any case.
+		{"authorization twice", "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic x\r\nauthorization: Basic y\r\n\r\n", 400, "duplicate_field", "400 Bad Request"},
+		{"if-match twice", "GET / HTTP/1.1\r\nHost: a\r\nIf-Match: \"a\"\r\nIf-Match: \"b\"\r\n\r\n", 400, "duplicate_field", ""},
+		{"if-none-match twice", "GET / HTTP/1.1\r\nHost: a\r\nIF-NONE-MATCH: x\r\nIf-None-Match: x\r\n\r\n", 400, "duplicate_field", ""},
+		{"if-modified-since twice", "GET / HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: x\r\nIf-Modified-Since: y\r\n\r\n", 400, "duplicate_field", ""},
+		{"if-unmodified-since twice", "GET / HTTP/1.1\r\nHost: a\r\nIf-Unmodified-Since: x\r\nIf-Unmodified-Since: y\r\n\r\n", 400, "duplicate_field", ""},
+		{"if-range twice", "GET / HTTP/1.1\r\nHost: a\r\nIf-Range: x\r\nIf-Range: y\r\n\r\n", 400, "duplicate_field", ""},
+		{"content-range twice", "GET / HTTP/1.1\r\nHost: a\r\nContent-Range: x\r\nContent-Range: y\r\n\r\n", 400, "duplicate_field", ""},
+		{"expect twice", "GET / HTTP/1.1\r\nHost: a\r\nExpect: x\r\nExpect: y\r\n\r\n", 400, "duplicate_field", ""},
 		{"host dotdot", "GET / HTTP/1.1\r\nHost: a..b\r\n\r\n", 400, "host", ""},
 		{"no host on 1.1", "GET / HTTP/1.1\r\n\r\n", 400, "host", ""},
 		{"space before colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400, "header_line", ""},
@@ -163,6 +173,9 @@ func TestAccepted(t *testing.T) {
 		{"absolute form, empty port, ftp", "GET ftp://h:/p HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET ftp://h:/p h: 0"}},
 		{"absolute form, ip literal", "GET http://[::1]:8/p HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET http://[::1]:8/p [::1]:8 0"}},
 		{"host between spaces", "GET / HTTP/1.1\r\nHost:   a  \r\nConnection: close\r\n\r\n", []string{"GET / a 0"}},
+		// Fields nginx 1.22.1 takes more than once (its unique ones are
+		// refused, TestRejects).
+		{"repeatable fields twice", "GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\nCookie: b=2\r\nUser-Agent: x\r\nUser-Agent: y\r\nReferer: x\r\nReferer: y\r\nRange: bytes=0-1\r\nRange: bytes=0-1\r\nAccept: a\r\nAccept: b\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\nTE: x\r\nTE: y\r\nVia: x\r\nVia: y\r\nContent-Type: a\r\nContent-Type: b\r\nConnection: x\r\nConnection: close\r\n\r\n", []string{"GET / a 0"}},
 		{"head of exactly the limit", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX: " + strings.Repeat("b", 8192-5) + "\r\n\r\n", []string{"GET / a 0"}},
 	}
 	for _, tc := range cases {

@@ -163,9 +163,10 @@ func (r *Refusal) Parse(lim Limits) RefusedHead {
 		// (ngx_http_process_request_uri): the line counts.
 		taken = p.off
 		p.gotLine = true
-	case err == rejHost || err == rejCL || err == rejTE:
+	case err == rejHost || err == rejCL || err == rejTE || err == rejDuplicate:
 		// Refused by the handler of a line nginx took (a second Host,
-		// Content-Length or Transfer-Encoding; an invalid Host).
+		// Content-Length, Transfer-Encoding or other unique field; an
+		// invalid Host).
 		taken = p.off
 	case err != nil:
 		taken = p.line // a line nginx could not parse, or over its buffer

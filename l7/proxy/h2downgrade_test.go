@@ -144,6 +144,7 @@ func TestH2Downgrade(t *testing.T) {
 		{"plain", req("GET", "/"), nil, forward, "GET / HTTP/1.1\r\nHost: h2.test\r\n"},
 		{"body with its length", req("POST", "/b", field{"content-length", "3"}), []byte("abc"), forward, "POST /b HTTP/1.1\r\nHost: h2.test\r\n"},
 		{"te trailers", req("GET", "/te", field{"te", "trailers"}), nil, forward, "Te: trailers\r\n"},
+		{"user-agent twice", req("GET", "/ua", field{"user-agent", "a"}, field{"user-agent", "b"}), nil, forward, "GET /ua HTTP/1.1\r\n"},
 		{"cookies joined", req("GET", "/c", field{"cookie", "a=1"}, field{"cookie", "b=2"}), nil, forward, "Cookie: a=1; b=2\r\n"},
 		{"host as authority", req("GET", "/h", field{"host", "h2.test"}), nil, forward, "GET /h HTTP/1.1\r\nHost: h2.test\r\n"},
 		{"host without authority", []field{{":method", "GET"}, {":scheme", "http"}, {":path", "/ho"}, {"host", "h2.test"}}, nil, forward, "GET /ho HTTP/1.1\r\nHost: h2.test\r\n"},
@@ -162,6 +163,9 @@ func TestH2Downgrade(t *testing.T) {
 		{"no authority nor host", []field{{":method", "GET"}, {":scheme", "http"}, {":path", "/"}}, nil, refuse, ""},
 		{"host twice", []field{{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {"host", "h2.test"}, {"host", "h2.test"}}, nil, refuse, ""},
 		{"host differs from authority", req("GET", "/", field{"host", "other.test"}), nil, refuse, ""},
+		{"authorization twice", req("GET", "/", field{"authorization", "Basic a"}, field{"authorization", "Basic b"}), nil, refuse, ""},
+		{"if-none-match twice", req("GET", "/", field{"if-none-match", "x"}, field{"if-none-match", "y"}), nil, refuse, ""},
+		{"expect twice", req("GET", "/", field{"expect", "x"}, field{"expect", "y"}), nil, refuse, ""},
 		{"path absolute", req("GET", "http://evil.test/x"), nil, refuse, ""},
 
 		// Go's HTTP/2 server refuses these (nginx: 400 or a reset too,
