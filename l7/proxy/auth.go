@@ -392,7 +392,9 @@ func (au *authenticator) transport(e *annotations.ExternalAuth, connectSeconds i
 		d := &net.Dialer{Timeout: time.Duration(connectSeconds) * time.Second}
 		// Unlike nginx's proxy_ssl_verify off, an https auth service's
 		// certificate is verified: its answer grants access.
-		t = &http.Transport{DialContext: d.DialContext,
+		// DisableCompression: nginx sends the client's Accept-Encoding
+		// or none, never a gzip of its own.
+		t = &http.Transport{DialContext: d.DialContext, DisableCompression: true,
 			MaxIdleConnsPerHost: max(k.conns, 1), DisableKeepAlives: k.conns == 0,
 			IdleConnTimeout: time.Duration(k.idleSeconds) * time.Second}
 		au.trans[k] = t
