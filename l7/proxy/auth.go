@@ -184,20 +184,22 @@ func signinURL(signin, param string, ex *exchange, r *http.Request) string {
 	return signin + sep + param + "=" + ex.fwd.scheme + "://" + r.Host + escapeURIComponent(r.RequestURI)
 }
 
-// escapeURIComponent escapes s as ngx_set_misc's set_escape_uri: every
-// byte but letters, digits and "-._~" as %XX.
+// escapeURIComponent escapes s as set-misc 0.33's set_escape_uri (the
+// module ingress-nginx builds in): control bytes, space, bytes from 0x7f
+// and "#%&+/:;<=>?[\]^{} as %XX; letters, digits and !$'()*,-.@_`|~
+// are kept.
 func escapeURIComponent(s string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
-			b.WriteByte(c)
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"#%&+/:;<=>?[\]^{}`, c) >= 0 {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
+		b.WriteByte(c)
 	}
 	return b.String()
 }

@@ -281,6 +281,7 @@ func TestExternalAuthAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		auth       *annotations.Auth
+		path       string // default /p?a=1&b=/
 		answer     int
 		want       int
 		location   string
@@ -295,6 +296,9 @@ func TestExternalAuthAnswers(t *testing.T) {
 		{name: "500", auth: plain, answer: 500, want: 500},
 		{name: "404 is an error", auth: plain, answer: 404, want: 500},
 		{name: "401 signin", auth: signin, answer: 401, want: 302, location: "https://sign.example.com/start?rd=http://sign.example.com%2Fp%3Fa%3D1%26b%3D%2F", cookie: "auth=1"},
+		// set_escape_uri (set-misc 0.33) leaves !$'()*,@ as they are.
+		{name: "401 signin escapes as set_escape_uri", auth: signin, path: "/p(1)!*,'@$;x?a=1&b=/", answer: 401, want: 302,
+			location: "https://sign.example.com/start?rd=http://sign.example.com%2Fp(1)!*,'@$%3Bx%3Fa%3D1%26b%3D%2F", cookie: "auth=1"},
 		{name: "signin keeps its param", auth: signinParam, answer: 401, want: 302, location: "https://login.example/s?next=x&a=b", cookie: "auth=1"},
 		{name: "403 no signin", auth: signin, answer: 403, want: 403},
 		{name: "always cookie on 401", auth: always, answer: 401, want: 401, cookie: "auth=1", challenged: true},
@@ -306,7 +310,11 @@ func TestExternalAuthAnswers(t *testing.T) {
 		}
 		_, srv := front(t, Options{}, snap(1, host, backendOf("web", []string{addr(up)}, withAuth(tc.auth))))
 		status.Store(int64(tc.answer))
-		res := authGet(t, c, srv, http.MethodGet, host, "/p?a=1&b=/", map[string]string{"X-User": "spoofed"})
+		path := "/p?a=1&b=/"
+		if tc.path != "" {
+			path = tc.path
+		}
+		res := authGet(t, c, srv, http.MethodGet, host, path, map[string]string{"X-User": "spoofed"})
 		if res.err != nil || res.status != tc.want {
 			t.Errorf("%s: status %d (%v), want %d", tc.name, res.status, res.err, tc.want)
 			continue
@@ -741,6 +749,23 @@ func TestAuthCacheTTL(t *testing.T) {
 	} {
 		if got := cacheTTL(tc.h, tc.code, durations, now); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestEscapeURIComponent: $escaped_request_uri is set-misc 0.33's
+// set_escape_uri (ingress-nginx's build), which escapes less than
+// encodeURIComponent: !$'()*,@_`|~ stay as they are.
+func TestEscapeURIComponent(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"/?a=b&c=d":            "%2F%3Fa%3Db%26c%3Dd", // ingress-nginx's e2e test: url.QueryEscape
+		"!$'()*,@_`|~.-":       "!$'()*,@_`|~.-",
+		" \"#%+:;<>[\\]^{}":    "%20%22%23%25%2B%3A%3B%3C%3E%5B%5C%5D%5E%7B%7D",
+		"\x00\x1f\x7f\xc3\xa9": "%00%1F%7F%C3%A9",
+	} {
+		if got := escapeURIComponent(in); got != want {
+			t.Errorf("escapeURIComponent(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
