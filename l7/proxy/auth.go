@@ -145,10 +145,17 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 
 // writeRefusal answers status: 401 with the challenge (WWW-Authenticate
 // of basic authentication or of the auth service), or a 302 to
-// auth-signin; 403, 500 or 503 as nginx's error pages. cookies are the
-// auth service's Set-Cookie, added where nginx's add_header would.
+// auth-signin that keeps the challenge (nginx's error_page 401 = @signin
+// leaves the headers the access phase set); 403, 500 or 503 as nginx's
+// error pages. cookies are the auth service's Set-Cookie, added where
+// nginx's add_header would.
 func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex *exchange, a *annotations.Auth, status int, challenge http.Header, cookies []string) {
 	rec.addCookies(cookies, a.External != nil && a.External.AlwaysSetCookie)
+	if status == http.StatusUnauthorized {
+		for _, v := range challenge.Values("Www-Authenticate") {
+			rec.Header().Add("Www-Authenticate", v)
+		}
+	}
 	if status == http.StatusUnauthorized && a.External != nil && a.External.Signin != "" {
 		loc := signinURL(au.compiledExt(a.External).signin.Expand(ex.vars(r)), a.External.SigninRedirectParam, ex, r)
 		rec.Header().Set("Location", loc)
@@ -156,11 +163,6 @@ func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex
 		rec.WriteHeader(http.StatusFound)
 		_, _ = io.WriteString(rec, h1guard.ErrorPage(http.StatusFound))
 		return
-	}
-	if status == http.StatusUnauthorized {
-		for _, v := range challenge.Values("Www-Authenticate") {
-			rec.Header().Add("Www-Authenticate", v)
-		}
 	}
 	writeError(rec, status)
 }
