@@ -98,9 +98,11 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 		if a.External == nil {
 			return false
 		}
+		// $upstream_http_<name> of nginx 1.23 and later: the answer's
+		// fields of that name joined by ", " (1.22 took the first).
 		for _, h := range a.External.ResponseHeaders {
 			r.Header.Del(h)
-			if v := res.headers.Get(h); res.status == http.StatusOK && v != "" {
+			if v := strings.Join(res.headers.Values(h), ", "); res.status == http.StatusOK && v != "" {
 				r.Header.Set(h, v)
 			}
 		}

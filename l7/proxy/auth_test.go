@@ -163,7 +163,8 @@ func TestExternalAuthHeaders(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
 	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-User", "alice")
+		w.Header().Add("X-User", "alice")
+		w.Header().Add("X-User", "bob")
 		w.Header().Add("Set-Cookie", "s=1; Path=/")
 		w.Header().Add("Set-Cookie", "t=2")
 	})
@@ -220,8 +221,10 @@ func TestExternalAuthHeaders(t *testing.T) {
 	if len(id) != 32 || !strings.Contains(string(body), "id="+id) {
 		t.Errorf("auth request X-Request-ID %q, upstream got %s", id, body)
 	}
-	if !strings.Contains(string(body), "user=alice ") || !strings.Contains(string(body), "authz=Bearer tok") {
-		t.Errorf("upstream got %s, want X-User alice (the auth answer's, not the client's) and the Authorization", body)
+	// The answer's X-User fields as one, joined by ", " as nginx 1.23 and
+	// later (ingress-nginx's 1.27) read $upstream_http_x_user.
+	if !strings.Contains(string(body), "user=alice, bob ") || !strings.Contains(string(body), "authz=Bearer tok") {
+		t.Errorf("upstream got %s, want X-User \"alice, bob\" (the auth answer's, not the client's) and the Authorization", body)
 	}
 	if got := resp.Header.Values("Set-Cookie"); strings.Join(got, "|") != "s=1; Path=/|t=2" {
 		t.Errorf("client Set-Cookie %q, want the auth service's", got)
