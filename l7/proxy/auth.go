@@ -332,6 +332,10 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 	removeRequestHopHeaders(h)
 	h.Del("Content-Length")
 	h.Del("X-Forwarded-Proto")
+	h.Del("Expect") // nginx's proxy module sends Expect ""
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // Go's client would send its own
+	}
 	if ex.requestID != "" { // generate-request-id "false": nginx sends no empty header
 		h.Set("X-Request-Id", ex.requestID)
 	} else {

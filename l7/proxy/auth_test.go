@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"encoding/base64"
 	"io"
 	"net"
@@ -250,6 +251,42 @@ func TestExternalAuthHeaders(t *testing.T) {
 	}
 	if ar, _ = as.last(t); ar.Host != "127.0.0.1" || ar.URL.Path != "/v" {
 		t.Errorf("auth-url with $host: Host %q path %q, want 127.0.0.1 and /v", ar.Host, ar.URL.Path)
+	}
+}
+
+// TestExternalAuthProxyDefaults: the auth subrequest has the header set of
+// nginx's proxy module: no User-Agent but the client's (Go's client would
+// add its own) and no Expect (proxy_set_header Expect "" by default), as
+// nginx 1.22 sent with ingress-nginx's auth location.
+func TestExternalAuthProxyDefaults(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	as := newAuthService(t, func(http.ResponseWriter, *http.Request) {})
+	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd"}}
+	_, srv := front(t, Options{}, snap(1, "wire.example.com", backendOf("web", []string{addr(up)}, withAuth(ext))))
+	conn := dialRaw(t, addr(srv))
+	if _, err := io.WriteString(conn, "POST /p?q=1 HTTP/1.1\r\nHost: wire.example.com\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("read response: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusContinue {
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d, want 200", resp.StatusCode)
+			}
+			break
+		}
+	}
+	ar, _ := as.last(t)
+	for _, k := range []string{"User-Agent", "Expect"} {
+		if v, ok := ar.Header[k]; ok {
+			t.Errorf("auth request %s %q, want none", k, v)
+		}
 	}
 }
 
