@@ -185,7 +185,7 @@ func signinURL(signin, param string, ex *exchange, r *http.Request) string {
 	if len(q) > 0 {
 		sep = "&"
 	}
-	return signin + sep + param + "=" + ex.fwd.scheme + "://" + r.Host + escapeURIComponent(r.RequestURI)
+	return signin + sep + param + "=" + ex.fwd.scheme + "://" + r.Host + escapeURIComponent(requestURI(r))
 }
 
 // escapeURIComponent escapes s as set-misc 0.33's set_escape_uri (the
@@ -342,7 +342,7 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 		h.Del("X-Request-Id")
 	}
 	if e.Method != "" {
-		h.Set("X-Original-Uri", r.RequestURI)
+		h.Set("X-Original-Uri", requestURI(r))
 		h.Set("X-Scheme", ex.fwd.scheme)
 	}
 	req.Host = req.URL.Hostname() // proxy_set_header Host, the URL's host without its port
@@ -350,12 +350,12 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	h.Set("X-Original-Url", scheme+"://"+r.Host+r.RequestURI)
+	h.Set("X-Original-Url", scheme+"://"+r.Host+requestURI(r))
 	h.Set("X-Original-Method", r.Method)
 	h.Set("X-Sent-From", "nginx-ingress-controller")
 	h.Set("X-Real-Ip", ex.fwd.remoteText)
 	h.Set("X-Forwarded-For", ex.fwd.forwardedFor)
-	redirect := r.RequestURI
+	redirect := requestURI(r)
 	if e.RequestRedirect != "" {
 		redirect = e.RequestRedirect
 	}
@@ -437,9 +437,9 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 		case "best_http_host":
 			return ex.fwd.host
 		case "request_uri":
-			return r.RequestURI
+			return requestURI(r)
 		case "escaped_request_uri":
-			return escapeURIComponent(r.RequestURI)
+			return escapeURIComponent(requestURI(r))
 		case "uri":
 			return r.URL.Path
 		case "args", "query_string":
