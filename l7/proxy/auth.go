@@ -242,15 +242,7 @@ func (au *authenticator) checkBasic(b *annotations.BasicAuth, r *http.Request) (
 		return au.checkDigest(b, authz, r.Method, r.RequestURI)
 	}
 	c := au.basic.get(b, compileBasic)
-	scheme, cred, ok := strings.Cut(authz, " ")
-	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return false, c.challenge
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
-	if err != nil {
-		return false, c.challenge
-	}
-	user, pass, ok := strings.Cut(string(raw), ":")
+	user, pass, ok := basicCredentials(authz)
 	hash, known := c.users[user]
 	if !ok || !known || !htpasswd.Verify(hash, pass) {
 		return false, c.challenge
@@ -478,16 +470,33 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 
 // basicUser is $remote_user: the user of a Basic Authorization header.
 func basicUser(authz string) string {
-	scheme, cred, ok := strings.Cut(authz, " ")
-	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return ""
+	if user, _, ok := basicCredentials(authz); ok {
+		return user
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	return ""
+}
+
+// basicCredentials reads a Basic Authorization header as nginx's
+// ngx_http_auth_basic_user: "Basic " in any case, spaces, then base64 as
+// ngx_decode_base64 takes it (padding optional, what follows the first
+// "=" ignored, a length of 4n+1 refused), split at the first colon; no
+// colon or an empty user is not ok.
+func basicCredentials(authz string) (user, pass string, ok bool) {
+	const prefix = "Basic "
+	if len(authz) < len(prefix) || !strings.EqualFold(authz[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	enc := strings.TrimRight(strings.TrimLeft(authz[len(prefix):], " "), " \t")
+	enc, _, _ = strings.Cut(enc, "=")
+	if enc == "" || len(enc)%4 == 1 {
+		return "", "", false
+	}
+	raw, err := base64.RawStdEncoding.DecodeString(enc)
 	if err != nil {
-		return ""
+		return "", "", false
 	}
-	user, _, _ := strings.Cut(string(raw), ":")
-	return user
+	user, pass, ok = strings.Cut(string(raw), ":")
+	return user, pass, ok && user != ""
 }
 
 // addCookies makes rec add the auth service's Set-Cookie lines to the

@@ -100,6 +100,12 @@ func TestBasicAuth(t *testing.T) {
 		{"lower-case scheme", "basic " + base64.StdEncoding.EncodeToString([]byte("foo:secret")), 200},
 		{"bearer", "Bearer abc", 401},
 		{"not base64", "Basic !!!", 401},
+		// nginx's ngx_decode_base64: no padding needed, nothing read
+		// after the first "=", a length of 4n+1 refused.
+		{"unpadded", "Basic " + base64.RawStdEncoding.EncodeToString([]byte("foo:secret")), 200},
+		{"after the padding", basicHeader("foo", "secret") + "!!", 200},
+		{"4n+1 characters", "Basic Zm9vOnNlY3JldAAAA", 401},
+		{"spaces before", "Basic    " + base64.StdEncoding.EncodeToString([]byte("foo:secret")), 200},
 	} {
 		res := authGet(t, c, srv, http.MethodGet, "basic.example.com", "/", authorization(tc.authz))
 		if res.err != nil || res.status != tc.status {
