@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"io"
@@ -159,7 +160,11 @@ func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex
 		}
 	}
 	if status == http.StatusUnauthorized && a.External != nil && a.External.Signin != "" {
-		loc := signinURL(au.compiledExt(a.External).signin.Expand(ex.vars(r)), a.External.SigninRedirectParam, ex, r)
+		c := au.compiledExt(a.External)
+		loc := c.signin.Expand(ex.vars(r))
+		if c.signinSep != "" {
+			loc += c.signinSep + c.signinParam + "=" + ex.fwd.scheme + "://" + r.Host + escapeURIComponent(requestURI(r))
+		}
 		rec.Header().Set("Location", loc)
 		rec.Header().Set("Content-Type", "text/html")
 		rec.WriteHeader(http.StatusFound)
@@ -169,23 +174,23 @@ func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex
 	writeError(rec, status)
 }
 
-// signinURL is ingress-nginx's buildAuthSignURL: signin with param set to
-// $pass_access_scheme://$http_host$escaped_request_uri, unless signin's
-// query already has param.
-func signinURL(signin, param string, ex *exchange, r *http.Request) string {
+// signinSeparator is how ingress-nginx's buildAuthSignURL extends the
+// auth-signin annotation as written (before nginx expands its variables)
+// with param=$pass_access_scheme://$http_host$escaped_request_uri: "?"
+// when it has no query, "&" when its query lacks param, "" (nothing
+// added) when param has a value there.
+func signinSeparator(signin, param string) string {
 	u, err := url.Parse(signin)
 	if err != nil {
-		return signin
+		return ""
 	}
-	q := u.Query()
-	if q.Get(param) != "" {
-		return signin
+	switch q := u.Query(); {
+	case len(q) == 0:
+		return "?"
+	case q.Get(param) != "":
+		return ""
 	}
-	sep := "?"
-	if len(q) > 0 {
-		sep = "&"
-	}
-	return signin + sep + param + "=" + ex.fwd.scheme + "://" + r.Host + escapeURIComponent(requestURI(r))
+	return "&"
 }
 
 // escapeURIComponent escapes s as set-misc 0.33's set_escape_uri (the
@@ -260,6 +265,8 @@ type authResult struct {
 // compiledExternal is an ExternalAuth with its variables parsed.
 type compiledExternal struct {
 	url, signin, cacheKey annotations.Vars
+	signinSep             string // see signinSeparator
+	signinParam           string // auth-signin-redirect-param, "rd" when empty
 	requestRedirect       annotations.Vars
 	setHeaders            [][2]string
 	cacheFor              map[int]time.Duration
@@ -269,6 +276,8 @@ func compileExternal(e *annotations.ExternalAuth) *compiledExternal {
 	c := &compiledExternal{}
 	c.url, _ = annotations.ParseVars(e.URL)
 	c.signin, _ = annotations.ParseVars(e.Signin)
+	c.signinParam = cmp.Or(e.SigninRedirectParam, "rd")
+	c.signinSep = signinSeparator(e.Signin, c.signinParam)
 	c.cacheKey, _ = annotations.ParseVars(e.CacheKey)
 	c.requestRedirect = annotations.Vars{{Text: e.RequestRedirect}}
 	for _, h := range e.ProxySetHeaders {

@@ -341,6 +341,10 @@ func TestExternalAuthAnswers(t *testing.T) {
 	signinParam := mk(func(e *annotations.ExternalAuth) {
 		e.Signin, e.SigninRedirectParam = "https://login.example/s?next=x&a=b", "next"
 	})
+	// ingress-nginx decides at render time, on the annotation as
+	// written, whether rd is added: $arg_next is a value, so nothing is
+	// added even when it expands to "".
+	signinVar := mk(func(e *annotations.ExternalAuth) { e.Signin = "https://login.example/s?rd=$arg_next" })
 	always := mk(func(e *annotations.ExternalAuth) { e.AlwaysSetCookie = true })
 	unreachable := &annotations.Auth{External: &annotations.ExternalAuth{URL: "http://" + refusedAddr(t) + "/", SigninRedirectParam: "rd"}}
 	c := noRedirects(client(t))
@@ -366,6 +370,7 @@ func TestExternalAuthAnswers(t *testing.T) {
 		{name: "401 signin escapes as set_escape_uri", auth: signin, path: "/p(1)!*,'@$;x?a=1&b=/", answer: 401, want: 302,
 			location: "https://sign.example.com/start?rd=http://sign.example.com%2Fp(1)!*,'@$%3Bx%3Fa%3D1%26b%3D%2F", cookie: "auth=1", challenged: true},
 		{name: "signin keeps its param", auth: signinParam, answer: 401, want: 302, location: "https://login.example/s?next=x&a=b", cookie: "auth=1", challenged: true},
+		{name: "signin's param from a variable", auth: signinVar, answer: 401, want: 302, location: "https://login.example/s?rd=", cookie: "auth=1", challenged: true},
 		{name: "403 no signin", auth: signin, answer: 403, want: 403},
 		{name: "always cookie on 401", auth: always, answer: 401, want: 401, cookie: "auth=1", challenged: true},
 		{name: "unreachable", auth: unreachable, want: 500},
