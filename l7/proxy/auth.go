@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"cmp"
-	"context"
 	"encoding/base64"
 	"io"
 	"net"
@@ -45,11 +44,20 @@ type authenticator struct {
 	mu     sync.Mutex
 	trans  map[transportKey]*http.Transport // by keep-alive settings
 	denied *prometheus.CounterVec           // nil: no metrics
+	// timeout bounds connecting to an auth service and then waiting for
+	// its answer's head: nginx's default proxy_connect_timeout and
+	// proxy_read_timeout, which hold in ingress-nginx's auth location
+	// whatever the route's proxy-*-timeout (set in its own location only).
+	timeout time.Duration
 }
+
+// nginxProxyTimeout is nginx's default proxy_connect_timeout,
+// proxy_send_timeout and proxy_read_timeout.
+const nginxProxyTimeout = 60 * time.Second
 
 // newAuthenticator returns the access phase; reg nil means no metrics.
 func newAuthenticator(reg *prometheus.Registry) *authenticator {
-	a := &authenticator{trans: map[transportKey]*http.Transport{}}
+	a := &authenticator{trans: map[transportKey]*http.Transport{}, timeout: nginxProxyTimeout}
 	if reg != nil {
 		a.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_auth_denied_total",
@@ -305,7 +313,7 @@ func (au *authenticator) external(r *http.Request, ex *exchange, route *router.R
 			return res
 		}
 	}
-	res, code := au.subrequest(r, ex, route, e, c, vars)
+	res, code := au.subrequest(r, ex, e, c, vars)
 	if c.cacheFor != nil {
 		au.cache.put(key, res, cacheTTL(res.headers, code, c.cacheFor, time.Now()), r.Header)
 	}
@@ -315,17 +323,14 @@ func (au *authenticator) external(r *http.Request, ex *exchange, route *router.R
 // subrequest sends the auth request, as ingress-nginx's auth location:
 // the client's headers without its body, and the headers of nginx.tmpl.
 // It returns the result and the service's status (0: no answer).
-func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router.Route, e *annotations.ExternalAuth, c *compiledExternal, vars func(string) string) (authResult, int) {
+func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotations.ExternalAuth, c *compiledExternal, vars func(string) string) (authResult, int) {
 	fail := authResult{status: http.StatusInternalServerError, headers: http.Header{}}
 	target := c.url.Expand(vars)
 	method := e.Method
 	if method == "" {
 		method = http.MethodGet // an nginx subrequest's method
 	}
-	p := route.Backend.Proxy
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(p.ConnectTimeoutSeconds+p.ReadTimeoutSeconds)*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	req, err := http.NewRequestWithContext(r.Context(), method, target, nil)
 	if err != nil {
 		return fail, 0
 	}
@@ -370,7 +375,7 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 	}
 	req.Header = h
 	req.Close = e.KeepaliveConnections == 0
-	resp, err := au.transport(e, p.ConnectTimeoutSeconds).RoundTrip(req)
+	resp, err := au.transport(e).RoundTrip(req)
 	if err != nil {
 		return fail, 0
 	}
@@ -389,23 +394,23 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 
 // transportKey selects a Transport by keep-alive settings.
 type transportKey struct {
-	conns, idleSeconds, connectSeconds int
+	conns, idleSeconds int
 }
 
 // transport returns the Transport for e's keep-alive settings: one per
 // distinct setting, so idle connections outlive a configuration change.
-func (au *authenticator) transport(e *annotations.ExternalAuth, connectSeconds int) *http.Transport {
-	k := transportKey{e.KeepaliveConnections, e.KeepaliveTimeoutSeconds, connectSeconds}
+func (au *authenticator) transport(e *annotations.ExternalAuth) *http.Transport {
+	k := transportKey{e.KeepaliveConnections, e.KeepaliveTimeoutSeconds}
 	au.mu.Lock()
 	defer au.mu.Unlock()
 	t := au.trans[k]
 	if t == nil {
-		d := &net.Dialer{Timeout: time.Duration(connectSeconds) * time.Second}
+		d := &net.Dialer{Timeout: au.timeout}
 		// Unlike nginx's proxy_ssl_verify off, an https auth service's
 		// certificate is verified: its answer grants access.
 		// DisableCompression: nginx sends the client's Accept-Encoding
 		// or none, never a gzip of its own.
-		t = &http.Transport{DialContext: d.DialContext, DisableCompression: true,
+		t = &http.Transport{DialContext: d.DialContext, DisableCompression: true, ResponseHeaderTimeout: au.timeout,
 			MaxIdleConnsPerHost: max(k.conns, 1), DisableKeepAlives: k.conns == 0,
 			IdleConnTimeout: time.Duration(k.idleSeconds) * time.Second}
 		au.trans[k] = t

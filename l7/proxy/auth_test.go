@@ -405,21 +405,41 @@ func TestExternalAuthAnswers(t *testing.T) {
 	}
 }
 
+// TestExternalAuthTimeout: the auth subrequest has nginx's default
+// timeouts, not the route's proxy-*-timeout: ingress-nginx sets those in
+// the route's location only, not in its auth location (nginx 1.22 so
+// configured let a request through after a 3 s answer with
+// proxy-read-timeout 1).
 func TestExternalAuthTimeout(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+	slow := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2500 * time.Millisecond): // past the route's 1+1 s
+		case <-r.Context().Done():
+		}
+	})
+	silent := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	})
-	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd"}}
-	be := backendOf("web", []string{addr(up)}, withAuth(a), func(p *annotations.Proxy) { p.ConnectTimeoutSeconds, p.ReadTimeoutSeconds = 1, 1 })
-	_, srv := front(t, Options{}, snap(1, "slow.example.com", be))
-	if res := get(t, client(t), srv, "slow.example.com", "/"); res.status != 500 {
+	shortRoute := func(p *annotations.Proxy) { p.ConnectTimeoutSeconds, p.ReadTimeoutSeconds = 1, 1 }
+	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: slow.URL, SigninRedirectParam: "rd"}}
+	p, srv := front(t, Options{}, snap(1, "slow.example.com", backendOf("web", []string{addr(up)}, withAuth(a), shortRoute)))
+	if p.auth.timeout != 60*time.Second {
+		t.Errorf("auth timeout %v, want nginx's 60s", p.auth.timeout)
+	}
+	if res := get(t, client(t), srv, "slow.example.com", "/"); res.status != 200 {
+		t.Errorf("a slow auth service on a route with 1 s timeouts: status %d (%v), want 200", res.status, res.err)
+	}
+	b := &annotations.Auth{External: &annotations.ExternalAuth{URL: silent.URL, SigninRedirectParam: "rd"}}
+	p2, srv2 := front(t, Options{}, snap(1, "silent.example.com", backendOf("web", []string{addr(up)}, withAuth(b))))
+	p2.auth.timeout = 200 * time.Millisecond
+	if res := get(t, client(t), srv2, "silent.example.com", "/"); res.status != 500 {
 		t.Errorf("a silent auth service: status %d (%v), want 500", res.status, res.err)
 	}
 }
