@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,9 +81,9 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	}
 	au := p.auth
 	srcStatus, list, granted := p.sources.verdict(ex.fwd.remote, route)
-	refuse := func(status int, challenge http.Header, cookies []string) bool {
+	refuse := func(status int, challenges, cookies []string) bool {
 		au.count(route, status)
-		au.writeRefusal(rec, r, ex, a, status, challenge, cookies)
+		au.writeRefusal(rec, r, ex, a, status, challenges, cookies)
 		return true
 	}
 	switch {
@@ -124,48 +125,55 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	if granted && a.SatisfyAny {
 		return pass(&none)
 	}
-	status := srcStatus // the access code so far, satisfy any
-	var challenge http.Header
+	// Under satisfy any, status is nginx's access code so far (a 401
+	// sticks) and challenges the WWW-Authenticate lines every refusal so
+	// far left in the response headers, whatever the final status.
+	status := srcStatus
+	var challenges, cookies []string
 	if a.Basic != nil {
 		ok, ch := au.checkBasic(a.Basic, r)
 		switch {
 		case ok && a.SatisfyAny:
 			return pass(&none)
 		case !ok && !a.SatisfyAny:
-			return refuse(http.StatusUnauthorized, ch, nil)
+			return refuse(http.StatusUnauthorized, ch.Values("Www-Authenticate"), nil)
 		case !ok:
-			status, challenge = http.StatusUnauthorized, ch
+			status, challenges = http.StatusUnauthorized, ch.Values("Www-Authenticate")
 		}
 	}
 	if a.External != nil {
 		res := au.external(r, ex, route, a.External)
-		switch {
-		case res.status == http.StatusOK:
+		if res.status == http.StatusOK {
 			return pass(&res)
+		}
+		if res.status == http.StatusUnauthorized { // auth_request copies the challenge on 401 only
+			challenges = append(slices.Clip(challenges), res.headers.Values("Www-Authenticate")...)
+		}
+		cookies = res.headers.Values("Set-Cookie")
+		switch {
 		case res.status == http.StatusInternalServerError || !a.SatisfyAny:
-			return refuse(res.status, res.headers, res.headers.Values("Set-Cookie"))
+			return refuse(res.status, challenges, cookies)
 		case status != http.StatusUnauthorized:
-			status, challenge = res.status, res.headers
+			status = res.status
 		}
 	}
 	if status == 0 {
 		return pass(&none)
 	}
-	return refuse(status, challenge, nil)
+	return refuse(status, challenges, cookies)
 }
 
-// writeRefusal answers status: 401 with the challenge (WWW-Authenticate
-// of basic authentication or of the auth service), or a 302 to
-// auth-signin that keeps the challenge (nginx's error_page 401 = @signin
-// leaves the headers the access phase set); 403, 500 or 503 as nginx's
-// error pages. cookies are the auth service's Set-Cookie, added where
-// nginx's add_header would.
-func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex *exchange, a *annotations.Auth, status int, challenge http.Header, cookies []string) {
+// writeRefusal answers status: 401, or a 302 to auth-signin for a 401
+// (nginx's error_page 401 = @signin); 403, 500 or 503 as nginx's error
+// pages. Every one carries challenges, the WWW-Authenticate lines the
+// access phase left (basic or digest authentication's, the auth service's
+// on its 401), as nginx's headers keep them whatever the final status.
+// cookies are the auth service's Set-Cookie, added where nginx's
+// add_header would.
+func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex *exchange, a *annotations.Auth, status int, challenges, cookies []string) {
 	rec.addCookies(cookies, a.External != nil && a.External.AlwaysSetCookie)
-	if status == http.StatusUnauthorized {
-		for _, v := range challenge.Values("Www-Authenticate") {
-			rec.Header().Add("Www-Authenticate", v)
-		}
+	for _, v := range challenges {
+		rec.Header().Add("Www-Authenticate", v)
 	}
 	if status == http.StatusUnauthorized && a.External != nil && a.External.Signin != "" {
 		c := au.compiledExt(a.External)

@@ -513,19 +513,53 @@ func TestSatisfy(t *testing.T) {
 		}
 	}
 
-	// satisfy any with an external service that fails: 500 at once.
-	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502) })
-	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd"}, SatisfyAny: true,
-		Basic: &annotations.BasicAuth{Users: users}}
-	be := backendOf("web", []string{addr(up)}, withAuth(a), func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{Allow: []string{"10.0.0.0/8"}} })
-	_, srv := front(t, Options{}, snap(1, "s.example.com", be))
-	if res := get(t, c, srv, "s.example.com", "/"); res.status != 500 {
-		t.Errorf("any with a failing auth service: %d, want 500", res.status)
+	// satisfy any with basic and external authentication: each refusal
+	// leaves its challenges, as nginx's access handlers leave theirs in
+	// the response headers: basic's, then the service's on its 401 (none
+	// on its 403); a failing service answers 500 at once, with basic's.
+	// nginx 1.22 so configured answered the same (with the service's
+	// first WWW-Authenticate line only).
+	var answer atomic.Int64
+	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Www-Authenticate", "Bearer")
+		w.Header().Add("Set-Cookie", "svc=1")
+		w.WriteHeader(int(answer.Load()))
+	})
+	for _, any := range []bool{true, false} {
+		// auth-always-set-cookie: the service's cookie on every refusal
+		// that asked it.
+		a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd", AlwaysSetCookie: true}, SatisfyAny: any,
+			Basic: &annotations.BasicAuth{Realm: "r", Users: users}}
+		be := backendOf("web", []string{addr(up)}, withAuth(a), func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{Allow: []string{"10.0.0.0/8"}} })
+		_, srv := front(t, Options{}, snap(1, "s.example.com", be))
+		for _, tc := range []struct {
+			any        bool
+			answer     int
+			want       int
+			challenges string
+		}{
+			{true, 502, 500, `Basic realm="r"`},
+			{true, 401, 401, `Basic realm="r"|Bearer`},
+			{true, 403, 401, `Basic realm="r"`},
+			{false, 401, 403, ``}, // the allow list refuses first
+		} {
+			if tc.any != any {
+				continue
+			}
+			answer.Store(int64(tc.answer))
+			res := get(t, c, srv, "s.example.com", "/")
+			if got := strings.Join(res.header.Values("Www-Authenticate"), "|"); res.status != tc.want || got != tc.challenges {
+				t.Errorf("satisfy any %v, service %d: %d with WWW-Authenticate %q, want %d with %q", any, tc.answer, res.status, got, tc.want, tc.challenges)
+			}
+			if got, want := res.header.Get("Set-Cookie"), map[bool]string{true: "svc=1"}[any]; got != want {
+				t.Errorf("satisfy any %v, service %d: Set-Cookie %q, want %q", any, tc.answer, got, want)
+			}
+		}
 	}
 	// An invalid source range still denies with 503 under satisfy any.
-	be = backendOf("web", []string{addr(up)}, withAuth(&annotations.Auth{SatisfyAny: true, Basic: &annotations.BasicAuth{Users: users}}),
+	be := backendOf("web", []string{addr(up)}, withAuth(&annotations.Auth{SatisfyAny: true, Basic: &annotations.BasicAuth{Users: users}}),
 		func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{InvalidAllow: "bad"} })
-	_, srv = front(t, Options{}, snap(1, "s.example.com", be))
+	_, srv := front(t, Options{}, snap(1, "s.example.com", be))
 	if res := authGet(t, c, srv, http.MethodGet, "s.example.com", "/", map[string]string{"Authorization": basicHeader("foo", "pw")}); res.status != 503 {
 		t.Errorf("any with an invalid list: %d, want 503", res.status)
 	}
