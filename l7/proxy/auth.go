@@ -1,12 +1,13 @@
 package proxy
 
 import (
-	"context"
+	"cmp"
 	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,11 +45,20 @@ type authenticator struct {
 	mu     sync.Mutex
 	trans  map[transportKey]*http.Transport // by keep-alive settings
 	denied *prometheus.CounterVec           // nil: no metrics
+	// timeout bounds connecting to an auth service and then waiting for
+	// its answer's head: nginx's default proxy_connect_timeout and
+	// proxy_read_timeout, which hold in ingress-nginx's auth location
+	// whatever the route's proxy-*-timeout (set in its own location only).
+	timeout time.Duration
 }
+
+// nginxProxyTimeout is nginx's default proxy_connect_timeout,
+// proxy_send_timeout and proxy_read_timeout.
+const nginxProxyTimeout = 60 * time.Second
 
 // newAuthenticator returns the access phase; reg nil means no metrics.
 func newAuthenticator(reg *prometheus.Registry) *authenticator {
-	a := &authenticator{trans: map[transportKey]*http.Transport{}}
+	a := &authenticator{trans: map[transportKey]*http.Transport{}, timeout: nginxProxyTimeout}
 	if reg != nil {
 		a.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_auth_denied_total",
@@ -71,9 +81,9 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	}
 	au := p.auth
 	srcStatus, list, granted := p.sources.verdict(ex.fwd.remote, route)
-	refuse := func(status int, challenge http.Header, cookies []string) bool {
+	refuse := func(status int, challenges, cookies []string) bool {
 		au.count(route, status)
-		au.writeRefusal(rec, r, ex, a, status, challenge, cookies)
+		au.writeRefusal(rec, r, ex, a, status, challenges, cookies)
 		return true
 	}
 	switch {
@@ -98,9 +108,11 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 		if a.External == nil {
 			return false
 		}
+		// $upstream_http_<name> of nginx 1.23 and later: the answer's
+		// fields of that name joined by ", " (1.22 took the first).
 		for _, h := range a.External.ResponseHeaders {
 			r.Header.Del(h)
-			if v := res.headers.Get(h); res.status == http.StatusOK && v != "" {
+			if v := strings.Join(res.headers.Values(h), ", "); res.status == http.StatusOK && v != "" {
 				r.Header.Set(h, v)
 			}
 		}
@@ -113,91 +125,106 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	if granted && a.SatisfyAny {
 		return pass(&none)
 	}
-	status := srcStatus // the access code so far, satisfy any
-	var challenge http.Header
+	// Under satisfy any, status is nginx's access code so far (a 401
+	// sticks) and challenges the WWW-Authenticate lines every refusal so
+	// far left in the response headers, whatever the final status.
+	status := srcStatus
+	var challenges, cookies []string
 	if a.Basic != nil {
 		ok, ch := au.checkBasic(a.Basic, r)
 		switch {
 		case ok && a.SatisfyAny:
 			return pass(&none)
 		case !ok && !a.SatisfyAny:
-			return refuse(http.StatusUnauthorized, ch, nil)
+			return refuse(http.StatusUnauthorized, ch.Values("Www-Authenticate"), nil)
 		case !ok:
-			status, challenge = http.StatusUnauthorized, ch
+			status, challenges = http.StatusUnauthorized, ch.Values("Www-Authenticate")
 		}
 	}
 	if a.External != nil {
 		res := au.external(r, ex, route, a.External)
-		switch {
-		case res.status == http.StatusOK:
+		if res.status == http.StatusOK {
 			return pass(&res)
+		}
+		if res.status == http.StatusUnauthorized { // auth_request copies the challenge on 401 only
+			challenges = append(slices.Clip(challenges), res.headers.Values("Www-Authenticate")...)
+		}
+		cookies = res.headers.Values("Set-Cookie")
+		switch {
 		case res.status == http.StatusInternalServerError || !a.SatisfyAny:
-			return refuse(res.status, res.headers, res.headers.Values("Set-Cookie"))
+			return refuse(res.status, challenges, cookies)
 		case status != http.StatusUnauthorized:
-			status, challenge = res.status, res.headers
+			status = res.status
 		}
 	}
 	if status == 0 {
 		return pass(&none)
 	}
-	return refuse(status, challenge, nil)
+	return refuse(status, challenges, cookies)
 }
 
-// writeRefusal answers status: 401 with the challenge (WWW-Authenticate
-// of basic authentication or of the auth service), or a 302 to
-// auth-signin; 403, 500 or 503 as nginx's error pages. cookies are the
-// auth service's Set-Cookie, added where nginx's add_header would.
-func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex *exchange, a *annotations.Auth, status int, challenge http.Header, cookies []string) {
+// writeRefusal answers status: 401, or a 302 to auth-signin for a 401
+// (nginx's error_page 401 = @signin); 403, 500 or 503 as nginx's error
+// pages. Every one carries challenges, the WWW-Authenticate lines the
+// access phase left (basic or digest authentication's, the auth service's
+// on its 401), as nginx's headers keep them whatever the final status.
+// cookies are the auth service's Set-Cookie, added where nginx's
+// add_header would.
+func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex *exchange, a *annotations.Auth, status int, challenges, cookies []string) {
 	rec.addCookies(cookies, a.External != nil && a.External.AlwaysSetCookie)
+	for _, v := range challenges {
+		rec.Header().Add("Www-Authenticate", v)
+	}
 	if status == http.StatusUnauthorized && a.External != nil && a.External.Signin != "" {
-		loc := signinURL(au.compiledExt(a.External).signin.Expand(ex.vars(r)), a.External.SigninRedirectParam, ex, r)
+		c := au.compiledExt(a.External)
+		loc := c.signin.Expand(ex.vars(r))
+		if c.signinSep != "" {
+			loc += c.signinSep + c.signinParam + "=" + ex.fwd.scheme + "://" + r.Host + escapeURIComponent(requestURI(r))
+		}
 		rec.Header().Set("Location", loc)
 		rec.Header().Set("Content-Type", "text/html")
 		rec.WriteHeader(http.StatusFound)
 		_, _ = io.WriteString(rec, h1guard.ErrorPage(http.StatusFound))
 		return
 	}
-	if status == http.StatusUnauthorized {
-		for _, v := range challenge.Values("Www-Authenticate") {
-			rec.Header().Add("Www-Authenticate", v)
-		}
-	}
 	writeError(rec, status)
 }
 
-// signinURL is ingress-nginx's buildAuthSignURL: signin with param set to
-// $pass_access_scheme://$http_host$escaped_request_uri, unless signin's
-// query already has param.
-func signinURL(signin, param string, ex *exchange, r *http.Request) string {
+// signinSeparator is how ingress-nginx's buildAuthSignURL extends the
+// auth-signin annotation as written (before nginx expands its variables)
+// with param=$pass_access_scheme://$http_host$escaped_request_uri: "?"
+// when it has no query, "&" when its query lacks param, "" (nothing
+// added) when param has a value there.
+func signinSeparator(signin, param string) string {
 	u, err := url.Parse(signin)
 	if err != nil {
-		return signin
+		return ""
 	}
-	q := u.Query()
-	if q.Get(param) != "" {
-		return signin
+	switch q := u.Query(); {
+	case len(q) == 0:
+		return "?"
+	case q.Get(param) != "":
+		return ""
 	}
-	sep := "?"
-	if len(q) > 0 {
-		sep = "&"
-	}
-	return signin + sep + param + "=" + ex.fwd.scheme + "://" + r.Host + escapeURIComponent(r.RequestURI)
+	return "&"
 }
 
-// escapeURIComponent escapes s as ngx_set_misc's set_escape_uri: every
-// byte but letters, digits and "-._~" as %XX.
+// escapeURIComponent escapes s as set-misc 0.33's set_escape_uri (the
+// module ingress-nginx builds in): control bytes, space, bytes from 0x7f
+// and "#%&+/:;<=>?[\]^{} as %XX; letters, digits and !$'()*,-.@_`|~
+// are kept.
 func escapeURIComponent(s string) string {
 	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
-			b.WriteByte(c)
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"#%&+/:;<=>?[\]^{}`, c) >= 0 {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&15])
+		b.WriteByte(c)
 	}
 	return b.String()
 }
@@ -236,15 +263,7 @@ func (au *authenticator) checkBasic(b *annotations.BasicAuth, r *http.Request) (
 		return au.checkDigest(b, authz, r.Method, r.RequestURI)
 	}
 	c := au.basic.get(b, compileBasic)
-	scheme, cred, ok := strings.Cut(authz, " ")
-	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return false, c.challenge
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
-	if err != nil {
-		return false, c.challenge
-	}
-	user, pass, ok := strings.Cut(string(raw), ":")
+	user, pass, ok := basicCredentials(authz)
 	hash, known := c.users[user]
 	if !ok || !known || !htpasswd.Verify(hash, pass) {
 		return false, c.challenge
@@ -262,6 +281,8 @@ type authResult struct {
 // compiledExternal is an ExternalAuth with its variables parsed.
 type compiledExternal struct {
 	url, signin, cacheKey annotations.Vars
+	signinSep             string // see signinSeparator
+	signinParam           string // auth-signin-redirect-param, "rd" when empty
 	requestRedirect       annotations.Vars
 	setHeaders            [][2]string
 	cacheFor              map[int]time.Duration
@@ -271,6 +292,8 @@ func compileExternal(e *annotations.ExternalAuth) *compiledExternal {
 	c := &compiledExternal{}
 	c.url, _ = annotations.ParseVars(e.URL)
 	c.signin, _ = annotations.ParseVars(e.Signin)
+	c.signinParam = cmp.Or(e.SigninRedirectParam, "rd")
+	c.signinSep = signinSeparator(e.Signin, c.signinParam)
 	c.cacheKey, _ = annotations.ParseVars(e.CacheKey)
 	c.requestRedirect = annotations.Vars{{Text: e.RequestRedirect}}
 	for _, h := range e.ProxySetHeaders {
@@ -298,7 +321,7 @@ func (au *authenticator) external(r *http.Request, ex *exchange, route *router.R
 			return res
 		}
 	}
-	res, code := au.subrequest(r, ex, route, e, c, vars)
+	res, code := au.subrequest(r, ex, e, c, vars)
 	if c.cacheFor != nil {
 		au.cache.put(key, res, cacheTTL(res.headers, code, c.cacheFor, time.Now()), r.Header)
 	}
@@ -308,17 +331,14 @@ func (au *authenticator) external(r *http.Request, ex *exchange, route *router.R
 // subrequest sends the auth request, as ingress-nginx's auth location:
 // the client's headers without its body, and the headers of nginx.tmpl.
 // It returns the result and the service's status (0: no answer).
-func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router.Route, e *annotations.ExternalAuth, c *compiledExternal, vars func(string) string) (authResult, int) {
+func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotations.ExternalAuth, c *compiledExternal, vars func(string) string) (authResult, int) {
 	fail := authResult{status: http.StatusInternalServerError, headers: http.Header{}}
 	target := c.url.Expand(vars)
 	method := e.Method
 	if method == "" {
 		method = http.MethodGet // an nginx subrequest's method
 	}
-	p := route.Backend.Proxy
-	ctx, cancel := context.WithTimeout(r.Context(), time.Duration(p.ConnectTimeoutSeconds+p.ReadTimeoutSeconds)*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	req, err := http.NewRequestWithContext(r.Context(), method, target, nil)
 	if err != nil {
 		return fail, 0
 	}
@@ -326,13 +346,17 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 	removeRequestHopHeaders(h)
 	h.Del("Content-Length")
 	h.Del("X-Forwarded-Proto")
+	h.Del("Expect") // nginx's proxy module sends Expect ""
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // Go's client would send its own
+	}
 	if ex.requestID != "" { // generate-request-id "false": nginx sends no empty header
 		h.Set("X-Request-Id", ex.requestID)
 	} else {
 		h.Del("X-Request-Id")
 	}
 	if e.Method != "" {
-		h.Set("X-Original-Uri", r.RequestURI)
+		h.Set("X-Original-Uri", requestURI(r))
 		h.Set("X-Scheme", ex.fwd.scheme)
 	}
 	req.Host = req.URL.Hostname() // proxy_set_header Host, the URL's host without its port
@@ -340,12 +364,12 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	h.Set("X-Original-Url", scheme+"://"+r.Host+r.RequestURI)
+	h.Set("X-Original-Url", scheme+"://"+r.Host+requestURI(r))
 	h.Set("X-Original-Method", r.Method)
 	h.Set("X-Sent-From", "nginx-ingress-controller")
 	h.Set("X-Real-Ip", ex.fwd.remoteText)
 	h.Set("X-Forwarded-For", ex.fwd.forwardedFor)
-	redirect := r.RequestURI
+	redirect := requestURI(r)
 	if e.RequestRedirect != "" {
 		redirect = e.RequestRedirect
 	}
@@ -359,7 +383,7 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 	}
 	req.Header = h
 	req.Close = e.KeepaliveConnections == 0
-	resp, err := au.transport(e, p.ConnectTimeoutSeconds).RoundTrip(req)
+	resp, err := au.transport(e).RoundTrip(req)
 	if err != nil {
 		return fail, 0
 	}
@@ -378,21 +402,23 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, route *router
 
 // transportKey selects a Transport by keep-alive settings.
 type transportKey struct {
-	conns, idleSeconds, connectSeconds int
+	conns, idleSeconds int
 }
 
 // transport returns the Transport for e's keep-alive settings: one per
 // distinct setting, so idle connections outlive a configuration change.
-func (au *authenticator) transport(e *annotations.ExternalAuth, connectSeconds int) *http.Transport {
-	k := transportKey{e.KeepaliveConnections, e.KeepaliveTimeoutSeconds, connectSeconds}
+func (au *authenticator) transport(e *annotations.ExternalAuth) *http.Transport {
+	k := transportKey{e.KeepaliveConnections, e.KeepaliveTimeoutSeconds}
 	au.mu.Lock()
 	defer au.mu.Unlock()
 	t := au.trans[k]
 	if t == nil {
-		d := &net.Dialer{Timeout: time.Duration(connectSeconds) * time.Second}
+		d := &net.Dialer{Timeout: au.timeout}
 		// Unlike nginx's proxy_ssl_verify off, an https auth service's
 		// certificate is verified: its answer grants access.
-		t = &http.Transport{DialContext: d.DialContext,
+		// DisableCompression: nginx sends the client's Accept-Encoding
+		// or none, never a gzip of its own.
+		t = &http.Transport{DialContext: d.DialContext, DisableCompression: true, ResponseHeaderTimeout: au.timeout,
 			MaxIdleConnsPerHost: max(k.conns, 1), DisableKeepAlives: k.conns == 0,
 			IdleConnTimeout: time.Duration(k.idleSeconds) * time.Second}
 		au.trans[k] = t
@@ -425,9 +451,9 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 		case "best_http_host":
 			return ex.fwd.host
 		case "request_uri":
-			return r.RequestURI
+			return requestURI(r)
 		case "escaped_request_uri":
-			return escapeURIComponent(r.RequestURI)
+			return escapeURIComponent(requestURI(r))
 		case "uri":
 			return r.URL.Path
 		case "args", "query_string":
@@ -466,16 +492,33 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 
 // basicUser is $remote_user: the user of a Basic Authorization header.
 func basicUser(authz string) string {
-	scheme, cred, ok := strings.Cut(authz, " ")
-	if !ok || !strings.EqualFold(scheme, "Basic") {
-		return ""
+	if user, _, ok := basicCredentials(authz); ok {
+		return user
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	return ""
+}
+
+// basicCredentials reads a Basic Authorization header as nginx's
+// ngx_http_auth_basic_user: "Basic " in any case, spaces, then base64 as
+// ngx_decode_base64 takes it (padding optional, what follows the first
+// "=" ignored, a length of 4n+1 refused), split at the first colon; no
+// colon or an empty user is not ok.
+func basicCredentials(authz string) (user, pass string, ok bool) {
+	const prefix = "Basic "
+	if len(authz) < len(prefix) || !strings.EqualFold(authz[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	enc := strings.TrimRight(strings.TrimLeft(authz[len(prefix):], " "), " \t")
+	enc, _, _ = strings.Cut(enc, "=")
+	if enc == "" || len(enc)%4 == 1 {
+		return "", "", false
+	}
+	raw, err := base64.RawStdEncoding.DecodeString(enc)
 	if err != nil {
-		return ""
+		return "", "", false
 	}
-	user, _, _ := strings.Cut(string(raw), ":")
-	return user
+	user, pass, ok = strings.Cut(string(raw), ":")
+	return user, pass, ok && user != ""
 }
 
 // addCookies makes rec add the auth service's Set-Cookie lines to the

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"encoding/base64"
 	"io"
 	"net"
@@ -99,6 +100,12 @@ func TestBasicAuth(t *testing.T) {
 		{"lower-case scheme", "basic " + base64.StdEncoding.EncodeToString([]byte("foo:secret")), 200},
 		{"bearer", "Bearer abc", 401},
 		{"not base64", "Basic !!!", 401},
+		// nginx's ngx_decode_base64: no padding needed, nothing read
+		// after the first "=", a length of 4n+1 refused.
+		{"unpadded", "Basic " + base64.RawStdEncoding.EncodeToString([]byte("foo:secret")), 200},
+		{"after the padding", basicHeader("foo", "secret") + "!!", 200},
+		{"4n+1 characters", "Basic Zm9vOnNlY3JldAAAA", 401},
+		{"spaces before", "Basic    " + base64.StdEncoding.EncodeToString([]byte("foo:secret")), 200},
 	} {
 		res := authGet(t, c, srv, http.MethodGet, "basic.example.com", "/", authorization(tc.authz))
 		if res.err != nil || res.status != tc.status {
@@ -163,7 +170,8 @@ func TestExternalAuthHeaders(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
 	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-User", "alice")
+		w.Header().Add("X-User", "alice")
+		w.Header().Add("X-User", "bob")
 		w.Header().Add("Set-Cookie", "s=1; Path=/")
 		w.Header().Add("Set-Cookie", "t=2")
 	})
@@ -203,6 +211,7 @@ func TestExternalAuthHeaders(t *testing.T) {
 		"Authorization":           "Bearer tok",
 		"X-User":                  "spoofed", // the client's headers pass to the auth service
 		"X-Tenant":                "blue",
+		"Accept-Encoding":         "", // the client sent none; nginx adds none
 	}
 	for k, v := range want {
 		if got := ar.Header.Get(k); got != v {
@@ -219,8 +228,10 @@ func TestExternalAuthHeaders(t *testing.T) {
 	if len(id) != 32 || !strings.Contains(string(body), "id="+id) {
 		t.Errorf("auth request X-Request-ID %q, upstream got %s", id, body)
 	}
-	if !strings.Contains(string(body), "user=alice ") || !strings.Contains(string(body), "authz=Bearer tok") {
-		t.Errorf("upstream got %s, want X-User alice (the auth answer's, not the client's) and the Authorization", body)
+	// The answer's X-User fields as one, joined by ", " as nginx 1.23 and
+	// later (ingress-nginx's 1.27) read $upstream_http_x_user.
+	if !strings.Contains(string(body), "user=alice, bob ") || !strings.Contains(string(body), "authz=Bearer tok") {
+		t.Errorf("upstream got %s, want X-User \"alice, bob\" (the auth answer's, not the client's) and the Authorization", body)
 	}
 	if got := resp.Header.Values("Set-Cookie"); strings.Join(got, "|") != "s=1; Path=/|t=2" {
 		t.Errorf("client Set-Cookie %q, want the auth service's", got)
@@ -249,6 +260,62 @@ func TestExternalAuthHeaders(t *testing.T) {
 	}
 }
 
+// TestExternalAuthProxyDefaults: the auth subrequest has the header set of
+// nginx's proxy module: no User-Agent but the client's (Go's client would
+// add its own) and no Expect (proxy_set_header Expect "" by default), as
+// nginx 1.22 sent with ingress-nginx's auth location.
+func TestExternalAuthProxyDefaults(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	as := newAuthService(t, func(http.ResponseWriter, *http.Request) {})
+	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd"}}
+	_, srv := front(t, Options{}, snap(1, "wire.example.com", backendOf("web", []string{addr(up)}, withAuth(ext))))
+	conn := dialRaw(t, addr(srv))
+	if _, err := io.WriteString(conn, "POST /p?q=1 HTTP/1.1\r\nHost: wire.example.com\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("read response: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusContinue {
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d, want 200", resp.StatusCode)
+			}
+			break
+		}
+	}
+	ar, _ := as.last(t)
+	for _, k := range []string{"User-Agent", "Expect"} {
+		if v, ok := ar.Header[k]; ok {
+			t.Errorf("auth request %s %q, want none", k, v)
+		}
+	}
+}
+
+// TestExternalAuthAbsoluteTarget: for a request line with an absolute
+// target, $request_uri is its path and query, as nginx reads it: the
+// auth service's X-Original-URL and X-Auth-Request-Redirect and the
+// signin's rd (nginx 1.22 sent http://wire.example.com/p?q=1 and /p?q=1).
+func TestExternalAuthAbsoluteTarget(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	as := newAuthService(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(401) })
+	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", Signin: "http://login.example/start", SigninRedirectParam: "rd"}}
+	_, srv := front(t, Options{}, snap(1, "wire.example.com", backendOf("web", []string{addr(up)}, withAuth(ext))))
+	resp, _ := rawExchange(t, addr(srv), "GET http://wire.example.com/p?q=1 HTTP/1.1\r\nHost: wire.example.com\r\nConnection: close\r\n\r\n")
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 302 || loc != "http://login.example/start?rd=http://wire.example.com%2Fp%3Fq%3D1" {
+		t.Errorf("status %d Location %q, want 302 to the signin with rd=http://wire.example.com%%2Fp%%3Fq%%3D1", resp.StatusCode, loc)
+	}
+	ar, _ := as.last(t)
+	if u, r := ar.Header.Get("X-Original-Url"), ar.Header.Get("X-Auth-Request-Redirect"); u != "http://wire.example.com/p?q=1" || r != "/p?q=1" {
+		t.Errorf("auth request X-Original-URL %q X-Auth-Request-Redirect %q, want http://wire.example.com/p?q=1 and /p?q=1", u, r)
+	}
+}
+
 func TestExternalAuthAnswers(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
@@ -274,12 +341,17 @@ func TestExternalAuthAnswers(t *testing.T) {
 	signinParam := mk(func(e *annotations.ExternalAuth) {
 		e.Signin, e.SigninRedirectParam = "https://login.example/s?next=x&a=b", "next"
 	})
+	// ingress-nginx decides at render time, on the annotation as
+	// written, whether rd is added: $arg_next is a value, so nothing is
+	// added even when it expands to "".
+	signinVar := mk(func(e *annotations.ExternalAuth) { e.Signin = "https://login.example/s?rd=$arg_next" })
 	always := mk(func(e *annotations.ExternalAuth) { e.AlwaysSetCookie = true })
 	unreachable := &annotations.Auth{External: &annotations.ExternalAuth{URL: "http://" + refusedAddr(t) + "/", SigninRedirectParam: "rd"}}
 	c := noRedirects(client(t))
 	for _, tc := range []struct {
 		name       string
 		auth       *annotations.Auth
+		path       string // default /p?a=1&b=/
 		answer     int
 		want       int
 		location   string
@@ -293,8 +365,12 @@ func TestExternalAuthAnswers(t *testing.T) {
 		{name: "302 is an error", auth: plain, answer: 302, want: 500},
 		{name: "500", auth: plain, answer: 500, want: 500},
 		{name: "404 is an error", auth: plain, answer: 404, want: 500},
-		{name: "401 signin", auth: signin, answer: 401, want: 302, location: "https://sign.example.com/start?rd=http://sign.example.com%2Fp%3Fa%3D1%26b%3D%2F", cookie: "auth=1"},
-		{name: "signin keeps its param", auth: signinParam, answer: 401, want: 302, location: "https://login.example/s?next=x&a=b", cookie: "auth=1"},
+		{name: "401 signin", auth: signin, answer: 401, want: 302, location: "https://sign.example.com/start?rd=http://sign.example.com%2Fp%3Fa%3D1%26b%3D%2F", cookie: "auth=1", challenged: true},
+		// set_escape_uri (set-misc 0.33) leaves !$'()*,@ as they are.
+		{name: "401 signin escapes as set_escape_uri", auth: signin, path: "/p(1)!*,'@$;x?a=1&b=/", answer: 401, want: 302,
+			location: "https://sign.example.com/start?rd=http://sign.example.com%2Fp(1)!*,'@$%3Bx%3Fa%3D1%26b%3D%2F", cookie: "auth=1", challenged: true},
+		{name: "signin keeps its param", auth: signinParam, answer: 401, want: 302, location: "https://login.example/s?next=x&a=b", cookie: "auth=1", challenged: true},
+		{name: "signin's param from a variable", auth: signinVar, answer: 401, want: 302, location: "https://login.example/s?rd=", cookie: "auth=1", challenged: true},
 		{name: "403 no signin", auth: signin, answer: 403, want: 403},
 		{name: "always cookie on 401", auth: always, answer: 401, want: 401, cookie: "auth=1", challenged: true},
 		{name: "unreachable", auth: unreachable, want: 500},
@@ -305,7 +381,11 @@ func TestExternalAuthAnswers(t *testing.T) {
 		}
 		_, srv := front(t, Options{}, snap(1, host, backendOf("web", []string{addr(up)}, withAuth(tc.auth))))
 		status.Store(int64(tc.answer))
-		res := authGet(t, c, srv, http.MethodGet, host, "/p?a=1&b=/", map[string]string{"X-User": "spoofed"})
+		path := "/p?a=1&b=/"
+		if tc.path != "" {
+			path = tc.path
+		}
+		res := authGet(t, c, srv, http.MethodGet, host, path, map[string]string{"X-User": "spoofed"})
 		if res.err != nil || res.status != tc.want {
 			t.Errorf("%s: status %d (%v), want %d", tc.name, res.status, res.err, tc.want)
 			continue
@@ -325,21 +405,41 @@ func TestExternalAuthAnswers(t *testing.T) {
 	}
 }
 
+// TestExternalAuthTimeout: the auth subrequest has nginx's default
+// timeouts, not the route's proxy-*-timeout: ingress-nginx sets those in
+// the route's location only, not in its auth location (nginx 1.22 so
+// configured let a request through after a 3 s answer with
+// proxy-read-timeout 1).
 func TestExternalAuthTimeout(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+	slow := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(2500 * time.Millisecond): // past the route's 1+1 s
+		case <-r.Context().Done():
+		}
+	})
+	silent := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	})
-	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd"}}
-	be := backendOf("web", []string{addr(up)}, withAuth(a), func(p *annotations.Proxy) { p.ConnectTimeoutSeconds, p.ReadTimeoutSeconds = 1, 1 })
-	_, srv := front(t, Options{}, snap(1, "slow.example.com", be))
-	if res := get(t, client(t), srv, "slow.example.com", "/"); res.status != 500 {
+	shortRoute := func(p *annotations.Proxy) { p.ConnectTimeoutSeconds, p.ReadTimeoutSeconds = 1, 1 }
+	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: slow.URL, SigninRedirectParam: "rd"}}
+	p, srv := front(t, Options{}, snap(1, "slow.example.com", backendOf("web", []string{addr(up)}, withAuth(a), shortRoute)))
+	if p.auth.timeout != 60*time.Second {
+		t.Errorf("auth timeout %v, want nginx's 60s", p.auth.timeout)
+	}
+	if res := get(t, client(t), srv, "slow.example.com", "/"); res.status != 200 {
+		t.Errorf("a slow auth service on a route with 1 s timeouts: status %d (%v), want 200", res.status, res.err)
+	}
+	b := &annotations.Auth{External: &annotations.ExternalAuth{URL: silent.URL, SigninRedirectParam: "rd"}}
+	p2, srv2 := front(t, Options{}, snap(1, "silent.example.com", backendOf("web", []string{addr(up)}, withAuth(b))))
+	p2.auth.timeout = 200 * time.Millisecond
+	if res := get(t, client(t), srv2, "silent.example.com", "/"); res.status != 500 {
 		t.Errorf("a silent auth service: status %d (%v), want 500", res.status, res.err)
 	}
 }
@@ -413,19 +513,53 @@ func TestSatisfy(t *testing.T) {
 		}
 	}
 
-	// satisfy any with an external service that fails: 500 at once.
-	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502) })
-	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd"}, SatisfyAny: true,
-		Basic: &annotations.BasicAuth{Users: users}}
-	be := backendOf("web", []string{addr(up)}, withAuth(a), func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{Allow: []string{"10.0.0.0/8"}} })
-	_, srv := front(t, Options{}, snap(1, "s.example.com", be))
-	if res := get(t, c, srv, "s.example.com", "/"); res.status != 500 {
-		t.Errorf("any with a failing auth service: %d, want 500", res.status)
+	// satisfy any with basic and external authentication: each refusal
+	// leaves its challenges, as nginx's access handlers leave theirs in
+	// the response headers: basic's, then the service's on its 401 (none
+	// on its 403); a failing service answers 500 at once, with basic's.
+	// nginx 1.22 so configured answered the same (with the service's
+	// first WWW-Authenticate line only).
+	var answer atomic.Int64
+	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Www-Authenticate", "Bearer")
+		w.Header().Add("Set-Cookie", "svc=1")
+		w.WriteHeader(int(answer.Load()))
+	})
+	for _, any := range []bool{true, false} {
+		// auth-always-set-cookie: the service's cookie on every refusal
+		// that asked it.
+		a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd", AlwaysSetCookie: true}, SatisfyAny: any,
+			Basic: &annotations.BasicAuth{Realm: "r", Users: users}}
+		be := backendOf("web", []string{addr(up)}, withAuth(a), func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{Allow: []string{"10.0.0.0/8"}} })
+		_, srv := front(t, Options{}, snap(1, "s.example.com", be))
+		for _, tc := range []struct {
+			any        bool
+			answer     int
+			want       int
+			challenges string
+		}{
+			{true, 502, 500, `Basic realm="r"`},
+			{true, 401, 401, `Basic realm="r"|Bearer`},
+			{true, 403, 401, `Basic realm="r"`},
+			{false, 401, 403, ``}, // the allow list refuses first
+		} {
+			if tc.any != any {
+				continue
+			}
+			answer.Store(int64(tc.answer))
+			res := get(t, c, srv, "s.example.com", "/")
+			if got := strings.Join(res.header.Values("Www-Authenticate"), "|"); res.status != tc.want || got != tc.challenges {
+				t.Errorf("satisfy any %v, service %d: %d with WWW-Authenticate %q, want %d with %q", any, tc.answer, res.status, got, tc.want, tc.challenges)
+			}
+			if got, want := res.header.Get("Set-Cookie"), map[bool]string{true: "svc=1"}[any]; got != want {
+				t.Errorf("satisfy any %v, service %d: Set-Cookie %q, want %q", any, tc.answer, got, want)
+			}
+		}
 	}
 	// An invalid source range still denies with 503 under satisfy any.
-	be = backendOf("web", []string{addr(up)}, withAuth(&annotations.Auth{SatisfyAny: true, Basic: &annotations.BasicAuth{Users: users}}),
+	be := backendOf("web", []string{addr(up)}, withAuth(&annotations.Auth{SatisfyAny: true, Basic: &annotations.BasicAuth{Users: users}}),
 		func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{InvalidAllow: "bad"} })
-	_, srv = front(t, Options{}, snap(1, "s.example.com", be))
+	_, srv := front(t, Options{}, snap(1, "s.example.com", be))
 	if res := authGet(t, c, srv, http.MethodGet, "s.example.com", "/", map[string]string{"Authorization": basicHeader("foo", "pw")}); res.status != 503 {
 		t.Errorf("any with an invalid list: %d, want 503", res.status)
 	}
@@ -740,6 +874,23 @@ func TestAuthCacheTTL(t *testing.T) {
 	} {
 		if got := cacheTTL(tc.h, tc.code, durations, now); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestEscapeURIComponent: $escaped_request_uri is set-misc 0.33's
+// set_escape_uri (ingress-nginx's build), which escapes less than
+// encodeURIComponent: !$'()*,@_`|~ stay as they are.
+func TestEscapeURIComponent(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"/?a=b&c=d":            "%2F%3Fa%3Db%26c%3Dd", // ingress-nginx's e2e test: url.QueryEscape
+		"!$'()*,@_`|~.-":       "!$'()*,@_`|~.-",
+		" \"#%+:;<>[\\]^{}":    "%20%22%23%25%2B%3A%3B%3C%3E%5B%5C%5D%5E%7B%7D",
+		"\x00\x1f\x7f\xc3\xa9": "%00%1F%7F%C3%A9",
+	} {
+		if got := escapeURIComponent(in); got != want {
+			t.Errorf("escapeURIComponent(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
