@@ -90,6 +90,11 @@ func TestRejects(t *testing.T) {
 		{"if-unmodified-since twice", "GET / HTTP/1.1\r\nHost: a\r\nIf-Unmodified-Since: x\r\nIf-Unmodified-Since: y\r\n\r\n", 400, "duplicate_field", ""},
 		{"if-range twice", "GET / HTTP/1.1\r\nHost: a\r\nIf-Range: x\r\nIf-Range: y\r\n\r\n", 400, "duplicate_field", ""},
 		{"content-range twice", "GET / HTTP/1.1\r\nHost: a\r\nContent-Range: x\r\nContent-Range: y\r\n\r\n", 400, "duplicate_field", ""},
+		// nginx 1.22.1: 1001 header lines are 400 Request Header Or Cookie
+		// Too Large (max_headers 1000), a CR not followed by LF a 400.
+		{"too many fields", "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: v\r\n", 1000) + "\r\n", 400, "too_many_fields", "Request Header Or Cookie Too Large"},
+		{"bare CR in the request line", "GET / HTTP/1.1\rHost: a", 400, "request_line", "400 Bad Request"},
+		{"bare CR in a header", "GET / HTTP/1.1\r\nHost: a\rX: b", 400, "header_line", "400 Bad Request"},
 		{"expect twice", "GET / HTTP/1.1\r\nHost: a\r\nExpect: x\r\nExpect: y\r\n\r\n", 400, "duplicate_field", ""},
 		{"host dotdot", "GET / HTTP/1.1\r\nHost: a..b\r\n\r\n", 400, "host", ""},
 		{"no host on 1.1", "GET / HTTP/1.1\r\n\r\n", 400, "host", ""},
@@ -175,6 +180,7 @@ func TestAccepted(t *testing.T) {
 		{"host between spaces", "GET / HTTP/1.1\r\nHost:   a  \r\nConnection: close\r\n\r\n", []string{"GET / a 0"}},
 		// Fields nginx 1.22.1 takes more than once (its unique ones are
 		// refused, TestRejects).
+		{"as many fields as nginx takes", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + strings.Repeat("X: v\r\n", 998) + "\r\n", []string{"GET / a 0"}},
 		{"repeatable fields twice", "GET / HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\nCookie: b=2\r\nUser-Agent: x\r\nUser-Agent: y\r\nReferer: x\r\nReferer: y\r\nRange: bytes=0-1\r\nRange: bytes=0-1\r\nAccept: a\r\nAccept: b\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 5.6.7.8\r\nTE: x\r\nTE: y\r\nVia: x\r\nVia: y\r\nContent-Type: a\r\nContent-Type: b\r\nConnection: x\r\nConnection: close\r\n\r\n", []string{"GET / a 0"}},
 		{"head of exactly the limit", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX: " + strings.Repeat("b", 8192-5) + "\r\n\r\n", []string{"GET / a 0"}},
 	}

@@ -72,8 +72,16 @@ var (
 	rejTrailer     = &Reject{Status: http.StatusBadRequest, Reason: "trailer"}
 	rejPlainHTTP   = &Reject{Status: http.StatusBadRequest, Reason: "plain_http", plainHTTP: true}
 	rejDuplicate   = &Reject{Status: http.StatusBadRequest, Reason: "duplicate_field"}
-	rejects        = []*Reject{rejRequestLine, rejURITooLong, rejVersion, rejHeaderLarge, rejHeaderLine, rejObsFold, rejCL, rejTE, rejUnknownTE, rejHost, rejMethod, rejTarget, rejChunked, rejTrailer, rejPlainHTTP, rejDuplicate}
+	rejTooMany     = &Reject{Status: http.StatusBadRequest, Reason: "too_many_fields", tooLarge: true}
+	rejects        = []*Reject{rejRequestLine, rejURITooLong, rejVersion, rejHeaderLarge, rejHeaderLine, rejObsFold, rejCL, rejTE, rejUnknownTE, rejHost, rejMethod, rejTarget, rejChunked, rejTrailer, rejPlainHTTP, rejDuplicate, rejTooMany}
 )
+
+// MaxFields is the most header fields a request may have, nginx's
+// max_headers default (1000): one more is answered as a head too large
+// (nginx's 494, sent as 400 "Request Header Or Cookie Too Large"), over
+// HTTP/1 and HTTP/2; measured against nginx 1.22.1 (Debian's, which has
+// the limit): 1000 lines served, 1001 refused.
+const MaxFields = 1000
 
 // Span is a range of a buffer: b[Off:Off+Len].
 type Span struct{ Off, Len int }
@@ -153,6 +161,16 @@ func (p *headParser) feed(b []byte) (done bool, err error) {
 	for {
 		nl := indexLF(b[p.off:])
 		if nl < 0 {
+			if cr := bytes.IndexByte(b[p.off:], '\r'); cr >= 0 && p.off+cr+1 < len(b) {
+				// A CR not followed by LF ends no line: nginx's parser
+				// refuses it at the next byte, where Weir would wait for
+				// an LF that never comes.
+				p.line = p.off
+				if !p.gotLine {
+					return false, rejRequestLine
+				}
+				return false, rejHeaderLine
+			}
 			err := p.checkPending(len(b))
 			if err == rejURITooLong {
 				p.noteMethod(b[p.h.Start:], p.h.Start)
@@ -431,6 +449,9 @@ func (p *headParser) field(b, line []byte, off int) error {
 	value := line[v0:v1]
 	val := Span{off + v0, v1 - v0}
 	p.h.Fields++
+	if p.h.Fields > MaxFields {
+		return rejTooMany
+	}
 	switch {
 	case equalFold(name, "Content-Length"):
 		if p.sawCL {

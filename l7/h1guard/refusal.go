@@ -163,10 +163,10 @@ func (r *Refusal) Parse(lim Limits) RefusedHead {
 		// (ngx_http_process_request_uri): the line counts.
 		taken = p.off
 		p.gotLine = true
-	case err == rejHost || err == rejCL || err == rejTE || err == rejDuplicate:
+	case err == rejHost || err == rejCL || err == rejTE || err == rejDuplicate || err == rejTooMany:
 		// Refused by the handler of a line nginx took (a second Host,
-		// Content-Length, Transfer-Encoding or other unique field; an
-		// invalid Host).
+		// Content-Length, Transfer-Encoding or other unique field, one
+		// over max_headers; an invalid Host).
 		taken = p.off
 	case err != nil:
 		taken = p.line // a line nginx could not parse, or over its buffer

@@ -32,6 +32,7 @@ func TestRefusalParse(t *testing.T) {
 		{"bare LF", "GET /p HTTP/1.1\nHost: a\nX: \x00\n\n", "GET /p HTTP/1.1", true, 24, "Host=a", "a"},
 		{"second Host taken", "GET /p HTTP/1.1\r\nHost: a\r\nHost: b\r\nX: x\r\n\r\n", "GET /p HTTP/1.1", true, 35, "Host=a,Host=b", "a"},
 		{"second Authorization taken", "GET /p HTTP/1.1\r\nHost: a\r\nAuthorization: x\r\nAuthorization: y\r\nX: x\r\n\r\n", "GET /p HTTP/1.1", true, 62, "Host=a,Authorization=x,Authorization=y", "a"},
+		{"field over max_headers taken", "GET /p HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: v\r\n", 1001) + "\r\n", "GET /p HTTP/1.1", true, 6026, "Host=a" + strings.Repeat(",X=v", 1000), "a"},
 		{"invalid Host taken", "GET /p HTTP/1.1\r\nHost: a/b\r\nX: x\r\n\r\n", "GET /p HTTP/1.1", true, 28, "Host=a/b", ""},
 		{"rule at the end", "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\nbody", "POST /p HTTP/1.1", true, 48, "Host=a,Content-Length=x", "a"},
 		{"head not finished", "GET /p HTTP/1.1\r\nHost: a\r\nUser-Ag", "GET /p HTTP/1.1", true, 26, "Host=a", "a"},

@@ -198,7 +198,8 @@ func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
 // does a missing or invalid :authority (ngx_http_validate_host), a Host
 // field beside it that names another host (RFC 9113, section 8.3.1; nginx
 // refuses any second Host) or more than one, a field nginx allows once
-// (uniqueFields) repeated, and a Content-Length that is
+// (uniqueFields) repeated, more than MaxFields fields (cookies aside), and
+// a Content-Length that is
 // not one number or that the stream contradicts by ending with its
 // HEADERS (nginx: "client prematurely closed stream"). HTTP/2's own
 // framing, connection-specific fields, and CR, LF, NUL or upper case in a
@@ -224,10 +225,17 @@ func checkHTTP2(r *http.Request) *Reject {
 	if hosts := r.Header["Host"]; len(hosts) > 1 || len(hosts) == 1 && !strings.EqualFold(hosts[0], r.Host) {
 		return rejHost
 	}
+	fields := 0
 	for k, vv := range r.Header {
 		if len(vv) > 1 && slices.Contains(uniqueFields[:], k) {
 			return rejDuplicate // nginx's HTTP/2 module runs the same handlers
 		}
+		if k != "Cookie" { // nginx's HTTP/2 module keeps cookies apart, uncounted
+			fields += len(vv)
+		}
+	}
+	if fields > MaxFields {
+		return rejTooMany
 	}
 	// net/http sets ContentLength from the first Content-Length when the
 	// stream has a body, and 0 when it ended with its HEADERS.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +103,15 @@ func at(method, authority, path string, extra ...field) []field {
 	return append(f, extra...)
 }
 
+// manyFields returns n fields x-0: v … (nginx's max_headers is 1000).
+func manyFields(n int) []field {
+	fs := make([]field, n)
+	for i := range fs {
+		fs[i] = field{"x-" + strconv.Itoa(i), "v"}
+	}
+	return fs
+}
+
 func h2Fields(fs []field) []h1servertest.H2Field {
 	out := make([]h1servertest.H2Field, len(fs))
 	for i, f := range fs {
@@ -144,6 +154,7 @@ func TestH2Downgrade(t *testing.T) {
 		{"plain", req("GET", "/"), nil, forward, "GET / HTTP/1.1\r\nHost: h2.test\r\n"},
 		{"body with its length", req("POST", "/b", field{"content-length", "3"}), []byte("abc"), forward, "POST /b HTTP/1.1\r\nHost: h2.test\r\n"},
 		{"te trailers", req("GET", "/te", field{"te", "trailers"}), nil, forward, "Te: trailers\r\n"},
+		{"as many fields as nginx takes, and cookies", req("GET", "/many", append(manyFields(1000), field{"cookie", "a=1"}, field{"cookie", "b=2"})...), nil, forward, "GET /many HTTP/1.1\r\n"},
 		{"user-agent twice", req("GET", "/ua", field{"user-agent", "a"}, field{"user-agent", "b"}), nil, forward, "GET /ua HTTP/1.1\r\n"},
 		{"cookies joined", req("GET", "/c", field{"cookie", "a=1"}, field{"cookie", "b=2"}), nil, forward, "Cookie: a=1; b=2\r\n"},
 		{"host as authority", req("GET", "/h", field{"host", "h2.test"}), nil, forward, "GET /h HTTP/1.1\r\nHost: h2.test\r\n"},
@@ -166,6 +177,7 @@ func TestH2Downgrade(t *testing.T) {
 		{"authorization twice", req("GET", "/", field{"authorization", "Basic a"}, field{"authorization", "Basic b"}), nil, refuse, ""},
 		{"if-none-match twice", req("GET", "/", field{"if-none-match", "x"}, field{"if-none-match", "y"}), nil, refuse, ""},
 		{"expect twice", req("GET", "/", field{"expect", "x"}, field{"expect", "y"}), nil, refuse, ""},
+		{"too many fields", req("GET", "/", manyFields(1001)...), nil, refuse, ""},
 		{"path absolute", req("GET", "http://evil.test/x"), nil, refuse, ""},
 
 		// Go's HTTP/2 server refuses these (nginx: 400 or a reset too,
