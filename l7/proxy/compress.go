@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -95,28 +94,143 @@ func msie6(ua string) bool {
 	return false
 }
 
-// accepts reports whether the Accept-Encoding value ae names coding with a
-// non-zero quality, as nginx's gzip (and ngx_brotli's) check: an invalid q
-// declines.
-func accepts(ae, coding string) bool {
-	for part := range strings.SplitSeq(ae, ",") {
-		name, params, _ := strings.Cut(part, ";")
-		if !strings.EqualFold(strings.TrimSpace(name), coding) {
+// acceptsGzip reports whether the Accept-Encoding value ae accepts gzip,
+// read as nginx's ngx_http_gzip_accept_encoding does: the first "gzip"
+// (any case) that starts the value or follows a comma or a space decides;
+// after it only spaces, then the end, a comma, or ";" with a "q" (or "Q")
+// "=" quantity nginx's way (ngxQuantity) not zero. Anything else declines:
+// "gzip;level=1", "gzip\t", "gzip; q = 1", "gzipx, gzip", and a q of more
+// than three decimals or above 1.
+func acceptsGzip(ae string) bool {
+	start, p := 0, 0
+	for {
+		i := indexFold(ae[start:], "gzip")
+		if i < 0 {
+			return false
+		}
+		p = start + i
+		if p == start || ae[p-1] == ',' || ae[p-1] == ' ' {
+			break
+		}
+		start = p + 4
+	}
+	p += 4
+	for ; p < len(ae); p++ {
+		switch ae[p] {
+		case ',':
+			return true
+		case ';':
+			return gzipQuantity(ae[p+1:])
+		case ' ':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// gzipQuantity reads what follows "gzip;" as nginx: spaces, "q" or "Q",
+// "=" and a quantity ngxQuantity does not read as 0 (nothing at all is
+// acceptance).
+func gzipQuantity(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ':
+			continue
+		case 'q', 'Q':
+			s = s[i+1:]
+			return len(s) >= 2 && s[0] == '=' && ngxQuantity(s[1:]) != 0
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ngxQuantity is nginx's ngx_http_gzip_quantity: "0" or "1", then nothing,
+// a comma or a space, or "." and up to three digits (to a comma or a
+// space) whose sum nginx adds to the integer part times 100; 0 for anything
+// else or above 100. Only its being 0 matters.
+func ngxQuantity(s string) int {
+	if s == "" || (s[0] != '0' && s[0] != '1') {
+		return 0
+	}
+	q := int(s[0]-'0') * 100
+	if len(s) == 1 || s[1] == ',' || s[1] == ' ' {
+		return q
+	}
+	if s[1] != '.' {
+		return 0
+	}
+	n := 0
+	for _, c := range []byte(s[2:]) {
+		if c == ',' || c == ' ' {
+			break
+		}
+		if c < '0' || c > '9' {
+			return 0
+		}
+		q += int(c - '0')
+		n++
+	}
+	if q > 100 || n > 3 {
+		return 0
+	}
+	return q
+}
+
+// acceptsBrotli reports whether the Accept-Encoding value ae accepts br,
+// read as ngx_brotli's check_accept_encoding: the first "br" (any case)
+// between the start, a comma or a space and the end, a comma, a space or
+// ";" decides (others are skipped); it declines only for an explicit
+// ";q=0", "q=0.", "q=0.0", "q=0.00" or "q=0.000" (spaces allowed around ";",
+// "q" and "=", "q" lower case) or a non-digit where a fraction digit of a
+// "q=0." should be; anything else after it accepts.
+func acceptsBrotli(ae string) bool {
+	at := func(i int) byte { // nginx reads the request's NUL past the end
+		if i >= 0 && i < len(ae) {
+			return ae[i]
+		}
+		return 0
+	}
+	from := 0
+	for {
+		i := indexFold(ae[from:], "br")
+		if i < 0 {
+			return false
+		}
+		p := from + i
+		from = p + 2
+		if before := at(p - 1); p > 0 && before != ',' && before != ' ' {
 			continue
 		}
-		for param := range strings.SplitSeq(params, ";") {
-			k, v, ok := strings.Cut(strings.TrimSpace(param), "=")
-			if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
-				continue
+		if after := at(p + 2); p+2 < len(ae) && after != ',' && after != ' ' && after != ';' {
+			continue
+		}
+		c := p + 2
+		for _, want := range []byte(";q=0") {
+			for at(c) == ' ' {
+				c++
 			}
-			q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil || q <= 0 || q > 1 {
+			if at(c) != want {
+				return true
+			}
+			c++
+		}
+		if at(c) != '.' {
+			return false // ;q=0
+		}
+		for range 3 {
+			c++
+			switch d := at(c); {
+			case d < '0' || d > '9':
 				return false
+			case d > '0':
+				return true
 			}
 		}
-		return true
+		return false // ;q=0.000
 	}
-	return false
 }
 
 // Writers of each level, reset per response.
@@ -217,11 +331,11 @@ func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *htt
 	e := &encoder{ResponseWriter: rec.ResponseWriter, rec: rec}
 	e.out.w = e.ResponseWriter
 	switch {
-	case br && accepts(ae, "br"):
+	case br && acceptsBrotli(ae):
 		h.Set("Content-Encoding", "br")
 		e.pool = &brotliPools[c.brotliLevel]
 		e.zw = pooled(e.pool, &e.out, func() compressor { return brotli.NewWriterLevel(&e.out, c.brotliLevel) })
-	case gz && accepts(ae, "gzip") && r.ProtoAtLeast(1, 1) && !c.gzipDisabled(r.UserAgent()):
+	case gz && acceptsGzip(ae) && r.ProtoAtLeast(1, 1) && !c.gzipDisabled(r.UserAgent()):
 		h.Set("Content-Encoding", "gzip")
 		e.pool = &gzipPools[c.gzipLevel]
 		e.zw = pooled(e.pool, &e.out, func() compressor {

@@ -446,7 +446,9 @@ func TestServerTokens(t *testing.T) {
 	}
 }
 
-// TestAccepts: nginx's reading of Accept-Encoding.
+// TestAccepts: nginx's reading of Accept-Encoding for gzip
+// (ngx_http_gzip_accept_encoding, each case as nginx 1.22.1 answered it
+// with gzip on) and ngx_brotli's for br.
 func TestAccepts(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -456,9 +458,30 @@ func TestAccepts(t *testing.T) {
 		{"gzip", true}, {"GZIP", true}, {"gzip, deflate", true}, {"deflate,gzip", true},
 		{"gzip;q=0", false}, {"gzip; q=0.000", false}, {"gzip;q=0.5", true}, {"gzip;q=x", false},
 		{"x-gzip", false}, {"gzipx", false}, {"", false}, {"*", false}, {"br, gzip ; q=1", true},
+		{"a gzip", true}, {"x-gzip,gzip", true}, {"gzip;", true}, {"gzip;Q=0.3", true},
+		{"gzip;q=0.3 ,br", true}, {"gzip ;q=0.5", true}, {"gzip;q=1.0", true},
+		{"gzip;q=0.0001", false}, {"gzip;q=1.0000", false}, {"gzip;q=1.001", false},
+		{"gzipx, gzip", false}, {"gzip-x,gzip", false}, {"gzip;level=1", false},
+		{"gzip; q = 0.5", false}, {"gzip;q= 0.5", false}, {"gzip;q=00.5", false},
+		{"gzip;q=.5", false}, {"gzip;q=1e0", false}, {"gzip;q=0.3;x=1", false},
+		{"gzip;q", false}, {"gzip;q=", false}, {"gzip\t,deflate", false},
+		{"gzip;q=0,gzip", false}, {"gzip,gzip;q=0", true},
 	} {
-		if got := accepts(tc.ae, "gzip"); got != tc.want {
-			t.Errorf("accepts(%q, gzip) = %v, want %v", tc.ae, got, tc.want)
+		if got := acceptsGzip(tc.ae); got != tc.want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", tc.ae, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		ae   string
+		want bool
+	}{
+		{"br", true}, {"BR", true}, {"gzip, br", true}, {"br;q=0.5", true}, {"br;q=1", true},
+		{"br;q=0", false}, {"br;q=0.000", false}, {"br;q=0.0001", false}, {"br ; q = 0", false},
+		{"br;q=0,", false}, {"br;q=0.00x", false}, {"br;Q=0", true}, {"br;level=1", true},
+		{"br;q=abc", true}, {"brx, br", true}, {"x-br", false}, {"brotli", false}, {"", false},
+	} {
+		if got := acceptsBrotli(tc.ae); got != tc.want {
+			t.Errorf("acceptsBrotli(%q) = %v, want %v", tc.ae, got, tc.want)
 		}
 	}
 	for _, tc := range []struct {
