@@ -299,8 +299,10 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // goes as it is; the body's copy ends with its finish.
 //
 // As nginx's gzip filter (and ngx_brotli's): only status 200, 403 and 404,
-// not HEAD, not an encoded body, a type of the list, a Content-Length not
-// below the minimum. Such a response gets Vary: Accept-Encoding whether or
+// not an encoded body, a type of the list, a Content-Length not below the
+// minimum. A proxied HEAD response is one too, as with nginx (whose filters
+// run before it knows the response has no body): it gets the header of the
+// compressed body (Content-Encoding, no Content-Length) and no body. Such a response gets Vary: Accept-Encoding whether or
 // not the client accepts an encoding. Brotli goes first when the client
 // accepts "br"; gzip needs HTTP/1.1 and a User-Agent not in gzip-disable.
 func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response) *encoder {
@@ -317,7 +319,7 @@ func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *htt
 	default:
 		return nil
 	}
-	if r.Method == http.MethodHead || h.Get("Content-Encoding") != "" {
+	if h.Get("Content-Encoding") != "" {
 		return nil
 	}
 	cl, ct := resp.ContentLength, h.Get("Content-Type")
@@ -328,26 +330,34 @@ func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *htt
 	}
 	addVary(h)
 	ae := r.Header.Get("Accept-Encoding")
-	e := &encoder{ResponseWriter: rec.ResponseWriter, rec: rec}
-	e.out.w = e.ResponseWriter
+	var coding string
 	switch {
 	case br && acceptsBrotli(ae):
-		h.Set("Content-Encoding", "br")
+		coding = "br"
+	case gz && acceptsGzip(ae) && r.ProtoAtLeast(1, 1) && !c.gzipDisabled(r.UserAgent()):
+		coding = "gzip"
+	default:
+		return nil
+	}
+	h.Set("Content-Encoding", coding)
+	h.Del("Content-Length")
+	h.Del("Accept-Ranges")
+	weakenETag(h)
+	if r.Method == http.MethodHead { // the header of a compressed body, and no body
+		return nil
+	}
+	e := &encoder{ResponseWriter: rec.ResponseWriter, rec: rec}
+	e.out.w = e.ResponseWriter
+	if coding == "br" {
 		e.pool = &brotliPools[c.brotliLevel]
 		e.zw = pooled(e.pool, &e.out, func() compressor { return brotli.NewWriterLevel(&e.out, c.brotliLevel) })
-	case gz && acceptsGzip(ae) && r.ProtoAtLeast(1, 1) && !c.gzipDisabled(r.UserAgent()):
-		h.Set("Content-Encoding", "gzip")
+	} else {
 		e.pool = &gzipPools[c.gzipLevel]
 		e.zw = pooled(e.pool, &e.out, func() compressor {
 			zw, _ := gzip.NewWriterLevel(&e.out, c.gzipLevel) // the level is valid
 			return zw
 		})
-	default:
-		return nil
 	}
-	h.Del("Content-Length")
-	h.Del("Accept-Ranges")
-	weakenETag(h)
 	rec.ResponseWriter = e
 	return e
 }

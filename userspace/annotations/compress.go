@@ -80,7 +80,7 @@ func (c Compress) BrotliSettings() (level, minLength int, types []string) {
 var compressMeta = []Meta{
 	{
 		Key: "use-gzip", Default: "false", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"true\"` gzips responses as nginx's `gzip on` with ingress-nginx's settings (`gzip_proxied any`, `gzip_vary on`, `gzip_http_version 1.1`): only status 200, 403 and 404, not to HEAD, not already encoded, of a type in `gzip-types` (or `text/html`), at least `gzip-min-length` long when the length is known, to HTTP/1.1 clients whose `Accept-Encoding` accepts `gzip` as nginx reads it (see [Compression](#compression-and-the-server-header)). The response is streamed (chunked), loses `Content-Length` and `Accept-Ranges`, and a strong `ETag` becomes weak; `Vary: Accept-Encoding` is added to every eligible response.",
+		Doc:      "`\"true\"` gzips responses as nginx's `gzip on` with ingress-nginx's settings (`gzip_proxied any`, `gzip_vary on`, `gzip_http_version 1.1`): only status 200, 403 and 404 (a `HEAD` response gets the compressed header, as with nginx), not already encoded, of a type in `gzip-types` (or `text/html`), at least `gzip-min-length` long when the length is known, to HTTP/1.1 clients whose `Accept-Encoding` accepts `gzip` as nginx reads it (see [Compression](#compression-and-the-server-header)). The response is streamed (chunked), loses `Content-Length` and `Accept-Ranges`, and a strong `ETag` becomes weak; `Vary: Accept-Encoding` is added to every eligible response.",
 		Validate: validateBool,
 	},
 	{
