@@ -302,8 +302,9 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // not an encoded body, a type of the list, a Content-Length not below the
 // minimum. A proxied HEAD response is one too, as with nginx (whose filters
 // run before it knows the response has no body): it gets the header of the
-// compressed body (Content-Encoding, no Content-Length) and no body. Such a response gets Vary: Accept-Encoding whether or
-// not the client accepts an encoding. Brotli goes first when the client
+// compressed body (Content-Encoding, no Content-Length) and no body. With
+// use-gzip (gzip_vary on), such a response gets Vary: Accept-Encoding
+// whether or not the client accepts an encoding. Brotli goes first when the client
 // accepts "br"; gzip needs HTTP/1.1 and a User-Agent not in gzip-disable.
 func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response) *encoder {
 	g := p.liveGlobal()
@@ -328,7 +329,9 @@ func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *htt
 	if !gz && !br {
 		return nil
 	}
-	addVary(h)
+	if c.gzip { // gzip_vary on comes with use-gzip alone: ngx_brotli asks for it, never sets it
+		addVary(h)
+	}
 	ae := r.Header.Get("Accept-Encoding")
 	var coding string
 	switch {
@@ -391,12 +394,11 @@ func (e *encoder) finish(err error) error {
 	return err
 }
 
-// addVary adds Accept-Encoding to the Vary header, unless it names it.
+// addVary puts a Vary: Accept-Encoding line before the upstream's Vary
+// lines, whatever they name, as nginx's gzip_vary writes its own line
+// (ngx_http_header_filter) ahead of the upstream's headers.
 func addVary(h http.Header) {
-	if hasToken(h.Values("Vary"), "Accept-Encoding") {
-		return
-	}
-	h.Add("Vary", "Accept-Encoding")
+	h["Vary"] = append([]string{"Accept-Encoding"}, h["Vary"]...)
 }
 
 // weakenETag makes a strong ETag weak, as nginx does to a response it

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,6 +47,9 @@ func compressBackend(tb testing.TB, release <-chan struct{}) *httptest.Server {
 			body = compressBody[:10]
 		case "/bin":
 			h.Set("Content-Type", "application/octet-stream")
+		case "/varied":
+			h.Set("Content-Type", "text/plain")
+			h["Vary"] = strings.Split(r.Header.Get("X-Vary"), "|") // one line each
 		case "/page":
 			h.Set("Content-Type", "Text/HTML; charset=utf-8")
 		case "/error":
@@ -224,6 +228,14 @@ func TestGzip(t *testing.T) {
 		}
 	}
 
+	// gzip_vary writes nginx's own line first, whatever the upstream's say.
+	for _, upstream := range [][]string{{"Origin"}, {"Accept-Encoding"}, {"accept-encoding, Origin", "*"}} {
+		r = fetch(t, c, srv, "GET", "/varied", "gzip", "", "X-Vary", strings.Join(upstream, "|"))
+		if want := append([]string{"Accept-Encoding"}, upstream...); !slices.Equal(r.header.Values("Vary"), want) {
+			t.Errorf("upstream Vary %q: Vary %q, want %q", upstream, r.header.Values("Vary"), want)
+		}
+	}
+
 	// nginx's gzip filter runs before the proxied response is known to
 	// have no body: a HEAD response gets the compressed body's header.
 	r = fetch(t, c, srv, http.MethodHead, "/big.txt", "gzip", "")
@@ -389,6 +401,14 @@ func TestBrotli(t *testing.T) {
 		if tc.want != "" && r.header.Get("Vary") != "Accept-Encoding" {
 			t.Errorf("%s: Vary %q, want Accept-Encoding", tc.name, r.header.Get("Vary"))
 		}
+	}
+
+	// enable-brotli without use-gzip: ngx_brotli asks for Vary, but only
+	// gzip_vary (on with use-gzip) writes it.
+	_, srv = front(t, Options{}, compressSnap(1, be, annotations.Compress{Brotli: true}))
+	r := fetch(t, c, srv, "GET", "/big.txt", "br", "")
+	if r.header.Get("Content-Encoding") != "br" || r.header.Values("Vary") != nil {
+		t.Errorf("brotli alone: Content-Encoding %q, Vary %q; want br and no Vary", r.header.Get("Content-Encoding"), r.header.Values("Vary"))
 	}
 }
 
