@@ -41,8 +41,10 @@ func compileMediaTypes(types []string) mediaTypes {
 }
 
 // match reports whether a response of Content-Type ct is of the list, as
-// nginx's ngx_http_test_content_type: the type before any parameter,
-// ignoring case; no Content-Type matches "*" only.
+// nginx's ngx_http_test_content_type: all before the first ";", ignoring
+// case but not trimmed (nginx's upstream module cuts the type there, so
+// "text/html ;charset=utf-8" is of type "text/html " and matches no
+// list); no Content-Type matches "*" only.
 func (m *mediaTypes) match(ct string) bool {
 	if m.any {
 		return true
@@ -50,7 +52,7 @@ func (m *mediaTypes) match(ct string) bool {
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
-	ct = strings.ToLower(strings.TrimSpace(ct))
+	ct = strings.ToLower(ct)
 	_, ok := m.set[ct]
 	return ok && ct != ""
 }

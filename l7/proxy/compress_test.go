@@ -47,6 +47,8 @@ func compressBackend(tb testing.TB, release <-chan struct{}) *httptest.Server {
 			body = compressBody[:10]
 		case "/bin":
 			h.Set("Content-Type", "application/octet-stream")
+		case "/spaced":
+			h.Set("Content-Type", "text/html ;charset=utf-8") // of type "text/html " to nginx
 		case "/varied":
 			h.Set("Content-Type", "text/plain")
 			h["Vary"] = strings.Split(r.Header.Get("X-Vary"), "|") // one line each
@@ -210,6 +212,7 @@ func TestGzip(t *testing.T) {
 		{"only deflate", "GET", "/big.txt", "deflate", "", true, 200},
 		{"below gzip-min-length", "GET", "/small.txt", "gzip", "", false, 200},
 		{"type not listed", "GET", "/bin", "gzip", "", false, 200},
+		{"space before the parameters", "GET", "/spaced", "gzip", "", false, 200},
 		{"status 500", "GET", "/error", "gzip", "", false, 500},
 		{"status 206 with Content-Range", "GET", "/partial", "gzip", "", false, 206},
 	} {

@@ -95,7 +95,7 @@ var compressMeta = []Meta{
 	},
 	{
 		Key: "gzip-types", Default: DefaultGzipTypes, ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Space-separated media types gzipped (compared without parameters, ignoring case); `*` is any type. `text/html` always is.",
+		Doc:      "Space-separated media types gzipped, compared as nginx does with all of the response's `Content-Type` before its first `;`, ignoring case but not trimmed (`text/html ;charset=utf-8` is of no type listed); `*` is any type. `text/html` always is.",
 		Validate: func(v string) error { _, err := parseMediaTypes(v); return err },
 	},
 	{
