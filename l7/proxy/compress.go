@@ -344,7 +344,9 @@ func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *htt
 	default:
 		return nil
 	}
-	h.Set("Content-Encoding", coding)
+	// An empty Content-Encoding of the upstream's is no encoding to nginx,
+	// which adds its own line after it.
+	h["Content-Encoding"] = append(h["Content-Encoding"], coding)
 	h.Del("Content-Length")
 	h.Del("Accept-Ranges")
 	weakenETag(h)

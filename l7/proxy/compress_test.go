@@ -47,6 +47,9 @@ func compressBackend(tb testing.TB, release <-chan struct{}) *httptest.Server {
 			body = compressBody[:10]
 		case "/bin":
 			h.Set("Content-Type", "application/octet-stream")
+		case "/empty-encoding":
+			h.Set("Content-Type", "text/plain")
+			h["Content-Encoding"] = []string{""}
 		case "/spaced":
 			h.Set("Content-Type", "text/html ;charset=utf-8") // of type "text/html " to nginx
 		case "/varied":
@@ -261,6 +264,11 @@ func TestGzip(t *testing.T) {
 	r = fetch(t, c, srv, "GET", "/encoded", "gzip", "")
 	if r.header.Get("Content-Encoding") != "gzip" || decoded(t, "gzip", r.body) != compressBody {
 		t.Errorf("already encoded: Content-Encoding %q; want the upstream's gzip, not compressed twice", r.header.Get("Content-Encoding"))
+	}
+
+	r = fetch(t, c, srv, "GET", "/empty-encoding", "gzip", "")
+	if got := r.header.Values("Content-Encoding"); !slices.Equal(got, []string{"", "gzip"}) || decoded(t, "gzip", r.body) != compressBody {
+		t.Errorf("empty Content-Encoding: Content-Encoding %q; want the upstream's empty line, then gzip, of the upstream's body", got)
 	}
 
 	r = fetch(t, c, srv, "GET", "/cached", "gzip", "", "If-None-Match", `"abc"`)
