@@ -295,7 +295,7 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 // encodeResponse prepares the response header of r, the upstream's copied
 // into rec: it removes the upstream's Server and Date (serverHeader), keeps
-// an untyped response untyped (keepUntyped) and,
+// nginx's Content-Type, an untyped response untyped (keepUntyped) and,
 // when use-gzip or enable-brotli applies, sets Content-Encoding and puts an
 // encoder in front of the client. It returns the encoder, nil when the body
 // goes as it is; the body's copy ends with its finish.
@@ -418,11 +418,18 @@ func weakenETag(h http.Header) {
 	}
 }
 
-// keepUntyped keeps the server from giving a proxied response without
-// Content-Type a sniffed one: nginx sends it without (default-type is for
-// nginx's own responses only). A nil value writes no header line.
+// keepUntyped gives a proxied response nginx's Content-Type: the
+// upstream's last Content-Type line alone (ngx_http_upstream_copy_content_type
+// keeps each in turn; one is written), none when that is empty or there is
+// none. The server gives none a sniffed one: nginx sends such a response
+// untyped (default-type is for nginx's own responses only). A nil value
+// writes no header line.
 func keepUntyped(h http.Header) {
-	if _, ok := h["Content-Type"]; !ok {
+	v := h["Content-Type"]
+	switch {
+	case len(v) == 0 || v[len(v)-1] == "":
 		h["Content-Type"] = nil
+	case len(v) > 1:
+		h["Content-Type"] = v[len(v)-1:]
 	}
 }

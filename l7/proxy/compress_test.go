@@ -50,6 +50,8 @@ func compressBackend(tb testing.TB, release <-chan struct{}) *httptest.Server {
 		case "/empty-encoding":
 			h.Set("Content-Type", "text/plain")
 			h["Content-Encoding"] = []string{""}
+		case "/typed":
+			h["Content-Type"] = strings.Split(r.Header.Get("X-Types"), "|") // one line each
 		case "/spaced":
 			h.Set("Content-Type", "text/html ;charset=utf-8") // of type "text/html " to nginx
 		case "/varied":
@@ -274,6 +276,32 @@ func TestGzip(t *testing.T) {
 	r = fetch(t, c, srv, "GET", "/cached", "gzip", "", "If-None-Match", `"abc"`)
 	if r.status != http.StatusNotModified || r.header.Get("Content-Encoding") != "" || r.body != "" {
 		t.Errorf("304: status %d, Content-Encoding %q, body %q", r.status, r.header.Get("Content-Encoding"), r.body)
+	}
+}
+
+// TestUpstreamContentType: of the upstream's Content-Type lines only the
+// last is sent, and none when it is empty, as nginx (1.22.1 answered each
+// case so); gzip-types judges that one.
+func TestUpstreamContentType(t *testing.T) {
+	t.Parallel()
+	be := compressBackend(t, nil)
+	_, srv := front(t, Options{}, compressSnap(1, be, annotations.Compress{Gzip: true}))
+	c := client(t)
+	for _, tc := range []struct {
+		lines    string
+		want     []string
+		encoding string
+	}{
+		{"text/html|image/png", []string{"image/png"}, ""},
+		{"image/png|text/html", []string{"text/html"}, "gzip"},
+		{"text/html|", nil, ""},
+		{"", nil, ""},
+	} {
+		r := fetch(t, c, srv, "GET", "/typed", "gzip", "", "X-Types", tc.lines)
+		if got := r.header.Values("Content-Type"); !slices.Equal(got, tc.want) || r.header.Get("Content-Encoding") != tc.encoding {
+			t.Errorf("upstream Content-Type lines %q: Content-Type %q, Content-Encoding %q; want %q, %q",
+				tc.lines, got, r.header.Get("Content-Encoding"), tc.want, tc.encoding)
+		}
 	}
 }
 
