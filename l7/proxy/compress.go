@@ -294,7 +294,7 @@ func (e *encoder) Flush() { _ = e.FlushError() }
 func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 // encodeResponse prepares the response header of r, the upstream's copied
-// into rec: it removes the upstream's Server and Date (serverHeader), keeps
+// into rec: it removes the upstream's Server and Date (upstreamServerHeader), keeps
 // nginx's Content-Type, an untyped response untyped (keepUntyped) and,
 // when use-gzip or enable-brotli applies, sets Content-Encoding and puts an
 // encoder in front of the client. It returns the encoder, nil when the body
@@ -311,7 +311,7 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response) *encoder {
 	g := p.liveGlobal()
 	h := rec.Header()
-	g.serverHeader(h)
+	g.upstreamServerHeader(h, resp.Header["Server"])
 	keepUntyped(h)
 	c := &g.compress
 	if !c.gzip && !c.brotli {
