@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -42,8 +41,10 @@ func compileMediaTypes(types []string) mediaTypes {
 }
 
 // match reports whether a response of Content-Type ct is of the list, as
-// nginx's ngx_http_test_content_type: the type before any parameter,
-// ignoring case; no Content-Type matches "*" only.
+// nginx's ngx_http_test_content_type: all before the first ";", ignoring
+// case but not trimmed (nginx's upstream module cuts the type there, so
+// "text/html ;charset=utf-8" is of type "text/html " and matches no
+// list); no Content-Type matches "*" only.
 func (m *mediaTypes) match(ct string) bool {
 	if m.any {
 		return true
@@ -51,7 +52,7 @@ func (m *mediaTypes) match(ct string) bool {
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
-	ct = strings.ToLower(strings.TrimSpace(ct))
+	ct = strings.ToLower(ct)
 	_, ok := m.set[ct]
 	return ok && ct != ""
 }
@@ -95,28 +96,143 @@ func msie6(ua string) bool {
 	return false
 }
 
-// accepts reports whether the Accept-Encoding value ae names coding with a
-// non-zero quality, as nginx's gzip (and ngx_brotli's) check: an invalid q
-// declines.
-func accepts(ae, coding string) bool {
-	for part := range strings.SplitSeq(ae, ",") {
-		name, params, _ := strings.Cut(part, ";")
-		if !strings.EqualFold(strings.TrimSpace(name), coding) {
+// acceptsGzip reports whether the Accept-Encoding value ae accepts gzip,
+// read as nginx's ngx_http_gzip_accept_encoding does: the first "gzip"
+// (any case) that starts the value or follows a comma or a space decides;
+// after it only spaces, then the end, a comma, or ";" with a "q" (or "Q")
+// "=" quantity nginx's way (ngxQuantity) not zero. Anything else declines:
+// "gzip;level=1", "gzip\t", "gzip; q = 1", "gzipx, gzip", and a q of more
+// than three decimals or above 1.
+func acceptsGzip(ae string) bool {
+	start, p := 0, 0
+	for {
+		i := indexFold(ae[start:], "gzip")
+		if i < 0 {
+			return false
+		}
+		p = start + i
+		if p == start || ae[p-1] == ',' || ae[p-1] == ' ' {
+			break
+		}
+		start = p + 4
+	}
+	p += 4
+	for ; p < len(ae); p++ {
+		switch ae[p] {
+		case ',':
+			return true
+		case ';':
+			return gzipQuantity(ae[p+1:])
+		case ' ':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// gzipQuantity reads what follows "gzip;" as nginx: spaces, "q" or "Q",
+// "=" and a quantity ngxQuantity does not read as 0 (nothing at all is
+// acceptance).
+func gzipQuantity(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ':
+			continue
+		case 'q', 'Q':
+			s = s[i+1:]
+			return len(s) >= 2 && s[0] == '=' && ngxQuantity(s[1:]) != 0
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ngxQuantity is nginx's ngx_http_gzip_quantity: "0" or "1", then nothing,
+// a comma or a space, or "." and up to three digits (to a comma or a
+// space) whose sum nginx adds to the integer part times 100; 0 for anything
+// else or above 100. Only its being 0 matters.
+func ngxQuantity(s string) int {
+	if s == "" || (s[0] != '0' && s[0] != '1') {
+		return 0
+	}
+	q := int(s[0]-'0') * 100
+	if len(s) == 1 || s[1] == ',' || s[1] == ' ' {
+		return q
+	}
+	if s[1] != '.' {
+		return 0
+	}
+	n := 0
+	for _, c := range []byte(s[2:]) {
+		if c == ',' || c == ' ' {
+			break
+		}
+		if c < '0' || c > '9' {
+			return 0
+		}
+		q += int(c - '0')
+		n++
+	}
+	if q > 100 || n > 3 {
+		return 0
+	}
+	return q
+}
+
+// acceptsBrotli reports whether the Accept-Encoding value ae accepts br,
+// read as ngx_brotli's check_accept_encoding: the first "br" (any case)
+// between the start, a comma or a space and the end, a comma, a space or
+// ";" decides (others are skipped); it declines only for an explicit
+// ";q=0", "q=0.", "q=0.0", "q=0.00" or "q=0.000" (spaces allowed around ";",
+// "q" and "=", "q" lower case) or a non-digit where a fraction digit of a
+// "q=0." should be; anything else after it accepts.
+func acceptsBrotli(ae string) bool {
+	at := func(i int) byte { // nginx reads the request's NUL past the end
+		if i >= 0 && i < len(ae) {
+			return ae[i]
+		}
+		return 0
+	}
+	from := 0
+	for {
+		i := indexFold(ae[from:], "br")
+		if i < 0 {
+			return false
+		}
+		p := from + i
+		from = p + 2
+		if before := at(p - 1); p > 0 && before != ',' && before != ' ' {
 			continue
 		}
-		for param := range strings.SplitSeq(params, ";") {
-			k, v, ok := strings.Cut(strings.TrimSpace(param), "=")
-			if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
-				continue
+		if after := at(p + 2); p+2 < len(ae) && after != ',' && after != ' ' && after != ';' {
+			continue
+		}
+		c := p + 2
+		for _, want := range []byte(";q=0") {
+			for at(c) == ' ' {
+				c++
 			}
-			q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil || q <= 0 || q > 1 {
+			if at(c) != want {
+				return true
+			}
+			c++
+		}
+		if at(c) != '.' {
+			return false // ;q=0
+		}
+		for range 3 {
+			c++
+			switch d := at(c); {
+			case d < '0' || d > '9':
 				return false
+			case d > '0':
+				return true
 			}
 		}
-		return true
+		return false // ;q=0.000
 	}
-	return false
 }
 
 // Writers of each level, reset per response.
@@ -178,21 +294,24 @@ func (e *encoder) Flush() { _ = e.FlushError() }
 func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 // encodeResponse prepares the response header of r, the upstream's copied
-// into rec: it removes the upstream's Server and Date (serverHeader), keeps
-// an untyped response untyped (keepUntyped) and,
+// into rec: it removes the upstream's Server and Date (upstreamServerHeader), keeps
+// nginx's Content-Type, an untyped response untyped (keepUntyped) and,
 // when use-gzip or enable-brotli applies, sets Content-Encoding and puts an
 // encoder in front of the client. It returns the encoder, nil when the body
 // goes as it is; the body's copy ends with its finish.
 //
 // As nginx's gzip filter (and ngx_brotli's): only status 200, 403 and 404,
-// not HEAD, not an encoded body, a type of the list, a Content-Length not
-// below the minimum. Such a response gets Vary: Accept-Encoding whether or
-// not the client accepts an encoding. Brotli goes first when the client
+// not an encoded body, a type of the list, a Content-Length not below the
+// minimum. A proxied HEAD response is one too, as with nginx (whose filters
+// run before it knows the response has no body): it gets the header of the
+// compressed body (Content-Encoding, no Content-Length) and no body. With
+// use-gzip (gzip_vary on), such a response gets Vary: Accept-Encoding
+// whether or not the client accepts an encoding. Brotli goes first when the client
 // accepts "br"; gzip needs HTTP/1.1 and a User-Agent not in gzip-disable.
 func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response) *encoder {
 	g := p.liveGlobal()
 	h := rec.Header()
-	g.serverHeader(h)
+	g.upstreamServerHeader(h, resp.Header["Server"])
 	keepUntyped(h)
 	c := &g.compress
 	if !c.gzip && !c.brotli {
@@ -203,7 +322,7 @@ func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *htt
 	default:
 		return nil
 	}
-	if r.Method == http.MethodHead || h.Get("Content-Encoding") != "" {
+	if h.Get("Content-Encoding") != "" {
 		return nil
 	}
 	cl, ct := resp.ContentLength, h.Get("Content-Type")
@@ -212,28 +331,40 @@ func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *htt
 	if !gz && !br {
 		return nil
 	}
-	addVary(h)
+	if c.gzip { // gzip_vary on comes with use-gzip alone: ngx_brotli asks for it, never sets it
+		addVary(h)
+	}
 	ae := r.Header.Get("Accept-Encoding")
+	var coding string
+	switch {
+	case br && acceptsBrotli(ae):
+		coding = "br"
+	case gz && acceptsGzip(ae) && r.ProtoAtLeast(1, 1) && !c.gzipDisabled(r.UserAgent()):
+		coding = "gzip"
+	default:
+		return nil
+	}
+	// An empty Content-Encoding of the upstream's is no encoding to nginx,
+	// which adds its own line after it.
+	h["Content-Encoding"] = append(h["Content-Encoding"], coding)
+	h.Del("Content-Length")
+	h.Del("Accept-Ranges")
+	weakenETag(h)
+	if r.Method == http.MethodHead { // the header of a compressed body, and no body
+		return nil
+	}
 	e := &encoder{ResponseWriter: rec.ResponseWriter, rec: rec}
 	e.out.w = e.ResponseWriter
-	switch {
-	case br && accepts(ae, "br"):
-		h.Set("Content-Encoding", "br")
+	if coding == "br" {
 		e.pool = &brotliPools[c.brotliLevel]
 		e.zw = pooled(e.pool, &e.out, func() compressor { return brotli.NewWriterLevel(&e.out, c.brotliLevel) })
-	case gz && accepts(ae, "gzip") && r.ProtoAtLeast(1, 1) && !c.gzipDisabled(r.UserAgent()):
-		h.Set("Content-Encoding", "gzip")
+	} else {
 		e.pool = &gzipPools[c.gzipLevel]
 		e.zw = pooled(e.pool, &e.out, func() compressor {
 			zw, _ := gzip.NewWriterLevel(&e.out, c.gzipLevel) // the level is valid
 			return zw
 		})
-	default:
-		return nil
 	}
-	h.Del("Content-Length")
-	h.Del("Accept-Ranges")
-	weakenETag(h)
 	rec.ResponseWriter = e
 	return e
 }
@@ -267,12 +398,11 @@ func (e *encoder) finish(err error) error {
 	return err
 }
 
-// addVary adds Accept-Encoding to the Vary header, unless it names it.
+// addVary puts a Vary: Accept-Encoding line before the upstream's Vary
+// lines, whatever they name, as nginx's gzip_vary writes its own line
+// (ngx_http_header_filter) ahead of the upstream's headers.
 func addVary(h http.Header) {
-	if hasToken(h.Values("Vary"), "Accept-Encoding") {
-		return
-	}
-	h.Add("Vary", "Accept-Encoding")
+	h["Vary"] = append([]string{"Accept-Encoding"}, h["Vary"]...)
 }
 
 // weakenETag makes a strong ETag weak, as nginx does to a response it
@@ -288,11 +418,18 @@ func weakenETag(h http.Header) {
 	}
 }
 
-// keepUntyped keeps the server from giving a proxied response without
-// Content-Type a sniffed one: nginx sends it without (default-type is for
-// nginx's own responses only). A nil value writes no header line.
+// keepUntyped gives a proxied response nginx's Content-Type: the
+// upstream's last Content-Type line alone (ngx_http_upstream_copy_content_type
+// keeps each in turn; one is written), none when that is empty or there is
+// none. The server gives none a sniffed one: nginx sends such a response
+// untyped (default-type is for nginx's own responses only). A nil value
+// writes no header line.
 func keepUntyped(h http.Header) {
-	if _, ok := h["Content-Type"]; !ok {
+	v := h["Content-Type"]
+	switch {
+	case len(v) == 0 || v[len(v)-1] == "":
 		h["Content-Type"] = nil
+	case len(v) > 1:
+		h["Content-Type"] = v[len(v)-1:]
 	}
 }

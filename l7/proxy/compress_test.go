@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,6 +47,16 @@ func compressBackend(tb testing.TB, release <-chan struct{}) *httptest.Server {
 			body = compressBody[:10]
 		case "/bin":
 			h.Set("Content-Type", "application/octet-stream")
+		case "/empty-encoding":
+			h.Set("Content-Type", "text/plain")
+			h["Content-Encoding"] = []string{""}
+		case "/typed":
+			h["Content-Type"] = strings.Split(r.Header.Get("X-Types"), "|") // one line each
+		case "/spaced":
+			h.Set("Content-Type", "text/html ;charset=utf-8") // of type "text/html " to nginx
+		case "/varied":
+			h.Set("Content-Type", "text/plain")
+			h["Vary"] = strings.Split(r.Header.Get("X-Vary"), "|") // one line each
 		case "/page":
 			h.Set("Content-Type", "Text/HTML; charset=utf-8")
 		case "/error":
@@ -167,9 +178,9 @@ func fetch(tb testing.TB, c *http.Client, srv *httptest.Server, method, path, ae
 
 // TestGzip: use-gzip with ingress-nginx's defaults compresses the eligible
 // responses (200/403/404, a listed type or text/html, 256 bytes or more,
-// not encoded, not HEAD) of clients accepting gzip, with Vary, a weak ETag
-// and no Content-Length or Accept-Ranges of the original; it leaves the
-// others alone.
+// not encoded) of clients accepting gzip, with Vary, a weak ETag and no
+// Content-Length or Accept-Ranges of the original, a HEAD response's header
+// too; it leaves the others alone.
 func TestGzip(t *testing.T) {
 	t.Parallel()
 	be := compressBackend(t, nil)
@@ -206,9 +217,9 @@ func TestGzip(t *testing.T) {
 		{"only deflate", "GET", "/big.txt", "deflate", "", true, 200},
 		{"below gzip-min-length", "GET", "/small.txt", "gzip", "", false, 200},
 		{"type not listed", "GET", "/bin", "gzip", "", false, 200},
+		{"space before the parameters", "GET", "/spaced", "gzip", "", false, 200},
 		{"status 500", "GET", "/error", "gzip", "", false, 500},
 		{"status 206 with Content-Range", "GET", "/partial", "gzip", "", false, 206},
-		{"HEAD", "HEAD", "/big.txt", "gzip", "", false, 200},
 	} {
 		r := fetch(t, c, srv, tc.method, tc.path, tc.ae, tc.ua)
 		if r.status != tc.status || r.header.Get("Content-Encoding") != "" {
@@ -225,6 +236,26 @@ func TestGzip(t *testing.T) {
 		}
 	}
 
+	// gzip_vary writes nginx's own line first, whatever the upstream's say.
+	for _, upstream := range [][]string{{"Origin"}, {"Accept-Encoding"}, {"accept-encoding, Origin", "*"}} {
+		r = fetch(t, c, srv, "GET", "/varied", "gzip", "", "X-Vary", strings.Join(upstream, "|"))
+		if want := append([]string{"Accept-Encoding"}, upstream...); !slices.Equal(r.header.Values("Vary"), want) {
+			t.Errorf("upstream Vary %q: Vary %q, want %q", upstream, r.header.Values("Vary"), want)
+		}
+	}
+
+	// nginx's gzip filter runs before the proxied response is known to
+	// have no body: a HEAD response gets the compressed body's header.
+	r = fetch(t, c, srv, http.MethodHead, "/big.txt", "gzip", "")
+	if r.header.Get("Content-Encoding") != "gzip" || r.header.Get("Vary") != "Accept-Encoding" || r.header.Get("Etag") != `W/"abc"` ||
+		r.header.Get("Content-Length") != "" || r.header.Get("Accept-Ranges") != "" || r.body != "" {
+		t.Errorf("HEAD: header %v, body %q; want gzip's header (Content-Encoding, Vary, weak ETag, no Content-Length or Accept-Ranges), no body", r.header, r.body)
+	}
+	r = fetch(t, c, srv, http.MethodHead, "/big.txt", "", "")
+	if r.header.Get("Content-Encoding") != "" || r.header.Get("Vary") != "Accept-Encoding" || r.header.Get("Content-Length") != "1000" {
+		t.Errorf("HEAD without Accept-Encoding: header %v; want Vary and the upstream's Content-Length", r.header)
+	}
+
 	for _, tc := range []struct{ name, path string }{{"text/html always", "/page"}, {"status 404", "/missing"}} {
 		r := fetch(t, c, srv, "GET", tc.path, "gzip", "")
 		if r.header.Get("Content-Encoding") != "gzip" || decoded(t, "gzip", r.body) != compressBody {
@@ -237,9 +268,40 @@ func TestGzip(t *testing.T) {
 		t.Errorf("already encoded: Content-Encoding %q; want the upstream's gzip, not compressed twice", r.header.Get("Content-Encoding"))
 	}
 
+	r = fetch(t, c, srv, "GET", "/empty-encoding", "gzip", "")
+	if got := r.header.Values("Content-Encoding"); !slices.Equal(got, []string{"", "gzip"}) || decoded(t, "gzip", r.body) != compressBody {
+		t.Errorf("empty Content-Encoding: Content-Encoding %q; want the upstream's empty line, then gzip, of the upstream's body", got)
+	}
+
 	r = fetch(t, c, srv, "GET", "/cached", "gzip", "", "If-None-Match", `"abc"`)
 	if r.status != http.StatusNotModified || r.header.Get("Content-Encoding") != "" || r.body != "" {
 		t.Errorf("304: status %d, Content-Encoding %q, body %q", r.status, r.header.Get("Content-Encoding"), r.body)
+	}
+}
+
+// TestUpstreamContentType: of the upstream's Content-Type lines only the
+// last is sent, and none when it is empty, as nginx (1.22.1 answered each
+// case so); gzip-types judges that one.
+func TestUpstreamContentType(t *testing.T) {
+	t.Parallel()
+	be := compressBackend(t, nil)
+	_, srv := front(t, Options{}, compressSnap(1, be, annotations.Compress{Gzip: true}))
+	c := client(t)
+	for _, tc := range []struct {
+		lines    string
+		want     []string
+		encoding string
+	}{
+		{"text/html|image/png", []string{"image/png"}, ""},
+		{"image/png|text/html", []string{"text/html"}, "gzip"},
+		{"text/html|", nil, ""},
+		{"", nil, ""},
+	} {
+		r := fetch(t, c, srv, "GET", "/typed", "gzip", "", "X-Types", tc.lines)
+		if got := r.header.Values("Content-Type"); !slices.Equal(got, tc.want) || r.header.Get("Content-Encoding") != tc.encoding {
+			t.Errorf("upstream Content-Type lines %q: Content-Type %q, Content-Encoding %q; want %q, %q",
+				tc.lines, got, r.header.Get("Content-Encoding"), tc.want, tc.encoding)
+		}
 	}
 }
 
@@ -379,6 +441,14 @@ func TestBrotli(t *testing.T) {
 			t.Errorf("%s: Vary %q, want Accept-Encoding", tc.name, r.header.Get("Vary"))
 		}
 	}
+
+	// enable-brotli without use-gzip: ngx_brotli asks for Vary, but only
+	// gzip_vary (on with use-gzip) writes it.
+	_, srv = front(t, Options{}, compressSnap(1, be, annotations.Compress{Brotli: true}))
+	r := fetch(t, c, srv, "GET", "/big.txt", "br", "")
+	if r.header.Get("Content-Encoding") != "br" || r.header.Values("Vary") != nil {
+		t.Errorf("brotli alone: Content-Encoding %q, Vary %q; want br and no Vary", r.header.Get("Content-Encoding"), r.header.Values("Vary"))
+	}
 }
 
 // TestCompressCurl: curl --compressed reads a gzip and a brotli response
@@ -446,7 +516,9 @@ func TestServerTokens(t *testing.T) {
 	}
 }
 
-// TestAccepts: nginx's reading of Accept-Encoding.
+// TestAccepts: nginx's reading of Accept-Encoding for gzip
+// (ngx_http_gzip_accept_encoding, each case as nginx 1.22.1 answered it
+// with gzip on) and ngx_brotli's for br.
 func TestAccepts(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -456,9 +528,30 @@ func TestAccepts(t *testing.T) {
 		{"gzip", true}, {"GZIP", true}, {"gzip, deflate", true}, {"deflate,gzip", true},
 		{"gzip;q=0", false}, {"gzip; q=0.000", false}, {"gzip;q=0.5", true}, {"gzip;q=x", false},
 		{"x-gzip", false}, {"gzipx", false}, {"", false}, {"*", false}, {"br, gzip ; q=1", true},
+		{"a gzip", true}, {"x-gzip,gzip", true}, {"gzip;", true}, {"gzip;Q=0.3", true},
+		{"gzip;q=0.3 ,br", true}, {"gzip ;q=0.5", true}, {"gzip;q=1.0", true},
+		{"gzip;q=0.0001", false}, {"gzip;q=1.0000", false}, {"gzip;q=1.001", false},
+		{"gzipx, gzip", false}, {"gzip-x,gzip", false}, {"gzip;level=1", false},
+		{"gzip; q = 0.5", false}, {"gzip;q= 0.5", false}, {"gzip;q=00.5", false},
+		{"gzip;q=.5", false}, {"gzip;q=1e0", false}, {"gzip;q=0.3;x=1", false},
+		{"gzip;q", false}, {"gzip;q=", false}, {"gzip\t,deflate", false},
+		{"gzip;q=0,gzip", false}, {"gzip,gzip;q=0", true},
 	} {
-		if got := accepts(tc.ae, "gzip"); got != tc.want {
-			t.Errorf("accepts(%q, gzip) = %v, want %v", tc.ae, got, tc.want)
+		if got := acceptsGzip(tc.ae); got != tc.want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", tc.ae, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		ae   string
+		want bool
+	}{
+		{"br", true}, {"BR", true}, {"gzip, br", true}, {"br;q=0.5", true}, {"br;q=1", true},
+		{"br;q=0", false}, {"br;q=0.000", false}, {"br;q=0.0001", false}, {"br ; q = 0", false},
+		{"br;q=0,", false}, {"br;q=0.00x", false}, {"br;Q=0", true}, {"br;level=1", true},
+		{"br;q=abc", true}, {"brx, br", true}, {"x-br", false}, {"brotli", false}, {"", false},
+	} {
+		if got := acceptsBrotli(tc.ae); got != tc.want {
+			t.Errorf("acceptsBrotli(%q) = %v, want %v", tc.ae, got, tc.want)
 		}
 	}
 	for _, tc := range []struct {

@@ -231,6 +231,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer p.finish(st, r)
 	p.liveGlobal().serverHeader(w.Header()) // servertokens.go: Weir's own responses too
+	// add-headers is more_set_headers in ingress-nginx's http{}: every
+	// response of every server gets it, those of no location (a host no
+	// rule names, a server-level redirect or refusal) too. A proxied
+	// response sets it again over the upstream's (responseHeaders).
+	setHeaders(w.Header(), g.ResponseHeaders)
 
 	rt := p.router.Load()
 	if rt == nil {

@@ -76,6 +76,11 @@ func TestConfiguredHeaders(t *testing.T) {
 	if res := get(t, c, dsrv, "denied.test", "/"); res.status != 403 || res.header.Get("X-Frame-Options") != "DENY" || res.header.Get("My-Header") != "42" {
 		t.Errorf("403 of the allow-list: %d, X-Frame-Options %q, My-Header %q; want DENY and 42", res.status, res.header.Get("X-Frame-Options"), res.header.Get("My-Header"))
 	}
+	// So do the answers of no location: the 404 of a host no rule names
+	// (ingress-nginx's default server, under the same http{} block).
+	if res := get(t, c, dsrv, "nowhere.test", "/"); res.status != 404 || res.header.Get("X-Frame-Options") != "DENY" || res.header.Get("My-Header") != "" {
+		t.Errorf("404 of no host: %d, X-Frame-Options %q, My-Header %q; want DENY and no custom-headers", res.status, res.header.Get("X-Frame-Options"), res.header.Get("My-Header"))
+	}
 	waitFor(t, "the access-log line of loud.test", func() bool { return strings.Contains(logs.String(), `"loud.test"`) })
 	if strings.Contains(logs.String(), "quiet.test") {
 		t.Errorf("enable-access-log false: a line was written:\n%s", logs.String())

@@ -11,22 +11,34 @@ var Version string
 // by default (nginx's server_tokens off with more_clear_headers Server),
 // "weir/VERSION" with server-tokens. The upstream's Server and Date are
 // removed, as nginx's default proxy_hide_header: the server writes its own
-// Date; so are the other fields that list hides (hideNginxDefault). With
-// server-tokens and allow-backend-server-header, a Server header already in
-// h (the upstream's, nginx's proxy_pass_header Server) stays.
+// Date; so are the other fields that list hides (hideNginxDefault).
 func (g *globalConfig) serverHeader(h http.Header) {
 	delete(h, "Date")
 	hideNginxDefault(h)
-	if g.ServerTokens && g.AllowBackendServerHeader && len(h["Server"]) > 0 {
-		if len(h["Server"]) > 1 { // Weir's, set before the upstream's was added
-			h["Server"] = h["Server"][len(h["Server"])-1:]
-		}
-		return
-	}
 	delete(h, "Server")
 	if g.ServerTokens {
 		h["Server"] = []string{serverToken()}
 	}
+}
+
+// upstreamServerHeader is serverHeader for a proxied response, whose
+// upstream sent the Server lines upstream. With server-tokens and
+// allow-backend-server-header (nginx's proxy_pass_header Server) those
+// lines are the response's, and a response without any has no Server at
+// all: nginx's proxy gives such a response an empty Server line, which is
+// passed, keeps nginx from writing its own, and is not written.
+func (g *globalConfig) upstreamServerHeader(h http.Header, upstream []string) {
+	if !g.ServerTokens || !g.AllowBackendServerHeader {
+		g.serverHeader(h)
+		return
+	}
+	delete(h, "Date")
+	hideNginxDefault(h)
+	if len(upstream) == 0 {
+		delete(h, "Server")
+		return
+	}
+	h["Server"] = upstream
 }
 
 // serverToken is the Server header value with server-tokens.

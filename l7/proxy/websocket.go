@@ -242,11 +242,11 @@ func newTunnel(client, backend net.Conn, fromClient, fromBackend io.Reader, to t
 // switchHeader edits h, the upstream's 101 header without its hop-by-hop
 // fields, as nginx's header filters edit every response, a 101 included:
 // the route's response headers and HSTS (responseHeaders), no upstream Server,
-// Date or other field proxy_hide_header hides (serverHeader), and Weir's
+// Date or other field proxy_hide_header hides (upstreamServerHeader), and Weir's
 // own Date, as nginx writes its own on every response.
 func (p *Proxy) switchHeader(h http.Header, r *http.Request, ex *exchange) {
 	p.responseHeaders(ex, r, h)
-	p.liveGlobal().serverHeader(h)
+	p.liveGlobal().upstreamServerHeader(h, h["Server"])
 	h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
 }
 
@@ -378,7 +378,7 @@ func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http
 	removeResponseHops(resp.Header, r.ProtoMajor >= 2)
 	copyHeader(rec.Header(), resp.Header)
 	p.responseHeaders(ex, r, rec.Header()) // hide-headers, add-headers, custom-headers, CORS, HSTS, as relay
-	p.liveGlobal().serverHeader(rec.Header())
+	p.liveGlobal().upstreamServerHeader(rec.Header(), resp.Header["Server"])
 	keepUntyped(rec.Header())
 	rec.relayStatusLine(resp)
 	rec.WriteHeader(resp.StatusCode)

@@ -80,7 +80,7 @@ func (c Compress) BrotliSettings() (level, minLength int, types []string) {
 var compressMeta = []Meta{
 	{
 		Key: "use-gzip", Default: "false", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"true\"` gzips responses as nginx's `gzip on` with ingress-nginx's settings (`gzip_proxied any`, `gzip_vary on`, `gzip_http_version 1.1`): only status 200, 403 and 404, not to HEAD, not already encoded, of a type in `gzip-types` (or `text/html`), at least `gzip-min-length` long when the length is known, to HTTP/1.1 clients whose `Accept-Encoding` names `gzip` (not with `q=0`). The response is streamed (chunked), loses `Content-Length` and `Accept-Ranges`, and a strong `ETag` becomes weak; `Vary: Accept-Encoding` is added to every eligible response.",
+		Doc:      "`\"true\"` gzips responses as nginx's `gzip on` with ingress-nginx's settings (`gzip_proxied any`, `gzip_vary on`, `gzip_http_version 1.1`): only status 200, 403 and 404 (a `HEAD` response gets the compressed header, as with nginx), not already encoded, of a type in `gzip-types` (or `text/html`), at least `gzip-min-length` long when the length is known, to HTTP/1.1 clients whose `Accept-Encoding` accepts `gzip` as nginx reads it (see [Compression](#compression-and-the-server-header)). The response is streamed (chunked), loses `Content-Length` and `Accept-Ranges`, and a strong `ETag` becomes weak; `Vary: Accept-Encoding` is added to every eligible response, before the upstream's `Vary` lines.",
 		Validate: validateBool,
 	},
 	{
@@ -95,7 +95,7 @@ var compressMeta = []Meta{
 	},
 	{
 		Key: "gzip-types", Default: DefaultGzipTypes, ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Space-separated media types gzipped (compared without parameters, ignoring case); `*` is any type. `text/html` always is.",
+		Doc:      "Space-separated media types gzipped, compared as nginx does with all of the response's `Content-Type` before its first `;`, ignoring case but not trimmed (`text/html ;charset=utf-8` is of no type listed); `*` is any type. `text/html` always is.",
 		Validate: func(v string) error { _, err := parseMediaTypes(v); return err },
 	},
 	{
@@ -105,7 +105,7 @@ var compressMeta = []Meta{
 	},
 	{
 		Key: "enable-brotli", Default: "false", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"true\"` brotli-compresses the responses `use-gzip` would gzip (with `brotli-types` and `brotli-min-length`) for clients whose `Accept-Encoding` names `br`, in preference to gzip. Unlike ngx_brotli without `gzip_vary`, Weir always adds `Vary: Accept-Encoding`.",
+		Doc:      "`\"true\"` brotli-compresses the responses `use-gzip` would gzip (with `brotli-types` and `brotli-min-length`) for clients whose `Accept-Encoding` names `br`, in preference to gzip. As ngx_brotli, it adds `Vary: Accept-Encoding` only with `use-gzip` (`gzip_vary on`).",
 		Validate: validateBool,
 	},
 	{

@@ -525,7 +525,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "allow-backend-server-header", Default: "false", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"true\"` passes the upstream's `Server` header instead of Weir's (nginx's `proxy_pass_header Server`); a response without one gets Weir's. As ingress-nginx, it takes effect only with `server-tokens: \"true\"`: otherwise every `Server` header is removed, the upstream's too.",
+		Doc:      "`\"true\"` passes the upstream's `Server` header instead of Weir's (nginx's `proxy_pass_header Server`); a response whose upstream sent none has no `Server` at all (nginx's proxy gives it an empty one, which stops nginx writing its own and is not sent). As ingress-nginx, it takes effect only with `server-tokens: \"true\"`: otherwise every `Server` header is removed, the upstream's too.",
 		Validate: validateBool,
 	},
 	{

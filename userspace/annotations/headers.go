@@ -18,7 +18,7 @@ type Header struct {
 // set on every upstream response of the Ingress's routes (more_set_headers).
 type CustomHeaders struct {
 	// ConfigMap is the annotation's value, "namespace/name" (a name alone
-	// is in the Ingress's namespace).
+	// names no ConfigMap, as ingress-nginx's store key).
 	ConfigMap string `json:"configMap"`
 	// Headers are the ConfigMap's data, sorted by name; snapshot.Build
 	// fills them.
@@ -57,7 +57,7 @@ func strconvQuote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"
 var headersMeta = []Meta{
 	{
 		Key:      "custom-headers",
-		Doc:      "`namespace/name` of a ConfigMap whose data are response headers set on every upstream response of the Ingress (replacing the upstream's), values literal. Every name must be in `global-allowed-response-headers`; a missing ConfigMap, a bad name or value, a header not allowed, or a ConfigMap of another namespace without the ConfigMap's `allow-cross-namespace-resources` (ingress-nginx documents only the Ingress's namespace as allowed) makes the routes answer 503 (ingress-nginx denies the location), with a warning.",
+		Doc:      "`namespace/name` of a ConfigMap whose data are response headers set on every upstream response of the Ingress (replacing the upstream's), values literal; a name without its namespace finds none, as ingress-nginx's store. Every name must be in `global-allowed-response-headers`; a missing ConfigMap, a bad name or value, a header not allowed, or a ConfigMap of another namespace without the ConfigMap's `allow-cross-namespace-resources` (ingress-nginx documents only the Ingress's namespace as allowed) makes the routes answer 503 (ingress-nginx denies the location), with a warning.",
 		Validate: validateConfigMapRef,
 	},
 	{
@@ -72,7 +72,7 @@ var headersMeta = []Meta{
 	},
 	{
 		Key: "add-headers", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`namespace/name` of a ConfigMap whose data are response headers set on every upstream response (replacing the upstream's). Values are literal: Weir expands no nginx variable. A missing ConfigMap adds none, with a warning.",
+		Doc:      "`namespace/name` of a ConfigMap whose data are response headers set on every response (replacing the upstream's), Weir's own too: its error pages, redirects, refusals and the 404 of a host no rule names, as ingress-nginx's `more_set_headers` in `http{}`. Values are literal: Weir expands no nginx variable. A missing ConfigMap adds none, with a warning.",
 		Validate: validateConfigMapRef,
 	},
 	{

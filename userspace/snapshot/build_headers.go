@@ -13,19 +13,32 @@ import (
 // cannot be used: the Ingress's routes answer 503.
 const ReasonInvalidHeaders = "InvalidHeaders"
 
-// lookupConfigMap returns the data of the ConfigMap ref ("namespace/name",
-// or a name in namespace ns) and its reference.
-func (b *builder) lookupConfigMap(ref, ns string) (map[string]string, ObjectRef, bool) {
+// lookupConfigMap returns the data of the ConfigMap ref, "namespace/name",
+// and its reference. A name without a namespace finds nothing (its
+// reference has no namespace): ingress-nginx looks add-headers,
+// proxy-set-headers and custom-headers up by their store key, which is
+// namespace/name.
+func (b *builder) lookupConfigMap(ref string) (map[string]string, ObjectRef, bool) {
+	obj := ObjectRef{Kind: "ConfigMap", Name: ref}
 	cmNS, name, ok := strings.Cut(ref, "/")
 	if !ok {
-		cmNS, name = ns, ref
+		return nil, obj, false
 	}
-	obj := ObjectRef{Kind: "ConfigMap", Namespace: cmNS, Name: name}
+	obj.Namespace, obj.Name = cmNS, name
 	cm := b.auth.configMaps[nsName{cmNS, name}] // indexed by indexAuth
 	if cm == nil {
 		return nil, obj, false
 	}
 	return cm.Data, obj, true
+}
+
+// configMapName is how a warning names obj, a ConfigMap reference of
+// lookupConfigMap.
+func configMapName(obj ObjectRef) string {
+	if obj.Namespace == "" {
+		return fmt.Sprintf("%q (no namespace: a ConfigMap is named namespace/name)", obj.Name)
+	}
+	return obj.Namespace + "/" + obj.Name
 }
 
 // headersOf returns data as Headers sorted by name.
@@ -49,9 +62,9 @@ func (b *builder) globalHeaders(g *annotations.Global, controller ObjectRef) {
 		if h.ref == "" {
 			continue
 		}
-		data, obj, ok := b.lookupConfigMap(h.ref, controller.Namespace)
+		data, obj, ok := b.lookupConfigMap(h.ref)
 		if !ok {
-			b.warn(controller, ReasonConfigMapNotFound, "configmap key %s: configmap %s/%s not found; no header set", h.key, obj.Namespace, obj.Name)
+			b.warn(controller, ReasonConfigMapNotFound, "configmap key %s: configmap %s not found; no header set", h.key, configMapName(obj))
 			continue
 		}
 		hs := headersOf(data)
@@ -75,8 +88,10 @@ func (b *builder) customHeaders(ing *ingress, be *Backend) bool {
 		return true
 	}
 	resolved := &annotations.CustomHeaders{ConfigMap: ch.ConfigMap}
-	data, obj, ok := b.lookupConfigMap(ch.ConfigMap, ing.obj.Namespace)
+	data, obj, ok := b.lookupConfigMap(ch.ConfigMap)
 	switch {
+	case !ok && obj.Namespace == "":
+		resolved.Invalid = fmt.Sprintf("configmap %s not found", configMapName(obj))
 	case obj.Namespace != ing.obj.Namespace && !b.crossNamespace:
 		// As the Secrets of the auth annotations: a tenant must not
 		// publish another namespace's ConfigMap in its responses.
@@ -117,11 +132,9 @@ func badHeader(hd annotations.Header) bool {
 func objectsOf(ns string, ann map[string]string) (secrets, configMaps []nsName) {
 	secrets, configMaps = authObjectsOf(ns, ann)
 	if ref := strings.TrimSpace(ann[annotations.Prefix+"custom-headers"]); ref != "" {
-		cmNS, name, ok := strings.Cut(ref, "/")
-		if !ok {
-			cmNS, name = ns, ref
+		if cmNS, name, ok := strings.Cut(ref, "/"); ok { // a name alone names none (lookupConfigMap)
+			configMaps = append(configMaps, nsName{cmNS, name})
 		}
-		configMaps = append(configMaps, nsName{cmNS, name})
 	}
 	return secrets, configMaps
 }

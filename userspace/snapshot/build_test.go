@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -203,5 +204,32 @@ func TestBuildOddObjects(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantReasons, reasons); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s\n%+v", diff, got.Warnings)
+	}
+}
+
+// TestBuildHeaderConfigMapBareName: add-headers and proxy-set-headers
+// name their ConfigMaps namespace/name; a name alone finds nothing, even
+// one in the controller ConfigMap's namespace, as ingress-nginx's store
+// (keyed namespace/name) never finds it.
+func TestBuildHeaderConfigMapBareName(t *testing.T) {
+	t.Parallel()
+	opts := snapshot.DefaultOptions()
+	opts.ConfigMap = "weir/config"
+	objs := snapshot.Objects{ConfigMaps: []*corev1.ConfigMap{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "config"}, Data: map[string]string{"add-headers": "response", "proxy-set-headers": "weir/request"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "response"}, Data: map[string]string{"X-Frame-Options": "DENY"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "request"}, Data: map[string]string{"X-Team": "a"}},
+	}}
+	got := snapshot.Build(objs, opts)
+	if got.Global.ResponseHeaders != nil || len(got.Global.UpstreamHeaders) != 1 {
+		t.Errorf("ResponseHeaders %v, UpstreamHeaders %v; want none of the bare add-headers, weir/request's one", got.Global.ResponseHeaders, got.Global.UpstreamHeaders)
+	}
+	want := []snapshot.Warning{{
+		Object:  snapshot.ObjectRef{Kind: "ConfigMap", Namespace: "weir", Name: "config"},
+		Reason:  snapshot.ReasonConfigMapNotFound,
+		Message: `configmap key add-headers: configmap "response" (no namespace: a ConfigMap is named namespace/name) not found; no header set`,
+	}}
+	if diff := cmp.Diff(want, got.Warnings); diff != "" {
+		t.Errorf("Build warnings (-want +got):\n%s", diff)
 	}
 }
