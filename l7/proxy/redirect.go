@@ -18,7 +18,8 @@ import (
 // isLocationInLocationList: "/.well-known/acme-challenge" by default, so
 // that cert-manager's HTTP-01 solver routes answer over plain HTTP) and whose scheme ($pass_access_scheme: the
 // connection's, or X-Forwarded-Proto with use-forwarded-headers) is "http"
-// gets a 308 (http-redirect-code) to the same host ($best_http_host) and path+query over HTTPS,
+// gets a 308 (http-redirect-code) to the same host ($best_http_host) and
+// $request_uri (as sent: requestURI) over HTTPS,
 // without a trailing slash unless preserve-trailing-slash (as
 // lua_ingress.lua), with the port under use-port-in-redirects, and
 // tlsPolicy returns true: the request is done. (HSTS is set before, by
@@ -28,7 +29,7 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, hs router.Host
 	if f.scheme != "http" || !hs.SSLRedirect(route) || p.liveGlobal().noTLSRedirect(route.Path) {
 		return false
 	}
-	uri, withPort := r.URL.RequestURI(), false
+	uri, withPort := requestURI(r), false
 	if rw := be.Proxy.Rewrite; rw != nil {
 		withPort = rw.UsePortInRedirects
 		if !rw.PreserveTrailingSlash {
@@ -185,10 +186,20 @@ func absoluteRedirect(r *http.Request, serverHost, target string, withPort bool)
 }
 
 // requestURI is nginx's $request_uri: the target of the request line as
-// the client sent it.
+// the client sent it, bytes net/url would escape ('"', UTF-8) kept; of an
+// absolute-form target ("http://host/p?q") the part from the path on, "/"
+// when it has no path, as nginx's parser starts its unparsed URI there.
 func requestURI(r *http.Request) string {
-	if r.RequestURI != "" && r.RequestURI[0] == '/' {
-		return r.RequestURI
+	t := r.RequestURI
+	if t != "" && t[0] == '/' {
+		return t
+	}
+	if _, rest, ok := strings.Cut(t, "://"); ok {
+		if i := strings.IndexAny(rest, "/?"); i >= 0 && rest[i] == '/' {
+			return rest[i:]
+		} else if i < 0 {
+			return "/"
+		}
 	}
 	return r.URL.RequestURI()
 }

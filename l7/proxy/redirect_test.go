@@ -562,3 +562,39 @@ func TestRedirectPage(t *testing.T) {
 		t.Errorf("writeRedirect(301) = %d %q, header %v; want 301 %q, text/html, Content-Length 162", w.Code, w.Body.String(), w.Header(), want)
 	}
 }
+
+// TestRedirectRawRequestURI checks that ssl-redirect and
+// from-to-www-redirect write $request_uri as the client sent it, as
+// lua_ingress.lua and ngx_srv_redirect.lua do (ngx.redirect checks only
+// for control bytes): '"' and UTF-8 are not percent-encoded, and of an
+// absolute-form target only the path and query are kept. nginx 1.22, given
+// the same Location by hand (return 308 https://$host$request_uri without
+// its trailing slash), answers these requests with these Locations.
+func TestRedirectRawRequestURI(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	tls := backendOf("tls", []string{addr(up)})
+	tls.SSLRedirect = true
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "tls.example.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: tls}}},
+		{Host: "example.com", RedirectFrom: "www.example.com",
+			Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("www", []string{addr(up)})}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	tests := []struct{ host, target, want string }{
+		{"tls.example.com", `/a"b`, `https://tls.example.com/a"b`},
+		{"tls.example.com", "/caf\xc3\xa9/", "https://tls.example.com/caf\xc3\xa9"},
+		{"tls.example.com", "/%7e?q=%22", "https://tls.example.com/%7e?q=%22"},
+		{"tls.example.com", `http://tls.example.com/a"b/?q`, `https://tls.example.com/a"b/?q`},
+		{"tls.example.com", "http://tls.example.com", "https://tls.example.com"},
+		{"www.example.com", `/a"b/`, `http://example.com:` + port + `/a"b`},
+		{"www.example.com", `http://www.example.com/a"b?x`, `http://example.com:` + port + `/a"b?x`},
+	}
+	for _, tc := range tests {
+		resp, _ := rawExchange(t, addr(srv), "GET "+tc.target+" HTTP/1.1\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
+		if got := resp.Header.Get("Location"); resp.StatusCode/100 != 3 || got != tc.want {
+			t.Errorf("GET %s (Host %s): %d Location %q, want %q", tc.target, tc.host, resp.StatusCode, got, tc.want)
+		}
+	}
+}
