@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -70,19 +69,21 @@ func hstsValues(v string) []string {
 	return vv
 }
 
-// httpsURL is the HTTPS URL of host (without its port) and requestURI
-// (path and query as sent); only when withPort is set
-// (use-port-in-redirects) with httpsPort, 443 when 0. As lua_ingress.lua,
-// which writes listen_ports.https only under use_port_in_redirects: an
-// HTTPS listener on another port than 443 is assumed to be reached as 443
-// through a Service or a load balancer.
+// httpsURL is the HTTPS URL of host and requestURI (path and query as
+// sent); only when withPort is set (use-port-in-redirects) with httpsPort,
+// 443 when 0. As lua_ingress.lua, which writes listen_ports.https only
+// under use_port_in_redirects: an HTTPS listener on another port than 443
+// is assumed to be reached as 443 through a Service or a load balancer.
+// host is $best_http_host as sent (its case and a trailing dot kept, as
+// lua_ingress.lua's redirect_host) up to its first ':'; a bracketed IPv6
+// address keeps its brackets (redirect_host would cut it at its first ':').
 func httpsURL(host, requestURI string, httpsPort int, withPort bool) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
+	if strings.HasPrefix(host, "[") {
+		if i := strings.IndexByte(host, ']'); i > 0 {
+			host = host[:i+1]
+		}
+	} else {
+		host, _, _ = strings.Cut(host, ":")
 	}
 	if withPort {
 		if httpsPort == 0 {

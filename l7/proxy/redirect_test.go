@@ -21,7 +21,11 @@ func TestHTTPSURL(t *testing.T) {
 		withPort           bool
 		want               string
 	}{
-		{"port stripped, default https port", "Foo.Example.com:8080", "/a/b?x=1&y=2", 443, false, "https://foo.example.com/a/b?x=1&y=2"},
+		// The host as sent, as redirect_host: nginx 1.22 given the same
+		// Location by hand (https://$http_host up to its ':') answers
+		// Host: TLS.Test:80 with https://TLS.Test/a, tls.test. with https://tls.test./a.
+		{"port stripped, case kept, default https port", "Foo.Example.com:8080", "/a/b?x=1&y=2", 443, false, "https://Foo.Example.com/a/b?x=1&y=2"},
+		{"trailing dot kept", "tls.example.com.", "/a", 443, false, "https://tls.example.com./a"},
 		{"https port left out when not 443", "foo.example.com", "/", 8443, false, "https://foo.example.com/"},
 		{"zero port means none", "foo.example.com:80", "/p", 0, false, "https://foo.example.com/p"},
 		{"ipv6", "[::1]:8080", "/q?z", 8443, false, "https://[::1]/q?z"},
@@ -92,7 +96,7 @@ func TestSSLRedirect(t *testing.T) {
 		{"acme path of the / rule redirected", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/other", http.StatusPermanentRedirect, "https://tls.example.com/.well-known/acme-challenge/other"},
 		{"no tls, no redirect", http.MethodGet, "plain.example.com", "/a", http.StatusOK, ""},
 		{"host of aliases", http.MethodGet, "alias.example.com", "/a", http.StatusPermanentRedirect, "https://alias.example.com/a"},
-		{"alias with a certificate", http.MethodGet, "Covered.example.com:80", "/a", http.StatusPermanentRedirect, "https://covered.example.com/a"},
+		{"alias with a certificate", http.MethodGet, "Covered.example.com:80", "/a", http.StatusPermanentRedirect, "https://Covered.example.com/a"},
 		{"alias without a certificate", http.MethodGet, "Uncovered.example.com:80", "/a", http.StatusOK, ""},
 		{"alias without a certificate, forced", http.MethodGet, "forced-alias.example.com", "/a", http.StatusPermanentRedirect, "https://forced-alias.example.com/a"},
 	}
@@ -257,7 +261,9 @@ func TestSSLRedirectForwardedProto(t *testing.T) {
 	} {
 		wantLocation := "https://tls.example.com/a"
 		if tc.g.UseForwardedHeaders {
-			wantLocation = "https://front.example.com/a" // $best_http_host
+			// $best_http_host: X-Forwarded-Host's first element, up to
+			// its ':', its case kept (lua_ingress.lua's redirect_host).
+			wantLocation = "https://Front.example.com/a"
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -270,7 +276,7 @@ func TestSSLRedirectForwardedProto(t *testing.T) {
 			w := httptest.NewRecorder()
 			r := httptest.NewRequest(http.MethodGet, "http://tls.example.com/a", nil)
 			r.Header.Set("X-Forwarded-Proto", tc.proto)
-			r.Header.Set("X-Forwarded-Host", "front.example.com")
+			r.Header.Set("X-Forwarded-Host", "Front.example.com:8443, other.example.com")
 			p.ServeHTTP(w, r)
 			if w.Code != tc.status {
 				t.Errorf("status %d, want %d", w.Code, tc.status)
