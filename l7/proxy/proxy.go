@@ -276,6 +276,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if upstreamDenied(rec, route.Backend) { // upstream.go
 		return
 	}
+	// A declared body over proxy-body-size is refused as soon as the
+	// location is found, as nginx's find-config phase does, before the
+	// rewrite phase's CORS preflight and redirects, the limits and the
+	// access phase; a chunked one is cut as it is read (limitedBody).
+	limit := route.Backend.Proxy.BodySizeBytes
+	if limit > 0 && r.ContentLength > limit {
+		writeError(rec, http.StatusRequestEntityTooLarge)
+		return
+	}
 	// The CORS preflight is answered in nginx's rewrite phase, before the
 	// location's redirects (nginx.tmpl's CORS block comes first).
 	if p.cors(rec, r, route, ex) {
@@ -299,11 +308,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
-	limit := route.Backend.Proxy.BodySizeBytes
-	if limit > 0 && r.ContentLength > limit {
-		writeError(rec, http.StatusRequestEntityTooLarge)
-		return
-	}
 	pool := rt.PoolOf(route)
 	if pool == nil { // upstream-default-backend without a Service
 		p.internalDefault(rec, r, ex) // customerrors.go
