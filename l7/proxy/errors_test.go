@@ -308,3 +308,39 @@ func TestBodyTooLargeFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyTooLargeNoRule checks that a request for a host no rule names is
+// held to the ConfigMap's proxy-body-size, as the location of
+// ingress-nginx's default server is (client_max_body_size of the default
+// backend's location): nginx 1.22 answers a POST with Content-Length
+// 2000000 to an unknown host 413 under the default 1m, where Weir answered
+// 404.
+func TestBodyTooLargeNoRule(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	for _, tc := range []struct {
+		name, size string
+		length     int
+		want       int
+	}{
+		{"default 1m, over", "", 1<<20 + 1, http.StatusRequestEntityTooLarge},
+		{"default 1m, at", "", 1 << 20, http.StatusNotFound},
+		{"10, over", "10", 11, http.StatusRequestEntityTooLarge},
+		{"10, at", "10", 10, http.StatusNotFound},
+		{"unlimited", "0", 1 << 30, http.StatusNotFound},
+		{"invalid is nginx's 1m", "big", 1<<20 + 1, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := snap(1, "known.test", backendOf("a", []string{addr(up)}))
+			if tc.size != "" {
+				s.Global, _ = annotations.ParseGlobal(map[string]string{"proxy-body-size": tc.size})
+			}
+			_, srv := front(t, Options{}, s)
+			resp, _ := rawExchange(t, addr(srv), fmt.Sprintf("POST / HTTP/1.1\r\nHost: unknown.test\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", tc.length))
+			if resp.StatusCode != tc.want {
+				t.Errorf("Content-Length %d: %d, want %d", tc.length, resp.StatusCode, tc.want)
+			}
+		})
+	}
+}

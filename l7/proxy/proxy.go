@@ -261,8 +261,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// backend: ingress-nginx answers it from the default server's
 		// root location, whose header filter adds HSTS on HTTPS, as any
 		// location's does (its block-cidrs deny included).
+		// Its client_max_body_size is the ConfigMap's proxy-body-size,
+		// checked before its block-cidrs deny, as a route's.
 		ownHSTS(rec.Header(), r, g.hsts) // redirect.go
-		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
+		switch {
+		case g.defaultBodySize > 0 && r.ContentLength > g.defaultBodySize:
+			writeError(rec, http.StatusRequestEntityTooLarge)
+		case !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)):
 			writeError(rec, http.StatusNotFound)
 		}
 		return
