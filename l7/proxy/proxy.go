@@ -277,17 +277,22 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// so every answer of a location (a CORS preflight, a denied location,
 	// a redirect, a refusal) carries it, the server-level ones above none.
 	ownHSTS(rec.Header(), r, g.hsts) // redirect.go
-	// A location ingress-nginx denies answers 503 and nothing else.
-	if upstreamDenied(rec, route.Backend) { // upstream.go
-		return
-	}
 	// A declared body over proxy-body-size is refused as soon as the
 	// location is found, as nginx's find-config phase does, before the
 	// rewrite phase's CORS preflight and redirects, the limits and the
-	// access phase; a chunked one is cut as it is read (limitedBody).
-	limit := route.Backend.Proxy.BodySizeBytes
+	// access phase; a chunked one is cut as it is read (limitedBody). A
+	// location ingress-nginx denies has no client_max_body_size of its
+	// own: nginx's 1m applies, and then its 503 and nothing else.
+	limit, denied := route.Backend.Proxy.BodySizeBytes, upstreamDenial(route.Backend)
+	if denied {
+		limit = nginxBodySize
+	}
 	if limit > 0 && r.ContentLength > limit {
 		writeError(rec, http.StatusRequestEntityTooLarge)
+		return
+	}
+	if denied {
+		writeError(rec, http.StatusServiceUnavailable)
 		return
 	}
 	// The CORS preflight is answered in nginx's rewrite phase, before the
