@@ -281,18 +281,27 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// location is found, as nginx's find-config phase does, before the
 	// rewrite phase's CORS preflight and redirects, the limits and the
 	// access phase; a chunked one is cut as it is read (limitedBody). A
-	// location ingress-nginx denies has no client_max_body_size of its
-	// own: nginx's 1m applies, and then its 503 and nothing else.
-	limit, denied := route.Backend.Proxy.BodySizeBytes, upstreamDenial(route.Backend)
-	if denied {
+	// location ingress-nginx denies (nginx.tmpl's "return 503" in place
+	// of everything else of the location, its redirects, limits and
+	// access rules included) has no client_max_body_size of its own:
+	// nginx's 1m applies, then its 503.
+	limit := route.Backend.Proxy.BodySizeBytes
+	upDenied, accessDenied := upstreamDenial(route.Backend), accessDenial(route.Backend) // upstream.go
+	if upDenied || accessDenied {
 		limit = nginxBodySize
 	}
 	if limit > 0 && r.ContentLength > limit {
 		writeError(rec, http.StatusRequestEntityTooLarge)
 		return
 	}
-	if denied {
+	switch {
+	case upDenied:
 		writeError(rec, http.StatusServiceUnavailable)
+		return
+	case accessDenied:
+		if !p.accessPhase(rec, r, ex, route) { // its 503, counted (auth.go)
+			writeError(rec, http.StatusServiceUnavailable)
+		}
 		return
 	}
 	// The CORS preflight is answered in nginx's rewrite phase, before the

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -601,6 +602,51 @@ func TestRedirectRawRequestURI(t *testing.T) {
 		resp, _ := rawExchange(t, addr(srv), "GET "+tc.target+" HTTP/1.1\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
 		if got := resp.Header.Get("Location"); resp.StatusCode/100 != 3 || got != tc.want {
 			t.Errorf("GET %s (Host %s): %d Location %q, want %q", tc.target, tc.host, resp.StatusCode, got, tc.want)
+		}
+	}
+}
+
+// TestDeniedLocationFirst checks that a route ingress-nginx denies (a
+// source range or an authentication that does not parse, a failed
+// custom-headers or proxy-ssl-secret) answers 503 before its redirects and
+// limits, as nginx.tmpl's denied location holds only "return 503": no
+// ssl-redirect (Lua, later in the rewrite phase), no permanent-redirect,
+// no limit_req. Its client_max_body_size is nginx's 1m, not
+// proxy-body-size. Weir answered these plain HTTP requests 308 and 301.
+func TestDeniedLocationFirst(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	badRange := func(p *annotations.Proxy) {
+		p.SourceRange = &annotations.SourceRange{InvalidAllow: "whitelist-source-range: 10.0.0.0/8;x"}
+	}
+	tls := backendOf("tls", []string{addr(up)}, badRange, func(p *annotations.Proxy) { p.BodySizeBytes = 8 << 20 })
+	tls.SSLRedirect = true
+	perm := backendOf("perm", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "https://dest.test/", RedirectCode: http.StatusMovedPermanently}),
+		func(p *annotations.Proxy) { p.Auth = &annotations.Auth{Invalid: "auth-type: bad"} })
+	headers := backendOf("headers", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "https://dest.test/", RedirectCode: http.StatusMovedPermanently}),
+		func(p *annotations.Proxy) {
+			p.CustomHeaders = &annotations.CustomHeaders{ConfigMap: "ns/h", Invalid: "configmap ns/h not found"}
+		})
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "tls.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: tls}}},
+		{Host: "perm.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: perm}}},
+		{Host: "headers.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: headers}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	for _, tc := range []struct {
+		host   string
+		length int
+		want   int
+	}{
+		{"tls.test", 0, http.StatusServiceUnavailable},
+		{"perm.test", 0, http.StatusServiceUnavailable},
+		{"headers.test", 0, http.StatusServiceUnavailable},
+		{"tls.test", 1 << 20, http.StatusServiceUnavailable},
+		{"tls.test", 1<<20 + 1, http.StatusRequestEntityTooLarge},
+	} {
+		resp, _ := rawExchange(t, addr(srv), fmt.Sprintf("POST /a HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", tc.host, tc.length))
+		if resp.StatusCode != tc.want || resp.Header.Get("Location") != "" {
+			t.Errorf("%s, Content-Length %d: %d Location %q, want %d", tc.host, tc.length, resp.StatusCode, resp.Header.Get("Location"), tc.want)
 		}
 	}
 }

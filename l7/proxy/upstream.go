@@ -190,10 +190,19 @@ func (kind *upstreamKind) poolKey(addr string) string {
 	return kind.key + "|" + addr
 }
 
-// upstreamDenial reports whether be's proxy-ssl-secret failed, for which
-// ingress-nginx denies the location (503).
+// upstreamDenial reports whether be's proxy-ssl-secret or custom-headers
+// failed, for which ingress-nginx denies the location (503).
 func upstreamDenial(be *snapshot.Backend) bool {
-	return be.UpstreamTLS != nil && be.UpstreamTLS.Denied != ""
+	return be.UpstreamTLS != nil && be.UpstreamTLS.Denied != "" ||
+		be.Proxy.CustomHeaders != nil && be.Proxy.CustomHeaders.Invalid != ""
+}
+
+// accessDenial reports whether be's source ranges or authentication did
+// not parse, for which the route is denied (503) as ingress-nginx denies
+// the location; the access phase (auth.go) answers and counts it.
+func accessDenial(be *snapshot.Backend) bool {
+	return be.Proxy.SourceRange != nil && be.Proxy.SourceRange.Denied() != "" ||
+		be.Proxy.Auth != nil && be.Proxy.Auth.Invalid != ""
 }
 
 // nginxBodySize is nginx's default client_max_body_size, 1m: the limit of
