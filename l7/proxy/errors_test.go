@@ -274,3 +274,73 @@ func TestOwnErrorsClose(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyTooLargeFirst checks that a declared length over proxy-body-size
+// is refused before the location's redirects, limits and allow-lists, as
+// nginx checks client_max_body_size when it finds the location, before its
+// rewrite, preaccess and access phases. nginx 1.22 configured as nginx.tmpl
+// renders these locations answers a POST with Content-Length 2000000 413
+// for each, where Weir answered 308, 301, 503 and 403.
+func TestBodyTooLargeFirst(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	tls := backendOf("tls", []string{addr(up)}, limit(10))
+	tls.SSLRedirect = true
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "tls.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: tls}}},
+		{Host: "perm.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("perm", []string{addr(up)}, limit(10),
+			withRewrite(annotations.Rewrite{RedirectURL: "https://dest.test/", RedirectCode: http.StatusMovedPermanently}))}}},
+		{Host: "rps.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("rps", []string{addr(up)}, limit(10),
+			func(p *annotations.Proxy) { p.RateLimit = &annotations.RateLimit{RPS: 1, BurstMultiplier: 1} })}}},
+		{Host: "deny.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("deny", []string{addr(up)}, limit(10),
+			func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{Allow: []string{"192.0.2.0/24"}} })}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	// Empty the rate limit's bucket (1 + burst 1), so that a request of
+	// rps.test within its limits would be refused.
+	for range 3 {
+		rawExchange(t, addr(srv), "GET / HTTP/1.1\r\nHost: rps.test\r\nConnection: close\r\n\r\n")
+	}
+	for _, host := range []string{"tls.test", "perm.test", "rps.test", "deny.test"} {
+		resp, body := rawExchange(t, addr(srv), "POST /a HTTP/1.1\r\nHost: "+host+"\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n")
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || body != h1guard.ErrorPage(413) || resp.Header.Get("Location") != "" {
+			t.Errorf("%s: %d Location %q, want 413", host, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}
+
+// TestBodyTooLargeNoRule checks that a request for a host no rule names is
+// held to the ConfigMap's proxy-body-size, as the location of
+// ingress-nginx's default server is (client_max_body_size of the default
+// backend's location): nginx 1.22 answers a POST with Content-Length
+// 2000000 to an unknown host 413 under the default 1m, where Weir answered
+// 404.
+func TestBodyTooLargeNoRule(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	for _, tc := range []struct {
+		name, size string
+		length     int
+		want       int
+	}{
+		{"default 1m, over", "", 1<<20 + 1, http.StatusRequestEntityTooLarge},
+		{"default 1m, at", "", 1 << 20, http.StatusNotFound},
+		{"10, over", "10", 11, http.StatusRequestEntityTooLarge},
+		{"10, at", "10", 10, http.StatusNotFound},
+		{"unlimited", "0", 1 << 30, http.StatusNotFound},
+		{"invalid is nginx's 1m", "big", 1<<20 + 1, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := snap(1, "known.test", backendOf("a", []string{addr(up)}))
+			if tc.size != "" {
+				s.Global, _ = annotations.ParseGlobal(map[string]string{"proxy-body-size": tc.size})
+			}
+			_, srv := front(t, Options{}, s)
+			resp, _ := rawExchange(t, addr(srv), fmt.Sprintf("POST / HTTP/1.1\r\nHost: unknown.test\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", tc.length))
+			if resp.StatusCode != tc.want {
+				t.Errorf("Content-Length %d: %d, want %d", tc.length, resp.StatusCode, tc.want)
+			}
+		})
+	}
+}

@@ -57,6 +57,9 @@ type globalConfig struct {
 	limitReqStatus, limitConnStatus int
 	upstreamKeepalive               int
 	redirectCode                    int
+	// defaultBodySize is DefaultBodySizeBytes(), the limit of the
+	// requests of hosts no rule names (1048576; 0: none).
+	defaultBodySize int64
 	// hsts is the Snapshot's HSTS, for the HTTPS answers of every route
 	// and of Weir's own 404 of a host no rule names; "" when hsts is off.
 	hsts string
@@ -103,6 +106,7 @@ func compileGlobal(g annotations.Global) *globalConfig {
 	c.limitReqStatus, c.limitConnStatus = g.LimitReqStatusCode(), g.LimitConnStatusCode()
 	c.upstreamKeepalive, _, _ = g.UpstreamKeepalive()
 	c.redirectCode = g.HTTPRedirectCode()
+	c.defaultBodySize = g.DefaultBodySizeBytes()
 	if g.LimitConnZoneVariable != "" {
 		c.limitKey, _ = annotations.ParseVars(g.LimitConnZoneVariable) // parsed before: cannot fail
 	}

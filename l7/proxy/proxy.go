@@ -266,8 +266,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// backend: ingress-nginx answers it from the default server's
 		// root location, whose header filter adds HSTS on HTTPS, as any
 		// location's does (its block-cidrs deny included).
+		// Its client_max_body_size is the ConfigMap's proxy-body-size,
+		// checked before its block-cidrs deny, as a route's.
 		ownHSTS(rec.Header(), r, g.hsts) // redirect.go
-		if !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
+		switch {
+		case g.defaultBodySize > 0 && r.ContentLength > g.defaultBodySize:
+			writeError(rec, http.StatusRequestEntityTooLarge)
+		case !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)):
 			writeError(rec, http.StatusNotFound)
 		}
 		return
@@ -277,8 +282,31 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// so every answer of a location (a CORS preflight, a denied location,
 	// a redirect, a refusal) carries it, the server-level ones above none.
 	ownHSTS(rec.Header(), r, g.hsts) // redirect.go
-	// A location ingress-nginx denies answers 503 and nothing else.
-	if upstreamDenied(rec, route.Backend) { // upstream.go
+	// A declared body over proxy-body-size is refused as soon as the
+	// location is found, as nginx's find-config phase does, before the
+	// rewrite phase's CORS preflight and redirects, the limits and the
+	// access phase; a chunked one is cut as it is read (limitedBody). A
+	// location ingress-nginx denies (nginx.tmpl's "return 503" in place
+	// of everything else of the location, its redirects, limits and
+	// access rules included) has no client_max_body_size of its own:
+	// nginx's 1m applies, then its 503.
+	limit := route.Backend.Proxy.BodySizeBytes
+	upDenied, accessDenied := upstreamDenial(route.Backend), accessDenial(route.Backend) // upstream.go
+	if upDenied || accessDenied {
+		limit = nginxBodySize
+	}
+	if limit > 0 && r.ContentLength > limit {
+		writeError(rec, http.StatusRequestEntityTooLarge)
+		return
+	}
+	switch {
+	case upDenied:
+		writeError(rec, http.StatusServiceUnavailable)
+		return
+	case accessDenied:
+		if !p.accessPhase(rec, r, ex, route) { // its 503, counted (auth.go)
+			writeError(rec, http.StatusServiceUnavailable)
+		}
 		return
 	}
 	// The CORS preflight is answered in nginx's rewrite phase, before the
@@ -304,11 +332,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
-	limit := route.Backend.Proxy.BodySizeBytes
-	if limit > 0 && r.ContentLength > limit {
-		writeError(rec, http.StatusRequestEntityTooLarge)
-		return
-	}
 	pool := rt.PoolOf(route)
 	if pool == nil { // upstream-default-backend without a Service
 		p.internalDefault(rec, r, ex) // customerrors.go

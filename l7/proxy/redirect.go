@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,7 +17,8 @@ import (
 // isLocationInLocationList: "/.well-known/acme-challenge" by default, so
 // that cert-manager's HTTP-01 solver routes answer over plain HTTP) and whose scheme ($pass_access_scheme: the
 // connection's, or X-Forwarded-Proto with use-forwarded-headers) is "http"
-// gets a 308 (http-redirect-code) to the same host ($best_http_host) and path+query over HTTPS,
+// gets a 308 (http-redirect-code) to the same host ($best_http_host) and
+// $request_uri (as sent: requestURI) over HTTPS,
 // without a trailing slash unless preserve-trailing-slash (as
 // lua_ingress.lua), with the port under use-port-in-redirects, and
 // tlsPolicy returns true: the request is done. (HSTS is set before, by
@@ -28,7 +28,7 @@ func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, hs router.Host
 	if f.scheme != "http" || !hs.SSLRedirect(route) || p.liveGlobal().noTLSRedirect(route.Path) {
 		return false
 	}
-	uri, withPort := r.URL.RequestURI(), false
+	uri, withPort := requestURI(r), false
 	if rw := be.Proxy.Rewrite; rw != nil {
 		withPort = rw.UsePortInRedirects
 		if !rw.PreserveTrailingSlash {
@@ -69,19 +69,21 @@ func hstsValues(v string) []string {
 	return vv
 }
 
-// httpsURL is the HTTPS URL of host (without its port) and requestURI
-// (path and query as sent); only when withPort is set
-// (use-port-in-redirects) with httpsPort, 443 when 0. As lua_ingress.lua,
-// which writes listen_ports.https only under use_port_in_redirects: an
-// HTTPS listener on another port than 443 is assumed to be reached as 443
-// through a Service or a load balancer.
+// httpsURL is the HTTPS URL of host and requestURI (path and query as
+// sent); only when withPort is set (use-port-in-redirects) with httpsPort,
+// 443 when 0. As lua_ingress.lua, which writes listen_ports.https only
+// under use_port_in_redirects: an HTTPS listener on another port than 443
+// is assumed to be reached as 443 through a Service or a load balancer.
+// host is $best_http_host as sent (its case and a trailing dot kept, as
+// lua_ingress.lua's redirect_host) up to its first ':'; a bracketed IPv6
+// address keeps its brackets (redirect_host would cut it at its first ':').
 func httpsURL(host, requestURI string, httpsPort int, withPort bool) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
+	if strings.HasPrefix(host, "[") {
+		if i := strings.IndexByte(host, ']'); i > 0 {
+			host = host[:i+1]
+		}
+	} else {
+		host, _, _ = strings.Cut(host, ":")
 	}
 	if withPort {
 		if httpsPort == 0 {
@@ -185,10 +187,20 @@ func absoluteRedirect(r *http.Request, serverHost, target string, withPort bool)
 }
 
 // requestURI is nginx's $request_uri: the target of the request line as
-// the client sent it.
+// the client sent it, bytes net/url would escape ('"', UTF-8) kept; of an
+// absolute-form target ("http://host/p?q") the part from the path on, "/"
+// when it has no path, as nginx's parser starts its unparsed URI there.
 func requestURI(r *http.Request) string {
-	if r.RequestURI != "" && r.RequestURI[0] == '/' {
-		return r.RequestURI
+	t := r.RequestURI
+	if t != "" && t[0] == '/' {
+		return t
+	}
+	if _, rest, ok := strings.Cut(t, "://"); ok {
+		if i := strings.IndexAny(rest, "/?"); i >= 0 && rest[i] == '/' {
+			return rest[i:]
+		} else if i < 0 {
+			return "/"
+		}
 	}
 	return r.URL.RequestURI()
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,7 +22,11 @@ func TestHTTPSURL(t *testing.T) {
 		withPort           bool
 		want               string
 	}{
-		{"port stripped, default https port", "Foo.Example.com:8080", "/a/b?x=1&y=2", 443, false, "https://foo.example.com/a/b?x=1&y=2"},
+		// The host as sent, as redirect_host: nginx 1.22 given the same
+		// Location by hand (https://$http_host up to its ':') answers
+		// Host: TLS.Test:80 with https://TLS.Test/a, tls.test. with https://tls.test./a.
+		{"port stripped, case kept, default https port", "Foo.Example.com:8080", "/a/b?x=1&y=2", 443, false, "https://Foo.Example.com/a/b?x=1&y=2"},
+		{"trailing dot kept", "tls.example.com.", "/a", 443, false, "https://tls.example.com./a"},
 		{"https port left out when not 443", "foo.example.com", "/", 8443, false, "https://foo.example.com/"},
 		{"zero port means none", "foo.example.com:80", "/p", 0, false, "https://foo.example.com/p"},
 		{"ipv6", "[::1]:8080", "/q?z", 8443, false, "https://[::1]/q?z"},
@@ -92,7 +97,7 @@ func TestSSLRedirect(t *testing.T) {
 		{"acme path of the / rule redirected", http.MethodGet, "tls.example.com", "/.well-known/acme-challenge/other", http.StatusPermanentRedirect, "https://tls.example.com/.well-known/acme-challenge/other"},
 		{"no tls, no redirect", http.MethodGet, "plain.example.com", "/a", http.StatusOK, ""},
 		{"host of aliases", http.MethodGet, "alias.example.com", "/a", http.StatusPermanentRedirect, "https://alias.example.com/a"},
-		{"alias with a certificate", http.MethodGet, "Covered.example.com:80", "/a", http.StatusPermanentRedirect, "https://covered.example.com/a"},
+		{"alias with a certificate", http.MethodGet, "Covered.example.com:80", "/a", http.StatusPermanentRedirect, "https://Covered.example.com/a"},
 		{"alias without a certificate", http.MethodGet, "Uncovered.example.com:80", "/a", http.StatusOK, ""},
 		{"alias without a certificate, forced", http.MethodGet, "forced-alias.example.com", "/a", http.StatusPermanentRedirect, "https://forced-alias.example.com/a"},
 	}
@@ -257,7 +262,9 @@ func TestSSLRedirectForwardedProto(t *testing.T) {
 	} {
 		wantLocation := "https://tls.example.com/a"
 		if tc.g.UseForwardedHeaders {
-			wantLocation = "https://front.example.com/a" // $best_http_host
+			// $best_http_host: X-Forwarded-Host's first element, up to
+			// its ':', its case kept (lua_ingress.lua's redirect_host).
+			wantLocation = "https://Front.example.com/a"
 		}
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -270,7 +277,7 @@ func TestSSLRedirectForwardedProto(t *testing.T) {
 			w := httptest.NewRecorder()
 			r := httptest.NewRequest(http.MethodGet, "http://tls.example.com/a", nil)
 			r.Header.Set("X-Forwarded-Proto", tc.proto)
-			r.Header.Set("X-Forwarded-Host", "front.example.com")
+			r.Header.Set("X-Forwarded-Host", "Front.example.com:8443, other.example.com")
 			p.ServeHTTP(w, r)
 			if w.Code != tc.status {
 				t.Errorf("status %d, want %d", w.Code, tc.status)
@@ -560,5 +567,86 @@ func TestRedirectPage(t *testing.T) {
 	if w.Code != 301 || w.Body.String() != want || w.Header().Get("Location") != "http://x.test/" ||
 		w.Header().Get("Content-Type") != "text/html" || w.Header().Get("Content-Length") != "162" {
 		t.Errorf("writeRedirect(301) = %d %q, header %v; want 301 %q, text/html, Content-Length 162", w.Code, w.Body.String(), w.Header(), want)
+	}
+}
+
+// TestRedirectRawRequestURI checks that ssl-redirect and
+// from-to-www-redirect write $request_uri as the client sent it, as
+// lua_ingress.lua and ngx_srv_redirect.lua do (ngx.redirect checks only
+// for control bytes): '"' and UTF-8 are not percent-encoded, and of an
+// absolute-form target only the path and query are kept. nginx 1.22, given
+// the same Location by hand (return 308 https://$host$request_uri without
+// its trailing slash), answers these requests with these Locations.
+func TestRedirectRawRequestURI(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	tls := backendOf("tls", []string{addr(up)})
+	tls.SSLRedirect = true
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "tls.example.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: tls}}},
+		{Host: "example.com", RedirectFrom: "www.example.com",
+			Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("www", []string{addr(up)})}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	tests := []struct{ host, target, want string }{
+		{"tls.example.com", `/a"b`, `https://tls.example.com/a"b`},
+		{"tls.example.com", "/caf\xc3\xa9/", "https://tls.example.com/caf\xc3\xa9"},
+		{"tls.example.com", "/%7e?q=%22", "https://tls.example.com/%7e?q=%22"},
+		{"tls.example.com", `http://tls.example.com/a"b/?q`, `https://tls.example.com/a"b/?q`},
+		{"tls.example.com", "http://tls.example.com", "https://tls.example.com"},
+		{"www.example.com", `/a"b/`, `http://example.com:` + port + `/a"b`},
+		{"www.example.com", `http://www.example.com/a"b?x`, `http://example.com:` + port + `/a"b?x`},
+	}
+	for _, tc := range tests {
+		resp, _ := rawExchange(t, addr(srv), "GET "+tc.target+" HTTP/1.1\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
+		if got := resp.Header.Get("Location"); resp.StatusCode/100 != 3 || got != tc.want {
+			t.Errorf("GET %s (Host %s): %d Location %q, want %q", tc.target, tc.host, resp.StatusCode, got, tc.want)
+		}
+	}
+}
+
+// TestDeniedLocationFirst checks that a route ingress-nginx denies (a
+// source range or an authentication that does not parse, a failed
+// custom-headers or proxy-ssl-secret) answers 503 before its redirects and
+// limits, as nginx.tmpl's denied location holds only "return 503": no
+// ssl-redirect (Lua, later in the rewrite phase), no permanent-redirect,
+// no limit_req. Its client_max_body_size is nginx's 1m, not
+// proxy-body-size. Weir answered these plain HTTP requests 308 and 301.
+func TestDeniedLocationFirst(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	badRange := func(p *annotations.Proxy) {
+		p.SourceRange = &annotations.SourceRange{InvalidAllow: "whitelist-source-range: 10.0.0.0/8;x"}
+	}
+	tls := backendOf("tls", []string{addr(up)}, badRange, func(p *annotations.Proxy) { p.BodySizeBytes = 8 << 20 })
+	tls.SSLRedirect = true
+	perm := backendOf("perm", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "https://dest.test/", RedirectCode: http.StatusMovedPermanently}),
+		func(p *annotations.Proxy) { p.Auth = &annotations.Auth{Invalid: "auth-type: bad"} })
+	headers := backendOf("headers", []string{addr(up)}, withRewrite(annotations.Rewrite{RedirectURL: "https://dest.test/", RedirectCode: http.StatusMovedPermanently}),
+		func(p *annotations.Proxy) {
+			p.CustomHeaders = &annotations.CustomHeaders{ConfigMap: "ns/h", Invalid: "configmap ns/h not found"}
+		})
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "tls.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: tls}}},
+		{Host: "perm.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: perm}}},
+		{Host: "headers.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: headers}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	for _, tc := range []struct {
+		host   string
+		length int
+		want   int
+	}{
+		{"tls.test", 0, http.StatusServiceUnavailable},
+		{"perm.test", 0, http.StatusServiceUnavailable},
+		{"headers.test", 0, http.StatusServiceUnavailable},
+		{"tls.test", 1 << 20, http.StatusServiceUnavailable},
+		{"tls.test", 1<<20 + 1, http.StatusRequestEntityTooLarge},
+	} {
+		resp, _ := rawExchange(t, addr(srv), fmt.Sprintf("POST /a HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", tc.host, tc.length))
+		if resp.StatusCode != tc.want || resp.Header.Get("Location") != "" {
+			t.Errorf("%s, Content-Length %d: %d Location %q, want %d", tc.host, tc.length, resp.StatusCode, resp.Header.Get("Location"), tc.want)
+		}
 	}
 }

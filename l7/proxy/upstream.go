@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -191,15 +190,24 @@ func (kind *upstreamKind) poolKey(addr string) string {
 	return kind.key + "|" + addr
 }
 
-// upstreamDenied answers 503 for a route whose proxy-ssl-secret failed, as
-// ingress-nginx denies the location; it reports whether it did.
-func upstreamDenied(w http.ResponseWriter, be *snapshot.Backend) bool {
-	if be.UpstreamTLS == nil || be.UpstreamTLS.Denied == "" {
-		return false
-	}
-	writeError(w, http.StatusServiceUnavailable)
-	return true
+// upstreamDenial reports whether be's proxy-ssl-secret or custom-headers
+// failed, for which ingress-nginx denies the location (503).
+func upstreamDenial(be *snapshot.Backend) bool {
+	return be.UpstreamTLS != nil && be.UpstreamTLS.Denied != "" ||
+		be.Proxy.CustomHeaders != nil && be.Proxy.CustomHeaders.Invalid != ""
 }
+
+// accessDenial reports whether be's source ranges or authentication did
+// not parse, for which the route is denied (503) as ingress-nginx denies
+// the location; the access phase (auth.go) answers and counts it.
+func accessDenial(be *snapshot.Backend) bool {
+	return be.Proxy.SourceRange != nil && be.Proxy.SourceRange.Denied() != "" ||
+		be.Proxy.Auth != nil && be.Proxy.Auth.Invalid != ""
+}
+
+// nginxBodySize is nginx's default client_max_body_size, 1m: the limit of
+// a location whose nginx.tmpl block writes none.
+const nginxBodySize = 1 << 20
 
 // dialUpgrade connects to ex.upstream for a protocol upgrade of a request
 // that came over TLS (https) or not: over TLS for an HTTPS route (or

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -210,6 +211,14 @@ func TestProxySSLDeniedAnyProtocol(t *testing.T) {
 	_, srv := front(t, Options{}, snap(1, "a.test", be))
 	if res := get(t, client(t), srv, "a.test", "/"); res.status != 503 {
 		t.Fatalf("got %d, want 503", res.status)
+	}
+	// Its location has no client_max_body_size (nginx.tmpl writes it in
+	// the allowed block only): nginx's 1m, checked before the 503.
+	for _, tc := range []struct{ length, want int }{{1 << 20, 503}, {1<<20 + 1, 413}} {
+		resp, _ := rawExchange(t, addr(srv), fmt.Sprintf("POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", tc.length))
+		if resp.StatusCode != tc.want {
+			t.Errorf("Content-Length %d: %d, want %d", tc.length, resp.StatusCode, tc.want)
+		}
 	}
 }
 

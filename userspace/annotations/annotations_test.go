@@ -213,6 +213,26 @@ func TestParseBodySizeAnnotation(t *testing.T) {
 	}
 }
 
+// TestParseBodySizeBytesSuffix: proxy-body-size "10b" passes
+// ingress-nginx's validator (parser.SizeRegex) and fails its template's
+// isValidByteSize, so the location has no client_max_body_size and nginx's
+// 1m applies, whatever the ConfigMap's proxy-body-size.
+func TestParseBodySizeBytesSuffix(t *testing.T) {
+	t.Parallel()
+	def := DefaultProxy()
+	def.BodySizeBytes = 8 << 20 // the ConfigMap's proxy-body-size: 8m
+	for _, v := range []string{"10b", "2048B"} {
+		got, errs := Parse(map[string]string{Prefix + "proxy-body-size": v}, def)
+		if len(errs) > 0 || got.Proxy.BodySizeBytes != 1<<20 {
+			t.Errorf("proxy-body-size %q: %d bytes (%v), want 1048576", v, got.Proxy.BodySizeBytes, errs)
+		}
+	}
+	g, errs := ParseDefaults(map[string]string{"proxy-body-size": "10b"})
+	if len(errs) > 0 || g.BodySizeBytes != 1<<20 {
+		t.Errorf("configmap proxy-body-size 10b: %d bytes (%v), want 1048576", g.BodySizeBytes, errs)
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

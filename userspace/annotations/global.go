@@ -162,6 +162,12 @@ type Global struct {
 	// writes from a text of its own without a type (nginx's default_type).
 	// "" means the default, "text/html".
 	DefaultType string `json:"defaultType,omitempty"`
+	// DefaultBodySize is proxy-body-size, the ConfigMap's, when it is valid
+	// and not nginx's 1m: the client_max_body_size of ingress-nginx's
+	// default server, which answers the hosts no rule names (the routes
+	// have it in their Proxy). Nil means 1m; an invalid value is 1m too,
+	// as the template then writes none (its warning is ParseDefaults').
+	DefaultBodySize *int64 `json:"defaultBodySize,omitempty"`
 	// ClientHeaderTimeout is client-header-timeout: how long a client may
 	// take to send a request head (nginx's client_header_timeout); past it
 	// the connection is closed. 0 means the default, 60s.
@@ -440,6 +446,15 @@ func (g Global) ContentType() string {
 		return DefaultDefaultType
 	}
 	return g.DefaultType
+}
+
+// DefaultBodySizeBytes returns DefaultBodySize, 1m (1048576) when nil;
+// 0 means unlimited.
+func (g Global) DefaultBodySizeBytes() int64 {
+	if g.DefaultBodySize == nil {
+		return nginxBodySize
+	}
+	return *g.DefaultBodySize
 }
 
 // WorkerConnections returns max-worker-connections, 16384 when unset; 0
@@ -789,6 +804,9 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 			g.DefaultType = v
 		}
 	})
+	if n, err := parseBodySize(data["proxy-body-size"]); err == nil && n != nginxBodySize {
+		g.DefaultBodySize = &n
+	}
 	boolKey("disable-access-log", &g.DisableAccessLog)
 	boolKey("disable-http-access-log", &g.DisableHTTPAccessLog)
 	boolKey("disable-stream-access-log", &g.DisableStreamAccessLog)

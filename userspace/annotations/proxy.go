@@ -137,8 +137,8 @@ var proxyMeta = []Meta{
 	},
 	{
 		Key: "proxy-body-size", Default: "1m", ConfigMap: true,
-		Doc:      "Largest request body accepted, in nginx size syntax (bytes, or a k, m or g suffix); larger gets 413. \"0\" means unlimited.",
-		Validate: func(v string) error { _, err := parseSize(v); return err },
+		Doc:      "Largest request body accepted, in nginx size syntax (bytes, or a k, m or g suffix); larger gets 413. \"0\" means unlimited. A number with a `b` suffix (`10b`), which ingress-nginx accepts but its template does not write, is nginx's own default, 1m, whatever the ConfigMap's value.",
+		Validate: func(v string) error { _, err := parseBodySize(v); return err },
 	},
 }
 
@@ -149,7 +149,7 @@ func parseProxy(get lookup, p *Proxy, wrap func(key, value string, err error) er
 		setParsed(get, wrap, "proxy-connect-timeout", parseSeconds, &p.ConnectTimeoutSeconds),
 		setParsed(get, wrap, "proxy-read-timeout", parseSeconds, &p.ReadTimeoutSeconds),
 		setParsed(get, wrap, "proxy-send-timeout", parseSeconds, &p.SendTimeoutSeconds),
-		setParsed(get, wrap, "proxy-body-size", parseSize, &p.BodySizeBytes),
+		setParsed(get, wrap, "proxy-body-size", parseBodySize, &p.BodySizeBytes),
 	)
 }
 
@@ -194,6 +194,22 @@ func parseSeconds(v string) (int, error) {
 		return 0, errors.New("must be at least 1 second")
 	}
 	return int(n), nil
+}
+
+// nginxBodySize is nginx's default client_max_body_size, 1m.
+const nginxBodySize = 1 << 20
+
+// parseBodySize is proxy-body-size's parseSize. A number with a b or B
+// suffix passes ingress-nginx's validator (SizeRegex, `\d+[bkmg]?`, case
+// folded) but not its template's isValidByteSize (`\d+[kKmMgG]?`): the
+// location gets no client_max_body_size, and nginx's default applies
+// (nginxBodySize), not the ConfigMap's proxy-body-size.
+func parseBodySize(v string) (int64, error) {
+	t := strings.TrimSpace(v)
+	if n := len(t); n > 1 && (t[n-1] == 'b' || t[n-1] == 'B') && strings.Trim(t[:n-1], "0123456789") == "" {
+		return nginxBodySize, nil
+	}
+	return parseSize(v)
 }
 
 // parseSize accepts nginx's size syntax: a number of bytes, optionally
