@@ -13,7 +13,9 @@ import (
 // source ranges, its ssl-redirect), while the upstream serves /admin. The
 // request is still forwarded with its path as the client sent it, as nginx's
 // proxy_pass without a URI does. A trailing slash is kept: Exact "/foo" must
-// not match "/foo/".
+// not match "/foo/", and so is the slash a final "." or ".." segment
+// stands for: nginx makes "/foo/." "/foo/" and "/foo/bar/.." "/foo/" (checked
+// on nginx 1.22.1: they match the locations of "/foo/", not "= /foo").
 func matchPath(p string) string {
 	if p == "" {
 		return "/"
@@ -22,7 +24,7 @@ func matchPath(p string) string {
 		return p
 	}
 	c := path.Clean("/" + p)
-	if strings.HasSuffix(p, "/") && c != "/" {
+	if c != "/" && (strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")) {
 		c += "/"
 	}
 	return c
