@@ -254,7 +254,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.clientCert(rec, r, rt, hs) || p.hostRedirect(rec, r, hs, &ex.fwd) { // redirect.go
 		return
 	}
-	route, ok := hs.Match(matchPath(r.URL.Path))
+	route, ok := hs.Match(requestPath(r))
 	ex.defaultServer = defaultServerBackend(hs, route) // accesslog.go
 	if !ok {
 		// Weir's own 404 for a host no rule names, with no default

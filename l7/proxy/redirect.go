@@ -113,7 +113,7 @@ func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, hs router.H
 		}
 		writeRedirect(w, p.liveGlobal().redirectCode, f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"), "")
 		return true
-	case appRoot != "" && matchPath(r.URL.Path) == "/":
+	case appRoot != "" && requestPath(r) == "/":
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
@@ -143,7 +143,7 @@ func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *
 			target = absoluteRedirect(r, route.Host, target, rw.UsePortInRedirects)
 		}
 	case route.Rewrite != nil && (strings.HasPrefix(rw.Target, "http://") || strings.HasPrefix(rw.Target, "https://")):
-		uri := matchPath(r.URL.Path)
+		uri := requestPath(r)
 		m := route.Rewrite.FindStringSubmatchIndex(uri)
 		if m == nil {
 			return false
