@@ -85,7 +85,7 @@ func FuzzMatch(f *testing.F) {
 // the lower-cased request host without port, brackets and trailing dot,
 // else of the wildcard of its parent domain (one label), else the any-host
 // server; then its first path that matches: Exact by equality, Prefix by
-// path elements, Regex (or any non-Exact path of a use-regex server) as a
+// path elements, Regex (or any path of a use-regex server) as a
 // case-insensitive expression anchored at the start. Nil means none.
 func reference(s *snapshot.Snapshot, host, path string) *snapshot.Path {
 	host = strings.ToLower(host)
@@ -121,12 +121,12 @@ func reference(s *snapshot.Snapshot, host, path string) *snapshot.Path {
 	for i := range srv.Paths {
 		p := &srv.Paths[i]
 		switch {
-		case p.Match == snapshot.MatchExact:
-			if path == p.Path {
-				return p
-			}
 		case p.Match == snapshot.MatchRegex || srv.UseRegex:
 			if regexp.MustCompile("(?i)^" + p.Path).MatchString(path) {
+				return p
+			}
+		case p.Match == snapshot.MatchExact:
+			if path == p.Path {
 				return p
 			}
 		default:

@@ -302,8 +302,12 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 			route.ErrorRoute = &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: eb, Pool: b.pool(eb)}
 		}
 		cp := compiledPath{match: p.Match, path: p.Path, route: route}
+		// A use-regex server's paths are all regular expressions, Exact
+		// ones too: ingress-nginx's buildLocation renders every location
+		// of an enforceRegexModifier server as ~* "^path", before it
+		// would render "= path".
 		match := p.Match
-		if srv.UseRegex && match != snapshot.MatchExact {
+		if srv.UseRegex {
 			match = snapshot.MatchRegex
 		}
 		switch match {
@@ -315,6 +319,10 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 			}
 		case snapshot.MatchRegex:
 			re, err := regexp.Compile("(?i)^" + p.Path)
+			if err != nil && p.Match == snapshot.MatchExact {
+				// An Exact path was never checked as an expression.
+				re, err = regexp.Compile("(?i)^" + regexp.QuoteMeta(p.Path))
+			}
 			if err != nil {
 				return nil, fmt.Errorf("host %q path %q: %w", srv.Host, p.Path, err)
 			}

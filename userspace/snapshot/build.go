@@ -490,7 +490,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 	}
 	b.hostRoots(first, firstOrder, rootRule, regexHosts, defaults)
 	for _, h := range b.hosts {
-		sortPaths(h.srv.Paths, h.rank)
+		sortPaths(h.srv.Paths, h.rank, h.srv.UseRegex)
 	}
 	b.attachCanaries(ings, regexHosts)
 	b.serverNames(ings) // build_rewrite.go
@@ -610,8 +610,13 @@ type hostBuild struct {
 }
 
 // sortPaths orders paths for first-match routing; rank[i] is the age rank
-// of the Ingress of paths[i].
-func sortPaths(paths []Path, rank []int) {
+// of the Ingress of paths[i]. In a server without regex (regex false),
+// longest first, Exact before Prefix on a tie, which is nginx's choice
+// among "=" and prefix locations. In a use-regex server every path is an
+// expression tried in order, and the order is ingress-nginx's
+// (getBackendServers): longest path first, then the greater path (a byte
+// comparison), then the older Ingress.
+func sortPaths(paths []Path, rank []int, regex bool) {
 	if len(paths) < 2 {
 		return
 	}
@@ -623,32 +628,21 @@ func sortPaths(paths []Path, rank []int) {
 	for i := range paths {
 		rs[i] = ranked{paths[i], rank[i]}
 	}
-	matchOrder := func(m MatchType) int {
-		switch m {
-		case MatchExact:
-			return 0
-		case MatchRegex:
-			return 1
-		}
-		return 2
-	}
 	slices.SortStableFunc(rs, func(x, y ranked) int {
-		// Exact paths first in a regex server; elsewhere there is no regex
-		// path and the comparison falls through to length.
-		if (x.p.Match == MatchRegex) != (y.p.Match == MatchRegex) {
-			return cmp.Compare(matchOrder(x.p.Match), matchOrder(y.p.Match))
-		}
 		c := cmp.Compare(len(y.p.Path), len(x.p.Path))
 		if c != 0 {
 			return c
 		}
-		if x.p.Match == MatchRegex {
-			return cmp.Or(cmp.Compare(x.rank, y.rank), cmp.Compare(x.p.Path, y.p.Path))
+		if regex {
+			return cmp.Or(strings.Compare(y.p.Path, x.p.Path), cmp.Compare(x.rank, y.rank))
 		}
-		return cmp.Or(
-			cmp.Compare(matchOrder(x.p.Match), matchOrder(y.p.Match)),
-			cmp.Compare(x.p.Path, y.p.Path),
-		)
+		exact := func(m MatchType) int {
+			if m == MatchExact {
+				return 0
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(exact(x.p.Match), exact(y.p.Match)), cmp.Compare(x.p.Path, y.p.Path))
 	})
 	for i := range rs {
 		paths[i] = rs[i].p

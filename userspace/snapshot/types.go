@@ -238,9 +238,10 @@ const (
 
 // Path is one route of a Server. In a Server without UseRegex, Paths are
 // sorted by length of Path, longest first, Exact before Prefix on a tie, so the
-// first match is the right one. In a Server with UseRegex, Exact paths come
-// first (longest first), then Regex paths by length of pattern, longest first,
-// ties by age of their Ingress.
+// first match is the right one. In a Server with UseRegex, every path, Exact
+// ones included, is a case-insensitive expression anchored at the start, as
+// ingress-nginx renders them (~* "^path"), sorted as it sorts them: by length
+// of Path, longest first, then the greater Path, then by age of their Ingress.
 type Path struct {
 	Path    string    `json:"path"`
 	Match   MatchType `json:"match"`
