@@ -254,7 +254,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.clientCert(rec, r, rt, hs) || p.hostRedirect(rec, r, hs, &ex.fwd) { // redirect.go
 		return
 	}
-	route, ok := hs.Match(requestPath(r))
+	path := requestPath(r)
+	route, ok := hs.Match(path)
 	ex.defaultServer = defaultServerBackend(hs, route) // accesslog.go
 	if !ok {
 		// Weir's own 404 for a host no rule names, with no default
@@ -272,6 +273,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// so every answer of a location (a CORS preflight, a denied location,
 	// a redirect, a refusal) carries it, the server-level ones above none.
 	ownHSTS(rec.Header(), r, g.hsts) // redirect.go
+	if route.SlashRedirect && path == route.Path {
+		p.slashRedirect(rec, r, route) // redirect.go
+		return
+	}
 	// A location ingress-nginx denies answers 503 and nothing else.
 	if upstreamDenied(rec, route.Backend) { // upstream.go
 		return

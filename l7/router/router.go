@@ -71,6 +71,10 @@ type Route struct {
 	// Pool without upstreams. Nil means none: the Router's Fallback.
 	ErrorRoute *Route
 
+	// SlashRedirect is the Path's snapshot.Path.SlashRedirect: a request
+	// for Path itself is answered 301 to Path + "/".
+	SlashRedirect bool
+
 	canaryTotal int // the shared weight total of Canaries
 	// Rewrite matches the request path to substitute the $1..$9 of the
 	// Backend's rewrite-target; nil when the route does not rewrite.
@@ -296,7 +300,8 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 	cs := &server{src: *srv, paths: make([]compiledPath, 0, len(srv.Paths))}
 	for i := range srv.Paths {
 		p := &srv.Paths[i]
-		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend)}
+		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend),
+			SlashRedirect: p.SlashRedirect && !srv.UseRegex}
 		route.Canaries, route.canaryTotal = b.compileCanaries(p)
 		if eb := p.Backend.ErrorBackend; eb != nil {
 			route.ErrorRoute = &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: eb, Pool: b.pool(eb)}

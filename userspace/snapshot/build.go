@@ -151,6 +151,7 @@ type route struct {
 	host    string
 	path    string
 	match   MatchType
+	slash   bool // Path.SlashRedirect
 	ing     *ingress
 	backend *networkingv1.IngressBackend
 }
@@ -485,7 +486,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		if !ok {
 			continue
 		}
-		h.srv.Paths = append(h.srv.Paths, Path{Path: r.path, Match: r.match, Backend: be})
+		h.srv.Paths = append(h.srv.Paths, Path{Path: r.path, Match: r.match, SlashRedirect: r.slash, Backend: be})
 		h.rank = append(h.rank, r.ing.rank)
 	}
 	b.hostRoots(first, firstOrder, rootRule, regexHosts, defaults)
@@ -685,6 +686,7 @@ func (b *builder) route(ing *ingress, host string, regex bool, p *networkingv1.H
 		if r.path = strings.TrimRight(path, "/"); r.path == "" {
 			r.path = "/"
 		}
+		r.slash = r.path != path && r.path != "/"
 	}
 	if problem := backendProblem(&p.Backend); problem != "" {
 		b.warn(ing.ref, ReasonInvalidBackend, "path %q of host %q %s", p.Path, host, problem)

@@ -13,10 +13,12 @@ def ask(port, host, path):
     head, _, body = data.partition(b"\r\n\r\n")
     status = head.split(b"\r\n")[0].split(b" ")[1].decode() if head else "ERR"
     line = body.decode("latin1").split("\n")[0] if status == "200" else ""
-    if line and not line.startswith("s"): line = ""
+    if status.startswith("3"):
+        line = next((h[10:].decode("latin1") for h in head.split(b"\r\n") if h.lower().startswith(b"location: ")), "")
+    if status == "200" and not line.startswith("s"): line = ""
     return f"{status} {line}".strip()
 bases = {
- "mix.test": ["/", "/exact", "/foo", "/foo/bar", "/foobar", "/trail/", "/a.b", "/Case", "/dup", "/zzz"],
+ "mix.test": ["/", "/exact", "/foo", "/foo/bar", "/foobar", "/trail/", "/trail", "/a.b", "/Case", "/dup", "/zzz"],
  "re.test": ["/", "/users/abc", "/api/v1/", "/img/x.png", "/trail/", "/plain", "/exact", "/app/x", "/app", "/a.b", "/exa", "/zzz"],
  "rw.test": ["/", "/something", "/something/", "/something/a/b", "/other", "/strip", "/ex", "/zzz"],
  "q.wild.test": ["/", "/w", "/w/x"], "al.test": ["/w", "/"], "x.wild.test": ["/w", "/"], "a.b.wild.test": ["/w"],
