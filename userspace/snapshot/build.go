@@ -494,6 +494,16 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		sortPaths(h.srv.Paths, h.rank, h.srv.UseRegex)
 	}
 	b.attachCanaries(ings, regexHosts)
+	byRank := make(map[int]*ingress, len(ings))
+	for _, ing := range ings {
+		byRank[ing.rank] = ing
+	}
+	for _, h := range b.hosts {
+		if h.srv.UseRegex {
+			splitPrefixes(h, byRank)
+			sortPaths(h.srv.Paths, h.rank, true)
+		}
+	}
 	b.serverNames(ings) // build_rewrite.go
 }
 
@@ -646,7 +656,41 @@ func sortPaths(paths []Path, rank []int, regex bool) {
 		return cmp.Or(cmp.Compare(exact(x.p.Match), exact(y.p.Match)), cmp.Compare(x.p.Path, y.p.Path))
 	})
 	for i := range rs {
-		paths[i] = rs[i].p
+		paths[i], rank[i] = rs[i].p, rs[i].rank
+	}
+}
+
+// splitPrefixes gives the use-regex host h the two locations
+// ingress-nginx's updateServerLocations makes of a Prefix rule P whose own
+// Ingress neither sets use-regex nor rewrites P: "P/" and, unless an Exact
+// rule has P, a copy P, both expressions ~* "^..." in such a server. They
+// sort apart ("P/" is one byte longer), which decides between P's rule and
+// an expression of another rule of the same length: "/app/x" of "/app"
+// goes to "/app/" before "/app." ("/" is the greater byte). byRank maps
+// the age rank of h's Ingresses to them; h.rank must match h.srv.Paths.
+func splitPrefixes(h *hostBuild, byRank map[int]*ingress) {
+	exact := map[string]bool{}
+	for _, p := range h.srv.Paths {
+		if p.Match == MatchExact {
+			exact[p.Path] = true
+		}
+	}
+	for i, n := 0, len(h.srv.Paths); i < n; i++ {
+		p := h.srv.Paths[i]
+		ing := byRank[h.rank[i]]
+		if p.Match != MatchRegex || strings.HasSuffix(p.Path, "/") || ing == nil || ing.cfg.UseRegex {
+			continue
+		}
+		if rw := ing.cfg.Proxy.Rewrite; rw != nil && rw.Target != "" && rw.Target != p.Path {
+			continue // needsRewrite: ingress-nginx leaves the location as it is
+		}
+		p.Path += "/"
+		if exact[h.srv.Paths[i].Path] {
+			h.srv.Paths[i] = p // the Exact rule is the copy
+			continue
+		}
+		h.srv.Paths = append(h.srv.Paths, p)
+		h.rank = append(h.rank, h.rank[i])
 	}
 }
 

@@ -19,7 +19,7 @@ def ask(port, host, path):
     return f"{status} {line}".strip()
 bases = {
  "mix.test": ["/", "/exact", "/foo", "/foo/bar", "/foobar", "/trail/", "/trail", "/a.b", "/Case", "/dup", "/zzz"],
- "re.test": ["/", "/users/abc", "/api/v1/", "/img/x.png", "/trail/", "/plain", "/exact", "/app/x", "/app", "/a.b", "/exa", "/zzz"],
+ "re.test": ["/", "/users/abc", "/api/v1/", "/img/x.png", "/trail/", "/plain", "/exact", "/app/x", "/app/y", "/app", "/appz", "/a.b", "/exa", "/zzz"],
  "rw.test": ["/", "/something", "/something/", "/something/a/b", "/other", "/strip", "/ex", "/zzz"],
  "q.wild.test": ["/", "/w", "/w/x"], "al.test": ["/w", "/"], "x.wild.test": ["/w", "/"], "a.b.wild.test": ["/w"],
  "b.test": ["/b", "/", "/bb"], "other.test": ["/", "/nohost", "/nohost/x", "/nohostx"],
