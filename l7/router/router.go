@@ -323,10 +323,10 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 				cp.prefix = cp.path + "/"
 			}
 		case snapshot.MatchRegex:
-			re, err := regexp.Compile("(?i)^" + p.Path)
+			re, err := compileCaseless("^" + p.Path)
 			if err != nil && p.Match == snapshot.MatchExact {
 				// An Exact path was never checked as an expression.
-				re, err = regexp.Compile("(?i)^" + regexp.QuoteMeta(p.Path))
+				re, err = compileCaseless("^" + regexp.QuoteMeta(p.Path))
 			}
 			if err != nil {
 				return nil, fmt.Errorf("host %q path %q: %w", srv.Host, p.Path, err)
@@ -396,9 +396,9 @@ func rewriteRegexp(p *snapshot.Path, match snapshot.MatchType) *regexp.Regexp {
 	if rw == nil || rw.Target == "" || rw.Target == p.Path || match == snapshot.MatchPrefix {
 		return nil
 	}
-	re, err := regexp.Compile("(?i)" + p.Path)
+	re, err := compileCaseless(p.Path)
 	if err != nil {
-		re = regexp.MustCompile("(?i)" + regexp.QuoteMeta(p.Path))
+		re, _ = compileCaseless(regexp.QuoteMeta(p.Path)) // a literal always compiles
 	}
 	return re
 }

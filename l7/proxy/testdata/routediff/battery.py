@@ -21,6 +21,7 @@ bases = {
  "mix.test": ["/", "/exact", "/foo", "/foo/bar", "/foobar", "/trail/", "/trail", "/a.b", "/Case", "/dup", "/zzz"],
  "re.test": ["/", "/users/abc", "/api/v1/", "/img/x.png", "/trail/", "/plain", "/exact", "/app/x", "/app/y", "/app", "/appz", "/a.b", "/exa", "/zzz"],
  "rw.test": ["/", "/something", "/something/", "/something/a/b", "/other", "/strip", "/ex", "/zzz"],
+ "pcre.test": ["/neg/a", "/neg/x", "/id/12", "/id/12%0A", "/id/12%0Ax", "/static", "/%C5%BFtatic", "/%E2%84%AA", "/K"],
  "q.wild.test": ["/", "/w", "/w/x"], "al.test": ["/w", "/"], "x.wild.test": ["/w", "/"], "a.b.wild.test": ["/w"],
  "b.test": ["/b", "/", "/bb"], "other.test": ["/", "/nohost", "/nohost/x", "/nohostx"],
 }
