@@ -1,3 +1,9 @@
+# routediff recorder (not a test): sends every request to nginx 1.22.1 running
+# nginx.conf on 127.0.0.1:26180 and to `weir --manifests` of manifests.yaml on
+# 127.0.0.1:26080, both in front of echo upstreams s1..s8 on
+# 127.0.0.1:25100-25107 (each answers "NAME REQUEST-LINE"), writes
+# results.json and prints the differences. answers.json is its host, path and
+# nginx columns; TestRouteDiff replays them against Weir.
 import socket, sys, json
 NG, WE = 26180, 26080
 def ask(port, host, path):
@@ -41,6 +47,11 @@ for host, ps in bases.items():
             if (host, v) in seen: continue
             seen.add((host, v))
             rows.append({"host": host, "path": v, "nginx": ask(NG, host, v), "weir": ask(WE, host, v)})
+# Host header forms, without path variants.
+for host in ["MIX.test", "mix.test:80", "mix.test:26180", "mix.test.", "x.WILD.test", "AL.test", "a_b.wild.test",
+             "1.wild.test", "wild.test", "127.0.0.1", "[::1]", "b.test.:80"]:
+    for v in ["/foo", "/w", "/b", "/"]:
+        rows.append({"host": host, "path": v, "nginx": ask(NG, host, v), "weir": ask(WE, host, v)})
 json.dump(rows, open("results.json", "w"), indent=0)
 diff = [r for r in rows if r["nginx"] != r["weir"]]
 print(len(rows), "requests,", len(diff), "differ")
