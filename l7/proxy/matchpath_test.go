@@ -58,17 +58,12 @@ func TestFragmentNotRouted(t *testing.T) {
 		}},
 	}}
 	_, srv := front(t, Options{}, s)
-	for _, tc := range []struct{ host, target, want string }{
+	checkGets(t, addr(srv), []getCase{
 		{"plain.test", "/exact#f", "exact /exact#f"},
 		{"plain.test", "/exact#f?q=1", "exact /exact#f?q=1"},
 		{"plain.test", "/exact%23f", "root /exact%23f"},
 		{"plain.test", "http://plain.test/exact#f", "exact /exact#f"},
 		{"rw.test", "/something/a/b#f", "rw /a/b"},
 		{"rw.test", "/something/a%23b#f?x=1", "rw /a%23b?x=1"},
-	} {
-		resp, body := rawExchange(t, addr(srv), "GET "+tc.target+" HTTP/1.1\r\nHost: "+tc.host+"\r\nConnection: close\r\n\r\n")
-		if resp.StatusCode != http.StatusOK || body != tc.want {
-			t.Errorf("GET %s (%s): %d %q, want 200 %q", tc.target, tc.host, resp.StatusCode, body, tc.want)
-		}
-	}
+	})
 }

@@ -60,7 +60,7 @@ func TestRouteDiff(t *testing.T) {
 	}
 	_, srv := front(t, Options{}, s)
 	for _, a := range answers {
-		resp, body := rawExchange(t, addr(srv), "GET "+a.Target+" HTTP/1.1\r\nHost: "+a.Host+"\r\nConnection: close\r\n\r\n")
+		resp, body := rawGet(t, addr(srv), a.Host, a.Target)
 		got := fmt.Sprint(resp.StatusCode)
 		if line, _, _ := strings.Cut(body, "\n"); resp.StatusCode == http.StatusOK && strings.HasPrefix(line, "s") {
 			got += " " + line
