@@ -84,6 +84,28 @@ func rawExchange(tb testing.TB, srvAddr, req string) (*http.Response, string) {
 	return resp, string(b)
 }
 
+// rawGet is rawExchange of a GET of target (sent as it is) with Host host.
+func rawGet(tb testing.TB, srvAddr, host, target string) (*http.Response, string) {
+	tb.Helper()
+	return rawExchange(tb, srvAddr, "GET "+target+" HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+}
+
+// getCase is a GET of target with Host host and the body, want, that must
+// answer it with 200.
+type getCase struct{ host, target, want string }
+
+// checkGets sends each case's GET (rawGet) to srvAddr and reports the
+// answers that are not 200 with the case's body.
+func checkGets(tb testing.TB, srvAddr string, cases []getCase) {
+	tb.Helper()
+	for _, tc := range cases {
+		resp, body := rawGet(tb, srvAddr, tc.host, tc.target)
+		if resp.StatusCode != http.StatusOK || body != tc.want {
+			tb.Errorf("GET %s (Host %s): %d %q, want 200 %q", tc.target, tc.host, resp.StatusCode, body, tc.want)
+		}
+	}
+}
+
 // TestRawQueryForwarded checks that the upstream gets the query byte for
 // byte, including those httputil.ReverseProxy would have re-encoded or
 // dropped.

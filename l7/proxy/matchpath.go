@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"net/http"
+	"net/url"
 	"path"
 	"strings"
 )
@@ -13,7 +15,9 @@ import (
 // source ranges, its ssl-redirect), while the upstream serves /admin. The
 // request is still forwarded with its path as the client sent it, as nginx's
 // proxy_pass without a URI does. A trailing slash is kept: Exact "/foo" must
-// not match "/foo/".
+// not match "/foo/", and so is the slash a final "." or ".." segment
+// stands for: nginx makes "/foo/." "/foo/" and "/foo/bar/.." "/foo/" (checked
+// on nginx 1.22.1: they match the locations of "/foo/", not "= /foo").
 func matchPath(p string) string {
 	if p == "" {
 		return "/"
@@ -22,7 +26,7 @@ func matchPath(p string) string {
 		return p
 	}
 	c := path.Clean("/" + p)
-	if strings.HasSuffix(p, "/") && c != "/" {
+	if c != "/" && (strings.HasSuffix(p, "/") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..")) {
 		c += "/"
 	}
 	return c
@@ -49,4 +53,33 @@ func needsCleaning(p string) bool {
 		}
 	}
 	return false
+}
+
+// requestPath is matchPath of r's path as nginx takes it for $uri: up to a
+// raw '#' of the request target (a fragment, which a client should not
+// send), where r.URL.Path keeps "#frag". nginx 1.22.1 routed "/exact#f" to
+// "= /exact" and rewrote "/something/a/b#f" without the "#f"; it still
+// forwards the target as sent when it does not rewrite, and so does Weir.
+// An escaped "%23" is part of the path on both.
+func requestPath(r *http.Request) string {
+	p := r.URL.Path
+	if strings.IndexByte(p, '#') < 0 {
+		return matchPath(p) // nearly always: no '#', raw or escaped
+	}
+	raw := r.RequestURI
+	if !strings.HasPrefix(raw, "/") { // absolute form: scheme://authority/path
+		if _, rest, ok := strings.Cut(raw, "://"); ok {
+			raw = "/"
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				raw = rest[i:]
+			}
+		}
+	}
+	raw, _, _ = strings.Cut(raw, "?")
+	if i := strings.IndexByte(raw, '#'); i >= 0 {
+		if dec, err := url.PathUnescape(raw[:i]); err == nil {
+			p = dec
+		}
+	}
+	return matchPath(p)
 }

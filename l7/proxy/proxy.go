@@ -259,7 +259,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.clientCert(rec, r, rt, hs) || p.hostRedirect(rec, r, hs, &ex.fwd) { // redirect.go
 		return
 	}
-	route, ok := hs.Match(matchPath(r.URL.Path))
+	path := requestPath(r)
+	route, ok := hs.Match(path)
 	ex.defaultServer = defaultServerBackend(hs, route) // accesslog.go
 	if !ok {
 		// Weir's own 404 for a host no rule names, with no default
@@ -307,6 +308,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !p.accessPhase(rec, r, ex, route) { // its 503, counted (auth.go)
 			writeError(rec, http.StatusServiceUnavailable)
 		}
+		return
+	}
+	// nginx's automatic redirect of a prefix location ending in "/"
+	// (set by its proxy_pass; a denied location, which has none, has no
+	// redirect), after client_max_body_size in its find-config phase.
+	if route.SlashRedirect && path == route.Path {
+		p.slashRedirect(rec, r, route) // redirect.go
 		return
 	}
 	// The CORS preflight is answered in nginx's rewrite phase, before the

@@ -115,7 +115,7 @@ func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, hs router.H
 		}
 		writeRedirect(w, p.liveGlobal().redirectCode, f.scheme+"://"+to+":"+port+strings.TrimSuffix(requestURI(r), "/"), "")
 		return true
-	case appRoot != "" && matchPath(r.URL.Path) == "/":
+	case appRoot != "" && requestPath(r) == "/":
 		scheme := "http"
 		if r.TLS != nil {
 			scheme = "https"
@@ -145,7 +145,7 @@ func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *
 			target = absoluteRedirect(r, route.Host, target, rw.UsePortInRedirects)
 		}
 	case route.Rewrite != nil && (strings.HasPrefix(rw.Target, "http://") || strings.HasPrefix(rw.Target, "https://")):
-		uri := matchPath(r.URL.Path)
+		uri := requestPath(r)
 		m := route.Rewrite.FindStringSubmatchIndex(uri)
 		if m == nil {
 			return false
@@ -228,4 +228,24 @@ func writeRedirect(w http.ResponseWriter, code int, target, defaultType string) 
 	if code != http.StatusNotModified {
 		_, _ = w.Write([]byte(body))
 	}
+}
+
+// slashRedirect answers a request for the path of a Prefix rule that ended
+// in "/" (router.Route.SlashRedirect) as nginx's auto_redirect of the
+// location "path/" does, once it has chosen the location and before any
+// phase of it runs: 301 to the path with the slash, the query appended,
+// absolute unless relative-redirects, with the port only under the
+// location's use-port-in-redirects (nginx 1.22.1 answered "/trail?x=1" of
+// a rule "/trail/" with 301 and "http://mix.test/trail/?x=1" under
+// ingress-nginx's port_in_redirect off).
+func (p *Proxy) slashRedirect(w http.ResponseWriter, r *http.Request, route *router.Route) {
+	target := route.Path + "/"
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	rw := route.Backend.Proxy.Rewrite
+	if rw == nil || !rw.RelativeRedirects {
+		target = absoluteRedirect(r, route.Host, target, rw != nil && rw.UsePortInRedirects)
+	}
+	writeRedirect(w, http.StatusMovedPermanently, target, p.liveGlobal().contentType)
 }

@@ -25,7 +25,7 @@ func rewriteUpstream(in, out *http.Request, route *router.Route) {
 	if route.Rewrite == nil {
 		return
 	}
-	uri := matchPath(in.URL.Path)
+	uri := requestPath(in)
 	m := route.Rewrite.FindStringSubmatchIndex(uri)
 	if m != nil {
 		out.URL.Path = expand(rw.Target, uri, m)

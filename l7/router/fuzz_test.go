@@ -85,8 +85,8 @@ func FuzzMatch(f *testing.F) {
 // the lower-cased request host without port, brackets and trailing dot,
 // else of the wildcard of its parent domain (one label), else the any-host
 // server; then its first path that matches: Exact by equality, Prefix by
-// path elements, Regex (or any non-Exact path of a use-regex server) as a
-// case-insensitive expression anchored at the start. Nil means none.
+// path elements, Regex (or any path of a use-regex server) as a
+// case-insensitive (ASCII) expression anchored at the start. Nil means none.
 func reference(s *snapshot.Snapshot, host, path string) *snapshot.Path {
 	host = strings.ToLower(host)
 	if strings.HasPrefix(host, "[") {
@@ -121,12 +121,19 @@ func reference(s *snapshot.Snapshot, host, path string) *snapshot.Path {
 	for i := range srv.Paths {
 		p := &srv.Paths[i]
 		switch {
-		case p.Match == snapshot.MatchExact:
-			if path == p.Path {
+		case p.Match == snapshot.MatchRegex || srv.UseRegex:
+			// As nginx's PCRE: compileCaseless, checked on its own by
+			// TestCompileCaseless. An Exact path was never checked as an
+			// expression: one that does not compile is its literal text.
+			expr := "^" + p.Path
+			if _, err := regexp.Compile(expr); err != nil && p.Match == snapshot.MatchExact {
+				expr = "^" + regexp.QuoteMeta(p.Path)
+			}
+			if re, err := compileCaseless(expr); err == nil && re.MatchString(path) {
 				return p
 			}
-		case p.Match == snapshot.MatchRegex || srv.UseRegex:
-			if regexp.MustCompile("(?i)^" + p.Path).MatchString(path) {
+		case p.Match == snapshot.MatchExact:
+			if path == p.Path {
 				return p
 			}
 		default:

@@ -71,6 +71,10 @@ type Route struct {
 	// Pool without upstreams. Nil means none: the Router's Fallback.
 	ErrorRoute *Route
 
+	// SlashRedirect is the Path's snapshot.Path.SlashRedirect: a request
+	// for Path itself is answered 301 to Path + "/".
+	SlashRedirect bool
+
 	canaryTotal int // the shared weight total of Canaries
 	// Rewrite matches the request path to substitute the $1..$9 of the
 	// Backend's rewrite-target; nil when the route does not rewrite.
@@ -296,14 +300,19 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 	cs := &server{src: *srv, paths: make([]compiledPath, 0, len(srv.Paths))}
 	for i := range srv.Paths {
 		p := &srv.Paths[i]
-		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend)}
+		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend),
+			SlashRedirect: p.SlashRedirect && !srv.UseRegex}
 		route.Canaries, route.canaryTotal = b.compileCanaries(p)
 		if eb := p.Backend.ErrorBackend; eb != nil {
 			route.ErrorRoute = &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: eb, Pool: b.pool(eb)}
 		}
 		cp := compiledPath{match: p.Match, path: p.Path, route: route}
+		// A use-regex server's paths are all regular expressions, Exact
+		// ones too: ingress-nginx's buildLocation renders every location
+		// of an enforceRegexModifier server as ~* "^path", before it
+		// would render "= path".
 		match := p.Match
-		if srv.UseRegex && match != snapshot.MatchExact {
+		if srv.UseRegex {
 			match = snapshot.MatchRegex
 		}
 		switch match {
@@ -314,7 +323,11 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 				cp.prefix = cp.path + "/"
 			}
 		case snapshot.MatchRegex:
-			re, err := regexp.Compile("(?i)^" + p.Path)
+			re, err := compileCaseless("^" + p.Path)
+			if err != nil && p.Match == snapshot.MatchExact {
+				// An Exact path was never checked as an expression.
+				re, err = compileCaseless("^" + regexp.QuoteMeta(p.Path))
+			}
 			if err != nil {
 				return nil, fmt.Errorf("host %q path %q: %w", srv.Host, p.Path, err)
 			}
@@ -383,9 +396,9 @@ func rewriteRegexp(p *snapshot.Path, match snapshot.MatchType) *regexp.Regexp {
 	if rw == nil || rw.Target == "" || rw.Target == p.Path || match == snapshot.MatchPrefix {
 		return nil
 	}
-	re, err := regexp.Compile("(?i)" + p.Path)
+	re, err := compileCaseless(p.Path)
 	if err != nil {
-		re = regexp.MustCompile("(?i)" + regexp.QuoteMeta(p.Path))
+		re, _ = compileCaseless(regexp.QuoteMeta(p.Path)) // a literal always compiles
 	}
 	return re
 }

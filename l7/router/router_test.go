@@ -190,8 +190,13 @@ func TestMatchRegex(t *testing.T) {
 		host, path string
 		want       string
 	}{
+		// An Exact path of a use-regex server is an expression too, as
+		// ingress-nginx renders it (~* "^/exact"): nginx 1.22.1 sent
+		// "/EXACT", "/exactx" and "/exact/x" to it (routediff).
 		{"re.com", "/exact", "exact"},
-		{"re.com", "/EXACT", ""},
+		{"re.com", "/EXACT", "exact"},
+		{"re.com", "/exactx", "exact"},
+		{"re.com", "/exact/x", "exact"},
 		{"re.com", "/api/v2/users", "users"},
 		{"re.com", "/API/V2/Users/7", "users"},
 		{"re.com", "/api/vx/users", "api"},

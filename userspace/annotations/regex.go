@@ -9,7 +9,7 @@ import (
 var regexMeta = []Meta{
 	{
 		Key: "use-regex", Default: "false",
-		Doc:      "`\"true\"` matches every non-Exact path of the Ingress's hosts, from all Ingresses of those hosts, as a case-insensitive regular expression anchored at the start of the path.",
+		Doc:      "`\"true\"` matches every path of the Ingress's hosts, from all Ingresses of those hosts, `Exact` ones included, as a case-insensitive regular expression anchored at the start of the path (ingress-nginx's `location ~* \"^path\"`).",
 		Validate: func(v string) error { _, err := parseBool(v); return err },
 	},
 }

@@ -151,6 +151,7 @@ type route struct {
 	host    string
 	path    string
 	match   MatchType
+	slash   bool // Path.SlashRedirect
 	ing     *ingress
 	backend *networkingv1.IngressBackend
 }
@@ -485,14 +486,24 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		if !ok {
 			continue
 		}
-		h.srv.Paths = append(h.srv.Paths, Path{Path: r.path, Match: r.match, Backend: be})
+		h.srv.Paths = append(h.srv.Paths, Path{Path: r.path, Match: r.match, SlashRedirect: r.slash, Backend: be})
 		h.rank = append(h.rank, r.ing.rank)
 	}
 	b.hostRoots(first, firstOrder, rootRule, regexHosts, defaults)
 	for _, h := range b.hosts {
-		sortPaths(h.srv.Paths, h.rank)
+		sortPaths(h.srv.Paths, h.rank, h.srv.UseRegex)
 	}
 	b.attachCanaries(ings, regexHosts)
+	byRank := make(map[int]*ingress, len(ings))
+	for _, ing := range ings {
+		byRank[ing.rank] = ing
+	}
+	for _, h := range b.hosts {
+		if h.srv.UseRegex {
+			splitPrefixes(h, byRank)
+			sortPaths(h.srv.Paths, h.rank, true)
+		}
+	}
 	b.serverNames(ings) // build_rewrite.go
 }
 
@@ -610,8 +621,13 @@ type hostBuild struct {
 }
 
 // sortPaths orders paths for first-match routing; rank[i] is the age rank
-// of the Ingress of paths[i].
-func sortPaths(paths []Path, rank []int) {
+// of the Ingress of paths[i]. In a server without regex (regex false),
+// longest first, Exact before Prefix on a tie, which is nginx's choice
+// among "=" and prefix locations. In a use-regex server every path is an
+// expression tried in order, and the order is ingress-nginx's
+// (getBackendServers): longest path first, then the greater path (a byte
+// comparison), then the older Ingress.
+func sortPaths(paths []Path, rank []int, regex bool) {
 	if len(paths) < 2 {
 		return
 	}
@@ -623,35 +639,58 @@ func sortPaths(paths []Path, rank []int) {
 	for i := range paths {
 		rs[i] = ranked{paths[i], rank[i]}
 	}
-	matchOrder := func(m MatchType) int {
-		switch m {
-		case MatchExact:
-			return 0
-		case MatchRegex:
-			return 1
-		}
-		return 2
-	}
 	slices.SortStableFunc(rs, func(x, y ranked) int {
-		// Exact paths first in a regex server; elsewhere there is no regex
-		// path and the comparison falls through to length.
-		if (x.p.Match == MatchRegex) != (y.p.Match == MatchRegex) {
-			return cmp.Compare(matchOrder(x.p.Match), matchOrder(y.p.Match))
-		}
 		c := cmp.Compare(len(y.p.Path), len(x.p.Path))
 		if c != 0 {
 			return c
 		}
-		if x.p.Match == MatchRegex {
-			return cmp.Or(cmp.Compare(x.rank, y.rank), cmp.Compare(x.p.Path, y.p.Path))
+		if regex {
+			return cmp.Or(strings.Compare(y.p.Path, x.p.Path), cmp.Compare(x.rank, y.rank))
 		}
-		return cmp.Or(
-			cmp.Compare(matchOrder(x.p.Match), matchOrder(y.p.Match)),
-			cmp.Compare(x.p.Path, y.p.Path),
-		)
+		exact := func(m MatchType) int {
+			if m == MatchExact {
+				return 0
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(exact(x.p.Match), exact(y.p.Match)), cmp.Compare(x.p.Path, y.p.Path))
 	})
 	for i := range rs {
-		paths[i] = rs[i].p
+		paths[i], rank[i] = rs[i].p, rs[i].rank
+	}
+}
+
+// splitPrefixes gives the use-regex host h the two locations
+// ingress-nginx's updateServerLocations makes of a Prefix rule P whose own
+// Ingress neither sets use-regex nor rewrites P: "P/" and, unless an Exact
+// rule has P, a copy P, both expressions ~* "^..." in such a server. They
+// sort apart ("P/" is one byte longer), which decides between P's rule and
+// an expression of another rule of the same length: "/app/x" of "/app"
+// goes to "/app/" before "/app." ("/" is the greater byte). byRank maps
+// the age rank of h's Ingresses to them; h.rank must match h.srv.Paths.
+func splitPrefixes(h *hostBuild, byRank map[int]*ingress) {
+	exact := map[string]bool{}
+	for _, p := range h.srv.Paths {
+		if p.Match == MatchExact {
+			exact[p.Path] = true
+		}
+	}
+	for i, n := 0, len(h.srv.Paths); i < n; i++ {
+		p := h.srv.Paths[i]
+		ing := byRank[h.rank[i]]
+		if p.Match != MatchRegex || strings.HasSuffix(p.Path, "/") || ing == nil || ing.cfg.UseRegex {
+			continue
+		}
+		if rw := ing.cfg.Proxy.Rewrite; rw != nil && rw.Target != "" && rw.Target != p.Path {
+			continue // needsRewrite: ingress-nginx leaves the location as it is
+		}
+		p.Path += "/"
+		if exact[h.srv.Paths[i].Path] {
+			h.srv.Paths[i] = p // the Exact rule is the copy
+			continue
+		}
+		h.srv.Paths = append(h.srv.Paths, p)
+		h.rank = append(h.rank, h.rank[i])
 	}
 }
 
@@ -691,6 +730,7 @@ func (b *builder) route(ing *ingress, host string, regex bool, p *networkingv1.H
 		if r.path = strings.TrimRight(path, "/"); r.path == "" {
 			r.path = "/"
 		}
+		r.slash = r.path != path && r.path != "/"
 	}
 	if problem := backendProblem(&p.Backend); problem != "" {
 		b.warn(ing.ref, ReasonInvalidBackend, "path %q of host %q %s", p.Path, host, problem)

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -67,5 +69,54 @@ func TestEquallyOldIngressesOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRegexPathOrder: in a use-regex host every path, Exact ones included,
+// is an expression tried in ingress-nginx's order (getBackendServers sorts
+// the locations by path, greater first, then stably by length, longest
+// first): length, then the greater path, whatever the age of its Ingress;
+// an Exact path takes its place by length like the others.
+func TestRegexPathOrder(t *testing.T) {
+	t.Parallel()
+	class := "weir"
+	is, exact := networkingv1.PathTypeImplementationSpecific, networkingv1.PathTypeExact
+	path := func(p string, pt *networkingv1.PathType, svc string) networkingv1.HTTPIngressPath {
+		return networkingv1.HTTPIngressPath{Path: p, PathType: pt, Backend: networkingv1.IngressBackend{
+			Service: &networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Number: 80}}}}
+	}
+	ingress := func(name string, sec int, ann map[string]string, paths ...networkingv1.HTTPIngressPath) *networkingv1.Ingress {
+		return &networkingv1.Ingress{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Annotations: ann,
+				CreationTimestamp: metav1.NewTime(time.Date(2024, 1, 1, 0, 0, sec, 0, time.UTC))},
+			Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{
+				Host:             "re.example.com",
+				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: paths}},
+			}}},
+		}
+	}
+	objs := snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: class},
+			Spec: networkingv1.IngressClassSpec{Controller: snapshot.DefaultOptions().ControllerClass}}},
+		Ingresses: []*networkingv1.Ingress{
+			ingress("old", 1, map[string]string{"nginx.ingress.kubernetes.io/use-regex": "true"}, path("/a.c", &is, "web")),
+			ingress("young", 2, nil, path("/abd", &is, "web"), path("/ab", &exact, "web")),
+		},
+		Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}},
+	}
+	s := snapshot.Build(objs, snapshot.DefaultOptions())
+	if len(s.Servers) != 1 {
+		t.Fatalf("servers = %+v, want one", s.Servers)
+	}
+	var got []string
+	for _, p := range s.Servers[0].Paths {
+		got = append(got, p.Path+" "+string(p.Match))
+	}
+	// young's Prefix "/abd" (no use-regex of its own) is two locations,
+	// "/abd/" and its copy "/abd", as ingress-nginx's updateServerLocations.
+	want := []string{"/abd/ Regex", "/abd Regex", "/a.c Regex", "/ab Exact", "/ Prefix"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("paths (-want +got):\n%s", diff)
 	}
 }

@@ -423,6 +423,10 @@ func (e *hashEncoder) path(p *Path) {
 	e.str(p.Path)
 	e.field(false, "match")
 	e.str(string(p.Match))
+	if p.SlashRedirect {
+		e.field(false, "slashRedirect")
+		e.raw("true")
+	}
 	e.field(false, "backend")
 	e.backend(&p.Backend)
 	if len(p.Canaries) > 0 {

@@ -238,13 +238,20 @@ const (
 
 // Path is one route of a Server. In a Server without UseRegex, Paths are
 // sorted by length of Path, longest first, Exact before Prefix on a tie, so the
-// first match is the right one. In a Server with UseRegex, Exact paths come
-// first (longest first), then Regex paths by length of pattern, longest first,
-// ties by age of their Ingress.
+// first match is the right one. In a Server with UseRegex, every path, Exact
+// ones included, is a case-insensitive expression anchored at the start, as
+// ingress-nginx renders them (~* "^path"), sorted as it sorts them: by length
+// of Path, longest first, then the greater Path, then by age of their Ingress.
 type Path struct {
-	Path    string    `json:"path"`
-	Match   MatchType `json:"match"`
-	Backend Backend   `json:"backend"`
+	Path  string    `json:"path"`
+	Match MatchType `json:"match"`
+	// SlashRedirect is set on a Prefix path whose rule ended in "/" (other
+	// than "/"): a request for Path itself is answered 301 to Path + "/",
+	// as nginx's auto_redirect of the location "Path/" that ingress-nginx
+	// renders for it (updateServerLocations keeps the slash: that rule does
+	// not match Path). An Exact rule for Path takes it first. Default false.
+	SlashRedirect bool    `json:"slashRedirect,omitempty"`
+	Backend       Backend `json:"backend"`
 	// Canaries are the canary Ingresses attached to this rule, oldest
 	// first (creationTimestamp, then the greater "namespace/name"). Nil means none.
 	Canaries []Canary `json:"canaries,omitempty"`
