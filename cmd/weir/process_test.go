@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -81,15 +82,25 @@ func startWeirEnv(t *testing.T, env []string, args ...string) *weirProcess {
 	return p
 }
 
-// freePort returns a TCP port free on host at the time of the call.
+// freePort returns a TCP port free on host at the time of the call, below
+// Linux's ephemeral range (32768 and up by default): a port the kernel
+// hands out for ":0" can be given to another test's outgoing connection
+// before weir binds it ("address already in use", seen under the parallel
+// packages of make test); one below the range can only be taken by a
+// listener, and this function's callers try another at random.
 func freePort(t *testing.T, host string) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
 
 // proxyPorts returns --bind-address host and free --http-port and
