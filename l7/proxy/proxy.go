@@ -396,11 +396,13 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 		}
 	}
 	// The metrics first: once a request's access-log line is written, its
-	// series count it (tests wait on the line).
+	// series count it (tests wait on the line); and the process's request
+	// count last of them, so that once it counts a request every series
+	// of that request does (TestRefusedMetrics waits on it).
 	if p.metrics != nil {
 		ex.timing.done()
-		p.conns.requests.Add(1)
 		p.metrics.observe(r, ex, status, nginxRequestLength(r, ex, rec), bytesSent(r, rec, status), duration)
+		p.conns.requests.Add(1)
 	}
 	if p.access != nil {
 		g := p.liveGlobal()
