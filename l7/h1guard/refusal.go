@@ -50,18 +50,25 @@ type Refusal struct {
 // "127.0.0.1 ... \"GARBAGE\" 400" for a client 1.2.3.4, which its served
 // requests log).
 func PeerAddrs(c net.Conn) (remote string, local net.Addr) {
+	c = Innermost(c)
+	return c.RemoteAddr().String(), c.LocalAddr()
+}
+
+// Innermost returns the connection under c's layers, each taken off by its
+// Unwrap or NetConn method (the guard's, PROXY protocol's, the connection
+// limit's, TLS's), at most 8 deep: the accepted socket itself.
+func Innermost(c net.Conn) net.Conn {
 	for range 8 {
 		switch v := c.(type) {
 		case interface{ Unwrap() net.Conn }:
 			c = v.Unwrap()
-			continue
 		case interface{ NetConn() net.Conn }:
 			c = v.NetConn()
-			continue
+		default:
+			return c
 		}
-		break
 	}
-	return c.RemoteAddr().String(), c.LocalAddr()
+	return c
 }
 
 // RefusalLogger, when Options.Source implements it too, writes the

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -87,19 +86,8 @@ func resetNow(w http.ResponseWriter) {
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	nc := c
-	for {
-		switch t := nc.(type) {
-		case *net.TCPConn:
-			_ = t.SetLinger(0) // close sends RST
-		case *tls.Conn:
-			nc = t.NetConn()
-			continue
-		case interface{ Unwrap() net.Conn }:
-			nc = t.Unwrap()
-			continue
-		}
-		break
+	if t, ok := h1guard.Innermost(c).(*net.TCPConn); ok {
+		_ = t.SetLinger(0) // close sends RST
 	}
 	_ = c.Close()
 }
