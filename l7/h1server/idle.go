@@ -426,6 +426,7 @@ func (c *conn) forget() {
 	w := &c.resp
 	w.putBuffers()
 	w.req = nil
+	clear(w.order[:cap(w.order)])
 	clear(w.header)
 	clear(w.fields[:cap(w.fields)])
 	clear(w.trailers[:cap(w.trailers)])
