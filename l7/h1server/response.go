@@ -77,11 +77,14 @@ const (
 )
 
 // Ranks of the fields in a head, ngx_http_header_filter's order: nginx's
-// own fields first (rankOf), then those SetFieldOrder named from
-// rankOrdered on, in its order, then the rest (rankRest) by name.
+// own fields first (rankOf), then gzip's Vary (rankVary), then those
+// SetFieldOrder named from rankOrdered on, in its order, then the rest
+// (rankRest) by name, and last gzip's Content-Encoding (rankLast).
 const (
+	rankVary    = 7
 	rankOrdered = 8
 	rankRest    = 1 << 30
+	rankLast    = rankRest + 1
 )
 
 // rankOf is where a field of kind k goes among nginx's own: Server, Date,
@@ -228,7 +231,7 @@ func (w *response) writeInterim(code int) {
 	}
 	b := w.statusLine(w.out, code)
 	w.scanHeader()
-	b, _ = w.appendFields(b, 0, rankRest, 0, false)
+	b, _ = w.appendFields(b, 0, rankLast, 0, false)
 	w.out = append(b, "\r\n"...)
 	_ = w.flushOut()
 }
@@ -560,7 +563,7 @@ func (w *response) sendHead(done bool) {
 	if setConn != "" {
 		b = append(append(append(b, "Connection: "...), setConn...), "\r\n"...)
 	}
-	b, _ = w.appendFields(b, i, rankRest, dropped, true)
+	b, _ = w.appendFields(b, i, rankLast, dropped, true)
 	w.out = append(b, "\r\n"...)
 	w.pre = w.pre[:0]
 	if len(p) > 0 && !w.noBody {
@@ -633,7 +636,10 @@ func (w *response) scanHeader() headerScan {
 
 // place returns the rank and name of the field k that is not one of
 // nginx's own: its place and spelling in w.order, else rankRest and
-// wireName's.
+// wireName's. A Vary or Content-Encoding not in w.order is the
+// compression's, which nginx writes after Connection (gzip_vary's line)
+// and after every other field (the gzip filter's, which runs after
+// add_header and more_set_headers).
 func (w *response) place(k string) (uint32, string) {
 	for i, o := range w.order {
 		if o.Name == k {
@@ -642,6 +648,12 @@ func (w *response) place(k string) (uint32, string) {
 			}
 			return rankOrdered + uint32(i), k
 		}
+	}
+	switch k {
+	case "Vary":
+		return rankVary, k
+	case "Content-Encoding":
+		return rankLast, k
 	}
 	return rankRest, wireName(k)
 }

@@ -311,6 +311,7 @@ func TestUpstreamFieldOrderAsNginx(t *testing.T) {
 		`Last-Modified: Mon, 07 Dec 2026 00:00:00 GMT`, `WWW-Authenticate: Basic realm=x`, `X-XSS-Protection: 1`}
 	cases := []struct {
 		name, method, upstream string
+		ae                     string // the request's Accept-Encoding
 		want                   []string
 	}{
 		{
@@ -330,6 +331,15 @@ func TestUpstreamFieldOrderAsNginx(t *testing.T) {
 			want:     append([]string{"Content-Type: text/plain", "Content-Length: 5", "Connection: close"}, relayed...),
 		},
 		{
+			// Read off nginx 1.22.1 with gzip on, gzip_vary on and an
+			// add_header: Vary after Connection, Content-Encoding last.
+			name:     "gzip",
+			upstream: "HTTP/1.1 200 OK\r\nx-b: 1\r\nContent-Type: text/plain\r\nETag: \"abc\"\r\nContent-Length: 5\r\n\r\nhello",
+			ae:       "gzip",
+			want: []string{"Content-Type: text/plain", "Transfer-Encoding: chunked", "Connection: close", "Vary: Accept-Encoding",
+				"x-b: 1", `ETag: W/"abc"`, "X-XSS-Protection: 1", "Content-Encoding: gzip"},
+		},
+		{
 			name:     "own fields after",
 			upstream: "HTTP/1.1 200 OK\r\nx-b: 1\r\nX-A: 2\r\nContent-Length: 2\r\n\r\nok",
 			want:     []string{"Content-Length: 2", "Connection: close", "x-b: 1", "X-A: 2", "X-Frame-Options: DENY", "X-XSS-Protection: 1"},
@@ -340,15 +350,24 @@ func TestUpstreamFieldOrderAsNginx(t *testing.T) {
 			t.Parallel()
 			up := cannedUpstream(t, tc.upstream)
 			s := snap(1, "foo.com", backendOf("s", []string{up}))
-			if tc.name == "own fields after" {
+			switch tc.name {
+			case "own fields after":
 				s.Global.ResponseHeaders = []annotations.Header{{Name: "X-XSS-Protection", Value: "1"}, {Name: "X-Frame-Options", Value: "DENY"}}
+			case "gzip":
+				s.Global.ResponseHeaders = []annotations.Header{{Name: "X-XSS-Protection", Value: "1"}}
+				one := 1
+				s.Global.Compress = annotations.Compress{Gzip: true, GzipMinLength: &one}
 			}
 			_, srv := front(t, Options{}, s)
 			method := tc.method
 			if method == "" {
 				method = "GET"
 			}
-			_, got := rawHead(t, addr(srv), method+" / HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n")
+			ae := ""
+			if tc.ae != "" {
+				ae = "Accept-Encoding: " + tc.ae + "\r\n"
+			}
+			_, got := rawHead(t, addr(srv), method+" / HTTP/1.1\r\nHost: foo.com\r\n"+ae+"Connection: close\r\n\r\n")
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("fields (-want +got):\n%s", diff)
 			}
