@@ -40,14 +40,14 @@ type response struct {
 	// relayed is the next status line's text after "HTTP/1.1 ", as
 	// SetStatusLine set it ("": the server's own for the code).
 	relayed string
-	// order is SetFieldOrder's copy, for the next head (empty: none); its
-	// array stays with the connection.
+	// order is SetFieldOrder's copy, for the next head (empty: none), in
+	// bufs' array while it holds it.
 	order []FieldName
 
-	pre    []byte                // body written before the head was (bufferSize at most)
-	out    []byte                // bytes to write to the client
-	bufs   *[2 * bufferSize]byte // pre's and out's array, from outBuffers; nil between requests
-	fields []headField           // the header's fields, as scanHeader found them
+	pre    []byte      // body written before the head was (bufferSize at most)
+	out    []byte      // bytes to write to the client
+	bufs   *outBuffer  // pre's, out's and order's arrays, from outBuffers; nil between requests
+	fields []headField // the header's fields, as scanHeader found them
 }
 
 // headField is a field of the response header: its name and values as the
@@ -139,7 +139,12 @@ func (w *response) SetStatusLine(line string) { w.relayed = line }
 // wireName) or their keys. order is copied; it applies to the next head
 // only. The proxy finds it with a type assertion: it is no part of
 // http.ResponseWriter.
-func (w *response) SetFieldOrder(order []FieldName) { w.order = append(w.order[:0], order...) }
+func (w *response) SetFieldOrder(order []FieldName) {
+	if len(order) > maxOrder && cap(w.order) <= maxOrder {
+		w.order = make([]FieldName, 0, len(order)) // not the pooled array's
+	}
+	w.order = append(w.order[:0], order...)
+}
 
 // lastChunk is what finish writes after a chunked body without trailers;
 // continueLine what writeContinue sends.
