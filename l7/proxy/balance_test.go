@@ -148,26 +148,46 @@ func TestAffinityCookieAttributes(t *testing.T) {
 		name string
 		bal  annotations.Balance
 		path string // the rule's path
-		ua   string
-		want string // with EXPIRES for the expected Expires date
+		// cookiePath is the Path's CookiePath: "" for path, "-" for none.
+		cookiePath string
+		ua         string
+		want       string // with EXPIRES for the expected Expires date
 	}{
 		{name: "defaults", bal: annotations.Balance{Cookie: true, CookieName: annotations.DefaultCookieName}, path: "/", want: "INGRESSCOOKIE=VALUE; Path=/; HttpOnly"},
 		{name: "rule path", bal: annotations.Balance{Cookie: true, CookieName: "route", CookieSameSite: "Lax"}, path: "/shop", want: "route=VALUE; Path=/shop; HttpOnly; SameSite=Lax"},
 		{name: "every attribute", bal: all, path: "/", want: "SESS=VALUE; Expires=EXPIRES; Max-Age=7200; Domain=foo.test; Path=/app; Secure; HttpOnly; SameSite=None"},
 		{name: "samesite none withheld from old chrome", bal: all, path: "/", ua: oldChrome, want: "SESS=VALUE; Expires=EXPIRES; Max-Age=7200; Domain=foo.test; Path=/app; Secure; HttpOnly"},
-		// As sticky.lua: the value as written, withheld when it is "None" only.
-		{name: "samesite lowercase none kept", bal: annotations.Balance{Cookie: true, CookieName: "s", CookieSameSite: "none", CookieConditionalSameSiteNone: true}, path: "/", ua: oldChrome, want: "s=VALUE; Path=/; HttpOnly; SameSite=none"},
+		{name: "samesite strict kept for old chrome", bal: annotations.Balance{Cookie: true, CookieName: "s", CookieSameSite: "Strict", CookieConditionalSameSiteNone: true}, path: "/", ua: oldChrome, want: "s=VALUE; Path=/; HttpOnly; SameSite=Strict"},
+		// A Prefix rule "/foo/" is the Path "/foo"; ingress-nginx's
+		// cookie has the rule's path as written ($location_path).
+		{name: "rule path as written", bal: annotations.Balance{Cookie: true, CookieName: "s"}, path: "/foo", cookiePath: "/foo/", want: "s=VALUE; Path=/foo/; HttpOnly"},
+		// A host's root location made by its default backend sets no
+		// cookie (sticky.lua's should_set_cookie).
+		{name: "no cookie path", bal: annotations.Balance{Cookie: true, CookieName: "s"}, path: "/", cookiePath: "-"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			be := backendOf("app", addrs, withBalance(tc.bal))
-			s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "c.test", Paths: []snapshot.Path{{Path: tc.path, Match: snapshot.MatchPrefix, Backend: be}}}}}
+			cp := tc.cookiePath
+			switch cp {
+			case "":
+				cp = tc.path
+			case "-":
+				cp = ""
+			}
+			s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "c.test", Paths: []snapshot.Path{{Path: tc.path, Match: snapshot.MatchPrefix, CookiePath: cp, Backend: be}}}}}
 			_, srv := front(t, Options{}, s)
 			before := time.Now()
 			res := getWith(t, client(t), srv, "c.test", tc.path, "", tc.ua)
 			after := time.Now()
 			got := res.header.Get("Set-Cookie")
+			if tc.want == "" {
+				if got != "" || res.status != http.StatusOK {
+					t.Fatalf("%d Set-Cookie %q, want 200 and none", res.status, got)
+				}
+				return
+			}
 			value := regexp.MustCompile(`^[^=]+=([^;]+)`).FindStringSubmatch(got)
 			if value == nil {
 				t.Fatalf("Set-Cookie %q", got)
@@ -243,6 +263,43 @@ func TestStickyChangeOnFailure(t *testing.T) {
 	}
 }
 
+// TestStickyRetryCookies: a request without a cookie whose new sticky
+// endpoint refuses the connection is passed to another new one; as
+// lua-resty-cookie adds each attempt's cookie, the response carries one
+// Set-Cookie per attempt, the last naming the endpoint that answered, as
+// from ingress-nginx.
+func TestStickyRetryCookies(t *testing.T) {
+	t.Parallel()
+	good, names := echoBackends(t, 1)
+	addrs := []string{refusedAddr(t), refusedAddr(t), good[0]}
+	name := "ns-app-http"
+	bal := annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"}
+	_, srv := front(t, Options{}, snap(1, "r.test", backendOf("app", addrs, withBalance(bal))))
+	c := client(t)
+	for range 30 {
+		res := getWith(t, c, srv, "r.test", "/", "", "")
+		if res.status != http.StatusOK || names[good[0]] != res.body {
+			t.Fatalf("status %d from %q", res.status, res.body)
+		}
+		lines := res.header.Values("Set-Cookie")
+		if len(lines) == 0 {
+			t.Fatal("no Set-Cookie")
+		}
+		if want := "route=" + md5hex(name+good[0]) + "|"; !strings.HasPrefix(lines[len(lines)-1], want) {
+			t.Fatalf("last Set-Cookie %q, want it to name %s", lines[len(lines)-1], good[0])
+		}
+		if len(lines) > 1 {
+			for i, l := range lines[:len(lines)-1] {
+				if l == lines[len(lines)-1] || !strings.HasPrefix(l, "route=") {
+					t.Fatalf("Set-Cookie %d of %q", i, lines)
+				}
+			}
+			return // a first attempt failed: one cookie per attempt
+		}
+	}
+	t.Error("30 requests: no first attempt went to a refusing endpoint")
+}
+
 // TestHashByAcrossWorkers: upstream-hash-by $request_uri sends a URI to
 // the same endpoint through either of two Proxies, and spreads URIs.
 func TestHashByAcrossWorkers(t *testing.T) {
@@ -311,7 +368,7 @@ func TestStickyCanary(t *testing.T) {
 	for _, legacy := range []bool{false, true} {
 		cbal := bal
 		cbal.Cookie = !legacy
-		path := snapshot.Path{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("app", mainAddrs, withBalance(bal)),
+		path := snapshot.Path{Path: "/", Match: snapshot.MatchPrefix, CookiePath: "/", Backend: backendOf("app", mainAddrs, withBalance(bal)),
 			Canaries: []snapshot.Canary{{Backend: backendOf("app-v2", []string{addr(canary)}, withBalance(cbal)), Weight: 50, WeightTotal: 100}}}
 		s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "k.test", Paths: []snapshot.Path{path}}}}
 		_, a := front(t, Options{}, s)
