@@ -36,8 +36,32 @@ func (p *Proxy) pickUpstream(w http.ResponseWriter, r *http.Request, ex *exchang
 	}
 	if b := be.Proxy.Balance; b != nil && b.Cookie {
 		addAffinityCookie(w.Header(), affinityCookie(b, cookie, ex.route.CookiePath, r, time.Now()))
+		ex.sticky = len(w.Header()["Set-Cookie"])
 	}
 	return up, ok
+}
+
+// takeSticky removes from h the affinity cookies that lead its Set-Cookie
+// lines (exchange.sticky) and returns them, nil when there are none, for
+// putSticky to put back: nginx's proxy_cookie_domain, proxy_cookie_path
+// and proxy_hide_header edit the upstream's fields, not the cookie
+// ingress-nginx's balancer set.
+func takeSticky(ex *exchange, h http.Header) []string {
+	n, lines := ex.sticky, h["Set-Cookie"]
+	if n == 0 || len(lines) < n {
+		return nil
+	}
+	if h["Set-Cookie"] = lines[n:]; len(lines) == n {
+		delete(h, "Set-Cookie")
+	}
+	return lines[:n:n]
+}
+
+// putSticky puts the affinity cookies takeSticky took back first.
+func putSticky(h http.Header, own []string) {
+	if own != nil {
+		h["Set-Cookie"] = append(own, h["Set-Cookie"]...)
+	}
 }
 
 // addAffinityCookie adds the Set-Cookie line c to h unless h has it

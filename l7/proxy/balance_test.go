@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -298,6 +302,70 @@ func TestStickyRetryCookies(t *testing.T) {
 		}
 	}
 	t.Error("30 requests: no first attempt went to a refusing endpoint")
+}
+
+// TestAffinityCookieNotRewritten: proxy-cookie-domain, proxy-cookie-path
+// and hide-headers edit the upstream's Set-Cookie lines only, as nginx's
+// proxy_cookie_* and proxy_hide_header edit the upstream's fields; the
+// affinity cookie, which ingress-nginx's balancer sets, stays first and
+// whole, on a plain response, an upgrade's refusal and its 101.
+func TestAffinityCookieNotRewritten(t *testing.T) {
+	t.Parallel()
+	up := answeringBackend(t, func(path string) string {
+		switch path {
+		case "/app/ws":
+			return switching
+		case "/app/refuse":
+			return "403 Forbidden\r\nContent-Length: 0"
+		}
+		return "200 OK\r\nContent-Length: 0"
+	}, "Set-Cookie: up=1; Domain=internal.svc; Path=/app/x\r\nX-Secret: s\r\n")
+	bal := annotations.Balance{Cookie: true, CookieName: "route", CookieDomain: "internal.svc"}
+	be := backendOf("app", []string{up}, withBalance(bal), func(p *annotations.Proxy) {
+		p.Upstream = &annotations.Upstream{
+			CookieDomain: &annotations.HeaderRewrite{From: "internal.svc", To: "app.test"},
+			CookiePath:   &annotations.HeaderRewrite{From: "/app/", To: "/"}}
+	})
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "app.test",
+		Paths: []snapshot.Path{{Path: "/app", Match: snapshot.MatchPrefix, CookiePath: "/app/", Backend: be}}}}}
+	hidden := *s
+	hidden.Version = 2
+	hidden.Global.HideHeaders = []string{"set-cookie", "x-secret"}
+	for _, tc := range []struct {
+		snap   *snapshot.Snapshot
+		path   string
+		status int
+		want   []string // after the affinity cookie
+	}{
+		{s, "/app/x", http.StatusOK, []string{"up=1; Domain=app.test; Path=/x"}},
+		{s, "/app/ws", http.StatusSwitchingProtocols, []string{"up=1; Domain=app.test; Path=/x"}},
+		{s, "/app/refuse", http.StatusForbidden, []string{"up=1; Domain=app.test; Path=/x"}},
+		{&hidden, "/app/x", http.StatusOK, nil},
+		{&hidden, "/app/ws", http.StatusSwitchingProtocols, nil},
+	} {
+		_, srv := front(t, Options{}, tc.snap)
+		conn := dialRaw(t, addr(srv))
+		upgrade := ""
+		if tc.path != "/app/x" {
+			upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		}
+		io.WriteString(conn, "GET "+tc.path+" HTTP/1.1\r\nHost: app.test\r\n"+upgrade+"\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		got := resp.Header["Set-Cookie"]
+		if resp.StatusCode != tc.status || len(got) == 0 {
+			t.Fatalf("%s: %d Set-Cookie %q, want %d", tc.path, resp.StatusCode, got, tc.status)
+		}
+		if !strings.HasPrefix(got[0], "route=") || !strings.HasSuffix(got[0], "; Domain=internal.svc; Path=/app/; HttpOnly") {
+			t.Errorf("%s (hide %v): affinity cookie %q, want it as set", tc.path, tc.snap.Global.HideHeaders, got[0])
+		}
+		if diff := cmp.Diff(tc.want, got[1:], cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s (hide %v): the upstream's Set-Cookie (-want +got):\n%s", tc.path, tc.snap.Global.HideHeaders, diff)
+		}
+	}
 }
 
 // TestHashByAcrossWorkers: upstream-hash-by $request_uri sends a URI to
