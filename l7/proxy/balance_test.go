@@ -368,6 +368,30 @@ func TestAffinityCookieNotRewritten(t *testing.T) {
 	}
 }
 
+// TestAffinityCookieOnErrorPage: a status custom-http-errors intercepts is
+// answered by the default-backend Service with the affinity cookie still
+// first, untouched by hide-headers, as nginx's error_page keeps the
+// cookie ingress-nginx's balancer put in headers_out.
+func TestAffinityCookieOnErrorPage(t *testing.T) {
+	t.Parallel()
+	app := addr(backend(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) }))
+	pages := addr(backend(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Add("Set-Cookie", "page=1")
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	be := backendOf("app", []string{app}, withErrors(404), withBalance(annotations.Balance{Cookie: true, CookieName: "route"}))
+	eb := backendOf("errors", []string{pages})
+	be.ErrorBackend = &eb
+	s := snap(1, "e.test", be)
+	s.Global.HideHeaders = []string{"set-cookie"}
+	_, srv := front(t, Options{}, s)
+	res := getWith(t, client(t), srv, "e.test", "/", "", "")
+	got := res.header["Set-Cookie"]
+	if res.status != http.StatusNotFound || len(got) != 1 || !strings.HasPrefix(got[0], "route=") {
+		t.Errorf("%d Set-Cookie %q, want 404 with the affinity cookie alone", res.status, got)
+	}
+}
+
 // TestHashByAcrossWorkers: upstream-hash-by $request_uri sends a URI to
 // the same endpoint through either of two Proxies, and spreads URIs.
 func TestHashByAcrossWorkers(t *testing.T) {
