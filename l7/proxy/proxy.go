@@ -501,6 +501,10 @@ type exchange struct {
 	bodyMark     int64
 	pool         *router.Pool // the pool upstream was selected from
 	canary       string       // upstream name of the chosen canary; "" for the main backend
+	// sticky is the number of Set-Cookie lines of the response header,
+	// leading its others, that are the affinity cookies pickUpstream
+	// added (balance.go).
+	sticky int
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool

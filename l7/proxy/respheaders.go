@@ -20,15 +20,18 @@ func (p *Proxy) routeHeaders(h http.Header, route *router.Route) {
 // upstream's fields are in it, as nginx's proxy_redirect,
 // proxy_cookie_domain and proxy_cookie_path (proxyrewrite.go),
 // proxy_hide_header and more_set_headers: the route's Location, Refresh
-// and Set-Cookie rewrites apply, hide-headers are removed, then add-headers,
+// and Set-Cookie rewrites apply, hide-headers are removed (neither touches
+// the affinity cookie, see takeSticky), then add-headers,
 // custom-headers and the CORS headers (cors.go) are set, replacing the
 // upstream's; last, on an HTTPS request r, the route's HSTS (ownHSTS).
 func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
+	sticky := takeSticky(ex, h) // balance.go
 	rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h)
 	g := p.liveGlobal()
 	for _, k := range g.HideHeaders {
 		h.Del(k)
 	}
+	putSticky(h, sticky)
 	p.routeHeaders(h, ex.route)
 	if ex.cors != nil {
 		setCORS(h, ex.cors, ex.corsOrigin)

@@ -183,6 +183,9 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	// (ngx_http_header_filter), Upgrade is written once, below.
 	removeResponseHops(resp.Header, false)
 	delete(resp.Header, "Upgrade")
+	if n := ex.sticky; n > 0 { // the affinity cookies first, as nginx's headers_out
+		resp.Header["Set-Cookie"] = append(rec.Header()["Set-Cookie"][:n:n], resp.Header["Set-Cookie"]...)
+	}
 	p.switchHeader(resp.Header, r, ex)
 	var head strings.Builder
 	head.WriteString(switchStatusLine(resp.Status))

@@ -517,22 +517,34 @@ func (w plainWrapper) Unwrap() net.Conn { return w.Conn }
 // a refusal, gets the headers nginx's filters give every response: the
 // upstream's Server, Date and X-Pad hidden (Weir's own Date instead),
 // hide-headers removed, add-headers set; the upstream's other fields pass.
-func TestUpgradeResponseHeaders(t *testing.T) {
-	t.Parallel()
-	up := rawBackend(t, func(c net.Conn) {
+// switching is the status line and fields of a WebSocket's 101.
+const switching = "101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
+
+// answeringBackend starts a backend that answers the one request of each
+// connection with the status line and fields answer gives for its path,
+// then the fields extra ("Name: value\r\n" each), and holds the
+// connection (a 101's tunnel) until the client closes it.
+func answeringBackend(tb testing.TB, answer func(path string) string, extra string) string {
+	tb.Helper()
+	return rawBackend(tb, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			return
 		}
-		status := "101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
-		if req.URL.Path == "/refuse" {
-			status = "403 Forbidden\r\nContent-Length: 0"
-		}
-		io.WriteString(c, "HTTP/1.1 "+status+"\r\nServer: upstream/1\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\n"+
-			"X-Pad: avoid browser bug\r\nX-Powered-By: php\r\nX-Up: 1\r\n\r\n")
-		br.ReadByte() // hold the tunnel until the client closes
+		io.WriteString(c, "HTTP/1.1 "+answer(req.URL.Path)+"\r\n"+extra+"\r\n")
+		br.ReadByte()
 	})
+}
+
+func TestUpgradeResponseHeaders(t *testing.T) {
+	t.Parallel()
+	up := answeringBackend(t, func(path string) string {
+		if path == "/refuse" {
+			return "403 Forbidden\r\nContent-Length: 0"
+		}
+		return switching
+	}, "Server: upstream/1\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\nX-Pad: avoid browser bug\r\nX-Powered-By: php\r\nX-Up: 1\r\n")
 	s := snap(1, "foo.com", backendOf("ws", []string{up}))
 	s.Global.HideHeaders = []string{"x-powered-by"}
 	s.Global.ResponseHeaders = []annotations.Header{{Name: "X-Frame-Options", Value: "DENY"}}
