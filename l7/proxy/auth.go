@@ -475,6 +475,8 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 			return localPort(r)
 		case "request_id":
 			return ex.requestID
+		case "literal_dollar":
+			return "$" // ingress-nginx's geo $literal_dollar
 		}
 		switch {
 		case strings.HasPrefix(name, "http_"):

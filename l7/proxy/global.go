@@ -60,6 +60,8 @@ type globalConfig struct {
 	// defaultBodySize is DefaultBodySizeBytes(), the limit of the
 	// requests of hosts no rule names (1048576; 0: none).
 	defaultBodySize int64
+	// addHeaders is ResponseHeaders (add-headers) compiled.
+	addHeaders responseHeaderSet
 	// hsts is the Snapshot's HSTS, for the HTTPS answers of every route
 	// and of Weir's own 404 of a host no rule names; "" when hsts is off.
 	hsts string
@@ -107,6 +109,7 @@ func compileGlobal(g annotations.Global) *globalConfig {
 	c.upstreamKeepalive, _, _ = g.UpstreamKeepalive()
 	c.redirectCode = g.HTTPRedirectCode()
 	c.defaultBodySize = g.DefaultBodySizeBytes()
+	c.addHeaders = compileResponseHeaders(g.ResponseHeaders)
 	if g.LimitConnZoneVariable != "" {
 		c.limitKey, _ = annotations.ParseVars(g.LimitConnZoneVariable) // parsed before: cannot fail
 	}

@@ -8,9 +8,10 @@ import (
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
-// routeHeaders sets add-headers and the route's custom-headers on h.
-func (p *Proxy) routeHeaders(h http.Header, route *router.Route) {
-	setHeaders(h, p.liveGlobal().ResponseHeaders)
+// routeHeaders sets add-headers (for r) and the route's custom-headers on
+// h.
+func (p *Proxy) routeHeaders(h http.Header, route *router.Route, ex *exchange, r *http.Request) {
+	p.liveGlobal().addHeaders.set(h, ex, r)
 	if ch := route.Backend.Proxy.CustomHeaders; ch != nil {
 		setHeaders(h, ch.Headers)
 	}
@@ -29,7 +30,7 @@ func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
 	for _, k := range g.HideHeaders {
 		h.Del(k)
 	}
-	p.routeHeaders(h, ex.route)
+	p.routeHeaders(h, ex.route, ex, r)
 	if ex.cors != nil {
 		setCORS(h, ex.cors, ex.corsOrigin)
 	}
@@ -79,5 +80,54 @@ func removeResponseHops(h http.Header, h2 bool) {
 func setHeaders(h http.Header, hs []annotations.Header) {
 	for _, hd := range hs {
 		h[textproto.CanonicalMIMEHeaderKey(hd.Name)] = []string{hd.Value}
+	}
+}
+
+// responseHeaderSet is add-headers compiled: ingress-nginx renders each
+// header as more_set_headers in http{}, whose value nginx evaluates per
+// response, so its variables ($host, $request_id, $remote_addr, ...) are
+// expanded, and a value that comes out empty removes the header, as
+// headers-more clears it. ingress-nginx does not escape "$" there (it does
+// in custom-headers, whose values are literal).
+type responseHeaderSet []responseHeader
+
+type responseHeader struct {
+	name  string           // canonical
+	value []string         // a literal value; nil: remove the header
+	vars  annotations.Vars // the value's variables; nil for a literal
+}
+
+// compileResponseHeaders compiles hs, whose values the snapshot build
+// checked (annotations.ParseVars); a value that does not parse is sent as
+// written.
+func compileResponseHeaders(hs []annotations.Header) responseHeaderSet {
+	out := make(responseHeaderSet, 0, len(hs))
+	for _, hd := range hs {
+		c := responseHeader{name: textproto.CanonicalMIMEHeaderKey(hd.Name)}
+		if v, err := annotations.ParseVars(hd.Value); err == nil && v.HasVars() {
+			c.vars = v
+		} else if hd.Value != "" {
+			c.value = []string{hd.Value}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// set sets the headers of s on h, their variables those of r.
+func (s responseHeaderSet) set(h http.Header, ex *exchange, r *http.Request) {
+	for i := range s {
+		c := &s[i]
+		v := c.value
+		if c.vars != nil {
+			if x := c.vars.Expand(ex.vars(r)); x != "" {
+				v = []string{x}
+			}
+		}
+		if v == nil {
+			delete(h, c.name)
+			continue
+		}
+		h[c.name] = v
 	}
 }

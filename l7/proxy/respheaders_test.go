@@ -86,3 +86,57 @@ func TestConfiguredHeaders(t *testing.T) {
 		t.Errorf("enable-access-log false: a line was written:\n%s", logs.String())
 	}
 }
+
+// TestAddHeadersVariables: add-headers is more_set_headers in
+// ingress-nginx's http{}, whose values nginx evaluates per response (read
+// off nginx 1.22 with headers-more): variables are expanded, on Weir's own
+// answers too (the CORS preflight, the 404 of a host no rule names), and a
+// value that is empty, as written or once expanded, removes the header.
+func TestAddHeadersVariables(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Gone", "upstream")
+		w.Header().Set("X-Empty", "upstream")
+		w.Header().Set("Got-Request-Id", r.Header.Get("X-Request-Id"))
+		io.WriteString(w, "ok")
+	})
+	be := backendOf("app", []string{addr(up)}, func(p *annotations.Proxy) { p.CORS = corsOf("*") })
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "app.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}},
+	}}
+	s.Global.ResponseHeaders = []annotations.Header{
+		{Name: "X-Host", Value: "$host"},
+		{Name: "X-Where", Value: "${scheme}://${host}$request_uri from $remote_addr"},
+		{Name: "X-Id", Value: "$request_id"},
+		{Name: "X-Gone", Value: "$http_x_nothing"},
+		{Name: "X-Empty", Value: ""},
+		{Name: "X-Price", Value: "${literal_dollar}5"},
+		{Name: "X-Static", Value: "static"},
+	}
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	for _, tc := range []struct {
+		name, method, host string
+		status             int
+		want               map[string]string // "": absent
+	}{
+		{"proxied", http.MethodGet, "app.test", 200, map[string]string{"X-Host": "app.test", "X-Where": "http://app.test/p?q=1 from 127.0.0.1", "X-Gone": "", "X-Empty": "", "X-Price": "$5", "X-Static": "static"}},
+		{"preflight", http.MethodOptions, "APP.test", 204, map[string]string{"X-Host": "app.test", "X-Gone": "", "X-Empty": "", "X-Static": "static"}},
+		{"no rule", http.MethodGet, "other.test", 404, map[string]string{"X-Host": "other.test", "X-Where": "http://other.test/p?q=1 from 127.0.0.1"}},
+	} {
+		res := do(t, c, srv, tc.method, tc.host, "/p?q=1", nil)
+		if res.err != nil || res.status != tc.status {
+			t.Fatalf("%s: %d, %v; want %d", tc.name, res.status, res.err, tc.status)
+		}
+		for k, want := range tc.want {
+			if got, ok := res.header[k]; want == "" && ok || want != "" && (len(got) != 1 || got[0] != want) {
+				t.Errorf("%s: %s: %q, want %q", tc.name, k, got, want)
+			}
+		}
+		if id := res.header.Get("X-Id"); len(id) != 32 {
+			t.Errorf("%s: X-Id %q, want a request id", tc.name, id)
+		} else if got := res.header.Get("Got-Request-Id"); tc.status == 200 && got != id {
+			t.Errorf("%s: X-Id %q, the upstream got X-Request-ID %q", tc.name, id, got)
+		}
+	}
+}

@@ -67,13 +67,17 @@ func (b *builder) globalHeaders(g *annotations.Global, controller ObjectRef) {
 			b.warn(controller, ReasonConfigMapNotFound, "configmap key %s: configmap %s not found; no header set", h.key, configMapName(obj))
 			continue
 		}
+		bad := badHeader
+		if h.key == "add-headers" {
+			bad = badResponseHeader
+		}
 		hs := headersOf(data)
 		for _, hd := range hs {
-			if badHeader(hd) {
-				b.warn(obj, ReasonInvalidConfigMapValue, "header %q (configmap key %s): invalid name or value; skipped", hd.Name, h.key)
+			if bad(hd) {
+				b.warn(obj, ReasonInvalidConfigMapValue, "header %q (configmap key %s): invalid name or value, or a variable Weir does not evaluate; skipped", hd.Name, h.key)
 			}
 		}
-		*h.dst = slices.DeleteFunc(hs, badHeader)
+		*h.dst = slices.DeleteFunc(hs, bad)
 	}
 }
 
@@ -125,6 +129,18 @@ func (b *builder) customHeaders(ing *ingress, be *Backend) bool {
 // line break in the value.
 func badHeader(hd annotations.Header) bool {
 	return !annotations.ValidHeaderName(hd.Name) || strings.ContainsAny(hd.Value, "\r\n")
+}
+
+// badResponseHeader is badHeader for add-headers, whose values nginx
+// evaluates (more_set_headers): a value naming a variable Weir does not
+// evaluate (annotations.ParseVars) cannot be sent either; nginx would not
+// load such a configuration at all.
+func badResponseHeader(hd annotations.Header) bool {
+	if badHeader(hd) {
+		return true
+	}
+	_, err := annotations.ParseVars(hd.Value)
+	return err != nil
 }
 
 // objectsOf is authObjectsOf with the ConfigMap of custom-headers: the

@@ -11,6 +11,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -204,6 +205,38 @@ func TestBuildOddObjects(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantReasons, reasons); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s\n%+v", diff, got.Warnings)
+	}
+}
+
+// TestBuildAddHeadersVariables: an add-headers value naming a variable
+// Weir does not evaluate is skipped with a warning (nginx would not load
+// it); the known ones are kept for the proxy to expand, and proxy-set-headers
+// keeps every value (sent literally).
+func TestBuildAddHeadersVariables(t *testing.T) {
+	t.Parallel()
+	opts := snapshot.DefaultOptions()
+	opts.ConfigMap = "weir/config"
+	objs := snapshot.Objects{ConfigMaps: []*corev1.ConfigMap{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "config"}, Data: map[string]string{"add-headers": "weir/response", "proxy-set-headers": "weir/request"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "response"}, Data: map[string]string{"X-Host": "$host", "X-Time": "$upstream_response_time", "X-Dollar": "5$"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "request"}, Data: map[string]string{"X-Time": "$msec"}},
+	}}
+	got := snapshot.Build(objs, opts)
+	want := []annotations.Header{{Name: "X-Host", Value: "$host"}}
+	if diff := cmp.Diff(want, got.Global.ResponseHeaders); diff != "" || len(got.Global.UpstreamHeaders) != 1 {
+		t.Errorf("ResponseHeaders (-want +got):\n%s\nUpstreamHeaders %v, want X-Time's", diff, got.Global.UpstreamHeaders)
+	}
+	var reasons []string
+	for _, w := range got.Warnings {
+		reasons = append(reasons, w.Object.Name+" "+w.Reason+" "+w.Message)
+	}
+	const skipped = "invalid name or value, or a variable Weir does not evaluate; skipped"
+	wantReasons := []string{
+		`response InvalidConfigMapValue header "X-Dollar" (configmap key add-headers): ` + skipped,
+		`response InvalidConfigMapValue header "X-Time" (configmap key add-headers): ` + skipped,
+	}
+	if diff := cmp.Diff(wantReasons, reasons); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 }
 
