@@ -39,23 +39,15 @@ func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
 	}
 }
 
-// requestHeaders edits the request to the upstream, after Weir's own
-// forwarding headers: connection-proxy-header, then proxy-set-headers (an
-// empty value removes the header: nginx sends none).
-func (p *Proxy) requestHeaders(ex *exchange, out *http.Request) {
+// requestHeaders edits the request out to the upstream of r, after Weir's
+// own forwarding headers: connection-proxy-header, then proxy-set-headers
+// (headerSet: their variables expanded, an empty value removing the
+// header: nginx sends none).
+func (p *Proxy) requestHeaders(ex *exchange, r, out *http.Request) {
 	if c := ex.route.Backend.Proxy.ConnectionHeader; c != "" {
 		out.Header.Set("Connection", c)
 	}
-	for _, hd := range p.liveGlobal().UpstreamHeaders {
-		switch k := textproto.CanonicalMIMEHeaderKey(hd.Name); {
-		case hd.Value == "" && k == "User-Agent":
-			out.Header.Set(k, "") // as outgoing: Go's default is not sent
-		case hd.Value == "":
-			out.Header.Del(k)
-		default:
-			out.Header.Set(k, hd.Value)
-		}
-	}
+	p.liveGlobal().setHeaders.set(out.Header, ex, r)
 }
 
 // removeResponseHops removes from an upstream's response header h the
@@ -83,31 +75,39 @@ func setHeaders(h http.Header, hs []annotations.Header) {
 	}
 }
 
-// responseHeaderSet is add-headers compiled: ingress-nginx renders each
-// header as more_set_headers in http{}, whose value nginx evaluates per
-// response, so its variables ($host, $request_id, $remote_addr, ...) are
-// expanded, and a value that comes out empty removes the header, as
-// headers-more clears it. ingress-nginx does not escape "$" there (it does
-// in custom-headers, whose values are literal).
-type responseHeaderSet []responseHeader
+// headerSet is add-headers or proxy-set-headers compiled. ingress-nginx
+// renders the first as more_set_headers in http{}, the second as
+// proxy_set_header in each location, without escaping "$" (it does in
+// custom-headers, whose values are literal): nginx evaluates their values
+// per request, so their variables ($host, $request_id, $remote_addr, ...)
+// are expanded, and a value that comes out empty removes the header, as
+// headers-more clears it and as proxy_set_header sends none.
+type headerSet []setHeader
 
-type responseHeader struct {
+type setHeader struct {
 	name  string           // canonical
-	value []string         // a literal value; nil: remove the header
+	value []string         // a literal value; nil: the empty one
 	vars  annotations.Vars // the value's variables; nil for a literal
+	// empty is the header's value when it is empty: nil removes it;
+	// {""} for the User-Agent of an upstream request, so that Go's
+	// default is not sent either.
+	empty []string
 }
 
-// compileResponseHeaders compiles hs, whose values the snapshot build
-// checked (annotations.ParseVars); a value that does not parse is sent as
-// written.
-func compileResponseHeaders(hs []annotations.Header) responseHeaderSet {
-	out := make(responseHeaderSet, 0, len(hs))
+// compileHeaders compiles hs, whose values the snapshot build checked
+// (annotations.ParseVars); a value that does not parse is sent as written.
+// upstream: the headers of the request to the upstream.
+func compileHeaders(hs []annotations.Header, upstream bool) headerSet {
+	out := make(headerSet, 0, len(hs))
 	for _, hd := range hs {
-		c := responseHeader{name: textproto.CanonicalMIMEHeaderKey(hd.Name)}
+		c := setHeader{name: textproto.CanonicalMIMEHeaderKey(hd.Name)}
 		if v, err := annotations.ParseVars(hd.Value); err == nil && v.HasVars() {
 			c.vars = v
 		} else if hd.Value != "" {
 			c.value = []string{hd.Value}
+		}
+		if upstream && c.name == "User-Agent" {
+			c.empty = []string{""}
 		}
 		out = append(out, c)
 	}
@@ -115,7 +115,7 @@ func compileResponseHeaders(hs []annotations.Header) responseHeaderSet {
 }
 
 // set sets the headers of s on h, their variables those of r.
-func (s responseHeaderSet) set(h http.Header, ex *exchange, r *http.Request) {
+func (s headerSet) set(h http.Header, ex *exchange, r *http.Request) {
 	for i := range s {
 		c := &s[i]
 		v := c.value
@@ -123,6 +123,9 @@ func (s responseHeaderSet) set(h http.Header, ex *exchange, r *http.Request) {
 			if x := c.vars.Expand(ex.vars(r)); x != "" {
 				v = []string{x}
 			}
+		}
+		if v == nil {
+			v = c.empty
 		}
 		if v == nil {
 			delete(h, c.name)

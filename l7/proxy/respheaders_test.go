@@ -12,8 +12,9 @@ import (
 
 // TestConfiguredHeaders: hide-headers removes the upstream's header,
 // add-headers and custom-headers replace the upstream's; proxy-set-headers
-// and connection-proxy-header reach the upstream, values literal, an empty
-// value removing the header; enable-access-log "false" writes no line.
+// and connection-proxy-header reach the upstream, the variables of
+// proxy-set-headers expanded as nginx's proxy_set_header, a value empty
+// once expanded removing the header; enable-access-log "false" writes no line.
 func TestConfiguredHeaders(t *testing.T) {
 	t.Parallel()
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
@@ -24,6 +25,7 @@ func TestConfiguredHeaders(t *testing.T) {
 		h["Got-Connection"] = r.Header["Connection"]
 		h["Got-X-Client"] = r.Header["X-Client"]
 		h["Got-User-Agent"] = r.Header["User-Agent"]
+		h["Got-X-Nothing"] = r.Header["X-Nothing"]
 		io.WriteString(w, "ok")
 	})
 	quiet := backendOf("quiet", []string{addr(up)}, func(p *annotations.Proxy) {
@@ -38,7 +40,7 @@ func TestConfiguredHeaders(t *testing.T) {
 	}}
 	s.Global.HideHeaders = []string{"x-powered-by"}
 	s.Global.ResponseHeaders = []annotations.Header{{Name: "X-Frame-Options", Value: "DENY"}}
-	s.Global.UpstreamHeaders = []annotations.Header{{Name: "X-Client", Value: "$remote_addr"}, {Name: "User-Agent", Value: ""}}
+	s.Global.UpstreamHeaders = []annotations.Header{{Name: "X-Client", Value: "$remote_addr ${literal_dollar}"}, {Name: "User-Agent", Value: "$http_x_none"}, {Name: "X-Nothing", Value: "$cookie_none"}}
 	var logs syncBuffer
 	p, srv := front(t, Options{AccessLog: &logs}, s)
 	_ = p
@@ -56,7 +58,8 @@ func TestConfiguredHeaders(t *testing.T) {
 		{"X-Frame-Options", []string{"DENY"}},
 		{"My-Header", []string{"42"}},
 		{"Got-Connection", []string{"keep-alive"}},
-		{"Got-X-Client", []string{"$remote_addr"}},
+		{"Got-X-Client", []string{"127.0.0.1 $"}},
+		{"Got-X-Nothing", nil},
 		{"Got-User-Agent", nil},
 	}
 	for _, c := range checks {

@@ -77,7 +77,7 @@ var headersMeta = []Meta{
 	},
 	{
 		Key: "proxy-set-headers", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`namespace/name` of a ConfigMap whose data are request headers set on every request to an upstream, after Weir's own (an empty value removes the header, as nginx sends none). Values are literal: Weir expands no nginx variable. A missing ConfigMap sets none, with a warning.",
+		Doc:      "`namespace/name` of a ConfigMap whose data are request headers set on every request to an upstream, after Weir's own. Values are evaluated per request as nginx's `proxy_set_header`: its nginx variables, the ones `auth-url` accepts (`$host`, `$remote_addr`, `$request_uri`, `$http_<name>`, ...), are expanded, and a value empty as written or once expanded removes the header, as nginx sends none; a header naming another variable is skipped with a warning. A missing ConfigMap sets none, with a warning.",
 		Validate: validateConfigMapRef,
 	},
 	{

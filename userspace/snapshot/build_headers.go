@@ -67,17 +67,13 @@ func (b *builder) globalHeaders(g *annotations.Global, controller ObjectRef) {
 			b.warn(controller, ReasonConfigMapNotFound, "configmap key %s: configmap %s not found; no header set", h.key, configMapName(obj))
 			continue
 		}
-		bad := badHeader
-		if h.key == "add-headers" {
-			bad = badResponseHeader
-		}
 		hs := headersOf(data)
 		for _, hd := range hs {
-			if bad(hd) {
+			if badEvaluatedHeader(hd) {
 				b.warn(obj, ReasonInvalidConfigMapValue, "header %q (configmap key %s): invalid name or value, or a variable Weir does not evaluate; skipped", hd.Name, h.key)
 			}
 		}
-		*h.dst = slices.DeleteFunc(hs, bad)
+		*h.dst = slices.DeleteFunc(hs, badEvaluatedHeader)
 	}
 }
 
@@ -131,11 +127,11 @@ func badHeader(hd annotations.Header) bool {
 	return !annotations.ValidHeaderName(hd.Name) || strings.ContainsAny(hd.Value, "\r\n")
 }
 
-// badResponseHeader is badHeader for add-headers, whose values nginx
-// evaluates (more_set_headers): a value naming a variable Weir does not
-// evaluate (annotations.ParseVars) cannot be sent either; nginx would not
-// load such a configuration at all.
-func badResponseHeader(hd annotations.Header) bool {
+// badEvaluatedHeader is badHeader for add-headers and proxy-set-headers,
+// whose values nginx evaluates (more_set_headers, proxy_set_header): a
+// value naming a variable Weir does not evaluate (annotations.ParseVars)
+// cannot be sent either; nginx would not load such a configuration at all.
+func badEvaluatedHeader(hd annotations.Header) bool {
 	if badHeader(hd) {
 		return true
 	}

@@ -208,10 +208,9 @@ func TestBuildOddObjects(t *testing.T) {
 	}
 }
 
-// TestBuildAddHeadersVariables: an add-headers value naming a variable
-// Weir does not evaluate is skipped with a warning (nginx would not load
-// it); the known ones are kept for the proxy to expand, and proxy-set-headers
-// keeps every value (sent literally).
+// TestBuildAddHeadersVariables: an add-headers or proxy-set-headers value
+// naming a variable Weir does not evaluate is skipped with a warning (nginx
+// would not load it); the known ones are kept for the proxy to expand.
 func TestBuildAddHeadersVariables(t *testing.T) {
 	t.Parallel()
 	opts := snapshot.DefaultOptions()
@@ -219,12 +218,16 @@ func TestBuildAddHeadersVariables(t *testing.T) {
 	objs := snapshot.Objects{ConfigMaps: []*corev1.ConfigMap{
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "config"}, Data: map[string]string{"add-headers": "weir/response", "proxy-set-headers": "weir/request"}},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "response"}, Data: map[string]string{"X-Host": "$host", "X-Time": "$upstream_response_time", "X-Dollar": "5$"}},
-		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "request"}, Data: map[string]string{"X-Time": "$msec"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "request"}, Data: map[string]string{"X-Time": "$msec", "X-Ip": "$remote_addr"}},
 	}}
 	got := snapshot.Build(objs, opts)
 	want := []annotations.Header{{Name: "X-Host", Value: "$host"}}
-	if diff := cmp.Diff(want, got.Global.ResponseHeaders); diff != "" || len(got.Global.UpstreamHeaders) != 1 {
-		t.Errorf("ResponseHeaders (-want +got):\n%s\nUpstreamHeaders %v, want X-Time's", diff, got.Global.UpstreamHeaders)
+	if diff := cmp.Diff(want, got.Global.ResponseHeaders); diff != "" {
+		t.Errorf("ResponseHeaders (-want +got):\n%s", diff)
+	}
+	want = []annotations.Header{{Name: "X-Ip", Value: "$remote_addr"}}
+	if diff := cmp.Diff(want, got.Global.UpstreamHeaders); diff != "" {
+		t.Errorf("UpstreamHeaders (-want +got):\n%s", diff)
 	}
 	var reasons []string
 	for _, w := range got.Warnings {
@@ -232,6 +235,7 @@ func TestBuildAddHeadersVariables(t *testing.T) {
 	}
 	const skipped = "invalid name or value, or a variable Weir does not evaluate; skipped"
 	wantReasons := []string{
+		`request InvalidConfigMapValue header "X-Time" (configmap key proxy-set-headers): ` + skipped,
 		`response InvalidConfigMapValue header "X-Dollar" (configmap key add-headers): ` + skipped,
 		`response InvalidConfigMapValue header "X-Time" (configmap key add-headers): ` + skipped,
 	}
