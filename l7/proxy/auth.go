@@ -473,7 +473,7 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 			return basicUser(r.Header.Get("Authorization"))
 		case "server_port":
 			return localPort(r)
-		case "request_id":
+		case "request_id", "req_id": // ingress-nginx's map: X-Request-ID, else $request_id
 			return ex.requestID
 		case "literal_dollar":
 			return "$" // ingress-nginx's geo $literal_dollar

@@ -111,6 +111,7 @@ func TestAddHeadersVariables(t *testing.T) {
 		{Name: "X-Host", Value: "$host"},
 		{Name: "X-Where", Value: "${scheme}://${host}$request_uri from $remote_addr"},
 		{Name: "X-Id", Value: "$request_id"},
+		{Name: "X-Req-Id", Value: "$req_id"},
 		{Name: "X-Gone", Value: "$http_x_nothing"},
 		{Name: "X-Empty", Value: ""},
 		{Name: "X-Price", Value: "${literal_dollar}5"},
@@ -140,6 +141,8 @@ func TestAddHeadersVariables(t *testing.T) {
 			t.Errorf("%s: X-Id %q, want a request id", tc.name, id)
 		} else if got := res.header.Get("Got-Request-Id"); tc.status == 200 && got != id {
 			t.Errorf("%s: X-Id %q, the upstream got X-Request-ID %q", tc.name, id, got)
+		} else if got := res.header.Get("X-Req-Id"); got != id {
+			t.Errorf("%s: X-Req-Id %q, want X-Id's %q", tc.name, got, id)
 		}
 	}
 }

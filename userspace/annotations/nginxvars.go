@@ -23,7 +23,7 @@ var knownVars = map[string]bool{
 	"host": true, "http_host": true, "best_http_host": true, "request_uri": true, "escaped_request_uri": true,
 	"uri": true, "args": true, "query_string": true, "scheme": true, "pass_access_scheme": true,
 	"request_method": true, "remote_addr": true, "remote_user": true, "server_port": true, "request_id": true,
-	"literal_dollar": true,
+	"req_id": true, "literal_dollar": true,
 }
 
 // ParseVars splits s into literal text and the nginx variables it names
