@@ -1,8 +1,10 @@
 package annotations
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -95,7 +97,17 @@ var corsMeta = []Meta{
 	{Key: "cors-allow-headers", Default: DefaultCORSAllowHeaders, Doc: "`Access-Control-Allow-Headers`. An invalid value is the default, with a warning.", Validate: validateCORSHeaders},
 	{Key: "cors-expose-headers", Doc: "`Access-Control-Expose-Headers`; none when empty. An invalid value is none, with a warning.", Validate: validateCORSExpose},
 	{Key: "cors-allow-credentials", Default: "true", Doc: "Sends `Access-Control-Allow-Credentials: true`.", Validate: func(v string) error { _, err := parseBool(v); return err }},
-	{Key: "cors-max-age", Default: "1728000", Doc: "`Access-Control-Max-Age`, in seconds. An invalid value is the default, with a warning.", Validate: func(v string) error { _, err := parseCount(v); return err }},
+	{Key: "cors-max-age", Default: "1728000", Doc: "`Access-Control-Max-Age`, in seconds: an integer as ingress-nginx takes it, a sign allowed (`-1` is sent as written). An invalid value is the default, with a warning.", Validate: func(v string) error { _, err := parseCORSMaxAge(v); return err }},
+}
+
+// parseCORSMaxAge reads cors-max-age as ingress-nginx's parser
+// (strconv.Atoi): a sign is allowed, spaces are not.
+func parseCORSMaxAge(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errors.New("must be an integer")
+	}
+	return n, nil
 }
 
 // parseCORSOrigins splits cors-allow-origin; bad are the entries skipped.
@@ -149,7 +161,7 @@ func parseCORS(get lookup, dst **CORS, wrap func(key, value string, err error) e
 		text("cors-allow-headers", validateCORSHeaders, &c.AllowHeaders),
 		text("cors-expose-headers", validateCORSExpose, &c.ExposeHeaders),
 		setParsed(get, wrap, "cors-allow-credentials", parseBool, &c.AllowCredentials),
-		setParsed(get, wrap, "cors-max-age", parseCount, &c.MaxAge),
+		setParsed(get, wrap, "cors-max-age", parseCORSMaxAge, &c.MaxAge),
 	)...)
 	if on {
 		*dst = c
