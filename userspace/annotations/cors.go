@@ -56,12 +56,28 @@ func matching(re *regexp.Regexp, what string) func(string) error {
 	}
 }
 
+// corsText reads a text value of the enable-cors family as ingress-nginx's
+// parser does: trimmed (normalizeString), refused when it holds a line
+// break (its MaliciousRegex: re's \s would take one) or does not match re.
+func corsText(re *regexp.Regexp, what string) func(string) (string, error) {
+	return func(v string) (string, error) {
+		v = strings.TrimSpace(v)
+		if strings.ContainsAny(v, "\r\n") || !re.MatchString(v) {
+			return "", fmt.Errorf("must be %s", what)
+		}
+		return v, nil
+	}
+}
+
 var (
-	validateCORSMethods = matching(corsMethodsRegex, "a comma-separated list of methods")
+	parseCORSMethods = corsText(corsMethodsRegex, "a comma-separated list of methods")
 	// ingress-nginx's HeadersVariable, which its refusal table shares.
-	validateCORSHeaders = matching(nginxHeadersVariable, "a comma-separated list of header names")
-	corsExposeList      = matching(corsExposeRegex, `a comma-separated list of header names or "*"`)
+	parseCORSHeaders = corsText(nginxHeadersVariable, "a comma-separated list of header names")
+	corsExposeList   = corsText(corsExposeRegex, `a comma-separated list of header names or "*"`)
 )
+
+func validateCORSMethods(v string) error { _, err := parseCORSMethods(v); return err }
+func validateCORSHeaders(v string) error { _, err := parseCORSHeaders(v); return err }
 
 func init() {
 	for i := range corsMeta {
@@ -69,13 +85,15 @@ func init() {
 	}
 }
 
-// validateCORSExpose accepts "" (no header) or a list.
-func validateCORSExpose(v string) error {
+// parseCORSExpose accepts "" (no header) or a list.
+func parseCORSExpose(v string) (string, error) {
 	if v == "" {
-		return nil
+		return "", nil
 	}
 	return corsExposeList(v)
 }
+
+func validateCORSExpose(v string) error { _, err := parseCORSExpose(v); return err }
 
 // blankIsDefault accepts a blank value, which parseCORS takes as missing
 // (the default, silently, as ingress-nginx), and checks any other with f.
@@ -153,13 +171,10 @@ func parseCORS(get lookup, dst **CORS, wrap func(key, value string, err error) e
 			errs = append(errs, wrap("cors-allow-origin", v, fmt.Errorf("invalid origins %q skipped", bad)))
 		}
 	}
-	text := func(key string, validate func(string) error, dst *string) error {
-		return setParsed(get, wrap, key, func(v string) (string, error) { return v, validate(v) }, dst)
-	}
 	errs = append(errs, joinErrs(
-		text("cors-allow-methods", validateCORSMethods, &c.AllowMethods),
-		text("cors-allow-headers", validateCORSHeaders, &c.AllowHeaders),
-		text("cors-expose-headers", validateCORSExpose, &c.ExposeHeaders),
+		setParsed(get, wrap, "cors-allow-methods", parseCORSMethods, &c.AllowMethods),
+		setParsed(get, wrap, "cors-allow-headers", parseCORSHeaders, &c.AllowHeaders),
+		setParsed(get, wrap, "cors-expose-headers", parseCORSExpose, &c.ExposeHeaders),
 		setParsed(get, wrap, "cors-allow-credentials", parseBool, &c.AllowCredentials),
 		setParsed(get, wrap, "cors-max-age", parseCORSMaxAge, &c.MaxAge),
 	)...)

@@ -64,6 +64,16 @@ func TestParseCORS(t *testing.T) {
 			ann:  map[string]string{"enable-cors": "true", "cors-max-age": "-1"},
 			want: def(func(c *CORS) { c.MaxAge = -1 }),
 		},
+		{
+			// ingress-nginx trims the values (normalizeString) and refuses
+			// a line break (MaliciousRegex), which the methods' and
+			// exposed headers' \s would take into the header.
+			name: "values trimmed, line breaks refused",
+			ann: map[string]string{"enable-cors": "true", "cors-allow-methods": " GET, POST\t", "cors-allow-headers": " X-A, X-B ",
+				"cors-expose-headers": "X-A,\r\nX-B"},
+			want:     def(func(c *CORS) { c.AllowMethods, c.AllowHeaders = "GET, POST", "X-A, X-B" }),
+			wantErrs: []string{"annotation nginx.ingress.kubernetes.io/cors-expose-headers: value \"X-A,\\r\\nX-B\": must be a comma-separated list of header names or \"*\""},
+		},
 		{name: "plus max-age", ann: map[string]string{"enable-cors": "true", "cors-max-age": "+7"}, want: def(func(c *CORS) { c.MaxAge = 7 })},
 	}
 	for _, tc := range tests {
