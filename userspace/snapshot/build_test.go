@@ -233,11 +233,10 @@ func TestBuildAddHeadersVariables(t *testing.T) {
 	for _, w := range got.Warnings {
 		reasons = append(reasons, w.Object.Name+" "+w.Reason+" "+w.Message)
 	}
-	const skipped = "invalid name or value, or a variable Weir does not evaluate; skipped"
 	wantReasons := []string{
-		`request InvalidConfigMapValue header "X-Time" (configmap key proxy-set-headers): ` + skipped,
-		`response InvalidConfigMapValue header "X-Dollar" (configmap key add-headers): ` + skipped,
-		`response InvalidConfigMapValue header "X-Time" (configmap key add-headers): ` + skipped,
+		`request InvalidConfigMapValue header "X-Time" (configmap key proxy-set-headers): variable $msec is not supported; skipped`,
+		`response InvalidConfigMapValue header "X-Dollar" (configmap key add-headers): variable $ is not supported; skipped`,
+		`response InvalidConfigMapValue header "X-Time" (configmap key add-headers): variable $upstream_response_time is not supported; skipped`,
 	}
 	if diff := cmp.Diff(wantReasons, reasons); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
