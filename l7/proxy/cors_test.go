@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/weir-lb/weir/l7/h1server"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -73,9 +75,14 @@ func TestCORS(t *testing.T) {
 	// more_set_headers: nginx 1.22's HTTP/1 header filter drops the
 	// Content-Type of its own 204 and writes the Content-Length (read off
 	// nginx with headers-more loaded: "Content-Length: 0").
+	// (net/http's server drops a 204's Content-Length.)
 	_, hasType := resp.Header["Content-Type"]
-	if resp.StatusCode != http.StatusNoContent || hasType || resp.Header.Get("Content-Length") != "0" {
-		t.Errorf("preflight: %d, %v; want 204 with Content-Length 0, without Content-Type", resp.StatusCode, resp.Header)
+	wantLength := "0"
+	if h1servertest.Kind() == h1server.KindNet {
+		wantLength = ""
+	}
+	if resp.StatusCode != http.StatusNoContent || hasType || resp.Header.Get("Content-Length") != wantLength {
+		t.Errorf("preflight: %d, %v; want 204 with Content-Length %q, without Content-Type", resp.StatusCode, resp.Header, wantLength)
 	}
 	if diff := cmp.Diff(want("https://x.b.test"), corsHeaders(resp.Header)); diff != "" {
 		t.Errorf("preflight headers (-want +got):\n%s", diff)
