@@ -495,8 +495,13 @@ func (w *response) sendHead(done bool) {
 	} else {
 		// A 304 keeps the Content-Type and Content-Length it was given (the
 		// representation's, RFC 9110 section 8.6), as nginx relays an
-		// upstream's where net/http drops them; a 204 or 1xx has no length.
-		if code != http.StatusNotModified {
+		// upstream's where net/http drops them; a 1xx has no length. A 204
+		// keeps a "Content-Length: 0", as nginx sends one: an upstream's
+		// (its header filter keeps a relayed status line's fields) and
+		// more_set_headers' on its own "return 204" (ingress-nginx's CORS
+		// preflight); another length of a 204 is dropped, where nginx
+		// would relay a length no body follows.
+		if code != http.StatusNotModified && (code != http.StatusNoContent || first(sc.cl) != "0") {
 			drop(fieldContentLength, "Content-Length")
 		}
 		drop(fieldTransferEncoding, "Transfer-Encoding")

@@ -126,9 +126,15 @@ var headCases = map[string]func(w http.ResponseWriter, r *http.Request){
 // takes it as present; a Connection header whose first value does not say
 // close but another does is kept where net/http replaces it; a 304's
 // Content-Type and Content-Length are kept, as nginx relays an upstream's,
-// where net/http drops them. What h1server writes for them is pinned by
+// where net/http drops them; a 204's "Content-Length: 0" is kept, as nginx
+// writes one (a relayed one, and more_set_headers' on its own 204), where
+// net/http drops it. What h1server writes for them is pinned by
 // TestHeadsPinned.
 var divergentCases = map[string]func(w http.ResponseWriter, r *http.Request){
+	"204 zero length": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusNoContent)
+	},
 	"304": func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "5")
 		w.Header().Set("Content-Type", "text/x")

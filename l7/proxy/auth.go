@@ -473,8 +473,10 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 			return basicUser(r.Header.Get("Authorization"))
 		case "server_port":
 			return localPort(r)
-		case "request_id":
+		case "request_id", "req_id": // ingress-nginx's map: X-Request-ID, else $request_id
 			return ex.requestID
+		case "literal_dollar":
+			return "$" // ingress-nginx's geo $literal_dollar
 		}
 		switch {
 		case strings.HasPrefix(name, "http_"):

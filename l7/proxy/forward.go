@@ -79,7 +79,7 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 		}
 	}()
 	if !direct {
-		p.requestHeaders(ex, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
+		p.requestHeaders(ex, r, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
 	}
 	var body *clientBody
 	if out.Body != nil {

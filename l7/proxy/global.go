@@ -60,6 +60,9 @@ type globalConfig struct {
 	// defaultBodySize is DefaultBodySizeBytes(), the limit of the
 	// requests of hosts no rule names (1048576; 0: none).
 	defaultBodySize int64
+	// addHeaders is ResponseHeaders (add-headers) compiled, setHeaders
+	// UpstreamHeaders (proxy-set-headers).
+	addHeaders, setHeaders headerSet
 	// hsts is the Snapshot's HSTS, for the HTTPS answers of every route
 	// and of Weir's own 404 of a host no rule names; "" when hsts is off.
 	hsts string
@@ -107,6 +110,8 @@ func compileGlobal(g annotations.Global) *globalConfig {
 	c.upstreamKeepalive, _, _ = g.UpstreamKeepalive()
 	c.redirectCode = g.HTTPRedirectCode()
 	c.defaultBodySize = g.DefaultBodySizeBytes()
+	c.addHeaders = compileHeaders(g.ResponseHeaders, false)
+	c.setHeaders = compileHeaders(g.UpstreamHeaders, true)
 	if g.LimitConnZoneVariable != "" {
 		c.limitKey, _ = annotations.ParseVars(g.LimitConnZoneVariable) // parsed before: cannot fail
 	}

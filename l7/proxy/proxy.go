@@ -236,7 +236,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// response of every server gets it, those of no location (a host no
 	// rule names, a server-level redirect or refusal) too. A proxied
 	// response sets it again over the upstream's (responseHeaders).
-	setHeaders(w.Header(), g.ResponseHeaders)
+	g.addHeaders.set(w.Header(), ex, r)
 
 	rt := p.router.Load()
 	if rt == nil {

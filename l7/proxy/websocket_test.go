@@ -585,7 +585,7 @@ func TestUpgradeResponseHeaders(t *testing.T) {
 // TestUpgradeRequestConnection: the upstream's handshake carries nginx's
 // "Connection: upgrade" (ingress-nginx's map $http_upgrade
 // $connection_upgrade) and the client's Upgrade value, whatever case the
-// client wrote them in.
+// client wrote them in, and proxy-set-headers, as the location's other requests.
 func TestUpgradeRequestConnection(t *testing.T) {
 	t.Parallel()
 	got := make(chan http.Header, 1)
@@ -598,7 +598,9 @@ func TestUpgradeRequestConnection(t *testing.T) {
 		got <- req.Header
 		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
 	})
-	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{up})))
+	s := snap(1, "foo.com", backendOf("ws", []string{up}))
+	s.Global.UpstreamHeaders = []annotations.Header{{Name: "X-Client", Value: "$remote_addr"}}
+	_, srv := front(t, Options{}, s)
 	conn := dialRaw(t, addr(srv))
 	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: keep-alive, UPGRADE\r\nUpgrade: WebSocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
@@ -613,6 +615,9 @@ func TestUpgradeRequestConnection(t *testing.T) {
 	}
 	if c, u := strings.Join(h["Connection"], ","), strings.Join(h["Upgrade"], ","); c != "upgrade" || u != "WebSocket" {
 		t.Errorf("upstream got Connection %q, Upgrade %q; want \"upgrade\", \"WebSocket\"", c, u)
+	}
+	if got := h.Get("X-Client"); got != "127.0.0.1" {
+		t.Errorf("upstream got proxy-set-headers' X-Client %q, want 127.0.0.1", got)
 	}
 }
 
