@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/h1server"
@@ -85,5 +89,49 @@ func TestRefusedHTTP2Lines(t *testing.T) {
 				t.Errorf("line\n%s\nwant\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestHTTP2BodyErrorKeepsConnection: a body over proxy-body-size without
+// a Content-Length (413 as it is read) and a stream ending short of its
+// Content-Length (400) answer the stream, and the HTTP/2 connection goes
+// on, as nginx's (no GOAWAY: net/http takes Connection: close on an
+// HTTP/2 response for one).
+func TestHTTP2BodyErrorKeepsConnection(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	p := New(Options{})
+	if err := p.Apply(snap(1, "example.com", backendOf("a", []string{addr(up)}, limit(4)))); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + h2cFront(t, p)
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protos}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	send := func(method string, body io.Reader, length int64) (int, bool) {
+		t.Helper()
+		reused := false
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), method, base+"/", body)
+		req.Host = "example.com"
+		req.ContentLength = length
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, reused
+	}
+	if code, _ := send(http.MethodGet, nil, 0); code != 200 {
+		t.Fatalf("GET: %d", code)
+	}
+	if code, reused := send(http.MethodPost, io.MultiReader(strings.NewReader("123456789")), -1); code != 413 || !reused {
+		t.Errorf("body over the limit: %d, connection reused %v; want 413 on the same connection", code, reused)
+	}
+	if code, reused := send(http.MethodGet, nil, 0); code != 200 || !reused {
+		t.Errorf("GET after the 413: %d, connection reused %v; want 200 on the same connection", code, reused)
 	}
 }
