@@ -25,6 +25,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -669,6 +670,25 @@ func (w *responseRecorder) relayStatusLine(resp *http.Response) {
 		if resp.StatusCode >= 200 {
 			w.statusLine = resp.Status
 		}
+	}
+}
+
+// fieldOrderer is l7/h1server's response writer, which writes the fields
+// in the order and with the names it is given.
+type fieldOrderer interface {
+	SetFieldOrder(order []h1server.FieldName)
+}
+
+// relayFieldOrder has the client's server write the response's fields in
+// order, the upstream's order and spelling, as nginx relays them (Weir's
+// own fields after them). Only l7/h1server's writer takes it: HTTP/2
+// names are lower case, in any order.
+func (w *responseRecorder) relayFieldOrder(order []h1server.FieldName) {
+	if len(order) == 0 {
+		return
+	}
+	if fo, ok := w.ResponseWriter.(fieldOrderer); ok {
+		fo.SetFieldOrder(order)
 	}
 }
 
