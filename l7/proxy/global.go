@@ -149,6 +149,12 @@ func (p *Proxy) clientBodyTimeout() time.Duration {
 	return p.clientBody
 }
 
+// ServesHTTP2 reports whether the live configuration serves HTTP/2 to
+// clients: use-http2, true before the first Apply (h1guard.HTTP2Source:
+// the h2c preface on the clear-text listener; TLS's ALPN follows the same
+// key in l7/certs). Safe for concurrent use.
+func (p *Proxy) ServesHTTP2() bool { return !p.liveGlobal().TLS.HTTP2Off }
+
 // UseProxyProtocol reports whether the live configuration sets
 // use-proxy-protocol; false before the first Apply. Safe for concurrent
 // use.
@@ -197,5 +203,6 @@ var (
 	_ proxyproto.Policy        = (*Proxy)(nil)
 	_ connlimit.Source         = (*Proxy)(nil)
 	_ h1guard.TimeoutSource    = (*Proxy)(nil)
+	_ h1guard.HTTP2Source      = (*Proxy)(nil)
 	_ proxyproto.TimeoutPolicy = (*Proxy)(nil)
 )

@@ -273,6 +273,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ownHSTS(rec.Header(), r, g.hsts) // redirect.go
 		switch {
 		case g.defaultBodySize > 0 && r.ContentLength > g.defaultBodySize:
+			ex.findConfig = true
 			writeError(rec, http.StatusRequestEntityTooLarge)
 		case !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)):
 			writeError(rec, http.StatusNotFound)
@@ -298,6 +299,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		limit = nginxBodySize
 	}
 	if limit > 0 && r.ContentLength > limit {
+		ex.findConfig = true
 		writeError(rec, http.StatusRequestEntityTooLarge)
 		return
 	}
@@ -315,6 +317,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (set by its proxy_pass; a denied location, which has none, has no
 	// redirect), after client_max_body_size in its find-config phase.
 	if route.SlashRedirect && path == route.Path {
+		ex.findConfig = true
 		p.slashRedirect(rec, r, route) // redirect.go
 		return
 	}
@@ -512,6 +515,12 @@ type exchange struct {
 	// nginx's @custom_ location (customerrors.go): a named location
 	// without ingress-nginx's header filter, so no HSTS of Weir's.
 	errorPage bool
+	// findConfig is set when the request is answered in nginx's
+	// find-config phase (a declared body over client_max_body_size, the
+	// automatic trailing-slash redirect), before its location's rewrite
+	// phase: $proxy_upstream_name is the server's "-"
+	// (nginx.tmpl's server-level set), not the location's.
+	findConfig bool
 	// defaultServer is set when the request is answered by the default
 	// server's default backend (defaultServerBackend), which is not logged
 	// without enable-access-log-for-default-backend.
