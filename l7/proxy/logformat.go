@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -63,6 +64,10 @@ const (
 	lvPipe
 	lvHeader
 	lvHTTPHost
+	lvRealIPRemoteAddr
+	lvProxyProtocolAddr
+	lvProxyProtocolPort
+	lvProxyAddXFF
 )
 
 // logVars maps annotations.LogVariables to their values.
@@ -78,6 +83,8 @@ var logVars = map[string]logVar{
 	"query_string": lvArgs, "server_protocol": lvProtocol, "scheme": lvScheme, "namespace": lvNamespace,
 	"ingress_name": lvIngress, "service_name": lvService, "service_port": lvServicePort,
 	"remote_port": lvRemotePort, "server_port": lvServerPort, "msec": lvMsec, "pipe": lvPipe,
+	"realip_remote_addr": lvRealIPRemoteAddr, "proxy_protocol_addr": lvProxyProtocolAddr,
+	"proxy_protocol_port": lvProxyProtocolPort, "proxy_add_x_forwarded_for": lvProxyAddXFF,
 }
 
 // compileLogFormat compiles f; nil when it sets no format (Weir's JSON
@@ -175,6 +182,29 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	}
 	switch op.v {
 	case lvRemoteAddr:
+		return append(b, ex.fwd.remoteText...), true
+	case lvRealIPRemoteAddr:
+		// The connection's peer, before the realip module took a
+		// forwarded address.
+		if !ex.fwd.tcpPeer.IsValid() {
+			return append(b, ex.fwd.remoteText...), true
+		}
+		return append(b, ngxAddrText(ex.fwd.tcpPeer)...), true
+	case lvProxyProtocolAddr, lvProxyProtocolPort:
+		pa, ok := r.Context().Value(http.LocalAddrContextKey).(*proxyproto.Addr)
+		if !ok || !pa.Source.IsValid() {
+			return b, false
+		}
+		if op.v == lvProxyProtocolPort {
+			return strconv.AppendUint(b, uint64(pa.Source.Port()), 10), true
+		}
+		return append(b, ngxAddrText(pa.Source.Addr())...), true
+	case lvProxyAddXFF:
+		// nginx's proxy module: each X-Forwarded-For line and ", ", then
+		// $remote_addr.
+		for _, v := range r.Header["X-Forwarded-For"] {
+			b = append(append(b, v...), ", "...)
+		}
 		return append(b, ex.fwd.remoteText...), true
 	case lvRemoteUser:
 		// The header looked up first, as BasicAuth's Get would (the key is

@@ -373,3 +373,27 @@ func TestLogFormatBodyBytesContinue(t *testing.T) {
 		t.Errorf("$body_bytes_sent %s, want %d", got, want)
 	}
 }
+
+// TestLogFormatClientAddressVariables checks the client-address variables
+// of log-format-upstream under use-proxy-protocol and
+// use-forwarded-headers, as nginx 1.22.1 logs them configured as
+// ingress-nginx renders these keys: $realip_remote_addr is the balancer,
+// $proxy_protocol_addr and _port the PROXY header's source (not trusted
+// here: it is the client, and X-Forwarded-For is not read),
+// $proxy_add_x_forwarded_for the client's lines then $remote_addr.
+func TestLogFormatClientAddressVariables(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "example.com", backendOf("a", []string{addr(up)})), map[string]string{
+		"log-format-upstream": "$remote_addr|$realip_remote_addr|$proxy_protocol_addr|$proxy_protocol_port|$proxy_add_x_forwarded_for",
+		"use-proxy-protocol":  "true", "use-forwarded-headers": "true", "proxy-real-ip-cidr": "127.0.0.1/32",
+	})
+	plain, secure := refusingFrontPP(t, Options{AccessLog: &buf}, s, true)
+	const pp = "PROXY TCP4 192.0.2.7 198.51.100.1 1111 80\r\n"
+	sendRefused(t, refusedCase{send: sendPlain, req: pp + "GET /p HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close\r\n\r\n"}, plain, secure)
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got, want := buf.String(), "192.0.2.7|127.0.0.1|192.0.2.7|1111|203.0.113.7, 10.0.0.1, 192.0.2.7\n"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+}
