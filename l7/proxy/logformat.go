@@ -162,10 +162,11 @@ func (lf *logFormat) append(b, scratch []byte, l *logLine) ([]byte, []byte) {
 }
 
 // alwaysSet reports whether v is set by ingress-nginx's template even when
-// empty (logged "", not "-").
+// empty (logged "", not "-"): its set variables, and $req_id, a map's
+// value (empty with generate-request-id "false" and no X-Request-ID).
 func alwaysSet(v logVar) bool {
 	switch v {
-	case lvAltUpstreamName, lvNamespace, lvIngress, lvService, lvServicePort, lvUpstreamName:
+	case lvAltUpstreamName, lvNamespace, lvIngress, lvService, lvServicePort, lvUpstreamName, lvRequestID:
 		return true
 	}
 	return false

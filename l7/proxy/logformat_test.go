@@ -397,3 +397,18 @@ func TestLogFormatClientAddressVariables(t *testing.T) {
 		t.Errorf("line %q, want %q", got, want)
 	}
 }
+
+// TestLogFormatEmptyRequestID: with generate-request-id "false" and no
+// X-Request-ID, $req_id (ingress-nginx's map of $http_x_request_id) is
+// found and empty, which nginx 1.22.1 logs as nothing, not "-".
+func TestLogFormatEmptyRequestID(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})),
+		map[string]string{"log-format-upstream": "[$req_id] $status", "generate-request-id": "false"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	if got, want := logRequest(t, client(t), srv.URL+"/", "foo.com", &buf, nil), "[] 200"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+}
