@@ -92,6 +92,10 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding 
 				// PROXY UNKNOWN, a LOCAL header: nginx has no
 				// $proxy_protocol_server_port.
 				serverPort = ""
+			} else if ppSource.Is4In6() && f.remote == ppSource.Unmap() {
+				// An IPv4-mapped source the realip module took keeps its
+				// IPv6 text (RemoteAddr's is the IPv4 address).
+				f.remoteText = ngxAddrText(ppSource)
 			}
 		}
 	}
@@ -109,7 +113,7 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding 
 		// X-Forwarded-For-Proxy-Protocol is never read (nginx's realip
 		// reads it before headers-more replaces it: see the README).
 		f.ppHeader = g.ForwardedForProxyProtocol()
-		geoAddr := ppSource
+		geoAddr := ppSource.Unmap() // geo, as set_real_ip_from, matches a mapped address as IPv4
 		if !geoAddr.IsValid() {
 			// nginx's geo module takes an address it cannot parse (no
 			// $proxy_protocol_addr) as INADDR_NONE, which 0.0.0.0/0 holds.

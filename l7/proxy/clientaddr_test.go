@@ -203,6 +203,26 @@ func TestForwarding(t *testing.T) {
 			wantPP:   "203.0.113.7",
 		},
 		{
+			name:     "use-proxy-protocol: an IPv4-mapped source keeps its IPv6 text",
+			g:        annotations.Global{UseProxyProtocol: true},
+			peer:     "203.0.113.51:5555",
+			ppPeer:   "127.0.0.1:40000",
+			ppSource: "[::ffff:203.0.113.51]:5555",
+			local:    "127.0.0.1:80",
+			want:     want{Remote: "::ffff:203.0.113.51", Scheme: "http", Port: "80", Host: "web.test", XFF: "::ffff:203.0.113.51"},
+		},
+		{
+			name:     "use-proxy-protocol and use-forwarded-headers: an IPv4-mapped source is in 0.0.0.0/0",
+			g:        annotations.Global{UseProxyProtocol: true, UseForwardedHeaders: true},
+			peer:     "203.0.113.51:5555",
+			ppPeer:   "127.0.0.1:40000",
+			ppSource: "[::ffff:203.0.113.51]:5555",
+			local:    "127.0.0.1:80",
+			hdr:      [][2]string{{"X-Forwarded-For", "10.9.9.9"}},
+			want:     want{Remote: "10.9.9.9", Scheme: "http", Port: "80", Host: "web.test", XFF: "10.9.9.9", OriginalFor: "10.9.9.9"},
+			wantPP:   "10.9.9.9",
+		},
+		{
 			name:   "PROXY UNKNOWN: no $proxy_protocol_server_port, so no X-Forwarded-Port",
 			g:      annotations.Global{UseProxyProtocol: true},
 			peer:   "127.0.0.1:40000",
@@ -282,8 +302,9 @@ func TestForwarding(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
-			if f.remote.String() != tc.want.Remote {
-				t.Errorf("remote = %v, want %s", f.remote, tc.want.Remote)
+			// The address source ranges judge: an IPv4-mapped one as IPv4.
+			if want := netip.MustParseAddr(tc.want.Remote).Unmap(); f.remote != want {
+				t.Errorf("remote = %v, want %s", f.remote, want)
 			}
 			if tc.ppPeer != "" && f.ppForwardedFor != tc.wantPP {
 				t.Errorf("X-Forwarded-For-Proxy-Protocol = %q, want %q", f.ppForwardedFor, tc.wantPP)
