@@ -130,6 +130,12 @@ func requestID(r *http.Request, generate bool) string {
 	if !generate {
 		return ""
 	}
+	return newRequestID()
+}
+
+// newRequestID returns a new request ID, nginx's $request_id: 32 hex
+// digits of random bits.
+func newRequestID() string {
 	// The runtime's ChaCha8 generator, per thread and seeded from the
 	// kernel: a request ID is a correlation key, not a secret (it is sent
 	// to the upstream and logged), and crypto/rand's DRBG cost 1% of a

@@ -68,6 +68,7 @@ const (
 	lvProxyProtocolAddr
 	lvProxyProtocolPort
 	lvProxyAddXFF
+	lvNginxRequestID
 )
 
 // logVars maps annotations.LogVariables to their values.
@@ -78,7 +79,7 @@ var logVars = map[string]logVar{
 	"request_time": lvRequestTime, "proxy_upstream_name": lvUpstreamName,
 	"proxy_alternative_upstream_name": lvAltUpstreamName, "upstream_addr": lvUpstreamAddr,
 	"upstream_response_length": lvUpstreamLength, "upstream_response_time": lvUpstreamTime,
-	"upstream_status": lvUpstreamStatus, "req_id": lvRequestID, "request_id": lvRequestID, "host": lvHost,
+	"upstream_status": lvUpstreamStatus, "req_id": lvRequestID, "request_id": lvNginxRequestID, "host": lvHost,
 	"request_method": lvMethod, "request_uri": lvRequestURI, "uri": lvURI, "args": lvArgs,
 	"query_string": lvArgs, "server_protocol": lvProtocol, "scheme": lvScheme, "namespace": lvNamespace,
 	"ingress_name": lvIngress, "service_name": lvService, "service_port": lvServicePort,
@@ -274,6 +275,13 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 		return l.upstreamValue(b, op.v), true
 	case lvRequestID:
 		return append(b, ex.requestID...), true
+	case lvNginxRequestID:
+		// nginx's own ID, which $req_id is only when the client sent no
+		// X-Request-ID and generate-request-id is on; else a new one.
+		if v, _ := headerValue(r.Header, "X-Request-Id"); v == "" && ex.requestID != "" {
+			return append(b, ex.requestID...), true
+		}
+		return append(b, newRequestID()...), true
 	case lvHost:
 		return appendHost(b, r.Host), true
 	case lvHTTPHost:

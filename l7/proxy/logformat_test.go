@@ -106,7 +106,7 @@ func TestLogFormatVariables(t *testing.T) {
 	t.Parallel()
 	up := named(t, "a")
 	var buf syncBuffer
-	const format = `$host|$http_host|$request_uri|$uri|$args|$query_string|$server_protocol|$scheme|$namespace|$ingress_name|$service_name|$service_port|$the_real_ip|$remote_addr|$status|$request_id|$nope|$remote_user`
+	const format = `$host|$http_host|$request_uri|$uri|$args|$query_string|$server_protocol|$scheme|$namespace|$ingress_name|$service_name|$service_port|$the_real_ip|$remote_addr|$status|$req_id|$nope|$remote_user`
 	s := snap(1, "foo.com", backendOf("a", []string{addr(up)}))
 	g, errs := annotations.ParseGlobal(map[string]string{"log-format-upstream": format})
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "$nope") {
@@ -410,5 +410,27 @@ func TestLogFormatEmptyRequestID(t *testing.T) {
 	_, srv := front(t, Options{AccessLog: &buf}, s)
 	if got, want := logRequest(t, client(t), srv.URL+"/", "foo.com", &buf, nil), "[] 200"; got != want {
 		t.Errorf("line %q, want %q", got, want)
+	}
+}
+
+// TestLogFormatNginxRequestID: $request_id is nginx's own ID, which
+// $req_id (ingress-nginx's map) is only when the client sent no
+// X-Request-ID; a client's ID is $req_id alone.
+func TestLogFormatNginxRequestID(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})),
+		map[string]string{"log-format-upstream": "$req_id $request_id"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c := client(t)
+	hex32 := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	line := strings.Fields(logRequest(t, c, srv.URL+"/", "foo.com", &buf, nil))
+	if len(line) != 2 || line[0] != line[1] || !hex32.MatchString(line[0]) {
+		t.Errorf("without X-Request-ID: %q, want one generated ID twice", line)
+	}
+	line = strings.Fields(logRequest(t, c, srv.URL+"/", "foo.com", &buf, map[string]string{"X-Request-ID": "rid"}))
+	if len(line) != 2 || line[0] != "rid" || !hex32.MatchString(line[1]) {
+		t.Errorf("with X-Request-ID rid: %q, want rid and a generated ID", line)
 	}
 }
