@@ -363,7 +363,12 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotation
 	}
 	if e.Method != "" {
 		h.Set("X-Original-Uri", requestURI(r))
-		h.Set("X-Scheme", ex.fwd.scheme)
+		setOrDelete(h, "X-Scheme", ex.fwd.scheme) // "" with use-forwarded-headers and an empty X-Forwarded-Proto
+	}
+	if f := &ex.fwd; f.ppHeader != "" {
+		// more_set_input_headers changed the client's request, which
+		// the subrequest passes on.
+		setOrDelete(h, f.ppHeader, f.ppForwardedFor)
 	}
 	req.Host = req.URL.Hostname() // proxy_set_header Host, the URL's host without its port
 	scheme := "http"
@@ -381,11 +386,7 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotation
 	}
 	h.Set("X-Auth-Request-Redirect", redirect)
 	for _, kv := range c.setHeaders {
-		if kv[1] == "" {
-			h.Del(kv[0])
-		} else {
-			h.Set(kv[0], kv[1])
-		}
+		setOrDelete(h, kv[0], kv[1])
 	}
 	req.Header = h
 	req.Close = conns == 0
@@ -724,4 +725,14 @@ func (c *authCache) put(key string, res authResult, d time.Duration, h http.Head
 		}
 	}
 	c.m[key] = cachedAuth{res: res, expires: now.Add(d), variant: variantOf(res.headers, h)}
+}
+
+// setOrDelete is nginx's proxy_set_header name value: a value that is
+// empty sends no such header.
+func setOrDelete(h http.Header, name, value string) {
+	if value == "" {
+		h.Del(name)
+		return
+	}
+	h.Set(name, value)
 }

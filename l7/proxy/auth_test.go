@@ -899,3 +899,31 @@ func TestEscapeURIComponent(t *testing.T) {
 		}
 	}
 }
+
+// TestExternalAuthProxyProtocolHeader: with use-proxy-protocol and
+// use-forwarded-headers, the auth subrequest carries
+// X-Forwarded-For-Proxy-Protocol as ingress-nginx's more_set_input_headers
+// set it on the client's request, not the client's own value, and
+// X-Real-IP is the address read from it; with auth-method, an empty
+// X-Forwarded-Proto is an empty $pass_access_scheme: no X-Scheme.
+func TestExternalAuthProxyProtocolHeader(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	as := newAuthService(t, func(http.ResponseWriter, *http.Request) {})
+	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", Method: "POST"}}
+	s := withLogFormat(t, snap(1, "example.com", backendOf("web", []string{addr(up)}, withAuth(ext))),
+		map[string]string{"use-proxy-protocol": "true", "use-forwarded-headers": "true"})
+	plain, secure := refusingFrontPP(t, Options{}, s, true)
+	sendRefused(t, refusedCase{send: sendPlain, req: "PROXY TCP4 192.0.2.7 198.51.100.1 1111 80\r\n" +
+		"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For-Proxy-Protocol: 6.6.6.6\r\nX-Forwarded-Proto: \r\nConnection: close\r\n\r\n"}, plain, secure)
+	ar, _ := as.last(t)
+	if got := ar.Header.Values("X-Forwarded-For-Proxy-Protocol"); len(got) != 1 || got[0] != "203.0.113.7" {
+		t.Errorf("auth request X-Forwarded-For-Proxy-Protocol %q, want [203.0.113.7]", got)
+	}
+	if got := ar.Header.Get("X-Real-Ip"); got != "203.0.113.7" {
+		t.Errorf("auth request X-Real-IP %q, want 203.0.113.7", got)
+	}
+	if got, ok := ar.Header["X-Scheme"]; ok {
+		t.Errorf("auth request X-Scheme %q, want none", got)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/weir-lb/weir/l7/proxyproto"
 )
 
 // forwarding is what ingress-nginx's client-address model gives one
@@ -38,6 +40,11 @@ type forwarding struct {
 	// originalURI is X-Original-URI, $request_uri, with
 	// proxy-add-original-uri-header; "" leaves the client's header as is.
 	originalURI string
+	// tcpPeer is the connection's peer, nginx's $realip_remote_addr (the
+	// balancer's address under use-proxy-protocol); ppSource is the PROXY
+	// header's source address, $proxy_protocol_addr, invalid without
+	// use-proxy-protocol or when the header gave none.
+	tcpPeer, ppSource netip.Addr
 	// ppForwardedFor is $forwarded_for_proxy_protocol, the value of
 	// forwarded-for-proxy-protocol-header, with use-forwarded-headers and
 	// use-proxy-protocol; ppHeader is that header's name, "" when it is
@@ -66,23 +73,72 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding 
 	if r.TLS != nil {
 		f.scheme = "https"
 	}
+	if f.host == "" {
+		// A request without a host (HTTP/1.0) is served by ingress-nginx's
+		// default server: $best_http_host is then $host, its server_name.
+		f.host = defaultServerName
+	}
 	// With use-proxy-protocol, the connection's addresses are already those
 	// of the PROXY header (l7/proxyproto): the peer is the client when the
 	// balancer is trusted, and the local port $proxy_protocol_server_port.
 	serverPort := localPort(r)
-	ppPort := serverPort
-	// real_ip_header is proxy_protocol (done) with use-proxy-protocol
-	// alone; otherwise X-Forwarded-For (every line) or another header (its
-	// first line), as nginx's realip module reads them.
-	if g.realIP && (!g.UseProxyProtocol || g.UseForwardedHeaders) && peer.IsValid() {
-		var v string
-		if g.forwardedFor == "X-Forwarded-For" {
-			v = strings.Join(r.Header.Values("X-Forwarded-For"), ",")
-		} else {
-			v = firstValue(r.Header, g.forwardedFor)
+	f.tcpPeer = peer // $realip_remote_addr
+	var ppSource netip.Addr
+	if g.UseProxyProtocol {
+		ppSource = peer // a request without l7/proxyproto's address: its own
+		if pa, ok := r.Context().Value(http.LocalAddrContextKey).(*proxyproto.Addr); ok {
+			f.tcpPeer, ppSource = pa.Peer.Addr(), pa.Source.Addr()
+			if !ppSource.IsValid() {
+				// PROXY UNKNOWN, a LOCAL header: nginx has no
+				// $proxy_protocol_server_port.
+				serverPort = ""
+			} else if ppSource.Is4In6() && f.remote == ppSource.Unmap() {
+				// An IPv4-mapped source the realip module took keeps its
+				// IPv6 text (RemoteAddr's is the IPv4 address).
+				f.remoteText = ngxAddrText(ppSource)
+			}
 		}
-		if a := realIP(peer, v, g.realIPFrom); a != peer {
-			f.remote, f.remoteText = a, a.String()
+	}
+	f.ppSource = ppSource
+	ppPort := serverPort
+	f.originalFor, _ = headerValue(r.Header, g.forwardedFor)
+	switch {
+	case g.UseForwardedHeaders && g.UseProxyProtocol:
+		// real_ip_header is forwarded-for-proxy-protocol-header, which
+		// ingress-nginx sets (more_set_input_headers) to
+		// $forwarded_for_proxy_protocol: the forwarded-for header when the
+		// PROXY source is in proxy-real-ip-cidr, else that source. The
+		// walk starts at the connection's peer; an empty value is no
+		// header, which leaves the peer. A client's own
+		// X-Forwarded-For-Proxy-Protocol is never read (nginx's realip
+		// reads it before headers-more replaces it: see the README).
+		f.ppHeader = g.ForwardedForProxyProtocol()
+		geoAddr := ppSource.Unmap() // geo, as set_real_ip_from, matches a mapped address as IPv4
+		if !geoAddr.IsValid() {
+			// nginx's geo module takes an address it cannot parse (no
+			// $proxy_protocol_addr) as INADDR_NONE, which 0.0.0.0/0 holds.
+			geoAddr = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+		}
+		switch {
+		case containsAddr(g.realIPFrom, geoAddr):
+			f.ppForwardedFor = f.originalFor
+		case ppSource.IsValid():
+			f.ppForwardedFor = ngxAddrText(ppSource)
+		}
+		f.remote, f.remoteText = f.tcpPeer, ngxAddrText(f.tcpPeer)
+		if a, found := realIP(f.tcpPeer, []string{f.ppForwardedFor}, g.realIPFrom); found {
+			f.remote, f.remoteText = a.Unmap(), ngxAddrText(a)
+		}
+	case g.realIP && !g.UseProxyProtocol && peer.IsValid():
+		// real_ip_header is proxy_protocol (done) with use-proxy-protocol
+		// alone; otherwise forwarded-for-header: every line of
+		// X-Forwarded-For, the first of any other header.
+		lines := r.Header[g.forwardedFor]
+		if g.forwardedFor != "X-Forwarded-For" && len(lines) > 1 {
+			lines = lines[:1]
+		}
+		if a, found := realIP(peer, lines, g.realIPFrom); found {
+			f.remote, f.remoteText = a.Unmap(), ngxAddrText(a)
 		}
 	}
 	if g.UseForwardedHeaders {
@@ -93,13 +149,11 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding 
 			serverPort = v
 		}
 		if v, ok := headerValue(r.Header, "X-Forwarded-Host"); ok {
+			// lua_ingress.lua: the first of ngx.re.split(v, ","), "" for
+			// ",b.test" or an empty value: then no Host and no
+			// X-Forwarded-Host is sent.
 			f.host, _, _ = strings.Cut(v, ",")
 		}
-	}
-	if f.host == "" {
-		// A request without a host (HTTP/1.0) is served by ingress-nginx's
-		// default server: $best_http_host is then $host, its server_name.
-		f.host = defaultServerName
 	}
 	if g.UseProxyProtocol && ppPort == "443" {
 		f.scheme = "https"
@@ -110,23 +164,24 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding 
 	}
 	f.forwardedFor = f.remoteText
 	if g.UseForwardedHeaders && g.ComputeFullForwardedFor {
-		f.forwardedFor = peerText
+		// $full_x_forwarded_for: the client's X-Forwarded-For, then
+		// $realip_remote_addr, or with use-proxy-protocol
+		// $proxy_protocol_addr (whether trusted or not).
+		src := peerText
+		if g.UseProxyProtocol {
+			src = ""
+			if ppSource.IsValid() {
+				src = ngxAddrText(ppSource)
+			}
+		}
+		f.forwardedFor = src
 		if v, _ := headerValue(r.Header, "X-Forwarded-For"); v != "" {
-			f.forwardedFor = v + ", " + peerText
+			f.forwardedFor = v + ", " + src
 		}
 	}
-	f.originalFor, _ = headerValue(r.Header, g.forwardedFor)
 	f.originalHost, _ = headerValue(r.Header, g.forwardedHost)
 	if g.ProxyAddOriginalURIHeader {
 		f.originalURI = r.RequestURI
-	}
-	if g.UseForwardedHeaders && g.UseProxyProtocol {
-		// The connection's address is the PROXY header's when the
-		// balancer is trusted (l7/proxyproto).
-		f.ppHeader, f.ppForwardedFor = g.ForwardedForProxyProtocol(), peerText
-		if containsAddr(g.realIPFrom, peer) {
-			f.ppForwardedFor = f.originalFor
-		}
 	}
 	return f
 }
@@ -151,29 +206,6 @@ func headerValue(h http.Header, name string) (v string, ok bool) {
 		return "", false
 	}
 	return strings.Join(vs, ", "), true
-}
-
-// realIP is nginx's realip module with real_ip_recursive on: when peer is
-// trusted, the rightmost address of the comma- or space-separated list v
-// that is not trusted, or the leftmost when every one is; an entry that is
-// not an address (optionally with a port) stops the walk at the last
-// address found. It returns peer when peer is not trusted or v holds no
-// address.
-func realIP(peer netip.Addr, v string, trusted []netip.Prefix) netip.Addr {
-	addr := peer
-	for containsAddr(trusted, addr) {
-		v = strings.TrimRight(v, " ,")
-		if v == "" {
-			return addr
-		}
-		i := strings.LastIndexAny(v, " ,")
-		a := parseClientAddr(v[i+1:])
-		if !a.IsValid() {
-			return addr
-		}
-		addr, v = a, v[:max(i, 0)]
-	}
-	return addr
 }
 
 // parseClientAddr parses an address, optionally with a port ("1.2.3.4",

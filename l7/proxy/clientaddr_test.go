@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -30,8 +32,15 @@ func TestForwarding(t *testing.T) {
 		local     string // local address; default 127.0.0.1:8080
 		tls       bool
 		httpsPort int
-		hdr       [][2]string
-		want      want
+		// ppPeer and ppSource, when ppPeer is set, make the local address
+		// l7/proxyproto's: the balancer's address and the PROXY header's
+		// source ("" for PROXY UNKNOWN); RemoteAddr is then what
+		// proxyproto.Conn gives, the source when the balancer is trusted.
+		ppPeer, ppSource string
+		hdr              [][2]string
+		want             want
+		// wantPP is X-Forwarded-For-Proxy-Protocol, checked when ppPeer is set.
+		wantPP string
 	}{
 		{
 			name: "defaults, no forwarded headers",
@@ -147,6 +156,106 @@ func TestForwarding(t *testing.T) {
 			want: want{Remote: "203.0.113.7", Scheme: "https", Port: "8080", Host: "web.test", XFF: "203.0.113.7", OriginalFor: "203.0.113.7"},
 		},
 		{
+			// nginx 1.22.1 with ingress-nginx's real_ip_header
+			// X-Forwarded-For-Proxy-Protocol, its geo and map of
+			// $forwarded_for_proxy_protocol and more_set_input_headers
+			// (headers-more): the walk starts at the balancer, whose
+			// header value is the trusted source's X-Forwarded-For.
+			name:     "use-proxy-protocol and use-forwarded-headers: a trusted source's X-Forwarded-For",
+			g:        annotations.Global{UseProxyProtocol: true, UseForwardedHeaders: true},
+			peer:     "203.0.113.50:5555",
+			ppPeer:   "127.0.0.1:40000",
+			ppSource: "203.0.113.50:5555",
+			local:    "127.0.0.1:80",
+			hdr:      [][2]string{{"X-Forwarded-For", "198.51.100.7"}},
+			want:     want{Remote: "198.51.100.7", Scheme: "http", Port: "80", Host: "web.test", XFF: "198.51.100.7", OriginalFor: "198.51.100.7"},
+			wantPP:   "198.51.100.7",
+		},
+		{
+			name:     "use-proxy-protocol and use-forwarded-headers: a trusted source without X-Forwarded-For leaves the balancer",
+			g:        annotations.Global{UseProxyProtocol: true, UseForwardedHeaders: true},
+			peer:     "203.0.113.50:5555",
+			ppPeer:   "127.0.0.1:40000",
+			ppSource: "203.0.113.50:5555",
+			local:    "127.0.0.1:80",
+			want:     want{Remote: "127.0.0.1", Scheme: "http", Port: "80", Host: "web.test", XFF: "127.0.0.1"},
+		},
+		{
+			name:     "use-proxy-protocol and use-forwarded-headers: an untrusted source is the client",
+			g:        annotations.Global{UseProxyProtocol: true, UseForwardedHeaders: true, ProxyRealIPCIDR: []string{"127.0.0.1/32"}},
+			peer:     "203.0.113.50:5555",
+			ppPeer:   "127.0.0.1:40000",
+			ppSource: "203.0.113.50:5555",
+			local:    "127.0.0.1:80",
+			hdr:      [][2]string{{"X-Forwarded-For", "198.51.100.7"}},
+			want:     want{Remote: "203.0.113.50", Scheme: "http", Port: "80", Host: "web.test", XFF: "203.0.113.50", OriginalFor: "198.51.100.7"},
+			wantPP:   "203.0.113.50",
+		},
+		{
+			name:     "use-proxy-protocol and use-forwarded-headers: an untrusted balancer, the header still names the source",
+			g:        annotations.Global{UseProxyProtocol: true, UseForwardedHeaders: true, ComputeFullForwardedFor: true, ProxyRealIPCIDR: []string{"127.0.0.1/32", "10.0.0.0/8"}},
+			peer:     "127.0.0.2:40000",
+			ppPeer:   "127.0.0.2:40000",
+			ppSource: "10.1.2.3:5555",
+			local:    "127.0.0.1:80",
+			hdr:      [][2]string{{"X-Forwarded-For", "203.0.113.7"}},
+			want:     want{Remote: "127.0.0.2", Scheme: "http", Port: "80", Host: "web.test", XFF: "203.0.113.7, 10.1.2.3", OriginalFor: "203.0.113.7"},
+			wantPP:   "203.0.113.7",
+		},
+		{
+			name:     "use-proxy-protocol: an IPv4-mapped source keeps its IPv6 text",
+			g:        annotations.Global{UseProxyProtocol: true},
+			peer:     "203.0.113.51:5555",
+			ppPeer:   "127.0.0.1:40000",
+			ppSource: "[::ffff:203.0.113.51]:5555",
+			local:    "127.0.0.1:80",
+			want:     want{Remote: "::ffff:203.0.113.51", Scheme: "http", Port: "80", Host: "web.test", XFF: "::ffff:203.0.113.51"},
+		},
+		{
+			name:     "use-proxy-protocol and use-forwarded-headers: an IPv4-mapped source is in 0.0.0.0/0",
+			g:        annotations.Global{UseProxyProtocol: true, UseForwardedHeaders: true},
+			peer:     "203.0.113.51:5555",
+			ppPeer:   "127.0.0.1:40000",
+			ppSource: "[::ffff:203.0.113.51]:5555",
+			local:    "127.0.0.1:80",
+			hdr:      [][2]string{{"X-Forwarded-For", "10.9.9.9"}},
+			want:     want{Remote: "10.9.9.9", Scheme: "http", Port: "80", Host: "web.test", XFF: "10.9.9.9", OriginalFor: "10.9.9.9"},
+			wantPP:   "10.9.9.9",
+		},
+		{
+			name:   "PROXY UNKNOWN: no $proxy_protocol_server_port, so no X-Forwarded-Port",
+			g:      annotations.Global{UseProxyProtocol: true},
+			peer:   "127.0.0.1:40000",
+			ppPeer: "127.0.0.1:40000",
+			local:  "127.0.0.1:80",
+			want:   want{Remote: "127.0.0.1", Scheme: "http", Port: "", Host: "web.test", XFF: "127.0.0.1"},
+		},
+		{
+			name:   "PROXY UNKNOWN with use-forwarded-headers: geo takes the missing source as 255.255.255.255, in 0.0.0.0/0",
+			g:      annotations.Global{UseProxyProtocol: true, UseForwardedHeaders: true},
+			peer:   "127.0.0.1:40000",
+			ppPeer: "127.0.0.1:40000",
+			local:  "127.0.0.1:80",
+			hdr:    [][2]string{{"X-Forwarded-For", "203.0.113.7"}},
+			want:   want{Remote: "203.0.113.7", Scheme: "http", Port: "", Host: "web.test", XFF: "203.0.113.7", OriginalFor: "203.0.113.7"},
+			wantPP: "203.0.113.7",
+		},
+		{
+			name:   "PROXY UNKNOWN with use-forwarded-headers, a narrow proxy-real-ip-cidr: the balancer",
+			g:      annotations.Global{UseProxyProtocol: true, UseForwardedHeaders: true, ProxyRealIPCIDR: []string{"127.0.0.1/32"}},
+			peer:   "127.0.0.1:40000",
+			ppPeer: "127.0.0.1:40000",
+			local:  "127.0.0.1:80",
+			hdr:    [][2]string{{"X-Forwarded-For", "203.0.113.7"}},
+			want:   want{Remote: "127.0.0.1", Scheme: "http", Port: "", Host: "web.test", XFF: "127.0.0.1", OriginalFor: "203.0.113.7"},
+		},
+		{
+			name: "X-Forwarded-Host with an empty first entry: no host",
+			g:    ufh,
+			hdr:  [][2]string{{"X-Forwarded-Host", ",b.test"}},
+			want: want{Remote: "192.0.2.10", Scheme: "http", Port: "8080", Host: "", XFF: "192.0.2.10", OriginalHost: ",b.test"},
+		},
+		{
 			name:      "the HTTPS listener's port is passed as 443",
 			tls:       true,
 			local:     "127.0.0.1:8443",
@@ -173,7 +282,15 @@ func TestForwarding(t *testing.T) {
 				local = "127.0.0.1:8080"
 			}
 			la, _ := net.ResolveTCPAddr("tcp", local)
-			r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, la))
+			var localAddr net.Addr = la
+			if tc.ppPeer != "" {
+				pa := &proxyproto.Addr{TCPAddr: *la, Peer: netip.MustParseAddrPort(tc.ppPeer)}
+				if tc.ppSource != "" {
+					pa.Source = netip.MustParseAddrPort(tc.ppSource)
+				}
+				localAddr = pa
+			}
+			r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, localAddr))
 			if tc.tls {
 				r.TLS = &tls.ConnectionState{}
 			}
@@ -185,8 +302,12 @@ func TestForwarding(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
-			if f.remote.String() != tc.want.Remote {
-				t.Errorf("remote = %v, want %s", f.remote, tc.want.Remote)
+			// The address source ranges judge: an IPv4-mapped one as IPv4.
+			if want := netip.MustParseAddr(tc.want.Remote).Unmap(); f.remote != want {
+				t.Errorf("remote = %v, want %s", f.remote, want)
+			}
+			if tc.ppPeer != "" && f.ppForwardedFor != tc.wantPP {
+				t.Errorf("X-Forwarded-For-Proxy-Protocol = %q, want %q", f.ppForwardedFor, tc.wantPP)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/weir-lb/weir/l7/arena"
+	"github.com/weir-lb/weir/l7/proxyproto"
 )
 
 // rewrite prepares the upstream request, as ingress-nginx's proxy_set_header
@@ -100,8 +101,11 @@ var rewriteKeys = [...]string{
 // or the scheme's default port when the server did not record it.
 func localPort(r *http.Request) string {
 	if addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if ta, ok := addr.(*net.TCPAddr); ok {
+		switch ta := addr.(type) {
+		case *net.TCPAddr:
 			return portString(ta.Port) // addr.String()'s port, without its allocations
+		case *proxyproto.Addr:
+			return portString(ta.Port)
 		}
 		if _, port, err := net.SplitHostPort(addr.String()); err == nil {
 			return port
@@ -126,6 +130,12 @@ func requestID(r *http.Request, generate bool) string {
 	if !generate {
 		return ""
 	}
+	return newRequestID()
+}
+
+// newRequestID returns a new request ID, nginx's $request_id: 32 hex
+// digits of random bits.
+func newRequestID() string {
 	// The runtime's ChaCha8 generator, per thread and seeded from the
 	// kernel: a request ID is a correlation key, not a secret (it is sent
 	// to the upstream and logged), and crypto/rand's DRBG cost 1% of a

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-lb/weir/l7/proxyproto"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -63,6 +64,11 @@ const (
 	lvPipe
 	lvHeader
 	lvHTTPHost
+	lvRealIPRemoteAddr
+	lvProxyProtocolAddr
+	lvProxyProtocolPort
+	lvProxyAddXFF
+	lvNginxRequestID
 )
 
 // logVars maps annotations.LogVariables to their values.
@@ -73,11 +79,13 @@ var logVars = map[string]logVar{
 	"request_time": lvRequestTime, "proxy_upstream_name": lvUpstreamName,
 	"proxy_alternative_upstream_name": lvAltUpstreamName, "upstream_addr": lvUpstreamAddr,
 	"upstream_response_length": lvUpstreamLength, "upstream_response_time": lvUpstreamTime,
-	"upstream_status": lvUpstreamStatus, "req_id": lvRequestID, "request_id": lvRequestID, "host": lvHost,
+	"upstream_status": lvUpstreamStatus, "req_id": lvRequestID, "request_id": lvNginxRequestID, "host": lvHost,
 	"request_method": lvMethod, "request_uri": lvRequestURI, "uri": lvURI, "args": lvArgs,
 	"query_string": lvArgs, "server_protocol": lvProtocol, "scheme": lvScheme, "namespace": lvNamespace,
 	"ingress_name": lvIngress, "service_name": lvService, "service_port": lvServicePort,
 	"remote_port": lvRemotePort, "server_port": lvServerPort, "msec": lvMsec, "pipe": lvPipe,
+	"realip_remote_addr": lvRealIPRemoteAddr, "proxy_protocol_addr": lvProxyProtocolAddr,
+	"proxy_protocol_port": lvProxyProtocolPort, "proxy_add_x_forwarded_for": lvProxyAddXFF,
 }
 
 // compileLogFormat compiles f; nil when it sets no format (Weir's JSON
@@ -155,10 +163,11 @@ func (lf *logFormat) append(b, scratch []byte, l *logLine) ([]byte, []byte) {
 }
 
 // alwaysSet reports whether v is set by ingress-nginx's template even when
-// empty (logged "", not "-").
+// empty (logged "", not "-"): its set variables, and $req_id, a map's
+// value (empty with generate-request-id "false" and no X-Request-ID).
 func alwaysSet(v logVar) bool {
 	switch v {
-	case lvAltUpstreamName, lvNamespace, lvIngress, lvService, lvServicePort, lvUpstreamName:
+	case lvAltUpstreamName, lvNamespace, lvIngress, lvService, lvServicePort, lvUpstreamName, lvRequestID:
 		return true
 	}
 	return false
@@ -175,6 +184,29 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	}
 	switch op.v {
 	case lvRemoteAddr:
+		return append(b, ex.fwd.remoteText...), true
+	case lvRealIPRemoteAddr:
+		// The connection's peer, before the realip module took a
+		// forwarded address.
+		if !ex.fwd.tcpPeer.IsValid() {
+			return append(b, ex.fwd.remoteText...), true
+		}
+		return append(b, ngxAddrText(ex.fwd.tcpPeer)...), true
+	case lvProxyProtocolAddr, lvProxyProtocolPort:
+		pa, ok := r.Context().Value(http.LocalAddrContextKey).(*proxyproto.Addr)
+		if !ok || !pa.Source.IsValid() {
+			return b, false
+		}
+		if op.v == lvProxyProtocolPort {
+			return strconv.AppendUint(b, uint64(pa.Source.Port()), 10), true
+		}
+		return append(b, ngxAddrText(pa.Source.Addr())...), true
+	case lvProxyAddXFF:
+		// nginx's proxy module: each X-Forwarded-For line and ", ", then
+		// $remote_addr.
+		for _, v := range r.Header["X-Forwarded-For"] {
+			b = append(append(b, v...), ", "...)
+		}
 		return append(b, ex.fwd.remoteText...), true
 	case lvRemoteUser:
 		// The header looked up first, as BasicAuth's Get would (the key is
@@ -249,6 +281,13 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 		return l.upstreamValue(b, op.v), true
 	case lvRequestID:
 		return append(b, ex.requestID...), true
+	case lvNginxRequestID:
+		// nginx's own ID, which $req_id is only when the client sent no
+		// X-Request-ID and generate-request-id is on; else a new one.
+		if v, _ := headerValue(r.Header, "X-Request-Id"); v == "" && ex.requestID != "" {
+			return append(b, ex.requestID...), true
+		}
+		return append(b, newRequestID()...), true
 	case lvHost:
 		return appendHost(b, r.Host), true
 	case lvHTTPHost:

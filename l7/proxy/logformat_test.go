@@ -106,7 +106,7 @@ func TestLogFormatVariables(t *testing.T) {
 	t.Parallel()
 	up := named(t, "a")
 	var buf syncBuffer
-	const format = `$host|$http_host|$request_uri|$uri|$args|$query_string|$server_protocol|$scheme|$namespace|$ingress_name|$service_name|$service_port|$the_real_ip|$remote_addr|$status|$request_id|$nope|$remote_user`
+	const format = `$host|$http_host|$request_uri|$uri|$args|$query_string|$server_protocol|$scheme|$namespace|$ingress_name|$service_name|$service_port|$the_real_ip|$remote_addr|$status|$req_id|$nope|$remote_user`
 	s := snap(1, "foo.com", backendOf("a", []string{addr(up)}))
 	g, errs := annotations.ParseGlobal(map[string]string{"log-format-upstream": format})
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "$nope") {
@@ -396,5 +396,66 @@ func TestLogFormatFindConfigUpstreamName(t *testing.T) {
 	waitFor(t, "two access-log lines", func() bool { return strings.Count(buf.String(), "\n") == 2 })
 	if got, want := buf.String(), "413 [-] []\n200 [ns-a-http] []\n"; got != want {
 		t.Errorf("lines %q, want %q", got, want)
+	}
+}
+
+// TestLogFormatClientAddressVariables checks the client-address variables
+// of log-format-upstream under use-proxy-protocol and
+// use-forwarded-headers, as nginx 1.22.1 logs them configured as
+// ingress-nginx renders these keys: $realip_remote_addr is the balancer,
+// $proxy_protocol_addr and _port the PROXY header's source (not trusted
+// here: it is the client, and X-Forwarded-For is not read),
+// $proxy_add_x_forwarded_for the client's lines then $remote_addr.
+func TestLogFormatClientAddressVariables(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "example.com", backendOf("a", []string{addr(up)})), map[string]string{
+		"log-format-upstream": "$remote_addr|$realip_remote_addr|$proxy_protocol_addr|$proxy_protocol_port|$proxy_add_x_forwarded_for",
+		"use-proxy-protocol":  "true", "use-forwarded-headers": "true", "proxy-real-ip-cidr": "127.0.0.1/32",
+	})
+	plain, secure := refusingFrontPP(t, Options{AccessLog: &buf}, s, true)
+	const pp = "PROXY TCP4 192.0.2.7 198.51.100.1 1111 80\r\n"
+	sendRefused(t, refusedCase{send: sendPlain, req: pp + "GET /p HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 10.0.0.1\r\nConnection: close\r\n\r\n"}, plain, secure)
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got, want := buf.String(), "192.0.2.7|127.0.0.1|192.0.2.7|1111|203.0.113.7, 10.0.0.1, 192.0.2.7\n"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+}
+
+// TestLogFormatEmptyRequestID: with generate-request-id "false" and no
+// X-Request-ID, $req_id (ingress-nginx's map of $http_x_request_id) is
+// found and empty, which nginx 1.22.1 logs as nothing, not "-".
+func TestLogFormatEmptyRequestID(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})),
+		map[string]string{"log-format-upstream": "[$req_id] $status", "generate-request-id": "false"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	if got, want := logRequest(t, client(t), srv.URL+"/", "foo.com", &buf, nil), "[] 200"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+}
+
+// TestLogFormatNginxRequestID: $request_id is nginx's own ID, which
+// $req_id (ingress-nginx's map) is only when the client sent no
+// X-Request-ID; a client's ID is $req_id alone.
+func TestLogFormatNginxRequestID(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})),
+		map[string]string{"log-format-upstream": "$req_id $request_id"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c := client(t)
+	hex32 := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	line := strings.Fields(logRequest(t, c, srv.URL+"/", "foo.com", &buf, nil))
+	if len(line) != 2 || line[0] != line[1] || !hex32.MatchString(line[0]) {
+		t.Errorf("without X-Request-ID: %q, want one generated ID twice", line)
+	}
+	line = strings.Fields(logRequest(t, c, srv.URL+"/", "foo.com", &buf, map[string]string{"X-Request-ID": "rid"}))
+	if len(line) != 2 || line[0] != "rid" || !hex32.MatchString(line[1]) {
+		t.Errorf("with X-Request-ID rid: %q, want rid and a generated ID", line)
 	}
 }

@@ -83,6 +83,7 @@ type Conn struct {
 	br            *bufio.Reader // holds what followed the header; nil on error
 	err           error         // of reading the header
 	remote, local net.Addr
+	addr          Addr // local once the header is read
 
 	mu           sync.Mutex
 	readDeadline time.Time // the last one set by the server, restored after the header
@@ -105,21 +106,46 @@ func (c *Conn) init() {
 			return
 		}
 		c.br = br
-		if h.src.IsValid() && c.policy.TrustsProxy(addrOf(c.remote)) {
+		c.addr.Peer, c.addr.Source = addrPortOf(c.remote), h.src
+		if h.src.IsValid() && c.policy.TrustsProxy(c.addr.Peer.Addr()) {
 			c.remote = net.TCPAddrFromAddrPort(h.src)
 		}
-		if h.dst.IsValid() {
-			c.local = net.TCPAddrFromAddrPort(h.dst)
+		dst := h.dst
+		if !dst.IsValid() {
+			dst = addrPortOf(c.local)
 		}
+		c.addr.TCPAddr = *net.TCPAddrFromAddrPort(dst)
+		c.local = &c.addr
 	})
 }
 
-// addrOf is the IP of a, unmapped; invalid when a is not an IP address.
-func addrOf(a net.Addr) netip.Addr {
-	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-		return ap.Addr().Unmap()
+// Addr is the LocalAddr of a Conn whose header was read: the header's
+// destination address (the address the client connected to, whose port is
+// nginx's $proxy_protocol_server_port), or the connection's own when the
+// header gave none, with what the variables of nginx's realip and PROXY
+// protocol support read: the connection's peer and the header's source.
+type Addr struct {
+	net.TCPAddr
+	// Peer is the connection's peer (the balancer), unmapped: nginx's
+	// $realip_remote_addr, from which real_ip_recursive starts.
+	Peer netip.AddrPort
+	// Source is the header's source address, nginx's $proxy_protocol_addr
+	// and $proxy_protocol_port, whether the peer is trusted or not; invalid
+	// when the header gave no addresses (PROXY UNKNOWN, a version 2 LOCAL
+	// or UNSPEC header), as nginx then has no $proxy_protocol_* values.
+	Source netip.AddrPort
+}
+
+// addrPortOf is the address and port of a, the address unmapped; invalid
+// when a is not an IP address.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap = ta.AddrPort()
+	} else {
+		ap, _ = netip.ParseAddrPort(a.String())
 	}
-	return netip.Addr{}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // Read reads after the header; it fails with the header's error when the
@@ -144,7 +170,9 @@ func (c *Conn) RemoteAddr() net.Addr {
 
 // LocalAddr returns the PROXY header's destination address (the address
 // the client connected to, whose port is nginx's
-// $proxy_protocol_server_port), else the connection's.
+// $proxy_protocol_server_port), else the connection's: an *Addr once the
+// header is read, which tells the peer's and the header's source address
+// too.
 func (c *Conn) LocalAddr() net.Addr {
 	c.init()
 	return c.local

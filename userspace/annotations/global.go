@@ -505,7 +505,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "compute-full-forwarded-for", Default: "false", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "With `use-forwarded-headers`, `\"true\"` sends `X-Forwarded-For` as the client's value with the connection's address appended, instead of the client address alone.",
+		Doc:      "With `use-forwarded-headers`, `\"true\"` sends `X-Forwarded-For` as the client's value with the connection's address appended (with `use-proxy-protocol`, the PROXY header's source address, trusted or not), instead of the client address alone.",
 		Validate: validateBool,
 	},
 	{
@@ -655,7 +655,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "forwarded-for-proxy-protocol-header", Default: DefaultForwardedForProxyProtocolHeader, ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "With `use-forwarded-headers` and `use-proxy-protocol` both `\"true\"`: the header the upstream request carries (replacing the client's), as ingress-nginx sets it for its realip module: the client's `forwarded-for-header` when the PROXY header's source address is in `proxy-real-ip-cidr`, else that address; none when that is empty. The client address is the one nginx derives from it.",
+		Doc:      "With `use-forwarded-headers` and `use-proxy-protocol` both `\"true\"`: the header the upstream request carries (replacing the client's), as ingress-nginx sets it for its realip module: the client's `forwarded-for-header` when the PROXY header's source address is in `proxy-real-ip-cidr`, else that address; none when that is empty. The client address is the one nginx derives from it, starting from the balancer's address: a trusted source without `forwarded-for-header` leaves the balancer's.",
 		Validate: validateHeaderName,
 	},
 	{

@@ -326,7 +326,7 @@ var unappliedConfigMapKeys = map[string]string{
 // difference to it.
 var partialConfigMapKeys = map[string]string{
 	"max-worker-connections":              "counts client connections only, not upstream ones",
-	"forwarded-for-proxy-protocol-header": "when the balancer sending the PROXY header is itself not in `proxy-real-ip-cidr`, Weir keeps the connection's address, not the PROXY header's, so the header carries the balancer's address where nginx writes the PROXY header's source address",
+	"forwarded-for-proxy-protocol-header": "a client's own header of that name is never read for the client address: nginx's realip module reads it in its first phase, before headers-more replaces it, so behind a trusted balancer a client names its own address there; Weir takes the value ingress-nginx's map computes, and sends that",
 	"ignore-invalid-headers":              "a name that is not an HTTP token (with `@`, `/`, `(`, `\"`...) gets 400 whatever the value, where nginx drops it (or passes it with `\"false\"`): Weir's HTTP servers do not accept such a name. nginx too answers 400 to a space or a control byte in a name",
 	"ssl-session-cache":                   "Go's crypto/tls server has no session-ID cache (it resumes only from tickets): with ssl-session-tickets \"false\" (the default) TLS 1.3 sessions resume from tickets, as nginx's from its cache, and TLS 1.2 sessions, which nginx resumes by session ID, do not",
 }

@@ -36,7 +36,8 @@ var LogVariables = []string{
 	"upstream_addr", "upstream_response_length", "upstream_response_time", "upstream_status", "req_id",
 	"request_id", "host", "request_method", "request_uri", "uri", "args", "query_string", "server_protocol",
 	"scheme", "namespace", "ingress_name", "service_name", "service_port", "the_real_ip", "remote_port",
-	"server_port", "msec", "pipe",
+	"server_port", "msec", "pipe", "realip_remote_addr", "proxy_protocol_addr", "proxy_protocol_port",
+	"proxy_add_x_forwarded_for",
 }
 
 // LogSegment is a piece of a log format: literal text, or the variable
