@@ -205,12 +205,12 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key: "proxy-ssl-verify", Default: "off",
-		Doc:      "`on` verifies the endpoint's certificate against `ca.crt` and `proxy-ssl-name`; a failed verification answers 502. `on` with a Secret without `ca.crt` denies the route (503): ingress-nginx would not verify, Weir fails closed.",
+		Doc:      "`on` verifies the endpoint's certificate against `ca.crt` and `proxy-ssl-name` as OpenSSL does for nginx: the chain must end at a self-signed CA of `ca.crt` (its other certificates serve as intermediates); a failed verification answers 502. `on` with a Secret without `ca.crt` denies the route (503): ingress-nginx would not verify, Weir fails closed.",
 		Validate: validateOnOff,
 	},
 	{
 		Key: "proxy-ssl-verify-depth", Default: "1",
-		Doc:      "Most intermediate certificates between the endpoint's certificate and a CA of `ca.crt`; `0` means 1, as in ingress-nginx.",
+		Doc:      "Most intermediate certificates between the endpoint's certificate and the self-signed CA of `ca.crt` its chain ends at (OpenSSL's verify depth: `1` takes one intermediate, `2` two); `0` means 1, as in ingress-nginx.",
 		Validate: func(v string) error { _, err := parseVerifyDepth(v); return err },
 	},
 	{
