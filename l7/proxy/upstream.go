@@ -95,7 +95,12 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
 	h := sha256.New()
 	if s := u.SSL; s != nil && t != nil {
-		cfg.MinVersion, cfg.MaxVersion, cfg.CipherSuites = s.MinVersion, s.MaxVersion, s.CipherSuites
+		if t.CAPEM != nil {
+			// nginx.tmpl writes proxy_ssl_protocols and proxy_ssl_ciphers
+			// (with proxy_ssl_verify) only for a Secret with ca.crt: a
+			// client certificate alone keeps nginx's defaults.
+			cfg.MinVersion, cfg.MaxVersion, cfg.CipherSuites = s.MinVersion, s.MaxVersion, s.CipherSuites
+		}
 		if s.ServerNameOn {
 			// Sent as SNI; crypto/tls verifies nothing (InsecureSkipVerify):
 			// VerifyConnection does when proxy-ssl-verify is on.

@@ -219,6 +219,11 @@ func TestProxySSL(t *testing.T) {
 		{name: "sni on without a name", up: up, ssl: ssl(func(s *annotations.ProxySSL) { s.ServerNameOn = true }), material: material, want: 200, wantSNI: "upstream_balancer"},
 		{name: "TLS 1.2 only against a TLS 1.3 endpoint", up: tls13, ssl: ssl(nil), material: material, want: 502},
 		{name: "TLS 1.3 allowed", up: tls13, ssl: ssl(func(s *annotations.ProxySSL) { s.MaxVersion = tls.VersionTLS13 }), material: material, want: 200},
+		// Without ca.crt nginx.tmpl writes no proxy_ssl_protocols: nginx's
+		// defaults (TLS 1.3 included since nginx 1.23.4), whatever the
+		// annotation says.
+		{name: "client certificate without ca.crt keeps the default protocols", up: tls13, ssl: ssl(nil),
+			material: &snapshot.UpstreamTLS{CertPEM: clientCrt, KeyPEM: clientKey}, want: 200},
 		{name: "no client certificate", up: up, ssl: ssl(nil), material: &snapshot.UpstreamTLS{CAPEM: caPEM(t, ca)}, want: 502},
 		{name: "denied", up: up, ssl: ssl(nil), material: &snapshot.UpstreamTLS{Denied: "secret ns/s not found"}, want: 503},
 	}

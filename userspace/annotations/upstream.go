@@ -225,12 +225,12 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key: "proxy-ssl-protocols", Default: "TLSv1.2",
-		Doc:      "TLS versions to the endpoint, space-separated (`TLSv1.2`, `TLSv1.3`).",
+		Doc:      "TLS versions to the endpoint, space-separated (`TLSv1.2`, `TLSv1.3`), when the `proxy-ssl-secret` has a `ca.crt`: without one ingress-nginx writes no `proxy_ssl_protocols` and nginx's default, TLS 1.2 and 1.3, applies.",
 		Validate: validateProxySSLProtocols,
 	},
 	{
 		Key: "proxy-ssl-ciphers", Default: "DEFAULT",
-		Doc:      "TLS 1.2 cipher suites to the endpoint, OpenSSL names separated by `:`; `DEFAULT` is Go's. Names Go lacks are left out; when none remains, Go's defaults are used with a warning.",
+		Doc:      "TLS 1.2 cipher suites to the endpoint, OpenSSL names separated by `:`; `DEFAULT` is Go's. As `proxy-ssl-protocols`, only with a `ca.crt` in the Secret. Names Go lacks are left out; when none remains, Go's defaults are used with a warning.",
 		Validate: validateProxySSLCiphers,
 	},
 }
