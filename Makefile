@@ -53,8 +53,8 @@ vet:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 
 test-unit:
-	$(GO) test -count=1 ./...
-	WEIR_TEST_HTTP1_SERVER=net $(GO) test -count=1 ./l7/proxy ./l7/proxyproto ./l7/connlimit
+	$(GO) test -count=1 -timeout 30m ./...
+	WEIR_TEST_HTTP1_SERVER=net $(GO) test -count=1 -timeout 30m ./l7/proxy ./l7/proxyproto ./l7/connlimit
 
 # FUZZ lists the fuzz targets as package:Target[:budget]; go runs one target
 # of a package at a time. A target without a budget fuzzes for FUZZTIME. The

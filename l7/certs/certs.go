@@ -161,7 +161,7 @@ func (m *Manager) TLSSettings() annotations.TLSSettings {
 
 // TLSConfig returns a new server configuration: the versions, TLS 1.2
 // cipher suites and curves of TLSSettings at each handshake, ALPN "h2" then
-// "http/1.1", certificates from the live Store per handshake, session
+// "http/1.1" ("http/1.1" alone with TLSSettings.HTTP2Off), certificates from the live Store per handshake, session
 // tickets from Tickets when TLSSettings.SessionTickets (resumed within its
 // Timeout), and with RejectHandshake the unrecognized_name alert for an SNI
 // that names no Server of the live Snapshot. Each call returns a distinct *tls.Config; its
@@ -185,7 +185,7 @@ func (m *Manager) TLSConfig() *tls.Config {
 	var last atomic.Pointer[built]
 	var hostVariants atomic.Pointer[variants]
 	build := func(s *annotations.TLSSettings) *tls.Config {
-		c := configOf(s, cfg.NextProtos, cfg.GetCertificate)
+		c := configOf(s, offered(cfg.NextProtos, s), cfg.GetCertificate)
 		withSessions(c, s, cfg, m.now)
 		return c
 	}
@@ -236,6 +236,15 @@ func (m *Manager) TLSConfig() *tls.Config {
 		return actual.(*tls.Config), nil
 	}
 	return cfg
+}
+
+// offered returns the ALPN protocols of a handshake under s: protos
+// without "h2" when s.HTTP2Off (use-http2 "false"), else protos.
+func offered(protos []string, s *annotations.TLSSettings) []string {
+	if !s.HTTP2Off || !slices.Contains(protos, "h2") {
+		return protos
+	}
+	return slices.DeleteFunc(slices.Clone(protos), func(p string) bool { return p == "h2" })
 }
 
 // configOf returns a server configuration of the versions, suites and

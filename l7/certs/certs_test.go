@@ -100,3 +100,44 @@ func TestTLSConfigHandshake(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSConfigUseHTTP2 checks use-http2 "false" (TLSSettings.HTTP2Off):
+// from the next handshake on, ALPN offers only http/1.1, as nginx's
+// listener without http2 (a client offering only h2 is refused, as
+// nginx's fatal no_application_protocol alert); "true" offers h2 again.
+func TestTLSConfigUseHTTP2(t *testing.T) {
+	t.Parallel()
+	m, err := NewManager(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, m.TLSConfig())
+	alpn := func(protos ...string) (string, error) {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: protos, ServerName: "a.example.com"})
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		return conn.ConnectionState().NegotiatedProtocol, nil
+	}
+	for _, tc := range []struct {
+		name    string
+		off     bool
+		protos  []string
+		want    string
+		wantErr bool
+	}{
+		{"on", false, []string{"h2", "http/1.1"}, "h2", false},
+		{"off", true, []string{"h2", "http/1.1"}, "http/1.1", false},
+		{"off h2 only", true, []string{"h2"}, "", true},
+		{"on again", false, []string{"h2", "http/1.1"}, "h2", false},
+	} {
+		s := m.TLSSettings()
+		s.HTTP2Off = tc.off
+		m.SetTLSSettings(s)
+		got, err := alpn(tc.protos...)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("%s: ALPN %q, error %v; want %q, error %v", tc.name, got, err, tc.want, tc.wantErr)
+		}
+	}
+}

@@ -65,8 +65,10 @@ type Options struct {
 	Source LimitSource
 	// H2C lets a clear-text connection that starts with the HTTP/2 preface
 	// pass unchecked, for a server that speaks HTTP/2 with prior knowledge
-	// (http.Protocols.SetUnencryptedHTTP2) behind Handler. Default false:
-	// the preface is refused as an HTTP/2.0 head (505).
+	// (http.Protocols.SetUnencryptedHTTP2) behind Handler, while Source
+	// serves HTTP/2 (TakesH2C). Default false: the preface is read as an
+	// HTTP/1 head and refused (400: "PRI * HTTP/2.0" has an asterisk
+	// target).
 	H2C bool
 }
 

@@ -286,6 +286,12 @@ func (p *headParser) requestLine(line []byte, off int) error {
 	}
 	target := rest[:j]
 	p.h.Target = Span{off + i + 1, j}
+	if _, ok := targetPath(target); !ok {
+		// nginx's parser refuses a target of neither form where it
+		// reads it, before the version: "PRI * HTTP/2.0", the h2c
+		// preface on a listener without http2, gets 400, not 505.
+		return rejTarget
+	}
 	v := rest[j+1:]
 	if len(v) != len("HTTP/1.1") || string(v[:5]) != "HTTP/" || !isDigit(v[5]) || v[6] != '.' || !isDigit(v[7]) {
 		return rejRequestLine

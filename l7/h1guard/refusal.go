@@ -3,6 +3,7 @@ package h1guard
 import (
 	"bytes"
 	"net"
+	"net/http"
 	"time"
 )
 
@@ -38,6 +39,30 @@ type Refusal struct {
 	// ("": none), which chose nginx's server ($host without a Host taken).
 	TLS        bool
 	ServerName string
+	// HTTP2, for an HTTP/2 request, is what nginx's HTTP/2 module had of
+	// it (Head is then empty); nil for HTTP/1.
+	HTTP2 *HTTP2Refusal
+}
+
+// HTTP2Refusal is an HTTP/2 request refused before it was routed, as
+// nginx's log phase sees it: its fields are taken one by one, the request
+// line built once they all are, so a request refused on the way logs
+// $request "-" and, before its :path, $request_uri "-".
+type HTTP2Refusal struct {
+	// Request is the request as net/http read it; the LogRefusal call
+	// must not keep it.
+	Request *http.Request
+	// Line is whether nginx had built the request line: $request is
+	// "METHOD URI HTTP/2.0", else "-".
+	Line bool
+	// Path is whether nginx had taken :path: $request_uri, else "-".
+	Path bool
+	// DefaultServer is whether nginx had moved the request to the default
+	// server (no host at all): $host is "_", not the SNI's server.
+	DefaultServer bool
+	// Host is the host nginx had taken, :authority's or the Host
+	// field's, when valid ($host); "" for none (the server SNI chose).
+	Host string
 }
 
 // PeerAddrs returns the addresses of the connection under c's layers

@@ -166,86 +166,172 @@ func (g *Guard) TLSHandler(h http.Handler) http.Handler {
 
 // refuseHTTP2 answers an HTTP/2 request checkHTTP2 refuses (counted and
 // answered as a refused HTTP/1.1 head, but for Connection: close, which
-// HTTP/2 has not) and reports whether it did.
+// HTTP/2 has not), hands its access-log line to the RefusalLogger, and
+// reports whether it did.
 func (g *Guard) refuseHTTP2(w http.ResponseWriter, r *http.Request) bool {
+	start := time.Now()
 	if g.Limits().http2TooLarge(r) {
 		// nginx ends the connection (ENHANCE_YOUR_CALM) without an
-		// answer; the stream's reset is the nearest net/http allows.
+		// answer; the stream's reset is the nearest net/http allows. Its
+		// line has status 000, nothing sent, the fields before the
+		// large ones taken (the pseudo-fields, :path among them).
 		g.count(r.RemoteAddr, rejHeaderLarge)
+		g.logHTTP2Refusal(r, h2Refused{rej: rejHeaderLarge, path: true, host: true}, start, 0, 0)
 		panic(http.ErrAbortHandler)
 	}
-	rej := checkHTTP2(r)
-	if rej == nil {
+	ref := checkHTTP2(r)
+	if ref.rej == nil {
 		return false
 	}
+	rej := ref.rej
 	g.count(r.RemoteAddr, rej)
 	html := page(rej)
 	w.Header().Set("Content-Type", "text/html")
 	w.Header().Set("Content-Length", strconv.Itoa(len(html)))
 	w.WriteHeader(rej.Status)
+	body := 0
 	if r.Method != http.MethodHead {
-		io.WriteString(w, html)
+		body, _ = io.WriteString(w, html)
 	}
+	g.logHTTP2Refusal(r, ref, start, http2AnswerSize(rej.Status, len(html), body), int64(body))
 	return true
+}
+
+// logHTTP2Refusal hands the RefusalLogger, if any, the line of r, an
+// HTTP/2 request refused as ref says, whose answer took sent bytes
+// (bodySent of them its page).
+func (g *Guard) logHTTP2Refusal(r *http.Request, ref h2Refused, start time.Time, sent, bodySent int64) {
+	l := g.refusals()
+	if l == nil {
+		return
+	}
+	rf := &Refusal{Status: ref.rej.Status, Reject: ref.rej, Start: start, Sent: sent, BodySent: bodySent,
+		Remote: r.RemoteAddr, TLS: r.TLS != nil,
+		HTTP2: &HTTP2Refusal{Request: r, Line: ref.line, Path: ref.path, DefaultServer: ref.defaultServer}}
+	if ref.host && validHost([]byte(r.Host)) {
+		rf.HTTP2.Host = r.Host
+	}
+	if ref.rej == rejHeaderLarge {
+		rf.Status = 0
+	}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		rf.Local = a
+	}
+	if r.TLS != nil {
+		rf.ServerName = r.TLS.ServerName
+	}
+	l.LogRefusal(rf)
+}
+
+// http2AnswerSize is nginx's $bytes_sent for an HTTP/2 answer of status
+// with a page of pageLen bytes, body of them sent: the HEADERS frame (its
+// 9-byte header and HPACK block: :status, 1 byte for the statuses of
+// HPACK's static table, else 5; date, 25; content-type text/html, 9;
+// content-length, 2 and its Huffman-coded digits) and a DATA frame for a
+// body. The date's Huffman length varies by a byte with its digits: an
+// estimate within a byte or two of nginx's.
+func http2AnswerSize(status, pageLen, body int) int64 {
+	block := 5
+	switch status {
+	case 200, 204, 206, 304, 400, 404, 500:
+		block = 1
+	}
+	block += 25 + 9 + 2
+	bits := 0
+	for _, d := range strconv.Itoa(pageLen) {
+		bits += 6
+		if d <= '2' {
+			bits-- // '0', '1' and '2' have 5-bit codes
+		}
+	}
+	n := 9 + block + (bits+7)/8
+	if body > 0 {
+		n += 9 + body
+	}
+	return int64(n)
+}
+
+// h2Refused is how far nginx's HTTP/2 module got with a request it
+// refuses (checkHTTP2), which its access-log line shows.
+type h2Refused struct {
+	rej *Reject // nil: not refused
+	// line: nginx had built the request line ($request), refusing the
+	// request once its fields were all taken; path: it had taken :path
+	// ($request_uri); host: it had taken :authority or Host ($host, when
+	// valid); defaultServer: it had chosen the default server for a
+	// request without a host ($host "_").
+	line, path, host, defaultServer bool
 }
 
 // checkHTTP2 applies to an HTTP/2 request the rules an HTTP/1.1 head is
 // checked against where HTTP/2 has them too, as nginx 1.22's ngx_http_v2
 // does before a request is served, so that nothing it refuses is written
-// to an HTTP/1.1 upstream: a method not of [A-Z_-] gets 400; CONNECT and
-// TRACE get 405; a :path that is not a path (OPTIONS *), holds a space or
-// a control byte, an escaped NUL or climbs above the root gets 400; so
-// does a missing or invalid :authority (ngx_http_validate_host), a Host
-// field beside it that names another host (RFC 9113, section 8.3.1; nginx
-// refuses any second Host) or more than one, a field nginx allows once
-// (uniqueFields) repeated, more than MaxFields fields (cookies aside), and
-// a Content-Length that is
-// not one number or that the stream contradicts by ending with its
-// HEADERS (nginx: "client prematurely closed stream"). HTTP/2's own
-// framing, connection-specific fields, and CR, LF, NUL or upper case in a
-// field are net/http's: it resets the stream or answers 400 first.
-func checkHTTP2(r *http.Request) *Reject {
+// to an HTTP/1.1 upstream, and in nginx's order (its fields as curl sends
+// them: :method, :path, :scheme, :authority, then the others): a method
+// not of [A-Z_-] gets 400; a :path that is not a path (OPTIONS *), holds a
+// space or a control byte, an escaped NUL or climbs above the root gets
+// 400, and so does CONNECT without :path; so does an invalid :authority
+// (ngx_http_validate_host), a Host field beside it that names another host
+// (RFC 9113, section 8.3.1; nginx refuses any second Host) or more than
+// one, a field nginx allows once (uniqueFields) repeated, more than
+// MaxFields fields (cookies aside). Once all fields are taken (the request
+// line built): no host at all gets 400, CONNECT and TRACE 405, and a
+// Content-Length that is not one number or that the stream contradicts by
+// ending with its HEADERS (nginx: "client prematurely closed stream") 400.
+// HTTP/2's own framing, connection-specific fields, and CR, LF, NUL or
+// upper case in a field are net/http's: it resets the stream or answers
+// 400 first.
+func checkHTTP2(r *http.Request) h2Refused {
 	if r.Method == "" || !allBytes(r.Method, isMethodByte) {
-		return rejRequestLine
-	}
-	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
-		return rejMethod
+		return h2Refused{rej: rejRequestLine}
 	}
 	if r.RequestURI == "" || r.RequestURI[0] != '/' || !allBytes(r.RequestURI, isTargetByte) {
-		return rejTarget
+		// net/http takes CONNECT without :path, its authority for
+		// RequestURI; nginx wants a :path ("client sent no :path") once
+		// it has taken every field.
+		return h2Refused{rej: rejTarget, host: r.Method == http.MethodConnect && r.RequestURI == r.Host}
 	}
 	if err := checkPath([]byte(r.RequestURI)); err != nil {
-		return err.(*Reject)
+		return h2Refused{rej: err.(*Reject)}
 	}
-	if r.Host == "" || !validHost([]byte(r.Host)) {
-		return rejHost
+	if r.Host != "" && !validHost([]byte(r.Host)) {
+		return h2Refused{rej: rejHost, path: true}
 	}
 	// net/http takes :authority for r.Host and leaves a Host field in
 	// the header; without :authority, r.Host is that field.
 	if hosts := r.Header["Host"]; len(hosts) > 1 || len(hosts) == 1 && !strings.EqualFold(hosts[0], r.Host) {
-		return rejHost
+		return h2Refused{rej: rejHost, path: true, host: true}
+	}
+	if len(r.Header["Content-Length"]) > 1 {
+		return h2Refused{rej: rejCL, path: true, host: true} // its handler refuses the second as it takes it
 	}
 	fields := 0
 	for k, vv := range r.Header {
 		if len(vv) > 1 && slices.Contains(uniqueFields[:], k) {
-			return rejDuplicate // nginx's HTTP/2 module runs the same handlers
+			return h2Refused{rej: rejDuplicate, path: true, host: true} // nginx's HTTP/2 module runs the same handlers
 		}
 		if k != "Cookie" { // nginx's HTTP/2 module keeps cookies apart, uncounted
 			fields += len(vv)
 		}
 	}
 	if fields > MaxFields {
-		return rejTooMany
+		return h2Refused{rej: rejTooMany, path: true, host: true}
+	}
+	if r.Host == "" {
+		return h2Refused{rej: rejHost, line: true, path: true, defaultServer: true}
+	}
+	if r.Method == http.MethodConnect || r.Method == http.MethodTrace {
+		return h2Refused{rej: rejMethod, line: true, path: true, host: true}
 	}
 	// net/http sets ContentLength from the first Content-Length when the
 	// stream has a body, and 0 when it ended with its HEADERS.
 	if cl, ok := r.Header["Content-Length"]; ok {
 		n, valid := ParseLength(cl[0])
-		if len(cl) > 1 || !valid || n != r.ContentLength {
-			return rejCL
+		if !valid || n != r.ContentLength {
+			return h2Refused{rej: rejCL, line: true, path: true, host: true}
 		}
 	}
-	return nil
+	return h2Refused{}
 }
 
 // allBytes reports whether every byte of s passes ok.

@@ -1,9 +1,12 @@
 package h1server_test
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +15,26 @@ import (
 	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 )
+
+// servePlainH2C serves h, behind a guard of opts, on a clear-text
+// listener of kind k taking HTTP/1.1 and h2c until the test ends. It
+// returns the address and the serve errors.
+func servePlainH2C(t *testing.T, k h1server.Kind, opts h1guard.Options, h http.HandlerFunc) (string, chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := h1guard.New(opts)
+	srv := &http.Server{Handler: g.Handler(h), Protocols: h1guard.ClearTextProtocols()}
+	errc := make(chan error, 1)
+	s := h1server.ServePlain(k, "http", srv, g, ln, nil, errc)
+	t.Cleanup(func() {
+		drain.Shutdown([]drain.Server{s}, nil, drain.Options{Timeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+		_ = ln.Close()
+	})
+	return ln.Addr().String(), errc
+}
 
 // TestOptionsAsteriskH2: an HTTP/2 "OPTIONS *" on a clear-text listener
 // of either kind gets the guard's 400, as nginx (ngx_http_v2 takes no
@@ -22,25 +45,10 @@ func TestOptionsAsteriskH2(t *testing.T) {
 	for _, k := range []h1server.Kind{h1server.KindWeir, h1server.KindNet} {
 		t.Run(string(k), func(t *testing.T) {
 			t.Parallel()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			g := h1guard.New(h1guard.Options{H2C: true})
 			reached := make(chan string, 4)
-			srv := &http.Server{
-				Handler: g.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					reached <- r.Method + " " + r.RequestURI
-				})),
-				Protocols: h1guard.ClearTextProtocols(),
-			}
-			errc := make(chan error, 1)
-			s := h1server.ServePlain(k, "http", srv, g, ln, nil, errc)
-			t.Cleanup(func() {
-				drain.Shutdown([]drain.Server{s}, nil, drain.Options{Timeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-				_ = ln.Close()
+			addr, errc := servePlainH2C(t, k, h1guard.Options{H2C: true}, func(w http.ResponseWriter, r *http.Request) {
+				reached <- r.Method + " " + r.RequestURI
 			})
-			addr := ln.Addr().String()
 			if got := h1servertest.RawH2(t, addr, h1servertest.H2Request("OPTIONS", "a.test", "*"), nil); got.Status != "400" {
 				t.Errorf("OPTIONS *: %+v, want 400", got)
 			}
@@ -56,6 +64,45 @@ func TestOptionsAsteriskH2(t *testing.T) {
 			case err := <-errc:
 				t.Errorf("serve: %v", err)
 			default:
+			}
+		})
+	}
+}
+
+// http2Switch is a guard Source whose use-http2 a test flips.
+type http2Switch struct{ on atomic.Bool }
+
+func (s *http2Switch) HeaderLimits() (int, int) { return 0, 0 }
+func (s *http2Switch) ServesHTTP2() bool        { return s.on.Load() }
+
+// TestUseHTTP2ClearText: with use-http2 "false" (the guard's Source says
+// no HTTP/2), a clear-text connection that opens with the h2c preface is
+// read as HTTP/1 and gets nginx's 400 ("PRI * HTTP/2.0", an asterisk
+// target), as nginx's listener without http2; once the key is back on, new
+// connections speak h2c again. Both kinds of server follow the Source.
+func TestUseHTTP2ClearText(t *testing.T) {
+	t.Parallel()
+	for _, k := range []h1server.Kind{h1server.KindWeir, h1server.KindNet} {
+		t.Run(string(k), func(t *testing.T) {
+			t.Parallel()
+			src := &http2Switch{}
+			addr, _ := servePlainH2C(t, k, h1guard.Options{H2C: true, Source: src}, func(http.ResponseWriter, *http.Request) {})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(c)
+			if !strings.HasPrefix(string(b), "HTTP/1.1 400 Bad Request\r\n") {
+				t.Errorf("preface with use-http2 off: %q, want nginx's 400", b)
+			}
+			src.on.Store(true)
+			if got := h1servertest.RawH2(t, addr, h1servertest.H2Request("GET", "a.test", "/"), nil); got.Status != "200" {
+				t.Errorf("h2c with use-http2 on: %+v, want 200", got)
 			}
 		})
 	}

@@ -291,7 +291,7 @@ func (c *conn) readHead(first bool) bool {
 	}
 	for {
 		if c.R < c.W {
-			if first && c.srv.h2c != nil && c.tlsConn == nil {
+			if first && c.srv.h2c != nil && c.tlsConn == nil && c.srv.guard.TakesH2C() {
 				if complete, prefix := h1guard.H2CPreface(c.Buf[c.R:c.W]); complete {
 					// net/http's server sets its own deadlines now.
 					armed, lazy = false, false

@@ -393,28 +393,43 @@ var testHookNoPoller func(cfg *http.Server) bool
 // Server configured by cfg its sweepEvery and busyGap.
 var testHookIdleSettings func(cfg *http.Server, sweepEvery, busyGap time.Duration) (time.Duration, time.Duration)
 
+// outBuffer is a response's buffers for one request: bytes, pre (its
+// first half) and out (its second), and order, SetFieldOrder's copy.
+type outBuffer struct {
+	bytes [2 * bufferSize]byte
+	order [maxOrder]FieldName
+}
+
+// maxOrder is the most names SetFieldOrder copies into its outBuffer; a
+// head with more gets an array of its own.
+const maxOrder = 32
+
 // outBuffers holds the response buffers of connections between requests:
-// each array is a response's pre (its first half) and out (its second),
-// one Get and one Put a request for the two.
-var outBuffers = sync.Pool{New: func() any { return new([2 * bufferSize]byte) }}
+// one Get and one Put a request for all of them.
+var outBuffers = sync.Pool{New: func() any { return new(outBuffer) }}
 
 // takeBuffers gives the response its buffers for a request, from the pool.
 // pre's capacity ends at the half (Write appends to it no further than
 // bufferSize), and out, at the array's end, grows into an array of its own.
 func (w *response) takeBuffers() {
 	if w.bufs == nil {
-		w.bufs = outBuffers.Get().(*[2 * bufferSize]byte)
-		w.pre, w.out = w.bufs[:0:bufferSize], w.bufs[bufferSize:bufferSize]
+		w.bufs = outBuffers.Get().(*outBuffer)
+		w.pre, w.out = w.bufs.bytes[:0:bufferSize], w.bufs.bytes[bufferSize:bufferSize]
+		w.order = w.bufs.order[:0]
 	}
 }
 
 // putBuffers gives the response's buffers back to the pool (an out that
-// grew past bufferSize to the garbage collector).
+// grew past bufferSize to the garbage collector), the names SetFieldOrder
+// copied into them cleared.
 func (w *response) putBuffers() {
 	if w.bufs != nil {
+		if len(w.order) > 0 {
+			clear(w.bufs.order[:])
+		}
 		outBuffers.Put(w.bufs)
 	}
-	w.bufs, w.out, w.pre = nil, nil, nil
+	w.bufs, w.out, w.pre, w.order = nil, nil, nil, nil
 }
 
 // forget drops what the last request left on the connection once its

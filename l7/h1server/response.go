@@ -5,7 +5,6 @@ import (
 	"math/bits"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -41,23 +40,30 @@ type response struct {
 	// relayed is the next status line's text after "HTTP/1.1 ", as
 	// SetStatusLine set it ("": the server's own for the code).
 	relayed string
+	// order is SetFieldOrder's copy, for the next head (empty: none), in
+	// bufs' array while it holds it.
+	order []FieldName
 
-	pre    []byte                // body written before the head was (bufferSize at most)
-	out    []byte                // bytes to write to the client
-	bufs   *[2 * bufferSize]byte // pre's and out's array, from outBuffers; nil between requests
-	fields []headField           // the header's fields, as scanHeader found them
+	pre    []byte      // body written before the head was (bufferSize at most)
+	out    []byte      // bytes to write to the client
+	bufs   *outBuffer  // pre's, out's and order's arrays, from outBuffers; nil between requests
+	fields []headField // the header's fields, as scanHeader found them
 }
 
 // headField is a field of the response header: its name and values as the
-// map holds them, and which of the fields sendHead may drop it is.
+// map holds them, which of the fields sendHead may drop or writes first it
+// is, where it goes in the head (rank) and the name it is written with.
 type headField struct {
 	name string
+	wire string
 	vv   []string
 	kind fieldKind
+	rank uint32
 }
 
 // fieldKind names the fields sendHead may drop (Del) by their canonical
-// names; fieldOther is any other.
+// names, and those nginx writes before the others; fieldOther is any
+// other.
 type fieldKind uint8
 
 const (
@@ -66,7 +72,37 @@ const (
 	fieldTransferEncoding
 	fieldConnection
 	fieldContentType
+	fieldServer
+	fieldDate
 )
+
+// Ranks of the fields in a head, ngx_http_header_filter's order: nginx's
+// own fields first (rankOf), then gzip's Vary (rankVary), then those
+// SetFieldOrder named from rankOrdered on, in its order, then the rest
+// (rankRest) by name, and last gzip's Content-Encoding (rankLast).
+const (
+	rankVary    = 7
+	rankOrdered = 8
+	rankRest    = 1 << 30
+	rankLast    = rankRest + 1
+)
+
+// rankOf is where a field of kind k goes among nginx's own: Server, Date,
+// Content-Type, Content-Length, Transfer-Encoding, Connection.
+var rankOf = [...]uint32{
+	fieldServer:           1,
+	fieldDate:             2,
+	fieldContentType:      3,
+	fieldContentLength:    4,
+	fieldTransferEncoding: 5,
+	fieldConnection:       6,
+	fieldOther:            rankRest,
+}
+
+// FieldName is a response header field's key in the header map (its
+// canonical name, Name) and the name the client gets it with: Wire, or
+// Name when Wire is "".
+type FieldName struct{ Name, Wire string }
 
 var (
 	_ http.Flusher  = (*response)(nil)
@@ -76,7 +112,8 @@ var (
 func (w *response) reset(req *http.Request, wantsClose, keepAlive10 bool) {
 	clear(w.header)
 	*w = response{c: w.c, req: req, header: w.header, clen: -1, wantsClose: wantsClose, keepAlive10: keepAlive10,
-		pre: w.pre[:0], out: w.out[:0], bufs: w.bufs, fields: w.fields[:0], trailers: w.trailers[:0]}
+		pre: w.pre[:0], out: w.out[:0], bufs: w.bufs, fields: w.fields[:0], trailers: w.trailers[:0],
+		order: w.order[:0]}
 }
 
 // SetStatusLine sets the text of the next status line written after
@@ -89,6 +126,25 @@ func (w *response) reset(req *http.Request, wantsClose, keepAlive10 bool) {
 // LF in line is written as a space. The proxy finds it with a type
 // assertion: it is no part of http.ResponseWriter.
 func (w *response) SetStatusLine(line string) { w.relayed = line }
+
+// SetFieldOrder has the next head's fields written in the order and with
+// the names nginx relays an upstream's (ngx_http_header_filter): first
+// nginx's own fields, Server, Date, Content-Type, Content-Length,
+// Transfer-Encoding and Connection, with their canonical names; then the
+// header's fields named in order, in that order (a name given twice at its
+// first place, all its values together) and spelled as order says; then
+// the fields order does not name, by name. Without it, and for the fields
+// it does not name, the fields after nginx's own are written by name, with
+// the names nginx gives those it writes itself (WWW-Authenticate, ETag:
+// wireName) or their keys. order is copied; it applies to the next head
+// only. The proxy finds it with a type assertion: it is no part of
+// http.ResponseWriter.
+func (w *response) SetFieldOrder(order []FieldName) {
+	if len(order) > maxOrder && cap(w.order) <= maxOrder {
+		w.order = make([]FieldName, 0, len(order)) // not the pooled array's
+	}
+	w.order = append(w.order[:0], order...)
+}
 
 // lastChunk is what finish writes after a chunked body without trailers;
 // continueLine what writeContinue sends.
@@ -180,7 +236,7 @@ func (w *response) writeInterim(code int) {
 	}
 	b := w.statusLine(w.out, code)
 	w.scanHeader()
-	b = w.appendFields(b, 0, false)
+	b, _ = w.appendFields(b, 0, rankLast, 0, false)
 	w.out = append(b, "\r\n"...)
 	_ = w.flushOut()
 }
@@ -439,8 +495,13 @@ func (w *response) sendHead(done bool) {
 	} else {
 		// A 304 keeps the Content-Type and Content-Length it was given (the
 		// representation's, RFC 9110 section 8.6), as nginx relays an
-		// upstream's where net/http drops them; a 204 or 1xx has no length.
-		if code != http.StatusNotModified {
+		// upstream's where net/http drops them; a 1xx has no length. A 204
+		// keeps a "Content-Length: 0", as nginx sends one: an upstream's
+		// (its header filter keeps a relayed status line's fields) and
+		// more_set_headers' on its own "return 204" (ingress-nginx's CORS
+		// preflight); another length of a 204 is dropped, where nginx
+		// would relay a length no body follows.
+		if code != http.StatusNotModified && (code != http.StatusNoContent || first(sc.cl) != "0") {
 			drop(fieldContentLength, "Content-Length")
 		}
 		drop(fieldTransferEncoding, "Transfer-Encoding")
@@ -487,25 +548,32 @@ func (w *response) sendHead(done bool) {
 		setConn = "keep-alive"
 	}
 
+	// ngx_http_header_filter's order: Server, Date, Content-Type,
+	// Content-Length, Transfer-Encoding, Connection, then the rest.
 	b := w.statusLine(w.out, code)
-	b = w.appendFields(b, dropped, true)
-	if setCT != "" {
-		b = append(append(append(b, "Content-Type: "...), setCT...), "\r\n"...)
-	}
-	if setConn != "" {
-		b = append(append(append(b, "Connection: "...), setConn...), "\r\n"...)
-	}
-	if setTE != "" {
-		b = append(append(append(b, "Transfer-Encoding: "...), setTE...), "\r\n"...)
-	}
+	b, i := w.appendFields(b, 0, rankOf[fieldServer], dropped, true)
 	if !sc.date {
 		b = append(b, "Date: "...)
 		b = appendDate(b, time.Now())
 		b = append(b, "\r\n"...)
 	}
+	b, i = w.appendFields(b, i, rankOf[fieldContentType], dropped, true)
+	if setCT != "" {
+		b = append(append(append(b, "Content-Type: "...), setCT...), "\r\n"...)
+	}
+	b, i = w.appendFields(b, i, rankOf[fieldContentLength], dropped, true)
 	if setCL != "" {
 		b = append(append(append(b, "Content-Length: "...), setCL...), "\r\n"...)
 	}
+	b, i = w.appendFields(b, i, rankOf[fieldTransferEncoding], dropped, true)
+	if setTE != "" {
+		b = append(append(append(b, "Transfer-Encoding: "...), setTE...), "\r\n"...)
+	}
+	b, i = w.appendFields(b, i, rankOf[fieldConnection], dropped, true)
+	if setConn != "" {
+		b = append(append(append(b, "Connection: "...), setConn...), "\r\n"...)
+	}
+	b, _ = w.appendFields(b, i, rankLast, dropped, true)
 	w.out = append(b, "\r\n"...)
 	w.pre = w.pre[:0]
 	if len(p) > 0 && !w.noBody {
@@ -523,9 +591,9 @@ type headerScan struct {
 	trailerPrefix             bool  // a key with http.TrailerPrefix
 }
 
-// scanHeader puts the header's fields in w.fields, sorted by name as
-// net/http writes them, and returns what sendHead reads of them: one pass
-// over the map, no lookup.
+// scanHeader puts the header's fields in w.fields in the order they are
+// written (SetFieldOrder), each with the name it is written with, and
+// returns what sendHead reads of them: one pass over the map, no lookup.
 func (w *response) scanHeader() headerScan {
 	var sc headerScan
 	fields := w.fields[:0]
@@ -545,7 +613,9 @@ func (w *response) scanHeader() headerScan {
 		case "Trailer":
 			sc.trailer = vv
 		case "Date":
-			sc.date = true
+			kind, sc.date = fieldDate, true
+		case "Server":
+			kind = fieldServer
 		default:
 			if strings.HasPrefix(k, http.TrailerPrefix) {
 				sc.trailerPrefix = true
@@ -554,11 +624,72 @@ func (w *response) scanHeader() headerScan {
 		if kind != fieldOther {
 			sc.has |= 1 << kind
 		}
-		fields = append(fields, headField{name: k, vv: vv, kind: kind})
+		f := headField{name: k, wire: k, vv: vv, kind: kind, rank: rankOf[kind]}
+		if kind == fieldOther {
+			f.rank, f.wire = w.place(k)
+		}
+		fields = append(fields, f)
 	}
-	slices.SortFunc(fields, func(a, b headField) int { return strings.Compare(a.name, b.name) })
+	// By insertion: a head's few fields cost fewer moves than
+	// slices.SortFunc's calls.
+	for i := 1; i < len(fields); i++ {
+		f := fields[i]
+		j := i
+		for ; j > 0 && (fields[j-1].rank > f.rank || fields[j-1].rank == f.rank && fields[j-1].name > f.name); j-- {
+			fields[j] = fields[j-1]
+		}
+		fields[j] = f
+	}
 	w.fields = fields
 	return sc
+}
+
+// place returns the rank and name of the field k that is not one of
+// nginx's own: its place and spelling in w.order, else rankRest and
+// wireName's. A Vary or Content-Encoding not in w.order is the
+// compression's, which nginx writes after Connection (gzip_vary's line)
+// and after every other field (the gzip filter's, which runs after
+// add_header and more_set_headers).
+func (w *response) place(k string) (uint32, string) {
+	for i, o := range w.order {
+		if o.Name == k {
+			if o.Wire != "" {
+				return rankOrdered + uint32(i), o.Wire
+			}
+			return rankOrdered + uint32(i), k
+		}
+	}
+	switch k {
+	case "Vary":
+		return rankVary, k
+	case "Content-Encoding":
+		return rankLast, k
+	}
+	return rankRest, wireName(k)
+}
+
+// wireName is the name nginx writes the field k (canonical) with when it
+// sets the field itself or a configuration names it, where that is not k:
+// WWW-Authenticate (auth_basic and auth_request's challenge), ETag, and
+// the usual spellings of fields an add-headers ConfigMap sets.
+func wireName(k string) string {
+	switch k {
+	case "Www-Authenticate":
+		return "WWW-Authenticate"
+	case "Etag":
+		return "ETag"
+	case "X-Xss-Protection":
+		return "X-XSS-Protection"
+	case "X-Ua-Compatible":
+		return "X-UA-Compatible"
+	case "X-Dns-Prefetch-Control":
+		return "X-DNS-Prefetch-Control"
+	case "X-Request-Id":
+		return "X-Request-ID"
+	case "Content-Md5":
+		return "Content-MD5"
+	}
+	return k
 }
 
 // first is the first of vv, or "": Header.Get's value.
@@ -586,16 +717,22 @@ func (w *response) statusLine(b []byte, code int) []byte {
 	return append(b, h1guard.StatusLine(code)...)
 }
 
-// appendFields appends the fields scanHeader found, but those dropped
-// (1<<fieldKind) and, when noTrailers, the TrailerPrefix ones.
-func (w *response) appendFields(b []byte, dropped uint8, noTrailers bool) []byte {
-	for _, f := range w.fields {
+// appendFields appends the fields scanHeader found from the i-th on, up
+// to the first whose rank is past upTo, but those dropped (1<<fieldKind)
+// and, when noTrailers, the TrailerPrefix ones; it returns the index of
+// the first field it did not reach.
+func (w *response) appendFields(b []byte, i int, upTo uint32, dropped uint8, noTrailers bool) ([]byte, int) {
+	for ; i < len(w.fields); i++ {
+		f := &w.fields[i]
+		if f.rank > upTo {
+			break
+		}
 		if dropped&(1<<f.kind) != 0 || noTrailers && strings.HasPrefix(f.name, http.TrailerPrefix) {
 			continue
 		}
-		b = appendField(b, f.name, f.vv)
+		b = appendField(b, f.wire, f.vv)
 	}
-	return b
+	return b, i
 }
 
 // appendField appends the lines of name's values, each with its newlines

@@ -126,9 +126,15 @@ var headCases = map[string]func(w http.ResponseWriter, r *http.Request){
 // takes it as present; a Connection header whose first value does not say
 // close but another does is kept where net/http replaces it; a 304's
 // Content-Type and Content-Length are kept, as nginx relays an upstream's,
-// where net/http drops them. What h1server writes for them is pinned by
+// where net/http drops them; a 204's "Content-Length: 0" is kept, as nginx
+// writes one (a relayed one, and more_set_headers' on its own 204), where
+// net/http drops it. What h1server writes for them is pinned by
 // TestHeadsPinned.
 var divergentCases = map[string]func(w http.ResponseWriter, r *http.Request){
+	"204 zero length": func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusNoContent)
+	},
 	"304": func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "5")
 		w.Header().Set("Content-Type", "text/x")
@@ -425,7 +431,8 @@ func BenchmarkSendHead(b *testing.B) {
 
 // TestResponseBuffersOneArray: a response's two buffers come from one
 // pooled array, pre its first half and out its second, so that a request
-// takes one from the pool and gives one back; the body held before the
+// takes one from the pool and gives one back (SetFieldOrder's copy goes
+// in it too, cleared when it goes back); the body held before the
 // head never reaches out's half, and a head too large for out's half
 // grows into an array of its own. Bodies and heads of each size arrive
 // whole, request after request on one connection.
@@ -433,13 +440,27 @@ func TestResponseBuffersOneArray(t *testing.T) {
 	t.Parallel()
 	var w response
 	w.takeBuffers()
-	if w.bufs == nil || cap(w.pre) != bufferSize || &w.pre[:1][0] != &w.bufs[0] || &w.out[:1][0] != &w.bufs[bufferSize] {
+	if w.bufs == nil || cap(w.pre) != bufferSize || &w.pre[:1][0] != &w.bufs.bytes[0] || &w.out[:1][0] != &w.bufs.bytes[bufferSize] {
 		t.Fatal("pre and out are not the two halves of one array")
 	}
+	w.SetFieldOrder([]FieldName{{Name: "X-A", Wire: "x-a"}})
+	if &w.order[0] != &w.bufs.order[0] {
+		t.Fatal("SetFieldOrder's copy is not in the pooled buffers")
+	}
+	bufs := w.bufs
 	w.putBuffers()
-	if w.bufs != nil || w.pre != nil || w.out != nil {
+	if w.bufs != nil || w.pre != nil || w.out != nil || w.order != nil {
 		t.Fatal("putBuffers left buffers")
 	}
+	if bufs.order[0] != (FieldName{}) {
+		t.Fatal("putBuffers left SetFieldOrder's names in the pooled buffers")
+	}
+	w.takeBuffers()
+	w.SetFieldOrder(make([]FieldName, maxOrder+1))
+	if len(w.order) != maxOrder+1 || &w.order[0] == &w.bufs.order[0] {
+		t.Fatal("a long order is not copied to an array of its own")
+	}
+	w.putBuffers()
 
 	body := strings.Repeat("b", 3*bufferSize)
 	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -142,7 +142,11 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 		}
 	}
 	if a.External != nil {
-		res := au.external(r, ex, route, a.External)
+		conns := a.External.KeepaliveConnections
+		if p.ServesHTTP2() {
+			conns = 0 // ingress-nginx keeps auth connections only with use-http2 "false"
+		}
+		res := au.external(r, ex, route, a.External, conns)
 		if res.status == http.StatusOK {
 			return pass(&res)
 		}
@@ -310,8 +314,9 @@ func (au *authenticator) compiledExt(e *annotations.ExternalAuth) *compiledExter
 	return au.ext.get(e, compileExternal)
 }
 
-// external asks the auth service of e about r, or its cached answer.
-func (au *authenticator) external(r *http.Request, ex *exchange, route *router.Route, e *annotations.ExternalAuth) authResult {
+// external asks the auth service of e about r, or its cached answer,
+// keeping conns idle connections to it (auth-keepalive as applied).
+func (au *authenticator) external(r *http.Request, ex *exchange, route *router.Route, e *annotations.ExternalAuth, conns int) authResult {
 	c := au.compiledExt(e)
 	vars := ex.vars(r)
 	var key string
@@ -321,7 +326,7 @@ func (au *authenticator) external(r *http.Request, ex *exchange, route *router.R
 			return res
 		}
 	}
-	res, code := au.subrequest(r, ex, e, c, vars)
+	res, code := au.subrequest(r, ex, e, c, vars, conns)
 	if c.cacheFor != nil {
 		au.cache.put(key, res, cacheTTL(res.headers, code, c.cacheFor, time.Now()), r.Header)
 	}
@@ -330,8 +335,9 @@ func (au *authenticator) external(r *http.Request, ex *exchange, route *router.R
 
 // subrequest sends the auth request, as ingress-nginx's auth location:
 // the client's headers without its body, and the headers of nginx.tmpl.
-// It returns the result and the service's status (0: no answer).
-func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotations.ExternalAuth, c *compiledExternal, vars func(string) string) (authResult, int) {
+// It returns the result and the service's status (0: no answer). conns
+// are the idle connections kept to the service; 0 closes each.
+func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotations.ExternalAuth, c *compiledExternal, vars func(string) string, conns int) (authResult, int) {
 	fail := authResult{status: http.StatusInternalServerError, headers: http.Header{}}
 	target := c.url.Expand(vars)
 	method := e.Method
@@ -382,8 +388,8 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotation
 		}
 	}
 	req.Header = h
-	req.Close = e.KeepaliveConnections == 0
-	resp, err := au.transport(e).RoundTrip(req)
+	req.Close = conns == 0
+	resp, err := au.transport(conns, e.KeepaliveTimeoutSeconds).RoundTrip(req)
 	if err != nil {
 		return fail, 0
 	}
@@ -405,10 +411,11 @@ type transportKey struct {
 	conns, idleSeconds int
 }
 
-// transport returns the Transport for e's keep-alive settings: one per
-// distinct setting, so idle connections outlive a configuration change.
-func (au *authenticator) transport(e *annotations.ExternalAuth) *http.Transport {
-	k := transportKey{e.KeepaliveConnections, e.KeepaliveTimeoutSeconds}
+// transport returns the Transport keeping conns idle connections for
+// idleSeconds (auth-keepalive, auth-keepalive-timeout): one per distinct
+// setting, so idle connections outlive a configuration change.
+func (au *authenticator) transport(conns, idleSeconds int) *http.Transport {
+	k := transportKey{conns, idleSeconds}
 	au.mu.Lock()
 	defer au.mu.Unlock()
 	t := au.trans[k]
@@ -473,8 +480,10 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 			return basicUser(r.Header.Get("Authorization"))
 		case "server_port":
 			return localPort(r)
-		case "request_id":
+		case "request_id", "req_id": // ingress-nginx's map: X-Request-ID, else $request_id
 			return ex.requestID
+		case "literal_dollar":
+			return "$" // ingress-nginx's geo $literal_dollar
 		}
 		switch {
 		case strings.HasPrefix(name, "http_"):

@@ -713,14 +713,17 @@ func TestNoAuthLocations(t *testing.T) {
 
 // TestExternalAuthKeepalive: without auth-keepalive every subrequest
 // closes its connection (Connection: close, as nginx's default); with it
-// the connection is reused.
+// and use-http2 "false" the connection is reused. With use-http2 on (the
+// default), ingress-nginx ignores auth-keepalive (shouldApplyAuthUpstream:
+// "Upstream keepalive is not supported with HTTP/2"), and so does Weir.
 func TestExternalAuthKeepalive(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
 	for _, tc := range []struct {
-		conns int
-		reuse bool
-	}{{0, false}, {4, true}} {
+		conns    int
+		http2Off bool
+		reuse    bool
+	}{{0, true, false}, {4, true, true}, {4, false, false}} {
 		var mu sync.Mutex
 		peers := map[string]bool{}
 		closes := 0
@@ -734,7 +737,9 @@ func TestExternalAuthKeepalive(t *testing.T) {
 		})
 		a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd",
 			KeepaliveConnections: tc.conns, KeepaliveRequests: 1000, KeepaliveTimeoutSeconds: 60}}
-		_, srv := front(t, Options{}, snap(1, "k.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+		s := snap(1, "k.example.com", backendOf("web", []string{addr(up)}, withAuth(a)))
+		s.Global.TLS.HTTP2Off = tc.http2Off
+		_, srv := front(t, Options{}, s)
 		c := client(t)
 		for range 3 {
 			if res := get(t, c, srv, "k.example.com", "/"); res.status != 200 {
@@ -743,7 +748,7 @@ func TestExternalAuthKeepalive(t *testing.T) {
 		}
 		mu.Lock()
 		if reused := len(peers) == 1; reused != tc.reuse || (closes == 3) == tc.reuse {
-			t.Errorf("auth-keepalive %d: %d connections for 3 subrequests, %d with Connection: close", tc.conns, len(peers), closes)
+			t.Errorf("auth-keepalive %d, use-http2 off %v: %d connections for 3 subrequests, %d with Connection: close", tc.conns, tc.http2Off, len(peers), closes)
 		}
 		mu.Unlock()
 	}

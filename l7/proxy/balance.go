@@ -12,9 +12,10 @@ import (
 
 // pickUpstream selects the upstream of pool for r after the upstreams ex
 // tried (router.Pool.Pick: round robin, ewma, upstream-hash-by or cookie
-// affinity) and, when the pick is a new sticky choice, sets the affinity
-// cookie that names it on w, replacing one set for an earlier attempt. It
-// reports false when pool has no upstream left to try.
+// affinity) and, when the pick is a new sticky choice on a route that sets
+// the cookie (router.Route.CookiePath), adds the affinity cookie that
+// names it to w, after one added for an earlier attempt. It reports false
+// when pool has no upstream left to try.
 func (p *Proxy) pickUpstream(w http.ResponseWriter, r *http.Request, ex *exchange, pool *router.Pool) (*router.Upstream, bool) {
 	if pool.Plain() {
 		return pool.NextExcept(ex.tried)
@@ -24,7 +25,7 @@ func (p *Proxy) pickUpstream(w http.ResponseWriter, r *http.Request, ex *exchang
 		remote = ex.fwd.remote.String()
 	}
 	up, cookie, ok := pool.Pick(r, remote, ex.tried)
-	if !ok || cookie == "" {
+	if !ok || cookie == "" || ex.route.CookiePath == "" {
 		return up, ok
 	}
 	be := ex.route.Backend
@@ -34,13 +35,46 @@ func (p *Proxy) pickUpstream(w http.ResponseWriter, r *http.Request, ex *exchang
 		}
 	}
 	if b := be.Proxy.Balance; b != nil && b.Cookie {
-		path := ex.route.Path
-		if path == "" {
-			path = "/" // the default backend's location
-		}
-		w.Header().Set("Set-Cookie", affinityCookie(b, cookie, path, r, time.Now()))
+		addAffinityCookie(w.Header(), affinityCookie(b, cookie, ex.route.CookiePath, r, time.Now()))
+		ex.sticky = len(w.Header()["Set-Cookie"])
 	}
 	return up, ok
+}
+
+// takeSticky removes from h the affinity cookies that lead its Set-Cookie
+// lines (exchange.sticky) and returns them, nil when there are none, for
+// putSticky to put back: nginx's proxy_cookie_domain, proxy_cookie_path
+// and proxy_hide_header edit the upstream's fields, not the cookie
+// ingress-nginx's balancer set.
+func takeSticky(ex *exchange, h http.Header) []string {
+	n, lines := ex.sticky, h["Set-Cookie"]
+	if n == 0 || len(lines) < n {
+		return nil
+	}
+	if h["Set-Cookie"] = lines[n:]; len(lines) == n {
+		delete(h, "Set-Cookie")
+	}
+	return lines[:n:n]
+}
+
+// putSticky puts the affinity cookies takeSticky took back first.
+func putSticky(h http.Header, own []string) {
+	if own != nil {
+		h["Set-Cookie"] = append(own, h["Set-Cookie"]...)
+	}
+}
+
+// addAffinityCookie adds the Set-Cookie line c to h unless h has it
+// already, as lua-resty-cookie's set: a request whose attempts each chose a
+// new endpoint (proxy-next-upstream) gets a cookie for each, the last one
+// naming the endpoint that answered, as from ingress-nginx.
+func addAffinityCookie(h http.Header, c string) {
+	for _, v := range h["Set-Cookie"] {
+		if v == c {
+			return
+		}
+	}
+	h["Set-Cookie"] = append(h["Set-Cookie"], c)
 }
 
 // affinityCookie is the Set-Cookie value of ingress-nginx's sticky

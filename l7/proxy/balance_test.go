@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -148,26 +152,46 @@ func TestAffinityCookieAttributes(t *testing.T) {
 		name string
 		bal  annotations.Balance
 		path string // the rule's path
-		ua   string
-		want string // with EXPIRES for the expected Expires date
+		// cookiePath is the Path's CookiePath: "" for path, "-" for none.
+		cookiePath string
+		ua         string
+		want       string // with EXPIRES for the expected Expires date
 	}{
 		{name: "defaults", bal: annotations.Balance{Cookie: true, CookieName: annotations.DefaultCookieName}, path: "/", want: "INGRESSCOOKIE=VALUE; Path=/; HttpOnly"},
 		{name: "rule path", bal: annotations.Balance{Cookie: true, CookieName: "route", CookieSameSite: "Lax"}, path: "/shop", want: "route=VALUE; Path=/shop; HttpOnly; SameSite=Lax"},
 		{name: "every attribute", bal: all, path: "/", want: "SESS=VALUE; Expires=EXPIRES; Max-Age=7200; Domain=foo.test; Path=/app; Secure; HttpOnly; SameSite=None"},
 		{name: "samesite none withheld from old chrome", bal: all, path: "/", ua: oldChrome, want: "SESS=VALUE; Expires=EXPIRES; Max-Age=7200; Domain=foo.test; Path=/app; Secure; HttpOnly"},
-		// As sticky.lua: the value as written, withheld when it is "None" only.
-		{name: "samesite lowercase none kept", bal: annotations.Balance{Cookie: true, CookieName: "s", CookieSameSite: "none", CookieConditionalSameSiteNone: true}, path: "/", ua: oldChrome, want: "s=VALUE; Path=/; HttpOnly; SameSite=none"},
+		{name: "samesite strict kept for old chrome", bal: annotations.Balance{Cookie: true, CookieName: "s", CookieSameSite: "Strict", CookieConditionalSameSiteNone: true}, path: "/", ua: oldChrome, want: "s=VALUE; Path=/; HttpOnly; SameSite=Strict"},
+		// A Prefix rule "/foo/" is the Path "/foo"; ingress-nginx's
+		// cookie has the rule's path as written ($location_path).
+		{name: "rule path as written", bal: annotations.Balance{Cookie: true, CookieName: "s"}, path: "/foo", cookiePath: "/foo/", want: "s=VALUE; Path=/foo/; HttpOnly"},
+		// A host's root location made by its default backend sets no
+		// cookie (sticky.lua's should_set_cookie).
+		{name: "no cookie path", bal: annotations.Balance{Cookie: true, CookieName: "s"}, path: "/", cookiePath: "-"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			be := backendOf("app", addrs, withBalance(tc.bal))
-			s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "c.test", Paths: []snapshot.Path{{Path: tc.path, Match: snapshot.MatchPrefix, Backend: be}}}}}
+			cp := tc.cookiePath
+			switch cp {
+			case "":
+				cp = tc.path
+			case "-":
+				cp = ""
+			}
+			s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "c.test", Paths: []snapshot.Path{{Path: tc.path, Match: snapshot.MatchPrefix, CookiePath: cp, Backend: be}}}}}
 			_, srv := front(t, Options{}, s)
 			before := time.Now()
 			res := getWith(t, client(t), srv, "c.test", tc.path, "", tc.ua)
 			after := time.Now()
 			got := res.header.Get("Set-Cookie")
+			if tc.want == "" {
+				if got != "" || res.status != http.StatusOK {
+					t.Fatalf("%d Set-Cookie %q, want 200 and none", res.status, got)
+				}
+				return
+			}
 			value := regexp.MustCompile(`^[^=]+=([^;]+)`).FindStringSubmatch(got)
 			if value == nil {
 				t.Fatalf("Set-Cookie %q", got)
@@ -243,6 +267,131 @@ func TestStickyChangeOnFailure(t *testing.T) {
 	}
 }
 
+// TestStickyRetryCookies: a request without a cookie whose new sticky
+// endpoint refuses the connection is passed to another new one; as
+// lua-resty-cookie adds each attempt's cookie, the response carries one
+// Set-Cookie per attempt, the last naming the endpoint that answered, as
+// from ingress-nginx.
+func TestStickyRetryCookies(t *testing.T) {
+	t.Parallel()
+	good, names := echoBackends(t, 1)
+	addrs := []string{refusedAddr(t), refusedAddr(t), good[0]}
+	name := "ns-app-http"
+	bal := annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"}
+	_, srv := front(t, Options{}, snap(1, "r.test", backendOf("app", addrs, withBalance(bal))))
+	c := client(t)
+	for range 30 {
+		res := getWith(t, c, srv, "r.test", "/", "", "")
+		if res.status != http.StatusOK || names[good[0]] != res.body {
+			t.Fatalf("status %d from %q", res.status, res.body)
+		}
+		lines := res.header.Values("Set-Cookie")
+		if len(lines) == 0 {
+			t.Fatal("no Set-Cookie")
+		}
+		if want := "route=" + md5hex(name+good[0]) + "|"; !strings.HasPrefix(lines[len(lines)-1], want) {
+			t.Fatalf("last Set-Cookie %q, want it to name %s", lines[len(lines)-1], good[0])
+		}
+		if len(lines) > 1 {
+			for i, l := range lines[:len(lines)-1] {
+				if l == lines[len(lines)-1] || !strings.HasPrefix(l, "route=") {
+					t.Fatalf("Set-Cookie %d of %q", i, lines)
+				}
+			}
+			return // a first attempt failed: one cookie per attempt
+		}
+	}
+	t.Error("30 requests: no first attempt went to a refusing endpoint")
+}
+
+// TestAffinityCookieNotRewritten: proxy-cookie-domain, proxy-cookie-path
+// and hide-headers edit the upstream's Set-Cookie lines only, as nginx's
+// proxy_cookie_* and proxy_hide_header edit the upstream's fields; the
+// affinity cookie, which ingress-nginx's balancer sets, stays first and
+// whole, on a plain response, an upgrade's refusal and its 101.
+func TestAffinityCookieNotRewritten(t *testing.T) {
+	t.Parallel()
+	up := answeringBackend(t, func(path string) string {
+		switch path {
+		case "/app/ws":
+			return switching
+		case "/app/refuse":
+			return "403 Forbidden\r\nContent-Length: 0"
+		}
+		return "200 OK\r\nContent-Length: 0"
+	}, "Set-Cookie: up=1; Domain=internal.svc; Path=/app/x\r\nX-Secret: s\r\n")
+	bal := annotations.Balance{Cookie: true, CookieName: "route", CookieDomain: "internal.svc"}
+	be := backendOf("app", []string{up}, withBalance(bal), func(p *annotations.Proxy) {
+		p.Upstream = &annotations.Upstream{
+			CookieDomain: &annotations.HeaderRewrite{From: "internal.svc", To: "app.test"},
+			CookiePath:   &annotations.HeaderRewrite{From: "/app/", To: "/"}}
+	})
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "app.test",
+		Paths: []snapshot.Path{{Path: "/app", Match: snapshot.MatchPrefix, CookiePath: "/app/", Backend: be}}}}}
+	hidden := *s
+	hidden.Version = 2
+	hidden.Global.HideHeaders = []string{"set-cookie", "x-secret"}
+	for _, tc := range []struct {
+		snap   *snapshot.Snapshot
+		path   string
+		status int
+		want   []string // after the affinity cookie
+	}{
+		{s, "/app/x", http.StatusOK, []string{"up=1; Domain=app.test; Path=/x"}},
+		{s, "/app/ws", http.StatusSwitchingProtocols, []string{"up=1; Domain=app.test; Path=/x"}},
+		{s, "/app/refuse", http.StatusForbidden, []string{"up=1; Domain=app.test; Path=/x"}},
+		{&hidden, "/app/x", http.StatusOK, nil},
+		{&hidden, "/app/ws", http.StatusSwitchingProtocols, nil},
+	} {
+		_, srv := front(t, Options{}, tc.snap)
+		conn := dialRaw(t, addr(srv))
+		upgrade := ""
+		if tc.path != "/app/x" {
+			upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+		}
+		io.WriteString(conn, "GET "+tc.path+" HTTP/1.1\r\nHost: app.test\r\n"+upgrade+"\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		got := resp.Header["Set-Cookie"]
+		if resp.StatusCode != tc.status || len(got) == 0 {
+			t.Fatalf("%s: %d Set-Cookie %q, want %d", tc.path, resp.StatusCode, got, tc.status)
+		}
+		if !strings.HasPrefix(got[0], "route=") || !strings.HasSuffix(got[0], "; Domain=internal.svc; Path=/app/; HttpOnly") {
+			t.Errorf("%s (hide %v): affinity cookie %q, want it as set", tc.path, tc.snap.Global.HideHeaders, got[0])
+		}
+		if diff := cmp.Diff(tc.want, got[1:], cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s (hide %v): the upstream's Set-Cookie (-want +got):\n%s", tc.path, tc.snap.Global.HideHeaders, diff)
+		}
+	}
+}
+
+// TestAffinityCookieOnErrorPage: a status custom-http-errors intercepts is
+// answered by the default-backend Service with the affinity cookie still
+// first, untouched by hide-headers, as nginx's error_page keeps the
+// cookie ingress-nginx's balancer put in headers_out.
+func TestAffinityCookieOnErrorPage(t *testing.T) {
+	t.Parallel()
+	app := addr(backend(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) }))
+	pages := addr(backend(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Add("Set-Cookie", "page=1")
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	be := backendOf("app", []string{app}, withErrors(404), withBalance(annotations.Balance{Cookie: true, CookieName: "route"}))
+	eb := backendOf("errors", []string{pages})
+	be.ErrorBackend = &eb
+	s := snap(1, "e.test", be)
+	s.Global.HideHeaders = []string{"set-cookie"}
+	_, srv := front(t, Options{}, s)
+	res := getWith(t, client(t), srv, "e.test", "/", "", "")
+	got := res.header["Set-Cookie"]
+	if res.status != http.StatusNotFound || len(got) != 1 || !strings.HasPrefix(got[0], "route=") {
+		t.Errorf("%d Set-Cookie %q, want 404 with the affinity cookie alone", res.status, got)
+	}
+}
+
 // TestHashByAcrossWorkers: upstream-hash-by $request_uri sends a URI to
 // the same endpoint through either of two Proxies, and spreads URIs.
 func TestHashByAcrossWorkers(t *testing.T) {
@@ -311,7 +460,7 @@ func TestStickyCanary(t *testing.T) {
 	for _, legacy := range []bool{false, true} {
 		cbal := bal
 		cbal.Cookie = !legacy
-		path := snapshot.Path{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("app", mainAddrs, withBalance(bal)),
+		path := snapshot.Path{Path: "/", Match: snapshot.MatchPrefix, CookiePath: "/", Backend: backendOf("app", mainAddrs, withBalance(bal)),
 			Canaries: []snapshot.Canary{{Backend: backendOf("app-v2", []string{addr(canary)}, withBalance(cbal)), Weight: 50, WeightTotal: 100}}}
 		s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "k.test", Paths: []snapshot.Path{path}}}}
 		_, a := front(t, Options{}, s)

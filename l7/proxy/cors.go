@@ -59,7 +59,7 @@ func compileCORS(c *annotations.CORS) *compiledCORS {
 func (p *Proxy) cors(w http.ResponseWriter, r *http.Request, route *router.Route, ex *exchange) bool {
 	// more_set_headers applies to every response, Weir's own (the 204
 	// below, refusals, errors) included.
-	p.routeHeaders(w.Header(), route)
+	p.routeHeaders(w.Header(), route, ex, r)
 	c := route.Backend.Proxy.CORS
 	if c == nil {
 		return false
@@ -78,12 +78,20 @@ func (p *Proxy) cors(w http.ResponseWriter, r *http.Request, route *router.Route
 		return false
 	}
 	// ingress-nginx's template sets Content-Type (text/plain
-	// charset=UTF-8) and Content-Length (0) before its "return 204", but
-	// nginx's header filter drops both from a 204 of its own
-	// (ngx_http_header_filter), so the client sees neither.
+	// charset=UTF-8) and Content-Length (0) before its "return 204".
+	// nginx's HTTP/1 header filter (ngx_http_header_filter) drops the
+	// Content-Type of a 204 of its own, but writes the Content-Length
+	// field more_set_headers added to the list; its HTTP/2 one sends
+	// neither.
+	if r.ProtoMajor == 1 {
+		w.Header()["Content-Length"] = corsPreflightLength
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return true
 }
+
+// corsPreflightLength is the Content-Length of an HTTP/1 preflight's 204.
+var corsPreflightLength = []string{"0"}
 
 func setCORS(h http.Header, cc *compiledCORS, origin string) {
 	h.Set("Access-Control-Allow-Origin", origin)

@@ -108,7 +108,8 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 		return false
 	}
 	ex2 := &exchange{start: ex.start, requestID: ex.requestID, fwd: ex.fwd, route: er, pool: er.Pool,
-		timeouts: timeoutsOf(er.Backend), intercepted: true, errorPage: rewrite}
+		timeouts: timeoutsOf(er.Backend), intercepted: true, errorPage: rewrite,
+		sticky: ex.sticky} // the affinity cookies stay in rec's header, as in nginx's headers_out
 	if rewrite {
 		// nginx's @custom_ location has no header filter of
 		// ingress-nginx's: the HSTS the route's location set goes.

@@ -44,8 +44,8 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	switch bodyErr := ex.clientBodyErr(); {
 	case errors.As(bodyErr, &tooLarge):
-		// The rest of the body is not worth reading.
-		w.Header().Set("Connection", "close")
+		// The rest of the body is not worth reading: writeError closes
+		// an HTTP/1 connection (an HTTP/2 one stays, as nginx's).
 		writeError(w, http.StatusRequestEntityTooLarge)
 		return
 	case bodyErr != nil && errors.Is(bodyErr, os.ErrDeadlineExceeded):
@@ -62,8 +62,9 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	case bodyErr != nil:
 		// The client is there but its body is malformed (bad chunked
-		// framing): 400, and the connection cannot be trusted further.
-		w.Header().Set("Connection", "close")
+		// framing, an HTTP/2 stream shorter than its Content-Length):
+		// 400, and writeError closes an HTTP/1 connection, which cannot
+		// be trusted further.
 		writeError(w, http.StatusBadRequest)
 		return
 	case r.Context().Err() != nil:

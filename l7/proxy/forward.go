@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -78,7 +79,7 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 		}
 	}()
 	if !direct {
-		p.requestHeaders(ex, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
+		p.requestHeaders(ex, r, out) // connection-proxy-header, proxy-set-headers (respheaders.go)
 	}
 	var body *clientBody
 	if out.Body != nil {
@@ -366,7 +367,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	// What the body's reader consumes of the connection from here on is
 	// the body as the upstream sent it (countBody).
 	ex.bodyConn, ex.bodyMark = uc, uc.consumed()
-	relayed := p.relay(rec, r, resp, ex, uc.gone.Load, fast)
+	relayed := p.relay(rec, r, resp, ex, uc.gone.Load, fast, uc.fast.order)
 	ex.countBody() // before the connection may go back to the pool
 	if !relayed {
 		return false, nil
@@ -401,8 +402,10 @@ func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attempt
 // when readResponse parsed it itself, nil else: every field name of such a
 // response is canonical by construction (fieldName), so that relayHeader
 // need not check each again, and its parse noted whether it has
-// hop-by-hop fields to remove (noHop).
-func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Response, ex *exchange, gone func() bool, fast *fastResponse) bool {
+// hop-by-hop fields to remove (noHop). order is resp's fields in the
+// order they came and as they were spelled (fastResponse.order; nil for
+// an HTTP/2 upstream's), which the client gets them in, as from nginx.
+func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Response, ex *exchange, gone func() bool, fast *fastResponse, order []h1server.FieldName) bool {
 	if p.intercept(rec, r, resp.StatusCode, ex) { // customerrors.go
 		return false // the response unread: its connection is closed
 	}
@@ -425,6 +428,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	}
 	// Before encodeResponse, which may wrap the server's writer.
 	rec.relayStatusLine(resp)
+	rec.relayFieldOrder(order)
 	enc := p.encodeResponse(rec, r, resp) // compress.go
 	rec.WriteHeader(resp.StatusCode)
 	err := enc.finish(p.copyBody(rec, resp, ex, gone))

@@ -60,6 +60,9 @@ type globalConfig struct {
 	// defaultBodySize is DefaultBodySizeBytes(), the limit of the
 	// requests of hosts no rule names (1048576; 0: none).
 	defaultBodySize int64
+	// addHeaders is ResponseHeaders (add-headers) compiled, setHeaders
+	// UpstreamHeaders (proxy-set-headers).
+	addHeaders, setHeaders headerSet
 	// hsts is the Snapshot's HSTS, for the HTTPS answers of every route
 	// and of Weir's own 404 of a host no rule names; "" when hsts is off.
 	hsts string
@@ -107,6 +110,8 @@ func compileGlobal(g annotations.Global) *globalConfig {
 	c.upstreamKeepalive, _, _ = g.UpstreamKeepalive()
 	c.redirectCode = g.HTTPRedirectCode()
 	c.defaultBodySize = g.DefaultBodySizeBytes()
+	c.addHeaders = compileHeaders(g.ResponseHeaders, false)
+	c.setHeaders = compileHeaders(g.UpstreamHeaders, true)
 	if g.LimitConnZoneVariable != "" {
 		c.limitKey, _ = annotations.ParseVars(g.LimitConnZoneVariable) // parsed before: cannot fail
 	}
@@ -143,6 +148,12 @@ func (p *Proxy) clientBodyTimeout() time.Duration {
 	}
 	return p.clientBody
 }
+
+// ServesHTTP2 reports whether the live configuration serves HTTP/2 to
+// clients: use-http2, true before the first Apply (h1guard.HTTP2Source:
+// the h2c preface on the clear-text listener; TLS's ALPN follows the same
+// key in l7/certs). Safe for concurrent use.
+func (p *Proxy) ServesHTTP2() bool { return !p.liveGlobal().TLS.HTTP2Off }
 
 // UseProxyProtocol reports whether the live configuration sets
 // use-proxy-protocol; false before the first Apply. Safe for concurrent
@@ -192,5 +203,6 @@ var (
 	_ proxyproto.Policy        = (*Proxy)(nil)
 	_ connlimit.Source         = (*Proxy)(nil)
 	_ h1guard.TimeoutSource    = (*Proxy)(nil)
+	_ h1guard.HTTP2Source      = (*Proxy)(nil)
 	_ proxyproto.TimeoutPolicy = (*Proxy)(nil)
 )

@@ -112,7 +112,7 @@ func (p *Proxy) attemptH2(rec *responseRecorder, r *http.Request, out *http.Requ
 	}
 	resp.Body = &h2Body{rc: resp.Body, ctx: ctx, cancel: cancel, idle: idle, read: read}
 	gone := func() bool { return r.Context().Err() != nil }
-	p.relay(rec, r, resp, ex, gone, nil)
+	p.relay(rec, r, resp, ex, gone, nil, nil)
 	return nil
 }
 

@@ -48,9 +48,11 @@ func backendOf(svc string, eps []string, opts ...func(*annotations.Proxy)) snaps
 
 // snap returns a Snapshot with one server host routing prefix "/" to be.
 func snap(version uint64, host string, be snapshot.Backend) *snapshot.Snapshot {
-	return &snapshot.Snapshot{Version: version, Servers: []snapshot.Server{
-		{Host: host, Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}},
-	}}
+	p := snapshot.Path{Path: "/", Match: snapshot.MatchPrefix, Backend: be}
+	if b := be.Proxy.Balance; b != nil && b.Cookie {
+		p.CookiePath = "/" // as snapshot.Build sets it
+	}
+	return &snapshot.Snapshot{Version: version, Servers: []snapshot.Server{{Host: host, Paths: []snapshot.Path{p}}}}
 }
 
 // front starts the proxy behind an httptest server and applies s if not nil.

@@ -137,7 +137,7 @@ func (lf *logFormat) append(b, scratch []byte, l *logLine) ([]byte, []byte) {
 		var set bool
 		scratch, set = l.value(scratch[:0], op)
 		switch {
-		case !set || len(scratch) == 0 && !alwaysSet(op.v) && !(op.v == lvRequest && l.ref != nil):
+		case !set || len(scratch) == 0 && !alwaysSet(op.v) && !(op.v == lvRequest && l.ref != nil && !l.ref.noLine):
 			// nginx logs a missing value as "-", and as nothing with
 			// escape=json or escape=none.
 			if lf.escape == 0 {
@@ -196,6 +196,9 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 		b = append(b, ' ')
 		return append(b, r.Proto...), true
 	case lvStatus:
+		if l.status == 0 {
+			return append(b, "000"...), true // nginx's %03ui: nothing was answered
+		}
 		return strconv.AppendInt(b, int64(l.status), 10), true
 	case lvBodyBytes:
 		return strconv.AppendInt(b, bodySent(r, l.rec, l.status), 10), true
@@ -208,6 +211,9 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvMsec:
 		return strconv.AppendFloat(b, float64(time.Now().UnixMilli())/1e3, 'f', 3, 64), true
 	case lvUpstreamName:
+		if ex.findConfig {
+			return append(b, '-'), true // the server's set: no location's ran
+		}
 		if rd := ex.redirect; rd != nil && rd.route != nil {
 			// The @custom_ location's, or the location's whose Service has
 			// no endpoints: the annotation's Service's upstream,

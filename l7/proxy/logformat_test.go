@@ -373,3 +373,28 @@ func TestLogFormatBodyBytesContinue(t *testing.T) {
 		t.Errorf("$body_bytes_sent %s, want %d", got, want)
 	}
 }
+
+// TestLogFormatFindConfigUpstreamName checks $proxy_upstream_name of a
+// request answered in nginx's find-config phase, before its location's
+// `set $proxy_upstream_name`: a declared body over proxy-body-size (413)
+// logs the server's "-" (nginx.tmpl's server-level set; nginx 1.22.1 so
+// configured: `"POST /big HTTP/2.0" 413 176 ... [-] []`, over HTTP/1.1
+// too), a request served the location's.
+func TestLogFormatFindConfigUpstreamName(t *testing.T) {
+	t.Parallel()
+	up := named(t, "a")
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)}, limit(4))),
+		map[string]string{"log-format-upstream": "$status [$proxy_upstream_name] [$proxy_alternative_upstream_name]"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	c := client(t)
+	for _, body := range []string{"12345", "123"} {
+		if got := do(t, c, srv, http.MethodPost, "foo.com", "/", strings.NewReader(body)); got.err != nil {
+			t.Fatal(got.err)
+		}
+	}
+	waitFor(t, "two access-log lines", func() bool { return strings.Count(buf.String(), "\n") == 2 })
+	if got, want := buf.String(), "413 [-] []\n200 [ns-a-http] []\n"; got != want {
+		t.Errorf("lines %q, want %q", got, want)
+	}
+}

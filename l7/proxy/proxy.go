@@ -25,6 +25,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
@@ -235,7 +236,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// response of every server gets it, those of no location (a host no
 	// rule names, a server-level redirect or refusal) too. A proxied
 	// response sets it again over the upstream's (responseHeaders).
-	setHeaders(w.Header(), g.ResponseHeaders)
+	g.addHeaders.set(w.Header(), ex, r)
 
 	rt := p.router.Load()
 	if rt == nil {
@@ -272,6 +273,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ownHSTS(rec.Header(), r, g.hsts) // redirect.go
 		switch {
 		case g.defaultBodySize > 0 && r.ContentLength > g.defaultBodySize:
+			ex.findConfig = true
 			writeError(rec, http.StatusRequestEntityTooLarge)
 		case !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)):
 			writeError(rec, http.StatusNotFound)
@@ -297,6 +299,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		limit = nginxBodySize
 	}
 	if limit > 0 && r.ContentLength > limit {
+		ex.findConfig = true
 		writeError(rec, http.StatusRequestEntityTooLarge)
 		return
 	}
@@ -314,6 +317,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (set by its proxy_pass; a denied location, which has none, has no
 	// redirect), after client_max_body_size in its find-config phase.
 	if route.SlashRedirect && path == route.Path {
+		ex.findConfig = true
 		p.slashRedirect(rec, r, route) // redirect.go
 		return
 	}
@@ -500,6 +504,10 @@ type exchange struct {
 	bodyMark     int64
 	pool         *router.Pool // the pool upstream was selected from
 	canary       string       // upstream name of the chosen canary; "" for the main backend
+	// sticky is the number of Set-Cookie lines of the response header,
+	// leading its others, that are the affinity cookies pickUpstream
+	// added (balance.go).
+	sticky int
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
@@ -507,6 +515,12 @@ type exchange struct {
 	// nginx's @custom_ location (customerrors.go): a named location
 	// without ingress-nginx's header filter, so no HSTS of Weir's.
 	errorPage bool
+	// findConfig is set when the request is answered in nginx's
+	// find-config phase (a declared body over client_max_body_size, the
+	// automatic trailing-slash redirect), before its location's rewrite
+	// phase: $proxy_upstream_name is the server's "-"
+	// (nginx.tmpl's server-level set), not the location's.
+	findConfig bool
 	// defaultServer is set when the request is answered by the default
 	// server's default backend (defaultServerBackend), which is not logged
 	// without enable-access-log-for-default-backend.
@@ -660,6 +674,25 @@ func (w *responseRecorder) relayStatusLine(resp *http.Response) {
 		if resp.StatusCode >= 200 {
 			w.statusLine = resp.Status
 		}
+	}
+}
+
+// fieldOrderer is l7/h1server's response writer, which writes the fields
+// in the order and with the names it is given.
+type fieldOrderer interface {
+	SetFieldOrder(order []h1server.FieldName)
+}
+
+// relayFieldOrder has the client's server write the response's fields in
+// order, the upstream's order and spelling, as nginx relays them (Weir's
+// own fields after them). Only l7/h1server's writer takes it: HTTP/2
+// names are lower case, in any order.
+func (w *responseRecorder) relayFieldOrder(order []h1server.FieldName) {
+	if len(order) == 0 {
+		return
+	}
+	if fo, ok := w.ResponseWriter.(fieldOrderer); ok {
+		fo.SetFieldOrder(order)
 	}
 }
 

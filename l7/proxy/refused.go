@@ -37,19 +37,40 @@ func (p *Proxy) LogRefusal(rf *h1guard.Refusal) {
 	if g.DisableAccessLog || g.DisableHTTPAccessLog {
 		return
 	}
-	h := rf.Parse(h1guard.Limits{Buffers: g.headerBuffers, BufferSize: g.headerBufferSize})
-	r := refusedRequest(rf, &h)
-	if h.Parsed && g.skipped(r) {
-		return
+	var r *http.Request
+	var ref *refusedLine
+	var host []byte // $host's: the request's, else the server SNI chose
+	if h2 := rf.HTTP2; h2 != nil {
+		r, ref = refusedHTTP2(rf, h2)
+		if h2.Path && g.skipped(r) {
+			return
+		}
+		if h2.Host != "" {
+			host = []byte(h2.Host)
+		}
+		if h2.DefaultServer {
+			rf.ServerName = ""
+		}
+	} else {
+		h := rf.Parse(h1guard.Limits{Buffers: g.headerBuffers, BufferSize: g.headerBufferSize})
+		r = refusedRequest(rf, &h)
+		if h.Parsed && g.skipped(r) {
+			return
+		}
+		ref = &refusedLine{line: h.Line, length: h.Length, sent: rf.Sent}
+		host = h.Host
 	}
 	ex := &exchange{start: rf.Start, requestID: requestID(r, !g.Logs.NoRequestID)}
 	ex.fwd.remoteText, ex.fwd.remote = peerAddr(rf.Remote)
-	ref := &refusedLine{line: h.Line, length: h.Length, sent: rf.Sent, host: "_"}
+	ref.host = "_"
 	switch rt := p.router.Load(); {
-	case h.Host != nil:
-		ref.host = string(h.Host)
+	case host != nil:
+		ref.host = string(host)
 	case rf.ServerName != "" && rt != nil:
 		ref.host = rt.Lookup(rf.ServerName).ServerName() // the server SNI chose
+	}
+	if rf.HTTP2 != nil {
+		ref.length = requestLength(r, ex) // as a served HTTP/2 request's
 	}
 	p.access.emit(&logLine{r: r, ex: ex, rec: &responseRecorder{bytes: rf.BodySent}, status: rf.Status,
 		d: time.Since(rf.Start), ref: ref}, g.logFormat, p.access.inFlight.Load() <= 0)
@@ -81,6 +102,23 @@ func refusedRequest(rf *h1guard.Refusal, h *h1guard.RefusedHead) *http.Request {
 	return r
 }
 
+// refusedHTTP2 is the Request and the line of h2, a refused HTTP/2
+// request: net/http's Request, with what nginx had not taken of it unset
+// (the method when refused before its :path, the target).
+func refusedHTTP2(rf *h1guard.Refusal, h2 *h1guard.HTTP2Refusal) (*http.Request, *refusedLine) {
+	r := h2.Request
+	ref := &refusedLine{sent: rf.Sent, noLine: !h2.Line}
+	if h2.Line {
+		ref.line = []byte(r.Method + " " + r.RequestURI + " " + r.Proto)
+	}
+	if !h2.Path {
+		r = r.WithContext(r.Context()) // a shallow copy: the handler's is not changed
+		r.RequestURI, r.URL = "", &url.URL{}
+		ref.noTarget = true
+	}
+	return r, ref
+}
+
 // refusedLine is what the line of a refused request takes from the
 // refusal rather than from its Request (logLine.ref).
 type refusedLine struct {
@@ -88,6 +126,10 @@ type refusedLine struct {
 	length int64  // $request_length
 	sent   int64  // $bytes_sent
 	host   string // $host: the Host field's, else "_", the default server's name
+	// noLine: $request is "-" (an HTTP/2 request refused before nginx
+	// built its request line), not line; noTarget: $request_uri, $uri
+	// and $args are "-" (refused before its :path was taken).
+	noLine, noTarget bool
 }
 
 // value appends the value of v for a refused request; false when the
@@ -95,7 +137,7 @@ type refusedLine struct {
 func (f *refusedLine) value(b []byte, l *logLine, v logVar) ([]byte, bool) {
 	switch v {
 	case lvRequest:
-		return append(b, f.line...), true
+		return append(b, f.line...), true // noLine: empty, "-"
 	case lvRequestLength:
 		return strconv.AppendInt(b, f.length, 10), true
 	case lvBytesSent:
@@ -105,8 +147,8 @@ func (f *refusedLine) value(b []byte, l *logLine, v logVar) ([]byte, bool) {
 	case lvUpstreamName:
 		return b, true // set by a location's rewrite phase, never reached: ""
 	case lvMethod, lvRequestURI, lvURI, lvArgs, lvProtocol:
-		if l.r.Method == "" {
-			return b, true // no request line parsed: "-"
+		if l.r.Method == "" || f.noTarget && v != lvMethod && v != lvProtocol {
+			return b, true // no request line parsed, or no :path taken: "-"
 		}
 	}
 	return b, false

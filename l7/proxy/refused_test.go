@@ -134,6 +134,7 @@ var refusedCases = func() []refusedCase {
 		{"HTTP/1.x", sendPlain, "GET / HTTP/1.x\r\nHost: example.com\r\n\r\n", head + `"GET / HTTP/1.x" 400 150 "-" "-" 0` + tail},
 		{"HTTP/1.0 line", sendPlain, "GET /p HTTP/1.0 x\r\n\r\n", head + `"GET /p HTTP/1.0 x" 400 150 "-" "-" 0` + tail},
 		{"HTTP/2.0", sendPlain, "GET / HTTP/2.0\r\nHost: example.com\r\n\r\n", head + `"GET / HTTP/2.0" 505 180 "-" "-" 0` + tail},
+		{"h2c preface without http2", sendPlain, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", head + `"PRI * HTTP/2.0" 400 150 "-" "-" 0` + tail},
 		{"absolute target host", sendPlain, "GET http://ex_ample.com/p HTTP/1.1\r\nHost: example.com\r\n\r\n", head + `"GET http://ex_ample.com/p HTTP/1.1" 400 150 "-" "-" 0` + tail},
 		{"dot segments", sendPlain, "GET /../x HTTP/1.1\r\nHost: example.com\r\nUser-Agent: ua\r\n\r\n", head + `"GET /../x HTTP/1.1" 400 150 "-" "-" 20` + tail},
 		{"escaped NUL", sendPlain, "GET /a%00b HTTP/1.1\r\nHost: example.com\r\nUser-Agent: ua\r\n\r\n", head + `"GET /a%00b HTTP/1.1" 400 150 "-" "-" 21` + tail},

@@ -138,8 +138,14 @@ func TestUpstreamHeadAsNginx(t *testing.T) {
 			name:     "204 with type",
 			upstream: "HTTP/1.1 204 No Content\r\nContent-Type: text/plain\r\nContent-Length: 0\r\n\r\n",
 			status:   "HTTP/1.1 204 No Content",
-			want:     []string{"Content-Type: text/plain"},
-			absent:   []string{"Content-Length:"}, // nginx relays it; RFC 9110 section 8.6 forbids it
+			want:     []string{"Content-Type: text/plain", "Content-Length: 0"}, // as nginx relays them
+			h1Only:   true,
+		},
+		{
+			name:     "204 with a length",
+			upstream: "HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
+			status:   "HTTP/1.1 204 No Content",
+			absent:   []string{"Content-Length:"}, // nginx relays it, though no body follows
 		},
 		{
 			name:     "length with leading zeros",
@@ -289,5 +295,88 @@ func TestH2UpstreamStatusLine(t *testing.T) {
 	status, _ := rawHead(t, addr(srv), "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: close\r\n\r\n")
 	if want := "HTTP/1.1 503 Service Temporarily Unavailable"; status != want {
 		t.Errorf("status line %q, want %q", status, want)
+	}
+}
+
+// TestUpstreamFieldOrderAsNginx: the client gets an upstream's fields in
+// the order and with the names the upstream sent, after nginx's own
+// (Content-Type, Content-Length, Transfer-Encoding, Connection), as nginx
+// 1.22 relays them (ngx_http_header_filter; read off nginx with
+// ingress-nginx's location, Server and Date aside); on both of the
+// proxy's response parsers (a plain response, a chunked one, a HEAD's).
+// Weir's own fields come after the upstream's.
+func TestUpstreamFieldOrderAsNginx(t *testing.T) {
+	if h1servertest.Kind() == h1server.KindNet {
+		t.Skip("net/http's server writes the fields sorted, canonical")
+	}
+	t.Parallel()
+	const fields = "zeta: 1\r\nETag: \"abc\"\r\nContent-Type: text/plain\r\nx-lower: yes\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n" +
+		"Alpha: 2\r\nLast-Modified: Mon, 07 Dec 2026 00:00:00 GMT\r\nWWW-Authenticate: Basic realm=x\r\nX-XSS-Protection: 1\r\n" +
+		"Server: upstream\r\nDate: Mon, 07 Dec 2026 00:00:00 GMT\r\n"
+	relayed := []string{`zeta: 1`, `ETag: "abc"`, `x-lower: yes`, `Set-Cookie: a=1`, `Set-Cookie: b=2`, `Alpha: 2`,
+		`Last-Modified: Mon, 07 Dec 2026 00:00:00 GMT`, `WWW-Authenticate: Basic realm=x`, `X-XSS-Protection: 1`}
+	cases := []struct {
+		name, method, upstream string
+		ae                     string // the request's Accept-Encoding
+		want                   []string
+	}{
+		{
+			name:     "plain",
+			upstream: "HTTP/1.1 200 OK\r\n" + fields + "Content-Length: 5\r\n\r\nhello",
+			want:     append([]string{"Content-Type: text/plain", "Content-Length: 5", "Connection: close"}, relayed...),
+		},
+		{
+			name:     "chunked",
+			upstream: "HTTP/1.1 200 OK\r\n" + fields + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+			want:     append([]string{"Content-Type: text/plain", "Transfer-Encoding: chunked", "Connection: close"}, relayed...),
+		},
+		{
+			name:     "head",
+			method:   "HEAD",
+			upstream: "HTTP/1.1 200 OK\r\n" + fields + "Content-Length: 5\r\n\r\n",
+			want:     append([]string{"Content-Type: text/plain", "Content-Length: 5", "Connection: close"}, relayed...),
+		},
+		{
+			// Read off nginx 1.22.1 with gzip on, gzip_vary on and an
+			// add_header: Vary after Connection, Content-Encoding last.
+			name:     "gzip",
+			upstream: "HTTP/1.1 200 OK\r\nx-b: 1\r\nContent-Type: text/plain\r\nETag: \"abc\"\r\nContent-Length: 5\r\n\r\nhello",
+			ae:       "gzip",
+			want: []string{"Content-Type: text/plain", "Transfer-Encoding: chunked", "Connection: close", "Vary: Accept-Encoding",
+				"x-b: 1", `ETag: W/"abc"`, "X-XSS-Protection: 1", "Content-Encoding: gzip"},
+		},
+		{
+			name:     "own fields after",
+			upstream: "HTTP/1.1 200 OK\r\nx-b: 1\r\nX-A: 2\r\nContent-Length: 2\r\n\r\nok",
+			want:     []string{"Content-Length: 2", "Connection: close", "x-b: 1", "X-A: 2", "X-Frame-Options: DENY", "X-XSS-Protection: 1"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := cannedUpstream(t, tc.upstream)
+			s := snap(1, "foo.com", backendOf("s", []string{up}))
+			switch tc.name {
+			case "own fields after":
+				s.Global.ResponseHeaders = []annotations.Header{{Name: "X-XSS-Protection", Value: "1"}, {Name: "X-Frame-Options", Value: "DENY"}}
+			case "gzip":
+				s.Global.ResponseHeaders = []annotations.Header{{Name: "X-XSS-Protection", Value: "1"}}
+				one := 1
+				s.Global.Compress = annotations.Compress{Gzip: true, GzipMinLength: &one}
+			}
+			_, srv := front(t, Options{}, s)
+			method := tc.method
+			if method == "" {
+				method = "GET"
+			}
+			ae := ""
+			if tc.ae != "" {
+				ae = "Accept-Encoding: " + tc.ae + "\r\n"
+			}
+			_, got := rawHead(t, addr(srv), method+" / HTTP/1.1\r\nHost: foo.com\r\n"+ae+"Connection: close\r\n\r\n")
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("fields (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -8,9 +8,10 @@ import (
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
-// routeHeaders sets add-headers and the route's custom-headers on h.
-func (p *Proxy) routeHeaders(h http.Header, route *router.Route) {
-	setHeaders(h, p.liveGlobal().ResponseHeaders)
+// routeHeaders sets add-headers (for r) and the route's custom-headers on
+// h.
+func (p *Proxy) routeHeaders(h http.Header, route *router.Route, ex *exchange, r *http.Request) {
+	p.liveGlobal().addHeaders.set(h, ex, r)
 	if ch := route.Backend.Proxy.CustomHeaders; ch != nil {
 		setHeaders(h, ch.Headers)
 	}
@@ -20,16 +21,19 @@ func (p *Proxy) routeHeaders(h http.Header, route *router.Route) {
 // upstream's fields are in it, as nginx's proxy_redirect,
 // proxy_cookie_domain and proxy_cookie_path (proxyrewrite.go),
 // proxy_hide_header and more_set_headers: the route's Location, Refresh
-// and Set-Cookie rewrites apply, hide-headers are removed, then add-headers,
+// and Set-Cookie rewrites apply, hide-headers are removed (neither touches
+// the affinity cookie, see takeSticky), then add-headers,
 // custom-headers and the CORS headers (cors.go) are set, replacing the
 // upstream's; last, on an HTTPS request r, the route's HSTS (ownHSTS).
 func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
+	sticky := takeSticky(ex, h) // balance.go
 	rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h)
 	g := p.liveGlobal()
 	for _, k := range g.HideHeaders {
 		h.Del(k)
 	}
-	p.routeHeaders(h, ex.route)
+	putSticky(h, sticky)
+	p.routeHeaders(h, ex.route, ex, r)
 	if ex.cors != nil {
 		setCORS(h, ex.cors, ex.corsOrigin)
 	}
@@ -38,23 +42,15 @@ func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
 	}
 }
 
-// requestHeaders edits the request to the upstream, after Weir's own
-// forwarding headers: connection-proxy-header, then proxy-set-headers (an
-// empty value removes the header: nginx sends none).
-func (p *Proxy) requestHeaders(ex *exchange, out *http.Request) {
+// requestHeaders edits the request out to the upstream of r, after Weir's
+// own forwarding headers: connection-proxy-header, then proxy-set-headers
+// (headerSet: their variables expanded, an empty value removing the
+// header: nginx sends none).
+func (p *Proxy) requestHeaders(ex *exchange, r, out *http.Request) {
 	if c := ex.route.Backend.Proxy.ConnectionHeader; c != "" {
 		out.Header.Set("Connection", c)
 	}
-	for _, hd := range p.liveGlobal().UpstreamHeaders {
-		switch k := textproto.CanonicalMIMEHeaderKey(hd.Name); {
-		case hd.Value == "" && k == "User-Agent":
-			out.Header.Set(k, "") // as outgoing: Go's default is not sent
-		case hd.Value == "":
-			out.Header.Del(k)
-		default:
-			out.Header.Set(k, hd.Value)
-		}
-	}
+	p.liveGlobal().setHeaders.set(out.Header, ex, r)
 }
 
 // removeResponseHops removes from an upstream's response header h the
@@ -79,5 +75,65 @@ func removeResponseHops(h http.Header, h2 bool) {
 func setHeaders(h http.Header, hs []annotations.Header) {
 	for _, hd := range hs {
 		h[textproto.CanonicalMIMEHeaderKey(hd.Name)] = []string{hd.Value}
+	}
+}
+
+// headerSet is add-headers or proxy-set-headers compiled. ingress-nginx
+// renders the first as more_set_headers in http{}, the second as
+// proxy_set_header in each location, without escaping "$" (it does in
+// custom-headers, whose values are literal): nginx evaluates their values
+// per request, so their variables ($host, $request_id, $remote_addr, ...)
+// are expanded, and a value that comes out empty removes the header, as
+// headers-more clears it and as proxy_set_header sends none.
+type headerSet []setHeader
+
+type setHeader struct {
+	name  string           // canonical
+	value []string         // a literal value; nil: the empty one
+	vars  annotations.Vars // the value's variables; nil for a literal
+	// empty is the header's value when it is empty: nil removes it;
+	// {""} for the User-Agent of an upstream request, so that Go's
+	// default is not sent either.
+	empty []string
+}
+
+// compileHeaders compiles hs, whose values the snapshot build checked
+// (annotations.ParseVars); a value that does not parse is sent as written.
+// upstream: the headers of the request to the upstream.
+func compileHeaders(hs []annotations.Header, upstream bool) headerSet {
+	out := make(headerSet, 0, len(hs))
+	for _, hd := range hs {
+		c := setHeader{name: textproto.CanonicalMIMEHeaderKey(hd.Name)}
+		if v, err := annotations.ParseVars(hd.Value); err == nil && v.HasVars() {
+			c.vars = v
+		} else if hd.Value != "" {
+			c.value = []string{hd.Value}
+		}
+		if upstream && c.name == "User-Agent" {
+			c.empty = []string{""}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// set sets the headers of s on h, their variables those of r.
+func (s headerSet) set(h http.Header, ex *exchange, r *http.Request) {
+	for i := range s {
+		c := &s[i]
+		v := c.value
+		if c.vars != nil {
+			if x := c.vars.Expand(ex.vars(r)); x != "" {
+				v = []string{x}
+			}
+		}
+		if v == nil {
+			v = c.empty
+		}
+		if v == nil {
+			delete(h, c.name)
+			continue
+		}
+		h[c.name] = v
 	}
 }

@@ -12,8 +12,9 @@ import (
 
 // TestConfiguredHeaders: hide-headers removes the upstream's header,
 // add-headers and custom-headers replace the upstream's; proxy-set-headers
-// and connection-proxy-header reach the upstream, values literal, an empty
-// value removing the header; enable-access-log "false" writes no line.
+// and connection-proxy-header reach the upstream, the variables of
+// proxy-set-headers expanded as nginx's proxy_set_header, a value empty
+// once expanded removing the header; enable-access-log "false" writes no line.
 func TestConfiguredHeaders(t *testing.T) {
 	t.Parallel()
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
@@ -24,6 +25,7 @@ func TestConfiguredHeaders(t *testing.T) {
 		h["Got-Connection"] = r.Header["Connection"]
 		h["Got-X-Client"] = r.Header["X-Client"]
 		h["Got-User-Agent"] = r.Header["User-Agent"]
+		h["Got-X-Nothing"] = r.Header["X-Nothing"]
 		io.WriteString(w, "ok")
 	})
 	quiet := backendOf("quiet", []string{addr(up)}, func(p *annotations.Proxy) {
@@ -38,7 +40,7 @@ func TestConfiguredHeaders(t *testing.T) {
 	}}
 	s.Global.HideHeaders = []string{"x-powered-by"}
 	s.Global.ResponseHeaders = []annotations.Header{{Name: "X-Frame-Options", Value: "DENY"}}
-	s.Global.UpstreamHeaders = []annotations.Header{{Name: "X-Client", Value: "$remote_addr"}, {Name: "User-Agent", Value: ""}}
+	s.Global.UpstreamHeaders = []annotations.Header{{Name: "X-Client", Value: "$remote_addr ${literal_dollar}"}, {Name: "User-Agent", Value: "$http_x_none"}, {Name: "X-Nothing", Value: "$cookie_none"}}
 	var logs syncBuffer
 	p, srv := front(t, Options{AccessLog: &logs}, s)
 	_ = p
@@ -56,7 +58,8 @@ func TestConfiguredHeaders(t *testing.T) {
 		{"X-Frame-Options", []string{"DENY"}},
 		{"My-Header", []string{"42"}},
 		{"Got-Connection", []string{"keep-alive"}},
-		{"Got-X-Client", []string{"$remote_addr"}},
+		{"Got-X-Client", []string{"127.0.0.1 $"}},
+		{"Got-X-Nothing", nil},
 		{"Got-User-Agent", nil},
 	}
 	for _, c := range checks {
@@ -84,5 +87,62 @@ func TestConfiguredHeaders(t *testing.T) {
 	waitFor(t, "the access-log line of loud.test", func() bool { return strings.Contains(logs.String(), `"loud.test"`) })
 	if strings.Contains(logs.String(), "quiet.test") {
 		t.Errorf("enable-access-log false: a line was written:\n%s", logs.String())
+	}
+}
+
+// TestAddHeadersVariables: add-headers is more_set_headers in
+// ingress-nginx's http{}, whose values nginx evaluates per response (read
+// off nginx 1.22 with headers-more): variables are expanded, on Weir's own
+// answers too (the CORS preflight, the 404 of a host no rule names), and a
+// value that is empty, as written or once expanded, removes the header.
+func TestAddHeadersVariables(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Gone", "upstream")
+		w.Header().Set("X-Empty", "upstream")
+		w.Header().Set("Got-Request-Id", r.Header.Get("X-Request-Id"))
+		io.WriteString(w, "ok")
+	})
+	be := backendOf("app", []string{addr(up)}, func(p *annotations.Proxy) { p.CORS = corsOf("*") })
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "app.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}},
+	}}
+	s.Global.ResponseHeaders = []annotations.Header{
+		{Name: "X-Host", Value: "$host"},
+		{Name: "X-Where", Value: "${scheme}://${host}$request_uri from $remote_addr"},
+		{Name: "X-Id", Value: "$request_id"},
+		{Name: "X-Req-Id", Value: "$req_id"},
+		{Name: "X-Gone", Value: "$http_x_nothing"},
+		{Name: "X-Empty", Value: ""},
+		{Name: "X-Price", Value: "${literal_dollar}5"},
+		{Name: "X-Static", Value: "static"},
+	}
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	for _, tc := range []struct {
+		name, method, host string
+		status             int
+		want               map[string]string // "": absent
+	}{
+		{"proxied", http.MethodGet, "app.test", 200, map[string]string{"X-Host": "app.test", "X-Where": "http://app.test/p?q=1 from 127.0.0.1", "X-Gone": "", "X-Empty": "", "X-Price": "$5", "X-Static": "static"}},
+		{"preflight", http.MethodOptions, "APP.test", 204, map[string]string{"X-Host": "app.test", "X-Gone": "", "X-Empty": "", "X-Static": "static"}},
+		{"no rule", http.MethodGet, "other.test", 404, map[string]string{"X-Host": "other.test", "X-Where": "http://other.test/p?q=1 from 127.0.0.1"}},
+	} {
+		res := do(t, c, srv, tc.method, tc.host, "/p?q=1", nil)
+		if res.err != nil || res.status != tc.status {
+			t.Fatalf("%s: %d, %v; want %d", tc.name, res.status, res.err, tc.status)
+		}
+		for k, want := range tc.want {
+			if got, ok := res.header[k]; want == "" && ok || want != "" && (len(got) != 1 || got[0] != want) {
+				t.Errorf("%s: %s: %q, want %q", tc.name, k, got, want)
+			}
+		}
+		if id := res.header.Get("X-Id"); len(id) != 32 {
+			t.Errorf("%s: X-Id %q, want a request id", tc.name, id)
+		} else if got := res.header.Get("Got-Request-Id"); tc.status == 200 && got != id {
+			t.Errorf("%s: X-Id %q, the upstream got X-Request-ID %q", tc.name, id, got)
+		} else if got := res.header.Get("X-Req-Id"); got != id {
+			t.Errorf("%s: X-Req-Id %q, want X-Id's %q", tc.name, got, id)
+		}
 	}
 }

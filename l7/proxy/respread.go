@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"sync"
 
 	"github.com/weir-lb/weir/l7/arena"
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
 )
 
 // readResponse reads the response to req from br as http.ReadResponse
@@ -22,6 +24,8 @@ import (
 // of its own. Anything else is left to http.ReadResponse. fr is the
 // caller's until it is done with the response (recycle).
 func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.Response, error) {
+	clear(fr.order)
+	fr.order = fr.order[:0]
 	if _, err := br.Peek(1); err != nil {
 		// What http.ReadResponse returns for a response with no byte.
 		if err == io.EOF {
@@ -32,7 +36,7 @@ func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.
 	buf, _ := br.Peek(br.Buffered())
 	end := bytes.Index(buf, []byte("\r\n\r\n"))
 	if end < 0 || req.Method == http.MethodHead {
-		return slowResponse(br, req)
+		return slowResponse(br, req, fr)
 	}
 	head := buf[:end+2] // its lines, each with its CRLF
 	a := arena.Get()
@@ -40,7 +44,7 @@ func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.
 	arena.Put(a)
 	if !ok {
 		fr.reset()
-		return slowResponse(br, req)
+		return slowResponse(br, req, fr)
 	}
 	_, _ = br.Discard(end + 4)
 	fr.resp.Request = req
@@ -58,9 +62,10 @@ var errInvalidHeader = errors.New("upstream sent invalid header")
 // http.ReadResponse, once checkHead found nothing nginx refuses in its
 // head: textproto would join a folded line to the one before it and keep
 // a field whose name holds a space (which Weir then dropped), and an
-// informational status below 100 would be relayed as a 1xx.
-func slowResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
-	if err := checkHead(br); err != nil {
+// informational status below 100 would be relayed as a 1xx. The
+// fields' order and names as sent go to fr.order (checkHead).
+func slowResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.Response, error) {
+	if err := checkHead(br, fr); err != nil {
 		return nil, err
 	}
 	resp, err := http.ReadResponse(br, req)
@@ -95,8 +100,9 @@ func canonicalLength(h http.Header) {
 // folded line, no name), its name holds one of those bytes before the
 // colon ("Bad Header: x", "X-A : a"), or its value holds a NUL. A line
 // without a colon is left to http.ReadResponse. Lines end with LF, a CR
-// before it optional, as for nginx.
-func checkHead(br *bufio.Reader) error {
+// before it optional, as for nginx. It appends each field's names, as
+// http.ReadResponse keys it and as sent, to fr.order.
+func checkHead(br *bufio.Reader, fr *fastResponse) error {
 	var buf []byte
 	for {
 		buf, _ = br.Peek(br.Buffered())
@@ -128,6 +134,12 @@ func checkHead(br *bufio.Reader) error {
 		if bytes.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) || bytes.IndexByte(value, 0) >= 0 {
 			return fmt.Errorf("%w: %q", errInvalidHeader, line)
 		}
+		key := textproto.CanonicalMIMEHeaderKey(string(name))
+		f := h1server.FieldName{Name: key}
+		if key != string(name) {
+			f.Wire = string(name)
+		}
+		fr.order = append(fr.order, f)
 	}
 }
 
@@ -136,6 +148,11 @@ type fastResponse struct {
 	resp   http.Response
 	header http.Header
 	body   lengthBody
+	// order is the response's field names in the order they came, each as
+	// its header key and as sent when that differs (the client's server
+	// writes them so: h1server's SetFieldOrder); readResponse fills it,
+	// on the slow path too.
+	order []h1server.FieldName
 	// noHop: parse met no hop-by-hop field (isHopHeader, a superset of
 	// those removeResponseHops removes), so relay has none to remove.
 	noHop bool
@@ -161,6 +178,8 @@ func (fr *fastResponse) recycle() {
 // reset drops what fr refers to.
 func (fr *fastResponse) reset() {
 	clear(fr.header)
+	clear(fr.order)
+	fr.order = fr.order[:0]
 	fr.resp, fr.body, fr.noHop = http.Response{}, lengthBody{}, false
 }
 
@@ -210,6 +229,11 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 			return false
 		}
 		name := fieldName(l[:colon], a)
+		f := h1server.FieldName{Name: name}
+		if string(l[:colon]) != name {
+			f.Wire = a.String(l[:colon])
+		}
+		fr.order = append(fr.order, f)
 		vals[k] = a.String(trimOWS(l[colon+1:])) // not bytes.Trim, which builds its set each call
 		if old, ok := h[name]; ok {
 			h[name] = append(old, vals[k])

@@ -141,6 +141,9 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		delete(out.Header, k)
 	}
 	rewrite(&httputil.ProxyRequest{In: r, Out: out})
+	// proxy-set-headers: ingress-nginx's proxy_set_header lines are the
+	// location's, its upgrades' too.
+	p.liveGlobal().setHeaders.set(out.Header, ex, r)
 	out.Header.Set("Connection", "upgrade") // nginx's $connection_upgrade, spelled as ingress-nginx's map
 	out.Header.Set("Upgrade", upgrade)
 	if _, ok := out.Header["User-Agent"]; !ok {
@@ -183,6 +186,9 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	// (ngx_http_header_filter), Upgrade is written once, below.
 	removeResponseHops(resp.Header, false)
 	delete(resp.Header, "Upgrade")
+	if n := ex.sticky; n > 0 { // the affinity cookies first, as nginx's headers_out
+		resp.Header["Set-Cookie"] = append(rec.Header()["Set-Cookie"][:n:n], resp.Header["Set-Cookie"]...)
+	}
 	p.switchHeader(resp.Header, r, ex)
 	var head strings.Builder
 	head.WriteString(switchStatusLine(resp.Status))

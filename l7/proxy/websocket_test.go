@@ -517,22 +517,34 @@ func (w plainWrapper) Unwrap() net.Conn { return w.Conn }
 // a refusal, gets the headers nginx's filters give every response: the
 // upstream's Server, Date and X-Pad hidden (Weir's own Date instead),
 // hide-headers removed, add-headers set; the upstream's other fields pass.
-func TestUpgradeResponseHeaders(t *testing.T) {
-	t.Parallel()
-	up := rawBackend(t, func(c net.Conn) {
+// switching is the status line and fields of a WebSocket's 101.
+const switching = "101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
+
+// answeringBackend starts a backend that answers the one request of each
+// connection with the status line and fields answer gives for its path,
+// then the fields extra ("Name: value\r\n" each), and holds the
+// connection (a 101's tunnel) until the client closes it.
+func answeringBackend(tb testing.TB, answer func(path string) string, extra string) string {
+	tb.Helper()
+	return rawBackend(tb, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		req, err := http.ReadRequest(br)
 		if err != nil {
 			return
 		}
-		status := "101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade"
-		if req.URL.Path == "/refuse" {
-			status = "403 Forbidden\r\nContent-Length: 0"
-		}
-		io.WriteString(c, "HTTP/1.1 "+status+"\r\nServer: upstream/1\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\n"+
-			"X-Pad: avoid browser bug\r\nX-Powered-By: php\r\nX-Up: 1\r\n\r\n")
-		br.ReadByte() // hold the tunnel until the client closes
+		io.WriteString(c, "HTTP/1.1 "+answer(req.URL.Path)+"\r\n"+extra+"\r\n")
+		br.ReadByte()
 	})
+}
+
+func TestUpgradeResponseHeaders(t *testing.T) {
+	t.Parallel()
+	up := answeringBackend(t, func(path string) string {
+		if path == "/refuse" {
+			return "403 Forbidden\r\nContent-Length: 0"
+		}
+		return switching
+	}, "Server: upstream/1\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\nX-Pad: avoid browser bug\r\nX-Powered-By: php\r\nX-Up: 1\r\n")
 	s := snap(1, "foo.com", backendOf("ws", []string{up}))
 	s.Global.HideHeaders = []string{"x-powered-by"}
 	s.Global.ResponseHeaders = []annotations.Header{{Name: "X-Frame-Options", Value: "DENY"}}
@@ -573,7 +585,7 @@ func TestUpgradeResponseHeaders(t *testing.T) {
 // TestUpgradeRequestConnection: the upstream's handshake carries nginx's
 // "Connection: upgrade" (ingress-nginx's map $http_upgrade
 // $connection_upgrade) and the client's Upgrade value, whatever case the
-// client wrote them in.
+// client wrote them in, and proxy-set-headers, as the location's other requests.
 func TestUpgradeRequestConnection(t *testing.T) {
 	t.Parallel()
 	got := make(chan http.Header, 1)
@@ -586,7 +598,9 @@ func TestUpgradeRequestConnection(t *testing.T) {
 		got <- req.Header
 		io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
 	})
-	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{up})))
+	s := snap(1, "foo.com", backendOf("ws", []string{up}))
+	s.Global.UpstreamHeaders = []annotations.Header{{Name: "X-Client", Value: "$remote_addr"}}
+	_, srv := front(t, Options{}, s)
 	conn := dialRaw(t, addr(srv))
 	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: keep-alive, UPGRADE\r\nUpgrade: WebSocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
@@ -601,6 +615,9 @@ func TestUpgradeRequestConnection(t *testing.T) {
 	}
 	if c, u := strings.Join(h["Connection"], ","), strings.Join(h["Upgrade"], ","); c != "upgrade" || u != "WebSocket" {
 		t.Errorf("upstream got Connection %q, Upgrade %q; want \"upgrade\", \"WebSocket\"", c, u)
+	}
+	if got := h.Get("X-Client"); got != "127.0.0.1" {
+		t.Errorf("upstream got proxy-set-headers' X-Client %q, want 127.0.0.1", got)
 	}
 }
 

@@ -199,11 +199,8 @@ func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Up
 // fromCookie returns the upstream the affinity cookie of req names, nil
 // when there is no cookie or it names none of p's.
 func (lb *balancer) fromCookie(p *Pool, req *http.Request) *Upstream {
-	v, ok := cookieValue(req.Header, lb.cookie)
-	if !ok {
-		return nil
-	}
-	key, _, _ := strings.Cut(v, "|")
+	v, _ := restyCookie(req.Header, lb.cookie)
+	key, _ := stickyParts(v)
 	if key == "" {
 		return nil
 	}
@@ -288,12 +285,28 @@ func (lb *balancer) sticky() bool {
 // pins reports whether the affinity cookie of req carries lb's backend key,
 // ingress-nginx's is_affinitized.
 func (lb *balancer) pins(req *http.Request) bool {
-	v, ok := cookieValue(req.Header, lb.cookie)
-	if !ok {
-		return false
-	}
-	_, key, _ := strings.Cut(v, "|")
+	v, _ := restyCookie(req.Header, lb.cookie)
+	_, key := stickyParts(v)
 	return key == lb.backendKey
+}
+
+// stickyParts splits the value of an affinity cookie as sticky.lua's
+// get_cookie_parsed (util.split_string at "|", which leaves out empty
+// parts): the first part is the upstream key, the second the backend key;
+// "" when missing. "|k||b|x" is "k" and "b".
+func stickyParts(v string) (key, backend string) {
+	for v != "" {
+		var part string
+		part, v, _ = strings.Cut(v, "|")
+		switch {
+		case part == "":
+		case key == "":
+			key = part
+		default:
+			return key, part
+		}
+	}
+	return key, ""
 }
 
 // hashKey evaluates an upstream-hash-by expression for req.

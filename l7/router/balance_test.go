@@ -424,3 +424,92 @@ func TestEWMA(t *testing.T) {
 		t.Errorf("new endpoint's average %v (%t), want about (0.5+0.002+0.002)/3", v, ok)
 	}
 }
+
+// TestRestyCookie: the affinity cookie is read as lua-resty-cookie's
+// get_cookie_table reads nginx's $http_cookie (the lines joined with "; ").
+func TestRestyCookie(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		lines  []string
+		want   string
+		wantOK bool
+	}{
+		{name: "none"},
+		{name: "plain", lines: []string{"a=1; route=k|b; c=3"}, want: "k|b", wantOK: true},
+		{name: "last wins", lines: []string{"route=first; route=second"}, want: "second", wantOK: true},
+		{name: "last line wins", lines: []string{"route=first", "x=1; route=second"}, want: "second", wantOK: true},
+		{name: "quotes kept", lines: []string{`route="k|b"`}, want: `"k|b"`, wantOK: true},
+		{name: "spaces kept", lines: []string{"route= k b ;x=1"}, want: " k b ", wantOK: true},
+		{name: "trailing spaces of the last value kept", lines: []string{"route=k  "}, want: "k  ", wantOK: true},
+		{name: "tab ends a value", lines: []string{"route=k\tb=2"}, want: "k", wantOK: true},
+		{name: "tabs before a key skipped", lines: []string{"x=1;\t \troute=k"}, want: "k", wantOK: true},
+		{name: "empty value", lines: []string{"route=; x=1"}, want: "", wantOK: true},
+		{name: "case counts", lines: []string{"Route=k"}},
+		{name: "a part without = runs into the next key", lines: []string{"flag; route=k"}},
+		{name: "a part without = at the end of a line", lines: []string{"flag", "route=k"}},
+		{name: "value ends at the line's end", lines: []string{"route=k", "other=2"}, want: "k", wantOK: true},
+		{name: "empty key", lines: []string{"=x; route=k"}, want: "k", wantOK: true},
+		{name: "= in the value", lines: []string{"route=a=b"}, want: "a=b", wantOK: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := http.Header{}
+			for _, l := range tc.lines {
+				h.Add("Cookie", l)
+			}
+			got, ok := restyCookie(h, "route")
+			if got != tc.want || ok != tc.wantOK {
+				t.Errorf("restyCookie(%q) = %q, %t; want %q, %t", tc.lines, got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
+
+// TestRestyCookieAllocs: reading the affinity cookie does not allocate.
+func TestRestyCookieAllocs(t *testing.T) {
+	h := http.Header{"Cookie": {"a=1; route=k|b", "c=2"}}
+	if n := testing.AllocsPerRun(100, func() { v, _ := restyCookie(h, "route"); stickyParts(v) }); n != 0 {
+		t.Errorf("restyCookie and stickyParts allocate %v times", n)
+	}
+}
+
+// TestStickyCookieAsLuaReads: the parts of the affinity cookie are
+// sticky.lua's split_string at "|", empty parts left out; a quoted value
+// keeps its quotes, so it names no endpoint; of two cookies of the name the
+// last counts.
+func TestStickyCookieAsLuaReads(t *testing.T) {
+	t.Parallel()
+	bal := &annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"}
+	_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	name := "ns-app-80"
+	bk := md5hex(md5hex(name) + name)
+	key := func(addr string) string { return md5hex(name + addr) }
+	tests := []struct {
+		cookie string
+		want   string // the endpoint pinned; "" for a new pick
+		pins   bool   // the cookie carries the backend key (is_affinitized)
+	}{
+		{cookie: "route=" + key(fiveAddrs[1]) + "|" + bk, want: fiveAddrs[1], pins: true},
+		{cookie: "route=|" + key(fiveAddrs[2]) + "||" + bk + "|x", want: fiveAddrs[2], pins: true},
+		{cookie: "route=" + key(fiveAddrs[2]), want: fiveAddrs[2]},
+		{cookie: `route="` + key(fiveAddrs[3]) + "|" + bk + `"`},
+		{cookie: "route=" + key(fiveAddrs[3]) + "|" + bk + "; route=" + key(fiveAddrs[4]) + "|" + bk, want: fiveAddrs[4], pins: true},
+		{cookie: "route=|||"},
+	}
+	for _, tc := range tests {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", tc.cookie)
+		u, set := pick(t, route.Pool, req, "")
+		switch {
+		case tc.want != "" && (u.Addr != tc.want || set != ""):
+			t.Errorf("%q: %s (set %q), want %s and no new cookie", tc.cookie, u.Addr, set, tc.want)
+		case tc.want == "" && set == "":
+			t.Errorf("%q: no new cookie", tc.cookie)
+		}
+		if got := route.Pool.lb.pins(req); got != tc.pins {
+			t.Errorf("%q: pins %t, want %t", tc.cookie, got, tc.pins)
+		}
+	}
+}

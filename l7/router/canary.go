@@ -169,28 +169,71 @@ func nginxCookie(h http.Header, name string) (string, bool) {
 	return "", false
 }
 
-// cookieValue returns the value of the first cookie called name (exactly)
-// in the Cookie headers of h, without its double quotes: how Weir reads the
-// affinity cookie, which ingress-nginx reads with lua-resty-cookie (names
-// as written, too). It does not allocate.
-func cookieValue(h http.Header, name string) (string, bool) {
-	for _, line := range h["Cookie"] {
-		for len(line) > 0 {
-			var part string
-			part, line, _ = strings.Cut(line, ";")
-			part = strings.TrimLeft(part, " \t")
-			k, v, ok := strings.Cut(part, "=")
-			if !ok || k != name {
-				continue
+// The states of lua-resty-cookie's parser (restyCookie).
+const (
+	restySpace = iota // EXPECT_SP: before a key
+	restyKey          // EXPECT_KEY: in a key, up to "="
+	restyValue        // EXPECT_VALUE: in a value, up to ";" or a tab
+)
+
+// restyCookie returns the value of the cookie called name (exactly) as
+// lua-resty-cookie's get reads it from nginx's $http_cookie (the Cookie
+// lines joined with "; "): how ingress-nginx's sticky balancer reads the
+// affinity cookie. As there, the last cookie of that name wins; a value
+// runs to ";" or a tab, spaces and double quotes included; spaces and tabs
+// before a key are skipped; a part without "=" runs into the next key ("a;
+// name=v" has the key "a; name"), and a value without its ";" runs to the
+// end. It does not allocate.
+func restyCookie(h http.Header, name string) (value string, ok bool) {
+	lines := h["Cookie"]
+	state, start, match := restySpace, 0, false // start: of the key or value in line; -1: in an earlier line
+	for n, line := range lines {
+		if n > 0 {
+			// The "; " between two lines: ";" ends a value; a key that
+			// runs over it holds it, so it is never name.
+			switch state {
+			case restyValue:
+				if match {
+					value, ok = lines[n-1][start:], true
+				}
+				state = restySpace
+			case restyKey:
+				start = -1
 			}
-			v = strings.TrimRight(v, " \t")
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
+		}
+		for j := 0; j < len(line); j++ {
+			c := line[j]
+			switch state {
+			case restySpace:
+				if c == ' ' || c == '\t' {
+					continue
+				}
+				state, start = restyKey, j
+				if c != '=' {
+					continue
+				}
+				fallthrough // "=" right away: an empty key
+			case restyKey:
+				if c == '=' {
+					match = start >= 0 && line[start:j] == name
+					state, start = restyValue, j+1
+				}
+			case restyValue:
+				// A space does not end a value: lua-resty-cookie ends it
+				// there only after a ";", which a value never holds.
+				if c == ';' || c == '\t' {
+					if match {
+						value, ok = line[start:j], true
+					}
+					state = restySpace
+				}
 			}
-			return v, true
 		}
 	}
-	return "", false
+	if state == restyValue && match {
+		value, ok = lines[len(lines)-1][start:], true
+	}
+	return value, ok
 }
 
 // Pick decides which backend serves req: one of the Route's Canaries, or

@@ -74,6 +74,10 @@ type Route struct {
 	// SlashRedirect is the Path's snapshot.Path.SlashRedirect: a request
 	// for Path itself is answered 301 to Path + "/".
 	SlashRedirect bool
+	// CookiePath is the Path's snapshot.Path.CookiePath: the affinity
+	// cookie's default Path attribute; "" means the route sets no
+	// affinity cookie (a default backend's, or without cookie affinity).
+	CookiePath string
 
 	canaryTotal int // the shared weight total of Canaries
 	// Rewrite matches the request path to substitute the $1..$9 of the
@@ -301,7 +305,7 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 	for i := range srv.Paths {
 		p := &srv.Paths[i]
 		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend),
-			SlashRedirect: p.SlashRedirect && !srv.UseRegex}
+			SlashRedirect: p.SlashRedirect && !srv.UseRegex, CookiePath: p.CookiePath}
 		route.Canaries, route.canaryTotal = b.compileCanaries(p)
 		if eb := p.Backend.ErrorBackend; eb != nil {
 			route.ErrorRoute = &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: eb, Pool: b.pool(eb)}

@@ -509,3 +509,68 @@ func TestIngressNginxAuthTLSEdits(t *testing.T) {
 		}
 	}
 }
+
+// TestIngressNginxCanaryAffinity runs ingress-nginx's "canary affinity
+// behavior" cases (test/e2e/annotations/canary.go): with cookie affinity on
+// the main Ingress, a request forced to the canary by its header gets the
+// affinity cookie, which then keeps every request on the canary, whether
+// affinity-canary-behavior is left out or says sticky; with legacy the
+// canary sets no cookie and requests without one are shared by weight.
+func TestIngressNginxCanaryAffinity(t *testing.T) {
+	main := newBackend(t, "httpbun", func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprint(rw, "httpbun") })
+	canary := newBackend(t, "canary", func(rw http.ResponseWriter, _ *http.Request) { fmt.Fprint(rw, "canary") })
+	const host, name = "foo", "aff"
+	mainIng := ingressPaths("foo", host, "httpbun", "Prefix", []string{"/info"}, "affinity", "cookie", "session-cookie-name", name)
+	canaryIng := func(weight string, behavior ...string) string {
+		ann := []string{"canary", "true", "canary-by-header", "ForceCanary", "canary-by-header-value", "yes", "canary-weight", weight}
+		return ingressPaths("foo-canary", host, "canary", "Prefix", []string{"/info"}, append(ann, behavior...)...)
+	}
+	for _, tc := range []struct {
+		name   string
+		canary string
+		sticky bool
+	}{
+		{name: "default behavior", canary: canaryIng("1"), sticky: true},
+		{name: "explicit sticky behavior", canary: canaryIng("1", "affinity-canary-behavior", "sticky"), sticky: true},
+		{name: "legacy behavior", canary: canaryIng("50", "affinity-canary-behavior", "legacy")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := startWeir(t, map[string]string{
+				"class.yaml": ingressClass,
+				"svc.yaml":   service("httpbun", main.port) + service("canary", canary.port),
+				"ing.yaml":   mainIng + tc.canary,
+			})
+			forced := w.get(host, "/info", "ForceCanary", "yes")
+			if forced.status != http.StatusOK || forced.body != "canary" {
+				t.Fatalf("forced to the canary: %d %q", forced.status, forced.body)
+			}
+			var cookie string
+			for _, c := range (&http.Response{Header: forced.header}).Cookies() {
+				if c.Name == name {
+					cookie = c.Value
+				}
+			}
+			if !tc.sticky {
+				if cookie != "" {
+					t.Fatalf("legacy: the canary set the affinity cookie %q", cookie)
+				}
+				seen := map[string]int{}
+				for range 40 {
+					seen[w.get(host, "/info").body]++
+				}
+				if seen["canary"] == 0 || seen["httpbun"] == 0 {
+					t.Errorf("legacy, weight 50: 40 requests reached %v", seen)
+				}
+				return
+			}
+			if cookie == "" {
+				t.Fatalf("no affinity cookie from the canary: Set-Cookie %q", forced.header.Values("Set-Cookie"))
+			}
+			for i := range 50 {
+				if res := w.get(host, "/info", "Cookie", name+"="+cookie); res.status != http.StatusOK || res.body != "canary" {
+					t.Fatalf("request %d with the canary's cookie: %d %q", i, res.status, res.body)
+				}
+			}
+		})
+	}
+}

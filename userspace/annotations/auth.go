@@ -87,7 +87,9 @@ type ExternalAuth struct {
 	// reaches the client whatever the final status. Default false.
 	AlwaysSetCookie bool `json:"alwaysSetCookie,omitempty"`
 	// KeepaliveConnections is auth-keepalive: idle connections kept to
-	// the service. Default 0 (a new connection per subrequest).
+	// the service. Default 0 (a new connection per subrequest). The proxy
+	// applies it only with use-http2 "false" (TLSSettings.HTTP2Off), as
+	// ingress-nginx.
 	KeepaliveConnections int `json:"keepaliveConnections,omitempty"`
 	// KeepaliveRequests is auth-keepalive-requests. Default 1000.
 	KeepaliveRequests int `json:"keepaliveRequests,omitempty"`
@@ -118,7 +120,7 @@ var authMeta = []Meta{
 	{Key: "auth-cache-key", Doc: "Caches the authentication service's answers by this key (nginx variables expanded, e.g. `$remote_user$http_authorization`), per host and route, for `auth-cache-duration`. An invalid value (an unsupported variable) is ignored with a warning: nothing is cached.", Validate: func(v string) error { _, err := ParseVars(v); return err }},
 	{Key: "auth-cache-duration", Default: DefaultAuthCacheDuration, Doc: "Comma-separated `[code ...] duration` entries: how long answers of each status are cached under `auth-cache-key`.", Validate: func(v string) error { _, err := parseCacheDurations(v); return err }},
 	{Key: "auth-always-set-cookie", Default: "false", Doc: "Pass the authentication service's Set-Cookie to the client whatever the status (otherwise only with 200, 201, 204, 206, 301, 302, 303, 304, 307, 308).", Validate: func(v string) error { _, err := parseBool(v); return err }},
-	{Key: "auth-keepalive", Default: "0", Doc: "Idle keep-alive connections kept to the authentication service; 0 opens a connection per subrequest. ingress-nginx applies it only with the ConfigMap's `use-http2: \"false\"` (with its default it warns and opens a connection per subrequest); Weir, which always serves HTTP/2, applies it.", Validate: validateInt},
+	{Key: "auth-keepalive", Default: "0", Doc: "Idle keep-alive connections kept to the authentication service; 0 opens a connection per subrequest. Applied only with the ConfigMap's `use-http2: \"false\"` and an `auth-url` whose host has no variable, as ingress-nginx (with HTTP/2 on, its default, every subrequest opens a connection).", Validate: validateInt},
 	{Key: "auth-keepalive-requests", Default: "1000", Doc: "Accepted for compatibility; a value of 0 or less turns `auth-keepalive` off.", Validate: validateInt},
 	{Key: "auth-keepalive-timeout", Default: "60", Doc: "Seconds an idle keep-alive connection to the authentication service is kept; 0 or less turns `auth-keepalive` off.", Validate: validateInt},
 	{Key: "auth-keepalive-share-vars", Default: "false", Doc: "Accepted for compatibility; Weir always shares the subrequest's results with the request.", Validate: func(v string) error { _, err := parseBool(v); return err }},
@@ -502,10 +504,28 @@ func parseExternal(get lookup, prefix string, deny func(key, v string, err error
 			}
 		}
 	}
-	if e.KeepaliveConnections < 0 || e.KeepaliveRequests <= 0 || e.KeepaliveTimeoutSeconds <= 0 {
+	if e.KeepaliveConnections < 0 || e.KeepaliveRequests <= 0 || e.KeepaliveTimeoutSeconds <= 0 || urlHostHasVariable(e.URL) {
+		// ingress-nginx's upstream block cannot name a variable host:
+		// "contains $ in the host:port part, setting auth-keepalive to 0".
 		e.KeepaliveConnections = 0
 	}
 	return e
+}
+
+// urlHostHasVariable reports whether the host:port of u, an absolute URL,
+// names an nginx variable ('$').
+func urlHostHasVariable(u string) bool {
+	_, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return false
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	return strings.IndexByte(rest, '$') >= 0
 }
 
 // parseGlobalAuth reads the ConfigMap's global-auth-* keys into *dst.

@@ -3,6 +3,9 @@ package annotations
 import (
 	"errors"
 	"fmt"
+	"math"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -46,16 +49,19 @@ type Balance struct {
 	// CookieDomain is session-cookie-domain; "" means no Domain attribute.
 	CookieDomain string `json:"cookieDomain,omitempty"`
 	// CookieExpires is session-cookie-expires in seconds from now, as an
-	// integer text; "" means no Expires attribute.
+	// integer text (the value as Lua reads it, rounded down); "" means no
+	// Expires attribute.
 	CookieExpires string `json:"cookieExpires,omitempty"`
-	// CookieMaxAge is session-cookie-max-age in seconds, as an integer text;
-	// "" means no Max-Age attribute.
+	// CookieMaxAge is session-cookie-max-age in seconds as Lua prints the
+	// number the value reads as ("007" is "7"); "" means no Max-Age
+	// attribute.
 	CookieMaxAge string `json:"cookieMaxAge,omitempty"`
 	// CookieSecure is session-cookie-secure: always mark the cookie Secure.
 	// False (the default) marks it Secure on HTTPS requests only.
 	CookieSecure bool `json:"cookieSecure,omitempty"`
-	// CookieSameSite is session-cookie-samesite as written (None, Lax or
-	// Strict in any case), or "" for no SameSite attribute (the default).
+	// CookieSameSite is session-cookie-samesite: None, Lax or Strict, or ""
+	// for no SameSite attribute (the default, and what another case such
+	// as "lax" gives, as lua-resty-cookie leaves it out).
 	CookieSameSite string `json:"cookieSameSite,omitempty"`
 	// CookieConditionalSameSiteNone is
 	// session-cookie-conditional-samesite-none: omit SameSite=None for the
@@ -105,28 +111,28 @@ var balanceMeta = []Meta{
 	},
 	{
 		Key: "session-cookie-name", Default: DefaultCookieName,
-		Doc:      "Name of the affinity cookie (letters, digits, `-._~`); an invalid name is replaced by the default with a warning.",
-		Validate: func(v string) error { return charsIn(v, cookieNameChars) },
+		Doc:      "Name of the affinity cookie: letters, digits, `-._~/:` and inner spaces, surrounding spaces trimmed (ingress-nginx's check); an invalid name is replaced by the default with a warning.",
+		Validate: func(v string) error { return spacedCharsIn(v, cookieNameChars) },
 	},
 	{
 		Key: "session-cookie-path", Default: "",
-		Doc:      "Path attribute of the affinity cookie; default the path of the rule (set it when the paths are regular expressions).",
-		Validate: func(v string) error { return charsIn(v, cookiePathChars) },
+		Doc:      "Path attribute of the affinity cookie (letters, digits, `-._~/:,?&=` and inner spaces); default the path of the rule as written (set it when the paths are regular expressions).",
+		Validate: func(v string) error { return spacedCharsIn(v, cookiePathChars) },
 	},
 	{
 		Key: "session-cookie-domain", Default: "",
-		Doc:      "Domain attribute of the affinity cookie; default none.",
-		Validate: func(v string) error { return charsIn(v, cookieNameChars) },
+		Doc:      "Domain attribute of the affinity cookie (letters, digits, `-._~/:` and inner spaces); default none.",
+		Validate: func(v string) error { return spacedCharsIn(v, cookieNameChars) },
 	},
 	{
 		Key: "session-cookie-expires", Default: "",
-		Doc:      "Seconds from now written as the cookie's Expires date (nginx's cookie time format); default none, a session cookie.",
-		Validate: validateCookieSeconds,
+		Doc:      "Seconds from now written as the cookie's Expires date (nginx's cookie time format); default none, a session cookie. A number as Lua reads it (`007`, `1.5`, `1e3`, `0x10`), rounded down, as ingress-nginx's balancer; one it cannot read is rejected with a warning (ingress-nginx's balancer fails on it).",
+		Validate: func(v string) error { _, _, err := cookieSeconds(v, true); return err },
 	},
 	{
 		Key: "session-cookie-max-age", Default: "",
-		Doc:      "Max-Age attribute of the affinity cookie, in seconds; default none.",
-		Validate: validateCookieSeconds,
+		Doc:      "Max-Age attribute of the affinity cookie, in seconds; default none. Written as Lua prints the number (`007` as `7`), as ingress-nginx's balancer; a value it cannot read is rejected with a warning.",
+		Validate: func(v string) error { _, _, err := cookieSeconds(v, false); return err },
 	},
 	{
 		Key: "session-cookie-secure", Default: "false",
@@ -135,7 +141,7 @@ var balanceMeta = []Meta{
 	},
 	{
 		Key: "session-cookie-samesite", Default: "",
-		Doc:      "SameSite attribute of the cookie: `None`, `Lax` or `Strict`, any case, written as given (`session-cookie-conditional-samesite-none` applies to `None` only, as ingress-nginx's); default none.",
+		Doc:      "SameSite attribute of the cookie: `None`, `Lax` or `Strict`; default none. Another case (`lax`) is accepted but, as by ingress-nginx's lua-resty-cookie, no SameSite attribute is written, with a warning.",
 		Validate: func(v string) error { _, err := parseSameSite(v); return err },
 	},
 	{
@@ -151,9 +157,25 @@ var balanceMeta = []Meta{
 }
 
 const (
-	cookieNameChars = "-._~"
+	// cookieNameChars are the bytes besides letters and digits of
+	// ingress-nginx's BasicCharsRegex, which checks session-cookie-name
+	// and -domain.
+	cookieNameChars = "-._~/:"
+	// cookiePathChars are those of its URLIsValidRegex, which checks
+	// session-cookie-path.
 	cookiePathChars = "-._~/:,?&="
 )
+
+// spacedCharsIn is ingress-nginx's ValidateRegex with removeSpace: the
+// spaces of v are left out, the rest must be letters, digits and the bytes
+// of extra. The value used is then v with its surrounding spaces trimmed
+// (the annotation parser's normalizeString), inner spaces kept.
+func spacedCharsIn(v, extra string) error {
+	if err := charsIn(strings.ReplaceAll(v, " ", ""), extra); err != nil {
+		return fmt.Errorf("may hold only letters, digits, spaces and %q", extra)
+	}
+	return nil
+}
 
 // charsIn accepts letters, digits and the bytes of extra.
 func charsIn(v, extra string) error {
@@ -179,18 +201,74 @@ func oneOf(v string, opts ...string) error {
 	return fmt.Errorf("must be one of %s", strings.Trim(strings.Join(opts, ", "), ", "))
 }
 
-// validateCookieSeconds accepts "" (none), "0" or a non-zero integer
-// without leading zeros, as ingress-nginx's expression for
-// session-cookie-expires and -max-age means to.
-func validateCookieSeconds(v string) error {
+// cookieSecondsRE is ingress-nginx's affinityCookieExpiresRegex, which
+// checks session-cookie-expires and -max-age, unanchored as it is there:
+// "007" and "1.5" pass.
+var cookieSecondsRE = regexp.MustCompile(`(^0|-?[1-9]\d*$)`)
+
+// cookieSeconds checks session-cookie-expires (removeSpace) or
+// session-cookie-max-age as ingress-nginx does (its validator on the value,
+// spaces left out with removeSpace, then the expression again on the
+// trimmed value), and reads the trimmed value as its balancer does, with
+// Lua's tonumber: it returns the number, rounded down (the seconds an
+// Expires date adds), and as Lua's tostring prints it (the Max-Age
+// written). A value tonumber cannot read, which makes ingress-nginx's
+// balancer fail, is an error, as is one of 10^12 seconds or more. ""
+// means none: text is "".
+func cookieSeconds(v string, removeSpace bool) (floor int64, text string, err error) {
 	if v == "" {
-		return nil
+		return 0, "", nil
 	}
-	digits := strings.TrimPrefix(v, "-")
-	if v == "0" || (digits != "" && digits[0] != '0' && strings.Trim(digits, "0123456789") == "" && len(digits) <= 12) {
-		return nil
+	checked := v
+	if removeSpace {
+		checked = strings.ReplaceAll(v, " ", "")
 	}
-	return errors.New("must be an integer number of seconds")
+	v = strings.TrimSpace(v)
+	if !cookieSecondsRE.MatchString(checked) || !cookieSecondsRE.MatchString(v) || strings.ContainsAny(v, "\r\n") {
+		return 0, "", errors.New("must be an integer number of seconds")
+	}
+	f, ok := luaNumber(v)
+	switch {
+	case !ok:
+		return 0, "", errors.New("is not a number Lua reads (ingress-nginx's balancer fails on it)")
+	case math.Abs(f) >= 1e12:
+		return 0, "", errors.New("must be less than 10^12 seconds")
+	}
+	return int64(math.Floor(f)), strconv.FormatFloat(f, 'g', 14, 64), nil
+}
+
+// luaDecimal is the decimal form of a number that LuaJIT's tonumber reads
+// (after an optional sign).
+var luaDecimal = regexp.MustCompile(`^(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$`)
+
+// luaNumber is LuaJIT's tonumber of a trimmed string in its decimal and
+// hexadecimal integer forms, with an optional sign: "007" is 7, "1e3" is
+// 1000, "0x10" is 16. It reports false for anything else.
+func luaNumber(s string) (float64, bool) {
+	neg := strings.HasPrefix(s, "-")
+	if neg || strings.HasPrefix(s, "+") {
+		s = s[1:]
+	}
+	var f float64
+	if h, ok := strings.CutPrefix(strings.ToLower(s), "0x"); ok {
+		u, err := strconv.ParseUint(h, 16, 64)
+		if err != nil || strings.ContainsRune(h, '_') {
+			return 0, false
+		}
+		f = float64(u)
+	} else {
+		if !luaDecimal.MatchString(s) {
+			return 0, false
+		}
+		var err error
+		if f, err = strconv.ParseFloat(s, 64); err != nil {
+			return 0, false
+		}
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // defaultSubsetSize is upstream-hash-by-subset-size's default.
@@ -212,10 +290,8 @@ func parseSubsetSize(v string) (int, error) {
 	return n, nil
 }
 
-// parseSameSite returns the SameSite attribute's value for v: None, Lax or
-// Strict in any case, trimmed, "" for none. The value is kept as written:
-// ingress-nginx's sticky.lua writes it so, and withholds SameSite=None from
-// incompatible browsers only when it is exactly "None".
+// parseSameSite checks session-cookie-samesite as ingress-nginx does:
+// None, Lax or Strict in any case, trimmed; "" for none.
 func parseSameSite(v string) (string, error) {
 	v = strings.TrimSpace(v)
 	switch strings.ToLower(v) {
@@ -224,6 +300,11 @@ func parseSameSite(v string) (string, error) {
 	}
 	return "", errors.New("must be None, Lax or Strict")
 }
+
+// errSameSiteCase is the warning for a session-cookie-samesite that
+// ingress-nginx accepts but whose attribute lua-resty-cookie (sticky.lua's
+// cookie:set) leaves out: any case but None, Lax or Strict.
+var errSameSiteCase = errors.New("is not written None, Lax or Strict: as ingress-nginx's lua-resty-cookie, no SameSite attribute is written")
 
 // parseBalance applies the hash and affinity families to *dst, which is
 // nil when the Ingress sets neither. Rejected values are reported through
@@ -247,19 +328,32 @@ func parseBalance(get lookup, dst **Balance, wrap func(key, value string, err er
 		}
 		*dst = norm(v)
 	}
-	same := func(v string) string { return v }
 	trim := strings.TrimSpace
+	seconds := func(removeSpace, floor bool) func(string) string {
+		return func(v string) string {
+			n, text, _ := cookieSeconds(v, removeSpace)
+			if floor && text != "" {
+				return strconv.FormatInt(n, 10)
+			}
+			return text
+		}
+	}
 	var affinity, mode, canary string
-	str("upstream-hash-by", &b.HashBy, same)
+	str("upstream-hash-by", &b.HashBy, func(v string) string { return v })
 	str("affinity", &affinity, trim)
 	str("affinity-mode", &mode, trim)
 	str("affinity-canary-behavior", &canary, trim)
-	str("session-cookie-name", &b.CookieName, same)
-	str("session-cookie-path", &b.CookiePath, same)
-	str("session-cookie-domain", &b.CookieDomain, same)
-	str("session-cookie-expires", &b.CookieExpires, same)
-	str("session-cookie-max-age", &b.CookieMaxAge, same)
-	str("session-cookie-samesite", &b.CookieSameSite, func(v string) string { s, _ := parseSameSite(v); return s })
+	str("session-cookie-name", &b.CookieName, trim)
+	str("session-cookie-path", &b.CookiePath, trim)
+	str("session-cookie-domain", &b.CookieDomain, trim)
+	str("session-cookie-expires", &b.CookieExpires, seconds(true, true))
+	str("session-cookie-max-age", &b.CookieMaxAge, seconds(false, false))
+	str("session-cookie-samesite", &b.CookieSameSite, trim)
+	if s := b.CookieSameSite; s != "" && s != "None" && s != "Lax" && s != "Strict" {
+		v, _ := get("session-cookie-samesite")
+		errs = append(errs, wrap("session-cookie-samesite", v, errSameSiteCase))
+		b.CookieSameSite = ""
+	}
 	if b.CookieName == "" {
 		b.CookieName = DefaultCookieName
 	}

@@ -77,15 +77,55 @@ func TestParseBalance(t *testing.T) {
 			},
 		},
 		{
-			// ingress-nginx passes the value to lua-resty-cookie as written
-			// (sticky.lua), and its conditional SameSite=None applies to
-			// "None" only.
-			name: "samesite as written",
+			// ingress-nginx accepts any case and passes the trimmed value to
+			// lua-resty-cookie (sticky.lua), whose bake leaves out a
+			// SameSite that is not exactly None, Lax or Strict.
+			name: "samesite in another case is left out",
 			ann: map[string]string{
 				Prefix + "affinity":                "cookie",
 				Prefix + "session-cookie-samesite": " lax ",
 			},
-			want: def(func(b *Balance) { b.Cookie, b.CookieSameSite = true, "lax" }),
+			want: def(func(b *Balance) { b.Cookie = true }),
+			wantErrs: []string{
+				`annotation nginx.ingress.kubernetes.io/session-cookie-samesite: value " lax ": is not written None, Lax or Strict: as ingress-nginx's lua-resty-cookie, no SameSite attribute is written`,
+			},
+		},
+		{
+			name: "samesite trimmed",
+			ann: map[string]string{
+				Prefix + "affinity":                "cookie",
+				Prefix + "session-cookie-samesite": " Strict ",
+			},
+			want: def(func(b *Balance) { b.Cookie, b.CookieSameSite = true, "Strict" }),
+		},
+		{
+			// ingress-nginx's validators leave out spaces (BasicCharsRegex,
+			// URLIsValidRegex, affinityCookieExpiresRegex) and the value
+			// used is trimmed; its expression for expires and max-age is
+			// unanchored and the balancer reads the value with Lua's
+			// tonumber, which prints back as %.14g.
+			name: "cookie values read as ingress-nginx reads them",
+			ann: map[string]string{
+				Prefix + "affinity":               "cookie",
+				Prefix + "session-cookie-name":    " my:cookie/1 ",
+				Prefix + "session-cookie-path":    " /a b ",
+				Prefix + "session-cookie-domain":  "foo.bar:80",
+				Prefix + "session-cookie-expires": " 1.9e3 ",
+				Prefix + "session-cookie-max-age": "007",
+			},
+			want: def(func(b *Balance) {
+				b.Cookie, b.CookieName, b.CookiePath, b.CookieDomain = true, "my:cookie/1", "/a b", "foo.bar:80"
+				b.CookieExpires, b.CookieMaxAge = "1900", "7"
+			}),
+		},
+		{
+			name: "cookie seconds as Lua reads them",
+			ann: map[string]string{
+				Prefix + "affinity":               "cookie",
+				Prefix + "session-cookie-expires": "-1.5",
+				Prefix + "session-cookie-max-age": "0x10",
+			},
+			want: def(func(b *Balance) { b.Cookie, b.CookieExpires, b.CookieMaxAge = true, "-2", "16" }),
 		},
 		{
 			// ingress-nginx's ValidateOptions for affinity, affinity-mode
@@ -117,18 +157,18 @@ func TestParseBalance(t *testing.T) {
 				Prefix + "affinity":                "cookie",
 				Prefix + "affinity-mode":           "sticky",
 				Prefix + "session-cookie-name":     "a;b",
-				Prefix + "session-cookie-path":     "/a b",
+				Prefix + "session-cookie-path":     "/a;b",
 				Prefix + "session-cookie-expires":  "0abc",
-				Prefix + "session-cookie-max-age":  "007",
+				Prefix + "session-cookie-max-age":  "1h",
 				Prefix + "session-cookie-samesite": "sometimes",
 			},
 			want: def(func(b *Balance) { b.Cookie = true }),
 			wantErrs: []string{
 				`annotation nginx.ingress.kubernetes.io/affinity-mode: value "sticky": must be one of balanced, persistent`,
-				`annotation nginx.ingress.kubernetes.io/session-cookie-expires: value "0abc": must be an integer number of seconds`,
-				`annotation nginx.ingress.kubernetes.io/session-cookie-max-age: value "007": must be an integer number of seconds`,
-				`annotation nginx.ingress.kubernetes.io/session-cookie-name: value "a;b": may hold only letters, digits and "-._~"`,
-				`annotation nginx.ingress.kubernetes.io/session-cookie-path: value "/a b": may hold only letters, digits and "-._~/:,?&="`,
+				`annotation nginx.ingress.kubernetes.io/session-cookie-expires: value "0abc": is not a number Lua reads (ingress-nginx's balancer fails on it)`,
+				`annotation nginx.ingress.kubernetes.io/session-cookie-max-age: value "1h": must be an integer number of seconds`,
+				`annotation nginx.ingress.kubernetes.io/session-cookie-name: value "a;b": may hold only letters, digits, spaces and "-._~/:"`,
+				`annotation nginx.ingress.kubernetes.io/session-cookie-path: value "/a;b": may hold only letters, digits, spaces and "-._~/:,?&="`,
 				`annotation nginx.ingress.kubernetes.io/session-cookie-samesite: value "sometimes": must be None, Lax or Strict`,
 			},
 		},

@@ -103,8 +103,8 @@ func parseInt(v string) (int, error) {
 // parser.BasicCharsRegex accepts once spaces are removed: letters, digits
 // and "-._~/:".
 func validateCanaryHeaderValue(v string) error {
-	if err := charsIn(strings.ReplaceAll(v, " ", ""), "-._~/:"); err != nil {
-		return errors.New(`may hold only letters, digits, spaces and "-._~/:"; ignored`)
+	if err := spacedCharsIn(v, cookieNameChars); err != nil {
+		return fmt.Errorf("%w; ignored", err)
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 package annotations
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -54,12 +56,28 @@ func matching(re *regexp.Regexp, what string) func(string) error {
 	}
 }
 
+// corsText reads a text value of the enable-cors family as ingress-nginx's
+// parser does: trimmed (normalizeString), refused when it holds a line
+// break (its MaliciousRegex: re's \s would take one) or does not match re.
+func corsText(re *regexp.Regexp, what string) func(string) (string, error) {
+	return func(v string) (string, error) {
+		v = strings.TrimSpace(v)
+		if strings.ContainsAny(v, "\r\n") || !re.MatchString(v) {
+			return "", fmt.Errorf("must be %s", what)
+		}
+		return v, nil
+	}
+}
+
 var (
-	validateCORSMethods = matching(corsMethodsRegex, "a comma-separated list of methods")
+	parseCORSMethods = corsText(corsMethodsRegex, "a comma-separated list of methods")
 	// ingress-nginx's HeadersVariable, which its refusal table shares.
-	validateCORSHeaders = matching(nginxHeadersVariable, "a comma-separated list of header names")
-	corsExposeList      = matching(corsExposeRegex, `a comma-separated list of header names or "*"`)
+	parseCORSHeaders = corsText(nginxHeadersVariable, "a comma-separated list of header names")
+	corsExposeList   = corsText(corsExposeRegex, `a comma-separated list of header names or "*"`)
 )
+
+func validateCORSMethods(v string) error { _, err := parseCORSMethods(v); return err }
+func validateCORSHeaders(v string) error { _, err := parseCORSHeaders(v); return err }
 
 func init() {
 	for i := range corsMeta {
@@ -67,13 +85,15 @@ func init() {
 	}
 }
 
-// validateCORSExpose accepts "" (no header) or a list.
-func validateCORSExpose(v string) error {
+// parseCORSExpose accepts "" (no header) or a list.
+func parseCORSExpose(v string) (string, error) {
 	if v == "" {
-		return nil
+		return "", nil
 	}
 	return corsExposeList(v)
 }
+
+func validateCORSExpose(v string) error { _, err := parseCORSExpose(v); return err }
 
 // blankIsDefault accepts a blank value, which parseCORS takes as missing
 // (the default, silently, as ingress-nginx), and checks any other with f.
@@ -90,12 +110,22 @@ func blankIsDefault(f func(string) error) func(string) error {
 // of any of them is its default (blankIsDefault, applied in init).
 var corsMeta = []Meta{
 	{Key: "enable-cors", Default: "false", Doc: "Answers CORS: the `Access-Control-*` headers on the responses to a matching `Origin` (replacing the upstream's), and `204` to its `OPTIONS` requests at once, before limits, allow-lists and redirects, as ingress-nginx's CORS block.", Validate: func(v string) error { _, err := parseBool(v); return err }},
-	{Key: "cors-allow-origin", Default: "*", Doc: "Comma-separated origins (`https://app.example.com`, `https://*.example.com` for one label, `http://localhost:8080`), matched without regard to case; `*` is any origin and answers `Access-Control-Allow-Origin: *`. An invalid entry is skipped with a warning (ingress-nginx falls back to `*` when the whole value is invalid: Weir then matches no origin).", Validate: validateCORSOrigins},
+	{Key: "cors-allow-origin", Default: "*", Doc: "Comma-separated origins (`https://app.example.com`, `https://*.example.com` for one label, `http://localhost:8080`), matched without regard to case; `*` is any origin and answers `Access-Control-Allow-Origin: *`. An invalid entry (no scheme, a path, an upper-case scheme) is skipped with a warning, the others still matching; none left matches no origin (ingress-nginx answers any origin, `*`, once one entry is outside its pattern).", Validate: validateCORSOrigins},
 	{Key: "cors-allow-methods", Default: DefaultCORSAllowMethods, Doc: "`Access-Control-Allow-Methods`. An invalid value is the default, with a warning.", Validate: validateCORSMethods},
 	{Key: "cors-allow-headers", Default: DefaultCORSAllowHeaders, Doc: "`Access-Control-Allow-Headers`. An invalid value is the default, with a warning.", Validate: validateCORSHeaders},
 	{Key: "cors-expose-headers", Doc: "`Access-Control-Expose-Headers`; none when empty. An invalid value is none, with a warning.", Validate: validateCORSExpose},
 	{Key: "cors-allow-credentials", Default: "true", Doc: "Sends `Access-Control-Allow-Credentials: true`.", Validate: func(v string) error { _, err := parseBool(v); return err }},
-	{Key: "cors-max-age", Default: "1728000", Doc: "`Access-Control-Max-Age`, in seconds. An invalid value is the default, with a warning.", Validate: func(v string) error { _, err := parseCount(v); return err }},
+	{Key: "cors-max-age", Default: "1728000", Doc: "`Access-Control-Max-Age`, in seconds: an integer as ingress-nginx takes it, a sign allowed (`-1` is sent as written). An invalid value is the default, with a warning.", Validate: func(v string) error { _, err := parseCORSMaxAge(v); return err }},
+}
+
+// parseCORSMaxAge reads cors-max-age as ingress-nginx's parser
+// (strconv.Atoi): a sign is allowed, spaces are not.
+func parseCORSMaxAge(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, errors.New("must be an integer")
+	}
+	return n, nil
 }
 
 // parseCORSOrigins splits cors-allow-origin; bad are the entries skipped.
@@ -141,15 +171,12 @@ func parseCORS(get lookup, dst **CORS, wrap func(key, value string, err error) e
 			errs = append(errs, wrap("cors-allow-origin", v, fmt.Errorf("invalid origins %q skipped", bad)))
 		}
 	}
-	text := func(key string, validate func(string) error, dst *string) error {
-		return setParsed(get, wrap, key, func(v string) (string, error) { return v, validate(v) }, dst)
-	}
 	errs = append(errs, joinErrs(
-		text("cors-allow-methods", validateCORSMethods, &c.AllowMethods),
-		text("cors-allow-headers", validateCORSHeaders, &c.AllowHeaders),
-		text("cors-expose-headers", validateCORSExpose, &c.ExposeHeaders),
+		setParsed(get, wrap, "cors-allow-methods", parseCORSMethods, &c.AllowMethods),
+		setParsed(get, wrap, "cors-allow-headers", parseCORSHeaders, &c.AllowHeaders),
+		setParsed(get, wrap, "cors-expose-headers", parseCORSExpose, &c.ExposeHeaders),
 		setParsed(get, wrap, "cors-allow-credentials", parseBool, &c.AllowCredentials),
-		setParsed(get, wrap, "cors-max-age", parseCount, &c.MaxAge),
+		setParsed(get, wrap, "cors-max-age", parseCORSMaxAge, &c.MaxAge),
 	)...)
 	if on {
 		*dst = c

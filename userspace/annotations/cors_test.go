@@ -49,14 +49,32 @@ func TestParseCORS(t *testing.T) {
 		},
 		{
 			name: "invalid values are the defaults",
-			ann:  map[string]string{"enable-cors": "true", "cors-allow-methods": "GET;", "cors-allow-headers": "X-A:1", "cors-max-age": "-1"},
+			ann:  map[string]string{"enable-cors": "true", "cors-allow-methods": "GET;", "cors-allow-headers": "X-A:1", "cors-max-age": " 60"},
 			want: def(nil),
 			wantErrs: []string{
 				`annotation nginx.ingress.kubernetes.io/cors-allow-headers: value "X-A:1": must be a comma-separated list of header names`,
 				`annotation nginx.ingress.kubernetes.io/cors-allow-methods: value "GET;": must be a comma-separated list of methods`,
-				`annotation nginx.ingress.kubernetes.io/cors-max-age: value "-1": must be a non-negative integer`,
+				`annotation nginx.ingress.kubernetes.io/cors-max-age: value " 60": must be an integer`,
 			},
 		},
+		{
+			// ingress-nginx's strconv.Atoi: a sign is allowed, and "-1"
+			// is sent as written (read off its rendering side by side).
+			name: "signed max-age",
+			ann:  map[string]string{"enable-cors": "true", "cors-max-age": "-1"},
+			want: def(func(c *CORS) { c.MaxAge = -1 }),
+		},
+		{
+			// ingress-nginx trims the values (normalizeString) and refuses
+			// a line break (MaliciousRegex), which the methods' and
+			// exposed headers' \s would take into the header.
+			name: "values trimmed, line breaks refused",
+			ann: map[string]string{"enable-cors": "true", "cors-allow-methods": " GET, POST\t", "cors-allow-headers": " X-A, X-B ",
+				"cors-expose-headers": "X-A,\r\nX-B"},
+			want:     def(func(c *CORS) { c.AllowMethods, c.AllowHeaders = "GET, POST", "X-A, X-B" }),
+			wantErrs: []string{"annotation nginx.ingress.kubernetes.io/cors-expose-headers: value \"X-A,\\r\\nX-B\": must be a comma-separated list of header names or \"*\""},
+		},
+		{name: "plus max-age", ann: map[string]string{"enable-cors": "true", "cors-max-age": "+7"}, want: def(func(c *CORS) { c.MaxAge = 7 })},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

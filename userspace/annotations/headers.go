@@ -72,12 +72,12 @@ var headersMeta = []Meta{
 	},
 	{
 		Key: "add-headers", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`namespace/name` of a ConfigMap whose data are response headers set on every response (replacing the upstream's), Weir's own too: its error pages, redirects, refusals and the 404 of a host no rule names, as ingress-nginx's `more_set_headers` in `http{}`. Values are literal: Weir expands no nginx variable. A missing ConfigMap adds none, with a warning.",
+		Doc:      "`namespace/name` of a ConfigMap whose data are response headers set on every response (replacing the upstream's), Weir's own too: its error pages, redirects, refusals and the 404 of a host no rule names, as ingress-nginx's `more_set_headers` in `http{}`. Values are evaluated per response as nginx's: its nginx variables, the ones `auth-url` accepts (`$host`, `$request_id`, `$remote_addr`, `$http_<name>`, ...), are expanded, and a value empty as written or once expanded removes the header; a header naming another variable is skipped with a warning. A missing ConfigMap adds none, with a warning.",
 		Validate: validateConfigMapRef,
 	},
 	{
 		Key: "proxy-set-headers", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`namespace/name` of a ConfigMap whose data are request headers set on every request to an upstream, after Weir's own (an empty value removes the header, as nginx sends none). Values are literal: Weir expands no nginx variable. A missing ConfigMap sets none, with a warning.",
+		Doc:      "`namespace/name` of a ConfigMap whose data are request headers set on every request to an upstream, after Weir's own. Values are evaluated per request as nginx's `proxy_set_header`: its nginx variables, the ones `auth-url` accepts (`$host`, `$remote_addr`, `$request_uri`, `$http_<name>`, ...), are expanded, and a value empty as written or once expanded removes the header, as nginx sends none; a header naming another variable is skipped with a warning. A missing ConfigMap sets none, with a warning.",
 		Validate: validateConfigMapRef,
 	},
 	{

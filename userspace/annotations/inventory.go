@@ -135,7 +135,7 @@ var partialAnnotations = map[string]string{
 	"proxy-max-temp-file-size":         "accepted and validated; a buffered request body spills to an unlinked temporary file without this cap",
 	"auth-keepalive-requests":          "accepted; only a value of 0 or less changes anything (auth-keepalive off)",
 	"auth-keepalive-share-vars":        "accepted; Weir always shares the subrequest's results with the request",
-	"session-cookie-change-on-failure": "the cookie changes when the request is passed to another endpoint (proxy-next-upstream), as ingress-nginx; Weir's retry goes to another endpoint where ingress-nginx's balancer may pick the same",
+	"session-cookie-change-on-failure": "without it, a request whose sticky endpoint failed is passed (proxy-next-upstream) to another endpoint and keeps its cookie; ingress-nginx's balancer sends it to the sticky endpoint again",
 	"upstream-hash-by":                 "variables Weir does not know are refused with a warning (ingress-nginx hashes an empty value)",
 }
 

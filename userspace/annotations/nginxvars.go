@@ -23,6 +23,7 @@ var knownVars = map[string]bool{
 	"host": true, "http_host": true, "best_http_host": true, "request_uri": true, "escaped_request_uri": true,
 	"uri": true, "args": true, "query_string": true, "scheme": true, "pass_access_scheme": true,
 	"request_method": true, "remote_addr": true, "remote_user": true, "server_port": true, "request_id": true,
+	"req_id": true, "literal_dollar": true,
 }
 
 // ParseVars splits s into literal text and the nginx variables it names
@@ -68,6 +69,16 @@ func knownVar(name string) bool {
 	}
 	for _, p := range []string{"http_", "cookie_", "arg_"} {
 		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// HasVars reports whether v names a variable: false for literal text.
+func (v Vars) HasVars() bool {
+	for _, p := range v {
+		if p.Name != "" {
 			return true
 		}
 	}

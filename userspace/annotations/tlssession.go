@@ -10,7 +10,7 @@ import (
 )
 
 // tlsSessionMeta is the metadata table of the TLS session keys,
-// ssl-reject-handshake and no-tls-redirect-locations; they exist only as
+// ssl-reject-handshake, use-http2 and no-tls-redirect-locations; they exist only as
 // controller ConfigMap keys.
 var tlsSessionMeta = []Meta{
 	{
@@ -42,6 +42,11 @@ var tlsSessionMeta = []Meta{
 	{
 		Key: "ssl-reject-handshake", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` fails a TLS handshake whose SNI names no host (nor alias, nor `from-to-www-redirect` name) of the Ingresses, or that has no SNI, with the `unrecognized_name` alert, as nginx's default server with `ssl_reject_handshake on`; `\"false\"` serves it the default certificate. Rules without a host do not make a name known.",
+		Validate: validateBool,
+	},
+	{
+		Key: "use-http2", Default: "true", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"false\"` serves no HTTP/2 to clients, as ingress-nginx then writes no `http2` on its listeners: TLS handshakes offer only `http/1.1` by ALPN, and the HTTP port reads the h2c preface as an HTTP/1 request (400). A change applies to new connections; established ones keep their protocol. Also decides `auth-keepalive`, applied only with `\"false\"`.",
 		Validate: validateBool,
 	},
 	{
@@ -77,7 +82,8 @@ func parseTicketKey(v string) ([]byte, error) {
 	return sum[:], nil
 }
 
-// parseTLSSession reads the session keys and ssl-reject-handshake into s;
+// parseTLSSession reads the session keys, ssl-reject-handshake and
+// use-http2 into s;
 // a rejected value keeps its default and is given to wrap.
 func parseTLSSession(data map[string]string, s *TLSSettings, wrap func(key, value string, err error)) {
 	boolKey := func(key string, dst *bool) {
@@ -85,6 +91,7 @@ func parseTLSSession(data map[string]string, s *TLSSettings, wrap func(key, valu
 	}
 	boolKey("ssl-session-tickets", &s.SessionTickets)
 	boolKey("ssl-reject-handshake", &s.RejectHandshake)
+	globalKey(data, "use-http2", parseConfigBool, wrap, func(b bool) { s.HTTP2Off = !b })
 	if v, ok := data["ssl-session-ticket-key"]; ok && strings.TrimSpace(v) != "" {
 		k, err := parseTicketKey(v)
 		if err != nil {

@@ -81,6 +81,14 @@ func TestParseTLSSession(t *testing.T) {
 				`configmap key ssl-session-timeout: value "-1": must be a positive time such as 240s, 4m or 30`,
 			},
 		},
+		{name: "use-http2 false", data: map[string]string{"use-http2": "false"}, want: with(func(s *TLSSettings) { s.HTTP2Off = true })},
+		{name: "use-http2 true", data: map[string]string{"use-http2": "true"}, want: DefaultTLSSettings()},
+		{
+			name:     "invalid use-http2 keeps HTTP/2",
+			data:     map[string]string{"use-http2": "off"},
+			want:     DefaultTLSSettings(),
+			wantErrs: []string{`configmap key use-http2: value "off": must be "true" or "false"`},
+		},
 		{
 			name:     "key not base64",
 			data:     map[string]string{"ssl-session-ticket-key": "not base64!"},
@@ -155,7 +163,7 @@ func TestUnappliedTLSKeysHaveReasons(t *testing.T) {
 	if e := ConfigMapEntry("ssl-session-cache"); e.Status != StatusPartial || !strings.Contains(e.Note, "no session-ID cache") {
 		t.Errorf("ssl-session-cache: %+v, want partial with the reason", e)
 	}
-	for _, key := range []string{"ssl-session-tickets", "ssl-session-ticket-key", "ssl-session-timeout", "ssl-reject-handshake", "no-tls-redirect-locations"} {
+	for _, key := range []string{"ssl-session-tickets", "ssl-session-ticket-key", "ssl-session-timeout", "ssl-reject-handshake", "use-http2", "no-tls-redirect-locations"} {
 		if e := ConfigMapEntry(key); e.Status != StatusApplied {
 			t.Errorf("%s: status %s, want applied", key, e.Status)
 		}

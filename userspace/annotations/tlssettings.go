@@ -59,6 +59,14 @@ type TLSSettings struct {
 	// ssl_reject_handshake on. Default false: it gets the default
 	// certificate.
 	RejectHandshake bool `json:"rejectHandshake,omitempty"`
+	// HTTP2Off is use-http2 "false": no listener serves HTTP/2, as
+	// ingress-nginx then writes no "http2" on its listeners (nginx 1.22's
+	// "listen ... ssl http2", 1.25's "http2 on"): a TLS handshake offers
+	// only "http/1.1" by ALPN, and the clear-text listener reads the h2c
+	// preface as an HTTP/1 request line (400). Default false: HTTP/2 over
+	// TLS (ALPN "h2") and with prior knowledge in clear text. Connections
+	// keep what they started with.
+	HTTP2Off bool `json:"http2Off,omitempty"`
 }
 
 // Defaults of the TLS settings, as written in the ConfigMap.
@@ -118,7 +126,7 @@ var tlsMeta = append([]Meta{
 
 // tlsSettingsKeys are the ConfigMap keys ParseTLSSettings reads.
 var tlsSettingsKeys = []string{"ssl-protocols", "ssl-ciphers", "ssl-ecdh-curve", "ssl-session-tickets",
-	"ssl-session-ticket-key", "ssl-session-timeout", "ssl-session-cache", "ssl-reject-handshake"}
+	"ssl-session-ticket-key", "ssl-session-timeout", "ssl-session-cache", "ssl-reject-handshake", "use-http2"}
 
 // ParseTLSSettings reads ssl-protocols, ssl-ciphers, ssl-ecdh-curve and
 // the session keys (tlssession.go) from the data of the controller

@@ -151,7 +151,8 @@ type route struct {
 	host    string
 	path    string
 	match   MatchType
-	slash   bool // Path.SlashRedirect
+	slash   bool   // Path.SlashRedirect
+	written string // the rule's path as written, "/" for none: Path.CookiePath
 	ing     *ingress
 	backend *networkingv1.IngressBackend
 }
@@ -486,7 +487,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		if !ok {
 			continue
 		}
-		h.srv.Paths = append(h.srv.Paths, Path{Path: r.path, Match: r.match, SlashRedirect: r.slash, Backend: be})
+		h.srv.Paths = append(h.srv.Paths, Path{Path: r.path, Match: r.match, SlashRedirect: r.slash, CookiePath: r.written, Backend: be})
 		h.rank = append(h.rank, r.ing.rank)
 	}
 	b.hostRoots(first, firstOrder, rootRule, regexHosts, defaults)
@@ -494,6 +495,13 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		sortPaths(h.srv.Paths, h.rank, h.srv.UseRegex)
 	}
 	b.attachCanaries(ings, regexHosts)
+	for _, h := range b.hosts {
+		for i := range h.srv.Paths {
+			if p := &h.srv.Paths[i]; !cookieAffinity(p) {
+				p.CookiePath = ""
+			}
+		}
+	}
 	byRank := make(map[int]*ingress, len(ings))
 	for _, ing := range ings {
 		byRank[ing.rank] = ing
@@ -505,6 +513,20 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		}
 	}
 	b.serverNames(ings) // build_rewrite.go
+}
+
+// cookieAffinity reports whether the backend of p or one of its canaries
+// has cookie affinity: whether p keeps its CookiePath.
+func cookieAffinity(p *Path) bool {
+	if b := p.Backend.Proxy.Balance; b != nil && b.Cookie {
+		return true
+	}
+	for _, c := range p.Canaries {
+		if b := c.Backend.Proxy.Balance; b != nil && b.Cookie {
+			return true
+		}
+	}
+	return false
 }
 
 // hostRoots gives each host named by a rule its root location, as
@@ -705,7 +727,7 @@ func (b *builder) route(ing *ingress, host string, regex bool, p *networkingv1.H
 	if p.PathType != nil {
 		pathType = *p.PathType
 	}
-	r := &route{host: host, path: path, ing: ing, backend: &p.Backend}
+	r := &route{host: host, path: path, written: path, ing: ing, backend: &p.Backend}
 	switch {
 	case pathType == networkingv1.PathTypeExact:
 		r.match = MatchExact

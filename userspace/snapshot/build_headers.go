@@ -69,11 +69,11 @@ func (b *builder) globalHeaders(g *annotations.Global, controller ObjectRef) {
 		}
 		hs := headersOf(data)
 		for _, hd := range hs {
-			if badHeader(hd) {
-				b.warn(obj, ReasonInvalidConfigMapValue, "header %q (configmap key %s): invalid name or value; skipped", hd.Name, h.key)
+			if why := evaluatedHeaderProblem(hd); why != "" {
+				b.warn(obj, ReasonInvalidConfigMapValue, "header %q (configmap key %s): %s; skipped", hd.Name, h.key, why)
 			}
 		}
-		*h.dst = slices.DeleteFunc(hs, badHeader)
+		*h.dst = slices.DeleteFunc(hs, func(hd annotations.Header) bool { return evaluatedHeaderProblem(hd) != "" })
 	}
 }
 
@@ -125,6 +125,21 @@ func (b *builder) customHeaders(ing *ingress, be *Backend) bool {
 // line break in the value.
 func badHeader(hd annotations.Header) bool {
 	return !annotations.ValidHeaderName(hd.Name) || strings.ContainsAny(hd.Value, "\r\n")
+}
+
+// evaluatedHeaderProblem says why a header of add-headers or
+// proxy-set-headers cannot be sent, "" when it can: badHeader's, or a
+// variable Weir does not evaluate (annotations.ParseVars) in its value,
+// which nginx evaluates (more_set_headers, proxy_set_header) and would not
+// load at all.
+func evaluatedHeaderProblem(hd annotations.Header) string {
+	if badHeader(hd) {
+		return "invalid name or value"
+	}
+	if _, err := annotations.ParseVars(hd.Value); err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // objectsOf is authObjectsOf with the ConfigMap of custom-headers: the

@@ -11,6 +11,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -204,6 +205,41 @@ func TestBuildOddObjects(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantReasons, reasons); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s\n%+v", diff, got.Warnings)
+	}
+}
+
+// TestBuildAddHeadersVariables: an add-headers or proxy-set-headers value
+// naming a variable Weir does not evaluate is skipped with a warning (nginx
+// would not load it); the known ones are kept for the proxy to expand.
+func TestBuildAddHeadersVariables(t *testing.T) {
+	t.Parallel()
+	opts := snapshot.DefaultOptions()
+	opts.ConfigMap = "weir/config"
+	objs := snapshot.Objects{ConfigMaps: []*corev1.ConfigMap{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "config"}, Data: map[string]string{"add-headers": "weir/response", "proxy-set-headers": "weir/request"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "response"}, Data: map[string]string{"X-Host": "$host", "X-Time": "$upstream_response_time", "X-Dollar": "5$"}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: "weir", Name: "request"}, Data: map[string]string{"X-Time": "$msec", "X-Ip": "$remote_addr"}},
+	}}
+	got := snapshot.Build(objs, opts)
+	want := []annotations.Header{{Name: "X-Host", Value: "$host"}}
+	if diff := cmp.Diff(want, got.Global.ResponseHeaders); diff != "" {
+		t.Errorf("ResponseHeaders (-want +got):\n%s", diff)
+	}
+	want = []annotations.Header{{Name: "X-Ip", Value: "$remote_addr"}}
+	if diff := cmp.Diff(want, got.Global.UpstreamHeaders); diff != "" {
+		t.Errorf("UpstreamHeaders (-want +got):\n%s", diff)
+	}
+	var reasons []string
+	for _, w := range got.Warnings {
+		reasons = append(reasons, w.Object.Name+" "+w.Reason+" "+w.Message)
+	}
+	wantReasons := []string{
+		`request InvalidConfigMapValue header "X-Time" (configmap key proxy-set-headers): variable $msec is not supported; skipped`,
+		`response InvalidConfigMapValue header "X-Dollar" (configmap key add-headers): variable $ is not supported; skipped`,
+		`response InvalidConfigMapValue header "X-Time" (configmap key add-headers): variable $upstream_response_time is not supported; skipped`,
+	}
+	if diff := cmp.Diff(wantReasons, reasons); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
 	}
 }
 

@@ -38,7 +38,7 @@ func (s *Server) Equal(o *Server) bool {
 }
 
 func (p *Path) equal(o *Path) bool {
-	if p.Path != o.Path || p.Match != o.Match || p.SlashRedirect != o.SlashRedirect || !p.Backend.equal(&o.Backend) ||
+	if p.Path != o.Path || p.Match != o.Match || p.SlashRedirect != o.SlashRedirect || p.CookiePath != o.CookiePath || !p.Backend.equal(&o.Backend) ||
 		len(p.Canaries) != len(o.Canaries) || (p.Canaries == nil) != (o.Canaries == nil) {
 		return false
 	}

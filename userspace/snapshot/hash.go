@@ -427,6 +427,10 @@ func (e *hashEncoder) path(p *Path) {
 		e.field(false, "slashRedirect")
 		e.raw("true")
 	}
+	if p.CookiePath != "" {
+		e.field(false, "cookiePath")
+		e.str(p.CookiePath)
+	}
 	e.field(false, "backend")
 	e.backend(&p.Backend)
 	if len(p.Canaries) > 0 {

@@ -250,8 +250,17 @@ type Path struct {
 	// as nginx's auto_redirect of the location "Path/" that ingress-nginx
 	// renders for it (updateServerLocations keeps the slash: that rule does
 	// not match Path). An Exact rule for Path takes it first. Default false.
-	SlashRedirect bool    `json:"slashRedirect,omitempty"`
-	Backend       Backend `json:"backend"`
+	SlashRedirect bool `json:"slashRedirect,omitempty"`
+	// CookiePath is the Path attribute of the affinity cookie set on this
+	// path's responses when session-cookie-path is not set: the rule's
+	// path as written ("/" for none), ingress-nginx's $location_path
+	// ("/foo/" for a Prefix rule "/foo/", whose Path is "/foo"). It is
+	// set only on a rule's path whose backend or one of whose canaries has
+	// cookie affinity. "" means no cookie is set, as on a host's root
+	// location made by its default backend, where ingress-nginx's sticky
+	// balancer (should_set_cookie) finds no rule path of the host.
+	CookiePath string  `json:"cookiePath,omitempty"`
+	Backend    Backend `json:"backend"`
 	// Canaries are the canary Ingresses attached to this rule, oldest
 	// first (creationTimestamp, then the greater "namespace/name"). Nil means none.
 	Canaries []Canary `json:"canaries,omitempty"`
