@@ -228,9 +228,15 @@ func (b *body) Close() error { return nil }
 // discardable reports whether the rest of the body may be discarded after
 // the response (discard) to keep the connection: it is read to its end, or
 // it is not known to be over limit bytes and nothing broke it. It reads
-// nothing.
+// nothing, and does not wait: a body another goroutine is reading (the
+// proxy's HTTP/2 client sends it upstream in its own) holds mu while it
+// waits for the client, and a response must not wait for the client's
+// next bytes (a gRPC stream the endpoint ended first): such a body is not
+// discardable, and the connection closes after the response.
 func (b *body) discardable(limit int64) bool {
-	b.mu.Lock()
+	if !b.mu.TryLock() {
+		return false
+	}
 	defer b.mu.Unlock()
 	if b.eof {
 		return true

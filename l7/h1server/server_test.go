@@ -714,3 +714,48 @@ func TestHeadRejectedWithoutBody(t *testing.T) {
 		t.Errorf("got %q, want a 414 header and no body", b)
 	}
 }
+
+// TestResponseWhileBodyRead: a response flushed while another goroutine
+// is blocked reading the request body (the proxy's HTTP/2 client sending
+// it upstream) goes out at once, with Connection: close, instead of
+// waiting for the client's next bytes.
+func TestResponseWhileBodyRead(t *testing.T) {
+	t.Parallel()
+	got := make(chan struct{})
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			var p [64]byte
+			if n, _ := r.Body.Read(p[:]); n > 0 { // the first chunk
+				close(first)
+			}
+			r.Body.Read(p[:]) // blocks: the client sends no more
+		}()
+		<-first
+		time.Sleep(50 * time.Millisecond) // the reader is blocked in Read
+		w.Header().Set("Content-Length", "5")
+		io.WriteString(w, "early")
+		w.(http.Flusher).Flush()
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+		}
+		// As the proxy's clientBody.detach: the reader is cut short and
+		// waited for before the handler returns.
+		http.NewResponseController(w).SetReadDeadline(time.Now())
+		<-done
+	}))
+	c, br := dial(t, addr)
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer while the body is read: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	close(got)
+	if string(b) != "early" || !resp.Close {
+		t.Errorf("got %q close %v, want early, then the close", b, resp.Close)
+	}
+}

@@ -83,7 +83,8 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	}
 	var body *clientBody
 	if out.Body != nil {
-		body = &clientBody{rc: out.Body, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: p.clientBodyTimeout()}
+		body = newClientBody(out.Body, ex, rec, p.clientBodyTimeout())
+		defer body.detach()
 		out.Body = body
 	}
 	buf, ok := p.prepareBody(rec, r, out, ex, body) // buffering.go
@@ -592,24 +593,73 @@ type clientBody struct {
 	ctl     *http.ResponseController // arms the client body timeout
 	timeout time.Duration            // the client body timeout
 	read    bool
+
+	// The HTTP/2 client (h2.go) reads the body in its own goroutine, which
+	// may outlive the handler; the ResponseWriter, ctl's, and the server's
+	// body are the handler's only until it returns. mu guards reading and
+	// detached; done (whose L is &mu) wakes detach when a read ends.
+	mu       sync.Mutex
+	done     sync.Cond
+	reading  bool // a Read is in the server's body
+	detached bool // the handler is returning: Read touches nothing more
 }
 
+// newClientBody returns the client body rc of the request rec answers.
+func newClientBody(rc io.ReadCloser, ex *exchange, rec *responseRecorder, timeout time.Duration) *clientBody {
+	b := &clientBody{rc: rc, ex: ex, ctl: http.NewResponseController(rec.ResponseWriter), timeout: timeout}
+	b.done.L = &b.mu
+	return b
+}
+
+// errBodyDetached is what the body reads once the handler has returned.
+var errBodyDetached = errors.New("client body read after the request ended")
+
 func (b *clientBody) Read(p []byte) (int, error) {
-	b.read = true
+	b.mu.Lock()
+	if b.detached {
+		b.mu.Unlock()
+		return 0, errBodyDetached
+	}
+	b.read, b.reading = true, true
 	// nginx's client_body_timeout: a client that sends nothing of its body
 	// for this long loses the request, and the upstream connection is freed.
 	_ = b.ctl.SetReadDeadline(time.Now().Add(b.timeout))
+	b.mu.Unlock()
 	n, err := b.rc.Read(p)
 	b.ex.bodyRead.Add(int64(n))
-	if err != nil {
+	b.mu.Lock()
+	b.reading = false
+	detached := b.detached
+	if err != nil && !detached {
 		// The body is done: the server's own read of the connection (which
 		// notices a client that leaves) must not time out on our deadline.
 		_ = b.ctl.SetReadDeadline(time.Time{})
 	}
-	if err != nil && err != io.EOF {
+	b.done.Broadcast()
+	b.mu.Unlock()
+	if err != nil && err != io.EOF && !detached {
 		b.ex.setBodyErr(err)
 	}
 	return n, err
+}
+
+// detach is called before the handler returns: a Read under way in another
+// goroutine is cut short (its deadline set to now) and waited for, and
+// every later Read fails without touching the server's body or the
+// ResponseWriter. A Read on the handler's own goroutine has ended by then,
+// so that for the HTTP/1 client detach only takes the lock.
+func (b *clientBody) detach() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.detached = true
+	// Without read deadlines (a ResponseWriter of tests) the read is left
+	// to end by itself: it then touches nothing of the handler's.
+	if b.reading && b.ctl.SetReadDeadline(time.Now()) == nil {
+		for b.reading {
+			b.done.Wait()
+		}
+		_ = b.ctl.SetReadDeadline(time.Time{})
+	}
 }
 
 func (b *clientBody) Close() error { return nil }

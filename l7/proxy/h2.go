@@ -96,13 +96,21 @@ func (p *Proxy) attemptH2(rec *responseRecorder, r *http.Request, out *http.Requ
 		var de *dialError
 		return newAttemptError(err, !errors.As(err, &de))
 	}
-	defer resp.Body.Close()
+	// Closing a response body waits for the client's goroutine that sends
+	// the request body, which may be blocked reading a body the client
+	// keeps open (a gRPC stream the server ended first): cancelling the
+	// request first lets it return at once, as nginx ends the response as
+	// soon as the upstream's stream ends.
+	defer func() {
+		cancel(nil)
+		resp.Body.Close()
+	}()
 	ex.timing.connected(false)
 	ex.timing.headerRead()
 	if fail := statusFailure(resp, ex, next); fail != nil {
 		return fail
 	}
-	resp.Body = &h2Body{rc: resp.Body, ctx: ctx, idle: idle, read: read}
+	resp.Body = &h2Body{rc: resp.Body, ctx: ctx, cancel: cancel, idle: idle, read: read}
 	gone := func() bool { return r.Context().Err() != nil }
 	p.relay(rec, r, resp, ex, gone, nil, nil)
 	return nil
@@ -110,12 +118,13 @@ func (p *Proxy) attemptH2(rec *responseRecorder, r *http.Request, out *http.Requ
 
 // h2Body re-arms the read timeout before each read of an HTTP/2 response
 // body, and reports its expiry as a deadline error (copyBody's read
-// timeout).
+// timeout). Close cancels the request first (see attemptH2).
 type h2Body struct {
-	rc   io.ReadCloser
-	ctx  context.Context
-	idle *time.Timer
-	read time.Duration
+	rc     io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	idle   *time.Timer
+	read   time.Duration
 }
 
 func (b *h2Body) Read(p []byte) (int, error) {
@@ -127,4 +136,7 @@ func (b *h2Body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *h2Body) Close() error { return b.rc.Close() }
+func (b *h2Body) Close() error {
+	b.cancel(nil)
+	return b.rc.Close()
+}

@@ -145,3 +145,88 @@ func TestH2ReadTimeout(t *testing.T) {
 		t.Errorf("stalled body: got %d %q %v, want 200 \"part\" cut short", res.status, res.body, res.err)
 	}
 }
+
+// TestH2ClientCancelsBody: a client that resets its stream while its body
+// is still open (a gRPC call cancelled mid-stream, here after the
+// endpoint answered) ends the request; the HTTP/2 client's goroutine that
+// reads the body, which outlives the handler, must not touch the
+// handler's ResponseWriter after it returned (it crashed the process:
+// http2responseWriter.SetReadDeadline on a finished stream).
+func TestH2ClientCancelsBody(t *testing.T) {
+	// The endpoint answers at once without reading the body, so that the
+	// handler returns while the client's body is still open.
+	up := h2cBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Write([]byte{0, 0, 0, 0, 2, 'o', 'k'})
+	})
+	srv := tlsFront(t, grpcRoute(t, annotations.ProtocolGRPC, addr(up)))
+	c := srv.Client()
+	t.Cleanup(c.CloseIdleConnections)
+	for i := range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/weir.test.Echo/Bidi", pr)
+		req.Host = "grpc.test"
+		req.Header.Set("Content-Type", "application/grpc")
+		go pw.Write([]byte{0, 0, 0, 0, 2, 'h', 'i'})
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body) // the handler has returned
+		cancel()                       // RST_STREAM CANCEL with the body still open
+		resp.Body.Close()
+		pw.Close()
+	}
+	// The proxy still serves: its process did not die under the resets.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/weir.test.Echo/Bidi", http.NoBody)
+	req.Host = "grpc.test"
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after the resets: %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestH2EndsBeforeRequestBody: an HTTP/2 endpoint that ends its response
+// (trailers and all) while the client still sends (a gRPC server that
+// fails a client stream early) has its end reach the client at once, as
+// nginx's grpc_pass relays it; Weir waited for the client's next data or
+// its body timeout.
+func TestH2EndsBeforeRequestBody(t *testing.T) {
+	up := h2cBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status")
+		w.Write([]byte{0, 0, 0, 0, 2, 'n', 'o'})
+		w.Header().Set("Grpc-Status", "3")
+	})
+	srv := tlsFront(t, grpcRoute(t, annotations.ProtocolGRPC, addr(up)))
+	c := srv.Client()
+	t.Cleanup(c.CloseIdleConnections)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pr, pw := io.Pipe()
+	defer pw.Close() // the client's stream stays open until the end
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/weir.test.Echo/Bidi", pr)
+	req.Host = "grpc.test"
+	req.Header.Set("Content-Type", "application/grpc")
+	go pw.Write([]byte{0, 0, 0, 0, 2, 'h', 'i'})
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || len(body) != 7 || resp.Trailer.Get("Grpc-Status") != "3" {
+		t.Fatalf("got %q %v trailer %v, want the message and grpc-status 3 before the client's body ends", body, err, resp.Trailer)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the response ended after %v, want at once", took)
+	}
+}

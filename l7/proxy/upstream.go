@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -93,7 +95,12 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
 	h := sha256.New()
 	if s := u.SSL; s != nil && t != nil {
-		cfg.MinVersion, cfg.MaxVersion, cfg.CipherSuites = s.MinVersion, s.MaxVersion, s.CipherSuites
+		if t.CAPEM != nil {
+			// nginx.tmpl writes proxy_ssl_protocols and proxy_ssl_ciphers
+			// (with proxy_ssl_verify) only for a Secret with ca.crt: a
+			// client certificate alone keeps nginx's defaults.
+			cfg.MinVersion, cfg.MaxVersion, cfg.CipherSuites = s.MinVersion, s.MaxVersion, s.CipherSuites
+		}
 		if s.ServerNameOn {
 			// Sent as SNI; crypto/tls verifies nothing (InsecureSkipVerify):
 			// VerifyConnection does when proxy-ssl-verify is on.
@@ -107,11 +114,11 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 			cfg.Certificates = []tls.Certificate{pair}
 		}
 		if s.Verify {
-			roots := x509.NewCertPool()
-			if !roots.AppendCertsFromPEM(t.CAPEM) {
-				return nil, fmt.Errorf("load ca.crt of secret %s/%s: no certificate", t.Secret.Namespace, t.Secret.Name)
+			cas, err := parseCertificates(t.CAPEM)
+			if err != nil {
+				return nil, fmt.Errorf("load ca.crt of secret %s/%s: %w", t.Secret.Namespace, t.Secret.Name, err)
 			}
-			cfg.VerifyConnection = verifyUpstream(roots, s.VerifyName(), s.VerifyDepth)
+			cfg.VerifyConnection = verifyUpstream(cas, s.VerifyName(), s.VerifyDepth)
 		}
 		fmt.Fprintf(h, "%s|%v|%d|%s|%v|%d|%d|%v|", t.Secret.Namespace+"/"+t.Secret.Name, s.Verify, s.VerifyDepth, s.Name, s.ServerNameOn, s.MinVersion, s.MaxVersion, s.CipherSuites)
 		h.Write(t.CertPEM)
@@ -132,15 +139,28 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 // refused.
 var errUpstreamCertificate = errors.New("upstream certificate verify error")
 
-// verifyUpstream is proxy_ssl_verify on: the chain the upstream presents
-// must lead to roots with at most depth certificates above its own, and
-// its certificate must be valid for name.
-func verifyUpstream(roots *x509.CertPool, name string, depth int) func(tls.ConnectionState) error {
+// verifyUpstream is proxy_ssl_verify on, as OpenSSL verifies for nginx:
+// the chain the upstream presents must lead, through its own certificates
+// and those of cas, to a self-signed certificate of cas (OpenSSL's
+// trust anchor: a CA of cas that is not self-signed is only an
+// intermediate, as nginx sets no X509_V_FLAG_PARTIAL_CHAIN), with at most
+// depth certificates between the upstream's and that anchor (OpenSSL's
+// verify depth: depth d allows chains of d+2), and the upstream's
+// certificate must be valid for name.
+func verifyUpstream(cas []*x509.Certificate, name string, depth int) func(tls.ConnectionState) error {
+	roots, known := x509.NewCertPool(), x509.NewCertPool()
+	for _, c := range cas {
+		if selfSigned(c) {
+			roots.AddCert(c)
+		} else {
+			known.AddCert(c)
+		}
+	}
 	return func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			return fmt.Errorf("%w: no certificate", errUpstreamCertificate)
 		}
-		inter := x509.NewCertPool()
+		inter := known.Clone()
 		for _, c := range cs.PeerCertificates[1:] {
 			inter.AddCert(c)
 		}
@@ -149,12 +169,42 @@ func verifyUpstream(roots *x509.CertPool, name string, depth int) func(tls.Conne
 			return fmt.Errorf("%w: %w", errUpstreamCertificate, err)
 		}
 		for _, ch := range chains {
-			if len(ch)-1 <= depth {
+			if len(ch) <= depth+2 {
 				return nil
 			}
 		}
 		return fmt.Errorf("%w: certificate chain longer than proxy-ssl-verify-depth %d", errUpstreamCertificate, depth)
 	}
+}
+
+// selfSigned reports whether c is issued by its own subject and signed by
+// its own key: what OpenSSL takes as the end of a chain.
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+// parseCertificates returns the certificates of the PEM blocks of b,
+// skipping what does not parse as x509.CertPool's AppendCertsFromPEM (the
+// check of the Secret's ca.crt), or an error when none does.
+func parseCertificates(b []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+			certs = append(certs, c)
+		}
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no certificate")
+	}
+	return certs, nil
 }
 
 // dial connects to addr for kind within the connect timeout of the

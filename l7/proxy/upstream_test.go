@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/pem"
 	"fmt"
@@ -148,7 +149,6 @@ func TestProxySSL(t *testing.T) {
 	up := newTLSBackend(t, ca, needCert, "backend.test")
 	tls13 := newTLSBackend(t, ca, func(c *tls.Config) { needCert(c); c.MinVersion = tls.VersionTLS13 }, "backend.test")
 	other := certstest.NewCA(t)
-
 	material := &snapshot.UpstreamTLS{Secret: snapshot.ObjectRef{Kind: "Secret", Namespace: "ns", Name: "s"}, CertPEM: clientCrt, KeyPEM: clientKey, CAPEM: caPEM(t, ca)}
 	ssl := func(mod func(*annotations.ProxySSL)) *annotations.ProxySSL {
 		s := &annotations.ProxySSL{Secret: "ns/s", VerifyDepth: 1, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS12}
@@ -157,6 +157,40 @@ func TestProxySSL(t *testing.T) {
 		}
 		return s
 	}
+	// Chains through intermediates: inter1 is issued by ca, inter2 by
+	// inter1.
+	inter1 := ca.Intermediate(t, "inter1")
+	inter2 := inter1.Intermediate(t, "inter2")
+	serve := func(issuer *certstest.CA, leafOnly bool, more ...*certstest.CA) func(*tls.Config) {
+		return func(c *tls.Config) {
+			needCert(c)
+			crt, key := issuer.Issue(t, "backend.test")
+			if leafOnly {
+				blk, _ := pem.Decode(crt)
+				crt = pem.EncodeToMemory(blk)
+			}
+			for _, m := range more {
+				crt = append(crt, m.CertPEM()...)
+			}
+			pair, err := tls.X509KeyPair(crt, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Certificates = []tls.Certificate{pair}
+		}
+	}
+	chain1 := newTLSBackend(t, ca, serve(inter1, false), "backend.test")
+	chain2 := newTLSBackend(t, ca, serve(inter2, false, inter1), "backend.test")
+	leafOnly := newTLSBackend(t, ca, serve(inter1, true), "backend.test")
+	withCA := func(pems ...[]byte) *snapshot.UpstreamTLS {
+		m := *material
+		m.CAPEM = bytes.Join(pems, nil)
+		return &m
+	}
+	verify := func(depth int) *annotations.ProxySSL {
+		return ssl(func(s *annotations.ProxySSL) { s.Verify, s.Name, s.VerifyDepth = true, "backend.test", depth })
+	}
+
 	cases := []struct {
 		name     string
 		up       *tlsBackend
@@ -171,11 +205,25 @@ func TestProxySSL(t *testing.T) {
 		{name: "verify with a wrong name", up: up, ssl: ssl(func(s *annotations.ProxySSL) { s.Verify, s.Name = true, "other.test" }), material: material, want: 502},
 		{name: "verify against another CA", up: up, ssl: ssl(func(s *annotations.ProxySSL) { s.Verify, s.Name = true, "backend.test" }),
 			material: &snapshot.UpstreamTLS{CertPEM: clientCrt, KeyPEM: clientKey, CAPEM: caPEM(t, other)}, want: 502},
-		{name: "verify depth 0 refuses a CA-issued certificate", up: up, ssl: ssl(func(s *annotations.ProxySSL) { s.Verify, s.Name, s.VerifyDepth = true, "backend.test", 0 }), material: material, want: 502},
+		// OpenSSL's verify depth, as nginx 1.22.1 showed: depth d allows d
+		// intermediates between the endpoint's certificate and the anchor.
+		{name: "verify depth 0 takes a certificate the CA issued", up: up, ssl: verify(0), material: material, want: 200},
+		{name: "verify depth 1 takes one intermediate", up: chain1, ssl: verify(1), material: material, want: 200},
+		{name: "verify depth 1 refuses two intermediates", up: chain2, ssl: verify(1), material: material, want: 502},
+		{name: "verify depth 2 takes two intermediates", up: chain2, ssl: verify(2), material: material, want: 200},
+		// nginx sets no partial-chain flag: the chain must reach a
+		// self-signed CA of ca.crt; its other CAs serve as intermediates.
+		{name: "verify refuses an intermediate of ca.crt as anchor", up: chain1, ssl: verify(1), material: withCA(inter1.CertPEM()), want: 502},
+		{name: "verify takes an intermediate from ca.crt", up: leafOnly, ssl: verify(1), material: withCA(inter1.CertPEM(), ca.CertPEM()), want: 200},
 		{name: "sni on", up: up, ssl: ssl(func(s *annotations.ProxySSL) { s.ServerNameOn, s.Name = true, "backend.test" }), material: material, want: 200, wantSNI: "backend.test"},
 		{name: "sni on without a name", up: up, ssl: ssl(func(s *annotations.ProxySSL) { s.ServerNameOn = true }), material: material, want: 200, wantSNI: "upstream_balancer"},
 		{name: "TLS 1.2 only against a TLS 1.3 endpoint", up: tls13, ssl: ssl(nil), material: material, want: 502},
 		{name: "TLS 1.3 allowed", up: tls13, ssl: ssl(func(s *annotations.ProxySSL) { s.MaxVersion = tls.VersionTLS13 }), material: material, want: 200},
+		// Without ca.crt nginx.tmpl writes no proxy_ssl_protocols: nginx's
+		// defaults (TLS 1.3 included since nginx 1.23.4), whatever the
+		// annotation says.
+		{name: "client certificate without ca.crt keeps the default protocols", up: tls13, ssl: ssl(nil),
+			material: &snapshot.UpstreamTLS{CertPEM: clientCrt, KeyPEM: clientKey}, want: 200},
 		{name: "no client certificate", up: up, ssl: ssl(nil), material: &snapshot.UpstreamTLS{CAPEM: caPEM(t, ca)}, want: 502},
 		{name: "denied", up: up, ssl: ssl(nil), material: &snapshot.UpstreamTLS{Denied: "secret ns/s not found"}, want: 503},
 	}

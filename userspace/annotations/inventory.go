@@ -308,7 +308,7 @@ const whyNoPool = "sizes nginx's pool of response buffers; Weir relays each resp
 var inertBufferKeys = map[string]string{
 	"proxy-buffers-number":      whyNoPool,
 	"proxy-busy-buffers-size":   whyNoPool,
-	"grpc-buffer-size-kb":       "sizes nginx's buffer for gRPC responses (written only above its default 0); Weir relays gRPC responses frame by frame through Go's HTTP/2 transport and has no such buffer",
+	"grpc-buffer-size-kb":       "sizes nginx's buffer for gRPC responses (written only above its default 0); Weir relays gRPC responses frame by frame through Go's HTTP/2 transport and has no such buffer, so a response header whose HPACK block exceeds nginx's default (one 4k page), which nginx answers 502 (upstream sent too big header), is relayed",
 	"client-header-buffer-size": "sizes nginx's first buffer for a request head (1k); a longer head moves to `large-client-header-buffers` buffers, whose limits Weir applies (414 for the request line, 400 for a header line or the head), so the key changes only memory: nothing a client sees",
 	"http2-max-requests":        "deprecated in ingress-nginx and written only above its default 0; nginx since 1.19.7 ignores `http2_max_requests` as obsolete (`keep-alive-requests` is its replacement), so it changes nothing there either",
 }

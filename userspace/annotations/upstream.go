@@ -205,12 +205,12 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key: "proxy-ssl-verify", Default: "off",
-		Doc:      "`on` verifies the endpoint's certificate against `ca.crt` and `proxy-ssl-name`; a failed verification answers 502. `on` with a Secret without `ca.crt` denies the route (503): ingress-nginx would not verify, Weir fails closed.",
+		Doc:      "`on` verifies the endpoint's certificate against `ca.crt` and `proxy-ssl-name` as OpenSSL does for nginx: the chain must end at a self-signed CA of `ca.crt` (its other certificates serve as intermediates); a failed verification answers 502. `on` with a Secret without `ca.crt` denies the route (503): ingress-nginx would not verify, Weir fails closed.",
 		Validate: validateOnOff,
 	},
 	{
 		Key: "proxy-ssl-verify-depth", Default: "1",
-		Doc:      "Most intermediate certificates between the endpoint's certificate and a CA of `ca.crt`; `0` means 1, as in ingress-nginx.",
+		Doc:      "Most intermediate certificates between the endpoint's certificate and the self-signed CA of `ca.crt` its chain ends at (OpenSSL's verify depth: `1` takes one intermediate, `2` two); `0` means 1, as in ingress-nginx.",
 		Validate: func(v string) error { _, err := parseVerifyDepth(v); return err },
 	},
 	{
@@ -225,12 +225,12 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key: "proxy-ssl-protocols", Default: "TLSv1.2",
-		Doc:      "TLS versions to the endpoint, space-separated (`TLSv1.2`, `TLSv1.3`).",
+		Doc:      "TLS versions to the endpoint, space-separated (`TLSv1.2`, `TLSv1.3`), when the `proxy-ssl-secret` has a `ca.crt`: without one ingress-nginx writes no `proxy_ssl_protocols` and nginx's default, TLS 1.2 and 1.3, applies.",
 		Validate: validateProxySSLProtocols,
 	},
 	{
 		Key: "proxy-ssl-ciphers", Default: "DEFAULT",
-		Doc:      "TLS 1.2 cipher suites to the endpoint, OpenSSL names separated by `:`; `DEFAULT` is Go's. Names Go lacks are left out; when none remains, Go's defaults are used with a warning.",
+		Doc:      "TLS 1.2 cipher suites to the endpoint, OpenSSL names separated by `:`; `DEFAULT` is Go's. As `proxy-ssl-protocols`, only with a `ca.crt` in the Secret. Names Go lacks are left out; when none remains, Go's defaults are used with a warning.",
 		Validate: validateProxySSLCiphers,
 	},
 }
