@@ -63,12 +63,15 @@ func TestCORSPreflight(t *testing.T) {
 
 // TestHeadersFromConfigMaps: add-headers, proxy-set-headers, hide-headers
 // and custom-headers (allowed by global-allowed-response-headers) from the
-// ConfigMaps of the folder; a custom-headers ConfigMap that goes away
-// denies the route (503), live.
+// ConfigMaps of the folder (a proxy-set-headers value's nginx variable
+// evaluated per request, one naming a variable nginx would refuse
+// skipped); a custom-headers ConfigMap that goes away denies the route
+// (503), live.
 func TestHeadersFromConfigMaps(t *testing.T) {
 	b := newBackend(t, "hd", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Server", "backend")
 		w.Header().Set("Got-X-Env", r.Header.Get("X-Env"))
+		w.Header().Set("Got-X-Bad", r.Header.Get("X-Bad"))
 		fmt.Fprint(w, "ok")
 	})
 	files := map[string]string{
@@ -76,13 +79,13 @@ func TestHeadersFromConfigMaps(t *testing.T) {
 		"app.yaml":    service("hd", b.port) + ingress("hd", "hd.test", "hd", "custom-headers", "default/custom"),
 		"cm.yaml":     configMap("add-headers", "default/resp", "proxy-set-headers", "default/req", "hide-headers", "Server", "global-allowed-response-headers", "My-Header"),
 		"resp.yaml":   namedConfigMap("resp", "X-Frame-Options", "DENY"),
-		"req.yaml":    namedConfigMap("req", "X-Env", "$prod"),
+		"req.yaml":    namedConfigMap("req", "X-Env", "$host", "X-Bad", "$prod"),
 		"custom.yaml": namedConfigMap("custom", "My-Header", "42"),
 	}
 	w := startWeirWith(t, files, configMapOptions())
 	res := w.get("hd.test", "/")
 	h := res.header
-	if res.status != 200 || h.Get("X-Frame-Options") != "DENY" || h.Get("My-Header") != "42" || h.Get("Got-X-Env") != "$prod" || h.Get("Server") != "" {
+	if res.status != 200 || h.Get("X-Frame-Options") != "DENY" || h.Get("My-Header") != "42" || h.Get("Got-X-Env") != "hd.test" || h.Get("Got-X-Bad") != "" || h.Get("Server") != "" {
 		t.Errorf("headers: %d %v", res.status, h)
 	}
 	w.update("custom.yaml", namedConfigMap("other", "My-Header", "42"))
