@@ -45,7 +45,7 @@ func TestTLSConfigPerHost(t *testing.T) {
 	auth := func(mode, denied string) *snapshot.ServerTLS {
 		return &snapshot.ServerTLS{ClientAuth: &snapshot.ClientAuth{Settings: annotations.AuthTLS{VerifyClient: mode}, Denied: denied}}
 	}
-	aes256 := tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+	aes256 := tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
 	s := &snapshot.Snapshot{Servers: []snapshot.Server{
 		{Host: "on.example.com", TLS: auth(annotations.VerifyOn, "")},
 		{Host: "off.example.com", TLS: auth(annotations.VerifyOff, "")},
