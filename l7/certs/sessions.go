@@ -137,15 +137,6 @@ func (n *serverNames) known(serverName string) bool {
 	if i := strings.IndexByte(name, '.'); i > 0 && n.wildHosts[name[i+1:]] {
 		return true
 	}
-	for i := strings.IndexByte(name, '.'); i > 0; {
-		if n.wildNames[name[i+1:]] {
-			return true
-		}
-		next := strings.IndexByte(name[i+1:], '.')
-		if next < 0 {
-			break
-		}
-		i += 1 + next
-	}
-	return false
+	_, ok := nginxWildcard(n.wildNames, name)
+	return ok
 }
