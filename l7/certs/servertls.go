@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -94,7 +95,7 @@ func (h *hostTLS) lookup(serverName string) *snapshot.ServerTLS {
 		if t, ok := h.exact[name]; ok {
 			return t
 		}
-		if t, ok := nginxWildcard(h.wildAlias, name); ok {
+		if t, _, ok := router.NginxWildcard(h.wildAlias, name); ok {
 			return t
 		}
 		if dot := strings.IndexByte(name, '.'); dot > 0 {
@@ -134,22 +135,4 @@ func (v *variants) get(t *snapshot.ServerTLS, base func() *tls.Config) *tls.Conf
 	}
 	v.byTLS[t] = c
 	return c
-}
-
-// nginxWildcard returns the value in m (keyed by the suffix after "*.") of
-// the longest wildcard name that ends name, lower-case and without a final
-// dot, at any depth, as nginx matches a server_name "*.example.com": every
-// name ending in ".example.com" with a label before it.
-func nginxWildcard[V any](m map[string]V, name string) (v V, ok bool) {
-	for i := strings.IndexByte(name, '.'); i > 0 && len(m) > 0; {
-		if v, ok = m[name[i+1:]]; ok {
-			return v, true
-		}
-		next := strings.IndexByte(name[i+1:], '.')
-		if next < 0 {
-			break
-		}
-		i += 1 + next
-	}
-	return v, false
 }

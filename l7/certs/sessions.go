@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -137,6 +138,6 @@ func (n *serverNames) known(serverName string) bool {
 	if i := strings.IndexByte(name, '.'); i > 0 && n.wildHosts[name[i+1:]] {
 		return true
 	}
-	_, ok := nginxWildcard(n.wildNames, name)
+	_, _, ok := router.NginxWildcard(n.wildNames, name)
 	return ok
 }
