@@ -1,9 +1,11 @@
 package certs
 
 import (
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"slices"
 	"testing"
 
 	"github.com/weir-lb/weir/l7/certs/certstest"
@@ -51,7 +53,8 @@ func TestManagerApplyRotates(t *testing.T) {
 
 // TestTLSConfigHandshake runs real handshakes: TLS 1.2 and 1.3 succeed with
 // ALPN h2, TLS 1.1 is refused, and the self-signed certificate is served
-// with its CN when nothing matches.
+// with ingress-nginx's fake certificate's names and key when nothing
+// matches.
 func TestTLSConfigHandshake(t *testing.T) {
 	t.Parallel()
 	m, err := NewManager(Options{})
@@ -94,8 +97,13 @@ func TestTLSConfigHandshake(t *testing.T) {
 			if leaf.Subject.CommonName != FallbackCommonName {
 				t.Errorf("CN = %q, want %q", leaf.Subject.CommonName, FallbackCommonName)
 			}
-			if leaf.PublicKeyAlgorithm != x509.ECDSA {
-				t.Errorf("public key algorithm %v, want ECDSA", leaf.PublicKeyAlgorithm)
+			// ingress-nginx's fake certificate: RSA 2048, O "Acme Co", DNS ingress.local.
+			if leaf.PublicKeyAlgorithm != x509.RSA || leaf.PublicKey.(*rsa.PublicKey).N.BitLen() != 2048 {
+				t.Errorf("public key %v, want RSA 2048", leaf.PublicKeyAlgorithm)
+			}
+			if !slices.Equal(leaf.Subject.Organization, []string{"Acme Co"}) || !slices.Equal(leaf.DNSNames, []string{"ingress.local"}) ||
+				leaf.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment {
+				t.Errorf("O %q, DNS names %q, key usage %v, want ingress-nginx's", leaf.Subject.Organization, leaf.DNSNames, leaf.KeyUsage)
 			}
 		})
 	}

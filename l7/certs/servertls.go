@@ -2,41 +2,69 @@ package certs
 
 import (
 	"crypto/tls"
+	"slices"
 	"strings"
 	"sync"
 
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
-// hostTLS indexes the server-level TLS settings (snapshot.ServerTLS) of one
-// Snapshot's hosts by SNI, with nginx's server selection: exact host, then
-// wildcard, then the any-host server. It is immutable.
+// hostTLS indexes the server-level TLS settings (snapshot.ServerTLS, nil
+// for a server without) of one Snapshot's servers by SNI, with nginx's
+// server selection among the server_name lines ingress-nginx renders: an
+// exact host or alias; then a wildcard alias, written as it is, which
+// nginx matches at any depth, the longest first; then a wildcard host,
+// which buildServerName writes as a regular expression of one label; then
+// the any-host server. Every server is indexed, so that one without
+// settings of its own keeps the names it wins from the others'. It is
+// immutable.
 type hostTLS struct {
-	exact    map[string]*snapshot.ServerTLS
-	wildcard map[string]*snapshot.ServerTLS // by the suffix after "*."
-	anyHost  *snapshot.ServerTLS
+	exact     map[string]*snapshot.ServerTLS
+	wildcard  map[string]*snapshot.ServerTLS // wildcard hosts, by the suffix after "*."
+	wildAlias map[string]*snapshot.ServerTLS // wildcard aliases, by the suffix after "*."
+	anyHost   *snapshot.ServerTLS
 }
 
 // newHostTLS indexes the Servers of s that have TLS settings a handshake
 // depends on; nil when none has.
 func newHostTLS(s *snapshot.Snapshot) *hostTLS {
-	var h *hostTLS
+	if !slices.ContainsFunc(s.Servers, func(srv snapshot.Server) bool { return handshakeDependsOn(srv.TLS) }) {
+		return nil
+	}
+	h := &hostTLS{exact: map[string]*snapshot.ServerTLS{}, wildcard: map[string]*snapshot.ServerTLS{},
+		wildAlias: map[string]*snapshot.ServerTLS{}}
 	for i := range s.Servers {
 		srv := &s.Servers[i]
-		if !handshakeDependsOn(srv.TLS) {
-			continue
-		}
-		if h == nil {
-			h = &hostTLS{exact: map[string]*snapshot.ServerTLS{}, wildcard: map[string]*snapshot.ServerTLS{}}
+		t := srv.TLS
+		if !handshakeDependsOn(t) {
+			t = nil
 		}
 		switch host := strings.ToLower(srv.Host); {
 		case host == "":
-			h.anyHost = srv.TLS
+			h.anyHost = t
 		case strings.HasPrefix(host, "*."):
-			h.wildcard[host[2:]] = srv.TLS
+			h.wildcard[host[2:]] = t
 		default:
-			h.exact[host] = srv.TLS
+			h.exact[host] = t
+		}
+	}
+	// Aliases after every host: a name that is a host stays its own.
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		t := srv.TLS
+		if !handshakeDependsOn(t) {
+			t = nil
+		}
+		for _, a := range srv.Aliases {
+			m, name := h.exact, strings.ToLower(a)
+			if suffix, ok := strings.CutPrefix(name, "*."); ok {
+				m, name = h.wildAlias, suffix
+			}
+			if _, dup := m[name]; !dup {
+				m[name] = t
+			}
 		}
 	}
 	return h
@@ -65,6 +93,9 @@ func (h *hostTLS) lookup(serverName string) *snapshot.ServerTLS {
 	name := strings.TrimSuffix(strings.ToLower(serverName), ".")
 	if name != "" {
 		if t, ok := h.exact[name]; ok {
+			return t
+		}
+		if t, _, ok := router.NginxWildcard(h.wildAlias, name); ok {
 			return t
 		}
 		if dot := strings.IndexByte(name, '.'); dot > 0 {

@@ -34,7 +34,8 @@ func pipeHandshake(t *testing.T, cfg *tls.Config, sni string) (asked bool, suite
 // TestTLSConfigPerHost: a host whose ServerTLS verifies client
 // certificates gets a handshake that asks for one, a host with ssl-ciphers
 // its suites, any other host (and a denied one) neither; wildcard hosts
-// match one label; a change of the global settings reaches the hosts'
+// match one label; aliases select their server's settings, and an exact
+// name without settings wins over a wildcard with them; a change of the global settings reaches the hosts'
 // variants.
 func TestTLSConfigPerHost(t *testing.T) {
 	t.Parallel()
@@ -45,13 +46,20 @@ func TestTLSConfigPerHost(t *testing.T) {
 	auth := func(mode, denied string) *snapshot.ServerTLS {
 		return &snapshot.ServerTLS{ClientAuth: &snapshot.ClientAuth{Settings: annotations.AuthTLS{VerifyClient: mode}, Denied: denied}}
 	}
-	aes256 := tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+	aes256 := tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
 	s := &snapshot.Snapshot{Servers: []snapshot.Server{
 		{Host: "on.example.com", TLS: auth(annotations.VerifyOn, "")},
 		{Host: "off.example.com", TLS: auth(annotations.VerifyOff, "")},
 		{Host: "denied.example.com", TLS: auth(annotations.VerifyOn, "no secret")},
 		{Host: "ciphers.example.com", TLS: &snapshot.ServerTLS{Ciphers: []uint16{aes256}}},
 		{Host: "*.wild.example.com", TLS: auth(annotations.VerifyOptional, "")},
+		// nginx picks an exact name over a wildcard host whatever their
+		// settings, and a server by its aliases too (a wildcard alias at
+		// any depth, before the wildcard hosts' one-label expressions).
+		{Host: "plain.wild.example.com"},
+		{Host: "aliased.example.com", Aliases: []string{"alias.example.net", "*.feral.example.net", "*.alias.wild.example.com"},
+			TLS: auth(annotations.VerifyOn, "")},
+		{Host: "tame.example.com", Aliases: []string{"*.tame.example.net", "on.example.com"}},
 	}}
 	if err := m.Apply(s); err != nil {
 		t.Fatal(err)
@@ -63,6 +71,8 @@ func TestTLSConfigPerHost(t *testing.T) {
 	}{
 		{"on.example.com", true}, {"ON.example.com.", true}, {"off.example.com", false}, {"denied.example.com", false},
 		{"a.wild.example.com", true}, {"a.b.wild.example.com", false}, {"other.example.com", false}, {"", false},
+		{"plain.wild.example.com", false}, {"alias.example.net", true}, {"a.feral.example.net", true},
+		{"a.b.feral.example.net", true}, {"x.alias.wild.example.com", true}, {"x.tame.example.net", false},
 	} {
 		if asked, _ := pipeHandshake(t, cfg, tc.sni); asked != tc.asked {
 			t.Errorf("SNI %q: asked for a client certificate %v, want %v", tc.sni, asked, tc.asked)

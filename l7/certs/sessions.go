@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -80,33 +81,40 @@ func noTLS12Tickets(s *annotations.TLSSettings, c *tls.Config, hello *tls.Client
 var rejectConfig = &tls.Config{}
 
 // serverNames are the names of one Snapshot's Servers with nginx's
-// server_name matching, for ssl-reject-handshake: exact names and the
-// suffixes of wildcards ("*.example.com" matches every name ending in
-// ".example.com", as nginx's). It is immutable.
+// server_name matching of ingress-nginx's rendering, for
+// ssl-reject-handshake: exact names; wildcard hosts, which
+// ingress-nginx's buildServerName writes as the regular expression
+// "~^(?<subdomain>[\w-]+)\.example\.com$" (one label); and wildcard
+// aliases, written as they are, which nginx's wildcard matching lets end
+// a name at any depth. It is immutable.
 type serverNames struct {
-	exact    map[string]bool
-	wildcard map[string]bool // by the suffix after "*."
+	exact     map[string]bool
+	wildHosts map[string]bool // by the suffix after "*.": one label
+	wildNames map[string]bool // by the suffix after "*.": any depth (aliases)
 }
 
 // newServerNames indexes the hosts, aliases and from-to-www-redirect names
 // of the Servers of s; a Server without a host (nginx's default server)
 // names nothing.
 func newServerNames(s *snapshot.Snapshot) *serverNames {
-	n := &serverNames{exact: map[string]bool{}, wildcard: map[string]bool{}}
+	n := &serverNames{exact: map[string]bool{}, wildHosts: map[string]bool{}, wildNames: map[string]bool{}}
+	wild := n.wildHosts
 	add := func(host string) {
 		host = strings.ToLower(host)
 		switch {
 		case host == "":
 		case strings.HasPrefix(host, "*."):
-			n.wildcard[host[2:]] = true
+			wild[host[2:]] = true
 		default:
 			n.exact[host] = true
 		}
 	}
 	for i := range s.Servers {
 		srv := &s.Servers[i]
+		wild = n.wildHosts
 		add(srv.Host)
 		add(srv.RedirectFrom)
+		wild = n.wildNames
 		for _, a := range srv.Aliases {
 			add(a)
 		}
@@ -127,15 +135,9 @@ func (n *serverNames) known(serverName string) bool {
 	if n.exact[name] {
 		return true
 	}
-	for i := strings.IndexByte(name, '.'); i > 0; {
-		if n.wildcard[name[i+1:]] {
-			return true
-		}
-		next := strings.IndexByte(name[i+1:], '.')
-		if next < 0 {
-			break
-		}
-		i += 1 + next
+	if i := strings.IndexByte(name, '.'); i > 0 && n.wildHosts[name[i+1:]] {
+		return true
 	}
-	return false
+	_, _, ok := router.NginxWildcard(n.wildNames, name)
+	return ok
 }

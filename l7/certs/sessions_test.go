@@ -199,16 +199,17 @@ func TestSessionTicketKey(t *testing.T) {
 
 // TestRejectHandshake checks ssl-reject-handshake with real clients: an SNI
 // naming no Server (or none) gets the unrecognized_name alert; hosts,
-// wildcards (any depth, as nginx's server_name), aliases and
-// from-to-www-redirect names are served; off, an unknown SNI gets the
-// default certificate.
+// wildcard hosts (one label: ingress-nginx's buildServerName renders them
+// as a regular expression of one label), aliases (a wildcard alias at any
+// depth, nginx's wildcard server_name) and from-to-www-redirect names are
+// served; off, an unknown SNI gets the default certificate.
 func TestRejectHandshake(t *testing.T) {
 	t.Parallel()
 	ca := certstest.NewCA(t)
 	snap := &snapshot.Snapshot{Version: 1,
 		Certificates: []snapshot.Certificate{cert(t, ca, "a", []string{"a.example.com"}, "a.example.com")},
 		Servers: []snapshot.Server{
-			{Host: "a.example.com", Aliases: []string{"alias.example.net"}, RedirectFrom: "www.a.example.com"},
+			{Host: "a.example.com", Aliases: []string{"alias.example.net", "*.feral.example.net"}, RedirectFrom: "www.a.example.com"},
 			{Host: "*.wild.example.com"},
 			{Host: ""}, // rules without a host: nginx's default server, which names nothing
 		}}
@@ -228,12 +229,12 @@ func TestRejectHandshake(t *testing.T) {
 		}
 		return err
 	}
-	for _, sni := range []string{"a.example.com", "A.Example.com.", "alias.example.net", "www.a.example.com", "x.wild.example.com", "x.y.wild.example.com"} {
+	for _, sni := range []string{"a.example.com", "A.Example.com.", "alias.example.net", "www.a.example.com", "x.wild.example.com", "x.feral.example.net", "x.y.feral.example.net"} {
 		if err := dial(sni); err != nil {
 			t.Errorf("SNI %q: %v, want a handshake", sni, err)
 		}
 	}
-	for _, sni := range []string{"unknown.example.com", "wild.example.com", "example.com", ""} {
+	for _, sni := range []string{"unknown.example.com", "wild.example.com", "x.y.wild.example.com", "feral.example.net", "example.com", ""} {
 		if err := dial(sni); err == nil || !strings.Contains(err.Error(), "unrecognized name") {
 			t.Errorf("SNI %q: %v, want the unrecognized_name alert", sni, err)
 		}

@@ -58,9 +58,9 @@ func handshake(tb testing.TB, addr string, version uint16, suites []uint16, curv
 func TestTLSSettingsHandshakes(t *testing.T) {
 	t.Parallel()
 	const (
-		ecdsaAES128 = tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
-		ecdsaAES256 = tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
-		ecdsaCBC    = tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA
+		rsaAES128 = tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+		rsaAES256 = tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+		rsaCBC    = tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA
 	)
 	type client struct {
 		name      string
@@ -80,8 +80,8 @@ func TestTLSSettingsHandshakes(t *testing.T) {
 			name: "defaults",
 			clients: []client{
 				{name: "tls1.3", version: tls.VersionTLS13},
-				{name: "tls1.2 ecdhe aes128-gcm", version: tls.VersionTLS12, suites: []uint16{ecdsaAES128}, wantSuite: ecdsaAES128},
-				{name: "tls1.2 cbc-sha only (Go offers it by default, ingress-nginx does not)", version: tls.VersionTLS12, suites: []uint16{ecdsaCBC}, wantErr: true},
+				{name: "tls1.2 ecdhe aes128-gcm", version: tls.VersionTLS12, suites: []uint16{rsaAES128}, wantSuite: rsaAES128},
+				{name: "tls1.2 cbc-sha only (Go offers it by default, ingress-nginx does not)", version: tls.VersionTLS12, suites: []uint16{rsaCBC}, wantErr: true},
 				{name: "tls1.1", version: tls.VersionTLS11, wantErr: true},
 				{name: "p-521 only (Go's default curves)", version: tls.VersionTLS13, curves: []tls.CurveID{tls.CurveP521}, wantCurve: tls.CurveP521},
 			},
@@ -96,19 +96,19 @@ func TestTLSSettingsHandshakes(t *testing.T) {
 		},
 		{
 			name: "ssl-protocols TLSv1 to TLSv1.2 with a CBC suite",
-			data: map[string]string{"ssl-protocols": "TLSv1 TLSv1.1 TLSv1.2", "ssl-ciphers": "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256"},
+			data: map[string]string{"ssl-protocols": "TLSv1 TLSv1.1 TLSv1.2", "ssl-ciphers": "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256"},
 			clients: []client{
-				{name: "tls1.0", version: tls.VersionTLS10, wantSuite: ecdsaCBC},
-				{name: "tls1.2", version: tls.VersionTLS12, suites: []uint16{ecdsaCBC}, wantSuite: ecdsaCBC},
+				{name: "tls1.0", version: tls.VersionTLS10, wantSuite: rsaCBC},
+				{name: "tls1.2", version: tls.VersionTLS12, suites: []uint16{rsaCBC}, wantSuite: rsaCBC},
 				{name: "tls1.3", version: tls.VersionTLS13, wantErr: true},
 			},
 		},
 		{
 			name: "ssl-ciphers one suite",
-			data: map[string]string{"ssl-ciphers": "ECDHE-ECDSA-AES256-GCM-SHA384"},
+			data: map[string]string{"ssl-ciphers": "ECDHE-RSA-AES256-GCM-SHA384"},
 			clients: []client{
-				{name: "aes128 only", version: tls.VersionTLS12, suites: []uint16{ecdsaAES128}, wantErr: true},
-				{name: "aes128 or aes256", version: tls.VersionTLS12, suites: []uint16{ecdsaAES128, ecdsaAES256}, wantSuite: ecdsaAES256},
+				{name: "aes128 only", version: tls.VersionTLS12, suites: []uint16{rsaAES128}, wantErr: true},
+				{name: "aes128 or aes256", version: tls.VersionTLS12, suites: []uint16{rsaAES128, rsaAES256}, wantSuite: rsaAES256},
 				{name: "tls1.3 suites are not configurable", version: tls.VersionTLS13, wantSuite: tls.TLS_AES_128_GCM_SHA256},
 			},
 		},
@@ -241,7 +241,7 @@ func TestTLSSettingsCurl(t *testing.T) {
 	if err != nil {
 		t.Skip("curl not installed")
 	}
-	m, err := NewManager(Options{TLS: settingsOf(t, map[string]string{"ssl-ciphers": "ECDHE-ECDSA-AES256-GCM-SHA384", "ssl-ecdh-curve": "secp384r1"})})
+	m, err := NewManager(Options{TLS: settingsOf(t, map[string]string{"ssl-ciphers": "ECDHE-RSA-AES256-GCM-SHA384", "ssl-ecdh-curve": "secp384r1"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,8 +258,8 @@ func TestTLSSettingsCurl(t *testing.T) {
 		args []string
 		want string // the status, or "refused"
 	}{
-		{"tls1.2 aes256-gcm", []string{"--tlsv1.2", "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384"}, "200"},
-		{"tls1.2 aes128-gcm", []string{"--tlsv1.2", "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"}, "refused"},
+		{"tls1.2 aes256-gcm", []string{"--tlsv1.2", "--tls-max", "1.2", "--ciphers", "ECDHE-RSA-AES256-GCM-SHA384"}, "200"},
+		{"tls1.2 aes128-gcm", []string{"--tlsv1.2", "--tls-max", "1.2", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256"}, "refused"},
 		{"curve secp384r1", []string{"--curves", "secp384r1"}, "200"},
 		{"curve x25519", []string{"--curves", "X25519"}, "refused"},
 	} {

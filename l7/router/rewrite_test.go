@@ -22,12 +22,15 @@ func TestServerNames(t *testing.T) {
 		{Host: "*.wild.com", Aliases: []string{"*.feral.com", "tame.com"}, Paths: []snapshot.Path{prefix("/", "wild")}},
 		{Host: "*.bar.com", Paths: []snapshot.Path{prefix("/", "anybar")}},
 		{Host: "zed.com", Aliases: []string{"*.bar.com"}, Paths: []snapshot.Path{prefix("/", "zed")}},
+		// nginx tries wildcard names (aliases) before the regular
+		// expressions ingress-nginx writes for wildcard hosts.
+		{Host: "*.x.feral.com", Paths: []snapshot.Path{prefix("/", "xferal")}},
 	}}
 	r := mustCompile(t, s, nil)
 	for i, rt := range []*Router{r, mustCompile(t, s, r)} {
 		for _, tc := range []struct{ host, svc string }{
 			{"alias.com", "foo"}, {"ALIAS.com:8080", "foo"}, {"bar.com", "bar"}, {"tame.com", "wild"},
-			{"a.feral.com", "wild"}, {"a.b.feral.com", ""}, {"x.bar.com", "anybar"},
+			{"a.feral.com", "wild"}, {"a.b.feral.com", "wild"}, {"a.x.feral.com", "wild"}, {"x.bar.com", "anybar"},
 		} {
 			if g := matchOf(rt, tc.host, "/x"); g.Service != tc.svc {
 				t.Errorf("router %d: %s routes to %q, want %q", i, tc.host, g.Service, tc.svc)

@@ -2,8 +2,11 @@
 // maps a request's host and path to a Route: the Backend settings of the
 // matching rule and the Pool of upstream addresses that serves it.
 //
-// Host selection follows nginx's server_name: an exact host first, then a
-// wildcard host ("*.foo.com", exactly one label), then the any-host server.
+// Host selection follows nginx's server_name as ingress-nginx renders it:
+// an exact host or alias first, then a wildcard alias (written as it is,
+// so matched at any depth, the longest first), then a wildcard host
+// ("*.foo.com", which buildServerName writes as a regular expression of
+// exactly one label), then the any-host server.
 // Once a server is chosen by host only its paths are tried; when none
 // matches, the Snapshot's DefaultBackend is used, if any.
 package router
@@ -24,9 +27,12 @@ import (
 type Router struct {
 	snap     *snapshot.Snapshot
 	exact    map[string]*server
-	wildcard map[string]*server // keyed by the suffix after "*.", e.g. "foo.com"
-	anyHost  *server            // the Host "" server; nil when there is none
-	fallback *Route             // the DefaultBackend route; nil when there is none
+	wildcard map[string]*server // wildcard hosts, keyed by the suffix after "*.", e.g. "foo.com"
+	// wildAlias holds the wildcard aliases, keyed by the suffix after
+	// "*."; nil when there is none.
+	wildAlias map[string]*server
+	anyHost   *server // the Host "" server; nil when there is none
+	fallback  *Route  // the DefaultBackend route; nil when there is none
 	// errorPages is the DefaultService route, the fallback itself when
 	// they are the same backend without canaries; nil when there is none.
 	errorPages *Route
@@ -196,7 +202,13 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 		for _, a := range srv.Aliases {
 			names, name := b.r.exact, a
 			if suffix, ok := strings.CutPrefix(a, "*."); ok {
-				names, name = b.r.wildcard, suffix
+				if _, host := b.r.wildcard[suffix]; host {
+					continue // a wildcard host's name stays its own
+				}
+				if b.r.wildAlias == nil {
+					b.r.wildAlias = map[string]*server{}
+				}
+				names, name = b.r.wildAlias, suffix
 			}
 			if _, dup := names[name]; !dup {
 				names[name] = b.r.lookup(strings.ToLower(srv.Host))
@@ -235,7 +247,8 @@ func (r *Router) addNoTLS(alias string) {
 // SSLRedirect reports whether a plain HTTP request to host (as Match
 // takes it) that matched route is redirected to HTTPS (before
 // no-tls-redirect-locations): the route's Backend.SSLRedirect, except
-// through an alias of its Server's NoTLSAliases, where only
+// through an alias of its Server's NoTLSAliases (or a name a wildcard
+// alias matches more than one label deep), where only
 // Backend.ForceSSLRedirect does, as ingress-nginx decides ssl-redirect by
 // the request's host (lua_ingress.lua redirect_to_https,
 // certificate.lua configured_for_current_request).
@@ -249,6 +262,9 @@ func (h Host) SSLRedirect(route *Route) bool {
 	be := route.Backend
 	if !be.SSLRedirect || be.ForceSSLRedirect || h.key == "" {
 		return be.SSLRedirect
+	}
+	if h.deep {
+		return false // certificate.lua looks one label up only
 	}
 	if h.wild {
 		return !h.r.noTLSWild[h.key]
@@ -426,19 +442,27 @@ type Host struct {
 	r   *Router
 	srv *server // nil: no server, not even an any-host one
 	// key is the name srv was found under: the normalised host in
-	// Router.exact, or (wild) its suffix in Router.wildcard; "" for the
-	// any-host server or none.
+	// Router.exact, or (wild) its suffix in Router.wildcard or
+	// Router.wildAlias; "" for the any-host server or none.
 	key  string
 	wild bool
+	// deep: a wildcard alias matched more than one label ("*.foo.com" for
+	// "a.bar.foo.com"); ingress-nginx's certificate.lua, which looks one
+	// label up only, finds no certificate for such a name.
+	deep bool
 }
 
 // Lookup returns the Host of host (a Host header or an SNI name, as Match
-// takes it): the server of its exact name, else of the wildcard one label
+// takes it): the server of its exact name, else of the longest wildcard
+// alias that ends it (NginxWildcard), else of the wildcard host one label
 // up, else the any-host server.
 func (r *Router) Lookup(host string) Host {
 	name := NormalizeHost(host)
 	if srv, ok := r.exact[name]; ok {
 		return Host{r: r, srv: srv, key: name}
+	}
+	if srv, suffix, ok := NginxWildcard(r.wildAlias, name); ok {
+		return Host{r: r, srv: srv, key: suffix, wild: true, deep: len(name)-len(suffix)-1 != strings.IndexByte(name, '.')}
 	}
 	if dot := strings.IndexByte(name, '.'); dot > 0 {
 		if srv, ok := r.wildcard[name[dot+1:]]; ok {
@@ -614,4 +638,24 @@ func normalHost(host string) bool {
 		}
 	}
 	return host == "" || host[len(host)-1] != '.'
+}
+
+// NginxWildcard returns the value in m (keyed by the suffix after "*.") of
+// the longest wildcard name that ends name (lower-case, without port or
+// final dot) at any depth, and that suffix, as nginx matches a server_name
+// "*.example.com": every name ending in ".example.com" with a label before
+// it, "a.example.com" and "a.b.example.com" alike. It reports false when
+// none does.
+func NginxWildcard[V any](m map[string]V, name string) (v V, suffix string, ok bool) {
+	for i := strings.IndexByte(name, '.'); i > 0 && len(m) > 0; {
+		if v, ok = m[name[i+1:]]; ok {
+			return v, name[i+1:], true
+		}
+		next := strings.IndexByte(name[i+1:], '.')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return v, "", false
 }

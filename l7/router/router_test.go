@@ -507,10 +507,14 @@ func TestSSLRedirectByRequestHost(t *testing.T) {
 			Paths: []snapshot.Path{redirect}},
 		{Host: "f.test", Aliases: []string{"y.test"}, NoTLSAliases: []string{"y.test"}, Paths: []snapshot.Path{forced}},
 		{Host: "own.wild.test", Paths: []snapshot.Path{redirect}},
+		{Host: "t.test", Aliases: []string{"*.tame.test"}, Paths: []snapshot.Path{redirect}},
 	}}, nil)
 	for host, want := range map[string]bool{
 		"a.test": true, "A.Test:80": true, "tls.test": true, "x.test": false, "X.TEST.": false,
 		"q.wild.test": false, "own.wild.test": true, "f.test": true, "y.test": true,
+		// A wildcard alias matches at any depth (nginx's wildcard name), but
+		// certificate.lua finds a certificate one label up only.
+		"q.tame.test": true, "p.q.tame.test": false,
 	} {
 		route, ok := r.Match(host, "/")
 		if !ok {

@@ -62,7 +62,7 @@ type Host struct {
 	// "" means none. Default "".
 	AppRoot string
 	// Aliases are server-alias: more host names, exact or "*." wildcards
-	// matching one label, served as the Ingress's hosts are, lower-cased,
+	// matching at any depth (nginx's wildcard server_name), served as the Ingress's hosts are, lower-cased,
 	// sorted, de-duplicated. Nil means none.
 	Aliases []string
 	// FromToWWW is from-to-www-redirect: requests for www.<host> (or, for
@@ -130,7 +130,7 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key:      "server-alias",
-		Doc:      "Comma-separated host names served exactly as the Ingress's host is, its paths, app-root and settings included (an alias names one server: the Ingress's first host in name order when it has several). A name may be a wildcard `*.example.com`, matching one label as an Ingress host does (nginx's matches any depth). A name that is a host of an Ingress, or an alias of an older Ingress's host, stays theirs (warning). Regular-expression names (`~...`) are not supported (warning; the others are kept).",
+		Doc:      "Comma-separated host names served exactly as the Ingress's host is, its paths, app-root and settings included (an alias names one server: the Ingress's first host in name order when it has several). A name may be a wildcard `*.example.com`, matching at any depth (`a.b.example.com` too) as nginx's wildcard `server_name` does, and before any wildcard host (which ingress-nginx writes as a one-label regular expression). A name that is a host of an Ingress, or an alias of an older Ingress's host, stays theirs (warning). Regular-expression names (`~...`) are not supported (warning; the others are kept).",
 		Validate: func(v string) error { _, err := parseAliases(v); return err },
 	},
 	{
