@@ -157,7 +157,7 @@ func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Ro
 		verify = "NONE"
 		if certs := r.TLS.PeerCertificates; len(certs) > 0 && set.VerifyClient != annotations.VerifyOff {
 			leaf := certs[0]
-			subject, issuer = leaf.Subject.String(), leaf.Issuer.String()
+			subject, issuer = opensslDN(leaf.RawSubject), opensslDN(leaf.RawIssuer)
 			if set.PassCertificate {
 				cert = escapeComponent(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}))
 			}

@@ -201,6 +201,15 @@ func (ca *CA) Client(tb testing.TB, cn string, chain ...*CA) tls.Certificate {
 	return c
 }
 
+// ClientSubject issues a client certificate as Client does, with the
+// subject rawSubject (the DER of a Name, written as it is) and no
+// intermediate.
+func (ca *CA) ClientSubject(tb testing.TB, rawSubject []byte) tls.Certificate {
+	tb.Helper()
+	leaf, key := ca.sign(tb, &x509.Certificate{RawSubject: rawSubject, KeyUsage: x509.KeyUsageDigitalSignature})
+	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
+}
+
 // sign issues tmpl, valid from an hour ago for a day with a new serial,
 // for a new P-256 key.
 func (ca *CA) sign(tb testing.TB, tmpl *x509.Certificate) (*x509.Certificate, *ecdsa.PrivateKey) {
