@@ -56,11 +56,18 @@ type compiledAuths struct {
 
 // compiledAuth is a ClientAuth ready to verify with.
 type compiledAuth struct {
-	src     *snapshot.ClientAuth
-	roots   *x509.CertPool
-	crls    []*x509.RevocationList
-	matchCN *regexp.Regexp // nil: any
-	err     error          // the material did not compile: deny
+	src *snapshot.ClientAuth
+	// roots are ca.crt's certificates, anchors those of them OpenSSL takes
+	// for self-signed and storeInter the others: OpenSSL (no
+	// X509_V_FLAG_PARTIAL_CHAIN in nginx) trusts a chain only when it
+	// ends at a self-signed certificate of the store, and uses the store's
+	// other certificates as intermediates.
+	roots      *x509.CertPool
+	anchors    *x509.CertPool
+	storeInter []*x509.Certificate
+	crls       []*x509.RevocationList
+	matchCN    *regexp.Regexp // nil: any
+	err        error          // the material did not compile: deny
 }
 
 // of returns the compiled form of a, a ClientAuth of rt's Snapshot.
@@ -90,12 +97,27 @@ func (c *clientAuths) of(rt *router.Router, a *snapshot.ClientAuth) *compiledAut
 }
 
 func compileAuth(a *snapshot.ClientAuth) *compiledAuth {
-	ca := &compiledAuth{src: a, roots: x509.NewCertPool()}
+	ca := &compiledAuth{src: a, roots: x509.NewCertPool(), anchors: x509.NewCertPool()}
 	if a.Denied != "" {
 		return ca
 	}
 	if !ca.roots.AppendCertsFromPEM(a.CAPEM) {
 		ca.err = errors.New("ca.crt holds no certificate")
+	}
+	for rest := a.CAPEM; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil || block.Type != "CERTIFICATE" {
+			continue // as AppendCertsFromPEM
+		}
+		if likelySelfIssued(c) {
+			ca.anchors.AddCert(c)
+		} else {
+			ca.storeInter = append(ca.storeInter, c)
+		}
 	}
 	for rest := a.CRLPEM; ; {
 		var block *pem.Block
@@ -204,12 +226,16 @@ func (a *compiledAuth) verify(certs []*x509.Certificate, now time.Time) (reason 
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	chains, err := certs[0].Verify(x509.VerifyOptions{
-		Roots: a.roots, Intermediates: inter, CurrentTime: now,
+	for _, c := range a.storeInter {
+		inter.AddCert(c)
+	}
+	opts := x509.VerifyOptions{
+		Roots: a.anchors, Intermediates: inter, CurrentTime: now,
 		// OpenSSL checks a client certificate's purpose (sslclient): an
 		// extended key usage without clientAuth is refused, none is fine.
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
+	}
+	chains, err := certs[0].Verify(opts)
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
@@ -220,25 +246,60 @@ func (a *compiledAuth) verify(certs []*x509.Certificate, now time.Time) (reason 
 		}
 		var unknown x509.UnknownAuthorityError
 		if errors.As(err, &unknown) {
+			if opts.Roots = a.roots; len(a.storeInter) > 0 {
+				if _, err := certs[0].Verify(opts); err == nil {
+					// The chain reaches a CA of ca.crt that is not
+					// self-signed, and no self-signed one above it:
+					// OpenSSL's X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT,
+					// which optional_no_ca does not let through.
+					return "unable to get issuer certificate", false
+				}
+			}
 			return unknownAuthority(certs), true
 		}
 		return "certificate verify failed", false
 	}
 	// OpenSSL's verify depth counts the CA certificates above the leaf
 	// that are not the trust anchor: depth d allows chains of d+2.
+	shortest := chains[0]
 	for _, chain := range chains {
 		if len(chain) <= a.src.Settings.VerifyDepth+2 {
 			return a.checkCRLs(chain, now), false
 		}
+		if len(chain) < len(shortest) {
+			shortest = chain
+		}
 	}
-	return "certificate chain too long", false
+	return a.tooLong(shortest)
+}
+
+// tooLong is OpenSSL 3's reason for chain (leaf first, trust anchor last),
+// longer than verify depth allows, and whether optional_no_ca lets it
+// through: OpenSSL's build_chain stops at depth+2 certificates, reports
+// the chain too long and then, last, that the issuer of the last one it
+// kept was not found, the reason nginx's $ssl_client_verify shows: as for
+// a chain that reaches no CA when that one is the client's, else (a CA of
+// ca.crt, which OpenSSL prefers to the client's copy of it) "unable to get
+// issuer certificate", refused in every mode.
+func (a *compiledAuth) tooLong(chain []*x509.Certificate) (string, bool) {
+	kept := chain[:max(a.src.Settings.VerifyDepth+2, 1)]
+	last := kept[len(kept)-1]
+	for _, c := range a.storeInter {
+		if c.Equal(last) {
+			return "unable to get issuer certificate", false
+		}
+	}
+	if len(kept) == 1 {
+		return "unable to verify the first certificate", true
+	}
+	return "unable to get local issuer certificate", true
 }
 
 // unknownAuthority is OpenSSL 3's reason for a chain, certs as the client
 // sent it, that reaches none of the CAs.
 func unknownAuthority(certs []*x509.Certificate) string {
 	last := certs[len(certs)-1]
-	selfSigned := bytes.Equal(last.RawIssuer, last.RawSubject) && last.CheckSignatureFrom(last) == nil
+	selfSigned := likelySelfIssued(last)
 	switch {
 	case len(certs) == 1 && selfSigned:
 		return "self-signed certificate"
@@ -249,6 +310,15 @@ func unknownAuthority(certs []*x509.Certificate) string {
 	default:
 		return "unable to get local issuer certificate"
 	}
+}
+
+// likelySelfIssued reports whether OpenSSL 3 takes c for self-signed
+// (X509_self_signed without verifying the signature): its issuer is its
+// subject and its authority key identifier, if any, is its own subject key
+// identifier. Unlike Go's CheckSignatureFrom it does not ask c to be a CA.
+func likelySelfIssued(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) &&
+		(len(c.AuthorityKeyId) == 0 || len(c.SubjectKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId))
 }
 
 // checkCRLs applies ca.crl to chain (leaf first, trust anchor last) as
