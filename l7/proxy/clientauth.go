@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -255,6 +256,9 @@ func (a *compiledAuth) verify(certs []*x509.Certificate, now time.Time) (reason 
 					return "unable to get issuer certificate", false
 				}
 			}
+			if reason := untrustedFatal(certs); reason != "" {
+				return reason, false
+			}
 			return unknownAuthority(certs), true
 		}
 		return "certificate verify failed", false
@@ -264,11 +268,17 @@ func (a *compiledAuth) verify(certs []*x509.Certificate, now time.Time) (reason 
 	shortest := chains[0]
 	for _, chain := range chains {
 		if len(chain) <= a.src.Settings.VerifyDepth+2 {
+			if !sslClientPurpose(certs[0]) {
+				return "unsupported certificate purpose", false
+			}
 			return a.checkCRLs(chain, now), false
 		}
 		if len(chain) < len(shortest) {
 			shortest = chain
 		}
+	}
+	if !sslClientPurpose(certs[0]) {
+		return "unsupported certificate purpose", false
 	}
 	return a.tooLong(shortest)
 }
@@ -293,6 +303,62 @@ func (a *compiledAuth) tooLong(chain []*x509.Certificate) (string, bool) {
 		return "unable to verify the first certificate", true
 	}
 	return "unable to get local issuer certificate", true
+}
+
+// sslClientPurpose reports whether OpenSSL's purpose sslclient accepts
+// leaf: a key usage, if any, with digitalSignature or keyAgreement, and an
+// extended key usage, if any, with clientAuth (anyExtendedKeyUsage is not
+// it, unlike for Go's Verify).
+func sslClientPurpose(leaf *x509.Certificate) bool {
+	if leaf.KeyUsage != 0 && leaf.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyAgreement) == 0 {
+		return false
+	}
+	if len(leaf.ExtKeyUsage) == 0 && len(leaf.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	return slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+}
+
+// untrustedFatal is the reason OpenSSL ends with for a chain the client
+// sent, certs, that reaches none of the CAs, when that reason is not one
+// optional_no_ca lets through; "" otherwise. nginx's $ssl_client_verify is
+// the last error OpenSSL reported: after the chain's, it checks the
+// leaf's purpose (sslclient) and that each issuer, followed by name, can
+// be a CA (basic constraints with CA, a key usage with keyCertSign), and
+// then, verifying the signatures, reports a leaf alone without its issuer
+// once more ("unable to verify the first certificate"), which hides the
+// others.
+func untrustedFatal(certs []*x509.Certificate) string {
+	cur, walked, bad := certs[0], 1, ""
+	for range certs {
+		if likelySelfIssued(cur) {
+			walked++ // its own issuer: no leaf alone
+			break
+		}
+		var next *x509.Certificate
+		for _, c := range certs[1:] {
+			if c != cur && bytes.Equal(c.RawSubject, cur.RawIssuer) {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		if bad == "" && (next.KeyUsage != 0 && next.KeyUsage&x509.KeyUsageCertSign == 0 || !next.BasicConstraintsValid || !next.IsCA) {
+			bad = "invalid CA certificate"
+		}
+		cur, walked = next, walked+1
+	}
+	switch {
+	case walked == 1:
+		return ""
+	case bad != "":
+		return bad
+	case !sslClientPurpose(certs[0]):
+		return "unsupported certificate purpose"
+	}
+	return ""
 }
 
 // unknownAuthority is OpenSSL 3's reason for a chain, certs as the client

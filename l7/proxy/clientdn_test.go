@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
 	"io"
@@ -96,7 +97,7 @@ func TestClientCertDNHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := ca.ClientSubject(t, subject)
+	client := ca.Sign(t, &x509.Certificate{RawSubject: subject, KeyUsage: x509.KeyUsageDigitalSignature})
 
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s|%s", r.Header.Get("ssl-client-subject-dn"), r.Header.Get("ssl-client-issuer-dn"))

@@ -172,12 +172,19 @@ func (ca *CA) CertPEM() []byte {
 // issues chain through it to ca.
 func (ca *CA) Intermediate(tb testing.TB, cn string) *CA {
 	tb.Helper()
-	cert, key := ca.sign(tb, &x509.Certificate{
+	return ca.Issuer(tb, &x509.Certificate{
 		Subject:               pkix.Name{CommonName: cn},
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	})
+}
+
+// Issuer returns an issuer whose certificate, tmpl as it is (a CA or
+// not), ca signs: the certificates it issues name it as their issuer.
+func (ca *CA) Issuer(tb testing.TB, tmpl *x509.Certificate) *CA {
+	tb.Helper()
+	cert, key := ca.sign(tb, tmpl)
 	return &CA{cert: cert, key: key, pool: ca.pool}
 }
 
@@ -186,11 +193,19 @@ func (ca *CA) Intermediate(tb testing.TB, cn string) *CA {
 // leaf, then ca's certificate when ca is an intermediate, then chain.
 func (ca *CA) Client(tb testing.TB, cn string, chain ...*CA) tls.Certificate {
 	tb.Helper()
-	leaf, key := ca.sign(tb, &x509.Certificate{
+	return ca.Sign(tb, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: cn, Organization: []string{"Weir Tests"}},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
+	}, chain...)
+}
+
+// Sign issues tmpl as it is (subject, key and extended key usages) and
+// returns it ready for tls.Config.Certificates as Client does: the leaf,
+// then ca's certificate when ca is an intermediate, then chain.
+func (ca *CA) Sign(tb testing.TB, tmpl *x509.Certificate, chain ...*CA) tls.Certificate {
+	tb.Helper()
+	leaf, key := ca.sign(tb, tmpl)
 	c := tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
 	if ca.cert.Subject.String() != ca.cert.Issuer.String() {
 		c.Certificate = append(c.Certificate, ca.cert.Raw)
@@ -199,15 +214,6 @@ func (ca *CA) Client(tb testing.TB, cn string, chain ...*CA) tls.Certificate {
 		c.Certificate = append(c.Certificate, inter.cert.Raw)
 	}
 	return c
-}
-
-// ClientSubject issues a client certificate as Client does, with the
-// subject rawSubject (the DER of a Name, written as it is) and no
-// intermediate.
-func (ca *CA) ClientSubject(tb testing.TB, rawSubject []byte) tls.Certificate {
-	tb.Helper()
-	leaf, key := ca.sign(tb, &x509.Certificate{RawSubject: rawSubject, KeyUsage: x509.KeyUsageDigitalSignature})
-	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
 }
 
 // SelfSigned returns a client certificate with subject CN cn signed by
