@@ -256,7 +256,7 @@ func (a *compiledAuth) verify(certs []*x509.Certificate, now time.Time) (reason 
 					return "unable to get issuer certificate", false
 				}
 			}
-			if reason := untrustedFatal(certs); reason != "" {
+			if reason := untrustedFatal(certs, len(a.crls) > 0); reason != "" {
 				return reason, false
 			}
 			return unknownAuthority(certs), true
@@ -325,10 +325,10 @@ func sslClientPurpose(leaf *x509.Certificate) bool {
 // the last error OpenSSL reported: after the chain's, it checks the
 // leaf's purpose (sslclient) and that each issuer, followed by name, can
 // be a CA (basic constraints with CA, a key usage with keyCertSign), and
-// then, verifying the signatures, reports a leaf alone without its issuer
-// once more ("unable to verify the first certificate"), which hides the
-// others.
-func untrustedFatal(certs []*x509.Certificate) string {
+// then, with crls (ca.crl), that no CRL of theirs is at hand, and,
+// verifying the signatures, reports a leaf alone without its issuer once
+// more ("unable to verify the first certificate"), which hides the others.
+func untrustedFatal(certs []*x509.Certificate, crls bool) string {
 	cur, walked, bad := certs[0], 1, ""
 	for range certs {
 		if likelySelfIssued(cur) {
@@ -357,6 +357,8 @@ func untrustedFatal(certs []*x509.Certificate) string {
 		return bad
 	case !sslClientPurpose(certs[0]):
 		return "unsupported certificate purpose"
+	case crls:
+		return "unable to get certificate CRL"
 	}
 	return ""
 }

@@ -82,6 +82,8 @@ func TestClientCertVerifyReasons(t *testing.T) {
 		{name: "too long, wrong purpose", cert: inter2.Sign(t, anyEKU(), inter), reason: "unsupported certificate purpose"},
 		{name: "server purpose", cert: serverOnly, reason: "unsupported certificate purpose"},
 		{name: "expired", cert: good, at: now.Add(48 * time.Hour), reason: "certificate has expired"},
+		{name: "crl: another CA's leaf alone", cert: other.Client(t, "x"), crl: fresh, reason: "unable to verify the first certificate", noCA: true},
+		{name: "crl: self-signed leaf", cert: certstest.SelfSigned(t, "self"), crl: fresh, reason: "unable to get certificate CRL"},
 		{name: "crl: good", cert: good, crl: fresh},
 		{name: "crl: revoked", cert: revoked, crl: revoking, reason: "certificate revoked"},
 		{name: "crl: another's revoked", cert: good, crl: revoking},
