@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -56,11 +57,18 @@ type compiledAuths struct {
 
 // compiledAuth is a ClientAuth ready to verify with.
 type compiledAuth struct {
-	src     *snapshot.ClientAuth
-	roots   *x509.CertPool
-	crls    []*x509.RevocationList
-	matchCN *regexp.Regexp // nil: any
-	err     error          // the material did not compile: deny
+	src *snapshot.ClientAuth
+	// roots are ca.crt's certificates, anchors those of them OpenSSL takes
+	// for self-signed and storeInter the others: OpenSSL (no
+	// X509_V_FLAG_PARTIAL_CHAIN in nginx) trusts a chain only when it
+	// ends at a self-signed certificate of the store, and uses the store's
+	// other certificates as intermediates.
+	roots      *x509.CertPool
+	anchors    *x509.CertPool
+	storeInter []*x509.Certificate
+	crls       []*x509.RevocationList
+	matchCN    *regexp.Regexp // nil: any
+	err        error          // the material did not compile: deny
 }
 
 // of returns the compiled form of a, a ClientAuth of rt's Snapshot.
@@ -90,12 +98,27 @@ func (c *clientAuths) of(rt *router.Router, a *snapshot.ClientAuth) *compiledAut
 }
 
 func compileAuth(a *snapshot.ClientAuth) *compiledAuth {
-	ca := &compiledAuth{src: a, roots: x509.NewCertPool()}
+	ca := &compiledAuth{src: a, roots: x509.NewCertPool(), anchors: x509.NewCertPool()}
 	if a.Denied != "" {
 		return ca
 	}
 	if !ca.roots.AppendCertsFromPEM(a.CAPEM) {
 		ca.err = errors.New("ca.crt holds no certificate")
+	}
+	for rest := a.CAPEM; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil || block.Type != "CERTIFICATE" {
+			continue // as AppendCertsFromPEM
+		}
+		if likelySelfIssued(c) {
+			ca.anchors.AddCert(c)
+		} else {
+			ca.storeInter = append(ca.storeInter, c)
+		}
 	}
 	for rest := a.CRLPEM; ; {
 		var block *pem.Block
@@ -157,7 +180,7 @@ func (p *Proxy) clientCert(w http.ResponseWriter, r *http.Request, rt *router.Ro
 		verify = "NONE"
 		if certs := r.TLS.PeerCertificates; len(certs) > 0 && set.VerifyClient != annotations.VerifyOff {
 			leaf := certs[0]
-			subject, issuer = leaf.Subject.String(), leaf.Issuer.String()
+			subject, issuer = opensslDN(leaf.RawSubject), opensslDN(leaf.RawIssuer)
 			if set.PassCertificate {
 				cert = escapeComponent(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw}))
 			}
@@ -204,12 +227,16 @@ func (a *compiledAuth) verify(certs []*x509.Certificate, now time.Time) (reason 
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	chains, err := certs[0].Verify(x509.VerifyOptions{
-		Roots: a.roots, Intermediates: inter, CurrentTime: now,
+	for _, c := range a.storeInter {
+		inter.AddCert(c)
+	}
+	opts := x509.VerifyOptions{
+		Roots: a.anchors, Intermediates: inter, CurrentTime: now,
 		// OpenSSL checks a client certificate's purpose (sslclient): an
 		// extended key usage without clientAuth is refused, none is fine.
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
+	}
+	chains, err := certs[0].Verify(opts)
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
@@ -220,25 +247,127 @@ func (a *compiledAuth) verify(certs []*x509.Certificate, now time.Time) (reason 
 		}
 		var unknown x509.UnknownAuthorityError
 		if errors.As(err, &unknown) {
+			if opts.Roots = a.roots; len(a.storeInter) > 0 {
+				if _, err := certs[0].Verify(opts); err == nil {
+					// The chain reaches a CA of ca.crt that is not
+					// self-signed, and no self-signed one above it:
+					// OpenSSL's X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT,
+					// which optional_no_ca does not let through.
+					return "unable to get issuer certificate", false
+				}
+			}
+			if reason := untrustedFatal(certs, len(a.crls) > 0); reason != "" {
+				return reason, false
+			}
 			return unknownAuthority(certs), true
 		}
 		return "certificate verify failed", false
 	}
 	// OpenSSL's verify depth counts the CA certificates above the leaf
 	// that are not the trust anchor: depth d allows chains of d+2.
+	shortest := chains[0]
 	for _, chain := range chains {
 		if len(chain) <= a.src.Settings.VerifyDepth+2 {
+			if !sslClientPurpose(certs[0]) {
+				return "unsupported certificate purpose", false
+			}
 			return a.checkCRLs(chain, now), false
 		}
+		if len(chain) < len(shortest) {
+			shortest = chain
+		}
 	}
-	return "certificate chain too long", false
+	if !sslClientPurpose(certs[0]) {
+		return "unsupported certificate purpose", false
+	}
+	return a.tooLong(shortest)
+}
+
+// tooLong is OpenSSL 3's reason for chain (leaf first, trust anchor last),
+// longer than verify depth allows, and whether optional_no_ca lets it
+// through: OpenSSL's build_chain stops at depth+2 certificates, reports
+// the chain too long and then, last, that the issuer of the last one it
+// kept was not found, the reason nginx's $ssl_client_verify shows: as for
+// a chain that reaches no CA when that one is the client's, else (a CA of
+// ca.crt, which OpenSSL prefers to the client's copy of it) "unable to get
+// issuer certificate", refused in every mode.
+func (a *compiledAuth) tooLong(chain []*x509.Certificate) (string, bool) {
+	kept := chain[:max(a.src.Settings.VerifyDepth+2, 1)]
+	last := kept[len(kept)-1]
+	for _, c := range a.storeInter {
+		if c.Equal(last) {
+			return "unable to get issuer certificate", false
+		}
+	}
+	if len(kept) == 1 {
+		return "unable to verify the first certificate", true
+	}
+	return "unable to get local issuer certificate", true
+}
+
+// sslClientPurpose reports whether OpenSSL's purpose sslclient accepts
+// leaf: a key usage, if any, with digitalSignature or keyAgreement, and an
+// extended key usage, if any, with clientAuth (anyExtendedKeyUsage is not
+// it, unlike for Go's Verify).
+func sslClientPurpose(leaf *x509.Certificate) bool {
+	if leaf.KeyUsage != 0 && leaf.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageKeyAgreement) == 0 {
+		return false
+	}
+	if len(leaf.ExtKeyUsage) == 0 && len(leaf.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	return slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+}
+
+// untrustedFatal is the reason OpenSSL ends with for a chain the client
+// sent, certs, that reaches none of the CAs, when that reason is not one
+// optional_no_ca lets through; "" otherwise. nginx's $ssl_client_verify is
+// the last error OpenSSL reported: after the chain's, it checks the
+// leaf's purpose (sslclient) and that each issuer, followed by name, can
+// be a CA (basic constraints with CA, a key usage with keyCertSign), and
+// then, with crls (ca.crl), that no CRL of theirs is at hand, and,
+// verifying the signatures, reports a leaf alone without its issuer once
+// more ("unable to verify the first certificate"), which hides the others.
+func untrustedFatal(certs []*x509.Certificate, crls bool) string {
+	cur, walked, bad := certs[0], 1, ""
+	for range certs {
+		if likelySelfIssued(cur) {
+			walked++ // its own issuer: no leaf alone
+			break
+		}
+		var next *x509.Certificate
+		for _, c := range certs[1:] {
+			if c != cur && bytes.Equal(c.RawSubject, cur.RawIssuer) {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		if bad == "" && (next.KeyUsage != 0 && next.KeyUsage&x509.KeyUsageCertSign == 0 || !next.BasicConstraintsValid || !next.IsCA) {
+			bad = "invalid CA certificate"
+		}
+		cur, walked = next, walked+1
+	}
+	switch {
+	case walked == 1:
+		return ""
+	case bad != "":
+		return bad
+	case !sslClientPurpose(certs[0]):
+		return "unsupported certificate purpose"
+	case crls:
+		return "unable to get certificate CRL"
+	}
+	return ""
 }
 
 // unknownAuthority is OpenSSL 3's reason for a chain, certs as the client
 // sent it, that reaches none of the CAs.
 func unknownAuthority(certs []*x509.Certificate) string {
 	last := certs[len(certs)-1]
-	selfSigned := bytes.Equal(last.RawIssuer, last.RawSubject) && last.CheckSignatureFrom(last) == nil
+	selfSigned := likelySelfIssued(last)
 	switch {
 	case len(certs) == 1 && selfSigned:
 		return "self-signed certificate"
@@ -249,6 +378,15 @@ func unknownAuthority(certs []*x509.Certificate) string {
 	default:
 		return "unable to get local issuer certificate"
 	}
+}
+
+// likelySelfIssued reports whether OpenSSL 3 takes c for self-signed
+// (X509_self_signed without verifying the signature): its issuer is its
+// subject and its authority key identifier, if any, is its own subject key
+// identifier. Unlike Go's CheckSignatureFrom it does not ask c to be a CA.
+func likelySelfIssued(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) &&
+		(len(c.AuthorityKeyId) == 0 || len(c.SubjectKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId))
 }
 
 // checkCRLs applies ca.crl to chain (leaf first, trust anchor last) as

@@ -1,15 +1,11 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/weir-lb/weir/l7/certs/certstest"
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -41,14 +37,7 @@ func TestClientCertSNIHost(t *testing.T) {
 		{Host: "a.test", Aliases: []string{"alias.test"}, Paths: root, TLS: auth()},
 		{Host: "plain.test", Paths: root},
 	}}
-	p := New(Options{})
-	if err := p.Apply(s); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(p)
-	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
-	srv.StartTLS()
-	t.Cleanup(func() { srv.Close(); p.Close() })
+	at := serveClientAuth(t, s.Servers...)
 	for _, tc := range []struct {
 		sni, host string
 		want      int
@@ -65,15 +54,7 @@ func TestClientCertSNIHost(t *testing.T) {
 		{"zzz.test", "a.test", 200},   // an SNI no server has is as none
 		{"zzz.wild.test", "a.test", 421},
 	} {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", srv.Listener.Addr().String(),
-			&tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}) // the server certificate is not the point
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", tc.host)
-		b, _ := io.ReadAll(conn)
-		conn.Close()
+		b := clientAuthGet(t, at, tc.sni, tc.host, nil)
 		if want := fmt.Sprintf("HTTP/1.1 %d ", tc.want); !strings.HasPrefix(string(b), want) {
 			t.Errorf("SNI %q, Host %q: %.40q, want %d", tc.sni, tc.host, b, tc.want)
 		}

@@ -257,7 +257,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// nginx does; then the server-level redirects.
 	// The host's server is looked up once for the three.
 	hs := rt.Lookup(r.Host)
-	if p.clientCert(rec, r, rt, hs) || p.hostRedirect(rec, r, hs, &ex.fwd) { // redirect.go
+	if p.clientCert(rec, r, rt, hs) {
+		// Answered before any location: $proxy_upstream_name is the
+		// server's "-" (auth-tls-match-cn's 403 follows the server's
+		// set; the 400s come before it, where ingress-nginx's
+		// lua_add_variable gives nginx's "-" of a value not found).
+		ex.findConfig = true
+		return
+	}
+	if p.hostRedirect(rec, r, hs, &ex.fwd) { // redirect.go
 		return
 	}
 	path := requestPath(r)

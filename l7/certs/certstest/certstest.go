@@ -172,12 +172,19 @@ func (ca *CA) CertPEM() []byte {
 // issues chain through it to ca.
 func (ca *CA) Intermediate(tb testing.TB, cn string) *CA {
 	tb.Helper()
-	cert, key := ca.sign(tb, &x509.Certificate{
+	return ca.Issuer(tb, &x509.Certificate{
 		Subject:               pkix.Name{CommonName: cn},
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	})
+}
+
+// Issuer returns an issuer whose certificate, tmpl as it is (a CA or
+// not), ca signs: the certificates it issues name it as their issuer.
+func (ca *CA) Issuer(tb testing.TB, tmpl *x509.Certificate) *CA {
+	tb.Helper()
+	cert, key := ca.sign(tb, tmpl)
 	return &CA{cert: cert, key: key, pool: ca.pool}
 }
 
@@ -186,11 +193,19 @@ func (ca *CA) Intermediate(tb testing.TB, cn string) *CA {
 // leaf, then ca's certificate when ca is an intermediate, then chain.
 func (ca *CA) Client(tb testing.TB, cn string, chain ...*CA) tls.Certificate {
 	tb.Helper()
-	leaf, key := ca.sign(tb, &x509.Certificate{
+	return ca.Sign(tb, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: cn, Organization: []string{"Weir Tests"}},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
+	}, chain...)
+}
+
+// Sign issues tmpl as it is (subject, key and extended key usages) and
+// returns it ready for tls.Config.Certificates as Client does: the leaf,
+// then ca's certificate when ca is an intermediate, then chain.
+func (ca *CA) Sign(tb testing.TB, tmpl *x509.Certificate, chain ...*CA) tls.Certificate {
+	tb.Helper()
+	leaf, key := ca.sign(tb, tmpl)
 	c := tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
 	if ca.cert.Subject.String() != ca.cert.Issuer.String() {
 		c.Certificate = append(c.Certificate, ca.cert.Raw)
@@ -199,6 +214,27 @@ func (ca *CA) Client(tb testing.TB, cn string, chain ...*CA) tls.Certificate {
 		c.Certificate = append(c.Certificate, inter.cert.Raw)
 	}
 	return c
+}
+
+// SelfSigned returns a client certificate with subject CN cn signed by
+// its own key, not a CA's.
+func SelfSigned(tb testing.TB, cn string) tls.Certificate {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial(tb), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
 
 // sign issues tmpl, valid from an hour ago for a day with a new serial,
