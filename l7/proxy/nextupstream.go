@@ -54,12 +54,16 @@ type attemptError struct {
 	status int
 }
 
-// passedAttempt is what nginx's $upstream_status and
-// $upstream_response_time keep of an attempt passed to the next upstream
-// (its $upstream_response_length is 0: no body was read).
+// passedAttempt is what nginx's $upstream_status, $upstream_response_time,
+// $upstream_connect_time and $upstream_header_time keep of an attempt
+// passed to the next upstream (its $upstream_response_length is 0: no body
+// was read).
 type passedAttempt struct {
 	status int           // the status answered, else 504 (timeout) or 502, as ngx_http_upstream_next
 	time   time.Duration // from the attempt's start to its failure
+	// connect and header are from the attempt's start to the connection
+	// and to the response header; -1 when not reached ("-").
+	connect, header time.Duration
 }
 
 // newAttemptError classifies err from an upstream that was sent (at least
@@ -177,7 +181,8 @@ func (p *Proxy) passOn(n *nextPolicy, fail *attemptError) bool {
 		slog.String("next", next.Addr),
 		slog.Any("error", fail.err))
 	ex.timing.done()
-	ex.passed = append(ex.passed, passedAttempt{status: fail.upstreamStatus(), time: max(ex.timing.response, 0)})
+	ex.passed = append(ex.passed, passedAttempt{status: fail.upstreamStatus(), time: max(ex.timing.response, 0),
+		connect: ex.timing.connect, header: ex.timing.header})
 	ex.use(next)
 	return true
 }

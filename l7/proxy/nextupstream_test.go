@@ -208,7 +208,9 @@ func TestNextUpstreamUpgrade(t *testing.T) {
 // passed to the next upstream, as nginx writes them (checked against nginx
 // 1.22 with proxy_next_upstream): one value per attempt, ", " between; an
 // attempt passed on read no body (length 0), took its time to fail, and has
-// the status it answered, 504 for a timeout or 502 for an error.
+// the status it answered, 504 for a timeout or 502 for an error; its
+// $upstream_connect_time and $upstream_header_time are "-" for the steps
+// it did not reach (a refused connection, a header that never came).
 func TestNextUpstreamLogValues(t *testing.T) {
 	t.Parallel()
 	answer503 := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
@@ -220,16 +222,16 @@ func TestNextUpstreamLogValues(t *testing.T) {
 	for _, tc := range []struct {
 		name, first, want string
 	}{
-		{"refused", refused, `^502, 200\|0, 5\|0\.000, \d+\.\d{3}$`},
-		{"timeout", stall, `^504, 200\|0, 5\|1\.\d{3}, \d+\.\d{3}$`},
-		{"http_503", answer503, `^503, 200\|0, 5\|0\.\d{3}, \d+\.\d{3}$`},
+		{"refused", refused, `^502, 200\|0, 5\|0\.000, \d+\.\d{3}\|-, 0\.\d{3}\|-, 0\.\d{3}$`},
+		{"timeout", stall, `^504, 200\|0, 5\|1\.\d{3}, \d+\.\d{3}\|0\.\d{3}, 0\.\d{3}\|-, 0\.\d{3}$`},
+		{"http_503", answer503, `^503, 200\|0, 5\|0\.\d{3}, \d+\.\d{3}\|0\.\d{3}, 0\.\d{3}\|0\.\d{3}, 0\.\d{3}$`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ok := addr(backend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello") }))
 			var buf syncBuffer
 			s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{tc.first, ok}, readTimeout(1), nextUpstream("error timeout http_503", 3, 0))),
-				map[string]string{"log-format-upstream": "$upstream_addr|$upstream_status|$upstream_response_length|$upstream_response_time"})
+				map[string]string{"log-format-upstream": "$upstream_addr|$upstream_status|$upstream_response_length|$upstream_response_time|$upstream_connect_time|$upstream_header_time"})
 			_, srv := front(t, Options{AccessLog: &buf}, s)
 			line := logRequest(t, client(t), srv.URL+"/", "foo.com", &buf, nil)
 			addrs, rest, _ := strings.Cut(line, "|")
@@ -237,7 +239,7 @@ func TestNextUpstreamLogValues(t *testing.T) {
 				t.Errorf("$upstream_addr %q, want %q", addrs, want)
 			}
 			if !regexp.MustCompile(tc.want).MatchString(rest) {
-				t.Errorf("status|length|time %q, want it to match %s", rest, tc.want)
+				t.Errorf("status|length|time|connect|header %q, want it to match %s", rest, tc.want)
 			}
 		})
 	}
