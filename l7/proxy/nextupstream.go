@@ -30,11 +30,10 @@ import (
 //     not once the timeout has passed since the first attempt (0: no
 //     limit).
 //
-// Passive health (nginx's max_fails=1 fail_timeout=10s): an upstream that
-// fails with error, timeout or invalid_header, or answers a listed 5xx or
-// 429, is taken out of rotation for router.FailTimeout; the state lives in
-// the router.Upstream, which outlives a Router swap. A request whose pool
-// has only failed upstreams left still tries them.
+// No passive health: as ingress-nginx's Lua balancer (balancer_by_lua sets
+// each peer itself, so nginx's max_fails and fail_timeout never count), an
+// upstream that failed stays in rotation and the next request in its turn
+// tries it again.
 //
 // A request passed on is still one access-log line; its upstream field lists
 // the addresses tried, as nginx's $upstream_addr ("a, b"), and a log
@@ -90,19 +89,6 @@ func conditionOf(err error) annotations.NextUpstream {
 	return annotations.NextInvalidHeader
 }
 
-// unhealthy reports whether the failure takes the upstream out of rotation:
-// nginx counts error, timeout, invalid_header and the listed 5xx and 429,
-// never 403 or 404.
-func (a *attemptError) unhealthy(listed annotations.NextUpstream) bool {
-	switch a.cond {
-	case annotations.NextError, annotations.NextTimeout, annotations.NextInvalidHeader:
-		return true
-	case annotations.NextHTTP403, annotations.NextHTTP404:
-		return false
-	}
-	return listed.Has(a.cond)
-}
-
 // nextPolicy decides whether a failed attempt of one request is passed to
 // the next upstream.
 type nextPolicy struct {
@@ -151,15 +137,11 @@ func (n *nextPolicy) allows(cond annotations.NextUpstream, sent bool) bool {
 	return len(n.ex.tried) < n.ex.pool.Len()
 }
 
-// passOn records the failure fail of the request's upstream (passive
-// health) and, when the policy allows, switches the request to the next
-// upstream and reports true.
+// passOn switches the request whose upstream failed with fail to the next
+// upstream and reports true, when the policy allows.
 func (p *Proxy) passOn(n *nextPolicy, fail *attemptError) bool {
 	ex := n.ex
 	failed := ex.upstream
-	if n.r.Context().Err() == nil && fail.unhealthy(ex.route.Backend.Proxy.NextUpstream) {
-		failed.Failed(time.Now())
-	}
 	if !n.allows(fail.cond, fail.sent) {
 		return false
 	}
