@@ -26,9 +26,12 @@ import (
 //   - never once the request body was read from the client (it cannot be
 //     replayed: Weir streams it, nginx would have buffered it), nor once the
 //     client went away;
-//   - at most tries upstreams in all (0: no limit), each at most once, and
-//     not once the timeout has passed since the first attempt (0: no
-//     limit).
+//   - at most tries attempts in all, and not once the timeout has passed
+//     since the first attempt (0: no limit). As ingress-nginx's balancer
+//     (proxy_next_upstream_tries bounds its set_more_tries), an upstream
+//     is tried again once every one was: one failing endpoint is tried
+//     tries times. tries 0 is no limit there (retries without end); Weir
+//     then tries each upstream once.
 //
 // No passive health: as ingress-nginx's Lua balancer (balancer_by_lua sets
 // each peer itself, so nginx's max_fails and fail_timeout never count), an
@@ -134,7 +137,9 @@ func (n *nextPolicy) allows(cond annotations.NextUpstream, sent bool) bool {
 	case cfg.NextUpstreamTimeoutSeconds > 0 && time.Since(n.start) >= time.Duration(cfg.NextUpstreamTimeoutSeconds)*time.Second:
 		return false
 	}
-	return len(n.ex.tried) < n.ex.pool.Len()
+	// proxy-next-upstream-tries 0 is no limit: ingress-nginx's balancer
+	// would retry without end; Weir tries each upstream once.
+	return cfg.NextUpstreamTries > 0 || len(n.ex.tried) < n.ex.pool.Len()
 }
 
 // passOn switches the request whose upstream failed with fail to the next

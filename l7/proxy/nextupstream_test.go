@@ -125,6 +125,41 @@ func TestNextUpstreamBodyNotReplayed(t *testing.T) {
 	}
 }
 
+// TestNextUpstreamTriesRepeat checks that proxy-next-upstream-tries
+// bounds the attempts, not the endpoints: once every endpoint was tried the
+// balancer picks among all again, as ingress-nginx's round robin, which
+// never skips a peer tried (its $upstream_addr "a, a, a" for one refusing
+// endpoint). tries 0, no limit there, tries each endpoint once.
+func TestNextUpstreamTriesRepeat(t *testing.T) {
+	t.Parallel()
+	r1, r2 := refusedAddr(t), refusedAddr(t)
+	for _, tc := range []struct {
+		name  string
+		eps   []string
+		tries int
+		want  []string
+	}{
+		{"one endpoint, tries 3", []string{r1}, 3, []string{r1, r1, r1}},
+		{"two endpoints, tries 3", []string{r1, r2}, 3, []string{r1, r2, r1}},
+		{"two endpoints, tries 5", []string{r1, r2}, 5, []string{r1, r2, r1, r2, r1}},
+		{"two endpoints, tries 0", []string{r1, r2}, 0, []string{r1, r2}},
+		{"two endpoints, tries 1", []string{r1, r2}, 1, []string{r1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var buf syncBuffer
+			s := withLogFormat(t, snap(1, "foo.com", backendOf("a", tc.eps, nextUpstream("error timeout", tc.tries, 0))),
+				map[string]string{"log-format-upstream": "$status|$upstream_addr|$upstream_status"})
+			_, srv := front(t, Options{AccessLog: &buf}, s)
+			line := logRequest(t, client(t), srv.URL+"/", "foo.com", &buf, nil)
+			statuses := strings.TrimSuffix(strings.Repeat("502, ", len(tc.want)), ", ")
+			if want := "502|" + strings.Join(tc.want, ", ") + "|" + statuses; line != want {
+				t.Errorf("log line %q, want %q", line, want)
+			}
+		})
+	}
+}
+
 // TestNoPassiveHealth checks that an upstream that failed stays in
 // rotation, as behind ingress-nginx's Lua balancer (nginx's max_fails never
 // counts its peers): each request whose turn it is tries it again and is
