@@ -234,7 +234,7 @@ func fullBacklog(tb testing.TB) string {
 func TestConnectTimeout(t *testing.T) {
 	t.Parallel()
 	hang := fullBacklog(t)
-	be := backendOf("hang", []string{hang}, func(p *annotations.Proxy) { p.ConnectTimeoutSeconds = 1 })
+	be := backendOf("hang", []string{hang}, func(p *annotations.Proxy) { p.ConnectTimeoutSeconds = 1 }, nextUpstream("error timeout", 1, 0))
 	var logs syncBuffer
 	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", be))
 	start := time.Now()
