@@ -11,20 +11,29 @@ import (
 )
 
 // pickUpstream selects the upstream of pool for r after the upstreams ex
-// tried (router.Pool.Pick: round robin, ewma, upstream-hash-by or cookie
-// affinity) and, when the pick is a new sticky choice on a route that sets
+// tried, or among all once all were tried (router.Pool.Pick: round robin,
+// ewma, upstream-hash-by or cookie affinity) and, when the pick is a new sticky choice on a route that sets
 // the cookie (router.Route.CookiePath), adds the affinity cookie that
 // names it to w, after one added for an earlier attempt. It reports false
-// when pool has no upstream left to try.
+// when pool has no upstream.
 func (p *Proxy) pickUpstream(w http.ResponseWriter, r *http.Request, ex *exchange, pool *router.Pool) (*router.Upstream, bool) {
+	tried := ex.tried
+	if len(tried) >= pool.Len() {
+		// Every upstream was tried and proxy-next-upstream-tries allows
+		// more: the balancer picks among all again, as ingress-nginx's
+		// round robin (which never skips a tried peer) and ewma (which
+		// starts over once all were tried) do: "a, b, a" for two
+		// failing endpoints, "a, a, a" for one.
+		tried = nil
+	}
 	if pool.Plain() {
-		return pool.NextExcept(ex.tried)
+		return pool.NextExcept(tried)
 	}
 	remote := ex.fwd.remoteText
 	if ex.fwd.remote.IsValid() {
 		remote = ex.fwd.remote.String()
 	}
-	up, cookie, ok := pool.Pick(r, remote, ex.tried)
+	up, cookie, ok := pool.Pick(r, remote, tried)
 	if !ok || cookie == "" || ex.route.CookiePath == "" {
 		return up, ok
 	}

@@ -377,21 +377,16 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 }
 
 // statusFailure returns the failure when resp's status is one of
-// proxy-next-upstream's and next passes the request on; a status that
-// takes the upstream out of rotation does so.
+// proxy-next-upstream's and next passes the request on.
 func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attemptError {
 	cond := annotations.Status(resp.StatusCode)
 	if !ex.route.Backend.Proxy.NextUpstream.Has(cond) {
 		return nil
 	}
-	fail := &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true, status: resp.StatusCode}
-	if next.allows(cond, true) {
-		return fail
+	if !next.allows(cond, true) {
+		return nil
 	}
-	if fail.unhealthy(ex.route.Backend.Proxy.NextUpstream) {
-		ex.upstream.Failed(time.Now())
-	}
-	return nil
+	return &attemptError{err: fmt.Errorf("upstream answered %d", resp.StatusCode), cond: cond, sent: true, status: resp.StatusCode}
 }
 
 // relay sends resp, its header, body and trailers, to rec, unless the

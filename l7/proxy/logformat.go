@@ -45,6 +45,8 @@ const (
 	lvUpstreamAddr
 	lvUpstreamLength
 	lvUpstreamTime
+	lvUpstreamConnectTime
+	lvUpstreamHeaderTime
 	lvUpstreamStatus
 	lvRequestID
 	lvHost
@@ -79,6 +81,7 @@ var logVars = map[string]logVar{
 	"request_time": lvRequestTime, "proxy_upstream_name": lvUpstreamName,
 	"proxy_alternative_upstream_name": lvAltUpstreamName, "upstream_addr": lvUpstreamAddr,
 	"upstream_response_length": lvUpstreamLength, "upstream_response_time": lvUpstreamTime,
+	"upstream_connect_time": lvUpstreamConnectTime, "upstream_header_time": lvUpstreamHeaderTime,
 	"upstream_status": lvUpstreamStatus, "req_id": lvRequestID, "request_id": lvNginxRequestID, "host": lvHost,
 	"request_method": lvMethod, "request_uri": lvRequestURI, "uri": lvURI, "args": lvArgs,
 	"query_string": lvArgs, "server_protocol": lvProtocol, "scheme": lvScheme, "namespace": lvNamespace,
@@ -277,7 +280,7 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 				b = append(b, u.Addr...)
 			}
 		}
-	case lvUpstreamLength, lvUpstreamTime, lvUpstreamStatus:
+	case lvUpstreamLength, lvUpstreamTime, lvUpstreamConnectTime, lvUpstreamHeaderTime, lvUpstreamStatus:
 		return l.upstreamValue(b, op.v), true
 	case lvRequestID:
 		return append(b, ex.requestID...), true
@@ -341,8 +344,9 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	return b, len(b) > 0
 }
 
-// upstreamValue appends $upstream_response_length, $upstream_response_time
-// or $upstream_status: one value per upstream tried, ", " between, those of
+// upstreamValue appends $upstream_response_length, $upstream_response_time,
+// $upstream_connect_time, $upstream_header_time or $upstream_status: one
+// value per upstream tried, ", " between, those of
 // the attempts passed on as ex.passed keeps them, then " : " and those of
 // the exchange it was redirected to (ex.redirect), whose last attempt's
 // answer is the response. Empty when no upstream was tried.
@@ -357,6 +361,10 @@ func (l *logLine) upstreamValue(b []byte, v logVar) []byte {
 					b = strconv.AppendInt(b, int64(a.status), 10)
 				case lvUpstreamTime:
 					b = appendSeconds(b, a.time)
+				case lvUpstreamConnectTime:
+					b = appendStep(b, a.connect)
+				case lvUpstreamHeaderTime:
+					b = appendStep(b, a.header)
 				default:
 					b = append(b, '0')
 				}
@@ -385,12 +393,27 @@ func (l *logLine) lastAttempt(b []byte, v logVar, ex *exchange) []byte {
 		return strconv.AppendInt(b, int64(l.status), 10)
 	case v == lvUpstreamTime:
 		return appendSeconds(b, max(ex.timing.response, 0))
+	case v == lvUpstreamConnectTime:
+		return appendStep(b, ex.timing.connect)
+	case v == lvUpstreamHeaderTime:
+		return appendStep(b, ex.timing.header)
 	case ex.bodyCounted:
 		return strconv.AppendInt(b, ex.upstreamBody, 10)
 	case ex.timing.header >= 0: // the upstream answered (HTTP/2: the bytes relayed)
 		return strconv.AppendInt(b, l.rec.bytes, 10)
 	}
 	return append(b, '0')
+}
+
+// appendStep appends the time d an attempt took to connect or to read the
+// response header, as nginx's $upstream_connect_time and
+// $upstream_header_time: "-" when the step was not reached (d < 0: the
+// connection was refused, the header never came).
+func appendStep(b []byte, d time.Duration) []byte {
+	if d < 0 {
+		return append(b, '-')
+	}
+	return appendSeconds(b, d)
 }
 
 // appendRedirect appends nginx's " : " between the attempts of a request

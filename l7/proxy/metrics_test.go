@@ -28,7 +28,7 @@ func TestMetrics(t *testing.T) {
 	s := &snapshot.Snapshot{Version: 4, Servers: []snapshot.Server{
 		{Host: "*.foo.com", Paths: []snapshot.Path{
 			{Path: "/api", Match: snapshot.MatchPrefix, Backend: backendOf("a", []string{addr(up)})},
-			{Path: "/dead", Match: snapshot.MatchPrefix, Backend: backendOf("dead", []string{refusedAddr(t)})},
+			{Path: "/dead", Match: snapshot.MatchPrefix, Backend: backendOf("dead", []string{refusedAddr(t)}, nextUpstream("error timeout", 1, 0))},
 		}},
 	}}
 	p, srv := front(t, Options{Registry: reg, CountUndefinedHosts: true}, s)

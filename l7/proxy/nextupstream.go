@@ -26,15 +26,17 @@ import (
 //   - never once the request body was read from the client (it cannot be
 //     replayed: Weir streams it, nginx would have buffered it), nor once the
 //     client went away;
-//   - at most tries upstreams in all (0: no limit), each at most once, and
-//     not once the timeout has passed since the first attempt (0: no
-//     limit).
+//   - at most tries attempts in all, and not once the timeout has passed
+//     since the first attempt (0: no limit). As ingress-nginx's balancer
+//     (proxy_next_upstream_tries bounds its set_more_tries), an upstream
+//     is tried again once every one was: one failing endpoint is tried
+//     tries times. tries 0 is no limit there (retries without end); Weir
+//     then tries each upstream once.
 //
-// Passive health (nginx's max_fails=1 fail_timeout=10s): an upstream that
-// fails with error, timeout or invalid_header, or answers a listed 5xx or
-// 429, is taken out of rotation for router.FailTimeout; the state lives in
-// the router.Upstream, which outlives a Router swap. A request whose pool
-// has only failed upstreams left still tries them.
+// No passive health: as ingress-nginx's Lua balancer (balancer_by_lua sets
+// each peer itself, so nginx's max_fails and fail_timeout never count), an
+// upstream that failed stays in rotation and the next request in its turn
+// tries it again.
 //
 // A request passed on is still one access-log line; its upstream field lists
 // the addresses tried, as nginx's $upstream_addr ("a, b"), and a log
@@ -54,12 +56,16 @@ type attemptError struct {
 	status int
 }
 
-// passedAttempt is what nginx's $upstream_status and
-// $upstream_response_time keep of an attempt passed to the next upstream
-// (its $upstream_response_length is 0: no body was read).
+// passedAttempt is what nginx's $upstream_status, $upstream_response_time,
+// $upstream_connect_time and $upstream_header_time keep of an attempt
+// passed to the next upstream (its $upstream_response_length is 0: no body
+// was read).
 type passedAttempt struct {
 	status int           // the status answered, else 504 (timeout) or 502, as ngx_http_upstream_next
 	time   time.Duration // from the attempt's start to its failure
+	// connect and header are from the attempt's start to the connection
+	// and to the response header; -1 when not reached ("-").
+	connect, header time.Duration
 }
 
 // newAttemptError classifies err from an upstream that was sent (at least
@@ -84,19 +90,6 @@ func conditionOf(err error) annotations.NextUpstream {
 		return annotations.NextError
 	}
 	return annotations.NextInvalidHeader
-}
-
-// unhealthy reports whether the failure takes the upstream out of rotation:
-// nginx counts error, timeout, invalid_header and the listed 5xx and 429,
-// never 403 or 404.
-func (a *attemptError) unhealthy(listed annotations.NextUpstream) bool {
-	switch a.cond {
-	case annotations.NextError, annotations.NextTimeout, annotations.NextInvalidHeader:
-		return true
-	case annotations.NextHTTP403, annotations.NextHTTP404:
-		return false
-	}
-	return listed.Has(a.cond)
 }
 
 // nextPolicy decides whether a failed attempt of one request is passed to
@@ -144,18 +137,16 @@ func (n *nextPolicy) allows(cond annotations.NextUpstream, sent bool) bool {
 	case cfg.NextUpstreamTimeoutSeconds > 0 && time.Since(n.start) >= time.Duration(cfg.NextUpstreamTimeoutSeconds)*time.Second:
 		return false
 	}
-	return len(n.ex.tried) < n.ex.pool.Len()
+	// proxy-next-upstream-tries 0 is no limit: ingress-nginx's balancer
+	// would retry without end; Weir tries each upstream once.
+	return cfg.NextUpstreamTries > 0 || len(n.ex.tried) < n.ex.pool.Len()
 }
 
-// passOn records the failure fail of the request's upstream (passive
-// health) and, when the policy allows, switches the request to the next
-// upstream and reports true.
+// passOn switches the request whose upstream failed with fail to the next
+// upstream and reports true, when the policy allows.
 func (p *Proxy) passOn(n *nextPolicy, fail *attemptError) bool {
 	ex := n.ex
 	failed := ex.upstream
-	if n.r.Context().Err() == nil && fail.unhealthy(ex.route.Backend.Proxy.NextUpstream) {
-		failed.Failed(time.Now())
-	}
 	if !n.allows(fail.cond, fail.sent) {
 		return false
 	}
@@ -177,7 +168,8 @@ func (p *Proxy) passOn(n *nextPolicy, fail *attemptError) bool {
 		slog.String("next", next.Addr),
 		slog.Any("error", fail.err))
 	ex.timing.done()
-	ex.passed = append(ex.passed, passedAttempt{status: fail.upstreamStatus(), time: max(ex.timing.response, 0)})
+	ex.passed = append(ex.passed, passedAttempt{status: fail.upstreamStatus(), time: max(ex.timing.response, 0),
+		connect: ex.timing.connect, header: ex.timing.header})
 	ex.use(next)
 	return true
 }

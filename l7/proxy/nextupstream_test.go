@@ -125,9 +125,46 @@ func TestNextUpstreamBodyNotReplayed(t *testing.T) {
 	}
 }
 
-// TestPassiveHealth checks that an upstream that failed is left out of
-// rotation: after one failure its address is not tried again.
-func TestPassiveHealth(t *testing.T) {
+// TestNextUpstreamTriesRepeat checks that proxy-next-upstream-tries
+// bounds the attempts, not the endpoints: once every endpoint was tried the
+// balancer picks among all again, as ingress-nginx's round robin, which
+// never skips a peer tried (its $upstream_addr "a, a, a" for one refusing
+// endpoint). tries 0, no limit there, tries each endpoint once.
+func TestNextUpstreamTriesRepeat(t *testing.T) {
+	t.Parallel()
+	r1, r2 := refusedAddr(t), refusedAddr(t)
+	for _, tc := range []struct {
+		name  string
+		eps   []string
+		tries int
+		want  []string
+	}{
+		{"one endpoint, tries 3", []string{r1}, 3, []string{r1, r1, r1}},
+		{"two endpoints, tries 3", []string{r1, r2}, 3, []string{r1, r2, r1}},
+		{"two endpoints, tries 5", []string{r1, r2}, 5, []string{r1, r2, r1, r2, r1}},
+		{"two endpoints, tries 0", []string{r1, r2}, 0, []string{r1, r2}},
+		{"two endpoints, tries 1", []string{r1, r2}, 1, []string{r1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var buf syncBuffer
+			s := withLogFormat(t, snap(1, "foo.com", backendOf("a", tc.eps, nextUpstream("error timeout", tc.tries, 0))),
+				map[string]string{"log-format-upstream": "$status|$upstream_addr|$upstream_status"})
+			_, srv := front(t, Options{AccessLog: &buf}, s)
+			line := logRequest(t, client(t), srv.URL+"/", "foo.com", &buf, nil)
+			statuses := strings.TrimSuffix(strings.Repeat("502, ", len(tc.want)), ", ")
+			if want := "502|" + strings.Join(tc.want, ", ") + "|" + statuses; line != want {
+				t.Errorf("log line %q, want %q", line, want)
+			}
+		})
+	}
+}
+
+// TestNoPassiveHealth checks that an upstream that failed stays in
+// rotation, as behind ingress-nginx's Lua balancer (nginx's max_fails never
+// counts its peers): each request whose turn it is tries it again and is
+// passed on, and a new configuration changes nothing of that.
+func TestNoPassiveHealth(t *testing.T) {
 	t.Parallel()
 	var accepted atomic.Int64
 	failing := rawBackend(t, func(c net.Conn) { accepted.Add(1) }) // closes at once
@@ -141,21 +178,30 @@ func TestPassiveHealth(t *testing.T) {
 			t.Fatalf("request %d: got %d %q %v", i, got.status, got.body, got.err)
 		}
 		if i == 4 {
-			// A new configuration keeps the upstream's state.
 			if err := p.Apply(snap(2, "foo.com", backendOf("a", []string{failing, ok1, ok2}, readTimeout(30)))); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if n := accepted.Load(); n != 1 {
-		t.Errorf("the failing upstream got %d connections, want 1", n)
+	// Round robin over three, a request passed on taking two turns: the
+	// failing upstream is tried by every other request (with passive
+	// health it would be tried once).
+	n := accepted.Load()
+	if n < 4 {
+		t.Errorf("the failing upstream got %d connections, want one in each of its turns (4 or more)", n)
 	}
-	if n := testutil.ToFloat64(p.metrics.upstreamErrors.WithLabelValues(reasonUpstreamError)); n != 1 {
-		t.Errorf("weir_upstream_errors_total{reason=upstream_error} = %v, want the 1 attempt passed on", n)
+	if got := testutil.ToFloat64(p.metrics.upstreamErrors.WithLabelValues(reasonUpstreamError)); got != float64(n) {
+		t.Errorf("weir_upstream_errors_total{reason=upstream_error} = %v, want the %d attempts passed on", got, n)
 	}
 	waitFor(t, "the access-log lines", func() bool { return len(entries(t, access.String())) == 9 })
-	if e := entries(t, access.String())[0]; e.Upstream != failing+", "+ok1 {
-		t.Errorf("first request's upstreams %q, want %q", e.Upstream, failing+", "+ok1)
+	passedOn := 0
+	for _, e := range entries(t, access.String()) {
+		if e.Upstream == failing+", "+ok1 {
+			passedOn++
+		}
+	}
+	if passedOn != int(n) {
+		t.Errorf("%d access-log lines list %q, want %d", passedOn, failing+", "+ok1, n)
 	}
 }
 
@@ -208,7 +254,9 @@ func TestNextUpstreamUpgrade(t *testing.T) {
 // passed to the next upstream, as nginx writes them (checked against nginx
 // 1.22 with proxy_next_upstream): one value per attempt, ", " between; an
 // attempt passed on read no body (length 0), took its time to fail, and has
-// the status it answered, 504 for a timeout or 502 for an error.
+// the status it answered, 504 for a timeout or 502 for an error; its
+// $upstream_connect_time and $upstream_header_time are "-" for the steps
+// it did not reach (a refused connection, a header that never came).
 func TestNextUpstreamLogValues(t *testing.T) {
 	t.Parallel()
 	answer503 := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
@@ -220,16 +268,16 @@ func TestNextUpstreamLogValues(t *testing.T) {
 	for _, tc := range []struct {
 		name, first, want string
 	}{
-		{"refused", refused, `^502, 200\|0, 5\|0\.000, \d+\.\d{3}$`},
-		{"timeout", stall, `^504, 200\|0, 5\|1\.\d{3}, \d+\.\d{3}$`},
-		{"http_503", answer503, `^503, 200\|0, 5\|0\.\d{3}, \d+\.\d{3}$`},
+		{"refused", refused, `^502, 200\|0, 5\|0\.000, \d+\.\d{3}\|-, 0\.\d{3}\|-, 0\.\d{3}$`},
+		{"timeout", stall, `^504, 200\|0, 5\|1\.\d{3}, \d+\.\d{3}\|0\.\d{3}, 0\.\d{3}\|-, 0\.\d{3}$`},
+		{"http_503", answer503, `^503, 200\|0, 5\|0\.\d{3}, \d+\.\d{3}\|0\.\d{3}, 0\.\d{3}\|0\.\d{3}, 0\.\d{3}$`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ok := addr(backend(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello") }))
 			var buf syncBuffer
 			s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{tc.first, ok}, readTimeout(1), nextUpstream("error timeout http_503", 3, 0))),
-				map[string]string{"log-format-upstream": "$upstream_addr|$upstream_status|$upstream_response_length|$upstream_response_time"})
+				map[string]string{"log-format-upstream": "$upstream_addr|$upstream_status|$upstream_response_length|$upstream_response_time|$upstream_connect_time|$upstream_header_time"})
 			_, srv := front(t, Options{AccessLog: &buf}, s)
 			line := logRequest(t, client(t), srv.URL+"/", "foo.com", &buf, nil)
 			addrs, rest, _ := strings.Cut(line, "|")
@@ -237,7 +285,7 @@ func TestNextUpstreamLogValues(t *testing.T) {
 				t.Errorf("$upstream_addr %q, want %q", addrs, want)
 			}
 			if !regexp.MustCompile(tc.want).MatchString(rest) {
-				t.Errorf("status|length|time %q, want it to match %s", rest, tc.want)
+				t.Errorf("status|length|time|connect|header %q, want it to match %s", rest, tc.want)
 			}
 		})
 	}

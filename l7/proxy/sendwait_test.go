@@ -96,7 +96,7 @@ func TestSendWaitReadTimeout(t *testing.T) {
 	release := make(chan struct{})
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) { <-release })
 	defer close(release)
-	be := backendOf("web", []string{addr(up)}, func(p *annotations.Proxy) { p.ReadTimeoutSeconds = 1 })
+	be := backendOf("web", []string{addr(up)}, func(p *annotations.Proxy) { p.ReadTimeoutSeconds = 1 }, nextUpstream("error timeout", 1, 0))
 	_, srv := front(t, Options{}, snap(1, "a.test", be))
 	start := time.Now()
 	res := get(t, client(t), srv, "a.test", "/slow")

@@ -55,7 +55,9 @@ func TestReadTimeoutBeforeHeader(t *testing.T) {
 	t.Parallel()
 	up := stalling(t, nil)
 	var logs syncBuffer
-	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", backendOf("slow", []string{addr(up)}, readTimeout(1))))
+	// One try: a lone endpoint that times out is otherwise tried again
+	// (proxy-next-upstream-tries, TestNextUpstreamTriesRepeat).
+	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", backendOf("slow", []string{addr(up)}, readTimeout(1), nextUpstream("error timeout", 1, 0))))
 	start := time.Now()
 	got := get(t, client(t), srv, "foo.com", "/")
 	took := time.Since(start)
@@ -232,7 +234,7 @@ func fullBacklog(tb testing.TB) string {
 func TestConnectTimeout(t *testing.T) {
 	t.Parallel()
 	hang := fullBacklog(t)
-	be := backendOf("hang", []string{hang}, func(p *annotations.Proxy) { p.ConnectTimeoutSeconds = 1 })
+	be := backendOf("hang", []string{hang}, func(p *annotations.Proxy) { p.ConnectTimeoutSeconds = 1 }, nextUpstream("error timeout", 1, 0))
 	var logs syncBuffer
 	_, srv := front(t, Options{Logger: testLogger(&logs)}, snap(1, "foo.com", be))
 	start := time.Now()

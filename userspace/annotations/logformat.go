@@ -33,7 +33,8 @@ const DefaultLogFormat = `$remote_addr - $remote_user [$time_local] "$request" $
 var LogVariables = []string{
 	"remote_addr", "remote_user", "time_local", "time_iso8601", "request", "status", "body_bytes_sent",
 	"bytes_sent", "request_length", "request_time", "proxy_upstream_name", "proxy_alternative_upstream_name",
-	"upstream_addr", "upstream_response_length", "upstream_response_time", "upstream_status", "req_id",
+	"upstream_addr", "upstream_response_length", "upstream_response_time", "upstream_connect_time",
+	"upstream_header_time", "upstream_status", "req_id",
 	"request_id", "host", "request_method", "request_uri", "uri", "args", "query_string", "server_protocol",
 	"scheme", "namespace", "ingress_name", "service_name", "service_port", "the_real_ip", "remote_port",
 	"server_port", "msec", "pipe", "realip_remote_addr", "proxy_protocol_addr", "proxy_protocol_port",

@@ -138,7 +138,7 @@ var nextUpstreamMeta = []Meta{
 	},
 	{
 		Key: "proxy-next-upstream-tries", Default: "3", ConfigMap: true,
-		Doc:      "Most endpoints tried for one request, the first included; \"0\" means no limit.",
+		Doc:      "Most attempts for one request, the first included; an endpoint is tried again once every one was (one failing endpoint: tried this many times), as ingress-nginx's balancer. \"0\" tries each endpoint once (ingress-nginx would retry without end).",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
 	},
 	{

@@ -79,9 +79,9 @@ type Proxy struct {
 	// (proxy-next-upstream). Default NextError|NextTimeout ("error
 	// timeout"); the zero value is "off".
 	NextUpstream NextUpstream `json:"nextUpstream"`
-	// NextUpstreamTries bounds the endpoints tried for one request, the
-	// first included (proxy-next-upstream-tries); 0 means no limit.
-	// Default 3.
+	// NextUpstreamTries bounds the attempts for one request, the first
+	// included (proxy-next-upstream-tries); an endpoint is tried again once
+	// every one was. 0 tries each endpoint once. Default 3.
 	NextUpstreamTries int `json:"nextUpstreamTries"`
 	// NextUpstreamTimeoutSeconds bounds the time after the first attempt
 	// during which a request may be passed on
