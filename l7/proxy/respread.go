@@ -164,11 +164,13 @@ type fastResponse struct {
 // above 8 makes (a response with more fields grows it).
 var fastResponses = sync.Pool{New: func() any { return &fastResponse{header: make(http.Header)} }}
 
-// recycle returns fr, reset, to fastResponses. The header's value slices
-// stay valid for whoever shares them (relay): they are the arena's, not
-// fr's.
+// recycle returns fr, reset, to fastResponses, unless its map or its
+// order grew past maxRecycledFields (a response of many repeated lines,
+// Set-Cookie say, has a small map and a long order). The header's value
+// slices stay valid for whoever shares them (relay): they are the
+// arena's, not fr's.
 func (fr *fastResponse) recycle() {
-	if len(fr.header) > maxRecycledFields {
+	if len(fr.header) > maxRecycledFields || cap(fr.order) > maxRecycledFields {
 		return
 	}
 	fr.reset()
