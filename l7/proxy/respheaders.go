@@ -88,8 +88,12 @@ func setHeaders(h http.Header, hs []annotations.Header) {
 type headerSet []setHeader
 
 type setHeader struct {
-	name  string           // canonical
-	value []string         // a literal value; nil: the empty one
+	name string // canonical
+	// value is a literal value (nil: the empty one). set puts this very
+	// slice in every response's header, allocation-free: code that edits
+	// a header after set replaces its slice (Set, a new append), never
+	// writes into it.
+	value []string
 	vars  annotations.Vars // the value's variables; nil for a literal
 	// empty is the header's value when it is empty: nil removes it;
 	// {""} for the User-Agent of an upstream request, so that Go's
