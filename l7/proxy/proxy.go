@@ -704,6 +704,21 @@ func (w *responseRecorder) relayFieldOrder(order []h1server.FieldName) {
 	}
 }
 
+// absoluteLocationer is l7/h1server's response writer, which writes a
+// Location nginx made absolute where nginx's header filter writes it.
+type absoluteLocationer interface{ SetAbsoluteLocation() }
+
+// absoluteLocation tells the client's server that the response's Location
+// is one nginx would have made absolute itself from a "/" target
+// (absolute_redirect), which nginx writes before Transfer-Encoding and
+// Connection rather than among the other fields. Only l7/h1server's
+// writer takes it: HTTP/2's fields have no such order.
+func (w *responseRecorder) absoluteLocation() {
+	if al, ok := w.ResponseWriter.(absoluteLocationer); ok {
+		al.SetAbsoluteLocation()
+	}
+}
+
 func (w *responseRecorder) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code

@@ -125,7 +125,7 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key: "relative-redirects", Default: "false", ConfigMap: true,
-		Doc:      "`\"true\"` sends a `permanent-redirect` to a path as that path (nginx's `absolute_redirect off`) instead of `$scheme://<host><path>`. Every other redirect Weir issues has an absolute target, as in ingress-nginx.",
+		Doc:      "`\"true\"` sends a `permanent-redirect` to a path, the redirect of a Prefix path ending in `/` and a `Location` that `proxy-redirect-from`/`-to` rewrote to a path as that path (nginx's `absolute_redirect off`) instead of `$scheme://<host><path>` (the local address without a Host). Every other redirect Weir issues has an absolute target, as in ingress-nginx.",
 		Validate: validateBool,
 	},
 	{
