@@ -305,6 +305,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upDenied, accessDenied := upstreamDenial(route.Backend), accessDenial(route.Backend) // upstream.go
 	if upDenied || accessDenied {
 		limit = nginxBodySize
+	} else {
+		// The location's more_set_headers (custom-headers, with
+		// add-headers again) apply to every response once nginx has
+		// found the location, its own 413 and redirect of a path
+		// ending in "/" included; a denied location has none.
+		p.routeHeaders(rec.Header(), route, ex, r) // respheaders.go
 	}
 	if limit > 0 && r.ContentLength > limit {
 		ex.findConfig = true

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -373,4 +374,48 @@ func TestIngressNginxBackendProtocol(t *testing.T) {
 			t.Errorf("GET https://auto.test/: %d %q, want 200 tls=true", resp.StatusCode, body)
 		}
 	})
+}
+
+// TestRedirectResponseHeaders checks which more_set_headers of
+// ingress-nginx's configuration a redirect carries, as nginx 1.22.1 with
+// headers-more answered: add-headers (http{}) every one; the location's
+// custom-headers those nginx answers once it found the location (the
+// redirect of a Prefix path ending in "/", its 413, permanent-redirect,
+// ssl-redirect), not the server's (app-root's "if ($uri = /)", the
+// from-to-www-redirect server).
+func TestRedirectResponseHeaders(t *testing.T) {
+	echo := newBackend(t, "echo", redirEcho("echo"))
+	w := startWeirWith(t, map[string]string{
+		"class.yaml": ingressClass,
+		"cm.yaml":    configMap("add-headers", "default/ah", "global-allowed-response-headers", "X-Custom"),
+		"ah.yaml":    namedConfigMap("ah", "X-Global", "g") + namedConfigMap("ch", "X-Custom", "c"),
+		"app.yaml": service("echo", echo.port) +
+			pathIngress("perm", "perm.test", "/p", "Prefix", "echo", "permanent-redirect", "http://x.test", "custom-headers", "default/ch") +
+			pathIngress("slash", "slash.test", "/dir/", "Prefix", "echo", "custom-headers", "default/ch", "proxy-body-size", "1") +
+			pathIngress("ssl", "ssl.test", "/", "Prefix", "echo", "force-ssl-redirect", "true", "custom-headers", "default/ch") +
+			pathIngress("root", "root.test", "/", "Prefix", "echo", "app-root", "/app", "custom-headers", "default/ch") +
+			pathIngress("www", "www.test", "/", "Prefix", "echo", "from-to-www-redirect", "true", "custom-headers", "default/ch"),
+	}, configMapOptions())
+	for _, tc := range []struct {
+		method, host, path string
+		status             int
+		custom             bool
+	}{
+		{"GET", "perm.test", "/p", http.StatusMovedPermanently, true},
+		{"GET", "slash.test", "/dir", http.StatusMovedPermanently, true},
+		{"POST", "slash.test", "/dir/x", http.StatusRequestEntityTooLarge, true},
+		{"GET", "ssl.test", "/a", http.StatusPermanentRedirect, true},
+		{"GET", "root.test", "/", http.StatusFound, false},
+		{"GET", "test", "/a", http.StatusPermanentRedirect, false},
+	} {
+		var body io.Reader
+		if tc.method == http.MethodPost {
+			body = strings.NewReader("abcdef")
+		}
+		got := w.do(tc.method, tc.host, tc.path, body)
+		if got.status != tc.status || got.header.Get("X-Global") != "g" || (got.header.Get("X-Custom") == "c") != tc.custom {
+			t.Errorf("%s %s%s: %d X-Global %q X-Custom %q, want %d g and custom-headers %v", tc.method, tc.host, tc.path,
+				got.status, got.header.Get("X-Global"), got.header.Get("X-Custom"), tc.status, tc.custom)
+		}
+	}
 }
