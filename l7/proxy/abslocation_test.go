@@ -10,6 +10,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/h1server/h1servertest"
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -120,5 +121,48 @@ func TestLocationMadeAbsolute(t *testing.T) {
 		if strings.Join(fields, "\n") != strings.Join(tc.want, "\n") {
 			t.Errorf("%s%s: head %q, want these fields in this order: %q", tc.host, tc.path, got, tc.want)
 		}
+	}
+}
+
+// TestLocationListsMatchLocationPaths: no-tls-redirect-locations and
+// no-auth-locations are matched, as ingress-nginx's
+// isLocationInLocationList, against the path of the nginx location that
+// serves the request: a Prefix rule "/check" is the locations "= /check"
+// and "/check/" (updateServerLocations), so an entry "/check/" lifts the
+// redirect of "/check/x" and "/check/", not of "/check"; a rule "/dir/"
+// is the location "/dir/" for all its requests.
+func TestLocationListsMatchLocationPaths(t *testing.T) {
+	t.Parallel()
+	g := compileGlobal(annotations.Global{NoTLSRedirectLocations: []string{"/check/", "/dir/"}, NoAuthLocations: []string{"/check/"}})
+	prefix := &router.Route{Path: "/check", Match: snapshot.MatchPrefix}
+	slashed := &router.Route{Path: "/dir", Match: snapshot.MatchPrefix, SlashRedirect: true}
+	exact := &router.Route{Path: "/check", Match: snapshot.MatchExact}
+	root := &router.Route{Path: "/", Match: snapshot.MatchPrefix}
+	for _, tc := range []struct {
+		route *router.Route
+		path  string
+		want  bool
+	}{
+		{prefix, "/check", false},
+		{prefix, "/check/", true},
+		{prefix, "/check/x", true},
+		{slashed, "/dir/", true},
+		{slashed, "/dir/x", true},
+		{exact, "/check", false},
+		{root, "/check/x", false},
+	} {
+		if got := g.noTLSRedirect(tc.route, tc.path); got != tc.want {
+			t.Errorf("noTLSRedirect(%s %q, %q) = %v, want %v", tc.route.Match, tc.route.Path, tc.path, got, tc.want)
+		}
+		if tc.route != slashed {
+			if got := g.noAuth(tc.route, tc.path); got != tc.want {
+				t.Errorf("noAuth(%s %q, %q) = %v, want %v", tc.route.Match, tc.route.Path, tc.path, got, tc.want)
+			}
+		}
+	}
+	// The default list, nil: "/.well-known/acme-challenge".
+	d := compileGlobal(annotations.Global{})
+	if !d.noTLSRedirect(&router.Route{Path: "/.well-known/acme-challenge", Match: snapshot.MatchPrefix}, "/.well-known/acme-challenge/t") {
+		t.Error("default no-tls-redirect-locations: the ACME challenge path is redirected")
 	}
 }

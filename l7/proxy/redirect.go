@@ -25,7 +25,7 @@ import (
 // ServeHTTP, as soon as a route matched.)
 func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, hs router.Host, f *forwarding, route *router.Route) bool {
 	be := route.Backend
-	if f.scheme != "http" || !hs.SSLRedirect(route) || p.liveGlobal().noTLSRedirect(route.Path) {
+	if f.scheme != "http" || !hs.SSLRedirect(route) || p.liveGlobal().noTLSRedirect(route, requestPath(r)) {
 		return false
 	}
 	uri, withPort := requestURI(r), false

@@ -287,6 +287,13 @@ func TestIngressNginxNoTLSRedirectLocations(t *testing.T) {
 	w.update("cm.yaml", configMap("no-tls-redirect-locations", "/check-no-tls"))
 	redirWant(t, "GET /check-no-tls listed", w.get("no-tls-redirect-locations", "/check-no-tls"), http.StatusOK,
 		[]string{"request_uri=http://no-tls-redirect-locations/check-no-tls\n"})
+	// The list is matched against the location's path: the rule's
+	// locations are "= /check-no-tls" and "/check-no-tls/".
+	w.update("cm.yaml", configMap("no-tls-redirect-locations", "/check-no-tls/"))
+	redirLocation(t, "GET /check-no-tls, /check-no-tls/ listed", w.get("no-tls-redirect-locations", "/check-no-tls"), http.StatusPermanentRedirect,
+		"https://no-tls-redirect-locations/check-no-tls")
+	redirWant(t, "GET /check-no-tls/x, /check-no-tls/ listed", w.get("no-tls-redirect-locations", "/check-no-tls/x"), http.StatusOK,
+		[]string{"request_uri=http://no-tls-redirect-locations/check-no-tls/x\n"})
 }
 
 // TestIngressNginxMultipleRules ports test/e2e/ingress/multiple_rules.go:
