@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weir-lb/weir/l7/certs/certstest"
+	"github.com/weir-lb/weir/test/grpcecho"
 )
 
 // This file ports the client-visible cases of ingress-nginx's e2e tests of
@@ -349,9 +352,9 @@ func TestIngressNginxPathTypeExactDuplicate(t *testing.T) {
 // TestIngressNginxBackendProtocol ports test/e2e/annotations/backendprotocol.go,
 // whose cases only read proxy_pass/grpc_pass in nginx.conf: on the wire,
 // "https" (any case) reaches a TLS endpoint, AUTO_HTTP ($scheme://) speaks
-// TLS to it only for a request that came over TLS. HTTPS in capitals and
-// GRPC are TestProxySSLInProcess and TestGRPCInProcess; GRPCS is the same TLS
-// dial; FCGI is n/a (refused with a warning, README).
+// TLS to it only for a request that came over TLS, GRPCS reaches a gRPC
+// endpoint over TLS. HTTPS in capitals and GRPC are TestProxySSLInProcess
+// and TestGRPCInProcess; FCGI is n/a (refused with a warning, README).
 func TestIngressNginxBackendProtocol(t *testing.T) {
 	up := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(rw, "tls=%v", r.TLS != nil)
@@ -379,6 +382,18 @@ func TestIngressNginxBackendProtocol(t *testing.T) {
 		resp, body, _ := httpsGet(t, w, httpsTransport(t, w, ca), "auto.test", "/")
 		if resp.StatusCode != http.StatusOK || body != "tls=true" {
 			t.Errorf("GET https://auto.test/: %d %q, want 200 tls=true", resp.StatusCode, body)
+		}
+	})
+	// "should set backend protocol to grpcs:// and use grpc_pass"
+	t.Run("grpcs", func(t *testing.T) {
+		cert := certstest.SelfSigned(t, "grpcs.test")
+		addr := grpcecho.Start(t, &cert)
+		gport, _ := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
+		w.update("grpcs.yaml", service("grpcs", gport)+ingress("grpcs", "grpcs.test", "grpcs", "backend-protocol", "GRPCS"))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := grpcecho.Exercise(ctx, grpcecho.Dial(t, w.d.HTTPSAddr(), "grpcs.test"), "grpcs.test"); err != nil {
+			t.Errorf("gRPC through a GRPCS route: %v", err)
 		}
 	})
 }
