@@ -43,6 +43,9 @@ type response struct {
 	// order is SetFieldOrder's copy, for the next head (empty: none), in
 	// bufs' array while it holds it.
 	order []FieldName
+	// absLocation is SetAbsoluteLocation's: the Location field goes
+	// before Transfer-Encoding and Connection (rankLocation).
+	absLocation bool
 
 	pre    []byte      // body written before the head was (bufferSize at most)
 	out    []byte      // bytes to write to the client
@@ -77,14 +80,16 @@ const (
 )
 
 // Ranks of the fields in a head, ngx_http_header_filter's order: nginx's
-// own fields first (rankOf), then gzip's Vary (rankVary), then those
-// SetFieldOrder named from rankOrdered on, in its order, then the rest
-// (rankRest) by name, and last gzip's Content-Encoding (rankLast).
+// own fields first (rankOf, with a Location nginx made absolute at
+// rankLocation), then gzip's Vary (rankVary), then those SetFieldOrder
+// named from rankOrdered on, in its order, then the rest (rankRest) by
+// name, and last gzip's Content-Encoding (rankLast).
 const (
-	rankVary    = 7
-	rankOrdered = 8
-	rankRest    = 1 << 30
-	rankLast    = rankRest + 1
+	rankLocation = 5
+	rankVary     = 8
+	rankOrdered  = 9
+	rankRest     = 1 << 30
+	rankLast     = rankRest + 1
 )
 
 // rankOf is where a field of kind k goes among nginx's own: Server, Date,
@@ -94,8 +99,8 @@ var rankOf = [...]uint32{
 	fieldDate:             2,
 	fieldContentType:      3,
 	fieldContentLength:    4,
-	fieldTransferEncoding: 5,
-	fieldConnection:       6,
+	fieldTransferEncoding: 6,
+	fieldConnection:       7,
 	fieldOther:            rankRest,
 }
 
@@ -126,6 +131,15 @@ func (w *response) reset(req *http.Request, wantsClose, keepAlive10 bool) {
 // LF in line is written as a space. The proxy finds it with a type
 // assertion: it is no part of http.ResponseWriter.
 func (w *response) SetStatusLine(line string) { w.relayed = line }
+
+// SetAbsoluteLocation has the Location field written where nginx writes
+// a Location it made absolute itself (ngx_http_header_filter under
+// absolute_redirect: the "/" target of a return, of a location's
+// auto-redirect, or of proxy_redirect's rewrite): after Content-Length,
+// before Transfer-Encoding and Connection, instead of among the fields
+// that follow them. It applies to the response's heads. The proxy finds
+// it with a type assertion: it is no part of http.ResponseWriter.
+func (w *response) SetAbsoluteLocation() { w.absLocation = true }
 
 // SetFieldOrder has the next head's fields written in the order and with
 // the names nginx relays an upstream's (ngx_http_header_filter): first
@@ -651,6 +665,9 @@ func (w *response) scanHeader() headerScan {
 // and after every other field (the gzip filter's, which runs after
 // add_header and more_set_headers).
 func (w *response) place(k string) (uint32, string) {
+	if w.absLocation && k == "Location" {
+		return rankLocation, k
+	}
 	for i, o := range w.order {
 		if o.Name == k {
 			if o.Wire != "" {

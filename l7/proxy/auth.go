@@ -76,7 +76,7 @@ func newAuthenticator(reg *prometheus.Registry) *authenticator {
 func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange, route *router.Route) bool {
 	a := route.Backend.Proxy.Auth
 	// no-auth-locations lift the authentication, not a denial.
-	if a == nil || a.Invalid == "" && (a.Basic == nil && a.External == nil || p.liveGlobal().noAuth(route.Path)) {
+	if a == nil || a.Invalid == "" && (a.Basic == nil && a.External == nil || p.liveGlobal().noAuth(route, requestPath(r))) {
 		return p.sources.reject(rec, ex.fwd.remote, route)
 	}
 	au := p.auth

@@ -57,9 +57,6 @@ func compileCORS(c *annotations.CORS) *compiledCORS {
 // true. A request that does not match gets nothing and goes on, OPTIONS
 // included.
 func (p *Proxy) cors(w http.ResponseWriter, r *http.Request, route *router.Route, ex *exchange) bool {
-	// more_set_headers applies to every response, Weir's own (the 204
-	// below, refusals, errors) included.
-	p.routeHeaders(w.Header(), route, ex, r)
 	c := route.Backend.Proxy.CORS
 	if c == nil {
 		return false

@@ -409,7 +409,9 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	}
 	h := rec.Header()
 	relayHeader(h, resp.Header, fast != nil)
-	p.responseHeaders(ex, r, h) // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
+	if p.responseHeaders(ex, r, h) { // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
+		rec.absoluteLocation()
+	}
 	announced := len(resp.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)

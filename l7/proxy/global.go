@@ -4,13 +4,16 @@ import (
 	"net/http"
 	"net/netip"
 	"net/textproto"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/proxyproto"
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // globalConfig is the Global section of the live Snapshot, compiled once per
@@ -68,14 +71,51 @@ type globalConfig struct {
 	hsts string
 }
 
-// noTLSRedirect is Global.NoTLSRedirect(path) without copying the Global.
-func (g *globalConfig) noTLSRedirect(path string) bool {
-	return annotations.InLocations(path, g.NoTLSRedirectLocations, annotations.DefaultNoTLSRedirectLocations)
+// noTLSRedirect is Global.NoTLSRedirect of the path of the location that
+// serves route's request for path (locationSlash), without copying the
+// Global.
+func (g *globalConfig) noTLSRedirect(route *router.Route, path string) bool {
+	return inLocations(route.Path, locationSlash(route, path), g.NoTLSRedirectLocations, annotations.DefaultNoTLSRedirectLocations)
 }
 
-// noAuth is Global.NoAuth(path) without copying the Global.
-func (g *globalConfig) noAuth(path string) bool {
-	return annotations.InLocations(path, g.NoAuthLocations, annotations.DefaultNoAuthLocations)
+// noAuth is Global.NoAuth of the path of the location that serves route's
+// request for path (locationSlash), without copying the Global.
+func (g *globalConfig) noAuth(route *router.Route, path string) bool {
+	return inLocations(route.Path, locationSlash(route, path), g.NoAuthLocations, annotations.DefaultNoAuthLocations)
+}
+
+// locationSlash reports whether the nginx location that ingress-nginx
+// writes for route and that serves a request for path has the path
+// route.Path followed by "/": the path its location lists
+// (no-tls-redirect-locations, no-auth-locations) are matched against by
+// isLocationInLocationList. updateServerLocations makes a Prefix rule
+// "/a" two locations, "= /a" and "/a/" (which serves "/a/" and below),
+// and a Prefix rule "/a/" (Weir's Path "/a" with SlashRedirect) the
+// locations "/a/" and "= /a/"; a regular-expression host's paths are
+// routes of their own.
+func locationSlash(route *router.Route, path string) bool {
+	return route.Match == snapshot.MatchPrefix && route.Path != "/" && (route.SlashRedirect || path != route.Path)
+}
+
+// inLocations is annotations.InLocations of path followed by "/" when
+// slash, without building that string.
+func inLocations(path string, slash bool, list []string, def string) bool {
+	if annotations.InLocations(path, list, def) {
+		return true
+	}
+	if !slash {
+		return false
+	}
+	if list == nil {
+		list = []string{def}
+	}
+	for _, l := range list {
+		// path+"/" starts with l, and path does not: l is path+"/".
+		if len(l) == len(path)+1 && l[len(path)] == '/' && strings.HasPrefix(l, path) {
+			return true
+		}
+	}
+	return false
 }
 
 // limitKeyOf returns what limit-connections and limit-rps count r by

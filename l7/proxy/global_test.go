@@ -9,7 +9,9 @@ import (
 
 	"github.com/weir-lb/weir/l7/connlimit"
 	"github.com/weir-lb/weir/l7/proxyproto"
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
+	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
 // TestHeaderLimitsFollowApply: the getter another part of the server reads
@@ -170,10 +172,11 @@ func TestCompileGlobalTakesMethods(t *testing.T) {
 			t.Errorf("%+v: (-want +got):\n%s", g, diff)
 		}
 		for _, path := range []string{"/", "/.well-known/acme-challenge/x", "/a", "/ab", "/b", "/b/x", "/c", "/x/a"} {
-			if want, got := g.NoAuth(path), c.noAuth(path); got != want {
+			route := &router.Route{Path: path, Match: snapshot.MatchExact} // its location's path is path
+			if want, got := g.NoAuth(path), c.noAuth(route, path); got != want {
 				t.Errorf("%+v: noAuth(%q) = %v, NoAuth %v", g, path, got, want)
 			}
-			if want, got := g.NoTLSRedirect(path), c.noTLSRedirect(path); got != want {
+			if want, got := g.NoTLSRedirect(path), c.noTLSRedirect(route, path); got != want {
 				t.Errorf("%+v: noTLSRedirect(%q) = %v, NoTLSRedirect %v", g, path, got, want)
 			}
 		}

@@ -117,6 +117,22 @@ func localPort(r *http.Request) string {
 	return "80"
 }
 
+// localIP is the address the connection of r came in on, as localPort's
+// port ("" when the server did not say).
+func localIP(r *http.Request) string {
+	switch ta := r.Context().Value(http.LocalAddrContextKey).(type) {
+	case *net.TCPAddr:
+		return ta.IP.String()
+	case *proxyproto.Addr:
+		return ta.IP.String()
+	case net.Addr:
+		if host, _, err := net.SplitHostPort(ta.String()); err == nil {
+			return host
+		}
+	}
+	return ""
+}
+
 // requestID returns the client's X-Request-ID, or, with generate (the
 // generate-request-id default), a new one: ingress-nginx's map
 // $http_x_request_id $req_id; "" without generate. The new one is 16 random

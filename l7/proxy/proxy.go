@@ -305,6 +305,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upDenied, accessDenied := upstreamDenial(route.Backend), accessDenial(route.Backend) // upstream.go
 	if upDenied || accessDenied {
 		limit = nginxBodySize
+	} else {
+		// The location's more_set_headers (custom-headers, with
+		// add-headers again) apply to every response once nginx has
+		// found the location, its own 413 and redirect of a path
+		// ending in "/" included; a denied location has none.
+		p.routeHeaders(rec.Header(), route, ex, r) // respheaders.go
 	}
 	if limit > 0 && r.ContentLength > limit {
 		ex.findConfig = true
@@ -701,6 +707,21 @@ func (w *responseRecorder) relayFieldOrder(order []h1server.FieldName) {
 	}
 	if fo, ok := w.ResponseWriter.(fieldOrderer); ok {
 		fo.SetFieldOrder(order)
+	}
+}
+
+// absoluteLocationer is l7/h1server's response writer, which writes a
+// Location nginx made absolute where nginx's header filter writes it.
+type absoluteLocationer interface{ SetAbsoluteLocation() }
+
+// absoluteLocation tells the client's server that the response's Location
+// is one nginx would have made absolute itself from a "/" target
+// (absolute_redirect), which nginx writes before Transfer-Encoding and
+// Connection rather than among the other fields. Only l7/h1server's
+// writer takes it: HTTP/2's fields have no such order.
+func (w *responseRecorder) absoluteLocation() {
+	if al, ok := w.ResponseWriter.(absoluteLocationer); ok {
+		al.SetAbsoluteLocation()
 	}
 }
 

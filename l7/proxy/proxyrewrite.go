@@ -27,11 +27,14 @@ func compileRewrite(r *annotations.HeaderRewrite) *regexp.Regexp {
 }
 
 // rewriteUpstreamHeaders applies u's rewrites to the endpoint's response
-// header h; u may be nil.
-func rewriteUpstreamHeaders(u *annotations.Upstream, h http.Header) {
+// header h; u may be nil. It returns the index in h["Location"] of the
+// last value proxy_redirect rewrote (nginx's headers_out.location), -1
+// when it rewrote none.
+func rewriteUpstreamHeaders(u *annotations.Upstream, h http.Header) int {
 	if !u.RewritesHeaders() || u.Protocol == annotations.ProtocolGRPC || u.Protocol == annotations.ProtocolGRPCS {
-		return
+		return -1
 	}
+	rewritten := -1
 	if rule, ok := u.Redirect(); ok {
 		if rule.From == annotations.RedirectDefault {
 			scheme := "http://"
@@ -40,27 +43,34 @@ func rewriteUpstreamHeaders(u *annotations.Upstream, h http.Header) {
 			}
 			rule.From = scheme + "upstream_balancer/"
 		}
-		rewriteRedirects(h, &rule)
+		rewritten = rewriteRedirects(h, &rule)
 	}
 	if u.CookieDomain != nil || u.CookiePath != nil {
 		for i, c := range h["Set-Cookie"] {
 			h["Set-Cookie"][i] = rewriteCookie(c, u.CookieDomain, u.CookiePath)
 		}
 	}
+	return rewritten
 }
 
 // rewriteRedirects applies a proxy_redirect rule to the Location headers
 // (the whole value) and the Refresh headers (what follows the first
-// "url=", case-insensitively) of h.
-func rewriteRedirects(h http.Header, rule *annotations.HeaderRewrite) {
+// "url=", case-insensitively) of h, and returns the index of the last
+// Location it rewrote, -1 when none.
+func rewriteRedirects(h http.Header, rule *annotations.HeaderRewrite) int {
+	rewritten := -1
 	for i, v := range h["Location"] {
-		h["Location"][i], _ = rewritePrefix(v, 0, rule, pathMatch)
+		var ok bool
+		if h["Location"][i], ok = rewritePrefix(v, 0, rule, pathMatch); ok {
+			rewritten = i
+		}
 	}
 	for i, v := range h["Refresh"] {
 		if at := indexFold(v, "url="); at >= 0 {
 			h["Refresh"][i], _ = rewritePrefix(v, at+len("url="), rule, pathMatch)
 		}
 	}
+	return rewritten
 }
 
 // match kinds of rewritePrefix.

@@ -25,7 +25,7 @@ import (
 // ServeHTTP, as soon as a route matched.)
 func (p *Proxy) tlsPolicy(w http.ResponseWriter, r *http.Request, hs router.Host, f *forwarding, route *router.Route) bool {
 	be := route.Backend
-	if f.scheme != "http" || !hs.SSLRedirect(route) || p.liveGlobal().noTLSRedirect(route.Path) {
+	if f.scheme != "http" || !hs.SSLRedirect(route) || p.liveGlobal().noTLSRedirect(route, requestPath(r)) {
 		return false
 	}
 	uri, withPort := requestURI(r), false
@@ -131,7 +131,7 @@ func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, hs router.H
 // and returns true when it did: permanent-redirect or temporal-redirect
 // (nginx's return <code> <url>), then a rewrite-target starting with
 // http:// or https:// (nginx's rewrite to a URL: 302, the query appended).
-func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *router.Route) bool {
+func (p *Proxy) locationRedirect(w *responseRecorder, r *http.Request, route *router.Route) bool {
 	rw := route.Backend.Proxy.Rewrite
 	if rw == nil {
 		return false
@@ -142,7 +142,8 @@ func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *
 	case rw.RedirectURL != "":
 		target = rw.RedirectURL
 		if target[0] == '/' && !rw.RelativeRedirects {
-			target = absoluteRedirect(r, route.Host, target, rw.UsePortInRedirects)
+			target = absoluteRedirect(r, target, rw.UsePortInRedirects)
+			w.absoluteLocation()
 		}
 	case route.Rewrite != nil && (strings.HasPrefix(rw.Target, "http://") || strings.HasPrefix(rw.Target, "https://")):
 		uri := requestPath(r)
@@ -165,17 +166,21 @@ func (p *Proxy) locationRedirect(w http.ResponseWriter, r *http.Request, route *
 
 // absoluteRedirect makes the path target absolute as nginx's header filter
 // does under absolute_redirect on: the connection's scheme, the request's
-// host (lower-cased, without its port; serverHost when it has none), the
-// local port when withPort (port_in_redirect on) and it is not the
-// scheme's default, then target.
-func absoluteRedirect(r *http.Request, serverHost, target string, withPort bool) string {
+// host (lower-cased, without its port; the local address when it has
+// none, as nginx for an HTTP/1.0 request without Host: nginx 1.22.1
+// answered one with "http://127.0.0.1/new-location", where server_name
+// is not used under server_name_in_redirect off), the local port when
+// withPort (port_in_redirect on) and it is not the scheme's default, then
+// target. A local IPv6 address is written in brackets (nginx writes it
+// bare, which no client can parse).
+func absoluteRedirect(r *http.Request, target string, withPort bool) string {
 	scheme, defPort := "http://", "80"
 	if r.TLS != nil {
 		scheme, defPort = "https://", "443"
 	}
 	host := router.NormalizeHost(r.Host)
 	if host == "" {
-		host = serverHost
+		host = localIP(r)
 	}
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
@@ -238,14 +243,15 @@ func writeRedirect(w http.ResponseWriter, code int, target, defaultType string) 
 // location's use-port-in-redirects (nginx 1.22.1 answered "/trail?x=1" of
 // a rule "/trail/" with 301 and "http://mix.test/trail/?x=1" under
 // ingress-nginx's port_in_redirect off).
-func (p *Proxy) slashRedirect(w http.ResponseWriter, r *http.Request, route *router.Route) {
+func (p *Proxy) slashRedirect(w *responseRecorder, r *http.Request, route *router.Route) {
 	target := route.Path + "/"
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
 	rw := route.Backend.Proxy.Rewrite
 	if rw == nil || !rw.RelativeRedirects {
-		target = absoluteRedirect(r, route.Host, target, rw != nil && rw.UsePortInRedirects)
+		target = absoluteRedirect(r, target, rw != nil && rw.UsePortInRedirects)
+		w.absoluteLocation()
 	}
 	writeRedirect(w, http.StatusMovedPermanently, target, p.liveGlobal().contentType)
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/textproto"
+	"strings"
 
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -25,9 +26,13 @@ func (p *Proxy) routeHeaders(h http.Header, route *router.Route, ex *exchange, r
 // the affinity cookie, see takeSticky), then add-headers,
 // custom-headers and the CORS headers (cors.go) are set, replacing the
 // upstream's; last, on an HTTPS request r, the route's HSTS (ownHSTS).
-func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
+// It reports whether a Location was made absolute (redirectedLocation),
+// which nginx writes in another place of the head (absoluteLocation).
+func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) (absolute bool) {
 	sticky := takeSticky(ex, h) // balance.go
-	rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h)
+	if i := rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h); i >= 0 {
+		absolute = redirectedLocation(r, ex.route, h["Location"], i)
+	}
 	g := p.liveGlobal()
 	for _, k := range g.HideHeaders {
 		h.Del(k)
@@ -40,6 +45,24 @@ func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
 	if !ex.errorPage {
 		ownHSTS(h, r, g.hsts)
 	}
+	return absolute
+}
+
+// redirectedLocation makes loc[i], the last Location value proxy_redirect
+// rewrote (nginx's headers_out.location), absolute when it starts with
+// "/", as nginx's header filter does unless absolute_redirect is off
+// (relative-redirects), with the port under use-port-in-redirects
+// (port_in_redirect), and reports whether it did: nginx turned
+// proxy-redirect-to "/" of "http://up.test/foo" into
+// "http://<Host>/foo". An endpoint's own "/" Location, which no rule
+// rewrote, is relayed as it came.
+func redirectedLocation(r *http.Request, route *router.Route, loc []string, i int) bool {
+	rw := route.Backend.Proxy.Rewrite
+	if i >= len(loc) || !strings.HasPrefix(loc[i], "/") || rw != nil && rw.RelativeRedirects {
+		return false
+	}
+	loc[i] = absoluteRedirect(r, loc[i], rw != nil && rw.UsePortInRedirects)
+	return true
 }
 
 // requestHeaders edits the request out to the upstream of r, after Weir's

@@ -605,7 +605,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "no-auth-locations", Default: DefaultNoAuthLocations, ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Comma-separated path prefixes: the rules whose path starts with one are served without authentication (auth-type, auth-url, global-auth-url), as ingress-nginx's; the source ranges still apply.",
+		Doc:      "Comma-separated path prefixes: the rules whose path (that of nginx's location for the rule: a Prefix rule `/a` is the locations `= /a` and `/a/`) starts with one are served without authentication (auth-type, auth-url, global-auth-url), as ingress-nginx's; the source ranges still apply.",
 		Validate: func(string) error { return nil },
 	},
 	{

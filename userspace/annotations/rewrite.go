@@ -125,7 +125,7 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key: "relative-redirects", Default: "false", ConfigMap: true,
-		Doc:      "`\"true\"` sends a `permanent-redirect` to a path as that path (nginx's `absolute_redirect off`) instead of `$scheme://<host><path>`. Every other redirect Weir issues has an absolute target, as in ingress-nginx.",
+		Doc:      "`\"true\"` (the ConfigMap key: for every Ingress, whose annotation `\"false\"` does not turn it off, as nginx's `absolute_redirect off` in `http{}`) sends a `permanent-redirect` to a path, the redirect of a Prefix path ending in `/` and a `Location` that `proxy-redirect-from`/`-to` rewrote to a path as that path (nginx's `absolute_redirect off`) instead of `$scheme://<host><path>` (the local address without a Host). Every other redirect Weir issues has an absolute target, as in ingress-nginx.",
 		Validate: validateBool,
 	},
 	{
@@ -341,7 +341,12 @@ func parseRewrite(get lookup, p *Proxy, h *Host, wrap func(key, value string, er
 	if p.Rewrite != nil {
 		rw = *p.Rewrite
 	}
+	relative := rw.RelativeRedirects
 	errs := rewriteBools(get, &rw, wrap)
+	// The ConfigMap's relative-redirects is nginx's absolute_redirect off
+	// in http{}, which every location inherits: the annotation can turn
+	// it on (the location's absolute_redirect off), not off again.
+	rw.RelativeRedirects = rw.RelativeRedirects || relative
 	errs = append(errs, joinErrs(
 		setParsed(get, wrap, "rewrite-target", parseTarget, &rw.Target),
 		setParsed(get, wrap, "x-forwarded-prefix", func(v string) (string, error) { return parseTarget(strings.ReplaceAll(v, " ", "")) }, &rw.XForwardedPrefix),

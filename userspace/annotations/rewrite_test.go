@@ -151,6 +151,14 @@ func TestParseRewriteDefaults(t *testing.T) {
 	if !p.Rewrite.UsePortInRedirects {
 		t.Error("Parse modified the defaults' Rewrite")
 	}
+	// The ConfigMap's relative-redirects is absolute_redirect off in
+	// http{}: ingress-nginx's annotation only adds it to a location, so
+	// "false" there leaves the redirects relative.
+	rel, _ := ParseDefaults(map[string]string{"relative-redirects": "true"})
+	got, _ = Parse(map[string]string{Prefix + "relative-redirects": "false", Prefix + "permanent-redirect": "/new"}, rel)
+	if diff := cmp.Diff(&Rewrite{RedirectURL: "/new", RedirectCode: 301, RelativeRedirects: true}, got.Proxy.Rewrite); diff != "" {
+		t.Errorf("Parse relative-redirects false over the ConfigMap's true (-want +got):\n%s", diff)
+	}
 }
 
 // TestHTTPRedirectCode checks the ConfigMap's http-redirect-code: the

@@ -51,7 +51,7 @@ var tlsSessionMeta = []Meta{
 	},
 	{
 		Key: "no-tls-redirect-locations", Default: DefaultNoTLSRedirectLocations, ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Comma-separated path prefixes: a rule whose path starts with one is never redirected to HTTPS by `ssl-redirect` or `force-ssl-redirect`, as ingress-nginx's (the rule's path, not the request's: cert-manager's HTTP-01 solver Ingress has the challenge's path).",
+		Doc:      "Comma-separated path prefixes: a rule whose path starts with one is never redirected to HTTPS by `ssl-redirect` or `force-ssl-redirect`, as ingress-nginx's (the path of nginx's location for the rule, not the request's: cert-manager's HTTP-01 solver Ingress has the challenge's path; a Prefix rule `/a` is the locations `= /a` and `/a/`, so `/a/` lifts the redirect of `/a/` and below, not of `/a`).",
 		Validate: func(string) error { return nil },
 	},
 }
