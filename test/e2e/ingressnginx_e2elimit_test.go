@@ -463,18 +463,25 @@ func TestIngressNginxLoadBalance(t *testing.T) {
 }
 
 // TestIngressNginxLimitRateConfigMap ports test/e2e/settings/limit_rate.go
-// (limit_rate 1k from the ConfigMap) on the wire: a 2 KiB response takes a
-// second or more; the annotation's case is traffic_test.go's
-// TestLimitRateThroughServer.
+// (limit_rate 1k from the ConfigMap) on the wire: a 2 KiB response of a
+// route with proxy-buffering on, as the e2e case sets it, takes a second
+// or more; one of a route with proxy-buffering off (the default) is not
+// paced, as nginx's unbuffered responses. The annotation's case is
+// traffic_test.go's TestLimitRateThroughServer.
 func TestIngressNginxLimitRateConfigMap(t *testing.T) {
 	body := strings.Repeat("x", 2<<10)
 	b := newBackend(t, "lr", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body) })
 	w := startWeirWith(t, map[string]string{
 		"class.yaml": ingressClass,
-		"app.yaml":   service("lr", b.port) + ingress("limit-rate", "limit-rate", "lr", "proxy-buffering", "on"),
-		"cm.yaml":    configMap("limit-rate", "1"),
+		"app.yaml": service("lr", b.port) + ingress("limit-rate", "limit-rate", "lr", "proxy-buffering", "on") +
+			ingress("unbuffered", "unbuffered.limit-rate", "lr"),
+		"cm.yaml": configMap("limit-rate", "1"),
 	}, configMapOptions())
 	w.wantPaced("limit-rate", body)
+	start := time.Now()
+	if res := w.get("unbuffered.limit-rate", "/"); res.status != 200 || res.body != body || time.Since(start) > 500*time.Millisecond {
+		t.Errorf("proxy-buffering off: %d, %d bytes in %v; want all of it at once", res.status, len(res.body), time.Since(start))
+	}
 }
 
 // wantPaced checks that GET / of host answers 200 with body, 2 KiB, in a
