@@ -94,6 +94,9 @@ func (m *mirrors) send(r *http.Request, cfg *annotations.Mirror, body []byte) {
 	}
 	h := r.Header.Clone()
 	removeRequestHopHeaders(h)
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // Go's client adds none then; nginx none either
+	}
 	sem := m.sem
 	select {
 	case sem <- struct{}{}:
