@@ -257,6 +257,20 @@ func TestIngressNginxAccessLogSwitches(t *testing.T) {
 			}
 		})
 	}
+	// log.go "set rewrite_log on": nginx's rewrite debug log, which Weir
+	// does not have; the Ingress is served, with a warning.
+	t.Run("log.go: set rewrite_log on", func(t *testing.T) {
+		w := startWeir(t, map[string]string{
+			"class.yaml": ingressClass,
+			"app.yaml":   service("echo", echo.port) + ingress("log", "log.foo.com", "echo", "enable-rewrite-log", "true"),
+		})
+		if res := w.get("log.foo.com", "/"); res.status != 200 {
+			t.Errorf("GET: %d, want 200", res.status)
+		}
+		if !strings.Contains(w.logs.String(), "enable-rewrite-log") {
+			t.Errorf("no warning names enable-rewrite-log:\n%s", w.logs.String())
+		}
+	})
 }
 
 // TestIngressNginxClientBodyBufferSize ports
