@@ -550,3 +550,29 @@ func TestIngressNginxLimitRPSBurst(t *testing.T) {
 		t.Errorf("refused with 429: %q, want nginx's 429 page", refused.body)
 	}
 }
+
+// TestIngressNginxLimitByForwardedAddress: with use-forwarded-headers, the
+// limit_req key ($binary_remote_addr) and limit-allowlist's geo
+// ($remote_addr) are the address the realip module took from
+// X-Forwarded-For: each client has its own 1 + burst 1, and an allowlisted
+// one none.
+func TestIngressNginxLimitByForwardedAddress(t *testing.T) {
+	b := newBackend(t, "la", nil)
+	w := startWeirWith(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml": service("la", b.port) + ingress("la", "la.test", "la",
+			"limit-rps", "1", "limit-burst-multiplier", "1", "limit-allowlist", "18.0.0.0/8"),
+		"cm.yaml": configMap("use-forwarded-headers", "true"),
+	}, configMapOptions())
+	for _, tc := range []struct{ xff, want string }{
+		{"18.1.1.1", "200 200 200 200"}, {"19.1.1.1", "200 200 503 503"}, {"20.1.1.1", "200 200 503 503"},
+	} {
+		var got []string
+		for range 4 {
+			got = append(got, fmt.Sprint(w.get("la.test", "/", "X-Forwarded-For", tc.xff).status))
+		}
+		if g := strings.Join(got, " "); g != tc.want {
+			t.Errorf("X-Forwarded-For %s: %s, want %s", tc.xff, g, tc.want)
+		}
+	}
+}
