@@ -68,8 +68,11 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 	}
 	if fb == nil || !p.serveErrorRoute(rec, r, code, ex, fb, true) {
 		// ingress-nginx's internal default backend, through a
-		// @custom_ location: no HSTS (serveErrorRoute).
+		// @custom_ location: no HSTS (serveErrorRoute). The access log
+		// keeps the attempt's own status, and the location's upstream
+		// name (logformat.go).
 		ex.intercepted = true
+		ex.passOn(code)
 		delete(rec.Header(), "Strict-Transport-Security")
 		writeError(rec, http.StatusNotFound)
 	}
@@ -136,16 +139,21 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 	if ex.requestID != "" { // generate-request-id "false": nginx sends no empty header
 		h.Set("X-Request-ID", ex.requestID)
 	}
-	if n := len(ex.tried); n > 0 && len(ex.passed) < n {
-		// The attempt whose answer (code) is replaced, for the access
-		// log: no body read, as nginx's before its internal redirect.
-		ex.timing.done()
-		ex.passed = append(ex.passed, passedAttempt{status: code, time: max(ex.timing.response, 0)})
-	}
+	ex.passOn(code)
 	ex.redirect = ex2
 	p.forward(rec, r2, ex2)
 	if err, why := ex2.failure(); err != nil {
 		ex.fail(err, why)
 	}
 	return true
+}
+
+// passOn records the attempt of ex whose answer (code) a custom error
+// replaces, for the access log: no body read, as nginx's before its
+// internal redirect. Nothing when no attempt answered.
+func (ex *exchange) passOn(code int) {
+	if n := len(ex.tried); n > 0 && len(ex.passed) < n {
+		ex.timing.done()
+		ex.passed = append(ex.passed, passedAttempt{status: code, time: max(ex.timing.response, 0)})
+	}
 }
