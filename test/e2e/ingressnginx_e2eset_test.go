@@ -255,12 +255,34 @@ func TestIngressNginxSSLCiphers(t *testing.T) {
 	secret, tlsCfg := rsaSecretYAML(t, "settings-tls", "settings-tls")
 	app := service("echo", echo.port) + secret + withTLSHosts(ingress("settings-tls", "settings-tls", "echo"), "settings-tls", "settings-tls")
 
+	// handshake12 reports whether a TLS 1.2 handshake offering only suite
+	// succeeds.
+	handshake12 := func(w *weir, suite uint16) error {
+		cfg := tlsCfg.Clone()
+		cfg.MaxVersion, cfg.CipherSuites = tls.VersionTLS12, []uint16{suite}
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", w.d.HTTPSAddr(), cfg)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	// nginx 1.22 with OpenSSL 3.0 and ssl_ciphers set to the e2e's value
+	// (ALL: every suite but the anonymous ones) completes a TLS 1.2
+	// handshake that offers only a CBC suite, with or without ECDHE; with
+	// ECDHE+AESGCM it refuses one that offers only CHACHA20.
 	t.Run("settings/ssl_ciphers.go Add ssl ciphers", func(t *testing.T) {
 		w := e2esetWeir(t, map[string]string{"app.yaml": app}, nil, "ssl-ciphers", odd)
-		cfg := tlsCfg.Clone()
-		cfg.MaxVersion = tls.VersionTLS12
-		if resp, body := httpsDo(t, w, cfg, "settings-tls", "/"); resp.StatusCode != http.StatusOK {
-			t.Errorf("TLS 1.2 with ssl-ciphers %q: %d %q", odd, resp.StatusCode, body)
+		for _, suite := range []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_128_CBC_SHA} {
+			if err := handshake12(w, suite); err != nil {
+				t.Errorf("ssl-ciphers %q, a client offering only %s: %v", odd, tls.CipherSuiteName(suite), err)
+			}
+		}
+		w.update("cm.yaml", configMap("ssl-ciphers", "ECDHE+AESGCM"))
+		if err := handshake12(w, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256); err == nil {
+			t.Error("ssl-ciphers ECDHE+AESGCM: a client offering only CHACHA20 completed a handshake")
+		}
+		if err := handshake12(w, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384); err != nil {
+			t.Errorf("ssl-ciphers ECDHE+AESGCM, a client offering ECDHE-RSA-AES256-GCM-SHA384: %v", err)
 		}
 	})
 	t.Run("settings/tls.go setting cipher suite", func(t *testing.T) {
@@ -285,6 +307,12 @@ func TestIngressNginxSSLCiphers(t *testing.T) {
 				if resp.StatusCode != http.StatusOK {
 					t.Errorf("%s: %d %q, want 200", tls.VersionName(max), resp.StatusCode, body)
 				}
+			}
+			// ALL holds the CBC suites, as for nginx (the fake
+			// certificate is RSA).
+			cbc := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_CBC_SHA}}
+			if resp, body := httpsDo(t, w, cbc, host, "/something"); resp.StatusCode != http.StatusOK {
+				t.Errorf("a client offering only AES128-SHA: %d %q, want 200", resp.StatusCode, body)
 			}
 		})
 	}
