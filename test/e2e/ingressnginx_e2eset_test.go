@@ -668,3 +668,36 @@ func TestIngressNginxSSLSecretUpdate(t *testing.T) {
 		}
 	})
 }
+
+// TestHTTPSALPNLikeNginx: found comparing Weir with nginx 1.22 configured as
+// nginx.tmpl renders a TLS server (http2 on): a client whose ALPN offers
+// only http/1.0 completes the handshake and is served, as nginx's ALPN list
+// goes on past http/1.1 with http/1.0 and http/0.9; one offering only an
+// unknown protocol gets the no_application_protocol alert from both.
+func TestHTTPSALPNLikeNginx(t *testing.T) {
+	echo := e2esetEcho(t)
+	secret, tlsCfg := rsaSecretYAML(t, "alpn", "alpn.test")
+	w := e2esetWeir(t, map[string]string{"app.yaml": service("echo", echo.port) + secret + withTLSHosts(ingress("alpn", "alpn.test", "echo"), "alpn", "alpn.test")}, nil)
+	cfg := tlsCfg.Clone()
+	cfg.NextProtos = []string{"http/1.0"}
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", w.d.HTTPSAddr(), cfg)
+	if err != nil {
+		t.Fatalf("ALPN http/1.0: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(conn, "GET / HTTP/1.0\r\nHost: alpn.test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read the response: %v", err)
+	}
+	resp.Body.Close()
+	if got := conn.ConnectionState().NegotiatedProtocol; resp.StatusCode != http.StatusOK || got != "http/1.0" {
+		t.Errorf("ALPN %q, status %d; want http/1.0 and 200", got, resp.StatusCode)
+	}
+	cfg.NextProtos = []string{"foo"}
+	if c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", w.d.HTTPSAddr(), cfg); err == nil {
+		c.Close()
+		t.Error("ALPN foo: the handshake succeeded, want no_application_protocol")
+	}
+}
