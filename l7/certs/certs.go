@@ -174,6 +174,11 @@ func (m *Manager) TLSSettings() annotations.TLSSettings {
 // request), and the host's suites.
 func (m *Manager) TLSConfig() *tls.Config {
 	cfg := configOf(m.settings.Load(), alpnProtocols, m.GetCertificate)
+	// Each handshake gets its suites from GetConfigForClient; cfg lists
+	// none, as net/http's HTTP/2 setup refuses to serve with a list that
+	// lacks an ECDHE AES-128-GCM suite (ssl-ciphers ECDHE+CHACHA20), which
+	// nginx serves.
+	cfg.CipherSuites = nil
 	m.tickets.Attach(cfg)
 	// The configuration of the settings last seen, built once per change.
 	// It carries no session ticket keys, so crypto/tls takes cfg's: their
