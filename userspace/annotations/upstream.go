@@ -230,7 +230,7 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key: "proxy-ssl-ciphers", Default: "DEFAULT",
-		Doc:      "TLS 1.2 cipher suites to the endpoint, OpenSSL names separated by `:`; `DEFAULT` is Go's. As `proxy-ssl-protocols`, only with a `ca.crt` in the Secret. Names Go lacks are left out; when none remains, Go's defaults are used with a warning.",
+		Doc:      "TLS 1.2 cipher suites to the endpoint, an OpenSSL cipher string read as `ssl-ciphers` is (names, aliases such as `HIGH`, exclusions); `DEFAULT` is Go's. As `proxy-ssl-protocols`, only with a `ca.crt` in the Secret. Rules that select nothing Go has are left out; when none remains, Go's defaults are used with a warning.",
 		Validate: validateProxySSLCiphers,
 	},
 }
