@@ -183,7 +183,7 @@ func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex
 		c := au.compiledExt(a.External)
 		loc := c.signin.Expand(ex.vars(r))
 		if c.signinSep != "" {
-			loc += c.signinSep + c.signinParam + "=" + ex.fwd.scheme + "://" + r.Host + escapeURIComponent(requestURI(r))
+			loc += c.signinSep + c.signinParam + "=" + ex.fwd.scheme + "://" + httpHost(r) + escapeURIComponent(requestURI(r))
 		}
 		rec.Header().Set("Location", loc)
 		rec.Header().Set("Content-Type", "text/html")
@@ -375,7 +375,7 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotation
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	h.Set("X-Original-Url", scheme+"://"+r.Host+requestURI(r))
+	h.Set("X-Original-Url", scheme+"://"+httpHost(r)+requestURI(r))
 	h.Set("X-Original-Method", r.Method)
 	h.Set("X-Sent-From", "nginx-ingress-controller")
 	h.Set("X-Real-Ip", ex.fwd.remoteText)
@@ -455,7 +455,7 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 			}
 			return strings.ToLower(h)
 		case "http_host":
-			return r.Host
+			return httpHost(r)
 		case "best_http_host":
 			return ex.fwd.host
 		case "request_uri":

@@ -297,22 +297,26 @@ func TestExternalAuthProxyDefaults(t *testing.T) {
 }
 
 // TestExternalAuthAbsoluteTarget: for a request line with an absolute
-// target, $request_uri is its path and query, as nginx reads it: the
-// auth service's X-Original-URL and X-Auth-Request-Redirect and the
-// signin's rd (nginx 1.22 sent http://wire.example.com/p?q=1 and /p?q=1).
+// target, $request_uri is its path and query, as nginx reads it, and
+// $http_host the Host line, whatever the target's host (which routes the
+// request): the auth service's X-Original-URL and X-Auth-Request-Redirect
+// and the signin's rd (nginx 1.22 sent http://wire.example.com/p?q=1 and
+// /p?q=1, and with "Host: other.example" http://other.example/p?q=1).
 func TestExternalAuthAbsoluteTarget(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
 	as := newAuthService(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(401) })
 	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", Signin: "http://login.example/start", SigninRedirectParam: "rd"}}
 	_, srv := front(t, Options{}, snap(1, "wire.example.com", backendOf("web", []string{addr(up)}, withAuth(ext))))
-	resp, _ := rawExchange(t, addr(srv), "GET http://wire.example.com/p?q=1 HTTP/1.1\r\nHost: wire.example.com\r\nConnection: close\r\n\r\n")
-	if loc := resp.Header.Get("Location"); resp.StatusCode != 302 || loc != "http://login.example/start?rd=http://wire.example.com%2Fp%3Fq%3D1" {
-		t.Errorf("status %d Location %q, want 302 to the signin with rd=http://wire.example.com%%2Fp%%3Fq%%3D1", resp.StatusCode, loc)
-	}
-	ar, _ := as.last(t)
-	if u, r := ar.Header.Get("X-Original-Url"), ar.Header.Get("X-Auth-Request-Redirect"); u != "http://wire.example.com/p?q=1" || r != "/p?q=1" {
-		t.Errorf("auth request X-Original-URL %q X-Auth-Request-Redirect %q, want http://wire.example.com/p?q=1 and /p?q=1", u, r)
+	for _, host := range []string{"wire.example.com", "other.example"} {
+		resp, _ := rawExchange(t, addr(srv), "GET http://wire.example.com/p?q=1 HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		if loc, want := resp.Header.Get("Location"), "http://login.example/start?rd=http://"+host+"%2Fp%3Fq%3D1"; resp.StatusCode != 302 || loc != want {
+			t.Errorf("Host %s: status %d Location %q, want 302 %q", host, resp.StatusCode, loc, want)
+		}
+		ar, _ := as.last(t)
+		if u, r := ar.Header.Get("X-Original-Url"), ar.Header.Get("X-Auth-Request-Redirect"); u != "http://"+host+"/p?q=1" || r != "/p?q=1" {
+			t.Errorf("Host %s: auth request X-Original-URL %q X-Auth-Request-Redirect %q, want http://%s/p?q=1 and /p?q=1", host, u, r, host)
+		}
 	}
 }
 
