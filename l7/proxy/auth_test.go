@@ -758,6 +758,68 @@ func TestExternalAuthKeepalive(t *testing.T) {
 	}
 }
 
+// TestExternalAuthKeepaliveLua: where auth-keepalive applies (use-http2
+// "false"), ingress-nginx's location asks the service with
+// ngx_conf_external_auth.lua instead of auth_request: only a 200 grants
+// (a 204 is a 500), a 401 carries no WWW-Authenticate of the service and
+// no cookie (its signin's 302 neither), and a 200's cookie is added
+// without always, whatever auth-always-set-cookie says. Without
+// keepalive, auth_request's answers.
+func TestExternalAuthKeepaliveLua(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/error" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	var answer atomic.Int64
+	as := newAuthService(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Www-Authenticate", `Bearer realm="x"`)
+		w.Header().Set("Set-Cookie", "auth=1")
+		w.WriteHeader(int(answer.Load()))
+	})
+	c := noRedirects(client(t))
+	for _, keepalive := range []bool{false, true} {
+		ext := &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd", AlwaysSetCookie: true,
+			KeepaliveRequests: 1000, KeepaliveTimeoutSeconds: 60}
+		if keepalive {
+			ext.KeepaliveConnections = 4
+		}
+		signin := *ext
+		signin.Signin = "http://login.example/start"
+		s := snap(1, "k.example.com", backendOf("web", []string{addr(up)}, withAuth(&annotations.Auth{External: ext})))
+		s2 := snap(1, "s.example.com", backendOf("web", []string{addr(up)}, withAuth(&annotations.Auth{External: &signin})))
+		s.Servers = append(s.Servers, s2.Servers...)
+		s.Global.TLS.HTTP2Off = true
+		_, srv := front(t, Options{}, s)
+		for _, tc := range []struct {
+			host, path      string
+			answer          int
+			status, luaStat int
+			cookie, luaCook string
+			challenged      bool
+		}{
+			{"k.example.com", "/", 200, 200, 200, "auth=1", "auth=1", false},
+			{"k.example.com", "/", 204, 200, 500, "auth=1", "", false},
+			{"k.example.com", "/error", 200, 503, 503, "auth=1", "", false},
+			{"k.example.com", "/", 401, 401, 401, "auth=1", "", true},
+			{"s.example.com", "/", 401, 302, 302, "auth=1", "", true},
+		} {
+			answer.Store(int64(tc.answer))
+			res := get(t, c, srv, tc.host, tc.path)
+			want, cookie, challenged := tc.status, tc.cookie, tc.challenged
+			if keepalive {
+				want, cookie, challenged = tc.luaStat, tc.luaCook, false
+			}
+			got := res.header.Get("Www-Authenticate") != ""
+			if res.status != want || res.header.Get("Set-Cookie") != cookie || got != challenged {
+				t.Errorf("keepalive %v, %s%s, service %d: %d Set-Cookie %q WWW-Authenticate %q, want %d %q challenged %v",
+					keepalive, tc.host, tc.path, tc.answer, res.status, res.header.Get("Set-Cookie"), res.header.Get("Www-Authenticate"), want, cookie, challenged)
+			}
+		}
+	}
+}
+
 func TestAuthDeniedMetric(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
