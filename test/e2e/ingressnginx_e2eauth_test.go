@@ -221,6 +221,23 @@ func TestIngressNginxAuthAnnotations(t *testing.T) {
 		}
 	})
 
+	// auth-signin with its own rd built from variables, as in ingress-nginx's
+	// internal/ingress/annotations/authreq/main_test.go and oauth2-proxy's
+	// guides: buildAuthSignURL adds nothing, nginx expands $host and
+	// $escaped_request_uri (set_escape_uri of $request_uri).
+	t.Run("auth-signin with variables", func(t *testing.T) {
+		as := newE2eauthService(t)
+		w := startWeir(t, map[string]string{
+			"class.yaml": ingressClass,
+			"app.yaml": service("echo", echo.port) + ingress("auth", "auth", "echo", "auth-url", as.url("/basic-auth/user/password"),
+				"auth-signin", "http://foo.com/external-auth/start?rd=https://$host$escaped_request_uri"),
+		})
+		want := "http://foo.com/external-auth/start?rd=https://auth%2Fp%2520q%3Fa%3Db%26c%3D%2Fd"
+		if res := w.get("AUTH:8080", "/p%20q?a=b&c=/d"); res.status != http.StatusFound || res.header.Get("Location") != want {
+			t.Errorf("GET /p%%20q?a=b&c=/d: %d Location %q, want 302 %q", res.status, res.header.Get("Location"), want)
+		}
+	})
+
 	// auth.go, "with invalid auth-url should deny whole location": "should
 	// add error to the config": Weir logs it.
 	t.Run("invalid auth-url is reported", func(t *testing.T) {
@@ -262,6 +279,22 @@ func TestIngressNginxGlobalExternalAuth(t *testing.T) {
 		}, configMapOptions())
 	}
 	userPassword := []string{"Authorization", "Basic " + base64Std("user:password")}
+
+	// "should return status code 401 when request any protected service",
+	// beyond the e2e's two paths: the host's root location, which takes
+	// the annotations of the host's Ingress (enable-global-auth true), is
+	// protected too; the default server's, which takes none, is not
+	// (ingress-nginx's createServers).
+	t.Run("root location and default server", func(t *testing.T) {
+		as := newE2eauthService(t)
+		w := start(t, "global-auth-url", as.url("/status/401"))
+		if res := w.get(host, "/other"); res.status != http.StatusUnauthorized {
+			t.Errorf("GET %s/other: %d, want 401", host, res.status)
+		}
+		if res := w.get("unknown.host", "/foo"); res.status != http.StatusNotFound {
+			t.Errorf("GET unknown.host/foo: %d, want the default server's 404", res.status)
+		}
+	})
 
 	// "should still return status code 200 after auth backend is deleted
 	// using cache".
