@@ -96,7 +96,7 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	srcStatus, list, granted := p.sources.verdict(ex.fwd.remote, route)
 	refuse := func(status int, challenges, cookies []string) bool {
 		au.count(route, status)
-		au.writeRefusal(rec, r, ex, a, status, challenges, cookies, alwaysSetCookie)
+		p.writeRefusal(rec, r, ex, a, status, challenges, cookies, alwaysSetCookie)
 		return true
 	}
 	switch {
@@ -181,20 +181,24 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	return refuse(status, challenges, cookies)
 }
 
-// writeRefusal answers status: 401, or a 302 to auth-signin for a 401
-// (nginx's error_page 401 = @signin); 403, 500 or 503 as nginx's error
-// pages. Every one carries challenges, the WWW-Authenticate lines the
-// access phase left (basic or digest authentication's, the auth service's
-// on its 401), as nginx's headers keep them whatever the final status.
-// cookies are the auth service's Set-Cookie, added where nginx's
-// add_header would (with always: to any status).
-func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex *exchange, a *annotations.Auth, status int, challenges, cookies []string, always bool) {
-	rec.addCookies(cookies, always)
+// writeRefusal answers status: a 302 to auth-signin for a 401 (nginx's
+// error_page 401 = @signin, which comes first in ingress-nginx's
+// location); else the default backend's page when the route lists status
+// in custom-http-errors (its error_page ... = @custom_...); else 401, 403,
+// 500 or 503 as nginx's error pages. Every one carries challenges, the
+// WWW-Authenticate lines the access phase left (basic or digest
+// authentication's, the auth service's on its 401), as nginx's headers
+// keep them whatever the final status. cookies are the auth service's
+// Set-Cookie, added where nginx's add_header would (with always: to any
+// status): not to the default backend's page, which a location without
+// that add_header serves.
+func (p *Proxy) writeRefusal(rec *responseRecorder, r *http.Request, ex *exchange, a *annotations.Auth, status int, challenges, cookies []string, always bool) {
 	for _, v := range challenges {
 		rec.Header().Add("Www-Authenticate", v)
 	}
 	if status == http.StatusUnauthorized && a.External != nil && a.External.Signin != "" {
-		c := au.compiledExt(a.External)
+		rec.addCookies(cookies, always)
+		c := p.auth.compiledExt(a.External)
 		loc := c.signin.Expand(ex.vars(r))
 		if c.signinSep != "" {
 			loc += c.signinSep + c.signinParam + "=" + ex.fwd.scheme + "://" + httpHost(r) + escapeURIComponent(requestURI(r))
@@ -205,6 +209,10 @@ func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex
 		_, _ = io.WriteString(rec, h1guard.ErrorPage(http.StatusFound))
 		return
 	}
+	if p.interceptOwn(rec, r, status, ex) { // customerrors.go
+		return
+	}
+	rec.addCookies(cookies, always)
 	writeError(rec, status)
 }
 

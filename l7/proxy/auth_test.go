@@ -820,6 +820,68 @@ func TestExternalAuthKeepaliveLua(t *testing.T) {
 	}
 }
 
+// TestAuthRefusalCustomHTTPErrors: a refusal of the access phase whose
+// status the route lists in custom-http-errors is answered by the default
+// backend, as nginx's error_page ... = @custom_... of ingress-nginx's
+// location catches auth_basic's and auth_request's 401, 403 and 500
+// (nginx 1.22 so configured): X-Code the refusal's status, the
+// WWW-Authenticate lines kept, no cookie of the auth service (the
+// @custom_ location has no add_header). auth-signin's error_page 401
+// comes first; a status not listed is nginx's page.
+func TestAuthRefusalCustomHTTPErrors(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	pages := errorPages(t, "custom")
+	var answer atomic.Int64
+	as := newAuthService(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Www-Authenticate", `Bearer realm="x"`)
+		w.Header().Set("Set-Cookie", "auth=1")
+		w.WriteHeader(int(answer.Load()))
+	})
+	bc, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd", AlwaysSetCookie: true}}
+	signin := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd", Signin: "http://login.example/start"}}
+	basic := &annotations.Auth{Basic: &annotations.BasicAuth{Realm: "r", Users: []string{"u:" + string(bc)}}}
+	server := func(host string, a *annotations.Auth, codes ...int) snapshot.Server {
+		be := backendOf("web", []string{addr(up)}, withAuth(a), withErrors(codes...))
+		eb := backendOf("errors", []string{pages})
+		be.ErrorBackend = &eb
+		return snapshot.Server{Host: host, Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}}
+	}
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		server("ext.test", ext, 401, 403, 500), server("signin.test", signin, 401), server("basic.test", basic, 401),
+		server("unlisted.test", ext, 404),
+	}}
+	_, srv := front(t, Options{}, s)
+	c := noRedirects(client(t))
+	for _, tc := range []struct {
+		host      string
+		answer    int
+		status    int
+		page      bool // the default backend's
+		challenge string
+		cookie    string
+	}{
+		{"ext.test", 401, 401, true, `Bearer realm="x"`, ""},
+		{"ext.test", 403, 403, true, "", ""},
+		{"ext.test", 404, 500, true, "", ""},
+		{"signin.test", 401, 302, false, `Bearer realm="x"`, "auth=1"},
+		{"basic.test", 0, 401, true, `Basic realm="r"`, ""},
+		{"unlisted.test", 401, 401, false, `Bearer realm="x"`, "auth=1"},
+	} {
+		answer.Store(int64(tc.answer))
+		res := get(t, c, srv, tc.host, "/p?q=1")
+		page := strings.Contains(res.body, `"code":"`+strconv.Itoa(tc.status)+`"`) && strings.Contains(res.body, `"original":"/p?q=1"`)
+		if res.status != tc.status || page != tc.page || res.header.Get("Www-Authenticate") != tc.challenge || res.header.Get("Set-Cookie") != tc.cookie {
+			t.Errorf("%s, service %d: %d %q WWW-Authenticate %q Set-Cookie %q, want %d (default backend %v) %q %q",
+				tc.host, tc.answer, res.status, res.body, res.header.Get("Www-Authenticate"), res.header.Get("Set-Cookie"), tc.status, tc.page, tc.challenge, tc.cookie)
+		}
+	}
+}
+
 func TestAuthDeniedMetric(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)

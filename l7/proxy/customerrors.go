@@ -49,9 +49,9 @@ func (p *Proxy) intercept(rec *responseRecorder, r *http.Request, code int, ex *
 }
 
 // interceptOwn serves the error route of ex for Weir's own response of
-// status code (502, 503, 504: nginx's error_page, whatever
-// proxy_intercept_errors says) when the route lists it in
-// custom-http-errors; it reports whether it did.
+// status code (502, 503, 504, and the access phase's 401, 403, 500 and
+// 503: nginx's error_page, whatever proxy_intercept_errors says) when the
+// route lists it in custom-http-errors; it reports whether it did.
 func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
 	if ex.intercepted || ex.route == nil || !ex.route.Backend.Proxy.Upstream.Intercepts(code) {
 		return false
