@@ -77,7 +77,11 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	a := route.Backend.Proxy.Auth
 	// no-auth-locations lift the authentication, not a denial.
 	if a == nil || a.Invalid == "" && (a.Basic == nil && a.External == nil || p.liveGlobal().noAuth(route.Path)) {
-		return p.sources.reject(rec, ex.fwd.remote, route)
+		if status := p.sources.reject(ex.fwd.remote, route); status != 0 {
+			p.ownError(rec, r, ex, status)
+			return true
+		}
+		return false
 	}
 	au := p.auth
 	// conns are the idle connections kept to the auth service: auth-keepalive
@@ -102,13 +106,13 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	switch {
 	case srcStatus == http.StatusServiceUnavailable:
 		p.sources.count(route, list)
-		writeError(rec, srcStatus)
+		p.ownError(rec, r, ex, srcStatus)
 		return true
 	case a.Invalid != "":
 		return refuse(http.StatusServiceUnavailable, nil, nil)
 	case srcStatus != 0 && !a.SatisfyAny:
 		p.sources.count(route, list)
-		writeError(rec, srcStatus)
+		p.ownError(rec, r, ex, srcStatus)
 		return true
 	}
 	// pass readies r for the upstream: proxy_set_header Authorization ""

@@ -827,7 +827,8 @@ func TestExternalAuthKeepaliveLua(t *testing.T) {
 // (nginx 1.22 so configured): X-Code the refusal's status, the
 // WWW-Authenticate lines kept, no cookie of the auth service (the
 // @custom_ location has no add_header). auth-signin's error_page 401
-// comes first; a status not listed is nginx's page.
+// comes first; a status not listed is nginx's page. The source ranges'
+// 403 (allow and deny's) goes the same way, with authentication or without.
 func TestAuthRefusalCustomHTTPErrors(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
@@ -845,15 +846,20 @@ func TestAuthRefusalCustomHTTPErrors(t *testing.T) {
 	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd", AlwaysSetCookie: true}}
 	signin := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd", Signin: "http://login.example/start"}}
 	basic := &annotations.Auth{Basic: &annotations.BasicAuth{Realm: "r", Users: []string{"u:" + string(bc)}}}
+	outside := func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{Allow: []string{"10.0.0.0/8"}} }
 	server := func(host string, a *annotations.Auth, codes ...int) snapshot.Server {
-		be := backendOf("web", []string{addr(up)}, withAuth(a), withErrors(codes...))
+		opts := []func(*annotations.Proxy){withAuth(a), withErrors(codes...)}
+		if strings.HasPrefix(host, "outside") {
+			opts = append(opts, outside)
+		}
+		be := backendOf("web", []string{addr(up)}, opts...)
 		eb := backendOf("errors", []string{pages})
 		be.ErrorBackend = &eb
 		return snapshot.Server{Host: host, Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}}
 	}
 	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
 		server("ext.test", ext, 401, 403, 500), server("signin.test", signin, 401), server("basic.test", basic, 401),
-		server("unlisted.test", ext, 404),
+		server("unlisted.test", ext, 404), server("outside.test", nil, 403), server("outside-basic.test", basic, 403),
 	}}
 	_, srv := front(t, Options{}, s)
 	c := noRedirects(client(t))
@@ -871,6 +877,8 @@ func TestAuthRefusalCustomHTTPErrors(t *testing.T) {
 		{"signin.test", 401, 302, false, `Bearer realm="x"`, "auth=1"},
 		{"basic.test", 0, 401, true, `Basic realm="r"`, ""},
 		{"unlisted.test", 401, 401, false, `Bearer realm="x"`, "auth=1"},
+		{"outside.test", 0, 403, true, "", ""},
+		{"outside-basic.test", 0, 403, true, "", ""},
 	} {
 		answer.Store(int64(tc.answer))
 		res := get(t, c, srv, tc.host, "/p?q=1")
