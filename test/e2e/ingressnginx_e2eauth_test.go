@@ -443,3 +443,27 @@ func TestIngressNginxSatisfy(t *testing.T) {
 		}
 	})
 }
+
+// TestE2eauthRefusalErrorPages: an authentication refusal whose status the
+// Ingress lists in custom-http-errors is answered by its default-backend,
+// as ingress-nginx's location error_page catches auth_request's 401
+// (nginx.tmpl: the error_page lines of custom-http-errors in the route's
+// location), the WWW-Authenticate line kept.
+func TestE2eauthRefusalErrorPages(t *testing.T) {
+	echo := newBackend(t, "echo", settingsEcho)
+	pages := newBackend(t, "pages", func(rw http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(rw, "pages code=%s original=%s", r.Header.Get("X-Code"), r.Header.Get("X-Original-URI"))
+	})
+	as := newE2eauthService(t)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml": service("echo", echo.port) + service("pages", pages.port) +
+			ingress("auth", "auth", "echo", "auth-url", as.url("/basic-auth/user/password"),
+				"custom-http-errors", "401,403", "default-backend", "pages"),
+	})
+	res := w.get("auth", "/p?a=b")
+	if res.status != http.StatusOK || res.body != "pages code=401 original=/p?a=b" || res.header.Get("WWW-Authenticate") != `Basic realm="Fake Realm"` {
+		t.Errorf("not signed in: %d %q WWW-Authenticate %q, want 200 from the default backend with the service's challenge",
+			res.status, res.body, res.header.Get("WWW-Authenticate"))
+	}
+}
