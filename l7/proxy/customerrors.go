@@ -48,10 +48,19 @@ func (p *Proxy) intercept(rec *responseRecorder, r *http.Request, code int, ex *
 	return p.interceptOwn(rec, r, code, ex)
 }
 
+// ownError answers Weir's own error status as nginx's special response:
+// the error route of ex when the route lists status in custom-http-errors
+// (interceptOwn), else nginx's error page.
+func (p *Proxy) ownError(rec *responseRecorder, r *http.Request, ex *exchange, status int) {
+	if !p.interceptOwn(rec, r, status, ex) {
+		writeError(rec, status)
+	}
+}
+
 // interceptOwn serves the error route of ex for Weir's own response of
-// status code (502, 503, 504: nginx's error_page, whatever
-// proxy_intercept_errors says) when the route lists it in
-// custom-http-errors; it reports whether it did.
+// status code (502, 503, 504, and the access phase's 401, 403, 500 and
+// 503, source ranges' included: nginx's error_page, whatever proxy_intercept_errors says) when the
+// route lists it in custom-http-errors; it reports whether it did.
 func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
 	if ex.intercepted || ex.route == nil || !ex.route.Backend.Proxy.Upstream.Intercepts(code) {
 		return false
