@@ -37,7 +37,7 @@ import (
 // upstream byte for byte and Expect is not forwarded (as nginx: net/http's
 // server sends the client its 100 Continue when the body is first read,
 // which is when it is sent upstream): hop-by-hop headers removed both ways,
-// "Te: trailers" kept, no default User-Agent, interim 1xx responses relayed,
+// Te among them (nginx's proxy module sends TE ""), no default User-Agent, interim 1xx responses relayed,
 // trailers passed through, a streamed response (text/event-stream or no
 // Content-Length) flushed after each write. The timeouts are deadlines on
 // the upstream connection with the meaning timeouts.go documents: connect
@@ -207,9 +207,6 @@ func (o *outRequest) fillHeader(in *http.Request) {
 	o.cloneHeader(in.Header)
 	removeRequestHopHeaders(out.Header)
 	delete(out.Header, "Expect")
-	if hasToken(in.Header["Te"], "trailers") {
-		out.Header.Set("Te", "trailers")
-	}
 	for _, k := range forwardedHeaders {
 		delete(out.Header, k)
 	}
