@@ -115,6 +115,8 @@ func TestRejects(t *testing.T) {
 		{"absolute form with a port not digits", "GET http://a:8a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"absolute form with % in the host", "GET http://a%2eb/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"absolute form with # after the host", "GET http://a#f HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"absolute form with a port and no host", "GET http://:80/x HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"absolute form with a dot for host", "GET http://.:80/x HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"absolute form with an open literal", "GET http://[::1/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		// nginx trims only spaces around a value: a tab is part of the
 		// host, which ngx_http_validate_host refuses.

@@ -337,7 +337,9 @@ func targetPath(t []byte) ([]byte, bool) {
 	}
 	rest := t[i+3:]
 	k := authority(rest)
-	if k == 0 || k < len(rest) && rest[k] != '/' && rest[k] != '?' {
+	// The host then goes through ngx_http_validate_host: "http://:80/"
+	// and "http://.:80/" have none, 400.
+	if k == 0 || k < len(rest) && rest[k] != '/' && rest[k] != '?' || !validHost(rest[:k]) {
 		return nil, false
 	}
 	return rest[k:], true
