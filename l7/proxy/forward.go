@@ -407,6 +407,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	h := rec.Header()
 	relayHeader(h, resp.Header, fast != nil)
 	p.responseHeaders(ex, r, h) // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
+	dropForbiddenTrailers(resp.Trailer)
 	announced := len(resp.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -437,6 +438,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		}
 		panic(http.ErrAbortHandler)
 	}
+	dropForbiddenTrailers(resp.Trailer) // those that came unannounced
 	if len(resp.Trailer) > 0 {
 		// Force chunking, so that the trailers can follow.
 		rec.Flush()
@@ -558,6 +560,30 @@ func firstValue(h http.Header, key string) string {
 		return vv[0]
 	}
 	return ""
+}
+
+// dropForbiddenTrailers removes from an upstream's trailers the fields
+// that may not be trailers (RFC 9110 section 6.5.1): those net/http's
+// servers drop (httpguts.ValidTrailerHeader: framing, routing,
+// authentication, the request's modifiers and conditions, the response's
+// own controls). An upstream's "Content-Length" or "Transfer-Encoding"
+// trailer so never reaches a client that might merge it into the header.
+// nginx's proxy module passes no trailer at all; Weir passes the others
+// (gRPC's status among them).
+func dropForbiddenTrailers(t http.Header) {
+	for k := range t {
+		switch k {
+		case "Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Length", "Content-Range",
+			"Content-Type", "Expect", "Host", "Keep-Alive", "Max-Forwards", "Pragma", "Proxy-Authenticate",
+			"Proxy-Authorization", "Proxy-Connection", "Range", "Realm", "Te", "Trailer", "Transfer-Encoding",
+			"Www-Authenticate":
+			delete(t, k)
+		default:
+			if strings.HasPrefix(k, "If-") {
+				delete(t, k)
+			}
+		}
+	}
 }
 
 func copyHeader(dst, src http.Header) {

@@ -419,6 +419,9 @@ func TestTrailers(t *testing.T) {
 		io.WriteString(w, "body")
 		w.Header().Set("X-Checksum", "abc")
 		w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+		// Fields that may not be trailers (dropForbiddenTrailers).
+		w.Header().Set(http.TrailerPrefix+"Content-Length", "99")
+		w.Header().Set(http.TrailerPrefix+"Host", "evil.test")
 	})
 	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
