@@ -113,7 +113,7 @@ func TestHostileHTTP1(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			st, closes, err := hostileExchange(addr, hostileSource(i), tc)
+			st, closes, _, err := hostileExchange(addr, hostileSource(i), tc.raw, tc.want, tc.closes)
 			results[i] = got{st, closes, err}
 		}()
 	}
@@ -153,27 +153,27 @@ func TestHostileHTTP1(t *testing.T) {
 // hostileSource is case i's loopback source address.
 func hostileSource(i int) string { return fmt.Sprintf("127.10.%d.%d", i/250, i%250+1) }
 
-// hostileExchange writes tc.raw from src and reads the answers: to the
-// close when tc.closes, else until the wanted responses are in and 200ms
-// more brought nothing.
-func hostileExchange(addr, src string, tc hostileCase) (statuses string, closed bool, err error) {
+// hostileExchange writes raw from src and reads the answers: to the close
+// when closes, else until the statuses are want and 200ms more brought
+// nothing. It returns the statuses, whether the connection closed, and the
+// bytes read.
+func hostileExchange(addr, src, raw, want string, closes bool) (statuses string, closed bool, b []byte, err error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
-		return "", false, fmt.Errorf("dial from %s: %w", src, err)
+		return "", false, nil, fmt.Errorf("dial from %s: %w", src, err)
 	}
 	defer c.Close()
-	if _, err := io.WriteString(c, tc.raw); err != nil && !isReset(err) {
-		return "", false, fmt.Errorf("write: %w", err)
+	if _, err := io.WriteString(c, raw); err != nil && !isReset(err) {
+		return "", false, nil, fmt.Errorf("write: %w", err)
 	}
-	head := strings.HasPrefix(tc.raw, "HEAD ")
-	var b []byte
+	head := strings.HasPrefix(raw, "HEAD ")
 	buf := make([]byte, 64<<10)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		wait := deadline
-		if !tc.closes {
-			if st, _ := parseHostileResponses(b, head, false); st == tc.want {
+		if !closes {
+			if st, _ := parseHostileResponses(b, head, false); st == want {
 				wait = time.Now().Add(200 * time.Millisecond)
 			}
 		}
@@ -183,19 +183,19 @@ func hostileExchange(addr, src string, tc hostileCase) (statuses string, closed 
 		if rerr != nil {
 			if ne, ok := rerr.(net.Error); ok && ne.Timeout() {
 				st, _ := parseHostileResponses(b, head, false)
-				return st, false, nil
+				return st, false, b, nil
 			}
 			st, _ := parseHostileResponses(b, head, true)
-			return st, true, nil
+			return st, true, b, nil
 		}
 	}
 }
 
 func isReset(err error) bool { return strings.Contains(err.Error(), "connection reset") }
 
-// parseHostileResponses returns the statuses of the complete responses in
-// b (the first to a HEAD request when head), a body without length
-// complete once eof.
+// parseHostileResponses returns the statuses of the responses in b (the
+// first to a HEAD request when head), a body without length complete once
+// eof; a last response whose body is not all there is "STATUS+".
 func parseHostileResponses(b []byte, head, eof bool) (string, bool) {
 	var out []string
 	for len(b) > 0 {
@@ -229,18 +229,18 @@ func parseHostileResponses(b []byte, head, eof bool) (string, bool) {
 		case head && len(out) == 0, code/100 == 1, code == 204, code == 304:
 		case cl >= 0:
 			if len(b) < cl {
-				return strings.Join(out, " "), false
+				return strings.Join(append(out, f[1]+"+"), " "), false
 			}
 			b = b[cl:]
 		case chunked:
 			rest, ok := skipChunked(b)
 			if !ok {
-				return strings.Join(out, " "), false
+				return strings.Join(append(out, f[1]+"+"), " "), false
 			}
 			b = rest
 		default:
 			if !eof {
-				return strings.Join(out, " "), false
+				return strings.Join(append(out, f[1]+"+"), " "), false
 			}
 			b = nil
 		}
@@ -375,4 +375,126 @@ func (u *recordingUpstream) of(ip string) []upstreamRequest {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return slices.Clone(u.reqs[ip])
+}
+
+// hostileResponse is one case of hostileResponses: what an upstream sends
+// for a GET, what a client that pipelined a second GET after it gets from
+// Weir and whether Weir closes its connection. nginx and why are as in
+// hostileCase.
+type hostileResponse struct {
+	name       string
+	resp       string
+	closeAfter bool // the upstream closes the connection after resp
+	want       string
+	closes     bool
+	// lacks, when set, is what the client must not get.
+	lacks      string
+	nginx, why string
+}
+
+// Why Weir answers some cases of hostileResponses otherwise than nginx
+// 1.22.1. In none does an upstream's byte reach a client as a response of
+// its own; nginx's tunnel after an unasked 101 does that.
+const (
+	whyUpstreamFraming       = "a response whose length is not one number (two Content-Lengths, a sign, a list) or whose Transfer-Encoding is not chunked is 502; nginx relays it, the body to the close or by its last Content-Length"
+	whyUpstreamTab           = "a tab around the Content-Length is trimmed (nginx: no length, the body relayed to the close)"
+	whyUpstreamHTTP10Chunked = "an HTTP/1.0 response's Transfer-Encoding is not read (RFC 9112 6.1: the body ends with the close), so the client gets the chunk lines as body; nginx decodes them"
+	whyUpstreamChunk         = "a broken chunk ends the response where it broke, the header sent; nginx sends nothing"
+	whyUpstreamTrailers      = "the upstream's trailers are relayed but for those that may not be trailers (dropForbiddenTrailers); nginx relays none"
+	whyUpstreamStatus        = "a status line that is not HTTP/1.x and three digits from 100 is 502; nginx relays it"
+	whyUpstreamInterim       = "an interim 1xx is relayed, then the final response; nginx 1.22 takes the 1xx for the response and relays the rest as its body"
+	whyUpstream101           = "a 101 to a request that asked no upgrade is 502; nginx relays it and tunnels, so the upstream's next bytes reach the client raw"
+	whyUpstreamField         = "a malformed field line (no colon, a control byte) is 502; nginx relays the response"
+)
+
+// TestHostileUpstream sends, for each case of hostileResponses, a GET that
+// the upstream answers with the case's bytes, a second GET pipelined after
+// it, then a GET on a new connection: the statuses and the close are the
+// case's, no byte the upstream sent after its response ("evil!") reaches
+// the client, and the new connection's GET gets its own answer (nothing
+// was left on a pooled upstream connection).
+func TestHostileUpstream(t *testing.T) {
+	up := newCannedUpstream(t)
+	w := startWeir(t, map[string]string{
+		"class.yaml": ingressClass,
+		"app.yaml":   service("evil", up) + ingress("evil", "evil.test", "evil"),
+	})
+	addr := strings.TrimPrefix(w.base, "http://")
+	for _, tc := range hostileResponses {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := "GET /r/" + tc.name + " HTTP/1.1\r\nHost: evil.test\r\n\r\nGET /r/ok HTTP/1.1\r\nHost: evil.test\r\n\r\n"
+			st, closes, b, err := hostileExchange(addr, "127.0.0.1", raw, tc.want, tc.closes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st != tc.want || closes != tc.closes {
+				t.Errorf("got statuses %q, closes %v; want %q, closes %v", st, closes, tc.want, tc.closes)
+			}
+			if bytes.Contains(b, []byte("evil!")) {
+				t.Errorf("the upstream's bytes after its response reached the client: %q", b)
+			}
+			if tc.lacks != "" && bytes.Contains(b, []byte(tc.lacks)) {
+				t.Errorf("the client got %q: %q", tc.lacks, b)
+			}
+			st, _, b, err = hostileExchange(addr, "127.0.0.1", "GET /r/ok HTTP/1.1\r\nHost: evil.test\r\nConnection: close\r\n\r\n", "200", true)
+			if err != nil || st != "200" || !bytes.HasSuffix(b, []byte("\r\n\r\nok\n")) {
+				t.Errorf("the next request on a new connection: %q %v, want 200 ok", b, err)
+			}
+			if t.Failed() && tc.nginx != "" {
+				t.Logf("nginx 1.22.1 answered %s: %s", tc.nginx, tc.why)
+			}
+		})
+	}
+}
+
+// newCannedUpstream starts an upstream that answers GET /r/NAME with the
+// resp of hostileResponses' case NAME (else "ok"), closing the connection
+// after it when the case says so, and returns its port.
+func newCannedUpstream(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]hostileResponse{}
+	for _, tc := range hostileResponses {
+		cases[tc.name] = tc
+	}
+	var conns sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		conns.Wait()
+	})
+	serve := func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			tc, ok := cases[strings.TrimPrefix(req.URL.Path, "/r/")]
+			if !ok {
+				tc = cases["ok"]
+			}
+			if _, err := io.WriteString(c, tc.resp); err != nil || tc.closeAfter {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				serve(c)
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }
