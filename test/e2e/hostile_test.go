@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/weir-lb/weir/test/testutil"
 )
 
 // hostileCase is one raw HTTP/1 exchange of hostileCorpus: what Weir
@@ -293,31 +295,11 @@ type upstreamRequest struct {
 	fields []string // as hostileCase.upFields
 }
 
-func newRecordingUpstream(t testing.TB) *recordingUpstream {
+func newRecordingUpstream(t *testing.T) *recordingUpstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &recordingUpstream{port: ln.Addr().(*net.TCPAddr).Port, reqs: map[string][]upstreamRequest{}}
-	var conns sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		conns.Wait()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer conns.Done()
-				u.serve(c)
-			}()
-		}
-	}()
+	u := &recordingUpstream{reqs: map[string][]upstreamRequest{}}
+	addr, _ := testutil.TCPServer(t, u.serve)
+	u.port = portOf(t, addr)
 	return u
 }
 
@@ -326,7 +308,6 @@ var hostileVarying = map[string]bool{"x-request-id": true, "x-forwarded-port": t
 	"x-forwarded-host: app.test": true, "x-forwarded-proto: http": true, "x-forwarded-scheme: http": true, "x-scheme: http": true}
 
 func (u *recordingUpstream) serve(c net.Conn) {
-	defer c.Close()
 	br := bufio.NewReader(c)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(time.Minute))
@@ -450,23 +431,13 @@ func TestHostileUpstream(t *testing.T) {
 // newCannedUpstream starts an upstream that answers GET /r/NAME with the
 // resp of hostileResponses' case NAME (else "ok"), closing the connection
 // after it when the case says so, and returns its port.
-func newCannedUpstream(t testing.TB) int {
+func newCannedUpstream(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cases := map[string]hostileResponse{}
 	for _, tc := range hostileResponses {
 		cases[tc.name] = tc
 	}
-	var conns sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		conns.Wait()
-	})
-	serve := func(c net.Conn) {
-		defer c.Close()
+	addr, _ := testutil.TCPServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			_ = c.SetReadDeadline(time.Now().Add(time.Minute))
@@ -482,19 +453,6 @@ func newCannedUpstream(t testing.TB) int {
 				return
 			}
 		}
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer conns.Done()
-				serve(c)
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	})
+	return portOf(t, addr)
 }
