@@ -11,7 +11,6 @@ package e2e
 
 import (
 	"crypto/tls"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -125,52 +124,6 @@ func TestIngressNginxLimitConnectionsE2E(t *testing.T) {
 	if counts[200] != limit || counts[503] != requests-limit || len(counts) != 2 {
 		t.Errorf("statuses %v, want %d × 200 and %d × 503", counts, limit, requests-limit)
 	}
-}
-
-// TestIngressNginxSatisfy ports test/e2e/annotations/satisfy.go.
-func TestIngressNginxSatisfy(t *testing.T) {
-	echo := newBackend(t, "echo", e2elimitEcho("echo"))
-	// httpbun's /basic-auth/user/password: 200 for user:password, else 401.
-	httpbun := newBackend(t, "httpbun", func(rw http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); ok && u == "user" && p == "password" {
-			fmt.Fprint(rw, `{"authenticated":true}`)
-			return
-		}
-		rw.Header().Set("WWW-Authenticate", `Basic realm="httpbun realm"`)
-		rw.WriteHeader(http.StatusUnauthorized)
-	})
-	satisfy := func(v string) string {
-		return service("echo", echo.port) + service("httpbun", httpbun.port) +
-			ingress("satisfy", "satisfy", "echo", "satisfy", v) +
-			ingress("auth", "auth", "echo",
-				"auth-type", "basic", "auth-secret", "basic-secret", "auth-realm", "test basic auth",
-				"auth-url", fmt.Sprintf("http://127.0.0.1:%d/basic-auth/user/password", httpbun.port),
-				"auth-signin", "http://$host/auth/start", "satisfy", "any")
-	}
-	w := startWeir(t, map[string]string{
-		"class.yaml":  ingressClass,
-		"secret.yaml": opaqueSecret("basic-secret", map[string][]byte{"auth": []byte(shaUser("uname", "pwd") + "\n")}),
-		"app.yaml":    satisfy("all"),
-	})
-	t.Run("should configure satisfy directive correctly", func(t *testing.T) {
-		for _, v := range []string{"any", "all"} {
-			w.update("app.yaml", satisfy(v))
-			if res := w.get("satisfy", "/"); res.status != 200 || !strings.Contains(res.body, "host=satisfy") {
-				t.Errorf("satisfy %s: %d %q, want 200 with host=satisfy", v, res.status, res.body)
-			}
-		}
-	})
-	t.Run("should allow multiple auth with satisfy any", func(t *testing.T) {
-		cred := "Basic " + base64.StdEncoding.EncodeToString([]byte("uname:pwd"))
-		if res := w.get("auth", "/", "Authorization", cred); res.status != 200 {
-			t.Errorf("with basic auth credentials: %d %q, want 200", res.status, res.body)
-		}
-		res := w.get("auth", "/?a=b&c=d")
-		want := "http://auth/auth/start?rd=http://auth" + url.QueryEscape("/?a=b&c=d")
-		if res.status != http.StatusFound || res.header.Get("Location") != want {
-			t.Errorf("without credentials: %d Location %q, want 302 %q", res.status, res.header.Get("Location"), want)
-		}
-	})
 }
 
 // TestIngressNginxMirrorRequestBody ports test/e2e/annotations/mirror.go's
