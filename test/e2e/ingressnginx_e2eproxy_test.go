@@ -3,11 +3,13 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -616,5 +618,58 @@ func TestIngressNginxShutdown(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("weir exited %v after SIGTERM, want within seconds", took)
+	}
+}
+
+// TestIngressNginxKeepAliveHTTP2 runs keep-alive.go's keepalive_requests
+// and keepalive_timeout over HTTP/2, TLS and h2c with prior knowledge:
+// nginx 1.22.1 with keepalive_requests 2 and keepalive_timeout 1s served
+// two streams on a connection then sent GOAWAY, and closed one idle for
+// a second; the client's next request opened a new connection.
+func TestIngressNginxKeepAliveHTTP2(t *testing.T) {
+	const host = "keep-alive"
+	w, _ := e2eproxyWeir(t, host, nil, "keep-alive-requests", "2", "keep-alive", "1")
+	for _, tc := range []struct {
+		name, url string
+		protos    func(*http.Protocols)
+	}{
+		{"tls", "https://" + w.d.HTTPSAddr(), func(p *http.Protocols) { p.SetHTTP2(true) }},
+		{"h2c", w.base, func(p *http.Protocols) { p.SetUnencryptedHTTP2(true) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p http.Protocols
+			tc.protos(&p)
+			tr := &http.Transport{Protocols: &p, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // the test checks connections, not certificates
+			defer tr.CloseIdleConnections()
+			get := func() string {
+				t.Helper()
+				var local string
+				req, _ := http.NewRequest(http.MethodGet, tc.url+"/", nil)
+				req.Host = host
+				req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+					GotConn: func(ci httptrace.GotConnInfo) { local = ci.Conn.LocalAddr().String() }}))
+				resp, err := (&http.Client{Transport: tr}).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK {
+					t.Fatalf("%s %d, want HTTP/2 200", resp.Proto, resp.StatusCode)
+				}
+				return local
+			}
+			c := []string{get(), get(), get()}
+			if c[0] != c[1] || c[1] == c[2] {
+				t.Errorf("three requests with keep-alive-requests 2 on connections %v, want the third on a new one", c)
+			}
+			// The connection idle for keep-alive (1 s) is closed: a request
+			// after 1.5 s of idleness (the stimulus, not a wait for a
+			// condition) opens another.
+			time.Sleep(1500 * time.Millisecond)
+			if next := get(); next == c[2] {
+				t.Errorf("request after 1.5 s idle on the same connection %s, want a new one (keep-alive 1)", next)
+			}
+		})
 	}
 }
