@@ -271,7 +271,7 @@ var grpcDelay = grpc.ServiceDesc{
 // "should return Error when request exceed timeout": proxy-*-timeout are
 // grpc_*_timeout; 10 s and a 15 s delay there, 1 s and 2.5 s here). The
 // backend protocol GRPC and GRPCS cases are covered by TestGRPCInProcess
-// (backend_test.go) and l7/proxy's TestH2Backends.
+// (backend_test.go) and l7/proxy's TestGRPC (h2_test.go).
 func TestIngressNginxGRPCAnnotations(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
