@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -28,13 +27,8 @@ func compileRewrite(r *annotations.HeaderRewrite) *regexp.Regexp {
 }
 
 // rewriteUpstreamHeaders applies u's rewrites to the endpoint's response
-// header h of request r on route; u may be nil. A Location that a rule
-// rewrote to a path is then made absolute as nginx's header filter does
-// (absolute_redirect on: the connection's scheme and the request's host,
-// the port only under use-port-in-redirects), unless relative-redirects:
-// ingress-nginx's proxy_redirect default turns
-// "http://upstream_balancer/a" into "http://<host>/a", not "/a".
-func rewriteUpstreamHeaders(u *annotations.Upstream, h http.Header, r *http.Request, route *router.Route) {
+// header h; u may be nil.
+func rewriteUpstreamHeaders(u *annotations.Upstream, h http.Header) {
 	if !u.RewritesHeaders() || u.Protocol == annotations.ProtocolGRPC || u.Protocol == annotations.ProtocolGRPCS {
 		return
 	}
@@ -46,11 +40,7 @@ func rewriteUpstreamHeaders(u *annotations.Upstream, h http.Header, r *http.Requ
 			}
 			rule.From = scheme + "upstream_balancer/"
 		}
-		if i := rewriteRedirects(h, &rule); i >= 0 && strings.HasPrefix(h["Location"][i], "/") {
-			if rw := route.Backend.Proxy.Rewrite; rw == nil || !rw.RelativeRedirects {
-				h["Location"][i] = absoluteRedirect(r, route.Host, h["Location"][i], rw != nil && rw.UsePortInRedirects)
-			}
-		}
+		rewriteRedirects(h, &rule)
 	}
 	if u.CookieDomain != nil || u.CookiePath != nil {
 		for i, c := range h["Set-Cookie"] {
@@ -61,24 +51,16 @@ func rewriteUpstreamHeaders(u *annotations.Upstream, h http.Header, r *http.Requ
 
 // rewriteRedirects applies a proxy_redirect rule to the Location headers
 // (the whole value) and the Refresh headers (what follows the first
-// "url=", case-insensitively) of h. It returns the index of the last
-// Location the rule rewrote, -1 if none: the one nginx's upstream module
-// makes the response's location (ngx_http_upstream_rewrite_location),
-// which its header filter alone makes absolute.
-func rewriteRedirects(h http.Header, rule *annotations.HeaderRewrite) int {
-	last := -1
+// "url=", case-insensitively) of h.
+func rewriteRedirects(h http.Header, rule *annotations.HeaderRewrite) {
 	for i, v := range h["Location"] {
-		var ok bool
-		if h["Location"][i], ok = rewritePrefix(v, 0, rule, pathMatch); ok {
-			last = i
-		}
+		h["Location"][i], _ = rewritePrefix(v, 0, rule, pathMatch)
 	}
 	for i, v := range h["Refresh"] {
 		if at := indexFold(v, "url="); at >= 0 {
 			h["Refresh"][i], _ = rewritePrefix(v, at+len("url="), rule, pathMatch)
 		}
 	}
-	return last
 }
 
 // match kinds of rewritePrefix.

@@ -27,7 +27,7 @@ func (p *Proxy) routeHeaders(h http.Header, route *router.Route, ex *exchange, r
 // upstream's; last, on an HTTPS request r, the route's HSTS (ownHSTS).
 func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) {
 	sticky := takeSticky(ex, h) // balance.go
-	rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h, r, ex.route)
+	rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h)
 	g := p.liveGlobal()
 	for _, k := range g.HideHeaders {
 		h.Del(k)

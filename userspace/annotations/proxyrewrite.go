@@ -58,7 +58,7 @@ func (u *Upstream) RewritesHeaders() bool {
 var headerRewriteMeta = []Meta{
 	{
 		Key: "proxy-redirect-from", Default: "off", ConfigMap: true,
-		Doc:      "Text replaced by `proxy-redirect-to` at the start of the `Location` and `Refresh` (after `url=`) headers of the endpoint's responses, case-sensitively (nginx's `proxy_redirect`); `~` starts a regular expression whose match replaces the whole URL. `off` rewrites nothing; `default` (or any text with `proxy-redirect-to` `off`, as ingress-nginx's template then writes nothing) replaces `http://upstream_balancer/` (`https://` for HTTPS routes) with `/`. A `Location` rewritten to a path is then made absolute as nginx's header filter does (`http://<Host without port>/...`, the port only with `use-port-in-redirects`) unless `relative-redirects`; `Refresh` stays as rewritten. Not for GRPC and GRPCS routes (grpc_pass has no such rewrite).",
+		Doc:      "Text replaced by `proxy-redirect-to` at the start of the `Location` and `Refresh` (after `url=`) headers of the endpoint's responses, case-sensitively (nginx's `proxy_redirect`); `~` starts a regular expression whose match replaces the whole URL. `off` rewrites nothing; `default` (or any text with `proxy-redirect-to` `off`, as ingress-nginx's template then writes nothing) replaces `http://upstream_balancer/` (`https://` for HTTPS routes) with `/`. Not for GRPC and GRPCS routes (grpc_pass has no such rewrite).",
 		Validate: func(v string) error { _, err := parseRedirectText(v); return err },
 	},
 	{
