@@ -150,14 +150,18 @@ func (c *conn) context(parent context.Context) context.Context {
 	return context.WithValue(parent, connKey{}, c)
 }
 
-// Handler counts the requests of each HTTP/1 connection and answers with
+// Handler counts the requests of each connection and answers with
 // Connection: close when keep-alive is off or the request is the
-// connection's KeepAliveRequests-th. A protocol upgrade is left alone.
+// connection's KeepAliveRequests-th: HTTP/1 closes after the response,
+// and net/http's HTTP/2 server takes it for a GOAWAY (the streams begun
+// finish, the next request opens a new connection), as nginx sends one
+// once an HTTP/2 connection served keepalive_requests streams. An HTTP/1
+// protocol upgrade is left alone.
 func (l *Limiter) Handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		// r.Header.Get("Upgrade") == "", indexed by the canonical name
 		// without canonicalising it for each request.
-		if up := r.Header["Upgrade"]; r.ProtoMajor == 1 && (len(up) == 0 || up[0] == "") {
+		if up := r.Header["Upgrade"]; r.ProtoMajor == 2 || r.ProtoMajor == 1 && (len(up) == 0 || up[0] == "") {
 			if w, ok := r.Context().Value(connKey{}).(*conn); ok {
 				n := w.requests.Add(1)
 				s := l.src.ConnLimits()
@@ -294,7 +298,7 @@ type conn struct {
 	l        *Limiter
 	closed   atomic.Bool
 	reads    atomic.Uint64 // Reads that returned bytes
-	requests atomic.Int64  // HTTP/1 requests served
+	requests atomic.Int64  // requests served (HTTP/2: streams)
 
 	mu       sync.Mutex
 	timer    *time.Timer // nil until the first idle period

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -288,5 +290,44 @@ func TestConnContextTwice(t *testing.T) {
 	}
 	if second.Value(otherKey{}) != 1 {
 		t.Error("the second context lost its parent's value")
+	}
+}
+
+// TestKeepAliveRequestsHTTP2: an HTTP/2 connection serves
+// keep-alive-requests streams, then the server's GOAWAY sends the next
+// request to a new connection, as nginx 1.22.1 with keepalive_requests 2
+// did (requests 1 and 2 on one connection, 3 and 4 on the next).
+func TestKeepAliveRequestsHTTP2(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) }))
+	l := New(Options{Source: newSource(Settings{KeepAlive: time.Minute, KeepAliveRequests: 2})})
+	l.Configure(ts.Config)
+	ts.Listener = l.Listener(ts.Listener)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	c := ts.Client()
+	var conns []string
+	for i := range 4 {
+		var local string
+		req, _ := http.NewRequest(http.MethodGet, ts.URL, nil)
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(ci httptrace.GotConnInfo) { local = ci.Conn.LocalAddr().String() }}))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "HTTP/2.0" {
+			t.Fatalf("request %d served over %q, want HTTP/2.0", i, b)
+		}
+		if resp.Header["Connection"] != nil {
+			t.Errorf("request %d: HTTP/2 response with a Connection field %q", i, resp.Header["Connection"])
+		}
+		conns = append(conns, local)
+	}
+	if conns[0] != conns[1] || conns[1] == conns[2] || conns[2] != conns[3] {
+		t.Errorf("four requests with keep-alive-requests 2 on connections %v, want two on each of two", conns)
 	}
 }

@@ -256,6 +256,15 @@ const (
 	discardTime    = 30 * time.Second
 )
 
+// discardDeadline is the deadline of the next read of a discarding loop
+// that must end by end: discardTimeout from now, at most end.
+func discardDeadline(end time.Time) time.Time {
+	if next := time.Now().Add(discardTimeout); next.Before(end) {
+		return next
+	}
+	return end
+}
+
 // discard reads and drops the rest of the body, up to limit bytes, each
 // wait for the client's bytes bounded by discardTimeout and the whole by
 // discardTime (a client that stalls its body holds the connection no
@@ -276,11 +285,7 @@ func (b *body) discard(limit int64) bool {
 	end := time.Now().Add(discardTime)
 	var scratch [4096]byte
 	for total := int64(0); total <= limit; {
-		next := time.Now().Add(discardTimeout)
-		if next.After(end) {
-			next = end
-		}
-		_ = rwc.SetReadDeadline(next)
+		_ = rwc.SetReadDeadline(discardDeadline(end))
 		n, err := b.readLocked(scratch[:])
 		total += int64(n)
 		if err == io.EOF {

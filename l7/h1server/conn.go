@@ -20,13 +20,8 @@ import (
 	"github.com/weir-lb/weir/l7/h1guard"
 )
 
-// Lingering close after an error answer, as nginx's lingering_close and
-// h1guard's.
-const (
-	lingerTime   = 2 * time.Second
-	lingerBytes  = 1 << 20
-	writeTimeout = 10 * time.Second
-)
+// writeTimeout bounds each write of an answer the server writes itself.
+const writeTimeout = 10 * time.Second
 
 // maxPostHandlerReadBytes is the most of an unread request body read to
 // keep the connection (net/http's 256 KiB).
@@ -498,6 +493,12 @@ func (c *conn) clearWriteDeadlineLocked() error {
 	return c.rwc.SetWriteDeadline(time.Time{})
 }
 
+// linger is nginx's lingering close after an answer that ends the
+// connection: the write side is shut and what the client still sends is
+// read away, each wait at most discardTimeout (lingering_timeout, 5 s) and
+// all of it within discardTime (lingering_time, 30 s), however many bytes,
+// so that a client still sending a large body (over proxy-body-size, say)
+// reads the answer instead of a reset.
 func (c *conn) linger() {
 	if c.armedNow {
 		// The armed read holds the socket's read lock: readArmed
@@ -508,12 +509,11 @@ func (c *conn) linger() {
 	if cw, ok := c.rwc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = c.rwc.SetReadDeadline(time.Now().Add(lingerTime))
+	end := time.Now().Add(discardTime)
 	var b [4096]byte
-	for total := 0; total < lingerBytes; {
-		n, err := c.rwc.Read(b[:])
-		total += n
-		if err != nil {
+	for {
+		_ = c.rwc.SetReadDeadline(discardDeadline(end))
+		if _, err := c.rwc.Read(b[:]); err != nil {
 			return
 		}
 	}

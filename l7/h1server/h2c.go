@@ -67,6 +67,11 @@ type prefixConn struct {
 	pending []byte
 }
 
+// Unwrap returns the connection under it, for the wrappers' lookups
+// (connlimit's keep-alive of the h2c connection, PROXY protocol's
+// addresses).
+func (c *prefixConn) Unwrap() net.Conn { return c.Conn }
+
 func (c *prefixConn) Read(p []byte) (int, error) {
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)

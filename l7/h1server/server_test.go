@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -764,5 +765,33 @@ func TestResponseWhileBodyRead(t *testing.T) {
 	close(got)
 	if string(b) != "early" || !resp.Close {
 		t.Errorf("got %q close %v, want early, then the close", b, resp.Close)
+	}
+}
+
+// TestLingerLargeBody: an answer that closes the connection before the
+// request's body was read (a 413 for a Content-Length over
+// proxy-body-size) reaches a client still sending megabytes of it: the
+// server reads the body away as nginx's lingering close does (nginx
+// 1.22.1 read all of a 9 MB body after its 413), instead of closing after
+// 1 MiB and resetting the connection under the client's writes.
+func TestLingerLargeBody(t *testing.T) {
+	t.Parallel()
+	addr, _ := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+	}))
+	c, br := dial(t, addr)
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	const size = 4 << 20
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "+strconv.Itoa(size)+"\r\n\r\n")
+	chunk := make([]byte, 64<<10)
+	for sent := 0; sent < size; sent += len(chunk) {
+		if _, err := c.Write(chunk); err != nil {
+			t.Fatalf("writing the body after %d bytes: %v", sent, err)
+		}
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("answer: %v, %v; want 413", resp, err)
 	}
 }

@@ -19,8 +19,10 @@ import (
 // the next endpoint. HTTP/2 routes (GRPC, GRPCS, H2C) always stream, as
 // nginx's grpc_pass; protocol upgrades carry no body to buffer.
 //
-// proxy-http-version 1.0 sends the request line as HTTP/1.0 with
-// "Connection: close"; its body is buffered even with request buffering
+// proxy-http-version 1.0 sends the request line as HTTP/1.0, without a
+// Connection field unless upstream-keepalive-connections is "0" (close)
+// or connection-proxy-header sets one, as ingress-nginx's
+// $connection_upgrade; its body is buffered even with request buffering
 // off, HTTP/1.0 having no chunked encoding.
 
 // bufferedBody is a request body read whole before it is sent.

@@ -270,7 +270,10 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		out.Close = true // upstream-keepalive-connections "0", as nginx
 	}
 	if http10 {
-		out.Close = true
+		// No Connection field of Weir's own: ingress-nginx's
+		// "proxy_set_header Connection $connection_upgrade" is empty while
+		// upstream-keepalive-connections is above 0, whatever the version
+		// (nginx 1.22.1 sent none); the connection is not reused anyway.
 		bw.Reset(&http10Writer{w: uc})
 	} else {
 		bw.Reset(uc)

@@ -555,12 +555,12 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "keep-alive", Default: "75", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Seconds a client connection is kept idle between two requests (nginx's `keepalive_timeout`); a request whose first bytes arrived by then gets `client_header_timeout` (60 s) for its head. `\"0\"` disables keep-alive: every HTTP/1 response carries `Connection: close`.",
+		Doc:      "Seconds a client connection, HTTP/1 or HTTP/2, is kept idle between two requests (nginx's `keepalive_timeout`); a request whose first bytes arrived by then gets `client_header_timeout` (60 s) for its head. `\"0\"` disables keep-alive: every HTTP/1 response carries `Connection: close`.",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
 	},
 	{
 		Key: "keep-alive-requests", Default: "1000", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Requests one HTTP/1 client connection serves: the response to the last carries `Connection: close` and the connection closes (nginx's `keepalive_requests`).",
+		Doc:      "Requests one client connection serves (nginx's `keepalive_requests`): on HTTP/1 the response to the last carries `Connection: close` and the connection closes; on HTTP/2 (TLS or h2c) the last stream's response comes with a GOAWAY, and the client's next request opens a new connection.",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
 	},
 	{

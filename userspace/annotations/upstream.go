@@ -265,7 +265,7 @@ var tuningMeta = []Meta{
 	},
 	{
 		Key: "proxy-http-version", Default: "1.1", ConfigMap: true,
-		Doc:      "`1.0` sends requests upstream as HTTP/1.0 with `Connection: close` (a body of unknown length is read whole first) and does not reuse the connection; HTTP and HTTPS routes.",
+		Doc:      "`1.0` sends requests upstream as HTTP/1.0 (a body of unknown length is read whole first) without a `Connection` field of Weir's own, as ingress-nginx (`close` with `upstream-keepalive-connections` \"0\"), and does not reuse the connection; HTTP and HTTPS routes.",
 		Validate: func(v string) error { _, err := parseHTTPVersion(v); return err },
 	},
 	{
