@@ -160,8 +160,8 @@ func (m *Manager) TLSSettings() annotations.TLSSettings {
 }
 
 // TLSConfig returns a new server configuration: the versions, TLS 1.2
-// cipher suites and curves of TLSSettings at each handshake, ALPN "h2" then
-// "http/1.1" ("http/1.1" alone with TLSSettings.HTTP2Off), certificates from the live Store per handshake, session
+// cipher suites and curves of TLSSettings at each handshake, ALPN
+// alpnProtocols (without "h2" with TLSSettings.HTTP2Off), certificates from the live Store per handshake, session
 // tickets from Tickets when TLSSettings.SessionTickets (resumed within its
 // Timeout), and with RejectHandshake the unrecognized_name alert for an SNI
 // that names no Server of the live Snapshot. Each call returns a distinct *tls.Config; its
@@ -173,7 +173,12 @@ func (m *Manager) TLSSettings() annotations.TLSSettings {
 // client certificate requested, not verified (the proxy does, per
 // request), and the host's suites.
 func (m *Manager) TLSConfig() *tls.Config {
-	cfg := configOf(m.settings.Load(), []string{"h2", "http/1.1"}, m.GetCertificate)
+	cfg := configOf(m.settings.Load(), alpnProtocols, m.GetCertificate)
+	// Each handshake gets its suites from GetConfigForClient; cfg lists
+	// none, as net/http's HTTP/2 setup refuses to serve with a list that
+	// lacks an ECDHE AES-128-GCM suite (ssl-ciphers ECDHE+CHACHA20), which
+	// nginx serves.
+	cfg.CipherSuites = nil
 	m.tickets.Attach(cfg)
 	// The configuration of the settings last seen, built once per change.
 	// It carries no session ticket keys, so crypto/tls takes cfg's: their
@@ -237,6 +242,14 @@ func (m *Manager) TLSConfig() *tls.Config {
 	}
 	return cfg
 }
+
+// alpnProtocols are the ALPN protocols of the HTTPS listener, the server's
+// preference first: nginx 1.22's with http2 on (ngx_http_ssl_alpn_select:
+// NGX_HTTP_V2_ALPN_PROTO then NGX_HTTP_ALPN_PROTOS), so a client offering
+// only http/1.0 is served, where a client offering none of them gets the
+// no_application_protocol alert. Every protocol but h2 is served as
+// HTTP/1.x, as nginx reads whatever request comes.
+var alpnProtocols = []string{"h2", "http/1.1", "http/1.0", "http/0.9"}
 
 // offered returns the ALPN protocols of a handshake under s: protos
 // without "h2" when s.HTTP2Off (use-http2 "false"), else protos.

@@ -110,7 +110,7 @@ func TestTLSConfigHandshake(t *testing.T) {
 }
 
 // TestTLSConfigUseHTTP2 checks use-http2 "false" (TLSSettings.HTTP2Off):
-// from the next handshake on, ALPN offers only http/1.1, as nginx's
+// from the next handshake on, ALPN offers no h2, as nginx's
 // listener without http2 (a client offering only h2 is refused, as
 // nginx's fatal no_application_protocol alert); "true" offers h2 again.
 func TestTLSConfigUseHTTP2(t *testing.T) {
@@ -139,6 +139,11 @@ func TestTLSConfigUseHTTP2(t *testing.T) {
 		{"off", true, []string{"h2", "http/1.1"}, "http/1.1", false},
 		{"off h2 only", true, []string{"h2"}, "", true},
 		{"on again", false, []string{"h2", "http/1.1"}, "h2", false},
+		// nginx's list goes on with http/1.0 and http/0.9; a protocol
+		// not in it is refused.
+		{"http/1.0 only", false, []string{"http/1.0"}, "http/1.0", false},
+		{"off, http/1.0 and http/0.9", true, []string{"http/0.9", "http/1.0"}, "http/1.0", false},
+		{"unknown protocol", false, []string{"foo"}, "", true},
 	} {
 		s := m.TLSSettings()
 		s.HTTP2Off = tc.off

@@ -115,11 +115,20 @@ func TestRejects(t *testing.T) {
 		{"absolute form with a port not digits", "GET http://a:8a/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"absolute form with % in the host", "GET http://a%2eb/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"absolute form with # after the host", "GET http://a#f HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"absolute form with a port and no host", "GET http://:80/x HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
+		{"absolute form with a dot for host", "GET http://.:80/x HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"absolute form with an open literal", "GET http://[::1/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		// nginx trims only spaces around a value: a tab is part of the
 		// host, which ngx_http_validate_host refuses.
 		{"host with a trailing tab", "GET / HTTP/1.1\r\nHost: a\t\r\n\r\n", 400, "host", ""},
 		{"host with a leading tab", "GET / HTTP/1.1\r\nHost: \t a\r\n\r\n", 400, "host", ""},
+		// So is a tab around a framing field's value: nginx 1.22.1
+		// answers Content-Length "\t4" 400 and Transfer-Encoding
+		// "\tchunked" 501, where Weir framed both.
+		{"cl after a tab", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\t4\r\n\r\nabcd", 400, "content_length", ""},
+		{"cl with a trailing tab", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\t\r\n\r\nabcd", 400, "content_length", ""},
+		{"te after a tab", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \tchunked\r\n\r\n0\r\n\r\n", 501, "unknown_transfer_encoding", ""},
+		{"te with a trailing tab", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n0\r\n\r\n", 501, "unknown_transfer_encoding", ""},
 		{"options *", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"get *", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},
 		{"%00 in path", "GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n", 400, "target", ""},

@@ -337,7 +337,9 @@ func targetPath(t []byte) ([]byte, bool) {
 	}
 	rest := t[i+3:]
 	k := authority(rest)
-	if k == 0 || k < len(rest) && rest[k] != '/' && rest[k] != '?' {
+	// The host then goes through ngx_http_validate_host: "http://:80/"
+	// and "http://.:80/" have none, 400.
+	if k == 0 || k < len(rest) && rest[k] != '/' && rest[k] != '?' || !validHost(rest[:k]) {
 		return nil, false
 	}
 	return rest[k:], true
@@ -467,7 +469,9 @@ func (p *headParser) field(b, line []byte, off int) error {
 		// A repeated one is refused at its line (nginx's
 		// ngx_http_process_unique_header_line), one that is not a length
 		// once the head is read, as nginx's ngx_http_process_request_header.
-		n, ok := ParseLength(value)
+		// The length is read from nginx's value (nginxValue): "\t4" is
+		// not one.
+		n, ok := ParseLength(nginxValue(line, i+1, off).Of(b))
 		if !ok {
 			p.badCL = true
 			break
@@ -478,7 +482,7 @@ func (p *headParser) field(b, line []byte, off int) error {
 			return rejTE
 		}
 		p.sawTE = true
-		p.te = val
+		p.te = nginxValue(line, i+1, off) // "chunked\t" is not chunked
 	case equalFold(name, "Host"):
 		// nginx trims only spaces around a value: a tab at either end
 		// is the host's, and so invalid.
@@ -498,6 +502,23 @@ func (p *headParser) field(b, line []byte, off int) error {
 		}
 	}
 	return nil
+}
+
+// nginxValue returns the span (line at offset off) of the value of a field
+// line whose colon is at v0-1 as nginx 1.22 reads it: only spaces around it
+// are trimmed (ngx_http_parse_header_line's sw_space_before_value and
+// sw_space_after_value), a tab at either end stays part of the value. The
+// framing fields are read so, so that Weir frames no request nginx would
+// refuse: "Content-Length:\t4" is 400, "Transfer-Encoding: chunked\t" 501.
+func nginxValue(line []byte, v0, off int) Span {
+	for v0 < len(line) && line[v0] == ' ' {
+		v0++
+	}
+	v1 := len(line)
+	for v1 > v0 && line[v1-1] == ' ' {
+		v1--
+	}
+	return Span{off + v0, v1 - v0}
 }
 
 // uniqueFields are the fields besides Host, Content-Length and

@@ -599,8 +599,8 @@ func (c *conn) serveRequest() bool {
 	if noted&notedConnection != 0 {
 		conn = hdr["Connection"]
 	}
-	wantsClose := hasToken(conn, "close")
-	keepAlive10 := h.Minor == 0 && hasToken(conn, "keep-alive")
+	wantsClose, keepAlive := connectionType(conn)
+	keepAlive10 := h.Minor == 0 && keepAlive
 	req.Close = wantsClose || h.Minor == 0 && !keepAlive10
 
 	c.body.reset()
@@ -803,6 +803,48 @@ func hasToken(values []string, token string) bool {
 		}
 	}
 	return false
+}
+
+// connectionType reads the request's Connection lines as nginx 1.22's
+// ngx_http_process_connection does: a line holding "close" anywhere, in
+// any case, asks to close the connection, else one holding "keep-alive"
+// to keep it; the last line holding either decides. So "Connection:
+// closed" closes and "Connection: close" then "Connection: keep-alive"
+// keeps the connection, where tokens (net/http) would read both the other
+// way.
+func connectionType(values []string) (close, keepAlive bool) {
+	for _, v := range values {
+		switch {
+		case containsFold(v, "close"):
+			close, keepAlive = true, false
+		case containsFold(v, "keep-alive"):
+			close, keepAlive = false, true
+		}
+	}
+	return close, keepAlive
+}
+
+// containsFold reports whether s holds lower (lower-case ASCII) in any
+// case, as nginx's ngx_strcasestrn.
+func containsFold(s, lower string) bool {
+	for i := 0; i+len(lower) <= len(s); i++ {
+		j := 0
+		for j < len(lower) && toLower(s[i+j]) == lower[j] {
+			j++
+		}
+		if j == len(lower) {
+			return true
+		}
+	}
+	return false
+}
+
+// toLower is c in lower case if it is an ASCII letter.
+func toLower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // declaredTrailers is the Trailer map of a chunked request: the names its

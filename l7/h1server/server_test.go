@@ -120,6 +120,13 @@ func TestRequests(t *testing.T) {
 		{"absolute form", "GET http://h/p?q HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET http://h/p?q h 0"}},
 		{"query byte for byte", "GET /p?a=%zz&b;c=%2F&&d=%41 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET /p?a=%zz&b;c=%2F&&d=%41 a 0"}},
 		{"connection close among tokens", "GET /a HTTP/1.1\r\nHost: a\r\nConnection: x, Close\r\n\r\nGET /never HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET /a a 0"}},
+		// nginx 1.22 (ngx_http_process_connection) finds "close" or
+		// "keep-alive" anywhere in a line, the last such line deciding;
+		// each read off nginx 1.22.1.
+		{"connection close inside a word", "GET /a HTTP/1.1\r\nHost: a\r\nConnection: foo-CLOSED\r\n\r\nGET /never HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET /a a 0"}},
+		{"connection close then keep-alive", "GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET /a a 0", "GET /b a 0"}},
+		{"http/1.0 keep-alive inside a word", "GET /x HTTP/1.0\r\nConnection: xkeep-alive\r\n\r\nGET /y HTTP/1.0\r\n\r\n", []string{"GET /x  0", "GET /y  0"}},
+		{"http/1.0 keep-alive then close", "GET /x HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\nGET /y HTTP/1.0\r\n\r\n", []string{"GET /x  0"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -124,25 +124,12 @@ func (l *Listener) classify(c net.Conn) {
 // end.
 func (l *Listener) splice(c net.Conn, sni string, route *router.Route) {
 	defer c.Close()
-	up, ok := route.Pool.Next()
-	if !ok {
-		l.log.Warn("ssl-passthrough: no endpoint", "sni", sni, "service", route.Backend.Service)
+	up, uc := l.dial(sni, route)
+	if uc == nil {
 		return
 	}
 	up.InFlight.Add(1)
 	defer up.InFlight.Add(-1)
-	timeout := time.Duration(route.Backend.Proxy.ConnectTimeoutSeconds) * time.Second
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	uc, err := (&net.Dialer{}).DialContext(ctx, "tcp", up.Addr)
-	cancel()
-	if err != nil {
-		up.Failed(time.Now())
-		l.log.Warn("ssl-passthrough: connect to endpoint", "sni", sni, "upstream", up.Addr, "error", err)
-		return
-	}
 	defer uc.Close()
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -154,6 +141,42 @@ func (l *Listener) splice(c net.Conn, sni string, route *router.Route) {
 	_, _ = io.Copy(c, uc)
 	closeWrite(c)
 	wg.Wait()
+}
+
+// dialTries bounds the endpoints dial tries for one connection: nginx's
+// proxy_next_upstream_tries default.
+const dialTries = 3
+
+// dial connects to an endpoint of route, trying the next one (up to
+// dialTries) when a connection is refused or times out: nothing of the
+// client's was sent yet, so another endpoint can take it. A failed endpoint
+// is not taken out of rotation: its address may serve HTTP routes too,
+// whose balancing, as ingress-nginx's, has no passive health check. It
+// returns a nil connection when no endpoint answered.
+func (l *Listener) dial(sni string, route *router.Route) (*router.Upstream, net.Conn) {
+	timeout := time.Duration(route.Backend.Proxy.ConnectTimeoutSeconds) * time.Second
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	var tried []*router.Upstream
+	for len(tried) < dialTries {
+		up, ok := route.Pool.NextExcept(tried)
+		if !ok {
+			break
+		}
+		tried = append(tried, up)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		uc, err := (&net.Dialer{}).DialContext(ctx, "tcp", up.Addr)
+		cancel()
+		if err == nil {
+			return up, uc
+		}
+		l.log.Warn("ssl-passthrough: connect to endpoint", "sni", sni, "upstream", up.Addr, "error", err)
+	}
+	if len(tried) == 0 {
+		l.log.Warn("ssl-passthrough: no endpoint", "sni", sni, "service", route.Backend.Service)
+	}
+	return nil, nil
 }
 
 // closeWrite half-closes c when it can (TCP), so the peer sees the end of

@@ -77,25 +77,42 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	a := route.Backend.Proxy.Auth
 	// no-auth-locations lift the authentication, not a denial.
 	if a == nil || a.Invalid == "" && (a.Basic == nil && a.External == nil || p.liveGlobal().noAuth(route, requestPath(r))) {
-		return p.sources.reject(rec, ex.fwd.remote, route)
+		if status := p.sources.reject(ex.fwd.remote, route); status != 0 {
+			p.ownError(rec, r, ex, status)
+			return true
+		}
+		return false
 	}
 	au := p.auth
+	// conns are the idle connections kept to the auth service: auth-keepalive
+	// as ingress-nginx applies it, only with use-http2 "false". There its
+	// access_by_lua (ngx_conf_external_auth.lua, ngx.location.capture)
+	// replaces auth_request: only a 200 grants (another 2xx is a 500), its
+	// 401 carries no WWW-Authenticate of the service, and $auth_cookie is
+	// set by a 200 only, added without always whatever
+	// auth-always-set-cookie says.
+	var conns int
+	if a.External != nil && !p.ServesHTTP2() {
+		conns = a.External.KeepaliveConnections
+	}
+	lua := conns > 0
+	alwaysSetCookie := a.External != nil && a.External.AlwaysSetCookie && !lua
 	srcStatus, list, granted := p.sources.verdict(ex.fwd.remote, route)
 	refuse := func(status int, challenges, cookies []string) bool {
 		au.count(route, status)
-		au.writeRefusal(rec, r, ex, a, status, challenges, cookies)
+		p.writeRefusal(rec, r, ex, a, status, challenges, cookies, alwaysSetCookie)
 		return true
 	}
 	switch {
 	case srcStatus == http.StatusServiceUnavailable:
 		p.sources.count(route, list)
-		writeError(rec, srcStatus)
+		p.ownError(rec, r, ex, srcStatus)
 		return true
 	case a.Invalid != "":
 		return refuse(http.StatusServiceUnavailable, nil, nil)
 	case srcStatus != 0 && !a.SatisfyAny:
 		p.sources.count(route, list)
-		writeError(rec, srcStatus)
+		p.ownError(rec, r, ex, srcStatus)
 		return true
 	}
 	// pass readies r for the upstream: proxy_set_header Authorization ""
@@ -117,7 +134,7 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 			}
 		}
 		if res.status == http.StatusOK {
-			rec.addCookies(res.headers.Values("Set-Cookie"), a.External.AlwaysSetCookie)
+			rec.addCookies(res.headers.Values("Set-Cookie"), alwaysSetCookie)
 		}
 		return false
 	}
@@ -142,18 +159,19 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 		}
 	}
 	if a.External != nil {
-		conns := a.External.KeepaliveConnections
-		if p.ServesHTTP2() {
-			conns = 0 // ingress-nginx keeps auth connections only with use-http2 "false"
-		}
 		res := au.external(r, ex, route, a.External, conns)
+		if lua && res.status == http.StatusOK && res.code != http.StatusOK {
+			res.status = http.StatusInternalServerError
+		}
 		if res.status == http.StatusOK {
 			return pass(&res)
 		}
-		if res.status == http.StatusUnauthorized { // auth_request copies the challenge on 401 only
+		if res.status == http.StatusUnauthorized && !lua { // auth_request copies the challenge on 401 only
 			challenges = append(slices.Clip(challenges), res.headers.Values("Www-Authenticate")...)
 		}
-		cookies = res.headers.Values("Set-Cookie")
+		if !lua {
+			cookies = res.headers.Values("Set-Cookie")
+		}
 		switch {
 		case res.status == http.StatusInternalServerError || !a.SatisfyAny:
 			return refuse(res.status, challenges, cookies)
@@ -167,23 +185,27 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	return refuse(status, challenges, cookies)
 }
 
-// writeRefusal answers status: 401, or a 302 to auth-signin for a 401
-// (nginx's error_page 401 = @signin); 403, 500 or 503 as nginx's error
-// pages. Every one carries challenges, the WWW-Authenticate lines the
-// access phase left (basic or digest authentication's, the auth service's
-// on its 401), as nginx's headers keep them whatever the final status.
-// cookies are the auth service's Set-Cookie, added where nginx's
-// add_header would.
-func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex *exchange, a *annotations.Auth, status int, challenges, cookies []string) {
-	rec.addCookies(cookies, a.External != nil && a.External.AlwaysSetCookie)
+// writeRefusal answers status: a 302 to auth-signin for a 401 (nginx's
+// error_page 401 = @signin, which comes first in ingress-nginx's
+// location); else the default backend's page when the route lists status
+// in custom-http-errors (its error_page ... = @custom_...); else 401, 403,
+// 500 or 503 as nginx's error pages. Every one carries challenges, the
+// WWW-Authenticate lines the access phase left (basic or digest
+// authentication's, the auth service's on its 401), as nginx's headers
+// keep them whatever the final status. cookies are the auth service's
+// Set-Cookie, added where nginx's add_header would (with always: to any
+// status): not to the default backend's page, which a location without
+// that add_header serves.
+func (p *Proxy) writeRefusal(rec *responseRecorder, r *http.Request, ex *exchange, a *annotations.Auth, status int, challenges, cookies []string, always bool) {
 	for _, v := range challenges {
 		rec.Header().Add("Www-Authenticate", v)
 	}
 	if status == http.StatusUnauthorized && a.External != nil && a.External.Signin != "" {
-		c := au.compiledExt(a.External)
+		rec.addCookies(cookies, always)
+		c := p.auth.compiledExt(a.External)
 		loc := c.signin.Expand(ex.vars(r))
 		if c.signinSep != "" {
-			loc += c.signinSep + c.signinParam + "=" + ex.fwd.scheme + "://" + r.Host + escapeURIComponent(requestURI(r))
+			loc += c.signinSep + c.signinParam + "=" + ex.fwd.scheme + "://" + httpHost(r) + escapeURIComponent(requestURI(r))
 		}
 		rec.Header().Set("Location", loc)
 		rec.Header().Set("Content-Type", "text/html")
@@ -191,6 +213,10 @@ func (au *authenticator) writeRefusal(rec *responseRecorder, r *http.Request, ex
 		_, _ = io.WriteString(rec, h1guard.ErrorPage(http.StatusFound))
 		return
 	}
+	if p.interceptOwn(rec, r, status, ex) { // customerrors.go
+		return
+	}
+	rec.addCookies(cookies, always)
 	writeError(rec, status)
 }
 
@@ -276,9 +302,11 @@ func (au *authenticator) checkBasic(b *annotations.BasicAuth, r *http.Request) (
 }
 
 // authResult is the auth service's answer: 200 for any 2xx, 401, 403, or
-// 500 for anything else (no answer included), with its headers.
+// 500 for anything else (no answer included), with its headers and its
+// status code as sent (0: no answer).
 type authResult struct {
 	status  int
+	code    int
 	headers http.Header
 }
 
@@ -326,18 +354,18 @@ func (au *authenticator) external(r *http.Request, ex *exchange, route *router.R
 			return res
 		}
 	}
-	res, code := au.subrequest(r, ex, e, c, vars, conns)
+	res := au.subrequest(r, ex, e, c, vars, conns)
 	if c.cacheFor != nil {
-		au.cache.put(key, res, cacheTTL(res.headers, code, c.cacheFor, time.Now()), r.Header)
+		au.cache.put(key, res, cacheTTL(res.headers, res.code, c.cacheFor, time.Now()), r.Header)
 	}
 	return res
 }
 
 // subrequest sends the auth request, as ingress-nginx's auth location:
 // the client's headers without its body, and the headers of nginx.tmpl.
-// It returns the result and the service's status (0: no answer). conns
+// conns
 // are the idle connections kept to the service; 0 closes each.
-func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotations.ExternalAuth, c *compiledExternal, vars func(string) string, conns int) (authResult, int) {
+func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotations.ExternalAuth, c *compiledExternal, vars func(string) string, conns int) authResult {
 	fail := authResult{status: http.StatusInternalServerError, headers: http.Header{}}
 	target := c.url.Expand(vars)
 	method := e.Method
@@ -346,7 +374,7 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotation
 	}
 	req, err := http.NewRequestWithContext(r.Context(), method, target, nil)
 	if err != nil {
-		return fail, 0
+		return fail
 	}
 	h := r.Header.Clone()
 	removeRequestHopHeaders(h)
@@ -375,7 +403,7 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotation
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	h.Set("X-Original-Url", scheme+"://"+r.Host+requestURI(r))
+	h.Set("X-Original-Url", scheme+"://"+httpHost(r)+requestURI(r))
 	h.Set("X-Original-Method", r.Method)
 	h.Set("X-Sent-From", "nginx-ingress-controller")
 	h.Set("X-Real-Ip", ex.fwd.remoteText)
@@ -392,10 +420,10 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotation
 	req.Close = conns == 0
 	resp, err := au.transport(conns, e.KeepaliveTimeoutSeconds).RoundTrip(req)
 	if err != nil {
-		return fail, 0
+		return fail
 	}
 	resp.Body.Close() // nginx's auth_request reads no body
-	res := authResult{headers: resp.Header}
+	res := authResult{code: resp.StatusCode, headers: resp.Header}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		res.status = http.StatusOK
@@ -404,7 +432,7 @@ func (au *authenticator) subrequest(r *http.Request, ex *exchange, e *annotation
 	default:
 		res.status = http.StatusInternalServerError
 	}
-	return res, resp.StatusCode
+	return res
 }
 
 // transportKey selects a Transport by keep-alive settings.
@@ -455,7 +483,7 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 			}
 			return strings.ToLower(h)
 		case "http_host":
-			return r.Host
+			return httpHost(r)
 		case "best_http_host":
 			return ex.fwd.host
 		case "request_uri":

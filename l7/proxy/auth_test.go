@@ -297,22 +297,26 @@ func TestExternalAuthProxyDefaults(t *testing.T) {
 }
 
 // TestExternalAuthAbsoluteTarget: for a request line with an absolute
-// target, $request_uri is its path and query, as nginx reads it: the
-// auth service's X-Original-URL and X-Auth-Request-Redirect and the
-// signin's rd (nginx 1.22 sent http://wire.example.com/p?q=1 and /p?q=1).
+// target, $request_uri is its path and query, as nginx reads it, and
+// $http_host the Host line, whatever the target's host (which routes the
+// request): the auth service's X-Original-URL and X-Auth-Request-Redirect
+// and the signin's rd (nginx 1.22 sent http://wire.example.com/p?q=1 and
+// /p?q=1, and with "Host: other.example" http://other.example/p?q=1).
 func TestExternalAuthAbsoluteTarget(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
 	as := newAuthService(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(401) })
 	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", Signin: "http://login.example/start", SigninRedirectParam: "rd"}}
 	_, srv := front(t, Options{}, snap(1, "wire.example.com", backendOf("web", []string{addr(up)}, withAuth(ext))))
-	resp, _ := rawExchange(t, addr(srv), "GET http://wire.example.com/p?q=1 HTTP/1.1\r\nHost: wire.example.com\r\nConnection: close\r\n\r\n")
-	if loc := resp.Header.Get("Location"); resp.StatusCode != 302 || loc != "http://login.example/start?rd=http://wire.example.com%2Fp%3Fq%3D1" {
-		t.Errorf("status %d Location %q, want 302 to the signin with rd=http://wire.example.com%%2Fp%%3Fq%%3D1", resp.StatusCode, loc)
-	}
-	ar, _ := as.last(t)
-	if u, r := ar.Header.Get("X-Original-Url"), ar.Header.Get("X-Auth-Request-Redirect"); u != "http://wire.example.com/p?q=1" || r != "/p?q=1" {
-		t.Errorf("auth request X-Original-URL %q X-Auth-Request-Redirect %q, want http://wire.example.com/p?q=1 and /p?q=1", u, r)
+	for _, host := range []string{"wire.example.com", "other.example"} {
+		resp, _ := rawExchange(t, addr(srv), "GET http://wire.example.com/p?q=1 HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+		if loc, want := resp.Header.Get("Location"), "http://login.example/start?rd=http://"+host+"%2Fp%3Fq%3D1"; resp.StatusCode != 302 || loc != want {
+			t.Errorf("Host %s: status %d Location %q, want 302 %q", host, resp.StatusCode, loc, want)
+		}
+		ar, _ := as.last(t)
+		if u, r := ar.Header.Get("X-Original-Url"), ar.Header.Get("X-Auth-Request-Redirect"); u != "http://"+host+"/p?q=1" || r != "/p?q=1" {
+			t.Errorf("Host %s: auth request X-Original-URL %q X-Auth-Request-Redirect %q, want http://%s/p?q=1 and /p?q=1", host, u, r, host)
+		}
 	}
 }
 
@@ -751,6 +755,138 @@ func TestExternalAuthKeepalive(t *testing.T) {
 			t.Errorf("auth-keepalive %d, use-http2 off %v: %d connections for 3 subrequests, %d with Connection: close", tc.conns, tc.http2Off, len(peers), closes)
 		}
 		mu.Unlock()
+	}
+}
+
+// TestExternalAuthKeepaliveLua: where auth-keepalive applies (use-http2
+// "false"), ingress-nginx's location asks the service with
+// ngx_conf_external_auth.lua instead of auth_request: only a 200 grants
+// (a 204 is a 500), a 401 carries no WWW-Authenticate of the service and
+// no cookie (its signin's 302 neither), and a 200's cookie is added
+// without always, whatever auth-always-set-cookie says. Without
+// keepalive, auth_request's answers.
+func TestExternalAuthKeepaliveLua(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/error" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	var answer atomic.Int64
+	as := newAuthService(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Www-Authenticate", `Bearer realm="x"`)
+		w.Header().Set("Set-Cookie", "auth=1")
+		w.WriteHeader(int(answer.Load()))
+	})
+	c := noRedirects(client(t))
+	for _, keepalive := range []bool{false, true} {
+		ext := &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd", AlwaysSetCookie: true,
+			KeepaliveRequests: 1000, KeepaliveTimeoutSeconds: 60}
+		if keepalive {
+			ext.KeepaliveConnections = 4
+		}
+		signin := *ext
+		signin.Signin = "http://login.example/start"
+		s := snap(1, "k.example.com", backendOf("web", []string{addr(up)}, withAuth(&annotations.Auth{External: ext})))
+		s2 := snap(1, "s.example.com", backendOf("web", []string{addr(up)}, withAuth(&annotations.Auth{External: &signin})))
+		s.Servers = append(s.Servers, s2.Servers...)
+		s.Global.TLS.HTTP2Off = true
+		_, srv := front(t, Options{}, s)
+		for _, tc := range []struct {
+			host, path      string
+			answer          int
+			status, luaStat int
+			cookie, luaCook string
+			challenged      bool
+		}{
+			{"k.example.com", "/", 200, 200, 200, "auth=1", "auth=1", false},
+			{"k.example.com", "/", 204, 200, 500, "auth=1", "", false},
+			{"k.example.com", "/error", 200, 503, 503, "auth=1", "", false},
+			{"k.example.com", "/", 401, 401, 401, "auth=1", "", true},
+			{"s.example.com", "/", 401, 302, 302, "auth=1", "", true},
+		} {
+			answer.Store(int64(tc.answer))
+			res := get(t, c, srv, tc.host, tc.path)
+			want, cookie, challenged := tc.status, tc.cookie, tc.challenged
+			if keepalive {
+				want, cookie, challenged = tc.luaStat, tc.luaCook, false
+			}
+			got := res.header.Get("Www-Authenticate") != ""
+			if res.status != want || res.header.Get("Set-Cookie") != cookie || got != challenged {
+				t.Errorf("keepalive %v, %s%s, service %d: %d Set-Cookie %q WWW-Authenticate %q, want %d %q challenged %v",
+					keepalive, tc.host, tc.path, tc.answer, res.status, res.header.Get("Set-Cookie"), res.header.Get("Www-Authenticate"), want, cookie, challenged)
+			}
+		}
+	}
+}
+
+// TestAuthRefusalCustomHTTPErrors: a refusal of the access phase whose
+// status the route lists in custom-http-errors is answered by the default
+// backend, as nginx's error_page ... = @custom_... of ingress-nginx's
+// location catches auth_basic's and auth_request's 401, 403 and 500
+// (nginx 1.22 so configured): X-Code the refusal's status, the
+// WWW-Authenticate lines kept, no cookie of the auth service (the
+// @custom_ location has no add_header). auth-signin's error_page 401
+// comes first; a status not listed is nginx's page. The source ranges'
+// 403 (allow and deny's) goes the same way, with authentication or without.
+func TestAuthRefusalCustomHTTPErrors(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	pages := errorPages(t, "custom")
+	var answer atomic.Int64
+	as := newAuthService(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Www-Authenticate", `Bearer realm="x"`)
+		w.Header().Set("Set-Cookie", "auth=1")
+		w.WriteHeader(int(answer.Load()))
+	})
+	bc, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd", AlwaysSetCookie: true}}
+	signin := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", SigninRedirectParam: "rd", Signin: "http://login.example/start"}}
+	basic := &annotations.Auth{Basic: &annotations.BasicAuth{Realm: "r", Users: []string{"u:" + string(bc)}}}
+	outside := func(p *annotations.Proxy) { p.SourceRange = &annotations.SourceRange{Allow: []string{"10.0.0.0/8"}} }
+	server := func(host string, a *annotations.Auth, codes ...int) snapshot.Server {
+		opts := []func(*annotations.Proxy){withAuth(a), withErrors(codes...)}
+		if strings.HasPrefix(host, "outside") {
+			opts = append(opts, outside)
+		}
+		be := backendOf("web", []string{addr(up)}, opts...)
+		eb := backendOf("errors", []string{pages})
+		be.ErrorBackend = &eb
+		return snapshot.Server{Host: host, Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}}
+	}
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		server("ext.test", ext, 401, 403, 500), server("signin.test", signin, 401), server("basic.test", basic, 401),
+		server("unlisted.test", ext, 404), server("outside.test", nil, 403), server("outside-basic.test", basic, 403),
+	}}
+	_, srv := front(t, Options{}, s)
+	c := noRedirects(client(t))
+	for _, tc := range []struct {
+		host      string
+		answer    int
+		status    int
+		page      bool // the default backend's
+		challenge string
+		cookie    string
+	}{
+		{"ext.test", 401, 401, true, `Bearer realm="x"`, ""},
+		{"ext.test", 403, 403, true, "", ""},
+		{"ext.test", 404, 500, true, "", ""},
+		{"signin.test", 401, 302, false, `Bearer realm="x"`, "auth=1"},
+		{"basic.test", 0, 401, true, `Basic realm="r"`, ""},
+		{"unlisted.test", 401, 401, false, `Bearer realm="x"`, "auth=1"},
+		{"outside.test", 0, 403, true, "", ""},
+		{"outside-basic.test", 0, 403, true, "", ""},
+	} {
+		answer.Store(int64(tc.answer))
+		res := get(t, c, srv, tc.host, "/p?q=1")
+		page := strings.Contains(res.body, `"code":"`+strconv.Itoa(tc.status)+`"`) && strings.Contains(res.body, `"original":"/p?q=1"`)
+		if res.status != tc.status || page != tc.page || res.header.Get("Www-Authenticate") != tc.challenge || res.header.Get("Set-Cookie") != tc.cookie {
+			t.Errorf("%s, service %d: %d %q WWW-Authenticate %q Set-Cookie %q, want %d (default backend %v) %q %q",
+				tc.host, tc.answer, res.status, res.body, res.header.Get("Www-Authenticate"), res.header.Get("Set-Cookie"), tc.status, tc.page, tc.challenge, tc.cookie)
+		}
 	}
 }
 

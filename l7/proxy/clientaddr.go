@@ -52,6 +52,18 @@ type forwarding struct {
 	ppForwardedFor, ppHeader string
 }
 
+// httpHost is nginx's $http_host, the Host line as sent. For an
+// absolute-form target r.Host, which routed the request, is the URL's;
+// the Host line is then the one l7/h1server keeps in the header for it.
+func httpHost(r *http.Request) string {
+	if r.URL.Host != "" {
+		if h := r.Header["Host"]; len(h) > 0 {
+			return h[0]
+		}
+	}
+	return r.Host
+}
+
 // defaultServerName is the server_name of ingress-nginx's default server,
 // which serves the requests without a host.
 const defaultServerName = "_"
@@ -61,15 +73,9 @@ const defaultServerName = "_"
 // in on it has $pass_port 443, as ingress-nginx's rewrite phase sets.
 func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding {
 	peerText, peer := peerAddr(r.RemoteAddr)
-	f := forwarding{remote: peer, remoteText: peerText, scheme: "http", host: r.Host}
-	if r.URL.Host != "" {
-		// An absolute-form target: r.Host, which routed it, is the URL's;
-		// $best_http_host is the Host line, which l7/h1server keeps in
-		// the header for it (lua_ingress.lua: $http_host, else $host).
-		if h := r.Header["Host"]; len(h) > 0 {
-			f.host = h[0]
-		}
-	}
+	// $best_http_host is $http_host (lua_ingress.lua: $http_host, else
+	// $host).
+	f := forwarding{remote: peer, remoteText: peerText, scheme: "http", host: httpHost(r)}
 	if r.TLS != nil {
 		f.scheme = "https"
 	}

@@ -48,10 +48,19 @@ func (p *Proxy) intercept(rec *responseRecorder, r *http.Request, code int, ex *
 	return p.interceptOwn(rec, r, code, ex)
 }
 
+// ownError answers Weir's own error status as nginx's special response:
+// the error route of ex when the route lists status in custom-http-errors
+// (interceptOwn), else nginx's error page.
+func (p *Proxy) ownError(rec *responseRecorder, r *http.Request, ex *exchange, status int) {
+	if !p.interceptOwn(rec, r, status, ex) {
+		writeError(rec, status)
+	}
+}
+
 // interceptOwn serves the error route of ex for Weir's own response of
-// status code (502, 503, 504: nginx's error_page, whatever
-// proxy_intercept_errors says) when the route lists it in
-// custom-http-errors; it reports whether it did.
+// status code (502, 503, 504, and the access phase's 401, 403, 500 and
+// 503, source ranges' included: nginx's error_page, whatever proxy_intercept_errors says) when the
+// route lists it in custom-http-errors; it reports whether it did.
 func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
 	if ex.intercepted || ex.route == nil || !ex.route.Backend.Proxy.Upstream.Intercepts(code) {
 		return false
@@ -68,8 +77,11 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 	}
 	if fb == nil || !p.serveErrorRoute(rec, r, code, ex, fb, true) {
 		// ingress-nginx's internal default backend, through a
-		// @custom_ location: no HSTS (serveErrorRoute).
+		// @custom_ location: no HSTS (serveErrorRoute). The access log
+		// keeps the attempt's own status, and the location's upstream
+		// name (logformat.go).
 		ex.intercepted = true
+		ex.passOn(code)
 		delete(rec.Header(), "Strict-Transport-Security")
 		writeError(rec, http.StatusNotFound)
 	}
@@ -136,16 +148,21 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 	if ex.requestID != "" { // generate-request-id "false": nginx sends no empty header
 		h.Set("X-Request-ID", ex.requestID)
 	}
-	if n := len(ex.tried); n > 0 && len(ex.passed) < n {
-		// The attempt whose answer (code) is replaced, for the access
-		// log: no body read, as nginx's before its internal redirect.
-		ex.timing.done()
-		ex.passed = append(ex.passed, passedAttempt{status: code, time: max(ex.timing.response, 0)})
-	}
+	ex.passOn(code)
 	ex.redirect = ex2
 	p.forward(rec, r2, ex2)
 	if err, why := ex2.failure(); err != nil {
 		ex.fail(err, why)
 	}
 	return true
+}
+
+// passOn records the attempt of ex whose answer (code) a custom error
+// replaces, for the access log: no body read, as nginx's before its
+// internal redirect. Nothing when no attempt answered.
+func (ex *exchange) passOn(code int) {
+	if n := len(ex.tried); n > 0 && len(ex.passed) < n {
+		ex.timing.done()
+		ex.passed = append(ex.passed, passedAttempt{status: code, time: max(ex.timing.response, 0)})
+	}
 }

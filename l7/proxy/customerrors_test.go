@@ -347,3 +347,25 @@ func TestCustomHTTPErrorsLogValues(t *testing.T) {
 		}
 	}
 }
+
+// TestCustomHTTPErrorsLogInternalDefault: an answer custom-http-errors
+// intercepts with no default backend Service is ingress-nginx's internal
+// default backend's 404, through @custom_upstream-default-backend_<code>,
+// whose $proxy_upstream_name the line carries; the location's attempt
+// keeps its own status (nginx 1.22.1: "500 : 404", the internal server's
+// attempt after " : ", which Weir does not have).
+func TestCustomHTTPErrorsLogInternalDefault(t *testing.T) {
+	t.Parallel()
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, "app body")
+	}))
+	s := snap(1, "app.test", backendOf("app", []string{app}, withErrors(500)))
+	var buf syncBuffer
+	s = withLogFormat(t, s, map[string]string{"log-format-upstream": "$proxy_upstream_name|$status|$upstream_addr|$upstream_status|$upstream_response_length"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	line := logRequest(t, client(t), srv.URL+"/x", "app.test", &buf, nil)
+	if want := "upstream-default-backend|404|" + app + "|500|0"; line != want {
+		t.Errorf("line %q, want %q", line, want)
+	}
+}

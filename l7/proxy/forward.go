@@ -37,7 +37,7 @@ import (
 // upstream byte for byte and Expect is not forwarded (as nginx: net/http's
 // server sends the client its 100 Continue when the body is first read,
 // which is when it is sent upstream): hop-by-hop headers removed both ways,
-// "Te: trailers" kept, no default User-Agent, interim 1xx responses relayed,
+// Te among them (nginx's proxy module sends TE ""), no default User-Agent, interim 1xx responses relayed,
 // trailers passed through, a streamed response (text/event-stream or no
 // Content-Length) flushed after each write. The timeouts are deadlines on
 // the upstream connection with the meaning timeouts.go documents: connect
@@ -207,9 +207,6 @@ func (o *outRequest) fillHeader(in *http.Request) {
 	o.cloneHeader(in.Header)
 	removeRequestHopHeaders(out.Header)
 	delete(out.Header, "Expect")
-	if hasToken(in.Header["Te"], "trailers") {
-		out.Header.Set("Te", "trailers")
-	}
 	for _, k := range forwardedHeaders {
 		delete(out.Header, k)
 	}
@@ -412,6 +409,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	if p.responseHeaders(ex, r, h) { // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
 		rec.absoluteLocation()
 	}
+	dropForbiddenTrailers(resp.Trailer)
 	announced := len(resp.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -442,6 +440,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		}
 		panic(http.ErrAbortHandler)
 	}
+	dropForbiddenTrailers(resp.Trailer) // those that came unannounced
 	if len(resp.Trailer) > 0 {
 		// Force chunking, so that the trailers can follow.
 		rec.Flush()
@@ -563,6 +562,30 @@ func firstValue(h http.Header, key string) string {
 		return vv[0]
 	}
 	return ""
+}
+
+// dropForbiddenTrailers removes from an upstream's trailers the fields
+// that may not be trailers (RFC 9110 section 6.5.1): those net/http's
+// servers drop (httpguts.ValidTrailerHeader: framing, routing,
+// authentication, the request's modifiers and conditions, the response's
+// own controls). An upstream's "Content-Length" or "Transfer-Encoding"
+// trailer so never reaches a client that might merge it into the header.
+// nginx's proxy module passes no trailer at all; Weir passes the others
+// (gRPC's status among them).
+func dropForbiddenTrailers(t http.Header) {
+	for k := range t {
+		switch k {
+		case "Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Length", "Content-Range",
+			"Content-Type", "Expect", "Host", "Keep-Alive", "Max-Forwards", "Pragma", "Proxy-Authenticate",
+			"Proxy-Authorization", "Proxy-Connection", "Range", "Realm", "Te", "Trailer", "Transfer-Encoding",
+			"Www-Authenticate":
+			delete(t, k)
+		default:
+			if strings.HasPrefix(k, "If-") {
+				delete(t, k)
+			}
+		}
+	}
 }
 
 func copyHeader(dst, src http.Header) {

@@ -74,6 +74,11 @@ func (p *Proxy) attemptH2(rec *responseRecorder, r *http.Request, out *http.Requ
 	if o := ex.out; o != nil && o.direct {
 		o.fillHeader(r)
 	}
+	// nginx's grpc module sends "TE: trailers" when the client's TE names
+	// trailers ($grpc_internal_trailers), where its proxy module sends no TE.
+	if hasToken(r.Header["Te"], "trailers") {
+		out.Header.Set("Te", "trailers")
+	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	read := ex.timeouts.read

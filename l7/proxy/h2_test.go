@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,41 @@ func TestBackendProtocolH2C(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(body) != "HTTP/2.0 a.test" || resp.Trailer.Get("X-T") != "v" {
 		t.Fatalf("got %d %q trailer %v, want 200 \"HTTP/2.0 a.test\" X-T v", resp.StatusCode, body, resp.Trailer)
+	}
+}
+
+// TestTeTrailersToHTTP2Only: a client's "TE: trailers" reaches an HTTP/2
+// endpoint (nginx's grpc module sends $grpc_internal_trailers) and not an
+// HTTP/1.1 one (its proxy module sends TE ""), with or without a body.
+func TestTeTrailersToHTTP2Only(t *testing.T) {
+	saw := func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte("te=" + r.Header.Get("Te")))
+	}
+	for _, tc := range []struct {
+		proto annotations.Protocol
+		up    string
+		want  string
+	}{
+		{annotations.ProtocolH2C, addr(h2cBackend(t, saw)), "te=trailers"},
+		{annotations.ProtocolHTTP, addr(backend(t, saw)), "te="},
+	} {
+		be := backendOf("svc", []string{tc.up}, withUpstream(annotations.Upstream{Protocol: tc.proto}))
+		_, srv := front(t, Options{}, snap(1, "a.test", be))
+		for _, body := range []string{"", "abc"} {
+			req, _ := http.NewRequest("POST", srv.URL+"/", strings.NewReader(body))
+			req.Host = "a.test"
+			req.Header.Set("Te", "deflate, trailers")
+			resp, err := client(t).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(got) != tc.want {
+				t.Errorf("%s, body %q: upstream answered %q, want %q", tc.proto, body, got, tc.want)
+			}
+		}
 	}
 }
 

@@ -12,6 +12,10 @@ import (
 // 128 (Go's own is 250). Go's HTTP/2 server reads them for each new
 // connection from the http.Server, which cannot change while it serves,
 // so the ConfigMap key is not applied (annotations' inventory says so).
+// PermitProhibitedCipherSuites is true: nginx does not enforce RFC 7540's
+// list of TLS 1.2 suites HTTP/2 must not use, so a client that negotiated
+// h2 over a CBC suite (ssl-ciphers ALL or HIGH enable them) is served
+// HTTP/2, where Go's default is a GOAWAY INADEQUATE_SECURITY.
 func HTTP2Config() *http.HTTP2Config {
-	return &http.HTTP2Config{MaxConcurrentStreams: annotations.DefaultHTTP2MaxConcurrentStreams}
+	return &http.HTTP2Config{MaxConcurrentStreams: annotations.DefaultHTTP2MaxConcurrentStreams, PermitProhibitedCipherSuites: true}
 }

@@ -1,12 +1,16 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/weir-lb/weir/l7/certs/certstest"
 )
 
 // TestHTTP2MaxConcurrentStreams: a server with HTTP2Config advertises
@@ -60,4 +64,31 @@ func serveH2C(tb testing.TB, srv *http.Server) string {
 	go func() { _ = srv.Serve(ln) }()
 	tb.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String()
+}
+
+// TestHTTP2OverCBCSuite: a client that negotiates h2 in TLS 1.2 over a CBC
+// suite (which ssl-ciphers ALL or HIGH enable) is served HTTP/2, as by
+// nginx, which does not enforce RFC 7540's list of prohibited suites; Go's
+// default answers such a connection with a GOAWAY.
+func TestHTTP2OverCBCSuite(t *testing.T) {
+	t.Parallel()
+	ca := certstest.NewCA(t)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) }))
+	srv.EnableHTTP2 = true
+	srv.Config.HTTP2 = HTTP2Config()
+	srv.TLS = ca.ServerConfig(t, "h2.test", "h2", "http/1.1")
+	srv.StartTLS()
+	defer srv.Close()
+	tr := &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "h2.test",
+		MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(srv.URL)
+	if err != nil {
+		t.Fatalf("GET over h2 and ECDHE-ECDSA-AES128-SHA: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(body) != "HTTP/2.0" || resp.TLS.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA {
+		t.Errorf("%d %q over %s, want 200 HTTP/2.0 over ECDHE-ECDSA-AES128-SHA", resp.StatusCode, body, tls.CipherSuiteName(resp.TLS.CipherSuite))
+	}
 }

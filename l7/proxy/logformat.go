@@ -261,7 +261,9 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 			b = append(b, '-')
 			return append(b, rd.route.Backend.Service...), true
 		}
-		if ex.route == nil || defaultUpstream(ex.route) {
+		// ex.intercepted without a redirect: the internal default
+		// backend answered, through @custom_upstream-default-backend_<code>.
+		if ex.route == nil || ex.intercepted || defaultUpstream(ex.route) {
 			return append(b, "upstream-default-backend"...), true
 		}
 		be := ex.route.Backend

@@ -82,12 +82,21 @@ func (m *mirrors) drop() {
 // send starts the copy of r with body, unless mirrorInFlight are in
 // flight.
 func (m *mirrors) send(r *http.Request, cfg *annotations.Mirror, body []byte) {
+	// nginx's proxy_pass in ingress-nginx's mirror location: a target
+	// with $request_uri is that URI; one with a path gets the request's
+	// arguments after it (the location's name is replaced by the path,
+	// the arguments kept).
 	target := cfg.Target
 	if u, err := url.Parse(target); cfg.RequestURI || err == nil && u.Path == "" {
 		target += r.URL.RequestURI()
+	} else if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
 	}
 	h := r.Header.Clone()
 	removeRequestHopHeaders(h)
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // Go's client adds none then; nginx none either
+	}
 	sem := m.sem
 	select {
 	case sem <- struct{}{}:

@@ -97,10 +97,13 @@ type bandwidth struct {
 }
 
 // newBandwidth returns the pacing of the route's limit-rate, nil when it
-// has none.
+// has none or does not buffer responses: nginx sets r->limit_rate to 0 for
+// an unbuffered upstream response (ngx_http_upstream_send_response), so
+// with proxy-buffering off, ingress-nginx's default, limit-rate paces
+// nothing, as its docs say.
 func newBandwidth(ex *exchange, timeout time.Duration) *bandwidth {
 	p := &ex.route.Backend.Proxy
-	if p.LimitRateKiB <= 0 {
+	if p.LimitRateKiB <= 0 || !p.Upstream.BuffersResponse() {
 		return nil
 	}
 	return &bandwidth{rate: int64(p.LimitRateKiB) << 10, after: int64(p.LimitRateAfterKiB) << 10, start: ex.start, timeout: timeout}

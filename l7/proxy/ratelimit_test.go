@@ -67,19 +67,29 @@ func TestRateLimitAcrossWorkers(t *testing.T) {
 	}
 }
 
-// TestLimitRate: limit-rate 1 (KiB/s) with limit-rate-after 1 (KiB): of a
-// 3 KiB body, 2 KiB arrive at once and the last only once a second passed
-// since the request began.
+// TestLimitRate: limit-rate 1 (KiB/s) with limit-rate-after 1 (KiB) and
+// proxy-buffering on: of a 3 KiB body, 2 KiB arrive at once and the last
+// only once a second passed since the request began. With proxy-buffering
+// off nothing is paced, as nginx's unbuffered responses.
 func TestLimitRate(t *testing.T) {
 	t.Parallel()
 	body := strings.Repeat("x", 3<<10)
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
-	_, srv := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{addr(up)}, func(p *annotations.Proxy) {
-		p.LimitRateKiB, p.LimitRateAfterKiB = 1, 1
-	})))
+	limited := func(buffering bool) func(p *annotations.Proxy) {
+		return func(p *annotations.Proxy) {
+			p.LimitRateKiB, p.LimitRateAfterKiB = 1, 1
+			p.Upstream = &annotations.Upstream{Buffering: buffering}
+		}
+	}
+	_, unbuffered := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{addr(up)}, limited(false))))
+	start := time.Now()
+	if res := get(t, client(t), unbuffered, "app.test", "/"); res.status != 200 || res.body != body || time.Since(start) > 500*time.Millisecond {
+		t.Errorf("proxy-buffering off: %d, %d bytes in %v; want the whole body at once", res.status, len(res.body), time.Since(start))
+	}
+	_, srv := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{addr(up)}, limited(true))))
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/", nil)
 	req.Host = "app.test"
-	start := time.Now()
+	start = time.Now()
 	resp, err := client(t).Do(req)
 	if err != nil {
 		t.Fatal(err)

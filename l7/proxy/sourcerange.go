@@ -47,16 +47,14 @@ func newSourceRanges(reg *prometheus.Registry) *sourceRanges {
 	return s
 }
 
-// reject answers 403 and returns true when client may not use route, or
-// 503 when route is denied to everyone.
-func (s *sourceRanges) reject(w http.ResponseWriter, client netip.Addr, route *router.Route) bool {
+// reject returns 403 when client may not use route, 503 when route is
+// denied to everyone (counting the refusal), and 0 when client may pass.
+func (s *sourceRanges) reject(client netip.Addr, route *router.Route) int {
 	status, list, _ := s.verdict(client, route)
-	if status == 0 {
-		return false
+	if status != 0 {
+		s.count(route, list)
 	}
-	s.count(route, list)
-	writeError(w, status)
-	return true
+	return status
 }
 
 // verdict returns the status refusing client on route (0: it may pass)

@@ -97,9 +97,6 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 			fields = append(fields, headField{k, vv})
 		}
 	}
-	if hasToken(h["Te"], "trailers") {
-		fields = append(fields, headField{"Te", teTrailers})
-	}
 	vals := ex.setRewriteVals()
 	for _, i := range rewriteSorted {
 		if vals[i] != "" {
@@ -126,9 +123,6 @@ var rewriteSorted = func() (idx [len(rewriteKeys)]int) {
 	slices.SortFunc(idx[:], func(a, b int) int { return strings.Compare(rewriteKeys[a], rewriteKeys[b]) })
 	return idx
 }()
-
-// teTrailers is the Te field fillHeader keeps.
-var teTrailers = []string{"trailers"}
 
 // directRemoved reports whether writeDirect leaves out the client's field
 // k: fillHeader removes or replaces it (requestHopHeaders, Expect,

@@ -216,37 +216,33 @@ const stickyTries = 20
 
 // pickNew chooses an upstream for a request without a usable cookie and
 // returns it with the cookie key that names it, passing over the upstreams
-// tried and, unless all are, those Down. It returns nil when all were
-// tried.
+// tried. It returns nil when all were tried.
 func (lb *balancer) pickNew(p *Pool, tried []*Upstream) (*Upstream, string) {
-	now := time.Now()
-	for _, avoidDown := range []bool{true, false} {
-		avoid := func(u *Upstream) bool { return slices.Contains(tried, u) || (avoidDown && u.Down(now)) }
-		if lb.alg == stickyBalanced {
-			// ingress-nginx's key: time, process and a random number; the
-			// ring maps it to an upstream wherever it is read again.
-			for i := 1; i <= stickyTries; i++ {
-				secs := float64(now.UnixMilli())/1000 + float64(i)
-				key := strconv.FormatFloat(secs, 'f', -1, 64) + "." + strconv.Itoa(os.Getpid()) + "." + strconv.Itoa(1+rand.IntN(999999))
-				if u := p.upstreams[lb.ring.find(key)]; !avoid(u) {
-					return u, key
-				}
-			}
-			continue
-		}
-		var buf [16]int
-		left := buf[:0]
-		for i, u := range p.upstreams {
-			if !avoid(u) {
-				left = append(left, i)
+	if lb.alg == stickyBalanced {
+		// ingress-nginx's key: time, process and a random number; the ring
+		// maps it to an upstream wherever it is read again.
+		now := time.Now()
+		for i := 1; i <= stickyTries; i++ {
+			secs := float64(now.UnixMilli())/1000 + float64(i)
+			key := strconv.FormatFloat(secs, 'f', -1, 64) + "." + strconv.Itoa(os.Getpid()) + "." + strconv.Itoa(1+rand.IntN(999999))
+			if u := p.upstreams[lb.ring.find(key)]; !slices.Contains(tried, u) {
+				return u, key
 			}
 		}
-		if len(left) > 0 {
-			i := left[rand.IntN(len(left))]
-			return p.upstreams[i], lb.keys[i]
+		return nil, ""
+	}
+	var buf [16]int
+	left := buf[:0]
+	for i, u := range p.upstreams {
+		if !slices.Contains(tried, u) {
+			left = append(left, i)
 		}
 	}
-	return nil, ""
+	if len(left) == 0 {
+		return nil, ""
+	}
+	i := left[rand.IntN(len(left))]
+	return p.upstreams[i], lb.keys[i]
 }
 
 // Observe records the time an upstream of p took to serve a request

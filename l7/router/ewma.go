@@ -58,8 +58,7 @@ func (e *ewma) set(v float64, now int64) {
 
 // nextEWMA is ingress-nginx's ewma balancer: of the upstreams not tried
 // yet (all when every one was), two distinct ones at random, and the one
-// with the lower decayed average; a tie goes to the first drawn. Upstreams
-// that are Down are passed over unless all the untried are.
+// with the lower decayed average; a tie goes to the first drawn.
 func (p *Pool) nextEWMA(tried []*Upstream) (*Upstream, bool) {
 	ups := p.upstreams
 	switch len(ups) {
@@ -68,19 +67,11 @@ func (p *Pool) nextEWMA(tried []*Upstream) (*Upstream, bool) {
 	case 1:
 		return ups[0], true
 	}
-	now := time.Now()
 	var buf [16]*Upstream
 	cand := buf[:0]
 	for _, u := range ups {
-		if !slices.Contains(tried, u) && !u.Down(now) {
+		if !slices.Contains(tried, u) {
 			cand = append(cand, u)
-		}
-	}
-	if len(cand) == 0 {
-		for _, u := range ups {
-			if !slices.Contains(tried, u) {
-				cand = append(cand, u)
-			}
 		}
 	}
 	switch len(cand) {
@@ -95,7 +86,8 @@ func (p *Pool) nextEWMA(tried []*Upstream) (*Upstream, bool) {
 		j++
 	}
 	a, b := cand[i], cand[j]
-	if b.ewma.score(now.UnixNano()) < a.ewma.score(now.UnixNano()) {
+	now := time.Now().UnixNano()
+	if b.ewma.score(now) < a.ewma.score(now) {
 		return b, true
 	}
 	return a, true

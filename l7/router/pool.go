@@ -3,7 +3,6 @@ package router
 import (
 	"slices"
 	"sync/atomic"
-	"time"
 )
 
 // Upstream is the state of one upstream address that outlives a Router
@@ -18,22 +17,7 @@ type Upstream struct {
 
 	// ewma is the response-time average of the ewma balancer.
 	ewma ewma
-
-	// downUntil is when Addr comes back into rotation after its last
-	// failure, in Unix nanoseconds; 0 (or past) means it is up.
-	downUntil atomic.Int64
 }
-
-// FailTimeout is how long an upstream that failed stays out of rotation:
-// nginx's max_fails=1 fail_timeout=10s.
-const FailTimeout = 10 * time.Second
-
-// Failed takes u out of rotation for FailTimeout from now (passive health:
-// a connect error, a timeout, an invalid or unwanted answer).
-func (u *Upstream) Failed(now time.Time) { u.downUntil.Store(now.Add(FailTimeout).UnixNano()) }
-
-// Down reports whether u failed less than FailTimeout before now.
-func (u *Upstream) Down(now time.Time) bool { return u.downUntil.Load() > now.UnixNano() }
 
 // Selector picks the upstream for the next request: the next one for which
 // ok is true. It reports false when it has none. Implementations are safe
@@ -94,13 +78,13 @@ func (p *Pool) Len() int { return len(p.upstreams) }
 func (p *Pool) Upstreams() []*Upstream { return p.upstreams }
 
 // Next selects the upstream for a request, or reports false when the Pool
-// has none. Upstreams that are Down are passed over unless all are: then
-// the next in turn is tried anyway, rather than no upstream at all.
+// has none.
 func (p *Pool) Next() (*Upstream, bool) { return p.NextExcept(nil) }
 
 // NextExcept is Next for a request that already tried the upstreams in
 // tried (nginx's proxy_next_upstream): it reports false when every upstream
-// of the Pool was tried.
+// of the Pool was tried. No upstream is passed over for an earlier failure:
+// ingress-nginx's balancers have no passive health check.
 func (p *Pool) NextExcept(tried []*Upstream) (*Upstream, bool) {
 	if p.lb != nil && p.lb.alg == ewmaPick {
 		if len(tried) >= len(p.upstreams) {
@@ -110,33 +94,9 @@ func (p *Pool) NextExcept(tried []*Upstream) (*Upstream, bool) {
 	}
 	if len(tried) == 0 {
 		// The common case, without a closure to allocate.
-		if u, ok := p.sel.Next(isUp); ok {
-			return u, true
-		}
 		return p.sel.Next(anyUpstream)
 	}
-	untried := func(u *Upstream) bool { return !slices.Contains(tried, u) }
-	if u, ok := p.sel.Next(func(u *Upstream) bool { return untried(u) && isUp(u) }); ok {
-		return u, true
-	}
-	return p.sel.Next(untried)
-}
-
-// isUp is Down for now, the round-robin's test of every pick. An upstream
-// that never failed, or came back, reads no clock: its downUntil is 0. One
-// found back in rotation has its downUntil zeroed so that the next picks
-// read none either; the swap fails, and leaves it, when Failed stored a new
-// time meanwhile.
-func isUp(u *Upstream) bool {
-	d := u.downUntil.Load()
-	if d == 0 {
-		return true
-	}
-	if d > time.Now().UnixNano() {
-		return false
-	}
-	u.downUntil.CompareAndSwap(d, 0)
-	return true
+	return p.sel.Next(func(u *Upstream) bool { return !slices.Contains(tried, u) })
 }
 
 func anyUpstream(*Upstream) bool { return true }

@@ -138,6 +138,13 @@ func newNetNS(t testing.TB) *netNS {
 // listen opens a TCP listener on the inner address inside the namespace.
 func (n *netNS) listen(t testing.TB) net.Listener {
 	t.Helper()
+	return n.listenPort(t, 0)
+}
+
+// listenPort opens a TCP listener on the inner address and port (0: any)
+// inside the namespace.
+func (n *netNS) listenPort(t testing.TB, port int) net.Listener {
+	t.Helper()
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
@@ -149,7 +156,7 @@ func (n *netNS) listen(t testing.TB) net.Listener {
 		runtime.UnlockOSThread()
 		t.Fatalf("enter namespace: %v", err)
 	}
-	ln, lerr := net.Listen("tcp", net.JoinHostPort(n.innerIP, "0"))
+	ln, lerr := net.Listen("tcp", net.JoinHostPort(n.innerIP, strconv.Itoa(port)))
 	if err := netns.Set(orig); err != nil {
 		t.Fatalf("return to the host namespace: %v", err)
 	}
@@ -171,7 +178,13 @@ type backend struct {
 
 func (n *netNS) backend(t testing.TB, name string) *backend {
 	t.Helper()
-	ln := n.listen(t)
+	return n.backendOn(t, name, 0)
+}
+
+// backendOn is backend on the given port (0: any).
+func (n *netNS) backendOn(t testing.TB, name string, port int) *backend {
+	t.Helper()
+	ln := n.listenPort(t, port)
 	b := &backend{name: name, ip: n.innerIP, port: ln.Addr().(*net.TCPAddr).Port}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.hits.Add(1)
@@ -283,6 +296,7 @@ type weir struct {
 	done   chan error
 	log    *syncBuffer
 	client *http.Client
+	build  snapshot.Options // the build options it runs with
 }
 
 // syncBuffer is the shared log buffer.
@@ -303,6 +317,11 @@ type weirOptions struct {
 	// tcpServices and udpServices are --tcp-services-configmap and
 	// --udp-services-configmap.
 	tcpServices, udpServices string
+	// build, when not nil, adjusts the build options (the class flags).
+	build func(*snapshot.Options)
+	// noStatus takes no Lease and writes no status
+	// (--disable-leader-election).
+	noStatus bool
 }
 
 // startWeir starts Weir with the kube source, short lease timings and
@@ -339,8 +358,14 @@ func (c *cluster) startWeir(o weirOptions) *weir {
 	}
 	cfg.Controller.Build.ConfigMap = o.configMap
 	cfg.Controller.Build.TCPServices, cfg.Controller.Build.UDPServices = o.tcpServices, o.udpServices
+	if o.build != nil {
+		o.build(&cfg.Controller.Build)
+	}
+	if o.noStatus {
+		st = nil
+	}
 	cfg.Registry = newRegistry()
-	w := &weir{t: c.t, log: buf, done: make(chan error, 1)}
+	w := &weir{t: c.t, log: buf, done: make(chan error, 1), build: cfg.Controller.Build}
 	w.events = kube.NewEvents(client, "test-node", cfg.Registry, log)
 	cfg.Controller.WatchNamespace = o.namespace
 	sel, err := labels.Parse(o.selector)
@@ -352,11 +377,13 @@ func (c *cluster) startWeir(o weirOptions) *weir {
 		DisableSyncEvents: o.noSync, Logger: log})
 	cfg.Source = w.src
 	// As cmd/weir: the leader gauge, named after the Lease.
-	lease := st.ElectionID
-	if lease == "" {
-		lease = "weir-leader"
+	if st != nil {
+		lease := st.ElectionID
+		if lease == "" {
+			lease = "weir-leader"
+		}
+		cfg.Registry.MustRegister(nginxmetrics.NewLeaderElection(lease, w.src.Leading))
 	}
-	cfg.Registry.MustRegister(nginxmetrics.NewLeaderElection(lease, w.src.Leading))
 	w.d, err = daemon.New(cfg)
 	if err != nil {
 		c.t.Fatalf("start weir: %v", err)

@@ -48,33 +48,8 @@ func mtlsGet(t *testing.T, w *weir, host, sni string, cert *tls.Certificate, hdr
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, network, w.d.HTTPSAddr())
-		},
-		TLSClientConfig:   cfg,
-		ForceAttemptHTTP2: true,
-	}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequest(http.MethodGet, "https://"+host+"/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	c := &http.Client{Transport: tr, Timeout: 20 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET https://%s/ (SNI %q): %v", host, sni, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return result{status: resp.StatusCode, body: string(b), header: resp.Header}
+	resp, body := httpsDo(t, w, cfg, host, "/", hdr...)
+	return result{status: resp.StatusCode, body: body, header: resp.Header}
 }
 
 // TestAuthTLS checks client certificate verification end to end with

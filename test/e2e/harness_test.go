@@ -225,8 +225,13 @@ func closedPort(t testing.TB) int {
 // service renders a Service named name with one port "http" and an
 // EndpointSlice with the given ports on 127.0.0.1 (none: no endpoints).
 func service(name string, ports ...int) string {
+	return serviceOn(name, []string{"127.0.0.1"}, ports...)
+}
+
+// serviceOn is service with an endpoint on each of addrs (IPv4).
+func serviceOn(name string, addrs []string, ports ...int) string {
 	var b strings.Builder
-	err := serviceTmpl.Execute(&b, map[string]any{"Name": name, "Ports": ports})
+	err := serviceTmpl.Execute(&b, map[string]any{"Name": name, "Ports": ports, "Addrs": addrs})
 	if err != nil {
 		panic(err)
 	}
@@ -250,9 +255,10 @@ metadata:
 addressType: IPv4
 ports: [{name: http, port: {{if .Ports}}{{index .Ports 0}}{{else}}1{{end}}, protocol: TCP}]
 endpoints:
-{{- if .Ports}}
-- addresses: [127.0.0.1]
+{{- if .Ports}}{{range .Addrs}}
+- addresses: [{{.}}]
   conditions: {ready: true}
+{{- end}}
 {{- else}} []
 {{- end}}
 `))

@@ -114,3 +114,30 @@ func TestSSLPassthrough(t *testing.T) {
 		})
 	})
 }
+
+// TestSSLPassthroughNextEndpoint: a passed-through connection whose endpoint
+// refuses it goes to the next endpoint (nothing of the client's was sent
+// yet); each connection that meets the refusing endpoint first logs it.
+func TestSSLPassthroughNextEndpoint(t *testing.T) {
+	ca := certstest.NewCA(t)
+	port := tlsBackend(t, ca, "passed", "pass.example.com")
+	// 127.0.0.2 on the backend's port refuses: the backend listens on
+	// 127.0.0.1 only.
+	files := map[string]string{
+		"class.yaml":     ingressClass,
+		"svc.yaml":       serviceOn("pass", []string{"127.0.0.2", "127.0.0.1"}, port),
+		"ingresses.yaml": ingress("pass", "pass.example.com", "pass", "ssl-passthrough", "true"),
+	}
+	opts := snapshot.DefaultOptions()
+	opts.EnableSSLPassthrough = true
+	w := startWeirWith(t, files, opts)
+	for i := range 4 {
+		body, err := passthroughGet(t, w.d.HTTPSAddr(), "pass.example.com", ca, "/x")
+		if err != nil || body != "passed pass.example.com /x" {
+			t.Errorf("connection %d: %q, %v; want the second endpoint's answer", i, body, err)
+		}
+	}
+	if n := strings.Count(w.logs.String(), "ssl-passthrough: connect to endpoint"); n < 2 {
+		t.Errorf("%d refused connects logged; want one for each connection that met 127.0.0.2 first (2 of 4)", n)
+	}
+}

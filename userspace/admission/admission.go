@@ -152,6 +152,7 @@ func Review(objs snapshot.Objects, opts snapshot.Options, ing *networkingv1.Ingr
 		cp.CreationTimestamp = metav1.NewTime(now)
 		ing = &cp
 	}
+	ing = lastCreated(objs.Ingresses, ing)
 	objs.Ingresses = WithIngress(objs.Ingresses, ing)
 	objs.Changed = nil
 	s := snapshot.Build(objs, opts)
@@ -169,6 +170,30 @@ func Review(objs snapshot.Objects, opts snapshot.Options, ing *networkingv1.Ingr
 		}
 	}
 	return r
+}
+
+// lastCreated returns ing, or when it is not among ings (being created) and
+// its creation time is not after every one of theirs, a copy created just
+// after the newest. ingress-nginx's CheckIngress appends the Ingress it
+// reviews after the stored ones, so that it loses every conflict with them;
+// the API server's creation times have whole seconds, and one created in the
+// same second as a stored one would otherwise be ordered by name.
+func lastCreated(ings []*networkingv1.Ingress, ing *networkingv1.Ingress) *networkingv1.Ingress {
+	newest := ing.CreationTimestamp.Time
+	for _, o := range ings {
+		if o.Namespace == ing.Namespace && o.Name == ing.Name {
+			return ing
+		}
+		if !o.CreationTimestamp.Time.Before(newest) {
+			newest = o.CreationTimestamp.Add(time.Nanosecond)
+		}
+	}
+	if newest.Equal(ing.CreationTimestamp.Time) {
+		return ing
+	}
+	cp := *ing
+	cp.CreationTimestamp = metav1.NewTime(newest)
+	return &cp
 }
 
 // WithIngress returns a copy of ings with ing replacing the Ingress of the

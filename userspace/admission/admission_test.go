@@ -141,6 +141,17 @@ func TestReview(t *testing.T) {
 			wantDenied: []string{`InvalidPath: path "api" of host "b.example.com" does not start with "/"`}},
 		{name: "lost conflict", ing: ingress("new", "a.example.com", "/", time.Time{}, nil),
 			wantDenied: []string{"ConflictLost: "}},
+		// ingress-nginx e2e admission.go, "overlaps of host and paths ...
+		// in any rule": created in the same second as old (the API
+		// server's times are whole seconds) and with a name ordered
+		// before it on a tie, it still loses, as ingress-nginx reviews
+		// an Ingress after the stored ones.
+		{name: "lost conflict in the same second", ing: func() *networkingv1.Ingress {
+			i := ingress("second", "a.example.com", "/safe-path-2", t0, nil)
+			i.Spec.Rules[0].HTTP.Paths = append(i.Spec.Rules[0].HTTP.Paths, i.Spec.Rules[0].HTTP.Paths[0])
+			i.Spec.Rules[0].HTTP.Paths[1].Path = "/"
+			return i
+		}(), wantDenied: []string{`ConflictLost: path "/" (Prefix) of host "a.example.com" is already defined by ingress default/old`}},
 		// ingress-nginx e2e admission.go: "should block ingress with
 		// invalid path" (deep inspection), and the overlap a canary may make.
 		{name: "unsafe path", ing: ingress("new", "b.example.com", "/etc/nginx", time.Time{}, nil),

@@ -31,7 +31,7 @@ type Mirror struct {
 var mirrorMeta = []Meta{
 	{
 		Key:      "mirror-target",
-		Doc:      "URL (`http` or `https`, certificate not verified) that gets a copy of each request of the Ingress, after limits and allow-lists; its response is ignored and it never delays or fails the request. A trailing `$request_uri` appends the request's URI (no other nginx variable is expanded); without it the copy goes to the URL's path, or to the request's URI when the URL has none. At most 64 copies are in flight per worker; more are dropped (`weir_mirror_dropped_total`). An invalid value mirrors nothing, with a warning.",
+		Doc:      "URL (`http` or `https`, certificate not verified) that gets a copy of each request of the Ingress, after limits and allow-lists; its response is ignored and it never delays or fails the request. A trailing `$request_uri` appends the request's URI (no other nginx variable is expanded); without it the copy goes to the URL's path followed by the request's arguments, as nginx sends it, or to the request's URI when the URL has none (where nginx sends `/_mirror-` and the Ingress's UID, then the arguments). At most 64 copies are in flight per worker; more are dropped (`weir_mirror_dropped_total`). An invalid value mirrors nothing, with a warning.",
 		Validate: func(v string) error { _, _, err := parseMirrorTarget(v); return err },
 	},
 	{
@@ -41,7 +41,7 @@ var mirrorMeta = []Meta{
 	},
 	{
 		Key: "mirror-request-body", Default: "on",
-		Doc:      "`\"off\"`: the copy is sent without the request body. A body larger than 1 MiB, or that failed to arrive, is not mirrored.",
+		Doc:      "`\"off\"`: the copy is sent without the request body, with `Content-Length: 0` (nginx keeps the client's `Content-Length` and sends no body, so the mirror waits for one until its timeout). A body larger than 1 MiB, or that failed to arrive, is not mirrored.",
 		Validate: func(v string) error { _, err := parseOnOff(v); return err },
 	},
 }

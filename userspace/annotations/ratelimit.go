@@ -45,7 +45,7 @@ var rateLimitMeta = []Meta{
 	},
 	{
 		Key: "limit-rate", Default: "0", ConfigMap: true,
-		Doc:      "Bandwidth of each response body to the client, in KiB per second (ingress-nginx writes `limit_rate <n>k`, whatever its docs say of bytes), per request as nginx's `limit_rate`. `\"0\"` means none.",
+		Doc:      "Bandwidth of each response body to the client, in KiB per second (ingress-nginx writes `limit_rate <n>k`, whatever its docs say of bytes), per request as nginx's `limit_rate`; only with `proxy-buffering` `on`, as nginx paces no unbuffered response (ingress-nginx's docs say so too). `\"0\"` means none.",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
 	},
 	{

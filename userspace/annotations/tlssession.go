@@ -46,7 +46,7 @@ var tlsSessionMeta = []Meta{
 	},
 	{
 		Key: "use-http2", Default: "true", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"false\"` serves no HTTP/2 to clients, as ingress-nginx then writes no `http2` on its listeners: TLS handshakes offer only `http/1.1` by ALPN, and the HTTP port reads the h2c preface as an HTTP/1 request (400). A change applies to new connections; established ones keep their protocol. Also decides `auth-keepalive`, applied only with `\"false\"`.",
+		Doc:      "`\"false\"` serves no HTTP/2 to clients, as ingress-nginx then writes no `http2` on its listeners: TLS handshakes offer no `h2` by ALPN (`http/1.1`, `http/1.0`, `http/0.9`), and the HTTP port reads the h2c preface as an HTTP/1 request (400). A change applies to new connections; established ones keep their protocol. Also decides `auth-keepalive`, applied only with `\"false\"`.",
 		Validate: validateBool,
 	},
 	{

@@ -114,7 +114,7 @@ var tlsMeta = append([]Meta{
 	},
 	{
 		Key: "ssl-ciphers", Default: DefaultSSLCiphers, ConfigMap: true,
-		Doc:      "OpenSSL names of the TLS 1.2 cipher suites, separated by `:`; names Go lacks (DHE, CAMELLIA, keywords such as `HIGH`) are left out with a warning, exclusions (`!aNULL`) are accepted. TLS 1.3 suites are not configurable. As an annotation, the suites of the Ingress's hosts (the first Ingress of a host that sets it, oldest first); a value of which nothing usable remains keeps the ConfigMap's, with a warning.",
+		Doc:      "OpenSSL cipher string of the TLS 1.2 cipher suites, rules separated by `:`, expanded as nginx's `ssl_ciphers` with OpenSSL 3 expands it for the suites Go has: names, aliases (`ALL`, `HIGH`, `ECDHE`, `aRSA`, `AESGCM`, `SHA256`, ...) and their `+` combinations (`ECDHE+AESGCM`) add suites, `-rule` and `!rule` remove them; rules that select nothing Go has (DHE, CAMELLIA, `MEDIUM`) are left out with a warning, `+rule` and `@STRENGTH` change nothing. TLS 1.3 suites are not configurable. As an annotation, the suites of the Ingress's hosts (the first Ingress of a host that sets it, oldest first); a value of which nothing usable remains keeps the ConfigMap's, with a warning.",
 		Validate: func(v string) error { _, err := parseCiphers(v, nil); return err },
 	},
 	{
@@ -207,80 +207,213 @@ func parseProtocols(v string, warn func(error)) ([2]uint16, error) {
 	return out, nil
 }
 
-// cipherSuites maps OpenSSL's names of the TLS 1.2 (and older) suites Go
-// implements to Go's IDs.
-var cipherSuites = map[string]uint16{
-	"ECDHE-ECDSA-AES128-GCM-SHA256": tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	"ECDHE-RSA-AES128-GCM-SHA256":   tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	"ECDHE-ECDSA-AES256-GCM-SHA384": tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	"ECDHE-RSA-AES256-GCM-SHA384":   tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	"ECDHE-ECDSA-CHACHA20-POLY1305": tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	"ECDHE-RSA-CHACHA20-POLY1305":   tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-	"ECDHE-ECDSA-AES128-SHA":        tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
-	"ECDHE-RSA-AES128-SHA":          tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
-	"ECDHE-ECDSA-AES256-SHA":        tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
-	"ECDHE-RSA-AES256-SHA":          tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
-	"ECDHE-ECDSA-AES128-SHA256":     tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
-	"ECDHE-RSA-AES128-SHA256":       tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,
-	"ECDHE-RSA-DES-CBC3-SHA":        tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA,
-	"ECDHE-ECDSA-RC4-SHA":           tls.TLS_ECDHE_ECDSA_WITH_RC4_128_SHA,
-	"ECDHE-RSA-RC4-SHA":             tls.TLS_ECDHE_RSA_WITH_RC4_128_SHA,
-	"AES128-GCM-SHA256":             tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
-	"AES256-GCM-SHA384":             tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
-	"AES128-SHA":                    tls.TLS_RSA_WITH_AES_128_CBC_SHA,
-	"AES256-SHA":                    tls.TLS_RSA_WITH_AES_256_CBC_SHA,
-	"AES128-SHA256":                 tls.TLS_RSA_WITH_AES_128_CBC_SHA256,
-	"DES-CBC3-SHA":                  tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA,
-	"RC4-SHA":                       tls.TLS_RSA_WITH_RC4_128_SHA,
+// cipherBits describe a TLS 1.2 (and older) suite as OpenSSL's cipher
+// aliases see it: its key exchange, authentication, cipher, MAC and the
+// oldest protocol that has it, one bit each.
+type cipherBits uint32
+
+const (
+	kRSA cipherBits = 1 << iota
+	kECDHE
+	aRSA
+	aECDSA
+	encAES128
+	encAES256
+	encAES128GCM
+	encAES256GCM
+	encCHACHA20
+	encLegacy // RC4 and 3DES: no alias selects them (this OpenSSL 3 build offers neither), only their names
+	macSHA1
+	macSHA256
+	macAEAD
+	minSSLv3
+	minTLSv1
+	minTLSv12
+
+	// everySuite is an alias of every suite aliases select (ALL, DEFAULT,
+	// HIGH), as OpenSSL 3 expands them for the suites Go has.
+	everySuite cipherBits = 1 << 31
+)
+
+// cipherCategories are the groups of cipherBits: an alias selects a suite
+// when, in every group where the alias has bits, the suite has one of them
+// (OpenSSL's ssl_cipher_apply_rule).
+var cipherCategories = []cipherBits{
+	kRSA | kECDHE,
+	aRSA | aECDSA,
+	encAES128 | encAES256 | encAES128GCM | encAES256GCM | encCHACHA20 | encLegacy,
+	macSHA1 | macSHA256 | macAEAD,
+	minSSLv3 | minTLSv1 | minTLSv12,
+}
+
+// cipherSuite is one TLS 1.2 (and older) suite Go implements, by its
+// OpenSSL name.
+type cipherSuite struct {
+	name string
+	id   uint16
+	bits cipherBits
+}
+
+// cipherSuites are the suites Go implements, in the order a rule adds
+// them.
+var cipherSuites = []cipherSuite{
+	{"ECDHE-ECDSA-AES128-GCM-SHA256", tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, kECDHE | aECDSA | encAES128GCM | macAEAD | minTLSv12},
+	{"ECDHE-RSA-AES128-GCM-SHA256", tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, kECDHE | aRSA | encAES128GCM | macAEAD | minTLSv12},
+	{"ECDHE-ECDSA-AES256-GCM-SHA384", tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, kECDHE | aECDSA | encAES256GCM | macAEAD | minTLSv12},
+	{"ECDHE-RSA-AES256-GCM-SHA384", tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, kECDHE | aRSA | encAES256GCM | macAEAD | minTLSv12},
+	{"ECDHE-ECDSA-CHACHA20-POLY1305", tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, kECDHE | aECDSA | encCHACHA20 | macAEAD | minTLSv12},
+	{"ECDHE-RSA-CHACHA20-POLY1305", tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256, kECDHE | aRSA | encCHACHA20 | macAEAD | minTLSv12},
+	{"ECDHE-ECDSA-AES128-SHA", tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, kECDHE | aECDSA | encAES128 | macSHA1 | minTLSv1},
+	{"ECDHE-RSA-AES128-SHA", tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, kECDHE | aRSA | encAES128 | macSHA1 | minTLSv1},
+	{"ECDHE-ECDSA-AES256-SHA", tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, kECDHE | aECDSA | encAES256 | macSHA1 | minTLSv1},
+	{"ECDHE-RSA-AES256-SHA", tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA, kECDHE | aRSA | encAES256 | macSHA1 | minTLSv1},
+	{"ECDHE-ECDSA-AES128-SHA256", tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, kECDHE | aECDSA | encAES128 | macSHA256 | minTLSv12},
+	{"ECDHE-RSA-AES128-SHA256", tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256, kECDHE | aRSA | encAES128 | macSHA256 | minTLSv12},
+	{"AES128-GCM-SHA256", tls.TLS_RSA_WITH_AES_128_GCM_SHA256, kRSA | aRSA | encAES128GCM | macAEAD | minTLSv12},
+	{"AES256-GCM-SHA384", tls.TLS_RSA_WITH_AES_256_GCM_SHA384, kRSA | aRSA | encAES256GCM | macAEAD | minTLSv12},
+	{"AES128-SHA", tls.TLS_RSA_WITH_AES_128_CBC_SHA, kRSA | aRSA | encAES128 | macSHA1 | minSSLv3},
+	{"AES256-SHA", tls.TLS_RSA_WITH_AES_256_CBC_SHA, kRSA | aRSA | encAES256 | macSHA1 | minSSLv3},
+	{"AES128-SHA256", tls.TLS_RSA_WITH_AES_128_CBC_SHA256, kRSA | aRSA | encAES128 | macSHA256 | minTLSv12},
+	{"ECDHE-RSA-DES-CBC3-SHA", tls.TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA, kECDHE | aRSA | encLegacy | macSHA1 | minSSLv3},
+	{"ECDHE-ECDSA-RC4-SHA", tls.TLS_ECDHE_ECDSA_WITH_RC4_128_SHA, kECDHE | aECDSA | encLegacy | macSHA1 | minSSLv3},
+	{"ECDHE-RSA-RC4-SHA", tls.TLS_ECDHE_RSA_WITH_RC4_128_SHA, kECDHE | aRSA | encLegacy | macSHA1 | minSSLv3},
+	{"DES-CBC3-SHA", tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA, kRSA | aRSA | encLegacy | macSHA1 | minSSLv3},
+	{"RC4-SHA", tls.TLS_RSA_WITH_RC4_128_SHA, kRSA | aRSA | encLegacy | macSHA1 | minSSLv3},
+}
+
+// cipherAliases are OpenSSL 3's cipher-string aliases, as nginx's
+// ssl_ciphers expands them, for the suites Go has; 0 is an alias that
+// selects none of them (DHE, CAMELLIA, MEDIUM, ...).
+var cipherAliases = map[string]cipherBits{
+	"ALL": everySuite, "DEFAULT": everySuite, "HIGH": everySuite,
+	"FIPS": encAES128 | encAES256 | encAES128GCM | encAES256GCM,
+	"kRSA": kRSA, "RSA": kRSA,
+	"kECDHE": kECDHE, "kEECDH": kECDHE, "ECDHE": kECDHE, "EECDH": kECDHE, "ECDH": kECDHE,
+	"aRSA": aRSA, "aECDSA": aECDSA, "ECDSA": aECDSA,
+	"AES":    encAES128 | encAES256 | encAES128GCM | encAES256GCM,
+	"AES128": encAES128 | encAES128GCM, "AES256": encAES256 | encAES256GCM, "AESGCM": encAES128GCM | encAES256GCM,
+	"CHACHA20": encCHACHA20,
+	"SHA1":     macSHA1, "SHA": macSHA1, "SHA256": macSHA256,
+	"SSLv3": minSSLv3, "TLSv1": minTLSv1, "TLSv1.0": minTLSv1, "TLSv1.2": minTLSv12,
+
+	"COMPLEMENTOFALL": 0, "COMPLEMENTOFDEFAULT": 0, "eNULL": 0, "NULL": 0, "aNULL": 0, "MEDIUM": 0, "LOW": 0,
+	"EXP": 0, "EXPORT": 0, "EXPORT40": 0, "EXPORT56": 0, "SSLv2": 0, "TLSv1.1": 0, "3DES": 0, "DES": 0, "RC4": 0,
+	"RC2": 0, "IDEA": 0, "SEED": 0, "MD5": 0, "SHA384": 0, "CAMELLIA": 0, "CAMELLIA128": 0, "CAMELLIA256": 0,
+	"ARIA": 0, "ARIA128": 0, "ARIA256": 0, "ARIAGCM": 0, "CCM": 0, "CCM8": 0, "AESCCM": 0, "AESCCM8": 0,
+	"DH": 0, "DHE": 0, "EDH": 0, "kDHE": 0, "kEDH": 0, "ADH": 0, "AECDH": 0, "aDSS": 0, "DSS": 0,
+	"PSK": 0, "kPSK": 0, "aPSK": 0, "kECDHEPSK": 0, "kDHEPSK": 0, "kRSAPSK": 0, "ECDHEPSK": 0, "DHEPSK": 0,
+	"RSAPSK": 0, "SRP": 0, "kSRP": 0, "aSRP": 0, "aGOST": 0, "aGOST01": 0, "aGOST12": 0, "kGOST": 0,
+	"GOST94": 0, "GOST89MAC": 0,
+}
+
+// selectedBy reports whether the alias bits a select s.
+func (s cipherSuite) selectedBy(a cipherBits) bool {
+	if s.bits&encLegacy != 0 || a == 0 {
+		return false
+	}
+	if a == everySuite {
+		return true
+	}
+	for _, cat := range cipherCategories {
+		if a&cat != 0 && s.bits&a&cat == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// cipherRule returns the suites one rule of a cipher string selects: a
+// suite's name, an alias, or several joined by "+", which select the
+// suites all of them do; known is false when a part is neither a name
+// nor an alias.
+func cipherRule(rule string) (ids []uint16, known bool) {
+	parts := strings.Split(rule, "+")
+	for _, s := range cipherSuites {
+		all := true
+		for _, p := range parts {
+			a, isAlias := cipherAliases[p]
+			if !(p == s.name || isAlias && s.selectedBy(a)) {
+				all = false
+				break
+			}
+		}
+		if all {
+			ids = append(ids, s.id)
+		}
+	}
+	for _, p := range parts {
+		if _, isAlias := cipherAliases[p]; !isAlias && !slices.ContainsFunc(cipherSuites, func(s cipherSuite) bool { return s.name == p }) {
+			return nil, false
+		}
+	}
+	return ids, true
 }
 
 // tls13Suites are the names of the TLS 1.3 suites, which Go does not let
 // a server choose.
 var tls13Suites = []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"}
 
-// parseCiphers reads an OpenSSL cipher list: names separated by ":", ","
-// or spaces. A name Go implements is added; "!name" and "-name" remove it
-// (and "!" keeps it out), other exclusions, "+name" (reordering) and
-// "@STRENGTH"-like directives change nothing Go offers and are accepted
-// silently. Names Go lacks and OpenSSL keywords are passed to warn.
+// parseCiphers reads an OpenSSL cipher string as nginx's ssl_ciphers
+// (OpenSSL 3) does, for the suites Go implements: rules separated by ":",
+// "," or spaces, each a suite's name, an alias (ALL, HIGH, ECDHE, aRSA,
+// AESGCM, SHA256, ...) or several joined by "+" (the suites all of them
+// select). A rule adds the suites it selects; "-rule" removes them and
+// "!rule" removes them for good; "+rule" (reordering) and "@STRENGTH" or
+// "@SECLEVEL=n" (alone or after a rule) change nothing Go offers (Go picks the suite by its own
+// order) and are accepted silently, as exclusions of what Go lacks are.
+// Rules that add nothing Go has (DHE or CAMELLIA suites, MEDIUM, unknown
+// names) are passed to warn.
 func parseCiphers(v string, warn func(error)) ([]uint16, error) {
 	var out []uint16
 	banned := map[uint16]bool{}
-	for _, name := range strings.FieldsFunc(v, func(r rune) bool { return r == ':' || r == ',' || r == ' ' }) {
-		switch op := name[0]; op {
+	for _, rule := range strings.FieldsFunc(v, func(r rune) bool { return r == ':' || r == ',' || r == ' ' }) {
+		if at := strings.IndexByte(rule, '@'); at > 0 {
+			rule = rule[:at] // "RC4+RSA@STRENGTH": the rule, then a directive
+		}
+		switch op := rule[0]; op {
 		case '!', '-':
-			if id, ok := cipherSuites[name[1:]]; ok {
-				out = slices.DeleteFunc(out, func(c uint16) bool { return c == id })
+			ids, _ := cipherRule(rule[1:])
+			out = slices.DeleteFunc(out, func(c uint16) bool { return slices.Contains(ids, c) })
+			for _, id := range ids {
 				banned[id] = banned[id] || op == '!'
 			}
 			continue
 		case '+', '@':
 			continue
 		}
-		id, ok := cipherSuites[name]
-		switch {
-		case ok && banned[id]:
-		case ok:
-			if !slices.Contains(out, id) {
+		ids, known := cipherRule(rule)
+		for _, id := range ids {
+			if !banned[id] && !slices.Contains(out, id) {
 				out = append(out, id)
 			}
-		case slices.Contains(tls13Suites, name):
-			warnf(warn, "cipher %s is a TLS 1.3 suite, which Go does not let a server choose (it always enables TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256); ignored", name)
-		case strings.HasPrefix(name, "DHE-") || strings.HasPrefix(name, "EDH-"):
-			warnf(warn, "cipher %s is not supported by Go (no DHE key exchange); ignored", name)
-		case strings.Contains(name, "+") || strings.ToUpper(name) == name && !strings.Contains(name, "-"):
-			warnf(warn, "OpenSSL cipher keyword %s is not supported; name the suites instead; ignored", name)
+		}
+		switch {
+		case len(ids) > 0:
+		case slices.Contains(tls13Suites, rule):
+			warnf(warn, "cipher %s is a TLS 1.3 suite, which Go does not let a server choose (it always enables TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256); ignored", rule)
+		case strings.HasPrefix(rule, "DHE-") || strings.HasPrefix(rule, "EDH-"):
+			warnf(warn, "cipher %s is not supported by Go (no DHE key exchange); ignored", rule)
+		case known:
+			warnf(warn, "OpenSSL cipher rule %s selects no suite Go supports; ignored", rule)
 		default:
-			warnf(warn, "cipher %s is not supported by Go; ignored", name)
+			warnf(warn, "cipher %s is not supported by Go; ignored", rule)
 		}
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no cipher suite Go supports: %w", ErrNothingUsable)
 	}
+	var insecure []string
 	for _, c := range tls.InsecureCipherSuites() {
 		if slices.Contains(out, c.ID) {
-			warnf(warn, "cipher %s is insecure; enabled as listed", c.Name)
+			insecure = append(insecure, c.Name)
 		}
+	}
+	switch len(insecure) {
+	case 0:
+	case 1:
+		warnf(warn, "cipher %s is insecure; enabled as listed", insecure[0])
+	default:
+		warnf(warn, "ciphers %s are insecure; enabled as listed", strings.Join(insecure, ", "))
 	}
 	return out, nil
 }

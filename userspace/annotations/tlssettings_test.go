@@ -62,16 +62,16 @@ func TestParseTLSSettings(t *testing.T) {
 			nothing:  true,
 		},
 		{
-			name: "openssl syntax: exclusions, keywords, tls 1.3 names, insecure suites",
-			data: map[string]string{"ssl-ciphers": "!RC4-SHA:HIGH:ECDHE-RSA-AES128-SHA:RC4-SHA,kEDH+AESGCM TLS_AES_128_GCM_SHA256:AES128-SHA:-AES128-SHA:DES-CBC3-SHA:!aNULL:@STRENGTH:+AES128-SHA"},
+			name: "openssl syntax: exclusions, aliases of nothing Go has, tls 1.3 names, insecure suites",
+			data: map[string]string{"ssl-ciphers": "!RC4-SHA:MEDIUM:ECDHE-RSA-AES128-SHA:RC4-SHA,kEDH+AESGCM TLS_AES_128_GCM_SHA256:AES128-SHA:-AES128-SHA:DES-CBC3-SHA:!aNULL:@STRENGTH:+AES128-SHA"},
 			want: with(func(s *TLSSettings) {
 				s.CipherSuites = []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA}
 			}),
 			wantErrs: []string{
-				`configmap key ssl-ciphers: value "!RC4-SHA:HIGH:ECDHE-RSA-AES128-SHA:RC4-SHA,kEDH+AESGCM TLS_AES_128_GCM_SHA256:AES128-SHA:-AES128-SHA:DES-CBC3-SHA:!aNULL:@STRENGTH:+AES128-SHA": OpenSSL cipher keyword HIGH is not supported; name the suites instead; ignored`,
-				`configmap key ssl-ciphers: value "!RC4-SHA:HIGH:ECDHE-RSA-AES128-SHA:RC4-SHA,kEDH+AESGCM TLS_AES_128_GCM_SHA256:AES128-SHA:-AES128-SHA:DES-CBC3-SHA:!aNULL:@STRENGTH:+AES128-SHA": OpenSSL cipher keyword kEDH+AESGCM is not supported; name the suites instead; ignored`,
-				`configmap key ssl-ciphers: value "!RC4-SHA:HIGH:ECDHE-RSA-AES128-SHA:RC4-SHA,kEDH+AESGCM TLS_AES_128_GCM_SHA256:AES128-SHA:-AES128-SHA:DES-CBC3-SHA:!aNULL:@STRENGTH:+AES128-SHA": cipher TLS_AES_128_GCM_SHA256 is a TLS 1.3 suite, which Go does not let a server choose (it always enables TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256); ignored`,
-				`configmap key ssl-ciphers: value "!RC4-SHA:HIGH:ECDHE-RSA-AES128-SHA:RC4-SHA,kEDH+AESGCM TLS_AES_128_GCM_SHA256:AES128-SHA:-AES128-SHA:DES-CBC3-SHA:!aNULL:@STRENGTH:+AES128-SHA": cipher TLS_RSA_WITH_3DES_EDE_CBC_SHA is insecure; enabled as listed`,
+				`configmap key ssl-ciphers: value "!RC4-SHA:MEDIUM:ECDHE-RSA-AES128-SHA:RC4-SHA,kEDH+AESGCM TLS_AES_128_GCM_SHA256:AES128-SHA:-AES128-SHA:DES-CBC3-SHA:!aNULL:@STRENGTH:+AES128-SHA": OpenSSL cipher rule MEDIUM selects no suite Go supports; ignored`,
+				`configmap key ssl-ciphers: value "!RC4-SHA:MEDIUM:ECDHE-RSA-AES128-SHA:RC4-SHA,kEDH+AESGCM TLS_AES_128_GCM_SHA256:AES128-SHA:-AES128-SHA:DES-CBC3-SHA:!aNULL:@STRENGTH:+AES128-SHA": OpenSSL cipher rule kEDH+AESGCM selects no suite Go supports; ignored`,
+				`configmap key ssl-ciphers: value "!RC4-SHA:MEDIUM:ECDHE-RSA-AES128-SHA:RC4-SHA,kEDH+AESGCM TLS_AES_128_GCM_SHA256:AES128-SHA:-AES128-SHA:DES-CBC3-SHA:!aNULL:@STRENGTH:+AES128-SHA": cipher TLS_AES_128_GCM_SHA256 is a TLS 1.3 suite, which Go does not let a server choose (it always enables TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 and TLS_CHACHA20_POLY1305_SHA256); ignored`,
+				`configmap key ssl-ciphers: value "!RC4-SHA:MEDIUM:ECDHE-RSA-AES128-SHA:RC4-SHA,kEDH+AESGCM TLS_AES_128_GCM_SHA256:AES128-SHA:-AES128-SHA:DES-CBC3-SHA:!aNULL:@STRENGTH:+AES128-SHA": cipher TLS_RSA_WITH_3DES_EDE_CBC_SHA is insecure; enabled as listed`,
 			},
 		},
 		{

@@ -230,7 +230,7 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key: "proxy-ssl-ciphers", Default: "DEFAULT",
-		Doc:      "TLS 1.2 cipher suites to the endpoint, OpenSSL names separated by `:`; `DEFAULT` is Go's. As `proxy-ssl-protocols`, only with a `ca.crt` in the Secret. Names Go lacks are left out; when none remains, Go's defaults are used with a warning.",
+		Doc:      "TLS 1.2 cipher suites to the endpoint, an OpenSSL cipher string read as `ssl-ciphers` is (names, aliases such as `HIGH`, exclusions); `DEFAULT` is Go's. As `proxy-ssl-protocols`, only with a `ca.crt` in the Secret. Rules that select nothing Go has are left out; when none remains, Go's defaults are used with a warning.",
 		Validate: validateProxySSLCiphers,
 	},
 }
@@ -240,7 +240,7 @@ var upstreamMeta = []Meta{
 var errorsMeta = []Meta{
 	{
 		Key: "custom-http-errors", ConfigMap: true,
-		Doc:               "Comma-separated 4xx and 5xx statuses whose responses (from the endpoint, or Weir's own 502, 503 and 504) are replaced by the answer of `default-backend` (else the default backend) to the request rewritten to `/`, with ingress-nginx's `X-Code`, `X-Format`, `X-Original-URI`, `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`, `X-Service-Port` and `X-Request-ID` headers. A `default-backend` Service without endpoints is passed over; with no default backend with endpoints the answer is nginx's 404 page, as ingress-nginx's internal default backend answers. An invalid annotation is refused whole; the ConfigMap's list, as ingress-nginx's, also takes 3xx statuses and skips an entry that is not a status from 300 to 599 with a warning, the others applying.",
+		Doc:               "Comma-separated 4xx and 5xx statuses whose responses (from the endpoint, Weir's own 502, 503 and 504, or the 401, 403, 500 and 503 of the source ranges and authentication unless `auth-signin` redirects the 401) are replaced by the answer of `default-backend` (else the default backend) to the request rewritten to `/`, with ingress-nginx's `X-Code`, `X-Format`, `X-Original-URI`, `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`, `X-Service-Port` and `X-Request-ID` headers. A `default-backend` Service without endpoints is passed over; with no default backend with endpoints the answer is nginx's 404 page, as ingress-nginx's internal default backend answers. An invalid annotation is refused whole; the ConfigMap's list, as ingress-nginx's, also takes 3xx statuses and skips an entry that is not a status from 300 to 599 with a warning, the others applying.",
 		Validate:          func(v string) error { _, err := parseHTTPErrors(v); return err },
 		ValidateConfigMap: func(v string) error { _, err := parseConfigMapHTTPErrors(v); return err },
 	},

@@ -46,7 +46,7 @@ func TestParseUpstream(t *testing.T) {
 		})}},
 		{name: "invalid ssl values keep defaults", ann: map[string]string{
 			"proxy-ssl-secret": "ns/s", "proxy-ssl-verify": "yes", "proxy-ssl-verify-depth": "x", "proxy-ssl-name": "a b",
-			"proxy-ssl-server-name": "true", "proxy-ssl-protocols": "TLSv1.1", "proxy-ssl-ciphers": "HIGH:!AES",
+			"proxy-ssl-server-name": "true", "proxy-ssl-protocols": "TLSv1.1", "proxy-ssl-ciphers": "MEDIUM:!AES",
 		}, want: &Upstream{SSL: &sslDefaults}, wantErrs: []string{"proxy-ssl-ciphers", "proxy-ssl-name", "proxy-ssl-protocols", "proxy-ssl-server-name", "proxy-ssl-verify", "proxy-ssl-verify-depth"}},
 		// ingress-nginx's on/off validators ignore surrounding spaces
 		// (ValidateRegex with removeSpace, ValidateOptions with trimSpace).
