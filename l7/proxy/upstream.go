@@ -127,6 +127,12 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 		h.Write([]byte{0})
 		h.Write(t.CAPEM)
 	}
+	if cfg.CipherSuites == nil {
+		// nginx's proxy_ssl_ciphers default, DEFAULT, whatever the
+		// Secret: Go's client defaults lack its RSA key exchange and CBC
+		// suites, which some endpoints need.
+		cfg.CipherSuites = annotations.OpenSSLDefaultCiphers()
+	}
 	if proto.HTTP2() {
 		cfg.NextProtos = []string{"h2"}
 	}

@@ -349,6 +349,15 @@ func cipherRule(rule string) (ids []uint16, known bool) {
 	return ids, true
 }
 
+// OpenSSLDefaultCiphers returns the TLS 1.2 suites of OpenSSL's DEFAULT
+// cipher string that Go implements (a new slice each call): what nginx
+// offers an HTTPS endpoint without proxy_ssl_ciphers, RSA key exchange and
+// CBC suites included, where Go's client defaults offer neither.
+func OpenSSLDefaultCiphers() []uint16 {
+	ids, _ := cipherRule("DEFAULT")
+	return ids
+}
+
 // tls13Suites are the names of the TLS 1.3 suites, which Go does not let
 // a server choose.
 var tls13Suites = []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"}

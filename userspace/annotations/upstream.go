@@ -173,7 +173,8 @@ type ProxySSL struct {
 	MinVersion uint16 `json:"minVersion"`
 	MaxVersion uint16 `json:"maxVersion"`
 	// CipherSuites are the TLS 1.2 suites offered (proxy-ssl-ciphers).
-	// Nil ("DEFAULT", the default) means Go's defaults.
+	// Nil ("DEFAULT", the default) means OpenSSL's DEFAULT
+	// (OpenSSLDefaultCiphers), as nginx's.
 	CipherSuites []uint16 `json:"cipherSuites,omitempty"`
 }
 
@@ -230,7 +231,7 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key: "proxy-ssl-ciphers", Default: "DEFAULT",
-		Doc:      "TLS 1.2 cipher suites to the endpoint, an OpenSSL cipher string read as `ssl-ciphers` is (names, aliases such as `HIGH`, exclusions); `DEFAULT` is Go's. As `proxy-ssl-protocols`, only with a `ca.crt` in the Secret. Rules that select nothing Go has are left out; when none remains, Go's defaults are used with a warning.",
+		Doc:      "TLS 1.2 cipher suites to the endpoint, an OpenSSL cipher string read as `ssl-ciphers` is (names, aliases such as `HIGH`, exclusions); `DEFAULT` is OpenSSL's, as nginx's (RSA key exchange and CBC suites included), also without the annotation or a Secret. As `proxy-ssl-protocols`, only with a `ca.crt` in the Secret. Rules that select nothing Go has are left out; when none remains, `DEFAULT` is used with a warning.",
 		Validate: validateProxySSLCiphers,
 	},
 }
@@ -546,7 +547,7 @@ func parseProxySSL(get lookup, wrap func(key, value string, err error) error) (*
 			suites, err = parseCiphers(v, nil)
 		}
 		if err != nil {
-			errs = append(errs, wrap("proxy-ssl-ciphers", v, fmt.Errorf("%w; Go's default suites are used", err)))
+			errs = append(errs, wrap("proxy-ssl-ciphers", v, fmt.Errorf("%w; OpenSSL's DEFAULT suites are used", err)))
 		} else {
 			s.CipherSuites = slices.Clip(suites)
 		}
