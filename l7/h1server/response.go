@@ -243,10 +243,13 @@ func (w *response) WriteHeader(code int) {
 	}
 }
 
-// writeInterim sends a 1xx response with the header set so far.
+// writeInterim sends a 1xx response with the header set so far. A 100
+// Continue counts in BodyFraming as writeContinue's does: the proxy sends
+// one to a request without a body, which nginx counts in $body_bytes_sent.
 func (w *response) writeInterim(code int) {
 	if code == http.StatusContinue {
 		w.c.body.expect = false
+		w.continued = true
 	}
 	b := w.statusLine(w.out, code)
 	w.scanHeader()

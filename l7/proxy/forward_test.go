@@ -339,6 +339,38 @@ func TestExpectContinue(t *testing.T) {
 	}
 }
 
+// TestExpectContinueBodiless: an HTTP/1.1 request without a body that
+// expects 100-continue gets the interim 100, without fields, before its
+// response, as nginx sends it to every request it proxies; an HTTP/1.0
+// one does not (ngx_http_test_expect). Each read off nginx 1.22.1.
+func TestExpectContinueBodiless(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("a", []string{addr(up)})))
+	for _, tc := range []struct {
+		req  string
+		cont bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: foo.com\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", true},
+		{"POST / HTTP/1.1\r\nHost: foo.com\r\nExpect: 100-Continue\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", true},
+		{"GET / HTTP/1.0\r\nHost: foo.com\r\nExpect: 100-continue\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: foo.com\r\nExpect: something\r\nConnection: close\r\n\r\n", false},
+	} {
+		conn, err := net.Dial("tcp", addr(srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(conn, tc.req)
+		got, _ := io.ReadAll(conn)
+		conn.Close()
+		const cont = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"
+		if n := strings.Count(string(got), " 100 Continue"); tc.cont && (!strings.HasPrefix(string(got), cont) || n != 1) || !tc.cont && n > 0 {
+			t.Errorf("%q: got %q, want a 100 Continue first: %v", tc.req, got, tc.cont)
+		}
+	}
+}
+
 func TestEarlyHintsRelayed(t *testing.T) {
 	t.Parallel()
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) {

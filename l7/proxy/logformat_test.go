@@ -374,6 +374,27 @@ func TestLogFormatBodyBytesContinue(t *testing.T) {
 	}
 }
 
+// TestLogFormatBodyBytesContinueBodiless: the 100 Continue the proxy sends
+// a request without a body (continueBodiless) counts in $body_bytes_sent,
+// as nginx 1.22.1 counts it (50 for a 25-byte body, read side by side).
+func TestLogFormatBodyBytesContinueBodiless(t *testing.T) {
+	t.Parallel()
+	if h1servertest.Kind() == h1server.KindNet {
+		t.Skip("net/http's server does not tell the proxy what it sent")
+	}
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
+	buf, c := loggedConn(t, up, "$body_bytes_sent")
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: foo.com\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+	if rest, err := io.ReadAll(c); err != nil || !strings.HasPrefix(string(rest), "HTTP/1.1 100 Continue\r\n\r\n") {
+		t.Fatalf("response %q %v", rest, err)
+	}
+	want := len("HTTP/1.1 100 Continue\r\n\r\n") + len("hello")
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got := strings.TrimSpace(buf.String()); got != strconv.Itoa(want) {
+		t.Errorf("$body_bytes_sent %s, want %d", got, want)
+	}
+}
+
 // TestLogFormatFindConfigUpstreamName checks $proxy_upstream_name of a
 // request answered in nginx's find-config phase, before its location's
 // `set $proxy_upstream_name`: a declared body over proxy-body-size (413)

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -385,7 +386,29 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveUpgrade(rec, r, ex) // websocket.go
 		return
 	}
+	continueBodiless(rec, r)
 	p.forward(rec, r, ex) // forward.go
+}
+
+// continueBodiless answers "100 Continue" to an HTTP/1.1 request without a
+// body that expects it (Expect: 100-continue), as nginx does for every
+// request it proxies (ngx_http_read_client_request_body calls
+// ngx_http_test_expect before it looks for a body); a request with a body
+// gets it from the server when its body is first read. The interim
+// response carries no field, as nginx's: those set so far (HSTS) wait for
+// the final one.
+func continueBodiless(rec *responseRecorder, r *http.Request) {
+	if r.ProtoMajor != 1 || r.ProtoMinor == 0 || r.ContentLength != 0 || r.Body != nil && r.Body != http.NoBody {
+		return
+	}
+	if e := r.Header["Expect"]; len(e) == 0 || !strings.EqualFold(e[0], "100-continue") {
+		return
+	}
+	h := rec.Header()
+	own := h.Clone()
+	clear(h)
+	rec.WriteHeader(http.StatusContinue)
+	copyHeader(h, own)
 }
 
 // finish logs and counts the request. It runs deferred, also when

@@ -63,7 +63,6 @@ const (
 	whyH2C                   = "the HTTP port takes h2c with prior knowledge, as ingress-nginx's template writes \"http2 on\" into every server; the nginx 1.22 of the run had http2 on its TLS listener only"
 	whyTooLargeCloses        = "a body declared over proxy-body-size gets its 413 and a close; nginx reads and drops the body to keep the connection"
 	whyGarbageWaits          = "bytes that cannot start a request line wait for the line's end (or client-header-timeout); nginx answers 400 at the first bad byte"
-	whyExpectNoBody          = "100 Continue is sent only to a request with a body; nginx sends it to every proxied HTTP/1.1 request with Expect: 100-continue"
 	whyUpgradeBody           = "a request with a body is no upgrade (README): its Upgrade and Connection do not go upstream"
 	whyTrailerField          = "Trailer does not go upstream (no chunked body goes with it); nginx passes it"
 	whyUserAgentTwice        = "of two User-Agent lines the first goes upstream, as net/http writes it; nginx passes both"
@@ -196,10 +195,11 @@ func hostileExchange(addr, src, raw, want string, closes bool) (statuses string,
 func isReset(err error) bool { return strings.Contains(err.Error(), "connection reset") }
 
 // parseHostileResponses returns the statuses of the responses in b (the
-// first to a HEAD request when head), a body without length complete once
+// first but 1xx to a HEAD request when head), a body without length complete once
 // eof; a last response whose body is not all there is "STATUS+".
 func parseHostileResponses(b []byte, head, eof bool) (string, bool) {
 	var out []string
+	finals := 0 // responses but 1xx so far
 	for len(b) > 0 {
 		if !bytes.HasPrefix(b, []byte("HTTP/1.")) {
 			out = append(out, "raw")
@@ -228,7 +228,7 @@ func parseHostileResponses(b []byte, head, eof bool) (string, bool) {
 			}
 		}
 		switch {
-		case head && len(out) == 0, code/100 == 1, code == 204, code == 304:
+		case head && finals == 0, code/100 == 1, code == 204, code == 304:
 		case cl >= 0:
 			if len(b) < cl {
 				return strings.Join(append(out, f[1]+"+"), " "), false
@@ -247,6 +247,9 @@ func parseHostileResponses(b []byte, head, eof bool) (string, bool) {
 			b = nil
 		}
 		out = append(out, f[1])
+		if code/100 != 1 {
+			finals++
+		}
 	}
 	return strings.Join(out, " "), true
 }
