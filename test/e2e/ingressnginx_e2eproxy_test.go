@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -640,6 +641,17 @@ func TestIngressNginxKeepAliveHTTP2(t *testing.T) {
 			var p http.Protocols
 			tc.protos(&p)
 			tr := &http.Transport{Protocols: &p, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // the test checks connections, not certificates
+			// closed receives the local address of each client
+			// connection the Transport closes (it closes one when Weir
+			// does): the condition the idle case waits for.
+			closed := make(chan string, 8)
+			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return &closeNotingConn{Conn: c, closed: closed}, nil
+			}
 			defer tr.CloseIdleConnections()
 			get := func() string {
 				t.Helper()
@@ -663,13 +675,33 @@ func TestIngressNginxKeepAliveHTTP2(t *testing.T) {
 			if c[0] != c[1] || c[1] == c[2] {
 				t.Errorf("three requests with keep-alive-requests 2 on connections %v, want the third on a new one", c)
 			}
-			// The connection idle for keep-alive (1 s) is closed: a request
-			// after 1.5 s of idleness (the stimulus, not a wait for a
-			// condition) opens another.
-			time.Sleep(1500 * time.Millisecond)
+			// The third connection, idle past keep-alive (1 s), is closed
+			// by Weir, and the next request opens another.
+			deadline := time.After(10 * time.Second)
+			for done := false; !done; {
+				select {
+				case local := <-closed:
+					done = local == c[2]
+				case <-deadline:
+					t.Fatalf("connection %s not closed within 10 s of idleness (keep-alive 1)", c[2])
+				}
+			}
 			if next := get(); next == c[2] {
-				t.Errorf("request after 1.5 s idle on the same connection %s, want a new one (keep-alive 1)", next)
+				t.Errorf("request after the idle close on the same connection %s, want a new one", next)
 			}
 		})
 	}
+}
+
+// closeNotingConn sends its local address to closed when it is first
+// closed.
+type closeNotingConn struct {
+	net.Conn
+	once   sync.Once
+	closed chan<- string
+}
+
+func (c *closeNotingConn) Close() error {
+	c.once.Do(func() { c.closed <- c.LocalAddr().String() })
+	return c.Conn.Close()
 }
