@@ -18,7 +18,8 @@ import (
 // upstream-default-backend, even where a rule-less Ingress's
 // spec.defaultBackend is the catch-all), with X-Code (the status), X-Format (the Accept header),
 // X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name,
-// X-Service-Port and X-Request-ID. Its answer, whatever its status, is the
+// X-Service-Port and X-Request-ID, X-Forwarded-For and Host but none of the
+// route's other forwarding fields (rewriteErrorPage). Its answer, whatever its status, is the
 // response; it is not intercepted again. A default-backend Service without
 // endpoints is passed over for the default backend, as ingress-nginx keeps
 // only a custom backend with endpoints; without a default backend with
@@ -135,19 +136,19 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 	r2.Header.Del("Content-Length")
 	be := ex.route.Backend
 	h := r2.Header
+	// An empty value is no field, as nginx sends none (no Accept, no
+	// service of a host's root location, generate-request-id "false").
 	h.Set("X-Code", strconv.Itoa(code))
-	h.Set("X-Format", r.Header.Get("Accept"))
+	setOrDelete(h, "X-Format", r.Header.Get("Accept"))
 	if rewrite {
-		h.Set("X-Original-URI", r.RequestURI)
+		setOrDelete(h, "X-Original-URI", requestURI(r)) // of an absolute-form target, its path on
 		r2.URL.Path, r2.URL.RawPath = "/", ""
 	}
-	h.Set("X-Namespace", be.Ingress.Namespace)
-	h.Set("X-Ingress-Name", be.Ingress.Name)
-	h.Set("X-Service-Name", be.Service)
-	h.Set("X-Service-Port", be.Port)
-	if ex.requestID != "" { // generate-request-id "false": nginx sends no empty header
-		h.Set("X-Request-ID", ex.requestID)
-	}
+	setOrDelete(h, "X-Namespace", be.Ingress.Namespace)
+	setOrDelete(h, "X-Ingress-Name", be.Ingress.Name)
+	setOrDelete(h, "X-Service-Name", be.Service)
+	setOrDelete(h, "X-Service-Port", be.Port)
+	setOrDelete(h, "X-Request-ID", ex.requestID)
 	ex.passOn(code)
 	ex.redirect = ex2
 	p.forward(rec, r2, ex2)
@@ -155,6 +156,21 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 		ex.fail(err, why)
 	}
 	return true
+}
+
+// rewriteErrorPage prepares out, the request of a custom error page
+// (ex.errorPage), as nginx.tmpl's @custom_<upstream>_<code> location's
+// proxy_set_header lines do: the fields serveErrorRoute set, X-Forwarded-For
+// the client address alone ($remote_addr) and Host $best_http_host. That
+// location sets none of the route location's forwarding fields
+// (X-Real-IP, X-Forwarded-Host, -Port, -Proto, -Scheme, X-Scheme,
+// X-Original-Forwarded-*) nor proxy-set-headers: the client's own pass as
+// they came. Its Proxy field does not (as the route's, the httpoxy
+// mitigation: Weir's choice, where the @custom_ location passes it).
+func rewriteErrorPage(out *http.Request, ex *exchange) {
+	rewriteTarget(out, ex)
+	delete(out.Header, "Proxy")
+	setOrDelete(out.Header, "X-Forwarded-For", ex.fwd.remoteText)
 }
 
 // passOn records the attempt of ex whose answer (code) a custom error

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -367,5 +369,50 @@ func TestCustomHTTPErrorsLogInternalDefault(t *testing.T) {
 	line := logRequest(t, client(t), srv.URL+"/x", "app.test", &buf, nil)
 	if want := "upstream-default-backend|404|" + app + "|500|0"; line != want {
 		t.Errorf("line %q, want %q", line, want)
+	}
+}
+
+// TestCustomHTTPErrorsUpstreamFields checks the forwarding fields of a
+// custom error page's request against nginx.tmpl's @custom_ location, read
+// side by side with nginx 1.22.1: X-Forwarded-For is the client address and
+// Host $best_http_host; the route location's other forwarding fields are
+// not set, so the client's own pass as they came (its Proxy field aside);
+// no X-Format without an Accept; X-Original-URI is $request_uri, an
+// absolute-form target's path on.
+func TestCustomHTTPErrorsUpstreamFields(t *testing.T) {
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(404) }))
+	got := make(chan http.Header, 1)
+	pages := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("Host", r.Host)
+		got <- h
+		io.WriteString(w, "page")
+	}))
+	be := backendOf("app", []string{app}, withErrors(404))
+	eb := backendOf("errors", []string{pages})
+	be.ErrorBackend = &eb
+	_, srv := front(t, Options{}, snap(1, "a.test", be))
+	raw := "GET http://a.test/s/404?q=1 HTTP/1.1\r\nHost: b.test\r\nX-Forwarded-Host: evil\r\nX-Real-IP: 1.2.3.4\r\n" +
+		"X-Scheme: zz\r\nX-Forwarded-Port: 1\r\nProxy: http://p\r\nConnection: close\r\n\r\n"
+	if resp, body := rawExchange(t, addr(srv), raw); resp.StatusCode != 200 || body != "page" {
+		t.Fatalf("status %d body %q, want the error page's 200", resp.StatusCode, body)
+	}
+	h := <-got
+	want := map[string]string{
+		"Host": "b.test", "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Host": "evil", "X-Real-Ip": "1.2.3.4",
+		"X-Scheme": "zz", "X-Forwarded-Port": "1", "X-Original-Uri": "/s/404?q=1", "X-Code": "404",
+	}
+	if h1servertest.Kind() == h1server.KindNet {
+		want["Host"] = "a.test" // net/http's server drops the Host line of an absolute-form request
+	}
+	for k, v := range want {
+		if h.Get(k) != v {
+			t.Errorf("%s: %q, want %q", k, h.Get(k), v)
+		}
+	}
+	for _, k := range []string{"X-Forwarded-Proto", "X-Forwarded-Scheme", "X-Original-Forwarded-Host", "X-Original-Forwarded-For", "X-Format", "Proxy"} {
+		if v, ok := h[k]; ok {
+			t.Errorf("%s: %q, want none", k, v)
+		}
 	}
 }

@@ -207,10 +207,14 @@ func (o *outRequest) fillHeader(in *http.Request) {
 	o.cloneHeader(in.Header)
 	removeRequestHopHeaders(out.Header)
 	delete(out.Header, "Expect")
-	for _, k := range forwardedHeaders {
-		delete(out.Header, k)
+	if ex := exchangeFrom(in.Context()); ex != nil && ex.errorPage {
+		rewriteErrorPage(out, ex) // customerrors.go
+	} else {
+		for _, k := range forwardedHeaders {
+			delete(out.Header, k)
+		}
+		rewrite(&httputil.ProxyRequest{In: in, Out: out})
 	}
-	rewrite(&httputil.ProxyRequest{In: in, Out: out})
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header["User-Agent"] = o.noUA[:1:1] // "": not Go's default
 	}
@@ -219,10 +223,11 @@ func (o *outRequest) fillHeader(in *http.Request) {
 // directHead reports whether forward may leave r's upstream header to
 // writeDirect: nothing but rewrite's own fields changes it (no body, no
 // trailers, no connection-proxy-header, proxy-set-headers, rewrite
-// annotations or forwarded-for-proxy-protocol-header).
+// annotations or forwarded-for-proxy-protocol-header, not a custom error
+// page's request: rewriteErrorPage).
 func (p *Proxy) directHead(r *http.Request, ex *exchange) bool {
 	px := &ex.route.Backend.Proxy
-	return r.ContentLength == 0 && r.Trailer == nil && px.ConnectionHeader == "" && px.Rewrite == nil &&
+	return !ex.errorPage && r.ContentLength == 0 && r.Trailer == nil && px.ConnectionHeader == "" && px.Rewrite == nil &&
 		ex.fwd.ppHeader == "" && len(p.liveGlobal().UpstreamHeaders) == 0
 }
 
