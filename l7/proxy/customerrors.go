@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/weir-lb/weir/l7/router"
@@ -69,6 +70,14 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 	if er := ex.route.ErrorRoute; er != nil && p.serveErrorRoute(rec, r, code, ex, er, true) {
 		return true
 	}
+	return p.defaultErrorPage(rec, r, code, ex)
+}
+
+// defaultErrorPage serves @custom_upstream-default-backend_<code> for ex:
+// the Snapshot's DefaultService, else ingress-nginx's internal default
+// backend's 404. It reports false, having sent nothing, when ex's route is
+// the DefaultService's own.
+func (p *Proxy) defaultErrorPage(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
 	var fb *router.Route
 	if rt := p.router.Load(); rt != nil {
 		fb = rt.ErrorPages()
@@ -87,6 +96,33 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 		writeError(rec, http.StatusNotFound)
 	}
 	return true
+}
+
+// deniedError answers the 503 of a location ingress-nginx denies (an
+// upstream.go upstreamDenial, or source ranges that do not parse):
+// nginx.tmpl writes "return 503" in place of the location's settings, its
+// error_page lines included, so the http-level ones of the ConfigMap's
+// custom-http-errors apply, to @custom_upstream-default-backend_503
+// whatever the route's own list and default-backend say; else nginx's 503
+// page. That return comes in the rewrite phase, before the access phase:
+// block-cidrs' http-level deny refuses a client in the @custom_ location
+// instead, nginx's 403 page (recursive_error_pages off), logged with its
+// upstream name.
+func (p *Proxy) deniedError(rec *responseRecorder, r *http.Request, ex *exchange) {
+	const code = http.StatusServiceUnavailable
+	g := p.liveGlobal()
+	if !slices.Contains(g.CustomHTTPErrors, code) {
+		writeError(rec, code)
+		return
+	}
+	if rule := g.block.blockedAddrRule(ex.fwd.remote); rule != "" {
+		ex.intercepted = true
+		p.block(rec, rule)
+		return
+	}
+	if !p.defaultErrorPage(rec, r, code, ex) {
+		writeError(rec, code)
+	}
 }
 
 // internalDefault answers a request of a host's root location of

@@ -416,3 +416,56 @@ func TestCustomHTTPErrorsUpstreamFields(t *testing.T) {
 		}
 	}
 }
+
+// TestCustomHTTPErrorsDenied: the 503 of a location ingress-nginx denies
+// (custom-headers that do not resolve, source ranges that do not parse)
+// follows the ConfigMap's custom-http-errors alone, to the default backend,
+// as nginx.tmpl's "return 503" in place of the location's error_page lines
+// leaves only the http-level ones; a client block-cidrs refuses gets nginx's
+// 403 page from the @custom_ location's deny. Read side by side with nginx
+// 1.22.1.
+func TestCustomHTTPErrorsDenied(t *testing.T) {
+	custom, global := errorPages(t, "custom"), errorPages(t, "global")
+	denied := func(codes ...int) snapshot.Backend {
+		be := backendOf("app", []string{custom}, withErrors(codes...))
+		be.Proxy.CustomHeaders = &annotations.CustomHeaders{Invalid: "configmap ns/missing not found"}
+		eb := backendOf("errors", []string{custom})
+		be.ErrorBackend = &eb
+		return be
+	}
+	badRanges := backendOf("app", []string{custom}, withErrors(404))
+	badRanges.Proxy.SourceRange = &annotations.SourceRange{InvalidAllow: "10.0.0.300/8"}
+	def := backendOf("default", []string{global})
+	build := func(g annotations.Global) *snapshot.Snapshot {
+		return &snapshot.Snapshot{Version: 1, DefaultBackend: &def, DefaultService: &def, Global: g, Servers: []snapshot.Server{
+			{Host: "a.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: denied(404)}}},
+			{Host: "own.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: denied(503)}}},
+			{Host: "ranges.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: badRanges}}},
+		}}
+	}
+	page503 := h1guard.ErrorPage(http.StatusServiceUnavailable)
+	for _, tc := range []struct {
+		name, host string
+		global     annotations.Global
+		status     int
+		body       string // a substring
+	}{
+		{"configmap lists 503", "a.test", annotations.Global{CustomHTTPErrors: []int{503}}, 503, `"from":"global"`},
+		{"source ranges", "ranges.test", annotations.Global{CustomHTTPErrors: []int{503}}, 503, `"from":"global"`},
+		{"configmap lists none", "a.test", annotations.Global{}, 503, page503},
+		{"annotation alone lists 503", "own.test", annotations.Global{}, 503, page503},
+		{"blocked client", "a.test", annotations.Global{CustomHTTPErrors: []int{503}, Block: annotations.Block{CIDRs: []string{"127.0.0.0/8"}}},
+			403, h1guard.ErrorPage(http.StatusForbidden)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, srv := front(t, Options{}, build(tc.global))
+			res := get(t, client(t), srv, tc.host, "/x")
+			if res.status != tc.status || !strings.Contains(res.body, tc.body) {
+				t.Errorf("got %d %q, want %d with %q", res.status, res.body, tc.status, tc.body)
+			}
+			if strings.Contains(tc.body, "global") && !strings.Contains(res.body, `"code":"503"`) {
+				t.Errorf("page %q, want X-Code 503", res.body)
+			}
+		})
+	}
+}

@@ -320,7 +320,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case upDenied:
-		writeError(rec, http.StatusServiceUnavailable)
+		p.deniedError(rec, r, ex) // customerrors.go
 		return
 	case accessDenied:
 		if !p.accessPhase(rec, r, ex, route) { // its 503, counted (auth.go)
