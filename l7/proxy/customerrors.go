@@ -67,6 +67,9 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 	if ex.intercepted || ex.route == nil || !ex.route.Backend.Proxy.Upstream.Intercepts(code) {
 		return false
 	}
+	if p.blockedErrorPage(rec, ex) {
+		return true
+	}
 	if er := ex.route.ErrorRoute; er != nil && p.serveErrorRoute(rec, r, code, ex, er, true) {
 		return true
 	}
@@ -104,10 +107,7 @@ func (p *Proxy) defaultErrorPage(rec *responseRecorder, r *http.Request, code in
 // error_page lines included, so the http-level ones of the ConfigMap's
 // custom-http-errors apply, to @custom_upstream-default-backend_503
 // whatever the route's own list and default-backend say; else nginx's 503
-// page. That return comes in the rewrite phase, before the access phase:
-// block-cidrs' http-level deny refuses a client in the @custom_ location
-// instead, nginx's 403 page (recursive_error_pages off), logged with its
-// upstream name.
+// page; a client block-cidrs refuses gets its 403 there (blockedErrorPage).
 func (p *Proxy) deniedError(rec *responseRecorder, r *http.Request, ex *exchange) {
 	const code = http.StatusServiceUnavailable
 	g := p.liveGlobal()
@@ -115,14 +115,24 @@ func (p *Proxy) deniedError(rec *responseRecorder, r *http.Request, ex *exchange
 		writeError(rec, code)
 		return
 	}
-	if rule := g.block.blockedAddrRule(ex.fwd.remote); rule != "" {
-		ex.intercepted = true
-		p.block(rec, rule)
-		return
-	}
-	if !p.defaultErrorPage(rec, r, code, ex) {
+	if !p.blockedErrorPage(rec, ex) && !p.defaultErrorPage(rec, r, code, ex) {
 		writeError(rec, code)
 	}
+}
+
+// blockedErrorPage answers nginx's 403 page for a client block-cidrs
+// refuses, as a @custom_ location's access phase does (its inherited
+// http-level deny; recursive_error_pages off): an error page comes before
+// the location's own deny only after a refusal of an earlier phase (a
+// denied location's return, limit_req, limit_conn). It reports whether it
+// answered; the access log has the error page's upstream name.
+func (p *Proxy) blockedErrorPage(rec *responseRecorder, ex *exchange) bool {
+	rule := p.liveGlobal().block.blockedAddrRule(ex.fwd.remote)
+	if rule == "" {
+		return false
+	}
+	ex.intercepted = true
+	return p.block(rec, rule)
 }
 
 // internalDefault answers a request of a host's root location of

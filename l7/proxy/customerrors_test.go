@@ -469,3 +469,43 @@ func TestCustomHTTPErrorsDenied(t *testing.T) {
 		})
 	}
 }
+
+// TestCustomHTTPErrorsLimits: the refusals of limit-rps/limit-rpm
+// (limit_req) go through the route's custom-http-errors, as nginx sends
+// limit_req's status to the location's error_page (read side by side with
+// nginx 1.22.1: X-Code 503, the request's URI in X-Original-URI); a client
+// block-cidrs refuses gets nginx's 403 page from the @custom_ location.
+func TestCustomHTTPErrorsLimits(t *testing.T) {
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "app") }))
+	custom := errorPages(t, "custom")
+	for _, tc := range []struct {
+		name   string
+		block  []string
+		status int
+		body   string
+	}{
+		{"limited", nil, 503, `"original":"/second"`},
+		{"limited and blocked", []string{"127.0.0.0/8"}, 403, h1guard.ErrorPage(http.StatusForbidden)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := backendOf("app", []string{app}, withErrors(503), func(p *annotations.Proxy) {
+				p.RateLimit = &annotations.RateLimit{RPM: 1, BurstMultiplier: 1}
+			})
+			eb := backendOf("errors", []string{custom})
+			be.ErrorBackend = &eb
+			s := snap(1, "a.test", be)
+			s.Global.Block.CIDRs = tc.block
+			_, srv := front(t, Options{}, s)
+			c := client(t)
+			for range 2 { // the rate and the burst: 200, or block-cidrs' 403
+				if res := get(t, c, srv, "a.test", "/first"); res.status != 200 && tc.block == nil {
+					t.Fatalf("first: %d %q, want the app's 200", res.status, res.body)
+				}
+			}
+			res := get(t, c, srv, "a.test", "/second")
+			if res.status != tc.status || !strings.Contains(res.body, tc.body) {
+				t.Errorf("got %d %q, want %d with %q", res.status, res.body, tc.status, tc.body)
+			}
+		})
+	}
+}

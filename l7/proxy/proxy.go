@@ -347,11 +347,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// limit_req and limit_conn run in nginx's preaccess phase, in this
 	// order, before allow and deny.
 	limitKey := p.liveGlobal().limitKeyOf(ex, r) // limit-conn-zone-variable; nil: the client address
-	if !p.rateLimit.admit(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().limitReqStatus) {
+	if !p.rateLimit.admit(ex.fwd.remote, limitKey, route) {
+		p.ownError(rec, r, ex, p.liveGlobal().limitReqStatus) // customerrors.go
 		return
 	}
-	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().limitConnStatus)
+	slot, ok := p.connLimit.acquire(ex.fwd.remote, limitKey, route)
 	if !ok {
+		p.ownError(rec, r, ex, p.liveGlobal().limitConnStatus)
 		return
 	}
 	defer slot.Release()
