@@ -70,6 +70,9 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 	if p.blockedErrorPage(rec, ex) {
 		return true
 	}
+	// The endpoint's status too: nginx finalizes an intercepted
+	// response with it (ngx_http_upstream_intercept_errors).
+	closeAfter(rec, code)
 	if er := ex.route.ErrorRoute; er != nil && p.serveErrorRoute(rec, r, code, ex, er, true) {
 		return true
 	}
@@ -190,10 +193,17 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 		setOrDelete(h, "X-Original-URI", requestURI(r)) // of an absolute-form target, its path on
 		r2.URL.Path, r2.URL.RawPath = "/", ""
 	}
-	setOrDelete(h, "X-Namespace", be.Ingress.Namespace)
-	setOrDelete(h, "X-Ingress-Name", be.Ingress.Name)
-	setOrDelete(h, "X-Service-Name", be.Service)
-	setOrDelete(h, "X-Service-Port", be.Port)
+	ns, ing, svc, port := be.Ingress.Namespace, be.Ingress.Name, be.Service, be.Port
+	if ex.findConfig {
+		// Answered in nginx's find-config phase (a declared body over
+		// proxy-body-size), before the location's set lines: $namespace,
+		// $ingress_name, $service_name and $service_port are empty.
+		ns, ing, svc, port = "", "", "", ""
+	}
+	setOrDelete(h, "X-Namespace", ns)
+	setOrDelete(h, "X-Ingress-Name", ing)
+	setOrDelete(h, "X-Service-Name", svc)
+	setOrDelete(h, "X-Service-Port", port)
 	setOrDelete(h, "X-Request-ID", ex.requestID)
 	ex.passOn(code)
 	ex.redirect = ex2

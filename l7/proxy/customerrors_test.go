@@ -509,3 +509,48 @@ func TestCustomHTTPErrorsLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestCustomHTTPErrorsClose: a declared body over proxy-body-size goes
+// through custom-http-errors when it lists 413, with the fields of nginx's
+// find-config phase (no $namespace, $ingress_name, $service_name or
+// $service_port yet); after a 413 or an intercepted 500 the HTTP/1
+// connection ends, as nginx's special response for those codes ends
+// keep-alive whatever page answers (read side by side with nginx 1.22.1).
+func TestCustomHTTPErrorsClose(t *testing.T) {
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
+		w.WriteHeader(code)
+	}))
+	be := backendOf("app", []string{app}, withErrors(413, 500, 404), func(p *annotations.Proxy) { p.BodySizeBytes = 4 })
+	eb := backendOf("errors", []string{errorPages(t, "custom")})
+	be.ErrorBackend = &eb
+	var buf syncBuffer
+	_, srv := front(t, Options{AccessLog: &buf}, withLogFormat(t, snap(1, "a.test", be), map[string]string{"log-format-upstream": "$status $proxy_upstream_name"}))
+	for _, tc := range []struct {
+		name, raw string
+		want      []string // in the page
+		close     bool
+	}{
+		{"413", "POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 8\r\n\r\n12345678", []string{`"code":"413"`, `"namespace":""`, `"service":""`, `"original":"/x"`}, true},
+		{"500", "GET /status/500 HTTP/1.1\r\nHost: a.test\r\n\r\n", []string{`"code":"500"`, `"service":"app"`}, true},
+		{"404", "GET /status/404 HTTP/1.1\r\nHost: a.test\r\n\r\n", []string{`"code":"404"`}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := rawExchange(t, addr(srv), tc.raw)
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("page %q, want %s", body, w)
+				}
+			}
+			if resp.Close != tc.close {
+				t.Errorf("Connection %q: close %v, want %v", resp.Header.Get("Connection"), resp.Close, tc.close)
+			}
+		})
+	}
+	// The @custom_ location's set names the upstream, find-config or not
+	// (the error page answers its X-Code).
+	waitFor(t, "three access-log lines", func() bool { return strings.Count(buf.String(), "\n") == 3 })
+	if got, want := strings.Split(buf.String(), "\n")[0], "413 custom-default-backend-ns-errors"; got != want {
+		t.Errorf("413's line %q, want %q", got, want)
+	}
+}

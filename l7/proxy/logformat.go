@@ -246,7 +246,7 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvMsec:
 		return strconv.AppendFloat(b, float64(time.Now().UnixMilli())/1e3, 'f', 3, 64), true
 	case lvUpstreamName:
-		if ex.findConfig {
+		if ex.findConfig && ex.redirect == nil && !ex.intercepted {
 			return append(b, '-'), true // the server's set: no location's ran
 		}
 		if rd := ex.redirect; rd != nil && rd.route != nil {

@@ -314,8 +314,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.routeHeaders(rec.Header(), route, ex, r) // respheaders.go
 	}
 	if limit > 0 && r.ContentLength > limit {
+		// Through the location's error_page (custom-http-errors), which
+		// a denied location has none of.
 		ex.findConfig = true
-		writeError(rec, http.StatusRequestEntityTooLarge)
+		if upDenied || accessDenied || !p.interceptOwn(rec, r, http.StatusRequestEntityTooLarge, ex) {
+			writeError(rec, http.StatusRequestEntityTooLarge)
+		}
 		return
 	}
 	switch {
