@@ -67,7 +67,7 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 	if ex.intercepted || ex.route == nil || !ex.route.Backend.Proxy.Upstream.Intercepts(code) {
 		return false
 	}
-	if p.blockedErrorPage(rec, ex) {
+	if p.blockedErrorPage(rec, ex, ex.route.ErrorRoute) {
 		return true
 	}
 	// The endpoint's status too: nginx finalizes an intercepted
@@ -118,7 +118,7 @@ func (p *Proxy) deniedError(rec *responseRecorder, r *http.Request, ex *exchange
 		writeError(rec, code)
 		return
 	}
-	if !p.blockedErrorPage(rec, ex) && !p.defaultErrorPage(rec, r, code, ex) {
+	if !p.blockedErrorPage(rec, ex, nil) && !p.defaultErrorPage(rec, r, code, ex) {
 		writeError(rec, code)
 	}
 }
@@ -127,14 +127,20 @@ func (p *Proxy) deniedError(rec *responseRecorder, r *http.Request, ex *exchange
 // refuses, as a @custom_ location's access phase does (its inherited
 // http-level deny; recursive_error_pages off): an error page comes before
 // the location's own deny only after a refusal of an earlier phase (a
-// denied location's return, limit_req, limit_conn). It reports whether it
-// answered; the access log has the error page's upstream name.
-func (p *Proxy) blockedErrorPage(rec *responseRecorder, ex *exchange) bool {
+// denied location's return, limit_req, limit_conn), or to the 403 of that
+// deny. It reports whether it answered. The access log has the error
+// page's upstream name ($proxy_upstream_name, which the @custom_ location
+// sets before its deny): er's, a default-backend Service with endpoints,
+// else upstream-default-backend (er nil).
+func (p *Proxy) blockedErrorPage(rec *responseRecorder, ex *exchange, er *router.Route) bool {
 	rule := p.liveGlobal().block.blockedAddrRule(ex.fwd.remote)
 	if rule == "" {
 		return false
 	}
 	ex.intercepted = true
+	if er != nil && er.Pool != nil && er.Pool.Len() > 0 {
+		ex.redirect = &exchange{route: er} // nothing tried: only its name is logged
+	}
 	return p.block(rec, rule)
 }
 

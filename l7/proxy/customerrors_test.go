@@ -554,3 +554,28 @@ func TestCustomHTTPErrorsClose(t *testing.T) {
 		t.Errorf("413's line %q, want %q", got, want)
 	}
 }
+
+// TestCustomHTTPErrorsBlockedLog: block-cidrs' 403 on a route listing 403
+// goes to its error page, whose @custom_ location refuses it again (nginx's
+// 403 page) after setting $proxy_upstream_name: nginx 1.22.1 logs the error
+// page's upstream and no attempt.
+func TestCustomHTTPErrorsBlockedLog(t *testing.T) {
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "app") }))
+	be := backendOf("app", []string{app}, withErrors(403))
+	eb := backendOf("errors", []string{errorPages(t, "custom")})
+	be.ErrorBackend = &eb
+	s := withLogFormat(t, snap(1, "a.test", be), map[string]string{"log-format-upstream": "$status $proxy_upstream_name $upstream_addr $upstream_status"})
+	s.Servers = append(s.Servers, snapshot.Server{Host: "b.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("app", []string{app})}}})
+	s.Global.Block.CIDRs = []string{"127.0.0.0/8"}
+	var buf syncBuffer
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	for _, host := range []string{"a.test", "b.test"} {
+		if res := get(t, client(t), srv, host, "/x"); res.status != 403 || res.body != h1guard.ErrorPage(http.StatusForbidden) {
+			t.Errorf("%s: %d %q, want nginx's 403 page", host, res.status, res.body)
+		}
+	}
+	waitFor(t, "two access-log lines", func() bool { return strings.Count(buf.String(), "\n") == 2 })
+	if got, want := buf.String(), "403 custom-default-backend-ns-errors - -\n403 ns-app-http - -\n"; got != want {
+		t.Errorf("lines %q, want %q", got, want)
+	}
+}

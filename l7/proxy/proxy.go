@@ -361,7 +361,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer slot.Release()
-	if p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) || p.accessPhase(rec, r, ex, route) { // source ranges and authentication (auth.go)
+	if rule := blocks.blockedAddrRule(ex.fwd.remote); rule != "" {
+		// Its 403 goes to the location's error_page, whose @custom_
+		// location refuses it again (blockedErrorPage).
+		if !p.interceptOwn(rec, r, http.StatusForbidden, ex) { // customerrors.go
+			p.block(rec, rule)
+		}
+		return
+	}
+	if p.accessPhase(rec, r, ex, route) { // source ranges and authentication (auth.go)
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
