@@ -533,6 +533,9 @@ func TestCustomHTTPErrorsClose(t *testing.T) {
 	}{
 		{"413", "POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 8\r\n\r\n12345678", []string{`"code":"413"`, `"namespace":""`, `"service":""`, `"original":"/x"`}, true},
 		{"500", "GET /status/500 HTTP/1.1\r\nHost: a.test\r\n\r\n", []string{`"code":"500"`, `"service":"app"`}, true},
+		// Read over the limit: after the location's set lines.
+		{"413 chunked", "POST /x HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n0\r\n\r\n",
+			[]string{`"code":"413"`, `"service":"app"`, `"original":"/x"`}, true},
 		{"404", "GET /status/404 HTTP/1.1\r\nHost: a.test\r\n\r\n", []string{`"code":"404"`}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -549,7 +552,7 @@ func TestCustomHTTPErrorsClose(t *testing.T) {
 	}
 	// The @custom_ location's set names the upstream, find-config or not
 	// (the error page answers its X-Code).
-	waitFor(t, "three access-log lines", func() bool { return strings.Count(buf.String(), "\n") == 3 })
+	waitFor(t, "four access-log lines", func() bool { return strings.Count(buf.String(), "\n") == 4 })
 	if got, want := strings.Split(buf.String(), "\n")[0], "413 custom-default-backend-ns-errors"; got != want {
 		t.Errorf("413's line %q, want %q", got, want)
 	}

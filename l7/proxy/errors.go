@@ -44,8 +44,13 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	switch bodyErr := ex.clientBodyErr(); {
 	case errors.As(bodyErr, &tooLarge):
-		// The rest of the body is not worth reading: writeError closes
-		// an HTTP/1 connection (an HTTP/2 one stays, as nginx's).
+		// Through custom-http-errors when it lists 413, as nginx's 413
+		// of the body read goes to the location's error_page. The rest of
+		// the body is not worth reading: both close an HTTP/1 connection
+		// (closeAfter; an HTTP/2 one stays, as nginx's).
+		if rec, ok := w.(*responseRecorder); ok && p.interceptOwn(rec, r, http.StatusRequestEntityTooLarge, ex) {
+			return
+		}
 		writeError(w, http.StatusRequestEntityTooLarge)
 		return
 	case bodyErr != nil && errors.Is(bodyErr, os.ErrDeadlineExceeded):
