@@ -378,13 +378,15 @@ func TestCustomHTTPErrorsLogInternalDefault(t *testing.T) {
 // Host $best_http_host; the route location's other forwarding fields are
 // not set, so the client's own pass as they came (its Proxy field aside);
 // no X-Format without an Accept; X-Original-URI is $request_uri, an
-// absolute-form target's path on.
+// absolute-form target's path on. It is HTTP/1.0 with Connection: close,
+// nginx's defaults, which the @custom_ location does not change.
 func TestCustomHTTPErrorsUpstreamFields(t *testing.T) {
 	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(404) }))
 	got := make(chan http.Header, 1)
 	pages := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Clone()
 		h.Set("Host", r.Host)
+		h.Set("Proto", r.Proto)
 		got <- h
 		io.WriteString(w, "page")
 	}))
@@ -401,6 +403,7 @@ func TestCustomHTTPErrorsUpstreamFields(t *testing.T) {
 	want := map[string]string{
 		"Host": "b.test", "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Host": "evil", "X-Real-Ip": "1.2.3.4",
 		"X-Scheme": "zz", "X-Forwarded-Port": "1", "X-Original-Uri": "/s/404?q=1", "X-Code": "404",
+		"Proto": "HTTP/1.0", "Connection": "close", // nginx's proxy_http_version and Connection defaults
 	}
 	if h1servertest.Kind() == h1server.KindNet {
 		want["Host"] = "a.test" // net/http's server drops the Host line of an absolute-form request

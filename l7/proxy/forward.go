@@ -269,9 +269,13 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		uc.Conn.Close()
 	}()
 
-	http10 := ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
+	// A custom error page's request is HTTP/1.0 with Connection: close:
+	// nginx.tmpl's @custom_ location sets no proxy_http_version nor
+	// Connection, so nginx's defaults apply (read side by side with nginx
+	// 1.22.1).
+	http10 := ex.errorPage || ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
 	bw := writers.Get().(*bufio.Writer)
-	if p.liveGlobal().upstreamKeepalive == 0 {
+	if p.liveGlobal().upstreamKeepalive == 0 || ex.errorPage {
 		out.Close = true // upstream-keepalive-connections "0", as nginx
 	}
 	if http10 {
