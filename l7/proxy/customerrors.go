@@ -31,7 +31,8 @@ import (
 // A route without endpoints whose Ingress has default-backend is served by
 // that Service instead of answering 503, with the same headers and X-Code
 // 503 but with its path and without X-Original-URI, as ingress-nginx's
-// custom-default-backend- upstream.
+// custom-default-backend- upstream; that answer is intercepted as the
+// route's endpoint's would be (exchange.location).
 //
 // Over HTTPS a custom error page has no HSTS of Weir's (the upstream's own
 // passes): ingress-nginx serves it from a named location
@@ -44,10 +45,22 @@ import (
 // pass the endpoint's errors (disable-proxy-intercept-errors, nginx's
 // proxy_intercept_errors off); it reports whether it did.
 func (p *Proxy) intercept(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
-	if ex.route != nil && ex.route.Backend.Proxy.Upstream.PassesErrors() {
+	if lr := ex.location(); lr != nil && lr.Backend.Proxy.Upstream.PassesErrors() {
 		return false
 	}
 	return p.interceptOwn(rec, r, code, ex)
+}
+
+// location is the route whose nginx location ex's request is in: the
+// route of the request a default-backend Service serves for want of
+// endpoints (noEndpoints: the same location proxies to it, so its
+// proxy_intercept_errors and error_page lines apply to that answer), else
+// ex's own.
+func (ex *exchange) location() *router.Route {
+	if ex.origin != nil {
+		return ex.origin.route
+	}
+	return ex.route
 }
 
 // ownError answers Weir's own error status as nginx's special response:
@@ -64,16 +77,17 @@ func (p *Proxy) ownError(rec *responseRecorder, r *http.Request, ex *exchange, s
 // 503, source ranges' included: nginx's error_page, whatever proxy_intercept_errors says) when the
 // route lists it in custom-http-errors; it reports whether it did.
 func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
-	if ex.intercepted || ex.route == nil || !ex.route.Backend.Proxy.Upstream.Intercepts(code) {
+	lr := ex.location()
+	if ex.intercepted || lr == nil || !lr.Backend.Proxy.Upstream.Intercepts(code) {
 		return false
 	}
-	if p.blockedErrorPage(rec, ex, ex.route.ErrorRoute) {
+	if p.blockedErrorPage(rec, ex, lr.ErrorRoute) {
 		return true
 	}
 	// The endpoint's status too: nginx finalizes an intercepted
 	// response with it (ngx_http_upstream_intercept_errors).
 	closeAfter(rec, code)
-	if er := ex.route.ErrorRoute; er != nil && p.serveErrorRoute(rec, r, code, ex, er, true) {
+	if er := lr.ErrorRoute; er != nil && p.serveErrorRoute(rec, r, code, ex, er, true) {
 		return true
 	}
 	return p.defaultErrorPage(rec, r, code, ex)
@@ -176,8 +190,11 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 		return false
 	}
 	ex2 := &exchange{start: ex.start, requestID: ex.requestID, fwd: ex.fwd, route: er, pool: er.Pool,
-		timeouts: timeoutsOf(er.Backend), intercepted: true, errorPage: rewrite,
+		timeouts: timeoutsOf(er.Backend), intercepted: rewrite, errorPage: rewrite,
 		sticky: ex.sticky} // the affinity cookies stay in rec's header, as in nginx's headers_out
+	if !rewrite {
+		ex2.origin = ex // its answer may go to the location's error page (location)
+	}
 	if rewrite {
 		// nginx's @custom_ location has no header filter of
 		// ingress-nginx's: the HSTS the route's location set goes.
@@ -189,7 +206,7 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 	r2.Body, r2.ContentLength = http.NoBody, 0
 	r2.TransferEncoding = nil
 	r2.Header.Del("Content-Length")
-	be := ex.route.Backend
+	be := ex.location().Backend
 	h := r2.Header
 	// An empty value is no field, as nginx sends none (no Accept, no
 	// service of a host's root location, generate-request-id "false").

@@ -585,3 +585,31 @@ func TestCustomHTTPErrorsBlockedLog(t *testing.T) {
 		t.Errorf("lines %q, want %q", got, want)
 	}
 }
+
+// TestCustomHTTPErrorsNoEndpointsIntercepted: the answer of the
+// default-backend Service that serves a route without endpoints goes
+// through the route's custom-http-errors, as that location's
+// proxy_intercept_errors and error_page lines apply to it: a listed status
+// (the usual error-pages backend answers X-Code's) sends the request to
+// the @custom_ page, rewritten to "/" with X-Original-URI, once. Read side
+// by side with nginx 1.22.1 ("a : a", "503 : 503" in the access log).
+func TestCustomHTTPErrorsNoEndpointsIntercepted(t *testing.T) {
+	be := backendOf("app", []string{}, withErrors(503))
+	eb := backendOf("errors", []string{errorPages(t, "custom")})
+	be.ErrorBackend = &eb
+	var buf syncBuffer
+	_, srv := front(t, Options{AccessLog: &buf}, withLogFormat(t, snap(1, "a.test", be), map[string]string{"log-format-upstream": "$status $upstream_status $proxy_upstream_name"}))
+	res := get(t, client(t), srv, "a.test", "/p?q=1")
+	for _, w := range []string{`"code":"503"`, `"uri":"/?q=1"`, `"original":"/p?q=1"`, `"service":"app"`} {
+		if !strings.Contains(res.body, w) {
+			t.Errorf("page %q, want %s", res.body, w)
+		}
+	}
+	if res.status != 503 {
+		t.Errorf("status %d, want the error page's 503", res.status)
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got, want := buf.String(), "503 503 : 503 custom-default-backend-ns-errors\n"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+}

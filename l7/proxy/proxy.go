@@ -562,6 +562,10 @@ type exchange struct {
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
+	// origin is the exchange whose route, without endpoints, this one's
+	// default-backend Service serves (customerrors.go's noEndpoints); nil
+	// otherwise.
+	origin *exchange
 	// errorPage is set on the exchange of a custom error page served as
 	// nginx's @custom_ location (customerrors.go): a named location
 	// without ingress-nginx's header filter, so no HSTS of Weir's.
