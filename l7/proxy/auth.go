@@ -77,7 +77,12 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	a := route.Backend.Proxy.Auth
 	// no-auth-locations lift the authentication, not a denial.
 	if a == nil || a.Invalid == "" && (a.Basic == nil && a.External == nil || p.liveGlobal().noAuth(route, requestPath(r))) {
-		if status := p.sources.reject(ex.fwd.remote, route); status != 0 {
+		switch status := p.sources.reject(ex.fwd.remote, route); status {
+		case 0:
+		case http.StatusServiceUnavailable: // a denied location's (customerrors.go)
+			p.deniedError(rec, r, ex)
+			return true
+		default:
 			p.ownError(rec, r, ex, status)
 			return true
 		}
@@ -106,7 +111,7 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	switch {
 	case srcStatus == http.StatusServiceUnavailable:
 		p.sources.count(route, list)
-		p.ownError(rec, r, ex, srcStatus)
+		p.deniedError(rec, r, ex) // customerrors.go
 		return true
 	case a.Invalid != "":
 		return refuse(http.StatusServiceUnavailable, nil, nil)

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/weir-lb/weir/l7/router"
@@ -18,7 +19,8 @@ import (
 // upstream-default-backend, even where a rule-less Ingress's
 // spec.defaultBackend is the catch-all), with X-Code (the status), X-Format (the Accept header),
 // X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name,
-// X-Service-Port and X-Request-ID. Its answer, whatever its status, is the
+// X-Service-Port and X-Request-ID, X-Forwarded-For and Host but none of the
+// route's other forwarding fields (rewriteErrorPage). Its answer, whatever its status, is the
 // response; it is not intercepted again. A default-backend Service without
 // endpoints is passed over for the default backend, as ingress-nginx keeps
 // only a custom backend with endpoints; without a default backend with
@@ -29,7 +31,8 @@ import (
 // A route without endpoints whose Ingress has default-backend is served by
 // that Service instead of answering 503, with the same headers and X-Code
 // 503 but with its path and without X-Original-URI, as ingress-nginx's
-// custom-default-backend- upstream.
+// custom-default-backend- upstream; that answer is intercepted as the
+// route's endpoint's would be (exchange.location).
 //
 // Over HTTPS a custom error page has no HSTS of Weir's (the upstream's own
 // passes): ingress-nginx serves it from a named location
@@ -42,10 +45,22 @@ import (
 // pass the endpoint's errors (disable-proxy-intercept-errors, nginx's
 // proxy_intercept_errors off); it reports whether it did.
 func (p *Proxy) intercept(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
-	if ex.route != nil && ex.route.Backend.Proxy.Upstream.PassesErrors() {
+	if lr := ex.location(); lr != nil && lr.Backend.Proxy.Upstream.PassesErrors() {
 		return false
 	}
 	return p.interceptOwn(rec, r, code, ex)
+}
+
+// location is the route whose nginx location ex's request is in: the
+// route of the request a default-backend Service serves for want of
+// endpoints (noEndpoints: the same location proxies to it, so its
+// proxy_intercept_errors and error_page lines apply to that answer), else
+// ex's own.
+func (ex *exchange) location() *router.Route {
+	if ex.origin != nil {
+		return ex.origin.route
+	}
+	return ex.route
 }
 
 // ownError answers Weir's own error status as nginx's special response:
@@ -62,12 +77,27 @@ func (p *Proxy) ownError(rec *responseRecorder, r *http.Request, ex *exchange, s
 // 503, source ranges' included: nginx's error_page, whatever proxy_intercept_errors says) when the
 // route lists it in custom-http-errors; it reports whether it did.
 func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
-	if ex.intercepted || ex.route == nil || !ex.route.Backend.Proxy.Upstream.Intercepts(code) {
+	lr := ex.location()
+	if ex.intercepted || lr == nil || !lr.Backend.Proxy.Upstream.Intercepts(code) {
 		return false
 	}
-	if er := ex.route.ErrorRoute; er != nil && p.serveErrorRoute(rec, r, code, ex, er, true) {
+	if p.blockedErrorPage(rec, ex, lr.ErrorRoute) {
 		return true
 	}
+	// The endpoint's status too: nginx finalizes an intercepted
+	// response with it (ngx_http_upstream_intercept_errors).
+	closeAfter(rec, code)
+	if er := lr.ErrorRoute; er != nil && p.serveErrorRoute(rec, r, code, ex, er, true) {
+		return true
+	}
+	return p.defaultErrorPage(rec, r, code, ex)
+}
+
+// defaultErrorPage serves @custom_upstream-default-backend_<code> for ex:
+// the Snapshot's DefaultService, else ingress-nginx's internal default
+// backend's 404. It reports false, having sent nothing, when ex's route is
+// the DefaultService's own.
+func (p *Proxy) defaultErrorPage(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
 	var fb *router.Route
 	if rt := p.router.Load(); rt != nil {
 		fb = rt.ErrorPages()
@@ -86,6 +116,46 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 		writeError(rec, http.StatusNotFound)
 	}
 	return true
+}
+
+// deniedError answers the 503 of a location ingress-nginx denies (an
+// upstream.go upstreamDenial, or source ranges that do not parse):
+// nginx.tmpl writes "return 503" in place of the location's settings, its
+// error_page lines included, so the http-level ones of the ConfigMap's
+// custom-http-errors apply, to @custom_upstream-default-backend_503
+// whatever the route's own list and default-backend say; else nginx's 503
+// page; a client block-cidrs refuses gets its 403 there (blockedErrorPage).
+func (p *Proxy) deniedError(rec *responseRecorder, r *http.Request, ex *exchange) {
+	const code = http.StatusServiceUnavailable
+	g := p.liveGlobal()
+	if !slices.Contains(g.CustomHTTPErrors, code) {
+		writeError(rec, code)
+		return
+	}
+	if !p.blockedErrorPage(rec, ex, nil) && !p.defaultErrorPage(rec, r, code, ex) {
+		writeError(rec, code)
+	}
+}
+
+// blockedErrorPage answers nginx's 403 page for a client block-cidrs
+// refuses, as a @custom_ location's access phase does (its inherited
+// http-level deny; recursive_error_pages off): an error page comes before
+// the location's own deny only after a refusal of an earlier phase (a
+// denied location's return, limit_req, limit_conn), or to the 403 of that
+// deny. It reports whether it answered. The access log has the error
+// page's upstream name ($proxy_upstream_name, which the @custom_ location
+// sets before its deny): er's, a default-backend Service with endpoints,
+// else upstream-default-backend (er nil).
+func (p *Proxy) blockedErrorPage(rec *responseRecorder, ex *exchange, er *router.Route) bool {
+	rule := p.liveGlobal().block.blockedAddrRule(ex.fwd.remote)
+	if rule == "" {
+		return false
+	}
+	ex.intercepted = true
+	if er != nil && er.Pool != nil && er.Pool.Len() > 0 {
+		ex.redirect = &exchange{route: er} // nothing tried: only its name is logged
+	}
+	return p.block(rec, rule)
 }
 
 // internalDefault answers a request of a host's root location of
@@ -120,8 +190,11 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 		return false
 	}
 	ex2 := &exchange{start: ex.start, requestID: ex.requestID, fwd: ex.fwd, route: er, pool: er.Pool,
-		timeouts: timeoutsOf(er.Backend), intercepted: true, errorPage: rewrite,
+		timeouts: timeoutsOf(er.Backend), intercepted: rewrite, errorPage: rewrite,
 		sticky: ex.sticky} // the affinity cookies stay in rec's header, as in nginx's headers_out
+	if !rewrite {
+		ex2.origin = ex // its answer may go to the location's error page (location)
+	}
 	if rewrite {
 		// nginx's @custom_ location has no header filter of
 		// ingress-nginx's: the HSTS the route's location set goes.
@@ -133,21 +206,28 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 	r2.Body, r2.ContentLength = http.NoBody, 0
 	r2.TransferEncoding = nil
 	r2.Header.Del("Content-Length")
-	be := ex.route.Backend
+	be := ex.location().Backend
 	h := r2.Header
+	// An empty value is no field, as nginx sends none (no Accept, no
+	// service of a host's root location, generate-request-id "false").
 	h.Set("X-Code", strconv.Itoa(code))
-	h.Set("X-Format", r.Header.Get("Accept"))
+	setOrDelete(h, "X-Format", r.Header.Get("Accept"))
 	if rewrite {
-		h.Set("X-Original-URI", r.RequestURI)
+		setOrDelete(h, "X-Original-URI", requestURI(r)) // of an absolute-form target, its path on
 		r2.URL.Path, r2.URL.RawPath = "/", ""
 	}
-	h.Set("X-Namespace", be.Ingress.Namespace)
-	h.Set("X-Ingress-Name", be.Ingress.Name)
-	h.Set("X-Service-Name", be.Service)
-	h.Set("X-Service-Port", be.Port)
-	if ex.requestID != "" { // generate-request-id "false": nginx sends no empty header
-		h.Set("X-Request-ID", ex.requestID)
+	ns, ing, svc, port := be.Ingress.Namespace, be.Ingress.Name, be.Service, be.Port
+	if ex.findConfig {
+		// Answered in nginx's find-config phase (a declared body over
+		// proxy-body-size), before the location's set lines: $namespace,
+		// $ingress_name, $service_name and $service_port are empty.
+		ns, ing, svc, port = "", "", "", ""
 	}
+	setOrDelete(h, "X-Namespace", ns)
+	setOrDelete(h, "X-Ingress-Name", ing)
+	setOrDelete(h, "X-Service-Name", svc)
+	setOrDelete(h, "X-Service-Port", port)
+	setOrDelete(h, "X-Request-ID", ex.requestID)
 	ex.passOn(code)
 	ex.redirect = ex2
 	p.forward(rec, r2, ex2)
@@ -155,6 +235,21 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 		ex.fail(err, why)
 	}
 	return true
+}
+
+// rewriteErrorPage prepares out, the request of a custom error page
+// (ex.errorPage), as nginx.tmpl's @custom_<upstream>_<code> location's
+// proxy_set_header lines do: the fields serveErrorRoute set, X-Forwarded-For
+// the client address alone ($remote_addr) and Host $best_http_host. That
+// location sets none of the route location's forwarding fields
+// (X-Real-IP, X-Forwarded-Host, -Port, -Proto, -Scheme, X-Scheme,
+// X-Original-Forwarded-*) nor proxy-set-headers: the client's own pass as
+// they came. Its Proxy field does not (as the route's, the httpoxy
+// mitigation: Weir's choice, where the @custom_ location passes it).
+func rewriteErrorPage(out *http.Request, ex *exchange) {
+	rewriteTarget(out, ex)
+	delete(out.Header, "Proxy")
+	setOrDelete(out.Header, "X-Forwarded-For", ex.fwd.remoteText)
 }
 
 // passOn records the attempt of ex whose answer (code) a custom error

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
+	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -367,5 +369,247 @@ func TestCustomHTTPErrorsLogInternalDefault(t *testing.T) {
 	line := logRequest(t, client(t), srv.URL+"/x", "app.test", &buf, nil)
 	if want := "upstream-default-backend|404|" + app + "|500|0"; line != want {
 		t.Errorf("line %q, want %q", line, want)
+	}
+}
+
+// TestCustomHTTPErrorsUpstreamFields checks the forwarding fields of a
+// custom error page's request against nginx.tmpl's @custom_ location, read
+// side by side with nginx 1.22.1: X-Forwarded-For is the client address and
+// Host $best_http_host; the route location's other forwarding fields are
+// not set, so the client's own pass as they came (its Proxy field aside);
+// no X-Format without an Accept; X-Original-URI is $request_uri, an
+// absolute-form target's path on. It is HTTP/1.0 with Connection: close,
+// nginx's defaults, which the @custom_ location does not change.
+func TestCustomHTTPErrorsUpstreamFields(t *testing.T) {
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(404) }))
+	got := make(chan http.Header, 1)
+	pages := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Clone()
+		h.Set("Host", r.Host)
+		h.Set("Proto", r.Proto)
+		got <- h
+		io.WriteString(w, "page")
+	}))
+	be := backendOf("app", []string{app}, withErrors(404))
+	eb := backendOf("errors", []string{pages})
+	be.ErrorBackend = &eb
+	_, srv := front(t, Options{}, snap(1, "a.test", be))
+	raw := "GET http://a.test/s/404?q=1 HTTP/1.1\r\nHost: b.test\r\nX-Forwarded-Host: evil\r\nX-Real-IP: 1.2.3.4\r\n" +
+		"X-Scheme: zz\r\nX-Forwarded-Port: 1\r\nProxy: http://p\r\nConnection: close\r\n\r\n"
+	if resp, body := rawExchange(t, addr(srv), raw); resp.StatusCode != 200 || body != "page" {
+		t.Fatalf("status %d body %q, want the error page's 200", resp.StatusCode, body)
+	}
+	h := <-got
+	want := map[string]string{
+		"Host": "b.test", "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Host": "evil", "X-Real-Ip": "1.2.3.4",
+		"X-Scheme": "zz", "X-Forwarded-Port": "1", "X-Original-Uri": "/s/404?q=1", "X-Code": "404",
+		"Proto": "HTTP/1.0", "Connection": "close", // nginx's proxy_http_version and Connection defaults
+	}
+	if h1servertest.Kind() == h1server.KindNet {
+		want["Host"] = "a.test" // net/http's server drops the Host line of an absolute-form request
+	}
+	for k, v := range want {
+		if h.Get(k) != v {
+			t.Errorf("%s: %q, want %q", k, h.Get(k), v)
+		}
+	}
+	for _, k := range []string{"X-Forwarded-Proto", "X-Forwarded-Scheme", "X-Original-Forwarded-Host", "X-Original-Forwarded-For", "X-Format", "Proxy"} {
+		if v, ok := h[k]; ok {
+			t.Errorf("%s: %q, want none", k, v)
+		}
+	}
+}
+
+// TestCustomHTTPErrorsDenied: the 503 of a location ingress-nginx denies
+// (custom-headers that do not resolve, source ranges that do not parse)
+// follows the ConfigMap's custom-http-errors alone, to the default backend,
+// as nginx.tmpl's "return 503" in place of the location's error_page lines
+// leaves only the http-level ones; a client block-cidrs refuses gets nginx's
+// 403 page from the @custom_ location's deny. Read side by side with nginx
+// 1.22.1.
+func TestCustomHTTPErrorsDenied(t *testing.T) {
+	custom, global := errorPages(t, "custom"), errorPages(t, "global")
+	denied := func(codes ...int) snapshot.Backend {
+		be := backendOf("app", []string{custom}, withErrors(codes...))
+		be.Proxy.CustomHeaders = &annotations.CustomHeaders{Invalid: "configmap ns/missing not found"}
+		eb := backendOf("errors", []string{custom})
+		be.ErrorBackend = &eb
+		return be
+	}
+	badRanges := backendOf("app", []string{custom}, withErrors(404))
+	badRanges.Proxy.SourceRange = &annotations.SourceRange{InvalidAllow: "10.0.0.300/8"}
+	def := backendOf("default", []string{global})
+	build := func(g annotations.Global) *snapshot.Snapshot {
+		return &snapshot.Snapshot{Version: 1, DefaultBackend: &def, DefaultService: &def, Global: g, Servers: []snapshot.Server{
+			{Host: "a.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: denied(404)}}},
+			{Host: "own.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: denied(503)}}},
+			{Host: "ranges.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: badRanges}}},
+		}}
+	}
+	page503 := h1guard.ErrorPage(http.StatusServiceUnavailable)
+	for _, tc := range []struct {
+		name, host string
+		global     annotations.Global
+		status     int
+		body       string // a substring
+	}{
+		{"configmap lists 503", "a.test", annotations.Global{CustomHTTPErrors: []int{503}}, 503, `"from":"global"`},
+		{"source ranges", "ranges.test", annotations.Global{CustomHTTPErrors: []int{503}}, 503, `"from":"global"`},
+		{"configmap lists none", "a.test", annotations.Global{}, 503, page503},
+		{"annotation alone lists 503", "own.test", annotations.Global{}, 503, page503},
+		{"blocked client", "a.test", annotations.Global{CustomHTTPErrors: []int{503}, Block: annotations.Block{CIDRs: []string{"127.0.0.0/8"}}},
+			403, h1guard.ErrorPage(http.StatusForbidden)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, srv := front(t, Options{}, build(tc.global))
+			res := get(t, client(t), srv, tc.host, "/x")
+			if res.status != tc.status || !strings.Contains(res.body, tc.body) {
+				t.Errorf("got %d %q, want %d with %q", res.status, res.body, tc.status, tc.body)
+			}
+			if strings.Contains(tc.body, "global") && !strings.Contains(res.body, `"code":"503"`) {
+				t.Errorf("page %q, want X-Code 503", res.body)
+			}
+		})
+	}
+}
+
+// TestCustomHTTPErrorsLimits: the refusals of limit-rps/limit-rpm
+// (limit_req) go through the route's custom-http-errors, as nginx sends
+// limit_req's status to the location's error_page (read side by side with
+// nginx 1.22.1: X-Code 503, the request's URI in X-Original-URI); a client
+// block-cidrs refuses gets nginx's 403 page from the @custom_ location.
+func TestCustomHTTPErrorsLimits(t *testing.T) {
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "app") }))
+	custom := errorPages(t, "custom")
+	for _, tc := range []struct {
+		name   string
+		block  []string
+		status int
+		body   string
+	}{
+		{"limited", nil, 503, `"original":"/second"`},
+		{"limited and blocked", []string{"127.0.0.0/8"}, 403, h1guard.ErrorPage(http.StatusForbidden)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := backendOf("app", []string{app}, withErrors(503), func(p *annotations.Proxy) {
+				p.RateLimit = &annotations.RateLimit{RPM: 1, BurstMultiplier: 1}
+			})
+			eb := backendOf("errors", []string{custom})
+			be.ErrorBackend = &eb
+			s := snap(1, "a.test", be)
+			s.Global.Block.CIDRs = tc.block
+			_, srv := front(t, Options{}, s)
+			c := client(t)
+			for range 2 { // the rate and the burst: 200, or block-cidrs' 403
+				if res := get(t, c, srv, "a.test", "/first"); res.status != 200 && tc.block == nil {
+					t.Fatalf("first: %d %q, want the app's 200", res.status, res.body)
+				}
+			}
+			res := get(t, c, srv, "a.test", "/second")
+			if res.status != tc.status || !strings.Contains(res.body, tc.body) {
+				t.Errorf("got %d %q, want %d with %q", res.status, res.body, tc.status, tc.body)
+			}
+		})
+	}
+}
+
+// TestCustomHTTPErrorsClose: a declared body over proxy-body-size goes
+// through custom-http-errors when it lists 413, with the fields of nginx's
+// find-config phase (no $namespace, $ingress_name, $service_name or
+// $service_port yet); after a 413 or an intercepted 500 the HTTP/1
+// connection ends, as nginx's special response for those codes ends
+// keep-alive whatever page answers (read side by side with nginx 1.22.1).
+func TestCustomHTTPErrorsClose(t *testing.T) {
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
+		w.WriteHeader(code)
+	}))
+	be := backendOf("app", []string{app}, withErrors(413, 500, 404), func(p *annotations.Proxy) { p.BodySizeBytes = 4 })
+	eb := backendOf("errors", []string{errorPages(t, "custom")})
+	be.ErrorBackend = &eb
+	var buf syncBuffer
+	_, srv := front(t, Options{AccessLog: &buf}, withLogFormat(t, snap(1, "a.test", be), map[string]string{"log-format-upstream": "$status $proxy_upstream_name"}))
+	for _, tc := range []struct {
+		name, raw string
+		want      []string // in the page
+		close     bool
+	}{
+		{"413", "POST /x HTTP/1.1\r\nHost: a.test\r\nContent-Length: 8\r\n\r\n12345678", []string{`"code":"413"`, `"namespace":""`, `"service":""`, `"original":"/x"`}, true},
+		{"500", "GET /status/500 HTTP/1.1\r\nHost: a.test\r\n\r\n", []string{`"code":"500"`, `"service":"app"`}, true},
+		// Read over the limit: after the location's set lines.
+		{"413 chunked", "POST /x HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n0\r\n\r\n",
+			[]string{`"code":"413"`, `"service":"app"`, `"original":"/x"`}, true},
+		{"404", "GET /status/404 HTTP/1.1\r\nHost: a.test\r\n\r\n", []string{`"code":"404"`}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := rawExchange(t, addr(srv), tc.raw)
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("page %q, want %s", body, w)
+				}
+			}
+			if resp.Close != tc.close {
+				t.Errorf("Connection %q: close %v, want %v", resp.Header.Get("Connection"), resp.Close, tc.close)
+			}
+		})
+	}
+	// The @custom_ location's set names the upstream, find-config or not
+	// (the error page answers its X-Code).
+	waitFor(t, "four access-log lines", func() bool { return strings.Count(buf.String(), "\n") == 4 })
+	if got, want := strings.Split(buf.String(), "\n")[0], "413 custom-default-backend-ns-errors"; got != want {
+		t.Errorf("413's line %q, want %q", got, want)
+	}
+}
+
+// TestCustomHTTPErrorsBlockedLog: block-cidrs' 403 on a route listing 403
+// goes to its error page, whose @custom_ location refuses it again (nginx's
+// 403 page) after setting $proxy_upstream_name: nginx 1.22.1 logs the error
+// page's upstream and no attempt.
+func TestCustomHTTPErrorsBlockedLog(t *testing.T) {
+	app := addr(backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "app") }))
+	be := backendOf("app", []string{app}, withErrors(403))
+	eb := backendOf("errors", []string{errorPages(t, "custom")})
+	be.ErrorBackend = &eb
+	s := withLogFormat(t, snap(1, "a.test", be), map[string]string{"log-format-upstream": "$status $proxy_upstream_name $upstream_addr $upstream_status"})
+	s.Servers = append(s.Servers, snapshot.Server{Host: "b.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("app", []string{app})}}})
+	s.Global.Block.CIDRs = []string{"127.0.0.0/8"}
+	var buf syncBuffer
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	for _, host := range []string{"a.test", "b.test"} {
+		if res := get(t, client(t), srv, host, "/x"); res.status != 403 || res.body != h1guard.ErrorPage(http.StatusForbidden) {
+			t.Errorf("%s: %d %q, want nginx's 403 page", host, res.status, res.body)
+		}
+	}
+	waitFor(t, "two access-log lines", func() bool { return strings.Count(buf.String(), "\n") == 2 })
+	if got, want := buf.String(), "403 custom-default-backend-ns-errors - -\n403 ns-app-http - -\n"; got != want {
+		t.Errorf("lines %q, want %q", got, want)
+	}
+}
+
+// TestCustomHTTPErrorsNoEndpointsIntercepted: the answer of the
+// default-backend Service that serves a route without endpoints goes
+// through the route's custom-http-errors, as that location's
+// proxy_intercept_errors and error_page lines apply to it: a listed status
+// (the usual error-pages backend answers X-Code's) sends the request to
+// the @custom_ page, rewritten to "/" with X-Original-URI, once. Read side
+// by side with nginx 1.22.1 ("a : a", "503 : 503" in the access log).
+func TestCustomHTTPErrorsNoEndpointsIntercepted(t *testing.T) {
+	be := backendOf("app", []string{}, withErrors(503))
+	eb := backendOf("errors", []string{errorPages(t, "custom")})
+	be.ErrorBackend = &eb
+	var buf syncBuffer
+	_, srv := front(t, Options{AccessLog: &buf}, withLogFormat(t, snap(1, "a.test", be), map[string]string{"log-format-upstream": "$status $upstream_status $proxy_upstream_name"}))
+	res := get(t, client(t), srv, "a.test", "/p?q=1")
+	for _, w := range []string{`"code":"503"`, `"uri":"/?q=1"`, `"original":"/p?q=1"`, `"service":"app"`} {
+		if !strings.Contains(res.body, w) {
+			t.Errorf("page %q, want %s", res.body, w)
+		}
+	}
+	if res.status != 503 {
+		t.Errorf("status %d, want the error page's 503", res.status)
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got, want := buf.String(), "503 503 : 503 custom-default-backend-ns-errors\n"; got != want {
+		t.Errorf("line %q, want %q", got, want)
 	}
 }

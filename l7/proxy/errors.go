@@ -44,8 +44,13 @@ func (p *Proxy) handleError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge *http.MaxBytesError
 	switch bodyErr := ex.clientBodyErr(); {
 	case errors.As(bodyErr, &tooLarge):
-		// The rest of the body is not worth reading: writeError closes
-		// an HTTP/1 connection (an HTTP/2 one stays, as nginx's).
+		// Through custom-http-errors when it lists 413, as nginx's 413
+		// of the body read goes to the location's error_page. The rest of
+		// the body is not worth reading: both close an HTTP/1 connection
+		// (closeAfter; an HTTP/2 one stays, as nginx's).
+		if rec, ok := w.(*responseRecorder); ok && p.interceptOwn(rec, r, http.StatusRequestEntityTooLarge, ex) {
+			return
+		}
 		writeError(w, http.StatusRequestEntityTooLarge)
 		return
 	case bodyErr != nil && errors.Is(bodyErr, os.ErrDeadlineExceeded):
@@ -134,13 +139,7 @@ func classify(err error) (status int, reason string) {
 func writeError(w http.ResponseWriter, code int) {
 	page := h1guard.ErrorPage(code)
 	h := w.Header()
-	switch code {
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong,
-		http.StatusInternalServerError, http.StatusNotImplemented:
-		if isHTTP1(w) {
-			h.Set("Connection", "close")
-		}
-	}
+	closeAfter(w, code)
 	if page != "" {
 		h.Set("Content-Type", "text/html")
 	} else {
@@ -149,6 +148,20 @@ func writeError(w http.ResponseWriter, code int) {
 	h.Set("Content-Length", strconv.Itoa(len(page)))
 	w.WriteHeader(code)
 	_, _ = io.WriteString(w, page)
+}
+
+// closeAfter sets Connection: close on w's HTTP/1 response when code is
+// one after which nginx ends a keep-alive connection (400, 413, 414, 500,
+// 501: ngx_http_special_response_handler), whatever answers it: nginx's
+// page, or a custom error page that replaces it.
+func closeAfter(w http.ResponseWriter, code int) {
+	switch code {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong,
+		http.StatusInternalServerError, http.StatusNotImplemented:
+		if isHTTP1(w) {
+			w.Header().Set("Connection", "close")
+		}
+	}
 }
 
 // isHTTP1 reports whether w answers an HTTP/1 request: its writer can be

@@ -207,10 +207,14 @@ func (o *outRequest) fillHeader(in *http.Request) {
 	o.cloneHeader(in.Header)
 	removeRequestHopHeaders(out.Header)
 	delete(out.Header, "Expect")
-	for _, k := range forwardedHeaders {
-		delete(out.Header, k)
+	if ex := exchangeFrom(in.Context()); ex != nil && ex.errorPage {
+		rewriteErrorPage(out, ex) // customerrors.go
+	} else {
+		for _, k := range forwardedHeaders {
+			delete(out.Header, k)
+		}
+		rewrite(&httputil.ProxyRequest{In: in, Out: out})
 	}
-	rewrite(&httputil.ProxyRequest{In: in, Out: out})
 	if _, ok := out.Header["User-Agent"]; !ok {
 		out.Header["User-Agent"] = o.noUA[:1:1] // "": not Go's default
 	}
@@ -219,10 +223,11 @@ func (o *outRequest) fillHeader(in *http.Request) {
 // directHead reports whether forward may leave r's upstream header to
 // writeDirect: nothing but rewrite's own fields changes it (no body, no
 // trailers, no connection-proxy-header, proxy-set-headers, rewrite
-// annotations or forwarded-for-proxy-protocol-header).
+// annotations or forwarded-for-proxy-protocol-header, not a custom error
+// page's request: rewriteErrorPage).
 func (p *Proxy) directHead(r *http.Request, ex *exchange) bool {
 	px := &ex.route.Backend.Proxy
-	return r.ContentLength == 0 && r.Trailer == nil && px.ConnectionHeader == "" && px.Rewrite == nil &&
+	return !ex.errorPage && r.ContentLength == 0 && r.Trailer == nil && px.ConnectionHeader == "" && px.Rewrite == nil &&
 		ex.fwd.ppHeader == "" && len(p.liveGlobal().UpstreamHeaders) == 0
 }
 
@@ -264,9 +269,13 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		uc.Conn.Close()
 	}()
 
-	http10 := ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
+	// A custom error page's request is HTTP/1.0 with Connection: close:
+	// nginx.tmpl's @custom_ location sets no proxy_http_version nor
+	// Connection, so nginx's defaults apply (read side by side with nginx
+	// 1.22.1).
+	http10 := ex.errorPage || ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
 	bw := writers.Get().(*bufio.Writer)
-	if p.liveGlobal().upstreamKeepalive == 0 {
+	if p.liveGlobal().upstreamKeepalive == 0 || ex.errorPage {
 		out.Close = true // upstream-keepalive-connections "0", as nginx
 	}
 	if http10 {

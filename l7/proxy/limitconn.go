@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"net/http"
 	"net/netip"
 	"sync"
 
@@ -43,9 +42,11 @@ func newConnLimits(table *connlimit.Table, worker int, reg *prometheus.Registry)
 }
 
 // acquire counts the request from client on route under limitKey (nil:
-// the client address; empty: not counted), or answers it with status and
-// returns false. The returned Slot is released when the request ends.
-func (c *connLimits) acquire(w http.ResponseWriter, client netip.Addr, limitKey []byte, route *router.Route, status int) (connlimit.Slot, bool) {
+// the client address; empty: not counted), or counts its refusal and
+// returns false: the caller answers it (limit-conn-status-code, through
+// custom-http-errors as admit's). The returned Slot is released when the
+// request ends.
+func (c *connLimits) acquire(client netip.Addr, limitKey []byte, route *router.Route) (connlimit.Slot, bool) {
 	cl := route.Backend.Proxy.ConnLimit
 	if cl == nil || limitKey == nil && !client.IsValid() || limitKey != nil && len(limitKey) == 0 {
 		return connlimit.Slot{}, true // nginx counts no empty key
@@ -71,7 +72,6 @@ func (c *connLimits) acquire(w http.ResponseWriter, client netip.Addr, limitKey 
 		}
 		c.refused.WithLabelValues(ing.Namespace, ing.Name, reason).Inc()
 	}
-	writeError(w, status)
 	return connlimit.Slot{}, false
 }
 

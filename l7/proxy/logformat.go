@@ -246,7 +246,7 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvMsec:
 		return strconv.AppendFloat(b, float64(time.Now().UnixMilli())/1e3, 'f', 3, 64), true
 	case lvUpstreamName:
-		if ex.findConfig {
+		if ex.findConfig && ex.redirect == nil && !ex.intercepted {
 			return append(b, '-'), true // the server's set: no location's ran
 		}
 		if rd := ex.redirect; rd != nil && rd.route != nil {
@@ -296,11 +296,20 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvHost:
 		return appendHost(b, r.Host), true
 	case lvHTTPHost:
+		// The Host line, which an absolute-form target's host does not
+		// replace (r.Host is the target's then): none, "-", without one.
+		if r.URL.Host != "" {
+			h := r.Header["Host"]
+			if len(h) == 0 {
+				return b, false
+			}
+			return append(b, h[0]...), true
+		}
 		return append(b, r.Host...), true
 	case lvMethod:
 		return append(b, r.Method...), true
 	case lvRequestURI:
-		return append(b, r.RequestURI...), true
+		return append(b, requestURI(r)...), true // of an absolute-form target, its path on
 	case lvURI:
 		return append(b, r.URL.Path...), true
 	case lvArgs:

@@ -480,3 +480,26 @@ func TestLogFormatNginxRequestID(t *testing.T) {
 		t.Errorf("with X-Request-ID rid: %q, want rid and a generated ID", line)
 	}
 }
+
+// TestLogFormatAbsoluteForm checks the host and URI variables of an
+// absolute-form request against nginx 1.22.1's line for the same bytes:
+// $host is the target's host, $http_host the Host line, $request_uri the
+// target from its path on, $request the line as sent.
+func TestLogFormatAbsoluteForm(t *testing.T) {
+	t.Parallel()
+	if h1servertest.Kind() == h1server.KindNet {
+		t.Skip("net/http's server drops an absolute-form request's Host line")
+	}
+	up := named(t, "a")
+	var buf syncBuffer
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})),
+		map[string]string{"log-format-upstream": "$host|$http_host|$request_uri|$request"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	if resp, _ := rawExchange(t, addr(srv), "GET http://foo.com/x?a=1 HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got, want := buf.String(), "foo.com|other|/x?a=1|GET http://foo.com/x?a=1 HTTP/1.1\n"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+}

@@ -314,13 +314,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.routeHeaders(rec.Header(), route, ex, r) // respheaders.go
 	}
 	if limit > 0 && r.ContentLength > limit {
+		// Through the location's error_page (custom-http-errors), which
+		// a denied location has none of.
 		ex.findConfig = true
-		writeError(rec, http.StatusRequestEntityTooLarge)
+		if upDenied || accessDenied || !p.interceptOwn(rec, r, http.StatusRequestEntityTooLarge, ex) {
+			writeError(rec, http.StatusRequestEntityTooLarge)
+		}
 		return
 	}
 	switch {
 	case upDenied:
-		writeError(rec, http.StatusServiceUnavailable)
+		p.deniedError(rec, r, ex) // customerrors.go
 		return
 	case accessDenied:
 		if !p.accessPhase(rec, r, ex, route) { // its 503, counted (auth.go)
@@ -347,15 +351,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// limit_req and limit_conn run in nginx's preaccess phase, in this
 	// order, before allow and deny.
 	limitKey := p.liveGlobal().limitKeyOf(ex, r) // limit-conn-zone-variable; nil: the client address
-	if !p.rateLimit.admit(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().limitReqStatus) {
+	if !p.rateLimit.admit(ex.fwd.remote, limitKey, route) {
+		p.ownError(rec, r, ex, p.liveGlobal().limitReqStatus) // customerrors.go
 		return
 	}
-	slot, ok := p.connLimit.acquire(rec, ex.fwd.remote, limitKey, route, p.liveGlobal().limitConnStatus)
+	slot, ok := p.connLimit.acquire(ex.fwd.remote, limitKey, route)
 	if !ok {
+		p.ownError(rec, r, ex, p.liveGlobal().limitConnStatus)
 		return
 	}
 	defer slot.Release()
-	if p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) || p.accessPhase(rec, r, ex, route) { // source ranges and authentication (auth.go)
+	if rule := blocks.blockedAddrRule(ex.fwd.remote); rule != "" {
+		// Its 403 goes to the location's error_page, whose @custom_
+		// location refuses it again (blockedErrorPage).
+		if !p.interceptOwn(rec, r, http.StatusForbidden, ex) { // customerrors.go
+			p.block(rec, rule)
+		}
+		return
+	}
+	if p.accessPhase(rec, r, ex, route) { // source ranges and authentication (auth.go)
 		return
 	}
 	ex.timeouts = timeoutsOf(route.Backend)
@@ -548,6 +562,10 @@ type exchange struct {
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool
+	// origin is the exchange whose route, without endpoints, this one's
+	// default-backend Service serves (customerrors.go's noEndpoints); nil
+	// otherwise.
+	origin *exchange
 	// errorPage is set on the exchange of a custom error page served as
 	// nginx's @custom_ location (customerrors.go): a named location
 	// without ingress-nginx's header filter, so no HSTS of Weir's.

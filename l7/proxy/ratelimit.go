@@ -39,9 +39,11 @@ func newRateLimits(conn *connLimits, reg *prometheus.Registry) *rateLimits {
 }
 
 // admit counts the request from client on route in its zones under
-// limitKey (nil: the client address; empty: not counted), or answers it
-// with status and returns false.
-func (rl *rateLimits) admit(w http.ResponseWriter, client netip.Addr, limitKey []byte, route *router.Route, status int) bool {
+// limitKey (nil: the client address; empty: not counted), or counts its
+// refusal and returns false: the caller answers it (limit-req-status-code,
+// through custom-http-errors as nginx's limit_req status goes through the
+// location's error_page).
+func (rl *rateLimits) admit(client netip.Addr, limitKey []byte, route *router.Route) bool {
 	cfg := route.Backend.Proxy.RateLimit
 	if cfg == nil || limitKey == nil && !client.IsValid() || limitKey != nil && len(limitKey) == 0 {
 		return true // nginx counts no empty key
@@ -77,7 +79,6 @@ func (rl *rateLimits) admit(w http.ResponseWriter, client netip.Addr, limitKey [
 		}
 		rl.refused.WithLabelValues(ing.Namespace, ing.Name, reason).Inc()
 	}
-	writeError(w, status)
 	return false
 }
 

@@ -70,6 +70,9 @@ func redirectedLocation(r *http.Request, route *router.Route, loc []string, i in
 // (headerSet: their variables expanded, an empty value removing the
 // header: nginx sends none).
 func (p *Proxy) requestHeaders(ex *exchange, r, out *http.Request) {
+	if ex.errorPage {
+		return // the @custom_ location sets its own (rewriteErrorPage)
+	}
 	if c := ex.route.Backend.Proxy.ConnectionHeader; c != "" {
 		out.Header.Set("Connection", c)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,6 +169,13 @@ type Global struct {
 	// have it in their Proxy). Nil means 1m; an invalid value is 1m too,
 	// as the template then writes none (its warning is ParseDefaults').
 	DefaultBodySize *int64 `json:"defaultBodySize,omitempty"`
+	// CustomHTTPErrors is custom-http-errors, the ConfigMap's valid
+	// codes: ingress-nginx's http-level error_page lines, which a location
+	// it denies (nginx.tmpl's "return 503" in place of the location's own
+	// error_page lines) still follows to @custom_upstream-default-backend_.
+	// The routes have the list in their Proxy. Nil means none (the
+	// default); an invalid entry's warning is ParseDefaults'.
+	CustomHTTPErrors []int `json:"customHTTPErrors,omitempty"`
 	// ClientHeaderTimeout is client-header-timeout: how long a client may
 	// take to send a request head (nginx's client_header_timeout); past it
 	// the connection is closed. 0 means the default, 60s.
@@ -806,6 +814,9 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	})
 	if n, err := parseBodySize(data["proxy-body-size"]); err == nil && n != nginxBodySize {
 		g.DefaultBodySize = &n
+	}
+	if codes, _ := parseConfigMapHTTPErrors(data["custom-http-errors"]); len(codes) > 0 {
+		g.CustomHTTPErrors = slices.Clip(codes)
 	}
 	boolKey("disable-access-log", &g.DisableAccessLog)
 	boolKey("disable-http-access-log", &g.DisableHTTPAccessLog)

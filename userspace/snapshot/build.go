@@ -878,14 +878,16 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	be := Backend{Ingress: ing.ref, Service: sb.Name, Endpoints: []string{}, Proxy: ing.cfg.Proxy}
 	b.upstreamTLS(ing, &be)
 	b.errorBackend(ing, &be)
-	if !b.customHeaders(ing, &be) { // build_headers.go
-		return be, true
-	}
+	// The Ingress's port, denied or not: ingress-nginx's $service_port
+	// (X-Service-Port of the location's error pages).
 	switch {
 	case sb.Port.Number != 0:
 		be.Port = strconv.Itoa(int(sb.Port.Number))
 	case sb.Port.Name != "":
 		be.Port = sb.Port.Name
+	}
+	if !b.customHeaders(ing, &be) { // build_headers.go
+		return be, true
 	}
 	svcKey := func() string { return ns + "/" + sb.Name } // for messages
 	key := nsName{ns, sb.Name}
