@@ -227,6 +227,11 @@ func TestIngressNginxCanaryRest(t *testing.T) {
 		if got := w.get(host, "/info", "CanaryByHeader", "always"); got.status != http.StatusOK || !strings.HasPrefix(got.body, "v1 ") {
 			t.Errorf("GET foo/info CanaryByHeader always: %d %q, want 200 from v1", got.status, got.body)
 		}
+		// The canary's own paths make no location (ingress-nginx's
+		// createServers skips canary rules): the server's default, 404.
+		if got := w.get(host, "/foo", "CanaryByHeader", "always"); got.status != http.StatusNotFound {
+			t.Errorf("GET foo/foo CanaryByHeader always: %d %q, want 404", got.status, got.body)
+		}
 	})
 }
 
