@@ -296,6 +296,10 @@ func TestIngressNginxRefusedFeatures(t *testing.T) {
 				}
 			}
 		}
+		// Set off, a refused feature is what Weir does: no warning.
+		if e2erestWarned(w, snapshot.ReasonUnsupportedAnnotation, "modsec-off", "") {
+			t.Errorf("a warning for enable-modsecurity false: %v", w.d.Live().Warnings)
+		}
 		if !e2erestWarned(w, snapshot.ReasonInvalidAnnotation, "fcgi", "backend-protocol") &&
 			!e2erestWarned(w, snapshot.ReasonUnsupportedAnnotation, "fcgi", "backend-protocol") {
 			t.Errorf("no warning for backend-protocol FCGI: %v", w.d.Live().Warnings)
@@ -462,14 +466,17 @@ func TestIngressNginxLuaSSLLeaks(t *testing.T) {
 		return resp, err
 	}
 	for it := range iterations {
-		var all strings.Builder
+		// As provisionIngress there: the Ingresses first, then their
+		// Secrets.
+		var ings, secrets strings.Builder
 		for i := range hosts {
 			host := fmt.Sprintf("hostname-%d", i+1)
 			crt, key := ca.Issue(t, host)
-			all.WriteString(certstest.SecretYAML("default", host, crt, key))
-			all.WriteString(tlsIngress(host, host, host, host, "echo"))
+			secrets.WriteString(certstest.SecretYAML("default", host, crt, key))
+			ings.WriteString(tlsIngress(host, host, host, host, "echo"))
 		}
-		w.update("hosts.yaml", all.String())
+		w.update("ings.yaml", ings.String())
+		w.update("secrets.yaml", secrets.String())
 		for i := range hosts {
 			host := fmt.Sprintf("hostname-%d", i+1)
 			resp, err := get(host)
@@ -480,11 +487,13 @@ func TestIngressNginxLuaSSLLeaks(t *testing.T) {
 				t.Errorf("iteration %d: %s: %d, certificate for %v, want 200 and %s", it, host, resp.StatusCode, leaf.DNSNames, host)
 			}
 		}
-		before := w.d.LiveVersion()
-		if err := os.Remove(filepath.Join(w.dir, "hosts.yaml")); err != nil {
-			t.Fatal(err)
+		for _, f := range []string{"secrets.yaml", "ings.yaml"} {
+			before := w.d.LiveVersion()
+			if err := os.Remove(filepath.Join(w.dir, f)); err != nil {
+				t.Fatal(err)
+			}
+			w.waitVersion(before + 1)
 		}
-		w.waitVersion(before + 1)
 		if leaf := handshake(t, w, "hostname-1"); len(leaf.DNSNames) > 0 && leaf.DNSNames[0] == "hostname-1" {
 			t.Errorf("iteration %d: the deleted host still gets its certificate", it)
 		}

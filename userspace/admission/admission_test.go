@@ -146,6 +146,9 @@ func TestReview(t *testing.T) {
 			wantDenied: []string{"InvalidIngress: annotation group ConfigurationSnippet contains risky annotation based on ingress configuration; the ingress is not served"}},
 		{name: "refused annotation", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/enable-modsecurity": "true"}),
 			wantDenied: []string{"UnsupportedAnnotation: annotation nginx.ingress.kubernetes.io/enable-modsecurity is not supported by Weir; ignored (Weir has no ModSecurity"}},
+		// annotations/modsecurity "should disable modsecurity": off is
+		// what Weir does.
+		{name: "refused feature switched off", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/enable-modsecurity": "false"})},
 		{name: "invalid path", ing: ingress("new", "b.example.com", "api", time.Time{}, nil),
 			wantDenied: []string{`InvalidPath: path "api" of host "b.example.com" does not start with "/"`}},
 		{name: "lost conflict", ing: ingress("new", "a.example.com", "/", time.Time{}, nil),
