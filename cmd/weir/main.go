@@ -165,7 +165,7 @@ func newFlags(stderr io.Writer) (*flag.FlagSet, *options) {
 	fs.IntVar(&o.httpsPort, "https-port", httpsPort, "port for HTTPS: TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1 (default 443 as root, else 8443)")
 	fs.StringVar(&o.bindAddress, "bind-address", "", "address the HTTP, HTTPS and metrics listeners bind (default: all addresses)")
 	fs.IntVar(&o.metricsPort, "metrics-port", 10254, "port for /metrics, /healthz, /readyz and /config, on --bind-address")
-	fs.StringVar(&o.workers, "workers", "auto", "proxy worker processes: auto (one per online core, each pinned to its core), N (the first N cores) or 0 (one in-process proxy, no child processes)")
+	fs.StringVar(&o.workers, "workers", "auto", "proxy worker processes: auto (one per online core, each pinned to its core; as many as the container's cgroup CPU limit allows, rounded up, on the first cores when that is fewer, as ingress-nginx's worker-processes default), N (the first N cores) or 0 (one in-process proxy, no child processes)")
 	fs.IntVar(&o.workerUID, "worker-uid", 65532, "numeric user the worker processes switch to once they hold their sockets, as root (0: stay root); they keep no capability")
 	fs.IntVar(&o.workerGID, "worker-gid", 65532, "numeric group the worker processes switch to once they hold their sockets, as root (0: stay root)")
 	fs.IntVar(&o.shutdownGrace, "shutdown-grace-period", 0, "seconds after SIGTERM during which /healthz and /readyz fail while serving goes on, before the proxy drains")
@@ -278,7 +278,7 @@ func runWeir(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	if given := o.compatGiven(); len(given) > 0 {
 		log.Warn("accepted for compatibility, no effect: " + strings.Join(given, ", "))
 	}
-	cores, err := parseWorkers(o.workers)
+	cores, err := parseWorkers(o.workers, supervisor.CgroupRoot)
 	if err != nil {
 		return err
 	}

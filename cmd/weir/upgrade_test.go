@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/weir-lb/weir/test/testutil"
+	"github.com/weir-lb/weir/userspace/supervisor"
 	"github.com/weir-lb/weir/userspace/supervisor/supervisortest"
 )
 
@@ -148,7 +149,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 }
 
 func testUpgradeUnderLoad(t *testing.T, workers string) {
-	if n, err := parseWorkers("auto"); workers == "2" && (err != nil || len(n) < 2) {
+	if n, err := parseWorkers("auto", supervisor.CgroupRoot); workers == "2" && (err != nil || len(n) < 2) {
 		t.Skip("needs 2 cores")
 	}
 	const timeout = 8 * time.Second
@@ -235,7 +236,7 @@ func (r *upgradeRig) abandonUpgrade(t *testing.T, old *weirProcess) {
 // --workers 2 (abandonUpgrade), and waits until it serves.
 func startForAbandon(t *testing.T) (*upgradeRig, *weirProcess) {
 	t.Helper()
-	if n, err := parseWorkers("auto"); err != nil || len(n) < 2 {
+	if n, err := parseWorkers("auto", supervisor.CgroupRoot); err != nil || len(n) < 2 {
 		t.Skip("needs 2 cores")
 	}
 	r := newUpgradeRig(t, "0", 3*time.Second)

@@ -14,9 +14,11 @@ import (
 )
 
 // parseWorkers turns --workers into the cores to run one worker each on:
-// none for "0" (the in-process mode), every online core for "auto", the
-// first N for N.
-func parseWorkers(v string) ([]int, error) {
+// none for "0" (the in-process mode), every online core for "auto" (the
+// first of them that the CPU limit of the cgroup file system at
+// cgroupRoot allows when it is lower, as ingress-nginx's worker-processes
+// default), the first N for N.
+func parseWorkers(v, cgroupRoot string) ([]int, error) {
 	if v == "0" {
 		return nil, nil
 	}
@@ -25,6 +27,9 @@ func parseWorkers(v string) ([]int, error) {
 		return nil, fmt.Errorf("parse --workers: %w", err)
 	}
 	if v == "auto" {
+		if n := supervisor.CPULimit(cgroupRoot); n > 0 && n < len(online) {
+			return online[:n], nil
+		}
 		return online, nil
 	}
 	n, err := strconv.Atoi(v)

@@ -22,7 +22,7 @@ type Canary struct {
 	// canary's Service has no endpoints, and Pick then skips the canary.
 	Pool *Pool
 
-	header     string         // canonical header key; "" means none
+	header     string         // canonical header key, "_" made "-"; "" means none
 	value      string         // exact header value; "" means none
 	pattern    *regexp.Regexp // used when value is ""; nil means none
 	badPattern bool           // a pattern was set but does not compile
@@ -64,7 +64,7 @@ func (b *builder) compileCanaries(p *snapshot.Path) ([]*Canary, int) {
 		}
 		sum += c.weight
 		if sc.Header != "" {
-			c.header = http.CanonicalHeaderKey(sc.Header)
+			c.header = http.CanonicalHeaderKey(strings.ReplaceAll(sc.Header, "_", "-"))
 		}
 		if sc.HeaderValue == "" && sc.HeaderPattern != "" {
 			re, err := regexp.Compile(sc.HeaderPattern)
@@ -86,7 +86,9 @@ func (c *Canary) byHeader(h http.Header) vote {
 	}
 	vs := h[c.header]
 	if len(vs) == 0 {
-		return next
+		if vs = underscoreHeader(h, c.header); len(vs) == 0 {
+			return next
+		}
 	}
 	// nginx's $http_name, which ingress-nginx reads: repeated header
 	// lines joined with ", " (nginx 1.23 on).
@@ -111,6 +113,32 @@ func (c *Canary) byHeader(h http.Header) vote {
 		return never
 	}
 	return next
+}
+
+// underscoreHeader returns the values of a header of h whose name has a
+// "_" and is name (canonical, without "_") with "-" and "_" alike, in any
+// case: nginx's $http_ variable, which balancer.lua reads for
+// canary-by-header, matches such a request header (one that
+// enable-underscores-in-headers or ignore-invalid-headers "false" lets
+// through). nil when there is none. It does not allocate.
+func underscoreHeader(h http.Header, name string) []string {
+	for k, vs := range h {
+		if len(k) != len(name) || strings.IndexByte(k, '_') < 0 {
+			continue
+		}
+		same := true
+		for i := 0; i < len(k) && same; i++ {
+			a, b := k[i], name[i]
+			if a == '_' {
+				a = '-'
+			}
+			same = a == b || 'a' <= a && a <= 'z' && a-'a'+'A' == b || 'A' <= a && a <= 'Z' && a-'A'+'a' == b
+		}
+		if same {
+			return vs
+		}
+	}
+	return nil
 }
 
 // byCookie is rule 2: canary-by-cookie.

@@ -60,6 +60,12 @@ func TestPick(t *testing.T) {
 		{name: "no header, no cookie, no weight", canaries: []snapshot.Canary{cn("v2", header("X-Canary", ""))}, draw: noDraw},
 		{name: "header always", canaries: []snapshot.Canary{cn("v2", header("X-Canary", ""))}, header: []string{"X-Canary", "always"}, draw: noDraw, want: "v2"},
 		{name: "header name any case", canaries: []snapshot.Canary{cn("v2", header("x-CANARY", ""))}, header: []string{"X-Canary", "always"}, draw: noDraw, want: "v2"},
+		// ingress-nginx reads the header as nginx's $http_ variable of the
+		// name with "-" made "_" (balancer.lua), which matches a request
+		// header whose name is the same with "-" and "_" alike, any case.
+		{name: "header name with _ matches the request's -", canaries: []snapshot.Canary{cn("v2", header("Canary_By_Header", ""))}, header: []string{"canary-by-header", "always"}, draw: noDraw, want: "v2"},
+		{name: "request header with _ matches the name's -", canaries: []snapshot.Canary{cn("v2", header("Canary-By-Header", "x"))}, header: []string{"CANARY_BY-HEADER", "x"}, draw: noDraw, want: "v2"},
+		{name: "header name with _ is still a whole name", canaries: []snapshot.Canary{cn("v2", header("Canary_By", ""))}, header: []string{"Canary-By-Header", "always", "Canary-Byx", "always"}, draw: noDraw},
 		{name: "header always is case-sensitive", canaries: []snapshot.Canary{cn("v2", header("X-Canary", ""))}, header: []string{"X-Canary", "Always"}, draw: noDraw},
 		{name: "header never beats weight 100", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), weight(100, 100)))}, header: []string{"X-Canary", "never"}, draw: 0},
 		{name: "header never beats cookie always", canaries: []snapshot.Canary{cn("v2", all(header("X-Canary", ""), cookie))}, header: []string{"X-Canary", "never", "Cookie", "beta=always"}, draw: noDraw},
@@ -283,5 +289,22 @@ func TestPickMainWithoutEndpoints(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPickHeaderAllocs: a canary-by-header decision allocates nothing,
+// whether the header is found by its key, by the "_" spelling, or not at
+// all.
+func TestPickHeaderAllocs(t *testing.T) {
+	route := canaryRoute(t, cn("v2", func(c *snapshot.Canary) { c.Header = "Canary_By_Header" }))
+	for _, h := range []http.Header{
+		{"Canary-By-Header": {"always"}},
+		{"Canary_by_header": {"always"}, "Accept": {"*/*"}},
+		{"Accept": {"*/*"}, "User-Agent": {"x"}},
+	} {
+		req := &http.Request{Header: h}
+		if n := testing.AllocsPerRun(100, func() { route.Pick(req, func(int) int { return 0 }) }); n != 0 {
+			t.Errorf("Pick with %v: %v allocations, want 0", h, n)
+		}
 	}
 }

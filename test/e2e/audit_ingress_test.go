@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
 
 // pathIngress renders an Ingress of host with one path of pathType and
@@ -177,18 +174,7 @@ func TestRequestSmugglingBodyStaysBody(t *testing.T) {
 		"class.yaml": ingressClass,
 		"app.yaml":   service("echo", echo.port) + ingress("echo", "foo.bar.com", "echo"),
 	})
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(w.base, "http://"), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	const smuggled = "GET /_hidden/index.html HTTP/1.1\r\nHost: notlocalhost\r\n\r\n"
-	fmt.Fprintf(conn, "GET /echo HTTP/1.1\r\nHost: foo.bar.com\r\nContent-Length: %d\r\n\r\n%s", len(smuggled), smuggled)
-	fmt.Fprintf(conn, "GET /second HTTP/1.1\r\nHost: foo.bar.com\r\n\r\n")
-	br := bufio.NewReader(conn)
+	br := w.smuggle(t, "foo.bar.com")
 	for _, want := range []string{"echo /echo", "echo /second"} {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {

@@ -94,6 +94,15 @@ func TestReviewConfigMap(t *testing.T) {
 		{name: "High at Medium", data: map[string]string{"annotations-risk-level": "Medium"},
 			ann:        map[string]string{"nginx.ingress.kubernetes.io/server-alias": "c.example.com"},
 			wantDenied: []string{"InvalidIngress: annotation group Aliases contains risky annotation based on ingress configuration; the ingress is not served"}},
+		// settings/validations/validations.go: at Medium, Low and Medium
+		// annotations pass (default-backend naming a Service that does not
+		// exist included); adding High ones is refused.
+		{name: "validations.go Low and Medium at Medium", data: map[string]string{"annotations-risk-level": "Medium"},
+			ann: map[string]string{"nginx.ingress.kubernetes.io/default-backend": "bla", "nginx.ingress.kubernetes.io/denylist-source-range": "1.1.1.1/32"}},
+		{name: "validations.go High at Medium", data: map[string]string{"annotations-risk-level": "Medium"},
+			ann: map[string]string{"nginx.ingress.kubernetes.io/default-backend": "bla", "nginx.ingress.kubernetes.io/denylist-source-range": "1.1.1.1/32",
+				"nginx.ingress.kubernetes.io/modsecurity-transaction-id": "bla123", "nginx.ingress.kubernetes.io/modsecurity-snippet": "some random stuff;"},
+			wantDenied: []string{"InvalidIngress: annotation group "}},
 		{name: "High at High", data: map[string]string{"annotations-risk-level": "High"},
 			ann: map[string]string{"nginx.ingress.kubernetes.io/server-alias": "c.example.com"}},
 		// At Critical ingress-nginx serves it; Weir still never applies a
@@ -137,6 +146,9 @@ func TestReview(t *testing.T) {
 			wantDenied: []string{"InvalidIngress: annotation group ConfigurationSnippet contains risky annotation based on ingress configuration; the ingress is not served"}},
 		{name: "refused annotation", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/enable-modsecurity": "true"}),
 			wantDenied: []string{"UnsupportedAnnotation: annotation nginx.ingress.kubernetes.io/enable-modsecurity is not supported by Weir; ignored (Weir has no ModSecurity"}},
+		// annotations/modsecurity "should disable modsecurity": off is
+		// what Weir does.
+		{name: "refused feature switched off", ing: ingress("new", "b.example.com", "/", time.Time{}, map[string]string{"nginx.ingress.kubernetes.io/enable-modsecurity": "false"})},
 		{name: "invalid path", ing: ingress("new", "b.example.com", "api", time.Time{}, nil),
 			wantDenied: []string{`InvalidPath: path "api" of host "b.example.com" does not start with "/"`}},
 		{name: "lost conflict", ing: ingress("new", "a.example.com", "/", time.Time{}, nil),

@@ -55,7 +55,7 @@ var canaryMeta = []Meta{
 	},
 	{
 		Key: "canary-by-header", Default: "",
-		Doc:      "Request header (any case) that routes to the canary: `always` → canary, `never` → main, other values → next rule.",
+		Doc:      "Request header (any case, `-` and `_` alike, as nginx's `$http_` variable) that routes to the canary: `always` → canary, `never` → main, other values → next rule.",
 		Validate: validateToken,
 	},
 	{

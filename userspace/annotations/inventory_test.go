@@ -144,3 +144,26 @@ func TestUnsupportedReason(t *testing.T) {
 		t.Errorf("Parse errors (-want +got):\n%s", diff)
 	}
 }
+
+// TestRefusedSwitchOff: a refused annotation that only switches a feature
+// on, set to false, asks for what Weir does: no error, so that the
+// webhook accepts it as ingress-nginx's does (its e2e
+// annotations/modsecurity "should disable modsecurity" creates one). True,
+// or a value that is not a boolean, is still reported.
+func TestRefusedSwitchOff(t *testing.T) {
+	t.Parallel()
+	off := map[string]string{}
+	for _, k := range []string{"enable-modsecurity", "enable-owasp-core-rules", "enable-opentelemetry",
+		"opentelemetry-trust-incoming-span", "http2-push-preload", "enable-rewrite-log"} {
+		off[Prefix+k] = "false"
+	}
+	off[Prefix+"enable-rewrite-log"] = "F"
+	if _, errs := Parse(off, DefaultProxy()); len(errs) != 0 {
+		t.Errorf("Parse of switches set off: %v, want no error", errStrings(t, errs))
+	}
+	for _, v := range []string{"true", "1", "no"} {
+		if _, errs := Parse(map[string]string{Prefix + "enable-opentelemetry": v}, DefaultProxy()); len(errs) != 1 {
+			t.Errorf("Parse of enable-opentelemetry %q: %v, want one error", v, errStrings(t, errs))
+		}
+	}
+}

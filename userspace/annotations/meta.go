@@ -187,7 +187,21 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	return cfg, errs
 }
 
-// unknown reports every annotation under Prefix that no family reads.
+// refusedSwitches are the refused annotations that only switch a feature
+// on: set to false, they ask for what Weir does.
+var refusedSwitches = map[string]bool{
+	"enable-modsecurity": true, "enable-owasp-core-rules": true, "enable-opentelemetry": true,
+	"opentelemetry-trust-incoming-span": true, "http2-push-preload": true, "enable-rewrite-log": true,
+}
+
+// isFalse reports whether v is a boolean annotation's false.
+func isFalse(v string) bool {
+	b, err := parseBool(v)
+	return err == nil && !b
+}
+
+// unknown reports every annotation under Prefix that no family reads, but
+// a refused switch set off (refusedSwitches).
 func unknown(ann map[string]string) []error {
 	var errs []error
 	for k, v := range ann {
@@ -199,6 +213,9 @@ func unknown(ann map[string]string) []error {
 		case strings.HasSuffix(key, "-snippet"):
 			errs = append(errs, &Error{Annotation: k, Value: v, Err: ErrSnippet})
 		case isKnownLater(key):
+		case refusedSwitches[key] && isFalse(v):
+			// Off is what Weir does: nothing to report, nothing for
+			// the webhook to refuse.
 		default:
 			errs = append(errs, &Error{Annotation: k, Value: v, Err: unsupportedReason(key)})
 		}
