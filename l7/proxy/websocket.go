@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/weir-lb/weir/l7/h1server"
 )
 
 // Protocol upgrades (an Upgrade header, with or without an "upgrade" token
@@ -150,7 +153,8 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		out.Header.Set("User-Agent", "") // not Go's default
 	}
 
-	backend, resp, br := p.upgradeHandshake(rec, r, out, ex)
+	var fr fastResponse
+	backend, resp, br := p.upgradeHandshake(rec, r, out, ex, &fr)
 	if backend == nil {
 		return
 	}
@@ -159,9 +163,9 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		p.relayResponse(rec, r, resp, backend, ex)
 		return
 	}
-	if got := resp.Header.Get("Upgrade"); got != "" && !strings.EqualFold(got, upgrade) {
+	if got := resp.Header["Upgrade"]; !switchAsked(got, r.Header["Upgrade"]) {
 		backend.Close()
-		err := fmt.Errorf("backend switched to protocol %q, asked for %q", got, upgrade)
+		err := fmt.Errorf("backend switched to protocol %q, asked for %q", strings.Join(got, ", "), upgrade)
 		ex.fail(err, reasonUpstreamError)
 		writeError(rec, http.StatusBadGateway)
 		return
@@ -180,21 +184,19 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	t := newTunnel(client, backend, brw.Reader, br, ex.timeouts, loop)
 	// The 101 goes to the client through the tunnel's first write, so a
 	// client that does not read it is a send timeout like any other.
-	switched := switchedTo(resp, upgrade)
 	// As nginx: the fields the upstream's Connection names stay, and the
 	// status line is the upstream's; "Connection: upgrade" is nginx's own
-	// (ngx_http_header_filter), Upgrade is written once, below.
+	// (ngx_http_header_filter), the upstream's Upgrade is relayed as any
+	// field (none when it sent none).
 	removeResponseHops(resp.Header, false)
-	delete(resp.Header, "Upgrade")
 	if n := ex.sticky; n > 0 { // the affinity cookies first, as nginx's headers_out
 		resp.Header["Set-Cookie"] = append(rec.Header()["Set-Cookie"][:n:n], resp.Header["Set-Cookie"]...)
 	}
 	p.switchHeader(resp.Header, r, ex)
-	var head strings.Builder
-	head.WriteString(switchStatusLine(resp.Status))
-	_ = resp.Header.Write(&head)
-	head.WriteString("Connection: upgrade\r\nUpgrade: " + switched + "\r\n\r\n")
-	t.head = head.String()
+	t.head = switchHead(resp.Status, resp.Header, fr.order)
+	// The tunnel is no response body: nginx's $upstream_response_length
+	// of a 101 is 0.
+	ex.upstreamBody, ex.bodyCounted = 0, true
 
 	if m := p.metrics; m != nil {
 		m.tunnelsOpen.Inc()
@@ -204,6 +206,9 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	defer p.tunnels.remove(t)
 	reason := t.run()
 	rec.bytes += t.toClient.Load()
+	if t.headSent {
+		rec.head = int64(len(t.head))
+	}
 	if m := p.metrics; m != nil {
 		m.tunnelCloses.WithLabelValues(reason).Inc()
 	}
@@ -260,14 +265,20 @@ func (p *Proxy) switchHeader(h http.Header, r *http.Request, ex *exchange) {
 // upstream that fails before its answer passes the request to the next, as
 // any request (nextupstream.go). It returns nil once it has answered the
 // client with the error.
-func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange) (net.Conn, *http.Response, *bufio.Reader) {
+func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, fr *fastResponse) (net.Conn, *http.Response, *bufio.Reader) {
 	next := newNextPolicy(r, rec, ex, nil)
 	for {
+		// $upstream_connect_time, $upstream_header_time and, once the
+		// tunnel ends, $upstream_response_time: nginx's for a 101 is the
+		// tunnel's whole life.
+		ex.timing.begin(ex.start)
 		backend, err := p.dialUpgrade(r.Context(), ex, r.TLS != nil) // upstream.go
 		sent := err == nil
 		if err == nil {
-			resp, br, herr := handshake(backend, out, ex.timeouts, ex.route.Backend.Proxy.Upstream.HeaderLimit())
+			ex.timing.connected(false)
+			resp, br, herr := handshake(backend, out, ex.timeouts, ex.route.Backend.Proxy.Upstream.HeaderLimit(), fr)
 			if herr == nil {
+				ex.timing.headerRead()
 				return backend, resp, br
 			}
 			backend.Close()
@@ -291,13 +302,60 @@ func switchStatusLine(status string) string {
 	return "HTTP/1.1 101 Switching Protocols\r\n"
 }
 
-// switchedTo returns the protocol the backend switched to, as it spelt it,
-// or the client's when it named none.
-func switchedTo(resp *http.Response, upgrade string) string {
-	if v := resp.Header.Get("Upgrade"); v != "" {
-		return v
+// switchAsked reports whether the protocols of a 101's Upgrade, got, are
+// among those the client's Upgrade, asked, lists (compared as tokens,
+// case-insensitively: "websocket" of "WebSocket, foo/1"); a 101 without
+// Upgrade is one too, as nginx relays it. nginx checks nothing; Weir
+// refuses (502) a switch to a protocol the client did not ask for.
+func switchAsked(got, asked []string) bool {
+	for f := range listTokens(got) {
+		if !hasToken(asked, f) {
+			return false
+		}
 	}
-	return upgrade
+	return true
+}
+
+// switchHead returns the head of a 101 whose status text is status and
+// whose fields are h, as nginx's header filter writes it: the status line
+// (switchStatusLine), Date, nginx's own "Connection: upgrade", then the
+// fields in the upstream's order and spelling (order: checkHead's, a name
+// given twice at its first place, all its values together), then those the
+// upstream did not send (the route's, HSTS) by name.
+func switchHead(status string, h http.Header, order []h1server.FieldName) string {
+	var b strings.Builder
+	b.WriteString(switchStatusLine(status))
+	field := func(name string, vs []string) {
+		for _, v := range vs {
+			b.WriteString(name + ": " + v + "\r\n")
+		}
+	}
+	field("Date", h["Date"])
+	b.WriteString("Connection: upgrade\r\n")
+	done := map[string]bool{"Date": true}
+	for _, f := range order {
+		if done[f.Name] {
+			continue
+		}
+		done[f.Name] = true
+		name := f.Wire
+		if name == "" {
+			name = f.Name
+		}
+		field(name, h[f.Name])
+	}
+	rest := make([]string, 0, len(h))
+	for k := range h {
+		if !done[k] {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	for _, k := range rest {
+		field(k, h[k])
+	}
+	b.WriteString("\r\n")
+	return b.String()
 }
 
 // isTCP reports whether c is a TCP connection, under wrappers that write
@@ -320,8 +378,9 @@ func isTCP(c net.Conn) bool {
 // to limit (proxy-buffer-size), as forward holds any response's: a larger
 // header is errHeaderTooLarge (nginx's 502 "upstream sent too big header"),
 // not read into memory whole. The returned reader holds any bytes the
-// backend sent after the header.
-func handshake(backend net.Conn, req *http.Request, to timeouts, limit int64) (*http.Response, *bufio.Reader, error) {
+// backend sent after the header; fr, the order and spelling of the
+// response's fields.
+func handshake(backend net.Conn, req *http.Request, to timeouts, limit int64, fr *fastResponse) (*http.Response, *bufio.Reader, error) {
 	_ = backend.SetWriteDeadline(time.Now().Add(to.send))
 	bw := bufio.NewWriterSize(backend, 4<<10)
 	keepClientPath(req.URL)
@@ -340,7 +399,9 @@ func handshake(backend net.Conn, req *http.Request, to timeouts, limit int64) (*
 	br := bufio.NewReaderSize(head, 4<<10)
 	for range 8 {
 		_ = backend.SetReadDeadline(time.Now().Add(to.read))
-		resp, err := http.ReadResponse(br, req)
+		// slowResponse refuses the field lines nginx refuses and records
+		// the fields' order and spelling in fr, for the 101's head.
+		resp, err := slowResponse(br, req, fr)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				err = fmt.Errorf("%w: %w", errReadTimeout, err)

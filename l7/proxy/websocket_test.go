@@ -7,14 +7,17 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -652,4 +655,108 @@ func TestUpgradeResponseHeaderTooLarge(t *testing.T) {
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("status %d with a %d-byte header, want 502", resp.StatusCode, len(resp.Header.Get("X-Filler")))
 	}
+}
+
+// readSwitchHead reads a response head from br, its Date's value replaced by
+// "X".
+func readSwitchHead(tb testing.TB, br *bufio.Reader) string {
+	tb.Helper()
+	var b strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			tb.Fatalf("read head: %v (so far %q)", err, b.String())
+		}
+		if strings.HasPrefix(line, "Date: ") {
+			line = "Date: X\r\n"
+		}
+		b.WriteString(line)
+		if line == "\r\n" {
+			return b.String()
+		}
+	}
+}
+
+// TestUpgradeSwitchHead: the client gets the upstream's 101 as nginx 1.22
+// relays it: the status line, Date, nginx's own "Connection: upgrade",
+// the upstream's fields in its order and spelling (its Upgrade among them,
+// none when it sent none; the fields its Connection names kept), the
+// route's own (add-headers) after them. A client's Upgrade listing
+// several protocols gets the 101 to the one the upstream chose.
+func TestUpgradeSwitchHead(t *testing.T) {
+	t.Parallel()
+	up := answeringBackend(t, func(path string) string {
+		if path == "/bare" {
+			return "101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: abc"
+		}
+		return "101 Web Socket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade, X-Foo\r\nX-Foo: 1\r\n" +
+			"Sec-WebSocket-Accept: abc\r\nx-lower: 2\r\nX-Up: a\r\nX-B: 3\r\nX-Up: b"
+	}, "")
+	s := snap(1, "foo.com", backendOf("ws", []string{up}))
+	s.Global.ResponseHeaders = []annotations.Header{{Name: "X-Frame-Options", Value: "DENY"}}
+	_, srv := front(t, Options{}, s)
+	for _, tc := range []struct{ path, upgrade, want string }{
+		{"/", "websocket", "HTTP/1.1 101 Web Socket Protocol Handshake\r\nDate: X\r\nConnection: upgrade\r\nUpgrade: WebSocket\r\n" +
+			"X-Foo: 1\r\nSec-WebSocket-Accept: abc\r\nx-lower: 2\r\nX-Up: a\r\nX-Up: b\r\nX-B: 3\r\nX-Frame-Options: DENY\r\n\r\n"},
+		{"/", "websocket, foo/1", "HTTP/1.1 101 Web Socket Protocol Handshake\r\nDate: X\r\nConnection: upgrade\r\nUpgrade: WebSocket\r\n" +
+			"X-Foo: 1\r\nSec-WebSocket-Accept: abc\r\nx-lower: 2\r\nX-Up: a\r\nX-Up: b\r\nX-B: 3\r\nX-Frame-Options: DENY\r\n\r\n"},
+		{"/bare", "websocket", "HTTP/1.1 101 Switching Protocols\r\nDate: X\r\nConnection: upgrade\r\n" +
+			"Sec-WebSocket-Accept: abc\r\nX-Frame-Options: DENY\r\n\r\n"},
+	} {
+		conn := dialRaw(t, addr(srv))
+		io.WriteString(conn, "GET "+tc.path+" HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: "+tc.upgrade+"\r\n"+
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		got := readSwitchHead(t, bufio.NewReader(conn))
+		conn.Close()
+		if got != tc.want {
+			t.Errorf("%s, Upgrade %q: head\n%q, want\n%q", tc.path, tc.upgrade, got, tc.want)
+		}
+	}
+}
+
+// TestUpgradeAccessLog: a tunnel's access-log line has nginx's values: 101,
+// $bytes_sent the 101's head and the bytes the client got, the upstream's
+// $upstream_response_length 0 (a 101 has no body), its connect and header
+// times, and an $upstream_response_time that is the tunnel's life, as
+// $request_time.
+func TestUpgradeAccessLog(t *testing.T) {
+	t.Parallel()
+	up := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello")
+		time.Sleep(300 * time.Millisecond)
+	})
+	buf := new(syncBuffer)
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{up})), map[string]string{"log-format-upstream": "$status $body_bytes_sent $bytes_sent $upstream_response_length $upstream_connect_time $upstream_header_time $upstream_response_time $request_time"})
+	_, srv := front(t, Options{AccessLog: buf}, s)
+	conn := dialRaw(t, addr(srv))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	all, _ := io.ReadAll(conn)
+	head, body, _ := strings.Cut(string(all), "\r\n\r\n")
+	if body != "hello" {
+		t.Fatalf("client got %q, want the 101 and hello", all)
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	f := strings.Fields(buf.String())
+	if len(f) != 8 {
+		t.Fatalf("line %q", buf.String())
+	}
+	want := []string{"101", "5", strconv.Itoa(len(head) + 4 + 5), "0"}
+	if diff := cmp.Diff(want, f[:4]); diff != "" {
+		t.Errorf("$status $body_bytes_sent $bytes_sent $upstream_response_length (-want +got):\n%s", diff)
+	}
+	if f[4] == "-" || f[5] == "-" {
+		t.Errorf("$upstream_connect_time %s, $upstream_header_time %s: want times", f[4], f[5])
+	}
+	if rt, _ := strconv.ParseFloat(f[6], 64); rt < 0.25 || f[6] != f[7] && math.Abs(rt-mustFloat(f[7])) > 0.002 {
+		t.Errorf("$upstream_response_time %s, $request_time %s: want the tunnel's life (0.3 s) in both", f[6], f[7])
+	}
+}
+
+func mustFloat(s string) float64 {
+	v, _ := strconv.ParseFloat(s, 64)
+	return v
 }
