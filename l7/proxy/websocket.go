@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -61,15 +62,22 @@ const (
 
 var tunnelCloseReasons = []string{closeClient, closeBackend, closeReadTimeout, closeSendTimeout, closeShutdown}
 
+// maxUpgradeBody is the largest request body an upgrade may carry: 64 KiB,
+// read whole before the handshake is sent, as nginx's proxy_request_buffering
+// reads it (and sends it again to the next upstream).
+const maxUpgradeBody = 64 << 10
+
 // isUpgrade reports whether r asks for a protocol upgrade that this file
-// proxies: HTTP/1.x, a non-empty Upgrade and no request body. Connection
-// is not looked at: ingress-nginx forwards Upgrade with Connection: upgrade
-// whatever the client's Connection says (nginx.tmpl's $connection_upgrade
-// map reads $http_upgrade alone), and nginx tunnels after a 101 to any
-// request with Upgrade. An upgrade with a body is forwarded as a plain
-// request, without its Upgrade.
+// proxies: HTTP/1.x, a non-empty Upgrade and no request body but one of a
+// Content-Length up to maxUpgradeBody. Connection is not looked at:
+// ingress-nginx forwards Upgrade with Connection: upgrade whatever the
+// client's Connection says (nginx.tmpl's $connection_upgrade map reads
+// $http_upgrade alone), and nginx tunnels after a 101 to any request with
+// Upgrade, one with a body too (sent with the handshake). An upgrade with a
+// chunked or larger body is forwarded as a plain request, without its
+// Upgrade.
 func isUpgrade(r *http.Request) bool {
-	if r.ProtoMajor != 1 || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+	if r.ProtoMajor != 1 || r.ContentLength < 0 || r.ContentLength > maxUpgradeBody || len(r.TransferEncoding) > 0 {
 		return false
 	}
 	// Canonical names index the map as Get and Values would, without
@@ -128,6 +136,10 @@ func isHopHeader(k string) bool {
 // in flight on its upstream; it logs and counts the request when this
 // returns: status 101 and the tunnel's duration once a tunnel was set up.
 func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchange) {
+	body, ok := p.upgradeBody(rec, r, ex)
+	if !ok {
+		return
+	}
 	out := r.Clone(r.Context())
 	out.Body, out.ContentLength, out.RequestURI = nil, 0, ""
 	// The client's Connection: close (or HTTP/1.0) is not the upstream's:
@@ -154,7 +166,7 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	}
 
 	var fr fastResponse
-	backend, resp, br := p.upgradeHandshake(rec, r, out, ex, &fr)
+	backend, resp, br := p.upgradeHandshake(rec, r, out, body, ex, &fr)
 	if backend == nil {
 		return
 	}
@@ -223,6 +235,26 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		slog.Int64("bytes_to_backend", t.toBackend.Load()))
 }
 
+// upgradeBody reads the body of the upgrade r whole (isUpgrade bounds
+// it), as nginx reads a request's body before it connects upstream; false
+// once it has answered the client as for any request whose body failed
+// (handleError: the client gone, 408 past client-body-timeout, 400).
+func (p *Proxy) upgradeBody(rec *responseRecorder, r *http.Request, ex *exchange) ([]byte, bool) {
+	if r.ContentLength <= 0 {
+		return nil, true
+	}
+	body := make([]byte, r.ContentLength)
+	n, err := io.ReadFull(r.Body, body)
+	ex.bodyRead.Add(int64(n))
+	if err == nil {
+		return body, true
+	}
+	err = fmt.Errorf("read upgrade request body: %w", err)
+	ex.setBodyErr(err)
+	p.handleError(rec, r, err)
+	return nil, false
+}
+
 // newTunnel returns the tunnel of client and backend, the bytes buffered
 // with the handshake in fromClient and fromBackend, closed after to's
 // timeouts. Its head is to be set. With loop not nil and both sides plain
@@ -265,7 +297,7 @@ func (p *Proxy) switchHeader(h http.Header, r *http.Request, ex *exchange) {
 // upstream that fails before its answer passes the request to the next, as
 // any request (nextupstream.go). It returns nil once it has answered the
 // client with the error.
-func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange, fr *fastResponse) (net.Conn, *http.Response, *bufio.Reader) {
+func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, body []byte, ex *exchange, fr *fastResponse) (net.Conn, *http.Response, *bufio.Reader) {
 	next := newNextPolicy(r, rec, ex, nil)
 	for {
 		// $upstream_connect_time, $upstream_header_time and, once the
@@ -276,6 +308,9 @@ func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *ht
 		sent := err == nil
 		if err == nil {
 			ex.timing.connected(false)
+			if len(body) > 0 { // each attempt sends it whole
+				out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			}
 			resp, br, herr := handshake(backend, out, ex.timeouts, ex.route.Backend.Proxy.Upstream.HeaderLimit(), fr)
 			if herr == nil {
 				ex.timing.headerRead()

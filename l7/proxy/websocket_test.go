@@ -142,7 +142,9 @@ func TestIsUpgrade(t *testing.T) {
 		{name: "connection close", conn: "close", upg: "websocket", want: true},
 		{name: "other protocol", conn: "Upgrade", upg: "h2c", want: true},
 		{name: "no upgrade", conn: "Upgrade"},
-		{name: "with a body", conn: "Upgrade", upg: "websocket", body: "x"},
+		// nginx reads the body and sends it with the handshake.
+		{name: "with a body", conn: "Upgrade", upg: "websocket", body: "x", want: true},
+		{name: "with a large body", conn: "Upgrade", upg: "websocket", body: strings.Repeat("x", maxUpgradeBody+1)},
 		{name: "http2", conn: "Upgrade", upg: "websocket", http2: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -759,4 +761,45 @@ func TestUpgradeAccessLog(t *testing.T) {
 func mustFloat(s string) float64 {
 	v, _ := strconv.ParseFloat(s, 64)
 	return v
+}
+
+// TestUpgradeWithBody: an upgrade with a Content-Length body goes upstream
+// as nginx sends it, Upgrade, Connection: upgrade and the body, and the
+// 101 opens the tunnel; the body is sent again to the next upstream when
+// the first fails before its answer (a GET: nginx passes no POST on once
+// sent).
+func TestUpgradeWithBody(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 4)
+	up := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		got <- req.Header.Get("Upgrade") + "|" + req.Header.Get("Connection") + "|" + string(b)
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		n, _ := br.Read(make([]byte, 16))
+		io.WriteString(c, strconv.Itoa(n))
+	})
+	down := rawBackend(t, func(c net.Conn) { c.Close() }) // fails before any answer
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{down, up})))
+	for range 2 { // round robin: one of them meets down first
+		conn := dialRaw(t, addr(srv))
+		io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 3\r\n\r\nabc")
+		br := bufio.NewReader(conn)
+		if head := readSwitchHead(t, br); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+			t.Fatalf("head %q, want a 101", head)
+		}
+		io.WriteString(conn, "ping")
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(br, b); err != nil || string(b) != "4" {
+			t.Errorf("through the tunnel: %q %v, want the backend's 4", b, err)
+		}
+		conn.Close()
+		if g := <-got; g != "websocket|upgrade|abc" {
+			t.Errorf("upstream got Upgrade|Connection|body %q, want websocket|upgrade|abc", g)
+		}
+	}
 }
