@@ -35,8 +35,9 @@ import (
 //     already buffered on either side first;
 //   - the tunnel closes when no byte has passed in either direction for
 //     proxy-read-timeout (traffic either way, pings included, keeps it
-//     open), or when a write to either side stays blocked for
-//     proxy-send-timeout.
+//     open; a write to the client that waits too), when a write to the
+//     backend stays blocked for proxy-send-timeout, or one to the client
+//     for nginx's send_timeout (60 s: ingress-nginx does not set it).
 //
 // The tunnel keeps the timeouts, route and *router.Upstream it started
 // with: a later Apply neither cuts it nor changes its timeouts, and the
@@ -56,7 +57,7 @@ const (
 	closeClient      = "client"       // the client closed or failed
 	closeBackend     = "backend"      // the backend closed or failed
 	closeReadTimeout = "read_timeout" // no traffic either way for proxy-read-timeout
-	closeSendTimeout = "send_timeout" // a write blocked for proxy-send-timeout
+	closeSendTimeout = "send_timeout" // a write blocked for proxy-send-timeout (backend) or send_timeout (client)
 	closeShutdown    = "shutdown"     // Weir shut down: the client got a 1001 close frame (shutdown.go)
 )
 
@@ -193,7 +194,9 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	if wsLoopOn && !p.noRelayLoop.Load() {
 		loop = relayLoopOf()
 	}
-	t := newTunnel(client, backend, brw.Reader, br, ex.timeouts, loop)
+	to := ex.timeouts
+	to.client = p.clientSend
+	t := newTunnel(client, backend, brw.Reader, br, to, loop)
 	// The 101 goes to the client through the tunnel's first write, so a
 	// client that does not read it is a send timeout like any other.
 	// As nginx: the fields the upstream's Connection names stay, and the
@@ -260,20 +263,27 @@ func (p *Proxy) upgradeBody(rec *responseRecorder, r *http.Request, ex *exchange
 // timeouts. Its head is to be set. With loop not nil and both sides plain
 // TCP sockets, loop relays it (wsloop.go); otherwise goroutine pumps do.
 func newTunnel(client, backend net.Conn, fromClient, fromBackend io.Reader, to timeouts, loop *relayLoop) *tunnel {
+	if to.client <= 0 {
+		to.client = clientSendTimeout
+	}
 	t := &tunnel{
-		start:     time.Now(),
-		read:      to.read,
-		send:      to.send,
-		client:    client,
-		backend:   backend,
-		lazyWrite: isTCP(client) && isTCP(backend),
-		ended:     make(chan struct{}),
+		start:      time.Now(),
+		read:       to.read,
+		send:       to.send,
+		sendClient: to.client,
+		client:     client,
+		backend:    backend,
+		lazyWrite:  isTCP(client) && isTCP(backend),
+		ended:      make(chan struct{}),
 	}
 	if loop != nil {
 		if c, b := rawSocket(client), rawSocket(backend); c != nil && b != nil {
 			t.loop = loop
 			t.lp.side[0].raw, t.lp.side[1].raw = c, b
 		}
+	}
+	if t.lazyWrite {
+		t.toClnt, t.toBknd = newProgressWriter(t, client), newProgressWriter(t, backend)
 	}
 	t.fromClnt.init(client, fromClient, func(b []byte) string {
 		return t.write(backend, b, closeBackend, &t.toBackend)
@@ -395,17 +405,7 @@ func switchHead(status string, h http.Header, order []h1server.FieldName) string
 
 // isTCP reports whether c is a TCP connection, under wrappers that write
 // to it unchanged (h1guard's, PROXY protocol's, connlimit's) if any.
-func isTCP(c net.Conn) bool {
-	for range 4 {
-		u, ok := c.(interface{ Unwrap() net.Conn })
-		if !ok {
-			break
-		}
-		c = u.Unwrap()
-	}
-	_, ok := c.(*net.TCPConn)
-	return ok
-}
+func isTCP(c net.Conn) bool { return tcpConnOf(c) != nil }
 
 // handshake writes req on backend within the send timeout and reads the
 // response header within the read timeout. Interim 1xx responses other
@@ -529,8 +529,12 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 // one side closes or a timeout expires. It holds no reference to the
 // Router.
 type tunnel struct {
-	start           time.Time
-	read, send      time.Duration
+	start      time.Time
+	read, send time.Duration
+	// sendClient bounds a write to the client that makes no progress
+	// (nginx's send_timeout); send, one to the backend
+	// (proxy-send-timeout).
+	sendClient      time.Duration
 	client, backend net.Conn
 	// fromClnt and fromBknd read the connections, the bytes buffered with
 	// the handshake first (tunnelsource.go).
@@ -541,14 +545,20 @@ type tunnel struct {
 	// connection cannot resume after a write timeout, so it gets a
 	// deadline per write.
 	lazyWrite bool
+	// toClnt and toBknd write to the sides when lazyWrite (nil
+	// otherwise), knowing when a blocked write last made progress
+	// (tunnelwrite.go).
+	toClnt, toBknd *progressWriter
 
 	// last is the time of the last byte read or written in either
 	// direction, in nanoseconds since start.
-	last      atomic.Int64
-	reason    atomic.Pointer[string]
-	closeOnce sync.Once
-	toClient  atomic.Int64
-	toBackend atomic.Int64
+	last atomic.Int64
+	// writingClient is set while a pump writes to the client.
+	writingClient atomic.Bool
+	reason        atomic.Pointer[string]
+	closeOnce     sync.Once
+	toClient      atomic.Int64
+	toBackend     atomic.Int64
 
 	// toClientMu serialises the writes to the client: the backend's
 	// bytes, tracked frame by frame in frames, and goAway's close frame.
@@ -574,7 +584,7 @@ func (t *tunnel) run() string {
 	now := time.Now()
 	_ = t.client.SetReadDeadline(now.Add(t.read))
 	_ = t.backend.SetReadDeadline(now.Add(t.read))
-	_ = t.client.SetWriteDeadline(now.Add(t.send))
+	_ = t.client.SetWriteDeadline(now.Add(t.sendClient))
 	_ = t.backend.SetWriteDeadline(now.Add(t.send))
 	if t.loop != nil {
 		return t.runOnLoop()
@@ -696,10 +706,16 @@ func (t *tunnel) pump(src *tunnelSource, srcSide string) {
 			continue
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			// Idle this way; was the other way busy?
+			// Idle this way; was the other way busy? A write to the
+			// client that waits is: nginx arms no read timer while the
+			// upstream's bytes wait for the client, sendClient bounds it.
 			last := t.last.Load()
 			if idle := time.Since(t.start) - time.Duration(last); idle < t.read {
 				_ = srcConn.SetReadDeadline(t.start.Add(time.Duration(last) + t.read))
+				continue
+			}
+			if t.writingClient.Load() {
+				_ = srcConn.SetReadDeadline(time.Now().Add(t.read))
 				continue
 			}
 			t.end(closeReadTimeout)
@@ -712,19 +728,35 @@ func (t *tunnel) pump(src *tunnelSource, srcSide string) {
 
 // write writes b to dst. It returns "" once all of b is written, else why
 // the tunnel must close: dstSide when dst failed, closeSendTimeout when a
-// write made no progress for the send timeout (or the tunnel was ended
+// write made no progress for the send timeout (sendClient to the client) (or the tunnel was ended
 // meanwhile: end's reason stands). The caller closes the tunnel: write may
 // run inside the source's RawConn.Read, where a Close would wait for it.
 func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int64) string {
 	since := time.Duration(t.touch())
+	send := t.send
+	if dst == t.client {
+		send = t.sendClient
+		t.writingClient.Store(true)
+		defer t.writingClient.Store(false)
+	}
 	if !t.lazyWrite {
-		_ = dst.SetWriteDeadline(t.start.Add(since + t.send))
+		_ = dst.SetWriteDeadline(t.start.Add(since + send))
 		if t.reason.Load() != nil {
 			return closeSendTimeout // ended meanwhile: end's deadline may be overwritten
 		}
 	}
+	pw := t.toBknd
+	if dst == t.client {
+		pw = t.toClnt
+	}
 	for {
-		n, err := dst.Write(b)
+		var n int
+		var err error
+		if pw != nil {
+			n, err = pw.write(b)
+		} else {
+			n, err = dst.Write(b)
+		}
 		count.Add(int64(n))
 		b = b[n:]
 		if err == nil {
@@ -733,12 +765,15 @@ func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int
 		}
 		if t.lazyWrite && errors.Is(err, os.ErrDeadlineExceeded) {
 			now := time.Since(t.start)
-			if n > 0 {
+			switch {
+			case n > 0 && pw != nil:
+				since = time.Duration(pw.at) // the last progress, recorded
+			case n > 0:
 				since = now
 				t.last.Store(int64(now))
 			}
-			if now-since < t.send {
-				_ = dst.SetWriteDeadline(t.start.Add(since + t.send))
+			if now-since < send {
+				_ = dst.SetWriteDeadline(t.start.Add(since + send))
 				// After the re-arm: end stores its reason before it sets
 				// the deadline in the past, so either this sees the
 				// reason or the next Write sees end's deadline.

@@ -421,8 +421,11 @@ func TestWebSocketTrafficKeepsAlive(t *testing.T) {
 }
 
 // TestWebSocketSendTimeout closes a tunnel whose client stops reading while
-// the backend keeps sending: the write to the client blocks for
-// proxy-send-timeout.
+// the backend keeps sending: the write to the client blocks for nginx's
+// send_timeout (60 s, here shortened), which ngx_http_upstream_process_upgraded
+// arms on the client's write; neither proxy-send-timeout (the upstream's
+// writes) nor proxy-read-timeout (no read timer while the upstream's bytes
+// wait) closes it before.
 func TestWebSocketSendTimeout(t *testing.T) {
 	t.Parallel()
 	chunk := bytes.Repeat([]byte("y"), 64<<10)
@@ -441,16 +444,34 @@ func TestWebSocketSendTimeout(t *testing.T) {
 		}
 	})
 	p, srv := front(t, Options{Registry: prometheus.NewRegistry()},
-		snap(1, "foo.com", backendOf("ws", []string{addr(be)}, readTimeout(30), sendTimeout(1))))
+		snap(1, "foo.com", backendOf("ws", []string{addr(be)}, readTimeout(1), sendTimeout(1))))
+	const clientSend = 3 * time.Second
+	p.clientSend = clientSend
 	conn, err := net.Dial("tcp", addr(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	start := time.Now()
 	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
 	// Never read: the proxy's writes to this client block.
-	waitFor(t, "send_timeout counted", func() bool { return closes(p, closeSendTimeout) == 1 })
+	for closes(p, closeSendTimeout)+closes(p, closeReadTimeout)+closes(p, closeBackend)+closes(p, closeClient) == 0 {
+		if time.Since(start) > 15*time.Second {
+			t.Fatal("the tunnel is still open after 15 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := closes(p, closeSendTimeout); n != 1 {
+		t.Errorf("send_timeout counted %v, want 1 (backend %v, client %v)", n, closes(p, closeBackend), closes(p, closeClient))
+	}
+	if d := time.Since(start); d < clientSend-100*time.Millisecond {
+		t.Errorf("closed after %v, want the client's send timeout (%v) at least", d, clientSend)
+	}
+	if n := closes(p, closeReadTimeout); n != 0 {
+		t.Errorf("read_timeout counted %v, want 0", n)
+	}
+	t.Logf("closed after %v", time.Since(start))
 	if got := testutil.ToFloat64(p.metrics.tunnelsOpen); got != 0 {
 		t.Errorf("weir_websocket_tunnels_open = %v after the close, want 0", got)
 	}
