@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -321,7 +322,12 @@ func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *ht
 			if len(body) > 0 { // each attempt sends it whole
 				out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 			}
+			// A client that leaves meanwhile ends the wait at once, as
+			// nginx's broken-connection check does while it waits for
+			// the upstream: 499 (handleError), the upstream closed.
+			stop := context.AfterFunc(r.Context(), func() { _ = backend.SetDeadline(drainDeadline) })
 			resp, br, herr := handshake(backend, out, ex.timeouts, ex.route.Backend.Proxy.Upstream.HeaderLimit(), fr)
+			stop()
 			if herr == nil {
 				ex.timing.headerRead()
 				return backend, resp, br
@@ -329,7 +335,7 @@ func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *ht
 			backend.Close()
 			err = herr
 		}
-		if !p.passOn(&next, newAttemptError(err, sent)) {
+		if r.Context().Err() != nil || !p.passOn(&next, newAttemptError(err, sent)) {
 			p.handleError(rec, r, err)
 			return nil, nil, nil
 		}

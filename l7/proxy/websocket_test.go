@@ -824,3 +824,41 @@ func TestUpgradeWithBody(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeClientLeavesHandshake: a client that closes while the
+// upstream has not answered its upgrade ends the request at once, as
+// nginx's broken-connection check: 499, nothing sent, the upstream's
+// connection closed; not after proxy-read-timeout.
+func TestUpgradeClientLeavesHandshake(t *testing.T) {
+	t.Parallel()
+	entered, upClosed := make(chan struct{}), make(chan struct{})
+	up := rawBackend(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		close(entered)
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		c.Read(make([]byte, 1)) // never answers; returns when the proxy closes
+		close(upClosed)
+	})
+	buf := new(syncBuffer)
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{up}, readTimeout(30))), map[string]string{"log-format-upstream": "$status $bytes_sent $upstream_status"})
+	_, srv := front(t, Options{AccessLog: buf}, s)
+	conn := dialRaw(t, addr(srv))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	<-entered
+	start := time.Now()
+	conn.Close()
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got, want := buf.String(), "499 0 -\n"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+	select {
+	case <-upClosed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream's connection is still open")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("ended %v after the client left, want at once", d)
+	}
+}
