@@ -16,7 +16,8 @@ import (
 // deadline does not say when its bytes went: a write that filled the
 // socket's buffer at once and then made no progress looked busy for one
 // more timeout. One pump uses it at a time (the client's under
-// toClientMu); its function is made once.
+// toClientMu, and only once the 101 went through the client's wrappers);
+// its function is made once.
 type progressWriter struct {
 	raw syscall.RawConn
 	t   *tunnel

@@ -753,7 +753,14 @@ func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int
 	}
 	pw := t.toBknd
 	if dst == t.client {
-		pw = t.toClnt
+		// The 101 goes through the client's wrappers: h1guard's
+		// (--http1-server=net) learns from it that the connection
+		// switched protocols. headSent is read under toClientMu, as
+		// every write to the client runs.
+		pw = nil
+		if t.headSent {
+			pw = t.toClnt
+		}
 	}
 	for {
 		var n int
