@@ -449,10 +449,14 @@ func bodySent(r *http.Request, rec *responseRecorder, status int) int64 {
 }
 
 // bytesSent is nginx's $bytes_sent: the response's head and its body as
-// bodySent counts it. The access log's $bytes_sent and the response_size
-// and bytes_sent histograms (ingress-nginx's monitor.lua takes both from
-// $bytes_sent) are this one figure.
+// bodySent counts it; none for a 499, which is never sent. The access
+// log's $bytes_sent and the response_size and bytes_sent histograms
+// (ingress-nginx's monitor.lua takes both from $bytes_sent) are this one
+// figure.
 func bytesSent(r *http.Request, rec *responseRecorder, status int) int64 {
+	if status == statusClientClosed {
+		return 0 // recorded, never sent
+	}
 	return rec.sent(status) - rec.bytes + bodySent(r, rec, status)
 }
 

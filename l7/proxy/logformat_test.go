@@ -234,18 +234,18 @@ func loggedConn(t *testing.T, up *httptest.Server, format string) (*syncBuffer, 
 // TestLogFormatClientClosed checks the upstream variables of a client that
 // left before the upstream answered: nginx 1.22 logs 499 with the address,
 // a length of 0 and no upstream status ("-"), the upstream having sent
-// none.
+// none, and a $bytes_sent of 0: nothing went to the client.
 func TestLogFormatClientClosed(t *testing.T) {
 	t.Parallel()
 	entered := make(chan struct{})
 	up := stalling(t, func(http.ResponseWriter) { close(entered) })
 	var buf syncBuffer
 	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{addr(up)})),
-		map[string]string{"log-format-upstream": "$status $upstream_addr $upstream_response_length $upstream_status"})
+		map[string]string{"log-format-upstream": "$status $upstream_addr $upstream_response_length $upstream_status $bytes_sent"})
 	_, srv := front(t, Options{AccessLog: &buf}, s)
 	leaveWhenClosed(t, srv, entered)
 	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
-	if got, want := buf.String(), "499 "+addr(up)+" 0 -\n"; got != want {
+	if got, want := buf.String(), "499 "+addr(up)+" 0 - 0\n"; got != want {
 		t.Errorf("line %q, want %q", got, want)
 	}
 }

@@ -110,7 +110,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		}),
 		tunnelCloses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "weir_websocket_tunnel_closes_total",
-			Help: "WebSocket tunnels closed, by reason: client, backend, read_timeout (no traffic either way for proxy-read-timeout) or send_timeout (a write blocked for proxy-send-timeout).",
+			Help: "WebSocket tunnels closed, by reason: client, backend, read_timeout (no traffic either way for proxy-read-timeout) or send_timeout (a write blocked for proxy-send-timeout to the backend, 60 s to the client).",
 		}, []string{"reason"}),
 	}
 	m.children.Store(new(sync.Map))

@@ -707,6 +707,9 @@ type responseRecorder struct {
 	// statusLine is the upstream's status line relayed to the client
 	// (relayStatusLine), "" when the server writes its own.
 	statusLine string
+	// head is the length of a response head written on the hijacked
+	// connection (a 101's, websocket.go), which sent counts; 0: none.
+	head int64
 }
 
 // statusLiner is l7/h1server's response writer, which writes the status
@@ -787,8 +790,12 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 
 // sent is nginx's $bytes_sent as far as the handler sees it: the status
 // line, the header fields the handler set (not the Date, Content-Length or
-// Transfer-Encoding the server adds) and the body bytes written.
+// Transfer-Encoding the server adds) and the body bytes written; a
+// tunnel's head as written and its bytes to the client.
 func (w *responseRecorder) sent(status int) int64 {
+	if w.head > 0 {
+		return w.head + w.bytes
+	}
 	var n int64
 	switch {
 	case w.statusLine != "":

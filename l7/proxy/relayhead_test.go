@@ -235,7 +235,8 @@ func TestRemoveResponseHops(t *testing.T) {
 
 // TestSwitchHeadAsNginx: the 101 a client gets for an upgrade, as nginx
 // relays it: the upstream's status line, the fields its Connection names,
-// nginx's own "Connection: upgrade"; not the upstream's Keep-Alive.
+// nginx's own "Connection: upgrade", the upstream's spelling of its
+// fields (Sec-WebSocket-Accept); not the upstream's Keep-Alive.
 func TestSwitchHeadAsNginx(t *testing.T) {
 	t.Parallel()
 	for status, want := range map[string]string{
@@ -266,7 +267,7 @@ func TestSwitchHeadAsNginx(t *testing.T) {
 			if lines[0] != want {
 				t.Errorf("status line %q, want %q", lines[0], want)
 			}
-			checkFields(t, lines[1:], []string{"Connection: upgrade", "Upgrade: websocket", "Foo: z", "Sec-Websocket-Accept: abc"},
+			checkFields(t, lines[1:], []string{"Connection: upgrade", "Upgrade: websocket", "Foo: z", "Sec-WebSocket-Accept: abc"},
 				[]string{"Keep-Alive", "Connection: Upgrade, Foo"})
 			if n := len(slices.DeleteFunc(slices.Clone(lines), func(l string) bool { return !strings.HasPrefix(l, "Upgrade:") })); n != 1 {
 				t.Errorf("%d Upgrade fields in %q, want 1", n, lines)

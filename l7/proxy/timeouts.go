@@ -33,6 +33,11 @@ var (
 // timeouts are the proxy timeouts of one route.
 type timeouts struct {
 	connect, send, read time.Duration
+	// client bounds a tunnel's write to the client that makes no
+	// progress: nginx's send_timeout, which ingress-nginx leaves at 60 s
+	// (ngx_http_upstream_process_upgraded arms it on the client's write;
+	// proxy-send-timeout bounds the upstream's). Zero: clientSendTimeout.
+	client time.Duration
 }
 
 // timeoutsOf returns the timeouts of be; a zero or negative annotation

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,10 +13,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/weir-lb/weir/l7/h1server"
 )
 
 // Protocol upgrades (an Upgrade header, with or without an "upgrade" token
@@ -31,8 +36,9 @@ import (
 //     already buffered on either side first;
 //   - the tunnel closes when no byte has passed in either direction for
 //     proxy-read-timeout (traffic either way, pings included, keeps it
-//     open), or when a write to either side stays blocked for
-//     proxy-send-timeout.
+//     open; a write to the client that waits too), when a write to the
+//     backend stays blocked for proxy-send-timeout, or one to the client
+//     for nginx's send_timeout (60 s: ingress-nginx does not set it).
 //
 // The tunnel keeps the timeouts, route and *router.Upstream it started
 // with: a later Apply neither cuts it nor changes its timeouts, and the
@@ -52,21 +58,28 @@ const (
 	closeClient      = "client"       // the client closed or failed
 	closeBackend     = "backend"      // the backend closed or failed
 	closeReadTimeout = "read_timeout" // no traffic either way for proxy-read-timeout
-	closeSendTimeout = "send_timeout" // a write blocked for proxy-send-timeout
+	closeSendTimeout = "send_timeout" // a write blocked for proxy-send-timeout (backend) or send_timeout (client)
 	closeShutdown    = "shutdown"     // Weir shut down: the client got a 1001 close frame (shutdown.go)
 )
 
 var tunnelCloseReasons = []string{closeClient, closeBackend, closeReadTimeout, closeSendTimeout, closeShutdown}
 
+// maxUpgradeBody is the largest request body an upgrade may carry: 64 KiB,
+// read whole before the handshake is sent, as nginx's proxy_request_buffering
+// reads it (and sends it again to the next upstream).
+const maxUpgradeBody = 64 << 10
+
 // isUpgrade reports whether r asks for a protocol upgrade that this file
-// proxies: HTTP/1.x, a non-empty Upgrade and no request body. Connection
-// is not looked at: ingress-nginx forwards Upgrade with Connection: upgrade
-// whatever the client's Connection says (nginx.tmpl's $connection_upgrade
-// map reads $http_upgrade alone), and nginx tunnels after a 101 to any
-// request with Upgrade. An upgrade with a body is forwarded as a plain
-// request, without its Upgrade.
+// proxies: HTTP/1.x, a non-empty Upgrade and no request body but one of a
+// Content-Length up to maxUpgradeBody. Connection is not looked at:
+// ingress-nginx forwards Upgrade with Connection: upgrade whatever the
+// client's Connection says (nginx.tmpl's $connection_upgrade map reads
+// $http_upgrade alone), and nginx tunnels after a 101 to any request with
+// Upgrade, one with a body too (sent with the handshake). An upgrade with a
+// chunked or larger body is forwarded as a plain request, without its
+// Upgrade.
 func isUpgrade(r *http.Request) bool {
-	if r.ProtoMajor != 1 || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+	if r.ProtoMajor != 1 || r.ContentLength < 0 || r.ContentLength > maxUpgradeBody || len(r.TransferEncoding) > 0 {
 		return false
 	}
 	// Canonical names index the map as Get and Values would, without
@@ -125,6 +138,10 @@ func isHopHeader(k string) bool {
 // in flight on its upstream; it logs and counts the request when this
 // returns: status 101 and the tunnel's duration once a tunnel was set up.
 func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchange) {
+	body, ok := p.upgradeBody(rec, r, ex)
+	if !ok {
+		return
+	}
 	out := r.Clone(r.Context())
 	out.Body, out.ContentLength, out.RequestURI = nil, 0, ""
 	// The client's Connection: close (or HTTP/1.0) is not the upstream's:
@@ -150,7 +167,8 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		out.Header.Set("User-Agent", "") // not Go's default
 	}
 
-	backend, resp, br := p.upgradeHandshake(rec, r, out, ex)
+	var fr fastResponse
+	backend, resp, br := p.upgradeHandshake(rec, r, out, body, ex, &fr)
 	if backend == nil {
 		return
 	}
@@ -159,9 +177,9 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		p.relayResponse(rec, r, resp, backend, ex)
 		return
 	}
-	if got := resp.Header.Get("Upgrade"); got != "" && !strings.EqualFold(got, upgrade) {
+	if got := resp.Header["Upgrade"]; !switchAsked(got, r.Header["Upgrade"]) {
 		backend.Close()
-		err := fmt.Errorf("backend switched to protocol %q, asked for %q", got, upgrade)
+		err := fmt.Errorf("backend switched to protocol %q, asked for %q", strings.Join(got, ", "), upgrade)
 		ex.fail(err, reasonUpstreamError)
 		writeError(rec, http.StatusBadGateway)
 		return
@@ -177,24 +195,24 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	if wsLoopOn && !p.noRelayLoop.Load() {
 		loop = relayLoopOf()
 	}
-	t := newTunnel(client, backend, brw.Reader, br, ex.timeouts, loop)
+	to := ex.timeouts
+	to.client = p.clientSend
+	t := newTunnel(client, backend, brw.Reader, br, to, loop)
 	// The 101 goes to the client through the tunnel's first write, so a
 	// client that does not read it is a send timeout like any other.
-	switched := switchedTo(resp, upgrade)
 	// As nginx: the fields the upstream's Connection names stay, and the
 	// status line is the upstream's; "Connection: upgrade" is nginx's own
-	// (ngx_http_header_filter), Upgrade is written once, below.
+	// (ngx_http_header_filter), the upstream's Upgrade is relayed as any
+	// field (none when it sent none).
 	removeResponseHops(resp.Header, false)
-	delete(resp.Header, "Upgrade")
 	if n := ex.sticky; n > 0 { // the affinity cookies first, as nginx's headers_out
 		resp.Header["Set-Cookie"] = append(rec.Header()["Set-Cookie"][:n:n], resp.Header["Set-Cookie"]...)
 	}
 	p.switchHeader(resp.Header, r, ex)
-	var head strings.Builder
-	head.WriteString(switchStatusLine(resp.Status))
-	_ = resp.Header.Write(&head)
-	head.WriteString("Connection: upgrade\r\nUpgrade: " + switched + "\r\n\r\n")
-	t.head = head.String()
+	t.head = switchHead(resp.Status, resp.Header, fr.order)
+	// The tunnel is no response body: nginx's $upstream_response_length
+	// of a 101 is 0.
+	ex.upstreamBody, ex.bodyCounted = 0, true
 
 	if m := p.metrics; m != nil {
 		m.tunnelsOpen.Inc()
@@ -204,6 +222,9 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	defer p.tunnels.remove(t)
 	reason := t.run()
 	rec.bytes += t.toClient.Load()
+	if t.headSent {
+		rec.head = int64(len(t.head))
+	}
 	if m := p.metrics; m != nil {
 		m.tunnelCloses.WithLabelValues(reason).Inc()
 	}
@@ -218,25 +239,52 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		slog.Int64("bytes_to_backend", t.toBackend.Load()))
 }
 
+// upgradeBody reads the body of the upgrade r whole (isUpgrade bounds
+// it), as nginx reads a request's body before it connects upstream; false
+// once it has answered the client as for any request whose body failed
+// (handleError: the client gone, 408 past client-body-timeout, 400).
+func (p *Proxy) upgradeBody(rec *responseRecorder, r *http.Request, ex *exchange) ([]byte, bool) {
+	if r.ContentLength <= 0 {
+		return nil, true
+	}
+	body := make([]byte, r.ContentLength)
+	n, err := io.ReadFull(r.Body, body)
+	ex.bodyRead.Add(int64(n))
+	if err == nil {
+		return body, true
+	}
+	err = fmt.Errorf("read upgrade request body: %w", err)
+	ex.setBodyErr(err)
+	p.handleError(rec, r, err)
+	return nil, false
+}
+
 // newTunnel returns the tunnel of client and backend, the bytes buffered
 // with the handshake in fromClient and fromBackend, closed after to's
 // timeouts. Its head is to be set. With loop not nil and both sides plain
 // TCP sockets, loop relays it (wsloop.go); otherwise goroutine pumps do.
 func newTunnel(client, backend net.Conn, fromClient, fromBackend io.Reader, to timeouts, loop *relayLoop) *tunnel {
+	if to.client <= 0 {
+		to.client = clientSendTimeout
+	}
 	t := &tunnel{
-		start:     time.Now(),
-		read:      to.read,
-		send:      to.send,
-		client:    client,
-		backend:   backend,
-		lazyWrite: isTCP(client) && isTCP(backend),
-		ended:     make(chan struct{}),
+		start:      time.Now(),
+		read:       to.read,
+		send:       to.send,
+		sendClient: to.client,
+		client:     client,
+		backend:    backend,
+		lazyWrite:  isTCP(client) && isTCP(backend),
+		ended:      make(chan struct{}),
 	}
 	if loop != nil {
 		if c, b := rawSocket(client), rawSocket(backend); c != nil && b != nil {
 			t.loop = loop
 			t.lp.side[0].raw, t.lp.side[1].raw = c, b
 		}
+	}
+	if t.lazyWrite {
+		t.toClnt, t.toBknd = newProgressWriter(t, client), newProgressWriter(t, backend)
 	}
 	t.fromClnt.init(client, fromClient, func(b []byte) string {
 		return t.write(backend, b, closeBackend, &t.toBackend)
@@ -260,20 +308,34 @@ func (p *Proxy) switchHeader(h http.Header, r *http.Request, ex *exchange) {
 // upstream that fails before its answer passes the request to the next, as
 // any request (nextupstream.go). It returns nil once it has answered the
 // client with the error.
-func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, ex *exchange) (net.Conn, *http.Response, *bufio.Reader) {
+func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *http.Request, body []byte, ex *exchange, fr *fastResponse) (net.Conn, *http.Response, *bufio.Reader) {
 	next := newNextPolicy(r, rec, ex, nil)
 	for {
+		// $upstream_connect_time, $upstream_header_time and, once the
+		// tunnel ends, $upstream_response_time: nginx's for a 101 is the
+		// tunnel's whole life.
+		ex.timing.begin(ex.start)
 		backend, err := p.dialUpgrade(r.Context(), ex, r.TLS != nil) // upstream.go
 		sent := err == nil
 		if err == nil {
-			resp, br, herr := handshake(backend, out, ex.timeouts, ex.route.Backend.Proxy.Upstream.HeaderLimit())
+			ex.timing.connected(false)
+			if len(body) > 0 { // each attempt sends it whole
+				out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			}
+			// A client that leaves meanwhile ends the wait at once, as
+			// nginx's broken-connection check does while it waits for
+			// the upstream: 499 (handleError), the upstream closed.
+			stop := context.AfterFunc(r.Context(), func() { _ = backend.SetDeadline(drainDeadline) })
+			resp, br, herr := handshake(backend, out, ex.timeouts, ex.route.Backend.Proxy.Upstream.HeaderLimit(), fr)
+			stop()
 			if herr == nil {
+				ex.timing.headerRead()
 				return backend, resp, br
 			}
 			backend.Close()
 			err = herr
 		}
-		if !p.passOn(&next, newAttemptError(err, sent)) {
+		if r.Context().Err() != nil || !p.passOn(&next, newAttemptError(err, sent)) {
 			p.handleError(rec, r, err)
 			return nil, nil, nil
 		}
@@ -291,28 +353,65 @@ func switchStatusLine(status string) string {
 	return "HTTP/1.1 101 Switching Protocols\r\n"
 }
 
-// switchedTo returns the protocol the backend switched to, as it spelt it,
-// or the client's when it named none.
-func switchedTo(resp *http.Response, upgrade string) string {
-	if v := resp.Header.Get("Upgrade"); v != "" {
-		return v
+// switchAsked reports whether the protocols of a 101's Upgrade, got, are
+// among those the client's Upgrade, asked, lists (compared as tokens,
+// case-insensitively: "websocket" of "WebSocket, foo/1"); a 101 without
+// Upgrade is one too, as nginx relays it. nginx checks nothing; Weir
+// refuses (502) a switch to a protocol the client did not ask for.
+func switchAsked(got, asked []string) bool {
+	for f := range listTokens(got) {
+		if !hasToken(asked, f) {
+			return false
+		}
 	}
-	return upgrade
+	return true
+}
+
+// switchHead returns the head of a 101 whose status text is status and
+// whose fields are h, as nginx's header filter writes it: the status line
+// (switchStatusLine), Date, nginx's own "Connection: upgrade", then the
+// fields in the upstream's order and spelling (order: checkHead's, a name
+// given twice at its first place, all its values together), then those the
+// upstream did not send (the route's, HSTS) by name.
+func switchHead(status string, h http.Header, order []h1server.FieldName) string {
+	var b strings.Builder
+	b.WriteString(switchStatusLine(status))
+	field := func(name string, vs []string) {
+		for _, v := range vs {
+			b.WriteString(name + ": " + v + "\r\n")
+		}
+	}
+	field("Date", h["Date"])
+	b.WriteString("Connection: upgrade\r\n")
+	done := map[string]bool{"Date": true}
+	for _, f := range order {
+		if done[f.Name] {
+			continue
+		}
+		done[f.Name] = true
+		name := f.Wire
+		if name == "" {
+			name = f.Name
+		}
+		field(name, h[f.Name])
+	}
+	rest := make([]string, 0, len(h))
+	for k := range h {
+		if !done[k] {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	for _, k := range rest {
+		field(k, h[k])
+	}
+	b.WriteString("\r\n")
+	return b.String()
 }
 
 // isTCP reports whether c is a TCP connection, under wrappers that write
 // to it unchanged (h1guard's, PROXY protocol's, connlimit's) if any.
-func isTCP(c net.Conn) bool {
-	for range 4 {
-		u, ok := c.(interface{ Unwrap() net.Conn })
-		if !ok {
-			break
-		}
-		c = u.Unwrap()
-	}
-	_, ok := c.(*net.TCPConn)
-	return ok
-}
+func isTCP(c net.Conn) bool { return tcpConnOf(c) != nil }
 
 // handshake writes req on backend within the send timeout and reads the
 // response header within the read timeout. Interim 1xx responses other
@@ -320,8 +419,9 @@ func isTCP(c net.Conn) bool {
 // to limit (proxy-buffer-size), as forward holds any response's: a larger
 // header is errHeaderTooLarge (nginx's 502 "upstream sent too big header"),
 // not read into memory whole. The returned reader holds any bytes the
-// backend sent after the header.
-func handshake(backend net.Conn, req *http.Request, to timeouts, limit int64) (*http.Response, *bufio.Reader, error) {
+// backend sent after the header; fr, the order and spelling of the
+// response's fields.
+func handshake(backend net.Conn, req *http.Request, to timeouts, limit int64, fr *fastResponse) (*http.Response, *bufio.Reader, error) {
 	_ = backend.SetWriteDeadline(time.Now().Add(to.send))
 	bw := bufio.NewWriterSize(backend, 4<<10)
 	keepClientPath(req.URL)
@@ -340,7 +440,9 @@ func handshake(backend net.Conn, req *http.Request, to timeouts, limit int64) (*
 	br := bufio.NewReaderSize(head, 4<<10)
 	for range 8 {
 		_ = backend.SetReadDeadline(time.Now().Add(to.read))
-		resp, err := http.ReadResponse(br, req)
+		// slowResponse refuses the field lines nginx refuses and records
+		// the fields' order and spelling in fr, for the 101's head.
+		resp, err := slowResponse(br, req, fr)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				err = fmt.Errorf("%w: %w", errReadTimeout, err)
@@ -433,8 +535,12 @@ func (d *deadlineReader) Read(p []byte) (int, error) {
 // one side closes or a timeout expires. It holds no reference to the
 // Router.
 type tunnel struct {
-	start           time.Time
-	read, send      time.Duration
+	start      time.Time
+	read, send time.Duration
+	// sendClient bounds a write to the client that makes no progress
+	// (nginx's send_timeout); send, one to the backend
+	// (proxy-send-timeout).
+	sendClient      time.Duration
 	client, backend net.Conn
 	// fromClnt and fromBknd read the connections, the bytes buffered with
 	// the handshake first (tunnelsource.go).
@@ -445,14 +551,20 @@ type tunnel struct {
 	// connection cannot resume after a write timeout, so it gets a
 	// deadline per write.
 	lazyWrite bool
+	// toClnt and toBknd write to the sides when lazyWrite (nil
+	// otherwise), knowing when a blocked write last made progress
+	// (tunnelwrite.go).
+	toClnt, toBknd *progressWriter
 
 	// last is the time of the last byte read or written in either
 	// direction, in nanoseconds since start.
-	last      atomic.Int64
-	reason    atomic.Pointer[string]
-	closeOnce sync.Once
-	toClient  atomic.Int64
-	toBackend atomic.Int64
+	last atomic.Int64
+	// writingClient is set while a pump writes to the client.
+	writingClient atomic.Bool
+	reason        atomic.Pointer[string]
+	closeOnce     sync.Once
+	toClient      atomic.Int64
+	toBackend     atomic.Int64
 
 	// toClientMu serialises the writes to the client: the backend's
 	// bytes, tracked frame by frame in frames, and goAway's close frame.
@@ -478,7 +590,7 @@ func (t *tunnel) run() string {
 	now := time.Now()
 	_ = t.client.SetReadDeadline(now.Add(t.read))
 	_ = t.backend.SetReadDeadline(now.Add(t.read))
-	_ = t.client.SetWriteDeadline(now.Add(t.send))
+	_ = t.client.SetWriteDeadline(now.Add(t.sendClient))
 	_ = t.backend.SetWriteDeadline(now.Add(t.send))
 	if t.loop != nil {
 		return t.runOnLoop()
@@ -600,10 +712,16 @@ func (t *tunnel) pump(src *tunnelSource, srcSide string) {
 			continue
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			// Idle this way; was the other way busy?
+			// Idle this way; was the other way busy? A write to the
+			// client that waits is: nginx arms no read timer while the
+			// upstream's bytes wait for the client, sendClient bounds it.
 			last := t.last.Load()
 			if idle := time.Since(t.start) - time.Duration(last); idle < t.read {
 				_ = srcConn.SetReadDeadline(t.start.Add(time.Duration(last) + t.read))
+				continue
+			}
+			if t.writingClient.Load() {
+				_ = srcConn.SetReadDeadline(time.Now().Add(t.read))
 				continue
 			}
 			t.end(closeReadTimeout)
@@ -616,19 +734,42 @@ func (t *tunnel) pump(src *tunnelSource, srcSide string) {
 
 // write writes b to dst. It returns "" once all of b is written, else why
 // the tunnel must close: dstSide when dst failed, closeSendTimeout when a
-// write made no progress for the send timeout (or the tunnel was ended
+// write made no progress for the send timeout (sendClient to the client) (or the tunnel was ended
 // meanwhile: end's reason stands). The caller closes the tunnel: write may
 // run inside the source's RawConn.Read, where a Close would wait for it.
 func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int64) string {
 	since := time.Duration(t.touch())
+	send := t.send
+	if dst == t.client {
+		send = t.sendClient
+		t.writingClient.Store(true)
+		defer t.writingClient.Store(false)
+	}
 	if !t.lazyWrite {
-		_ = dst.SetWriteDeadline(t.start.Add(since + t.send))
+		_ = dst.SetWriteDeadline(t.start.Add(since + send))
 		if t.reason.Load() != nil {
 			return closeSendTimeout // ended meanwhile: end's deadline may be overwritten
 		}
 	}
+	pw := t.toBknd
+	if dst == t.client {
+		// The 101 goes through the client's wrappers: h1guard's
+		// (--http1-server=net) learns from it that the connection
+		// switched protocols. headSent is read under toClientMu, as
+		// every write to the client runs.
+		pw = nil
+		if t.headSent {
+			pw = t.toClnt
+		}
+	}
 	for {
-		n, err := dst.Write(b)
+		var n int
+		var err error
+		if pw != nil {
+			n, err = pw.write(b)
+		} else {
+			n, err = dst.Write(b)
+		}
 		count.Add(int64(n))
 		b = b[n:]
 		if err == nil {
@@ -637,12 +778,15 @@ func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int
 		}
 		if t.lazyWrite && errors.Is(err, os.ErrDeadlineExceeded) {
 			now := time.Since(t.start)
-			if n > 0 {
+			switch {
+			case n > 0 && pw != nil:
+				since = time.Duration(pw.at) // the last progress, recorded
+			case n > 0:
 				since = now
 				t.last.Store(int64(now))
 			}
-			if now-since < t.send {
-				_ = dst.SetWriteDeadline(t.start.Add(since + t.send))
+			if now-since < send {
+				_ = dst.SetWriteDeadline(t.start.Add(since + send))
 				// After the re-arm: end stores its reason before it sets
 				// the deadline in the past, so either this sees the
 				// reason or the next Write sees end's deadline.

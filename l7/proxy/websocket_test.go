@@ -7,14 +7,17 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -139,7 +142,9 @@ func TestIsUpgrade(t *testing.T) {
 		{name: "connection close", conn: "close", upg: "websocket", want: true},
 		{name: "other protocol", conn: "Upgrade", upg: "h2c", want: true},
 		{name: "no upgrade", conn: "Upgrade"},
-		{name: "with a body", conn: "Upgrade", upg: "websocket", body: "x"},
+		// nginx reads the body and sends it with the handshake.
+		{name: "with a body", conn: "Upgrade", upg: "websocket", body: "x", want: true},
+		{name: "with a large body", conn: "Upgrade", upg: "websocket", body: strings.Repeat("x", maxUpgradeBody+1)},
 		{name: "http2", conn: "Upgrade", upg: "websocket", http2: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -416,8 +421,11 @@ func TestWebSocketTrafficKeepsAlive(t *testing.T) {
 }
 
 // TestWebSocketSendTimeout closes a tunnel whose client stops reading while
-// the backend keeps sending: the write to the client blocks for
-// proxy-send-timeout.
+// the backend keeps sending: the write to the client blocks for nginx's
+// send_timeout (60 s, here shortened), which ngx_http_upstream_process_upgraded
+// arms on the client's write; neither proxy-send-timeout (the upstream's
+// writes) nor proxy-read-timeout (no read timer while the upstream's bytes
+// wait) closes it before.
 func TestWebSocketSendTimeout(t *testing.T) {
 	t.Parallel()
 	chunk := bytes.Repeat([]byte("y"), 64<<10)
@@ -436,16 +444,34 @@ func TestWebSocketSendTimeout(t *testing.T) {
 		}
 	})
 	p, srv := front(t, Options{Registry: prometheus.NewRegistry()},
-		snap(1, "foo.com", backendOf("ws", []string{addr(be)}, readTimeout(30), sendTimeout(1))))
+		snap(1, "foo.com", backendOf("ws", []string{addr(be)}, readTimeout(1), sendTimeout(1))))
+	const clientSend = 3 * time.Second
+	p.clientSend = clientSend
 	conn, err := net.Dial("tcp", addr(srv))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	start := time.Now()
 	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
 	// Never read: the proxy's writes to this client block.
-	waitFor(t, "send_timeout counted", func() bool { return closes(p, closeSendTimeout) == 1 })
+	for closes(p, closeSendTimeout)+closes(p, closeReadTimeout)+closes(p, closeBackend)+closes(p, closeClient) == 0 {
+		if time.Since(start) > 15*time.Second {
+			t.Fatal("the tunnel is still open after 15 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := closes(p, closeSendTimeout); n != 1 {
+		t.Errorf("send_timeout counted %v, want 1 (backend %v, client %v)", n, closes(p, closeBackend), closes(p, closeClient))
+	}
+	if d := time.Since(start); d < clientSend-100*time.Millisecond {
+		t.Errorf("closed after %v, want the client's send timeout (%v) at least", d, clientSend)
+	}
+	if n := closes(p, closeReadTimeout); n != 0 {
+		t.Errorf("read_timeout counted %v, want 0", n)
+	}
+	t.Logf("closed after %v", time.Since(start))
 	if got := testutil.ToFloat64(p.metrics.tunnelsOpen); got != 0 {
 		t.Errorf("weir_websocket_tunnels_open = %v after the close, want 0", got)
 	}
@@ -651,5 +677,188 @@ func TestUpgradeResponseHeaderTooLarge(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("status %d with a %d-byte header, want 502", resp.StatusCode, len(resp.Header.Get("X-Filler")))
+	}
+}
+
+// readSwitchHead reads a response head from br, its Date's value replaced by
+// "X".
+func readSwitchHead(tb testing.TB, br *bufio.Reader) string {
+	tb.Helper()
+	var b strings.Builder
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			tb.Fatalf("read head: %v (so far %q)", err, b.String())
+		}
+		if strings.HasPrefix(line, "Date: ") {
+			line = "Date: X\r\n"
+		}
+		b.WriteString(line)
+		if line == "\r\n" {
+			return b.String()
+		}
+	}
+}
+
+// TestUpgradeSwitchHead: the client gets the upstream's 101 as nginx 1.22
+// relays it: the status line, Date, nginx's own "Connection: upgrade",
+// the upstream's fields in its order and spelling (its Upgrade among them,
+// none when it sent none; the fields its Connection names kept), the
+// route's own (add-headers) after them. A client's Upgrade listing
+// several protocols gets the 101 to the one the upstream chose.
+func TestUpgradeSwitchHead(t *testing.T) {
+	t.Parallel()
+	up := answeringBackend(t, func(path string) string {
+		if path == "/bare" {
+			return "101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: abc"
+		}
+		return "101 Web Socket Protocol Handshake\r\nUpgrade: WebSocket\r\nConnection: Upgrade, X-Foo\r\nX-Foo: 1\r\n" +
+			"Sec-WebSocket-Accept: abc\r\nx-lower: 2\r\nX-Up: a\r\nX-B: 3\r\nX-Up: b"
+	}, "")
+	s := snap(1, "foo.com", backendOf("ws", []string{up}))
+	s.Global.ResponseHeaders = []annotations.Header{{Name: "X-Frame-Options", Value: "DENY"}}
+	_, srv := front(t, Options{}, s)
+	for _, tc := range []struct{ path, upgrade, want string }{
+		{"/", "websocket", "HTTP/1.1 101 Web Socket Protocol Handshake\r\nDate: X\r\nConnection: upgrade\r\nUpgrade: WebSocket\r\n" +
+			"X-Foo: 1\r\nSec-WebSocket-Accept: abc\r\nx-lower: 2\r\nX-Up: a\r\nX-Up: b\r\nX-B: 3\r\nX-Frame-Options: DENY\r\n\r\n"},
+		{"/", "websocket, foo/1", "HTTP/1.1 101 Web Socket Protocol Handshake\r\nDate: X\r\nConnection: upgrade\r\nUpgrade: WebSocket\r\n" +
+			"X-Foo: 1\r\nSec-WebSocket-Accept: abc\r\nx-lower: 2\r\nX-Up: a\r\nX-Up: b\r\nX-B: 3\r\nX-Frame-Options: DENY\r\n\r\n"},
+		{"/bare", "websocket", "HTTP/1.1 101 Switching Protocols\r\nDate: X\r\nConnection: upgrade\r\n" +
+			"Sec-WebSocket-Accept: abc\r\nX-Frame-Options: DENY\r\n\r\n"},
+	} {
+		conn := dialRaw(t, addr(srv))
+		io.WriteString(conn, "GET "+tc.path+" HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: "+tc.upgrade+"\r\n"+
+			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+		got := readSwitchHead(t, bufio.NewReader(conn))
+		conn.Close()
+		if got != tc.want {
+			t.Errorf("%s, Upgrade %q: head\n%q, want\n%q", tc.path, tc.upgrade, got, tc.want)
+		}
+	}
+}
+
+// TestUpgradeAccessLog: a tunnel's access-log line has nginx's values: 101,
+// $bytes_sent the 101's head and the bytes the client got, the upstream's
+// $upstream_response_length 0 (a 101 has no body), its connect and header
+// times, and an $upstream_response_time that is the tunnel's life, as
+// $request_time.
+func TestUpgradeAccessLog(t *testing.T) {
+	t.Parallel()
+	up := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello")
+		time.Sleep(300 * time.Millisecond)
+	})
+	buf := new(syncBuffer)
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{up})), map[string]string{"log-format-upstream": "$status $body_bytes_sent $bytes_sent $upstream_response_length $upstream_connect_time $upstream_header_time $upstream_response_time $request_time"})
+	_, srv := front(t, Options{AccessLog: buf}, s)
+	conn := dialRaw(t, addr(srv))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	all, _ := io.ReadAll(conn)
+	head, body, _ := strings.Cut(string(all), "\r\n\r\n")
+	if body != "hello" {
+		t.Fatalf("client got %q, want the 101 and hello", all)
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	f := strings.Fields(buf.String())
+	if len(f) != 8 {
+		t.Fatalf("line %q", buf.String())
+	}
+	want := []string{"101", "5", strconv.Itoa(len(head) + 4 + 5), "0"}
+	if diff := cmp.Diff(want, f[:4]); diff != "" {
+		t.Errorf("$status $body_bytes_sent $bytes_sent $upstream_response_length (-want +got):\n%s", diff)
+	}
+	if f[4] == "-" || f[5] == "-" {
+		t.Errorf("$upstream_connect_time %s, $upstream_header_time %s: want times", f[4], f[5])
+	}
+	if rt, _ := strconv.ParseFloat(f[6], 64); rt < 0.25 || f[6] != f[7] && math.Abs(rt-mustFloat(f[7])) > 0.002 {
+		t.Errorf("$upstream_response_time %s, $request_time %s: want the tunnel's life (0.3 s) in both", f[6], f[7])
+	}
+}
+
+func mustFloat(s string) float64 {
+	v, _ := strconv.ParseFloat(s, 64)
+	return v
+}
+
+// TestUpgradeWithBody: an upgrade with a Content-Length body goes upstream
+// as nginx sends it, Upgrade, Connection: upgrade and the body, and the
+// 101 opens the tunnel; the body is sent again to the next upstream when
+// the first fails before its answer (a GET: nginx passes no POST on once
+// sent).
+func TestUpgradeWithBody(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 4)
+	up := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		b, _ := io.ReadAll(req.Body)
+		got <- req.Header.Get("Upgrade") + "|" + req.Header.Get("Connection") + "|" + string(b)
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		n, _ := br.Read(make([]byte, 16))
+		io.WriteString(c, strconv.Itoa(n))
+	})
+	down := rawBackend(t, func(c net.Conn) { c.Close() }) // fails before any answer
+	_, srv := front(t, Options{}, snap(1, "foo.com", backendOf("ws", []string{down, up})))
+	for range 2 { // round robin: one of them meets down first
+		conn := dialRaw(t, addr(srv))
+		io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 3\r\n\r\nabc")
+		br := bufio.NewReader(conn)
+		if head := readSwitchHead(t, br); !strings.HasPrefix(head, "HTTP/1.1 101 ") {
+			t.Fatalf("head %q, want a 101", head)
+		}
+		io.WriteString(conn, "ping")
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(br, b); err != nil || string(b) != "4" {
+			t.Errorf("through the tunnel: %q %v, want the backend's 4", b, err)
+		}
+		conn.Close()
+		if g := <-got; g != "websocket|upgrade|abc" {
+			t.Errorf("upstream got Upgrade|Connection|body %q, want websocket|upgrade|abc", g)
+		}
+	}
+}
+
+// TestUpgradeClientLeavesHandshake: a client that closes while the
+// upstream has not answered its upgrade ends the request at once, as
+// nginx's broken-connection check: 499, nothing sent, the upstream's
+// connection closed; not after proxy-read-timeout.
+func TestUpgradeClientLeavesHandshake(t *testing.T) {
+	t.Parallel()
+	entered, upClosed := make(chan struct{}), make(chan struct{})
+	up := rawBackend(t, func(c net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		close(entered)
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		c.Read(make([]byte, 1)) // never answers; returns when the proxy closes
+		close(upClosed)
+	})
+	buf := new(syncBuffer)
+	s := withLogFormat(t, snap(1, "foo.com", backendOf("a", []string{up}, readTimeout(30))), map[string]string{"log-format-upstream": "$status $bytes_sent $upstream_status"})
+	_, srv := front(t, Options{AccessLog: buf}, s)
+	conn := dialRaw(t, addr(srv))
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: foo.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	<-entered
+	start := time.Now()
+	conn.Close()
+	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
+	if got, want := buf.String(), "499 0 -\n"; got != want {
+		t.Errorf("line %q, want %q", got, want)
+	}
+	select {
+	case <-upClosed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream's connection is still open")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("ended %v after the client left, want at once", d)
 	}
 }

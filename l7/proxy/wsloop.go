@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -458,7 +459,7 @@ func (l *relayLoop) send(t *tunnel, s int, b []byte) bool {
 	src.buf = l.takeBuf()
 	src.pending = append(src.buf[:0], b[w:]...)
 	src.since = l.now
-	l.schedule(t, l.now+int64(t.send))
+	l.schedule(t, l.now+int64(t.sendFrom(s)))
 	return false
 }
 
@@ -554,10 +555,10 @@ func (l *relayLoop) expire() {
 			l.end(t, reason)
 			continue
 		}
-		due := lp.last + int64(t.read)
+		due := t.readDue()
 		for s := range lp.side {
 			if lp.side[s].pending != nil {
-				due = min(due, lp.side[s].since+int64(t.send))
+				due = min(due, lp.side[s].since+int64(t.sendFrom(s)))
 			}
 		}
 		if lp.goAway {
@@ -577,14 +578,34 @@ func (l *relayLoop) timedOut(t *tunnel) string {
 		return closeShutdown
 	}
 	for s := range lp.side {
-		if lp.side[s].pending != nil && l.now-lp.side[s].since >= int64(t.send) {
+		if lp.side[s].pending != nil && l.now-lp.side[s].since >= int64(t.sendFrom(s)) {
 			return closeSendTimeout
 		}
 	}
-	if l.now-lp.last >= int64(t.read) {
+	if lp.side[1].pending == nil && l.now-lp.last >= int64(t.read) {
 		return closeReadTimeout
 	}
 	return ""
+}
+
+// sendFrom is how long the bytes read from side s (0 the client, 1 the
+// backend) may wait for the other side to take them: proxy-send-timeout
+// to the backend, nginx's send_timeout to the client.
+func (t *tunnel) sendFrom(s int) time.Duration {
+	if s == 1 {
+		return t.sendClient
+	}
+	return t.send
+}
+
+// readDue is when t's read timeout expires, in the loop's time: none
+// (the largest time) while the backend's bytes wait for the client, as
+// nginx arms no read timer then.
+func (t *tunnel) readDue() int64 {
+	if t.lp.side[1].pending != nil {
+		return math.MaxInt64
+	}
+	return t.lp.last + int64(t.read)
 }
 
 // end takes t out of the loop and closes it for reason (tunnel.end: both

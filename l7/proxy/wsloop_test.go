@@ -234,26 +234,50 @@ func TestRelayLoopShortWrites(t *testing.T) {
 	}
 }
 
-// TestRelayLoopSendTimeout: a backend that never reads ends the tunnel
-// after the send timeout, though the client keeps writing (its writes
-// stay blocked: the loop does not read it while bytes are pending).
+// TestRelayLoopSendTimeout: a side that never reads while the other keeps
+// writing ends the tunnel after its send timeout (the writer's writes stay
+// blocked: the loop does not read it while bytes are pending). To the
+// backend it is proxy-send-timeout; to the client nginx's send_timeout
+// (timeouts.client), not proxy-send-timeout nor proxy-read-timeout:
+// ngx_http_upstream_process_upgraded bounds the write to the client by
+// send_timeout and arms no read timer while the upstream's bytes wait.
 func TestRelayLoopSendTimeout(t *testing.T) {
 	t.Parallel()
-	const send = 400 * time.Millisecond
-	lt := newLoopTunnel(t, timeouts{read: 30 * time.Second, send: send}, func(lt *loopTunnel) {
-		_ = lt.proxB.(*net.TCPConn).SetWriteBuffer(4 << 10)
-	})
-	_ = lt.bknd.(*net.TCPConn).SetReadBuffer(4 << 10)
-	go func() {
-		_ = lt.client.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		_, _ = io.WriteString(lt.client, pattern(16<<20))
-	}()
-	start := time.Now()
-	if r := lt.end(t); r != closeSendTimeout {
-		t.Errorf("reason %q, want %q", r, closeSendTimeout)
-	}
-	if d := time.Since(start); d < send-50*time.Millisecond {
-		t.Errorf("ended after %v, want the send timeout (%v) at least", d, send)
+	for _, tc := range []struct {
+		name     string
+		to       timeouts
+		toClient bool          // the client is the side that does not read
+		want     time.Duration // the least time before the end
+	}{
+		{"backend", timeouts{read: 30 * time.Second, send: 400 * time.Millisecond}, false, 400 * time.Millisecond},
+		{"client", timeouts{read: 300 * time.Millisecond, send: 300 * time.Millisecond, client: 1200 * time.Millisecond}, true, 1200 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lt := newLoopTunnel(t, tc.to, func(lt *loopTunnel) {
+				own := lt.proxB
+				if tc.toClient {
+					own = lt.proxyC
+				}
+				_ = own.(*net.TCPConn).SetWriteBuffer(4 << 10)
+			})
+			deaf, writer := lt.bknd, lt.client
+			if tc.toClient {
+				deaf, writer = lt.client, lt.bknd
+			}
+			_ = deaf.(*net.TCPConn).SetReadBuffer(4 << 10)
+			go func() {
+				_ = writer.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				_, _ = io.WriteString(writer, pattern(16<<20))
+			}()
+			start := time.Now()
+			if r := lt.end(t); r != closeSendTimeout {
+				t.Errorf("reason %q, want %q", r, closeSendTimeout)
+			}
+			if d := time.Since(start); d < tc.want-50*time.Millisecond {
+				t.Errorf("ended after %v, want the send timeout (%v) at least", d, tc.want)
+			}
+		})
 	}
 }
 

@@ -276,7 +276,7 @@ var tuningMeta = []Meta{
 	},
 	{
 		Key: "proxy-request-buffering", Default: "on", ConfigMap: true,
-		Doc:      "`on` reads the whole request body (within `proxy-body-size`) before connecting to the endpoint, in memory up to `client-body-buffer-size` and in a temporary file beyond; such a body may be sent again to the next endpoint. `off` streams it as it arrives. Protocol upgrades are never buffered.",
+		Doc:      "`on` reads the whole request body (within `proxy-body-size`) before connecting to the endpoint, in memory up to `client-body-buffer-size` and in a temporary file beyond; such a body may be sent again to the next endpoint. `off` streams it as it arrives. A protocol upgrade's body (a `Content-Length` up to 64 KiB) is always read whole and sent with the handshake; a chunked or larger one makes it a plain request.",
 		Validate: validateOnOff,
 	},
 	{

@@ -1,0 +1,104 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// progressWriter writes a pump's bytes to a plain TCP side of a tunnel
+// through its syscall.RawConn, so that the time of each write that makes
+// progress is known: a blocked write's send timeout counts from the last
+// one, as nginx re-arms its timer at every event
+// (ngx_http_upstream_process_upgraded). net.Conn.Write's count at its
+// deadline does not say when its bytes went: a write that filled the
+// socket's buffer at once and then made no progress looked busy for one
+// more timeout. One pump uses it at a time (the client's under
+// toClientMu, and only once the 101 went through the client's wrappers);
+// its function is made once.
+type progressWriter struct {
+	raw syscall.RawConn
+	t   *tunnel
+	fn  func(fd uintptr) bool
+	// b is what is left to write, n what was written of it, err the
+	// write's error; at the time of the last write that made progress,
+	// in nanoseconds since the tunnel's start.
+	b   []byte
+	n   int
+	err error
+	at  int64
+}
+
+// newProgressWriter returns the writer of c's socket for t, nil if c is
+// no TCP connection under layers that write to it unchanged.
+func newProgressWriter(t *tunnel, c net.Conn) *progressWriter {
+	tc := tcpConnOf(c)
+	if tc == nil {
+		return nil
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w := &progressWriter{raw: raw, t: t}
+	w.fn = w.writeSocket
+	return w
+}
+
+// write writes b as net.Conn.Write does (all of it, or an error: the
+// deadline's, the socket's) and returns how much went.
+func (w *progressWriter) write(b []byte) (int, error) {
+	w.b, w.n, w.err = b, 0, nil
+	err := w.raw.Write(w.fn)
+	n := w.n
+	if err == nil {
+		err = w.err
+	}
+	w.b = nil
+	return n, err
+}
+
+// writeSocket is syscall.RawConn.Write's function: it writes until all is
+// written, the socket is full (false: the runtime's poller waits until it
+// is writable, or the write deadline) or fails, recording the time of each
+// write that made progress.
+func (w *progressWriter) writeSocket(fd uintptr) bool {
+	for len(w.b) > 0 {
+		n, err := unix.Write(int(fd), w.b)
+		if n > 0 {
+			w.n += n
+			w.b = w.b[n:]
+			w.at = w.t.touch()
+		}
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.EAGAIN):
+			return false
+		case err != nil:
+			w.err = err
+			return true
+		case n <= 0:
+			w.err = syscall.EIO
+			return true
+		}
+	}
+	return true
+}
+
+// tcpConnOf returns the TCP connection of c, under wrappers that write to
+// it unchanged (h1guard's, PROXY protocol's, connlimit's) if any; nil if
+// there is none.
+func tcpConnOf(c net.Conn) *net.TCPConn {
+	for range 4 {
+		u, ok := c.(interface{ Unwrap() net.Conn })
+		if !ok {
+			break
+		}
+		c = u.Unwrap()
+	}
+	tc, _ := c.(*net.TCPConn)
+	return tc
+}
