@@ -75,6 +75,7 @@ func FuzzServer(f *testing.F) {
 			return
 		}
 		w := see(want)
+		w.Close = nginxClose(want)
 		if v, ok := hostLine(b[h.Start:]); ok && want.URL.Host != "" {
 			w.Header["Host"] = []string{v}
 		}
@@ -108,6 +109,23 @@ func FuzzServer(f *testing.F) {
 			t.Errorf("for %q\nnet/http: %+v\nh1server: %+v", b, w, g)
 		}
 	})
+}
+
+// nginxClose is whether nginx 1.22 closes the connection after r, where
+// h1server follows it rather than net/http (README): the last Connection
+// line holding "close" or "keep-alive" anywhere, in any case, decides;
+// without one HTTP/1.0 closes and HTTP/1.1 keeps the connection.
+func nginxClose(r *http.Request) bool {
+	close, keepAlive := false, false
+	for _, v := range r.Header["Connection"] {
+		switch v = strings.ToLower(v); {
+		case strings.Contains(v, "close"):
+			close, keepAlive = true, false
+		case strings.Contains(v, "keep-alive"):
+			close, keepAlive = false, true
+		}
+	}
+	return close || r.ProtoMajor == 1 && r.ProtoMinor == 0 && !keepAlive
 }
 
 // badTrailerName reports whether the chunked body at the start of b ends
