@@ -63,7 +63,7 @@ const (
 	whyH2C                   = "the HTTP port takes h2c with prior knowledge, as ingress-nginx's template writes \"http2 on\" into every server; the nginx 1.22 of the run had http2 on its TLS listener only"
 	whyTooLargeCloses        = "a body declared over proxy-body-size gets its 413 and a close; nginx reads and drops the body to keep the connection"
 	whyGarbageWaits          = "bytes that cannot start a request line wait for the line's end (or client-header-timeout); nginx answers 400 at the first bad byte"
-	whyUpgradeBody           = "a request with a body is no upgrade (README): its Upgrade and Connection do not go upstream"
+	whyUpgradeBody           = "a request with a chunked body (or one over 64 KiB) is no upgrade (README): its Upgrade and Connection do not go upstream"
 	whyTrailerField          = "Trailer does not go upstream (no chunked body goes with it); nginx passes it"
 	whyUserAgentTwice        = "of two User-Agent lines the first goes upstream, as net/http writes it; nginx passes both"
 	whyOriginalForwardedHost = "X-Original-Forwarded-Host is set, as ingress-nginx's template does; the nginx.conf of the run lacked that line"
