@@ -16,6 +16,7 @@ package connlimit
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -183,7 +184,7 @@ func (l *Limiter) connState(c net.Conn, st http.ConnState) {
 	}
 	switch st {
 	case http.StateIdle:
-		w.idleFor(max(l.src.ConnLimits().KeepAlive, 0))
+		w.idleFor(max(l.src.ConnLimits().KeepAlive, 0), c)
 	case http.StateActive:
 		w.busy(false)
 	case http.StateHijacked, http.StateClosed:
@@ -307,6 +308,7 @@ type conn struct {
 	idle     bool
 	deadline time.Time
 	seen     uint64 // reads when the idle period (or its header grace) began
+	proto    int8   // 0 until the first idle period, then protoHTTP1 or protoHTTP2
 
 	state atomic.Int32 // StateSlot's
 
@@ -357,17 +359,48 @@ func (c *conn) Close() error {
 	return err
 }
 
+// The protocols of conn.proto.
+const (
+	protoHTTP1 = 1
+	protoHTTP2 = 2
+)
+
+// isHTTP2 reports whether c, a connection as a server's ConnState hook
+// sees it, speaks HTTP/2: TLS that negotiated h2, or a clear-text
+// connection that opened with the HTTP/2 preface (l7/h1server hands those
+// to net/http in a wrapper whose HTTP2 method says so).
+func isHTTP2(c net.Conn) bool {
+	switch v := c.(type) {
+	case interface{ HTTP2() bool }:
+		return v.HTTP2()
+	case *tls.Conn:
+		return v.ConnectionState().NegotiatedProtocol == "h2"
+	}
+	return false
+}
+
 // idleFor starts an idle period of d: the connection closes at its end
-// unless bytes of a request arrived.
+// unless bytes of an HTTP/1 request arrived. outer is the connection as
+// the server sees it (it tells HTTP/2 from HTTP/1 at the first idle
+// period). An HTTP/2 connection closes at the end of the period whatever
+// frames (PING, SETTINGS, WINDOW_UPDATE) arrived meanwhile, as nginx's
+// keepalive_timeout timer is set once when the last stream ends and not
+// pushed back by frames; a new stream ends the period (StateActive).
 //
 // The timer is lazy, as nginx's: a request does not stop it (busy), and a
 // timer still due by the new deadline is left to fire there, where expire
 // arms it again for the rest. A keep-alive connection serving requests
 // thus touches its timer once per keep-alive timeout, not twice per
 // request.
-func (c *conn) idleFor(d time.Duration) {
+func (c *conn) idleFor(d time.Duration, outer net.Conn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.proto == 0 {
+		c.proto = protoHTTP1
+		if isHTTP2(outer) {
+			c.proto = protoHTTP2
+		}
+	}
 	c.idle = true
 	c.deadline = time.Now().Add(d)
 	c.seen = c.reads.Load()
@@ -399,9 +432,9 @@ func (c *conn) busy(stop bool) {
 	}
 }
 
-// expire closes a connection still idle at its deadline. One whose next
-// request began arriving gets HeaderTimeout for its first bytes before
-// net/http reads its head under ReadHeaderTimeout.
+// expire closes a connection still idle at its deadline. An HTTP/1 one
+// whose next request began arriving gets HeaderTimeout for its first
+// bytes before the server reads its head under ReadHeaderTimeout.
 func (c *conn) expire() {
 	c.mu.Lock()
 	c.armed = false
@@ -414,7 +447,7 @@ func (c *conn) expire() {
 		c.mu.Unlock()
 		return
 	}
-	if r := c.reads.Load(); r != c.seen {
+	if r := c.reads.Load(); r != c.seen && c.proto != protoHTTP2 {
 		c.seen = r
 		d := c.l.src.ConnLimits().HeaderTimeout
 		if d <= 0 {

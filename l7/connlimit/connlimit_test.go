@@ -3,6 +3,7 @@ package connlimit
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -329,5 +330,53 @@ func TestKeepAliveRequestsHTTP2(t *testing.T) {
 	}
 	if conns[0] != conns[1] || conns[1] == conns[2] || conns[2] != conns[3] {
 		t.Errorf("four requests with keep-alive-requests 2 on connections %v, want two on each of two", conns)
+	}
+}
+
+// TestKeepAliveHTTP2Frames: an idle HTTP/2 connection closes at the end of
+// keep-alive although the client keeps sending PING frames, as nginx's
+// keepalive_timeout timer is not pushed back by them; an HTTP/1
+// connection would get the header timeout (an hour here) for bytes that
+// arrived while idle.
+func TestKeepAliveHTTP2Frames(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	l := New(Options{Source: newSource(Settings{KeepAlive: 300 * time.Millisecond, KeepAliveRequests: 1000, HeaderTimeout: time.Hour})})
+	l.Configure(ts.Config)
+	ts.Listener = l.Listener(ts.Listener)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	c, err := tls.Dial("tcp", ts.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}) // the test checks the connection's life, not the certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("negotiated %q, want h2", p)
+	}
+	// The preface and an empty SETTINGS frame open the connection; no
+	// stream follows, so it is idle from the start.
+	if _, err := io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		io.Copy(io.Discard, c) // the server's SETTINGS, acks, then EOF
+	}()
+	ping := []byte("\x00\x00\x08\x06\x00\x00\x00\x00\x00pingping")
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-closed:
+			return
+		case <-tick.C:
+			c.Write(ping) // fails once the server closed; closed says so
+		case <-deadline:
+			t.Fatal("an HTTP/2 connection sending PING frames stays open 10 s past keep-alive 300ms")
+		}
 	}
 }

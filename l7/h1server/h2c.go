@@ -72,6 +72,10 @@ type prefixConn struct {
 // addresses).
 func (c *prefixConn) Unwrap() net.Conn { return c.Conn }
 
+// HTTP2 reports true: the connection opened with the HTTP/2 preface
+// (connlimit's keep-alive tells HTTP/2 connections by it).
+func (c *prefixConn) HTTP2() bool { return true }
+
 func (c *prefixConn) Read(p []byte) (int, error) {
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)
