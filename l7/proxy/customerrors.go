@@ -120,6 +120,24 @@ func (p *Proxy) defaultErrorPage(rec *responseRecorder, r *http.Request, code in
 	}
 }
 
+// atErrorPage reports whether ex's request ended in one of nginx's
+// @custom_<upstream>_<code> locations (an error page, nginx's 404 page of
+// the internal default backend, or the 403 of its inherited deny). Such a
+// named location sets no access_log of its own: the http-level one logs
+// the request whatever its first location said (enable-access-log
+// "false", or the default server's off without
+// enable-access-log-for-default-backend). nginx 1.22.1, location "/" with
+// access_log off whose 404 went to @custom_upstream-default-backend_404,
+// wrote 127.0.0.1 "GET /y?z HTTP/1.1" 200 404 : 200 upstream-default-backend.
+func (ex *exchange) atErrorPage() bool {
+	for e := ex; e != nil; e = e.redirect {
+		if e.intercepted || e.errorPage {
+			return true
+		}
+	}
+	return false
+}
+
 // deniedError answers the 503 of a location ingress-nginx denies (an
 // upstream.go upstreamDenial, or source ranges that do not parse):
 // nginx.tmpl writes "return 503" in place of the location's settings, its
