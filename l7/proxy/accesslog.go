@@ -69,7 +69,7 @@ func (a *accessLog) begin() { a.inFlight.Add(1) }
 // (disable-access-log, disable-http-access-log) or when its route's enable-access-log is "false".
 func (a *accessLog) write(r *http.Request, ex *exchange, rec *responseRecorder, status int, d time.Duration, lf *logFormat, off bool) {
 	idle := a.inFlight.Add(-1) <= 0
-	if off || ex.route != nil && ex.route.Backend.Proxy.AccessLogOff {
+	if off {
 		if idle {
 			a.mu.Lock()
 			defer a.mu.Unlock()

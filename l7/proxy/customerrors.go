@@ -90,20 +90,23 @@ func (p *Proxy) interceptOwn(rec *responseRecorder, r *http.Request, code int, e
 	if er := lr.ErrorRoute; er != nil && p.serveErrorRoute(rec, r, code, ex, er, true) {
 		return true
 	}
-	return p.defaultErrorPage(rec, r, code, ex)
+	p.defaultErrorPage(rec, r, code, ex)
+	return true
 }
 
 // defaultErrorPage serves @custom_upstream-default-backend_<code> for ex:
 // the Snapshot's DefaultService, else ingress-nginx's internal default
-// backend's 404. It reports false, having sent nothing, when ex's route is
-// the DefaultService's own.
-func (p *Proxy) defaultErrorPage(rec *responseRecorder, r *http.Request, code int, ex *exchange) bool {
+// backend's 404. The catch-all's own answer is no exception: nginx's
+// default server "_" inherits the http-level proxy_intercept_errors and
+// error_page lines of the ConfigMap's custom-http-errors, so a listed
+// status of --default-backend-service for an unmatched host is asked
+// again of that Service, rewritten to "/" with X-Code (nginx 1.22.1: 200
+// "/?z x-code=404" for GET other.test/y?z of a Service answering 404
+// without X-Code).
+func (p *Proxy) defaultErrorPage(rec *responseRecorder, r *http.Request, code int, ex *exchange) {
 	var fb *router.Route
 	if rt := p.router.Load(); rt != nil {
 		fb = rt.ErrorPages()
-	}
-	if fb != nil && fb == ex.route {
-		return false
 	}
 	if fb == nil || !p.serveErrorRoute(rec, r, code, ex, fb, true) {
 		// ingress-nginx's internal default backend, through a
@@ -115,7 +118,24 @@ func (p *Proxy) defaultErrorPage(rec *responseRecorder, r *http.Request, code in
 		delete(rec.Header(), "Strict-Transport-Security")
 		writeError(rec, http.StatusNotFound)
 	}
-	return true
+}
+
+// atErrorPage reports whether ex's request ended in one of nginx's
+// @custom_<upstream>_<code> locations (an error page, nginx's 404 page of
+// the internal default backend, or the 403 of its inherited deny). Such a
+// named location sets no access_log of its own: the http-level one logs
+// the request whatever its first location said (enable-access-log
+// "false", or the default server's off without
+// enable-access-log-for-default-backend). nginx 1.22.1, location "/" with
+// access_log off whose 404 went to @custom_upstream-default-backend_404,
+// wrote 127.0.0.1 "GET /y?z HTTP/1.1" 200 404 : 200 upstream-default-backend.
+func (ex *exchange) atErrorPage() bool {
+	for e := ex; e != nil; e = e.redirect {
+		if e.intercepted || e.errorPage {
+			return true
+		}
+	}
+	return false
 }
 
 // deniedError answers the 503 of a location ingress-nginx denies (an
@@ -132,8 +152,8 @@ func (p *Proxy) deniedError(rec *responseRecorder, r *http.Request, ex *exchange
 		writeError(rec, code)
 		return
 	}
-	if !p.blockedErrorPage(rec, ex, nil) && !p.defaultErrorPage(rec, r, code, ex) {
-		writeError(rec, code)
+	if !p.blockedErrorPage(rec, ex, nil) {
+		p.defaultErrorPage(rec, r, code, ex)
 	}
 }
 

@@ -222,6 +222,43 @@ func TestCustomHTTPErrorsCatchAll(t *testing.T) {
 	}
 }
 
+// TestCustomHTTPErrorsDefaultServer checks that the catch-all of
+// --default-backend-service (the DefaultService route itself) has its
+// listed statuses intercepted too, as nginx's default server "_" inherits
+// the http-level proxy_intercept_errors and error_page lines of the
+// ConfigMap's custom-http-errors: a 404 of that Service for an unmatched
+// host is asked again of it, rewritten to "/" (query kept) with X-Code 404.
+// nginx 1.22.1, configured so, answered GET other.test/y?z with the
+// second answer: 200 "/?z x-code=404".
+func TestCustomHTTPErrorsDefaultServer(t *testing.T) {
+	t.Parallel()
+	pages := addr(backend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Code") == "" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+		io.WriteString(w, r.RequestURI+" x-code="+r.Header.Get("X-Code"))
+	}))
+	for _, tc := range []struct {
+		name   string
+		codes  []int
+		status int
+		body   string
+	}{
+		{"404 listed", []int{404}, 200, "/?z x-code=404"},
+		{"404 not listed", []int{503}, 404, "/y?z x-code="},
+	} {
+		svc := backendOf("fallback", []string{pages}, func(p *annotations.Proxy) {
+			p.Upstream = &annotations.Upstream{CustomHTTPErrors: tc.codes}
+		})
+		s := snap(1, "a.test", backendOf("app", []string{pages}))
+		s.DefaultBackend, s.DefaultService = &svc, &svc
+		_, srv := front(t, Options{}, s)
+		if res := get(t, client(t), srv, "other.test", "/y?z"); res.status != tc.status || res.body != tc.body {
+			t.Errorf("%s: unmatched host: %d %q, want %d %q", tc.name, res.status, res.body, tc.status, tc.body)
+		}
+	}
+}
+
 // TestDisableProxyInterceptErrors mirrors ingress-nginx's
 // disable-proxy-intercept-errors e2e case: the endpoint's listed 404
 // reaches the client unchanged, while Weir's own 502 (nginx's error_page,

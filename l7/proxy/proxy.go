@@ -461,7 +461,8 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	}
 	if p.access != nil {
 		g := p.liveGlobal()
-		off := g.DisableAccessLog || g.DisableHTTPAccessLog || ex.defaultServer && !g.Logs.DefaultBackend || g.skipped(r)
+		off := g.DisableAccessLog || g.DisableHTTPAccessLog || g.skipped(r) || !ex.atErrorPage() &&
+			(ex.defaultServer && !g.Logs.DefaultBackend || ex.route != nil && ex.route.Backend.Proxy.AccessLogOff)
 		p.access.write(r, ex, rec, status, duration, g.logFormat, off) // log-format-upstream (logformat.go)
 	}
 	if v != nil {

@@ -143,3 +143,50 @@ func TestDefaultBackendAccessLog(t *testing.T) {
 		t.Errorf("logged paths %q, want %s", paths, want)
 	}
 }
+
+// TestErrorPageAccessLog checks that a request custom-http-errors sends to
+// an error page is logged whatever its location's access_log said
+// (enable-access-log "false", or the default server's without
+// enable-access-log-for-default-backend): it ends in nginx's @custom_
+// location, which has the http-level access_log. nginx 1.22.1, location
+// "/" with access_log off whose 404 went to
+// @custom_upstream-default-backend_404, logged the request.
+func TestErrorPageAccessLog(t *testing.T) {
+	t.Parallel()
+	pages := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/missing") && r.Header.Get("X-Code") == "" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	withList := func(codes ...int) func(*annotations.Proxy) {
+		return func(p *annotations.Proxy) { p.Upstream = &annotations.Upstream{CustomHTTPErrors: codes} }
+	}
+	logOff := func(p *annotations.Proxy) { p.AccessLogOff = true }
+	service := backendOf("default", []string{addr(pages)}, withList(404))
+	service.Ingress = snapshot.ObjectRef{Kind: "Service", Namespace: "ingress-nginx", Name: "default-http-backend"}
+	s := &snapshot.Snapshot{Version: 1, DefaultBackend: &service, DefaultService: &service, Servers: []snapshot.Server{
+		{Host: "a.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("a", []string{addr(pages)}, logOff, withList(404))}}},
+		{Host: "b.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: backendOf("b", []string{addr(pages)}, logOff)}}},
+	}}
+	var logs syncBuffer
+	p, srv := front(t, Options{AccessLog: &logs}, s)
+	c := client(t)
+	for _, tc := range []struct {
+		host, path string
+		status     int
+	}{
+		{"nope.test", "/ok", 200}, {"nope.test", "/missing-nope", 200},
+		{"a.test", "/ok", 200}, {"a.test", "/missing-a", 200}, {"b.test", "/missing-b", 404},
+	} {
+		if res := logged(t, p, func() result { return get(t, c, srv, tc.host, tc.path) }); res.status != tc.status {
+			t.Errorf("GET %s%s: %d, want %d", tc.host, tc.path, res.status, tc.status)
+		}
+	}
+	var paths []string
+	for _, e := range entries(t, logs.String()) {
+		paths = append(paths, e.Path)
+	}
+	if want := "/missing-nope /missing-a"; strings.Join(paths, " ") != want {
+		t.Errorf("logged paths %q, want %s", paths, want)
+	}
+}

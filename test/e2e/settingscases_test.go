@@ -45,6 +45,26 @@ func settingsEcho(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, strings.Join(lines, "\n")+"\n")
 }
 
+// wantLines checks body, settingsEcho's lines of what the upstream
+// received, for each of want: a line it must hold, or, after "!", one it
+// must not.
+func wantLines(t testing.TB, body string, want ...string) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, l := range strings.Split(body, "\n") {
+		have[l] = true
+	}
+	for _, l := range want {
+		if l[0] == '!' {
+			if have[l[1:]] {
+				t.Errorf("upstream got %s:\n%s", l[1:], body)
+			}
+		} else if !have[l] {
+			t.Errorf("upstream did not get %s:\n%s", l, body)
+		}
+	}
+}
+
 // TestIngressNginxSettingsCases runs the cases of ingress-nginx's e2e tests
 // of controller ConfigMap settings (test/e2e/settings: brotli, gzip,
 // global_access_block, custom_header, enable_real_ip, forwarded_headers,
@@ -75,22 +95,6 @@ func TestIngressNginxSettingsCases(t *testing.T) {
 		t.Helper()
 		if got := w.get("echo.test", "/", hdr...).status; got != want {
 			t.Errorf("GET / %q: %d, want %d", hdr, got, want)
-		}
-	}
-	lines := func(t *testing.T, body string, want ...string) {
-		t.Helper()
-		have := map[string]bool{}
-		for _, l := range strings.Split(body, "\n") {
-			have[l] = true
-		}
-		for _, l := range want {
-			if l[0] == '!' {
-				if have[l[1:]] {
-					t.Errorf("upstream got %s:\n%s", l[1:], body)
-				}
-			} else if !have[l] {
-				t.Errorf("upstream did not get %s:\n%s", l, body)
-			}
 		}
 	}
 
@@ -142,20 +146,20 @@ func TestIngressNginxSettingsCases(t *testing.T) {
 		"X-Forwarded-For", "1.2.3.4", "X-Forwarded-Host", "myhost"}
 	t.Run("enable-real-ip", func(t *testing.T) {
 		w := start(t, nil, "enable-real-ip", "true")
-		lines(t, w.get("echo.test", "/", forwarded...).body, "host=echo.test", "x-forwarded-host=echo.test",
+		wantLines(t, w.get("echo.test", "/", forwarded...).body, "host=echo.test", "x-forwarded-host=echo.test",
 			"x-forwarded-proto=http", "x-forwarded-for=1.2.3.4", "!x-forwarded-port=1234", "!host=myhost")
 		w = start(t, nil, "enable-real-ip", "false")
-		lines(t, w.get("echo.test", "/", forwarded...).body, "host=echo.test", "x-forwarded-proto=http",
+		wantLines(t, w.get("echo.test", "/", forwarded...).body, "host=echo.test", "x-forwarded-proto=http",
 			"x-original-forwarded-for=1.2.3.4", "x-original-forwarded-host=myhost", "!x-forwarded-for=1.2.3.4")
 	})
 	t.Run("use-forwarded-headers", func(t *testing.T) {
 		w := start(t, nil, "use-forwarded-headers", "true")
-		lines(t, w.get("echo.test", "/", forwarded...).body, "host=myhost", "x-forwarded-host=myhost",
+		wantLines(t, w.get("echo.test", "/", forwarded...).body, "host=myhost", "x-forwarded-host=myhost",
 			"x-forwarded-proto=myproto", "x-forwarded-scheme=myproto", "x-forwarded-port=1234", "x-forwarded-for=1.2.3.4")
-		lines(t, w.get("echo.test", "/", "X-Forwarded-Host", "myhost.com, another.host,example.net").body,
+		wantLines(t, w.get("echo.test", "/", "X-Forwarded-Host", "myhost.com, another.host,example.net").body,
 			"host=myhost.com", "x-forwarded-host=myhost.com")
 		w = start(t, nil, "use-forwarded-headers", "false")
-		lines(t, w.get("echo.test", "/", forwarded...).body, "host=echo.test", "x-forwarded-proto=http",
+		wantLines(t, w.get("echo.test", "/", forwarded...).body, "host=echo.test", "x-forwarded-proto=http",
 			"x-forwarded-scheme=http", "x-original-forwarded-for=1.2.3.4", "x-original-forwarded-host=myhost",
 			"!x-forwarded-port=1234", "!x-forwarded-for=1.2.3.4")
 	})

@@ -67,7 +67,7 @@ var headersMeta = []Meta{
 	},
 	{
 		Key: "enable-access-log", Default: "true",
-		Doc:      "`\"false\"`: no access-log line for the requests of the Ingress's routes.",
+		Doc:      "`\"false\"`: no access-log line for the requests of the Ingress's routes, but for those `custom-http-errors` sends to an error page (nginx's `@custom_` location has the http-level `access_log`).",
 		Validate: func(v string) error { _, err := parseBool(v); return err },
 	},
 	{

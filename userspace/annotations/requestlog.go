@@ -72,7 +72,7 @@ var requestLogMeta = []Meta{
 	},
 	{
 		Key: "enable-access-log-for-default-backend", Default: "false", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "`\"true\"` logs the requests answered by the default server's default backend (`--default-backend-service`, or Weir's 404 without one): those for a host no Ingress rule names, or for a host-less rule's server when no path matches. `\"false\"`: they are not logged, as ingress-nginx's `access_log off` in that location. A catch-all Ingress's `spec.defaultBackend` is logged as its `enable-access-log` says.",
+		Doc:      "`\"true\"` logs the requests answered by the default server's default backend (`--default-backend-service`, or Weir's 404 without one): those for a host no Ingress rule names, or for a host-less rule's server when no path matches. `\"false\"`: they are not logged, as ingress-nginx's `access_log off` in that location, unless `custom-http-errors` sends one to an error page (nginx's `@custom_` location logs it). A catch-all Ingress's `spec.defaultBackend` is logged as its `enable-access-log` says.",
 		Validate: validateBool,
 	},
 }
