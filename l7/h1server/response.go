@@ -32,6 +32,7 @@ type response struct {
 	clen        int64 // declared Content-Length, -1: none
 	written     int64
 	framing     int64 // chunk-size lines and CRLFs written of the body (BodyFraming)
+	headLen     int64 // bytes of the final head sendHead wrote (HeadSent)
 	continued   bool  // the 100 Continue was sent (BodyFraming)
 	closeAfter  bool
 	wantsClose  bool
@@ -213,6 +214,26 @@ func (w *response) chunkFraming() int64 {
 // request). The proxy finds it with a type assertion: it is no part of
 // http.ResponseWriter.
 func (w *response) RequestFraming() int64 { return w.c.headLen + w.c.body.framing.Load() }
+
+// HeadSent returns the bytes of the response's final head as written:
+// its status line, every field line, those the server adds itself (Date,
+// Content-Type, Content-Length, Transfer-Encoding, Connection) included,
+// and the blank line; with the body data and BodyFraming's bytes they are
+// the bytes the client gets, which nginx's $bytes_sent counts. A head not
+// written yet (a body small enough to be held, or none) is composed now,
+// with the body held, as it is once the handler returns: call it when the
+// handler writes nothing more (the proxy does as it logs the request). 0
+// after Hijack when no head was written. The proxy finds it with a type
+// assertion: it is no part of http.ResponseWriter.
+func (w *response) HeadSent() int64 {
+	if !w.headSent && !w.c.hijacked {
+		if !w.wroteHeader {
+			w.WriteHeader(http.StatusOK)
+		}
+		w.sendHead(true)
+	}
+	return w.headLen
+}
 
 // Header returns the response header map.
 func (w *response) Header() http.Header { return w.header }
@@ -567,6 +588,7 @@ func (w *response) sendHead(done bool) {
 
 	// ngx_http_header_filter's order: Server, Date, Content-Type,
 	// Content-Length, Transfer-Encoding, Connection, then the rest.
+	start := len(w.out)
 	b := w.statusLine(w.out, code)
 	b, i := w.appendFields(b, 0, rankOf[fieldServer], dropped, true)
 	if !sc.date {
@@ -592,6 +614,7 @@ func (w *response) sendHead(done bool) {
 	}
 	b, _ = w.appendFields(b, i, rankLast, dropped, true)
 	w.out = append(b, "\r\n"...)
+	w.headLen = int64(len(w.out) - start)
 	w.pre = w.pre[:0]
 	if len(p) > 0 && !w.noBody {
 		_ = w.body(p)

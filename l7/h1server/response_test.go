@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/test/testutil"
 )
 
 // headCases are handlers that set odd response headers: non-canonical keys
@@ -572,6 +573,89 @@ func TestBodyFraming(t *testing.T) {
 		}
 		if want := int64(len(body) - payload); framing != want {
 			t.Errorf("%s %s %s: BodyFraming %d, want %d (body %q)", tc.method, tc.target, tc.proto, framing, want, body)
+		}
+	}
+}
+
+// TestHeadSent checks that HeadSent, read as the handler returns, is the
+// length of the head the client gets, the lines the server adds itself
+// (Date, Content-Length, Transfer-Encoding, Connection) included, whether
+// the head went out before (a flush) or goes out with the body held; and
+// that HeadSent, the body written and BodyFraming add up to every byte the
+// client gets, response after response on a kept connection, as nginx's
+// $bytes_sent counts them.
+func TestHeadSent(t *testing.T) {
+	t.Parallel()
+	type sizer interface {
+		HeadSent() int64
+		BodyFraming() int64
+	}
+	type sent struct{ head, body, framing int64 }
+	got := make(chan sent, 4)
+	h := func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("te") != "" {
+			w.Header().Set("Transfer-Encoding", "chunked")
+		}
+		if q.Get("date") != "" {
+			w.Header().Set("Date", "Mon, 07 Dec 2026 10:00:00 GMT")
+		}
+		if cl := q.Get("cl"); cl != "" {
+			w.Header().Set("Content-Length", cl)
+		}
+		w.Header().Set("X-Upstream", "a")
+		if code, _ := strconv.Atoi(q.Get("status")); code != 0 {
+			w.WriteHeader(code)
+		}
+		var body int64
+		for i, part := range strings.Split(q.Get("parts"), ",") {
+			if i > 0 {
+				w.(http.Flusher).Flush()
+			}
+			n, _ := io.WriteString(w, part)
+			body += int64(n)
+		}
+		if r.Method == http.MethodHead || q.Get("status") == "304" || q.Get("status") == "204" {
+			body = 0 // dropped
+		}
+		s := w.(sizer)
+		got <- sent{s.HeadSent(), body, s.BodyFraming()}
+	}
+	addr, _ := startWith(t, nil, &http.Server{Handler: http.HandlerFunc(h), ErrorLog: log.New(io.Discard, "", 0)})
+	big := strings.Repeat("x", 5000)
+	for _, tc := range []struct {
+		name string
+		reqs []string // the last one closes the connection
+	}{
+		{"held body", []string{"GET /?parts=hello HTTP/1.1"}},
+		{"flushed parts", []string{"GET /?parts=hello,+world, HTTP/1.1"}},
+		{"past the buffer", []string{"GET /?parts=" + big + " HTTP/1.1"}},
+		{"chunked", []string{"GET /?parts=hello+world&te=1 HTTP/1.1"}},
+		{"chunked flushed", []string{"GET /?parts=a,bb,ccc&te=1 HTTP/1.1"}},
+		{"no body", []string{"GET /?parts= HTTP/1.1"}},
+		{"head", []string{"HEAD /?parts=hello HTTP/1.1"}},
+		{"304", []string{"GET /?parts=&status=304 HTTP/1.1"}},
+		{"204", []string{"GET /?parts=&status=204 HTTP/1.1"}},
+		{"301", []string{"GET /?parts=&status=301&cl=0 HTTP/1.1"}},
+		{"date set", []string{"GET /?parts=hi&date=1 HTTP/1.1"}},
+		{"http/1.0", []string{"GET /?parts=hello,+world HTTP/1.0"}},
+		{"keep-alive", []string{"GET /?parts=hello HTTP/1.1", "GET /?parts=a,b&te=1 HTTP/1.1", "HEAD /?parts=x HTTP/1.1"}},
+		{"http/1.0 keep-alive", []string{"GET /?parts=hello HTTP/1.0\r\nConnection: keep-alive", "GET /?parts=bye HTTP/1.0"}},
+	} {
+		raw, _ := testutil.Pipeline(tc.reqs, "Host: a\r\n")
+		b := exchangeAll(t, addr, raw)
+		off := int64(0)
+		for i := range tc.reqs {
+			s := <-got
+			resp := b[min(off, int64(len(b))):]
+			head := bytes.Index(resp, []byte("\r\n\r\n")) + 4
+			if !bytes.HasPrefix(resp, []byte("HTTP/1.1 ")) || s.head != int64(head) {
+				t.Errorf("%s, response %d: HeadSent %d, want %d (the head %q)", tc.name, i, s.head, head, resp[:max(head, 0)])
+			}
+			off += s.head + s.body + s.framing
+		}
+		if off != int64(len(b)) {
+			t.Errorf("%s: HeadSent, body and BodyFraming add up to %d bytes, want %d, the bytes the client got:\n%q", tc.name, off, len(b), b)
 		}
 	}
 }

@@ -238,7 +238,7 @@ func (l *logLine) value(b []byte, op logOp) ([]byte, bool) {
 	case lvBodyBytes:
 		return strconv.AppendInt(b, bodySent(r, l.rec, l.status), 10), true
 	case lvBytesSent:
-		return strconv.AppendInt(b, bytesSent(r, l.rec, l.status), 10), true
+		return strconv.AppendInt(b, bytesSent(r, ex, l.rec, l.status), 10), true
 	case lvRequestLength:
 		return strconv.AppendInt(b, nginxRequestLength(r, ex, l.rec), 10), true
 	case lvRequestTime:
@@ -446,18 +446,6 @@ func bodySent(r *http.Request, rec *responseRecorder, status int) int64 {
 		return 0
 	}
 	return rec.bytes + bodyFraming(rec)
-}
-
-// bytesSent is nginx's $bytes_sent: the response's head and its body as
-// bodySent counts it; none for a 499, which is never sent. The access
-// log's $bytes_sent and the response_size and bytes_sent histograms
-// (ingress-nginx's monitor.lua takes both from $bytes_sent) are this one
-// figure.
-func bytesSent(r *http.Request, rec *responseRecorder, status int) int64 {
-	if status == statusClientClosed {
-		return 0 // recorded, never sent
-	}
-	return rec.sent(status) - rec.bytes + bodySent(r, rec, status)
 }
 
 // nginxRequestLength is nginx's $request_length: the head and the body's

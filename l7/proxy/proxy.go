@@ -25,7 +25,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weir-lb/weir/l7/connlimit"
-	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -456,7 +455,7 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	// of that request does (TestRefusedMetrics waits on it).
 	if p.metrics != nil {
 		ex.timing.done()
-		p.metrics.observe(r, ex, status, nginxRequestLength(r, ex, rec), bytesSent(r, rec, status), duration)
+		p.metrics.observe(r, ex, status, nginxRequestLength(r, ex, rec), bytesSent(r, ex, rec, status), duration)
 		p.conns.requests.Add(1)
 	}
 	if p.access != nil {
@@ -787,31 +786,6 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
-}
-
-// sent is nginx's $bytes_sent as far as the handler sees it: the status
-// line, the header fields the handler set (not the Date, Content-Length or
-// Transfer-Encoding the server adds) and the body bytes written; a
-// tunnel's head as written and its bytes to the client.
-func (w *responseRecorder) sent(status int) int64 {
-	if w.head > 0 {
-		return w.head + w.bytes
-	}
-	var n int64
-	switch {
-	case w.statusLine != "":
-		n = int64(len("HTTP/1.1 ")+len(w.statusLine)) + 2
-	case status >= 100 && status <= 999:
-		n = int64(len(h1guard.StatusLine(status)))
-	default:
-		n = int64(len("HTTP/1.1 000 \r\n"))
-	}
-	for k, vs := range w.Header() {
-		for _, v := range vs {
-			n += int64(len(k)+2+len(v)) + 2
-		}
-	}
-	return n + 2 + w.bytes
 }
 
 // Flush sends buffered data to the client.
