@@ -28,7 +28,10 @@ type Rewrite struct {
 	// rewrites. "" means none. Default "".
 	XForwardedPrefix string `json:"xForwardedPrefix,omitempty"`
 	// UpstreamVhost is upstream-vhost: the Host header sent upstream
-	// instead of the client's. "" means the client's. Default "".
+	// instead of the client's, with nginx variables: the location's
+	// ($namespace, $ingress_name, $service_name, $service_port) resolved by
+	// the snapshot build, the request's (ParseVars) expanded per request.
+	// "" means the client's. Default "".
 	UpstreamVhost string `json:"upstreamVhost,omitempty"`
 	// RedirectURL is temporal-redirect, else permanent-redirect: every
 	// request of the route is answered RedirectCode with Location
@@ -135,7 +138,7 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key:      "upstream-vhost",
-		Doc:      "Host header sent upstream instead of the client's. nginx variables are not supported (warning; the client's Host is sent).",
+		Doc:      "Host header sent upstream instead of the client's (`X-Forwarded-Host` stays the client's `Host`). nginx variables are expanded: the location's `$namespace`, `$ingress_name`, `$service_name` and `$service_port` (the Ingress's, and the rule's Service and port as written: `upstream-vhost: $service_name.$namespace.svc.cluster.local`) and the request's that `auth-url` accepts (`$host`, `$http_<name>`, ...); a value naming another variable (`$location_path`, ...) is rejected with a warning (the client's `Host` is sent). Differs from ingress-nginx: a value that expands to nothing sends the client's `Host`, where nginx sends no `Host` line.",
 		Validate: func(v string) error { _, err := parseVhost(v); return err },
 	},
 }
@@ -263,6 +266,12 @@ func parseVhost(v string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
+	if strings.IndexByte(v, '$') >= 0 {
+		if _, err := parseLocationVars(v); err != nil {
+			return "", err
+		}
+		return v, nil
+	}
 	h := v
 	if host, port, err := splitPort(v); err == nil {
 		h = host
@@ -271,7 +280,7 @@ func parseVhost(v string) (string, error) {
 		}
 	}
 	if !ValidHostName(strings.ToLower(h)) {
-		return "", errors.New("must be a host name, optionally with a port (nginx variables are not supported)")
+		return "", errors.New("must be a host name, optionally with a port, or hold nginx variables")
 	}
 	return v, nil
 }

@@ -9,6 +9,24 @@ import (
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
+// locationVhost resolves the location variables ($namespace,
+// $ingress_name, $service_name, $service_port) of be's upstream-vhost to
+// be's Ingress, Service and port, as nginx.tmpl's "set $namespace ..."
+// lines of the location, leaving the request's variables to the proxy. be
+// gets its own copy of the Rewrite it shares with its Ingress's other
+// backends.
+func locationVhost(be *Backend) {
+	rw := be.Proxy.Rewrite
+	if rw == nil || strings.IndexByte(rw.UpstreamVhost, '$') < 0 {
+		return
+	}
+	c := *rw
+	c.UpstreamVhost = annotations.ResolveLocationVars(rw.UpstreamVhost, annotations.LocationVars{
+		Namespace: be.Ingress.Namespace, IngressName: be.Ingress.Name, ServiceName: be.Service, ServicePort: be.Port,
+	})
+	be.Proxy.Rewrite = &c
+}
+
 // rewritesOn reports whether ing's rewrite-target rewrites a path of rule:
 // then, as ingress-nginx's enforceRegexModifier, every path of the host is
 // a regular expression. A target equal to the path rewrites nothing.
