@@ -139,7 +139,9 @@ func TestIngressNginxUpstreamVhost(t *testing.T) {
 		"class.yaml": ingressClass,
 		"app.yaml": service("echo", echo.port) +
 			ingress("vhost", "upstreamvhost.foo.com", "echo", "upstream-vhost", "upstreamvhost.bar.com") +
-			ingress("port", "port.foo.com", "echo", "upstream-vhost", "upstreamvhost.bar.com:8080"),
+			ingress("port", "port.foo.com", "echo", "upstream-vhost", "upstreamvhost.bar.com:8080") +
+			ingress("vars", "vars.foo.com", "echo", "upstream-vhost", "$service_name.$namespace.svc.cluster.local") +
+			ingress("host", "host.foo.com", "echo", "upstream-vhost", "$host.internal"),
 	})
 	t.Run("set host to upstreamvhost.bar.com", func(t *testing.T) {
 		redirWant(t, "GET upstreamvhost.foo.com/", w.get("upstreamvhost.foo.com", "/"), http.StatusOK,
@@ -151,6 +153,16 @@ func TestIngressNginxUpstreamVhost(t *testing.T) {
 		got := e2ehdrRaw(t, w, "GET http://upstreamvhost.foo.com/ HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
 		redirWant(t, "GET http://upstreamvhost.foo.com/ with Host other", got, http.StatusOK,
 			[]string{"host=upstreamvhost.bar.com\n", "x-forwarded-host=other\n"})
+	})
+	// nginx.tmpl writes the value quoted in proxy_set_header, which
+	// evaluates its variables: the location's "set $service_name" and
+	// "set $namespace" (the Ingress's), and the request's $host (lower
+	// case, no port). nginx 1.22.1 with the same set lines answered so.
+	t.Run("variables", func(t *testing.T) {
+		redirWant(t, "GET vars.foo.com/", w.get("vars.foo.com", "/"), http.StatusOK,
+			[]string{"host=echo.default.svc.cluster.local\n", "x-forwarded-host=vars.foo.com\n"})
+		redirWant(t, "GET Host.Foo.com:8080/", w.get("Host.Foo.com:8080", "/"), http.StatusOK,
+			[]string{"host=host.foo.com.internal\n", "x-forwarded-host=Host.Foo.com:8080\n"})
 	})
 }
 
@@ -238,8 +250,8 @@ func TestIngressNginxServerAlias(t *testing.T) {
 	// Two hosts name the same alias: the older Ingress's host sorts after,
 	// and the younger's, first in hostname order, answers for it.
 	t.Run("shared alias", func(t *testing.T) {
-		w := start(t, aged("2024-01-01T00:00:00Z", ingress("zzz", "zzz", "other", "server-alias", "shared"))+
-			aged("2024-01-02T00:00:00Z", ingress("aaa", "aaa", "echo", "server-alias", "shared")))
+		w := start(t, aged("2024-01-01T00:00:00Z", pathIngress("zzz", "zzz", "/", "Prefix", "other", "server-alias", "shared"))+
+			aged("2024-01-02T00:00:00Z", pathIngress("aaa", "aaa", "/", "Prefix", "echo", "server-alias", "shared")))
 		redirWant(t, "GET shared/", w.get("shared", "/"), http.StatusOK, []string{"service=echo\n", "host=shared\n"})
 		redirWant(t, "GET zzz/", w.get("zzz", "/"), http.StatusOK, []string{"service=other\n"})
 	})
