@@ -275,7 +275,9 @@ func TestIngressNginxAppRoot(t *testing.T) {
 		"class.yaml": ingressClass,
 		"app.yaml": service("echo", echo.port) +
 			ingress("approot", "approot.bar.com", "echo", "app-root", "/foo") +
-			withTLSHosts(ingress("secure", secure, "echo", "app-root", "/foo"), "secure", secure),
+			withTLSHosts(ingress("secure", secure, "echo", "app-root", "/foo"), "secure", secure) +
+			aged("2024-01-01T00:00:00Z", pathIngress("two-first", "two.bar.com", "/", "Prefix", "echo", "app-root", "/app")) +
+			aged("2024-01-02T00:00:00Z", pathIngress("two-second", "two.bar.com", "/second", "Prefix", "echo", "app-root", "/other")),
 		"secret.yaml": certstest.SecretYAML("default", "secure", crt, key),
 	})
 	const host = "approot.bar.com"
@@ -298,6 +300,13 @@ func TestIngressNginxAppRoot(t *testing.T) {
 		redirLocation(t, "GET / in capitals with a dot", w.get("APPROOT.bar.com.", "/"), http.StatusFound, "http://APPROOT.bar.com./foo")
 		got := e2ehdrRaw(t, w, "GET http://approot.bar.com/ HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
 		redirLocation(t, "GET http://approot.bar.com/ with Host other", got, http.StatusFound, "http://other/foo")
+	})
+	// Two Ingresses of a host with an app-root each: nginx.tmpl writes an
+	// "if ($uri = /)" per location, in ingress-nginx's location order
+	// (longest first: the younger's /second/ before the older's /), and
+	// nginx 1.22.1 answered the first of such ifs: /other.
+	t.Run("two ingresses", func(t *testing.T) {
+		redirLocation(t, "GET two.bar.com/", w.get("two.bar.com", "/"), http.StatusFound, "http://two.bar.com/other")
 	})
 	// $scheme is https on the TLS listener; $http_host is the client's
 	// Host line, which names the test's port. Over HTTP, the server's "if"

@@ -88,7 +88,7 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key:      "app-root",
-		Doc:      "Path that a request for `/` of the Ingress's hosts is redirected to with 302 (`$scheme://$http_host<app-root>`), before any path matches, as ingress-nginx's server-level rule. Must start with `/`.",
+		Doc:      "Path that a request for `/` of the Ingress's hosts is redirected to with 302 (`$scheme://$http_host<app-root>`: the connection's scheme and the `Host` line as sent), before any path matches, as ingress-nginx's server-level rule. Must start with `/`. When several Ingresses of a host set one, the one nginx answers with wins: that of the Ingress whose location comes first in ingress-nginx's order (longest path first, a `Prefix` path counted with a trailing `/`, then the greater path; the host's root `/` belongs to its oldest Ingress), the others reported.",
 		Validate: func(v string) error { _, err := parseAppRoot(v); return err },
 	},
 	{

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -57,15 +58,16 @@ func hasServerNames(ann map[string]string) bool {
 }
 
 // serverNames sets the server-level settings of the built hosts from their
-// Ingresses, oldest first: AppRoot (the oldest Ingress's; a later one is
-// reported), RedirectFrom (from-to-www-redirect of any of them) and Aliases
+// Ingresses, oldest first: AppRoot (appRootOwner's; another Ingress's
+// that differs is reported), RedirectFrom (from-to-www-redirect of any of them) and Aliases
 // (the oldest Ingress's that sets any; a name that is another host, the
 // RedirectFrom of any host, or an alias of a host sorted before stays
 // theirs, and is reported).
 func (b *builder) serverNames(ings []*ingress) {
 	type owner struct {
-		appRoot, aliases, www *ingress
-		aliasList             []string
+		aliases, www *ingress
+		aliasList    []string
+		appRoots     []*ingress // those with an app-root, oldest first
 	}
 	owners := map[string]*owner{}
 	for _, ing := range ings {
@@ -87,14 +89,8 @@ func (b *builder) serverNames(ings []*ingress) {
 				o = &owner{}
 				owners[host] = o
 			}
-			switch {
-			case h.AppRoot == "":
-			case o.appRoot == nil:
-				o.appRoot = ing
-				hb.srv.AppRoot = h.AppRoot
-			case o.appRoot != ing && hb.srv.AppRoot != h.AppRoot:
-				b.warn(ing.ref, ReasonConflictLost, "app-root of host %q is already set by ingress %s/%s; ignored",
-					host, o.appRoot.ref.Namespace, o.appRoot.ref.Name)
+			if h.AppRoot != "" && (len(o.appRoots) == 0 || o.appRoots[len(o.appRoots)-1] != ing) {
+				o.appRoots = append(o.appRoots, ing)
 			}
 			switch {
 			case len(h.Aliases) == 0 || host == "":
@@ -114,6 +110,22 @@ func (b *builder) serverNames(ings []*ingress) {
 		hosts = append(hosts, h)
 	}
 	slices.SortFunc(hosts, CompareHosts)
+	for _, h := range hosts {
+		if len(owners[h].appRoots) == 0 {
+			continue
+		}
+		win := appRootOwner(h, ings)
+		if win == nil {
+			continue
+		}
+		b.hosts[h].srv.AppRoot = win.cfg.Host.AppRoot
+		for _, ing := range owners[h].appRoots {
+			if ing.cfg.Host.AppRoot != win.cfg.Host.AppRoot {
+				b.warn(ing.ref, ReasonConflictLost, "app-root of host %q is already set by ingress %s/%s; ignored",
+					h, win.ref.Namespace, win.ref.Name)
+			}
+		}
+	}
 	taken := map[string]bool{}
 	for h, hb := range b.hosts {
 		if h != "" || len(hb.srv.Paths) > 0 {
@@ -156,6 +168,81 @@ func (b *builder) serverNames(ings []*ingress) {
 		}
 		b.hosts[h].srv.Aliases = kept
 	}
+}
+
+// appRootOwner returns the Ingress whose app-root a request for "/" of
+// host gets, nil when none: nginx.tmpl writes an "if ($uri = /)" at server
+// level for each location with an app-root, in the server's location
+// order, and the first answers. The locations are ingress-nginx's: the
+// root "/" of the host's first Ingress (createServers), or of the first
+// with a rule "/" that replaces it; then each other rule path, of the
+// oldest Ingress that has it (with its pathType), a Prefix one ending in
+// "/" unless its Ingress rewrites it or uses regex (updateServerLocations;
+// the Exact copy it adds sorts after it); sorted longest first, then the
+// greater path, else in that order (getBackendServers). So a younger
+// Ingress's app-root on a longer path wins over an older one's.
+func appRootOwner(host string, ings []*ingress) *ingress {
+	type location struct {
+		path string
+		ing  *ingress
+	}
+	locs := []location{{path: "/"}}
+	rootSet, rootReplaced := host == "", false // "_"'s root is the default backend's
+	seen := map[string]bool{}
+	for _, ing := range ings {
+		if ing.cfg.Canary.Enabled {
+			continue
+		}
+		for _, rule := range ing.obj.Spec.Rules {
+			if strings.ToLower(rule.Host) != host {
+				continue
+			}
+			if !rootSet {
+				locs[0].ing, rootSet = ing, true
+			}
+			if rule.HTTP == nil {
+				continue
+			}
+			for _, p := range rule.HTTP.Paths {
+				if p.Backend.Service == nil {
+					continue
+				}
+				if replacesRoot(p) {
+					if !rootReplaced {
+						locs[0].ing, rootReplaced = ing, true
+					}
+					continue
+				}
+				path, pathType := p.Path, networkingv1.PathTypeImplementationSpecific
+				if path == "" {
+					path = "/"
+				}
+				if p.PathType != nil {
+					pathType = *p.PathType
+				}
+				if k := path + "\x00" + string(pathType); seen[k] {
+					continue
+				} else {
+					seen[k] = true
+				}
+				rw := ing.cfg.Proxy.Rewrite
+				rewrites := rw != nil && rw.Target != "" && rw.Target != path
+				if pathType == networkingv1.PathTypePrefix && !rewrites && !ing.cfg.UseRegex && !strings.HasSuffix(path, "/") {
+					path += "/"
+				}
+				locs = append(locs, location{path, ing})
+			}
+		}
+	}
+	slices.SortStableFunc(locs, func(x, y location) int {
+		return cmp.Or(cmp.Compare(len(y.path), len(x.path)), strings.Compare(y.path, x.path))
+	})
+	for _, l := range locs {
+		if l.ing != nil && l.ing.cfg.Host.AppRoot != "" {
+			return l.ing
+		}
+	}
+	return nil
 }
 
 // redirectCertificates reports the www redirects of hosts with TLS whose
