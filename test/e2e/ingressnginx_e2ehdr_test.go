@@ -255,6 +255,17 @@ func TestIngressNginxServerAlias(t *testing.T) {
 		redirWant(t, "GET shared/", w.get("shared", "/"), http.StatusOK, []string{"service=echo\n", "host=shared\n"})
 		redirWant(t, "GET zzz/", w.get("zzz", "/"), http.StatusOK, []string{"service=other\n"})
 	})
+	// In that order a wildcard host ("*." before letters) comes first:
+	// nginx 1.22.1 gave shared.example.com to the server of
+	// "~^(?<subdomain>[\w-]+)\.foo\.example\.com$" written before
+	// bar.example.com's.
+	t.Run("shared alias of a wildcard host", func(t *testing.T) {
+		w := start(t, aged("2024-01-01T00:00:00Z", pathIngress("bar", "bar.example.com", "/", "Prefix", "echo", "server-alias", "shared.example.com"))+
+			aged("2024-01-02T00:00:00Z", pathIngress("wild", `"*.foo.example.com"`, "/", "Prefix", "other", "server-alias", "shared.example.com")))
+		redirWant(t, "GET shared.example.com/", w.get("shared.example.com", "/"), http.StatusOK, []string{"service=other\n"})
+		redirWant(t, "GET bar.example.com/", w.get("bar.example.com", "/"), http.StatusOK, []string{"service=echo\n"})
+		redirWant(t, "GET a.foo.example.com/", w.get("a.foo.example.com", "/"), http.StatusOK, []string{"service=other\n"})
+	})
 }
 
 // TestIngressNginxAppRoot ports test/e2e/annotations/approot.go: nginx.tmpl

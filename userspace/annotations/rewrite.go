@@ -133,7 +133,7 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key:      "server-alias",
-		Doc:      "Comma-separated host names served exactly as the Ingress's host is, its paths, app-root and settings included (an alias names one server: the Ingress's first host in name order when it has several). A name may be a wildcard `*.example.com`, matching at any depth (`a.b.example.com` too) as nginx's wildcard `server_name` does, and before any wildcard host (which ingress-nginx writes as a one-label regular expression). A name that is a host of an Ingress, or an alias of an older Ingress's host, stays theirs (warning). Regular-expression names (`~...`) are not supported (warning; the others are kept).",
+		Doc:      "Comma-separated host names served exactly as the Ingress's host is, its paths, app-root and settings included (an alias names one server: the Ingress's first host in name order, as text, when it has several). A name may be a wildcard `*.example.com`, matching at any depth (`a.b.example.com` too) as nginx's wildcard `server_name` does, and before any wildcard host (which ingress-nginx writes as a one-label regular expression). A name that is a host of an Ingress, or an alias of a host whose name sorts before as text (a `*.` wildcard before letters: ingress-nginx writes its servers in that order, and nginx keeps a name two servers list for the first), stays theirs (warning). Regular-expression names (`~...`) are not supported (warning; the others are kept).",
 		Validate: func(v string) error { _, err := parseAliases(v); return err },
 	},
 	{

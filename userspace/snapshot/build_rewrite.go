@@ -61,8 +61,8 @@ func hasServerNames(ann map[string]string) bool {
 // Ingresses, oldest first: AppRoot (appRootOwner's; another Ingress's
 // that differs is reported), RedirectFrom (from-to-www-redirect of any of them) and Aliases
 // (the oldest Ingress's that sets any; a name that is another host, the
-// RedirectFrom of any host, or an alias of a host sorted before stays
-// theirs, and is reported).
+// RedirectFrom of any host, or an alias of a host sorted before as text
+// stays theirs, and is reported).
 func (b *builder) serverNames(ings []*ingress) {
 	type owner struct {
 		aliases, www *ingress
@@ -152,6 +152,11 @@ func (b *builder) serverNames(ings []*ingress) {
 		}
 		b.wwwOwner[h] = owners[h].www.ref
 	}
+	// nginx gives a name that two servers list to the first in nginx.conf
+	// ("conflicting server name ..., ignored"), where ingress-nginx writes
+	// its servers sorted by name as text: a wildcard host ("*." sorts
+	// before letters and digits) before the exact ones.
+	slices.Sort(hosts)
 	for _, h := range hosts {
 		o := owners[h]
 		var kept []string
