@@ -285,7 +285,7 @@ func TestIngressNginxAppRoot(t *testing.T) {
 	w := startWeir(t, map[string]string{
 		"class.yaml": ingressClass,
 		"app.yaml": service("echo", echo.port) +
-			ingress("approot", "approot.bar.com", "echo", "app-root", "/foo") +
+			ingress("approot", "approot.bar.com", "echo", "app-root", "/foo", "server-alias", "alias.bar.com") +
 			withTLSHosts(ingress("secure", secure, "echo", "app-root", "/foo"), "secure", secure) +
 			aged("2024-01-01T00:00:00Z", pathIngress("two-first", "two.bar.com", "/", "Prefix", "echo", "app-root", "/app")) +
 			aged("2024-01-02T00:00:00Z", pathIngress("two-second", "two.bar.com", "/second", "Prefix", "echo", "app-root", "/other")),
@@ -309,6 +309,8 @@ func TestIngressNginxAppRoot(t *testing.T) {
 	t.Run("http_host", func(t *testing.T) {
 		redirLocation(t, "GET / with a port", w.get(host+":8080", "/"), http.StatusFound, "http://approot.bar.com:8080/foo")
 		redirLocation(t, "GET / in capitals with a dot", w.get("APPROOT.bar.com.", "/"), http.StatusFound, "http://APPROOT.bar.com./foo")
+		// A server-alias name is in the same server: its own Host line.
+		redirLocation(t, "GET alias.bar.com/", w.get("alias.bar.com", "/"), http.StatusFound, "http://alias.bar.com/foo")
 		got := e2ehdrRaw(t, w, "GET http://approot.bar.com/ HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
 		redirLocation(t, "GET http://approot.bar.com/ with Host other", got, http.StatusFound, "http://other/foo")
 	})
