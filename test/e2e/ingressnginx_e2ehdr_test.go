@@ -41,6 +41,7 @@ func TestIngressNginxCustomHeadersAnnotation(t *testing.T) {
 		"app.yaml": service("echo", echo.port) + service("five", five.port) + service("down", closedPort(t)) +
 			ingress("five", "five.custom-headers", "five", "custom-headers", "default/custom-headers") +
 			ingress("down", "down.custom-headers", "down", "custom-headers", "default/custom-headers") +
+			service("empty") + ingress("empty", "empty.custom-headers", "empty", "custom-headers", "default/custom-headers") +
 			ingress("none", "custom-headers", "echo") +
 			ingress("invalid", "invalid.custom-headers", "echo", "custom-headers", "default/missing") +
 			ingress("set", "set.custom-headers", "echo", "custom-headers", "default/custom-headers") +
@@ -80,9 +81,12 @@ func TestIngressNginxCustomHeadersAnnotation(t *testing.T) {
 	})
 	// more_set_headers without -s sets the header whatever the status:
 	// nginx 1.22.1 answered an upstream's 500 and its own 502 (upstream
-	// refused) with My-Custom-Header: 42.
+	// refused) with My-Custom-Header: 42. A Service without endpoints is
+	// balancer.lua's 503 (ngx.exit in the location), which the same
+	// header filter sees.
 	t.Run("error statuses", func(t *testing.T) {
-		for host, status := range map[string]int{"five.custom-headers": http.StatusInternalServerError, "down.custom-headers": http.StatusBadGateway} {
+		for host, status := range map[string]int{"five.custom-headers": http.StatusInternalServerError, "down.custom-headers": http.StatusBadGateway,
+			"empty.custom-headers": http.StatusServiceUnavailable} {
 			if got := w.get(host, "/"); got.status != status || got.header.Get("My-Custom-Header") != "42" {
 				t.Errorf("GET %s/: %d My-Custom-Header %q, want %d 42", host, got.status, got.header.Get("My-Custom-Header"), status)
 			}
