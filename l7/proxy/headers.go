@@ -65,7 +65,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	if ex.route != nil {
-		rewriteUpstream(in, out, ex.route) // rewrite.go
+		rewriteUpstream(in, out, ex) // rewrite.go
 	}
 }
 

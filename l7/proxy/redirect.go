@@ -102,7 +102,9 @@ func httpsURL(host, requestURI string, httpsPort int, withPort bool) string {
 //     by $request_uri without its trailing slash; with use-forwarded-headers
 //     the scheme and port are X-Forwarded-Proto's and X-Forwarded-Port's.
 //   - app-root: a request whose path is "/" gets 302 to
-//     $scheme://$http_host<app-root> (nginx.tmpl's "if ($uri = /)").
+//     $scheme://$http_host<app-root> (nginx.tmpl's "if ($uri = /)"):
+//     the connection's scheme and the Host line (httpHost: of an
+//     absolute-form target too, whose URL only routed the request).
 func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, hs router.Host, f *forwarding) bool {
 	to, appRoot := hs.HostLevel()
 	switch {
@@ -120,7 +122,7 @@ func (p *Proxy) hostRedirect(w http.ResponseWriter, r *http.Request, hs router.H
 		if r.TLS != nil {
 			scheme = "https"
 		}
-		writeRedirect(w, http.StatusFound, scheme+"://"+r.Host+appRoot, "")
+		writeRedirect(w, http.StatusFound, scheme+"://"+httpHost(r)+appRoot, "")
 		return true
 	}
 	return false

@@ -3,23 +3,29 @@ package proxy
 import (
 	"net/http"
 	"strings"
-
-	"github.com/weir-lb/weir/l7/router"
 )
 
 // rewriteUpstream applies the route's rewrite family to the upstream
-// request out of in: upstream-vhost replaces the Host header; when the
+// request out of in: upstream-vhost replaces the Host header, its request
+// variables expanded (route.UpstreamVhost; one that expands to nothing
+// leaves the client's, where nginx would send no Host); when the
 // route rewrites, the path becomes the rewrite-target with the groups of
 // the route's path matched against the request's normalised path ($uri),
 // sent escaped, with the query as the client sent it, and
 // x-forwarded-prefix is sent as X-Forwarded-Prefix. A path the expression
 // does not match is sent as it is, as nginx's rewrite leaves it.
-func rewriteUpstream(in, out *http.Request, route *router.Route) {
+func rewriteUpstream(in, out *http.Request, ex *exchange) {
+	route := ex.route
 	rw := route.Backend.Proxy.Rewrite
 	if rw == nil {
 		return
 	}
-	if rw.UpstreamVhost != "" {
+	switch {
+	case route.UpstreamVhost != nil:
+		if v := route.UpstreamVhost.Expand(ex.vars(in)); v != "" {
+			out.Host = v
+		}
+	case rw.UpstreamVhost != "":
 		out.Host = rw.UpstreamVhost
 	}
 	if route.Rewrite == nil {

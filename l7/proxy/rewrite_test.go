@@ -123,6 +123,40 @@ func TestUpstreamVhost(t *testing.T) {
 	}
 }
 
+// TestUpstreamVhostVariables: an upstream-vhost naming the request's
+// variables (the build resolved the location's) is expanded per request,
+// as nginx evaluates proxy_set_header Host "<value>": $host is the
+// request's host lower-cased without its port, $http_<name> a header; one
+// that expands to nothing leaves the client's Host. nginx 1.22.1 with
+// proxy_set_header Host "web.default.svc-$host.$http_x_tenant" sent the
+// first as Weir does; with "$http_x_none" it sent no Host line at all,
+// which Weir's transport cannot (README: differs).
+func TestUpstreamVhostVariables(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	be := backendOf("vh", []string{addr(up)}, withRewrite(annotations.Rewrite{UpstreamVhost: "web.default.svc-${host}.$http_x_tenant"}))
+	empty := backendOf("empty", []string{addr(up)}, withRewrite(annotations.Rewrite{UpstreamVhost: "${http_x_none}"}))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "vars.example.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: be}}},
+		{Host: "empty.example.com", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, Backend: empty}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "Vars.Example.com:8080"
+	req.Header.Set("X-Tenant", "blue")
+	res := send(client(t), req)
+	if want := "uri=/x host=web.default.svc-vars.example.com.blue prefix= xfh=Vars.Example.com:8080"; res.body != want {
+		t.Errorf("upstream saw %q, want %q", res.body, want)
+	}
+	res = get(t, client(t), srv, "empty.example.com", "/x")
+	if want := "uri=/x host=empty.example.com prefix= xfh=empty.example.com"; res.body != want {
+		t.Errorf("upstream saw %q, want %q", res.body, want)
+	}
+}
+
 // TestServerAlias follows ingress-nginx's serveralias e2e test: an alias
 // is served by its host's server, paths included; a name that is also a
 // host stays that host's.

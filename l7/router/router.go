@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -89,6 +90,21 @@ type Route struct {
 	// Rewrite matches the request path to substitute the $1..$9 of the
 	// Backend's rewrite-target; nil when the route does not rewrite.
 	Rewrite *regexp.Regexp
+	// UpstreamVhost is the Backend's upstream-vhost parsed, when it names
+	// request variables ($host, $http_<name>, ...) that the proxy expands
+	// per request; nil when it is literal text or none.
+	UpstreamVhost annotations.Vars
+}
+
+// newRoute returns a copy of rt with the fields it derives from its
+// Backend's settings.
+func newRoute(rt Route) *Route {
+	if rw := rt.Backend.Proxy.Rewrite; rw != nil && strings.IndexByte(rw.UpstreamVhost, '$') >= 0 {
+		if v, err := annotations.ParseVars(rw.UpstreamVhost); err == nil && v.HasVars() {
+			rt.UpstreamVhost = v
+		}
+	}
+	return &rt
 }
 
 // server is the compiled form of one snapshot.Server. It is immutable and
@@ -219,13 +235,13 @@ func Compile(s *snapshot.Snapshot, prev *Router) (*Router, error) {
 		}
 	}
 	if s.DefaultBackend != nil {
-		b.r.fallback = &Route{Default: true, Backend: s.DefaultBackend, Pool: b.pool(s.DefaultBackend)}
+		b.r.fallback = newRoute(Route{Default: true, Backend: s.DefaultBackend, Pool: b.pool(s.DefaultBackend)})
 		b.r.fallback.Canaries, b.r.fallback.canaryTotal = b.compileCanaries(&snapshot.Path{Canaries: s.DefaultCanaries})
 	}
 	if s.DefaultService != nil {
 		b.r.errorPages = b.r.fallback
 		if len(s.DefaultCanaries) > 0 || !reflect.DeepEqual(s.DefaultService, s.DefaultBackend) {
-			b.r.errorPages = &Route{Default: true, Backend: s.DefaultService, Pool: b.pool(s.DefaultService)}
+			b.r.errorPages = newRoute(Route{Default: true, Backend: s.DefaultService, Pool: b.pool(s.DefaultService)})
 		}
 	}
 	return b.r, nil
@@ -320,11 +336,11 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 	cs := &server{src: *srv, paths: make([]compiledPath, 0, len(srv.Paths))}
 	for i := range srv.Paths {
 		p := &srv.Paths[i]
-		route := &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend),
-			SlashRedirect: p.SlashRedirect && !srv.UseRegex, CookiePath: p.CookiePath}
+		route := newRoute(Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &p.Backend, Pool: b.pool(&p.Backend),
+			SlashRedirect: p.SlashRedirect && !srv.UseRegex, CookiePath: p.CookiePath})
 		route.Canaries, route.canaryTotal = b.compileCanaries(p)
 		if eb := p.Backend.ErrorBackend; eb != nil {
-			route.ErrorRoute = &Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: eb, Pool: b.pool(eb)}
+			route.ErrorRoute = newRoute(Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: eb, Pool: b.pool(eb)})
 		}
 		cp := compiledPath{match: p.Match, path: p.Path, route: route}
 		// A use-regex server's paths are all regular expressions, Exact

@@ -30,6 +30,11 @@ var knownVars = map[string]bool{
 // ($name or ${name}). An unknown variable, or a "$" without a name, is an
 // error.
 func ParseVars(s string) (Vars, error) {
+	return parseVars(s, knownVar)
+}
+
+// parseVars is ParseVars accepting the variables known names.
+func parseVars(s string, known func(name string) bool) (Vars, error) {
 	var out Vars
 	for s != "" {
 		i := strings.IndexByte(s, '$')
@@ -55,7 +60,7 @@ func ParseVars(s string) (Vars, error) {
 			}
 			name, s = s[:n], s[n:]
 		}
-		if !knownVar(name) {
+		if !known(name) {
 			return nil, fmt.Errorf("variable $%s is not supported", name)
 		}
 		out = append(out, VarPart{Name: name})
@@ -96,6 +101,61 @@ func (v Vars) Expand(value func(name string) string) string {
 			b.WriteString(p.Text)
 		} else {
 			b.WriteString(value(p.Name))
+		}
+	}
+	return b.String()
+}
+
+// locationVars are the variables nginx.tmpl sets in every location ("set
+// $namespace ..."), which an annotation evaluated in the location
+// (upstream-vhost) may name: the Ingress's namespace and name, and the
+// Service name and port (number or name) of the rule's backend, as the
+// Ingress writes them. They are constant per route: the snapshot build
+// resolves them (ResolveLocationVars), the proxy never sees them.
+var locationVars = map[string]bool{"namespace": true, "ingress_name": true, "service_name": true, "service_port": true}
+
+// parseLocationVars is ParseVars that also accepts locationVars.
+func parseLocationVars(s string) (Vars, error) {
+	return parseVars(s, func(name string) bool { return locationVars[name] || knownVar(name) })
+}
+
+// LocationVars holds the values of the location variables of one route.
+type LocationVars struct {
+	// Namespace and IngressName are the Ingress's ($namespace, $ingress_name).
+	Namespace, IngressName string
+	// ServiceName and ServicePort are the backend's Service name and port,
+	// its number or name as written ($service_name, $service_port); "" for
+	// a route without a Service of its own (upstream-default-backend).
+	ServiceName, ServicePort string
+}
+
+// ResolveLocationVars replaces the location variables of s (a value
+// parseLocationVars accepted) by their values in lv, and writes the other
+// variables back as ${name} for the proxy to evaluate per request. A value
+// without "$" is returned as it is, as is one that does not parse.
+func ResolveLocationVars(s string, lv LocationVars) string {
+	if strings.IndexByte(s, '$') < 0 {
+		return s
+	}
+	vars, err := parseLocationVars(s)
+	if err != nil {
+		return s
+	}
+	var b strings.Builder
+	for _, p := range vars {
+		switch p.Name {
+		case "":
+			b.WriteString(p.Text)
+		case "namespace":
+			b.WriteString(lv.Namespace)
+		case "ingress_name":
+			b.WriteString(lv.IngressName)
+		case "service_name":
+			b.WriteString(lv.ServiceName)
+		case "service_port":
+			b.WriteString(lv.ServicePort)
+		default:
+			b.WriteString("${" + p.Name + "}")
 		}
 	}
 	return b.String()

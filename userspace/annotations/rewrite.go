@@ -28,7 +28,10 @@ type Rewrite struct {
 	// rewrites. "" means none. Default "".
 	XForwardedPrefix string `json:"xForwardedPrefix,omitempty"`
 	// UpstreamVhost is upstream-vhost: the Host header sent upstream
-	// instead of the client's. "" means the client's. Default "".
+	// instead of the client's, with nginx variables: the location's
+	// ($namespace, $ingress_name, $service_name, $service_port) resolved by
+	// the snapshot build, the request's (ParseVars) expanded per request.
+	// "" means the client's. Default "".
 	UpstreamVhost string `json:"upstreamVhost,omitempty"`
 	// RedirectURL is temporal-redirect, else permanent-redirect: every
 	// request of the route is answered RedirectCode with Location
@@ -85,7 +88,7 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key:      "app-root",
-		Doc:      "Path that a request for `/` of the Ingress's hosts is redirected to with 302 (`$scheme://$http_host<app-root>`), before any path matches, as ingress-nginx's server-level rule. Must start with `/`.",
+		Doc:      "Path that a request for `/` of the Ingress's hosts is redirected to with 302 (`$scheme://$http_host<app-root>`: the connection's scheme and the `Host` line as sent), before any path matches, as ingress-nginx's server-level rule. Must start with `/`. When several Ingresses of a host set one, the one nginx answers with wins: that of the Ingress whose location comes first in ingress-nginx's order (longest path first, a `Prefix` path counted with a trailing `/`, then the greater path; the host's root `/` belongs to its oldest Ingress), the others reported.",
 		Validate: func(v string) error { _, err := parseAppRoot(v); return err },
 	},
 	{
@@ -130,12 +133,12 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key:      "server-alias",
-		Doc:      "Comma-separated host names served exactly as the Ingress's host is, its paths, app-root and settings included (an alias names one server: the Ingress's first host in name order when it has several). A name may be a wildcard `*.example.com`, matching at any depth (`a.b.example.com` too) as nginx's wildcard `server_name` does, and before any wildcard host (which ingress-nginx writes as a one-label regular expression). A name that is a host of an Ingress, or an alias of an older Ingress's host, stays theirs (warning). Regular-expression names (`~...`) are not supported (warning; the others are kept).",
+		Doc:      "Comma-separated host names served exactly as the Ingress's host is, its paths, app-root and settings included (an alias names one server: the Ingress's first host in name order, as text, when it has several). A name may be a wildcard `*.example.com`, matching at any depth (`a.b.example.com` too) as nginx's wildcard `server_name` does, and before any wildcard host (which ingress-nginx writes as a one-label regular expression). A name that is a host of an Ingress, or an alias of a host whose name sorts before as text (a `*.` wildcard before letters: ingress-nginx writes its servers in that order, and nginx keeps a name two servers list for the first), stays theirs (warning). Regular-expression names (`~...`) are not supported (warning; the others are kept).",
 		Validate: func(v string) error { _, err := parseAliases(v); return err },
 	},
 	{
 		Key:      "upstream-vhost",
-		Doc:      "Host header sent upstream instead of the client's. nginx variables are not supported (warning; the client's Host is sent).",
+		Doc:      "Host header sent upstream instead of the client's (`X-Forwarded-Host` stays the client's `Host`). nginx variables are expanded: the location's `$namespace`, `$ingress_name`, `$service_name` and `$service_port` (the Ingress's, and the rule's Service and port as written: `upstream-vhost: $service_name.$namespace.svc.cluster.local`) and the request's that `auth-url` accepts (`$host`, `$http_<name>`, ...); a value naming another variable (`$location_path`, ...) is rejected with a warning (the client's `Host` is sent). Differs from ingress-nginx: a value that expands to nothing sends the client's `Host`, where nginx sends no `Host` line.",
 		Validate: func(v string) error { _, err := parseVhost(v); return err },
 	},
 }
@@ -263,6 +266,12 @@ func parseVhost(v string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
+	if strings.IndexByte(v, '$') >= 0 {
+		if _, err := parseLocationVars(v); err != nil {
+			return "", err
+		}
+		return v, nil
+	}
 	h := v
 	if host, port, err := splitPort(v); err == nil {
 		h = host
@@ -271,7 +280,7 @@ func parseVhost(v string) (string, error) {
 		}
 	}
 	if !ValidHostName(strings.ToLower(h)) {
-		return "", errors.New("must be a host name, optionally with a port (nginx variables are not supported)")
+		return "", errors.New("must be a host name, optionally with a port, or hold nginx variables")
 	}
 	return v, nil
 }

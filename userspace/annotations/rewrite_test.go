@@ -106,9 +106,22 @@ func TestParseRewrite(t *testing.T) {
 			wantHost: Host{FromToWWW: true},
 		},
 		{
-			name:     "upstream vhost with a variable",
-			ann:      map[string]string{"upstream-vhost": "$host"},
-			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/upstream-vhost: value "$host": must be a host name, optionally with a port (nginx variables are not supported)`},
+			// nginx evaluates proxy_set_header Host "<value>": the
+			// location's variables and the request's are kept for the
+			// build and the proxy.
+			name: "upstream vhost with variables",
+			ann:  map[string]string{"upstream-vhost": "$service_name.${namespace}.svc:$service_port-$host"},
+			want: &Rewrite{UpstreamVhost: "$service_name.${namespace}.svc:$service_port-$host"},
+		},
+		{
+			name:     "upstream vhost with a variable Weir does not know",
+			ann:      map[string]string{"upstream-vhost": "$location_path.example.com"},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/upstream-vhost: value "$location_path.example.com": variable $location_path is not supported`},
+		},
+		{
+			name:     "upstream vhost that is no host name",
+			ann:      map[string]string{"upstream-vhost": "a b"},
+			wantErrs: []string{`annotation nginx.ingress.kubernetes.io/upstream-vhost: value "a b": must be a host name, optionally with a port, or hold nginx variables`},
 		},
 	}
 	for _, tc := range tests {

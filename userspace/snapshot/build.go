@@ -628,6 +628,7 @@ func (b *builder) hostRoot(ing *ingress, defaults annotations.Proxy) Backend {
 		p.Upstream = &c
 	}
 	be := Backend{Ingress: ing.ref, Endpoints: []string{}, Proxy: p, DefaultUpstream: true}
+	locationVhost(&be)
 	// A proxy-ssl-secret or custom-headers that denies the Ingress's
 	// locations denies this one too.
 	b.upstreamTLS(ing, &be)
@@ -886,6 +887,7 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	case sb.Port.Name != "":
 		be.Port = sb.Port.Name
 	}
+	locationVhost(&be)              // in build_rewrite.go
 	if !b.customHeaders(ing, &be) { // build_headers.go
 		return be, true
 	}
