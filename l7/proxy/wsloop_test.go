@@ -250,7 +250,7 @@ func TestRelayLoopSendTimeout(t *testing.T) {
 		want     time.Duration // the least time before the end
 	}{
 		{"backend", timeouts{read: 30 * time.Second, send: 400 * time.Millisecond}, false, 400 * time.Millisecond},
-		{"client", timeouts{read: 300 * time.Millisecond, send: 300 * time.Millisecond, client: 1200 * time.Millisecond}, true, 1200 * time.Millisecond},
+		{"client", timeouts{read: 600 * time.Millisecond, send: 300 * time.Millisecond, client: 1800 * time.Millisecond}, true, 1800 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -266,10 +266,15 @@ func TestRelayLoopSendTimeout(t *testing.T) {
 				deaf, writer = lt.client, lt.bknd
 			}
 			_ = deaf.(*net.TCPConn).SetReadBuffer(4 << 10)
-			go func() {
-				_ = writer.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				_, _ = io.WriteString(writer, pattern(16<<20))
-			}()
+			// The first 64 KiB are written before the clock starts, so
+			// that a loaded machine slow to run the writer goroutine
+			// does not leave the tunnel idle past its read timeout.
+			data := pattern(16 << 20)
+			_ = writer.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(writer, data[:64<<10]); err != nil {
+				t.Fatal(err)
+			}
+			go func() { _, _ = io.WriteString(writer, data[64<<10:]) }()
 			start := time.Now()
 			if r := lt.end(t); r != closeSendTimeout {
 				t.Errorf("reason %q, want %q", r, closeSendTimeout)
