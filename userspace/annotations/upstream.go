@@ -201,7 +201,7 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key:      "proxy-ssl-secret",
-		Doc:      "`namespace/name` of a Secret (any type) in the Ingress's namespace with `tls.crt`/`tls.key` (client certificate sent to HTTPS and GRPCS endpoints) and/or `ca.crt` (CAs for `proxy-ssl-verify`). The other proxy-ssl-* annotations apply only with it, as in ingress-nginx. A missing or invalid Secret, or one in another namespace, denies the route (503) with a warning.",
+		Doc:      "`namespace/name` of a Secret (any type) in the Ingress's namespace with `ca.crt` (CAs for `proxy-ssl-verify`) and/or `tls.crt`/`tls.key` (client certificate sent to HTTPS and GRPCS endpoints, only beside a `ca.crt`, as ingress-nginx: a pair alone sends none, with a warning). The other proxy-ssl-* annotations apply only with it, as in ingress-nginx. A missing or invalid Secret, or one in another namespace, denies the route (503) with a warning.",
 		Validate: validateSecretRef,
 	},
 	{

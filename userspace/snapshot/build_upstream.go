@@ -21,7 +21,10 @@ type UpstreamTLS struct {
 	// Secret is the Secret the material comes from.
 	Secret ObjectRef `json:"secret"`
 	// CertPEM and KeyPEM are tls.crt and tls.key: the client certificate
-	// sent to the endpoints. Nil means none.
+	// sent to the endpoints, set only with CAPEM (ingress-nginx writes
+	// proxy_ssl_certificate for a Secret with ca.crt only); CertPEM's
+	// certificates are also trusted with CAPEM's, as they share nginx's
+	// proxy_ssl_trusted_certificate file. Nil means none.
 	CertPEM []byte `json:"certPEM,omitempty"`
 	KeyPEM  []byte `json:"keyPEM,omitempty"`
 	// CAPEM is ca.crt: the CAs that verify the endpoints' certificates
@@ -70,13 +73,23 @@ func (b *builder) upstreamTLS(ing *ingress, be *Backend) {
 	case sec == nil:
 		deny("secret %s/%s not found", ns, name)
 	default:
-		crt, key, ca := sec.Data[corev1.TLSCertKey], sec.Data[corev1.TLSPrivateKeyKey], sec.Data["ca.crt"]
-		if len(crt) > 0 || len(key) > 0 {
+		// As ingress-nginx's getPemCertificate: tls.crt and tls.key (both
+		// keys present) make a key pair, which must be valid; ca.crt then
+		// makes them the client certificate and, with ca.crt, the trusted
+		// file (proxy_ssl_trusted_certificate holds the pair's certificates
+		// and ca.crt). A pair without ca.crt is no client certificate:
+		// nginx.tmpl writes proxy_ssl_certificate for a Secret with ca.crt
+		// only. Without a pair (tls.key or tls.crt absent) ca.crt alone
+		// counts.
+		crt, hasCrt := sec.Data[corev1.TLSCertKey]
+		key, hasKey := sec.Data[corev1.TLSPrivateKeyKey]
+		ca := sec.Data["ca.crt"]
+		pair := hasCrt && hasKey
+		if pair {
 			if _, err := tls.X509KeyPair(crt, key); err != nil {
 				deny("secret %s/%s: tls.crt and tls.key: %v", ns, name, err)
 				return
 			}
-			t.CertPEM, t.KeyPEM = crt, key
 		}
 		if len(ca) > 0 {
 			if !x509.NewCertPool().AppendCertsFromPEM(ca) {
@@ -84,12 +97,18 @@ func (b *builder) upstreamTLS(ing *ingress, be *Backend) {
 				return
 			}
 			t.CAPEM = ca
+			if pair {
+				t.CertPEM, t.KeyPEM = crt, key
+			}
 		}
 		switch {
-		case t.CertPEM == nil && t.CAPEM == nil:
+		case !pair && t.CAPEM == nil:
 			deny("secret %s/%s has neither tls.crt and tls.key nor ca.crt", ns, name)
 		case u.SSL.Verify && t.CAPEM == nil:
 			deny("secret %s/%s has no ca.crt to verify the endpoints with (proxy-ssl-verify is on)", ns, name)
+		case t.CAPEM == nil:
+			b.warn(ing.ref, ReasonInvalidAnnotation, "annotation %sproxy-ssl-secret: secret %s/%s has no ca.crt: no client certificate is sent, as ingress-nginx",
+				annotations.Prefix, ns, name)
 		}
 	}
 }
