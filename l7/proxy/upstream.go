@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -92,13 +93,16 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 	}
 	// Without proxy-ssl-secret: no verification, no SNI, no client
 	// certificate, nginx's defaults.
-	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	// The session cache is nginx's proxy_ssl_session_reuse, which
+	// nginx.tmpl turns on: a new connection to an endpoint resumes the
+	// TLS session of an earlier one (seen with nginx 1.22.1).
+	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(0)}
 	h := sha256.New()
 	if s := u.SSL; s != nil && t != nil {
 		if t.CAPEM != nil {
 			// nginx.tmpl writes proxy_ssl_protocols and proxy_ssl_ciphers
-			// (with proxy_ssl_verify) only for a Secret with ca.crt: a
-			// client certificate alone keeps nginx's defaults.
+			// (with proxy_ssl_verify) only for a Secret with ca.crt:
+			// without one nginx's defaults apply.
 			cfg.MinVersion, cfg.MaxVersion, cfg.CipherSuites = s.MinVersion, s.MaxVersion, s.CipherSuites
 		}
 		if s.ServerNameOn {
@@ -114,7 +118,10 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 			cfg.Certificates = []tls.Certificate{pair}
 		}
 		if s.Verify {
-			cas, err := parseCertificates(t.CAPEM)
+			// nginx's proxy_ssl_trusted_certificate is ingress-nginx's
+			// file of tls.crt, tls.key and ca.crt: OpenSSL trusts every
+			// certificate in it, tls.crt's included.
+			cas, err := parseCertificates(append(slices.Clip(t.CAPEM), t.CertPEM...))
 			if err != nil {
 				return nil, fmt.Errorf("load ca.crt of secret %s/%s: %w", t.Secret.Namespace, t.Secret.Name, err)
 			}

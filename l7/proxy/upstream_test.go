@@ -144,7 +144,9 @@ func TestBackendProtocolAutoHTTP(t *testing.T) {
 // depth, the protocols, and the fail-closed denial.
 func TestProxySSL(t *testing.T) {
 	ca := certstest.NewCA(t)
-	clientCrt, clientKey := ca.Issue(t, "weir-client")
+	// The client certificate comes from a CA of its own: tls.crt's
+	// certificates are trusted too (see "verify trusts the CA of tls.crt").
+	clientCrt, clientKey := certstest.NewCA(t).Issue(t, "weir-client")
 	needCert := func(c *tls.Config) { c.ClientAuth = tls.RequireAnyClientCert }
 	up := newTLSBackend(t, ca, needCert, "backend.test")
 	tls13 := newTLSBackend(t, ca, func(c *tls.Config) { needCert(c); c.MinVersion = tls.VersionTLS13 }, "backend.test")
@@ -182,6 +184,9 @@ func TestProxySSL(t *testing.T) {
 	chain1 := newTLSBackend(t, ca, serve(inter1, false), "backend.test")
 	chain2 := newTLSBackend(t, ca, serve(inter2, false, inter1), "backend.test")
 	leafOnly := newTLSBackend(t, ca, serve(inter1, true), "backend.test")
+	fromOther := newTLSBackend(t, other, needCert, "backend.test")
+	otherCrt, otherKey := other.Issue(t, "weir-client") // the chain up to other's self-signed CA
+	otherClient := &snapshot.UpstreamTLS{CertPEM: otherCrt, KeyPEM: otherKey, CAPEM: caPEM(t, ca)}
 	withCA := func(pems ...[]byte) *snapshot.UpstreamTLS {
 		m := *material
 		m.CAPEM = bytes.Join(pems, nil)
@@ -215,6 +220,13 @@ func TestProxySSL(t *testing.T) {
 		// self-signed CA of ca.crt; its other CAs serve as intermediates.
 		{name: "verify refuses an intermediate of ca.crt as anchor", up: chain1, ssl: verify(1), material: withCA(inter1.CertPEM()), want: 502},
 		{name: "verify takes an intermediate from ca.crt", up: leafOnly, ssl: verify(1), material: withCA(inter1.CertPEM(), ca.CertPEM()), want: 200},
+		// ingress-nginx's proxy_ssl_trusted_certificate file holds tls.crt
+		// with ca.crt, and OpenSSL trusts every certificate of it: with
+		// nginx 1.22.1, a chain to the self-signed CA at the end of tls.crt
+		// verified (200) and, with ca.crt alone in the file, did not
+		// (502, "unable to verify the first certificate").
+		{name: "verify trusts the CA of tls.crt", up: fromOther, ssl: verify(1), material: otherClient, want: 200},
+		{name: "verify without the CA of tls.crt", up: fromOther, ssl: verify(1), material: withCA(ca.CertPEM()), want: 502},
 		{name: "sni on", up: up, ssl: ssl(func(s *annotations.ProxySSL) { s.ServerNameOn, s.Name = true, "backend.test" }), material: material, want: 200, wantSNI: "backend.test"},
 		{name: "sni on without a name", up: up, ssl: ssl(func(s *annotations.ProxySSL) { s.ServerNameOn = true }), material: material, want: 200, wantSNI: "upstream_balancer"},
 		{name: "TLS 1.2 only against a TLS 1.3 endpoint", up: tls13, ssl: ssl(nil), material: material, want: 502},
@@ -242,6 +254,53 @@ func TestProxySSL(t *testing.T) {
 			sni, cert := tc.up.last()
 			if sni != tc.wantSNI || cert != (tc.material.CertPEM != nil) {
 				t.Errorf("endpoint saw SNI %q, client certificate %v; want %q, %v", sni, cert, tc.wantSNI, tc.material.CertPEM != nil)
+			}
+		})
+	}
+}
+
+// TestProxySSLSessionReuse: a new TLS connection to an endpoint resumes
+// the session of the one before, as nginx's proxy_ssl_session_reuse, which
+// nginx.tmpl turns on (nginx 1.22.1 resumed the second connection to a Go
+// endpoint).
+func TestProxySSLSessionReuse(t *testing.T) {
+	ca := certstest.NewCA(t)
+	var mu sync.Mutex
+	var resumed []bool
+	up := newTLSBackend(t, ca, nil, "backend.test")
+	up.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		resumed = append(resumed, r.TLS.DidResume)
+		mu.Unlock()
+		w.Header().Set("Connection", "close") // each request on a new connection
+		w.Write([]byte("ok"))
+	})
+	for _, tc := range []struct {
+		name     string
+		ssl      *annotations.ProxySSL
+		material *snapshot.UpstreamTLS
+	}{
+		{name: "without proxy-ssl-secret"},
+		{name: "verified", ssl: &annotations.ProxySSL{Secret: "ns/s", Verify: true, Name: "backend.test", VerifyDepth: 1, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13},
+			material: &snapshot.UpstreamTLS{CAPEM: caPEM(t, ca)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			resumed = nil
+			mu.Unlock()
+			be := backendOf("svc", []string{addr(up.srv)}, withUpstream(annotations.Upstream{Protocol: annotations.ProtocolHTTPS, SSL: tc.ssl}))
+			be.UpstreamTLS = tc.material
+			_, srv := front(t, Options{}, snap(1, "a.test", be))
+			c := client(t)
+			for i := 0; i < 3; i++ {
+				if res := get(t, c, srv, "a.test", "/"); res.err != nil || res.status != 200 {
+					t.Fatalf("request %d: %d %v", i, res.status, res.err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if want := []bool{false, true, true}; fmt.Sprint(resumed) != fmt.Sprint(want) {
+				t.Errorf("sessions resumed %v, want %v", resumed, want)
 			}
 		})
 	}
