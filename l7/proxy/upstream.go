@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"sync"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -118,10 +117,10 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 			cfg.Certificates = []tls.Certificate{pair}
 		}
 		if s.Verify {
-			// nginx's proxy_ssl_trusted_certificate is ingress-nginx's
-			// file of tls.crt, tls.key and ca.crt: OpenSSL trusts every
-			// certificate in it, tls.crt's included.
-			cas, err := parseCertificates(append(slices.Clip(t.CAPEM), t.CertPEM...))
+			// CAPEM is ingress-nginx's proxy_ssl_trusted_certificate file
+			// (ca.crt, and tls.crt with a pair): OpenSSL trusts every
+			// certificate in it.
+			cas, err := parseCertificates(t.CAPEM)
 			if err != nil {
 				return nil, fmt.Errorf("load ca.crt of secret %s/%s: %w", t.Secret.Namespace, t.Secret.Name, err)
 			}

@@ -210,21 +210,29 @@ func TestIngressNginxProxySSL(t *testing.T) {
 	})
 
 	// proxy-ssl-location-only: true writes the proxy_ssl_* lines in the
-	// locations only, false (the default) in the server block too. The
-	// route of the Ingress that sets them behaves the same either way.
-	// differs from ingress-nginx: with false, its server-level lines also
-	// apply to the routes of other Ingresses of the host that set no
-	// proxy-ssl-secret; Weir gives them nothing (README,
-	// proxy-ssl-location-only), so the host's other HTTPS route sends no
-	// client certificate and verifies nothing.
+	// locations only, false (the default) in the server block too, which
+	// the locations of the host's other Ingresses inherit where they write
+	// none: another Ingress's HTTPS route then sends the client
+	// certificate and verifies (against upstream_balancer: no
+	// proxy-ssl-name, so no server-level proxy_ssl_server_name and no
+	// SNI). The route of the Ingress that sets them behaves the same
+	// either way.
 	t.Run("proxy-ssl-location-only flag should change the nginx config server part", func(t *testing.T) {
 		for _, only := range []string{"true", "false"} {
 			w := start(t, []string{"proxy-ssl-verify", "on", "proxy-ssl-server-name", "on"}, "proxy-ssl-location-only", only)
 			sslWant(t, "location-only "+only, get(w, "balancer"), "sni=upstream_balancer", "cert="+host)
 			sslStatus(t, "location-only "+only+", another CA", get(w, "foreign"), 502)
-			w.update("more.yaml", service("plain", foreign.port)+
-				ingressPaths("plain", "foreign."+host, "plain", "Prefix", []string{"/plain"}, "backend-protocol", "HTTPS"))
-			sslWant(t, "location-only "+only+", another Ingress of the host", w.get("foreign."+host, "/plain"), "sni=", "cert=-")
+			w.update("more.yaml", service("other-balancer", balancer.port)+service("other-foreign", foreign.port)+
+				ingressPaths("other-balancer", "balancer."+host, "other-balancer", "Prefix", []string{"/other"}, "backend-protocol", "HTTPS")+
+				ingressPaths("other-foreign", "foreign."+host, "other-foreign", "Prefix", []string{"/other"}, "backend-protocol", "HTTPS"))
+			other, otherForeign := w.get("balancer."+host, "/other"), w.get("foreign."+host, "/other")
+			if only == "true" {
+				sslWant(t, "location-only true, another Ingress of the host", other, "sni=", "cert=-")
+				sslWant(t, "location-only true, another Ingress of the host, another CA", otherForeign, "sni=", "cert=-")
+				continue
+			}
+			sslWant(t, "location-only false, another Ingress of the host", other, "sni=", "cert="+host)
+			sslStatus(t, "location-only false, another Ingress of the host, another CA", otherForeign, 502)
 		}
 	})
 }
