@@ -21,8 +21,9 @@ import (
 
 // sslEcho is an HTTPS endpoint on 127.0.0.1 that asks for a client
 // certificate (without verifying it) and answers with what it saw of the
-// connection: "sni=<SNI> cert=<client certificate CN or -> version=<TLS
-// version: TLS1.2> cipher=<suite> resumed=<bool>".
+// connection: "sni=<SNI> cert=<client certificate CN or -> chain=<number
+// of client certificates> version=<TLS version: TLS1.2> cipher=<suite>
+// resumed=<bool>".
 type sslEcho struct {
 	srv  *httptest.Server
 	port int
@@ -47,7 +48,7 @@ func newSSLEcho(t *testing.T, issuer *certstest.CA, name string, tweak func(*tls
 		if len(r.TLS.PeerCertificates) > 0 {
 			cn = r.TLS.PeerCertificates[0].Subject.CommonName
 		}
-		fmt.Fprintf(w, "sni=%s cert=%s version=%s cipher=%s resumed=%v", r.TLS.ServerName, cn,
+		fmt.Fprintf(w, "sni=%s cert=%s chain=%d version=%s cipher=%s resumed=%v", r.TLS.ServerName, cn, len(r.TLS.PeerCertificates),
 			strings.ReplaceAll(tls.VersionName(r.TLS.Version), " ", ""), tls.CipherSuiteName(r.TLS.CipherSuite), r.TLS.DidResume)
 	}))
 	e.srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, ClientAuth: tls.RequestClientCert}
@@ -281,7 +282,9 @@ func TestIngressNginxProxySSLSecrets(t *testing.T) {
 		ingress("plainhttp", "plainhttp.test", "up", "proxy-ssl-secret", "default/missing")})
 
 	sslWant(t, "no proxy-ssl-secret", w.get("none.test", "/"), "sni=", "cert=-")
-	sslWant(t, "ca.crt, tls.crt and tls.key", w.get("full.test", "/"), "cert=weir-client")
+	// The client's chain is the rest of ingress-nginx's file: tls.crt's
+	// CA, then ca.crt (nginx 1.22.1 sent the three certificates).
+	sslWant(t, "ca.crt, tls.crt and tls.key", w.get("full.test", "/"), "cert=weir-client", "chain=3")
 	// getPemCertificate stores the pair's file only with ca.crt, and
 	// nginx.tmpl writes proxy_ssl_certificate only when that file is set.
 	sslWant(t, "tls.crt and tls.key without ca.crt: no client certificate", w.get("pair.test", "/"), "cert=-")

@@ -21,9 +21,11 @@ import (
 type UpstreamTLS struct {
 	// Secret is the Secret the material comes from.
 	Secret ObjectRef `json:"secret"`
-	// CertPEM and KeyPEM are tls.crt and tls.key: the client certificate
-	// sent to the endpoints, set only with CAPEM (ingress-nginx writes
-	// proxy_ssl_certificate for a Secret with ca.crt only). Nil means none.
+	// CertPEM and KeyPEM are tls.crt, followed by ca.crt, and tls.key:
+	// the client certificate and the chain sent with it to the endpoints
+	// (those of ingress-nginx's proxy_ssl_certificate file), set only with
+	// CAPEM (ingress-nginx writes proxy_ssl_certificate for a Secret with
+	// ca.crt only). Nil means none.
 	CertPEM []byte `json:"certPEM,omitempty"`
 	KeyPEM  []byte `json:"keyPEM,omitempty"`
 	// CAPEM is ca.crt, followed by the Secret's tls.crt when it has a key
@@ -108,7 +110,11 @@ func (b *builder) fillProxySSLMaterial(ing *ingress, u *annotations.Upstream, t 
 			}
 			t.CAPEM = ca
 			if pair {
-				t.CertPEM, t.KeyPEM = crt, key
+				// ingress-nginx's file is tls.crt, tls.key and ca.crt, and
+				// nginx sends every certificate of it after the first as
+				// the client's chain (nginx 1.22.1: tls.crt's, then
+				// ca.crt's).
+				t.CertPEM, t.KeyPEM = bytes.Join([][]byte{crt, ca}, []byte("\n")), key
 				t.CAPEM = bytes.Join([][]byte{ca, crt}, []byte("\n"))
 			}
 		}
