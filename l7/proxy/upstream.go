@@ -92,13 +92,16 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 	}
 	// Without proxy-ssl-secret: no verification, no SNI, no client
 	// certificate, nginx's defaults.
-	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	// The session cache is nginx's proxy_ssl_session_reuse, which
+	// nginx.tmpl turns on: a new connection to an endpoint resumes the
+	// TLS session of an earlier one (seen with nginx 1.22.1).
+	cfg := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(0)}
 	h := sha256.New()
 	if s := u.SSL; s != nil && t != nil {
 		if t.CAPEM != nil {
 			// nginx.tmpl writes proxy_ssl_protocols and proxy_ssl_ciphers
-			// (with proxy_ssl_verify) only for a Secret with ca.crt: a
-			// client certificate alone keeps nginx's defaults.
+			// (with proxy_ssl_verify) only for a Secret with ca.crt:
+			// without one nginx's defaults apply.
 			cfg.MinVersion, cfg.MaxVersion, cfg.CipherSuites = s.MinVersion, s.MaxVersion, s.CipherSuites
 		}
 		if s.ServerNameOn {
@@ -114,6 +117,9 @@ func newUpstreamKind(u *annotations.Upstream, t *snapshot.UpstreamTLS) (*upstrea
 			cfg.Certificates = []tls.Certificate{pair}
 		}
 		if s.Verify {
+			// CAPEM is ingress-nginx's proxy_ssl_trusted_certificate file
+			// (ca.crt, and tls.crt with a pair): OpenSSL trusts every
+			// certificate in it.
 			cas, err := parseCertificates(t.CAPEM)
 			if err != nil {
 				return nil, fmt.Errorf("load ca.crt of secret %s/%s: %w", t.Secret.Namespace, t.Secret.Name, err)

@@ -144,7 +144,9 @@ func TestBackendProtocolAutoHTTP(t *testing.T) {
 // depth, the protocols, and the fail-closed denial.
 func TestProxySSL(t *testing.T) {
 	ca := certstest.NewCA(t)
-	clientCrt, clientKey := ca.Issue(t, "weir-client")
+	// The client certificate comes from a CA of its own, which verifies
+	// nothing here.
+	clientCrt, clientKey := certstest.NewCA(t).Issue(t, "weir-client")
 	needCert := func(c *tls.Config) { c.ClientAuth = tls.RequireAnyClientCert }
 	up := newTLSBackend(t, ca, needCert, "backend.test")
 	tls13 := newTLSBackend(t, ca, func(c *tls.Config) { needCert(c); c.MinVersion = tls.VersionTLS13 }, "backend.test")
@@ -242,6 +244,53 @@ func TestProxySSL(t *testing.T) {
 			sni, cert := tc.up.last()
 			if sni != tc.wantSNI || cert != (tc.material.CertPEM != nil) {
 				t.Errorf("endpoint saw SNI %q, client certificate %v; want %q, %v", sni, cert, tc.wantSNI, tc.material.CertPEM != nil)
+			}
+		})
+	}
+}
+
+// TestProxySSLSessionReuse: a new TLS connection to an endpoint resumes
+// the session of the one before, as nginx's proxy_ssl_session_reuse, which
+// nginx.tmpl turns on (nginx 1.22.1 resumed the second connection to a Go
+// endpoint).
+func TestProxySSLSessionReuse(t *testing.T) {
+	ca := certstest.NewCA(t)
+	var mu sync.Mutex
+	var resumed []bool
+	up := newTLSBackend(t, ca, nil, "backend.test")
+	up.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		resumed = append(resumed, r.TLS.DidResume)
+		mu.Unlock()
+		w.Header().Set("Connection", "close") // each request on a new connection
+		w.Write([]byte("ok"))
+	})
+	for _, tc := range []struct {
+		name     string
+		ssl      *annotations.ProxySSL
+		material *snapshot.UpstreamTLS
+	}{
+		{name: "without proxy-ssl-secret"},
+		{name: "verified", ssl: &annotations.ProxySSL{Secret: "ns/s", Verify: true, Name: "backend.test", VerifyDepth: 1, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13},
+			material: &snapshot.UpstreamTLS{CAPEM: caPEM(t, ca)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			resumed = nil
+			mu.Unlock()
+			be := backendOf("svc", []string{addr(up.srv)}, withUpstream(annotations.Upstream{Protocol: annotations.ProtocolHTTPS, SSL: tc.ssl}))
+			be.UpstreamTLS = tc.material
+			_, srv := front(t, Options{}, snap(1, "a.test", be))
+			c := client(t)
+			for i := 0; i < 3; i++ {
+				if res := get(t, c, srv, "a.test", "/"); res.err != nil || res.status != 200 {
+					t.Fatalf("request %d: %d %v", i, res.status, res.err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if want := []bool{false, true, true}; fmt.Sprint(resumed) != fmt.Sprint(want) {
+				t.Errorf("sessions resumed %v, want %v", resumed, want)
 			}
 		})
 	}

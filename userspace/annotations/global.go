@@ -240,6 +240,12 @@ type Global struct {
 	// namespace than their Ingress. Default false: such a reference denies
 	// the route, with a warning.
 	AllowCrossNamespaceResources bool `json:"allowCrossNamespaceResources,omitempty"`
+	// ProxySSLLocationOnly is proxy-ssl-location-only "true": the
+	// proxy-ssl-* annotations apply to the routes of the Ingress that sets
+	// them only. Default false: as ingress-nginx's server block, those of
+	// the first Ingress of a host with a ca.crt also apply to the host's
+	// other routes, line by line where they set none of their own.
+	ProxySSLLocationOnly bool `json:"proxySSLLocationOnly,omitempty"`
 	// ForwardedForProxyProtocolHeader is
 	// forwarded-for-proxy-protocol-header, canonical: with
 	// UseForwardedHeaders and UseProxyProtocol both on, the request header
@@ -662,6 +668,11 @@ var globalMeta = []Meta{
 		Validate: validateBool,
 	},
 	{
+		Key: "proxy-ssl-location-only", Default: "false", ConfigMap: true, ConfigMapOnly: true,
+		Doc:      "`\"false\"`: as ingress-nginx's server block, the `proxy-ssl-*` settings of the first Ingress of a host (oldest first) whose `proxy-ssl-secret` has a `ca.crt` also apply to the HTTPS and GRPCS routes of the host's other Ingresses, each setting where the route has none of its own (trusted CAs, ciphers, protocols, verification and depth without a `ca.crt` of its own; the client certificate without a pair of its own; the name and SNI only when that Ingress sets `proxy-ssl-name`). `\"true\"`: each Ingress's routes only.",
+		Validate: validateBool,
+	},
+	{
 		Key: "forwarded-for-proxy-protocol-header", Default: DefaultForwardedForProxyProtocolHeader, ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "With `use-forwarded-headers` and `use-proxy-protocol` both `\"true\"`: the header the upstream request carries (replacing the client's), as ingress-nginx sets it for its realip module: the client's `forwarded-for-header` when the PROXY header's source address is in `proxy-real-ip-cidr`, else that address; none when that is empty. The client address is the one nginx derives from it, starting from the balancer's address: a trusted source without `forwarded-for-header` leaves the balancer's.",
 		Validate: validateHeaderName,
@@ -826,6 +837,7 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	globalKey(data, "ignore-invalid-headers", parseConfigBool, wrap, func(b bool) { g.KeepInvalidHeaders = !b })
 	globalKey(data, "strict-validate-path-type", parseConfigBool, wrap, func(b bool) { g.LaxPathType = !b })
 	boolKey("allow-cross-namespace-resources", &g.AllowCrossNamespaceResources)
+	boolKey("proxy-ssl-location-only", &g.ProxySSLLocationOnly)
 	globalKey(data, "limit-conn-zone-variable", parseLimitConnZoneVariable, wrap, func(v string) { g.LimitConnZoneVariable = v })
 	// headerKey sets *dst to the canonical header name of key, "" for def.
 	headerKey := func(key, def string, dst *string) {

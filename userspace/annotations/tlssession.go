@@ -122,6 +122,4 @@ var unappliedTLSKeys = map[string]string{
 	"ssl-dh-param":           "Go's crypto/tls has no DHE cipher suites, so there are no DH parameters to set; Weir's key exchange is ECDHE (ssl-ecdh-curve), as ingress-nginx's default ssl-ciphers prefer",
 	"enable-ocsp": "Weir staples no OCSP response: ingress-nginx fetches them from the certificate authority's responder at run time, and Weir makes no outbound request from the edge " +
 		"(clients check revocation themselves; Let's Encrypt, the usual Ingress CA, ended OCSP in 2025)",
-	"proxy-ssl-location-only": "Weir applies the proxy-ssl-* annotations to the routes of the Ingress that sets them, as with \"true\"; " +
-		"with the default \"false\" ingress-nginx also gives the first such Ingress's settings to the server, which Weir does not copy to other Ingresses' routes of the host",
 }

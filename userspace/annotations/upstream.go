@@ -201,7 +201,7 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key:      "proxy-ssl-secret",
-		Doc:      "`namespace/name` of a Secret (any type) in the Ingress's namespace with `tls.crt`/`tls.key` (client certificate sent to HTTPS and GRPCS endpoints) and/or `ca.crt` (CAs for `proxy-ssl-verify`). The other proxy-ssl-* annotations apply only with it, as in ingress-nginx. A missing or invalid Secret, or one in another namespace, denies the route (503) with a warning.",
+		Doc:      "`namespace/name` of a Secret (any type) in the Ingress's namespace with `ca.crt` (CAs for `proxy-ssl-verify`) and/or `tls.crt`/`tls.key` (client certificate sent to HTTPS and GRPCS endpoints, only beside a `ca.crt`, as ingress-nginx: a pair alone sends none, with a warning). The other proxy-ssl-* annotations apply only with it, as in ingress-nginx. A missing or invalid Secret, or one in another namespace, denies the route (503) with a warning.",
 		Validate: validateSecretRef,
 	},
 	{
@@ -216,7 +216,7 @@ var upstreamMeta = []Meta{
 	},
 	{
 		Key:      "proxy-ssl-name",
-		Doc:      "Name the endpoint's certificate is verified against and, with `proxy-ssl-server-name`, sent as SNI. Without it nginx's `$proxy_host` is used, `upstream_balancer` in ingress-nginx.",
+		Doc:      "Name the endpoint's certificate is verified against and, with `proxy-ssl-server-name`, sent as SNI. Without it nginx's `$proxy_host` is used, `upstream_balancer` in ingress-nginx. Letters, digits, `.`, `-`, `_` and `*`; nginx variables (`$host`), which ingress-nginx passes to nginx, are refused with a warning and the default is used.",
 		Validate: validateServerName,
 	},
 	{
@@ -298,7 +298,7 @@ var tuningMeta = []Meta{
 
 var (
 	protocolRe        = regexp.MustCompile(`^(TLSv1\.2|TLSv1\.3| )*$`)
-	serverNameRe      = regexp.MustCompile(`^(?i)[a-z0-9*.\-]+$`)
+	serverNameRe      = regexp.MustCompile(`^(?i)[a-z0-9*._\-]+$`) // "_" as ingress-nginx's ValidateServerName (upstream_balancer)
 	secretNameRe      = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
 	errProtocolRefuse = errors.New("is not supported by Weir; HTTP is used")
 )
@@ -392,7 +392,7 @@ func validateOnOff(v string) error {
 }
 
 func validateServerName(v string) error {
-	if v != "" && !serverNameRe.MatchString(v) {
+	if v = strings.TrimSpace(v); v != "" && !serverNameRe.MatchString(v) {
 		return errors.New("must be a server name")
 	}
 	return nil
@@ -523,10 +523,12 @@ func parseProxySSL(get lookup, wrap func(key, value string, err error) error) (*
 		errs = append(errs, err)
 	}
 	if v, ok := get("proxy-ssl-name"); ok {
+		// ingress-nginx's ValidateServerName trims the value, and nginx
+		// reads proxy_ssl_name without the blanks around it.
 		if err := validateServerName(v); err != nil {
 			errs = append(errs, wrap("proxy-ssl-name", v, err))
 		} else {
-			s.Name = v
+			s.Name = strings.TrimSpace(v)
 		}
 	}
 	if v, ok := get("proxy-ssl-protocols"); ok {

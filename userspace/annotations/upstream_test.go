@@ -52,6 +52,10 @@ func TestParseUpstream(t *testing.T) {
 		// (ValidateRegex with removeSpace, ValidateOptions with trimSpace).
 		{name: "on off trimmed", ann: map[string]string{"proxy-ssl-secret": "ns/s", "proxy-ssl-verify": " on", "proxy-ssl-server-name": "on "},
 			want: &Upstream{SSL: withSSL(func(s *ProxySSL) { s.Verify, s.ServerNameOn = true, true })}},
+		// ingress-nginx's ValidateServerName trims the value and takes
+		// "_" (nginx sends "svc_a.test" as SNI).
+		{name: "proxy-ssl-name trimmed with an underscore", ann: map[string]string{"proxy-ssl-secret": "ns/s", "proxy-ssl-name": " svc_a.test "},
+			want: &Upstream{SSL: withSSL(func(s *ProxySSL) { s.Name = "svc_a.test" })}},
 		// ingress-nginx's proxyssl parser: a depth of 0 is the default 1.
 		{name: "verify depth 0 is 1", ann: map[string]string{"proxy-ssl-secret": "ns/s", "proxy-ssl-verify-depth": "0"}, want: &Upstream{SSL: &sslDefaults}},
 		{name: "custom errors", ann: map[string]string{"custom-http-errors": "404, 503,404", "default-backend": "errors"},

@@ -130,6 +130,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	b.tls(objs, ings, tr, s)
 	b.redirectCertificates(tr, s) // build_rewrite.go
 	b.serverTLS(objs.Secrets, ings, s)
+	b.serverProxySSL(ings, s) // build_upstream.go
 	s.Warnings = b.sortedWarnings()
 	return s, tr
 }
@@ -184,6 +185,8 @@ type builder struct {
 	laxPathType bool
 	// crossNamespace is allow-cross-namespace-resources.
 	crossNamespace bool
+	// proxySSLLocationOnly is proxy-ssl-location-only.
+	proxySSLLocationOnly bool
 	// wwwOwner is the Ingress that set from-to-www-redirect on each host
 	// with a RedirectFrom (build_rewrite.go).
 	wwwOwner map[string]ObjectRef
@@ -325,6 +328,7 @@ func (b *builder) global(cms []*corev1.ConfigMap) annotations.Global {
 	b.allowedHeaders = g.AllowedResponseHeaders
 	b.laxPathType = g.LaxPathType
 	b.crossNamespace, b.auth.crossNamespace = g.AllowCrossNamespaceResources, g.AllowCrossNamespaceResources
+	b.proxySSLLocationOnly = g.ProxySSLLocationOnly
 	b.globalHeaders(&g, ref) // build_headers.go
 	return g
 }
