@@ -248,6 +248,27 @@ func TestAffinityCookieDeepWildcardAlias(t *testing.T) {
 	}
 }
 
+// TestCookieTime: the Expires date of the affinity cookie is nginx's
+// ngx_http_cookie_time, as ngx.cookie_time writes it. nginx 1.22.1's
+// userid module (the same function) answered, on 2026-12-07 10:09:24 UTC,
+// "expires=Wed, 09-Dec-26 10:09:24 GMT" for userid_expires 172800 and
+// "expires=Fri, 07-Dec-2046 10:09:24 GMT" for 631152000.
+func TestCookieTime(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 7, 10, 9, 24, 0, time.UTC)
+	for _, tc := range []struct {
+		secs int64
+		want string
+	}{
+		{172800, "Wed, 09-Dec-26 10:09:24 GMT"},
+		{631152000, "Fri, 07-Dec-2046 10:09:24 GMT"},
+	} {
+		if got := cookieTime(now.Add(time.Duration(tc.secs) * time.Second).In(time.FixedZone("x", 3600))); got != tc.want {
+			t.Errorf("now + %d s: %q, want %q", tc.secs, got, tc.want)
+		}
+	}
+}
+
 // TestAffinityCookieSecureOnHTTPS: without session-cookie-secure, the
 // cookie is Secure on an HTTPS request only.
 func TestAffinityCookieSecureOnHTTPS(t *testing.T) {

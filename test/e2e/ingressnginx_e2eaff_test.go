@@ -56,10 +56,16 @@ func affCookie(t *testing.T, what string, lines []string, name, upstream, attrs 
 		t.Errorf("%s: cookie %q, want %s=<sticky_balanced key>|%s", what, pair, name, affBackendKey(upstream))
 	}
 	if expires != 0 {
+		want := time.Now().Add(expires)
+		// nginx's cookie_time: a two-digit year up to 2037, four after.
+		layout := "Mon, 02-Jan-06 15:04:05 GMT"
+		if want.UTC().Year() > 2037 {
+			layout = "Mon, 02-Jan-2006 15:04:05 GMT"
+		}
 		date, after, ok := strings.Cut(strings.TrimPrefix(rest, "; Expires="), ";")
-		at, err := time.Parse("Mon, 02-Jan-06 15:04:05 GMT", date)
-		if want := time.Now().Add(expires); !ok || !strings.HasPrefix(rest, "; Expires=") || err != nil || at.Sub(want).Abs() > 2*time.Second {
-			t.Errorf("%s: %q, want \"; Expires=\" and a date about %s", what, rest, want.UTC().Format("Mon, 02-Jan-06 15:04:05 GMT"))
+		at, err := time.Parse(layout, date)
+		if !ok || !strings.HasPrefix(rest, "; Expires=") || err != nil || at.Sub(want).Abs() > 2*time.Second {
+			t.Errorf("%s: %q, want \"; Expires=\" and a date about %s", what, rest, want.UTC().Format(layout))
 		}
 		rest = ";" + after
 	}
@@ -222,6 +228,7 @@ func TestIngressNginxAffinityCookieLife(t *testing.T) {
 		"ing.yaml": ingress("none", "none.foo.com", "echo", "affinity", "cookie", "session-cookie-samesite", "None",
 			"session-cookie-conditional-samesite-none", "true") +
 			ingress("lax", "lax.foo.com", "echo", "affinity", "cookie", "session-cookie-samesite", "Lax") +
+			ingress("far", "far.foo.com", "echo", "affinity", "cookie", "session-cookie-expires", "631152000") +
 			ingress("lowerlax", "lowerlax.foo.com", "echo", "affinity", "cookie", "session-cookie-samesite", "lax") +
 			ingress("persistent", "persistent.foo.com", "echo", "affinity", "cookie", "affinity-mode", "persistent") +
 			ingress("change", "change.foo.com", "half", "affinity", "cookie", "affinity-mode", "persistent",
@@ -256,6 +263,14 @@ func TestIngressNginxAffinityCookieLife(t *testing.T) {
 		} {
 			affCookie(t, tc.host+" "+tc.ua, get(t, tc.host, "User-Agent", tc.ua).header.Values("Set-Cookie"), "INGRESSCOOKIE", up, tc.attrs, 0)
 		}
+	})
+	t.Run("expires after 2037", func(t *testing.T) {
+		// ngx.cookie_time writes a four-digit year after 2037: nginx
+		// 1.22.1's userid_expires 631152000 (its ngx_http_cookie_time too)
+		// answered "expires=Fri, 07-Dec-2046 10:09:24 GMT" on
+		// 2026-12-07 10:09:24, and "Wed, 09-Dec-26 10:09:24 GMT" for
+		// 172800.
+		affCookie(t, "20 years", get(t, "far.foo.com").header.Values("Set-Cookie"), "INGRESSCOOKIE", up, "; Path=/; HttpOnly", 631152000*time.Second)
 	})
 	t.Run("cookie sent back", func(t *testing.T) {
 		first := get(t, "lax.foo.com")
