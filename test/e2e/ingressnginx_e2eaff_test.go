@@ -94,38 +94,47 @@ func affEndpoints(t *testing.T, n int) []int {
 	return ports
 }
 
+// affServices renders one Service per name, each with an endpoint at each
+// of ports.
+func affServices(ports []int, names ...string) string {
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(endpointsService(n, ports...))
+	}
+	return b.String()
+}
+
 // TestIngressNginxAffinity runs the cases of affinity.go against one Weir
 // serving their Ingresses over a Service "echo" with two endpoints (the
 // e2e's WithDeploymentReplicas(2)).
 func TestIngressNginxAffinity(t *testing.T) {
 	ports := affEndpoints(t, 2)
-	const up = "default-echo-80"
 	sticky := func(name, host, path string, ann ...string) string {
-		return ingressPaths(name, host, "echo", "Prefix", []string{path}, append([]string{"affinity", "cookie", "session-cookie-name", "SERVERID"}, ann...)...)
+		return ingressPaths(name, host, name, "Prefix", []string{path}, append([]string{"affinity", "cookie", "session-cookie-name", "SERVERID"}, ann...)...)
 	}
 	ca := certstest.NewCA(t)
 	crt, key := ca.Issue(t, "tls.foo.com")
 	change := func(name string) string {
-		return ingress("change", "change.foo.com", "echo", "affinity", "cookie", "session-cookie-name", name)
+		return ingress("change", "change.foo.com", "change", "affinity", "cookie", "session-cookie-name", name)
 	}
 	files := map[string]string{
 		"class.yaml":  ingressClass,
-		"echo.yaml":   endpointsService("echo", ports...) + certstest.SecretYAML("default", "foo-tls", crt, key),
+		"echo.yaml":   affServices(ports, "sticky", "change", "path", "morethanonerule", "expires", "domain", "nodomain", "useregex", "useregexwarn", "separate", "default-no-host", "alias", "secure", "insecure", "tls") + certstest.SecretYAML("default", "foo-tls", crt, key),
 		"change.yaml": change("SERVERID"),
 		"ing.yaml": sticky("sticky", "sticky.foo.com", "/") +
 			sticky("path", "path.foo.com", "/something") +
-			ingressPaths("morethanonerule", "morethanonerule.foo.com", "echo", "Prefix", []string{"/something", "/somewhereelse"},
+			ingressPaths("morethanonerule", "morethanonerule.foo.com", "morethanonerule", "Prefix", []string{"/something", "/somewhereelse"},
 				"affinity", "cookie", "session-cookie-name", "SERVERID") +
-			ingress("expires", "cookieexpires.foo.com", "echo", "affinity", "cookie", "session-cookie-name", "ExpiresCookie",
+			ingress("expires", "cookieexpires.foo.com", "expires", "affinity", "cookie", "session-cookie-name", "ExpiresCookie",
 				"session-cookie-expires", "172800", "session-cookie-max-age", "259200") +
-			ingress("domain", "cookiedomain.foo.com", "echo", "affinity", "cookie", "session-cookie-name", "DomainCookie", "session-cookie-domain", "foo.bar") +
-			ingress("nodomain", "cookienodomain.foo.com", "echo", "affinity", "cookie", "session-cookie-name", "NoDomainCookie") +
-			ingressPaths("useregex", "useregex.foo.com", "echo", "ImplementationSpecific", []string{"/foo/.*"},
+			ingress("domain", "cookiedomain.foo.com", "domain", "affinity", "cookie", "session-cookie-name", "DomainCookie", "session-cookie-domain", "foo.bar") +
+			ingress("nodomain", "cookienodomain.foo.com", "nodomain", "affinity", "cookie", "session-cookie-name", "NoDomainCookie") +
+			ingressPaths("useregex", "useregex.foo.com", "useregex", "ImplementationSpecific", []string{"/foo/.*"},
 				"affinity", "cookie", "session-cookie-name", "SERVERID", "use-regex", "true", "session-cookie-path", "/foo/bar") +
-			ingressPaths("useregexwarn", "useregexwarn.foo.com", "echo", "ImplementationSpecific", []string{"/foo/.*"},
+			ingressPaths("useregexwarn", "useregexwarn.foo.com", "useregexwarn", "ImplementationSpecific", []string{"/foo/.*"},
 				"affinity", "cookie", "session-cookie-name", "SERVERID", "use-regex", "true") +
-			ingressPaths("ingress1", "separate.foo.com", "echo", "Prefix", []string{"/foo/bar"}, "affinity", "cookie") +
-			ingressPaths("ingress2", "separate.foo.com", "echo", "Prefix", []string{"/foo"}) +
+			ingressPaths("ingress1", "separate.foo.com", "separate", "Prefix", []string{"/foo/bar"}, "affinity", "cookie") +
+			ingressPaths("ingress2", "separate.foo.com", "separate", "Prefix", []string{"/foo"}) +
 			sticky("default-no-host", "", "/") +
 			sticky("alias", "foo.com", "/bar", "server-alias", "a1.foo.com,a2.foo.com") +
 			sticky("secure", "secure.foo.com", "/bar", "session-cookie-secure", "true") +
@@ -143,37 +152,37 @@ func TestIngressNginxAffinity(t *testing.T) {
 	}
 
 	t.Run("should set sticky cookie SERVERID", func(t *testing.T) {
-		affCookie(t, "sticky.foo.com/", get(t, "sticky.foo.com", "/"), "SERVERID", up, "; Path=/; HttpOnly", 0)
+		affCookie(t, "sticky.foo.com/", get(t, "sticky.foo.com", "/"), "SERVERID", "default-sticky-80", "; Path=/; HttpOnly", 0)
 	})
 	t.Run("should change cookie name on ingress definition change", func(t *testing.T) {
-		affCookie(t, "before the edit", get(t, "change.foo.com", "/"), "SERVERID", up, "; Path=/; HttpOnly", 0)
+		affCookie(t, "before the edit", get(t, "change.foo.com", "/"), "SERVERID", "default-change-80", "; Path=/; HttpOnly", 0)
 		w.update("change.yaml", change("OTHERCOOKIENAME"))
-		affCookie(t, "after the edit", get(t, "change.foo.com", "/"), "OTHERCOOKIENAME", up, "; Path=/; HttpOnly", 0)
+		affCookie(t, "after the edit", get(t, "change.foo.com", "/"), "OTHERCOOKIENAME", "default-change-80", "; Path=/; HttpOnly", 0)
 	})
 	t.Run("should set the path to /something on the generated cookie", func(t *testing.T) {
-		affCookie(t, "/something", get(t, "path.foo.com", "/something"), "SERVERID", up, "; Path=/something; HttpOnly", 0)
+		affCookie(t, "/something", get(t, "path.foo.com", "/something"), "SERVERID", "default-path-80", "; Path=/something; HttpOnly", 0)
 	})
 	t.Run("does not set the path to / on the generated cookie if there's more than one rule referring to the same backend", func(t *testing.T) {
-		affCookie(t, "/something", get(t, "morethanonerule.foo.com", "/something"), "SERVERID", up, "; Path=/something; HttpOnly", 0)
-		affCookie(t, "/somewhereelse", get(t, "morethanonerule.foo.com", "/somewhereelse"), "SERVERID", up, "; Path=/somewhereelse; HttpOnly", 0)
+		affCookie(t, "/something", get(t, "morethanonerule.foo.com", "/something"), "SERVERID", "default-morethanonerule-80", "; Path=/something; HttpOnly", 0)
+		affCookie(t, "/somewhereelse", get(t, "morethanonerule.foo.com", "/somewhereelse"), "SERVERID", "default-morethanonerule-80", "; Path=/somewhereelse; HttpOnly", 0)
 	})
 	t.Run("should set cookie with expires", func(t *testing.T) {
 		// Expires is ngx.cookie_time(ngx.time() + 172800): 48 hours on.
-		affCookie(t, "expires", get(t, "cookieexpires.foo.com", "/"), "ExpiresCookie", up, "; Max-Age=259200; Path=/; HttpOnly", 48*time.Hour)
+		affCookie(t, "expires", get(t, "cookieexpires.foo.com", "/"), "ExpiresCookie", "default-expires-80", "; Max-Age=259200; Path=/; HttpOnly", 48*time.Hour)
 	})
 	t.Run("should set cookie with domain", func(t *testing.T) {
-		affCookie(t, "domain", get(t, "cookiedomain.foo.com", "/"), "DomainCookie", up, "; Domain=foo.bar; Path=/; HttpOnly", 0)
+		affCookie(t, "domain", get(t, "cookiedomain.foo.com", "/"), "DomainCookie", "default-domain-80", "; Domain=foo.bar; Path=/; HttpOnly", 0)
 	})
 	t.Run("should not set cookie without domain annotation", func(t *testing.T) {
-		affCookie(t, "no domain", get(t, "cookienodomain.foo.com", "/"), "NoDomainCookie", up, "; Path=/; HttpOnly", 0)
+		affCookie(t, "no domain", get(t, "cookienodomain.foo.com", "/"), "NoDomainCookie", "default-nodomain-80", "; Path=/; HttpOnly", 0)
 	})
 	t.Run("should work with use-regex annotation and session-cookie-path", func(t *testing.T) {
-		affCookie(t, "use-regex", get(t, "useregex.foo.com", "/foo/bar"), "SERVERID", up, "; Path=/foo/bar; HttpOnly", 0)
+		affCookie(t, "use-regex", get(t, "useregex.foo.com", "/foo/bar"), "SERVERID", "default-useregex-80", "; Path=/foo/bar; HttpOnly", 0)
 	})
 	t.Run("should warn user when use-regex is true and session-cookie-path is not set", func(t *testing.T) {
 		// Without session-cookie-path the cookie's Path is
 		// $location_path, the regular expression as written.
-		affCookie(t, "use-regex, no path", get(t, "useregexwarn.foo.com", "/foo/bar"), "SERVERID", up, "; Path=/foo/.*; HttpOnly", 0)
+		affCookie(t, "use-regex, no path", get(t, "useregexwarn.foo.com", "/foo/bar"), "SERVERID", "default-useregexwarn-80", "; Path=/foo/.*; HttpOnly", 0)
 		if logs := w.logs.String(); !strings.Contains(logs, "session-cookie-path should be set when use-regex is true") {
 			t.Errorf("no warning about session-cookie-path in the log:\n%s", logs)
 		}
@@ -182,37 +191,31 @@ func TestIngressNginxAffinity(t *testing.T) {
 		if c := get(t, "separate.foo.com", "/foo"); len(c) != 0 {
 			t.Errorf("/foo of the Ingress without affinity: Set-Cookie %q, want none", c)
 		}
-		pair := affCookie(t, "/foo/bar", get(t, "separate.foo.com", "/foo/bar"), "INGRESSCOOKIE", up, "; Path=/foo/bar; HttpOnly", 0)
-		// differs from ingress-nginx: it keeps one balancer per Service
-		// port, sticky once any Ingress routing there sets affinity, so
-		// ingress2's /foo, which sets no cookie, is still pinned by one
-		// sent to it; Weir balances ingress2's rules by ingress2's own
-		// settings (README, Load balancing), round robin here.
-		seen := map[string]bool{}
+		pair := affCookie(t, "/foo/bar", get(t, "separate.foo.com", "/foo/bar"), "INGRESSCOOKIE", "default-separate-80", "; Path=/foo/bar; HttpOnly", 0)
+		// ingress-nginx keeps one balancer per Service port, sticky once
+		// any Ingress routing there sets affinity: ingress2's /foo sets
+		// no cookie but one sent to it pins it.
+		served := w.get("separate.foo.com", "/foo/bar", "Cookie", pair).body
 		for range 6 {
 			res := w.get("separate.foo.com", "/foo", "Cookie", pair)
-			if len(res.header.Values("Set-Cookie")) != 0 {
-				t.Errorf("/foo with %s: Set-Cookie %q, want none", pair, res.header.Values("Set-Cookie"))
+			if len(res.header.Values("Set-Cookie")) != 0 || res.body != served {
+				t.Fatalf("/foo with %s: from %s Set-Cookie %q, want %s (the cookie's endpoint) and none", pair, res.body, res.header.Values("Set-Cookie"), served)
 			}
-			seen[res.body] = true
-		}
-		if !seen["ep0"] || !seen["ep1"] {
-			t.Errorf("/foo with %s reached %v, want both endpoints (round robin)", pair, seen)
 		}
 	})
 	t.Run("should set sticky cookie without host", func(t *testing.T) {
-		affCookie(t, "no host", get(t, "127.0.0.1", "/"), "SERVERID", up, "; Path=/; HttpOnly", 0)
+		affCookie(t, "no host", get(t, "127.0.0.1", "/"), "SERVERID", "default-default-no-host-80", "; Path=/; HttpOnly", 0)
 	})
 	t.Run("should work with server-alias annotation", func(t *testing.T) {
 		for _, host := range []string{"foo.com", "a1.foo.com", "a2.foo.com"} {
-			affCookie(t, host, get(t, host, "/bar"), "SERVERID", up, "; Path=/bar; HttpOnly", 0)
+			affCookie(t, host, get(t, host, "/bar"), "SERVERID", "default-alias-80", "; Path=/bar; HttpOnly", 0)
 		}
 	})
 	t.Run("should set secure in cookie with provided true annotation on http", func(t *testing.T) {
-		affCookie(t, "secure true, http", get(t, "secure.foo.com", "/bar"), "SERVERID", up, "; Path=/bar; Secure; HttpOnly", 0)
+		affCookie(t, "secure true, http", get(t, "secure.foo.com", "/bar"), "SERVERID", "default-secure-80", "; Path=/bar; Secure; HttpOnly", 0)
 	})
 	t.Run("should not set secure in cookie with provided false annotation on http", func(t *testing.T) {
-		affCookie(t, "secure false, http", get(t, "insecure.foo.com", "/bar"), "SERVERID", up, "; Path=/bar; HttpOnly", 0)
+		affCookie(t, "secure false, http", get(t, "insecure.foo.com", "/bar"), "SERVERID", "default-insecure-80", "; Path=/bar; HttpOnly", 0)
 	})
 	t.Run("should set secure in cookie with provided false annotation on https", func(t *testing.T) {
 		// session-cookie-secure "false" is left out of the JSON
@@ -221,7 +224,7 @@ func TestIngressNginxAffinity(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || body != "ep0" && body != "ep1" {
 			t.Fatalf("GET https://tls.foo.com/: %d %q", resp.StatusCode, body)
 		}
-		affCookie(t, "secure false, https", resp.Header.Values("Set-Cookie"), "SERVERID", up, "; Path=/; Secure; HttpOnly", 0)
+		affCookie(t, "secure false, https", resp.Header.Values("Set-Cookie"), "SERVERID", "default-tls-80", "; Path=/; Secure; HttpOnly", 0)
 	})
 }
 
@@ -237,20 +240,22 @@ func TestIngressNginxAffinity(t *testing.T) {
 func TestIngressNginxAffinityCookieLife(t *testing.T) {
 	ports := affEndpoints(t, 2)
 	dead := closedPort(t)
-	const up = "default-echo-80"
+	// Each Ingress has its own Service, named as the Ingress, so its
+	// own upstream (its own cookie settings).
+	up := func(name string) string { return "default-" + name + "-80" }
 	files := map[string]string{
 		"class.yaml": ingressClass,
-		"echo.yaml":  endpointsService("echo", ports...) + endpointsService("half", dead, ports[0]),
-		"ing.yaml": ingress("none", "none.foo.com", "echo", "affinity", "cookie", "session-cookie-samesite", "None",
+		"echo.yaml":  affServices(ports, "none", "lax", "far", "lowerlax", "persistent", "alias") + affServices([]int{dead, ports[0]}, "change", "keep"),
+		"ing.yaml": ingress("none", "none.foo.com", "none", "affinity", "cookie", "session-cookie-samesite", "None",
 			"session-cookie-conditional-samesite-none", "true") +
-			ingress("lax", "lax.foo.com", "echo", "affinity", "cookie", "session-cookie-samesite", "Lax") +
-			ingress("far", "far.foo.com", "echo", "affinity", "cookie", "session-cookie-expires", "631152000") +
-			ingress("lowerlax", "lowerlax.foo.com", "echo", "affinity", "cookie", "session-cookie-samesite", "lax") +
-			ingress("persistent", "persistent.foo.com", "echo", "affinity", "cookie", "affinity-mode", "persistent") +
-			ingress("change", "change.foo.com", "half", "affinity", "cookie", "affinity-mode", "persistent",
+			ingress("lax", "lax.foo.com", "lax", "affinity", "cookie", "session-cookie-samesite", "Lax") +
+			ingress("far", "far.foo.com", "far", "affinity", "cookie", "session-cookie-expires", "631152000") +
+			ingress("lowerlax", "lowerlax.foo.com", "lowerlax", "affinity", "cookie", "session-cookie-samesite", "lax") +
+			ingress("persistent", "persistent.foo.com", "persistent", "affinity", "cookie", "affinity-mode", "persistent") +
+			ingress("change", "change.foo.com", "change", "affinity", "cookie", "affinity-mode", "persistent",
 				"session-cookie-change-on-failure", "true") +
-			ingress("keep", "keep.foo.com", "half", "affinity", "cookie", "affinity-mode", "persistent") +
-			ingress("alias", "alias.foo.com", "echo", "affinity", "cookie", "server-alias", "*.bar.com"),
+			ingress("keep", "keep.foo.com", "keep", "affinity", "cookie", "affinity-mode", "persistent") +
+			ingress("alias", "alias.foo.com", "alias", "affinity", "cookie", "server-alias", "*.bar.com"),
 	}
 	w := startWeir(t, files)
 	get := func(t *testing.T, host string, hdr ...string) result {
@@ -277,7 +282,7 @@ func TestIngressNginxAffinityCookieLife(t *testing.T) {
 			// exactly "Strict", "Lax" or "None".
 			{"lowerlax.foo.com", chrome90, "; Path=/; HttpOnly"},
 		} {
-			affCookie(t, tc.host+" "+tc.ua, get(t, tc.host, "User-Agent", tc.ua).header.Values("Set-Cookie"), "INGRESSCOOKIE", up, tc.attrs, 0)
+			affCookie(t, tc.host+" "+tc.ua, get(t, tc.host, "User-Agent", tc.ua).header.Values("Set-Cookie"), "INGRESSCOOKIE", up(strings.TrimSuffix(tc.host, ".foo.com")), tc.attrs, 0)
 		}
 	})
 	t.Run("expires after 2037", func(t *testing.T) {
@@ -286,11 +291,11 @@ func TestIngressNginxAffinityCookieLife(t *testing.T) {
 		// answered "expires=Fri, 07-Dec-2046 10:09:24 GMT" on
 		// 2026-12-07 10:09:24, and "Wed, 09-Dec-26 10:09:24 GMT" for
 		// 172800.
-		affCookie(t, "20 years", get(t, "far.foo.com").header.Values("Set-Cookie"), "INGRESSCOOKIE", up, "; Path=/; HttpOnly", 631152000*time.Second)
+		affCookie(t, "20 years", get(t, "far.foo.com").header.Values("Set-Cookie"), "INGRESSCOOKIE", up("far"), "; Path=/; HttpOnly", 631152000*time.Second)
 	})
 	t.Run("cookie sent back", func(t *testing.T) {
 		first := get(t, "lax.foo.com")
-		pair := affCookie(t, "first", first.header.Values("Set-Cookie"), "INGRESSCOOKIE", up, "; Path=/; HttpOnly; SameSite=Lax", 0)
+		pair := affCookie(t, "first", first.header.Values("Set-Cookie"), "INGRESSCOOKIE", up("lax"), "; Path=/; HttpOnly; SameSite=Lax", 0)
 		for i := range 10 {
 			if res := get(t, "lax.foo.com", "Cookie", pair); res.body != first.body || len(res.header.Values("Set-Cookie")) != 0 {
 				t.Fatalf("request %d with %s: from %s Set-Cookie %q, want %s and none", i, pair, res.body, res.header.Values("Set-Cookie"), first.body)
@@ -308,19 +313,20 @@ func TestIngressNginxAffinityCookieLife(t *testing.T) {
 		if res.body == "ep1" {
 			addr = fmt.Sprintf("127.0.0.1:%d", ports[1])
 		}
-		want := "INGRESSCOOKIE=" + md5Hex(up+addr) + "|" + affBackendKey(up) + "; Path=/; HttpOnly"
+		want := "INGRESSCOOKIE=" + md5Hex(up("persistent")+addr) + "|" + affBackendKey(up("persistent")) + "; Path=/; HttpOnly"
 		if got := res.header.Values("Set-Cookie"); len(got) != 1 || got[0] != want {
 			t.Errorf("persistent, made-up key: Set-Cookie %q, want %q", got, want)
 		}
 	})
 	t.Run("change on failure", func(t *testing.T) {
-		const half = "default-half-80"
-		pinned := "INGRESSCOOKIE=" + md5Hex(fmt.Sprintf("%s127.0.0.1:%d", half, dead)) + "|" + affBackendKey(half)
-		live := "INGRESSCOOKIE=" + md5Hex(fmt.Sprintf("%s127.0.0.1:%d", half, ports[0])) + "|" + affBackendKey(half) + "; Path=/; HttpOnly"
+		pinned := func(name string) string {
+			return "INGRESSCOOKIE=" + md5Hex(fmt.Sprintf("%s127.0.0.1:%d", up(name), dead)) + "|" + affBackendKey(up(name))
+		}
+		live := "INGRESSCOOKIE=" + md5Hex(fmt.Sprintf("%s127.0.0.1:%d", up("change"), ports[0])) + "|" + affBackendKey(up("change")) + "; Path=/; HttpOnly"
 		// The pinned endpoint refuses the connection; proxy-next-upstream
 		// (error timeout) passes the request to the live one, and the
 		// cookie is changed to name it.
-		if res := get(t, "change.foo.com", "Cookie", pinned); res.body != "ep0" || strings.Join(res.header.Values("Set-Cookie"), "\n") != live {
+		if res := get(t, "change.foo.com", "Cookie", pinned("change")); res.body != "ep0" || strings.Join(res.header.Values("Set-Cookie"), "\n") != live {
 			t.Errorf("change-on-failure: from %s Set-Cookie %q, want ep0 and %q", res.body, res.header.Values("Set-Cookie"), live)
 		}
 		// differs from ingress-nginx: without change-on-failure its
@@ -328,7 +334,7 @@ func TestIngressNginxAffinityCookieLife(t *testing.T) {
 		// try, so the client gets 502 until the endpoint leaves the
 		// Service; Weir passes the request on (README, Load balancing)
 		// and keeps the cookie.
-		if res := get(t, "keep.foo.com", "Cookie", pinned); res.body != "ep0" || len(res.header.Values("Set-Cookie")) != 0 {
+		if res := get(t, "keep.foo.com", "Cookie", pinned("keep")); res.body != "ep0" || len(res.header.Values("Set-Cookie")) != 0 {
 			t.Errorf("no change-on-failure: from %s Set-Cookie %q, want ep0 and none", res.body, res.header.Values("Set-Cookie"))
 		}
 	})
@@ -338,7 +344,7 @@ func TestIngressNginxAffinityCookieLife(t *testing.T) {
 		// x.y.bar.com (served: nginx's *.bar.com matches any depth) would
 		// be *.y.bar.com, which it has not, so no cookie.
 		first := get(t, "x.bar.com")
-		pair := affCookie(t, "x.bar.com", first.header.Values("Set-Cookie"), "INGRESSCOOKIE", up, "; Path=/; HttpOnly", 0)
+		pair := affCookie(t, "x.bar.com", first.header.Values("Set-Cookie"), "INGRESSCOOKIE", up("alias"), "; Path=/; HttpOnly", 0)
 		if res := get(t, "x.y.bar.com"); len(res.header.Values("Set-Cookie")) != 0 {
 			t.Errorf("x.y.bar.com: Set-Cookie %q, want none", res.header.Values("Set-Cookie"))
 		}

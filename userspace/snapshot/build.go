@@ -502,6 +502,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 			}
 		}
 	}
+	b.shareAffinity()
 	byRank := make(map[int]*ingress, len(ings))
 	for _, ing := range ings {
 		byRank[ing.rank] = ing
@@ -513,6 +514,80 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		}
 	}
 	b.serverNames(ings) // build_rewrite.go
+}
+
+// shareAffinity gives every path routed to one Service port the cookie
+// affinity ingress-nginx keeps per upstream (createServers): once an
+// Ingress with affinity cookie routes there, every location of the
+// upstream is balanced by the cookie, with the affinity mode of the oldest
+// such Ingress and the cookie settings of the newest; a canary that keeps
+// its main rule's affinity (not legacy) takes the shared one. Only the
+// paths of the Ingresses with affinity set the cookie: CookiePath is left
+// as cookieAffinity settled it. It runs after attachCanaries and after
+// CookiePath is settled, before the regex prefixes are split.
+func (b *builder) shareAffinity() {
+	type shared struct {
+		first, last       int
+		firstBal, lastBal *annotations.Balance
+	}
+	var ups map[string]*shared
+	for _, h := range b.hosts {
+		for i := range h.srv.Paths {
+			be := &h.srv.Paths[i].Backend
+			if bal := be.Proxy.Balance; bal != nil && bal.Cookie && !be.DefaultUpstream && be.Service != "" {
+				if ups == nil {
+					ups = map[string]*shared{}
+				}
+				r := h.rank[i]
+				switch u := ups[be.UpstreamName()]; {
+				case u == nil:
+					ups[be.UpstreamName()] = &shared{first: r, last: r, firstBal: bal, lastBal: bal}
+				case r < u.first:
+					u.first, u.firstBal = r, bal
+				case r > u.last:
+					u.last, u.lastBal = r, bal
+				}
+			}
+		}
+	}
+	if ups == nil {
+		return
+	}
+	for _, h := range b.hosts {
+		for i := range h.srv.Paths {
+			p := &h.srv.Paths[i]
+			u := ups[p.Backend.UpstreamName()]
+			if u == nil || p.Backend.DefaultUpstream || p.Backend.Service == "" {
+				continue
+			}
+			m := sharedBalance(u.lastBal, u.firstBal.Persistent, p.Backend.Proxy.Balance)
+			p.Backend.Proxy.Balance = m
+			for j := range p.Canaries {
+				c := &p.Canaries[j].Backend.Proxy
+				if c.Balance == nil || !c.Balance.CanaryLegacy {
+					c.Balance = sharedBalance(m, m.Persistent, c.Balance)
+				}
+			}
+		}
+	}
+}
+
+// sharedBalance is the Balance of a path whose own is own (nil: none) on
+// an upstream with the cookie affinity of newest and the mode persistent:
+// newest's cookie settings, own's hashing and canary behaviour (per
+// Ingress in ingress-nginx too). It returns own itself when that is the
+// result, so unchanged paths keep their pointer.
+func sharedBalance(newest *annotations.Balance, persistent bool, own *annotations.Balance) *annotations.Balance {
+	m := *newest
+	m.Persistent = persistent
+	m.HashBy, m.HashBySubset, m.HashBySubsetSize, m.CanaryLegacy = "", false, 0, false
+	if own != nil {
+		m.HashBy, m.HashBySubset, m.HashBySubsetSize, m.CanaryLegacy = own.HashBy, own.HashBySubset, own.HashBySubsetSize, own.CanaryLegacy
+		if m == *own {
+			return own
+		}
+	}
+	return &m
 }
 
 // cookieAffinity reports whether the backend of p or one of its canaries

@@ -295,19 +295,23 @@ func TestBuilderScopes(t *testing.T) {
 	}
 }
 
+// rootIngress is an Ingress ns/name of class weir with the annotations
+// ann and one rule: host's "/" (Prefix) to the Service ns/svc port 80.
+func rootIngress(name, host string, ann map[string]string) *networkingv1.Ingress {
+	class := "weir"
+	prefix := networkingv1.PathTypePrefix
+	return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann},
+		Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{Host: host,
+			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+				Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+					Name: "svc", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}}
+}
+
 // TestBuilderServerAlias: while an Ingress sets server-alias, a change to
 // another Ingress is a full build, since it may free or take an alias.
 func TestBuilderServerAlias(t *testing.T) {
 	t.Parallel()
-	class := "weir"
-	prefix := networkingv1.PathTypePrefix
-	ing := func(name, host string, ann map[string]string) *networkingv1.Ingress {
-		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann},
-			Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{Host: host,
-				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
-					Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-						Name: "svc", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}}
-	}
+	ing := rootIngress
 	alias := map[string]string{"nginx.ingress.kubernetes.io/server-alias": "b.example.com"}
 	objs := snapshot.Objects{
 		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
@@ -529,15 +533,7 @@ func TestBuilderTLSClaimFollows(t *testing.T) {
 // build that equals Build.
 func TestBuilderAuthTLSSecret(t *testing.T) {
 	t.Parallel()
-	class := "weir"
-	prefix := networkingv1.PathTypePrefix
-	ing := func(name, host string, ann map[string]string) *networkingv1.Ingress {
-		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann},
-			Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{Host: host,
-				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
-					Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-						Name: "svc", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}}
-	}
+	ing := rootIngress
 	caSecret := func(ca *certstest.CA) *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ca", Namespace: "ns"}, Data: map[string][]byte{"ca.crt": ca.CertPEM()}}
 	}
@@ -671,6 +667,47 @@ func TestBuilderHostRoot(t *testing.T) {
 		}
 		if be := root(got); !step.check(be) || !bl.Scoped() {
 			t.Errorf("%s: root %+v (scoped %v)", step.name, be, bl.Scoped())
+		}
+	}
+}
+
+// TestBuilderSharedAffinity: an Ingress that gains or loses cookie
+// affinity changes the balancing of another Ingress's host routed to the
+// same Service port (shareAffinity); the scoped build rebuilds that host
+// too and equals the full Build.
+func TestBuilderSharedAffinity(t *testing.T) {
+	t.Parallel()
+	ing := rootIngress
+	objs := snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+		Ingresses: []*networkingv1.Ingress{ing("a", "a.example.com", nil), ing("b", "b.example.com", nil)},
+		Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: "ns"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}},
+	}
+	opts := snapshot.DefaultOptions()
+	bl := snapshot.NewBuilder(opts)
+	bl.Build(objs)
+	for _, step := range []struct {
+		name   string
+		ann    map[string]string
+		sticky bool
+	}{
+		{"b sets affinity", map[string]string{"nginx.ingress.kubernetes.io/affinity": "cookie", "nginx.ingress.kubernetes.io/session-cookie-name": "B"}, true},
+		{"b drops it", nil, false},
+	} {
+		objs.Ingresses = []*networkingv1.Ingress{objs.Ingresses[0], ing("b", "b.example.com", step.ann)}
+		objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: "ns", Name: "b"}}
+		got := bl.Build(objs)
+		objs.Changed = nil
+		if diff := cmp.Diff(snapshot.Build(objs, opts), got); diff != "" {
+			t.Fatalf("%s: Builder differs from Build (-want +got):\n%s", step.name, diff)
+		}
+		a := got.Servers[0]
+		bal := a.Paths[0].Backend.Proxy.Balance
+		if a.Host != "a.example.com" || (bal != nil && bal.Cookie && bal.CookieName == "B") != step.sticky || a.Paths[0].CookiePath != "" || !bl.Scoped() {
+			t.Errorf("%s: a.example.com balance %+v cookie path %q (scoped %v), want shared affinity %v and no cookie path",
+				step.name, bal, a.Paths[0].CookiePath, bl.Scoped(), step.sticky)
 		}
 	}
 }
