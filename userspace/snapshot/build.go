@@ -502,7 +502,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 			}
 		}
 	}
-	b.shareAffinity()
+	b.shareAffinity(ings)
 	byRank := make(map[int]*ingress, len(ings))
 	for _, ing := range ings {
 		byRank[ing.rank] = ing
@@ -520,15 +520,17 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 // affinity ingress-nginx keeps per upstream (createServers): once an
 // Ingress with affinity cookie routes there, every location of the
 // upstream is balanced by the cookie, with the affinity mode of the oldest
-// such Ingress and the cookie settings of the newest; a canary that keeps
+// such Ingress that writes one (balanced when none does) and the cookie
+// settings of the newest; a canary that keeps
 // its main rule's affinity (not legacy) takes the shared one. Only the
 // paths of the Ingresses with affinity set the cookie: CookiePath is left
 // as cookieAffinity settled it. It runs after attachCanaries and after
-// CookiePath is settled, before the regex prefixes are split.
-func (b *builder) shareAffinity() {
+// CookiePath is settled, before the regex prefixes are split; ings are the
+// served Ingresses, indexed by rank.
+func (b *builder) shareAffinity(ings []*ingress) {
 	type shared struct {
-		first, last       int
-		firstBal, lastBal *annotations.Balance
+		first, last   int
+		mode, lastBal *annotations.Balance // mode: nil for balanced
 	}
 	var ups map[string]*shared
 	for _, h := range b.hosts {
@@ -538,13 +540,16 @@ func (b *builder) shareAffinity() {
 				if ups == nil {
 					ups = map[string]*shared{}
 				}
-				r := h.rank[i]
-				switch u := ups[be.UpstreamName()]; {
-				case u == nil:
-					ups[be.UpstreamName()] = &shared{first: r, last: r, firstBal: bal, lastBal: bal}
-				case r < u.first:
-					u.first, u.firstBal = r, bal
-				case r > u.last:
+				r, name := h.rank[i], be.UpstreamName()
+				u := ups[name]
+				if u == nil {
+					u = &shared{first: -1, last: -1}
+					ups[name] = u
+				}
+				if ings[r].cfg.AffinityModeSet && (u.first < 0 || r < u.first) {
+					u.first, u.mode = r, bal
+				}
+				if r > u.last {
 					u.last, u.lastBal = r, bal
 				}
 			}
@@ -560,7 +565,7 @@ func (b *builder) shareAffinity() {
 			if u == nil || p.Backend.DefaultUpstream || p.Backend.Service == "" {
 				continue
 			}
-			m := sharedBalance(u.lastBal, u.firstBal.Persistent, p.Backend.Proxy.Balance)
+			m := sharedBalance(u.lastBal, u.mode != nil && u.mode.Persistent, p.Backend.Proxy.Balance)
 			p.Backend.Proxy.Balance = m
 			for j := range p.Canaries {
 				c := &p.Canaries[j].Backend.Proxy

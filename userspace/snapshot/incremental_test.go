@@ -677,11 +677,22 @@ func TestBuilderHostRoot(t *testing.T) {
 // too and equals the full Build.
 func TestBuilderSharedAffinity(t *testing.T) {
 	t.Parallel()
-	ing := rootIngress
+	ing := func(name, host string, age int, ann map[string]string) *networkingv1.Ingress {
+		i := rootIngress(name, host, ann)
+		i.CreationTimestamp = metav1.NewTime(time.Date(2024, 1, age, 0, 0, 0, 0, time.UTC))
+		return i
+	}
+	cookie := func(kv ...string) map[string]string {
+		m := map[string]string{"nginx.ingress.kubernetes.io/affinity": "cookie"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m["nginx.ingress.kubernetes.io/"+kv[i]] = kv[i+1]
+		}
+		return m
+	}
 	objs := snapshot.Objects{
 		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
 			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
-		Ingresses: []*networkingv1.Ingress{ing("a", "a.example.com", nil), ing("b", "b.example.com", nil)},
+		Ingresses: []*networkingv1.Ingress{ing("a", "a.example.com", 1, nil), ing("b", "b.example.com", 2, nil)},
 		Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: "ns"},
 			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}},
 	}
@@ -689,15 +700,26 @@ func TestBuilderSharedAffinity(t *testing.T) {
 	bl := snapshot.NewBuilder(opts)
 	bl.Build(objs)
 	for _, step := range []struct {
-		name   string
-		ann    map[string]string
-		sticky bool
+		name       string
+		a, b       map[string]string
+		changed    []string
+		cookieName string // of a.example.com's shared affinity; "" for none
+		persistent bool
+		cookiePath string // a.example.com's
 	}{
-		{"b sets affinity", map[string]string{"nginx.ingress.kubernetes.io/affinity": "cookie", "nginx.ingress.kubernetes.io/session-cookie-name": "B"}, true},
-		{"b drops it", nil, false},
+		// a has none of its own: b's, set on b's paths only.
+		{"b sets affinity", nil, cookie("session-cookie-name", "B"), []string{"b"}, "B", false, ""},
+		// The newest's cookie settings; the mode of the oldest that
+		// writes one, b here.
+		{"a sets it too", cookie(), cookie("session-cookie-name", "B", "affinity-mode", "persistent"), []string{"a", "b"}, "B", true, "/"},
+		{"b drops it", cookie(), nil, []string{"b"}, "INGRESSCOOKIE", false, "/"},
+		{"a drops it", nil, nil, []string{"a"}, "", false, ""},
 	} {
-		objs.Ingresses = []*networkingv1.Ingress{objs.Ingresses[0], ing("b", "b.example.com", step.ann)}
-		objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: "ns", Name: "b"}}
+		objs.Ingresses = []*networkingv1.Ingress{ing("a", "a.example.com", 1, step.a), ing("b", "b.example.com", 2, step.b)}
+		objs.Changed = nil
+		for _, n := range step.changed {
+			objs.Changed = append(objs.Changed, snapshot.ObjectRef{Kind: "Ingress", Namespace: "ns", Name: n})
+		}
 		got := bl.Build(objs)
 		objs.Changed = nil
 		if diff := cmp.Diff(snapshot.Build(objs, opts), got); diff != "" {
@@ -705,9 +727,13 @@ func TestBuilderSharedAffinity(t *testing.T) {
 		}
 		a := got.Servers[0]
 		bal := a.Paths[0].Backend.Proxy.Balance
-		if a.Host != "a.example.com" || (bal != nil && bal.Cookie && bal.CookieName == "B") != step.sticky || a.Paths[0].CookiePath != "" || !bl.Scoped() {
-			t.Errorf("%s: a.example.com balance %+v cookie path %q (scoped %v), want shared affinity %v and no cookie path",
-				step.name, bal, a.Paths[0].CookiePath, bl.Scoped(), step.sticky)
+		name, persistent := "", false
+		if bal != nil && bal.Cookie {
+			name, persistent = bal.CookieName, bal.Persistent
+		}
+		if a.Host != "a.example.com" || name != step.cookieName || persistent != step.persistent || a.Paths[0].CookiePath != step.cookiePath || !bl.Scoped() {
+			t.Errorf("%s: a.example.com cookie %q persistent %v cookie path %q (scoped %v), want %q %v %q",
+				step.name, name, persistent, a.Paths[0].CookiePath, bl.Scoped(), step.cookieName, step.persistent, step.cookiePath)
 		}
 	}
 }
