@@ -345,6 +345,9 @@ var moreEdits = []edit{
 		data["annotation-value-word-blocklist"] = []string{"", "set_by_lua", "alias"}[r.IntN(3)]
 	}),
 	toggleAnnotation(map[string]string{"canary": "true"}), // toggle canary
+	toggleAnnotation(map[string]string{ // toggle the affinity its Service's other Ingresses share
+		"affinity": "cookie", "affinity-mode": "persistent", "session-cookie-name": "S",
+	}),
 	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // new age
 		i.CreationTimestamp = metav1.NewTime(time.Date(2020+r.IntN(10), 1, 1, 0, 0, 0, 0, time.UTC))
 	}),
