@@ -235,8 +235,9 @@ func TestIngressNginxAffinity(t *testing.T) {
 // session-cookie-conditional-samesite-none is set; no new cookie for a
 // request whose cookie names an endpoint (balanced: any key lands on the
 // ring; persistent: only a key naming a current endpoint);
-// session-cookie-change-on-failure; and no cookie for a name a wildcard
-// server-alias matches more than one label deep.
+// session-cookie-change-on-failure; the cookie's Path under a
+// rewrite-target; and no cookie for a name a wildcard server-alias matches
+// more than one label deep.
 func TestIngressNginxAffinityCookieLife(t *testing.T) {
 	ports := affEndpoints(t, 2)
 	dead := closedPort(t)
@@ -245,7 +246,7 @@ func TestIngressNginxAffinityCookieLife(t *testing.T) {
 	up := func(name string) string { return "default-" + name + "-80" }
 	files := map[string]string{
 		"class.yaml": ingressClass,
-		"echo.yaml":  affServices(ports, "none", "lax", "far", "lowerlax", "persistent", "alias") + affServices([]int{dead, ports[0]}, "change", "keep"),
+		"echo.yaml":  affServices(ports, "none", "lax", "far", "lowerlax", "persistent", "alias", "rewrite") + affServices([]int{dead, ports[0]}, "change", "keep"),
 		"ing.yaml": ingress("none", "none.foo.com", "none", "affinity", "cookie", "session-cookie-samesite", "None",
 			"session-cookie-conditional-samesite-none", "true") +
 			ingress("lax", "lax.foo.com", "lax", "affinity", "cookie", "session-cookie-samesite", "Lax") +
@@ -255,7 +256,9 @@ func TestIngressNginxAffinityCookieLife(t *testing.T) {
 			ingress("change", "change.foo.com", "change", "affinity", "cookie", "affinity-mode", "persistent",
 				"session-cookie-change-on-failure", "true") +
 			ingress("keep", "keep.foo.com", "keep", "affinity", "cookie", "affinity-mode", "persistent") +
-			ingress("alias", "alias.foo.com", "alias", "affinity", "cookie", "server-alias", "*.bar.com"),
+			ingress("alias", "alias.foo.com", "alias", "affinity", "cookie", "server-alias", "*.bar.com") +
+			ingressPaths("rewrite", "rewrite.foo.com", "rewrite", "ImplementationSpecific", []string{"/something(/|$)(.*)"},
+				"affinity", "cookie", "rewrite-target", "/$2"),
 	}
 	w := startWeir(t, files)
 	get := func(t *testing.T, host string, hdr ...string) result {
@@ -292,6 +295,19 @@ func TestIngressNginxAffinityCookieLife(t *testing.T) {
 		// 2026-12-07 10:09:24, and "Wed, 09-Dec-26 10:09:24 GMT" for
 		// 172800.
 		affCookie(t, "20 years", get(t, "far.foo.com").header.Values("Set-Cookie"), "INGRESSCOOKIE", up("far"), "; Path=/; HttpOnly", 631152000*time.Second)
+	})
+	t.Run("rewrite", func(t *testing.T) {
+		// $location_path is the rule's path as written, the regular
+		// expression a rewrite-target implies; use-regex is not set, so
+		// ingress-nginx logs no session-cookie-path warning.
+		res := w.get("rewrite.foo.com", "/something/x")
+		if res.status != http.StatusOK {
+			t.Fatalf("GET rewrite.foo.com/something/x: %d %q", res.status, res.body)
+		}
+		affCookie(t, "rewrite", res.header.Values("Set-Cookie"), "INGRESSCOOKIE", up("rewrite"), "; Path=/something(/|$)(.*); HttpOnly", 0)
+		if logs := w.logs.String(); strings.Contains(logs, "session-cookie-path should be set") {
+			t.Errorf("a session-cookie-path warning without use-regex:\n%s", logs)
+		}
 	})
 	t.Run("cookie sent back", func(t *testing.T) {
 		first := get(t, "lax.foo.com")
