@@ -12,10 +12,11 @@ import (
 
 // pickUpstream selects the upstream of pool for r after the upstreams ex
 // tried, or among all once all were tried (router.Pool.Pick: round robin,
-// ewma, upstream-hash-by or cookie affinity) and, when the pick is a new sticky choice on a route that sets
-// the cookie (router.Route.CookiePath), adds the affinity cookie that
-// names it to w, after one added for an earlier attempt. It reports false
-// when pool has no upstream.
+// ewma, upstream-hash-by or cookie affinity) and, when the pick is a new
+// sticky choice on a route that sets the cookie (router.Route.CookiePath)
+// for a host ingress-nginx sets it for (exchange.noStickyCookie), adds the
+// affinity cookie that names it to w, after one added for an earlier
+// attempt. It reports false when pool has no upstream.
 func (p *Proxy) pickUpstream(w http.ResponseWriter, r *http.Request, ex *exchange, pool *router.Pool) (*router.Upstream, bool) {
 	tried := ex.tried
 	if len(tried) >= pool.Len() {
@@ -34,7 +35,7 @@ func (p *Proxy) pickUpstream(w http.ResponseWriter, r *http.Request, ex *exchang
 		remote = ex.fwd.remote.String()
 	}
 	up, cookie, ok := pool.Pick(r, remote, tried)
-	if !ok || cookie == "" || ex.route.CookiePath == "" {
+	if !ok || cookie == "" || ex.route.CookiePath == "" || ex.noStickyCookie {
 		return up, ok
 	}
 	be := ex.route.Backend

@@ -213,6 +213,62 @@ func TestAffinityCookieAttributes(t *testing.T) {
 	}
 }
 
+// TestAffinityCookieDeepWildcardAlias: a name that the wildcard alias
+// "*.bar.test" matches more than one label deep is served and pinned by
+// the cookie, but gets no cookie, as from ingress-nginx, whose
+// should_set_cookie looks the host up with its first label made "*"
+// only ("*.y.bar.test"); one label deep, and on the host itself, it does.
+func TestAffinityCookieDeepWildcardAlias(t *testing.T) {
+	t.Parallel()
+	addrs, _ := echoBackends(t, 2)
+	be := backendOf("app", addrs, withBalance(annotations.Balance{Cookie: true, CookieName: "route"}))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "foo.test", Aliases: []string{"*.bar.test"},
+		Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix, CookiePath: "/", Backend: be}}}}}
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	for _, host := range []string{"foo.test", "x.bar.test"} {
+		if res := getWith(t, c, srv, host, "/", "", ""); res.status != http.StatusOK || res.header.Get("Set-Cookie") == "" {
+			t.Errorf("%s: %d Set-Cookie %q, want 200 and the cookie", host, res.status, res.header.Get("Set-Cookie"))
+		}
+	}
+	first := getWith(t, c, srv, "x.bar.test", "/", "", "")
+	pair := cookiePair(t, first.header)
+	for i := range 10 {
+		cookie := ""
+		if i%2 == 1 {
+			cookie = pair
+		}
+		res := getWith(t, c, srv, "x.y.bar.test", "/", cookie, "")
+		if res.status != http.StatusOK || res.header.Get("Set-Cookie") != "" {
+			t.Fatalf("x.y.bar.test, cookie %q: %d Set-Cookie %q, want 200 and none", cookie, res.status, res.header.Get("Set-Cookie"))
+		}
+		if cookie != "" && res.body != first.body {
+			t.Fatalf("x.y.bar.test with %s: served by %s, the cookie names %s", cookie, res.body, first.body)
+		}
+	}
+}
+
+// TestCookieTime: the Expires date of the affinity cookie is nginx's
+// ngx_http_cookie_time, as ngx.cookie_time writes it. nginx 1.22.1's
+// userid module (the same function) answered, on 2026-12-07 10:09:24 UTC,
+// "expires=Wed, 09-Dec-26 10:09:24 GMT" for userid_expires 172800 and
+// "expires=Fri, 07-Dec-2046 10:09:24 GMT" for 631152000.
+func TestCookieTime(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 7, 10, 9, 24, 0, time.UTC)
+	for _, tc := range []struct {
+		secs int64
+		want string
+	}{
+		{172800, "Wed, 09-Dec-26 10:09:24 GMT"},
+		{631152000, "Fri, 07-Dec-2046 10:09:24 GMT"},
+	} {
+		if got := cookieTime(now.Add(time.Duration(tc.secs) * time.Second).In(time.FixedZone("x", 3600))); got != tc.want {
+			t.Errorf("now + %d s: %q, want %q", tc.secs, got, tc.want)
+		}
+	}
+}
+
 // TestAffinityCookieSecureOnHTTPS: without session-cookie-secure, the
 // cookie is Secure on an HTTPS request only.
 func TestAffinityCookieSecureOnHTTPS(t *testing.T) {

@@ -289,6 +289,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ex.route = route
+	ex.noStickyCookie = !hs.StickyCookie()
 	// HSTS from here on: ingress-nginx's header filter is the location's,
 	// so every answer of a location (a CORS preflight, a denied location,
 	// a redirect, a refusal) carries it, the server-level ones above none.
@@ -559,6 +560,10 @@ type exchange struct {
 	// leading its others, that are the affinity cookies pickUpstream
 	// added (balance.go).
 	sticky int
+	// noStickyCookie is set when the request's host is one that
+	// ingress-nginx's sticky balancer sets no affinity cookie for
+	// (router.Host.StickyCookie): the cookie still pins the request.
+	noStickyCookie bool
 	// intercepted is set on the exchange of a custom error's request
 	// (customerrors.go), which is not intercepted again.
 	intercepted bool

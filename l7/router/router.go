@@ -488,6 +488,14 @@ func (r *Router) Lookup(host string) Host {
 	return Host{r: r, srv: r.anyHost}
 }
 
+// StickyCookie reports whether ingress-nginx's sticky balancer sets its
+// affinity cookie for a request to the Host's name (should_set_cookie): it
+// looks the name up among the server's host and aliases, then with its
+// first label replaced by "*", so it finds no name a wildcard alias
+// matches more than one label deep ("*.foo.com" for "a.bar.foo.com"), and
+// sets no cookie there. True for every other name.
+func (h Host) StickyCookie() bool { return !h.deep }
+
 // HostLevel is Router.HostLevel of the Host's name.
 func (h Host) HostLevel() (redirectTo, appRoot string) {
 	if !h.r.hostLevel || h.srv == nil {

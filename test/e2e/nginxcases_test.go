@@ -26,8 +26,15 @@ func TestIngressNginxAnnotationCases(t *testing.T) {
 	echo := newBackend(t, "echo", func(rw http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(rw, "host=%s\nconnection=%s\n", r.Host, strings.ToLower(r.Header.Get("Connection")))
 	})
+	// Each affinity case has its own Service, as each e2e case its own
+	// namespace: Ingresses sharing one share its cookie settings.
+	var affSvcs strings.Builder
+	affSvc := func(name string) string {
+		affSvcs.WriteString(service("aff-"+name, echo.port))
+		return "aff-" + name
+	}
 	sticky := func(name, host, path string, ann ...string) string {
-		return ingressPaths(name, host, "echo", "Prefix", []string{path}, append([]string{"affinity", "cookie", "session-cookie-name", "SERVERID"}, ann...)...)
+		return ingressPaths(name, host, affSvc(name), "Prefix", []string{path}, append([]string{"affinity", "cookie", "session-cookie-name", "SERVERID"}, ann...)...)
 	}
 	basic := []string{"auth-type", "basic", "auth-secret", "basic-auth", "auth-realm", "test auth"}
 	files := map[string]string{
@@ -38,16 +45,16 @@ func TestIngressNginxAnnotationCases(t *testing.T) {
 			opaqueSecret("basic-bad", map[string][]byte{"auth": []byte("foo:")}),
 		"affinity.yaml": sticky("sticky", "sticky.foo.com", "/") +
 			sticky("path", "path.foo.com", "/something") +
-			ingressPaths("two", "morethanonerule.foo.com", "echo", "Prefix", []string{"/something", "/somewhereelse"},
+			ingressPaths("two", "morethanonerule.foo.com", affSvc("two"), "Prefix", []string{"/something", "/somewhereelse"},
 				"affinity", "cookie", "session-cookie-name", "SERVERID") +
 			sticky("expires", "cookieexpires.foo.com", "/", "session-cookie-expires", "172800", "session-cookie-max-age", "259200") +
 			sticky("domain", "cookiedomain.foo.com", "/", "session-cookie-domain", "foo.bar") +
-			ingressPaths("regex", "useregex.foo.com", "echo", "ImplementationSpecific", []string{"/foo/.*"},
+			ingressPaths("regex", "useregex.foo.com", affSvc("regex"), "ImplementationSpecific", []string{"/foo/.*"},
 				"affinity", "cookie", "session-cookie-name", "SERVERID", "use-regex", "true", "session-cookie-path", "/foo/bar") +
-			ingressPaths("regexwarn", "useregexwarn.foo.com", "echo", "ImplementationSpecific", []string{"/foo/.*"},
+			ingressPaths("regexwarn", "useregexwarn.foo.com", affSvc("regexwarn"), "ImplementationSpecific", []string{"/foo/.*"},
 				"affinity", "cookie", "session-cookie-name", "SERVERID", "use-regex", "true") +
-			ingressPaths("ingress1", "separate.foo.com", "echo", "Prefix", []string{"/foo/bar"}, "affinity", "cookie") +
-			ingressPaths("ingress2", "separate.foo.com", "echo", "Prefix", []string{"/foo"}) +
+			ingressPaths("ingress1", "separate.foo.com", affSvc("ingress1"), "Prefix", []string{"/foo/bar"}, "affinity", "cookie") +
+			ingressPaths("ingress2", "separate.foo.com", "aff-ingress1", "Prefix", []string{"/foo"}) +
 			sticky("nohost", "", "/nohost") +
 			sticky("alias", "foo.com", "/bar", "server-alias", "a1.foo.com,a2.foo.com") +
 			sticky("secure", "secure.foo.com", "/bar", "session-cookie-secure", "true") +
@@ -66,6 +73,7 @@ func TestIngressNginxAnnotationCases(t *testing.T) {
 			ingress("connection", "connection.foo.com", "echo", "connection-proxy-header", "keep-alive") +
 			ingress("custom-headers-invalid", "custom-headers-invalid", "echo", "custom-headers", "default/custom-headers"),
 	}
+	files["affinity-services.yaml"] = affSvcs.String()
 	w := startWeir(t, files)
 
 	cookie := func(t *testing.T, host, path string) string {
@@ -425,19 +433,22 @@ func TestIngressNginxAffinityUpdates(t *testing.T) {
 	ca := certstest.NewCA(t)
 	crt, key := ca.Issue(t, "foo.com")
 	change := func(name string) string {
-		return ingress("change", "change.foo.com", "ep", "affinity", "cookie", "session-cookie-name", name)
+		return ingress("change", "change.foo.com", "ep2", "affinity", "cookie", "session-cookie-name", name)
 	}
 	persistent := ingress("persistent", "affinity-mode-persistent.com", "ep", "affinity", "cookie", "session-cookie-name", "hello-cookie",
 		"session-cookie-expires", "172800", "session-cookie-max-age", "172800", "ssl-redirect", "false", "affinity-mode", "persistent")
-	tlsFoo := strings.Replace(tlsIngress("secure", "foo.com", "foo.com", "foo-tls", "ep"), "metadata: {name: secure, namespace: default}",
+	// change and secure share a Service of their own: persistent's
+	// would take their (newer) affinity settings.
+	tlsFoo := strings.Replace(tlsIngress("secure", "foo.com", "foo.com", "foo-tls", "ep2"), "metadata: {name: secure, namespace: default}",
 		"metadata:\n  name: secure\n  namespace: default\n  annotations: {nginx.ingress.kubernetes.io/affinity: cookie, nginx.ingress.kubernetes.io/session-cookie-name: SERVERID, nginx.ingress.kubernetes.io/session-cookie-secure: \"false\"}", 1)
-	rest := change("SERVERID") + persistent + tlsFoo + certstest.SecretYAML("default", "foo-tls", crt, key)
+	ep2 := endpointsService("ep2", ports(2)...)
+	rest := change("SERVERID") + persistent + tlsFoo + certstest.SecretYAML("default", "foo-tls", crt, key) + ep2
 	w := startWeir(t, map[string]string{"class.yaml": ingressClass, "ep.yaml": endpointsService("ep", ports(2)...), "ing.yaml": rest})
 
 	if res := w.get("change.foo.com", "/"); res.status != 200 || !strings.Contains(res.header.Get("Set-Cookie"), "SERVERID=") {
 		t.Errorf("before the edit: %d Set-Cookie %q", res.status, res.header.Get("Set-Cookie"))
 	}
-	w.update("ing.yaml", change("OTHERCOOKIENAME")+persistent+tlsFoo+certstest.SecretYAML("default", "foo-tls", crt, key))
+	w.update("ing.yaml", change("OTHERCOOKIENAME")+persistent+tlsFoo+certstest.SecretYAML("default", "foo-tls", crt, key)+ep2)
 	if res := w.get("change.foo.com", "/"); res.status != 200 || !strings.Contains(res.header.Get("Set-Cookie"), "OTHERCOOKIENAME") {
 		t.Errorf("after the edit: %d Set-Cookie %q", res.status, res.header.Get("Set-Cookie"))
 	}

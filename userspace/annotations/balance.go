@@ -96,7 +96,7 @@ var balanceMeta = []Meta{
 	},
 	{
 		Key: "affinity", Default: "",
-		Doc:      "`cookie` pins a client to an endpoint by a session cookie; the only type. It takes precedence over `upstream-hash-by` and `load-balance`. See [Session affinity](#session-affinity).",
+		Doc:      "`cookie` pins a client to an endpoint by a session cookie; the only type. It takes precedence over `upstream-hash-by` and `load-balance`, and, as in ingress-nginx, over the balancing of every rule routed to the same Service port, though only this Ingress's paths set the cookie (see [Load balancing](#load-balancing)). See [Session affinity](#session-affinity).",
 		Validate: func(v string) error { return oneOf(v, "", "cookie") },
 	},
 	{

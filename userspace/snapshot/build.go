@@ -506,6 +506,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 			}
 		}
 	}
+	b.shareAffinity(ings)
 	byRank := make(map[int]*ingress, len(ings))
 	for _, ing := range ings {
 		byRank[ing.rank] = ing
@@ -517,6 +518,85 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 		}
 	}
 	b.serverNames(ings) // build_rewrite.go
+}
+
+// shareAffinity gives every path routed to one Service port the cookie
+// affinity ingress-nginx keeps per upstream (createServers): once an
+// Ingress with affinity cookie routes there, every location of the
+// upstream is balanced by the cookie, with the affinity mode of the oldest
+// such Ingress that writes one (balanced when none does) and the cookie
+// settings of the newest; a canary that keeps
+// its main rule's affinity (not legacy) takes the shared one. Only the
+// paths of the Ingresses with affinity set the cookie: CookiePath is left
+// as cookieAffinity settled it. It runs after attachCanaries and after
+// CookiePath is settled, before the regex prefixes are split; ings are the
+// served Ingresses, indexed by rank.
+func (b *builder) shareAffinity(ings []*ingress) {
+	type shared struct {
+		first, last   int
+		mode, lastBal *annotations.Balance // mode: nil for balanced
+	}
+	var ups map[string]*shared
+	for _, h := range b.hosts {
+		for i := range h.srv.Paths {
+			be := &h.srv.Paths[i].Backend
+			if bal := be.Proxy.Balance; bal != nil && bal.Cookie && !be.DefaultUpstream && be.Service != "" {
+				if ups == nil {
+					ups = map[string]*shared{}
+				}
+				r, name := h.rank[i], be.UpstreamName()
+				u := ups[name]
+				if u == nil {
+					u = &shared{first: -1, last: -1}
+					ups[name] = u
+				}
+				if ings[r].cfg.AffinityModeSet && (u.first < 0 || r < u.first) {
+					u.first, u.mode = r, bal
+				}
+				if r > u.last {
+					u.last, u.lastBal = r, bal
+				}
+			}
+		}
+	}
+	if ups == nil {
+		return
+	}
+	for _, h := range b.hosts {
+		for i := range h.srv.Paths {
+			p := &h.srv.Paths[i]
+			u := ups[p.Backend.UpstreamName()]
+			if u == nil || p.Backend.DefaultUpstream || p.Backend.Service == "" {
+				continue
+			}
+			m := sharedBalance(u.lastBal, u.mode != nil && u.mode.Persistent, p.Backend.Proxy.Balance)
+			p.Backend.Proxy.Balance = m
+			for j := range p.Canaries {
+				c := &p.Canaries[j].Backend.Proxy
+				if c.Balance == nil || !c.Balance.CanaryLegacy {
+					c.Balance = sharedBalance(m, m.Persistent, c.Balance)
+				}
+			}
+		}
+	}
+}
+
+// sharedBalance is the Balance of a path whose own is own (nil: none) on
+// an upstream with the cookie affinity of newest and the mode persistent:
+// newest's cookie settings, own's hashing and canary behaviour (per
+// Ingress in ingress-nginx too). It returns own itself when that is the
+// result, so unchanged paths keep their pointer.
+func sharedBalance(newest *annotations.Balance, persistent bool, own *annotations.Balance) *annotations.Balance {
+	m := *newest
+	m.Persistent = persistent
+	m.HashBy, m.HashBySubset, m.HashBySubsetSize, m.CanaryLegacy = "", false, 0, false
+	if own != nil {
+		m.HashBy, m.HashBySubset, m.HashBySubsetSize, m.CanaryLegacy = own.HashBy, own.HashBySubset, own.HashBySubsetSize, own.CanaryLegacy
+		if m == *own {
+			return own
+		}
+	}
+	return &m
 }
 
 // cookieAffinity reports whether the backend of p or one of its canaries

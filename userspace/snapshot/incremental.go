@@ -20,7 +20,8 @@ import (
 // affect: the hosts of the changed Ingresses (their rules and spec.tls, all
 // hosts under a wildcard host whose TLS changed) and of the Ingresses that
 // use a changed Service or EndpointSlice, closed over every Ingress sharing
-// one of those hosts; and, when an Ingress with spec.tls or a Secret one
+// one of those hosts, and over every Ingress routing to a Service of one
+// of them that an Ingress sets affinity for (shareAffinity); and, when an Ingress with spec.tls or a Secret one
 // names (or the default certificate's) changed, the certificates of the
 // hosts of the rules of those Ingresses, from every Ingress with a rule for
 // one of them. Its result is always the Snapshot Build gives for the same
@@ -315,6 +316,13 @@ func annotatedSecrets(ing *networkingv1.Ingress) []nsName {
 	return []nsName{{ns, name}}
 }
 
+// hasAffinity reports whether ing (nil: none) sets the affinity
+// annotation, whatever its value: its rules may share their Service's
+// cookie affinity (shareAffinity).
+func hasAffinity(ing *networkingv1.Ingress) bool {
+	return ing != nil && ing.Annotations[annotations.Prefix+"affinity"] != ""
+}
+
 // servicesOf returns the Services ing's backends name.
 func servicesOf(ing *networkingv1.Ingress) []nsName {
 	var out []nsName
@@ -361,6 +369,20 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			affected[i] = true
 		}
 	}
+	// sticky reports whether an Ingress routing to svc sets affinity.
+	stickySvcs := map[nsName]bool{}
+	sticky := func(svc nsName) bool {
+		v, ok := stickySvcs[svc]
+		if !ok {
+			for i := range bl.usersOf[svc] {
+				if v = hasAffinity(bl.ingresses[i]); v {
+					break
+				}
+			}
+			stickySvcs[svc] = v
+		}
+		return v
+	}
 	for _, ref := range objs.Changed {
 		k := nsName{ref.Namespace, ref.Name}
 		switch ref.Kind {
@@ -381,8 +403,22 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 			for _, h := range bl.hostsOf[k] {
 				hosts[h] = true
 			}
+			var svcs []nsName
+			for _, ing := range []*networkingv1.Ingress{old, cur} {
+				if ing != nil {
+					svcs = append(svcs, servicesOf(ing)...)
+				}
+			}
 			bl.setIngress(k, cur)
 			affected[k] = true
+			// Cookie affinity is shared by every Ingress routing to
+			// its Service port (shareAffinity): one that had or has it
+			// changes theirs.
+			for _, svc := range svcs {
+				if hasAffinity(old) || hasAffinity(cur) || sticky(svc) {
+					users(svc)
+				}
+			}
 		case "Secret":
 			if cur := find(objs.Secrets, k); cur != nil {
 				bl.secrets[k] = cur
@@ -492,6 +528,20 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		queue = queue[:len(queue)-1]
 		for _, h := range bl.hostsOf[k] {
 			walk(h)
+		}
+		// and over the Services whose cookie affinity they share.
+		if ing := bl.ingresses[k]; ing != nil {
+			for _, svc := range servicesOf(ing) {
+				if !sticky(svc) {
+					continue
+				}
+				for i := range bl.usersOf[svc] {
+					if !affected[i] {
+						affected[i] = true
+						queue = append(queue, i)
+					}
+				}
+			}
 		}
 		if len(affected) > len(bl.ingresses)/4+8 {
 			return nil, false

@@ -295,19 +295,23 @@ func TestBuilderScopes(t *testing.T) {
 	}
 }
 
+// rootIngress is an Ingress ns/name of class weir with the annotations
+// ann and one rule: host's "/" (Prefix) to the Service ns/svc port 80.
+func rootIngress(name, host string, ann map[string]string) *networkingv1.Ingress {
+	class := "weir"
+	prefix := networkingv1.PathTypePrefix
+	return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann},
+		Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{Host: host,
+			IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
+				Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
+					Name: "svc", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}}
+}
+
 // TestBuilderServerAlias: while an Ingress sets server-alias, a change to
 // another Ingress is a full build, since it may free or take an alias.
 func TestBuilderServerAlias(t *testing.T) {
 	t.Parallel()
-	class := "weir"
-	prefix := networkingv1.PathTypePrefix
-	ing := func(name, host string, ann map[string]string) *networkingv1.Ingress {
-		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann},
-			Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{Host: host,
-				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
-					Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-						Name: "svc", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}}
-	}
+	ing := rootIngress
 	alias := map[string]string{"nginx.ingress.kubernetes.io/server-alias": "b.example.com"}
 	objs := snapshot.Objects{
 		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
@@ -341,6 +345,9 @@ var moreEdits = []edit{
 		data["annotation-value-word-blocklist"] = []string{"", "set_by_lua", "alias"}[r.IntN(3)]
 	}),
 	toggleAnnotation(map[string]string{"canary": "true"}), // toggle canary
+	toggleAnnotation(map[string]string{ // toggle the affinity its Service's other Ingresses share
+		"affinity": "cookie", "affinity-mode": "persistent", "session-cookie-name": "S",
+	}),
 	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // new age
 		i.CreationTimestamp = metav1.NewTime(time.Date(2020+r.IntN(10), 1, 1, 0, 0, 0, 0, time.UTC))
 	}),
@@ -529,15 +536,7 @@ func TestBuilderTLSClaimFollows(t *testing.T) {
 // build that equals Build.
 func TestBuilderAuthTLSSecret(t *testing.T) {
 	t.Parallel()
-	class := "weir"
-	prefix := networkingv1.PathTypePrefix
-	ing := func(name, host string, ann map[string]string) *networkingv1.Ingress {
-		return &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Annotations: ann},
-			Spec: networkingv1.IngressSpec{IngressClassName: &class, Rules: []networkingv1.IngressRule{{Host: host,
-				IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: []networkingv1.HTTPIngressPath{{
-					Path: "/", PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{
-						Name: "svc", Port: networkingv1.ServiceBackendPort{Number: 80}}}}}}}}}}}
-	}
+	ing := rootIngress
 	caSecret := func(ca *certstest.CA) *corev1.Secret {
 		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ca", Namespace: "ns"}, Data: map[string][]byte{"ca.crt": ca.CertPEM()}}
 	}
@@ -671,6 +670,73 @@ func TestBuilderHostRoot(t *testing.T) {
 		}
 		if be := root(got); !step.check(be) || !bl.Scoped() {
 			t.Errorf("%s: root %+v (scoped %v)", step.name, be, bl.Scoped())
+		}
+	}
+}
+
+// TestBuilderSharedAffinity: an Ingress that gains or loses cookie
+// affinity changes the balancing of another Ingress's host routed to the
+// same Service port (shareAffinity); the scoped build rebuilds that host
+// too and equals the full Build.
+func TestBuilderSharedAffinity(t *testing.T) {
+	t.Parallel()
+	ing := func(name, host string, age int, ann map[string]string) *networkingv1.Ingress {
+		i := rootIngress(name, host, ann)
+		i.CreationTimestamp = metav1.NewTime(time.Date(2024, 1, age, 0, 0, 0, 0, time.UTC))
+		return i
+	}
+	cookie := func(kv ...string) map[string]string {
+		m := map[string]string{"nginx.ingress.kubernetes.io/affinity": "cookie"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m["nginx.ingress.kubernetes.io/"+kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	objs := snapshot.Objects{
+		IngressClasses: []*networkingv1.IngressClass{{ObjectMeta: metav1.ObjectMeta{Name: "weir"},
+			Spec: networkingv1.IngressClassSpec{Controller: "weir-lb.dev/ingress-controller"}}},
+		Ingresses: []*networkingv1.Ingress{ing("a", "a.example.com", 1, nil), ing("b", "b.example.com", 2, nil)},
+		Services: []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Name: "svc", Namespace: "ns"},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}},
+	}
+	opts := snapshot.DefaultOptions()
+	bl := snapshot.NewBuilder(opts)
+	bl.Build(objs)
+	for _, step := range []struct {
+		name       string
+		a, b       map[string]string
+		changed    []string
+		cookieName string // of a.example.com's shared affinity; "" for none
+		persistent bool
+		cookiePath string // a.example.com's
+	}{
+		// a has none of its own: b's, set on b's paths only.
+		{"b sets affinity", nil, cookie("session-cookie-name", "B"), []string{"b"}, "B", false, ""},
+		// The newest's cookie settings; the mode of the oldest that
+		// writes one, b here.
+		{"a sets it too", cookie(), cookie("session-cookie-name", "B", "affinity-mode", "persistent"), []string{"a", "b"}, "B", true, "/"},
+		{"b drops it", cookie(), nil, []string{"b"}, "INGRESSCOOKIE", false, "/"},
+		{"a drops it", nil, nil, []string{"a"}, "", false, ""},
+	} {
+		objs.Ingresses = []*networkingv1.Ingress{ing("a", "a.example.com", 1, step.a), ing("b", "b.example.com", 2, step.b)}
+		objs.Changed = nil
+		for _, n := range step.changed {
+			objs.Changed = append(objs.Changed, snapshot.ObjectRef{Kind: "Ingress", Namespace: "ns", Name: n})
+		}
+		got := bl.Build(objs)
+		objs.Changed = nil
+		if diff := cmp.Diff(snapshot.Build(objs, opts), got); diff != "" {
+			t.Fatalf("%s: Builder differs from Build (-want +got):\n%s", step.name, diff)
+		}
+		a := got.Servers[0]
+		bal := a.Paths[0].Backend.Proxy.Balance
+		name, persistent := "", false
+		if bal != nil && bal.Cookie {
+			name, persistent = bal.CookieName, bal.Persistent
+		}
+		if a.Host != "a.example.com" || name != step.cookieName || persistent != step.persistent || a.Paths[0].CookiePath != step.cookiePath || !bl.Scoped() {
+			t.Errorf("%s: a.example.com cookie %q persistent %v cookie path %q (scoped %v), want %q %v %q",
+				step.name, name, persistent, a.Paths[0].CookiePath, bl.Scoped(), step.cookieName, step.persistent, step.cookiePath)
 		}
 	}
 }
