@@ -971,7 +971,12 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	case sb.Port.Name != "":
 		be.Port = sb.Port.Name
 	}
-	locationVhost(&be)              // in build_rewrite.go
+	locationVhost(&be) // in build_rewrite.go
+	if eb := be.ErrorBackend; eb != nil && eb.Proxy.Rewrite != nil {
+		// Its requests for want of endpoints go from the same location:
+		// the location's Host ($service_name the rule's, not eb's).
+		eb.Proxy.Rewrite = be.Proxy.Rewrite
+	}
 	if !b.customHeaders(ing, &be) { // build_headers.go
 		return be, true
 	}
