@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
@@ -56,7 +57,7 @@ func compileCORS(c *annotations.CORS) *compiledCORS {
 // (responseHeaders), and answers an OPTIONS request 204 at once, returning
 // true. A request that does not match gets nothing and goes on, OPTIONS
 // included.
-func (p *Proxy) cors(w http.ResponseWriter, r *http.Request, route *router.Route, ex *exchange) bool {
+func (p *Proxy) cors(w *responseRecorder, r *http.Request, route *router.Route, ex *exchange) bool {
 	c := route.Backend.Proxy.CORS
 	if c == nil {
 		return false
@@ -80,15 +81,43 @@ func (p *Proxy) cors(w http.ResponseWriter, r *http.Request, route *router.Route
 	// Content-Type of a 204 of its own, but writes the Content-Length
 	// field more_set_headers added to the list; its HTTP/2 one sends
 	// neither.
+	// That Content-Length is a more_set_headers line, written with the
+	// others, after the Access-Control-* lines (nginx 1.22.1: "...
+	// Access-Control-Max-Age: 1728000", "Content-Length: 0").
 	if r.ProtoMajor == 1 {
 		w.Header()["Content-Length"] = corsPreflightLength
+		w.listedLength()
 	}
+	w.relayFieldOrder(corsFieldOrder)
 	w.WriteHeader(http.StatusNoContent)
 	return true
 }
 
 // corsPreflightLength is the Content-Length of an HTTP/1 preflight's 204.
 var corsPreflightLength = []string{"0"}
+
+// corsFieldOrder is the order of nginx.tmpl's more_set_headers lines of
+// the CORS block, which nginx 1.22.1 wrote in that order after the fields
+// of the response (the upstream's, or none of a preflight's own 204), but
+// a field the response already had, which it replaced in place.
+var corsFieldOrder = []h1server.FieldName{
+	{Name: "Access-Control-Allow-Origin"},
+	{Name: "Access-Control-Allow-Credentials"},
+	{Name: "Access-Control-Allow-Methods"},
+	{Name: "Access-Control-Allow-Headers"},
+	{Name: "Access-Control-Expose-Headers"},
+	{Name: "Access-Control-Max-Age"},
+}
+
+// withCORSOrder is order, an upstream's fields, then the CORS block's
+// (corsFieldOrder) when ex's request matched: a name already in order
+// keeps its place there. order's array is not written.
+func withCORSOrder(order []h1server.FieldName, ex *exchange) []h1server.FieldName {
+	if ex.cors == nil {
+		return order
+	}
+	return append(order[:len(order):len(order)], corsFieldOrder...)
+}
 
 func setCORS(h http.Header, cc *compiledCORS, origin string) {
 	h.Set("Access-Control-Allow-Origin", origin)

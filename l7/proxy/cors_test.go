@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -123,5 +124,49 @@ func TestCORS(t *testing.T) {
 	w.Del("Access-Control-Expose-Headers")
 	if diff := cmp.Diff(w, corsHeaders(resp.Header)); resp.StatusCode != 204 || diff != "" {
 		t.Errorf("cors-allow-origin *, OPTIONS without Origin: %d, headers (-want +got):\n%s", resp.StatusCode, diff)
+	}
+}
+
+// TestCORSFieldOrder: the head of a preflight and of a proxied response
+// from a matching Origin, line by line, as nginx 1.22.1 with headers-more
+// wrote them for nginx.tmpl's CORS block (Server left out, which
+// ingress-nginx clears): the Access-Control-* lines in the template's
+// order after the upstream's fields, an upstream's
+// Access-Control-Allow-Origin replaced in place, and the preflight's
+// "Content-Length: 0" last, as more_set_headers added it. net/http's
+// server writes the fields by name, and no Content-Length on a 204.
+func TestCORSFieldOrder(t *testing.T) {
+	t.Parallel()
+	up := cannedUpstream(t, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n"+
+		"Access-Control-Allow-Origin: upstream-value\r\nVary: Accept-Encoding\r\nConnection: close\r\n\r\nok")
+	c := corsOf("https://origin.cors.com:8080")
+	c.ExposeHeaders = "X-A, X-B"
+	_, srv := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{up}, func(p *annotations.Proxy) { p.CORS = c })))
+	cors := []string{
+		"Access-Control-Allow-Origin: https://origin.cors.com:8080",
+		"Access-Control-Allow-Credentials: true",
+		"Access-Control-Allow-Methods: GET, PUT, POST, DELETE, PATCH, OPTIONS",
+		"Access-Control-Allow-Headers: DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization",
+		"Access-Control-Expose-Headers: X-A, X-B",
+		"Access-Control-Max-Age: 1728000",
+	}
+	preflight := append(append([]string{"Connection: close"}, cors...), "Content-Length: 0")
+	get := append([]string{"Content-Type: text/html", "Content-Length: 2", "Connection: close", cors[0], "Vary: Accept-Encoding"}, cors[1:]...)
+	if h1servertest.Kind() == h1server.KindNet {
+		preflight = append(slices.Sorted(slices.Values(cors)), "Connection: close")
+		get = append(slices.Sorted(slices.Values(append(cors, "Vary: Accept-Encoding", "Content-Length: 2", "Content-Type: text/html"))), "Connection: close")
+	}
+	for _, tc := range []struct {
+		method, status string
+		want           []string
+	}{
+		{"OPTIONS", "HTTP/1.1 204 No Content", preflight},
+		{"GET", "HTTP/1.1 200 OK", get},
+	} {
+		status, fields := rawHead(t, srv.Listener.Addr().String(),
+			tc.method+" / HTTP/1.1\r\nHost: app.test\r\nOrigin: https://origin.cors.com:8080\r\nConnection: close\r\n\r\n")
+		if diff := cmp.Diff(append([]string{tc.status}, tc.want...), append([]string{status}, fields...)); diff != "" {
+			t.Errorf("%s from a matching Origin: head (-want +got):\n%s", tc.method, diff)
+		}
 	}
 }
