@@ -724,6 +724,11 @@ func (w *response) place(k string) (uint32, string) {
 	return rankRest, wireName(k)
 }
 
+// WireName is the name nginx writes the field k (canonical) with when it
+// sets the field itself or a configuration names it (wireName): the proxy
+// names Weir's own fields so in SetFieldOrder's order.
+func WireName(k string) string { return wireName(k) }
+
 // wireName is the name nginx writes the field k (canonical) with when it
 // sets the field itself or a configuration names it, where that is not k:
 // WWW-Authenticate (auth_basic and auth_request's challenge), ETag, and

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/textproto"
 	"regexp"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ func (p *Proxy) cors(w *responseRecorder, r *http.Request, route *router.Route, 
 		w.Header()["Content-Length"] = corsPreflightLength
 		w.listedLength()
 	}
-	w.relayFieldOrder(corsFieldOrder)
+	w.relayFieldOrder(p.corsOrder(nil, route, corsLengthField))
 	w.WriteHeader(http.StatusNoContent)
 	return true
 }
@@ -97,9 +98,7 @@ func (p *Proxy) cors(w *responseRecorder, r *http.Request, route *router.Route, 
 var corsPreflightLength = []string{"0"}
 
 // corsFieldOrder is the order of nginx.tmpl's more_set_headers lines of
-// the CORS block, which nginx 1.22.1 wrote in that order after the fields
-// of the response (the upstream's, or none of a preflight's own 204), but
-// a field the response already had, which it replaced in place.
+// the CORS block.
 var corsFieldOrder = []h1server.FieldName{
 	{Name: "Access-Control-Allow-Origin"},
 	{Name: "Access-Control-Allow-Credentials"},
@@ -109,16 +108,36 @@ var corsFieldOrder = []h1server.FieldName{
 	{Name: "Access-Control-Max-Age"},
 }
 
-// withCORSOrder is order, an upstream's fields, then the CORS block's
-// (corsFieldOrder) when ex's request matched: a name already in order
-// keeps its place there. order's array is not written.
-func withCORSOrder(order []h1server.FieldName, ex *exchange) []h1server.FieldName {
-	if ex.cors == nil {
-		return order
-	}
-	return append(order[:len(order):len(order)], corsFieldOrder...)
-}
+// corsLengthField is the preflight's Content-Length, set after the CORS
+// block's fields.
+var corsLengthField = h1server.FieldName{Name: "Content-Length"}
 
+// corsOrder is the order of the fields of a response to a request CORS
+// matched on route, as nginx 1.22.1 with headers-more wrote them: base
+// (the upstream's fields as they came; nil for Weir's own answer), then
+// the more_set_headers lines in the order nginx applies them, add-headers
+// (http{}), custom-headers (the location), the CORS block
+// (corsFieldOrder), then tail; a field already named keeps its first
+// place (more_set_headers replaces a field in place). base's array is not
+// written.
+func (p *Proxy) corsOrder(base []h1server.FieldName, route *router.Route, tail ...h1server.FieldName) []h1server.FieldName {
+	add := p.liveGlobal().addHeaders
+	var custom []annotations.Header
+	if ch := route.Backend.Proxy.CustomHeaders; ch != nil {
+		custom = ch.Headers
+	}
+	order := make([]h1server.FieldName, 0, len(base)+len(add)+len(custom)+len(corsFieldOrder)+len(tail))
+	order = append(order, base...)
+	for _, s := range add {
+		order = append(order, h1server.FieldName{Name: s.name, Wire: h1server.WireName(s.name)})
+	}
+	for _, hd := range custom {
+		k := textproto.CanonicalMIMEHeaderKey(hd.Name)
+		order = append(order, h1server.FieldName{Name: k, Wire: h1server.WireName(k)})
+	}
+	order = append(order, corsFieldOrder...)
+	return append(order, tail...)
+}
 func setCORS(h http.Header, cc *compiledCORS, origin string) {
 	h.Set("Access-Control-Allow-Origin", origin)
 	for k, v := range cc.header {

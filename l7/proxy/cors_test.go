@@ -132,8 +132,10 @@ func TestCORS(t *testing.T) {
 // wrote them for nginx.tmpl's CORS block (Server left out, which
 // ingress-nginx clears): the Access-Control-* lines in the template's
 // order after the upstream's fields, an upstream's
-// Access-Control-Allow-Origin replaced in place, and the preflight's
-// "Content-Length: 0" last, as more_set_headers added it. net/http's
+// Access-Control-Allow-Origin replaced in place, custom-headers' fields
+// before them (the location's more_set_headers, applied before the CORS
+// "if" block's), and the preflight's "Content-Length: 0" last, as
+// more_set_headers added it. net/http's
 // server writes the fields by name, and no Content-Length on a 204.
 func TestCORSFieldOrder(t *testing.T) {
 	t.Parallel()
@@ -141,7 +143,10 @@ func TestCORSFieldOrder(t *testing.T) {
 		"Access-Control-Allow-Origin: upstream-value\r\nVary: Accept-Encoding\r\nConnection: close\r\n\r\nok")
 	c := corsOf("https://origin.cors.com:8080")
 	c.ExposeHeaders = "X-A, X-B"
-	_, srv := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{up}, func(p *annotations.Proxy) { p.CORS = c })))
+	_, srv := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{up}, func(p *annotations.Proxy) {
+		p.CORS = c
+		p.CustomHeaders = &annotations.CustomHeaders{Headers: []annotations.Header{{Name: "X-Custom", Value: "c"}, {Name: "X-Request-Id", Value: "r"}}}
+	})))
 	cors := []string{
 		"Access-Control-Allow-Origin: https://origin.cors.com:8080",
 		"Access-Control-Allow-Credentials: true",
@@ -150,11 +155,13 @@ func TestCORSFieldOrder(t *testing.T) {
 		"Access-Control-Expose-Headers: X-A, X-B",
 		"Access-Control-Max-Age: 1728000",
 	}
-	preflight := append(append([]string{"Connection: close"}, cors...), "Content-Length: 0")
-	get := append([]string{"Content-Type: text/html", "Content-Length: 2", "Connection: close", cors[0], "Vary: Accept-Encoding"}, cors[1:]...)
+	custom := []string{"X-Custom: c", "X-Request-ID: r"}
+	preflight := slices.Concat([]string{"Connection: close"}, custom, cors, []string{"Content-Length: 0"})
+	get := slices.Concat([]string{"Content-Type: text/html", "Content-Length: 2", "Connection: close", cors[0], "Vary: Accept-Encoding"}, custom, cors[1:])
 	if h1servertest.Kind() == h1server.KindNet {
-		preflight = append(slices.Sorted(slices.Values(cors)), "Connection: close")
-		get = append(slices.Sorted(slices.Values(append(cors, "Vary: Accept-Encoding", "Content-Length: 2", "Content-Type: text/html"))), "Connection: close")
+		custom = []string{"X-Custom: c", "X-Request-Id: r"}
+		preflight = append(slices.Sorted(slices.Values(slices.Concat(cors, custom))), "Connection: close")
+		get = append(slices.Sorted(slices.Values(slices.Concat(cors, custom, []string{"Vary: Accept-Encoding", "Content-Length: 2", "Content-Type: text/html"}))), "Connection: close")
 	}
 	for _, tc := range []struct {
 		method, status string

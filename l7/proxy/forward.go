@@ -435,7 +435,10 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	}
 	// Before encodeResponse, which may wrap the server's writer.
 	rec.relayStatusLine(resp)
-	rec.relayFieldOrder(withCORSOrder(order, ex))
+	if ex.cors != nil {
+		order = p.corsOrder(order, ex.route) // cors.go
+	}
+	rec.relayFieldOrder(order)
 	enc := p.encodeResponse(rec, r, resp) // compress.go
 	rec.WriteHeader(resp.StatusCode)
 	err := enc.finish(p.copyBody(rec, resp, ex, gone))
