@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -407,4 +408,48 @@ func TestIngressNginxCORSAnnotations(t *testing.T) {
 	t.Run("departure: anchored", func(t *testing.T) {
 		e2ecorsAllowed(t, w, host("departureunanchor"), map[string]string{"xhttps://origin.cors.com:8080": ""})
 	})
+}
+
+// TestIngressNginxCORSWithHeaders: with add-headers (more_set_headers in
+// http{}) and custom-headers (in the location) on a route with enable-cors,
+// nginx 1.22.1 wrote the upstream's fields, then X-Global (add-headers),
+// X-Custom (custom-headers), then the CORS block's lines, and on the
+// preflight "Connection: close", "X-Global: g", "X-Custom: c", the
+// Access-Control-* lines, "Content-Length: 0".
+func TestIngressNginxCORSWithHeaders(t *testing.T) {
+	echo := newBackend(t, "echo", nil)
+	w := startWeirWith(t, map[string]string{
+		"class.yaml": ingressClass,
+		"cm.yaml":    configMap("add-headers", "default/ah", "global-allowed-response-headers", "X-Custom"),
+		"ah.yaml":    namedConfigMap("ah", "X-Global", "g") + namedConfigMap("ch", "X-Custom", "c"),
+		"app.yaml": service("echo", echo.port) +
+			ingress("hdr", "hdr.cors.foo.com", "echo", "enable-cors", "true", "cors-max-age", "5", "cors-allow-credentials", "false",
+				"cors-allow-methods", "GET", "cors-allow-headers", "X-A", "custom-headers", "default/ch"),
+	}, configMapOptions())
+	cors := []string{
+		"Access-Control-Allow-Origin: *",
+		"Access-Control-Allow-Methods: GET",
+		"Access-Control-Allow-Headers: X-A",
+		"Access-Control-Max-Age: 5",
+	}
+	for _, tc := range []struct {
+		method, status string
+		want           []string
+	}{
+		{"OPTIONS", "HTTP/1.1 204 No Content", append(append([]string{"Connection: close", "X-Global: g", "X-Custom: c"}, cors...), "Content-Length: 0")},
+		{"GET", "HTTP/1.1 200 OK", append([]string{"X-Global: g", "X-Custom: c"}, cors...)},
+	} {
+		status, fields, _ := e2ecorsHead(t, w, tc.method+" / HTTP/1.1\r\nHost: hdr.cors.foo.com\r\nConnection: close\r\n\r\n")
+		if tc.method == http.MethodGet {
+			// After the upstream's own fields, which Go's server wrote.
+			i := slices.Index(fields, "X-Global: g")
+			if i < 0 {
+				i = len(fields)
+			}
+			fields = fields[i:]
+		}
+		if status != tc.status || strings.Join(fields, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s: %s\n%s\nwant %s\n%s", tc.method, status, strings.Join(fields, "\n"), tc.status, strings.Join(tc.want, "\n"))
+		}
+	}
 }
