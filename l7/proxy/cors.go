@@ -74,6 +74,10 @@ func (p *Proxy) cors(w *responseRecorder, r *http.Request, route *router.Route, 
 	ex.cors, ex.corsOrigin = cc, origin
 	setCORS(w.Header(), cc, origin)
 	if r.Method != http.MethodOptions {
+		// The order of Weir's own answer on the route (an error, a
+		// redirect, a refusal; nginx 1.22.1's 502 of a closed port too);
+		// relay sets the upstream's response's own.
+		w.relayFieldOrder(p.corsOrder(nil, route))
 		return false
 	}
 	// ingress-nginx's template sets Content-Type (text/plain
