@@ -415,14 +415,17 @@ func TestIngressNginxCORSAnnotations(t *testing.T) {
 // nginx 1.22.1 wrote the upstream's fields, then X-Global (add-headers),
 // X-Custom (custom-headers), then the CORS block's lines, and on the
 // preflight "Connection: close", "X-Global: g", "X-Custom: c", the
-// Access-Control-* lines, "Content-Length: 0".
+// Access-Control-* lines, "Content-Length: 0"; its own 502 of a closed
+// port has the fields of the GET after Connection.
 func TestIngressNginxCORSWithHeaders(t *testing.T) {
 	echo := newBackend(t, "echo", nil)
 	w := startWeirWith(t, map[string]string{
 		"class.yaml": ingressClass,
 		"cm.yaml":    configMap("add-headers", "default/ah", "global-allowed-response-headers", "X-Custom"),
 		"ah.yaml":    namedConfigMap("ah", "X-Global", "g") + namedConfigMap("ch", "X-Custom", "c"),
-		"app.yaml": service("echo", echo.port) +
+		"app.yaml": service("echo", echo.port) + service("down", closedPort(t)) +
+			ingress("down", "down.cors.foo.com", "down", "enable-cors", "true", "cors-max-age", "5", "cors-allow-credentials", "false",
+				"cors-allow-methods", "GET", "cors-allow-headers", "X-A", "custom-headers", "default/ch") +
 			ingress("hdr", "hdr.cors.foo.com", "echo", "enable-cors", "true", "cors-max-age", "5", "cors-allow-credentials", "false",
 				"cors-allow-methods", "GET", "cors-allow-headers", "X-A", "custom-headers", "default/ch"),
 	}, configMapOptions())
@@ -433,13 +436,14 @@ func TestIngressNginxCORSWithHeaders(t *testing.T) {
 		"Access-Control-Max-Age: 5",
 	}
 	for _, tc := range []struct {
-		method, status string
-		want           []string
+		method, host, status string
+		want                 []string
 	}{
-		{"OPTIONS", "HTTP/1.1 204 No Content", append(append([]string{"Connection: close", "X-Global: g", "X-Custom: c"}, cors...), "Content-Length: 0")},
-		{"GET", "HTTP/1.1 200 OK", append([]string{"X-Global: g", "X-Custom: c"}, cors...)},
+		{"OPTIONS", "hdr", "HTTP/1.1 204 No Content", append(append([]string{"Connection: close", "X-Global: g", "X-Custom: c"}, cors...), "Content-Length: 0")},
+		{"GET", "hdr", "HTTP/1.1 200 OK", append([]string{"X-Global: g", "X-Custom: c"}, cors...)},
+		{"GET", "down", "HTTP/1.1 502 Bad Gateway", append([]string{"X-Global: g", "X-Custom: c"}, cors...)},
 	} {
-		status, fields, _ := e2ecorsHead(t, w, tc.method+" / HTTP/1.1\r\nHost: hdr.cors.foo.com\r\nConnection: close\r\n\r\n")
+		status, fields, _ := e2ecorsHead(t, w, tc.method+" / HTTP/1.1\r\nHost: "+tc.host+".cors.foo.com\r\nConnection: close\r\n\r\n")
 		if tc.method == http.MethodGet {
 			// After the upstream's own fields, which Go's server wrote.
 			i := slices.Index(fields, "X-Global: g")
@@ -449,7 +453,7 @@ func TestIngressNginxCORSWithHeaders(t *testing.T) {
 			fields = fields[i:]
 		}
 		if status != tc.status || strings.Join(fields, "\n") != strings.Join(tc.want, "\n") {
-			t.Errorf("%s: %s\n%s\nwant %s\n%s", tc.method, status, strings.Join(fields, "\n"), tc.status, strings.Join(tc.want, "\n"))
+			t.Errorf("%s %s: %s\n%s\nwant %s\n%s", tc.method, tc.host, status, strings.Join(fields, "\n"), tc.status, strings.Join(tc.want, "\n"))
 		}
 	}
 }
