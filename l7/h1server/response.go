@@ -47,6 +47,9 @@ type response struct {
 	// absLocation is SetAbsoluteLocation's: the Location field goes
 	// before Transfer-Encoding and Connection (rankLocation).
 	absLocation bool
+	// listedLength is SetListedLength's: the Content-Length field is
+	// placed as the fields after nginx's own are.
+	listedLength bool
 
 	pre    []byte      // body written before the head was (bufferSize at most)
 	out    []byte      // bytes to write to the client
@@ -141,6 +144,16 @@ func (w *response) SetStatusLine(line string) { w.relayed = line }
 // that follow them. It applies to the response's heads. The proxy finds
 // it with a type assertion: it is no part of http.ResponseWriter.
 func (w *response) SetAbsoluteLocation() { w.absLocation = true }
+
+// SetListedLength has the Content-Length field written among the fields
+// that follow nginx's own, at its place in SetFieldOrder's order (else by
+// name), instead of after Content-Type: where nginx writes a
+// Content-Length that more_set_headers added to a response of its own
+// (ingress-nginx's CORS preflight, "Content-Length: 0" before "return
+// 204"; nginx 1.22.1 wrote it after the Access-Control-* lines). It
+// applies to the response's heads. The proxy finds it with a type
+// assertion: it is no part of http.ResponseWriter.
+func (w *response) SetListedLength() { w.listedLength = true }
 
 // SetFieldOrder has the next head's fields written in the order and with
 // the names nginx relays an upstream's (ngx_http_header_filter): first
@@ -665,7 +678,7 @@ func (w *response) scanHeader() headerScan {
 			sc.has |= 1 << kind
 		}
 		f := headField{name: k, wire: k, vv: vv, kind: kind, rank: rankOf[kind]}
-		if kind == fieldOther {
+		if kind == fieldOther || kind == fieldContentLength && w.listedLength {
 			f.rank, f.wire = w.place(k)
 		}
 		fields = append(fields, f)
@@ -710,6 +723,11 @@ func (w *response) place(k string) (uint32, string) {
 	}
 	return rankRest, wireName(k)
 }
+
+// WireName is the name nginx writes the field k (canonical) with when it
+// sets the field itself or a configuration names it (wireName): the proxy
+// names Weir's own fields so in SetFieldOrder's order.
+func WireName(k string) string { return wireName(k) }
 
 // wireName is the name nginx writes the field k (canonical) with when it
 // sets the field itself or a configuration names it, where that is not k:

@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -123,5 +124,64 @@ func TestCORS(t *testing.T) {
 	w.Del("Access-Control-Expose-Headers")
 	if diff := cmp.Diff(w, corsHeaders(resp.Header)); resp.StatusCode != 204 || diff != "" {
 		t.Errorf("cors-allow-origin *, OPTIONS without Origin: %d, headers (-want +got):\n%s", resp.StatusCode, diff)
+	}
+}
+
+// TestCORSFieldOrder: the head of a preflight and of a proxied response
+// from a matching Origin, line by line, as nginx 1.22.1 with headers-more
+// wrote them for nginx.tmpl's CORS block (Server left out, which
+// ingress-nginx clears): the Access-Control-* lines in the template's
+// order after the upstream's fields, an upstream's
+// Access-Control-Allow-Origin replaced in place, custom-headers' fields
+// before them (the location's more_set_headers, applied before the CORS
+// "if" block's), and the preflight's "Content-Length: 0" last, as
+// more_set_headers added it. net/http's
+// server writes the fields by name, and no Content-Length on a 204.
+func TestCORSFieldOrder(t *testing.T) {
+	t.Parallel()
+	up := cannedUpstream(t, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n"+
+		"Access-Control-Allow-Origin: upstream-value\r\nVary: Accept-Encoding\r\nConnection: close\r\n\r\nok")
+	c := corsOf("https://origin.cors.com:8080")
+	c.ExposeHeaders = "X-A, X-B"
+	route := func(endpoint string) string {
+		_, srv := front(t, Options{}, snap(1, "app.test", backendOf("app", []string{endpoint}, func(p *annotations.Proxy) {
+			p.CORS = c
+			p.CustomHeaders = &annotations.CustomHeaders{Headers: []annotations.Header{{Name: "X-Custom", Value: "c"}, {Name: "X-Request-Id", Value: "r"}}}
+		})))
+		return srv.Listener.Addr().String()
+	}
+	srv, down := route(up), route(refusedAddr(t))
+	cors := []string{
+		"Access-Control-Allow-Origin: https://origin.cors.com:8080",
+		"Access-Control-Allow-Credentials: true",
+		"Access-Control-Allow-Methods: GET, PUT, POST, DELETE, PATCH, OPTIONS",
+		"Access-Control-Allow-Headers: DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization",
+		"Access-Control-Expose-Headers: X-A, X-B",
+		"Access-Control-Max-Age: 1728000",
+	}
+	custom := []string{"X-Custom: c", "X-Request-ID: r"}
+	preflight := slices.Concat([]string{"Connection: close"}, custom, cors, []string{"Content-Length: 0"})
+	get := slices.Concat([]string{"Content-Type: text/html", "Content-Length: 2", "Connection: close", cors[0], "Vary: Accept-Encoding"}, custom, cors[1:])
+	// Weir's own 502 (nginx 1.22.1's for a closed port had the same order).
+	bad := slices.Concat([]string{"Content-Type: text/html", "Content-Length: 150", "Connection: close"}, custom, cors)
+	if h1servertest.Kind() == h1server.KindNet {
+		custom = []string{"X-Custom: c", "X-Request-Id: r"}
+		bad = append(slices.Sorted(slices.Values(slices.Concat(cors, custom, []string{"Content-Length: 150", "Content-Type: text/html"}))), "Connection: close")
+		preflight = append(slices.Sorted(slices.Values(slices.Concat(cors, custom))), "Connection: close")
+		get = append(slices.Sorted(slices.Values(slices.Concat(cors, custom, []string{"Vary: Accept-Encoding", "Content-Length: 2", "Content-Type: text/html"}))), "Connection: close")
+	}
+	for _, tc := range []struct {
+		srv, method, status string
+		want                []string
+	}{
+		{srv, "OPTIONS", "HTTP/1.1 204 No Content", preflight},
+		{srv, "GET", "HTTP/1.1 200 OK", get},
+		{down, "GET", "HTTP/1.1 502 Bad Gateway", bad},
+	} {
+		status, fields := rawHead(t, tc.srv,
+			tc.method+" / HTTP/1.1\r\nHost: app.test\r\nOrigin: https://origin.cors.com:8080\r\nConnection: close\r\n\r\n")
+		if diff := cmp.Diff(append([]string{tc.status}, tc.want...), append([]string{status}, fields...)); diff != "" {
+			t.Errorf("%s from a matching Origin: head (-want +got):\n%s", tc.method, diff)
+		}
 	}
 }

@@ -435,6 +435,9 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	}
 	// Before encodeResponse, which may wrap the server's writer.
 	rec.relayStatusLine(resp)
+	if ex.cors != nil {
+		order = p.corsOrder(order, ex.route) // cors.go
+	}
 	rec.relayFieldOrder(order)
 	enc := p.encodeResponse(rec, r, resp) // compress.go
 	rec.WriteHeader(resp.StatusCode)

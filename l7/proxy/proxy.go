@@ -759,6 +759,20 @@ func (w *responseRecorder) relayFieldOrder(order []h1server.FieldName) {
 	}
 }
 
+// listedLengther is l7/h1server's response writer, which writes a
+// Content-Length more_set_headers set among the other fields.
+type listedLengther interface{ SetListedLength() }
+
+// listedLength tells the client's server that the response's
+// Content-Length is a more_set_headers line of nginx's own response (the
+// CORS preflight's), which nginx writes after the fields before it
+// rather than after Content-Type. Only l7/h1server's writer takes it.
+func (w *responseRecorder) listedLength() {
+	if ll, ok := w.ResponseWriter.(listedLengther); ok {
+		ll.SetListedLength()
+	}
+}
+
 // absoluteLocationer is l7/h1server's response writer, which writes a
 // Location nginx made absolute where nginx's header filter writes it.
 type absoluteLocationer interface{ SetAbsoluteLocation() }
