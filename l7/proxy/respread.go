@@ -34,23 +34,48 @@ func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.
 		return nil, err
 	}
 	buf, _ := br.Peek(br.Buffered())
-	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	end, fields := headEnd(buf)
 	if end < 0 || req.Method == http.MethodHead {
 		return slowResponse(br, req, fr)
 	}
-	head := buf[:end+2] // its lines, each with its CRLF
+	head := buf[:end] // its lines, each with its CRLF
 	a := arena.Get()
-	ok := fr.parse(head, a)
+	ok := fr.parse(head, fields, a)
 	arena.Put(a)
 	if !ok {
 		fr.reset()
 		return slowResponse(br, req, fr)
 	}
-	_, _ = br.Discard(end + 4)
+	_, _ = br.Discard(end + 2)
 	fr.resp.Request = req
 	fr.body = lengthBody{br: br, left: fr.resp.ContentLength}
 	fr.resp.Body = &fr.body
 	return &fr.resp, nil
+}
+
+// headEnd returns the length of the head at the start of buf, its lines
+// to the empty one that ends it (not included), and how many lines it has
+// after the first, when every line to that empty one ends in CRLF; end is
+// -1 otherwise (a head not whole in buf, or with a bare LF: not plain).
+// Where end is not -1, buf[:end+2] ends with buf's first "\r\n\r\n"
+// (a line ends at its LF, so that the first CRLF followed by one is the
+// first empty line), found line by line with IndexByte, which costs a
+// fraction of bytes.Index's search for the four bytes, the field lines
+// counted on the way.
+func headEnd(buf []byte) (end, fields int) {
+	for p := 0; ; fields++ {
+		i := bytes.IndexByte(buf[p:], '\n')
+		if i < 1 || buf[p+i-1] != '\r' {
+			return -1, 0
+		}
+		if i == 1 { // the empty line
+			if p == 0 {
+				return -1, 0
+			}
+			return p, fields - 1
+		}
+		p += i + 1
+	}
 }
 
 // errInvalidHeader is a response head nginx's upstream parser refuses
@@ -185,10 +210,10 @@ func (fr *fastResponse) reset() {
 	fr.resp, fr.body, fr.noHop = http.Response{}, lengthBody{}, false
 }
 
-// parse parses head, the status line and header lines of a response with
-// their CRLFs, into fr; it reports false when head is not plain (see
-// readResponse), leaving fr to reset.
-func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
+// parse parses head, the status line and the n header lines of a
+// response with their CRLFs, into fr; it reports false when head is not
+// plain (see readResponse), leaving fr to reset.
+func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 	line, rest, ok := cutLine(head)
 	if !ok {
 		return false
@@ -216,7 +241,7 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	// Each field line ends with its LF: the values' slice from the arena
 	// for that many, each line checked as it is cut (a line that is not
 	// plain returns false, fr half filled: the caller resets it).
-	vals := a.Strings(bytes.Count(rest, lf))
+	vals := a.Strings(n)
 	h := fr.header
 	var cl []string // the Content-Length fields' values
 	connection, hop := false, false
@@ -339,9 +364,6 @@ func plainField(l []byte) int {
 	}
 	return colon
 }
-
-// lf is the separator parse counts the field lines by.
-var lf = []byte{'\n'}
 
 // validValueByte reports whether b may be in a field value: visible, obs-
 // text, space or tab.

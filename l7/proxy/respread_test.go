@@ -288,3 +288,46 @@ func TestReadResponseNoHop(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadEnd: headEnd finds the head bytes.Index(buf, "\r\n\r\n") found
+// (readResponse's search before it) and counts its field lines as
+// bytes.Count did, for every buffer of up to 10 bytes of 'a', CR and LF;
+// where it finds none, the head that search found, if any, is one parse
+// refuses (a bare LF, or no status line).
+func TestHeadEnd(t *testing.T) {
+	t.Parallel()
+	alphabet := []byte{'a', '\r', '\n'}
+	buf := make([]byte, 0, 10)
+	var walk func()
+	walk = func() {
+		end, fields := headEnd(buf)
+		old := bytes.Index(buf, []byte("\r\n\r\n"))
+		switch {
+		case end >= 0:
+			_, rest, _ := bytes.Cut(buf[:end], []byte("\n"))
+			if old+2 != end || bytes.Count(rest, []byte("\n")) != fields {
+				t.Fatalf("headEnd(%q) = %d, %d; bytes.Index %d", buf, end, fields, old)
+			}
+		case old >= 0:
+			head := buf[:old+2]
+			bare := head[0] == '\r' && head[1] == '\n'
+			for i, c := range head {
+				if c == '\n' && (i == 0 || head[i-1] != '\r') {
+					bare = true
+				}
+			}
+			if !bare {
+				t.Fatalf("headEnd(%q) found no head; bytes.Index %d", buf, old)
+			}
+		}
+		if len(buf) == cap(buf) {
+			return
+		}
+		for _, c := range alphabet {
+			buf = append(buf, c)
+			walk()
+			buf = buf[:len(buf)-1]
+		}
+	}
+	walk()
+}
