@@ -261,11 +261,11 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		// server may deliver it before this handler returns) leaves the
 		// upstream connection intact: finish made clientGone a no-op.
 		if reusable {
-			uc.release()
+			uc.release(ex)
 			p.pool.put(uc.key, uc.Conn, uc.served+1, uc.born, uc.probe, ex.timing.end())
 			return
 		}
-		uc.release()
+		uc.release(ex)
 		uc.Conn.Close()
 	}()
 
@@ -274,7 +274,10 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	// Connection, so nginx's defaults apply (read side by side with nginx
 	// 1.22.1).
 	http10 := ex.errorPage || ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
-	bw := writers.Get().(*bufio.Writer)
+	if ex.bw == nil {
+		ex.bw = writers.Get().(*bufio.Writer)
+	}
+	bw := ex.bw
 	if p.liveGlobal().upstreamKeepalive == 0 || ex.errorPage {
 		out.Close = true // upstream-keepalive-connections "0", as nginx
 	}
@@ -313,9 +316,11 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	}
 	uc.waitAfter = false
 	bw.Reset(nil)
-	writers.Put(bw)
 
-	uc.br = readers.Get().(*bufio.Reader)
+	if ex.br == nil {
+		ex.br = readers.Get().(*bufio.Reader)
+	}
+	uc.br = ex.br
 	uc.br.Reset(uc)
 	early := false // a response that came before the whole request was sent
 	if werr != nil {
@@ -333,7 +338,10 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	for interim := 0; ; interim++ {
 		var err error
 		if uc.fast == nil {
-			uc.fast = fastResponses.Get().(*fastResponse)
+			if ex.fast == nil {
+				ex.fast = fastResponses.Get().(*fastResponse)
+			}
+			uc.fast = ex.fast
 		}
 		resp, err = readResponse(uc.br, out, uc.fast) // respread.go
 		if err != nil {
@@ -875,15 +883,20 @@ func (c *upstreamConn) forgetReadDeadline() {
 // startBody re-arms the read timeout before each read of the body.
 func (c *upstreamConn) startBody() { c.perRead = true }
 
-// release returns the connection's reader and response to their pools.
-func (c *upstreamConn) release() {
+// release drops the connection's reader and response, ex's (exchange),
+// which ex keeps for its next attempt or, recycled, its next request; a
+// response whose header grew past maxRecycledFields is dropped instead
+// (fastResponse.recycle).
+func (c *upstreamConn) release(ex *exchange) {
 	if c.br != nil {
 		c.br.Reset(nil)
-		readers.Put(c.br)
 		c.br = nil
 	}
 	if c.fast != nil {
-		c.fast.recycle()
+		if !c.fast.recyclable() {
+			ex.fast = nil
+		}
+		c.fast.reset()
 		c.fast = nil
 	}
 }

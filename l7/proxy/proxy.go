@@ -469,6 +469,26 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	}
 	if ex.recyclable {
 		st.recycle()
+	} else {
+		ex.dropBuffers()
+	}
+}
+
+// dropBuffers returns the exchange's writer, reader and response parse
+// (exchange.bw) to their pools, for an exchange that is not recycled; the
+// last attempt left them reset (exchange, upstreamConn.release).
+func (ex *exchange) dropBuffers() {
+	if ex.bw != nil {
+		writers.Put(ex.bw)
+		ex.bw = nil
+	}
+	if ex.br != nil {
+		readers.Put(ex.br)
+		ex.br = nil
+	}
+	if ex.fast != nil {
+		ex.fast.recycle()
+		ex.fast = nil
 	}
 }
 
@@ -483,7 +503,8 @@ var servedPool = sync.Pool{New: func() any { return new(served) }}
 // recycle returns st, zeroed, to servedPool. Only a request whose exchange
 // nothing else can reach any more is recycled (exchange.recyclable).
 func (st *served) recycle() {
-	st.ex = exchange{}
+	bw, br, fast := st.ex.bw, st.ex.br, st.ex.fast
+	st.ex = exchange{bw: bw, br: br, fast: fast}
 	st.rec = responseRecorder{}
 	servedPool.Put(st)
 }
@@ -600,6 +621,14 @@ type exchange struct {
 	// (forward.go): connUsed once taken, later attempts allocate theirs.
 	conn     upstreamConn
 	connUsed bool
+	// bw, br and fast are the upstream request's writer, the response's
+	// reader and its parse (readResponse) of the exchange's attempts, each
+	// taken from its pool when first needed and kept, reset, when the
+	// exchange is recycled (served.recycle): a request whose served came
+	// from servedPool takes none of them from their pools again.
+	bw   *bufio.Writer
+	br   *bufio.Reader
+	fast *fastResponse
 	// rewriteVals back the header values rewrite sets (headers.go):
 	// rewriteKeys', then X-Original-URI's.
 	rewriteVals [len(rewriteKeys) + 1]string

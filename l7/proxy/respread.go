@@ -195,11 +195,17 @@ var fastResponses = sync.Pool{New: func() any { return &fastResponse{header: mak
 // slices stay valid for whoever shares them (relay): they are the
 // arena's, not fr's.
 func (fr *fastResponse) recycle() {
-	if len(fr.header) > maxRecycledFields || cap(fr.order) > maxRecycledFields {
+	if !fr.recyclable() {
 		return
 	}
 	fr.reset()
 	fastResponses.Put(fr)
+}
+
+// recyclable reports whether fr may be used again: its map and its order
+// are within maxRecycledFields.
+func (fr *fastResponse) recyclable() bool {
+	return len(fr.header) <= maxRecycledFields && cap(fr.order) <= maxRecycledFields
 }
 
 // reset drops what fr refers to.
