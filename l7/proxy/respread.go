@@ -257,11 +257,10 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 			return false
 		}
 		rest = more
-		colon := plainField(l)
+		colon, name := plainField(l, a)
 		if colon < 0 {
 			return false
 		}
-		name := fieldName(l[:colon], a)
 		f := h1server.FieldName{Name: name}
 		if string(l[:colon]) != name {
 			f.Wire = a.String(l[:colon])
@@ -317,26 +316,40 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 // (h1guard.AppendCanonical: an upstream's lower-case names cost no
 // allocation).
 func fieldName(b []byte, a *arena.Arena) string {
+	if name, ok := knownName(b); ok {
+		return name
+	}
+	return otherName(b, a)
+}
+
+// knownName returns the constant of fieldName for b, the names upstreams
+// send most spelled canonically; false for any other b.
+func knownName(b []byte) (string, bool) {
 	switch string(b) { // no allocation: a switch on the conversion
 	case "Content-Length":
-		return "Content-Length"
+		return "Content-Length", true
 	case "Content-Type":
-		return "Content-Type"
+		return "Content-Type", true
 	case "Date":
-		return "Date"
+		return "Date", true
 	case "Server":
-		return "Server"
+		return "Server", true
 	case "Connection":
-		return "Connection"
+		return "Connection", true
 	case "Last-Modified":
-		return "Last-Modified"
+		return "Last-Modified", true
 	case "Etag":
-		return "Etag"
+		return "Etag", true
 	case "Cache-Control":
-		return "Cache-Control"
+		return "Cache-Control", true
 	case "Keep-Alive":
-		return "Keep-Alive"
+		return "Keep-Alive", true
 	}
+	return "", false
+}
+
+// otherName is fieldName for a name knownName does not know.
+func otherName(b []byte, a *arena.Arena) string {
 	if h1guard.IsCanonical(b) {
 		return a.String(b)
 	}
@@ -357,18 +370,26 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 	return b[:i-1], b[i+1:], true
 }
 
-// plainField returns the index of the colon of l when l is a header line
-// textproto reads as it is (a token, a colon, and a value of field bytes),
-// else -1.
-func plainField(l []byte) int {
+// plainField returns the index of the colon of l and its name's canonical
+// form (fieldName) when l is a header line textproto reads as it is (a
+// token, a colon, and a value of field bytes), else -1. A name knownName
+// knows is a token: it is not checked byte by byte.
+func plainField(l []byte, a *arena.Arena) (int, string) {
 	colon := bytes.IndexByte(l, ':')
 	if colon <= 0 {
-		return -1
+		return -1, ""
 	}
-	if !h1guard.ValidFieldName(l[:colon]) || !h1guard.ValidFieldValue(l[colon+1:]) {
-		return -1
+	name, known := knownName(l[:colon])
+	if !known {
+		if !h1guard.ValidFieldName(l[:colon]) {
+			return -1, ""
+		}
+		name = otherName(l[:colon], a)
 	}
-	return colon
+	if !h1guard.ValidFieldValue(l[colon+1:]) {
+		return -1, ""
+	}
+	return colon, name
 }
 
 // validValueByte reports whether b may be in a field value: visible, obs-

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"github.com/weir-lb/weir/l7/arena"
+	"github.com/weir-lb/weir/l7/h1guard"
 
 	"bufio"
 	"bytes"
@@ -330,4 +331,23 @@ func TestHeadEnd(t *testing.T) {
 		}
 	}
 	walk()
+}
+
+// TestKnownNames: every name knownName knows, which plainField does not
+// check byte by byte, is a valid token and its own canonical form; another
+// spelling of it is not known.
+func TestKnownNames(t *testing.T) {
+	t.Parallel()
+	names := []string{"Content-Length", "Content-Type", "Date", "Server", "Connection", "Last-Modified", "Etag", "Cache-Control", "Keep-Alive"}
+	for _, n := range names {
+		got, ok := knownName([]byte(n))
+		if !ok || got != n || !h1guard.ValidFieldName(n) || http.CanonicalHeaderKey(n) != n {
+			t.Errorf("knownName(%q) = %q, %v; a token: %v", n, got, ok, h1guard.ValidFieldName(n))
+		}
+		for _, other := range []string{strings.ToLower(n), n + " ", n[:len(n)-1]} {
+			if got, ok := knownName([]byte(other)); ok {
+				t.Errorf("knownName(%q) = %q, true", other, got)
+			}
+		}
+	}
 }
