@@ -74,8 +74,8 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	ex.out = o
 	defer func() {
 		ex.out = nil
-		if !ex.outShared {
-			o.recycle()
+		if !ex.outShared && o.clean() {
+			ex.spareOut = o
 		}
 	}()
 	if !direct {
@@ -178,7 +178,12 @@ func idempotent(method string) bool {
 func outgoing(r *http.Request, ex *exchange, direct bool) (*http.Request, *outRequest) {
 	// r.Clone, its context kept, into recycled memory: the header map
 	// keeps its room for what rewrite adds.
-	o := outRequests.Get().(*outRequest)
+	o := ex.spareOut
+	if o != nil {
+		ex.spareOut = nil
+	} else {
+		o = outRequests.Get().(*outRequest)
+	}
 	o.req = *r
 	out := &o.req
 	o.url = *r.URL
@@ -489,8 +494,10 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 	// proxy-buffering off (the default): each read reaches the client at
 	// once, as nginx's unbuffered proxying.
 	flush = flush || !ex.route.Backend.Proxy.Upstream.BuffersResponse()
-	buf := copyBuffers.Get().(*[copyBufferSize]byte)
-	defer copyBuffers.Put(buf)
+	if ex.copyBuf == nil {
+		ex.copyBuf = copyBuffers.Get().(*[copyBufferSize]byte)
+	}
+	buf := ex.copyBuf
 	ctl := http.NewResponseController(rec.ResponseWriter)
 	bw := newBandwidth(ex, p.clientSend) // limit-rate (ratelimit.go); nil: none
 	for {

@@ -474,21 +474,26 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	}
 }
 
-// dropBuffers returns the exchange's writer, reader and response parse
-// (exchange.bw) to their pools, for an exchange that is not recycled; the
-// last attempt left them reset (exchange, upstreamConn.release).
+// dropBuffers returns the exchange's writer, reader, response parse,
+// spare upstream request and copy buffer (exchange.bw) to their pools, for
+// an exchange that is not recycled; their last user left them reset
+// (exchange, upstreamConn.release, forward).
 func (ex *exchange) dropBuffers() {
-	if ex.bw != nil {
-		writers.Put(ex.bw)
-		ex.bw = nil
-	}
-	if ex.br != nil {
-		readers.Put(ex.br)
-		ex.br = nil
-	}
+	putBack(&writers, &ex.bw)
+	putBack(&readers, &ex.br)
+	putBack(&outRequests, &ex.spareOut)
+	putBack(&copyBuffers, &ex.copyBuf)
 	if ex.fast != nil {
 		ex.fast.recycle()
 		ex.fast = nil
+	}
+}
+
+// putBack returns *p, if any, to pool and clears it.
+func putBack[T any](pool *sync.Pool, p **T) {
+	if *p != nil {
+		pool.Put(*p)
+		*p = nil
 	}
 }
 
@@ -503,8 +508,9 @@ var servedPool = sync.Pool{New: func() any { return new(served) }}
 // recycle returns st, zeroed, to servedPool. Only a request whose exchange
 // nothing else can reach any more is recycled (exchange.recyclable).
 func (st *served) recycle() {
-	bw, br, fast := st.ex.bw, st.ex.br, st.ex.fast
-	st.ex = exchange{bw: bw, br: br, fast: fast}
+	ex := &st.ex
+	bw, br, fast, out, buf := ex.bw, ex.br, ex.fast, ex.spareOut, ex.copyBuf
+	*ex = exchange{bw: bw, br: br, fast: fast, spareOut: out, copyBuf: buf}
 	st.rec = responseRecorder{}
 	servedPool.Put(st)
 }
@@ -629,6 +635,11 @@ type exchange struct {
 	bw   *bufio.Writer
 	br   *bufio.Reader
 	fast *fastResponse
+	// spareOut is the upstream request forward used last, clean, for the
+	// next forward (outgoing); copyBuf is copyBody's buffer. Both are
+	// kept as bw is.
+	spareOut *outRequest
+	copyBuf  *[copyBufferSize]byte
 	// rewriteVals back the header values rewrite sets (headers.go):
 	// rewriteKeys', then X-Original-URI's.
 	rewriteVals [len(rewriteKeys) + 1]string

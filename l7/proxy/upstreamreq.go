@@ -43,15 +43,24 @@ const maxRecycledFields = 128
 
 // recycle drops what o refers to and returns it to outRequests.
 func (o *outRequest) recycle() {
+	if o.clean() {
+		outRequests.Put(o)
+	}
+}
+
+// clean drops what o refers to, for o to be used again; it reports false,
+// having done nothing, when o's header grew past maxRecycledFields: o is
+// then left to the collector.
+func (o *outRequest) clean() bool {
 	if len(o.header) > maxRecycledFields || cap(o.vals) > maxRecycledFields {
-		return
+		return false
 	}
 	clear(o.header)
 	clear(o.vals)
 	clear(o.fields)
 	o.direct = false
 	o.req, o.url, o.noUA = http.Request{}, url.URL{}, [1]string{}
-	outRequests.Put(o)
+	return true
 }
 
 // cloneHeader fills o.header with h's fields, their values copied into
