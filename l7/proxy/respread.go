@@ -249,6 +249,9 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 	// plain returns false, fr half filled: the caller resets it).
 	vals := a.Strings(n)
 	h := fr.header
+	// fresh: h starts empty, as reset leaves it, so that a name is in it
+	// exactly when a field before has it (orderHas).
+	fresh := len(h) == 0
 	var cl []string // the Content-Length fields' values
 	connection, hop := false, false
 	for k := 0; len(rest) > 0; k++ {
@@ -267,14 +270,18 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 		}
 		fr.order = append(fr.order, f)
 		vals[k] = a.String(trimOWS(l[colon+1:])) // not bytes.Trim, which builds its set each call
-		if old, ok := h[name]; ok {
-			h[name] = append(old, vals[k])
-		} else {
-			h[name] = vals[k : k+1 : k+1]
+		v := vals[k : k+1 : k+1]
+		if fresh && k < maxScannedNames {
+			if orderHas(fr.order[:k], name) {
+				v = append(h[name], vals[k])
+			}
+		} else if old, ok := h[name]; ok {
+			v = append(old, vals[k])
 		}
+		h[name] = v
 		switch name {
 		case "Content-Length":
-			cl = h[name]
+			cl = v
 		case "Transfer-Encoding", "Trailer", "Pragma":
 			return false
 		case "Connection":
@@ -307,6 +314,22 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 		Close:         closing,
 	}
 	return true
+}
+
+// maxScannedNames bounds the fields before one that parse compares its
+// name with (orderHas) instead of looking it up in the header: a head's few
+// names differ in length mostly, and a comparison of two lengths costs a
+// fraction of a lookup's hash.
+const maxScannedNames = 16
+
+// orderHas reports whether one of order has the name name.
+func orderHas(order []h1server.FieldName, name string) bool {
+	for _, f := range order {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // fieldName is the canonical form of the field name b, as

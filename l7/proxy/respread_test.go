@@ -112,6 +112,9 @@ func TestReadResponseAsHTTP(t *testing.T) {
 		{"bare lf in a field", "HTTP/1.1 200 OK\r\nX-A: a\nb\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"bare lf in the status line", "HTTP/1.1 200 O\nK\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"bare cr in a field", "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		// Names repeated within the first 16 fields (compared with the
+		// ones before) and after them (looked up).
+		{"repeats", "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-B: 1\r\nx-a: 2\r\n" + strings.Repeat("X-C: 3\r\n", 14) + "X-B: 2\r\nX-D: 4\r\nX-A: 3\r\nContent-Length: 0\r\n\r\n", "GET", true},
 		{"lf first", "HTTP/1.1 200 OK\r\n\nX-A: a\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"control in value", "HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
