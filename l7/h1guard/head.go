@@ -684,22 +684,6 @@ func ValidFieldValue[T string | []byte](v T) bool {
 	return true
 }
 
-// IndexLineBreak returns the index of v's first CR or LF, len(v) if it has
-// neither. Most field values have neither: their bytes are tested eight at
-// a time for one under 0x0e (CR and LF are 0x0d and 0x0a), byte by byte
-// only from a word that has one, and in the last few.
-func IndexLineBreak(v string) int {
-	i := 0
-	for ; i+8 <= len(v); i += 8 {
-		if HasByteUnder(Word(v, i), 0x0e) {
-			break
-		}
-	}
-	for ; i < len(v) && v[i] != '\r' && v[i] != '\n'; i++ {
-	}
-	return i
-}
-
 // wordOnes has the byte 1 in each of a word's eight bytes.
 const wordOnes = 0x0101010101010101
 

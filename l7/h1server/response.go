@@ -774,7 +774,10 @@ func appendField(b []byte, name string, vv []string) []byte {
 // in one copy each, not byte by byte.
 func appendValue(b []byte, v string) []byte {
 	for {
-		i := h1guard.IndexLineBreak(v)
+		i := 0
+		for i < len(v) && v[i] != '\r' && v[i] != '\n' {
+			i++
+		}
 		b = append(b, v[:i]...)
 		if i == len(v) {
 			return b

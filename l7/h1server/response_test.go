@@ -575,33 +575,3 @@ func TestBodyFraming(t *testing.T) {
 		}
 	}
 }
-
-// TestAppendValueWords: appendValue, which looks for CR and LF eight bytes
-// at a time (indexLineBreak), makes each of them a space and keeps every
-// other byte, for a CR, an LF, two of them or another low byte at each
-// position of values of every length to 40, with high bytes around.
-func TestAppendValueWords(t *testing.T) {
-	t.Parallel()
-	for n := range 41 {
-		for pos := -1; pos < n; pos++ {
-			for _, c := range []byte{'\r', '\n', 0x0d + 1, 0x09, 0x0c, 0x80, 0xff} {
-				v := []byte(strings.Repeat("a\xe9", n)[:n])
-				if pos >= 0 {
-					v[pos] = c
-					if pos+3 < n {
-						v[pos+3] = '\n'
-					}
-				}
-				want := bytes.Clone(v)
-				for i, c := range want {
-					if c == '\r' || c == '\n' {
-						want[i] = ' '
-					}
-				}
-				if got := appendValue([]byte("x"), string(v)); string(got) != "x"+string(want) {
-					t.Fatalf("appendValue(%q) = %q, want %q", v, got[1:], want)
-				}
-			}
-		}
-	}
-}
