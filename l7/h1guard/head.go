@@ -237,14 +237,11 @@ func (p *headParser) checkPending(n int) error {
 	return nil
 }
 
-func indexLF(b []byte) int {
-	for i, c := range b {
-		if c == '\n' {
-			return i
-		}
-	}
-	return -1
-}
+// indexLF returns the index of b's first LF, -1 if none: bytealg's
+// IndexByte, whose call under callgrind costs fewer instructions than a
+// loop's few a byte over a head's lines (about 100 fewer a keep-alive
+// request).
+func indexLF(b []byte) int { return bytes.IndexByte(b, '\n') }
 
 // noteMethod sets the Method of a request line, starting at off, that is
 // refused before it is parsed (414): nginx takes the method once the

@@ -799,7 +799,7 @@ func (w *response) appendFields(b []byte, i int, upTo uint32, dropped uint8, noT
 // appendField appends the lines of name's values, each with its newlines
 // made spaces, as net/http writes them; an invalid name is left out.
 func appendField(b []byte, name string, vv []string) []byte {
-	if !h1guard.ValidFieldName(name) {
+	if !commonName(name) && !h1guard.ValidFieldName(name) {
 		return b
 	}
 	for _, v := range vv {
@@ -809,6 +809,18 @@ func appendField(b []byte, name string, vv []string) []byte {
 		b = append(b, "\r\n"...)
 	}
 	return b
+}
+
+// commonName reports whether name is one of the names responses carry
+// most, all valid tokens (TestCommonNames): appendField need not check
+// them byte by byte. A switch on a string compares its length first.
+func commonName(name string) bool {
+	switch name {
+	case "Content-Length", "Content-Type", "Date", "Server", "Connection", "Keep-Alive", "Last-Modified", "Etag",
+		"Cache-Control", "Accept-Ranges", "Vary", "Location", "Set-Cookie", "Expires", "Strict-Transport-Security":
+		return true
+	}
+	return false
 }
 
 // appendValue appends v with CR and LF made spaces: its runs without them

@@ -659,3 +659,18 @@ func TestHeadSent(t *testing.T) {
 		}
 	}
 }
+
+// TestCommonNames: the names appendField writes without checking them
+// byte by byte (commonName) are valid tokens; another spelling is checked.
+func TestCommonNames(t *testing.T) {
+	t.Parallel()
+	for _, n := range []string{"Content-Length", "Content-Type", "Date", "Server", "Connection", "Keep-Alive", "Last-Modified", "Etag",
+		"Cache-Control", "Accept-Ranges", "Vary", "Location", "Set-Cookie", "Expires", "Strict-Transport-Security"} {
+		if !commonName(n) || !h1guard.ValidFieldName(n) {
+			t.Errorf("%q: common %v, a token %v", n, commonName(n), h1guard.ValidFieldName(n))
+		}
+		if bad := n + " "; commonName(bad) {
+			t.Errorf("commonName(%q) is true", bad)
+		}
+	}
+}

@@ -74,8 +74,8 @@ func (p *Proxy) forward(rec *responseRecorder, r *http.Request, ex *exchange) {
 	ex.out = o
 	defer func() {
 		ex.out = nil
-		if !ex.outShared {
-			o.recycle()
+		if !ex.outShared && o.clean() {
+			ex.spareOut = o
 		}
 	}()
 	if !direct {
@@ -178,7 +178,12 @@ func idempotent(method string) bool {
 func outgoing(r *http.Request, ex *exchange, direct bool) (*http.Request, *outRequest) {
 	// r.Clone, its context kept, into recycled memory: the header map
 	// keeps its room for what rewrite adds.
-	o := outRequests.Get().(*outRequest)
+	o := ex.spareOut
+	if o != nil {
+		ex.spareOut = nil
+	} else {
+		o = outRequests.Get().(*outRequest)
+	}
 	o.req = *r
 	out := &o.req
 	o.url = *r.URL
@@ -261,11 +266,11 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		// server may deliver it before this handler returns) leaves the
 		// upstream connection intact: finish made clientGone a no-op.
 		if reusable {
-			uc.release()
+			uc.release(ex)
 			p.pool.put(uc.key, uc.Conn, uc.served+1, uc.born, uc.probe, ex.timing.end())
 			return
 		}
-		uc.release()
+		uc.release(ex)
 		uc.Conn.Close()
 	}()
 
@@ -274,7 +279,10 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	// Connection, so nginx's defaults apply (read side by side with nginx
 	// 1.22.1).
 	http10 := ex.errorPage || ex.route.Backend.Proxy.Upstream != nil && ex.route.Backend.Proxy.Upstream.HTTP10
-	bw := writers.Get().(*bufio.Writer)
+	if ex.bw == nil {
+		ex.bw = writers.Get().(*bufio.Writer)
+	}
+	bw := ex.bw
 	if p.liveGlobal().upstreamKeepalive == 0 || ex.errorPage {
 		out.Close = true // upstream-keepalive-connections "0", as nginx
 	}
@@ -313,9 +321,11 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	}
 	uc.waitAfter = false
 	bw.Reset(nil)
-	writers.Put(bw)
 
-	uc.br = readers.Get().(*bufio.Reader)
+	if ex.br == nil {
+		ex.br = readers.Get().(*bufio.Reader)
+	}
+	uc.br = ex.br
 	uc.br.Reset(uc)
 	early := false // a response that came before the whole request was sent
 	if werr != nil {
@@ -333,7 +343,10 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	for interim := 0; ; interim++ {
 		var err error
 		if uc.fast == nil {
-			uc.fast = fastResponses.Get().(*fastResponse)
+			if ex.fast == nil {
+				ex.fast = fastResponses.Get().(*fastResponse)
+			}
+			uc.fast = ex.fast
 		}
 		resp, err = readResponse(uc.br, out, uc.fast) // respread.go
 		if err != nil {
@@ -484,8 +497,10 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 	// proxy-buffering off (the default): each read reaches the client at
 	// once, as nginx's unbuffered proxying.
 	flush = flush || !ex.route.Backend.Proxy.Upstream.BuffersResponse()
-	buf := copyBuffers.Get().(*[copyBufferSize]byte)
-	defer copyBuffers.Put(buf)
+	if ex.copyBuf == nil {
+		ex.copyBuf = copyBuffers.Get().(*[copyBufferSize]byte)
+	}
+	buf := ex.copyBuf
 	ctl := http.NewResponseController(rec.ResponseWriter)
 	bw := newBandwidth(ex, p.clientSend) // limit-rate (ratelimit.go); nil: none
 	for {
@@ -878,15 +893,20 @@ func (c *upstreamConn) forgetReadDeadline() {
 // startBody re-arms the read timeout before each read of the body.
 func (c *upstreamConn) startBody() { c.perRead = true }
 
-// release returns the connection's reader and response to their pools.
-func (c *upstreamConn) release() {
+// release drops the connection's reader and response, ex's (exchange),
+// which ex keeps for its next attempt or, recycled, its next request; a
+// response whose header grew past maxRecycledFields is dropped instead
+// (fastResponse.recycle).
+func (c *upstreamConn) release(ex *exchange) {
 	if c.br != nil {
 		c.br.Reset(nil)
-		readers.Put(c.br)
 		c.br = nil
 	}
 	if c.fast != nil {
-		c.fast.recycle()
+		if !c.fast.recyclable() {
+			ex.fast = nil
+		}
+		c.fast.reset()
 		c.fast = nil
 	}
 }

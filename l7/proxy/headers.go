@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -156,20 +157,36 @@ func newRequestID() string {
 	// kernel: a request ID is a correlation key, not a secret (it is sent
 	// to the upstream and logged), and crypto/rand's DRBG cost 1% of a
 	// keep-alive request. nginx's $request_id is RAND_bytes, or random().
-	// The 32 hex digits straight from the 128 random bits, four a digit
-	// (hex.Encode of 16 bytes cost twice as many instructions).
+	// The 32 hex digits straight from the 128 random bits, four a digit,
+	// the lowest first, eight at a time (hexWord).
 	var id [32]byte
 	for half := range 2 {
 		x := rand.Uint64()
-		for i := range 16 {
-			id[half*16+i] = hexDigits[x&15]
-			x >>= 4
-		}
+		binary.LittleEndian.PutUint64(id[half*16:], hexWord(uint32(x)))
+		binary.LittleEndian.PutUint64(id[half*16+8:], hexWord(uint32(x>>32)))
 	}
 	a := arena.Get()
 	s := a.String(id[:])
 	arena.Put(a)
 	return s
+}
+
+// hexWord returns the eight lower-case hex digits of x's nibbles, the
+// lowest nibble's in the lowest byte, computed in one word (a loop over a
+// table cost some 90 instructions more per request): each nibble spread
+// to a byte of its own, then '0' added to each, and 'a'-'0'-10 more to
+// those of 10 and up, which adding 6 carries into their bit 4.
+func hexWord(x uint32) uint64 {
+	const (
+		ones   = 0x0101010101010101
+		nibble = 0x0f0f0f0f0f0f0f0f
+	)
+	w := uint64(x)
+	w = (w | w<<16) & 0x0000ffff0000ffff
+	w = (w | w<<8) & 0x00ff00ff00ff00ff
+	w = (w | w<<4) & nibble
+	letters := (w + 6*ones) >> 4 & ones
+	return w + '0'*ones + letters*('a'-'0'-10)
 }
 
 // portStrings caches the decimal strings of the ports requests came in on

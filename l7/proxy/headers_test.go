@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/http"
@@ -295,6 +296,34 @@ func TestRequestIDDigits(t *testing.T) {
 		if len(s) < 12 { // 400 uniform draws of 16 digits: fewer than 12 has a chance far below 1e-9
 			t.Errorf("position %d took %d values in 400 IDs", i, len(s))
 		}
+	}
+}
+
+// TestHexWord: hexWord gives the digits a digit-by-digit loop gives, the
+// lowest nibble's first, for each digit value at each position and for
+// words of mixed digits.
+func TestHexWord(t *testing.T) {
+	t.Parallel()
+	check := func(x uint32) {
+		t.Helper()
+		var want [8]byte
+		for i, y := 0, x; i < 8; i, y = i+1, y>>4 {
+			want[i] = hexDigits[y&15]
+		}
+		var got [8]byte
+		binary.LittleEndian.PutUint64(got[:], hexWord(x))
+		if got != want {
+			t.Fatalf("hexWord(%#08x) = %q, want %q", x, got, want)
+		}
+	}
+	for pos := range 8 {
+		for d := range uint32(16) {
+			check(d << (4 * pos))
+			check(0xffffffff&^(0xf<<(4*pos)) | d<<(4*pos))
+		}
+	}
+	for _, x := range []uint32{0x01234567, 0x89abcdef, 0xfedcba98, 0x9a9a9a9a, 0xa9a9a9a9, 0x5f5f5f5f} {
+		check(x)
 	}
 }
 

@@ -470,6 +470,31 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	}
 	if ex.recyclable {
 		st.recycle()
+	} else {
+		ex.dropBuffers()
+	}
+}
+
+// dropBuffers returns the exchange's writer, reader, response parse,
+// spare upstream request and copy buffer (exchange.bw) to their pools, for
+// an exchange that is not recycled; their last user left them reset
+// (exchange, upstreamConn.release, forward).
+func (ex *exchange) dropBuffers() {
+	putBack(&writers, &ex.bw)
+	putBack(&readers, &ex.br)
+	putBack(&outRequests, &ex.spareOut)
+	putBack(&copyBuffers, &ex.copyBuf)
+	if ex.fast != nil {
+		ex.fast.recycle()
+		ex.fast = nil
+	}
+}
+
+// putBack returns *p, if any, to pool and clears it.
+func putBack[T any](pool *sync.Pool, p **T) {
+	if *p != nil {
+		pool.Put(*p)
+		*p = nil
 	}
 }
 
@@ -484,7 +509,9 @@ var servedPool = sync.Pool{New: func() any { return new(served) }}
 // recycle returns st, zeroed, to servedPool. Only a request whose exchange
 // nothing else can reach any more is recycled (exchange.recyclable).
 func (st *served) recycle() {
-	st.ex = exchange{}
+	ex := &st.ex
+	bw, br, fast, out, buf := ex.bw, ex.br, ex.fast, ex.spareOut, ex.copyBuf
+	*ex = exchange{bw: bw, br: br, fast: fast, spareOut: out, copyBuf: buf}
 	st.rec = responseRecorder{}
 	servedPool.Put(st)
 }
@@ -605,6 +632,19 @@ type exchange struct {
 	// (forward.go): connUsed once taken, later attempts allocate theirs.
 	conn     upstreamConn
 	connUsed bool
+	// bw, br and fast are the upstream request's writer, the response's
+	// reader and its parse (readResponse) of the exchange's attempts, each
+	// taken from its pool when first needed and kept, reset, when the
+	// exchange is recycled (served.recycle): a request whose served came
+	// from servedPool takes none of them from their pools again.
+	bw   *bufio.Writer
+	br   *bufio.Reader
+	fast *fastResponse
+	// spareOut is the upstream request forward used last, clean, for the
+	// next forward (outgoing); copyBuf is copyBody's buffer. Both are
+	// kept as bw is.
+	spareOut *outRequest
+	copyBuf  *[copyBufferSize]byte
 	// rewriteVals back the header values rewrite sets (headers.go):
 	// rewriteKeys', then X-Original-URI's.
 	rewriteVals [len(rewriteKeys) + 1]string

@@ -34,23 +34,48 @@ func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.
 		return nil, err
 	}
 	buf, _ := br.Peek(br.Buffered())
-	end := bytes.Index(buf, []byte("\r\n\r\n"))
+	end, fields := headEnd(buf)
 	if end < 0 || req.Method == http.MethodHead {
 		return slowResponse(br, req, fr)
 	}
-	head := buf[:end+2] // its lines, each with its CRLF
+	head := buf[:end] // its lines, each with its CRLF
 	a := arena.Get()
-	ok := fr.parse(head, a)
+	ok := fr.parse(head, fields, a)
 	arena.Put(a)
 	if !ok {
 		fr.reset()
 		return slowResponse(br, req, fr)
 	}
-	_, _ = br.Discard(end + 4)
+	_, _ = br.Discard(end + 2)
 	fr.resp.Request = req
 	fr.body = lengthBody{br: br, left: fr.resp.ContentLength}
 	fr.resp.Body = &fr.body
 	return &fr.resp, nil
+}
+
+// headEnd returns the length of the head at the start of buf, its lines
+// to the empty one that ends it (not included), and how many lines it has
+// after the first, when every line to that empty one ends in CRLF; end is
+// -1 otherwise (a head not whole in buf, or with a bare LF: not plain).
+// Where end is not -1, buf[:end+2] ends with buf's first "\r\n\r\n"
+// (a line ends at its LF, so that the first CRLF followed by one is the
+// first empty line), found line by line with IndexByte, which costs a
+// fraction of bytes.Index's search for the four bytes, the field lines
+// counted on the way.
+func headEnd(buf []byte) (end, fields int) {
+	for p := 0; ; fields++ {
+		i := bytes.IndexByte(buf[p:], '\n')
+		if i < 1 || buf[p+i-1] != '\r' {
+			return -1, 0
+		}
+		if i == 1 { // the empty line
+			if p == 0 {
+				return -1, 0
+			}
+			return p, fields - 1
+		}
+		p += i + 1
+	}
 }
 
 // errInvalidHeader is a response head nginx's upstream parser refuses
@@ -170,11 +195,17 @@ var fastResponses = sync.Pool{New: func() any { return &fastResponse{header: mak
 // slices stay valid for whoever shares them (relay): they are the
 // arena's, not fr's.
 func (fr *fastResponse) recycle() {
-	if len(fr.header) > maxRecycledFields || cap(fr.order) > maxRecycledFields {
+	if !fr.recyclable() {
 		return
 	}
 	fr.reset()
 	fastResponses.Put(fr)
+}
+
+// recyclable reports whether fr may be used again: its map and its order
+// are within maxRecycledFields.
+func (fr *fastResponse) recyclable() bool {
+	return len(fr.header) <= maxRecycledFields && cap(fr.order) <= maxRecycledFields
 }
 
 // reset drops what fr refers to.
@@ -185,10 +216,10 @@ func (fr *fastResponse) reset() {
 	fr.resp, fr.body, fr.noHop = http.Response{}, lengthBody{}, false
 }
 
-// parse parses head, the status line and header lines of a response with
-// their CRLFs, into fr; it reports false when head is not plain (see
-// readResponse), leaving fr to reset.
-func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
+// parse parses head, the status line and the n header lines of a
+// response with their CRLFs, into fr; it reports false when head is not
+// plain (see readResponse), leaving fr to reset.
+func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 	line, rest, ok := cutLine(head)
 	if !ok {
 		return false
@@ -216,8 +247,11 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	// Each field line ends with its LF: the values' slice from the arena
 	// for that many, each line checked as it is cut (a line that is not
 	// plain returns false, fr half filled: the caller resets it).
-	vals := a.Strings(bytes.Count(rest, lf))
+	vals := a.Strings(n)
 	h := fr.header
+	// fresh: h starts empty, as reset leaves it, so that a name is in it
+	// exactly when a field before has it (orderHas).
+	fresh := len(h) == 0
 	var cl []string // the Content-Length fields' values
 	connection, hop := false, false
 	for k := 0; len(rest) > 0; k++ {
@@ -226,25 +260,28 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 			return false
 		}
 		rest = more
-		colon := plainField(l)
+		colon, name := plainField(l, a)
 		if colon < 0 {
 			return false
 		}
-		name := fieldName(l[:colon], a)
 		f := h1server.FieldName{Name: name}
 		if string(l[:colon]) != name {
 			f.Wire = a.String(l[:colon])
 		}
 		fr.order = append(fr.order, f)
 		vals[k] = a.String(trimOWS(l[colon+1:])) // not bytes.Trim, which builds its set each call
-		if old, ok := h[name]; ok {
-			h[name] = append(old, vals[k])
-		} else {
-			h[name] = vals[k : k+1 : k+1]
+		v := vals[k : k+1 : k+1]
+		if fresh && k < maxScannedNames {
+			if orderHas(fr.order[:k], name) {
+				v = append(h[name], vals[k])
+			}
+		} else if old, ok := h[name]; ok {
+			v = append(old, vals[k])
 		}
+		h[name] = v
 		switch name {
 		case "Content-Length":
-			cl = h[name]
+			cl = v
 		case "Transfer-Encoding", "Trailer", "Pragma":
 			return false
 		case "Connection":
@@ -279,6 +316,22 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 	return true
 }
 
+// maxScannedNames bounds the fields before one that parse compares its
+// name with (orderHas) instead of looking it up in the header: a head's few
+// names differ in length mostly, and a comparison of two lengths costs a
+// fraction of a lookup's hash.
+const maxScannedNames = 16
+
+// orderHas reports whether one of order has the name name.
+func orderHas(order []h1server.FieldName, name string) bool {
+	for _, f := range order {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // fieldName is the canonical form of the field name b, as
 // textproto.CanonicalMIMEHeaderKey makes it: a constant for the names
 // upstreams send most, spelled canonically (no copy, no scan), else the
@@ -286,26 +339,40 @@ func (fr *fastResponse) parse(head []byte, a *arena.Arena) bool {
 // (h1guard.AppendCanonical: an upstream's lower-case names cost no
 // allocation).
 func fieldName(b []byte, a *arena.Arena) string {
+	if name, ok := knownName(b); ok {
+		return name
+	}
+	return otherName(b, a)
+}
+
+// knownName returns the constant of fieldName for b, the names upstreams
+// send most spelled canonically; false for any other b.
+func knownName(b []byte) (string, bool) {
 	switch string(b) { // no allocation: a switch on the conversion
 	case "Content-Length":
-		return "Content-Length"
+		return "Content-Length", true
 	case "Content-Type":
-		return "Content-Type"
+		return "Content-Type", true
 	case "Date":
-		return "Date"
+		return "Date", true
 	case "Server":
-		return "Server"
+		return "Server", true
 	case "Connection":
-		return "Connection"
+		return "Connection", true
 	case "Last-Modified":
-		return "Last-Modified"
+		return "Last-Modified", true
 	case "Etag":
-		return "Etag"
+		return "Etag", true
 	case "Cache-Control":
-		return "Cache-Control"
+		return "Cache-Control", true
 	case "Keep-Alive":
-		return "Keep-Alive"
+		return "Keep-Alive", true
 	}
+	return "", false
+}
+
+// otherName is fieldName for a name knownName does not know.
+func otherName(b []byte, a *arena.Arena) string {
 	if h1guard.IsCanonical(b) {
 		return a.String(b)
 	}
@@ -326,22 +393,27 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 	return b[:i-1], b[i+1:], true
 }
 
-// plainField returns the index of the colon of l when l is a header line
-// textproto reads as it is (a token, a colon, and a value of field bytes),
-// else -1.
-func plainField(l []byte) int {
+// plainField returns the index of the colon of l and its name's canonical
+// form (fieldName) when l is a header line textproto reads as it is (a
+// token, a colon, and a value of field bytes), else -1. A name knownName
+// knows is a token: it is not checked byte by byte.
+func plainField(l []byte, a *arena.Arena) (int, string) {
 	colon := bytes.IndexByte(l, ':')
 	if colon <= 0 {
-		return -1
+		return -1, ""
 	}
-	if !h1guard.ValidFieldName(l[:colon]) || !h1guard.ValidFieldValue(l[colon+1:]) {
-		return -1
+	name, known := knownName(l[:colon])
+	if !known {
+		if !h1guard.ValidFieldName(l[:colon]) {
+			return -1, ""
+		}
+		name = otherName(l[:colon], a)
 	}
-	return colon
+	if !h1guard.ValidFieldValue(l[colon+1:]) {
+		return -1, ""
+	}
+	return colon, name
 }
-
-// lf is the separator parse counts the field lines by.
-var lf = []byte{'\n'}
 
 // validValueByte reports whether b may be in a field value: visible, obs-
 // text, space or tab.

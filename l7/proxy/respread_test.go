@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"github.com/weir-lb/weir/l7/arena"
+	"github.com/weir-lb/weir/l7/h1guard"
 
 	"bufio"
 	"bytes"
@@ -111,6 +112,9 @@ func TestReadResponseAsHTTP(t *testing.T) {
 		{"bare lf in a field", "HTTP/1.1 200 OK\r\nX-A: a\nb\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"bare lf in the status line", "HTTP/1.1 200 O\nK\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"bare cr in a field", "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		// Names repeated within the first 16 fields (compared with the
+		// ones before) and after them (looked up).
+		{"repeats", "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-B: 1\r\nx-a: 2\r\n" + strings.Repeat("X-C: 3\r\n", 14) + "X-B: 2\r\nX-D: 4\r\nX-A: 3\r\nContent-Length: 0\r\n\r\n", "GET", true},
 		{"lf first", "HTTP/1.1 200 OK\r\n\nX-A: a\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"control in value", "HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
@@ -285,6 +289,68 @@ func TestReadResponseNoHop(t *testing.T) {
 		}
 		if fr.noHop != want {
 			t.Errorf("%q: noHop %v, want %v", fields, fr.noHop, want)
+		}
+	}
+}
+
+// TestHeadEnd: headEnd finds the head bytes.Index(buf, "\r\n\r\n") found
+// (readResponse's search before it) and counts its field lines as
+// bytes.Count did, for every buffer of up to 10 bytes of 'a', CR and LF;
+// where it finds none, the head that search found, if any, is one parse
+// refuses (a bare LF, or no status line).
+func TestHeadEnd(t *testing.T) {
+	t.Parallel()
+	alphabet := []byte{'a', '\r', '\n'}
+	buf := make([]byte, 0, 10)
+	var walk func()
+	walk = func() {
+		end, fields := headEnd(buf)
+		old := bytes.Index(buf, []byte("\r\n\r\n"))
+		switch {
+		case end >= 0:
+			_, rest, _ := bytes.Cut(buf[:end], []byte("\n"))
+			if old+2 != end || bytes.Count(rest, []byte("\n")) != fields {
+				t.Fatalf("headEnd(%q) = %d, %d; bytes.Index %d", buf, end, fields, old)
+			}
+		case old >= 0:
+			head := buf[:old+2]
+			bare := head[0] == '\r' && head[1] == '\n'
+			for i, c := range head {
+				if c == '\n' && (i == 0 || head[i-1] != '\r') {
+					bare = true
+				}
+			}
+			if !bare {
+				t.Fatalf("headEnd(%q) found no head; bytes.Index %d", buf, old)
+			}
+		}
+		if len(buf) == cap(buf) {
+			return
+		}
+		for _, c := range alphabet {
+			buf = append(buf, c)
+			walk()
+			buf = buf[:len(buf)-1]
+		}
+	}
+	walk()
+}
+
+// TestKnownNames: every name knownName knows, which plainField does not
+// check byte by byte, is a valid token and its own canonical form; another
+// spelling of it is not known.
+func TestKnownNames(t *testing.T) {
+	t.Parallel()
+	names := []string{"Content-Length", "Content-Type", "Date", "Server", "Connection", "Last-Modified", "Etag", "Cache-Control", "Keep-Alive"}
+	for _, n := range names {
+		got, ok := knownName([]byte(n))
+		if !ok || got != n || !h1guard.ValidFieldName(n) || http.CanonicalHeaderKey(n) != n {
+			t.Errorf("knownName(%q) = %q, %v; a token: %v", n, got, ok, h1guard.ValidFieldName(n))
+		}
+		for _, other := range []string{strings.ToLower(n), n + " ", n[:len(n)-1]} {
+			if got, ok := knownName([]byte(other)); ok {
+				t.Errorf("knownName(%q) = %q, true", other, got)
+			}
 		}
 	}
 }

@@ -43,15 +43,24 @@ const maxRecycledFields = 128
 
 // recycle drops what o refers to and returns it to outRequests.
 func (o *outRequest) recycle() {
+	if o.clean() {
+		outRequests.Put(o)
+	}
+}
+
+// clean drops what o refers to, for o to be used again; it reports false,
+// having done nothing, when o's header grew past maxRecycledFields: o is
+// then left to the collector.
+func (o *outRequest) clean() bool {
 	if len(o.header) > maxRecycledFields || cap(o.vals) > maxRecycledFields {
-		return
+		return false
 	}
 	clear(o.header)
 	clear(o.vals)
 	clear(o.fields)
 	o.direct = false
 	o.req, o.url, o.noUA = http.Request{}, url.URL{}, [1]string{}
-	outRequests.Put(o)
+	return true
 }
 
 // cloneHeader fills o.header with h's fields, their values copied into
@@ -97,30 +106,31 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 			fields = append(fields, headField{k, vv})
 		}
 	}
-	vals := ex.setRewriteVals()
-	for _, i := range rewriteSorted {
-		if vals[i] != "" {
-			fields = append(fields, headField{rewriteKeys[i], vals[i : i+1 : i+1]})
-		}
-	}
-	if setURI {
-		fields = append(fields, headField{"X-Original-Uri", vals[len(rewriteKeys) : len(rewriteKeys)+1 : len(rewriteKeys)+1]})
-	}
-	o.fields = sortFields(fields)
+	o.fields = fields
+	vals := ex.setRewriteVals() // its X-Original-Uri "" unless setURI
 	_, framed := h["Content-Length"]
-	writeHead(bw, out, host, path, ua, framed, fields)
+	// The client's fields sorted, then merged with rewrite's (no name is
+	// in both: directRemoved).
+	writeHead(bw, out, host, path, ua, framed, sortFields(fields), vals)
 	return true
 }
 
-// rewriteSorted are the indexes of rewriteKeys in the keys' order:
-// writeDirect appends rewrite's fields so, and sortFields' insertion sort
-// then compares each with the one before it alone, instead of moving most
-// of them past the others (rewriteKeys is in its values' order).
-var rewriteSorted = func() (idx [len(rewriteKeys)]int) {
+// rewriteNames are rewriteKeys, then X-Original-Uri: the names of
+// setRewriteVals' values.
+var rewriteNames = func() (names [len(rewriteKeys) + 1]string) {
+	copy(names[:], rewriteKeys[:])
+	names[len(rewriteKeys)] = "X-Original-Uri"
+	return names
+}()
+
+// rewriteSorted are the indexes of rewriteNames in the names' order:
+// writeHead takes rewrite's fields so to merge them with the client's
+// sorted ones (rewriteKeys is in its values' order).
+var rewriteSorted = func() (idx [len(rewriteNames)]int) {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortFunc(idx[:], func(a, b int) int { return strings.Compare(rewriteKeys[a], rewriteKeys[b]) })
+	slices.SortFunc(idx[:], func(a, b int) int { return strings.Compare(rewriteNames[a], rewriteNames[b]) })
 	return idx
 }()
 
@@ -224,7 +234,7 @@ func writeRequestHead(bw *bufio.Writer, out *http.Request, fields []headField) (
 		}
 	}
 	_, framed := out.Header["Content-Length"] // the client's, or prepareBody's for an empty body it read
-	writeHead(bw, out, host, path, ua, framed, sortFields(fields))
+	writeHead(bw, out, host, path, ua, framed, sortFields(fields), &noRewriteVals)
 	return fields, true
 }
 
@@ -250,13 +260,15 @@ func sortFields(fields []headField) []headField {
 // writeHead writes the head of out, a plain request to host with the
 // escaped path path (plainRequest), with the User-Agent values ua (none
 // written when it has none or its first is empty) and the sorted fields,
-// as Request.Write writes them, but for Content-Length: "0" when framed
-// (the client sent a Content-Length, or a chunked body that was empty),
-// none otherwise, whatever the method. That is nginx's proxy module's
-// $proxy_internal_body_length, the length of the body the client framed;
-// Request.Write sends "0" for every POST, PUT and PATCH and never for a
-// GET.
-func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, framed bool, fields []headField) {
+// with the rewrite fields whose values rw holds (rewriteNames' values, none
+// for an empty one; no name of fields) merged in their names' order, as
+// Request.Write writes them, but for
+// Content-Length: "0" when framed (the client sent a Content-Length, or a
+// chunked body that was empty), none otherwise, whatever the method. That
+// is nginx's proxy module's $proxy_internal_body_length, the length of the
+// body the client framed; Request.Write sends "0" for every POST, PUT and
+// PATCH and never for a GET.
+func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, framed bool, fields []headField, rw *[len(rewriteNames)]string) {
 	method := out.Method
 	if method == "" {
 		method = http.MethodGet
@@ -273,9 +285,7 @@ func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []stri
 	h.str(host)
 	h.str("\r\n")
 	if len(ua) > 0 && ua[0] != "" { // tested before the trim, as Request.Write
-		h.str("User-Agent: ")
-		h.fieldValue(trimField(ua[0]))
-		h.str("\r\n")
+		h.field("User-Agent", ua[0])
 	}
 	if out.Close {
 		h.str("Connection: close\r\n") // as Request.Write: plainRequest left no Connection field
@@ -283,13 +293,19 @@ func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []stri
 	if framed {
 		h.str("Content-Length: 0\r\n")
 	}
-	for _, f := range fields {
-		for _, v := range f.vals {
-			h.str(f.name)
-			h.str(": ")
-			h.fieldValue(trimField(v))
-			h.str("\r\n")
+	for _, i := range rewriteSorted {
+		if rw[i] == "" {
+			continue
 		}
+		name := rewriteNames[i]
+		for len(fields) > 0 && fields[0].name < name {
+			h.fields(fields[0])
+			fields = fields[1:]
+		}
+		h.field(name, rw[i])
+	}
+	for _, f := range fields {
+		h.fields(f)
 	}
 	h.str("\r\n")
 	h.done()
@@ -327,6 +343,37 @@ func (h *headBuf) done() {
 	h.b = nil
 }
 
+// noRewriteVals is writeHead's rw for a request without rewrite's fields.
+var noRewriteVals [len(rewriteNames)]string
+
+// fields appends f's lines, one a value.
+func (h *headBuf) fields(f headField) {
+	for _, v := range f.vals {
+		h.field(f.name, v)
+	}
+}
+
+// field appends the field line "name: v\r\n" as Request.Write writes it:
+// v trimmed (trimField), each CR and LF in it a space. A value with
+// neither that fits is appended with the rest of its line at once: one
+// capacity check and two copies instead of four pieces.
+func (h *headBuf) field(name, v string) {
+	if len(v) > 0 && (fieldSpace(v[0]) || fieldSpace(v[len(v)-1])) {
+		v = trimField(v)
+	}
+	if len(name)+len(v)+4 > cap(h.b)-len(h.b) || hasLineBreak(v) {
+		h.str(name)
+		h.str(": ")
+		h.fieldValue(v)
+		h.str("\r\n")
+		return
+	}
+	b := append(h.b, name...)
+	b = append(b, ':', ' ')
+	b = append(b, v...)
+	h.b = append(b, '\r', '\n')
+}
+
 // trimField trims what Request.Write trims from a field value once its
 // line breaks are spaces: spaces, tabs and line breaks at either end.
 // (A loop, not strings.Trim, which builds its set of bytes per call.)
@@ -343,20 +390,30 @@ func trimField(v string) string {
 
 func fieldSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
 
-// fieldValue appends v with each CR and LF a space, as Request.Write.
-// Most values have neither: their bytes are tested eight at a time for one
-// under 0x0e (CR and LF are 0x0d and 0x0a), and only from a word that has
-// one, byte by byte.
-func (h *headBuf) fieldValue(v string) {
+// hasLineBreak reports whether v holds a CR or an LF. Most values have
+// neither: their bytes are tested eight at a time for one under 0x0e (CR
+// and LF are 0x0d and 0x0a), and only from a word that has one, byte by
+// byte.
+func hasLineBreak(v string) bool {
 	i := 0
 	for ; i+8 <= len(v); i += 8 {
 		if h1guard.HasByteUnder(h1guard.Word(v, i), 0x0e) {
 			break
 		}
 	}
-	start := 0
 	for ; i < len(v); i++ {
 		if b := v[i]; b <= '\r' && (b == '\r' || b == '\n') {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldValue appends v with each CR and LF a space, as Request.Write.
+func (h *headBuf) fieldValue(v string) {
+	start := 0
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b == '\r' || b == '\n' {
 			h.str(v[start:i])
 			h.str(" ")
 			start = i + 1

@@ -406,11 +406,13 @@ func BenchmarkUpstreamHead(b *testing.B) {
 	}
 }
 
-// TestFieldValueWords: fieldValue, which tests a value's bytes eight at a
-// time, writes what the byte loop writes (each CR and LF a space) for a CR,
-// an LF or another low byte at each position of values of every length to
-// 40, with high bytes around; and h1guard.HasByteUnder(x, 0x0e), its word
-// test, is exact for every byte value in every position.
+// TestFieldValueWords: headBuf.field, which tests a value's bytes eight at
+// a time (hasLineBreak), writes the line Request.Write writes (each CR and
+// LF a space, then spaces and tabs trimmed) for a CR, an LF or another low
+// byte at each position of values of every length to 40, with high bytes
+// around, whether the line fits the buffer or spills; and
+// h1guard.HasByteUnder(x, 0x0e), its word test, is exact for every byte
+// value in every position.
 func TestFieldValueWords(t *testing.T) {
 	t.Parallel()
 	for b := 0; b < 256; b++ {
@@ -421,24 +423,29 @@ func TestFieldValueWords(t *testing.T) {
 			}
 		}
 	}
-	for n := range 41 {
-		for pos := -1; pos < n; pos++ {
-			for _, c := range []byte{'\r', '\n', 0x0d + 1, 0x09, 0x80, 0xff} {
-				v := []byte(strings.Repeat("a\xe9", n)[:n])
-				if pos >= 0 {
-					v[pos] = c
-				}
-				var h headBuf
-				h.b = make([]byte, 0, 128)
-				h.fieldValue(string(v))
-				want := bytes.Clone(v)
-				for i, c := range want {
-					if c == '\r' || c == '\n' {
-						want[i] = ' '
+	for _, size := range []int{16, 256} {
+		for n := range 41 {
+			for pos := -1; pos < n; pos++ {
+				for _, c := range []byte{'\r', '\n', 0x0d + 1, 0x09, ' ', 0x80, 0xff} {
+					v := []byte(strings.Repeat("a\xe9", n)[:n])
+					if pos >= 0 {
+						v[pos] = c
 					}
-				}
-				if string(h.b) != string(want) {
-					t.Fatalf("fieldValue(%q) = %q, want %q", v, h.b, want)
+					var out bytes.Buffer
+					bw := bufio.NewWriterSize(&out, size)
+					h := headBuf{bw: bw, b: bw.AvailableBuffer()}
+					h.field("X-A", string(v))
+					h.done()
+					_ = bw.Flush()
+					want := bytes.Clone(v)
+					for i, c := range want {
+						if c == '\r' || c == '\n' {
+							want[i] = ' '
+						}
+					}
+					if wantLine := "X-A: " + strings.Trim(string(want), " \t") + "\r\n"; out.String() != wantLine {
+						t.Fatalf("buffer %d: field(%q) wrote %q, want %q", size, v, out.String(), wantLine)
+					}
 				}
 			}
 		}
