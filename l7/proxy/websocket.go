@@ -326,7 +326,7 @@ func (p *Proxy) upgradeHandshake(rec *responseRecorder, r *http.Request, out *ht
 			// nginx's broken-connection check does while it waits for
 			// the upstream: 499 (handleError), the upstream closed.
 			stop := context.AfterFunc(r.Context(), func() { _ = backend.SetDeadline(drainDeadline) })
-			resp, br, herr := handshake(backend, out, ex.timeouts, ex.route.Backend.Proxy.Upstream.HeaderLimit(), fr)
+			resp, br, herr := handshake(r.Context(), backend, out, ex.timeouts, ex.route.Backend.Proxy.Upstream.HeaderLimit(), fr)
 			stop()
 			if herr == nil {
 				ex.timing.headerRead()
@@ -420,9 +420,17 @@ func isTCP(c net.Conn) bool { return tcpConnOf(c) != nil }
 // header is errHeaderTooLarge (nginx's 502 "upstream sent too big header"),
 // not read into memory whole. The returned reader holds any bytes the
 // backend sent after the header; fr, the order and spelling of the
-// response's fields.
-func handshake(backend net.Conn, req *http.Request, to timeouts, limit int64, fr *fastResponse) (*http.Response, *bufio.Reader, error) {
-	_ = backend.SetWriteDeadline(time.Now().Add(to.send))
+// response's fields. A client that left (ctx done) keeps backend's
+// deadlines in the past: the caller's context.AfterFunc put them there,
+// and a deadline set here after it must not undo that.
+func handshake(ctx context.Context, backend net.Conn, req *http.Request, to timeouts, limit int64, fr *fastResponse) (*http.Response, *bufio.Reader, error) {
+	deadline := func(set func(time.Time) error, t time.Time) {
+		_ = set(t)
+		if ctx.Err() != nil {
+			_ = backend.SetDeadline(drainDeadline)
+		}
+	}
+	deadline(backend.SetWriteDeadline, time.Now().Add(to.send))
 	bw := bufio.NewWriterSize(backend, 4<<10)
 	keepClientPath(req.URL)
 	err := req.Write(bw)
@@ -435,11 +443,11 @@ func handshake(backend net.Conn, req *http.Request, to timeouts, limit int64, fr
 		}
 		return nil, nil, fmt.Errorf("send websocket handshake: %w", err)
 	}
-	_ = backend.SetWriteDeadline(time.Time{})
+	deadline(backend.SetWriteDeadline, time.Time{})
 	head := &headReader{r: backend, left: limit}
 	br := bufio.NewReaderSize(head, 4<<10)
 	for range 8 {
-		_ = backend.SetReadDeadline(time.Now().Add(to.read))
+		deadline(backend.SetReadDeadline, time.Now().Add(to.read))
 		// slowResponse refuses the field lines nginx refuses and records
 		// the fields' order and spelling in fr, for the 101's head.
 		resp, err := slowResponse(br, req, fr)
