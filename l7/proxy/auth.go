@@ -482,11 +482,7 @@ func (ex *exchange) vars(r *http.Request) func(string) string {
 	return func(name string) string {
 		switch name {
 		case "host":
-			h := r.Host
-			if hh, _, err := net.SplitHostPort(h); err == nil {
-				h = hh
-			}
-			return strings.ToLower(h)
+			return router.HostVar(r.Host)
 		case "http_host":
 			return httpHost(r)
 		case "best_http_host":

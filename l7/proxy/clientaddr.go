@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/weir-lb/weir/l7/proxyproto"
+	"github.com/weir-lb/weir/l7/router"
 )
 
 // forwarding is what ingress-nginx's client-address model gives one
@@ -64,10 +65,6 @@ func httpHost(r *http.Request) string {
 	return r.Host
 }
 
-// defaultServerName is the server_name of ingress-nginx's default server,
-// which serves the requests without a host.
-const defaultServerName = "_"
-
 // forwarding computes the client-address model of r under g. httpsPort is
 // the HTTPS listener's port as text (httpsPortText): a request that came
 // in on it has $pass_port 443, as ingress-nginx's rewrite phase sets.
@@ -82,7 +79,7 @@ func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding 
 	if f.host == "" {
 		// A request without a host (HTTP/1.0) is served by ingress-nginx's
 		// default server: $best_http_host is then $host, its server_name.
-		f.host = defaultServerName
+		f.host = router.DefaultServerName
 	}
 	// With use-proxy-protocol, the connection's addresses are already those
 	// of the PROXY header (l7/proxyproto): the peer is the client when the

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/test/testutil"
+	"github.com/weir-lb/weir/userspace/annotations"
 )
 
 // echoHeaders returns a backend that sends every request's Host and header
@@ -352,5 +354,32 @@ func TestRequestIDClientLines(t *testing.T) {
 		if tc.want == "new" && !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(got) || tc.want != "new" && got != tc.want {
 			t.Errorf("X-Request-ID lines %q: $req_id %q, want %s", tc.lines, got, tc.want)
 		}
+	}
+}
+
+// TestHostlessHTTP10HostVar: nginx's $host of an HTTP/1.0 request without
+// a Host line is the name of the server that serves it, ingress-nginx's
+// default server "_", wherever Weir evaluates it: upstream-vhost (as any
+// proxy_set_header value) and the access log. nginx 1.22.1, "GET /
+// HTTP/1.0" with no Host line to "server_name _ default_server" answering
+// "[$host] [$http_host]": "[_] []"; its log line
+// "[_] [-]" (an empty variable is logged "-").
+func TestHostlessHTTP10HostVar(t *testing.T) {
+	t.Parallel()
+	up := backend(t, echoRequest)
+	var buf syncBuffer
+	be := backendOf("up", []string{addr(up)}, withRewrite(annotations.Rewrite{UpstreamVhost: "vh-$host"}))
+	s := withLogFormat(t, snap(1, "", be), map[string]string{"log-format-upstream": "[$host] [$http_host]"})
+	_, srv := front(t, Options{AccessLog: &buf}, s)
+	rs := testutil.RawExchange(t, srv.Listener.Addr().String(), "GET /x HTTP/1.0\r\n\r\n")
+	if len(rs) != 1 || rs[0].StatusCode != http.StatusOK {
+		t.Fatalf("got statuses %v, want one 200", testutil.Statuses(rs))
+	}
+	if want := "uri=/x host=vh-_ prefix= xfh=_"; rs[0].Body != want {
+		t.Errorf("upstream saw %q, want %q", rs[0].Body, want)
+	}
+	waitFor(t, "the access-log line", func() bool { return strings.Contains(buf.String(), "\n") })
+	if got, want := buf.String(), "[_] [-]\n"; got != want {
+		t.Errorf("access log %q, want %q", got, want)
 	}
 }

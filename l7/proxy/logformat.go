@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weir-lb/weir/l7/proxyproto"
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 )
 
@@ -500,8 +501,11 @@ func appendSeconds(b []byte, d time.Duration) []byte {
 }
 
 // appendHost appends nginx's $host of a Host header: without the port,
-// lower-case.
+// lower-case; the default server's name without one (router.HostVar).
 func appendHost(b []byte, host string) []byte {
+	if host == "" {
+		return append(b, router.DefaultServerName...)
+	}
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
 		host = host[:i]
 	}

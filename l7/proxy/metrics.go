@@ -219,10 +219,7 @@ func (m *metrics) observersOf(k childKey) *observers {
 // sent its $bytes_sent (nginxRequestLength, bytesSent: the access log's
 // figures), d the request time.
 func (m *metrics) observe(r *http.Request, ex *exchange, status int, reqLen, sent int64, d time.Duration) {
-	host := router.NormalizeHost(r.Host)
-	if host == "" {
-		host = "_"
-	}
+	host := router.HostVar(r.Host)
 	if !m.countUndefined && (m.defined == nil || !m.defined(host)) {
 		return
 	}

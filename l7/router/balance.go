@@ -360,7 +360,7 @@ func variable(name string, req *http.Request, remote string) string {
 	case "args", "query_string":
 		return req.URL.RawQuery
 	case "host":
-		return NormalizeHost(req.Host)
+		return HostVar(req.Host)
 	case "remote_addr":
 		return remote
 	case "scheme":

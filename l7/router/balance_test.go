@@ -513,3 +513,19 @@ func TestStickyCookieAsLuaReads(t *testing.T) {
 		}
 	}
 }
+
+// TestHashKeyHost: upstream-hash-by's $host is nginx's: the Host without
+// its port, lower-case, and for a request without one (HTTP/1.0, no Host
+// line) the default server's name "_" (nginx 1.22.1: "[_]" for "GET /
+// HTTP/1.0" to "server_name _ default_server").
+func TestHashKeyHost(t *testing.T) {
+	t.Parallel()
+	parts := []annotations.HashPart{{Text: "host", Var: true}}
+	for host, want := range map[string]string{"Foo.Example.COM:8080": "foo.example.com", "": "_"} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Host = host
+		if got := hashKey(parts, req, "127.0.0.1"); got != want {
+			t.Errorf("hashKey($host) of Host %q = %q, want %q", host, got, want)
+		}
+	}
+}

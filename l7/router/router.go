@@ -537,7 +537,7 @@ func (h Host) Served() bool { return h.srv != nil && h.srv != h.r.anyHost }
 func (h Host) ServerName() string {
 	switch {
 	case !h.Served():
-		return "_"
+		return DefaultServerName
 	case h.wild:
 		return "*." + h.key
 	}
@@ -601,7 +601,7 @@ func (r *Router) ServerTLS(host string) *snapshot.ServerTLS {
 // default server or a host-less rule serves, is not defined, nor is a
 // from-to-www-redirect name (nginx's redirect servers log no metrics).
 func (r *Router) Defined(host string) bool {
-	if host == "_" {
+	if host == DefaultServerName {
 		return true
 	}
 	srv, ok := r.exact[host]
@@ -624,6 +624,25 @@ func (p *compiledPath) matches(path string) bool {
 	default:
 		return p.re.MatchString(path)
 	}
+}
+
+// DefaultServerName is the server_name of ingress-nginx's catch-all default
+// server, which serves the requests no Server serves by name and those
+// without a host.
+const DefaultServerName = "_"
+
+// HostVar is nginx's $host of a request whose Host (r.Host) is host:
+// NormalizeHost's, or, without one (an HTTP/1.0 request with no Host line
+// and an origin-form target), the matched server's name. Such a request is
+// served by the Router's any-host server, ingress-nginx's default server,
+// so that name is always DefaultServerName (nginx 1.22.1 answered "GET /
+// HTTP/1.0" with no Host line to "server_name _ default_server" with $host
+// "_", and to a named default server with that name).
+func HostVar(host string) string {
+	if host == "" {
+		return DefaultServerName
+	}
+	return NormalizeHost(host)
 }
 
 // NormalizeHost returns host lower-cased, without a port, without the
