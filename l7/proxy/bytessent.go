@@ -43,19 +43,34 @@ const (
 	closeLine     = len("Connection: close\r\n")
 	keepAliveLine = len("Connection: keep-alive\r\n")
 	chunkedLine   = len("Transfer-Encoding: chunked\r\n")
-	emptyLength   = len("Content-Length: 0\r\n")
 )
 
-// netHTTPHead is the head net/http's HTTP/1 server writes for rec, as near
-// as the handler can tell before the server writes it (once the handler
-// returns): the status line, the fields the handler set, the Date line
-// unless it set one, the Connection line (close to an HTTP/1.1 client
-// whose connection closes, keep-alive to an HTTP/1.0 client kept with a
-// length), and to an HTTP/1.1 client a Transfer-Encoding line and the
-// last chunk for a body without a length, or Content-Length: 0 for none,
-// and the blank line. Left out: the chunk-size lines of a chunked body,
-// whose number depends on the server's flushes, and a Content-Type
-// net/http sniffs for a body that has none.
+// netHTTPHeld is net/http's bufferBeforeChunkingSize: the most body its
+// HTTP/1 server holds before it writes the head; a body it still holds
+// when the handler returns gets a Content-Length of the server's own.
+const netHTTPHeld = 2048
+
+// netHTTPHead is the head net/http's HTTP/1 server writes for rec (and the
+// last chunk of a chunked body), as the handler can tell it before the
+// server writes it (once the handler returns), measured on Go 1.26's
+// server (TestNetHTTPHeadIsTheWire): the status line; the fields the
+// handler set, but for a 304 its Content-Type and for any answer without
+// a body its Content-Length and Transfer-Encoding, which the server drops;
+// the Date line unless it set one; a Content-Length line of the server's
+// own for a body without one that rec never flushed and that fits
+// netHTTPHeld (none to HEAD without a body written, nor where no body is
+// allowed): "Content-Length: 0" for no body, to HTTP/1.0 clients too; the
+// Connection line (close to an HTTP/1.1 client whose connection closes
+// unless the handler's says close; keep-alive to an HTTP/1.0 keep-alive
+// client whose answer has a length, answers HEAD or has no body, unless
+// the handler set one); to an HTTP/1.1 client a Transfer-Encoding line
+// and the last chunk for a body that has no length then (flushed, or
+// longer), where an HTTP/1.0 client gets the body unframed until the
+// connection closes; and the blank line. Left out: the chunk-size lines of
+// a chunked body (one per write that reached the server, which depends on
+// the flushes and, under compression, on the compressor's writes), a
+// Content-Type net/http sniffs for a body that has none, trailers, and a
+// Connection: close the server adds for a request body it did not read.
 func netHTTPHead(r *http.Request, rec *responseRecorder, status int) int64 {
 	h := rec.Header()
 	var n int64
@@ -67,7 +82,11 @@ func netHTTPHead(r *http.Request, rec *responseRecorder, status int) int64 {
 	default:
 		n = int64(len("HTTP/1.1 000 \r\n"))
 	}
+	withBody := bodyAllowed(status)
 	for k, vs := range h {
+		if !withBody && (k == "Content-Length" || k == "Transfer-Encoding" || k == "Content-Type" && status == http.StatusNotModified) {
+			continue // suppressed by the server
+		}
 		for _, v := range vs {
 			n += int64(len(k)+2+len(v)) + 2
 		}
@@ -75,23 +94,34 @@ func netHTTPHead(r *http.Request, rec *responseRecorder, status int) int64 {
 	if _, ok := h["Date"]; !ok {
 		n += int64(dateLine)
 	}
-	_, hasLength := h["Content-Length"]
+	head := r.Method == http.MethodHead
+	hasLength := firstValue(h, "Content-Length") != ""
+	if !hasLength && withBody && !rec.flushed && rec.bytes <= netHTTPHeld && (!head || rec.bytes > 0) {
+		n += int64(len("Content-Length: \r\n") + decimalLen(rec.bytes))
+		hasLength = true
+	}
+	_, ownConnection := h["Connection"]
 	switch {
 	case r.ProtoMinor == 0:
-		if !r.Close && hasLength {
+		if !r.Close && (hasLength || head || !withBody) && !ownConnection {
 			n += int64(keepAliveLine)
 		}
-	case r.Close || headerHasToken(h["Connection"], "close"):
+	case r.Close && !headerHasToken(h["Connection"], "close"):
 		n += int64(closeLine)
 	}
-	if r.ProtoMinor >= 1 && !hasLength && r.Method != http.MethodHead && bodyAllowed(status) {
-		if rec.bytes == 0 {
-			n += int64(emptyLength)
-		} else {
-			n += int64(chunkedLine + len(lastChunk))
-		}
+	if r.ProtoMinor >= 1 && !hasLength && !head && withBody {
+		n += int64(chunkedLine + len(lastChunk))
 	}
 	return n + 2
+}
+
+// decimalLen is the number of decimal digits of n >= 0.
+func decimalLen(n int64) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }
 
 // lastChunk ends a chunked body.

@@ -1,11 +1,16 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/h1server/h1servertest"
@@ -110,3 +115,107 @@ type headerOnly http.Header
 func (h headerOnly) Header() http.Header       { return http.Header(h) }
 func (headerOnly) Write(b []byte) (int, error) { return len(b), nil }
 func (headerOnly) WriteHeader(int)             {}
+
+// TestNetHTTPHeadIsTheWire measures what net/http's HTTP/1 server writes
+// for a handler's response against bytesSent's estimate of it, made as the
+// proxy makes it, at the end of the handler: net/http gives a body it
+// still holds when the handler returns (at most bufferBeforeChunkingSize,
+// 2048 bytes, never flushed) its own Content-Length, to an HTTP/1.0 client
+// too, and then keeps an HTTP/1.0 keep-alive connection with a
+// "Connection: keep-alive" line; a body flushed or longer goes out chunked
+// to HTTP/1.1 (the estimate leaves out its chunk-size lines, which this
+// takes from the wire) and unframed to HTTP/1.0, whose connection closes.
+func TestNetHTTPHeadIsTheWire(t *testing.T) {
+	t.Parallel()
+	type answer struct {
+		status  int
+		header  http.Header
+		body    int
+		flushed bool // a Flush after the body
+	}
+	tests := []struct {
+		name, req string
+		a         answer
+	}{
+		{"1.1 small", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close", answer{body: 13}},
+		{"1.1 empty", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close", answer{}},
+		{"1.1 at the threshold", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close", answer{body: 2048}},
+		{"1.1 over the threshold", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close", answer{body: 2049}},
+		{"1.1 flushed", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close", answer{body: 13, flushed: true}},
+		{"1.1 flushed empty", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close", answer{flushed: true}},
+		{"1.1 length", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close", answer{header: http.Header{"Content-Length": {"13"}}, body: 13}},
+		{"1.1 own close", "GET / HTTP/1.1\r\nHost: a", answer{status: 502, header: http.Header{"Connection": {"close"}}, body: 13}},
+		{"1.1 head", "HEAD / HTTP/1.1\r\nHost: a\r\nConnection: close", answer{}},
+		{"1.1 204", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close", answer{status: 204}},
+		{"1.0 small", "GET / HTTP/1.0", answer{body: 13}},
+		{"1.0 empty", "GET / HTTP/1.0", answer{}},
+		{"1.0 over the threshold", "GET / HTTP/1.0", answer{body: 2049}},
+		{"1.0 keep-alive small", "GET / HTTP/1.0\r\nConnection: keep-alive", answer{body: 13}},
+		{"1.0 keep-alive flushed", "GET / HTTP/1.0\r\nConnection: keep-alive", answer{body: 13, flushed: true}},
+		{"1.0 keep-alive length", "GET / HTTP/1.0\r\nConnection: keep-alive", answer{header: http.Header{"Content-Length": {"13"}}, body: 13}},
+		{"1.0 keep-alive head", "HEAD / HTTP/1.0\r\nConnection: keep-alive", answer{}},
+		{"1.0 keep-alive 304", "GET / HTTP/1.0\r\nConnection: keep-alive", answer{status: 304}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			est := make(chan int64, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rec := &responseRecorder{ResponseWriter: w}
+				for k, vs := range tc.a.header {
+					rec.Header()[k] = vs
+				}
+				// Content-Type set, as the proxy relays it: net/http
+				// sniffs one otherwise.
+				rec.Header().Set("Content-Type", "text/plain")
+				status := max(tc.a.status, http.StatusOK)
+				if tc.a.status != 0 {
+					rec.WriteHeader(status)
+				}
+				if tc.a.body > 0 {
+					_, _ = rec.Write([]byte(strings.Repeat("x", tc.a.body)))
+				}
+				if tc.a.flushed {
+					rec.Flush()
+				}
+				est <- bytesSent(r, &exchange{}, rec, status)
+			}))
+			t.Cleanup(srv.Close)
+			c, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(c, tc.req+"\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			got := <-est
+			method, _, _ := strings.Cut(tc.req, " ")
+			wire := readOneResponse(t, c, method)
+			w := testutil.WireSizes(t, wire, method)[0]
+			framing := 0 // the chunk-size lines and the CRLF after each chunk
+			if w.Chunked {
+				framing = w.Total - w.Head - tc.a.body - len(lastChunk)
+			}
+			if want := int64(w.Total - framing); got != want {
+				t.Errorf("$bytes_sent %d, want %d, the bytes on the wire without %d of chunk-size lines:\n%q", got, want, framing, wire)
+			}
+		})
+	}
+}
+
+// readOneResponse reads from c one whole response to a request of
+// method: until c closes, or, on a kept connection, its last byte.
+func readOneResponse(tb testing.TB, c net.Conn, method string) []byte {
+	tb.Helper()
+	var raw bytes.Buffer
+	res, err := http.ReadResponse(bufio.NewReader(io.TeeReader(c, &raw)), &http.Request{Method: method})
+	if err != nil {
+		tb.Fatalf("read the response: %v (read %q)", err, raw.Bytes())
+	}
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		tb.Fatalf("read the body: %v (read %q)", err, raw.Bytes())
+	}
+	return raw.Bytes()
+}

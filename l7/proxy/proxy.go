@@ -755,6 +755,9 @@ type responseRecorder struct {
 	// head is the length of a response head written on the hijacked
 	// connection (a 101's, websocket.go), which sent counts; 0: none.
 	head int64
+	// flushed is whether Flush was called: net/http's server has then
+	// written the head, without a length of its own (netHTTPHead).
+	flushed bool
 }
 
 // statusLiner is l7/h1server's response writer, which writes the status
@@ -849,6 +852,7 @@ func (w *responseRecorder) Write(b []byte) (int, error) {
 
 // Flush sends buffered data to the client.
 func (w *responseRecorder) Flush() {
+	w.flushed = true
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
