@@ -167,6 +167,11 @@ func (c *conn) run(first bool) {
 			c.srv.logf("http: panic serving %v: %v\n%s", c.remote, v, buf)
 		}
 		c.cancel() // a handler that panicked did not return
+		if v != nil && !c.hijacked {
+			// What it left unwritten, a head HeadSent composed included,
+			// is no answer: the connection closes without it.
+			c.resp.out = c.resp.out[:0]
+		}
 		c.end()
 		if v == nil && !c.hijacked {
 			// Else it is left to the collector with the connection: a

@@ -2,6 +2,7 @@ package h1server
 
 import (
 	"bufio"
+	"errors"
 	"math/bits"
 	"net"
 	"net/http"
@@ -33,7 +34,11 @@ type response struct {
 	written     int64
 	framing     int64 // chunk-size lines and CRLFs written of the body (BodyFraming)
 	headLen     int64 // bytes of the final head sendHead wrote (HeadSent)
-	continued   bool  // the 100 Continue was sent (BodyFraming)
+	// held: HeadSent composed the head, which only finish, once the
+	// handler returned, sends; a handler that aborts (panics) after it
+	// sends nothing, and a Write, Flush or Hijack after it is refused.
+	held        bool
+	continued   bool // the 100 Continue was sent (BodyFraming)
 	closeAfter  bool
 	wantsClose  bool
 	keepAlive10 bool
@@ -228,6 +233,10 @@ func (w *response) chunkFraming() int64 {
 // http.ResponseWriter.
 func (w *response) RequestFraming() int64 { return w.c.headLen + w.c.body.framing.Load() }
 
+// errHeadHeld refuses a Write, Flush or Hijack after HeadSent composed the
+// head.
+var errHeadHeld = errors.New("h1server: response written after HeadSent")
+
 // HeadSent returns the bytes of the response's final head as written:
 // its status line, every field line, those the server adds itself (Date,
 // Content-Type, Content-Length, Transfer-Encoding, Connection) included,
@@ -235,15 +244,20 @@ func (w *response) RequestFraming() int64 { return w.c.headLen + w.c.body.framin
 // the bytes the client gets, which nginx's $bytes_sent counts. A head not
 // written yet (a body small enough to be held, or none) is composed now,
 // with the body held, as it is once the handler returns: call it when the
-// handler writes nothing more (the proxy does as it logs the request). 0
-// after Hijack when no head was written. The proxy finds it with a type
-// assertion: it is no part of http.ResponseWriter.
+// handler writes nothing more (the proxy does as it logs the request, also
+// as a panic, http.ErrAbortHandler, goes by): such a head is held for the
+// handler's return, the only way it reaches the client; the exchange of a
+// handler that panics gets none of it, and a later Write, Flush or Hijack
+// is refused with an error. 0 after Hijack when no head was written. The
+// proxy finds it with a type assertion: it is no part of
+// http.ResponseWriter.
 func (w *response) HeadSent() int64 {
 	if !w.headSent && !w.c.hijacked {
 		if !w.wroteHeader {
 			w.WriteHeader(http.StatusOK)
 		}
 		w.sendHead(true)
+		w.held = true
 	}
 	return w.headLen
 }
@@ -307,6 +321,9 @@ func (w *response) writeContinue() {
 func (w *response) Write(p []byte) (int, error) {
 	if w.c.hijacked {
 		return 0, http.ErrHijacked
+	}
+	if w.held {
+		return 0, errHeadHeld
 	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
@@ -408,6 +425,9 @@ func (w *response) FlushError() error {
 	if w.c.hijacked {
 		return http.ErrHijacked
 	}
+	if w.held {
+		return errHeadHeld
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -421,6 +441,9 @@ func (w *response) FlushError() error {
 func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.c.hijacked {
 		return nil, nil, http.ErrHijacked
+	}
+	if w.held {
+		return nil, nil, errHeadHeld
 	}
 	if w.wroteHeader && !w.headSent {
 		w.sendHead(false)
@@ -445,6 +468,7 @@ func (w *response) EnableFullDuplex() error { return nil }
 
 // finish completes the response once the handler returned.
 func (w *response) finish() {
+	w.held = false // the handler returned: a head HeadSent composed goes out
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}

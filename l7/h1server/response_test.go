@@ -2,6 +2,7 @@ package h1server
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -671,6 +672,54 @@ func TestCommonNames(t *testing.T) {
 		}
 		if bad := n + " "; commonName(bad) {
 			t.Errorf("commonName(%q) is true", bad)
+		}
+	}
+}
+
+// TestHeadSentAborted: a head HeadSent composed for a handler that then
+// aborts (panic http.ErrAbortHandler, as the proxy re-raises it from its
+// deferred log after HeadSent) never reaches the client, whatever the
+// handler does on its way out: the connection closes with no response
+// byte, as nginx sends nothing more of an aborted request. A Write, Flush
+// or Hijack after HeadSent is refused.
+func TestHeadSentAborted(t *testing.T) {
+	t.Parallel()
+	type headSender interface{ HeadSent() int64 }
+	errs := make(chan error, 1)
+	h := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Upstream", "a")
+		if n := w.(headSender).HeadSent(); n <= 0 {
+			errs <- fmt.Errorf("HeadSent %d, want the composed head's length", n)
+			panic(http.ErrAbortHandler)
+		}
+		var err error
+		switch r.URL.Path {
+		case "/write":
+			_, err = w.Write([]byte(strings.Repeat("x", 2*bufferSize)))
+		case "/flush":
+			err = http.NewResponseController(w).Flush()
+		case "/hijack":
+			var c net.Conn
+			if c, _, err = http.NewResponseController(w).Hijack(); err == nil {
+				c.Close()
+			}
+		}
+		if r.URL.Path != "/" && err == nil {
+			err = errors.New(r.URL.Path[1:] + " after HeadSent was not refused")
+		} else {
+			err = nil
+		}
+		errs <- err
+		panic(http.ErrAbortHandler)
+	}
+	addr, _ := startWith(t, nil, &http.Server{Handler: http.HandlerFunc(h), ErrorLog: log.New(io.Discard, "", 0)})
+	for _, path := range []string{"/", "/write", "/flush", "/hijack"} {
+		b := exchangeAll(t, addr, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if err := <-errs; err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+		if len(b) != 0 {
+			t.Errorf("%s: the client got %q of an aborted exchange, want nothing", path, b)
 		}
 	}
 }
