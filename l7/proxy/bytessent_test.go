@@ -75,6 +75,28 @@ func TestBytesSentIsTheWire(t *testing.T) {
 	}
 }
 
+// TestBytesSentOwnClose: Weir's 413 for a body over proxy-body-size
+// carries its own "Connection: close" (closeAfter, as nginx closes after
+// it); its $bytes_sent is still the bytes the client read, that line once:
+// on net/http's server, which then adds none of its own, netHTTPHead
+// counted it twice (19 bytes over).
+func TestBytesSentOwnClose(t *testing.T) {
+	t.Parallel()
+	buf, c := loggedConn(t, backend(t, testutil.SizesHandler(nil)), "$status $bytes_sent $body_bytes_sent")
+	if _, err := io.WriteString(c, "POST /plain HTTP/1.1\r\nHost: foo.com\r\nContent-Length: 100000000\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	wire, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := testutil.WireSizes(t, wire, http.MethodPost)[0]
+	waitFor(t, "the access-log line", func() bool { return strings.Contains(buf.String(), "\n") })
+	if got, want := buf.String(), fmt.Sprintf("413 %d %d\n", w.Total, w.Total-w.Head); got != want {
+		t.Errorf("$status $bytes_sent $body_bytes_sent %q, want the bytes on the wire %q:\n%q", got, want, wire)
+	}
+}
+
 // TestHTTP2Sent checks the HTTP/2 $bytes_sent estimate against nginx
 // 1.22.1's, configured as nginx.tmpl renders an Ingress (proxy-buffering
 // off, proxy-buffer-size 4k, HSTS on HTTPS), for the same answers: it
