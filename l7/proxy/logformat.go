@@ -500,8 +500,9 @@ func appendSeconds(b []byte, d time.Duration) []byte {
 	return append(b, '.', byte('0'+ms/100%10), byte('0'+ms/10%10), byte('0'+ms%10))
 }
 
-// appendHost appends nginx's $host of a Host header: without the port,
-// lower-case; the default server's name without one (router.HostVar).
+// appendHost appends nginx's $host of a Host header, router.HostVar's
+// without its allocation: without the port and a trailing dot,
+// lower-case; the default server's name without one.
 func appendHost(b []byte, host string) []byte {
 	if host == "" {
 		return append(b, router.DefaultServerName...)
@@ -509,6 +510,7 @@ func appendHost(b []byte, host string) []byte {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
 		host = host[:i]
 	}
+	host = strings.TrimSuffix(host, ".")
 	for i := 0; i < len(host); i++ {
 		c := host[i]
 		if c >= 'A' && c <= 'Z' {

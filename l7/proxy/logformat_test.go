@@ -15,6 +15,7 @@ import (
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/h1server"
 	"github.com/weir-lb/weir/l7/h1server/h1servertest"
+	"github.com/weir-lb/weir/l7/router"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -501,5 +502,17 @@ func TestLogFormatAbsoluteForm(t *testing.T) {
 	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
 	if got, want := buf.String(), "foo.com|other|/x?a=1|GET http://foo.com/x?a=1 HTTP/1.1\n"; got != want {
 		t.Errorf("line %q, want %q", got, want)
+	}
+}
+
+// TestAppendHostIsHostVar: the log format's $host is router.HostVar's,
+// nginx's (nginx 1.22.1: "foo.example.com" for Host "Foo.Example.COM.:80",
+// "[::1]" for "[::1]:80", "_" for none at the default server).
+func TestAppendHostIsHostVar(t *testing.T) {
+	t.Parallel()
+	for _, host := range []string{"", "foo.com", "Foo.Example.COM.:80", "FOO.com:8080", "[::1]:80", "[::1]", "10.0.0.1:80", "_"} {
+		if got, want := string(appendHost(nil, host)), router.HostVar(host); got != want {
+			t.Errorf("appendHost(%q) = %q, want router.HostVar's %q", host, got, want)
+		}
 	}
 }

@@ -517,11 +517,12 @@ func TestStickyCookieAsLuaReads(t *testing.T) {
 // TestHashKeyHost: upstream-hash-by's $host is nginx's: the Host without
 // its port, lower-case, and for a request without one (HTTP/1.0, no Host
 // line) the default server's name "_" (nginx 1.22.1: "[_]" for "GET /
-// HTTP/1.0" to "server_name _ default_server").
+// HTTP/1.0" to "server_name _ default_server"; "foo.example.com" for Host
+// "Foo.Example.COM.:80", "[::1]" for "[::1]:80").
 func TestHashKeyHost(t *testing.T) {
 	t.Parallel()
 	parts := []annotations.HashPart{{Text: "host", Var: true}}
-	for host, want := range map[string]string{"Foo.Example.COM:8080": "foo.example.com", "": "_"} {
+	for host, want := range map[string]string{"Foo.Example.COM:8080": "foo.example.com", "Foo.Example.COM.:80": "foo.example.com", "[::1]:80": "[::1]", "": "_"} {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.Host = host
 		if got := hashKey(parts, req, "127.0.0.1"); got != want {

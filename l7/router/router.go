@@ -632,15 +632,21 @@ func (p *compiledPath) matches(path string) bool {
 const DefaultServerName = "_"
 
 // HostVar is nginx's $host of a request whose Host (r.Host) is host:
-// NormalizeHost's, or, without one (an HTTP/1.0 request with no Host line
+// NormalizeHost's, but an IPv6 literal keeps its brackets ("[::1]"), or,
+// without one (an HTTP/1.0 request with no Host line
 // and an origin-form target), the matched server's name. Such a request is
 // served by the Router's any-host server, ingress-nginx's default server,
 // so that name is always DefaultServerName (nginx 1.22.1 answered "GET /
 // HTTP/1.0" with no Host line to "server_name _ default_server" with $host
 // "_", and to a named default server with that name).
 func HostVar(host string) string {
-	if host == "" {
+	switch {
+	case host == "":
 		return DefaultServerName
+	case host[0] == '[':
+		if end := strings.IndexByte(host, ']'); end > 0 {
+			return strings.ToLower(host[:end+1])
+		}
 	}
 	return NormalizeHost(host)
 }
