@@ -250,7 +250,10 @@ func TestRelayLoopSendTimeout(t *testing.T) {
 		want     time.Duration // the least time before the end
 	}{
 		{"backend", timeouts{read: 30 * time.Second, send: 400 * time.Millisecond}, false, 400 * time.Millisecond},
-		{"client", timeouts{read: 600 * time.Millisecond, send: 300 * time.Millisecond, client: 1800 * time.Millisecond}, true, 1800 * time.Millisecond},
+		// read < client, so that a read timer wrongly running while the
+		// client write is blocked ends it first; read is still long
+		// enough for the setup under -race on a loaded machine.
+		{"client", timeouts{read: 2 * time.Second, send: 300 * time.Millisecond, client: 4 * time.Second}, true, 4 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
