@@ -788,6 +788,18 @@ func (c *conn) parseURL(target string) (*url.URL, error) {
 	return &c.url, nil
 }
 
+// PlainPath reports whether every byte of path is one url.URL leaves
+// unescaped in a path (plainPathByte), so that a url.URL with that Path
+// and no RawPath gives it back as it is from EscapedPath; false for "".
+func PlainPath(path string) bool {
+	for i := 0; i < len(path); i++ {
+		if b := path[i]; b >= 0x80 || !plainPathByte[b] {
+			return false
+		}
+	}
+	return path != ""
+}
+
 // plainPathByte are the bytes url.URL leaves unescaped in a path.
 var plainPathByte = func() (t [128]bool) {
 	for c := '0'; c <= '9'; c++ {
