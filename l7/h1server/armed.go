@@ -212,7 +212,10 @@ func (c *conn) step(fd uintptr) bool {
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, h1guard.ErrWouldBlock) {
+		// ErrWouldBlock itself, the socket reader's, is told apart
+		// without errors.Is's walk (some 80 instructions); crypto/tls's
+		// may wrap it.
+		if err != h1guard.ErrWouldBlock && !errors.Is(err, h1guard.ErrWouldBlock) {
 			c.unfinished(err, 0) // the client left: no timeout here
 			a.res = armedEnd
 			return true

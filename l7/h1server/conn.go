@@ -554,7 +554,10 @@ func (c *conn) serveRequest() bool {
 
 	hdr := c.header
 	clear(hdr)
-	noted, host := c.fields(head, h.Fields, a)
+	// An origin-form target ("/..." ) has no host of its own, so its Host
+	// lines would be removed from the header below: they are not put in.
+	origin := target != "" && target[0] == '/'
+	noted, host := c.fields(head, h.Fields, a, origin)
 	arena.Put(a)
 
 	req := &c.req
@@ -590,7 +593,9 @@ func (c *conn) serveRequest() bool {
 		// upstream Host). net/http drops that line.
 		if req.Host == "" {
 			req.Host = host
-			delete(hdr, "Host")
+			if !origin { // an origin form's Host lines were never put in
+				delete(hdr, "Host")
+			}
 		}
 	}
 	if noted&notedPragma != 0 {
@@ -712,8 +717,10 @@ const (
 // fields fills c.header from the validated head's n field lines, values
 // and canonical names as substrings of head when they can be, the values'
 // slices from a. It returns which of the noted fields the head has, and
-// the first Host line's value.
-func (c *conn) fields(head string, n int, a *arena.Arena) (noted uint8, host string) {
+// the first Host line's value. skipHost leaves the Host lines out of
+// c.header (an origin-form request's, which serveRequest would delete:
+// one map assignment and one delete a request fewer).
+func (c *conn) fields(head string, n int, a *arena.Arena, skipHost bool) (noted uint8, host string) {
 	vals := a.Strings(n)
 	hdr := c.header
 	i := strings.IndexByte(head, '\n') + 1
@@ -740,6 +747,9 @@ func (c *conn) fields(head string, n int, a *arena.Arena) (noted uint8, host str
 				host = v
 			}
 			noted |= notedHost
+			if skipHost {
+				continue
+			}
 		case "Pragma":
 			noted |= notedPragma
 		case "Connection":
@@ -781,6 +791,18 @@ func (c *conn) parseURL(target string) (*url.URL, error) {
 		c.url.Path, c.url.RawQuery, _ = strings.Cut(target, "?")
 	}
 	return &c.url, nil
+}
+
+// PlainPath reports whether every byte of path is one url.URL leaves
+// unescaped in a path (plainPathByte), so that a url.URL with that Path
+// and no RawPath gives it back as it is from EscapedPath; false for "".
+func PlainPath(path string) bool {
+	for i := 0; i < len(path); i++ {
+		if b := path[i]; b >= 0x80 || !plainPathByte[b] {
+			return false
+		}
+	}
+	return path != ""
 }
 
 // plainPathByte are the bytes url.URL leaves unescaped in a path.

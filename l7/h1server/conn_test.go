@@ -3,6 +3,7 @@ package h1server
 import (
 	"net"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 	"unsafe"
@@ -188,4 +189,26 @@ func TestBgTimerLazy(t *testing.T) {
 	waitBackgroundRead(t, c) // the running request's read starts
 	c.stopBackgroundRead()
 	c.end()
+}
+
+// TestPlainPath: a path PlainPath takes is one url.URL's EscapedPath gives
+// back as it is, byte by byte over all 256 and for a few paths; what it
+// refuses, EscapedPath is asked about.
+func TestPlainPath(t *testing.T) {
+	t.Parallel()
+	paths := []string{"/bench", "/a/b.c~d_e-f", "/$&+,:;=@", "/a?b", "/a b", "/%41", "/*", "/é", "", "*"}
+	for b := 0; b < 256; b++ {
+		paths = append(paths, string([]byte{'/', byte(b), 'x'}))
+	}
+	for _, p := range paths {
+		if !PlainPath(p) {
+			continue
+		}
+		if got := (&url.URL{Path: p}).EscapedPath(); got != p {
+			t.Errorf("PlainPath(%q) = true, but EscapedPath gives %q", p, got)
+		}
+	}
+	if !PlainPath("/bench") || PlainPath("/a b") || PlainPath("") {
+		t.Error(`PlainPath("/bench") false, PlainPath("/a b") or PlainPath("") true`)
+	}
 }

@@ -723,3 +723,20 @@ func TestHeadSentAborted(t *testing.T) {
 		}
 	}
 }
+
+// TestParseContentLength: parseContentLength answers as strconv.ParseInt
+// (base 10, 64 bits), which WriteHeader used before it, for every kind of
+// value a handler may set: digits, leading zeros, a sign, the int64 bound
+// and past it, spaces, underscores, other bytes.
+func TestParseContentLength(t *testing.T) {
+	t.Parallel()
+	for _, cl := range []string{"0", "13", "0013", "000000000000000000", "999999999999999999",
+		"1000000000000000000", "9223372036854775807", "9223372036854775808", "99999999999999999999",
+		"+13", "-0", "-1", " 1", "1 ", "1_0", "1a", "0x10", "", "١"} {
+		v, err := parseContentLength(cl)
+		wv, werr := strconv.ParseInt(cl, 10, 64)
+		if v != wv || fmt.Sprint(err) != fmt.Sprint(werr) {
+			t.Errorf("parseContentLength(%q) = %d, %v; strconv.ParseInt: %d, %v", cl, v, err, wv, werr)
+		}
+	}
+}

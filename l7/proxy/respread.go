@@ -111,7 +111,13 @@ func slowResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.
 // body. The usual value, without them, costs a comparison and is left as
 // it is (in readResponse's parse, the arena's).
 func canonicalLength(h http.Header) {
-	if cl := h["Content-Length"]; len(cl) == 1 && len(cl[0]) > 1 && cl[0][0] == '0' {
+	canonicalLengthOf(h, h["Content-Length"])
+}
+
+// canonicalLengthOf is canonicalLength for h whose Content-Length values
+// are cl, known to the caller (readResponse's parse): no lookup of them.
+func canonicalLengthOf(h http.Header, cl []string) {
+	if len(cl) == 1 && len(cl[0]) > 1 && cl[0][0] == '0' {
 		if n, ok := h1guard.ParseLength(cl[0]); ok {
 			h["Content-Length"] = []string{strconv.FormatInt(n, 10)}
 		}
@@ -296,7 +302,7 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 	if !ok {
 		return false
 	}
-	canonicalLength(h)
+	canonicalLengthOf(h, cl) // cl is h["Content-Length"]: its only field's values
 	closing := connection && headerHasToken(h["Connection"], "close")
 	if closing {
 		delete(h, "Connection") // as net/http's readTransfer
