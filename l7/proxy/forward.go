@@ -417,7 +417,7 @@ func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attempt
 // an http.Server, it aborts the response (panic http.ErrAbortHandler).
 // gone reports whether the client went away. fast is resp's fastResponse
 // when readResponse parsed it itself, nil else: every field name of such a
-// response is canonical by construction (fieldName), so that relayHeader
+// response is canonical by construction (plainField), so that relayHeader
 // need not check each again, and its parse noted whether it has
 // hop-by-hop fields to remove (noHop). order is resp's fields in the
 // order they came and as they were spelled (fastResponse.order; nil for

@@ -338,21 +338,10 @@ func orderHas(order []h1server.FieldName, name string) bool {
 	return false
 }
 
-// fieldName is the canonical form of the field name b, as
-// textproto.CanonicalMIMEHeaderKey makes it: a constant for the names
-// upstreams send most, spelled canonically (no copy, no scan), else the
-// arena's copy of b, canonicalised there when it is not already
-// (h1guard.AppendCanonical: an upstream's lower-case names cost no
-// allocation).
-func fieldName(b []byte, a *arena.Arena) string {
-	if name, ok := knownName(b); ok {
-		return name
-	}
-	return otherName(b, a)
-}
-
-// knownName returns the constant of fieldName for b, the names upstreams
-// send most spelled canonically; false for any other b.
+// knownName returns the canonical form of the field name b, as
+// textproto.CanonicalMIMEHeaderKey makes it, for the names upstreams send
+// most spelled canonically: a constant (no copy, no scan); false for any
+// other b (otherName).
 func knownName(b []byte) (string, bool) {
 	switch string(b) { // no allocation: a switch on the conversion
 	case "Content-Length":
@@ -377,7 +366,10 @@ func knownName(b []byte) (string, bool) {
 	return "", false
 }
 
-// otherName is fieldName for a name knownName does not know.
+// otherName is the canonical form of a field name b that knownName does
+// not know: the arena's copy of b, canonicalised there when it is not
+// already (h1guard.AppendCanonical: an upstream's lower-case names cost no
+// allocation).
 func otherName(b []byte, a *arena.Arena) string {
 	if h1guard.IsCanonical(b) {
 		return a.String(b)
@@ -400,7 +392,7 @@ func cutLine(b []byte) (line, rest []byte, ok bool) {
 }
 
 // plainField returns the index of the colon of l and its name's canonical
-// form (fieldName) when l is a header line textproto reads as it is (a
+// form (knownName's, else otherName's) when l is a header line textproto reads as it is (a
 // token, a colon, and a value of field bytes), else -1. A name knownName
 // knows is a token: it is not checked byte by byte.
 func plainField(l []byte, a *arena.Arena) (int, string) {
