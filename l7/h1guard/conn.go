@@ -21,7 +21,6 @@ const (
 	stChunkSize              // a chunk-size line
 	stChunkEnd               // the CRLF after a chunk's data
 	stTrailer                // a trailer field line, or the empty line ending the body
-	stCRLF                   // the CRLF net/http gets for a trailer line's bare LF
 	stPass                   // anything: a 101 switched protocols
 	stRejected               // nothing more: the request broke a rule
 )
@@ -51,11 +50,9 @@ type conn struct {
 	remain    int64 // stBody: bytes left
 	afterBody state // stBody: the state after it
 	hp        headParser
-	parsing   bool  // hp parses the head at buf[r:]
-	trailer   int   // bytes of trailer so far
-	crlfSent  int   // stCRLF: bytes of the CRLF delivered
-	afterCRLF state // stCRLF: the state after it
-	requests  int   // heads delivered
+	parsing   bool // hp parses the head at buf[r:]
+	trailer   int  // bytes of trailer so far
+	requests  int  // heads delivered
 	poison    []byte
 
 	headOnly bool // the rejected request is a HEAD: no body in the answer
@@ -162,14 +159,6 @@ func (c *conn) Read(p []byte) (int, error) {
 				continue
 			}
 			c.deliver(c.R+2, stChunkSize)
-		case stCRLF:
-			n := copy(p, "\r\n"[c.crlfSent:])
-			if c.crlfSent += n; c.crlfSent == 2 {
-				c.R++ // the LF it stands for
-				c.crlfSent = 0
-				c.st = c.afterCRLF
-			}
-			return n, nil
 		case stPass:
 			if c.R < c.W {
 				n := copy(p, c.Buf[c.R:c.W])
@@ -302,17 +291,11 @@ func (c *conn) chunkLine() error {
 		}
 		return c.Fill(c.Conn, maxChunkLine)
 	}
-	// A trailer line, as a header line, may end in a bare LF (nginx and
-	// net/http's trailer reader take it); a chunk-size line may not.
-	bare := i == 0 || c.Buf[c.R+i-1] != '\r'
-	if bare && c.st == stChunkSize {
+	if i == 0 || c.Buf[c.R+i-1] != '\r' {
 		c.badChunk()
 		return nil
 	}
-	line := c.Buf[c.R : c.R+i]
-	if !bare {
-		line = line[:i-1]
-	}
+	line := c.Buf[c.R : c.R+i-1]
 	end := c.R + i + 1
 	if c.st == stChunkSize {
 		n, err := chunkLine(line)
@@ -329,21 +312,16 @@ func (c *conn) chunkLine() error {
 		c.deliver(end, stBody)
 		return nil
 	}
-	next := stTrailer
 	if len(line) == 0 {
-		next = stHead
-	} else if c.trailer += end - c.R; c.trailer > c.g.Limits().maxHead() || trailerLine(line) != nil {
+		c.deliver(end, stHead)
+		return nil
+	}
+	c.trailer += end - c.R
+	if c.trailer > c.g.Limits().maxHead() || trailerLine(line) != nil {
 		c.badChunk()
 		return nil
 	}
-	if bare {
-		// net/http reads a trailer only once it sees CRLF CRLF ahead: it
-		// gets the line with a CRLF for its LF.
-		c.afterCRLF = next
-		c.deliver(end-1, stCRLF)
-		return nil
-	}
-	c.deliver(end, next)
+	c.deliver(end, stTrailer)
 	return nil
 }
 

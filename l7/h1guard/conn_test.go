@@ -179,10 +179,6 @@ func TestAccepted(t *testing.T) {
 			[]string{"GET /a a 0", "POST /b?x=%00 b 3", "GET /c c 0"}},
 		{"chunked with extension and trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n3;x=y\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 			[]string{"POST / a 19", "GET /next a 0"}},
-		// A trailer's lines may end in a bare LF, as nginx and net/http's
-		// trailer reader take them; net/http gets them with CRLF.
-		{"trailer lines ending in bare LF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\nY: 2\r\n\nPOST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-			[]string{"POST / a 3", "POST /2 a 0", "GET /next a 0"}},
 		{"empty lines before, bare LF", "\r\n\nGET / HTTP/1.1\nHost: a\nConnection: close\n\n", []string{"GET / a 0"}},
 		{"http/1.0 without host", "GET /x HTTP/1.0\r\n\r\n", []string{"GET /x  0"}},
 		{"dot segments within the root", "GET /a/./b/../../x/.../%2e/?q=/../.. HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET /a/./b/../../x/.../%2e/?q=/../.. a 0"}},
@@ -258,16 +254,18 @@ func TestBadChunk(t *testing.T) {
 	t.Parallel()
 	addr := serve(t, New(Options{}))
 	for name, body := range map[string]string{
-		"size not hex":      "zz\r\nab\r\n0\r\n\r\n",
-		"size bare lf":      "2\nab\r\n0\r\n\r\n",
-		"last size bare lf": "2\r\nab\r\n0\n\r\n",
-		"size with space":   "2 \r\nab\r\n0\r\n\r\n",
-		"no crlf after":     "2\r\nabc\r\n0\r\n\r\n",
-		"size too long":     "10000000000000000\r\n",
-		"bad trailer":       "0\r\nX T: 1\r\n\r\n",
-		"obs-fold trailer":  "0\r\nX: 1\r\n  2\r\n\r\n",
-		"obs-fold, bare LF": "0\r\nX: 1\n  2\n\n",
-		"empty size":        "\r\nab\r\n0\r\n\r\n",
+		"size not hex":     "zz\r\nab\r\n0\r\n\r\n",
+		"size bare lf":     "2\nab\r\n0\r\n\r\n",
+		"size with space":  "2 \r\nab\r\n0\r\n\r\n",
+		"no crlf after":    "2\r\nabc\r\n0\r\n\r\n",
+		"size too long":    "10000000000000000\r\n",
+		"bad trailer":      "0\r\nX T: 1\r\n\r\n",
+		"obs-fold trailer": "0\r\nX: 1\r\n  2\r\n\r\n",
+		// nginx 1.22.1 takes these (200): broken chunked framing is
+		// refused even where nginx is lenient (README).
+		"trailer bare lf": "0\r\nX: 1\n\r\n",
+		"end bare lf":     "0\r\n\n",
+		"empty size":      "\r\nab\r\n0\r\n\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			rs := exchange(t, addr, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"+body+"GET / HTTP/1.1\r\nHost: a\r\n\r\n")

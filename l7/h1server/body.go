@@ -154,16 +154,10 @@ func (b *body) chunkFraming() error {
 			return err
 		}
 	}
-	// A trailer line, as a header line, may end in a bare LF (as nginx
-	// and net/http take it); a chunk-size line may not.
-	bare := i == 0 || c.Buf[c.R+i-1] != '\r'
-	if bare && b.st == chSize {
+	if i == 0 || c.Buf[c.R+i-1] != '\r' {
 		return b.bad()
 	}
-	line := c.Buf[c.R : c.R+i]
-	if !bare {
-		line = line[:i-1]
-	}
+	line := c.Buf[c.R : c.R+i-1]
 	next := c.R + i + 1
 	// A line counts once it is read whole and valid: nginx's
 	// $request_length has none of the line its chunked parser refuses.

@@ -115,8 +115,6 @@ func TestRequests(t *testing.T) {
 			[]string{"GET /a a 0", "POST /b?x=%00 b 3", "GET /c c 0"}},
 		{"chunked with extension and trailers", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nTrailer: X-T\r\n\r\n3;x=y\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\nX-U: 2\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 			[]string{"POST / a 19 X-T=1;X-U=2", "GET /next a 0"}},
-		{"trailer lines ending in bare LF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\nY: 2\r\n\nPOST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-			[]string{"POST / a 3 X-T=1;Y=2", "POST /2 a 0", "GET /next a 0"}},
 		{"empty lines before, bare LF", "\r\n\nGET / HTTP/1.1\nHost: a\nConnection: close\n\n", []string{"GET / a 0"}},
 		{"http/1.0 closes", "GET /x HTTP/1.0\r\n\r\nGET /never HTTP/1.0\r\n\r\n", []string{"GET /x  0"}},
 		{"http/1.0 keep-alive", "GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /y HTTP/1.0\r\n\r\n", []string{"GET /x  0", "GET /y  0"}},
@@ -162,8 +160,10 @@ func TestRejects(t *testing.T) {
 		{"bad chunk size", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunked", "[400]"},
 		{"bad chunk end", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc\r\n0\r\n\r\n", "chunked", "[400]"},
 		{"obs-fold in trailer", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\n b\r\n\r\n", "chunked", "[400]"},
-		{"obs-fold in trailer, bare LF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\n b\n\n", "chunked", "[400]"},
-		{"last chunk size ending in bare LF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\n\r\n", "chunked", "[400]"},
+		// nginx 1.22.1 answers these 200: h1server refuses broken
+		// chunked framing even where nginx is lenient (README).
+		{"trailer line ending in bare LF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\n\r\n", "chunked", "[400]"},
+		{"trailer end in bare LF", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\n", "chunked", "[400]"},
 		// Refused after the parser, by the server: the same page.
 		{"target net/url refuses", "GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n", "target", "[400]"},
 		{"trailer declares the framing", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n0\r\n\r\n", "trailer", "[400]"},
