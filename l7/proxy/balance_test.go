@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,8 +290,12 @@ func TestAffinityCookieSecureOnHTTPS(t *testing.T) {
 }
 
 // TestStickyChangeOnFailure: a cookie naming an endpoint that refuses
-// connections; the request is passed to another endpoint, and only with
-// session-cookie-change-on-failure does the cookie change to name it.
+// connections. With session-cookie-change-on-failure the request is
+// passed to another endpoint and the cookie changed to name it; without,
+// as ingress-nginx's sticky balance (balancer/sticky.lua: it returns the
+// cookie's upstream unless the last try failed and change_on_failure is
+// set), every try goes to the pinned endpoint again, so the client gets
+// 502 and keeps its cookie.
 func TestStickyChangeOnFailure(t *testing.T) {
 	t.Parallel()
 	good, names := echoBackends(t, 2)
@@ -301,15 +306,15 @@ func TestStickyChangeOnFailure(t *testing.T) {
 		bal := annotations.Balance{Cookie: true, Persistent: true, CookieName: "route", CookieChangeOnFailure: change}
 		_, srv := front(t, Options{}, snap(1, "f.test", backendOf("app", append([]string{dead}, good...), withBalance(bal))))
 		res := getWith(t, client(t), srv, "f.test", "/", deadCookie, "")
-		if res.status != http.StatusOK {
-			t.Fatalf("change=%t: status %d", change, res.status)
-		}
 		sc := res.header.Get("Set-Cookie")
 		if !change {
-			if sc != "" {
-				t.Errorf("change=false: cookie changed to %q", sc)
+			if res.status != http.StatusBadGateway || sc != "" {
+				t.Errorf("change=false: status %d from %q, Set-Cookie %q; want 502 and none", res.status, res.body, sc)
 			}
 			continue
+		}
+		if res.status != http.StatusOK {
+			t.Fatalf("change=true: status %d", res.status)
 		}
 		var servedBy string
 		for a, n := range names {
@@ -320,6 +325,36 @@ func TestStickyChangeOnFailure(t *testing.T) {
 		if want := "route=" + md5hex(name+servedBy) + "|"; !strings.HasPrefix(sc, want) {
 			t.Errorf("change=true: Set-Cookie %q, want it to name %s (%s)", sc, servedBy, want)
 		}
+	}
+}
+
+// TestStickyRetrySamePinned: proxy-next-upstream http_503 with the default
+// proxy-next-upstream-tries 3; the endpoint the cookie pins answers 503.
+// Without session-cookie-change-on-failure it gets all three tries and its
+// 503 is the answer, as from ingress-nginx's sticky balancer; the other
+// endpoint gets none.
+func TestStickyRetrySamePinned(t *testing.T) {
+	t.Parallel()
+	var pinnedHits, otherHits atomic.Int64
+	pinned := addr(backend(t, func(w http.ResponseWriter, _ *http.Request) {
+		pinnedHits.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	other := addr(backend(t, func(w http.ResponseWriter, _ *http.Request) {
+		otherHits.Add(1)
+		fmt.Fprint(w, "other")
+	}))
+	name := "ns-app-http"
+	cookie := "route=" + md5hex(name+pinned) + "|" + md5hex(md5hex(name)+name)
+	bal := annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"}
+	next := func(p *annotations.Proxy) {
+		p.NextUpstream = annotations.NextError | annotations.NextTimeout | annotations.NextHTTP503
+	}
+	_, srv := front(t, Options{}, snap(1, "p.test", backendOf("app", []string{pinned, other}, withBalance(bal), next)))
+	res := getWith(t, client(t), srv, "p.test", "/", cookie, "")
+	if res.status != http.StatusServiceUnavailable || pinnedHits.Load() != 3 || otherHits.Load() != 0 {
+		t.Errorf("status %d, pinned endpoint tried %d times, the other %d; want 503, 3 and 0",
+			res.status, pinnedHits.Load(), otherHits.Load())
 	}
 }
 

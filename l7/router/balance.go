@@ -143,9 +143,11 @@ func (p *Pool) Plain() bool { return p.lb == nil || p.lb.alg == ewmaPick }
 // new one is chosen and named by the cookie returned. With
 // upstream-hash-by, the key's upstream (or a random one of its subset)
 // serves. A request passed on after a failure goes to another upstream as
-// NextExcept would, except that with session-cookie-change-on-failure, or
-// when the request's cookie named no upstream, the cookie is reissued for a
-// new sticky choice.
+// NextExcept would, except under cookie affinity: the upstream the cookie
+// names is tried again (ingress-nginx's sticky balancer returns it at
+// every try), unless session-cookie-change-on-failure is set or the cookie
+// names none, and then a new sticky choice is made among the upstreams not
+// tried and the cookie reissued to name it.
 func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Upstream, cookie string, ok bool) {
 	lb := p.lb
 	if lb == nil || len(p.upstreams) == 0 {
@@ -179,17 +181,17 @@ func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Up
 			return left[rand.IntN(len(left))], "", true
 		}
 	case stickyBalanced, stickyPersistent:
+		// As ingress-nginx's sticky balance: the upstream the cookie
+		// names serves every attempt, a retry after its failure too,
+		// unless session-cookie-change-on-failure says to pick anew; a
+		// request whose cookie names no upstream gets a new choice and a
+		// cookie naming it at every attempt, not only the first.
 		pinned := lb.fromCookie(p, req)
-		if len(tried) == 0 && pinned != nil {
+		if pinned != nil && (len(tried) == 0 || !lb.change) {
 			return pinned, "", true
 		}
-		// As ingress-nginx's sticky balance, a request whose cookie names
-		// no upstream gets a new choice and a cookie naming it at every
-		// attempt, not only the first.
-		if len(tried) == 0 || lb.change || pinned == nil {
-			if u, key := lb.pickNew(p, tried); u != nil {
-				return u, key + "|" + lb.backendKey, true
-			}
+		if u, key := lb.pickNew(p, tried); u != nil {
+			return u, key + "|" + lb.backendKey, true
 		}
 	}
 	up, ok = p.NextExcept(tried)

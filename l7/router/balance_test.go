@@ -249,23 +249,46 @@ func cutPipe(s string) (string, string, bool) {
 	return s, "", false
 }
 
+// TestStickyChangeOnFailure: a retry of a request whose cookie names an
+// upstream goes to that upstream again, as ingress-nginx's sticky balance
+// returns upstream_from_cookie whenever the cookie names one and
+// change_on_failure is off; with it, the retry picks anew among the
+// upstreams not tried and reissues the cookie.
 func TestStickyChangeOnFailure(t *testing.T) {
 	t.Parallel()
-	for _, change := range []bool{false, true} {
-		bal := &annotations.Balance{Cookie: true, Persistent: true, CookieName: "route", CookieChangeOnFailure: change}
-		_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
-		first, cookie := pick(t, route.Pool, cookieReq("", ""), "")
-		next, set := pick(t, route.Pool, cookieReq("route", cookie), "", first)
-		if next == first {
-			t.Errorf("change=%t: the retry went to the failed %s again", change, first.Addr)
+	for _, persistent := range []bool{false, true} {
+		for _, change := range []bool{false, true} {
+			testStickyChangeOnFailure(t, persistent, change)
 		}
-		if (set != "") != change {
-			t.Errorf("change=%t: retry set cookie %q", change, set)
+	}
+}
+
+func testStickyChangeOnFailure(t *testing.T, persistent, change bool) {
+	t.Helper()
+	bal := &annotations.Balance{Cookie: true, Persistent: persistent, CookieName: "route", CookieChangeOnFailure: change}
+	_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	first, cookie := pick(t, route.Pool, cookieReq("", ""), "")
+	req := cookieReq("route", cookie)
+	if got, _ := pick(t, route.Pool, req, ""); got != first {
+		t.Fatalf("persistent=%t: the cookie names %s, the first attempt went to %s", persistent, first.Addr, got.Addr)
+	}
+	next, set := pick(t, route.Pool, req, "", first)
+	if (next == first) == change {
+		t.Errorf("persistent=%t change=%t: the retry after %s went to %s", persistent, change, first.Addr, next.Addr)
+	}
+	if !change {
+		// and again at the third try, as ingress-nginx's balancer at
+		// every try proxy-next-upstream-tries allows.
+		if third, _ := pick(t, route.Pool, req, "", first, next); third != first {
+			t.Errorf("persistent=%t: the third try went to %s, want %s", persistent, third.Addr, first.Addr)
 		}
-		if change {
-			if got, _ := pick(t, route.Pool, cookieReq("route", set), ""); got != next {
-				t.Errorf("the new cookie names %s, the retry went to %s", got.Addr, next.Addr)
-			}
+	}
+	if (set != "") != change {
+		t.Errorf("persistent=%t change=%t: retry set cookie %q", persistent, change, set)
+	}
+	if change {
+		if got, _ := pick(t, route.Pool, cookieReq("route", set), ""); got != next {
+			t.Errorf("persistent=%t: the new cookie names %s, the retry went to %s", persistent, got.Addr, next.Addr)
 		}
 	}
 }
