@@ -328,33 +328,46 @@ func TestStickyChangeOnFailure(t *testing.T) {
 	}
 }
 
-// TestStickyRetrySamePinned: proxy-next-upstream http_503 with the default
-// proxy-next-upstream-tries 3; the endpoint the cookie pins answers 503.
-// Without session-cookie-change-on-failure it gets all three tries and its
-// 503 is the answer, as from ingress-nginx's sticky balancer; the other
-// endpoint gets none.
-func TestStickyRetrySamePinned(t *testing.T) {
+// TestRetrySameEndpoint: proxy-next-upstream http_503 with the default
+// proxy-next-upstream-tries 3, and two endpoints answering 503. As
+// ingress-nginx's balancers hand out the same endpoint at every try, all
+// three tries go to one endpoint, whose 503 is the answer: the one the
+// affinity cookie pins (without session-cookie-change-on-failure,
+// sticky.lua), or the one upstream-hash-by's key finds (chash.lua).
+func TestRetrySameEndpoint(t *testing.T) {
 	t.Parallel()
-	var pinnedHits, otherHits atomic.Int64
-	pinned := addr(backend(t, func(w http.ResponseWriter, _ *http.Request) {
-		pinnedHits.Add(1)
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	other := addr(backend(t, func(w http.ResponseWriter, _ *http.Request) {
-		otherHits.Add(1)
-		fmt.Fprint(w, "other")
-	}))
 	name := "ns-app-http"
-	cookie := "route=" + md5hex(name+pinned) + "|" + md5hex(md5hex(name)+name)
-	bal := annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"}
-	next := func(p *annotations.Proxy) {
-		p.NextUpstream = annotations.NextError | annotations.NextTimeout | annotations.NextHTTP503
-	}
-	_, srv := front(t, Options{}, snap(1, "p.test", backendOf("app", []string{pinned, other}, withBalance(bal), next)))
-	res := getWith(t, client(t), srv, "p.test", "/", cookie, "")
-	if res.status != http.StatusServiceUnavailable || pinnedHits.Load() != 3 || otherHits.Load() != 0 {
-		t.Errorf("status %d, pinned endpoint tried %d times, the other %d; want 503, 3 and 0",
-			res.status, pinnedHits.Load(), otherHits.Load())
+	for _, tc := range []struct {
+		name string
+		bal  annotations.Balance
+		hdr  func(pinned string) string // the Cookie header
+	}{
+		{"sticky", annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"},
+			func(pinned string) string { return "route=" + md5hex(name+pinned) + "|" + md5hex(md5hex(name)+name) }},
+		{"hash", annotations.Balance{HashBy: "$cookie_user", HashBySubsetSize: 3, CookieName: annotations.DefaultCookieName},
+			func(string) string { return "user=u1" }},
+	} {
+		hits := map[string]*atomic.Int64{}
+		var addrs []string
+		for range 2 {
+			n := new(atomic.Int64)
+			a := addr(backend(t, func(w http.ResponseWriter, _ *http.Request) {
+				n.Add(1)
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}))
+			hits[a] = n
+			addrs = append(addrs, a)
+		}
+		next := func(p *annotations.Proxy) {
+			p.NextUpstream = annotations.NextError | annotations.NextTimeout | annotations.NextHTTP503
+		}
+		_, srv := front(t, Options{}, snap(1, "p.test", backendOf("app", addrs, withBalance(tc.bal), next)))
+		res := getWith(t, client(t), srv, "p.test", "/", tc.hdr(addrs[0]), "")
+		got := []int64{hits[addrs[0]].Load(), hits[addrs[1]].Load()}
+		if res.status != http.StatusServiceUnavailable || max(got[0], got[1]) != 3 || min(got[0], got[1]) != 0 ||
+			tc.name == "sticky" && got[0] != 3 {
+			t.Errorf("%s: status %d, tries per endpoint %v; want 503 and all 3 on one (sticky: the first)", tc.name, res.status, got)
+		}
 	}
 }
 

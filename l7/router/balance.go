@@ -142,12 +142,13 @@ func (p *Pool) Plain() bool { return p.lb == nil || p.lb.alg == ewmaPick }
 // the cookie's key on the ring), whether or not it is Down; otherwise a
 // new one is chosen and named by the cookie returned. With
 // upstream-hash-by, the key's upstream (or a random one of its subset)
-// serves. A request passed on after a failure goes to another upstream as
-// NextExcept would, except under cookie affinity: the upstream the cookie
-// names is tried again (ingress-nginx's sticky balancer returns it at
-// every try), unless session-cookie-change-on-failure is set or the cookie
-// names none, and then a new sticky choice is made among the upstreams not
-// tried and the cookie reissued to name it.
+// serves. As ingress-nginx's balancers, a request passed on after a
+// failure is balanced again the same way: under upstream-hash-by it goes
+// to the key's upstream again (or a random one of its subset, maybe the
+// same), under cookie affinity to the upstream the cookie names, unless
+// session-cookie-change-on-failure is set or the cookie names none: then
+// a new sticky choice is made among the upstreams not tried and the cookie
+// reissued to name it.
 func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Upstream, cookie string, ok bool) {
 	lb := p.lb
 	if lb == nil || len(p.upstreams) == 0 {
@@ -162,24 +163,14 @@ func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Up
 		up, ok = p.nextEWMA(tried)
 		return up, "", ok
 	case hashPick:
-		if len(tried) == 0 {
-			return p.upstreams[lb.ring.find(hashKey(lb.hashBy, req, remote))], "", true
-		}
+		// Every try, a retry too, goes to the key's upstream, as
+		// ingress-nginx's chash balance.
+		return p.upstreams[lb.ring.find(hashKey(lb.hashBy, req, remote))], "", true
 	case hashSubsetPick:
+		// A random upstream of the key's subset at every try, one tried
+		// included, as ingress-nginx's chashsubset balance.
 		set := lb.subsets[lb.ring.find(hashKey(lb.hashBy, req, remote))]
-		if len(tried) == 0 {
-			return set[rand.IntN(len(set))], "", true
-		}
-		var buf [8]*Upstream
-		left := buf[:0]
-		for _, u := range set {
-			if !slices.Contains(tried, u) {
-				left = append(left, u)
-			}
-		}
-		if len(left) > 0 {
-			return left[rand.IntN(len(left))], "", true
-		}
+		return set[rand.IntN(len(set))], "", true
 	case stickyBalanced, stickyPersistent:
 		// As ingress-nginx's sticky balance: the upstream the cookie
 		// names serves every attempt, a retry after its failure too,

@@ -164,6 +164,56 @@ func TestHashBySubset(t *testing.T) {
 	}
 }
 
+// TestHashRetry: a retry under upstream-hash-by goes to the key's upstream
+// again, as ingress-nginx's chash balance returns instance:find(key) at
+// every try; under upstream-hash-by-subset to a random upstream of the
+// key's subset, the one tried included, as its chashsubset balance.
+func TestHashRetry(t *testing.T) {
+	t.Parallel()
+	bal := &annotations.Balance{HashBy: "$http_x_user", HashBySubsetSize: 3, CookieName: annotations.DefaultCookieName}
+	_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("X-User", "u1")
+	first, _ := pick(t, route.Pool, req, "")
+	if again, _ := pick(t, route.Pool, req, "", first); again != first {
+		t.Errorf("hash: the retry after %s went to %s", first.Addr, again.Addr)
+	}
+	if third, _ := pick(t, route.Pool, req, "", first, first); third != first {
+		t.Errorf("hash: the third try went to %s, want %s", third.Addr, first.Addr)
+	}
+
+	sub := &annotations.Balance{HashBy: "$http_x_user", HashBySubset: true, HashBySubsetSize: 2, CookieName: annotations.DefaultCookieName}
+	_, route = balancedRoute(t, nil, fiveAddrs, "round_robin", sub)
+	set := map[*Upstream]bool{}
+	for range 40 {
+		u, _ := pick(t, route.Pool, req, "")
+		set[u] = true
+	}
+	if len(set) != 2 {
+		t.Fatalf("subset: the key reached %d upstreams, want its subset's 2", len(set))
+	}
+	tried := first
+	for u := range set {
+		tried = u
+		break
+	}
+	again := 0
+	for range 200 {
+		u, _ := pick(t, route.Pool, req, "", tried)
+		if !set[u] {
+			t.Fatalf("subset: a retry went to %s, outside the key's subset", u.Addr)
+		}
+		if u == tried {
+			again++
+		}
+	}
+	// Each retry picks one of two at random: none of 200 on the one
+	// tried has probability 2^-200.
+	if again == 0 {
+		t.Errorf("subset: no retry of 200 went to the upstream tried, %s", tried.Addr)
+	}
+}
+
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
