@@ -334,6 +334,11 @@ func TestStickyChangeOnFailure(t *testing.T) {
 // three tries go to one endpoint, whose 503 is the answer: the one the
 // affinity cookie pins (without session-cookie-change-on-failure,
 // sticky.lua), or the one upstream-hash-by's key finds (chash.lua).
+// nginx 1.22.1 handed the same peer three times (an upstream of one
+// address listed thrice, max_fails=0, proxy_next_upstream error timeout
+// http_503, tries 3) answered 503 with $upstream_status "503, 503, 503",
+// the backend reached three times; a refusing address: 502, "502, 502,
+// 502".
 func TestRetrySameEndpoint(t *testing.T) {
 	t.Parallel()
 	name := "ns-app-http"

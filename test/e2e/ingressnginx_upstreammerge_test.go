@@ -180,7 +180,10 @@ func TestIngressNginxUpstreamAffinityModeMerge(t *testing.T) {
 // http_503 and two endpoints answering 503: chash.lua's balance returns
 // the key's endpoint at every try, so all three tries
 // (proxy-next-upstream-tries 3) go to one endpoint and its 503 is the
-// answer; the other endpoint gets none.
+// answer; the other endpoint gets none. nginx 1.22.1 handed the same peer
+// three times (one address listed thrice in an upstream, max_fails=0)
+// answered so: 503, $upstream_status "503, 503, 503", three requests at
+// the backend.
 func TestIngressNginxHashRetry(t *testing.T) {
 	var bs []*backend
 	var ports []int
