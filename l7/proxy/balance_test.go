@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,8 +290,12 @@ func TestAffinityCookieSecureOnHTTPS(t *testing.T) {
 }
 
 // TestStickyChangeOnFailure: a cookie naming an endpoint that refuses
-// connections; the request is passed to another endpoint, and only with
-// session-cookie-change-on-failure does the cookie change to name it.
+// connections. With session-cookie-change-on-failure the request is
+// passed to another endpoint and the cookie changed to name it; without,
+// as ingress-nginx's sticky balance (balancer/sticky.lua: it returns the
+// cookie's upstream unless the last try failed and change_on_failure is
+// set), every try goes to the pinned endpoint again, so the client gets
+// 502 and keeps its cookie.
 func TestStickyChangeOnFailure(t *testing.T) {
 	t.Parallel()
 	good, names := echoBackends(t, 2)
@@ -301,15 +306,15 @@ func TestStickyChangeOnFailure(t *testing.T) {
 		bal := annotations.Balance{Cookie: true, Persistent: true, CookieName: "route", CookieChangeOnFailure: change}
 		_, srv := front(t, Options{}, snap(1, "f.test", backendOf("app", append([]string{dead}, good...), withBalance(bal))))
 		res := getWith(t, client(t), srv, "f.test", "/", deadCookie, "")
-		if res.status != http.StatusOK {
-			t.Fatalf("change=%t: status %d", change, res.status)
-		}
 		sc := res.header.Get("Set-Cookie")
 		if !change {
-			if sc != "" {
-				t.Errorf("change=false: cookie changed to %q", sc)
+			if res.status != http.StatusBadGateway || sc != "" {
+				t.Errorf("change=false: status %d from %q, Set-Cookie %q; want 502 and none", res.status, res.body, sc)
 			}
 			continue
+		}
+		if res.status != http.StatusOK {
+			t.Fatalf("change=true: status %d", res.status)
 		}
 		var servedBy string
 		for a, n := range names {
@@ -319,6 +324,54 @@ func TestStickyChangeOnFailure(t *testing.T) {
 		}
 		if want := "route=" + md5hex(name+servedBy) + "|"; !strings.HasPrefix(sc, want) {
 			t.Errorf("change=true: Set-Cookie %q, want it to name %s (%s)", sc, servedBy, want)
+		}
+	}
+}
+
+// TestRetrySameEndpoint: proxy-next-upstream http_503 with the default
+// proxy-next-upstream-tries 3, and two endpoints answering 503. As
+// ingress-nginx's balancers hand out the same endpoint at every try, all
+// three tries go to one endpoint, whose 503 is the answer: the one the
+// affinity cookie pins (without session-cookie-change-on-failure,
+// sticky.lua), or the one upstream-hash-by's key finds (chash.lua).
+// nginx 1.22.1 handed the same peer three times (an upstream of one
+// address listed thrice, max_fails=0, proxy_next_upstream error timeout
+// http_503, tries 3) answered 503 with $upstream_status "503, 503, 503",
+// the backend reached three times; a refusing address: 502, "502, 502,
+// 502".
+func TestRetrySameEndpoint(t *testing.T) {
+	t.Parallel()
+	name := "ns-app-http"
+	for _, tc := range []struct {
+		name string
+		bal  annotations.Balance
+		hdr  func(pinned string) string // the Cookie header
+	}{
+		{"sticky", annotations.Balance{Cookie: true, Persistent: true, CookieName: "route"},
+			func(pinned string) string { return "route=" + md5hex(name+pinned) + "|" + md5hex(md5hex(name)+name) }},
+		{"hash", annotations.Balance{HashBy: "$cookie_user", HashBySubsetSize: 3, CookieName: annotations.DefaultCookieName},
+			func(string) string { return "user=u1" }},
+	} {
+		hits := map[string]*atomic.Int64{}
+		var addrs []string
+		for range 2 {
+			n := new(atomic.Int64)
+			a := addr(backend(t, func(w http.ResponseWriter, _ *http.Request) {
+				n.Add(1)
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}))
+			hits[a] = n
+			addrs = append(addrs, a)
+		}
+		next := func(p *annotations.Proxy) {
+			p.NextUpstream = annotations.NextError | annotations.NextTimeout | annotations.NextHTTP503
+		}
+		_, srv := front(t, Options{}, snap(1, "p.test", backendOf("app", addrs, withBalance(tc.bal), next)))
+		res := getWith(t, client(t), srv, "p.test", "/", tc.hdr(addrs[0]), "")
+		got := []int64{hits[addrs[0]].Load(), hits[addrs[1]].Load()}
+		if res.status != http.StatusServiceUnavailable || max(got[0], got[1]) != 3 || min(got[0], got[1]) != 0 ||
+			tc.name == "sticky" && got[0] != 3 {
+			t.Errorf("%s: status %d, tries per endpoint %v; want 503 and all 3 on one (sticky: the first)", tc.name, res.status, got)
 		}
 	}
 }

@@ -142,10 +142,13 @@ func (p *Pool) Plain() bool { return p.lb == nil || p.lb.alg == ewmaPick }
 // the cookie's key on the ring), whether or not it is Down; otherwise a
 // new one is chosen and named by the cookie returned. With
 // upstream-hash-by, the key's upstream (or a random one of its subset)
-// serves. A request passed on after a failure goes to another upstream as
-// NextExcept would, except that with session-cookie-change-on-failure, or
-// when the request's cookie named no upstream, the cookie is reissued for a
-// new sticky choice.
+// serves. As ingress-nginx's balancers, a request passed on after a
+// failure is balanced again the same way: under upstream-hash-by it goes
+// to the key's upstream again (or a random one of its subset, maybe the
+// same), under cookie affinity to the upstream the cookie names, unless
+// session-cookie-change-on-failure is set or the cookie names none: then
+// a new sticky choice is made among the upstreams not tried and the cookie
+// reissued to name it.
 func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Upstream, cookie string, ok bool) {
 	lb := p.lb
 	if lb == nil || len(p.upstreams) == 0 {
@@ -160,36 +163,26 @@ func (p *Pool) Pick(req *http.Request, remote string, tried []*Upstream) (up *Up
 		up, ok = p.nextEWMA(tried)
 		return up, "", ok
 	case hashPick:
-		if len(tried) == 0 {
-			return p.upstreams[lb.ring.find(hashKey(lb.hashBy, req, remote))], "", true
-		}
+		// Every try, a retry too, goes to the key's upstream, as
+		// ingress-nginx's chash balance.
+		return p.upstreams[lb.ring.find(hashKey(lb.hashBy, req, remote))], "", true
 	case hashSubsetPick:
+		// A random upstream of the key's subset at every try, one tried
+		// included, as ingress-nginx's chashsubset balance.
 		set := lb.subsets[lb.ring.find(hashKey(lb.hashBy, req, remote))]
-		if len(tried) == 0 {
-			return set[rand.IntN(len(set))], "", true
-		}
-		var buf [8]*Upstream
-		left := buf[:0]
-		for _, u := range set {
-			if !slices.Contains(tried, u) {
-				left = append(left, u)
-			}
-		}
-		if len(left) > 0 {
-			return left[rand.IntN(len(left))], "", true
-		}
+		return set[rand.IntN(len(set))], "", true
 	case stickyBalanced, stickyPersistent:
+		// As ingress-nginx's sticky balance: the upstream the cookie
+		// names serves every attempt, a retry after its failure too,
+		// unless session-cookie-change-on-failure says to pick anew; a
+		// request whose cookie names no upstream gets a new choice and a
+		// cookie naming it at every attempt, not only the first.
 		pinned := lb.fromCookie(p, req)
-		if len(tried) == 0 && pinned != nil {
+		if pinned != nil && (len(tried) == 0 || !lb.change) {
 			return pinned, "", true
 		}
-		// As ingress-nginx's sticky balance, a request whose cookie names
-		// no upstream gets a new choice and a cookie naming it at every
-		// attempt, not only the first.
-		if len(tried) == 0 || lb.change || pinned == nil {
-			if u, key := lb.pickNew(p, tried); u != nil {
-				return u, key + "|" + lb.backendKey, true
-			}
+		if u, key := lb.pickNew(p, tried); u != nil {
+			return u, key + "|" + lb.backendKey, true
 		}
 	}
 	up, ok = p.NextExcept(tried)

@@ -164,6 +164,56 @@ func TestHashBySubset(t *testing.T) {
 	}
 }
 
+// TestHashRetry: a retry under upstream-hash-by goes to the key's upstream
+// again, as ingress-nginx's chash balance returns instance:find(key) at
+// every try; under upstream-hash-by-subset to a random upstream of the
+// key's subset, the one tried included, as its chashsubset balance.
+func TestHashRetry(t *testing.T) {
+	t.Parallel()
+	bal := &annotations.Balance{HashBy: "$http_x_user", HashBySubsetSize: 3, CookieName: annotations.DefaultCookieName}
+	_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("X-User", "u1")
+	first, _ := pick(t, route.Pool, req, "")
+	if again, _ := pick(t, route.Pool, req, "", first); again != first {
+		t.Errorf("hash: the retry after %s went to %s", first.Addr, again.Addr)
+	}
+	if third, _ := pick(t, route.Pool, req, "", first, first); third != first {
+		t.Errorf("hash: the third try went to %s, want %s", third.Addr, first.Addr)
+	}
+
+	sub := &annotations.Balance{HashBy: "$http_x_user", HashBySubset: true, HashBySubsetSize: 2, CookieName: annotations.DefaultCookieName}
+	_, route = balancedRoute(t, nil, fiveAddrs, "round_robin", sub)
+	set := map[*Upstream]bool{}
+	for range 40 {
+		u, _ := pick(t, route.Pool, req, "")
+		set[u] = true
+	}
+	if len(set) != 2 {
+		t.Fatalf("subset: the key reached %d upstreams, want its subset's 2", len(set))
+	}
+	tried := first
+	for u := range set {
+		tried = u
+		break
+	}
+	again := 0
+	for range 200 {
+		u, _ := pick(t, route.Pool, req, "", tried)
+		if !set[u] {
+			t.Fatalf("subset: a retry went to %s, outside the key's subset", u.Addr)
+		}
+		if u == tried {
+			again++
+		}
+	}
+	// Each retry picks one of two at random: none of 200 on the one
+	// tried has probability 2^-200.
+	if again == 0 {
+		t.Errorf("subset: no retry of 200 went to the upstream tried, %s", tried.Addr)
+	}
+}
+
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -249,23 +299,46 @@ func cutPipe(s string) (string, string, bool) {
 	return s, "", false
 }
 
+// TestStickyChangeOnFailure: a retry of a request whose cookie names an
+// upstream goes to that upstream again, as ingress-nginx's sticky balance
+// returns upstream_from_cookie whenever the cookie names one and
+// change_on_failure is off; with it, the retry picks anew among the
+// upstreams not tried and reissues the cookie.
 func TestStickyChangeOnFailure(t *testing.T) {
 	t.Parallel()
-	for _, change := range []bool{false, true} {
-		bal := &annotations.Balance{Cookie: true, Persistent: true, CookieName: "route", CookieChangeOnFailure: change}
-		_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
-		first, cookie := pick(t, route.Pool, cookieReq("", ""), "")
-		next, set := pick(t, route.Pool, cookieReq("route", cookie), "", first)
-		if next == first {
-			t.Errorf("change=%t: the retry went to the failed %s again", change, first.Addr)
+	for _, persistent := range []bool{false, true} {
+		for _, change := range []bool{false, true} {
+			testStickyChangeOnFailure(t, persistent, change)
 		}
-		if (set != "") != change {
-			t.Errorf("change=%t: retry set cookie %q", change, set)
+	}
+}
+
+func testStickyChangeOnFailure(t *testing.T, persistent, change bool) {
+	t.Helper()
+	bal := &annotations.Balance{Cookie: true, Persistent: persistent, CookieName: "route", CookieChangeOnFailure: change}
+	_, route := balancedRoute(t, nil, fiveAddrs, "round_robin", bal)
+	first, cookie := pick(t, route.Pool, cookieReq("", ""), "")
+	req := cookieReq("route", cookie)
+	if got, _ := pick(t, route.Pool, req, ""); got != first {
+		t.Fatalf("persistent=%t: the cookie names %s, the first attempt went to %s", persistent, first.Addr, got.Addr)
+	}
+	next, set := pick(t, route.Pool, req, "", first)
+	if (next == first) == change {
+		t.Errorf("persistent=%t change=%t: the retry after %s went to %s", persistent, change, first.Addr, next.Addr)
+	}
+	if !change {
+		// and again at the third try, as ingress-nginx's balancer at
+		// every try proxy-next-upstream-tries allows.
+		if third, _ := pick(t, route.Pool, req, "", first, next); third != first {
+			t.Errorf("persistent=%t: the third try went to %s, want %s", persistent, third.Addr, first.Addr)
 		}
-		if change {
-			if got, _ := pick(t, route.Pool, cookieReq("route", set), ""); got != next {
-				t.Errorf("the new cookie names %s, the retry went to %s", got.Addr, next.Addr)
-			}
+	}
+	if (set != "") != change {
+		t.Errorf("persistent=%t change=%t: retry set cookie %q", persistent, change, set)
+	}
+	if change {
+		if got, _ := pick(t, route.Pool, cookieReq("route", set), ""); got != next {
+			t.Errorf("persistent=%t: the new cookie names %s, the retry went to %s", persistent, got.Addr, next.Addr)
 		}
 	}
 }

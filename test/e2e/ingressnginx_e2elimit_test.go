@@ -258,7 +258,9 @@ func TestIngressNginxClientBodyBufferSize(t *testing.T) {
 // TestIngressNginxUpstreamHashBy ports test/e2e/annotations/upstreamhashby.go
 // with six endpoints: upstream-hash-by $request_uri sends one URI to one
 // endpoint; with upstream-hash-by-subset (size 3) to the three of its
-// subset, chosen at random within it.
+// subset, chosen at random within it. Each Ingress has its own Service
+// (the e2e cases their own namespace): the hashing of a Service port is
+// its oldest Ingress's.
 func TestIngressNginxUpstreamHashBy(t *testing.T) {
 	var ports []int
 	for i := range 6 {
@@ -266,9 +268,9 @@ func TestIngressNginxUpstreamHashBy(t *testing.T) {
 	}
 	w := startWeir(t, map[string]string{
 		"class.yaml": ingressClass,
-		"app.yaml": endpointsService("echo", ports...) +
-			ingress("one", "upstream-hash-by.foo.com", "echo", "upstream-hash-by", "$request_uri") +
-			ingress("subset", "subset.upstream-hash-by.foo.com", "echo", "upstream-hash-by", "$request_uri",
+		"app.yaml": affServices(ports, "one", "subset") +
+			ingress("one", "upstream-hash-by.foo.com", "one", "upstream-hash-by", "$request_uri") +
+			ingress("subset", "subset.upstream-hash-by.foo.com", "subset", "upstream-hash-by", "$request_uri",
 				"upstream-hash-by-subset", "true", "upstream-hash-by-subset-size", "3"),
 	})
 	t.Run("should connect to the same pod", func(t *testing.T) {

@@ -68,8 +68,9 @@ type Balance struct {
 	// user agents known to reject it. Default false.
 	CookieConditionalSameSiteNone bool `json:"cookieConditionalSameSiteNone,omitempty"`
 	// CookieChangeOnFailure is session-cookie-change-on-failure: when the
-	// request's sticky endpoint failed and the request is passed to
-	// another, the cookie is changed to name that one. Default false.
+	// request's sticky endpoint failed and the request is passed on, it
+	// goes to another endpoint and the cookie is changed to name that one.
+	// False (the default): every try goes to the sticky endpoint again.
 	CookieChangeOnFailure bool `json:"cookieChangeOnFailure,omitempty"`
 }
 
@@ -81,7 +82,7 @@ const DefaultCookieName = "INGRESSCOOKIE"
 var balanceMeta = []Meta{
 	{
 		Key: "upstream-hash-by", Default: "",
-		Doc:      "Consistent hashing of the requests onto the endpoints (ingress-nginx's chash ring: 160 CRC32 points per endpoint) by nginx variables and text, e.g. `$request_uri`, `$host$request_uri`, `${remote_addr}-x`. Variables: `request_uri`, `uri`, `document_uri`, `args`, `query_string`, `is_args`, `host`, `remote_addr`, `binary_remote_addr`, `scheme`, `request_method`, `server_protocol`, `request`, `http_<name>`, `cookie_<name>`, `arg_<name>`; another is rejected with a warning and the Ingress is balanced by `load-balance`.",
+		Doc:      "Consistent hashing of the requests onto the endpoints (ingress-nginx's chash ring: 160 CRC32 points per endpoint) by nginx variables and text, e.g. `$request_uri`, `$host$request_uri`, `${remote_addr}-x`. Variables: `request_uri`, `uri`, `document_uri`, `args`, `query_string`, `is_args`, `host`, `remote_addr`, `binary_remote_addr`, `scheme`, `request_method`, `server_protocol`, `request`, `http_<name>`, `cookie_<name>`, `arg_<name>`; another is rejected with a warning and the Ingress is balanced by `load-balance`. As in ingress-nginx, a Service port is one upstream: every Ingress routing there is hashed as the oldest one says, `upstream-hash-by-subset*` included (see [Settings per Service port](#settings-per-service-port)).",
 		Validate: func(v string) error { _, err := ParseHashBy(v); return err },
 	},
 	{
@@ -101,7 +102,7 @@ var balanceMeta = []Meta{
 	},
 	{
 		Key: "affinity-mode", Default: "balanced",
-		Doc:      "`balanced`: the cookie holds a key hashed onto the endpoints, so some sessions move to an endpoint added; `persistent`: the cookie names its endpoint until that endpoint is gone.",
+		Doc:      "`balanced`: the cookie holds a key hashed onto the endpoints, so some sessions move to an endpoint added; `persistent`: the cookie names its endpoint until that endpoint is gone. Without `affinity` it does nothing by itself, but, as in ingress-nginx, the oldest Ingress that writes it, with or without `affinity`, decides the mode of the cookie affinity another Ingress gives the same Service port.",
 		Validate: func(v string) error { return oneOf(v, "balanced", "persistent") },
 	},
 	{
@@ -151,7 +152,7 @@ var balanceMeta = []Meta{
 	},
 	{
 		Key: "session-cookie-change-on-failure", Default: "false",
-		Doc:      "`\"true\"`: when the sticky endpoint fails and the request is passed to another (`proxy-next-upstream`), the cookie names the new one; otherwise the cookie is kept.",
+		Doc:      "`\"true\"`: when the sticky endpoint fails and `proxy-next-upstream` passes the request on, it goes to another endpoint and the cookie is changed to name it; otherwise, as in ingress-nginx, every try goes to the endpoint the cookie names again (a refused connection: 502) and the cookie is kept.",
 		Validate: func(v string) error { _, err := parseBool(v); return err },
 	},
 }

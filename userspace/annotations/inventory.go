@@ -131,12 +131,11 @@ var refusedAnnotations = map[string]string{
 
 // partialAnnotations maps the annotations Weir reads with a difference to it.
 var partialAnnotations = map[string]string{
-	"ssl-prefer-server-ciphers":        "accepted and validated; Go always picks the cipher suite by its own preference order",
-	"proxy-max-temp-file-size":         "accepted and validated; a buffered request body spills to an unlinked temporary file without this cap",
-	"auth-keepalive-requests":          "accepted; only a value of 0 or less changes anything (auth-keepalive off)",
-	"auth-keepalive-share-vars":        "accepted; Weir always shares the subrequest's results with the request",
-	"session-cookie-change-on-failure": "without it, a request whose sticky endpoint failed is passed (proxy-next-upstream) to another endpoint and keeps its cookie; ingress-nginx's balancer sends it to the sticky endpoint again",
-	"upstream-hash-by":                 "variables Weir does not know are refused with a warning (ingress-nginx hashes an empty value)",
+	"ssl-prefer-server-ciphers": "accepted and validated; Go always picks the cipher suite by its own preference order",
+	"proxy-max-temp-file-size":  "accepted and validated; a buffered request body spills to an unlinked temporary file without this cap",
+	"auth-keepalive-requests":   "accepted; only a value of 0 or less changes anything (auth-keepalive off)",
+	"auth-keepalive-share-vars": "accepted; Weir always shares the subrequest's results with the request",
+	"upstream-hash-by":          "variables Weir does not know are refused with a warning (ingress-nginx hashes an empty value)",
 }
 
 // Inventory returns every annotation ingress-nginx documents, and every one

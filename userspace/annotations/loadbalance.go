@@ -15,7 +15,7 @@ const (
 var loadBalanceMeta = []Meta{
 	{
 		Key: "load-balance", Default: RoundRobin, ConfigMap: true,
-		Doc:      "Balancing algorithm across the endpoints of a Service: `round_robin`, or `ewma` (the better of two random endpoints by their peak EWMA of response time, decaying over 10 s, as ingress-nginx's). Other values fall back to `round_robin` with a warning; `upstream-hash-by` and `affinity` take precedence.",
+		Doc:      "Balancing algorithm across the endpoints of a Service: `round_robin`, or `ewma` (the better of two random endpoints by their peak EWMA of response time, decaying over 10 s, as ingress-nginx's). Other values fall back to `round_robin` with a warning; `upstream-hash-by` and `affinity` take precedence. As in ingress-nginx, a Service port is one upstream: every Ingress routing there is balanced by the value of the oldest one (see [Settings per Service port](#settings-per-service-port)).",
 		Validate: validateLoadBalance,
 	},
 }

@@ -93,10 +93,12 @@ type Config struct {
 	// UseRegex is use-regex: match the non-Exact paths of the Ingress's
 	// hosts as regular expressions. Default false.
 	UseRegex bool
-	// AffinityModeSet is true when affinity-mode is written (validly): of
-	// the Ingresses sharing a Service port's cookie affinity, the oldest
-	// that writes one decides the mode, as in ingress-nginx. Default false.
-	AffinityModeSet bool
+	// AffinityMode is affinity-mode as written, trimmed, when valid
+	// ("balanced" or "persistent"); "" when not written or invalid (the
+	// default). Of the Ingresses routing to a Service port with cookie
+	// affinity, the oldest that writes one decides the mode, with or
+	// without affinity itself, as in ingress-nginx.
+	AffinityMode string
 	// Canary is the canary family; zero when the Ingress is not a canary.
 	Canary Canary
 	// Host holds the annotations that apply to the Ingress's hosts
@@ -169,7 +171,9 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseBalance(get, &cfg.Proxy.Balance, wrap)...)
 	if v, ok := get("affinity-mode"); ok {
-		cfg.AffinityModeSet = oneOf(v, "balanced", "persistent") == nil
+		if oneOf(v, "balanced", "persistent") == nil {
+			cfg.AffinityMode = strings.TrimSpace(v)
+		}
 	}
 	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, true, "allowlist-source-range", "whitelist-source-range")...)
 	errs = append(errs, parseConnLimit(get, &cfg.Proxy.ConnLimit, wrap)...)

@@ -117,6 +117,7 @@ func build(objs Objects, opts Options, certs *certCache, tls tlsSource) (*Snapsh
 	b.routes(ings, defaults)
 	b.defaultBackend(ings, defaults)
 	b.attachDefaultCanaries(ings) // build_canary.go
+	b.shareDefaultBalancing()     // build_balance.go
 
 	s := &Snapshot{Servers: b.servers(), DefaultBackend: b.def, DefaultCanaries: b.defCanaries, DefaultService: b.defSvc, Global: global, Streams: b.streams(objs.ConfigMaps)}
 	tr := tls.prev
@@ -171,6 +172,9 @@ type builder struct {
 	// defCanaries are the canaries of def (attachDefaultCanaries).
 	defCanaries []Canary
 	defSvc      *Backend // Options.DefaultBackendService's
+	// owners are the Ingresses whose balancing settings each upstream
+	// takes (build_balance.go).
+	owners upstreamOwners
 	// parsed memoizes annotations.Parse by the Ingress's annotations
 	// (annotationKey): Ingresses often share them.
 	parsed map[string]*parsedAnnotations
@@ -419,6 +423,7 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 	for _, ing := range ings {
 		b.parseAnnotations(ing, defaults)
 	}
+	b.owners = owners(ings) // build_balance.go
 	// A host uses regex when any Ingress with rules on it says so, or
 	// rewrites one of its paths (build_rewrite.go), or its root location
 	// does (rootRegex).
@@ -506,7 +511,8 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 			}
 		}
 	}
-	b.shareAffinity(ings)
+	b.shareBalancing() // build_balance.go
+	b.shareAffinity()
 	byRank := make(map[int]*ingress, len(ings))
 	for _, ing := range ings {
 		byRank[ing.rank] = ing
@@ -524,17 +530,17 @@ func (b *builder) routes(ings []*ingress, defaults annotations.Proxy) {
 // affinity ingress-nginx keeps per upstream (createServers): once an
 // Ingress with affinity cookie routes there, every location of the
 // upstream is balanced by the cookie, with the affinity mode of the oldest
-// such Ingress that writes one (balanced when none does) and the cookie
-// settings of the newest; a canary that keeps
-// its main rule's affinity (not legacy) takes the shared one. Only the
-// paths of the Ingresses with affinity set the cookie: CookiePath is left
-// as cookieAffinity settled it. It runs after attachCanaries and after
-// CookiePath is settled, before the regex prefixes are split; ings are the
-// served Ingresses, indexed by rank.
-func (b *builder) shareAffinity(ings []*ingress) {
+// Ingress routing there that writes one, with or without affinity
+// (upstreamOwners.mode; balanced when none does) and the cookie settings
+// of the newest with affinity; a canary that keeps its main rule's
+// affinity (not legacy) takes the shared one. Only the paths of the
+// Ingresses with affinity set the cookie: CookiePath is left as
+// cookieAffinity settled it. It runs after attachCanaries, shareBalancing
+// and after CookiePath is settled, before the regex prefixes are split.
+func (b *builder) shareAffinity() {
 	type shared struct {
-		first, last   int
-		mode, lastBal *annotations.Balance // mode: nil for balanced
+		last    int
+		lastBal *annotations.Balance
 	}
 	var ups map[string]*shared
 	for _, h := range b.hosts {
@@ -545,16 +551,8 @@ func (b *builder) shareAffinity(ings []*ingress) {
 					ups = map[string]*shared{}
 				}
 				r, name := h.rank[i], be.UpstreamName()
-				u := ups[name]
-				if u == nil {
-					u = &shared{first: -1, last: -1}
-					ups[name] = u
-				}
-				if ings[r].cfg.AffinityModeSet && (u.first < 0 || r < u.first) {
-					u.first, u.mode = r, bal
-				}
-				if r > u.last {
-					u.last, u.lastBal = r, bal
+				if u := ups[name]; u == nil || r > u.last {
+					ups[name] = &shared{last: r, lastBal: bal}
 				}
 			}
 		}
@@ -565,11 +563,13 @@ func (b *builder) shareAffinity(ings []*ingress) {
 	for _, h := range b.hosts {
 		for i := range h.srv.Paths {
 			p := &h.srv.Paths[i]
-			u := ups[p.Backend.UpstreamName()]
+			name := p.Backend.UpstreamName()
+			u := ups[name]
 			if u == nil || p.Backend.DefaultUpstream || p.Backend.Service == "" {
 				continue
 			}
-			m := sharedBalance(u.lastBal, u.mode != nil && u.mode.Persistent, p.Backend.Proxy.Balance)
+			mode := b.owners.mode[name]
+			m := sharedBalance(u.lastBal, mode != nil && mode.cfg.AffinityMode == "persistent", p.Backend.Proxy.Balance)
 			p.Backend.Proxy.Balance = m
 			for j := range p.Canaries {
 				c := &p.Canaries[j].Backend.Proxy

@@ -21,7 +21,8 @@ import (
 // hosts under a wildcard host whose TLS changed) and of the Ingresses that
 // use a changed Service or EndpointSlice, closed over every Ingress sharing
 // one of those hosts, and over every Ingress routing to a Service of one
-// of them that an Ingress sets affinity for (shareAffinity); and, when an Ingress with spec.tls or a Secret one
+// of them that an Ingress sets affinity for (shareAffinity), or whose
+// Ingresses differ in load-balance or upstream-hash-by* (shareBalancing); and, when an Ingress with spec.tls or a Secret one
 // names (or the default certificate's) changed, the certificates of the
 // hosts of the rules of those Ingresses, from every Ingress with a rule for
 // one of them. Its result is always the Snapshot Build gives for the same
@@ -323,6 +324,32 @@ func hasAffinity(ing *networkingv1.Ingress) bool {
 	return ing != nil && ing.Annotations[annotations.Prefix+"affinity"] != ""
 }
 
+// sameBalancing reports whether a and b (nil: none) write the same
+// load-balance and upstream-hash-by* (shareBalancing), so that an upstream
+// they share is balanced the same whichever owns it. The subset
+// annotations count only under upstream-hash-by.
+func sameBalancing(a, b *networkingv1.Ingress) bool {
+	get := func(ing *networkingv1.Ingress, k string) (string, bool) {
+		if ing == nil {
+			return "", false
+		}
+		v, ok := ing.Annotations[annotations.Prefix+k]
+		return v, ok
+	}
+	same := func(k string) bool {
+		va, oka := get(a, k)
+		vb, okb := get(b, k)
+		return va == vb && oka == okb
+	}
+	if !same("load-balance") || !same("upstream-hash-by") {
+		return false
+	}
+	if v, _ := get(a, "upstream-hash-by"); v == "" {
+		return true
+	}
+	return same("upstream-hash-by-subset") && same("upstream-hash-by-subset-size")
+}
+
 // servicesOf returns the Services ing's backends name.
 func servicesOf(ing *networkingv1.Ingress) []nsName {
 	var out []nsName
@@ -383,6 +410,39 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		}
 		return v
 	}
+	// mixed reports whether the Ingresses routing to svc differ in their
+	// balancing annotations: the oldest's are every one's
+	// (shareBalancing), so a scope with one needs them all.
+	// Only the Ingresses served count: one of another class, or
+	// refused, owns no upstream.
+	var sel *ClassSelector
+	servedIng := map[*networkingv1.Ingress]bool{}
+	served := func(ing *networkingv1.Ingress) bool {
+		v, ok := servedIng[ing]
+		if !ok {
+			if sel == nil {
+				s := NewClassSelector(objs.IngressClasses, bl.opts)
+				s.refusal = (&builder{opts: bl.opts, warnings: map[Warning]bool{}}).refusalPolicy(objs.ConfigMaps)
+				sel = &s
+			}
+			v = sel.Serves(ing)
+			servedIng[ing] = v
+		}
+		return v
+	}
+	mixed := func(svc nsName) bool {
+		var first *networkingv1.Ingress
+		for i := range bl.usersOf[svc] {
+			switch ing := bl.ingresses[i]; {
+			case !served(ing):
+			case first == nil:
+				first = ing
+			case !sameBalancing(first, ing):
+				return true
+			}
+		}
+		return false
+	}
 	for _, ref := range objs.Changed {
 		k := nsName{ref.Namespace, ref.Name}
 		switch ref.Kind {
@@ -409,13 +469,20 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 					svcs = append(svcs, servicesOf(ing)...)
 				}
 			}
+			// The balancing of a Service port is its oldest Ingress's
+			// (shareBalancing): when its Ingresses differ before or
+			// after the change, theirs may change.
+			wasMixed := make([]bool, len(svcs))
+			for i, svc := range svcs {
+				wasMixed[i] = mixed(svc)
+			}
 			bl.setIngress(k, cur)
 			affected[k] = true
 			// Cookie affinity is shared by every Ingress routing to
 			// its Service port (shareAffinity): one that had or has it
 			// changes theirs.
-			for _, svc := range svcs {
-				if hasAffinity(old) || hasAffinity(cur) || sticky(svc) {
+			for i, svc := range svcs {
+				if hasAffinity(old) || hasAffinity(cur) || sticky(svc) || wasMixed[i] || mixed(svc) {
 					users(svc)
 				}
 			}
@@ -529,10 +596,11 @@ func (bl *Builder) scoped(objs Objects) (*Snapshot, bool) {
 		for _, h := range bl.hostsOf[k] {
 			walk(h)
 		}
-		// and over the Services whose cookie affinity they share.
+		// and over the Services whose cookie affinity or balancing they
+		// share.
 		if ing := bl.ingresses[k]; ing != nil {
 			for _, svc := range servicesOf(ing) {
-				if !sticky(svc) {
+				if !sticky(svc) && !mixed(svc) {
 					continue
 				}
 				for i := range bl.usersOf[svc] {

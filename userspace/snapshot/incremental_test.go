@@ -348,6 +348,9 @@ var moreEdits = []edit{
 	toggleAnnotation(map[string]string{ // toggle the affinity its Service's other Ingresses share
 		"affinity": "cookie", "affinity-mode": "persistent", "session-cookie-name": "S",
 	}),
+	toggleAnnotation(map[string]string{ // toggle the balancing its Service port's oldest Ingress gives the others
+		"load-balance": "ewma", "upstream-hash-by": "$request_uri", "upstream-hash-by-subset": "true", "upstream-hash-by-subset-size": "2",
+	}),
 	editIngress(func(r *rand.Rand, i *networkingv1.Ingress) { // new age
 		i.CreationTimestamp = metav1.NewTime(time.Date(2020+r.IntN(10), 1, 1, 0, 0, 0, 0, time.UTC))
 	}),
