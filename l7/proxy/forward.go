@@ -566,9 +566,18 @@ func mayBeEventStream(ct string) bool {
 // it is not looked up. canonical: every name of src is known canonical
 // (readResponse's parse), and is not checked again (some 20 instructions
 // a byte, each field of each response).
+//
+// The upstream's Date is not relayed: relay's encodeResponse removes Date
+// from dst in any case (upstreamServerHeader: nginx's proxy_hide_header
+// list), and nothing reads it before; relayed, it cost a map assignment
+// of each response for the delete to undo. (A Date of src spelled
+// otherwise is copied, canonicalised, and removed there as before.)
 func relayHeader(dst, src http.Header, canonical bool) {
 	fresh := len(dst) == 0
 	for k, vv := range src {
+		if k == "Date" {
+			continue
+		}
 		share := len(vv) > 0 && (canonical || textproto.CanonicalMIMEHeaderKey(k) == k)
 		if share && !fresh {
 			_, had := dst[k]
