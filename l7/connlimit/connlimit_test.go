@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -378,5 +379,16 @@ func TestKeepAliveHTTP2Frames(t *testing.T) {
 		case <-deadline:
 			t.Fatal("an HTTP/2 connection sending PING frames stays open 10 s past keep-alive 300ms")
 		}
+	}
+}
+
+// TestConnSizeClass: a conn (one each accepted connection) fits the
+// 176-byte size class (objects of up to 512 bytes have no heap header); a
+// field that pushes it past costs every connection 16 bytes or more: find
+// it a hole among the small fields (conn's doc comment).
+func TestConnSizeClass(t *testing.T) {
+	const class = 176
+	if size := unsafe.Sizeof(conn{}); size > class {
+		t.Errorf("conn is %d bytes: past the %d-byte size class", size, class)
 	}
 }

@@ -1,6 +1,7 @@
 package h1guard
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"testing"
@@ -121,5 +122,46 @@ func TestValidFieldValue(t *testing.T) {
 		if got, want := ValidFieldValue(v), slow([]byte(v)); got != want {
 			t.Errorf("ValidFieldValue(%q) = %v, want %v", v, got, want)
 		}
+	}
+}
+
+// TestValidHostTable: validHost, with its table's shortcut, answers as
+// validHostFull (the one loop every host took before) for every host of
+// up to two bytes, every one of up to four over the bytes its classes and
+// switch tell apart, and random ones of up to 24.
+func TestValidHostTable(t *testing.T) {
+	t.Parallel()
+	check := func(h []byte) {
+		if got, want := validHost(h), validHostFull(h); got != want {
+			t.Fatalf("validHost(%q) = %v, validHostFull %v", h, got, want)
+		}
+	}
+	check(nil)
+	for a := range 256 {
+		check([]byte{byte(a)})
+		for b := range 256 {
+			check([]byte{byte(a), byte(b)})
+		}
+	}
+	alphabet := []byte("aZ9-_.:[]/ \t\x00\x7f\x80\xff")
+	var rec func(h []byte)
+	rec = func(h []byte) {
+		check(h)
+		if len(h) == 4 {
+			return
+		}
+		for _, c := range alphabet {
+			rec(append(h, c))
+		}
+	}
+	rec(nil)
+	rng := rand.New(rand.NewPCG(1, 2))
+	hostish := []byte("abcxyz0129-.._:[]")
+	for range 100000 {
+		h := make([]byte, rng.IntN(25))
+		for i := range h {
+			h[i] = hostish[rng.IntN(len(hostish))]
+		}
+		check(h)
 	}
 }

@@ -70,9 +70,12 @@ type Server struct {
 	conns     map[*conn]struct{}
 
 	// The sweeper and the goroutines that serve the connections that wake
-	// up on their waiters (idle.go): jobs hands one a connection; done
-	// ends them.
+	// up on their waiters (idle.go): jobs hands one a connection, and is
+	// closed (jobsClosed, under jobsMu) to end them; done ends the
+	// sweeper.
 	jobs        chan *conn
+	jobsMu      sync.RWMutex // held to read while a job is offered, to write while jobs is closed
+	jobsClosed  bool
 	idleWorkers atomic.Int32
 	done        chan struct{}
 	doneOnce    sync.Once
@@ -229,7 +232,13 @@ func (s *Server) SetKeepAlivesEnabled(v bool) {
 func (s *Server) keepAlives() bool { return !s.noKeepAlive.Load() }
 
 func (s *Server) closeListeners() {
-	s.doneOnce.Do(func() { close(s.done) })
+	s.doneOnce.Do(func() {
+		close(s.done)
+		s.jobsMu.Lock()
+		s.jobsClosed = true
+		close(s.jobs)
+		s.jobsMu.Unlock()
+	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ln := range s.listeners {

@@ -799,3 +799,52 @@ func TestLingerLargeBody(t *testing.T) {
 		t.Fatalf("answer: %v, %v; want 413", resp, err)
 	}
 }
+
+// TestWorkersEnd: the goroutines that wait for a connection to serve end
+// when the Server is shut down or closed (jobs closed), and a connection
+// dispatched after that gets a goroutine of its own: the send on the
+// closed jobs does not happen.
+func TestWorkersEnd(t *testing.T) {
+	t.Parallel()
+	for _, shutdown := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shutdown %v", shutdown), func(t *testing.T) {
+			t.Parallel()
+			addr, s := start(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "done")
+			}))
+			for range 2 {
+				c, br := dial(t, addr)
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("request: %v", err)
+				}
+				io.ReadAll(resp.Body)
+				if _, err := br.ReadByte(); err != io.EOF {
+					t.Fatalf("after the response: read %v, want EOF", err)
+				}
+				c.Close()
+			}
+			testutil.WaitFor(t, 5*time.Second, "a goroutine waiting for a connection", func() bool { return s.idleWorkers.Load() >= 1 })
+			if shutdown {
+				if err := s.Shutdown(context.Background()); err != nil {
+					t.Fatalf("Shutdown: %v", err)
+				}
+			} else {
+				s.Close()
+			}
+			testutil.WaitFor(t, 5*time.Second, "no goroutine waiting for a connection", func() bool { return s.idleWorkers.Load() == 0 })
+			sc, cc := net.Pipe()
+			defer cc.Close()
+			c := s.newConn(context.Background(), sc)
+			s.track(c, true)
+			s.dispatch(c) // served by a new goroutine: it reads, finds cc closed and ends
+			cc.Close()
+			testutil.WaitFor(t, 5*time.Second, "the connection dispatched after the close ended", func() bool {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return len(s.conns) == 0
+			})
+		})
+	}
+}

@@ -294,8 +294,10 @@ func (e *encoder) Flush() { _ = e.FlushError() }
 func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 // encodeResponse prepares the response header of r, the upstream's copied
-// into rec: it removes the upstream's Server and Date (upstreamServerHeader), keeps
-// nginx's Content-Type, an untyped response untyped (keepUntyped) and,
+// into rec: it removes the upstream's Server and Date, and, unless mayHide
+// is false (relay's), the fields nginx's proxy_hide_header list hides
+// (upstreamServerHeader), keeps nginx's Content-Type, an untyped response
+// untyped (keepUntyped) and,
 // when use-gzip or enable-brotli applies, sets Content-Encoding and puts an
 // encoder in front of the client. It returns the encoder, nil when the body
 // goes as it is; the body's copy ends with its finish.
@@ -308,10 +310,10 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // use-gzip (gzip_vary on), such a response gets Vary: Accept-Encoding
 // whether or not the client accepts an encoding. Brotli goes first when the client
 // accepts "br"; gzip needs HTTP/1.1 and a User-Agent not in gzip-disable.
-func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response) *encoder {
+func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response, mayHide bool) *encoder {
 	g := p.liveGlobal()
 	h := rec.Header()
-	g.upstreamServerHeader(h, resp.Header["Server"])
+	g.upstreamServerHeader(h, resp.Header["Server"], mayHide)
 	keepUntyped(h)
 	c := &g.compress
 	if !c.gzip && !c.brotli {

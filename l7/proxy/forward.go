@@ -430,10 +430,23 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		removeResponseHops(resp.Header, r.ProtoMajor >= 2) // respheaders.go
 	}
 	h := rec.Header()
-	relayHeader(h, resp.Header, fast != nil)
-	if p.responseHeaders(ex, r, h) { // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
+	// mayHide: h may get a field of nginx's proxy_hide_header list
+	// (hideNginxDefault, at encodeResponse): it had fields before the
+	// upstream's came (add-headers' and custom-headers', which ServeHTTP
+	// sets as it finds the route, and any other), the upstream sent an
+	// "X-" name, or add-headers or custom-headers had fields to set below,
+	// again (maybe from a newer configuration). responseHeaders' other
+	// fields have names of their own (Set-Cookie, Location, Refresh, the
+	// CORS ones, Strict-Transport-Security), and so has Trailer. Without,
+	// the map is not iterated for those names (an iteration's start draws
+	// two random numbers): some 450 instructions of each response.
+	mayHide := len(h) > 0
+	mayHide = relayHeader(h, resp.Header, fast != nil) || mayHide
+	absolute, configured := p.responseHeaders(ex, r, h) // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
+	if absolute {
 		rec.absoluteLocation()
 	}
+	mayHide = mayHide || configured
 	dropForbiddenTrailers(resp.Trailer)
 	announced := len(resp.Trailer)
 	if announced > 0 {
@@ -452,7 +465,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		order = p.corsOrder(order, ex.route) // cors.go
 	}
 	rec.relayFieldOrder(order)
-	enc := p.encodeResponse(rec, r, resp) // compress.go
+	enc := p.encodeResponse(rec, r, resp, mayHide) // compress.go
 	rec.WriteHeader(resp.StatusCode)
 	err := enc.finish(p.copyBody(rec, resp, ex, gone))
 	ex.timing.done()
@@ -566,9 +579,22 @@ func mayBeEventStream(ct string) bool {
 // it is not looked up. canonical: every name of src is known canonical
 // (readResponse's parse), and is not checked again (some 20 instructions
 // a byte, each field of each response).
-func relayHeader(dst, src http.Header, canonical bool) {
+//
+// The upstream's Date is not relayed: relay's encodeResponse removes Date
+// from dst in any case (upstreamServerHeader: nginx's proxy_hide_header
+// list), and nothing reads it before; relayed, it cost a map assignment
+// of each response for the delete to undo. (A Date of src spelled
+// otherwise is copied, canonicalised, and removed there as before.)
+//
+// It reports whether a name of src may be one hideNginxDefault removes:
+// one that starts with "X-" (as spelled in src) and is as long as "X-Pad".
+func relayHeader(dst, src http.Header, canonical bool) (hidden bool) {
 	fresh := len(dst) == 0
 	for k, vv := range src {
+		if k == "Date" {
+			continue
+		}
+		hidden = hidden || mayBeHidden(k)
 		share := len(vv) > 0 && (canonical || textproto.CanonicalMIMEHeaderKey(k) == k)
 		if share && !fresh {
 			_, had := dst[k]
@@ -583,6 +609,7 @@ func relayHeader(dst, src http.Header, canonical bool) {
 			dst.Add(k, v)
 		}
 	}
+	return hidden
 }
 
 // firstValue is h.Get(key) for a canonical key: the map indexed by it,

@@ -12,9 +12,15 @@ var Version string
 // "weir/VERSION" with server-tokens. The upstream's Server and Date are
 // removed, as nginx's default proxy_hide_header: the server writes its own
 // Date; so are the other fields that list hides (hideNginxDefault).
-func (g *globalConfig) serverHeader(h http.Header) {
+func (g *globalConfig) serverHeader(h http.Header) { g.serverHeaderOf(h, true) }
+
+// serverHeaderOf is serverHeader; mayHide false: h is known to hold no
+// field hideNginxDefault removes, and is not searched for one.
+func (g *globalConfig) serverHeaderOf(h http.Header, mayHide bool) {
 	delete(h, "Date")
-	hideNginxDefault(h)
+	if mayHide {
+		hideNginxDefault(h)
+	}
 	delete(h, "Server")
 	if g.ServerTokens {
 		h["Server"] = []string{serverToken()}
@@ -26,14 +32,18 @@ func (g *globalConfig) serverHeader(h http.Header) {
 // allow-backend-server-header (nginx's proxy_pass_header Server) those
 // lines are the response's, and a response without any has no Server at
 // all: nginx's proxy gives such a response an empty Server line, which is
-// passed, keeps nginx from writing its own, and is not written.
-func (g *globalConfig) upstreamServerHeader(h http.Header, upstream []string) {
+// passed, keeps nginx from writing its own, and is not written. mayHide
+// false: h is known to hold no field hideNginxDefault removes (relay's
+// mayHide), and is not searched for one.
+func (g *globalConfig) upstreamServerHeader(h http.Header, upstream []string, mayHide bool) {
 	if !g.ServerTokens || !g.AllowBackendServerHeader {
-		g.serverHeader(h)
+		g.serverHeaderOf(h, mayHide)
 		return
 	}
 	delete(h, "Date")
-	hideNginxDefault(h)
+	if mayHide {
+		hideNginxDefault(h)
+	}
 	if len(upstream) == 0 {
 		delete(h, "Server")
 		return
@@ -58,7 +68,7 @@ func serverToken() string {
 // never do.
 func hideNginxDefault(h http.Header) {
 	for k := range h {
-		if len(k) < len("X-Pad") || k[0] != 'X' || k[1] != '-' {
+		if !mayBeHidden(k) {
 			continue // the common case: one comparison per field
 		}
 		switch k {
@@ -66,4 +76,10 @@ func hideNginxDefault(h http.Header) {
 			delete(h, k)
 		}
 	}
+}
+
+// mayBeHidden reports whether the field name k may be one of
+// hideNginxDefault's: it is as long as "X-Pad" and starts with "X-".
+func mayBeHidden(k string) bool {
+	return len(k) >= len("X-Pad") && k[0] == 'X' && k[1] == '-'
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -78,5 +79,61 @@ func TestNginxHiddenResponseHeaders(t *testing.T) {
 		if got := res.header.Get("X-Accel-Other"); got != "kept" {
 			t.Errorf("gzip %v: X-Accel-Other %q, want \"kept\"", g.Compress.Gzip, got)
 		}
+	}
+}
+
+// TestHiddenFromConfig: Weir removes a field of nginx's default
+// proxy_hide_header list that add-headers or custom-headers set, when the
+// upstream sent none of the list as when it sent one: relay's mayHide must
+// not skip the search then. This pins what Weir does, which is not what
+// nginx does: nginx 1.22.1 with headers-more, proxying to an upstream that
+// sent "X-Pad: up-pad" and "X-Accel-Buffering: up", under http{}'s
+// more_set_headers "X-Pad: from-config" and the location's
+// more_set_headers "X-Accel-Charset: from-location", answered
+// "X-Pad: from-config" and "X-Accel-Charset: from-location" and neither
+// upstream field (proxy_hide_header applies to the upstream's fields only).
+// A change to nginx's behaviour changes the hidden lists below.
+func TestHiddenFromConfig(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		upstream string // a field the upstream adds; "" none
+		global   []annotations.Header
+		custom   []annotations.Header
+		hidden   []string
+	}{
+		{name: "add-headers", global: []annotations.Header{{Name: "X-Pad", Value: "1"}, {Name: "X-Kept", Value: "k"}}, hidden: []string{"X-Pad"}},
+		{name: "custom-headers", custom: []annotations.Header{{Name: "X-Accel-Charset", Value: "1"}, {Name: "X-Kept", Value: "k"}}, hidden: []string{"X-Accel-Charset"}},
+		{name: "custom-headers, upstream's hidden", upstream: "X-Accel-Buffering",
+			custom: []annotations.Header{{Name: "X-Accel-Expires", Value: "1"}, {Name: "X-Kept", Value: "k"}}, hidden: []string{"X-Accel-Expires", "X-Accel-Buffering"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+				if tc.upstream != "" {
+					w.Header().Set(tc.upstream, "up")
+				}
+				io.WriteString(w, "ok")
+			})
+			s := snap(1, "foo.com", backendOf("up", []string{addr(up)}, func(p *annotations.Proxy) {
+				if tc.custom != nil {
+					p.CustomHeaders = &annotations.CustomHeaders{Headers: tc.custom}
+				}
+			}))
+			s.Global.ResponseHeaders = tc.global
+			_, srv := front(t, Options{}, s)
+			res := get(t, client(t), srv, "foo.com", "/")
+			if res.err != nil || res.status != 200 {
+				t.Fatalf("GET: %d %v", res.status, res.err)
+			}
+			for _, k := range tc.hidden {
+				if v, ok := res.header[k]; ok {
+					t.Errorf("client got %s: %q", k, v)
+				}
+			}
+			if got := res.header.Get("X-Kept"); got != "k" {
+				t.Errorf("X-Kept %q, want \"k\"", got)
+			}
+		})
 	}
 }

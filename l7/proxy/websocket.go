@@ -300,7 +300,7 @@ func newTunnel(client, backend net.Conn, fromClient, fromBackend io.Reader, to t
 // own Date, as nginx writes its own on every response.
 func (p *Proxy) switchHeader(h http.Header, r *http.Request, ex *exchange) {
 	p.responseHeaders(ex, r, h)
-	p.liveGlobal().upstreamServerHeader(h, h["Server"])
+	p.liveGlobal().upstreamServerHeader(h, h["Server"], true)
 	h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
 }
 
@@ -494,7 +494,7 @@ func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http
 	removeResponseHops(resp.Header, r.ProtoMajor >= 2)
 	copyHeader(rec.Header(), resp.Header)
 	p.responseHeaders(ex, r, rec.Header()) // hide-headers, add-headers, custom-headers, CORS, HSTS, as relay
-	p.liveGlobal().upstreamServerHeader(rec.Header(), resp.Header["Server"])
+	p.liveGlobal().upstreamServerHeader(rec.Header(), resp.Header["Server"], true)
 	keepUntyped(rec.Header())
 	rec.relayStatusLine(resp)
 	rec.WriteHeader(resp.StatusCode)
