@@ -294,9 +294,9 @@ func (e *encoder) Flush() { _ = e.FlushError() }
 func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 // encodeResponse prepares the response header of r, the upstream's copied
-// into rec: it removes the upstream's Server and Date, and, unless mayHide
-// is false (relay's), the fields nginx's proxy_hide_header list hides
-// (upstreamServerHeader), keeps nginx's Content-Type, an untyped response
+// into rec: it removes the upstream's Server and Date (upstreamServerHeader;
+// relayHeader left out the other fields nginx's proxy_hide_header hides),
+// keeps nginx's Content-Type, an untyped response
 // untyped (keepUntyped) and,
 // when use-gzip or enable-brotli applies, sets Content-Encoding and puts an
 // encoder in front of the client. It returns the encoder, nil when the body
@@ -310,10 +310,10 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // use-gzip (gzip_vary on), such a response gets Vary: Accept-Encoding
 // whether or not the client accepts an encoding. Brotli goes first when the client
 // accepts "br"; gzip needs HTTP/1.1 and a User-Agent not in gzip-disable.
-func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response, mayHide bool) *encoder {
+func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response) *encoder {
 	g := p.liveGlobal()
 	h := rec.Header()
-	g.upstreamServerHeader(h, resp.Header["Server"], mayHide)
+	g.upstreamServerHeader(h, resp.Header["Server"])
 	keepUntyped(h)
 	c := &g.compress
 	if !c.gzip && !c.brotli {

@@ -430,23 +430,11 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		removeResponseHops(resp.Header, r.ProtoMajor >= 2) // respheaders.go
 	}
 	h := rec.Header()
-	// mayHide: h may get a field of nginx's proxy_hide_header list
-	// (hideNginxDefault, at encodeResponse): it had fields before the
-	// upstream's came (add-headers' and custom-headers', which ServeHTTP
-	// sets as it finds the route, and any other), the upstream sent an
-	// "X-" name, or add-headers or custom-headers had fields to set below,
-	// again (maybe from a newer configuration). responseHeaders' other
-	// fields have names of their own (Set-Cookie, Location, Refresh, the
-	// CORS ones, Strict-Transport-Security), and so has Trailer. Without,
-	// the map is not iterated for those names (an iteration's start draws
-	// two random numbers): some 450 instructions of each response.
-	mayHide := len(h) > 0
-	mayHide = relayHeader(h, resp.Header, fast != nil) || mayHide
-	absolute, configured := p.responseHeaders(ex, r, h) // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
+	relayHeader(h, resp.Header, fast != nil)
+	absolute := p.responseHeaders(ex, r, h) // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
 	if absolute {
 		rec.absoluteLocation()
 	}
-	mayHide = mayHide || configured
 	dropForbiddenTrailers(resp.Trailer)
 	announced := len(resp.Trailer)
 	if announced > 0 {
@@ -465,7 +453,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		order = p.corsOrder(order, ex.route) // cors.go
 	}
 	rec.relayFieldOrder(order)
-	enc := p.encodeResponse(rec, r, resp, mayHide) // compress.go
+	enc := p.encodeResponse(rec, r, resp) // compress.go
 	rec.WriteHeader(resp.StatusCode)
 	err := enc.finish(p.copyBody(rec, resp, ex, gone))
 	ex.timing.done()
@@ -584,17 +572,16 @@ func mayBeEventStream(ct string) bool {
 // from dst in any case (upstreamServerHeader: nginx's proxy_hide_header
 // list), and nothing reads it before; relayed, it cost a map assignment
 // of each response for the delete to undo. (A Date of src spelled
-// otherwise is copied, canonicalised, and removed there as before.)
-//
-// It reports whether a name of src may be one hideNginxDefault removes:
-// one that starts with "X-" (as spelled in src) and is as long as "X-Pad".
-func relayHeader(dst, src http.Header, canonical bool) (hidden bool) {
+// otherwise is copied, canonicalised, and removed there as before.) Nor
+// are the other fields of nginx's default proxy_hide_header list
+// (nginxHidden): they are hidden from the upstream's fields only, and
+// add-headers or custom-headers may set them.
+func relayHeader(dst, src http.Header, canonical bool) {
 	fresh := len(dst) == 0
 	for k, vv := range src {
-		if k == "Date" {
+		if k == "Date" || mayBeHidden(k) && nginxHidden(k, canonical) {
 			continue
 		}
-		hidden = hidden || mayBeHidden(k)
 		share := len(vv) > 0 && (canonical || textproto.CanonicalMIMEHeaderKey(k) == k)
 		if share && !fresh {
 			_, had := dst[k]
@@ -609,7 +596,6 @@ func relayHeader(dst, src http.Header, canonical bool) (hidden bool) {
 			dst.Add(k, v)
 		}
 	}
-	return hidden
 }
 
 // firstValue is h.Get(key) for a canonical key: the map indexed by it,

@@ -10,15 +10,14 @@ import (
 )
 
 // routeHeaders sets add-headers (for r) and the route's custom-headers on
-// h; it reports whether there were any to set (configured).
-func (p *Proxy) routeHeaders(h http.Header, route *router.Route, ex *exchange, r *http.Request) (configured bool) {
+// h.
+func (p *Proxy) routeHeaders(h http.Header, route *router.Route, ex *exchange, r *http.Request) {
 	add := p.liveGlobal().addHeaders
 	add.set(h, ex, r)
 	ch := route.Backend.Proxy.CustomHeaders
 	if ch != nil {
 		setHeaders(h, ch.Headers)
 	}
-	return len(add) > 0 || ch != nil
 }
 
 // responseHeaders edits an upstream's response header h once the
@@ -30,10 +29,8 @@ func (p *Proxy) routeHeaders(h http.Header, route *router.Route, ex *exchange, r
 // custom-headers and the CORS headers (cors.go) are set, replacing the
 // upstream's; last, on an HTTPS request r, the route's HSTS (ownHSTS).
 // It reports whether a Location was made absolute (redirectedLocation),
-// which nginx writes in another place of the head (absoluteLocation), and
-// whether add-headers or custom-headers had fields to set (configured:
-// the only fields it sets whose names the configuration chooses).
-func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) (absolute, configured bool) {
+// which nginx writes in another place of the head (absoluteLocation).
+func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) (absolute bool) {
 	sticky := takeSticky(ex, h) // balance.go
 	if i := rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h); i >= 0 {
 		absolute = redirectedLocation(r, ex.route, h["Location"], i)
@@ -43,14 +40,14 @@ func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) (a
 		h.Del(k)
 	}
 	putSticky(h, sticky)
-	configured = p.routeHeaders(h, ex.route, ex, r)
+	p.routeHeaders(h, ex.route, ex, r)
 	if ex.cors != nil {
 		setCORS(h, ex.cors, ex.corsOrigin)
 	}
 	if !ex.errorPage {
 		ownHSTS(h, r, g.hsts)
 	}
-	return absolute, configured
+	return absolute
 }
 
 // redirectedLocation makes loc[i], the last Location value proxy_redirect

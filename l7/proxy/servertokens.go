@@ -1,6 +1,9 @@
 package proxy
 
-import "net/http"
+import (
+	"net/http"
+	"net/textproto"
+)
 
 // Version is the version Weir names in the Server header with server-tokens
 // "true" ("weir/" + Version); "" names no version ("weir"). cmd/weir sets
@@ -9,18 +12,10 @@ var Version string
 
 // serverHeader sets the Server header of a response whose header is h: none
 // by default (nginx's server_tokens off with more_clear_headers Server),
-// "weir/VERSION" with server-tokens. The upstream's Server and Date are
-// removed, as nginx's default proxy_hide_header: the server writes its own
-// Date; so are the other fields that list hides (hideNginxDefault).
-func (g *globalConfig) serverHeader(h http.Header) { g.serverHeaderOf(h, true) }
-
-// serverHeaderOf is serverHeader; mayHide false: h is known to hold no
-// field hideNginxDefault removes, and is not searched for one.
-func (g *globalConfig) serverHeaderOf(h http.Header, mayHide bool) {
+// "weir/VERSION" with server-tokens. Date is removed: the server writes its
+// own.
+func (g *globalConfig) serverHeader(h http.Header) {
 	delete(h, "Date")
-	if mayHide {
-		hideNginxDefault(h)
-	}
 	delete(h, "Server")
 	if g.ServerTokens {
 		h["Server"] = []string{serverToken()}
@@ -28,22 +23,18 @@ func (g *globalConfig) serverHeaderOf(h http.Header, mayHide bool) {
 }
 
 // upstreamServerHeader is serverHeader for a proxied response, whose
-// upstream sent the Server lines upstream. With server-tokens and
+// upstream sent the Server lines upstream: the upstream's Server and Date
+// are removed, as nginx's default proxy_hide_header. With server-tokens and
 // allow-backend-server-header (nginx's proxy_pass_header Server) those
 // lines are the response's, and a response without any has no Server at
 // all: nginx's proxy gives such a response an empty Server line, which is
-// passed, keeps nginx from writing its own, and is not written. mayHide
-// false: h is known to hold no field hideNginxDefault removes (relay's
-// mayHide), and is not searched for one.
-func (g *globalConfig) upstreamServerHeader(h http.Header, upstream []string, mayHide bool) {
+// passed, keeps nginx from writing its own, and is not written.
+func (g *globalConfig) upstreamServerHeader(h http.Header, upstream []string) {
 	if !g.ServerTokens || !g.AllowBackendServerHeader {
-		g.serverHeaderOf(h, mayHide)
+		g.serverHeader(h)
 		return
 	}
 	delete(h, "Date")
-	if mayHide {
-		hideNginxDefault(h)
-	}
 	if len(upstream) == 0 {
 		delete(h, "Server")
 		return
@@ -59,27 +50,38 @@ func serverToken() string {
 	return "weir/" + Version
 }
 
-// hideNginxDefault removes from h the fields of nginx's default
-// proxy_hide_header list besides Date and Server: X-Pad and the X-Accel-*
-// fields nginx acts on (ingress-nginx adds to the list, hide-headers, but
-// never removes from it). Another X-Accel-* field passes, as with nginx.
-// Weir does not act on them (no internal redirect, rate or buffering
-// change): it only keeps the client from seeing them, as nginx's clients
-// never do.
+// hideNginxDefault removes from h, an upstream's header, the fields of
+// nginx's default proxy_hide_header list besides Date and Server: X-Pad and
+// the X-Accel-* fields nginx acts on (ingress-nginx adds to the list,
+// hide-headers, but never removes from it). Another X-Accel-* field passes,
+// as with nginx. Weir does not act on them (no internal redirect, rate or
+// buffering change): it only keeps the client from seeing the upstream's,
+// as nginx's clients never do. add-headers or custom-headers may set them
+// (nginx 1.22.1 with headers-more sends those).
 func hideNginxDefault(h http.Header) {
 	for k := range h {
-		if !mayBeHidden(k) {
-			continue // the common case: one comparison per field
-		}
-		switch k {
-		case "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset":
+		if mayBeHidden(k) && nginxHidden(k, true) {
 			delete(h, k)
 		}
 	}
 }
 
+// nginxHidden reports whether the field name k is one of hideNginxDefault's;
+// canonical: k is known canonical, else it is canonicalised first.
+func nginxHidden(k string, canonical bool) bool {
+	if !canonical {
+		k = textproto.CanonicalMIMEHeaderKey(k)
+	}
+	switch k {
+	case "X-Pad", "X-Accel-Expires", "X-Accel-Redirect", "X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset":
+		return true
+	}
+	return false
+}
+
 // mayBeHidden reports whether the field name k may be one of
-// hideNginxDefault's: it is as long as "X-Pad" and starts with "X-".
+// hideNginxDefault's: it is as long as "X-Pad" and starts with "X-" or
+// "x-".
 func mayBeHidden(k string) bool {
-	return len(k) >= len("X-Pad") && k[0] == 'X' && k[1] == '-'
+	return len(k) >= len("X-Pad") && k[0]|0x20 == 'x' && k[1] == '-'
 }

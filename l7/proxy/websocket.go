@@ -295,12 +295,14 @@ func newTunnel(client, backend net.Conn, fromClient, fromBackend io.Reader, to t
 
 // switchHeader edits h, the upstream's 101 header without its hop-by-hop
 // fields, as nginx's header filters edit every response, a 101 included:
-// the route's response headers and HSTS (responseHeaders), no upstream Server,
-// Date or other field proxy_hide_header hides (upstreamServerHeader), and Weir's
-// own Date, as nginx writes its own on every response.
+// no upstream field proxy_hide_header hides by default (hideNginxDefault),
+// the route's response headers and HSTS (responseHeaders), no upstream
+// Server or Date (upstreamServerHeader), and Weir's own Date, as nginx
+// writes its own on every response.
 func (p *Proxy) switchHeader(h http.Header, r *http.Request, ex *exchange) {
+	hideNginxDefault(h)
 	p.responseHeaders(ex, r, h)
-	p.liveGlobal().upstreamServerHeader(h, h["Server"], true)
+	p.liveGlobal().upstreamServerHeader(h, h["Server"])
 	h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
 }
 
@@ -492,9 +494,9 @@ func (h *headReader) Read(p []byte) (int, error) {
 // and a body cut short cuts the client's connection after what was read.
 func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http.Response, backend net.Conn, ex *exchange) {
 	removeResponseHops(resp.Header, r.ProtoMajor >= 2)
-	copyHeader(rec.Header(), resp.Header)
+	relayHeader(rec.Header(), resp.Header, false)
 	p.responseHeaders(ex, r, rec.Header()) // hide-headers, add-headers, custom-headers, CORS, HSTS, as relay
-	p.liveGlobal().upstreamServerHeader(rec.Header(), resp.Header["Server"], true)
+	p.liveGlobal().upstreamServerHeader(rec.Header(), resp.Header["Server"])
 	keepUntyped(rec.Header())
 	rec.relayStatusLine(resp)
 	rec.WriteHeader(resp.StatusCode)
