@@ -71,9 +71,6 @@ func TestBuilderBalancingOrders(t *testing.T) {
 				Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}},
 		},
 	}
-	byName := func(list []*networkingv1.Ingress, name string) int {
-		return slices.IndexFunc(list, func(i *networkingv1.Ingress) bool { return i.Name == name })
-	}
 	opts := snapshot.DefaultOptions()
 	// The settings differ per Ingress but are shared: c.example.com is
 	// balanced by a's ewma (and e's cookie), f.example.com hashed by
@@ -95,12 +92,25 @@ func TestBuilderBalancingOrders(t *testing.T) {
 	// and the canary's pair cover owners, modes, ties and canaries).
 	perms := permutations([]string{"a", "b", "d", "e", "g"})
 	perms = append(perms, []string{"h", "k"}, []string{"k", "h"})
+	checkOrders(t, objs, base, edited, perms)
+}
+
+// checkOrders, for every order of perms, builds objs with base as its
+// Ingresses, then edits each Ingress of the order to its edited version
+// (if any), deletes each, re-creates each as it was, then deletes and
+// re-creates each as the newest, and checks after every change that the
+// Builder's build is scoped and equals the full Build.
+func checkOrders(t *testing.T, objs snapshot.Objects, base []*networkingv1.Ingress, edited map[string]*networkingv1.Ingress, perms [][]string) {
+	t.Helper()
+	opts := snapshot.DefaultOptions()
+	byName := func(list []*networkingv1.Ingress, name string) int {
+		return slices.IndexFunc(list, func(i *networkingv1.Ingress) bool { return i.Name == name })
+	}
 	for _, order := range perms {
 		bl := snapshot.NewBuilder(opts)
 		objs.Ingresses = slices.Clone(base)
 		bl.Build(objs)
 		step := func(what, name string, change func()) {
-			t.Helper()
 			change()
 			objs.Changed = []snapshot.ObjectRef{{Kind: "Ingress", Namespace: "ns", Name: name}}
 			got := bl.Build(objs)
@@ -155,4 +165,34 @@ func permutations(s []string) [][]string {
 		}
 	}
 	return out
+}
+
+// TestBuilderLegacyCanaryOrders is TestBuilderBalancingOrders for a legacy
+// canary sharing its Service port with a sticky canary of another host,
+// whose main rule's cookie affinity it takes (shareCanaryAffinity): a
+// change of that other host must reach the legacy canary's host.
+func TestBuilderLegacyCanaryOrders(t *testing.T) {
+	t.Parallel()
+	legacy := func(kv ...string) *networkingv1.Ingress {
+		return balanceIngress("legacy", "a.example.com", "v2", 80, 2, append([]string{"canary", "true", "canary-weight", "50"}, kv...)...)
+	}
+	base := []*networkingv1.Ingress{
+		balanceIngress("main", "a.example.com", "app", 80, 1, "affinity", "cookie", "session-cookie-name", "m"),
+		legacy("affinity-canary-behavior", "legacy", "affinity", "cookie", "session-cookie-name", "own"),
+		balanceIngress("other", "b.example.com", "web", 80, 3, "affinity", "cookie", "session-cookie-name", "o"),
+		balanceIngress("sticky", "b.example.com", "v2", 80, 4, "canary", "true", "canary-weight", "50"),
+	}
+	edited := map[string]*networkingv1.Ingress{
+		"main":   balanceIngress("main", "a.example.com", "app", 80, 1),
+		"legacy": legacy(),
+		"other":  balanceIngress("other", "b.example.com", "web", 80, 3, "affinity", "cookie", "session-cookie-name", "o2", "affinity-mode", "persistent"),
+		"sticky": balanceIngress("sticky", "b.example.com", "v2", 80, 4, "canary", "true", "canary-weight", "50", "affinity-canary-behavior", "legacy"),
+	}
+	objs := snapshot.Objects{IngressClasses: weirClasses(), Ingresses: base}
+	// The legacy canary has the cookie of the sticky one's main rule.
+	s := snapshot.Build(objs, snapshot.DefaultOptions())
+	if bal := s.Servers[0].Paths[0].Canaries[0].Backend.Proxy.Balance; s.Servers[0].Host != "a.example.com" || bal == nil || bal.CookieName != "o" {
+		t.Fatalf("the legacy canary of a.example.com: balance %+v, want other's cookie o", bal)
+	}
+	checkOrders(t, objs, base, edited, permutations([]string{"main", "legacy", "other", "sticky"}))
 }
