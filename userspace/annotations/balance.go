@@ -37,8 +37,9 @@ type Balance struct {
 	// endpoints are added.
 	Persistent bool `json:"persistent,omitempty"`
 	// CanaryLegacy is affinity-canary-behavior "legacy": a canary of this
-	// Ingress has this Ingress's own affinity, not the main rule's (none
-	// unless it sets affinity). False is "sticky" (the default): the canary
+	// Ingress has no cookie affinity, neither the main rule's nor this
+	// Ingress's own, as in ingress-nginx (unless a sticky canary shares
+	// its Service port, whose affinity it then shares). False is "sticky" (the default): the canary
 	// keeps the main rule's affinity, so a client served by the canary
 	// stays on it.
 	CanaryLegacy bool `json:"canaryLegacy,omitempty"`
@@ -107,7 +108,7 @@ var balanceMeta = []Meta{
 	},
 	{
 		Key: "affinity-canary-behavior", Default: "sticky",
-		Doc:      "On a canary Ingress: `sticky` gives the canary the main rule's affinity, so a client the canary served stays on it; `legacy` gives it the canary Ingress's own (none unless it sets `affinity`).",
+		Doc:      "On a canary Ingress: `sticky` gives the canary the main rule's affinity, so a client the canary served stays on it; `legacy` gives it none, as in ingress-nginx: the canary Ingress's own `affinity` and `session-cookie-*` are ignored too (unless a sticky canary routes to the same Service port: that one upstream then has the affinity the sticky canary took).",
 		Validate: func(v string) error { return oneOf(v, "sticky", "legacy") },
 	},
 	{

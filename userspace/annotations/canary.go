@@ -236,19 +236,16 @@ func CanaryEnabled(ann map[string]string) bool {
 // main rule instead: every known annotation except the canary family,
 // load-balance, upstream-hash-by*, service-upstream and
 // affinity-canary-behavior, which the canary's upstream takes from its own
-// Ingress as in ingress-nginx, and,
-// with affinity-canary-behavior "legacy", affinity, affinity-mode and
-// session-cookie-*. It returns nil for a nil map.
+// Ingress as in ingress-nginx. affinity, affinity-mode and session-cookie-*
+// are ignored even with affinity-canary-behavior "legacy": ingress-nginx
+// gives an upstream only canaries route to no affinity of theirs. It
+// returns nil for a nil map.
 func CanaryIgnored(ann map[string]string) []string {
-	legacy := strings.TrimSpace(ann[Prefix+"affinity-canary-behavior"]) == "legacy"
 	var out []string
 	for k := range ann {
 		key, ok := strings.CutPrefix(k, Prefix)
 		if !ok || !isKnown(key) || key == "canary" || strings.HasPrefix(key, "canary-") || key == "load-balance" ||
 			strings.HasPrefix(key, "upstream-hash-by") || key == "service-upstream" || key == "affinity-canary-behavior" {
-			continue
-		}
-		if legacy && (key == "affinity" || key == "affinity-mode" || strings.HasPrefix(key, "session-cookie-")) {
 			continue
 		}
 		out = append(out, k)

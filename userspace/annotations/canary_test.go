@@ -158,7 +158,8 @@ func TestCanaryIgnored(t *testing.T) {
 		t.Errorf("CanaryIgnored (-want +got):\n%s", diff)
 	}
 	// ingress-nginx's canary upstream takes upstream-hash-by* from its own
-	// Ingress, and its affinity from the main rule unless "legacy".
+	// Ingress, and its affinity from the main rule, or none with
+	// "legacy": the canary Ingress's own is ignored either way.
 	balance := map[string]string{
 		Prefix + "canary": "true", Prefix + "upstream-hash-by": "$request_uri", Prefix + "upstream-hash-by-subset": "true",
 		Prefix + "affinity": "cookie", Prefix + "session-cookie-name": "c",
@@ -169,8 +170,10 @@ func TestCanaryIgnored(t *testing.T) {
 		t.Errorf("CanaryIgnored, sticky (-want +got):\n%s", diff)
 	}
 	balance[Prefix+"affinity-canary-behavior"] = "legacy"
-	if got := CanaryIgnored(balance); got != nil {
-		t.Errorf("CanaryIgnored, legacy = %q, want none", got)
+	balance[Prefix+"affinity-mode"] = "persistent"
+	want = []string{Prefix + "affinity", Prefix + "affinity-mode", Prefix + "session-cookie-name"}
+	if diff := cmp.Diff(want, CanaryIgnored(balance)); diff != "" {
+		t.Errorf("CanaryIgnored, legacy (-want +got):\n%s", diff)
 	}
 }
 

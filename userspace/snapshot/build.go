@@ -579,6 +579,59 @@ func (b *builder) shareAffinity() {
 			}
 		}
 	}
+	b.shareCanaryAffinity()
+}
+
+// shareCanaryAffinity gives the legacy canaries (affinity-canary-behavior
+// "legacy", none of their own) the cookie affinity of a sticky canary
+// routing to the same upstream: in ingress-nginx a canary's Service port
+// is one upstream, and mergeAlternativeBackend copies the main rule's
+// affinity onto it for the sticky canary. Of several, the one of the
+// newest main rule (then the greatest host and path) is taken, a stand-in
+// for ingress-nginx's last merge.
+func (b *builder) shareCanaryAffinity() {
+	type from struct {
+		rank      int
+		host, key string
+		bal       *annotations.Balance
+	}
+	var sticky map[string]from
+	for host, h := range b.hosts {
+		for i := range h.srv.Paths {
+			p := &h.srv.Paths[i]
+			for j := range p.Canaries {
+				be := &p.Canaries[j].Backend
+				bal := be.Proxy.Balance
+				if bal == nil || !bal.Cookie || bal.CanaryLegacy {
+					continue
+				}
+				if sticky == nil {
+					sticky = map[string]from{}
+				}
+				f := from{rank: h.rank[i], host: host, key: p.Path + " " + string(p.Match), bal: bal}
+				name := be.UpstreamName()
+				if cur, ok := sticky[name]; !ok || cmp.Or(cmp.Compare(f.rank, cur.rank), strings.Compare(f.host, cur.host), strings.Compare(f.key, cur.key)) > 0 {
+					sticky[name] = f
+				}
+			}
+		}
+	}
+	if sticky == nil {
+		return
+	}
+	for _, h := range b.hosts {
+		for i := range h.srv.Paths {
+			p := &h.srv.Paths[i]
+			for j := range p.Canaries {
+				be := &p.Canaries[j].Backend
+				if bal := be.Proxy.Balance; bal != nil && bal.CanaryLegacy {
+					if f, ok := sticky[be.UpstreamName()]; ok {
+						be.Proxy.Balance = sharedBalance(f.bal, f.bal.Persistent, bal)
+					}
+				}
+			}
+		}
+	}
 }
 
 // sharedBalance is the Balance of a path whose own is own (nil: none) on

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/weir-lb/weir/userspace/annotations"
 )
@@ -53,7 +54,13 @@ func (b *builder) attachCanaries(ings []*ingress, regexHosts map[string]bool) {
 		if !ing.cfg.Canary.Enabled {
 			continue
 		}
+		legacy := ing.cfg.Proxy.Balance != nil && ing.cfg.Proxy.Balance.CanaryLegacy
 		for _, k := range annotations.CanaryIgnored(ing.obj.Annotations) {
+			key := strings.TrimPrefix(k, annotations.Prefix)
+			if legacy && (key == "affinity" || key == "affinity-mode" || strings.HasPrefix(key, "session-cookie-")) {
+				b.warn(ing.ref, ReasonCanaryAnnotationIgnored, "annotation %s is ignored on a canary ingress; with affinity-canary-behavior legacy the canary takes no affinity of its own", k)
+				continue
+			}
 			b.warn(ing.ref, ReasonCanaryAnnotationIgnored, "annotation %s is ignored on a canary ingress; the main rule's setting applies", k)
 		}
 		attached := map[key]bool{}
@@ -208,12 +215,16 @@ func CanaryTotal(canaries []Canary) int {
 // canary's upstream: upstream-hash-by* are own's (each upstream takes them
 // from the Ingress that creates it); the cookie affinity is main's, copied
 // over the canary's by mergeAlternativeBackend, unless own says
-// affinity-canary-behavior "legacy": then it is own's.
+// affinity-canary-behavior "legacy": then there is none, the canary's own
+// affinity annotations included, as getBackendServers skips the
+// affinity of an upstream only canaries route to (NoServer) and
+// mergeAlternativeBackend copies none (shareAffinity gives it the one a
+// sticky canary of the same upstream copies there).
 func canaryBalance(main, own *annotations.Balance) *annotations.Balance {
 	var b annotations.Balance
 	switch {
 	case own != nil && own.CanaryLegacy:
-		b = *own
+		b.HashBy, b.HashBySubset, b.HashBySubsetSize, b.CanaryLegacy = own.HashBy, own.HashBySubset, own.HashBySubsetSize, true
 	case main != nil:
 		b = *main
 		b.HashBy, b.HashBySubset, b.HashBySubsetSize = "", false, 0

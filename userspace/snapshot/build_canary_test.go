@@ -113,3 +113,48 @@ func TestBuildCanaryDefaultBackend(t *testing.T) {
 		t.Errorf("without a catch-all Ingress: default backend canaries %+v, want none", s.DefaultCanaries)
 	}
 }
+
+// TestBuildLegacyCanaryAffinity: a canary with affinity-canary-behavior
+// legacy has no cookie affinity, its own affinity annotations ignored, as
+// ingress-nginx gives an upstream only canaries route to none
+// (getBackendServers skips a NoServer upstream, mergeAlternativeBackend
+// copies nothing for legacy); unless a sticky canary routes to the same
+// Service port: that one upstream has the main rule's affinity the sticky
+// canary's merge copied there.
+func TestBuildLegacyCanaryAffinity(t *testing.T) {
+	t.Parallel()
+	main := func(kv ...string) *networkingv1.Ingress {
+		return balanceIngress("main", "a.example.com", "app", 80, 1, kv...)
+	}
+	legacy := balanceIngress("legacy", "a.example.com", "v2", 80, 2, "canary", "true", "canary-weight", "50",
+		"affinity-canary-behavior", "legacy", "affinity", "cookie", "session-cookie-name", "own", "upstream-hash-by", "$uri")
+	for _, tc := range []struct {
+		name string
+		ings []*networkingv1.Ingress
+		want string // the legacy canary's cookie name, "" for none
+	}{
+		{"main without affinity", []*networkingv1.Ingress{main(), legacy}, ""},
+		{"main with affinity", []*networkingv1.Ingress{main("affinity", "cookie", "session-cookie-name", "m"), legacy}, ""},
+		{"a sticky canary of v2 on another host", []*networkingv1.Ingress{
+			main("affinity", "cookie", "session-cookie-name", "m"), legacy,
+			balanceIngress("other", "b.example.com", "app", 80, 3, "affinity", "cookie", "session-cookie-name", "o"),
+			balanceIngress("sticky", "b.example.com", "v2", 80, 4, "canary", "true", "canary-weight", "50"),
+		}, "o"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := snapshot.Build(snapshot.Objects{IngressClasses: weirClasses(), Ingresses: tc.ings}, snapshot.DefaultOptions())
+			if len(s.Servers) == 0 || s.Servers[0].Host != "a.example.com" || len(s.Servers[0].Paths[0].Canaries) != 1 {
+				t.Fatalf("servers: %+v", s.Servers)
+			}
+			bal := s.Servers[0].Paths[0].Canaries[0].Backend.Proxy.Balance
+			got := ""
+			if bal != nil && bal.Cookie {
+				got = bal.CookieName
+			}
+			if got != tc.want || bal == nil || !bal.CanaryLegacy || bal.HashBy != "$uri" {
+				t.Errorf("legacy canary: balance %+v, want cookie %q (none if empty), CanaryLegacy, hashed by its own $uri", bal, tc.want)
+			}
+		})
+	}
+}

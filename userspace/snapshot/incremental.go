@@ -317,11 +317,13 @@ func annotatedSecrets(ing *networkingv1.Ingress) []nsName {
 	return []nsName{{ns, name}}
 }
 
-// hasAffinity reports whether ing (nil: none) sets the affinity
-// annotation, whatever its value: its rules may share their Service's
-// cookie affinity (shareAffinity).
+// hasAffinity reports whether ing (nil: none) sets the affinity or the
+// affinity-canary-behavior annotation, whatever its value: its rules may
+// share their Service's cookie affinity (shareAffinity), its legacy
+// canaries that of a sticky canary of the same Service port
+// (shareCanaryAffinity).
 func hasAffinity(ing *networkingv1.Ingress) bool {
-	return ing != nil && ing.Annotations[annotations.Prefix+"affinity"] != ""
+	return ing != nil && (ing.Annotations[annotations.Prefix+"affinity"] != "" || ing.Annotations[annotations.Prefix+"affinity-canary-behavior"] != "")
 }
 
 // sameBalancing reports whether a and b (nil: none) write the same
