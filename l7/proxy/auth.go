@@ -459,7 +459,10 @@ func (au *authenticator) transport(conns, idleSeconds int) *http.Transport {
 		// certificate is verified: its answer grants access.
 		// DisableCompression: nginx sends the client's Accept-Encoding
 		// or none, never a gzip of its own.
+		// TLSHandshakeTimeout: nginx bounds an upstream's SSL handshake by
+		// proxy_connect_timeout too (zero would wait for ever).
 		t = &http.Transport{DialContext: d.DialContext, DisableCompression: true, ResponseHeaderTimeout: au.timeout,
+			TLSHandshakeTimeout: au.timeout,
 			MaxIdleConnsPerHost: max(k.conns, 1), DisableKeepAlives: k.conns == 0,
 			IdleConnTimeout: time.Duration(k.idleSeconds) * time.Second}
 		au.trans[k] = t

@@ -456,6 +456,43 @@ func TestExternalAuthTimeout(t *testing.T) {
 	}
 }
 
+// TestExternalAuthTLSHandshakeTimeout: an https auth service that accepts
+// the connection and never finishes the TLS handshake is a 500 within the
+// auth timeout, as nginx's proxy_connect_timeout bounds its upstream SSL
+// handshake; before, the request waited until the client gave up.
+func TestExternalAuthTLSHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held sync.WaitGroup // accepted connections, kept open and silent
+	t.Cleanup(held.Wait)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held.Go(func() {
+				_, _ = io.Copy(io.Discard, c) // reads the ClientHello, answers nothing
+				c.Close()
+			})
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: "https://" + ln.Addr().String() + "/auth", SigninRedirectParam: "rd"}}
+	p, srv := front(t, Options{}, snap(1, "tlsstall.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+	p.auth.timeout = 300 * time.Millisecond
+	t.Cleanup(p.auth.close)
+	c := client(t)
+	c.Timeout = 5 * time.Second
+	if res := get(t, c, srv, "tlsstall.example.com", "/"); res.status != 500 {
+		t.Errorf("an auth service stalled in the TLS handshake: status %d (%v), want 500", res.status, res.err)
+	}
+}
+
 func TestExternalAuthCache(t *testing.T) {
 	t.Parallel()
 	up := authEcho(t)
