@@ -629,7 +629,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "client-header-timeout", Default: "60", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "How long a client may take to send a request head (nginx's `client_header_timeout`; nginx time syntax: `60`, `60s`, `1m`): from the accept for a connection's first request, from its first bytes for the next; past it the connection is closed without a response. Applied live with the HTTP/1 server `--http1-server=weir` (the default); `--http1-server=net` keeps 60s.",
+		Doc:      "How long a client may take to send a request head (nginx's `client_header_timeout`; nginx time syntax: `60`, `60s`, `1m`): from the accept for a connection's first request, from its first bytes for the next; past it the connection is closed without a response. A TLS handshake on the HTTPS listener is held to it too, from the accept, as nginx reads one under `client_header_timeout`. Applied live with the HTTP/1 server `--http1-server=weir` (the default); `--http1-server=net` keeps 60s for request heads.",
 		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
 	},
 	{
