@@ -760,6 +760,43 @@ func TestNoAuthLocations(t *testing.T) {
 	check("no-auth-locations /public", map[string]int{"/.well-known/acme-challenge/tok": 401, "/public/x": 200, "/": 401})
 }
 
+// TestNoAuthLocationsDropAuthResponseHeaders: a no-auth location of a
+// route with auth-url is served without asking the service, and without
+// the client's own auth-response-headers: the backend takes those from the
+// service, so a client could otherwise name itself (X-User: admin). nginx
+// 1.22.1 configured as nginx.tmpl renders a location in no-auth-locations
+// (no auth_request, no proxy_set_header of $authHeader0) passed the
+// client's X-User on; Weir deliberately does not.
+func TestNoAuthLocationsDropAuthResponseHeaders(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	var asked atomic.Int32
+	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.Header().Set("X-User", "from-service")
+	})
+	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd", ResponseHeaders: []string{"X-User"}}}
+	be := backendOf("web", []string{addr(up)}, withAuth(a))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "n.example.com", Paths: []snapshot.Path{
+		{Path: "/.well-known/acme-challenge", Match: snapshot.MatchPrefix, Backend: be},
+		{Path: "/", Match: snapshot.MatchPrefix, Backend: be},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	forged := map[string]string{"X-User": "admin"}
+	res := authGet(t, c, srv, http.MethodGet, "n.example.com", "/.well-known/acme-challenge/tok", forged)
+	if res.status != 200 || !strings.Contains(res.body, "user= ") {
+		t.Errorf("no-auth location: %d %q, want 200 and no X-User upstream", res.status, res.body)
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("the auth service was asked %d times for a no-auth location", n)
+	}
+	res = authGet(t, c, srv, http.MethodGet, "n.example.com", "/x", forged)
+	if res.status != 200 || !strings.Contains(res.body, "user=from-service ") {
+		t.Errorf("authenticated location: %d %q, want 200 and the service's X-User upstream", res.status, res.body)
+	}
+}
+
 // TestExternalAuthKeepalive: without auth-keepalive every subrequest
 // closes its connection (Connection: close, as nginx's default); with it
 // and use-http2 "false" the connection is reused. With use-http2 on (the

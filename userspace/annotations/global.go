@@ -619,7 +619,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "no-auth-locations", Default: DefaultNoAuthLocations, ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Comma-separated path prefixes: the rules whose path (that of nginx's location for the rule: a Prefix rule `/a` is the locations `= /a` and `/a/`) starts with one are served without authentication (auth-type, auth-url, global-auth-url), as ingress-nginx's; the source ranges still apply.",
+		Doc:      "Comma-separated path prefixes: the rules whose path (that of nginx's location for the rule: a Prefix rule `/a` is the locations `= /a` and `/a/`) starts with one are served without authentication (auth-type, auth-url, global-auth-url), as ingress-nginx's; the source ranges still apply. Unlike ingress-nginx, the client's own fields named by the route's `auth-response-headers` are removed there, so a backend that trusts them (set by the auth service elsewhere) never gets them forged.",
 		Validate: func(string) error { return nil },
 	},
 	{
