@@ -23,52 +23,28 @@ import (
 // /admin denied) relayed the backend's 101 and tunnelled "GET /admin" to it
 // (h2c smuggling); Weir deliberately differs.
 func TestH2CSmugglingRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var seen []string // request lines and tunnelled lines the backend read
-	var conns sync.WaitGroup
-	t.Cleanup(conns.Wait)
-	t.Cleanup(func() { ln.Close() })
 	record := func(s string) {
 		mu.Lock()
 		seen = append(seen, strings.TrimRight(s, "\r\n"))
 		mu.Unlock()
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Go(func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				br := bufio.NewReader(c)
-				for {
-					r, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					record(r.Method + " " + r.RequestURI)
-					if strings.EqualFold(r.Header.Get("Upgrade"), "h2c") {
-						io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
-						for {
-							line, err := br.ReadString('\n')
-							if err != nil {
-								return
-							}
-							record("tunnel " + line)
-						}
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\npublic")
-				}
-			})
+	port := rawUpstream(t, func(c net.Conn, br *bufio.Reader, r *http.Request) bool {
+		record(r.Method + " " + r.RequestURI)
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "h2c") {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\npublic")
+			return true
 		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return false
+			}
+			record("tunnel " + line)
+		}
+	})
 	w := startWeir(t, map[string]string{
 		"class.yaml": ingressClass,
 		"svc.yaml":   service("app", port),
@@ -109,4 +85,39 @@ func TestH2CSmugglingRefused(t *testing.T) {
 			t.Errorf("the backend read %q; /admin is allowed from 10.0.0.0/8 only (it read %q)", s, seen)
 		}
 	}
+}
+
+// rawUpstream starts a backend on 127.0.0.1 that reads HTTP/1 requests off
+// each connection (10 s at most) and has serve answer each on c; serve
+// returns false to end the connection. It returns the port; the test waits
+// for the connections to end.
+func rawUpstream(t *testing.T, serve func(c net.Conn, br *bufio.Reader, r *http.Request) bool) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	t.Cleanup(conns.Wait)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				for {
+					r, err := http.ReadRequest(br)
+					if err != nil || !serve(c, br, r) {
+						return
+					}
+				}
+			})
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
 }

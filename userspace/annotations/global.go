@@ -574,7 +574,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "keep-alive-requests", Default: "1000", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Requests one client connection serves (nginx's `keepalive_requests`): on HTTP/1 the response to the last carries `Connection: close` and the connection closes; on HTTP/2 (TLS or h2c) the last stream's response comes with a GOAWAY, and the client's next request opens a new connection.",
+		Doc:      "Requests one client connection serves (nginx's `keepalive_requests`; a request with `Upgrade` that gets no 101 counts, as in nginx): on HTTP/1 the response to the last carries `Connection: close` and the connection closes; on HTTP/2 (TLS or h2c) the last stream's response comes with a GOAWAY, and the client's next request opens a new connection.",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
 	},
 	{
