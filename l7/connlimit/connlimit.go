@@ -156,19 +156,19 @@ func (c *conn) context(parent context.Context) context.Context {
 // connection's KeepAliveRequests-th: HTTP/1 closes after the response,
 // and net/http's HTTP/2 server takes it for a GOAWAY (the streams begun
 // finish, the next request opens a new connection), as nginx sends one
-// once an HTTP/2 connection served keepalive_requests streams. An HTTP/1
-// protocol upgrade is left alone.
+// once an HTTP/2 connection served keepalive_requests streams. A request
+// with Upgrade counts as any other, as nginx counts it: answered without a
+// switch it ends the connection at the limit; one that switches protocols
+// (a hijacked connection) writes its own head, without that field. Before,
+// a client that added "Upgrade: x" to every request kept its connection
+// past keep-alive-requests.
 func (l *Limiter) Handler(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		// r.Header.Get("Upgrade") == "", indexed by the canonical name
-		// without canonicalising it for each request.
-		if up := r.Header["Upgrade"]; r.ProtoMajor == 2 || r.ProtoMajor == 1 && (len(up) == 0 || up[0] == "") {
-			if w, ok := r.Context().Value(connKey{}).(*conn); ok {
-				n := w.requests.Add(1)
-				s := l.src.ConnLimits()
-				if s.KeepAlive <= 0 || n >= int64(s.KeepAliveRequests) {
-					rw.Header().Set("Connection", "close")
-				}
+		if w, ok := r.Context().Value(connKey{}).(*conn); ok {
+			n := w.requests.Add(1)
+			s := l.src.ConnLimits()
+			if s.KeepAlive <= 0 || n >= int64(s.KeepAliveRequests) {
+				rw.Header().Set("Connection", "close")
 			}
 		}
 		h.ServeHTTP(rw, r)

@@ -152,6 +152,32 @@ func TestKeepAliveRequests(t *testing.T) {
 	}
 }
 
+// TestKeepAliveRequestsUpgrade: a request with Upgrade that gets no 101
+// counts towards keep-alive-requests, as nginx counts every request (nginx
+// 1.22.1, keepalive_requests 2: the second such answer said Connection:
+// close); it was left alone, so "Upgrade: x" on each request kept a connection open
+// for ever.
+func TestKeepAliveRequestsUpgrade(t *testing.T) {
+	t.Parallel()
+	addr, _ := serve(t, newSource(Settings{KeepAlive: time.Minute, KeepAliveRequests: 3}), nil, nil)
+	c := dial(t, addr)
+	for i := 1; i <= 3; i++ {
+		if _, err := io.WriteString(c.conn, "GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := c.response(5 * time.Second)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if got, want := resp.Close, i == 3; got != want {
+			t.Errorf("request %d with Upgrade: Connection: close %v, want %v", i, got, want)
+		}
+	}
+	if !c.closedWithin(5 * time.Second) {
+		t.Errorf("the connection stays open after its keep-alive-requests-th response")
+	}
+}
+
 func TestKeepAliveOff(t *testing.T) {
 	t.Parallel()
 	addr, _ := serve(t, newSource(Settings{KeepAlive: 0, KeepAliveRequests: 1000}), nil, nil)

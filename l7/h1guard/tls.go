@@ -14,8 +14,9 @@ import (
 	"time"
 )
 
-// handshakeTimeout bounds a TLS handshake, as nginx's ssl_handshake_timeout
-// (60s).
+// handshakeTimeout bounds a TLS handshake when the Guard's Source gives no
+// client-header-timeout (TimeoutSource): nginx 1.22 reads a handshake under
+// client_header_timeout, 60 s by default.
 const handshakeTimeout = 60 * time.Second
 
 // TLSListener returns a listener of TLS connections on ln whose handshake
@@ -86,7 +87,10 @@ func (l *tlsListener) acceptLoop() {
 
 func (l *tlsListener) handshake(c net.Conn) {
 	tc := tls.Server(newHelloConn(c), l.cfg) // hello.go
-	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	// The live client-header-timeout: nginx 1.22.1 with
+	// client_header_timeout 3s closed a silent client and one that sent
+	// half a ClientHello after 3 s.
+	_ = c.SetDeadline(time.Now().Add(l.g.HeaderTimeout(handshakeTimeout)))
 	if err := tc.HandshakeContext(l.ctx); err != nil {
 		var rh tls.RecordHeaderError
 		if errors.As(err, &rh) && rh.Conn != nil && rh.RecordHeader[0] != recordTypeHandshake {

@@ -95,6 +95,50 @@ func TestTLSListenerCloseEndsHandshakes(t *testing.T) {
 	}
 }
 
+// timeoutSource is a Source whose client-header-timeout is d.
+type timeoutSource struct{ d time.Duration }
+
+func (timeoutSource) HeaderLimits() (buffers, size int) { return 0, 0 }
+func (s timeoutSource) HeaderTimeout() time.Duration    { return s.d }
+
+// TestTLSHandshakeTimeout: a TLS handshake is held to the live
+// client-header-timeout (TimeoutSource), as nginx reads it under
+// client_header_timeout: with 3 s, nginx 1.22.1 closed a client that sent
+// nothing, and one that sent half a ClientHello, after 3 s. Before, it was
+// always 60 s.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		send []byte
+	}{
+		{"silent", nil},
+		{"half a ClientHello", []byte{0x16, 0x03, 0x01, 0x02, 0x00}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tl := New(Options{Source: timeoutSource{200 * time.Millisecond}}).TLSListener(ln, &tls.Config{})
+			t.Cleanup(func() { tl.Close() })
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Write(tc.send); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadAll(c); errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("a stalled handshake was not closed at the 200ms client-header-timeout: %v", err)
+			}
+		})
+	}
+}
+
 // notifyingListener signals each accepted connection on accepted.
 type notifyingListener struct {
 	net.Listener

@@ -77,6 +77,14 @@ func (p *Proxy) accessPhase(rec *responseRecorder, r *http.Request, ex *exchange
 	a := route.Backend.Proxy.Auth
 	// no-auth-locations lift the authentication, not a denial.
 	if a == nil || a.Invalid == "" && (a.Basic == nil && a.External == nil || p.liveGlobal().noAuth(route, requestPath(r))) {
+		if a != nil && a.External != nil {
+			// Unlike nginx, which sets no auth-response-headers in such a
+			// location and so passes the client's: a backend that takes
+			// them from the auth service must not get them forged.
+			for _, h := range a.External.ResponseHeaders {
+				r.Header.Del(h)
+			}
+		}
 		switch status := p.sources.reject(ex.fwd.remote, route); status {
 		case 0:
 		case http.StatusServiceUnavailable: // a denied location's (customerrors.go)
@@ -459,7 +467,10 @@ func (au *authenticator) transport(conns, idleSeconds int) *http.Transport {
 		// certificate is verified: its answer grants access.
 		// DisableCompression: nginx sends the client's Accept-Encoding
 		// or none, never a gzip of its own.
+		// TLSHandshakeTimeout: nginx bounds an upstream's SSL handshake by
+		// proxy_connect_timeout too (zero would wait for ever).
 		t = &http.Transport{DialContext: d.DialContext, DisableCompression: true, ResponseHeaderTimeout: au.timeout,
+			TLSHandshakeTimeout: au.timeout,
 			MaxIdleConnsPerHost: max(k.conns, 1), DisableKeepAlives: k.conns == 0,
 			IdleConnTimeout: time.Duration(k.idleSeconds) * time.Second}
 		au.trans[k] = t

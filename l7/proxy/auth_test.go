@@ -19,8 +19,6 @@ import (
 	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/weir-lb/weir/l7/h1server"
-	"github.com/weir-lb/weir/l7/h1server/h1servertest"
 	"github.com/weir-lb/weir/userspace/annotations"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
@@ -310,14 +308,11 @@ func TestExternalAuthAbsoluteTarget(t *testing.T) {
 	as := newAuthService(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(401) })
 	ext := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL + "/check", Signin: "http://login.example/start", SigninRedirectParam: "rd"}}
 	_, srv := front(t, Options{}, snap(1, "wire.example.com", backendOf("web", []string{addr(up)}, withAuth(ext))))
-	hosts := []string{"wire.example.com", "other.example"}
-	if h1servertest.Kind() == h1server.KindNet {
-		// net/http's server keeps no Host line beside an absolute-form
-		// target's host: only the agreeing case applies.
-		hosts = hosts[:1]
-	}
-	for _, host := range hosts {
-		resp, _ := rawExchange(t, addr(srv), "GET http://wire.example.com/p?q=1 HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+	// The URL's host whatever the Host line says (httpHost), where nginx
+	// 1.22 used "Host: other.example".
+	const host = "wire.example.com"
+	for _, line := range []string{"wire.example.com", "other.example"} {
+		resp, _ := rawExchange(t, addr(srv), "GET http://wire.example.com/p?q=1 HTTP/1.1\r\nHost: "+line+"\r\nConnection: close\r\n\r\n")
 		if loc, want := resp.Header.Get("Location"), "http://login.example/start?rd=http://"+host+"%2Fp%3Fq%3D1"; resp.StatusCode != 302 || loc != want {
 			t.Errorf("Host %s: status %d Location %q, want 302 %q", host, resp.StatusCode, loc, want)
 		}
@@ -453,6 +448,43 @@ func TestExternalAuthTimeout(t *testing.T) {
 	p2.auth.timeout = 200 * time.Millisecond
 	if res := get(t, client(t), srv2, "silent.example.com", "/"); res.status != 500 {
 		t.Errorf("a silent auth service: status %d (%v), want 500", res.status, res.err)
+	}
+}
+
+// TestExternalAuthTLSHandshakeTimeout: an https auth service that accepts
+// the connection and never finishes the TLS handshake is a 500 within the
+// auth timeout, as nginx's proxy_connect_timeout bounds its upstream SSL
+// handshake; before, the request waited until the client gave up.
+func TestExternalAuthTLSHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held sync.WaitGroup // accepted connections, kept open and silent
+	t.Cleanup(held.Wait)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held.Go(func() {
+				_, _ = io.Copy(io.Discard, c) // reads the ClientHello, answers nothing
+				c.Close()
+			})
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: "https://" + ln.Addr().String() + "/auth", SigninRedirectParam: "rd"}}
+	p, srv := front(t, Options{}, snap(1, "tlsstall.example.com", backendOf("web", []string{addr(up)}, withAuth(a))))
+	p.auth.timeout = 300 * time.Millisecond
+	t.Cleanup(p.auth.close)
+	c := client(t)
+	c.Timeout = 5 * time.Second
+	if res := get(t, c, srv, "tlsstall.example.com", "/"); res.status != 500 {
+		t.Errorf("an auth service stalled in the TLS handshake: status %d (%v), want 500", res.status, res.err)
 	}
 }
 
@@ -721,6 +753,43 @@ func TestNoAuthLocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("no-auth-locations /public", map[string]int{"/.well-known/acme-challenge/tok": 401, "/public/x": 200, "/": 401})
+}
+
+// TestNoAuthLocationsDropAuthResponseHeaders: a no-auth location of a
+// route with auth-url is served without asking the service, and without
+// the client's own auth-response-headers: the backend takes those from the
+// service, so a client could otherwise name itself (X-User: admin). nginx
+// 1.22.1 configured as nginx.tmpl renders a location in no-auth-locations
+// (no auth_request, no proxy_set_header of $authHeader0) passed the
+// client's X-User on; Weir deliberately does not.
+func TestNoAuthLocationsDropAuthResponseHeaders(t *testing.T) {
+	t.Parallel()
+	up := authEcho(t)
+	var asked atomic.Int32
+	as := newAuthService(t, func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.Header().Set("X-User", "from-service")
+	})
+	a := &annotations.Auth{External: &annotations.ExternalAuth{URL: as.URL, SigninRedirectParam: "rd", ResponseHeaders: []string{"X-User"}}}
+	be := backendOf("web", []string{addr(up)}, withAuth(a))
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{{Host: "n.example.com", Paths: []snapshot.Path{
+		{Path: "/.well-known/acme-challenge", Match: snapshot.MatchPrefix, Backend: be},
+		{Path: "/", Match: snapshot.MatchPrefix, Backend: be},
+	}}}}
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	forged := map[string]string{"X-User": "admin"}
+	res := authGet(t, c, srv, http.MethodGet, "n.example.com", "/.well-known/acme-challenge/tok", forged)
+	if res.status != 200 || !strings.Contains(res.body, "user= ") {
+		t.Errorf("no-auth location: %d %q, want 200 and no X-User upstream", res.status, res.body)
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("the auth service was asked %d times for a no-auth location", n)
+	}
+	res = authGet(t, c, srv, http.MethodGet, "n.example.com", "/x", forged)
+	if res.status != 200 || !strings.Contains(res.body, "user=from-service ") {
+		t.Errorf("authenticated location: %d %q, want 200 and the service's X-User upstream", res.status, res.body)
+	}
 }
 
 // TestExternalAuthKeepalive: without auth-keepalive every subrequest

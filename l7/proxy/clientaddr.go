@@ -53,15 +53,15 @@ type forwarding struct {
 	ppForwardedFor, ppHeader string
 }
 
-// httpHost is nginx's $http_host, the Host line as sent. For an
-// absolute-form target r.Host, which routed the request, is the URL's;
-// the Host line is then the one l7/h1server keeps in the header for it.
+// httpHost is nginx's $http_host, the Host line as sent; for an
+// absolute-form target, the URL's host, which routed the request (r.Host),
+// whatever the Host line says. Unlike nginx, which routes
+// "GET http://public.test/x" with "Host: private.test" by the request
+// line and sends its upstream Host: private.test, so that a backend
+// serving both hosts answers for private.test past that host's source
+// ranges and authentication; RFC 9112 has a server ignore the Host line
+// then, and net/http's server (--http1-server=net) drops it.
 func httpHost(r *http.Request) string {
-	if r.URL.Host != "" {
-		if h := r.Header["Host"]; len(h) > 0 {
-			return h[0]
-		}
-	}
 	return r.Host
 }
 

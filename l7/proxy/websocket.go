@@ -77,14 +77,44 @@ const maxUpgradeBody = 64 << 10
 // $http_upgrade alone), and nginx tunnels after a 101 to any request with
 // Upgrade, one with a body too (sent with the handshake). An upgrade with a
 // chunked or larger body is forwarded as a plain request, without its
-// Upgrade.
+// Upgrade; so is one that asks for h2c alone (upgradeOffer).
 func isUpgrade(r *http.Request) bool {
 	if r.ProtoMajor != 1 || r.ContentLength < 0 || r.ContentLength > maxUpgradeBody || len(r.TransferEncoding) > 0 {
 		return false
 	}
 	// Canonical names index the map as Get and Values would, without
 	// canonicalising them again per request.
-	return strings.TrimSpace(firstValue(r.Header, "Upgrade")) != ""
+	return strings.TrimSpace(upgradeOffer(firstValue(r.Header, "Upgrade"))) != ""
+}
+
+// upgradeOffer returns the protocols of the client's Upgrade value v that
+// Weir asks a backend for: v itself, or without its h2c tokens when it
+// lists h2c ("" when nothing else remains). Unlike nginx, which tunnels a
+// 101 to an h2c upgrade, Weir never lets a client switch to h2c: on that
+// HTTP/2 connection it would send requests for any path of the backend,
+// which Weir would neither route nor check (h2c smuggling past the source
+// ranges and authentication of the backend's other paths).
+func upgradeOffer(v string) string {
+	if !containsFold(v, "h2c") {
+		return v
+	}
+	var kept []string
+	for t := range listTokens([]string{v}) {
+		if name, _, _ := strings.Cut(t, "/"); !strings.EqualFold(strings.TrimSpace(name), "h2c") {
+			kept = append(kept, t)
+		}
+	}
+	return strings.Join(kept, ", ")
+}
+
+// containsFold reports whether s holds sub (ASCII) in any case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasToken reports whether the comma-separated header values hold token,
@@ -148,7 +178,7 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 	// Request.Write would add a "Connection: close" line beside the
 	// "Connection: upgrade" nginx sends alone.
 	out.Close = false
-	upgrade := r.Header.Get("Upgrade")
+	upgrade := upgradeOffer(r.Header.Get("Upgrade")) // never h2c
 	// As nginx, only the fixed hop-by-hop headers go: those Connection
 	// names (h2c's HTTP2-Settings) are the new protocol's and pass.
 	removeRequestHopHeaders(out.Header)
@@ -177,7 +207,7 @@ func (p *Proxy) serveUpgrade(rec *responseRecorder, r *http.Request, ex *exchang
 		p.relayResponse(rec, r, resp, backend, ex)
 		return
 	}
-	if got := resp.Header["Upgrade"]; !switchAsked(got, r.Header["Upgrade"]) {
+	if got := resp.Header["Upgrade"]; !switchAsked(got, []string{upgrade}) {
 		backend.Close()
 		err := fmt.Errorf("backend switched to protocol %q, asked for %q", strings.Join(got, ", "), upgrade)
 		ex.fail(err, reasonUpstreamError)
@@ -356,7 +386,8 @@ func switchStatusLine(status string) string {
 }
 
 // switchAsked reports whether the protocols of a 101's Upgrade, got, are
-// among those the client's Upgrade, asked, lists (compared as tokens,
+// among those Weir asked for, asked (the client's Upgrade as upgradeOffer
+// keeps it; compared as tokens,
 // case-insensitively: "websocket" of "WebSocket, foo/1"); a 101 without
 // Upgrade is one too, as nginx relays it. nginx checks nothing; Weir
 // refuses (502) a switch to a protocol the client did not ask for.

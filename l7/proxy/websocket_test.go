@@ -140,7 +140,11 @@ func TestIsUpgrade(t *testing.T) {
 		{name: "no connection token", conn: "keep-alive", upg: "websocket", want: true},
 		{name: "no connection", upg: "websocket", want: true},
 		{name: "connection close", conn: "close", upg: "websocket", want: true},
-		{name: "other protocol", conn: "Upgrade", upg: "h2c", want: true},
+		{name: "other protocol", conn: "Upgrade", upg: "TLS/1.0", want: true},
+		// Unlike nginx: h2c alone is forwarded as a plain request
+		// (upgradeOffer).
+		{name: "h2c", conn: "Upgrade", upg: "h2c"},
+		{name: "h2c among others", conn: "Upgrade", upg: "h2c, websocket", want: true},
 		{name: "no upgrade", conn: "Upgrade"},
 		// nginx reads the body and sends it with the handshake.
 		{name: "with a body", conn: "Upgrade", upg: "websocket", body: "x", want: true},

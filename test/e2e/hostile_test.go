@@ -57,6 +57,8 @@ const (
 	whyCTLValue              = "a control byte in a field value is 400 (README); nginx passes it upstream"
 	whyName                  = "a field name that is not a token is 400 (README); nginx drops the line (ignore_invalid_headers) and serves the request"
 	whyLengthDigits          = "a Content-Length of more than 18 digits is 400; nginx reads any number of digits below 2^63"
+	whyAbsHost               = "an absolute-form target's host is the upstream Host and X-Forwarded-Host, whatever the Host line says (README), as with --http1-server=net; nginx sends the Host line, which may name another host of the same backend than the one that routed and checked the request"
+	whyH2CUpgrade            = "an upgrade to h2c alone goes upstream as a plain request without Upgrade (README): nginx sends Upgrade: h2c on and tunnels a 101, after which the client's HTTP/2 requests reach the backend unrouted and unchecked (h2c smuggling)"
 	whyCTLBeforeTE           = "a control byte in the value is refused (400) before Transfer-Encoding is read (nginx: 501)"
 	whyRequestLine           = "a request line is read with one space between its parts and HTTP/1.x of one digit each (nginx takes more spaces, HTTP/1.10, HTTP/1000.0)"
 	whyHTTP09                = "HTTP/0.9 (no version) is 400; nginx answers it without a status line"

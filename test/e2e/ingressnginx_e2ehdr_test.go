@@ -154,9 +154,11 @@ func TestIngressNginxUpstreamVhost(t *testing.T) {
 			[]string{"host=upstreamvhost.bar.com\n", "x-forwarded-host=upstreamvhost.foo.com:8080\n", "x-original-forwarded-host=evil\n"})
 		redirWant(t, "GET port.foo.com/", w.get("port.foo.com", "/"), http.StatusOK,
 			[]string{"host=upstreamvhost.bar.com:8080\n", "x-forwarded-host=port.foo.com\n"})
+		// differs from ingress-nginx: the absolute-form target's host is
+		// X-Forwarded-Host, not the Host line (nginx: other).
 		got := e2ehdrRaw(t, w, "GET http://upstreamvhost.foo.com/ HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
 		redirWant(t, "GET http://upstreamvhost.foo.com/ with Host other", got, http.StatusOK,
-			[]string{"host=upstreamvhost.bar.com\n", "x-forwarded-host=other\n"})
+			[]string{"host=upstreamvhost.bar.com\n", "x-forwarded-host=upstreamvhost.foo.com\n"})
 	})
 	// nginx.tmpl writes the value quoted in proxy_set_header, which
 	// evaluates its variables: the location's "set $service_name" and
@@ -315,8 +317,10 @@ func TestIngressNginxAppRoot(t *testing.T) {
 		redirLocation(t, "GET / in capitals with a dot", w.get("APPROOT.bar.com.", "/"), http.StatusFound, "http://APPROOT.bar.com./foo")
 		// A server-alias name is in the same server: its own Host line.
 		redirLocation(t, "GET alias.bar.com/", w.get("alias.bar.com", "/"), http.StatusFound, "http://alias.bar.com/foo")
+		// differs from ingress-nginx: the absolute-form target's host is
+		// $http_host, not the Host line (nginx: http://other/foo).
 		got := e2ehdrRaw(t, w, "GET http://approot.bar.com/ HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
-		redirLocation(t, "GET http://approot.bar.com/ with Host other", got, http.StatusFound, "http://other/foo")
+		redirLocation(t, "GET http://approot.bar.com/ with Host other", got, http.StatusFound, "http://approot.bar.com/foo")
 	})
 	// Two Ingresses of a host with an app-root each: nginx.tmpl writes an
 	// "if ($uri = /)" per location, in ingress-nginx's location order

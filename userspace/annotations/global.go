@@ -574,7 +574,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "keep-alive-requests", Default: "1000", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Requests one client connection serves (nginx's `keepalive_requests`): on HTTP/1 the response to the last carries `Connection: close` and the connection closes; on HTTP/2 (TLS or h2c) the last stream's response comes with a GOAWAY, and the client's next request opens a new connection.",
+		Doc:      "Requests one client connection serves (nginx's `keepalive_requests`; a request with `Upgrade` that gets no 101 counts, as in nginx): on HTTP/1 the response to the last carries `Connection: close` and the connection closes; on HTTP/2 (TLS or h2c) the last stream's response comes with a GOAWAY, and the client's next request opens a new connection.",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
 	},
 	{
@@ -619,7 +619,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "no-auth-locations", Default: DefaultNoAuthLocations, ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "Comma-separated path prefixes: the rules whose path (that of nginx's location for the rule: a Prefix rule `/a` is the locations `= /a` and `/a/`) starts with one are served without authentication (auth-type, auth-url, global-auth-url), as ingress-nginx's; the source ranges still apply.",
+		Doc:      "Comma-separated path prefixes: the rules whose path (that of nginx's location for the rule: a Prefix rule `/a` is the locations `= /a` and `/a/`) starts with one are served without authentication (auth-type, auth-url, global-auth-url), as ingress-nginx's; the source ranges still apply. Unlike ingress-nginx, the client's own fields named by the route's `auth-response-headers` are removed there, so a backend that trusts them (set by the auth service elsewhere) never gets them forged.",
 		Validate: func(string) error { return nil },
 	},
 	{
@@ -629,7 +629,7 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "client-header-timeout", Default: "60", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "How long a client may take to send a request head (nginx's `client_header_timeout`; nginx time syntax: `60`, `60s`, `1m`): from the accept for a connection's first request, from its first bytes for the next; past it the connection is closed without a response. Applied live with the HTTP/1 server `--http1-server=weir` (the default); `--http1-server=net` keeps 60s.",
+		Doc:      "How long a client may take to send a request head (nginx's `client_header_timeout`; nginx time syntax: `60`, `60s`, `1m`): from the accept for a connection's first request, from its first bytes for the next; past it the connection is closed without a response. A TLS handshake on the HTTPS listener is held to it too, from the accept, as nginx reads one under `client_header_timeout`. Applied live with the HTTP/1 server `--http1-server=weir` (the default); `--http1-server=net` keeps 60s for request heads.",
 		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
 	},
 	{
