@@ -303,6 +303,9 @@ func FuzzNormalHost(f *testing.F) {
 		if normalHost(host) && normalizeHost(host) != host {
 			t.Errorf("normalHost(%q) but the full normalisation gives %q", host, normalizeHost(host))
 		}
+		if got, want := (&Router{}).Lookup(host).HostVar(host), HostVar(host); got != want {
+			t.Errorf("Lookup(%q).HostVar = %q, HostVar gives %q", host, got, want)
+		}
 	})
 }
 
