@@ -256,8 +256,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Client certificates are checked per server, before any location, as
 	// nginx does; then the server-level redirects.
 	// The host's server is looked up once for the three.
-	hs := rt.Lookup(r.Host)
-	ex.hostVar = hs.HostVar(r.Host)
+	hs, name := rt.LookupName(r.Host)
+	ex.hostVar = router.HostVarOf(r.Host, name)
 	if p.clientCert(rec, r, rt, hs) {
 		// Answered before any location: $proxy_upstream_name is the
 		// server's "-" (auth-tls-match-cn's 403 follows the server's

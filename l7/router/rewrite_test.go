@@ -157,9 +157,9 @@ func TestLookup(t *testing.T) {
 		{"Foo.COM.", "/", answers{AppRoot: "/app", TLS: true, Served: true, OK: true, Service: "foo"}},
 		{"B.wild.com:8080", "/", answers{Served: true}},
 	} {
-		h := r.Lookup(tc.host)
-		if got, want := h.HostVar(tc.host), HostVar(tc.host); got != want {
-			t.Errorf("Lookup(%q).HostVar = %q, HostVar gives %q", tc.host, got, want)
+		h, name := r.LookupName(tc.host)
+		if got, want := HostVarOf(tc.host, name), HostVar(tc.host); got != want {
+			t.Errorf("HostVarOf(%q, LookupName's %q) = %q, HostVar gives %q", tc.host, name, got, want)
 		}
 		var a answers
 		a.RedirectTo, a.AppRoot = h.HostLevel()

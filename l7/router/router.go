@@ -460,9 +460,7 @@ type Host struct {
 	// key is the name srv was found under: the normalised host in
 	// Router.exact, or (wild) its suffix in Router.wildcard or
 	// Router.wildAlias; "" for the any-host server or none.
-	key string
-	// name is NormalizeHost of the host Lookup was given.
-	name string
+	key  string
 	wild bool
 	// deep: a wildcard alias matched more than one label ("*.foo.com" for
 	// "a.bar.foo.com"); ingress-nginx's certificate.lua, which looks one
@@ -475,29 +473,36 @@ type Host struct {
 // alias that ends it (NginxWildcard), else of the wildcard host one label
 // up, else the any-host server.
 func (r *Router) Lookup(host string) Host {
+	h, _ := r.LookupName(host)
+	return h
+}
+
+// LookupName is Lookup, and returns the name it looked up too:
+// NormalizeHost(host), from which HostVarOf gives the host's $host.
+func (r *Router) LookupName(host string) (Host, string) {
 	name := NormalizeHost(host)
 	if srv, ok := r.exact[name]; ok {
-		return Host{r: r, srv: srv, key: name, name: name}
+		return Host{r: r, srv: srv, key: name}, name
 	}
 	if srv, suffix, ok := NginxWildcard(r.wildAlias, name); ok {
-		return Host{r: r, srv: srv, key: suffix, name: name, wild: true, deep: len(name)-len(suffix)-1 != strings.IndexByte(name, '.')}
+		return Host{r: r, srv: srv, key: suffix, wild: true, deep: len(name)-len(suffix)-1 != strings.IndexByte(name, '.')}, name
 	}
 	if dot := strings.IndexByte(name, '.'); dot > 0 {
 		if srv, ok := r.wildcard[name[dot+1:]]; ok {
-			return Host{r: r, srv: srv, key: name[dot+1:], name: name, wild: true}
+			return Host{r: r, srv: srv, key: name[dot+1:], wild: true}, name
 		}
 	}
-	return Host{r: r, srv: r.anyHost, name: name}
+	return Host{r: r, srv: r.anyHost}, name
 }
 
-// HostVar returns HostVar(host), host being the one Lookup was given for
-// h, without normalising it again: the name Lookup normalised, but for an
-// empty host and an IPv6 literal, whose $host differs from it.
-func (h Host) HostVar(host string) string {
+// HostVarOf returns HostVar(host) without normalising host again, name
+// being NormalizeHost(host) (LookupName's): name, but for an empty host
+// and an IPv6 literal, whose $host differs from it.
+func HostVarOf(host, name string) string {
 	if host == "" || host[0] == '[' {
 		return HostVar(host)
 	}
-	return h.name
+	return name
 }
 
 // StickyCookie reports whether ingress-nginx's sticky balancer sets its
