@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/weir-lb/weir/l7/h1guard"
 )
@@ -838,13 +839,23 @@ func appendField(b []byte, name string, vv []string) []byte {
 		return b
 	}
 	for _, v := range vv {
+		if len(v) > 0 && (mayTrim(v[0]) || mayTrim(v[len(v)-1])) {
+			v = strings.TrimSpace(v)
+		}
 		b = append(b, name...)
 		b = append(b, ": "...)
-		b = appendValue(b, strings.TrimSpace(v))
+		b = appendValue(b, v)
 		b = append(b, "\r\n"...)
 	}
 	return b
 }
+
+// mayTrim reports whether strings.TrimSpace may trim a value that starts
+// or ends with c: an ASCII space or control byte, or a byte of a
+// multi-byte rune (a Unicode space). A value whose two ends are neither is
+// its own TrimSpace, and most are, so appendField calls it only for the
+// others.
+func mayTrim(c byte) bool { return c <= ' ' || c >= utf8.RuneSelf }
 
 // commonName reports whether name is one of the names responses carry
 // most, all valid tokens (TestCommonNames): appendField need not check
@@ -859,10 +870,15 @@ func commonName(name string) bool {
 }
 
 // appendValue appends v with CR and LF made spaces: its runs without them
-// in one copy each, not byte by byte.
+// in one copy each, not byte by byte. Its leading bytes are searched eight
+// at a time for one under 0x0e (CR and LF are 0x0d and 0x0a), byte by byte
+// from the first word that has one.
 func appendValue(b []byte, v string) []byte {
+	i := 0
+	for i+8 <= len(v) && !h1guard.HasByteUnder(h1guard.Word(v, i), 0x0e) {
+		i += 8
+	}
 	for {
-		i := 0
 		for i < len(v) && v[i] != '\r' && v[i] != '\n' {
 			i++
 		}
@@ -871,7 +887,7 @@ func appendValue(b []byte, v string) []byte {
 			return b
 		}
 		b = append(b, ' ')
-		v = v[i+1:]
+		v, i = v[i+1:], 0
 	}
 }
 

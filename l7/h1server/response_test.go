@@ -676,6 +676,28 @@ func TestCommonNames(t *testing.T) {
 	}
 }
 
+// TestAppendFieldValues: appendField writes each value as net/http's
+// header writer would after strings.TrimSpace (the reference here): every
+// CR and LF a space, Unicode and ASCII spaces and control bytes at either
+// end (mayTrim), line breaks and other bytes under 0x0e at each position
+// of a value.
+func TestAppendFieldValues(t *testing.T) {
+	t.Parallel()
+	vals := []string{"", " ", "x", "text/plain", " a ", "\ta\t", "\u00a0a", "a\u0085", "\u3000a\u3000", "\x01a\x7f",
+		"a\r\nb", "\r\n", "é", "aé", "\v\fa"}
+	for n := range 20 {
+		for _, c := range []string{"\r", "\n", "\x0e", "\x0c"} {
+			vals = append(vals, strings.Repeat("a", n)+c+strings.Repeat("b", 20-n))
+		}
+	}
+	for _, v := range vals {
+		want := "X-A: " + strings.NewReplacer("\r", " ", "\n", " ").Replace(strings.TrimSpace(v)) + "\r\n"
+		if got := string(appendField(nil, "X-A", []string{v})); got != want {
+			t.Errorf("appendField of %q: %q, want %q", v, got, want)
+		}
+	}
+}
+
 // TestHeadSentAborted: a head HeadSent composed for a handler that then
 // aborts (panic http.ErrAbortHandler, as the proxy re-raises it from its
 // deferred log after HeadSent) never reaches the client, whatever the

@@ -35,12 +35,14 @@ func compileBlock(b annotations.Block) blockRules {
 
 // blockedHeader returns "block-user-agents" or "block-referers" when r's User-Agent or
 // Referer matches a block-* entry, else "". A request without the header is
-// matched as its empty value, as nginx's map is.
+// matched as its empty value, as nginx's map is. A header is looked up only
+// when there are entries to match it (most configurations have none: two
+// map lookups a request saved).
 func (b *blockRules) blockedHeader(r *http.Request) string {
-	if anyMatch(b.userAgents, firstValue(r.Header, "User-Agent")) {
+	if len(b.userAgents) > 0 && anyMatch(b.userAgents, firstValue(r.Header, "User-Agent")) {
 		return "block-user-agents"
 	}
-	if anyMatch(b.referer, firstValue(r.Header, "Referer")) {
+	if len(b.referer) > 0 && anyMatch(b.referer, firstValue(r.Header, "Referer")) {
 		return "block-referers"
 	}
 	return ""

@@ -219,7 +219,10 @@ func (m *metrics) observersOf(k childKey) *observers {
 // sent its $bytes_sent (nginxRequestLength, bytesSent: the access log's
 // figures), d the request time.
 func (m *metrics) observe(r *http.Request, ex *exchange, status int, reqLen, sent int64, d time.Duration) {
-	host := router.HostVar(r.Host)
+	host := ex.hostVar
+	if host == "" { // not looked up (or its $host is empty: the same again)
+		host = router.HostVar(r.Host)
+	}
 	if !m.countUndefined && (m.defined == nil || !m.defined(host)) {
 		return
 	}

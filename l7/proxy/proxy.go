@@ -256,7 +256,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Client certificates are checked per server, before any location, as
 	// nginx does; then the server-level redirects.
 	// The host's server is looked up once for the three.
-	hs := rt.Lookup(r.Host)
+	hs, name := rt.LookupName(r.Host)
+	ex.hostVar = router.HostVarOf(r.Host, name)
 	if p.clientCert(rec, r, rt, hs) {
 		// Answered before any location: $proxy_upstream_name is the
 		// server's "-" (auth-tls-match-cn's 403 follows the server's
@@ -560,6 +561,10 @@ type exchange struct {
 	fwd       forwarding       // the client address and forwarded headers (clientaddr.go)
 	route     *router.Route    // nil when no route matched
 	upstream  *router.Upstream // nil when none was selected; the last one tried
+	// hostVar is nginx's $host of the request (router.HostVar of its
+	// Host, which nothing changes), kept from its Lookup for the metrics'
+	// host label; "" when not looked up.
+	hostVar string
 	// tried are the upstreams the request was sent to, in order, upstream
 	// last (more than one when it was passed to the next, nextupstream.go).
 	tried    []*router.Upstream

@@ -151,8 +151,16 @@ func TestLookup(t *testing.T) {
 		{"a.wild.com", "/any", answers{Served: true}},
 		{"other.org", "/any/1", answers{OK: true, Service: "any"}},
 		{"other.org", "/", answers{}},
+		{"", "/", answers{}},
+		{"[::1]:80", "/", answers{}},
+		{"[2001:DB8::1]", "/", answers{}},
+		{"Foo.COM.", "/", answers{AppRoot: "/app", TLS: true, Served: true, OK: true, Service: "foo"}},
+		{"B.wild.com:8080", "/", answers{Served: true}},
 	} {
-		h := r.Lookup(tc.host)
+		h, name := r.LookupName(tc.host)
+		if got, want := HostVarOf(tc.host, name), HostVar(tc.host); got != want {
+			t.Errorf("HostVarOf(%q, LookupName's %q) = %q, HostVar gives %q", tc.host, name, got, want)
+		}
 		var a answers
 		a.RedirectTo, a.AppRoot = h.HostLevel()
 		a.TLS, a.Served = h.ServerTLS() == tls, h.Served()

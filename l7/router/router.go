@@ -473,19 +473,36 @@ type Host struct {
 // alias that ends it (NginxWildcard), else of the wildcard host one label
 // up, else the any-host server.
 func (r *Router) Lookup(host string) Host {
+	h, _ := r.LookupName(host)
+	return h
+}
+
+// LookupName is Lookup, and returns the name it looked up too:
+// NormalizeHost(host), from which HostVarOf gives the host's $host.
+func (r *Router) LookupName(host string) (Host, string) {
 	name := NormalizeHost(host)
 	if srv, ok := r.exact[name]; ok {
-		return Host{r: r, srv: srv, key: name}
+		return Host{r: r, srv: srv, key: name}, name
 	}
 	if srv, suffix, ok := NginxWildcard(r.wildAlias, name); ok {
-		return Host{r: r, srv: srv, key: suffix, wild: true, deep: len(name)-len(suffix)-1 != strings.IndexByte(name, '.')}
+		return Host{r: r, srv: srv, key: suffix, wild: true, deep: len(name)-len(suffix)-1 != strings.IndexByte(name, '.')}, name
 	}
 	if dot := strings.IndexByte(name, '.'); dot > 0 {
 		if srv, ok := r.wildcard[name[dot+1:]]; ok {
-			return Host{r: r, srv: srv, key: name[dot+1:], wild: true}
+			return Host{r: r, srv: srv, key: name[dot+1:], wild: true}, name
 		}
 	}
-	return Host{r: r, srv: r.anyHost}
+	return Host{r: r, srv: r.anyHost}, name
+}
+
+// HostVarOf returns HostVar(host) without normalising host again, name
+// being NormalizeHost(host) (LookupName's): name, but for an empty host
+// and an IPv6 literal, whose $host differs from it.
+func HostVarOf(host, name string) string {
+	if host == "" || host[0] == '[' {
+		return HostVar(host)
+	}
+	return name
 }
 
 // StickyCookie reports whether ingress-nginx's sticky balancer sets its

@@ -303,6 +303,10 @@ func FuzzNormalHost(f *testing.F) {
 		if normalHost(host) && normalizeHost(host) != host {
 			t.Errorf("normalHost(%q) but the full normalisation gives %q", host, normalizeHost(host))
 		}
+		_, name := (&Router{}).LookupName(host)
+		if got, want := HostVarOf(host, name), HostVar(host); got != want {
+			t.Errorf("HostVarOf(%q, LookupName's %q) = %q, HostVar gives %q", host, name, got, want)
+		}
 	})
 }
 
