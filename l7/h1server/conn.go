@@ -589,8 +589,9 @@ func (c *conn) serveRequest() bool {
 	if noted&notedHost != 0 {
 		// An absolute-form target's host is the request's, which routes
 		// it, as nginx picks the server by the request line's host; its
-		// Host line stays in the header, for the proxy's $http_host (the
-		// upstream Host). net/http drops that line.
+		// Host line stays in the header, for the access log's $http_host
+		// (the upstream gets the target's host). net/http drops that
+		// line.
 		if req.Host == "" {
 			req.Host = host
 			if !origin { // an origin form's Host lines were never put in

@@ -95,7 +95,7 @@ func isUpgrade(r *http.Request) bool {
 // which Weir would neither route nor check (h2c smuggling past the source
 // ranges and authentication of the backend's other paths).
 func upgradeOffer(v string) string {
-	if !containsFold(v, "h2c") {
+	if indexFold(v, "h2c") < 0 { // proxyrewrite.go
 		return v
 	}
 	var kept []string
@@ -105,16 +105,6 @@ func upgradeOffer(v string) string {
 		}
 	}
 	return strings.Join(kept, ", ")
-}
-
-// containsFold reports whether s holds sub (ASCII) in any case.
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // hasToken reports whether the comma-separated header values hold token,

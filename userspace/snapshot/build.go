@@ -1018,12 +1018,7 @@ func (b *builder) backend(ing *ingress, ib *networkingv1.IngressBackend) (Backen
 	b.errorBackend(ing, &be)
 	// The Ingress's port, denied or not: ingress-nginx's $service_port
 	// (X-Service-Port of the location's error pages).
-	switch {
-	case sb.Port.Number != 0:
-		be.Port = strconv.Itoa(int(sb.Port.Number))
-	case sb.Port.Name != "":
-		be.Port = sb.Port.Name
-	}
+	be.Port = servicePort(sb)
 	locationVhost(&be) // in build_rewrite.go
 	if eb := be.ErrorBackend; eb != nil && eb.Proxy.Rewrite != nil {
 		// Its requests for want of endpoints go from the same location:

@@ -59,11 +59,16 @@ func owners(ings []*ingress) upstreamOwners {
 // ruleUpstream is the upstream name of a backend of ing, as
 // Backend.UpstreamName names the Backend built from it.
 func ruleUpstream(ing *ingress, sb *networkingv1.IngressServiceBackend) string {
-	port := sb.Port.Name
+	return upstreamName(ing.obj.Namespace, sb.Name, servicePort(sb))
+}
+
+// servicePort is the port of sb as a Backend names it (Backend.Port): its
+// number, else its name.
+func servicePort(sb *networkingv1.IngressServiceBackend) string {
 	if sb.Port.Number != 0 {
-		port = strconv.Itoa(int(sb.Port.Number))
+		return strconv.Itoa(int(sb.Port.Number))
 	}
-	return ing.obj.Namespace + "-" + sb.Name + "-" + port
+	return sb.Port.Name
 }
 
 // shareBalancing gives every path of the hosts built, and its canaries,

@@ -348,8 +348,12 @@ type Backend struct {
 // "namespace-service-port" (the port as the Ingress names it): what its
 // canary label, affinity cookie and persistent keys are made of.
 func (b *Backend) UpstreamName() string {
-	return b.Ingress.Namespace + "-" + b.Service + "-" + b.Port
+	return upstreamName(b.Ingress.Namespace, b.Service, b.Port)
 }
+
+// upstreamName is the name of the upstream of port of Service svc in
+// namespace ns, ingress-nginx's namespace-service-port.
+func upstreamName(ns, svc, port string) string { return ns + "-" + svc + "-" + port }
 
 // Certificate is the validated material of one kubernetes.io/tls Secret.
 type Certificate struct {
