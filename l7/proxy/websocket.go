@@ -716,8 +716,8 @@ func (t *tunnel) touch() int64 {
 // such a write first (write sees the reason and gives up), so that end
 // returns at once, as it did when no write ran under a read.
 func (t *tunnel) end(reason string) {
+	t.claim(reason)
 	t.closeOnce.Do(func() {
-		t.reason.Store(&reason)
 		_ = t.client.SetWriteDeadline(drainDeadline)
 		_ = t.backend.SetWriteDeadline(drainDeadline)
 		t.client.Close()
@@ -727,6 +727,12 @@ func (t *tunnel) end(reason string) {
 		}
 	})
 }
+
+// claim makes reason why t closes, unless a reason was claimed first. A
+// write that fails claims its reason before it returns: the other pump,
+// whose read deadline may expire meanwhile, would otherwise see no write
+// waiting on the client and end the tunnel for read_timeout first.
+func (t *tunnel) claim(reason string) { t.reason.CompareAndSwap(nil, &reason) }
 
 // pump copies src to the other side (its sink: write or writeClient, which
 // record the activity) until one side fails. srcSide names src for the
@@ -826,9 +832,11 @@ func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int
 				}
 			}
 		}
+		stop := dstSide
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return closeSendTimeout
+			stop = closeSendTimeout
 		}
-		return dstSide
+		t.claim(stop) // before writingClient falls (claim)
+		return stop
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -864,5 +865,30 @@ func TestUpgradeClientLeavesHandshake(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("ended %v after the client left, want at once", d)
+	}
+}
+
+// TestFailedWriteReasonStands: a write to the client that timed out names
+// why the tunnel closes, even when the other pump, whose read deadline
+// expired meanwhile, ends it for read_timeout before the writer's pump
+// does (the race TestWebSocketSendTimeout lost under load).
+func TestFailedWriteReasonStands(t *testing.T) {
+	t.Parallel()
+	pc, _ := tcpPair(t) // the client's end is never read
+	pb, _ := tcpPair(t)
+	tn := newTunnel(pc, pb, pc, pb, timeouts{send: time.Minute, read: time.Minute, client: 100 * time.Millisecond}, nil)
+	_ = pc.SetWriteDeadline(time.Now().Add(tn.sendClient)) // as run does
+	var count atomic.Int64
+	big := make([]byte, 64<<20) // more than the sockets hold
+	if stop := tn.write(pc, big, closeClient, &count); stop != closeSendTimeout {
+		t.Fatalf("write stopped for %q, want %q", stop, closeSendTimeout)
+	}
+	if tn.writingClient.Load() {
+		t.Errorf("a write still counted as waiting on the client after it returned")
+	}
+	tn.end(closeReadTimeout) // the other pump first
+	tn.end(closeSendTimeout) // then the writer's
+	if got := *tn.reason.Load(); got != closeSendTimeout {
+		t.Errorf("tunnel closed for %q, want %q", got, closeSendTimeout)
 	}
 }
