@@ -29,6 +29,15 @@ type progressWriter struct {
 	n   int
 	err error
 	at  int64
+	// polled makes the next call of fn write only if the socket polls
+	// writable (tunnel.write sets it when it re-arms a deadline that
+	// expired early). The kernel frees room in a socket's buffer without
+	// waking its writer until enough of it is free, and tells writable by
+	// the same measure; a write into the room in between would count as
+	// progress, where nginx, which writes on an event only, sees none and
+	// ends the tunnel at its timer. A poll, not a wait: the runtime's
+	// poller forgets a readiness it saw before the write started.
+	polled bool
 }
 
 // newProgressWriter returns the writer of c's socket for t, nil if c is
@@ -65,6 +74,12 @@ func (w *progressWriter) write(b []byte) (int, error) {
 // is writable, or the write deadline) or fails, recording the time of each
 // write that made progress.
 func (w *progressWriter) writeSocket(fd uintptr) bool {
+	if w.polled {
+		w.polled = false
+		if !pollsWritable(fd) {
+			return false
+		}
+	}
 	for len(w.b) > 0 {
 		n, err := unix.Write(int(fd), w.b)
 		if n > 0 {
@@ -86,6 +101,19 @@ func (w *progressWriter) writeSocket(fd uintptr) bool {
 		}
 	}
 	return true
+}
+
+// pollsWritable reports whether fd polls writable (or in error: the write
+// then says which) now, without waiting.
+func pollsWritable(fd uintptr) bool {
+	p := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(p[:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		return err != nil || n > 0
+	}
 }
 
 // tcpConnOf returns the TCP connection of c, under wrappers that write to

@@ -824,6 +824,9 @@ func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int
 			}
 			if now-since < send {
 				_ = dst.SetWriteDeadline(t.start.Add(since + send))
+				if pw != nil {
+					pw.polled = true
+				}
 				// After the re-arm: end stores its reason before it sets
 				// the deadline in the past, so either this sees the
 				// reason or the next Write sees end's deadline.
