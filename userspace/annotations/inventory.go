@@ -221,7 +221,9 @@ func unsupportedReason(key string) error {
 var ErrUnappliedKey = errors.New("is not applied by Weir; ignored")
 
 // documentedConfigMapKeys lists every key of ingress-nginx's controller
-// ConfigMap (docs/user-guide/nginx-configuration/configmap.md).
+// ConfigMap (docs/user-guide/nginx-configuration/configmap.md's table, and
+// the two its config.go reads beyond it: enable-auth-access-log and
+// ssl-early-data).
 var documentedConfigMapKeys = []string{
 	"access-log-params", "access-log-path", "add-headers", "allow-backend-server-header",
 	"allow-cross-namespace-resources", "allow-snippet-annotations", "annotation-value-word-blocklist",
@@ -229,7 +231,7 @@ var documentedConfigMapKeys = []string{
 	"brotli-min-length", "brotli-types", "client-body-buffer-size", "client-body-timeout", "client-header-buffer-size",
 	"client-header-timeout", "compute-full-forwarded-for", "custom-http-errors", "debug-connections", "default-type",
 	"denylist-source-range", "disable-access-log", "disable-ipv6", "disable-ipv6-dns",
-	"enable-access-log-for-default-backend", "enable-aio-write", "enable-brotli", "enable-modsecurity",
+	"enable-access-log-for-default-backend", "enable-aio-write", "enable-auth-access-log", "enable-brotli", "enable-modsecurity",
 	"enable-multi-accept", "enable-ocsp", "enable-opentelemetry", "enable-owasp-modsecurity-crs", "enable-real-ip",
 	"enable-serial-reloads", "enable-syslog", "enable-underscores-in-headers", "error-log-level", "error-log-path",
 	"force-ssl-redirect", "forwarded-for-header", "forwarded-for-proxy-protocol-header", "generate-request-id",
@@ -260,7 +262,7 @@ var documentedConfigMapKeys = []string{
 	"proxy-stream-next-upstream-tries", "proxy-stream-responses", "proxy-stream-timeout", "relative-redirects",
 	"retry-non-idempotent", "reuse-port", "server-name-hash-bucket-size", "server-name-hash-max-size",
 	"server-snippet", "server-tokens", "service-upstream", "skip-access-log-urls", "ssl-buffer-size", "ssl-ciphers",
-	"ssl-dh-param", "ssl-ecdh-curve", "ssl-protocols", "ssl-redirect", "ssl-reject-handshake", "ssl-session-cache",
+	"ssl-dh-param", "ssl-early-data", "ssl-ecdh-curve", "ssl-protocols", "ssl-redirect", "ssl-reject-handshake", "ssl-session-cache",
 	"ssl-session-cache-size", "ssl-session-ticket-key", "ssl-session-tickets", "ssl-session-timeout",
 	"stream-access-log-path", "stream-snippet", "strict-validate-path-type", "syslog-host", "syslog-port",
 	"upstream-keepalive-connections", "upstream-keepalive-requests", "upstream-keepalive-time",
@@ -318,6 +320,7 @@ var inertBufferKeys = map[string]string{
 var unappliedConfigMapKeys = map[string]string{
 	"http2-max-concurrent-streams": "Go's HTTP/2 server takes its SETTINGS from the server, fixed when it starts serving, before the ConfigMap is read; it cannot change them while it serves. Every HTTP/2 client connection allows 128 concurrent streams, ingress-nginx's default",
 	"bind-address":                 "Weir's listening sockets are opened at start and never rebound on a configuration change (so that no connection is refused during one); the address is the `--bind-address` flag (default: all addresses, IPv4 and IPv6), one address",
+	"enable-auth-access-log":       "with `\"true\"` ingress-nginx writes an access-log line for each external-auth subrequest (its auth location's `access_log off` goes, and `log_subrequest` is on); Weir logs the client's request only, as with the default `\"false\"`",
 	"disable-ipv6":                 "Weir's listening sockets are opened at start and never rebound on a configuration change; `--bind-address=0.0.0.0` listens on IPv4 only, as this key does",
 }
 

@@ -122,4 +122,5 @@ var unappliedTLSKeys = map[string]string{
 	"ssl-dh-param":           "Go's crypto/tls has no DHE cipher suites, so there are no DH parameters to set; Weir's key exchange is ECDHE (ssl-ecdh-curve), as ingress-nginx's default ssl-ciphers prefer",
 	"enable-ocsp": "Weir staples no OCSP response: ingress-nginx fetches them from the certificate authority's responder at run time, and Weir makes no outbound request from the edge " +
 		"(clients check revocation themselves; Let's Encrypt, the usual Ingress CA, ended OCSP in 2025)",
+	"ssl-early-data": "Go's crypto/tls server accepts no TLS 1.3 early data (0-RTT): a client's early data is refused and sent again after the handshake, as with ingress-nginx's default `\"false\"`",
 }
