@@ -278,6 +278,28 @@ func TestIngressNginxProxyTimeoutSettings(t *testing.T) {
 		w := timeoutWeir(t, host, b.port, nil, "proxy-read-timeout", "20k", "proxy-connect-timeout", "1")
 		wantNoReadTimeout(t, w, host)
 	})
+	// The ConfigMap is read as mapstructure reads it (strconv.ParseInt,
+	// base 0): "0x1" is 1 s; the annotation as strconv.Atoi: "+1" is 1 s.
+	t.Run("proxy_read_timeout.go: integer syntax", func(t *testing.T) {
+		b := newBackend(t, "echo", e2eproxyEcho)
+		w := timeoutWeir(t, host, b.port, nil, "proxy-read-timeout", "0x1")
+		wantReadTimeout(t, w, host)
+		w.update("cm.yaml", configMap("proxy-read-timeout", "20"))
+		w.update("app.yaml", service("ep", b.port)+ingress("timeouts", host, "ep", "proxy-read-timeout", "+1"))
+		wantReadTimeout(t, w, host)
+	})
+	// differs from ingress-nginx: it writes "proxy_read_timeout 0s;", and
+	// nginx 1.22.1 so configured answered every request 504 at once (as
+	// with proxy_connect_timeout 0s); Weir refuses 0 with a warning and
+	// keeps the default 60 s.
+	t.Run("proxy_read_timeout 0 keeps the default", func(t *testing.T) {
+		b := newBackend(t, "echo", e2eproxyEcho)
+		w := timeoutWeir(t, host, b.port, nil, "proxy-read-timeout", "0")
+		wantNoReadTimeout(t, w, host)
+		if !e2erestWarned(w, snapshot.ReasonInvalidConfigMapValue, "", "proxy-read-timeout") {
+			t.Errorf("no InvalidConfigMapValue warning for proxy-read-timeout 0: %v", w.d.Live().Warnings)
+		}
+	})
 	t.Run("proxy_read_timeout annotation over the ConfigMap", func(t *testing.T) {
 		b := newBackend(t, "echo", e2eproxyEcho)
 		w := timeoutWeir(t, host, b.port, []string{"proxy-read-timeout", "1"}, "proxy-read-timeout", "20")
