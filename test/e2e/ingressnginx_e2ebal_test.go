@@ -268,6 +268,12 @@ func TestIngressNginxProxyTimeoutSettings(t *testing.T) {
 			t.Errorf("proxy-connect-timeout 50k, endpoint accepting after 2 s: %d %q, want 200 (default 5 s)", r.status, r.body)
 		}
 		wantReadTimeout(t, w, host)
+		// An endpoint that accepts only after a minute: 504 once the
+		// default 5 s ended each try.
+		w = timeoutWeir(t, host, lateListener(t, time.Minute), nil, "proxy-connect-timeout", "50k")
+		if r, took := w.timedGet(host, "/"); r.status != http.StatusGatewayTimeout || took < 5*time.Second || took > 25*time.Second {
+			t.Errorf("proxy-connect-timeout 50k, endpoint accepting after 60 s: %d after %v, want 504 after 5 s a try", r.status, took)
+		}
 	})
 	t.Run("proxy_read_timeout.go: valid", func(t *testing.T) {
 		b := newBackend(t, "echo", e2eproxyEcho)
