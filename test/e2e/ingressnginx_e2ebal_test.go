@@ -336,14 +336,14 @@ func TestIngressNginxProxyTimeoutSettings(t *testing.T) {
 	})
 }
 
-// shutdownWeir runs the weir binary serving host from an endpoint
-// answering e2eproxyEcho, with the ConfigMap's worker-shutdown-timeout
-// timeout, --post-shutdown-grace-period 1 and extra flags; it returns
-// the process and the endpoint.
-func shutdownWeir(t *testing.T, host, timeout string, extra ...string) (*weirProcess, *backend) {
+// shutdownWeir runs the weir binary with --workers workers serving host
+// from an endpoint answering e2eproxyEcho, with the ConfigMap's
+// worker-shutdown-timeout timeout, --post-shutdown-grace-period 1 and
+// extra flags; it returns the process and the endpoint.
+func shutdownWeir(t *testing.T, workers, host, timeout string, extra ...string) (*weirProcess, *backend) {
 	t.Helper()
 	b := newBackend(t, "slow", e2eproxyEcho)
-	p := startWeirProcess(t, "0", map[string]string{
+	p := startWeirProcess(t, workers, map[string]string{
 		"class.yaml": ingressClass,
 		"app.yaml":   service("slow", b.port) + ingress("shutdown", host, "slow"),
 		"cm.yaml":    configMap("worker-shutdown-timeout", timeout),
@@ -359,8 +359,16 @@ func shutdownWeir(t *testing.T, host, timeout string, extra ...string) (*weirPro
 // --worker-shutdown-timeout flag is 1s, so the answer shows that the
 // ConfigMap key overrides it.
 func TestIngressNginxSlowRequestShutdown(t *testing.T) {
+	// In-process and with worker processes (the supervisor passes the
+	// ConfigMap's timeout to each worker's drain).
+	for _, workers := range []string{"0", "auto"} {
+		t.Run("workers="+workers, func(t *testing.T) { testSlowRequestShutdown(t, workers) })
+	}
+}
+
+func testSlowRequestShutdown(t *testing.T, workers string) {
 	const host = "graceful-shutdown"
-	p, b := shutdownWeir(t, host, "50s", "--worker-shutdown-timeout", "1s")
+	p, b := shutdownWeir(t, workers, host, "50s", "--worker-shutdown-timeout", "1s")
 	type answer struct {
 		status int
 		body   string

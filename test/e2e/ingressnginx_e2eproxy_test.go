@@ -570,7 +570,7 @@ func TestIngressNginxProxyProtocolSetting(t *testing.T) {
 // slow_requests.go: TestIngressNginxSlowRequestShutdown.)
 func TestIngressNginxShutdown(t *testing.T) {
 	const host = "shutdown"
-	p, _ := shutdownWeir(t, host, "600s")
+	p, _ := shutdownWeir(t, "0", host, "600s")
 	req, _ := http.NewRequest(http.MethodGet, p.httpURL+"/sleep/1000", nil)
 	req.Host = host
 	resp, err := p.httpClient().Do(req)
