@@ -277,6 +277,15 @@ func TestIngressNginxProxyTimeoutSettings(t *testing.T) {
 			t.Errorf("proxy-connect-timeout 50k, endpoint accepting after 60 s: %d after %v, want 504 after three tries of 5 s", r.status, took)
 		}
 	})
+	t.Run("proxy_connect_timeout annotation over the ConfigMap", func(t *testing.T) {
+		// An endpoint that accepts after 6 s: the SYN sent again at 7 s
+		// connects within the annotation's 10 s; the ConfigMap's 1 s
+		// would have ended the three tries by about 3 s.
+		w := timeoutWeir(t, host, lateListener(t, 6*time.Second), []string{"proxy-connect-timeout", "10"}, "proxy-connect-timeout", "1")
+		if r := w.get(host, "/sleep/10"); r.status != http.StatusOK || r.body != "slept" {
+			t.Errorf("annotation proxy-connect-timeout 10 over the ConfigMap's 1, endpoint accepting after 6 s: %d %q, want 200", r.status, r.body)
+		}
+	})
 	t.Run("proxy_read_timeout.go: valid", func(t *testing.T) {
 		b := newBackend(t, "echo", e2eproxyEcho)
 		wantReadTimeout(t, timeoutWeir(t, host, b.port, nil, "proxy-read-timeout", "1"), host)
@@ -326,6 +335,12 @@ func TestIngressNginxProxyTimeoutSettings(t *testing.T) {
 		w := timeoutWeir(t, host, stallingListener(t), nil, "proxy-send-timeout", "1")
 		if status, took := postBig(t, w, host, 30*time.Second); status != http.StatusGatewayTimeout {
 			t.Errorf("proxy-send-timeout 1, endpoint not reading: %d after %v, want 504", status, took)
+		}
+	})
+	t.Run("proxy_send_timeout annotation over the ConfigMap", func(t *testing.T) {
+		w := timeoutWeir(t, host, stallingListener(t), []string{"proxy-send-timeout", "20"}, "proxy-send-timeout", "1")
+		if status, took := postBig(t, w, host, 5*time.Second); status != 0 {
+			t.Errorf("annotation proxy-send-timeout 20 over the ConfigMap's 1, endpoint not reading: %d after %v, want no answer within 5 s", status, took)
 		}
 	})
 	t.Run("proxy_send_timeout.go: invalid keeps the default 60 s", func(t *testing.T) {
