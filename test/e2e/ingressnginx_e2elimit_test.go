@@ -5,7 +5,8 @@ package e2e
 // (test/e2e/annotations/{ipallowlist,ipdenylist,limitconnections,satisfy,
 // mirror,log,disableaccesslog,clientbodybuffersize,upstreamhashby,
 // customhttperrors}.go, test/e2e/settings/limit_rate.go,
-// test/e2e/defaultbackend/, test/e2e/loadbalance/). The cases these files
+// test/e2e/defaultbackend/; test/e2e/loadbalance/ is in
+// ingressnginx_e2ebal_test.go). The cases these files
 // assert only as nginx.conf text are ported as what that configuration
 // does on the wire.
 
@@ -391,41 +392,6 @@ func TestIngressNginxDefaultBackend(t *testing.T) {
 		w.e2elimitWaitLogged("/somethingThree")
 		if strings.Contains(w.access.String(), "/somethingTwo") {
 			t.Errorf("access log holds a default-backend request with enable-access-log-for-default-backend false:\n%s", w.access.String())
-		}
-	})
-}
-
-// TestIngressNginxLoadBalance ports test/e2e/loadbalance/: round-robin
-// (the default) spreads requests evenly over three endpoints; ewma, from
-// the ConfigMap, fails none.
-func TestIngressNginxLoadBalance(t *testing.T) {
-	var ports []int
-	for i := range 3 {
-		ports = append(ports, newBackend(t, fmt.Sprintf("echo%d", i), nil).port)
-	}
-	files := map[string]string{
-		"class.yaml": ingressClass, "cm.yaml": configMap(),
-		"app.yaml": endpointsService("echo", ports...) + ingress("lb", "load-balance.com", "echo"),
-	}
-	w := startWeirWith(t, files, configMapOptions())
-	t.Run("round_robin.go: should evenly distribute requests", func(t *testing.T) {
-		got := w.countBackends(60, "load-balance.com")
-		if len(got) != 3 || got["echo0"] != 20 || got["echo1"] != 20 || got["echo2"] != 20 {
-			t.Errorf("60 requests: %v, want 20 to each endpoint", got)
-		}
-	})
-	t.Run("ewma.go and configmap.go: does not fail requests", func(t *testing.T) {
-		w.update("cm.yaml", configMap("load-balance", "ewma"))
-		got := w.countBackends(30, "load-balance.com")
-		total := 0
-		for name, n := range got {
-			if !strings.HasPrefix(name, "echo") {
-				t.Errorf("%d requests answered %s", n, name)
-			}
-			total += n
-		}
-		if total != 30 {
-			t.Errorf("30 requests: %v", got)
 		}
 	})
 }

@@ -320,29 +320,6 @@ func TestIngressNginxGRPCAnnotations(t *testing.T) {
 	}
 }
 
-// TestIngressNginxTimeoutSettings ports test/e2e/settings/
-// proxy_connect_timeout.go, proxy_read_timeout.go and
-// proxy_send_timeout.go: the ConfigMap's timeouts, valid and invalid.
-func TestIngressNginxTimeoutSettings(t *testing.T) {
-	const host = "proxy-read-timeout.com"
-	// "should set valid proxy read timeouts using configmap values"
-	// (20 there), with the connect and send ones.
-	t.Run("valid", func(t *testing.T) {
-		w, _ := e2eproxyWeir(t, host, nil, "proxy-connect-timeout", "1", "proxy-send-timeout", "1", "proxy-read-timeout", "1")
-		wantReadTimeout(t, w, host)
-	})
-	// "should not set invalid proxy ... timeouts using configmap values".
-	t.Run("invalid", func(t *testing.T) {
-		w, _ := e2eproxyWeir(t, host, nil, "proxy-connect-timeout", "50k", "proxy-send-timeout", "20k", "proxy-read-timeout", "1k")
-		wantNoReadTimeout(t, w, host)
-	})
-	// An annotation wins over the ConfigMap.
-	t.Run("annotation over configmap", func(t *testing.T) {
-		w, _ := e2eproxyWeir(t, host, []string{"proxy-read-timeout", "1"}, "proxy-read-timeout", "20")
-		wantReadTimeout(t, w, host)
-	})
-}
-
 // TestIngressNginxNextUpstreamSetting ports
 // test/e2e/settings/proxy_next_upstream.go: "timeout http_502" from the
 // ConfigMap passes an endpoint's 502 on.
@@ -588,17 +565,12 @@ func TestIngressNginxProxyProtocolSetting(t *testing.T) {
 // TestIngressNginxShutdown ports test/e2e/gracefulshutdown/shutdown.go
 // "should shutdown in less than 60 seconds without pending connections":
 // with worker-shutdown-timeout 600s and no request in flight, Weir
-// exits as soon as its post-shutdown grace period allows. (grace_period.go
-// and slow_requests.go: covered by TestShutdownUnderLoad in
-// cmd/weir/shutdown_test.go.)
+// exits as soon as its post-shutdown grace period allows. (grace_period.go:
+// covered by TestShutdownUnderLoad in cmd/weir/shutdown_test.go;
+// slow_requests.go: TestIngressNginxSlowRequestShutdown.)
 func TestIngressNginxShutdown(t *testing.T) {
 	const host = "shutdown"
-	b := newBackend(t, "slow", e2eproxyEcho)
-	p := startWeirProcess(t, "0", map[string]string{
-		"class.yaml": ingressClass,
-		"app.yaml":   service("slow", b.port) + ingress("shutdown", host, "slow"),
-		"cm.yaml":    configMap("worker-shutdown-timeout", "600s"),
-	}, "--configmap", "default/weir-config", "--post-shutdown-grace-period", "1")
+	p, _ := shutdownWeir(t, "0", host, "600s")
 	req, _ := http.NewRequest(http.MethodGet, p.httpURL+"/sleep/1000", nil)
 	req.Host = host
 	resp, err := p.httpClient().Do(req)

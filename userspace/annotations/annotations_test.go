@@ -67,7 +67,7 @@ func TestParse(t *testing.T) {
 			want: Config{Proxy: DefaultProxy()},
 			wantErrs: []string{
 				`annotation nginx.ingress.kubernetes.io/proxy-connect-timeout: value "5s": must be an integer number of seconds`,
-				`annotation nginx.ingress.kubernetes.io/proxy-read-timeout: value "-1": must be an integer number of seconds`,
+				`annotation nginx.ingress.kubernetes.io/proxy-read-timeout: value "-1": must be at least 1 second`,
 				`annotation nginx.ingress.kubernetes.io/proxy-send-timeout: value "abc": must be an integer number of seconds`,
 			},
 		},
@@ -391,5 +391,64 @@ func TestBoolSpellings(t *testing.T) {
 		if len(errs) != 0 || cfg.UseRegex != tc.want || cfg.SSLPassthrough != tc.want || cfg.Proxy.AccessLogOff == tc.want {
 			t.Errorf("%q: use-regex %v, ssl-passthrough %v, access log off %v, warnings %v; want %v", tc.value, cfg.UseRegex, cfg.SSLPassthrough, cfg.Proxy.AccessLogOff, errs, tc.want)
 		}
+	}
+}
+
+// TestTimeoutSyntax follows ingress-nginx's two readers of the proxy
+// timeouts: an annotation through strconv.Atoi (a sign, decimal digits),
+// the ConfigMap through mapstructure's weak typing (strconv.ParseInt,
+// base 0: Go's prefixes, octal for a leading 0, underscores). A value
+// either refuses keeps the ConfigMap's value (annotation) or the default
+// (ConfigMap), with a warning; so does zero, which nginx would time out at
+// once.
+func TestTimeoutSyntax(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value          string
+		annotation, cm int // 0: refused
+	}{
+		{value: "7", annotation: 7, cm: 7},
+		{value: "+7", annotation: 7, cm: 7},
+		{value: "010", annotation: 10, cm: 8},
+		{value: "0x1e", cm: 30},
+		{value: "0o17", cm: 15},
+		{value: "0b11", cm: 3},
+		{value: "1_0", cm: 10},
+		{value: "50k"},
+		{value: "5s"},
+		{value: "0"},
+		{value: "-1"},
+		{value: "0x0"},
+	}
+	const fromConfigMap = 42
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			t.Parallel()
+			def := DefaultProxy()
+			def.ReadTimeoutSeconds = fromConfigMap
+			got, errs := Parse(map[string]string{Prefix + "proxy-read-timeout": tc.value}, def)
+			want := tc.annotation
+			if want == 0 {
+				want = fromConfigMap
+			}
+			if got.Proxy.ReadTimeoutSeconds != want || (len(errs) > 0) != (tc.annotation == 0) {
+				t.Errorf("annotation %q: %d s (%v), want %d s, refused %v", tc.value, got.Proxy.ReadTimeoutSeconds, errs, want, tc.annotation == 0)
+			}
+			p, errs := ParseDefaults(map[string]string{"proxy-read-timeout": tc.value, "proxy-send-timeout": "9"})
+			want = tc.cm
+			if want == 0 {
+				want = DefaultProxy().ReadTimeoutSeconds
+			}
+			if p.ReadTimeoutSeconds != want || p.SendTimeoutSeconds != 9 || (len(errs) > 0) != (tc.cm == 0) {
+				t.Errorf("configmap %q: read %d s, send %d s (%v), want read %d s, send 9 s, refused %v", tc.value, p.ReadTimeoutSeconds, p.SendTimeoutSeconds, errs, want, tc.cm == 0)
+			}
+			m := metaFor("proxy-read-timeout", true)
+			if err := m.ValidateIn(tc.value, true); (err != nil) != (tc.cm == 0) {
+				t.Errorf("configmap %q: validation %v, want refused %v", tc.value, err, tc.cm == 0)
+			}
+			if err := m.ValidateIn(tc.value, false); (err != nil) != (tc.annotation == 0) {
+				t.Errorf("annotation %q: validation %v, want refused %v", tc.value, err, tc.annotation == 0)
+			}
+		})
 	}
 }

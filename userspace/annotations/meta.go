@@ -166,7 +166,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	}
 	cfg := Config{Proxy: defaults}
 	var errs []error
-	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap, parseSeconds)...)
 	errs = append(errs, parseNextUpstream(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseBalance(get, &cfg.Proxy.Balance, wrap)...)
@@ -252,7 +252,7 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	}
 	p := DefaultProxy()
 	var errs []error
-	errs = append(errs, parseProxy(get, &p, wrap)...)
+	errs = append(errs, parseProxy(get, &p, wrap, parseConfigSeconds)...)
 	errs = append(errs, parseRetryNonIdempotent(get, &p, wrap)...)
 	errs = append(errs, parseNextUpstream(get, &p, wrap)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)

@@ -114,6 +114,9 @@ func DefaultProxy() Proxy {
 	}
 }
 
+// secondsDoc ends the docs of the proxy timeouts.
+const secondsDoc = " A whole number of seconds: an annotation reads it as ingress-nginx's (`+5` is 5, `010` is 10), the ConfigMap as ingress-nginx's ConfigMap decoder (also `0x1e` is 30, `010` is 8). Another value, or under 1, is refused with a warning, and the ConfigMap's value (for an annotation) or the default applies, the other keys still do. (ingress-nginx writes `0`, which times out at once in nginx: 504 to every request for connect and read.)"
+
 // maxSeconds caps timeouts so that a duration in nanoseconds never
 // overflows downstream.
 const maxSeconds = 1<<31 - 1
@@ -122,18 +125,21 @@ const maxSeconds = 1<<31 - 1
 var proxyMeta = []Meta{
 	{
 		Key: "proxy-connect-timeout", Default: "5", ConfigMap: true,
-		Doc:      "Seconds allowed to establish the connection to an endpoint.",
-		Validate: func(v string) error { _, err := parseSeconds(v); return err },
+		Doc:               "Seconds allowed to establish the connection to an endpoint." + secondsDoc,
+		Validate:          func(v string) error { _, err := parseSeconds(v); return err },
+		ValidateConfigMap: func(v string) error { _, err := parseConfigSeconds(v); return err },
 	},
 	{
 		Key: "proxy-read-timeout", Default: "60", ConfigMap: true,
-		Doc:      "Seconds allowed between two successive reads from the endpoint, the response header included.",
-		Validate: func(v string) error { _, err := parseSeconds(v); return err },
+		Doc:               "Seconds allowed between two successive reads from the endpoint, the response header included." + secondsDoc,
+		Validate:          func(v string) error { _, err := parseSeconds(v); return err },
+		ValidateConfigMap: func(v string) error { _, err := parseConfigSeconds(v); return err },
 	},
 	{
 		Key: "proxy-send-timeout", Default: "60", ConfigMap: true,
-		Doc:      "Seconds allowed between two successive writes to the endpoint.",
-		Validate: func(v string) error { _, err := parseSeconds(v); return err },
+		Doc:               "Seconds allowed between two successive writes to the endpoint." + secondsDoc,
+		Validate:          func(v string) error { _, err := parseSeconds(v); return err },
+		ValidateConfigMap: func(v string) error { _, err := parseConfigSeconds(v); return err },
 	},
 	{
 		Key: "proxy-body-size", Default: "1m", ConfigMap: true,
@@ -142,13 +148,14 @@ var proxyMeta = []Meta{
 	},
 }
 
-// parseProxy applies the proxy family to p. Values that fail leave p's
-// field unchanged and are reported through wrap.
-func parseProxy(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
+// parseProxy applies the proxy family to p, the timeouts read by seconds
+// (parseSeconds for annotations, parseConfigSeconds for the ConfigMap).
+// Values that fail leave p's field unchanged and are reported through wrap.
+func parseProxy(get lookup, p *Proxy, wrap func(key, value string, err error) error, seconds func(string) (int, error)) []error {
 	return joinErrs(
-		setParsed(get, wrap, "proxy-connect-timeout", parseSeconds, &p.ConnectTimeoutSeconds),
-		setParsed(get, wrap, "proxy-read-timeout", parseSeconds, &p.ReadTimeoutSeconds),
-		setParsed(get, wrap, "proxy-send-timeout", parseSeconds, &p.SendTimeoutSeconds),
+		setParsed(get, wrap, "proxy-connect-timeout", seconds, &p.ConnectTimeoutSeconds),
+		setParsed(get, wrap, "proxy-read-timeout", seconds, &p.ReadTimeoutSeconds),
+		setParsed(get, wrap, "proxy-send-timeout", seconds, &p.SendTimeoutSeconds),
 		setParsed(get, wrap, "proxy-body-size", parseBodySize, &p.BodySizeBytes),
 	)
 }
@@ -179,18 +186,36 @@ func joinErrs(errs ...error) []error {
 	return out
 }
 
-// parseSeconds accepts a positive integer number of seconds, digits only
-// ("5", not "5s", "+5" or "-1"). Surrounding spaces are ignored.
+// parseSeconds reads an annotation's number of seconds as ingress-nginx's
+// parser.GetIntAnnotation does (strconv.Atoi): decimal digits with an
+// optional sign, so "+5" is 5 and "010" is 10; "5s" is refused (the
+// ConfigMap's value applies). Surrounding spaces are ignored.
 func parseSeconds(v string) (int, error) {
-	v = strings.TrimSpace(v)
-	if v == "" || strings.Trim(v, "0123456789") != "" {
-		return 0, errors.New("must be an integer number of seconds")
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n > maxSeconds {
+	return checkSeconds(strconv.ParseInt(strings.TrimSpace(v), 10, 64))
+}
+
+// parseConfigSeconds reads the controller ConfigMap's number of seconds as
+// ingress-nginx's ReadConfig does (mapstructure's weak typing,
+// strconv.ParseInt with base 0): a sign, and Go's base prefixes and
+// underscores too, so "+5" is 5, "0x1e" 30, "010" 8 (octal) and "1_0" 10;
+// "50k" is refused (the built-in default applies, and the other keys still
+// do). Surrounding spaces are ignored.
+func parseConfigSeconds(v string) (int, error) {
+	return checkSeconds(strconv.ParseInt(strings.TrimSpace(v), 0, 64))
+}
+
+// checkSeconds accepts from 1 to maxSeconds seconds. Zero or less is
+// refused where ingress-nginx writes it: nginx 1.22.1 with
+// proxy_connect_timeout or proxy_read_timeout 0s answers every request
+// 504 at once, and refuses a negative value, so ingress-nginx keeps its
+// previous configuration.
+func checkSeconds(n int64, err error) (int, error) {
+	switch {
+	case errors.Is(err, strconv.ErrRange) || err == nil && n > maxSeconds:
 		return 0, fmt.Errorf("must be at most %d seconds", maxSeconds)
-	}
-	if n == 0 {
+	case err != nil:
+		return 0, errors.New("must be an integer number of seconds")
+	case n < 1:
 		return 0, errors.New("must be at least 1 second")
 	}
 	return int(n), nil
