@@ -382,6 +382,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := route.Pick(r, nil); c != nil {
 		pool, ex.canary = c.Pool, c.Name
 	}
+	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
+	}
 	up, ok := p.pickUpstream(rec, r, ex, pool) // balance.go
 	if !ok {
 		if !p.noEndpoints(rec, r, ex) { // customerrors.go
@@ -392,9 +395,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.pool = pool
 	ex.use(up)
 	defer func() { ex.upstream.InFlight.Add(-1) }()
-	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
-	}
 	p.mirrors.start(r, route) // nginx's precontent phase
 	r = withExchange(r, ex)
 	if isUpgrade(r) {
