@@ -14,8 +14,11 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +40,7 @@ func backEcho(t *testing.T, ings string) (*weir, *backend) {
 // echo with the headers nginx.tmpl sets for a location whose backend is a
 // custom-default-backend upstream (X-Code 503, X-Format, X-Namespace,
 // X-Ingress-Name, X-Service-Name, X-Service-Port, X-Request-ID), and the
-// request's own URI.
+// request's own URI, from the route's own location.
 func TestIngressNginxDefaultBackendAnnotation(t *testing.T) {
 	const host = "default-backend"
 	w, _ := backEcho(t, ingress(host, host, "invalid", "default-backend", "echo"))
@@ -46,6 +49,40 @@ func TestIngressNginxDefaultBackendAnnotation(t *testing.T) {
 			http.StatusOK, []string{"service=echo\n", "x-code=503\n", "x-ingress-name=" + host + "\n", "x-service-name=invalid\n",
 				"x-request-id=something-unique\n", "x-namespace=default\n", "x-service-port=80\n", "x-format=text/html\n",
 				"request_uri=http://" + host + "/alma/armud\n"})
+	})
+	// Beyond the e2e case: that upstream is reached by the route's own
+	// location (its proxy_pass), so the request keeps its method and
+	// body, and the location's rewrite-target and backend-protocol apply
+	// (nginx 1.22.1, the location with rewrite "(?i)/app(/|$)(.*)" /new/$2
+	// break: GET /app/x?q=1 reached the upstream as /new/x?q=1; with
+	// proxy_pass https://, over TLS).
+	t.Run("the route's own location", func(t *testing.T) {
+		answer := func(rw http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(rw, "%s %s tls=%v code=%s body=%s", r.Method, r.RequestURI, r.TLS != nil, r.Header.Get("X-Code"), body)
+		}
+		pages := newBackend(t, "pages", answer)
+		tlsPages := httptest.NewTLSServer(http.HandlerFunc(answer))
+		t.Cleanup(tlsPages.Close)
+		tlsPort, _ := strconv.Atoi(tlsPages.URL[strings.LastIndexByte(tlsPages.URL, ':')+1:])
+		w.update("own.yaml", service("pages", pages.port)+service("tlspages", tlsPort)+
+			pathIngress("rw", "rw.test", "/app(/|$)(.*)", "ImplementationSpecific", "invalid", "default-backend", "pages",
+				"rewrite-target", "/new/$2", "use-regex", "true")+
+			ingress("tls", "tls.test", "invalid", "default-backend", "tlspages", "backend-protocol", "HTTPS"))
+		for _, tc := range []struct {
+			host, method, path, want string
+		}{
+			{"rw.test", http.MethodPost, "/app/x?q=1", "POST /new/x?q=1 tls=false code=503 body=hello"},
+			{"tls.test", http.MethodGet, "/t", "GET /t tls=true code=503 body="},
+		} {
+			body := ""
+			if tc.method == http.MethodPost {
+				body = "hello"
+			}
+			if got := w.do(tc.method, tc.host, tc.path, strings.NewReader(body)); got.status != http.StatusOK || got.body != tc.want {
+				t.Errorf("%s %s%s: %d %q, want 200 %q", tc.method, tc.host, tc.path, got.status, got.body, tc.want)
+			}
+		}
 	})
 }
 
