@@ -198,11 +198,13 @@ func (p *Proxy) internalDefault(rec *responseRecorder, r *http.Request, ex *exch
 }
 
 // noEndpoints serves a route without upstreams from its default-backend
-// Service, else intercepts the 503; it reports whether it answered.
+// Service, else reads the body for a mirror's copy (nginx's mirror came
+// first) and intercepts the 503; it reports whether it answered.
 func (p *Proxy) noEndpoints(rec *responseRecorder, r *http.Request, ex *exchange) bool {
 	if er := ex.route.StandIn; er != nil && !ex.intercepted && p.serveErrorRoute(rec, r, http.StatusServiceUnavailable, ex, er, false) {
 		return true
 	}
+	mirrorRead(r) // mirror.go
 	return p.interceptOwn(rec, r, http.StatusServiceUnavailable, ex)
 }
 

@@ -385,6 +385,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
 		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
 	}
+	// nginx's precontent phase, before its balancer finds an endpoint or
+	// none.
+	p.mirrors.start(r, route)
 	up, ok := p.pickUpstream(rec, r, ex, pool) // balance.go
 	if !ok {
 		if !p.noEndpoints(rec, r, ex) { // customerrors.go
@@ -395,7 +398,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.pool = pool
 	ex.use(up)
 	defer func() { ex.upstream.InFlight.Add(-1) }()
-	p.mirrors.start(r, route) // nginx's precontent phase
 	r = withExchange(r, ex)
 	if isUpgrade(r) {
 		p.serveUpgrade(rec, r, ex) // websocket.go
