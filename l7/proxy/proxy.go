@@ -11,6 +11,7 @@ package proxy
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -271,6 +272,17 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := requestPath(r)
 	route, ok := hs.Match(path)
+	if hs.Healthz(path, route) {
+		// ingress-nginx's default server's location /healthz, "return
+		// 200" whatever the method: no access log, no metrics (no
+		// log_by_lua), no HSTS (no header filter of ingress-nginx's).
+		ex.healthz = true
+		h := rec.Header()
+		h.Set("Content-Type", cmp.Or(g.contentType, "text/html"))
+		h.Set("Content-Length", "0")
+		rec.WriteHeader(http.StatusOK)
+		return
+	}
 	ex.defaultServer = defaultServerBackend(hs, route) // accesslog.go
 	if !ok {
 		// Weir's own 404 for a host no rule names, with no default
@@ -459,12 +471,14 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	// of that request does (TestRefusedMetrics waits on it).
 	if p.metrics != nil {
 		ex.timing.done()
-		p.metrics.observe(r, ex, status, nginxRequestLength(r, ex, rec), bytesSent(r, ex, rec, status), duration)
+		if !ex.healthz {
+			p.metrics.observe(r, ex, status, nginxRequestLength(r, ex, rec), bytesSent(r, ex, rec, status), duration)
+		}
 		p.conns.requests.Add(1)
 	}
 	if p.access != nil {
 		g := p.liveGlobal()
-		off := g.DisableAccessLog || g.DisableHTTPAccessLog || g.skipped(r) || !ex.atErrorPage() &&
+		off := ex.healthz || g.DisableAccessLog || g.DisableHTTPAccessLog || g.skipped(r) || !ex.atErrorPage() &&
 			(ex.defaultServer && !g.Logs.DefaultBackend || ex.route != nil && ex.route.Backend.Proxy.AccessLogOff)
 		p.access.write(r, ex, rec, status, duration, g.logFormat, off) // log-format-upstream (logformat.go)
 	}
@@ -615,6 +629,10 @@ type exchange struct {
 	// phase: $proxy_upstream_name is the server's "-"
 	// (nginx.tmpl's server-level set), not the location's.
 	findConfig bool
+	// healthz is set when the request is answered by the default
+	// server's location /healthz (router.Host.Healthz): neither logged nor
+	// observed.
+	healthz bool
 	// defaultServer is set when the request is answered by the default
 	// server's default backend (defaultServerBackend), which is not logged
 	// without enable-access-log-for-default-backend.

@@ -535,6 +535,30 @@ func (h Host) HostLevel() (redirectTo, appRoot string) {
 	return h.srv.redirectTo, h.srv.src.AppRoot
 }
 
+// HealthzPath is the location that ingress-nginx's default server "_"
+// answers 200 on the HTTP and HTTPS ports, for the health checks of cloud
+// load balancers (nginx.tmpl's location /healthz, nginx.HealthPath).
+const HealthzPath = "/healthz"
+
+// Healthz reports whether a request for path on the Host, for which Match
+// returned route (nil: none), is answered by ingress-nginx's default
+// server's location /healthz instead: the Host is that server (Served is
+// false), path starts with HealthzPath, and nginx would not pick the
+// rule's location over that plain prefix: no Exact path, no regular
+// expression (checked after the prefixes), no longer prefix.
+func (h Host) Healthz(path string, route *Route) bool {
+	if h.Served() || !strings.HasPrefix(path, HealthzPath) {
+		return false
+	}
+	if route == nil || route == h.r.fallback {
+		return true
+	}
+	if route.Match != snapshot.MatchPrefix || h.srv != nil && h.srv.src.UseRegex {
+		return false
+	}
+	return len(strings.TrimSuffix(route.Path, "/")) < len(HealthzPath)
+}
+
 // Match is Router.Match of the Host's name and path.
 func (h Host) Match(path string) (*Route, bool) {
 	if srv := h.srv; srv != nil {
