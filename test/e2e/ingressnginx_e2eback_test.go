@@ -141,6 +141,33 @@ func TestIngressNginxDefaultBackend(t *testing.T) {
 			t.Errorf("access log holds a default-backend request with enable-access-log-for-default-backend false:\n%s", w.access.String())
 		}
 	})
+	// Beyond the e2e cases: the default server's location /healthz
+	// (nginx.tmpl, for cloud load balancers) answers 200, empty, for any
+	// method, over HTTP and HTTPS, and logs nothing, even with
+	// enable-access-log-for-default-backend (nginx 1.22.1 with that
+	// server: GET, POST, HEAD, DELETE /healthz 200, Content-Length 0).
+	t.Run("the default server's /healthz", func(t *testing.T) {
+		for _, base := range []string{w.base, "https://" + w.d.HTTPSAddr()} {
+			for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodHead, http.MethodDelete} {
+				req, _ := http.NewRequest(method, base+"/healthz", nil)
+				req.Host = "foo.bar.com"
+				resp, err := https.Do(req)
+				if err != nil {
+					t.Fatalf("%s %s/healthz: %v", method, base, err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || len(body) != 0 {
+					t.Errorf("%s %s/healthz: %d %q, want 200 and no body", method, base, resp.StatusCode, body)
+				}
+			}
+		}
+		w.get("bar", "/afterHealthz")
+		w.e2elimitWaitLogged("/afterHealthz")
+		if strings.Contains(w.access.String(), "/healthz") {
+			t.Errorf("access log holds /healthz:\n%s", w.access.String())
+		}
+	})
 }
 
 // TestIngressNginxForceSSLRedirect ports
