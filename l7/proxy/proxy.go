@@ -276,7 +276,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// ingress-nginx's default server's location /healthz, "return
 		// 200" whatever the method: no access log, no metrics (no
 		// log_by_lua), no HSTS (no header filter of ingress-nginx's).
+		// The http-level client_max_body_size (proxy-body-size) holds
+		// in the find-config phase; block-cidrs' deny does not, the
+		// rewrite phase's return comes first (nginx 1.22.1: 413 for a
+		// body over it, 200 to a client denied).
 		ex.healthz = true
+		if p.defaultBodyTooLarge(rec, r, ex, g) {
+			return
+		}
 		h := rec.Header()
 		h.Set("Content-Type", cmp.Or(g.contentType, "text/html"))
 		h.Set("Content-Length", "0")
@@ -292,11 +299,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Its client_max_body_size is the ConfigMap's proxy-body-size,
 		// checked before its block-cidrs deny, as a route's.
 		ownHSTS(rec.Header(), r, g.hsts) // redirect.go
-		switch {
-		case g.defaultBodySize > 0 && r.ContentLength > g.defaultBodySize:
-			ex.findConfig = true
-			writeError(rec, http.StatusRequestEntityTooLarge)
-		case !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)):
+		if !p.defaultBodyTooLarge(rec, r, ex, g) && !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
 			writeError(rec, http.StatusNotFound)
 		}
 		return
@@ -417,6 +420,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	continueBodiless(rec, r)
 	p.forward(rec, r, ex) // forward.go
+}
+
+// defaultBodyTooLarge answers 413, and reports it, for a request of the
+// default server whose declared body is over the ConfigMap's
+// proxy-body-size (its client_max_body_size, in nginx's find-config
+// phase).
+func (p *Proxy) defaultBodyTooLarge(rec *responseRecorder, r *http.Request, ex *exchange, g *globalConfig) bool {
+	if g.defaultBodySize > 0 && r.ContentLength > g.defaultBodySize {
+		ex.findConfig = true
+		writeError(rec, http.StatusRequestEntityTooLarge)
+		return true
+	}
+	return false
 }
 
 // continueBodiless answers "100 Continue" to an HTTP/1.1 request without a
