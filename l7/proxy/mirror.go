@@ -130,8 +130,6 @@ func (m *mirrors) mirrorCopy(sem chan struct{}, method, target, host string, h h
 	resp.Body.Close()
 }
 
-// mirrorBody is a request body whose bytes are kept, up to mirrorMaxBody,
-// for the copy sent when it ends.
 // mirrorRead reads the body of r to its end when a mirror waits for it,
 // so that its copy goes though nothing else reads it (a route without
 // endpoints), as nginx reads the body before its mirror subrequests.
@@ -141,6 +139,8 @@ func mirrorRead(r *http.Request) {
 	}
 }
 
+// mirrorBody is a request body whose bytes are kept, up to mirrorMaxBody,
+// for the copy sent when it ends.
 type mirrorBody struct {
 	rc   io.ReadCloser
 	m    *mirrors
