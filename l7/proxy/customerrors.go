@@ -30,9 +30,14 @@ import (
 //
 // A route without endpoints whose Ingress has default-backend is served by
 // that Service instead of answering 503, with the same headers and X-Code
-// 503 but with its path and without X-Original-URI, as ingress-nginx's
-// custom-default-backend- upstream; that answer is intercepted as the
-// route's endpoint's would be (exchange.location).
+// 503 but without X-Original-URI, as ingress-nginx's
+// custom-default-backend- upstream, which the route's own location
+// proxies to (router.Route.StandIn): with the request's method and body,
+// the location's rewrite-target, and its backend-protocol, proxy-ssl-* and
+// the rest of its upstream settings (nginx 1.22.1, that location with
+// rewrite "(?i)/app(/|$)(.*)" /new/$2 break and proxy_pass https://: GET
+// /app/x?q=1 reached the Service as /new/x?q=1 over TLS); that answer is
+// intercepted as the route's endpoint's would be (exchange.location).
 //
 // Over HTTPS a custom error page has no HSTS of Weir's (the upstream's own
 // passes): ingress-nginx serves it from a named location
@@ -193,16 +198,19 @@ func (p *Proxy) internalDefault(rec *responseRecorder, r *http.Request, ex *exch
 }
 
 // noEndpoints serves a route without upstreams from its default-backend
-// Service, else intercepts the 503; it reports whether it answered.
+// Service, else reads the body for a mirror's copy (nginx's mirror came
+// first) and intercepts the 503; it reports whether it answered.
 func (p *Proxy) noEndpoints(rec *responseRecorder, r *http.Request, ex *exchange) bool {
-	if er := ex.route.ErrorRoute; er != nil && !ex.intercepted && p.serveErrorRoute(rec, r, http.StatusServiceUnavailable, ex, er, false) {
+	if er := ex.route.StandIn; er != nil && !ex.intercepted && p.serveErrorRoute(rec, r, http.StatusServiceUnavailable, ex, er, false) {
 		return true
 	}
+	mirrorRead(r) // mirror.go
 	return p.interceptOwn(rec, r, http.StatusServiceUnavailable, ex)
 }
 
 // serveErrorRoute forwards r to er for status code of ex's route, rewritten
-// to "/" with X-Original-URI when rewrite is set; it reports false, having
+// to "/" with X-Original-URI and without its body when rewrite is set (an
+// error page), else as it came (a stand-in); it reports false, having
 // sent nothing, when er has no upstream.
 func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int, ex *exchange, er *router.Route, rewrite bool) bool {
 	up, ok := er.Pool.Next()
@@ -223,9 +231,11 @@ func (p *Proxy) serveErrorRoute(rec *responseRecorder, r *http.Request, code int
 	ex2.use(up)
 	defer func() { ex2.upstream.InFlight.Add(-1) }()
 	r2 := r.Clone(context.WithValue(r.Context(), exchangeKey{}, ex2))
-	r2.Body, r2.ContentLength = http.NoBody, 0
-	r2.TransferEncoding = nil
-	r2.Header.Del("Content-Length")
+	if rewrite {
+		r2.Body, r2.ContentLength = http.NoBody, 0
+		r2.TransferEncoding = nil
+		r2.Header.Del("Content-Length")
+	}
 	be := ex.location().Backend
 	h := r2.Header
 	// An empty value is no field, as nginx sends none (no Accept, no

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -656,5 +657,44 @@ func TestCustomHTTPErrorsNoEndpointsIntercepted(t *testing.T) {
 	waitFor(t, "the access-log line", func() bool { return strings.HasSuffix(buf.String(), "\n") })
 	if got, want := buf.String(), "503 503 : 503 custom-default-backend-ns-errors\n"; got != want {
 		t.Errorf("line %q, want %q", got, want)
+	}
+}
+
+// TestNoEndpointsStandIn: a route without endpoints is served by its
+// default-backend Service from the route's own location, as ingress-nginx's
+// custom-default-backend- upstream that the location's proxy_pass reaches
+// (nginx 1.22.1, location ~* "^/app(/|$)(.*)" with rewrite "(?i)/app(/|$)(.*)"
+// /new/$2 break: GET /app/x?q=1 reached it as /new/x?q=1; with proxy_pass
+// https://, over TLS): the request's method and body, the location's
+// rewrite-target and its backend-protocol; X-Code 503 all the same.
+func TestNoEndpointsStandIn(t *testing.T) {
+	t.Parallel()
+	pages := errorPages(t, "pages")
+	tlsPages := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "tls="+strconv.FormatBool(r.TLS != nil)+" code="+r.Header.Get("X-Code")+" uri="+r.RequestURI)
+	}))
+	t.Cleanup(tlsPages.Close)
+	standIn := func(eps []string, opts ...func(*annotations.Proxy)) snapshot.Backend {
+		be := backendOf("app", nil, append([]func(*annotations.Proxy){withErrors()}, opts...)...)
+		eb := backendOf("errors", eps)
+		be.ErrorBackend = &eb
+		return be
+	}
+	s := &snapshot.Snapshot{Version: 1, Servers: []snapshot.Server{
+		{Host: "rw.test", UseRegex: true, Paths: []snapshot.Path{{Path: "/app(/|$)(.*)", Match: snapshot.MatchRegex,
+			Backend: standIn([]string{pages}, withRewrite(annotations.Rewrite{Target: "/new/$2"}))}}},
+		{Host: "tls.test", Paths: []snapshot.Path{{Path: "/", Match: snapshot.MatchPrefix,
+			Backend: standIn([]string{addr(tlsPages)}, func(p *annotations.Proxy) { p.Upstream.Protocol = annotations.ProtocolHTTPS })}}},
+	}}
+	_, srv := front(t, Options{}, s)
+	c := client(t)
+	var got map[string]string
+	res := do(t, c, srv, http.MethodPost, "rw.test", "/app/x?q=1", strings.NewReader("hello"))
+	if err := json.Unmarshal([]byte(res.body), &got); err != nil || res.status != 503 || got["uri"] != "/new/x?q=1" ||
+		got["method"] != http.MethodPost || got["body"] != "hello" || got["code"] != "503" || got["hasOriginal"] != "false" {
+		t.Errorf("POST rw.test/app/x?q=1: %d %q, want the Service's answer to POST /new/x?q=1 with its body, X-Code 503", res.status, res.body)
+	}
+	if res := get(t, c, srv, "tls.test", "/t"); res.status != 200 || res.body != "tls=true code=503 uri=/t" {
+		t.Errorf("GET tls.test/t with backend-protocol HTTPS: %d %q, want 200 %q", res.status, res.body, "tls=true code=503 uri=/t")
 	}
 }

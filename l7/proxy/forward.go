@@ -455,7 +455,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	rec.relayFieldOrder(order)
 	enc := p.encodeResponse(rec, r, resp) // compress.go
 	rec.WriteHeader(resp.StatusCode)
-	err := enc.finish(p.copyBody(rec, resp, ex, gone))
+	err := enc.finish(p.copyBody(r, rec, resp, ex, gone))
 	ex.timing.done()
 	ex.countBody()
 	if err != nil {
@@ -486,11 +486,11 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	return true
 }
 
-// copyBody streams the response body to rec and, once it is read to its
+// copyBody streams the response body to rec (the response to r) and, once it is read to its
 // end, closes it. A read error is recorded as the request's upstream error
 // (unless the client went away); any error means the response is cut and
 // the connection unusable.
-func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchange, gone func() bool) error {
+func (p *Proxy) copyBody(r *http.Request, rec *responseRecorder, resp *http.Response, ex *exchange, gone func() bool) error {
 	flush := flushesEachWrite(resp)
 	if flush {
 		rec.Flush() // the header now, even if the body is slow to come
@@ -503,7 +503,7 @@ func (p *Proxy) copyBody(rec *responseRecorder, resp *http.Response, ex *exchang
 	}
 	buf := ex.copyBuf
 	ctl := http.NewResponseController(rec.ResponseWriter)
-	bw := newBandwidth(ex, p.clientSend) // limit-rate (ratelimit.go); nil: none
+	bw := newBandwidth(r, ex, p.clientSend) // limit-rate (ratelimit.go); nil: none
 	for {
 		n, rerr := resp.Body.Read(buf[:])
 		if n > 0 {

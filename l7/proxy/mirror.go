@@ -130,6 +130,15 @@ func (m *mirrors) mirrorCopy(sem chan struct{}, method, target, host string, h h
 	resp.Body.Close()
 }
 
+// mirrorRead reads the body of r to its end when a mirror waits for it,
+// so that its copy goes though nothing else reads it (a route without
+// endpoints), as nginx reads the body before its mirror subrequests.
+func mirrorRead(r *http.Request) {
+	if b, ok := r.Body.(*mirrorBody); ok {
+		_, _ = io.Copy(io.Discard, b)
+	}
+}
+
 // mirrorBody is a request body whose bytes are kept, up to mirrorMaxBody,
 // for the copy sent when it ends.
 type mirrorBody struct {

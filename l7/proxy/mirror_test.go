@@ -123,3 +123,34 @@ func TestMirror(t *testing.T) {
 		t.Errorf("unreachable mirror: %d %q %v", res.status, res.body, res.err)
 	}
 }
+
+// TestMirrorWithoutEndpoints: a route without endpoints still sends its
+// mirror copies, the body's too, as nginx's mirror runs in the precontent
+// phase, before the balancer finds no endpoint (nginx 1.22.1, location /
+// with mirror /_mirror and proxy_pass to an upstream whose one server is
+// down: 502, and the mirror got GET /m1?x and POST /m2 with its body).
+func TestMirrorWithoutEndpoints(t *testing.T) {
+	t.Parallel()
+	got := make(chan mirrored, 4)
+	mirror := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- mirrored{method: r.Method, uri: r.RequestURI, body: string(b)}
+	})
+	_, srv := front(t, Options{}, snap(1, "app.test", backendOf("app", nil, func(p *annotations.Proxy) {
+		p.Mirror = &annotations.Mirror{Target: "http://" + addr(mirror), RequestURI: true}
+	})))
+	c := client(t)
+	for _, want := range []mirrored{{method: http.MethodGet, uri: "/m1?x"}, {method: http.MethodPost, uri: "/m2", body: "hello"}} {
+		if res := do(t, c, srv, want.method, "app.test", want.uri, strings.NewReader(want.body)); res.status != http.StatusServiceUnavailable {
+			t.Errorf("%s %s: %d, want 503", want.method, want.uri, res.status)
+		}
+		select {
+		case m := <-got:
+			if m != want {
+				t.Errorf("mirror copy %+v, want %+v", m, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s %s: no mirror copy within 10s", want.method, want.uri)
+		}
+	}
+}

@@ -11,6 +11,7 @@ package proxy
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -271,6 +272,24 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	path := requestPath(r)
 	route, ok := hs.Match(path)
+	if hs.Healthz(path, route) {
+		// ingress-nginx's default server's location /healthz, "return
+		// 200" whatever the method: no access log, no metrics (no
+		// log_by_lua), no HSTS (no header filter of ingress-nginx's).
+		// The http-level client_max_body_size (proxy-body-size) holds
+		// in the find-config phase; block-cidrs' deny does not, the
+		// rewrite phase's return comes first (nginx 1.22.1: 413 for a
+		// body over it, 200 to a client denied).
+		ex.healthz = true
+		if p.defaultBodyTooLarge(rec, r, ex, g) {
+			return
+		}
+		h := rec.Header()
+		h.Set("Content-Type", cmp.Or(g.contentType, "text/html"))
+		h.Set("Content-Length", "0")
+		rec.WriteHeader(http.StatusOK)
+		return
+	}
 	ex.defaultServer = defaultServerBackend(hs, route) // accesslog.go
 	if !ok {
 		// Weir's own 404 for a host no rule names, with no default
@@ -280,11 +299,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Its client_max_body_size is the ConfigMap's proxy-body-size,
 		// checked before its block-cidrs deny, as a route's.
 		ownHSTS(rec.Header(), r, g.hsts) // redirect.go
-		switch {
-		case g.defaultBodySize > 0 && r.ContentLength > g.defaultBodySize:
-			ex.findConfig = true
-			writeError(rec, http.StatusRequestEntityTooLarge)
-		case !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)):
+		if !p.defaultBodyTooLarge(rec, r, ex, g) && !p.block(rec, blocks.blockedAddrRule(ex.fwd.remote)) {
 			writeError(rec, http.StatusNotFound)
 		}
 		return
@@ -382,6 +397,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c := route.Pick(r, nil); c != nil {
 		pool, ex.canary = c.Pool, c.Name
 	}
+	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
+	}
+	// nginx's precontent phase, before its balancer finds an endpoint or
+	// none.
+	p.mirrors.start(r, route)
 	up, ok := p.pickUpstream(rec, r, ex, pool) // balance.go
 	if !ok {
 		if !p.noEndpoints(rec, r, ex) { // customerrors.go
@@ -392,10 +413,6 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ex.pool = pool
 	ex.use(up)
 	defer func() { ex.upstream.InFlight.Add(-1) }()
-	if limit > 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = &limitedBody{rc: r.Body, left: limit, limit: limit}
-	}
-	p.mirrors.start(r, route) // nginx's precontent phase
 	r = withExchange(r, ex)
 	if isUpgrade(r) {
 		p.serveUpgrade(rec, r, ex) // websocket.go
@@ -403,6 +420,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	continueBodiless(rec, r)
 	p.forward(rec, r, ex) // forward.go
+}
+
+// defaultBodyTooLarge answers 413, and reports it, for a request of the
+// default server whose declared body is over the ConfigMap's
+// proxy-body-size (its client_max_body_size, in nginx's find-config
+// phase).
+func (p *Proxy) defaultBodyTooLarge(rec *responseRecorder, r *http.Request, ex *exchange, g *globalConfig) bool {
+	if g.defaultBodySize > 0 && r.ContentLength > g.defaultBodySize {
+		ex.findConfig = true
+		writeError(rec, http.StatusRequestEntityTooLarge)
+		return true
+	}
+	return false
 }
 
 // continueBodiless answers "100 Continue" to an HTTP/1.1 request without a
@@ -457,12 +487,14 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	// of that request does (TestRefusedMetrics waits on it).
 	if p.metrics != nil {
 		ex.timing.done()
-		p.metrics.observe(r, ex, status, nginxRequestLength(r, ex, rec), bytesSent(r, ex, rec, status), duration)
+		if !ex.healthz {
+			p.metrics.observe(r, ex, status, nginxRequestLength(r, ex, rec), bytesSent(r, ex, rec, status), duration)
+		}
 		p.conns.requests.Add(1)
 	}
 	if p.access != nil {
 		g := p.liveGlobal()
-		off := g.DisableAccessLog || g.DisableHTTPAccessLog || g.skipped(r) || !ex.atErrorPage() &&
+		off := ex.healthz || g.DisableAccessLog || g.DisableHTTPAccessLog || g.skipped(r) || !ex.atErrorPage() &&
 			(ex.defaultServer && !g.Logs.DefaultBackend || ex.route != nil && ex.route.Backend.Proxy.AccessLogOff)
 		p.access.write(r, ex, rec, status, duration, g.logFormat, off) // log-format-upstream (logformat.go)
 	}
@@ -613,6 +645,10 @@ type exchange struct {
 	// phase: $proxy_upstream_name is the server's "-"
 	// (nginx.tmpl's server-level set), not the location's.
 	findConfig bool
+	// healthz is set when the request is answered by the default
+	// server's location /healthz (router.Host.Healthz): neither logged nor
+	// observed.
+	healthz bool
 	// defaultServer is set when the request is answered by the default
 	// server's default backend (defaultServerBackend), which is not logged
 	// without enable-access-log-for-default-backend.

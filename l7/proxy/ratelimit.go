@@ -86,44 +86,54 @@ func compileAllowlist(cfg *annotations.RateLimit) []netip.Prefix {
 	return compileSourceRange(&annotations.SourceRange{Allow: cfg.Allowlist}).allow
 }
 
-// bandwidth paces one response body as nginx's limit_rate and
+// bandwidth paces one response as nginx's limit_rate and
 // limit_rate_after: by s whole seconds after the request began, at most
-// rate × (s+1) + after bytes are sent. Weir counts the body bytes; nginx
-// counts the header too.
+// rate × (s+1) + after bytes are sent, the head's among them, as nginx
+// counts c->sent (nginx 1.22.1, limit_rate 1k, a 2048-byte body after a
+// 235-byte head: 789 body bytes at once, 1813 after 1s, all after 2s).
 type bandwidth struct {
 	rate, after int64 // bytes per second (> 0), bytes
 	start       time.Time
-	sent        int64
+	sent        int64         // head and body bytes; 0 until the head is sent
 	timeout     time.Duration // send_timeout of each write
+	r           *http.Request // the client's, for the length of the head
+	ex          *exchange
 }
 
-// newBandwidth returns the pacing of the route's limit-rate, nil when it
-// has none or does not buffer responses: nginx sets r->limit_rate to 0 for
-// an unbuffered upstream response (ngx_http_upstream_send_response), so
-// with proxy-buffering off, ingress-nginx's default, limit-rate paces
-// nothing, as its docs say.
-func newBandwidth(ex *exchange, timeout time.Duration) *bandwidth {
+// newBandwidth returns the pacing of the route's limit-rate for the
+// response to r, nil when it has none or does not buffer responses: nginx
+// sets r->limit_rate to 0 for an unbuffered upstream response
+// (ngx_http_upstream_send_response), so with proxy-buffering off,
+// ingress-nginx's default, limit-rate paces nothing, as its docs say.
+func newBandwidth(r *http.Request, ex *exchange, timeout time.Duration) *bandwidth {
 	p := &ex.route.Backend.Proxy
 	if p.LimitRateKiB <= 0 || !p.Upstream.BuffersResponse() {
 		return nil
 	}
-	return &bandwidth{rate: int64(p.LimitRateKiB) << 10, after: int64(p.LimitRateAfterKiB) << 10, start: ex.start, timeout: timeout}
+	return &bandwidth{rate: int64(p.LimitRateKiB) << 10, after: int64(p.LimitRateAfterKiB) << 10, start: ex.start, timeout: timeout, r: r, ex: ex}
 }
 
 // write writes b to rec, piece by piece as the pace allows, each piece
 // flushed under its own write deadline; with no pacing (b nil) it is
-// rec.Write.
+// rec.Write. The head goes first, alone, so that its length, which the
+// pace counts, is known (bytesSent's: exact on l7/h1server).
 func (bw *bandwidth) write(rec *responseRecorder, ctl *http.ResponseController, b []byte) error {
 	if bw == nil {
 		_, err := rec.Write(b)
 		return err
 	}
+	if bw.sent == 0 {
+		rec.Flush() // under the caller's write deadline
+		bw.sent = max(bytesSent(bw.r, bw.ex, rec, rec.status)-bodySent(bw.r, rec, rec.status), 1)
+	}
 	for len(b) > 0 {
-		s := int64(time.Since(bw.start) / time.Second)
+		elapsed := time.Since(bw.start)
+		s := int64(elapsed / time.Second)
 		allowed := bw.rate*(s+1) + bw.after - bw.sent
 		if allowed <= 0 {
-			// nginx's delay: until the excess is paid, and 1 ms.
-			time.Sleep(time.Duration(-allowed*1000/bw.rate+1) * time.Millisecond)
+			// Until the first whole second whose allowance exceeds what
+			// was sent.
+			time.Sleep(time.Duration((bw.sent-bw.after)/bw.rate)*time.Second - elapsed)
 			continue
 		}
 		n := min(int64(len(b)), allowed)

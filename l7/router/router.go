@@ -74,9 +74,17 @@ type Route struct {
 	// means none. Pick chooses between them and Pool per request.
 	Canaries []*Canary
 	// ErrorRoute is the route of Backend.ErrorBackend (the default-backend
-	// annotation), which answers custom-http-errors and the requests of a
-	// Pool without upstreams. Nil means none: the Router's Fallback.
+	// annotation), which answers custom-http-errors. Nil means none: the
+	// Router's Fallback.
 	ErrorRoute *Route
+	// StandIn serves the requests of a Pool without upstreams when the
+	// Backend has an ErrorBackend: the route's own location on
+	// ErrorBackend's endpoints, as ingress-nginx's custom-default-backend-
+	// upstream, a copy of the route's that its location's proxy_pass
+	// reaches: the route's upstream family (backend-protocol, proxy-ssl-*,
+	// proxy-buffering, ...) and rewrite family (rewrite-target,
+	// upstream-vhost, x-forwarded-prefix) apply. Nil when ErrorRoute is.
+	StandIn *Route
 
 	// SlashRedirect is the Path's snapshot.Path.SlashRedirect: a request
 	// for Path itself is answered 301 to Path + "/".
@@ -341,6 +349,9 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 		route.Canaries, route.canaryTotal = b.compileCanaries(p)
 		if eb := p.Backend.ErrorBackend; eb != nil {
 			route.ErrorRoute = newRoute(Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: eb, Pool: b.pool(eb)})
+			in := *eb
+			in.Proxy.Upstream, in.UpstreamTLS, in.Proxy.Rewrite = p.Backend.Proxy.Upstream, p.Backend.UpstreamTLS, p.Backend.Proxy.Rewrite
+			route.StandIn = newRoute(Route{Host: srv.Host, Path: p.Path, Match: p.Match, Backend: &in, Pool: b.pool(&in)})
 		}
 		cp := compiledPath{match: p.Match, path: p.Path, route: route}
 		// A use-regex server's paths are all regular expressions, Exact
@@ -373,6 +384,9 @@ func (b *builder) server(srv *snapshot.Server) (*server, error) {
 		}
 		cp.match = match
 		route.Rewrite = rewriteRegexp(p, match)
+		if route.StandIn != nil {
+			route.StandIn.Rewrite = route.Rewrite
+		}
 		cs.paths = append(cs.paths, cp)
 	}
 	return cs, nil
@@ -519,6 +533,30 @@ func (h Host) HostLevel() (redirectTo, appRoot string) {
 		return "", ""
 	}
 	return h.srv.redirectTo, h.srv.src.AppRoot
+}
+
+// HealthzPath is the location that ingress-nginx's default server "_"
+// answers 200 on the HTTP and HTTPS ports, for the health checks of cloud
+// load balancers (nginx.tmpl's location /healthz, nginx.HealthPath).
+const HealthzPath = "/healthz"
+
+// Healthz reports whether a request for path on the Host, for which Match
+// returned route (nil: none), is answered by ingress-nginx's default
+// server's location /healthz instead: the Host is that server (Served is
+// false), path starts with HealthzPath, and nginx would not pick the
+// rule's location over that plain prefix: no Exact path, no regular
+// expression (checked after the prefixes), no longer prefix.
+func (h Host) Healthz(path string, route *Route) bool {
+	if h.Served() || !strings.HasPrefix(path, HealthzPath) {
+		return false
+	}
+	if route == nil || route == h.r.fallback {
+		return true
+	}
+	if route.Match != snapshot.MatchPrefix || h.srv != nil && h.srv.src.UseRegex {
+		return false
+	}
+	return len(strings.TrimSuffix(route.Path, "/")) < len(HealthzPath)
 }
 
 // Match is Router.Match of the Host's name and path.

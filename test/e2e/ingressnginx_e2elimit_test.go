@@ -4,14 +4,14 @@ package e2e
 // logging, error pages, default backends and load balancing
 // (test/e2e/annotations/{ipallowlist,ipdenylist,limitconnections,satisfy,
 // mirror,log,disableaccesslog,clientbodybuffersize,upstreamhashby,
-// customhttperrors}.go, test/e2e/settings/limit_rate.go,
-// test/e2e/defaultbackend/; test/e2e/loadbalance/ is in
-// ingressnginx_e2ebal_test.go). The cases these files
+// customhttperrors}.go and test/e2e/settings/limit_rate.go;
+// test/e2e/loadbalance/ is in ingressnginx_e2ebal_test.go,
+// test/e2e/defaultbackend/default_backend.go in
+// ingressnginx_e2eback_test.go). The cases these files
 // assert only as nginx.conf text are ported as what that configuration
 // does on the wire.
 
 import (
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -337,63 +337,6 @@ func TestIngressNginxCustomHTTPErrorsE2E(t *testing.T) {
 	w.update("app.yaml", svcs+ingress("customerrors", "customerrors.foo.com", "app", "custom-http-errors", "503",
 		"default-backend", "from-annotation"))
 	check("default-backend annotation", map[string]string{"/status/503": "from-annotation x-code=503"})
-}
-
-// TestIngressNginxDefaultBackend ports test/e2e/defaultbackend/
-// default_backend.go: with only the default backend, every request gets
-// 404, over HTTP and HTTPS, GET and POST, with and without a Host; the
-// default backend's requests are logged only with
-// enable-access-log-for-default-backend.
-func TestIngressNginxDefaultBackend(t *testing.T) {
-	w := startWeirWith(t, map[string]string{"class.yaml": ingressClass, "cm.yaml": configMap()}, configMapOptions())
-	https := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	t.Run("should return 404 sending requests when only a default backend is running", func(t *testing.T) {
-		for _, scheme := range []string{"http", "https"} {
-			base := w.base
-			c := client
-			if scheme == "https" {
-				base, c = "https://"+w.d.HTTPSAddr(), https
-			}
-			for _, method := range []string{http.MethodGet, http.MethodPost} {
-				for _, host := range []string{"", "foo.bar.com"} {
-					for _, path := range []string{"/", "/demo"} {
-						req, _ := http.NewRequest(method, base+path, nil)
-						if host != "" {
-							req.Host = host
-						}
-						resp, err := c.Do(req)
-						if err != nil {
-							t.Fatalf("%s %s %s%s: %v", scheme, method, host, path, err)
-						}
-						resp.Body.Close()
-						if resp.StatusCode != http.StatusNotFound {
-							t.Errorf("%s %s %q %s: %d, want 404", scheme, method, host, path, resp.StatusCode)
-						}
-					}
-				}
-			}
-		}
-	})
-	t.Run("enables access logging for default backend", func(t *testing.T) {
-		w.update("cm.yaml", configMap("enable-access-log-for-default-backend", "true"))
-		if got := w.get("foo", "/somethingOne").status; got != 404 {
-			t.Errorf("GET foo/somethingOne: %d, want 404", got)
-		}
-		w.e2elimitWaitLogged("/somethingOne")
-	})
-	t.Run("disables access logging for default backend", func(t *testing.T) {
-		w.update("cm.yaml", configMap("enable-access-log-for-default-backend", "false"))
-		if got := w.get("bar", "/somethingTwo").status; got != 404 {
-			t.Errorf("GET bar/somethingTwo: %d, want 404", got)
-		}
-		// Logged again once on: its line comes after the one before.
-		w.update("cm.yaml", configMap("enable-access-log-for-default-backend", "true"))
-		w.get("bar", "/somethingThree")
-		w.e2elimitWaitLogged("/somethingThree")
-		if strings.Contains(w.access.String(), "/somethingTwo") {
-			t.Errorf("access log holds a default-backend request with enable-access-log-for-default-backend false:\n%s", w.access.String())
-		}
-	})
 }
 
 // TestIngressNginxLimitRateConfigMap ports test/e2e/settings/limit_rate.go

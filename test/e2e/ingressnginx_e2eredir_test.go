@@ -330,8 +330,9 @@ func TestIngressNginxWithoutHost(t *testing.T) {
 }
 
 // TestIngressNginxPathTypeExactDuplicate ports the last step of
-// test/e2e/ingress/pathtype_exact.go (the first steps, and pathtype_mixed.go,
-// pathtype_prefix.go and deep_inspection.go, are in TestIngressNginxRouting):
+// test/e2e/ingress/pathtype_exact.go (the first steps and deep_inspection.go
+// are in TestIngressNginxRouting, pathtype_mixed.go and pathtype_prefix.go in
+// ingressnginx_e2eback_test.go):
 // a younger Ingress with the same Prefix path does not take it over (a
 // configuration with or without it is the same, so it is there from the start).
 func TestIngressNginxPathTypeExactDuplicate(t *testing.T) {

@@ -45,12 +45,12 @@ var rateLimitMeta = []Meta{
 	},
 	{
 		Key: "limit-rate", Default: "0", ConfigMap: true,
-		Doc:      "Bandwidth of each response body to the client, in KiB per second (ingress-nginx writes `limit_rate <n>k`, whatever its docs say of bytes), per request as nginx's `limit_rate`; only with `proxy-buffering` `on`, as nginx paces no unbuffered response (ingress-nginx's docs say so too). `\"0\"` means none.",
+		Doc:      "Bandwidth of each response to the client, its head counted as nginx counts it, in KiB per second (ingress-nginx writes `limit_rate <n>k`, whatever its docs say of bytes), per request as nginx's `limit_rate`; only with `proxy-buffering` `on`, as nginx paces no unbuffered response (ingress-nginx's docs say so too). `\"0\"` means none.",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
 	},
 	{
 		Key: "limit-rate-after", Default: "0", ConfigMap: true,
-		Doc:      "KiB of each response body sent at full speed before `limit-rate` applies (nginx's `limit_rate_after <n>k`; Weir counts body bytes, nginx the header too).",
+		Doc:      "KiB of each response, its head counted, sent at full speed before `limit-rate` applies (nginx's `limit_rate_after <n>k`).",
 		Validate: func(v string) error { _, err := parseCount(v); return err },
 	},
 }

@@ -252,7 +252,7 @@ var errorsMeta = []Meta{
 	},
 	{
 		Key:      "default-backend",
-		Doc:      "Service of the Ingress's namespace (on its first port) that answers `custom-http-errors` and the requests of routes whose Service has no endpoints (with `X-Code: 503`).",
+		Doc:      "Service of the Ingress's namespace (on its first port) that answers `custom-http-errors` and the requests of routes whose Service has no endpoints (with `X-Code: 503`, from the route's own location: its rewrite and upstream settings apply).",
 		Validate: validateServiceName,
 	},
 }
