@@ -33,9 +33,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 // conn is one client connection and what it reuses from request to request.
 //
 // Its one-byte fields sit in the holes that alignment leaves (next to
-// moving, busy and bgRunning) rather than each before a word: so laid out,
-// a conn with the 8-byte header the heap gives it fits the 576-byte size
-// class (TestConnSizeClass), where it would take 640 bytes.
+// moving, busy and bgRunning) rather than each before a word, and the
+// armed read's state is the session's: so laid out, a conn fits the
+// 512-byte size class (TestConnSizeClass), the largest whose objects with
+// pointers the heap gives no 8-byte header; one byte more would take 576.
 type conn struct {
 	srv    *Server
 	rwc    net.Conn
@@ -51,13 +52,14 @@ type conn struct {
 	moveMu         sync.Mutex   // held while move sets a deadline
 	moving         bool         // readHead returns false: the idle wait moved
 	fresh          bool         // accepted, not started yet: run starts it
+	inq            bool         // TCP_INQ is on for the socket (armed.go)
+	inqTried       bool         // TCP_INQ was asked for (once per connection)
 	parkedAt       time.Time    // when it went to the poller (poller.go)
 	inEpoll        bool         // its socket is in the poller's set (maybe disarmed)
 	woke           bool         // the poller saw the socket readable
 	busy           bool         // the last idle wait was shorter than busyGap
 	armedNow       bool         // in an armed RawConn.Read: the socket's read lock is held (armed.go)
 	ctxDone        bool         // the connection's context can be done: cancelCtx, not rctx
-	armed          armedRun     // how it is served armed (armed.go)
 
 	// What serving a request takes (session.go): held while the
 	// connection serves, not while it waits on its waiter.
