@@ -86,14 +86,21 @@ type conn struct {
 	// rwc, wdlAt (UnixNano); wdlClear, it is to be cleared before the next
 	// write or hand-over; wdlEager, rwc was handed over: clears are made at
 	// once; wdlHooked, the layer under a *tls.Conn makes the clear before
-	// crypto/tls's own writes (h1guard.WriteHookable). wdlMu keeps them
-	// true to rwc when a handler sets deadlines from two goroutines.
+	// crypto/tls's own writes (h1guard.WriteHookable); wdlDefer, a
+	// deadline may be put off (sockwrite.go); wdlPend, one is put off
+	// until a write would block, wdlDue on monoNow's clock, wdlDueAt
+	// (UnixNano). wdlMu keeps them true to rwc when a handler sets
+	// deadlines from two goroutines.
 	wdlMu     sync.Mutex
 	wdlSet    bool
 	wdlEager  bool
 	wdlHooked bool
+	wdlDefer  bool
 	wdlClear  atomic.Bool
+	wdlPend   atomic.Bool
 	wdlAt     int64
+	wdlDue    time.Duration
+	wdlDueAt  int64
 }
 
 // newConn returns the conn of rwc; its addresses are read by its goroutine
@@ -116,6 +123,7 @@ func (c *conn) start() {
 	c.remote = addrString(c.rwc.RemoteAddr())
 	c.idle.init(c)
 	c.tlsConn, _ = c.rwc.(*tls.Conn)
+	c.wdlDefer = c.idle.raw != nil && !c.idle.tlsProbe && c.tlsConn == nil
 	if h, ok := c.idle.armer.(h1guard.WriteHookable); ok && c.tlsConn != nil {
 		h.BeforeWrite(c.clearWriteDeadline)
 		c.wdlHooked = true
@@ -380,7 +388,8 @@ func (c *conn) reject(rej *h1guard.Reject, head []byte) {
 	now := time.Now()
 	p := h1guard.Response(rej, now, headOnly)
 	_ = c.setWriteDeadline(now.Add(writeTimeout))
-	n, err := c.rwc.Write(p)
+	n64, err := c.write(p, nil)
+	n := int(n64)
 	if c.srv.guard.LogsRefusals() {
 		rf := c.refusal(rej.Status, head, now)
 		rf.Reject = rej
@@ -440,10 +449,18 @@ func (c *conn) unfinished(err error, timeout time.Duration) {
 // then re-arm the poller's timer about once per lazyWriteDeadline instead
 // of once each. Every write runs under the deadline last asked for, at most
 // lazyWriteDeadline earlier, or none; never a later one.
+//
+// A deadline of a connection's first request asked for while none is set
+// is put off, on a plain socket, until a write would block (sockwrite.go),
+// as nginx arms its send timer: a write that does not wait, before the
+// deadline, runs under none.
 func (c *conn) setWriteDeadline(t time.Time) error {
 	c.wdlMu.Lock()
 	defer c.wdlMu.Unlock()
 	if t.IsZero() {
+		if c.wdlDefer { // else none is put off
+			c.wdlPend.Store(false)
+		}
 		if !c.wdlSet {
 			return nil
 		}
@@ -457,6 +474,15 @@ func (c *conn) setWriteDeadline(t time.Time) error {
 	at := t.UnixNano()
 	if c.wdlSet && !c.wdlEager && at >= c.wdlAt && at-c.wdlAt < int64(lazyWriteDeadline) {
 		return nil
+	}
+	if c.wdlDefer {
+		if !c.wdlSet && !c.wdlEager {
+			// Until a write would block (sockwrite.go).
+			c.wdlPend.Store(true)
+			c.wdlDue, c.wdlDueAt = monoOf(t), at
+			return nil
+		}
+		c.wdlPend.Store(false)
 	}
 	c.wdlSet, c.wdlAt = true, at
 	return c.rwc.SetWriteDeadline(t)
@@ -488,6 +514,9 @@ func (c *conn) handOverWriteDeadline() {
 	c.wdlMu.Lock()
 	defer c.wdlMu.Unlock()
 	c.wdlEager = true
+	if c.wdlPend.Load() {
+		c.setPendingLocked()
+	}
 	if c.wdlClear.Load() {
 		_ = c.clearWriteDeadlineLocked()
 	}
@@ -669,6 +698,9 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 	w.finish()
+	if c.wdlDefer {
+		c.endDefer() // sockwrite.go
+	}
 	_ = c.setWriteDeadline(time.Time{})
 	c.body.mu.Lock()
 	c.body.closed = true

@@ -395,9 +395,13 @@ func (w *response) writev(p []byte) error {
 	if len(w.out) == 0 {
 		return w.write(p)
 	}
-	w.c.clearWriteDeadline()
-	bufs := net.Buffers{w.out, p}
-	_, err := bufs.WriteTo(w.c.rwc)
+	var err error
+	if w.c.clearWriteDeadline(); w.c.wdlPend.Load() {
+		_, err = w.c.write(w.out, p) // sockwrite.go
+	} else {
+		bufs := net.Buffers{w.out, p}
+		_, err = bufs.WriteTo(w.c.rwc)
+	}
 	w.out = w.out[:0]
 	return w.fail(err)
 }
@@ -406,8 +410,12 @@ func (w *response) write(p []byte) error {
 	if w.c.werr != nil {
 		return w.c.werr
 	}
-	w.c.clearWriteDeadline()
-	_, err := w.c.rwc.Write(p)
+	var err error
+	if w.c.clearWriteDeadline(); w.c.wdlPend.Load() {
+		_, err = w.c.write(p, nil) // sockwrite.go
+	} else {
+		_, err = w.c.rwc.Write(p)
+	}
 	return w.fail(err)
 }
 

@@ -44,6 +44,10 @@ type session struct {
 	// 512-byte size class (TestConnSizeClass), and its step function is
 	// made once per session rather than once per connection.
 	armed armedRun
+
+	// sockWrite is the state of a write under a write deadline put off
+	// (sockwrite.go).
+	sockWrite socketWrite
 }
 
 // sessions holds the sessions of the connections that wait on their
