@@ -46,20 +46,25 @@ type conn struct {
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
 
-	h1guard.Buffer              // read from the client, not consumed yet
-	idle           idleWait     // how to wait for a request with no buffer (idle.go)
-	waiting        atomic.Int32 // waitNone, waitServing, waitMoving (idle.go)
-	moveMu         sync.Mutex   // held while move sets a deadline
-	moving         bool         // readHead returns false: the idle wait moved
-	fresh          bool         // accepted, not started yet: run starts it
-	inq            bool         // TCP_INQ is on for the socket (armed.go)
-	inqTried       bool         // TCP_INQ was asked for (once per connection)
-	parkedAt       time.Time    // when it went to the poller (poller.go)
-	inEpoll        bool         // its socket is in the poller's set (maybe disarmed)
-	woke           bool         // the poller saw the socket readable
-	busy           bool         // the last idle wait was shorter than busyGap
-	armedNow       bool         // in an armed RawConn.Read: the socket's read lock is held (armed.go)
-	ctxDone        bool         // the connection's context can be done: cancelCtx, not rctx
+	h1guard.Buffer               // read from the client, not consumed yet
+	idle           idleWait      // how to wait for a request with no buffer (idle.go)
+	waiting        atomic.Int32  // waitNone, waitServing, waitMoving (idle.go)
+	moveMu         sync.Mutex    // held while move sets a deadline
+	moving         bool          // readHead returns false: the idle wait moved
+	fresh          bool          // accepted, not started yet: run starts it
+	inq            bool          // TCP_INQ is on for the socket (armed.go)
+	inqTried       bool          // TCP_INQ was asked for (once per connection)
+	parkedAt       time.Duration // when it went to the poller (poller.go), on monoNow's clock
+	inEpoll        bool          // its socket is in the poller's set (maybe disarmed)
+	woke           bool          // the poller saw the socket readable
+	busy           bool          // the last idle wait was shorter than busyGap
+	armedNow       bool          // in an armed RawConn.Read: the socket's read lock is held (armed.go)
+	ctxDone        bool          // the connection's context can be done: cancelCtx, not rctx
+	// PeerAddr's memo (response.go): the text remote[peerLo:peerHi], the
+	// address peer; peerSet, they are there.
+	peerSet        bool
+	peerLo, peerHi uint8
+	peer           netip.Addr
 
 	// What serving a request takes (session.go): held while the
 	// connection serves, not while it waits on its waiter.
@@ -74,9 +79,9 @@ type conn struct {
 	bgRunning bool
 	bgByte    [1]byte
 	hijacked  bool          // (not of the background read: here for the layout)
+	bgN       uint8         // bytes the background read read: 0 or 1
 	bgDone    chan struct{} // nil until the first background read
 	bgWatch   uint64        // the poller's watch of an armed request (armed.go); 0: none
-	bgN       int
 	bgErr     error
 
 	tlsConn *tls.Conn // of a TLS connection; nil: plain
@@ -1090,7 +1095,7 @@ func (c *conn) backgroundRead() {
 			c.cancel()
 		}
 	}
-	c.bgN = n
+	c.bgN = uint8(n)
 	c.bgDone <- struct{}{}
 }
 
