@@ -90,7 +90,14 @@ var errZeroWrite = syscall.Errno(0)
 func (c *conn) write(p, q []byte) (int64, error) {
 	c.clearWriteDeadline()
 	var n int64
-	if c.wdlPend.Load() && c.session != nil {
+	if c.wdlPend.Load() && c.session == nil {
+		// No socketWrite to write with: the deadline is set first.
+		c.wdlMu.Lock()
+		if c.wdlPend.Load() {
+			c.setPendingLocked()
+		}
+		c.wdlMu.Unlock()
+	} else if c.wdlPend.Load() {
 		w := &c.sockWrite
 		w.p, w.q, w.n, w.err = p, q, 0, nil
 		done := c.writeSoon(w)
