@@ -59,7 +59,7 @@ const (
 
 // armedRun is the state of a connection's armed RawConn.Read.
 type armedRun struct {
-	fn   func(fd uintptr) bool // step, made once per connection
+	fn   func(fd uintptr) bool // session.step, made once per session
 	sock h1guard.SocketReader  // the socket, read without waiting
 	// rd is what step reads: sock, or the *tls.Conn whose reads are
 	// sock's meanwhile (idleWait.armer).
@@ -73,9 +73,6 @@ type armedRun struct {
 	deadline time.Time
 	active   bool // the head's first bytes were seen (StateActive)
 	linger   bool // an answer before a close wants its lingering read
-	// inq: TCP_INQ is on for the socket; inqTried: it was asked for (once
-	// per connection).
-	inq, inqTried bool
 }
 
 // armable reports whether c's next requests may be read armed: a plain
@@ -103,14 +100,14 @@ func (c *conn) armable() bool {
 func (c *conn) readArmed() bool {
 	a := &c.armed
 	if a.fn == nil {
-		a.fn = c.step
+		a.fn = c.session.step // made once per session, which serves many connections
 	}
 	a.res, a.waitAt, a.deadline, a.active = armedEnd, 0, time.Time{}, false
-	if !a.inqTried {
-		a.inqTried = true
-		_ = c.idle.raw.Control(func(fd uintptr) { a.inq = h1guard.EnableInq(int(fd)) })
+	if !c.inqTried {
+		c.inqTried = true
+		_ = c.idle.raw.Control(func(fd uintptr) { c.inq = h1guard.EnableInq(int(fd)) })
 	}
-	a.sock = h1guard.SocketReader{FD: -1, INQ: a.inq} // step sets FD: it reads at once
+	a.sock = h1guard.SocketReader{FD: -1, INQ: c.inq} // step sets FD: it reads at once
 	a.rd = &a.sock
 	if c.tlsConn != nil {
 		c.idle.armer.Arm(&a.sock)
@@ -155,6 +152,9 @@ func (c *conn) readArmed() bool {
 	}
 	return a.res == armedHead
 }
+
+// step is the armed RawConn.Read's function of the connection s serves.
+func (s *session) step(fd uintptr) bool { return s.resp.c.step(fd) }
 
 // step is the armed RawConn.Read's function (see above): it reports true
 // to end the RawConn.Read, with a.res set, or false to wait for the socket.

@@ -33,9 +33,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 // conn is one client connection and what it reuses from request to request.
 //
 // Its one-byte fields sit in the holes that alignment leaves (next to
-// moving, busy and bgRunning) rather than each before a word: so laid out,
-// a conn with the 8-byte header the heap gives it fits the 576-byte size
-// class (TestConnSizeClass), where it would take 640 bytes.
+// moving, busy and bgRunning) rather than each before a word, and the
+// armed read's state is the session's: so laid out, a conn fits the
+// 512-byte size class (TestConnSizeClass), the largest whose objects with
+// pointers the heap gives no 8-byte header; one byte more would take 576.
 type conn struct {
 	srv    *Server
 	rwc    net.Conn
@@ -45,19 +46,25 @@ type conn struct {
 
 	state atomic.Int64 // http.ConnState<<32 | unix seconds of the change
 
-	h1guard.Buffer              // read from the client, not consumed yet
-	idle           idleWait     // how to wait for a request with no buffer (idle.go)
-	waiting        atomic.Int32 // waitNone, waitServing, waitMoving (idle.go)
-	moveMu         sync.Mutex   // held while move sets a deadline
-	moving         bool         // readHead returns false: the idle wait moved
-	fresh          bool         // accepted, not started yet: run starts it
-	parkedAt       time.Time    // when it went to the poller (poller.go)
-	inEpoll        bool         // its socket is in the poller's set (maybe disarmed)
-	woke           bool         // the poller saw the socket readable
-	busy           bool         // the last idle wait was shorter than busyGap
-	armedNow       bool         // in an armed RawConn.Read: the socket's read lock is held (armed.go)
-	ctxDone        bool         // the connection's context can be done: cancelCtx, not rctx
-	armed          armedRun     // how it is served armed (armed.go)
+	h1guard.Buffer               // read from the client, not consumed yet
+	idle           idleWait      // how to wait for a request with no buffer (idle.go)
+	waiting        atomic.Int32  // waitNone, waitServing, waitMoving (idle.go)
+	moveMu         sync.Mutex    // held while move sets a deadline
+	moving         bool          // readHead returns false: the idle wait moved
+	fresh          bool          // accepted, not started yet: run starts it
+	inq            bool          // TCP_INQ is on for the socket (armed.go)
+	inqTried       bool          // TCP_INQ was asked for (once per connection)
+	parkedAt       time.Duration // when it went to the poller (poller.go), on monoNow's clock
+	inEpoll        bool          // its socket is in the poller's set (maybe disarmed)
+	woke           bool          // the poller saw the socket readable
+	busy           bool          // the last idle wait was shorter than busyGap
+	armedNow       bool          // in an armed RawConn.Read: the socket's read lock is held (armed.go)
+	ctxDone        bool          // the connection's context can be done: cancelCtx, not rctx
+	// PeerAddr's memo (response.go): the text remote[peerLo:peerHi], the
+	// address peer; peerSet, they are there.
+	peerSet        bool
+	peerLo, peerHi uint8
+	peer           netip.Addr
 
 	// What serving a request takes (session.go): held while the
 	// connection serves, not while it waits on its waiter.
@@ -72,9 +79,9 @@ type conn struct {
 	bgRunning bool
 	bgByte    [1]byte
 	hijacked  bool          // (not of the background read: here for the layout)
+	bgN       uint8         // bytes the background read read: 0 or 1
 	bgDone    chan struct{} // nil until the first background read
 	bgWatch   uint64        // the poller's watch of an armed request (armed.go); 0: none
-	bgN       int
 	bgErr     error
 
 	tlsConn *tls.Conn // of a TLS connection; nil: plain
@@ -84,14 +91,21 @@ type conn struct {
 	// rwc, wdlAt (UnixNano); wdlClear, it is to be cleared before the next
 	// write or hand-over; wdlEager, rwc was handed over: clears are made at
 	// once; wdlHooked, the layer under a *tls.Conn makes the clear before
-	// crypto/tls's own writes (h1guard.WriteHookable). wdlMu keeps them
-	// true to rwc when a handler sets deadlines from two goroutines.
+	// crypto/tls's own writes (h1guard.WriteHookable); wdlDefer, a
+	// deadline may be put off (sockwrite.go); wdlPend, one is put off
+	// until a write would block, wdlDue on monoNow's clock, wdlDueAt
+	// (UnixNano). wdlMu keeps them true to rwc when a handler sets
+	// deadlines from two goroutines.
 	wdlMu     sync.Mutex
 	wdlSet    bool
 	wdlEager  bool
 	wdlHooked bool
+	wdlDefer  bool
 	wdlClear  atomic.Bool
+	wdlPend   atomic.Bool
 	wdlAt     int64
+	wdlDue    time.Duration
+	wdlDueAt  int64
 }
 
 // newConn returns the conn of rwc; its addresses are read by its goroutine
@@ -114,6 +128,7 @@ func (c *conn) start() {
 	c.remote = addrString(c.rwc.RemoteAddr())
 	c.idle.init(c)
 	c.tlsConn, _ = c.rwc.(*tls.Conn)
+	c.wdlDefer = c.idle.raw != nil && !c.idle.tlsProbe && c.tlsConn == nil
 	if h, ok := c.idle.armer.(h1guard.WriteHookable); ok && c.tlsConn != nil {
 		h.BeforeWrite(c.clearWriteDeadline)
 		c.wdlHooked = true
@@ -378,7 +393,8 @@ func (c *conn) reject(rej *h1guard.Reject, head []byte) {
 	now := time.Now()
 	p := h1guard.Response(rej, now, headOnly)
 	_ = c.setWriteDeadline(now.Add(writeTimeout))
-	n, err := c.rwc.Write(p)
+	n64, err := c.write(p, nil)
+	n := int(n64)
 	if c.srv.guard.LogsRefusals() {
 		rf := c.refusal(rej.Status, head, now)
 		rf.Reject = rej
@@ -438,10 +454,18 @@ func (c *conn) unfinished(err error, timeout time.Duration) {
 // then re-arm the poller's timer about once per lazyWriteDeadline instead
 // of once each. Every write runs under the deadline last asked for, at most
 // lazyWriteDeadline earlier, or none; never a later one.
+//
+// A deadline of a connection's first request asked for while none is set
+// is put off, on a plain socket, until a write would block (sockwrite.go),
+// as nginx arms its send timer: a write that does not wait, before the
+// deadline, runs under none.
 func (c *conn) setWriteDeadline(t time.Time) error {
 	c.wdlMu.Lock()
 	defer c.wdlMu.Unlock()
 	if t.IsZero() {
+		if c.wdlDefer { // else none is put off
+			c.wdlPend.Store(false)
+		}
 		if !c.wdlSet {
 			return nil
 		}
@@ -455,6 +479,15 @@ func (c *conn) setWriteDeadline(t time.Time) error {
 	at := t.UnixNano()
 	if c.wdlSet && !c.wdlEager && at >= c.wdlAt && at-c.wdlAt < int64(lazyWriteDeadline) {
 		return nil
+	}
+	if c.wdlDefer {
+		if !c.wdlSet && !c.wdlEager {
+			// Until a write would block (sockwrite.go).
+			c.wdlPend.Store(true)
+			c.wdlDue, c.wdlDueAt = monoOf(t), at
+			return nil
+		}
+		c.wdlPend.Store(false)
 	}
 	c.wdlSet, c.wdlAt = true, at
 	return c.rwc.SetWriteDeadline(t)
@@ -486,6 +519,9 @@ func (c *conn) handOverWriteDeadline() {
 	c.wdlMu.Lock()
 	defer c.wdlMu.Unlock()
 	c.wdlEager = true
+	if c.wdlPend.Load() {
+		c.setPendingLocked()
+	}
 	if c.wdlClear.Load() {
 		_ = c.clearWriteDeadlineLocked()
 	}
@@ -667,6 +703,9 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 	w.finish()
+	if c.wdlDefer {
+		c.endDefer() // sockwrite.go
+	}
 	_ = c.setWriteDeadline(time.Time{})
 	c.body.mu.Lock()
 	c.body.closed = true
@@ -1056,7 +1095,7 @@ func (c *conn) backgroundRead() {
 			c.cancel()
 		}
 	}
-	c.bgN = n
+	c.bgN = uint8(n)
 	c.bgDone <- struct{}{}
 }
 

@@ -103,7 +103,7 @@ func (p *poller) park(c *conn) error {
 		op = unix.EPOLL_CTL_ADD
 	}
 	c.inEpoll = true
-	c.parkedAt = time.Now()
+	c.parkedAt = monoNow()
 	p.next++
 	id := p.next
 	p.parked[id] = c
@@ -158,7 +158,7 @@ func (p *poller) wait() {
 				}
 				continue // else ended meanwhile
 			}
-			c.busy = time.Since(c.parkedAt) < c.srv.busyGap
+			c.busy = monoNow()-c.parkedAt < c.srv.busyGap
 			c.woke = true
 			p.srv.dispatch(c)
 		}

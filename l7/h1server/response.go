@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -395,9 +396,13 @@ func (w *response) writev(p []byte) error {
 	if len(w.out) == 0 {
 		return w.write(p)
 	}
-	w.c.clearWriteDeadline()
-	bufs := net.Buffers{w.out, p}
-	_, err := bufs.WriteTo(w.c.rwc)
+	var err error
+	if w.c.clearWriteDeadline(); w.c.wdlPend.Load() {
+		_, err = w.c.write(w.out, p) // sockwrite.go
+	} else {
+		bufs := net.Buffers{w.out, p}
+		_, err = bufs.WriteTo(w.c.rwc)
+	}
 	w.out = w.out[:0]
 	return w.fail(err)
 }
@@ -406,8 +411,12 @@ func (w *response) write(p []byte) error {
 	if w.c.werr != nil {
 		return w.c.werr
 	}
-	w.c.clearWriteDeadline()
-	_, err := w.c.rwc.Write(p)
+	var err error
+	if w.c.clearWriteDeadline(); w.c.wdlPend.Load() {
+		_, err = w.c.write(p, nil) // sockwrite.go
+	} else {
+		_, err = w.c.rwc.Write(p)
+	}
 	return w.fail(err)
 }
 
@@ -469,6 +478,30 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // SetReadDeadline sets the connection's read deadline
 // (http.ResponseController).
 func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+
+// PeerAddr returns parse(remote), for the request's RemoteAddr as the
+// handler reads it (a client address's text and its parse, say): for the
+// connection's address, computed once per connection. parse must depend on
+// its argument alone, be the same function for every call, and return a
+// text found in its argument.
+func (w *response) PeerAddr(remote string, parse func(string) (string, netip.Addr)) (string, netip.Addr) {
+	c := w.c
+	if remote != c.remote {
+		return parse(remote)
+	}
+	if !c.peerSet {
+		text, a := parse(remote)
+		i := 0 // l7/proxy's text of "a.b.c.d:port" is a prefix
+		if !strings.HasPrefix(remote, text) {
+			i = strings.Index(remote, text)
+		}
+		if i < 0 || i+len(text) > 255 {
+			return text, a // no memo: parsed each request
+		}
+		c.peer, c.peerLo, c.peerHi, c.peerSet = a, uint8(i), uint8(i+len(text)), true
+	}
+	return c.remote[c.peerLo:c.peerHi], c.peer
+}
 
 // SetWriteDeadline sets the connection's write deadline
 // (http.ResponseController).

@@ -38,6 +38,16 @@ type session struct {
 	cancelCtx context.CancelFunc
 
 	tlsState tls.ConnectionState // of a TLS connection (conn.tlsConn)
+
+	// armed is the state of the connection's armed RawConn.Read
+	// (armed.go): here, not in the conn, so that a conn takes the
+	// 512-byte size class (TestConnSizeClass), and its step function is
+	// made once per session rather than once per connection.
+	armed armedRun
+
+	// sockWrite is the state of a write under a write deadline put off
+	// (sockwrite.go).
+	sockWrite socketWrite
 }
 
 // sessions holds the sessions of the connections that wait on their

@@ -65,11 +65,12 @@ func httpHost(r *http.Request) string {
 	return r.Host
 }
 
-// forwarding computes the client-address model of r under g. httpsPort is
-// the HTTPS listener's port as text (httpsPortText): a request that came
-// in on it has $pass_port 443, as ingress-nginx's rewrite phase sets.
-func (g *globalConfig) forwarding(r *http.Request, httpsPort string) forwarding {
-	peerText, peer := peerAddr(r.RemoteAddr)
+// forwarding computes the client-address model of r, answered through w
+// (nil: none), under g. httpsPort is the HTTPS listener's port as text
+// (httpsPortText): a request that came in on it has $pass_port 443, as
+// ingress-nginx's rewrite phase sets.
+func (g *globalConfig) forwarding(w http.ResponseWriter, r *http.Request, httpsPort string) forwarding {
+	peerText, peer := connPeerAddr(w, r.RemoteAddr)
 	// $best_http_host is $http_host (lua_ingress.lua: $http_host, else
 	// $host).
 	f := forwarding{remote: peer, remoteText: peerText, scheme: "http", host: httpHost(r)}
@@ -255,6 +256,22 @@ func peerAddr(remote string) (string, netip.Addr) {
 		return slowPeerAddr(remote) // no port, IPv6, a zone
 	}
 	return remote[:i], netip.AddrFrom4(ip)
+}
+
+// peerAddrMemo is l7/h1server's response writer, which keeps peerAddr's
+// results of its connection's address from one request to the next
+// (h1server's PeerAddr).
+type peerAddrMemo interface {
+	PeerAddr(remote string, parse func(string) (string, netip.Addr)) (string, netip.Addr)
+}
+
+// connPeerAddr is peerAddr(remote), parsed once per connection where w's
+// server keeps it (some 150 instructions each further request).
+func connPeerAddr(w http.ResponseWriter, remote string) (string, netip.Addr) {
+	if m, ok := w.(peerAddrMemo); ok {
+		return m.PeerAddr(remote, peerAddr)
+	}
+	return peerAddr(remote)
 }
 
 // slowPeerAddr is peerAddr of any address.
