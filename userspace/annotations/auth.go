@@ -473,11 +473,10 @@ func parseExternal(get lookup, prefix string, deny func(key, v string, err error
 		}
 	}
 	if v, ok := get(prefix + "always-set-cookie"); ok {
-		parse := parseBool
-		if global {
-			parse = parseConfigBool // ReadConfig's strconv.ParseBool
-		}
-		b, err := parse(v)
+		// ReadConfig's global-auth-always-set-cookie is strconv.ParseBool
+		// too, by hand: no space, and "" is not false but an error (false
+		// all the same).
+		b, err := parseBool(v)
 		if err != nil && !global {
 			deny(prefix+"always-set-cookie", v, err)
 		}
