@@ -134,7 +134,7 @@ var authMeta = []Meta{
 	{Key: "global-auth-request-redirect", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-request-redirect` of `global-auth-url`.", Validate: validateHeaderValue},
 	{Key: "global-auth-cache-key", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-cache-key` of `global-auth-url`.", Validate: func(v string) error { _, err := ParseVars(v); return err }},
 	{Key: "global-auth-cache-duration", ConfigMap: true, ConfigMapOnly: true, Default: DefaultAuthCacheDuration, Doc: "`auth-cache-duration` of `global-auth-url`. An invalid value keeps the default with a warning, as ingress-nginx.", Validate: func(v string) error { _, err := parseCacheDurations(v); return err }},
-	{Key: "global-auth-always-set-cookie", ConfigMap: true, ConfigMapOnly: true, Default: "false", Doc: "`auth-always-set-cookie` of `global-auth-url` (`\"true\"`, `\"1\"`...). An invalid value is false with a warning, as ingress-nginx.", Validate: validateBool},
+	{Key: "global-auth-always-set-cookie", ConfigMap: true, ConfigMapOnly: true, Default: "false", Doc: "`auth-always-set-cookie` of `global-auth-url` (`\"true\"`, `\"1\"`...). An invalid value (as ingress-nginx's `strconv.ParseBool`: `\" true\"` and `\"\"` are) is false with a warning, as ingress-nginx.", Validate: func(v string) error { _, err := parseBool(v); return err }},
 }
 
 var (

@@ -154,7 +154,7 @@ func TestConfigMapBooleanForms(t *testing.T) {
 		"use-gzip", "enable-brotli", "ssl-session-tickets", "ssl-reject-handshake", "use-http2",
 		"log-format-escape-json", "log-format-escape-none", "generate-request-id",
 		"enable-access-log-for-default-backend", "proxy-stream-next-upstream",
-		"retry-non-idempotent", "preserve-trailing-slash", "use-port-in-redirects", "relative-redirects",
+		"ssl-session-cache", "retry-non-idempotent", "preserve-trailing-slash", "use-port-in-redirects", "relative-redirects",
 		"disable-proxy-intercept-errors", "service-upstream",
 		"hsts", "hsts-include-subdomains", "hsts-preload", "ssl-redirect", "force-ssl-redirect",
 	} {
@@ -209,5 +209,25 @@ func checkConfigMapForm(t testing.TB, key, text string, applies bool, canonical 
 	}
 	if applied == nil || *applied != 7 {
 		t.Errorf("%s: %q: the other key %s did not apply", key, text, other)
+	}
+}
+
+// TestConfigMapGlobalAuthAlwaysSetCookie: ReadConfig reads
+// global-auth-always-set-cookie by hand with strconv.ParseBool, so unlike
+// the mapstructure booleans "" is an error there too; an error is false
+// with a warning.
+func TestConfigMapGlobalAuthAlwaysSetCookie(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		v          string
+		want, warn bool
+	}{{"T", true, false}, {"1", true, false}, {"False", false, false}, {"", false, true}, {" true", false, true}, {"yes", false, true}} {
+		p, errs := ParseDefaults(map[string]string{"global-auth-url": "http://auth.test/", "global-auth-always-set-cookie": tc.v})
+		if p.Auth == nil || p.Auth.External == nil {
+			t.Fatalf("%q: no global auth: %v", tc.v, errs)
+		}
+		if got := p.Auth.External.AlwaysSetCookie; got != tc.want || (len(errs) == 1) != tc.warn || len(errs) > 1 {
+			t.Errorf("global-auth-always-set-cookie %q: %v, warnings %v; want %v, a warning %v", tc.v, got, errs, tc.want, tc.warn)
+		}
 	}
 }
