@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -228,6 +229,52 @@ func TestConfigMapGlobalAuthAlwaysSetCookie(t *testing.T) {
 		}
 		if got := p.Auth.External.AlwaysSetCookie; got != tc.want || (len(errs) == 1) != tc.warn || len(errs) > 1 {
 			t.Errorf("global-auth-always-set-cookie %q: %v, warnings %v; want %v, a warning %v", tc.v, got, errs, tc.want, tc.warn)
+		}
+	}
+}
+
+// TestNginxTime checks the keys ingress-nginx declares as strings and
+// writes unquoted into an nginx time directive (worker-shutdown-timeout,
+// upstream-keepalive-time, proxy-stream-timeout,
+// proxy-stream-next-upstream-timeout: milliseconds; ssl-session-timeout:
+// seconds) against nginx 1.22.1: `nginx -t` with
+// "worker_shutdown_timeout X ;" took "010", "5", "5s", "1d", "500ms",
+// "1h30m", "1m30", "1s500ms", "1w1d", " 5" and refused ("invalid value")
+// "+5", "0x10", "1_0", "-1", "1.5s", "5us", "30m1h", "1h1h", "1y", "1M",
+// "s", "1S", and "1h 30m" and "" ("invalid number of arguments"). "0" it
+// took; Weir refuses it (a positive time).
+func TestNginxTime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		v    string
+		msec time.Duration // 0: refused
+		sec  time.Duration // for ssl_session_timeout; 0: refused
+	}{
+		{"010", 10 * time.Second, 10 * time.Second},
+		{"5", 5 * time.Second, 5 * time.Second},
+		{" 5", 5 * time.Second, 5 * time.Second},
+		{"5s", 5 * time.Second, 5 * time.Second},
+		{"1d", 24 * time.Hour, 24 * time.Hour},
+		{"500ms", 500 * time.Millisecond, 0},
+		{"1h30m", 90 * time.Minute, 90 * time.Minute},
+		{"1m30", 90 * time.Second, 90 * time.Second},
+		{"1s500ms", 1500 * time.Millisecond, 0},
+		{"1w1d", 8 * 24 * time.Hour, 8 * 24 * time.Hour},
+		{"1y", 0, 365 * 24 * time.Hour},
+		{"1M", 0, 30 * 24 * time.Hour},
+		{"+5", 0, 0}, {"0x10", 0, 0}, {"1_0", 0, 0}, {"-1", 0, 0}, {"1.5s", 0, 0}, {"5us", 0, 0},
+		{"30m1h", 0, 0}, {"1h1h", 0, 0}, {"s", 0, 0}, {"1S", 0, 0}, {"1h 30m", 0, 0}, {"", 0, 0}, {"0", 0, 0},
+		{"99999999999s", 0, 0},
+	} {
+		for _, c := range []struct {
+			name  string
+			parse func(string) (time.Duration, error)
+			want  time.Duration
+		}{{"msec", parseNginxTime, tc.msec}, {"sec", parseNginxSeconds, tc.sec}} {
+			got, err := c.parse(tc.v)
+			if got != c.want || (err != nil) != (c.want == 0) {
+				t.Errorf("%s %q: %v, %v; want %v", c.name, tc.v, got, err, c.want)
+			}
 		}
 	}
 }

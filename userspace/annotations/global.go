@@ -707,19 +707,75 @@ func (g Global) ShutdownTimeout(flag time.Duration) time.Duration {
 	return flag
 }
 
-// parseNginxTime parses a positive nginx time: a number of seconds, or
-// units as Go writes them ("240s", "4m", "1h30m"; spaces between parts
-// allowed, as nginx allows).
-func parseNginxTime(v string) (time.Duration, error) {
-	t := strings.ReplaceAll(strings.TrimSpace(v), " ", "")
-	if n, err := strconv.Atoi(t); err == nil {
-		t = strconv.Itoa(n) + "s"
+// parseNginxTime parses a positive nginx time as nginx 1.22.1 reads the
+// directive ingress-nginx writes the key into, unquoted (ngx_parse_time
+// for a time in milliseconds): parts of digits and a unit, the units in
+// decreasing order, each once: w, d, h, m, s, ms ("240s", "4m", "1h30m",
+// "1s500ms", "1d"); a number alone, or last after a larger unit, is
+// seconds ("30", "1m30"). Surrounding spaces are ignored (nginx reads
+// the directive's tokens); a sign, a fraction, a space inside ("1h 30m",
+// two arguments to nginx), "us" or "y" is refused, as nginx refuses them.
+func parseNginxTime(v string) (time.Duration, error) { return parseNginxTimeIn(v, false) }
+
+// parseNginxSeconds is parseNginxTime for a directive nginx reads in
+// seconds (ssl_session_timeout): y and M (365 and 30 days) too, ms not.
+func parseNginxSeconds(v string) (time.Duration, error) { return parseNginxTimeIn(v, true) }
+
+// nginxTimeUnits are ngx_parse_time's units, largest first.
+var nginxTimeUnits = []struct {
+	name string
+	d    time.Duration
+}{{"y", 365 * 24 * time.Hour}, {"M", 30 * 24 * time.Hour}, {"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour},
+	{"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}}
+
+// nginxSecondsUnit is the index of "s" in nginxTimeUnits.
+const nginxSecondsUnit = 6
+
+func parseNginxTimeIn(v string, sec bool) (time.Duration, error) {
+	bad := errors.New("must be a positive time such as 240s, 4m or 30")
+	t := strings.TrimSpace(v)
+	first, last := 2, len(nginxTimeUnits)-1 // w to ms
+	if sec {
+		first, last = 0, nginxSecondsUnit // y to s
 	}
-	d, err := time.ParseDuration(t)
-	if err != nil || d <= 0 {
-		return 0, errors.New("must be a positive time such as 240s, 4m or 30")
+	const most = time.Duration(maxSeconds) * time.Second
+	var total time.Duration
+	for next := first; t != ""; {
+		i := 0
+		for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+			i++
+		}
+		if i == 0 || i > 10 {
+			return 0, bad
+		}
+		n, _ := strconv.ParseInt(t[:i], 10, 64)
+		t = t[i:]
+		u := -1
+		for j := next; j <= last && t != ""; j++ {
+			name := nginxTimeUnits[j].name
+			if strings.HasPrefix(t, name) && !(name == "m" && strings.HasPrefix(t, "ms")) {
+				u = j
+				break
+			}
+		}
+		switch {
+		case u >= 0:
+			t = t[len(nginxTimeUnits[u].name):]
+		case t == "" && next <= nginxSecondsUnit:
+			u = nginxSecondsUnit // a number alone is seconds
+		default:
+			return 0, bad
+		}
+		if time.Duration(n) > (most-total)/nginxTimeUnits[u].d {
+			return 0, bad
+		}
+		total += time.Duration(n) * nginxTimeUnits[u].d
+		next = u + 1
 	}
-	return d, nil
+	if total <= 0 {
+		return 0, bad
+	}
+	return total, nil
 }
 
 func validateMediaType(v string) error { _, err := parseMediaType(v); return err }

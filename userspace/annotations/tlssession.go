@@ -32,7 +32,7 @@ var tlsSessionMeta = []Meta{
 	{
 		Key: "ssl-session-timeout", Default: "10m", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "How long a session may be resumed from its ticket's issue (nginx time syntax: `10m`, `1h`, `600`); an older ticket gets a full handshake. Go resumes nothing older than 7 days, whatever the value, and advertises a 7-day ticket lifetime hint.",
-		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
+		Validate: func(v string) error { _, err := parseNginxSeconds(v); return err },
 	},
 	{
 		Key: "ssl-session-cache", Default: "true", ConfigMap: true, ConfigMapOnly: true,
@@ -100,7 +100,7 @@ func parseTLSSession(data map[string]string, s *TLSSettings, wrap func(key, valu
 			s.SessionTicketKey = k
 		}
 	}
-	globalKey(data, "ssl-session-timeout", parseNginxTime, wrap, func(d time.Duration) { s.SessionTimeout = d })
+	globalKey(data, "ssl-session-timeout", parseNginxSeconds, wrap, func(d time.Duration) { s.SessionTimeout = d })
 	// ingress-nginx writes ssl_session_timeout only with the session
 	// cache: without it nginx's own default applies.
 	cache := true
