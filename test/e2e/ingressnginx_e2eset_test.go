@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/weir-lb/weir/l7/certs/certstest"
+	"github.com/weir-lb/weir/test/testutil"
 	"github.com/weir-lb/weir/userspace/snapshot"
 )
 
@@ -699,5 +700,45 @@ func TestHTTPSALPNLikeNginx(t *testing.T) {
 	if c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", w.d.HTTPSAddr(), cfg); err == nil {
 		c.Close()
 		t.Error("ALPN foo: the handshake succeeded, want no_application_protocol")
+	}
+}
+
+// TestIngressNginxConfigMapValueSyntax: the controller ConfigMap read as
+// ingress-nginx's ReadConfig reads it (mapstructure v1.5.0 weak typing):
+// keep-alive-requests "0x2" is 2 (strconv.ParseInt base 0), server-tokens
+// "T" is true (strconv.ParseBool), ignore-invalid-headers "" is false, and
+// keep-alive "75s", which fails to decode there, keeps its default with a
+// warning while the other keys apply. nginx 1.22.1 configured as
+// nginx.tmpl renders them (keepalive_requests 2, server_tokens on,
+// ignore_invalid_headers off), three pipelined requests with "X_Y: 1" on
+// one connection: two answers, each with "Server: nginx/1.22.1" and the
+// upstream given $http_x_y "1", the second with "Connection: close", and
+// the connection closed.
+func TestIngressNginxConfigMapValueSyntax(t *testing.T) {
+	echo := e2esetEcho(t)
+	const host = "cm-syntax"
+	w := e2esetWeir(t, map[string]string{"app.yaml": service("echo", echo.port) + ingress("echo", host, "echo")}, nil,
+		"keep-alive-requests", "0x2", "server-tokens", "T", "ignore-invalid-headers", "", "keep-alive", "75s")
+	get := "GET / HTTP/1.1\r\nHost: " + host + "\r\nX_Y: 1\r\n\r\n"
+	rs := w.rawExchange(t, strings.Repeat(get, 3))
+	if got := testutil.Statuses(rs); len(got) != 2 || got[0] != http.StatusOK || got[1] != http.StatusOK {
+		t.Fatalf("keep-alive-requests \"0x2\", three pipelined requests: statuses %v, want [200 200]", got)
+	}
+	if rs[0].Close || !rs[1].Close {
+		t.Errorf("keep-alive-requests \"0x2\": Connection: close on the responses [%v %v], want [false true]", rs[0].Close, rs[1].Close)
+	}
+	for i, r := range rs {
+		if s := r.Header.Get("Server"); !strings.HasPrefix(s, "weir") {
+			t.Errorf("server-tokens \"T\", response %d: Server %q, want weir/VERSION", i+1, s)
+		}
+		upstreamLines(t, r.Body, "x_y=1")
+	}
+	if !e2erestWarned(w, snapshot.ReasonInvalidConfigMapValue, "", "configmap key keep-alive:") {
+		t.Errorf("no InvalidConfigMapValue warning for keep-alive \"75s\": %v", w.d.Live().Warnings)
+	}
+	for _, key := range []string{"keep-alive-requests", "server-tokens", "ignore-invalid-headers"} {
+		if e2erestWarned(w, snapshot.ReasonInvalidConfigMapValue, "", "configmap key "+key+":") {
+			t.Errorf("%s warned about: %v", key, w.d.Live().Warnings)
+		}
 	}
 }

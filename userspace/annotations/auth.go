@@ -134,7 +134,7 @@ var authMeta = []Meta{
 	{Key: "global-auth-request-redirect", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-request-redirect` of `global-auth-url`.", Validate: validateHeaderValue},
 	{Key: "global-auth-cache-key", ConfigMap: true, ConfigMapOnly: true, Doc: "`auth-cache-key` of `global-auth-url`.", Validate: func(v string) error { _, err := ParseVars(v); return err }},
 	{Key: "global-auth-cache-duration", ConfigMap: true, ConfigMapOnly: true, Default: DefaultAuthCacheDuration, Doc: "`auth-cache-duration` of `global-auth-url`. An invalid value keeps the default with a warning, as ingress-nginx.", Validate: func(v string) error { _, err := parseCacheDurations(v); return err }},
-	{Key: "global-auth-always-set-cookie", ConfigMap: true, ConfigMapOnly: true, Default: "false", Doc: "`auth-always-set-cookie` of `global-auth-url` (`\"true\"`, `\"1\"`...). An invalid value is false with a warning, as ingress-nginx.", Validate: validateBool},
+	{Key: "global-auth-always-set-cookie", ConfigMap: true, ConfigMapOnly: true, Default: "false", Doc: "`auth-always-set-cookie` of `global-auth-url` (`\"true\"`, `\"1\"`...). An invalid value (as ingress-nginx's `strconv.ParseBool`: `\" true\"` and `\"\"` are) is false with a warning, as ingress-nginx.", Validate: func(v string) error { _, err := parseBool(v); return err }},
 }
 
 var (
@@ -473,11 +473,10 @@ func parseExternal(get lookup, prefix string, deny func(key, v string, err error
 		}
 	}
 	if v, ok := get(prefix + "always-set-cookie"); ok {
-		parse := parseBool
-		if global {
-			parse = parseConfigBool // ReadConfig's strconv.ParseBool
-		}
-		b, err := parse(v)
+		// ReadConfig's global-auth-always-set-cookie is strconv.ParseBool
+		// too, by hand: no space, and "" is not false but an error (false
+		// all the same).
+		b, err := parseBool(v)
 		if err != nil && !global {
 			deny(prefix+"always-set-cookie", v, err)
 		}

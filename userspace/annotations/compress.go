@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 )
 
@@ -81,7 +80,7 @@ var compressMeta = []Meta{
 	{
 		Key: "use-gzip", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` gzips responses as nginx's `gzip on` with ingress-nginx's settings (`gzip_proxied any`, `gzip_vary on`, `gzip_http_version 1.1`): only status 200, 403 and 404 (a `HEAD` response gets the compressed header, as with nginx), not already encoded, of a type in `gzip-types` (or `text/html`), at least `gzip-min-length` long when the length is known, to HTTP/1.1 clients whose `Accept-Encoding` accepts `gzip` as nginx reads it (see [Compression](#compression-and-the-server-header)). The response is streamed (chunked), loses `Content-Length` and `Accept-Ranges`, and a strong `ETag` becomes weak; `Vary: Accept-Encoding` is added to every eligible response, before the upstream's `Vary` lines.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "gzip-level", Default: "1", ConfigMap: true, ConfigMapOnly: true,
@@ -91,7 +90,7 @@ var compressMeta = []Meta{
 	{
 		Key: "gzip-min-length", Default: "256", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "A response with a smaller `Content-Length` is not gzipped; one of unknown length is.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Validate: validateConfigCount,
 	},
 	{
 		Key: "gzip-types", Default: DefaultGzipTypes, ConfigMap: true, ConfigMapOnly: true,
@@ -106,7 +105,7 @@ var compressMeta = []Meta{
 	{
 		Key: "enable-brotli", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` brotli-compresses the responses `use-gzip` would gzip (with `brotli-types` and `brotli-min-length`) for clients whose `Accept-Encoding` names `br`, in preference to gzip. As ngx_brotli, it adds `Vary: Accept-Encoding` only with `use-gzip` (`gzip_vary on`).",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "brotli-level", Default: "4", ConfigMap: true, ConfigMapOnly: true,
@@ -116,7 +115,7 @@ var compressMeta = []Meta{
 	{
 		Key: "brotli-min-length", Default: "20", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "A response with a smaller `Content-Length` is not brotli-compressed.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Validate: validateConfigCount,
 	},
 	{
 		Key: "brotli-types", Default: DefaultBrotliTypes, ConfigMap: true, ConfigMapOnly: true,
@@ -128,10 +127,10 @@ var compressMeta = []Meta{
 // parseCompress reads the compression keys of data into c.
 func parseCompress(data map[string]string, c *Compress, wrap func(key, value string, err error)) {
 	boolKey := func(key string, dst *bool) {
-		globalKey(data, key, parseConfigBool, wrap, func(b bool) { *dst = b })
+		globalKey(data, key, configBool, wrap, func(b bool) { *dst = b })
 	}
 	countKey := func(key string, dst **int) {
-		globalKey(data, key, parseCount, wrap, func(n int) { *dst = &n })
+		globalKey(data, key, configCount, wrap, func(n int) { *dst = &n })
 	}
 	typesKey := func(key string, dst *[]string) {
 		globalKey(data, key, parseMediaTypes, wrap, func(t []string) { *dst = t })
@@ -148,12 +147,8 @@ func parseCompress(data map[string]string, c *Compress, wrap func(key, value str
 }
 
 // parseLevel parses a compression level from lo to hi.
-func parseLevel(v string, lo, hi int) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("must be an integer from %d to %d", lo, hi)
-	}
-	return n, nil
+func parseLevel(v string, lo, hi int64) (int, error) {
+	return configRange(configInt, v, lo, hi, fmt.Sprintf("an integer from %d to %d", lo, hi))
 }
 
 // parseMediaTypes splits a space-separated list of media types (nginx's

@@ -515,12 +515,12 @@ var globalMeta = []Meta{
 	{
 		Key: "use-forwarded-headers", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` trusts the client's `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-Port` (passed on, and the upstream `Host` is the first `X-Forwarded-Host`) and takes the client address from `forwarded-for-header` of peers in `proxy-real-ip-cidr`: for Weir behind another L7 proxy. `\"false\"`: all from the connection, the client's `X-Forwarded-For` passed as `X-Original-Forwarded-For`.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "compute-full-forwarded-for", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "With `use-forwarded-headers`, `\"true\"` sends `X-Forwarded-For` as the client's value with the connection's address appended (with `use-proxy-protocol`, the PROXY header's source address, trusted or not), instead of the client address alone.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "forwarded-for-header", Default: DefaultForwardedForHeader, ConfigMap: true, ConfigMapOnly: true,
@@ -540,22 +540,22 @@ var globalMeta = []Meta{
 	{
 		Key: "enable-real-ip", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` takes the client address from `forwarded-for-header` of peers in `proxy-real-ip-cidr` without trusting the other forwarded headers.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "use-proxy-protocol", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` expects a PROXY protocol header (v1 or v2) on every connection to the HTTP and HTTPS listeners; the client address is its source address when the peer is in `proxy-real-ip-cidr`.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "server-tokens", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` gives every response, Weir's own included, `Server: weir/VERSION`; `\"false\"` sends no `Server` header at all (nginx's `server_tokens off` with `more_clear_headers Server`). The upstream's `Server` and `Date` are never passed on, as nginx's default `proxy_hide_header`.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "allow-backend-server-header", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` passes the upstream's `Server` header instead of Weir's (nginx's `proxy_pass_header Server`); a response whose upstream sent none has no `Server` at all (nginx's proxy gives it an empty one, which stops nginx writing its own and is not sent). As ingress-nginx, it takes effect only with `server-tokens: \"true\"`: otherwise every `Server` header is removed, the upstream's too.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "default-type", Default: DefaultDefaultType, ConfigMap: true, ConfigMapOnly: true,
@@ -570,22 +570,22 @@ var globalMeta = []Meta{
 	{
 		Key: "keep-alive", Default: "75", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Seconds a client connection, HTTP/1 or HTTP/2, is kept idle between two requests (nginx's `keepalive_timeout`); a request whose first bytes arrived by then gets `client_header_timeout` (60 s) for its head. `\"0\"` disables keep-alive: every HTTP/1 response carries `Connection: close`.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Validate: validateConfigCount,
 	},
 	{
 		Key: "keep-alive-requests", Default: "1000", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Requests one client connection serves (nginx's `keepalive_requests`; a request with `Upgrade` that gets no 101 counts, as in nginx): on HTTP/1 the response to the last carries `Connection: close` and the connection closes; on HTTP/2 (TLS or h2c) the last stream's response comes with a GOAWAY, and the client's next request opens a new connection.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Validate: validateConfigCount,
 	},
 	{
 		Key: "upstream-keepalive-connections", Default: "320", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Idle keep-alive connections to upstreams one worker (the proxy, with `--workers 0`) keeps, all upstreams together: parking one more closes the least recently used (nginx's `keepalive` cache). `\"0\"`: no keep-alive to upstreams, every request goes on a new connection with `Connection: close`, as ingress-nginx then omits `keepalive`. HTTP/1 upstreams; HTTP/2 and gRPC upstreams keep their own pool.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Validate: validateConfigCount,
 	},
 	{
 		Key: "upstream-keepalive-timeout", Default: "60", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "How long an idle upstream connection is kept before it is closed (nginx's `keepalive_timeout` in the upstream block): seconds, as ingress-nginx's integer, or nginx time syntax (`60s`, `1m`).",
-		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
+		Doc:      "How long an idle upstream connection is kept before it is closed (nginx's `keepalive_timeout` in the upstream block), in seconds: an integer, as ingress-nginx's (`60s` or `1m` keeps the default).",
+		Validate: func(v string) error { _, err := configDuration(v); return err },
 	},
 	{
 		Key: "upstream-keepalive-time", Default: "1h", ConfigMap: true, ConfigMapOnly: true,
@@ -595,12 +595,12 @@ var globalMeta = []Meta{
 	{
 		Key: "upstream-keepalive-requests", Default: "10000", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Requests one upstream connection serves: it is closed after the response to the last (nginx's `keepalive_requests` in the upstream block). `\"0\"` serves one request per connection.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Validate: validateConfigCount,
 	},
 	{
 		Key: "max-worker-connections", Default: "16384", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Client connections one worker (the proxy, with `--workers 0`) holds open at once, WebSockets included (nginx's `worker_connections`, which also counts upstream connections: Weir counts client connections only). At the cap the worker stops accepting: new connections wait in the kernel's accept queue. `\"0\"`: three quarters of the open-file limit less 1024 (at least 768), as ingress-nginx derives it. Counted in `weir_client_connections` and `weir_client_connections_capped_total`.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Validate: validateConfigCount,
 	},
 	{
 		Key: "limit-conn-status-code", Default: "503", ConfigMap: true, ConfigMapOnly: true,
@@ -629,28 +629,28 @@ var globalMeta = []Meta{
 	},
 	{
 		Key: "client-header-timeout", Default: "60", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "How long a client may take to send a request head (nginx's `client_header_timeout`; nginx time syntax: `60`, `60s`, `1m`): from the accept for a connection's first request, from its first bytes for the next; past it the connection is closed without a response. A TLS handshake on the HTTPS listener is held to it too, from the accept, as nginx reads one under `client_header_timeout`. Applied live with the HTTP/1 server `--http1-server=weir` (the default); `--http1-server=net` keeps 60s for request heads.",
-		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
+		Doc:      "How long a client may take to send a request head (nginx's `client_header_timeout`), in seconds: an integer, as ingress-nginx's (`60s` or `1m` keeps the default). It runs from the accept for a connection's first request, from its first bytes for the next; past it the connection is closed without a response. A TLS handshake on the HTTPS listener is held to it too, from the accept, as nginx reads one under `client_header_timeout`. Applied live with the HTTP/1 server `--http1-server=weir` (the default); `--http1-server=net` keeps 60s for request heads.",
+		Validate: func(v string) error { _, err := configDuration(v); return err },
 	},
 	{
 		Key: "client-body-timeout", Default: "60", ConfigMap: true, ConfigMapOnly: true,
-		Doc:      "How long a client may send nothing of its request body between two reads (nginx's `client_body_timeout`; nginx time syntax); past it the request is logged 408 and its connection reset without an answer.",
-		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
+		Doc:      "How long a client may send nothing of its request body between two reads (nginx's `client_body_timeout`), in seconds: an integer, as ingress-nginx's (`60s` or `1m` keeps the default); past it the request is logged 408 and its connection reset without an answer.",
+		Validate: func(v string) error { _, err := configDuration(v); return err },
 	},
 	{
 		Key: "enable-underscores-in-headers", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` accepts `_` in request header names (nginx's `underscores_in_headers`). `\"false\"`: a name with `_` is invalid, so with `ignore-invalid-headers` on the field is dropped before routing, logging and proxying, HTTP/1 and HTTP/2 alike.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "ignore-invalid-headers", Default: "true", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` drops request header fields whose names nginx finds invalid (a byte other than a letter, a digit or `-`, and `_` unless `enable-underscores-in-headers`) instead of passing them on (nginx's `ignore_invalid_headers`), HTTP/1 and HTTP/2 alike. `\"false\"` keeps them.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "proxy-add-original-uri-header", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` sends the upstream `X-Original-URI` with the client's request target, path and query as received (`$request_uri`), replacing any the client sent.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "proxy-protocol-header-timeout", Default: "5s", ConfigMap: true, ConfigMapOnly: true,
@@ -660,17 +660,17 @@ var globalMeta = []Meta{
 	{
 		Key: "strict-validate-path-type", Default: "true", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"`: a path of pathType `Exact` or `Prefix` must be `/` followed by letters, digits, `.`, `_`, `-` and `/` only (ingress-nginx's rule); another is warned about (`InvalidPathType`) and the admission webhook refuses its Ingress. The path is still served, as ingress-nginx's sync serves it. `\"false\"`: the warning (`PathTypeNotStrict`) only.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "allow-cross-namespace-resources", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` lets `auth-secret`, `auth-tls-secret`, `proxy-ssl-secret`, `auth-proxy-set-headers` and `custom-headers` name a Secret or ConfigMap of another namespace (`namespace/name`). `\"false\"`: such a reference denies the route (403 for `auth-tls-secret`, 503 for the others), with an `InvalidAnnotation`, `InvalidAuth` or `InvalidHeaders` warning, as ingress-nginx refuses it (`custom-headers`: as ingress-nginx documents it; its code reads any namespace).",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "proxy-ssl-location-only", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"false\"`: as ingress-nginx's server block, the `proxy-ssl-*` settings of the first Ingress of a host (oldest first) whose `proxy-ssl-secret` has a `ca.crt` also apply to the HTTPS and GRPCS routes of the host's other Ingresses, each setting where the route has none of its own (trusted CAs, ciphers, protocols, verification and depth without a `ca.crt` of its own; the client certificate without a pair of its own; the name and SNI only when that Ingress sets `proxy-ssl-name`). `\"true\"`: each Ingress's routes only.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "forwarded-for-proxy-protocol-header", Default: DefaultForwardedForProxyProtocolHeader, ConfigMap: true, ConfigMapOnly: true,
@@ -685,17 +685,17 @@ var globalMeta = []Meta{
 	{
 		Key: "disable-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes no access-log line at all, whatever `enable-access-log` says.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "disable-http-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes no access-log line for HTTP requests, whatever `enable-access-log` says; TCP and UDP service sessions are still logged.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "disable-stream-access-log", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes no access-log line for TCP and UDP service sessions; HTTP requests are still logged.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 }
 
@@ -707,19 +707,75 @@ func (g Global) ShutdownTimeout(flag time.Duration) time.Duration {
 	return flag
 }
 
-// parseNginxTime parses a positive nginx time: a number of seconds, or
-// units as Go writes them ("240s", "4m", "1h30m"; spaces between parts
-// allowed, as nginx allows).
-func parseNginxTime(v string) (time.Duration, error) {
-	t := strings.ReplaceAll(strings.TrimSpace(v), " ", "")
-	if n, err := strconv.Atoi(t); err == nil {
-		t = strconv.Itoa(n) + "s"
+// parseNginxTime parses a positive nginx time as nginx 1.22.1 reads the
+// directive ingress-nginx writes the key into, unquoted (ngx_parse_time
+// for a time in milliseconds): parts of digits and a unit, the units in
+// decreasing order, each once: w, d, h, m, s, ms ("240s", "4m", "1h30m",
+// "1s500ms", "1d"); a number alone, or last after a larger unit, is
+// seconds ("30", "1m30"). Surrounding spaces are ignored (nginx reads
+// the directive's tokens); a sign, a fraction, a space inside ("1h 30m",
+// two arguments to nginx), "us" or "y" is refused, as nginx refuses them.
+func parseNginxTime(v string) (time.Duration, error) { return parseNginxTimeIn(v, false) }
+
+// parseNginxSeconds is parseNginxTime for a directive nginx reads in
+// seconds (ssl_session_timeout): y and M (365 and 30 days) too, ms not.
+func parseNginxSeconds(v string) (time.Duration, error) { return parseNginxTimeIn(v, true) }
+
+// nginxTimeUnits are ngx_parse_time's units, largest first.
+var nginxTimeUnits = []struct {
+	name string
+	d    time.Duration
+}{{"y", 365 * 24 * time.Hour}, {"M", 30 * 24 * time.Hour}, {"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour},
+	{"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}}
+
+// nginxSecondsUnit is the index of "s" in nginxTimeUnits.
+const nginxSecondsUnit = 6
+
+func parseNginxTimeIn(v string, sec bool) (time.Duration, error) {
+	bad := errors.New("must be a positive time such as 240s, 4m or 30")
+	t := strings.TrimSpace(v)
+	first, last := 2, len(nginxTimeUnits)-1 // w to ms
+	if sec {
+		first, last = 0, nginxSecondsUnit // y to s
 	}
-	d, err := time.ParseDuration(t)
-	if err != nil || d <= 0 {
-		return 0, errors.New("must be a positive time such as 240s, 4m or 30")
+	const most = time.Duration(maxSeconds) * time.Second
+	var total time.Duration
+	for next := first; t != ""; {
+		i := 0
+		for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+			i++
+		}
+		if i == 0 || i > 10 {
+			return 0, bad
+		}
+		n, _ := strconv.ParseInt(t[:i], 10, 64)
+		t = t[i:]
+		u := -1
+		for j := next; j <= last && t != ""; j++ {
+			name := nginxTimeUnits[j].name
+			if strings.HasPrefix(t, name) && !(name == "m" && strings.HasPrefix(t, "ms")) {
+				u = j
+				break
+			}
+		}
+		switch {
+		case u >= 0:
+			t = t[len(nginxTimeUnits[u].name):]
+		case t == "" && next <= nginxSecondsUnit:
+			u = nginxSecondsUnit // a number alone is seconds
+		default:
+			return 0, bad
+		}
+		if time.Duration(n) > (most-total)/nginxTimeUnits[u].d {
+			return 0, bad
+		}
+		total += time.Duration(n) * nginxTimeUnits[u].d
+		next = u + 1
 	}
-	return d, nil
+	if total <= 0 {
+		return 0, bad
+	}
+	return total, nil
 }
 
 func validateMediaType(v string) error { _, err := parseMediaType(v); return err }
@@ -735,11 +791,12 @@ func parseMediaType(v string) (string, error) {
 	return v, nil
 }
 
-func validateBool(v string) error { _, err := parseConfigBool(v); return err }
+func validateBool(v string) error { _, err := parseTrimmedBool(v); return err }
 
-// parseConfigBool accepts what ingress-nginx's ConfigMap decoding accepts
-// for a boolean (strconv.ParseBool: "true", "1", "t", "False", ...).
-func parseConfigBool(v string) (bool, error) { return parseBool(strings.TrimSpace(v)) }
+// parseTrimmedBool accepts what strconv.ParseBool accepts ("true", "1",
+// "t", "False", ...), surrounding spaces ignored. The ConfigMap's
+// booleans are read by configBool.
+func parseTrimmedBool(v string) (bool, error) { return parseBool(strings.TrimSpace(v)) }
 
 // validateHeaderName accepts a non-empty HTTP token.
 func validateHeaderName(v string) error {
@@ -807,10 +864,10 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 		errs = append(errs, &Error{Annotation: key, Value: value, ConfigMap: true, Err: err})
 	}
 	boolKey := func(key string, dst *bool) {
-		globalKey(data, key, parseConfigBool, wrap, func(b bool) { *dst = b })
+		globalKey(data, key, configBool, wrap, func(b bool) { *dst = b })
 	}
 	countKey := func(key string, dst **int) {
-		globalKey(data, key, parseCount, wrap, func(n int) { *dst = &n })
+		globalKey(data, key, configCount, wrap, func(n int) { *dst = &n })
 	}
 	boolKey("use-forwarded-headers", &g.UseForwardedHeaders)
 	boolKey("compute-full-forwarded-for", &g.ComputeFullForwardedFor)
@@ -834,8 +891,8 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 	boolKey("disable-stream-access-log", &g.DisableStreamAccessLog)
 	boolKey("enable-underscores-in-headers", &g.EnableUnderscoresInHeaders)
 	boolKey("proxy-add-original-uri-header", &g.ProxyAddOriginalURIHeader)
-	globalKey(data, "ignore-invalid-headers", parseConfigBool, wrap, func(b bool) { g.KeepInvalidHeaders = !b })
-	globalKey(data, "strict-validate-path-type", parseConfigBool, wrap, func(b bool) { g.LaxPathType = !b })
+	globalKey(data, "ignore-invalid-headers", configBool, wrap, func(b bool) { g.KeepInvalidHeaders = !b })
+	globalKey(data, "strict-validate-path-type", configBool, wrap, func(b bool) { g.LaxPathType = !b })
 	boolKey("allow-cross-namespace-resources", &g.AllowCrossNamespaceResources)
 	boolKey("proxy-ssl-location-only", &g.ProxySSLLocationOnly)
 	globalKey(data, "limit-conn-zone-variable", parseLimitConnZoneVariable, wrap, func(v string) { g.LimitConnZoneVariable = v })
@@ -871,14 +928,14 @@ func ParseGlobal(data map[string]string) (Global, []error) {
 		}
 	}
 	globalKey(data, "worker-shutdown-timeout", parseNginxTime, wrap, func(d time.Duration) { g.WorkerShutdownTimeout = d })
-	globalKey(data, "client-header-timeout", parseNginxTime, wrap, func(d time.Duration) { g.ClientHeaderTimeout = d })
-	globalKey(data, "client-body-timeout", parseNginxTime, wrap, func(d time.Duration) { g.ClientBodyTimeout = d })
+	globalKey(data, "client-header-timeout", configDuration, wrap, func(d time.Duration) { g.ClientHeaderTimeout = d })
+	globalKey(data, "client-body-timeout", configDuration, wrap, func(d time.Duration) { g.ClientBodyTimeout = d })
 	globalKey(data, "proxy-protocol-header-timeout", parseGoDuration, wrap, func(d time.Duration) { g.ProxyProtocolHeaderTimeout = d })
 	countKey("keep-alive", &g.KeepAlive)
 	countKey("keep-alive-requests", &g.KeepAliveRequests)
 	countKey("max-worker-connections", &g.MaxWorkerConnections)
 	countKey("upstream-keepalive-connections", &g.UpstreamKeepaliveConnections)
-	globalKey(data, "upstream-keepalive-timeout", parseNginxTime, wrap, func(d time.Duration) { g.UpstreamKeepaliveTimeout = d })
+	globalKey(data, "upstream-keepalive-timeout", configDuration, wrap, func(d time.Duration) { g.UpstreamKeepaliveTimeout = d })
 	countKey("upstream-keepalive-requests", &g.UpstreamKeepaliveRequests)
 	globalKey(data, "upstream-keepalive-time", parseNginxTime, wrap, func(d time.Duration) { g.UpstreamKeepaliveTime = d })
 	globalKey(data, "limit-conn-status-code", parseLimitConnStatus, wrap, func(n int) { g.LimitConnStatus = n })

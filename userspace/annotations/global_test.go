@@ -58,7 +58,7 @@ func TestParseGlobal(t *testing.T) {
 		},
 		{
 			name: "connection limits",
-			data: map[string]string{"keep-alive": " 10 ", "keep-alive-requests": "5", "max-worker-connections": "0"},
+			data: map[string]string{"keep-alive": "10", "keep-alive-requests": "5", "max-worker-connections": "0"},
 			want: Global{KeepAlive: ptr(10), KeepAliveRequests: ptr(5), MaxWorkerConnections: ptr(0)},
 		},
 		{
@@ -68,35 +68,37 @@ func TestParseGlobal(t *testing.T) {
 		},
 		{
 			name: "invalid connection limits keep their defaults",
-			data: map[string]string{"keep-alive": "75s", "keep-alive-requests": "-1", "max-worker-connections": ""},
+			data: map[string]string{"keep-alive": "75s", "keep-alive-requests": "-1", "max-worker-connections": "auto"},
 			wantErrs: []string{
 				`configmap key keep-alive: value "75s": must be a non-negative integer`,
 				`configmap key keep-alive-requests: value "-1": must be a non-negative integer`,
-				`configmap key max-worker-connections: value "": must be a non-negative integer`,
+				`configmap key max-worker-connections: value "auto": must be a non-negative integer`,
 			},
 		},
 		{
 			name: "upstream keep-alive",
-			data: map[string]string{"upstream-keepalive-connections": "0", "upstream-keepalive-timeout": "30", "upstream-keepalive-requests": " 100 "},
+			data: map[string]string{"upstream-keepalive-connections": "0", "upstream-keepalive-timeout": "30", "upstream-keepalive-requests": "100"},
 			want: Global{UpstreamKeepaliveConnections: ptr(0), UpstreamKeepaliveTimeout: 30 * time.Second, UpstreamKeepaliveRequests: ptr(100)},
 		},
 		{
-			name: "upstream keep-alive timeout in nginx time syntax",
+			name: "upstream keep-alive timeout in nginx time syntax keeps the default, as ingress-nginx's integer",
 			data: map[string]string{"upstream-keepalive-timeout": "2m"},
-			want: Global{UpstreamKeepaliveTimeout: 2 * time.Minute},
+			wantErrs: []string{
+				`configmap key upstream-keepalive-timeout: value "2m": must be an integer number of seconds`,
+			},
 		},
 		{
 			name: "invalid upstream keep-alive keeps the defaults",
 			data: map[string]string{"upstream-keepalive-connections": "-1", "upstream-keepalive-timeout": "0", "upstream-keepalive-requests": "many"},
 			wantErrs: []string{
 				`configmap key upstream-keepalive-connections: value "-1": must be a non-negative integer`,
-				`configmap key upstream-keepalive-timeout: value "0": must be a positive time such as 240s, 4m or 30`,
+				`configmap key upstream-keepalive-timeout: value "0": must be at least 1 second`,
 				`configmap key upstream-keepalive-requests: value "many": must be a non-negative integer`,
 			},
 		},
 		{
 			name: "client timeouts and disable-access-log",
-			data: map[string]string{"client-header-timeout": "5", "client-body-timeout": "2m", "disable-access-log": "true"},
+			data: map[string]string{"client-header-timeout": "5", "client-body-timeout": "120", "disable-access-log": "true"},
 			want: Global{ClientHeaderTimeout: 5 * time.Second, ClientBodyTimeout: 2 * time.Minute, DisableAccessLog: true},
 		},
 		{
@@ -109,8 +111,8 @@ func TestParseGlobal(t *testing.T) {
 			data: map[string]string{"client-header-timeout": "-1", "client-body-timeout": "soon", "disable-access-log": "yes"},
 			wantErrs: []string{
 				`configmap key disable-access-log: value "yes": must be "true" or "false"`,
-				`configmap key client-header-timeout: value "-1": must be a positive time such as 240s, 4m or 30`,
-				`configmap key client-body-timeout: value "soon": must be a positive time such as 240s, 4m or 30`,
+				`configmap key client-header-timeout: value "-1": must be at least 1 second`,
+				`configmap key client-body-timeout: value "soon": must be an integer number of seconds`,
 			},
 		},
 		{

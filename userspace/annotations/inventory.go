@@ -392,7 +392,7 @@ func CheckConfigMap(data map[string]string) []error {
 		e := ConfigMapEntry(k)
 		switch {
 		case k == "allow-snippet-annotations":
-			if b, err := parseConfigBool(v); err != nil {
+			if b, err := configBool(v); err != nil {
 				errs = append(errs, &Error{Annotation: k, Value: v, ConfigMap: true, Err: err})
 			} else if b {
 				errs = append(errs, &Error{Annotation: k, Value: v, ConfigMap: true, Err: fmt.Errorf("%w: Weir keeps it false, %s", ErrUnappliedKey, whySnippet)})

@@ -1,7 +1,6 @@
 package annotations
 
 import (
-	"errors"
 	"fmt"
 )
 
@@ -78,9 +77,5 @@ func limitAllowlist(get lookup, wrap func(key, value string, err error) error) (
 // parseLimitConnStatus accepts an HTTP error status, 400 to 599, as
 // nginx's limit_conn_status.
 func parseLimitConnStatus(v string) (int, error) {
-	n, err := parseCount(v)
-	if err != nil || n < 400 || n > 599 {
-		return 0, errors.New("must be a status code from 400 to 599")
-	}
-	return n, nil
+	return configRange(configInt, v, 400, 599, "a status code from 400 to 599")
 }

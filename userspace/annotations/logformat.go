@@ -151,8 +151,8 @@ func parseLogFormat(data map[string]string, f *LogFormat, wrap func(key, value s
 		}
 	}
 	var escJSON, escNone bool
-	globalKey(data, "log-format-escape-json", parseConfigBool, wrap, func(b bool) { escJSON = b })
-	globalKey(data, "log-format-escape-none", parseConfigBool, wrap, func(b bool) { escNone = b })
+	globalKey(data, "log-format-escape-json", configBool, wrap, func(b bool) { escJSON = b })
+	globalKey(data, "log-format-escape-none", configBool, wrap, func(b bool) { escNone = b })
 	switch {
 	case escNone:
 		f.Escape = "none"
@@ -183,11 +183,11 @@ var logFormatMeta = []Meta{
 	{
 		Key: "log-format-escape-json", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` escapes the variables of `log-format-upstream` as JSON strings (nginx's `escape=json`; a missing value is empty, not `-`); `\"false\"`: nginx's `escape=default`, `\"`, `\\` and bytes below 0x20 or from 0x7f as `\\xHH`.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "log-format-escape-none", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` writes the variables of `log-format-upstream` unescaped (nginx's `escape=none`; a missing value is empty, not `-`); wins over `log-format-escape-json`.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 }

@@ -167,7 +167,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	cfg := Config{Proxy: defaults}
 	var errs []error
 	errs = append(errs, parseProxy(get, &cfg.Proxy, wrap, parseSeconds)...)
-	errs = append(errs, parseNextUpstream(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseNextUpstream(get, &cfg.Proxy, wrap, parseCount)...)
 	errs = append(errs, parseLoadBalance(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseBalance(get, &cfg.Proxy.Balance, wrap)...)
 	if v, ok := get("affinity-mode"); ok {
@@ -178,7 +178,7 @@ func Parse(ann map[string]string, defaults Proxy) (Config, []error) {
 	errs = append(errs, parseSourceRange(get, &cfg.Proxy.SourceRange, wrap, true, "allowlist-source-range", "whitelist-source-range")...)
 	errs = append(errs, parseConnLimit(get, &cfg.Proxy.ConnLimit, wrap)...)
 	errs = append(errs, parseRateLimit(get, &cfg.Proxy.RateLimit, wrap)...)
-	errs = append(errs, parseLimitRate(get, &cfg.Proxy, wrap)...)
+	errs = append(errs, parseLimitRate(get, &cfg.Proxy, wrap, parseCount)...)
 	errs = append(errs, parseCORS(get, &cfg.Proxy.CORS, wrap)...)
 	errs = append(errs, parseHeaders(get, &cfg.Proxy, wrap)...)
 	errs = append(errs, parseMirror(get, &cfg.Proxy.Mirror, wrap)...)
@@ -254,9 +254,9 @@ func ParseDefaults(data map[string]string) (Proxy, []error) {
 	var errs []error
 	errs = append(errs, parseProxy(get, &p, wrap, parseConfigSeconds)...)
 	errs = append(errs, parseRetryNonIdempotent(get, &p, wrap)...)
-	errs = append(errs, parseNextUpstream(get, &p, wrap)...)
+	errs = append(errs, parseNextUpstream(get, &p, wrap, configCount)...)
 	errs = append(errs, parseLoadBalance(get, &p, wrap)...)
-	errs = append(errs, parseLimitRate(get, &p, wrap)...)
+	errs = append(errs, parseLimitRate(get, &p, wrap, configCount)...)
 	errs = append(errs, parseSourceRange(get, &p.SourceRange, wrap, false, "whitelist-source-range")...)
 	errs = append(errs, parseRewriteDefaults(get, &p, wrap)...)
 	errs = append(errs, parseGlobalAuth(get, &p.Auth, wrap)...)

@@ -138,28 +138,31 @@ var nextUpstreamMeta = []Meta{
 	},
 	{
 		Key: "proxy-next-upstream-tries", Default: "3", ConfigMap: true,
-		Doc:      "Most attempts for one request, the first included; an endpoint is tried again once every one was (one failing endpoint: tried this many times), as ingress-nginx's balancer. \"0\" tries each endpoint once (ingress-nginx would retry without end).",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Doc:               "Most attempts for one request, the first included; an endpoint is tried again once every one was (one failing endpoint: tried this many times), as ingress-nginx's balancer. \"0\" tries each endpoint once (ingress-nginx would retry without end).",
+		Validate:          func(v string) error { _, err := parseCount(v); return err },
+		ValidateConfigMap: validateConfigCount,
 	},
 	{
 		Key: "proxy-next-upstream-timeout", Default: "0", ConfigMap: true,
-		Doc:      "Seconds after the first attempt past which a request is no longer passed to the next endpoint; \"0\" means no limit.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Doc:               "Seconds after the first attempt past which a request is no longer passed to the next endpoint; \"0\" means no limit.",
+		Validate:          func(v string) error { _, err := parseCount(v); return err },
+		ValidateConfigMap: validateConfigCount,
 	},
 	{
 		Key: "retry-non-idempotent", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` adds `non_idempotent` to every `proxy-next-upstream`, the Ingresses' own included, as ingress-nginx does.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 }
 
-// parseNextUpstream applies the next-upstream family to p. A rejected value
-// leaves p's field unchanged.
-func parseNextUpstream(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
+// parseNextUpstream applies the next-upstream family to p, the integers
+// read by count (parseCount for annotations, configCount for the
+// ConfigMap). A rejected value leaves p's field unchanged.
+func parseNextUpstream(get lookup, p *Proxy, wrap func(key, value string, err error) error, count func(string) (int, error)) []error {
 	errs := joinErrs(
 		setParsed(get, wrap, "proxy-next-upstream", ParseNextUpstream, &p.NextUpstream),
-		setParsed(get, wrap, "proxy-next-upstream-tries", parseCount, &p.NextUpstreamTries),
-		setParsed(get, wrap, "proxy-next-upstream-timeout", parseCount, &p.NextUpstreamTimeoutSeconds),
+		setParsed(get, wrap, "proxy-next-upstream-tries", count, &p.NextUpstreamTries),
+		setParsed(get, wrap, "proxy-next-upstream-timeout", count, &p.NextUpstreamTimeoutSeconds),
 	)
 	if p.RetryNonIdempotent {
 		p.NextUpstream |= NextNonIdempotent
@@ -170,7 +173,7 @@ func parseNextUpstream(get lookup, p *Proxy, wrap func(key, value string, err er
 // parseRetryNonIdempotent applies the retry-non-idempotent ConfigMap key to
 // p, before parseNextUpstream.
 func parseRetryNonIdempotent(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
-	return joinErrs(setParsed(get, wrap, "retry-non-idempotent", parseConfigBool, &p.RetryNonIdempotent))
+	return joinErrs(setParsed(get, wrap, "retry-non-idempotent", configBool, &p.RetryNonIdempotent))
 }
 
 // parseCount accepts a non-negative integer, digits only ("3", not "+3").

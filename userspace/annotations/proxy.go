@@ -195,13 +195,12 @@ func parseSeconds(v string) (int, error) {
 }
 
 // parseConfigSeconds reads the controller ConfigMap's number of seconds as
-// ingress-nginx's ReadConfig does (mapstructure's weak typing,
-// strconv.ParseInt with base 0): a sign, and Go's base prefixes and
-// underscores too, so "+5" is 5, "0x1e" 30, "010" 8 (octal) and "1_0" 10;
-// "50k" is refused (the built-in default applies, and the other keys still
-// do). Surrounding spaces are ignored.
+// ingress-nginx's ReadConfig does (configInt): "+5" is 5, "0x1e" 30, "010"
+// 8 (octal) and "1_0" 10; "50k", "5s" and " 5" are refused, as "" (0 for
+// ingress-nginx), and the built-in default applies while the other keys
+// still do.
 func parseConfigSeconds(v string) (int, error) {
-	return checkSeconds(strconv.ParseInt(strings.TrimSpace(v), 0, 64))
+	return checkSeconds(configInt(v))
 }
 
 // checkSeconds accepts from 1 to maxSeconds seconds. Zero or less is

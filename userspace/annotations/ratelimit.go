@@ -45,13 +45,15 @@ var rateLimitMeta = []Meta{
 	},
 	{
 		Key: "limit-rate", Default: "0", ConfigMap: true,
-		Doc:      "Bandwidth of each response to the client, its head counted as nginx counts it, in KiB per second (ingress-nginx writes `limit_rate <n>k`, whatever its docs say of bytes), per request as nginx's `limit_rate`; only with `proxy-buffering` `on`, as nginx paces no unbuffered response (ingress-nginx's docs say so too). `\"0\"` means none.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Doc:               "Bandwidth of each response to the client, its head counted as nginx counts it, in KiB per second (ingress-nginx writes `limit_rate <n>k`, whatever its docs say of bytes), per request as nginx's `limit_rate`; only with `proxy-buffering` `on`, as nginx paces no unbuffered response (ingress-nginx's docs say so too). `\"0\"` means none.",
+		Validate:          func(v string) error { _, err := parseCount(v); return err },
+		ValidateConfigMap: validateConfigCount,
 	},
 	{
 		Key: "limit-rate-after", Default: "0", ConfigMap: true,
-		Doc:      "KiB of each response, its head counted, sent at full speed before `limit-rate` applies (nginx's `limit_rate_after <n>k`).",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Doc:               "KiB of each response, its head counted, sent at full speed before `limit-rate` applies (nginx's `limit_rate_after <n>k`).",
+		Validate:          func(v string) error { _, err := parseCount(v); return err },
+		ValidateConfigMap: validateConfigCount,
 	},
 }
 
@@ -73,10 +75,11 @@ func parseRateLimit(get lookup, dst **RateLimit, wrap func(key, value string, er
 	return errs
 }
 
-// parseLimitRate reads limit-rate and limit-rate-after into p.
-func parseLimitRate(get lookup, p *Proxy, wrap func(key, value string, err error) error) []error {
+// parseLimitRate reads limit-rate and limit-rate-after into p, by count
+// (parseCount for annotations, configCount for the ConfigMap).
+func parseLimitRate(get lookup, p *Proxy, wrap func(key, value string, err error) error, count func(string) (int, error)) []error {
 	return joinErrs(
-		setParsed(get, wrap, "limit-rate", parseCount, &p.LimitRateKiB),
-		setParsed(get, wrap, "limit-rate-after", parseCount, &p.LimitRateAfterKiB),
+		setParsed(get, wrap, "limit-rate", count, &p.LimitRateKiB),
+		setParsed(get, wrap, "limit-rate-after", count, &p.LimitRateAfterKiB),
 	)
 }

@@ -58,7 +58,7 @@ var requestLogMeta = []Meta{
 	{
 		Key: "generate-request-id", Default: "true", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"`: a request without an `X-Request-ID` header gets a new random one (32 hex digits, nginx's `$request_id`), sent upstream and logged as `$req_id`. `\"false\"`: only the client's is passed on; without one, no `X-Request-ID` is sent upstream and `$req_id` is empty.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "skip-access-log-urls", Default: "", ConfigMap: true, ConfigMapOnly: true,
@@ -73,15 +73,15 @@ var requestLogMeta = []Meta{
 	{
 		Key: "enable-access-log-for-default-backend", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` logs the requests answered by the default server's default backend (`--default-backend-service`, or Weir's 404 without one): those for a host no Ingress rule names, or for a host-less rule's server when no path matches. `\"false\"`: they are not logged, as ingress-nginx's `access_log off` in that location, unless `custom-http-errors` sends one to an error page (nginx's `@custom_` location logs it). A catch-all Ingress's `spec.defaultBackend` is logged as its `enable-access-log` says.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 }
 
 // parseRequestLog reads the RequestLog keys of data into g.Logs.
 func parseRequestLog(data map[string]string, g *Global, wrap func(key, value string, err error)) {
 	l := &g.Logs
-	globalKey(data, "generate-request-id", parseConfigBool, wrap, func(b bool) { l.NoRequestID = !b })
-	globalKey(data, "enable-access-log-for-default-backend", parseConfigBool, wrap, func(b bool) { l.DefaultBackend = b })
+	globalKey(data, "generate-request-id", configBool, wrap, func(b bool) { l.NoRequestID = !b })
+	globalKey(data, "enable-access-log-for-default-backend", configBool, wrap, func(b bool) { l.DefaultBackend = b })
 	if v, ok := data["log-format-stream"]; ok && strings.TrimSpace(v) != "" {
 		if v != DefaultLogFormatStream {
 			l.Stream = v

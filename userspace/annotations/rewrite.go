@@ -118,18 +118,21 @@ var rewriteMeta = []Meta{
 	},
 	{
 		Key: "preserve-trailing-slash", Default: "false", ConfigMap: true,
-		Doc:      "`\"true\"` keeps a trailing slash of the path in the Location of `ssl-redirect`; by default `/a/` redirects to `https://<host>/a`.",
-		Validate: validateBool,
+		Doc:               "`\"true\"` keeps a trailing slash of the path in the Location of `ssl-redirect`; by default `/a/` redirects to `https://<host>/a`.",
+		Validate:          validateBool,
+		ValidateConfigMap: validateConfigBool,
 	},
 	{
 		Key: "use-port-in-redirects", Default: "false", ConfigMap: true,
-		Doc:      "`\"true\"` writes the HTTPS port (443 included) in the Location of `ssl-redirect` (`\"false\"`: no port, whatever `--https-port` is, as ingress-nginx), and the listener's port (unless 80 for HTTP, 443 for HTTPS) in a `permanent-redirect` to a path.",
-		Validate: validateBool,
+		Doc:               "`\"true\"` writes the HTTPS port (443 included) in the Location of `ssl-redirect` (`\"false\"`: no port, whatever `--https-port` is, as ingress-nginx), and the listener's port (unless 80 for HTTP, 443 for HTTPS) in a `permanent-redirect` to a path.",
+		Validate:          validateBool,
+		ValidateConfigMap: validateConfigBool,
 	},
 	{
 		Key: "relative-redirects", Default: "false", ConfigMap: true,
-		Doc:      "`\"true\"` (the ConfigMap key: for every Ingress, whose annotation `\"false\"` does not turn it off, as nginx's `absolute_redirect off` in `http{}`) sends a `permanent-redirect` to a path, the redirect of a Prefix path ending in `/` and a `Location` that `proxy-redirect-from`/`-to` rewrote to a path as that path (nginx's `absolute_redirect off`) instead of `$scheme://<host><path>` (the local address without a Host). Every other redirect Weir issues has an absolute target, as in ingress-nginx.",
-		Validate: validateBool,
+		Doc:               "`\"true\"` (the ConfigMap key: for every Ingress, whose annotation `\"false\"` does not turn it off, as nginx's `absolute_redirect off` in `http{}`) sends a `permanent-redirect` to a path, the redirect of a Prefix path ending in `/` and a `Location` that `proxy-redirect-from`/`-to` rewrote to a path as that path (nginx's `absolute_redirect off`) instead of `$scheme://<host><path>` (the local address without a Host). Every other redirect Weir issues has an absolute target, as in ingress-nginx.",
+		Validate:          validateBool,
+		ValidateConfigMap: validateConfigBool,
 	},
 	{
 		Key:      "server-alias",
@@ -214,13 +217,14 @@ func validatePermanentURL(v string) error {
 }
 
 // parseHTTPRedirectCode accepts the statuses ingress-nginx accepts for
-// http-redirect-code: 301, 302, 307 and 308.
+// http-redirect-code, read by hand as ReadConfig reads it (configAtoi:
+// "+301" is 301, " 301" and "0x12d" are refused): 301, 302, 307 and 308.
 func parseHTTPRedirectCode(v string) (int, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
+	n, err := configAtoi(v)
 	switch {
 	case err != nil:
 	case n == 301, n == 302, n == 307, n == 308:
-		return n, nil
+		return int(n), nil
 	}
 	return 0, errors.New("must be 301, 302, 307 or 308")
 }
@@ -321,16 +325,18 @@ func parseRewriteDefaults(get lookup, p *Proxy, wrap func(key, value string, err
 	if p.Rewrite != nil {
 		rw = *p.Rewrite
 	}
-	errs := rewriteBools(get, &rw, wrap)
+	errs := rewriteBools(get, &rw, wrap, configBool)
 	p.Rewrite = rewriteOrNil(rw)
 	return errs
 }
 
-func rewriteBools(get lookup, rw *Rewrite, wrap func(key, value string, err error) error) []error {
+// rewriteBools reads the family's booleans into rw by boolean
+// (parseTrimmedBool for annotations, configBool for the ConfigMap).
+func rewriteBools(get lookup, rw *Rewrite, wrap func(key, value string, err error) error, boolean func(string) (bool, error)) []error {
 	return joinErrs(
-		setParsed(get, wrap, "preserve-trailing-slash", parseConfigBool, &rw.PreserveTrailingSlash),
-		setParsed(get, wrap, "use-port-in-redirects", parseConfigBool, &rw.UsePortInRedirects),
-		setParsed(get, wrap, "relative-redirects", parseConfigBool, &rw.RelativeRedirects),
+		setParsed(get, wrap, "preserve-trailing-slash", boolean, &rw.PreserveTrailingSlash),
+		setParsed(get, wrap, "use-port-in-redirects", boolean, &rw.UsePortInRedirects),
+		setParsed(get, wrap, "relative-redirects", boolean, &rw.RelativeRedirects),
 	)
 }
 
@@ -351,7 +357,7 @@ func parseRewrite(get lookup, p *Proxy, h *Host, wrap func(key, value string, er
 		rw = *p.Rewrite
 	}
 	relative := rw.RelativeRedirects
-	errs := rewriteBools(get, &rw, wrap)
+	errs := rewriteBools(get, &rw, wrap, parseTrimmedBool)
 	// The ConfigMap's relative-redirects is nginx's absolute_redirect off
 	// in http{}, which every location inherits: the annotation can turn
 	// it on (the location's absolute_redirect off), not off again.

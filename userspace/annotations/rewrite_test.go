@@ -182,7 +182,7 @@ func TestHTTPRedirectCode(t *testing.T) {
 		v       string
 		want    int
 		wantErr bool
-	}{{"301", 301, false}, {"302", 302, false}, {" 307", 307, false}, {"303", 308, true}, {"x", 308, true}} {
+	}{{"301", 301, false}, {"302", 302, false}, {"+307", 307, false}, {" 307", 308, true}, {"0x12d", 308, true}, {"", 308, true}, {"303", 308, true}, {"x", 308, true}} {
 		g, errs := ParseGlobal(map[string]string{"http-redirect-code": tc.v})
 		if got := g.HTTPRedirectCode(); got != tc.want || (len(errs) > 0) != tc.wantErr {
 			t.Errorf("http-redirect-code %q: %d, errors %v; want %d, error %v", tc.v, got, errs, tc.want, tc.wantErr)

@@ -65,13 +65,15 @@ func (h HSTS) Header() string {
 var sslMeta = []Meta{
 	{
 		Key: "ssl-redirect", Default: "true", ConfigMap: true,
-		Doc:      "`\"true\"` answers plain HTTP requests for a host with TLS (one whose certificate, its own or the default one, a `spec.tls` settles: see TLS) with a 308 redirect to HTTPS; per Ingress, for its paths.",
-		Validate: validateTrimmedBool,
+		Doc:               "`\"true\"` answers plain HTTP requests for a host with TLS (one whose certificate, its own or the default one, a `spec.tls` settles: see TLS) with a 308 redirect to HTTPS; per Ingress, for its paths.",
+		Validate:          validateTrimmedBool,
+		ValidateConfigMap: validateConfigBool,
 	},
 	{
 		Key: "force-ssl-redirect", Default: "false", ConfigMap: true,
-		Doc:      "`\"true\"` redirects plain HTTP to HTTPS with 308 even for a host without TLS.",
-		Validate: validateTrimmedBool,
+		Doc:               "`\"true\"` redirects plain HTTP to HTTPS with 308 even for a host without TLS.",
+		Validate:          validateTrimmedBool,
+		ValidateConfigMap: validateConfigBool,
 	},
 }
 
@@ -81,7 +83,7 @@ var hstsMeta = []Meta{
 	{
 		Key: "hsts", Default: "true", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` adds `Strict-Transport-Security` to every HTTPS response of a rule or of the default backend, for a host with TLS or one served the default certificate.",
-		Validate: validateTrimmedBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "hsts-max-age", Default: "31536000", ConfigMap: true, ConfigMapOnly: true,
@@ -91,12 +93,12 @@ var hstsMeta = []Meta{
 	{
 		Key: "hsts-include-subdomains", Default: "true", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` adds `includeSubDomains` to the HSTS header.",
-		Validate: validateTrimmedBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "hsts-preload", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` adds `preload` to the HSTS header.",
-		Validate: validateTrimmedBool,
+		Validate: validateConfigBool,
 	},
 }
 
@@ -112,7 +114,7 @@ func ParseSSL(ann map[string]string, defaults SSL) (SSL, []error) {
 		return &Error{Annotation: Prefix + key, Value: value, Err: err}
 	}
 	s := defaults
-	errs := parseSSL(get, &s, wrap)
+	errs := parseSSL(get, &s, wrap, parseTrimmedBool)
 	return s, errs
 }
 
@@ -130,10 +132,10 @@ func ParseTLSDefaults(data map[string]string) (SSL, HSTS, []error) {
 		return &Error{Annotation: key, Value: value, ConfigMap: true, Err: err}
 	}
 	s, h := DefaultSSL(), DefaultHSTS()
-	errs := parseSSL(get, &s, wrap)
+	errs := parseSSL(get, &s, wrap, configBool)
 	boolKey := func(key string, dst *bool) {
 		if v, ok := get(key); ok {
-			b, err := parseBool(strings.TrimSpace(v))
+			b, err := configBool(v)
 			if err != nil {
 				errs = append(errs, wrap(key, v, err))
 				return
@@ -155,9 +157,10 @@ func ParseTLSDefaults(data map[string]string) (SSL, HSTS, []error) {
 	return s, h, errs
 }
 
-// parseSSL applies the ssl-redirect family to s. A rejected value leaves
-// its field unchanged.
-func parseSSL(get lookup, s *SSL, wrap func(key, value string, err error) error) []error {
+// parseSSL applies the ssl-redirect family to s, read by boolean
+// (parseTrimmedBool for annotations, configBool for the ConfigMap). A
+// rejected value leaves its field unchanged.
+func parseSSL(get lookup, s *SSL, wrap func(key, value string, err error) error, boolean func(string) (bool, error)) []error {
 	var errs []error
 	for _, f := range []struct {
 		key string
@@ -167,7 +170,7 @@ func parseSSL(get lookup, s *SSL, wrap func(key, value string, err error) error)
 		if !ok {
 			continue
 		}
-		b, err := parseBool(strings.TrimSpace(v))
+		b, err := boolean(v)
 		if err != nil {
 			errs = append(errs, wrap(f.key, v, err))
 			continue

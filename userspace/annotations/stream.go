@@ -47,7 +47,7 @@ var streamMeta = []Meta{
 	{
 		Key: "proxy-stream-next-upstream", Default: "true", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"`: a TCP service connection whose endpoint refuses or does not answer within 60 s goes to the next endpoint (nginx's `proxy_next_upstream`).",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "proxy-stream-next-upstream-timeout", Default: "600s", ConfigMap: true, ConfigMapOnly: true,
@@ -57,25 +57,25 @@ var streamMeta = []Meta{
 	{
 		Key: "proxy-stream-next-upstream-tries", Default: "3", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "The most endpoints tried per TCP service connection, each once; `\"0\"`: every endpoint.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Validate: validateConfigCount,
 	},
 	{
 		Key: "proxy-stream-responses", Default: "1", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "Datagrams a UDP service client expects per datagram it sent: once they came, its session (and its upstream socket) ends; `\"0\"`: a session ends after `proxy-stream-timeout` of silence.",
-		Validate: func(v string) error { _, err := parseCount(v); return err },
+		Validate: func(v string) error { _, err := parseStreamResponses(v); return err },
 	},
 }
 
 // parseStream reads the proxy-stream-* keys of data into s.
 func parseStream(data map[string]string, s *Stream, wrap func(key, value string, err error)) {
 	count := func(key string, dst **int) {
-		globalKey(data, key, parseCount, wrap, func(n int) { *dst = &n })
+		globalKey(data, key, configCount, wrap, func(n int) { *dst = &n })
 	}
 	globalKey(data, "proxy-stream-timeout", parseNginxTime, wrap, func(d time.Duration) { s.Timeout = d })
-	globalKey(data, "proxy-stream-next-upstream", parseConfigBool, wrap, func(b bool) { s.NextUpstreamOff = !b })
+	globalKey(data, "proxy-stream-next-upstream", configBool, wrap, func(b bool) { s.NextUpstreamOff = !b })
 	globalKey(data, "proxy-stream-next-upstream-timeout", parseNginxTime, wrap, func(d time.Duration) { s.NextUpstreamTimeout = d })
 	count("proxy-stream-next-upstream-tries", &s.NextUpstreamTries)
-	count("proxy-stream-responses", &s.Responses)
+	globalKey(data, "proxy-stream-responses", parseStreamResponses, wrap, func(n int) { s.Responses = &n })
 }
 
 // StreamTimeout returns proxy-stream-timeout (default 600s).
@@ -114,4 +114,10 @@ func (g Global) StreamResponses() int {
 		return DefaultStreamResponses
 	}
 	return *g.Stream.Responses
+}
+
+// parseStreamResponses reads proxy-stream-responses as ReadConfig reads it
+// by hand (configAtoi: "+2" is 2, "0x2" and "" are refused), from 0.
+func parseStreamResponses(v string) (int, error) {
+	return configRange(configAtoi, v, 0, maxSeconds, "a non-negative integer")
 }

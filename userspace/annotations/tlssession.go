@@ -16,7 +16,7 @@ var tlsSessionMeta = []Meta{
 	{
 		Key: "ssl-session-tickets", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` issues TLS session tickets (TLS 1.2 tickets, TLS 1.3 PSK identities) and resumes the sessions of valid ones; `\"false\"` issues no TLS 1.2 ticket, and TLS 1.3 sessions still resume (unless `ssl-session-cache` is `\"false\"`), as nginx's TLS 1.3 sessions resume from its session cache; Go has no session-ID cache, so TLS 1.2 sessions do not resume then. The ticket keys rotate every hour, the previous key still accepted, and are shared by every worker, unless `ssl-session-ticket-key` fixes one.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "ssl-session-ticket-key", Default: "", ConfigMap: true, ConfigMapOnly: true,
@@ -32,22 +32,22 @@ var tlsSessionMeta = []Meta{
 	{
 		Key: "ssl-session-timeout", Default: "10m", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "How long a session may be resumed from its ticket's issue (nginx time syntax: `10m`, `1h`, `600`); an older ticket gets a full handshake. Go resumes nothing older than 7 days, whatever the value, and advertises a 7-day ticket lifetime hint.",
-		Validate: func(v string) error { _, err := parseNginxTime(v); return err },
+		Validate: func(v string) error { _, err := parseNginxSeconds(v); return err },
 	},
 	{
 		Key: "ssl-session-cache", Default: "true", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"false\"`: with `ssl-session-tickets` `\"false\"` no session resumes, as nginx without a cache; with tickets, they resume for nginx's default 5m whatever `ssl-session-timeout` says, as ingress-nginx then writes no `ssl_session_timeout`. `\"true\"`: TLS 1.3 sessions resume (see `ssl-session-tickets`) within `ssl-session-timeout`.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "ssl-reject-handshake", Default: "false", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"true\"` fails a TLS handshake whose SNI names no host (nor alias, nor `from-to-www-redirect` name) of the Ingresses, or that has no SNI, with the `unrecognized_name` alert, as nginx's default server with `ssl_reject_handshake on`; `\"false\"` serves it the default certificate. Rules without a host do not make a name known.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "use-http2", Default: "true", ConfigMap: true, ConfigMapOnly: true,
 		Doc:      "`\"false\"` serves no HTTP/2 to clients, as ingress-nginx then writes no `http2` on its listeners: TLS handshakes offer no `h2` by ALPN (`http/1.1`, `http/1.0`, `http/0.9`), and the HTTP port reads the h2c preface as an HTTP/1 request (400). A change applies to new connections; established ones keep their protocol. Also decides `auth-keepalive`, applied only with `\"false\"`.",
-		Validate: validateBool,
+		Validate: validateConfigBool,
 	},
 	{
 		Key: "no-tls-redirect-locations", Default: DefaultNoTLSRedirectLocations, ConfigMap: true, ConfigMapOnly: true,
@@ -87,11 +87,11 @@ func parseTicketKey(v string) ([]byte, error) {
 // a rejected value keeps its default and is given to wrap.
 func parseTLSSession(data map[string]string, s *TLSSettings, wrap func(key, value string, err error)) {
 	boolKey := func(key string, dst *bool) {
-		globalKey(data, key, parseConfigBool, wrap, func(b bool) { *dst = b })
+		globalKey(data, key, configBool, wrap, func(b bool) { *dst = b })
 	}
 	boolKey("ssl-session-tickets", &s.SessionTickets)
 	boolKey("ssl-reject-handshake", &s.RejectHandshake)
-	globalKey(data, "use-http2", parseConfigBool, wrap, func(b bool) { s.HTTP2Off = !b })
+	globalKey(data, "use-http2", configBool, wrap, func(b bool) { s.HTTP2Off = !b })
 	if v, ok := data["ssl-session-ticket-key"]; ok && strings.TrimSpace(v) != "" {
 		k, err := parseTicketKey(v)
 		if err != nil {
@@ -100,7 +100,7 @@ func parseTLSSession(data map[string]string, s *TLSSettings, wrap func(key, valu
 			s.SessionTicketKey = k
 		}
 	}
-	globalKey(data, "ssl-session-timeout", parseNginxTime, wrap, func(d time.Duration) { s.SessionTimeout = d })
+	globalKey(data, "ssl-session-timeout", parseNginxSeconds, wrap, func(d time.Duration) { s.SessionTimeout = d })
 	// ingress-nginx writes ssl_session_timeout only with the session
 	// cache: without it nginx's own default applies.
 	cache := true

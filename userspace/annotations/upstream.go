@@ -247,8 +247,9 @@ var errorsMeta = []Meta{
 	},
 	{
 		Key: "disable-proxy-intercept-errors", Default: "false", ConfigMap: true,
-		Doc:      "`true` passes the endpoint's responses to the client whatever their status instead of replacing those of `custom-http-errors` (nginx's `proxy_intercept_errors off`); Weir's own 502, 503 and 504 are still replaced. As ingress-nginx, the annotation applies only with the Ingress's own `custom-http-errors`, and not while the ConfigMap's `custom-http-errors` intercept without its `disable-proxy-intercept-errors` (their http-level `proxy_intercept_errors on` is inherited). The ConfigMap key applies to routes that use the ConfigMap's list.",
-		Validate: validateBool,
+		Doc:               "`true` passes the endpoint's responses to the client whatever their status instead of replacing those of `custom-http-errors` (nginx's `proxy_intercept_errors off`); Weir's own 502, 503 and 504 are still replaced. As ingress-nginx, the annotation applies only with the Ingress's own `custom-http-errors`, and not while the ConfigMap's `custom-http-errors` intercept without its `disable-proxy-intercept-errors` (their http-level `proxy_intercept_errors on` is inherited). The ConfigMap key applies to routes that use the ConfigMap's list.",
+		Validate:          validateBool,
+		ValidateConfigMap: validateConfigBool,
 	},
 	{
 		Key:      "default-backend",
@@ -261,8 +262,9 @@ var errorsMeta = []Meta{
 var tuningMeta = []Meta{
 	{
 		Key: "service-upstream", Default: "false", ConfigMap: true,
-		Doc:      "`true` sends the route's requests to the Service's ClusterIP and port (one endpoint, balanced by kube-proxy) instead of its endpoints; a Service without ClusterIP keeps its endpoints, with a warning. The ConfigMap key is the default of every Ingress that does not set the annotation.",
-		Validate: validateBool,
+		Doc:               "`true` sends the route's requests to the Service's ClusterIP and port (one endpoint, balanced by kube-proxy) instead of its endpoints; a Service without ClusterIP keeps its endpoints, with a warning. The ConfigMap key is the default of every Ingress that does not set the annotation.",
+		Validate:          validateBool,
+		ValidateConfigMap: validateConfigBool,
 	},
 	{
 		Key: "proxy-http-version", Default: "1.1", ConfigMap: true,
@@ -456,7 +458,7 @@ func parseUpstream(get lookup, u **Upstream, wrap func(key, value string, err er
 		}
 	}
 	if v, ok := get("disable-proxy-intercept-errors"); ok {
-		b, err := parseConfigBool(v)
+		b, err := parseTrimmedBool(v)
 		if err != nil {
 			errs = append(errs, wrap("disable-proxy-intercept-errors", v, err))
 		}
@@ -474,7 +476,7 @@ func parseUpstream(get lookup, u **Upstream, wrap func(key, value string, err er
 		}
 	}
 	if v, ok := get("service-upstream"); ok {
-		b, err := parseConfigBool(v)
+		b, err := parseTrimmedBool(v)
 		if err != nil {
 			errs = append(errs, wrap("service-upstream", v, err))
 		} else {
@@ -608,14 +610,14 @@ func parseConfigMapUpstream(get lookup, u **Upstream, wrap func(key, value strin
 		}
 	}
 	if v, ok := get("disable-proxy-intercept-errors"); ok {
-		if b, err := parseConfigBool(v); err != nil {
+		if b, err := configBool(v); err != nil {
 			errs = append(errs, wrap("disable-proxy-intercept-errors", v, err))
 		} else if b {
 			out.NoInterceptErrors, set = true, true
 		}
 	}
 	if v, ok := get("service-upstream"); ok {
-		if b, err := parseConfigBool(v); err != nil {
+		if b, err := configBool(v); err != nil {
 			errs = append(errs, wrap("service-upstream", v, err))
 		} else if b {
 			out.ServiceUpstream, set = true, true
