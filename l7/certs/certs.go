@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,8 +124,15 @@ func (m *Manager) Tickets() *TicketKeys { return m.tickets }
 func (m *Manager) Fallback() *tls.Certificate { return m.fallback }
 
 // GetCertificate selects the certificate of a handshake from the live Store
-// (see Store.Select). It never fails.
+// (see Store.Select). It never fails, but has none for a server name with
+// a NUL byte, which crypto/tls then refuses with the unrecognized_name
+// alert, as OpenSSL refuses it under nginx (nginx 1.22.1 answered SNI
+// "h2\x00tes" so, and served the names with a space, a slash, "..", 0xFF
+// or upper case).
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if strings.IndexByte(hello.ServerName, 0) >= 0 {
+		return nil, nil
+	}
 	return m.store.Load().Select(hello.ServerName), nil
 }
 

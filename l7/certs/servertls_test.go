@@ -2,7 +2,9 @@ package certs
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/weir-lb/weir/userspace/annotations"
@@ -96,5 +98,32 @@ func TestTLSConfigPerHost(t *testing.T) {
 	}()
 	if err := tls.Client(c, &tls.Config{ServerName: "on.example.com", InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}).Handshake(); err == nil {
 		t.Error("a TLS 1.2 handshake succeeded after ssl-protocols became TLS 1.3 only")
+	}
+}
+
+// TestServerNameWithNUL: a ClientHello whose server name holds a NUL byte
+// gets the unrecognized_name alert, as OpenSSL answers it under nginx
+// 1.22.1; other odd names are served the default certificate, as nginx
+// served them.
+func TestServerNameWithNUL(t *testing.T) {
+	t.Parallel()
+	m, err := NewManager(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		sni string
+		ok  bool
+	}{{"a\x00b.example.com", false}, {"a b.example.com", true}, {"A.EXAMPLE.COM", true}, {"a/b.example.com", true}} {
+		c, s := net.Pipe()
+		go func() {
+			_ = tls.Server(s, m.TLSConfig()).Handshake()
+			s.Close()
+		}()
+		err := tls.Client(c, &tls.Config{ServerName: tc.sni, InsecureSkipVerify: true}).Handshake()
+		c.Close()
+		if tc.ok != (err == nil) || !tc.ok && !strings.Contains(fmt.Sprint(err), "unrecognized name") {
+			t.Errorf("SNI %q: %v, want served %v (else the unrecognized_name alert)", tc.sni, err, tc.ok)
+		}
 	}
 }

@@ -73,7 +73,11 @@ var (
 	rejPlainHTTP   = &Reject{Status: http.StatusBadRequest, Reason: "plain_http", plainHTTP: true}
 	rejDuplicate   = &Reject{Status: http.StatusBadRequest, Reason: "duplicate_field"}
 	rejTooMany     = &Reject{Status: http.StatusBadRequest, Reason: "too_many_fields", tooLarge: true}
-	rejects        = []*Reject{rejRequestLine, rejURITooLong, rejVersion, rejHeaderLarge, rejHeaderLine, rejObsFold, rejCL, rejTE, rejUnknownTE, rejHost, rejMethod, rejTarget, rejChunked, rejTrailer, rejPlainHTTP, rejDuplicate, rejTooMany}
+	// rejFieldLarge is an HTTP/2 request's field too long for a buffer:
+	// answered, where rejHeaderLarge ends an HTTP/2 stream unanswered, and
+	// counted under the same reason.
+	rejFieldLarge = &Reject{Status: http.StatusBadRequest, Reason: "header_too_large", tooLarge: true}
+	rejects       = []*Reject{rejRequestLine, rejURITooLong, rejVersion, rejHeaderLarge, rejHeaderLine, rejObsFold, rejCL, rejTE, rejUnknownTE, rejHost, rejMethod, rejTarget, rejChunked, rejTrailer, rejPlainHTTP, rejDuplicate, rejTooMany}
 )
 
 // MaxFields is the most header fields a request may have, nginx's
