@@ -286,15 +286,6 @@ func weirH2(t *testing.T, cm ...string) h2Target {
 	}}
 }
 
-// nginxH2 is the nginx named by WEIR_H2_NGINX, or skips.
-func nginxH2(t *testing.T) h2Target {
-	addr := os.Getenv("WEIR_H2_NGINX")
-	if addr == "" {
-		t.Skip("WEIR_H2_NGINX unset: no nginx to compare with")
-	}
-	return h2Target{addr: addr, sni: "h2.test"}
-}
-
 // h2Flood is how far a flood went: frames written before the server
 // closed the connection (or all of them), the bytes of header blocks among
 // them, and how the connection ended.
@@ -580,21 +571,6 @@ func tlsSurvey(t *testing.T, tg h2Target) {
 
 // badSNIs replace "h2.test" (same length) in a ClientHello.
 var badSNIs = []string{"h2\x00tes", "h2 test", "h2.tes\xff", "H2.TEST", "h2..tes", "h2/test"}
-
-// TestHostileH2Nginx surveys the nginx named by WEIR_H2_NGINX, and Weir
-// the same way, for the comments of the tests below.
-func TestHostileH2Nginx(t *testing.T) {
-	ng := nginxH2(t)
-	t.Run("nginx", func(t *testing.T) {
-		tlsSurvey(t, ng)
-		h2Survey(t, ng, 10*time.Second)
-	})
-	t.Run("weir", func(t *testing.T) {
-		tg := weirH2(t)
-		tlsSurvey(t, tg)
-		h2Survey(t, tg, 10*time.Second)
-	})
-}
 
 // TestHostileH2Requests: malformed and oversized HTTP/2 requests over TLS
 // get nginx's status, or Go's reset where nginx answers 400, and reach the
