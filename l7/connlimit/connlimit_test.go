@@ -409,11 +409,11 @@ func TestKeepAliveHTTP2Frames(t *testing.T) {
 }
 
 // TestConnSizeClass: a conn (one each accepted connection) fits the
-// 176-byte size class (objects of up to 512 bytes have no heap header); a
+// 144-byte size class (objects of up to 512 bytes have no heap header); a
 // field that pushes it past costs every connection 16 bytes or more: find
 // it a hole among the small fields (conn's doc comment).
 func TestConnSizeClass(t *testing.T) {
-	const class = 176
+	const class = 144
 	if size := unsafe.Sizeof(conn{}); size > class {
 		t.Errorf("conn is %d bytes: past the %d-byte size class", size, class)
 	}

@@ -313,7 +313,7 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response) *encoder {
 	g := p.liveGlobal()
 	h := rec.Header()
-	g.upstreamServerHeader(h, resp.Header["Server"])
+	g.upstreamServerHeader(h, resp.Header)
 	keepUntyped(h)
 	c := &g.compress
 	if !c.gzip && !c.brotli {

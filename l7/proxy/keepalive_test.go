@@ -249,3 +249,58 @@ func TestPoolPutKeepsOrder(t *testing.T) {
 		t.Errorf("%d idle connections left; want 0 (the expired one closed)", n)
 	}
 }
+
+// The pool's lookup of the address it last used (host) follows hosts: an
+// address that expire forgot, or closeIdle dropped with the rest, gets a
+// new entry of hosts on its next put, which idle and takeIdle both see.
+func TestPoolHostFollowsForget(t *testing.T) {
+	t.Parallel()
+	p := newConnPool(TransportOptions{})
+	const timeout = time.Hour
+	p.setLimits(keepaliveLimits{conns: 10, timeout: timeout, requests: 100, lifetime: 4 * timeout})
+	t.Cleanup(p.closeIdle)
+	var pipes []net.Conn
+	t.Cleanup(func() {
+		for _, c := range pipes {
+			c.Close()
+		}
+	})
+	conn := func() net.Conn {
+		a, b := net.Pipe()
+		pipes = append(pipes, a, b)
+		return a
+	}
+	old := time.Now().Add(-2 * timeout)
+	for _, forget := range []struct {
+		name string
+		do   func()
+	}{
+		{"expire", func() {
+			p.mu.Lock()
+			h := p.hosts["up"]
+			p.mu.Unlock()
+			p.expire("up") // the connection parked two timeouts ago is stale
+			h.timer.Stop()
+		}},
+		{"closeIdle", p.closeIdle},
+	} {
+		p.put("up", conn(), 1, old, nil, old)
+		if _, ok := p.takeIdle("up", old); !ok { // host now remembers "up"
+			t.Fatalf("%s: the parked connection was not taken", forget.name)
+		}
+		p.put("up", conn(), 1, old, nil, old)
+		forget.do()
+		if n := p.idle("up"); n != 0 {
+			t.Fatalf("%s: %d idle connections of the forgotten address", forget.name, n)
+		}
+		now := time.Now()
+		c := conn()
+		p.put("up", c, 1, now, nil, now)
+		if n := p.idle("up"); n != 1 {
+			t.Errorf("%s: idle sees %d connections after a put, want 1", forget.name, n)
+		}
+		if ic, ok := p.takeIdle("up", now); !ok || ic.c != c {
+			t.Errorf("%s: takeIdle after a put: %v %v, want the connection put", forget.name, ic.c, ok)
+		}
+	}
+}

@@ -56,9 +56,10 @@ type metrics struct {
 	// once, where children's Load hashes the whole key (some 800
 	// instructions a request under callgrind). reset empties it.
 	recent [recentSlots]atomic.Pointer[observers]
-	// defined reports whether a request host is one the live configuration
-	// defines; countUndefined counts the requests of the others too.
-	defined        func(host string) bool
+	// defined reports whether a request host, ex's, is one the live
+	// configuration defines (from ex's host lookup when that was the live
+	// router's); countUndefined counts the requests of the others too.
+	defined        func(ex *exchange, host string) bool
 	countUndefined bool
 
 	version        prometheus.Gauge
@@ -223,7 +224,7 @@ func (m *metrics) observe(r *http.Request, ex *exchange, status int, reqLen, sen
 	if host == "" { // not looked up (or its $host is empty: the same again)
 		host = router.HostVar(r.Host)
 	}
-	if !m.countUndefined && (m.defined == nil || !m.defined(host)) {
+	if !m.countUndefined && (m.defined == nil || !m.defined(ex, host)) {
 		return
 	}
 	o := m.observersFor(childKey{route: ex.route, canary: ex.canary, status: status, method: methodLabel(r.Method), host: host})

@@ -143,9 +143,9 @@ func New(opts Options) *Proxy {
 	if opts.Registry != nil {
 		p.metrics = newMetrics(opts.Registry)
 		p.metrics.countUndefined = opts.CountUndefinedHosts
-		p.metrics.defined = func(host string) bool {
+		p.metrics.defined = func(ex *exchange, host string) bool {
 			rt := p.router.Load()
-			return rt != nil && rt.Defined(host)
+			return rt != nil && rt.DefinedAs(ex.host, host)
 		}
 		p.conns = newConnStates(opts.Registry, p.metrics.tunnelsOpen)
 	}
@@ -258,7 +258,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// nginx does; then the server-level redirects.
 	// The host's server is looked up once for the three.
 	hs, name := rt.LookupName(r.Host)
-	ex.hostVar = router.HostVarOf(r.Host, name)
+	ex.hostVar, ex.host = router.HostVarOf(r.Host, name), hs
 	if p.clientCert(rec, r, rt, hs) {
 		// Answered before any location: $proxy_upstream_name is the
 		// server's "-" (auth-tls-match-cn's 403 follows the server's
@@ -597,6 +597,7 @@ type exchange struct {
 	// Host, which nothing changes), kept from its Lookup for the metrics'
 	// host label; "" when not looked up.
 	hostVar string
+	host    router.Host // the lookup's, for the metrics' Defined; zero when not looked up
 	// tried are the upstreams the request was sent to, in order, upstream
 	// last (more than one when it was passed to the next, nextupstream.go).
 	tried    []*router.Upstream

@@ -322,7 +322,7 @@ func newTunnel(client, backend net.Conn, fromClient, fromBackend io.Reader, to t
 func (p *Proxy) switchHeader(h http.Header, r *http.Request, ex *exchange) {
 	hideNginxDefault(h)
 	p.responseHeaders(ex, r, h)
-	p.liveGlobal().upstreamServerHeader(h, h["Server"])
+	p.liveGlobal().upstreamServerHeader(h, h)
 	h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
 }
 
@@ -517,7 +517,7 @@ func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http
 	removeResponseHops(resp.Header, r.ProtoMajor >= 2)
 	relayHeader(rec.Header(), resp.Header, false)
 	p.responseHeaders(ex, r, rec.Header()) // hide-headers, add-headers, custom-headers, CORS, HSTS, as relay
-	p.liveGlobal().upstreamServerHeader(rec.Header(), resp.Header["Server"])
+	p.liveGlobal().upstreamServerHeader(rec.Header(), resp.Header)
 	keepUntyped(rec.Header())
 	rec.relayStatusLine(resp)
 	rec.WriteHeader(resp.StatusCode)

@@ -98,6 +98,22 @@ func TestDefined(t *testing.T) {
 			t.Errorf("Defined(%q) = %v, want %v", host, got, want)
 		}
 	}
+	// DefinedAs answers as Defined for the $host of a lookup, from the
+	// lookup or the map, and a Host of another Router is not used.
+	other := mustCompile(t, &snapshot.Snapshot{Version: 2, Servers: []snapshot.Server{
+		{Host: "www.foo.com", Paths: []snapshot.Path{prefix("/", "www")}},
+		{Host: "other.com", Paths: []snapshot.Path{prefix("/", "other")}},
+	}}, nil)
+	for _, host := range []string{"foo.com", "FOO.com.", "alias.com", "_", "a.feral.com", "x.wild.com", "*.wild.com",
+		"www.foo.com", "", "other.com", "[::1]", "foo.com:80"} {
+		for _, lookup := range []*Router{r, other} {
+			h, name := lookup.LookupName(host)
+			v := HostVarOf(host, name)
+			if got, want := r.DefinedAs(h, v), r.Defined(v); got != want {
+				t.Errorf("DefinedAs(the Host of %q, %q) = %v, want Defined's %v", host, v, got, want)
+			}
+		}
+	}
 }
 
 // TestServed: a host a Server names, exactly, by alias, by wildcard or as
