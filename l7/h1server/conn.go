@@ -103,6 +103,7 @@ type conn struct {
 	wdlDefer  bool
 	wdlClear  atomic.Bool
 	wdlPend   atomic.Bool
+	slot      int32 // its index in srv.conns plus one; 0: not tracked (under srv.mu)
 	wdlAt     int64
 	wdlDue    time.Duration
 	wdlDueAt  int64

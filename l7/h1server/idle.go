@@ -284,7 +284,7 @@ func (s *Server) sweep() {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		for c := range s.conns {
+		for _, c := range s.conns {
 			if !c.waiting.CompareAndSwap(waitServing, waitSeen) && c.waiting.Load() == waitSeen {
 				c.move()
 			}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weir-lb/weir/l7/h1guard"
@@ -846,5 +847,38 @@ func TestWorkersEnd(t *testing.T) {
 				return len(s.conns) == 0
 			})
 		})
+	}
+}
+
+// TestTrack: the Server's connections are those tracked and not untracked
+// since, whatever the order they leave in, and a connection untracked
+// twice (hijacked, then ended) leaves once.
+func TestTrack(t *testing.T) {
+	t.Parallel()
+	s := New(&http.Server{}, nil)
+	cs := make([]*conn, 5)
+	for i := range cs {
+		cs[i] = &conn{srv: s}
+		s.track(cs[i], true)
+	}
+	for _, i := range []int{1, 4, 1, 0} {
+		s.track(cs[i], false)
+	}
+	got := map[*conn]bool{}
+	for i, c := range s.conns {
+		got[c] = true
+		if int(c.slot) != i+1 {
+			t.Errorf("conn at %d has slot %d, want %d", i, c.slot, i+1)
+		}
+	}
+	want := map[*conn]bool{cs[2]: true, cs[3]: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tracked connections (-want +got):\n%s", diff)
+	}
+	for _, i := range []int{3, 2} {
+		s.track(cs[i], false)
+	}
+	if len(s.conns) != 0 || cs[2].slot != 0 || cs[3].slot != 0 {
+		t.Errorf("after all left: %d tracked, slots %d and %d", len(s.conns), cs[2].slot, cs[3].slot)
 	}
 }
