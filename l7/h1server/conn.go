@@ -74,12 +74,13 @@ type conn struct {
 	// notices a client that goes away.
 	bgMu      sync.Mutex
 	bgRead    func()   // backgroundRead; nil until the first
-	bgTimer   *bgTimer // starts it after backgroundReadDelay; nil before the first
-	bgArmed   bool     // a request's handler runs with its body read: bgTimer is to start it
+	bgTimer   *bgTimer // starts it after backgroundReadDelay; nil until the second request that asks
+	bgArmed   bool     // a request's handler runs with its body read: bgTimer, or the Server's firstReads, is to start it
 	bgRunning bool
 	bgByte    [1]byte
 	hijacked  bool          // (not of the background read: here for the layout)
 	bgN       uint8         // bytes the background read read: 0 or 1
+	bgListed  bool          // a request was listed with the Server's firstReads: the next take bgTimer
 	bgDone    chan struct{} // nil until the first background read
 	bgWatch   uint64        // the poller's watch of an armed request (armed.go); 0: none
 	bgErr     error
@@ -953,7 +954,14 @@ const backgroundReadDelay = 10 * time.Millisecond
 // run for backgroundReadDelay, unless the request ended before
 // (stopBackgroundRead).
 //
-// The timer is armed only when it is not armed already: back-to-back
+// The first request of a connection that asks is listed with the Server's
+// firstReads, whose one timer starts the reads of the requests that still
+// run backgroundReadDelay to twice that after they were listed: a
+// connection that serves one request (the bench's close scenario) arms and
+// stops no timer of its own. A later request uses the connection's own
+// timer, bgTimer.
+//
+// That timer is armed only when it is not armed already: back-to-back
 // requests on a connection leave it running, and when it fires it starts
 // the read if the request it was armed for still runs, or re-arms it for
 // the request that runs now (which started less than backgroundReadDelay
@@ -966,16 +974,79 @@ const backgroundReadDelay = 10 * time.Millisecond
 func (c *conn) startBackgroundReadSoon() {
 	c.bgMu.Lock()
 	c.bgArmed = true
-	if b := c.bgTimer; b == nil {
-		c.bgTimer = takeBgTimer(c)
-	} else {
+	if b := c.bgTimer; b != nil {
 		b.seq++
 		if !b.pending {
 			b.pending, b.armedFor = true, b.seq
 			b.t.Reset(backgroundReadDelay)
 		}
+	} else if !c.bgListed {
+		c.bgListed = true
+		c.srv.firstReads.add(c)
+	} else {
+		c.bgTimer = takeBgTimer(c)
 	}
 	c.bgMu.Unlock()
+}
+
+// firstReads starts the background reads of connections' first requests
+// that asked for one (startBackgroundReadSoon) with one timer for all of
+// them, armed while some are listed. A request is listed in cur; each time
+// the timer fires, old's requests, listed backgroundReadDelay ago or more,
+// have their reads started if they still run, and cur becomes old. A
+// request that ends is not taken off the list: the timer finds it ended.
+type firstReads struct {
+	mu    sync.Mutex
+	t     *time.Timer // nil until the first request is listed
+	armed bool
+	cur   []*conn
+	old   []*conn
+	spare []*conn // the slice the timer's function last went through, for cur
+}
+
+// add lists c's request. The caller holds c.bgMu.
+func (f *firstReads) add(c *conn) {
+	f.mu.Lock()
+	f.cur = append(f.cur, c)
+	if !f.armed {
+		f.armed = true
+		if f.t == nil {
+			f.t = time.AfterFunc(backgroundReadDelay, f.due)
+		} else {
+			f.t.Reset(backgroundReadDelay)
+		}
+	}
+	f.mu.Unlock()
+}
+
+// due runs on f.t: it starts the reads of the requests listed before its
+// last run that still run, and re-arms the timer while any are listed.
+func (f *firstReads) due() {
+	f.mu.Lock()
+	due := f.old
+	f.old, f.cur, f.spare = f.cur, f.spare[:0], nil
+	if len(f.old) > 0 {
+		f.t.Reset(backgroundReadDelay)
+	} else {
+		f.armed = false
+	}
+	f.mu.Unlock()
+	for _, c := range due {
+		c.bgMu.Lock()
+		// A connection whose bgTimer is set has ended its listed request
+		// (the next took the timer); one with bgArmed false, too.
+		if c.bgArmed && c.bgTimer == nil {
+			c.bgArmed = false
+			c.startBackgroundReadLocked()
+		}
+		c.bgMu.Unlock()
+	}
+	clear(due)
+	f.mu.Lock()
+	if f.spare == nil {
+		f.spare = due[:0]
+	}
+	f.mu.Unlock()
 }
 
 // bgTimer is a connection's timer of startBackgroundReadSoon. An ended

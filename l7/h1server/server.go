@@ -89,6 +89,10 @@ type Server struct {
 	// goroutine of its own (its epoll set could not be made).
 	poller atomic.Pointer[poller]
 
+	// firstReads starts the background reads of connections' first
+	// requests (conn.go).
+	firstReads firstReads
+
 	// h2c, when set, takes a clear-text connection that opens with the
 	// HTTP/2 preface, the bytes read so far included (h2c.go).
 	h2c func(net.Conn)

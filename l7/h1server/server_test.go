@@ -360,10 +360,10 @@ func TestClientGone(t *testing.T) {
 	}
 }
 
-// TestClientGoneAfterQuickConns: the timer that starts the background
-// read is handed from ended connections to new ones (bgTimers): after
-// connections answered quickly, a GET whose handler waits still sees its
-// client leave, so the timer it got starts its own connection's read.
+// TestClientGoneAfterQuickConns: after connections answered quickly, their
+// first requests listed with the Server's firstReads and ended, a GET whose
+// handler waits still sees its client leave: the list's timer, armed again
+// for it, starts its connection's read.
 func TestClientGoneAfterQuickConns(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{}, 1)
