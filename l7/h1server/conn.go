@@ -277,20 +277,22 @@ func (c *conn) readHead(first bool) bool {
 	// wait (readFirst's wait, a Fill, an incomplete head): a head that is
 	// there whole at the first read sets and clears none (a poller
 	// deadline and a timer each).
+	// Its clock is read then too: the connection's first read follows
+	// the accept within microseconds, and a head there whole reads none.
 	lazy := false
 	if d := timeout; d > 0 && first {
-		deadline = time.Now().Add(d) // from the accept, as nginx's
 		if c.idle.raw != nil && !c.idle.tlsProbe && c.R == c.W {
 			lazy = true
-			c.idle.headDeadline = deadline
+			c.idle.headTimeout = d
 		} else {
+			deadline = time.Now().Add(d) // from the accept, as nginx's
 			_ = c.rwc.SetReadDeadline(deadline)
 			armed = true
 		}
 	}
 	defer func() {
 		if lazy {
-			c.idle.headDeadline = time.Time{}
+			c.idle.headTimeout = 0
 			armed = armed || c.idle.headArmed
 			c.idle.headArmed = false
 		}
@@ -302,7 +304,7 @@ func (c *conn) readHead(first bool) bool {
 	// may wait.
 	armLazy := func() {
 		if lazy && !armed && !c.idle.headArmed {
-			_ = c.rwc.SetReadDeadline(deadline)
+			_ = c.rwc.SetReadDeadline(time.Now().Add(timeout))
 			armed = true
 		}
 	}
@@ -312,7 +314,7 @@ func (c *conn) readHead(first bool) bool {
 				if complete, prefix := h1guard.H2CPreface(c.Buf[c.R:c.W]); complete {
 					// net/http's server sets its own deadlines now.
 					armed, lazy = false, false
-					c.idle.headArmed, c.idle.headDeadline = false, time.Time{}
+					c.idle.headArmed, c.idle.headTimeout = false, 0
 					c.handOffH2C() // h2c.go
 					return false
 				} else if prefix {

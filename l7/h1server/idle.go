@@ -45,7 +45,7 @@ type idleWait struct {
 	raw      syscall.RawConn // the socket; nil: wait in a Read, with a buffer
 	tlsProbe bool            // a *tls.Conn above the socket
 	nbuf     uint8           // how many of bufs are set (buffered)
-	// headArmed: readFirst set headDeadline on the connection.
+	// headArmed: readFirst set the head's deadline on the connection.
 	headArmed bool
 	armer     h1guard.Armable // right below the *tls.Conn, if it is one (armed.go)
 	bufs      [2]bufferedConn // wrappers above the socket that may hold bytes: connlimit's, the PROXY protocol's
@@ -54,12 +54,12 @@ type idleWait struct {
 
 	// A new connection's first wait reads into first, with rd, instead
 	// of asking ppoll (readFirst); if nothing is there to read, it sets
-	// headDeadline (not zero) as the connection's read deadline before the
-	// runtime's poller waits.
-	first        *h1guard.Buffer
-	firstErr     error
-	rd           h1guard.SocketReader
-	headDeadline time.Time
+	// a read deadline headTimeout (not zero) from now on the connection
+	// before the runtime's poller waits.
+	first       *h1guard.Buffer
+	firstErr    error
+	rd          h1guard.SocketReader
+	headTimeout time.Duration
 }
 
 // buffered returns the wrappers above the socket that may hold bytes.
@@ -180,8 +180,8 @@ func (c *conn) endWait(deadline time.Time) bool {
 // *tls.Conn; the PROXY protocol's header was read by ready): it reads what
 // the socket holds into w.first and reports true, the read's error (the
 // client's close: io.EOF) in w.firstErr, or, with nothing to read, gives
-// the buffer back, sets w.headDeadline if there is one (readHead's header
-// timeout, put off until a wait needs it) and reports false: the runtime's
+// the buffer back, sets the deadline w.headTimeout from now if there is
+// one (readHead's header timeout, put off until a wait needs it) and reports false: the runtime's
 // poller waits then, under that deadline. One system call where ppoll and
 // the read took two, and no buffer held while the connection sends
 // nothing.
@@ -193,10 +193,10 @@ func (c *conn) readFirst(fd uintptr) bool {
 	err := b.Fill(&w.rd, 1)
 	if err == h1guard.ErrWouldBlock {
 		b.Release()
-		if !w.headDeadline.IsZero() {
+		if w.headTimeout > 0 {
 			// The socket's read lock is held (RawConn.Read): a deadline
 			// takes no lock of it, and the wait that follows checks it.
-			_ = c.rwc.SetReadDeadline(w.headDeadline)
+			_ = c.rwc.SetReadDeadline(time.Now().Add(w.headTimeout))
 			w.headArmed = true
 		}
 		return false
