@@ -34,9 +34,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 //
 // Its one-byte fields sit in the holes that alignment leaves (next to
 // moving, busy and bgRunning) rather than each before a word, and the
-// armed read's state is the session's: so laid out, a conn fits the
-// 512-byte size class (TestConnSizeClass), the largest whose objects with
-// pointers the heap gives no 8-byte header; one byte more would take 576.
+// armed read's state and its wait's function are the session's: so laid
+// out, a conn fits the 480-byte size class (TestConnSizeClass); one byte
+// more would take 512, the largest whose objects with pointers the heap
+// gives no 8-byte header, and past that 576.
 type conn struct {
 	srv    *Server
 	rwc    net.Conn

@@ -50,7 +50,6 @@ type idleWait struct {
 	armer     h1guard.Armable // right below the *tls.Conn, if it is one (armed.go)
 	bufs      [2]bufferedConn // wrappers above the socket that may hold bytes: connlimit's, the PROXY protocol's
 	polled    bool            // readable was called in this wait
-	readable  func(fd uintptr) bool
 
 	// A new connection's first wait reads into first, with rd, instead
 	// of asking ppoll (readFirst); if nothing is there to read, it sets
@@ -83,22 +82,6 @@ func (w *idleWait) init(c *conn) {
 				return
 			}
 			w.raw, w.tlsProbe, w.nbuf = raw, probe, nbuf
-			w.readable = func(fd uintptr) bool {
-				if w.polled {
-					return true // woken up by the poller: the read tells
-				}
-				w.polled = true
-				if w.first != nil {
-					return c.readFirst(fd)
-				}
-				// Bytes may have arrived before the wait began: the
-				// runtime's poller is edge-triggered and would not wake up
-				// for them.
-				fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-				var now unix.Timespec
-				n, err := unix.Ppoll(fds[:], &now, nil)
-				return n > 0 || err != nil
-			}
 			return
 		}
 		if bc, ok := nc.(bufferedConn); ok {
@@ -141,7 +124,7 @@ func (c *conn) waitIdle(deadline time.Time, movable bool) error {
 		if !c.idle.tlsProbe {
 			c.idle.first = &c.Buffer
 		}
-		err := c.idle.raw.Read(c.idle.readable)
+		err := c.idle.raw.Read(c.readableFunc())
 		c.idle.first = nil
 		if e := c.idle.firstErr; e != nil {
 			c.idle.firstErr = nil
@@ -151,7 +134,7 @@ func (c *conn) waitIdle(deadline time.Time, movable bool) error {
 	}
 	c.waiting.Store(waitServing)
 	t0 := time.Now()
-	err := c.idle.raw.Read(c.idle.readable)
+	err := c.idle.raw.Read(c.readableFunc())
 	c.busy = time.Since(t0) < c.srv.busyGap
 	if c.endWait(deadline) {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -203,6 +186,41 @@ func (c *conn) readFirst(fd uintptr) bool {
 	}
 	w.firstErr = err
 	return true
+}
+
+// readableFunc returns the function of the connection's RawConn.Read that
+// waits for readability: its session's, made once per session, which
+// serves many connections (a func value made per connection was an
+// allocation of each). The connection must hold its session.
+func (c *conn) readableFunc() func(fd uintptr) bool {
+	s := c.session
+	if s.readable == nil {
+		s.readable = s.readableFD
+	}
+	return s.readable
+}
+
+// readableFD is readable of the connection s serves.
+func (s *session) readableFD(fd uintptr) bool { return s.resp.c.readable(fd) }
+
+// readable is the function of RawConn.Read in a wait for readability: it
+// reports true when the socket is to be read (the poller woke the wait up,
+// readFirst read, or ppoll finds bytes that came before the wait began).
+func (c *conn) readable(fd uintptr) bool {
+	w := &c.idle
+	if w.polled {
+		return true // woken up by the poller: the read tells
+	}
+	w.polled = true
+	if w.first != nil {
+		return c.readFirst(fd)
+	}
+	// Bytes may have arrived before the wait began: the runtime's poller
+	// is edge-triggered and would not wake up for them.
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	var now unix.Timespec
+	n, err := unix.Ppoll(fds[:], &now, nil)
+	return n > 0 || err != nil
 }
 
 // errMove is waitIdle's error when the connection is to wait on its waiter.
@@ -339,7 +357,9 @@ func (c *conn) handOver() {
 // for a Server that has none.
 func (c *conn) waitAlone() {
 	t0 := time.Now()
-	if err := c.idle.raw.Read(c.idle.readable); err != nil {
+	// No session: a func value of its own, on this path only (without
+	// the Server's poller, or with its set full).
+	if err := c.idle.raw.Read(c.readable); err != nil {
 		c.end()
 		return
 	}
