@@ -1052,9 +1052,11 @@ func (f *firstReads) due() {
 	f.mu.Unlock()
 }
 
-// bgTimer is a connection's timer of startBackgroundReadSoon. An ended
-// connection hands it on to a new one (bgTimers), so that a connection
-// serving one request allocates no timer and no func for it, but only
+// bgTimer is a connection's timer of startBackgroundReadSoon, taken by its
+// second request that asks for a background read (the first is listed with
+// the Server's firstReads). An ended connection hands it on to another
+// (bgTimers), so that a connection allocates no timer and no func for it,
+// but only
 // when no function of it runs or is due: it is not armed (pending false:
 // the last function run decided so, under the connection's bgMu, and does
 // nothing more but return), or its arming was stopped in time
