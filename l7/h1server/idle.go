@@ -164,10 +164,10 @@ func (c *conn) endWait(deadline time.Time) bool {
 // the socket holds into w.first and reports true, the read's error (the
 // client's close: io.EOF) in w.firstErr, or, with nothing to read, gives
 // the buffer back, sets the deadline w.headTimeout from now if there is
-// one (readHead's header timeout, put off until a wait needs it) and reports false: the runtime's
-// poller waits then, under that deadline. One system call where ppoll and
-// the read took two, and no buffer held while the connection sends
-// nothing.
+// one (readHead's header timeout, put off until a wait needs it) and
+// reports false: the runtime's poller waits then, under that deadline. One
+// system call where ppoll and the read took two, and no buffer held while
+// the connection sends nothing.
 func (c *conn) readFirst(fd uintptr) bool {
 	w := &c.idle
 	b := w.first
