@@ -34,9 +34,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 //
 // Its one-byte fields sit in the holes that alignment leaves (next to
 // moving, busy and bgRunning) rather than each before a word, and the
-// armed read's state is the session's: so laid out, a conn fits the
-// 512-byte size class (TestConnSizeClass), the largest whose objects with
-// pointers the heap gives no 8-byte header; one byte more would take 576.
+// armed read's state and its wait's function are the session's: so laid
+// out, a conn fits the 480-byte size class (TestConnSizeClass); one byte
+// more would take 512, the largest whose objects with pointers the heap
+// gives no 8-byte header, and past that 576.
 type conn struct {
 	srv    *Server
 	rwc    net.Conn
@@ -74,12 +75,13 @@ type conn struct {
 	// notices a client that goes away.
 	bgMu      sync.Mutex
 	bgRead    func()   // backgroundRead; nil until the first
-	bgTimer   *bgTimer // starts it after backgroundReadDelay; nil before the first
-	bgArmed   bool     // a request's handler runs with its body read: bgTimer is to start it
+	bgTimer   *bgTimer // starts it after backgroundReadDelay; nil until the second request that asks
+	bgArmed   bool     // a request's handler runs with its body read: bgTimer, or the Server's firstReads, is to start it
 	bgRunning bool
 	bgByte    [1]byte
 	hijacked  bool          // (not of the background read: here for the layout)
 	bgN       uint8         // bytes the background read read: 0 or 1
+	bgListed  bool          // a request was listed with the Server's firstReads: the next take bgTimer
 	bgDone    chan struct{} // nil until the first background read
 	bgWatch   uint64        // the poller's watch of an armed request (armed.go); 0: none
 	bgErr     error
@@ -103,6 +105,7 @@ type conn struct {
 	wdlDefer  bool
 	wdlClear  atomic.Bool
 	wdlPend   atomic.Bool
+	slot      int32 // its index in srv.conns plus one; 0: not tracked (under srv.mu)
 	wdlAt     int64
 	wdlDue    time.Duration
 	wdlDueAt  int64
@@ -275,20 +278,22 @@ func (c *conn) readHead(first bool) bool {
 	// wait (readFirst's wait, a Fill, an incomplete head): a head that is
 	// there whole at the first read sets and clears none (a poller
 	// deadline and a timer each).
+	// Its clock is read then too: the connection's first read follows
+	// the accept within microseconds, and a head there whole reads none.
 	lazy := false
 	if d := timeout; d > 0 && first {
-		deadline = time.Now().Add(d) // from the accept, as nginx's
 		if c.idle.raw != nil && !c.idle.tlsProbe && c.R == c.W {
 			lazy = true
-			c.idle.headDeadline = deadline
+			c.idle.headTimeout = d
 		} else {
+			deadline = time.Now().Add(d) // from the accept, as nginx's
 			_ = c.rwc.SetReadDeadline(deadline)
 			armed = true
 		}
 	}
 	defer func() {
 		if lazy {
-			c.idle.headDeadline = time.Time{}
+			c.idle.headTimeout = 0
 			armed = armed || c.idle.headArmed
 			c.idle.headArmed = false
 		}
@@ -300,7 +305,7 @@ func (c *conn) readHead(first bool) bool {
 	// may wait.
 	armLazy := func() {
 		if lazy && !armed && !c.idle.headArmed {
-			_ = c.rwc.SetReadDeadline(deadline)
+			_ = c.rwc.SetReadDeadline(time.Now().Add(timeout))
 			armed = true
 		}
 	}
@@ -310,7 +315,7 @@ func (c *conn) readHead(first bool) bool {
 				if complete, prefix := h1guard.H2CPreface(c.Buf[c.R:c.W]); complete {
 					// net/http's server sets its own deadlines now.
 					armed, lazy = false, false
-					c.idle.headArmed, c.idle.headDeadline = false, time.Time{}
+					c.idle.headArmed, c.idle.headTimeout = false, 0
 					c.handOffH2C() // h2c.go
 					return false
 				} else if prefix {
@@ -952,7 +957,14 @@ const backgroundReadDelay = 10 * time.Millisecond
 // run for backgroundReadDelay, unless the request ended before
 // (stopBackgroundRead).
 //
-// The timer is armed only when it is not armed already: back-to-back
+// The first request of a connection that asks is listed with the Server's
+// firstReads, whose one timer starts the reads of the requests that still
+// run backgroundReadDelay to twice that after they were listed: a
+// connection that serves one request (the bench's close scenario) arms and
+// stops no timer of its own. A later request uses the connection's own
+// timer, bgTimer.
+//
+// That timer is armed only when it is not armed already: back-to-back
 // requests on a connection leave it running, and when it fires it starts
 // the read if the request it was armed for still runs, or re-arms it for
 // the request that runs now (which started less than backgroundReadDelay
@@ -965,21 +977,86 @@ const backgroundReadDelay = 10 * time.Millisecond
 func (c *conn) startBackgroundReadSoon() {
 	c.bgMu.Lock()
 	c.bgArmed = true
-	if b := c.bgTimer; b == nil {
-		c.bgTimer = takeBgTimer(c)
-	} else {
+	if b := c.bgTimer; b != nil {
 		b.seq++
 		if !b.pending {
 			b.pending, b.armedFor = true, b.seq
 			b.t.Reset(backgroundReadDelay)
 		}
+	} else if !c.bgListed {
+		c.bgListed = true
+		c.srv.firstReads.add(c)
+	} else {
+		c.bgTimer = takeBgTimer(c)
 	}
 	c.bgMu.Unlock()
 }
 
-// bgTimer is a connection's timer of startBackgroundReadSoon. An ended
-// connection hands it on to a new one (bgTimers), so that a connection
-// serving one request allocates no timer and no func for it, but only
+// firstReads starts the background reads of connections' first requests
+// that asked for one (startBackgroundReadSoon) with one timer for all of
+// them, armed while some are listed. A request is listed in cur; each time
+// the timer fires, old's requests, listed backgroundReadDelay ago or more,
+// have their reads started if they still run, and cur becomes old. A
+// request that ends is not taken off the list: the timer finds it ended.
+type firstReads struct {
+	mu    sync.Mutex
+	t     *time.Timer // nil until the first request is listed
+	armed bool
+	cur   []*conn
+	old   []*conn
+	spare []*conn // the slice the timer's function last went through, for cur
+}
+
+// add lists c's request. The caller holds c.bgMu.
+func (f *firstReads) add(c *conn) {
+	f.mu.Lock()
+	f.cur = append(f.cur, c)
+	if !f.armed {
+		f.armed = true
+		if f.t == nil {
+			f.t = time.AfterFunc(backgroundReadDelay, f.due)
+		} else {
+			f.t.Reset(backgroundReadDelay)
+		}
+	}
+	f.mu.Unlock()
+}
+
+// due runs on f.t: it starts the reads of the requests listed before its
+// last run that still run, and re-arms the timer while any are listed.
+func (f *firstReads) due() {
+	f.mu.Lock()
+	due := f.old
+	f.old, f.cur, f.spare = f.cur, f.spare[:0], nil
+	if len(f.old) > 0 {
+		f.t.Reset(backgroundReadDelay)
+	} else {
+		f.armed = false
+	}
+	f.mu.Unlock()
+	for _, c := range due {
+		c.bgMu.Lock()
+		// A connection whose bgTimer is set has ended its listed request
+		// (the next took the timer); one with bgArmed false, too.
+		if c.bgArmed && c.bgTimer == nil {
+			c.bgArmed = false
+			c.startBackgroundReadLocked()
+		}
+		c.bgMu.Unlock()
+	}
+	clear(due)
+	f.mu.Lock()
+	if f.spare == nil {
+		f.spare = due[:0]
+	}
+	f.mu.Unlock()
+}
+
+// bgTimer is a connection's timer of startBackgroundReadSoon, taken by its
+// second request that asks for a background read (the first is listed with
+// the Server's firstReads). An ended connection hands it on to another
+// (bgTimers), so that a connection allocates no timer and no func for it,
+// but only
 // when no function of it runs or is due: it is not armed (pending false:
 // the last function run decided so, under the connection's bgMu, and does
 // nothing more but return), or its arming was stopped in time

@@ -32,13 +32,13 @@ func TestAddrString(t *testing.T) {
 	}
 }
 
-// TestConnSizeClass: a conn fits the 512-byte size class, the largest
-// whose objects with pointers the heap gives no 8-byte header; a field that
-// pushes it past costs every new connection 64 bytes (the next class is
-// 576, header included): find it a hole among the one-byte fields, or a
+// TestConnSizeClass: a conn fits the 480-byte size class; a field that
+// pushes it past costs every new connection 32 bytes (the next class is
+// 512, the largest whose objects with pointers the heap gives no 8-byte
+// header; past it, 576): find it a hole among the one-byte fields, or a
 // place in the session (conn's doc comment).
 func TestConnSizeClass(t *testing.T) {
-	const class = 512
+	const class = 480
 	if size := unsafe.Sizeof(conn{}); size > class {
 		t.Errorf("conn is %d bytes: past the %d-byte size class", size, class)
 	}
@@ -52,6 +52,16 @@ func pipeConn(tb testing.TB) (*conn, net.Conn) {
 	tb.Cleanup(func() { server.Close(); client.Close() })
 	c := New(&http.Server{}, nil).newConn(tb.Context(), server)
 	c.start()
+	return c, client
+}
+
+// timerConn is pipeConn's conn past its first request that asked for a
+// background read (listed with the Server's firstReads): its next takes
+// the connection's own timer, bgTimer.
+func timerConn(tb testing.TB) (*conn, net.Conn) {
+	tb.Helper()
+	c, client := pipeConn(tb)
+	c.bgListed = true
 	return c, client
 }
 
@@ -79,7 +89,7 @@ func waitBackgroundRead(tb testing.TB, c *conn) {
 func TestBgTimerHandedOnOnlyIdle(t *testing.T) {
 	t.Run("fired and done", func(t *testing.T) {
 		// Its function started the read and decided under bgMu: handed on.
-		c, _ := pipeConn(t)
+		c, _ := timerConn(t)
 		c.startBackgroundReadSoon()
 		waitBackgroundRead(t, c)
 		c.stopBackgroundRead()
@@ -93,7 +103,7 @@ func TestBgTimerHandedOnOnlyIdle(t *testing.T) {
 		// goroutine is held off the CPU that long: a few tries.
 		handed := 0
 		for range 5 {
-			c, _ := pipeConn(t)
+			c, _ := timerConn(t)
 			c.startBackgroundReadSoon()
 			c.stopBackgroundRead()
 			c.end()
@@ -109,7 +119,7 @@ func TestBgTimerHandedOnOnlyIdle(t *testing.T) {
 		// Its function started and has not decided yet when the
 		// connection ends: the timer stays with the connection, and the
 		// function, once it runs, finds the request gone.
-		c, _ := pipeConn(t)
+		c, _ := timerConn(t)
 		entered, release := make(chan *bgTimer, 1), make(chan struct{})
 		hook := func(b *bgTimer) {
 			if b.c.Load() == c { // not an earlier test's timer
@@ -151,11 +161,11 @@ func TestBgTimerHandedOnOnlyIdle(t *testing.T) {
 	t.Run("taken", func(t *testing.T) {
 		// A timer handed on (if the pool keeps it) starts the
 		// background read of the connection that takes it.
-		old, _ := pipeConn(t)
+		old, _ := timerConn(t)
 		old.startBackgroundReadSoon()
 		old.stopBackgroundRead()
 		old.end()
-		c, _ := pipeConn(t)
+		c, _ := timerConn(t)
 		c.startBackgroundReadSoon()
 		if c.bgTimer.c.Load() != c {
 			t.Fatal("the timer taken does not start the taking connection's read")
@@ -165,12 +175,64 @@ func TestBgTimerHandedOnOnlyIdle(t *testing.T) {
 	})
 }
 
+// TestBgFirstListed: a connection's first request that asks for a
+// background read is listed with the Server's firstReads and takes no
+// timer of its own; the list's timer starts its read backgroundReadDelay
+// to twice that later if it still runs, and none for a listed request that
+// ended, or a connection that ended; the connection's next request takes
+// its own timer, whose function starts that request's read.
+func TestBgFirstListed(t *testing.T) {
+	t0 := time.Now()
+	c, _ := pipeConn(t)
+	c.startBackgroundReadSoon()
+	if c.bgTimer != nil || !c.bgListed {
+		t.Fatalf("a first request took a timer (%v) or was not listed (%v)", c.bgTimer != nil, c.bgListed)
+	}
+	waitBackgroundRead(t, c)
+	if d := time.Since(t0); d < backgroundReadDelay {
+		t.Errorf("the listed request's read started after %v, before backgroundReadDelay", d)
+	}
+	c.stopBackgroundRead()
+
+	ended, _ := pipeConn(t)
+	ended.srv = c.srv
+	ended.startBackgroundReadSoon()
+	ended.stopBackgroundRead()
+	gone, _ := pipeConn(t)
+	gone.srv = c.srv
+	gone.startBackgroundReadSoon()
+	gone.end()
+	// A request listed after both, which runs: once its read started, the
+	// timer went through the two before it.
+	last, _ := pipeConn(t)
+	last.srv = c.srv
+	last.startBackgroundReadSoon()
+	waitBackgroundRead(t, last)
+	last.stopBackgroundRead()
+	for _, x := range []*conn{ended, gone} {
+		x.bgMu.Lock()
+		running := x.bgRunning
+		x.bgMu.Unlock()
+		if running {
+			t.Error("the list's timer started a read for an ended request")
+		}
+	}
+
+	c.startBackgroundReadSoon() // its second request
+	if c.bgTimer == nil || c.bgTimer.c.Load() != c {
+		t.Fatal("a connection's second request did not take its own timer")
+	}
+	waitBackgroundRead(t, c)
+	c.stopBackgroundRead()
+	c.end()
+}
+
 // TestBgTimerLazy: back-to-back requests leave the background read's timer
 // armed, as nginx leaves a timer within NGX_TIMER_LAZY_DELAY, where each
 // request re-armed it and stopped it; when it fires for a request that
 // ended, it re-arms for the one that runs, whose read then starts.
 func TestBgTimerLazy(t *testing.T) {
-	c, _ := pipeConn(t)
+	c, _ := timerConn(t)
 	t0 := time.Now()
 	for range 100 {
 		c.startBackgroundReadSoon()

@@ -45,21 +45,20 @@ type idleWait struct {
 	raw      syscall.RawConn // the socket; nil: wait in a Read, with a buffer
 	tlsProbe bool            // a *tls.Conn above the socket
 	nbuf     uint8           // how many of bufs are set (buffered)
-	// headArmed: readFirst set headDeadline on the connection.
+	// headArmed: readFirst set the head's deadline on the connection.
 	headArmed bool
 	armer     h1guard.Armable // right below the *tls.Conn, if it is one (armed.go)
 	bufs      [2]bufferedConn // wrappers above the socket that may hold bytes: connlimit's, the PROXY protocol's
 	polled    bool            // readable was called in this wait
-	readable  func(fd uintptr) bool
 
 	// A new connection's first wait reads into first, with rd, instead
 	// of asking ppoll (readFirst); if nothing is there to read, it sets
-	// headDeadline (not zero) as the connection's read deadline before the
-	// runtime's poller waits.
-	first        *h1guard.Buffer
-	firstErr     error
-	rd           h1guard.SocketReader
-	headDeadline time.Time
+	// a read deadline headTimeout (not zero) from now on the connection
+	// before the runtime's poller waits.
+	first       *h1guard.Buffer
+	firstErr    error
+	rd          h1guard.SocketReader
+	headTimeout time.Duration
 }
 
 // buffered returns the wrappers above the socket that may hold bytes.
@@ -83,22 +82,6 @@ func (w *idleWait) init(c *conn) {
 				return
 			}
 			w.raw, w.tlsProbe, w.nbuf = raw, probe, nbuf
-			w.readable = func(fd uintptr) bool {
-				if w.polled {
-					return true // woken up by the poller: the read tells
-				}
-				w.polled = true
-				if w.first != nil {
-					return c.readFirst(fd)
-				}
-				// Bytes may have arrived before the wait began: the
-				// runtime's poller is edge-triggered and would not wake up
-				// for them.
-				fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-				var now unix.Timespec
-				n, err := unix.Ppoll(fds[:], &now, nil)
-				return n > 0 || err != nil
-			}
 			return
 		}
 		if bc, ok := nc.(bufferedConn); ok {
@@ -141,7 +124,7 @@ func (c *conn) waitIdle(deadline time.Time, movable bool) error {
 		if !c.idle.tlsProbe {
 			c.idle.first = &c.Buffer
 		}
-		err := c.idle.raw.Read(c.idle.readable)
+		err := c.idle.raw.Read(c.readableFunc())
 		c.idle.first = nil
 		if e := c.idle.firstErr; e != nil {
 			c.idle.firstErr = nil
@@ -151,7 +134,7 @@ func (c *conn) waitIdle(deadline time.Time, movable bool) error {
 	}
 	c.waiting.Store(waitServing)
 	t0 := time.Now()
-	err := c.idle.raw.Read(c.idle.readable)
+	err := c.idle.raw.Read(c.readableFunc())
 	c.busy = time.Since(t0) < c.srv.busyGap
 	if c.endWait(deadline) {
 		if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -180,11 +163,11 @@ func (c *conn) endWait(deadline time.Time) bool {
 // *tls.Conn; the PROXY protocol's header was read by ready): it reads what
 // the socket holds into w.first and reports true, the read's error (the
 // client's close: io.EOF) in w.firstErr, or, with nothing to read, gives
-// the buffer back, sets w.headDeadline if there is one (readHead's header
-// timeout, put off until a wait needs it) and reports false: the runtime's
-// poller waits then, under that deadline. One system call where ppoll and
-// the read took two, and no buffer held while the connection sends
-// nothing.
+// the buffer back, sets the deadline w.headTimeout from now if there is
+// one (readHead's header timeout, put off until a wait needs it) and
+// reports false: the runtime's poller waits then, under that deadline. One
+// system call where ppoll and the read took two, and no buffer held while
+// the connection sends nothing.
 func (c *conn) readFirst(fd uintptr) bool {
 	w := &c.idle
 	b := w.first
@@ -193,16 +176,51 @@ func (c *conn) readFirst(fd uintptr) bool {
 	err := b.Fill(&w.rd, 1)
 	if err == h1guard.ErrWouldBlock {
 		b.Release()
-		if !w.headDeadline.IsZero() {
+		if w.headTimeout > 0 {
 			// The socket's read lock is held (RawConn.Read): a deadline
 			// takes no lock of it, and the wait that follows checks it.
-			_ = c.rwc.SetReadDeadline(w.headDeadline)
+			_ = c.rwc.SetReadDeadline(time.Now().Add(w.headTimeout))
 			w.headArmed = true
 		}
 		return false
 	}
 	w.firstErr = err
 	return true
+}
+
+// readableFunc returns the function of the connection's RawConn.Read that
+// waits for readability: its session's, made once per session, which
+// serves many connections (a func value made per connection was an
+// allocation of each). The connection must hold its session.
+func (c *conn) readableFunc() func(fd uintptr) bool {
+	s := c.session
+	if s.readable == nil {
+		s.readable = s.readableFD
+	}
+	return s.readable
+}
+
+// readableFD is readable of the connection s serves.
+func (s *session) readableFD(fd uintptr) bool { return s.resp.c.readable(fd) }
+
+// readable is the function of RawConn.Read in a wait for readability: it
+// reports true when the socket is to be read (the poller woke the wait up,
+// readFirst read, or ppoll finds bytes that came before the wait began).
+func (c *conn) readable(fd uintptr) bool {
+	w := &c.idle
+	if w.polled {
+		return true // woken up by the poller: the read tells
+	}
+	w.polled = true
+	if w.first != nil {
+		return c.readFirst(fd)
+	}
+	// Bytes may have arrived before the wait began: the runtime's poller
+	// is edge-triggered and would not wake up for them.
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	var now unix.Timespec
+	n, err := unix.Ppoll(fds[:], &now, nil)
+	return n > 0 || err != nil
 }
 
 // errMove is waitIdle's error when the connection is to wait on its waiter.
@@ -284,7 +302,7 @@ func (s *Server) sweep() {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		for c := range s.conns {
+		for _, c := range s.conns {
 			if !c.waiting.CompareAndSwap(waitServing, waitSeen) && c.waiting.Load() == waitSeen {
 				c.move()
 			}
@@ -339,7 +357,9 @@ func (c *conn) handOver() {
 // for a Server that has none.
 func (c *conn) waitAlone() {
 	t0 := time.Now()
-	if err := c.idle.raw.Read(c.idle.readable); err != nil {
+	// No session: a func value of its own, on this path only (without
+	// the Server's poller, or with its set full).
+	if err := c.idle.raw.Read(c.readable); err != nil {
 		c.end()
 		return
 	}

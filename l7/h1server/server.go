@@ -67,7 +67,10 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
+	// conns are the connections tracked, in no order: a connection's
+	// slot is its index plus one (track), so that one leaves with a swap
+	// and no map's hashing, growth and clearing a connection.
+	conns []*conn
 
 	// The sweeper and the goroutines that serve the connections that wake
 	// up on their waiters (idle.go): jobs hands one a connection, and is
@@ -86,6 +89,10 @@ type Server struct {
 	// goroutine of its own (its epoll set could not be made).
 	poller atomic.Pointer[poller]
 
+	// firstReads starts the background reads of connections' first
+	// requests (conn.go).
+	firstReads firstReads
+
 	// h2c, when set, takes a clear-text connection that opens with the
 	// HTTP/2 preface, the bytes read so far included (h2c.go).
 	h2c func(net.Conn)
@@ -95,7 +102,7 @@ type Server struct {
 // ConnContext, ReadHeaderTimeout and ErrorLog, read at Serve) that checks
 // request heads with g's rules and limits.
 func New(cfg *http.Server, g *h1guard.Guard) *Server {
-	s := &Server{cfg: cfg, guard: g, listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
+	s := &Server{cfg: cfg, guard: g, listeners: map[net.Listener]struct{}{},
 		jobs: make(chan *conn), done: make(chan struct{}), sweepEvery: sweepEvery, busyGap: busyGap}
 	if testHookIdleSettings != nil {
 		s.sweepEvery, s.busyGap = testHookIdleSettings(cfg, s.sweepEvery, s.busyGap)
@@ -200,7 +207,7 @@ func (s *Server) Close() error {
 	s.closing.Store(true)
 	s.closeListeners()
 	s.mu.Lock()
-	for c := range s.conns {
+	for _, c := range s.conns {
 		_ = c.rwc.Close()
 	}
 	s.mu.Unlock()
@@ -257,7 +264,7 @@ func (s *Server) closeIdle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now().Unix()
-	for c := range s.conns {
+	for _, c := range s.conns {
 		st, since := c.loadState()
 		if st == http.StateIdle || st == http.StateNew && since < now-5 {
 			_ = c.rwc.Close()
@@ -266,14 +273,23 @@ func (s *Server) closeIdle() bool {
 	return len(s.conns) == 0
 }
 
+// track adds c to the connections tracked (add) or removes it, if it is
+// there: a hijacked connection is removed once, by hijack, not again by
+// end.
 func (s *Server) track(c *conn, add bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if add {
-		s.conns[c] = struct{}{}
-	} else {
-		delete(s.conns, c)
+		s.conns = append(s.conns, c)
+		c.slot = int32(len(s.conns))
+	} else if i := int(c.slot) - 1; i >= 0 {
+		last := len(s.conns) - 1
+		moved := s.conns[last]
+		s.conns[i], moved.slot = moved, int32(i+1)
+		s.conns[last] = nil
+		s.conns = s.conns[:last]
+		c.slot = 0
 	}
+	s.mu.Unlock()
 }
 
 func (s *Server) logf(format string, args ...any) {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weir-lb/weir/l7/h1guard"
@@ -359,10 +360,10 @@ func TestClientGone(t *testing.T) {
 	}
 }
 
-// TestClientGoneAfterQuickConns: the timer that starts the background
-// read is handed from ended connections to new ones (bgTimers): after
-// connections answered quickly, a GET whose handler waits still sees its
-// client leave, so the timer it got starts its own connection's read.
+// TestClientGoneAfterQuickConns: after connections answered quickly, their
+// first requests listed with the Server's firstReads and ended, a GET whose
+// handler waits still sees its client leave: the list's timer, armed again
+// for it, starts its connection's read.
 func TestClientGoneAfterQuickConns(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{}, 1)
@@ -846,5 +847,38 @@ func TestWorkersEnd(t *testing.T) {
 				return len(s.conns) == 0
 			})
 		})
+	}
+}
+
+// TestTrack: the Server's connections are those tracked and not untracked
+// since, whatever the order they leave in, and a connection untracked
+// twice (hijacked, then ended) leaves once.
+func TestTrack(t *testing.T) {
+	t.Parallel()
+	s := New(&http.Server{}, nil)
+	cs := make([]*conn, 5)
+	for i := range cs {
+		cs[i] = &conn{srv: s}
+		s.track(cs[i], true)
+	}
+	for _, i := range []int{1, 4, 1, 0} {
+		s.track(cs[i], false)
+	}
+	got := map[*conn]bool{}
+	for i, c := range s.conns {
+		got[c] = true
+		if int(c.slot) != i+1 {
+			t.Errorf("conn at %d has slot %d, want %d", i, c.slot, i+1)
+		}
+	}
+	want := map[*conn]bool{cs[2]: true, cs[3]: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tracked connections (-want +got):\n%s", diff)
+	}
+	for _, i := range []int{3, 2} {
+		s.track(cs[i], false)
+	}
+	if len(s.conns) != 0 || cs[2].slot != 0 || cs[3].slot != 0 {
+		t.Errorf("after all left: %d tracked, slots %d and %d", len(s.conns), cs[2].slot, cs[3].slot)
 	}
 }

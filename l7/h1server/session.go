@@ -48,6 +48,11 @@ type session struct {
 	// sockWrite is the state of a write under a write deadline put off
 	// (sockwrite.go).
 	sockWrite socketWrite
+
+	// readable is the function of a wait for readability (idle.go's
+	// readableFunc): readableFD, made once per session; nil until the
+	// first wait.
+	readable func(fd uintptr) bool
 }
 
 // sessions holds the sessions of the connections that wait on their
