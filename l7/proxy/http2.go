@@ -19,3 +19,17 @@ import (
 func HTTP2Config() *http.HTTP2Config {
 	return &http.HTTP2Config{MaxConcurrentStreams: annotations.DefaultHTTP2MaxConcurrentStreams, PermitProhibitedCipherSuites: true}
 }
+
+// MaxHeaderBytes is the http.Server.MaxHeaderBytes of Weir's client-facing
+// servers: 64 KiB, twice large-client-header-buffers' default total (4 8k).
+// Go's HTTP/2 server takes it as the largest header list it reads (names,
+// values and 32 bytes a field, as RFC 7541 counts) and the longest string
+// it decodes: a field declared longer ends the connection (GOAWAY
+// COMPRESSION_ERROR) before a byte of it is held, where Go's default of 1
+// MiB let a client make Weir hold a megabyte a connection until
+// keep-alive. Weir refuses what nginx refuses below it (400 and 414, the
+// request's own check of large-client-header-buffers); a key set above
+// 32 KiB in all applies to HTTP/2 up to this bound, which is fixed while
+// the server runs, as HTTP2Config's settings are. Weir's HTTP/1 server
+// applies large-client-header-buffers alone.
+const MaxHeaderBytes = 64 << 10

@@ -119,8 +119,9 @@ func Run(ctx context.Context, cfg Config) error {
 		Handler:           guard.Handler(px),            // HTTP/2 requests of h2c checked
 		Protocols:         h1guard.ClearTextProtocols(), // HTTP/1.1 and h2c, as nginx with http2 on
 		ConnState:         px.ConnState,
-		ReadHeaderTimeout: 60 * time.Second,    // nginx client_header_timeout
-		HTTP2:             proxy.HTTP2Config(), // nginx's http2_max_concurrent_streams
+		ReadHeaderTimeout: 60 * time.Second,     // nginx client_header_timeout
+		HTTP2:             proxy.HTTP2Config(),  // nginx's http2_max_concurrent_streams
+		MaxHeaderBytes:    proxy.MaxHeaderBytes, // a bound on an HTTP/2 header block
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	tlsCfg := mgr.TLSConfig()
@@ -131,6 +132,7 @@ func Run(ctx context.Context, cfg Config) error {
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
 		HTTP2:             proxy.HTTP2Config(),
+		MaxHeaderBytes:    proxy.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	limits.Configure(httpSrv) // keep-alive from the live configuration

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/weir-lb/weir/l7/certs/certstest"
+	"github.com/weir-lb/weir/l7/proxy"
 )
 
 // h2Event is what a raw HTTP/2 client read of one frame: its type, stream,
@@ -375,6 +376,34 @@ func probeContinuationFlood(t *testing.T, tg h2Target) h2Flood {
 	})
 }
 
+// probeHugeField sends a HEADERS frame whose block opens a literal field
+// declared 1 000 000 bytes long, then CONTINUATION frames of 16 000 of its
+// bytes, up to 900 000, and returns how far it went and how it ended.
+func probeHugeField(t *testing.T, tg h2Target) h2Flood {
+	h := dialH2(t, tg.addr, tg.sni)
+	h.start()
+	first := h.block(h2Get(tg.sni, "/huge")...)
+	// A literal field without indexing, a new name of 5 bytes, then the
+	// value's length: 127 and the rest in 7-bit groups (RFC 7541, 5.1).
+	first = append(first, 0x00, 5)
+	first = append(first, "x-big"...)
+	first = append(first, 127)
+	for n := 1000000 - 127; ; n >>= 7 {
+		if n < 128 {
+			first = append(first, byte(n))
+			break
+		}
+		first = append(first, byte(n&127|128))
+	}
+	chunk := bytes.Repeat([]byte("v"), 16000)
+	return h.flood(1+900000/len(chunk), func(fr *http2.Framer, i int) (int, error) {
+		if i == 0 {
+			return len(first), fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: first, EndStream: true})
+		}
+		return len(chunk), fr.WriteContinuation(1, false, chunk)
+	})
+}
+
 // probeRapidReset opens up to n streams, each a GET reset at once
 // (CVE-2023-44487), and returns how far it went and what the upstream got.
 func probeRapidReset(t *testing.T, tg h2Target, n int) (h2Flood, int) {
@@ -467,9 +496,12 @@ type h2Case struct {
 func h2Cases(host string) []h2Case {
 	get := h2Get(host, "/p")
 	with := func(kv ...string) []string { return append(slices.Clone(get), kv...) }
-	many := slices.Clone(get)
-	for i := range 200 {
-		many = append(many, fmt.Sprintf("x-many-%03d", i), strings.Repeat("m", 100-len("x-many-000")))
+	fields := func(n int) []string {
+		kv := slices.Clone(get)
+		for i := range n {
+			kv = append(kv, fmt.Sprintf("x-many-%03d", i), strings.Repeat("m", 100-len("x-many-000")))
+		}
+		return kv
 	}
 	post := func(cl string) []string {
 		return []string{":method", "POST", ":scheme", "https", ":authority", host, ":path", "/p", "content-length", cl}
@@ -481,7 +513,15 @@ func h2Cases(host string) []h2Case {
 		// not).
 		{"one field of 9 KiB", with("x-big", strings.Repeat("b", 9*1024)), nil, "status 400", false},
 		// nginx: 200 (20 KiB, under the 32 KiB of the buffers).
-		{"200 fields of 100 bytes", many, nil, "status 200", true},
+		{"200 fields of 100 bytes", fields(200), nil, "status 200", true},
+		// nginx: GOAWAY ENHANCE_YOUR_CALM, "client sent too large
+		// header" (40 KiB, over the 32 KiB of the buffers); Weir resets
+		// the stream (h1guard's refuseHTTP2).
+		{"400 fields of 100 bytes", fields(400), nil, "RST_STREAM INTERNAL_ERROR", false},
+		// nginx: the same (100 KiB); Go's server ends the connection
+		// past its MaxHeaderBytes (proxy.MaxHeaderBytes, 64 KiB with 32
+		// bytes a field) without decoding the rest.
+		{"1000 fields of 100 bytes", fields(1000), nil, "GOAWAY PROTOCOL_ERROR", false},
 		// nginx: 414 "client sent too long URI".
 		{":path of 9000 bytes", h2Get(host, "/"+strings.Repeat("p", 8999)), nil, "status 414", false},
 		// nginx: 400 "client sent no :path"; Go resets the stream.
@@ -606,14 +646,34 @@ func TestHostileH2StalledHeaders(t *testing.T) {
 // TestHostileH2ContinuationFlood: CONTINUATION frames without end
 // (CVE-2024-27316) end the connection. nginx 1.22.1 sent GOAWAY
 // ENHANCE_YOUR_CALM once the block passed its 32 KiB ("client sent too
-// large header"); Go's server decodes up to its MaxHeaderBytes (1 MiB)
-// and then ends it with PROTOCOL_ERROR: bounded, but 32 times nginx's.
+// large header"); Go's server decodes up to its MaxHeaderBytes
+// (proxy.MaxHeaderBytes, 64 KiB; Go's default was 1 MiB) and then ends it
+// with PROTOCOL_ERROR: bounded at twice nginx's.
 func TestHostileH2ContinuationFlood(t *testing.T) {
 	tg := weirH2(t)
 	f := probeContinuationFlood(t, tg)
 	t.Logf("CONTINUATION flood: %v", f)
 	if f.outcome == "still open" || f.outcome == "closed" && f.frames >= 512 {
 		t.Errorf("CONTINUATION flood: %v; want the connection ended", f)
+	}
+}
+
+// TestHostileH2HugeField: a header field declared a megabyte long ends
+// the connection at its declaration, so a client cannot make Weir hold a
+// header block larger than its servers' MaxHeaderBytes (64 KiB). Go's
+// HTTP/2 server, with its default of 1 MiB, read such a value to the end
+// of its CONTINUATION frames and held it, the connection open until
+// keep-alive (75 s): 1.1 MB of heap a connection, measured over 50
+// connections (the client's counts here are what its socket took, not
+// what Weir read). nginx 1.22.1 refuses
+// a field longer than one of large_client_header_buffers' buffers when it
+// reads its length (TestHostileH2Requests' 9 KiB field).
+func TestHostileH2HugeField(t *testing.T) {
+	tg := weirH2(t)
+	f := probeHugeField(t, tg)
+	t.Logf("a field declared 1 000 000 bytes: %v", f)
+	if f.outcome != "GOAWAY COMPRESSION_ERROR" {
+		t.Errorf("a field declared 1 000 000 bytes: %v; want GOAWAY COMPRESSION_ERROR (the value longer than %d bytes)", f, proxy.MaxHeaderBytes)
 	}
 }
 

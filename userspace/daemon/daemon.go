@@ -322,8 +322,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		Handler:           d.guard.Handler(d.proxy),     // HTTP/2 requests of h2c checked
 		Protocols:         h1guard.ClearTextProtocols(), // HTTP/1.1 and h2c, as nginx with http2 on
 		ConnState:         d.proxy.ConnState,
-		ReadHeaderTimeout: 60 * time.Second,    // nginx client_header_timeout
-		HTTP2:             proxy.HTTP2Config(), // nginx's http2_max_concurrent_streams
+		ReadHeaderTimeout: 60 * time.Second,     // nginx client_header_timeout
+		HTTP2:             proxy.HTTP2Config(),  // nginx's http2_max_concurrent_streams
+		MaxHeaderBytes:    proxy.MaxHeaderBytes, // a bound on an HTTP/2 header block
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	// The listener, not ServeTLS, holds the tls.Config: ServeTLS would serve
@@ -336,6 +337,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 60 * time.Second,
 		HTTP2:             proxy.HTTP2Config(),
+		MaxHeaderBytes:    proxy.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	d.limits.Configure(proxySrv) // keep-alive from the live configuration
