@@ -55,7 +55,7 @@ type conn struct {
 	inq            bool          // TCP_INQ is on for the socket (armed.go)
 	inqTried       bool          // TCP_INQ was asked for (once per connection)
 	parkedAt       time.Duration // when it went to the poller (poller.go), on monoNow's clock
-	inEpoll        bool          // its socket is in the poller's set (maybe disarmed)
+	epMode         uint8         // how its socket is in the poller's set: epNone, epPark, epWatch (poller.go)
 	woke           bool          // the poller saw the socket readable
 	busy           bool          // the last idle wait was shorter than busyGap
 	armedNow       bool          // in an armed RawConn.Read: the socket's read lock is held (armed.go)
@@ -81,8 +81,15 @@ type conn struct {
 	hijacked  bool          // (not of the background read: here for the layout)
 	bgN       uint8         // bytes the background read read: 0 or 1
 	bgDone    chan struct{} // nil until the first background read
-	bgWatch   uint64        // the poller's watch of an armed request (armed.go); 0: none
 	bgErr     error
+	// The poller's watch of armed requests (armed.go): bgWatchID, the
+	// id of the connection's watch registration, kept for its life (0:
+	// none yet); bgWatching, a request is watched now; bgHup, the
+	// registration reported the client's close (or an error) once,
+	// which it does not report again.
+	bgWatchID  uint64
+	bgWatching bool
+	bgHup      bool
 
 	tlsConn *tls.Conn // of a TLS connection; nil: plain
 	werr    error     // the first write error
@@ -238,9 +245,8 @@ func (c *conn) end() {
 	c.srv.track(c, false)
 	c.bgMu.Lock()
 	c.bgArmed = false
-	if c.bgWatch != 0 {
-		c.unwatchLocked() // an armed request's handler panicked
-	}
+	c.bgWatching = false // an armed request's handler panicked
+	c.dropWatchLocked(false)
 	if b := c.bgTimer; b != nil && (!b.pending || b.t.Stop()) {
 		// No function of it runs or is due (bgTimer).
 		b.pending = false
@@ -1107,8 +1113,8 @@ func (c *conn) stopBackgroundRead() {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
 	c.bgArmed = false
-	if c.bgWatch != 0 {
-		c.unwatchLocked() // a watch of an armed request (armed.go)
+	if c.bgWatching {
+		c.bgWatching = false // a watch of an armed request (armed.go)
 		return
 	}
 	if !c.bgRunning {
@@ -1133,6 +1139,9 @@ func (c *conn) hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errArmedHijack
 	}
 	c.stopBackgroundRead()
+	c.bgMu.Lock()
+	c.dropWatchLocked(true) // the new owner's socket leaves the poller's set
+	c.bgMu.Unlock()
 	c.hijacked = true
 	c.srv.track(c, false)
 	c.setState(http.StateHijacked)
