@@ -226,7 +226,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := p.liveGlobal()
 	ex.start = time.Now()
 	g.dropInvalidHeaders(r.Header) // invalidheaders.go: before anything reads a header
-	ex.requestID, ex.fwd = requestID(r, !g.Logs.NoRequestID), g.forwarding(w, r, p.httpsPortText)
+	ex.requestID = requestID(r, !g.Logs.NoRequestID)
+	g.forwarding(&ex.fwd, w, r, p.httpsPortText)
 	rec.ResponseWriter = w
 	if p.access != nil {
 		p.access.begin()
