@@ -43,8 +43,9 @@ import (
 // parsed, and is served as any other (readHead). What would read the
 // socket under the lock waits instead: the background read that notices a
 // client leaving is replaced by a watch in the Server's poller
-// (watchLocked), the lingering read after an error answer runs once the
-// RawConn.Read returned, and a Hijack fails. A TLS connection is read
+// (watchLocked: the client's close, as nginx's EPOLLRDHUP), the lingering
+// read after an error answer runs once the RawConn.Read returned, and a
+// Hijack fails. A TLS connection is read
 // through its *tls.Conn, whose reads of the socket go meanwhile to the
 // same SocketReader (h1guard.Armable, the handshake's connection under
 // it). A connection under a layer that may hold bytes (idle.go) is never
@@ -261,44 +262,68 @@ var errArmedHijack = errors.New("h1server: hijack of a request without upgrade")
 // watchLocked has the Server's poller watch the socket of the request
 // served armed whose handler runs long, in place of the background read
 // (which would wait for the read lock the armed read holds); c.bgMu is
-// held. Without a watch (the poller failed or closed) a client that leaves
-// is noticed only when the response is written.
+// held. The socket's registration in the poller's set is made at the
+// connection's first watch, and again at the first after it was parked
+// (poller.watch), and kept: the watches of the requests after cost no
+// system call. A close of the client's that the registration reported
+// before (bgHup) is acted on at once: it is not reported again. Without a
+// watch (the poller failed or closed) a client that leaves is noticed
+// only when the response is written.
 func (c *conn) watchLocked() {
 	p := c.srv.poller.Load()
 	if p == nil {
 		return
 	}
-	id, err := p.watch(c)
-	if err != nil {
+	if c.epMode != epWatch && p.watch(c) != nil {
 		return
 	}
-	c.bgWatch = id
-}
-
-// unwatchLocked ends the watch; c.bgMu is held, so clientCheck is not
-// running meanwhile.
-func (c *conn) unwatchLocked() {
-	if p := c.srv.poller.Load(); p != nil {
-		p.unwatch(c.bgWatch)
+	c.bgWatching = true
+	if c.bgHup {
+		c.checkClientLocked()
 	}
-	c.bgWatch = 0
 }
 
-// clientCheck runs on the poller when the watched socket of an armed
-// request (watch id) has events: a client that closed or reset ends the
-// request (its context is cancelled, the connection closes after it), as
-// the background read's EOF does; bytes of a next request end the watch
-// (as the background read stops at its first byte); nothing (the bytes
-// were taken) arms the watch again. On a TLS connection bytes may be the
-// client's close_notify (TLS 1.3 hides a record's type): the watch goes on
-// for the close (EPOLLRDHUP) alone, which ends the request even with bytes
-// queued.
-func (c *conn) clientCheck(id uint64, events uint32) {
+// dropWatchLocked forgets the connection's watch registration, as it ends
+// (its socket's close takes the registration out of the set) or, del, is
+// hijacked (the registration is deleted: the new owner's socket wakes the
+// poller no more); c.bgMu is held.
+func (c *conn) dropWatchLocked(del bool) {
+	if c.bgWatchID == 0 {
+		return
+	}
+	if p := c.srv.poller.Load(); p != nil {
+		p.unwatch(c, del)
+	}
+	c.bgWatchID = 0
+}
+
+// clientCheck runs on the poller when the watch registration of c's
+// socket (watchLocked) reports events: the client's close (EPOLLRDHUP),
+// or an error (EPOLLERR, EPOLLHUP), each reported once (edge-triggered).
+// It is remembered (bgHup) for a watch to come, and acted on if a request
+// is watched now (checkClientLocked).
+func (c *conn) clientCheck(events uint32) {
 	c.bgMu.Lock()
 	defer c.bgMu.Unlock()
-	if c.bgWatch != id {
-		return // unwatched meanwhile
+	if events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
+		return
 	}
+	c.bgHup = true
+	if c.bgWatching {
+		c.checkClientLocked()
+	}
+}
+
+// checkClientLocked looks at the socket of the watched request whose
+// client closed its side or failed (bgHup); c.bgMu is held. A client that
+// closed or reset ends the request (its context is cancelled, the
+// connection closes after it), as the background read's EOF does; bytes
+// of a next request queued before the close end the watch (as the
+// background read stops at its first byte: the half-closed client's
+// requests are answered). On a TLS connection bytes may be the client's
+// close_notify (TLS 1.3 hides a record's type, every record says
+// application data): the close ends the request even with bytes queued.
+func (c *conn) checkClientLocked() {
 	var n int
 	var rerr error
 	if err := c.idle.raw.Control(func(fd uintptr) {
@@ -312,30 +337,18 @@ func (c *conn) clientCheck(id uint64, events uint32) {
 	}); err != nil {
 		rerr = err // closed
 	}
-	p := c.srv.poller.Load()
 	switch {
-	case rerr == unix.EAGAIN && p != nil:
-		if p.ctl(c, unix.EPOLL_CTL_MOD, id, readOnce) == nil {
-			return
-		}
-		c.unwatchLocked()
-	case rerr == nil && n > 0 && c.tlsConn != nil && events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 && p != nil:
-		// TLS 1.3 hides a record's type (every record says application
-		// data): a close_notify looks like a next request. The client's
-		// close (FIN) comes after it, so the watch waits for that alone.
-		if p.ctl(c, unix.EPOLL_CTL_MOD, id, unix.EPOLLRDHUP|unix.EPOLLONESHOT) == nil {
-			return
-		}
-		c.unwatchLocked()
+	case rerr == unix.EAGAIN:
+		// Nothing queued and no close: the watch goes on.
 	case rerr == nil && n > 0 && c.tlsConn == nil:
-		c.unwatchLocked()
-	default: // the client's close (n == 0) or an error
+		c.bgWatching = false
+	default: // the client's close (n == 0, or a TLS record before it) or an error
 		if rerr == nil {
 			rerr = io.EOF
 		}
 		c.bgErr = rerr
 		c.cancel()
-		c.unwatchLocked()
+		c.bgWatching = false
 	}
 }
 

@@ -3,6 +3,7 @@ package h1server
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"log"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/weir-lb/weir/test/testutil"
 )
@@ -159,6 +162,41 @@ func testArmedPipelined(t *testing.T, tlsOn bool) {
 	}
 }
 
+// watchHandler answers a request with its path; /slow after three times
+// the background read's delay (a watch starts, and ends with it), /wait
+// once its context is done or after 10 s, sending the context's error to
+// cancelled (nil: not done), and telling entered (if not nil) first.
+func watchHandler(entered chan<- struct{}, cancelled chan<- error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/wait":
+			if entered != nil {
+				entered <- struct{}{}
+			}
+			select {
+			case <-r.Context().Done():
+				cancelled <- r.Context().Err()
+			case <-time.After(10 * time.Second):
+				cancelled <- nil
+			}
+		case "/slow":
+			time.Sleep(3 * backgroundReadDelay)
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+}
+
+// exchange sends a GET of each path on c and reads its answer, the path.
+func exchange(t *testing.T, c net.Conn, br *bufio.Reader, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if st, body := readBody(t, br, p); st != 200 || body != p {
+			t.Fatalf("%s: %d %q", p, st, body)
+		}
+	}
+}
+
 // TestArmedClientGone: a client that closes while a request served armed is
 // in its handler (past the background read's delay) cancels the request's
 // context, as the background read does for one served otherwise; and a
@@ -170,28 +208,10 @@ func TestArmedClientGone(t *testing.T) {
 
 func testArmedClientGone(t *testing.T, tlsOn bool) {
 	cancelled := make(chan error, 1)
-	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/wait":
-			select {
-			case <-r.Context().Done():
-				cancelled <- r.Context().Err()
-			case <-time.After(10 * time.Second):
-				cancelled <- nil
-			}
-		case "/slow":
-			time.Sleep(50 * time.Millisecond) // past backgroundReadDelay: the watch runs
-		}
-		io.WriteString(w, r.URL.Path)
-	})}
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: watchHandler(nil, cancelled)}
 	armed := countArmed(t, cfg)
 	c, br := armedDial(t, cfg, tlsOn)
-	for _, p := range []string{"/1", "/slow", "/slow", "/2"} {
-		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
-		if st, body := readBody(t, br, p); st != 200 || body != p {
-			t.Fatalf("%s: %d %q", p, st, body)
-		}
-	}
+	exchange(t, c, br, "/1", "/slow", "/slow", "/2")
 	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
 	testutil.WaitFor(t, 5*time.Second, "the request in its handler", func() bool { return armed.Load() == 4 })
 	c.Close()
@@ -347,8 +367,11 @@ func testArmedHalfClose(t *testing.T, tlsOn bool) {
 
 // TestArmedWatchEnds: the poller's watch of a request served armed whose
 // handler ran past the background read's delay ends with the request (a
-// watch left in the poller's set answered for the next requests' bytes,
-// and connections stalled).
+// watch left on answered for the next requests' bytes, and connections
+// stalled), and costs an epoll_ctl only at the connection's first watch:
+// its registration (EPOLLRDHUP, edge-triggered) is kept, and the watches
+// after only flip the connection's state (before, each watch cost an
+// EPOLL_CTL_ADD and its end an EPOLL_CTL_DEL).
 func TestArmedWatchEnds(t *testing.T) {
 	t.Parallel()
 	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -358,22 +381,166 @@ func TestArmedWatchEnds(t *testing.T) {
 		io.WriteString(w, r.URL.Path)
 	})}
 	armed := countArmed(t, cfg)
+	waitsOf(t, cfg, waits{sweepEvery: time.Hour, busyGap: time.Hour}) // never parked: no epoll_ctl of its own
 	addr, s := startWith(t, nil, cfg)
 	c, br := dial(t, addr)
-	for _, p := range []string{"/1", "/slow", "/2", "/slow"} {
+	pl := s.poller.Load()
+	ctls := func() int {
+		pl.call.mu.Lock()
+		defer pl.call.mu.Unlock()
+		return pl.call.calls
+	}
+	var first int // the epoll_ctl calls made by the first watch's end
+	for i, p := range []string{"/1", "/slow", "/2", "/slow", "/slow"} {
 		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
 		if st, body := readBody(t, br, p); st != 200 || body != p {
 			t.Fatalf("%s: %d %q", p, st, body)
 		}
-		pl := s.poller.Load()
 		pl.mu.Lock()
-		n := len(pl.watched)
+		var watching []*conn
+		for _, wc := range pl.watched {
+			watching = append(watching, wc)
+		}
 		pl.mu.Unlock()
-		if n != 0 {
-			t.Fatalf("after %s: %d watches left in the poller", p, n)
+		for _, wc := range watching {
+			wc.bgMu.Lock()
+			on := wc.bgWatching
+			wc.bgMu.Unlock()
+			if on {
+				t.Fatalf("after %s: a watch left on", p)
+			}
+		}
+		switch n := ctls(); {
+		case i == 1:
+			first = n // the first idle wait's park (ADD), the watch's (MOD)
+		case i > 1 && n != first:
+			t.Fatalf("after %s: %d epoll_ctl calls since the first watch, want none", p, n-first)
 		}
 	}
-	if armed.Load() != 3 {
-		t.Errorf("%d requests served armed, want 3", armed.Load())
+	if armed.Load() != 4 {
+		t.Errorf("%d requests served armed, want 4", armed.Load())
+	}
+}
+
+// TestArmedHupBeforeWatch: a client that closes while a request served
+// armed is in its handler, before its watch starts, cancels the request's
+// context once the watch starts: at the connection's first watch, whose
+// registration finds the close there; and at a later one, whose
+// registration (kept, edge-triggered) reported the close while no request
+// was watched, and does not report it again: the close was remembered.
+// Not parallel: it sets testHookBgDue.
+func TestArmedHupBeforeWatch(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		for _, registered := range []bool{false, true} {
+			name := map[bool]string{false: "plain", true: "tls"}[tlsOn] + map[bool]string{false: "/first", true: "/registered"}[registered]
+			t.Run(name, func(t *testing.T) { testArmedHupBeforeWatch(t, tlsOn, registered) })
+		}
+	}
+}
+
+func testArmedHupBeforeWatch(t *testing.T, tlsOn, registered bool) {
+	entered, cancelled := make(chan struct{}, 1), make(chan error, 1)
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: watchHandler(entered, cancelled)}
+	c, br := armedDial(t, cfg, tlsOn)
+	paths := []string{"/1"}
+	if registered {
+		paths = append(paths, "/slow")
+	}
+	exchange(t, c, br, paths...)
+	// The timer that starts the watch waits until the client's close is
+	// in the socket (CLOSE_WAIT) and, with a registration, reported.
+	closed := make(chan struct{})
+	hook := func(b *bgTimer) {
+		sc := b.c.Load()
+		if sc == nil || sc.srv.cfg != cfg {
+			return // another test's
+		}
+		<-closed
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			var state uint8
+			_ = sc.idle.raw.Control(func(fd uintptr) {
+				if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+					state = info.State
+				}
+			})
+			sc.bgMu.Lock()
+			hup := sc.bgHup
+			sc.bgMu.Unlock()
+			if state == unix.BPF_TCP_CLOSE_WAIT && (hup || !registered) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("the close not seen within 10 s (tcp state %d, reported %v)", state, hup)
+				return
+			}
+			time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
+		}
+	}
+	testHookBgDue.Store(&hook)
+	defer testHookBgDue.Store(nil)
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-entered
+	c.Close()
+	close(closed)
+	if err := <-cancelled; err != context.Canceled {
+		t.Errorf("context error %v, want canceled", err)
+	}
+}
+
+// TestArmedWatchPark: a connection whose idle waits are all parked in the
+// poller, its socket's registration changed from the watch's to the idle
+// wait's and back: a watch after a park notices the client's close, a
+// park after a watch wakes up for the next request, and for the client's
+// close.
+func TestArmedWatchPark(t *testing.T) {
+	t.Parallel()
+	transports(t, testArmedWatchPark)
+}
+
+func testArmedWatchPark(t *testing.T, tlsOn bool) {
+	cancelled := make(chan error, 1)
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: watchHandler(nil, cancelled)}
+	var closedConns atomic.Int64
+	cfg.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closedConns.Add(1)
+		}
+	}
+	armed := countArmed(t, cfg)
+	w := waits{sweepEvery: time.Hour, busyGap: 0} // every idle wait parked
+	var addr string
+	var ccfg *tls.Config
+	if tlsOn {
+		addr, ccfg = startTLSWaits(t, cfg, w)
+	} else {
+		waitsOf(t, cfg, w)
+		addr, _ = startWith(t, nil, cfg)
+	}
+	open := func() (net.Conn, *bufio.Reader) {
+		if tlsOn {
+			c := dialTLS(t, addr, ccfg)
+			return c, bufio.NewReader(c)
+		}
+		return dial(t, addr)
+	}
+	// A watch, parks, a watch again, and the client's close in the last.
+	c, br := open()
+	exchange(t, c, br, "/1", "/slow", "/2", "/slow")
+	n := armed.Load()
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+	testutil.WaitFor(t, 5*time.Second, "the request in its handler", func() bool { return armed.Load() == n+1 })
+	c.Close() // before the watch or during it: both end the request
+
+	if err := <-cancelled; err != context.Canceled {
+		t.Errorf("context error %v, want canceled", err)
+	}
+	// The client's close while parked after a watch ends the connection.
+	testutil.WaitFor(t, 5*time.Second, "the first connection ended", func() bool { return closedConns.Load() == 1 })
+	c, br = open()
+	exchange(t, c, br, "/1", "/slow")
+	c.Close()
+	testutil.WaitFor(t, 5*time.Second, "the second connection ended", func() bool { return closedConns.Load() == 2 })
+	if n := armed.Load(); n != 5 {
+		t.Errorf("%d requests served armed, want 5 (all but each connection's first)", n)
 	}
 }

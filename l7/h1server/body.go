@@ -45,7 +45,11 @@ type body struct {
 	held    bool // given, and not read to its end when the handler returned (session.go)
 }
 
-func (b *body) reset() { *b = body{c: b.c} }
+func (b *body) reset() {
+	c := b.c
+	*b = body{} // in place: a literal with a field is built in a stack temporary and copied
+	b.c = c
+}
 
 // Read reads the body; io.EOF at its end.
 func (b *body) Read(p []byte) (int, error) {

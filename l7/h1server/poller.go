@@ -27,6 +27,16 @@ import (
 // once. Every epoll_ctl on a socket runs under syscall.RawConn.Control,
 // which keeps the descriptor from being closed (and its number from being
 // reused) meanwhile.
+//
+// The same set watches, for the requests served armed whose handler runs
+// long (armed.go), for their client leaving: the socket's registration
+// (EPOLLRDHUP, edge-triggered) is made at a connection's first watch and
+// kept, as nginx keeps its client's socket in epoll, so that the watches
+// after cost no system call. A socket is in the set once: an idle wait's
+// registration (park) takes the watch's place, and the first watch after
+// it takes the place back (conn.epMode says which it has); each change
+// looks at the socket, so neither loses what the other would have
+// reported.
 
 // closedScanEvery is how often the poller looks for its connections that
 // were closed while they waited.
@@ -64,6 +74,7 @@ type ctlCall struct {
 	ctlErr  error // epoll_ctl's
 	onSet   func(epfd uintptr)
 	onConn  func(fd uintptr)
+	calls   int // epoll_ctl calls made (for tests)
 }
 
 // newPoller returns s's poller, its goroutines started.
@@ -97,28 +108,57 @@ func (p *poller) park(c *conn) error {
 		return errPollerClosed
 	}
 	// c belongs to the poller once in parked: what it writes to c, it
-	// writes before.
-	op := unix.EPOLL_CTL_MOD // its socket was in the set before, disarmed
-	if !c.inEpoll {
-		op = unix.EPOLL_CTL_ADD
-	}
-	c.inEpoll = true
+	// writes before. The socket's registration, if any (a watch's, or
+	// disarmed from an idle wait), is changed for the idle wait's: a
+	// client's close reported to the watch before is reported again,
+	// since the change looks at the socket (epoll_ctl's MOD, as its ADD).
+	op := c.epOp(epPark)
 	c.parkedAt = monoNow()
 	p.next++
 	id := p.next
 	p.parked[id] = c
 	p.mu.Unlock()
-	err := p.ctl(c, op, id, readOnce)
-	if op == unix.EPOLL_CTL_MOD && errors.Is(err, unix.ENOENT) {
-		err = p.ctl(c, unix.EPOLL_CTL_ADD, id, readOnce) // a watch deleted it
-	}
-	if err != nil {
+	if err := p.register(c, op, id, readOnce); err != nil {
 		if p.take(id) == nil {
 			return nil // the scan or Close took it, and ends it
 		}
+		c.epMode = epNone // unknown: the next registration adds, or modifies (register)
 		return err
 	}
 	return nil
+}
+
+// The ways a connection's socket is in the poller's set (conn.epMode),
+// one registration at a time: the set holds a descriptor once.
+const (
+	epNone  = iota // not in the set
+	epPark         // an idle wait's, readOnce: armed, or disarmed once it reported
+	epWatch        // the watch's, watchEvents, for the armed requests (watch)
+)
+
+// epOp returns the epoll_ctl operation that gives c's socket a
+// registration of mode, and records it as c's.
+func (c *conn) epOp(mode uint8) int {
+	op := unix.EPOLL_CTL_MOD
+	if c.epMode == epNone {
+		op = unix.EPOLL_CTL_ADD
+	}
+	c.epMode = mode
+	return op
+}
+
+// register runs epoll_ctl op (epOp's) on c's socket for events with id;
+// an ADD that finds the socket in the set modifies its registration, a
+// MOD that does not find it adds one.
+func (p *poller) register(c *conn, op int, id uint64, events uint32) error {
+	err := p.ctl(c, op, id, events)
+	switch {
+	case op == unix.EPOLL_CTL_MOD && errors.Is(err, unix.ENOENT):
+		err = p.ctl(c, unix.EPOLL_CTL_ADD, id, events)
+	case op == unix.EPOLL_CTL_ADD && errors.Is(err, unix.EEXIST):
+		err = p.ctl(c, unix.EPOLL_CTL_MOD, id, events)
+	}
+	return err
 }
 
 // take removes the connection of id from the parked ones and returns it;
@@ -154,7 +194,7 @@ func (p *poller) wait() {
 			c := p.take(id)
 			if c == nil {
 				if c = p.watchedBy(id); c != nil {
-					c.clientCheck(id, ev.Events)
+					c.clientCheck(ev.Events)
 				}
 				continue // else ended meanwhile
 			}
@@ -193,53 +233,62 @@ func (p *poller) scan() {
 	}
 }
 
-// watch puts the socket of c, served armed (armed.go), in the set until
-// unwatch, to notice its client leaving: clientCheck runs when the socket
-// is readable. It returns the watch's id.
-func (p *poller) watch(c *conn) (uint64, error) {
-	p.mu.Lock()
-	if p.closed {
+// watch gives the socket of c, served armed (armed.go), the watch's
+// registration, kept until the connection ends or is parked (epWatch): a
+// client that closes its side, or fails, has clientCheck run on the
+// poller, once (edge-triggered); a response written and a next request
+// read wake nothing. c.bgMu is held. The id is the connection's for its
+// life (bgWatchID), so a watch after a park's registration takes its
+// place finds the connection again.
+func (p *poller) watch(c *conn) error {
+	if c.bgWatchID == 0 {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return errPollerClosed
+		}
+		p.next++
+		c.bgWatchID = p.next
+		p.watched[c.bgWatchID] = c
 		p.mu.Unlock()
-		return 0, errPollerClosed
 	}
-	p.next++
-	id := p.next
-	p.watched[id] = c
-	p.mu.Unlock()
-	// The socket may be in the set, disarmed, from an idle wait (park);
-	// park adds it again after the watch deleted it.
-	err := p.ctl(c, unix.EPOLL_CTL_ADD, id, readOnce)
-	if errors.Is(err, unix.EEXIST) {
-		err = p.ctl(c, unix.EPOLL_CTL_MOD, id, readOnce)
+	if err := p.register(c, c.epOp(epWatch), c.bgWatchID, watchEvents); err != nil {
+		c.epMode = epNone // unknown: the next registration adds, or modifies (register)
+		return err
 	}
-	if err != nil {
-		p.unwatch(id)
-		return 0, err
-	}
-	return id, nil
+	return nil
 }
 
-// watchedBy returns the connection watched under id, nil if none.
+// watchedBy returns the connection whose watch registration has id, nil
+// if none.
 func (p *poller) watchedBy(id uint64) *conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.watched[id]
 }
 
-// unwatch ends the watch id; its socket leaves the set.
-func (p *poller) unwatch(id uint64) {
+// unwatch forgets c's watch registration (bgWatchID); del, the
+// registration, if it is the socket's, is deleted from the set (else the
+// socket's close takes it out).
+func (p *poller) unwatch(c *conn, del bool) {
 	p.mu.Lock()
-	c := p.watched[id]
-	delete(p.watched, id)
+	delete(p.watched, c.bgWatchID)
 	p.mu.Unlock()
-	if c != nil {
+	if del && c.epMode == epWatch {
 		_ = p.ctl(c, unix.EPOLL_CTL_DEL, 0, 0)
+		c.epMode = epNone
 	}
 }
 
-// readOnce are the events a parked connection and a watch wait for:
-// bytes or the client's close, once.
+// readOnce are the events a parked connection waits for: bytes or the
+// client's close, once.
 const readOnce = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// watchEvents are the events the watch of armed requests waits for: the
+// client's close, edge-triggered (EPOLLERR and EPOLLHUP always come), as
+// nginx keeps its client's socket in epoll with EPOLLRDHUP for the
+// connection's life; not bytes, which every next request brings.
+const watchEvents = unix.EPOLLRDHUP | unix.EPOLLET
 
 // ctl runs epoll_ctl op on c's socket, for events with id, the socket kept
 // from being closed meanwhile.
@@ -249,6 +298,7 @@ func (p *poller) ctl(c *conn, op int, id uint64, events uint32) error {
 	k.c, k.op = c, op
 	k.ev = unix.EpollEvent{Events: events, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
 	k.connErr, k.ctlErr = nil, nil
+	k.calls++
 	err := p.raw.Control(k.onSet)
 	connErr, ctlErr := k.connErr, k.ctlErr
 	k.c = nil // holds no connection between calls

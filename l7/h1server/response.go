@@ -127,9 +127,12 @@ var (
 
 func (w *response) reset(req *http.Request, wantsClose, keepAlive10 bool) {
 	clear(w.header)
-	*w = response{c: w.c, req: req, header: w.header, clen: -1, wantsClose: wantsClose, keepAlive10: keepAlive10,
-		pre: w.pre[:0], out: w.out[:0], bufs: w.bufs, fields: w.fields[:0], trailers: w.trailers[:0],
-		order: w.order[:0]}
+	// Zeroed in place, then set: a literal with fields is built in a
+	// stack temporary (232 bytes, zeroed) and copied over.
+	c, header, pre, out, bufs, fields, trailers, order := w.c, w.header, w.pre[:0], w.out[:0], w.bufs, w.fields[:0], w.trailers[:0], w.order[:0]
+	*w = response{}
+	w.c, w.req, w.header, w.clen, w.wantsClose, w.keepAlive10 = c, req, header, -1, wantsClose, keepAlive10
+	w.pre, w.out, w.bufs, w.fields, w.trailers, w.order = pre, out, bufs, fields, trailers, order
 }
 
 // SetStatusLine sets the text of the next status line written after

@@ -297,7 +297,8 @@ func TestForwarding(t *testing.T) {
 			for _, kv := range tc.hdr {
 				r.Header.Add(kv[0], kv[1])
 			}
-			f := compileGlobal(tc.g).forwarding(nil, r, httpsPortText(tc.httpsPort))
+			var f forwarding
+			compileGlobal(tc.g).forwarding(&f, nil, r, httpsPortText(tc.httpsPort))
 			got := want{f.remoteText, f.scheme, f.port, f.host, f.forwardedFor, f.originalFor, f.originalHost}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)

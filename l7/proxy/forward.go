@@ -430,7 +430,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		removeResponseHops(resp.Header, r.ProtoMajor >= 2) // respheaders.go
 	}
 	h := rec.Header()
-	relayHeader(h, resp.Header, fast != nil)
+	ct := relayHeader(h, resp.Header, fast != nil)
 	absolute := p.responseHeaders(ex, r, h) // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
 	if absolute {
 		rec.absoluteLocation()
@@ -455,7 +455,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	rec.relayFieldOrder(order)
 	enc := p.encodeResponse(rec, r, resp) // compress.go
 	rec.WriteHeader(resp.StatusCode)
-	err := enc.finish(p.copyBody(r, rec, resp, ex, gone))
+	err := enc.finish(p.copyBody(r, rec, resp, ct, ex, gone))
 	ex.timing.done()
 	ex.countBody()
 	if err != nil {
@@ -487,11 +487,11 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 }
 
 // copyBody streams the response body to rec (the response to r) and, once it is read to its
-// end, closes it. A read error is recorded as the request's upstream error
+// end, closes it; ct is resp's Content-Type values (relayHeader's). A read error is recorded as the request's upstream error
 // (unless the client went away); any error means the response is cut and
 // the connection unusable.
-func (p *Proxy) copyBody(r *http.Request, rec *responseRecorder, resp *http.Response, ex *exchange, gone func() bool) error {
-	flush := flushesEachWrite(resp)
+func (p *Proxy) copyBody(r *http.Request, rec *responseRecorder, resp *http.Response, ct []string, ex *exchange, gone func() bool) error {
+	flush := flushesEachWrite(ct, resp.ContentLength)
 	if flush {
 		rec.Flush() // the header now, even if the body is slow to come
 	}
@@ -538,16 +538,17 @@ func (p *Proxy) copyBody(r *http.Request, rec *responseRecorder, resp *http.Resp
 	}
 }
 
-// flushesEachWrite reports whether the response is streamed to the client
+// flushesEachWrite reports whether the response whose Content-Type values
+// are ct and whose ContentLength is length is streamed to the client
 // write by write, as ReverseProxy does: Server-Sent Events, or a body of
 // unknown length.
-func flushesEachWrite(resp *http.Response) bool {
-	if ct := firstValue(resp.Header, "Content-Type"); ct != "" && mayBeEventStream(ct) {
-		if base, _, _ := mime.ParseMediaType(ct); base == "text/event-stream" {
+func flushesEachWrite(ct []string, length int64) bool {
+	if len(ct) > 0 && ct[0] != "" && mayBeEventStream(ct[0]) {
+		if base, _, _ := mime.ParseMediaType(ct[0]); base == "text/event-stream" {
 			return true
 		}
 	}
-	return resp.ContentLength == -1
+	return length == -1
 }
 
 // mayBeEventStream reports whether the media type ct can parse as
@@ -576,9 +577,16 @@ func mayBeEventStream(ct string) bool {
 // are the other fields of nginx's default proxy_hide_header list
 // (nginxHidden): they are hidden from the upstream's fields only, and
 // add-headers or custom-headers may set them.
-func relayHeader(dst, src http.Header, canonical bool) {
+//
+// It returns src's Content-Type values, src["Content-Type"], met on the
+// walk: copyBody asks for them (flushesEachWrite), and src is not changed
+// in between; a lookup cost some 120 instructions under callgrind.
+func relayHeader(dst, src http.Header, canonical bool) (contentType []string) {
 	fresh := len(dst) == 0
 	for k, vv := range src {
+		if k == "Content-Type" {
+			contentType = vv
+		}
 		if k == "Date" || mayBeHidden(k) && nginxHidden(k, canonical) {
 			continue
 		}
@@ -596,6 +604,7 @@ func relayHeader(dst, src http.Header, canonical bool) {
 			dst.Add(k, v)
 		}
 	}
+	return contentType
 }
 
 // firstValue is h.Get(key) for a canonical key: the map indexed by it,
@@ -614,8 +623,13 @@ func firstValue(h http.Header, key string) string {
 // own controls). An upstream's "Content-Length" or "Transfer-Encoding"
 // trailer so never reaches a client that might merge it into the header.
 // nginx's proxy module passes no trailer at all; Weir passes the others
-// (gRPC's status among them).
+// (gRPC's status among them). A response without trailers (nearly every
+// one, and relay asks twice) returns at once: a walk of an empty map is
+// set up all the same (some 45 instructions under callgrind).
 func dropForbiddenTrailers(t http.Header) {
+	if len(t) == 0 {
+		return
+	}
 	for k := range t {
 		switch k {
 		case "Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Length", "Content-Range",

@@ -83,11 +83,11 @@ func rewriteTarget(out *http.Request, ex *exchange) {
 func (ex *exchange) setRewriteVals() *[len(rewriteKeys) + 1]string {
 	f := &ex.fwd
 	vals := &ex.rewriteVals
-	*vals = [len(rewriteKeys) + 1]string{
-		ex.requestID, f.remoteText, f.forwardedFor, f.host, f.port,
-		f.scheme, f.scheme, f.scheme, f.originalFor, f.originalHost,
-		f.originalURI,
-	}
+	// Each set in place: a literal is built in a stack temporary and
+	// copied over.
+	vals[0], vals[1], vals[2], vals[3], vals[4] = ex.requestID, f.remoteText, f.forwardedFor, f.host, f.port
+	vals[5], vals[6], vals[7], vals[8], vals[9] = f.scheme, f.scheme, f.scheme, f.originalFor, f.originalHost
+	vals[10] = f.originalURI
 	return vals
 }
 

@@ -226,7 +226,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := p.liveGlobal()
 	ex.start = time.Now()
 	g.dropInvalidHeaders(r.Header) // invalidheaders.go: before anything reads a header
-	ex.requestID, ex.fwd = requestID(r, !g.Logs.NoRequestID), g.forwarding(w, r, p.httpsPortText)
+	ex.requestID = requestID(r, !g.Logs.NoRequestID)
+	g.forwarding(&ex.fwd, w, r, p.httpsPortText)
 	rec.ResponseWriter = w
 	if p.access != nil {
 		p.access.begin()
@@ -544,7 +545,11 @@ var servedPool = sync.Pool{New: func() any { return new(served) }}
 func (st *served) recycle() {
 	ex := &st.ex
 	bw, br, fast, out, buf := ex.bw, ex.br, ex.fast, ex.spareOut, ex.copyBuf
-	*ex = exchange{bw: bw, br: br, fast: fast, spareOut: out, copyBuf: buf}
+	// Zeroed in place, then the five set: a literal with fields is built
+	// in a stack temporary (1 120 bytes zeroed) and copied over (some 200
+	// instructions more under callgrind).
+	*ex = exchange{}
+	ex.bw, ex.br, ex.fast, ex.spareOut, ex.copyBuf = bw, br, fast, out, buf
 	st.rec = responseRecorder{}
 	servedPool.Put(st)
 }

@@ -309,16 +309,12 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 	}
 	status := a.String(line[len(proto):])
 	fr.noHop = !hop
-	fr.resp = http.Response{
-		Status:        status,
-		StatusCode:    code,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        h,
-		ContentLength: length,
-		Close:         closing,
-	}
+	// Set in place: a literal is built in a stack temporary and copied
+	// over.
+	resp := &fr.resp
+	*resp = http.Response{}
+	resp.Status, resp.StatusCode, resp.Proto, resp.ProtoMajor, resp.ProtoMinor = status, code, "HTTP/1.1", 1, 1
+	resp.Header, resp.ContentLength, resp.Close = h, length, closing
 	return true
 }
 

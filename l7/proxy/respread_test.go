@@ -241,8 +241,8 @@ func BenchmarkRelayHead(b *testing.B) {
 		if !fr.noHop {
 			removeResponseHops(resp.Header, false)
 		}
-		relayHeader(dst, resp.Header, true)
-		if flushesEachWrite(resp) || len(dst) != 2 { // Date not relayed
+		ct := relayHeader(dst, resp.Header, true)
+		if flushesEachWrite(ct, resp.ContentLength) || len(dst) != 2 || len(ct) != 1 || ct[0] != "text/plain" { // Date not relayed
 			b.Fatalf("relayed %v", dst)
 		}
 		clear(dst)
