@@ -79,19 +79,20 @@ type conn struct {
 	bgArmed   bool     // a request's handler runs with its body read: bgTimer, or the Server's firstReads, is to start it
 	bgRunning bool
 	bgByte    [1]byte
-	hijacked  bool          // (not of the background read: here for the layout)
-	bgN       uint8         // bytes the background read read: 0 or 1
-	bgListed  bool          // a request was listed with the Server's firstReads: the next take bgTimer
-	bgDone    chan struct{} // nil until the first background read
-	bgErr     error
+	hijacked  bool  // (not of the background read: here for the layout)
+	bgN       uint8 // bytes the background read read: 0 or 1
+	bgListed  bool  // a request was listed with the Server's firstReads: the next take bgTimer
 	// The poller's watch of armed requests (armed.go): bgWatchID, the
 	// id of the connection's watch registration, kept for its life (0:
 	// none yet); bgWatching, a request is watched now; bgHup, the
 	// registration reported the client's close (or an error) once,
-	// which it does not report again.
-	bgWatchID  uint64
+	// which it does not report again. The two flags sit in the hole
+	// before bgDone.
 	bgWatching bool
 	bgHup      bool
+	bgDone     chan struct{} // nil until the first background read
+	bgErr      error
+	bgWatchID  uint64
 
 	tlsConn *tls.Conn // of a TLS connection; nil: plain
 	werr    error     // the first write error
