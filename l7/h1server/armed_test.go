@@ -384,7 +384,7 @@ func TestArmedWatchEnds(t *testing.T) {
 	waitsOf(t, cfg, waits{sweepEvery: time.Hour, busyGap: time.Hour}) // never parked: no epoll_ctl of its own
 	addr, s := startWith(t, nil, cfg)
 	c, br := dial(t, addr)
-	pl := s.poller.Load()
+	var pl *poller // made by Serve before its first accept: loaded after the first answer
 	ctls := func() int {
 		pl.call.mu.Lock()
 		defer pl.call.mu.Unlock()
@@ -395,6 +395,9 @@ func TestArmedWatchEnds(t *testing.T) {
 		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
 		if st, body := readBody(t, br, p); st != 200 || body != p {
 			t.Fatalf("%s: %d %q", p, st, body)
+		}
+		if pl = s.poller.Load(); pl == nil {
+			t.Fatal("no poller made")
 		}
 		pl.mu.Lock()
 		var watching []*conn
