@@ -384,7 +384,7 @@ func TestArmedWatchEnds(t *testing.T) {
 	waitsOf(t, cfg, waits{sweepEvery: time.Hour, busyGap: time.Hour}) // never parked: no epoll_ctl of its own
 	addr, s := startWith(t, nil, cfg)
 	c, br := dial(t, addr)
-	pl := s.poller.Load()
+	var pl *poller // Serve's, made before its first accept: loaded once a request was answered
 	ctls := func() int {
 		pl.call.mu.Lock()
 		defer pl.call.mu.Unlock()
@@ -395,6 +395,11 @@ func TestArmedWatchEnds(t *testing.T) {
 		io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: a\r\n\r\n")
 		if st, body := readBody(t, br, p); st != 200 || body != p {
 			t.Fatalf("%s: %d %q", p, st, body)
+		}
+		if pl == nil {
+			if pl = s.poller.Load(); pl == nil {
+				t.Fatal("no poller")
+			}
 		}
 		pl.mu.Lock()
 		var watching []*conn
