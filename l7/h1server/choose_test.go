@@ -1,6 +1,7 @@
 package h1server_test
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -103,6 +104,57 @@ func TestUseHTTP2ClearText(t *testing.T) {
 			src.on.Store(true)
 			if got := h1servertest.RawH2(t, addr, h1servertest.H2Request("GET", "a.test", "/"), nil); got.Status != "200" {
 				t.Errorf("h2c with use-http2 on: %+v, want 200", got)
+			}
+		})
+	}
+}
+
+// TestLargeHeadBuffersOverMaxHeaderBytes: with large-client-header-buffers
+// "4 32k" a request head of some 90 KiB, each line under a buffer, is
+// served by Weir's server, as nginx serves it, whatever the http.Server's
+// MaxHeaderBytes (64 KiB on Weir's client-facing servers,
+// proxy.MaxHeaderBytes, a bound meant for HTTP/2 header lists). net/http's
+// server (--http1-server=net) reads an HTTP/1 head up to MaxHeaderBytes
+// plus 4 KiB whatever the guard allows, and answers 431 past it: the
+// README says so, and this pins it.
+func TestLargeHeadBuffersOverMaxHeaderBytes(t *testing.T) {
+	t.Parallel()
+	for _, k := range []h1server.Kind{h1server.KindWeir, h1server.KindNet} {
+		t.Run(string(k), func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := h1guard.New(h1guard.Options{Limits: h1guard.Limits{Buffers: 4, BufferSize: 32 << 10}})
+			srv := &http.Server{Handler: g.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})), MaxHeaderBytes: 64 << 10}
+			s := h1server.ServePlain(k, "http", srv, g, ln, nil, make(chan error, 1))
+			t.Cleanup(func() {
+				drain.Shutdown([]drain.Server{s}, nil, drain.Options{Timeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+				_ = ln.Close()
+			})
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			var head strings.Builder
+			head.WriteString("GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n")
+			for i := range 3 {
+				fmt.Fprintf(&head, "X-Big-%d: %s\r\n", i, strings.Repeat("v", 30000))
+			}
+			head.WriteString("\r\n")
+			if _, err := c.Write([]byte(head.String())); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(c)
+			want := "HTTP/1.1 200 OK\r\n"
+			if k == h1server.KindNet {
+				want = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+			}
+			if !strings.HasPrefix(string(b), want) {
+				t.Errorf("a %d-byte head under large-client-header-buffers 4 32k: %.60q, want %q", head.Len(), b, want)
 			}
 		})
 	}

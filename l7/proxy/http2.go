@@ -31,5 +31,7 @@ func HTTP2Config() *http.HTTP2Config {
 // request's own check of large-client-header-buffers); a key set above
 // 32 KiB in all applies to HTTP/2 up to this bound, which is fixed while
 // the server runs, as HTTP2Config's settings are. Weir's HTTP/1 server
-// applies large-client-header-buffers alone.
+// applies large-client-header-buffers alone; net/http's
+// (--http1-server=net) reads an HTTP/1 head up to this plus 4 KiB too,
+// and answers 431 past it.
 const MaxHeaderBytes = 64 << 10
