@@ -80,7 +80,6 @@ func (s *tunnelSource) useSocket() {
 	_ = s.raw.Control(func(fd uintptr) {
 		s.sock.INQ = h1guard.EnableInq(int(fd))
 	})
-	s.sock.Raw = true // a tunnel's reads never wait (see readSocket)
 }
 
 // relay reads the source and hands what it reads to the sink: at least

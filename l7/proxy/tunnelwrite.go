@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -88,7 +87,7 @@ func (w *progressWriter) writeSocket(fd uintptr) bool {
 		}
 	}
 	for len(w.b) > 0 {
-		n, err := rawWrite(fd, w.b)
+		n, err := unix.Write(int(fd), w.b)
 		if n > 0 {
 			w.n += n
 			w.b = w.b[n:]
@@ -116,17 +115,6 @@ func (w *progressWriter) writeSocket(fd uintptr) bool {
 		return true
 	}
 	return true
-}
-
-// rawWrite writes b to the non-blocking socket fd in a raw system call:
-// it never waits, so the goroutine keeps its P without the runtime's
-// system call transition (entersyscall and exitsyscall).
-func rawWrite(fd uintptr, b []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
 }
 
 // pollsWritable reports whether fd polls writable (or in error: the write
