@@ -33,7 +33,12 @@ func (wouldBlock) Temporary() bool { return true }
 type SocketReader struct {
 	FD int
 	// INQ: TCP_INQ is on for the socket (EnableInq).
-	INQ     bool
+	INQ bool
+	// Raw makes the reads raw system calls, without the runtime's
+	// system call transition (entersyscall and exitsyscall: some 190
+	// instructions a call): the socket is non-blocking, so a read never
+	// waits, and the goroutine keeps its P through it. Default false.
+	Raw     bool
 	drained bool
 }
 
@@ -47,7 +52,7 @@ func EnableInq(fd int) bool {
 // readLeft reads the socket fd, on which TCP_INQ is on, into b: n bytes,
 // and left, the bytes the socket still holds after the read (1 once the
 // peer's FIN is queued and nothing else; -1 when the kernel gave no count).
-func readLeft(fd int, b []byte) (n, left int, err error) {
+func readLeft(fd int, b []byte, raw bool) (n, left int, err error) {
 	// The message lives on this goroutine's stack: the pointers go to the
 	// kernel as uintptrs within the system call (unix.Syscall keeps them
 	// alive), so nothing escapes and nothing is allocated.
@@ -61,7 +66,13 @@ func readLeft(fd int, b []byte) (n, left int, err error) {
 	msg := unix.Msghdr{Iov: &iov, Control: (*byte)(unsafe.Pointer(&ctl))}
 	msg.SetIovlen(1)
 	msg.SetControllen(int(unsafe.Sizeof(ctl)))
-	r, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
+	var r uintptr
+	var e unix.Errno
+	if raw {
+		r, _, e = unix.RawSyscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
+	} else {
+		r, _, e = unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), 0)
+	}
 	if e != 0 {
 		return 0, -1, e
 	}
@@ -102,7 +113,7 @@ func (r *SocketReader) Read(p []byte) (int, error) {
 // read reads the socket into p: n bytes and the bytes left (-1: unknown).
 func (r *SocketReader) read(p []byte) (n, left int, err error) {
 	if r.INQ && len(p) > 0 {
-		return readLeft(r.FD, p)
+		return readLeft(r.FD, p, r.Raw)
 	}
 	// package syscall's Read, as net's: under the race detector a read
 	// orders after the writes it reads.

@@ -146,6 +146,18 @@ func headerLen(b1 byte) int {
 	return n
 }
 
+// payloadLen is the payload length a whole frame header h gives.
+func payloadLen(h []byte) uint64 {
+	switch l := h[1] & 0x7f; l {
+	case 126:
+		return uint64(binary.BigEndian.Uint16(h[2:4]))
+	case 127:
+		return binary.BigEndian.Uint64(h[2:10])
+	default:
+		return uint64(l)
+	}
+}
+
 // advance moves the cursor over b.
 func (c *frameCursor) advance(b []byte) {
 	for len(b) > 0 {
@@ -158,6 +170,16 @@ func (c *frameCursor) advance(b []byte) {
 			}
 			continue
 		}
+		if c.got == 0 && len(b) >= 2 {
+			// A whole header at hand (a message's first bytes, as a
+			// backend writes them): read in place.
+			if n := headerLen(b[1]); len(b) >= n {
+				c.payload = payloadLen(b[:n])
+				c.inBody = c.payload != 0
+				b = b[n:]
+				continue
+			}
+		}
 		need := 2
 		if c.got >= 2 {
 			need = headerLen(c.hdr[1])
@@ -168,14 +190,7 @@ func (c *frameCursor) advance(b []byte) {
 		if c.got < need || c.got < headerLen(c.hdr[1]) {
 			continue // more header to come
 		}
-		switch l := c.hdr[1] & 0x7f; l {
-		case 126:
-			c.payload = uint64(binary.BigEndian.Uint16(c.hdr[2:4]))
-		case 127:
-			c.payload = binary.BigEndian.Uint64(c.hdr[2:10])
-		default:
-			c.payload = uint64(l)
-		}
+		c.payload = payloadLen(c.hdr[:c.got])
 		if c.payload == 0 {
 			c.got = 0
 		} else {

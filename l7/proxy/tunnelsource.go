@@ -80,6 +80,11 @@ func (s *tunnelSource) useSocket() {
 	_ = s.raw.Control(func(fd uintptr) {
 		s.sock.INQ = h1guard.EnableInq(int(fd))
 	})
+	// A tunnel's reads never wait (see readSocket). Its writes keep the
+	// runtime's transition: a loopback write does the receiver's TCP work
+	// too, and sysmon hands the P to another thread while it runs long
+	// (raw writes as well lost messages/s on a contended CPU: a78a878).
+	s.sock.Raw = true
 }
 
 // relay reads the source and hands what it reads to the sink: at least

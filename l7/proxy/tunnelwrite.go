@@ -29,6 +29,10 @@ type progressWriter struct {
 	n   int
 	err error
 	at  int64
+	// waited: the write did not go out at once (the socket was full, or
+	// polled not writable); without a wait, its start's time (tunnel.write
+	// reads it) stands for its end and no write records its own.
+	waited bool
 	// polled makes the next call of fn write only if the socket polls
 	// writable (tunnel.write sets it when it re-arms a deadline that
 	// expired early). The kernel frees room in a socket's buffer without
@@ -59,7 +63,7 @@ func newProgressWriter(t *tunnel, c net.Conn) *progressWriter {
 // write writes b as net.Conn.Write does (all of it, or an error: the
 // deadline's, the socket's) and returns how much went.
 func (w *progressWriter) write(b []byte) (int, error) {
-	w.b, w.n, w.err = b, 0, nil
+	w.b, w.n, w.err, w.waited = b, 0, nil, false
 	err := w.raw.Write(w.fn)
 	n := w.n
 	if err == nil {
@@ -72,11 +76,13 @@ func (w *progressWriter) write(b []byte) (int, error) {
 // writeSocket is syscall.RawConn.Write's function: it writes until all is
 // written, the socket is full (false: the runtime's poller waits until it
 // is writable, or the write deadline) or fails, recording the time of each
-// write that made progress.
+// write that made progress short of the end or after a wait (a write that
+// goes out at once has its start's time, read by tunnel.write).
 func (w *progressWriter) writeSocket(fd uintptr) bool {
 	if w.polled {
 		w.polled = false
 		if !pollsWritable(fd) {
+			w.waited = true
 			return false
 		}
 	}
@@ -85,20 +91,28 @@ func (w *progressWriter) writeSocket(fd uintptr) bool {
 		if n > 0 {
 			w.n += n
 			w.b = w.b[n:]
-			w.at = w.t.touch()
+			if w.waited || len(w.b) > 0 {
+				// Progress short of the end, or after a wait: its time
+				// is the one a send timeout counts from.
+				w.at = w.t.touch()
+			}
+		}
+		if err == nil {
+			if n <= 0 {
+				w.err = syscall.EIO
+				return true
+			}
+			continue
 		}
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
 		case errors.Is(err, unix.EAGAIN):
+			w.waited = true
 			return false
-		case err != nil:
-			w.err = err
-			return true
-		case n <= 0:
-			w.err = syscall.EIO
-			return true
 		}
+		w.err = err
+		return true
 	}
 	return true
 }

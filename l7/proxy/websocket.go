@@ -774,10 +774,17 @@ func (t *tunnel) pump(src *tunnelSource, srcSide string) {
 // write made no progress for the send timeout (sendClient to the client) (or the tunnel was ended
 // meanwhile: end's reason stands). The caller closes the tunnel: write may
 // run inside the source's RawConn.Read, where a Close would wait for it.
+//
+// A write that goes out at once reads the clock once, at its start (the
+// activity: the time of the read whose bytes it writes); one that waits
+// records its progress and its end as well.
 func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int64) string {
 	since := time.Duration(t.touch())
 	send := t.send
-	if dst == t.client {
+	// The side's name says the client is dst, without comparing
+	// interfaces.
+	toClient := dstSide == closeClient
+	if toClient {
 		send = t.sendClient
 		t.writingClient.Store(true)
 		defer t.writingClient.Store(false)
@@ -789,7 +796,7 @@ func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int
 		}
 	}
 	pw := t.toBknd
-	if dst == t.client {
+	if toClient {
 		// The 101 goes through the client's wrappers: h1guard's
 		// (--http1-server=net) learns from it that the connection
 		// switched protocols. headSent is read under toClientMu, as
@@ -810,7 +817,9 @@ func (t *tunnel) write(dst net.Conn, b []byte, dstSide string, count *atomic.Int
 		count.Add(int64(n))
 		b = b[n:]
 		if err == nil {
-			t.touch()
+			if pw == nil || pw.waited {
+				t.touch()
+			}
 			return ""
 		}
 		if t.lazyWrite && errors.Is(err, os.ErrDeadlineExceeded) {
