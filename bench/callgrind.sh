@@ -29,11 +29,22 @@
 # setup, the close): the cost of the bench's `close` scenario; WEIR_CG_CONNS
 # [64] is wrk's connections (fewer: each request waits less behind the
 # others at callgrind's speed, so fewer pass the background read's 10 ms).
+# WEIR_CG_WS=1 (bench/callgrind-ws.sh) counts an echoed WebSocket message
+# instead: the /ws route with the bench's 3600 s timeouts, `wsload -echo` as
+# the backend and `wsload -url` as the load (WEIR_CG_CONNS its connections).
 set -euo pipefail
 bin=$1 out=$2 secs=${3:-10}
 port=${WEIR_CG_PORT:-28080}
 conns=${WEIR_CG_CONNS:-64}
 root=$(cd "$(dirname "$0")/.." && pwd)
+ws=${WEIR_CG_WS:-0}
+svc=bench path=/ timeouts=
+if [ "$ws" = 1 ]; then
+	svc=ws path=/ws
+	timeouts='
+    nginx.ingress.kubernetes.io/proxy-read-timeout: "3600"
+    nginx.ingress.kubernetes.io/proxy-send-timeout: "3600"'
+fi
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -52,12 +63,12 @@ spec: {controller: weir-lb.dev/ingress-controller}
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: bench}
+metadata: {name: $svc}
 spec: {ports: [{name: http, port: 80, targetPort: http}]}
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
-metadata: {name: bench-1, labels: {kubernetes.io/service-name: bench}}
+metadata: {name: $svc-1, labels: {kubernetes.io/service-name: $svc}}
 addressType: IPv4
 ports: [{name: http, port: $((port + 3)), protocol: TCP}]
 endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
@@ -66,32 +77,54 @@ apiVersion: networking.k8s.io/v1
 kind: Ingress
 metadata:
   name: bench
-  annotations: {nginx.ingress.kubernetes.io/ssl-redirect: "false"}
+  annotations:
+    nginx.ingress.kubernetes.io/ssl-redirect: "false"$timeouts
 spec:
   ingressClassName: weir
   rules:
   - host: bench.local
     http:
       paths:
-      - {path: /, pathType: Prefix, backend: {service: {name: bench, port: {number: 80}}}}
+      - {path: $path, pathType: Prefix, backend: {service: {name: $svc, port: {number: 80}}}}
 EOT
-taskset -c 0 "$root/bin/benchtool" backend -listen "127.0.0.1:$((port + 3))" & pids+=($!)
+if [ "$ws" = 1 ]; then
+	taskset -c 0 "$root/bin/wsload" -echo "127.0.0.1:$((port + 3))" > "$tmp/echo.log" 2>&1 & pids+=($!)
+else
+	taskset -c 0 "$root/bin/benchtool" backend -listen "127.0.0.1:$((port + 3))" & pids+=($!)
+fi
 GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$out" \
 	"$bin" --manifests "$tmp" --http-port "$port" --https-port "$((port + 1))" --metrics-port "$((port + 2))" \
 	--bind-address 127.0.0.1 --access-log=false --workers 0 > "$tmp/weir.out" 2> "$tmp/weir.log" & wp=$!
 pids+=($wp)
-url="http://127.0.0.1:$port/bench"
-hdrs=(-H 'Host: bench.local')
-if [ "${WEIR_CG_CLOSE:-0}" = 1 ]; then hdrs+=(-H 'Connection: close'); fi
+if [ "$ws" = 1 ]; then
+	url="ws://127.0.0.1:$port/ws"
+	ready() {
+		[ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: bench.local' -H 'Connection: Upgrade' -H 'Upgrade: websocket' \
+			-H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -m 1 "http://127.0.0.1:$port/ws")" = 101 ]
+	}
+	load() { taskset -c 0 "$root/bin/wsload" -url "$url" -host bench.local -conns "$conns" -size 1024 -duration "$1"; }
+	count() { tr ' ' '\n' <<< "$1" | awk -F= '$1 == "messages" {print $2}'; }
+	unit=message
+else
+	url="http://127.0.0.1:$port/bench"
+	hdrs=(-H 'Host: bench.local')
+	if [ "${WEIR_CG_CLOSE:-0}" = 1 ]; then hdrs+=(-H 'Connection: close'); fi
+	ready() { curl -s -o /dev/null -H 'Host: bench.local' "$url"; }
+	load() { taskset -c 0 wrk -t1 -c"$conns" -d"$1" "${hdrs[@]}" "$url"; }
+	count() { awk '/requests in/{print $1}' <<< "$1"; }
+	unit=request
+fi
 for _ in $(seq 600); do # up to 2 minutes: Weir starts slowly under callgrind
-	curl -s -o /dev/null -H 'Host: bench.local' "$url" && break
+	ready && break
 	sleep 0.2
 done
-taskset -c 0 wrk -t1 -c"$conns" -d3s "${hdrs[@]}" "$url" > /dev/null
+load 3s > /dev/null
 callgrind_control -z "$wp" > /dev/null
-res=$(taskset -c 0 wrk -t1 -c"$conns" -d"${secs}s" "${hdrs[@]}" "$url")
+res=$(load "${secs}s")
 callgrind_control -d "$wp" > /dev/null
-reqs=$(awk '/requests in/{print $1}' <<< "$res")
+n=$(count "$res")
 dump=$(ls -S "$out"* | head -1)
 ir=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",", "", $1); print $1}')
-echo "requests $reqs instructions $ir per-request $((ir / reqs)) dump $dump"
+extra=
+if [ "$ws" = 1 ]; then extra=" ($res)"; fi # wsload's own figures
+echo "${unit}s $n instructions $ir per-$unit $((ir / n)) dump $dump$extra"
