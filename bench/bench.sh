@@ -48,7 +48,11 @@
 #                     run of BENCH_SYSCALLS_DURATION [3s] with the proxy's
 #                     system calls counted (strace -f -c -p, or perf stat -e
 #                     raw_syscalls:sys_enter,context-switches -p), reported
-#                     per request                                         []
+#                     per request; and/or record: the run sampled by perf
+#                     record -e cpu-clock -p (kernel and user), its top
+#                     objects and symbols written to BENCH_LOGDIR/profile-
+#                     TARGET-SCENARIO-ROW-ROUND.txt (perf report --sort dso,
+#                     then --sort dso,sym)                                []
 #   BENCH_RESULTS     where the Markdown goes                     [<repo>/bench/results]
 #   BENCH_LOGDIR      where access logs go (a file system, never a terminal) [a temporary folder]
 #   BENCH_INSTALL     0: never apt-get install what is missing     [1]
@@ -103,7 +107,7 @@ for t in $TARGETS; do
 	[[ " weir nginx haproxy floor-goroutine floor-epoll floor-uring " == *" $t "* ]] || die "BENCH_TARGETS: unknown target $t"
 done
 for c in $SYSCALLS; do
-	[[ " strace perf " == *" $c "* ]] || die "BENCH_SYSCALLS: unknown counter $c (want strace, perf or both)"
+	[[ " strace perf record " == *" $c "* ]] || die "BENCH_SYSCALLS: unknown counter $c (want strace, perf or record)"
 done
 [[ $(seconds "$SYSCALLS_DURATION") =~ ^[0-9]+$ ]] || die "BENCH_SYSCALLS_DURATION=$SYSCALLS_DURATION: want Ns or Nm"
 scenario() { [[ " $SCENARIOS " == *" $1 "* ]]; }
@@ -120,7 +124,7 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v taskset >/dev/null || missing+=(util-linux)
 [[ " $SYSCALLS " != *" strace "* ]] || command -v strace >/dev/null || missing+=(strace)
-[[ " $SYSCALLS " != *" perf "* ]] || command -v perf >/dev/null || missing+=(linux-perf)
+[[ " $SYSCALLS " != *" perf "* && " $SYSCALLS " != *" record "* ]] || command -v perf >/dev/null || missing+=(linux-perf)
 if ((${#missing[@]})) && [[ $(id -u) == 0 && ${BENCH_INSTALL:-1} != 0 ]]; then
 	echo "$BENCH_PROG: installing ${missing[*]} with apt-get" >&2
 	# Debian's maintainer scripts would start nginx and haproxy as services
@@ -140,7 +144,8 @@ command -v wrk >/dev/null || die "wrk is missing: apt-get install wrk (as root, 
 command -v openssl >/dev/null || die "openssl is missing: apt-get install openssl"
 command -v taskset >/dev/null || die "taskset is missing: apt-get install util-linux"
 for c in $SYSCALLS; do
-	command -v "$c" >/dev/null || die "BENCH_SYSCALLS=$c: $c is missing (apt-get install ${c/perf/linux-perf})"
+	t=${c/record/perf}
+	command -v "$t" >/dev/null || die "BENCH_SYSCALLS=$c: $t is missing (apt-get install ${t/perf/linux-perf})"
 done
 if want nginx && [[ ! -x $NGINX ]]; then
 	echo "$BENCH_PROG: nginx is missing (apt-get install nginx, as root make bench installs it): skipping nginx" >&2
@@ -566,6 +571,8 @@ count_syscalls() {
 		rm -f "$out"
 		if [[ $c == strace ]]; then
 			strace -f -c -q -o "$out" $(printf -- '-p %s ' "$@") &
+		elif [[ $c == record ]]; then
+			perf record -q -e cpu-clock -o "$TMP/perf.data" -p "$(IFS=,; echo "$*")" 2>/dev/null &
 		else
 			perf stat -x, -e raw_syscalls:sys_enter,context-switches -o "$out" -p "$(IFS=,; echo "$*")" &
 		fi
@@ -575,6 +582,15 @@ count_syscalls() {
 		figs=$(run_load "$sc" "$row" "$t" "$SYSCALLS_DURATION")
 		stop_pid "$cpid" INT
 		reqs=$(sed -n 's/.*requests=\([0-9]*\).*/\1/p' <<<"$figs")
+		if [[ $c == record ]]; then
+			{
+				echo "# $t $sc $row round $round: $figs" # round: measure's
+				perf report -i "$TMP/perf.data" --stdio --no-children --sort dso 2>/dev/null
+				perf report -i "$TMP/perf.data" --stdio --no-children --sort dso,sym 2>/dev/null
+			} >"$LOGDIR/profile-$t-$sc-$row-$round.txt"
+			rm -f "$TMP/perf.data"
+			continue
+		fi
 		[[ ${reqs:-0} != 0 && -s $out ]] || { echo "$BENCH_PROG: warning: $c counted nothing for $t" >&2; continue; }
 		if [[ $c == strace ]]; then
 			# % time, seconds, usecs/call, calls, [errors,] syscall
