@@ -475,7 +475,7 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 		}
 	}
 	observeUpstream(ex) // balance.go
-	duration := time.Since(ex.start)
+	duration := ex.duration()
 	if err, reason := ex.failure(); err != nil {
 		p.logUpstreamError(r, ex, status, reason, err)
 		if p.metrics != nil {
@@ -507,6 +507,17 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	} else {
 		ex.dropBuffers()
 	}
+}
+
+// duration returns the time since the request's start: endRead's
+// reading, as nginx's $request_time and $upstream_response_time come
+// from the same cached time when the response's last bytes end the
+// request, or the clock's.
+func (ex *exchange) duration() time.Duration {
+	if t := &ex.timing; ex.endRead && t.response >= 0 {
+		return t.off + t.response
+	}
+	return time.Since(ex.start)
 }
 
 // dropBuffers returns the exchange's writer, reader, response parse,
@@ -675,6 +686,11 @@ type exchange struct {
 	// doneNotifier whose clientGone never started; finish then recycles it.
 	// hold is set for good once any of that does not hold.
 	recyclable, hold bool
+	// endRead is set when the request's end is its last attempt's
+	// response read whole (upstreamTiming.done's reading), after which
+	// nothing that may wait came (exchange): duration needs no read of the
+	// clock of its own.
+	endRead bool
 	// conn backs the upstream connection of the request's first attempt
 	// (forward.go): connUsed once taken, later attempts allocate theirs.
 	conn     upstreamConn
