@@ -678,7 +678,7 @@ func (w *response) sendHead(done bool) {
 	b, i := w.appendFields(b, 0, rankOf[fieldServer], dropped, true)
 	if !sc.date {
 		b = append(b, "Date: "...)
-		b = appendDate(b, time.Now())
+		b = appendDateNow(b)
 		b = append(b, "\r\n"...)
 	}
 	b, i = w.appendFields(b, i, rankOf[fieldContentType], dropped, true)
@@ -958,6 +958,10 @@ func bodyAllowed(code int) bool {
 type httpDate struct {
 	sec int64
 	b   [len(http.TimeFormat)]byte
+	// from and until are the second on monoNow's clock, when
+	// appendDateNow read it: [from, until); both 0 when appendDate made
+	// it of a time given.
+	from, until time.Duration
 }
 
 // dateCache is the Date of the second last formatted: a response formats
@@ -970,8 +974,29 @@ func appendDate(b []byte, now time.Time) []byte {
 	if d := dateCache.Load(); d != nil && d.sec == sec {
 		return append(b, d.b[:]...)
 	}
-	d := &httpDate{sec: sec}
+	return append(b, cacheDate(now, 0, 0).b[:]...)
+}
+
+// appendDateNow appends the time now as an HTTP Date value: within the
+// cached second, told by one read of the monotonic clock, where
+// time.Now's reads the wall clock too (nginx's Date is its cached time,
+// read once per event-loop wake). A step of the wall clock shows from
+// the next second on.
+func appendDateNow(b []byte) []byte {
+	m := monoNow()
+	if d := dateCache.Load(); d != nil && m >= d.from && m < d.until {
+		return append(b, d.b[:]...)
+	}
+	now := time.Now()
+	from := now.Sub(monoBase) - time.Duration(now.Nanosecond())
+	return append(b, cacheDate(now, from, from+time.Second).b[:]...)
+}
+
+// cacheDate formats now's second into dateCache, as the second
+// [from, until) of monoNow's clock, and returns it.
+func cacheDate(now time.Time, from, until time.Duration) *httpDate {
+	d := &httpDate{sec: now.Unix(), from: from, until: until}
 	now.UTC().AppendFormat(d.b[:0], http.TimeFormat)
 	dateCache.Store(d)
-	return append(b, d.b[:]...)
+	return d
 }
