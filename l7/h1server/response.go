@@ -482,6 +482,14 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // (http.ResponseController).
 func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
 
+// Started returns the request's start as the Server read the clock at
+// the wake that found its head's first bytes (time.Now's, with its
+// monotonic reading), as nginx's $request_time counts from the time it
+// cached at that wake; zero when the Server read none for it (the
+// connection's first request, one that came behind another, or any not
+// read armed): the handler reads the clock itself.
+func (w *response) Started() time.Time { return w.c.armed.start }
+
 // PeerAddr returns parse(remote), for the request's RemoteAddr as the
 // handler reads it (a client address's text and its parse, say): for the
 // connection's address, computed once per connection. parse must depend on

@@ -224,7 +224,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := servedPool.Get().(*served)
 	ex, rec := &st.ex, &st.rec
 	g := p.liveGlobal()
-	ex.start = time.Now()
+	ex.start = requestStart(w)
 	g.dropInvalidHeaders(r.Header) // invalidheaders.go: before anything reads a header
 	ex.requestID = requestID(r, !g.Logs.NoRequestID)
 	g.forwarding(&ex.fwd, w, r, p.httpsPortText)
@@ -455,6 +455,21 @@ func continueBodiless(rec *responseRecorder, r *http.Request) {
 	clear(h)
 	rec.WriteHeader(http.StatusContinue)
 	copyHeader(h, own)
+}
+
+// starter is l7/h1server's response writer, which may have read the
+// clock as the request's first bytes came (h1server's Started).
+type starter interface{ Started() time.Time }
+
+// requestStart returns the request's start: its server's reading when
+// it made one for it (a clock read fewer), the time now otherwise.
+func requestStart(w http.ResponseWriter) time.Time {
+	if s, ok := w.(starter); ok {
+		if t := s.Started(); !t.IsZero() {
+			return t
+		}
+	}
+	return time.Now()
 }
 
 // finish logs and counts the request. It runs deferred, also when
