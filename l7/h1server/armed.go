@@ -377,5 +377,6 @@ var monoBase = time.Now()
 
 // monoNow returns the time since monoBase on the monotonic clock, never 0:
 // one clock read where time.Now makes two (the wall clock too), for the
-// waits that only an interval is taken of.
+// waits that only an interval is taken of, and for telling whether the
+// Date cached is still the second now (appendDateNow).
 func monoNow() time.Duration { return max(time.Since(monoBase), 1) }
