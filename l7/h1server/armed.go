@@ -73,7 +73,12 @@ type armedRun struct {
 	// armed once its first bytes came; zero: none.
 	deadline time.Time
 	active   bool // the head's first bytes were seen (StateActive)
-	linger   bool // an answer before a close wants its lingering read
+	// start is the request's start, the clock read at the wake that
+	// found its head's first bytes (Started); zero when they were there
+	// without a wake (the connection's first step, a head queued behind
+	// the last).
+	start  time.Time
+	linger bool // an answer before a close wants its lingering read
 }
 
 // armable reports whether c's next requests may be read armed: a plain
@@ -103,7 +108,7 @@ func (c *conn) readArmed() bool {
 	if a.fn == nil {
 		a.fn = c.session.step // made once per session, which serves many connections
 	}
-	a.res, a.waitAt, a.deadline, a.active = armedEnd, 0, time.Time{}, false
+	a.res, a.waitAt, a.deadline, a.active, a.start = armedEnd, 0, time.Time{}, false, time.Time{}
 	if !c.inqTried {
 		c.inqTried = true
 		_ = c.idle.raw.Control(func(fd uintptr) { c.inq = h1guard.EnableInq(int(fd)) })
@@ -119,6 +124,9 @@ func (c *conn) readArmed() bool {
 	c.armedNow = true
 	err := c.idle.raw.Read(a.fn)
 	c.armedNow = false
+	if a.res != armedHead {
+		a.start = time.Time{} // no request of its own to serve outside
+	}
 	if c.tlsConn != nil {
 		c.idle.armer.Arm(nil)
 	}
@@ -162,9 +170,13 @@ func (s *session) step(fd uintptr) bool { return s.resp.c.step(fd) }
 func (c *conn) step(fd uintptr) bool {
 	a := &c.armed
 	a.sock.FD = int(fd)
+	var wake time.Time
 	if a.waitAt != 0 {
 		a.sock.Woke()
-		c.busy = monoNow()-a.waitAt < c.srv.busyGap
+		// Both clocks: the wall clock's too for the request this wake may
+		// start (Started), whose handler then reads neither.
+		wake = time.Now()
+		c.busy = wake.Sub(monoBase)-a.waitAt < c.srv.busyGap
 		a.waitAt = 0
 		c.endWait(a.deadline) // moved or not, the socket won
 	}
@@ -172,7 +184,7 @@ func (c *conn) step(fd uintptr) bool {
 	for {
 		if c.R < c.W {
 			if !a.active {
-				a.active = true
+				a.active, a.start, wake = true, wake, time.Time{}
 				c.setState(http.StateActive)
 			}
 			done, err := c.parser.Feed(c.Buf[c.R:c.W])
@@ -365,5 +377,6 @@ var monoBase = time.Now()
 
 // monoNow returns the time since monoBase on the monotonic clock, never 0:
 // one clock read where time.Now makes two (the wall clock too), for the
-// waits that only an interval is taken of.
+// waits that only an interval is taken of, and for telling whether the
+// Date cached is still the second now (appendDateNow).
 func monoNow() time.Duration { return max(time.Since(monoBase), 1) }

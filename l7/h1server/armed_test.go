@@ -547,3 +547,59 @@ func testArmedWatchPark(t *testing.T, tlsOn bool) {
 		t.Errorf("%d requests served armed, want 5 (all but each connection's first)", n)
 	}
 }
+
+// TestArmedStarted: a request read armed after a wake has its start
+// (Started) from that wake: a time with a monotonic reading between the
+// client's write and the handler; the connection's first request and one
+// queued behind another in the same write have none (zero), and the
+// handler reads the clock itself.
+func TestArmedStarted(t *testing.T) {
+	transports(t, func(t *testing.T, tlsOn bool) {
+		type seen struct {
+			start, in time.Time
+		}
+		got := make(chan seen, 4)
+		cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, _ := w.(interface{ Started() time.Time })
+			if s == nil {
+				t.Errorf("%T has no Started", w)
+				return
+			}
+			got <- seen{s.Started(), time.Now()}
+		})}
+		c, br := armedDial(t, cfg, tlsOn)
+		get := func(n int, what string) []seen {
+			t.Helper()
+			io.WriteString(c, strings.Repeat("GET / HTTP/1.1\r\nHost: a\r\n\r\n", n))
+			var ss []seen
+			for range n {
+				if st, _ := readBody(t, br, what); st != 200 {
+					t.Fatalf("%s: status %d", what, st)
+				}
+				ss = append(ss, <-got)
+			}
+			return ss
+		}
+		if s := get(1, "first"); !s[0].start.IsZero() {
+			t.Errorf("first request: Started %v, want zero", s[0].start)
+		}
+		// Until a request arrives while the server waits (its head's
+		// first bytes then come with a wake), a few tries.
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			before := time.Now()
+			s := get(1, "after a wait")[0]
+			if !s.start.IsZero() {
+				if s.start.Before(before) || s.start.After(s.in) || s.start.Round(0) == s.start {
+					t.Errorf("Started %v: want a monotonic time within [%v, %v]", s.start, before, s.in)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no request read after a wake had a Started")
+			}
+		}
+		if s := get(2, "burst"); !s[1].start.IsZero() {
+			t.Errorf("request queued behind another: Started %v, want zero", s[1].start)
+		}
+	})
+}

@@ -704,6 +704,7 @@ func (c *conn) serveRequest() bool {
 	}
 	w.req = r
 	c.srv.cfg.Handler.ServeHTTP(w, r)
+	c.armed.start = time.Time{} // the next request's is its own wake's
 	if c.body.given {
 		c.body.mu.Lock()
 		c.body.held = !c.body.eof // session.go

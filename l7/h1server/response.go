@@ -482,6 +482,14 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // (http.ResponseController).
 func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
 
+// Started returns the request's start as the Server read the clock at
+// the wake that found its head's first bytes (time.Now's, with its
+// monotonic reading), as nginx's $request_time counts from the time it
+// cached at that wake; zero when the Server read none for it (the
+// connection's first request, one that came behind another, or any not
+// read armed): the handler reads the clock itself.
+func (w *response) Started() time.Time { return w.c.armed.start }
+
 // PeerAddr returns parse(remote), for the request's RemoteAddr as the
 // handler reads it (a client address's text and its parse, say): for the
 // connection's address, computed once per connection. parse must depend on
@@ -678,7 +686,7 @@ func (w *response) sendHead(done bool) {
 	b, i := w.appendFields(b, 0, rankOf[fieldServer], dropped, true)
 	if !sc.date {
 		b = append(b, "Date: "...)
-		b = appendDate(b, time.Now())
+		b = appendDateNow(b)
 		b = append(b, "\r\n"...)
 	}
 	b, i = w.appendFields(b, i, rankOf[fieldContentType], dropped, true)
@@ -958,6 +966,10 @@ func bodyAllowed(code int) bool {
 type httpDate struct {
 	sec int64
 	b   [len(http.TimeFormat)]byte
+	// from and until are the second on monoNow's clock, when
+	// appendDateNow read it: [from, until); both 0 when appendDate made
+	// it of a time given.
+	from, until time.Duration
 }
 
 // dateCache is the Date of the second last formatted: a response formats
@@ -970,8 +982,29 @@ func appendDate(b []byte, now time.Time) []byte {
 	if d := dateCache.Load(); d != nil && d.sec == sec {
 		return append(b, d.b[:]...)
 	}
-	d := &httpDate{sec: sec}
+	return append(b, cacheDate(now, 0, 0).b[:]...)
+}
+
+// appendDateNow appends the time now as an HTTP Date value: within the
+// cached second, told by one read of the monotonic clock, where
+// time.Now's reads the wall clock too (nginx's Date is its cached time,
+// read once per event-loop wake). A step of the wall clock shows from
+// the next second on.
+func appendDateNow(b []byte) []byte {
+	m := monoNow()
+	if d := dateCache.Load(); d != nil && m >= d.from && m < d.until {
+		return append(b, d.b[:]...)
+	}
+	now := time.Now()
+	from := now.Sub(monoBase) - time.Duration(now.Nanosecond())
+	return append(b, cacheDate(now, from, from+time.Second).b[:]...)
+}
+
+// cacheDate formats now's second into dateCache, as the second
+// [from, until) of monoNow's clock, and returns it.
+func cacheDate(now time.Time, from, until time.Duration) *httpDate {
+	d := &httpDate{sec: now.Unix(), from: from, until: until}
 	now.UTC().AppendFormat(d.b[:0], http.TimeFormat)
 	dateCache.Store(d)
-	return append(b, d.b[:]...)
+	return d
 }

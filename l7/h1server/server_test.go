@@ -599,6 +599,31 @@ func TestAppendDate(t *testing.T) {
 	}
 }
 
+// TestAppendDateNow: appendDateNow is the Date of the time now, whichever
+// second the cache held before: one of appendDate's of another time, its
+// own of the second before (a monotonic reading an hour back), or none.
+func TestAppendDateNow(t *testing.T) {
+	for _, prev := range []time.Time{{}, time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC), time.Now().Add(-time.Hour), time.Now()} {
+		switch {
+		case prev.IsZero():
+			dateCache.Store(nil)
+		case prev.Round(0) != prev: // a monotonic reading: as appendDateNow caches it
+			from := prev.Sub(monoBase) - time.Duration(prev.Nanosecond())
+			cacheDate(prev, from, from+time.Second)
+		default:
+			appendDate(nil, prev)
+		}
+		for range 3 {
+			before := time.Now().Unix()
+			got := string(appendDateNow(nil))
+			after := time.Now().Unix()
+			if got != time.Unix(before, 0).UTC().Format(http.TimeFormat) && got != time.Unix(after, 0).UTC().Format(http.TimeFormat) {
+				t.Fatalf("after %v: appendDateNow = %q, not a second within [%d, %d]", prev, got, before, after)
+			}
+		}
+	}
+}
+
 // TestUnreadBodyAfterResponse: a handler that answers without reading the
 // body gets its answer to the client at once, while the client has not
 // sent the body yet (the server held it back until the body came, for as

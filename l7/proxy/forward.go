@@ -153,6 +153,7 @@ func (p *Proxy) attempt(rec *responseRecorder, r *http.Request, out *http.Reques
 		ex.timing.connected(reused)
 		uc := ex.upstreamConn(c)
 		uc.key, uc.served, uc.probe, uc.born = key, served, probe, born
+		uc.at, uc.fresh = ex.timing.off+max(ex.timing.connect, 0), !ex.start.IsZero()
 		uc.headerLimit = ex.route.Backend.Proxy.Upstream.HeaderLimit()
 		retry, fail := p.exchange(rec, r, out, ex, uc, body, reused, next)
 		if !retry {
@@ -378,6 +379,7 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 		copyHeader(h, own)
 	}
 	ex.timing.headerRead()
+	uc.at, uc.fresh = ex.timing.off+ex.timing.header, !ex.start.IsZero() // copyBody's first deadline
 	uc.startBody()
 	if fail := statusFailure(resp, ex, next); fail != nil {
 		return false, fail // the connection is closed, its response unread
@@ -394,6 +396,10 @@ func (p *Proxy) exchange(rec *responseRecorder, r *http.Request, out *http.Reque
 	if !relayed {
 		return false, nil
 	}
+	// The response's end (done) is the request's: what follows until
+	// finish waits for nothing (trailers are flushed to the client after
+	// it; a request body's reader may be waited for at its detach).
+	ex.endRead = body == nil && len(resp.Trailer) == 0
 	reusable = !early && !http10 && !resp.Close && uc.br.Buffered() == 0 && uc.finish()
 	return false, nil
 }
@@ -492,6 +498,10 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 // the connection unusable.
 func (p *Proxy) copyBody(r *http.Request, rec *responseRecorder, resp *http.Response, ct []string, ex *exchange, gone func() bool) error {
 	flush := flushesEachWrite(ct, resp.ContentLength)
+	// The header's reading dates the first write's deadline while nothing
+	// waited since: no write to the client, no read of the upstream
+	// (the body came with the header: upstreamConn.fresh).
+	fromHeader := ex.bodyConn != nil && !flush
 	if flush {
 		rec.Flush() // the header now, even if the body is slow to come
 	}
@@ -509,7 +519,12 @@ func (p *Proxy) copyBody(r *http.Request, rec *responseRecorder, resp *http.Resp
 		if n > 0 {
 			// nginx's send_timeout: a client that takes no data for this
 			// long loses the response.
-			_ = ctl.SetWriteDeadline(deadlineFrom(ex.start, p.clientSend))
+			if fromHeader && ex.bodyConn.fresh {
+				_ = ctl.SetWriteDeadline(ex.start.Add(ex.bodyConn.at + p.clientSend))
+			} else {
+				_ = ctl.SetWriteDeadline(deadlineFrom(ex.start, p.clientSend))
+			}
+			fromHeader = false
 			if werr := bw.write(rec, ctl, buf[:n]); werr != nil {
 				// No Close: it would read the rest of the body first.
 				return werr
@@ -763,6 +778,14 @@ type upstreamConn struct {
 	born     time.Time // when it was dialled (upstream-keepalive-time)
 	probe    *peeker   // its peeker in the pool; nil: none yet
 	ref      time.Time // the exchange's start, for nowFrom
+	// at is the offset from ref of the attempt's last clock reading (its
+	// start, after a dial its connection's, then its response header's),
+	// fresh until the connection is read or written another way than
+	// writeAndWait's: startHeader's deadline, and copyBody's first, are
+	// then at's, with no read of their own (a few microseconds early, as
+	// nginx's timers from its cached time).
+	at    time.Duration
+	fresh bool
 	// headerLimit bounds the bytes read before the response header is
 	// whole (proxy-buffer-size).
 	headerLimit int64
@@ -836,6 +859,7 @@ func (c *upstreamConn) Write(b []byte) (int, error) {
 		}
 		sent, b = n, b[n:]
 	}
+	c.fresh = false
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.to.send))
 	if c.gone.Load() {
 		return sent, errClientGone
@@ -862,6 +886,7 @@ func (ex *exchange) countBody() {
 }
 
 func (c *upstreamConn) Read(b []byte) (int, error) {
+	c.fresh = false
 	if c.perRead {
 		c.forgetReadDeadline()
 		_ = c.Conn.SetReadDeadline(time.Now().Add(c.to.read))
@@ -884,7 +909,12 @@ func (c *upstreamConn) startHeader() {
 		c.headerArmed = false
 		return
 	}
-	t := deadlineFrom(c.ref, c.to.read)
+	var t time.Time
+	if c.fresh {
+		t = c.ref.Add(c.at + c.to.read)
+	} else {
+		t = deadlineFrom(c.ref, c.to.read)
+	}
 	if p := c.probe; p != nil {
 		// The deadline the last request's header set stays if this one
 		// is less than lazyReadDeadline after it (as h1server's write

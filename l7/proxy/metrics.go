@@ -252,12 +252,18 @@ func (m *metrics) observe(r *http.Request, ex *exchange, status int, reqLen, sen
 type upstreamTiming struct {
 	start                     time.Time
 	connect, header, response time.Duration
+	// off is start's offset from the exchange's start (begin's ref): with
+	// connect, header and response, the attempt's clock readings as
+	// offsets, from which a deadline due after one of them needs no read
+	// of its own.
+	off time.Duration
 }
 
 // begin starts the timing of an attempt of the exchange that started at
-// ref.
+// ref (readFrom).
 func (t *upstreamTiming) begin(ref time.Time) {
-	*t = upstreamTiming{start: nowFrom(ref), connect: -1, header: -1, response: -1}
+	*t = upstreamTiming{connect: -1, header: -1, response: -1}
+	t.start, t.off = readFrom(ref)
 }
 
 // nowFrom returns the time now as ref plus the monotonic time since ref:
@@ -265,10 +271,18 @@ func (t *upstreamTiming) begin(ref time.Time) {
 // read of the clock instead of two (the wall clock's and the monotonic
 // one's). ref must hold a monotonic reading, as time.Now's does.
 func nowFrom(ref time.Time) time.Time {
+	now, _ := readFrom(ref)
+	return now
+}
+
+// readFrom returns nowFrom(ref) and its offset from ref; with a zero ref,
+// time.Now and 0.
+func readFrom(ref time.Time) (time.Time, time.Duration) {
 	if ref.IsZero() {
-		return time.Now()
+		return time.Now(), 0
 	}
-	return ref.Add(time.Since(ref))
+	d := time.Since(ref)
+	return ref.Add(d), d
 }
 
 // deadlineFrom returns nowFrom(ref).Add(d), a timeout's deadline, with one

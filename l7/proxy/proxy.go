@@ -224,7 +224,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := servedPool.Get().(*served)
 	ex, rec := &st.ex, &st.rec
 	g := p.liveGlobal()
-	ex.start = time.Now()
+	ex.start = requestStart(w)
 	g.dropInvalidHeaders(r.Header) // invalidheaders.go: before anything reads a header
 	ex.requestID = requestID(r, !g.Logs.NoRequestID)
 	g.forwarding(&ex.fwd, w, r, p.httpsPortText)
@@ -457,6 +457,21 @@ func continueBodiless(rec *responseRecorder, r *http.Request) {
 	copyHeader(h, own)
 }
 
+// starter is l7/h1server's response writer, which may have read the
+// clock as the request's first bytes came (h1server's Started).
+type starter interface{ Started() time.Time }
+
+// requestStart returns the request's start: its server's reading when
+// it made one for it (a clock read fewer), the time now otherwise.
+func requestStart(w http.ResponseWriter) time.Time {
+	if s, ok := w.(starter); ok {
+		if t := s.Started(); !t.IsZero() {
+			return t
+		}
+	}
+	return time.Now()
+}
+
 // finish logs and counts the request. It runs deferred, also when
 // forwarding aborts the response (panic http.ErrAbortHandler), which it
 // re-raises after recording.
@@ -475,7 +490,7 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 		}
 	}
 	observeUpstream(ex) // balance.go
-	duration := time.Since(ex.start)
+	duration := ex.duration()
 	if err, reason := ex.failure(); err != nil {
 		p.logUpstreamError(r, ex, status, reason, err)
 		if p.metrics != nil {
@@ -507,6 +522,17 @@ func (p *Proxy) finish(st *served, r *http.Request) {
 	} else {
 		ex.dropBuffers()
 	}
+}
+
+// duration returns the time since the request's start: endRead's
+// reading, as nginx's $request_time and $upstream_response_time come
+// from the same cached time when the response's last bytes end the
+// request, or the clock's.
+func (ex *exchange) duration() time.Duration {
+	if t := &ex.timing; ex.endRead && t.response >= 0 {
+		return t.off + t.response
+	}
+	return time.Since(ex.start)
 }
 
 // dropBuffers returns the exchange's writer, reader, response parse,
@@ -675,6 +701,11 @@ type exchange struct {
 	// doneNotifier whose clientGone never started; finish then recycles it.
 	// hold is set for good once any of that does not hold.
 	recyclable, hold bool
+	// endRead is set when the request's end is its last attempt's
+	// response read whole (upstreamTiming.done's reading), after which
+	// nothing that may wait came (exchange): duration needs no read of the
+	// clock of its own.
+	endRead bool
 	// conn backs the upstream connection of the request's first attempt
 	// (forward.go): connUsed once taken, later attempts allocate theirs.
 	conn     upstreamConn
