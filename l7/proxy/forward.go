@@ -419,7 +419,8 @@ func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attempt
 // when readResponse parsed it itself, nil else: every field name of such a
 // response is canonical by construction (plainField), so that relayHeader
 // need not check each again, and its parse noted whether it has
-// hop-by-hop fields to remove (noHop). order is resp's fields in the
+// hop-by-hop fields to remove (noHop) and whether its lines are its
+// header (listed: relayFields walks them instead of the map). order is resp's fields in the
 // order they came and as they were spelled (fastResponse.order; nil for
 // an HTTP/2 upstream's), which the client gets them in, as from nginx.
 func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Response, ex *exchange, gone func() bool, fast *fastResponse, order []h1server.FieldName) bool {
@@ -430,7 +431,12 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		removeResponseHops(resp.Header, r.ProtoMajor >= 2) // respheaders.go
 	}
 	h := rec.Header()
-	ct := relayHeader(h, resp.Header, fast != nil)
+	var ct []string
+	if fast != nil && fast.listed && len(h) == 0 {
+		ct = relayFields(h, fast.order, fast.vals)
+	} else {
+		ct = relayHeader(h, resp.Header, fast != nil)
+	}
 	absolute := p.responseHeaders(ex, r, h) // hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
 	if absolute {
 		rec.absoluteLocation()
@@ -603,6 +609,25 @@ func relayHeader(dst, src http.Header, canonical bool) (contentType []string) {
 		for _, v := range vv {
 			dst.Add(k, v)
 		}
+	}
+	return contentType
+}
+
+// relayFields is relayHeader for an empty dst and a header of one value
+// each of the names of order, canonical and each once, the values vals
+// (fastResponse.listed): a walk of the two slices, no map iteration;
+// each field dst gets has a value of vals, capped, as the header's own.
+func relayFields(dst http.Header, order []h1server.FieldName, vals []string) (contentType []string) {
+	vals = vals[:len(order)]
+	for i := range order {
+		k, vv := order[i].Name, vals[i:i+1:i+1]
+		if k == "Content-Type" {
+			contentType = vv
+		}
+		if k == "Date" || mayBeHidden(k) && nginxHidden(k, true) {
+			continue
+		}
+		dst[k] = vv
 	}
 	return contentType
 }

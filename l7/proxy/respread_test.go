@@ -212,7 +212,70 @@ func FuzzReadResponse(f *testing.F) {
 				}
 			}
 		}
+		if err == nil && resp == &fr.resp && fr.listed {
+			checkListed(t, raw, fr)
+		}
 	})
+}
+
+// checkListed fails t unless relayFields relays fr, a response its parse
+// listed, as relayHeader relays its header: the same fields, values and
+// Content-Type.
+func checkListed(t testing.TB, raw string, fr *fastResponse) {
+	t.Helper()
+	want, got := make(http.Header), make(http.Header)
+	wantCT := relayHeader(want, fr.resp.Header, true)
+	gotCT := relayFields(got, fr.order, fr.vals)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("%q: relayFields differs from relayHeader (-want +got):\n%s", raw, diff)
+	}
+	if diff := cmp.Diff(wantCT, gotCT); diff != "" {
+		t.Fatalf("%q: relayFields' Content-Type differs from relayHeader's (-want +got):\n%s", raw, diff)
+	}
+}
+
+// TestReadResponseListed: the parse lists a head of distinct names, no
+// hop-by-hop field and a Content-Length as it is relayed, so that relay
+// walks its lines (relayFields) as relayHeader would walk its map; a head
+// with a name twice, a length written with leading zeros (relayed without
+// them), a Connection (deleted on a close) or more than maxScannedNames
+// lines is not listed: relay walks the map.
+func TestReadResponseListed(t *testing.T) {
+	t.Parallel()
+	many := strings.Repeat("X-A: 1\r\n", maxScannedNames)
+	for _, tc := range []struct {
+		fields string
+		want   bool
+	}{
+		{"Content-Type: a\r\nDate: b\r\nContent-Length: 1\r\n", true},
+		{"content-type: a\r\nserver: s\r\nX-Pad: p\r\nx-y: 1\r\nContent-Length: 1\r\n", true},
+		{"Content-Length: 1\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n", false},
+		{"Content-Length: 1\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n", false},
+		{"Content-Length: 0001\r\nContent-Type: a\r\n", false},
+		{"Connection: close\r\nContent-Length: 1\r\n", false},
+		{"Content-Length: 1\r\n" + many, false},
+	} {
+		fr := &fastResponse{header: make(http.Header)}
+		raw := "HTTP/1.1 200 OK\r\n" + tc.fields + "\r\na"
+		resp, err := readResponse(bufio.NewReader(strings.NewReader(raw)), &http.Request{Method: "GET"}, fr)
+		if err != nil || resp != &fr.resp {
+			t.Fatalf("%q: not parsed by readResponse: %v", tc.fields, err)
+		}
+		if fr.listed != tc.want {
+			t.Errorf("%q: listed %v, want %v", tc.fields, fr.listed, tc.want)
+		}
+		if tc.want {
+			checkListed(t, raw, fr)
+			continue
+		}
+		// Not listed: its lines would relay otherwise than its map.
+		want, got := make(http.Header), make(http.Header)
+		relayHeader(want, resp.Header, true)
+		relayFields(got, fr.order, fr.vals)
+		if cmp.Equal(want, got) {
+			t.Errorf("%q: not listed, but its lines relay as its map: the case tests nothing", tc.fields)
+		}
+	}
 }
 
 // BenchmarkRelayHead measures what the proxy does with an upstream's
@@ -241,8 +304,9 @@ func BenchmarkRelayHead(b *testing.B) {
 		if !fr.noHop {
 			removeResponseHops(resp.Header, false)
 		}
-		ct := relayHeader(dst, resp.Header, true)
-		if flushesEachWrite(ct, resp.ContentLength) || len(dst) != 2 || len(ct) != 1 || ct[0] != "text/plain" { // Date not relayed
+		// Listed: relay's choice.
+		ct := relayFields(dst, fr.order, fr.vals)
+		if !fr.listed || flushesEachWrite(ct, resp.ContentLength) || len(dst) != 2 || len(ct) != 1 || ct[0] != "text/plain" { // Date not relayed
 			b.Fatalf("relayed %v", dst)
 		}
 		clear(dst)
