@@ -310,11 +310,16 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // use-gzip (gzip_vary on), such a response gets Vary: Accept-Encoding
 // whether or not the client accepts an encoding. Brotli goes first when the client
 // accepts "br"; gzip needs HTTP/1.1 and a User-Agent not in gzip-disable.
-func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response) *encoder {
+// held and ct are what relay knows of the client's header (heldFields)
+// and its Content-Type values, which with heldKnown are not looked up.
+func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response, held heldFields, ct []string) *encoder {
 	g := p.liveGlobal()
 	h := rec.Header()
-	g.upstreamServerHeader(h, resp.Header)
-	keepUntyped(h)
+	g.upstreamServerHeader(h, resp.Header, held)
+	if held&heldKnown == 0 {
+		ct = h["Content-Type"]
+	}
+	keepUntyped(h, ct)
 	c := &g.compress
 	if !c.gzip && !c.brotli {
 		return nil
@@ -327,9 +332,9 @@ func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *htt
 	if h.Get("Content-Encoding") != "" {
 		return nil
 	}
-	cl, ct := resp.ContentLength, h.Get("Content-Type")
-	gz := c.gzip && (cl < 0 || cl >= int64(c.gzipMin)) && c.gzipTypes.match(ct)
-	br := c.brotli && (cl < 0 || cl >= int64(c.brMin)) && c.brTypes.match(ct)
+	cl, typ := resp.ContentLength, h.Get("Content-Type")
+	gz := c.gzip && (cl < 0 || cl >= int64(c.gzipMin)) && c.gzipTypes.match(typ)
+	br := c.brotli && (cl < 0 || cl >= int64(c.brMin)) && c.brTypes.match(typ)
 	if !gz && !br {
 		return nil
 	}
@@ -425,9 +430,9 @@ func weakenETag(h http.Header) {
 // keeps each in turn; one is written), none when that is empty or there is
 // none. The server gives none a sniffed one: nginx sends such a response
 // untyped (default-type is for nginx's own responses only). A nil value
-// writes no header line.
-func keepUntyped(h http.Header) {
-	v := h["Content-Type"]
+// writes no header line. v is h's Content-Type values, known to the
+// caller.
+func keepUntyped(h http.Header, v []string) {
 	switch {
 	case len(v) == 0 || v[len(v)-1] == "":
 		h["Content-Type"] = nil

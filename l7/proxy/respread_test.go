@@ -220,17 +220,29 @@ func FuzzReadResponse(f *testing.F) {
 
 // checkListed fails t unless relayFields relays fr, a response its parse
 // listed, as relayHeader relays its header: the same fields, values and
-// Content-Type.
+// Content-Type; and unless the fields it reports held (heldFields) are
+// those the header holds.
 func checkListed(t testing.TB, raw string, fr *fastResponse) {
 	t.Helper()
 	want, got := make(http.Header), make(http.Header)
 	wantCT := relayHeader(want, fr.resp.Header, true)
-	gotCT := relayFields(got, fr.order, fr.vals)
+	gotCT, held := relayFields(got, fr.order, fr.vals)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("%q: relayFields differs from relayHeader (-want +got):\n%s", raw, diff)
 	}
 	if diff := cmp.Diff(wantCT, gotCT); diff != "" {
 		t.Fatalf("%q: relayFields' Content-Type differs from relayHeader's (-want +got):\n%s", raw, diff)
+	}
+	if diff := cmp.Diff(want["Content-Type"], gotCT); diff != "" {
+		t.Fatalf("%q: relayFields' Content-Type is not the header's (-want +got):\n%s", raw, diff)
+	}
+	if held&heldKnown == 0 {
+		t.Fatalf("%q: relayFields reports nothing known", raw)
+	}
+	for k, bit := range map[string]heldFields{"Date": 0, "Server": heldServer, "Location": heldLocation, "Refresh": heldRefresh, "Set-Cookie": heldSetCookie} {
+		if _, has := got[k]; has != (held&bit != 0) {
+			t.Fatalf("%q: %s in the header %v, held %v", raw, k, has, held&bit != 0)
+		}
 	}
 }
 
@@ -249,6 +261,7 @@ func TestReadResponseListed(t *testing.T) {
 	}{
 		{"Content-Type: a\r\nDate: b\r\nContent-Length: 1\r\n", true},
 		{"content-type: a\r\nserver: s\r\nX-Pad: p\r\nx-y: 1\r\nContent-Length: 1\r\n", true},
+		{"Location: /a\r\nRefresh: 1; url=/b\r\nset-cookie: c=1\r\nDate: d\r\nContent-Length: 1\r\n", true},
 		{"Content-Length: 1\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n", false},
 		{"Content-Length: 1\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n", false},
 		{"Content-Length: 0001\r\nContent-Type: a\r\n", false},
@@ -271,7 +284,7 @@ func TestReadResponseListed(t *testing.T) {
 		// Not listed: its lines would relay otherwise than its map.
 		want, got := make(http.Header), make(http.Header)
 		relayHeader(want, resp.Header, true)
-		relayFields(got, fr.order, fr.vals)
+		_, _ = relayFields(got, fr.order, fr.vals)
 		if cmp.Equal(want, got) {
 			t.Errorf("%q: not listed, but its lines relay as its map: the case tests nothing", tc.fields)
 		}
@@ -305,7 +318,7 @@ func BenchmarkRelayHead(b *testing.B) {
 			removeResponseHops(resp.Header, false)
 		}
 		// Listed: relay's choice.
-		ct := relayFields(dst, fr.order, fr.vals)
+		ct, _ := relayFields(dst, fr.order, fr.vals)
 		if !fr.listed || flushesEachWrite(ct, resp.ContentLength) || len(dst) != 2 || len(ct) != 1 || ct[0] != "text/plain" { // Date not relayed
 			b.Fatalf("relayed %v", dst)
 		}
