@@ -295,7 +295,8 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 // encodeResponse prepares the response header of r, the upstream's copied
 // into rec: it removes the upstream's Server and Date (upstreamServerHeader;
-// relayHeader left out the other fields nginx's proxy_hide_header hides),
+// relayHeader or relayFields left out the other fields nginx's
+// proxy_hide_header hides),
 // keeps nginx's Content-Type, an untyped response
 // untyped (keepUntyped) and,
 // when use-gzip or enable-brotli applies, sets Content-Encoding and puts an
@@ -311,10 +312,14 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // whether or not the client accepts an encoding. Brotli goes first when the client
 // accepts "br"; gzip needs HTTP/1.1 and a User-Agent not in gzip-disable.
 // held and ct are what relay knows of the client's header (heldFields)
-// and its Content-Type values, which with heldKnown are not looked up.
-func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response, held heldFields, ct []string) *encoder {
+// and its Content-Type values, which with heldKnown are not looked up;
+// fast is resp's fastResponse, nil for another.
+func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response, fast *fastResponse, held heldFields, ct []string) *encoder {
 	g := p.liveGlobal()
 	h := rec.Header()
+	if fast != nil && g.ServerTokens && g.AllowBackendServerHeader {
+		fast.fill() // upstreamServerHeader reads resp.Header
+	}
 	g.upstreamServerHeader(h, resp.Header, held)
 	if held&heldKnown == 0 {
 		ct = h["Content-Type"]

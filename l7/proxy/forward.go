@@ -420,8 +420,9 @@ func statusFailure(resp *http.Response, ex *exchange, next *nextPolicy) *attempt
 // response is canonical by construction (plainField), so that relayHeader
 // need not check each again, and its parse noted whether it has
 // hop-by-hop fields to remove (noHop) and whether its lines are its
-// header (listed: relayFields walks them instead of the map, and knows
-// which fields the client's header then holds, heldFields). order is
+// header (listed: relayFields walks them instead of the map, which parse
+// left empty and fill fills for relayHeader, and knows which fields the
+// client's header then holds, heldFields). order is
 // resp's fields in the order they came and as they were spelled
 // (fastResponse.order; nil for an HTTP/2 upstream's), which the client
 // gets them in, as from nginx.
@@ -438,6 +439,9 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 	if fast != nil && fast.listed && len(h) == 0 {
 		ct, held = relayFields(h, fast.order, fast.vals)
 	} else {
+		if fast != nil {
+			fast.fill()
+		}
 		ct = relayHeader(h, resp.Header, fast != nil)
 	}
 	// hide-headers, add-headers, custom-headers, CORS, HSTS (respheaders.go)
@@ -463,7 +467,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 		order = p.corsOrder(order, ex.route) // cors.go
 	}
 	rec.relayFieldOrder(order)
-	enc := p.encodeResponse(rec, r, resp, held, ct) // compress.go
+	enc := p.encodeResponse(rec, r, resp, fast, held, ct) // compress.go
 	rec.WriteHeader(resp.StatusCode)
 	err := enc.finish(p.copyBody(r, rec, resp, ct, ex, gone))
 	ex.timing.done()
@@ -497,7 +501,7 @@ func (p *Proxy) relay(rec *responseRecorder, r *http.Request, resp *http.Respons
 }
 
 // copyBody streams the response body to rec (the response to r) and, once it is read to its
-// end, closes it; ct is resp's Content-Type values (relayHeader's). A read error is recorded as the request's upstream error
+// end, closes it; ct is resp's Content-Type values (relayHeader's or relayFields'). A read error is recorded as the request's upstream error
 // (unless the client went away); any error means the response is cut and
 // the connection unusable.
 func (p *Proxy) copyBody(r *http.Request, rec *responseRecorder, resp *http.Response, ct []string, ex *exchange, gone func() bool) error {

@@ -64,6 +64,7 @@ func fastRead(parsed *bool) func(*bufio.Reader, *http.Request) (*http.Response, 
 		fr := &fastResponse{header: make(http.Header)}
 		resp, err := readResponse(br, req, fr)
 		*parsed = err == nil && resp == &fr.resp
+		fr.fill()
 		return resp, err
 	}
 }
@@ -203,6 +204,10 @@ func FuzzReadResponse(f *testing.F) {
 		// nothing to remove (relay skips it), for either client.
 		fr := &fastResponse{header: make(http.Header)}
 		resp, err := readResponse(bufio.NewReaderSize(strings.NewReader(raw), 4096), &http.Request{Method: method}, fr)
+		if err == nil && resp == &fr.resp && fr.listed {
+			checkListed(t, raw, fr)
+		}
+		fr.fill()
 		if err == nil && resp == &fr.resp && fr.noHop {
 			for _, h2 := range []bool{false, true} {
 				h := resp.Header.Clone()
@@ -212,18 +217,20 @@ func FuzzReadResponse(f *testing.F) {
 				}
 			}
 		}
-		if err == nil && resp == &fr.resp && fr.listed {
-			checkListed(t, raw, fr)
-		}
 	})
 }
 
-// checkListed fails t unless relayFields relays fr, a response its parse
-// listed, as relayHeader relays its header: the same fields, values and
+// checkListed fails t unless the header map of fr, a response its parse
+// listed, is empty until fill, and unless relayFields then relays fr as
+// relayHeader relays its header: the same fields, values and
 // Content-Type; and unless the fields it reports held (heldFields) are
 // those the header holds.
 func checkListed(t testing.TB, raw string, fr *fastResponse) {
 	t.Helper()
+	if len(fr.resp.Header) != 0 {
+		t.Fatalf("%q: listed, but its header map was filled: %v", raw, fr.resp.Header)
+	}
+	fr.fill()
 	want, got := make(http.Header), make(http.Header)
 	wantCT := relayHeader(want, fr.resp.Header, true)
 	gotCT, held := relayFields(got, fr.order, fr.vals)
