@@ -295,7 +295,8 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 // encodeResponse prepares the response header of r, the upstream's copied
 // into rec: it removes the upstream's Server and Date (upstreamServerHeader;
-// relayHeader left out the other fields nginx's proxy_hide_header hides),
+// relayHeader or relayFields left out the other fields nginx's
+// proxy_hide_header hides),
 // keeps nginx's Content-Type, an untyped response
 // untyped (keepUntyped) and,
 // when use-gzip or enable-brotli applies, sets Content-Encoding and puts an
@@ -310,11 +311,20 @@ func (e *encoder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // use-gzip (gzip_vary on), such a response gets Vary: Accept-Encoding
 // whether or not the client accepts an encoding. Brotli goes first when the client
 // accepts "br"; gzip needs HTTP/1.1 and a User-Agent not in gzip-disable.
-func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response) *encoder {
+// held and ct are what relay knows of the client's header (heldFields)
+// and its Content-Type values, which with heldKnown are not looked up;
+// fast is resp's fastResponse, nil for another.
+func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *http.Response, fast *fastResponse, held heldFields, ct []string) *encoder {
 	g := p.liveGlobal()
 	h := rec.Header()
-	g.upstreamServerHeader(h, resp.Header)
-	keepUntyped(h)
+	if fast != nil && g.ServerTokens && g.AllowBackendServerHeader {
+		fast.fill() // upstreamServerHeader reads resp.Header
+	}
+	g.upstreamServerHeader(h, resp.Header, held)
+	if held&heldKnown == 0 {
+		ct = h["Content-Type"]
+	}
+	keepUntyped(h, ct)
 	c := &g.compress
 	if !c.gzip && !c.brotli {
 		return nil
@@ -327,9 +337,9 @@ func (p *Proxy) encodeResponse(rec *responseRecorder, r *http.Request, resp *htt
 	if h.Get("Content-Encoding") != "" {
 		return nil
 	}
-	cl, ct := resp.ContentLength, h.Get("Content-Type")
-	gz := c.gzip && (cl < 0 || cl >= int64(c.gzipMin)) && c.gzipTypes.match(ct)
-	br := c.brotli && (cl < 0 || cl >= int64(c.brMin)) && c.brTypes.match(ct)
+	cl, typ := resp.ContentLength, h.Get("Content-Type")
+	gz := c.gzip && (cl < 0 || cl >= int64(c.gzipMin)) && c.gzipTypes.match(typ)
+	br := c.brotli && (cl < 0 || cl >= int64(c.brMin)) && c.brTypes.match(typ)
 	if !gz && !br {
 		return nil
 	}
@@ -425,9 +435,9 @@ func weakenETag(h http.Header) {
 // keeps each in turn; one is written), none when that is empty or there is
 // none. The server gives none a sniffed one: nginx sends such a response
 // untyped (default-type is for nginx's own responses only). A nil value
-// writes no header line.
-func keepUntyped(h http.Header) {
-	v := h["Content-Type"]
+// writes no header line. v is h's Content-Type values, known to the
+// caller.
+func keepUntyped(h http.Header, v []string) {
 	switch {
 	case len(v) == 0 || v[len(v)-1] == "":
 		h["Content-Type"] = nil

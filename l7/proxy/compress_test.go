@@ -579,7 +579,7 @@ func TestCompressOffAllocs(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Accept-Encoding", "gzip")
 	resp := &http.Response{StatusCode: 200, ContentLength: -1}
-	if n := testing.AllocsPerRun(100, func() { p.encodeResponse(rec, r, resp).finish(nil) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { p.encodeResponse(rec, r, resp, nil, 0, nil).finish(nil) }); n != 0 {
 		t.Errorf("%v allocations per response, want 0", n)
 	}
 }

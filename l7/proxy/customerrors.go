@@ -193,7 +193,7 @@ func (p *Proxy) internalDefault(rec *responseRecorder, r *http.Request, ex *exch
 	if p.intercept(rec, r, http.StatusNotFound, ex) {
 		return
 	}
-	p.responseHeaders(ex, r, rec.Header())
+	p.responseHeaders(ex, r, rec.Header(), 0)
 	writeError(rec, http.StatusNotFound)
 }
 

@@ -126,3 +126,42 @@ func TestProxyRewritesThroughTheProxy(t *testing.T) {
 		t.Errorf("plain.test: Location %q, %v; want it untouched (proxy_redirect off)", got, res.err)
 	}
 }
+
+// TestProxyRewritesOneField: a head with one Location, one Refresh or one
+// Set-Cookie, each name once, is relayed from its lines (relayFields), and
+// each is rewritten as in a head the map relays.
+func TestProxyRewritesOneField(t *testing.T) {
+	t.Parallel()
+	fields := map[string][2]string{ // path: the field, its value
+		"/location": {"Location", "http://internal.svc/next"},
+		"/refresh":  {"Refresh", "3; url=http://internal.svc/later"},
+		"/cookie":   {"Set-Cookie", "s=1; Domain=.INTERNAL.svc; Path=/api/v1"},
+	}
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		f := fields[r.URL.Path]
+		w.Header().Set(f[0], f[1])
+		w.WriteHeader(http.StatusFound)
+	})
+	be := backendOf("app", []string{addr(up)}, func(p *annotations.Proxy) {
+		p.Upstream = &annotations.Upstream{RedirectFrom: "http://internal.svc/", RedirectTo: "https://app.test/",
+			CookieDomain: &annotations.HeaderRewrite{From: "internal.svc", To: "app.test"},
+			CookiePath:   &annotations.HeaderRewrite{From: "/api/", To: "/"}}
+	})
+	_, srv := front(t, Options{}, snap(1, "app.test", be))
+	c := client(t)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for path, want := range map[string]string{
+		"/location": "https://app.test/next",
+		"/refresh":  "3; url=https://app.test/later",
+		"/cookie":   "s=1; Domain=.app.test; Path=/v1",
+	} {
+		res := get(t, c, srv, "app.test", path)
+		if res.err != nil || res.status != http.StatusFound {
+			t.Fatalf("GET %s: %d, %v", path, res.status, res.err)
+		}
+		k := fields[path][0]
+		if diff := cmp.Diff([]string{want}, res.header[k]); diff != "" {
+			t.Errorf("%s: %s (-want +got):\n%s", path, k, diff)
+		}
+	}
+}

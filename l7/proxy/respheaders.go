@@ -10,14 +10,15 @@ import (
 )
 
 // routeHeaders sets add-headers (for r) and the route's custom-headers on
-// h.
-func (p *Proxy) routeHeaders(h http.Header, route *router.Route, ex *exchange, r *http.Request) {
+// h. It reports whether there were any: h may have changed.
+func (p *Proxy) routeHeaders(h http.Header, route *router.Route, ex *exchange, r *http.Request) bool {
 	add := p.liveGlobal().addHeaders
 	add.set(h, ex, r)
 	ch := route.Backend.Proxy.CustomHeaders
 	if ch != nil {
 		setHeaders(h, ch.Headers)
 	}
+	return len(add) > 0 || ch != nil
 }
 
 // responseHeaders edits an upstream's response header h once the
@@ -30,24 +31,32 @@ func (p *Proxy) routeHeaders(h http.Header, route *router.Route, ex *exchange, r
 // upstream's; last, on an HTTPS request r, the route's HSTS (ownHSTS).
 // It reports whether a Location was made absolute (redirectedLocation),
 // which nginx writes in another place of the head (absoluteLocation).
-func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header) (absolute bool) {
+// held is what relay knows of h (heldFields; zero: nothing): the rewrites
+// are skipped when h has none of the fields they rewrite; it returns what
+// is known after, nothing once hide-headers, add-headers or custom-headers
+// may have changed any field (CORS and HSTS set only their own).
+func (p *Proxy) responseHeaders(ex *exchange, r *http.Request, h http.Header, held heldFields) (absolute bool, after heldFields) {
 	sticky := takeSticky(ex, h) // balance.go
-	if i := rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h); i >= 0 {
-		absolute = redirectedLocation(r, ex.route, h["Location"], i)
+	if held&heldKnown == 0 || held&(heldLocation|heldRefresh|heldSetCookie) != 0 {
+		if i := rewriteUpstreamHeaders(ex.route.Backend.Proxy.Upstream, h); i >= 0 {
+			absolute = redirectedLocation(r, ex.route, h["Location"], i)
+		}
 	}
 	g := p.liveGlobal()
 	for _, k := range g.HideHeaders {
 		h.Del(k)
 	}
 	putSticky(h, sticky)
-	p.routeHeaders(h, ex.route, ex, r)
+	if p.routeHeaders(h, ex.route, ex, r) || len(g.HideHeaders) > 0 {
+		held = 0
+	}
 	if ex.cors != nil {
 		setCORS(h, ex.cors, ex.corsOrigin)
 	}
 	if !ex.errorPage {
 		ownHSTS(h, r, g.hsts)
 	}
-	return absolute
+	return absolute, held
 }
 
 // redirectedLocation makes loc[i], the last Location value proxy_redirect

@@ -146,3 +146,27 @@ func TestAddHeadersVariables(t *testing.T) {
 		}
 	}
 }
+
+// TestHideContentType: hide-headers Content-Type leaves an upstream's
+// response untyped, as nginx 1.22.1 sends it (proxy_hide_header
+// Content-Type, an upstream answering "Content-Type: text/plain": no
+// Content-Type line), not with a type the server sniffs from the body; its
+// plain head is relayed from its lines (relayFields), the header's fields
+// known until hide-headers removes one.
+func TestHideContentType(t *testing.T) {
+	t.Parallel()
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	s := snap(1, "app.test", backendOf("app", []string{addr(up)}))
+	s.Global.HideHeaders = []string{"Content-Type"}
+	_, srv := front(t, Options{}, s)
+	res := get(t, client(t), srv, "app.test", "/")
+	if res.err != nil || res.status != 200 {
+		t.Fatalf("GET: %d, %v", res.status, res.err)
+	}
+	if ct, ok := res.header["Content-Type"]; ok {
+		t.Errorf("Content-Type %q, want none", ct)
+	}
+}

@@ -21,11 +21,13 @@ import (
 // br's buffer and is plain (HTTP/1.1, a final status with a body, one
 // Content-Length, every line well formed; no Transfer-Encoding, Trailer or
 // Pragma) is parsed here into fr, its strings from an arena: no allocation
-// of its own. Anything else is left to http.ReadResponse. fr is the
-// caller's until it is done with the response (recycle).
+// of its own; the header map of such a response of distinct names is left
+// empty (fastResponse.listed: read resp.Header after fr.fill). Anything
+// else is left to http.ReadResponse. fr is the caller's until it is done
+// with the response (recycle).
 func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.Response, error) {
 	clear(fr.order)
-	fr.order = fr.order[:0]
+	fr.order, fr.listed = fr.order[:0], false
 	if _, err := br.Peek(1); err != nil {
 		// What http.ReadResponse returns for a response with no byte.
 		if err == io.EOF {
@@ -187,6 +189,35 @@ type fastResponse struct {
 	// noHop: parse met no hop-by-hop field (isHopHeader, a superset of
 	// those removeResponseHops removes), so relay has none to remove.
 	noHop bool
+	// vals is the header's values, one a field line, as parse cut them
+	// (the arena's). listed: the header is order's names, each once, with
+	// vals' values, which relay walks (relayFields) instead of iterating
+	// the map (a walk's random start, Iter.Init and Next: some 450
+	// instructions a response under callgrind); parse sets it for a head
+	// of distinct names, no hop-by-hop field and no more than
+	// maxScannedNames lines whose Content-Length it kept as sent, and
+	// leaves the map of such a head empty (its assignments and its clear
+	// cost some 600 instructions a response): whoever reads resp.Header of
+	// it calls fill first.
+	vals   []string
+	listed bool
+}
+
+// fill puts the fields of a listed response in its header map, resp.Header,
+// which parse left empty; a response not listed has its map filled.
+func (fr *fastResponse) fill() {
+	if fr.listed && len(fr.header) == 0 {
+		fillLines(fr.header, fr.order, fr.vals)
+	}
+}
+
+// fillLines sets h's field of each name of order, each once, to its value
+// of vals, as parse would have: a slice of vals, capped.
+func fillLines(h http.Header, order []h1server.FieldName, vals []string) {
+	vals = vals[:len(order)]
+	for i := range order {
+		h[order[i].Name] = vals[i : i+1 : i+1]
+	}
 }
 
 // fastResponses holds the fastResponses not in use. A header map starts
@@ -219,7 +250,7 @@ func (fr *fastResponse) reset() {
 	clear(fr.header)
 	clear(fr.order)
 	fr.order = fr.order[:0]
-	fr.resp, fr.body, fr.noHop = http.Response{}, lengthBody{}, false
+	fr.resp, fr.body, fr.noHop, fr.vals, fr.listed = http.Response{}, lengthBody{}, false, nil, false
 }
 
 // parse parses head, the status line and the n header lines of a
@@ -256,8 +287,10 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 	vals := a.Strings(n)
 	h := fr.header
 	// fresh: h starts empty, as reset leaves it, so that a name is in it
-	// exactly when a field before has it (orderHas).
+	// exactly when a field before has it (orderHas); listed while no name
+	// came twice (fastResponse.listed): h is left empty then.
 	fresh := len(h) == 0
+	listed := fresh && n <= maxScannedNames
 	var cl []string // the Content-Length fields' values
 	connection, hop := false, false
 	for k := 0; len(rest) > 0; k++ {
@@ -277,14 +310,27 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 		fr.order = append(fr.order, f)
 		vals[k] = a.String(trimOWS(l[colon+1:])) // not bytes.Trim, which builds its set each call
 		v := vals[k : k+1 : k+1]
-		if fresh && k < maxScannedNames {
+		switch {
+		case listed:
+			if orderHas(fr.order[:k], name) {
+				// A name twice: the map from here on, the lines before
+				// put in it.
+				listed = false
+				fillLines(h, fr.order[:k], vals)
+				v = append(h[name], vals[k])
+				h[name] = v
+			}
+		case fresh && k < maxScannedNames:
 			if orderHas(fr.order[:k], name) {
 				v = append(h[name], vals[k])
 			}
-		} else if old, ok := h[name]; ok {
-			v = append(old, vals[k])
+			h[name] = v
+		default:
+			if old, ok := h[name]; ok {
+				v = append(old, vals[k])
+			}
+			h[name] = v
 		}
-		h[name] = v
 		switch name {
 		case "Content-Length":
 			cl = v
@@ -302,13 +348,23 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 	if !ok {
 		return false
 	}
-	canonicalLengthOf(h, cl) // cl is h["Content-Length"]: its only field's values
+	zeros := len(cl[0]) > 1 && cl[0][0] == '0' // leading zeros, which canonicalLengthOf drops
+	if listed && (hop || zeros) {
+		// Not listed (vals has the length as sent; Connection, which a
+		// close deletes, is a hop-by-hop field): the map.
+		listed = false
+		fillLines(h, fr.order, vals)
+	}
+	if zeros {
+		canonicalLengthOf(h, cl) // cl is h["Content-Length"]: its only field's values
+	}
 	closing := connection && headerHasToken(h["Connection"], "close")
 	if closing {
 		delete(h, "Connection") // as net/http's readTransfer
 	}
 	status := a.String(line[len(proto):])
 	fr.noHop = !hop
+	fr.vals, fr.listed = vals, listed
 	// Set in place: a literal is built in a stack temporary and copied
 	// over.
 	resp := &fr.resp

@@ -64,6 +64,7 @@ func fastRead(parsed *bool) func(*bufio.Reader, *http.Request) (*http.Response, 
 		fr := &fastResponse{header: make(http.Header)}
 		resp, err := readResponse(br, req, fr)
 		*parsed = err == nil && resp == &fr.resp
+		fr.fill()
 		return resp, err
 	}
 }
@@ -203,6 +204,10 @@ func FuzzReadResponse(f *testing.F) {
 		// nothing to remove (relay skips it), for either client.
 		fr := &fastResponse{header: make(http.Header)}
 		resp, err := readResponse(bufio.NewReaderSize(strings.NewReader(raw), 4096), &http.Request{Method: method}, fr)
+		if err == nil && resp == &fr.resp && fr.listed {
+			checkListed(t, raw, fr)
+		}
+		fr.fill()
 		if err == nil && resp == &fr.resp && fr.noHop {
 			for _, h2 := range []bool{false, true} {
 				h := resp.Header.Clone()
@@ -213,6 +218,84 @@ func FuzzReadResponse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkListed fails t unless the header map of fr, a response its parse
+// listed, is empty until fill, and unless relayFields then relays fr as
+// relayHeader relays its header: the same fields, values and
+// Content-Type; and unless the fields it reports held (heldFields) are
+// those the header holds.
+func checkListed(t testing.TB, raw string, fr *fastResponse) {
+	t.Helper()
+	if len(fr.resp.Header) != 0 {
+		t.Fatalf("%q: listed, but its header map was filled: %v", raw, fr.resp.Header)
+	}
+	fr.fill()
+	want, got := make(http.Header), make(http.Header)
+	wantCT := relayHeader(want, fr.resp.Header, true)
+	gotCT, held := relayFields(got, fr.order, fr.vals)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("%q: relayFields differs from relayHeader (-want +got):\n%s", raw, diff)
+	}
+	if diff := cmp.Diff(wantCT, gotCT); diff != "" {
+		t.Fatalf("%q: relayFields' Content-Type differs from relayHeader's (-want +got):\n%s", raw, diff)
+	}
+	if diff := cmp.Diff(want["Content-Type"], gotCT); diff != "" {
+		t.Fatalf("%q: relayFields' Content-Type is not the header's (-want +got):\n%s", raw, diff)
+	}
+	if held&heldKnown == 0 {
+		t.Fatalf("%q: relayFields reports nothing known", raw)
+	}
+	for k, bit := range map[string]heldFields{"Date": 0, "Server": heldServer, "Location": heldLocation, "Refresh": heldRefresh, "Set-Cookie": heldSetCookie} {
+		if _, has := got[k]; has != (held&bit != 0) {
+			t.Fatalf("%q: %s in the header %v, held %v", raw, k, has, held&bit != 0)
+		}
+	}
+}
+
+// TestReadResponseListed: the parse lists a head of distinct names, no
+// hop-by-hop field and a Content-Length as it is relayed, so that relay
+// walks its lines (relayFields) as relayHeader would walk its map; a head
+// with a name twice, a length written with leading zeros (relayed without
+// them), a Connection (deleted on a close) or more than maxScannedNames
+// lines is not listed: relay walks the map.
+func TestReadResponseListed(t *testing.T) {
+	t.Parallel()
+	many := strings.Repeat("X-A: 1\r\n", maxScannedNames)
+	for _, tc := range []struct {
+		fields string
+		want   bool
+	}{
+		{"Content-Type: a\r\nDate: b\r\nContent-Length: 1\r\n", true},
+		{"content-type: a\r\nserver: s\r\nX-Pad: p\r\nx-y: 1\r\nContent-Length: 1\r\n", true},
+		{"Location: /a\r\nRefresh: 1; url=/b\r\nset-cookie: c=1\r\nDate: d\r\nContent-Length: 1\r\n", true},
+		{"Content-Length: 1\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n", false},
+		{"Content-Length: 1\r\nset-cookie: a=1\r\nSet-Cookie: b=2\r\n", false},
+		{"Content-Length: 0001\r\nContent-Type: a\r\n", false},
+		{"Connection: close\r\nContent-Length: 1\r\n", false},
+		{"Content-Length: 1\r\n" + many, false},
+	} {
+		fr := &fastResponse{header: make(http.Header)}
+		raw := "HTTP/1.1 200 OK\r\n" + tc.fields + "\r\na"
+		resp, err := readResponse(bufio.NewReader(strings.NewReader(raw)), &http.Request{Method: "GET"}, fr)
+		if err != nil || resp != &fr.resp {
+			t.Fatalf("%q: not parsed by readResponse: %v", tc.fields, err)
+		}
+		if fr.listed != tc.want {
+			t.Errorf("%q: listed %v, want %v", tc.fields, fr.listed, tc.want)
+		}
+		if tc.want {
+			checkListed(t, raw, fr)
+			continue
+		}
+		// Not listed: its lines would relay otherwise than its map.
+		want, got := make(http.Header), make(http.Header)
+		relayHeader(want, resp.Header, true)
+		_, _ = relayFields(got, fr.order, fr.vals)
+		if cmp.Equal(want, got) {
+			t.Errorf("%q: not listed, but its lines relay as its map: the case tests nothing", tc.fields)
+		}
+	}
 }
 
 // BenchmarkRelayHead measures what the proxy does with an upstream's
@@ -241,8 +324,9 @@ func BenchmarkRelayHead(b *testing.B) {
 		if !fr.noHop {
 			removeResponseHops(resp.Header, false)
 		}
-		ct := relayHeader(dst, resp.Header, true)
-		if flushesEachWrite(ct, resp.ContentLength) || len(dst) != 2 || len(ct) != 1 || ct[0] != "text/plain" { // Date not relayed
+		// Listed: relay's choice.
+		ct, _ := relayFields(dst, fr.order, fr.vals)
+		if !fr.listed || flushesEachWrite(ct, resp.ContentLength) || len(dst) != 2 || len(ct) != 1 || ct[0] != "text/plain" { // Date not relayed
 			b.Fatalf("relayed %v", dst)
 		}
 		clear(dst)

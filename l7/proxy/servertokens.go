@@ -32,7 +32,12 @@ func (g *globalConfig) serverHeader(h http.Header) {
 // nginx from writing its own, and is not written. upstream is read
 // only then: by default the lookup, a map access of each response (some
 // 130 instructions under callgrind), would find lines that are dropped.
-func (g *globalConfig) upstreamServerHeader(h, upstream http.Header) {
+// held is what relay knows of h (heldFields; zero: nothing): a Date or
+// Server h is known not to hold is not deleted.
+func (g *globalConfig) upstreamServerHeader(h, upstream http.Header, held heldFields) {
+	if held&heldKnown != 0 && held&heldServer == 0 && !g.ServerTokens {
+		return // h holds neither: serverHeader would delete nothing
+	}
 	if !g.ServerTokens || !g.AllowBackendServerHeader {
 		g.serverHeader(h)
 		return

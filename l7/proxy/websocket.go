@@ -321,8 +321,8 @@ func newTunnel(client, backend net.Conn, fromClient, fromBackend io.Reader, to t
 // writes its own on every response.
 func (p *Proxy) switchHeader(h http.Header, r *http.Request, ex *exchange) {
 	hideNginxDefault(h)
-	p.responseHeaders(ex, r, h)
-	p.liveGlobal().upstreamServerHeader(h, h)
+	p.responseHeaders(ex, r, h, 0)
+	p.liveGlobal().upstreamServerHeader(h, h, 0)
 	h["Date"] = []string{time.Now().UTC().Format(http.TimeFormat)}
 }
 
@@ -516,9 +516,9 @@ func (h *headReader) Read(p []byte) (int, error) {
 func (p *Proxy) relayResponse(rec *responseRecorder, r *http.Request, resp *http.Response, backend net.Conn, ex *exchange) {
 	removeResponseHops(resp.Header, r.ProtoMajor >= 2)
 	relayHeader(rec.Header(), resp.Header, false)
-	p.responseHeaders(ex, r, rec.Header()) // hide-headers, add-headers, custom-headers, CORS, HSTS, as relay
-	p.liveGlobal().upstreamServerHeader(rec.Header(), resp.Header)
-	keepUntyped(rec.Header())
+	p.responseHeaders(ex, r, rec.Header(), 0) // hide-headers, add-headers, custom-headers, CORS, HSTS, as relay
+	p.liveGlobal().upstreamServerHeader(rec.Header(), resp.Header, 0)
+	keepUntyped(rec.Header(), rec.Header()["Content-Type"])
 	rec.relayStatusLine(resp)
 	rec.WriteHeader(resp.StatusCode)
 	body := &deadlineReader{r: resp.Body, c: backend, d: ex.timeouts.read}
