@@ -273,7 +273,8 @@ func (fr *fastResponse) reset() {
 
 // parse parses head, the status line and the n header lines of a
 // response with their CRLFs, into fr; it reports false when head is not
-// plain (see readResponse), leaving fr to reset.
+// plain (see readResponse), leaving fr to reset. head is one headEnd
+// found, its lines' ends in fr.ends.
 func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 	line, p := head[:fr.ends[0]], int(fr.ends[0])+2 // p: the next line's start
 	// "HTTP/1.1 200" and an optional reason, as http.ReadResponse reads it.
