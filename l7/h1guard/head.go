@@ -287,7 +287,8 @@ func (p *headParser) requestLine(line []byte, off int) error {
 	}
 	target := rest[:j]
 	p.h.Target = Span{off + i + 1, j}
-	if _, ok := targetPath(target); !ok {
+	path, ok := targetPath(target)
+	if !ok {
 		// nginx's parser refuses a target of neither form where it
 		// reads it, before the version: "PRI * HTTP/2.0", the h2c
 		// preface on a listener without http2, gets 400, not 505.
@@ -305,19 +306,11 @@ func (p *headParser) requestLine(line []byte, off int) error {
 	default:
 		return rejVersion
 	}
-	// CONNECT's authority form (host:port) too: nginx 1.22's request
-	// line parser takes a target that starts with a letter for a scheme
-	// and refuses "a:443" (400), and answers CONNECT with a path 405.
-	return checkTarget(target)
-}
-
-// checkTarget accepts the origin form (/path?query) and the absolute form
-// (scheme://authority/path?query), with no NUL, raw or escaped, in the path.
-func checkTarget(t []byte) error {
-	path, ok := targetPath(t)
-	if !ok {
-		return rejTarget
-	}
+	// The target is in the origin form (/path?query) or the absolute form
+	// (scheme://authority/path?query), CONNECT's authority form (host:port)
+	// too: nginx 1.22's request line parser takes a target that starts with
+	// a letter for a scheme and refuses "a:443" (400), and answers CONNECT
+	// with a path 405. Its path may have no NUL, raw or escaped.
 	return checkPath(path)
 }
 
@@ -349,7 +342,7 @@ func targetPath(t []byte) ([]byte, bool) {
 // authority returns the length of the host and port that a starts with, as
 // nginx's request line parser takes them: letters, digits, '.' and '-', or
 // an IP literal in brackets, then ':' and digits. Anything else after them
-// (userinfo's '@', '_', '%', '#') ends the host where checkTarget wants a
+// (userinfo's '@', '_', '%', '#') ends the host where targetPath wants a
 // path, a query or the end: nginx answers 400.
 func authority(a []byte) int {
 	k := 0
@@ -389,8 +382,24 @@ func isAlnum(c byte) bool {
 
 // checkPath refuses, as nginx's ngx_http_parse_complex_uri, a path (up to
 // its query) with an escaped NUL (%00) or with dot segments that climb above
-// the root, escaped dots and slashes included ("/..%2f", "/%2e%2e/").
+// the root, escaped dots and slashes included ("/..%2f", "/%2e%2e/"). A
+// path with neither a dot nor a '%' before its query, most, has neither:
+// one loop over it finds so, where checkSegments' reads each byte twice
+// with several tests a byte.
 func checkPath(path []byte) error {
+	for _, c := range path {
+		switch c {
+		case '?':
+			return nil
+		case '.', '%':
+			return checkSegments(path)
+		}
+	}
+	return nil
+}
+
+// checkSegments is checkPath for any path.
+func checkSegments(path []byte) error {
 	end := 0
 	for end < len(path) && path[end] != '?' {
 		end++

@@ -165,3 +165,37 @@ func TestValidHostTable(t *testing.T) {
 		check(h)
 	}
 }
+
+// TestCheckPathShortcut: checkPath, with its loop for a path without a dot
+// or a '%' before its query, answers as checkSegments (the loops every
+// path took before) for every path of up to six bytes over the bytes that
+// tell its cases apart, and random ones of up to 24.
+func TestCheckPathShortcut(t *testing.T) {
+	t.Parallel()
+	check := func(p []byte) {
+		if got, want := checkPath(p), checkSegments(p); got != want {
+			t.Fatalf("checkPath(%q) = %v, checkSegments %v", p, got, want)
+		}
+	}
+	alphabet := []byte("/.%02ea?")
+	var rec func(p []byte)
+	rec = func(p []byte) {
+		check(p)
+		if len(p) == 6 {
+			return
+		}
+		for _, c := range alphabet {
+			rec(append(p, c))
+		}
+	}
+	rec(nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	pathish := []byte("/./%002eEfF?ab")
+	for range 100000 {
+		p := make([]byte, rng.IntN(25))
+		for i := range p {
+			p[i] = pathish[rng.IntN(len(pathish))]
+		}
+		check(p)
+	}
+}

@@ -3,9 +3,11 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -36,7 +38,7 @@ func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.
 		return nil, err
 	}
 	buf, _ := br.Peek(br.Buffered())
-	end, fields := headEnd(buf)
+	end, fields := headEnd(buf, &fr.ends)
 	if end < 0 || req.Method == http.MethodHead {
 		return slowResponse(br, req, fr)
 	}
@@ -57,27 +59,72 @@ func readResponse(br *bufio.Reader, req *http.Request, fr *fastResponse) (*http.
 
 // headEnd returns the length of the head at the start of buf, its lines
 // to the empty one that ends it (not included), and how many lines it has
-// after the first, when every line to that empty one ends in CRLF; end is
-// -1 otherwise (a head not whole in buf, or with a bare LF: not plain).
-// Where end is not -1, buf[:end+2] ends with buf's first "\r\n\r\n"
-// (a line ends at its LF, so that the first CRLF followed by one is the
-// first empty line), found line by line with IndexByte, which costs a
-// fraction of bytes.Index's search for the four bytes, the field lines
-// counted on the way.
-func headEnd(buf []byte) (end, fields int) {
-	for p := 0; ; fields++ {
-		i := bytes.IndexByte(buf[p:], '\n')
-		if i < 1 || buf[p+i-1] != '\r' {
+// after the first, when every line to that empty one is plain: bytes that
+// may be in a field value (visible, obs-text, space or tab: no control
+// byte but tab, no DEL), then CRLF. end is -1 otherwise (a head not whole
+// in buf, or with a bare LF or CR or a control byte in a line: not plain,
+// as parse would have refused it). Where end is not -1, buf[:end+2] ends
+// with buf's first "\r\n\r\n" (a line ends at its first CR, which is
+// followed by LF, so that the first CRLF followed by one is the first
+// empty line). The head's bytes are read once, eight at a time for a
+// control byte or a DEL (controlBytes), where IndexByte for each LF and a
+// check of the bytes before it read each byte twice: that one pass finds
+// the lines' ends and checks their bytes, which parse then takes as
+// checked. The index of the CR of each of the first len(ends) lines, the
+// status line first, goes to ends, for parse to cut the lines without
+// searching them again.
+func headEnd(buf []byte, ends *[maxLineEnds]int32) (end, fields int) {
+	for p, i := 0, 0; ; { // p: the line's start; i: where its end is looked for
+		for ; ; i += 8 {
+			if i < 0 || i > len(buf)-8 { // the last bytes, one by one
+				for ; i < len(buf) && validValueByte(buf[i]); i++ {
+				}
+				break
+			}
+			if m := controlBytes(binary.LittleEndian.Uint64(buf[i : i+8])); m != 0 {
+				i += bits.TrailingZeros64(m) / 8 // the first: a borrow flags bytes after one only
+				break
+			}
+		}
+		if i >= len(buf) {
 			return -1, 0
 		}
-		if i == 1 { // the empty line
+		if c := buf[i]; c != '\r' {
+			if c != '\t' {
+				return -1, 0
+			}
+			i++
+			continue
+		}
+		if i+1 >= len(buf) || buf[i+1] != '\n' {
+			return -1, 0
+		}
+		if i == p { // the empty line
 			if p == 0 {
 				return -1, 0
 			}
 			return p, fields - 1
 		}
-		p += i + 1
+		if fields < len(ends) {
+			ends[fields] = int32(i)
+		}
+		fields++
+		p, i = i+2, i+2
 	}
+}
+
+// maxLineEnds is how many of a response head's lines headEnd notes the
+// ends of: a head's lines after them are cut by their CR (parse).
+const maxLineEnds = 32
+
+// controlBytes returns the top bit of each byte of x under 0x20 or equal
+// to 0x7f, and maybe of bytes after one (a borrow's): 0 when x has none.
+// It is h1guard.HasByteUnder(x, 0x20) || HasByteUnder(x^DELs, 1) as one
+// mask: a byte of x^DELs has its top bit where x has not, so that one
+// "&^ x" serves both.
+func controlBytes(x uint64) uint64 {
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	return ((x - ones*0x20) | ((x ^ ones*0x7f) - ones)) &^ x & tops
 }
 
 // errInvalidHeader is a response head nginx's upstream parser refuses
@@ -201,6 +248,8 @@ type fastResponse struct {
 	// it calls fill first.
 	vals   []string
 	listed bool
+	// ends are where the head's first lines end (headEnd's), for parse.
+	ends [maxLineEnds]int32
 }
 
 // fill puts the fields of a listed response in its header map, resp.Header,
@@ -255,12 +304,10 @@ func (fr *fastResponse) reset() {
 
 // parse parses head, the status line and the n header lines of a
 // response with their CRLFs, into fr; it reports false when head is not
-// plain (see readResponse), leaving fr to reset.
+// plain (see readResponse), leaving fr to reset. head is one headEnd
+// found, its lines' ends in fr.ends.
 func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
-	line, rest, ok := cutLine(head)
-	if !ok {
-		return false
-	}
+	line, p := head[:fr.ends[0]], int(fr.ends[0])+2 // p: the next line's start
 	// "HTTP/1.1 200" and an optional reason, as http.ReadResponse reads it.
 	const proto = "HTTP/1.1 "
 	if len(line) < len(proto)+3 || string(line[:len(proto)]) != proto || len(line) > len(proto)+3 && line[len(proto)+3] != ' ' {
@@ -276,14 +323,9 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
 		return false // no body, or interim: http.ReadResponse's
 	}
-	for _, b := range line {
-		if !validValueByte(b) {
-			return false
-		}
-	}
-	// Each field line ends with its LF: the values' slice from the arena
-	// for that many, each line checked as it is cut (a line that is not
-	// plain returns false, fr half filled: the caller resets it).
+	// The values' slice from the arena for the n field lines, each line's
+	// name checked as it is cut (a line that is not plain returns false, fr
+	// half filled: the caller resets it); headEnd checked their bytes.
 	vals := a.Strings(n)
 	h := fr.header
 	// fresh: h starts empty, as reset leaves it, so that a name is in it
@@ -293,18 +335,21 @@ func (fr *fastResponse) parse(head []byte, n int, a *arena.Arena) bool {
 	listed := fresh && n <= maxScannedNames
 	var cl []string // the Content-Length fields' values
 	connection, hop := false, false
-	for k := 0; len(rest) > 0; k++ {
-		l, more, ok := cutLine(rest)
-		if !ok {
-			return false
+	for k := 0; p < len(head); k++ {
+		var e int // the line's CR
+		if k+1 < len(fr.ends) {
+			e = int(fr.ends[k+1])
+		} else {
+			e = p + bytes.IndexByte(head[p:], '\r') // a plain line's only CR
 		}
-		rest = more
-		colon, name := plainField(l, a)
+		l := head[p:e]
+		p = e + 2
+		colon, name, asSent := plainField(l, a)
 		if colon < 0 {
 			return false
 		}
 		f := h1server.FieldName{Name: name}
-		if string(l[:colon]) != name {
+		if !asSent {
 			f.Wire = a.String(l[:colon])
 		}
 		fr.order = append(fr.order, f)
@@ -419,50 +464,37 @@ func knownName(b []byte) (string, bool) {
 }
 
 // otherName is the canonical form of a field name b that knownName does
-// not know: the arena's copy of b, canonicalised there when it is not
-// already (h1guard.AppendCanonical: an upstream's lower-case names cost no
-// allocation).
-func otherName(b []byte, a *arena.Arena) string {
-	if h1guard.IsCanonical(b) {
-		return a.String(b)
+// not know, a token: the arena's copy of b, canonicalised there when it is
+// not already (h1guard.AppendCanonical: an upstream's lower-case names cost
+// no allocation), and whether it is b as it is.
+func otherName(b []byte, a *arena.Arena) (string, bool) {
+	if h1guard.IsCanonicalToken(b) {
+		return a.String(b), true
 	}
 	var buf [64]byte
-	return a.String(h1guard.AppendCanonical(buf[:0], b))
+	return a.String(h1guard.AppendCanonical(buf[:0], b)), false
 }
 
-// cutLine is bytes.Cut(b, "\r\n") for a head whose lines end in CRLF,
-// found by its LF (bytealg's IndexByte, a third of bytes.Index's cost for
-// a two-byte separator). An LF without its CR before it reports false: the
-// head is not plain (bytes.Cut would have left the LF in a line, which
-// plainField and the status line's check refuse).
-func cutLine(b []byte) (line, rest []byte, ok bool) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 1 || b[i-1] != '\r' {
-		return nil, nil, false
-	}
-	return b[:i-1], b[i+1:], true
-}
-
-// plainField returns the index of the colon of l and its name's canonical
-// form (knownName's, else otherName's) when l is a header line textproto reads as it is (a
-// token, a colon, and a value of field bytes), else -1. A name knownName
-// knows is a token: it is not checked byte by byte.
-func plainField(l []byte, a *arena.Arena) (int, string) {
-	colon := bytes.IndexByte(l, ':')
+// plainField returns the index of the colon of l, a line of field bytes
+// (headEnd checked them), its name's canonical form (knownName's, else
+// otherName's) and whether that is the name as sent, when l is a header
+// line textproto reads as it is (a token, a colon, and a value), else -1.
+// A name knownName knows is a token, as sent: it is not checked byte by
+// byte.
+func plainField(l []byte, a *arena.Arena) (colon int, name string, asSent bool) {
+	colon = bytes.IndexByte(l, ':')
 	if colon <= 0 {
-		return -1, ""
+		return -1, "", false
 	}
 	name, known := knownName(l[:colon])
-	if !known {
-		if !h1guard.ValidFieldName(l[:colon]) {
-			return -1, ""
-		}
-		name = otherName(l[:colon], a)
+	if known {
+		return colon, name, true
 	}
-	if !h1guard.ValidFieldValue(l[colon+1:]) {
-		return -1, ""
+	if !h1guard.ValidFieldName(l[:colon]) {
+		return -1, "", false
 	}
-	return colon, name
+	name, asSent = otherName(l[:colon], a)
+	return colon, name, asSent
 }
 
 // validValueByte reports whether b may be in a field value: visible, obs-

@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/weir-lb/weir/l7/arena"
 	"github.com/weir-lb/weir/l7/h1guard"
+	"github.com/weir-lb/weir/l7/h1server"
 
 	"bufio"
 	"bytes"
@@ -119,6 +120,16 @@ func TestReadResponseAsHTTP(t *testing.T) {
 		{"lf first", "HTTP/1.1 200 OK\r\n\nX-A: a\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"control in value", "HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n", "GET", false},
 		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"tab in status line", "HTTP/1.1 200 O\tK\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"del in status line", "HTTP/1.1 200 O\x7fK\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"nul in status line", "HTTP/1.1 200 OK\x00\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"tabs in a long value", "HTTP/1.1 200 OK\r\nX-A: a\tbcdefghijkl\tmnopqrstuvw\t\r\nContent-Length: 0\r\n\r\n", "GET", true},
+		{"del in a long value", "HTTP/1.1 200 OK\r\nX-A: abcdefghijkl\x7fmnopqrstuvw\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"cr before crlf", "HTTP/1.1 200 OK\r\nX-A: a\r\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		{"control after a known name", "HTTP/1.1 200 OK\r\nDate:\x01a\r\nContent-Length: 0\r\n\r\n", "GET", false},
+		// More lines than headEnd notes the ends of: the rest cut by
+		// their CR.
+		{"many lines", "HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: a\tb\r\nDate: d\r\n", 24) + "Content-Length: 2\r\nX-B: c\r\n\r\nok", "GET", true},
 		{"garbage", "SSH-2.0-OpenSSH\r\n\r\n", "GET", false},
 		{"head cut", "HTTP/1.1 200 OK\r\nContent-Le", "GET", false},
 		{"nothing", "", "GET", false},
@@ -345,9 +356,27 @@ func TestFieldNameAllocates(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { plainField(l, a) }); n > 0.05 {
 			t.Errorf("plainField(%q): %v allocations", l, n)
 		}
-		if colon, got := plainField(l, a); colon != len(name) || got != http.CanonicalHeaderKey(name) {
-			t.Errorf("plainField(%q) = %d, %q, want %d, %q", l, colon, got, len(name), http.CanonicalHeaderKey(name))
+		want := http.CanonicalHeaderKey(name)
+		if colon, got, asSent := plainField(l, a); colon != len(name) || got != want || asSent != (want == name) {
+			t.Errorf("plainField(%q) = %d, %q, %v, want %d, %q, %v", l, colon, got, asSent, len(name), want, want == name)
 		}
+	}
+}
+
+// TestReadResponseOrder: the parse notes each field's name in the order
+// the fields came, with the name as sent where it is not canonical.
+func TestReadResponseOrder(t *testing.T) {
+	t.Parallel()
+	raw := "HTTP/1.1 200 OK\r\nDate: d\r\nx-a: 1\r\nX-B: 2\r\ncontent-type: t\r\nX-B: 3\r\nContent-Length: 0\r\n\r\n"
+	fr := &fastResponse{header: make(http.Header)}
+	resp, err := readResponse(bufio.NewReader(strings.NewReader(raw)), &http.Request{Method: "GET"}, fr)
+	if err != nil || resp != &fr.resp {
+		t.Fatalf("not parsed by readResponse: %v", err)
+	}
+	want := []h1server.FieldName{{Name: "Date"}, {Name: "X-A", Wire: "x-a"}, {Name: "X-B"},
+		{Name: "Content-Type", Wire: "content-type"}, {Name: "X-B"}, {Name: "Content-Length"}}
+	if diff := cmp.Diff(want, fr.order); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
 	}
 }
 
@@ -378,17 +407,19 @@ func TestReadResponseNoHop(t *testing.T) {
 }
 
 // TestHeadEnd: headEnd finds the head bytes.Index(buf, "\r\n\r\n") found
-// (readResponse's search before it) and counts its field lines as
-// bytes.Count did, for every buffer of up to 10 bytes of 'a', CR and LF;
-// where it finds none, the head that search found, if any, is one parse
-// refuses (a bare LF, or no status line).
+// (readResponse's search before it), counts its field lines as
+// bytes.Count did and notes where each line's CR is, for every buffer of
+// up to 9 bytes of 'a', tab, CR and LF; where it finds none, the head that
+// search found, if any, is one parse refuses (a bare LF or CR, or no
+// status line).
 func TestHeadEnd(t *testing.T) {
 	t.Parallel()
-	alphabet := []byte{'a', '\r', '\n'}
-	buf := make([]byte, 0, 10)
+	alphabet := []byte{'a', '\t', '\r', '\n'}
+	buf := make([]byte, 0, 9)
+	var ends [maxLineEnds]int32
 	var walk func()
 	walk = func() {
-		end, fields := headEnd(buf)
+		end, fields := headEnd(buf, &ends)
 		old := bytes.Index(buf, []byte("\r\n\r\n"))
 		switch {
 		case end >= 0:
@@ -396,11 +427,18 @@ func TestHeadEnd(t *testing.T) {
 			if old+2 != end || bytes.Count(rest, []byte("\n")) != fields {
 				t.Fatalf("headEnd(%q) = %d, %d; bytes.Index %d", buf, end, fields, old)
 			}
+			for k, p := 0, 0; p < end; k++ {
+				cr := p + bytes.IndexByte(buf[p:], '\r')
+				if int(ends[k]) != cr {
+					t.Fatalf("headEnd(%q): line %d ends at %d, want %d", buf, k, ends[k], cr)
+				}
+				p = cr + 2
+			}
 		case old >= 0:
 			head := buf[:old+2]
 			bare := head[0] == '\r' && head[1] == '\n'
 			for i, c := range head {
-				if c == '\n' && (i == 0 || head[i-1] != '\r') {
+				if c == '\n' && (i == 0 || head[i-1] != '\r') || c == '\r' && head[i+1] != '\n' {
 					bare = true
 				}
 			}
@@ -418,6 +456,56 @@ func TestHeadEnd(t *testing.T) {
 		}
 	}
 	walk()
+}
+
+// TestHeadEndBytes: headEnd finds the heads that IndexByte for each LF
+// and a check of each line's bytes found (what readResponse's search and
+// parse took before headEnd's one pass): lines of a field's bytes (no
+// control byte but tab, no DEL) each ending in CRLF. Each byte value at
+// each place of a line of 1 to 24 bytes (headEnd's eight-at-a-time test
+// and the bytes after the last whole word), with the head whole and cut.
+func TestHeadEndBytes(t *testing.T) {
+	t.Parallel()
+	want := func(buf []byte) (int, int) {
+		for p, fields := 0, 0; ; fields++ {
+			i := bytes.IndexByte(buf[p:], '\n')
+			if i < 1 || buf[p+i-1] != '\r' {
+				return -1, 0
+			}
+			for _, c := range buf[p : p+i-1] {
+				if c != '\t' && (c < 0x20 || c == 0x7f) {
+					return -1, 0
+				}
+			}
+			if i == 1 {
+				if p == 0 {
+					return -1, 0
+				}
+				return p, fields - 1
+			}
+			p += i + 1
+		}
+	}
+	var ends [maxLineEnds]int32
+	for n := 1; n <= 24; n++ {
+		for _, head := range []string{"", "HTTP/1.1 200 OK\r\n"} {
+			buf := append([]byte(head), bytes.Repeat([]byte{'a'}, n)...)
+			buf = append(buf, "\r\nX: y\r\n\r\nbody"...)
+			line := buf[len(head) : len(head)+n]
+			for i := range line {
+				for c := range 256 {
+					line[i] = byte(c)
+					for _, b := range [][]byte{buf, buf[:len(buf)-6]} {
+						end, fields := headEnd(b, &ends)
+						if wantEnd, wantFields := want(b); end != wantEnd || fields != wantFields {
+							t.Fatalf("headEnd(%q) = %d, %d, want %d, %d", b, end, fields, wantEnd, wantFields)
+						}
+					}
+				}
+				line[i] = 'a'
+			}
+		}
+	}
 }
 
 // TestKnownNames: every name knownName knows, which plainField does not

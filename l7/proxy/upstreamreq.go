@@ -392,17 +392,39 @@ func trimField(v string) string {
 func fieldSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
 
 // hasLineBreak reports whether v holds a CR or an LF. Most values have
-// neither: their bytes are tested eight at a time for one under 0x0e (CR
-// and LF are 0x0d and 0x0a), and only from a word that has one, byte by
-// byte.
+// neither: a value of eight bytes or more is tested eight bytes at a time
+// for one under 0x0e (CR and LF are 0x0d and 0x0a), its last eight bytes
+// as one word (overlapping the one before), and one of four to seven bytes
+// as its first four and last four in one word, not byte by byte; only a
+// value with such a word, or a shorter value, byte by byte.
 func hasLineBreak(v string) bool {
-	i := 0
-	for ; i+8 <= len(v); i += 8 {
-		if h1guard.HasByteUnder(h1guard.Word(v, i), 0x0e) {
-			break
+	if n := len(v) - 8; n >= 0 {
+		for i := 0; i < n; i += 8 {
+			if h1guard.HasByteUnder(h1guard.Word(v, i), 0x0e) {
+				return lineBreakIn(v)
+			}
+		}
+		if !h1guard.HasByteUnder(h1guard.Word(v, n), 0x0e) {
+			return false
+		}
+	} else if n >= -4 {
+		x := uint64(word32(v[:4])) | uint64(word32(v[n+4:]))<<32
+		if !h1guard.HasByteUnder(x, 0x0e) {
+			return false
 		}
 	}
-	for ; i < len(v); i++ {
+	return lineBreakIn(v)
+}
+
+// word32 returns v's first four bytes as a little-endian word.
+func word32(v string) uint32 {
+	_ = v[3]
+	return uint32(v[0]) | uint32(v[1])<<8 | uint32(v[2])<<16 | uint32(v[3])<<24
+}
+
+// lineBreakIn is hasLineBreak byte by byte.
+func lineBreakIn(v string) bool {
+	for i := 0; i < len(v); i++ {
 		if b := v[i]; b <= '\r' && (b == '\r' || b == '\n') {
 			return true
 		}
