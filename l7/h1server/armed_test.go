@@ -603,3 +603,56 @@ func TestArmedStarted(t *testing.T) {
 		}
 	})
 }
+
+// TestArmedStartedNotLeft: a request read armed whose start was taken
+// (Started) but that is refused before its handler runs (a chunked head
+// announcing a Content-Length trailer: 400, the connection closed) leaves
+// no start in its session, which the next connection takes from the pool:
+// that connection's first request has none (zero), not the refused one's.
+func TestArmedStartedNotLeft(t *testing.T) {
+	got := make(chan time.Time, 64)
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := w.(interface{ Started() time.Time })
+		if s == nil {
+			t.Errorf("%T has no Started", w)
+			return
+		}
+		got <- s.Started()
+	})}
+	waitsOf(t, cfg, waits{sweepEvery: time.Hour, busyGap: busyGap})
+	addr, _ := startWith(t, nil, cfg)
+	const get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+	for i := range 20 {
+		c, br := dial(t, addr)
+		io.WriteString(c, get)
+		if st, _ := readBody(t, br, "first"); st != 200 {
+			t.Fatalf("try %d: first: status %d", i, st)
+		}
+		if s := <-got; !s.IsZero() {
+			t.Fatalf("try %d: a connection's first request: Started %v, want zero", i, s)
+		}
+		// Until a request is read after a wake (Started), so that the
+		// next one is too (the connection waits busy, not parked).
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			io.WriteString(c, get)
+			if st, _ := readBody(t, br, "after a wait"); st != 200 {
+				t.Fatalf("try %d: after a wait: status %d", i, st)
+			}
+			if s := <-got; !s.IsZero() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("try %d: no request read after a wake had a Started", i)
+			}
+		}
+		// Read armed after the wait for it, then refused.
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n0\r\n\r\n")
+		if st, _ := readBody(t, br, "refused"); st != 400 {
+			t.Fatalf("try %d: refused: status %d", i, st)
+		}
+		if _, err := br.ReadByte(); err == nil {
+			t.Fatalf("try %d: the refused request's connection stays open", i)
+		}
+		c.Close()
+	}
+}
