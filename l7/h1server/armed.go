@@ -112,6 +112,9 @@ func (c *conn) readArmed() bool {
 	if !c.inqTried {
 		c.inqTried = true
 		_ = c.idle.raw.Control(func(fd uintptr) { c.inq = h1guard.EnableInq(int(fd)) })
+		if testHookNoInq != nil && testHookNoInq(c) {
+			c.inq = false // as on a kernel without TCP_INQ
+		}
 	}
 	a.sock = h1guard.SocketReader{FD: -1, INQ: c.inq} // step sets FD: it reads at once
 	a.rd = &a.sock
@@ -184,9 +187,12 @@ func (c *conn) step(fd uintptr) bool {
 	for {
 		if c.R < c.W {
 			if !a.active {
-				a.active, a.start, wake = true, wake, time.Time{}
+				a.active, a.start = true, wake
 				c.setState(http.StateActive)
 			}
+			// The wake's bytes are this head's, its first or its rest: a
+			// head read after it without a wait of its own has none.
+			wake = time.Time{}
 			done, err := c.parser.Feed(c.Buf[c.R:c.W])
 			if err != nil {
 				c.reject(err.(*h1guard.Reject), c.Buf[c.R:c.W])
@@ -371,6 +377,10 @@ var testHookArmedServe func(c *conn)
 // testHookNoArmed, set by tests before any connection, turns armed
 // serving off.
 var testHookNoArmed bool
+
+// testHookNoInq, set by tests before any connection, reports whether c's
+// socket is read as without TCP_INQ (Linux before 4.18).
+var testHookNoInq func(c *conn) bool
 
 // monoBase anchors monoNow.
 var monoBase = time.Now()

@@ -22,11 +22,18 @@ import (
 // armedServed counts, by test server, the requests served armed.
 var armedServed sync.Map // *http.Server → *atomic.Int64
 
+// noInq holds the test servers whose sockets are read without TCP_INQ.
+var noInq sync.Map // *http.Server → struct{}
+
 func init() {
 	testHookArmedServe = func(c *conn) {
 		if n, ok := armedServed.Load(c.srv.cfg); ok {
 			n.(*atomic.Int64).Add(1)
 		}
+	}
+	testHookNoInq = func(c *conn) bool {
+		_, ok := noInq.Load(c.srv.cfg)
+		return ok
 	}
 }
 
@@ -602,4 +609,158 @@ func TestArmedStarted(t *testing.T) {
 			t.Errorf("request queued behind another: Started %v, want zero", s[1].start)
 		}
 	})
+}
+
+// TestArmedStartedNotLeft: a request read armed whose start was taken
+// (Started) but that is refused before its handler runs (a chunked head
+// announcing a Content-Length trailer: 400, the connection closed) leaves
+// no start in its session, which the next connection takes from the pool:
+// that connection's first request has none (zero), not the refused one's.
+func TestArmedStartedNotLeft(t *testing.T) {
+	got := make(chan time.Time, 64)
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := w.(interface{ Started() time.Time })
+		if s == nil {
+			t.Errorf("%T has no Started", w)
+			return
+		}
+		got <- s.Started()
+	})}
+	waitsOf(t, cfg, waits{sweepEvery: time.Hour, busyGap: busyGap})
+	addr, _ := startWith(t, nil, cfg)
+	const get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+	for i := range 20 {
+		c, br := dial(t, addr)
+		io.WriteString(c, get)
+		if st, _ := readBody(t, br, "first"); st != 200 {
+			t.Fatalf("try %d: first: status %d", i, st)
+		}
+		if s := <-got; !s.IsZero() {
+			t.Fatalf("try %d: a connection's first request: Started %v, want zero", i, s)
+		}
+		// Until a request is read after a wake (Started), so that the
+		// next one is too (the connection waits busy, not parked).
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			io.WriteString(c, get)
+			if st, _ := readBody(t, br, "after a wait"); st != 200 {
+				t.Fatalf("try %d: after a wait: status %d", i, st)
+			}
+			if s := <-got; !s.IsZero() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("try %d: no request read after a wake had a Started", i)
+			}
+		}
+		// Read armed after the wait for it, then refused.
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n0\r\n\r\n")
+		if st, _ := readBody(t, br, "refused"); st != 400 {
+			t.Fatalf("try %d: refused: status %d", i, st)
+		}
+		if _, err := br.ReadByte(); err == nil {
+			t.Fatalf("try %d: the refused request's connection stays open", i)
+		}
+		c.Close()
+	}
+}
+
+// TestArmedStartedAfterSpan: the wake that read the rest of a head whose
+// first bytes came at an earlier wake starts no request: a request read
+// after that one's handler ran, in the same armed read without a wait of
+// its own, has no start (zero), not that wake's reading, which came
+// before it was sent.
+func TestArmedStartedAfterSpan(t *testing.T) {
+	for _, inq := range []bool{true, false} {
+		name := "inq"
+		if !inq {
+			name = "no-inq"
+		}
+		t.Run(name, func(t *testing.T) { testArmedStartedAfterSpan(t, inq) })
+	}
+}
+
+func testArmedStartedAfterSpan(t *testing.T, inq bool) {
+	type seen struct {
+		path  string
+		start time.Time
+	}
+	got := make(chan seen, 8)
+	release := make(chan struct{})
+	active := make(chan struct{}, 64)
+	cfg := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := w.(interface{ Started() time.Time })
+		if s == nil {
+			t.Errorf("%T has no Started", w)
+			return
+		}
+		got <- seen{r.URL.Path, s.Started()}
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+	})}
+	cfg.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateActive {
+			active <- struct{}{}
+		}
+	}
+	waitsOf(t, cfg, waits{sweepEvery: time.Hour, busyGap: busyGap})
+	if !inq {
+		// Without it, the reader reads the socket again after a read
+		// that emptied it, without a wake.
+		noInq.Store(cfg, struct{}{})
+		t.Cleanup(func() { noInq.Delete(cfg) })
+	}
+	addr, _ := startWith(t, nil, cfg)
+	c, br := dial(t, addr)
+	wait := func(ch <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s", what)
+		}
+	}
+	// Until a request is read after a wake (Started): the connection
+	// then waits busy on its serving goroutine, not parked.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		wait(active, "StateActive")
+		if st, _ := readBody(t, br, "after a wait"); st != 200 {
+			t.Fatalf("after a wait: status %d", st)
+		}
+		if s := <-got; !s.start.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no request read after a wake had a Started")
+		}
+	}
+	for try := range 10 {
+		// A head in two writes: its first bytes read (StateActive), then
+		// its rest, read at a wake of its own when the server waited.
+		io.WriteString(c, "GET /slow HTTP/1.1\r\n")
+		wait(active, "StateActive")
+		io.WriteString(c, "Host: a\r\n\r\n")
+		if s := <-got; s.path != "/slow" {
+			t.Fatalf("try %d: got %s, want /slow", try, s.path)
+		}
+		// The next request is queued while the handler runs: read in
+		// the same armed read, with no wait.
+		sent := time.Now()
+		io.WriteString(c, "GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+		release <- struct{}{}
+		for _, what := range []string{"slow", "next"} {
+			if st, _ := readBody(t, br, what); st != 200 {
+				t.Fatalf("try %d: %s: status %d", try, what, st)
+			}
+		}
+		wait(active, "StateActive")
+		s := <-got
+		if s.path != "/next" {
+			t.Fatalf("try %d: got %s, want /next", try, s.path)
+		}
+		if !s.start.IsZero() && s.start.Before(sent) {
+			t.Fatalf("try %d: /next: Started %v, before it was sent (%v)", try, s.start, sent)
+		}
+	}
 }

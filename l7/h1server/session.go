@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/weir-lb/weir/l7/h1guard"
 )
@@ -93,6 +94,10 @@ func (c *conn) putSession() {
 	c.session = nil
 	s.body = body{}
 	s.resp.c = nil
+	// A start taken for a request refused before its handler ran (or
+	// left when the Server closed) is not the next connection's
+	// (Started).
+	s.armed.start = time.Time{}
 	s.tlsState = tls.ConnectionState{}
 	sessions.Put(s)
 }
