@@ -39,14 +39,17 @@ import (
 // nginx's $upstream_*_time with tonumber, which fails on the list ("0.001,
 // 0.002") nginx gives when the request was passed to the next upstream.
 type metrics struct {
-	requests     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	upResponse   *prometheus.HistogramVec
-	upConnect    *prometheus.HistogramVec
-	upHeader     *prometheus.HistogramVec
-	requestSize  *prometheus.HistogramVec
-	responseSize *prometheus.HistogramVec
-	bytesSent    *prometheus.HistogramVec
+	requests *prometheus.CounterVec
+	// The histograms are Weir's own (histVec), exposed as prometheus'
+	// HistogramVec would expose them: the durations counted in
+	// nanoseconds, the sizes in bytes.
+	duration     *histVec
+	upResponse   *histVec
+	upConnect    *histVec
+	upHeader     *histVec
+	requestSize  *histVec
+	responseSize *histVec
+	bytesSent    *histVec
 
 	// children caches the labelled observers by route, canary, status and
 	// method; Apply replaces it, so the routes of an old Router are let go.
@@ -80,10 +83,12 @@ var (
 )
 
 func newMetrics(reg *prometheus.Registry) *metrics {
-	hist := func(name, help string, buckets []float64) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "nginx_ingress_controller_" + name, Help: help, Buckets: buckets,
-		}, requestLabels)
+	hist := func(name, help string, buckets []float64) *histVec {
+		scale := 1.0 // bytes
+		if strings.HasSuffix(name, "_seconds") {
+			scale = 1e9 // nanoseconds
+		}
+		return newHistVec("nginx_ingress_controller_"+name, help, requestLabels, buckets, scale)
 	}
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -155,8 +160,8 @@ func recentSlot(k *childKey) int {
 type observers struct {
 	key                                       childKey // whose: its strings the observers' own
 	requests                                  prometheus.Counter
-	duration, upResponse, upConnect, upHeader prometheus.Observer
-	requestSize, responseSize, bytesSent      prometheus.Observer
+	duration, upResponse, upConnect, upHeader *histogram
+	requestSize, responseSize, bytesSent      *histogram
 }
 
 // reset forgets the cached children: Apply calls it with the new Router, so
@@ -229,19 +234,19 @@ func (m *metrics) observe(r *http.Request, ex *exchange, status int, reqLen, sen
 	}
 	o := m.observersFor(childKey{route: ex.route, canary: ex.canary, status: status, method: methodLabel(r.Method), host: host})
 	o.requests.Inc()
-	o.duration.Observe(d.Seconds())
-	o.requestSize.Observe(float64(reqLen))
-	o.responseSize.Observe(float64(sent))
-	o.bytesSent.Observe(float64(sent))
+	o.duration.observe(int64(d))
+	o.requestSize.observe(reqLen)
+	o.responseSize.observe(sent)
+	o.bytesSent.observe(sent)
 	if t := &ex.timing; len(ex.tried) == 1 && !t.start.IsZero() {
 		if t.connect >= 0 {
-			o.upConnect.Observe(t.connect.Seconds())
+			o.upConnect.observe(int64(t.connect))
 		}
 		if t.header >= 0 {
-			o.upHeader.Observe(t.header.Seconds())
+			o.upHeader.observe(int64(t.header))
 		}
 		if t.response >= 0 {
-			o.upResponse.Observe(t.response.Seconds())
+			o.upResponse.observe(int64(t.response))
 		}
 	}
 }

@@ -1,0 +1,131 @@
+package proxy
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+// TestHistVecExposition feeds the same observations to prometheus'
+// HistogramVec (as the request metrics were before histVec: seconds and
+// bytes as floats) and to histVec (nanoseconds and bytes as integers), for
+// each of the request families, and compares the text exposition gathered
+// from each registry: byte for byte, but for a duration's _sum, which
+// prometheus adds up in float seconds and histVec in integer nanoseconds
+// divided once: those must agree to 1e-12 of the sum. The observations
+// include every value within 2 units of each bucket bound, so that a
+// value's bucket is checked at each edge.
+func TestHistVecExposition(t *testing.T) {
+	t.Parallel()
+	ref, got := prometheus.NewRegistry(), prometheus.NewRegistry()
+	mine := newMetrics(got)
+	families := []struct {
+		vec     *histVec
+		buckets []float64
+	}{
+		{mine.duration, timeBuckets}, {mine.upResponse, timeBuckets}, {mine.upConnect, timeBuckets}, {mine.upHeader, timeBuckets},
+		{mine.requestSize, lengthBuckets}, {mine.responseSize, lengthBuckets}, {mine.bytesSent, sizeBuckets},
+	}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, f := range families {
+		pv := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: f.vec.name, Help: f.vec.help, Buckets: f.buckets}, requestLabels)
+		ref.MustRegister(pv)
+		var values []int64
+		for _, b := range f.vec.bounds {
+			for n := b - 2; n <= b+2; n++ {
+				values = append(values, max(n, 0))
+			}
+		}
+		for range 300 {
+			values = append(values, rng.Int64N(2*f.vec.bounds[len(f.vec.bounds)-1]))
+		}
+		for i, lv := range [][]string{
+			{"200", "GET", "/", "ns", "ing", "svc", "", "foo.com"},
+			{"503", "OTHER", "/api", "ns", "ing", "svc", "ns-canary-80", "bar.com"},
+			{"404", "GET", "", "", "", "", "", "_"}, // a child never observed
+		} {
+			po, ho := pv.WithLabelValues(lv...), f.vec.WithLabelValues(lv...)
+			if i == 2 {
+				continue
+			}
+			for _, n := range values[i:] {
+				po.Observe(float64(n) / f.vec.scale)
+				ho.observe(n)
+			}
+		}
+	}
+	want, have := exposition(t, ref), exposition(t, got)
+	wl, hl := strings.Split(want, "\n"), strings.Split(have, "\n")
+	if len(wl) != len(hl) {
+		t.Fatalf("%d lines, want %d:\n%s\nwant:\n%s", len(hl), len(wl), have, want)
+	}
+	sums := 0
+	for i := range wl {
+		if wl[i] == hl[i] {
+			continue
+		}
+		wk, wv, _ := strings.Cut(wl[i], "} ")
+		hk, hv, _ := strings.Cut(hl[i], "} ")
+		if wk != hk || !strings.Contains(wk, "_seconds_sum{") {
+			t.Errorf("line %d: %s\nwant %s", i+1, hl[i], wl[i])
+			continue
+		}
+		w, err1 := strconv.ParseFloat(wv, 64)
+		h, err2 := strconv.ParseFloat(hv, 64)
+		if err1 != nil || err2 != nil || math.Abs(w-h) > 1e-12*math.Abs(w) {
+			t.Errorf("line %d: %s\nwant %s", i+1, hl[i], wl[i])
+		}
+		sums++
+	}
+	if !strings.Contains(have, "nginx_ingress_controller_bytes_sent_bucket{") || strings.Count(have, "# HELP") != 7 {
+		t.Errorf("exposition lacks the families:\n%s", have)
+	}
+	t.Logf("%d lines, %d duration sums differing in their last digits", len(wl), sums)
+}
+
+// exposition is reg's text exposition.
+func exposition(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "nginx_ingress_controller_") || mf.GetName() == "nginx_ingress_controller_requests" {
+			continue
+		}
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.String()
+}
+
+// TestHistVecCreated: a child's created timestamp is when it was made, as
+// a HistogramVec child's is (the protobuf exposition carries it).
+func TestHistVecCreated(t *testing.T) {
+	t.Parallel()
+	before := time.Now()
+	v := newHistVec("h_seconds", "h.", []string{"l"}, timeBuckets, 1e9)
+	h := v.WithLabelValues("x")
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if ct := m.GetHistogram().GetCreatedTimestamp().AsTime(); ct.Before(before.Truncate(time.Microsecond)) || ct.After(time.Now()) {
+		t.Errorf("created %v, want between %v and now", ct, before)
+	}
+	if v.WithLabelValues("x") != h {
+		t.Error("a second WithLabelValues made another child")
+	}
+}
