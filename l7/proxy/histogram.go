@@ -133,13 +133,69 @@ func (h *histogram) Write(m *dto.Metric) error { return h.metric().Write(m) }
 // Describe and Collect make the family a prometheus.Collector.
 func (v *histVec) Describe(ch chan<- *prometheus.Desc) { ch <- v.desc }
 func (v *histVec) Collect(ch chan<- prometheus.Metric) {
+	for _, h := range v.all() {
+		ch <- h.metric()
+	}
+}
+
+// all returns the family's children.
+func (v *histVec) all() []*histogram {
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	hs := make([]*histogram, 0, len(v.children))
 	for _, h := range v.children {
 		hs = append(hs, h)
 	}
-	v.mu.Unlock()
-	for _, h := range hs {
-		ch <- h.metric()
+	return hs
+}
+
+// count returns the number of h's observations.
+func (h *histogram) count() uint64 {
+	var n uint64
+	for i := range h.counts {
+		n += h.counts[i].Load()
+	}
+	return n
+}
+
+// countVec is a counter family that counts the observations of a histVec:
+// the requests counter, incremented where the duration is observed, with
+// the same labels, is the duration histogram's count, exposed as a
+// CounterVec's child would be (its created timestamp the histogram's).
+type countVec struct {
+	desc *prometheus.Desc
+	of   *histVec
+}
+
+// counted is the counter of one histogram.
+type counted struct {
+	vec *countVec
+	h   *histogram
+}
+
+// WithLabelValues returns the counter of the histogram of lvs (made, as
+// histVec.WithLabelValues makes it, the first time).
+func (c *countVec) WithLabelValues(lvs ...string) *counted {
+	return &counted{c, c.of.WithLabelValues(lvs...)}
+}
+
+func (c *counted) metric() prometheus.Metric {
+	m, err := prometheus.NewConstMetricWithCreatedTimestamp(c.vec.desc, prometheus.CounterValue, float64(c.h.count()), c.h.created, c.h.labels...)
+	if err != nil {
+		return prometheus.NewInvalidMetric(c.vec.desc, err)
+	}
+	return m
+}
+
+// Desc, Write, Describe and Collect make a counter a prometheus.Metric and
+// a prometheus.Collector, as a CounterVec's child is.
+func (c *counted) Desc() *prometheus.Desc               { return c.vec.desc }
+func (c *counted) Write(m *dto.Metric) error            { return c.metric().Write(m) }
+func (c *counted) Describe(ch chan<- *prometheus.Desc)  { ch <- c.vec.desc }
+func (c *counted) Collect(ch chan<- prometheus.Metric)  { ch <- c.metric() }
+func (c *countVec) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *countVec) Collect(ch chan<- prometheus.Metric) {
+	for _, h := range c.of.all() {
+		ch <- (&counted{c, h}).metric()
 	}
 }

@@ -39,10 +39,11 @@ import (
 // nginx's $upstream_*_time with tonumber, which fails on the list ("0.001,
 // 0.002") nginx gives when the request was passed to the next upstream.
 type metrics struct {
-	requests *prometheus.CounterVec
 	// The histograms are Weir's own (histVec), exposed as prometheus'
 	// HistogramVec would expose them: the durations counted in
-	// nanoseconds, the sizes in bytes.
+	// nanoseconds, the sizes in bytes. requests is duration's count, as
+	// a CounterVec would expose it.
+	requests     *countVec
 	duration     *histVec
 	upResponse   *histVec
 	upConnect    *histVec
@@ -91,10 +92,6 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		return newHistVec("nginx_ingress_controller_"+name, help, requestLabels, buckets, scale)
 	}
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "nginx_ingress_controller_requests",
-			Help: "The total number of client requests.",
-		}, requestLabels),
 		duration:     hist("request_duration_seconds", "The request processing time in seconds: from the first byte read from the client to the last byte sent.", timeBuckets),
 		upResponse:   hist("response_duration_seconds", "The time spent on receiving the response from the upstream server: from the start of the connection (or its reuse) to the last byte of the response.", timeBuckets),
 		upConnect:    hist("connect_duration_seconds", "The time spent on establishing a connection with the upstream server (0 for a reused keep-alive connection).", timeBuckets),
@@ -118,6 +115,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "weir_websocket_tunnel_closes_total",
 			Help: "WebSocket tunnels closed, by reason: client, backend, read_timeout (no traffic either way for proxy-read-timeout) or send_timeout (a write blocked for proxy-send-timeout to the backend, 60 s to the client).",
 		}, []string{"reason"}),
+	}
+	m.requests = &countVec{
+		desc: prometheus.NewDesc("nginx_ingress_controller_requests", "The total number of client requests.", requestLabels, nil),
+		of:   m.duration,
 	}
 	m.children.Store(new(sync.Map))
 	reg.MustRegister(m.requests, m.duration, m.upResponse, m.upConnect, m.upHeader, m.requestSize, m.responseSize, m.bytesSent,
@@ -159,7 +160,6 @@ func recentSlot(k *childKey) int {
 // observers are the children of the request families for one childKey.
 type observers struct {
 	key                                       childKey // whose: its strings the observers' own
-	requests                                  prometheus.Counter
 	duration, upResponse, upConnect, upHeader *histogram
 	requestSize, responseSize, bytesSent      *histogram
 }
@@ -208,7 +208,6 @@ func (m *metrics) observersOf(k childKey) *observers {
 	lv := []string{strconv.Itoa(k.status), k.method, path, namespace, ingress, service, k.canary, k.host}
 	o := &observers{
 		key:          k,
-		requests:     m.requests.WithLabelValues(lv...),
 		duration:     m.duration.WithLabelValues(lv...),
 		upResponse:   m.upResponse.WithLabelValues(lv...),
 		upConnect:    m.upConnect.WithLabelValues(lv...),
@@ -233,8 +232,7 @@ func (m *metrics) observe(r *http.Request, ex *exchange, status int, reqLen, sen
 		return
 	}
 	o := m.observersFor(childKey{route: ex.route, canary: ex.canary, status: status, method: methodLabel(r.Method), host: host})
-	o.requests.Inc()
-	o.duration.observe(int64(d))
+	o.duration.observe(int64(d)) // and requests, its count
 	o.requestSize.observe(reqLen)
 	o.responseSize.observe(sent)
 	o.bytesSent.observe(sent)
