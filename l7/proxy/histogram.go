@@ -33,6 +33,10 @@ type histVec struct {
 	upper      []float64 // the same as exposed
 	scale      float64   // units per exposed unit: 1e9 for seconds counted in nanoseconds, 1 for bytes
 	nLabel     int
+	// sumOf, when set, is a family observed with the same values as this
+	// one, with the same labels: a child's sum is its child's, and the
+	// child is observed with place, not observe.
+	sumOf *histVec
 
 	mu       sync.Mutex
 	children map[string]*histogram // by label values joined with 0xff
@@ -63,8 +67,10 @@ type histogram struct {
 	bounds  []int64
 	labels  []string
 	created time.Time
-	// sum, with sumHigh its carries, is the sum of the observations.
+	// sum, with sumHigh its carries, is the sum of the observations;
+	// sumFrom's instead when set (histVec.sumOf's child).
 	sum, sumHigh atomic.Uint64
+	sumFrom      *histogram
 	counts       []atomic.Uint64 // by bucket; the last is +Inf's
 }
 
@@ -89,22 +95,32 @@ func (v *histVec) WithLabelValues(lvs ...string) *histogram {
 			vec: v, bounds: v.bounds, labels: append([]string(nil), lvs...),
 			created: time.Now(), counts: make([]atomic.Uint64, len(v.bounds)+1),
 		}
+		if v.sumOf != nil {
+			h.sumFrom = v.sumOf.WithLabelValues(lvs...)
+		}
 		v.children[key] = h
 	}
 	return h
 }
 
 // observe counts n, which must not be negative: in the first bucket whose
-// upper bound is at least n, as prometheus' Observe places float64(n)/scale.
+// upper bound is at least n, as prometheus' Observe places float64(n)/scale,
+// and in the sum.
 func (h *histogram) observe(n int64) {
+	h.place(n)
+	if s := h.sum.Add(uint64(n)); s < uint64(n) {
+		h.sumHigh.Add(1)
+	}
+}
+
+// place counts n in its bucket only: the observation of a histogram whose
+// sum is another's (histVec.sumOf), that other observing n too.
+func (h *histogram) place(n int64) {
 	i := 0
 	for i < len(h.bounds) && n > h.bounds[i] {
 		i++
 	}
 	h.counts[i].Add(1)
-	if s := h.sum.Add(uint64(n)); s < uint64(n) {
-		h.sumHigh.Add(1)
-	}
 }
 
 // metric returns h's state as a constant histogram.
@@ -118,7 +134,11 @@ func (h *histogram) metric() prometheus.Metric {
 			buckets[v.upper[i]] = count
 		}
 	}
-	sum := (float64(h.sumHigh.Load())*(1<<64) + float64(h.sum.Load())) / v.scale
+	s := h
+	if h.sumFrom != nil {
+		s = h.sumFrom
+	}
+	sum := (float64(s.sumHigh.Load())*(1<<64) + float64(s.sum.Load())) / v.scale
 	m, err := prometheus.NewConstHistogramWithCreatedTimestamp(v.desc, count, sum, buckets, h.created, h.labels...)
 	if err != nil {
 		return prometheus.NewInvalidMetric(v.desc, err)

@@ -38,18 +38,24 @@ func TestHistVecExposition(t *testing.T) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nginx_ingress_controller_requests", Help: "The total number of client requests."}, requestLabels)
 	ref.MustRegister(requests)
 	rng := rand.New(rand.NewPCG(9, 9))
+	values := make(map[*histVec][]int64)
 	for _, f := range families {
-		pv := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: f.vec.name, Help: f.vec.help, Buckets: f.buckets}, requestLabels)
-		ref.MustRegister(pv)
-		var values []int64
 		for _, b := range f.vec.bounds {
 			for n := b - 2; n <= b+2; n++ {
-				values = append(values, max(n, 0))
+				values[f.vec] = append(values[f.vec], max(n, 0))
 			}
 		}
 		for range 300 {
-			values = append(values, rng.Int64N(2*f.vec.bounds[len(f.vec.bounds)-1]))
+			values[f.vec] = append(values[f.vec], rng.Int64N(2*f.vec.bounds[len(f.vec.bounds)-1]))
 		}
+	}
+	// response_size and bytes_sent observe the same values ($bytes_sent),
+	// bytes_sent with place (its sum response_size's), as metrics.observe.
+	sent := append(values[mine.responseSize], values[mine.bytesSent]...)
+	values[mine.responseSize], values[mine.bytesSent] = sent, sent
+	for _, f := range families {
+		pv := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: f.vec.name, Help: f.vec.help, Buckets: f.buckets}, requestLabels)
+		ref.MustRegister(pv)
 		for i, lv := range [][]string{
 			{"200", "GET", "/", "ns", "ing", "svc", "", "foo.com"},
 			{"503", "OTHER", "/api", "ns", "ing", "svc", "ns-canary-80", "bar.com"},
@@ -63,9 +69,13 @@ func TestHistVecExposition(t *testing.T) {
 			if i == 2 {
 				continue
 			}
-			for _, n := range values[i:] {
+			for _, n := range values[f.vec][i:] {
 				po.Observe(float64(n) / f.vec.scale)
-				ho.observe(n)
+				if f.vec.sumOf != nil {
+					ho.place(n)
+				} else {
+					ho.observe(n)
+				}
 				if pc != nil {
 					pc.Inc()
 				}
@@ -174,7 +184,7 @@ func BenchmarkRequestObservations(b *testing.B) {
 			}
 			hs[4].observe(75)
 			hs[5].observe(190)
-			hs[6].observe(190)
+			hs[6].place(190)
 		}
 	})
 }

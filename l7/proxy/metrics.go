@@ -116,6 +116,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "WebSocket tunnels closed, by reason: client, backend, read_timeout (no traffic either way for proxy-read-timeout) or send_timeout (a write blocked for proxy-send-timeout to the backend, 60 s to the client).",
 		}, []string{"reason"}),
 	}
+	m.bytesSent.sumOf = m.responseSize // both observe $bytes_sent
 	m.requests = &countVec{
 		desc: prometheus.NewDesc("nginx_ingress_controller_requests", "The total number of client requests.", requestLabels, nil),
 		of:   m.duration,
@@ -235,7 +236,7 @@ func (m *metrics) observe(r *http.Request, ex *exchange, status int, reqLen, sen
 	o.duration.observe(int64(d)) // and requests, its count
 	o.requestSize.observe(reqLen)
 	o.responseSize.observe(sent)
-	o.bytesSent.observe(sent)
+	o.bytesSent.place(sent) // its sum responseSize's
 	if t := &ex.timing; len(ex.tried) == 1 && !t.start.IsZero() {
 		if t.connect >= 0 {
 			o.upConnect.observe(int64(t.connect))
