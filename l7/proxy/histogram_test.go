@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"google.golang.org/protobuf/proto"
 )
 
 // TestHistVecExposition feeds the same observations to prometheus'
@@ -109,21 +110,62 @@ func TestHistVecExposition(t *testing.T) {
 		t.Errorf("exposition lacks the families:\n%s", have)
 	}
 	t.Logf("%d lines, %d duration sums differing in their last digits", len(wl), sums)
+
+	// The protobuf exposition (served to a scraper that asks for it): the
+	// same, but for each child's created timestamp (when it was made, set
+	// on both sides) and the durations' sums.
+	wf, hf := gather(t, ref), gather(t, got)
+	if len(wf) != len(hf) {
+		t.Fatalf("%d families, want %d", len(hf), len(wf))
+	}
+	for i := range wf {
+		for _, mf := range []*dto.MetricFamily{wf[i], hf[i]} {
+			for _, m := range mf.GetMetric() {
+				if h := m.GetHistogram(); h != nil {
+					if h.CreatedTimestamp == nil {
+						t.Errorf("%s: no created timestamp", mf.GetName())
+					}
+					h.CreatedTimestamp = nil
+					if strings.HasSuffix(mf.GetName(), "_seconds") {
+						h.SampleSum = nil
+					}
+				}
+				if c := m.GetCounter(); c != nil {
+					if c.CreatedTimestamp == nil {
+						t.Errorf("%s: no created timestamp", mf.GetName())
+					}
+					c.CreatedTimestamp = nil
+				}
+			}
+		}
+		if !proto.Equal(wf[i], hf[i]) {
+			t.Errorf("protobuf %v\nwant %v", hf[i], wf[i])
+		}
+	}
 }
 
-// exposition is reg's text exposition.
-func exposition(t *testing.T, reg *prometheus.Registry) string {
+// gather returns reg's request families.
+func gather(t *testing.T, reg *prometheus.Registry) []*dto.MetricFamily {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var out []*dto.MetricFamily
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "nginx_ingress_controller_") {
+			out = append(out, mf)
+		}
+	}
+	return out
+}
+
+// exposition is reg's text exposition.
+func exposition(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
 	var b bytes.Buffer
 	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if !strings.HasPrefix(mf.GetName(), "nginx_ingress_controller_") {
-			continue
-		}
+	for _, mf := range gather(t, reg) {
 		if err := enc.Encode(mf); err != nil {
 			t.Fatal(err)
 		}
