@@ -39,14 +39,18 @@ import (
 // nginx's $upstream_*_time with tonumber, which fails on the list ("0.001,
 // 0.002") nginx gives when the request was passed to the next upstream.
 type metrics struct {
-	requests     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	upResponse   *prometheus.HistogramVec
-	upConnect    *prometheus.HistogramVec
-	upHeader     *prometheus.HistogramVec
-	requestSize  *prometheus.HistogramVec
-	responseSize *prometheus.HistogramVec
-	bytesSent    *prometheus.HistogramVec
+	// The histograms are Weir's own (histVec), exposed as prometheus'
+	// HistogramVec would expose them: the durations counted in
+	// nanoseconds, the sizes in bytes. requests is duration's count, as
+	// a CounterVec would expose it.
+	requests     *countVec
+	duration     *histVec
+	upResponse   *histVec
+	upConnect    *histVec
+	upHeader     *histVec
+	requestSize  *histVec
+	responseSize *histVec
+	bytesSent    *histVec
 
 	// children caches the labelled observers by route, canary, status and
 	// method; Apply replaces it, so the routes of an old Router are let go.
@@ -80,16 +84,14 @@ var (
 )
 
 func newMetrics(reg *prometheus.Registry) *metrics {
-	hist := func(name, help string, buckets []float64) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "nginx_ingress_controller_" + name, Help: help, Buckets: buckets,
-		}, requestLabels)
+	hist := func(name, help string, buckets []float64) *histVec {
+		scale := 1.0 // bytes
+		if strings.HasSuffix(name, "_seconds") {
+			scale = 1e9 // nanoseconds
+		}
+		return newHistVec("nginx_ingress_controller_"+name, help, requestLabels, buckets, scale)
 	}
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "nginx_ingress_controller_requests",
-			Help: "The total number of client requests.",
-		}, requestLabels),
 		duration:     hist("request_duration_seconds", "The request processing time in seconds: from the first byte read from the client to the last byte sent.", timeBuckets),
 		upResponse:   hist("response_duration_seconds", "The time spent on receiving the response from the upstream server: from the start of the connection (or its reuse) to the last byte of the response.", timeBuckets),
 		upConnect:    hist("connect_duration_seconds", "The time spent on establishing a connection with the upstream server (0 for a reused keep-alive connection).", timeBuckets),
@@ -113,6 +115,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "weir_websocket_tunnel_closes_total",
 			Help: "WebSocket tunnels closed, by reason: client, backend, read_timeout (no traffic either way for proxy-read-timeout) or send_timeout (a write blocked for proxy-send-timeout to the backend, 60 s to the client).",
 		}, []string{"reason"}),
+	}
+	m.bytesSent.sumOf = m.responseSize // both observe $bytes_sent
+	m.requests = &countVec{
+		desc: prometheus.NewDesc("nginx_ingress_controller_requests", "The total number of client requests.", requestLabels, nil),
+		of:   m.duration,
 	}
 	m.children.Store(new(sync.Map))
 	reg.MustRegister(m.requests, m.duration, m.upResponse, m.upConnect, m.upHeader, m.requestSize, m.responseSize, m.bytesSent,
@@ -154,9 +161,8 @@ func recentSlot(k *childKey) int {
 // observers are the children of the request families for one childKey.
 type observers struct {
 	key                                       childKey // whose: its strings the observers' own
-	requests                                  prometheus.Counter
-	duration, upResponse, upConnect, upHeader prometheus.Observer
-	requestSize, responseSize, bytesSent      prometheus.Observer
+	duration, upResponse, upConnect, upHeader *histogram
+	requestSize, responseSize, bytesSent      *histogram
 }
 
 // reset forgets the cached children: Apply calls it with the new Router, so
@@ -203,7 +209,6 @@ func (m *metrics) observersOf(k childKey) *observers {
 	lv := []string{strconv.Itoa(k.status), k.method, path, namespace, ingress, service, k.canary, k.host}
 	o := &observers{
 		key:          k,
-		requests:     m.requests.WithLabelValues(lv...),
 		duration:     m.duration.WithLabelValues(lv...),
 		upResponse:   m.upResponse.WithLabelValues(lv...),
 		upConnect:    m.upConnect.WithLabelValues(lv...),
@@ -228,20 +233,19 @@ func (m *metrics) observe(r *http.Request, ex *exchange, status int, reqLen, sen
 		return
 	}
 	o := m.observersFor(childKey{route: ex.route, canary: ex.canary, status: status, method: methodLabel(r.Method), host: host})
-	o.requests.Inc()
-	o.duration.Observe(d.Seconds())
-	o.requestSize.Observe(float64(reqLen))
-	o.responseSize.Observe(float64(sent))
-	o.bytesSent.Observe(float64(sent))
+	o.duration.observe(int64(d)) // and requests, its count
+	o.requestSize.observe(reqLen)
+	o.responseSize.observe(sent)
+	o.bytesSent.place(sent) // its sum responseSize's
 	if t := &ex.timing; len(ex.tried) == 1 && !t.start.IsZero() {
 		if t.connect >= 0 {
-			o.upConnect.Observe(t.connect.Seconds())
+			o.upConnect.observe(int64(t.connect))
 		}
 		if t.header >= 0 {
-			o.upHeader.Observe(t.header.Seconds())
+			o.upHeader.observe(int64(t.header))
 		}
 		if t.response >= 0 {
-			o.upResponse.Observe(t.response.Seconds())
+			o.upResponse.observe(int64(t.response))
 		}
 	}
 }

@@ -97,7 +97,7 @@ func TestMetrics(t *testing.T) {
 	api, dead, none := want[0].labels, want[1].labels, want[2].labels
 	for _, c := range []struct {
 		name   string
-		h      *prometheus.HistogramVec
+		h      *histVec
 		labels []string
 		n      uint64
 	}{
@@ -169,10 +169,10 @@ func TestMetricsDefinedHostsOnly(t *testing.T) {
 }
 
 // histogramCount is the number of observations of h's child with labels.
-func histogramCount(tb testing.TB, h *prometheus.HistogramVec, labels []string) uint64 {
+func histogramCount(tb testing.TB, h *histVec, labels []string) uint64 {
 	tb.Helper()
 	var m dto.Metric
-	if err := h.WithLabelValues(labels...).(prometheus.Metric).Write(&m); err != nil {
+	if err := h.WithLabelValues(labels...).Write(&m); err != nil {
 		tb.Fatal(err)
 	}
 	return m.GetHistogram().GetSampleCount()
@@ -214,11 +214,11 @@ func TestMetricsSizes(t *testing.T) {
 		labels := []string{"200", tc.method, "/", "ns", "ing-a", "a", "", "foo.com"}
 		for _, h := range []struct {
 			name string
-			vec  *prometheus.HistogramVec
+			vec  *histVec
 			want float64
 		}{{"request_size", p.metrics.requestSize, reqLen}, {"response_size", p.metrics.responseSize, sent}, {"bytes_sent", p.metrics.bytesSent, sent}} {
 			var m dto.Metric
-			if err := h.vec.WithLabelValues(labels...).(prometheus.Metric).Write(&m); err != nil {
+			if err := h.vec.WithLabelValues(labels...).Write(&m); err != nil {
 				t.Fatal(err)
 			}
 			if got := m.GetHistogram(); got.GetSampleCount() != 1 || got.GetSampleSum() != h.want {
