@@ -416,7 +416,7 @@ func BenchmarkSendHead(b *testing.B) {
 	req := &http.Request{Method: http.MethodGet, ProtoMajor: 1, ProtoMinor: 1}
 	body := []byte("hello, weir!\n")
 	cl, ct, date := []string{"13"}, []string{"text/plain"}, []string{"Sun, 06 Dec 2026 06:42:54 GMT"}
-	const want = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\nDate: Sun, 06 Dec 2026 06:42:54 GMT\r\n\r\nhello, weir!\n"
+	const want = "HTTP/1.1 200 OK\r\nDate: Sun, 06 Dec 2026 06:42:54 GMT\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: keep-alive\r\n\r\nhello, weir!\n"
 	b.ReportAllocs()
 	for b.Loop() {
 		w.reset(req, false, false)
