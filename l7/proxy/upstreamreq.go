@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/h1server"
@@ -112,8 +113,66 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 	_, framed := h["Content-Length"]
 	// The client's fields sorted, then merged with rewrite's (no name is
 	// in both: directRemoved).
-	writeHead(bw, out, host, path, ua, framed, sortFields(fields), vals)
+	writeHead(bw, out, host, path, ua, framed, sortFields(fields), vals, schemeLinesOf(ex.fwd.port, ex.fwd.scheme))
 	return true
+}
+
+// schemeLines are the lines of an upstream head that hold a request's
+// port and scheme, rendered once for each port and scheme (schemeLinesOf),
+// not field by field for each request: the port and scheme are the
+// listener's on all but use-forwarded-headers' requests.
+type schemeLines struct {
+	port, scheme string
+	// forwarded: the X-Forwarded-Port, X-Forwarded-Proto and
+	// X-Forwarded-Scheme lines, one after the other as their names sort.
+	forwarded string
+	xScheme   string // the X-Scheme line
+}
+
+// schemeLineSets holds the schemeLines rendered so far, at most
+// maxSchemeLines of them; copy on write.
+var schemeLineSets atomic.Pointer[[]schemeLines]
+
+// maxSchemeLines bounds schemeLineSets: past it (ports a client names
+// with use-forwarded-headers), a head's scheme fields are written one by
+// one.
+const maxSchemeLines = 16
+
+// schemeLinesOf returns the lines of port and scheme, rendered on first
+// use, or nil when they are not rendered ahead: a scheme other than http
+// and https, a port that is not one to five digits, or schemeLineSets
+// full.
+func schemeLinesOf(port, scheme string) *schemeLines {
+	p := schemeLineSets.Load()
+	if p != nil {
+		for i := range *p {
+			if l := &(*p)[i]; l.port == port && l.scheme == scheme {
+				return l
+			}
+		}
+	}
+	if scheme != "http" && scheme != "https" || len(port) == 0 || len(port) > 5 || len(schemeLineSet(p)) >= maxSchemeLines {
+		return nil
+	}
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return nil
+		}
+	}
+	next := append(slices.Clip(schemeLineSet(p)), schemeLines{
+		port: port, scheme: scheme,
+		forwarded: "X-Forwarded-Port: " + port + "\r\nX-Forwarded-Proto: " + scheme + "\r\nX-Forwarded-Scheme: " + scheme + "\r\n",
+		xScheme:   "X-Scheme: " + scheme + "\r\n",
+	})
+	schemeLineSets.CompareAndSwap(p, &next) // a lost race renders them again next time
+	return &next[len(next)-1]
+}
+
+func schemeLineSet(p *[]schemeLines) []schemeLines {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // rewriteNames are rewriteKeys, then X-Original-Uri: the names of
@@ -132,8 +191,22 @@ var rewriteSorted = func() (idx [len(rewriteNames)]int) {
 		idx[i] = i
 	}
 	slices.SortFunc(idx[:], func(a, b int) int { return strings.Compare(rewriteNames[a], rewriteNames[b]) })
+	// schemeLines' forwarded holds three fields that must sort one after
+	// the other.
+	i := slices.Index(idx[:], fwdPortKey)
+	if i < 0 || i+2 >= len(idx) || idx[i+1] != fwdProtoKey || idx[i+2] != fwdSchemeKey {
+		panic("proxy: X-Forwarded-Port, -Proto and -Scheme do not sort together")
+	}
 	return idx
 }()
+
+// The indexes in rewriteKeys of the fields schemeLines hold.
+const (
+	fwdPortKey   = 4 // X-Forwarded-Port
+	fwdProtoKey  = 5 // X-Forwarded-Proto
+	fwdSchemeKey = 6 // X-Forwarded-Scheme
+	xSchemeKey   = 7 // X-Scheme
+)
 
 // directRemoved reports whether writeDirect leaves out the client's field
 // k: fillHeader removes or replaces it (requestHopHeaders, Expect,
@@ -235,7 +308,7 @@ func writeRequestHead(bw *bufio.Writer, out *http.Request, fields []headField) (
 		}
 	}
 	_, framed := out.Header["Content-Length"] // the client's, or prepareBody's for an empty body it read
-	writeHead(bw, out, host, path, ua, framed, sortFields(fields), &noRewriteVals)
+	writeHead(bw, out, host, path, ua, framed, sortFields(fields), &noRewriteVals, nil)
 	return fields, true
 }
 
@@ -263,13 +336,14 @@ func sortFields(fields []headField) []headField {
 // written when it has none or its first is empty) and the sorted fields,
 // with the rewrite fields whose values rw holds (rewriteNames' values, none
 // for an empty one; no name of fields) merged in their names' order, as
-// Request.Write writes them, but for
+// Request.Write writes them (with sl, the port and scheme fields, which
+// rw holds as sl's port and scheme, appended as sl's lines), but for
 // Content-Length: "0" when framed (the client sent a Content-Length, or a
 // chunked body that was empty), none otherwise, whatever the method. That
 // is nginx's proxy module's $proxy_internal_body_length, the length of the
 // body the client framed; Request.Write sends "0" for every POST, PUT and
 // PATCH and never for a GET.
-func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, framed bool, fields []headField, rw *[len(rewriteNames)]string) {
+func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, framed bool, fields []headField, rw *[len(rewriteNames)]string, sl *schemeLines) {
 	method := out.Method
 	if method == "" {
 		method = http.MethodGet
@@ -294,7 +368,8 @@ func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []stri
 	if framed {
 		h.str("Content-Length: 0\r\n")
 	}
-	for _, i := range rewriteSorted {
+	for k := 0; k < len(rewriteSorted); k++ {
+		i := rewriteSorted[k]
 		if rw[i] == "" {
 			continue
 		}
@@ -302,6 +377,17 @@ func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []stri
 		for len(fields) > 0 && fields[0].name < name {
 			h.fields(fields[0])
 			fields = fields[1:]
+		}
+		switch {
+		case sl == nil:
+		case i == fwdPortKey && (len(fields) == 0 || fields[0].name > rewriteNames[fwdSchemeKey]):
+			// No client field sorts among the three.
+			h.str(sl.forwarded)
+			k += 2
+			continue
+		case i == xSchemeKey:
+			h.str(sl.xScheme)
+			continue
 		}
 		h.field(name, rw[i])
 	}
