@@ -191,22 +191,41 @@ var rewriteSorted = func() (idx [len(rewriteNames)]int) {
 		idx[i] = i
 	}
 	slices.SortFunc(idx[:], func(a, b int) int { return strings.Compare(rewriteNames[a], rewriteNames[b]) })
-	// schemeLines' forwarded holds three fields that must sort one after
-	// the other.
-	i := slices.Index(idx[:], fwdPortKey)
-	if i < 0 || i+2 >= len(idx) || idx[i+1] != fwdProtoKey || idx[i+2] != fwdSchemeKey {
-		panic("proxy: X-Forwarded-Port, -Proto and -Scheme do not sort together")
+	if idx != rewriteLinesOrder {
+		panic("proxy: headBuf.rewriteLines does not write rewrite's fields in their names' order")
 	}
 	return idx
 }()
 
-// The indexes in rewriteKeys of the fields schemeLines hold.
+// The indexes in rewriteNames of rewrite's fields.
 const (
-	fwdPortKey   = 4 // X-Forwarded-Port
-	fwdProtoKey  = 5 // X-Forwarded-Proto
-	fwdSchemeKey = 6 // X-Forwarded-Scheme
-	xSchemeKey   = 7 // X-Scheme
+	requestIDKey   = iota // X-Request-Id
+	realIPKey             // X-Real-Ip
+	fwdForKey             // X-Forwarded-For
+	fwdHostKey            // X-Forwarded-Host
+	fwdPortKey            // X-Forwarded-Port
+	fwdProtoKey           // X-Forwarded-Proto
+	fwdSchemeKey          // X-Forwarded-Scheme
+	xSchemeKey            // X-Scheme
+	origForKey            // X-Original-Forwarded-For
+	origHostKey           // X-Original-Forwarded-Host
+	originalURIKey        // X-Original-Uri
 )
+
+// rewriteLinesOrder is the order of headBuf.rewriteLines' fields, which
+// must be rewriteSorted.
+var rewriteLinesOrder = [len(rewriteNames)]int{
+	fwdForKey, fwdHostKey, fwdPortKey, fwdProtoKey, fwdSchemeKey, origForKey, origHostKey, originalURIKey,
+	realIPKey, requestIDKey, xSchemeKey,
+}
+
+// rewriteLeads are rewriteNames, each followed by ": ".
+var rewriteLeads = func() (leads [len(rewriteNames)]string) {
+	for i, name := range rewriteNames {
+		leads[i] = name + ": "
+	}
+	return leads
+}()
 
 // directRemoved reports whether writeDirect leaves out the client's field
 // k: fillHeader removes or replaces it (requestHopHeaders, Expect,
@@ -337,7 +356,9 @@ func sortFields(fields []headField) []headField {
 // with the rewrite fields whose values rw holds (rewriteNames' values, none
 // for an empty one; no name of fields) merged in their names' order, as
 // Request.Write writes them (with sl, the port and scheme fields, which
-// rw holds as sl's port and scheme, appended as sl's lines), but for
+// rw holds as sl's port and scheme, appended as sl's lines, and, when no
+// field of fields sorts among rewrite's, rewrite's appended in one run:
+// rewriteLines), but for
 // Content-Length: "0" when framed (the client sent a Content-Length, or a
 // chunked body that was empty), none otherwise, whatever the method. That
 // is nginx's proxy module's $proxy_internal_body_length, the length of the
@@ -368,28 +389,29 @@ func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []stri
 	if framed {
 		h.str("Content-Length: 0\r\n")
 	}
-	for k := 0; k < len(rewriteSorted); k++ {
-		i := rewriteSorted[k]
-		if rw[i] == "" {
-			continue
-		}
-		name := rewriteNames[i]
-		for len(fields) > 0 && fields[0].name < name {
+	if sl != nil {
+		for len(fields) > 0 && fields[0].name < rewriteNames[fwdForKey] {
 			h.fields(fields[0])
 			fields = fields[1:]
 		}
-		switch {
-		case sl == nil:
-		case i == fwdPortKey && (len(fields) == 0 || fields[0].name > rewriteNames[fwdSchemeKey]):
-			// No client field sorts among the three.
-			h.str(sl.forwarded)
-			k += 2
-			continue
-		case i == xSchemeKey:
-			h.str(sl.xScheme)
-			continue
+		if len(fields) > 0 && fields[0].name < rewriteNames[xSchemeKey] {
+			sl = nil // a client field sorts among rewrite's: merged one by one
 		}
-		h.field(name, rw[i])
+	}
+	if sl != nil {
+		h.rewriteLines(rw, sl)
+	} else {
+		for _, i := range rewriteSorted {
+			if rw[i] == "" {
+				continue
+			}
+			name := rewriteNames[i]
+			for len(fields) > 0 && fields[0].name < name {
+				h.fields(fields[0])
+				fields = fields[1:]
+			}
+			h.field(name, rw[i])
+		}
 	}
 	for _, f := range fields {
 		h.fields(f)
@@ -433,6 +455,30 @@ func (h *headBuf) done() {
 // noRewriteVals is writeHead's rw for a request without rewrite's fields.
 var noRewriteVals [len(rewriteNames)]string
 
+// rewriteLines appends the lines of rewrite's fields, rw's values in their
+// names' order (rewriteLinesOrder), its port and scheme fields as sl's
+// lines: without the merge with a client's fields that writeHead's loop
+// tests for each.
+func (h *headBuf) rewriteLines(rw *[len(rewriteNames)]string, sl *schemeLines) {
+	h.rewriteLine(rw, fwdForKey)
+	h.rewriteLine(rw, fwdHostKey)
+	h.str(sl.forwarded)
+	h.rewriteLine(rw, origForKey)
+	h.rewriteLine(rw, origHostKey)
+	h.rewriteLine(rw, originalURIKey)
+	h.rewriteLine(rw, realIPKey)
+	h.rewriteLine(rw, requestIDKey)
+	h.str(sl.xScheme)
+}
+
+// rewriteLine appends the line of rewrite's field i, if its value in rw
+// is not empty.
+func (h *headBuf) rewriteLine(rw *[len(rewriteNames)]string, i int) {
+	if rw[i] != "" {
+		h.line(rewriteLeads[i], rw[i])
+	}
+}
+
 // fields appends f's lines, one a value.
 func (h *headBuf) fields(f headField) {
 	for _, v := range f.vals {
@@ -457,6 +503,22 @@ func (h *headBuf) field(name, v string) {
 	}
 	b := append(h.b, name...)
 	b = append(b, ':', ' ')
+	b = append(b, v...)
+	h.b = append(b, '\r', '\n')
+}
+
+// line is field with lead, the name and ": " already joined.
+func (h *headBuf) line(lead, v string) {
+	if len(v) > 0 && (fieldSpace(v[0]) || fieldSpace(v[len(v)-1])) {
+		v = trimField(v)
+	}
+	if len(lead)+len(v)+2 > cap(h.b)-len(h.b) || hasLineBreak(v) {
+		h.str(lead)
+		h.fieldValue(v)
+		h.str("\r\n")
+		return
+	}
+	b := append(h.b, lead...)
 	b = append(b, v...)
 	h.b = append(b, '\r', '\n')
 }

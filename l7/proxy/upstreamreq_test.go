@@ -606,3 +606,18 @@ func TestSchemeLinesOf(t *testing.T) {
 		t.Errorf("%d scheme lines kept, want at most %d", n, maxSchemeLines)
 	}
 }
+
+// TestRewriteKeyIndexes holds the constants that name rewrite's fields
+// to rewriteNames.
+func TestRewriteKeyIndexes(t *testing.T) {
+	t.Parallel()
+	for i, name := range map[int]string{
+		requestIDKey: "X-Request-Id", realIPKey: "X-Real-Ip", fwdForKey: "X-Forwarded-For", fwdHostKey: "X-Forwarded-Host",
+		fwdPortKey: "X-Forwarded-Port", fwdProtoKey: "X-Forwarded-Proto", fwdSchemeKey: "X-Forwarded-Scheme", xSchemeKey: "X-Scheme",
+		origForKey: "X-Original-Forwarded-For", origHostKey: "X-Original-Forwarded-Host", originalURIKey: "X-Original-Uri",
+	} {
+		if rewriteNames[i] != name || rewriteLeads[i] != name+": " {
+			t.Errorf("rewriteNames[%d] = %q, lead %q, want %q", i, rewriteNames[i], rewriteLeads[i], name)
+		}
+	}
+}
