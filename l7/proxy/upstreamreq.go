@@ -491,7 +491,7 @@ func (h *headBuf) fields(f headField) {
 // neither that fits is appended with the rest of its line at once: one
 // capacity check and two copies instead of four pieces.
 func (h *headBuf) field(name, v string) {
-	if len(v) > 0 && (fieldSpace(v[0]) || fieldSpace(v[len(v)-1])) {
+	if len(v) > 0 && (maySpace(v[0]) || maySpace(v[len(v)-1])) {
 		v = trimField(v)
 	}
 	if len(name)+len(v)+4 > cap(h.b)-len(h.b) || hasLineBreak(v) {
@@ -509,7 +509,7 @@ func (h *headBuf) field(name, v string) {
 
 // line is field with lead, the name and ": " already joined.
 func (h *headBuf) line(lead, v string) {
-	if len(v) > 0 && (fieldSpace(v[0]) || fieldSpace(v[len(v)-1])) {
+	if len(v) > 0 && (maySpace(v[0]) || maySpace(v[len(v)-1])) {
 		v = trimField(v)
 	}
 	if len(lead)+len(v)+2 > cap(h.b)-len(h.b) || hasLineBreak(v) {
@@ -538,6 +538,10 @@ func trimField(v string) string {
 }
 
 func fieldSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
+
+// maySpace is fieldSpace, testing first the one comparison that rules
+// out the bytes of most values.
+func maySpace(b byte) bool { return b <= ' ' && fieldSpace(b) }
 
 // hasLineBreak reports whether v holds a CR or an LF. Most values have
 // neither: a value of eight bytes or more is tested eight bytes at a time

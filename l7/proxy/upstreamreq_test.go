@@ -315,6 +315,9 @@ func TestWriteDirectAsFillHeader(t *testing.T) {
 		{"https on 443", http.Header{"Accept": {"*/*"}}, func(f *forwarding) { f.port, f.scheme = "443", "https" }},
 		{"forwarded port and scheme", http.Header{"X-Forwarded-Prefix": {"/p"}}, func(f *forwarding) { f.port, f.scheme = " 8443, 1", "ws\r\ns " }},
 		{"long port", nil, func(f *forwarding) { f.port = "123456" }},
+		{"rewrite values to trim", http.Header{"Accept": {"*/*"}}, func(f *forwarding) {
+			f.host, f.forwardedFor, f.originalFor = " h\r\nx\t", "\t1.2.3.4, 5.6.7.8 ", "\r\n"
+		}},
 		{"odd names and values", http.Header{
 			"x-lower": {"l"}, "Bad Name": {"b"}, "X-Ü": {"u"}, "": {"e"}, "X-Nil": nil, "X-Empty": {},
 			"X-Breaks": {" \r\na\nb\r "}, "User-Agent": {" a\r\nb "},
