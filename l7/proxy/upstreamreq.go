@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/weir-lb/weir/l7/h1guard"
 	"github.com/weir-lb/weir/l7/h1server"
@@ -112,8 +113,66 @@ func (o *outRequest) writeDirect(bw *bufio.Writer, in *http.Request, ex *exchang
 	_, framed := h["Content-Length"]
 	// The client's fields sorted, then merged with rewrite's (no name is
 	// in both: directRemoved).
-	writeHead(bw, out, host, path, ua, framed, sortFields(fields), vals)
+	writeHead(bw, out, host, path, ua, framed, sortFields(fields), vals, schemeLinesOf(ex.fwd.port, ex.fwd.scheme))
 	return true
+}
+
+// schemeLines are the lines of an upstream head that hold a request's
+// port and scheme, rendered once for each port and scheme (schemeLinesOf),
+// not field by field for each request: the port and scheme are the
+// listener's on all but use-forwarded-headers' requests.
+type schemeLines struct {
+	port, scheme string
+	// forwarded: the X-Forwarded-Port, X-Forwarded-Proto and
+	// X-Forwarded-Scheme lines, one after the other as their names sort.
+	forwarded string
+	xScheme   string // the X-Scheme line
+}
+
+// schemeLineSets holds the schemeLines rendered so far, at most
+// maxSchemeLines of them; copy on write.
+var schemeLineSets atomic.Pointer[[]schemeLines]
+
+// maxSchemeLines bounds schemeLineSets: past it (ports a client names
+// with use-forwarded-headers), a head's scheme fields are written one by
+// one.
+const maxSchemeLines = 16
+
+// schemeLinesOf returns the lines of port and scheme, rendered on first
+// use, or nil when they are not rendered ahead: a scheme other than http
+// and https, a port that is not one to five digits, or schemeLineSets
+// full.
+func schemeLinesOf(port, scheme string) *schemeLines {
+	p := schemeLineSets.Load()
+	if p != nil {
+		for i := range *p {
+			if l := &(*p)[i]; l.port == port && l.scheme == scheme {
+				return l
+			}
+		}
+	}
+	if scheme != "http" && scheme != "https" || len(port) == 0 || len(port) > 5 || len(schemeLineSet(p)) >= maxSchemeLines {
+		return nil
+	}
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return nil
+		}
+	}
+	next := append(slices.Clip(schemeLineSet(p)), schemeLines{
+		port: port, scheme: scheme,
+		forwarded: "X-Forwarded-Port: " + port + "\r\nX-Forwarded-Proto: " + scheme + "\r\nX-Forwarded-Scheme: " + scheme + "\r\n",
+		xScheme:   "X-Scheme: " + scheme + "\r\n",
+	})
+	schemeLineSets.CompareAndSwap(p, &next) // a lost race renders them again next time
+	return &next[len(next)-1]
+}
+
+func schemeLineSet(p *[]schemeLines) []schemeLines {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // rewriteNames are rewriteKeys, then X-Original-Uri: the names of
@@ -132,7 +191,40 @@ var rewriteSorted = func() (idx [len(rewriteNames)]int) {
 		idx[i] = i
 	}
 	slices.SortFunc(idx[:], func(a, b int) int { return strings.Compare(rewriteNames[a], rewriteNames[b]) })
+	if idx != rewriteLinesOrder {
+		panic("proxy: headBuf.rewriteLines does not write rewrite's fields in their names' order")
+	}
 	return idx
+}()
+
+// The indexes in rewriteNames of rewrite's fields.
+const (
+	requestIDKey   = iota // X-Request-Id
+	realIPKey             // X-Real-Ip
+	fwdForKey             // X-Forwarded-For
+	fwdHostKey            // X-Forwarded-Host
+	fwdPortKey            // X-Forwarded-Port
+	fwdProtoKey           // X-Forwarded-Proto
+	fwdSchemeKey          // X-Forwarded-Scheme
+	xSchemeKey            // X-Scheme
+	origForKey            // X-Original-Forwarded-For
+	origHostKey           // X-Original-Forwarded-Host
+	originalURIKey        // X-Original-Uri
+)
+
+// rewriteLinesOrder is the order of headBuf.rewriteLines' fields, which
+// must be rewriteSorted.
+var rewriteLinesOrder = [len(rewriteNames)]int{
+	fwdForKey, fwdHostKey, fwdPortKey, fwdProtoKey, fwdSchemeKey, origForKey, origHostKey, originalURIKey,
+	realIPKey, requestIDKey, xSchemeKey,
+}
+
+// rewriteLeads are rewriteNames, each followed by ": ".
+var rewriteLeads = func() (leads [len(rewriteNames)]string) {
+	for i, name := range rewriteNames {
+		leads[i] = name + ": "
+	}
+	return leads
 }()
 
 // directRemoved reports whether writeDirect leaves out the client's field
@@ -235,7 +327,7 @@ func writeRequestHead(bw *bufio.Writer, out *http.Request, fields []headField) (
 		}
 	}
 	_, framed := out.Header["Content-Length"] // the client's, or prepareBody's for an empty body it read
-	writeHead(bw, out, host, path, ua, framed, sortFields(fields), &noRewriteVals)
+	writeHead(bw, out, host, path, ua, framed, sortFields(fields), &noRewriteVals, nil)
 	return fields, true
 }
 
@@ -263,13 +355,16 @@ func sortFields(fields []headField) []headField {
 // written when it has none or its first is empty) and the sorted fields,
 // with the rewrite fields whose values rw holds (rewriteNames' values, none
 // for an empty one; no name of fields) merged in their names' order, as
-// Request.Write writes them, but for
+// Request.Write writes them (with sl, the port and scheme fields, which
+// rw holds as sl's port and scheme, appended as sl's lines, and, when no
+// field of fields sorts among rewrite's, rewrite's appended in one run:
+// rewriteLines), but for
 // Content-Length: "0" when framed (the client sent a Content-Length, or a
 // chunked body that was empty), none otherwise, whatever the method. That
 // is nginx's proxy module's $proxy_internal_body_length, the length of the
 // body the client framed; Request.Write sends "0" for every POST, PUT and
 // PATCH and never for a GET.
-func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, framed bool, fields []headField, rw *[len(rewriteNames)]string) {
+func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []string, framed bool, fields []headField, rw *[len(rewriteNames)]string, sl *schemeLines) {
 	method := out.Method
 	if method == "" {
 		method = http.MethodGet
@@ -294,16 +389,29 @@ func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []stri
 	if framed {
 		h.str("Content-Length: 0\r\n")
 	}
-	for _, i := range rewriteSorted {
-		if rw[i] == "" {
-			continue
-		}
-		name := rewriteNames[i]
-		for len(fields) > 0 && fields[0].name < name {
+	if sl != nil {
+		for len(fields) > 0 && fields[0].name < rewriteNames[fwdForKey] {
 			h.fields(fields[0])
 			fields = fields[1:]
 		}
-		h.field(name, rw[i])
+		if len(fields) > 0 && fields[0].name < rewriteNames[xSchemeKey] {
+			sl = nil // a client field sorts among rewrite's: merged one by one
+		}
+	}
+	if sl != nil {
+		h.rewriteLines(rw, sl)
+	} else {
+		for _, i := range rewriteSorted {
+			if rw[i] == "" {
+				continue
+			}
+			name := rewriteNames[i]
+			for len(fields) > 0 && fields[0].name < name {
+				h.fields(fields[0])
+				fields = fields[1:]
+			}
+			h.field(name, rw[i])
+		}
 	}
 	for _, f := range fields {
 		h.fields(f)
@@ -315,8 +423,10 @@ func writeHead(bw *bufio.Writer, out *http.Request, host, path string, ua []stri
 // headBuf appends a head's pieces to the free part of bw's buffer and
 // hands them to bw (a copy onto themselves) at the end, or before a piece
 // that does not fit: an append a piece, where bufio.Writer.WriteString's
-// call and bookkeeping cost some 60 instructions each, about thirty times
-// a request.
+// call and bookkeeping cost some 60 instructions each, for each of some
+// twenty pieces a request. (The copy onto themselves costs next to
+// nothing: writing a head that fits to the connection without bw saved
+// no instruction a request under callgrind.)
 type headBuf struct {
 	bw *bufio.Writer
 	b  []byte // bw.AvailableBuffer(), appended to
@@ -347,6 +457,30 @@ func (h *headBuf) done() {
 // noRewriteVals is writeHead's rw for a request without rewrite's fields.
 var noRewriteVals [len(rewriteNames)]string
 
+// rewriteLines appends the lines of rewrite's fields, rw's values in their
+// names' order (rewriteLinesOrder), its port and scheme fields as sl's
+// lines: without the merge with a client's fields that writeHead's loop
+// tests for each.
+func (h *headBuf) rewriteLines(rw *[len(rewriteNames)]string, sl *schemeLines) {
+	h.rewriteLine(rw, fwdForKey)
+	h.rewriteLine(rw, fwdHostKey)
+	h.str(sl.forwarded)
+	h.rewriteLine(rw, origForKey)
+	h.rewriteLine(rw, origHostKey)
+	h.rewriteLine(rw, originalURIKey)
+	h.rewriteLine(rw, realIPKey)
+	h.rewriteLine(rw, requestIDKey)
+	h.str(sl.xScheme)
+}
+
+// rewriteLine appends the line of rewrite's field i, if its value in rw
+// is not empty.
+func (h *headBuf) rewriteLine(rw *[len(rewriteNames)]string, i int) {
+	if rw[i] != "" {
+		h.line(rewriteLeads[i], rw[i])
+	}
+}
+
 // fields appends f's lines, one a value.
 func (h *headBuf) fields(f headField) {
 	for _, v := range f.vals {
@@ -359,7 +493,7 @@ func (h *headBuf) fields(f headField) {
 // neither that fits is appended with the rest of its line at once: one
 // capacity check and two copies instead of four pieces.
 func (h *headBuf) field(name, v string) {
-	if len(v) > 0 && (fieldSpace(v[0]) || fieldSpace(v[len(v)-1])) {
+	if len(v) > 0 && (maySpace(v[0]) || maySpace(v[len(v)-1])) {
 		v = trimField(v)
 	}
 	if len(name)+len(v)+4 > cap(h.b)-len(h.b) || hasLineBreak(v) {
@@ -371,6 +505,22 @@ func (h *headBuf) field(name, v string) {
 	}
 	b := append(h.b, name...)
 	b = append(b, ':', ' ')
+	b = append(b, v...)
+	h.b = append(b, '\r', '\n')
+}
+
+// line is field with lead, the name and ": " already joined.
+func (h *headBuf) line(lead, v string) {
+	if len(v) > 0 && (maySpace(v[0]) || maySpace(v[len(v)-1])) {
+		v = trimField(v)
+	}
+	if len(lead)+len(v)+2 > cap(h.b)-len(h.b) || hasLineBreak(v) {
+		h.str(lead)
+		h.fieldValue(v)
+		h.str("\r\n")
+		return
+	}
+	b := append(h.b, lead...)
 	b = append(b, v...)
 	h.b = append(b, '\r', '\n')
 }
@@ -390,6 +540,10 @@ func trimField(v string) string {
 }
 
 func fieldSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
+
+// maySpace is fieldSpace, testing first the one comparison that rules
+// out the bytes of most values.
+func maySpace(b byte) bool { return b <= ' ' && fieldSpace(b) }
 
 // hasLineBreak reports whether v holds a CR or an LF. Most values have
 // neither: a value of eight bytes or more is tested eight bytes at a time

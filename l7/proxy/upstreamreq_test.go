@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -306,6 +307,17 @@ func TestWriteDirectAsFillHeader(t *testing.T) {
 			f.originalFor, f.originalHost = "1.2.3.4", "orig.example"
 		}},
 		{"no forwarding values", http.Header{"X-Forwarded-Port": {"1"}}, func(f *forwarding) { *f = forwarding{host: "h"} }},
+		// schemeLines: client fields sorting before, among and after the
+		// port and scheme fields, and ports and schemes it does not
+		// render (a client's, with use-forwarded-headers).
+		{"fields among the scheme lines", http.Header{"X-Forwarded-Prefix": {"/p"}, "X-Forwarded-Pa": {"a"}, "X-Sa": {"s"}, "X-Sd": {"d"}}, nil},
+		{"field between proto and scheme", http.Header{"X-Forwarded-Q": {"q"}, "X-Forwarded-Se": {"e"}}, nil},
+		{"https on 443", http.Header{"Accept": {"*/*"}}, func(f *forwarding) { f.port, f.scheme = "443", "https" }},
+		{"forwarded port and scheme", http.Header{"X-Forwarded-Prefix": {"/p"}}, func(f *forwarding) { f.port, f.scheme = " 8443, 1", "ws\r\ns " }},
+		{"long port", nil, func(f *forwarding) { f.port = "123456" }},
+		{"rewrite values to trim", http.Header{"Accept": {"*/*"}}, func(f *forwarding) {
+			f.host, f.forwardedFor, f.originalFor = " h\r\nx\t", "\t1.2.3.4, 5.6.7.8 ", "\r\n"
+		}},
 		{"odd names and values", http.Header{
 			"x-lower": {"l"}, "Bad Name": {"b"}, "X-Ü": {"u"}, "": {"e"}, "X-Nil": nil, "X-Empty": {},
 			"X-Breaks": {" \r\na\nb\r "}, "User-Agent": {" a\r\nb "},
@@ -569,6 +581,46 @@ func TestUpgradeOneConnectionField(t *testing.T) {
 		}
 		if len(conn) != 1 || conn[0] != "Connection: upgrade" {
 			t.Errorf("%q: upstream Connection fields %q, want one \"Connection: upgrade\"", req, conn)
+		}
+	}
+}
+
+// TestSchemeLinesOf pins what schemeLinesOf renders and what it leaves to
+// writeHead's fields. Not parallel: it empties schemeLineSets, which the
+// ports of the package's test servers fill.
+func TestSchemeLinesOf(t *testing.T) {
+	schemeLineSets.Store(nil)
+	l := schemeLinesOf("80", "http")
+	if l == nil || l.forwarded != "X-Forwarded-Port: 80\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Scheme: http\r\n" || l.xScheme != "X-Scheme: http\r\n" {
+		t.Fatalf("schemeLinesOf(80, http) = %+v", l)
+	}
+	if again := schemeLinesOf("80", "http"); again != l {
+		t.Errorf("schemeLinesOf(80, http) rendered again: %p, then %p", l, again)
+	}
+	for _, c := range [][2]string{{"", "http"}, {"123456", "http"}, {"8a", "http"}, {"80", "ws"}, {"80", ""}, {"80 ", "https"}} {
+		if l := schemeLinesOf(c[0], c[1]); l != nil {
+			t.Errorf("schemeLinesOf(%q, %q) = %+v, want nil", c[0], c[1], l)
+		}
+	}
+	for p := range 2 * maxSchemeLines {
+		schemeLinesOf(strconv.Itoa(40000+p), "https")
+	}
+	if n := len(*schemeLineSets.Load()); n > maxSchemeLines {
+		t.Errorf("%d scheme lines kept, want at most %d", n, maxSchemeLines)
+	}
+}
+
+// TestRewriteKeyIndexes holds the constants that name rewrite's fields
+// to rewriteNames.
+func TestRewriteKeyIndexes(t *testing.T) {
+	t.Parallel()
+	for i, name := range map[int]string{
+		requestIDKey: "X-Request-Id", realIPKey: "X-Real-Ip", fwdForKey: "X-Forwarded-For", fwdHostKey: "X-Forwarded-Host",
+		fwdPortKey: "X-Forwarded-Port", fwdProtoKey: "X-Forwarded-Proto", fwdSchemeKey: "X-Forwarded-Scheme", xSchemeKey: "X-Scheme",
+		origForKey: "X-Original-Forwarded-For", origHostKey: "X-Original-Forwarded-Host", originalURIKey: "X-Original-Uri",
+	} {
+		if rewriteNames[i] != name || rewriteLeads[i] != name+": " {
+			t.Errorf("rewriteNames[%d] = %q, lead %q, want %q", i, rewriteNames[i], rewriteLeads[i], name)
 		}
 	}
 }
