@@ -160,7 +160,9 @@ func schemeLinesOf(port, scheme string) *schemeLines {
 		}
 	}
 	next := append(slices.Clip(schemeLineSet(p)), schemeLines{
-		port: port, scheme: scheme,
+		// Cloned: they may be the request's (use-forwarded-headers), whose
+		// arena chunk a process-wide entry would pin.
+		port: strings.Clone(port), scheme: strings.Clone(scheme),
 		forwarded: "X-Forwarded-Port: " + port + "\r\nX-Forwarded-Proto: " + scheme + "\r\nX-Forwarded-Scheme: " + scheme + "\r\n",
 		xScheme:   "X-Scheme: " + scheme + "\r\n",
 	})
