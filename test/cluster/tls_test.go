@@ -62,18 +62,32 @@ func TestCertificateRenewalIsLive(t *testing.T) {
 		}
 		return "0"
 	}
-	before := scoped()
-
-	renewed := secret("web-tls", "web.example")
-	c.must(c.client.CoreV1().Secrets("app").Update(c.ctx, renewed, metav1.UpdateOptions{}))
-	waitFor(t, 15*time.Second, "the renewed certificate", func() bool {
-		got := w.servedCert("web.example", ca.Pool())
-		return got != nil && got.SerialNumber.Cmp(first.SerialNumber) != 0
-	})
-	if got := w.servedCert("api.example", ca.Pool()); got == nil || got.SerialNumber.Cmp(api.SerialNumber) != 0 {
-		t.Errorf("api.example's certificate changed with web-tls's renewal")
+	// A renewal that comes while a change of Weir's start-up is still
+	// pending (one that needs a full build: its build takes the renewal
+	// with it) is served by that full build: the renewal is then made
+	// again, up to three times, and one of them must be a scoped build.
+	var before, after string
+	for try := range 3 {
+		before = scoped()
+		renewed := secret("web-tls", "web.example")
+		c.must(c.client.CoreV1().Secrets("app").Update(c.ctx, renewed, metav1.UpdateOptions{}))
+		waitFor(t, 15*time.Second, "the renewed certificate", func() bool {
+			got := w.servedCert("web.example", ca.Pool())
+			if got == nil || got.SerialNumber.Cmp(first.SerialNumber) == 0 {
+				return false
+			}
+			first = got
+			return true
+		})
+		if got := w.servedCert("api.example", ca.Pool()); got == nil || got.SerialNumber.Cmp(api.SerialNumber) != 0 {
+			t.Fatalf("api.example's certificate changed with web-tls's renewal")
+		}
+		if after = scoped(); after != before {
+			break
+		}
+		t.Logf("renewal %d was served by a full build; renewing again", try+1)
 	}
-	if after := scoped(); after == before {
-		t.Errorf("the renewal was not a scoped build (scoped changed builds still %s)", after)
+	if after == before {
+		t.Errorf("no renewal was a scoped build (scoped changed builds still %s)", after)
 	}
 }
