@@ -479,7 +479,7 @@ func (h *headBuf) rewriteLines(rw *[len(rewriteNames)]string, sl *schemeLines) {
 // is not empty.
 func (h *headBuf) rewriteLine(rw *[len(rewriteNames)]string, i int) {
 	if rw[i] != "" {
-		h.line(rewriteLeads[i], rw[i])
+		h.line(rewriteLeads[i], false, rw[i])
 	}
 }
 
@@ -491,38 +491,30 @@ func (h *headBuf) fields(f headField) {
 }
 
 // field appends the field line "name: v\r\n" as Request.Write writes it:
-// v trimmed (trimField), each CR and LF in it a space. A value with
-// neither that fits is appended with the rest of its line at once: one
-// capacity check and two copies instead of four pieces.
-func (h *headBuf) field(name, v string) {
-	if len(v) > 0 && (maySpace(v[0]) || maySpace(v[len(v)-1])) {
-		v = trimField(v)
-	}
-	if len(name)+len(v)+4 > cap(h.b)-len(h.b) || hasLineBreak(v) {
-		h.str(name)
-		h.str(": ")
-		h.fieldValue(v)
-		h.str("\r\n")
-		return
-	}
-	b := append(h.b, name...)
-	b = append(b, ':', ' ')
-	b = append(b, v...)
-	h.b = append(b, '\r', '\n')
-}
+// v trimmed (trimField), each CR and LF in it a space.
+func (h *headBuf) field(name, v string) { h.line(name, true, v) }
 
-// line is field with lead, the name and ": " already joined.
-func (h *headBuf) line(lead, v string) {
+// line appends the field line of lead and v: field's, with colon, or with
+// lead the name and ": " already joined (rewriteLeads). A value with no
+// line break that fits is appended with the rest of its line at once: one
+// capacity check and plain appends instead of a str a piece.
+func (h *headBuf) line(lead string, colon bool, v string) {
 	if len(v) > 0 && (maySpace(v[0]) || maySpace(v[len(v)-1])) {
 		v = trimField(v)
 	}
-	if len(lead)+len(v)+2 > cap(h.b)-len(h.b) || hasLineBreak(v) {
+	if len(lead)+len(v)+4 > cap(h.b)-len(h.b) || hasLineBreak(v) {
 		h.str(lead)
+		if colon {
+			h.str(": ")
+		}
 		h.fieldValue(v)
 		h.str("\r\n")
 		return
 	}
 	b := append(h.b, lead...)
+	if colon {
+		b = append(b, ':', ' ')
+	}
 	b = append(b, v...)
 	h.b = append(b, '\r', '\n')
 }
